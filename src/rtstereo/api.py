@@ -1,0 +1,116 @@
+"""The Python entry points: :func:`load` a model by name (or file), then ``predict``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import CheckpointError, InputError
+from .io.download import fetch, is_url
+from .models import get_spec, resolve_alias
+from .models.registry import ModelSpec, import_object
+from .runtime.backends import OpenCVBackend, TorchBackend
+from .runtime.predictor import Predictor
+from .types import Calibration, DisparityResult
+
+BACKENDS = ("torch", "onnxruntime", "opencv")
+
+
+def load(
+    model: str = "default",
+    *,
+    weights: str | Path | None = None,
+    backend: str | None = None,
+    device: str = "cpu",
+    precision: str = "fp32",
+    settings: dict[str, Any] | None = None,
+    **setting_kwargs: Any,
+) -> Predictor:
+    """Build a ready-to-run predictor.
+
+    Args:
+        model: a registry name (``rtstereo.list_models()``), ``"default"``, the path of an
+            exported ``.onnx`` file, or the path of an rtstereo checkpoint (it names its model).
+        weights: checkpoint file or URL for networks that need weights (URLs are downloaded once
+            into the cache).
+        backend: ``torch``, ``onnxruntime`` or ``opencv``; by default the model's natural one.
+        device: ``cpu`` or ``cuda`` (PyTorch / ONNX Runtime).
+        precision: ``fp32``, ``fp16`` (CUDA) or ``bf16``.
+        settings: model settings (see ``rtstereo models NAME``), e.g. ``{"max_disp": 128}``.
+        **setting_kwargs: the same settings as keyword arguments.
+
+    Returns:
+        A :class:`~rtstereo.runtime.predictor.Predictor`; call ``.predict(left, right)``.
+
+    Examples:
+        >>> import rtstereo
+        >>> rtstereo.load("sgbm", max_disp=64).settings["max_disp"]
+        64
+    """
+    overrides = {**(settings or {}), **setting_kwargs}
+    if backend is not None and backend not in BACKENDS:
+        raise InputError(f"unknown backend '{backend}' (expected one of: {', '.join(BACKENDS)})")
+    model = resolve_alias(model)
+    path = Path(model)
+    if model.lower().endswith(".onnx"):
+        from .runtime.onnx import load_onnx
+
+        return load_onnx(model, device=device, precision=precision, settings=overrides)
+    if path.suffix and path.is_file():
+        return _load_self_describing(path, backend, device, precision, overrides)
+
+    spec = get_spec(model)
+    resolved = spec.resolve_settings(overrides)
+    if spec.kind == "classical":
+        if backend not in (None, "opencv"):
+            raise InputError(f"model '{spec.name}' runs only on the opencv backend, not '{backend}'")
+        return Predictor(spec, resolved, OpenCVBackend(import_object(spec.builder)(resolved)))
+    if spec.kind == "onnx":
+        from .runtime.onnx import load_packaged
+
+        return load_packaged(spec, device=device, precision=precision, settings=resolved)
+    return _load_network(spec, resolved, weights, backend or "torch", device, precision)
+
+
+def _load_network(spec: ModelSpec, settings: dict[str, Any], weights: str | Path | None, backend: str,
+                  device: str, precision: str) -> Predictor:
+    if backend == "opencv":
+        raise InputError(f"model '{spec.name}' is a network: use --backend torch or onnxruntime")
+    if spec.needs_weights and weights is None:
+        raise InputError(
+            f"model '{spec.name}' needs its weights: pass --weights FILE_OR_URL "
+            f"(official weights: {spec.weights_source})"
+        )
+    module = import_object(spec.builder)(settings)
+    if weights is not None:
+        local = fetch(str(weights), subdir="weights") if is_url(str(weights)) else Path(weights)
+        import_object(spec.checkpoint_loader)(module, local)
+    if backend == "onnxruntime":
+        from .runtime.onnx import predictor_from_module
+
+        return predictor_from_module(spec, settings, module, device=device, precision=precision)
+    return Predictor(spec, settings, TorchBackend(module, device=device, precision=precision))
+
+
+def _load_self_describing(path: Path, backend: str | None, device: str, precision: str,
+                          overrides: dict[str, Any]) -> Predictor:
+    from .models.checkpoint import describe, read_torch_file
+
+    description = describe(read_torch_file(path))
+    if description is None:
+        raise CheckpointError(
+            f"{path} is not an rtstereo checkpoint (it does not name its model); "
+            "pass --model NAME --weights FILE for the published networks' own files"
+        )
+    name, saved = description
+    spec = get_spec(name)
+    settings = spec.resolve_settings({**saved, **overrides})
+    return _load_network(spec, settings, path, backend or "torch", device, precision)
+
+
+def predict(left: np.ndarray, right: np.ndarray, model: str = "default",
+            calibration: Calibration | None = None, **kwargs: Any) -> DisparityResult:
+    """One-shot convenience: ``load(model, **kwargs).predict(left, right)``."""
+    return load(model, **kwargs).predict(left, right, calibration=calibration)

@@ -1,0 +1,58 @@
+"""``rtstereo eval --model NAME PATH...``: accuracy against ground truth."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+
+from ..datasets import LAYOUTS, find_samples
+from ..datasets.readers import Sample
+from ..eval import evaluate
+from ..models import get_spec, resolve_alias
+from .common import add_model_args, predictor_from_args
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "eval", help="accuracy on stereo datasets with ground truth",
+        description="Score a method on datasets with ground truth: EPE, bad-0.5/1/2/3/4 and KITTI D1 over all "
+                    "pixels with ground truth, and over non-occluded pixels where the dataset has a mask. "
+                    f"Layouts detected from the files: {', '.join(LAYOUTS)}. Classical methods search each "
+                    "scene's own disparity range unless --max-disp is given.")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="dataset folder(s): a scene, a dataset, or several")
+    parser.add_argument("-o", "--output", default="rtstereo-eval",
+                        help="folder for the JSON and Markdown results (default: %(default)s)")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_model_args(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    samples = find_samples(*args.paths)
+    name = resolve_alias(args.model)
+    per_scene_range = args.max_disp is None and not name.endswith(".onnx") and _is_classical(name)
+    cache: dict[int | None, object] = {}
+
+    def predictor_for(sample: Sample):
+        key = sample.max_disp_hint_px if per_scene_range else None
+        if key not in cache:
+            cache[key] = predictor_from_args(args, **({"max_disp": key} if key else {}))
+        return cache[key]
+
+    progress = lambda items: tqdm(items, desc="eval", unit="scene", file=sys.stderr, disable=args.quiet)  # noqa: E731
+    report = evaluate(predictor_for, samples, model=name, progress=progress)
+    print(report.table())
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+    json_path, md_path = report.save(args.output, stem)
+    print(f"results: {json_path} {md_path}")
+    return 0
+
+
+def _is_classical(name: str) -> bool:
+    try:
+        return get_spec(name).kind == "classical"
+    except Exception:  # a checkpoint path: a network
+        return False

@@ -1,0 +1,43 @@
+"""``rtstereo models [NAME]``: what the registry holds."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..models import DEFAULT_ALIAS, get_spec, list_models
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("models", help="list the models, or show one model's settings",
+                                   description="List every registered model, or show one model's input "
+                                               "contract, settings and defaults, licence and weights.")
+    parser.add_argument("name", nargs="?", help="a model name to describe")
+    parser.add_argument("--pattern", default="*", help="shell-style filter for the list (default: all)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.name:
+        name = DEFAULT_ALIAS if args.name == "default" else args.name
+        spec = get_spec(name)
+        if args.name == "default":
+            print(f"default -> {spec.name}")
+        print(f"{spec.name}: {spec.summary}")
+        print(f"  kind: {spec.kind}")
+        if spec.kind != "classical":
+            print(f"  input: {spec.normalization} normalisation, size multiple of {spec.size_divisor} "
+                  f"(padded, then cropped back)")
+        print(f"  weights: {'required (--weights FILE_OR_URL)' if spec.needs_weights else 'none needed'}; "
+              f"official: {spec.weights_source}")
+        print(f"  licence: {spec.licence}")
+        print("  settings (--set KEY=VALUE):")
+        for key, value in spec.defaults.items():
+            print(f"    {key} = {value!r:<8} {spec.setting_help.get(key, '')}")
+        return 0
+    names = list_models(args.pattern)
+    width = max(len(n) for n in names) if names else 10
+    for name in names:
+        spec = get_spec(name)
+        print(f"{name:<{width}}  {spec.kind:<9}  {spec.summary}")
+    print(f"{'default':<{width}}  alias      -> {DEFAULT_ALIAS}")
+    return 0

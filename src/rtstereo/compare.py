@@ -1,0 +1,113 @@
+"""How different two images or two disparity maps are.
+
+The score is ``(1 - SSIM) / 2`` in 0..1 (0 = identical, 0.5 = unrelated, 1 = inverted), computed on
+grey levels for images and on disparities scaled to their common range for disparity maps. For
+disparity maps the EPE and bad-N between them are reported too. A second input of another size is
+resized to the first one's size, and its disparities are scaled by the width ratio; the result says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import InputError
+from .io.disparity import read_disparity
+from .io.images import read_grey, read_image
+from .metrics import disparity_metrics
+
+
+@dataclass(frozen=True)
+class Comparison:
+    kind: str
+    score: float
+    metrics: dict[str, float] = field(default_factory=dict)
+    resized: str | None = None
+
+
+def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
+    """Mean structural similarity of two float ``(H, W)`` arrays (Gaussian window, sigma 1.5).
+
+    Examples:
+        >>> x = np.random.default_rng(0).random((32, 32))
+        >>> round(ssim(x, x), 6)
+        1.0
+    """
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    blur = lambda x: cv2.GaussianBlur(x, (11, 11), 1.5, borderType=cv2.BORDER_REFLECT)  # noqa: E731
+    a = a.astype(np.float64)
+    b = b.astype(np.float64)
+    mu_a, mu_b = blur(a), blur(b)
+    var_a = blur(a * a) - mu_a**2
+    var_b = blur(b * b) - mu_b**2
+    cov = blur(a * b) - mu_a * mu_b
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return float(s.mean())
+
+
+def looks_like_disparity(path: str | Path) -> bool:
+    """PFM, npy and 16-bit PNG files are disparity maps; 8-bit images are images."""
+    path = Path(path)
+    if path.suffix.lower() in (".pfm", ".npy"):
+        return True
+    if path.suffix.lower() == ".png":
+        return read_grey(path).dtype == np.uint16
+    return False
+
+
+def compare_images(a: np.ndarray, b: np.ndarray) -> Comparison:
+    """Compare two uint8 RGB images."""
+    resized = None
+    if a.shape[:2] != b.shape[:2]:
+        resized = f"second image resized from {b.shape[1]}x{b.shape[0]} to {a.shape[1]}x{a.shape[0]}"
+        b = cv2.resize(b, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_AREA)
+    grey = lambda x: cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(np.float64) / 255.0  # noqa: E731
+    ga, gb = grey(a), grey(b)
+    score = (1.0 - ssim(ga, gb)) / 2.0
+    metrics = {"mean_abs_diff": float(np.abs(ga - gb).mean() * 255), "psnr_db": _psnr(ga, gb)}
+    return Comparison("image", float(np.clip(score, 0, 1)), metrics, resized)
+
+
+def compare_disparities(a: np.ndarray, b: np.ndarray) -> Comparison:
+    """Compare two float disparity maps (``nan`` = invalid); ``a`` is the reference."""
+    resized = None
+    if a.shape != b.shape:
+        scale = a.shape[1] / b.shape[1]
+        resized = (f"second map resized from {b.shape[1]}x{b.shape[0]} to {a.shape[1]}x{a.shape[0]}, "
+                   f"disparities scaled by {scale:.4f}")
+        b = cv2.resize(np.nan_to_num(b, nan=0.0), (a.shape[1], a.shape[0]), interpolation=cv2.INTER_NEAREST) * scale
+        b[b <= 0] = np.nan
+    both = np.isfinite(a) & np.isfinite(b)
+    top = float(np.nanmax(np.concatenate([a[both], b[both]]))) if both.any() else 1.0
+    na = np.where(np.isfinite(a), a, 0) / max(top, 1e-6)
+    nb = np.where(np.isfinite(b), b, 0) / max(top, 1e-6)
+    score = (1.0 - ssim(na, nb)) / 2.0
+    metrics = disparity_metrics(b, a)
+    metrics.pop("pixels", None)
+    return Comparison("disparity", float(np.clip(score, 0, 1)), metrics, resized)
+
+
+def compare_files(path_a: str | Path, path_b: str | Path, kind: str = "auto") -> Comparison:
+    """Compare two files; ``kind`` is ``auto``, ``image`` or ``disparity``."""
+    for p in (path_a, path_b):
+        if not Path(p).is_file():
+            raise InputError(f"file not found: {p}")
+    if kind == "auto":
+        kinds = {looks_like_disparity(path_a), looks_like_disparity(path_b)}
+        if len(kinds) != 1:
+            raise InputError(f"{path_a} and {path_b} are not both images or both disparity maps; "
+                             "use --kind image|disparity to say how to read them")
+        kind = "disparity" if kinds.pop() else "image"
+    if kind == "image":
+        return compare_images(read_image(path_a), read_image(path_b))
+    if kind == "disparity":
+        return compare_disparities(read_disparity(path_a), read_disparity(path_b))
+    raise InputError(f"--kind must be auto, image or disparity, got '{kind}'")
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(((a - b) ** 2).mean())
+    return float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))

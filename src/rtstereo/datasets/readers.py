@@ -1,0 +1,305 @@
+"""Readers for the usual stereo datasets, detected from the files in a folder.
+
+Each layout yields :class:`Sample` objects that know where their images, ground truth and masks are
+and how to decode them. :func:`find_samples` walks a folder tree and lets every layout claim what it
+recognises, so one call reads a single scene, a dataset, or a folder of several datasets.
+
+Layouts:
+
+- Middlebury 2001/2003: ``imL/imR`` PNG/PPM with 8-bit ``dispL.pgm/png`` = disparity x scale
+  (tsukuba 16; venus, sawtooth, map... 8; 2003 cones/teddy 4 at quarter size, 2 at half, 1 at full);
+  ``eval_masks/nonocc.png`` (255 = non-occluded) when present.
+- Middlebury 2005/2006: ``view1/view5``, ``disp1/disp5`` (value / scale: 1 full, 2 half, 3 third
+  size), ``dmin.txt`` (disparity offset, for depth).
+- Middlebury 2014 (MiddEval3) and ETH3D two-view: ``im0/im1``, ``disp0GT.pfm``, ``mask0nocc.png``
+  (255 = non-occluded), ``calib.txt``.
+- KITTI 2012 (``colored_0/1``, ``disp_occ``, ``disp_noc``) and 2015 (``image_2/3``,
+  ``disp_occ_0``, ``disp_noc_0``): uint16 / 256, 0 = invalid; one sample per ``*_10.png`` frame.
+- SceneFlow: ``<images>/{left,right}/X.png`` with ``disparity/{left}/X.pfm`` beside ``<images>``
+  (``<images>`` is ``RGB_cleanpass``, ``RGB_finalpass``, ``frames_cleanpass``, ``frames_finalpass``
+  or ``images``), ``occlusion/left/X.png`` (255 = occluded) when present. Nested SceneFlow trees
+  (``frames_cleanpass/TRAIN/A/0000/left``) map onto ``disparity/TRAIN/A/0000/left``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DatasetError
+from ..io.disparity import read_disparity
+from ..io.images import read_grey, read_image
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One stereo pair of a dataset with its ground truth.
+
+    Attributes:
+        name: scene / frame label, unique within a :func:`find_samples` call.
+        dataset: layout name (``middlebury2001``, ``kitti2012``, ``sceneflow``...).
+        left_path, right_path: the images.
+        gt_path: ground-truth disparity of the left view (``None`` when absent).
+        gt_scale: divisor for 8-bit ground truth files (``None`` for PFM / 16-bit PNG).
+        nonocc_path: mask of non-occluded pixels, when the dataset has one.
+        nonocc_value: pixel value meaning "non-occluded" in that mask (``None``: the mask marks
+            occluded pixels with 255, SceneFlow style; ``-1``: valid pixels of a second disparity map).
+        max_disp_hint_px: the disparity range a classical method should search for this scene.
+        calib_path: calibration file, when present.
+        disparity_offset_px: Middlebury's ``doffs``/``dmin`` (for depth), 0 otherwise.
+    """
+
+    name: str
+    dataset: str
+    left_path: Path
+    right_path: Path
+    gt_path: Path | None = None
+    gt_scale: float | None = None
+    nonocc_path: Path | None = None
+    nonocc_value: int | None = 255
+    max_disp_hint_px: int = 192
+    calib_path: Path | None = None
+    disparity_offset_px: float = 0.0
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def load_images(self) -> tuple[np.ndarray, np.ndarray]:
+        """Left and right as uint8 RGB ``(H, W, 3)``."""
+        return read_image(self.left_path), read_image(self.right_path)
+
+    def load_gt(self) -> np.ndarray | None:
+        """Ground-truth disparity float32 ``(H, W)``, ``nan`` where unknown."""
+        if self.gt_path is None:
+            return None
+        return read_disparity(self.gt_path, scale=self.gt_scale)
+
+    def load_nonocc(self) -> np.ndarray | None:
+        """Bool ``(H, W)``: True where the pixel is visible in both views; ``None`` without a mask."""
+        if self.nonocc_path is None:
+            return None
+        if self.nonocc_value == -1:  # KITTI: the non-occluded GT map's valid pixels
+            return np.isfinite(read_disparity(self.nonocc_path))
+        mask = read_grey(self.nonocc_path)
+        if self.nonocc_value is None:  # SceneFlow occlusion maps: 255 = occluded
+            return mask < 128
+        return mask == self.nonocc_value
+
+    def load(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """``(left, right, gt_disparity, nonocc_mask)``."""
+        left, right = self.load_images()
+        return left, right, self.load_gt(), self.load_nonocc()
+
+
+Detector = Callable[[Path, list[str], list[str]], list[Sample]]
+
+# 8-bit ground-truth scale of the Middlebury 2001 scenes (disparity = value / scale).
+_MB2001_SCALE = {"tsukuba": 16}
+_MB2001_DEFAULT_SCALE = 8
+# Middlebury 2003/2005 full-size widths; smaller versions scale disparity (and the 8-bit divisor).
+_MB2003_FULL_WIDTH = 1800
+_MB2005_FULL_WIDTH = 1390
+
+
+def _first(folder: Path, stems: tuple[str, ...], files: set[str]) -> Path | None:
+    for stem in stems:
+        for suffix in IMAGE_SUFFIXES:
+            if stem + suffix in files:
+                return folder / (stem + suffix)
+    return None
+
+
+def _image_width(path: Path) -> int:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.size[0]
+
+
+def _nonocc(folder: Path, files: set[str]) -> Path | None:
+    mask = folder / "eval_masks" / "nonocc.png"
+    return mask if mask.is_file() else (folder / "nonocc.png" if "nonocc.png" in files else None)
+
+
+def detect_middlebury_2001_2003(folder: Path, dirs: list[str], names: list[str]) -> list[Sample]:
+    files = set(names)
+    # (left, right, ground truth) conventions: tsukuba im3/im4/disp3, the others im2/im6/disp2.
+    for left, right, gt in (("im3", "im4", "disp3"), ("im2", "im6", "disp2")):
+        left_path, right_path = _first(folder, (left,), files), _first(folder, (right,), files)
+        gt_path = _first(folder, (gt,), files)
+        if left_path and right_path and gt_path:
+            break
+    else:
+        return []
+    scene = folder.name.lower()
+    if gt_path.suffix == ".pgm":
+        dataset, scale = "middlebury2001", _MB2001_SCALE.get(scene, _MB2001_DEFAULT_SCALE)
+    else:  # 2003 scenes are distributed at full, half and quarter size
+        dataset = "middlebury2003"
+        scale = max(1, round(_MB2003_FULL_WIDTH / _image_width(left_path)))
+    # An 8-bit map with divisor s holds disparities below 256 / s: the natural search range.
+    return [Sample(name=folder.name, dataset=dataset, left_path=left_path, right_path=right_path, gt_path=gt_path,
+                   gt_scale=float(scale), nonocc_path=_nonocc(folder, files), nonocc_value=255,
+                   max_disp_hint_px=256 // scale)]
+
+
+def detect_middlebury_2005(folder: Path, dirs: list[str], names: list[str]) -> list[Sample]:
+    files = set(names)
+    left_path, right_path = _first(folder, ("view1",), files), _first(folder, ("view5",), files)
+    gt_path = _first(folder, ("disp1",), files)
+    if not (left_path and right_path and gt_path):
+        return []
+    scale = max(1, round(_MB2005_FULL_WIDTH / _image_width(left_path)))
+    offset = 0.0
+    if "dmin.txt" in files:
+        offset = float((folder / "dmin.txt").read_text().split()[0])
+    return [Sample(name=folder.name, dataset="middlebury2005", left_path=left_path, right_path=right_path,
+                   gt_path=gt_path, gt_scale=float(scale), nonocc_path=_nonocc(folder, files),
+                   max_disp_hint_px=256 // scale, disparity_offset_px=offset)]
+
+
+def _read_calib_txt(path: Path) -> dict[str, str]:
+    values = {}
+    for line in path.read_text().splitlines():
+        if "=" in line:
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values
+
+
+def detect_middlebury_2014_eth3d(folder: Path, dirs: list[str], names: list[str]) -> list[Sample]:
+    files = set(names)
+    left_path, right_path = _first(folder, ("im0",), files), _first(folder, ("im1",), files)
+    if not (left_path and right_path and "disp0GT.pfm" in files):
+        return []
+    calib = folder / "calib.txt" if "calib.txt" in files else None
+    values = _read_calib_txt(calib) if calib else {}
+    is_eth3d = "eth3d" in str(folder).lower() or "ndisp" not in values
+    hint = int(float(values.get("ndisp", 192)))
+    return [Sample(name=folder.name, dataset="eth3d" if is_eth3d else "middlebury2014", left_path=left_path,
+                   right_path=right_path, gt_path=folder / "disp0GT.pfm",
+                   nonocc_path=folder / "mask0nocc.png" if "mask0nocc.png" in files else None,
+                   nonocc_value=255, max_disp_hint_px=hint, calib_path=calib,
+                   disparity_offset_px=float(values.get("doffs", 0.0)))]
+
+
+_KITTI_LAYOUTS = (
+    # dataset, left dir, right dir, all-pixels GT dir, non-occluded GT dir
+    ("kitti2015", "image_2", "image_3", "disp_occ_0", "disp_noc_0"),
+    ("kitti2012", "colored_0", "colored_1", "disp_occ", "disp_noc"),
+    ("kitti2012", "image_0", "image_1", "disp_occ", "disp_noc"),
+)
+_KITTI_FRAME = re.compile(r"^(\d+)_10\.png$")
+
+
+def detect_kitti(folder: Path, dirs: list[str], names: list[str]) -> list[Sample]:
+    present = set(dirs)
+    for dataset, left_dir, right_dir, occ_dir, noc_dir in _KITTI_LAYOUTS:
+        if {left_dir, right_dir} <= present:
+            break
+    else:
+        return []
+    samples = []
+    for frame in sorted(os.listdir(folder / left_dir)):
+        match = _KITTI_FRAME.match(frame)
+        if not match or not (folder / right_dir / frame).is_file():
+            continue
+        gt = folder / occ_dir / frame
+        noc = folder / noc_dir / frame
+        calib = folder / "calib" / f"{match.group(1)}.txt"
+        calib_2015 = folder / "calib_cam_to_cam" / f"{match.group(1)}.txt"
+        label = folder.name if folder.name == match.group(1) else f"{folder.name}/{match.group(1)}"
+        samples.append(Sample(
+            name=label, dataset=dataset, left_path=folder / left_dir / frame, right_path=folder / right_dir / frame,
+            gt_path=gt if gt.is_file() else None, nonocc_path=noc if noc.is_file() else None, nonocc_value=-1,
+            max_disp_hint_px=192,
+            calib_path=calib if calib.is_file() else (calib_2015 if calib_2015.is_file() else None)))
+    return samples
+
+
+_SCENEFLOW_IMAGE_DIRS = ("RGB_cleanpass", "RGB_finalpass", "frames_cleanpass", "frames_finalpass", "images")
+
+
+def detect_sceneflow(folder: Path, dirs: list[str], names: list[str]) -> list[Sample]:
+    if not {"left", "right"} <= set(dirs):
+        return []
+    parts = folder.parts
+    anchors = [i for i, part in enumerate(parts) if part in _SCENEFLOW_IMAGE_DIRS]
+    if not anchors:
+        return []
+    anchor = anchors[-1]
+    root = Path(*parts[:anchor])
+    tail = Path(*parts[anchor + 1 :]) if anchor + 1 < len(parts) else Path()
+    disparity_dir = root / "disparity" / tail / "left"
+    occlusion_dir = root / "occlusion" / tail / "left"
+    samples = []
+    for image in sorted(os.listdir(folder / "left")):
+        stem, suffix = os.path.splitext(image)
+        if suffix.lower() not in IMAGE_SUFFIXES or not (folder / "right" / image).is_file():
+            continue
+        gt = disparity_dir / f"{stem}.pfm"
+        occ = occlusion_dir / f"{stem}.png"
+        scene = root.name if len(parts) - anchor == 1 else f"{root.name}/{tail}"
+        samples.append(Sample(
+            name=f"{scene}/{stem}", dataset="sceneflow", left_path=folder / "left" / image,
+            right_path=folder / "right" / image, gt_path=gt if gt.is_file() else None,
+            nonocc_path=occ if occ.is_file() else None, nonocc_value=None, max_disp_hint_px=192))
+    return samples
+
+
+DETECTORS: tuple[Detector, ...] = (
+    detect_kitti,
+    detect_sceneflow,
+    detect_middlebury_2014_eth3d,
+    detect_middlebury_2005,
+    detect_middlebury_2001_2003,
+)
+LAYOUTS = ("middlebury2001", "middlebury2003", "middlebury2005", "middlebury2014", "eth3d", "kitti2012",
+           "kitti2015", "sceneflow")
+
+
+def _walk(root: Path) -> Iterator[tuple[Path, list[str], list[str]]]:
+    for folder, dirs, names in os.walk(root):
+        dirs.sort()
+        yield Path(folder), dirs, names
+
+
+def find_samples(*paths: str | Path) -> list[Sample]:
+    """All samples under the given folders, each layout detected from its files.
+
+    Args:
+        *paths: dataset folders (a scene, a dataset root, or a folder of several datasets).
+
+    Returns:
+        Samples sorted by folder order, with unique names.
+
+    Raises:
+        DatasetError: a path is missing, or nothing under it has a known layout.
+    """
+    samples: list[Sample] = []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            raise DatasetError(f"dataset folder not found: {path}")
+        found: list[Sample] = []
+        for folder, dirs, names in _walk(path):
+            for detector in DETECTORS:
+                claimed = detector(folder, dirs, names)
+                if claimed:
+                    found.extend(claimed)
+                    dirs[:] = []  # a claimed folder is not searched further
+                    break
+        if not found:
+            raise DatasetError(
+                f"no stereo dataset of a known layout under {path} (known: {', '.join(LAYOUTS)}); "
+                "see `rtstereo eval --help` for the expected files"
+            )
+        samples.extend(found)
+    names = [s.name for s in samples]
+    if len(set(names)) != len(names):  # make labels unique with their dataset
+        samples = [Sample(**{**s.__dict__, "name": f"{s.dataset}/{s.name}"}) for s in samples]
+    return samples

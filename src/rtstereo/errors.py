@@ -1,0 +1,64 @@
+"""One exception family for the whole package.
+
+Library code raises these; only the command line turns them into one line on stderr and exit code 2.
+Every message says what was expected, what was received, and what to do.
+"""
+
+from __future__ import annotations
+
+
+class RtStereoError(Exception):
+    """Base class of every error rtstereo raises on purpose."""
+
+
+class InputError(RtStereoError, ValueError):
+    """An input (image, array, argument value) is missing, unreadable or of the wrong shape."""
+
+
+class ModelNotFoundError(RtStereoError, KeyError):
+    """A model name that the registry does not know."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class CheckpointError(RtStereoError):
+    """A weights file that is missing, truncated, or not of the expected architecture/format."""
+
+
+class DatasetError(RtStereoError):
+    """A dataset folder of no known layout, or with missing files."""
+
+
+class OutputError(RtStereoError):
+    """An output path that cannot be written."""
+
+
+class MissingDependencyError(RtStereoError, ImportError):
+    """An optional dependency is not installed; the message names the pip extra."""
+
+
+class ExportError(RtStereoError):
+    """An export that failed or whose parity check is outside tolerance."""
+
+
+def require(module: str, extra: str, purpose: str):
+    """Import an optional dependency or raise an error that names the extra to install.
+
+    Args:
+        module: importable module name, e.g. ``"torch"``.
+        extra: the pip extra of rtstereo that provides it, e.g. ``"torch"``.
+        purpose: what it is needed for, shown in the message.
+
+    Returns:
+        The imported module.
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"{purpose} needs the Python package '{module}', which is not installed "
+            f"({exc.__class__.__name__}: {exc}). Install it with: pip install 'rtstereo[{extra}]'"
+        ) from exc

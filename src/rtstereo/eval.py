@@ -1,0 +1,132 @@
+"""Accuracy of a method on datasets with ground truth: per-scene metrics, means, and reports."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import platform
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .datasets import Sample
+from .metrics import BAD_THRESHOLDS_PX, bad_key, disparity_metrics, mean_metrics
+from .runtime.predictor import Predictor
+
+# Columns of the terminal / Markdown table: (metric key, header, format)
+TABLE_COLUMNS = (
+    ("epe", "EPE", "{:.2f}"),
+    *((bad_key(t), bad_key(t), "{:.1f}") for t in BAD_THRESHOLDS_PX),
+    ("d1", "D1", "{:.1f}"),
+    ("noc/bad-2", "bad-2 noc", "{:.1f}"),
+    ("noc/d1", "D1 noc", "{:.1f}"),
+    ("density", "density", "{:.1f}"),
+    ("time_ms", "ms", "{:.0f}"),
+)
+
+
+@dataclass
+class SceneResult:
+    name: str
+    dataset: str
+    size_hw: tuple[int, int]
+    settings: dict[str, Any]
+    metrics: dict[str, float]
+
+
+@dataclass
+class EvalReport:
+    """Per-scene rows and their mean; render with :meth:`table` or save with :meth:`save`."""
+
+    model: str
+    scenes: list[SceneResult] = field(default_factory=list)
+
+    @property
+    def mean(self) -> dict[str, float]:
+        return mean_metrics([s.metrics for s in self.scenes])
+
+    def table(self, markdown: bool = False) -> str:
+        """The table as aligned text, or as Markdown."""
+        header = ["scene", "size", "max disp"] + [h for _, h, _ in TABLE_COLUMNS]
+        rows = [[s.name, f"{s.size_hw[1]}x{s.size_hw[0]}", str(s.settings.get("max_disp", "-"))]
+                + [_fmt(s.metrics.get(k), f) for k, _, f in TABLE_COLUMNS] for s in self.scenes]
+        mean = self.mean
+        rows.append([f"mean ({len(self.scenes)})", "", ""] + [_fmt(mean.get(k), f) for k, _, f in TABLE_COLUMNS])
+        if markdown:
+            lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            lines += ["| " + " | ".join(r) + " |" for r in rows]
+            return "\n".join(lines)
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        align = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
+                                    for i, (c, w) in enumerate(zip(r, widths)))
+        return "\n".join([align(header), *(align(r) for r in rows)])
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "date": datetime.datetime.now().isoformat(timespec="seconds"),
+            "machine": {"cpu": platform.processor() or platform.machine(), "python": platform.python_version()},
+            "metric_definitions": "EPE = mean |d-gt| px; bad-N = % |d-gt| > N px; D1 = % |d-gt| > 3 px and > 5 % "
+                                  "of gt; noc/ = non-occluded pixels only; invalid predictions count as errors",
+            "scenes": [{"name": s.name, "dataset": s.dataset, "size_hw": list(s.size_hw), "settings": s.settings,
+                        "metrics": s.metrics} for s in self.scenes],
+            "mean": self.mean,
+        }
+
+    def save(self, folder: str | Path, stem: str) -> tuple[Path, Path]:
+        """Write ``<stem>.json`` and ``<stem>.md`` into ``folder``."""
+        from .errors import OutputError
+
+        folder = Path(folder)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            json_path, md_path = folder / f"{stem}.json", folder / f"{stem}.md"
+            json_path.write_text(json.dumps(self.to_json(), indent=2, default=_jsonable) + "\n")
+            md_path.write_text(f"# {self.model}\n\n{self.table(markdown=True)}\n")
+        except OSError as exc:
+            raise OutputError(f"cannot write evaluation results to {folder}: {exc}") from None
+        return json_path, md_path
+
+
+def evaluate(predictor_for: Callable[[Sample], Predictor], samples: Iterable[Sample], model: str,
+             progress: Callable[[Iterable[Sample]], Iterable[Sample]] | None = None) -> EvalReport:
+    """Run a method over samples and score it.
+
+    Args:
+        predictor_for: returns the predictor to use for a sample (lets classical methods search the
+            scene's own disparity range).
+        samples: from :func:`rtstereo.datasets.find_samples`; those without ground truth are skipped.
+        model: name recorded in the report.
+        progress: optional wrapper over the iterable (a progress bar).
+    """
+    report = EvalReport(model=model)
+    items = list(samples)
+    for sample in progress(items) if progress else items:
+        left, right, gt, nonocc = sample.load()
+        if gt is None:
+            continue
+        predictor = predictor_for(sample)
+        result = predictor.predict(left, right)
+        metrics = disparity_metrics(result.disparity_px, gt)
+        if nonocc is not None:
+            metrics.update({f"noc/{k}": v for k, v in disparity_metrics(result.disparity_px, gt, nonocc).items()})
+        metrics["time_ms"] = result.timings_ms["total"]
+        report.scenes.append(SceneResult(sample.name, sample.dataset, gt.shape, dict(result.settings), metrics))
+    return report
+
+
+def _fmt(value: float | None, pattern: str) -> str:
+    if value is None or not np.isfinite(value):
+        return "-"
+    return pattern.format(value)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)

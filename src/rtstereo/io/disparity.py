@@ -1,0 +1,120 @@
+"""Disparity maps on disk: 16-bit PNG (KITTI convention), PFM, npy; and colourised previews.
+
+In memory invalid pixels are ``nan``; in 16-bit PNG they are 0 (value = d * 256); in PFM ``inf``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import InputError, OutputError
+from .images import read_grey, write_image
+from .pfm import read_pfm, write_pfm
+
+PNG16_SCALE = 256.0
+PNG16_MAX_PX = 65535 / PNG16_SCALE
+DISPARITY_SUFFIXES = (".png", ".pfm", ".npy")
+
+
+def read_disparity(path: str | Path, scale: float | None = None) -> np.ndarray:
+    """Read a disparity map as float32 ``(H, W)`` pixels with ``nan`` where invalid.
+
+    Args:
+        path: ``.pfm`` (``inf`` = invalid), ``.npy``, or ``.png``/``.pgm``: 16-bit files use the
+            KITTI convention (value / 256, 0 = invalid); 8-bit files need ``scale``.
+        scale: divisor for integer files (8-bit Middlebury ground truth: 4, 8 or 16).
+
+    Returns:
+        float32 ``(H, W)``.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".pfm":
+        d = read_pfm(path)
+        if d.ndim == 3:
+            d = d[:, :, 0]
+        d = d.copy()
+        d[~np.isfinite(d)] = np.nan
+        return d
+    if suffix == ".npy":
+        if not path.is_file():
+            raise InputError(f"file not found: {path}")
+        d = np.load(path).astype(np.float32)
+        if d.ndim != 2:
+            raise InputError(f"{path}: expected a 2-D disparity array, got shape {d.shape}")
+        return d
+    raw = read_grey(path)
+    if scale is None:
+        if raw.dtype != np.uint16:
+            raise InputError(
+                f"{path}: 8-bit disparity needs its scale (value / scale); 16-bit KITTI PNGs need none"
+            )
+        scale = PNG16_SCALE
+    d = raw.astype(np.float32) / float(scale)
+    d[raw == 0] = np.nan
+    return d
+
+
+def write_disparity(path: str | Path, disparity_px: np.ndarray) -> None:
+    """Write ``(H, W)`` float disparity by suffix: ``.png`` 16-bit (d*256, 0 = invalid), ``.pfm``, ``.npy``."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    d = np.asarray(disparity_px, dtype=np.float32)
+    if d.ndim != 2:
+        raise OutputError(f"disparity to write must be (H, W), got shape {d.shape}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create folder {path.parent}: {exc}") from None
+    if suffix == ".png":
+        write_image(path, to_png16(d))
+    elif suffix == ".pfm":
+        out = np.where(np.isfinite(d), d, np.inf).astype(np.float32)
+        _guard(write_pfm, path, out)
+    elif suffix == ".npy":
+        _guard(np.save, path, d)
+    else:
+        raise OutputError(f"unknown disparity format '{suffix}' for {path} (expected .png, .pfm or .npy)")
+
+
+def to_png16(disparity_px: np.ndarray) -> np.ndarray:
+    """float disparity -> uint16 KITTI encoding. Values above 255.99 px cannot be stored: refused."""
+    d = np.asarray(disparity_px, dtype=np.float32)
+    valid = np.isfinite(d) & (d > 0)
+    if valid.any() and float(d[valid].max()) > PNG16_MAX_PX:
+        raise OutputError(
+            f"disparity up to {float(d[valid].max()):.1f} px does not fit a 16-bit PNG (max {PNG16_MAX_PX:.2f} px "
+            "at d*256); write .pfm or .npy instead"
+        )
+    # A valid disparity below 1/256 px would round to 0 and read back as invalid: keep it at 1.
+    return np.where(valid, np.maximum(np.round(d * PNG16_SCALE), 1), 0).astype(np.uint16)
+
+
+def colorize(disparity_px: np.ndarray, max_disp_px: float | None = None, min_disp_px: float = 0.0) -> np.ndarray:
+    """A colour preview (uint8 RGB ``(H, W, 3)``), near = warm; invalid pixels black.
+
+    Args:
+        disparity_px: float ``(H, W)``.
+        max_disp_px: top of the colour range; a fixed value keeps colours stable across video
+            frames. ``None`` uses the 99th percentile of this map.
+        min_disp_px: bottom of the colour range.
+    """
+    d = np.asarray(disparity_px, dtype=np.float32)
+    valid = np.isfinite(d)
+    if max_disp_px is None:
+        max_disp_px = float(np.percentile(d[valid], 99)) if valid.any() else 1.0
+    span = max(max_disp_px - min_disp_px, 1e-6)
+    scaled = np.clip((np.where(valid, d, 0) - min_disp_px) / span, 0, 1)
+    rgb = cv2.cvtColor(cv2.applyColorMap((scaled * 255).astype(np.uint8), cv2.COLORMAP_TURBO), cv2.COLOR_BGR2RGB)
+    rgb[~valid] = 0
+    return rgb
+
+
+def _guard(writer, path: Path, array: np.ndarray) -> None:
+    try:
+        writer(path, array)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc}") from None

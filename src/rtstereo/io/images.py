@@ -1,0 +1,77 @@
+"""Reading images into the public format (uint8 RGB) and writing them.
+
+BGR exists only inside this module's OpenCV calls.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import InputError, OutputError
+from .download import fetch, is_url
+
+
+def read_image(source: str | Path) -> np.ndarray:
+    """Read an image file or URL as uint8 RGB ``(H, W, 3)``.
+
+    Grey images are repeated to three channels, alpha is dropped, 16-bit images are scaled to 8 bits.
+
+    Args:
+        source: a path, or an http(s)/file URL (downloaded once into the cache).
+
+    Returns:
+        uint8 RGB array ``(H, W, 3)``.
+
+    Raises:
+        InputError: missing, unreadable or corrupt file.
+    """
+    path = fetch(str(source)) if is_url(str(source)) else Path(source)
+    if not path.is_file():
+        raise InputError(f"image not found: {path}")
+    data = np.fromfile(path, dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise InputError(f"cannot read {path}: not an image OpenCV can decode, or the file is damaged")
+    if image.dtype == np.uint16:
+        image = (image // 257).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise InputError(f"{path}: unsupported image depth {image.dtype} (expected 8 or 16 bit)")
+    if image.ndim == 2:
+        return np.ascontiguousarray(np.repeat(image[:, :, None], 3, axis=2))
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    if image.shape[2] == 1:
+        return np.ascontiguousarray(np.repeat(image, 3, axis=2))
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_grey(path: str | Path) -> np.ndarray:
+    """Read a single-channel image (masks, 8-bit disparity) as stored; palette PNGs as 8-bit grey."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"file not found: {path}")
+    try:
+        with Image.open(path) as im:
+            if im.mode in ("I;16", "I;16B", "I"):
+                return np.array(im).astype(np.uint16)
+            return np.array(im.convert("L"))
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from None
+
+
+def write_image(path: str | Path, image: np.ndarray) -> None:
+    """Write uint8 RGB ``(H, W, 3)`` (or grey / uint16 ``(H, W)``) to a file OpenCV knows by suffix."""
+    path = Path(path)
+    out = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ok = cv2.imwrite(str(path), out)
+    except (OSError, cv2.error) as exc:
+        raise OutputError(f"cannot write {path}: {exc}") from None
+    if not ok:
+        raise OutputError(f"cannot write {path}: unknown image suffix or the folder is not writable")

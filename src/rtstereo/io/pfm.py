@@ -1,0 +1,61 @@
+"""Portable Float Map (PFM) reading and writing.
+
+Format: a header line ``Pf`` (one channel) or ``PF`` (three), then ``width height``, then a scale
+whose sign gives the byte order (negative = little-endian); rows are stored bottom to top.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+
+
+def read_pfm(path: str | Path) -> np.ndarray:
+    """Read a PFM file.
+
+    Args:
+        path: the file.
+
+    Returns:
+        float32 ``(H, W)`` for ``Pf`` files or ``(H, W, 3)`` for ``PF`` files, top row first.
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            kind = f.readline().strip()
+            if kind not in (b"Pf", b"PF"):
+                raise InputError(f"{path}: not a PFM file (header {kind[:10]!r}, expected b'Pf' or b'PF')")
+            dims = f.readline().split()
+            while not dims:  # tolerate blank lines between header fields
+                dims = f.readline().split()
+            width, height = int(dims[0]), int(dims[1])
+            scale = float(f.readline().strip())
+            channels = 3 if kind == b"PF" else 1
+            data = np.fromfile(f, dtype="<f4" if scale < 0 else ">f4")
+    except FileNotFoundError:
+        raise InputError(f"file not found: {path}") from None
+    except (ValueError, IndexError) as exc:
+        raise InputError(f"{path}: damaged PFM header ({exc})") from None
+    expected = width * height * channels
+    if data.size != expected:
+        raise InputError(f"{path}: PFM holds {data.size} values, expected {width}x{height}x{channels}={expected}")
+    shape = (height, width, 3) if channels == 3 else (height, width)
+    return np.ascontiguousarray(np.flipud(data.reshape(shape)).astype(np.float32))
+
+
+def write_pfm(path: str | Path, array: np.ndarray) -> None:
+    """Write float32 ``(H, W)`` or ``(H, W, 3)`` as little-endian PFM (``nan`` is written as-is)."""
+    array = np.asarray(array, dtype=np.float32)
+    if array.ndim == 2:
+        kind = b"Pf"
+    elif array.ndim == 3 and array.shape[2] == 3:
+        kind = b"PF"
+    else:
+        raise InputError(f"PFM holds (H, W) or (H, W, 3) arrays, got shape {array.shape}")
+    height, width = array.shape[:2]
+    with Path(path).open("wb") as f:
+        f.write(kind + b"\n" + f"{width} {height}\n".encode() + b"-1.0\n")
+        f.write(np.ascontiguousarray(np.flipud(array)).astype("<f4").tobytes())

@@ -1,0 +1,78 @@
+"""Disparity error metrics: EPE, bad-N and KITTI's D1, over all valid ground truth or a mask.
+
+Definitions (as in ``../shared/data/README.md``): EPE = mean ``|d - gt|``; bad-N = % of pixels with
+``|d - gt| > N``; D1 = % of pixels with ``|d - gt| > 3`` **and** ``> 5 %`` of ``gt``.
+
+A pixel where the prediction is invalid (``nan``) but the ground truth is valid counts as wrong in
+bad-N and D1 and as predicting 0 in EPE, so that sparse methods cannot look better by abstaining;
+``density`` reports how much was predicted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InputError
+
+BAD_THRESHOLDS_PX = (0.5, 1.0, 2.0, 3.0, 4.0)
+
+
+def bad_key(threshold_px: float) -> str:
+    """Metric name of a bad-N threshold: ``bad-0.5``, ``bad-2``."""
+    return f"bad-{threshold_px:g}"
+
+
+def disparity_metrics(pred_px: np.ndarray, gt_px: np.ndarray, mask: np.ndarray | None = None) -> dict[str, float]:
+    """Error metrics of a predicted disparity map against ground truth.
+
+    Args:
+        pred_px: float ``(H, W)`` prediction, ``nan`` where invalid.
+        gt_px: float ``(H, W)`` ground truth, ``nan``/``inf``/``<= 0`` where unknown.
+        mask: optional bool ``(H, W)`` region (e.g. non-occluded); combined with valid GT.
+
+    Returns:
+        ``epe``, ``bad-0.5`` ... ``bad-4`` and ``d1`` in percent, ``density`` (percent of the
+        evaluated pixels with a valid prediction), ``pixels`` (count evaluated).
+
+    Examples:
+        >>> gt = np.full((2, 2), 10.0, np.float32)
+        >>> m = disparity_metrics(gt + np.array([[0, 1], [2, 5]], np.float32), gt)
+        >>> m["epe"], m["bad-1"], m["d1"]
+        (2.0, 50.0, 25.0)
+    """
+    pred = np.asarray(pred_px, dtype=np.float32)
+    gt = np.asarray(gt_px, dtype=np.float32)
+    if pred.shape != gt.shape:
+        raise InputError(f"prediction {pred.shape} and ground truth {gt.shape} differ in shape")
+    region = np.isfinite(gt) & (gt > 0)
+    if mask is not None:
+        if mask.shape != gt.shape:
+            raise InputError(f"mask {mask.shape} and ground truth {gt.shape} differ in shape")
+        region &= mask.astype(bool)
+    count = int(region.sum())
+    if count == 0:
+        return {"epe": float("nan"), **{bad_key(t): float("nan") for t in BAD_THRESHOLDS_PX},
+                "d1": float("nan"), "density": float("nan"), "pixels": 0}
+    g = gt[region]
+    p = pred[region]
+    predicted = np.isfinite(p)
+    error = np.abs(np.where(predicted, p, 0.0) - g)
+    wrong = lambda threshold: ~predicted | (error > threshold)  # noqa: E731 - local shorthand
+    metrics = {"epe": float(error.mean())}
+    for t in BAD_THRESHOLDS_PX:
+        metrics[bad_key(t)] = float(wrong(t).mean() * 100)
+    metrics["d1"] = float((~predicted | ((error > 3.0) & (error > 0.05 * g))).mean() * 100)
+    metrics["density"] = float(predicted.mean() * 100)
+    metrics["pixels"] = count
+    return metrics
+
+
+def mean_metrics(rows: list[dict[str, float]]) -> dict[str, float]:
+    """Per-key mean over scenes (each scene weighs the same), skipping ``nan``."""
+    keys = [k for k in rows[0] if k != "pixels"] if rows else []
+    out: dict[str, float] = {}
+    for key in keys:
+        values = np.array([r[key] for r in rows if key in r], dtype=np.float64)
+        values = values[np.isfinite(values)]
+        out[key] = float(values.mean()) if values.size else float("nan")
+    return out

@@ -1,0 +1,160 @@
+"""The model catalogue: every method rtstereo knows, registered by name.
+
+Nothing here imports torch; each architecture module is imported when its model is built.
+"""
+
+from __future__ import annotations
+
+from .registry import ModelSpec, get_spec, list_models, register
+
+__all__ = ["ModelSpec", "get_spec", "list_models", "register", "DEFAULT_ALIAS", "resolve_alias"]
+
+# `default` names the best method shipped in the package. Until the trained network beats SGBM on
+# both accuracy targets it points at SGBM (never ship a worse default).
+DEFAULT_ALIAS = "sgbm"
+
+
+def resolve_alias(name: str) -> str:
+    """Map ``default`` (and ``None``) to the model it currently stands for."""
+    return DEFAULT_ALIAS if name in (None, "", "default") else name
+
+
+_SGBM_HELP = {
+    "max_disp": "largest disparity searched, pixels (rounded up to a multiple of 16)",
+    "block_size": "matching block size, pixels (odd)",
+    "fill_holes": "fill invalid pixels along each row with the smaller nearest valid neighbour",
+    "uniqueness": "uniqueness ratio, percent",
+    "speckle_window": "largest speckle region removed, pixels (0 = off)",
+    "speckle_range": "disparity variation inside a speckle region",
+    "disp12_max_diff": "left-right check tolerance, pixels (-1 = off)",
+}
+
+register(
+    ModelSpec(
+        name="sgbm",
+        summary="OpenCV semi-global block matching (classical, no weights, CPU)",
+        kind="classical",
+        builder="rtstereo.models.sgbm:build_sgbm",
+        defaults={
+            "max_disp": 192,
+            "block_size": 5,
+            "fill_holes": True,
+            "uniqueness": 10,
+            "speckle_window": 100,
+            "speckle_range": 2,
+            "disp12_max_diff": 1,
+        },
+        setting_help=_SGBM_HELP,
+        licence="Apache-2.0 (OpenCV)",
+        weights_source="none needed",
+    )
+)
+
+register(
+    ModelSpec(
+        name="bm",
+        summary="OpenCV block matching on grey images (classical, fastest, least accurate)",
+        kind="classical",
+        builder="rtstereo.models.sgbm:build_bm",
+        defaults={
+            "max_disp": 192,
+            "block_size": 15,
+            "fill_holes": True,
+            "uniqueness": 10,
+            "speckle_window": 100,
+            "speckle_range": 2,
+            "disp12_max_diff": 1,
+        },
+        setting_help=_SGBM_HELP,
+        licence="Apache-2.0 (OpenCV)",
+        weights_source="none needed",
+    )
+)
+
+register(
+    ModelSpec(
+        name="gwcnet-g",
+        summary="GwcNet-g: group-wise correlation volume + 3D hourglasses (Guo et al., CVPR 2019)",
+        kind="network",
+        builder="rtstereo.models.gwcnet:build_gwcnet_g",
+        defaults={"max_disp": 192},
+        setting_help={"max_disp": "disparity range of the cost volume, pixels (multiple of 16)"},
+        normalization="imagenet",
+        size_divisor=16,
+        checkpoint_loader="rtstereo.models.gwcnet:load_gwcnet_checkpoint",
+        needs_weights=True,
+        licence="MIT (xy-guo/GwcNet)",
+        weights_source="the SceneFlow / KITTI checkpoints released by xy-guo/GwcNet ({'model': ...})",
+    )
+)
+
+register(
+    ModelSpec(
+        name="gwcnet-gc",
+        summary="GwcNet-gc: group-wise correlation + concatenation volume (Guo et al., CVPR 2019)",
+        kind="network",
+        builder="rtstereo.models.gwcnet:build_gwcnet_gc",
+        defaults={"max_disp": 192},
+        setting_help={"max_disp": "disparity range of the cost volume, pixels (multiple of 16)"},
+        normalization="imagenet",
+        size_divisor=16,
+        checkpoint_loader="rtstereo.models.gwcnet:load_gwcnet_checkpoint",
+        needs_weights=True,
+        licence="MIT (xy-guo/GwcNet)",
+        weights_source="the SceneFlow / KITTI checkpoints released by xy-guo/GwcNet ({'model': ...})",
+    )
+)
+
+register(
+    ModelSpec(
+        name="crestereo",
+        summary="CREStereo: cascaded recurrent refinement with adaptive correlation (Li et al., CVPR 2022)",
+        kind="network",
+        builder="rtstereo.models.crestereo:build_crestereo",
+        defaults={"iters": 20, "two_pass": False},
+        setting_help={
+            "iters": "refinement iterations (2, 5, 10, 20 or any)",
+            "two_pass": "run a half-size pass first and use it to initialise the full-size pass",
+        },
+        normalization="raw255",
+        size_divisor=32,
+        checkpoint_loader="rtstereo.models.crestereo:load_crestereo_checkpoint",
+        needs_weights=True,
+        licence="Apache-2.0 (megvii-research/CREStereo)",
+        weights_source="crestereo_eth3d.pth, the PyTorch conversion of the MegEngine release",
+    )
+)
+
+register(
+    ModelSpec(
+        name="anynet",
+        summary="AnyNet: anytime coarse-to-fine stereo, stages 1-3 and SPN (Wang et al., ICRA 2019)",
+        kind="network",
+        builder="rtstereo.models.anynet:build_anynet",
+        defaults={"stage": 3},
+        setting_help={"stage": "output stage: 1, 2, 3 (coarse to fine) or 4 (stage 3 + SPN refinement)"},
+        normalization="imagenet",
+        size_divisor=16,
+        checkpoint_loader="rtstereo.models.anynet:load_anynet_checkpoint",
+        needs_weights=True,
+        licence="MIT (mileyan/AnyNet)",
+        weights_source="the SceneFlow / KITTI 2012 / KITTI 2015 checkpoints of mileyan/AnyNet",
+    )
+)
+
+register(
+    ModelSpec(
+        name="rtnet",
+        summary="rtstereo's own real-time network: 2D convolutions and correlation, built for CPUs",
+        kind="network",
+        builder="rtstereo.models.rtnet:build_rtnet",
+        defaults={"max_disp": 192},
+        setting_help={"max_disp": "largest disparity searched, pixels (multiple of 32)"},
+        normalization="imagenet",
+        size_divisor=32,
+        checkpoint_loader="rtstereo.models.rtnet:load_rtnet_checkpoint",
+        needs_weights=True,
+        licence="MIT (this project)",
+        weights_source="trained by this project (`rtstereo train`)",
+    )
+)

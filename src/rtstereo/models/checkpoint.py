@@ -1,0 +1,120 @@
+"""Reading weights files: the published networks' own formats and rtstereo's self-describing one.
+
+rtstereo's own checkpoints are ``torch.save`` dicts::
+
+    {"format": "rtstereo-checkpoint", "version": 1, "model": NAME, "settings": {...},
+     "state_dict": {...}, ...anything else the trainer keeps (optimizer, step, history)}
+
+so that loading never needs architecture flags repeated by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import CheckpointError, require
+
+FORMAT_TAG = "rtstereo-checkpoint"
+
+
+def read_torch_file(path: str | Path) -> Any:
+    """``torch.load`` a weights file on the CPU, safely, with errors that say what went wrong.
+
+    Args:
+        path: the file.
+
+    Returns:
+        Whatever the file holds (a dict for every format rtstereo reads).
+
+    Raises:
+        CheckpointError: the file is missing, truncated, or not a PyTorch file.
+    """
+    torch = require("torch", "torch", "reading a PyTorch checkpoint")
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"weights file not found: {path}")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"weights file is empty: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for damaged files
+        raise CheckpointError(
+            f"cannot read weights file {path}: expected a PyTorch checkpoint (torch.save), "
+            f"but loading failed ({exc.__class__.__name__}: {str(exc).splitlines()[0][:200]}). "
+            "Is the file complete (not truncated) and of this model?"
+        ) from exc
+
+
+def find_state_dict(obj: Any, path: str | Path, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The state dict inside a checkpoint object: under one of ``keys``, or the object itself.
+
+    Args:
+        obj: what :func:`read_torch_file` returned.
+        path: the file, for messages.
+        keys: the top-level keys to look under, in order (``()`` = the object is the state dict).
+    """
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"{path}: expected a dict checkpoint, found {type(obj).__name__}")
+    if obj.get("format") == FORMAT_TAG:
+        return dict(obj["state_dict"])
+    for key in keys:
+        if key in obj and isinstance(obj[key], Mapping):
+            return dict(obj[key])
+    if all(hasattr(v, "shape") for v in obj.values()) and obj:
+        return dict(obj)
+    found = ", ".join(list(map(str, obj.keys()))[:8])
+    wanted = " or ".join(repr(k) for k in keys) or "a bare state dict"
+    raise CheckpointError(f"{path}: expected a checkpoint with {wanted}, found keys: {found}")
+
+
+def strip_prefix(state_dict: Mapping[str, Any], prefix: str = "module.") -> dict[str, Any]:
+    """Drop a ``DataParallel`` style prefix from every key that has it."""
+    return {(k[len(prefix) :] if k.startswith(prefix) else k): v for k, v in state_dict.items()}
+
+
+def load_into(module: Any, state_dict: Mapping[str, Any], path: str | Path, architecture: str) -> None:
+    """Load a state dict strictly, turning key and shape mismatches into a readable error."""
+    own = module.state_dict()
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    wrong_shape = [
+        f"{k}: file {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in state_dict and tuple(state_dict[k].shape) != tuple(own[k].shape)
+    ]
+    if missing or unexpected or wrong_shape:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
+        if wrong_shape:
+            parts.append(f"{len(wrong_shape)} of another shape (e.g. {'; '.join(wrong_shape[:2])})")
+        raise CheckpointError(
+            f"{path} does not hold {architecture} weights with these settings: "
+            + "; ".join(parts)
+            + ". Check the model name and its settings (for example max_disp)."
+        )
+    module.load_state_dict(state_dict, strict=True)
+
+
+def save_checkpoint(path: str | Path, model: str, settings: Mapping[str, Any], state_dict: Mapping[str, Any],
+                    **extra: Any) -> None:
+    """Write rtstereo's self-describing checkpoint (architecture name and settings with the weights)."""
+    torch = require("torch", "torch", "saving a checkpoint")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": FORMAT_TAG, "version": 1, "model": model, "settings": dict(settings),
+               "state_dict": dict(state_dict), **extra}
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)  # atomic: an interrupted save never leaves a truncated checkpoint
+
+
+def describe(obj: Any) -> tuple[str, dict[str, Any]] | None:
+    """``(model, settings)`` of a self-describing checkpoint, or ``None`` for any other file."""
+    if isinstance(obj, Mapping) and obj.get("format") == FORMAT_TAG:
+        return str(obj["model"]), dict(obj.get("settings", {}))
+    return None

@@ -1,0 +1,170 @@
+"""The one registry that resolves a model name to its :class:`ModelSpec`.
+
+Builders and checkpoint loaders are named as ``"module:function"`` strings and imported only when a
+model is built, so that the registry (and the ONNX Runtime / OpenCV inference path) never imports
+torch.
+
+Contract for a network builder (``kind == "network"``): ``build(settings: dict) -> torch.nn.Module``
+whose ``forward(left, right)`` takes ``(N, 3, H, W)`` float32 tensors normalised as the spec says,
+with ``H`` and ``W`` multiples of ``size_divisor``, and in eval mode returns the disparity
+``(N, H, W)`` in pixels (positive). A checkpoint loader is ``load(module, path) -> dict`` (metadata
+about the file) and raises :class:`~rtstereo.errors.CheckpointError` for a wrong or damaged file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+from ..errors import InputError, ModelNotFoundError
+
+Normalization = Literal["imagenet", "raw255", "unit", "none"]
+Kind = Literal["classical", "network", "onnx"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to build, feed and load one model.
+
+    Attributes:
+        name: registry name, e.g. ``"gwcnet-gc"``.
+        summary: one line for ``rtstereo models``.
+        kind: ``classical`` (OpenCV), ``network`` (PyTorch architecture) or ``onnx`` (a shipped
+            ONNX file).
+        builder: ``"module:function"`` that builds the method from its settings.
+        defaults: every setting the model accepts, with its default value (the type of the default
+            decides how ``--set key=value`` strings are parsed).
+        setting_help: one line per setting.
+        normalization: how uint8 RGB is turned into the network input: ``imagenet`` (0..1 then
+            ImageNet mean/std), ``raw255`` (float 0..255), ``unit`` (0..1), ``none`` (uint8 as is).
+        size_divisor: the network input height and width must be multiples of this; inputs are
+            padded to it and the output unpadded.
+        checkpoint_loader: ``"module:function"`` loading a weights file into the built module.
+        needs_weights: whether a weights file is required (the published networks).
+        licence: licence of the architecture / official weights.
+        weights_source: where official weights come from (for the user to fetch themselves).
+        onnx_file: for ``kind == "onnx"``: file name inside ``rtstereo/weights``.
+        fixed_size_hw: input size of a fixed-shape model; other sizes are resized (never silently).
+    """
+
+    name: str
+    summary: str
+    kind: Kind
+    builder: str
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    setting_help: Mapping[str, str] = field(default_factory=dict)
+    normalization: Normalization = "none"
+    size_divisor: int = 1
+    checkpoint_loader: str | None = None
+    needs_weights: bool = False
+    licence: str = ""
+    weights_source: str = ""
+    onnx_file: str | None = None
+    fixed_size_hw: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
+        object.__setattr__(self, "setting_help", MappingProxyType(dict(self.setting_help)))
+
+    def resolve_settings(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The defaults updated by ``overrides``, each value coerced to the default's type.
+
+        Strings (from ``--set key=value``) are parsed; unknown keys fail with close matches.
+        """
+        settings = dict(self.defaults)
+        for key, value in (overrides or {}).items():
+            if value is None:
+                continue
+            if key not in self.defaults:
+                known = ", ".join(sorted(self.defaults)) or "none"
+                close = difflib.get_close_matches(key, list(self.defaults), n=3)
+                hint = f"; did you mean {', '.join(close)}?" if close else ""
+                raise InputError(f"model '{self.name}' has no setting '{key}' (it has: {known}){hint}")
+            settings[key] = coerce_setting(key, value, self.defaults[key])
+        return settings
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def coerce_setting(key: str, value: Any, default: Any) -> Any:
+    """Parse ``value`` into the type of ``default`` (bool, int, float, str, or None = any).
+
+    Examples:
+        >>> coerce_setting("two_pass", "true", False)
+        True
+        >>> coerce_setting("max_disp", "192", 128)
+        192
+    """
+    if default is None:
+        return value
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise InputError(f"setting '{key}': expected true or false, got '{value}'")
+    if isinstance(default, int):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"setting '{key}': expected a whole number, got '{value}'") from None
+        if number != int(number):
+            raise InputError(f"setting '{key}': expected a whole number, got '{value}'")
+        return int(number)
+    if isinstance(default, float):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"setting '{key}': expected a number, got '{value}'") from None
+    return str(value)
+
+
+def import_object(path: str) -> Callable[..., Any]:
+    """Import ``"package.module:attribute"``."""
+    module_name, _, attribute = path.partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attribute)
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    """Add a model to the registry (names are unique)."""
+    if spec.name in _REGISTRY:
+        raise ValueError(f"model '{spec.name}' is registered twice")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The spec registered under ``name``; unknown names fail with the close matches."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise ModelNotFoundError(
+            f"unknown model '{name}'.{hint} Known models: {', '.join(sorted(_REGISTRY))} "
+            "(or give the path of an exported .onnx file)"
+        ) from None
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered model names matching a shell-style ``pattern``, sorted.
+
+    Examples:
+        >>> "sgbm" in list_models()
+        True
+    """
+    return sorted(name for name in _REGISTRY if fnmatch.fnmatch(name, pattern))

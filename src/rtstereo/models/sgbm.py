@@ -1,0 +1,117 @@
+"""Classical baselines through OpenCV: semi-global (SGBM) and plain block matching (BM).
+
+The defaults reproduce the reference settings of ``../shared/data/README.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ..errors import InputError
+
+
+def num_disparities(max_disp_px: int) -> int:
+    """OpenCV wants a multiple of 16 searched disparities.
+
+    Examples:
+        >>> num_disparities(100), num_disparities(192)
+        (112, 192)
+    """
+    if max_disp_px < 1:
+        raise InputError(f"max_disp must be >= 1 pixel, got {max_disp_px}")
+    return int(math.ceil(max_disp_px / 16) * 16)
+
+
+def fill_holes_rowwise(disparity_px: np.ndarray) -> np.ndarray:
+    """Fill ``nan`` pixels with the smaller of the nearest valid values to their left and right.
+
+    The smaller disparity is the farther surface, which is what an occluded pixel usually shows.
+    Rows with no valid pixel stay ``nan``.
+
+    Examples:
+        >>> fill_holes_rowwise(np.array([[np.nan, 3.0, np.nan, 5.0, np.nan]], np.float32)).tolist()
+        [[3.0, 3.0, 3.0, 5.0, 5.0]]
+    """
+    d = np.asarray(disparity_px, dtype=np.float32)
+    height, width = d.shape
+    valid = np.isfinite(d)
+    cols = np.broadcast_to(np.arange(width), d.shape)
+    last_left = np.maximum.accumulate(np.where(valid, cols, -1), axis=1)
+    next_right = np.minimum.accumulate(np.where(valid, cols, width)[:, ::-1], axis=1)[:, ::-1]
+    rows = np.arange(height)[:, None]
+    from_left = np.where(last_left >= 0, d[rows, np.clip(last_left, 0, width - 1)], np.inf)
+    from_right = np.where(next_right < width, d[rows, np.clip(next_right, 0, width - 1)], np.inf)
+    filled = np.minimum(from_left, from_right)
+    out = np.where(valid, d, filled)
+    out[~np.isfinite(out)] = np.nan
+    return out.astype(np.float32)
+
+
+class OpenCVMatcher:
+    """An OpenCV stereo matcher with rtstereo's contract: uint8 RGB in, float32 disparity (nan) out."""
+
+    def __init__(self, matcher: Any, settings: Mapping[str, Any], grey: bool):
+        self.matcher = matcher
+        self.settings = dict(settings)
+        self.grey = grey
+        self.num_disparities = matcher.getNumDisparities()
+
+    def __call__(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """Disparity of the left view, float32 ``(H, W)`` pixels, ``nan`` where invalid."""
+        if left.shape[1] <= self.num_disparities:
+            raise InputError(
+                f"image width {left.shape[1]} px must exceed the searched disparities "
+                f"({self.num_disparities}); lower --max-disp"
+            )
+        if self.grey:
+            a, b = (cv2.cvtColor(im, cv2.COLOR_RGB2GRAY) for im in (left, right))
+        else:  # the per-channel costs are summed, so RGB vs BGR order does not matter
+            a, b = left, right
+        raw = self.matcher.compute(a, b)
+        disparity = raw.astype(np.float32) / 16.0  # OpenCV returns fixed point with 4 fractional bits
+        # 0 and below mark pixels without a match (the reference settings count d <= 0 as invalid).
+        disparity[raw <= 0] = np.nan
+        if self.settings.get("fill_holes", True):
+            disparity = fill_holes_rowwise(disparity)
+        return disparity
+
+
+def build_sgbm(settings: Mapping[str, Any]) -> OpenCVMatcher:
+    """OpenCV StereoSGBM with P1/P2 scaled to the block size for three channels."""
+    block = _odd_block(settings["block_size"])
+    matcher = cv2.StereoSGBM_create(
+        minDisparity=0,
+        numDisparities=num_disparities(settings["max_disp"]),
+        blockSize=block,
+        P1=8 * 3 * block * block,
+        P2=32 * 3 * block * block,
+        disp12MaxDiff=settings["disp12_max_diff"],
+        uniquenessRatio=settings["uniqueness"],
+        speckleWindowSize=settings["speckle_window"],
+        speckleRange=settings["speckle_range"],
+    )
+    return OpenCVMatcher(matcher, settings, grey=False)
+
+
+def build_bm(settings: Mapping[str, Any]) -> OpenCVMatcher:
+    """OpenCV StereoBM on grey images."""
+    block = _odd_block(settings["block_size"])
+    if block < 5:
+        raise InputError(f"block_size for bm must be >= 5, got {block}")
+    matcher = cv2.StereoBM_create(numDisparities=num_disparities(settings["max_disp"]), blockSize=block)
+    matcher.setUniquenessRatio(settings["uniqueness"])
+    matcher.setSpeckleWindowSize(settings["speckle_window"])
+    matcher.setSpeckleRange(settings["speckle_range"])
+    matcher.setDisp12MaxDiff(settings["disp12_max_diff"])
+    return OpenCVMatcher(matcher, settings, grey=True)
+
+
+def _odd_block(size: int) -> int:
+    if size < 1 or size % 2 == 0:
+        raise InputError(f"block_size must be a positive odd number, got {size}")
+    return size

@@ -1,0 +1,1 @@
+"""Backends (OpenCV, PyTorch, ONNX Runtime) and the Predictor that drives them."""

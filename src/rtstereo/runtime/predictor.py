@@ -1,0 +1,126 @@
+"""The Predictor: one model + one backend, numpy in, :class:`DisparityResult` out.
+
+It owns everything around the network: input checks, normalisation, padding to the size divisor (or
+resizing to a fixed-shape model's size, with the disparity rescaled by the width ratio), unpadding,
+and per-stage timings.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ..models.registry import ModelSpec
+from ..types import Calibration, DisparityResult, StereoPair
+from .backends import Backend
+from .preprocess import normalize, pad_to_divisor
+
+
+class ResizeWarning(UserWarning):
+    """A fixed-shape model ran at another size than its input."""
+
+
+class Predictor:
+    """Runs a stereo method on pairs of uint8 RGB images.
+
+    Args:
+        spec: the model's registry entry (input contract).
+        settings: resolved settings the model was built with.
+        backend: what runs the prepared inputs.
+        name: label recorded in results (defaults to ``spec.name``).
+        fixed_size_hw: network input size of a fixed-shape model (ONNX exports); ``None`` pads.
+
+    Examples:
+        >>> import rtstereo
+        >>> m = rtstereo.load("sgbm", max_disp=16)
+        >>> r = m.predict(np.zeros((32, 48, 3), np.uint8), np.zeros((32, 48, 3), np.uint8))
+        >>> r.disparity_px.shape, r.disparity_px.dtype
+        ((32, 48), dtype('float32'))
+    """
+
+    def __init__(self, spec: ModelSpec, settings: dict[str, Any], backend: Backend, name: str | None = None,
+                 fixed_size_hw: tuple[int, int] | None = None):
+        self.spec = spec
+        self.settings = dict(settings)
+        self.backend = backend
+        self.name = name or spec.name
+        self.fixed_size_hw = fixed_size_hw or spec.fixed_size_hw
+
+    def __repr__(self) -> str:
+        return f"Predictor({self.name!r}, settings={self.settings}, backend={self.backend.describe()})"
+
+    @property
+    def max_disp_px(self) -> float | None:
+        """The largest disparity the method searches at its input resolution, when it has one."""
+        value = self.settings.get("max_disp")
+        return float(value) if value is not None else None
+
+    def predict(self, left: np.ndarray, right: np.ndarray, calibration: Calibration | None = None
+                ) -> DisparityResult:
+        """Disparity of the left image.
+
+        Args:
+            left: uint8 RGB ``(H, W, 3)`` (grey ``(H, W)`` is accepted and repeated).
+            right: uint8 RGB, same size as ``left``.
+            calibration: optional; carried into the result for depth and point clouds.
+
+        Returns:
+            :class:`DisparityResult` with ``disparity_px`` float32 ``(H, W)`` (nan = invalid).
+        """
+        return self.predict_pair(StereoPair(left, right, calibration=calibration))
+
+    def predict_pair(self, pair: StereoPair) -> DisparityResult:
+        """Like :meth:`predict`, for a :class:`StereoPair`."""
+        t0 = time.perf_counter()
+        height, width = pair.size_hw
+        left, right = pair.left, pair.right
+        net_hw = (height, width)
+        if self.fixed_size_hw and self.fixed_size_hw != (height, width):
+            net_hw = self.fixed_size_hw
+            warnings.warn(
+                f"{self.name} runs at a fixed {net_hw[1]}x{net_hw[0]}: the {width}x{height} input is resized "
+                f"and the disparity rescaled by {width / net_hw[1]:.4f}",
+                ResizeWarning,
+                stacklevel=2,
+            )
+            left, right = (cv2.resize(im, (net_hw[1], net_hw[0]), interpolation=cv2.INTER_AREA
+                                      if net_hw[1] < width else cv2.INTER_LINEAR) for im in (left, right))
+        pad = (0, 0)
+        if not self.backend.takes_uint8:
+            left, right = normalize(left, self.spec.normalization), normalize(right, self.spec.normalization)
+            if not self.fixed_size_hw:
+                left, pad = pad_to_divisor(left, self.spec.size_divisor)
+                right, _ = pad_to_divisor(right, self.spec.size_divisor)
+                net_hw = (left.shape[2], left.shape[3])
+        t1 = time.perf_counter()
+        disparity = self.backend.run(left, right)
+        t2 = time.perf_counter()
+        disparity = np.asarray(disparity, dtype=np.float32)
+        if pad != (0, 0):
+            disparity = disparity[: disparity.shape[0] - pad[0], : disparity.shape[1] - pad[1]]
+        if disparity.shape != (height, width):
+            # A fixed-shape network: disparity is measured in its pixels, so scale by the width ratio.
+            scale = width / disparity.shape[1]
+            disparity = cv2.resize(disparity, (width, height), interpolation=cv2.INTER_LINEAR) * scale
+        disparity = np.where(disparity > 0, disparity, np.nan).astype(np.float32)
+        t3 = time.perf_counter()
+        timings = {
+            "preprocess": (t1 - t0) * 1e3,
+            "inference": (t2 - t1) * 1e3,
+            "postprocess": (t3 - t2) * 1e3,
+            "total": (t3 - t0) * 1e3,
+        }
+        return DisparityResult(
+            disparity_px=disparity,
+            timings_ms=timings,
+            model=self.name,
+            settings={**self.settings, **self.backend.describe()},
+            input_size_hw=(height, width),
+            network_size_hw=net_hw,
+            calibration=pair.calibration,
+            left=pair.left,
+        )

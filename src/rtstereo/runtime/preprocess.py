@@ -1,0 +1,63 @@
+"""Turning uint8 RGB images into network input, and padding to a size divisor.
+
+Pure numpy: the ONNX Runtime path uses it without torch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InputError
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+def normalize(image: np.ndarray, mode: str) -> np.ndarray:
+    """uint8 RGB ``(H, W, 3)`` to float32 ``(1, 3, H, W)`` network input.
+
+    Args:
+        image: ``uint8`` RGB ``(H, W, 3)``.
+        mode: ``imagenet`` (0..1, then ImageNet mean/std), ``raw255`` (float 0..255) or ``unit`` (0..1).
+
+    Returns:
+        float32 array ``(1, 3, H, W)``.
+
+    Examples:
+        >>> normalize(np.full((2, 2, 3), 255, np.uint8), "unit").shape
+        (1, 3, 2, 2)
+    """
+    x = image.astype(np.float32)
+    if mode == "imagenet":
+        x = (x / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+    elif mode == "unit":
+        x = x / 255.0
+    elif mode != "raw255":
+        raise InputError(f"unknown normalization '{mode}' (expected imagenet, raw255 or unit)")
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+
+
+def pad_amounts(height: int, width: int, divisor: int) -> tuple[int, int]:
+    """Rows and columns to add at the bottom and right so both sizes divide by ``divisor``.
+
+    Examples:
+        >>> pad_amounts(376, 1241, 16)
+        (8, 7)
+    """
+    return (-height) % divisor, (-width) % divisor
+
+
+def pad_to_divisor(batch: np.ndarray, divisor: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """Pad ``(N, C, H, W)`` at the bottom and right by edge replication.
+
+    Padding at the bottom/right keeps pixel (0, 0) where it was, so unpadding is a plain crop and
+    disparities need no shift. Edge replication (rather than zeros) gives the network plausible
+    texture to match instead of a step.
+
+    Returns:
+        The padded batch and ``(pad_bottom, pad_right)``.
+    """
+    pad_h, pad_w = pad_amounts(batch.shape[-2], batch.shape[-1], divisor)
+    if pad_h or pad_w:
+        batch = np.pad(batch, ((0, 0), (0, 0), (0, pad_h), (0, pad_w)), mode="edge")
+    return batch, (pad_h, pad_w)

@@ -1,0 +1,207 @@
+"""Values that travel through the pipeline: stereo pairs, calibration and disparity results.
+
+Conventions (see DESIGN.md, "Contracts"):
+
+- images are ``uint8`` RGB arrays of shape ``(H, W, 3)``;
+- disparity is ``float32`` ``(H, W)`` in pixels of the image it belongs to, positive
+  (``x_left - x_right``), ``nan`` where invalid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError
+
+
+def as_rgb_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """Check an image at the public boundary and bring it to ``uint8`` RGB ``(H, W, 3)``.
+
+    Grey images ``(H, W)`` or ``(H, W, 1)`` are repeated to three channels; RGBA drops alpha.
+    Anything else (float images, wrong rank) is refused rather than guessed at.
+
+    Args:
+        image: the array to check.
+        name: how the caller calls it, for the error message.
+
+    Returns:
+        A contiguous ``uint8`` array of shape ``(H, W, 3)``.
+
+    Examples:
+        >>> as_rgb_uint8(np.zeros((4, 5), np.uint8)).shape
+        (4, 5, 3)
+    """
+    if not isinstance(image, np.ndarray):
+        raise InputError(f"{name}: expected a numpy array, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise InputError(
+            f"{name}: expected dtype uint8 (RGB 0..255), got {image.dtype}; "
+            "convert with (image * 255).clip(0, 255).astype(np.uint8) if it is a 0..1 float image"
+        )
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    elif image.ndim == 3 and image.shape[2] == 1:
+        image = np.repeat(image, 3, axis=2)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = image[:, :, :3]
+    elif not (image.ndim == 3 and image.shape[2] == 3):
+        raise InputError(f"{name}: expected shape (H, W, 3) or (H, W), got {image.shape}")
+    if image.shape[0] < 2 or image.shape[1] < 2:
+        raise InputError(f"{name}: image of shape {image.shape} is too small")
+    return np.ascontiguousarray(image)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Rectified stereo calibration; every field carries its unit in its name.
+
+    Depth follows from disparity as ``depth_m = baseline_m * fx_px / (d + cx1_px - cx0_px)``.
+
+    Attributes:
+        fx_px: focal length along x, pixels.
+        fy_px: focal length along y, pixels.
+        cx0_px: principal point x of the left camera, pixels.
+        cx1_px: principal point x of the right camera, pixels (differs from ``cx0_px`` for
+            Middlebury, whose ``doffs = cx1 - cx0``).
+        cy_px: principal point y (shared after rectification), pixels.
+        baseline_m: distance between the optical centres, metres.
+        width_px: image width the intrinsics belong to, pixels (0 when unknown).
+        height_px: image height the intrinsics belong to, pixels (0 when unknown).
+    """
+
+    fx_px: float
+    fy_px: float
+    cx0_px: float
+    cx1_px: float
+    cy_px: float
+    baseline_m: float
+    width_px: int = 0
+    height_px: int = 0
+
+    def __post_init__(self) -> None:
+        if not (self.fx_px > 0 and self.fy_px > 0):
+            raise InputError(f"calibration: focal lengths must be > 0, got fx={self.fx_px}, fy={self.fy_px}")
+        if not self.baseline_m > 0:
+            raise InputError(f"calibration: baseline_m must be > 0 metres, got {self.baseline_m}")
+
+    @property
+    def doffs_px(self) -> float:
+        """Difference of the principal points, ``cx1_px - cx0_px`` (Middlebury's ``doffs``)."""
+        return self.cx1_px - self.cx0_px
+
+    def scaled(self, sx: float, sy: float | None = None) -> Calibration:
+        """The calibration of the same cameras after resizing the images by ``(sx, sy)``.
+
+        Pixel-centre convention: a pixel centre at ``x`` moves to ``(x + 0.5) * sx - 0.5``.
+        """
+        sy = sx if sy is None else sy
+        return dataclasses.replace(
+            self,
+            fx_px=self.fx_px * sx,
+            fy_px=self.fy_px * sy,
+            cx0_px=(self.cx0_px + 0.5) * sx - 0.5,
+            cx1_px=(self.cx1_px + 0.5) * sx - 0.5,
+            cy_px=(self.cy_px + 0.5) * sy - 0.5,
+            width_px=round(self.width_px * sx),
+            height_px=round(self.height_px * sy),
+        )
+
+    def cropped(self, x0_px: int, y0_px: int, width_px: int = 0, height_px: int = 0) -> Calibration:
+        """The calibration after cropping both images at ``(x0_px, y0_px)``."""
+        return dataclasses.replace(
+            self,
+            cx0_px=self.cx0_px - x0_px,
+            cx1_px=self.cx1_px - x0_px,
+            cy_px=self.cy_px - y0_px,
+            width_px=width_px,
+            height_px=height_px,
+        )
+
+
+@dataclass(frozen=True)
+class StereoPair:
+    """A rectified stereo pair.
+
+    Attributes:
+        left: ``uint8`` RGB ``(H, W, 3)``.
+        right: ``uint8`` RGB ``(H, W, 3)``, same shape as ``left``.
+        name: a label for outputs (file stem, frame name).
+        index: position in a sequence (frame number), 0 for a single pair.
+        timestamp_s: capture time in seconds, when known.
+        calibration: the pair's calibration, when known.
+    """
+
+    left: np.ndarray
+    right: np.ndarray
+    name: str = "pair"
+    index: int = 0
+    timestamp_s: float | None = None
+    calibration: Calibration | None = None
+
+    def __post_init__(self) -> None:
+        left = as_rgb_uint8(self.left, "left image")
+        right = as_rgb_uint8(self.right, "right image")
+        if left.shape != right.shape:
+            raise InputError(
+                f"left and right images differ in size: left {left.shape[1]}x{left.shape[0]}, "
+                f"right {right.shape[1]}x{right.shape[0]} (WxH); a rectified pair has one size"
+            )
+        object.__setattr__(self, "left", left)
+        object.__setattr__(self, "right", right)
+
+    @property
+    def size_hw(self) -> tuple[int, int]:
+        return self.left.shape[0], self.left.shape[1]
+
+
+@dataclass(frozen=True)
+class DisparityResult:
+    """What a predictor returns for one pair.
+
+    Attributes:
+        disparity_px: ``float32`` ``(H, W)``, pixels of the input left image, ``nan`` where invalid.
+        timings_ms: per-stage wall times in milliseconds (``preprocess``, ``inference``,
+            ``postprocess``, ``total``).
+        model: the model name.
+        settings: the settings the model ran with (max disparity, iterations, backend...).
+        input_size_hw: ``(H, W)`` of the input pair.
+        network_size_hw: ``(H, W)`` the network actually ran at (after padding or resizing).
+        calibration: the pair's calibration, when known (enables depth and point clouds).
+        left: the left image, kept for colour point clouds and overlays (may be ``None``).
+    """
+
+    disparity_px: np.ndarray
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    model: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+    input_size_hw: tuple[int, int] = (0, 0)
+    network_size_hw: tuple[int, int] = (0, 0)
+    calibration: Calibration | None = None
+    left: np.ndarray | None = None
+
+    @property
+    def valid_mask(self) -> np.ndarray:
+        """Boolean ``(H, W)``: where the disparity is finite and positive."""
+        d = self.disparity_px
+        return np.isfinite(d) & (d > 0)
+
+    @property
+    def density(self) -> float:
+        """Fraction of pixels with a valid disparity, 0..1."""
+        return float(self.valid_mask.mean())
+
+    def sidecar(self) -> dict[str, Any]:
+        """The JSON-serialisable description written next to saved outputs."""
+        return {
+            "model": self.model,
+            "settings": self.settings,
+            "input_size_hw": list(self.input_size_hw),
+            "network_size_hw": list(self.network_size_hw),
+            "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
+            "density": round(self.density, 6),
+            "calibration": dataclasses.asdict(self.calibration) if self.calibration else None,
+        }

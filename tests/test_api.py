@@ -1,0 +1,105 @@
+"""The Python API: load, predict, registry lookups, settings."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+import rtstereo
+from rtstereo.models.registry import coerce_setting
+
+
+def test_sgbm_recovers_constant_shift(textured_pair):
+    left, right = textured_pair
+    result = rtstereo.load("sgbm", max_disp=16, fill_holes=False).predict(left, right)
+    d = result.disparity_px
+    assert d.dtype == np.float32 and d.shape == left.shape[:2]
+    interior = d[8:-8, 24:-8]
+    assert np.nanmedian(interior) == pytest.approx(4.0, abs=0.1)
+    assert set(result.timings_ms) == {"preprocess", "inference", "postprocess", "total"}
+    assert result.model == "sgbm" and result.settings["max_disp"] == 16
+
+
+def test_invalid_pixels_are_nan_without_filling(textured_pair):
+    left, right = textured_pair
+    d = rtstereo.load("sgbm", max_disp=16, fill_holes=False).predict(left, right).disparity_px
+    assert np.isnan(d[:, :16]).all()  # the left band has no match in the right view
+    filled = rtstereo.load("sgbm", max_disp=16).predict(left, right).disparity_px
+    assert np.isfinite(filled).all()
+
+
+def test_bm_runs_and_grey_input_is_accepted(textured_pair):
+    left, right = textured_pair
+    r = rtstereo.load("bm", max_disp=16, block_size=5).predict(left[:, :, 0], right[:, :, 0])
+    assert r.disparity_px.shape == left.shape[:2]
+
+
+def test_default_alias_resolves():
+    assert rtstereo.load().name == rtstereo.models.DEFAULT_ALIAS
+
+
+def test_list_models_and_pattern():
+    names = rtstereo.list_models()
+    assert {"sgbm", "bm", "gwcnet-g", "gwcnet-gc", "crestereo", "anynet"} <= set(names)
+    assert rtstereo.list_models("gwcnet*") == ["gwcnet-g", "gwcnet-gc"]
+
+
+def test_unknown_model_names_close_matches():
+    with pytest.raises(rtstereo.ModelNotFoundError, match="Did you mean: sgbm"):
+        rtstereo.load("sgmb")
+
+
+def test_unknown_setting_names_close_matches():
+    with pytest.raises(rtstereo.InputError, match="did you mean max_disp"):
+        rtstereo.load("sgbm", max_dsp=3)
+
+
+@pytest.mark.parametrize(("value", "default", "expected"), [("true", False, True), ("off", True, False),
+                                                            ("64", 1, 64), ("0.5", 1.0, 0.5), ("x", "a", "x")])
+def test_setting_coercion(value, default, expected):
+    assert coerce_setting("k", value, default) == expected
+
+
+@pytest.mark.parametrize(("value", "default"), [("maybe", False), ("1.5", 1), ("abc", 1.0)])
+def test_setting_coercion_errors(value, default):
+    with pytest.raises(rtstereo.InputError, match="setting 'k'"):
+        coerce_setting("k", value, default)
+
+
+def test_size_mismatch_is_refused(textured_pair):
+    left, right = textured_pair
+    with pytest.raises(rtstereo.InputError, match="differ in size"):
+        rtstereo.load("sgbm", max_disp=16).predict(left, right[:-2])
+
+
+def test_float_images_are_refused(textured_pair):
+    left, right = textured_pair
+    with pytest.raises(rtstereo.InputError, match="uint8"):
+        rtstereo.load("sgbm", max_disp=16).predict(left / 255.0, right)
+
+
+def test_max_disp_wider_than_image_is_refused(textured_pair):
+    left, right = textured_pair
+    with pytest.raises(rtstereo.InputError, match="lower --max-disp"):
+        rtstereo.load("sgbm", max_disp=192).predict(left, right)
+
+
+def test_network_without_weights_says_what_to_pass():
+    with pytest.raises(rtstereo.InputError, match="--weights"):
+        rtstereo.load("gwcnet-gc")
+
+
+def test_classical_on_torch_backend_is_refused():
+    with pytest.raises(rtstereo.InputError, match="opencv backend"):
+        rtstereo.load("sgbm", backend="torch")
+
+
+def test_sgbm_path_does_not_import_torch(textured_pair):
+    import subprocess
+
+    code = ("import sys, numpy as np, rtstereo; l = np.zeros((32, 64, 3), np.uint8); "
+            "rtstereo.load('sgbm', max_disp=16).predict(l, l); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,170 @@
+"""The console script: predict / eval / compare / models, and one clear line + exit 2 on bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from rtstereo.cli import main
+from rtstereo.io import read_disparity
+
+from .conftest import make_textured_pair
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.fixture
+def pair_files(tmp_path):
+    left, right = make_textured_pair(48, 96, disparity_px=5)
+    lp, rp = tmp_path / "l.png", tmp_path / "r.png"
+    cv2.imwrite(str(lp), left[:, :, ::-1])
+    cv2.imwrite(str(rp), right[:, :, ::-1])
+    return lp, rp
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_predict_to_folder_writes_default_set(capsys, tmp_path, pair_files):
+    lp, rp = pair_files
+    code, out, err = run_cli(capsys, "predict", lp, rp, "-o", tmp_path / "out", "--model", "sgbm", "--max-disp", 16)
+    assert code == 0, err
+    files = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert files == ["l.json", "l.pfm", "l.png", "l_color.png"]
+    sidecar = json.loads((tmp_path / "out" / "l.json").read_text())
+    assert sidecar["model"] == "sgbm" and sidecar["input_size_hw"] == [48, 96]
+    assert set(sidecar["timings_ms"]) >= {"inference", "total"}
+    png, pfm = read_disparity(tmp_path / "out" / "l.png"), read_disparity(tmp_path / "out" / "l.pfm")
+    np.testing.assert_allclose(png, pfm, atol=1 / 512, equal_nan=True)
+
+
+@pytest.mark.parametrize("suffix", [".pfm", ".png", ".npy"])
+def test_predict_to_single_file(capsys, tmp_path, pair_files, suffix):
+    lp, rp = pair_files
+    target = tmp_path / f"d{suffix}"
+    code, _, err = run_cli(capsys, "predict", lp, rp, "-o", target, "--model", "sgbm", "--max-disp", 16)
+    assert code == 0, err
+    assert np.nanmedian(read_disparity(target)[10:-10, 30:-10]) == pytest.approx(5, abs=0.2)
+
+
+def test_predict_folders_and_globs_match_by_sorted_name(capsys, tmp_path):
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+    for i in range(3):
+        left, right = make_textured_pair(32, 64, 3, seed=i)
+        cv2.imwrite(str(tmp_path / "L" / f"{i}.png"), left)
+        cv2.imwrite(str(tmp_path / "R" / f"{i}.png"), right)
+    code, _, err = run_cli(capsys, "predict", tmp_path / "L", tmp_path / "R", "-o", tmp_path / "o1",
+                           "--model", "sgbm", "--max-disp", 16, "--format", "png16")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "o1").iterdir()) == ["0.png", "1.png", "2.png"]
+    code, _, err = run_cli(capsys, "predict", f"{tmp_path}/L/*.png", f"{tmp_path}/R/*.png", "-o", tmp_path / "o2",
+                           "--model", "sgbm", "--max-disp", 16, "--format", "npy,json")
+    assert code == 0, err
+    assert len(list((tmp_path / "o2").glob("*.npy"))) == 3
+
+
+def test_predict_file_url(capsys, tmp_path, pair_files):
+    lp, rp = pair_files
+    code, out, err = run_cli(capsys, "predict", lp.as_uri(), rp.as_uri(), "--model", "sgbm", "--max-disp", 16)
+    assert code == 0, err
+    assert "nothing written" in out
+
+
+def test_predict_example_pair_is_accurate(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "predict", EXAMPLES / "left.png", EXAMPLES / "right.png", "-o",
+                           tmp_path / "d.pfm", "--model", "sgbm", "--max-disp", 48)
+    assert code == 0, err
+    gt = read_disparity(EXAMPLES / "disparity.pfm")
+    d = read_disparity(tmp_path / "d.pfm")
+    assert np.mean(np.abs(d - gt)[:, 48:] > 2) < 0.1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["predict", "missing_l.png", "missing_r.png"], "left image not found"),
+        (["predict", "{corrupt}", "{right}"], "cannot read"),
+        (["predict", "{left}", "{small}"], "differ in size"),
+        (["predict", "{left}", "{right}", "--model", "sgmb"], "Did you mean: sgbm"),
+        (["predict", "{left}", "{right}", "--model", "sgbm", "--set", "nonsense"], "KEY=VALUE"),
+        (["predict", "{left}", "{right}", "--model", "sgbm", "--max-disp", "16", "-o", "{unwritable}/d.pfm"],
+         "cannot"),
+        (["predict", "{left}", "{right}", "--model", "sgbm", "--max-disp", "16", "-o", "{tmp}/x.jpg.d/",
+          "--format", "png16,nope"], "unknown output format"),
+        (["predict", "{left}", "{right}", "--model", "gwcnet-gc"], "needs its weights"),
+        (["eval", "--model", "sgbm", "{tmp}"], "no stereo dataset of a known layout"),
+        (["eval", "--model", "sgbm", "{tmp}/absent"], "dataset folder not found"),
+        (["compare", "{left}", "{tmp}/absent.png"], "file not found"),
+        (["models", "gwcnet"], "Did you mean"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, pair_files, argv, message):
+    lp, rp = pair_files
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    small = tmp_path / "small.png"
+    cv2.imwrite(str(small), np.zeros((20, 20, 3), np.uint8))
+    unwritable = tmp_path / "file_not_dir"
+    unwritable.write_text("x")
+    values = {"left": lp, "right": rp, "corrupt": corrupt, "small": small, "tmp": tmp_path, "unwritable": unwritable}
+    code, out, err = run_cli(capsys, *[a.format(**values) for a in argv])
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_eval_writes_json_and_markdown(capsys, tmp_path, shared):
+    scene = shared("data", "real", "middlebury2001", "tsukuba")
+    code, out, err = run_cli(capsys, "eval", "--model", "sgbm", scene, "-o", tmp_path, "-q")
+    assert code == 0, err
+    assert "tsukuba" in out and "mean (1)" in out
+    data = json.loads((tmp_path / "sgbm.json").read_text())
+    assert data["scenes"][0]["settings"]["max_disp"] == 16
+    assert data["mean"]["bad-2"] == pytest.approx(4.8, abs=0.1)
+    assert "| tsukuba |" in (tmp_path / "sgbm.md").read_text()
+
+
+def test_compare_disparity_and_images(capsys, tmp_path):
+    gt = EXAMPLES / "disparity.pfm"
+    code, out, _ = run_cli(capsys, "compare", gt, gt, "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["kind"] == "disparity" and data["score"] == pytest.approx(0, abs=1e-6)
+    assert data["metrics"]["epe"] == 0
+    code, out, _ = run_cli(capsys, "compare", EXAMPLES / "left.png", EXAMPLES / "right.png", "--json")
+    data = json.loads(out)
+    assert data["kind"] == "image" and 0.0 < data["score"] < 0.5
+
+
+def test_compare_rescales_disparity_to_the_same_width(capsys, tmp_path):
+    from rtstereo.io import write_disparity
+
+    full = np.full((40, 80), 20.0, np.float32)
+    write_disparity(tmp_path / "a.pfm", full)
+    write_disparity(tmp_path / "b.pfm", cv2.resize(full, (40, 20)) * 0.5)
+    code, out, _ = run_cli(capsys, "compare", tmp_path / "a.pfm", tmp_path / "b.pfm", "--json")
+    data = json.loads(out)
+    assert data["metrics"]["epe"] == pytest.approx(0, abs=1e-5) and "scaled by 2.0000" in data["resized"]
+
+
+def test_models_lists_and_describes(capsys):
+    code, out, _ = run_cli(capsys, "models")
+    assert code == 0 and "gwcnet-gc" in out and "default" in out
+    code, out, _ = run_cli(capsys, "models", "crestereo")
+    assert "two_pass" in out and "raw255" in out
+
+
+def test_help_lists_every_verb(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for verb in ("predict", "eval", "compare", "models"):
+        assert verb in out
