@@ -56,8 +56,10 @@ def test_unknown_setting_names_close_matches():
         rtstereo.load("sgbm", max_dsp=3)
 
 
-@pytest.mark.parametrize(("value", "default", "expected"), [("true", False, True), ("off", True, False),
-                                                            ("64", 1, 64), ("0.5", 1.0, 0.5), ("x", "a", "x")])
+@pytest.mark.parametrize(
+    ("value", "default", "expected"),
+    [("true", False, True), ("off", True, False), ("64", 1, 64), ("0.5", 1.0, 0.5), ("x", "a", "x")],
+)
 def test_setting_coercion(value, default, expected):
     assert coerce_setting("k", value, default) == expected
 
@@ -99,7 +101,9 @@ def test_classical_on_torch_backend_is_refused():
 def test_sgbm_path_does_not_import_torch(textured_pair):
     import subprocess
 
-    code = ("import sys, numpy as np, rtstereo; l = np.zeros((32, 64, 3), np.uint8); "
-            "rtstereo.load('sgbm', max_disp=16).predict(l, l); print('torch' in sys.modules)")
+    code = (
+        "import sys, numpy as np, rtstereo; l = np.zeros((32, 64, 3), np.uint8); "
+        "rtstereo.load('sgbm', max_disp=16).predict(l, l); print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -61,12 +61,36 @@ def test_predict_folders_and_globs_match_by_sorted_name(capsys, tmp_path):
         left, right = make_textured_pair(32, 64, 3, seed=i)
         cv2.imwrite(str(tmp_path / "L" / f"{i}.png"), left)
         cv2.imwrite(str(tmp_path / "R" / f"{i}.png"), right)
-    code, _, err = run_cli(capsys, "predict", tmp_path / "L", tmp_path / "R", "-o", tmp_path / "o1",
-                           "--model", "sgbm", "--max-disp", 16, "--format", "png16")
+    code, _, err = run_cli(
+        capsys,
+        "predict",
+        tmp_path / "L",
+        tmp_path / "R",
+        "-o",
+        tmp_path / "o1",
+        "--model",
+        "sgbm",
+        "--max-disp",
+        16,
+        "--format",
+        "png16",
+    )
     assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "o1").iterdir()) == ["0.png", "1.png", "2.png"]
-    code, _, err = run_cli(capsys, "predict", f"{tmp_path}/L/*.png", f"{tmp_path}/R/*.png", "-o", tmp_path / "o2",
-                           "--model", "sgbm", "--max-disp", 16, "--format", "npy,json")
+    code, _, err = run_cli(
+        capsys,
+        "predict",
+        f"{tmp_path}/L/*.png",
+        f"{tmp_path}/R/*.png",
+        "-o",
+        tmp_path / "o2",
+        "--model",
+        "sgbm",
+        "--max-disp",
+        16,
+        "--format",
+        "npy,json",
+    )
     assert code == 0, err
     assert len(list((tmp_path / "o2").glob("*.npy"))) == 3
 
@@ -79,8 +103,18 @@ def test_predict_file_url(capsys, tmp_path, pair_files):
 
 
 def test_predict_example_pair_is_accurate(capsys, tmp_path):
-    code, _, err = run_cli(capsys, "predict", EXAMPLES / "left.png", EXAMPLES / "right.png", "-o",
-                           tmp_path / "d.pfm", "--model", "sgbm", "--max-disp", 48)
+    code, _, err = run_cli(
+        capsys,
+        "predict",
+        EXAMPLES / "left.png",
+        EXAMPLES / "right.png",
+        "-o",
+        tmp_path / "d.pfm",
+        "--model",
+        "sgbm",
+        "--max-disp",
+        48,
+    )
     assert code == 0, err
     gt = read_disparity(EXAMPLES / "disparity.pfm")
     d = read_disparity(tmp_path / "d.pfm")
@@ -95,10 +129,23 @@ def test_predict_example_pair_is_accurate(capsys, tmp_path):
         (["predict", "{left}", "{small}"], "differ in size"),
         (["predict", "{left}", "{right}", "--model", "sgmb"], "Did you mean: sgbm"),
         (["predict", "{left}", "{right}", "--model", "sgbm", "--set", "nonsense"], "KEY=VALUE"),
-        (["predict", "{left}", "{right}", "--model", "sgbm", "--max-disp", "16", "-o", "{unwritable}/d.pfm"],
-         "cannot"),
-        (["predict", "{left}", "{right}", "--model", "sgbm", "--max-disp", "16", "-o", "{tmp}/x.jpg.d/",
-          "--format", "png16,nope"], "unknown output format"),
+        (["predict", "{left}", "{right}", "--model", "sgbm", "--max-disp", "16", "-o", "{unwritable}/d.pfm"], "cannot"),
+        (
+            [
+                "predict",
+                "{left}",
+                "{right}",
+                "--model",
+                "sgbm",
+                "--max-disp",
+                "16",
+                "-o",
+                "{tmp}/x.jpg.d/",
+                "--format",
+                "png16,nope",
+            ],
+            "unknown output format",
+        ),
         (["predict", "{left}", "{right}", "--model", "gwcnet-gc"], "needs its weights"),
         (["eval", "--model", "sgbm", "{tmp}"], "no stereo dataset of a known layout"),
         (["eval", "--model", "sgbm", "{tmp}/absent"], "dataset folder not found"),

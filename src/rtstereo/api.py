@@ -74,8 +74,9 @@ def load(
     return _load_network(spec, resolved, weights, backend or "torch", device, precision)
 
 
-def _load_network(spec: ModelSpec, settings: dict[str, Any], weights: str | Path | None, backend: str,
-                  device: str, precision: str) -> Predictor:
+def _load_network(
+    spec: ModelSpec, settings: dict[str, Any], weights: str | Path | None, backend: str, device: str, precision: str
+) -> Predictor:
     if backend == "opencv":
         raise InputError(f"model '{spec.name}' is a network: use --backend torch or onnxruntime")
     if spec.needs_weights and weights is None:
@@ -94,8 +95,9 @@ def _load_network(spec: ModelSpec, settings: dict[str, Any], weights: str | Path
     return Predictor(spec, settings, TorchBackend(module, device=device, precision=precision))
 
 
-def _load_self_describing(path: Path, backend: str | None, device: str, precision: str,
-                          overrides: dict[str, Any]) -> Predictor:
+def _load_self_describing(
+    path: Path, backend: str | None, device: str, precision: str, overrides: dict[str, Any]
+) -> Predictor:
     from .models.checkpoint import describe, read_torch_file
 
     description = describe(read_torch_file(path))
@@ -110,7 +112,8 @@ def _load_self_describing(path: Path, backend: str | None, device: str, precisio
     return _load_network(spec, settings, path, backend or "torch", device, precision)
 
 
-def predict(left: np.ndarray, right: np.ndarray, model: str = "default",
-            calibration: Calibration | None = None, **kwargs: Any) -> DisparityResult:
+def predict(
+    left: np.ndarray, right: np.ndarray, model: str = "default", calibration: Calibration | None = None, **kwargs: Any
+) -> DisparityResult:
     """One-shot convenience: ``load(model, **kwargs).predict(left, right)``."""
     return load(model, **kwargs).predict(left, right, calibration=calibration)

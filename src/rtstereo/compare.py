@@ -76,8 +76,10 @@ def compare_disparities(a: np.ndarray, b: np.ndarray) -> Comparison:
     resized = None
     if a.shape != b.shape:
         scale = a.shape[1] / b.shape[1]
-        resized = (f"second map resized from {b.shape[1]}x{b.shape[0]} to {a.shape[1]}x{a.shape[0]}, "
-                   f"disparities scaled by {scale:.4f}")
+        resized = (
+            f"second map resized from {b.shape[1]}x{b.shape[0]} to {a.shape[1]}x{a.shape[0]}, "
+            f"disparities scaled by {scale:.4f}"
+        )
         b = cv2.resize(np.nan_to_num(b, nan=0.0), (a.shape[1], a.shape[0]), interpolation=cv2.INTER_NEAREST) * scale
         b[b <= 0] = np.nan
     both = np.isfinite(a) & np.isfinite(b)
@@ -98,8 +100,10 @@ def compare_files(path_a: str | Path, path_b: str | Path, kind: str = "auto") ->
     if kind == "auto":
         kinds = {looks_like_disparity(path_a), looks_like_disparity(path_b)}
         if len(kinds) != 1:
-            raise InputError(f"{path_a} and {path_b} are not both images or both disparity maps; "
-                             "use --kind image|disparity to say how to read them")
+            raise InputError(
+                f"{path_a} and {path_b} are not both images or both disparity maps; "
+                "use --kind image|disparity to say how to read them"
+            )
         kind = "disparity" if kinds.pop() else "image"
     if kind == "image":
         return compare_images(read_image(path_a), read_image(path_b))

@@ -51,8 +51,11 @@ class EvalReport:
     def table(self, markdown: bool = False) -> str:
         """The table as aligned text, or as Markdown."""
         header = ["scene", "size", "max disp"] + [h for _, h, _ in TABLE_COLUMNS]
-        rows = [[s.name, f"{s.size_hw[1]}x{s.size_hw[0]}", str(s.settings.get("max_disp", "-"))]
-                + [_fmt(s.metrics.get(k), f) for k, _, f in TABLE_COLUMNS] for s in self.scenes]
+        rows = [
+            [s.name, f"{s.size_hw[1]}x{s.size_hw[0]}", str(s.settings.get("max_disp", "-"))]
+            + [_fmt(s.metrics.get(k), f) for k, _, f in TABLE_COLUMNS]
+            for s in self.scenes
+        ]
         mean = self.mean
         rows.append([f"mean ({len(self.scenes)})", "", ""] + [_fmt(mean.get(k), f) for k, _, f in TABLE_COLUMNS])
         if markdown:
@@ -60,8 +63,10 @@ class EvalReport:
             lines += ["| " + " | ".join(r) + " |" for r in rows]
             return "\n".join(lines)
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-        align = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
-                                    for i, (c, w) in enumerate(zip(r, widths)))
+        align = lambda r: "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
+            for i, (c, w) in enumerate(zip(r, widths))
+        )
         return "\n".join([align(header), *(align(r) for r in rows)])
 
     def to_json(self) -> dict[str, Any]:
@@ -70,9 +75,17 @@ class EvalReport:
             "date": datetime.datetime.now().isoformat(timespec="seconds"),
             "machine": {"cpu": platform.processor() or platform.machine(), "python": platform.python_version()},
             "metric_definitions": "EPE = mean |d-gt| px; bad-N = % |d-gt| > N px; D1 = % |d-gt| > 3 px and > 5 % "
-                                  "of gt; noc/ = non-occluded pixels only; invalid predictions count as errors",
-            "scenes": [{"name": s.name, "dataset": s.dataset, "size_hw": list(s.size_hw), "settings": s.settings,
-                        "metrics": s.metrics} for s in self.scenes],
+            "of gt; noc/ = non-occluded pixels only; invalid predictions count as errors",
+            "scenes": [
+                {
+                    "name": s.name,
+                    "dataset": s.dataset,
+                    "size_hw": list(s.size_hw),
+                    "settings": s.settings,
+                    "metrics": s.metrics,
+                }
+                for s in self.scenes
+            ],
             "mean": self.mean,
         }
 
@@ -91,8 +104,12 @@ class EvalReport:
         return json_path, md_path
 
 
-def evaluate(predictor_for: Callable[[Sample], Predictor], samples: Iterable[Sample], model: str,
-             progress: Callable[[Iterable[Sample]], Iterable[Sample]] | None = None) -> EvalReport:
+def evaluate(
+    predictor_for: Callable[[Sample], Predictor],
+    samples: Iterable[Sample],
+    model: str,
+    progress: Callable[[Iterable[Sample]], Iterable[Sample]] | None = None,
+) -> EvalReport:
     """Run a method over samples and score it.
 
     Args:

@@ -51,8 +51,13 @@ def disparity_metrics(pred_px: np.ndarray, gt_px: np.ndarray, mask: np.ndarray |
         region &= mask.astype(bool)
     count = int(region.sum())
     if count == 0:
-        return {"epe": float("nan"), **{bad_key(t): float("nan") for t in BAD_THRESHOLDS_PX},
-                "d1": float("nan"), "density": float("nan"), "pixels": 0}
+        return {
+            "epe": float("nan"),
+            **{bad_key(t): float("nan") for t in BAD_THRESHOLDS_PX},
+            "d1": float("nan"),
+            "density": float("nan"),
+            "pixels": 0,
+        }
     g = gt[region]
     p = pred[region]
     predicted = np.isfinite(p)

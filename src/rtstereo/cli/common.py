@@ -14,18 +14,32 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     """``--model``, ``--weights``, ``--backend``, ``--device``, ``--precision``, ``--max-disp``,
     ``--iters`` and ``--set key=value``."""
     group = parser.add_argument_group("model")
-    group.add_argument("--model", "-m", default="default",
-                       help="registry name (see `rtstereo models`), an exported .onnx file, or an rtstereo "
-                            "checkpoint (default: %(default)s)")
+    group.add_argument(
+        "--model",
+        "-m",
+        default="default",
+        help="registry name (see `rtstereo models`), an exported .onnx file, or an rtstereo "
+        "checkpoint (default: %(default)s)",
+    )
     group.add_argument("--weights", "-w", help="weights file or URL for networks that need them")
     group.add_argument("--backend", choices=BACKENDS, help="runtime (default: the model's natural one)")
     group.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
-    group.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"),
-                       help="numeric precision of the network (default: %(default)s)")
+    group.add_argument(
+        "--precision",
+        default="fp32",
+        choices=("fp32", "fp16", "bf16"),
+        help="numeric precision of the network (default: %(default)s)",
+    )
     group.add_argument("--max-disp", type=int, help="largest disparity searched, pixels (model setting max_disp)")
     group.add_argument("--iters", type=int, help="refinement iterations (model setting iters)")
-    group.add_argument("--set", dest="set_values", action="append", default=[], metavar="KEY=VALUE",
-                       help="any model setting, repeatable (see `rtstereo models NAME`)")
+    group.add_argument(
+        "--set",
+        dest="set_values",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any model setting, repeatable (see `rtstereo models NAME`)",
+    )
 
 
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -46,5 +60,11 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
 def predictor_from_args(args: argparse.Namespace, **overrides: Any) -> Predictor:
     """Build the predictor the model options describe; ``overrides`` replace settings."""
     settings = {**settings_from_args(args), **overrides}
-    return load(args.model, weights=args.weights, backend=args.backend, device=args.device,
-                precision=args.precision, settings=settings)
+    return load(
+        args.model,
+        weights=args.weights,
+        backend=args.backend,
+        device=args.device,
+        precision=args.precision,
+        settings=settings,
+    )

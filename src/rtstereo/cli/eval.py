@@ -15,14 +15,20 @@ from .common import add_model_args, predictor_from_args
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "eval", help="accuracy on stereo datasets with ground truth",
+        "eval",
+        help="accuracy on stereo datasets with ground truth",
         description="Score a method on datasets with ground truth: EPE, bad-0.5/1/2/3/4 and KITTI D1 over all "
-                    "pixels with ground truth, and over non-occluded pixels where the dataset has a mask. "
-                    f"Layouts detected from the files: {', '.join(LAYOUTS)}. Classical methods search each "
-                    "scene's own disparity range unless --max-disp is given.")
+        "pixels with ground truth, and over non-occluded pixels where the dataset has a mask. "
+        f"Layouts detected from the files: {', '.join(LAYOUTS)}. Classical methods search each "
+        "scene's own disparity range unless --max-disp is given.",
+    )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="dataset folder(s): a scene, a dataset, or several")
-    parser.add_argument("-o", "--output", default="rtstereo-eval",
-                        help="folder for the JSON and Markdown results (default: %(default)s)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        default="rtstereo-eval",
+        help="folder for the JSON and Markdown results (default: %(default)s)",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_model_args(parser)
     parser.set_defaults(func=run)

@@ -8,9 +8,12 @@ from ..models import DEFAULT_ALIAS, get_spec, list_models
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("models", help="list the models, or show one model's settings",
-                                   description="List every registered model, or show one model's input "
-                                               "contract, settings and defaults, licence and weights.")
+    parser = subparsers.add_parser(
+        "models",
+        help="list the models, or show one model's settings",
+        description="List every registered model, or show one model's input "
+        "contract, settings and defaults, licence and weights.",
+    )
     parser.add_argument("name", nargs="?", help="a model name to describe")
     parser.add_argument("--pattern", default="*", help="shell-style filter for the list (default: all)")
     parser.set_defaults(func=run)
@@ -25,10 +28,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"{spec.name}: {spec.summary}")
         print(f"  kind: {spec.kind}")
         if spec.kind != "classical":
-            print(f"  input: {spec.normalization} normalisation, size multiple of {spec.size_divisor} "
-                  f"(padded, then cropped back)")
-        print(f"  weights: {'required (--weights FILE_OR_URL)' if spec.needs_weights else 'none needed'}; "
-              f"official: {spec.weights_source}")
+            print(
+                f"  input: {spec.normalization} normalisation, size multiple of {spec.size_divisor} "
+                f"(padded, then cropped back)"
+            )
+        print(
+            f"  weights: {'required (--weights FILE_OR_URL)' if spec.needs_weights else 'none needed'}; "
+            f"official: {spec.weights_source}"
+        )
         print(f"  licence: {spec.licence}")
         print("  settings (--set KEY=VALUE):")
         for key, value in spec.defaults.items():

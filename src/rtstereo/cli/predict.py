@@ -21,15 +21,22 @@ EPILOG = """examples:
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "predict", help="disparity of image pairs (files, folders, globs, URLs)",
-        description="Compute the disparity of the left image of each pair.", epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        "predict",
+        help="disparity of image pairs (files, folders, globs, URLs)",
+        description="Compute the disparity of the left image of each pair.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("left", help="left image: file, folder, glob or http(s) URL")
     parser.add_argument("right", help="right image: file, folder, glob or http(s) URL")
-    parser.add_argument("-o", "--output",
-                        help="output file (.png = 16-bit d*256, .pfm, .npy) for one pair, or a folder")
-    parser.add_argument("--format", help=f"comma-separated outputs per pair in a folder, from: "
-                                          f"{', '.join(sorted(FORMATS))} (default: {','.join(DEFAULT_FORMATS)})")
+    parser.add_argument(
+        "-o", "--output", help="output file (.png = 16-bit d*256, .pfm, .npy) for one pair, or a folder"
+    )
+    parser.add_argument(
+        "--format",
+        help=f"comma-separated outputs per pair in a folder, from: "
+        f"{', '.join(sorted(FORMATS))} (default: {','.join(DEFAULT_FORMATS)})",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
     add_model_args(parser)
     parser.set_defaults(func=run)
@@ -45,8 +52,7 @@ def run(args: argparse.Namespace) -> int:
     if to_file and len(sources) > 1:
         raise InputError(f"{len(sources)} pairs cannot go into one file {output}: give a folder with -o")
     predictor = predictor_from_args(args)
-    bar = tqdm(sources, desc="predict", unit="pair", file=sys.stderr,
-               disable=args.quiet or len(sources) == 1)
+    bar = tqdm(sources, desc="predict", unit="pair", file=sys.stderr, disable=args.quiet or len(sources) == 1)
     total_ms = 0.0
     for index, source in enumerate(bar):
         pair = source.load(index)
@@ -58,8 +64,10 @@ def run(args: argparse.Namespace) -> int:
             save_result(result, output, source.name, formats)
         if not args.quiet and len(sources) == 1:
             d = result.disparity_px
-            print(f"{source.name}: {d.shape[1]}x{d.shape[0]}, {predictor.name}, "
-                  f"{result.timings_ms['total']:.1f} ms, density {result.density * 100:.1f} %")
+            print(
+                f"{source.name}: {d.shape[1]}x{d.shape[0]}, {predictor.name}, "
+                f"{result.timings_ms['total']:.1f} ms, density {result.density * 100:.1f} %"
+            )
     if not args.quiet:
         where = f"written to {output}" if output is not None else "nothing written (give -o FILE_OR_FOLDER)"
         print(f"{len(sources)} pair(s), {total_ms / len(sources):.1f} ms per pair, {where}")

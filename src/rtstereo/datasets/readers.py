@@ -143,9 +143,19 @@ def detect_middlebury_2001_2003(folder: Path, dirs: list[str], names: list[str])
         dataset = "middlebury2003"
         scale = max(1, round(_MB2003_FULL_WIDTH / _image_width(left_path)))
     # An 8-bit map with divisor s holds disparities below 256 / s: the natural search range.
-    return [Sample(name=folder.name, dataset=dataset, left_path=left_path, right_path=right_path, gt_path=gt_path,
-                   gt_scale=float(scale), nonocc_path=_nonocc(folder, files), nonocc_value=255,
-                   max_disp_hint_px=256 // scale)]
+    return [
+        Sample(
+            name=folder.name,
+            dataset=dataset,
+            left_path=left_path,
+            right_path=right_path,
+            gt_path=gt_path,
+            gt_scale=float(scale),
+            nonocc_path=_nonocc(folder, files),
+            nonocc_value=255,
+            max_disp_hint_px=256 // scale,
+        )
+    ]
 
 
 def detect_middlebury_2005(folder: Path, dirs: list[str], names: list[str]) -> list[Sample]:
@@ -158,9 +168,19 @@ def detect_middlebury_2005(folder: Path, dirs: list[str], names: list[str]) -> l
     offset = 0.0
     if "dmin.txt" in files:
         offset = float((folder / "dmin.txt").read_text().split()[0])
-    return [Sample(name=folder.name, dataset="middlebury2005", left_path=left_path, right_path=right_path,
-                   gt_path=gt_path, gt_scale=float(scale), nonocc_path=_nonocc(folder, files),
-                   max_disp_hint_px=256 // scale, disparity_offset_px=offset)]
+    return [
+        Sample(
+            name=folder.name,
+            dataset="middlebury2005",
+            left_path=left_path,
+            right_path=right_path,
+            gt_path=gt_path,
+            gt_scale=float(scale),
+            nonocc_path=_nonocc(folder, files),
+            max_disp_hint_px=256 // scale,
+            disparity_offset_px=offset,
+        )
+    ]
 
 
 def _read_calib_txt(path: Path) -> dict[str, str]:
@@ -181,11 +201,20 @@ def detect_middlebury_2014_eth3d(folder: Path, dirs: list[str], names: list[str]
     values = _read_calib_txt(calib) if calib else {}
     is_eth3d = "eth3d" in str(folder).lower() or "ndisp" not in values
     hint = int(float(values.get("ndisp", 192)))
-    return [Sample(name=folder.name, dataset="eth3d" if is_eth3d else "middlebury2014", left_path=left_path,
-                   right_path=right_path, gt_path=folder / "disp0GT.pfm",
-                   nonocc_path=folder / "mask0nocc.png" if "mask0nocc.png" in files else None,
-                   nonocc_value=255, max_disp_hint_px=hint, calib_path=calib,
-                   disparity_offset_px=float(values.get("doffs", 0.0)))]
+    return [
+        Sample(
+            name=folder.name,
+            dataset="eth3d" if is_eth3d else "middlebury2014",
+            left_path=left_path,
+            right_path=right_path,
+            gt_path=folder / "disp0GT.pfm",
+            nonocc_path=folder / "mask0nocc.png" if "mask0nocc.png" in files else None,
+            nonocc_value=255,
+            max_disp_hint_px=hint,
+            calib_path=calib,
+            disparity_offset_px=float(values.get("doffs", 0.0)),
+        )
+    ]
 
 
 _KITTI_LAYOUTS = (
@@ -199,11 +228,10 @@ _KITTI_FRAME = re.compile(r"^(\d+)_10\.png$")
 
 def detect_kitti(folder: Path, dirs: list[str], names: list[str]) -> list[Sample]:
     present = set(dirs)
-    for dataset, left_dir, right_dir, occ_dir, noc_dir in _KITTI_LAYOUTS:
-        if {left_dir, right_dir} <= present:
-            break
-    else:
+    layout = next((lay for lay in _KITTI_LAYOUTS if {lay[1], lay[2]} <= present), None)
+    if layout is None:
         return []
+    dataset, left_dir, right_dir, occ_dir, noc_dir = layout
     samples = []
     for frame in sorted(os.listdir(folder / left_dir)):
         match = _KITTI_FRAME.match(frame)
@@ -214,11 +242,19 @@ def detect_kitti(folder: Path, dirs: list[str], names: list[str]) -> list[Sample
         calib = folder / "calib" / f"{match.group(1)}.txt"
         calib_2015 = folder / "calib_cam_to_cam" / f"{match.group(1)}.txt"
         label = folder.name if folder.name == match.group(1) else f"{folder.name}/{match.group(1)}"
-        samples.append(Sample(
-            name=label, dataset=dataset, left_path=folder / left_dir / frame, right_path=folder / right_dir / frame,
-            gt_path=gt if gt.is_file() else None, nonocc_path=noc if noc.is_file() else None, nonocc_value=-1,
-            max_disp_hint_px=192,
-            calib_path=calib if calib.is_file() else (calib_2015 if calib_2015.is_file() else None)))
+        samples.append(
+            Sample(
+                name=label,
+                dataset=dataset,
+                left_path=folder / left_dir / frame,
+                right_path=folder / right_dir / frame,
+                gt_path=gt if gt.is_file() else None,
+                nonocc_path=noc if noc.is_file() else None,
+                nonocc_value=-1,
+                max_disp_hint_px=192,
+                calib_path=calib if calib.is_file() else (calib_2015 if calib_2015.is_file() else None),
+            )
+        )
     return samples
 
 
@@ -245,10 +281,18 @@ def detect_sceneflow(folder: Path, dirs: list[str], names: list[str]) -> list[Sa
         gt = disparity_dir / f"{stem}.pfm"
         occ = occlusion_dir / f"{stem}.png"
         scene = root.name if len(parts) - anchor == 1 else f"{root.name}/{tail}"
-        samples.append(Sample(
-            name=f"{scene}/{stem}", dataset="sceneflow", left_path=folder / "left" / image,
-            right_path=folder / "right" / image, gt_path=gt if gt.is_file() else None,
-            nonocc_path=occ if occ.is_file() else None, nonocc_value=None, max_disp_hint_px=192))
+        samples.append(
+            Sample(
+                name=f"{scene}/{stem}",
+                dataset="sceneflow",
+                left_path=folder / "left" / image,
+                right_path=folder / "right" / image,
+                gt_path=gt if gt.is_file() else None,
+                nonocc_path=occ if occ.is_file() else None,
+                nonocc_value=None,
+                max_disp_hint_px=192,
+            )
+        )
     return samples
 
 
@@ -259,8 +303,16 @@ DETECTORS: tuple[Detector, ...] = (
     detect_middlebury_2005,
     detect_middlebury_2001_2003,
 )
-LAYOUTS = ("middlebury2001", "middlebury2003", "middlebury2005", "middlebury2014", "eth3d", "kitti2012",
-           "kitti2015", "sceneflow")
+LAYOUTS = (
+    "middlebury2001",
+    "middlebury2003",
+    "middlebury2005",
+    "middlebury2014",
+    "eth3d",
+    "kitti2012",
+    "kitti2015",
+    "sceneflow",
+)
 
 
 def _walk(root: Path) -> Iterator[tuple[Path, list[str], list[str]]]:

@@ -49,9 +49,7 @@ def read_disparity(path: str | Path, scale: float | None = None) -> np.ndarray:
     raw = read_grey(path)
     if scale is None:
         if raw.dtype != np.uint16:
-            raise InputError(
-                f"{path}: 8-bit disparity needs its scale (value / scale); 16-bit KITTI PNGs need none"
-            )
+            raise InputError(f"{path}: 8-bit disparity needs its scale (value / scale); 16-bit KITTI PNGs need none")
         scale = PNG16_SCALE
     d = raw.astype(np.float32) / float(scale)
     d[raw == 0] = np.nan

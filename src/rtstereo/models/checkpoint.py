@@ -100,14 +100,21 @@ def load_into(module: Any, state_dict: Mapping[str, Any], path: str | Path, arch
     module.load_state_dict(state_dict, strict=True)
 
 
-def save_checkpoint(path: str | Path, model: str, settings: Mapping[str, Any], state_dict: Mapping[str, Any],
-                    **extra: Any) -> None:
+def save_checkpoint(
+    path: str | Path, model: str, settings: Mapping[str, Any], state_dict: Mapping[str, Any], **extra: Any
+) -> None:
     """Write rtstereo's self-describing checkpoint (architecture name and settings with the weights)."""
     torch = require("torch", "torch", "saving a checkpoint")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"format": FORMAT_TAG, "version": 1, "model": model, "settings": dict(settings),
-               "state_dict": dict(state_dict), **extra}
+    payload = {
+        "format": FORMAT_TAG,
+        "version": 1,
+        "model": model,
+        "settings": dict(settings),
+        "state_dict": dict(state_dict),
+        **extra,
+    }
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(payload, tmp)
     tmp.replace(path)  # atomic: an interrupted save never leaves a truncated checkpoint

@@ -42,8 +42,14 @@ class Predictor:
         ((32, 48), dtype('float32'))
     """
 
-    def __init__(self, spec: ModelSpec, settings: dict[str, Any], backend: Backend, name: str | None = None,
-                 fixed_size_hw: tuple[int, int] | None = None):
+    def __init__(
+        self,
+        spec: ModelSpec,
+        settings: dict[str, Any],
+        backend: Backend,
+        name: str | None = None,
+        fixed_size_hw: tuple[int, int] | None = None,
+    ):
         self.spec = spec
         self.settings = dict(settings)
         self.backend = backend
@@ -59,8 +65,7 @@ class Predictor:
         value = self.settings.get("max_disp")
         return float(value) if value is not None else None
 
-    def predict(self, left: np.ndarray, right: np.ndarray, calibration: Calibration | None = None
-                ) -> DisparityResult:
+    def predict(self, left: np.ndarray, right: np.ndarray, calibration: Calibration | None = None) -> DisparityResult:
         """Disparity of the left image.
 
         Args:
@@ -87,8 +92,12 @@ class Predictor:
                 ResizeWarning,
                 stacklevel=2,
             )
-            left, right = (cv2.resize(im, (net_hw[1], net_hw[0]), interpolation=cv2.INTER_AREA
-                                      if net_hw[1] < width else cv2.INTER_LINEAR) for im in (left, right))
+            left, right = (
+                cv2.resize(
+                    im, (net_hw[1], net_hw[0]), interpolation=cv2.INTER_AREA if net_hw[1] < width else cv2.INTER_LINEAR
+                )
+                for im in (left, right)
+            )
         pad = (0, 0)
         if not self.backend.takes_uint8:
             left, right = normalize(left, self.spec.normalization), normalize(right, self.spec.normalization)

@@ -75,8 +75,9 @@ def parse_formats(text: str | None) -> tuple[str, ...]:
     return names
 
 
-def save_result(result: DisparityResult, folder: str | Path, name: str, formats: Iterable[str] = DEFAULT_FORMATS
-                ) -> list[Path]:
+def save_result(
+    result: DisparityResult, folder: str | Path, name: str, formats: Iterable[str] = DEFAULT_FORMATS
+) -> list[Path]:
     """Write ``result`` into ``folder`` as ``<name>.<ext>`` for each format; returns the files."""
     folder = Path(folder)
     try:

@@ -27,8 +27,9 @@ class PairSource:
     name: str
 
     def load(self, index: int = 0, calibration: Calibration | None = None) -> StereoPair:
-        return StereoPair(read_image(self.left), read_image(self.right), name=self.name, index=index,
-                          calibration=calibration)
+        return StereoPair(
+            read_image(self.left), read_image(self.right), name=self.name, index=index, calibration=calibration
+        )
 
 
 def expand(argument: str, side: str) -> list[str]:
