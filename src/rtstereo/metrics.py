@@ -46,6 +46,7 @@ def disparity_metrics(pred_px: np.ndarray, gt_px: np.ndarray, mask: np.ndarray |
         raise InputError(f"prediction {pred.shape} and ground truth {gt.shape} differ in shape")
     region = np.isfinite(gt) & (gt > 0)
     if mask is not None:
+        mask = np.asarray(mask)
         if mask.shape != gt.shape:
             raise InputError(f"mask {mask.shape} and ground truth {gt.shape} differ in shape")
         region &= mask.astype(bool)

@@ -23,6 +23,7 @@ Layouts:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -96,7 +97,8 @@ class Sample:
         return left, right, self.load_gt(), self.load_nonocc()
 
 
-Detector = Callable[[Path, list[str], list[str]], list[Sample]]
+Detector = Callable[[Path, list[str], list[str], Path], list[Sample]]
+"""A detector sees a folder, its subfolders and files, and the root the search started from."""
 
 # 8-bit ground-truth scale of the Middlebury 2001 scenes (disparity = value / scale).
 _MB2001_SCALE = {"tsukuba": 16}
@@ -126,7 +128,7 @@ def _nonocc(folder: Path, files: set[str]) -> Path | None:
     return mask if mask.is_file() else (folder / "nonocc.png" if "nonocc.png" in files else None)
 
 
-def detect_middlebury_2001_2003(folder: Path, dirs: list[str], names: list[str]) -> list[Sample]:
+def detect_middlebury_2001_2003(folder: Path, dirs: list[str], names: list[str], root: Path) -> list[Sample]:
     files = set(names)
     # (left, right, ground truth) conventions: tsukuba im3/im4/disp3, the others im2/im6/disp2.
     for left, right, gt in (("im3", "im4", "disp3"), ("im2", "im6", "disp2")):
@@ -158,7 +160,7 @@ def detect_middlebury_2001_2003(folder: Path, dirs: list[str], names: list[str])
     ]
 
 
-def detect_middlebury_2005(folder: Path, dirs: list[str], names: list[str]) -> list[Sample]:
+def detect_middlebury_2005(folder: Path, dirs: list[str], names: list[str], root: Path) -> list[Sample]:
     files = set(names)
     left_path, right_path = _first(folder, ("view1",), files), _first(folder, ("view5",), files)
     gt_path = _first(folder, ("disp1",), files)
@@ -192,14 +194,16 @@ def _read_calib_txt(path: Path) -> dict[str, str]:
     return values
 
 
-def detect_middlebury_2014_eth3d(folder: Path, dirs: list[str], names: list[str]) -> list[Sample]:
+def detect_middlebury_2014_eth3d(folder: Path, dirs: list[str], names: list[str], root: Path) -> list[Sample]:
     files = set(names)
     left_path, right_path = _first(folder, ("im0",), files), _first(folder, ("im1",), files)
     if not (left_path and right_path and "disp0GT.pfm" in files):
         return []
     calib = folder / "calib.txt" if "calib.txt" in files else None
     values = _read_calib_txt(calib) if calib else {}
-    is_eth3d = "eth3d" in str(folder).lower() or "ndisp" not in values
+    # Only folder names from the search root down count: a parent folder says nothing of the layout.
+    below_root = folder.relative_to(root.parent)
+    is_eth3d = "eth3d" in str(below_root).lower() or "ndisp" not in values
     hint = int(float(values.get("ndisp", 192)))
     return [
         Sample(
@@ -226,7 +230,7 @@ _KITTI_LAYOUTS = (
 _KITTI_FRAME = re.compile(r"^(\d+)_10\.png$")
 
 
-def detect_kitti(folder: Path, dirs: list[str], names: list[str]) -> list[Sample]:
+def detect_kitti(folder: Path, dirs: list[str], names: list[str], root: Path) -> list[Sample]:
     present = set(dirs)
     layout = next((lay for lay in _KITTI_LAYOUTS if {lay[1], lay[2]} <= present), None)
     if layout is None:
@@ -261,11 +265,12 @@ def detect_kitti(folder: Path, dirs: list[str], names: list[str]) -> list[Sample
 _SCENEFLOW_IMAGE_DIRS = ("RGB_cleanpass", "RGB_finalpass", "frames_cleanpass", "frames_finalpass", "images")
 
 
-def detect_sceneflow(folder: Path, dirs: list[str], names: list[str]) -> list[Sample]:
+def detect_sceneflow(folder: Path, dirs: list[str], names: list[str], root: Path) -> list[Sample]:
     if not {"left", "right"} <= set(dirs):
         return []
     parts = folder.parts
-    anchors = [i for i, part in enumerate(parts) if part in _SCENEFLOW_IMAGE_DIRS]
+    first_own = len(root.parts) - 1  # the root's own name may be the image folder; its parents not
+    anchors = [i for i, part in enumerate(parts) if part in _SCENEFLOW_IMAGE_DIRS and i >= first_own]
     if not anchors:
         return []
     anchor = anchors[-1]
@@ -334,13 +339,13 @@ def find_samples(*paths: str | Path) -> list[Sample]:
         DatasetError: a path is missing, or nothing under it has a known layout.
     """
     samples: list[Sample] = []
-    for path in map(Path, paths):
+    for path in (Path(p).absolute() for p in paths):
         if not path.is_dir():
             raise DatasetError(f"dataset folder not found: {path}")
         found: list[Sample] = []
         for folder, dirs, names in _walk(path):
             for detector in DETECTORS:
-                claimed = detector(folder, dirs, names)
+                claimed = detector(folder, dirs, names, path)
                 if claimed:
                     found.extend(claimed)
                     dirs[:] = []  # a claimed folder is not searched further
@@ -351,7 +356,16 @@ def find_samples(*paths: str | Path) -> list[Sample]:
                 "see `rtstereo eval --help` for the expected files"
             )
         samples.extend(found)
-    names = [s.name for s in samples]
-    if len(set(names)) != len(names):  # make labels unique with their dataset
-        samples = [Sample(**{**s.__dict__, "name": f"{s.dataset}/{s.name}"}) for s in samples]
-    return samples
+    return _unique_names(samples)
+
+
+def _unique_names(samples: list[Sample]) -> list[Sample]:
+    """Prefix repeated names with their dataset, then number what still repeats (``name#2``)."""
+    if len({s.name for s in samples}) != len(samples):
+        samples = [dataclasses.replace(s, name=f"{s.dataset}/{s.name}") for s in samples]
+    seen: dict[str, int] = {}
+    unique = []
+    for s in samples:
+        seen[s.name] = seen.get(s.name, 0) + 1
+        unique.append(s if seen[s.name] == 1 else dataclasses.replace(s, name=f"{s.name}#{seen[s.name]}"))
+    return unique

@@ -23,22 +23,23 @@ def read_pfm(path: str | Path) -> np.ndarray:
         float32 ``(H, W)`` for ``Pf`` files or ``(H, W, 3)`` for ``PF`` files, top row first.
     """
     path = Path(path)
-    try:
-        with path.open("rb") as f:
-            kind = f.readline().strip()
-            if kind not in (b"Pf", b"PF"):
-                raise InputError(f"{path}: not a PFM file (header {kind[:10]!r}, expected b'Pf' or b'PF')")
-            dims = f.readline().split()
-            while not dims:  # tolerate blank lines between header fields
-                dims = f.readline().split()
+    if not path.is_file():
+        raise InputError(f"file not found: {path}")
+    with path.open("rb") as f:
+        kind = f.readline().strip()
+        if kind not in (b"Pf", b"PF"):
+            raise InputError(f"{path}: not a PFM file (header {kind[:10]!r}, expected b'Pf' or b'PF')")
+        try:
+            line = f.readline()
+            while line and not line.split():  # tolerate blank lines between header fields
+                line = f.readline()
+            dims = line.split()
             width, height = int(dims[0]), int(dims[1])
             scale = float(f.readline().strip())
-            channels = 3 if kind == b"PF" else 1
-            data = np.fromfile(f, dtype="<f4" if scale < 0 else ">f4")
-    except FileNotFoundError:
-        raise InputError(f"file not found: {path}") from None
-    except (ValueError, IndexError) as exc:
-        raise InputError(f"{path}: damaged PFM header ({exc})") from None
+        except (ValueError, IndexError) as exc:
+            raise InputError(f"{path}: damaged PFM header ({exc})") from None
+        channels = 3 if kind == b"PF" else 1
+        data = np.fromfile(f, dtype="<f4" if scale < 0 else ">f4")
     expected = width * height * channels
     if data.size != expected:
         raise InputError(f"{path}: PFM holds {data.size} values, expected {width}x{height}x{channels}={expected}")

@@ -1,0 +1,556 @@
+"""Dataset layout detection and Sample loading, on small files written in the real layouts.
+
+Each test builds a tiny copy of one dataset's folder tree in ``tmp_path`` (images a few dozen pixels
+wide unless the reader infers the scale from the width) and checks what :func:`find_samples` makes of
+it: dataset name, label, ground-truth scale, disparity hint, and the decoded ground truth and mask.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from rtstereo.datasets import LAYOUTS, Sample, find_samples
+from rtstereo.errors import DatasetError
+
+HEIGHT, WIDTH = 40, 60
+
+
+# ---------------------------------------------------------------------------------------------
+# Writers for the test files. They use PIL/OpenCV directly (not rtstereo.io) so that a bug in the
+# package's own writers cannot hide a bug in its readers.
+
+
+def _save_rgb(path: Path, height: int = HEIGHT, width: int = WIDTH, seed: int = 0) -> np.ndarray:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rgb = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(path)
+    return rgb
+
+
+def _save_grey8(path: Path, values: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(values.astype(np.uint8)).save(path)
+
+
+def _save_png16(path: Path, values: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), values.astype(np.uint16))
+
+
+def _save_palette_mask(path: Path, inside: np.ndarray) -> None:
+    """A Middlebury eval mask: palette PNG whose index 1 is white (255 = in region)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.fromarray(inside.astype(np.uint8))
+    image.putpalette([0, 0, 0, 255, 255, 255])
+    assert image.mode == "P"
+    image.save(path)
+
+
+def _save_pfm(path: Path, values: np.ndarray) -> None:
+    """Little-endian grey PFM, rows bottom to top."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    height, width = values.shape
+    header = f"Pf\n{width} {height}\n-1.0\n".encode()
+    path.write_bytes(header + np.flipud(values).astype("<f4").tobytes())
+
+
+def _raw_8bit_gt(scale: int, height: int = HEIGHT, width: int = WIDTH, seed: int = 1) -> np.ndarray:
+    """8-bit ground-truth values (disparity * scale), with a band of 0 = unknown."""
+    raw = np.random.default_rng(seed).integers(1, 256, (height, width)).astype(np.uint8)
+    raw[:, :3] = 0
+    return raw
+
+
+def _expected(raw: np.ndarray, scale: float) -> np.ndarray:
+    return np.where(raw == 0, np.nan, raw.astype(np.float32) / scale).astype(np.float32)
+
+
+def _only(samples: list[Sample]) -> Sample:
+    assert len(samples) == 1, [s.name for s in samples]
+    return samples[0]
+
+
+def _assert_gt(sample: Sample, expected: np.ndarray) -> None:
+    gt = sample.load_gt()
+    assert gt.dtype == np.float32 and gt.shape == expected.shape
+    np.testing.assert_array_equal(np.isnan(gt), np.isnan(expected))
+    np.testing.assert_allclose(gt, expected, rtol=0, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# Middlebury
+
+
+@pytest.mark.parametrize(
+    ("scene", "left", "right", "gt", "scale"),
+    [("tsukuba", "im3", "im4", "disp3", 16), ("venus", "im2", "im6", "disp2", 8)],
+)
+def test_middlebury_2001_scale_hint_mask_and_unknown(tmp_path, scene, left, right, gt, scale):
+    folder = tmp_path / "middlebury2001" / scene
+    left_rgb = _save_rgb(folder / f"{left}.png", seed=0)
+    right_rgb = _save_rgb(folder / f"{right}.png", seed=1)
+    raw = _raw_8bit_gt(scale)
+    _save_grey8(folder / f"{gt}.pgm", raw)
+    inside = np.zeros((HEIGHT, WIDTH), bool)
+    inside[5:30, 10:50] = True
+    _save_palette_mask(folder / "eval_masks" / "nonocc.png", inside)
+    with Image.open(folder / "eval_masks" / "nonocc.png") as im:
+        assert im.mode == "P"  # the real masks are palette PNGs: the reader must map them to 255
+
+    sample = _only(find_samples(tmp_path))
+
+    assert (sample.name, sample.dataset) == (scene, "middlebury2001")
+    assert (sample.left_path.name, sample.right_path.name, sample.gt_path.name) == (
+        f"{left}.png", f"{right}.png", f"{gt}.pgm")
+    assert sample.gt_scale == scale
+    assert sample.max_disp_hint_px == 256 // scale
+    _assert_gt(sample, _expected(raw, scale))
+    np.testing.assert_array_equal(sample.load_nonocc(), inside)
+    got_left, got_right, got_gt, got_mask = sample.load()
+    np.testing.assert_array_equal(got_left, left_rgb)
+    np.testing.assert_array_equal(got_right, right_rgb)
+    assert np.isnan(got_gt[:, :3]).all() and np.isfinite(got_gt[:, 3:]).all()
+    assert got_mask.dtype == bool
+
+
+def test_middlebury_2001_without_eval_masks_has_no_mask(tmp_path):
+    folder = tmp_path / "tsukuba"
+    _save_rgb(folder / "im3.png")
+    _save_rgb(folder / "im4.png", seed=1)
+    _save_grey8(folder / "disp3.pgm", _raw_8bit_gt(16))
+
+    sample = _only(find_samples(folder))  # a scene folder given directly
+
+    assert sample.name == "tsukuba" and sample.nonocc_path is None
+    assert sample.load_nonocc() is None
+
+
+@pytest.mark.parametrize(("width", "scale"), [(450, 4), (900, 2), (1800, 1)])
+def test_middlebury_2003_scale_from_image_width(tmp_path, width, scale):
+    folder = tmp_path / "cones"
+    _save_rgb(folder / "im2.png", height=4, width=width)
+    _save_rgb(folder / "im6.png", height=4, width=width, seed=1)
+    raw = _raw_8bit_gt(scale, height=4, width=width)
+    _save_grey8(folder / "disp2.png", raw)
+
+    sample = _only(find_samples(tmp_path))
+
+    assert (sample.name, sample.dataset) == ("cones", "middlebury2003")
+    assert sample.gt_scale == scale
+    assert sample.max_disp_hint_px == 256 // scale
+    _assert_gt(sample, _expected(raw, scale))
+
+
+@pytest.mark.parametrize(("width", "scale"), [(1390, 1), (695, 2), (463, 3)])
+def test_middlebury_2005_scale_and_dmin(tmp_path, width, scale):
+    folder = tmp_path / "Art"
+    _save_rgb(folder / "view1.png", height=4, width=width)
+    _save_rgb(folder / "view5.png", height=4, width=width, seed=1)
+    raw = _raw_8bit_gt(scale, height=4, width=width)
+    _save_grey8(folder / "disp1.png", raw)
+    (folder / "dmin.txt").write_text("270\n")
+
+    sample = _only(find_samples(tmp_path))
+
+    assert (sample.name, sample.dataset) == ("Art", "middlebury2005")
+    assert sample.gt_scale == scale and sample.max_disp_hint_px == 256 // scale
+    assert sample.disparity_offset_px == 270.0
+    _assert_gt(sample, _expected(raw, scale))
+
+
+def test_middlebury_2005_without_dmin_has_zero_offset(tmp_path):
+    folder = tmp_path / "Aloe"
+    _save_rgb(folder / "view1.png", height=4, width=695)
+    _save_rgb(folder / "view5.png", height=4, width=695, seed=1)
+    _save_grey8(folder / "disp1.png", _raw_8bit_gt(2, height=4, width=695))
+
+    assert _only(find_samples(tmp_path)).disparity_offset_px == 0.0
+
+
+def _write_two_view_scene(folder: Path, calib: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """im0/im1, disp0GT.pfm (inf = invalid) and mask0nocc.png (255 non-occluded, 128 occluded)."""
+    _save_rgb(folder / "im0.png")
+    _save_rgb(folder / "im1.png", seed=1)
+    gt = np.random.default_rng(2).uniform(1, 80, (HEIGHT, WIDTH)).astype(np.float32)
+    gt[0, :] = np.inf
+    _save_pfm(folder / "disp0GT.pfm", gt)
+    mask = np.full((HEIGHT, WIDTH), 255, np.uint8)
+    mask[:, :8] = 128
+    mask[0, :] = 0
+    _save_grey8(folder / "mask0nocc.png", mask)
+    if calib is not None:
+        (folder / "calib.txt").write_text(calib)
+    return np.where(np.isinf(gt), np.nan, gt).astype(np.float32), mask == 255
+
+
+MIDDEVAL3_CALIB = (
+    "cam0=[1038.018 0 322.037; 0 1038.018 243.393; 0 0 1]\n"
+    "cam1=[1038.018 0 375.308; 0 1038.018 243.393; 0 0 1]\n"
+    "doffs=53.271\nbaseline=176.252\nwidth=60\nheight=40\nndisp=73\nisint=0\nvmin=8\nvmax=65\n"
+)
+
+
+def test_middlebury_2014_midd_eval3(tmp_path):
+    folder = tmp_path / "MiddEval3" / "trainingQ" / "Adirondack"
+    expected_gt, expected_mask = _write_two_view_scene(folder, MIDDEVAL3_CALIB)
+
+    sample = _only(find_samples(tmp_path))
+
+    assert (sample.name, sample.dataset) == ("Adirondack", "middlebury2014")
+    assert sample.max_disp_hint_px == 73  # ndisp of calib.txt
+    assert sample.disparity_offset_px == pytest.approx(53.271)
+    assert sample.calib_path == folder / "calib.txt"
+    assert sample.gt_scale is None
+    _assert_gt(sample, expected_gt)  # inf in the PFM reads as nan
+    np.testing.assert_array_equal(sample.load_nonocc(), expected_mask)  # 128 (occluded) is not 255
+
+
+def test_eth3d_two_view_has_no_ndisp(tmp_path):
+    folder = tmp_path / "eth3d_two_view_training" / "delivery_area_1l"
+    calib = "cam0=[541.7 0 553.8; 0 541.7 232.3; 0 0 1]\ncam1=[541.7 0 553.8; 0 541.7 232.3; 0 0 1]\n"
+    calib += "doffs=0\nbaseline=59.9\nwidth=60\nheight=40\n"
+    expected_gt, expected_mask = _write_two_view_scene(folder, calib)
+
+    sample = _only(find_samples(tmp_path))
+
+    assert (sample.name, sample.dataset) == ("delivery_area_1l", "eth3d")
+    assert sample.max_disp_hint_px == 192  # no ndisp: the default range
+    assert sample.disparity_offset_px == 0.0
+    _assert_gt(sample, expected_gt)
+    np.testing.assert_array_equal(sample.load_nonocc(), expected_mask)
+
+
+def test_two_view_scene_without_calib_or_mask(tmp_path):
+    folder = tmp_path / "scene"
+    _write_two_view_scene(folder, calib=None)
+    (folder / "mask0nocc.png").unlink()
+
+    sample = _only(find_samples(tmp_path))
+
+    assert sample.calib_path is None and sample.nonocc_path is None
+    assert sample.dataset == "eth3d"  # without ndisp it cannot be a MiddEval3 scene
+
+
+# ---------------------------------------------------------------------------------------------
+# KITTI
+
+
+def _raw_16bit_gt(seed: int) -> np.ndarray:
+    """uint16 KITTI ground truth (d * 256) with 0 = invalid in the top rows."""
+    raw = np.random.default_rng(seed).integers(1, 200 * 256, (HEIGHT, WIDTH)).astype(np.uint16)
+    raw[:4] = 0
+    return raw
+
+
+def _write_kitti(root: Path, dirs: tuple[str, str, str, str], frames: tuple[str, ...]) -> dict[str, tuple]:
+    left_dir, right_dir, occ_dir, noc_dir = dirs
+    truth = {}
+    for i, frame in enumerate(frames):
+        _save_rgb(root / left_dir / f"{frame}_10.png", seed=10 * i)
+        _save_rgb(root / right_dir / f"{frame}_10.png", seed=10 * i + 1)
+        occ = _raw_16bit_gt(seed=10 * i + 2)
+        noc = occ.copy()
+        noc[:, :6] = 0  # occluded pixels have GT only in the "all pixels" map
+        _save_png16(root / occ_dir / f"{frame}_10.png", occ)
+        _save_png16(root / noc_dir / f"{frame}_10.png", noc)
+        truth[frame] = (_expected_16bit(occ), noc > 0)
+    return truth
+
+
+def _expected_16bit(raw: np.ndarray) -> np.ndarray:
+    return np.where(raw == 0, np.nan, raw.astype(np.float32) / 256).astype(np.float32)
+
+
+def test_kitti_2012_one_sample_per_10_frame(tmp_path):
+    root = tmp_path / "kitti2012" / "training"
+    truth = _write_kitti(root, ("colored_0", "colored_1", "disp_occ", "disp_noc"), ("000000", "000001"))
+    _save_rgb(root / "colored_0" / "000000_11.png")  # the second frame of a sequence: not a pair with GT
+    _save_rgb(root / "colored_1" / "000000_11.png")
+    _save_rgb(root / "colored_0" / "000002_10.png")  # no right image: skipped
+    (root / "calib").mkdir()
+    (root / "calib" / "000000.txt").write_text("P0: 1 0 0 0 0 1 0 0 0 0 1 0\n")
+
+    samples = find_samples(tmp_path)
+
+    assert [s.name for s in samples] == ["training/000000", "training/000001"]
+    assert {s.dataset for s in samples} == {"kitti2012"}
+    assert all(s.max_disp_hint_px == 192 and s.gt_scale is None for s in samples)
+    assert samples[0].calib_path == root / "calib" / "000000.txt" and samples[1].calib_path is None
+    for sample, frame in zip(samples, ("000000", "000001"), strict=True):
+        assert sample.left_path == root / "colored_0" / f"{frame}_10.png"
+        _assert_gt(sample, truth[frame][0])
+        np.testing.assert_array_equal(sample.load_nonocc(), truth[frame][1])
+
+
+def test_kitti_2015_layout_and_calib(tmp_path):
+    root = tmp_path / "kitti2015" / "training"
+    truth = _write_kitti(root, ("image_2", "image_3", "disp_occ_0", "disp_noc_0"), ("000000", "000001"))
+    (root / "calib_cam_to_cam").mkdir()
+    (root / "calib_cam_to_cam" / "000001.txt").write_text("P_rect_02: 1 0 0 0 0 1 0 0 0 0 1 0\n")
+
+    samples = find_samples(tmp_path)
+
+    assert [(s.name, s.dataset) for s in samples] == [("training/000000", "kitti2015"),
+                                                      ("training/000001", "kitti2015")]
+    assert samples[1].calib_path == root / "calib_cam_to_cam" / "000001.txt"
+    _assert_gt(samples[1], truth["000001"][0])
+    np.testing.assert_array_equal(samples[1].load_nonocc(), truth["000001"][1])
+
+
+def test_kitti_frame_folder_is_labelled_by_frame_and_gt_is_optional(tmp_path):
+    # The layout of ../shared/data/real/kitti2012/000070: one frame, grey and colour views.
+    root = tmp_path / "000070"
+    for folder in ("colored_0", "colored_1", "image_0", "image_1"):
+        _save_rgb(root / folder / "000070_10.png")
+
+    sample = _only(find_samples(root))
+
+    assert sample.name == "000070"
+    assert sample.left_path.parent.name == "colored_0"  # colour views preferred over grey ones
+    assert sample.load_gt() is None and sample.load_nonocc() is None
+
+
+# ---------------------------------------------------------------------------------------------
+# SceneFlow
+
+
+def _write_sceneflow_frame(image_dir: Path, disparity_dir: Path | None, stem: str, seed: int = 0):
+    _save_rgb(image_dir / "left" / f"{stem}.png", seed=seed)
+    _save_rgb(image_dir / "right" / f"{stem}.png", seed=seed + 1)
+    gt = np.random.default_rng(seed + 2).uniform(0.5, 90, (HEIGHT, WIDTH)).astype(np.float32)
+    if disparity_dir is not None:
+        _save_pfm(disparity_dir / "left" / f"{stem}.pfm", gt)
+        _save_pfm(disparity_dir / "right" / f"{stem}.pfm", gt)  # the right map exists too: not a sample
+    return gt
+
+
+def test_sceneflow_flat_with_occlusion(tmp_path):
+    root = tmp_path / "FlyingThings3D_A-0032-0006"
+    gt = _write_sceneflow_frame(root / "RGB_cleanpass", root / "disparity", "0006")
+    occluded = np.zeros((HEIGHT, WIDTH), bool)
+    occluded[:, 50:] = True
+    for side in ("left", "right"):  # bilevel PNGs (mode "1") like the real maps; 255 = occluded
+        (root / "occlusion" / side).mkdir(parents=True)
+        Image.fromarray(occluded).save(root / "occlusion" / side / "0006.png")
+    (root / "RGB_cleanpass" / "left" / "notes.txt").write_text("not an image")
+
+    sample = _only(find_samples(tmp_path))  # the occlusion folder (left/right PNGs) is not a pair
+
+    assert (sample.name, sample.dataset) == ("FlyingThings3D_A-0032-0006/0006", "sceneflow")
+    assert sample.max_disp_hint_px == 192 and sample.nonocc_value is None
+    _assert_gt(sample, gt)
+    np.testing.assert_array_equal(sample.load_nonocc(), ~occluded)
+
+
+def test_sceneflow_dense_matching_benchmark_style(tmp_path):
+    root = tmp_path / "DenseMatchingBenchmark_demo_0"
+    gt = _write_sceneflow_frame(root / "images", root / "disparity", "0")
+
+    sample = _only(find_samples(tmp_path))
+
+    assert (sample.name, sample.dataset) == ("DenseMatchingBenchmark_demo_0/0", "sceneflow")
+    assert sample.nonocc_path is None and sample.load_nonocc() is None
+    _assert_gt(sample, gt)
+
+
+def test_sceneflow_nested_tree_maps_onto_disparity_tree(tmp_path):
+    root = tmp_path / "FlyingThings3D"
+    tail = Path("TRAIN", "A", "0000")
+    gt = _write_sceneflow_frame(root / "frames_cleanpass" / tail, root / "disparity" / tail, "0006")
+    _write_sceneflow_frame(root / "frames_cleanpass" / tail, None, "0007", seed=5)  # no GT for this one
+
+    samples = find_samples(tmp_path)
+
+    assert [s.name for s in samples] == [f"FlyingThings3D/TRAIN/A/0000/{stem}" for stem in ("0006", "0007")]
+    assert samples[0].gt_path == root / "disparity" / tail / "left" / "0006.pfm"
+    _assert_gt(samples[0], gt)
+    assert samples[1].gt_path is None and samples[1].load_gt() is None
+
+
+def test_sceneflow_image_without_right_view_is_skipped(tmp_path):
+    root = tmp_path / "sf"
+    _write_sceneflow_frame(root / "images", root / "disparity", "0")
+    _save_rgb(root / "images" / "left" / "1.png")
+
+    assert [s.name for s in find_samples(tmp_path)] == ["sf/0"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Several datasets, names, errors
+
+
+def _tsukuba(folder: Path) -> None:
+    _save_rgb(folder / "im3.png")
+    _save_rgb(folder / "im4.png", seed=1)
+    _save_grey8(folder / "disp3.pgm", _raw_8bit_gt(16))
+
+
+def test_folder_of_several_datasets(tmp_path):
+    _tsukuba(tmp_path / "middlebury2001" / "tsukuba")
+    _write_kitti(tmp_path / "kitti2015" / "training", ("image_2", "image_3", "disp_occ_0", "disp_noc_0"),
+                 ("000000",))
+    demo = tmp_path / "sceneflow" / "demo"
+    _write_sceneflow_frame(demo / "images", demo / "disparity", "0")
+    _write_two_view_scene(tmp_path / "MiddEval3" / "Adirondack", MIDDEVAL3_CALIB)
+
+    samples = find_samples(tmp_path)
+
+    # os.walk order with sorted folders: MiddEval3, kitti2015, middlebury2001, sceneflow
+    assert [(s.dataset, s.name) for s in samples] == [
+        ("middlebury2014", "Adirondack"), ("kitti2015", "training/000000"),
+        ("middlebury2001", "tsukuba"), ("sceneflow", "demo/0")]
+
+
+def test_several_paths_are_concatenated(tmp_path):
+    _tsukuba(tmp_path / "a" / "tsukuba")
+    _write_sceneflow_frame(tmp_path / "b" / "images", tmp_path / "b" / "disparity", "0")
+
+    samples = find_samples(tmp_path / "b", str(tmp_path / "a"))
+
+    assert [s.name for s in samples] == ["b/0", "tsukuba"]
+
+
+def test_duplicate_scene_names_get_their_dataset_prefix(tmp_path):
+    _tsukuba(tmp_path / "middlebury2001" / "tsukuba")
+    _write_two_view_scene(tmp_path / "MiddEval3" / "tsukuba", MIDDEVAL3_CALIB)
+    _write_sceneflow_frame(tmp_path / "sf" / "images", tmp_path / "sf" / "disparity", "0")
+
+    names = [s.name for s in find_samples(tmp_path)]
+
+    assert names == ["middlebury2014/tsukuba", "middlebury2001/tsukuba", "sceneflow/sf/0"]
+
+
+def test_duplicate_names_within_one_dataset_are_made_unique(tmp_path):
+    # SceneFlow ships every frame in a clean and a final pass: same tail, same stem.
+    root = tmp_path / "FlyingThings3D"
+    tail = Path("TRAIN", "A", "0000")
+    _write_sceneflow_frame(root / "frames_cleanpass" / tail, root / "disparity" / tail, "0006")
+    _write_sceneflow_frame(root / "frames_finalpass" / tail, None, "0006")
+
+    names = [s.name for s in find_samples(tmp_path)]
+
+    assert len(names) == 2 and len(set(names)) == 2, names
+
+
+def test_sceneflow_folder_name_above_the_root_is_ignored(tmp_path):
+    # Data kept under a folder named like a SceneFlow image folder ("images"): the occlusion maps'
+    # left/right PNGs must not become a stereo pair.
+    root = tmp_path / "images" / "FlyingThings3D_A-0032-0006"
+    _write_sceneflow_frame(root / "RGB_cleanpass", root / "disparity", "0006")
+    for side in ("left", "right"):
+        (root / "occlusion" / side).mkdir(parents=True)
+        Image.fromarray(np.zeros((HEIGHT, WIDTH), bool)).save(root / "occlusion" / side / "0006.png")
+
+    assert [s.name for s in find_samples(root)] == ["FlyingThings3D_A-0032-0006/0006"]
+
+
+def test_midd_eval3_under_a_folder_named_eth3d_stays_middlebury(tmp_path):
+    root = tmp_path / "eth3d_and_middlebury" / "MiddEval3"
+    _write_two_view_scene(root / "trainingQ" / "Adirondack", MIDDEVAL3_CALIB)
+
+    assert _only(find_samples(root)).dataset == "middlebury2014"
+
+
+def test_relative_dataset_path_keeps_the_scene_name(tmp_path, monkeypatch):
+    _tsukuba(tmp_path / "tsukuba")
+    monkeypatch.chdir(tmp_path / "tsukuba")
+
+    assert _only(find_samples(".")).name == "tsukuba"
+
+
+def test_folder_of_no_known_layout_names_the_known_layouts(tmp_path):
+    (tmp_path / "left").mkdir()
+    _save_rgb(tmp_path / "left" / "a.png")
+    (tmp_path / "readme.txt").write_text("not a dataset")
+
+    with pytest.raises(DatasetError) as info:
+        find_samples(tmp_path)
+
+    message = str(info.value)
+    assert str(tmp_path) in message
+    for layout in LAYOUTS:
+        assert layout in message
+
+
+def test_one_unknown_folder_among_several_paths_raises(tmp_path):
+    _tsukuba(tmp_path / "good" / "tsukuba")
+    (tmp_path / "empty").mkdir()
+
+    with pytest.raises(DatasetError, match="no stereo dataset of a known layout"):
+        find_samples(tmp_path / "good", tmp_path / "empty")
+
+
+def test_missing_folder_raises(tmp_path):
+    with pytest.raises(DatasetError, match="not found"):
+        find_samples(tmp_path / "nowhere")
+
+
+def test_a_file_instead_of_a_folder_raises(tmp_path):
+    _save_rgb(tmp_path / "im.png")
+
+    with pytest.raises(DatasetError, match="not found"):
+        find_samples(tmp_path / "im.png")
+
+
+def test_sample_without_ground_truth_loads_images_only(tmp_path):
+    left = _save_rgb(tmp_path / "l.png")
+    right = _save_rgb(tmp_path / "r.png", seed=1)
+    sample = Sample(name="x", dataset="custom", left_path=tmp_path / "l.png", right_path=tmp_path / "r.png")
+
+    got_left, got_right, gt, mask = sample.load()
+
+    np.testing.assert_array_equal(got_left, left)
+    np.testing.assert_array_equal(got_right, right)
+    assert gt is None and mask is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Real data (../shared/data/real), skipped when absent
+
+# name -> (dataset, gt_scale, hint, gt min, gt max, fraction of pixels with GT, fraction non-occluded)
+# GT ranges are the raw min/max of ../shared/data/real/SOURCES.md divided by the scale.
+REAL_SCENES = {
+    "tsukuba": ("middlebury2001", 16, 16, None, 224 / 16, 0.793, 0.773),
+    "venus": ("middlebury2001", 8, 32, 24 / 8, 158 / 8, 1.0, 0.887),
+    "cones": ("middlebury2003", 4, 64, None, 220 / 4, 0.968, 0.853),
+    "teddy": ("middlebury2003", 4, 64, None, 211 / 4, 0.980, 0.875),
+    "000070": ("kitti2012", None, 192, None, 37637 / 256, 0.294, 0.288),
+    "FlyingThings3D_A-0032-0006/A-0032-0006": ("sceneflow", None, 192, 1.206, 130.365, 1.0, 0.850),
+    "DenseMatchingBenchmark_demo_0/0": ("sceneflow", None, 192, 1.154, 75.883, 1.0, None),
+    "DenseMatchingBenchmark_demo_4/4": ("sceneflow", None, 192, 1.168, 108.951, 1.0, None),
+}
+
+
+def test_real_data_scenes(shared):
+    samples = find_samples(shared("data", "real"))
+
+    assert sorted(s.name for s in samples) == sorted(REAL_SCENES)
+    for sample in samples:
+        dataset, scale, hint, gt_min, gt_max, density, nonocc = REAL_SCENES[sample.name]
+        got = (sample.dataset, sample.gt_scale, sample.max_disp_hint_px)
+        assert got == (dataset, scale, hint), sample.name
+        gt = sample.load_gt()
+        valid = np.isfinite(gt)
+        assert valid.mean() == pytest.approx(density, abs=0.002), sample.name
+        assert float(gt[valid].max()) == pytest.approx(gt_max, abs=1e-3), sample.name
+        if gt_min is not None:
+            assert float(gt[valid].min()) == pytest.approx(gt_min, abs=1e-3), sample.name
+        assert float(gt[valid].min()) > 0, sample.name
+        mask = sample.load_nonocc()
+        if nonocc is None:
+            assert mask is None, sample.name
+        else:
+            assert mask.shape == gt.shape and mask.mean() == pytest.approx(nonocc, abs=0.002), sample.name
+
+
+def test_real_data_images_match_ground_truth_size(shared):
+    for sample in find_samples(shared("data", "real", "middlebury2001"), shared("data", "real", "kitti2012")):
+        left, right = sample.load_images()
+        assert left.dtype == np.uint8 and left.ndim == 3 and left.shape[2] == 3
+        assert left.shape == right.shape
+        assert left.shape[:2] == sample.load_gt().shape, sample.name

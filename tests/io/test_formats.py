@@ -1,0 +1,377 @@
+"""File formats: PFM, 16-bit PNG / npy disparity, image reading, colour previews."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from rtstereo.errors import InputError, OutputError
+from rtstereo.io import (
+    colorize,
+    read_disparity,
+    read_grey,
+    read_image,
+    read_pfm,
+    write_disparity,
+    write_image,
+    write_pfm,
+)
+from rtstereo.io.disparity import PNG16_MAX_PX, to_png16
+
+
+def _ramp(height: int = 5, width: int = 7) -> np.ndarray:
+    values = np.arange(height * width, dtype=np.float32).reshape(height, width)
+    return (values * 0.37 + 0.5).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# PFM
+
+
+def test_pfm_grey_round_trip_keeps_nan_and_inf(tmp_path):
+    d = _ramp()
+    d[1, 2], d[3, 4] = np.nan, np.inf
+
+    write_pfm(tmp_path / "d.pfm", d)
+    back = read_pfm(tmp_path / "d.pfm")
+
+    assert back.dtype == np.float32 and back.shape == d.shape
+    np.testing.assert_array_equal(back, d)  # nan compares equal in assert_array_equal
+    assert (tmp_path / "d.pfm").read_bytes().startswith(b"Pf\n7 5\n-1.0\n")
+
+
+def test_pfm_colour_round_trip(tmp_path):
+    rgb = np.random.default_rng(0).normal(size=(4, 6, 3)).astype(np.float32)
+
+    write_pfm(tmp_path / "c.pfm", rgb)
+
+    assert (tmp_path / "c.pfm").read_bytes().startswith(b"PF\n6 4\n")
+    np.testing.assert_array_equal(read_pfm(tmp_path / "c.pfm"), rgb)
+
+
+def test_pfm_rows_are_stored_bottom_to_top(tmp_path):
+    # Written by hand: width 2, height 3, little-endian; the first stored row is the image's last.
+    stored_rows = [[5.0, 6.0], [3.0, 4.0], [1.0, 2.0]]
+    path = tmp_path / "hand.pfm"
+    path.write_bytes(b"Pf\n2 3\n-1.0\n" + np.array(stored_rows, "<f4").tobytes())
+
+    np.testing.assert_array_equal(read_pfm(path), [[1, 2], [3, 4], [5, 6]])
+    write_pfm(tmp_path / "again.pfm", read_pfm(path))
+    assert (tmp_path / "again.pfm").read_bytes() == path.read_bytes()
+
+
+def test_pfm_big_endian(tmp_path):
+    # A positive scale means big-endian data.
+    path = tmp_path / "be.pfm"
+    path.write_bytes(b"Pf\n3 1\n1.0\n" + np.array([1.5, -2.25, 1e6], ">f4").tobytes())
+
+    d = read_pfm(path)
+
+    assert d.dtype == np.float32 and d.dtype.byteorder in ("=", "<", "|")
+    np.testing.assert_array_equal(d, [[1.5, -2.25, 1e6]])
+
+
+def test_pfm_header_may_hold_blank_lines_and_scale_magnitude(tmp_path):
+    path = tmp_path / "blank.pfm"
+    path.write_bytes(b"Pf\n\n2 1\n-0.5\n" + np.array([7.0, 8.0], "<f4").tobytes())
+
+    np.testing.assert_array_equal(read_pfm(path), [[7.0, 8.0]])
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (b"P6\n2 1\n255\n\x00\x00\x00\x00\x00\x00", "not a PFM"),
+        (b"Pf\ntwo one\n-1.0\n", "damaged PFM header"),
+        (b"Pf\n2\n-1.0\n" + bytes(8), "damaged PFM header"),
+        (b"Pf\n2 1\nlittle\n" + bytes(8), "damaged PFM header"),
+        (b"", "not a PFM"),
+    ],
+    ids=["ppm", "words", "one-dimension", "bad-scale", "empty"],
+)
+def test_pfm_damaged_header(tmp_path, content, match):
+    path = tmp_path / "bad.pfm"
+    path.write_bytes(content)
+
+    with pytest.raises(InputError, match=match):
+        read_pfm(path)
+
+
+@pytest.mark.parametrize("n_values", [5, 7], ids=["short", "long"])
+def test_pfm_wrong_data_size(tmp_path, n_values):
+    path = tmp_path / "size.pfm"
+    path.write_bytes(b"Pf\n3 2\n-1.0\n" + np.zeros(n_values, "<f4").tobytes())
+
+    with pytest.raises(InputError, match=r"holds \d+ values, expected 3x2x1=6"):
+        read_pfm(path)
+
+
+class _EndlessReadGuard(io.BytesIO):
+    """An in-memory file that fails loudly when read line by line long past its end."""
+
+    def readline(self, *args):
+        self.calls = getattr(self, "calls", 0) + 1
+        if self.calls > 50:
+            raise RuntimeError("read_pfm keeps reading past the end of the file (it would loop forever)")
+        return super().readline(*args)
+
+
+def test_pfm_truncated_header_raises_instead_of_hanging(tmp_path, monkeypatch):
+    path = tmp_path / "truncated.pfm"
+    path.write_bytes(b"Pf\n")
+    content = path.read_bytes()
+    # On the real file the reader spins forever; this file object turns the endless loop into an error.
+    monkeypatch.setattr(Path, "open", lambda self, *args, **kwargs: _EndlessReadGuard(content))
+
+    with pytest.raises(InputError, match="damaged PFM header"):
+        read_pfm(path)
+
+
+def test_pfm_missing_file(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        read_pfm(tmp_path / "none.pfm")
+
+
+def test_pfm_write_refuses_other_shapes(tmp_path):
+    with pytest.raises(InputError, match=r"\(H, W\) or \(H, W, 3\)"):
+        write_pfm(tmp_path / "x.pfm", np.zeros((2, 3, 2), np.float32))
+
+
+def test_read_disparity_pfm_inf_is_nan_and_colour_takes_first_channel(tmp_path):
+    rgb = np.stack([_ramp(), _ramp() + 100, _ramp() + 200], axis=2)
+    rgb[0, 0, 0] = np.inf
+    write_pfm(tmp_path / "c.pfm", rgb)
+
+    d = read_disparity(tmp_path / "c.pfm")
+
+    assert d.shape == (5, 7) and np.isnan(d[0, 0])
+    np.testing.assert_array_equal(d.ravel()[1:], _ramp().ravel()[1:])
+
+
+# ---------------------------------------------------------------------------------------------
+# Disparity files
+
+
+def test_png16_round_trip_kitti_convention(tmp_path):
+    d = _ramp()
+    d[0, 0] = np.nan
+    d[0, 1] = 255.99  # the top of the range still fits
+    d[0, 2] = 1e-4  # a tiny valid disparity must not read back as invalid
+
+    write_disparity(tmp_path / "d.png", d)
+    raw = cv2.imread(str(tmp_path / "d.png"), cv2.IMREAD_UNCHANGED)
+    back = read_disparity(tmp_path / "d.png")
+
+    assert raw.dtype == np.uint16 and raw.shape == d.shape
+    assert raw[0, 0] == 0 and raw[0, 1] == round(255.99 * 256) and raw[0, 2] == 1
+    np.testing.assert_array_equal(raw[1:], np.round(d[1:] * 256).astype(np.uint16))
+    assert back.dtype == np.float32 and np.isnan(back[0, 0])
+    assert np.isfinite(back.ravel()[1:]).all()
+    np.testing.assert_allclose(back[1:], d[1:], atol=1 / 512)
+
+
+def test_png16_refuses_disparity_above_range(tmp_path):
+    d = np.full((2, 2), 10.0, np.float32)
+    d[1, 1] = 256.0
+
+    with pytest.raises(OutputError, match=r"256\.0 px does not fit a 16-bit PNG"):
+        write_disparity(tmp_path / "d.png", d)
+    assert not (tmp_path / "d.png").exists()
+    assert PNG16_MAX_PX == pytest.approx(255.996, abs=1e-3)
+
+
+def test_png16_all_invalid_is_all_zero():
+    encoded = to_png16(np.full((2, 3), np.nan, np.float32))
+
+    assert encoded.dtype == np.uint16 and not encoded.any()
+
+
+def test_read_16bit_png_written_elsewhere(tmp_path):
+    raw = np.array([[0, 256, 65535]], np.uint16)
+    cv2.imwrite(str(tmp_path / "kitti.png"), raw)
+
+    d = read_disparity(tmp_path / "kitti.png")
+
+    np.testing.assert_array_equal(d, [[np.nan, 1.0, 65535 / 256]])
+
+
+def test_read_8bit_disparity_needs_scale(tmp_path):
+    Image.fromarray(np.array([[0, 16, 32]], np.uint8)).save(tmp_path / "disp.pgm")
+
+    with pytest.raises(InputError, match="needs its scale"):
+        read_disparity(tmp_path / "disp.pgm")
+    np.testing.assert_array_equal(read_disparity(tmp_path / "disp.pgm", scale=16), [[np.nan, 1.0, 2.0]])
+
+
+def test_pfm_written_by_write_disparity_has_inf_for_invalid(tmp_path):
+    d = _ramp()
+    d[2, 3] = np.nan
+
+    write_disparity(tmp_path / "sub" / "d.pfm", d)
+
+    raw = read_pfm(tmp_path / "sub" / "d.pfm")
+    assert np.isposinf(raw[2, 3]) and np.isfinite(np.delete(raw.ravel(), 2 * 7 + 3)).all()
+    np.testing.assert_array_equal(read_disparity(tmp_path / "sub" / "d.pfm"), d)
+
+
+def test_npy_round_trip(tmp_path):
+    d = _ramp()
+    d[4, 6] = np.nan
+
+    write_disparity(tmp_path / "d.npy", d)
+    back = read_disparity(tmp_path / "d.npy")
+
+    assert back.dtype == np.float32
+    np.testing.assert_array_equal(back, d)
+
+
+def test_npy_of_wrong_rank_or_missing(tmp_path):
+    np.save(tmp_path / "cube.npy", np.zeros((2, 3, 3), np.float32))
+
+    with pytest.raises(InputError, match=r"2-D disparity array, got shape \(2, 3, 3\)"):
+        read_disparity(tmp_path / "cube.npy")
+    with pytest.raises(InputError, match="not found"):
+        read_disparity(tmp_path / "none.npy")
+    with pytest.raises(InputError, match="not found"):
+        read_disparity(tmp_path / "none.png")
+
+
+def test_write_disparity_errors(tmp_path):
+    with pytest.raises(OutputError, match=r"must be \(H, W\)"):
+        write_disparity(tmp_path / "d.png", np.zeros((2, 2, 3), np.float32))
+    with pytest.raises(OutputError, match=r"unknown disparity format '\.tif'"):
+        write_disparity(tmp_path / "d.tif", _ramp())
+    (tmp_path / "file").write_text("a file where a folder should be")
+    with pytest.raises(OutputError, match="cannot create folder"):
+        write_disparity(tmp_path / "file" / "d.npy", _ramp())
+
+
+# ---------------------------------------------------------------------------------------------
+# Images
+
+
+def test_read_image_rgb_channel_order(tmp_path):
+    rgb = np.zeros((3, 4, 3), np.uint8)
+    rgb[..., 0] = 200  # red only
+    Image.fromarray(rgb).save(tmp_path / "red.png")
+
+    got = read_image(tmp_path / "red.png")
+
+    assert got.dtype == np.uint8 and got.shape == (3, 4, 3)
+    np.testing.assert_array_equal(got, rgb)
+
+
+def test_read_image_grey_is_repeated(tmp_path):
+    grey = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
+    Image.fromarray(grey).save(tmp_path / "grey.png")
+
+    got = read_image(str(tmp_path / "grey.png"))
+
+    assert got.shape == (3, 4, 3)
+    for channel in range(3):
+        np.testing.assert_array_equal(got[..., channel], grey)
+
+
+def test_read_image_rgba_drops_alpha(tmp_path):
+    rgba = np.random.default_rng(0).integers(0, 256, (3, 4, 4), dtype=np.uint8)
+    Image.fromarray(rgba).save(tmp_path / "rgba.png")
+
+    got = read_image(tmp_path / "rgba.png")
+
+    np.testing.assert_array_equal(got, rgba[..., :3])
+
+
+def test_read_image_16bit_is_scaled_to_8bit(tmp_path):
+    bgr16 = np.zeros((2, 3, 3), np.uint16)
+    bgr16[..., 2] = 65535  # red in OpenCV's channel order
+    bgr16[..., 1] = 257 * 100
+    cv2.imwrite(str(tmp_path / "c16.png"), bgr16)
+    cv2.imwrite(str(tmp_path / "g16.png"), np.full((2, 3), 257 * 7, np.uint16))
+
+    colour = read_image(tmp_path / "c16.png")
+    grey = read_image(tmp_path / "g16.png")
+
+    assert colour.dtype == np.uint8 and grey.dtype == np.uint8
+    np.testing.assert_array_equal(colour[0, 0], [255, 100, 0])
+    assert grey.shape == (2, 3, 3) and (grey == 7).all()
+
+
+@pytest.mark.parametrize("content", [b"", b"\x89PNG\r\n\x1a\n" + bytes(40), b"plain text, not an image"],
+                         ids=["empty", "truncated-png", "text"])
+def test_read_image_corrupt(tmp_path, content):
+    (tmp_path / "bad.png").write_bytes(content)
+
+    with pytest.raises(InputError, match="cannot read"):
+        read_image(tmp_path / "bad.png")
+
+
+def test_read_image_missing(tmp_path):
+    with pytest.raises(InputError, match="image not found"):
+        read_image(tmp_path / "none.png")
+
+
+def test_read_grey_palette_16bit_and_errors(tmp_path):
+    palette = Image.fromarray(np.array([[0, 1, 1]], np.uint8))
+    palette.putpalette([0, 0, 0, 255, 255, 255])
+    palette.save(tmp_path / "mask.png")
+    cv2.imwrite(str(tmp_path / "d16.png"), np.array([[0, 300, 65535]], np.uint16))
+    (tmp_path / "bad.png").write_bytes(b"garbage")
+
+    np.testing.assert_array_equal(read_grey(tmp_path / "mask.png"), [[0, 255, 255]])
+    d16 = read_grey(tmp_path / "d16.png")
+    assert d16.dtype == np.uint16
+    np.testing.assert_array_equal(d16, [[0, 300, 65535]])
+    with pytest.raises(InputError, match="cannot read"):
+        read_grey(tmp_path / "bad.png")
+    with pytest.raises(InputError, match="not found"):
+        read_grey(tmp_path / "none.png")
+
+
+def test_write_image_errors(tmp_path):
+    with pytest.raises(OutputError, match="cannot write"):
+        write_image(tmp_path / "x.unknownsuffix", np.zeros((2, 2, 3), np.uint8))
+
+
+# ---------------------------------------------------------------------------------------------
+# Colour previews
+
+
+def test_colorize_fixed_range_is_stable_across_maps():
+    a = np.array([[0.0, 10.0, 20.0, 40.0]], np.float32)
+    b = np.array([[20.0, 90.0, 3.0, 10.0]], np.float32)  # different content, different own percentile
+
+    ca, cb = colorize(a, max_disp_px=40.0), colorize(b, max_disp_px=40.0)
+
+    assert ca.dtype == np.uint8 and ca.shape == (1, 4, 3)
+    np.testing.assert_array_equal(ca[0, 1], cb[0, 3])  # 10 px
+    np.testing.assert_array_equal(ca[0, 2], cb[0, 0])  # 20 px
+    np.testing.assert_array_equal(ca[0, 3], cb[0, 1])  # 40 px and 90 px both at the top (clipped)
+    assert not np.array_equal(ca[0, 0], ca[0, 3])
+
+
+def test_colorize_invalid_is_black_and_valid_is_not():
+    d = np.array([[np.nan, np.inf, 0.0, 5.0, 10.0]], np.float32)
+
+    rgb = colorize(d, max_disp_px=10.0)
+
+    assert (rgb[0, :2] == 0).all()
+    assert (rgb[0, 2:].max(axis=1) > 0).all()  # the colour of the smallest disparity is dark, not black
+
+
+def test_colorize_default_range_and_all_invalid():
+    d = np.linspace(0, 100, 200, dtype=np.float32).reshape(10, 20)
+
+    np.testing.assert_array_equal(colorize(d), colorize(d, max_disp_px=float(np.percentile(d, 99))))
+    assert not colorize(np.full((2, 2), np.nan, np.float32)).any()
+
+
+def test_colorize_min_disp_shifts_the_range():
+    d = np.array([[20.0, 30.0]], np.float32)
+
+    np.testing.assert_array_equal(colorize(d, max_disp_px=30.0, min_disp_px=20.0),
+                                  colorize(d - 20.0, max_disp_px=10.0))

@@ -1,0 +1,138 @@
+"""Disparity metrics (EPE, bad-N, D1) on tiny arrays whose values are worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from rtstereo.errors import InputError
+from rtstereo.metrics import BAD_THRESHOLDS_PX, bad_key, disparity_metrics, mean_metrics
+
+NAN = np.nan
+KEYS = {"epe", "bad-0.5", "bad-1", "bad-2", "bad-3", "bad-4", "d1", "density", "pixels"}
+
+
+def test_hand_computed_metrics():
+    gt = np.array([[10, 10, 10, 50], [100, 100, 2, 0]], np.float32)  # gt 0 = unknown: not scored
+    pred = np.array([[10, 10.5, 10.75, 52.5], [104, 107, NAN, 5]], np.float32)
+    # errors on the 7 scored pixels: 0, 0.5, 0.75, 2.5, 4, 7, and 2 for the missing prediction (as if 0)
+
+    m = disparity_metrics(pred, gt)
+
+    assert set(m) == KEYS
+    assert m["pixels"] == 7
+    assert m["epe"] == pytest.approx(16.75 / 7)
+    assert m["bad-0.5"] == pytest.approx(100 * 5 / 7)  # 0.75, 2.5, 4, 7, missing
+    assert m["bad-1"] == pytest.approx(100 * 4 / 7)  # 2.5, 4, 7, missing
+    assert m["bad-2"] == pytest.approx(100 * 4 / 7)
+    assert m["bad-3"] == pytest.approx(100 * 3 / 7)  # 4, 7, missing
+    assert m["bad-4"] == pytest.approx(100 * 2 / 7)  # 7, missing
+    assert m["d1"] == pytest.approx(100 * 2 / 7)  # 4 px is under 5 % of 100 px: not a D1 outlier
+    assert m["density"] == pytest.approx(100 * 6 / 7)
+
+
+@pytest.mark.parametrize("threshold", BAD_THRESHOLDS_PX)
+def test_bad_n_counts_errors_strictly_above_n(threshold):
+    gt = np.full((1, 2), 20.0, np.float32)
+    pred = np.array([[20 + threshold, 20 - threshold - 0.125]], np.float32)
+
+    m = disparity_metrics(pred, gt)
+
+    assert m[bad_key(threshold)] == 50.0
+
+
+@pytest.mark.parametrize(
+    ("gt_px", "error_px", "is_outlier"),
+    [(100.0, 4.0, False), (10.0, 4.0, True), (40.0, 2.5, False), (40.0, 3.5, True)],
+    ids=["under-5-percent", "over-both", "under-3-px", "over-3-px-and-5-percent"],
+)
+def test_d1_needs_both_three_px_and_five_percent(gt_px, error_px, is_outlier):
+    gt = np.full((1, 1), gt_px, np.float32)
+
+    m = disparity_metrics(gt - error_px, gt)
+
+    assert m["d1"] == (100.0 if is_outlier else 0.0)
+
+
+def test_unknown_ground_truth_is_not_scored():
+    gt = np.array([[NAN, np.inf, 0.0, -3.0, 8.0]], np.float32)
+    pred = np.full_like(gt, 9.0)
+
+    m = disparity_metrics(pred, gt)
+
+    assert m["pixels"] == 1 and m["epe"] == 1.0 and m["bad-0.5"] == 100.0
+
+
+def test_mask_restricts_the_region():
+    gt = np.full((2, 2), 10.0, np.float32)
+    pred = np.array([[10, 10], [20, 20]], np.float32)
+    top = np.array([[True, True], [False, False]])
+
+    assert disparity_metrics(pred, gt, mask=top)["epe"] == 0.0
+    assert disparity_metrics(pred, gt, mask=~top)["epe"] == 10.0
+    assert disparity_metrics(pred, gt, mask=top.astype(np.uint8))["pixels"] == 2  # 0/1 masks work too
+    assert disparity_metrics(pred, gt)["epe"] == 5.0
+
+
+def test_missing_predictions_count_as_wrong():
+    gt = np.full((2, 2), 6.0, np.float32)
+    pred = np.array([[NAN, np.inf], [6.0, 6.0]], np.float32)
+
+    m = disparity_metrics(pred, gt)
+
+    assert m["density"] == 50.0
+    assert m["epe"] == 3.0  # (6 + 6 + 0 + 0) / 4: missing pixels are scored as predicting 0
+    for threshold in BAD_THRESHOLDS_PX:
+        assert m[bad_key(threshold)] == 50.0
+    assert m["d1"] == 50.0  # even where |0 - gt| would not be a D1 outlier (6 px > 3 px and > 5 %)
+
+
+def test_no_prediction_at_all():
+    gt = np.full((2, 3), 2.0, np.float32)  # |0 - 2| = 2 px is under 3 px, yet every pixel is an outlier
+
+    m = disparity_metrics(np.full_like(gt, NAN), gt)
+
+    assert (m["density"], m["d1"], m["bad-4"], m["epe"]) == (0.0, 100.0, 100.0, 2.0)
+
+
+@pytest.mark.parametrize("case", ["no-valid-gt", "empty-mask"])
+def test_empty_region_gives_nan(case):
+    gt = np.full((2, 2), NAN if case == "no-valid-gt" else 5.0, np.float32)
+    mask = np.zeros((2, 2), bool) if case == "empty-mask" else None
+
+    m = disparity_metrics(np.ones((2, 2), np.float32), gt, mask=mask)
+
+    assert set(m) == KEYS and m["pixels"] == 0
+    assert all(math.isnan(v) for k, v in m.items() if k != "pixels")
+
+
+def test_shape_mismatch_raises():
+    with pytest.raises(InputError, match=r"prediction \(2, 3\) and ground truth \(3, 2\) differ"):
+        disparity_metrics(np.zeros((2, 3)), np.zeros((3, 2)))
+    with pytest.raises(InputError, match=r"mask \(2, 2\) and ground truth \(2, 3\) differ"):
+        disparity_metrics(np.zeros((2, 3)), np.ones((2, 3)), mask=np.ones((2, 2), bool))
+
+
+def test_bad_key_names():
+    assert [bad_key(t) for t in BAD_THRESHOLDS_PX] == ["bad-0.5", "bad-1", "bad-2", "bad-3", "bad-4"]
+
+
+def test_mean_metrics_weighs_scenes_equally_and_skips_nan():
+    big = disparity_metrics(np.full((10, 10), 11.0, np.float32), np.full((10, 10), 10.0, np.float32))
+    small = disparity_metrics(np.full((1, 1), 13.0, np.float32), np.full((1, 1), 10.0, np.float32))
+    empty = disparity_metrics(np.ones((1, 1), np.float32), np.full((1, 1), NAN, np.float32))
+
+    mean = mean_metrics([big, small, empty])
+
+    assert "pixels" not in mean and set(mean) == KEYS - {"pixels"}
+    assert mean["epe"] == 2.0  # (1 + 3) / 2 scenes, not weighted by the 100 vs 1 pixels
+    assert mean["bad-2"] == 50.0 and mean["d1"] == 0.0 and mean["density"] == 100.0
+
+
+def test_mean_metrics_all_nan_key_and_no_rows():
+    mean = mean_metrics([{"epe": NAN, "d1": 1.0}, {"epe": NAN, "d1": 3.0}])
+
+    assert math.isnan(mean["epe"]) and mean["d1"] == 2.0
+    assert mean_metrics([]) == {}
