@@ -1,0 +1,96 @@
+"""``rtstereo calibrate``: stereo calibration and rectification maps from board image pairs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import InputError
+from ..io.images import read_image
+from ..rectify import BOARD_HELP, Board, calibrate_stereo
+from ..sources.pairs import expand
+
+EPILOG = """examples:
+  rtstereo calibrate --left 'calib/L/*.png' --right 'calib/R/*.png' --board chessboard:9x6:0.025 -o rig/
+  rtstereo calibrate --left L/ --right R/ --board charuco:11x8:0.03:0.022:DICT_5X5_100 -o rig/
+  rtstereo predict left.png right.png --rectify rig/maps.npz --format depth,ply -o out/
+
+writes into the output folder:
+  stereo.yaml       OpenCV FileStorage: K1 D1 K2 D2 R T R1 R2 P1 P2 Q, image size (lengths in metres)
+  calibration.json  the rectified calibration (fx_px, cx0_px, cx1_px, cy_px, baseline_m, size) for --calib
+  maps.npz          rectification maps + calibration for --rectify
+"""
+
+RMS_WARN_PX = 1.0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "calibrate",
+        help="stereo calibration + rectification maps from chessboard/ChArUco pairs",
+        description="Calibrate a stereo rig from views of a calibration board seen by both cameras, "
+        "report the RMS reprojection error, and write the calibration and rectification maps.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--left", required=True, help="left images: folder, glob or file (matched to --right by sorted name)"
+    )
+    parser.add_argument("--right", required=True, help="right images: folder, glob or file")
+    parser.add_argument("--board", required=True, help=BOARD_HELP)
+    parser.add_argument("-o", "--output", required=True, help="output folder")
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        default=0.0,
+        help="rectification crop: 0 keeps only valid pixels, 1 keeps every source pixel "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--free-k3",
+        action="store_true",
+        help="also estimate the third radial distortion coefficient (wide-angle lenses)",
+    )
+    parser.add_argument("--quiet", "-q", action="store_true", help="print only errors")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    board = Board.parse(args.board)
+    lefts, rights = expand(args.left, "left"), expand(args.right, "right")
+    if len(lefts) != len(rights):
+        raise InputError(
+            f"--left gives {len(lefts)} images and --right gives {len(rights)}: pairs are matched by "
+            "sorted name, so both need the same number"
+        )
+    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
+    say(f"detecting the {board.kind} in {len(lefts)} pair(s)...")
+    names = [Path(p).name for p in lefts]
+    result = calibrate_stereo(
+        [read_image(p) for p in lefts],
+        [read_image(p) for p in rights],
+        board,
+        names=names,
+        alpha=args.alpha,
+        fix_k3=not args.free_k3,
+    )
+    files = result.save(args.output)
+    if not args.quiet:
+        c = result.calibration
+        print(f"board found in both images of {len(result.pairs_used)} of {len(lefts)} pairs")
+        print(
+            f"RMS reprojection error: {result.rms_px:.3f} px stereo (left {result.rms_left_px:.3f} px, "
+            f"right {result.rms_right_px:.3f} px)"
+        )
+        print(f"rectified: {c.width_px}x{c.height_px}, fx {c.fx_px:.2f} px, baseline {c.baseline_m:.5f} m")
+        print("wrote " + ", ".join(str(p) for p in files.values()))
+        print(f"next: rtstereo predict LEFT RIGHT --rectify {files['maps']} --format depth,ply -o out/")
+    if result.rms_px > RMS_WARN_PX:
+        print(
+            f"rtstereo calibrate: warning: RMS error {result.rms_px:.2f} px is above {RMS_WARN_PX:g} px; "
+            "check the board size given with --board, remove blurred views, and make sure the pairs were "
+            "taken at the same instant",
+            file=sys.stderr,
+        )
+    return 0

@@ -1,0 +1,144 @@
+"""Left-right consistency: which disparities both views agree on.
+
+A pixel ``x`` of the left image with disparity ``d`` sees the point that the right image shows at
+``x - d``. The right view's own disparity there should be ``d`` again; where it is not, the pixel is
+occluded in the right image (no match exists) or the match is wrong.
+
+Any method computes disparity for its left input only. The right view's disparity comes from the
+mirrored problem: flipping both images left-to-right turns the right image into a left image whose
+matches lie to its left again, so ``flip(predict(flip(right), flip(left)))`` is the disparity of the
+right image, positive, in its own pixels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from .errors import InputError
+from .types import DisparityResult, StereoPair
+
+DEFAULT_MAX_DIFF_PX = 1.0
+
+
+def right_disparity(predictor, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Disparity of the right image, from the horizontally flipped, swapped pair.
+
+    Args:
+        predictor: anything with ``predict(left, right) -> DisparityResult``
+            (a :class:`~rtstereo.runtime.predictor.Predictor`).
+        left: uint8 RGB ``(H, W, 3)``.
+        right: uint8 RGB ``(H, W, 3)``.
+
+    Returns:
+        float32 ``(H, W)``: for each right pixel ``x``, the positive disparity ``d`` such that it
+        shows the left pixel ``x + d``; ``nan`` where invalid.
+    """
+    mirrored = predictor.predict(np.ascontiguousarray(right[:, ::-1]), np.ascontiguousarray(left[:, ::-1]))
+    return np.ascontiguousarray(mirrored.disparity_px[:, ::-1])
+
+
+def lr_difference_px(disparity_left_px: np.ndarray, disparity_right_px: np.ndarray) -> np.ndarray:
+    """``|d_left(x) - d_right(x - d_left(x))|`` for every left pixel, in pixels.
+
+    The match ``x - d_left`` usually falls between two right pixels; the smaller difference to
+    their two disparities counts, so a correct pixel next to a right-view depth edge is not blamed
+    for the edge.
+
+    Args:
+        disparity_left_px: float ``(H, W)``, left view, ``nan`` where invalid.
+        disparity_right_px: float ``(H, W)``, right view (see :func:`right_disparity`).
+
+    Returns:
+        float32 ``(H, W)``; ``nan`` where the left disparity is invalid, the match falls outside the
+        right image (occluded by the image border), or the right disparity there is invalid.
+
+    Examples:
+        >>> dl = np.array([[np.nan, 1.0, 1.0, 1.0]])
+        >>> dr = np.array([[1.0, 1.0, 3.0, np.nan]])
+        >>> lr_difference_px(dl, dr)
+        array([[nan,  0.,  0.,  2.]], dtype=float32)
+    """
+    dl = np.asarray(disparity_left_px, dtype=np.float64)
+    dr = np.asarray(disparity_right_px, dtype=np.float64)
+    if dl.ndim != 2 or dl.shape != dr.shape:
+        raise InputError(
+            f"left and right disparity must both be (H, W) of one size, got {dl.shape} and {dr.shape}"
+        )
+    height, width = dl.shape
+    x_right = np.arange(width)[None, :] - dl
+    inside = np.isfinite(x_right) & (x_right >= 0) & (x_right <= width - 1)
+    xs = np.where(inside, x_right, 0.0)
+    x0 = np.clip(np.floor(xs).astype(np.int64), 0, width - 1)
+    x1 = np.minimum(x0 + 1, width - 1)
+    rows = np.arange(height)[:, None]
+    with np.errstate(invalid="ignore"):
+        difference = np.fmin(np.abs(dl - dr[rows, x0]), np.abs(dl - dr[rows, x1]))
+        difference = np.where(inside, difference, np.nan)
+    return difference.astype(np.float32)
+
+
+def consistency_mask(
+    disparity_left_px: np.ndarray, disparity_right_px: np.ndarray, max_diff_px: float = DEFAULT_MAX_DIFF_PX
+) -> np.ndarray:
+    """Bool ``(H, W)``: True where left and right disparities agree within ``max_diff_px``.
+
+    False marks occluded pixels, mismatches and pixels without a disparity.
+    """
+    if not max_diff_px > 0:
+        raise InputError(f"max_diff_px must be > 0 pixels, got {max_diff_px}")
+    difference = lr_difference_px(disparity_left_px, disparity_right_px)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(difference) & (difference <= max_diff_px)
+
+
+def confidence_from_difference(
+    difference_px: np.ndarray, scale_px: float = DEFAULT_MAX_DIFF_PX
+) -> np.ndarray:
+    """A soft confidence in ``0..1``: ``exp(-difference / scale)``, 0 where the difference is unknown."""
+    if not scale_px > 0:
+        raise InputError(f"scale_px must be > 0 pixels, got {scale_px}")
+    difference = np.asarray(difference_px, dtype=np.float32)
+    return np.where(np.isfinite(difference), np.exp(-difference / scale_px), 0.0).astype(np.float32)
+
+
+def lr_check(
+    predictor,
+    pair: StereoPair,
+    result: DisparityResult | None = None,
+    max_diff_px: float = DEFAULT_MAX_DIFF_PX,
+) -> tuple[DisparityResult, np.ndarray]:
+    """Run the left-right check for one pair and mark the inconsistent disparities invalid.
+
+    Args:
+        predictor: a :class:`~rtstereo.runtime.predictor.Predictor`.
+        pair: the stereo pair.
+        result: the left disparity already computed for ``pair``; computed when ``None``.
+        max_diff_px: largest disagreement kept, pixels.
+
+    Returns:
+        ``(result, mask)``: the result with ``nan`` where the check fails (its timings gain
+        ``lr_check``, its settings ``lr_max_diff_px``), and the bool ``(H, W)`` consistency mask.
+    """
+    if result is None:
+        result = predictor.predict_pair(pair)
+    t0 = time.perf_counter()
+    mask = consistency_mask(
+        result.disparity_px, right_disparity(predictor, pair.left, pair.right), max_diff_px
+    )
+    elapsed_ms = (time.perf_counter() - t0) * 1e3
+    disparity = np.where(mask, result.disparity_px, np.nan).astype(np.float32)
+    timings = {
+        **result.timings_ms,
+        "lr_check": elapsed_ms,
+        "total": result.timings_ms.get("total", 0.0) + elapsed_ms,
+    }
+    checked = dataclasses.replace(
+        result,
+        disparity_px=disparity,
+        timings_ms=timings,
+        settings={**result.settings, "lr_max_diff_px": max_diff_px},
+    )
+    return checked, mask

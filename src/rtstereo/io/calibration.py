@@ -1,0 +1,443 @@
+"""Stereo calibration files in and out of :class:`~rtstereo.types.Calibration`.
+
+:func:`read_calibration` recognises the format from the file's content:
+
+- **rtstereo JSON** (``{"format": "rtstereo.calibration", "fx_px": ..., "baseline_m": ...}``), as
+  written by :func:`write_calibration` and ``rtstereo calibrate``.
+- **OpenCV** YAML / XML / JSON written with ``cv2.FileStorage`` after ``cv2.stereoRectify``: the
+  rectified projections ``P1``, ``P2`` (3x4), or the reprojection matrix ``Q`` (4x4); the image size
+  from ``image_width``/``image_height`` or ``image_size``/``imageSize`` = ``[w, h]`` when present.
+  OpenCV files carry no length unit: the baseline has the unit of the board's square size.
+- **KITTI 2012** ``calib/NNNNNN.txt``: ``P0..P3`` 3x4 projections (``P0``/``P1`` the grey cameras,
+  ``P2``/``P3`` the colour ones) and **KITTI 2015** ``calib_cam_to_cam/NNNNNN.txt``: ``P_rect_0N``
+  and ``S_rect_0N`` (image size). For rectified projections ``P = K [I | t]``, ``P[0, 3] / P[0, 0]``
+  is ``-x`` of the camera's centre, so the baseline is the difference of that ratio between the two.
+- **Middlebury** 2014 / ETH3D ``calib.txt``: ``cam0=[f 0 cx; 0 f cy; 0 0 1]``, ``cam1``, ``doffs``
+  (= ``cx1 - cx0``), ``baseline`` in millimetres, ``width``, ``height``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import warnings
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from ..errors import InputError, OutputError
+from ..types import Calibration
+
+FORMAT_TAG = "rtstereo.calibration"
+LENGTH_UNITS_M = {"m": 1.0, "cm": 0.01, "mm": 0.001}
+PLAUSIBLE_BASELINE_M = 5.0  # wider rigs exist, but a larger figure is usually millimetres read as metres
+OPENCV_SUFFIXES = (".yaml", ".yml", ".xml")
+_FIELDS = {f.name for f in dataclasses.fields(Calibration)}
+_REQUIRED = {f.name for f in dataclasses.fields(Calibration) if f.default is dataclasses.MISSING}
+
+
+class CalibrationUnitWarning(UserWarning):
+    """A baseline so long that the file's lengths are probably not in the unit assumed."""
+
+
+def read_calibration(
+    path: str | Path, *, length_unit: str | None = None, kitti_cameras: tuple[int, int] | None = None
+) -> Calibration:
+    """Read a rectified stereo calibration from any of the formats above.
+
+    Args:
+        path: the calibration file.
+        length_unit: unit of the lengths in OpenCV files (``m``, ``cm`` or ``mm``); ``None`` takes
+            the file's ``length_unit`` entry (``rtstereo calibrate`` writes one), else metres. Other
+            formats state their unit and ignore it.
+        kitti_cameras: the KITTI cameras of the pair, ``(left, right)``: ``(0, 1)`` grey (the
+            default for KITTI 2012, whose ground truth belongs to camera 0) or ``(2, 3)`` colour (the
+            default for KITTI 2015).
+
+    Returns:
+        The :class:`~rtstereo.types.Calibration` (``width_px``/``height_px`` 0 when the file has no
+        image size).
+
+    Raises:
+        InputError: missing file, unknown format, or missing / inconsistent values.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"calibration file not found: {path}")
+    if length_unit is not None and length_unit not in LENGTH_UNITS_M:
+        raise InputError(
+            f"unknown length unit '{length_unit}' (expected one of: {', '.join(LENGTH_UNITS_M)})"
+        )
+    suffix = path.suffix.lower()
+    if suffix in OPENCV_SUFFIXES:
+        return _from_opencv(path, length_unit)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read calibration file {path}: {exc}") from None
+    if suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: not valid JSON ({exc})") from None
+        if isinstance(data, dict) and (data.get("format") == FORMAT_TAG or "fx_px" in data):
+            return calibration_from_dict(data, source=str(path))
+        return _from_opencv(path, length_unit)
+    if text.lstrip().startswith("%YAML") or text.lstrip().startswith("<?xml"):
+        return _from_opencv(path, length_unit)
+    if re.search(r"^\s*cam0\s*=", text, re.MULTILINE):
+        return _from_middlebury(text, path)
+    if re.search(r"^\s*P_rect_0\d\s*:", text, re.MULTILINE):
+        return _from_kitti(_kitti_matrices(text, path), path, kitti_cameras or (2, 3), text)
+    if re.search(r"^\s*P\d\s*:", text, re.MULTILINE):
+        return _from_kitti(_kitti_matrices(text, path), path, kitti_cameras or (0, 1), text)
+    raise InputError(
+        f"{path}: unknown calibration format; expected rtstereo JSON, an OpenCV YAML/XML/JSON with P1/P2 "
+        "or Q, a KITTI calib file (P0..P3 or P_rect_02/03) or a Middlebury calib.txt (cam0=, cam1=, "
+        "baseline=)"
+    )
+
+
+def write_calibration(path: str | Path, calibration: Calibration, **extra: object) -> Path:
+    """Write a calibration as rtstereo JSON (``.json``) or OpenCV YAML/XML (``P1``, ``P2``, ``Q``).
+
+    Args:
+        path: the output file; its suffix picks the format.
+        calibration: what to write.
+        **extra: further JSON-serialisable entries (rtstereo JSON only), e.g. ``rms_px``.
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if suffix == ".json":
+            data = {"format": FORMAT_TAG, "version": 1, **dataclasses.asdict(calibration), **extra}
+            path.write_text(json.dumps(data, indent=2) + "\n")
+        elif suffix in OPENCV_SUFFIXES:
+            write_opencv(path, projection_matrices(calibration), calibration.width_px, calibration.height_px)
+        else:
+            raise OutputError(f"calibration file {path} must end in .json, .yaml, .yml or .xml")
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc}") from None
+    return path
+
+
+def calibration_from_dict(data: dict, source: str = "calibration") -> Calibration:
+    """A calibration from rtstereo's JSON fields (``fx_px``, ..., ``baseline_m``)."""
+    values = {k: v for k, v in data.items() if k in _FIELDS}
+    missing = sorted(_REQUIRED - values.keys())
+    if missing:
+        raise InputError(
+            f"{source}: missing calibration field(s) {', '.join(missing)} "
+            f"(expected: {', '.join(f.name for f in dataclasses.fields(Calibration))})"
+        )
+    try:
+        floats = {k: float(values[k]) for k in _REQUIRED}
+        sizes = {k: int(values[k]) for k in ("width_px", "height_px") if k in values}
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{source}: calibration fields must be numbers ({exc})") from None
+    return Calibration(**floats, **sizes)
+
+
+def projection_matrices(calibration: Calibration) -> dict[str, np.ndarray]:
+    """``P1``, ``P2`` (3x4) and ``Q`` (4x4) as ``cv2.stereoRectify`` would give for this calibration."""
+    c = calibration
+    p1 = np.array([[c.fx_px, 0, c.cx0_px, 0], [0, c.fy_px, c.cy_px, 0], [0, 0, 1, 0]], dtype=np.float64)
+    p2 = p1.copy()
+    p2[0, 2] = c.cx1_px
+    p2[0, 3] = -c.fx_px * c.baseline_m
+    tx = -c.baseline_m  # OpenCV's Tx: x of the left centre seen from the right camera
+    q = np.array(
+        [
+            [1, 0, 0, -c.cx0_px],
+            [0, 1, 0, -c.cy_px],
+            [0, 0, 0, c.fx_px],
+            [0, 0, -1 / tx, (c.cx0_px - c.cx1_px) / tx],
+        ],
+        dtype=np.float64,
+    )
+    return {"P1": p1, "P2": p2, "Q": q}
+
+
+def write_opencv(
+    path: str | Path,
+    matrices: dict[str, np.ndarray],
+    width_px: int = 0,
+    height_px: int = 0,
+    **scalars: float | str,
+) -> Path:
+    """Write matrices (and scalars) with ``cv2.FileStorage``; the suffix picks YAML, XML or JSON."""
+    import cv2
+
+    path = Path(path)
+    fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_WRITE)
+    if not fs.isOpened():
+        raise OutputError(f"cannot write {path}: OpenCV could not open it for writing")
+    try:
+        if width_px and height_px:
+            fs.write("image_width", int(width_px))
+            fs.write("image_height", int(height_px))
+        for name, value in scalars.items():
+            fs.write(name, value)
+        for name, matrix in matrices.items():
+            fs.write(name, np.asarray(matrix, dtype=np.float64))
+    finally:
+        fs.release()
+    return path
+
+
+class OpenCVFile(NamedTuple):
+    """What :func:`read_opencv` found: matrices, image size ``(width, height)`` (0 if absent), texts."""
+
+    matrices: dict[str, np.ndarray]
+    size_wh: tuple[int, int]
+    texts: dict[str, str]
+
+
+def read_opencv(path: str | Path) -> OpenCVFile:
+    """The matrices, image size and text entries of an OpenCV ``FileStorage`` file."""
+    import cv2
+
+    path = Path(path)
+    try:
+        fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
+    except (cv2.error, SystemError) as exc:  # a parse error surfaces as SystemError from the constructor
+        reason = str(exc.__cause__ or exc).strip().splitlines()[-1]
+        raise InputError(f"{path}: OpenCV cannot parse it as YAML/XML/JSON ({reason})") from None
+    if not fs.isOpened():
+        raise InputError(f"{path}: OpenCV cannot open it as a YAML/XML/JSON FileStorage file")
+    try:
+        root = fs.root()
+        matrices, scalars, texts = {}, {}, {}
+        for key in root.keys():
+            node = root.getNode(key)
+            if node.isMap():
+                matrix = node.mat()
+                if matrix is not None:
+                    matrices[key] = np.asarray(matrix, dtype=np.float64)
+            elif node.isSeq():
+                scalars[key] = [node.at(i).real() for i in range(node.size())]
+            elif node.isReal() or node.isInt():
+                scalars[key] = node.real()
+            elif node.isString():
+                texts[key] = node.string()
+    finally:
+        fs.release()
+    size = (0, 0)
+    if "image_width" in scalars and "image_height" in scalars:
+        size = (int(scalars["image_width"]), int(scalars["image_height"]))
+    for key in ("image_size", "imageSize"):
+        value = scalars.get(key, matrices.get(key))
+        if value is not None and np.size(value) == 2:
+            size = tuple(int(v) for v in np.ravel(value))
+    return OpenCVFile(matrices, size, texts)
+
+
+def calibration_from_projections(
+    p1: np.ndarray,
+    p2: np.ndarray,
+    width_px: int = 0,
+    height_px: int = 0,
+    source: str = "calibration",
+    metres_per_unit: float = 1.0,
+) -> Calibration:
+    """A calibration from two rectified 3x4 projection matrices of a horizontal pair.
+
+    ``P[0, 3] / P[0, 0]`` is minus the camera centre's x in the rectified frame, so the baseline is
+    ``(P1[0, 3] - P2[0, 3]) / fx`` (in the unit of the translation, times ``metres_per_unit``).
+    """
+    p1, p2 = np.asarray(p1, dtype=np.float64), np.asarray(p2, dtype=np.float64)
+    if p1.shape != (3, 4) or p2.shape != (3, 4):
+        raise InputError(f"{source}: projection matrices must be 3x4, got {p1.shape} and {p2.shape}")
+    fx = p1[0, 0]
+    if not (fx > 0 and p1[1, 1] > 0):
+        raise InputError(
+            f"{source}: focal lengths in the projection matrix must be > 0, got {p1[0, 0]}, {p1[1, 1]}"
+        )
+    if not np.isclose(p2[0, 0], fx, rtol=1e-6) or not np.isclose(p2[1, 2], p1[1, 2], atol=1e-6):
+        raise InputError(
+            f"{source}: the two projections have different focal lengths ({fx} vs {p2[0, 0]}) or "
+            f"rows ({p1[1, 2]} vs {p2[1, 2]}): these cameras are not rectified"
+        )
+    if abs(p2[1, 3] - p1[1, 3]) > abs(p2[0, 3] - p1[0, 3]):
+        raise InputError(
+            f"{source}: the cameras are displaced vertically (P2[1,3] = {p2[1, 3]}): vertical stereo "
+            "is not supported; rotate the images by 90 degrees and calibrate again"
+        )
+    baseline = (p1[0, 3] - p2[0, 3]) / fx * metres_per_unit
+    if not baseline > 0:
+        raise InputError(
+            f"{source}: the baseline comes out as {baseline:.6g} (from P[0,3] = {p1[0, 3]:.6g}, "
+            f"{p2[0, 3]:.6g}); a negative baseline means left and right are swapped"
+        )
+    return _checked(
+        Calibration(
+            fx_px=float(fx),
+            fy_px=float(p1[1, 1]),
+            cx0_px=float(p1[0, 2]),
+            cx1_px=float(p2[0, 2]),
+            cy_px=float(p1[1, 2]),
+            baseline_m=float(baseline),
+            width_px=int(width_px),
+            height_px=int(height_px),
+        ),
+        source,
+    )
+
+
+def calibration_from_q(
+    q: np.ndarray,
+    width_px: int = 0,
+    height_px: int = 0,
+    source: str = "calibration",
+    metres_per_unit: float = 1.0,
+) -> Calibration:
+    """A calibration from the 4x4 reprojection matrix ``Q`` of ``cv2.stereoRectify``.
+
+    ``Q = [[1, 0, 0, -cx0], [0, 1, 0, -cy], [0, 0, 0, f], [0, 0, -1/Tx, (cx0 - cx1)/Tx]]`` with
+    ``Tx = -baseline``. ``Q`` holds one focal length, so ``fy_px = fx_px``.
+    """
+    q = np.asarray(q, dtype=np.float64)
+    if q.shape != (4, 4):
+        raise InputError(f"{source}: Q must be 4x4, got {q.shape}")
+    if q[3, 2] == 0:
+        raise InputError(f"{source}: Q[3,2] is 0, so Q holds no baseline (expected -1/Tx)")
+    tx = -1.0 / q[3, 2]
+    fx = q[2, 3]
+    cx0 = -q[0, 3]
+    return _checked(
+        Calibration(
+            fx_px=float(fx),
+            fy_px=float(fx),
+            cx0_px=float(cx0),
+            cx1_px=float(cx0 - q[3, 3] * tx),
+            cy_px=float(-q[1, 3]),
+            baseline_m=float(-tx * metres_per_unit),
+            width_px=int(width_px),
+            height_px=int(height_px),
+        ),
+        source,
+    )
+
+
+def _checked(calibration: Calibration, source: str) -> Calibration:
+    if calibration.baseline_m > PLAUSIBLE_BASELINE_M:
+        warnings.warn(
+            f"{source}: baseline of {calibration.baseline_m:.4g} m; if the file's lengths are in millimetres "
+            "read it with length_unit='mm' (--calib-unit mm)",
+            CalibrationUnitWarning,
+            stacklevel=3,
+        )
+    return calibration
+
+
+def _from_opencv(path: Path, length_unit: str | None) -> Calibration:
+    matrices, (width, height), texts = read_opencv(path)
+    unit = length_unit or texts.get("length_unit", "m")
+    if unit not in LENGTH_UNITS_M:
+        raise InputError(
+            f"{path}: unknown length_unit '{unit}' (expected one of: {', '.join(LENGTH_UNITS_M)})"
+        )
+    metres_per_unit = LENGTH_UNITS_M[unit]
+    if "P1" in matrices and "P2" in matrices:
+        return calibration_from_projections(
+            matrices["P1"], matrices["P2"], width, height, str(path), metres_per_unit
+        )
+    if "Q" in matrices:
+        return calibration_from_q(matrices["Q"], width, height, str(path), metres_per_unit)
+    if {"K1", "K2", "R", "T"} <= matrices.keys() or {"M1", "M2", "R", "T"} <= matrices.keys():
+        raise InputError(
+            f"{path} holds an unrectified calibration (K1, K2, R, T) but no rectified P1/P2 or Q: rectify "
+            "the images with it first (rtstereo.rectify.Rectifier.from_file(path), or --rectify on the "
+            "command line)"
+        )
+    raise InputError(
+        f"{path}: no P1/P2 or Q matrix found (has: {', '.join(sorted(matrices)) or 'no matrices'}); "
+        "expected the output of cv2.stereoRectify"
+    )
+
+
+def _kitti_matrices(text: str, path: Path) -> dict[str, np.ndarray]:
+    values: dict[str, np.ndarray] = {}
+    for line in text.splitlines():
+        key, sep, rest = line.partition(":")
+        if not sep or not rest.strip():
+            continue
+        try:
+            values[key.strip()] = np.array([float(v) for v in rest.split()], dtype=np.float64)
+        except ValueError:
+            continue  # calib_cam_to_cam.txt starts with "calib_time: 09-Jan-2012 13:57:47"
+    return values
+
+
+def _from_kitti(
+    values: dict[str, np.ndarray], path: Path, cameras: tuple[int, int], text: str
+) -> Calibration:
+    rect = "P_rect_0" in text
+    names = [f"P_rect_0{c}" if rect else f"P{c}" for c in cameras]
+    for name in names:
+        if name not in values:
+            raise InputError(f"{path}: KITTI calibration without {name} (has: {', '.join(sorted(values))})")
+        if values[name].size != 12:
+            raise InputError(f"{path}: {name} has {values[name].size} numbers, expected 12 (a 3x4 matrix)")
+    width = height = 0
+    size = values.get(f"S_rect_0{cameras[0]}")
+    if rect and size is not None and size.size == 2:
+        width, height = round(size[0]), round(size[1])
+    p_left, p_right = (values[n].reshape(3, 4) for n in names)
+    # Only the x offsets matter for depth: KITTI's colour projections also carry small y/z offsets
+    # of the camera centre relative to camera 0, which do not change disparity along rows.
+    p_left, p_right = p_left.copy(), p_right.copy()
+    p_left[1:, 3] = p_right[1:, 3] = 0
+    return calibration_from_projections(p_left, p_right, width, height, str(path))
+
+
+def _matrix_3x3(text: str, key: str, path: Path) -> np.ndarray:
+    numbers = re.sub(r"[\[\];,]", " ", text).split()
+    try:
+        matrix = np.array([float(v) for v in numbers], dtype=np.float64)
+    except ValueError:
+        matrix = np.empty(0)
+    if matrix.size != 9:
+        raise InputError(f"{path}: {key} must be a 3x3 matrix '[f 0 cx; 0 f cy; 0 0 1]', got '{text}'")
+    return matrix.reshape(3, 3)
+
+
+def _from_middlebury(text: str, path: Path) -> Calibration:
+    entries = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            entries[key.strip()] = value.strip()
+    missing = [k for k in ("cam0", "cam1", "baseline") if k not in entries]
+    if missing:
+        raise InputError(
+            f"{path}: Middlebury calib.txt without {', '.join(missing)} "
+            "(expected cam0=[...], cam1=[...], doffs=, baseline= in mm, width=, height=)"
+        )
+    cam0, cam1 = _matrix_3x3(entries["cam0"], "cam0", path), _matrix_3x3(entries["cam1"], "cam1", path)
+    try:
+        baseline_mm = float(entries["baseline"])
+        width, height = int(float(entries.get("width", 0))), int(float(entries.get("height", 0)))
+        doffs = float(entries["doffs"]) if "doffs" in entries else None
+    except ValueError as exc:
+        raise InputError(f"{path}: a Middlebury calibration value is not a number ({exc})") from None
+    if doffs is not None and not np.isclose(cam1[0, 2] - cam0[0, 2], doffs, atol=1e-2):
+        raise InputError(
+            f"{path}: doffs={doffs} disagrees with cam1 cx - cam0 cx = {cam1[0, 2] - cam0[0, 2]:.3f}"
+        )
+    return Calibration(
+        fx_px=float(cam0[0, 0]),
+        fy_px=float(cam0[1, 1]),
+        cx0_px=float(cam0[0, 2]),
+        cx1_px=float(cam1[0, 2]),
+        cy_px=float(cam0[1, 2]),
+        baseline_m=baseline_mm / 1000.0,
+        width_px=width,
+        height_px=height,
+    )

@@ -1,0 +1,723 @@
+"""Rectified input: checking it, calibrating a rig from board images, and rectifying with maps.
+
+Stereo networks assume that a point appears on the same row in both images. A pair that is off by a
+pixel or two vertically gives poor disparity that is easily blamed on the network, so:
+
+- :func:`check_rectification` measures the vertical misalignment of a pair from feature matches;
+- :func:`calibrate_stereo` calibrates a stereo rig from chessboard or ChArUco views (OpenCV);
+- :class:`Rectifier` holds the resulting rectification maps: ``Rectifier.from_file("maps.npz")
+  .rectify(left, right) -> (left, right, calibration)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import InputError, OutputError
+from .io.calibration import (
+    FORMAT_TAG,
+    calibration_from_dict,
+    calibration_from_projections,
+    read_opencv,
+    write_calibration,
+    write_opencv,
+)
+from .types import Calibration, as_rgb_uint8
+
+# ---------------------------------------------------------------------------------------------------
+# Rectification check
+# ---------------------------------------------------------------------------------------------------
+
+MAX_MISALIGNMENT_PX = 1.0
+MIN_MATCHES = 20
+_CHECK_MAX_WIDTH_PX = 1280  # larger images are checked at this width (figures scaled back)
+
+
+@dataclass(frozen=True)
+class RectificationCheck:
+    """How well the rows of a pair line up, from matched features.
+
+    The vertical offset ``dy = y_left - y_right`` of the matches is fitted robustly with
+    ``dy = offset + a * x + b * y`` (x, y from the image centre): a constant offset, a roll between
+    the cameras (``a``) and a focal-length difference (``b``), the usual ways a pair is not rectified.
+
+    Attributes:
+        misalignment_px: largest ``|dy|`` the fit predicts over the image (its corners), pixels.
+        offset_px: fitted ``dy`` at the image centre, pixels.
+        median_abs_dy_px: median ``|dy|`` of the matches kept by the fit, pixels.
+        median_dx_px: median ``x_left - x_right`` of those matches (negative: left and right swapped).
+        matches: number of matches kept by the fit.
+    """
+
+    misalignment_px: float
+    offset_px: float
+    median_abs_dy_px: float
+    median_dx_px: float
+    matches: int
+
+    @property
+    def conclusive(self) -> bool:
+        """Whether enough features matched to judge the pair (textureless pairs cannot be judged)."""
+        return self.matches >= MIN_MATCHES
+
+    def is_rectified(self, max_misalignment_px: float = MAX_MISALIGNMENT_PX) -> bool:
+        """True unless the check is conclusive and finds more than ``max_misalignment_px``."""
+        return not self.conclusive or self.misalignment_px <= max_misalignment_px
+
+    def warning(self, max_misalignment_px: float = MAX_MISALIGNMENT_PX) -> str | None:
+        """A one-line warning for users, or ``None`` when the pair looks rectified."""
+        if not self.conclusive:
+            return None
+        if self.median_dx_px < -1.0:
+            return (
+                f"left and right look swapped: matched features lie {-self.median_dx_px:.1f} px further "
+                "right in the left image than in the right one; swap the two inputs"
+            )
+        if self.misalignment_px > max_misalignment_px:
+            return (
+                f"the pair does not look rectified: rows are off by up to {self.misalignment_px:.1f} px "
+                f"(offset {self.offset_px:+.1f} px at the centre, median |dy| {self.median_abs_dy_px:.2f} px "
+                f"over {self.matches} matched features; expected < {max_misalignment_px:g} px); disparity "
+                "will be poor. Calibrate the rig (rtstereo calibrate) and pass --rectify maps.npz"
+            )
+        return None
+
+
+def check_rectification(
+    left: np.ndarray, right: np.ndarray, max_features: int = 1000, ratio: float = 0.75
+) -> RectificationCheck:
+    """Measure the vertical misalignment of a stereo pair.
+
+    ORB features are matched with a ratio test, refined to sub-pixel with Lucas-Kanade, and their
+    vertical offsets fitted robustly (see :class:`RectificationCheck`).
+
+    Args:
+        left: uint8 RGB ``(H, W, 3)`` (or grey).
+        right: uint8 RGB, same size.
+        max_features: ORB features per image.
+        ratio: Lowe's ratio test threshold.
+
+    Returns:
+        A :class:`RectificationCheck`; with fewer than ``MIN_MATCHES`` matches its figures are
+        ``nan`` and ``conclusive`` is False.
+    """
+    left, right = as_rgb_uint8(left, "left image"), as_rgb_uint8(right, "right image")
+    if left.shape != right.shape:
+        raise InputError(f"left and right differ in size: {left.shape} vs {right.shape}")
+    height, width = left.shape[:2]
+    scale = min(1.0, _CHECK_MAX_WIDTH_PX / width)
+    grey = [cv2.cvtColor(im, cv2.COLOR_RGB2GRAY) for im in (left, right)]
+    if scale < 1.0:
+        grey = [cv2.resize(g, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) for g in grey]
+    points_left, points_right = _matched_points(grey[0], grey[1], max_features, ratio)
+    if len(points_left) < MIN_MATCHES:
+        return RectificationCheck(np.nan, np.nan, np.nan, np.nan, len(points_left))
+    # Back to full-resolution pixels, coordinates from the image centre.
+    points_left = points_left / scale - np.array([width / 2, height / 2])
+    points_right = points_right / scale - np.array([width / 2, height / 2])
+    dy = points_left[:, 1] - points_right[:, 1]
+    coefficients, inliers = _robust_plane_fit(points_left, dy)
+    if inliers.sum() < MIN_MATCHES:
+        return RectificationCheck(np.nan, np.nan, np.nan, np.nan, int(inliers.sum()))
+    corners = np.array([[-1, -1], [1, -1], [-1, 1], [1, 1]]) * np.array([width / 2, height / 2])
+    at_corners = coefficients[0] + corners @ coefficients[1:]
+    return RectificationCheck(
+        misalignment_px=float(np.abs(at_corners).max()),
+        offset_px=float(coefficients[0]),
+        median_abs_dy_px=float(np.median(np.abs(dy[inliers]))),
+        median_dx_px=float(np.median(points_left[inliers, 0] - points_right[inliers, 0])),
+        matches=int(inliers.sum()),
+    )
+
+
+def _matched_points(
+    grey_left: np.ndarray, grey_right: np.ndarray, max_features: int, ratio: float
+) -> tuple[np.ndarray, np.ndarray]:
+    orb = cv2.ORB_create(nfeatures=max_features)
+    keys_left, desc_left = orb.detectAndCompute(grey_left, None)
+    keys_right, desc_right = orb.detectAndCompute(grey_right, None)
+    empty = np.zeros((0, 2), np.float32)
+    if desc_left is None or desc_right is None or len(keys_left) < 2 or len(keys_right) < 2:
+        return empty, empty
+    knn = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(desc_left, desc_right, k=2)
+    good = [pair[0] for pair in knn if len(pair) == 2 and pair[0].distance < ratio * pair[1].distance]
+    if not good:
+        return empty, empty
+    points_left = np.array([keys_left[m.queryIdx].pt for m in good], np.float32)
+    points_right = np.array([keys_right[m.trainIdx].pt for m in good], np.float32)
+    # ORB positions are quantised by its pyramid (steps of up to ~2 px): refine them to sub-pixel,
+    # starting from the ORB match, with a small Lucas-Kanade step.
+    refined, status, _ = cv2.calcOpticalFlowPyrLK(
+        grey_left,
+        grey_right,
+        points_left.reshape(-1, 1, 2),
+        points_right.reshape(-1, 1, 2).copy(),
+        winSize=(15, 15),
+        maxLevel=1,
+        flags=cv2.OPTFLOW_USE_INITIAL_FLOW,
+        criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01),
+    )
+    refined = refined.reshape(-1, 2)
+    ok = (status.ravel() == 1) & (np.abs(refined - points_right).max(axis=1) < 3.0)
+    return points_left[ok].astype(np.float64), refined[ok].astype(np.float64)
+
+
+def _robust_plane_fit(
+    xy: np.ndarray, values: np.ndarray, iterations: int = 200, band: float = 0.75
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fit ``values = c0 + c1 x + c2 y`` robustly: RANSAC on triples, then least squares on the inliers.
+
+    RANSAC rather than a plain trimmed fit because repetitive texture (facades, fences, boards)
+    gives many consistent wrong matches; the true rows are the largest set that agrees on one plane.
+    """
+    design = np.column_stack([np.ones(len(xy)), xy])
+    rng = np.random.default_rng(0)  # deterministic: the same pair always gives the same figure
+    best = np.zeros(len(xy), bool)
+    for _ in range(iterations):
+        sample = rng.choice(len(xy), 3, replace=False)
+        try:
+            coefficients = np.linalg.solve(design[sample], values[sample])
+        except np.linalg.LinAlgError:
+            continue
+        inliers = np.abs(values - design @ coefficients) <= band
+        if inliers.sum() > best.sum():
+            best = inliers
+    coefficients = np.zeros(3)
+    for _ in range(2):
+        if best.sum() < 3:
+            break
+        coefficients = np.linalg.lstsq(design[best], values[best], rcond=None)[0]
+        best = np.abs(values - design @ coefficients) <= band
+    return coefficients, best
+
+
+# ---------------------------------------------------------------------------------------------------
+# Calibration boards
+# ---------------------------------------------------------------------------------------------------
+
+ARUCO_DICTIONARIES = (
+    "DICT_4X4_50",
+    "DICT_4X4_100",
+    "DICT_4X4_250",
+    "DICT_4X4_1000",
+    "DICT_5X5_50",
+    "DICT_5X5_100",
+    "DICT_5X5_250",
+    "DICT_5X5_1000",
+    "DICT_6X6_50",
+    "DICT_6X6_100",
+    "DICT_6X6_250",
+    "DICT_6X6_1000",
+    "DICT_7X7_50",
+    "DICT_7X7_100",
+    "DICT_7X7_250",
+    "DICT_7X7_1000",
+    "DICT_ARUCO_ORIGINAL",
+)
+DEFAULT_ARUCO_DICTIONARY = "DICT_5X5_100"
+BOARD_HELP = (
+    "chessboard:COLSxROWS:SQUARE_M (inner corners, e.g. chessboard:9x6:0.025) or "
+    f"charuco:COLSxROWS:SQUARE_M:MARKER_M[:DICT] (squares, e.g. charuco:11x8:0.03:0.022; DICT default "
+    f"{DEFAULT_ARUCO_DICTIONARY})"
+)
+
+
+@dataclass(frozen=True)
+class Board:
+    """A planar calibration target.
+
+    Attributes:
+        kind: ``chessboard`` or ``charuco``.
+        cols, rows: inner corners (chessboard) or squares (ChArUco) across and down.
+        square_m: side of one square, metres (sets the unit of the baseline).
+        marker_m: side of an ArUco marker, metres (ChArUco only).
+        dictionary: ArUco dictionary name (ChArUco only).
+    """
+
+    kind: str
+    cols: int
+    rows: int
+    square_m: float
+    marker_m: float = 0.0
+    dictionary: str = DEFAULT_ARUCO_DICTIONARY
+
+    @classmethod
+    def parse(cls, text: str) -> Board:
+        """Parse ``chessboard:9x6:0.025`` or ``charuco:11x8:0.03:0.022[:DICT_5X5_100]``.
+
+        Examples:
+            >>> Board.parse("chessboard:9x6:0.025")
+            Board(kind='chessboard', cols=9, rows=6, square_m=0.025, marker_m=0.0, dictionary='DICT_5X5_100')
+        """
+        parts = text.strip().split(":")
+        kind = parts[0].lower()
+        try:
+            if kind == "chessboard" and len(parts) == 3:
+                cols, rows = (int(v) for v in parts[1].lower().split("x"))
+                board = cls(kind, cols, rows, float(parts[2]))
+            elif kind == "charuco" and len(parts) in (4, 5):
+                cols, rows = (int(v) for v in parts[1].lower().split("x"))
+                dictionary = parts[4].upper() if len(parts) == 5 else DEFAULT_ARUCO_DICTIONARY
+                board = cls(kind, cols, rows, float(parts[2]), float(parts[3]), dictionary)
+            else:
+                raise ValueError("wrong number of fields")
+        except ValueError as exc:
+            raise InputError(f"board '{text}' not understood ({exc}); expected {BOARD_HELP}") from None
+        board._check()
+        return board
+
+    def _check(self) -> None:
+        if self.cols < 2 or self.rows < 2:
+            raise InputError(f"board: needs at least 2x2 corners/squares, got {self.cols}x{self.rows}")
+        if not self.square_m > 0:
+            raise InputError(f"board: square size must be > 0 metres, got {self.square_m}")
+        if self.square_m > 1.0:
+            raise InputError(
+                f"board: a square of {self.square_m} m is implausible; give the size in metres "
+                f"(e.g. 0.025 for 25 mm)"
+            )
+        if self.kind == "charuco":
+            if not 0 < self.marker_m < self.square_m:
+                raise InputError(
+                    f"board: the marker ({self.marker_m} m) must be smaller than the square "
+                    f"({self.square_m} m)"
+                )
+            if self.dictionary not in ARUCO_DICTIONARIES:
+                raise InputError(
+                    f"board: unknown ArUco dictionary '{self.dictionary}' "
+                    f"(known: {', '.join(ARUCO_DICTIONARIES)})"
+                )
+
+    def opencv_charuco(self):
+        """The ``cv2.aruco.CharucoBoard`` of a ChArUco board."""
+        dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, self.dictionary))
+        return cv2.aruco.CharucoBoard((self.cols, self.rows), self.square_m, self.marker_m, dictionary)
+
+    def object_points(self) -> np.ndarray:
+        """float32 ``(N, 3)``: every corner on the board plane ``z = 0``, metres, in detection order."""
+        if self.kind == "charuco":
+            return np.asarray(self.opencv_charuco().getChessboardCorners(), np.float32).reshape(-1, 3)
+        grid = np.mgrid[0 : self.cols, 0 : self.rows].T.reshape(-1, 2)
+        return np.column_stack([grid * self.square_m, np.zeros(len(grid))]).astype(np.float32)
+
+    def detect(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Find the board's corners in an image.
+
+        Args:
+            image: uint8 RGB ``(H, W, 3)`` or grey ``(H, W)``.
+
+        Returns:
+            ``(corner_ids, image_points)``: int ``(N,)`` indices into :meth:`object_points` and float32
+            ``(N, 2)`` pixel positions; ``None`` when the board is not found.
+        """
+        grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        if self.kind == "charuco":
+            corners, ids, _, _ = cv2.aruco.CharucoDetector(self.opencv_charuco()).detectBoard(grey)
+            if ids is None or len(ids) < 6:
+                return None
+            return np.asarray(ids).ravel().astype(np.int64), np.asarray(corners, np.float32).reshape(-1, 2)
+        size = (self.cols, self.rows)
+        # The classic detector with sub-pixel refinement is the more accurate on sharp views; the
+        # sector-based one (SB) finds boards the classic one misses (blur, strong perspective).
+        found, corners = cv2.findChessboardCorners(
+            grey,
+            size,
+            flags=cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE | cv2.CALIB_CB_FAST_CHECK,
+        )
+        if found:
+            criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-3)
+            corners = cv2.cornerSubPix(grey, corners, (5, 5), (-1, -1), criteria)
+        else:
+            found, corners = cv2.findChessboardCornersSB(grey, size)
+            if not found:
+                return None
+        return np.arange(self.cols * self.rows), np.asarray(corners, np.float32).reshape(-1, 2)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Stereo calibration
+# ---------------------------------------------------------------------------------------------------
+
+MIN_PAIRS = 4
+
+
+@dataclass(frozen=True)
+class StereoCalibration:
+    """The result of :func:`calibrate_stereo`: OpenCV's matrices and the rectified calibration.
+
+    Attributes:
+        K1, D1, K2, D2: camera matrices and distortion coefficients of the left and right cameras.
+        R, T: rotation and translation (metres) from the left camera's frame to the right one's.
+        R1, R2, P1, P2, Q: ``cv2.stereoRectify`` outputs.
+        image_size_wh: ``(width, height)`` of the calibration images.
+        rms_px: RMS reprojection error of the stereo calibration, pixels.
+        rms_left_px, rms_right_px: RMS reprojection errors of the single-camera calibrations.
+        pairs_used: names of the pairs in which both cameras saw the board.
+        calibration: the rectified :class:`~rtstereo.types.Calibration`.
+    """
+
+    K1: np.ndarray
+    D1: np.ndarray
+    K2: np.ndarray
+    D2: np.ndarray
+    R: np.ndarray
+    T: np.ndarray
+    R1: np.ndarray
+    R2: np.ndarray
+    P1: np.ndarray
+    P2: np.ndarray
+    Q: np.ndarray
+    image_size_wh: tuple[int, int]
+    rms_px: float
+    rms_left_px: float
+    rms_right_px: float
+    pairs_used: tuple[str, ...]
+    calibration: Calibration
+
+    def rectifier(self) -> Rectifier:
+        """The rectification maps of this calibration."""
+        return Rectifier.from_matrices(
+            self.K1,
+            self.D1,
+            self.K2,
+            self.D2,
+            self.R1,
+            self.R2,
+            self.P1,
+            self.P2,
+            self.image_size_wh,
+            self.calibration,
+        )
+
+    def save(self, folder: str | Path) -> dict[str, Path]:
+        """Write ``stereo.yaml`` (OpenCV), ``calibration.json`` (rtstereo) and ``maps.npz`` into a folder."""
+        folder = Path(folder)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create output folder {folder}: {exc}") from None
+        matrices = {
+            name: getattr(self, name)
+            for name in ("K1", "D1", "K2", "D2", "R", "T", "R1", "R2", "P1", "P2", "Q")
+        }
+        yaml_path = write_opencv(
+            folder / "stereo.yaml", matrices, *self.image_size_wh, rms_px=self.rms_px, length_unit="m"
+        )
+        json_path = write_calibration(
+            folder / "calibration.json",
+            self.calibration,
+            rms_px=round(self.rms_px, 6),
+            pairs_used=len(self.pairs_used),
+        )
+        maps_path = self.rectifier().save(folder / "maps.npz")
+        return {"opencv": yaml_path, "calibration": json_path, "maps": maps_path}
+
+
+def calibrate_stereo(
+    lefts: Sequence[np.ndarray],
+    rights: Sequence[np.ndarray],
+    board: Board,
+    names: Sequence[str] | None = None,
+    alpha: float = 0.0,
+    fix_k3: bool = True,
+) -> StereoCalibration:
+    """Calibrate a stereo rig from views of a board and compute its rectification.
+
+    Each camera is calibrated on its own first (from every view where it sees the board), then the
+    pose between them with those intrinsics fixed (from the views both see), then rectified with
+    ``cv2.stereoRectify`` (principal points made equal, so ``cx0_px == cx1_px``).
+
+    Args:
+        lefts, rights: uint8 images, matched by position, all of one size.
+        board: the calibration target.
+        names: labels of the pairs for messages (default: their index).
+        alpha: 0 crops the rectified images to valid pixels only, 1 keeps every source pixel.
+        fix_k3: keep the third radial distortion coefficient at 0 (it overfits with ordinary lenses
+            and few views).
+
+    Returns:
+        A :class:`StereoCalibration`.
+
+    Raises:
+        InputError: images of different sizes, too few views with the board, or a rig whose
+            "left" camera is on the right.
+    """
+    if len(lefts) != len(rights):
+        raise InputError(
+            f"{len(lefts)} left and {len(rights)} right images: they are matched by position, so "
+            "both sides need the same number"
+        )
+    names = [str(i) for i in range(len(lefts))] if names is None else list(names)
+    if not lefts:
+        raise InputError("no calibration images given")
+    if not 0.0 <= alpha <= 1.0:
+        raise InputError(f"alpha must be in [0, 1], got {alpha}")
+    height, width = lefts[0].shape[:2]
+    object_points = board.object_points()
+    views: dict[str, list] = {"left": [], "right": [], "stereo": []}
+    for name, left, right in zip(names, lefts, rights):
+        for side, image in (("left", left), ("right", right)):
+            if image.shape[:2] != (height, width):
+                raise InputError(
+                    f"calibration image {name} ({side}) is {image.shape[1]}x{image.shape[0]}, the "
+                    f"first is {width}x{height}: all views must have one size"
+                )
+        found_left, found_right = board.detect(left), board.detect(right)
+        for side, found in (("left", found_left), ("right", found_right)):
+            if found is not None:
+                views[side].append((object_points[found[0]], found[1]))
+        if found_left is not None and found_right is not None:
+            shared = _common_corners(found_left, found_right, board)
+            if shared is not None:
+                views["stereo"].append((name, object_points[shared[0]], shared[1], shared[2]))
+    if len(views["stereo"]) < MIN_PAIRS:
+        raise InputError(
+            f"the board was found in both images of only {len(views['stereo'])} of {len(lefts)} pairs "
+            f"(left: {len(views['left'])}, right: {len(views['right'])}); need at least {MIN_PAIRS}, better "
+            "15-30 views covering the whole image at several tilts. Check --board "
+            f"({board.kind} {board.cols}x{board.rows}: inner corners for a chessboard, squares for ChArUco)"
+        )
+    size = (width, height)
+    flags = cv2.CALIB_FIX_K3 if fix_k3 else 0
+    rms_left, k1, d1 = _calibrate_camera(views["left"], size, flags)
+    rms_right, k2, d2 = _calibrate_camera(views["right"], size, flags)
+    pair_names, objects, image_left, image_right = zip(*views["stereo"])
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 100, 1e-6)
+    rms, k1, d1, k2, d2, rotation, translation, _, _ = cv2.stereoCalibrate(
+        list(objects),
+        list(image_left),
+        list(image_right),
+        k1,
+        d1,
+        k2,
+        d2,
+        size,
+        flags=cv2.CALIB_FIX_INTRINSIC,
+        criteria=criteria,
+    )
+    translation = translation.reshape(3, 1)
+    if translation[0, 0] > 0:
+        raise InputError(
+            f"the camera given as left is {translation[0, 0]:.4f} m to the right of the other one: "
+            "swap the left and right images"
+        )
+    r1, r2, p1, p2, q, _, _ = cv2.stereoRectify(
+        k1, d1, k2, d2, size, rotation, translation, flags=cv2.CALIB_ZERO_DISPARITY, alpha=alpha
+    )
+    calibration = calibration_from_projections(p1, p2, width, height, "stereo calibration")
+    return StereoCalibration(
+        K1=k1,
+        D1=d1,
+        K2=k2,
+        D2=d2,
+        R=rotation,
+        T=translation,
+        R1=r1,
+        R2=r2,
+        P1=p1,
+        P2=p2,
+        Q=q,
+        image_size_wh=size,
+        rms_px=float(rms),
+        rms_left_px=rms_left,
+        rms_right_px=rms_right,
+        pairs_used=tuple(pair_names),
+        calibration=calibration,
+    )
+
+
+def _calibrate_camera(views: list, size: tuple[int, int], flags: int) -> tuple[float, np.ndarray, np.ndarray]:
+    objects, images = zip(*views)
+    rms, matrix, distortion, _, _ = cv2.calibrateCamera(
+        list(objects), list(images), size, None, None, flags=flags
+    )
+    return float(rms), matrix, distortion
+
+
+def _common_corners(found_left, found_right, board: Board):
+    """Corner ids seen in both views and their positions, or ``None`` when too few are shared."""
+    ids_left, points_left = found_left
+    ids_right, points_right = found_right
+    if board.kind == "chessboard":
+        # A chessboard has no marked origin: OpenCV may list one view's corners from the opposite
+        # end. The two cameras see the board alike, so reverse one view when its order disagrees.
+        if np.dot(points_left[-1] - points_left[0], points_right[-1] - points_right[0]) < 0:
+            points_right = points_right[::-1].copy()
+        return ids_left, points_left, points_right
+    shared, index_left, index_right = np.intersect1d(ids_left, ids_right, return_indices=True)
+    if len(shared) < 6:
+        return None
+    return shared, points_left[index_left], points_right[index_right]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Rectification maps
+# ---------------------------------------------------------------------------------------------------
+
+MAPS_FORMAT = "rtstereo.rectification-maps"
+
+
+class Rectifier:
+    """Rectifies raw pairs of one stereo rig with precomputed maps.
+
+    Args:
+        maps_left, maps_right: ``(map1, map2)`` as ``cv2.remap`` takes them (fixed-point
+            ``int16 (H, W, 2)`` + ``uint16 (H, W)``, or float32 ``x`` and ``y`` maps).
+        calibration: the calibration of the rectified images.
+
+    Examples:
+        >>> cal = Calibration(fx_px=50, fy_px=50, cx0_px=15.5, cx1_px=15.5, cy_px=11.5, baseline_m=0.1,
+        ...                   width_px=32, height_px=24)
+        >>> k = np.array([[50, 0, 15.5], [0, 50, 11.5], [0, 0, 1.0]])
+        >>> p = np.hstack([k, np.zeros((3, 1))])
+        >>> d = np.zeros(5)
+        >>> r = Rectifier.from_matrices(k, d, k, d, np.eye(3), np.eye(3), p, p, (32, 24), cal)
+        >>> left, right, c = r.rectify(np.zeros((24, 32, 3), np.uint8), np.zeros((24, 32, 3), np.uint8))
+        >>> left.shape, c.baseline_m
+        ((24, 32, 3), 0.1)
+    """
+
+    def __init__(
+        self,
+        maps_left: tuple[np.ndarray, np.ndarray],
+        maps_right: tuple[np.ndarray, np.ndarray],
+        calibration: Calibration,
+    ):
+        self.maps_left = maps_left
+        self.maps_right = maps_right
+        self.calibration = calibration
+        self.size_hw = tuple(maps_left[0].shape[:2])
+
+    def __repr__(self) -> str:
+        return f"Rectifier({self.size_hw[1]}x{self.size_hw[0]}, {self.calibration})"
+
+    @classmethod
+    def from_matrices(
+        cls, k1, d1, k2, d2, r1, r2, p1, p2, size_wh: tuple[int, int], calibration: Calibration | None = None
+    ) -> Rectifier:
+        """Maps from OpenCV's calibration (``K``, ``D``) and rectification (``R``, ``P``) matrices."""
+        size_wh = (int(size_wh[0]), int(size_wh[1]))
+        if calibration is None:
+            calibration = calibration_from_projections(p1, p2, *size_wh, source="rectification")
+        maps = [
+            cv2.initUndistortRectifyMap(
+                np.asarray(k, np.float64),
+                np.asarray(d, np.float64),
+                np.asarray(r, np.float64),
+                np.asarray(p, np.float64)[:3, :3],
+                size_wh,
+                cv2.CV_16SC2,
+            )
+            for k, d, r, p in ((k1, d1, r1, p1), (k2, d2, r2, p2))
+        ]
+        return cls(tuple(maps[0]), tuple(maps[1]), calibration)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Rectifier:
+        """Load ``maps.npz`` (from :meth:`save` / ``rtstereo calibrate``) or an OpenCV YAML/XML/JSON with
+        ``K1, D1, K2, D2`` and either ``R1, R2, P1, P2`` or ``R, T`` (then rectified here, ``alpha=0``)."""
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"rectification file not found: {path}")
+        if path.suffix.lower() == ".npz":
+            return cls._from_npz(path)
+        matrices, size_wh, _ = read_opencv(path)
+        if "M1" in matrices and "K1" not in matrices:  # older OpenCV samples name camera matrices M1/M2
+            matrices["K1"], matrices["K2"] = matrices["M1"], matrices.get("M2")
+        needed = {"K1", "D1", "K2", "D2"}
+        if not needed <= matrices.keys() or 0 in size_wh:
+            raise InputError(
+                f"{path}: rectification needs K1, D1, K2, D2 and the image size (image_width, "
+                f"image_height); found {', '.join(sorted(matrices)) or 'no matrices'} and size "
+                f"{size_wh[0]}x{size_wh[1]}"
+            )
+        if not {"R1", "R2", "P1", "P2"} <= matrices.keys():
+            if not {"R", "T"} <= matrices.keys():
+                raise InputError(f"{path}: needs R1, R2, P1, P2 (rectification) or R, T (camera pose)")
+            r1, r2, p1, p2, *_ = cv2.stereoRectify(
+                matrices["K1"],
+                matrices["D1"],
+                matrices["K2"],
+                matrices["D2"],
+                size_wh,
+                matrices["R"],
+                matrices["T"].reshape(3, 1),
+                flags=cv2.CALIB_ZERO_DISPARITY,
+                alpha=0,
+            )
+            matrices.update(R1=r1, R2=r2, P1=p1, P2=p2)
+        m = matrices
+        return cls.from_matrices(
+            m["K1"], m["D1"], m["K2"], m["D2"], m["R1"], m["R2"], m["P1"], m["P2"], size_wh
+        )
+
+    @classmethod
+    def _from_npz(cls, path: Path) -> Rectifier:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                fields = {key: data[key] for key in data.files}
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            raise InputError(f"cannot read rectification maps {path}: {exc}") from None
+        needed = {"format", "left_map1", "left_map2", "right_map1", "right_map2", "calibration"}
+        if str(fields.get("format", "")) != MAPS_FORMAT or not needed <= fields.keys():
+            raise InputError(
+                f"{path}: not an rtstereo rectification-maps file (expected the maps.npz written by "
+                f"`rtstereo calibrate`; found keys {', '.join(sorted(fields))})"
+            )
+        calibration = calibration_from_dict(json.loads(str(fields["calibration"])), source=str(path))
+        return cls(
+            (fields["left_map1"], fields["left_map2"]),
+            (fields["right_map1"], fields["right_map2"]),
+            calibration,
+        )
+
+    def save(self, path: str | Path) -> Path:
+        """Write the maps and calibration as one ``.npz`` file."""
+        path = Path(path)
+        calibration = json.dumps({"format": FORMAT_TAG, **dataclasses.asdict(self.calibration)})
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(
+                path,
+                format=np.array(MAPS_FORMAT),
+                calibration=np.array(calibration),
+                left_map1=self.maps_left[0],
+                left_map2=self.maps_left[1],
+                right_map1=self.maps_right[0],
+                right_map2=self.maps_right[1],
+            )
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc}") from None
+        return path
+
+    def rectify(self, left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray, Calibration]:
+        """Rectify one raw pair.
+
+        Args:
+            left, right: uint8 images ``(H, W, 3)`` or ``(H, W)`` of the size the rig was calibrated at.
+
+        Returns:
+            ``(left, right, calibration)``: the rectified images (same dtype and channels) and their
+            calibration.
+        """
+        height, width = self.size_hw
+        for side, image in (("left", left), ("right", right)):
+            if image.shape[:2] != (height, width):
+                raise InputError(
+                    f"{side} image is {image.shape[1]}x{image.shape[0]} but the rectification maps are "
+                    f"for {width}x{height} images: use images of the calibrated size (same camera "
+                    "mode), or calibrate at this size"
+                )
+        rectified = [
+            cv2.remap(image, m1, m2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            for image, (m1, m2) in ((left, self.maps_left), (right, self.maps_right))
+        ]
+        return rectified[0], rectified[1], self.calibration

@@ -1,0 +1,234 @@
+"""Metric outputs of a result with a calibration: depth maps and coloured point clouds.
+
+Formats (``--format``, registered with :func:`~rtstereo.sinks.files.register_format`):
+
+- ``depth``: ``<name>_depth.pfm``, float32 metres (``inf`` = invalid, as in disparity PFMs);
+- ``depth_npy``: ``<name>_depth.npy``, float32 metres (``nan`` = invalid);
+- ``depth_mm``: ``<name>_depth_mm.png``, 16-bit millimetres (0 = invalid; beyond 65.535 m is
+  written as 0, so use ``depth`` for far scenes);
+- ``ply``: ``<name>.ply``, binary little-endian ``x y z`` float32 + ``red green blue`` uint8, in the
+  left camera's frame (OpenCV: x right, y down, z forward, metres);
+- ``glb``: ``<name>.glb``, a glTF point cloud (needs ``trimesh``: ``pip install 'rtstereo[3d]'``), in
+  glTF's axes (y up, z backward): ``(x, -y, -z)`` of the camera frame, so viewers show it upright.
+
+Point clouds drop points beyond ``max_depth_m`` and flying pixels at depth edges
+(:func:`~rtstereo.geometry.flying_pixel_mask`); disparities already set to ``nan`` (for example by
+the left-right check) drop out too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, OutputError, require
+from ..geometry import (
+    DEFAULT_MAX_JUMP_REL,
+    PointCloud,
+    depth_from_disparity,
+    require_calibration,
+    result_point_cloud,
+)
+from ..io.images import write_image
+from ..io.pfm import write_pfm
+from ..types import DisparityResult
+from .files import register_format
+
+DEPTH_MM_MAX_M = 65.535
+NEEDS_CALIBRATION = ("depth", "depth_npy", "depth_mm", "ply", "glb")
+PLY_COMMENT = "rtstereo point cloud, left camera frame: x right, y down, z forward, metres"
+
+
+@dataclass(frozen=True)
+class PointCloudOptions:
+    """How point clouds are cleaned before writing.
+
+    Attributes:
+        max_depth_m: drop points farther than this, metres (``None``: keep all).
+        max_jump_rel: flying-pixel threshold, a relative depth jump to a neighbour (``None``: keep all).
+    """
+
+    max_depth_m: float | None = None
+    max_jump_rel: float | None = DEFAULT_MAX_JUMP_REL
+
+
+def depth_of(result: DisparityResult) -> np.ndarray:
+    """float32 ``(H, W)`` depth in metres of a result with a calibration (``nan`` = invalid)."""
+    return depth_from_disparity(result.disparity_px, require_calibration(result))
+
+
+def to_depth_mm(depth_m: np.ndarray) -> np.ndarray:
+    """float metres -> uint16 millimetres; 0 where invalid or beyond 65.535 m.
+
+    Examples:
+        >>> to_depth_mm(np.array([[1.2345, np.nan, 70.0]]))
+        array([[1234,    0,    0]], dtype=uint16)
+    """
+    depth = np.asarray(depth_m, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        millimetres = np.round(depth * 1000.0)
+        valid = np.isfinite(millimetres) & (millimetres >= 1) & (millimetres <= 65535)
+    return np.where(valid, millimetres, 0).astype(np.uint16)
+
+
+def write_ply(path: str | Path, cloud: PointCloud) -> Path:
+    """Write a point cloud as binary little-endian PLY (``x y z`` float32, ``red green blue`` uint8)."""
+    path = Path(path)
+    fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
+    if cloud.colors is not None:
+        fields += [("red", "u1"), ("green", "u1"), ("blue", "u1")]
+    vertices = np.empty(len(cloud), dtype=fields)
+    for axis, name in enumerate("xyz"):
+        vertices[name] = cloud.points_m[:, axis]
+    if cloud.colors is not None:
+        for channel, name in enumerate(("red", "green", "blue")):
+            vertices[name] = cloud.colors[:, channel]
+    kinds = {"<f4": "float", "u1": "uchar"}
+    header = [
+        "ply",
+        "format binary_little_endian 1.0",
+        f"comment {PLY_COMMENT}",
+        f"element vertex {len(cloud)}",
+    ]
+    header += [f"property {kinds[kind]} {name}" for name, kind in fields]
+    header.append("end_header")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as f:
+            f.write(("\n".join(header) + "\n").encode("ascii"))
+            f.write(vertices.tobytes())
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc}") from None
+    return path
+
+
+_PLY_TYPES = {
+    "float": "<f4",
+    "float32": "<f4",
+    "double": "<f8",
+    "float64": "<f8",
+    "uchar": "u1",
+    "uint8": "u1",
+    "char": "i1",
+    "int8": "i1",
+    "short": "<i2",
+    "int16": "<i2",
+    "ushort": "<u2",
+    "uint16": "<u2",
+    "int": "<i4",
+    "int32": "<i4",
+    "uint": "<u4",
+    "uint32": "<u4",
+}
+
+
+def read_ply(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read the vertices of a binary little-endian PLY point cloud (as :func:`write_ply` writes).
+
+    Returns:
+        ``(points, colors)``: float32 ``(N, 3)`` and uint8 ``(N, 3)`` (``None`` without colours).
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc}") from None
+    end = data.find(b"end_header\n")
+    if not data.startswith(b"ply") or end < 0:
+        raise InputError(f"{path}: not a PLY file (no 'ply' ... 'end_header' header)")
+    lines = data[:end].decode("ascii", "replace").splitlines()
+    if "format binary_little_endian 1.0" not in lines:
+        raise InputError(f"{path}: only binary little-endian PLY is read here")
+    count, fields, in_vertex = 0, [], False
+    for line in lines:
+        words = line.split()
+        if words[:2] == ["element", "vertex"]:
+            count, in_vertex = int(words[2]), True
+        elif words[:1] == ["element"]:
+            in_vertex = False
+        elif words[:1] == ["property"] and in_vertex:
+            if words[1] not in _PLY_TYPES:
+                raise InputError(f"{path}: unsupported vertex property '{line}'")
+            fields.append((words[2], _PLY_TYPES[words[1]]))
+    vertices = np.frombuffer(data, dtype=fields, count=count, offset=end + len(b"end_header\n"))
+    points = np.column_stack([vertices[n] for n in "xyz"]).astype(np.float32)
+    names = {name for name, _ in fields}
+    colors = None
+    if {"red", "green", "blue"} <= names:
+        colors = np.column_stack([vertices[n] for n in ("red", "green", "blue")]).astype(np.uint8)
+    return points, colors
+
+
+def write_glb(path: str | Path, cloud: PointCloud) -> Path:
+    """Write a point cloud as a binary glTF (``.glb``) with ``trimesh`` (the ``3d`` extra)."""
+    trimesh = require("trimesh", "3d", "writing GLB point clouds")
+    path = Path(path)
+    # glTF is y up and looks down -z; the camera frame is y down, z forward: flip both.
+    vertices = cloud.points_m * np.array([1.0, -1.0, -1.0], dtype=np.float32)
+    colors = cloud.colors if cloud.colors is not None else None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(trimesh.PointCloud(vertices, colors=colors).export(file_type="glb"))
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc}") from None
+    return path
+
+
+def save_point_cloud(path: str | Path, cloud: PointCloud) -> Path:
+    """Write a point cloud to ``.ply`` or ``.glb`` by suffix."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".ply":
+        return write_ply(path, cloud)
+    if suffix == ".glb":
+        return write_glb(path, cloud)
+    raise OutputError(f"point cloud file {path} must end in .ply or .glb")
+
+
+def make_writers(options: PointCloudOptions = PointCloudOptions()) -> dict:
+    """The output-format writers of this module, cleaning clouds with ``options``."""
+
+    def cloud_of(result: DisparityResult) -> PointCloud:
+        return result_point_cloud(result, max_depth_m=options.max_depth_m, max_jump_rel=options.max_jump_rel)
+
+    def depth_pfm(result: DisparityResult, stem: Path) -> Path:
+        path = stem.parent / f"{stem.name}_depth.pfm"
+        depth = depth_of(result)
+        _guard(write_pfm, path, np.where(np.isfinite(depth), depth, np.inf).astype(np.float32))
+        return path
+
+    def depth_npy(result: DisparityResult, stem: Path) -> Path:
+        path = stem.parent / f"{stem.name}_depth.npy"
+        _guard(np.save, path, depth_of(result))
+        return path
+
+    def depth_mm(result: DisparityResult, stem: Path) -> Path:
+        path = stem.parent / f"{stem.name}_depth_mm.png"
+        write_image(path, to_depth_mm(depth_of(result)))
+        return path
+
+    def ply(result: DisparityResult, stem: Path) -> Path:
+        return write_ply(stem.parent / f"{stem.name}.ply", cloud_of(result))
+
+    def glb(result: DisparityResult, stem: Path) -> Path:
+        return write_glb(stem.parent / f"{stem.name}.glb", cloud_of(result))
+
+    return {"depth": depth_pfm, "depth_npy": depth_npy, "depth_mm": depth_mm, "ply": ply, "glb": glb}
+
+
+def register_formats(options: PointCloudOptions = PointCloudOptions()) -> None:
+    """Register (or re-register with other cleaning options) the 3D output formats."""
+    for name, writer in make_writers(options).items():
+        register_format(name, writer)
+
+
+def _guard(writer, path: Path, array: np.ndarray) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer(path, array)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc}") from None
+
+
+register_formats()

@@ -1,0 +1,274 @@
+"""Calibration readers and writers: KITTI 2012/2015, Middlebury, OpenCV (YAML/XML/JSON), rtstereo JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+import pytest
+
+from rtstereo.errors import InputError, OutputError
+from rtstereo.io.calibration import (
+    CalibrationUnitWarning,
+    calibration_from_projections,
+    calibration_from_q,
+    projection_matrices,
+    read_calibration,
+    write_calibration,
+    write_opencv,
+)
+from rtstereo.types import Calibration
+
+# Published calibration of KITTI 2015 training frame 000000 (calib_cam_to_cam), rectified cameras.
+_KITTI_2015_P_RECT = {  # the x translations (4th numbers) give the baselines
+    "00": "7.215377e+02 0 6.095593e+02 0 0 7.215377e+02 1.728540e+02 0 0 0 1 0",
+    "01": "7.215377e+02 0 6.095593e+02 -3.875744e+02 0 7.215377e+02 1.728540e+02 0 0 0 1 0",
+    "02": "7.215377e+02 0 6.095593e+02 4.485728e+01 0 7.215377e+02 1.728540e+02 0.2163791 0 0 1 2.745884e-3",
+    "03": "7.215377e+02 0 6.095593e+02 -3.395242e+02 0 7.215377e+02 1.728540e+02 2.199936 0 0 1 2.729905e-3",
+}
+KITTI_2015_CAM_TO_CAM = "calib_time: 09-Jan-2012 13:57:47\ncorner_dist: 9.950000e-02\n" + "".join(
+    f"S_rect_{camera}: 1.242000e+03 3.750000e+02\nP_rect_{camera}: {numbers}\n"
+    for camera, numbers in _KITTI_2015_P_RECT.items()
+)
+
+MIDDLEBURY_2014 = """cam0=[4161.221 0 1445.577; 0 4161.221 984.686; 0 0 1]
+cam1=[4161.221 0 1654.636; 0 4161.221 984.686; 0 0 1]
+doffs=209.059
+baseline=176.252
+width=2880
+height=1988
+ndisp=280
+isint=0
+vmin=27
+vmax=274
+dyavg=0.526
+dymax=1.0
+"""
+
+CAL = Calibration(
+    fx_px=702.5,
+    fy_px=701.0,
+    cx0_px=321.25,
+    cx1_px=329.5,
+    cy_px=238.75,
+    baseline_m=0.1234,
+    width_px=640,
+    height_px=480,
+)
+
+
+def _opencv_rig():
+    k1 = np.array([[600.0, 0, 320], [0, 605.0, 240], [0, 0, 1]])
+    k2 = np.array([[610.0, 0, 315], [0, 612.0, 236], [0, 0, 1]])
+    distortion = np.array([-0.1, 0.02, 0.001, -0.0005, 0.0])
+    rotation = cv2.Rodrigues(np.array([0.01, -0.02, 0.005]))[0]
+    translation = np.array([[-0.15], [0.003], [0.002]])
+    return k1, distortion, k2, distortion, rotation, translation
+
+
+# --- feature --------------------------------------------------------------------------------------
+
+
+def test_kitti_2012_grey_and_colour_cameras(shared):
+    path = shared("data", "real", "kitti2012", "000070", "calib", "000070.txt")
+    grey = read_calibration(path)
+    assert grey.fx_px == pytest.approx(718.856) and grey.cx0_px == pytest.approx(607.1928)
+    assert grey.cy_px == pytest.approx(185.2157) and grey.doffs_px == 0
+    assert grey.baseline_m == pytest.approx(386.1448 / 718.856)
+    colour = read_calibration(path, kitti_cameras=(2, 3))
+    assert colour.baseline_m == pytest.approx((45.38225 + 337.2877) / 718.856)
+    assert (grey.width_px, grey.height_px) == (0, 0)  # KITTI 2012 files carry no image size
+
+
+def test_kitti_2015_cam_to_cam(tmp_path):
+    path = tmp_path / "000000.txt"
+    path.write_text(KITTI_2015_CAM_TO_CAM)
+    colour = read_calibration(path)  # 2015 defaults to the colour cameras 2/3
+    assert colour.fx_px == pytest.approx(721.5377)
+    assert colour.baseline_m == pytest.approx((44.85728 + 339.5242) / 721.5377)
+    assert (colour.width_px, colour.height_px) == (1242, 375)
+    grey = read_calibration(path, kitti_cameras=(0, 1))
+    assert grey.baseline_m == pytest.approx(387.5744 / 721.5377)
+
+
+def test_middlebury_2014_calib_txt(tmp_path):
+    path = tmp_path / "calib.txt"
+    path.write_text(MIDDLEBURY_2014)
+    cal = read_calibration(path)
+    assert (cal.fx_px, cal.cx0_px, cal.cx1_px, cal.cy_px) == (4161.221, 1445.577, 1654.636, 984.686)
+    assert cal.baseline_m == pytest.approx(0.176252)
+    assert cal.doffs_px == pytest.approx(209.059)
+    assert (cal.width_px, cal.height_px) == (2880, 1988)
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".xml", ".json"])
+@pytest.mark.parametrize("zero_disparity", [True, False])
+def test_opencv_stereo_rectify_output(tmp_path, suffix, zero_disparity):
+    k1, d1, k2, d2, rotation, translation = _opencv_rig()
+    flags = cv2.CALIB_ZERO_DISPARITY if zero_disparity else 0
+    _, _, p1, p2, q, _, _ = cv2.stereoRectify(
+        k1, d1, k2, d2, (640, 480), rotation, translation, flags=flags, alpha=0
+    )
+    path = write_opencv(tmp_path / f"stereo{suffix}", {"P1": p1, "P2": p2, "Q": q}, 640, 480)
+    cal = read_calibration(path)
+    assert cal.baseline_m == pytest.approx(np.linalg.norm(translation), rel=1e-9)
+    assert (cal.fx_px, cal.cx0_px, cal.cx1_px, cal.cy_px) == pytest.approx(
+        (p1[0, 0], p1[0, 2], p2[0, 2], p1[1, 2])
+    )
+    assert (cal.width_px, cal.height_px) == (640, 480)
+    only_q = read_calibration(write_opencv(tmp_path / f"q{suffix}", {"Q": q}, 640, 480))
+    assert dataclasses.astuple(only_q) == pytest.approx(dataclasses.astuple(cal))
+
+
+def test_opencv_image_size_as_a_sequence_and_millimetres(tmp_path):
+    matrices = projection_matrices(CAL)
+    path = tmp_path / "mm.yaml"
+    fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_WRITE)
+    fs.write("imageSize", np.array([[640, 480]], np.float64))
+    fs.write("P1", matrices["P1"])
+    p2 = matrices["P2"].copy()
+    p2[0, 3] *= 1000  # the board was measured in millimetres
+    fs.write("P2", p2)
+    fs.release()
+    with pytest.warns(CalibrationUnitWarning, match="length_unit='mm'"):
+        assert read_calibration(path).baseline_m == pytest.approx(123.4)
+    cal = read_calibration(path, length_unit="mm")
+    assert cal.baseline_m == pytest.approx(0.1234) and (cal.width_px, cal.height_px) == (640, 480)
+
+
+def test_opencv_length_unit_entry_is_honoured(tmp_path):
+    matrices = projection_matrices(CAL)
+    matrices["P2"][0, 3] *= 1000
+    path = write_opencv(tmp_path / "unit.yaml", matrices, 640, 480, length_unit="mm")
+    assert read_calibration(path).baseline_m == pytest.approx(0.1234)
+    bad = write_opencv(tmp_path / "bad.yaml", matrices, 640, 480, length_unit="furlong")
+    with pytest.raises(InputError, match="unknown length_unit 'furlong'"):
+        read_calibration(bad)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".yaml", ".xml"])
+def test_write_read_round_trip(tmp_path, suffix):
+    path = write_calibration(tmp_path / f"cal{suffix}", CAL)
+    back = read_calibration(path)
+    if suffix == ".json":
+        assert back == CAL
+    else:  # P1/P2 hold one focal length per axis and the rest exactly
+        assert dataclasses.astuple(back) == pytest.approx(dataclasses.astuple(CAL))
+
+
+def test_projection_matrices_agree_with_from_projections_and_q():
+    matrices = projection_matrices(CAL)
+    from_p = calibration_from_projections(matrices["P1"], matrices["P2"], 640, 480)
+    from_q = calibration_from_q(matrices["Q"], 640, 480)
+    assert dataclasses.astuple(from_p) == pytest.approx(dataclasses.astuple(CAL))
+    assert from_q.baseline_m == pytest.approx(CAL.baseline_m) and from_q.doffs_px == pytest.approx(
+        CAL.doffs_px
+    )
+
+
+def test_rtstereo_json_with_extra_entries(tmp_path):
+    path = write_calibration(tmp_path / "c.json", CAL, rms_px=0.21)
+    assert '"rms_px": 0.21' in path.read_text()
+    assert read_calibration(path) == CAL
+
+
+# --- exceptions -----------------------------------------------------------------------------------
+
+
+def test_reader_errors(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        read_calibration(tmp_path / "missing.txt")
+    unknown = tmp_path / "u.txt"
+    unknown.write_text("hello\n")
+    with pytest.raises(InputError, match="unknown calibration format"):
+        read_calibration(unknown)
+    with pytest.raises(InputError, match="unknown length unit"):
+        read_calibration(unknown, length_unit="inch")
+    bad_json = tmp_path / "b.json"
+    bad_json.write_text("{")
+    with pytest.raises(InputError, match="not valid JSON"):
+        read_calibration(bad_json)
+    partial = tmp_path / "p.json"
+    partial.write_text('{"format": "rtstereo.calibration", "fx_px": 1}')
+    with pytest.raises(InputError, match="missing calibration field"):
+        read_calibration(partial)
+    wrong_type = tmp_path / "w.json"
+    wrong_type.write_text('{"fx_px": "a", "fy_px": 1, "cx0_px": 1, "cx1_px": 1, "cy_px": 1, "baseline_m": 1}')
+    with pytest.raises(InputError, match="must be numbers"):
+        read_calibration(wrong_type)
+
+
+def test_kitti_and_middlebury_errors(tmp_path):
+    kitti = tmp_path / "k.txt"
+    kitti.write_text("P0: 1 0 0 0 0 1 0 0 0 0 1 0\n")
+    with pytest.raises(InputError, match="without P1"):
+        read_calibration(kitti)
+    kitti.write_text("P0: 1 0 0 0 0 1 0 0 0 0 1 0\nP1: 1 0 0\n")
+    with pytest.raises(InputError, match="expected 12"):
+        read_calibration(kitti)
+    kitti.write_text("P0: 700 0 600 0 0 700 180 0 0 0 1 0\nP1: 700 0 600 380 0 700 180 0 0 0 1 0\n")
+    with pytest.raises(InputError, match="left and right are swapped"):
+        read_calibration(kitti)
+    middlebury = tmp_path / "calib.txt"
+    middlebury.write_text("cam0=[1 0 1; 0 1 1; 0 0 1]\n")
+    with pytest.raises(InputError, match="without cam1, baseline"):
+        read_calibration(middlebury)
+    middlebury.write_text("cam0=[1 0 1; 0 1 1]\ncam1=[1 0 1; 0 1 1; 0 0 1]\nbaseline=100\n")
+    with pytest.raises(InputError, match="3x3 matrix"):
+        read_calibration(middlebury)
+    middlebury.write_text("cam0=[1 0 1; 0 1 1; 0 0 1]\ncam1=[1 0 5; 0 1 1; 0 0 1]\nbaseline=abc\n")
+    with pytest.raises(InputError, match="not a number"):
+        read_calibration(middlebury)
+    middlebury.write_text("cam0=[1 0 1; 0 1 1; 0 0 1]\ncam1=[1 0 5; 0 1 1; 0 0 1]\nbaseline=100\ndoffs=3\n")
+    with pytest.raises(InputError, match="disagrees"):
+        read_calibration(middlebury)
+
+
+def test_opencv_errors(tmp_path):
+    k1, d1, k2, d2, rotation, translation = _opencv_rig()
+    raw = write_opencv(
+        tmp_path / "raw.yaml",
+        {"K1": k1, "D1": d1, "K2": k2, "D2": d2, "R": rotation, "T": translation},
+        640,
+        480,
+    )
+    with pytest.raises(InputError, match="unrectified calibration"):
+        read_calibration(raw)
+    empty = write_opencv(tmp_path / "empty.yaml", {"X": np.eye(3)})
+    with pytest.raises(InputError, match="no P1/P2 or Q"):
+        read_calibration(empty)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("%YAML:1.0\nP1: !!opencv-matrix\n  rows: [\n")
+    with pytest.raises(InputError, match="OpenCV cannot"):
+        read_calibration(broken)
+    p1 = projection_matrices(CAL)["P1"]
+    with pytest.raises(InputError, match="must be 3x4"):
+        calibration_from_projections(p1[:, :3], p1)
+    bad_focal = p1.copy()
+    bad_focal[0, 0] = -1
+    with pytest.raises(InputError, match="must be > 0"):
+        calibration_from_projections(bad_focal, p1)
+    other = p1.copy()
+    other[0, 0] *= 1.1
+    with pytest.raises(InputError, match="not rectified"):
+        calibration_from_projections(p1, other)
+    vertical = p1.copy()
+    vertical[1, 3] = -50
+    with pytest.raises(InputError, match="vertical stereo"):
+        calibration_from_projections(p1, vertical)
+    with pytest.raises(InputError, match="Q must be 4x4"):
+        calibration_from_q(np.eye(3))
+    with pytest.raises(InputError, match="holds no baseline"):
+        calibration_from_q(np.eye(4))
+
+
+def test_writer_errors(tmp_path):
+    with pytest.raises(OutputError, match="must end in .json, .yaml"):
+        write_calibration(tmp_path / "c.txt", CAL)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(OutputError, match="cannot write"):
+        write_calibration(blocker / "c.json", CAL)
+    with pytest.raises(OutputError, match="cannot write"):
+        write_opencv(tmp_path / "missing_dir" / "x" / "c.yaml", {"P1": np.eye(3)})

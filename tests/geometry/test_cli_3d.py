@@ -1,0 +1,247 @@
+"""The command line for 3D: `predict --calib/--rectify/--lr-check --format depth,ply` and `calibrate`."""
+
+from __future__ import annotations
+
+import re
+
+import cv2
+import numpy as np
+import pytest
+from board_views import render_stereo_views
+from tests.conftest import make_textured_pair
+
+import rtstereo.cli
+from rtstereo.cli import main
+from rtstereo.geometry import CalibrationWarning
+from rtstereo.io.calibration import read_calibration, write_calibration
+from rtstereo.io.pfm import read_pfm
+from rtstereo.rectify import Board
+from rtstereo.sinks.pointcloud import read_ply
+from rtstereo.types import Calibration
+
+# A calibration for the 160x120 test pair: 5 px of disparity at fx 200 px and 0.1 m baseline is 4 m.
+CAL = Calibration(
+    fx_px=200.0,
+    fy_px=200.0,
+    cx0_px=79.5,
+    cx1_px=79.5,
+    cy_px=59.5,
+    baseline_m=0.1,
+    width_px=160,
+    height_px=120,
+)
+DEPTH_M = 0.1 * 200 / 5
+
+
+@pytest.fixture(autouse=True)
+def _calibrate_verb(monkeypatch):
+    if "calibrate" not in rtstereo.cli.VERBS:
+        monkeypatch.setattr(rtstereo.cli, "VERBS", [*rtstereo.cli.VERBS, "calibrate"])
+
+
+@pytest.fixture
+def pair_files(tmp_path):
+    left, right = make_textured_pair(120, 160, disparity_px=5)
+    paths = tmp_path / "l.png", tmp_path / "r.png"
+    for path, image in zip(paths, (left, right)):
+        cv2.imwrite(str(path), image[:, :, ::-1])
+    return paths
+
+
+@pytest.fixture
+def calib_file(tmp_path):
+    return write_calibration(tmp_path / "calib.json", CAL)
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+SGBM = ("--model", "sgbm", "--max-disp", "16")
+
+
+# --- feature --------------------------------------------------------------------------------------
+
+
+def test_predict_writes_metric_depth_and_point_cloud(capsys, tmp_path, pair_files, calib_file):
+    out = tmp_path / "out"
+    code, stdout, err = run_cli(
+        capsys,
+        "predict",
+        *pair_files,
+        *SGBM,
+        "--calib",
+        calib_file,
+        "--format",
+        "depth,depth_mm,ply",
+        "-o",
+        out,
+    )
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["l.ply", "l_depth.pfm", "l_depth_mm.png"]
+    depth = read_pfm(out / "l_depth.pfm")
+    assert np.median(depth[np.isfinite(depth)]) == pytest.approx(DEPTH_M, rel=0.02)
+    points, colors = read_ply(out / "l.ply")
+    assert len(points) > 0.5 * 120 * 160 and np.median(points[:, 2]) == pytest.approx(DEPTH_M, rel=0.02)
+    assert f"median depth {DEPTH_M:.2f} m" in stdout
+    assert "warning" not in err
+
+
+def test_predict_max_depth_applies_to_its_run_only(capsys, tmp_path, pair_files, calib_file):
+    args = ("predict", *pair_files, *SGBM, "--calib", calib_file, "--format", "ply")
+    code, _, err = run_cli(capsys, *args, "--max-depth", DEPTH_M * 0.9, "-o", tmp_path / "near")
+    assert code == 0, err
+    assert len(read_ply(tmp_path / "near" / "l.ply")[0]) == 0  # every point is 4 m away
+    assert run_cli(capsys, *args, "-o", tmp_path / "all")[0] == 0
+    assert len(read_ply(tmp_path / "all" / "l.ply")[0]) > 0
+
+
+def test_predict_lr_check_invalidates_the_unmatched_border(capsys, tmp_path, pair_files):
+    plain, checked = tmp_path / "plain.pfm", tmp_path / "checked.pfm"
+    assert run_cli(capsys, "predict", *pair_files, *SGBM, "-o", plain)[0] == 0
+    code, _, err = run_cli(capsys, "predict", *pair_files, *SGBM, "--lr-check", "-o", checked)
+    assert code == 0, err
+    invalid_plain, invalid_checked = (np.isinf(read_pfm(p)) for p in (plain, checked))
+    assert invalid_checked.sum() > invalid_plain.sum()
+    assert invalid_checked[:, :5].all()  # the first 5 columns have no match in the right image
+
+
+def test_predict_warns_about_an_unrectified_pair(capsys, tmp_path, pair_files):
+    left, right = pair_files
+    shifted = tmp_path / "r_shift.png"
+    cv2.imwrite(str(shifted), np.roll(cv2.imread(str(right)), 3, axis=0))
+    code, _, err = run_cli(capsys, "predict", left, shifted, *SGBM, "-o", tmp_path / "d.pfm")
+    assert code == 0
+    assert "warning: l: the pair does not look rectified" in err and "rtstereo calibrate" in err
+    code, _, err = run_cli(
+        capsys, "predict", left, shifted, *SGBM, "-o", tmp_path / "d.pfm", "--no-rectification-check"
+    )
+    assert code == 0 and "warning" not in err
+
+
+def test_predict_scales_a_calibration_made_at_another_size(capsys, tmp_path, pair_files):
+    double = write_calibration(tmp_path / "double.json", CAL.scaled(2.0))
+    with pytest.warns(CalibrationWarning, match="scaled by 0.5000"):
+        code, stdout, err = run_cli(
+            capsys,
+            "predict",
+            *pair_files,
+            *SGBM,
+            "--calib",
+            double,
+            "--format",
+            "depth",
+            "-o",
+            tmp_path / "out",
+        )
+    assert code == 0, err
+    depth = read_pfm(tmp_path / "out" / "l_depth.pfm")
+    assert np.median(depth[np.isfinite(depth)]) == pytest.approx(DEPTH_M, rel=0.02)
+
+
+def test_calibrate_then_predict_with_rectification_maps(capsys, tmp_path):
+    board = Board.parse("chessboard:9x6:0.03")
+    lefts, rights, rig = render_stereo_views(board, 8, seed=3)
+    for side, images in (("L", lefts), ("R", rights)):
+        (tmp_path / side).mkdir()
+        for i, image in enumerate(images):
+            cv2.imwrite(str(tmp_path / side / f"{i:02d}.png"), image[:, :, ::-1])
+    code, stdout, err = run_cli(
+        capsys,
+        "calibrate",
+        "--left",
+        str(tmp_path / "L" / "*.png"),
+        "--right",
+        tmp_path / "R",
+        "--board",
+        "chessboard:9x6:0.03",
+        "-o",
+        tmp_path / "rig",
+    )
+    assert code == 0, err
+    assert "board found in both images of 8 of 8 pairs" in stdout and "RMS reprojection error" in stdout
+    assert sorted(p.name for p in (tmp_path / "rig").iterdir()) == [
+        "calibration.json",
+        "maps.npz",
+        "stereo.yaml",
+    ]
+    assert read_calibration(tmp_path / "rig" / "calibration.json").baseline_m == pytest.approx(
+        rig.baseline_m, rel=0.01
+    )
+    out = tmp_path / "out"
+    code, stdout, err = run_cli(
+        capsys,
+        "predict",
+        tmp_path / "L" / "00.png",
+        tmp_path / "R" / "00.png",
+        *SGBM,
+        "--rectify",
+        tmp_path / "rig" / "maps.npz",
+        "--format",
+        "ply,json",
+        "-o",
+        out,
+    )
+    assert code == 0, err
+    assert "not look rectified" not in err
+    assert (out / "00.ply").is_file() and '"baseline_m"' in (out / "00.json").read_text()
+
+
+# --- exceptions -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (("--format", "depth,ply"), "--format depth,ply needs the cameras' calibration"),
+        (("--calib", "CALIB", "--rectify", "CALIB"), "give --calib or --rectify, not both"),
+        (("--max-jump", "-1"), "--max-jump must be >= 0"),
+        (("--max-depth", "0"), "--max-depth must be > 0"),
+        (("--rectify", "CALIB"), "not an rtstereo rectification-maps file|needs K1"),
+    ],
+)
+def test_predict_3d_errors(capsys, tmp_path, pair_files, calib_file, extra, message):
+    extra = [str(calib_file) if a == "CALIB" else a for a in extra]
+    if "--rectify" in extra and "--calib" not in extra:
+        np.savez(tmp_path / "bogus.npz", x=np.zeros(1))
+        extra[extra.index("--rectify") + 1] = str(tmp_path / "bogus.npz")
+    code, _, err = run_cli(capsys, "predict", *pair_files, *SGBM, *extra, "-o", tmp_path / "out")
+    assert code == 2
+    assert err.startswith("rtstereo predict: error:")
+    assert re.search(message, err), err
+
+
+def test_calibrate_errors(capsys, tmp_path, pair_files):
+    left, right = pair_files
+    code, _, err = run_cli(
+        capsys,
+        "calibrate",
+        "--left",
+        left,
+        "--right",
+        tmp_path / "*.png",
+        "--board",
+        "chessboard:9x6:0.03",
+        "-o",
+        tmp_path / "rig",
+    )
+    assert code == 2 and "--left gives 1 images and --right gives 2" in err
+    code, _, err = run_cli(
+        capsys, "calibrate", "--left", left, "--right", right, "--board", "chess:9x6", "-o", tmp_path / "rig"
+    )
+    assert code == 2 and "board 'chess:9x6' not understood" in err
+    code, _, err = run_cli(
+        capsys,
+        "calibrate",
+        "--left",
+        left,
+        "--right",
+        right,
+        "--board",
+        "chessboard:9x6:0.03",
+        "-o",
+        tmp_path / "rig",
+    )
+    assert code == 2 and "found in both images of only 0 of 1 pairs" in err

@@ -1,0 +1,243 @@
+"""Disparity -> depth -> points: the closed form on real calibrations, resize invariance, cleaning."""
+
+from __future__ import annotations
+
+import warnings
+
+import cv2
+import numpy as np
+import pytest
+
+from rtstereo.errors import InputError
+from rtstereo.geometry import (
+    CalibrationWarning,
+    calibration_for_size,
+    depth_from_disparity,
+    disparity_from_depth,
+    flying_pixel_mask,
+    point_cloud,
+    points_from_depth,
+    require_calibration,
+    result_point_cloud,
+)
+from rtstereo.io.calibration import read_calibration
+from rtstereo.io.disparity import read_disparity
+from rtstereo.types import Calibration, DisparityResult
+
+# Realistic Middlebury-2014-style calibration for a 450x375 view (the shared 2003 scenes have none):
+# focal length and principal points in pixels, doffs = cx1 - cx0, baseline in millimetres.
+MIDDLEBURY_CALIB = """cam0=[1038.018 0 225.308; 0 1038.018 187.413; 0 0 1]
+cam1=[1038.018 0 257.826; 0 1038.018 187.413; 0 0 1]
+doffs=32.518
+baseline=193.001
+width=450
+height=375
+ndisp=64
+isint=0
+vmin=10
+vmax=55
+"""
+
+
+def _cal(**kw) -> Calibration:
+    values = dict(
+        fx_px=700.0,
+        fy_px=700.0,
+        cx0_px=320.0,
+        cx1_px=320.0,
+        cy_px=240.0,
+        baseline_m=0.1,
+        width_px=640,
+        height_px=480,
+    )
+    values.update(kw)
+    return Calibration(**values)
+
+
+def _relative_error_of_half_size(disparity_px: np.ndarray, calibration: Calibration):
+    """Depth at full size vs depth after resizing the input by 0.5 (disparity x 0.5, calibration scaled).
+
+    Returns ``(nearest, area)``: relative depth differences for a nearest-neighbour resize (exactly the
+    same pixels: the convention must agree exactly) and an area resize (averaging 2x2 blocks, as
+    cv2.resize does to images) compared with the mean full-size depth of each block.
+    """
+    full = depth_from_disparity(disparity_px, calibration)
+    half_cal = calibration.scaled(0.5)
+    height, width = disparity_px.shape
+    size = (width // 2, height // 2)
+    nearest = cv2.resize(np.nan_to_num(disparity_px, nan=0.0), size, interpolation=cv2.INTER_NEAREST) * 0.5
+    depth_nearest = depth_from_disparity(np.where(nearest > 0, nearest, np.nan), half_cal)
+    reference_nearest = full[: size[1] * 2 : 2, : size[0] * 2 : 2]
+    # Area: only blocks whose four pixels are all valid, so no hole is averaged in.
+    valid = (
+        np.isfinite(disparity_px[: size[1] * 2, : size[0] * 2])
+        .reshape(size[1], 2, size[0], 2)
+        .all(axis=(1, 3))
+    )
+    area = cv2.resize(np.nan_to_num(disparity_px, nan=0.0), size, interpolation=cv2.INTER_AREA) * 0.5
+    depth_area = depth_from_disparity(np.where(valid, area, np.nan), half_cal)
+    block_depth = full[: size[1] * 2, : size[0] * 2].reshape(size[1], 2, size[0], 2).mean(axis=(1, 3))
+    rel_nearest = np.abs(depth_nearest / reference_nearest - 1)
+    rel_area = np.abs(depth_area / block_depth - 1)
+    return rel_nearest[np.isfinite(rel_nearest)], rel_area[np.isfinite(rel_area)]
+
+
+# --- feature: the closed form on real calibration files ------------------------------------------------
+
+
+def test_middlebury_gt_depth_matches_closed_form_and_survives_half_size(shared, tmp_path):
+    scene = shared("data", "real", "middlebury2003", "cones")
+    calib_file = tmp_path / "calib.txt"
+    calib_file.write_text(MIDDLEBURY_CALIB)
+    calibration = read_calibration(calib_file)
+    gt = read_disparity(scene / "disp2.png", scale=4)
+    depth = depth_from_disparity(gt, calibration)
+    closed_form = 193.001 / 1000 * 1038.018 / (gt.astype(np.float64) + 32.518)
+    valid = np.isfinite(gt)
+    np.testing.assert_allclose(depth[valid], closed_form[valid], rtol=1e-6)
+    assert np.isnan(depth[~valid]).all()
+    rel_nearest, rel_area = _relative_error_of_half_size(gt, calibration)
+    assert rel_nearest.max() < 1e-5  # the same pixels: exact up to float32
+    # Area-averaged blocks: median and 95th percentile within 1 % (edges of objects average two depths).
+    assert np.median(rel_area) < 0.01 and np.percentile(rel_area, 95) < 0.01, (
+        np.median(rel_area),
+        np.percentile(rel_area, 95),
+    )
+
+
+def test_middlebury_doffs_must_scale_with_the_image(shared, tmp_path):
+    """The classic mistake: halving disparity but not doffs puts depth off by far more than 1 %."""
+    scene = shared("data", "real", "middlebury2003", "cones")
+    calib_file = tmp_path / "calib.txt"
+    calib_file.write_text(MIDDLEBURY_CALIB)
+    calibration = read_calibration(calib_file)
+    gt = read_disparity(scene / "disp2.png", scale=4)
+    half = calibration.scaled(0.5)
+    wrong = Calibration(
+        fx_px=half.fx_px,
+        fy_px=half.fy_px,
+        cx0_px=half.cx0_px,
+        cx1_px=half.cx0_px + calibration.doffs_px,
+        cy_px=half.cy_px,
+        baseline_m=half.baseline_m,
+    )
+    right_depth = depth_from_disparity(gt * 0.5, half)
+    wrong_depth = depth_from_disparity(gt * 0.5, wrong)
+    np.testing.assert_allclose(right_depth, depth_from_disparity(gt, calibration), rtol=1e-5)
+    assert np.nanmedian(np.abs(wrong_depth / right_depth - 1)) > 0.1
+
+
+def test_kitti_gt_depth_matches_closed_form_and_survives_half_size(shared):
+    frame = shared("data", "real", "kitti2012", "000070")
+    calibration = read_calibration(frame / "calib" / "000070.txt")
+    gt = read_disparity(frame / "disp_occ" / "000070_10.png")
+    depth = depth_from_disparity(gt, calibration)
+    closed_form = (386.1448 / 718.856) * 718.856 / gt.astype(np.float64)  # -P1[0,3]/P1[0,0] * fx / d
+    valid = np.isfinite(gt)
+    np.testing.assert_allclose(depth[valid], closed_form[valid], rtol=1e-6)
+    assert 3.0 < np.nanmedian(depth) < 40.0  # a street scene
+    rel_nearest, rel_area = _relative_error_of_half_size(gt, calibration)
+    assert rel_nearest.max() < 1e-5
+    assert np.median(rel_area) < 0.01, np.median(rel_area)
+
+
+def test_depth_round_trips_through_disparity():
+    cal = _cal(cx1_px=331.0)
+    disparity = np.array([[1.0, 10.0, 100.0, np.nan]], np.float32)
+    np.testing.assert_allclose(
+        disparity_from_depth(depth_from_disparity(disparity, cal), cal), disparity, rtol=1e-5, equal_nan=True
+    )
+
+
+def test_points_follow_the_pinhole_model():
+    cal = _cal(cx0_px=2.0, cy_px=1.0, fx_px=10.0, fy_px=20.0)
+    depth = np.full((3, 5), 4.0, np.float32)
+    points = points_from_depth(depth, cal)
+    assert points.shape == (3, 5, 3)
+    np.testing.assert_allclose(points[1, 2], [0, 0, 4])  # the principal point lies on the axis
+    np.testing.assert_allclose(points[2, 4], [(4 - 2) * 4 / 10, (2 - 1) * 4 / 20, 4])
+
+
+# --- feature: cleaning -------------------------------------------------------------------------------
+
+
+def test_flying_pixels_are_marked_on_both_sides_of_a_depth_edge_only():
+    depth = np.full((5, 8), 2.0)
+    depth[:, 4:] = 4.0
+    depth[2, 4] = np.nan  # an unknown neighbour neither marks nor clears
+    mask = flying_pixel_mask(depth, 0.1)
+    assert mask[:, 3].all() and mask[[0, 1, 3, 4], 4].all()
+    assert not mask[:, :3].any() and not mask[:, 5:].any() and not mask[2, 4]
+
+
+def test_flying_pixels_keep_a_slanted_plane():
+    rows = np.linspace(20.0, 40.0, 60)[:, None] * np.ones((1, 10))  # 0.3-0.6 m per row at 20-40 m
+    assert not flying_pixel_mask(rows, 0.1).any()
+
+
+def test_point_cloud_applies_max_depth_flying_pixels_mask_and_colours():
+    cal = _cal(
+        fx_px=100.0, fy_px=100.0, cx0_px=3.5, cx1_px=3.5, cy_px=2.5, baseline_m=0.1, width_px=8, height_px=6
+    )
+    disparity = np.full((6, 8), 5.0, np.float32)  # 2 m
+    disparity[:, 5:] = 1.0  # 10 m, with an edge at column 4/5
+    disparity[0, 0] = np.nan
+    image = np.arange(6 * 8 * 3, dtype=np.uint8).reshape(6, 8, 3)
+    everything = point_cloud(disparity, cal, image, max_jump_rel=None)
+    assert len(everything) == 47 and everything.colors.shape == (47, 3)
+    np.testing.assert_array_equal(everything.colors, image.reshape(-1, 3)[everything.pixel_index])
+    near = point_cloud(disparity, cal, max_depth_m=5.0, max_jump_rel=None)
+    assert len(near) == 6 * 5 - 1 and near.colors is None
+    clean = point_cloud(disparity, cal)
+    assert set(np.unique(clean.pixel_index % 8)) == {0, 1, 2, 3, 6, 7}
+    mask = np.zeros((6, 8), bool)
+    mask[3, 2] = True
+    only = point_cloud(disparity, cal, mask=mask)
+    np.testing.assert_array_equal(only.pixel_index, [3 * 8 + 2])
+    np.testing.assert_allclose(only.points_m[0], [(2 - 3.5) * 2 / 100, (3 - 2.5) * 2 / 100, 2.0], rtol=1e-6)
+
+
+def test_calibration_for_size_scales_with_a_warning_and_refuses_another_aspect():
+    cal = _cal()
+    assert calibration_for_size(cal, 480, 640) is cal
+    assert calibration_for_size(_cal(width_px=0, height_px=0), 100, 100).fx_px == 700.0
+    with pytest.warns(CalibrationWarning, match="scaled by 0.5000"):
+        half = calibration_for_size(cal, 240, 320)
+    assert half.fx_px == 350.0 and (half.width_px, half.height_px) == (320, 240)
+    with pytest.raises(InputError, match="another aspect ratio"):
+        calibration_for_size(cal, 480, 600)
+
+
+# --- exceptions -----------------------------------------------------------------------------------
+
+
+def test_geometry_input_errors():
+    cal = _cal()
+    with pytest.raises(InputError, match=r"expected shape \(H, W\)"):
+        depth_from_disparity(np.zeros((2, 2, 2)), cal)
+    with pytest.raises(InputError, match=r"expected shape \(H, W\)"):
+        points_from_depth(np.zeros(3), cal)
+    with pytest.raises(InputError, match=r"expected shape \(H, W\)"):
+        flying_pixel_mask(np.zeros(3))
+    with pytest.raises(InputError, match="max_jump_rel must be > 0"):
+        flying_pixel_mask(np.zeros((2, 2)), 0.0)
+    with pytest.raises(InputError, match="max_depth_m must be > 0"):
+        point_cloud(np.ones((2, 2)), cal, max_depth_m=-1)
+    with pytest.raises(InputError, match="mask: expected shape"):
+        point_cloud(np.ones((2, 2)), cal, mask=np.ones((3, 3), bool))
+    with pytest.raises(InputError, match="image: expected uint8 RGB"):
+        point_cloud(np.ones((2, 2)), cal, np.zeros((2, 2, 3), np.float32))
+    with pytest.raises(InputError, match="--calib FILE"):
+        require_calibration(DisparityResult(np.ones((2, 2), np.float32)))
+    with pytest.raises(InputError, match="--calib FILE"):
+        result_point_cloud(DisparityResult(np.ones((2, 2), np.float32)))
+
+
+def test_depth_is_nan_where_disparity_is_invalid_or_beyond_infinity():
+    cal = _cal(cx0_px=330.0, cx1_px=320.0)  # doffs = -10: d <= 10 px is at or beyond infinity
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy warnings either
+        depth = depth_from_disparity(np.array([[0.0, -1.0, 5.0, 10.0, 20.0, np.inf]]), cal)
+    assert np.isnan(depth[0, :4]).all()
+    assert depth[0, 4] == pytest.approx(0.1 * 700 / 10)
+    assert np.isnan(depth[0, 5])

@@ -1,0 +1,101 @@
+"""Left-right consistency: occlusion masks from ground truth, the flipped-pair trick, lr_check."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import rtstereo
+from rtstereo.confidence import (
+    confidence_from_difference,
+    consistency_mask,
+    lr_check,
+    lr_difference_px,
+    right_disparity,
+)
+from rtstereo.errors import InputError
+from rtstereo.io.disparity import read_disparity
+from rtstereo.io.images import read_grey
+from rtstereo.types import StereoPair
+
+
+def _square_scene(height=40, width=80, background_px=4.0, square_px=12.0, seed=0):
+    """Random texture with a nearer square: the strip left of it is occluded in the right view."""
+    rng = np.random.default_rng(seed)
+    far = rng.integers(0, 256, (height, width + 32, 3), dtype=np.uint8)
+    near = rng.integers(0, 256, (height, width + 32, 3), dtype=np.uint8)
+    rows, cols = slice(10, 30), slice(40, 60)
+    x = np.arange(width)
+    left = far[:, x + int(background_px)].copy()
+    right = far[:, x + 2 * int(background_px)].copy()  # right x shows the background point at left x + d
+    left[rows, cols] = near[rows, cols]
+    right[rows, 40 - int(square_px) : 60 - int(square_px)] = near[rows, cols]
+    disparity_left = np.full((height, width), background_px, np.float32)
+    disparity_left[rows, cols] = square_px
+    return left, right, disparity_left
+
+
+# --- feature --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scene", ["cones", "teddy"])
+def test_ground_truth_left_right_check_finds_the_occlusions(shared, scene):
+    """Middlebury 2003 has ground truth for both views: the check must reproduce the non-occluded mask."""
+    folder = shared("data", "real", "middlebury2003", scene)
+    left, right = read_disparity(folder / "disp2.png", scale=4), read_disparity(folder / "disp6.png", scale=4)
+    nonocc = read_grey(folder / "eval_masks" / "nonocc.png") == 255
+    known = read_grey(folder / "eval_masks" / "all.png") == 255
+    mask = consistency_mask(left, right, 1.0)
+    agreement = (mask[known] == nonocc[known]).mean()
+    occluded_found = (~mask[known & ~nonocc]).mean()
+    visible_kept = mask[known & nonocc].mean()
+    # measured: cones 98.7 % / 92.7 % / 99.5 %, teddy 99.2 % / 95.7 % / 99.6 %
+    assert agreement > 0.97 and occluded_found > 0.9 and visible_kept > 0.99, (
+        agreement,
+        occluded_found,
+        visible_kept,
+    )
+
+
+def test_right_disparity_from_the_flipped_pair_and_the_occluded_strip():
+    left, right, truth = _square_scene()
+    predictor = rtstereo.load("sgbm", max_disp=16)
+    disparity_right = right_disparity(predictor, left, right)
+    assert np.nanmedian(disparity_right[:, 20:]) == pytest.approx(
+        4.0, abs=0.25
+    )  # positive, right view pixels
+    result, mask = lr_check(predictor, StereoPair(left, right))
+    # The background strip just left of the square (x = 40-12+4 .. 40) is hidden from the right camera.
+    strip = mask[12:28, 34:38]
+    assert strip.mean() < 0.2, strip.mean()
+    assert mask[12:28, 44:56].mean() > 0.9 and mask[2:8, 20:70].mean() > 0.9
+    assert np.isnan(result.disparity_px[~mask]).all()
+    assert "lr_check" in result.timings_ms and result.settings["lr_max_diff_px"] == 1.0
+    assert result.timings_ms["total"] >= result.timings_ms["lr_check"]
+
+
+def test_lr_difference_handles_the_border_and_holes():
+    left = np.array([[1.0, 1.0, 1.0, 5.0, np.nan]], np.float32)
+    right = np.array([[1.0, np.nan, 1.0, 1.0, 1.0]], np.float32)
+    difference = lr_difference_px(left, right)
+    assert np.isnan(difference[0, 0])  # matches x = -1: outside the right image
+    assert difference[0, 1] == 0 and difference[0, 2] == 0  # a hole at one of the two neighbours is skipped
+    assert np.isnan(difference[0, 3])  # matches x = -2
+    assert np.isnan(difference[0, 4])
+
+
+def test_soft_confidence():
+    confidence = confidence_from_difference(np.array([0.0, 1.0, np.nan]), 1.0)
+    np.testing.assert_allclose(confidence, [1.0, np.exp(-1), 0.0], rtol=1e-6)
+
+
+# --- exceptions -----------------------------------------------------------------------------------
+
+
+def test_confidence_errors():
+    with pytest.raises(InputError, match="one size"):
+        lr_difference_px(np.zeros((2, 3)), np.zeros((2, 4)))
+    with pytest.raises(InputError, match="max_diff_px must be > 0"):
+        consistency_mask(np.zeros((2, 2)), np.zeros((2, 2)), 0)
+    with pytest.raises(InputError, match="scale_px must be > 0"):
+        confidence_from_difference(np.zeros(2), -1)

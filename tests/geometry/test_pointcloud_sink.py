@@ -1,0 +1,159 @@
+"""3D output formats: depth PFM/npy/16-bit mm PNG, PLY and GLB point clouds."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from rtstereo.errors import InputError, MissingDependencyError, OutputError
+from rtstereo.geometry import PointCloud, depth_from_disparity
+from rtstereo.io.images import read_grey
+from rtstereo.io.pfm import read_pfm
+from rtstereo.sinks import pointcloud
+from rtstereo.sinks.files import FORMATS, parse_formats, save_result
+from rtstereo.sinks.pointcloud import (
+    PointCloudOptions,
+    read_ply,
+    register_formats,
+    save_point_cloud,
+    to_depth_mm,
+    write_glb,
+    write_ply,
+)
+from rtstereo.types import Calibration, DisparityResult
+
+CAL = Calibration(
+    fx_px=100.0, fy_px=100.0, cx0_px=7.5, cx1_px=7.5, cy_px=5.5, baseline_m=0.2, width_px=16, height_px=12
+)
+
+
+@pytest.fixture
+def result():
+    disparity = np.full((12, 16), 4.0, np.float32)  # 5 m
+    disparity[3:9, 4:10] = 20.0  # a 1 m square: its border holds flying-pixel candidates
+    disparity[0, 0] = np.nan
+    left = np.random.default_rng(0).integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    return DisparityResult(disparity_px=disparity, calibration=CAL, left=left)
+
+
+@pytest.fixture(autouse=True)
+def _default_formats():
+    yield
+    register_formats()  # tests that re-register with options leave the defaults behind
+
+
+# --- feature --------------------------------------------------------------------------------------
+
+
+def test_formats_are_registered():
+    assert set(pointcloud.NEEDS_CALIBRATION) <= set(FORMATS)
+    assert parse_formats("depth,ply") == ("depth", "ply")
+
+
+def test_depth_outputs_in_metres_and_millimetres(result, tmp_path):
+    files = save_result(result, tmp_path, "pair", ("depth", "depth_npy", "depth_mm"))
+    assert [p.name for p in files] == ["pair_depth.pfm", "pair_depth.npy", "pair_depth_mm.png"]
+    expected = depth_from_disparity(result.disparity_px, CAL)
+    pfm = read_pfm(files[0])
+    assert np.isinf(pfm[0, 0]) and np.allclose(pfm[1:], expected[1:])
+    np.testing.assert_allclose(np.load(files[1]), expected, equal_nan=True)
+    millimetres = read_grey(files[2])
+    assert millimetres.dtype == np.uint16 and millimetres[0, 0] == 0
+    assert millimetres[5, 5] == 1000 and millimetres[11, 15] == 5000
+
+
+def test_depth_mm_encoding_limits():
+    np.testing.assert_array_equal(
+        to_depth_mm(np.array([0.0005, 0.001, 65.535, 65.6, np.inf, -1])), [0, 1, 65535, 0, 0, 0]
+    )
+
+
+def test_ply_round_trip_with_cleaning(result, tmp_path):
+    (path,) = save_result(result, tmp_path, "pair", ("ply",))
+    assert path.name == "pair.ply"
+    header = path.read_bytes()[:400].decode("ascii", "replace")
+    assert "format binary_little_endian 1.0" in header and "property uchar red" in header
+    points, colors = read_ply(path)
+    # 191 valid pixels minus the flying pixels on both sides of the square's border (inner and outer rings)
+    inner_ring, outer_ring = 6 * 6 - 4 * 4, 8 * 8 - 6 * 6
+    assert len(points) == 12 * 16 - 1 - inner_ring - outer_ring
+    assert set(np.round(points[:, 2], 4)) == {1.0, 5.0}
+    index = np.flatnonzero(np.isclose(points[:, 2], 1.0))[0]
+    assert colors.dtype == np.uint8 and colors.shape == points.shape
+    # the colours follow their pixels: find this point's pixel from its coordinates
+    u = round(points[index, 0] * CAL.fx_px / points[index, 2] + CAL.cx0_px)
+    v = round(points[index, 1] * CAL.fy_px / points[index, 2] + CAL.cy_px)
+    np.testing.assert_array_equal(colors[index], result.left[v, u])
+
+
+def test_options_max_depth_and_no_flying_pixel_removal(result, tmp_path):
+    register_formats(PointCloudOptions(max_depth_m=2.0, max_jump_rel=None))
+    (path,) = save_result(result, tmp_path, "near", ("ply",))
+    points, _ = read_ply(path)
+    assert len(points) == 36 and np.allclose(points[:, 2], 1.0)
+
+
+def test_ply_without_colours(tmp_path):
+    cloud = PointCloud(
+        points_m=np.eye(3, dtype=np.float32), colors=None, pixel_index=np.arange(3), size_hw=(1, 3)
+    )
+    points, colors = read_ply(save_point_cloud(tmp_path / "c.ply", cloud))
+    np.testing.assert_array_equal(points, np.eye(3))
+    assert colors is None
+
+
+def test_glb_through_trimesh(result, tmp_path):
+    trimesh = pytest.importorskip("trimesh")
+    (path,) = save_result(result, tmp_path, "pair", ("glb",))
+    scene = trimesh.load(path, file_type="glb")
+    (geometry,) = scene.geometry.values()
+    points, _ = read_ply(save_result(result, tmp_path, "pair", ("ply",))[0])
+    assert len(geometry.vertices) == len(points)
+    # glTF axes: y up, z backward
+    np.testing.assert_allclose(np.sort(geometry.vertices[:, 2]), np.sort(-points[:, 2]), rtol=1e-6)
+
+
+# --- exceptions -----------------------------------------------------------------------------------
+
+
+def test_glb_without_trimesh_names_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "trimesh", None)  # makes `import trimesh` fail
+    cloud = PointCloud(
+        points_m=np.zeros((1, 3), np.float32), colors=None, pixel_index=np.zeros(1, int), size_hw=(1, 1)
+    )
+    with pytest.raises(MissingDependencyError, match=r"pip install 'rtstereo\[3d\]'"):
+        write_glb(tmp_path / "c.glb", cloud)
+
+
+def test_sink_errors(tmp_path, result):
+    no_calibration = DisparityResult(disparity_px=result.disparity_px)
+    for name in pointcloud.NEEDS_CALIBRATION:
+        with pytest.raises(InputError, match="--calib FILE"):
+            save_result(no_calibration, tmp_path, "x", (name,))
+    cloud = PointCloud(
+        points_m=np.zeros((1, 3), np.float32), colors=None, pixel_index=np.zeros(1, int), size_hw=(1, 1)
+    )
+    with pytest.raises(OutputError, match="must end in .ply or .glb"):
+        save_point_cloud(tmp_path / "c.xyz", cloud)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(OutputError, match="cannot write"):
+        write_ply(blocker / "c.ply", cloud)
+    with pytest.raises(OutputError, match="cannot write"):
+        save_result(result, tmp_path, "file/x", ("depth",))
+    with pytest.raises(InputError, match="not a PLY file"):
+        read_ply(blocker)
+    with pytest.raises(InputError, match="cannot read"):
+        read_ply(tmp_path / "missing.ply")
+    ascii_ply = tmp_path / "a.ply"
+    ascii_ply.write_bytes(b"ply\nformat ascii 1.0\nelement vertex 0\nend_header\n")
+    with pytest.raises(InputError, match="only binary little-endian"):
+        read_ply(ascii_ply)
+    odd = tmp_path / "o.ply"
+    odd.write_bytes(
+        b"ply\nformat binary_little_endian 1.0\nelement vertex 0\nproperty list uchar int x\nend_header\n"
+    )
+    with pytest.raises(InputError, match="unsupported vertex property"):
+        read_ply(odd)

@@ -1,0 +1,115 @@
+"""The rectification check: rectified real pairs pass, shifted / rotated / swapped ones are reported."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from rtstereo.errors import InputError
+from rtstereo.io.images import read_image
+from rtstereo.rectify import MIN_MATCHES, RectificationCheck, check_rectification
+
+
+def _shift_down(image: np.ndarray, dy_px: float) -> np.ndarray:
+    height, width = image.shape[:2]
+    return cv2.warpAffine(
+        image,
+        np.float32([[1, 0, 0], [0, 1, dy_px]]),
+        (width, height),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REFLECT,
+    )
+
+
+def _rotate(image: np.ndarray, degrees: float) -> np.ndarray:
+    height, width = image.shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
+    return cv2.warpAffine(image, matrix, (width, height), borderMode=cv2.BORDER_REFLECT)
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    from tests.conftest import shared_path
+
+    kitti = shared_path("data", "real", "kitti2012", "000070")
+    teddy = shared_path("data", "real", "middlebury2003", "teddy")
+    return {
+        "kitti": (
+            read_image(kitti / "colored_0" / "000070_10.png"),
+            read_image(kitti / "colored_1" / "000070_10.png"),
+        ),
+        "teddy": (read_image(teddy / "im2.png"), read_image(teddy / "im6.png")),
+    }
+
+
+# --- feature --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["kitti", "teddy"])
+def test_rectified_real_pairs_pass(pairs, name):
+    check = check_rectification(*pairs[name])
+    # measured: KITTI 0.68 px at the corners (a real ~0.06 degree roll), teddy 0.22 px
+    assert check.conclusive and check.is_rectified() and check.warning() is None, check
+    assert abs(check.offset_px) < 0.2 and check.median_abs_dy_px < 0.2 and check.median_dx_px > 5
+
+
+@pytest.mark.parametrize("name", ["kitti", "teddy"])
+def test_a_two_pixel_vertical_shift_is_measured(pairs, name):
+    left, right = pairs[name]
+    check = check_rectification(left, _shift_down(right, 2.0))
+    assert check.offset_px == pytest.approx(-2.0, abs=0.15), check  # dy = y_left - y_right
+    assert not check.is_rectified()
+    assert (
+        "does not look rectified" in check.warning() and f"{check.misalignment_px:.1f} px" in check.warning()
+    )
+
+
+def test_a_small_roll_is_measured_at_the_image_corners(pairs):
+    left, right = pairs["teddy"]
+    check = check_rectification(left, _rotate(right, 0.5))
+    # A roll by a small angle moves rows by angle * (x - centre): |dy| at the left/right borders.
+    expected = np.deg2rad(0.5) * left.shape[1] / 2
+    assert check.misalignment_px == pytest.approx(expected, rel=0.2), (check, expected)
+    assert check.warning() is not None
+
+
+def test_swapped_inputs_are_reported(pairs):
+    left, right = pairs["teddy"]
+    check = check_rectification(right, left)
+    assert check.median_dx_px < -5
+    assert "swapped" in check.warning()
+
+
+def test_textureless_pairs_are_inconclusive():
+    flat = np.full((60, 80, 3), 128, np.uint8)
+    check = check_rectification(flat, flat)
+    assert not check.conclusive and check.matches < MIN_MATCHES
+    assert check.is_rectified() and check.warning() is None and np.isnan(check.misalignment_px)
+
+
+def test_large_images_are_checked_at_reduced_size_in_full_size_pixels(pairs):
+    left, right = pairs["kitti"]
+    big_left, big_right = (
+        cv2.resize(im, None, fx=1.5, fy=1.5, interpolation=cv2.INTER_LINEAR)
+        for im in (left, _shift_down(right, 2.0))
+    )
+    check = check_rectification(big_left, big_right)
+    assert check.offset_px == pytest.approx(-3.0, abs=0.3), check
+
+
+def test_warning_thresholds_are_adjustable():
+    check = RectificationCheck(
+        misalignment_px=1.5, offset_px=1.5, median_abs_dy_px=1.5, median_dx_px=10.0, matches=100
+    )
+    assert check.warning(2.0) is None and check.warning(1.0) is not None
+
+
+# --- exceptions -----------------------------------------------------------------------------------
+
+
+def test_check_input_errors():
+    with pytest.raises(InputError, match="differ in size"):
+        check_rectification(np.zeros((20, 30, 3), np.uint8), np.zeros((20, 31, 3), np.uint8))
+    with pytest.raises(InputError, match="dtype uint8"):
+        check_rectification(np.zeros((20, 30, 3), np.float32), np.zeros((20, 30, 3), np.float32))

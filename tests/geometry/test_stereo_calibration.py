@@ -1,0 +1,189 @@
+"""Stereo calibration round trip on board views rendered with a known rig, and rectification maps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from board_views import default_rig, render_stereo_views
+
+from rtstereo.errors import InputError, OutputError
+from rtstereo.io.calibration import read_calibration
+from rtstereo.rectify import Board, Rectifier, calibrate_stereo, check_rectification
+
+
+@pytest.fixture(scope="module")
+def chessboard_views():
+    """Twelve chessboard pairs (9x6 inner corners, 30 mm squares) of the default rig."""
+    board = Board.parse("chessboard:9x6:0.03")
+    lefts, rights, rig = render_stereo_views(board, 12, seed=1)
+    return board, lefts, rights, rig
+
+
+@pytest.fixture(scope="module")
+def chessboard_result(chessboard_views):
+    board, lefts, rights, rig = chessboard_views
+    return calibrate_stereo(lefts, rights, board), rig
+
+
+def _relative(a: float, b: float) -> float:
+    return abs(a / b - 1)
+
+
+# --- feature --------------------------------------------------------------------------------------
+
+
+def test_chessboard_round_trip_recovers_focal_and_baseline(chessboard_result):
+    result, rig = chessboard_result
+    # measured (12 views, seed 1): fx left +0.02 %, right -0.03 %, baseline -0.07 %, RMS 0.055 px
+    assert _relative(result.K1[0, 0], rig.k_left[0, 0]) < 0.01
+    assert _relative(result.K2[0, 0], rig.k_right[0, 0]) < 0.01
+    assert _relative(result.K1[1, 1], rig.k_left[1, 1]) < 0.01
+    assert _relative(result.calibration.baseline_m, rig.baseline_m) < 0.01
+    assert _relative(float(np.linalg.norm(result.T)), rig.baseline_m) < 0.01
+    assert result.rms_px < 0.2 and len(result.pairs_used) == 12
+    c = result.calibration
+    assert c.cx0_px == c.cx1_px and (c.width_px, c.height_px) == rig.size_wh
+
+
+def test_chessboard_rectification_aligns_the_rows(chessboard_result, chessboard_views):
+    result, _ = chessboard_result
+    board, lefts, rights, _ = chessboard_views
+    rectifier = result.rectifier()
+    for left, right in zip(lefts[:3], rights[:3]):
+        rect_left, rect_right, calibration = rectifier.rectify(left, right)
+        assert rect_left.shape == left.shape and rect_left.dtype == np.uint8
+        found_left, found_right = board.detect(rect_left), board.detect(rect_right)
+        assert found_left is not None and found_right is not None
+        dy = found_left[1][:, 1] - found_right[1][:, 1]
+        assert np.abs(dy).max() < 0.5, np.abs(dy).max()  # measured: 0.25 px
+        assert calibration == result.calibration
+    check = check_rectification(*rectifier.rectify(lefts[0], rights[0])[:2])
+    assert check.is_rectified(), check  # the raw views are off by several pixels:
+    assert not check_rectification(lefts[0], rights[0]).is_rectified()
+
+
+def test_charuco_round_trip():
+    board = Board.parse("charuco:7x5:0.04:0.03")
+    lefts, rights, rig = render_stereo_views(board, 16, seed=1)
+    result = calibrate_stereo(lefts, rights, board)
+    # measured (16 views, seed 1): fx left -0.46 %, right +0.01 %, baseline +0.54 %, RMS 0.10 px
+    assert _relative(result.K1[0, 0], rig.k_left[0, 0]) < 0.01
+    assert _relative(result.K2[0, 0], rig.k_right[0, 0]) < 0.01
+    assert _relative(result.calibration.baseline_m, rig.baseline_m) < 0.01
+    assert result.rms_px < 0.3
+
+
+def test_save_writes_opencv_json_and_maps_that_load_back(chessboard_result, chessboard_views, tmp_path):
+    result, _ = chessboard_result
+    _, lefts, rights, _ = chessboard_views
+    files = result.save(tmp_path / "rig")
+    assert sorted(p.name for p in files.values()) == ["calibration.json", "maps.npz", "stereo.yaml"]
+    assert read_calibration(files["calibration"]) == result.calibration
+    from_yaml = read_calibration(files["opencv"])
+    assert from_yaml.baseline_m == pytest.approx(result.calibration.baseline_m)
+    expected = result.rectifier().rectify(lefts[0], rights[0])
+    for source in (files["maps"], files["opencv"]):  # maps.npz, or recomputed from the YAML's matrices
+        rectified = Rectifier.from_file(source).rectify(lefts[0], rights[0])
+        np.testing.assert_array_equal(rectified[0], expected[0])
+        np.testing.assert_array_equal(rectified[1], expected[1])
+        assert rectified[2].baseline_m == pytest.approx(result.calibration.baseline_m)
+
+
+def test_rectifier_from_an_opencv_file_with_only_the_pose(chessboard_result, tmp_path):
+    from rtstereo.io.calibration import write_opencv
+
+    result, rig = chessboard_result
+    path = write_opencv(
+        tmp_path / "pose.yaml",
+        {"K1": result.K1, "D1": result.D1, "K2": result.K2, "D2": result.D2, "R": result.R, "T": result.T},
+        *rig.size_wh,
+    )
+    rectifier = Rectifier.from_file(path)
+    assert rectifier.calibration.baseline_m == pytest.approx(result.calibration.baseline_m, rel=1e-6)
+    assert repr(rectifier).startswith("Rectifier(640x480")
+
+
+def test_board_parsing():
+    board = Board.parse("charuco:11x8:0.03:0.022:dict_4x4_50")
+    assert (board.kind, board.cols, board.rows, board.dictionary) == ("charuco", 11, 8, "DICT_4X4_50")
+    assert len(board.object_points()) == 10 * 7
+    assert Board.parse("chessboard:9x6:0.025").object_points()[-1].tolist() == pytest.approx(
+        [0.2, 0.125, 0.0]
+    )
+
+
+# --- exceptions -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("chessboard:9x6", "not understood"),
+        ("circles:9x6:0.02", "not understood"),
+        ("chessboard:9by6:0.02", "not understood"),
+        ("chessboard:1x6:0.02", "at least 2x2"),
+        ("chessboard:9x6:0", "must be > 0"),
+        ("chessboard:9x6:25", "implausible"),
+        ("charuco:5x7:0.04:0.05", "must be smaller"),
+        ("charuco:5x7:0.04:0.03:DICT_9X9_1", "unknown ArUco dictionary"),
+    ],
+)
+def test_board_errors(text, message):
+    with pytest.raises(InputError, match=message):
+        Board.parse(text)
+
+
+def test_calibration_errors(chessboard_views):
+    board, lefts, rights, _ = chessboard_views
+    with pytest.raises(InputError, match="same number"):
+        calibrate_stereo(lefts[:2], rights[:3], board)
+    with pytest.raises(InputError, match="no calibration images"):
+        calibrate_stereo([], [], board)
+    with pytest.raises(InputError, match="alpha must be"):
+        calibrate_stereo(lefts, rights, board, alpha=2)
+    with pytest.raises(InputError, match="one size"):
+        calibrate_stereo([lefts[0], lefts[1][:100]], rights[:2], board)
+    blank = [np.full_like(lefts[0], 128)] * 5
+    with pytest.raises(InputError, match="only 0 of 5 pairs"):
+        calibrate_stereo(blank, blank, board)
+    with pytest.raises(InputError, match="swap the left and right"):
+        calibrate_stereo(rights[:6], lefts[:6], board)
+
+
+def test_rectifier_errors(chessboard_result, tmp_path):
+    result, _ = chessboard_result
+    rectifier = result.rectifier()
+    small = np.zeros((100, 120, 3), np.uint8)
+    with pytest.raises(InputError, match="maps are for 640x480"):
+        rectifier.rectify(small, small)
+    with pytest.raises(InputError, match="not found"):
+        Rectifier.from_file(tmp_path / "missing.npz")
+    other = tmp_path / "other.npz"
+    np.savez(other, something=np.zeros(3))
+    with pytest.raises(InputError, match="not an rtstereo rectification-maps file"):
+        Rectifier.from_file(other)
+    damaged = tmp_path / "damaged.npz"
+    damaged.write_bytes(b"PK\x03\x04 broken")
+    with pytest.raises(InputError, match="cannot read rectification maps"):
+        Rectifier.from_file(damaged)
+    from rtstereo.io.calibration import write_opencv
+
+    incomplete = write_opencv(tmp_path / "k.yaml", {"K1": result.K1}, 640, 480)
+    with pytest.raises(InputError, match="needs K1, D1, K2, D2"):
+        Rectifier.from_file(incomplete)
+    no_pose = write_opencv(
+        tmp_path / "np.yaml", {"K1": result.K1, "D1": result.D1, "K2": result.K2, "D2": result.D2}, 640, 480
+    )
+    with pytest.raises(InputError, match="R, T"):
+        Rectifier.from_file(no_pose)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(OutputError, match="cannot write"):
+        rectifier.save(blocker / "maps.npz")
+    with pytest.raises(OutputError, match="cannot create output folder"):
+        result.save(blocker / "rig")
+
+
+def test_default_rig_is_a_horizontal_pair():
+    rig = default_rig()
+    assert rig.translation_m[0] < 0 and rig.baseline_m == pytest.approx(0.12, rel=0.01)
