@@ -1,1 +1,1 @@
-"""Inputs: image pairs from files, folders, globs and URLs (video and cameras in later modules)."""
+"""Inputs: image pairs (files, folders, globs, URLs), two videos, side-by-side videos and URLs, stereo cameras."""

@@ -1,0 +1,260 @@
+"""``rtstereo video``: disparity of two videos, a side-by-side video (file or URL), or image sequences.
+
+The options shared with ``rtstereo live`` (outputs, window, resizing, temporal filter, calibration)
+and the function that runs a stream from the command line live here too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import InputError
+from ..sources.base import FramePreparer, FrameSource, parse_size
+from .common import add_model_args, predictor_from_args
+
+EPILOG = """examples:
+  rtstereo video left.mp4 right.mp4 -o out.mp4 --model sgbm --max-disp 128
+  rtstereo video --sbs stereo_sbs.mp4 -o out.mp4 --output-prefix frames/disp   # + 16-bit PNGs
+  rtstereo video --sbs 'https://www.youtube.com/watch?v=...' --swap --size 640x360 -o out.mp4
+  rtstereo video 'left/*.png' 'right/*.png' --fps 15 -o out.mp4                 # image sequences
+  rtstereo video left.mp4 right.mp4 --start 300 --stride 2 --max-frames 100 --show
+"""
+
+STREAM_LOGGER = "rtstereo.stream"
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "video",
+        help="disparity of two videos, a side-by-side video (file or URL) or image sequences",
+        description="Compute the disparity of every frame of a stereo video and write an mp4 (left image | "
+        "colourised disparity), 16-bit disparity PNGs, and/or show it in a window.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="VIDEO",
+        help="LEFT_VIDEO RIGHT_VIDEO; with --sbs one VIDEO_OR_URL; or two folders/globs of images",
+    )
+    parser.add_argument(
+        "--sbs", action="store_true", help="one side-by-side video (left|right halves), file or URL"
+    )
+    parser.add_argument(
+        "--swap", action="store_true", help="exchange left and right (cross-eye videos: right|left)"
+    )
+    frames = parser.add_argument_group("frames")
+    frames.add_argument("--start", type=int, default=0, help="first frame to use, from 0 (default: 0)")
+    frames.add_argument("--stride", type=int, default=1, help="use every N-th frame (default: 1)")
+    frames.add_argument(
+        "--fps",
+        type=float,
+        default=10.0,
+        help="frame rate of an image sequence, for the mp4 (default: %(default)s)",
+    )
+    add_stream_args(parser)
+    add_model_args(parser)
+    parser.set_defaults(func=run)
+
+
+def add_stream_args(parser: argparse.ArgumentParser) -> None:
+    """Options ``video`` and ``live`` share: outputs, frames, temporal filter, rectification."""
+    out = parser.add_argument_group("outputs")
+    out.add_argument("-o", "--output", help="mp4 file: the left image beside the colourised disparity")
+    out.add_argument(
+        "--output-prefix",
+        metavar="PREFIX",
+        help="write 16-bit disparity PNGs PREFIX_00000.png, ... (value = d*256, 0 = invalid)",
+    )
+    out.add_argument(
+        "--show", action="store_true", help="show a window when a display exists (q or Esc quits)"
+    )
+    out.add_argument(
+        "--summary",
+        metavar="FILE.json",
+        help="JSON summary with per-stage FPS (default: beside -o as .json, or PREFIX_summary.json)",
+    )
+    out.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress bar, notices or summary on screen"
+    )
+    frames = parser.add_argument_group("frames")
+    frames.add_argument("--max-frames", type=int, help="stop after N frames")
+    frames.add_argument(
+        "--size",
+        metavar="WxH",
+        help="resize frames to WxH before the model: the disparity is in pixels of the resized "
+        "frames (and the calibration is scaled)",
+    )
+    frames.add_argument(
+        "--rectify", metavar="MAPS", help="rectify raw frames with maps from `rtstereo calibrate`"
+    )
+    frames.add_argument(
+        "--calib", metavar="FILE", help="calibration of the (rectified) frames, carried into results"
+    )
+    temporal = parser.add_argument_group("temporal filter (static cameras)")
+    temporal.add_argument(
+        "--temporal",
+        action="store_true",
+        help="average disparity over time per pixel, reset where it changes (less flicker)",
+    )
+    temporal.add_argument(
+        "--temporal-alpha",
+        type=float,
+        default=0.3,
+        help="weight of the new frame, 0..1 (default: %(default)s)",
+    )
+    temporal.add_argument(
+        "--temporal-reset-px",
+        type=float,
+        default=2.0,
+        help="change, pixels, that restarts a pixel's average (default: %(default)s)",
+    )
+    temporal.add_argument(
+        "--temporal-confirm",
+        type=int,
+        default=1,
+        help="frames a change must persist before a pixel restarts: hides one-frame mismatches, delays "
+        "moving objects by as many frames (default: %(default)s)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    with stream_logging("video", args.quiet):
+        return run_stream(args, video_source(args), "video")
+
+
+def video_source(args: argparse.Namespace) -> FrameSource:
+    """The source the positional arguments and ``--sbs``/``--swap`` describe."""
+    from ..sources.sequence import ImageSequenceSource, is_image_sequence
+    from ..sources.video import SideBySideVideoSource, TwoVideoSource
+
+    inputs = args.inputs
+    if args.sbs:
+        if len(inputs) != 1:
+            raise InputError(
+                f"--sbs takes one side-by-side video (file or URL), got {len(inputs)}: {' '.join(inputs)}"
+            )
+        return SideBySideVideoSource(inputs[0], swap=args.swap, start=args.start, stride=args.stride)
+    if len(inputs) != 2:
+        raise InputError(
+            f"expected LEFT_VIDEO RIGHT_VIDEO, got {len(inputs)} input(s); "
+            "for one side-by-side video add --sbs"
+        )
+    left, right = inputs
+    if args.swap:
+        left, right = right, left
+    if is_image_sequence(left) or is_image_sequence(right):
+        return ImageSequenceSource(left, right, fps=args.fps, start=args.start, stride=args.stride)
+    return TwoVideoSource(left, right, start=args.start, stride=args.stride)
+
+
+def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
+    """Build the outputs, filter and window the options name, run the stream, report."""
+    from ..sinks.video import ColourScale, DisparityPngSink, VideoSink, open_window
+    from ..stream import Stream
+    from ..temporal import TemporalFilter
+
+    if args.max_frames is not None and args.max_frames < 1:
+        raise InputError(f"--max-frames must be >= 1, got {args.max_frames}")
+    prepare = FramePreparer(size_wh=parse_size(args.size) if args.size else None, **_geometry(args))
+    temporal = None
+    if args.temporal:
+        temporal = TemporalFilter(args.temporal_alpha, args.temporal_reset_px, args.temporal_confirm)
+    predictor = predictor_from_args(args)
+    sinks = []
+    if args.output:
+        stride = getattr(args, "stride", 1)
+        fps = source.fps / stride if source.fps and not source.live else None
+        sinks.append(VideoSink(args.output, fps=fps))
+    if args.output_prefix:
+        sinks.append(DisparityPngSink(args.output_prefix))
+    window = open_window(f"rtstereo {verb} (q or Esc quits)") if args.show else None
+    log = logging.getLogger(STREAM_LOGGER)
+    if not sinks and window is None:
+        log.info(
+            "nothing is written or shown (give -o FILE.mp4, --output-prefix PREFIX or --show): "
+            "measuring speed only"
+        )
+    log.info("%s -> %s", source.description, predictor.name)
+    stream = Stream(
+        source,
+        predictor,
+        sinks=sinks,
+        window=window,
+        prepare=prepare,
+        temporal=temporal,
+        colour_scale=ColourScale(args.max_disp),
+        max_frames=args.max_frames,
+        progress=not args.quiet,
+    )
+    try:
+        summary = stream.run()
+    finally:
+        if stream.summary is not None:
+            _report(args, stream.summary)
+    if summary.stopped_by == "interrupt":
+        print(f"rtstereo {verb}: interrupted; what was written is complete", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _geometry(args: argparse.Namespace) -> dict:
+    if args.rectify and args.calib:
+        raise InputError("--rectify maps carry their own calibration: give --rectify or --calib, not both")
+    if args.rectify:
+        from ..rectify import Rectifier
+
+        return {"rectifier": Rectifier.from_file(args.rectify)}
+    if args.calib:
+        from ..io.calibration import read_calibration
+
+        return {"calibration": read_calibration(args.calib)}
+    return {}
+
+
+def _report(args: argparse.Namespace, summary) -> None:
+    if summary.error is not None and summary.frames_read == 0:
+        return  # failed before the first frame: the error says it all
+    path = args.summary
+    if path is None and args.output:
+        path = str(Path(args.output).with_suffix(".json"))
+    elif path is None and args.output_prefix:
+        path = f"{args.output_prefix}_summary.json"
+    if path is not None:
+        summary.write_json(path)
+        summary.outputs.append(str(path))
+    if not args.quiet:
+        print(summary.report())
+
+
+@contextlib.contextmanager
+def stream_logging(verb: str, quiet: bool) -> Iterator[None]:
+    """Show the stream's notices and warnings on stderr as ``rtstereo VERB: ...`` while a command runs."""
+    logger = logging.getLogger(STREAM_LOGGER)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_VerbFormatter(verb))
+    handler.setLevel(logging.WARNING if quiet else logging.INFO)
+    previous_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous_level)
+
+
+class _VerbFormatter(logging.Formatter):
+    def __init__(self, verb: str):
+        super().__init__()
+        self.verb = verb
+
+    def format(self, record: logging.LogRecord) -> str:
+        kind = "warning: " if record.levelno >= logging.WARNING else ""
+        return f"rtstereo {self.verb}: {kind}{record.getMessage()}"

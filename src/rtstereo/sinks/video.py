@@ -1,0 +1,290 @@
+"""Stream outputs: an mp4 of the left image beside the colourised disparity, per-frame 16-bit PNGs,
+and an on-screen window.
+
+The colour range is fixed for the whole stream (:class:`ColourScale`), so a colour means the same
+disparity in every frame. Every output is left valid when the stream stops early: the mp4 is closed
+(finalised) by :meth:`Sink.close`, which the pipeline calls on every exit path, and each PNG is
+written under a temporary name and renamed, so no half-written PNG ever carries a frame's name.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import InputError, OutputError
+from ..io.disparity import colorize, to_png16
+from ..types import DisparityResult, StereoPair
+
+log = logging.getLogger("rtstereo.stream")
+
+COLOUR_PERCENTILE = 99.0  # top of the colour range taken from the first frames: robust to outliers
+MP4_FOURCC = "mp4v"  # in every OpenCV build with FFmpeg; H.264 encoders are not
+
+
+class ColourScale:
+    """The disparity that maps to the top of the colour map, fixed for a whole stream.
+
+    Either given (``--max-disp``), or measured once from the first ``warmup_frames`` frames (the 99th
+    percentile of their valid disparities) and then frozen: never rescaled per frame, which makes
+    colours flicker.
+
+    Args:
+        max_disp_px: the top of the range, pixels; ``None`` measures it.
+        warmup_frames: frames to measure it from.
+    """
+
+    def __init__(self, max_disp_px: float | None = None, warmup_frames: int = 5):
+        if max_disp_px is not None and not max_disp_px > 0:
+            raise InputError(f"colour range: max disparity must be > 0 pixels, got {max_disp_px}")
+        self.max_disp_px = float(max_disp_px) if max_disp_px is not None else None
+        self.warmup_frames = max(1, int(warmup_frames))
+        self.source = "given" if max_disp_px is not None else "first frames"
+        self._samples: list[np.ndarray] = []
+
+    @property
+    def ready(self) -> bool:
+        return self.max_disp_px is not None
+
+    def observe(self, disparity_px: np.ndarray) -> None:
+        """Take one warm-up frame into the measurement; freezes after ``warmup_frames``."""
+        if self.ready:
+            return
+        d = np.asarray(disparity_px, dtype=np.float32)
+        valid = d[np.isfinite(d) & (d > 0)]
+        # A subsample is enough for a percentile and keeps the warm-up cheap at full HD.
+        self._samples.append(valid[:: max(1, valid.size // 20000)])
+        if len(self._samples) >= self.warmup_frames:
+            self.freeze()
+
+    def freeze(self) -> float:
+        """Fix the range from what was observed (1 px when nothing valid was seen)."""
+        if self.max_disp_px is None:
+            values = np.concatenate(self._samples) if self._samples else np.zeros(0, np.float32)
+            self.max_disp_px = float(np.percentile(values, COLOUR_PERCENTILE)) if values.size else 1.0
+            self.max_disp_px = max(self.max_disp_px, 1.0)
+            log.info(
+                "colour range fixed at 0..%.1f px from the first %d frame(s)",
+                self.max_disp_px,
+                len(self._samples),
+            )
+            self._samples = []
+        return self.max_disp_px
+
+
+def compose_preview(left: np.ndarray, disparity_px: np.ndarray, max_disp_px: float) -> np.ndarray:
+    """The left image beside the colourised disparity.
+
+    Args:
+        left: uint8 RGB ``(H, W, 3)``.
+        disparity_px: float ``(H, W)``, ``nan`` = invalid (black).
+        max_disp_px: disparity at the top of the colour map.
+
+    Returns:
+        uint8 RGB ``(H, 2W, 3)``.
+    """
+    return np.concatenate([left, colorize(disparity_px, max_disp_px)], axis=1)
+
+
+@dataclass
+class OutputFrame:
+    """One processed frame on its way to the outputs.
+
+    Attributes:
+        number: position among the written frames, from 0 (the mp4 frame and the PNG number).
+        pair: the (prepared) input pair.
+        result: the disparity, after the temporal filter when one runs.
+        preview: the composed left|disparity image (RGB), when an output needs it.
+    """
+
+    number: int
+    pair: StereoPair
+    result: DisparityResult
+    preview: np.ndarray | None = None
+
+
+class Sink(abc.ABC):
+    """An output of a stream. ``close`` must leave what was written valid, also after an error."""
+
+    wants_preview = False
+
+    @abc.abstractmethod
+    def write(self, frame: OutputFrame) -> None: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    @property
+    @abc.abstractmethod
+    def outputs(self) -> list[str]:
+        """Paths written (for the summary)."""
+
+
+class VideoSink(Sink):
+    """An mp4 (MPEG-4 part 2, ``mp4v``) of the previews.
+
+    Args:
+        path: the ``.mp4`` file; its folder is created.
+        fps: the frame rate stored in the file; may be set later through :attr:`fps`, before the
+            first write.
+    """
+
+    wants_preview = True
+
+    def __init__(self, path: str | Path, fps: float | None = None):
+        self.path = Path(path)
+        if self.path.suffix.lower() not in (".mp4", ".m4v", ".mov"):
+            raise OutputError(f"video output {self.path}: expected a .mp4 file name")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create folder {self.path.parent}: {exc}") from None
+        self.fps = fps
+        self.frames = 0
+        self._writer: cv2.VideoWriter | None = None
+        self._size_wh: tuple[int, int] | None = None
+
+    def write(self, frame: OutputFrame) -> None:
+        image = frame.preview
+        assert image is not None, "VideoSink needs the preview"
+        height, width = image.shape[:2]
+        # MPEG-4 needs even sizes; a black row/column keeps every pixel of the image.
+        padded_wh = (width + width % 2, height + height % 2)
+        if self._writer is None:
+            fps = float(self.fps or 10.0)
+            self._writer = cv2.VideoWriter(
+                str(self.path), cv2.VideoWriter_fourcc(*MP4_FOURCC), fps, padded_wh
+            )
+            if not self._writer.isOpened():
+                self._writer = None
+                raise OutputError(
+                    f"cannot write the video {self.path}: OpenCV's FFmpeg writer did not open it "
+                    "(folder not writable?)"
+                )
+            self._size_wh = padded_wh
+        elif padded_wh != self._size_wh:
+            raise OutputError(
+                f"{self.path}: frame size changed mid-stream from {self._size_wh} to {padded_wh}"
+            )
+        if padded_wh != (width, height):
+            image = cv2.copyMakeBorder(image, 0, height % 2, 0, width % 2, cv2.BORDER_CONSTANT, value=0)
+        self._writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()  # writes the mp4 index: without it the file does not play
+            self._writer = None
+
+    @property
+    def outputs(self) -> list[str]:
+        return [str(self.path)] if self.frames else []
+
+
+class DisparityPngSink(Sink):
+    """16-bit KITTI disparity PNGs (value = d * 256, 0 = invalid) named ``<prefix>_00000.png``.
+
+    The n-th PNG belongs to the n-th frame of the mp4 written alongside.
+
+    Args:
+        prefix: path prefix, e.g. ``out/disp`` gives ``out/disp_00000.png``; its folder is created.
+    """
+
+    def __init__(self, prefix: str | Path):
+        self.prefix = Path(prefix)
+        try:
+            self.prefix.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create folder {self.prefix.parent}: {exc}") from None
+        self.written: list[str] = []
+
+    def path_for(self, number: int) -> Path:
+        return self.prefix.parent / f"{self.prefix.name}_{number:05d}.png"
+
+    def write(self, frame: OutputFrame) -> None:
+        path = self.path_for(frame.number)
+        partial = path.with_name(f".{path.name}.partial.png")
+        try:
+            if not cv2.imwrite(str(partial), to_png16(frame.result.disparity_px)):
+                raise OSError("OpenCV could not encode or write the PNG")
+            os.replace(partial, path)
+        except (OSError, cv2.error) as exc:
+            partial.unlink(missing_ok=True)
+            raise OutputError(f"cannot write {path}: {exc}") from None
+        self.written.append(str(path))
+
+    def close(self) -> None:
+        pass
+
+    @property
+    def outputs(self) -> list[str]:
+        if not self.written:
+            return []
+        return [f"{self.prefix}_NNNNN.png x {len(self.written)}"]
+
+
+QUIT_KEYS = (ord("q"), ord("Q"), 27)  # q or Esc
+
+
+class OpenCVWindow:
+    """An OpenCV HighGUI window; :meth:`poll` handles events and reports a quit request.
+
+    Raises:
+        OutputError: the window could not be created (no display, or an OpenCV built without GUI).
+    """
+
+    def __init__(self, title: str = "rtstereo (q or Esc quits)"):
+        self.title = title
+        try:
+            cv2.namedWindow(title, cv2.WINDOW_NORMAL)
+        except cv2.error as exc:
+            raise OutputError(
+                f"cannot open a window: {str(exc).strip().splitlines()[-1]} (opencv-python-headless has no "
+                "GUI: pip install opencv-python for --show)"
+            ) from None
+        self._shown = False
+
+    def show(self, image_rgb: np.ndarray) -> None:
+        cv2.imshow(self.title, cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
+        self._shown = True
+
+    def poll(self, wait_ms: int = 15) -> bool:
+        """Process window events for up to ``wait_ms``; True when the user asked to quit."""
+        key = cv2.waitKey(wait_ms) & 0xFF
+        if key in QUIT_KEYS:
+            return True
+        # Closing the window with its title-bar button also quits.
+        return self._shown and cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1
+
+    def close(self) -> None:
+        try:
+            cv2.destroyWindow(self.title)
+            cv2.waitKey(1)
+        except cv2.error:
+            pass
+
+
+def display_available() -> bool:
+    """Whether a window can be shown: a desktop session (X11/Wayland on Linux; always on macOS/Windows)."""
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def open_window(title: str = "rtstereo (q or Esc quits)") -> OpenCVWindow | None:
+    """A window when a display exists, else ``None`` with a warning saying why."""
+    if not display_available():
+        log.warning("--show: no display (DISPLAY/WAYLAND_DISPLAY unset); running without a window")
+        return None
+    try:
+        return OpenCVWindow(title)
+    except OutputError as exc:
+        log.warning("--show: %s; running without a window", exc)
+        return None

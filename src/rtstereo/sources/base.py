@@ -1,0 +1,352 @@
+"""What every stream source shares: the :class:`FrameSource` interface, the one-slot buffer of live
+cameras, and the per-frame preparation (rectify, resize) done in the capture stage.
+
+A source yields :class:`~rtstereo.types.StereoPair` objects with ``index`` (the frame number in the
+source) and ``timestamp_s`` (seconds since the start of the video, or the camera's clock). File
+sources yield every frame (backpressure comes from the pipeline's bounded queues); live sources keep
+only the newest frame, so a slow model never works on stale images.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ..errors import InputError
+from ..types import Calibration, StereoPair
+
+log = logging.getLogger("rtstereo.stream")
+
+
+class CameraError(InputError):
+    """A camera that is absent, busy, or stopped delivering frames."""
+
+
+class FrameSource(abc.ABC):
+    """A sequence of stereo pairs: videos, image sequences or a live camera.
+
+    Subclasses implement :meth:`_frames`; iterating a source opens it and closes it at the end, also
+    when the consumer stops early. Use it once.
+
+    Attributes:
+        description: a short human label (``two videos a.mp4 + b.mp4``).
+        fps: the nominal frame rate, frames per second (``None`` when unknown).
+        live: whether frames are dropped to keep only the newest one (cameras).
+    """
+
+    description: str = "source"
+    fps: float | None = None
+    live: bool = False
+
+    @property
+    def expected_frames(self) -> int | None:
+        """How many pairs iteration yields, when known in advance (for the progress bar)."""
+        return None
+
+    def stats(self) -> dict[str, Any]:
+        """Source-side figures for the summary (delivered frame rate, dropped frames)."""
+        return {}
+
+    @abc.abstractmethod
+    def _frames(self) -> Iterator[StereoPair]:
+        """Yield the pairs; release what was opened in a ``finally`` block."""
+
+    def __iter__(self) -> Iterator[StereoPair]:
+        return self._frames()
+
+
+def check_start_stride(start: int, stride: int) -> None:
+    if start < 0:
+        raise InputError(f"--start must be >= 0 (first frame to use, counted from 0), got {start}")
+    if stride < 1:
+        raise InputError(f"--stride must be >= 1 (use every N-th frame), got {stride}")
+
+
+def split_side_by_side(frame: np.ndarray, swap: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Cut a side-by-side frame ``(H, 2W, C)`` into its left and right halves.
+
+    An odd width is refused rather than cropped: the column that belongs to neither half cannot be
+    guessed, and a one-column error shifts every disparity by one pixel.
+
+    Args:
+        frame: the full frame; the left view is the left half unless ``swap``.
+        swap: the views are stored right|left (cross-eye videos).
+
+    Returns:
+        ``(left, right)``, views of ``frame`` of width ``W`` each.
+
+    Examples:
+        >>> left, right = split_side_by_side(np.zeros((2, 8, 3), np.uint8))
+        >>> left.shape, right.shape
+        ((2, 4, 3), (2, 4, 3))
+    """
+    width = frame.shape[1]
+    check_side_by_side_width(width)
+    half = width // 2
+    first, second = frame[:, :half], frame[:, half:]
+    return (second, first) if swap else (first, second)
+
+
+def check_side_by_side_width(width_px: int) -> None:
+    """Refuse an odd side-by-side frame width (see :func:`split_side_by_side`)."""
+    if width_px % 2:
+        raise InputError(
+            f"a side-by-side frame holds two halves of equal width, but this one is {width_px} px wide "
+            "(odd); crop one column off the video first (e.g. ffmpeg -i in.mp4 -vf crop=iw-1:ih:0:0 out.mp4)"
+        )
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """Parse ``WxH`` (pixels) into ``(width, height)``.
+
+    Examples:
+        >>> parse_size("640x480")
+        (640, 480)
+    """
+    parts = str(text).lower().replace(" ", "").split("x")
+    try:
+        width, height = (int(p) for p in parts)
+    except ValueError:
+        raise InputError(
+            f"size '{text}' not understood: expected WIDTHxHEIGHT in pixels, e.g. 640x480"
+        ) from None
+    if width < 8 or height < 8:
+        raise InputError(f"size {width}x{height} is too small: expected at least 8x8 pixels")
+    return width, height
+
+
+@dataclass
+class FramePreparer:
+    """The capture-stage work on each pair: rectify with maps, attach a calibration, resize.
+
+    Resizing is never silent: the first resized pair logs the change, the disparity is in pixels of
+    the resized frames, and the calibration is scaled with the images.
+
+    Args:
+        size_wh: target ``(width, height)``; ``None`` keeps the source size.
+        rectifier: an object with ``rectify(left, right) -> (left, right, calibration)``.
+        calibration: a calibration for pairs that carry none (``--calib``), at the source size.
+    """
+
+    size_wh: tuple[int, int] | None = None
+    rectifier: Any = None
+    calibration: Calibration | None = None
+    _announced: bool = field(default=False, repr=False)
+
+    def __call__(self, pair: StereoPair) -> StereoPair:
+        left, right, calibration = pair.left, pair.right, pair.calibration
+        if self.rectifier is not None:
+            left, right, calibration = self.rectifier.rectify(left, right)
+        if calibration is None and self.calibration is not None:
+            calibration = self._calibration_for(left.shape[:2])
+        height, width = left.shape[:2]
+        if self.size_wh is not None and self.size_wh != (width, height):
+            target_w, target_h = self.size_wh
+            if not self._announced:
+                log.info(
+                    "resizing %dx%d frames to %dx%d (--size): "
+                    "the disparity is in pixels of the %dx%d frames%s",
+                    width,
+                    height,
+                    target_w,
+                    target_h,
+                    target_w,
+                    target_h,
+                    ", calibration scaled to match" if calibration is not None else "",
+                )
+                self._announced = True
+            shrink = target_w < width
+            interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+            left = cv2.resize(left, (target_w, target_h), interpolation=interpolation)
+            right = cv2.resize(right, (target_w, target_h), interpolation=interpolation)
+            if calibration is not None:
+                calibration = calibration.scaled(target_w / width, target_h / height)
+        if left is pair.left and right is pair.right and calibration is pair.calibration:
+            return pair
+        return StereoPair(
+            left,
+            right,
+            name=pair.name,
+            index=pair.index,
+            timestamp_s=pair.timestamp_s,
+            calibration=calibration,
+        )
+
+    def _calibration_for(self, size_hw: tuple[int, int]) -> Calibration:
+        calibration = self.calibration
+        assert calibration is not None
+        known = (calibration.height_px, calibration.width_px)
+        if 0 not in known and known != tuple(size_hw):
+            raise InputError(
+                f"the calibration is for {known[1]}x{known[0]} images but the frames are "
+                f"{size_hw[1]}x{size_hw[0]}: give the calibration of this camera mode (--size resizes the "
+                "frames after it is applied)"
+            )
+        return calibration
+
+
+class LatestSlot:
+    """A one-slot buffer: the producer overwrites, the consumer takes the newest item once.
+
+    ``close(error)`` ends the stream; :meth:`take` then raises ``error`` (or returns ``None`` when the
+    stream simply ended) once the slot is empty.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._item: Any = None
+        self._has_item = False
+        self._closed = False
+        self._error: BaseException | None = None
+        self.replaced = 0  # items overwritten before anyone took them (dropped frames)
+
+    def put(self, item: Any) -> None:
+        with self._condition:
+            if self._has_item:
+                self.replaced += 1
+            self._item, self._has_item = item, True
+            self._condition.notify_all()
+
+    def close(self, error: BaseException | None = None) -> None:
+        with self._condition:
+            self._closed, self._error = True, error
+            self._condition.notify_all()
+
+    def take(self, timeout_s: float | None = None) -> Any:
+        """The newest item; ``None`` at the end of the stream.
+
+        Raises:
+            TimeoutError: nothing arrived within ``timeout_s``.
+            BaseException: the error the producer closed the slot with.
+        """
+        with self._condition:
+            if not self._condition.wait_for(lambda: self._has_item or self._closed, timeout_s):
+                raise TimeoutError(f"nothing arrived within {timeout_s} s")
+            if self._has_item:
+                item, self._item, self._has_item = self._item, None, False
+                return item
+            if self._error is not None:
+                raise self._error
+            return None
+
+    def take_nowait(self) -> Any:
+        """The newest item, or ``None`` when there is none right now."""
+        with self._condition:
+            if not self._has_item:
+                return None
+            item, self._item, self._has_item = self._item, None, False
+            return item
+
+
+Grab = tuple[np.ndarray, np.ndarray, float | None, int | None]
+"""What a camera read returns: ``(left, right, timestamp_s, frame_number)``, RGB uint8."""
+
+
+class LiveSource(FrameSource):
+    """A camera: a grabber thread reads as fast as the camera delivers and keeps only the newest pair.
+
+    Subclasses implement :meth:`_open`, :meth:`_read` (one pair, ``None`` at a clean end of stream,
+    :class:`CameraError` when the device fails) and :meth:`_close`.
+
+    Args:
+        frame_timeout_s: how long to wait for a frame before declaring the camera stalled.
+
+    Attributes:
+        calibration: attached to every pair; cameras that know theirs set it in :meth:`_open`.
+    """
+
+    live = True
+
+    def __init__(self, frame_timeout_s: float = 5.0) -> None:
+        self.frame_timeout_s = frame_timeout_s
+        self.calibration: Calibration | None = None
+        self._grabbed = 0
+        self._grab_elapsed_s = 0.0
+        self._slot: LatestSlot | None = None
+
+    @abc.abstractmethod
+    def _open(self) -> None: ...
+
+    @abc.abstractmethod
+    def _read(self) -> Grab | None: ...
+
+    @abc.abstractmethod
+    def _close(self) -> None: ...
+
+    def stats(self) -> dict[str, Any]:
+        delivered = self._grabbed / self._grab_elapsed_s if self._grab_elapsed_s > 0 else 0.0
+        return {
+            "camera_frames": self._grabbed,
+            "camera_fps": round(delivered, 2),
+            "dropped_frames": self._slot.replaced if self._slot is not None else 0,
+        }
+
+    def _grab_loop(self, slot: LatestSlot, stop: threading.Event) -> None:
+        start = time.perf_counter()
+        try:
+            while not stop.is_set():
+                grabbed = self._read()
+                if grabbed is None:
+                    slot.close()
+                    return
+                self._grabbed += 1
+                self._grab_elapsed_s = time.perf_counter() - start
+                slot.put(grabbed)
+            slot.close()
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread, which raises it
+            slot.close(exc)
+
+    def _frames(self) -> Iterator[StereoPair]:
+        try:
+            self._open()
+        except BaseException:
+            self._close()  # whatever was opened before the failure
+            raise
+        slot, stop = LatestSlot(), threading.Event()
+        self._slot = slot
+        grabber = threading.Thread(
+            target=self._grab_loop, args=(slot, stop), name="rtstereo-grabber", daemon=True
+        )
+        grabber.start()
+        count = 0
+        try:
+            while True:
+                try:
+                    grabbed = slot.take(self.frame_timeout_s)
+                except TimeoutError:
+                    raise CameraError(
+                        f"{self.description}: no frame for {self.frame_timeout_s:g} s after "
+                        f"{self._grabbed} frame(s); the camera stalled or was unplugged"
+                    ) from None
+                if grabbed is None:
+                    return
+                left, right, timestamp_s, number = grabbed
+                yield StereoPair(
+                    left,
+                    right,
+                    name=f"frame{count:05d}",
+                    index=count if number is None else number,
+                    timestamp_s=timestamp_s,
+                    calibration=self.calibration,
+                )
+                count += 1
+        finally:
+            stop.set()
+            grabber.join(timeout=2.0)
+            if grabber.is_alive():
+                # Still blocked inside a device read: releasing the device under it could crash the
+                # driver, so it is left to the daemon thread and the end of the process.
+                log.warning(
+                    "%s: the camera read did not return; leaving the device to be released at exit",
+                    self.description,
+                )
+            else:
+                self._close()

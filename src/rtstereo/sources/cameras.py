@@ -1,0 +1,147 @@
+"""Live stereo cameras by name, and the side-by-side UVC webcam read through OpenCV.
+
+``--camera`` values:
+
+- ``oak``: a Luxonis OAK-D through DepthAI (extra ``camera``), see :mod:`rtstereo.sources.oak`;
+- ``realsense``: an Intel RealSense D4xx infrared pair (extra ``realsense``), see
+  :mod:`rtstereo.sources.realsense`;
+- ``uvc:N``: a side-by-side stereo webcam at OpenCV device index ``N`` (``uvc`` = ``uvc:0``); after
+  ``uvc:`` anything OpenCV's ``VideoCapture`` opens also works (a device path, a stream URL, a file).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import cv2
+
+from ..errors import InputError
+from .base import CameraError, Grab, LiveSource, check_side_by_side_width, split_side_by_side
+
+CAMERAS = ("oak", "uvc:N", "realsense")
+
+
+class UVCSource(LiveSource):
+    """A side-by-side stereo webcam (one UVC device whose frames hold left|right).
+
+    Args:
+        device: an OpenCV device index, or anything ``cv2.VideoCapture`` opens (path, URL).
+        swap: the halves are right|left.
+        frame_size_wh: the full side-by-side capture size to request, e.g. ``(2560, 720)``.
+        fps: the frame rate to request.
+        capture_factory: builds the capture object (``cv2.VideoCapture`` by default).
+        frame_timeout_s: wait this long for a frame before declaring the camera stalled.
+
+    A device index that stops delivering frames raises :class:`CameraError` (unplugged); a file or
+    stream that ends simply ends the stream.
+    """
+
+    def __init__(
+        self,
+        device: int | str = 0,
+        swap: bool = False,
+        frame_size_wh: tuple[int, int] | None = None,
+        fps: float | None = None,
+        capture_factory: Callable[[int | str], Any] | None = None,
+        frame_timeout_s: float = 5.0,
+    ):
+        super().__init__(frame_timeout_s)
+        self.device, self.swap = device, swap
+        self.frame_size_wh, self.requested_fps = frame_size_wh, fps
+        self._factory = capture_factory or cv2.VideoCapture
+        self._capture: Any = None
+        self._number = 0
+        self.description = f"camera uvc:{device}"
+
+    @property
+    def is_device(self) -> bool:
+        return isinstance(self.device, int)
+
+    def _open(self) -> None:
+        capture = self._factory(self.device)
+        if capture is None or not capture.isOpened():
+            hint = (
+                "is it plugged in, and not used by another program?" if self.is_device else "check the path"
+            )
+            raise CameraError(f"cannot open {self.description}: {hint}")
+        if self.frame_size_wh is not None:
+            capture.set(cv2.CAP_PROP_FRAME_WIDTH, self.frame_size_wh[0])
+            capture.set(cv2.CAP_PROP_FRAME_HEIGHT, self.frame_size_wh[1])
+        if self.requested_fps:
+            capture.set(cv2.CAP_PROP_FPS, self.requested_fps)
+        fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.fps = fps if 0 < fps < 1000 else None
+        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
+        try:
+            if width:
+                check_side_by_side_width(width)
+        except InputError:
+            capture.release()
+            raise
+        self._capture = capture
+        self._number = 0
+
+    def _read(self) -> Grab | None:
+        ok, frame = self._capture.read()
+        if not ok or frame is None:
+            if self.is_device:
+                raise CameraError(
+                    f"{self.description} stopped delivering frames after {self._number} frame(s) (unplugged?)"
+                )
+            return None
+        rgb = (
+            cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            if frame.ndim == 3
+            else cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+        )
+        left, right = split_side_by_side(rgb, self.swap)
+        number, self._number = self._number, self._number + 1
+        return left.copy(), right.copy(), time.monotonic(), number
+
+    def _close(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
+
+
+def open_camera(
+    spec: str,
+    *,
+    swap: bool = False,
+    frame_size_wh: tuple[int, int] | None = None,
+    fps: float | None = None,
+) -> LiveSource:
+    """Build the live source a ``--camera`` value names.
+
+    Args:
+        spec: ``oak``, ``realsense``, ``uvc`` or ``uvc:N`` (N an OpenCV device index, or a path/URL).
+        swap: exchange left and right (UVC side-by-side halves).
+        frame_size_wh: the capture size: per view for OAK-D and RealSense, the full side-by-side frame
+            for UVC.
+        fps: the frame rate to request from the camera.
+
+    Raises:
+        InputError: an unknown camera name.
+
+    Examples:
+        >>> open_camera("uvc:1").device
+        1
+    """
+    name, _, argument = spec.strip().partition(":")
+    name = name.lower()
+    if name == "uvc":
+        device: int | str = int(argument) if argument.strip().isdigit() else (argument or 0)
+        return UVCSource(device, swap=swap, frame_size_wh=frame_size_wh, fps=fps)
+    if swap:
+        raise InputError(f"--swap applies to side-by-side (uvc) cameras, not to '{spec}'")
+    if name in ("oak", "oak-d", "oakd", "depthai"):
+        from .oak import OakSource
+
+        return OakSource(frame_size_wh=frame_size_wh or (640, 400), fps=fps)
+    if name in ("realsense", "rs"):
+        from .realsense import RealSenseSource
+
+        return RealSenseSource(frame_size_wh=frame_size_wh or (640, 480), fps=fps or 30)
+    raise InputError(f"unknown camera '{spec}': expected one of {', '.join(CAMERAS)}")

@@ -1,0 +1,50 @@
+"""A folder or glob of image pairs played as a video (pairs matched as in ``rtstereo predict``)."""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..io.download import is_url
+from ..types import StereoPair
+from .base import FrameSource, check_start_stride
+from .pairs import resolve_pairs
+
+
+def is_image_sequence(argument: str) -> bool:
+    """Whether a command-line argument names images (a folder or a glob) rather than a video file."""
+    if is_url(argument):
+        return False
+    path = Path(argument)
+    return path.is_dir() or (not path.exists() and glob.has_magic(argument))
+
+
+class ImageSequenceSource(FrameSource):
+    """Pairs from two folders or globs, sorted by name, as consecutive frames.
+
+    Args:
+        left: folder or glob of left images.
+        right: folder or glob of right images (same count).
+        fps: the frame rate to record (for the mp4 output and timestamps).
+        start: first pair to use (0-based).
+        stride: use every ``stride``-th pair.
+
+    Raises:
+        InputError: no images, or different counts on the two sides.
+    """
+
+    def __init__(self, left: str, right: str, fps: float = 10.0, start: int = 0, stride: int = 1):
+        check_start_stride(start, stride)
+        self.pairs = resolve_pairs(left, right)
+        self.fps, self.start, self.stride = fps, start, stride
+        self.description = f"image sequence {left} + {right} ({len(self.pairs)} pairs)"
+
+    @property
+    def expected_frames(self) -> int:
+        return len(range(self.start, len(self.pairs), self.stride))
+
+    def _frames(self) -> Iterator[StereoPair]:
+        for index in range(self.start, len(self.pairs), self.stride):
+            pair = self.pairs[index].load(index)
+            yield StereoPair(pair.left, pair.right, name=pair.name, index=index, timestamp_s=index / self.fps)

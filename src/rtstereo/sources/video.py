@@ -1,0 +1,340 @@
+"""Video sources: two video files (left, right), or one side-by-side video from a file or a URL.
+
+Bad input is answered before the first frame where it can be: two videos of different sizes are
+refused, different frame rates give a warning, different lengths stop at the shorter one (said when
+it is known up front, and again when one video really ends first).
+
+URLs (YouTube and the other sites ``yt-dlp`` knows, or a direct link to a video file) are downloaded
+once with ``yt-dlp`` into the rtstereo cache (``$RTSTEREO_CACHE/videos``) and read from there: a
+local file seeks and decodes reliably, a stream through OpenCV does not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import InputError, require
+from ..io.download import cache_dir, is_url
+from ..types import StereoPair
+from .base import FrameSource, check_side_by_side_width, check_start_stride, split_side_by_side
+
+log = logging.getLogger("rtstereo.stream")
+
+FPS_TOLERANCE = 0.01  # relative difference of frame rates below which two videos count as equal
+
+
+class VideoReader:
+    """One video file read with OpenCV as uint8 RGB frames.
+
+    Args:
+        path: the video file.
+        label: how messages call it (``left video``).
+
+    Raises:
+        InputError: missing file, or a file OpenCV cannot decode.
+    """
+
+    def __init__(self, path: str | Path, label: str = "video"):
+        self.path = Path(path)
+        self.label = label
+        if not self.path.is_file():
+            raise InputError(f"{label} not found: {self.path}")
+        self.capture = cv2.VideoCapture(str(self.path))
+        if not self.capture.isOpened():
+            raise InputError(
+                f"cannot read {label} {self.path}: not a video OpenCV (FFmpeg) can open, or damaged"
+            )
+        self.width = int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        self.height = int(self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        fps = float(self.capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.fps: float | None = fps if 0 < fps < 1000 else None
+        count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.frame_count: int | None = count if count > 0 else None
+        self.position = 0  # index of the next frame read() returns
+        if self.width <= 0 or self.height <= 0:
+            self.release()
+            raise InputError(f"cannot read {label} {self.path}: it reports no frame size (no video stream?)")
+
+    def seek(self, frame: int) -> None:
+        """Move to ``frame`` (0-based) so that :meth:`read` returns it next."""
+        if frame <= 0:
+            return
+        if (
+            self.capture.set(cv2.CAP_PROP_POS_FRAMES, frame)
+            and int(self.capture.get(cv2.CAP_PROP_POS_FRAMES)) == frame
+        ):
+            self.position = frame
+            return
+        # The container does not seek by frame: decode forward instead (exact, slower).
+        self.capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        self.position = 0
+        self.skip(frame)
+
+    def skip(self, count: int) -> int:
+        """Pass over ``count`` frames without converting them; returns how many were there."""
+        for done in range(count):
+            if not self.capture.grab():
+                return done
+            self.position += 1
+        return count
+
+    def read(self) -> tuple[np.ndarray, float] | None:
+        """The next frame as uint8 RGB ``(H, W, 3)`` with its time in seconds; ``None`` at the end."""
+        ok, frame = self.capture.read()
+        if not ok or frame is None:
+            return None
+        # POS_MSEC is the time of the frame just read; some containers report 0 throughout.
+        position_ms = float(self.capture.get(cv2.CAP_PROP_POS_MSEC) or 0.0)
+        if position_ms > 0 or self.position == 0:
+            timestamp_s = position_ms / 1e3
+        else:
+            timestamp_s = self.position / self.fps if self.fps else 0.0
+        self.position += 1
+        if frame.ndim == 2:
+            return np.repeat(frame[:, :, None], 3, axis=2), timestamp_s
+        return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), timestamp_s
+
+    def release(self) -> None:
+        self.capture.release()
+
+
+def _frames_after(total: int | None, start: int, stride: int, max_frames: int | None = None) -> int | None:
+    if total is None:
+        return max_frames
+    count = max(0, -(-(total - start) // stride))
+    return count if max_frames is None else min(count, max_frames)
+
+
+class TwoVideoSource(FrameSource):
+    """Left and right views from two synchronised video files of the same size.
+
+    Args:
+        left: the left camera's video.
+        right: the right camera's video.
+        start: first frame to use (0-based).
+        stride: use every ``stride``-th frame.
+
+    Raises:
+        InputError: a file that cannot be read, or videos of different frame sizes.
+    """
+
+    def __init__(self, left: str | Path, right: str | Path, start: int = 0, stride: int = 1):
+        check_start_stride(start, stride)
+        self.left_path, self.right_path = Path(left), Path(right)
+        self.start, self.stride = start, stride
+        self.description = f"two videos {self.left_path.name} + {self.right_path.name}"
+        readers = self._open()
+        try:
+            self._check(*readers)
+        finally:
+            for reader in readers:
+                reader.release()
+
+    def _open(self) -> tuple[VideoReader, VideoReader]:
+        left = VideoReader(self.left_path, "left video")
+        try:
+            right = VideoReader(self.right_path, "right video")
+        except InputError:
+            left.release()
+            raise
+        return left, right
+
+    def _check(self, left: VideoReader, right: VideoReader) -> None:
+        if (left.width, left.height) != (right.width, right.height):
+            raise InputError(
+                f"the two videos differ in frame size: left {left.width}x{left.height}, right "
+                f"{right.width}x{right.height} (WxH); a rectified stereo pair has one size"
+            )
+        if left.fps and right.fps and abs(left.fps - right.fps) > FPS_TOLERANCE * max(left.fps, right.fps):
+            log.warning(
+                "the two videos have different frame rates (left %.3f fps, right %.3f fps): frames are "
+                "paired by number, so the views drift apart in time if they were not recorded frame by frame",
+                left.fps,
+                right.fps,
+            )
+        self.fps = left.fps or right.fps
+        counts = (left.frame_count, right.frame_count)
+        self._frame_count = None if None in counts else min(counts)
+        if None not in counts and counts[0] != counts[1]:
+            log.warning(
+                "the two videos differ in length (left %d frames, right %d): "
+                "stopping at the shorter, %d frames",
+                counts[0],
+                counts[1],
+                min(counts),
+            )
+        if self._frame_count is not None and self.start >= self._frame_count:
+            raise InputError(
+                f"--start {self.start} is past the end of the videos ({self._frame_count} frames)"
+            )
+
+    @property
+    def expected_frames(self) -> int | None:
+        return _frames_after(self._frame_count, self.start, self.stride)
+
+    def _frames(self) -> Iterator[StereoPair]:
+        left, right = self._open()
+        try:
+            left.seek(self.start)
+            right.seek(self.start)
+            while True:
+                index = left.position
+                got_left, got_right = left.read(), right.read()
+                if got_left is None or got_right is None:
+                    if (got_left is None) != (got_right is None):
+                        ended = "left" if got_left is None else "right"
+                        log.warning(
+                            "the %s video ended at frame %d: stopping at the shorter video", ended, index
+                        )
+                    return
+                (left_rgb, timestamp_s), (right_rgb, _) = got_left, got_right
+                yield StereoPair(
+                    left_rgb, right_rgb, name=f"frame{index:05d}", index=index, timestamp_s=timestamp_s
+                )
+                if self.stride > 1 and (
+                    left.skip(self.stride - 1) < self.stride - 1
+                    or right.skip(self.stride - 1) < self.stride - 1
+                ):
+                    return
+        finally:
+            left.release()
+            right.release()
+
+
+class SideBySideVideoSource(FrameSource):
+    """Left and right views from the two halves of one video (left|right, or right|left with ``swap``).
+
+    Args:
+        video: a video file, a ``file://`` URL, or an http(s) URL that ``yt-dlp`` can fetch.
+        swap: the halves are stored right|left (cross-eye videos).
+        start: first frame to use (0-based).
+        stride: use every ``stride``-th frame.
+
+    Raises:
+        InputError: unreadable file or URL, or an odd frame width.
+        MissingDependencyError: a web URL without ``yt-dlp`` installed.
+    """
+
+    def __init__(self, video: str | Path, swap: bool = False, start: int = 0, stride: int = 1):
+        check_start_stride(start, stride)
+        self.path = resolve_video(str(video))
+        self.swap, self.start, self.stride = swap, start, stride
+        self.description = f"side-by-side video {Path(str(video)).name}{' (swapped)' if swap else ''}"
+        reader = VideoReader(self.path, "side-by-side video")
+        try:
+            check_side_by_side_width(reader.width)
+            self.fps, self._frame_count = reader.fps, reader.frame_count
+        finally:
+            reader.release()
+        if self._frame_count is not None and start >= self._frame_count:
+            raise InputError(f"--start {start} is past the end of the video ({self._frame_count} frames)")
+
+    @property
+    def expected_frames(self) -> int | None:
+        return _frames_after(self._frame_count, self.start, self.stride)
+
+    def _frames(self) -> Iterator[StereoPair]:
+        reader = VideoReader(self.path, "side-by-side video")
+        try:
+            reader.seek(self.start)
+            while True:
+                index = reader.position
+                got = reader.read()
+                if got is None:
+                    return
+                frame, timestamp_s = got
+                left, right = split_side_by_side(frame, self.swap)
+                yield StereoPair(left, right, name=f"frame{index:05d}", index=index, timestamp_s=timestamp_s)
+                if self.stride > 1 and reader.skip(self.stride - 1) < self.stride - 1:
+                    return
+        finally:
+            reader.release()
+
+
+def resolve_video(video: str) -> Path:
+    """A local file for a video argument: a path as is, a ``file://`` URL as its path, a web URL downloaded.
+
+    Args:
+        video: path or URL.
+
+    Returns:
+        The local path (not checked here for being a video).
+    """
+    if not is_url(video):
+        return Path(video)
+    parsed = urllib.parse.urlparse(video)
+    if parsed.scheme.lower() == "file":
+        return Path(urllib.request.url2pathname(parsed.path))
+    return download_video(video)
+
+
+def download_video(url: str) -> Path:
+    """Download a video URL once with ``yt-dlp`` into ``$RTSTEREO_CACHE/videos`` and return the file.
+
+    The format chosen is the best single file that holds video (mp4 preferred, so that OpenCV reads
+    it); sites that only offer separate audio and video streams get the video stream.
+
+    Raises:
+        MissingDependencyError: ``yt-dlp`` is not installed (extra ``video``).
+        InputError: the URL could not be fetched or holds no video.
+    """
+    yt_dlp = require("yt_dlp", "video", "reading a video URL")
+    folder = cache_dir() / "videos"
+    key = hashlib.sha256(url.encode()).hexdigest()[:16]
+    cached = sorted(p for p in folder.glob(f"{key}.*") if p.suffix not in (".part", ".ytdl"))
+    if cached:
+        log.info("video URL %s: using the cached download %s", url, cached[0])
+        return cached[0]
+    folder.mkdir(parents=True, exist_ok=True)
+    options = {
+        "format": "best[ext=mp4][vcodec!=none]/best[vcodec!=none]/bestvideo[ext=mp4]/bestvideo/best",
+        "outtmpl": str(folder / f"{key}.%(ext)s"),
+        "noplaylist": True,
+        "quiet": True,
+        "no_warnings": True,
+        "noprogress": True,
+        "logger": _QuietLogger(),
+    }
+    log.info("downloading %s with yt-dlp into %s", url, folder)
+    try:
+        with yt_dlp.YoutubeDL(options) as downloader:
+            info = downloader.extract_info(url, download=True)
+    except yt_dlp.utils.DownloadError as exc:
+        message = str(exc).replace("ERROR: ", "").strip()
+        raise InputError(
+            f"cannot fetch the video at {url}: {message}. Check the address (and the network), or download "
+            "the video yourself and pass the file"
+        ) from None
+    if info is None or info.get("_type") == "playlist":
+        raise InputError(f"{url} is a playlist or holds no single video: give the URL of one video")
+    downloads = info.get("requested_downloads") or []
+    path = Path(downloads[0]["filepath"]) if downloads and downloads[0].get("filepath") else None
+    if path is None or not path.is_file():
+        found = sorted(p for p in folder.glob(f"{key}.*") if p.suffix not in (".part", ".ytdl"))
+        if not found:
+            raise InputError(f"yt-dlp reported success for {url} but wrote no file into {folder}")
+        path = found[0]
+    return path
+
+
+class _QuietLogger:
+    """Keeps yt-dlp's own console output away; its errors come back as exceptions."""
+
+    def debug(self, message: str) -> None:
+        log.debug("yt-dlp: %s", message)
+
+    info = debug
+
+    def warning(self, message: str) -> None:
+        log.debug("yt-dlp warning: %s", message)
+
+    def error(self, message: str) -> None:
+        log.debug("yt-dlp error: %s", message)

@@ -1,0 +1,472 @@
+"""The streaming pipeline: capture, inference and writing in three threads joined by bounded queues.
+
+::
+
+    source ─> [capture: read, rectify, resize]
+          ─q─> [inference: model, temporal filter]
+          ─q─> [write: mp4, PNGs] ─> window (shown by the main thread)
+
+Each stage works while the others do, so the frame rate is that of the slowest stage, not of their
+sum; the small queues (2 frames by default) bound memory and latency, and make a fast reader wait for
+a slow model instead of piling frames up. Each stage's busy time is measured, and the summary gives
+every stage's own rate (frames per busy second) next to the end-to-end rate, so the bottleneck shows.
+
+The main thread only supervises: it runs the window (events, q/Esc) independently of inference, so
+the window answers at once even when the model takes seconds per frame, and it receives Ctrl-C.
+Every way out (end of input, ``--max-frames``, q/Esc, Ctrl-C, an error in any stage) goes through
+the writer closing its outputs, so what was written stays valid: the mp4 is finalised, and every PNG
+is complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import OutputError
+from .runtime.predictor import Predictor
+from .sinks.video import ColourScale, OutputFrame, Sink, VideoSink, compose_preview
+from .sources.base import FrameSource, LatestSlot
+from .temporal import TemporalFilter
+from .types import DisparityResult, StereoPair
+
+log = logging.getLogger("rtstereo.stream")
+
+_END = object()  # end-of-stream marker passed down the queues
+_POLL_S = 0.05  # how often blocked queue operations look at the stop flag
+MAX_VIDEO_FPS = 120.0  # a live recording's rate is measured; this caps a nonsensical measurement
+
+STOP_REASONS = {
+    "end": "end of input",
+    "max-frames": "--max-frames reached",
+    "window": "window closed (q/Esc)",
+    "interrupt": "interrupted (Ctrl-C)",
+    "error": "error",
+}
+
+
+@dataclass
+class StageClock:
+    """Frames a stage handled and the time it spent working on them (waiting excluded)."""
+
+    name: str
+    frames: int = 0
+    busy_s: float = 0.0
+
+    def add(self, seconds: float) -> None:
+        self.frames += 1
+        self.busy_s += seconds
+
+    @property
+    def fps(self) -> float:
+        """The stage's own rate: frames per second of work (what it could sustain alone)."""
+        return self.frames / self.busy_s if self.busy_s > 0 else 0.0
+
+    @property
+    def ms_per_frame(self) -> float:
+        return 1e3 * self.busy_s / self.frames if self.frames else 0.0
+
+
+@dataclass
+class StreamSummary:
+    """What a stream did, printed at the end and written as JSON.
+
+    Attributes:
+        source: the source's description.
+        model: the model name; ``settings`` its settings.
+        frames_read, frames_processed, frames_written: frames that left each stage.
+        wall_s: seconds from start to the last output closed.
+        throughput_fps: frames written per wall-clock second (end to end).
+        stages: per stage (``capture``, ``inference``, ``write``): frames, fps, ms per frame.
+        stopped_by: ``end``, ``max-frames``, ``window``, ``interrupt`` or ``error``.
+        error: the error message when ``stopped_by == "error"``.
+        outputs: files written.
+        colour_max_disp_px: the fixed top of the colour range.
+        temporal: the temporal filter's settings, when one ran.
+        source_stats: camera frame rate and dropped frames for live sources.
+    """
+
+    source: str
+    model: str
+    settings: dict[str, Any]
+    frames_read: int
+    frames_processed: int
+    frames_written: int
+    wall_s: float
+    throughput_fps: float
+    stages: dict[str, dict[str, float]]
+    stopped_by: str
+    error: str | None = None
+    outputs: list[str] = field(default_factory=list)
+    colour_max_disp_px: float | None = None
+    temporal: dict[str, float] | None = None
+    source_stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def bottleneck(self) -> str | None:
+        """The stage with the lowest own rate."""
+        rated = {name: s["fps"] for name, s in self.stages.items() if s["frames"]}
+        return min(rated, key=rated.get) if rated else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "bottleneck": self.bottleneck}
+
+    def write_json(self, path: str | Path) -> Path:
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(self.to_dict(), indent=2, default=str) + "\n")
+        except OSError as exc:
+            raise OutputError(f"cannot write the summary {path}: {exc}") from None
+        return path
+
+    def report(self) -> str:
+        """A few lines for the terminal."""
+        lines = [
+            f"{self.frames_written} frame(s) in {self.wall_s:.1f} s: {self.throughput_fps:.2f} fps end to "
+            f"end ({self.model}; stopped: {STOP_REASONS.get(self.stopped_by, self.stopped_by)})",
+            f"  {'stage':<10} {'frames':>7} {'fps':>9} {'ms/frame':>9}",
+        ]
+        for name, stage in self.stages.items():
+            mark = "  <- bottleneck" if name == self.bottleneck else ""
+            lines.append(
+                f"  {name:<10} {stage['frames']:>7d} {stage['fps']:>9.2f} {stage['ms_per_frame']:>9.1f}{mark}"
+            )
+        if self.source_stats:
+            stats = ", ".join(f"{k} {v}" for k, v in self.source_stats.items())
+            lines.append(f"  source: {stats}")
+        if self.outputs:
+            lines.append("  written: " + ", ".join(self.outputs))
+        return "\n".join(lines)
+
+
+class Stream:
+    """Run a predictor over a source and feed the outputs, with the three stages overlapped.
+
+    Args:
+        source: where the pairs come from.
+        predictor: the model (``rtstereo.load(...)``).
+        sinks: outputs (:class:`~rtstereo.sinks.video.VideoSink`, ``DisparityPngSink``...).
+        window: an on-screen window (``show``/``poll``/``close``), run by the calling thread.
+        prepare: capture-stage work on each pair (rectify, resize), e.g.
+            :class:`~rtstereo.sources.base.FramePreparer`.
+        temporal: a temporal filter applied to each disparity after the model.
+        colour_scale: the fixed colour range of the previews (measured from the first frames when it
+            has no value).
+        max_frames: stop after this many pairs.
+        queue_size: capacity of each queue between stages, frames.
+        progress: show a progress bar (tqdm) on stderr.
+
+    Examples:
+        >>> import numpy as np, rtstereo
+        >>> from rtstereo.sources.base import FrameSource
+        >>> class Still(FrameSource):
+        ...     def _frames(self):
+        ...         for i in range(3):
+        ...             image = np.zeros((16, 32, 3), np.uint8)
+        ...             yield StereoPair(image, image, index=i)
+        >>> Stream(Still(), rtstereo.load("sgbm", max_disp=16)).run().frames_written
+        3
+    """
+
+    def __init__(
+        self,
+        source: FrameSource,
+        predictor: Predictor,
+        *,
+        sinks: Sequence[Sink] = (),
+        window: Any = None,
+        prepare: Callable[[StereoPair], StereoPair] | None = None,
+        temporal: TemporalFilter | None = None,
+        colour_scale: ColourScale | None = None,
+        max_frames: int | None = None,
+        queue_size: int = 2,
+        progress: bool = False,
+    ):
+        self.source, self.predictor = source, predictor
+        self.sinks, self.window = list(sinks), window
+        self.prepare, self.temporal = prepare, temporal
+        self.colour_scale = colour_scale or ColourScale(None)
+        self.max_frames, self.progress = max_frames, progress
+        self.clocks = {name: StageClock(name) for name in ("capture", "inference", "write")}
+        self._captured: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._results: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._display = LatestSlot()
+        self._stop = threading.Event()
+        self._writer_done = threading.Event()
+        self._lock = threading.Lock()
+        self._reason: str | None = None
+        self._error: BaseException | None = None
+        self._written = 0
+        self._t0 = 0.0
+        self._wall_s = 0.0
+        self.summary: StreamSummary | None = None
+
+    # -- control ------------------------------------------------------------------------------
+
+    def stop(self, reason: str = "interrupt") -> None:
+        """Stop now (thread-safe): frames still queued are dropped, the outputs closed as on any exit."""
+        self._finish(reason)
+        self._stop.set()
+
+    def _finish(self, reason: str) -> None:
+        """Record why the input ended; the frames already read still go through."""
+        with self._lock:
+            if self._reason is None:
+                self._reason = reason
+
+    def _fail(self, exc: BaseException, stop_now: bool = True) -> None:
+        """Record a stage's error. ``stop_now=False`` (input errors) lets the frames already read
+        through, so the outputs hold everything before the failure."""
+        with self._lock:
+            if self._error is None:
+                self._error = exc
+            self._reason = "error"
+        if stop_now:
+            self._stop.set()
+
+    def _put(self, q: queue.Queue, item: Any, always: bool = False) -> bool:
+        """Put, waiting for room while the stream runs; gives up once stopped (unless ``always`` and
+        there is room)."""
+        while True:
+            try:
+                q.put(item, timeout=_POLL_S)
+                return True
+            except queue.Full:
+                if self._stop.is_set():
+                    if always:
+                        try:
+                            q.put_nowait(item)
+                            return True
+                        except queue.Full:
+                            return False
+                    return False
+
+    def _get(self, q: queue.Queue) -> Any:
+        """Next item, or the end marker once stopped (queued items are then dropped)."""
+        while True:
+            if self._stop.is_set():
+                return _END
+            try:
+                return q.get(timeout=_POLL_S)
+            except queue.Empty:
+                pass
+
+    # -- stages -------------------------------------------------------------------------------
+
+    def _capture(self) -> None:
+        clock = self.clocks["capture"]
+        frames = iter(self.source)
+        try:
+            while not self._stop.is_set():
+                if self.max_frames is not None and clock.frames >= self.max_frames:
+                    self._finish("max-frames")
+                    break
+                started = time.perf_counter()
+                pair = next(frames, None)
+                if pair is None:
+                    self._finish("end")
+                    break
+                if self.prepare is not None:
+                    pair = self.prepare(pair)
+                clock.add(time.perf_counter() - started)
+                if not self._put(self._captured, pair):
+                    break
+        except BaseException as exc:  # noqa: BLE001 - re-raised by run() after the outputs are closed
+            self._fail(exc, stop_now=False)
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception as exc:  # noqa: BLE001
+                    log.warning("closing the source failed: %s", exc)
+            self._put(self._captured, _END, always=True)
+
+    def _infer(self) -> None:
+        clock = self.clocks["inference"]
+        try:
+            while True:
+                pair = self._get(self._captured)
+                if pair is _END:
+                    break
+                started = time.perf_counter()
+                result = self.predictor.predict_pair(pair)
+                if self.temporal is not None:
+                    result = dataclasses.replace(result, disparity_px=self.temporal(result.disparity_px))
+                clock.add(time.perf_counter() - started)
+                if not self._put(self._results, (pair, result)):
+                    break
+        except BaseException as exc:  # noqa: BLE001
+            self._fail(exc, stop_now=False)
+        finally:
+            self._put(self._results, _END, always=True)
+
+    def _needs_warmup(self) -> bool:
+        wants_preview = self.window is not None or any(s.wants_preview for s in self.sinks)
+        unknown_fps = any(isinstance(s, VideoSink) and s.fps is None for s in self.sinks)
+        return (wants_preview and not self.colour_scale.ready) or unknown_fps
+
+    def _write(self) -> None:
+        from tqdm import tqdm
+
+        bar = tqdm(
+            total=self._expected_frames(),
+            desc="stream",
+            unit="frame",
+            file=sys.stderr,
+            disable=not self.progress,
+            dynamic_ncols=True,
+        )
+        pending: list[tuple[StereoPair, DisparityResult]] = []
+        arrivals: list[float] = []
+        warming = self._needs_warmup()
+        try:
+            while True:
+                item = self._get(self._results)
+                if item is _END:
+                    break
+                if warming:
+                    pending.append(item)
+                    arrivals.append(time.perf_counter())
+                    self.colour_scale.observe(item[1].disparity_px)
+                    if len(pending) >= self.colour_scale.warmup_frames:
+                        warming = False
+                        self._flush(pending, arrivals, bar)
+                    continue
+                self._emit(*item, bar)
+            if pending:
+                self._flush(pending, arrivals, bar)
+        except BaseException as exc:  # noqa: BLE001
+            self._fail(exc)
+        finally:
+            bar.close()
+            for sink in self.sinks:
+                try:
+                    sink.close()
+                except Exception as exc:  # noqa: BLE001 - keep closing the others
+                    self._fail(exc)
+            self._wall_s = time.perf_counter() - self._t0
+            self._writer_done.set()
+
+    def _flush(self, pending: list, arrivals: list[float], bar: Any) -> None:
+        """End the warm-up: fix the colour range and the live mp4 frame rate, write what was held."""
+        self.colour_scale.freeze()
+        fps = None
+        if len(arrivals) >= 2 and arrivals[-1] > arrivals[0]:
+            fps = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
+        if fps is not None and self.source.fps:
+            fps = min(fps, self.source.fps)  # never faster than the camera delivers
+        for sink in self.sinks:
+            if isinstance(sink, VideoSink) and sink.fps is None:
+                sink.fps = round(min(fps or self.source.fps or 10.0, MAX_VIDEO_FPS), 2)
+                log.info("%s: recorded at %.2f fps (the measured processing rate)", sink.path, sink.fps)
+        for item in pending:
+            self._emit(*item, bar)
+        pending.clear()
+
+    def _emit(self, pair: StereoPair, result: DisparityResult, bar: Any) -> None:
+        started = time.perf_counter()
+        preview = None
+        if self.window is not None or any(s.wants_preview for s in self.sinks):
+            preview = compose_preview(pair.left, result.disparity_px, self.colour_scale.freeze())
+        frame = OutputFrame(self._written, pair, result, preview)
+        for sink in self.sinks:
+            sink.write(frame)
+        if self.window is not None and preview is not None:
+            self._display.put(preview)
+        self._written += 1
+        self.clocks["write"].add(time.perf_counter() - started)
+        bar.set_postfix_str(f"model {result.timings_ms.get('total', 0.0):.0f} ms", refresh=False)
+        bar.update(1)
+
+    def _expected_frames(self) -> int | None:
+        expected = self.source.expected_frames
+        if self.max_frames is not None:
+            expected = self.max_frames if expected is None else min(expected, self.max_frames)
+        return expected
+
+    # -- supervision --------------------------------------------------------------------------
+
+    def run(self) -> StreamSummary:
+        """Run to the end of the input (or a stop) and return the summary.
+
+        Raises:
+            RtStereoError: a stage failed (unreadable frame, camera unplugged, output not writable);
+                the outputs are closed first, and :attr:`summary` holds what was done.
+        """
+        self._t0 = time.perf_counter()
+        threads = [
+            threading.Thread(target=self._capture, name="rtstereo-capture", daemon=True),
+            threading.Thread(target=self._infer, name="rtstereo-inference", daemon=True),
+            # Not a daemon: even if the process is leaving, it finishes closing the outputs first.
+            threading.Thread(target=self._write, name="rtstereo-write", daemon=False),
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            self._supervise()
+        except KeyboardInterrupt:
+            self.stop("interrupt")
+        finally:
+            self._shutdown(threads)
+        self.summary = self._summarise()
+        if self._error is not None:
+            raise self._error
+        return self.summary
+
+    def _supervise(self) -> None:
+        while not self._writer_done.is_set():
+            if self.window is None:
+                self._writer_done.wait(0.1)
+                continue
+            preview = self._display.take_nowait()
+            if preview is not None:
+                self.window.show(preview)
+            if self.window.poll():
+                self.stop("window")
+                return
+
+    def _shutdown(self, threads: list[threading.Thread]) -> None:
+        self._stop.set()
+        capture, inference, writer = threads
+        writer.join()  # closes the outputs: this is what keeps them valid
+        capture.join(timeout=2.0)
+        # A slow model may still be inside one frame; its result is not wanted, so it is not waited for.
+        inference.join(timeout=0.5)
+        if self.window is not None:
+            self.window.close()
+
+    def _summarise(self) -> StreamSummary:
+        wall_s = self._wall_s or (time.perf_counter() - self._t0)
+        stages = {
+            name: {"frames": c.frames, "fps": round(c.fps, 3), "ms_per_frame": round(c.ms_per_frame, 3)}
+            for name, c in self.clocks.items()
+        }
+        outputs = [path for sink in self.sinks for path in sink.outputs]
+        return StreamSummary(
+            source=self.source.description,
+            model=self.predictor.name,
+            settings=dict(self.predictor.settings),
+            frames_read=self.clocks["capture"].frames,
+            frames_processed=self.clocks["inference"].frames,
+            frames_written=self._written,
+            wall_s=round(wall_s, 3),
+            throughput_fps=round(self._written / wall_s, 3) if wall_s > 0 else 0.0,
+            stages=stages,
+            stopped_by=self._reason or "end",
+            error=str(self._error) if self._error is not None else None,
+            outputs=outputs,
+            colour_max_disp_px=self.colour_scale.max_disp_px,
+            temporal=self.temporal.settings() if self.temporal is not None else None,
+            source_stats=self.source.stats(),
+        )

@@ -1,0 +1,379 @@
+"""Live cameras without a camera: UVC through OpenCV on a side-by-side video file; OAK-D and RealSense
+through their real Python packages, with only the device boundary replaced (no device exists here).
+"""
+
+from __future__ import annotations
+
+import datetime
+import sys
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import read_video, render_scene, write_video
+from rtstereo.errors import InputError, MissingDependencyError
+from rtstereo.sources.base import CameraError, LatestSlot
+from rtstereo.sources.cameras import UVCSource, open_camera
+
+# -- the one-slot buffer ---------------------------------------------------------------------------
+
+
+def test_latest_slot_keeps_the_newest_item_and_counts_the_dropped():
+    slot = LatestSlot()
+    for item in range(3):
+        slot.put(item)
+    assert slot.take(0.1) == 2 and slot.replaced == 2
+    with pytest.raises(TimeoutError):
+        slot.take(0.01)
+    slot.put(5)
+    slot.close(CameraError("gone"))
+    assert slot.take(0.1) == 5  # what arrived before the end is still delivered
+    with pytest.raises(CameraError, match="gone"):
+        slot.take(0.1)
+
+
+# -- UVC (OpenCV) ----------------------------------------------------------------------------------
+
+
+def test_uvc_source_reads_a_side_by_side_video_through_opencv(sbs_video):
+    frames = read_video(sbs_video)
+    source = open_camera(f"uvc:{sbs_video}")
+    assert isinstance(source, UVCSource) and source.live and not source.is_device
+    pairs = list(source)
+    assert 1 <= len(pairs) <= len(frames)
+    indices = [p.index for p in pairs]
+    assert (
+        indices == sorted(set(indices)) and indices[-1] == len(frames) - 1
+    )  # the newest frame always arrives
+    for pair in pairs:
+        np.testing.assert_array_equal(pair.left, frames[pair.index][:, :128])
+        np.testing.assert_array_equal(pair.right, frames[pair.index][:, 128:])
+    assert source.fps == pytest.approx(10.0)
+    assert source.stats()["camera_frames"] == len(frames)
+
+
+def test_uvc_swap_exchanges_the_halves(sbs_video):
+    frames = read_video(sbs_video)
+    pair = next(iter(UVCSource(str(sbs_video), swap=True)))
+    np.testing.assert_array_equal(pair.left, frames[pair.index][:, 128:])
+
+
+def test_a_slow_consumer_gets_the_newest_frames_and_the_rest_are_dropped(tmp_path):
+    scene = render_scene(frames=40)
+    video = write_video(
+        tmp_path / "long.mp4", [np.concatenate([a, b], axis=1) for a, b in zip(scene.lefts, scene.rights)]
+    )
+    source = UVCSource(str(video))
+    seen = []
+    for pair in source:
+        seen.append(pair.index)
+        time.sleep(0.05)  # a slow model
+    stats = source.stats()
+    assert len(seen) < 40 and seen[-1] == 39
+    assert stats["dropped_frames"] == 40 - len(seen)
+
+
+class ScriptedCapture:
+    """A cv2.VideoCapture stand-in for a USB device that delivers ``frames`` then is unplugged."""
+
+    def __init__(self, frames, delay_s: float = 0.0, opened: bool = True):
+        self.frames, self.delay_s, self.opened = list(frames), delay_s, opened
+        self.released = False
+
+    def isOpened(self):  # noqa: N802 - OpenCV's name
+        return self.opened
+
+    def set(self, prop, value):
+        return False
+
+    def get(self, prop):
+        if prop == cv2.CAP_PROP_FRAME_WIDTH:
+            return self.frames[0].shape[1] if self.frames else 0
+        return 30.0 if prop == cv2.CAP_PROP_FPS else 0.0
+
+    def read(self):
+        time.sleep(self.delay_s)
+        if not self.frames:
+            return False, None
+        return True, self.frames.pop(0)[:, :, ::-1].copy()
+
+    def release(self):
+        self.released = True
+
+
+def sbs_frames(count: int = 3):
+    scene = render_scene(frames=count)
+    return [np.concatenate([a, b], axis=1) for a, b in zip(scene.lefts, scene.rights)]
+
+
+def test_an_unplugged_device_raises_a_clear_error_after_its_frames():
+    capture = ScriptedCapture(sbs_frames(3))
+    source = UVCSource(0, capture_factory=lambda device: capture)
+    seen = []
+    with pytest.raises(
+        CameraError, match=r"camera uvc:0 stopped delivering frames after 3 frame\(s\) \(unplugged\?\)"
+    ):
+        for pair in source:
+            seen.append(pair.index)
+    assert seen and seen[-1] == 2 and capture.released
+
+
+def test_a_stalled_camera_times_out():
+    capture = ScriptedCapture(sbs_frames(1), delay_s=0.5)
+    source = UVCSource(0, capture_factory=lambda device: capture, frame_timeout_s=0.1)
+    with pytest.raises(CameraError, match=r"no frame for 0.1 s .* stalled or was unplugged"):
+        list(source)
+
+
+def test_an_absent_uvc_camera_is_reported():
+    # The real OpenCV: no /dev/video99 exists here.
+    with pytest.raises(CameraError, match="cannot open camera uvc:99: is it plugged in"):
+        list(UVCSource(99))
+
+
+def test_an_odd_width_uvc_camera_is_refused():
+    capture = ScriptedCapture([np.zeros((8, 17, 3), np.uint8)])
+    with pytest.raises(InputError, match="17 px wide"):
+        list(UVCSource(0, capture_factory=lambda device: capture))
+    assert capture.released
+
+
+@pytest.mark.parametrize(("spec", "device"), [("uvc", 0), ("uvc:2", 2), ("UVC:/dev/video4", "/dev/video4")])
+def test_camera_names(spec, device):
+    assert open_camera(spec).device == device
+
+
+def test_unknown_camera_and_misplaced_swap():
+    with pytest.raises(InputError, match="unknown camera 'kinect': expected one of oak, uvc:N, realsense"):
+        open_camera("kinect")
+    with pytest.raises(InputError, match="--swap applies to side-by-side"):
+        open_camera("oak", swap=True)
+
+
+# -- OAK-D (DepthAI) -------------------------------------------------------------------------------
+
+
+def test_oak_without_depthai_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "depthai", None)  # as if not installed
+    with pytest.raises(MissingDependencyError, match=r"pip install 'rtstereo\[camera\]'"):
+        list(open_camera("oak"))
+
+
+def depthai_or_skip():
+    return pytest.importorskip("depthai", reason="depthai is not installed (extra camera)")
+
+
+def test_oak_with_no_device_connected_says_so():
+    depthai_or_skip()
+    with pytest.raises(CameraError, match="no OAK device found"):
+        list(open_camera("oak"))
+
+
+def oak_calibration_handler(dai):
+    """A real dai.CalibrationHandler holding an OAK-D-like calibration (1280x800 mono pair, 7.5 cm)."""
+    handler = dai.CalibrationHandler()
+    left, right = dai.CameraBoardSocket.CAM_B, dai.CameraBoardSocket.CAM_C
+    handler.setCameraIntrinsics(left, [[800.0, 0, 640], [0, 800, 400], [0, 0, 1]], dai.Size2f(1280, 800))
+    handler.setCameraIntrinsics(right, [[790.0, 0, 630], [0, 792, 404], [0, 0, 1]], dai.Size2f(1280, 800))
+    identity = [[1.0, 0, 0], [0, 1, 0], [0, 0, 1]]
+    handler.setCameraExtrinsics(left, right, identity, [-7.5, 0, 0], [-7.5, 0, 0])
+    handler.setStereoLeft(left, identity)
+    handler.setStereoRight(right, identity)
+    return handler
+
+
+def test_oak_calibration_from_the_device_handler():
+    from rtstereo.sources.oak import calibration_from_depthai
+
+    dai = depthai_or_skip()
+    calibration = calibration_from_depthai(oak_calibration_handler(dai), (640, 400))
+    # DepthAI rectifies both views onto the right camera's intrinsics, here scaled to 640x400.
+    assert (calibration.fx_px, calibration.fy_px) == pytest.approx((395.0, 396.0))
+    assert calibration.cx0_px == calibration.cx1_px == pytest.approx(315.0)
+    assert calibration.cy_px == pytest.approx(202.0)
+    assert calibration.baseline_m == pytest.approx(0.075)
+    assert (calibration.width_px, calibration.height_px) == (640, 400)
+
+
+def oak_frame(dai, value: int, sequence: int):
+    frame = dai.ImgFrame()
+    frame.setCvFrame(np.full((40, 64), value, np.uint8), dai.ImgFrame.Type.GRAY8)
+    frame.setSequenceNum(sequence)
+    frame.setTimestamp(datetime.timedelta(seconds=sequence / 30))
+    return frame
+
+
+def test_oak_stream_pairs_frames_by_sequence_number_and_reports_an_unplug():
+    """Device boundary replaced: the pipeline a device would start is swapped for real DepthAI message
+    queues fed with real ImgFrames; closing them is what DepthAI does when the device is unplugged."""
+    from rtstereo.sources.oak import OakSource, OakStreams
+
+    dai = depthai_or_skip()
+    left_queue, right_queue = dai.MessageQueue("left", 8, False), dai.MessageQueue("right", 8, False)
+    stopped = threading.Event()
+
+    def start_device(module):
+        assert module is dai
+        # Left has an extra older frame (sequence 0) that has no right partner.
+        for sequence in (0, 1, 2):
+            left_queue.send(oak_frame(dai, 10 * sequence, sequence))
+        for sequence in (1, 2):
+            right_queue.send(oak_frame(dai, 10 * sequence + 5, sequence))
+        threading.Timer(0.3, lambda: (left_queue.close(), right_queue.close())).start()
+        return OakStreams(left_queue, right_queue, oak_calibration_handler(dai), stopped.set)
+
+    source = OakSource(frame_size_wh=(64, 40), start_device=start_device, frame_timeout_s=2.0)
+    pairs = []
+    with pytest.raises(CameraError, match=r"camera oak stopped after 2 frame\(s\) \(unplugged\?\)"):
+        for pair in source:
+            pairs.append(pair)
+    assert pairs and pairs[-1].index == 2
+    for pair in pairs:
+        assert pair.left.shape == (40, 64, 3)
+        assert int(pair.right[0, 0, 0]) - int(pair.left[0, 0, 0]) == 5  # the same sequence number
+        assert pair.timestamp_s == pytest.approx(pair.index / 30, abs=1e-5)  # DepthAI keeps microseconds
+        assert pair.calibration is not None and pair.calibration.width_px == 64
+    assert stopped.is_set()
+
+
+# -- RealSense (pyrealsense2) ----------------------------------------------------------------------
+
+
+def test_realsense_without_pyrealsense2_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyrealsense2", None)
+    with pytest.raises(MissingDependencyError, match=r"pip install 'rtstereo\[realsense\]'"):
+        list(open_camera("realsense"))
+
+
+def realsense_or_skip():
+    try:
+        import pyrealsense2
+    except ImportError as exc:  # the wheel needs libusb-1.0 from the system
+        pytest.skip(f"pyrealsense2 does not import here: {exc}")
+    return pyrealsense2
+
+
+def test_realsense_with_no_camera_connected_says_so():
+    realsense_or_skip()
+    with pytest.raises(CameraError, match="no RealSense camera found"):
+        list(open_camera("realsense"))
+
+
+class SoftwareInfrared:
+    """A real librealsense software device with the two infrared streams of a D4xx (64x48, 5 cm apart)."""
+
+    def __init__(self, rs, width: int = 64, height: int = 48):
+        self.rs, self.width, self.height = rs, width, height
+        self.device = rs.software_device()
+        self.sensor = self.device.add_sensor("Stereo Module")
+        intrinsics = rs.intrinsics()
+        intrinsics.width, intrinsics.height = width, height
+        intrinsics.fx, intrinsics.fy, intrinsics.ppx, intrinsics.ppy = 50.0, 51.0, 31.5, 23.5
+        intrinsics.model, intrinsics.coeffs = rs.distortion.none, [0.0] * 5
+        self.profiles = []
+        for index in (1, 2):
+            stream = rs.video_stream()
+            stream.type, stream.index, stream.uid = rs.stream.infrared, index, index
+            stream.width, stream.height, stream.fps, stream.bpp = width, height, 30, 1
+            stream.fmt, stream.intrinsics = rs.format.y8, intrinsics
+            self.profiles.append(self.sensor.add_video_stream(stream))
+        extrinsics = rs.extrinsics()
+        extrinsics.rotation, extrinsics.translation = [1, 0, 0, 0, 1, 0, 0, 0, 1], [-0.05, 0, 0]
+        self.profiles[0].register_extrinsics_to(self.profiles[1], extrinsics)
+        self.queue = rs.frame_queue(16, True)
+        self.sensor.open(self.profiles)
+        self.sensor.start(self.queue)
+        self._pixels = []  # librealsense reads the pixels after on_video_frame returns
+
+    def frame_pair(self, number: int):
+        frames = []
+        for side, profile in enumerate(self.profiles):
+            pixels = np.full((self.height, self.width), 10 * number + 5 * side, np.uint8)
+            self._pixels.append(pixels)
+            frame = self.rs.software_video_frame()
+            frame.pixels, frame.bpp, frame.stride = pixels, 1, self.width
+            frame.timestamp, frame.domain, frame.frame_number = (
+                1000.0 * number / 30,
+                self.rs.timestamp_domain.hardware_clock,
+                number,
+            )
+            frame.profile = profile.as_video_stream_profile()
+            self.sensor.on_video_frame(frame)
+            frames.append(self.queue.wait_for_frame(1000))
+        return frames
+
+    def close(self):
+        self.sensor.stop()
+        self.sensor.close()
+
+
+def test_realsense_calibration_from_the_stream_profiles():
+    from rtstereo.sources.realsense import calibration_from_realsense
+
+    rs = realsense_or_skip()
+    device = SoftwareInfrared(rs)
+    try:
+        left, right = (p.as_video_stream_profile() for p in device.profiles)
+        calibration = calibration_from_realsense(left, right)
+    finally:
+        device.close()
+    assert (calibration.fx_px, calibration.fy_px, calibration.cx0_px, calibration.cy_px) == (
+        50.0,
+        51.0,
+        31.5,
+        23.5,
+    )
+    assert calibration.baseline_m == pytest.approx(0.05)
+    assert (calibration.width_px, calibration.height_px) == (64, 48)
+
+
+def test_realsense_stream_reads_infrared_pairs_and_reports_an_unplug():
+    """Device boundary replaced: librealsense's pipeline cannot adopt a software device in this build,
+    so a stand-in pipeline hands over frame sets of real frames from a real software sensor."""
+    from rtstereo.sources.realsense import RealSenseSource
+
+    rs = realsense_or_skip()
+    device = SoftwareInfrared(rs)
+    framesets = [device.frame_pair(n) for n in range(3)]
+
+    class FrameSet:
+        def __init__(self, frames):
+            self.frames = frames
+
+        def get_infrared_frame(self, index):
+            return self.frames[index - 1]
+
+    class Pipeline:
+        stopped = False
+
+        def try_wait_for_frames(self, timeout_ms):
+            return (True, FrameSet(framesets.pop(0))) if framesets else (False, None)
+
+        def stop(self):
+            Pipeline.stopped = True
+
+    class Profile:
+        def get_stream(self, stream, index):
+            assert stream == rs.stream.infrared
+            return device.profiles[index - 1]
+
+    source = RealSenseSource(start_device=lambda module: (Pipeline(), Profile()), frame_timeout_s=0.5)
+    pairs = []
+    try:
+        with pytest.raises(CameraError, match=r"camera realsense: no frames for 0.5 s after 3 frame\(s\)"):
+            for pair in source:
+                pairs.append(pair)
+                time.sleep(0.01)
+    finally:
+        device.close()
+    assert pairs and pairs[-1].index == 2 and Pipeline.stopped
+    for pair in pairs:
+        assert pair.left.shape == (48, 64, 3)
+        assert int(pair.right[0, 0, 0]) - int(pair.left[0, 0, 0]) == 5
+        assert int(pair.left[0, 0, 0]) == 10 * pair.index
+        assert pair.timestamp_s == pytest.approx(pair.index / 30)
+        assert pair.calibration.baseline_m == pytest.approx(0.05)
+    assert source.fps == 30

@@ -1,0 +1,286 @@
+"""``rtstereo video`` and ``rtstereo live`` from the command line: outputs, options, URLs, Ctrl-C, errors."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import read_video, render_scene, write_video
+from rtstereo import cli
+from rtstereo.io import read_disparity
+from rtstereo.types import Calibration
+
+FAST = ["--model", "sgbm", "--max-disp", "32"]
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def run_cli(monkeypatch, capsys):
+    """Run the console script with the video/live verbs registered (the lead adds them to VERBS)."""
+    monkeypatch.setattr(cli, "VERBS", [*cli.VERBS, *(v for v in ("video", "live") if v not in cli.VERBS)])
+
+    def run(*argv):
+        code = cli.main([str(a) for a in argv])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run
+
+
+def test_two_videos_to_mp4_pngs_and_summary(run_cli, two_videos, tmp_path):
+    code, out, err = run_cli(
+        "video", *two_videos, "-o", tmp_path / "o.mp4", "--output-prefix", tmp_path / "png" / "d", *FAST
+    )
+    assert code == 0, err
+    assert len(read_video(tmp_path / "o.mp4")) == 6
+    assert len(list((tmp_path / "png").glob("d_*.png"))) == 6
+    summary = json.loads((tmp_path / "o.json").read_text())
+    assert summary["frames_written"] == 6 and summary["stopped_by"] == "end"
+    assert summary["colour_max_disp_px"] == 32
+    assert {"capture", "inference", "write"} == set(summary["stages"])
+    assert "fps end to end" in out and "inference" in out and "bottleneck" in out
+    assert "two videos left.mp4 + right.mp4 -> sgbm" in err
+
+
+def test_side_by_side_with_swap_start_stride_max_frames_and_size(run_cli, sbs_video, tmp_path):
+    code, out, err = run_cli(
+        "video",
+        "--sbs",
+        sbs_video,
+        "--swap",
+        "--start",
+        1,
+        "--stride",
+        2,
+        "--max-frames",
+        2,
+        "--size",
+        "64x32",
+        "--output-prefix",
+        tmp_path / "d",
+        *FAST,
+    )
+    assert code == 0, err
+    pngs = sorted(tmp_path.glob("d_*.png"))
+    assert [p.name for p in pngs] == ["d_00000.png", "d_00001.png"]
+    assert read_disparity(pngs[0]).shape == (32, 64)
+    assert "resizing 128x64 frames to 64x32 (--size): the disparity is in pixels of the 64x32 frames" in err
+    summary = json.loads((tmp_path / "d_summary.json").read_text())
+    assert summary["stopped_by"] == "max-frames" and "(swapped)" in summary["source"]
+
+
+def test_image_sequence_with_temporal_filter(run_cli, tmp_path):
+    scene = render_scene(frames=3)
+    for side, frames in (("L", scene.lefts), ("R", scene.rights)):
+        (tmp_path / side).mkdir()
+        for i, image in enumerate(frames):
+            cv2.imwrite(str(tmp_path / side / f"{i}.png"), image[:, :, ::-1])
+    code, _, err = run_cli(
+        "video",
+        tmp_path / "L",
+        str(tmp_path / "R" / "*.png"),
+        "--fps",
+        5,
+        "--temporal",
+        "--temporal-alpha",
+        0.5,
+        "--temporal-reset-px",
+        1.5,
+        "--temporal-confirm",
+        0,
+        "-o",
+        tmp_path / "o.mp4",
+        "--summary",
+        tmp_path / "s.json",
+        "-q",
+        *FAST,
+    )
+    assert code == 0, err
+    assert err == ""  # --quiet
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["temporal"] == {"alpha": 0.5, "reset_px": 1.5, "confirm_frames": 0, "hold_frames": 2}
+    assert cv2.VideoCapture(str(tmp_path / "o.mp4")).get(cv2.CAP_PROP_FPS) == pytest.approx(5)
+
+
+def test_calibration_and_rectification_maps_are_applied(run_cli, two_videos, tmp_path):
+    from rtstereo.io.calibration import write_calibration
+    from rtstereo.rectify import Rectifier
+
+    calibration = Calibration(100.0, 100.0, 63.5, 63.5, 31.5, 0.1, 128, 64)
+    write_calibration(tmp_path / "calib.json", calibration)
+    code, _, err = run_cli("video", *two_videos, "--calib", tmp_path / "calib.json", "--max-frames", 1, *FAST)
+    assert code == 0, err
+    k = np.array([[100.0, 0, 63.5], [0, 100, 31.5], [0, 0, 1]])
+    p = np.hstack([k, np.zeros((3, 1))])
+    Rectifier.from_matrices(
+        k, np.zeros(5), k, np.zeros(5), np.eye(3), np.eye(3), p, p, (128, 64), calibration
+    ).save(tmp_path / "maps.npz")
+    for extra, name in (([], "plain"), (["--rectify", tmp_path / "maps.npz"], "rectified")):
+        code, _, err = run_cli(
+            "video", *two_videos, "--max-frames", 2, "--output-prefix", tmp_path / name, *extra, *FAST
+        )
+        assert code == 0, err
+    # identity maps: the same frames, so the same disparity
+    np.testing.assert_allclose(
+        read_disparity(tmp_path / "rectified_00001.png"),
+        read_disparity(tmp_path / "plain_00001.png"),
+        equal_nan=True,
+    )
+
+
+def test_live_uvc_camera_on_a_side_by_side_file(run_cli, sbs_video, tmp_path):
+    code, out, err = run_cli("live", "--camera", f"uvc:{sbs_video}", "-o", tmp_path / "live.mp4", *FAST)
+    assert code == 0, err
+    written = json.loads((tmp_path / "live.json").read_text())
+    assert written["source_stats"]["camera_frames"] == 6
+    assert len(read_video(tmp_path / "live.mp4")) == written["frames_written"] >= 1
+    assert "camera_fps" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["video", "a.mp4"],
+            "expected LEFT_VIDEO RIGHT_VIDEO, got 1 input(s); for one side-by-side video add --sbs",
+        ),
+        (["video", "--sbs", "a.mp4", "b.mp4"], "--sbs takes one side-by-side video"),
+        (["video", "--sbs", "missing.mp4"], "side-by-side video not found: missing.mp4"),
+        (["video", "--sbs", "{sbs}", "--size", "64"], "size '64' not understood"),
+        (["video", "--sbs", "{sbs}", "--max-frames", "0"], "--max-frames must be >= 1"),
+        (["video", "--sbs", "{sbs}", "--rectify", "m.npz", "--calib", "c.json"], "give --rectify or --calib"),
+        (["video", "--sbs", "{sbs}", "--stride", "0"], "--stride must be >= 1"),
+        (["live", "--camera", "kinect"], "unknown camera 'kinect'"),
+        (["live", "--camera", "uvc:99"], "cannot open camera uvc:99"),
+    ],
+)
+def test_bad_arguments_give_one_clear_line(run_cli, sbs_video, args, message):
+    code, _, err = run_cli(*[a.format(sbs=sbs_video) for a in args], *FAST)
+    assert code == 2
+    assert message in err and "Traceback" not in err
+
+
+def test_videos_of_different_sizes_fail_before_any_output(run_cli, tmp_path, scene):
+    left = write_video(tmp_path / "l.mp4", scene.lefts)
+    right = write_video(tmp_path / "r.mp4", [cv2.resize(f, (64, 32)) for f in scene.rights])
+    code, _, err = run_cli("video", left, right, "-o", tmp_path / "o.mp4", *FAST)
+    assert code == 2 and "differ in frame size" in err
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_live_oak_without_a_device(run_cli):
+    pytest.importorskip("depthai", reason="depthai is not installed (extra camera)")
+    code, _, err = run_cli("live", "--camera", "oak", *FAST)
+    assert code == 2 and "no OAK device found" in err
+
+
+# -- video URLs through yt-dlp (a local HTTP server; no external network) ----------------------------
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """Serves tmp_path on 127.0.0.1."""
+    handler = functools.partial(_QuietHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def test_video_url_is_downloaded_once_with_yt_dlp(
+    run_cli, sbs_video, http_server, stream_cache, tmp_path, monkeypatch
+):
+    pytest.importorskip("yt_dlp", reason="yt-dlp is not installed (extra video)")
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    url = f"{http_server}/{sbs_video.name}"
+    code, _, err = run_cli("video", "--sbs", url, "--output-prefix", tmp_path / "d", *FAST)
+    assert code == 0, err
+    assert len(list(tmp_path.glob("d_*.png"))) == 6
+    cached = list((stream_cache / "videos").iterdir())
+    assert len(cached) == 1 and cached[0].read_bytes() == sbs_video.read_bytes()
+    code, _, err = run_cli("video", "--sbs", url, "--max-frames", 1, *FAST)
+    assert code == 0 and "using the cached download" in err
+
+
+def test_a_video_url_that_fails_says_so(run_cli, http_server, stream_cache, monkeypatch):
+    pytest.importorskip("yt_dlp", reason="yt-dlp is not installed (extra video)")
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    code, _, err = run_cli("video", "--sbs", f"{http_server}/missing.mp4", *FAST)
+    assert code == 2
+    assert f"cannot fetch the video at {http_server}/missing.mp4" in err and "404" in err
+
+
+def test_a_video_url_without_yt_dlp_names_the_extra(run_cli, stream_cache, monkeypatch):
+    monkeypatch.setitem(sys.modules, "yt_dlp", None)  # as if not installed
+    code, _, err = run_cli("video", "--sbs", "https://www.youtube.com/watch?v=abc", *FAST)
+    assert code == 2 and "pip install 'rtstereo[video]'" in err
+
+
+# -- Ctrl-C ----------------------------------------------------------------------------------------
+
+
+def test_ctrl_c_keeps_a_playable_mp4_and_complete_pngs(tmp_path):
+    """A real SIGINT to a real `rtstereo video` process, once it has written its first frame."""
+    scene = render_scene(frames=60, step_px=1)
+    video = write_video(
+        tmp_path / "sbs.mp4", [np.concatenate([a, b], axis=1) for a, b in zip(scene.lefts, scene.rights)]
+    )
+    script = (
+        "import sys; from rtstereo import cli; cli.VERBS += ['video'] * ('video' not in cli.VERBS); "
+        "sys.exit(cli.main())"
+    )
+    # Upscaling makes each frame slow enough (tens of ms) to be interrupted midway.
+    args = [
+        "video",
+        "--sbs",
+        str(video),
+        "--size",
+        "1024x512",
+        "-o",
+        str(tmp_path / "o.mp4"),
+        "--output-prefix",
+        str(tmp_path / "d"),
+        *FAST,
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob("d_*.png")) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "interrupted; what was written is complete" in err
+    pngs = sorted(tmp_path.glob("d_*.png"))
+    assert 1 <= len(pngs) < 60
+    for png in pngs:
+        assert read_disparity(png).shape == (512, 1024)
+    assert len(read_video(tmp_path / "o.mp4")) == len(pngs)
+    assert json.loads((tmp_path / "o.json").read_text())["stopped_by"] == "interrupt"

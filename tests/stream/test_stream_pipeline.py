@@ -1,0 +1,289 @@
+"""The threaded pipeline: outputs, fixed colour range, overlap of the stages, and every way to stop."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+import rtstereo
+from conftest import BACKGROUND_PX, read_video, render_scene
+from rtstereo.errors import OutputError
+from rtstereo.io import read_disparity
+from rtstereo.sinks.video import ColourScale, DisparityPngSink, Sink, VideoSink
+from rtstereo.sources.base import CameraError, FrameSource
+from rtstereo.sources.cameras import UVCSource
+from rtstereo.sources.video import TwoVideoSource
+from rtstereo.stream import Stream
+from rtstereo.types import DisparityResult, StereoPair
+
+
+class Frames(FrameSource):
+    """In-memory frames, optionally slow to read."""
+
+    def __init__(self, count: int = 6, delay_s: float = 0.0, fps: float | None = 10.0, size_hw=(32, 64)):
+        self.count, self.delay_s, self.fps, self.size_hw = count, delay_s, fps, size_hw
+        self.description = f"{count} test frames"
+        self.closed = False
+
+    @property
+    def expected_frames(self):
+        return self.count
+
+    def _frames(self):
+        try:
+            for index in range(self.count):
+                time.sleep(self.delay_s)
+                image = np.full((*self.size_hw, 3), index, np.uint8)
+                yield StereoPair(image, image, index=index, timestamp_s=index / 10)
+        finally:
+            self.closed = True
+
+
+class FakePredictor:
+    """Disparity = frame index + 5 everywhere (a plain value to check outputs by); optionally slow."""
+
+    name = "fake"
+    settings = {"max_disp": 32}
+
+    def __init__(self, delay_s: float = 0.0, slow_from: int = 0):
+        self.delay_s, self.slow_from = delay_s, slow_from
+
+    def predict_pair(self, pair):
+        if pair.index >= self.slow_from:
+            time.sleep(self.delay_s)
+        disparity = np.full(pair.size_hw, pair.index + 5.0, np.float32)
+        return DisparityResult(disparity, timings_ms={"total": 1.0}, model=self.name)
+
+
+class SlowSink(Sink):
+    def __init__(self, delay_s: float):
+        self.delay_s, self.numbers = delay_s, []
+
+    def write(self, frame):
+        time.sleep(self.delay_s)
+        self.numbers.append(frame.number)
+
+    def close(self):
+        pass
+
+    @property
+    def outputs(self):
+        return []
+
+
+class ScriptedWindow:
+    """Stands in for the OpenCV window (no display here): answers poll() from a script."""
+
+    def __init__(self, quit_after_shown: int = 1, action: str = "quit"):
+        self.quit_after_shown, self.action = quit_after_shown, action
+        self.shown, self.polls, self.closed = [], 0, False
+
+    def show(self, image):
+        self.shown.append(image)
+
+    def poll(self, wait_ms: int = 15):
+        time.sleep(wait_ms / 1e3)
+        self.polls += 1
+        if len(self.shown) >= self.quit_after_shown:
+            if self.action == "interrupt":
+                raise KeyboardInterrupt
+            return True
+        return False
+
+    def close(self):
+        self.closed = True
+
+
+# -- outputs ---------------------------------------------------------------------------------------
+
+
+def test_videos_to_mp4_and_png16_with_real_sgbm(two_videos, tmp_path, scene):
+    video, pngs = VideoSink(tmp_path / "out" / "o.mp4", fps=10), DisparityPngSink(tmp_path / "png" / "disp")
+    stream = Stream(
+        TwoVideoSource(*two_videos),
+        rtstereo.load("sgbm", max_disp=32),
+        sinks=[video, pngs],
+        colour_scale=ColourScale(32),
+    )
+    summary = stream.run()
+    assert (summary.frames_read, summary.frames_processed, summary.frames_written) == (6, 6, 6)
+    assert summary.stopped_by == "end" and summary.error is None
+    assert set(summary.stages) == {"capture", "inference", "write"}
+    assert all(s["frames"] == 6 and s["fps"] > 0 for s in summary.stages.values())
+    assert summary.bottleneck in summary.stages
+    frames = read_video(tmp_path / "out" / "o.mp4")
+    assert len(frames) == 6 and frames[0].shape == (64, 256, 3)
+    assert np.abs(frames[2][:, :128].astype(int) - scene.lefts[2]).mean() < 30  # the left image, as encoded
+    names = sorted(p.name for p in (tmp_path / "png").iterdir())
+    assert names == [f"disp_{n:05d}.png" for n in range(6)]
+    disparity = read_disparity(tmp_path / "png" / "disp_00003.png")
+    assert np.nanmedian(disparity[2:12, 40:100]) == pytest.approx(BACKGROUND_PX, abs=0.5)
+    data = json.loads(summary.write_json(tmp_path / "s.json").read_text())
+    assert (
+        data["frames_written"] == 6 and data["stages"]["inference"]["frames"] == 6 and data["model"] == "sgbm"
+    )
+
+
+def test_colour_range_is_fixed_across_frames_not_per_frame():
+    class Previews(SlowSink):
+        wants_preview = True
+
+        def write(self, frame):
+            self.numbers.append(frame.preview)
+
+    sink = Previews(0.0)
+    Stream(Frames(4), FakePredictor(), sinks=[sink], colour_scale=ColourScale(32)).run()
+    # Frame k has disparity k + 5 everywhere: with a fixed range the colour changes with the value;
+    # per-frame scaling would paint every frame with the same (top) colour.
+    colours = [tuple(image[0, -1]) for image in sink.numbers]
+    assert len(set(colours)) == len(colours) == 4
+    assert sink.numbers[0].shape == (32, 128, 3)  # left | disparity
+
+
+def test_colour_range_is_measured_once_from_the_first_frames(tmp_path):
+    scale = ColourScale(None, warmup_frames=3)
+    stream = Stream(
+        Frames(6), FakePredictor(), sinks=[VideoSink(tmp_path / "o.mp4", fps=10)], colour_scale=scale
+    )
+    summary = stream.run()
+    # the 99th percentile of frames 0..2 (disparities 5, 6, 7), then frozen
+    assert summary.colour_max_disp_px == pytest.approx(7.0)
+    assert summary.frames_written == 6 and len(read_video(tmp_path / "o.mp4")) == 6
+
+
+def test_a_live_recording_takes_the_measured_rate(tmp_path):
+    sink = VideoSink(tmp_path / "o.mp4", fps=None)
+    Stream(Frames(6, fps=None), FakePredictor(delay_s=0.05), sinks=[sink], colour_scale=ColourScale(32)).run()
+    assert 5 < sink.fps < 40  # about 20 fps: one frame per 50 ms of inference
+    assert len(read_video(tmp_path / "o.mp4")) == 6
+
+
+# -- overlap ---------------------------------------------------------------------------------------
+
+
+def test_stages_overlap_so_throughput_is_that_of_the_slowest_stage():
+    count, delay_s = 10, 0.04
+    sink = SlowSink(delay_s)
+    summary = Stream(Frames(count, delay_s=delay_s), FakePredictor(delay_s=delay_s), sinks=[sink]).run()
+    serial_s = 3 * count * delay_s
+    assert summary.wall_s < 0.75 * serial_s, summary.report()
+    assert sink.numbers == list(range(count))
+    for stage in summary.stages.values():
+        assert stage["fps"] == pytest.approx(1 / delay_s, rel=0.5)
+
+
+# -- stopping --------------------------------------------------------------------------------------
+
+
+def test_max_frames_stops_the_source_and_closes_it():
+    source = Frames(10)
+    summary = Stream(source, FakePredictor(), max_frames=3).run()
+    assert summary.frames_written == 3 and summary.stopped_by == "max-frames" and source.closed
+
+
+def test_window_quit_returns_at_once_even_when_inference_is_slow(tmp_path):
+    sink = VideoSink(tmp_path / "o.mp4", fps=10)
+    window = ScriptedWindow(quit_after_shown=1)
+    stream = Stream(
+        Frames(5),
+        FakePredictor(delay_s=5.0, slow_from=1),
+        sinks=[sink],
+        window=window,
+        colour_scale=ColourScale(32),
+    )
+    started = time.perf_counter()
+    summary = stream.run()
+    assert time.perf_counter() - started < 2.0  # the model is still busy with frame 1 for 5 s
+    assert summary.stopped_by == "window" and window.closed
+    assert summary.frames_written == 1 and len(read_video(tmp_path / "o.mp4")) == 1
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_what_was_written(tmp_path):
+    sink, pngs = VideoSink(tmp_path / "o.mp4", fps=10), DisparityPngSink(tmp_path / "d")
+    window = ScriptedWindow(quit_after_shown=2, action="interrupt")
+    summary = Stream(
+        Frames(50, delay_s=0.02),
+        FakePredictor(),
+        sinks=[sink, pngs],
+        window=window,
+        colour_scale=ColourScale(32),
+    ).run()
+    assert summary.stopped_by == "interrupt"
+    written = summary.frames_written
+    assert 2 <= written < 50
+    assert len(read_video(tmp_path / "o.mp4")) == written
+    assert sorted(p.name for p in tmp_path.glob("d_*.png")) == [f"d_{n:05d}.png" for n in range(written)]
+
+
+def test_a_camera_unplugged_mid_stream_keeps_the_outputs_valid(tmp_path):
+    from test_stream_cameras import ScriptedCapture, sbs_frames
+
+    capture = ScriptedCapture(sbs_frames(4), delay_s=0.03)
+    source = UVCSource(0, capture_factory=lambda device: capture)
+    sink, pngs = VideoSink(tmp_path / "o.mp4"), DisparityPngSink(tmp_path / "d")
+    stream = Stream(
+        source, rtstereo.load("sgbm", max_disp=32), sinks=[sink, pngs], colour_scale=ColourScale(32)
+    )
+    with pytest.raises(CameraError, match="unplugged"):
+        stream.run()
+    summary = stream.summary
+    assert summary.stopped_by == "error" and "stopped delivering frames" in summary.error
+    written = summary.frames_written
+    assert written >= 1
+    assert len(read_video(tmp_path / "o.mp4")) == written
+    assert len(list(tmp_path.glob("d_*.png"))) == written
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_an_output_that_fails_stops_the_stream_with_its_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder should be")
+    with pytest.raises(OutputError, match="cannot"):
+        Stream(Frames(3), FakePredictor(), sinks=[DisparityPngSink(blocker / "sub" / "d")]).run()
+
+
+def test_an_unwritable_png_is_reported_and_the_mp4_still_closed(tmp_path, monkeypatch):
+    sink = VideoSink(tmp_path / "o.mp4", fps=10)
+    pngs = DisparityPngSink(tmp_path / "d")
+    monkeypatch.setattr(pngs, "path_for", lambda number: tmp_path / "missing" / f"d_{number:05d}.png")
+    stream = Stream(Frames(3), FakePredictor(), sinks=[sink, pngs], colour_scale=ColourScale(32))
+    with pytest.raises(OutputError, match="cannot write .*d_00000.png"):
+        stream.run()
+    assert stream.summary.stopped_by == "error"
+    assert len(read_video(tmp_path / "o.mp4")) == 1  # written before the PNG failed, and finalised
+
+
+def test_a_source_that_fails_to_read_is_reported():
+    class Broken(Frames):
+        def _frames(self):
+            yield from list(super()._frames())[:2]
+            raise rtstereo.errors.InputError("frame 2 is damaged")
+
+    stream = Stream(Broken(5), FakePredictor())
+    with pytest.raises(rtstereo.errors.InputError, match="frame 2 is damaged"):
+        stream.run()
+    assert stream.summary.frames_written == 2
+
+
+def test_static_scene_with_the_temporal_filter_flickers_less(tmp_path):
+    from rtstereo.temporal import TemporalFilter, mean_flicker_px
+
+    scene = render_scene(frames=8, step_px=0, noise=4.0, seed=3)
+
+    class Static(FrameSource):
+        fps = 10.0
+
+        def _frames(self):
+            for i, (a, b) in enumerate(zip(scene.lefts, scene.rights)):
+                yield StereoPair(a, b, index=i)
+
+    model = rtstereo.load("sgbm", max_disp=32)
+    flicker = {}
+    for name, temporal in (("raw", None), ("temporal", TemporalFilter())):
+        pngs = DisparityPngSink(tmp_path / name / "d")
+        Stream(Static(), model, sinks=[pngs], temporal=temporal).run()
+        flicker[name] = mean_flicker_px(read_disparity(p) for p in sorted((tmp_path / name).glob("d_*.png")))
+    assert flicker["temporal"] < 0.7 * flicker["raw"], flicker

@@ -1,0 +1,123 @@
+"""Stream outputs: mp4 previews, 16-bit PNG frames, the colour range and the window's fallbacks."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import read_video
+from rtstereo.errors import InputError, OutputError
+from rtstereo.io import read_disparity
+from rtstereo.sinks.video import (
+    ColourScale,
+    DisparityPngSink,
+    OutputFrame,
+    VideoSink,
+    compose_preview,
+    open_window,
+)
+from rtstereo.types import DisparityResult, StereoPair
+
+
+def frame(number: int = 0, size_hw=(31, 40), value_px: float = 7.25) -> OutputFrame:
+    left = np.full((*size_hw, 3), 90, np.uint8)
+    disparity = np.full(size_hw, value_px, np.float32)
+    disparity[0, 0] = np.nan
+    pair = StereoPair(left, left, index=number)
+    return OutputFrame(number, pair, DisparityResult(disparity), compose_preview(left, disparity, 16.0))
+
+
+def test_mp4_keeps_odd_sized_previews_whole_and_plays(tmp_path):
+    sink = VideoSink(tmp_path / "sub" / "o.mp4", fps=None)
+    for n in range(3):
+        sink.write(frame(n))
+    sink.close()
+    frames = read_video(tmp_path / "sub" / "o.mp4")
+    assert len(frames) == 3 and frames[0].shape == (32, 80, 3)  # 31 rows padded to 32, none cut
+    assert sink.outputs == [str(tmp_path / "sub" / "o.mp4")]
+
+
+def test_mp4_name_size_and_folder_errors(tmp_path):
+    with pytest.raises(OutputError, match="expected a .mp4"):
+        VideoSink(tmp_path / "o.avi")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match="cannot create folder"):
+        VideoSink(tmp_path / "file" / "o.mp4")
+    sink = VideoSink(tmp_path / "o.mp4", fps=5)
+    sink.write(frame(0))
+    with pytest.raises(OutputError, match="frame size changed"):
+        sink.write(frame(1, size_hw=(20, 20)))
+    sink.close()
+    assert VideoSink(tmp_path / "never.mp4").outputs == []
+
+
+def test_png_frames_are_numbered_complete_and_exact(tmp_path):
+    sink = DisparityPngSink(tmp_path / "out" / "disp")
+    for n in range(2):
+        sink.write(frame(n))
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["disp_00000.png", "disp_00001.png"]  # no temporary files left
+    d = read_disparity(tmp_path / "out" / "disp_00001.png")
+    assert np.isnan(d[0, 0]) and d[5, 5] == 7.25  # d * 256 is exact for quarter pixels
+    assert re.fullmatch(r".*disp_NNNNN\.png x 2", sink.outputs[0])
+
+
+def test_a_disparity_too_large_for_png16_is_refused(tmp_path):
+    with pytest.raises(OutputError, match="does not fit a 16-bit PNG"):
+        DisparityPngSink(tmp_path / "d").write(frame(value_px=300.0))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_colour_scale_given_measured_and_empty(caplog):
+    assert ColourScale(64).ready and ColourScale(64).freeze() == 64
+    with pytest.raises(InputError, match="max disparity must be > 0"):
+        ColourScale(0)
+    scale = ColourScale(None, warmup_frames=2)
+    scale.observe(np.full((4, 4), 10.0, np.float32))
+    assert not scale.ready
+    with caplog.at_level(logging.INFO, "rtstereo.stream"):
+        scale.observe(np.full((4, 4), 30.0, np.float32))
+    assert scale.ready and 29 < scale.max_disp_px <= 30
+    scale.observe(np.full((4, 4), 500.0, np.float32))  # frozen: later frames do not move it
+    assert scale.max_disp_px <= 30 and "colour range fixed at 0..30" in caplog.text
+    assert ColourScale(None).freeze() == 1.0  # nothing valid seen
+
+
+def test_show_without_a_display_runs_without_a_window(monkeypatch, caplog):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr("sys.platform", "linux")
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        assert open_window() is None
+    assert "no display" in caplog.text
+
+
+def test_show_with_an_opencv_without_gui_says_which_package_to_install(monkeypatch, caplog):
+    if "GUI:                           NONE" not in cv2.getBuildInformation():
+        pytest.skip("this OpenCV has a GUI backend: the headless fallback cannot be exercised")
+    monkeypatch.setenv("DISPLAY", ":99")
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        assert open_window() is None
+    assert "pip install opencv-python" in caplog.text
+
+
+def test_window_quits_on_q_esc_or_close(monkeypatch):
+    """No display here: OpenCV's HighGUI calls are replaced by a script of keys and window states."""
+    from rtstereo.sinks import video
+
+    keys, visible, shown = [ord("a"), ord("q"), 27, -1, -1], [1.0, 1.0, 0.0], []
+    monkeypatch.setattr(video.cv2, "namedWindow", lambda title, flags: None)
+    monkeypatch.setattr(video.cv2, "imshow", lambda title, image: shown.append(image))
+    monkeypatch.setattr(video.cv2, "waitKey", lambda ms: keys.pop(0) if keys else -1)
+    monkeypatch.setattr(video.cv2, "getWindowProperty", lambda title, prop: visible.pop(0))
+    monkeypatch.setattr(video.cv2, "destroyWindow", lambda title: None)
+    window = video.OpenCVWindow()
+    window.show(np.zeros((4, 8, 3), np.uint8))
+    assert shown[0].shape == (4, 8, 3)
+    assert [window.poll(), window.poll(), window.poll()] == [False, True, True]  # 'a', then q, then Esc
+    assert window.poll() is False and window.poll() is True  # visible, then closed with its button
+    window.close()

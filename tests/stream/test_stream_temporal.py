@@ -1,0 +1,88 @@
+"""The temporal filter: less flicker on a static scene, no smearing of motion, bounded holding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rtstereo.errors import InputError
+from rtstereo.temporal import TemporalFilter, flicker_px, mean_flicker_px
+
+
+def noisy_static(frames: int = 30, sigma_px: float = 0.3, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    truth = np.linspace(5, 20, 32 * 48, dtype=np.float32).reshape(32, 48)
+    return [(truth + rng.normal(0, sigma_px, truth.shape)).astype(np.float32) for _ in range(frames)]
+
+
+def test_flicker_of_a_static_noisy_sequence_drops():
+    frames = noisy_static()
+    temporal = TemporalFilter(alpha=0.3, reset_px=2.0)
+    raw, filtered = mean_flicker_px(frames), mean_flicker_px([temporal(d) for d in frames])
+    # Stationary noise through an EMA: the frame-to-frame change shrinks to about sqrt(alpha / (2 - alpha)).
+    assert filtered < 0.5 * raw
+    assert raw == pytest.approx(0.3 * 2 / np.sqrt(np.pi), rel=0.1)  # E|N(0, 2 sigma^2)|
+
+
+def test_a_jump_beyond_the_reset_restarts_the_pixel_once_confirmed():
+    temporal = TemporalFilter(alpha=0.3, reset_px=2.0, confirm_frames=1)
+    temporal(np.full((2, 2), 10.0, np.float32))
+    moved = np.array([[10.5, 30.0], [10.0, 30.0]], np.float32)
+    out = temporal(moved)
+    assert out[0, 0] == pytest.approx(10.15)  # noise: averaged
+    assert out[0, 1] == 10.0  # a jump seen once: not trusted yet (one-frame mismatches are most flicker)
+    out = temporal(np.array([[10.5, 30.0], [10.0, 10.0]], np.float32))
+    assert out[0, 1] == 30.0  # it persisted: an object arrived, taken as is, no smearing
+    assert out[1, 1] == 10.0  # a one-frame outlier never showed
+    immediate = TemporalFilter(reset_px=2.0, confirm_frames=0)
+    immediate(np.full((1, 1), 10.0, np.float32))
+    assert immediate(np.full((1, 1), 30.0, np.float32))[0, 0] == 30.0
+
+
+def test_single_frame_outliers_do_not_flicker():
+    rng = np.random.default_rng(1)
+    frames = noisy_static(frames=20, sigma_px=0.05)
+    for d in frames:  # 2 % of pixels jump by 10 px for one frame, as mismatches do
+        d[rng.random(d.shape) < 0.02] += 10
+    temporal = TemporalFilter()
+    assert mean_flicker_px([temporal(d) for d in frames]) < 0.2 * mean_flicker_px(frames)
+
+
+def test_invalid_pixels_hold_their_value_for_a_few_frames_then_turn_invalid():
+    temporal = TemporalFilter(hold_frames=2)
+    temporal(np.array([[8.0]], np.float32))
+    assert temporal(np.array([[np.nan]], np.float32))[0, 0] == 8.0
+    assert temporal(np.array([[np.nan]], np.float32))[0, 0] == 8.0
+    assert np.isnan(temporal(np.array([[np.nan]], np.float32))[0, 0])
+    assert temporal(np.array([[4.0]], np.float32))[0, 0] == 4.0  # a new value after expiry starts afresh
+
+
+def test_a_new_frame_size_restarts_and_reset_forgets():
+    temporal = TemporalFilter()
+    temporal(np.full((2, 2), 3.0, np.float32))
+    np.testing.assert_array_equal(temporal(np.full((3, 3), 9.0, np.float32)), 9.0)
+    temporal.reset()
+    np.testing.assert_array_equal(temporal(np.full((3, 3), 1.0, np.float32)), 1.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"alpha": 0}, "alpha"),
+        ({"alpha": 1.5}, "alpha"),
+        ({"reset_px": 0}, "reset_px"),
+        ({"confirm_frames": -1}, "confirm_frames"),
+        ({"hold_frames": -1}, "hold_frames"),
+    ],
+)
+def test_bad_settings(kwargs, match):
+    with pytest.raises(InputError, match=match):
+        TemporalFilter(**kwargs)
+
+
+def test_flicker_counts_only_pixels_valid_in_both_frames():
+    a = np.array([[1.0, np.nan, 3.0, 0.0]], np.float32)
+    b = np.array([[2.0, 5.0, np.nan, 4.0]], np.float32)
+    assert flicker_px(a, b) == 1.0
+    assert np.isnan(flicker_px(a[:, 1:2], b[:, 1:2]))
+    assert np.isnan(mean_flicker_px([a]))
