@@ -14,6 +14,7 @@ EPILOG = """examples:
   rtstereo live --camera uvc:0 --camera-size 2560x720 --show  # side-by-side USB stereo webcam
   rtstereo live --camera realsense -o live.mp4 --output-prefix frames/disp --max-frames 300
   rtstereo live --camera oak --temporal --show              # a static camera: less flicker
+  rtstereo live --camera oak --view3d --max-depth 5          # live point cloud in Rerun (viewer extra)
 
 The camera's newest frame is always the one processed: a slow model skips frames, it never lags.
 OAK-D and RealSense supply their own calibration; q or Esc in the window, or Ctrl-C, stop cleanly.

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..sources.base import FramePreparer, FrameSource, parse_size
+from ..viewer import DEFAULT_MAX_POINTS
 from .common import add_model_args, predictor_from_args
 
 EPILOG = """examples:
@@ -23,6 +24,7 @@ EPILOG = """examples:
   rtstereo video --sbs 'https://www.youtube.com/watch?v=...' --swap --size 640x360 -o out.mp4
   rtstereo video 'left/*.png' 'right/*.png' --fps 15 -o out.mp4                 # image sequences
   rtstereo video left.mp4 right.mp4 --start 300 --stride 2 --max-frames 100 --show
+  rtstereo video left.mp4 right.mp4 --calib calib.json --view3d --max-depth 20    # live 3D view (Rerun)
 """
 
 STREAM_LOGGER = "rtstereo.stream"
@@ -97,6 +99,27 @@ def add_stream_args(parser: argparse.ArgumentParser) -> None:
     frames.add_argument(
         "--calib", metavar="FILE", help="calibration of the (rectified) frames, carried into results"
     )
+    view = parser.add_argument_group("3D viewer (pip install 'rtstereo[viewer]'; needs a calibration)")
+    view.add_argument(
+        "--view3d",
+        action="store_true",
+        help="show the coloured point cloud, images and depth in the Rerun viewer (when a display exists)",
+    )
+    view.add_argument(
+        "--view3d-save",
+        metavar="FILE.rrd",
+        help="record the 3D view to a Rerun file (works headless; open it with `rerun FILE.rrd`)",
+    )
+    view.add_argument(
+        "--max-depth", type=float, metavar="M", help="3D view: drop points farther than M metres"
+    )
+    view.add_argument(
+        "--view3d-points",
+        type=int,
+        default=DEFAULT_MAX_POINTS,
+        metavar="N",
+        help="3D view: most points per frame, thinned evenly beyond (default: %(default)s)",
+    )
     temporal = parser.add_argument_group("temporal filter (static cameras)")
     temporal.add_argument(
         "--temporal",
@@ -166,6 +189,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     temporal = None
     if args.temporal:
         temporal = TemporalFilter(args.temporal_alpha, args.temporal_reset_px, args.temporal_confirm)
+    viewer_options = _viewer_options(args, source)  # fails before the model loads, not at the first frame
     predictor = predictor_from_args(args)
     sinks = []
     if args.output:
@@ -174,8 +198,10 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         sinks.append(VideoSink(args.output, fps=fps))
     if args.output_prefix:
         sinks.append(DisparityPngSink(args.output_prefix))
-    window = open_window(f"rtstereo {verb} (q or Esc quits)") if args.show else None
     log = logging.getLogger(STREAM_LOGGER)
+    if viewer_options is not None:
+        sinks.extend(_viewer_sink(args, viewer_options, log))
+    window = open_window(f"rtstereo {verb} (q or Esc quits)") if args.show else None
     if not sinks and window is None:
         log.info(
             "nothing is written or shown (give -o FILE.mp4, --output-prefix PREFIX or --show): "
@@ -216,6 +242,51 @@ def _geometry(args: argparse.Namespace) -> dict:
 
         return {"calibration": read_calibration(args.calib)}
     return {}
+
+
+def _viewer_options(args: argparse.Namespace, source: FrameSource):
+    """The 3D viewer's options when ``--view3d``/``--view3d-save`` ask for it, else ``None``.
+
+    Raises:
+        InputError: no calibration is given and the source has none of its own.
+        MissingDependencyError: rerun-sdk is not installed.
+    """
+    from ..errors import require
+    from ..sources.base import LiveSource
+    from ..sources.cameras import UVCSource
+    from ..viewer import ViewerOptions, check_rrd_path
+
+    if not (args.view3d or args.view3d_save):
+        return None
+    if args.view3d_save:
+        check_rrd_path(args.view3d_save)
+    # OAK-D and RealSense read their calibration from the device when they open; webcams and files have none.
+    own_calibration = isinstance(source, LiveSource) and not isinstance(source, UVCSource)
+    if not (args.calib or args.rectify or own_calibration):
+        raise InputError(
+            "--view3d needs the cameras' calibration (focal length, baseline) to place the points in "
+            f"metres, and {source.description} has none: pass --calib FILE (KITTI, Middlebury calib.txt, "
+            "OpenCV YAML, rtstereo JSON) or --rectify maps.npz (see `rtstereo calibrate`)"
+        )
+    require("rerun", "viewer", "the 3D viewer (--view3d)")
+    return ViewerOptions(max_points=args.view3d_points, max_depth_m=args.max_depth)
+
+
+def _viewer_sink(args: argparse.Namespace, options, log: logging.Logger) -> list:
+    """The 3D viewer sink (a list of zero or one): spawned when a display exists, and/or recorded."""
+    from ..sinks.video import display_available
+    from ..viewer import Viewer3DSink
+
+    spawn = args.view3d
+    if spawn and not display_available():
+        log.warning(
+            "--view3d: no display (DISPLAY/WAYLAND_DISPLAY unset); the Rerun viewer is not started "
+            "(record it with --view3d-save FILE.rrd and open that with `rerun FILE.rrd`)"
+        )
+        spawn = False
+    if not spawn and not args.view3d_save:
+        return []
+    return [Viewer3DSink(spawn=spawn, save_path=args.view3d_save, options=options)]
 
 
 def _report(args: argparse.Namespace, summary) -> None:
