@@ -1,0 +1,259 @@
+"""Exact layer geometry for the synthetic stereo generator: regions, disparities, inverse maps and
+z-buffers.
+
+A layer's points are named by their left-view position ``(xs, y)`` (surface coordinates). The left view
+at pixel ``x`` shows surface point ``xs = x``; the right view at ``xr`` shows the point with
+``xs - d(xs, y) = xr``. With the quadratic disparity of a layer this is a quadratic equation in
+``xs``, solved in closed form on the branch where ``1 - dd/dx > 0`` (the only one inside the layer's
+box, see :mod:`.synthetic_scene`). Visibility is a z-buffer on disparity: the nearest surface, the one
+with the largest disparity, wins.
+
+The two background layers (wall, ground) cover everything and are evaluated densely. Objects are
+evaluated only on (object, tile) pairs whose boxes meet, so the cost grows with the area the objects
+cover rather than with ``objects x pixels``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .synthetic_table import Rows, Table
+
+TILE = 8  # px; smaller tiles waste less work on layer boxes, larger ones cut per-pair bookkeeping
+NUM_BACKGROUND = 2  # layers 0 (wall) and 1 (ground) cover the frame
+KEY_LAYERS = 64  # layers per scene that the depth keys can tell apart
+KEY_OFFSET = 256.0  # px added to disparities before their float bits serve as depth keys
+NO_HIT = 0  # below the key of any surface
+CHUNK_POINTS = 65536  # points evaluated per step: temporaries of this size stay in the CPU cache
+
+
+def layer_disparity(p: Rows | Table, xs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Disparity (px) of the layer surface at surface coordinates ``(xs, y)``."""
+    dx, dy = xs - p["cx"], y - p["cy"]
+    return p["d_c"] + dx * (p["d_a"] + p["d_qx"] * dx) + dy * (p["d_b"] + p["d_qy"] * dy)
+
+
+def surface_x(
+    p: Rows | Table, qx: torch.Tensor, y: torch.Tensor, view: str
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Surface x seen at view position ``(qx, y)``.
+
+    The left view sees ``xs = qx``. The right view solves ``xs - d(xs, y) = qx``:
+    ``-qx t^2 + (1 - a) t + c0 = 0`` with ``t = xs - cx``, taking the root on the rising branch in the
+    cancellation-free form ``-2 c0 / (B + sqrt(B^2 - 4 A c0))``.
+
+    Returns:
+        ``(xs, found)``; ``found`` is False where the surface never reaches ``qx``, or None when it
+        always does (left view, planar layers).
+    """
+    if view == "left":
+        return qx, None
+    dy = y - p["cy"]
+    offset = qx - p["cx"] + p["d_c"] + dy * (p["d_b"] + p["d_qy"] * dy)  # = -c0
+    t = offset * p["d_inv_1ma"]  # planar layers: a linear equation
+    found = None
+    curved = _flag(p, "curved_x")
+    if len(curved):
+        q, c0 = p.subset(curved), -offset.expand_as(t)[curved]
+        a_coef, b_coef = -q["d_qx"], 1.0 - q["d_a"]
+        discriminant = b_coef * b_coef - 4.0 * a_coef * c0
+        t[curved] = -2.0 * c0 / (b_coef + torch.sqrt(discriminant.clamp(min=0.0)))
+        found = torch.ones_like(t, dtype=torch.bool)
+        found[curved] = discriminant >= 0
+    return p["cx"] + t, found
+
+
+def _flag(p: Rows, name: str) -> torch.Tensor:
+    """Positions of the rows whose per-layer flag ``name`` is set."""
+    column = p[name]
+    return (column.reshape(column.shape[0]) > 0).nonzero().squeeze(1)
+
+
+def _superellipse_level(power: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """``|u|^p + |v|^p`` for per-row powers ``p`` in {1, 2, 4, 8}, by repeated squaring."""
+    uu, vv = u * u, v * v
+    level = uu + vv
+    flat_power = power.reshape(-1)
+    if bool((flat_power == 1).any()):
+        level = torch.where(power == 1, u.abs() + v.abs(), level)
+    if bool((flat_power >= 4).any()):
+        uu, vv = uu * uu, vv * vv
+        level = torch.where(power == 4, uu + vv, level)
+        if bool((flat_power == 8).any()):
+            level = torch.where(power == 8, uu * uu + vv * vv, level)
+    return level
+
+
+def layer_covers(p: Rows, xs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Whether surface points ``(xs, y)`` belong to their layer's region (bool, broadcast shape).
+
+    An object's region is a superellipse ``|u|^p + |v|^p <= 1`` in its rotated, scaled and bent frame
+    ``(u, v)``; wobbly outlines, straight cuts and lattices of holes are evaluated only for the rows
+    (objects) that have them. The background layers cover everything.
+    """
+    dx, dy = xs - p["cx"], y - p["cy"]
+    u = p["u_x"] * dx + p["u_y"] * dy
+    v = p["v_x"] * dx + p["v_y"] * dy - p["bend_uv"] * u * u
+    level = _superellipse_level(p["power"], u, v)
+    inside = level <= 1.0
+
+    wobbly = _flag(p, "wobbly")
+    if len(wobbly):
+        # Low harmonics of the polar angle scale the level: a wobbly outline, no trigonometry needed.
+        q = p.subset(wobbly)
+        su, sv = u[wobbly], v[wobbly]
+        uu, vv = su * su, sv * sv
+        r2 = (uu + vv).clamp(min=1e-12)
+        cos2, sin2 = (uu - vv) / r2, 2 * su * sv / r2
+        r3 = r2 * r2.sqrt()
+        cos3, sin3 = su * (uu - 3 * vv) / r3, sv * (3 * uu - vv) / r3
+        wobble = q["wobble2_c"] * cos2 + q["wobble2_s"] * sin2 + q["wobble3_c"] * cos3 + q["wobble3_s"] * sin3
+        inside[wobbly] = level[wobbly] * (1.0 + wobble) <= 1.0
+
+    cut = _flag(p, "has_cuts")
+    if len(cut):
+        q = p.subset(cut)
+        su, sv = u[cut], v[cut]
+        keep = (q["cut0_nx"] * su + q["cut0_ny"] * sv <= q["cut0_offset"]) & (
+            q["cut1_nx"] * su + q["cut1_ny"] * sv <= q["cut1_offset"]
+        )
+        inside[cut] &= keep
+
+    holed = _flag(p, "has_holes")
+    if len(holed):
+        q = p.subset(holed)
+        hole_u = torch.frac(u[holed] * q["hole_freq_u"] + q["hole_phase_u"] + 100.0) > q["hole_duty_u"]
+        hole_v = torch.frac(v[holed] * q["hole_freq_v"] + q["hole_phase_v"] + 100.0) > q["hole_duty_v"]
+        inside[holed] &= ~(hole_u & hole_v)
+
+    full = _flag(p, "full")
+    if len(full):
+        inside[full] = True
+    return inside
+
+
+def layer_at(
+    layers: Table, flat_layer: torch.Tensor, qx: torch.Tensor, y: torch.Tensor, view: str
+) -> torch.Tensor:
+    """Disparity of given layers at given view positions, ``-inf`` where the layer is not there.
+
+    Args:
+        layers: table ``(B, K, C)``.
+        flat_layer: ``b * K + k`` for each point ``(N,)``.
+        qx, y: view position of each point ``(N,)``.
+        view: ``"left"`` or ``"right"``.
+    """
+    p = layers.rows(flat_layer)
+    xs, found = surface_x(p, qx, y, view)
+    hit = layer_covers(p, xs, y)
+    if found is not None:
+        hit &= found
+    return torch.where(hit, layer_disparity(p, xs, y), float("-inf"))
+
+
+def _background_key(layers: Table, height: int, width: int, view: str) -> torch.Tensor:
+    """Depth keys of the nearer of the wall and ground planes over the ``(B, H, W)`` grid.
+
+    Both are planar with ``d = g(y) + a (xs - cx)``; in the right view ``xs - d = x`` gives
+    ``d = (g(y) + a (x - cx)) / (1 - a)``. Either way a row term plus a column term.
+    """
+    device = layers.data.device
+    x = torch.arange(width, device=device, dtype=torch.float32)[None, None, :]
+    y = torch.arange(height, device=device, dtype=torch.float32)[None, :, None]
+    best = None
+    for k in range(NUM_BACKGROUND):
+        p = Table(layers.names, layers.data[:, k, None, None, :])
+        dy = y - p["cy"]
+        row = p["d_c"] + dy * (p["d_b"] + p["d_qy"] * dy)
+        column = p["d_a"] * (x - p["cx"])
+        if view == "right":
+            row, column = row * p["d_inv_1ma"], column * p["d_inv_1ma"]
+        key = _depth_key(row + column, k)
+        key = torch.where(p["active"] > 0, key, NO_HIT)
+        best = key if best is None else torch.maximum(best, key)
+    return best
+
+
+def _object_tiles(layers: Table, tiles_y: int, tiles_x: int, tile: int, view: str) -> torch.Tensor:
+    """Which (item, object, tile row, tile column) may meet: bool ``(B, K - 2, Ty, Tx)``.
+
+    A tile is kept when it meets the object's axis-aligned box and its oriented box in the region
+    frame ``(u, v)``; in the right view a tile sees surface points shifted by the object's disparities.
+    """
+    device = layers.data.device
+    objects = Table(layers.names, layers.data[:, NUM_BACKGROUND:, None, None, :])
+    half = (tile - 1) / 2.0
+    centre_x = (torch.arange(tiles_x, device=device, dtype=torch.float32) * tile + half)[None, None, None, :]
+    centre_y = (torch.arange(tiles_y, device=device, dtype=torch.float32) * tile + half)[None, None, :, None]
+    half_x = torch.full_like(objects["cx"], half)
+    if view == "right":
+        centre_x = centre_x + (objects["d_min"] + objects["d_max"]) / 2
+        half_x = half_x + (objects["d_max"] - objects["d_min"]) / 2
+    meets_x = (objects["box_x0"] <= centre_x + half_x) & (objects["box_x1"] >= centre_x - half_x)
+    meets = meets_x & (objects["box_y0"] <= centre_y + half) & (objects["box_y1"] >= centre_y - half)
+    dx, dy = centre_x - objects["cx"], centre_y - objects["cy"]
+    u = objects["u_x"] * dx + objects["u_y"] * dy
+    v = objects["v_x"] * dx + objects["v_y"] * dy
+    meets &= u.abs() <= objects["obb_u"] + half_x * objects["u_x"].abs() + half * objects["u_y"].abs()
+    meets &= v.abs() <= objects["obb_v"] + half_x * objects["v_x"].abs() + half * objects["v_y"].abs()
+    return meets & (objects["active"] > 0)
+
+
+def zbuffer(layers: Table, height: int, width: int, view: str, tile: int = TILE):
+    """Nearest layer at every pixel centre of one view.
+
+    Args:
+        layers: table ``(B, K, C)``.
+        height, width: image size.
+        view: ``"left"`` or ``"right"``.
+        tile: tile size in px for culling.
+
+    Returns:
+        ``(B, H, W)`` long: index of the layer with the largest disparity at each pixel.
+    """
+    batch, n_layers = layers.data.shape[:2]
+    assert n_layers <= KEY_LAYERS, n_layers
+    device = layers.data.device
+    tiles_y, tiles_x = -(-height // tile), -(-width // tile)
+
+    b, k, ty, tx = _object_tiles(layers, tiles_y, tiles_x, tile, view).nonzero(as_tuple=True)
+    k = k + NUM_BACKGROUND
+    slot = (b * tiles_y + ty) * tiles_x + tx
+    offsets = torch.arange(tile, device=device, dtype=torch.float32)
+    area = tile * tile
+
+    # One int32 depth key per pixel of every tile (see _depth_key); a max-reduction per chunk of
+    # (object, tile) pairs keeps the nearest, whatever the order in which chunks arrive.
+    background = _background_key(layers, tiles_y * tile, tiles_x * tile, view)
+    best = background.reshape(batch, tiles_y, tile, tiles_x, tile).transpose(2, 3).reshape(-1).clone()
+    pixel_in_tile = torch.arange(area, device=device)
+    pairs_per_chunk = max(1, CHUNK_POINTS // area)  # keep the temporaries in cache
+    for start in range(0, len(b), pairs_per_chunk):
+        chunk = slice(start, start + pairs_per_chunk)
+        cb, ck, cy, cx = b[chunk], k[chunk], ty[chunk], tx[chunk]
+        p = layers.rows(cb * n_layers + ck, trailing=2, eager=True)
+        qx = (cx * tile).float()[:, None, None] + offsets[None, None, :]
+        y = (cy * tile).float()[:, None, None] + offsets[None, :, None]
+        xs, found = surface_x(p, qx, y, view)
+        hit = layer_covers(p, xs, y)
+        if found is not None:
+            hit &= found
+        d = layer_disparity(p, xs, y).expand(-1, tile, tile)
+        key = torch.where(hit, _depth_key(d, ck.int()[:, None, None]), NO_HIT)
+        index = (slot[chunk, None] * area + pixel_in_tile).reshape(-1)
+        best.scatter_reduce_(0, index, key.reshape(-1), "amax")
+    winner = (best & (KEY_LAYERS - 1)).long()
+    winner = winner.reshape(batch, tiles_y, tiles_x, tile, tile).transpose(2, 3)
+    return winner.reshape(batch, tiles_y * tile, tiles_x * tile)[:, :height, :width]
+
+
+def _depth_key(d: torch.Tensor, layer: torch.Tensor | int) -> torch.Tensor:
+    """int32 key ordered like the disparity ``d``, ties broken by the layer index.
+
+    The bits of a positive float32 are ordered like its value; ``d + 256`` is positive for every
+    surface that can be seen (only the ground plane above the horizon, hidden by the wall, goes lower).
+    The low 6 mantissa bits make room for the layer: keys tell disparities apart to ~2e-3 px below
+    256 px, which only matters where two surfaces intersect.
+    """
+    bits = (d + KEY_OFFSET).clamp(min=1.0).view(torch.int32)
+    return (bits & ~(KEY_LAYERS - 1)) | layer

@@ -1,0 +1,217 @@
+"""Procedural surface appearance for the synthetic stereo generator.
+
+Every quantity here is a function of the *surface point* (its left-view position ``(xs, y)`` and its
+disparity), never of the view, so a point has the same colour in both views (the view-dependent parts,
+specular spots and the camera, live in :mod:`.synthetic_camera`).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import torch
+
+from .synthetic_table import Rows, Table
+
+PINK, SMOOTH, GRAIN, RIDGED = range(4)  # channels of the noise bank
+NOISE_SIZE = 1024  # texels per side of the (periodic) noise bank; a power of two
+_BANKS: dict[str, torch.Tensor] = {}
+_BANKS_LOCK = threading.Lock()  # items may render in parallel threads
+
+
+def noise_bank(device: torch.device | str) -> torch.Tensor:
+    """Four periodic noise textures ``(4, N + 1, N + 1)`` in 0..1, the same on every call (cached).
+
+    The last row and column repeat the first (period ``N``), so bilinear lookups need no wrapping.
+
+    Channels: pink (1/f amplitude spectrum, like natural images), smooth (1/f^1.6), grain (nearly
+    white, for fine texture) and ridged (veins, cracks). Layers sample them with their own offset,
+    rotation and scale, so scenes do not share visible texture.
+    """
+    key = str(device)
+    with _BANKS_LOCK:
+        if key not in _BANKS:
+            _BANKS[key] = _make_bank().to(device)
+    return _BANKS[key]
+
+
+def _make_bank() -> torch.Tensor:
+    """The noise bank on the CPU, from a fixed seed: random phases, power-law amplitude spectra."""
+    generator = torch.Generator().manual_seed(20240521)
+    n = NOISE_SIZE
+    fy = torch.fft.fftfreq(n, d=1.0 / n)[:, None]
+    fx = torch.fft.rfftfreq(n, d=1.0 / n)[None, :]
+    radius = torch.sqrt(fx * fx + fy * fy).clamp(min=1.0)
+    exponents = torch.tensor([1.0, 1.6, 0.3, 1.2])[:, None, None]
+    spectrum = torch.randn(4, n, n // 2 + 1, dtype=torch.complex64, generator=generator)
+    spectrum = spectrum * radius ** (-exponents)
+    spectrum[:, 0, 0] = 0
+    field = torch.fft.irfft2(spectrum, s=(n, n))
+    field = (field - field.mean((1, 2), keepdim=True)) / field.std((1, 2), keepdim=True)
+    bank = (0.5 + 0.2 * field).clamp(0.0, 1.0)
+    bank[3] = (1.0 - field[3].abs() / 2.5).clamp(0.0, 1.0) ** 3  # ridges where the field crosses 0
+    bank = torch.cat([bank, bank[:, :1]], 1)
+    return torch.cat([bank, bank[:, :, :1]], 2).contiguous()
+
+
+def sample_noise(
+    bank: torch.Tensor, channel: torch.Tensor | int, u: torch.Tensor, v: torch.Tensor
+) -> torch.Tensor:
+    """Bilinear, wrapping lookup of ``bank[channel]`` at texel coordinates ``(u, v)``.
+
+    Args:
+        bank: ``(C, N + 1, N + 1)`` from :func:`noise_bank`.
+        channel: channel per point (float or long tensor of the shape of ``u``), or one int.
+        u, v: texel coordinates ``(M,)`` (any real values; the bank is periodic).
+
+    Returns:
+        Values in 0..1, ``(M,)``.
+    """
+    side = bank.shape[-1]
+    period = side - 1
+    flat = bank.reshape(-1)
+    u, v = torch.remainder(u, period), torch.remainder(v, period)
+    u0, v0 = torch.floor(u), torch.floor(v)
+    # Indices in float32 are exact: the bank has fewer than 2^24 texels.
+    first = (v0 * side + u0 + channel * (side * side)).long()
+    top = torch.lerp(flat.index_select(0, first), flat.index_select(0, first + 1), u - u0)
+    bottom = torch.lerp(flat.index_select(0, first + side), flat.index_select(0, first + side + 1), u - u0)
+    return torch.lerp(top, bottom, v - v0)
+
+
+def _band(t: torch.Tensor, duty: torch.Tensor, cycles_per_px: torch.Tensor) -> torch.Tensor:
+    """Anti-aliased periodic band: 1 on the first ``duty`` of each period of ``t``, with 1 px edges."""
+    distance = (torch.frac(t - duty / 2 + 100.5) - 0.5).abs()  # to the band centre, in periods
+    return torch.clamp((duty / 2 - distance) / cycles_per_px.clamp(min=1e-4) + 0.5, 0.0, 1.0)
+
+
+def _hash(a: torch.Tensor, b: torch.Tensor, seed: torch.Tensor) -> torch.Tensor:
+    """31-bit integer hash of integer tensors (deterministic, platform independent)."""
+    h = (a * 73856093) ^ (b * 19349663) ^ (seed * 83492791)
+    for _ in range(2):
+        h = h & 0x7FFFFFFF
+        h = ((h ^ (h >> 13)) * 1274126177) & 0x7FFFFFFF
+        h = h ^ (h >> 16)
+    return h
+
+
+def _text_marks(p: Rows, sx: torch.Tensor, sy: torch.Tensor) -> torch.Tensor:
+    """Lines of glyphs from a 3x5 pixel font, with word gaps: text-like marks in 0..1 (1 = ink).
+
+    Glyph bitmaps are magnified bilinearly and thresholded with a ramp about one screen pixel wide,
+    as font rasterisers do, so the marks are anti-aliased (no aliasing that differs between views).
+    """
+    u = p["mark_cos"] * sx + p["mark_sin"] * sy
+    v = p["mark_cos"] * sy - p["mark_sin"] * sx
+    cell_w = p["mark_cell"]
+    cell_h = 1.7 * cell_w
+    line_h = 1.35 * cell_h
+    col, row = torch.floor(u / cell_w), torch.floor(v / line_h)
+    fu, fv = u / cell_w - col, (v - row * line_h) / cell_h
+    seed = p["mark_seed"].long()
+    h = _hash(col.long(), row.long(), seed)
+    glyph = _hash(h, seed, seed + 1)
+    # Glyph pixel centres at integer (gx, gy), 0..2 x 0..4, inside a margin of the cell.
+    gx, gy = (fu - 0.15) / 0.7 * 3 - 0.5, (fv - 0.1) / 0.8 * 5 - 0.5
+    gx0, gy0 = torch.floor(gx), torch.floor(gy)
+    tx, ty = gx - gx0, gy - gy0
+    gx0, gy0 = gx0.long(), gy0.long()
+
+    def bit(ix, iy):
+        inside = (ix >= 0) & (ix < 3) & (iy >= 0) & (iy < 5)
+        return (((glyph >> (iy.clamp(0, 4) * 3 + ix.clamp(0, 2))) & 1) * inside).float()
+
+    top = torch.lerp(bit(gx0, gy0), bit(gx0 + 1, gy0), tx)
+    bottom = torch.lerp(bit(gx0, gy0 + 1), bit(gx0 + 1, gy0 + 1), tx)
+    coverage = torch.lerp(top, bottom, ty)
+    glyph_px = (cell_w * (0.7 / 3)).clamp(min=1.0)  # screen pixels per glyph pixel
+    ink = ((coverage - 0.5) * glyph_px + 0.5).clamp(0.0, 1.0)
+    written = (h % 1000).float() < p["mark_density"] * 1000
+    return ink * written
+
+
+def _where_used(weight: torch.Tensor) -> torch.Tensor:
+    """Positions of the points whose layer uses a component (weight > 0)."""
+    return (weight > 0).nonzero().squeeze(1)
+
+
+def surface_colour(
+    p: Rows, items: Rows | Table, bank: torch.Tensor, xs: torch.Tensor, y: torch.Tensor, d: torch.Tensor
+) -> torch.Tensor:
+    """Linear RGB of surface points, before any camera effect.
+
+    Args:
+        p: parameters of each point's layer, columns ``(N,)``.
+        items: per-scene settings of each point's scene, columns ``(N,)`` or scalars.
+        bank: noise bank ``(4, T, T)``.
+        xs, y: surface coordinates (left-view position) ``(N,)``.
+        d: disparity of the points ``(N,)``, px.
+
+    Returns:
+        ``(3, N)`` float32, roughly 0..1.
+    """
+    # Perspective-correct texture coordinates: on a surface, distance ~ 1 / disparity.
+    perspective = p["persp_ref"] / torch.maximum(d, p["persp_floor"])
+    dx, dy = xs - p["cx"], y - p["cy"]
+    sx, sy = dx * perspective, dy * perspective
+
+    # Every point gets fine grain (its strength may be near zero) and its layer's gradient; the other
+    # components are computed only on the points whose layer uses them.
+    grain_u = p["grain_ux"] * sx + p["grain_uy"] * sy + p["grain_ou"]
+    grain_v = p["grain_vx"] * sx + p["grain_vy"] * sy + p["grain_ov"]
+    grain = sample_noise(bank, GRAIN, grain_u, grain_v)
+    gradient = (0.5 + p["grad_x"] * sx + p["grad_y"] * sy).clamp(0.0, 1.0)
+    mix = p["w_flat"] * 0.5 + p["w_grad"] * gradient + p["detail"] * (grain - 0.5) * 2.0
+
+    at = _where_used(p["w_noise"])
+    if len(at):
+        q, ax, ay = p.subset(at), sx[at], sy[at]
+        noise = sample_noise(
+            bank,
+            q["noise_channel"],
+            q["noise_ux"] * ax + q["noise_uy"] * ay + q["noise_ou"],
+            q["noise_vx"] * ax + q["noise_vy"] * ay + q["noise_ov"],
+        )
+        mix.index_add_(0, at, q["w_noise"] * noise)
+
+    at = _where_used(p["w_stripe"])
+    if len(at):
+        q, ax, ay, rate = p.subset(at), sx[at], sy[at], perspective[at]
+        phase = q["stripe_x"] * ax + q["stripe_y"] * ay + q["stripe_phase"]
+        hard = _band(phase, q["stripe_duty"], q["stripe_freq"] * rate)
+        soft = 0.5 + 0.5 * torch.sin(2 * math.pi * phase)
+        mix.index_add_(0, at, q["w_stripe"] * torch.lerp(hard, soft, q["stripe_soft"]))
+
+    at = _where_used(p["w_pattern"])
+    if len(at):
+        q, ax, ay, rate = p.subset(at), sx[at], sy[at], perspective[at]
+        pv = q["pattern_vx"] * ax + q["pattern_vy"] * ay
+        pu = q["pattern_ux"] * ax + q["pattern_uy"] * ay + q["pattern_brick"] * torch.floor(pv)
+        band_u = _band(pu, q["pattern_duty"], q["pattern_freq_u"] * rate)
+        band_v = _band(pv, q["pattern_duty"], q["pattern_freq_v"] * rate)
+        checker = band_u + band_v - 2 * band_u * band_v
+        pattern = torch.lerp(torch.maximum(band_u, band_v), checker, q["pattern_checker"])
+        mix.index_add_(0, at, q["w_pattern"] * pattern)
+
+    mix = mix.clamp(0.0, 1.0)
+    rgb = torch.stack([torch.lerp(p[f"c0_{c}"], p[f"c1_{c}"], mix) for c in "rgb"])
+
+    at = _where_used(p["mark_on"])
+    if len(at):
+        q = p.subset(at)
+        ink = _text_marks(q, sx[at], sy[at])
+        mark_rgb = torch.stack([q[f"mark_{c}"] for c in "rgb"])
+        rgb[:, at] = torch.lerp(rgb[:, at], mark_rgb, ink)
+
+    # Shading, a function of the surface point: Lambert-like from the orientation (the disparity
+    # gradient), a linear illumination gradient and a broad pool of light.
+    slope_x = p["d_a"] + 2 * p["d_qx"] * dx
+    slope_y = p["d_b"] + 2 * p["d_qy"] * dy
+    shade = (1.0 + items["light_x"] * slope_x + items["light_y"] * slope_y).clamp(0.3, 1.7)
+    pool_x, pool_y = xs - items["light_cx"], y - items["light_cy"]
+    pool = 1.0 / (1.0 + (pool_x * pool_x + pool_y * pool_y) * items["light_inv_r2"])
+    light = 1.0 + items["light_gx"] * pool_x + items["light_gy"] * pool_y + items["light_pool"] * pool
+    shade = shade * light.clamp(min=0.2)
+    tint = torch.stack([items[f"tint_{c}"] for c in "rgb"]).reshape(3, -1)
+    return rgb * shade * tint

@@ -1,0 +1,260 @@
+"""Training augmentations (rtstereo.train.augment): geometry stays consistent, randomness is seeded.
+
+The images are built so that the transform can be read back from them: a horizontal ramp reveals the
+horizontal scale, a vertical ramp reveals a vertical shift, a smooth texture shifted by a known
+disparity shows whether images and disparity were resampled together.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rtstereo.errors import InputError
+from rtstereo.train.augment import AugmentSettings, augment_batch
+
+HEIGHT, WIDTH = 96, 128
+GEOMETRY = AugmentSettings.geometry_only()
+
+
+def seeded(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def smooth_texture(height: int, width: int, seed: int = 0) -> torch.Tensor:
+    """Random colour texture ``(3, H, W)`` smooth enough for bilinear interpolation to be accurate."""
+    coarse = torch.rand(1, 3, height // 4 + 2, width // 4 + 2, generator=seeded(seed))
+    return F.interpolate(coarse, (height + 8, width + 8), mode="bicubic", align_corners=False)[
+        0, :, 4:-4, 4:-4
+    ].clamp(0, 1)
+
+
+def shifted_pair(batch: int = 2, disparity_px: int = 6) -> dict:
+    """Right view = left view shifted by a constant disparity (a fronto-parallel textured plane)."""
+    wide = torch.stack([smooth_texture(HEIGHT, WIDTH + disparity_px, seed=i) for i in range(batch)])
+    # left x shows wide[x]; right x shows wide[x + d]: left x matches right x - d.
+    return {
+        "left": wide[..., :WIDTH].contiguous(),
+        "right": wide[..., disparity_px:].contiguous(),
+        "disparity": torch.full((batch, HEIGHT, WIDTH), float(disparity_px)),
+        "occluded": torch.zeros(batch, HEIGHT, WIDTH, dtype=torch.bool),
+    }
+
+
+def ramp_batch(batch: int = 3, axis: int = -1) -> dict:
+    """Images whose channels all hold the pixel coordinate along ``axis`` divided by the size."""
+    size = WIDTH if axis == -1 else HEIGHT
+    coords = torch.arange(size, dtype=torch.float32) / size
+    ramp = coords[None, :].expand(HEIGHT, WIDTH) if axis == -1 else coords[:, None].expand(HEIGHT, WIDTH)
+    image = ramp[None, None].expand(batch, 3, HEIGHT, WIDTH).contiguous()
+    return {
+        "left": image.clone(),
+        "right": image.clone(),
+        "disparity": torch.full((batch, HEIGHT, WIDTH), 5.0),
+        "occluded": torch.zeros(batch, HEIGHT, WIDTH, dtype=torch.bool),
+    }
+
+
+def warp_right_to_left(right: torch.Tensor, disparity: torch.Tensor) -> torch.Tensor:
+    _, _, height, width = right.shape
+    xs = torch.arange(width, dtype=torch.float32)[None, None] - disparity
+    ys = torch.arange(height, dtype=torch.float32)[None, :, None].expand_as(xs)
+    grid = torch.stack([2 * xs / (width - 1) - 1, 2 * ys / (height - 1) - 1], -1)
+    return F.grid_sample(right, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
+# ------------------------------------------------------------------------------------------ smoke
+def test_output_keeps_keys_types_and_takes_the_crop_size():
+    batch = {**shifted_pair(), "name": "kept as is"}
+    out = augment_batch(batch, seeded(), (64, 80))
+    assert list(out) == list(batch)
+    assert out["left"].shape == out["right"].shape == (2, 3, 64, 80)
+    assert out["disparity"].shape == out["occluded"].shape == (2, 64, 80)
+    assert out["occluded"].dtype == torch.bool and out["name"] == "kept as is"
+    for view in ("left", "right"):
+        assert 0.0 <= float(out[view].min()) and float(out[view].max()) <= 1.0
+
+
+def test_same_generator_state_same_output_and_inputs_untouched():
+    batch = shifted_pair()
+    before = {key: value.clone() for key, value in batch.items()}
+    first = augment_batch(batch, seeded(3), (64, 80))
+    again = augment_batch(batch, seeded(3), (64, 80))
+    other = augment_batch(batch, seeded(4), (64, 80))
+    for key in first:
+        assert torch.equal(first[key], again[key]), key
+        assert torch.equal(batch[key], before[key]), key
+    assert not torch.equal(first["left"], other["left"])
+
+
+# -------------------------------------------------------------------------------------- geometry
+def test_disparity_scales_with_the_width_including_stretch():
+    settings = AugmentSettings.geometry_only(scale_log2=(-0.2, 0.5), scale_prob=1.0, stretch_prob=1.0)
+    out = augment_batch(ramp_batch(), seeded(1), (64, 96), settings)
+    # The ramp gains 1/WIDTH per source pixel: its slope per output pixel is 1 / (WIDTH * scale_x).
+    slope = (out["left"][:, 0, :, 1:] - out["left"][:, 0, :, :-1]).mean((1, 2))
+    scale_x = 1.0 / (slope * WIDTH)
+    assert float((scale_x - 1).abs().max()) > 0.05  # the draw did rescale
+    torch.testing.assert_close(out["disparity"].mean((1, 2)) / 5.0, scale_x, rtol=2e-3, atol=2e-3)
+    assert float(out["disparity"].std((1, 2)).max()) < 1e-4  # a constant stays constant
+
+
+def test_images_and_disparity_are_resampled_together():
+    settings = AugmentSettings.geometry_only(scale_log2=(-0.3, 0.5), scale_prob=1.0, stretch_prob=0.5)
+    out = augment_batch(shifted_pair(batch=4), seeded(2), (72, 96), settings)
+    inner = (slice(None), slice(None), slice(4, -4), slice(16, -4))
+
+    def warp_error(offset_px: float) -> float:
+        warped = warp_right_to_left(out["right"], out["disparity"] + offset_px)
+        return float((warped - out["left"])[inner].abs().mean())
+
+    assert warp_error(0.0) < 0.004
+    assert warp_error(0.0) < 0.3 * warp_error(1.0)
+
+
+def test_crop_without_scaling_is_a_window_of_the_input():
+    settings = AugmentSettings.geometry_only(scale_prob=0.0, stretch_prob=0.0)
+    batch = shifted_pair()
+    out = augment_batch(batch, seeded(5), (40, 50), settings)
+    left, image = out["left"][0], batch["left"][0]
+    windows = image.unfold(1, 40, 1).unfold(2, 50, 1)  # (3, H-39, W-49, 40, 50)
+    match = (windows - left[:, None, None]).abs().amax((0, 3, 4))
+    assert float(match.min()) == 0.0
+    assert torch.equal(out["disparity"], torch.full((2, 40, 50), 6.0))
+
+
+def test_masks_follow_the_disparity():
+    batch = shifted_pair()
+    column = torch.arange(WIDTH)[None, None, :].expand(2, HEIGHT, WIDTH)
+    batch["disparity"] = torch.where(column < 60, 2.0, 12.0)  # a depth edge at x = 60
+    batch["occluded"] = column < 60
+    settings = AugmentSettings.geometry_only(scale_log2=(0.3, 0.6), scale_prob=1.0, stretch_prob=0.0)
+    out = augment_batch(batch, seeded(6), (80, 110), settings)
+    for disparity, occluded in zip(out["disparity"], out["occluded"]):
+        scale = float(disparity.amax()) / 12.0
+        near_either = ((disparity - 2.0 * scale).abs() < 1e-4) | ((disparity - 12.0 * scale).abs() < 1e-4)
+        assert near_either.all()
+        assert float((occluded == (disparity < 7.0 * scale)).float().mean()) > 0.99
+
+
+def test_unknown_disparities_are_not_blended_with_known_ones():
+    batch = shifted_pair()
+    batch["disparity"][:, :, 50:70] = 0.0  # unknown, as real datasets store it
+    settings = AugmentSettings.geometry_only(scale_log2=(0.4, 0.4), scale_prob=1.0, stretch_prob=0.0)
+    out = augment_batch(batch, seeded(7), (100, 150), settings)
+    values = out["disparity"]
+    scale = 2.0**0.4
+    assert ((values == 0) | ((values - 6.0 * scale).abs() < 0.05)).all()
+
+
+# ------------------------------------------------------------------------- right-view rectification
+def test_vertical_shift_moves_the_right_view_only_by_at_most_two_pixels():
+    settings = AugmentSettings.geometry_only(scale_prob=0.0, stretch_prob=0.0, vertical_shift_prob=1.0)
+    batch = ramp_batch(batch=6, axis=-2)
+    out = augment_batch(batch, seeded(8), (HEIGHT, WIDTH), settings)
+    assert torch.equal(out["left"], batch["left"])
+    assert torch.equal(out["disparity"], batch["disparity"])
+    rows = slice(4, HEIGHT - 4)  # away from the replicated border
+    shift_px = (batch["right"] - out["right"])[:, 0, rows].mean((1, 2)) * HEIGHT
+    assert float(shift_px.abs().max()) <= 2.0 + 1e-3
+    assert float(shift_px.abs().max()) > 0.2
+    assert not torch.allclose(shift_px, shift_px.round(), atol=1e-3)  # sub-pixel
+
+
+def test_rotation_turns_the_right_view_only():
+    settings = AugmentSettings.geometry_only(
+        scale_prob=0.0, stretch_prob=0.0, rotation_prob=1.0, rotation_deg=2.0
+    )
+    batch = ramp_batch(batch=2, axis=-1)
+    out = augment_batch(batch, seeded(9), (HEIGHT, WIDTH), settings)
+    assert torch.equal(out["left"], batch["left"])
+    # A rotated horizontal ramp varies along the columns too: top and bottom rows differ.
+    change = (out["right"][:, 0, 8] - out["right"][:, 0, -9])[:, 8:-8].abs().mean(1)
+    assert float(change.min()) > 1e-3
+
+
+def test_occluding_patches_cover_the_right_view_only_with_its_mean_colour():
+    settings = AugmentSettings.geometry_only(scale_prob=0.0, stretch_prob=0.0, patch_prob=1.0, max_patches=1)
+    batch = shifted_pair(batch=3)
+    out = augment_batch(batch, seeded(10), (HEIGHT, WIDTH), settings)
+    assert torch.equal(out["left"], batch["left"])
+    for b in range(3):
+        mean = batch["right"][b].mean((1, 2))
+        filled = (out["right"][b] - mean[:, None, None]).abs().amax(0) < 1e-6
+        rows, cols = filled.any(1).sum(), filled.any(0).sum()
+        assert 50 <= int(rows) <= HEIGHT and 50 <= int(cols) <= 100
+        assert int(filled.sum()) == int(rows) * int(cols)  # one rectangle
+
+
+# ---------------------------------------------------------------------------------------- colour
+def test_symmetric_jitter_treats_both_views_alike_and_asymmetric_does_not():
+    texture = smooth_texture(HEIGHT, WIDTH)[None].expand(4, -1, -1, -1)
+    batch = {"left": texture.clone(), "right": texture.clone(), "disparity": torch.zeros(4, HEIGHT, WIDTH)}
+    base = dict(scale_prob=0.0, stretch_prob=0.0, vertical_shift_prob=0.0, rotation_prob=0.0, patch_prob=0.0)
+    same = augment_batch(batch, seeded(11), (HEIGHT, WIDTH), AugmentSettings(asymmetric_prob=0.0, **base))
+    assert torch.allclose(same["left"], same["right"])
+    assert not torch.allclose(same["left"], texture, atol=1e-2)
+    differ = augment_batch(batch, seeded(11), (HEIGHT, WIDTH), AugmentSettings(asymmetric_prob=1.0, **base))
+    assert not torch.allclose(differ["left"], differ["right"], atol=1e-2)
+
+
+def test_grey_conversion_and_zero_saturation_give_grey_images():
+    batch = shifted_pair()
+    for settings in (
+        AugmentSettings.geometry_only(scale_prob=0.0, stretch_prob=0.0, grey_prob=1.0),
+        AugmentSettings.geometry_only(scale_prob=0.0, stretch_prob=0.0, saturation=(0.0, 0.0)),
+    ):
+        out = augment_batch(batch, seeded(12), (HEIGHT, WIDTH), settings)
+        for view in ("left", "right"):
+            assert float((out[view] - out[view][:, :1]).abs().max()) < 1e-5
+
+
+# ---------------------------------------------------------------------------------------- errors
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda b: b.pop("disparity"), "no 'disparity'"),
+        (lambda b: b.update(right=b["right"][:, :, :-1]), "left and right"),
+        (lambda b: b.update(left=b["left"][:, :2], right=b["right"][:, :2]), "left and right"),
+        (lambda b: b.update(disparity=b["disparity"][:, :-1]), "disparity of shape"),
+        (lambda b: b.update(occluded=b["occluded"].float()), "bool mask"),
+    ],
+)
+def test_malformed_batches_raise_input_errors(change, message):
+    batch = shifted_pair()
+    change(batch)
+    with pytest.raises(InputError, match=message):
+        augment_batch(batch, seeded(), (32, 32))
+
+
+def test_bad_crop_size_raises_an_input_error():
+    with pytest.raises(InputError, match="crop_hw"):
+        augment_batch(shifted_pair(), seeded(), (0, 32))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_runs_on_cuda_with_a_cpu_generator():
+    batch = {key: value.cuda() for key, value in shifted_pair().items()}
+    out = augment_batch(batch, seeded(), (64, 80))
+    assert out["left"].is_cuda and out["disparity"].is_cuda and out["occluded"].is_cuda
+
+
+def test_each_colour_step_does_what_it_says():
+    texture = 0.3 + 0.4 * smooth_texture(HEIGHT, WIDTH)[None].expand(3, -1, -1, -1)  # no clipping
+    batch = {"left": texture.clone(), "right": texture.clone(), "disparity": torch.zeros(3, HEIGHT, WIDTH)}
+    off = AugmentSettings.geometry_only(scale_prob=0.0, stretch_prob=0.0)
+    luma = torch.tensor([0.299, 0.587, 0.114])[None, :, None, None]
+
+    def run(**colour):
+        settings = AugmentSettings(**{**off.__dict__, **colour})
+        return augment_batch(batch, seeded(13), (HEIGHT, WIDTH), settings)["left"]
+
+    ratio = run(brightness=0.4) / texture  # a gain per item
+    assert float((ratio - ratio.mean((1, 2, 3), keepdim=True)).abs().max()) < 1e-4
+    assert float((ratio.mean((1, 2, 3)) - 1).abs().max()) > 0.01
+    contrast = run(contrast=0.3)
+    torch.testing.assert_close((contrast * luma).sum(1).mean((1, 2)), (texture * luma).sum(1).mean((1, 2)))
+    hue = run(hue=0.16)  # turns the chroma, keeps the luma (YIQ's Y)
+    torch.testing.assert_close((hue * luma).sum(1), (texture * luma).sum(1), atol=2e-3, rtol=0)
+    assert float((hue - texture).abs().max()) > 0.01
