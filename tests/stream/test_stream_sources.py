@@ -11,7 +11,8 @@ import pytest
 import rtstereo
 from conftest import BACKGROUND_PX, RECTANGLE_PX, render_scene, write_video
 from rtstereo.errors import InputError
-from rtstereo.sources.base import FramePreparer, check_start_stride, parse_size, split_side_by_side
+from rtstereo.cli.common import parse_size_hw
+from rtstereo.sources.base import FramePreparer, check_start_stride, split_side_by_side
 from rtstereo.sources.sequence import ImageSequenceSource, is_image_sequence
 from rtstereo.sources.video import SideBySideVideoSource, TwoVideoSource, resolve_video
 from rtstereo.types import Calibration, StereoPair
@@ -202,4 +203,4 @@ def test_rectifier_runs_before_resizing():
 @pytest.mark.parametrize("text", ["640", "axb", "4x4", "640x480x3"])
 def test_bad_sizes(text):
     with pytest.raises(InputError, match="size"):
-        parse_size(text)
+        parse_size_hw(text)

@@ -10,6 +10,25 @@ from ..errors import InputError
 from ..runtime.predictor import Predictor
 
 
+def parse_size_hw(text: str, option: str = "--size", minimum_px: int = 8) -> tuple[int, int]:
+    """``"480x640"`` -> ``(480, 640)``: every size on rtstereo's command line is HEIGHTxWIDTH.
+
+    Examples:
+        >>> parse_size_hw("480x640")
+        (480, 640)
+    """
+    parts = str(text).lower().replace(" ", "").split("x")
+    try:
+        height, width = (int(p) for p in parts)
+    except ValueError:
+        raise InputError(
+            f"{option}: size '{text}' not understood: expected HEIGHTxWIDTH in pixels, e.g. 480x640"
+        ) from None
+    if height < minimum_px or width < minimum_px:
+        raise InputError(f"{option}: size {height}x{width} (HxW) is too small: at least {minimum_px}x{minimum_px}")
+    return height, width
+
+
 def add_model_args(parser: argparse.ArgumentParser) -> None:
     """``--model``, ``--weights``, ``--backend``, ``--device``, ``--precision``, ``--max-disp``,
     ``--iters`` and ``--set key=value``."""

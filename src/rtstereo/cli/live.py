@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from ..sources.base import parse_size
 from ..sources.cameras import open_camera
-from .common import add_model_args
+from .common import add_model_args, parse_size_hw
 from .video import add_stream_args, run_stream, stream_logging
 
 EPILOG = """examples:
   rtstereo live --camera oak --show                         # OAK-D, rectified on the device
-  rtstereo live --camera uvc:0 --camera-size 2560x720 --show  # side-by-side USB stereo webcam
+  rtstereo live --camera uvc:0 --camera-size 720x2560 --show  # side-by-side USB stereo webcam
   rtstereo live --camera realsense -o live.mp4 --output-prefix frames/disp --max-frames 300
   rtstereo live --camera oak --temporal --show              # a static camera: less flicker
   rtstereo live --camera oak --view3d --max-depth 5          # live point cloud in Rerun (viewer extra)
@@ -41,9 +40,9 @@ def register(subparsers) -> None:
     )
     camera.add_argument(
         "--camera-size",
-        metavar="WxH",
-        help="capture size: per view for oak (default 640x400) and realsense (default 640x480); "
-        "the whole side-by-side frame for uvc (e.g. 2560x720)",
+        metavar="HxW",
+        help="capture size HEIGHTxWIDTH: per view for oak (default 400x640) and realsense (default "
+        "480x640); the whole side-by-side frame for uvc (e.g. 720x2560)",
     )
     camera.add_argument("--camera-fps", type=float, help="frame rate to request from the camera")
     camera.add_argument("--swap", action="store_true", help="uvc: the halves are right|left")
@@ -57,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         source = open_camera(
             args.camera,
             swap=args.swap,
-            frame_size_wh=parse_size(args.camera_size) if args.camera_size else None,
+            frame_size_wh=parse_size_hw(args.camera_size, "--camera-size")[::-1] if args.camera_size else None,
             fps=args.camera_fps,
         )
         return run_stream(args, source, "live")

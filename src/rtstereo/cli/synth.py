@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, OutputError
+from .common import parse_size_hw
 
 
 def register(subparsers) -> None:
@@ -41,20 +42,6 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """``"480x640"`` -> ``(480, 640)``."""
-    height, sep, width = text.lower().partition("x")
-    try:
-        size = (int(height), int(width))
-    except ValueError:
-        size = None
-    if not sep or size is None or min(size) < 16:
-        raise InputError(
-            f"--size: expected HEIGHTxWIDTH of at least 16x16 pixels, e.g. 480x640, got '{text}'"
-        )
-    return size
-
-
 def run(args: argparse.Namespace) -> int:
     from ..errors import require
 
@@ -64,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from ..io.images import write_image
     from ..io.pfm import write_pfm
 
-    height, width = parse_size(args.size)
+    height, width = parse_size_hw(args.size, "--size", minimum_px=16)
     if args.count < 1:
         raise InputError(f"N: expected a positive number of pairs, got {args.count}")
     if args.batch_size < 1:

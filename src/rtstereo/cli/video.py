@@ -14,14 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import InputError
-from ..sources.base import FramePreparer, FrameSource, parse_size
+from ..sources.base import FramePreparer, FrameSource
 from ..viewer import DEFAULT_MAX_POINTS
-from .common import add_model_args, predictor_from_args
+from .common import add_model_args, predictor_from_args, parse_size_hw
 
 EPILOG = """examples:
   rtstereo video left.mp4 right.mp4 -o out.mp4 --model sgbm --max-disp 128
   rtstereo video --sbs stereo_sbs.mp4 -o out.mp4 --output-prefix frames/disp   # + 16-bit PNGs
-  rtstereo video --sbs 'https://www.youtube.com/watch?v=...' --swap --size 640x360 -o out.mp4
+  rtstereo video --sbs 'https://www.youtube.com/watch?v=...' --swap --size 360x640 -o out.mp4
   rtstereo video 'left/*.png' 'right/*.png' --fps 15 -o out.mp4                 # image sequences
   rtstereo video left.mp4 right.mp4 --start 300 --stride 2 --max-frames 100 --show
   rtstereo video left.mp4 right.mp4 --calib calib.json --view3d --max-depth 20    # live 3D view (Rerun)
@@ -89,8 +89,8 @@ def add_stream_args(parser: argparse.ArgumentParser) -> None:
     frames.add_argument("--max-frames", type=int, help="stop after N frames")
     frames.add_argument(
         "--size",
-        metavar="WxH",
-        help="resize frames to WxH before the model: the disparity is in pixels of the resized "
+        metavar="HxW",
+        help="resize frames to HEIGHTxWIDTH before the model: the disparity is in pixels of the resized "
         "frames (and the calibration is scaled)",
     )
     frames.add_argument(
@@ -185,7 +185,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
 
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be >= 1, got {args.max_frames}")
-    prepare = FramePreparer(size_wh=parse_size(args.size) if args.size else None, **_geometry(args))
+    prepare = FramePreparer(size_wh=parse_size_hw(args.size)[::-1] if args.size else None, **_geometry(args))
     temporal = None
     if args.temporal:
         temporal = TemporalFilter(args.temporal_alpha, args.temporal_reset_px, args.temporal_confirm)

@@ -104,25 +104,6 @@ def check_side_by_side_width(width_px: int) -> None:
         )
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """Parse ``WxH`` (pixels) into ``(width, height)``.
-
-    Examples:
-        >>> parse_size("640x480")
-        (640, 480)
-    """
-    parts = str(text).lower().replace(" ", "").split("x")
-    try:
-        width, height = (int(p) for p in parts)
-    except ValueError:
-        raise InputError(
-            f"size '{text}' not understood: expected WIDTHxHEIGHT in pixels, e.g. 640x480"
-        ) from None
-    if width < 8 or height < 8:
-        raise InputError(f"size {width}x{height} is too small: expected at least 8x8 pixels")
-    return width, height
-
-
 @dataclass
 class FramePreparer:
     """The capture-stage work on each pair: rectify with maps, attach a calibration, resize.

@@ -91,7 +91,7 @@ class RealSenseSource(LiveSource):
         except RuntimeError as exc:
             raise CameraError(
                 f"cannot start the RealSense infrared streams at {width}x{height} {self.fps:g} fps: {exc}; "
-                "choose a mode the camera offers (e.g. --camera-size 640x480 or 848x480, --camera-fps 30)"
+                "choose a mode the camera offers (e.g. --camera-size 480x640 or 480x848, --camera-fps 30)"
             ) from None
         return pipeline, profile
 
