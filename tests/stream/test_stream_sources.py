@@ -10,8 +10,8 @@ import pytest
 
 import rtstereo
 from conftest import BACKGROUND_PX, RECTANGLE_PX, render_scene, write_video
-from rtstereo.errors import InputError
 from rtstereo.cli.common import parse_size_hw
+from rtstereo.errors import InputError
 from rtstereo.sources.base import FramePreparer, check_start_stride, split_side_by_side
 from rtstereo.sources.sequence import ImageSequenceSource, is_image_sequence
 from rtstereo.sources.video import SideBySideVideoSource, TwoVideoSource, resolve_video

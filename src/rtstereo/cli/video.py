@@ -16,7 +16,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..sources.base import FramePreparer, FrameSource
 from ..viewer import DEFAULT_MAX_POINTS
-from .common import add_model_args, predictor_from_args, parse_size_hw
+from .common import add_model_args, parse_size_hw, predictor_from_args
 
 EPILOG = """examples:
   rtstereo video left.mp4 right.mp4 -o out.mp4 --model sgbm --max-disp 128
