@@ -1,0 +1,823 @@
+"""Speed (and optionally accuracy) sweeps: size x disparity range or iterations x precision x backend.
+
+One run measures every combination of the options for one or more models on the same machine, so
+that ratios between rows (ONNX Runtime against PyTorch, any method against a baseline such as SGBM)
+compare like with like.
+
+For each combination: ``warmup`` untimed calls (the first one, reported as ``first_ms``, includes
+an on-the-fly ONNX export or a TensorRT engine build), then ``runs`` timed calls of the whole
+``Predictor.predict`` (normalisation, padding, network, unpadding). The backends of one
+configuration are timed in alternation, call by call, so that their ratio survives a machine whose
+load changes. Reported: median and p90 ms, FPS (1000 / median), and peak memory over the first
+timed call: on the CPU the peak resident set size minus the RSS before the predictor was built
+(sampled every 2 ms; memory freed by an earlier row and reused is not counted again), on CUDA with
+the torch backend ``torch.cuda.max_memory_allocated``.
+
+With ``data`` the same predictors are scored on the datasets (:func:`rtstereo.eval.evaluate`). The
+pair is resized to the row's size, run, and the disparity resized back to the ground truth's size
+and multiplied by the width ratio, so a lower resolution is scored at full resolution.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import gc
+import itertools
+import json
+import os
+import platform
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .errors import InputError, OutputError, RtStereoError
+from .models import get_spec, resolve_alias
+from .runtime.predictor import Predictor
+from .types import DisparityResult
+
+BACKENDS = ("torch", "onnxruntime", "opencv")
+PRECISIONS = ("fp32", "fp16", "bf16")
+PRECISION_WORDS = {"fp32": "Full", "fp16": "Half", "bf16": "bf16", "-": "-"}
+ACCURACY_KEYS = ("d1", "epe", "bad-2")
+
+
+@dataclass(frozen=True)
+class BenchCase:
+    """One combination of the sweep.
+
+    Attributes:
+        model: registry name.
+        backend: ``torch``, ``onnxruntime`` or ``opencv``.
+        size_hw: input ``(H, W)``.
+        precision: ``fp32``, ``fp16``, ``bf16``, or ``-`` for classical methods.
+        settings: the swept settings (``max_disp``, ``iters``...), the model's defaults for the rest.
+    """
+
+    model: str
+    backend: str
+    size_hw: tuple[int, int]
+    precision: str
+    settings: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def label(self) -> str:
+        swept = " ".join(f"{k}={v}" for k, v in self.settings)
+        size = f"{self.size_hw[1]}x{self.size_hw[0]}"
+        return f"{self.model} {self.backend} {size} {swept} {self.precision}".strip()
+
+
+@dataclass
+class BenchRow:
+    """The measurements of one case (``status`` ``ok``, ``skipped`` or ``failed`` with a reason)."""
+
+    case: BenchCase
+    status: str = "ok"
+    reason: str = ""
+    first_ms: float = float("nan")
+    median_ms: float = float("nan")
+    p90_ms: float = float("nan")
+    inference_median_ms: float = float("nan")
+    fps: float = float("nan")
+    peak_memory_mb: float = float("nan")
+    memory_kind: str = ""
+    vs_torch: float = float("nan")
+    vs_baseline: float = float("nan")
+    accuracy: dict[str, float] = field(default_factory=dict)
+    describe: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        case = data.pop("case")
+        case["settings"] = dict(self.case.settings)
+        case["size_hw"] = list(self.case.size_hw)
+        return {**case, **{k: _finite_or_none(v) for k, v in data.items()}}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> BenchRow:
+        """The row :meth:`to_json` wrote (``None`` back to ``nan``)."""
+        case = BenchCase(
+            data["model"],
+            data["backend"],
+            tuple(data["size_hw"]),
+            data["precision"],
+            tuple(data["settings"].items()),
+        )
+        names = {f.name for f in dataclasses.fields(cls)} - {"case"}
+        values = {k: (float("nan") if v is None else v) for k, v in data.items() if k in names}
+        return cls(case, **values)
+
+
+@dataclass
+class BenchReport:
+    """All rows of a sweep with the machine they ran on."""
+
+    rows: list[BenchRow]
+    options: dict[str, Any]
+    machine: dict[str, Any]
+    baseline: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def table(self) -> str:
+        """Markdown, in the layout of the seed's table (resolution, disparity levels, precision,
+        time), then the detailed columns."""
+        baseline = self.baseline or "baseline"
+        header = [
+            "Model",
+            "Backend",
+            "Image resolution",
+            "Disparity resolution",
+            "Precision",
+            "Inference time",
+            "median ms",
+            "p90 ms",
+            "FPS",
+            "peak MB",
+            "x torch time",
+            f"x {baseline} time",
+        ]
+        with_accuracy = any(r.accuracy for r in self.rows)
+        if with_accuracy:
+            header += ["D1 %", "EPE px", "bad-2 %"]
+        lines = ["|" + "|".join(header) + "|", "|" + "|".join("---" for _ in header) + "|"]
+        for row in self.rows:
+            case = row.case
+            cells = [
+                case.model,
+                case.backend,
+                _resolution(case.size_hw),
+                _levels(row),
+                PRECISION_WORDS[case.precision],
+            ]
+            if row.status != "ok":
+                cells += [f"{row.status}: {row.reason}"] + [""] * (len(header) - len(cells) - 1)
+            else:
+                cells += [
+                    f"{row.median_ms / 1000:.3g} s",
+                    f"{row.median_ms:.1f}",
+                    f"{row.p90_ms:.1f}",
+                    f"{row.fps:.2f}",
+                    _num(row.peak_memory_mb, "{:.0f}"),
+                    _num(row.vs_torch, "{:.2f}"),
+                    _num(row.vs_baseline, "{:.2f}"),
+                ]
+                if with_accuracy:
+                    cells += [
+                        _num(row.accuracy.get("d1"), "{:.2f}"),
+                        _num(row.accuracy.get("epe"), "{:.3f}"),
+                        _num(row.accuracy.get("bad-2"), "{:.2f}"),
+                    ]
+            lines.append("|" + "|".join(cells) + "|")
+        lines.append("")
+        lines.append(
+            f"Inference time and ms: the whole predict call per pair, median of {self.options.get('runs')} "
+            f"runs after {self.options.get('warmup')} warm-up, the backends of one configuration timed in "
+            f"alternation; x torch time: this row's median / the torch row's with the same settings; "
+            f"x {baseline} time: / the {baseline} row of the same size. "
+            f"{self.machine.get('cpu', '')}, {self.options.get('threads') or 'default'} threads"
+            + (f", GPU {self.machine['gpu']}" if self.machine.get("gpu") else "")
+            + "."
+        )
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "date": self.machine.get("date"),
+            "commit": self.machine.get("commit"),
+            "machine": self.machine,
+            "options": self.options,
+            "baseline": self.baseline,
+            "notes": self.notes,
+            "rows": [r.to_json() for r in self.rows],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> BenchReport:
+        """A report read back from ``bench.json`` (to redraw its table or plot)."""
+        return cls(
+            rows=[BenchRow.from_json(r) for r in data["rows"]],
+            options=dict(data["options"]),
+            machine=dict(data["machine"]),
+            baseline=data.get("baseline"),
+            notes=list(data.get("notes", [])),
+        )
+
+    def save(self, folder: str | Path, stem: str = "bench") -> list[Path]:
+        """Write ``<stem>.json``, ``<stem>.md`` and, with accuracy, ``<stem>.png`` into ``folder``."""
+        folder = Path(folder)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            json_path, md_path = folder / f"{stem}.json", folder / f"{stem}.md"
+            json_path.write_text(json.dumps(self.to_json(), indent=2, default=str) + "\n")
+            md_path.write_text(self.table() + "\n")
+        except OSError as exc:
+            raise OutputError(f"cannot write benchmark results to {folder}: {exc}") from None
+        written = [json_path, md_path]
+        if any(r.accuracy for r in self.rows):
+            written.append(self.plot(folder / f"{stem}.png"))
+        return written
+
+    def plot(self, path: str | Path) -> Path:
+        """Quality (D1) against speed (median ms), one point per row with accuracy."""
+        from .errors import require
+
+        matplotlib = require("matplotlib", "viz", "the quality-vs-speed plot")
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.ticker import ScalarFormatter
+
+        rows = [r for r in self.rows if r.status == "ok" and np.isfinite(r.accuracy.get("d1", np.nan))]
+        fig, ax = plt.subplots(figsize=(8, 5.5))
+        # Colour: model and backend (legend); marker: precision; text beside each point: the rest.
+        series = list(dict.fromkeys((r.case.model, r.case.backend) for r in rows))
+        markers = {"fp32": "o", "fp16": "s", "bf16": "^", "-": "D"}
+        for index, row in enumerate(rows):
+            colour = f"C{series.index((row.case.model, row.case.backend)) % 10}"
+            ax.scatter(row.median_ms, row.accuracy["d1"], s=36, c=colour, marker=markers[row.case.precision])
+            size = f"{row.case.size_hw[1]}x{row.case.size_hw[0]}"
+            text = " ".join([size, *(str(v) for _, v in row.case.settings), row.case.precision])
+            ax.annotate(
+                text,
+                (row.median_ms, row.accuracy["d1"]),
+                fontsize=6.5,
+                xytext=(5, 4 - 9 * (index % 3)),
+                textcoords="offset points",
+                color=colour,
+            )
+        for index, (model, backend) in enumerate(series):
+            ax.scatter([], [], c=f"C{index % 10}", marker="o", label=f"{model} ({backend})")
+        ax.legend(fontsize=8, loc="best")
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(ScalarFormatter())
+        ax.set_xlabel("median time per pair, ms (log scale); marker: o fp32, s fp16, ^ bf16, D classical")
+        ax.set_ylabel("D1, % (lower is better)")
+        ax.set_title(
+            f"quality vs speed ({self.machine.get('cpu', '')}, "
+            f"{self.options.get('threads') or 'default'} threads)",
+            fontsize=9,
+        )
+        ax.grid(True, which="both", alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        return Path(path)
+
+
+def _finite_or_none(value: Any) -> Any:
+    return None if isinstance(value, float) and not np.isfinite(value) else value
+
+
+def _num(value: float | None, pattern: str) -> str:
+    return "-" if value is None or not np.isfinite(value) else pattern.format(value)
+
+
+def _resolution(size_hw: tuple[int, int]) -> str:
+    return f"{size_hw[0]}p ({size_hw[1]}x{size_hw[0]})"
+
+
+def _levels(row: BenchRow) -> str:
+    settings = {**row.describe, **dict(row.case.settings)}
+    if "max_disp" in settings:
+        return str(settings["max_disp"])
+    if "iters" in settings:
+        return f"{settings['iters']} iters"
+    return "-"
+
+
+# --------------------------------------------------------------------------------------------------
+# The sweep
+# --------------------------------------------------------------------------------------------------
+
+
+def expand_cases(
+    models: Sequence[str],
+    sizes: Sequence[tuple[int, int]],
+    sweeps: Mapping[str, Sequence[Any]],
+    precisions: Sequence[str],
+    backends: Sequence[str],
+) -> tuple[list[BenchCase], list[str]]:
+    """Every combination, per model only over the axes it has.
+
+    A classical method runs once per size and setting on the opencv backend (no precision); a
+    network on each listed backend except opencv. Swept settings a model does not have are left out
+    for it, with a note.
+
+    Returns:
+        ``(cases, notes)``.
+
+    Examples:
+        >>> cases, notes = expand_cases(["sgbm"], [(48, 64)], {"max_disp": [32, 64], "iters": [2]},
+        ...                             ["fp32"], ["torch", "opencv"])
+        >>> [c.label for c in cases]
+        ['sgbm opencv 64x48 max_disp=32 -', 'sgbm opencv 64x48 max_disp=64 -']
+        >>> notes
+        ['sgbm has no setting iters: not swept for it']
+    """
+    for backend in backends:
+        if backend not in BACKENDS:
+            raise InputError(f"unknown backend '{backend}' (expected some of: {', '.join(BACKENDS)})")
+    for precision in precisions:
+        if precision not in PRECISIONS:
+            raise InputError(f"unknown precision '{precision}' (expected some of: {', '.join(PRECISIONS)})")
+    if not sizes:
+        raise InputError("no sizes to benchmark (for example --sizes 480x640)")
+    cases: list[BenchCase] = []
+    notes: list[str] = []
+    for model in models:
+        spec = get_spec(resolve_alias(model))
+        axes = {k: list(v) for k, v in sweeps.items() if k in spec.defaults}
+        notes += [
+            f"{spec.name} has no setting {k}: not swept for it" for k in sweeps if k not in spec.defaults
+        ]
+        combos = [tuple(zip(axes, values)) for values in itertools.product(*axes.values())] or [()]
+        if spec.kind == "classical":
+            model_backends, model_precisions = ["opencv"], ["-"]
+        else:
+            model_backends = [b for b in backends if b != "opencv"]
+            model_precisions = list(precisions)
+            if not model_backends:
+                notes.append(
+                    f"{spec.name} is a network: it runs on torch or onnxruntime, not opencv (skipped)"
+                )
+        for size_hw, combo, precision, backend in itertools.product(
+            sizes, combos, model_precisions, model_backends
+        ):
+            cases.append(BenchCase(spec.name, backend, tuple(size_hw), precision, combo))
+    return cases, notes
+
+
+class PeakRSS:
+    """Peak resident set size while inside the ``with`` block, sampled by a thread (Linux ``/proc``)."""
+
+    def __init__(self, interval_s: float = 0.002):
+        self.interval_s = interval_s
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @staticmethod
+    def current_bytes() -> int:
+        """Resident set size now (0 where ``/proc/self/statm`` does not exist)."""
+        try:
+            with open("/proc/self/statm") as handle:
+                return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            return 0
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak_bytes = max(self.peak_bytes, self.current_bytes())
+            self._stop.wait(self.interval_s)
+
+    def __enter__(self) -> PeakRSS:
+        self.peak_bytes = self.current_bytes()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.peak_bytes = max(self.peak_bytes, self.current_bytes())
+
+
+def synthetic_pair(
+    size_hw: tuple[int, int], disparity_px: int = 8, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """A smooth random-texture pair whose right view is the left shifted by ``disparity_px``."""
+    height, width = size_hw
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(
+        0, 256, size=(max(2, height // 8), max(2, (width + disparity_px) // 8), 3), dtype=np.uint8
+    )
+    wide = cv2.resize(coarse, (width + disparity_px, height), interpolation=cv2.INTER_CUBIC)
+    return np.ascontiguousarray(wide[:, :width]), np.ascontiguousarray(wide[:, disparity_px:])
+
+
+def timing_pair(size_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, str]:
+    """The pair timed at ``size_hw``: the repository's example pair fitted to it, else a synthetic one."""
+    from .export.parity import parity_pair
+
+    try:
+        return parity_pair(size_hw)
+    except InputError:
+        left, right = synthetic_pair(size_hw)
+        return left, right, "synthetic textured pair"
+
+
+class ResizedPredictor:
+    """Runs a predictor at a fixed size and brings the disparity back to the input's size.
+
+    The disparity is resized with bilinear interpolation over its valid pixels and multiplied by
+    ``W_in / W_run`` (it is measured in pixels of the image it belongs to); pixels invalid at the run
+    size stay invalid.
+    """
+
+    def __init__(self, predictor: Predictor, size_hw: tuple[int, int]):
+        self.predictor = predictor
+        self.size_hw = size_hw
+
+    def predict(self, left: np.ndarray, right: np.ndarray, calibration: Any = None) -> DisparityResult:
+        height, width = left.shape[:2]
+        run_h, run_w = self.size_hw
+        if (height, width) == (run_h, run_w):
+            return self.predictor.predict(left, right, calibration=calibration)
+        interpolation = cv2.INTER_AREA if run_w < width else cv2.INTER_LINEAR
+        small = [cv2.resize(im, (run_w, run_h), interpolation=interpolation) for im in (left, right)]
+        result = self.predictor.predict(small[0], small[1])
+        disparity = result.disparity_px
+        valid = np.isfinite(disparity)
+        # Normalised interpolation: holes neither bleed zeros into their neighbours nor spread.
+        size = (width, height)
+        weight = cv2.resize(valid.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+        filled = np.where(valid, disparity, 0).astype(np.float32)
+        total = cv2.resize(filled, size, interpolation=cv2.INTER_LINEAR)
+        nearest_valid = cv2.resize(valid.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+        keep = nearest_valid.astype(bool) & (weight > 0)
+        full = np.full((height, width), np.nan, np.float32)
+        full[keep] = total[keep] / weight[keep] * (width / run_w)
+        return dataclasses.replace(
+            result, disparity_px=full, input_size_hw=(height, width), calibration=calibration, left=left
+        )
+
+
+def run_bench(
+    models: Sequence[str],
+    sizes: Sequence[tuple[int, int]],
+    *,
+    sweeps: Mapping[str, Sequence[Any]] | None = None,
+    precisions: Sequence[str] = ("fp32",),
+    backends: Sequence[str] = ("torch",),
+    weights: Mapping[str, str | Path | None] | None = None,
+    device: str = "cpu",
+    threads: int | None = None,
+    warmup: int = 2,
+    runs: int = 10,
+    data: Sequence[str | Path] | None = None,
+    baseline: str | None = None,
+    random_weights: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> BenchReport:
+    """Measure every combination of the options.
+
+    Args:
+        models: registry names (networks and classical methods).
+        sizes: input sizes ``(H, W)``.
+        sweeps: setting name -> values (``{"max_disp": [96, 192]}``, ``{"iters": [2, 5]}``).
+        precisions: ``fp32``, ``fp16``, ``bf16`` (networks only).
+        backends: ``torch``, ``onnxruntime`` (networks), ``opencv`` (classical methods always use it).
+        weights: model name -> weights file or URL.
+        device: ``cpu`` or ``cuda[:N]``.
+        threads: CPU threads for PyTorch, ONNX Runtime and OpenCV (``None``: their defaults).
+        warmup: untimed calls first (>= 1).
+        runs: timed calls (>= 1).
+        data: dataset folders; adds accuracy columns (and a plot when saved).
+        baseline: a model (added when not in ``models``) whose time at the same size divides every
+            row's time.
+        random_weights: networks without weights (timing only; accuracy is then refused).
+        progress: called with a line before each case.
+
+    Returns:
+        A :class:`BenchReport`.
+    """
+    from .datasets import find_samples
+
+    if warmup < 1 or runs < 1:
+        raise InputError(f"warmup and runs must be >= 1, got warmup={warmup}, runs={runs}")
+    if threads is not None and threads < 1:
+        raise InputError(f"threads must be >= 1, got {threads}")
+    models = [resolve_alias(m) for m in models]
+    if baseline is not None:
+        baseline = get_spec(resolve_alias(baseline)).name
+        if baseline not in models:
+            models.append(baseline)
+    if data and random_weights:
+        raise InputError(
+            "accuracy (--data) with random weights means nothing: give --weights, or drop --data"
+        )
+    samples = find_samples(*data) if data else []
+    cases, notes = expand_cases(models, sizes, sweeps or {}, precisions, backends)
+    _set_threads(threads, device)
+    networks = _NetworkCache(weights or {}, random_weights)
+    rows: list[BenchRow] = []
+    for group in _groups(cases):
+        rows += _measure_group(group, networks, device, threads, warmup, runs, samples, progress)
+    _add_ratios(rows, baseline)
+    options = {
+        "models": models,
+        "sizes_hw": [list(s) for s in sizes],
+        "sweeps": {k: list(v) for k, v in (sweeps or {}).items()},
+        "precisions": list(precisions),
+        "backends": list(backends),
+        "device": device,
+        "threads": threads,
+        "warmup": warmup,
+        "runs": runs,
+        "data": [str(d) for d in data or []],
+        "random_weights": random_weights,
+        "scenes": [s.name for s in samples],
+    }
+    return BenchReport(
+        rows=rows, options=options, machine=machine_info(device), baseline=baseline, notes=notes
+    )
+
+
+def _set_threads(threads: int | None, device: str) -> None:
+    if threads is None:
+        return
+    cv2.setNumThreads(threads)
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(threads)
+
+
+class _NetworkCache:
+    """Builds each (model, settings) network once; rows of other sizes, precisions and backends share it."""
+
+    def __init__(self, weights: Mapping[str, str | Path | None], random_weights: bool):
+        self.weights = dict(weights)
+        self.random_weights = random_weights
+        self.built: dict[tuple[str, str], tuple[Any, dict[str, Any], Any]] = {}
+
+    def get(self, model: str, settings: dict[str, Any]) -> tuple[Any, dict[str, Any], Any]:
+        key = (model, json.dumps(settings, sort_keys=True))
+        if key not in self.built:
+            from .export.onnx_export import build_network
+
+            self.built.clear()  # one network in memory at a time
+            gc.collect()
+            spec, resolved, module, _ = build_network(
+                model, self.weights.get(model), settings, random_weights=self.random_weights
+            )
+            self.built[key] = (spec, resolved, module)
+        return self.built[key]
+
+
+def _predictor(case: BenchCase, networks: _NetworkCache, device: str, threads: int | None) -> Predictor:
+    from .api import load
+
+    settings = dict(case.settings)
+    if case.backend == "opencv":
+        return load(case.model, backend="opencv", settings=settings)
+    spec, resolved, module = networks.get(case.model, settings)
+    if case.backend == "onnxruntime":
+        from .runtime.onnx import predictor_from_module
+
+        return predictor_from_module(
+            spec, resolved, module, device=device, precision=case.precision, threads=threads
+        )
+    from .runtime.backends import TorchBackend
+
+    return Predictor(spec, resolved, TorchBackend(module, device=device, precision=case.precision))
+
+
+def _groups(cases: list[BenchCase]) -> list[list[BenchCase]]:
+    """Consecutive cases that differ only in their backend."""
+
+    def key(case: BenchCase) -> tuple[Any, ...]:
+        return case.model, case.size_hw, case.precision, case.settings
+
+    return [list(group) for _, group in itertools.groupby(cases, key=key)]
+
+
+def _measure_group(
+    cases: list[BenchCase],
+    networks: _NetworkCache,
+    device: str,
+    threads: int | None,
+    warmup: int,
+    runs: int,
+    samples: list[Any],
+    progress: Callable[[str], None] | None,
+) -> list[BenchRow]:
+    """One configuration on each of its backends, timed in alternation.
+
+    Each backend is set up and warmed up in turn, and its peak memory taken over one more call (the
+    first timed one); the remaining timed calls alternate between the backends, so that a change in
+    the machine's load (shared CPUs, GPU clocks) affects all of them alike and their ratio stays fair.
+    """
+    left, right, _ = timing_pair(cases[0].size_hw)
+    rows = [BenchRow(case) for case in cases]
+    live: dict[int, tuple[Predictor, list[DisparityResult]]] = {}
+    for index, row in enumerate(rows):
+        if progress:
+            progress(row.case.label)
+        try:
+            live[index] = _prepare(row, left, right, networks, device, threads, warmup)
+        except Exception as exc:
+            _fail(row, exc)
+    for _ in range(runs - 1):
+        for index in list(live):
+            try:
+                live[index][1].append(live[index][0].predict(left, right))
+            except Exception as exc:
+                _fail(rows[index], exc)
+                del live[index]
+    for index, (predictor, results) in live.items():
+        row = rows[index]
+        totals = [r.timings_ms["total"] for r in results]
+        row.median_ms = float(np.median(totals))
+        row.p90_ms = float(np.percentile(totals, 90))
+        row.inference_median_ms = float(np.median([r.timings_ms["inference"] for r in results]))
+        row.fps = 1000.0 / row.median_ms
+        row.describe = {k: v for k, v in results[-1].settings.items() if k not in dict(row.case.settings)}
+        if samples:
+            try:
+                row.accuracy = _accuracy(predictor, row.case, samples)
+            except Exception as exc:
+                _fail(row, exc)
+    return rows
+
+
+def _prepare(
+    row: BenchRow,
+    left: np.ndarray,
+    right: np.ndarray,
+    networks: _NetworkCache,
+    device: str,
+    threads: int | None,
+    warmup: int,
+) -> tuple[Predictor, list[DisparityResult]]:
+    """Build and warm up the row's predictor; record its first call and its peak memory."""
+    cuda = _cuda_torch(device, row.case.backend)
+    gc.collect()
+    rss_before = PeakRSS.current_bytes()
+    predictor = _predictor(row.case, networks, device, threads)
+    started = time.perf_counter()
+    predictor.predict(left, right)
+    row.first_ms = (time.perf_counter() - started) * 1e3
+    for _ in range(warmup - 1):
+        predictor.predict(left, right)
+    if cuda is not None:
+        cuda.synchronize()
+        cuda.reset_peak_memory_stats()
+    with PeakRSS() as peak:
+        first = predictor.predict(left, right)
+    if cuda is not None:
+        row.peak_memory_mb, row.memory_kind = cuda.max_memory_allocated() / 2**20, "cuda max allocated"
+    elif device == "cpu":
+        row.peak_memory_mb = max(0, peak.peak_bytes - rss_before) / 2**20
+        row.memory_kind = "cpu rss delta"
+    return predictor, [first]
+
+
+def _fail(row: BenchRow, exc: Exception) -> None:
+    if isinstance(exc, RtStereoError):  # a combination that cannot run here, said by the library
+        row.status, row.reason = "skipped", str(exc).split(";")[0][:160]
+    else:  # a backend crash ends this row, not the sweep
+        row.status, row.reason = "failed", f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:160]}"
+
+
+def _cuda_torch(device: str, backend: str) -> Any:
+    if not device.startswith("cuda") or backend != "torch":
+        return None
+    import torch
+
+    return torch.cuda
+
+
+def _accuracy(predictor: Predictor, case: BenchCase, samples: list[Any]) -> dict[str, float]:
+    import warnings
+
+    from .eval import evaluate
+    from .runtime.predictor import ResizeWarning
+
+    resized = ResizedPredictor(predictor, case.size_hw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResizeWarning)  # resizing is what this measures
+        report = evaluate(lambda _sample: resized, samples, case.label)  # type: ignore[arg-type,return-value]
+    mean = report.mean
+    return {key: float(mean[key]) for key in ACCURACY_KEYS if key in mean}
+
+
+def _add_ratios(rows: list[BenchRow], baseline: str | None) -> None:
+    def key(case: BenchCase) -> tuple[Any, ...]:
+        return case.model, case.size_hw, case.precision, case.settings
+
+    torch_ms = {key(r.case): r.median_ms for r in rows if r.case.backend == "torch" and r.status == "ok"}
+    baseline_rows = [r for r in rows if r.case.model == baseline and r.status == "ok"]
+    for row in rows:
+        if row.status != "ok":
+            continue
+        if key(row.case) in torch_ms:
+            row.vs_torch = row.median_ms / torch_ms[key(row.case)]
+        same_size = [r for r in baseline_rows if r.case.size_hw == row.case.size_hw]
+        mine = dict(row.case.settings)
+        # Prefer the baseline row with the same disparity range when both sweep it.
+        matching = [
+            r
+            for r in same_size
+            if set(mine) & set(dict(r.case.settings))
+            and all(mine[k] == v for k, v in r.case.settings if k in mine)
+        ]
+        if matching or same_size:
+            row.vs_baseline = row.median_ms / (matching or same_size)[0].median_ms
+
+
+# --------------------------------------------------------------------------------------------------
+# Where it ran
+# --------------------------------------------------------------------------------------------------
+
+
+def machine_info(device: str = "cpu") -> dict[str, Any]:
+    """Date, commit, CPU, GPU and library versions, for the JSON beside the results."""
+    import onnxruntime
+
+    from . import __version__
+
+    versions = {
+        "rtstereo": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "opencv": cv2.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
+    gpu = None
+    for name in ("torch", "onnx", "onnxslim"):
+        try:
+            module = __import__(name)
+        except ImportError:
+            continue
+        versions[name] = getattr(module, "__version__", "?")
+        if name == "torch" and module.cuda.is_available():
+            gpu = module.cuda.get_device_name(0)
+    return {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "commit": git_commit(),
+        "cpu": cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "gpu": gpu,
+        "platform": platform.platform(),
+        "onnxruntime_providers": onnxruntime.get_available_providers(),
+        "device": device,
+        "versions": versions,
+    }
+
+
+def cpu_name() -> str:
+    """The CPU model name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit() -> str | None:
+    """``HEAD`` of the repository this file is in (with ``+dirty`` for local changes), or ``None``."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return None
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
+
+
+def parse_list(text: str, kind: Callable[[str], Any] = str, name: str = "value") -> list[Any]:
+    """``"96,192"`` -> ``[96, 192]`` with ``kind`` applied to each item.
+
+    Examples:
+        >>> parse_list("96, 192", int)
+        [96, 192]
+    """
+    items = [s.strip() for s in text.split(",") if s.strip()]
+    if not items:
+        raise InputError(f"expected a comma-separated list of {name}s, got '{text}'")
+    out = []
+    for item in items:
+        try:
+            out.append(kind(item))
+        except InputError:  # already says what is wrong
+            raise
+        except (TypeError, ValueError):
+            raise InputError(f"'{item}' is not a valid {name} (in '{text}')") from None
+    return out

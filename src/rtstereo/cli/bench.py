@@ -1,0 +1,157 @@
+"""``rtstereo bench MODEL --sizes ... --precision ... --backend ...``: the speed sweep."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from .export import parse_size_hw
+
+EPILOG = """examples:
+  rtstereo bench gwcnet-gc --weights sceneflow.ckpt --sizes 480x640,720x1280 --max-disp 96,192 \\
+      --precision fp32,fp16 --backend torch,onnxruntime --device cuda -o results/
+  rtstereo bench anynet,sgbm --weights anynet=kitti2015.tar --sizes 480x640 --backend torch,onnxruntime \\
+      --threads 2 --baseline sgbm -o results/
+  rtstereo bench crestereo --weights crestereo_eth3d.pth --sizes 480x640 --iters 2,5,10,20 --random-weights
+  rtstereo bench anynet --weights kitti2015.tar --sizes 240x320,480x640 --data ../shared/data/real -o results/
+
+Times are of the whole predict call per pair, after warm-up. With -o: bench.json (date, commit,
+CPU/GPU, library versions, every row), bench.md (the table) and, with --data, bench.png (quality
+against speed). Rows that cannot run (fp16 on a CPU with the torch backend...) say why.
+"""
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "bench",
+        help="speed sweep: sizes x disparity levels/iterations x precision x backend",
+        description="Time one or more models over every combination of the options; optionally score "
+        "them on datasets too.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("model", help="registry name(s), comma-separated (e.g. anynet,sgbm)")
+    parser.add_argument(
+        "--weights",
+        "-w",
+        action="append",
+        default=[],
+        metavar="[MODEL=]FILE",
+        help="weights file or URL; MODEL=FILE when several networks are benched (repeatable)",
+    )
+    parser.add_argument(
+        "--sizes", default="480x640", help="input sizes HxW, comma-separated (default: %(default)s)"
+    )
+    parser.add_argument("--max-disp", help="disparity ranges to sweep, comma-separated (e.g. 96,192)")
+    parser.add_argument("--iters", help="refinement iterations to sweep, comma-separated (e.g. 2,5,10,20)")
+    parser.add_argument(
+        "--set",
+        dest="set_values",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="any other setting to sweep (repeatable)",
+    )
+    parser.add_argument(
+        "--precision", default="fp32", help="fp32, fp16, bf16, comma-separated (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--backend",
+        default="torch",
+        help="torch, onnxruntime, opencv, comma-separated (default: %(default)s)",
+    )
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
+    parser.add_argument("--threads", type=int, help="CPU threads for PyTorch, ONNX Runtime and OpenCV")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed calls first (default: %(default)s)")
+    parser.add_argument("--runs", type=int, default=10, help="timed calls (default: %(default)s)")
+    parser.add_argument(
+        "--data", action="append", metavar="DIR", help="dataset folder: adds accuracy and a plot"
+    )
+    parser.add_argument(
+        "--baseline", help="model whose time at the same size divides every row's (e.g. sgbm)"
+    )
+    parser.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="networks without weights: timing only (speed does not depend on the values)",
+    )
+    parser.add_argument("-o", "--output", help="folder for bench.json, bench.md and bench.png")
+    parser.set_defaults(func=run)
+
+
+def weights_by_model(items: list[str], models: list[str]) -> dict[str, str]:
+    """``--weights`` values to ``{model: file}``; a bare file belongs to the only network.
+
+    Examples:
+        >>> weights_by_model(["anynet=a.tar"], ["anynet", "sgbm"])
+        {'anynet': 'a.tar'}
+    """
+    from ..models import get_spec
+
+    networks = [m for m in models if get_spec(m).kind == "network"]
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if sep and name in models:
+            out[name] = path
+        elif len(networks) == 1:
+            out[networks[0]] = item
+        else:
+            raise InputError(
+                f"--weights '{item}': with {len(networks)} networks ({', '.join(networks) or 'none'}) "
+                "write MODEL=FILE"
+            )
+    return out
+
+
+def sweeps_from_args(args: argparse.Namespace) -> dict[str, list[Any]]:
+    """The swept settings: ``--max-disp``, ``--iters`` and ``--set KEY=V1,V2``."""
+    from ..bench import parse_list
+
+    sweeps: dict[str, list[Any]] = {}
+    if args.max_disp:
+        sweeps["max_disp"] = parse_list(args.max_disp, int, "disparity range")
+    if args.iters:
+        sweeps["iters"] = parse_list(args.iters, int, "iteration count")
+    for item in args.set_values:
+        key, sep, values = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--set expects KEY=V1,V2, got '{item}'")
+        sweeps[key.strip().replace("-", "_")] = parse_list(values, str, key)
+    return sweeps
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..bench import parse_list, run_bench
+    from ..models import resolve_alias
+
+    models = [resolve_alias(m) for m in parse_list(args.model, str, "model")]
+    sizes = parse_list(args.sizes, parse_size_hw, "size")
+    report = run_bench(
+        models,
+        sizes,
+        sweeps=sweeps_from_args(args),
+        precisions=parse_list(args.precision, str, "precision"),
+        backends=parse_list(args.backend, str, "backend"),
+        weights=weights_by_model(args.weights, models),
+        device=args.device,
+        threads=args.threads,
+        warmup=args.warmup,
+        runs=args.runs,
+        data=args.data,
+        baseline=args.baseline,
+        random_weights=args.random_weights,
+        progress=lambda label: print(f"bench: {label}", file=sys.stderr),
+    )
+    print(report.table())
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if args.output:
+        written = report.save(Path(args.output))
+        print(f"written: {', '.join(map(str, written))}")
+    else:
+        print("nothing written (give -o DIR for bench.json and bench.md)")
+    return 0

@@ -1,0 +1,34 @@
+"""ONNX export with verified parity: fixed size, onnxslim clean-up, external data, fp16.
+
+``rtstereo.export.parity`` is plain numpy; the exporter itself (``rtstereo.export.onnx_export``)
+needs torch and onnx (``pip install 'rtstereo[export]'``) and is imported on first use of its names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .parity import ParityCheck, ParityReport, Tolerance, compare, tolerance_for
+
+__all__ = [
+    "ExportResult",
+    "ParityError",
+    "build_network",
+    "export_onnx",
+    "export_cached",
+    "ParityCheck",
+    "ParityReport",
+    "Tolerance",
+    "compare",
+    "tolerance_for",
+]
+
+_LAZY = {"ExportResult", "ParityError", "build_network", "export_onnx", "export_cached"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from . import onnx_export
+
+        return getattr(onnx_export, name)
+    raise AttributeError(f"module 'rtstereo.export' has no attribute '{name}'")

@@ -1,0 +1,731 @@
+"""PyTorch network -> ONNX file fixed to one input size, cleaned up, optionally fp16, verified.
+
+The steps of :func:`export_onnx`:
+
+1. trace the module at the export size (TorchScript exporter, named inputs ``left``, ``right`` and
+   ``flow_init`` for a CREStereo refinement pass, output ``disparity``);
+2. clean up with **onnxslim**: constant folding, dead-node elimination and shape inference in one
+   pure-Python package that is actively maintained and installs from PyPI everywhere. onnxsim
+   needs a compiled wheel that often lags new Python versions, polygraphy comes from NVIDIA's
+   index and pulls TensorRT-oriented tooling, and onnx-ir is a lower-level IR, not a simplifier;
+3. write the ``rtstereo`` metadata (:class:`~rtstereo.runtime.onnx.OnnxContract`) so that the file
+   loads with no other flag;
+4. for ``fp16``: convert with ONNX Runtime's own float16 converter (it ships with onnxruntime, a
+   core dependency), keeping float32 inputs and outputs; operators without an fp16 kernel in ONNX
+   Runtime's CPU provider stay in float32 (found by opening the model, so the file always runs);
+5. store weights in a separate ``<file>.data`` when asked, or when they exceed
+   :data:`EXTERNAL_DATA_THRESHOLD_BYTES` (protobuf cannot serialise a message over 2 GiB);
+6. run the export in ONNX Runtime on a real pair and compare with PyTorch
+   (:mod:`rtstereo.export.parity`); the report is printed by the CLI and written beside the model
+   as ``<stem>.parity.json``. Outside tolerance the file is kept as ``<file>.failed`` and
+   :class:`ParityError` is raised.
+
+CREStereo with ``two_pass`` exports as the pair the public ONNX releases use: ``out_init.onnx``
+(half-size images in, ``flow_init`` out) and ``out.onnx`` (full-size images and ``flow_init`` in,
+``disparity`` out); the loader runs them in turn.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import hashlib
+import json
+import re
+import shutil
+import tempfile
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CheckpointError, ExportError, InputError, OutputError, RtStereoError, require
+from ..models.registry import ModelSpec, import_object
+from ..runtime.onnx import (
+    METADATA_KEY,
+    OnnxContract,
+    OnnxRuntimeBackend,
+    TwoPassBackend,
+    companion_path,
+    open_session,
+)
+from ..runtime.preprocess import normalize
+from .parity import ParityReport, compare, parity_pair, tolerance_for
+
+torch = require("torch", "export", "exporting a network to ONNX")
+onnx = require("onnx", "export", "exporting a network to ONNX")
+
+DEFAULT_OPSET = 17  # GridSample (CREStereo, AnyNet) needs >= 16; 17 is what TensorRT 8.6+ parses fully
+MIN_OPSET = 16
+#: Above this many bytes of weights the file is written with external data: protobuf refuses
+#: messages over 2 GiB, and 1.8 GB leaves room for the graph itself and for the fp16 cast nodes.
+EXTERNAL_DATA_THRESHOLD_BYTES = 1_800_000_000
+MAX_FP16_ROUNDS = 8
+
+
+class ParityError(ExportError):
+    """The export differs from PyTorch by more than the model's tolerance (file kept as ``.failed``)."""
+
+    def __init__(self, message: str, result: ExportResult):
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote.
+
+    Attributes:
+        path: the model file (the refinement model of a two-pass export); ``.failed`` when parity
+            failed.
+        init_path: the half-size model of a two-pass export, else ``None``.
+        contract: the metadata stored in ``path``.
+        report: the parity report (``None`` for a cache hit).
+        report_path: where the report was written.
+        external_data: whether weights are in ``<file>.data``.
+        fp32_ops: operator types kept in float32 in an fp16 export.
+        timings_s: seconds per step.
+    """
+
+    path: Path
+    init_path: Path | None
+    contract: OnnxContract
+    report: ParityReport | None = None
+    report_path: Path | None = None
+    external_data: bool = False
+    fp32_ops: list[str] = field(default_factory=list)
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.report is None or self.report.passed
+
+
+# --------------------------------------------------------------------------------------------------
+# Building the network from a name and a weights file
+# --------------------------------------------------------------------------------------------------
+
+
+def sha256_of_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build_network(
+    model: str,
+    weights: str | Path | None,
+    settings: Mapping[str, Any] | None = None,
+    *,
+    random_weights: bool = False,
+) -> tuple[ModelSpec, dict[str, Any], Any, str | None]:
+    """The PyTorch module of a registry network (or of a self-describing rtstereo checkpoint).
+
+    Args:
+        model: registry name, or the path of an rtstereo checkpoint (it names its model).
+        weights: weights file or URL (needed by the published networks).
+        settings: setting overrides (strings are parsed).
+        random_weights: build without weights (timing only; the outputs mean nothing).
+
+    Returns:
+        ``(spec, resolved_settings, module_in_eval_mode, weights_sha256_or_None)``.
+
+    Raises:
+        InputError: a classical model, or missing weights.
+    """
+    from ..io.download import fetch, is_url
+    from ..models import get_spec, resolve_alias
+    from ..models.checkpoint import describe, read_torch_file
+
+    overrides = dict(settings or {})
+    name = resolve_alias(model)
+    path = Path(name)
+    if path.suffix and path.is_file():
+        description = describe(read_torch_file(path))
+        if description is None:
+            raise CheckpointError(
+                f"{path} is not an rtstereo checkpoint (it does not name its model); "
+                "give the model name and --weights FILE for the published networks' own files"
+            )
+        name, saved = description
+        overrides = {**saved, **overrides}
+        weights = weights or path
+    spec = get_spec(name)
+    if spec.kind != "network":
+        raise InputError(
+            f"model '{spec.name}' is {spec.kind}, not a PyTorch network: there is nothing to export"
+        )
+    resolved = spec.resolve_settings(overrides)
+    if weights is None and spec.needs_weights and not random_weights:
+        raise InputError(
+            f"model '{spec.name}' needs its weights: pass --weights FILE_OR_URL (official weights: "
+            f"{spec.weights_source})"
+        )
+    module = import_object(spec.builder)(resolved)
+    digest = None
+    if weights is not None:
+        local = fetch(str(weights), subdir="weights") if is_url(str(weights)) else Path(weights)
+        import_object(spec.checkpoint_loader or "")(module, local)
+        digest = sha256_of_file(local)
+    return spec, resolved, module.eval(), digest
+
+
+def weights_digest(module: Any) -> str:
+    """SHA-256 over a module's state dict (names and bytes): the weights actually in it."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------------
+# What is exported
+# --------------------------------------------------------------------------------------------------
+
+
+class _DisparityOnly(torch.nn.Module):
+    """``forward(left, right)`` -> ``(N, H, W)`` whatever channel layout the network returns."""
+
+    def __init__(self, network: Any):
+        super().__init__()
+        self.network = network
+
+    def forward(self, left: Any, right: Any) -> Any:
+        out = self.network(left, right)
+        return out[:, 0] if out.dim() == 4 else out
+
+
+class _InitPass(torch.nn.Module):
+    """CREStereo's first pass: half-size images -> flow ``(N, 2, H/2, W/2)``."""
+
+    def __init__(self, network: Any, iters: int):
+        super().__init__()
+        self.network, self.iters = network, iters
+
+    def forward(self, left: Any, right: Any) -> Any:
+        return self.network(left, right, self.iters)
+
+
+class _RefinePass(torch.nn.Module):
+    """CREStereo's second pass: full-size images and the first pass's flow -> disparity ``(N, H, W)``."""
+
+    def __init__(self, network: Any, iters: int):
+        super().__init__()
+        self.network, self.iters = network, iters
+
+    def forward(self, left: Any, right: Any, flow_init: Any) -> Any:
+        return self.network(left, right, self.iters, flow_init=flow_init)[:, 0]
+
+
+@dataclass
+class _Part:
+    role: str
+    module: Any
+    args: tuple[Any, ...]
+    input_names: tuple[str, ...]
+    output_name: str
+
+
+def _is_two_pass(spec: ModelSpec, settings: Mapping[str, Any]) -> bool:
+    return spec.name == "crestereo" and bool(settings.get("two_pass"))
+
+
+def _parts(spec: ModelSpec, settings: Mapping[str, Any], module: Any, left: Any, right: Any) -> list[_Part]:
+    if not _is_two_pass(spec, settings):
+        return [_Part("single", _DisparityOnly(module).eval(), (left, right), ("left", "right"), "disparity")]
+    network, iters = module.net, module.iters
+    half_hw = (left.shape[-2] // 2, left.shape[-1] // 2)
+    # The same resize as CREStereoPredictor's two-pass forward (bilinear, corners aligned).
+    left_half, right_half = (
+        torch.nn.functional.interpolate(x, size=half_hw, mode="bilinear", align_corners=True)
+        for x in (left, right)
+    )
+    with torch.inference_mode():
+        flow_half = network(left_half, right_half, iters)
+    return [
+        _Part(
+            "init", _InitPass(network, iters).eval(), (left_half, right_half), ("left", "right"), "flow_init"
+        ),
+        _Part(
+            "refine",
+            _RefinePass(network, iters).eval(),
+            (left, right, flow_half.clone()),
+            ("left", "right", "flow_init"),
+            "disparity",
+        ),
+    ]
+
+
+def check_size(spec: ModelSpec, module: Any, size_hw: tuple[int, int]) -> tuple[int, int]:
+    """The export size, checked against the network's size divisor.
+
+    Raises:
+        InputError: a size that is not a positive multiple of the divisor (the message proposes one).
+    """
+    divisor = int(getattr(module, "size_divisor", spec.size_divisor) or 1)
+    height, width = (int(v) for v in size_hw)
+    if height <= 0 or width <= 0 or height % divisor or width % divisor:
+        up = (max(divisor, -(-height // divisor) * divisor), max(divisor, -(-width // divisor) * divisor))
+        raise InputError(
+            f"{spec.name} needs an export size whose height and width are multiples of {divisor}, got "
+            f"{height}x{width} (HxW); use for example --size {up[0]}x{up[1]}"
+        )
+    return height, width
+
+
+# --------------------------------------------------------------------------------------------------
+# Trace, clean up, convert
+# --------------------------------------------------------------------------------------------------
+
+
+def _trace(part: _Part, opset: int) -> Any:
+    with tempfile.TemporaryDirectory(prefix="rtstereo-trace-") as tmp:
+        path = Path(tmp) / "traced.onnx"
+        with warnings.catch_warnings():
+            # Tracing at one fixed size is the point: the warnings about Python values frozen into the
+            # graph are expected, and the parity check below catches any that matter.
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", UserWarning)
+            try:
+                torch.onnx.export(
+                    part.module,
+                    part.args,
+                    str(path),
+                    dynamo=False,
+                    opset_version=opset,
+                    input_names=list(part.input_names),
+                    output_names=[part.output_name],
+                    do_constant_folding=False,
+                )  # onnxslim folds, in half the time
+            except RtStereoError:
+                raise
+            except Exception as exc:  # the exporter raises many types (SymbolicValueError, RuntimeError...)
+                raise ExportError(
+                    f"PyTorch could not export the {part.role} model to ONNX opset {opset}: "
+                    f"{str(exc).splitlines()[0][:300]}. Try another --opset (>= {MIN_OPSET})"
+                ) from exc
+        part.module.eval()  # the exporter restores the wrapper's mode, which would reach the network
+        return onnx.load(str(path))
+
+
+def _slim(proto: Any) -> Any:
+    import onnxslim
+
+    try:
+        return onnxslim.slim(proto)
+    except Exception as exc:  # a clean-up failure is not fatal: the unsimplified graph is still exact
+        warnings.warn(
+            f"onnxslim could not simplify the graph ({exc.__class__.__name__}: {exc}); "
+            "writing it unsimplified",
+            stacklevel=3,
+        )
+        return proto
+
+
+def _initializer_bytes(proto: Any) -> int:
+    return sum(len(t.raw_data) + 4 * len(t.float_data) for t in proto.graph.initializer)
+
+
+def _to_fp16(proto: Any, probe_dir: Path, name: str) -> tuple[Any, list[str]]:
+    """fp16 copy with float32 inputs/outputs; operators the CPU provider cannot run stay fp32."""
+    from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
+
+    kept: list[str] = []
+    probe = probe_dir / name
+    for _ in range(MAX_FP16_ROUNDS):
+        converted = convert_float_to_float16(
+            copy.deepcopy(proto),
+            keep_io_types=True,
+            op_block_list=[*DEFAULT_OP_BLOCK_LIST, *kept],
+            disable_shape_infer=_initializer_bytes(proto) > EXTERNAL_DATA_THRESHOLD_BYTES,
+        )
+        _save(converted, probe, external=_initializer_bytes(converted) > EXTERNAL_DATA_THRESHOLD_BYTES)
+        missing = _missing_kernel(probe)
+        _remove(probe)
+        if missing is None:
+            return converted, kept
+        if missing in kept:
+            break
+        kept.append(missing)
+    raise ExportError(
+        f"fp16 conversion: ONNX Runtime still cannot run the model with {', '.join(kept)} kept "
+        "in float32; export in fp32"
+    )
+
+
+def _missing_kernel(path: Path) -> str | None:
+    """The operator type ONNX Runtime's CPU provider has no kernel for, or ``None`` if it loads."""
+    import onnxruntime as ort
+
+    try:
+        ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # NOT_IMPLEMENTED and friends
+        match = re.search(r"implementation for (\w+)\(", str(exc))
+        if match is None:
+            raise ExportError(
+                f"ONNX Runtime cannot load the fp16 model: {str(exc).splitlines()[0][:300]}"
+            ) from exc
+        return match.group(1)
+    return None
+
+
+def _save(proto: Any, path: Path, external: bool) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = path.with_name(path.name + ".data")
+    _remove(path)
+    if external:
+        proto = copy.deepcopy(proto)  # saving with external data strips the tensors from the proto
+        onnx.save_model(
+            proto,
+            str(path),
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location=data.name,
+            size_threshold=1024,
+        )
+    else:
+        onnx.save_model(proto, str(path))
+
+
+def _remove(path: Path) -> None:
+    for item in (path, path.with_name(path.name + ".data")):
+        item.unlink(missing_ok=True)
+
+
+def _stamp(proto: Any, contract: OnnxContract, summary: str) -> None:
+    from .. import __version__
+
+    proto.producer_name = "rtstereo"
+    proto.producer_version = __version__
+    proto.doc_string = summary
+    onnx.helper.set_model_props(proto, {METADATA_KEY: contract.to_json()})
+
+
+# --------------------------------------------------------------------------------------------------
+# The export
+# --------------------------------------------------------------------------------------------------
+
+
+def export_onnx(
+    spec: ModelSpec,
+    settings: Mapping[str, Any],
+    module: Any,
+    size_hw: tuple[int, int],
+    output: str | Path,
+    *,
+    fp16: bool = False,
+    opset: int = DEFAULT_OPSET,
+    external_data: bool | None = None,
+    checkpoint_sha256: str | None = None,
+    pair: tuple[np.ndarray, np.ndarray, str] | None = None,
+    parity_inputs: tuple[np.ndarray, np.ndarray] | None = None,
+) -> ExportResult:
+    """Export a network at a fixed size, verify it against PyTorch, and write it.
+
+    Args:
+        spec: the registry entry (normalisation, size divisor).
+        settings: resolved settings the module was built with (stored in the file).
+        module: the PyTorch module, weights loaded (moved to the CPU, eval mode).
+        size_hw: ``(H, W)`` of the inputs; multiples of the size divisor.
+        output: the ``.onnx`` file to write (for two-pass CREStereo also ``<stem>_init.onnx``).
+        fp16: convert to half precision (inputs and outputs stay float32).
+        opset: ONNX opset (>= 16).
+        external_data: weights in ``<file>.data``; ``None``: only above the size threshold.
+        checkpoint_sha256: hash of the source weights file, stored in the metadata.
+        pair: uint8 RGB ``(left, right, description)`` of the export size to check parity on;
+            default: the repository's example pair fitted to the size.
+        parity_inputs: already prepared float32 ``(1, 3, H, W)`` inputs instead of ``pair``.
+
+    Returns:
+        An :class:`ExportResult`.
+
+    Raises:
+        ParityError: outside the model's tolerance (the files are kept with a ``.failed`` suffix).
+        ExportError: the exporter or ONNX Runtime failed.
+        InputError / OutputError: bad size, opset or output path.
+    """
+    from .. import __version__
+
+    output = Path(output)
+    if output.suffix.lower() != ".onnx":
+        raise InputError(f"the export file must end in .onnx, got '{output}'")
+    if not isinstance(opset, int) or opset < MIN_OPSET:
+        raise InputError(
+            f"--opset must be a whole number >= {MIN_OPSET} (GridSample needs it), got {opset!r}"
+        )
+    module = module.to("cpu").eval()
+    size_hw = check_size(spec, module, size_hw)
+    settings = dict(settings)
+    timings: dict[str, float] = {}
+
+    started = time.perf_counter()
+    left, right, pair_text = _prepared_inputs(spec, size_hw, pair, parity_inputs)
+    left_t, right_t = torch.from_numpy(left), torch.from_numpy(right)
+    with torch.inference_mode():
+        reference = _disparity_hw(module(left_t, right_t).float().numpy())
+    timings["pytorch"] = time.perf_counter() - started
+
+    two_pass = _is_two_pass(spec, settings)
+    precision = "fp16" if fp16 else "fp32"
+    init_output = companion_path(output) if two_pass else None
+    contracts: dict[str, OnnxContract] = {}
+    protos: dict[str, Any] = {}
+    started = time.perf_counter()
+    for part in _parts(spec, settings, module, left_t, right_t):
+        proto = _slim(_trace(part, opset))
+        part_hw = tuple(int(v) for v in part.args[0].shape[-2:])
+        contract = OnnxContract(
+            model=spec.name,
+            settings=settings,
+            normalization=spec.normalization,
+            size_divisor=int(getattr(module, "size_divisor", spec.size_divisor)),
+            fixed_size_hw=part_hw,
+            precision=precision,
+            role=part.role,
+            companion=init_output.name if (part.role == "refine" and init_output) else None,
+            checkpoint_sha256=checkpoint_sha256,
+            rtstereo_version=__version__,
+            opset=opset,
+            extra={
+                "exported_at": datetime.datetime.now().isoformat(timespec="seconds"),
+                "torch": torch.__version__,
+                "onnx": onnx.__version__,
+            },
+        )
+        _stamp(proto, contract, spec.summary)
+        contracts[part.role], protos[part.role] = contract, proto
+    timings["export"] = time.perf_counter() - started
+
+    main_role = "refine" if two_pass else "single"
+    names = {main_role: output.name, **({"init": init_output.name} if init_output else {})}
+    output.parent.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=".rtstereo-export-", dir=output.parent))
+    try:
+        result = _verify_and_write(
+            spec,
+            settings,
+            size_hw,
+            protos,
+            contracts,
+            names,
+            output,
+            workdir,
+            main_role,
+            fp16,
+            external_data,
+            left,
+            right,
+            reference,
+            pair_text,
+            timings,
+        )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if not result.passed:
+        raise ParityError(
+            f"the ONNX export of {spec.name} differs from PyTorch beyond its tolerance "
+            f"(see {result.report_path}); "
+            f"the file is kept as {result.path}",
+            result,
+        )
+    return result
+
+
+def _prepared_inputs(
+    spec: ModelSpec,
+    size_hw: tuple[int, int],
+    pair: tuple[np.ndarray, np.ndarray, str] | None,
+    parity_inputs: tuple[np.ndarray, np.ndarray] | None,
+) -> tuple[np.ndarray, np.ndarray, str]:
+    if parity_inputs is not None:
+        left, right = (np.ascontiguousarray(x, dtype=np.float32) for x in parity_inputs)
+        if left.shape != (1, 3, *size_hw) or right.shape != left.shape:
+            raise InputError(
+                f"parity inputs must be (1, 3, {size_hw[0]}, {size_hw[1]}), got {left.shape}, {right.shape}"
+            )
+        return left, right, "the first input pair"
+    left_rgb, right_rgb, text = pair if pair is not None else parity_pair(size_hw)
+    if left_rgb.shape[:2] != tuple(size_hw) or right_rgb.shape != left_rgb.shape:
+        raise InputError(
+            f"the parity pair must be {size_hw[1]}x{size_hw[0]} (WxH), got {left_rgb.shape[:2][::-1]}"
+        )
+    return normalize(left_rgb, spec.normalization), normalize(right_rgb, spec.normalization), text
+
+
+def _disparity_hw(output: np.ndarray) -> np.ndarray:
+    return output[0, 0] if output.ndim == 4 else output[0]
+
+
+def _run_files(paths: dict[str, Path], main_role: str, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Disparity of the written files in ONNX Runtime on the CPU (the reference provider)."""
+    main = paths[main_role]
+    if main_role == "refine":
+        backend = TwoPassBackend(open_session(paths["init"]), paths["init"], open_session(main), main)
+    else:
+        backend = OnnxRuntimeBackend(open_session(main), main)
+    return backend.run(left, right)
+
+
+def _verify_and_write(
+    spec: ModelSpec,
+    settings: dict[str, Any],
+    size_hw: tuple[int, int],
+    protos: dict[str, Any],
+    contracts: dict[str, OnnxContract],
+    names: dict[str, str],
+    output: Path,
+    workdir: Path,
+    main_role: str,
+    fp16: bool,
+    external_data: bool | None,
+    left: np.ndarray,
+    right: np.ndarray,
+    reference: np.ndarray,
+    pair_text: str,
+    timings: dict[str, float],
+) -> ExportResult:
+    import onnxruntime
+
+    started = time.perf_counter()
+    fp32_ops: list[str] = []
+    final = dict(protos)
+    if fp16:  # convert before anything is saved: saving with external data empties the proto
+        for role, proto in protos.items():
+            final[role], kept = _to_fp16(proto, workdir, f"probe-{role}.onnx")
+            fp32_ops += [op for op in kept if op not in fp32_ops]
+        timings["fp16"] = time.perf_counter() - started
+
+    def write(models: dict[str, Any], folder: Path) -> tuple[dict[str, Path], bool]:
+        external = bool(external_data) or any(
+            _initializer_bytes(p) > EXTERNAL_DATA_THRESHOLD_BYTES for p in models.values()
+        )
+        paths = {role: folder / names[role] for role in models}
+        for role, proto in models.items():
+            _save(proto, paths[role], external)
+        return paths, external
+
+    started = time.perf_counter()
+    fp32_paths, external = write(protos, workdir / "fp32") if fp16 else write(protos, workdir)
+    fp32_disparity = _run_files(fp32_paths, main_role, left, right)
+    checks = [compare(fp32_disparity, reference, tolerance_for(spec.name, "fp32"), "onnx fp32 vs pytorch")]
+    if fp16:
+        paths, external = write(final, workdir)
+        fp16_disparity = _run_files(paths, main_role, left, right)
+        tolerance = tolerance_for(spec.name, "fp16")
+        checks += [
+            compare(fp16_disparity, reference, tolerance, "onnx fp16 vs pytorch fp32"),
+            compare(fp16_disparity, fp32_disparity, tolerance, "onnx fp16 vs onnx fp32", enforced=False),
+        ]
+    else:
+        paths = fp32_paths
+    timings["parity"] = time.perf_counter() - started
+
+    report = ParityReport(
+        model=spec.name,
+        settings=settings,
+        size_hw=size_hw,
+        precision="fp16" if fp16 else "fp32",
+        pair=pair_text,
+        checks=checks,
+        extra={
+            "reference": "PyTorch fp32 on the CPU",
+            "runtime": f"onnxruntime {onnxruntime.__version__} CPU",
+            "fp32_ops": fp32_ops,
+            "external_data": external,
+            "checkpoint_sha256": contracts[main_role].checkpoint_sha256,
+            "timings_s": {k: round(v, 2) for k, v in timings.items()},
+        },
+    )
+    suffix = "" if report.passed else ".failed"
+    moved: dict[str, Path] = {}
+    try:
+        for role, path in paths.items():
+            target = output.with_name(names[role] + suffix)
+            path.replace(target)
+            data = path.with_name(path.name + ".data")
+            if data.exists():  # the data file keeps its name: the model refers to it by that name
+                data.replace(output.with_name(data.name))
+            moved[role] = target
+    except OSError as exc:
+        raise OutputError(f"cannot write the export into {output.parent}: {exc}") from None
+    report.files = [str(p) for p in moved.values()]
+    report_path = report.save(output.with_name(f"{output.stem}.parity.json"))
+    return ExportResult(
+        path=moved[main_role],
+        init_path=moved.get("init"),
+        contract=contracts[main_role],
+        report=report,
+        report_path=report_path,
+        external_data=external,
+        fp32_ops=fp32_ops,
+        timings_s=timings,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# The on-the-fly export used by ``--backend onnxruntime``
+# --------------------------------------------------------------------------------------------------
+
+
+def export_cached(
+    spec: ModelSpec,
+    settings: Mapping[str, Any],
+    module: Any,
+    size_hw: tuple[int, int],
+    *,
+    fp16: bool = False,
+    parity_inputs: tuple[np.ndarray, np.ndarray] | None = None,
+    cache: str | Path | None = None,
+    opset: int = DEFAULT_OPSET,
+) -> ExportResult:
+    """The export of ``module`` at ``size_hw`` from the cache, or made (and verified) now.
+
+    The cache key covers the model name, its settings, the size, the precision, the opset, the
+    rtstereo and torch versions and a hash of the weights in the module.
+
+    Args:
+        parity_inputs: prepared float32 ``(1, 3, H, W)`` inputs to verify a new export on.
+        cache: folder (default ``<rtstereo cache>/onnx``).
+    """
+    from .. import __version__
+    from ..io.download import cache_dir
+
+    folder = Path(cache) if cache is not None else cache_dir() / "onnx"
+    key_text = json.dumps(
+        {
+            "model": spec.name,
+            "settings": dict(settings),
+            "size_hw": list(size_hw),
+            "fp16": fp16,
+            "opset": opset,
+            "rtstereo": __version__,
+            "torch": torch.__version__,
+        },
+        sort_keys=True,
+    )
+    key = hashlib.sha256((key_text + weights_digest(module)).encode()).hexdigest()[:16]
+    path = folder / f"{spec.name}-{size_hw[0]}x{size_hw[1]}-{'fp16' if fp16 else 'fp32'}-{key}.onnx"
+    init_path = companion_path(path) if _is_two_pass(spec, settings) else None
+    if path.is_file() and (init_path is None or init_path.is_file()):
+        contract = OnnxContract(
+            model=spec.name,
+            settings=dict(settings),
+            normalization=spec.normalization,
+            size_divisor=spec.size_divisor,
+            fixed_size_hw=size_hw,
+            precision="fp16" if fp16 else "fp32",
+        )
+        return ExportResult(path=path, init_path=init_path, contract=contract)
+    return export_onnx(
+        spec, settings, module, size_hw, path, fp16=fp16, opset=opset, parity_inputs=parity_inputs
+    )

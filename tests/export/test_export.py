@@ -1,0 +1,486 @@
+"""ONNX export: golden parity of every published network, the file contract, fp16, external data,
+failing parity, and the ``rtstereo export`` command.
+
+Golden tests export the networks at the fixtures' sizes and check that ONNX Runtime reproduces the
+original code's outputs (``../shared/fixtures/golden``) within 1e-3 px. Mechanics are tested on a
+tiny convolutional network so that they take a second each.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+
+from rtstereo.cli import build_parser, main  # noqa: E402
+from rtstereo.errors import CheckpointError, ExportError, InputError, OutputError  # noqa: E402
+from rtstereo.export import onnx_export  # noqa: E402
+from rtstereo.export.onnx_export import ParityError, build_network, export_cached, export_onnx  # noqa: E402
+from rtstereo.export.parity import ParityReport, Tolerance, compare, fit_to_size, parity_pair  # noqa: E402
+from rtstereo.models import get_spec, list_models  # noqa: E402
+from rtstereo.models.checkpoint import save_checkpoint  # noqa: E402
+from rtstereo.models.registry import ModelSpec, import_object  # noqa: E402
+from rtstereo.runtime.onnx import METADATA_KEY, OnnxContract, load_onnx  # noqa: E402
+
+GOLDEN_TOLERANCE_PX = 1e-3
+TOY_SPEC = ModelSpec(
+    name="toy-net",
+    summary="a toy",
+    kind="network",
+    builder="",
+    defaults={"max_disp": 16},
+    normalization="unit",
+    size_divisor=8,
+)
+
+
+class ToyNet(torch.nn.Module):
+    """Positive disparity from two convolutions over both images."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = torch.nn.Conv2d(6, 16, 3, padding=1)  # 3.5 kB of weights: enough to go to external data
+        self.head = torch.nn.Conv2d(16, 1, 1)
+
+    def forward(self, left, right):
+        features = torch.relu(self.conv(torch.cat((left, right), 1)))
+        return 4 * torch.nn.functional.softplus(self.head(features))[:, 0]
+
+
+def _export_toy(path: Path, **kwargs):
+    return export_onnx(
+        TOY_SPEC, {"max_disp": 16}, ToyNet().eval(), (32, 48), path, checkpoint_sha256="ab" * 32, **kwargs
+    )
+
+
+def _golden(shared, name: str):
+    return np.load(shared("fixtures", "golden", name))
+
+
+def _export_and_load(tmp_path, model, weights, settings, io, size_hw):
+    spec, resolved, module, digest = build_network(model, weights, settings)
+    return _export_prepared(tmp_path, spec, resolved, module, digest, io, size_hw)
+
+
+def _export_prepared(tmp_path, spec, settings, module, digest, io, size_hw):
+    result = export_onnx(
+        spec,
+        settings,
+        module,
+        size_hw,
+        tmp_path / f"{spec.name}.onnx",
+        checkpoint_sha256=digest,
+        parity_inputs=(io["left"], io["right"]),
+    )
+    assert result.report is not None and result.report.passed
+    return result, load_onnx(result.path)
+
+
+def _undo_gwcnet_fixture_training_step(net, left, right) -> None:
+    """The GwcNet fixture checkpoints were saved after one training-mode pass, while ``disp_eval`` came
+    from before it: undo that pass's BatchNorm running-statistics update (momentum 0.1), as the GwcNet
+    port's own golden test does."""
+    stats: dict = {}
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d | torch.nn.BatchNorm3d)]
+
+    def record(module, inputs, _output):
+        x = inputs[0]
+        dims = [0, *range(2, x.dim())]
+        stats.setdefault(module, []).append((x.mean(dims), x.var(dims, unbiased=True)))
+
+    saved = {k: v.clone() for k, v in net.state_dict().items()}
+    hooks = [m.register_forward_hook(record) for m in norms]
+    net.train()
+    with torch.no_grad():
+        net(left, right)
+    for hook in hooks:
+        hook.remove()
+    net.load_state_dict(saved)
+    for module in norms:
+        for mean, var in reversed(stats[module]):
+            module.running_mean.copy_((module.running_mean - module.momentum * mean) / (1 - module.momentum))
+            module.running_var.copy_((module.running_var - module.momentum * var) / (1 - module.momentum))
+    net.eval()
+
+
+# --- feature: golden parity of the published networks (fp32) ------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["gwcnet-g", "gwcnet-gc"])
+def test_gwcnet_export_reproduces_the_original(shared, tmp_path, variant):
+    io = _golden(shared, f"{variant}_maxdisp48_io.npz")
+    weights = shared("fixtures", "golden", f"{variant}_maxdisp48.ckpt")
+    spec, settings, module, digest = build_network(variant, weights, {"max_disp": 48})
+    _undo_gwcnet_fixture_training_step(module, torch.from_numpy(io["left"]), torch.from_numpy(io["right"]))
+    result, predictor = _export_prepared(tmp_path, spec, settings, module, digest, io, (64, 128))
+    disparity = predictor.backend.run(io["left"], io["right"])
+    error_px = float(np.abs(disparity - io["disp_eval"][0]).max())
+    assert error_px <= GOLDEN_TOLERANCE_PX, f"max error {error_px} px"
+    assert result.contract.settings == {"max_disp": 48}
+
+
+@pytest.mark.slow
+def test_crestereo_single_pass_export_reproduces_the_original(shared, tmp_path):
+    io = _golden(shared, "crestereo_io.npz")
+    weights = shared("fixtures", "golden", "crestereo_random.pth")
+    _, predictor = _export_and_load(tmp_path, "crestereo", weights, {"iters": 4}, io, (64, 128))
+    error_px = float(np.abs(predictor.backend.run(io["left"], io["right"]) - io["flow_noinit"][0, 0]).max())
+    assert error_px <= GOLDEN_TOLERANCE_PX, f"max error {error_px} px"
+
+
+@pytest.mark.slow
+def test_crestereo_two_pass_exports_the_public_pair_and_reproduces_the_original(shared, tmp_path):
+    io = _golden(shared, "crestereo_io.npz")
+    weights = shared("fixtures", "golden", "crestereo_random.pth")
+    result, predictor = _export_and_load(
+        tmp_path, "crestereo", weights, {"iters": 4, "two_pass": True}, io, (64, 128)
+    )
+    assert result.path.name == "crestereo.onnx" and result.init_path.name == "crestereo_init.onnx"
+    init = onnx.load(str(result.init_path))
+    refine = onnx.load(str(result.path))
+    assert [i.name for i in init.graph.input] == ["left", "right"]
+    assert [o.name for o in init.graph.output] == ["flow_init"]
+    assert [i.name for i in refine.graph.input] == ["left", "right", "flow_init"]
+    assert [o.name for o in refine.graph.output] == ["disparity"]
+    flow_half = predictor.backend.init(left=io["left_half"], right=io["right_half"])
+    assert float(np.abs(flow_half - io["flow_half"]).max()) <= GOLDEN_TOLERANCE_PX
+    error_px = float(np.abs(predictor.backend.run(io["left"], io["right"]) - io["flow_combined"][0, 0]).max())
+    assert error_px <= GOLDEN_TOLERANCE_PX, f"max error {error_px} px"
+
+
+@pytest.mark.slow
+def test_anynet_export_with_real_weights_reproduces_the_original(shared, tmp_path):
+    io = _golden(shared, "anynet_kitti2015_io.npz")
+    weights = shared("weights", "anynet", "anynet_kitti2015.tar")
+    result, predictor = _export_and_load(tmp_path, "anynet", weights, {"stage": 3}, io, (256, 512))
+    error_px = float(np.abs(predictor.backend.run(io["left"], io["right"]) - io["disp_stage3"][0, 0]).max())
+    assert error_px <= GOLDEN_TOLERANCE_PX, f"max error {error_px} px"
+    # The whole path from uint8 images: the Predictor normalises exactly as the fixture's inputs were.
+    disparity = predictor.predict(io["left_rgb"], io["right_rgb"]).disparity_px
+    assert float(np.nanmax(np.abs(disparity - io["disp_stage3"][0, 0]))) <= GOLDEN_TOLERANCE_PX
+    assert result.contract.checkpoint_sha256 == onnx_export.sha256_of_file(weights)
+
+
+# Small settings that keep every registry network's export quick; a network added later is exported
+# with its defaults.
+SMALL_SETTINGS = {
+    "gwcnet-g": {"max_disp": 16},
+    "gwcnet-gc": {"max_disp": 16},
+    "crestereo": {"iters": 2, "two_pass": True},
+    "anynet": {"stage": 4},
+    "rtnet": {"max_disp": 32},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n in list_models() if get_spec(n).kind == "network"])
+def test_every_registry_network_exports_within_its_tolerance(tmp_path, name):
+    """Random weights (the architecture is what is exported); export_onnx itself fails on bad parity."""
+    spec = get_spec(name)
+    settings = spec.resolve_settings(SMALL_SETTINGS.get(name, {}))
+    torch.manual_seed(0)
+    module = import_object(spec.builder)(settings).eval()
+    size_hw = (64, 64) if spec.size_divisor <= 32 else (2 * spec.size_divisor, 2 * spec.size_divisor)
+    result = export_onnx(spec, settings, module, size_hw, tmp_path / f"{name}.onnx")
+    assert result.passed and result.report.checks[0].nonfinite == 0
+    assert load_onnx(result.path).fixed_size_hw == size_hw
+
+
+# --- feature: the file and its report ------------------------------------------------------------------
+
+
+def test_export_writes_named_graph_metadata_and_parity_report(tmp_path):
+    result = _export_toy(tmp_path / "toy.onnx")
+    model = onnx.load(str(result.path))
+    assert [i.name for i in model.graph.input] == ["left", "right"]
+    assert [o.name for o in model.graph.output] == ["disparity"]
+    assert all(
+        v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+        for v in [*model.graph.input, *model.graph.output]
+    )
+    contract = OnnxContract.from_json(
+        {p.key: p.value for p in model.metadata_props}[METADATA_KEY], result.path
+    )
+    assert (contract.model, contract.settings, contract.normalization) == (
+        "toy-net",
+        {"max_disp": 16},
+        "unit",
+    )
+    assert (contract.fixed_size_hw, contract.size_divisor, contract.precision) == ((32, 48), 8, "fp32")
+    assert contract.checkpoint_sha256 == "ab" * 32 and contract.rtstereo_version and contract.opset == 17
+    report = json.loads((tmp_path / "toy.parity.json").read_text())
+    check = report["checks"][0]
+    assert report["passed"] is True and check["name"] == "onnx fp32 vs pytorch"
+    assert check["max_abs_px"] < 1e-4 and check["bad1_pct"] == 0 and check["nonfinite"] == 0
+    assert "left.png" in report["pair"] and report["files"] == [str(result.path)]
+    assert "parity ok" in result.report.summary()
+
+
+def test_fp16_export_keeps_float32_inputs_and_outputs_and_reports_against_fp32(tmp_path):
+    result = _export_toy(tmp_path / "toy16.onnx", fp16=True)
+    model = onnx.load(str(result.path))
+    assert all(
+        v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+        for v in [*model.graph.input, *model.graph.output]
+    )
+    assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer)
+    names = [c.name for c in result.report.checks]
+    assert names == ["onnx fp32 vs pytorch", "onnx fp16 vs pytorch fp32", "onnx fp16 vs onnx fp32"]
+    assert result.report.checks[1].mean_abs_px < 0.01
+    assert result.contract.precision == "fp16"
+    assert load_onnx(result.path).backend.describe()["precision"] == "fp16"
+
+
+def test_external_data_on_request_and_above_the_threshold(tmp_path, monkeypatch):
+    result = _export_toy(tmp_path / "ext.onnx", external_data=True)
+    assert result.external_data and (tmp_path / "ext.onnx.data").is_file()
+    grey = np.full((32, 48, 3), 90, np.uint8)
+    assert np.isfinite(load_onnx(result.path).predict(grey, grey).disparity_px).all()
+    monkeypatch.setattr(onnx_export, "EXTERNAL_DATA_THRESHOLD_BYTES", 0)
+    assert _export_toy(tmp_path / "auto.onnx").external_data and (tmp_path / "auto.onnx.data").is_file()
+
+
+def test_export_outside_tolerance_keeps_a_failed_file_and_raises(tmp_path, monkeypatch):
+    monkeypatch.setattr(
+        onnx_export, "tolerance_for", lambda *_: Tolerance(max_abs_px=-1.0, mean_abs_px=1.0, bad1_pct=0.0)
+    )
+    with pytest.raises(ParityError, match="beyond its tolerance .* kept as .*toy.onnx.failed") as caught:
+        _export_toy(tmp_path / "toy.onnx")
+    assert (tmp_path / "toy.onnx.failed").is_file() and not (tmp_path / "toy.onnx").exists()
+    assert json.loads((tmp_path / "toy.parity.json").read_text())["passed"] is False
+    assert "parity FAILED" in caught.value.result.report.summary()
+
+
+def test_cached_export_is_reused(tmp_path, monkeypatch):
+    module = ToyNet().eval()
+    first = export_cached(TOY_SPEC, {"max_disp": 16}, module, (32, 48), cache=tmp_path)
+    monkeypatch.setattr(onnx_export, "export_onnx", lambda *a, **k: pytest.fail("exported again"))
+    again = export_cached(TOY_SPEC, {"max_disp": 16}, module, (32, 48), cache=tmp_path)
+    assert again.path == first.path and again.report is None
+    with torch.no_grad():
+        module.conv.bias.add_(1.0)  # other weights: another key
+    assert onnx_export.weights_digest(module) != onnx_export.weights_digest(ToyNet())
+
+
+# --- exceptions ------------------------------------------------------------------------------------------
+
+
+def test_size_must_be_a_multiple_of_the_divisor(tmp_path):
+    with pytest.raises(InputError, match="multiples of 8, got 30x48 .*--size 32x48"):
+        export_onnx(TOY_SPEC, {}, ToyNet(), (30, 48), tmp_path / "t.onnx")
+
+
+def test_output_suffix_and_opset_are_checked(tmp_path):
+    with pytest.raises(InputError, match="must end in .onnx"):
+        export_onnx(TOY_SPEC, {}, ToyNet(), (32, 48), tmp_path / "t.pt")
+    with pytest.raises(InputError, match="--opset must be a whole number >= 16"):
+        export_onnx(TOY_SPEC, {}, ToyNet(), (32, 48), tmp_path / "t.onnx", opset=13)
+
+
+def test_exporter_failure_becomes_an_export_error(tmp_path, monkeypatch):
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("Unsupported: ONNX export of operator foo\nmore")
+
+    monkeypatch.setattr(torch.onnx, "export", broken)
+    with pytest.raises(ExportError, match="could not export the single model to ONNX opset 17: Unsupported"):
+        _export_toy(tmp_path / "t.onnx")
+
+
+def test_cleanup_failure_warns_and_keeps_the_exact_graph(tmp_path, monkeypatch):
+    import onnxslim
+
+    def broken(_model):
+        raise ValueError("cannot fold")
+
+    monkeypatch.setattr(onnxslim, "slim", broken)
+    with pytest.warns(UserWarning, match="onnxslim could not simplify the graph"):
+        assert _export_toy(tmp_path / "t.onnx").passed
+
+
+def test_fp16_operators_without_a_cpu_kernel_stay_float32(tmp_path, monkeypatch):
+    answers = iter(["Softplus", None])  # as if the CPU provider had no fp16 Softplus
+    monkeypatch.setattr(onnx_export, "_missing_kernel", lambda _path: next(answers))
+    result = _export_toy(tmp_path / "t.onnx", fp16=True)
+    assert result.fp32_ops == ["Softplus"] and result.report.to_json()["fp32_ops"] == ["Softplus"]
+    monkeypatch.setattr(onnx_export, "_missing_kernel", lambda path: "Conv")
+    with pytest.raises(ExportError, match="still cannot run the model with Conv kept in float32"):
+        _export_toy(tmp_path / "u.onnx", fp16=True)
+
+
+def test_fp16_model_that_onnxruntime_cannot_load_is_an_export_error(tmp_path, monkeypatch):
+    import onnxruntime
+
+    def refuse(*_args, **_kwargs):
+        raise RuntimeError("[ONNXRuntimeError] : 10 : INVALID_GRAPH : broken\ndetails")
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", refuse)
+    with pytest.raises(ExportError, match="cannot load the fp16 model: .*INVALID_GRAPH : broken$"):
+        onnx_export._missing_kernel(tmp_path / "m.onnx")
+
+
+def test_unwritable_report_is_an_output_error(tmp_path):
+    report = ParityReport(model="toy-net", settings={}, size_hw=(8, 8), precision="fp32", pair="x")
+    with pytest.raises(OutputError, match="cannot write the parity report"):
+        report.save(tmp_path / "missing" / "r.parity.json")
+
+
+def test_parity_comparison_counts_nan_and_shape_errors():
+    reference = np.ones((4, 4), np.float32)
+    candidate = reference.copy()
+    candidate[0, 0] = np.nan
+    candidate[1, 1] = 3.0
+    check = compare(candidate, reference, Tolerance(None, 10.0, 50.0), "fp16")
+    assert (check.nonfinite, check.max_abs_px, check.bad1_pct, check.passed) == (1, 2.0, 12.5, False)
+    with pytest.raises(InputError, match=r"candidate \(2, 2\) and reference \(4, 4\) differ"):
+        compare(np.zeros((2, 2)), reference, Tolerance(None, 1, 1), "x")
+
+
+def test_parity_pair_is_fitted_and_its_errors_are_clear(tmp_path, monkeypatch):
+    left, right, text = parity_pair((64, 128))
+    assert left.shape == right.shape == (64, 128, 3) and "fitted to 128x64" in text
+    assert fit_to_size(np.zeros((100, 50, 3), np.uint8), (40, 40)).shape == (40, 40, 3)
+    with pytest.raises(InputError, match="needs both a left and a right image"):
+        parity_pair((64, 128), left=tmp_path / "l.png")
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((10, 12, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / "b.png"), np.zeros((10, 14, 3), np.uint8))
+    with pytest.raises(InputError, match="parity pair: left .* and right .* differ in size"):
+        parity_pair((8, 8), tmp_path / "a.png", tmp_path / "b.png")
+    monkeypatch.setattr("rtstereo.export.parity.REPO_EXAMPLES", tmp_path / "missing")
+    with pytest.raises(InputError, match="give one with --pair LEFT RIGHT"):
+        parity_pair((64, 128))
+
+
+def test_parity_inputs_of_another_size_are_refused(tmp_path):
+    with pytest.raises(InputError, match=r"parity inputs must be \(1, 3, 32, 48\)"):
+        _export_toy(tmp_path / "t.onnx", parity_inputs=(np.zeros((1, 3, 8, 8)), np.zeros((1, 3, 8, 8))))
+    with pytest.raises(InputError, match="the parity pair must be 48x32"):
+        _export_toy(
+            tmp_path / "t.onnx", pair=(np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint8), "x")
+        )
+
+
+def test_build_network_errors(tmp_path):
+    with pytest.raises(InputError, match="model 'sgbm' is classical, not a PyTorch network"):
+        build_network("sgbm", None)
+    with pytest.raises(InputError, match="model 'anynet' needs its weights: pass --weights"):
+        build_network("anynet", None)
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "plain.pt")
+    with pytest.raises(CheckpointError, match="is not an rtstereo checkpoint"):
+        build_network(str(tmp_path / "plain.pt"), None)
+
+
+# --- the command -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli(monkeypatch):
+    monkeypatch.setattr("rtstereo.cli.VERBS", ["predict", "export"])
+
+    def run(capsys, *argv):
+        code = main([str(a) for a in argv])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run
+
+
+@pytest.fixture
+def anynet_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    from rtstereo.models.anynet import build_anynet
+
+    module = build_anynet({"stage": 1})
+    path = tmp_path / "anynet.ckpt"
+    save_checkpoint(path, "anynet", {"stage": 1}, module.state_dict())
+    return path
+
+
+def test_export_command_then_predict_with_the_file_alone(cli, capsys, tmp_path, anynet_checkpoint):
+    code, out, err = cli(capsys, "export", anynet_checkpoint, "--size", "32x64", "-o", tmp_path / "a.onnx")
+    assert code == 0, err
+    assert "parity ok" in out and "wrote" in out and (tmp_path / "a.parity.json").is_file()
+    predictor = load_onnx(tmp_path / "a.onnx")
+    assert predictor.settings == {"stage": 1} and predictor.fixed_size_hw == (32, 64)
+    left, right, _ = parity_pair((32, 64))
+    for name, image in (("l.png", left), ("r.png", right)):
+        cv2.imwrite(str(tmp_path / name), image[:, :, ::-1])
+    code, out, err = cli(
+        capsys,
+        "predict",
+        "--model",
+        tmp_path / "a.onnx",
+        tmp_path / "l.png",
+        tmp_path / "r.png",
+        "-o",
+        tmp_path / "d.npy",
+    )
+    assert code == 0, err
+    assert np.load(tmp_path / "d.npy").shape == (32, 64)
+
+
+def test_export_command_exits_1_on_failed_parity(cli, capsys, tmp_path, anynet_checkpoint, monkeypatch):
+    monkeypatch.setattr(onnx_export, "tolerance_for", lambda *_: Tolerance(-1.0, 1.0, 0.0))
+    code, out, err = cli(capsys, "export", anynet_checkpoint, "--size", "32x64", "-o", tmp_path / "a.onnx")
+    assert code == 1
+    assert "parity FAILED" in out and "kept as" in err and (tmp_path / "a.onnx.failed").is_file()
+
+
+def test_export_command_refuses_a_bad_size(cli, capsys, tmp_path):
+    with pytest.raises(SystemExit) as caught:
+        cli(capsys, "export", "anynet", "--size", "480", "-o", tmp_path / "a.onnx")
+    assert caught.value.code == 2
+    assert "a size is HxW in pixels, height first (for example 480x640), got '480'" in capsys.readouterr().err
+
+
+def test_export_command_reports_a_bad_setting_in_one_line(cli, capsys, tmp_path):
+    code, _, err = cli(
+        capsys,
+        "export",
+        "anynet",
+        "--weights",
+        tmp_path / "w.tar",
+        "--size",
+        "32x64",
+        "--set",
+        "stage=9",
+        "-o",
+        tmp_path / "a.onnx",
+    )
+    assert code == 2 and err.startswith("rtstereo export: error: AnyNet stage must be 1, 2, 3")
+
+
+def test_export_verb_registers_its_options(monkeypatch):
+    monkeypatch.setattr("rtstereo.cli.VERBS", ["export"])
+    args = build_parser().parse_args(
+        [
+            "export",
+            "gwcnet-gc",
+            "--weights",
+            "w.ckpt",
+            "--size",
+            "480x672",
+            "--max-disp",
+            "192",
+            "--fp16",
+            "--opset",
+            "18",
+            "--external-data",
+            "-o",
+            "m.onnx",
+        ]
+    )
+    assert (args.size, args.max_disp, args.fp16, args.opset, args.external_data) == (
+        (480, 672),
+        192,
+        True,
+        18,
+        True,
+    )

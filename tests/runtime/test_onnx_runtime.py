@@ -1,0 +1,491 @@
+"""The ONNX Runtime backend: providers, exported files and their contract, two-pass pairs, on-the-fly exports.
+
+Most tests use tiny hand-built ONNX graphs (no torch), whose outputs are known in closed form.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+import rtstereo
+from rtstereo.errors import CheckpointError, InputError
+from rtstereo.models.registry import ModelSpec
+from rtstereo.runtime import onnx as ort_backend
+from rtstereo.runtime.onnx import (
+    METADATA_KEY,
+    OnnxContract,
+    ProviderFallbackWarning,
+    companion_path,
+    load_onnx,
+    load_packaged,
+    open_session,
+    parse_providers,
+    provider_list,
+    resize_align_corners,
+)
+from rtstereo.runtime.predictor import ResizeWarning
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+SIZE_HW = (16, 24)
+SCALE_PX = 10.0  # toy disparity = SCALE_PX * mean colour (0..1) + 1
+
+
+# --- tiny models ---------------------------------------------------------------------------------------
+
+
+def _contract(size_hw=SIZE_HW, **changes) -> OnnxContract:
+    fields = dict(
+        model="toy-net",
+        settings={"max_disp": 16},
+        normalization="unit",
+        size_divisor=8,
+        fixed_size_hw=size_hw,
+    )
+    return OnnxContract(**{**fields, **changes})
+
+
+def _save(graph, path: Path, contract: OnnxContract | None) -> Path:
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    if contract is not None:
+        helper.set_model_props(model, {METADATA_KEY: contract.to_json()})
+    onnx.save_model(model, str(path))
+    return path
+
+
+def _image(name: str, size_hw) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, 3, *size_hw])
+
+
+def toy_single(
+    path: Path, size_hw=SIZE_HW, contract: OnnxContract | None = None, metadata: bool = True
+) -> Path:
+    """disparity = SCALE_PX * mean over channels of ``left`` + 1 (``right`` is read and ignored)."""
+    nodes = [
+        helper.make_node("ReduceMean", ["left"], ["mean"], axes=[1], keepdims=0),
+        helper.make_node("Mul", ["mean", "scale"], ["scaled"]),
+        helper.make_node("Add", ["scaled", "one"], ["shifted"]),
+        helper.make_node("ReduceMean", ["right"], ["unused"], keepdims=1),
+        helper.make_node("Mul", ["unused", "zero"], ["nothing"]),
+        helper.make_node("Add", ["shifted", "nothing"], ["disparity"]),
+    ]
+    initializers = [
+        helper.make_tensor(n, TensorProto.FLOAT, [], [v])
+        for n, v in (("scale", SCALE_PX), ("one", 1.0), ("zero", 0.0))
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "toy",
+        [_image("left", size_hw), _image("right", size_hw)],
+        [helper.make_tensor_value_info("disparity", TensorProto.FLOAT, [1, *size_hw])],
+        initializers,
+    )
+    return _save(graph, path, (contract or _contract(size_hw)) if metadata else None)
+
+
+def toy_two_pass(path: Path, size_hw=(16, 32)) -> tuple[Path, Path]:
+    """init: flow_init = channel means of left and right (half size); refine: disparity = mean(left) +
+    mean(flow_init) over everything."""
+    half_hw = (size_hw[0] // 2, size_hw[1] // 2)
+    init = helper.make_graph(
+        [
+            helper.make_node("ReduceMean", ["left"], ["a"], axes=[1], keepdims=1),
+            helper.make_node("ReduceMean", ["right"], ["b"], axes=[1], keepdims=1),
+            helper.make_node("Concat", ["a", "b"], ["flow_init"], axis=1),
+        ],
+        "init",
+        [_image("left", half_hw), _image("right", half_hw)],
+        [helper.make_tensor_value_info("flow_init", TensorProto.FLOAT, [1, 2, *half_hw])],
+    )
+    refine = helper.make_graph(
+        [
+            helper.make_node("ReduceMean", ["left"], ["a"], axes=[1], keepdims=0),
+            helper.make_node("ReduceMean", ["flow_init"], ["b"], keepdims=0),
+            helper.make_node("ReduceMean", ["right"], ["c"], keepdims=0),
+            helper.make_node("Mul", ["c", "zero"], ["d"]),
+            helper.make_node("Add", ["a", "b"], ["e"]),
+            helper.make_node("Add", ["e", "d"], ["disparity"]),
+        ],
+        "refine",
+        [
+            _image("left", size_hw),
+            _image("right", size_hw),
+            helper.make_tensor_value_info("flow_init", TensorProto.FLOAT, [1, 2, *half_hw]),
+        ],
+        [helper.make_tensor_value_info("disparity", TensorProto.FLOAT, [1, *size_hw])],
+        [helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0])],
+    )
+    init_path = companion_path(path)
+    _save(init, init_path, _contract(half_hw, role="init"))
+    _save(refine, path, _contract(size_hw, role="refine", companion=init_path.name))
+    return path, init_path
+
+
+def _gradient_pair(size_hw):
+    height, width = size_hw
+    ramp = (
+        np.linspace(20, 230, width, dtype=np.float32)[None, :, None]
+        + np.linspace(0, 20, height)[:, None, None]
+    )
+    left = np.repeat(ramp, 3, axis=2).astype(np.uint8)
+    return left, np.ascontiguousarray(left[:, ::-1])
+
+
+@pytest.fixture
+def toy_path(tmp_path):
+    return toy_single(tmp_path / "toy.onnx")
+
+
+# --- providers -----------------------------------------------------------------------------------------
+
+
+def test_cuda_device_orders_tensorrt_cuda_cpu_with_fp16_and_engine_cache(tmp_path):
+    providers = provider_list("cuda:1", "fp16", engine_cache=tmp_path / "engines")
+    assert [name for name, _ in providers] == [
+        "TensorrtExecutionProvider",
+        "CUDAExecutionProvider",
+        "CPUExecutionProvider",
+    ]
+    trt = providers[0][1]
+    assert trt["trt_fp16_enable"] is True and trt["device_id"] == 1
+    assert trt["trt_engine_cache_enable"] is True and trt["trt_engine_cache_path"] == str(
+        tmp_path / "engines"
+    )
+    assert providers[1][1] == {"device_id": 1}
+    assert provider_list("cuda", "fp32")[0][1]["trt_fp16_enable"] is False
+
+
+def test_explicit_provider_order_and_short_names():
+    assert parse_providers(["cpu"]) == ["CPUExecutionProvider"]
+    assert [n for n, _ in provider_list("cuda", "fp32", providers="cuda,cpu")] == [
+        "CUDAExecutionProvider",
+        "CPUExecutionProvider",
+    ]
+
+
+@pytest.mark.parametrize(
+    "text, message", [("tpu", "unknown execution provider 'tpu'"), (" , ", "list is empty")]
+)
+def test_bad_provider_lists_are_refused(text, message):
+    with pytest.raises(InputError, match=message):
+        parse_providers(text)
+
+
+@pytest.mark.parametrize("device", ["gpu", "cuda:x"])
+def test_bad_device_is_refused(device):
+    with pytest.raises(InputError, match="device must be cpu or cuda"):
+        provider_list(device, "fp32")
+
+
+def test_missing_providers_fall_back_with_a_warning(toy_path):
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this onnxruntime build has CUDA: nothing to fall back from")
+    with pytest.warns(
+        ProviderFallbackWarning, match="TensorrtExecutionProvider, CUDAExecutionProvider not available"
+    ):
+        session = open_session(toy_path, device="cuda")
+    assert session.get_providers() == ["CPUExecutionProvider"]
+
+
+def test_no_available_provider_is_an_error(toy_path):
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this onnxruntime build has CUDA")
+    with pytest.raises(InputError, match="none of the execution providers CUDAExecutionProvider"):
+        open_session(toy_path, device="cuda", providers="cuda")
+
+
+def test_threads_come_from_the_argument_or_the_environment(toy_path, monkeypatch):
+    with pytest.raises(InputError, match="threads must be a whole number >= 1, got 0"):
+        open_session(toy_path, threads=0)
+    monkeypatch.setenv("RTSTEREO_THREADS", "two")
+    with pytest.raises(InputError, match="RTSTEREO_THREADS must be a whole number"):
+        open_session(toy_path)
+    monkeypatch.setenv("RTSTEREO_THREADS", "1")
+    assert open_session(toy_path).get_providers() == ["CPUExecutionProvider"]
+
+
+# --- exported files ------------------------------------------------------------------------------------
+
+
+def test_exported_file_loads_with_no_other_flag(toy_path):
+    predictor = rtstereo.load(str(toy_path))
+    left, right = _gradient_pair(SIZE_HW)
+    result = predictor.predict(left, right)
+    expected = SCALE_PX * left.astype(np.float32).mean(axis=2) / 255.0 + 1.0
+    np.testing.assert_allclose(result.disparity_px, expected, atol=1e-4)
+    assert predictor.name == "toy-net" and predictor.fixed_size_hw == SIZE_HW
+    assert result.settings["backend"] == "onnxruntime" and result.settings["max_disp"] == 16
+    assert result.settings["providers"] == ["CPUExecutionProvider"]
+
+
+def test_another_input_size_is_resized_with_a_warning_and_rescaled(toy_path):
+    predictor = load_onnx(toy_path)
+    grey = np.full((32, 48, 3), 102, np.uint8)  # twice the export size
+    with pytest.warns(ResizeWarning, match="resized and the disparity rescaled by 2.0000"):
+        result = predictor.predict(grey, grey)
+    assert result.disparity_px.shape == (32, 48)
+    np.testing.assert_allclose(result.disparity_px, 2 * (SCALE_PX * 102 / 255 + 1), rtol=1e-5)
+
+
+def test_predict_command_needs_only_the_model_file(toy_path, tmp_path, capsys):
+    from rtstereo.cli import main
+
+    left, right = _gradient_pair(SIZE_HW)
+    for name, image in (("l.png", left), ("r.png", right)):
+        cv2.imwrite(str(tmp_path / name), image[:, :, ::-1])
+    code = main(
+        [
+            "predict",
+            "--model",
+            str(toy_path),
+            str(tmp_path / "l.png"),
+            str(tmp_path / "r.png"),
+            "-o",
+            str(tmp_path / "d.npy"),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    expected = SCALE_PX * left.astype(np.float32).mean(axis=2) / 255.0 + 1.0
+    np.testing.assert_allclose(np.load(tmp_path / "d.npy"), expected, atol=1e-4)
+
+
+def test_runtime_settings_are_accepted_and_model_settings_must_match(toy_path):
+    assert load_onnx(toy_path, settings={"threads": "1", "providers": "cpu", "max_disp": "16"}).settings == {
+        "max_disp": 16
+    }
+    with pytest.raises(InputError, match="exported with max_disp=16 and cannot run with max_disp=32"):
+        load_onnx(toy_path, settings={"max_disp": 32})
+    with pytest.raises(InputError, match="exported without a setting 'iters'"):
+        load_onnx(toy_path, settings={"iters": 4})
+
+
+def test_fp16_on_an_fp32_file_needs_tensorrt_and_bf16_is_refused(toy_path):
+    with pytest.raises(InputError, match="holds an fp32 model and only TensorRT can run it in fp16"):
+        load_onnx(toy_path, precision="fp16")
+    with pytest.raises(InputError, match="runs fp32 or fp16 exports, not 'bf16'"):
+        load_onnx(toy_path, precision="bf16")
+
+
+def test_fp16_file_reports_fp16(tmp_path):
+    path = toy_single(tmp_path / "t16.onnx", contract=_contract(precision="fp16"))
+    assert load_onnx(path).backend.describe()["precision"] == "fp16"
+
+
+def test_missing_and_foreign_files_are_checkpoint_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="ONNX model not found"):
+        load_onnx(tmp_path / "nope.onnx")
+    (tmp_path / "text.onnx").write_text("not a model")
+    with pytest.raises(CheckpointError, match="ONNX Runtime cannot load"):
+        load_onnx(tmp_path / "text.onnx")
+    bare = toy_single(tmp_path / "bare.onnx", metadata=False)
+    with pytest.raises(CheckpointError, match="has no rtstereo metadata.*rtstereo export"):
+        load_onnx(bare)
+
+
+def test_damaged_metadata_is_a_checkpoint_error(tmp_path):
+    model = onnx.load(str(toy_single(tmp_path / "t.onnx")))
+    helper.set_model_props(model, {METADATA_KEY: '{"format": "rtstereo-onnx", "model": 3}'})
+    onnx.save_model(model, str(tmp_path / "bad.onnx"))
+    with pytest.raises(CheckpointError, match="metadata entry is damaged"):
+        load_onnx(tmp_path / "bad.onnx")
+    helper.set_model_props(model, {METADATA_KEY: _contract(role="middle").to_json()})
+    onnx.save_model(model, str(tmp_path / "role.onnx"))
+    with pytest.raises(CheckpointError, match="unknown export role 'middle'"):
+        load_onnx(tmp_path / "role.onnx")
+
+
+def test_wrong_input_or_output_names_are_reported(tmp_path):
+    model = onnx.load(str(toy_single(tmp_path / "t.onnx")))
+    model.graph.output[0].name = "depth"
+    model.graph.node[-1].output[0] = "depth"
+    onnx.save_model(model, str(tmp_path / "depth.onnx"))
+    with pytest.raises(CheckpointError, match="has no output 'disparity' \\(it has: depth\\)"):
+        load_onnx(tmp_path / "depth.onnx")
+
+
+def test_a_model_without_the_expected_inputs_is_reported(tmp_path):
+    model = onnx.load(str(toy_single(tmp_path / "t.onnx")))
+    model.graph.input[0].name = "image_left"
+    model.graph.node[0].input[0] = "image_left"
+    onnx.save_model(model, str(tmp_path / "renamed.onnx"))
+    with pytest.raises(CheckpointError, match="has no input 'left' \\(it has: image_left, right\\)"):
+        load_onnx(tmp_path / "renamed.onnx")
+
+
+def test_a_provider_that_fails_to_start_is_skipped_with_a_warning(toy_path, monkeypatch):
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("CUDA starts on this machine")
+    real = onnxruntime.get_available_providers()
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", *real])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        session = open_session(toy_path, device="cuda", providers="cuda,cpu")
+    assert session.get_providers() == ["CPUExecutionProvider"]
+    assert any("could not start CUDAExecutionProvider" in str(w.message) for w in caught)
+
+
+def test_unknown_model_name_in_a_file_still_loads_from_its_own_contract(toy_path):
+    predictor = load_onnx(toy_path)
+    assert predictor.spec.normalization == "unit" and predictor.spec.summary == "toy-net (ONNX export)"
+
+
+# --- two-pass pairs ------------------------------------------------------------------------------------
+
+
+def test_two_pass_export_runs_the_half_size_pass_first(tmp_path):
+    path, _ = toy_two_pass(tmp_path / "cre.onnx")
+    predictor = rtstereo.load(str(path))
+    left, right = _gradient_pair((16, 32))
+    result = predictor.predict(left, right)
+    prepared = [x.astype(np.float32).transpose(2, 0, 1)[None] / 255.0 for x in (left, right)]
+    halves = [resize_align_corners(x, (8, 16)) for x in prepared]
+    expected = prepared[0][0].mean(axis=0) + np.mean([h.mean() for h in halves])
+    np.testing.assert_allclose(result.disparity_px, expected, atol=1e-5)
+    assert result.settings["onnx_init"].endswith("cre_init.onnx")
+
+
+def test_the_half_size_file_alone_is_refused_and_a_missing_companion_is_reported(tmp_path):
+    path, init_path = toy_two_pass(tmp_path / "cre.onnx")
+    with pytest.raises(
+        InputError, match="half-size first pass of a two-pass export; load the refinement model"
+    ):
+        load_onnx(init_path)
+    init_path.unlink()
+    with pytest.raises(CheckpointError, match="ONNX model not found: .*cre_init.onnx"):
+        load_onnx(path)
+
+
+def test_align_corners_resize_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).normal(size=(1, 3, 12, 20)).astype(np.float32)
+    for size_hw in [(6, 10), (5, 7), (24, 40)]:
+        ref = torch.nn.functional.interpolate(
+            torch.from_numpy(x), size=size_hw, mode="bilinear", align_corners=True
+        ).numpy()
+        np.testing.assert_allclose(resize_align_corners(x, size_hw), ref, atol=1e-5)
+
+
+# --- packaging and imports -----------------------------------------------------------------------------
+
+
+def test_packaged_model_errors_name_the_problem():
+    spec = ModelSpec(name="shipped", summary="s", kind="onnx", builder="", onnx_file="not-shipped.onnx")
+    with pytest.raises(CheckpointError, match="packaged model file .*not-shipped.onnx is missing"):
+        load_packaged(spec)
+    with pytest.raises(CheckpointError, match="names no onnx_file"):
+        load_packaged(ModelSpec(name="shipped", summary="s", kind="onnx", builder=""))
+
+
+def test_onnx_inference_path_runs_without_torch(toy_path):
+    code = (
+        "import sys; sys.modules['torch'] = None\n"  # any import of torch now raises ImportError
+        "import numpy as np, rtstereo\n"
+        f"m = rtstereo.load({str(toy_path)!r})\n"
+        "r = m.predict(np.full((16, 24, 3), 51, np.uint8), np.full((16, 24, 3), 51, np.uint8))\n"
+        "print(round(float(r.disparity_px.mean()), 3))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "3.0"
+
+
+# --- registry networks exported on the fly -------------------------------------------------------------
+
+
+@pytest.fixture
+def toy_network():
+    torch = pytest.importorskip("torch")
+
+    class ToyNet(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.conv = torch.nn.Conv2d(6, 1, 3, padding=1)
+
+        def forward(self, left, right):
+            return 4 * torch.nn.functional.softplus(self.conv(torch.cat((left, right), 1)))[:, 0]
+
+    spec = ModelSpec(
+        name="toy-net",
+        summary="toy",
+        kind="network",
+        builder="",
+        defaults={"max_disp": 16},
+        normalization="unit",
+        size_divisor=8,
+    )
+    return spec, ToyNet().eval()
+
+
+def test_onnxruntime_backend_exports_once_per_padded_size_and_matches_torch(
+    toy_network, tmp_path, monkeypatch
+):
+    from rtstereo.export import onnx_export
+    from rtstereo.runtime.backends import TorchBackend
+    from rtstereo.runtime.predictor import Predictor
+
+    spec, module = toy_network
+    calls = []
+    real_export = onnx_export.export_onnx
+    monkeypatch.setattr(
+        onnx_export, "export_onnx", lambda *a, **k: calls.append(a[3]) or real_export(*a, **k)
+    )
+    predictor = ort_backend.predictor_from_module(spec, {"max_disp": 16}, module, cache=tmp_path)
+    reference = Predictor(spec, {"max_disp": 16}, TorchBackend(module))
+    left, right = _gradient_pair((20, 30))  # padded to 24x32
+    for _ in range(2):
+        result = predictor.predict(left, right)
+    np.testing.assert_allclose(result.disparity_px, reference.predict(left, right).disparity_px, atol=1e-4)
+    assert calls == [(24, 32)]
+    assert predictor.predict(*_gradient_pair((16, 16))).disparity_px.shape == (16, 16)
+    assert calls == [(24, 32), (16, 16)]
+    again = ort_backend.predictor_from_module(spec, {"max_disp": 16}, module, cache=tmp_path)
+    again.predict(left, right)
+    assert len(calls) == 2, "the second predictor found the verified export in the cache"
+    assert Path(again.backend.describe()["onnx"]).parent == tmp_path
+
+
+def test_onnxruntime_backend_refuses_bf16_and_bad_devices(toy_network):
+    spec, module = toy_network
+    with pytest.raises(InputError, match="runs fp32 or fp16, not 'bf16'"):
+        ort_backend.predictor_from_module(spec, {}, module, precision="bf16")
+    with pytest.raises(InputError, match="device must be cpu or cuda"):
+        ort_backend.predictor_from_module(spec, {}, module, device="tpu")
+
+
+@pytest.mark.slow
+def test_registry_network_on_the_onnxruntime_backend(tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    from rtstereo.models.anynet import build_anynet
+    from rtstereo.models.checkpoint import save_checkpoint
+
+    monkeypatch.setenv("RTSTEREO_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    module = build_anynet({"stage": 2})
+    save_checkpoint(tmp_path / "anynet.ckpt", "anynet", {"stage": 2}, module.state_dict())
+    left, right = _gradient_pair((32, 64))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ort_result = rtstereo.load(str(tmp_path / "anynet.ckpt"), backend="onnxruntime").predict(left, right)
+        torch_result = rtstereo.load(str(tmp_path / "anynet.ckpt")).predict(left, right)
+    assert ort_result.settings["backend"] == "onnxruntime"
+    np.testing.assert_allclose(
+        np.nan_to_num(ort_result.disparity_px), np.nan_to_num(torch_result.disparity_px), atol=1e-2
+    )

@@ -1,0 +1,297 @@
+"""``rtstereo bench``: the sweep's cases, measurements, ratios, accuracy at another resolution, outputs."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import cv2
+import numpy as np
+import pytest
+
+from rtstereo.bench import (
+    BenchCase,
+    BenchReport,
+    PeakRSS,
+    ResizedPredictor,
+    expand_cases,
+    machine_info,
+    parse_list,
+    run_bench,
+    synthetic_pair,
+)
+from rtstereo.cli import main
+from rtstereo.errors import InputError
+from rtstereo.io.pfm import write_pfm
+from rtstereo.types import DisparityResult
+
+SIZE_HW = (32, 48)
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys):
+    monkeypatch.setattr("rtstereo.cli.VERBS", ["bench"])
+
+    def run(*argv):
+        code = main([str(a) for a in argv])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path):
+    """One Middlebury-2014-style scene: a textured pair shifted by 6 px, with its ground truth."""
+    left, right = synthetic_pair((48, 96), disparity_px=6)
+    scene = tmp_path / "data" / "scene"
+    scene.mkdir(parents=True)
+    cv2.imwrite(str(scene / "im0.png"), left[:, :, ::-1])
+    cv2.imwrite(str(scene / "im1.png"), right[:, :, ::-1])
+    write_pfm(scene / "disp0GT.pfm", np.full((48, 96), 6.0, np.float32))
+    return tmp_path / "data"
+
+
+# --- cardinality: the sweep ------------------------------------------------------------------------------
+
+
+def test_networks_sweep_backends_and_precisions_classical_methods_do_not():
+    cases, notes = expand_cases(
+        ["anynet", "sgbm"],
+        [(32, 48), (64, 96)],
+        {"max_disp": [16, 32]},
+        ["fp32", "fp16"],
+        ["torch", "onnxruntime"],
+    )
+    anynet = [c for c in cases if c.model == "anynet"]
+    sgbm = [c for c in cases if c.model == "sgbm"]
+    assert len(anynet) == 2 * 2 * 2 and {c.settings for c in anynet} == {()}
+    assert (
+        len(sgbm) == 2 * 2
+        and {c.backend for c in sgbm} == {"opencv"}
+        and {c.precision for c in sgbm} == {"-"}
+    )
+    assert notes == ["anynet has no setting max_disp: not swept for it"]
+
+
+def test_a_network_on_the_opencv_backend_only_is_noted():
+    cases, notes = expand_cases(["anynet"], [SIZE_HW], {}, ["fp32"], ["opencv"])
+    assert cases == [] and "anynet is a network" in notes[0]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"backends": ["tensorrt"]}, "unknown backend 'tensorrt'"),
+        ({"precisions": ["int8"]}, "unknown precision 'int8'"),
+        ({"sizes": []}, "no sizes to benchmark"),
+    ],
+)
+def test_bad_sweep_options_are_refused(kwargs, message):
+    options = {
+        "models": ["sgbm"],
+        "sizes": [SIZE_HW],
+        "sweeps": {},
+        "precisions": ["fp32"],
+        "backends": ["torch"],
+    }
+    with pytest.raises(InputError, match=message):
+        expand_cases(**{**options, **kwargs})
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"warmup": 0}, "warmup and runs must be >= 1"),
+        ({"threads": 0}, "threads must be >= 1"),
+        ({"data": ["somewhere"], "random_weights": True}, "accuracy .* with random weights means nothing"),
+    ],
+)
+def test_bad_run_options_are_refused(kwargs, message):
+    with pytest.raises(InputError, match=message):
+        run_bench(["sgbm"], [SIZE_HW], **kwargs)
+
+
+def test_lists_parse_and_say_what_is_wrong():
+    assert parse_list("480x640", str) == ["480x640"]
+    with pytest.raises(InputError, match="'x' is not a valid disparity range"):
+        parse_list("96,x", int, "disparity range")
+    with pytest.raises(InputError, match="comma-separated list"):
+        parse_list(" , ", int)
+
+
+# --- feature: measurements --------------------------------------------------------------------------------
+
+
+def test_sgbm_rows_are_timed_with_ratios_against_the_baseline():
+    report = run_bench(
+        ["sgbm"], [SIZE_HW], sweeps={"max_disp": [16, 32]}, warmup=1, runs=3, threads=1, baseline="sgbm"
+    )
+    assert [r.status for r in report.rows] == ["ok", "ok"]
+    for row in report.rows:
+        assert 0 < row.median_ms <= row.p90_ms and row.fps == pytest.approx(1000 / row.median_ms)
+        assert row.memory_kind == "cpu rss delta" and row.peak_memory_mb >= 0
+        assert row.vs_baseline == pytest.approx(1.0), "each sgbm row is its own baseline (same max_disp)"
+        assert np.isnan(row.vs_torch)
+    table = report.table()
+    assert table.splitlines()[0].startswith(
+        "|Model|Backend|Image resolution|Disparity resolution|Precision|Inference time|"
+    )
+    assert "|sgbm|opencv|32p (48x32)|16|-|" in table and "x sgbm time" in table
+
+
+def test_torch_and_onnxruntime_rows_of_a_network_share_one_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("RTSTEREO_CACHE", str(tmp_path / "cache"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = run_bench(
+            ["anynet"],
+            [SIZE_HW],
+            sweeps={"stage": [1]},
+            precisions=["fp32", "fp16"],
+            backends=["torch", "onnxruntime"],
+            warmup=1,
+            runs=2,
+            threads=1,
+            random_weights=True,
+        )
+    rows = {(r.case.backend, r.case.precision): r for r in report.rows}
+    assert rows["torch", "fp32"].status == "ok" and rows["torch", "fp32"].vs_torch == pytest.approx(1.0)
+    assert rows["onnxruntime", "fp32"].status == "ok" and rows["onnxruntime", "fp32"].vs_torch > 0
+    assert (
+        rows["torch", "fp16"].status == "skipped"
+        and "fp16 needs --device cuda" in rows["torch", "fp16"].reason
+    )
+    assert rows["onnxruntime", "fp16"].status == "ok" and np.isnan(rows["onnxruntime", "fp16"].vs_torch)
+    assert rows["onnxruntime", "fp32"].describe["providers"] == ["CPUExecutionProvider"]
+
+
+def test_peak_rss_sees_a_short_allocation():
+    with PeakRSS() as peak:
+        before = PeakRSS.current_bytes()
+        block = np.ones(64 * 2**20, np.uint8)  # 64 MiB, touched
+        block[::4096] = 2
+        del block
+    assert peak.peak_bytes - before >= 32 * 2**20
+
+
+# --- feature: accuracy at the row's resolution, scored at full resolution ---------------------------------
+
+
+class _ConstantPredictor:
+    """Answers a constant disparity at whatever size it is given, and remembers that size."""
+
+    def __init__(self, disparity_px: float):
+        self.disparity_px = disparity_px
+        self.sizes: list[tuple[int, int]] = []
+
+    def predict(self, left, right, calibration=None):
+        self.sizes.append(left.shape[:2])
+        disparity = np.full(left.shape[:2], self.disparity_px, np.float32)
+        disparity[0, 0] = np.nan
+        return DisparityResult(
+            disparity_px=disparity, timings_ms={"total": 1.0}, input_size_hw=left.shape[:2]
+        )
+
+
+def test_lower_resolution_disparity_is_scaled_back_by_the_width_ratio():
+    inner = _ConstantPredictor(3.0)
+    left = np.zeros((48, 96, 3), np.uint8)
+    result = ResizedPredictor(inner, (24, 32)).predict(left, left)
+    assert inner.sizes == [(24, 32)]
+    assert result.disparity_px.shape == (48, 96)
+    assert np.nanmax(np.abs(result.disparity_px - 9.0)) < 1e-5, "3 px at width 32 is 9 px at width 96"
+    assert np.isnan(result.disparity_px[0, 0]), "invalid pixels stay invalid"
+    same = ResizedPredictor(inner, (48, 96)).predict(left, left)
+    assert inner.sizes[-1] == (48, 96) and np.nanmax(same.disparity_px) == 3.0
+
+
+def test_accuracy_rows_and_the_quality_vs_speed_plot(tiny_dataset, tmp_path):
+    report = run_bench(
+        ["sgbm"], [(24, 48), (48, 96)], sweeps={"max_disp": [16]}, warmup=1, runs=2, data=[tiny_dataset]
+    )
+    assert report.options["scenes"] == ["scene"]
+    low, full = report.rows
+    assert {"d1", "epe", "bad-2"} <= set(full.accuracy)
+    assert full.accuracy["epe"] < 3.0 and low.accuracy["epe"] < 3.0, "half-width disparity was scaled back"
+    written = report.save(tmp_path / "out")
+    assert sorted(p.name for p in written) == ["bench.json", "bench.md", "bench.png"]
+    assert (tmp_path / "out" / "bench.png").stat().st_size > 1000
+    assert "D1 %" in (tmp_path / "out" / "bench.md").read_text()
+
+
+# --- feature: outputs --------------------------------------------------------------------------------------
+
+
+def test_json_records_date_commit_machine_and_versions(tmp_path):
+    report = run_bench(["sgbm"], [SIZE_HW], sweeps={"max_disp": [16]}, warmup=1, runs=1)
+    report.save(tmp_path)
+    data = json.loads((tmp_path / "bench.json").read_text())
+    assert data["date"] and "commit" in data and data["machine"]["cpu"]
+    assert {"rtstereo", "numpy", "opencv", "onnxruntime", "python"} <= set(data["machine"]["versions"])
+    row = data["rows"][0]
+    assert row["model"] == "sgbm" and row["size_hw"] == list(SIZE_HW) and row["settings"] == {"max_disp": 16}
+    assert row["median_ms"] > 0 and row["vs_torch"] is None
+    assert BenchReport.from_json(data).table() == report.table(), "a saved report redraws the same table"
+
+
+def test_settings_that_were_not_swept_still_show_in_the_table():
+    report = run_bench(["sgbm"], [(32, 256)], warmup=1, runs=1)
+    assert "|sgbm|opencv|32p (256x32)|192|-|" in report.table()
+
+
+def test_machine_info_names_the_hardware():
+    info = machine_info()
+    assert info["cpu"] and info["cpu_count"] >= 1 and "CPUExecutionProvider" in info["onnxruntime_providers"]
+
+
+def test_case_labels_read_as_the_sweep():
+    assert BenchCase("gwcnet-gc", "torch", (480, 672), "fp16", (("max_disp", 192),)).label == (
+        "gwcnet-gc torch 672x480 max_disp=192 fp16"
+    )
+
+
+# --- the command ----------------------------------------------------------------------------------------
+
+
+def test_bench_command_prints_the_table_and_writes_results(cli, tmp_path):
+    code, out, err = cli(
+        "bench",
+        "sgbm",
+        "--sizes",
+        "32x48,48x64",
+        "--max-disp",
+        "16,32",
+        "--warmup",
+        "1",
+        "--runs",
+        "2",
+        "--threads",
+        "1",
+        "-o",
+        tmp_path,
+    )
+    assert code == 0, err
+    assert out.count("|sgbm|opencv|") == 4 and "written:" in out
+    assert (tmp_path / "bench.json").is_file() and (tmp_path / "bench.md").is_file()
+    assert "bench: sgbm opencv 48x32 max_disp=16 -" in err
+
+
+def test_bench_command_without_output_writes_nothing(cli):
+    code, out, _ = cli("bench", "sgbm", "--sizes", "32x48", "--warmup", "1", "--runs", "1")
+    assert code == 0 and "nothing written" in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["sgbm", "--sizes", "32"], "a size is HxW in pixels"),
+        (["sgbm", "--iters", "2,x"], "'x' is not a valid iteration count"),
+        (["sgbm", "--set", "block_size"], "--set expects KEY=V1,V2"),
+        (["anynet,gwcnet-g", "--weights", "w.tar"], "with 2 networks (anynet, gwcnet-g) write MODEL=FILE"),
+        (["sgbn"], "unknown model 'sgbn'. Did you mean: sgbm"),
+    ],
+)
+def test_bench_command_reports_bad_arguments_in_one_line(cli, argv, message):
+    code, _, err = cli("bench", *argv, "--runs", "1", "--warmup", "1")
+    assert code == 2 and message in err and err.startswith("rtstereo bench: error:")
