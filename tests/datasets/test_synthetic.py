@@ -257,3 +257,21 @@ def test_synth_verb_runs_through_the_console_entry_point(tmp_path, monkeypatch, 
     assert code == 0
     assert "wrote 1 pairs" in capsys.readouterr().out
     assert rtstereo.cli.main(["synth", "1", "-o", str(tmp_path / "s"), "--size", "bad"]) == 2
+
+
+def test_noise_lookup_stays_in_the_bank_for_tiny_negative_coordinates():
+    """float32 remainder(-1e-9, period) rounds to period; this once crashed 1 render in ~3000."""
+    from rtstereo.datasets.synthetic_texture import sample_noise
+
+    bank = torch.rand(2, 9, 9)
+    bank[:, -1, :] = bank[:, 0, :]  # periodic, as noise_bank makes it: the last texel repeats the first
+    bank[:, :, -1] = bank[:, :, 0]
+    u = torch.tensor([-1e-9, -1e-7, 0.0, 7.999999])
+    values = sample_noise(bank, 1, u, u.clone())
+    assert torch.isfinite(values).all()
+    assert values[0] == pytest.approx(bank[1, 0, 0].item(), abs=1e-5)
+
+
+def test_regression_seed_that_crashed_the_renderer():
+    item = SyntheticStereo(8, 128, 256, seed=140737488355527, max_disp_px=96.0)[2]
+    assert torch.isfinite(item["disparity"]).all()

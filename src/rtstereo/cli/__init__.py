@@ -14,7 +14,7 @@ import sys
 from ..errors import RtStereoError
 
 # Verb modules, in the order `rtstereo --help` lists them.
-VERBS = ["predict", "video", "live", "eval", "compare", "models", "export", "bench", "calibrate", "synth"]
+VERBS = ["predict", "video", "live", "eval", "compare", "models", "export", "bench", "calibrate", "synth", "train"]
 
 EXIT_USAGE = 2
 

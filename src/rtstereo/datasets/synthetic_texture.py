@@ -72,7 +72,9 @@ def sample_noise(
     period = side - 1
     flat = bank.reshape(-1)
     u, v = torch.remainder(u, period), torch.remainder(v, period)
-    u0, v0 = torch.floor(u), torch.floor(v)
+    # In float32 the remainder of a tiny negative value can round up to exactly `period`: clamp the
+    # corner so the lookup stays inside the bank (the weight u - u0 is then 1, the same texel value).
+    u0, v0 = torch.floor(u).clamp(0, period - 1), torch.floor(v).clamp(0, period - 1)
     # Indices in float32 are exact: the bank has fewer than 2^24 texels.
     first = (v0 * side + u0 + channel * (side * side)).long()
     top = torch.lerp(flat.index_select(0, first), flat.index_select(0, first + 1), u - u0)

@@ -1,0 +1,141 @@
+"""``rtstereo train``: train a network on generated scenes, fine-tune it on a dataset, or resume a run."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import require
+
+EXAMPLES = """examples:
+  rtstereo train -o runs/rtnet --steps 200000 --batch-size 8 --device cuda
+  rtstereo train --config train.yaml
+  rtstereo train --resume runs/rtnet/last.pt              (continue; nothing else needs repeating)
+  rtstereo train --init runs/rtnet/best.pt --data kitti/ --steps 5000 --lr 2e-4 -o runs/kitti-ft
+"""
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train or fine-tune a network (synthetic scenes, or your own dataset)",
+        description="Train a network on stereo scenes rendered on the fly (or on a dataset folder with "
+        "ground truth), with a fixed synthetic validation set, checkpoints (last.pt, best.pt by "
+        "validation EPE), a JSON-lines log and a learning-curve PNG. Options come from --config (YAML or "
+        "JSON, keys as the long options with underscores) and are overridden by flags given here.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", "-c", help="YAML or JSON file of training options")
+    run = parser.add_argument_group("run")
+    run.add_argument("--out-dir", "-o", help="run folder for checkpoints and logs (default: runs/rtnet)")
+    run.add_argument("--model", "-m", help="registry name of the network (default: rtnet)")
+    run.add_argument("--max-disp", type=int, help="network disparity range, pixels (model setting max_disp)")
+    run.add_argument(
+        "--set",
+        dest="set_values",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="other model setting (repeatable)",
+    )
+    run.add_argument("--init", help="start from this rtstereo checkpoint's weights (fine-tuning)")
+    run.add_argument("--resume", help="continue the run of this checkpoint (e.g. runs/rtnet/last.pt)")
+    run.add_argument("--device", help="cpu, cuda or cuda:N (default: cpu)")
+    run.add_argument(
+        "--precision",
+        choices=("auto", "off", "bf16", "fp16"),
+        help="mixed precision (default: auto = bf16/fp16 on CUDA, fp32 on CPU)",
+    )
+    run.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
+    run.add_argument("--seed", type=int, help="seed of initialisation and data (default: 0)")
+    data = parser.add_argument_group("data")
+    data.add_argument(
+        "--data", help="dataset folder with ground truth to train on (default: synthetic scenes)"
+    )
+    data.add_argument(
+        "--data-max-disp",
+        type=float,
+        help="largest disparity of rendered scenes, pixels (default: the network's max_disp)",
+    )
+    data.add_argument("--crop", dest="crop_hw", metavar="HxW", help="training crop, e.g. 256x512")
+    data.add_argument("--val-data", help="dataset folder to validate on (default: fixed synthetic set)")
+    data.add_argument("--val-size", type=int, help="pairs in the synthetic validation set (default: 16)")
+    data.add_argument(
+        "--val-hw", metavar="HxW", help="size of the synthetic validation pairs (default: 256x512)"
+    )
+    optim = parser.add_argument_group("optimisation")
+    optim.add_argument("--steps", type=int, help="total optimiser steps (default: 100000)")
+    optim.add_argument("--batch-size", "-b", type=int, help="pairs per step (default: 8)")
+    optim.add_argument("--lr", type=float, help="peak learning rate (default: 1e-3)")
+    optim.add_argument("--weight-decay", type=float, help="AdamW weight decay (default: 1e-4)")
+    optim.add_argument("--warmup-steps", type=int, help="linear warm-up steps (default: 500)")
+    optim.add_argument(
+        "--loss-weights", metavar="W,W", help="weights of the predictions, coarse to fine (default: 0.5,1.0)"
+    )
+    optim.add_argument("--grad-clip", type=float, help="largest gradient norm, 0 = off (default: 1.0)")
+    every = parser.add_argument_group("schedule of outputs")
+    every.add_argument("--log-every", type=int, help="steps between log lines (default: 50)")
+    every.add_argument("--val-every", type=int, help="steps between validations (default: 1000)")
+    every.add_argument("--checkpoint-every", type=int, help="steps between writes of last.pt (default: 1000)")
+    parser.set_defaults(func=run_train)
+
+
+def flag_values(args: argparse.Namespace) -> dict:
+    """The training options given as flags (``None`` = not given), keyed as in the config."""
+    from ..errors import InputError
+    from ..models.registry import coerce_setting
+
+    keys = (
+        "out_dir",
+        "model",
+        "init",
+        "resume",
+        "device",
+        "precision",
+        "threads",
+        "seed",
+        "data",
+        "data_max_disp",
+        "crop_hw",
+        "val_data",
+        "val_size",
+        "val_hw",
+        "steps",
+        "batch_size",
+        "lr",
+        "weight_decay",
+        "warmup_steps",
+        "loss_weights",
+        "grad_clip",
+        "log_every",
+        "val_every",
+        "checkpoint_every",
+    )
+    values = {key: getattr(args, key) for key in keys}
+    settings: dict = {}
+    if args.max_disp is not None:
+        settings["max_disp"] = args.max_disp
+    for item in args.set_values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--set expects KEY=VALUE, got '{item}'")
+        settings[key.strip()] = coerce_setting(key, value.strip(), None)
+    values["settings"] = settings or None
+    return values
+
+
+def run_train(args: argparse.Namespace) -> int:
+    require("torch", "torch", "training")
+    from ..train.config import read_config_file, resolve_config
+    from ..train.loop import train
+
+    file_values = read_config_file(args.config) if args.config else {}
+    config = resolve_config(file_values, flag_values(args))
+    summary = train(config)
+    best = summary["best"]
+    print(
+        f"done: step {summary['step']}, best validation EPE {best['epe']:.3f} px at step {best['step']}; "
+        f"checkpoints {summary['files']['last']} and {summary['files']['best']}, "
+        f"curve {summary['files']['curve']}"
+    )
+    return 0

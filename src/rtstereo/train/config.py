@@ -1,0 +1,267 @@
+"""Training configuration: one dataclass, read from YAML or JSON and overridden by command-line flags.
+
+Precedence, lowest first: the defaults below, the config stored in a checkpoint being resumed, a
+config file, then flags given on the command line. The resolved config is written next to the
+checkpoints (``config.json``) and stored inside every checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+
+PRECISIONS = ("auto", "off", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on.
+
+    Attributes:
+        out_dir: folder for checkpoints (``last.pt``, ``best.pt``), ``log.jsonl`` and ``curve.png``.
+        model: registry name of the network to train.
+        settings: the network's settings (e.g. ``{"max_disp": 192}``); missing ones take defaults.
+        init: checkpoint to start from (fine-tuning: weights only, step 0, fresh optimiser); its
+            architecture and settings replace ``model`` and ``settings``.
+        resume: checkpoint of an interrupted run to continue (weights, optimiser, step, best score).
+        data: a dataset folder with ground truth to train on (any layout ``rtstereo eval`` reads);
+            ``None`` trains on synthetic scenes rendered on the fly.
+        data_max_disp: largest disparity of the rendered training and validation scenes, pixels
+            (``None``: the network's ``max_disp``); lower it for small crops, where a full-range
+            disparity would hide most of the right view.
+        steps: total optimiser steps of the run (a resumed run continues up to this).
+        batch_size: pairs per step.
+        crop_hw: training crop ``(height, width)``, pixels; multiples of the model's size divisor.
+        lr: peak learning rate (AdamW), reached after ``warmup_steps``, then cosine decay to 5 %.
+        weight_decay: AdamW weight decay.
+        warmup_steps: linear warm-up length.
+        loss_weights: weight of each prediction the network returns in training mode, coarse to fine.
+        grad_clip: largest gradient norm (0 = no clipping).
+        seed: seed of the weights' initialisation and of the training stream (scenes, crops).
+        device: ``cpu``, ``cuda`` or ``cuda:N``.
+        precision: ``auto`` (bf16 on CUDA GPUs that have it, fp16 on older GPUs, fp32 on CPUs),
+            ``off`` (fp32), ``bf16`` (autocast, CPU or CUDA) or ``fp16`` (CUDA only).
+        threads: CPU threads for torch (0 = torch's default).
+        checkpoint_every: steps between writes of ``last.pt``.
+        val_every: steps between validations (and ``best.pt`` updates).
+        val_size: pairs in the fixed synthetic validation set.
+        val_hw: ``(height, width)`` of the validation pairs.
+        val_seed: seed of the validation set (distinct from any training stream).
+        val_data: a dataset folder to validate on instead of the synthetic set (full images).
+        log_every: steps between training log lines.
+    """
+
+    out_dir: str = "runs/rtnet"
+    model: str = "rtnet"
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    init: str | None = None
+    resume: str | None = None
+    data: str | None = None
+    data_max_disp: float | None = None
+    steps: int = 100_000
+    batch_size: int = 8
+    crop_hw: tuple[int, int] = (256, 512)
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 500
+    loss_weights: tuple[float, ...] = (0.5, 1.0)
+    grad_clip: float = 1.0
+    seed: int = 0
+    device: str = "cpu"
+    precision: str = "auto"
+    threads: int = 0
+    checkpoint_every: int = 1000
+    val_every: int = 1000
+    val_size: int = 16
+    val_hw: tuple[int, int] = (256, 512)
+    val_seed: int = 20_240_917
+    val_data: str | None = None
+    log_every: int = 50
+
+    def __post_init__(self) -> None:
+        # Normalise types coming from JSON/YAML (lists) so that equal configs compare equal.
+        object.__setattr__(self, "settings", dict(self.settings or {}))
+        for name in ("crop_hw", "val_hw"):
+            object.__setattr__(self, name, _size_pair(name, getattr(self, name)))
+        object.__setattr__(self, "loss_weights", _weights(self.loss_weights))
+        for name in ("steps", "batch_size", "checkpoint_every", "val_every", "val_size", "log_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"training config '{name}': expected a positive whole number, got {value!r}")
+        for name in ("warmup_steps", "threads", "seed", "val_seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InputError(f"training config '{name}': expected a whole number >= 0, got {value!r}")
+        for name in ("lr", "weight_decay", "grad_clip"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise InputError(f"training config '{name}': expected a number >= 0, got {value!r}")
+        if self.data_max_disp is not None and (
+            isinstance(self.data_max_disp, bool)
+            or not isinstance(self.data_max_disp, (int, float))
+            or not self.data_max_disp > 0
+        ):
+            raise InputError(
+                f"training config 'data_max_disp': expected pixels > 0 (or null), got {self.data_max_disp!r}"
+            )
+        if not self.lr > 0:
+            raise InputError(f"training config 'lr': expected a learning rate > 0, got {self.lr!r}")
+        if self.precision not in PRECISIONS:
+            raise InputError(
+                f"training config 'precision': expected one of {', '.join(PRECISIONS)}, "
+                f"got {self.precision!r}"
+            )
+        if self.init and self.resume:
+            raise InputError(
+                "training config: give either 'init' (start a new run from weights) or 'resume' (continue "
+                "a run), not both"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict (tuples become lists)."""
+        out = dataclasses.asdict(self)
+        out["settings"] = dict(self.settings)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with some fields changed (validated like the original)."""
+        return dataclasses.replace(self, **changes)
+
+
+FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
+
+
+def config_from_dict(
+    values: Mapping[str, Any], base: TrainConfig | None = None, source: str = "config"
+) -> TrainConfig:
+    """``base`` (default: the defaults) updated by ``values``; unknown keys fail with close matches.
+
+    Args:
+        values: field name -> value; ``None`` values are skipped (so unset flags change nothing).
+        base: the config to update.
+        source: where the values come from, for messages.
+    """
+    base = base or TrainConfig()
+    changes: dict[str, Any] = {}
+    for key, value in values.items():
+        name = key.replace("-", "_")
+        if name not in FIELDS:
+            close = difflib.get_close_matches(name, FIELDS, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise InputError(f"{source}: unknown training option '{key}'{hint} (known: {', '.join(FIELDS)})")
+        if value is None:
+            continue
+        if name == "settings":
+            if not isinstance(value, Mapping):
+                raise InputError(f"{source}: 'settings' must be a mapping of model settings, got {value!r}")
+            value = {**base.settings, **value}
+        changes[name] = value
+    try:
+        return dataclasses.replace(base, **changes)
+    except TypeError as exc:  # a value of a type the validation cannot even compare
+        raise InputError(f"{source}: {exc}") from None
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The mapping in a YAML (``.yaml``/``.yml``) or JSON file.
+
+    Raises:
+        InputError: missing file, a syntax error, or a top level that is not a mapping.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"training config file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml  # PyYAML: part of the training extra
+
+            values = yaml.safe_load(text)
+        else:
+            values = json.loads(text)
+    except ImportError:
+        raise InputError(
+            f"{path}: reading YAML needs PyYAML (pip install pyyaml), or give a .json file"
+        ) from None
+    except Exception as exc:  # yaml.YAMLError / json.JSONDecodeError
+        raise InputError(f"{path}: not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {exc}") from None
+    if values is None:
+        return {}
+    if not isinstance(values, Mapping):
+        raise InputError(
+            f"{path}: expected a mapping of training options at the top level, got {type(values).__name__}"
+        )
+    return dict(values)
+
+
+def _size_pair(name: str, value: Any) -> tuple[int, int]:
+    if isinstance(value, str):  # "256x512" (height x width), as on the command line
+        parts = value.lower().split("x")
+        try:
+            value = tuple(int(p) for p in parts)
+        except ValueError:
+            value = parts
+    if (
+        not isinstance(value, (list, tuple))
+        or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+    ):
+        raise InputError(
+            f"training config '{name}': expected (height, width) in pixels, e.g. 256x512, got {value!r}"
+        )
+    return int(value[0]), int(value[1])
+
+
+def _weights(value: Any) -> tuple[float, ...]:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = (value,)
+    if isinstance(value, str):
+        value = value.split(",")
+    try:
+        weights = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        raise InputError(
+            f"training config 'loss_weights': expected numbers, e.g. 0.5,1.0, got {value!r}"
+        ) from None
+    if not weights or any(w < 0 for w in weights) or not any(w > 0 for w in weights):
+        raise InputError(
+            f"training config 'loss_weights': expected non-negative numbers, not all 0, got {value!r}"
+        )
+    return weights
+
+
+def resolve_config(
+    file_values: Mapping[str, Any] | None = None, flag_values: Mapping[str, Any] | None = None
+) -> TrainConfig:
+    """The config of a run: defaults < a resumed checkpoint's config < config file < flags.
+
+    Args:
+        file_values: options from a config file (:func:`read_config_file`).
+        flag_values: options given on the command line (``None`` = not given).
+
+    Returns:
+        The resolved config. When resuming, the checkpoint's own config is the base, so a resumed
+        run needs no options repeated; it writes beside the checkpoint unless ``out_dir`` is given.
+    """
+    file_values = dict(file_values or {})
+    flag_values = {k: v for k, v in (flag_values or {}).items() if v is not None}
+    resume = flag_values.get("resume") or file_values.get("resume")
+    base = TrainConfig()
+    if resume:
+        from ..models.checkpoint import read_torch_file
+
+        stored = read_torch_file(resume)
+        stored_config = stored.get("config") if isinstance(stored, Mapping) else None
+        if isinstance(stored_config, Mapping):
+            base = config_from_dict(stored_config, source=f"config stored in {resume}")
+            # A resumed run writes beside its checkpoint, wherever the run folder has moved to.
+            base = base.replace(init=None, out_dir=str(Path(resume).parent))
+    config = config_from_dict(file_values, base, source="config file")
+    return config_from_dict(flag_values, config, source="command line")

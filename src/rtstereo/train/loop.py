@@ -1,0 +1,643 @@
+"""The training loop behind ``rtstereo train``: data stream, optimiser, validation, checkpoints, logs.
+
+A run folder holds::
+
+    last.pt      latest state (every ``checkpoint_every`` steps, at the end, on Ctrl-C or a crash)
+    best.pt      the weights with the lowest validation EPE so far
+    log.jsonl    one JSON object per line: {"kind": "start"|"train"|"val"|"end", "step": ..., ...}
+    curve.png    training loss and validation EPE / bad-2 against steps
+    config.json  the resolved configuration
+
+Checkpoints are rtstereo's self-describing format (architecture name and settings beside the weights),
+plus the optimiser state, the step and the config, so ``--resume last.pt`` continues exactly where the
+run stopped and ``--init best.pt`` fine-tunes without architecture flags. Training batch ``s`` depends
+only on ``(seed, s)``, so a resumed run sees the same data an uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import CheckpointError, DatasetError, InputError
+from ..models.checkpoint import FORMAT_TAG, describe, read_torch_file, save_checkpoint
+from ..models.registry import ModelSpec, get_spec, import_object
+from ..runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from .augment import augment_batch
+from .config import TrainConfig
+from .losses import batch_errors, multiscale_loss, summarize_errors, valid_mask
+
+Batch = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """The files of a run folder."""
+
+    folder: Path
+
+    @property
+    def last(self) -> Path:
+        return self.folder / "last.pt"
+
+    @property
+    def best(self) -> Path:
+        return self.folder / "best.pt"
+
+    @property
+    def log(self) -> Path:
+        return self.folder / "log.jsonl"
+
+    @property
+    def curve(self) -> Path:
+        return self.folder / "curve.png"
+
+    @property
+    def config(self) -> Path:
+        return self.folder / "config.json"
+
+
+# ------------------------------------------------------------------------------- device, precision
+def resolve_device(name: str) -> torch.device:
+    """``cpu`` / ``cuda`` / ``cuda:N`` as a torch device that exists here."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise InputError(f"unknown device '{name}': expected cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device '{name}' requested but torch sees no CUDA GPU here; use --device cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise InputError(f"device '{name}': training runs on cpu or cuda")
+    return device
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for a precision setting on a device (``None`` = fp32).
+
+    ``auto`` picks bf16 on GPUs that have it (compute capability 8 and up), fp16 on older GPUs, and
+    fp32 on CPUs: with torch 2.13 on an AVX512-BF16 CPU, bf16 autocast trained no faster than fp32
+    for rtnet and gave non-finite weight gradients in about one step in ten (those steps are
+    skipped when bf16 is asked for explicitly).
+    """
+    if precision == "off":
+        return None
+    if precision == "fp16":
+        if device.type != "cuda":
+            raise InputError("precision fp16 needs a CUDA device; on CPUs use bf16 or off (fp32)")
+        return torch.float16
+    if precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return None
+
+
+def learning_rate(step: int, config: TrainConfig) -> float:
+    """Linear warm-up to ``lr``, then cosine decay to 5 % of it at ``steps``."""
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    progress = min(1.0, (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps))
+    return config.lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+def normalize_images(rgb: torch.Tensor, mode: str) -> torch.Tensor:
+    """``(N, 3, H, W)`` RGB in 0..1 to network input, as the model spec's normalisation says."""
+    if mode == "imagenet":
+        mean = torch.as_tensor(IMAGENET_MEAN, device=rgb.device).view(1, 3, 1, 1)
+        std = torch.as_tensor(IMAGENET_STD, device=rgb.device).view(1, 3, 1, 1)
+        return (rgb - mean) / std
+    if mode == "raw255":
+        return rgb * 255.0
+    if mode in ("unit", "none"):
+        return rgb
+    raise InputError(f"unknown normalization '{mode}' (expected imagenet, raw255 or unit)")
+
+
+# --------------------------------------------------------------------------------------- data
+def stream_seed(seed: int, step: int) -> int:
+    """Seed of training batch ``step``, distinct for every ``(seed, step)``.
+
+    Bit 47 is set (the renderer keeps 48 bits of a seed), so training seeds never equal a validation
+    seed below 2**47; the run seed takes bits 32-46 and the step bits 0-31.
+    """
+    return (1 << 47) | ((int(seed) & 0x7FFF) << 32) | (int(step) & 0xFFFFFFFF)
+
+
+class SyntheticStream:
+    """Training batches rendered on the fly on the training device; batch ``s`` is fixed by ``(seed, s)``."""
+
+    def __init__(self, config: TrainConfig, device: torch.device, max_disp: float):
+        """``max_disp``: largest disparity of the rendered scenes, pixels."""
+        from ..datasets.synthetic import render_batch
+
+        self.render = render_batch
+        self.config, self.device, self.max_disp = config, device, max_disp
+
+    def describe(self) -> str:
+        height, width = self.config.crop_hw
+        return f"synthetic scenes {height}x{width} up to {self.max_disp:g} px, augmented"
+
+    def __call__(self, step: int) -> Batch:
+        seed = stream_seed(self.config.seed, step)
+        height, width = self.config.crop_hw
+        batch = self.render(
+            self.config.batch_size,
+            height,
+            width,
+            seed=seed,
+            device=self.device,
+            max_disp_px=float(self.max_disp),
+        )
+        return augment_batch(batch, torch.Generator().manual_seed(seed), self.config.crop_hw)
+
+
+class FolderStream:
+    """Random crops of the pairs of a dataset folder (any layout ``rtstereo.datasets.find_samples`` reads).
+
+    Pixels without ground truth get disparity 0 (not learned from); crops larger than an image are
+    padded with zeros, which are invalid too.
+    """
+
+    def __init__(self, config: TrainConfig, device: torch.device):
+        from ..datasets import find_samples
+
+        self.samples = [s for s in find_samples(config.data) if s.gt_path is not None]
+        if not self.samples:
+            raise DatasetError(
+                f"no pairs with ground-truth disparity under {config.data}; fine-tuning needs it"
+            )
+        self.config, self.device = config, device
+
+    def describe(self) -> str:
+        height, width = self.config.crop_hw
+        return f"{len(self.samples)} pairs from {self.config.data}, crops {height}x{width}, augmented"
+
+    def __call__(self, step: int) -> Batch:
+        rng = np.random.default_rng([self.config.seed, step])
+        picks = rng.integers(len(self.samples), size=self.config.batch_size)
+        crops = [random_crop(*self.samples[i].load(), self.config.crop_hw, rng) for i in picks]
+        batch = {key: torch.stack([c[key] for c in crops]).to(self.device) for key in crops[0]}
+        return augment_batch(
+            batch, torch.Generator().manual_seed(stream_seed(self.config.seed, step)), self.config.crop_hw
+        )
+
+
+def random_crop(
+    left: np.ndarray,
+    right: np.ndarray,
+    gt: np.ndarray | None,
+    nonocc: np.ndarray | None,
+    crop_hw: tuple[int, int],
+    rng: np.random.Generator,
+) -> Batch:
+    """One random crop of a loaded sample as float tensors (RGB 0..1, disparity with 0 = unknown)."""
+    height, width = crop_hw
+    if gt is None:
+        gt = np.full(left.shape[:2], np.nan, np.float32)
+    occluded = np.zeros(left.shape[:2], bool) if nonocc is None else ~nonocc
+    pad_h, pad_w = max(0, height - left.shape[0]), max(0, width - left.shape[1])
+    if pad_h or pad_w:
+        pad = ((0, pad_h), (0, pad_w))
+        left, right = (np.pad(im, (*pad, (0, 0))) for im in (left, right))
+        gt, occluded = np.pad(gt, pad, constant_values=np.nan), np.pad(occluded, pad)
+    y0 = int(rng.integers(left.shape[0] - height + 1))
+    x0 = int(rng.integers(left.shape[1] - width + 1))
+    window = (slice(y0, y0 + height), slice(x0, x0 + width))
+    disparity = np.nan_to_num(gt[window], nan=0.0, posinf=0.0, neginf=0.0)
+    return {
+        "left": torch.from_numpy(np.ascontiguousarray(left[window])).permute(2, 0, 1).float() / 255.0,
+        "right": torch.from_numpy(np.ascontiguousarray(right[window])).permute(2, 0, 1).float() / 255.0,
+        "disparity": torch.from_numpy(np.ascontiguousarray(disparity, np.float32)),
+        "occluded": torch.from_numpy(np.ascontiguousarray(occluded[window])),
+    }
+
+
+def validation_batches(config: TrainConfig, device: torch.device, max_disp: float) -> list[Batch]:
+    """The fixed validation set: synthetic pairs from ``val_seed``, or every pair of ``val_data``."""
+    if config.val_data:
+        from ..datasets import find_samples
+
+        batches = []
+        for sample in find_samples(config.val_data):
+            left, right, gt, _ = sample.load()
+            if gt is None:
+                continue
+            batches.append(
+                {
+                    "left": torch.from_numpy(left).permute(2, 0, 1)[None].float().div(255.0).to(device),
+                    "right": torch.from_numpy(right).permute(2, 0, 1)[None].float().div(255.0).to(device),
+                    "disparity": torch.from_numpy(np.ascontiguousarray(gt, np.float32))[None].to(device),
+                }
+            )
+        if not batches:
+            raise DatasetError(f"no pairs with ground-truth disparity under {config.val_data} to validate on")
+        return batches
+    from ..datasets.synthetic import SyntheticStereo
+
+    # Item i depends only on (val_seed, i): the set is the same whatever the batch size, across resumes.
+    items = SyntheticStereo(
+        config.val_size, *config.val_hw, seed=config.val_seed, max_disp_px=float(max_disp)
+    )
+    batches = []
+    for start in range(0, config.val_size, config.batch_size):
+        chunk = [items[i] for i in range(start, min(start + config.batch_size, config.val_size))]
+        batches.append(
+            {k: torch.stack([item[k] for item in chunk]).to(device) for k in ("left", "right", "disparity")}
+        )
+    return batches
+
+
+@torch.no_grad()
+def validate(
+    model: torch.nn.Module, batches: list[Batch], spec: ModelSpec, max_disp: float
+) -> dict[str, float]:
+    """EPE and bad-1/2/3 of the model (eval mode, fp32) over the validation batches.
+
+    Inputs are padded at the bottom/right to the spec's size divisor and the output cropped back.
+    """
+    was_training = model.training
+    model.eval()
+    sums = {"abs_error": 0.0, "bad1": 0.0, "bad2": 0.0, "bad3": 0.0, "pixels": 0.0}
+    try:
+        for batch in batches:
+            height, width = batch["left"].shape[-2:]
+            pad_h, pad_w = (-height) % spec.size_divisor, (-width) % spec.size_divisor
+            inputs = [
+                F.pad(
+                    normalize_images(batch[side], spec.normalization), (0, pad_w, 0, pad_h), mode="replicate"
+                )
+                for side in ("left", "right")
+            ]
+            prediction = model(*inputs)[..., :height, :width]
+            gt = batch["disparity"]
+            for key, value in batch_errors(prediction, gt, valid_mask(gt, max_disp)).items():
+                sums[key] += value
+    finally:
+        model.train(was_training)
+    return summarize_errors(sums)
+
+
+# ----------------------------------------------------------------------------------- model, state
+def build_network(name: str, settings: dict[str, Any]) -> tuple[torch.nn.Module, ModelSpec, dict[str, Any]]:
+    """Build a registered network with its resolved settings."""
+    spec = get_spec(name)
+    if spec.kind != "network":
+        raise InputError(
+            f"model '{name}' is a {spec.kind} method; `rtstereo train` trains networks (e.g. rtnet)"
+        )
+    resolved = spec.resolve_settings(settings)
+    return import_object(spec.builder)(resolved), spec, resolved
+
+
+def architecture_of(path: str) -> tuple[str, dict[str, Any], Any]:
+    """``(model, settings, checkpoint object)`` of an rtstereo checkpoint."""
+    obj = read_torch_file(path)
+    described = describe(obj)
+    if described is None:
+        raise CheckpointError(
+            f"{path} is not an rtstereo checkpoint (expected format '{FORMAT_TAG}', with the architecture "
+            "inside); --init and --resume take checkpoints written by `rtstereo train`"
+        )
+    return described[0], described[1], obj
+
+
+# ------------------------------------------------------------------------------------- the loop
+def train(config: TrainConfig, echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train (or fine-tune, or resume) a network as the config says.
+
+    Args:
+        config: the run's configuration (see :class:`~rtstereo.train.config.TrainConfig`).
+        echo: where human-readable progress lines go.
+
+    Returns:
+        Summary: ``step`` reached, ``best`` validation EPE and its step, ``last`` validation
+        metrics, and the run's file paths.
+
+    Raises:
+        InputError, CheckpointError, DatasetError: a bad config, checkpoint or dataset.
+        KeyboardInterrupt: after writing ``last.pt`` (resume with ``--resume``); any other error
+            raised during the steps also propagates after ``last.pt`` is written.
+    """
+    threads = torch.get_num_threads()
+    try:
+        return _Run(config, echo).run()
+    finally:
+        torch.set_num_threads(threads)  # a library call leaves the process as it found it
+
+
+class _Run:
+    """One training run: the model, its optimiser, the data, and the files of the run folder."""
+
+    def __init__(self, config: TrainConfig, echo: Callable[[str], None]):
+        self.echo = echo
+        self.device = resolve_device(config.device)
+        self.dtype = autocast_dtype(config.precision, self.device)
+        if config.threads and self.device.type == "cpu":
+            torch.set_num_threads(config.threads)
+        self.files = RunFiles(Path(config.out_dir))
+        self.files.folder.mkdir(parents=True, exist_ok=True)
+
+        # The architecture comes from the checkpoint when resuming or fine-tuning: no flags to repeat.
+        source = config.resume or config.init
+        checkpoint: dict[str, Any] = {}
+        name, settings = config.model, dict(config.settings)
+        if source:
+            name, settings, checkpoint = architecture_of(source)
+            if config.resume and not {"optimizer", "step"} <= set(checkpoint):
+                raise CheckpointError(
+                    f"{source} holds weights but no training state (optimiser, step); start a new run "
+                    f"from it with --init {source}"
+                )
+        torch.manual_seed(config.seed)
+        self.model, self.spec, settings = build_network(name, settings)
+        self.config = config = config.replace(model=name, settings=settings)
+        self.max_disp = float(settings.get("max_disp", 192))
+        _check_crop(config, self.spec)
+        if source:
+            import_object(self.spec.checkpoint_loader)(self.model, source)
+        self.model.to(self.device).train()
+
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.dtype == torch.float16 else None
+        self.step, self.best_epe, self.best_step = 0, math.inf, -1
+        if config.resume:
+            self.optimizer.load_state_dict(checkpoint["optimizer"])
+            if self.scaler is not None and checkpoint.get("scaler"):
+                self.scaler.load_state_dict(checkpoint["scaler"])
+            self.step = int(checkpoint["step"])
+            self.best_epe = float(checkpoint.get("best_epe", math.inf))
+            self.best_step = int(checkpoint.get("best_step", -1))
+
+        scene_max_disp = float(min(config.data_max_disp or self.max_disp, self.max_disp))
+        self.stream = (
+            FolderStream(config, self.device)
+            if config.data
+            else SyntheticStream(config, self.device, scene_max_disp)
+        )
+        self.val_batches = validation_batches(config, self.device, scene_max_disp)
+
+    def run(self) -> dict[str, Any]:
+        config, files = self.config, self.files
+        files.config.write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
+        self.announce()
+        last_metrics = self.validate() if self.step == 0 else {}  # the starting network's score: the baseline
+        window = _Window()
+        try:
+            while self.step < config.steps:
+                started = time.perf_counter()
+                loss = _train_step(
+                    self.model,
+                    self.optimizer,
+                    self.scaler,
+                    self.stream(self.step),
+                    self.spec,
+                    config,
+                    self.step,
+                    self.dtype,
+                    self.max_disp,
+                )
+                self.step += 1
+                window.add(loss, config.batch_size, time.perf_counter() - started)
+                if self.step % config.log_every == 0 or self.step == config.steps:
+                    self.log_training(window.flush(self.step, learning_rate(self.step - 1, config)))
+                if self.step % config.val_every == 0 or self.step == config.steps:
+                    last_metrics = self.validate()
+                if self.step % config.checkpoint_every == 0:
+                    self.save(files.last)
+        except BaseException as exc:  # Ctrl-C, or a failure in the data or the model: keep the work done
+            self.finish(interrupted=True, reason=type(exc).__name__)
+            self.echo(
+                f"stopped at step {self.step} ({type(exc).__name__}); state saved to {files.last} "
+                f"(continue with --resume {files.last})"
+            )
+            raise
+        self.finish(interrupted=False)
+        return {
+            "step": self.step,
+            "best": {"epe": self.best_epe, "step": self.best_step},
+            "last": last_metrics,
+            "files": {name: str(getattr(files, name)) for name in ("last", "best", "log", "curve", "config")},
+        }
+
+    def announce(self) -> None:
+        parameters = sum(p.numel() for p in self.model.parameters())
+        precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
+        c = self.config
+        _append_log(
+            self.files.log,
+            {
+                "kind": "start",
+                "step": self.step,
+                "model": c.model,
+                "settings": c.settings,
+                "parameters": parameters,
+                "device": str(self.device),
+                "precision": precision,
+                "data": self.stream.describe(),
+                "config": c.to_dict(),
+            },
+        )
+        self.echo(
+            f"training {c.model} {c.settings} ({parameters / 1e6:.2f} M parameters) on {self.device} "
+            f"({precision}), {self.stream.describe()}, steps {self.step} -> {c.steps}, run folder "
+            f"{self.files.folder}"
+        )
+
+    def log_training(self, record: dict[str, Any]) -> None:
+        _append_log(self.files.log, record)
+        self.echo(
+            f"step {record['step']}/{self.config.steps}: loss {record['loss']:.4f}, lr {record['lr']:.2e}, "
+            f"{record['pairs_per_s']:.2f} pairs/s"
+        )
+
+    def validate(self) -> dict[str, float]:
+        """Score the network, keep ``best.pt``, log, and redraw the learning curve."""
+        metrics = validate(self.model, self.val_batches, self.spec, self.max_disp)
+        if metrics["epe"] < self.best_epe:
+            self.best_epe, self.best_step = metrics["epe"], self.step
+            self.save(self.files.best, training_state=False)  # weights to use or fine-tune: a third the size
+        _append_log(self.files.log, {"kind": "val", "step": self.step, **metrics})
+        plot_learning_curve(self.files.log, self.files.curve)
+        self.echo(
+            f"step {self.step}: validation EPE {metrics['epe']:.3f} px, bad-2 {metrics['bad-2']:.2f} % "
+            f"(best {self.best_epe:.3f} at step {self.best_step})"
+        )
+        return metrics
+
+    def save(self, path: Path, training_state: bool = True) -> None:
+        """Write a self-describing checkpoint, with the optimiser state unless ``training_state`` is off."""
+        extra = {}
+        if training_state:
+            extra = {
+                "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler else None,
+                "best_epe": self.best_epe,
+                "best_step": self.best_step,
+            }
+        save_checkpoint(
+            path,
+            self.config.model,
+            self.config.settings,
+            self.model.state_dict(),
+            step=self.step,
+            config=self.config.to_dict(),
+            **extra,
+        )
+
+    def finish(self, interrupted: bool, reason: str | None = None) -> None:
+        self.save(self.files.last)
+        record = {"kind": "end", "step": self.step, "interrupted": interrupted}
+        _append_log(self.files.log, {**record, "reason": reason} if reason else record)
+        if interrupted:  # otherwise the last validation has just drawn it
+            plot_learning_curve(self.files.log, self.files.curve)
+
+
+def _train_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: Any,
+    batch: Batch,
+    spec: ModelSpec,
+    config: TrainConfig,
+    step: int,
+    dtype: torch.dtype | None,
+    max_disp: float,
+) -> float:
+    """One optimiser step; returns the loss (``nan`` when the step was skipped for a non-finite loss)."""
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate(step, config)
+    left = normalize_images(batch["left"], spec.normalization)
+    right = normalize_images(batch["right"], spec.normalization)
+    gt = batch["disparity"]
+    autocast = (
+        torch.autocast(left.device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+    )
+    with autocast:
+        outputs = model(left, right)
+    predictions = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+    loss = multiscale_loss(
+        [p.float() for p in predictions], gt, valid_mask(gt, max_disp), config.loss_weights
+    )
+    optimizer.zero_grad(set_to_none=True)
+    if not torch.isfinite(loss):
+        return float("nan")  # a diverging batch is skipped rather than poisoning the weights
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+    else:
+        loss.backward()
+    max_norm = config.grad_clip if config.grad_clip > 0 else math.inf
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    if scaler is not None:
+        scaler.step(optimizer)  # skips the update itself when fp16 gradients overflowed
+        scaler.update()
+    elif torch.isfinite(grad_norm):
+        optimizer.step()
+    else:
+        # Non-finite gradients from a finite loss: a numerical fault (seen with bf16 autocast on
+        # CPUs); skipping the step keeps the weights intact.
+        optimizer.zero_grad(set_to_none=True)
+        return float("nan")
+    return float(loss.detach())
+
+
+def _check_crop(config: TrainConfig, spec: ModelSpec) -> None:
+    height, width = config.crop_hw
+    if height % spec.size_divisor or width % spec.size_divisor:
+        raise InputError(
+            f"crop_hw {height}x{width}: {spec.name} trains on sizes that are multiples of "
+            f"{spec.size_divisor}; "
+            f"use e.g. {_round_up(height, spec.size_divisor)}x{_round_up(width, spec.size_divisor)}"
+        )
+
+
+def _round_up(value: int, divisor: int) -> int:
+    return -(-value // divisor) * divisor
+
+
+class _Window:
+    """Loss and throughput since the last training log line."""
+
+    def __init__(self) -> None:
+        self.losses: list[float] = []
+        self.pairs = 0
+        self.seconds = 0.0
+        self.skipped = 0
+
+    def add(self, loss: float, pairs: int, seconds: float) -> None:
+        if math.isfinite(loss):
+            self.losses.append(loss)
+        else:
+            self.skipped += 1
+        self.pairs += pairs
+        self.seconds += seconds
+
+    def flush(self, step: int, lr: float) -> dict[str, Any]:
+        record = {
+            "kind": "train",
+            "step": step,
+            "loss": float(np.mean(self.losses)) if self.losses else math.nan,
+            "lr": lr,
+            "pairs_per_s": self.pairs / max(self.seconds, 1e-9),
+            "skipped": self.skipped,
+        }
+        self.__init__()
+        return record
+
+
+def _append_log(path: Path, record: dict[str, Any]) -> None:
+    record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), **record}
+    with path.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(record, allow_nan=True) + "\n")
+
+
+def read_log(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a run's ``log.jsonl`` (a truncated last line, from a crash, is ignored)."""
+    records = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def plot_learning_curve(log_path: str | Path, png_path: str | Path) -> None:
+    """Draw training loss and validation EPE / bad-2 against steps from a run's log."""
+    from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
+
+    records = read_log(log_path)
+    train_points = [
+        (r["step"], r["loss"]) for r in records if r.get("kind") == "train" and math.isfinite(r["loss"])
+    ]
+    val_points = [(r["step"], r["epe"], r["bad-2"]) for r in records if r.get("kind") == "val"]
+    figure = Figure(figsize=(10, 4), dpi=80, layout="tight")
+    loss_axes, val_axes = figure.subplots(1, 2)
+    if train_points:
+        loss_axes.plot(*zip(*train_points), color="tab:blue")
+        loss_axes.set_yscale("log")
+    loss_axes.set(title="training loss", xlabel="step", ylabel="multi-scale smooth-L1")
+    if val_points:
+        steps, epe, bad2 = zip(*val_points)
+        val_axes.plot(steps, epe, "o-", color="tab:red", label="EPE")
+        bad_axes = val_axes.twinx()
+        bad_axes.plot(steps, bad2, "s--", color="tab:green", label="bad-2")
+        bad_axes.set_ylabel("bad-2 (%)", color="tab:green")
+    val_axes.set(title="validation", xlabel="step")
+    val_axes.set_ylabel("EPE (px)", color="tab:red")
+    png_path = Path(png_path)
+    tmp = png_path.with_suffix(".tmp.png")
+    figure.savefig(tmp)
+    tmp.replace(png_path)

@@ -1,0 +1,100 @@
+"""Training loss and the validation metrics computed on tensors.
+
+The loss is smooth-L1 on pixels with valid ground truth inside the network's disparity range, summed
+over the network's predictions (coarse to fine) with weights.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import InputError
+
+
+def valid_mask(gt_px: torch.Tensor, max_disp: float) -> torch.Tensor:
+    """Pixels whose ground truth can be learned: finite, positive, below ``max_disp``.
+
+    Args:
+        gt_px: ``(N, H, W)`` ground-truth disparity, pixels; ``nan``/``inf``/``<= 0`` where unknown.
+        max_disp: the network's disparity range, pixels.
+
+    Returns:
+        Bool ``(N, H, W)``.
+    """
+    return torch.isfinite(gt_px) & (gt_px > 0) & (gt_px < max_disp)
+
+
+def multiscale_loss(
+    predictions: Sequence[torch.Tensor], gt_px: torch.Tensor, valid: torch.Tensor, weights: Sequence[float]
+) -> torch.Tensor:
+    """Weighted sum of smooth-L1 losses of each prediction on the valid pixels.
+
+    Args:
+        predictions: ``(N, H, W)`` disparities in pixels, coarse to fine.
+        gt_px: ``(N, H, W)`` ground truth, pixels.
+        valid: bool ``(N, H, W)`` pixels to learn from.
+        weights: one weight per prediction.
+
+    Returns:
+        Scalar loss (0 with a gradient when no pixel is valid, so a step never fails).
+
+    Examples:
+        >>> gt = torch.full((1, 2, 2), 4.0)
+        >>> float(multiscale_loss([gt + 1.0], gt, gt > 0, [1.0]))
+        0.5
+    """
+    if len(predictions) != len(weights):
+        raise InputError(
+            f"loss_weights has {len(weights)} entries but the network returns {len(predictions)} "
+            f"predictions in training mode; give {len(predictions)} weights, coarse to fine"
+        )
+    target = torch.where(valid, gt_px, torch.zeros_like(gt_px))  # no nan reaches the gradient
+    count = valid.sum().clamp(min=1)
+    total = predictions[0].new_zeros(())
+    for prediction, weight in zip(predictions, weights):
+        if prediction.shape != gt_px.shape:
+            raise InputError(
+                f"prediction {tuple(prediction.shape)} and ground truth {tuple(gt_px.shape)} differ in shape"
+            )
+        error = F.smooth_l1_loss(prediction.float(), target, reduction="none")
+        total = total + weight * (error * valid).sum() / count
+    return total
+
+
+def batch_errors(pred_px: torch.Tensor, gt_px: torch.Tensor, valid: torch.Tensor) -> dict[str, float]:
+    """Sums for validation metrics over a batch (combine batches, then divide by ``pixels``).
+
+    Args:
+        pred_px: ``(N, H, W)`` prediction, pixels.
+        gt_px: ``(N, H, W)`` ground truth, pixels.
+        valid: bool ``(N, H, W)`` evaluated pixels.
+
+    Returns:
+        ``abs_error`` (sum of ``|d - gt|``; ``inf`` when a prediction is not finite), ``bad1``, ``bad2``,
+        ``bad3`` (counts of errors over 1, 2, 3 px) and ``pixels`` (count evaluated).
+    """
+    error = (pred_px.float() - torch.where(valid, gt_px, torch.zeros_like(gt_px))).abs()[valid]
+    error = torch.nan_to_num(error, nan=math.inf)  # a broken prediction counts as wrong, not as absent
+    return {
+        "abs_error": float(error.sum()),
+        "bad1": float((error > 1).sum()),
+        "bad2": float((error > 2).sum()),
+        "bad3": float((error > 3).sum()),
+        "pixels": float(valid.sum()),
+    }
+
+
+def summarize_errors(sums: dict[str, float]) -> dict[str, float]:
+    """``epe`` (px) and ``bad-1/2/3`` (%) from the sums of :func:`batch_errors`."""
+    pixels = max(sums["pixels"], 1.0)
+    return {
+        "epe": sums["abs_error"] / pixels,
+        "bad-1": 100.0 * sums["bad1"] / pixels,
+        "bad-2": 100.0 * sums["bad2"] / pixels,
+        "bad-3": 100.0 * sums["bad3"] / pixels,
+        "pixels": int(sums["pixels"]),
+    }

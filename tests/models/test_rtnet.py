@@ -1,0 +1,233 @@
+"""rtnet: shapes, output forms, building blocks against naive versions, ONNX parity, checkpoints."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rtstereo.errors import CheckpointError, InputError
+from rtstereo.models import get_spec
+from rtstereo.models.checkpoint import save_checkpoint
+from rtstereo.models.registry import import_object
+from rtstereo.models.rtnet import (
+    RTNet,
+    build_rtnet,
+    convex_upsample,
+    correlation,
+    load_rtnet_checkpoint,
+    soft_argmin,
+)
+from rtstereo.runtime.preprocess import pad_to_divisor
+
+
+def randomized(model: RTNet, seed: int = 0) -> RTNet:
+    """Every weight and batch-norm statistic random, so no path hides behind a zero initialisation."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if tensor.dtype.is_floating_point:
+                values = torch.rand(tensor.shape, generator=generator)
+                tensor.copy_(0.5 + values if name.endswith("running_var") else (values - 0.5) * 0.4)
+    return model
+
+
+@pytest.fixture(scope="module")
+def small_model():
+    return randomized(build_rtnet({"max_disp": 32})).eval()
+
+
+# ----------------------------------------------------------------------------------- cardinality
+@pytest.mark.parametrize("size_hw", [(37, 71), (64, 64), (33, 97)])
+def test_odd_sizes_run_after_padding(small_model, size_hw):
+    image = np.random.default_rng(0).random((1, 3, *size_hw), dtype=np.float32)
+    padded, (pad_h, pad_w) = pad_to_divisor(image, get_spec("rtnet").size_divisor)
+    assert padded.shape[-2] % 32 == 0 and padded.shape[-1] % 32 == 0
+    with torch.no_grad():
+        out = small_model(torch.from_numpy(padded), torch.from_numpy(padded))
+    assert out.shape == (1, *padded.shape[-2:])
+    cropped = out[:, : size_hw[0], : size_hw[1]]
+    assert cropped.shape == (1, *size_hw)
+    assert torch.isfinite(cropped).all() and (cropped >= 0).all()
+
+
+def test_training_mode_returns_coarse_and_fine_predictions():
+    model = build_rtnet({"max_disp": 32}).train()
+    left, right = torch.randn(2, 3, 64, 96), torch.randn(2, 3, 64, 96)
+    outputs = model(left, right)
+    assert isinstance(outputs, list) and len(outputs) == 2
+    assert all(o.shape == (2, 64, 96) for o in outputs)
+    sum(o.mean() for o in outputs).backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_eval_mode_returns_one_disparity_map():
+    with torch.no_grad():
+        out = build_rtnet({"max_disp": 64}).eval()(torch.randn(1, 3, 64, 128), torch.randn(1, 3, 64, 128))
+    assert isinstance(out, torch.Tensor) and out.shape == (1, 64, 128)
+    assert float(out.max()) <= 64 * 1.01
+
+
+def test_parameter_count_in_budget():
+    parameters = sum(p.numel() for p in build_rtnet().parameters())
+    assert 0.5e6 <= parameters <= 3e6, parameters
+
+
+def test_registry_entry_builds_the_default_range():
+    spec = get_spec("rtnet")
+    model = import_object(spec.builder)(spec.resolve_settings({}))
+    assert isinstance(model, RTNet) and model.max_disp == 192 and model.levels == 48
+
+
+# ------------------------------------------------------------------------------------- exceptions
+@pytest.mark.parametrize("max_disp", [100, 0, -32, 48, True, 64.0])
+def test_max_disp_must_be_a_multiple_of_32(max_disp):
+    with pytest.raises(InputError, match="multiple of 32"):
+        build_rtnet({"max_disp": max_disp})
+
+
+@pytest.mark.parametrize(
+    ("left_shape", "right_shape", "message"),
+    [
+        ((1, 3, 48, 64), (1, 3, 48, 64), "multiples of 32"),
+        ((1, 3, 64, 64), (1, 3, 64, 96), "one shape"),
+        ((1, 1, 64, 64), (1, 1, 64, 64), "one shape"),
+    ],
+)
+def test_inputs_of_the_wrong_shape_are_refused(small_model, left_shape, right_shape, message):
+    with pytest.raises(InputError, match=message):
+        small_model(torch.zeros(left_shape), torch.zeros(right_shape))
+
+
+def test_unknown_setting_is_refused():
+    with pytest.raises(InputError, match="unknown settings"):
+        build_rtnet({"max_disp": 64, "iters": 3})
+
+
+# ---------------------------------------------------------------------------- building blocks
+def test_correlation_matches_shifted_products():
+    generator = torch.Generator().manual_seed(0)
+    left, right = torch.randn(2, 8, 5, 20, generator=generator), torch.randn(2, 8, 5, 20, generator=generator)
+    levels = 7
+    cost = correlation(left, right, levels)
+    unit_left, unit_right = F.normalize(left, dim=1), F.normalize(right, dim=1)
+    expected = torch.zeros(2, levels, 5, 20)
+    for d in range(levels):
+        expected[:, d, :, d:] = (unit_left[..., d:] * unit_right[..., : 20 - d]).sum(1)
+    torch.testing.assert_close(cost, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_correlation_peaks_at_the_true_shift():
+    features = torch.randn(1, 16, 4, 40)
+    shift = 3
+    right = torch.roll(features, -shift, dims=3)  # right view: content moved left by the disparity
+    cost = correlation(features, right, 8)
+    assert (cost[0, :, :, shift:-shift].argmax(0) == shift).all()
+
+
+def test_soft_argmin_is_the_softmax_expectation():
+    logits = torch.randn(2, 12, 3, 5) * 3
+    disparity, confidence = soft_argmin(logits, 4.0)
+    probability = torch.softmax(logits, 1)
+    expected = (probability * (torch.arange(12.0) * 4).view(1, -1, 1, 1)).sum(1, keepdim=True)
+    torch.testing.assert_close(disparity, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(confidence, probability.amax(1, keepdim=True), atol=1e-6, rtol=1e-5)
+
+
+def test_convex_upsample_matches_softmax_over_unfolded_neighbours():
+    factor, h, w = 4, 3, 5
+    disparity = torch.rand(2, 1, h, w) * 20
+    mask = torch.randn(2, 9 * factor * factor, h, w)
+    out = convex_upsample(disparity, mask, factor)
+    weights = torch.softmax(mask.view(2, 9, factor, factor, h, w), 1)
+    neighbours = F.unfold(F.pad(disparity, (1, 1, 1, 1), mode="replicate"), 3).view(2, 9, 1, 1, h, w)
+    fine = (weights * neighbours).sum(1)  # (2, factor, factor, h, w)
+    expected = fine.permute(0, 3, 1, 4, 2).reshape(2, h * factor, w * factor)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_convex_upsample_keeps_a_constant_map():
+    out = convex_upsample(torch.full((1, 1, 4, 4), 7.5), torch.randn(1, 9 * 4, 4, 4), 2)
+    torch.testing.assert_close(out, torch.full((1, 8, 8), 7.5))
+
+
+# --------------------------------------------------------------------------------------- export
+def test_onnx_export_matches_torch(small_model):
+    ort = pytest.importorskip("onnxruntime")
+    generator = torch.Generator().manual_seed(1)
+    left, right = (
+        torch.randn(1, 3, 64, 128, generator=generator),
+        torch.randn(1, 3, 64, 128, generator=generator),
+    )
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(
+            small_model,
+            (left, right),
+            buffer,
+            opset_version=17,
+            dynamo=False,
+            input_names=["left", "right"],
+            output_names=["disparity"],
+        )
+    session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+    (onnx_out,) = session.run(None, {"left": left.numpy(), "right": right.numpy()})
+    with torch.no_grad():
+        torch_out = small_model(left, right).numpy()
+    assert onnx_out.shape == (1, 64, 128)
+    np.testing.assert_allclose(onnx_out, torch_out, atol=2e-3, rtol=1e-4)
+    assert torch_out.std() > 0.01  # a meaningful comparison, not two constant maps
+
+
+# ---------------------------------------------------------------------------------- checkpoints
+def test_checkpoint_round_trip(tmp_path, small_model):
+    path = tmp_path / "rtnet.pt"
+    save_checkpoint(path, "rtnet", {"max_disp": 32}, small_model.state_dict(), step=17)
+    fresh = build_rtnet({"max_disp": 32}).eval()
+    meta = load_rtnet_checkpoint(fresh, path)
+    assert meta == {"model": "rtnet", "settings": {"max_disp": 32}, "step": 17}
+    inputs = torch.randn(1, 3, 64, 64), torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(*inputs), small_model(*inputs))
+
+
+def test_bare_state_dict_loads(tmp_path, small_model):
+    path = tmp_path / "bare.pt"
+    torch.save({f"module.{k}": v for k, v in small_model.state_dict().items()}, path)
+    assert load_rtnet_checkpoint(build_rtnet({"max_disp": 32}), path)["model"] == "rtnet"
+
+
+def test_loader_refuses_missing_and_damaged_files(tmp_path):
+    model = build_rtnet({"max_disp": 32})
+    with pytest.raises(CheckpointError, match="not found"):
+        load_rtnet_checkpoint(model, tmp_path / "absent.pt")
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="cannot read"):
+        load_rtnet_checkpoint(model, damaged)
+
+
+def test_loader_refuses_another_architecture(tmp_path, small_model):
+    path = tmp_path / "other.pt"
+    save_checkpoint(path, "gwcnet-g", {"max_disp": 32}, small_model.state_dict())
+    with pytest.raises(CheckpointError, match="'gwcnet-g' checkpoint"):
+        load_rtnet_checkpoint(build_rtnet({"max_disp": 32}), path)
+
+
+def test_loader_refuses_other_settings(tmp_path, small_model):
+    path = tmp_path / "wide.pt"
+    save_checkpoint(path, "rtnet", {"max_disp": 32}, small_model.state_dict())
+    with pytest.raises(CheckpointError, match="max_disp=32"):
+        load_rtnet_checkpoint(build_rtnet({"max_disp": 64}), path)
+
+
+def test_loader_refuses_mismatched_weights(tmp_path, small_model):
+    path = tmp_path / "bare.pt"
+    torch.save(small_model.state_dict(), path)  # no settings inside: only the shapes can tell
+    with pytest.raises(CheckpointError, match="another shape"):
+        load_rtnet_checkpoint(build_rtnet({"max_disp": 64}), path)

@@ -1,0 +1,380 @@
+"""rtstereo.train: config, loss, the loop (checkpoints, resume, logs, curve, precision), the CLI verb."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from rtstereo.errors import CheckpointError, DatasetError, InputError
+from rtstereo.models.checkpoint import read_torch_file, save_checkpoint
+from rtstereo.models.rtnet import build_rtnet
+from rtstereo.train import TrainConfig, loop, read_config_file, resolve_config, train
+from rtstereo.train.config import config_from_dict
+from rtstereo.train.losses import batch_errors, multiscale_loss, summarize_errors, valid_mask
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def tiny_config(out_dir, **changes) -> TrainConfig:
+    """A run of well under a second per step on one CPU thread: 64x128 crops, disparity range 32.
+
+    It validates at the start and at the end only (plotting the curve each time).
+    """
+    values = dict(
+        out_dir=str(out_dir),
+        settings={"max_disp": 32},
+        steps=3,
+        batch_size=2,
+        crop_hw=(64, 128),
+        val_size=2,
+        val_hw=(64, 128),
+        warmup_steps=1,
+        log_every=1,
+        val_every=100,
+        checkpoint_every=1,
+        precision="off",
+        lr=1e-3,
+        threads=1,
+    )
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+def records(run_dir, kind=None):
+    lines = loop.read_log(run_dir / "log.jsonl")
+    return [r for r in lines if kind is None or r["kind"] == kind]
+
+
+def quiet(_line: str) -> None:
+    pass
+
+
+@pytest.fixture(scope="module")
+def three_steps(tmp_path_factory):
+    """An uninterrupted 3-step run."""
+    out = tmp_path_factory.mktemp("three")
+    summary = train(tiny_config(out, val_every=2), echo=quiet)
+    return out, summary
+
+
+# --------------------------------------------------------------------------------------- the loop
+def test_run_writes_checkpoints_log_curve_and_config(three_steps):
+    out, summary = three_steps
+    assert summary["step"] == 3
+    for name in ("last.pt", "best.pt", "log.jsonl", "curve.png", "config.json"):
+        assert (out / name).is_file(), name
+    assert (out / "curve.png").read_bytes().startswith(PNG_SIGNATURE)
+    kinds = [r["kind"] for r in records(out)]
+    assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("train") == 3
+    assert [r["step"] for r in records(out, "val")] == [0, 2, 3]  # baseline, every 2 steps, the end
+    train_record = records(out, "train")[0]
+    assert train_record["pairs_per_s"] > 0 and math.isfinite(train_record["loss"])
+
+    last = read_torch_file(out / "last.pt")
+    assert last["format"] == "rtstereo-checkpoint" and last["model"] == "rtnet"
+    assert last["settings"] == {"max_disp": 32} and last["step"] == 3
+    assert {"optimizer", "config", "best_epe", "best_step"} <= set(last)
+    best = read_torch_file(out / "best.pt")
+    assert "optimizer" not in best and best["step"] == summary["best"]["step"]
+    assert json.loads((out / "config.json").read_text())["crop_hw"] == [64, 128]
+
+
+def test_resume_continues_at_the_saved_step_and_matches_an_uninterrupted_run(tmp_path, three_steps):
+    first = train(tiny_config(tmp_path, steps=2), echo=quiet)
+    assert first["step"] == 2 and read_torch_file(tmp_path / "last.pt")["step"] == 2
+
+    config = resolve_config(flag_values={"resume": str(tmp_path / "last.pt"), "steps": 3})
+    assert config.crop_hw == (64, 128) and config.settings == {"max_disp": 32}  # from the checkpoint
+    assert config.out_dir == str(tmp_path)
+    summary = train(config, echo=quiet)
+    assert summary["step"] == 3
+    starts = records(tmp_path, "start")
+    assert [s["step"] for s in starts] == [0, 2]
+    assert [r["step"] for r in records(tmp_path, "train")] == [1, 2, 3]  # step 3 once, nothing repeated
+
+    resumed = read_torch_file(tmp_path / "last.pt")["state_dict"]
+    straight = read_torch_file(three_steps[0] / "last.pt")["state_dict"]
+    for key, value in straight.items():
+        torch.testing.assert_close(resumed[key], value, atol=1e-5, rtol=1e-4, msg=key)
+
+
+def test_resume_after_the_last_step_does_nothing(tmp_path, three_steps):
+    config = resolve_config(flag_values={"resume": str(three_steps[0] / "last.pt"), "out_dir": str(tmp_path)})
+    summary = train(config, echo=quiet)
+    assert summary["step"] == 3 and records(tmp_path, "train") == []
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, RuntimeError])
+def test_ctrl_c_or_a_crash_saves_the_state_and_reraises(tmp_path, monkeypatch, error):
+    render = loop.SyntheticStream.__call__
+
+    def fail_at_step_2(self, step):
+        if step == 2:
+            raise error
+        return render(self, step)
+
+    monkeypatch.setattr(loop.SyntheticStream, "__call__", fail_at_step_2)
+    with pytest.raises(error):
+        train(tiny_config(tmp_path, checkpoint_every=100), echo=quiet)
+    assert read_torch_file(tmp_path / "last.pt")["step"] == 2
+    end = records(tmp_path, "end")[-1]
+    assert end["interrupted"] is True and end["step"] == 2 and end["reason"] == error.__name__
+    assert (tmp_path / "curve.png").is_file()
+
+
+def test_bf16_autocast_runs_on_cpu(tmp_path):
+    summary = train(tiny_config(tmp_path, steps=1, precision="bf16"), echo=quiet)
+    assert summary["step"] == 1
+    assert records(tmp_path, "start")[0]["precision"] == "bf16"
+    weights = read_torch_file(tmp_path / "last.pt")["state_dict"]
+    # A step whose bf16 gradients came out non-finite is skipped: the weights stay finite either way.
+    assert all(torch.isfinite(v).all() for v in weights.values() if v.dtype.is_floating_point)
+
+
+def test_init_fine_tunes_with_the_checkpoint_architecture(tmp_path, three_steps):
+    source = three_steps[0] / "best.pt"
+    config = tiny_config(tmp_path, init=str(source), settings={"max_disp": 64}, steps=1)
+    train(config, echo=quiet)
+    start = records(tmp_path, "start")[0]
+    assert start["step"] == 0 and start["settings"] == {"max_disp": 32}  # the file decides, not the flags
+    source_epe = {r["step"]: r["epe"] for r in records(three_steps[0], "val")}[three_steps[1]["best"]["step"]]
+    assert records(tmp_path, "val")[0]["epe"] == pytest.approx(source_epe, rel=1e-5)
+
+
+def _write_kitti_like(folder, count=2, height=40, width=70):
+    rng = np.random.default_rng(0)
+    for sub in ("colored_0", "colored_1", "disp_occ", "disp_noc"):
+        (folder / sub).mkdir(parents=True)
+    for i in range(count):
+        name = f"{i:06d}_10.png"
+        wide = rng.integers(0, 256, (height, width + 6, 3), np.uint8)
+        cv2.imwrite(str(folder / "colored_0" / name), wide[:, 6:])
+        cv2.imwrite(str(folder / "colored_1" / name), wide[:, :width])
+        gt = np.full((height, width), 6 * 256, np.uint16)
+        gt[:, :10] = 0  # unknown
+        cv2.imwrite(str(folder / "disp_occ" / name), gt)
+        cv2.imwrite(str(folder / "disp_noc" / name), gt)
+
+
+def test_trains_and_validates_on_a_dataset_folder(tmp_path):
+    data = tmp_path / "kitti"
+    _write_kitti_like(data)
+    summary = train(tiny_config(tmp_path / "run", data=str(data), val_data=str(data), steps=1), echo=quiet)
+    assert summary["step"] == 1
+    assert "2 pairs from" in records(tmp_path / "run", "start")[0]["data"]
+    assert records(tmp_path / "run", "val")[0]["pixels"] == 2 * 40 * 60
+
+
+def test_random_crop_pads_small_images_with_unknown_disparity():
+    left = np.zeros((10, 20, 3), np.uint8)
+    gt = np.full((10, 20), 5.0, np.float32)
+    gt[0, 0] = np.nan
+    crop = loop.random_crop(left, left, gt, None, (16, 32), np.random.default_rng(0))
+    assert crop["left"].shape == (3, 16, 32) and crop["disparity"].shape == (16, 32)
+    assert float(crop["disparity"][10:, :].abs().sum()) == 0 and float(crop["disparity"][0, 0]) == 0
+    assert float(crop["disparity"][5, 5]) == 5.0 and not crop["occluded"].any()
+
+
+# ------------------------------------------------------------------------------------ exceptions
+def test_resume_needs_a_training_state(tmp_path, three_steps):
+    config = tiny_config(tmp_path, resume=str(three_steps[0] / "best.pt"))
+    with pytest.raises(CheckpointError, match="no training state"):
+        train(config, echo=quiet)
+
+
+def test_init_needs_an_rtstereo_checkpoint(tmp_path):
+    path = tmp_path / "bare.pt"
+    torch.save(build_rtnet({"max_disp": 32}).state_dict(), path)
+    with pytest.raises(CheckpointError, match="not an rtstereo checkpoint"):
+        train(tiny_config(tmp_path, init=str(path)), echo=quiet)
+
+
+def test_init_with_weights_of_other_shapes_fails(tmp_path):
+    path = tmp_path / "wrong.pt"
+    save_checkpoint(path, "rtnet", {"max_disp": 32}, {"encoder.to_half.0.weight": torch.zeros(1)})
+    with pytest.raises(CheckpointError, match="missing"):
+        train(tiny_config(tmp_path, init=str(path)), echo=quiet)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"crop_hw": (60, 128)}, "multiples of 32"),
+        ({"precision": "fp16"}, "needs a CUDA device"),
+        ({"device": "tpu"}, "unknown device|cpu or cuda"),
+        ({"model": "sgbm"}, "classical"),
+        ({"loss_weights": (1.0,)}, "returns 2 predictions"),
+    ],
+)
+def test_bad_run_options_are_refused(tmp_path, changes, message):
+    with pytest.raises(InputError, match=message):
+        train(tiny_config(tmp_path, **changes), echo=quiet)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu_is_refused(tmp_path):
+    with pytest.raises(InputError, match="no CUDA GPU"):
+        train(tiny_config(tmp_path, device="cuda"), echo=quiet)
+
+
+def test_dataset_folder_without_a_known_layout_is_refused(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError):
+        train(tiny_config(tmp_path, data=str(tmp_path / "empty")), echo=quiet)
+
+
+# ------------------------------------------------------------------------------- configuration
+def test_config_files_yaml_and_json(tmp_path):
+    (tmp_path / "c.yaml").write_text("steps: 7\ncrop_hw: [64, 128]\nsettings: {max_disp: 64}\n")
+    (tmp_path / "c.json").write_text(
+        json.dumps({"steps": 7, "crop_hw": "64x128", "settings": {"max_disp": 64}})
+    )
+    yaml_config = resolve_config(read_config_file(tmp_path / "c.yaml"))
+    json_config = resolve_config(read_config_file(tmp_path / "c.json"))
+    assert yaml_config == json_config
+    assert (
+        yaml_config.steps == 7
+        and yaml_config.crop_hw == (64, 128)
+        and yaml_config.settings == {"max_disp": 64}
+    )
+    (tmp_path / "empty.yaml").write_text("")
+    assert resolve_config(read_config_file(tmp_path / "empty.yaml")) == TrainConfig()
+
+
+def test_flags_override_the_config_file():
+    config = resolve_config({"steps": 7, "lr": 0.1}, {"steps": 9, "lr": None})
+    assert config.steps == 9 and config.lr == 0.1
+
+
+@pytest.mark.parametrize(
+    ("text", "suffix", "message"),
+    [
+        ("steps: [", ".yaml", "not valid YAML"),
+        ("{", ".json", "not valid JSON"),
+        ("[1, 2]", ".json", "mapping"),
+    ],
+)
+def test_bad_config_files_are_refused(tmp_path, text, suffix, message):
+    path = tmp_path / f"c{suffix}"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message):
+        read_config_file(path)
+
+
+def test_missing_config_file_is_refused(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        read_config_file(tmp_path / "absent.yaml")
+
+
+def test_unknown_option_suggests_the_close_one():
+    with pytest.raises(InputError, match="did you mean batch_size"):
+        resolve_config({"batch_sise": 4})
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"steps": 0}, "'steps'"),
+        ({"batch_size": 2.5}, "'batch_size'"),
+        ({"crop_hw": "64x"}, "'crop_hw'"),
+        ({"crop_hw": [64, 128, 3]}, "'crop_hw'"),
+        ({"lr": 0}, "'lr'"),
+        ({"weight_decay": -1}, "'weight_decay'"),
+        ({"seed": -1}, "'seed'"),
+        ({"precision": "fp8"}, "'precision'"),
+        ({"loss_weights": [0, 0]}, "'loss_weights'"),
+        ({"loss_weights": "a,b"}, "'loss_weights'"),
+        ({"data_max_disp": 0}, "'data_max_disp'"),
+        ({"settings": 192}, "'settings'"),
+        ({"init": "a.pt", "resume": "b.pt"}, "not both"),
+    ],
+)
+def test_bad_option_values_are_refused(values, message):
+    with pytest.raises(InputError, match=message):
+        config_from_dict(values)
+
+
+# ----------------------------------------------------------------------------- losses, metrics
+def test_loss_learns_only_from_valid_pixels():
+    gt = torch.tensor([[[4.0, float("nan"), 40.0, 0.0]]])
+    valid = valid_mask(gt, 32.0)
+    assert valid.tolist() == [[[True, False, False, False]]]
+    prediction = torch.tensor([[[6.0, 100.0, 100.0, 100.0]]], requires_grad=True)
+    loss = multiscale_loss([prediction, prediction], gt, valid, [0.5, 1.0])
+    assert float(loss.detach()) == pytest.approx(1.5 * 1.5)  # smooth-L1 of an error of 2 px is 1.5
+    loss.backward()
+    assert prediction.grad[0, 0, 1:].abs().sum() == 0
+
+
+def test_loss_refuses_mismatched_shapes():
+    gt = torch.ones(1, 4, 4)
+    with pytest.raises(InputError, match="differ in shape"):
+        multiscale_loss([torch.ones(1, 4, 5)], gt, gt > 0, [1.0])
+
+
+def test_metrics_count_broken_predictions_as_wrong():
+    gt = torch.full((1, 2, 2), 10.0)
+    prediction = torch.tensor([[[10.0, 11.5], [13.0, float("nan")]]])
+    metrics = summarize_errors(batch_errors(prediction, gt, valid_mask(gt, 32.0)))
+    assert metrics["epe"] == math.inf and metrics["bad-2"] == 50.0 and metrics["bad-1"] == 75.0
+    finite = summarize_errors(batch_errors(prediction[..., :1], gt[..., :1], valid_mask(gt[..., :1], 32.0)))
+    assert finite["epe"] == pytest.approx(1.5) and finite["pixels"] == 2
+
+
+def test_learning_rate_warms_up_then_decays_to_five_percent():
+    config = TrainConfig(lr=1.0, warmup_steps=10, steps=110)
+    assert loop.learning_rate(0, config) == pytest.approx(0.1)
+    assert loop.learning_rate(10, config) == pytest.approx(1.0)
+    assert loop.learning_rate(110, config) == pytest.approx(0.05)
+
+
+def test_stream_seeds_are_distinct_and_apart_from_validation_seeds():
+    seeds = {loop.stream_seed(seed, step) for seed in range(3) for step in range(1000)}
+    assert len(seeds) == 3000 and min(seeds) >= 2**47 and max(seeds) < 2**48
+
+
+def test_learning_curve_survives_a_truncated_log(tmp_path):
+    log = tmp_path / "log.jsonl"
+    log.write_text(
+        '{"kind": "train", "step": 1, "loss": 3.0}\n'
+        '{"kind": "val", "step": 1, "epe": 2.0, "bad-2": 30.0}\n'
+        '{"kind": "tr'
+    )
+    loop.plot_learning_curve(log, tmp_path / "curve.png")
+    assert (tmp_path / "curve.png").read_bytes().startswith(PNG_SIGNATURE)
+
+
+# ---------------------------------------------------------------------------------------- CLI
+def _parser():
+    from rtstereo.cli import train as train_verb
+
+    parser = argparse.ArgumentParser()
+    train_verb.register(parser.add_subparsers(dest="verb"))
+    return parser
+
+
+def test_cli_trains_from_a_config_file_and_flags(tmp_path, capsys):
+    config = tiny_config(tmp_path / "run", steps=5).to_dict()
+    (tmp_path / "train.json").write_text(json.dumps(config))
+    args = _parser().parse_args(
+        ["train", "--config", str(tmp_path / "train.json"), "--steps", "1", "--crop", "64x96"]
+    )
+    assert args.func(args) == 0
+    assert "done: step 1" in capsys.readouterr().out
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["crop_hw"] == [64, 96]
+
+
+def test_cli_set_values_become_model_settings():
+    from rtstereo.cli.train import flag_values
+
+    args = _parser().parse_args(["train", "--max-disp", "64", "--set", "max_disp=96"])
+    assert flag_values(args)["settings"] == {"max_disp": "96"}
+    args = _parser().parse_args(["train", "--set", "max_disp"])
+    with pytest.raises(InputError, match="KEY=VALUE"):
+        flag_values(args)
