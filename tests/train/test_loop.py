@@ -182,10 +182,29 @@ def test_random_crop_pads_small_images_with_unknown_disparity():
 
 
 # ------------------------------------------------------------------------------------ exceptions
-def test_resume_needs_a_training_state(tmp_path, three_steps):
-    config = tiny_config(tmp_path, resume=str(three_steps[0] / "best.pt"))
-    with pytest.raises(CheckpointError, match="no training state"):
+def test_resume_needs_a_training_step(tmp_path):
+    from rtstereo.models.checkpoint import save_checkpoint
+
+    path = tmp_path / "weights.pt"
+    save_checkpoint(path, "rtnet", {"max_disp": 32}, build_rtnet({"max_disp": 32}).state_dict())
+    config = tiny_config(tmp_path, resume=str(path))
+    with pytest.raises(CheckpointError, match="no training step"):
         train(config, echo=quiet)
+
+
+def test_resume_from_a_compact_state_restarts_only_the_optimiser(tmp_path):
+    from rtstereo.train.loop import compact_checkpoint
+
+    train(tiny_config(tmp_path, steps=2), echo=quiet)
+    state = compact_checkpoint(tmp_path / "last.pt", tmp_path / "kept" / "state.pt")
+    kept = read_torch_file(state)
+    assert "optimizer" not in kept and kept["step"] == 2
+    assert state.stat().st_size < (tmp_path / "last.pt").stat().st_size / 2
+    notes = []
+    config = resolve_config(flag_values={"resume": str(state), "steps": 3, "out_dir": str(tmp_path / "next")})
+    summary = train(config, echo=notes.append)
+    assert summary["step"] == 3 and any("moments restart at step 2" in n for n in notes)
+    assert [r["step"] for r in records(tmp_path / "next", "train")] == [3]
 
 
 def test_init_needs_an_rtstereo_checkpoint(tmp_path):

@@ -353,10 +353,9 @@ class _Run:
         name, settings = config.model, dict(config.settings)
         if source:
             name, settings, checkpoint = architecture_of(source)
-            if config.resume and not {"optimizer", "step"} <= set(checkpoint):
+            if config.resume and "step" not in checkpoint:
                 raise CheckpointError(
-                    f"{source} holds weights but no training state (optimiser, step); start a new run "
-                    f"from it with --init {source}"
+                    f"{source} holds weights but no training step; start a new run from it with --init {source}"
                 )
         torch.manual_seed(config.seed)
         self.model, self.spec, settings = build_network(name, settings)
@@ -373,7 +372,10 @@ class _Run:
         self.scaler = torch.amp.GradScaler(self.device.type) if self.dtype == torch.float16 else None
         self.step, self.best_epe, self.best_step = 0, math.inf, -1
         if config.resume:
-            self.optimizer.load_state_dict(checkpoint["optimizer"])
+            if "optimizer" in checkpoint:
+                self.optimizer.load_state_dict(checkpoint["optimizer"])
+            else:  # a compact state (weights + step, see compact_checkpoint): only the moments restart
+                echo(f"note: {source} holds no optimiser state; AdamW's moments restart at step {checkpoint['step']}")
             if self.scaler is not None and checkpoint.get("scaler"):
                 self.scaler.load_state_dict(checkpoint["scaler"])
             self.step = int(checkpoint["step"])
@@ -641,3 +643,20 @@ def plot_learning_curve(log_path: str | Path, png_path: str | Path) -> None:
     tmp = png_path.with_suffix(".tmp.png")
     figure.savefig(tmp)
     tmp.replace(png_path)
+
+
+def compact_checkpoint(source: str | Path, target: str | Path) -> Path:
+    """A resumable checkpoint a third the size: weights, step and run config without the optimiser.
+
+    AdamW's moments rebuild within a few hundred steps, so resuming from it costs little; it is what
+    the repository keeps between sessions of a long training run (``training/default/state.pt``).
+    """
+    checkpoint = torch.load(source, map_location="cpu", weights_only=True)
+    checkpoint.pop("optimizer", None)
+    checkpoint.pop("scaler", None)
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(target.suffix + ".tmp")
+    torch.save(checkpoint, tmp)
+    tmp.replace(target)
+    return target
