@@ -285,7 +285,7 @@ def test_bench_command_without_output_writes_nothing(cli):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["sgbm", "--sizes", "32"], "a size is HxW in pixels"),
+        (["sgbm", "--sizes", "32"], "expected HEIGHTxWIDTH in pixels"),
         (["sgbm", "--iters", "2,x"], "'x' is not a valid iteration count"),
         (["sgbm", "--set", "block_size"], "--set expects KEY=V1,V2"),
         (["anynet,gwcnet-g", "--weights", "w.tar"], "with 2 networks (anynet, gwcnet-g) write MODEL=FILE"),

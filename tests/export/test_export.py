@@ -437,7 +437,7 @@ def test_export_command_refuses_a_bad_size(cli, capsys, tmp_path):
     with pytest.raises(SystemExit) as caught:
         cli(capsys, "export", "anynet", "--size", "480", "-o", tmp_path / "a.onnx")
     assert caught.value.code == 2
-    assert "a size is HxW in pixels, height first (for example 480x640), got '480'" in capsys.readouterr().err
+    assert "size '480' not understood: expected HEIGHTxWIDTH in pixels, e.g. 480x640" in capsys.readouterr().err
 
 
 def test_export_command_reports_a_bad_setting_in_one_line(cli, capsys, tmp_path):

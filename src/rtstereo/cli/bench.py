@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from .export import parse_size_hw
+from .common import parse_size_hw
 
 EPILOG = """examples:
   rtstereo bench gwcnet-gc --weights sceneflow.ckpt --sizes 480x640,720x1280 --max-disp 96,192 \\

@@ -49,6 +49,11 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
         choices=("fp32", "fp16", "bf16"),
         help="numeric precision of the network (default: %(default)s)",
     )
+    add_setting_args(group)
+
+
+def add_setting_args(group) -> None:
+    """``--max-disp``, ``--iters`` and ``--set key=value``: the model settings (see :func:`settings_from_args`)."""
     group.add_argument("--max-disp", type=int, help="largest disparity searched, pixels (model setting max_disp)")
     group.add_argument("--iters", type=int, help="refinement iterations (model setting iters)")
     group.add_argument(
@@ -59,6 +64,14 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="any model setting, repeatable (see `rtstereo models NAME`)",
     )
+
+
+def size_arg(text: str) -> tuple[int, int]:
+    """argparse ``type=`` for HxW sizes: the error is shown in argparse's own usage line."""
+    try:
+        return parse_size_hw(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:

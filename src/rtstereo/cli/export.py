@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import InputError
+from .common import add_setting_args, size_arg
 
 EPILOG = """examples:
   rtstereo export gwcnet-gc --weights sceneflow.ckpt --size 480x672 --max-disp 192 -o gwcnet.onnx
@@ -20,26 +20,6 @@ with status 1 and the file is kept as <file>.failed.
 """
 
 EXIT_PARITY = 1
-
-
-def parse_size_hw(text: str) -> tuple[int, int]:
-    """``"480x640"`` (height x width) to ``(480, 640)``.
-
-    Examples:
-        >>> parse_size_hw("480x672")
-        (480, 672)
-    """
-    height, sep, width = text.strip().lower().partition("x")
-    if not sep or not height.isdigit() or not width.isdigit() or int(height) <= 0 or int(width) <= 0:
-        raise InputError(f"a size is HxW in pixels, height first (for example 480x640), got '{text}'")
-    return int(height), int(width)
-
-
-def _size_arg(text: str) -> tuple[int, int]:
-    try:
-        return parse_size_hw(text)
-    except InputError as exc:  # argparse shows an ArgumentTypeError's own words
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register(subparsers) -> None:
@@ -57,20 +37,11 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--size",
         required=True,
-        type=_size_arg,
+        type=size_arg,
         metavar="HxW",
         help="input height x width, multiples of the model's size divisor (e.g. 480x640)",
     )
-    parser.add_argument("--max-disp", type=int, help="largest disparity, pixels (model setting max_disp)")
-    parser.add_argument("--iters", type=int, help="refinement iterations (model setting iters)")
-    parser.add_argument(
-        "--set",
-        dest="set_values",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="any model setting, repeatable (see `rtstereo models NAME`)",
-    )
+    add_setting_args(parser)
     parser.add_argument(
         "--fp16",
         action="store_true",
