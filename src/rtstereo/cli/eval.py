@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from pathlib import Path
 
 from ..datasets import LAYOUTS, find_samples
 from ..datasets.readers import Sample
@@ -51,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
     progress = lambda items: tqdm(items, desc="eval", unit="scene", file=sys.stderr, disable=args.quiet)  # noqa: E731
     report = evaluate(predictor_for, samples, model=name, progress=progress)
     print(report.table())
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+    # A checkpoint or .onnx path names its results after the file, not the whole path.
+    label = Path(name).stem if Path(name).suffix else name
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", label)
     json_path, md_path = report.save(args.output, stem)
     print(f"results: {json_path} {md_path}")
     return 0
