@@ -377,3 +377,221 @@ def test_realsense_stream_reads_infrared_pairs_and_reports_an_unplug():
         assert pair.timestamp_s == pytest.approx(pair.index / 30)
         assert pair.calibration.baseline_m == pytest.approx(0.05)
     assert source.fps == 30
+
+
+# -- OAK colour stereo: raw colour frames rectified on the host --------------------------------------
+
+
+def tilted_calibration_handler(dai):
+    """A real dai.CalibrationHandler of a colour pair whose right camera is pitched by 0.03 rad and
+    slightly distorted: raw rows disagree by a few pixels, so only a correct rectification aligns them."""
+    handler = dai.CalibrationHandler()
+    left, right = dai.CameraBoardSocket.CAM_B, dai.CameraBoardSocket.CAM_C
+    handler.setCameraIntrinsics(left, [[800.0, 0, 640], [0, 800, 400], [0, 0, 1]], dai.Size2f(1280, 800))
+    handler.setCameraIntrinsics(right, [[790.0, 0, 630], [0, 792, 404], [0, 0, 1]], dai.Size2f(1280, 800))
+    handler.setDistortionCoefficients(left, [0.02, -0.01] + [0.0] * 12)
+    handler.setDistortionCoefficients(right, [-0.02, 0.01] + [0.0] * 12)
+    pitch = cv2.Rodrigues(np.array([0.03, 0.0, 0.0]))[0]
+    handler.setCameraExtrinsics(left, right, pitch.tolist(), [-7.5, 0, 0], [-7.5, 0, 0])
+    identity = [[1.0, 0, 0], [0, 1, 0], [0, 0, 1]]
+    handler.setStereoLeft(left, identity)
+    handler.setStereoRight(right, identity)
+    return handler
+
+
+BLOBS_M = [(x, y) for y in (-0.15, 0.0, 0.15) for x in (-0.3, -0.1, 0.1, 0.3)]  # on the plane Z = 1 m
+
+
+def render_raw_view(k, distortion, rotation, translation_m, size_wh):
+    """What a camera ``X_cam = R X_left + t`` sees of bright blobs on the plane Z = 1 m (left frame)."""
+    width, height = size_wh
+    u, v = np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64))
+    pixels = np.stack([u.ravel(), v.ravel()], axis=1)[:, None, :]
+    rays = cv2.undistortPoints(pixels, k, distortion).reshape(-1, 2)  # normalised camera coordinates
+    directions = np.concatenate([rays, np.ones((len(rays), 1))], axis=1) @ rotation  # R^T d, in left frame
+    centre = -rotation.T @ translation_m
+    points = centre + directions * ((1.0 - centre[2]) / directions[:, 2])[:, None]
+    image = np.zeros(len(rays))
+    for x_m, y_m in BLOBS_M:
+        image += np.exp(-((points[:, 0] - x_m) ** 2 + (points[:, 1] - y_m) ** 2) / (2 * 0.015**2))
+    grey = (255 * np.clip(image, 0, 1)).reshape(height, width).astype(np.uint8)
+    return np.stack([grey, grey // 2, np.zeros_like(grey)], axis=2)  # RGB: orange blobs
+
+
+def blob_centres_px(rgb):
+    """Intensity-weighted blob centroids ``(N, 2)`` as (x, y), sorted into grid rows (by y) then by x."""
+    red = rgb[:, :, 0].astype(np.float64)
+    count, labels = cv2.connectedComponents((red > 30).astype(np.uint8))
+    assert count - 1 == len(BLOBS_M), f"expected {len(BLOBS_M)} blobs, found {count - 1}"
+    y, x = np.mgrid[: red.shape[0], : red.shape[1]]
+    weights = [red * (labels == label) for label in range(1, count)]
+    centres = np.array([[(w * x).sum() / w.sum(), (w * y).sum() / w.sum()] for w in weights])
+    rows = centres[np.argsort(centres[:, 1])].reshape(3, 4, 2)
+    return np.concatenate([row[np.argsort(row[:, 0])] for row in rows])
+
+
+def raw_colour_pair(dai, handler, size_wh):
+    lenses = []
+    for socket in (dai.CameraBoardSocket.CAM_B, dai.CameraBoardSocket.CAM_C):
+        k = np.asarray(handler.getCameraIntrinsics(socket, *size_wh))
+        lenses.append((k, np.asarray(handler.getDistortionCoefficients(socket))))
+    extrinsics = np.asarray(
+        handler.getCameraExtrinsics(dai.CameraBoardSocket.CAM_B, dai.CameraBoardSocket.CAM_C)
+    )
+    left = render_raw_view(*lenses[0], np.eye(3), np.zeros(3), size_wh)
+    right = render_raw_view(*lenses[1], extrinsics[:3, :3], extrinsics[:3, 3] / 100, size_wh)
+    return left, right
+
+
+def test_oak_colour_rectification_on_the_host_aligns_the_rows():
+    from rtstereo.sources.oak import host_rectification_from_depthai
+
+    dai = depthai_or_skip()
+    handler, size_wh = tilted_calibration_handler(dai), (160, 100)
+    raw_left, raw_right = raw_colour_pair(dai, handler, size_wh)
+    raw_dy = blob_centres_px(raw_right)[:, 1] - blob_centres_px(raw_left)[:, 1]
+    assert np.abs(raw_dy).max() > 2.0  # the pitch really misaligns the raw rows
+
+    rectification = host_rectification_from_depthai(handler, size_wh)
+    left, right = rectification.rectify(raw_left, raw_right)
+    assert left.shape == right.shape == (100, 160, 3) and left.dtype == np.uint8
+    centres_left, centres_right = blob_centres_px(left), blob_centres_px(right)
+    assert np.abs(centres_right[:, 1] - centres_left[:, 1]).max() < 0.15  # measured 0.05 px
+    # Depth from the rectified calibration recovers the plane at 1 m (disparity > 0: right is at +x).
+    calibration = rectification.calibration
+    disparity_px = centres_left[:, 0] - centres_right[:, 0]
+    depth_m = calibration.baseline_m * calibration.fx_px / (disparity_px + calibration.doffs_px)
+    assert np.all(disparity_px > 0)
+    np.testing.assert_allclose(depth_m, 1.0, atol=0.02)  # measured within 0.01 m
+
+
+def test_oak_colour_calibration_matches_opencv_stereo_rectify():
+    from rtstereo.sources.oak import host_rectification_from_depthai
+
+    dai = depthai_or_skip()
+    handler, size_wh = tilted_calibration_handler(dai), (160, 100)
+    calibration = host_rectification_from_depthai(handler, size_wh).calibration
+    left, right = dai.CameraBoardSocket.CAM_B, dai.CameraBoardSocket.CAM_C
+    k_left = np.asarray(handler.getCameraIntrinsics(left, *size_wh))
+    k_right = np.asarray(handler.getCameraIntrinsics(right, *size_wh))
+    np.testing.assert_allclose(k_left[0], [100.0, 0, 80])  # 1280x800 intrinsics scaled by 1/8
+    pitch = cv2.Rodrigues(np.array([0.03, 0.0, 0.0]))[0]
+    _, _, p_left, p_right, _, _, _ = cv2.stereoRectify(
+        k_left, np.array([0.02, -0.01, 0, 0, 0.0]), k_right, np.array([-0.02, 0.01, 0, 0, 0.0]),
+        size_wh, pitch, np.array([[-0.075], [0], [0]]), flags=cv2.CALIB_ZERO_DISPARITY, alpha=0,
+    )  # fmt: skip
+    expected = (p_left[0, 0], p_left[1, 1], p_left[0, 2], p_right[0, 2], p_left[1, 2], 0.075)
+    received = (calibration.fx_px, calibration.fy_px, calibration.cx0_px, calibration.cx1_px)
+    assert received + (calibration.cy_px, calibration.baseline_m) == pytest.approx(expected, rel=1e-5)
+    assert (
+        calibration.cx0_px == calibration.cx1_px and (calibration.width_px, calibration.height_px) == size_wh
+    )
+
+
+def colour_frame(dai, rgb, sequence: int):
+    frame = dai.ImgFrame()
+    frame.setCvFrame(np.ascontiguousarray(rgb[:, :, ::-1]), dai.ImgFrame.Type.BGR888i)
+    frame.setSequenceNum(sequence)
+    frame.setTimestamp(datetime.timedelta(seconds=sequence / 30))
+    return frame
+
+
+def test_oak_colour_stream_delivers_the_rectified_colour_pair():
+    """Device boundary replaced as for the mono stream: real queues of real BGR ImgFrames."""
+    from rtstereo.sources.oak import OakSource, OakStreams, host_rectification_from_depthai
+
+    dai = depthai_or_skip()
+    handler, size_wh = tilted_calibration_handler(dai), (160, 100)
+    raw_left, raw_right = raw_colour_pair(dai, handler, size_wh)
+    left_queue, right_queue = dai.MessageQueue("left", 4, False), dai.MessageQueue("right", 4, False)
+
+    def start_device(module):
+        left_queue.send(colour_frame(dai, raw_left, 7))
+        right_queue.send(colour_frame(dai, raw_right, 7))
+        return OakStreams(left_queue, right_queue, handler, lambda: None)
+
+    source = OakSource(frame_size_wh=size_wh, start_device=start_device, color=True, frame_timeout_s=2.0)
+    assert source.description == "camera oak (colour)"
+    frames = iter(source)
+    pair = next(frames)
+    left_queue.close(), right_queue.close()  # unblock the grabber so the source closes at once
+    frames.close()
+    expected_left, expected_right = host_rectification_from_depthai(handler, size_wh).rectify(
+        raw_left, raw_right
+    )
+    np.testing.assert_array_equal(pair.left, expected_left)
+    np.testing.assert_array_equal(pair.right, expected_right)
+    assert pair.left[:, :, 0].max() > 2 * pair.left[:, :, 1].max() - 5  # RGB order kept: red blobs stay red
+    assert pair.calibration == host_rectification_from_depthai(handler, size_wh).calibration
+    assert pair.index == 7
+
+
+def camera_features(dai, socket, *kinds, sensor=""):
+    feature = dai.CameraFeatures()
+    feature.socket, feature.supportedTypes, feature.sensorName = socket, list(kinds), sensor
+    return feature
+
+
+def test_oak_colour_refuses_mono_stereo_sensors():
+    from rtstereo.sources.oak import require_color_stereo
+
+    dai = depthai_or_skip()
+    socket, kind = dai.CameraBoardSocket, dai.CameraSensorType
+    sockets = (socket.CAM_B, socket.CAM_C)
+    oak_d = [
+        camera_features(dai, socket.CAM_A, kind.COLOR, sensor="IMX378"),
+        camera_features(dai, socket.CAM_B, kind.MONO, sensor="OV9282"),
+        camera_features(dai, socket.CAM_C, kind.MONO, sensor="OV9282"),
+    ]
+    with pytest.raises(
+        CameraError,
+        match=r"this OAK's stereo cameras are mono \(CAM_B OV9282, CAM_C OV9282\); drop --oak-color",
+    ):
+        require_color_stereo(oak_d, sockets)
+    oak_d_sr = [camera_features(dai, s, kind.COLOR, kind.MONO, sensor="OV9782") for s in sockets]
+    require_color_stereo(oak_d_sr, sockets)  # colour sensors (that can also stream grey) pass
+    with pytest.raises(CameraError, match="no camera on its stereo socket CAM_C .connected: CAM_B"):
+        require_color_stereo(oak_d_sr[:1], sockets)
+
+
+def test_oak_colour_refuses_a_fisheye_calibration():
+    from rtstereo.sources.oak import host_rectification_from_depthai
+
+    dai = depthai_or_skip()
+    handler = tilted_calibration_handler(dai)
+    handler.setCameraType(dai.CameraBoardSocket.CAM_B, dai.CameraModel.Fisheye)
+    with pytest.raises(CameraError, match="CAM_B camera is calibrated with the Fisheye lens model"):
+        host_rectification_from_depthai(handler, (160, 100))
+
+
+def test_oak_colour_refuses_a_calibration_without_the_stereo_extrinsics():
+    from rtstereo.sources.oak import host_rectification_from_depthai
+
+    dai = depthai_or_skip()
+    handler = dai.CalibrationHandler()
+    for socket in (dai.CameraBoardSocket.CAM_B, dai.CameraBoardSocket.CAM_C):
+        handler.setCameraIntrinsics(
+            socket, [[800.0, 0, 640], [0, 800, 400], [0, 0, 1]], dai.Size2f(1280, 800)
+        )
+    handler.setStereoLeft(dai.CameraBoardSocket.CAM_B, [[1.0, 0, 0], [0, 1, 0], [0, 0, 1]])
+    handler.setStereoRight(dai.CameraBoardSocket.CAM_C, [[1.0, 0, 0], [0, 1, 0], [0, 0, 1]])
+    with pytest.raises(CameraError, match="cannot rectify CAM_B/CAM_C"):
+        host_rectification_from_depthai(handler, (160, 100))
+
+
+def live_args(*argv):
+    from rtstereo.cli import build_parser
+
+    return build_parser().parse_args(["live", *argv])
+
+
+def test_oak_color_option_builds_a_colour_oak_source():
+    from rtstereo.cli.live import open_live_camera
+    from rtstereo.sources.oak import OakSource
+
+    source = open_live_camera(live_args("--camera", "oak", "--oak-color", "--camera-size", "400x640"))
+    assert isinstance(source, OakSource) and source.color and source.frame_size_wh == (640, 400)
+    plain = open_live_camera(live_args("--camera", "oak"))
+    assert isinstance(plain, OakSource) and not plain.color
+    with pytest.raises(InputError, match="--oak-color applies to --camera oak, not to 'uvc:0'"):
+        open_live_camera(live_args("--camera", "uvc:0", "--oak-color"))

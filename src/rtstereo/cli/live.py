@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import InputError
+from ..sources.base import LiveSource
 from ..sources.cameras import open_camera
 from .common import add_model_args, parse_size_hw
 from .video import add_stream_args, run_stream, stream_logging
 
 EPILOG = """examples:
   rtstereo live --camera oak --show                         # OAK-D, rectified on the device
+  rtstereo live --camera oak --oak-color --show             # OAK with colour stereo sensors (e.g. OAK-D-SR)
   rtstereo live --camera uvc:0 --camera-size 720x2560 --show  # side-by-side USB stereo webcam
   rtstereo live --camera realsense -o live.mp4 --output-prefix frames/disp --max-frames 300
   rtstereo live --camera oak --temporal --show              # a static camera: less flicker
@@ -46,6 +49,12 @@ def register(subparsers) -> None:
     )
     camera.add_argument("--camera-fps", type=float, help="frame rate to request from the camera")
     camera.add_argument("--swap", action="store_true", help="uvc: the halves are right|left")
+    camera.add_argument(
+        "--oak-color",
+        action="store_true",
+        help="oak: read the stereo pair in colour and rectify it on the host from the device "
+        "calibration (models with colour stereo sensors, e.g. OAK-D-SR; a mono pair is refused)",
+    )
     add_stream_args(parser)
     add_model_args(parser)
     parser.set_defaults(func=run)
@@ -53,10 +62,22 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     with stream_logging("live", args.quiet):
-        source = open_camera(
-            args.camera,
-            swap=args.swap,
-            frame_size_wh=parse_size_hw(args.camera_size, "--camera-size")[::-1] if args.camera_size else None,
-            fps=args.camera_fps,
-        )
+        source = open_live_camera(args)
         return run_stream(args, source, "live")
+
+
+def open_live_camera(args: argparse.Namespace) -> LiveSource:
+    """The camera ``--camera`` names, in colour when ``--oak-color`` asks for it (OAK only)."""
+    source = open_camera(
+        args.camera,
+        swap=args.swap,
+        frame_size_wh=parse_size_hw(args.camera_size, "--camera-size")[::-1] if args.camera_size else None,
+        fps=args.camera_fps,
+    )
+    if not args.oak_color:
+        return source
+    from ..sources.oak import OakSource
+
+    if not isinstance(source, OakSource):
+        raise InputError(f"--oak-color applies to --camera oak, not to '{args.camera}'; drop --oak-color")
+    return OakSource(frame_size_wh=source.frame_size_wh, fps=source.requested_fps, color=True)
