@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import InputError
 from ..sources.base import LiveSource
 from ..sources.cameras import open_camera
 from .common import add_model_args, parse_size_hw
@@ -68,16 +67,10 @@ def run(args: argparse.Namespace) -> int:
 
 def open_live_camera(args: argparse.Namespace) -> LiveSource:
     """The camera ``--camera`` names, in colour when ``--oak-color`` asks for it (OAK only)."""
-    source = open_camera(
+    return open_camera(
         args.camera,
         swap=args.swap,
         frame_size_wh=parse_size_hw(args.camera_size, "--camera-size")[::-1] if args.camera_size else None,
         fps=args.camera_fps,
+        color=args.oak_color,
     )
-    if not args.oak_color:
-        return source
-    from ..sources.oak import OakSource
-
-    if not isinstance(source, OakSource):
-        raise InputError(f"--oak-color applies to --camera oak, not to '{args.camera}'; drop --oak-color")
-    return OakSource(frame_size_wh=source.frame_size_wh, fps=source.requested_fps, color=True)

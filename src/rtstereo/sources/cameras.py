@@ -106,12 +106,16 @@ class UVCSource(LiveSource):
             self._capture = None
 
 
+_OAK_NAMES = ("oak", "oak-d", "oakd", "depthai")
+
+
 def open_camera(
     spec: str,
     *,
     swap: bool = False,
     frame_size_wh: tuple[int, int] | None = None,
     fps: float | None = None,
+    color: bool = False,
 ) -> LiveSource:
     """Build the live source a ``--camera`` value names.
 
@@ -121,9 +125,10 @@ def open_camera(
         frame_size_wh: the capture size: per view for OAK-D and RealSense, the full side-by-side frame
             for UVC.
         fps: the frame rate to request from the camera.
+        color: OAK-D only: the colour stereo sensors, rectified on the host (mono pairs are refused).
 
     Raises:
-        InputError: an unknown camera name.
+        InputError: an unknown camera name, or ``color`` for a camera other than an OAK.
 
     Examples:
         >>> open_camera("uvc:1").device
@@ -131,15 +136,17 @@ def open_camera(
     """
     name, _, argument = spec.strip().partition(":")
     name = name.lower()
+    if color and name not in _OAK_NAMES:
+        raise InputError(f"--oak-color applies to --camera oak, not to '{spec}'; drop --oak-color")
     if name == "uvc":
         device: int | str = int(argument) if argument.strip().isdigit() else (argument or 0)
         return UVCSource(device, swap=swap, frame_size_wh=frame_size_wh, fps=fps)
     if swap:
         raise InputError(f"--swap applies to side-by-side (uvc) cameras, not to '{spec}'")
-    if name in ("oak", "oak-d", "oakd", "depthai"):
+    if name in _OAK_NAMES:
         from .oak import OakSource
 
-        return OakSource(frame_size_wh=frame_size_wh or (640, 400), fps=fps)
+        return OakSource(frame_size_wh=frame_size_wh or (640, 400), fps=fps, color=color)
     if name in ("realsense", "rs"):
         from .realsense import RealSenseSource
 
