@@ -39,3 +39,46 @@ def make_textured_pair(height: int = 48, width: int = 64, disparity_px: int = 4,
 @pytest.fixture
 def textured_pair():
     return make_textured_pair()
+
+
+def undo_gwcnet_fixture_training_step(net, left, right) -> None:
+    """Restore the BatchNorm running statistics from before the checkpoint's one training pass.
+
+    The fixture files were written after the training-mode forward that produced ``disp_train_*``
+    (``num_batches_tracked`` is 1 in the 3D layers, 2 in the feature trunk which sees left and right),
+    while ``disp_eval`` was computed before it. A training pass of our own yields the same batch
+    statistics, so the momentum updates (running = 0.9 running + 0.1 batch, variance unbiased) are
+    undone exactly, newest first.
+    """
+    import torch  # only the GwcNet tests need it
+
+    if int(net.dres0[0][1].num_batches_tracked) == 0:
+        return
+    batch_stats: dict = {}
+
+    def record(module, inputs, _output):
+        x = inputs[0]
+        dims = [0, *range(2, x.dim())]
+        batch_stats.setdefault(module, []).append((x.mean(dims), x.var(dims, unbiased=True)))
+
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d | torch.nn.BatchNorm3d)]
+    saved = {name: value.clone() for name, value in net.state_dict().items()}
+    hooks = [m.register_forward_hook(record) for m in norms]
+    net.train()
+    with torch.no_grad():
+        net(left, right)
+    for hook in hooks:
+        hook.remove()
+    net.load_state_dict(saved)
+    for module in norms:
+        momentum = module.momentum
+        for mean, var in reversed(batch_stats[module]):
+            module.running_mean.copy_((module.running_mean - momentum * mean) / (1 - momentum))
+            module.running_var.copy_((module.running_var - momentum * var) / (1 - momentum))
+    net.eval()
+
+
+@pytest.fixture
+def undo_gwcnet_training_step():
+    """The GwcNet golden checkpoints' BatchNorm statistics as they were when ``disp_eval`` was made."""
+    return undo_gwcnet_fixture_training_step

@@ -83,43 +83,16 @@ def _export_prepared(tmp_path, spec, settings, module, digest, io, size_hw):
     return result, load_onnx(result.path)
 
 
-def _undo_gwcnet_fixture_training_step(net, left, right) -> None:
-    """The GwcNet fixture checkpoints were saved after one training-mode pass, while ``disp_eval`` came
-    from before it: undo that pass's BatchNorm running-statistics update (momentum 0.1), as the GwcNet
-    port's own golden test does."""
-    stats: dict = {}
-    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d | torch.nn.BatchNorm3d)]
-
-    def record(module, inputs, _output):
-        x = inputs[0]
-        dims = [0, *range(2, x.dim())]
-        stats.setdefault(module, []).append((x.mean(dims), x.var(dims, unbiased=True)))
-
-    saved = {k: v.clone() for k, v in net.state_dict().items()}
-    hooks = [m.register_forward_hook(record) for m in norms]
-    net.train()
-    with torch.no_grad():
-        net(left, right)
-    for hook in hooks:
-        hook.remove()
-    net.load_state_dict(saved)
-    for module in norms:
-        for mean, var in reversed(stats[module]):
-            module.running_mean.copy_((module.running_mean - module.momentum * mean) / (1 - module.momentum))
-            module.running_var.copy_((module.running_var - module.momentum * var) / (1 - module.momentum))
-    net.eval()
-
-
 # --- feature: golden parity of the published networks (fp32) ------------------------------------------
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", ["gwcnet-g", "gwcnet-gc"])
-def test_gwcnet_export_reproduces_the_original(shared, tmp_path, variant):
+def test_gwcnet_export_reproduces_the_original(shared, tmp_path, variant, undo_gwcnet_training_step):
     io = _golden(shared, f"{variant}_maxdisp48_io.npz")
     weights = shared("fixtures", "golden", f"{variant}_maxdisp48.ckpt")
     spec, settings, module, digest = build_network(variant, weights, {"max_disp": 48})
-    _undo_gwcnet_fixture_training_step(module, torch.from_numpy(io["left"]), torch.from_numpy(io["right"]))
+    undo_gwcnet_training_step(module, torch.from_numpy(io["left"]), torch.from_numpy(io["right"]))
     result, predictor = _export_prepared(tmp_path, spec, settings, module, digest, io, (64, 128))
     disparity = predictor.backend.run(io["left"], io["right"])
     error_px = float(np.abs(disparity - io["disp_eval"][0]).max())

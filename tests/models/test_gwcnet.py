@@ -36,40 +36,6 @@ def _golden(shared, variant: str):
     return net, metadata, io, torch.from_numpy(io["left"]), torch.from_numpy(io["right"])
 
 
-def _undo_recorded_training_step(net: GwcNet, left, right) -> None:
-    """Restore the BatchNorm running statistics from before the checkpoint's one training pass.
-
-    The fixture files were written after the training-mode forward that produced ``disp_train_*``
-    (``num_batches_tracked`` is 1 in the 3D layers, 2 in the feature trunk which sees left and right),
-    while ``disp_eval`` was computed before it. A training pass of our own yields the same batch
-    statistics, so the momentum updates (running = 0.9 running + 0.1 batch, variance unbiased) are
-    undone exactly, newest first.
-    """
-    if int(net.dres0[0][1].num_batches_tracked) == 0:
-        return
-    batch_stats: dict = {}
-
-    def record(module, inputs, _output):
-        x = inputs[0]
-        dims = [0, *range(2, x.dim())]
-        batch_stats.setdefault(module, []).append((x.mean(dims), x.var(dims, unbiased=True)))
-
-    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d | torch.nn.BatchNorm3d)]
-    saved = {name: value.clone() for name, value in net.state_dict().items()}
-    hooks = [m.register_forward_hook(record) for m in norms]
-    net.train()
-    with torch.no_grad():
-        net(left, right)
-    for hook in hooks:
-        hook.remove()
-    net.load_state_dict(saved)
-    for module in norms:
-        momentum = module.momentum
-        for mean, var in reversed(batch_stats[module]):
-            module.running_mean.copy_((module.running_mean - momentum * mean) / (1 - momentum))
-            module.running_var.copy_((module.running_var - momentum * var) / (1 - momentum))
-
-
 def _small_input(height: int = 32, width: int = 64):
     return torch.randn(1, 3, height, width), torch.randn(1, 3, height, width)
 
@@ -98,9 +64,9 @@ def test_golden_training_outputs_match_original(shared, variant):
 
 
 @pytest.mark.parametrize("variant", ["gwcnet-g", "gwcnet-gc"])
-def test_golden_eval_output_matches_original(shared, variant):
+def test_golden_eval_output_matches_original(shared, variant, undo_gwcnet_training_step):
     net, _, io, left, right = _golden(shared, variant)
-    _undo_recorded_training_step(net, left, right)
+    undo_gwcnet_training_step(net, left, right)
     net.eval()
     with torch.no_grad():
         disparity_px = net(left, right)
