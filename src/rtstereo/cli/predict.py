@@ -151,27 +151,24 @@ def run(args: argparse.Namespace) -> int:
     predictor = predictor_from_args(args)
     bar = tqdm(sources, desc="predict", unit="pair", file=sys.stderr,
                disable=args.quiet or len(sources) == 1)
-    # The point-cloud options hold for this run only: the default writers come back afterwards.
-    pointcloud.register_formats(pointcloud.PointCloudOptions(max_depth_m=args.max_depth,
-                                                             max_jump_rel=args.max_jump or None))
+    writers = pointcloud.make_writers(
+        pointcloud.PointCloudOptions(max_depth_m=args.max_depth, max_jump_rel=args.max_jump or None)
+    )
     total_ms = 0.0
-    try:
-        for index, source in enumerate(bar):
-            pair = _prepare(source.load(index), calibration, rectifier)
-            if index == 0 and not args.no_rectification_check:
-                _warn_if_unrectified(pair, source.name)
-            result = predictor.predict_pair(pair)
-            if args.lr_check is not None:
-                result, _ = lr_check(predictor, pair, result, args.lr_check)
-            total_ms += result.timings_ms["total"]
-            if to_file:
-                save_single_file(result, output)
-            elif output is not None:
-                save_result(result, output, source.name, formats)
-            if not args.quiet and len(sources) == 1:
-                print(_summary(source.name, predictor.name, result))
-    finally:
-        pointcloud.register_formats()
+    for index, source in enumerate(bar):
+        pair = _prepare(source.load(index), calibration, rectifier)
+        if index == 0 and not args.no_rectification_check:
+            _warn_if_unrectified(pair, source.name)
+        result = predictor.predict_pair(pair)
+        if args.lr_check is not None:
+            result, _ = lr_check(predictor, pair, result, args.lr_check)
+        total_ms += result.timings_ms["total"]
+        if to_file:
+            save_single_file(result, output)
+        elif output is not None:
+            save_result(result, output, source.name, formats, writers)
+        if not args.quiet and len(sources) == 1:
+            print(_summary(source.name, predictor.name, result))
     if not args.quiet:
         where = f"written to {output}" if output is not None else "nothing written (give -o FILE_OR_FOLDER)"
         print(f"{len(sources)} pair(s), {total_ms / len(sources):.1f} ms per pair, {where}")

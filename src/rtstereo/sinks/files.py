@@ -8,7 +8,7 @@ settings, sizes, per-stage timings). Other modules add formats with :func:`regis
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from ..errors import InputError, OutputError
@@ -76,15 +76,24 @@ def parse_formats(text: str | None) -> tuple[str, ...]:
 
 
 def save_result(
-    result: DisparityResult, folder: str | Path, name: str, formats: Iterable[str] = DEFAULT_FORMATS
+    result: DisparityResult,
+    folder: str | Path,
+    name: str,
+    formats: Iterable[str] = DEFAULT_FORMATS,
+    writers: Mapping[str, Writer] | None = None,
 ) -> list[Path]:
-    """Write ``result`` into ``folder`` as ``<name>.<ext>`` for each format; returns the files."""
+    """Write ``result`` into ``folder`` as ``<name>.<ext>`` for each format; returns the files.
+
+    ``writers`` replaces registered writers for this call (e.g. point clouds with a run's cleaning
+    options) without changing the registry.
+    """
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create output folder {folder}: {exc}") from None
-    return [FORMATS[f](result, folder / name) for f in formats]
+    table = {**FORMATS, **(writers or {})}
+    return [table[f](result, folder / name) for f in formats]
 
 
 def save_single_file(result: DisparityResult, path: str | Path) -> Path:

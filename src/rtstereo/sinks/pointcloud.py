@@ -218,7 +218,8 @@ def make_writers(options: PointCloudOptions = PointCloudOptions()) -> dict:
 
 
 def register_formats(options: PointCloudOptions = PointCloudOptions()) -> None:
-    """Register (or re-register with other cleaning options) the 3D output formats."""
+    """Register the 3D output formats (with default cleaning; pass a run's own options to
+    :func:`~rtstereo.sinks.files.save_result` as ``writers=make_writers(options)``)."""
     for name, writer in make_writers(options).items():
         register_format(name, writer)
 
