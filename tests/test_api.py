@@ -107,3 +107,19 @@ def test_sgbm_path_does_not_import_torch(textured_pair):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_network_without_torch_names_the_extra(monkeypatch, tmp_path):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_torch(name, *args, **kwargs):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("No module named 'torch'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_torch)
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    with pytest.raises(rtstereo.MissingDependencyError, match=r"rtstereo\[torch\]"):
+        rtstereo.load("anynet", weights=tmp_path / "w.tar")

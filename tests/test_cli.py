@@ -215,3 +215,17 @@ def test_help_lists_every_verb(capsys):
     out = capsys.readouterr().out
     for verb in ("predict", "eval", "compare", "models"):
         assert verb in out
+
+
+def test_a_closed_stdout_is_not_an_error(monkeypatch, capsys):
+    import sys
+
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            pass
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["models"]) == 0

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import CheckpointError, InputError
+from .errors import CheckpointError, InputError, require
 from .io.download import fetch, is_url
 from .models import get_spec, resolve_alias
 from .models.registry import ModelSpec, import_object
@@ -84,6 +84,7 @@ def _load_network(
             f"model '{spec.name}' needs its weights: pass --weights FILE_OR_URL "
             f"(official weights: {spec.weights_source})"
         )
+    require("torch", "torch", f"the network '{spec.name}' (run exported .onnx files without torch)")
     module = import_object(spec.builder)(settings)
     if weights is not None:
         local = fetch(str(weights), subdir="weights") if is_url(str(weights)) else Path(weights)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from ..errors import RtStereoError
@@ -54,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     except RtStereoError as exc:
         print(f"rtstereo {args.verb}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # the reader went away (e.g. `| head`): not an error of ours
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        return 0
     except KeyboardInterrupt:
         print(f"rtstereo {args.verb}: interrupted", file=sys.stderr)
         return 130
