@@ -23,7 +23,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +34,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
+from rtstereo.bench import cpu_name, git_commit
 from rtstereo.models.rtnet import build_rtnet
 from rtstereo.runtime.preprocess import normalize
 
@@ -105,30 +105,6 @@ def time_alternating(run_a, run_b, warmup: int, repeats: int) -> dict[str, list[
     return times
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            cwd=Path(__file__).resolve().parent,
-        )
-        return out.stdout.strip() or None if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     height, width = (int(v) for v in args.size.lower().split("x"))
@@ -174,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "rtnet (ONNX Runtime, untrained) vs OpenCV SGBM",
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "commit": git_commit(),
-        "cpu": cpu_model(),
+        "cpu": cpu_name(),
         "logical_cpus": os.cpu_count(),
         "load_average_1min": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},
         "versions": {

@@ -32,6 +32,7 @@ from torch import nn
 
 from ..errors import CheckpointError, InputError
 from .checkpoint import describe, find_state_dict, load_into, read_torch_file, strip_prefix
+from .inputs import check_stereo_batch
 
 ARCHITECTURE = "anynet"
 SIZE_DIVISOR = 16
@@ -436,7 +437,7 @@ class AnyNet(nn.Module):
         """
         if last_stage not in range(1, NUM_STAGES + 1):
             raise InputError(f"AnyNet has stages 1 to {NUM_STAGES}, got last_stage={last_stage!r}")
-        _check_inputs(left, right)
+        check_stereo_batch("AnyNet", left, right, SIZE_DIVISOR)
         height = left.shape[-2]
         full_size = left.shape[-2:]
         num_levels = min(last_stage, 3)
@@ -509,23 +510,6 @@ class AnyNetStage(AnyNet):
     def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         """Disparity ``(N, H, W)`` in pixels of the chosen stage; inputs as :meth:`AnyNet.forward`."""
         return self.forward_stages(left, right, self.stage)[-1]
-
-
-def _check_inputs(left: torch.Tensor, right: torch.Tensor) -> None:
-    """Shape checks at the public boundary (static shapes, so they trace to nothing in an export)."""
-    if left.dim() != 4 or left.shape[1] != 3:
-        raise InputError(f"AnyNet expects left as (N, 3, H, W), got shape {tuple(left.shape)}")
-    if tuple(right.shape) != tuple(left.shape):
-        raise InputError(
-            "AnyNet expects left and right of the same shape, "
-            f"got {tuple(left.shape)} and {tuple(right.shape)}"
-        )
-    height, width = int(left.shape[-2]), int(left.shape[-1])
-    if height % SIZE_DIVISOR or width % SIZE_DIVISOR:
-        raise InputError(
-            f"AnyNet expects H and W to be multiples of {SIZE_DIVISOR}, got {height}x{width}; "
-            "pad the images (rtstereo.runtime.preprocess.pad_to_divisor)"
-        )
 
 
 # --------------------------------------------------------------------------------------------------

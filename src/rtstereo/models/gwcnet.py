@@ -34,6 +34,7 @@ from torch import nn
 
 from ..errors import CheckpointError, InputError
 from .checkpoint import describe, find_state_dict, load_into, read_torch_file, strip_prefix
+from .inputs import check_stereo_batch
 
 NUM_GROUPS = 40
 CONCAT_CHANNELS = 12
@@ -290,7 +291,7 @@ class GwcNet(nn.Module):
             Eval mode: disparity ``(N, H, W)``, pixels. Training mode: four such tensors, from the
             heads after ``dres1``, ``dres2``, ``dres3`` and ``dres4`` (coarsest first).
         """
-        _check_inputs(left, right)
+        check_stereo_batch("GwcNet", left, right, SIZE_DIVISOR)
         height, width = left.shape[-2:]
         num_disp = self.max_disp // 4
 
@@ -310,27 +311,6 @@ class GwcNet(nn.Module):
             return regress_disparity(self.classif3(out3), self.max_disp, height, width)
         heads = (self.classif0(cost0), self.classif1(out1), self.classif2(out2), self.classif3(out3))
         return [regress_disparity(cost, self.max_disp, height, width) for cost in heads]
-
-
-def _check_inputs(left: torch.Tensor, right: torch.Tensor) -> None:
-    """Shape checks at the public boundary.
-
-    Skipped while tracing for an ONNX export: the sizes are fixed there, and reading them as Python
-    ints would only fill the log with tracer warnings.
-    """
-    if torch.jit.is_tracing():
-        return
-    if left.dim() != 4 or left.shape[1] != 3:
-        raise InputError(f"GwcNet expects left as (N, 3, H, W), got shape {tuple(left.shape)}")
-    if tuple(right.shape) != tuple(left.shape):
-        shapes = f"{tuple(left.shape)} and {tuple(right.shape)}"
-        raise InputError(f"GwcNet expects left and right of the same shape, got {shapes}")
-    height, width = int(left.shape[-2]), int(left.shape[-1])
-    if height % SIZE_DIVISOR or width % SIZE_DIVISOR:
-        raise InputError(
-            f"GwcNet expects H and W to be multiples of {SIZE_DIVISOR}, got {height}x{width}; "
-            "pad the images (rtstereo.runtime.preprocess.pad_to_divisor)"
-        )
 
 
 # --------------------------------------------------------------------------------------------------
