@@ -21,7 +21,6 @@ PyTorch that runs on the CPU and exports to ONNX (the column loop is unrolled fo
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from torch import nn
 
 from ..errors import CheckpointError, InputError
 from .checkpoint import describe, find_state_dict, load_into, read_torch_file, strip_prefix
+from .initialization import he_normal_fan_out
 from .inputs import check_stereo_batch
 
 ARCHITECTURE = "anynet"
@@ -408,14 +408,7 @@ class AnyNet(nn.Module):
         return ARCHITECTURE
 
     def _init_weights(self) -> None:
-        # The original's initialisation (He normal over fan-out, BatchNorm identity).
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d | nn.Conv3d):
-                fan_out = math.prod(module.kernel_size) * module.out_channels
-                nn.init.normal_(module.weight, 0.0, math.sqrt(2.0 / fan_out))
-            elif isinstance(module, nn.BatchNorm2d | nn.BatchNorm3d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        he_normal_fan_out(self)  # as the original
 
     def forward(self, left: torch.Tensor, right: torch.Tensor) -> list[torch.Tensor]:
         """All stage outputs.

@@ -23,7 +23,6 @@ ONNX without in-place slice assignment.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from torch import nn
 
 from ..errors import CheckpointError, InputError
 from .checkpoint import describe, find_state_dict, load_into, read_torch_file, strip_prefix
+from .initialization import he_normal_fan_out
 from .inputs import check_stereo_batch
 
 NUM_GROUPS = 40
@@ -271,15 +271,7 @@ class GwcNet(nn.Module):
         return {"max_disp": self.max_disp}
 
     def _init_weights(self) -> None:
-        # The original's initialisation (He normal over fan-out); transposed convolutions keep
-        # PyTorch's default there too.
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d | nn.Conv3d):
-                fan_out = math.prod(module.kernel_size) * module.out_channels
-                nn.init.normal_(module.weight, 0.0, math.sqrt(2.0 / fan_out))
-            elif isinstance(module, nn.BatchNorm2d | nn.BatchNorm3d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        he_normal_fan_out(self)  # as the original
 
     def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
         """Disparity of the left image.
