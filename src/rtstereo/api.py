@@ -62,6 +62,11 @@ def load(
         return _load_self_describing(path, backend, device, precision, overrides)
 
     spec = get_spec(model)
+    runtime = {}
+    if spec.kind == "onnx":  # ONNX Runtime options travel with the settings, as for .onnx files
+        from .runtime.onnx import RUNTIME_SETTINGS
+
+        runtime = {k: overrides.pop(k) for k in RUNTIME_SETTINGS if k in overrides}
     resolved = spec.resolve_settings(overrides)
     if spec.kind == "classical":
         if backend not in (None, "opencv"):
@@ -70,7 +75,7 @@ def load(
     if spec.kind == "onnx":
         from .runtime.onnx import load_packaged
 
-        return load_packaged(spec, device=device, precision=precision, settings=resolved)
+        return load_packaged(spec, device=device, precision=precision, settings={**resolved, **runtime})
     return _load_network(spec, resolved, weights, backend or "torch", device, precision)
 
 

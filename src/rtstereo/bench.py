@@ -306,8 +306,9 @@ def expand_cases(
 ) -> tuple[list[BenchCase], list[str]]:
     """Every combination, per model only over the axes it has.
 
-    A classical method runs once per size and setting on the opencv backend (no precision); a
-    network on each listed backend except opencv. Swept settings a model does not have are left out
+    A classical method runs once per size and setting on the opencv backend (no precision), a
+    packaged ONNX model or an exported ``.onnx`` file on onnxruntime (its file's precision and
+    settings); a network on each listed backend except opencv. Swept settings a model does not have are left out
     for it, with a note.
 
     Returns:
@@ -332,6 +333,10 @@ def expand_cases(
     cases: list[BenchCase] = []
     notes: list[str] = []
     for model in models:
+        if is_onnx_file(model):  # an exported file: its settings and precision are fixed in it
+            cases += [BenchCase(model, "onnxruntime", tuple(size_hw), "-", ()) for size_hw in sizes]
+            notes += [f"{model} is an exported file: {k} is fixed in it, not swept" for k in sweeps]
+            continue
         spec = get_spec(resolve_alias(model))
         axes = {k: list(v) for k, v in sweeps.items() if k in spec.defaults}
         notes += [
@@ -340,6 +345,8 @@ def expand_cases(
         combos = [tuple(zip(axes, values)) for values in itertools.product(*axes.values())] or [()]
         if spec.kind == "classical":
             model_backends, model_precisions = ["opencv"], ["-"]
+        elif spec.kind == "onnx":  # a packaged file: ONNX Runtime, at the precision it was written in
+            model_backends, model_precisions = ["onnxruntime"], ["-"]
         else:
             model_backends = [b for b in backends if b != "opencv"]
             model_precisions = list(precisions)
@@ -497,7 +504,7 @@ def run_bench(
         raise InputError(f"threads must be >= 1, got {threads}")
     models = [resolve_alias(m) for m in models]
     if baseline is not None:
-        baseline = get_spec(resolve_alias(baseline)).name
+        baseline = baseline if is_onnx_file(baseline) else get_spec(resolve_alias(baseline)).name
         if baseline not in models:
             models.append(baseline)
     if data and random_weights:
@@ -564,12 +571,19 @@ class _NetworkCache:
         return self.built[key]
 
 
+def is_onnx_file(model: str) -> bool:
+    """Whether a model argument names an exported ``.onnx`` file rather than a registry entry."""
+    return model.lower().endswith(".onnx")
+
+
 def _predictor(case: BenchCase, networks: _NetworkCache, device: str, threads: int | None) -> Predictor:
     from .api import load
 
     settings = dict(case.settings)
     if case.backend == "opencv":
         return load(case.model, backend="opencv", settings=settings)
+    if is_onnx_file(case.model) or get_spec(case.model).kind == "onnx":
+        return load(case.model, device=device, settings={**settings, "threads": threads})
     spec, resolved, module = networks.get(case.model, settings)
     if case.backend == "onnxruntime":
         from .runtime.onnx import predictor_from_module

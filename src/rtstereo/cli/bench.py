@@ -33,7 +33,7 @@ def register(subparsers) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("model", help="registry name(s), comma-separated (e.g. anynet,sgbm)")
+    parser.add_argument("model", help="registry name(s) or exported .onnx file(s), comma-separated (e.g. anynet,sgbm)")
     parser.add_argument(
         "--weights",
         "-w",
@@ -91,7 +91,7 @@ def weights_by_model(items: list[str], models: list[str]) -> dict[str, str]:
     """
     from ..models import get_spec
 
-    networks = [m for m in models if get_spec(m).kind == "network"]
+    networks = [m for m in models if not m.lower().endswith(".onnx") and get_spec(m).kind == "network"]
     out: dict[str, str] = {}
     for item in items:
         name, sep, path = item.partition("=")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from ..errors import InputError
 from .common import add_setting_args, size_arg
 
 EPILOG = """examples:
@@ -12,6 +14,8 @@ EPILOG = """examples:
   rtstereo export gwcnet-gc --weights sceneflow.ckpt --size 480x672 --max-disp 192 --fp16 -o gwcnet16.onnx
   rtstereo export crestereo --weights crestereo_eth3d.pth --size 480x640 --iters 10 --set two_pass=true \\
       -o cre.onnx                              # writes cre.onnx (refinement) and cre_init.onnx (half size)
+  rtstereo export runs/rtnet/best.pt --size 480x640 --dynamic -o rtnet.onnx   # any size, multiple of 32
+  rtstereo export runs/rtnet/best.pt --size 480x640 --dynamic --int8 -o rtnet8.onnx  # + rtnet8_fp32.onnx
   rtstereo predict --model gwcnet.onnx left.png right.png -o out/   # no other flag needed
 
 Every export is run in ONNX Runtime on a real pair and compared with PyTorch; the report is printed
@@ -25,8 +29,9 @@ EXIT_PARITY = 1
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "export",
-        help="export a network to ONNX at a fixed size, verified against PyTorch",
-        description="Export a registry network (or an rtstereo checkpoint) to ONNX for one input size, "
+        help="export a network to ONNX (fixed or dynamic size), verified against PyTorch",
+        description="Export a registry network (or an rtstereo checkpoint) to ONNX for one input size (or any, with "
+        "--dynamic), "
         "clean it up, optionally convert it to fp16, and check it against PyTorch.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -39,13 +44,26 @@ def register(subparsers) -> None:
         required=True,
         type=size_arg,
         metavar="HxW",
-        help="input height x width, multiples of the model's size divisor (e.g. 480x640)",
+        help="input height x width, multiples of the model's size divisor (e.g. 480x640); with "
+        "--dynamic the size parity is checked at",
+    )
+    parser.add_argument(
+        "--dynamic",
+        action="store_true",
+        help="any input size that is a multiple of the size divisor (parity is checked at --size and at a "
+        "second size); rtnet, gwcnet and anynet, not two-pass CREStereo",
     )
     add_setting_args(parser)
     parser.add_argument(
         "--fp16",
         action="store_true",
         help="half-precision weights and arithmetic (inputs and outputs stay float32)",
+    )
+    parser.add_argument(
+        "--int8",
+        action="store_true",
+        help="write an int8 model (ONNX Runtime static quantization, calibrated on generated scenes) "
+        "after verifying the fp32 export; compare the two with `rtstereo eval` before using it",
     )
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset, >= 16 (default: %(default)s)")
     parser.add_argument(
@@ -67,20 +85,28 @@ def run(args: argparse.Namespace) -> int:
     from ..export.parity import parity_pair
     from .common import settings_from_args
 
+    if args.int8 and args.fp16:
+        raise InputError("--int8 and --fp16 exclude each other; pick one")
+    output = Path(args.output)
+    if args.int8 and output.suffix.lower() != ".onnx":
+        raise InputError(f"the export file must end in .onnx, got '{output}'")
     spec, settings, module, digest = build_network(args.model, args.weights, settings_from_args(args))
     pair = parity_pair(args.size, *(args.pair or (None, None)))
+    # The int8 model is quantized from a verified fp32 export, written beside it as <stem>_fp32.onnx.
+    fp32_output = output.with_name(f"{output.stem}_fp32.onnx") if args.int8 else output
     try:
         result = export_onnx(
             spec,
             settings,
             module,
             args.size,
-            args.output,
+            fp32_output,
             fp16=args.fp16,
             opset=args.opset,
             external_data=True if args.external_data else None,
             checkpoint_sha256=digest,
             pair=pair,
+            dynamic=args.dynamic,
         )
     except ParityError as exc:
         report = exc.result.report
@@ -94,4 +120,10 @@ def run(args: argparse.Namespace) -> int:
     extra = " (+ external .data)" if result.external_data else ""
     kept = f"; kept in float32: {', '.join(result.fp32_ops)}" if result.fp32_ops else ""
     print(f"wrote {', '.join(map(str, files))}{extra}{kept}; report {result.report_path}")
+    if args.int8:
+        from ..export.quantize import quantize_int8
+
+        quantized = quantize_int8(result.path, output, check_pair=pair[:2])
+        print(quantized.summary())
+        print(f"wrote {quantized.path} (int8)")
     return 0

@@ -286,7 +286,14 @@ def check_size(spec: ModelSpec, module: Any, size_hw: tuple[int, int]) -> tuple[
 # --------------------------------------------------------------------------------------------------
 
 
-def _trace(part: _Part, opset: int) -> Any:
+def _dynamic_axes(part: _Part, output_rank: int) -> dict[str, dict[int, str]]:
+    """Height and width of every input and of the output as named dynamic axes."""
+    axes = {name: {2: "height", 3: "width"} for name in part.input_names}
+    axes[part.output_name] = {output_rank - 2: "height", output_rank - 1: "width"}
+    return axes
+
+
+def _trace(part: _Part, opset: int, dynamic_rank: int | None = None) -> Any:
     with tempfile.TemporaryDirectory(prefix="rtstereo-trace-") as tmp:
         path = Path(tmp) / "traced.onnx"
         with warnings.catch_warnings():
@@ -305,6 +312,7 @@ def _trace(part: _Part, opset: int) -> Any:
                     opset_version=opset,
                     input_names=list(part.input_names),
                     output_names=[part.output_name],
+                    dynamic_axes=_dynamic_axes(part, dynamic_rank) if dynamic_rank else None,
                     do_constant_folding=False,
                 )  # onnxslim folds, in half the time
             except RtStereoError:
@@ -429,8 +437,9 @@ def export_onnx(
     checkpoint_sha256: str | None = None,
     pair: tuple[np.ndarray, np.ndarray, str] | None = None,
     parity_inputs: tuple[np.ndarray, np.ndarray] | None = None,
+    dynamic: bool = False,
 ) -> ExportResult:
-    """Export a network at a fixed size, verify it against PyTorch, and write it.
+    """Export a network at a fixed size (or any size), verify it against PyTorch, and write it.
 
     Args:
         spec: the registry entry (normalisation, size divisor).
@@ -445,6 +454,9 @@ def export_onnx(
         pair: uint8 RGB ``(left, right, description)`` of the export size to check parity on;
             default: the repository's example pair fitted to the size.
         parity_inputs: already prepared float32 ``(1, 3, H, W)`` inputs instead of ``pair``.
+        dynamic: height and width become free (any multiple of the size divisor); parity is then
+            checked at ``size_hw`` and at a second size, one divisor taller and two wider. Not for
+            two-pass CREStereo.
 
     Returns:
         An :class:`ExportResult`.
@@ -476,14 +488,17 @@ def export_onnx(
     timings["pytorch"] = time.perf_counter() - started
 
     two_pass = _is_two_pass(spec, settings)
+    if dynamic and two_pass:
+        raise InputError("a two-pass CREStereo export has fixed sizes; export it without --dynamic")
+    second = _second_size_check(spec, module, size_hw) if dynamic else None
     precision = "fp16" if fp16 else "fp32"
     init_output = companion_path(output) if two_pass else None
     contracts: dict[str, OnnxContract] = {}
     protos: dict[str, Any] = {}
     started = time.perf_counter()
     for part in _parts(spec, settings, module, left_t, right_t):
-        proto = _slim(_trace(part, opset))
-        part_hw = tuple(int(v) for v in part.args[0].shape[-2:])
+        proto = _slim(_trace(part, opset, reference.ndim + 1 if dynamic else None))
+        part_hw = None if dynamic else tuple(int(v) for v in part.args[0].shape[-2:])
         contract = OnnxContract(
             model=spec.name,
             settings=settings,
@@ -528,6 +543,7 @@ def export_onnx(
             reference,
             pair_text,
             timings,
+            second,
         )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -562,6 +578,18 @@ def _prepared_inputs(
     return normalize(left_rgb, spec.normalization), normalize(right_rgb, spec.normalization), text
 
 
+def _second_size_check(
+    spec: ModelSpec, module: Any, size_hw: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int]]:
+    """Inputs and the PyTorch disparity at a second size, to prove a dynamic export really is one."""
+    divisor = int(getattr(module, "size_divisor", spec.size_divisor) or 1)
+    other_hw = (size_hw[0] + divisor, size_hw[1] + 2 * divisor)
+    left, right, _ = _prepared_inputs(spec, other_hw, None, None)
+    with torch.inference_mode():
+        reference = _disparity_hw(module(torch.from_numpy(left), torch.from_numpy(right)).float().numpy())
+    return left, right, reference, other_hw
+
+
 def _disparity_hw(output: np.ndarray) -> np.ndarray:
     return output[0, 0] if output.ndim == 4 else output[0]
 
@@ -593,6 +621,7 @@ def _verify_and_write(
     reference: np.ndarray,
     pair_text: str,
     timings: dict[str, float],
+    second: tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int]] | None = None,
 ) -> ExportResult:
     import onnxruntime
 
@@ -618,6 +647,16 @@ def _verify_and_write(
     fp32_paths, external = write(protos, workdir / "fp32") if fp16 else write(protos, workdir)
     fp32_disparity = _run_files(fp32_paths, main_role, left, right)
     checks = [compare(fp32_disparity, reference, tolerance_for(spec.name, "fp32"), "onnx fp32 vs pytorch")]
+    if second is not None:
+        left2, right2, reference2, (h2, w2) = second
+        checks.append(
+            compare(
+                _run_files(fp32_paths, main_role, left2, right2),
+                reference2,
+                tolerance_for(spec.name, "fp32"),
+                f"onnx fp32 vs pytorch at {h2}x{w2} (dynamic size)",
+            )
+        )
     if fp16:
         paths, external = write(final, workdir)
         fp16_disparity = _run_files(paths, main_role, left, right)

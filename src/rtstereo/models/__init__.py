@@ -158,3 +158,26 @@ register(
         weights_source="trained by this project (`rtstereo train`)",
     )
 )
+
+# The packaged network: rtnet trained by this project (`training/default/`), exported with
+# `rtstereo export ... --dynamic` (any size that is a multiple of 32); it runs in ONNX Runtime
+# without torch. Its int8 copy (`--int8`) is not shipped: it lost 3.1 points of KITTI D1 and 4.8 of
+# Middlebury bad-2 and was slower (README, "Which model is `default`?").
+_PACKAGED_RTNET = {
+    "kind": "onnx",
+    "builder": "",
+    "defaults": {"max_disp": 192},
+    "setting_help": {"max_disp": "largest disparity searched, pixels (fixed in the file: 192)"},
+    "normalization": "imagenet",
+    "size_divisor": 32,
+    "licence": "MIT (this project)",
+    "weights_source": "inside the package (trained by this project, training/default/)",
+}
+register(
+    ModelSpec(
+        name="rtnet-v0",
+        summary="rtnet as trained so far, packaged ONNX fp32: no download, no torch; less accurate than SGBM",
+        onnx_file="rtnet-v0.onnx",
+        **_PACKAGED_RTNET,
+    )
+)

@@ -72,9 +72,11 @@ class OnnxContract:
         model: registry name of the architecture, e.g. ``"gwcnet-gc"``.
         settings: the settings it was built with (``max_disp``, ``iters``...).
         normalization: how uint8 RGB becomes its input (``imagenet``, ``raw255``, ``unit``).
-        size_divisor: the architecture's size divisor (informative: the size is fixed).
-        fixed_size_hw: ``(H, W)`` of ``left`` and ``right``.
-        precision: ``fp32`` or ``fp16`` (inputs and outputs stay float32 either way).
+        size_divisor: the architecture's size divisor (a dynamic export takes any multiple of it).
+        fixed_size_hw: ``(H, W)`` of ``left`` and ``right``; ``None`` for a dynamic-size export, which
+            takes any size that is a multiple of ``size_divisor`` (the predictor pads to one).
+        precision: ``fp32``, ``fp16`` or ``int8`` (``rtstereo export --int8``); inputs and outputs
+            stay float32 in every case.
         role: ``single``; or ``refine`` / ``init`` for the two files of a two-pass export.
         companion: for ``refine``: file name of the ``init`` model, in the same folder.
         checkpoint_sha256: hash of the weights file it was exported from (``None`` if unknown).
@@ -87,7 +89,7 @@ class OnnxContract:
     settings: dict[str, Any]
     normalization: str
     size_divisor: int
-    fixed_size_hw: tuple[int, int]
+    fixed_size_hw: tuple[int, int] | None
     precision: str = "fp32"
     role: str = "single"
     companion: str | None = None
@@ -98,7 +100,7 @@ class OnnxContract:
 
     def to_json(self) -> str:
         data = dataclasses.asdict(self)
-        data["fixed_size_hw"] = list(self.fixed_size_hw)
+        data["fixed_size_hw"] = list(self.fixed_size_hw) if self.fixed_size_hw else None
         return json.dumps({"format": FORMAT_TAG, "version": 1, **data}, sort_keys=True)
 
     @classmethod
@@ -111,7 +113,9 @@ class OnnxContract:
             data.pop("version", None)
             names = {f.name for f in dataclasses.fields(cls)}
             contract = cls(**{k: v for k, v in data.items() if k in names})
-            height, width = (int(v) for v in contract.fixed_size_hw)
+            fixed = None if contract.fixed_size_hw is None else tuple(int(v) for v in contract.fixed_size_hw)
+            if fixed is not None and len(fixed) != 2:
+                raise ValueError(f"fixed_size_hw must be [H, W] or null, got {contract.fixed_size_hw}")
         except (ValueError, TypeError, KeyError) as exc:
             raise CheckpointError(
                 f"{source}: the '{METADATA_KEY}' metadata entry is damaged ({exc}); re-export the model "
@@ -121,12 +125,13 @@ class OnnxContract:
             raise CheckpointError(
                 f"{source}: unknown export role '{contract.role}' (expected {', '.join(ROLES)})"
             )
-        return dataclasses.replace(contract, fixed_size_hw=(height, width))
+        return dataclasses.replace(contract, fixed_size_hw=fixed)
 
     def spec(self, registered: ModelSpec | None = None) -> ModelSpec:
         """The input contract as a :class:`ModelSpec` for the Predictor (the file's word wins)."""
+        packaged = registered is not None and registered.kind == "onnx"
         return ModelSpec(
-            name=self.model,
+            name=registered.name if packaged else self.model,
             summary=registered.summary if registered else f"{self.model} (ONNX export)",
             kind="onnx",
             builder="",
@@ -504,7 +509,8 @@ def load_onnx(
         registered: the registry entry, when loading a packaged model.
 
     Returns:
-        A :class:`Predictor` at the file's fixed size (other sizes are resized, with a warning).
+        A :class:`Predictor` at the file's fixed size (other sizes are resized, with a warning), or,
+        for a dynamic-size export, padding each pair to the size divisor like the PyTorch predictor.
 
     Raises:
         CheckpointError: the file is missing, damaged, or not an rtstereo export.

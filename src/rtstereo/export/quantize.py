@@ -1,0 +1,207 @@
+"""int8 versions of fp32 exports: ONNX Runtime static quantization, calibrated on generated scenes.
+
+Weights become int8 per output channel and activations uint8 per tensor (QDQ format, which ONNX
+Runtime fuses into integer convolutions on CPUs). The activation ranges come from pairs rendered by
+rtstereo's synthetic scene generator, never from evaluation data. Whether the int8 model is worth
+having is an accuracy question (``rtstereo eval`` on both files); this module only reports how far
+its disparities are from the fp32 file's on one pair.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CheckpointError, ExportError, InputError, require
+from ..runtime.onnx import METADATA_KEY, OnnxContract, open_session, read_contract
+from ..runtime.preprocess import normalize
+
+CALIBRATION_SEED = 20261121  # the generator's stream seed for calibration scenes
+QUANTIZED_OPS = ("Conv", "MatMul")
+HEAD_CHANNELS = 9  # convolutions with this few outputs are disparity heads or fixed kernels
+
+
+def float_nodes(proto: Any, depth: int = 3) -> list[str]:
+    """Names of the convolutions and products that stay in float32.
+
+    Two kinds: the heads with at most ``HEAD_CHANNELS`` outputs (disparity residuals, the soft-argmin's
+    fixed ramp, the upsampler's neighbour gather), whose outputs are disparities in pixels where one
+    uint8 step would be pixels wide; and every node whose output reaches an ``Exp`` within ``depth``
+    nodes (matching logits, upsampling mask), where a quantization step becomes a relative error of
+    the weights.
+    """
+    shapes = {init.name: list(init.dims) for init in proto.graph.initializer}
+    consumers: dict[str, list[Any]] = {}
+    for node in proto.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+
+    def reaches_exp(node: Any, left: int) -> bool:
+        if left == 0:
+            return False
+        for out in node.output:
+            for nxt in consumers.get(out, []):
+                if nxt.op_type == "Exp" or reaches_exp(nxt, left - 1):
+                    return True
+        return False
+
+    kept = []
+    for node in proto.graph.node:
+        if node.op_type not in QUANTIZED_OPS:
+            continue
+        weight = shapes.get(node.input[1]) if len(node.input) > 1 else None
+        if (weight and node.op_type == "Conv" and weight[0] <= HEAD_CHANNELS) or reaches_exp(node, depth):
+            kept.append(node.name)
+    return kept
+
+
+@dataclasses.dataclass(frozen=True)
+class QuantizeResult:
+    """What :func:`quantize_int8` wrote and how close it is to its fp32 source.
+
+    Attributes:
+        path: the int8 ``.onnx`` file.
+        calibration: what the activation ranges were measured on.
+        mean_abs_diff_px: mean ``|int8 - fp32|`` disparity on the check pair, pixels.
+        bad1_percent: share of pixels where they differ by more than 1 px.
+        size_bytes: file sizes ``{"fp32": ..., "int8": ...}``.
+    """
+
+    path: Path
+    calibration: str
+    mean_abs_diff_px: float
+    bad1_percent: float
+    size_bytes: dict[str, int]
+
+    def summary(self) -> str:
+        return (
+            f"int8 vs fp32 on the check pair: mean |diff| {self.mean_abs_diff_px:.3f} px, "
+            f"> 1 px on {self.bad1_percent:.2f} % of pixels; calibration: {self.calibration}; "
+            f"size {self.size_bytes['fp32'] / 1e6:.1f} MB -> {self.size_bytes['int8'] / 1e6:.1f} MB"
+        )
+
+
+def calibration_inputs(
+    contract: OnnxContract, size_hw: tuple[int, int], pairs: int, max_disp_px: float
+) -> list[dict[str, np.ndarray]]:
+    """``pairs`` generated scenes at ``size_hw``, normalised as the model expects."""
+    require("torch", "torch", "int8 calibration (it renders synthetic scenes)")
+    from ..datasets.synthetic import render_batch
+
+    batch = render_batch(pairs, *size_hw, seed=CALIBRATION_SEED, max_disp_px=max_disp_px)
+    feeds = []
+    for i in range(pairs):
+        left, right = (
+            (batch[key][i].permute(1, 2, 0).numpy() * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
+            for key in ("left", "right")
+        )
+        feeds.append(
+            {"left": normalize(left, contract.normalization), "right": normalize(right, contract.normalization)}
+        )
+    return feeds
+
+
+def quantize_int8(
+    source: str | Path,
+    output: str | Path,
+    *,
+    check_pair: tuple[np.ndarray, np.ndarray] | None = None,
+    pairs: int = 8,
+    size_hw: tuple[int, int] | None = None,
+) -> QuantizeResult:
+    """Write an int8 copy of an fp32 rtstereo export.
+
+    Args:
+        source: an fp32 file written by ``rtstereo export`` (single pass).
+        output: the ``.onnx`` file to write; it keeps the source's contract, with precision ``int8``.
+        check_pair: uint8 RGB ``(left, right)`` the two files are compared on (at a size the source
+            takes); default: the first calibration scene.
+        pairs: number of generated calibration scenes.
+        size_hw: their size; default the source's fixed size, or 256x512 for a dynamic export.
+
+    Returns:
+        A :class:`QuantizeResult`.
+
+    Raises:
+        InputError: the source is not an fp32 single-pass export, or a bad output name.
+        ExportError: ONNX Runtime's quantizer failed.
+    """
+    ort_quant = require("onnxruntime.quantization", "onnxruntime", "int8 quantization")
+    import onnx
+
+    source, output = Path(source), Path(output)
+    if output.suffix.lower() != ".onnx":
+        raise InputError(f"the int8 file must end in .onnx, got '{output}'")
+    if source.resolve() == output.resolve():
+        raise InputError(f"the int8 file must differ from its fp32 source ({source})")
+    session = open_session(source)
+    contract = read_contract(session, source)
+    if contract.precision != "fp32" or contract.role != "single":
+        raise InputError(
+            f"{source} is a {contract.precision} {contract.role} export; int8 quantization takes a "
+            "single-pass fp32 export"
+        )
+    size_hw = tuple(size_hw or contract.fixed_size_hw or (256, 512))
+    max_disp = float(contract.settings.get("max_disp", 192))
+    feeds = calibration_inputs(contract, size_hw, pairs, min(max_disp, size_hw[1] / 2))
+
+    class Reader(ort_quant.CalibrationDataReader):
+        def __init__(self):
+            self.items = iter(feeds)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.items, None)
+
+    with tempfile.TemporaryDirectory(prefix="rtstereo-int8-") as tmp:
+        staged = Path(tmp) / "int8.onnx"
+        try:
+            ort_quant.quantize_static(
+                str(source),
+                str(staged),
+                Reader(),
+                quant_format=ort_quant.QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=ort_quant.QuantType.QUInt8,
+                weight_type=ort_quant.QuantType.QInt8,
+                calibrate_method=ort_quant.CalibrationMethod.MinMax,
+                op_types_to_quantize=list(QUANTIZED_OPS),
+                nodes_to_exclude=float_nodes(onnx.load(str(source))),
+            )
+        except Exception as exc:  # the quantizer raises many types
+            raise ExportError(f"ONNX Runtime could not quantize {source}: {exc}") from exc
+        proto = onnx.load(str(staged))
+    contract = dataclasses.replace(
+        contract,
+        precision="int8",
+        extra={**contract.extra, "int8_calibration": f"{pairs} generated scenes {size_hw[0]}x{size_hw[1]}"},
+    )
+    kept = {p.key: p.value for p in proto.metadata_props if p.key != METADATA_KEY}
+    onnx.helper.set_model_props(proto, {**kept, METADATA_KEY: contract.to_json()})
+    output.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(proto, str(output))
+
+    if check_pair is None:
+        check = feeds[0]
+    else:
+        check = {name: normalize(image, contract.normalization) for name, image in zip(("left", "right"), check_pair)}
+    fp32 = _disparity(session, check)
+    int8 = _disparity(open_session(output), check)
+    diff = np.abs(int8 - fp32)
+    return QuantizeResult(
+        path=output,
+        calibration=contract.extra["int8_calibration"],
+        mean_abs_diff_px=float(diff.mean()),
+        bad1_percent=float(100.0 * (diff > 1.0).mean()),
+        size_bytes={"fp32": source.stat().st_size, "int8": output.stat().st_size},
+    )
+
+
+def _disparity(session: Any, feed: dict[str, np.ndarray]) -> np.ndarray:
+    try:
+        return np.asarray(session.run(None, feed)[0], dtype=np.float32)
+    except Exception as exc:  # noqa: BLE001 - ONNX Runtime's errors carry the reason
+        raise CheckpointError(f"ONNX Runtime could not run the model: {exc}") from exc

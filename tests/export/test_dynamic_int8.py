@@ -1,0 +1,185 @@
+"""Dynamic-size exports, int8 quantization, and the rtnet files shipped inside the package."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+import rtstereo  # noqa: E402
+from rtstereo.bench import expand_cases  # noqa: E402
+from rtstereo.cli import main  # noqa: E402
+from rtstereo.errors import InputError  # noqa: E402
+from rtstereo.export import onnx_export  # noqa: E402
+from rtstereo.export.onnx_export import export_onnx  # noqa: E402
+from rtstereo.export.quantize import float_nodes, quantize_int8  # noqa: E402
+from rtstereo.io.pfm import read_pfm  # noqa: E402
+from rtstereo.models import get_spec  # noqa: E402
+from rtstereo.models.rtnet import build_rtnet  # noqa: E402
+from rtstereo.runtime.backends import TorchBackend  # noqa: E402
+from rtstereo.runtime.onnx import OnnxContract  # noqa: E402
+from rtstereo.runtime.predictor import Predictor  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+SETTINGS = {"max_disp": 32}
+
+
+def _rtnet() -> torch.nn.Module:
+    torch.manual_seed(3)
+    return build_rtnet(dict(SETTINGS)).eval()
+
+
+@pytest.fixture(scope="module")
+def dynamic_export(tmp_path_factory):
+    """An untrained rtnet exported at 64x96 with free height and width."""
+    module = _rtnet()
+    path = tmp_path_factory.mktemp("dynamic") / "rtnet.onnx"
+    result = export_onnx(get_spec("rtnet"), SETTINGS, module, (64, 96), path, dynamic=True)
+    return module, result
+
+
+def _pair(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(5)
+    left = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    right = np.roll(left, -3, axis=1)
+    return left, right
+
+
+def test_dynamic_export_is_checked_at_two_sizes_and_stores_no_size(dynamic_export):
+    _, result = dynamic_export
+    assert result.contract.fixed_size_hw is None
+    names = [check.name for check in result.report.checks]
+    assert names[0] == "onnx fp32 vs pytorch"
+    assert "96x160 (dynamic size)" in names[1]
+    assert result.report.passed
+
+
+def test_dynamic_export_runs_any_size_like_pytorch(dynamic_export):
+    module, result = dynamic_export
+    left, right = _pair(70, 100)  # not multiples of 32: padded to 96x128 and cropped back
+    onnx_result = rtstereo.load(str(result.path)).predict(left, right)
+    spec = get_spec("rtnet")
+    torch_result = Predictor(spec, SETTINGS, TorchBackend(module)).predict(left, right)
+    assert onnx_result.disparity_px.shape == (70, 100)
+    np.testing.assert_allclose(onnx_result.disparity_px, torch_result.disparity_px, atol=1e-3)
+
+
+def test_contract_with_a_dynamic_size_round_trips():
+    contract = OnnxContract("rtnet", {"max_disp": 192}, "imagenet", 32, None)
+    assert OnnxContract.from_json(contract.to_json(), "x.onnx").fixed_size_hw is None
+    fixed = OnnxContract("rtnet", {"max_disp": 192}, "imagenet", 32, (480, 640))
+    assert OnnxContract.from_json(fixed.to_json(), "x.onnx").fixed_size_hw == (480, 640)
+
+
+def test_two_pass_exports_cannot_be_dynamic(tmp_path, monkeypatch):
+    monkeypatch.setattr(onnx_export, "_is_two_pass", lambda spec, settings: True)
+    with pytest.raises(InputError, match="two-pass .* without --dynamic"):
+        export_onnx(get_spec("rtnet"), SETTINGS, _rtnet(), (64, 96), tmp_path / "m.onnx", dynamic=True)
+
+
+def test_int8_keeps_disparity_heads_in_float_and_runs(dynamic_export, tmp_path):
+    _, result = dynamic_export
+    kept = float_nodes(onnx.load(str(result.path)))
+    # Matching logits, the soft-argmin ramp, the refinement residual, the upsampling mask and the
+    # neighbour gather: the five places where a uint8 step would be a pixel-sized error.
+    assert len(kept) == 5
+    assert any("logits" in name for name in kept) and any("residual" in name for name in kept)
+
+    left, right = _pair(64, 96)
+    quantized = quantize_int8(result.path, tmp_path / "rtnet8.onnx", check_pair=(left, right), pairs=2)
+    assert quantized.size_bytes["int8"] < 0.5 * quantized.size_bytes["fp32"]
+    assert np.isfinite(quantized.mean_abs_diff_px)
+    model = rtstereo.load(str(quantized.path))
+    assert model.fixed_size_hw is None
+    assert model.predict(*_pair(40, 50)).disparity_px.shape == (40, 50)
+    stored = onnx.load(str(quantized.path))
+    contract = OnnxContract.from_json(
+        next(p.value for p in stored.metadata_props if p.key == "rtstereo"), quantized.path
+    )
+    assert contract.precision == "int8" and contract.settings == SETTINGS
+    assert "2 generated scenes" in contract.extra["int8_calibration"]
+
+
+def test_int8_refuses_its_own_source_and_non_onnx_names(dynamic_export, tmp_path):
+    _, result = dynamic_export
+    with pytest.raises(InputError, match="must differ"):
+        quantize_int8(result.path, result.path)
+    with pytest.raises(InputError, match="must end in .onnx"):
+        quantize_int8(result.path, tmp_path / "m.bin")
+
+
+def test_export_command_refuses_int8_with_fp16(tmp_path, capsys):
+    code = main(["export", "rtnet", "--size", "64x96", "--int8", "--fp16", "-o", str(tmp_path / "m.onnx")])
+    assert code != 0
+    assert "--int8 and --fp16 exclude each other" in capsys.readouterr().err
+
+
+def test_packaged_models_are_benched_on_onnxruntime_only():
+    cases, notes = expand_cases(["rtnet-v0", "sgbm"], [(64, 96)], {"max_disp": [192]}, ["fp32"], ["torch"])
+    assert [(c.model, c.backend, c.precision) for c in cases] == [
+        ("rtnet-v0", "onnxruntime", "-"),
+        ("sgbm", "opencv", "-"),
+    ]
+    assert notes == []
+
+
+def test_packaged_network_runs_without_torch_and_finds_the_example_scene():
+    """The shipped files work after a plain install: no torch, any size, and they have learnt to match.
+
+    On the example pair (a layered scene rendered by examples/make_example.py, 320x240, disparities up
+    to 31 px) the shipped file is 3-3.6 px off on average, SGBM 4.7 px (it leaves occlusions to
+    its hole filling); an untrained rtnet is more than 10 px off.
+    """
+    name = "rtnet-v0"
+    code = (
+        "import sys; sys.modules['torch'] = None\n"  # any import of torch now raises ImportError
+        "import cv2, numpy as np, rtstereo\n"
+        f"m = rtstereo.load({name!r}, threads=2)\n"
+        f"left = cv2.imread({str(EXAMPLES / 'left.png')!r})[:, :, ::-1]\n"
+        f"right = cv2.imread({str(EXAMPLES / 'right.png')!r})[:, :, ::-1]\n"
+        "d = m.predict(left, right).disparity_px\n"
+        f"np.save({str(ROOT / '.pytest_cache' / (name + '.npy'))!r}, d)\n"
+        "print(m.spec.name, d.shape)\n"
+    )
+    (ROOT / ".pytest_cache").mkdir(exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"{name} (240, 320)"
+    disparity = np.load(ROOT / ".pytest_cache" / f"{name}.npy")
+    truth = read_pfm(EXAMPLES / "disparity.pfm")
+    error = np.abs(disparity - truth)
+    assert error.mean() < 5.0
+    assert (error > 3).mean() < 0.5
+    assert cv2.countNonZero((~np.isfinite(disparity)).astype(np.uint8)) == 0
+
+
+def test_exported_files_are_benched_as_they_are(dynamic_export):
+    _, result = dynamic_export
+    path = str(result.path)
+    cases, notes = expand_cases([path, "sgbm"], [(64, 96)], {"max_disp": [64]}, ["fp32"], ["torch"])
+    assert [(c.model, c.backend, c.precision, c.settings) for c in cases] == [
+        (path, "onnxruntime", "-", ()),
+        ("sgbm", "opencv", "-", (("max_disp", 64),)),
+    ]
+    assert notes == [f"{path} is an exported file: max_disp is fixed in it, not swept"]
+
+
+def test_bench_command_times_an_exported_file_against_sgbm(dynamic_export, tmp_path, capsys):
+    _, result = dynamic_export
+    argv = f"bench {result.path},sgbm --sizes 64x96 --max-disp 32 --runs 1 --warmup 1 --baseline sgbm --threads 1"
+    code = main([*argv.split(), "-o", str(tmp_path)])
+    assert code == 0
+    rows = {row["model"]: row for row in json.loads((tmp_path / "bench.json").read_text())["rows"]}
+    assert rows[str(result.path)]["status"] == "ok" and rows[str(result.path)]["vs_baseline"] > 0
