@@ -9,7 +9,7 @@ import numpy as np
 
 from .errors import CheckpointError, InputError, require
 from .io.download import fetch, is_url
-from .models import get_spec, resolve_alias
+from .models import get_spec, is_onnx_file, resolve_alias
 from .models.registry import ModelSpec, import_object
 from .runtime.backends import OpenCVBackend, TorchBackend
 from .runtime.predictor import Predictor
@@ -54,7 +54,7 @@ def load(
         raise InputError(f"unknown backend '{backend}' (expected one of: {', '.join(BACKENDS)})")
     model = resolve_alias(model)
     path = Path(model)
-    if model.lower().endswith(".onnx"):
+    if is_onnx_file(model):
         from .runtime.onnx import load_onnx
 
         return load_onnx(model, device=device, precision=precision, settings=overrides)

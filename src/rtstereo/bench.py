@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 
 from .errors import InputError, OutputError, RtStereoError
-from .models import get_spec, resolve_alias
+from .models import get_spec, is_onnx_file, resolve_alias
 from .runtime.predictor import Predictor
 from .types import DisparityResult
 
@@ -569,11 +569,6 @@ class _NetworkCache:
             )
             self.built[key] = (spec, resolved, module)
         return self.built[key]
-
-
-def is_onnx_file(model: str) -> bool:
-    """Whether a model argument names an exported ``.onnx`` file rather than a registry entry."""
-    return model.lower().endswith(".onnx")
 
 
 def _predictor(case: BenchCase, networks: _NetworkCache, device: str, threads: int | None) -> Predictor:

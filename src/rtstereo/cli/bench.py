@@ -89,9 +89,9 @@ def weights_by_model(items: list[str], models: list[str]) -> dict[str, str]:
         >>> weights_by_model(["anynet=a.tar"], ["anynet", "sgbm"])
         {'anynet': 'a.tar'}
     """
-    from ..models import get_spec
+    from ..models import get_spec, is_onnx_file
 
-    networks = [m for m in models if not m.lower().endswith(".onnx") and get_spec(m).kind == "network"]
+    networks = [m for m in models if not is_onnx_file(m) and get_spec(m).kind == "network"]
     out: dict[str, str] = {}
     for item in items:
         name, sep, path = item.partition("=")

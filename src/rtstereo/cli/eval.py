@@ -10,7 +10,7 @@ from pathlib import Path
 from ..datasets import LAYOUTS, find_samples
 from ..datasets.readers import Sample
 from ..eval import evaluate
-from ..models import get_spec, resolve_alias
+from ..models import get_spec, is_onnx_file, resolve_alias
 from .common import add_model_args, predictor_from_args
 
 
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     samples = find_samples(*args.paths)
     name = resolve_alias(args.model)
-    per_scene_range = args.max_disp is None and not name.endswith(".onnx") and _is_classical(name)
+    per_scene_range = args.max_disp is None and not is_onnx_file(name) and _is_classical(name)
     cache: dict[int | None, object] = {}
 
     def predictor_for(sample: Sample):

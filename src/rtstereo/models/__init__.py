@@ -7,11 +7,16 @@ from __future__ import annotations
 
 from .registry import ModelSpec, get_spec, list_models, register
 
-__all__ = ["ModelSpec", "get_spec", "list_models", "register", "DEFAULT_ALIAS", "resolve_alias"]
+__all__ = ["ModelSpec", "get_spec", "list_models", "register", "DEFAULT_ALIAS", "resolve_alias", "is_onnx_file"]
 
 # `default` names the best method shipped in the package. Until the trained network beats SGBM on
 # both accuracy targets it points at SGBM (never ship a worse default).
 DEFAULT_ALIAS = "sgbm"
+
+
+def is_onnx_file(model: str) -> bool:
+    """Whether a model argument names an exported ``.onnx`` file rather than a registry entry."""
+    return model.lower().endswith(".onnx")
 
 
 def resolve_alias(name: str) -> str:

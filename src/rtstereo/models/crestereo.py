@@ -48,6 +48,7 @@ from .crestereo_parts import (
     position_encoding_sine,
     sample_at,
 )
+from .inputs import check_stereo_batch
 
 ARCHITECTURE = "crestereo"
 SIZE_DIVISOR = 16  # one pass: features at 1/16 of the input
@@ -174,19 +175,8 @@ def _check_inputs(
     left: torch.Tensor, right: torch.Tensor, iters: int, flow_init: torch.Tensor | None
 ) -> None:
     """Checks at the public boundary (static shapes and Python ints: they trace to nothing in an export)."""
-    if left.dim() != 4 or left.shape[1] != 3:
-        raise InputError(f"CREStereo expects left as (N, 3, H, W), got shape {tuple(left.shape)}")
-    if tuple(right.shape) != tuple(left.shape):
-        raise InputError(
-            "CREStereo expects left and right of the same shape, "
-            f"got {tuple(left.shape)} and {tuple(right.shape)}"
-        )
+    check_stereo_batch("CREStereo", left, right, SIZE_DIVISOR)
     height, width = int(left.shape[-2]), int(left.shape[-1])
-    if height % SIZE_DIVISOR or width % SIZE_DIVISOR:
-        raise InputError(
-            f"CREStereo expects H and W to be multiples of {SIZE_DIVISOR}, got {height}x{width}; "
-            "pad the images (rtstereo.runtime.preprocess.pad_to_divisor)"
-        )
     if height < MIN_SIZE_PX or width < MIN_SIZE_PX:
         raise InputError(
             f"CREStereo expects H and W of at least {MIN_SIZE_PX} (2 pixels at 1/16, where it interpolates), "
