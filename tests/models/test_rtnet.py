@@ -20,7 +20,9 @@ from rtstereo.models.rtnet import (
     convex_upsample,
     correlation,
     load_rtnet_checkpoint,
+    shift_columns,
     soft_argmin,
+    warp_right,
 )
 from rtstereo.runtime.preprocess import pad_to_divisor
 
@@ -39,6 +41,11 @@ def randomized(model: RTNet, seed: int = 0) -> RTNet:
 @pytest.fixture(scope="module")
 def small_model():
     return randomized(build_rtnet({"max_disp": 32})).eval()
+
+
+@pytest.fixture(scope="module")
+def small_half_model():
+    return randomized(build_rtnet({"max_disp": 32, "half_refinement": True}), seed=3).eval()
 
 
 # ----------------------------------------------------------------------------------- cardinality
@@ -106,9 +113,47 @@ def test_inputs_of_the_wrong_shape_are_refused(small_model, left_shape, right_sh
 def test_unknown_setting_is_refused():
     with pytest.raises(InputError, match="unknown settings"):
         build_rtnet({"max_disp": 64, "iters": 3})
+    with pytest.raises(InputError, match="half_refinement must be true or false"):
+        build_rtnet({"max_disp": 64, "half_refinement": "yes"})
+
+
+def test_half_refinement_adds_a_third_training_prediction():
+    model = build_rtnet({"max_disp": 32, "half_refinement": True}).train()
+    outputs = model(torch.randn(2, 3, 64, 96), torch.randn(2, 3, 64, 96))
+    assert [tuple(o.shape) for o in outputs] == [(2, 64, 96)] * 3
 
 
 # ---------------------------------------------------------------------------- building blocks
+def test_warp_right_interpolates_linearly_and_is_zero_outside_the_image():
+    right = torch.arange(10.0).view(1, 1, 1, 10).repeat(1, 2, 3, 1) * torch.tensor([1.0, -2.0]).view(1, 2, 1, 1)
+    disparity = torch.full((1, 1, 3, 10), 2.25)
+    warped = warp_right(right, disparity)
+    columns = torch.arange(10.0) - 2.25  # the right image's values are their own column numbers
+    expected = torch.where(columns >= 0, columns, torch.zeros(()))
+    torch.testing.assert_close(warped[0, 0, 1], expected)
+    torch.testing.assert_close(warped[0, 1, 1], -2 * expected)
+    # Integer disparities reproduce a plain shift of the features.
+    features = torch.randn(1, 4, 5, 12)
+    torch.testing.assert_close(warp_right(features, torch.full((1, 1, 5, 12), 3.0))[..., 3:], features[..., :-3])
+
+
+def test_shift_columns_moves_content_and_pads_with_zeros():
+    x = torch.arange(1.0, 6.0).view(1, 1, 1, 5)
+    assert shift_columns(x, 2).flatten().tolist() == [3, 4, 5, 0, 0]
+    assert shift_columns(x, -1).flatten().tolist() == [0, 1, 2, 3, 4]
+    assert shift_columns(x, 0) is x
+
+
+def test_half_refinement_starts_as_the_identity(small_model):
+    """Added to a trained network (zero last layer), the stage first changes nothing."""
+    model = build_rtnet({"max_disp": 32, "half_refinement": True}).eval()
+    model.load_state_dict(small_model.state_dict(), strict=False)
+    inputs = torch.randn(1, 3, 64, 96), torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        torch.testing.assert_close(model(*inputs), small_model(*inputs))
+        model.half_refinement.residual.bias.fill_(0.25)  # 0.25 half-pixel = 0.5 px everywhere
+        torch.testing.assert_close(model(*inputs), F.relu(small_model(*inputs) + 0.5))
+
 def test_correlation_matches_shifted_products():
     generator = torch.Generator().manual_seed(0)
     left, right = torch.randn(2, 8, 5, 20, generator=generator), torch.randn(2, 8, 5, 20, generator=generator)
@@ -156,8 +201,10 @@ def test_convex_upsample_keeps_a_constant_map():
 
 
 # --------------------------------------------------------------------------------------- export
-def test_onnx_export_matches_torch(small_model):
+@pytest.mark.parametrize("model_fixture", ["small_model", "small_half_model"])
+def test_onnx_export_matches_torch(request, model_fixture):
     ort = pytest.importorskip("onnxruntime")
+    small_model = request.getfixturevalue(model_fixture)
     generator = torch.Generator().manual_seed(1)
     left, right = (
         torch.randn(1, 3, 64, 128, generator=generator),
@@ -190,7 +237,7 @@ def test_checkpoint_round_trip(tmp_path, small_model):
     save_checkpoint(path, "rtnet", {"max_disp": 32}, small_model.state_dict(), step=17)
     fresh = build_rtnet({"max_disp": 32}).eval()
     meta = load_rtnet_checkpoint(fresh, path)
-    assert meta == {"model": "rtnet", "settings": {"max_disp": 32}, "step": 17}
+    assert meta == {"model": "rtnet", "settings": {"max_disp": 32, "half_refinement": False}, "step": 17}
     inputs = torch.randn(1, 3, 64, 64), torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(fresh(*inputs), small_model(*inputs))
@@ -224,6 +271,17 @@ def test_loader_refuses_other_settings(tmp_path, small_model):
     save_checkpoint(path, "rtnet", {"max_disp": 32}, small_model.state_dict())
     with pytest.raises(CheckpointError, match="max_disp=32"):
         load_rtnet_checkpoint(build_rtnet({"max_disp": 64}), path)
+
+
+def test_loader_refuses_a_checkpoint_with_another_stage_set(tmp_path, small_half_model):
+    path = tmp_path / "half.pt"
+    save_checkpoint(path, "rtnet", {"max_disp": 32, "half_refinement": True}, small_half_model.state_dict())
+    with pytest.raises(CheckpointError, match="half_refinement=true"):
+        load_rtnet_checkpoint(build_rtnet({"max_disp": 32}), path)
+    assert load_rtnet_checkpoint(build_rtnet({"max_disp": 32, "half_refinement": True}), path)["settings"] == {
+        "max_disp": 32,
+        "half_refinement": True,
+    }
 
 
 def test_loader_refuses_mismatched_weights(tmp_path, small_model):

@@ -78,7 +78,7 @@ def test_run_writes_checkpoints_log_curve_and_config(three_steps):
 
     last = read_torch_file(out / "last.pt")
     assert last["format"] == "rtstereo-checkpoint" and last["model"] == "rtnet"
-    assert last["settings"] == {"max_disp": 32} and last["step"] == 3
+    assert last["settings"] == {"max_disp": 32, "half_refinement": False} and last["step"] == 3
     assert {"optimizer", "config", "best_epe", "best_step"} <= set(last)
     best = read_torch_file(out / "best.pt")
     assert "optimizer" not in best and best["step"] == summary["best"]["step"]
@@ -90,7 +90,8 @@ def test_resume_continues_at_the_saved_step_and_matches_an_uninterrupted_run(tmp
     assert first["step"] == 2 and read_torch_file(tmp_path / "last.pt")["step"] == 2
 
     config = resolve_config(flag_values={"resume": str(tmp_path / "last.pt"), "steps": 3})
-    assert config.crop_hw == (64, 128) and config.settings == {"max_disp": 32}  # from the checkpoint
+    assert config.crop_hw == (64, 128)  # from the checkpoint
+    assert config.settings == {"max_disp": 32, "half_refinement": False}
     assert config.out_dir == str(tmp_path)
     summary = train(config, echo=quiet)
     assert summary["step"] == 3
@@ -139,12 +140,58 @@ def test_bf16_autocast_runs_on_cpu(tmp_path):
 
 def test_init_fine_tunes_with_the_checkpoint_architecture(tmp_path, three_steps):
     source = three_steps[0] / "best.pt"
-    config = tiny_config(tmp_path, init=str(source), settings={"max_disp": 64}, steps=1)
+    config = tiny_config(tmp_path, init=str(source), settings={}, model="anynet", steps=1)
     train(config, echo=quiet)
     start = records(tmp_path, "start")[0]
-    assert start["step"] == 0 and start["settings"] == {"max_disp": 32}  # the file decides, not the flags
+    assert start["step"] == 0 and start["model"] == "rtnet"  # the file names the architecture
+    assert start["settings"] == {"max_disp": 32, "half_refinement": False}
     source_epe = {r["step"]: r["epe"] for r in records(three_steps[0], "val")}[three_steps[1]["best"]["step"]]
     assert records(tmp_path, "val")[0]["epe"] == pytest.approx(source_epe, rel=1e-5)
+
+
+def test_init_with_a_setting_the_weights_cannot_take_fails(tmp_path, three_steps):
+    config = tiny_config(tmp_path, init=str(three_steps[0] / "best.pt"), settings={"max_disp": 64}, steps=1)
+    with pytest.raises(CheckpointError, match="another shape"):
+        train(config, echo=quiet)
+
+
+def test_init_adds_a_stage_and_trains_only_the_unfrozen_weights(tmp_path, three_steps):
+    source = three_steps[0] / "best.pt"
+    frozen = ("encoder", "match", "aggregation", "refinement")
+    config = tiny_config(
+        tmp_path,
+        init=str(source),
+        settings={"half_refinement": True},
+        freeze=",".join(frozen),
+        loss_weights=(0.0, 0.0, 1.0),
+        steps=2,
+    )
+    lines = []
+    train(config, echo=lines.append)
+    assert any("no weights for half_refinement" in line for line in lines)
+    before = read_torch_file(source)["state_dict"]
+    after = read_torch_file(tmp_path / "last.pt")
+    assert after["settings"] == {"max_disp": 32, "half_refinement": True}
+    assert after["config"]["freeze"] == list(frozen)
+    state = after["state_dict"]
+    for name, tensor in before.items():  # weights and batch-norm statistics alike
+        torch.testing.assert_close(state[name], tensor, msg=f"frozen {name} changed")
+    fresh = build_rtnet({"max_disp": 32, "half_refinement": True}).state_dict()
+    trained = [k for k in state if k.startswith("half_refinement.") and not torch.equal(state[k], fresh[k])]
+    assert "half_refinement.residual.weight" in trained
+
+
+@pytest.mark.parametrize(
+    "freeze, message",
+    [
+        ("encoder,decoder", "no parameter of the network starts with 'decoder'"),
+        ("encoder,match,aggregation,refinement", "nothing would train"),
+        ([3], "prefixes"),
+    ],
+)
+def test_freeze_must_name_some_but_not_all_weights(tmp_path, freeze, message):
+    with pytest.raises(InputError, match=message):
+        train(tiny_config(tmp_path, freeze=freeze, steps=1), echo=quiet)
 
 
 def _write_kitti_like(folder, count=2, height=40, width=70):

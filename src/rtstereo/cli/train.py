@@ -11,6 +11,8 @@ EXAMPLES = """examples:
   rtstereo train --config train.yaml
   rtstereo train --resume runs/rtnet/last.pt              (continue; nothing else needs repeating)
   rtstereo train --init runs/rtnet/best.pt --data kitti/ --steps 5000 --lr 2e-4 -o runs/kitti-ft
+  rtstereo train --init runs/rtnet/best.pt --set half_refinement=true --freeze encoder,match,aggregation,refinement \
+      --loss-weights 0,0,1 -o runs/rtnet-half       (add a stage to a trained network, train only it)
 """
 
 
@@ -73,6 +75,12 @@ def register(subparsers) -> None:
         "--loss-weights", metavar="W,W", help="weights of the predictions, coarse to fine (default: 0.5,1.0)"
     )
     optim.add_argument("--grad-clip", type=float, help="largest gradient norm, 0 = off (default: 1.0)")
+    optim.add_argument(
+        "--freeze",
+        metavar="PREFIX,...",
+        help="keep the weights whose names start with these prefixes fixed, e.g. encoder,aggregation "
+        "(default: train everything)",
+    )
     every = parser.add_argument_group("schedule of outputs")
     every.add_argument("--log-every", type=int, help="steps between log lines (default: 50)")
     every.add_argument("--val-every", type=int, help="steps between validations (default: 1000)")
@@ -110,6 +118,7 @@ def flag_values(args: argparse.Namespace) -> dict:
         "log_every",
         "val_every",
         "checkpoint_every",
+        "freeze",
     )
     values = {key: getattr(args, key) for key in keys}
     settings: dict = {}

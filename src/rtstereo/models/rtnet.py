@@ -19,6 +19,9 @@ regression    soft-argmin over the ``D`` levels, and the peak probability       
 refinement    residual from the aggregation state, disparity and confidence (dilated    (N, 1, 120, 160)
               depthwise convolutions)
 upsampling    convex combination of 3x3 quarter-resolution neighbours (RAFT-style)      (N, 480, 640)
+1/2 stage     optional (``half_refinement``): the right 1/2 features warped by the      (N, 480, 640)
+              disparity and compared with the left ones at 5 half-pixel offsets; a
+              residual per full-resolution pixel
 ============  ========================================================================  =================
 
 Several operations are spelled out in a form ONNX Runtime runs fast on CPUs (softmax as exp and a
@@ -132,9 +135,10 @@ class Encoder(nn.Module):
         self.to_16th = nn.Sequential(down(w8, w16), SeparableBlock(w16), InvertedResidual(w16))
         self.to_32nd = nn.Sequential(down(w16, w32), InvertedResidual(w32), InvertedResidual(w32))
 
-    def quarter(self, image: torch.Tensor) -> torch.Tensor:
-        """``(N, 3, H, W)`` normalised image to ``(N, 32, H/4, W/4)`` features."""
-        return self.to_quarter(self.to_half(image))
+    def quarter(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(N, 3, H, W)`` normalised image to ``(N, 16, H/2, W/2)`` and ``(N, 32, H/4, W/4)`` features."""
+        half = self.to_half(image)
+        return half, self.to_quarter(half)
 
     def context(self, quarter: torch.Tensor) -> list[torch.Tensor]:
         """The left image's guidance pyramid ``[1/8, 1/16, 1/32]`` from its 1/4 features."""
@@ -336,6 +340,91 @@ def convex_upsample(disparity_px: torch.Tensor, mask_logits: torch.Tensor, facto
     return F.pixel_shuffle(numerator / denominator, factor).squeeze(1)
 
 
+# ------------------------------------------------------------------- half-resolution refinement
+def warp_right(right: torch.Tensor, disparity: torch.Tensor) -> torch.Tensor:
+    """The right features seen from the left view: right linearly interpolated at ``x - disparity``.
+
+    Args:
+        right: ``(N, C, h, w)`` right-image features.
+        disparity: ``(N, 1, h, w)`` disparity of the left view, pixels of this resolution.
+
+    Returns:
+        ``(N, C, h, w)``; 0 where ``x - disparity`` falls outside the image.
+    """
+    n, c, h, w = right.shape
+    position = torch.arange(w, device=right.device, dtype=right.dtype).view(1, 1, 1, w) - disparity
+    base = torch.floor(position)
+    fraction = position - base
+    # Two gathers along the row (GatherElements in ONNX) instead of GridSample: exact, and fast on CPUs.
+    index = base.clamp(0, w - 1).long().expand(n, c, h, w)
+    next_index = (base + 1).clamp(0, w - 1).long().expand(n, c, h, w)
+    warped = torch.gather(right, 3, index) * (1 - fraction) + torch.gather(right, 3, next_index) * fraction
+    return warped * ((position >= 0) & (position <= w - 1)).to(right.dtype)
+
+
+def shift_columns(x: torch.Tensor, offset: int) -> torch.Tensor:
+    """``y[..., i] = x[..., i + offset]``, zero where ``i + offset`` is outside the row."""
+    if offset == 0:
+        return x
+    if offset > 0:
+        return F.pad(x[..., offset:], (0, offset))
+    return F.pad(x[..., :offset], (-offset, 0))
+
+
+class HalfResolutionRefinement(nn.Module):
+    """Sub-pixel correction at 1/2 resolution from a local comparison around the current disparity.
+
+    The quarter-resolution cost volume places its levels 4 px apart. This stage warps the right
+    image's 1/2-resolution features to the left view with the current disparity (linear
+    interpolation, so fractional disparities are exact), compares them with the left features at the
+    estimate and ``radius`` half-pixels to each side (channel-wise products, which the next
+    convolution weighs as it learns), and a small network turns that local evidence plus the left
+    image's features into a residual. Its last layer starts at zero: bolted onto a trained network it
+    first changes nothing.
+    """
+
+    radius = 2
+    match_width = 8
+    width = 16  # ONNX Runtime's blocked convolution layout pads channels to multiples of 8 or 16
+
+    def __init__(self, image_width: int):
+        super().__init__()
+        c, m = self.width, self.match_width
+        self.features = nn.Sequential(
+            conv_bn(image_width, image_width, 3, groups=image_width, relu=False), nn.Conv2d(image_width, m, 1)
+        )
+        self.entry_cost = nn.Conv2d((2 * self.radius + 1) * m, c, 1, bias=False)
+        self.entry_image = nn.Conv2d(image_width, c, 1, bias=False)
+        self.blocks = nn.Sequential(
+            nn.BatchNorm2d(c), nn.ReLU(), SeparableBlock(c), SeparableBlock(c, 2), SeparableBlock(c, 4)
+        )
+        # The 2x2 full-resolution pixels of each 1/2 pixel get their own residual (pixel shuffle): a
+        # one-channel bilinear upsampling would run in a 16-channel padded layout, several times slower.
+        self.residual = nn.Conv2d(c, 4, 3, padding=1)
+        nn.init.zeros_(self.residual.weight)
+        nn.init.zeros_(self.residual.bias)
+
+    def forward(self, disparity_px: torch.Tensor, left_half: torch.Tensor, right_half: torch.Tensor) -> torch.Tensor:
+        """Refine.
+
+        Args:
+            disparity_px: ``(N, H, W)`` disparity, full-resolution pixels.
+            left_half, right_half: ``(N, 16, H/2, W/2)`` image features at 1/2.
+
+        Returns:
+            ``(N, H, W)`` refined disparity, pixels.
+        """
+        estimate_px = F.avg_pool2d(disparity_px.unsqueeze(1), 2).detach()  # (N, 1, H/2, W/2)
+        left = self.features(left_half)
+        warped = warp_right(self.features(right_half), estimate_px / 2)
+        evidence = torch.cat(
+            [left * shift_columns(warped, k) for k in range(-self.radius, self.radius + 1)], dim=1
+        )
+        state = self.blocks(self.entry_cost(evidence) + self.entry_image(left_half))
+        correction_px = F.pixel_shuffle(self.residual(state) * 2, 2).squeeze(1)
+        return F.relu(disparity_px + correction_px)
+
+
 def full_precision(like: torch.Tensor):
     """A context that turns autocast off on ``like``'s device (a no-op outside autocast)."""
     return torch.autocast(like.device.type, enabled=False)
@@ -353,7 +442,7 @@ class RTNet(nn.Module):
     list ``[coarse, refined]`` of ``(N, H, W)`` disparities (finest last) for a multi-scale loss.
     """
 
-    def __init__(self, max_disp: int = 192):
+    def __init__(self, max_disp: int = 192, half_refinement: bool = False):
         super().__init__()
         if isinstance(max_disp, bool) or not isinstance(max_disp, int) or max_disp <= 0 or max_disp % 32:
             raise InputError(
@@ -366,11 +455,12 @@ class RTNet(nn.Module):
         self.match = nn.Conv2d(Encoder.widths[1], Encoder.widths[1], 1)
         self.aggregation = GuidedHourglass(self.levels, Encoder.widths[1:])
         self.refinement = Refinement(GuidedHourglass.widths[0], max_disp)
+        self.half_refinement = HalfResolutionRefinement(Encoder.widths[0]) if half_refinement else None
 
     def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
         check_inputs(left, right)
-        left_quarter = self.encoder.quarter(left)
-        right_quarter = self.encoder.quarter(right)
+        left_half, left_quarter = self.encoder.quarter(left)
+        right_half, right_quarter = self.encoder.quarter(right)
         context = self.encoder.context(left_quarter)
 
         cost = correlation(self.match(left_quarter), self.match(right_quarter), self.levels)
@@ -381,13 +471,19 @@ class RTNet(nn.Module):
             coarse_px, confidence = soft_argmin(logits.float(), float(DOWNSAMPLE))
         refined_px, mask_logits = self.refinement(coarse_px, confidence, hidden)
         with full_precision(refined_px):
-            disparity_px = convex_upsample(refined_px.float(), mask_logits.float(), DOWNSAMPLE)
+            upsampled_px = convex_upsample(refined_px.float(), mask_logits.float(), DOWNSAMPLE)
+        disparity_px = upsampled_px
+        if self.half_refinement is not None:
+            with full_precision(upsampled_px):
+                disparity_px = self.half_refinement(upsampled_px, left_half.float(), right_half.float())
         if not self.training:
             return disparity_px
         coarse_full_px = F.interpolate(
             coarse_px, scale_factor=float(DOWNSAMPLE), mode="bilinear", align_corners=False
         ).squeeze(1)
-        return [coarse_full_px, disparity_px]
+        if self.half_refinement is None:
+            return [coarse_full_px, disparity_px]
+        return [coarse_full_px, upsampled_px, disparity_px]
 
 
 def check_inputs(left: torch.Tensor, right: torch.Tensor) -> None:
@@ -410,9 +506,17 @@ def build_rtnet(settings: dict[str, Any] | None = None) -> RTNet:
     """Registry builder: an untrained :class:`RTNet` from its settings (``max_disp``)."""
     settings = dict(settings or {})
     max_disp = settings.pop("max_disp", 192)
+    half_refinement = settings.pop("half_refinement", False)
     if settings:
-        raise InputError(f"rtnet: unknown settings {sorted(settings)} (it has: max_disp)")
-    return RTNet(max_disp=max_disp)
+        raise InputError(f"rtnet: unknown settings {sorted(settings)} (it has: max_disp, half_refinement)")
+    if not isinstance(half_refinement, bool):
+        raise InputError(f"rtnet: half_refinement must be true or false, got {half_refinement!r}")
+    return RTNet(max_disp=max_disp, half_refinement=half_refinement)
+
+
+def settings_of(module: RTNet) -> dict[str, Any]:
+    """The settings that rebuild ``module`` (what its checkpoints record)."""
+    return {"max_disp": module.max_disp, "half_refinement": module.half_refinement is not None}
 
 
 def load_rtnet_checkpoint(module: RTNet, path: str | Path) -> dict[str, Any]:
@@ -441,9 +545,16 @@ def load_rtnet_checkpoint(module: RTNet, path: str | Path) -> dict[str, Any]:
                 f"{path} was trained with max_disp={settings['max_disp']}, but the network was built with "
                 f"max_disp={module.max_disp}; build it with --set max_disp={settings['max_disp']}"
             )
+        has_half = module.half_refinement is not None
+        if bool(settings.get("half_refinement", False)) != has_half:
+            raise CheckpointError(
+                f"{path} was trained with half_refinement={bool(settings.get('half_refinement', False))}, "
+                f"but the network was built with half_refinement={has_half}; build it with "
+                f"--set half_refinement={str(not has_half).lower()}"
+            )
     state_dict = strip_prefix(find_state_dict(obj, path, ("state_dict", "model")))
     load_into(module, state_dict, path, MODEL_NAME)
-    meta: dict[str, Any] = {"model": MODEL_NAME, "settings": {"max_disp": module.max_disp}}
+    meta: dict[str, Any] = {"model": MODEL_NAME, "settings": settings_of(module)}
     if isinstance(obj, dict) and "step" in obj:
         meta["step"] = int(obj["step"])
     return meta

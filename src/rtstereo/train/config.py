@@ -29,7 +29,8 @@ class TrainConfig:
         model: registry name of the network to train.
         settings: the network's settings (e.g. ``{"max_disp": 192}``); missing ones take defaults.
         init: checkpoint to start from (fine-tuning: weights only, step 0, fresh optimiser); its
-            architecture and settings replace ``model`` and ``settings``.
+            architecture and settings replace ``model``, and ``settings`` given here change them (a
+            setting that adds a module, e.g. rtnet's ``half_refinement``, starts that module fresh).
         resume: checkpoint of an interrupted run to continue (weights, optimiser, step, best score).
         data: a dataset folder with ground truth to train on (any layout ``rtstereo eval`` reads);
             ``None`` trains on synthetic scenes rendered on the fly.
@@ -56,6 +57,8 @@ class TrainConfig:
         val_seed: seed of the validation set (distinct from any training stream).
         val_data: a dataset folder to validate on instead of the synthetic set (full images).
         log_every: steps between training log lines.
+        freeze: parameter-name prefixes (e.g. ``encoder``) whose weights stay fixed: no gradient, and
+            their batch-norm statistics stay as loaded; the rest trains.
     """
 
     out_dir: str = "runs/rtnet"
@@ -84,6 +87,7 @@ class TrainConfig:
     val_seed: int = 20_240_917
     val_data: str | None = None
     log_every: int = 50
+    freeze: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Normalise types coming from JSON/YAML (lists) so that equal configs compare equal.
@@ -91,6 +95,7 @@ class TrainConfig:
         for name in ("crop_hw", "val_hw"):
             object.__setattr__(self, name, _size_pair(name, getattr(self, name)))
         object.__setattr__(self, "loss_weights", _weights(self.loss_weights))
+        object.__setattr__(self, "freeze", _prefixes(self.freeze))
         for name in ("steps", "batch_size", "checkpoint_every", "val_every", "val_size", "log_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -235,6 +240,16 @@ def _weights(value: Any) -> tuple[float, ...]:
             f"training config 'loss_weights': expected non-negative numbers, not all 0, got {value!r}"
         )
     return weights
+
+
+def _prefixes(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [v for v in value.split(",") if v.strip()]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise InputError(
+            f"training config 'freeze': expected parameter-name prefixes, e.g. encoder,aggregation, got {value!r}"
+        )
+    return tuple(v.strip() for v in value)
 
 
 def resolve_config(

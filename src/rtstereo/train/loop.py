@@ -30,7 +30,15 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import CheckpointError, DatasetError, InputError
-from ..models.checkpoint import FORMAT_TAG, describe, read_torch_file, save_checkpoint
+from ..models.checkpoint import (
+    FORMAT_TAG,
+    describe,
+    find_state_dict,
+    load_into,
+    read_torch_file,
+    save_checkpoint,
+    strip_prefix,
+)
 from ..models.registry import ModelSpec, get_spec, import_object
 from ..runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from .augment import augment_batch
@@ -265,7 +273,7 @@ def validate(
 
     Inputs are padded at the bottom/right to the spec's size divisor and the output cropped back.
     """
-    was_training = model.training
+    modes = [(module, module.training) for module in model.modules()]  # frozen parts stay in eval
     model.eval()
     sums = {"abs_error": 0.0, "bad1": 0.0, "bad2": 0.0, "bad3": 0.0, "pixels": 0.0}
     try:
@@ -283,7 +291,8 @@ def validate(
             for key, value in batch_errors(prediction, gt, valid_mask(gt, max_disp)).items():
                 sums[key] += value
     finally:
-        model.train(was_training)
+        for module, training in modes:
+            module.train(training)
     return summarize_errors(sums)
 
 
@@ -309,6 +318,55 @@ def architecture_of(path: str) -> tuple[str, dict[str, Any], Any]:
             "inside); --init and --resume take checkpoints written by `rtstereo train`"
         )
     return described[0], described[1], obj
+
+
+def load_weights_adding_modules(model: torch.nn.Module, checkpoint: Any, path: str, name: str) -> list[str]:
+    """Load a checkpoint into a network that has modules the checkpoint lacks (``--init --set ...``).
+
+    Every weight of the checkpoint must fit the network; weights the checkpoint lacks keep their
+    initialisation. Returns the top-level names of those fresh modules.
+    """
+    state_dict = strip_prefix(find_state_dict(checkpoint, path, ("state_dict", "model")))
+    own = model.state_dict()
+    fitting = {k: v for k, v in state_dict.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+    if len(fitting) != len(state_dict):
+        load_into(model, state_dict, path, name)  # raises, naming the weights that do not fit
+    model.load_state_dict(fitting, strict=False)
+    return sorted({k.split(".")[0] for k in own if k not in fitting})
+
+
+def freeze_parameters(model: torch.nn.Module, prefixes: tuple[str, ...]) -> list[torch.nn.Module]:
+    """Fix the parameters whose names start with ``prefixes``; returns the modules holding them.
+
+    Raises:
+        InputError: a prefix that names no parameter, or one that would leave nothing to train.
+    """
+    names = [name for name, _ in model.named_parameters()]
+    for prefix in prefixes:
+        if not any(_has_prefix(name, prefix) for name in names):
+            tops = sorted({name.split(".")[0] for name in names})
+            raise InputError(f"freeze: no parameter of the network starts with '{prefix}' (it has: {', '.join(tops)})")
+    for name, parameter in model.named_parameters():
+        if any(_has_prefix(name, prefix) for prefix in prefixes):
+            parameter.requires_grad_(False)
+    if prefixes and not any(p.requires_grad for p in model.parameters()):
+        raise InputError(f"freeze: {', '.join(prefixes)} covers every parameter; nothing would train")
+    return [
+        module
+        for name, module in model.named_modules()
+        if name and any(_has_prefix(name, prefix) for prefix in prefixes)
+    ]
+
+
+def _has_prefix(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def set_training_mode(model: torch.nn.Module, frozen: list[torch.nn.Module]) -> None:
+    """Training mode, except for frozen modules: their batch norms keep using the loaded statistics."""
+    model.train()
+    for module in frozen:
+        module.eval()
 
 
 # ------------------------------------------------------------------------------------- the loop
@@ -351,23 +409,33 @@ class _Run:
         source = config.resume or config.init
         checkpoint: dict[str, Any] = {}
         name, settings = config.model, dict(config.settings)
+        stored_settings: dict[str, Any] | None = None
         if source:
-            name, settings, checkpoint = architecture_of(source)
+            name, stored_settings, checkpoint = architecture_of(source)
             if config.resume and "step" not in checkpoint:
                 raise CheckpointError(
                     f"{source} holds weights but no training step; start a new run from it with --init {source}"
                 )
+            # Fine-tuning may change settings that add modules; a resumed run is what it was.
+            settings = {**stored_settings, **settings} if config.init else dict(stored_settings)
         torch.manual_seed(config.seed)
         self.model, self.spec, settings = build_network(name, settings)
         self.config = config = config.replace(model=name, settings=settings)
         self.max_disp = float(settings.get("max_disp", 192))
         _check_crop(config, self.spec)
         if source:
-            import_object(self.spec.checkpoint_loader)(self.model, source)
-        self.model.to(self.device).train()
+            stored = self.spec.resolve_settings(stored_settings)
+            if stored == settings:
+                import_object(self.spec.checkpoint_loader)(self.model, source)
+            else:
+                fresh = load_weights_adding_modules(self.model, checkpoint, source, name)
+                echo(f"note: {source} has no weights for {', '.join(fresh)}: they start from initialisation")
+        self.frozen = freeze_parameters(self.model, config.freeze)
+        self.model.to(self.device)
+        set_training_mode(self.model, self.frozen)
 
         self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+            [p for p in self.model.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay
         )
         self.scaler = torch.amp.GradScaler(self.device.type) if self.dtype == torch.float16 else None
         self.step, self.best_epe, self.best_step = 0, math.inf, -1
