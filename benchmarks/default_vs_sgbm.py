@@ -12,10 +12,10 @@ in alternation in the same run, as a ratio to SGBM's time.
 Usage::
 
     python benchmarks/default_vs_sgbm.py --int8     # writes benchmarks/results/default_vs_sgbm/
-    python benchmarks/default_vs_sgbm.py --models sgbm,rtnet-v0,my.onnx --data ../shared/data/real --runs 30
+    python benchmarks/default_vs_sgbm.py --models sgbm,rtnet-v1,my.onnx --data ../shared/data/real --runs 30
 
-``--int8`` adds an int8 copy of the packaged ``rtnet-v0`` (``rtstereo.export.quantize``, calibrated
-on generated scenes; needs torch), written to the output folder as ``rtnet-v0-int8.onnx``.
+``--int8`` adds an int8 copy of the packaged network (``rtstereo.export.quantize``, calibrated on
+generated scenes; needs torch), written to the output folder as ``<name>-int8.onnx``.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from pathlib import Path
 
 from rtstereo.bench import git_commit, machine_info
 from rtstereo.cli import main as rtstereo
+from rtstereo.models import PACKAGED_NETWORK
 
 HERE = Path(__file__).resolve().parent
 MIDDLEBURY = ("tsukuba", "venus", "cones", "teddy")
@@ -39,9 +40,11 @@ KITTI = "000070"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--models", default="sgbm,rtnet-v0", help="registry names or .onnx files, comma-separated, SGBM first"
+        "--models",
+        default=f"sgbm,{PACKAGED_NETWORK}",
+        help="registry names or .onnx files, comma-separated, SGBM first",
     )
-    parser.add_argument("--int8", action="store_true", help="also an int8 copy of rtnet-v0 (needs torch)")
+    parser.add_argument("--int8", action="store_true", help=f"also an int8 copy of {PACKAGED_NETWORK} (needs torch)")
     parser.add_argument("--data", default=str(HERE.parent.parent / "shared" / "data" / "real"))
     parser.add_argument("--threads", type=int, default=2, help="threads of every method (default: 2)")
     parser.add_argument("--runs", type=int, default=20, help="timed calls per model (default: 20)")
@@ -81,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
 
         from rtstereo.export.quantize import quantize_int8
 
-        packaged = Path(str(resources.files("rtstereo") / "weights" / "rtnet-v0.onnx"))
-        int8 = quantize_int8(packaged, out / "rtnet-v0-int8.onnx")
+        packaged = Path(str(resources.files("rtstereo") / "weights" / f"{PACKAGED_NETWORK}.onnx"))
+        int8 = quantize_int8(packaged, out / f"{PACKAGED_NETWORK}-int8.onnx")
         print(int8.summary(), file=sys.stderr)
         models.append(str(int8.path))
 

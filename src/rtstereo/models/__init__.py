@@ -7,11 +7,22 @@ from __future__ import annotations
 
 from .registry import ModelSpec, get_spec, list_models, register
 
-__all__ = ["ModelSpec", "get_spec", "list_models", "register", "DEFAULT_ALIAS", "resolve_alias", "is_onnx_file"]
+__all__ = [
+    "ModelSpec",
+    "get_spec",
+    "list_models",
+    "register",
+    "DEFAULT_ALIAS",
+    "PACKAGED_NETWORK",
+    "resolve_alias",
+    "is_onnx_file",
+]
 
 # `default` names the best method shipped in the package. Until the trained network beats SGBM on
 # both accuracy targets it points at SGBM (never ship a worse default).
 DEFAULT_ALIAS = "sgbm"
+# The network trained by this project that ships inside the package (registered below).
+PACKAGED_NETWORK = "rtnet-v1"
 
 
 def is_onnx_file(model: str) -> bool:
@@ -169,23 +180,20 @@ register(
 
 # The packaged network: rtnet trained by this project (`training/default/`), exported with
 # `rtstereo export ... --dynamic` (any size that is a multiple of 32); it runs in ONNX Runtime
-# without torch. Its int8 copy (`--int8`) is not shipped: it lost 3.1 points of KITTI D1 and 4.8 of
-# Middlebury bad-2 and was slower (README, "Which model is `default`?").
-_PACKAGED_RTNET = {
-    "kind": "onnx",
-    "builder": "",
-    "defaults": {"max_disp": 192},
-    "setting_help": {"max_disp": "largest disparity searched, pixels (fixed in the file: 192)"},
-    "normalization": "imagenet",
-    "size_divisor": 32,
-    "licence": "MIT (this project)",
-    "weights_source": "inside the package (trained by this project, training/default/)",
-}
+# without torch. Its int8 copy (`--int8`) is not shipped (README, "Which model is `default`?").
 register(
     ModelSpec(
-        name="rtnet-v0",
-        summary="rtnet as trained so far, packaged ONNX fp32: no download, no torch; less accurate than SGBM",
-        onnx_file="rtnet-v0.onnx",
-        **_PACKAGED_RTNET,
+        name=PACKAGED_NETWORK,
+        summary="rtnet with its 1/2-resolution stage as trained so far, packaged ONNX fp32: no download, "
+        "no torch; less accurate than SGBM on Middlebury",
+        onnx_file=f"{PACKAGED_NETWORK}.onnx",
+        kind="onnx",
+        builder="",
+        defaults={"max_disp": 192},
+        setting_help={"max_disp": "largest disparity searched, pixels (fixed in the file: 192)"},
+        normalization="imagenet",
+        size_divisor=32,
+        licence="MIT (this project)",
+        weights_source="inside the package (trained by this project, training/default/)",
     )
 )

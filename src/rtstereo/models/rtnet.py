@@ -2,8 +2,9 @@
 
 Only 2D convolutions, one matrix product per image row and a gather (the correlation), so it exports
 to plain ONNX (opset 17) and runs fast in ONNX Runtime on a laptop CPU: 1.0 M parameters, 2.9 GFLOP
-per 640x480 pair, about a quarter of the time of OpenCV SGBM on the same 2 threads
-(``benchmarks/rtnet_vs_sgbm.py``). Shapes below are for a ``480x640`` pair and ``max_disp = 192``
+per 640x480 pair, about a third of the time of OpenCV SGBM on the same 2 threads
+(``benchmarks/rtnet_vs_sgbm.py``); the optional 1/2-resolution stage adds 3 k parameters and about
+8 ms (``training/default/README.md``). Shapes below are for a ``480x640`` pair and ``max_disp = 192``
 (``D = max_disp / 4 = 48`` disparity levels at quarter resolution):
 
 ============  ========================================================================  =================
