@@ -151,13 +151,13 @@ def test_packaged_network_runs_without_torch_and_finds_the_example_scene():
         f"right = cv2.imread({str(EXAMPLES / 'right.png')!r})[:, :, ::-1]\n"
         "d = m.predict(left, right).disparity_px\n"
         f"np.save({str(ROOT / '.pytest_cache' / (name + '.npy'))!r}, d)\n"
-        "print(m.spec.name, d.shape)\n"
+        "print(m.spec.name, m.name, d.shape)\n"
     )
     (ROOT / ".pytest_cache").mkdir(exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == f"{name} (240, 320)"
+    assert done.stdout.strip() == f"{name} {name} (240, 320)"  # named as registered, not as its architecture
     disparity = np.load(ROOT / ".pytest_cache" / f"{name}.npy")
     truth = read_pfm(EXAMPLES / "disparity.pfm")
     error = np.abs(disparity - truth)
