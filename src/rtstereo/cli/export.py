@@ -45,7 +45,7 @@ def register(subparsers) -> None:
         type=size_arg,
         metavar="HxW",
         help="input height x width, multiples of the model's size divisor (e.g. 480x640); with "
-        "--dynamic the size parity is checked at",
+        "--dynamic, the first size parity is checked at",
     )
     parser.add_argument(
         "--dynamic",

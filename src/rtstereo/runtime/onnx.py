@@ -554,7 +554,6 @@ def load_onnx(
         backend: Backend = TwoPassBackend(init_session, init_path, session, path, device, run_precision)
     else:
         backend = OnnxRuntimeBackend(session, path, device, run_precision)
-    packaged = registered is not None and registered.kind == "onnx"  # named as registered, e.g. rtnet-v1
     if registered is None:
         from ..errors import ModelNotFoundError
         from ..models import get_spec
@@ -567,7 +566,6 @@ def load_onnx(
         contract.spec(registered),
         contract.settings,
         backend,
-        name=None if packaged else contract.model,
         fixed_size_hw=contract.fixed_size_hw,
     )
 

@@ -429,10 +429,11 @@ class _Run:
                 import_object(self.spec.checkpoint_loader)(self.model, source)
             else:
                 fresh = load_weights_adding_modules(self.model, checkpoint, source, name)
-                echo(f"note: {source} has no weights for {', '.join(fresh)}: they start from initialisation")
-        self.frozen = freeze_parameters(self.model, config.freeze)
+                if fresh:
+                    echo(f"note: {source} has no weights for {', '.join(fresh)}: they start from initialisation")
+        frozen = freeze_parameters(self.model, config.freeze)
         self.model.to(self.device)
-        set_training_mode(self.model, self.frozen)
+        set_training_mode(self.model, frozen)  # validation restores each module's own mode afterwards
 
         self.optimizer = torch.optim.AdamW(
             [p for p in self.model.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay
