@@ -101,8 +101,8 @@ def test_max_disp_must_be_a_multiple_of_32(max_disp):
     ("left_shape", "right_shape", "message"),
     [
         ((1, 3, 48, 64), (1, 3, 48, 64), "multiples of 32"),
-        ((1, 3, 64, 64), (1, 3, 64, 96), "one shape"),
-        ((1, 1, 64, 64), (1, 1, 64, 64), "one shape"),
+        ((1, 3, 64, 64), (1, 3, 64, 96), "the same shape"),
+        ((1, 1, 64, 64), (1, 1, 64, 64), r"left as \(N, 3, H, W\)"),
     ],
 )
 def test_inputs_of_the_wrong_shape_are_refused(small_model, left_shape, right_shape, message):

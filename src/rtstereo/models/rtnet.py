@@ -43,6 +43,7 @@ from torch import nn
 
 from ..errors import CheckpointError, InputError
 from .checkpoint import describe, find_state_dict, load_into, read_torch_file, strip_prefix
+from .inputs import check_stereo_batch
 
 MODEL_NAME = "rtnet"
 DOWNSAMPLE = 4  # the cost volume is built at quarter resolution
@@ -459,7 +460,7 @@ class RTNet(nn.Module):
         self.half_refinement = HalfResolutionRefinement(Encoder.widths[0]) if half_refinement else None
 
     def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
-        check_inputs(left, right)
+        check_stereo_batch("rtnet", left, right, SIZE_DIVISOR)
         left_half, left_quarter = self.encoder.quarter(left)
         right_half, right_quarter = self.encoder.quarter(right)
         context = self.encoder.context(left_quarter)
@@ -485,21 +486,6 @@ class RTNet(nn.Module):
         if self.half_refinement is None:
             return [coarse_full_px, disparity_px]
         return [coarse_full_px, upsampled_px, disparity_px]
-
-
-def check_inputs(left: torch.Tensor, right: torch.Tensor) -> None:
-    """Refuse inputs the network cannot take, with the fix in the message."""
-    if left.dim() != 4 or left.shape[1] != 3 or left.shape != right.shape:
-        raise InputError(
-            f"rtnet expects left and right of one shape (N, 3, H, W), got {tuple(left.shape)} and "
-            f"{tuple(right.shape)}"
-        )
-    height, width = int(left.shape[-2]), int(left.shape[-1])
-    if height % SIZE_DIVISOR or width % SIZE_DIVISOR:
-        raise InputError(
-            f"rtnet expects H and W to be multiples of {SIZE_DIVISOR}, got {height}x{width}; pad the pair "
-            "(rtstereo.runtime.preprocess.pad_to_divisor) and crop the disparity back"
-        )
 
 
 # ------------------------------------------------------------------------------- registry entries
