@@ -30,7 +30,8 @@ from pathlib import Path
 
 from rtstereo.bench import git_commit, machine_info
 from rtstereo.cli import main as rtstereo
-from rtstereo.models import PACKAGED_NETWORK
+from rtstereo.models import PACKAGED_NETWORK, get_spec
+from rtstereo.runtime.onnx import packaged_path
 
 HERE = Path(__file__).resolve().parent
 MIDDLEBURY = ("tsukuba", "venus", "cones", "teddy")
@@ -80,12 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(args.data).is_dir():
         sys.exit(f"no evaluation data at {args.data} (give --data)")
     if args.int8:
-        from importlib import resources
-
         from rtstereo.export.quantize import quantize_int8
 
-        packaged = Path(str(resources.files("rtstereo") / "weights" / f"{PACKAGED_NETWORK}.onnx"))
-        int8 = quantize_int8(packaged, out / f"{PACKAGED_NETWORK}-int8.onnx")
+        int8 = quantize_int8(packaged_path(get_spec(PACKAGED_NETWORK)), out / f"{PACKAGED_NETWORK}-int8.onnx")
         print(int8.summary(), file=sys.stderr)
         models.append(str(int8.path))
 

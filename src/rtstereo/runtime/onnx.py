@@ -589,10 +589,8 @@ def _check_settings(contract: OnnxContract, overrides: dict[str, Any], path: Pat
             )
 
 
-def load_packaged(
-    spec: ModelSpec, device: str = "cpu", precision: str = "fp32", settings: dict[str, Any] | None = None
-) -> Predictor:
-    """The network shipped inside the package (``rtstereo/weights/<spec.onnx_file>``)."""
+def packaged_path(spec: ModelSpec) -> Path:
+    """Where a packaged network's file is (``rtstereo/weights/<spec.onnx_file>``); it must be there."""
     from importlib import resources
 
     if not spec.onnx_file:
@@ -603,7 +601,14 @@ def load_packaged(
             f"the packaged model file {path} is missing; reinstall rtstereo "
             "(pip install --force-reinstall rtstereo)"
         )
-    return load_onnx(path, device=device, precision=precision, settings=settings, registered=spec)
+    return path
+
+
+def load_packaged(
+    spec: ModelSpec, device: str = "cpu", precision: str = "fp32", settings: dict[str, Any] | None = None
+) -> Predictor:
+    """The network shipped inside the package (:func:`packaged_path`)."""
+    return load_onnx(packaged_path(spec), device=device, precision=precision, settings=settings, registered=spec)
 
 
 def predictor_from_module(
