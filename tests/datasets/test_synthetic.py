@@ -153,6 +153,27 @@ def test_views_differ_photometrically_only_when_asked():
     assert torch.allclose(noisy["left"] * 255, (noisy["left"] * 255).round(), atol=1e-3)
 
 
+def test_noise_scale_scales_the_sensor_noise_and_nothing_else():
+    def render(scale):
+        return render_batch(1, 48, 64, seed=6, max_disp_px=16.0, settings=RenderSettings(noise_scale=scale))
+
+    silent, half, full = render(0.0), render(0.5), render(1.0)
+    noise_free = render_batch(1, 48, 64, seed=6, max_disp_px=16.0, settings=RenderSettings(noise=False))
+    assert torch.equal(silent["disparity"], full["disparity"])
+    # Scale 0 leaves only the 8-bit quantisation of the noise-free image.
+    assert (silent["left"] - noise_free["left"]).abs().max() <= 0.5 / 255 + 1e-6
+    spread_half = float((half["left"] - silent["left"]).std())
+    spread_full = float((full["left"] - silent["left"]).std())
+    assert spread_full > 2 / 255  # the scene drew a visible noise level
+    assert 1.6 < spread_full / spread_half < 2.4
+
+
+@pytest.mark.parametrize("scale", [-0.1, float("nan"), True, "0.5"])
+def test_noise_scale_must_be_a_number_at_least_0(scale):
+    with pytest.raises(InputError, match="noise_scale"):
+        RenderSettings(noise_scale=scale)
+
+
 # ---------------------------------------------------------------------------------------- errors
 @pytest.mark.parametrize(
     ("kwargs", "message"),

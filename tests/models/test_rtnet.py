@@ -48,6 +48,12 @@ def small_half_model():
     return randomized(build_rtnet({"max_disp": 32, "half_refinement": True}), seed=3).eval()
 
 
+@pytest.fixture(scope="module")
+def small_full_model():
+    settings = {"max_disp": 32, "half_refinement": True, "full_refinement": True}
+    return randomized(build_rtnet(settings), seed=5).eval()
+
+
 # ----------------------------------------------------------------------------------- cardinality
 @pytest.mark.parametrize("size_hw", [(37, 71), (64, 64), (33, 97)])
 def test_odd_sizes_run_after_padding(small_model, size_hw):
@@ -115,12 +121,24 @@ def test_unknown_setting_is_refused():
         build_rtnet({"max_disp": 64, "iters": 3})
     with pytest.raises(InputError, match="half_refinement must be true or false"):
         build_rtnet({"max_disp": 64, "half_refinement": "yes"})
+    with pytest.raises(InputError, match="full_refinement must be true or false"):
+        build_rtnet({"max_disp": 64, "full_refinement": 1})
 
 
 def test_half_refinement_adds_a_third_training_prediction():
     model = build_rtnet({"max_disp": 32, "half_refinement": True}).train()
     outputs = model(torch.randn(2, 3, 64, 96), torch.randn(2, 3, 64, 96))
     assert [tuple(o.shape) for o in outputs] == [(2, 64, 96)] * 3
+
+
+@pytest.mark.parametrize("half", [True, False])
+def test_full_refinement_adds_a_prediction_and_trains(half):
+    model = randomized(build_rtnet({"max_disp": 32, "half_refinement": half, "full_refinement": True})).train()
+    outputs = model(torch.randn(2, 3, 64, 96), torch.randn(2, 3, 64, 96))
+    assert [tuple(o.shape) for o in outputs] == [(2, 64, 96)] * (4 if half else 3)
+    outputs[-1].mean().backward()
+    assert model.full_refinement.residual.weight.grad.abs().sum() > 0
+    assert model.full_refinement.entry_cost.weight.grad.abs().sum() > 0
 
 
 # ---------------------------------------------------------------------------- building blocks
@@ -153,6 +171,34 @@ def test_half_refinement_starts_as_the_identity(small_model):
         torch.testing.assert_close(model(*inputs), small_model(*inputs))
         model.half_refinement.residual.bias.fill_(0.25)  # 0.25 half-pixel = 0.5 px everywhere
         torch.testing.assert_close(model(*inputs), F.relu(small_model(*inputs) + 0.5))
+
+def test_full_refinement_starts_as_the_identity(small_half_model):
+    """Added to a trained network (zero last layer), the full-resolution stage first changes nothing."""
+    model = build_rtnet({"max_disp": 32, "half_refinement": True, "full_refinement": True}).eval()
+    model.load_state_dict(small_half_model.state_dict(), strict=False)
+    inputs = torch.randn(1, 3, 64, 96), torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        torch.testing.assert_close(model(*inputs), small_half_model(*inputs))
+        model.full_refinement.residual.bias.fill_(0.5)
+        torch.testing.assert_close(model(*inputs), F.relu(small_half_model(*inputs) + 0.5))
+
+
+def test_full_refinement_reads_the_full_resolution_images():
+    """Its evidence is |left - right warped by d, shifted by k| per colour, so it tells apart right
+    images that differ only within 2x2 blocks, which every 1/2-resolution stage averages first."""
+    stage = randomized(build_rtnet({"max_disp": 32, "full_refinement": True}), seed=2).full_refinement.eval()
+    generator = torch.Generator().manual_seed(0)
+    left = torch.randn(1, 3, 32, 64, generator=generator)
+    right = torch.randn(1, 3, 32, 64, generator=generator)
+    checker = (torch.arange(64).view(1, 64) + torch.arange(32).view(32, 1)) % 2 * 2.0 - 1.0
+    disparity = torch.full((1, 32, 64), 3.0)
+    features = torch.randn(1, 16, 16, 32, generator=generator)
+    with torch.no_grad():
+        plain = stage(disparity, left, right, features)
+        textured = stage(disparity, left, right + checker, features)
+    assert not torch.allclose(plain, textured)
+    assert F.avg_pool2d(checker.view(1, 1, 32, 64), 2).abs().max() == 0  # invisible at 1/2
+
 
 def test_correlation_matches_shifted_products():
     generator = torch.Generator().manual_seed(0)
@@ -201,7 +247,7 @@ def test_convex_upsample_keeps_a_constant_map():
 
 
 # --------------------------------------------------------------------------------------- export
-@pytest.mark.parametrize("model_fixture", ["small_model", "small_half_model"])
+@pytest.mark.parametrize("model_fixture", ["small_model", "small_half_model", "small_full_model"])
 def test_onnx_export_matches_torch(request, model_fixture):
     ort = pytest.importorskip("onnxruntime")
     small_model = request.getfixturevalue(model_fixture)
@@ -237,7 +283,7 @@ def test_checkpoint_round_trip(tmp_path, small_model):
     save_checkpoint(path, "rtnet", {"max_disp": 32}, small_model.state_dict(), step=17)
     fresh = build_rtnet({"max_disp": 32}).eval()
     meta = load_rtnet_checkpoint(fresh, path)
-    assert meta == {"model": "rtnet", "settings": {"max_disp": 32, "half_refinement": False}, "step": 17}
+    assert meta == {"model": "rtnet", "settings": {"max_disp": 32, "half_refinement": False, "full_refinement": False}, "step": 17}
     inputs = torch.randn(1, 3, 64, 64), torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(fresh(*inputs), small_model(*inputs))
@@ -281,7 +327,17 @@ def test_loader_refuses_a_checkpoint_with_another_stage_set(tmp_path, small_half
     assert load_rtnet_checkpoint(build_rtnet({"max_disp": 32, "half_refinement": True}), path)["settings"] == {
         "max_disp": 32,
         "half_refinement": True,
+        "full_refinement": False,
     }
+
+
+def test_loader_names_the_full_stage_setting(tmp_path, small_full_model):
+    path = tmp_path / "full.pt"
+    settings = {"max_disp": 32, "half_refinement": True, "full_refinement": True}
+    save_checkpoint(path, "rtnet", settings, small_full_model.state_dict())
+    with pytest.raises(CheckpointError, match="--set full_refinement=true"):
+        load_rtnet_checkpoint(build_rtnet({"max_disp": 32, "half_refinement": True}), path)
+    assert load_rtnet_checkpoint(build_rtnet(settings), path)["settings"] == settings
 
 
 def test_loader_refuses_mismatched_weights(tmp_path, small_model):

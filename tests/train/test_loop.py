@@ -78,7 +78,7 @@ def test_run_writes_checkpoints_log_curve_and_config(three_steps):
 
     last = read_torch_file(out / "last.pt")
     assert last["format"] == "rtstereo-checkpoint" and last["model"] == "rtnet"
-    assert last["settings"] == {"max_disp": 32, "half_refinement": False} and last["step"] == 3
+    assert last["settings"] == {"max_disp": 32, "half_refinement": False, "full_refinement": False} and last["step"] == 3
     assert {"optimizer", "config", "best_epe", "best_step"} <= set(last)
     best = read_torch_file(out / "best.pt")
     assert "optimizer" not in best and best["step"] == summary["best"]["step"]
@@ -91,7 +91,7 @@ def test_resume_continues_at_the_saved_step_and_matches_an_uninterrupted_run(tmp
 
     config = resolve_config(flag_values={"resume": str(tmp_path / "last.pt"), "steps": 3})
     assert config.crop_hw == (64, 128)  # from the checkpoint
-    assert config.settings == {"max_disp": 32, "half_refinement": False}
+    assert config.settings == {"max_disp": 32, "half_refinement": False, "full_refinement": False}
     assert config.out_dir == str(tmp_path)
     summary = train(config, echo=quiet)
     assert summary["step"] == 3
@@ -144,7 +144,7 @@ def test_init_fine_tunes_with_the_checkpoint_architecture(tmp_path, three_steps)
     train(config, echo=quiet)
     start = records(tmp_path, "start")[0]
     assert start["step"] == 0 and start["model"] == "rtnet"  # the file names the architecture
-    assert start["settings"] == {"max_disp": 32, "half_refinement": False}
+    assert start["settings"] == {"max_disp": 32, "half_refinement": False, "full_refinement": False}
     source_epe = {r["step"]: r["epe"] for r in records(three_steps[0], "val")}[three_steps[1]["best"]["step"]]
     assert records(tmp_path, "val")[0]["epe"] == pytest.approx(source_epe, rel=1e-5)
 
@@ -171,7 +171,7 @@ def test_init_adds_a_stage_and_trains_only_the_unfrozen_weights(tmp_path, three_
     assert any("no weights for half_refinement" in line for line in lines)
     before = read_torch_file(source)["state_dict"]
     after = read_torch_file(tmp_path / "last.pt")
-    assert after["settings"] == {"max_disp": 32, "half_refinement": True}
+    assert after["settings"] == {"max_disp": 32, "half_refinement": True, "full_refinement": False}
     assert after["config"]["freeze"] == list(frozen)
     state = after["state_dict"]
     for name, tensor in before.items():  # weights and batch-norm statistics alike
@@ -357,6 +357,7 @@ def test_unknown_option_suggests_the_close_one():
         ({"loss_weights": [0, 0]}, "'loss_weights'"),
         ({"loss_weights": "a,b"}, "'loss_weights'"),
         ({"data_max_disp": 0}, "'data_max_disp'"),
+        ({"noise_scale": -1}, "'noise_scale'"),
         ({"settings": 192}, "'settings'"),
         ({"init": "a.pt", "resume": "b.pt"}, "not both"),
     ],
@@ -434,6 +435,15 @@ def test_cli_trains_from_a_config_file_and_flags(tmp_path, capsys):
     assert args.func(args) == 0
     assert "done: step 1" in capsys.readouterr().out
     assert json.loads((tmp_path / "run" / "config.json").read_text())["crop_hw"] == [64, 96]
+
+
+def test_noise_scale_flag_reaches_the_config():
+    args = _parser().parse_args(["train", "--noise-scale", "0.35"])
+    from rtstereo.cli.train import flag_values
+
+    assert flag_values(args)["noise_scale"] == 0.35
+    assert resolve_config(flag_values={"noise_scale": 0.35}).noise_scale == 0.35
+    assert resolve_config().noise_scale == 1.0
 
 
 def test_cli_set_values_become_model_settings():

@@ -59,6 +59,11 @@ def register(subparsers) -> None:
         type=float,
         help="largest disparity of rendered scenes, pixels (default: the network's max_disp)",
     )
+    data.add_argument(
+        "--noise-scale",
+        type=float,
+        help="sensor noise of rendered scenes (training and validation), times the generator's (default: 1)",
+    )
     data.add_argument("--crop", dest="crop_hw", metavar="HxW", help="training crop, e.g. 256x512")
     data.add_argument("--val-data", help="dataset folder to validate on (default: fixed synthetic set)")
     data.add_argument("--val-size", type=int, help="pairs in the synthetic validation set (default: 16)")
@@ -104,6 +109,7 @@ def flag_values(args: argparse.Namespace) -> dict:
         "seed",
         "data",
         "data_max_disp",
+        "noise_scale",
         "crop_hw",
         "val_data",
         "val_size",

@@ -99,7 +99,14 @@ def _gaussian_blur(image: torch.Tensor, sigma_px: float) -> torch.Tensor:
 
 
 def blur_and_noise(
-    image: torch.Tensor, items: Table, view: str, *, blur: bool, noise: bool, noise_seeds: list[int]
+    image: torch.Tensor,
+    items: Table,
+    view: str,
+    *,
+    blur: bool,
+    noise: bool,
+    noise_seeds: list[int],
+    noise_scale: float = 1.0,
 ):
     """Lens blur, then sensor shot and read noise and 8-bit quantisation.
 
@@ -110,6 +117,7 @@ def blur_and_noise(
         blur: apply the blur.
         noise: add the noise and quantise.
         noise_seeds: one seed per item for the noise; both views may share a seed.
+        noise_scale: multiplies the noise's standard deviation (quantisation stays).
 
     Returns:
         ``(B, 3, H, W)`` float32 in 0..1.
@@ -125,7 +133,7 @@ def blur_and_noise(
             if view == "right":  # the same draws, mirrored: independent of the left view's noise
                 field = field.flip(1, 2)
             shot, read = items[f"{view}_shot_noise"][b], items[f"{view}_read_noise"][b]
-            x = x + field * (x * shot + read * read).sqrt()
+            x = x + field * ((x * shot + read * read).sqrt() * noise_scale)
             x = torch.round(x.clamp(0.0, 1.0) * 255.0) / 255.0
         out[b] = x
     return out.clamp_(0.0, 1.0)

@@ -34,6 +34,8 @@ class TrainConfig:
         resume: checkpoint of an interrupted run to continue (weights, optimiser, step, best score).
         data: a dataset folder with ground truth to train on (any layout ``rtstereo eval`` reads);
             ``None`` trains on synthetic scenes rendered on the fly.
+        noise_scale: sensor noise of the rendered training and validation scenes, as a multiple of
+            the generator's (:class:`~rtstereo.datasets.synthetic.RenderSettings`); 1 keeps it.
         data_max_disp: largest disparity of the rendered training and validation scenes, pixels
             (``None``: the network's ``max_disp``); lower it for small crops, where a full-range
             disparity would hide most of the right view.
@@ -68,6 +70,7 @@ class TrainConfig:
     resume: str | None = None
     data: str | None = None
     data_max_disp: float | None = None
+    noise_scale: float = 1.0
     steps: int = 100_000
     batch_size: int = 8
     crop_hw: tuple[int, int] = (256, 512)
@@ -115,6 +118,14 @@ class TrainConfig:
         ):
             raise InputError(
                 f"training config 'data_max_disp': expected pixels > 0 (or null), got {self.data_max_disp!r}"
+            )
+        if (
+            isinstance(self.noise_scale, bool)
+            or not isinstance(self.noise_scale, (int, float))
+            or not self.noise_scale >= 0
+        ):
+            raise InputError(
+                f"training config 'noise_scale': expected a number >= 0, got {self.noise_scale!r}"
             )
         if not self.lr > 0:
             raise InputError(f"training config 'lr': expected a learning rate > 0, got {self.lr!r}")

@@ -146,14 +146,16 @@ class SyntheticStream:
 
     def __init__(self, config: TrainConfig, device: torch.device, max_disp: float):
         """``max_disp``: largest disparity of the rendered scenes, pixels."""
-        from ..datasets.synthetic import render_batch
+        from ..datasets.synthetic import RenderSettings, render_batch
 
         self.render = render_batch
         self.config, self.device, self.max_disp = config, device, max_disp
+        self.settings = RenderSettings(noise_scale=config.noise_scale)
 
     def describe(self) -> str:
         height, width = self.config.crop_hw
-        return f"synthetic scenes {height}x{width} up to {self.max_disp:g} px, augmented"
+        noise = f", sensor noise x{self.config.noise_scale:g}" if self.config.noise_scale != 1 else ""
+        return f"synthetic scenes {height}x{width} up to {self.max_disp:g} px{noise}, augmented"
 
     def __call__(self, step: int) -> Batch:
         seed = stream_seed(self.config.seed, step)
@@ -165,6 +167,7 @@ class SyntheticStream:
             seed=seed,
             device=self.device,
             max_disp_px=float(self.max_disp),
+            settings=self.settings,
         )
         return augment_batch(batch, torch.Generator().manual_seed(seed), self.config.crop_hw)
 
@@ -250,11 +253,15 @@ def validation_batches(config: TrainConfig, device: torch.device, max_disp: floa
         if not batches:
             raise DatasetError(f"no pairs with ground-truth disparity under {config.val_data} to validate on")
         return batches
-    from ..datasets.synthetic import SyntheticStereo
+    from ..datasets.synthetic import RenderSettings, SyntheticStereo
 
     # Item i depends only on (val_seed, i): the set is the same whatever the batch size, across resumes.
     items = SyntheticStereo(
-        config.val_size, *config.val_hw, seed=config.val_seed, max_disp_px=float(max_disp)
+        config.val_size,
+        *config.val_hw,
+        seed=config.val_seed,
+        max_disp_px=float(max_disp),
+        settings=RenderSettings(noise_scale=config.noise_scale),
     )
     batches = []
     for start in range(0, config.val_size, config.batch_size):
