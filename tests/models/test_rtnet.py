@@ -283,7 +283,8 @@ def test_checkpoint_round_trip(tmp_path, small_model):
     save_checkpoint(path, "rtnet", {"max_disp": 32}, small_model.state_dict(), step=17)
     fresh = build_rtnet({"max_disp": 32}).eval()
     meta = load_rtnet_checkpoint(fresh, path)
-    assert meta == {"model": "rtnet", "settings": {"max_disp": 32, "half_refinement": False, "full_refinement": False}, "step": 17}
+    settings = {"max_disp": 32, "half_refinement": False, "full_refinement": False}
+    assert meta == {"model": "rtnet", "settings": settings, "step": 17}
     inputs = torch.randn(1, 3, 64, 64), torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(fresh(*inputs), small_model(*inputs))

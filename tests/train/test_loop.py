@@ -78,7 +78,8 @@ def test_run_writes_checkpoints_log_curve_and_config(three_steps):
 
     last = read_torch_file(out / "last.pt")
     assert last["format"] == "rtstereo-checkpoint" and last["model"] == "rtnet"
-    assert last["settings"] == {"max_disp": 32, "half_refinement": False, "full_refinement": False} and last["step"] == 3
+    assert last["settings"] == {"max_disp": 32, "half_refinement": False, "full_refinement": False}
+    assert last["step"] == 3
     assert {"optimizer", "config", "best_epe", "best_step"} <= set(last)
     best = read_torch_file(out / "best.pt")
     assert "optimizer" not in best and best["step"] == summary["best"]["step"]
