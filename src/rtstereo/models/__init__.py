@@ -22,7 +22,7 @@ __all__ = [
 # both accuracy targets it points at SGBM (never ship a worse default).
 DEFAULT_ALIAS = "sgbm"
 # The network trained by this project that ships inside the package (registered below).
-PACKAGED_NETWORK = "rtnet-v2"
+PACKAGED_NETWORK = "rtnet-v3"
 
 
 def is_onnx_file(model: str) -> bool:
@@ -185,7 +185,7 @@ register(
 register(
     ModelSpec(
         name=PACKAGED_NETWORK,
-        summary="rtnet with its 1/2-resolution stage as trained so far, packaged ONNX fp32: no download, "
+        summary="rtnet with its 1/2- and full-resolution stages as trained so far, packaged ONNX fp32: no download, "
         "no torch; less accurate than SGBM on Middlebury",
         onnx_file=f"{PACKAGED_NETWORK}.onnx",
         kind="onnx",

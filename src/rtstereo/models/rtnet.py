@@ -4,7 +4,7 @@ Only 2D convolutions, one matrix product per image row and a gather (the correla
 to plain ONNX (opset 17) and runs fast in ONNX Runtime on a laptop CPU: 1.0 M parameters, 2.9 GFLOP
 per 640x480 pair, about a third of the time of OpenCV SGBM on the same 2 threads
 (``benchmarks/rtnet_vs_sgbm.py``); the optional 1/2-resolution stage adds 3 k parameters and about
-8 ms (``training/default/README.md``). Shapes below are for a ``480x640`` pair and ``max_disp = 192``
+8 ms, the optional full-resolution stage another 3 k and about 10 ms (``training/default/README.md``). Shapes below are for a ``480x640`` pair and ``max_disp = 192``
 (``D = max_disp / 4 = 48`` disparity levels at quarter resolution):
 
 ============  ========================================================================  =================
@@ -23,6 +23,9 @@ upsampling    convex combination of 3x3 quarter-resolution neighbours (RAFT-styl
 1/2 stage     optional (``half_refinement``): the right 1/2 features warped by the      (N, 480, 640)
               disparity and compared with the left ones at 5 half-pixel offsets; a
               residual per full-resolution pixel
+full stage    optional (``full_refinement``): the right image warped by the disparity    (N, 480, 640)
+              and compared with the left one, per colour, at 5 one-pixel offsets; read
+              at 1/2 by a stride-2 convolution; a residual per full-resolution pixel
 ============  ========================================================================  =================
 
 Several operations are spelled out in a form ONNX Runtime runs fast on CPUs (softmax as exp and a
