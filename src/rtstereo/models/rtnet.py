@@ -4,8 +4,9 @@ Only 2D convolutions, one matrix product per image row and a gather (the correla
 to plain ONNX (opset 17) and runs fast in ONNX Runtime on a laptop CPU: 1.0 M parameters, 2.9 GFLOP
 per 640x480 pair, about a third of the time of OpenCV SGBM on the same 2 threads
 (``benchmarks/rtnet_vs_sgbm.py``); the optional 1/2-resolution stage adds 3 k parameters and about
-8 ms, the optional full-resolution stage another 3 k and about 10 ms (``training/default/README.md``). Shapes below are for a ``480x640`` pair and ``max_disp = 192``
-(``D = max_disp / 4 = 48`` disparity levels at quarter resolution):
+8 ms, the optional full-resolution stage another 3 k and about 10 ms (``training/default/README.md``).
+Shapes below are for a ``480x640`` pair and ``max_disp = 192`` (``D = max_disp / 4 = 48`` disparity
+levels at quarter resolution):
 
 ============  ========================================================================  =================
 stage         what it does                                                              output
@@ -377,6 +378,24 @@ def shift_columns(x: torch.Tensor, offset: int) -> torch.Tensor:
     return F.pad(x[..., :offset], (-offset, 0))
 
 
+def sub_pixel_head(width: int) -> tuple[nn.Sequential, nn.Conv2d]:
+    """The trunk and last layer of a sub-pixel stage, which works at 1/2 resolution.
+
+    The trunk (dilated depthwise blocks) sees about 15 pixels of 1/2 resolution around each pixel.
+    The last layer gives the 2x2 full-resolution pixels of each 1/2 pixel their own residual (pixel
+    shuffle follows): a one-channel bilinear upsampling would run in a 16-channel padded layout,
+    several times slower. It starts at zero, so a stage bolted onto a trained network first changes
+    nothing.
+    """
+    trunk = nn.Sequential(
+        nn.BatchNorm2d(width), nn.ReLU(), SeparableBlock(width), SeparableBlock(width, 2), SeparableBlock(width, 4)
+    )
+    last = nn.Conv2d(width, 4, 3, padding=1)
+    nn.init.zeros_(last.weight)
+    nn.init.zeros_(last.bias)
+    return trunk, last
+
+
 class HalfResolutionRefinement(nn.Module):
     """Sub-pixel correction at 1/2 resolution from a local comparison around the current disparity.
 
@@ -401,14 +420,7 @@ class HalfResolutionRefinement(nn.Module):
         )
         self.entry_cost = nn.Conv2d((2 * self.radius + 1) * m, c, 1, bias=False)
         self.entry_image = nn.Conv2d(image_width, c, 1, bias=False)
-        self.blocks = nn.Sequential(
-            nn.BatchNorm2d(c), nn.ReLU(), SeparableBlock(c), SeparableBlock(c, 2), SeparableBlock(c, 4)
-        )
-        # The 2x2 full-resolution pixels of each 1/2 pixel get their own residual (pixel shuffle): a
-        # one-channel bilinear upsampling would run in a 16-channel padded layout, several times slower.
-        self.residual = nn.Conv2d(c, 4, 3, padding=1)
-        nn.init.zeros_(self.residual.weight)
-        nn.init.zeros_(self.residual.bias)
+        self.blocks, self.residual = sub_pixel_head(c)
 
     def forward(self, disparity_px: torch.Tensor, left_half: torch.Tensor, right_half: torch.Tensor) -> torch.Tensor:
         """Refine.
@@ -455,12 +467,7 @@ class FullResolutionRefinement(nn.Module):
         # them into channels and a 1x1 convolution, without the 6-D transpose that folding costs.
         self.entry_cost = nn.Conv2d(3 * (2 * self.radius + 1), c, 2, stride=2, bias=False)
         self.entry_image = nn.Conv2d(image_width, c, 1, bias=False)
-        self.blocks = nn.Sequential(
-            nn.BatchNorm2d(c), nn.ReLU(), SeparableBlock(c), SeparableBlock(c, 2), SeparableBlock(c, 4)
-        )
-        self.residual = nn.Conv2d(c, 4, 3, padding=1)
-        nn.init.zeros_(self.residual.weight)
-        nn.init.zeros_(self.residual.bias)
+        self.blocks, self.residual = sub_pixel_head(c)
 
     def forward(
         self,
