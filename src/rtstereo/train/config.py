@@ -107,9 +107,9 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise InputError(f"training config '{name}': expected a whole number >= 0, got {value!r}")
-        for name in ("lr", "weight_decay", "grad_clip"):
+        for name in ("lr", "weight_decay", "grad_clip", "noise_scale"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
                 raise InputError(f"training config '{name}': expected a number >= 0, got {value!r}")
         if self.data_max_disp is not None and (
             isinstance(self.data_max_disp, bool)
@@ -118,14 +118,6 @@ class TrainConfig:
         ):
             raise InputError(
                 f"training config 'data_max_disp': expected pixels > 0 (or null), got {self.data_max_disp!r}"
-            )
-        if (
-            isinstance(self.noise_scale, bool)
-            or not isinstance(self.noise_scale, (int, float))
-            or not self.noise_scale >= 0
-        ):
-            raise InputError(
-                f"training config 'noise_scale': expected a number >= 0, got {self.noise_scale!r}"
             )
         if not self.lr > 0:
             raise InputError(f"training config 'lr': expected a learning rate > 0, got {self.lr!r}")

@@ -141,16 +141,23 @@ def stream_seed(seed: int, step: int) -> int:
     return (1 << 47) | ((int(seed) & 0x7FFF) << 32) | (int(step) & 0xFFFFFFFF)
 
 
+def render_settings(config: TrainConfig):
+    """How the run's synthetic scenes are rendered, for training and validation alike."""
+    from ..datasets.synthetic import RenderSettings
+
+    return RenderSettings(noise_scale=config.noise_scale)
+
+
 class SyntheticStream:
     """Training batches rendered on the fly on the training device; batch ``s`` is fixed by ``(seed, s)``."""
 
     def __init__(self, config: TrainConfig, device: torch.device, max_disp: float):
         """``max_disp``: largest disparity of the rendered scenes, pixels."""
-        from ..datasets.synthetic import RenderSettings, render_batch
+        from ..datasets.synthetic import render_batch
 
         self.render = render_batch
         self.config, self.device, self.max_disp = config, device, max_disp
-        self.settings = RenderSettings(noise_scale=config.noise_scale)
+        self.settings = render_settings(config)
 
     def describe(self) -> str:
         height, width = self.config.crop_hw
@@ -253,7 +260,7 @@ def validation_batches(config: TrainConfig, device: torch.device, max_disp: floa
         if not batches:
             raise DatasetError(f"no pairs with ground-truth disparity under {config.val_data} to validate on")
         return batches
-    from ..datasets.synthetic import RenderSettings, SyntheticStereo
+    from ..datasets.synthetic import SyntheticStereo
 
     # Item i depends only on (val_seed, i): the set is the same whatever the batch size, across resumes.
     items = SyntheticStereo(
@@ -261,7 +268,7 @@ def validation_batches(config: TrainConfig, device: torch.device, max_disp: floa
         *config.val_hw,
         seed=config.val_seed,
         max_disp_px=float(max_disp),
-        settings=RenderSettings(noise_scale=config.noise_scale),
+        settings=render_settings(config),
     )
     batches = []
     for start in range(0, config.val_size, config.batch_size):
