@@ -160,8 +160,7 @@ def fp16_accuracy(args: argparse.Namespace) -> None:
     lines = ["| run | mean D1 % | mean EPE px |", "|---|---|---|"]
     lines += [f"| anynet {name} | {r.mean['d1']:.2f} | {r.mean['epe']:.3f} |" for name, r in runs.items()]
     lines.append(
-        f"\nD1 difference fp16 - fp32 (ONNX Runtime): {summary['d1_difference_fp16_minus_fp32_points']:+.3f} "
-        "points"
+        f"\nD1 difference fp16 - fp32 (ONNX Runtime): {summary['d1_difference_fp16_minus_fp32_points']:+.3f} points"
     )
     path.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -169,20 +168,14 @@ def fp16_accuracy(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("preset", choices=["cpu", "gpu", "fp16-accuracy"])
-    parser.add_argument(
-        "--shared", type=Path, default=REPO.parent / "shared", help="../shared (weights, data)"
-    )
+    parser.add_argument("--shared", type=Path, default=REPO.parent / "shared", help="../shared (weights, data)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--rtnet", help="a trained rtnet checkpoint (default: random weights, timing only)")
-    parser.add_argument(
-        "--anynet-weights", default="kitti2012", choices=["kitti2012", "kitti2015", "sceneflow"]
-    )
+    parser.add_argument("--anynet-weights", default="kitti2012", choices=["kitti2012", "kitti2015", "sceneflow"])
     parser.add_argument("-o", "--output", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args()
     os.environ["RTSTEREO_THREADS"] = str(args.threads)  # ONNX Runtime sessions opened by rtstereo.load

@@ -47,14 +47,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--right", help="right image")
     parser.add_argument("--size", default="480x640", help="HxW the pair is brought to (default: %(default)s)")
     parser.add_argument("--max-disp", type=int, default=192, help="disparity range of both methods, px")
-    parser.add_argument(
-        "--threads", type=int, default=2, help="threads of both methods (default: %(default)s)"
-    )
+    parser.add_argument("--threads", type=int, default=2, help="threads of both methods (default: %(default)s)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed runs of each first")
     parser.add_argument("--repeats", type=int, default=30, help="timed runs of each")
-    parser.add_argument(
-        "--output-dir", default=str(RESULTS), help="where the JSON goes (default: %(default)s)"
-    )
+    parser.add_argument("--output-dir", default=str(RESULTS), help="where the JSON goes (default: %(default)s)")
     return parser.parse_args(argv)
 
 
@@ -194,10 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'':8s}{'wall ms':>10s}{'CPU ms':>10s}")
     print(f"{'rtnet':8s}{median['a_wall']:10.1f}{median['a_cpu']:10.1f}")
     print(f"{'SGBM':8s}{median['b_wall']:10.1f}{median['b_cpu']:10.1f}")
-    print(
-        f"{'ratio':8s}{result['ratio_wall']:10.2f}{result['ratio_cpu']:10.2f}"
-        "   (rtnet / SGBM; < 1 = rtnet faster)"
-    )
+    print(f"{'ratio':8s}{result['ratio_wall']:10.2f}{result['ratio_cpu']:10.2f}   (rtnet / SGBM; < 1 = rtnet faster)")
     print(f"written: {out_path}")
     return 0
 

@@ -173,9 +173,7 @@ def flicker(folder: Path, frames: int, predictor) -> dict:
 
 def environment() -> dict:
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True
-        ).stdout.strip()
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     except OSError:
         commit = ""
     versions = {

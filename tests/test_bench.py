@@ -66,11 +66,7 @@ def test_networks_sweep_backends_and_precisions_classical_methods_do_not():
     anynet = [c for c in cases if c.model == "anynet"]
     sgbm = [c for c in cases if c.model == "sgbm"]
     assert len(anynet) == 2 * 2 * 2 and {c.settings for c in anynet} == {()}
-    assert (
-        len(sgbm) == 2 * 2
-        and {c.backend for c in sgbm} == {"opencv"}
-        and {c.precision for c in sgbm} == {"-"}
-    )
+    assert len(sgbm) == 2 * 2 and {c.backend for c in sgbm} == {"opencv"} and {c.precision for c in sgbm} == {"-"}
     assert notes == ["anynet has no setting max_disp: not swept for it"]
 
 
@@ -124,9 +120,7 @@ def test_lists_parse_and_say_what_is_wrong():
 
 
 def test_sgbm_rows_are_timed_with_ratios_against_the_baseline():
-    report = run_bench(
-        ["sgbm"], [SIZE_HW], sweeps={"max_disp": [16, 32]}, warmup=1, runs=3, threads=1, baseline="sgbm"
-    )
+    report = run_bench(["sgbm"], [SIZE_HW], sweeps={"max_disp": [16, 32]}, warmup=1, runs=3, threads=1, baseline="sgbm")
     assert [r.status for r in report.rows] == ["ok", "ok"]
     for row in report.rows:
         assert 0 < row.median_ms <= row.p90_ms and row.fps == pytest.approx(1000 / row.median_ms)
@@ -158,10 +152,7 @@ def test_torch_and_onnxruntime_rows_of_a_network_share_one_run(tmp_path, monkeyp
     rows = {(r.case.backend, r.case.precision): r for r in report.rows}
     assert rows["torch", "fp32"].status == "ok" and rows["torch", "fp32"].vs_torch == pytest.approx(1.0)
     assert rows["onnxruntime", "fp32"].status == "ok" and rows["onnxruntime", "fp32"].vs_torch > 0
-    assert (
-        rows["torch", "fp16"].status == "skipped"
-        and "fp16 needs --device cuda" in rows["torch", "fp16"].reason
-    )
+    assert rows["torch", "fp16"].status == "skipped" and "fp16 needs --device cuda" in rows["torch", "fp16"].reason
     assert rows["onnxruntime", "fp16"].status == "ok" and np.isnan(rows["onnxruntime", "fp16"].vs_torch)
     assert rows["onnxruntime", "fp32"].describe["providers"] == ["CPUExecutionProvider"]
 
@@ -189,9 +180,7 @@ class _ConstantPredictor:
         self.sizes.append(left.shape[:2])
         disparity = np.full(left.shape[:2], self.disparity_px, np.float32)
         disparity[0, 0] = np.nan
-        return DisparityResult(
-            disparity_px=disparity, timings_ms={"total": 1.0}, input_size_hw=left.shape[:2]
-        )
+        return DisparityResult(disparity_px=disparity, timings_ms={"total": 1.0}, input_size_hw=left.shape[:2])
 
 
 def test_lower_resolution_disparity_is_scaled_back_by_the_width_ratio():
@@ -207,9 +196,7 @@ def test_lower_resolution_disparity_is_scaled_back_by_the_width_ratio():
 
 
 def test_accuracy_rows_and_the_quality_vs_speed_plot(tiny_dataset, tmp_path):
-    report = run_bench(
-        ["sgbm"], [(24, 48), (48, 96)], sweeps={"max_disp": [16]}, warmup=1, runs=2, data=[tiny_dataset]
-    )
+    report = run_bench(["sgbm"], [(24, 48), (48, 96)], sweeps={"max_disp": [16]}, warmup=1, runs=2, data=[tiny_dataset])
     assert report.options["scenes"] == ["scene"]
     low, full = report.rows
     assert {"d1", "epe", "bad-2"} <= set(full.accuracy)

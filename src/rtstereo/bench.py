@@ -260,8 +260,7 @@ class BenchReport:
         ax.set_xlabel("median time per pair, ms (log scale); marker: o fp32, s fp16, ^ bf16, D classical")
         ax.set_ylabel("D1, % (lower is better)")
         ax.set_title(
-            f"quality vs speed ({self.machine.get('cpu', '')}, "
-            f"{self.options.get('threads') or 'default'} threads)",
+            f"quality vs speed ({self.machine.get('cpu', '')}, {self.options.get('threads') or 'default'} threads)",
             fontsize=9,
         )
         ax.grid(True, which="both", alpha=0.3)
@@ -339,9 +338,7 @@ def expand_cases(
             continue
         spec = get_spec(resolve_alias(model))
         axes = {k: list(v) for k, v in sweeps.items() if k in spec.defaults}
-        notes += [
-            f"{spec.name} has no setting {k}: not swept for it" for k in sweeps if k not in spec.defaults
-        ]
+        notes += [f"{spec.name} has no setting {k}: not swept for it" for k in sweeps if k not in spec.defaults]
         combos = [tuple(zip(axes, values)) for values in itertools.product(*axes.values())] or [()]
         if spec.kind == "classical":
             model_backends, model_precisions = ["opencv"], ["-"]
@@ -351,12 +348,8 @@ def expand_cases(
             model_backends = [b for b in backends if b != "opencv"]
             model_precisions = list(precisions)
             if not model_backends:
-                notes.append(
-                    f"{spec.name} is a network: it runs on torch or onnxruntime, not opencv (skipped)"
-                )
-        for size_hw, combo, precision, backend in itertools.product(
-            sizes, combos, model_precisions, model_backends
-        ):
+                notes.append(f"{spec.name} is a network: it runs on torch or onnxruntime, not opencv (skipped)")
+        for size_hw, combo, precision, backend in itertools.product(sizes, combos, model_precisions, model_backends):
             cases.append(BenchCase(spec.name, backend, tuple(size_hw), precision, combo))
     return cases, notes
 
@@ -397,15 +390,11 @@ class PeakRSS:
         self.peak_bytes = max(self.peak_bytes, self.current_bytes())
 
 
-def synthetic_pair(
-    size_hw: tuple[int, int], disparity_px: int = 8, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
+def synthetic_pair(size_hw: tuple[int, int], disparity_px: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A smooth random-texture pair whose right view is the left shifted by ``disparity_px``."""
     height, width = size_hw
     rng = np.random.default_rng(seed)
-    coarse = rng.integers(
-        0, 256, size=(max(2, height // 8), max(2, (width + disparity_px) // 8), 3), dtype=np.uint8
-    )
+    coarse = rng.integers(0, 256, size=(max(2, height // 8), max(2, (width + disparity_px) // 8), 3), dtype=np.uint8)
     wide = cv2.resize(coarse, (width + disparity_px, height), interpolation=cv2.INTER_CUBIC)
     return np.ascontiguousarray(wide[:, :width]), np.ascontiguousarray(wide[:, disparity_px:])
 
@@ -508,9 +497,7 @@ def run_bench(
         if baseline not in models:
             models.append(baseline)
     if data and random_weights:
-        raise InputError(
-            "accuracy (--data) with random weights means nothing: give --weights, or drop --data"
-        )
+        raise InputError("accuracy (--data) with random weights means nothing: give --weights, or drop --data")
     samples = find_samples(*data) if data else []
     cases, notes = expand_cases(models, sizes, sweeps or {}, precisions, backends)
     _set_threads(threads, device)
@@ -533,9 +520,7 @@ def run_bench(
         "random_weights": random_weights,
         "scenes": [s.name for s in samples],
     }
-    return BenchReport(
-        rows=rows, options=options, machine=machine_info(device), baseline=baseline, notes=notes
-    )
+    return BenchReport(rows=rows, options=options, machine=machine_info(device), baseline=baseline, notes=notes)
 
 
 def _set_threads(threads: int | None, device: str) -> None:
@@ -583,9 +568,7 @@ def _predictor(case: BenchCase, networks: _NetworkCache, device: str, threads: i
     if case.backend == "onnxruntime":
         from .runtime.onnx import predictor_from_module
 
-        return predictor_from_module(
-            spec, resolved, module, device=device, precision=case.precision, threads=threads
-        )
+        return predictor_from_module(spec, resolved, module, device=device, precision=case.precision, threads=threads)
     from .runtime.backends import TorchBackend
 
     return Predictor(spec, resolved, TorchBackend(module, device=device, precision=case.precision))
@@ -727,8 +710,7 @@ def _add_ratios(rows: list[BenchRow], baseline: str | None) -> None:
         matching = [
             r
             for r in same_size
-            if set(mine) & set(dict(r.case.settings))
-            and all(mine[k] == v for k, v in r.case.settings if k in mine)
+            if set(mine) & set(dict(r.case.settings)) and all(mine[k] == v for k, v in r.case.settings if k in mine)
         ]
         if matching or same_size:
             row.vs_baseline = row.median_ms / (matching or same_size)[0].median_ms

@@ -64,9 +64,7 @@ def lr_difference_px(disparity_left_px: np.ndarray, disparity_right_px: np.ndarr
     dl = np.asarray(disparity_left_px, dtype=np.float64)
     dr = np.asarray(disparity_right_px, dtype=np.float64)
     if dl.ndim != 2 or dl.shape != dr.shape:
-        raise InputError(
-            f"left and right disparity must both be (H, W) of one size, got {dl.shape} and {dr.shape}"
-        )
+        raise InputError(f"left and right disparity must both be (H, W) of one size, got {dl.shape} and {dr.shape}")
     height, width = dl.shape
     x_right = np.arange(width)[None, :] - dl
     inside = np.isfinite(x_right) & (x_right >= 0) & (x_right <= width - 1)
@@ -94,9 +92,7 @@ def consistency_mask(
         return np.isfinite(difference) & (difference <= max_diff_px)
 
 
-def confidence_from_difference(
-    difference_px: np.ndarray, scale_px: float = DEFAULT_MAX_DIFF_PX
-) -> np.ndarray:
+def confidence_from_difference(difference_px: np.ndarray, scale_px: float = DEFAULT_MAX_DIFF_PX) -> np.ndarray:
     """A soft confidence in ``0..1``: ``exp(-difference / scale)``, 0 where the difference is unknown."""
     if not scale_px > 0:
         raise InputError(f"scale_px must be > 0 pixels, got {scale_px}")
@@ -125,9 +121,7 @@ def lr_check(
     if result is None:
         result = predictor.predict_pair(pair)
     t0 = time.perf_counter()
-    mask = consistency_mask(
-        result.disparity_px, right_disparity(predictor, pair.left, pair.right), max_diff_px
-    )
+    mask = consistency_mask(result.disparity_px, right_disparity(predictor, pair.left, pair.right), max_diff_px)
     elapsed_ms = (time.perf_counter() - t0) * 1e3
     disparity = np.where(mask, result.disparity_px, np.nan).astype(np.float32)
     timings = {

@@ -64,9 +64,7 @@ def depth_from_disparity(disparity_px: np.ndarray, calibration: Calibration) -> 
     denominator = d + calibration.doffs_px
     with np.errstate(invalid="ignore", divide="ignore"):
         valid = np.isfinite(d) & (d > 0) & (denominator > 0)
-        depth = np.where(
-            valid, calibration.baseline_m * calibration.fx_px / np.where(valid, denominator, 1.0), np.nan
-        )
+        depth = np.where(valid, calibration.baseline_m * calibration.fx_px / np.where(valid, denominator, 1.0), np.nan)
     return depth.astype(np.float32)
 
 
@@ -213,12 +211,7 @@ def point_cloud(
     colors = None
     if image is not None:
         image = np.asarray(image)
-        if (
-            image.shape[:2] != depth.shape
-            or image.ndim != 3
-            or image.shape[2] != 3
-            or image.dtype != np.uint8
-        ):
+        if image.shape[:2] != depth.shape or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise InputError(
                 f"image: expected uint8 RGB of shape {depth.shape + (3,)} like the disparity, "
                 f"got {image.dtype} {image.shape}"

@@ -281,19 +281,16 @@ class Board:
             raise InputError(f"board: square size must be > 0 metres, got {self.square_m}")
         if self.square_m > 1.0:
             raise InputError(
-                f"board: a square of {self.square_m} m is implausible; give the size in metres "
-                f"(e.g. 0.025 for 25 mm)"
+                f"board: a square of {self.square_m} m is implausible; give the size in metres (e.g. 0.025 for 25 mm)"
             )
         if self.kind == "charuco":
             if not 0 < self.marker_m < self.square_m:
                 raise InputError(
-                    f"board: the marker ({self.marker_m} m) must be smaller than the square "
-                    f"({self.square_m} m)"
+                    f"board: the marker ({self.marker_m} m) must be smaller than the square ({self.square_m} m)"
                 )
             if self.dictionary not in ARUCO_DICTIONARIES:
                 raise InputError(
-                    f"board: unknown ArUco dictionary '{self.dictionary}' "
-                    f"(known: {', '.join(ARUCO_DICTIONARIES)})"
+                    f"board: unknown ArUco dictionary '{self.dictionary}' (known: {', '.join(ARUCO_DICTIONARIES)})"
                 )
 
     def opencv_charuco(self):
@@ -405,8 +402,7 @@ class StereoCalibration:
         except OSError as exc:
             raise OutputError(f"cannot create output folder {folder}: {exc}") from None
         matrices = {
-            name: getattr(self, name)
-            for name in ("K1", "D1", "K2", "D2", "R", "T", "R1", "R2", "P1", "P2", "Q")
+            name: getattr(self, name) for name in ("K1", "D1", "K2", "D2", "R", "T", "R1", "R2", "P1", "P2", "Q")
         }
         yaml_path = write_opencv(
             folder / "stereo.yaml", matrices, *self.image_size_wh, rms_px=self.rms_px, length_unit="m"
@@ -536,9 +532,7 @@ def calibrate_stereo(
 
 def _calibrate_camera(views: list, size: tuple[int, int], flags: int) -> tuple[float, np.ndarray, np.ndarray]:
     objects, images = zip(*views)
-    rms, matrix, distortion, _, _ = cv2.calibrateCamera(
-        list(objects), list(images), size, None, None, flags=flags
-    )
+    rms, matrix, distortion, _, _ = cv2.calibrateCamera(list(objects), list(images), size, None, None, flags=flags)
     return float(rms), matrix, distortion
 
 
@@ -655,9 +649,7 @@ class Rectifier:
             )
             matrices.update(R1=r1, R2=r2, P1=p1, P2=p2)
         m = matrices
-        return cls.from_matrices(
-            m["K1"], m["D1"], m["K2"], m["D2"], m["R1"], m["R2"], m["P1"], m["P2"], size_wh
-        )
+        return cls.from_matrices(m["K1"], m["D1"], m["K2"], m["D2"], m["R1"], m["R2"], m["P1"], m["P2"], size_wh)
 
     @classmethod
     def _from_npz(cls, path: Path) -> Rectifier:

@@ -138,9 +138,7 @@ class StreamSummary:
         ]
         for name, stage in self.stages.items():
             mark = "  <- bottleneck" if name == self.bottleneck else ""
-            lines.append(
-                f"  {name:<10} {stage['frames']:>7d} {stage['fps']:>9.2f} {stage['ms_per_frame']:>9.1f}{mark}"
-            )
+            lines.append(f"  {name:<10} {stage['frames']:>7d} {stage['fps']:>9.2f} {stage['ms_per_frame']:>9.1f}{mark}")
         if self.source_stats:
             stats = ", ".join(f"{k} {v}" for k, v in self.source_stats.items())
             lines.append(f"  source: {stats}")

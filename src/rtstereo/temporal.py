@@ -77,13 +77,9 @@ class TemporalFilter:
         [[10.75, 20.0]]
     """
 
-    def __init__(
-        self, alpha: float = 0.3, reset_px: float = 2.0, confirm_frames: int = 1, hold_frames: int = 2
-    ):
+    def __init__(self, alpha: float = 0.3, reset_px: float = 2.0, confirm_frames: int = 1, hold_frames: int = 2):
         if not 0 < alpha <= 1:
-            raise InputError(
-                f"temporal filter: alpha must be in (0, 1] (weight of the new frame), got {alpha}"
-            )
+            raise InputError(f"temporal filter: alpha must be in (0, 1] (weight of the new frame), got {alpha}")
         if not reset_px > 0:
             raise InputError(f"temporal filter: reset_px must be > 0 pixels, got {reset_px}")
         if confirm_frames < 0:

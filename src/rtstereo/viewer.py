@@ -211,9 +211,7 @@ def log_payload(recording: Any, payload: ViewerPayload, options: ViewerOptions =
     # Logged every frame (cheap): the calibration may change with the camera mode or --size.
     recording.log(
         CAMERA_PATH,
-        rr.Pinhole(
-            **pinhole_parameters(payload.calibration, height, width), camera_xyz=rr.ViewCoordinates.RDF
-        ),
+        rr.Pinhole(**pinhole_parameters(payload.calibration, height, width), camera_xyz=rr.ViewCoordinates.RDF),
     )
     recording.log(IMAGE_PATH, _image(rr, payload.left, options.jpeg_quality))
     recording.log(DISPARITY_PATH, _image(rr, payload.disparity_colour, options.jpeg_quality))

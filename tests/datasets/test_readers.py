@@ -106,7 +106,10 @@ def test_middlebury_2001_scale_hint_mask_and_unknown(tmp_path, scene, left, righ
 
     assert (sample.name, sample.dataset) == (scene, "middlebury2001")
     assert (sample.left_path.name, sample.right_path.name, sample.gt_path.name) == (
-        f"{left}.png", f"{right}.png", f"{gt}.pgm")
+        f"{left}.png",
+        f"{right}.png",
+        f"{gt}.pgm",
+    )
     assert sample.gt_scale == scale
     assert sample.max_disp_hint_px == 256 // scale
     _assert_gt(sample, _expected(raw, scale))
@@ -295,8 +298,10 @@ def test_kitti_2015_layout_and_calib(tmp_path):
 
     samples = find_samples(tmp_path)
 
-    assert [(s.name, s.dataset) for s in samples] == [("training/000000", "kitti2015"),
-                                                      ("training/000001", "kitti2015")]
+    assert [(s.name, s.dataset) for s in samples] == [
+        ("training/000000", "kitti2015"),
+        ("training/000001", "kitti2015"),
+    ]
     assert samples[1].calib_path == root / "calib_cam_to_cam" / "000001.txt"
     _assert_gt(samples[1], truth["000001"][0])
     np.testing.assert_array_equal(samples[1].load_nonocc(), truth["000001"][1])
@@ -392,8 +397,7 @@ def _tsukuba(folder: Path) -> None:
 
 def test_folder_of_several_datasets(tmp_path):
     _tsukuba(tmp_path / "middlebury2001" / "tsukuba")
-    _write_kitti(tmp_path / "kitti2015" / "training", ("image_2", "image_3", "disp_occ_0", "disp_noc_0"),
-                 ("000000",))
+    _write_kitti(tmp_path / "kitti2015" / "training", ("image_2", "image_3", "disp_occ_0", "disp_noc_0"), ("000000",))
     demo = tmp_path / "sceneflow" / "demo"
     _write_sceneflow_frame(demo / "images", demo / "disparity", "0")
     _write_two_view_scene(tmp_path / "MiddEval3" / "Adirondack", MIDDEVAL3_CALIB)
@@ -402,8 +406,11 @@ def test_folder_of_several_datasets(tmp_path):
 
     # os.walk order with sorted folders: MiddEval3, kitti2015, middlebury2001, sceneflow
     assert [(s.dataset, s.name) for s in samples] == [
-        ("middlebury2014", "Adirondack"), ("kitti2015", "training/000000"),
-        ("middlebury2001", "tsukuba"), ("sceneflow", "demo/0")]
+        ("middlebury2014", "Adirondack"),
+        ("kitti2015", "training/000000"),
+        ("middlebury2001", "tsukuba"),
+        ("sceneflow", "demo/0"),
+    ]
 
 
 def test_several_paths_are_concatenated(tmp_path):

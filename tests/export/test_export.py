@@ -113,9 +113,7 @@ def test_crestereo_single_pass_export_reproduces_the_original(shared, tmp_path):
 def test_crestereo_two_pass_exports_the_public_pair_and_reproduces_the_original(shared, tmp_path):
     io = _golden(shared, "crestereo_io.npz")
     weights = shared("fixtures", "golden", "crestereo_random.pth")
-    result, predictor = _export_and_load(
-        tmp_path, "crestereo", weights, {"iters": 4, "two_pass": True}, io, (64, 128)
-    )
+    result, predictor = _export_and_load(tmp_path, "crestereo", weights, {"iters": 4, "two_pass": True}, io, (64, 128))
     assert result.path.name == "crestereo.onnx" and result.init_path.name == "crestereo_init.onnx"
     init = onnx.load(str(result.init_path))
     refine = onnx.load(str(result.path))
@@ -176,12 +174,9 @@ def test_export_writes_named_graph_metadata_and_parity_report(tmp_path):
     assert [i.name for i in model.graph.input] == ["left", "right"]
     assert [o.name for o in model.graph.output] == ["disparity"]
     assert all(
-        v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
-        for v in [*model.graph.input, *model.graph.output]
+        v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT for v in [*model.graph.input, *model.graph.output]
     )
-    contract = OnnxContract.from_json(
-        {p.key: p.value for p in model.metadata_props}[METADATA_KEY], result.path
-    )
+    contract = OnnxContract.from_json({p.key: p.value for p in model.metadata_props}[METADATA_KEY], result.path)
     assert (contract.model, contract.settings, contract.normalization) == (
         "toy-net",
         {"max_disp": 16},
@@ -201,8 +196,7 @@ def test_fp16_export_keeps_float32_inputs_and_outputs_and_reports_against_fp32(t
     result = _export_toy(tmp_path / "toy16.onnx", fp16=True)
     model = onnx.load(str(result.path))
     assert all(
-        v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
-        for v in [*model.graph.input, *model.graph.output]
+        v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT for v in [*model.graph.input, *model.graph.output]
     )
     assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer)
     names = [c.name for c in result.report.checks]
@@ -335,9 +329,7 @@ def test_parity_inputs_of_another_size_are_refused(tmp_path):
     with pytest.raises(InputError, match=r"parity inputs must be \(1, 3, 32, 48\)"):
         _export_toy(tmp_path / "t.onnx", parity_inputs=(np.zeros((1, 3, 8, 8)), np.zeros((1, 3, 8, 8))))
     with pytest.raises(InputError, match="the parity pair must be 48x32"):
-        _export_toy(
-            tmp_path / "t.onnx", pair=(np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint8), "x")
-        )
+        _export_toy(tmp_path / "t.onnx", pair=(np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint8), "x"))
 
 
 def test_build_network_errors(tmp_path):

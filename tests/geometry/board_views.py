@@ -126,7 +126,5 @@ def render_stereo_views(board: Board, count: int, rig: Rig | None = None, seed: 
         lefts.append(render_view(texture, to_metres, rig.k_left, rotation, translation, rig.size_wh, rng))
         right_rotation = rig.rotation @ rotation
         right_translation = rig.rotation @ translation + rig.translation_m
-        rights.append(
-            render_view(texture, to_metres, rig.k_right, right_rotation, right_translation, rig.size_wh, rng)
-        )
+        rights.append(render_view(texture, to_metres, rig.k_right, right_rotation, right_translation, rig.size_wh, rng))
     return lefts, rights, rig

@@ -107,15 +107,11 @@ def test_middlebury_2014_calib_txt(tmp_path):
 def test_opencv_stereo_rectify_output(tmp_path, suffix, zero_disparity):
     k1, d1, k2, d2, rotation, translation = _opencv_rig()
     flags = cv2.CALIB_ZERO_DISPARITY if zero_disparity else 0
-    _, _, p1, p2, q, _, _ = cv2.stereoRectify(
-        k1, d1, k2, d2, (640, 480), rotation, translation, flags=flags, alpha=0
-    )
+    _, _, p1, p2, q, _, _ = cv2.stereoRectify(k1, d1, k2, d2, (640, 480), rotation, translation, flags=flags, alpha=0)
     path = write_opencv(tmp_path / f"stereo{suffix}", {"P1": p1, "P2": p2, "Q": q}, 640, 480)
     cal = read_calibration(path)
     assert cal.baseline_m == pytest.approx(np.linalg.norm(translation), rel=1e-9)
-    assert (cal.fx_px, cal.cx0_px, cal.cx1_px, cal.cy_px) == pytest.approx(
-        (p1[0, 0], p1[0, 2], p2[0, 2], p1[1, 2])
-    )
+    assert (cal.fx_px, cal.cx0_px, cal.cx1_px, cal.cy_px) == pytest.approx((p1[0, 0], p1[0, 2], p2[0, 2], p1[1, 2]))
     assert (cal.width_px, cal.height_px) == (640, 480)
     only_q = read_calibration(write_opencv(tmp_path / f"q{suffix}", {"Q": q}, 640, 480))
     assert dataclasses.astuple(only_q) == pytest.approx(dataclasses.astuple(cal))
@@ -162,9 +158,7 @@ def test_projection_matrices_agree_with_from_projections_and_q():
     from_p = calibration_from_projections(matrices["P1"], matrices["P2"], 640, 480)
     from_q = calibration_from_q(matrices["Q"], 640, 480)
     assert dataclasses.astuple(from_p) == pytest.approx(dataclasses.astuple(CAL))
-    assert from_q.baseline_m == pytest.approx(CAL.baseline_m) and from_q.doffs_px == pytest.approx(
-        CAL.doffs_px
-    )
+    assert from_q.baseline_m == pytest.approx(CAL.baseline_m) and from_q.doffs_px == pytest.approx(CAL.doffs_px)
 
 
 def test_rtstereo_json_with_extra_entries(tmp_path):

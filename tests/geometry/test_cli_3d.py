@@ -167,9 +167,7 @@ def test_calibrate_then_predict_with_rectification_maps(capsys, tmp_path):
         "maps.npz",
         "stereo.yaml",
     ]
-    assert read_calibration(tmp_path / "rig" / "calibration.json").baseline_m == pytest.approx(
-        rig.baseline_m, rel=0.01
-    )
+    assert read_calibration(tmp_path / "rig" / "calibration.json").baseline_m == pytest.approx(rig.baseline_m, rel=0.01)
     out = tmp_path / "out"
     code, stdout, err = run_cli(
         capsys,

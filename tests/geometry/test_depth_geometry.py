@@ -69,11 +69,7 @@ def _relative_error_of_half_size(disparity_px: np.ndarray, calibration: Calibrat
     depth_nearest = depth_from_disparity(np.where(nearest > 0, nearest, np.nan), half_cal)
     reference_nearest = full[: size[1] * 2 : 2, : size[0] * 2 : 2]
     # Area: only blocks whose four pixels are all valid, so no hole is averaged in.
-    valid = (
-        np.isfinite(disparity_px[: size[1] * 2, : size[0] * 2])
-        .reshape(size[1], 2, size[0], 2)
-        .all(axis=(1, 3))
-    )
+    valid = np.isfinite(disparity_px[: size[1] * 2, : size[0] * 2]).reshape(size[1], 2, size[0], 2).all(axis=(1, 3))
     area = cv2.resize(np.nan_to_num(disparity_px, nan=0.0), size, interpolation=cv2.INTER_AREA) * 0.5
     depth_area = depth_from_disparity(np.where(valid, area, np.nan), half_cal)
     block_depth = full[: size[1] * 2, : size[0] * 2].reshape(size[1], 2, size[0], 2).mean(axis=(1, 3))
@@ -176,9 +172,7 @@ def test_flying_pixels_keep_a_slanted_plane():
 
 
 def test_point_cloud_applies_max_depth_flying_pixels_mask_and_colours():
-    cal = _cal(
-        fx_px=100.0, fy_px=100.0, cx0_px=3.5, cx1_px=3.5, cy_px=2.5, baseline_m=0.1, width_px=8, height_px=6
-    )
+    cal = _cal(fx_px=100.0, fy_px=100.0, cx0_px=3.5, cx1_px=3.5, cy_px=2.5, baseline_m=0.1, width_px=8, height_px=6)
     disparity = np.full((6, 8), 5.0, np.float32)  # 2 m
     disparity[:, 5:] = 1.0  # 10 m, with an edge at column 4/5
     disparity[0, 0] = np.nan

@@ -61,9 +61,7 @@ def test_right_disparity_from_the_flipped_pair_and_the_occluded_strip():
     left, right, truth = _square_scene()
     predictor = rtstereo.load("sgbm", max_disp=16)
     disparity_right = right_disparity(predictor, left, right)
-    assert np.nanmedian(disparity_right[:, 20:]) == pytest.approx(
-        4.0, abs=0.25
-    )  # positive, right view pixels
+    assert np.nanmedian(disparity_right[:, 20:]) == pytest.approx(4.0, abs=0.25)  # positive, right view pixels
     result, mask = lr_check(predictor, StereoPair(left, right))
     # The background strip just left of the square (x = 40-12+4 .. 40) is hidden from the right camera.
     strip = mask[12:28, 34:38]

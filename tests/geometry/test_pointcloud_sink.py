@@ -96,9 +96,7 @@ def test_options_max_depth_and_no_flying_pixel_removal(result, tmp_path):
 
 
 def test_ply_without_colours(tmp_path):
-    cloud = PointCloud(
-        points_m=np.eye(3, dtype=np.float32), colors=None, pixel_index=np.arange(3), size_hw=(1, 3)
-    )
+    cloud = PointCloud(points_m=np.eye(3, dtype=np.float32), colors=None, pixel_index=np.arange(3), size_hw=(1, 3))
     points, colors = read_ply(save_point_cloud(tmp_path / "c.ply", cloud))
     np.testing.assert_array_equal(points, np.eye(3))
     assert colors is None
@@ -120,9 +118,7 @@ def test_glb_through_trimesh(result, tmp_path):
 
 def test_glb_without_trimesh_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "trimesh", None)  # makes `import trimesh` fail
-    cloud = PointCloud(
-        points_m=np.zeros((1, 3), np.float32), colors=None, pixel_index=np.zeros(1, int), size_hw=(1, 1)
-    )
+    cloud = PointCloud(points_m=np.zeros((1, 3), np.float32), colors=None, pixel_index=np.zeros(1, int), size_hw=(1, 1))
     with pytest.raises(MissingDependencyError, match=r"pip install 'rtstereo\[3d\]'"):
         write_glb(tmp_path / "c.glb", cloud)
 
@@ -132,9 +128,7 @@ def test_sink_errors(tmp_path, result):
     for name in pointcloud.NEEDS_CALIBRATION:
         with pytest.raises(InputError, match="--calib FILE"):
             save_result(no_calibration, tmp_path, "x", (name,))
-    cloud = PointCloud(
-        points_m=np.zeros((1, 3), np.float32), colors=None, pixel_index=np.zeros(1, int), size_hw=(1, 1)
-    )
+    cloud = PointCloud(points_m=np.zeros((1, 3), np.float32), colors=None, pixel_index=np.zeros(1, int), size_hw=(1, 1))
     with pytest.raises(OutputError, match="must end in .ply or .glb"):
         save_point_cloud(tmp_path / "c.xyz", cloud)
     blocker = tmp_path / "file"
@@ -152,8 +146,6 @@ def test_sink_errors(tmp_path, result):
     with pytest.raises(InputError, match="only binary little-endian"):
         read_ply(ascii_ply)
     odd = tmp_path / "o.ply"
-    odd.write_bytes(
-        b"ply\nformat binary_little_endian 1.0\nelement vertex 0\nproperty list uchar int x\nend_header\n"
-    )
+    odd.write_bytes(b"ply\nformat binary_little_endian 1.0\nelement vertex 0\nproperty list uchar int x\nend_header\n")
     with pytest.raises(InputError, match="unsupported vertex property"):
         read_ply(odd)

@@ -60,9 +60,7 @@ def test_a_two_pixel_vertical_shift_is_measured(pairs, name):
     check = check_rectification(left, _shift_down(right, 2.0))
     assert check.offset_px == pytest.approx(-2.0, abs=0.15), check  # dy = y_left - y_right
     assert not check.is_rectified()
-    assert (
-        "does not look rectified" in check.warning() and f"{check.misalignment_px:.1f} px" in check.warning()
-    )
+    assert "does not look rectified" in check.warning() and f"{check.misalignment_px:.1f} px" in check.warning()
 
 
 def test_a_small_roll_is_measured_at_the_image_corners(pairs):
@@ -91,17 +89,14 @@ def test_textureless_pairs_are_inconclusive():
 def test_large_images_are_checked_at_reduced_size_in_full_size_pixels(pairs):
     left, right = pairs["kitti"]
     big_left, big_right = (
-        cv2.resize(im, None, fx=1.5, fy=1.5, interpolation=cv2.INTER_LINEAR)
-        for im in (left, _shift_down(right, 2.0))
+        cv2.resize(im, None, fx=1.5, fy=1.5, interpolation=cv2.INTER_LINEAR) for im in (left, _shift_down(right, 2.0))
     )
     check = check_rectification(big_left, big_right)
     assert check.offset_px == pytest.approx(-3.0, abs=0.3), check
 
 
 def test_warning_thresholds_are_adjustable():
-    check = RectificationCheck(
-        misalignment_px=1.5, offset_px=1.5, median_abs_dy_px=1.5, median_dx_px=10.0, matches=100
-    )
+    check = RectificationCheck(misalignment_px=1.5, offset_px=1.5, median_abs_dy_px=1.5, median_dx_px=10.0, matches=100)
     assert check.warning(2.0) is None and check.warning(1.0) is not None
 
 

@@ -107,9 +107,7 @@ def test_board_parsing():
     board = Board.parse("charuco:11x8:0.03:0.022:dict_4x4_50")
     assert (board.kind, board.cols, board.rows, board.dictionary) == ("charuco", 11, 8, "DICT_4X4_50")
     assert len(board.object_points()) == 10 * 7
-    assert Board.parse("chessboard:9x6:0.025").object_points()[-1].tolist() == pytest.approx(
-        [0.2, 0.125, 0.0]
-    )
+    assert Board.parse("chessboard:9x6:0.025").object_points()[-1].tolist() == pytest.approx([0.2, 0.125, 0.0])
 
 
 # --- exceptions -----------------------------------------------------------------------------------

@@ -301,8 +301,11 @@ def test_read_image_16bit_is_scaled_to_8bit(tmp_path):
     assert grey.shape == (2, 3, 3) and (grey == 7).all()
 
 
-@pytest.mark.parametrize("content", [b"", b"\x89PNG\r\n\x1a\n" + bytes(40), b"plain text, not an image"],
-                         ids=["empty", "truncated-png", "text"])
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"\x89PNG\r\n\x1a\n" + bytes(40), b"plain text, not an image"],
+    ids=["empty", "truncated-png", "text"],
+)
 def test_read_image_corrupt(tmp_path, content):
     (tmp_path / "bad.png").write_bytes(content)
 
@@ -373,5 +376,4 @@ def test_colorize_default_range_and_all_invalid():
 def test_colorize_min_disp_shifts_the_range():
     d = np.array([[20.0, 30.0]], np.float32)
 
-    np.testing.assert_array_equal(colorize(d, max_disp_px=30.0, min_disp_px=20.0),
-                                  colorize(d - 20.0, max_disp_px=10.0))
+    np.testing.assert_array_equal(colorize(d, max_disp_px=30.0, min_disp_px=20.0), colorize(d - 20.0, max_disp_px=10.0))

@@ -41,9 +41,7 @@ def _golden_run(checkpoint: str, io_file: str):
         ours = {
             "flow_noinit": model.net(tensors["left"], tensors["right"], ITERS),
             "flow_half": model.net(tensors["left_half"], tensors["right_half"], ITERS),
-            "flow_combined": model.net(
-                tensors["left"], tensors["right"], ITERS, flow_init=tensors["flow_half"]
-            ),
+            "flow_combined": model.net(tensors["left"], tensors["right"], ITERS, flow_init=tensors["flow_half"]),
             "two_pass_disparity": model(tensors["left"], tensors["right"]),
         }
     return ours, tensors

@@ -172,6 +172,7 @@ def test_half_refinement_starts_as_the_identity(small_model):
         model.half_refinement.residual.bias.fill_(0.25)  # 0.25 half-pixel = 0.5 px everywhere
         torch.testing.assert_close(model(*inputs), F.relu(small_model(*inputs) + 0.5))
 
+
 def test_full_refinement_starts_as_the_identity(small_half_model):
     """Added to a trained network (zero last layer), the full-resolution stage first changes nothing."""
     model = build_rtnet({"max_disp": 32, "half_refinement": True, "full_refinement": True}).eval()

@@ -67,9 +67,7 @@ def _image(name: str, size_hw) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, 3, *size_hw])
 
 
-def toy_single(
-    path: Path, size_hw=SIZE_HW, contract: OnnxContract | None = None, metadata: bool = True
-) -> Path:
+def toy_single(path: Path, size_hw=SIZE_HW, contract: OnnxContract | None = None, metadata: bool = True) -> Path:
     """disparity = SCALE_PX * mean over channels of ``left`` + 1 (``right`` is read and ignored)."""
     nodes = [
         helper.make_node("ReduceMean", ["left"], ["mean"], axes=[1], keepdims=0),
@@ -80,8 +78,7 @@ def toy_single(
         helper.make_node("Add", ["shifted", "nothing"], ["disparity"]),
     ]
     initializers = [
-        helper.make_tensor(n, TensorProto.FLOAT, [], [v])
-        for n, v in (("scale", SCALE_PX), ("one", 1.0), ("zero", 0.0))
+        helper.make_tensor(n, TensorProto.FLOAT, [], [v]) for n, v in (("scale", SCALE_PX), ("one", 1.0), ("zero", 0.0))
     ]
     graph = helper.make_graph(
         nodes,
@@ -133,10 +130,7 @@ def toy_two_pass(path: Path, size_hw=(16, 32)) -> tuple[Path, Path]:
 
 def _gradient_pair(size_hw):
     height, width = size_hw
-    ramp = (
-        np.linspace(20, 230, width, dtype=np.float32)[None, :, None]
-        + np.linspace(0, 20, height)[:, None, None]
-    )
+    ramp = np.linspace(20, 230, width, dtype=np.float32)[None, :, None] + np.linspace(0, 20, height)[:, None, None]
     left = np.repeat(ramp, 3, axis=2).astype(np.uint8)
     return left, np.ascontiguousarray(left[:, ::-1])
 
@@ -158,9 +152,7 @@ def test_cuda_device_orders_tensorrt_cuda_cpu_with_fp16_and_engine_cache(tmp_pat
     ]
     trt = providers[0][1]
     assert trt["trt_fp16_enable"] is True and trt["device_id"] == 1
-    assert trt["trt_engine_cache_enable"] is True and trt["trt_engine_cache_path"] == str(
-        tmp_path / "engines"
-    )
+    assert trt["trt_engine_cache_enable"] is True and trt["trt_engine_cache_path"] == str(tmp_path / "engines")
     assert providers[1][1] == {"device_id": 1}
     assert provider_list("cuda", "fp32")[0][1]["trt_fp16_enable"] is False
 
@@ -173,9 +165,7 @@ def test_explicit_provider_order_and_short_names():
     ]
 
 
-@pytest.mark.parametrize(
-    "text, message", [("tpu", "unknown execution provider 'tpu'"), (" , ", "list is empty")]
-)
+@pytest.mark.parametrize("text, message", [("tpu", "unknown execution provider 'tpu'"), (" , ", "list is empty")])
 def test_bad_provider_lists_are_refused(text, message):
     with pytest.raises(InputError, match=message):
         parse_providers(text)
@@ -192,9 +182,7 @@ def test_missing_providers_fall_back_with_a_warning(toy_path):
 
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
         pytest.skip("this onnxruntime build has CUDA: nothing to fall back from")
-    with pytest.warns(
-        ProviderFallbackWarning, match="TensorrtExecutionProvider, CUDAExecutionProvider not available"
-    ):
+    with pytest.warns(ProviderFallbackWarning, match="TensorrtExecutionProvider, CUDAExecutionProvider not available"):
         session = open_session(toy_path, device="cuda")
     assert session.get_providers() == ["CPUExecutionProvider"]
 
@@ -362,9 +350,7 @@ def test_two_pass_export_runs_the_half_size_pass_first(tmp_path):
 
 def test_the_half_size_file_alone_is_refused_and_a_missing_companion_is_reported(tmp_path):
     path, init_path = toy_two_pass(tmp_path / "cre.onnx")
-    with pytest.raises(
-        InputError, match="half-size first pass of a two-pass export; load the refinement model"
-    ):
+    with pytest.raises(InputError, match="half-size first pass of a two-pass export; load the refinement model"):
         load_onnx(init_path)
     init_path.unlink()
     with pytest.raises(CheckpointError, match="ONNX model not found: .*cre_init.onnx"):
@@ -434,9 +420,7 @@ def toy_network():
     return spec, ToyNet().eval()
 
 
-def test_onnxruntime_backend_exports_once_per_padded_size_and_matches_torch(
-    toy_network, tmp_path, monkeypatch
-):
+def test_onnxruntime_backend_exports_once_per_padded_size_and_matches_torch(toy_network, tmp_path, monkeypatch):
     from rtstereo.export import onnx_export
     from rtstereo.runtime.backends import TorchBackend
     from rtstereo.runtime.predictor import Predictor
@@ -444,9 +428,7 @@ def test_onnxruntime_backend_exports_once_per_padded_size_and_matches_torch(
     spec, module = toy_network
     calls = []
     real_export = onnx_export.export_onnx
-    monkeypatch.setattr(
-        onnx_export, "export_onnx", lambda *a, **k: calls.append(a[3]) or real_export(*a, **k)
-    )
+    monkeypatch.setattr(onnx_export, "export_onnx", lambda *a, **k: calls.append(a[3]) or real_export(*a, **k))
     predictor = ort_backend.predictor_from_module(spec, {"max_disp": 16}, module, cache=tmp_path)
     reference = Predictor(spec, {"max_disp": 16}, TorchBackend(module))
     left, right = _gradient_pair((20, 30))  # padded to 24x32

@@ -45,9 +45,7 @@ def test_uvc_source_reads_a_side_by_side_video_through_opencv(sbs_video):
     pairs = list(source)
     assert 1 <= len(pairs) <= len(frames)
     indices = [p.index for p in pairs]
-    assert (
-        indices == sorted(set(indices)) and indices[-1] == len(frames) - 1
-    )  # the newest frame always arrives
+    assert indices == sorted(set(indices)) and indices[-1] == len(frames) - 1  # the newest frame always arrives
     for pair in pairs:
         np.testing.assert_array_equal(pair.left, frames[pair.index][:, :128])
         np.testing.assert_array_equal(pair.right, frames[pair.index][:, 128:])
@@ -113,9 +111,7 @@ def test_an_unplugged_device_raises_a_clear_error_after_its_frames():
     capture = ScriptedCapture(sbs_frames(3))
     source = UVCSource(0, capture_factory=lambda device: capture)
     seen = []
-    with pytest.raises(
-        CameraError, match=r"camera uvc:0 stopped delivering frames after 3 frame\(s\) \(unplugged\?\)"
-    ):
+    with pytest.raises(CameraError, match=r"camera uvc:0 stopped delivering frames after 3 frame\(s\) \(unplugged\?\)"):
         for pair in source:
             seen.append(pair.index)
     assert seen and seen[-1] == 2 and capture.released
@@ -435,9 +431,7 @@ def raw_colour_pair(dai, handler, size_wh):
     for socket in (dai.CameraBoardSocket.CAM_B, dai.CameraBoardSocket.CAM_C):
         k = np.asarray(handler.getCameraIntrinsics(socket, *size_wh))
         lenses.append((k, np.asarray(handler.getDistortionCoefficients(socket))))
-    extrinsics = np.asarray(
-        handler.getCameraExtrinsics(dai.CameraBoardSocket.CAM_B, dai.CameraBoardSocket.CAM_C)
-    )
+    extrinsics = np.asarray(handler.getCameraExtrinsics(dai.CameraBoardSocket.CAM_B, dai.CameraBoardSocket.CAM_C))
     left = render_raw_view(*lenses[0], np.eye(3), np.zeros(3), size_wh)
     right = render_raw_view(*lenses[1], extrinsics[:3, :3], extrinsics[:3, 3] / 100, size_wh)
     return left, right
@@ -483,9 +477,7 @@ def test_oak_colour_calibration_matches_opencv_stereo_rectify():
     expected = (p_left[0, 0], p_left[1, 1], p_left[0, 2], p_right[0, 2], p_left[1, 2], 0.075)
     received = (calibration.fx_px, calibration.fy_px, calibration.cx0_px, calibration.cx1_px)
     assert received + (calibration.cy_px, calibration.baseline_m) == pytest.approx(expected, rel=1e-5)
-    assert (
-        calibration.cx0_px == calibration.cx1_px and (calibration.width_px, calibration.height_px) == size_wh
-    )
+    assert calibration.cx0_px == calibration.cx1_px and (calibration.width_px, calibration.height_px) == size_wh
 
 
 def colour_frame(dai, rgb, sequence: int):
@@ -516,9 +508,7 @@ def test_oak_colour_stream_delivers_the_rectified_colour_pair():
     pair = next(frames)
     left_queue.close(), right_queue.close()  # unblock the grabber so the source closes at once
     frames.close()
-    expected_left, expected_right = host_rectification_from_depthai(handler, size_wh).rectify(
-        raw_left, raw_right
-    )
+    expected_left, expected_right = host_rectification_from_depthai(handler, size_wh).rectify(raw_left, raw_right)
     np.testing.assert_array_equal(pair.left, expected_left)
     np.testing.assert_array_equal(pair.right, expected_right)
     assert pair.left[:, :, 0].max() > 2 * pair.left[:, :, 1].max() - 5  # RGB order kept: red blobs stay red
@@ -570,9 +560,7 @@ def test_oak_colour_refuses_a_calibration_without_the_stereo_extrinsics():
     dai = depthai_or_skip()
     handler = dai.CalibrationHandler()
     for socket in (dai.CameraBoardSocket.CAM_B, dai.CameraBoardSocket.CAM_C):
-        handler.setCameraIntrinsics(
-            socket, [[800.0, 0, 640], [0, 800, 400], [0, 0, 1]], dai.Size2f(1280, 800)
-        )
+        handler.setCameraIntrinsics(socket, [[800.0, 0, 640], [0, 800, 400], [0, 0, 1]], dai.Size2f(1280, 800))
     handler.setStereoLeft(dai.CameraBoardSocket.CAM_B, [[1.0, 0, 0], [0, 1, 0], [0, 0, 1]])
     handler.setStereoRight(dai.CameraBoardSocket.CAM_C, [[1.0, 0, 0], [0, 1, 0], [0, 0, 1]])
     with pytest.raises(CameraError, match="cannot rectify CAM_B/CAM_C"):

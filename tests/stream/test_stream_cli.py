@@ -124,9 +124,9 @@ def test_calibration_and_rectification_maps_are_applied(run_cli, two_videos, tmp
     assert code == 0, err
     k = np.array([[100.0, 0, 63.5], [0, 100, 31.5], [0, 0, 1]])
     p = np.hstack([k, np.zeros((3, 1))])
-    Rectifier.from_matrices(
-        k, np.zeros(5), k, np.zeros(5), np.eye(3), np.eye(3), p, p, (128, 64), calibration
-    ).save(tmp_path / "maps.npz")
+    Rectifier.from_matrices(k, np.zeros(5), k, np.zeros(5), np.eye(3), np.eye(3), p, p, (128, 64), calibration).save(
+        tmp_path / "maps.npz"
+    )
     for extra, name in (([], "plain"), (["--rectify", tmp_path / "maps.npz"], "rectified")):
         code, _, err = run_cli(
             "video", *two_videos, "--max-frames", 2, "--output-prefix", tmp_path / name, *extra, *FAST
@@ -206,9 +206,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def test_video_url_is_downloaded_once_with_yt_dlp(
-    run_cli, sbs_video, http_server, stream_cache, tmp_path, monkeypatch
-):
+def test_video_url_is_downloaded_once_with_yt_dlp(run_cli, sbs_video, http_server, stream_cache, tmp_path, monkeypatch):
     pytest.importorskip("yt_dlp", reason="yt-dlp is not installed (extra video)")
     for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(name, raising=False)

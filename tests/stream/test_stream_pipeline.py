@@ -122,9 +122,7 @@ def test_videos_to_mp4_and_png16_with_real_sgbm(two_videos, tmp_path, scene):
     disparity = read_disparity(tmp_path / "png" / "disp_00003.png")
     assert np.nanmedian(disparity[2:12, 40:100]) == pytest.approx(BACKGROUND_PX, abs=0.5)
     data = json.loads(summary.write_json(tmp_path / "s.json").read_text())
-    assert (
-        data["frames_written"] == 6 and data["stages"]["inference"]["frames"] == 6 and data["model"] == "sgbm"
-    )
+    assert data["frames_written"] == 6 and data["stages"]["inference"]["frames"] == 6 and data["model"] == "sgbm"
 
 
 def test_colour_range_is_fixed_across_frames_not_per_frame():
@@ -145,9 +143,7 @@ def test_colour_range_is_fixed_across_frames_not_per_frame():
 
 def test_colour_range_is_measured_once_from_the_first_frames(tmp_path):
     scale = ColourScale(None, warmup_frames=3)
-    stream = Stream(
-        Frames(6), FakePredictor(), sinks=[VideoSink(tmp_path / "o.mp4", fps=10)], colour_scale=scale
-    )
+    stream = Stream(Frames(6), FakePredictor(), sinks=[VideoSink(tmp_path / "o.mp4", fps=10)], colour_scale=scale)
     summary = stream.run()
     # the 99th percentile of frames 0..2 (disparities 5, 6, 7), then frozen
     assert summary.colour_max_disp_px == pytest.approx(7.0)
@@ -224,9 +220,7 @@ def test_a_camera_unplugged_mid_stream_keeps_the_outputs_valid(tmp_path):
     capture = ScriptedCapture(sbs_frames(4), delay_s=0.03)
     source = UVCSource(0, capture_factory=lambda device: capture)
     sink, pngs = VideoSink(tmp_path / "o.mp4"), DisparityPngSink(tmp_path / "d")
-    stream = Stream(
-        source, rtstereo.load("sgbm", max_disp=32), sinks=[sink, pngs], colour_scale=ColourScale(32)
-    )
+    stream = Stream(source, rtstereo.load("sgbm", max_disp=32), sinks=[sink, pngs], colour_scale=ColourScale(32))
     with pytest.raises(CameraError, match="unplugged"):
         stream.run()
     summary = stream.summary

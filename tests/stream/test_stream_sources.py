@@ -22,9 +22,7 @@ def medians(pair: StereoPair, rectangle, max_disp: int = 32) -> tuple[float, flo
     """Median disparity of the background (above the rectangle) and of the rectangle, by SGBM."""
     d = rtstereo.load("sgbm", max_disp=max_disp).predict_pair(pair).disparity_px
     x0, y0, x1, y1 = rectangle
-    return float(np.nanmedian(d[2 : y0 - 2, 40:100])), float(
-        np.nanmedian(d[y0 + 3 : y1 - 3, x0 + 3 : x1 - 3])
-    )
+    return float(np.nanmedian(d[2 : y0 - 2, 40:100])), float(np.nanmedian(d[y0 + 3 : y1 - 3, x0 + 3 : x1 - 3]))
 
 
 # -- two videos ------------------------------------------------------------------------------------
@@ -164,9 +162,7 @@ def test_image_sequences_of_different_counts_are_refused(tmp_path):
 
 
 def test_resizing_is_announced_and_scales_the_calibration(caplog):
-    pair = StereoPair(
-        np.zeros((64, 128, 3), np.uint8), np.zeros((64, 128, 3), np.uint8), index=3, timestamp_s=0.3
-    )
+    pair = StereoPair(np.zeros((64, 128, 3), np.uint8), np.zeros((64, 128, 3), np.uint8), index=3, timestamp_s=0.3)
     calibration = Calibration(100.0, 100.0, 63.5, 63.5, 31.5, 0.1, 128, 64)
     prepare = FramePreparer(size_wh=(64, 32), calibration=calibration)
     with caplog.at_level(logging.INFO, "rtstereo.stream"):

@@ -47,9 +47,7 @@ def calib_file(tmp_path):
     """The rtstereo JSON calibration of the rendered 128x64 test videos."""
     from rtstereo.io.calibration import write_calibration
 
-    return write_calibration(
-        tmp_path / "calib.json", Calibration(100.0, 100.0, 63.5, 63.5, 31.5, 0.1, 128, 64)
-    )
+    return write_calibration(tmp_path / "calib.json", Calibration(100.0, 100.0, 63.5, 63.5, 31.5, 0.1, 128, 64))
 
 
 def known_frame(number: int = 0, calibration: Calibration | None = CAL, preview: bool = True) -> OutputFrame:
@@ -286,9 +284,7 @@ def test_missing_rerun_names_the_extra(monkeypatch, tmp_path):
         Viewer3DSink(save_path=tmp_path / "out.rrd")
 
 
-def test_missing_rerun_fails_the_command_before_the_first_frame(
-    monkeypatch, run_cli, two_videos, calib_file, tmp_path
-):
+def test_missing_rerun_fails_the_command_before_the_first_frame(monkeypatch, run_cli, two_videos, calib_file, tmp_path):
     monkeypatch.setitem(sys.modules, "rerun", None)
     code, _, err = run_cli(
         "video",
@@ -309,9 +305,7 @@ def test_missing_rerun_fails_the_command_before_the_first_frame(
 
 @pytest.mark.parametrize("verb", ["video", "live"])
 @pytest.mark.parametrize("flag", [["--view3d"], ["--view3d-save", "{tmp}/o.rrd"]])
-def test_no_calibration_is_a_clear_error_before_the_first_frame(
-    run_cli, two_videos, sbs_video, tmp_path, verb, flag
-):
+def test_no_calibration_is_a_clear_error_before_the_first_frame(run_cli, two_videos, sbs_video, tmp_path, verb, flag):
     inputs = two_videos if verb == "video" else ["--camera", f"uvc:{sbs_video}"]
     flag = [f.format(tmp=tmp_path) for f in flag]
     code, _, err = run_cli(verb, *inputs, *flag, "-o", tmp_path / "o.mp4", *FAST)
@@ -322,9 +316,7 @@ def test_no_calibration_is_a_clear_error_before_the_first_frame(
 
 
 def test_recording_name_must_end_in_rrd(run_cli, two_videos, calib_file, tmp_path):
-    code, _, err = run_cli(
-        "video", *two_videos, "--calib", calib_file, "--view3d-save", tmp_path / "o.mp4", *FAST
-    )
+    code, _, err = run_cli("video", *two_videos, "--calib", calib_file, "--view3d-save", tmp_path / "o.mp4", *FAST)
     assert code == 2 and "expected a .rrd file name" in err
 
 
@@ -337,9 +329,7 @@ def test_rrd_check():
 
 
 @needs_rerun
-def test_video_with_calibration_records_the_3d_view(
-    monkeypatch, run_cli, two_videos, calib_file, scene, tmp_path
-):
+def test_video_with_calibration_records_the_3d_view(monkeypatch, run_cli, two_videos, calib_file, scene, tmp_path):
     payloads = []
     log_payload = viewer.log_payload
 
@@ -402,9 +392,7 @@ def test_view3d_without_a_display_warns_and_runs(monkeypatch, run_cli, two_video
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     monkeypatch.setattr(sys, "platform", "linux")
-    code, _, err = run_cli(
-        "video", *two_videos, "--calib", calib_file, "--view3d", "-o", tmp_path / "o.mp4", *FAST
-    )
+    code, _, err = run_cli("video", *two_videos, "--calib", calib_file, "--view3d", "-o", tmp_path / "o.mp4", *FAST)
     assert code == 0, err
     assert "--view3d: no display" in err and "--view3d-save FILE.rrd" in err
     assert (tmp_path / "o.mp4").exists()

@@ -25,9 +25,9 @@ def seeded(seed: int = 0) -> torch.Generator:
 def smooth_texture(height: int, width: int, seed: int = 0) -> torch.Tensor:
     """Random colour texture ``(3, H, W)`` smooth enough for bilinear interpolation to be accurate."""
     coarse = torch.rand(1, 3, height // 4 + 2, width // 4 + 2, generator=seeded(seed))
-    return F.interpolate(coarse, (height + 8, width + 8), mode="bicubic", align_corners=False)[
-        0, :, 4:-4, 4:-4
-    ].clamp(0, 1)
+    return F.interpolate(coarse, (height + 8, width + 8), mode="bicubic", align_corners=False)[0, :, 4:-4, 4:-4].clamp(
+        0, 1
+    )
 
 
 def shifted_pair(batch: int = 2, disparity_px: int = 6) -> dict:
@@ -163,9 +163,7 @@ def test_vertical_shift_moves_the_right_view_only_by_at_most_two_pixels():
 
 
 def test_rotation_turns_the_right_view_only():
-    settings = AugmentSettings.geometry_only(
-        scale_prob=0.0, stretch_prob=0.0, rotation_prob=1.0, rotation_deg=2.0
-    )
+    settings = AugmentSettings.geometry_only(scale_prob=0.0, stretch_prob=0.0, rotation_prob=1.0, rotation_deg=2.0)
     batch = ramp_batch(batch=2, axis=-1)
     out = augment_batch(batch, seeded(9), (HEIGHT, WIDTH), settings)
     assert torch.equal(out["left"], batch["left"])

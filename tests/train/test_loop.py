@@ -299,17 +299,11 @@ def test_dataset_folder_without_a_known_layout_is_refused(tmp_path):
 # ------------------------------------------------------------------------------- configuration
 def test_config_files_yaml_and_json(tmp_path):
     (tmp_path / "c.yaml").write_text("steps: 7\ncrop_hw: [64, 128]\nsettings: {max_disp: 64}\n")
-    (tmp_path / "c.json").write_text(
-        json.dumps({"steps": 7, "crop_hw": "64x128", "settings": {"max_disp": 64}})
-    )
+    (tmp_path / "c.json").write_text(json.dumps({"steps": 7, "crop_hw": "64x128", "settings": {"max_disp": 64}}))
     yaml_config = resolve_config(read_config_file(tmp_path / "c.yaml"))
     json_config = resolve_config(read_config_file(tmp_path / "c.json"))
     assert yaml_config == json_config
-    assert (
-        yaml_config.steps == 7
-        and yaml_config.crop_hw == (64, 128)
-        and yaml_config.settings == {"max_disp": 64}
-    )
+    assert yaml_config.steps == 7 and yaml_config.crop_hw == (64, 128) and yaml_config.settings == {"max_disp": 64}
     (tmp_path / "empty.yaml").write_text("")
     assert resolve_config(read_config_file(tmp_path / "empty.yaml")) == TrainConfig()
 
@@ -410,9 +404,7 @@ def test_stream_seeds_are_distinct_and_apart_from_validation_seeds():
 def test_learning_curve_survives_a_truncated_log(tmp_path):
     log = tmp_path / "log.jsonl"
     log.write_text(
-        '{"kind": "train", "step": 1, "loss": 3.0}\n'
-        '{"kind": "val", "step": 1, "epe": 2.0, "bad-2": 30.0}\n'
-        '{"kind": "tr'
+        '{"kind": "train", "step": 1, "loss": 3.0}\n{"kind": "val", "step": 1, "epe": 2.0, "bad-2": 30.0}\n{"kind": "tr'
     )
     loop.plot_learning_curve(log, tmp_path / "curve.png")
     assert (tmp_path / "curve.png").read_bytes().startswith(PNG_SIGNATURE)
@@ -430,9 +422,7 @@ def _parser():
 def test_cli_trains_from_a_config_file_and_flags(tmp_path, capsys):
     config = tiny_config(tmp_path / "run", steps=5).to_dict()
     (tmp_path / "train.json").write_text(json.dumps(config))
-    args = _parser().parse_args(
-        ["train", "--config", str(tmp_path / "train.json"), "--steps", "1", "--crop", "64x96"]
-    )
+    args = _parser().parse_args(["train", "--config", str(tmp_path / "train.json"), "--steps", "1", "--crop", "64x96"])
     assert args.func(args) == 0
     assert "done: step 1" in capsys.readouterr().out
     assert json.loads((tmp_path / "run" / "config.json").read_text())["crop_hw"] == [64, 96]

@@ -42,9 +42,7 @@ def register(subparsers) -> None:
         metavar="[MODEL=]FILE",
         help="weights file or URL; MODEL=FILE when several networks are benched (repeatable)",
     )
-    parser.add_argument(
-        "--sizes", default="480x640", help="input sizes HxW, comma-separated (default: %(default)s)"
-    )
+    parser.add_argument("--sizes", default="480x640", help="input sizes HxW, comma-separated (default: %(default)s)")
     parser.add_argument("--max-disp", help="disparity ranges to sweep, comma-separated (e.g. 96,192)")
     parser.add_argument("--iters", help="refinement iterations to sweep, comma-separated (e.g. 2,5,10,20)")
     parser.add_argument(
@@ -55,9 +53,7 @@ def register(subparsers) -> None:
         metavar="KEY=V1,V2",
         help="any other setting to sweep (repeatable)",
     )
-    parser.add_argument(
-        "--precision", default="fp32", help="fp32, fp16, bf16, comma-separated (default: %(default)s)"
-    )
+    parser.add_argument("--precision", default="fp32", help="fp32, fp16, bf16, comma-separated (default: %(default)s)")
     parser.add_argument(
         "--backend",
         default="torch",
@@ -67,12 +63,8 @@ def register(subparsers) -> None:
     parser.add_argument("--threads", type=int, help="CPU threads for PyTorch, ONNX Runtime and OpenCV")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls first (default: %(default)s)")
     parser.add_argument("--runs", type=int, default=10, help="timed calls (default: %(default)s)")
-    parser.add_argument(
-        "--data", action="append", metavar="DIR", help="dataset folder: adds accuracy and a plot"
-    )
-    parser.add_argument(
-        "--baseline", help="model whose time at the same size divides every row's (e.g. sgbm)"
-    )
+    parser.add_argument("--data", action="append", metavar="DIR", help="dataset folder: adds accuracy and a plot")
+    parser.add_argument("--baseline", help="model whose time at the same size divides every row's (e.g. sgbm)")
     parser.add_argument(
         "--random-weights",
         action="store_true",
@@ -101,8 +93,7 @@ def weights_by_model(items: list[str], models: list[str]) -> dict[str, str]:
             out[networks[0]] = item
         else:
             raise InputError(
-                f"--weights '{item}': with {len(networks)} networks ({', '.join(networks) or 'none'}) "
-                "write MODEL=FILE"
+                f"--weights '{item}': with {len(networks)} networks ({', '.join(networks) or 'none'}) write MODEL=FILE"
             )
     return out
 

@@ -44,8 +44,7 @@ def register(subparsers) -> None:
         "--alpha",
         type=float,
         default=0.0,
-        help="rectification crop: 0 keeps only valid pixels, 1 keeps every source pixel "
-        "(default: %(default)s)",
+        help="rectification crop: 0 keeps only valid pixels, 1 keeps every source pixel (default: %(default)s)",
     )
     parser.add_argument(
         "--free-k3",

@@ -61,27 +61,48 @@ def register(subparsers) -> None:
 def add_3d_args(parser: argparse.ArgumentParser) -> None:
     """Calibration, rectification, left-right check and point-cloud cleaning options."""
     group = parser.add_argument_group("3D and confidence")
-    group.add_argument("--calib", metavar="FILE",
-                       help="calibration of the (rectified) pair: KITTI calib .txt, Middlebury calib.txt, "
-                            "OpenCV YAML/JSON with P1/P2 or Q, or rtstereo calibration.json; enables "
-                            "depth/ply/glb")
-    group.add_argument("--calib-unit", choices=("m", "cm", "mm"),
-                       help="length unit of OpenCV calibration files (default: the file's length_unit "
-                            "entry, else m)")
-    group.add_argument("--rectify", metavar="MAPS",
-                       help="rectify raw pairs first with maps.npz from `rtstereo calibrate` (or an OpenCV "
-                            "YAML with K1 D1 K2 D2 R T); also gives the calibration")
-    group.add_argument("--lr-check", nargs="?", type=float, const=1.0, metavar="PX",
-                       help="left-right consistency check: pixels whose left and right disparities disagree "
-                            "by more than PX (default 1) become invalid (occlusions, mismatches); runs the "
-                            "model twice")
-    group.add_argument("--max-depth", type=float, metavar="M",
-                       help="point clouds: drop points farther than M metres")
-    group.add_argument("--max-jump", type=float, default=DEFAULT_MAX_JUMP_REL, metavar="REL",
-                       help="point clouds: drop flying pixels, whose depth jumps by more than REL (relative) "
-                            "to a neighbour (default: %(default)s; 0 keeps them)")
-    group.add_argument("--no-rectification-check", action="store_true",
-                       help="skip the check that the first pair is rectified (rows aligned within 1 px)")
+    group.add_argument(
+        "--calib",
+        metavar="FILE",
+        help="calibration of the (rectified) pair: KITTI calib .txt, Middlebury calib.txt, "
+        "OpenCV YAML/JSON with P1/P2 or Q, or rtstereo calibration.json; enables "
+        "depth/ply/glb",
+    )
+    group.add_argument(
+        "--calib-unit",
+        choices=("m", "cm", "mm"),
+        help="length unit of OpenCV calibration files (default: the file's length_unit entry, else m)",
+    )
+    group.add_argument(
+        "--rectify",
+        metavar="MAPS",
+        help="rectify raw pairs first with maps.npz from `rtstereo calibrate` (or an OpenCV "
+        "YAML with K1 D1 K2 D2 R T); also gives the calibration",
+    )
+    group.add_argument(
+        "--lr-check",
+        nargs="?",
+        type=float,
+        const=1.0,
+        metavar="PX",
+        help="left-right consistency check: pixels whose left and right disparities disagree "
+        "by more than PX (default 1) become invalid (occlusions, mismatches); runs the "
+        "model twice",
+    )
+    group.add_argument("--max-depth", type=float, metavar="M", help="point clouds: drop points farther than M metres")
+    group.add_argument(
+        "--max-jump",
+        type=float,
+        default=DEFAULT_MAX_JUMP_REL,
+        metavar="REL",
+        help="point clouds: drop flying pixels, whose depth jumps by more than REL (relative) "
+        "to a neighbour (default: %(default)s; 0 keeps them)",
+    )
+    group.add_argument(
+        "--no-rectification-check",
+        action="store_true",
+        help="skip the check that the first pair is rectified (rows aligned within 1 px)",
+    )
 
 
 def _calibration_and_rectifier(args: argparse.Namespace):
@@ -89,8 +110,9 @@ def _calibration_and_rectifier(args: argparse.Namespace):
     from ..rectify import Rectifier
 
     if args.calib and args.rectify:
-        raise InputError("give --calib or --rectify, not both: the rectification maps carry the calibration "
-                         "of the rectified images")
+        raise InputError(
+            "give --calib or --rectify, not both: the rectification maps carry the calibration of the rectified images"
+        )
     if args.rectify:
         return None, Rectifier.from_file(args.rectify)
     if args.calib:
@@ -121,8 +143,10 @@ def _warn_if_unrectified(pair, name: str) -> None:
 
 def _summary(name: str, model: str, result) -> str:
     d = result.disparity_px
-    line = (f"{name}: {d.shape[1]}x{d.shape[0]}, {model}, {result.timings_ms['total']:.1f} ms, "
-            f"density {result.density * 100:.1f} %")
+    line = (
+        f"{name}: {d.shape[1]}x{d.shape[0]}, {model}, {result.timings_ms['total']:.1f} ms, "
+        f"density {result.density * 100:.1f} %"
+    )
     if result.calibration is not None and result.density > 0:
         line += f", median depth {float(np.nanmedian(pointcloud.depth_of(result))):.2f} m"
     return line
@@ -142,15 +166,16 @@ def run(args: argparse.Namespace) -> int:
     calibration, rectifier = _calibration_and_rectifier(args)
     metric = [f for f in formats if f in pointcloud.NEEDS_CALIBRATION]
     if metric and not to_file and calibration is None and rectifier is None:
-        raise InputError(f"--format {','.join(metric)} needs the cameras' calibration (focal length, "
-                         "baseline): pass --calib FILE or --rectify maps.npz (see `rtstereo calibrate`)")
+        raise InputError(
+            f"--format {','.join(metric)} needs the cameras' calibration (focal length, "
+            "baseline): pass --calib FILE or --rectify maps.npz (see `rtstereo calibrate`)"
+        )
     if args.max_jump < 0:
         raise InputError(f"--max-jump must be >= 0 (0 keeps flying pixels), got {args.max_jump}")
     if args.max_depth is not None and not args.max_depth > 0:
         raise InputError(f"--max-depth must be > 0 metres, got {args.max_depth}")
     predictor = predictor_from_args(args)
-    bar = tqdm(sources, desc="predict", unit="pair", file=sys.stderr,
-               disable=args.quiet or len(sources) == 1)
+    bar = tqdm(sources, desc="predict", unit="pair", file=sys.stderr, disable=args.quiet or len(sources) == 1)
     writers = pointcloud.make_writers(
         pointcloud.PointCloudOptions(max_depth_m=args.max_depth, max_jump_rel=args.max_jump or None)
     )

@@ -35,9 +35,7 @@ def register(subparsers) -> None:
         metavar="D",
         help="largest disparity, pixels (default: %(default)s)",
     )
-    parser.add_argument(
-        "--batch-size", type=int, default=4, help="pairs rendered at once (default: %(default)s)"
-    )
+    parser.add_argument("--batch-size", type=int, default=4, help="pairs rendered at once (default: %(default)s)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
     parser.set_defaults(func=run)
 
@@ -89,9 +87,7 @@ def run(args: argparse.Namespace) -> int:
         for row, index in enumerate(indices):
             name = f"{index:06d}"
             for view in ("left", "right"):
-                image = (
-                    batch[view][row].permute(1, 2, 0).mul(255.0).round().clamp(0, 255).byte().cpu().numpy()
-                )
+                image = batch[view][row].permute(1, 2, 0).mul(255.0).round().clamp(0, 255).byte().cpu().numpy()
                 write_image(folders[view] / f"{name}.png", image)
             write_pfm(folders["disparity"] / f"{name}.pfm", batch["disparity"][row].cpu().numpy())
             occluded = batch["occluded"][row].cpu().numpy().astype(np.uint8) * 255

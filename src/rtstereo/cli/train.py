@@ -51,9 +51,7 @@ def register(subparsers) -> None:
     run.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
     run.add_argument("--seed", type=int, help="seed of initialisation and data (default: 0)")
     data = parser.add_argument_group("data")
-    data.add_argument(
-        "--data", help="dataset folder with ground truth to train on (default: synthetic scenes)"
-    )
+    data.add_argument("--data", help="dataset folder with ground truth to train on (default: synthetic scenes)")
     data.add_argument(
         "--data-max-disp",
         type=float,
@@ -67,9 +65,7 @@ def register(subparsers) -> None:
     data.add_argument("--crop", dest="crop_hw", metavar="HxW", help="training crop, e.g. 256x512")
     data.add_argument("--val-data", help="dataset folder to validate on (default: fixed synthetic set)")
     data.add_argument("--val-size", type=int, help="pairs in the synthetic validation set (default: 16)")
-    data.add_argument(
-        "--val-hw", metavar="HxW", help="size of the synthetic validation pairs (default: 256x512)"
-    )
+    data.add_argument("--val-hw", metavar="HxW", help="size of the synthetic validation pairs (default: 256x512)")
     optim = parser.add_argument_group("optimisation")
     optim.add_argument("--steps", type=int, help="total optimiser steps (default: 100000)")
     optim.add_argument("--batch-size", "-b", type=int, help="pairs per step (default: 8)")

@@ -45,12 +45,8 @@ def register(subparsers) -> None:
         metavar="VIDEO",
         help="LEFT_VIDEO RIGHT_VIDEO; with --sbs one VIDEO_OR_URL; or two folders/globs of images",
     )
-    parser.add_argument(
-        "--sbs", action="store_true", help="one side-by-side video (left|right halves), file or URL"
-    )
-    parser.add_argument(
-        "--swap", action="store_true", help="exchange left and right (cross-eye videos: right|left)"
-    )
+    parser.add_argument("--sbs", action="store_true", help="one side-by-side video (left|right halves), file or URL")
+    parser.add_argument("--swap", action="store_true", help="exchange left and right (cross-eye videos: right|left)")
     frames = parser.add_argument_group("frames")
     frames.add_argument("--start", type=int, default=0, help="first frame to use, from 0 (default: 0)")
     frames.add_argument("--stride", type=int, default=1, help="use every N-th frame (default: 1)")
@@ -74,17 +70,13 @@ def add_stream_args(parser: argparse.ArgumentParser) -> None:
         metavar="PREFIX",
         help="write 16-bit disparity PNGs PREFIX_00000.png, ... (value = d*256, 0 = invalid)",
     )
-    out.add_argument(
-        "--show", action="store_true", help="show a window when a display exists (q or Esc quits)"
-    )
+    out.add_argument("--show", action="store_true", help="show a window when a display exists (q or Esc quits)")
     out.add_argument(
         "--summary",
         metavar="FILE.json",
         help="JSON summary with per-stage FPS (default: beside -o as .json, or PREFIX_summary.json)",
     )
-    out.add_argument(
-        "--quiet", "-q", action="store_true", help="no progress bar, notices or summary on screen"
-    )
+    out.add_argument("--quiet", "-q", action="store_true", help="no progress bar, notices or summary on screen")
     frames = parser.add_argument_group("frames")
     frames.add_argument("--max-frames", type=int, help="stop after N frames")
     frames.add_argument(
@@ -93,12 +85,8 @@ def add_stream_args(parser: argparse.ArgumentParser) -> None:
         help="resize frames to HEIGHTxWIDTH before the model: the disparity is in pixels of the resized "
         "frames (and the calibration is scaled)",
     )
-    frames.add_argument(
-        "--rectify", metavar="MAPS", help="rectify raw frames with maps from `rtstereo calibrate`"
-    )
-    frames.add_argument(
-        "--calib", metavar="FILE", help="calibration of the (rectified) frames, carried into results"
-    )
+    frames.add_argument("--rectify", metavar="MAPS", help="rectify raw frames with maps from `rtstereo calibrate`")
+    frames.add_argument("--calib", metavar="FILE", help="calibration of the (rectified) frames, carried into results")
     view = parser.add_argument_group("3D viewer (pip install 'rtstereo[viewer]'; needs a calibration)")
     view.add_argument(
         "--view3d",
@@ -110,9 +98,7 @@ def add_stream_args(parser: argparse.ArgumentParser) -> None:
         metavar="FILE.rrd",
         help="record the 3D view to a Rerun file (works headless; open it with `rerun FILE.rrd`)",
     )
-    view.add_argument(
-        "--max-depth", type=float, metavar="M", help="3D view: drop points farther than M metres"
-    )
+    view.add_argument("--max-depth", type=float, metavar="M", help="3D view: drop points farther than M metres")
     view.add_argument(
         "--view3d-points",
         type=int,
@@ -160,14 +146,11 @@ def video_source(args: argparse.Namespace) -> FrameSource:
     inputs = args.inputs
     if args.sbs:
         if len(inputs) != 1:
-            raise InputError(
-                f"--sbs takes one side-by-side video (file or URL), got {len(inputs)}: {' '.join(inputs)}"
-            )
+            raise InputError(f"--sbs takes one side-by-side video (file or URL), got {len(inputs)}: {' '.join(inputs)}")
         return SideBySideVideoSource(inputs[0], swap=args.swap, start=args.start, stride=args.stride)
     if len(inputs) != 2:
         raise InputError(
-            f"expected LEFT_VIDEO RIGHT_VIDEO, got {len(inputs)} input(s); "
-            "for one side-by-side video add --sbs"
+            f"expected LEFT_VIDEO RIGHT_VIDEO, got {len(inputs)} input(s); for one side-by-side video add --sbs"
         )
     left, right = inputs
     if args.swap:
@@ -204,8 +187,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     window = open_window(f"rtstereo {verb} (q or Esc quits)") if args.show else None
     if not sinks and window is None:
         log.info(
-            "nothing is written or shown (give -o FILE.mp4, --output-prefix PREFIX or --show): "
-            "measuring speed only"
+            "nothing is written or shown (give -o FILE.mp4, --output-prefix PREFIX or --show): measuring speed only"
         )
     log.info("%s -> %s", source.description, predictor.name)
     stream = Stream(

@@ -57,8 +57,10 @@ class RenderSettings:
     noise_scale: float = 1.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.noise_scale, bool) or not isinstance(self.noise_scale, (int, float)) or not (
-            self.noise_scale >= 0
+        if (
+            isinstance(self.noise_scale, bool)
+            or not isinstance(self.noise_scale, (int, float))
+            or not (self.noise_scale >= 0)
         ):
             raise InputError(f"noise_scale: expected a number >= 0, got {self.noise_scale!r}")
 
@@ -184,9 +186,7 @@ def render_scenes(
         if len(groups) == 1:
             return _render(seeds, height, width, device, float(max_disp_px), settings)
         with ThreadPoolExecutor(len(groups)) as pool:
-            parts = list(
-                pool.map(lambda g: _render(g, height, width, device, float(max_disp_px), settings), groups)
-            )
+            parts = list(pool.map(lambda g: _render(g, height, width, device, float(max_disp_px), settings), groups))
     finally:
         torch.set_num_threads(threads)
     # Group i holds items i, i + n, i + 2n, ...: interleave them back into seed order.
@@ -219,9 +219,7 @@ def _render(
     }
 
 
-def _occlusion(
-    scenes: Scenes, disparity: torch.Tensor, left_winner: torch.Tensor, right_winner: torch.Tensor
-):
+def _occlusion(scenes: Scenes, disparity: torch.Tensor, left_winner: torch.Tensor, right_winner: torch.Tensor):
     """Left pixels that the right camera does not see (bool ``(B, H, W)``).
 
     A left pixel lands at ``xr = x - d`` in the right view. Where both right pixels around ``xr`` show
@@ -248,9 +246,7 @@ def _occlusion(
     return occluded
 
 
-def _render_view(
-    scenes: Scenes, view: str, settings: RenderSettings, seeds: list[int]
-) -> dict[str, torch.Tensor]:
+def _render_view(scenes: Scenes, view: str, settings: RenderSettings, seeds: list[int]) -> dict[str, torch.Tensor]:
     """One camera's image, and the visible layer and its disparity at every pixel."""
     layers, height, width = scenes.layers, scenes.height, scenes.width
     batch, n_layers = layers.data.shape[:2]

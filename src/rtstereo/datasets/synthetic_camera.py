@@ -37,9 +37,7 @@ def specular_glow(winner: torch.Tensor, spots: Table, view: str) -> torch.Tensor
     yi = torch.round(centre_y) + offsets[None, :, None]
     xi, yi = torch.broadcast_tensors(xi, yi)
     inside = (xi >= 0) & (xi < width) & (yi >= 0) & (yi < height)
-    flat = (b[:, None, None] * height + yi.clamp(0, height - 1).long()) * width + xi.clamp(
-        0, width - 1
-    ).long()
+    flat = (b[:, None, None] * height + yi.clamp(0, height - 1).long()) * width + xi.clamp(0, width - 1).long()
     on_layer = winner.reshape(-1)[flat] == p["layer"].long()
     r2 = (xi - centre_x) ** 2 + (yi - centre_y) ** 2
     value = p[f"intensity_{view}"] * torch.exp(-r2 / (2 * p["sigma"] ** 2)) * (inside & on_layer)

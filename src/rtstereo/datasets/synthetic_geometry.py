@@ -132,9 +132,7 @@ def layer_covers(p: Rows, xs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return inside
 
 
-def layer_at(
-    layers: Table, flat_layer: torch.Tensor, qx: torch.Tensor, y: torch.Tensor, view: str
-) -> torch.Tensor:
+def layer_at(layers: Table, flat_layer: torch.Tensor, qx: torch.Tensor, y: torch.Tensor, view: str) -> torch.Tensor:
     """Disparity of given layers at given view positions, ``-inf`` where the layer is not there.
 
     Args:

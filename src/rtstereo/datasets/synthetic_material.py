@@ -46,9 +46,7 @@ def sample_items(u, height: int, width: int, max_disp_px: float) -> dict[str, to
     # A third of the scenes span the full range; the others a log-uniform fraction, so that small
     # disparities (most real scenes at 640 px width) are well covered.
     full_range = u() < 0.35
-    scene_max = max_disp_px * torch.where(
-        full_range, torch.ones_like(u.uniform[:, 0]), _loguniform(u(), 0.08, 1.0)
-    )
+    scene_max = max_disp_px * torch.where(full_range, torch.ones_like(u.uniform[:, 0]), _loguniform(u(), 0.08, 1.0))
     far_background = u() < 0.3
     d_back = scene_max * torch.where(far_background, _lerp(u(), 0.0, 0.02), _lerp(u(), 0.0, 0.25))
     items = {
@@ -122,9 +120,7 @@ def sample_materials(u, items: dict, geometry: dict) -> dict[str, torch.Tensor]:
     """
     kind_draw = u()
     background = geometry["kind"] < 2  # wall and ground: mostly natural textures, rarely patterns
-    kind = torch.where(
-        background, _choice(kind_draw, BACKGROUND_KIND_PROBS), _choice(kind_draw, TEXTURE_KIND_PROBS)
-    )
+    kind = torch.where(background, _choice(kind_draw, BACKGROUND_KIND_PROBS), _choice(kind_draw, TEXTURE_KIND_PROBS))
     second = _choice(u(), TEXTURE_KIND_PROBS)
     second_weight = torch.where(u() < 0.3, _lerp(u(), 0.15, 0.5), torch.zeros_like(u.uniform[..., 0]))
     weights = {}
@@ -133,9 +129,7 @@ def sample_materials(u, items: dict, geometry: dict) -> dict[str, torch.Tensor]:
     weights["noise"] = weights["noise"] + weights.pop("fine")  # fine noise = noise at a fine scale
 
     # Coarse noise: pink, smooth or ridged at 0.03..0.6 texels per pixel; fine: grain at ~1.
-    coarse_channel = torch.tensor([PINK, SMOOTH, RIDGED], dtype=torch.float64)[
-        _choice(u(), (0.5, 0.25, 0.25))
-    ]
+    coarse_channel = torch.tensor([PINK, SMOOTH, RIDGED], dtype=torch.float64)[_choice(u(), (0.5, 0.25, 0.25))]
     fine = kind == FINE_NOISE
     noise_channel = torch.where(fine, torch.where(u() < 0.7, float(GRAIN), float(PINK)), coarse_channel)
     # At most ~0.8 texels per pixel: finer noise would alias (and differently in the two views).
@@ -242,9 +236,7 @@ def sample_spots(u, layers: Table, items: dict) -> Table:
     p = {name: layers[name][rows, layer].double() for name in ("box_x0", "box_x1", "box_y0", "box_y1")}
     x = _lerp(u(), p["box_x0"], p["box_x1"])
     y = _lerp(u(), p["box_y0"], p["box_y1"])
-    g = {
-        name: layers[name][rows, layer].double() for name in ("cx", "cy", "d_c", "d_a", "d_b", "d_qx", "d_qy")
-    }
+    g = {name: layers[name][rows, layer].double() for name in ("cx", "cy", "d_c", "d_a", "d_b", "d_qx", "d_qy")}
     dx, dy = x - g["cx"], y - g["cy"]
     d = g["d_c"] + g["d_a"] * dx + g["d_b"] * dy + g["d_qx"] * dx * dx + g["d_qy"] * dy * dy
     shift = torch.where(u() < 0.5, -1.0, 1.0) * _lerp(u(), 1.0, 10.0)

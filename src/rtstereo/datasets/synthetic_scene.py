@@ -76,9 +76,7 @@ class Scenes:
 
 def item_seed(seed: int, index: int) -> int:
     """A well-mixed 63-bit seed for item ``index`` of the stream ``seed``."""
-    return int(
-        np.random.SeedSequence([int(seed) & 0xFFFFFFFFFFFF, int(index)]).generate_state(2, np.uint64)[0] >> 1
-    )
+    return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFFFFFF, int(index)]).generate_state(2, np.uint64)[0] >> 1)
 
 
 class Draws:
@@ -132,9 +130,7 @@ def sample_scenes(seeds: list[int], height: int, width: int, max_disp_px: float)
     for seed in seeds:
         generator = torch.Generator().manual_seed(seed)
         layer_draws.append(torch.rand(NUM_LAYERS, LAYER_DRAWS, generator=generator, dtype=torch.float64))
-        material_draws.append(
-            torch.rand(NUM_LAYERS, MATERIAL_DRAWS, generator=generator, dtype=torch.float64)
-        )
+        material_draws.append(torch.rand(NUM_LAYERS, MATERIAL_DRAWS, generator=generator, dtype=torch.float64))
         item_draws.append(torch.rand(ITEM_DRAWS, generator=generator, dtype=torch.float64))
         spot_draws.append(torch.rand(NUM_SPOTS, SPOT_DRAWS, generator=generator, dtype=torch.float64))
     items_u = Draws(torch.stack(item_draws))
@@ -187,9 +183,7 @@ def _sample_geometry(u: Draws, items: dict, height: int, width: int) -> dict[str
     bar = kind == BAR
     bar_angle = choice(u(), (0.45, 0.35, 0.2))
     bar_tilt = lerp(u(), -0.05, 0.05)
-    bar_angle = torch.where(
-        bar_angle == 0, math.pi / 2 + bar_tilt, torch.where(bar_angle == 1, bar_tilt, angle)
-    )
+    bar_angle = torch.where(bar_angle == 0, math.pi / 2 + bar_tilt, torch.where(bar_angle == 1, bar_tilt, angle))
     angle = torch.where(bar, bar_angle, angle)
     rx = torch.where(bar, loguniform(u(), 0.05, 0.6) * extent, rx)
     ry = torch.where(bar, loguniform(u(), 1.25, 8.0), ry)
@@ -214,9 +208,7 @@ def _sample_geometry(u: Draws, items: dict, height: int, width: int) -> dict[str
     hole_freq_v = torch.where(fence & ~bars_only, lerp(u(), 1.0, 12.0), hole_freq_v)
     hole_duty_u = torch.where(fence, lerp(u(), 0.12, 0.5), hole_duty_u)
     # duty -1 makes every phase count as a hole: vertical slats only.
-    hole_duty_v = torch.where(
-        fence, torch.where(bars_only, -torch.ones_like(cx), lerp(u(), 0.12, 0.5)), hole_duty_v
-    )
+    hole_duty_v = torch.where(fence, torch.where(bars_only, -torch.ones_like(cx), lerp(u(), 0.12, 0.5)), hole_duty_v)
 
     # Panels: large, strongly slanted planes (side walls, table tops, facades).
     panel = kind == PANEL
@@ -291,9 +283,7 @@ def _sample_geometry(u: Draws, items: dict, height: int, width: int) -> dict[str
     squeeze = torch.where(ground, (scene_max / hi_y.clamp(min=1e-9)).clamp(max=1.0), squeeze)
     slope_x, slope_y, curve_x, curve_y = (v * squeeze for v in (slope_x, slope_y, curve_x, curve_y))
     var_lo, var_hi = var_lo * squeeze, var_hi * squeeze
-    d_centre = torch.where(
-        ground, d_centre, torch.minimum(torch.maximum(d_centre, -var_lo), scene_max - var_hi)
-    )
+    d_centre = torch.where(ground, d_centre, torch.minimum(torch.maximum(d_centre, -var_lo), scene_max - var_hi))
     d_centre = torch.where(is_nearest, scene_max - var_hi, d_centre)
 
     return {

@@ -55,9 +55,7 @@ def _make_bank() -> torch.Tensor:
     return torch.cat([bank, bank[:, :, :1]], 2).contiguous()
 
 
-def sample_noise(
-    bank: torch.Tensor, channel: torch.Tensor | int, u: torch.Tensor, v: torch.Tensor
-) -> torch.Tensor:
+def sample_noise(bank: torch.Tensor, channel: torch.Tensor | int, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Bilinear, wrapping lookup of ``bank[channel]`` at texel coordinates ``(u, v)``.
 
     Args:

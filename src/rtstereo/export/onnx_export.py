@@ -159,9 +159,7 @@ def build_network(
         weights = weights or path
     spec = get_spec(name)
     if spec.kind != "network":
-        raise InputError(
-            f"model '{spec.name}' is {spec.kind}, not a PyTorch network: there is nothing to export"
-        )
+        raise InputError(f"model '{spec.name}' is {spec.kind}, not a PyTorch network: there is nothing to export")
     resolved = spec.resolve_settings(overrides)
     if weights is None and spec.needs_weights and not random_weights:
         raise InputError(
@@ -245,15 +243,12 @@ def _parts(spec: ModelSpec, settings: Mapping[str, Any], module: Any, left: Any,
     half_hw = (left.shape[-2] // 2, left.shape[-1] // 2)
     # The same resize as CREStereoPredictor's two-pass forward (bilinear, corners aligned).
     left_half, right_half = (
-        torch.nn.functional.interpolate(x, size=half_hw, mode="bilinear", align_corners=True)
-        for x in (left, right)
+        torch.nn.functional.interpolate(x, size=half_hw, mode="bilinear", align_corners=True) for x in (left, right)
     )
     with torch.inference_mode():
         flow_half = network(left_half, right_half, iters)
     return [
-        _Part(
-            "init", _InitPass(network, iters).eval(), (left_half, right_half), ("left", "right"), "flow_init"
-        ),
+        _Part("init", _InitPass(network, iters).eval(), (left_half, right_half), ("left", "right"), "flow_init"),
         _Part(
             "refine",
             _RefinePass(network, iters).eval(),
@@ -333,8 +328,7 @@ def _slim(proto: Any) -> Any:
         return onnxslim.slim(proto)
     except Exception as exc:  # a clean-up failure is not fatal: the unsimplified graph is still exact
         warnings.warn(
-            f"onnxslim could not simplify the graph ({exc.__class__.__name__}: {exc}); "
-            "writing it unsimplified",
+            f"onnxslim could not simplify the graph ({exc.__class__.__name__}: {exc}); writing it unsimplified",
             stacklevel=3,
         )
         return proto
@@ -380,9 +374,7 @@ def _missing_kernel(path: Path) -> str | None:
     except Exception as exc:  # NOT_IMPLEMENTED and friends
         match = re.search(r"implementation for (\w+)\(", str(exc))
         if match is None:
-            raise ExportError(
-                f"ONNX Runtime cannot load the fp16 model: {str(exc).splitlines()[0][:300]}"
-            ) from exc
+            raise ExportError(f"ONNX Runtime cannot load the fp16 model: {str(exc).splitlines()[0][:300]}") from exc
         return match.group(1)
     return None
 
@@ -472,9 +464,7 @@ def export_onnx(
     if output.suffix.lower() != ".onnx":
         raise InputError(f"the export file must end in .onnx, got '{output}'")
     if not isinstance(opset, int) or opset < MIN_OPSET:
-        raise InputError(
-            f"--opset must be a whole number >= {MIN_OPSET} (GridSample needs it), got {opset!r}"
-        )
+        raise InputError(f"--opset must be a whole number >= {MIN_OPSET} (GridSample needs it), got {opset!r}")
     module = module.to("cpu").eval()
     size_hw = check_size(spec, module, size_hw)
     settings = dict(settings)
@@ -572,9 +562,7 @@ def _prepared_inputs(
         return left, right, "the first input pair"
     left_rgb, right_rgb, text = pair if pair is not None else parity_pair(size_hw)
     if left_rgb.shape[:2] != tuple(size_hw) or right_rgb.shape != left_rgb.shape:
-        raise InputError(
-            f"the parity pair must be {size_hw[1]}x{size_hw[0]} (WxH), got {left_rgb.shape[:2][::-1]}"
-        )
+        raise InputError(f"the parity pair must be {size_hw[1]}x{size_hw[0]} (WxH), got {left_rgb.shape[:2][::-1]}")
     return normalize(left_rgb, spec.normalization), normalize(right_rgb, spec.normalization), text
 
 
@@ -765,6 +753,4 @@ def export_cached(
             precision="fp16" if fp16 else "fp32",
         )
         return ExportResult(path=path, init_path=init_path, contract=contract)
-    return export_onnx(
-        spec, settings, module, size_hw, path, fp16=fp16, opset=opset, parity_inputs=parity_inputs
-    )
+    return export_onnx(spec, settings, module, size_hw, path, fp16=fp16, opset=opset, parity_inputs=parity_inputs)

@@ -123,9 +123,7 @@ def compare(
     candidate = np.asarray(candidate, np.float32)
     reference = np.asarray(reference, np.float32)
     if candidate.shape != reference.shape:
-        raise InputError(
-            f"parity: candidate {candidate.shape} and reference {reference.shape} differ in shape"
-        )
+        raise InputError(f"parity: candidate {candidate.shape} and reference {reference.shape} differ in shape")
     finite_c, finite_r = np.isfinite(candidate), np.isfinite(reference)
     both = finite_c & finite_r
     diff = np.abs(candidate[both] - reference[both])
@@ -256,7 +254,6 @@ def parity_pair(
         raise InputError(f"parity pair: left {left_image.shape} and right {right_image.shape} differ in size")
     source_hw = left_image.shape[:2]
     description = (
-        f"{Path(left).name} + {Path(right).name} ({source_hw[1]}x{source_hw[0]} fitted to "
-        f"{size_hw[1]}x{size_hw[0]})"
+        f"{Path(left).name} + {Path(right).name} ({source_hw[1]}x{source_hw[0]} fitted to {size_hw[1]}x{size_hw[0]})"
     )
     return fit_to_size(left_image, size_hw), fit_to_size(right_image, size_hw), description

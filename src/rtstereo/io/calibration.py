@@ -67,9 +67,7 @@ def read_calibration(
     if not path.is_file():
         raise InputError(f"calibration file not found: {path}")
     if length_unit is not None and length_unit not in LENGTH_UNITS_M:
-        raise InputError(
-            f"unknown length unit '{length_unit}' (expected one of: {', '.join(LENGTH_UNITS_M)})"
-        )
+        raise InputError(f"unknown length unit '{length_unit}' (expected one of: {', '.join(LENGTH_UNITS_M)})")
     suffix = path.suffix.lower()
     if suffix in OPENCV_SUFFIXES:
         return _from_opencv(path, length_unit)
@@ -256,9 +254,7 @@ def calibration_from_projections(
         raise InputError(f"{source}: projection matrices must be 3x4, got {p1.shape} and {p2.shape}")
     fx = p1[0, 0]
     if not (fx > 0 and p1[1, 1] > 0):
-        raise InputError(
-            f"{source}: focal lengths in the projection matrix must be > 0, got {p1[0, 0]}, {p1[1, 1]}"
-        )
+        raise InputError(f"{source}: focal lengths in the projection matrix must be > 0, got {p1[0, 0]}, {p1[1, 1]}")
     if not np.isclose(p2[0, 0], fx, rtol=1e-6) or not np.isclose(p2[1, 2], p1[1, 2], atol=1e-6):
         raise InputError(
             f"{source}: the two projections have different focal lengths ({fx} vs {p2[0, 0]}) or "
@@ -340,14 +336,10 @@ def _from_opencv(path: Path, length_unit: str | None) -> Calibration:
     matrices, (width, height), texts = read_opencv(path)
     unit = length_unit or texts.get("length_unit", "m")
     if unit not in LENGTH_UNITS_M:
-        raise InputError(
-            f"{path}: unknown length_unit '{unit}' (expected one of: {', '.join(LENGTH_UNITS_M)})"
-        )
+        raise InputError(f"{path}: unknown length_unit '{unit}' (expected one of: {', '.join(LENGTH_UNITS_M)})")
     metres_per_unit = LENGTH_UNITS_M[unit]
     if "P1" in matrices and "P2" in matrices:
-        return calibration_from_projections(
-            matrices["P1"], matrices["P2"], width, height, str(path), metres_per_unit
-        )
+        return calibration_from_projections(matrices["P1"], matrices["P2"], width, height, str(path), metres_per_unit)
     if "Q" in matrices:
         return calibration_from_q(matrices["Q"], width, height, str(path), metres_per_unit)
     if {"K1", "K2", "R", "T"} <= matrices.keys() or {"M1", "M2", "R", "T"} <= matrices.keys():
@@ -375,9 +367,7 @@ def _kitti_matrices(text: str, path: Path) -> dict[str, np.ndarray]:
     return values
 
 
-def _from_kitti(
-    values: dict[str, np.ndarray], path: Path, cameras: tuple[int, int], text: str
-) -> Calibration:
+def _from_kitti(values: dict[str, np.ndarray], path: Path, cameras: tuple[int, int], text: str) -> Calibration:
     rect = "P_rect_0" in text
     names = [f"P_rect_0{c}" if rect else f"P{c}" for c in cameras]
     for name in names:
@@ -428,9 +418,7 @@ def _from_middlebury(text: str, path: Path) -> Calibration:
     except ValueError as exc:
         raise InputError(f"{path}: a Middlebury calibration value is not a number ({exc})") from None
     if doffs is not None and not np.isclose(cam1[0, 2] - cam0[0, 2], doffs, atol=1e-2):
-        raise InputError(
-            f"{path}: doffs={doffs} disagrees with cam1 cx - cam0 cx = {cam1[0, 2] - cam0[0, 2]:.3f}"
-        )
+        raise InputError(f"{path}: doffs={doffs} disagrees with cam1 cx - cam0 cx = {cam1[0, 2] - cam0[0, 2]:.3f}")
     return Calibration(
         fx_px=float(cam0[0, 0]),
         fy_px=float(cam0[1, 1]),

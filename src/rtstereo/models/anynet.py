@@ -397,9 +397,7 @@ class AnyNet(nn.Module):
             ]
         )
         self.feature_extraction = FeatureUNet(init_channels, num_blocks)
-        self.volume_postprocess = nn.ModuleList(
-            [CostNet(layers_3d, channels_3d * growth) for growth in growth_rate]
-        )
+        self.volume_postprocess = nn.ModuleList([CostNet(layers_3d, channels_3d * growth) for growth in growth_rate])
         self._init_weights()
 
     @property
@@ -489,8 +487,7 @@ class AnyNetStage(AnyNet):
     def __init__(self, stage: int = 3) -> None:
         if isinstance(stage, bool) or not isinstance(stage, int) or not 1 <= stage <= NUM_STAGES:
             raise InputError(
-                "AnyNet stage must be 1, 2, 3 (coarse to fine) or 4 (stage 3 + SPN refinement), "
-                f"got {stage!r}"
+                f"AnyNet stage must be 1, 2, 3 (coarse to fine) or 4 (stage 3 + SPN refinement), got {stage!r}"
             )
         super().__init__(with_spn=stage == NUM_STAGES)
         self.stage = stage

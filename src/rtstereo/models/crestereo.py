@@ -81,9 +81,7 @@ class CREStereo(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.fnet = BasicEncoder(output_dim=FEATURE_DIM)
-        self.update_block = BasicUpdateBlock(
-            hidden_dim=HIDDEN_DIM, corr_channels=4 * SEARCH_POINTS, mask_rate=4
-        )
+        self.update_block = BasicUpdateBlock(hidden_dim=HIDDEN_DIM, corr_channels=4 * SEARCH_POINTS, mask_rate=4)
         self.self_att_fn = LocalFeatureTransformer(["self"], d_model=FEATURE_DIM, num_heads=8)
         self.cross_att_fn = LocalFeatureTransformer(["cross"], d_model=FEATURE_DIM, num_heads=8)
         self.conv_offset_16 = nn.Conv2d(FEATURE_DIM, 2 * SEARCH_POINTS, kernel_size=3, padding=1)
@@ -151,9 +149,7 @@ class CREStereo(nn.Module):
         # 1/16 from zero flow; the convex upsampling gives the flow at 1/4.
         flow_dw16 = torch.zeros_like(fmap1_dw16[:, :2])
         for step in range(iters // 2):
-            corr = offset_correlation(
-                fmap1_dw16, fmap2_dw16, flow_dw16, offset_dw16, small_patch=step % 2 == 1
-            )
+            corr = offset_correlation(fmap1_dw16, fmap2_dw16, flow_dw16, offset_dw16, small_patch=step % 2 == 1)
             net_dw16, delta = self.update_block(net_dw16, inp_dw16, corr, flow_dw16)
             flow_dw16 = flow_dw16 + delta
         flow = convex_upsample(flow_dw16, self.update_block.upsample_mask(net_dw16), rate=4)
@@ -171,9 +167,7 @@ class CREStereo(nn.Module):
         return _resize_flow(flow, size_dw4, -size_dw4[0] / flow.shape[2])
 
 
-def _check_inputs(
-    left: torch.Tensor, right: torch.Tensor, iters: int, flow_init: torch.Tensor | None
-) -> None:
+def _check_inputs(left: torch.Tensor, right: torch.Tensor, iters: int, flow_init: torch.Tensor | None) -> None:
     """Checks at the public boundary (static shapes and Python ints: they trace to nothing in an export)."""
     check_stereo_batch("CREStereo", left, right, SIZE_DIVISOR)
     height, width = int(left.shape[-2]), int(left.shape[-1])
@@ -289,9 +283,7 @@ def load_crestereo_checkpoint(module: nn.Module, path: str | Path) -> dict[str, 
     """
     core = module.net if isinstance(module, CREStereoPredictor) else module
     if not isinstance(core, CREStereo):
-        raise CheckpointError(
-            f"load_crestereo_checkpoint needs a CREStereo module, got {type(module).__name__}"
-        )
+        raise CheckpointError(f"load_crestereo_checkpoint needs a CREStereo module, got {type(module).__name__}")
     obj = read_torch_file(path)
     described = describe(obj)
     if described is not None and described[0] != ARCHITECTURE:

@@ -88,9 +88,7 @@ def position_encoding_sine(channels: int, height: int, width: int, like: torch.T
     return pe.reshape(1, channels, height, width).to(like.dtype)
 
 
-def linear_attention(
-    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, eps: float = 1e-6
-) -> torch.Tensor:
+def linear_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """Linear attention ("Transformers are RNNs") with the ``elu + 1`` feature map.
 
     Args:
@@ -298,9 +296,7 @@ class SepConvGRU(nn.Module):
         self.convq2 = nn.Conv2d(total, hidden_dim, (5, 1), padding=(2, 0))
 
     @staticmethod
-    def _step(
-        h: torch.Tensor, x: torch.Tensor, convz: nn.Module, convr: nn.Module, convq: nn.Module
-    ) -> torch.Tensor:
+    def _step(h: torch.Tensor, x: torch.Tensor, convz: nn.Module, convr: nn.Module, convq: nn.Module) -> torch.Tensor:
         hx = torch.cat((h, x), dim=1)
         z = torch.sigmoid(convz(hx))
         r = torch.sigmoid(convr(hx))

@@ -113,9 +113,7 @@ class InvertedResidual(nn.Module):
 
 def down(in_ch: int, out_ch: int) -> nn.Sequential:
     """Halve the resolution: strided depthwise 3x3, then pointwise to the new width."""
-    return nn.Sequential(
-        conv_bn(in_ch, in_ch, 3, stride=2, groups=in_ch, relu=False), conv_bn(in_ch, out_ch, 1)
-    )
+    return nn.Sequential(conv_bn(in_ch, in_ch, 3, stride=2, groups=in_ch, relu=False), conv_bn(in_ch, out_ch, 1))
 
 
 def upsample2(x: torch.Tensor) -> torch.Tensor:
@@ -285,9 +283,7 @@ class Refinement(nn.Module):
         # Disparity and confidence enter through a per-channel affine map (a 1x1 convolution of two
         # channels, written as broadcasts, which run faster than a two-channel convolution).
         self.cue_weights = nn.Parameter(torch.randn(2, c, 1, 1) * 0.1)
-        self.blocks = nn.Sequential(
-            SeparableBlock(c), SeparableBlock(c, 2), SeparableBlock(c, 4), SeparableBlock(c, 8)
-        )
+        self.blocks = nn.Sequential(SeparableBlock(c), SeparableBlock(c, 2), SeparableBlock(c, 4), SeparableBlock(c, 8))
         self.residual = nn.Conv2d(c, 1, 3, padding=1)
         self.mask = nn.Conv2d(c, 9 * DOWNSAMPLE * DOWNSAMPLE, 1)
         # Start as "no correction, plain averaging upsampler" so early training is driven by matching.
@@ -435,9 +431,7 @@ class HalfResolutionRefinement(nn.Module):
         estimate_px = F.avg_pool2d(disparity_px.unsqueeze(1), 2).detach()  # (N, 1, H/2, W/2)
         left = self.features(left_half)
         warped = warp_right(self.features(right_half), estimate_px / 2)
-        evidence = torch.cat(
-            [left * shift_columns(warped, k) for k in range(-self.radius, self.radius + 1)], dim=1
-        )
+        evidence = torch.cat([left * shift_columns(warped, k) for k in range(-self.radius, self.radius + 1)], dim=1)
         state = self.blocks(self.entry_cost(evidence) + self.entry_image(left_half))
         correction_px = F.pixel_shuffle(self.residual(state) * 2, 2).squeeze(1)
         return F.relu(disparity_px + correction_px)

@@ -122,9 +122,7 @@ class OnnxContract:
                 "with `rtstereo export`"
             ) from None
         if contract.role not in ROLES:
-            raise CheckpointError(
-                f"{source}: unknown export role '{contract.role}' (expected {', '.join(ROLES)})"
-            )
+            raise CheckpointError(f"{source}: unknown export role '{contract.role}' (expected {', '.join(ROLES)})")
         return dataclasses.replace(contract, fixed_size_hw=fixed)
 
     def spec(self, registered: ModelSpec | None = None) -> ModelSpec:
@@ -313,9 +311,7 @@ def open_session(
     requested = provider_list(device, precision, providers, threads, engine_cache)
     chosen = _available(requested)
     if any(name == "TensorrtExecutionProvider" for name, _ in chosen):
-        Path(dict(chosen)["TensorrtExecutionProvider"]["trt_engine_cache_path"]).mkdir(
-            parents=True, exist_ok=True
-        )
+        Path(dict(chosen)["TensorrtExecutionProvider"]["trt_engine_cache_path"]).mkdir(parents=True, exist_ok=True)
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only: ORT's warnings about unused initialisers are noise here
     if threads is not None:
@@ -435,9 +431,7 @@ class TwoPassBackend(Backend):
 
     def run(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         half_hw = (left.shape[-2] // 2, left.shape[-1] // 2)
-        flow_init = self.init(
-            left=resize_align_corners(left, half_hw), right=resize_align_corners(right, half_hw)
-        )
+        flow_init = self.init(left=resize_align_corners(left, half_hw), right=resize_align_corners(right, half_hw))
         return _disparity_of(self.refine(left=left, right=right, flow_init=flow_init))
 
     def describe(self) -> dict[str, Any]:
@@ -598,8 +592,7 @@ def packaged_path(spec: ModelSpec) -> Path:
     path = Path(str(resources.files("rtstereo") / "weights" / spec.onnx_file))
     if not path.is_file():
         raise CheckpointError(
-            f"the packaged model file {path} is missing; reinstall rtstereo "
-            "(pip install --force-reinstall rtstereo)"
+            f"the packaged model file {path} is missing; reinstall rtstereo (pip install --force-reinstall rtstereo)"
         )
     return path
 

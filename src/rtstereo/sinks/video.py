@@ -159,20 +159,15 @@ class VideoSink(Sink):
         padded_wh = (width + width % 2, height + height % 2)
         if self._writer is None:
             fps = float(self.fps or 10.0)
-            self._writer = cv2.VideoWriter(
-                str(self.path), cv2.VideoWriter_fourcc(*MP4_FOURCC), fps, padded_wh
-            )
+            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*MP4_FOURCC), fps, padded_wh)
             if not self._writer.isOpened():
                 self._writer = None
                 raise OutputError(
-                    f"cannot write the video {self.path}: OpenCV's FFmpeg writer did not open it "
-                    "(folder not writable?)"
+                    f"cannot write the video {self.path}: OpenCV's FFmpeg writer did not open it (folder not writable?)"
                 )
             self._size_wh = padded_wh
         elif padded_wh != self._size_wh:
-            raise OutputError(
-                f"{self.path}: frame size changed mid-stream from {self._size_wh} to {padded_wh}"
-            )
+            raise OutputError(f"{self.path}: frame size changed mid-stream from {self._size_wh} to {padded_wh}")
         if padded_wh != (width, height):
             image = cv2.copyMakeBorder(image, 0, height % 2, 0, width % 2, cv2.BORDER_CONSTANT, value=0)
         self._writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))

@@ -133,8 +133,7 @@ class FramePreparer:
             target_w, target_h = self.size_wh
             if not self._announced:
                 log.info(
-                    "resizing %dx%d frames to %dx%d (--size): "
-                    "the disparity is in pixels of the %dx%d frames%s",
+                    "resizing %dx%d frames to %dx%d (--size): the disparity is in pixels of the %dx%d frames%s",
                     width,
                     height,
                     target_w,
@@ -293,9 +292,7 @@ class LiveSource(FrameSource):
             raise
         slot, stop = LatestSlot(), threading.Event()
         self._slot = slot
-        grabber = threading.Thread(
-            target=self._grab_loop, args=(slot, stop), name="rtstereo-grabber", daemon=True
-        )
+        grabber = threading.Thread(target=self._grab_loop, args=(slot, stop), name="rtstereo-grabber", daemon=True)
         grabber.start()
         count = 0
         try:

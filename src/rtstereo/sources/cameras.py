@@ -62,9 +62,7 @@ class UVCSource(LiveSource):
     def _open(self) -> None:
         capture = self._factory(self.device)
         if capture is None or not capture.isOpened():
-            hint = (
-                "is it plugged in, and not used by another program?" if self.is_device else "check the path"
-            )
+            hint = "is it plugged in, and not used by another program?" if self.is_device else "check the path"
             raise CameraError(f"cannot open {self.description}: {hint}")
         if self.frame_size_wh is not None:
             capture.set(cv2.CAP_PROP_FRAME_WIDTH, self.frame_size_wh[0])
@@ -91,11 +89,7 @@ class UVCSource(LiveSource):
                     f"{self.description} stopped delivering frames after {self._number} frame(s) (unplugged?)"
                 )
             return None
-        rgb = (
-            cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            if frame.ndim == 3
-            else cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
-        )
+        rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if frame.ndim == 3 else cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
         left, right = split_side_by_side(rgb, self.swap)
         number, self._number = self._number, self._number + 1
         return left.copy(), right.copy(), time.monotonic(), number

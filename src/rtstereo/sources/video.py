@@ -49,9 +49,7 @@ class VideoReader:
             raise InputError(f"{label} not found: {self.path}")
         self.capture = cv2.VideoCapture(str(self.path))
         if not self.capture.isOpened():
-            raise InputError(
-                f"cannot read {label} {self.path}: not a video OpenCV (FFmpeg) can open, or damaged"
-            )
+            raise InputError(f"cannot read {label} {self.path}: not a video OpenCV (FFmpeg) can open, or damaged")
         self.width = int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH))
         self.height = int(self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
         fps = float(self.capture.get(cv2.CAP_PROP_FPS) or 0.0)
@@ -67,10 +65,7 @@ class VideoReader:
         """Move to ``frame`` (0-based) so that :meth:`read` returns it next."""
         if frame <= 0:
             return
-        if (
-            self.capture.set(cv2.CAP_PROP_POS_FRAMES, frame)
-            and int(self.capture.get(cv2.CAP_PROP_POS_FRAMES)) == frame
-        ):
+        if self.capture.set(cv2.CAP_PROP_POS_FRAMES, frame) and int(self.capture.get(cv2.CAP_PROP_POS_FRAMES)) == frame:
             self.position = frame
             return
         # The container does not seek by frame: decode forward instead (exact, slower).
@@ -165,16 +160,13 @@ class TwoVideoSource(FrameSource):
         self._frame_count = None if None in counts else min(counts)
         if None not in counts and counts[0] != counts[1]:
             log.warning(
-                "the two videos differ in length (left %d frames, right %d): "
-                "stopping at the shorter, %d frames",
+                "the two videos differ in length (left %d frames, right %d): stopping at the shorter, %d frames",
                 counts[0],
                 counts[1],
                 min(counts),
             )
         if self._frame_count is not None and self.start >= self._frame_count:
-            raise InputError(
-                f"--start {self.start} is past the end of the videos ({self._frame_count} frames)"
-            )
+            raise InputError(f"--start {self.start} is past the end of the videos ({self._frame_count} frames)")
 
     @property
     def expected_frames(self) -> int | None:
@@ -191,17 +183,12 @@ class TwoVideoSource(FrameSource):
                 if got_left is None or got_right is None:
                     if (got_left is None) != (got_right is None):
                         ended = "left" if got_left is None else "right"
-                        log.warning(
-                            "the %s video ended at frame %d: stopping at the shorter video", ended, index
-                        )
+                        log.warning("the %s video ended at frame %d: stopping at the shorter video", ended, index)
                     return
                 (left_rgb, timestamp_s), (right_rgb, _) = got_left, got_right
-                yield StereoPair(
-                    left_rgb, right_rgb, name=f"frame{index:05d}", index=index, timestamp_s=timestamp_s
-                )
+                yield StereoPair(left_rgb, right_rgb, name=f"frame{index:05d}", index=index, timestamp_s=timestamp_s)
                 if self.stride > 1 and (
-                    left.skip(self.stride - 1) < self.stride - 1
-                    or right.skip(self.stride - 1) < self.stride - 1
+                    left.skip(self.stride - 1) < self.stride - 1 or right.skip(self.stride - 1) < self.stride - 1
                 ):
                     return
         finally:

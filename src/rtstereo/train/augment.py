@@ -168,8 +168,7 @@ def _check_batch(batch: dict, crop_hw: tuple[int, int]):
     batch_size, _, height, width = left.shape
     if tuple(disparity.shape) != (batch_size, height, width):
         raise InputError(
-            f"augment_batch: expected disparity of shape {(batch_size, height, width)}, "
-            f"got {tuple(disparity.shape)}"
+            f"augment_batch: expected disparity of shape {(batch_size, height, width)}, got {tuple(disparity.shape)}"
         )
     if len(crop_hw) != 2 or min(crop_hw) < 1:
         raise InputError(f"augment_batch: crop_hw must be (height, width) of positive sizes, got {crop_hw!r}")
@@ -191,9 +190,7 @@ def _scale_and_crop(left, right, disparity, masks, crop_hw, draws: _Uniforms, se
     batch_size, _, height, width = left.shape
     crop_h, crop_w = crop_hw
     scaled = draws.chance(settings.scale_prob)
-    scale = torch.where(
-        scaled, 2.0 ** draws.between(*settings.scale_log2), torch.ones(batch_size, dtype=torch.float64)
-    )
+    scale = torch.where(scaled, 2.0 ** draws.between(*settings.scale_log2), torch.ones(batch_size, dtype=torch.float64))
     stretched = draws.chance(settings.stretch_prob)
     stretch = torch.where(stretched, 2.0 ** draws.between(-settings.stretch_log2, settings.stretch_log2), 1.0)
     crop_y, crop_x = draws.next(), draws.next()
@@ -219,9 +216,7 @@ def _scale_and_crop(left, right, disparity, masks, crop_hw, draws: _Uniforms, se
         left_b = _resize_image(left[b], new_h, new_w)
         right_b = _resize_image(right[b], new_h, new_w)
         outputs["left"].append(left_b[:, window[0], window[1]])
-        outputs["right"].append(
-            _right_window(right_b, y0, x0, crop_h, crop_w, float(shift_px[b]), float(angle_rad[b]))
-        )
+        outputs["right"].append(_right_window(right_b, y0, x0, crop_h, crop_w, float(shift_px[b]), float(angle_rad[b])))
         rows, cols = _source_grid(height, new_h, y0, crop_h), _source_grid(width, new_w, x0, crop_w)
         outputs["disparity"].append(
             _resample_disparity(disparity[b], rows, cols, settings.invalid_below_px) * (new_w / width)
@@ -244,9 +239,7 @@ def _resize_image(image: torch.Tensor, new_h: int, new_w: int) -> torch.Tensor:
     if (new_h, new_w) == (height, width):
         return image
     shrinking = new_h < height or new_w < width
-    return F.interpolate(
-        image[None], (new_h, new_w), mode="bilinear", align_corners=False, antialias=shrinking
-    )[0]
+    return F.interpolate(image[None], (new_h, new_w), mode="bilinear", align_corners=False, antialias=shrinking)[0]
 
 
 def _source_grid(size: int, new_size: int, start: int, count: int) -> torch.Tensor:
@@ -259,9 +252,7 @@ def _nearest(coords: torch.Tensor, size: int) -> torch.Tensor:
     return torch.round(coords).long().clamp(0, size - 1)
 
 
-def _resample_disparity(
-    disparity: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, invalid_below: float
-):
+def _resample_disparity(disparity: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, invalid_below: float):
     """Disparity at source positions ``rows x cols``: bilinear on smooth surfaces, nearest across edges.
 
     Interpolating across a depth edge would invent disparities of neither surface; where the four
@@ -285,9 +276,7 @@ def _resample_disparity(
     return torch.where((spread > 2.0) | unknown, nearest, smooth)
 
 
-def _right_window(
-    right: torch.Tensor, y0: int, x0: int, crop_h: int, crop_w: int, shift_px: float, angle_rad: float
-):
+def _right_window(right: torch.Tensor, y0: int, x0: int, crop_h: int, crop_w: int, shift_px: float, angle_rad: float):
     """The crop window of the right view, optionally shifted down by ``shift_px`` and rotated by
     ``angle_rad`` about the window centre (sampled from the whole resized image, edges replicated)."""
     if shift_px == 0.0 and angle_rad == 0.0:
@@ -300,9 +289,7 @@ def _right_window(
     src_y = y0 + (crop_h - 1) / 2 + sin * xs + cos * ys - shift_px
     # Sampling the source at y - shift moves the content down by shift.
     grid = torch.stack([src_x * (2.0 / (width - 1)) - 1.0, src_y * (2.0 / (height - 1)) - 1.0], -1)
-    return F.grid_sample(right[None], grid[None], mode="bilinear", padding_mode="border", align_corners=True)[
-        0
-    ]
+    return F.grid_sample(right[None], grid[None], mode="bilinear", padding_mode="border", align_corners=True)[0]
 
 
 # --------------------------------------------------------------------------------------- colour
@@ -317,9 +304,7 @@ def _colour(left, right, draws: _Uniforms, settings: AugmentSettings):
     for image, params in ((left, left_params), (right, right_params)):
         image = _jitter(image, params, settings)
         if settings.grey_prob > 0:
-            image = torch.where(
-                grey.to(image.device)[:, None, None, None], _grey(image).expand_as(image), image
-            )
+            image = torch.where(grey.to(image.device)[:, None, None, None], _grey(image).expand_as(image), image)
         out.append(image)
     return out
 
@@ -350,12 +335,7 @@ def _jitter(image: torch.Tensor, params: dict[str, torch.Tensor], settings: Augm
     one pass (clamping once, after all four). Steps that the settings switch off leave the image
     bit-exact.
     """
-    linear = (
-        settings.brightness > 0
-        or settings.contrast > 0
-        or settings.saturation != (1.0, 1.0)
-        or settings.hue > 0
-    )
+    linear = settings.brightness > 0 or settings.contrast > 0 or settings.saturation != (1.0, 1.0) or settings.hue > 0
     x = image
     if linear:
         batch = image.shape[0]
@@ -399,8 +379,6 @@ def _occluding_patches(right: torch.Tensor, draws: _Uniforms, settings: AugmentS
         top = torch.floor(draws.next() * (height - patch_h + 1))
         left = torch.floor(draws.next() * (width - patch_w + 1))
         on = (active & (count > index)).to(right.device)[:, None, None]
-        top, left, patch_h, patch_w = (
-            v.to(right.device)[:, None, None] for v in (top, left, patch_h, patch_w)
-        )
+        top, left, patch_h, patch_w = (v.to(right.device)[:, None, None] for v in (top, left, patch_h, patch_w))
         covered |= on & (ys >= top) & (ys < top + patch_h) & (xs >= left) & (xs < left + patch_w)
     return torch.where(covered[:, None], mean, right)

@@ -123,8 +123,7 @@ class TrainConfig:
             raise InputError(f"training config 'lr': expected a learning rate > 0, got {self.lr!r}")
         if self.precision not in PRECISIONS:
             raise InputError(
-                f"training config 'precision': expected one of {', '.join(PRECISIONS)}, "
-                f"got {self.precision!r}"
+                f"training config 'precision': expected one of {', '.join(PRECISIONS)}, got {self.precision!r}"
             )
         if self.init and self.resume:
             raise InputError(
@@ -146,9 +145,7 @@ class TrainConfig:
 FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
 
 
-def config_from_dict(
-    values: Mapping[str, Any], base: TrainConfig | None = None, source: str = "config"
-) -> TrainConfig:
+def config_from_dict(values: Mapping[str, Any], base: TrainConfig | None = None, source: str = "config") -> TrainConfig:
     """``base`` (default: the defaults) updated by ``values``; unknown keys fail with close matches.
 
     Args:
@@ -195,9 +192,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         else:
             values = json.loads(text)
     except ImportError:
-        raise InputError(
-            f"{path}: reading YAML needs PyYAML (pip install pyyaml), or give a .json file"
-        ) from None
+        raise InputError(f"{path}: reading YAML needs PyYAML (pip install pyyaml), or give a .json file") from None
     except Exception as exc:  # yaml.YAMLError / json.JSONDecodeError
         raise InputError(f"{path}: not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {exc}") from None
     if values is None:
@@ -221,9 +216,7 @@ def _size_pair(name: str, value: Any) -> tuple[int, int]:
         or len(value) != 2
         or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
     ):
-        raise InputError(
-            f"training config '{name}': expected (height, width) in pixels, e.g. 256x512, got {value!r}"
-        )
+        raise InputError(f"training config '{name}': expected (height, width) in pixels, e.g. 256x512, got {value!r}")
     return int(value[0]), int(value[1])
 
 
@@ -235,13 +228,9 @@ def _weights(value: Any) -> tuple[float, ...]:
     try:
         weights = tuple(float(v) for v in value)
     except (TypeError, ValueError):
-        raise InputError(
-            f"training config 'loss_weights': expected numbers, e.g. 0.5,1.0, got {value!r}"
-        ) from None
+        raise InputError(f"training config 'loss_weights': expected numbers, e.g. 0.5,1.0, got {value!r}") from None
     if not weights or any(w < 0 for w in weights) or not any(w > 0 for w in weights):
-        raise InputError(
-            f"training config 'loss_weights': expected non-negative numbers, not all 0, got {value!r}"
-        )
+        raise InputError(f"training config 'loss_weights': expected non-negative numbers, not all 0, got {value!r}")
     return weights
 
 

@@ -191,9 +191,7 @@ class FolderStream:
 
         self.samples = [s for s in find_samples(config.data) if s.gt_path is not None]
         if not self.samples:
-            raise DatasetError(
-                f"no pairs with ground-truth disparity under {config.data}; fine-tuning needs it"
-            )
+            raise DatasetError(f"no pairs with ground-truth disparity under {config.data}; fine-tuning needs it")
         self.config, self.device = config, device
 
     def describe(self) -> str:
@@ -273,16 +271,12 @@ def validation_batches(config: TrainConfig, device: torch.device, max_disp: floa
     batches = []
     for start in range(0, config.val_size, config.batch_size):
         chunk = [items[i] for i in range(start, min(start + config.batch_size, config.val_size))]
-        batches.append(
-            {k: torch.stack([item[k] for item in chunk]).to(device) for k in ("left", "right", "disparity")}
-        )
+        batches.append({k: torch.stack([item[k] for item in chunk]).to(device) for k in ("left", "right", "disparity")})
     return batches
 
 
 @torch.no_grad()
-def validate(
-    model: torch.nn.Module, batches: list[Batch], spec: ModelSpec, max_disp: float
-) -> dict[str, float]:
+def validate(model: torch.nn.Module, batches: list[Batch], spec: ModelSpec, max_disp: float) -> dict[str, float]:
     """EPE and bad-1/2/3 of the model (eval mode, fp32) over the validation batches.
 
     Inputs are padded at the bottom/right to the spec's size divisor and the output cropped back.
@@ -295,9 +289,7 @@ def validate(
             height, width = batch["left"].shape[-2:]
             pad_h, pad_w = (-height) % spec.size_divisor, (-width) % spec.size_divisor
             inputs = [
-                F.pad(
-                    normalize_images(batch[side], spec.normalization), (0, pad_w, 0, pad_h), mode="replicate"
-                )
+                F.pad(normalize_images(batch[side], spec.normalization), (0, pad_w, 0, pad_h), mode="replicate")
                 for side in ("left", "right")
             ]
             prediction = model(*inputs)[..., :height, :width]
@@ -315,9 +307,7 @@ def build_network(name: str, settings: dict[str, Any]) -> tuple[torch.nn.Module,
     """Build a registered network with its resolved settings."""
     spec = get_spec(name)
     if spec.kind != "network":
-        raise InputError(
-            f"model '{name}' is a {spec.kind} method; `rtstereo train` trains networks (e.g. rtnet)"
-        )
+        raise InputError(f"model '{name}' is a {spec.kind} method; `rtstereo train` trains networks (e.g. rtnet)")
     resolved = spec.resolve_settings(settings)
     return import_object(spec.builder)(resolved), spec, resolved
 
@@ -467,9 +457,7 @@ class _Run:
 
         scene_max_disp = float(min(config.data_max_disp or self.max_disp, self.max_disp))
         self.stream = (
-            FolderStream(config, self.device)
-            if config.data
-            else SyntheticStream(config, self.device, scene_max_disp)
+            FolderStream(config, self.device) if config.data else SyntheticStream(config, self.device, scene_max_disp)
         )
         self.val_batches = validation_batches(config, self.device, scene_max_disp)
 
@@ -606,15 +594,11 @@ def _train_step(
     left = normalize_images(batch["left"], spec.normalization)
     right = normalize_images(batch["right"], spec.normalization)
     gt = batch["disparity"]
-    autocast = (
-        torch.autocast(left.device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
-    )
+    autocast = torch.autocast(left.device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
     with autocast:
         outputs = model(left, right)
     predictions = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-    loss = multiscale_loss(
-        [p.float() for p in predictions], gt, valid_mask(gt, max_disp), config.loss_weights
-    )
+    loss = multiscale_loss([p.float() for p in predictions], gt, valid_mask(gt, max_disp), config.loss_weights)
     optimizer.zero_grad(set_to_none=True)
     if not torch.isfinite(loss):
         return float("nan")  # a diverging batch is skipped rather than poisoning the weights
@@ -704,9 +688,7 @@ def plot_learning_curve(log_path: str | Path, png_path: str | Path) -> None:
     from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
 
     records = read_log(log_path)
-    train_points = [
-        (r["step"], r["loss"]) for r in records if r.get("kind") == "train" and math.isfinite(r["loss"])
-    ]
+    train_points = [(r["step"], r["loss"]) for r in records if r.get("kind") == "train" and math.isfinite(r["loss"])]
     val_points = [(r["step"], r["epe"], r["bad-2"]) for r in records if r.get("kind") == "val"]
     figure = Figure(figsize=(10, 4), dpi=80, layout="tight")
     loss_axes, val_axes = figure.subplots(1, 2)
