@@ -45,15 +45,17 @@ _SGBM_HELP = {
     "disp12_max_diff": "left-right check tolerance, pixels (-1 = off)",
 }
 
-register(
-    ModelSpec(
-        name="sgbm",
-        summary="OpenCV semi-global block matching (classical, no weights, CPU)",
+
+def _opencv_matcher(name: str, summary: str, builder: str, block_size: int) -> ModelSpec:
+    """SGBM and BM: the same settings (``_SGBM_HELP``), different matchers and block sizes."""
+    return ModelSpec(
+        name=name,
+        summary=summary,
         kind="classical",
-        builder="rtstereo.models.sgbm:build_sgbm",
+        builder=builder,
         defaults={
             "max_disp": 192,
-            "block_size": 5,
+            "block_size": block_size,
             "fill_holes": True,
             "uniqueness": 10,
             "speckle_window": 100,
@@ -64,35 +66,15 @@ register(
         licence="Apache-2.0 (OpenCV)",
         weights_source="none needed",
     )
-)
 
-register(
-    ModelSpec(
-        name="bm",
-        summary="OpenCV block matching on grey images (classical, fastest, least accurate)",
-        kind="classical",
-        builder="rtstereo.models.sgbm:build_bm",
-        defaults={
-            "max_disp": 192,
-            "block_size": 15,
-            "fill_holes": True,
-            "uniqueness": 10,
-            "speckle_window": 100,
-            "speckle_range": 2,
-            "disp12_max_diff": 1,
-        },
-        setting_help=_SGBM_HELP,
-        licence="Apache-2.0 (OpenCV)",
-        weights_source="none needed",
-    )
-)
 
-register(
-    ModelSpec(
-        name="gwcnet-g",
-        summary="GwcNet-g: group-wise correlation volume + 3D hourglasses (Guo et al., CVPR 2019)",
+def _gwcnet(name: str, summary: str, builder: str) -> ModelSpec:
+    """The two GwcNet variants: same settings and checkpoints, different cost volumes."""
+    return ModelSpec(
+        name=name,
+        summary=summary,
         kind="network",
-        builder="rtstereo.models.gwcnet:build_gwcnet_g",
+        builder=builder,
         defaults={"max_disp": 192},
         setting_help={"max_disp": "disparity range of the cost volume, pixels (multiple of 16)"},
         normalization="imagenet",
@@ -102,22 +84,36 @@ register(
         licence="MIT (xy-guo/GwcNet)",
         weights_source="the SceneFlow / KITTI checkpoints released by xy-guo/GwcNet ({'model': ...})",
     )
-)
+
 
 register(
-    ModelSpec(
-        name="gwcnet-gc",
-        summary="GwcNet-gc: group-wise correlation + concatenation volume (Guo et al., CVPR 2019)",
-        kind="network",
-        builder="rtstereo.models.gwcnet:build_gwcnet_gc",
-        defaults={"max_disp": 192},
-        setting_help={"max_disp": "disparity range of the cost volume, pixels (multiple of 16)"},
-        normalization="imagenet",
-        size_divisor=16,
-        checkpoint_loader="rtstereo.models.gwcnet:load_gwcnet_checkpoint",
-        needs_weights=True,
-        licence="MIT (xy-guo/GwcNet)",
-        weights_source="the SceneFlow / KITTI checkpoints released by xy-guo/GwcNet ({'model': ...})",
+    _opencv_matcher(
+        "sgbm",
+        "OpenCV semi-global block matching (classical, no weights, CPU)",
+        "rtstereo.models.sgbm:build_sgbm",
+        block_size=5,
+    )
+)
+register(
+    _opencv_matcher(
+        "bm",
+        "OpenCV block matching on grey images (classical, fastest, least accurate)",
+        "rtstereo.models.sgbm:build_bm",
+        block_size=15,
+    )
+)
+register(
+    _gwcnet(
+        "gwcnet-g",
+        "GwcNet-g: group-wise correlation volume + 3D hourglasses (Guo et al., CVPR 2019)",
+        "rtstereo.models.gwcnet:build_gwcnet_g",
+    )
+)
+register(
+    _gwcnet(
+        "gwcnet-gc",
+        "GwcNet-gc: group-wise correlation + concatenation volume (Guo et al., CVPR 2019)",
+        "rtstereo.models.gwcnet:build_gwcnet_gc",
     )
 )
 
