@@ -22,7 +22,7 @@ __all__ = [
 # both accuracy targets it points at SGBM (never ship a worse default).
 DEFAULT_ALIAS = "sgbm"
 # The network trained by this project that ships inside the package (registered below).
-PACKAGED_NETWORK = "rtnet-v3"
+PACKAGED_NETWORK = "rtnet-v4"
 
 
 def is_onnx_file(model: str) -> bool:
