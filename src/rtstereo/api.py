@@ -10,12 +10,14 @@ import numpy as np
 from .errors import CheckpointError, InputError, require
 from .io.download import fetch, is_url
 from .models import get_spec, is_onnx_file, resolve_alias
-from .models.registry import ModelSpec, import_object
+from .models.registry import ModelSpec, coerce_setting, import_object
 from .runtime.backends import OpenCVBackend, TorchBackend
 from .runtime.predictor import Predictor
 from .types import Calibration, DisparityResult
 
 BACKENDS = ("torch", "onnxruntime", "opencv")
+# The post-processing setting every model accepts (it is not part of a model, nor baked into exports).
+FILL_LEFT_BORDER = "fill_left_border"
 
 
 def load(
@@ -38,7 +40,8 @@ def load(
         backend: ``torch``, ``onnxruntime`` or ``opencv``; by default the model's natural one.
         device: ``cpu`` or ``cuda`` (PyTorch / ONNX Runtime).
         precision: ``fp32``, ``fp16`` (CUDA) or ``bf16``.
-        settings: model settings (see ``rtstereo models NAME``), e.g. ``{"max_disp": 128}``.
+        settings: model settings (see ``rtstereo models NAME``), e.g. ``{"max_disp": 128}``, and the
+            post-processing switch ``fill_left_border`` that every model takes (default: the model's).
         **setting_kwargs: the same settings as keyword arguments.
 
     Returns:
@@ -50,6 +53,16 @@ def load(
         64
     """
     overrides = {**(settings or {}), **setting_kwargs}
+    fill = overrides.pop(FILL_LEFT_BORDER, None)
+    predictor = _load(model, weights, backend, device, precision, overrides)
+    if fill is not None:
+        predictor.fill_left_border = coerce_setting(FILL_LEFT_BORDER, fill, False)
+    return predictor
+
+
+def _load(
+    model: str, weights: str | Path | None, backend: str | None, device: str, precision: str, overrides: dict[str, Any]
+) -> Predictor:
     if backend is not None and backend not in BACKENDS:
         raise InputError(f"unknown backend '{backend}' (expected one of: {', '.join(BACKENDS)})")
     model = resolve_alias(model)

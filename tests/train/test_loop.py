@@ -16,7 +16,14 @@ from rtstereo.models.checkpoint import read_torch_file, save_checkpoint
 from rtstereo.models.rtnet import build_rtnet
 from rtstereo.train import TrainConfig, loop, read_config_file, resolve_config, train
 from rtstereo.train.config import config_from_dict
-from rtstereo.train.losses import batch_errors, multiscale_loss, summarize_errors, valid_mask
+from rtstereo.train.losses import (
+    batch_errors,
+    left_band,
+    multiscale_loss,
+    summarize_errors,
+    training_mask,
+    valid_mask,
+)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -355,6 +362,7 @@ def test_unknown_option_suggests_the_close_one():
         ({"noise_scale": -1}, "'noise_scale'"),
         ({"settings": 192}, "'settings'"),
         ({"init": "a.pt", "resume": "b.pt"}, "not both"),
+        ({"loss_region": "visible"}, "'loss_region'"),
     ],
 )
 def test_bad_option_values_are_refused(values, message):
@@ -372,6 +380,36 @@ def test_loss_learns_only_from_valid_pixels():
     assert float(loss.detach()) == pytest.approx(1.5 * 1.5)  # smooth-L1 of an error of 2 px is 1.5
     loss.backward()
     assert prediction.grad[0, 0, 1:].abs().sum() == 0
+
+
+def test_matchable_region_leaves_out_the_left_band_only():
+    gt = torch.tensor([[[3.0, 3.0, 3.0, 3.0, 9.0, 0.0, 4.0]]])  # x < d at x = 0, 1, 2 and at x = 4 (9 px)
+    assert left_band(gt).tolist() == [[[True, True, True, False, True, False, False]]]
+    assert training_mask(gt, 32.0).tolist() == valid_mask(gt, 32.0).tolist()
+    assert training_mask(gt, 32.0, "matchable").tolist() == [[[False, False, False, True, False, False, True]]]
+    with pytest.raises(InputError, match="loss region"):
+        training_mask(gt, 32.0, "visible")
+
+
+def test_validation_scores_the_loss_region():
+    net = build_rtnet({"max_disp": 32})
+    gt = torch.full((1, 64, 128), 20.0)
+    batch = {"left": torch.rand(1, 3, 64, 128), "right": torch.rand(1, 3, 64, 128), "disparity": gt}
+    spec = loop.get_spec("rtnet")
+    everywhere = loop.validate(net, [batch], spec, 32.0)
+    matchable = loop.validate(net, [batch], spec, 32.0, "matchable")
+    assert everywhere["pixels"] == 64 * 128 and matchable["pixels"] == 64 * (128 - 20)
+
+
+def test_loss_region_flag_reaches_the_config(tmp_path):
+    from rtstereo.cli.train import flag_values
+
+    args = _parser().parse_args(["train", "--loss-region", "matchable"])
+    assert resolve_config(flag_values=flag_values(args)).loss_region == "matchable"
+    assert resolve_config().loss_region == "all"
+    summary = train(tiny_config(tmp_path, steps=1, loss_region="matchable"), echo=quiet)
+    assert 0 < summary["last"]["pixels"] < 2 * 64 * 128  # the validation left the band out too
+    assert json.loads((tmp_path / "config.json").read_text())["loss_region"] == "matchable"
 
 
 def test_loss_refuses_mismatched_shapes():

@@ -40,6 +40,10 @@ def run(args: argparse.Namespace) -> int:
         print("  settings (--set KEY=VALUE):")
         for key, value in spec.defaults.items():
             print(f"    {key} = {value!r:<8} {spec.setting_help.get(key, '')}")
+        print(
+            f"    fill_left_border = {spec.fill_left_border!r:<8} fill each row's unmatched left band from its first "
+            "matched pixel (post-processing, any model)"
+        )
         return 0
     names = list_models(args.pattern)
     width = max(len(n) for n in names) if names else 10

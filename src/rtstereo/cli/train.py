@@ -75,6 +75,12 @@ def register(subparsers) -> None:
     optim.add_argument(
         "--loss-weights", metavar="W,W", help="weights of the predictions, coarse to fine (default: 0.5,1.0)"
     )
+    optim.add_argument(
+        "--loss-region",
+        choices=("all", "matchable"),
+        help="pixels the loss and validation count: all with ground truth, or matchable (without each row's "
+        "left band that the right view does not see) (default: all)",
+    )
     optim.add_argument("--grad-clip", type=float, help="largest gradient norm, 0 = off (default: 1.0)")
     optim.add_argument(
         "--freeze",
@@ -116,6 +122,7 @@ def flag_values(args: argparse.Namespace) -> dict:
         "weight_decay",
         "warmup_steps",
         "loss_weights",
+        "loss_region",
         "grad_clip",
         "log_every",
         "val_every",

@@ -172,6 +172,7 @@ register(
         needs_weights=True,
         licence="MIT (this project)",
         weights_source="trained by this project (`rtstereo train`)",
+        fill_left_border=True,
     )
 )
 
@@ -192,5 +193,6 @@ register(
         size_divisor=32,
         licence="MIT (this project)",
         weights_source="inside the package (trained by this project, training/default/)",
+        fill_left_border=True,
     )
 )

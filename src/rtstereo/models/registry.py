@@ -50,6 +50,8 @@ class ModelSpec:
         weights_source: where official weights come from (for the user to fetch themselves).
         onnx_file: for ``kind == "onnx"``: file name inside ``rtstereo/weights``.
         fixed_size_hw: input size of a fixed-shape model; other sizes are resized (never silently).
+        fill_left_border: whether predictions fill the unmatched left band of each row by default
+            (:func:`rtstereo.runtime.postprocess.fill_left_border`; ``--set fill_left_border=...``).
     """
 
     name: str
@@ -66,6 +68,7 @@ class ModelSpec:
     weights_source: str = ""
     onnx_file: str | None = None
     fixed_size_hw: tuple[int, int] | None = None
+    fill_left_border: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))

@@ -138,6 +138,7 @@ class OnnxContract:
             size_divisor=self.size_divisor,
             fixed_size_hw=self.fixed_size_hw,
             licence=registered.licence if registered else "",
+            fill_left_border=registered.fill_left_border if registered else False,
         )
 
 

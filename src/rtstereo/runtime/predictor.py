@@ -2,7 +2,7 @@
 
 It owns everything around the network: input checks, normalisation, padding to the size divisor (or
 resizing to a fixed-shape model's size, with the disparity rescaled by the width ratio), unpadding,
-and per-stage timings.
+post-processing (:mod:`.postprocess`) and per-stage timings.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 from ..models.registry import ModelSpec
 from ..types import Calibration, DisparityResult, StereoPair
 from .backends import Backend
+from .postprocess import fill_left_border
 from .preprocess import normalize, pad_to_divisor
 
 
@@ -33,6 +34,8 @@ class Predictor:
         backend: what runs the prepared inputs.
         name: label recorded in results (defaults to ``spec.name``).
         fixed_size_hw: network input size of a fixed-shape model (ONNX exports); ``None`` pads.
+        fill_left_border: fill each row's unmatched left band (:func:`.postprocess.fill_left_border`);
+            ``None`` takes the model's default (``spec.fill_left_border``).
 
     Examples:
         >>> import rtstereo
@@ -49,12 +52,14 @@ class Predictor:
         backend: Backend,
         name: str | None = None,
         fixed_size_hw: tuple[int, int] | None = None,
+        fill_left_border: bool | None = None,
     ):
         self.spec = spec
         self.settings = dict(settings)
         self.backend = backend
         self.name = name or spec.name
         self.fixed_size_hw = fixed_size_hw or spec.fixed_size_hw
+        self.fill_left_border = spec.fill_left_border if fill_left_border is None else bool(fill_left_border)
 
     def __repr__(self) -> str:
         return f"Predictor({self.name!r}, settings={self.settings}, backend={self.backend.describe()})"
@@ -77,6 +82,10 @@ class Predictor:
             :class:`DisparityResult` with ``disparity_px`` float32 ``(H, W)`` (nan = invalid).
         """
         return self.predict_pair(StereoPair(left, right, calibration=calibration))
+
+    def _postprocess(self) -> dict[str, Any]:
+        """The post-processing on, as recorded in results (nothing when none is)."""
+        return {"fill_left_border": True} if self.fill_left_border else {}
 
     def predict_pair(self, pair: StereoPair) -> DisparityResult:
         """Like :meth:`predict`, for a :class:`StereoPair`."""
@@ -116,6 +125,8 @@ class Predictor:
             scale = width / disparity.shape[1]
             disparity = cv2.resize(disparity, (width, height), interpolation=cv2.INTER_LINEAR) * scale
         disparity = np.where(disparity > 0, disparity, np.nan).astype(np.float32)
+        if self.fill_left_border:
+            disparity = fill_left_border(disparity)
         t3 = time.perf_counter()
         timings = {
             "preprocess": (t1 - t0) * 1e3,
@@ -127,7 +138,7 @@ class Predictor:
             disparity_px=disparity,
             timings_ms=timings,
             model=self.name,
-            settings={**self.settings, **self.backend.describe()},
+            settings={**self.settings, **self.backend.describe(), **self._postprocess()},
             input_size_hw=(height, width),
             network_size_hw=net_hw,
             calibration=pair.calibration,

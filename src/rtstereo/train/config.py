@@ -18,6 +18,7 @@ from typing import Any
 from ..errors import InputError
 
 PRECISIONS = ("auto", "off", "bf16", "fp16")
+LOSS_REGIONS = ("all", "matchable")  # the pixels of the loss: rtstereo.train.losses.training_mask
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ class TrainConfig:
         weight_decay: AdamW weight decay.
         warmup_steps: linear warm-up length.
         loss_weights: weight of each prediction the network returns in training mode, coarse to fine.
+        loss_region: pixels the loss and the validation score: ``all`` with valid ground truth, or
+            ``matchable`` (leaves out each row's left band, whose match falls outside the right image).
         grad_clip: largest gradient norm (0 = no clipping).
         seed: seed of the weights' initialisation and of the training stream (scenes, crops).
         device: ``cpu``, ``cuda`` or ``cuda:N``.
@@ -78,6 +81,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_steps: int = 500
     loss_weights: tuple[float, ...] = (0.5, 1.0)
+    loss_region: str = "all"
     grad_clip: float = 1.0
     seed: int = 0
     device: str = "cpu"
@@ -124,6 +128,10 @@ class TrainConfig:
         if self.precision not in PRECISIONS:
             raise InputError(
                 f"training config 'precision': expected one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
+        if self.loss_region not in LOSS_REGIONS:
+            raise InputError(
+                f"training config 'loss_region': expected one of {', '.join(LOSS_REGIONS)}, got {self.loss_region!r}"
             )
         if self.init and self.resume:
             raise InputError(

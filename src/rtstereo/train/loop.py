@@ -43,7 +43,7 @@ from ..models.registry import ModelSpec, get_spec, import_object
 from ..runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from .augment import augment_batch
 from .config import TrainConfig
-from .losses import batch_errors, multiscale_loss, summarize_errors, valid_mask
+from .losses import batch_errors, multiscale_loss, summarize_errors, training_mask
 
 Batch = dict[str, torch.Tensor]
 
@@ -276,8 +276,11 @@ def validation_batches(config: TrainConfig, device: torch.device, max_disp: floa
 
 
 @torch.no_grad()
-def validate(model: torch.nn.Module, batches: list[Batch], spec: ModelSpec, max_disp: float) -> dict[str, float]:
-    """EPE and bad-1/2/3 of the model (eval mode, fp32) over the validation batches.
+def validate(
+    model: torch.nn.Module, batches: list[Batch], spec: ModelSpec, max_disp: float, region: str = "all"
+) -> dict[str, float]:
+    """EPE and bad-1/2/3 of the model (eval mode, fp32) over the validation batches, on the pixels of
+    the loss ``region`` (:func:`~.losses.training_mask`).
 
     Inputs are padded at the bottom/right to the spec's size divisor and the output cropped back.
     """
@@ -294,7 +297,7 @@ def validate(model: torch.nn.Module, batches: list[Batch], spec: ModelSpec, max_
             ]
             prediction = model(*inputs)[..., :height, :width]
             gt = batch["disparity"]
-            for key, value in batch_errors(prediction, gt, valid_mask(gt, max_disp)).items():
+            for key, value in batch_errors(prediction, gt, training_mask(gt, max_disp, region)).items():
                 sums[key] += value
     finally:
         for module, training in modes:
@@ -537,7 +540,7 @@ class _Run:
 
     def validate(self) -> dict[str, float]:
         """Score the network, keep ``best.pt``, log, and redraw the learning curve."""
-        metrics = validate(self.model, self.val_batches, self.spec, self.max_disp)
+        metrics = validate(self.model, self.val_batches, self.spec, self.max_disp, self.config.loss_region)
         if metrics["epe"] < self.best_epe:
             self.best_epe, self.best_step = metrics["epe"], self.step
             self.save(self.files.best, training_state=False)  # weights to use or fine-tune: a third the size
@@ -598,7 +601,8 @@ def _train_step(
     with autocast:
         outputs = model(left, right)
     predictions = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-    loss = multiscale_loss([p.float() for p in predictions], gt, valid_mask(gt, max_disp), config.loss_weights)
+    valid = training_mask(gt, max_disp, config.loss_region)
+    loss = multiscale_loss([p.float() for p in predictions], gt, valid, config.loss_weights)
     optimizer.zero_grad(set_to_none=True)
     if not torch.isfinite(loss):
         return float("nan")  # a diverging batch is skipped rather than poisoning the weights

@@ -1,7 +1,10 @@
 """Training loss and the validation metrics computed on tensors.
 
 The loss is smooth-L1 on pixels with valid ground truth inside the network's disparity range, summed
-over the network's predictions (coarse to fine) with weights.
+over the network's predictions (coarse to fine) with weights. The ``matchable`` loss region also
+leaves out each row's left band whose points fall left of the right image (:func:`left_band`): no
+match exists there, and the packaged predictors fill it after the network
+(:func:`rtstereo.runtime.postprocess.fill_left_border`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
+from .config import LOSS_REGIONS
 
 
 def valid_mask(gt_px: torch.Tensor, max_disp: float) -> torch.Tensor:
@@ -26,6 +30,27 @@ def valid_mask(gt_px: torch.Tensor, max_disp: float) -> torch.Tensor:
         Bool ``(N, H, W)``.
     """
     return torch.isfinite(gt_px) & (gt_px > 0) & (gt_px < max_disp)
+
+
+def left_band(gt_px: torch.Tensor) -> torch.Tensor:
+    """Pixels whose match ``x - d`` falls left of the right image's first pixel: ``x < d``.
+
+    Examples:
+        >>> left_band(torch.full((1, 1, 4), 2.0)).tolist()
+        [[[True, True, False, False]]]
+    """
+    cols = torch.arange(gt_px.shape[-1], device=gt_px.device, dtype=gt_px.dtype)
+    return cols < gt_px  # nan compares False
+
+
+def training_mask(gt_px: torch.Tensor, max_disp: float, region: str = "all") -> torch.Tensor:
+    """The pixels the loss and the validation score: :func:`valid_mask`, less the left band when
+    ``region`` is ``matchable``.
+    """
+    if region not in LOSS_REGIONS:
+        raise InputError(f"loss region must be one of {', '.join(LOSS_REGIONS)}, got {region!r}")
+    mask = valid_mask(gt_px, max_disp)
+    return mask & ~left_band(gt_px) if region == "matchable" else mask
 
 
 def multiscale_loss(
