@@ -137,11 +137,12 @@ def test_packaged_network_runs_without_torch_and_finds_the_example_scene():
     """The shipped files work after a plain install: no torch, any size, and they have learnt to match.
 
     On the example pair (a layered scene rendered by examples/make_example.py, 320x240, disparities up
-    to 31 px) the shipped rtnet-v4 is 1.65 px off on average (11.4 % of pixels off by more than 3 px or
-    without a value; 1.70 px and 11.7 % without its left border fill); rtnet-v3 was 1.8 px off, rtnet-v2 2.1 px, rtnet-v1 2.3 px, rtnet-v0 3.6 px, and
-    SGBM is 4.7 px off (it leaves occlusions to its hole filling); an untrained rtnet is more than
-    10 px off. rtnet-v4 answers 0 px (no value: nan) at 31 of the 76 800 pixels (rtnet-v3 at 42,
-    rtnet-v2 at 4), in a region where the whole network is wrong.
+    to 31 px) the shipped rtnet-v4 is 1.65 px off on average (11.4 % of pixels off by more than 3 px
+    or without a value; 1.70 px and 11.7 % without its left border fill); rtnet-v3 was 1.8 px off,
+    rtnet-v2 2.1 px, rtnet-v1 2.3 px, rtnet-v0 3.6 px, and SGBM is 4.7 px off (it leaves occlusions
+    to its hole filling); an untrained rtnet is more than 10 px off. rtnet-v4 answers 0 px (no
+    value: nan) at 31 of the 76 800 pixels (rtnet-v3 at 42, rtnet-v2 at 4), in a region where the
+    whole network is wrong.
     """
     name = PACKAGED_NETWORK
     code = (
