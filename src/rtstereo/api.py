@@ -12,12 +12,11 @@ from .io.download import fetch, is_url
 from .models import get_spec, is_onnx_file, resolve_alias
 from .models.registry import ModelSpec, coerce_setting, import_object
 from .runtime.backends import OpenCVBackend, TorchBackend
+from .runtime.postprocess import FILL_LEFT_BORDER
 from .runtime.predictor import Predictor
 from .types import Calibration, DisparityResult
 
 BACKENDS = ("torch", "onnxruntime", "opencv")
-# The post-processing setting every model accepts (it is not part of a model, nor baked into exports).
-FILL_LEFT_BORDER = "fill_left_border"
 
 
 def load(

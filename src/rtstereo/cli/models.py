@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..models import DEFAULT_ALIAS, get_spec, list_models
+from ..runtime.postprocess import FILL_LEFT_BORDER
 
 
 def register(subparsers) -> None:
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         for key, value in spec.defaults.items():
             print(f"    {key} = {value!r:<8} {spec.setting_help.get(key, '')}")
         print(
-            f"    fill_left_border = {spec.fill_left_border!r:<8} fill each row's unmatched left band from its first "
+            f"    {FILL_LEFT_BORDER} = {spec.fill_left_border!r:<8} fill each row's unmatched left band from its first "
             "matched pixel (post-processing, any model)"
         )
         return 0

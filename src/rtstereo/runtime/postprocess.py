@@ -19,6 +19,9 @@ from __future__ import annotations
 import numpy as np
 
 BORDER_MARGIN_PX = 8.0
+# The setting that turns the fill on or off for any model (``--set fill_left_border=false``); it is
+# applied by the predictor, never baked into a model or an export.
+FILL_LEFT_BORDER = "fill_left_border"
 
 
 def fill_left_border(disparity_px: np.ndarray, margin_px: float = BORDER_MARGIN_PX) -> np.ndarray:

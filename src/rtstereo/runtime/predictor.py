@@ -17,7 +17,7 @@ import numpy as np
 from ..models.registry import ModelSpec
 from ..types import Calibration, DisparityResult, StereoPair
 from .backends import Backend
-from .postprocess import fill_left_border
+from .postprocess import FILL_LEFT_BORDER, fill_left_border
 from .preprocess import normalize, pad_to_divisor
 
 
@@ -85,7 +85,7 @@ class Predictor:
 
     def _postprocess(self) -> dict[str, Any]:
         """The post-processing on, as recorded in results (nothing when none is)."""
-        return {"fill_left_border": True} if self.fill_left_border else {}
+        return {FILL_LEFT_BORDER: True} if self.fill_left_border else {}
 
     def predict_pair(self, pair: StereoPair) -> DisparityResult:
         """Like :meth:`predict`, for a :class:`StereoPair`."""
