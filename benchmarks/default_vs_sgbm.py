@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         ratio = f"{row['x_sgbm_time']:.2f}" if row["x_sgbm_time"] is not None else "-"
         lines.append(
-            f"| {row['model']} | {row['kitti_d1']:.1f} | {row['middlebury_bad2']:.1f} | {row['mean_epe']:.2f} "
+            f"| {row['model']} | {row['kitti_d1']:.2f} | {row['middlebury_bad2']:.2f} | {row['mean_epe']:.2f} "
             f"| {row['ms']:.0f} | {ratio} |"
         )
     table = "\n".join(lines)

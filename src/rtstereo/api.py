@@ -12,7 +12,7 @@ from .io.download import fetch, is_url
 from .models import get_spec, is_onnx_file, resolve_alias
 from .models.registry import ModelSpec, coerce_setting, import_object
 from .runtime.backends import OpenCVBackend, TorchBackend
-from .runtime.postprocess import FILL_LEFT_BORDER
+from .runtime.postprocess import POSTPROCESS_SETTINGS
 from .runtime.predictor import Predictor
 from .types import Calibration, DisparityResult
 
@@ -40,7 +40,8 @@ def load(
         device: ``cpu`` or ``cuda`` (PyTorch / ONNX Runtime).
         precision: ``fp32``, ``fp16`` (CUDA) or ``bf16``.
         settings: model settings (see ``rtstereo models NAME``), e.g. ``{"max_disp": 128}``, and the
-            post-processing switch ``fill_left_border`` that every model takes (default: the model's).
+            post-processing switches ``fill_left_border`` and ``refine_edges`` that every model
+            takes (default: the model's).
         **setting_kwargs: the same settings as keyword arguments.
 
     Returns:
@@ -52,10 +53,10 @@ def load(
         64
     """
     overrides = {**(settings or {}), **setting_kwargs}
-    fill = overrides.pop(FILL_LEFT_BORDER, None)
+    switches = {name: overrides.pop(name) for name in POSTPROCESS_SETTINGS if name in overrides}
     predictor = _load(model, weights, backend, device, precision, overrides)
-    if fill is not None:
-        predictor.fill_left_border = coerce_setting(FILL_LEFT_BORDER, fill, False)
+    for name, value in switches.items():
+        setattr(predictor, name, coerce_setting(name, value, False))
     return predictor
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..models import DEFAULT_ALIAS, get_spec, list_models
-from ..runtime.postprocess import FILL_LEFT_BORDER
+from ..runtime.postprocess import FILL_LEFT_BORDER, REFINE_EDGES
 
 
 def register(subparsers) -> None:
@@ -44,6 +44,10 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"    {FILL_LEFT_BORDER} = {spec.fill_left_border!r:<8} fill each row's unmatched left band from its first "
             "matched pixel (post-processing, any model)"
+        )
+        print(
+            f"    {REFINE_EDGES} = {spec.refine_edges!r:<8} sharpen depth edges against the images, then fill "
+            "occlusions (post-processing, any model)"
         )
         return 0
     names = list_models(args.pattern)

@@ -52,6 +52,8 @@ class ModelSpec:
         fixed_size_hw: input size of a fixed-shape model; other sizes are resized (never silently).
         fill_left_border: whether predictions fill the unmatched left band of each row by default
             (:func:`rtstereo.runtime.postprocess.fill_left_border`; ``--set fill_left_border=...``).
+        refine_edges: whether predictions sharpen their depth edges against the images by default
+            (:func:`rtstereo.runtime.refine.refine_edges`; ``--set refine_edges=...``).
     """
 
     name: str
@@ -69,6 +71,7 @@ class ModelSpec:
     onnx_file: str | None = None
     fixed_size_hw: tuple[int, int] | None = None
     fill_left_border: bool = False
+    refine_edges: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))

@@ -139,6 +139,7 @@ class OnnxContract:
             fixed_size_hw=self.fixed_size_hw,
             licence=registered.licence if registered else "",
             fill_left_border=registered.fill_left_border if registered else False,
+            refine_edges=registered.refine_edges if registered else False,
         )
 
 

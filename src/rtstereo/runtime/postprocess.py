@@ -22,6 +22,9 @@ BORDER_MARGIN_PX = 8.0
 # The setting that turns the fill on or off for any model (``--set fill_left_border=false``); it is
 # applied by the predictor, never baked into a model or an export.
 FILL_LEFT_BORDER = "fill_left_border"
+# The same for the edge refinement (:func:`rtstereo.runtime.refine.refine_edges`).
+REFINE_EDGES = "refine_edges"
+POSTPROCESS_SETTINGS = (FILL_LEFT_BORDER, REFINE_EDGES)
 
 
 def fill_left_border(disparity_px: np.ndarray, margin_px: float = BORDER_MARGIN_PX) -> np.ndarray:

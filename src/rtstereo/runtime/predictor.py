@@ -17,8 +17,9 @@ import numpy as np
 from ..models.registry import ModelSpec
 from ..types import Calibration, DisparityResult, StereoPair
 from .backends import Backend
-from .postprocess import FILL_LEFT_BORDER, fill_left_border
+from .postprocess import FILL_LEFT_BORDER, REFINE_EDGES, fill_left_border
 from .preprocess import normalize, pad_to_divisor
+from .refine import refine_edges
 
 
 class ResizeWarning(UserWarning):
@@ -36,6 +37,8 @@ class Predictor:
         fixed_size_hw: network input size of a fixed-shape model (ONNX exports); ``None`` pads.
         fill_left_border: fill each row's unmatched left band (:func:`.postprocess.fill_left_border`);
             ``None`` takes the model's default (``spec.fill_left_border``).
+        refine_edges: sharpen depth edges against the images (:func:`.refine.refine_edges`), after
+            the fill; ``None`` takes the model's default (``spec.refine_edges``).
 
     Examples:
         >>> import rtstereo
@@ -53,6 +56,7 @@ class Predictor:
         name: str | None = None,
         fixed_size_hw: tuple[int, int] | None = None,
         fill_left_border: bool | None = None,
+        refine_edges: bool | None = None,
     ):
         self.spec = spec
         self.settings = dict(settings)
@@ -60,6 +64,7 @@ class Predictor:
         self.name = name or spec.name
         self.fixed_size_hw = fixed_size_hw or spec.fixed_size_hw
         self.fill_left_border = spec.fill_left_border if fill_left_border is None else bool(fill_left_border)
+        self.refine_edges = spec.refine_edges if refine_edges is None else bool(refine_edges)
 
     def __repr__(self) -> str:
         return f"Predictor({self.name!r}, settings={self.settings}, backend={self.backend.describe()})"
@@ -85,7 +90,8 @@ class Predictor:
 
     def _postprocess(self) -> dict[str, Any]:
         """The post-processing on, as recorded in results (nothing when none is)."""
-        return {FILL_LEFT_BORDER: True} if self.fill_left_border else {}
+        switches = {FILL_LEFT_BORDER: self.fill_left_border, REFINE_EDGES: self.refine_edges}
+        return {name: True for name, on in switches.items() if on}
 
     def predict_pair(self, pair: StereoPair) -> DisparityResult:
         """Like :meth:`predict`, for a :class:`StereoPair`."""
@@ -127,6 +133,8 @@ class Predictor:
         disparity = np.where(disparity > 0, disparity, np.nan).astype(np.float32)
         if self.fill_left_border:
             disparity = fill_left_border(disparity)
+        if self.refine_edges:
+            disparity = refine_edges(pair.left, pair.right, disparity)
         t3 = time.perf_counter()
         timings = {
             "preprocess": (t1 - t0) * 1e3,
