@@ -54,6 +54,14 @@ def test_shift_into_reads_offsets_with_the_edges_repeated():
             np.testing.assert_array_equal(shift_into(out, values, dy, dx), values[rows][:, cols])
 
 
+def test_shifts_as_large_as_the_map_and_maps_smaller_than_the_neighbourhood_work():
+    values = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)
+    assert shift_into(np.empty_like(values), values, 4, -4).tolist() == [[3.0, 3.0], [3.0, 3.0]]
+    left = np.random.default_rng(0).integers(0, 256, (3, 5, 3), dtype=np.uint8)
+    out = refine_edges(left, left, np.full((3, 5), 0.5, np.float32))
+    assert out.shape == (3, 5) and np.isfinite(out).all()
+
+
 def test_the_true_disparity_costs_less_than_a_wrong_one():
     left, right, truth, _ = step_edge_scene()
     cost = PhotometricCost(left, right)

@@ -108,7 +108,7 @@ class PhotometricCost:
 def shift_into(out: np.ndarray, values: np.ndarray, dy: int, dx: int) -> np.ndarray:
     """Write ``values`` read ``(dy, dx)`` away into ``out``: ``out[y, x] = values[y + dy, x + dx]``.
 
-    Reads beyond the edge repeat the edge. ``|dy|`` and ``|dx|`` must be smaller than the map.
+    Reads beyond the edge repeat the edge (a shift as large as the map reads the edge throughout).
 
     Examples:
         >>> row = np.array([[1.0, 2.0, 3.0]])
@@ -116,6 +116,8 @@ def shift_into(out: np.ndarray, values: np.ndarray, dy: int, dx: int) -> np.ndar
         ([[2.0, 3.0, 3.0]], [[1.0, 1.0, 1.0]])
     """
     height, width = values.shape
+    dy = max(-(height - 1), min(dy, height - 1))  # farther reads the same edge row
+    dx = max(-(width - 1), min(dx, width - 1))
     # columns: the part read inside the map, then the repeated edge column
     if dx >= 0:
         inside, source, edge, edge_source = slice(0, width - dx), slice(dx, width), slice(width - dx, width), width - 1
@@ -162,8 +164,8 @@ def propagate_neighbours(cost: PhotometricCost, disparity: np.ndarray, rounds: i
             cv2.bitwise_and(wins, in_image, dst=wins)
             cv2.copyTo(candidate, wins, best)
             cv2.copyTo(candidate_cost, wins, bar)  # later neighbours need only beat this one
+        best[invalid] = np.nan  # an invalid pixel neither takes a value nor passes one on
         d = best
-    d[invalid] = np.nan
     return d
 
 
