@@ -247,8 +247,12 @@ def test_ctrl_c_keeps_a_playable_mp4_and_complete_pngs(tmp_path):
     video = write_video(
         tmp_path / "sbs.mp4", [np.concatenate([a, b], axis=1) for a, b in zip(scene.lefts, scene.rights)]
     )
+    # A shell that starts a job in the background without job control (`cmd &` in a script, as a CI
+    # runner may do) hands it SIGINT ignored, and Python keeps an inherited "ignore": restore the
+    # handler a terminal's foreground process has, which is the case this test is about.
     script = (
-        "import sys; from rtstereo import cli; cli.VERBS += ['video'] * ('video' not in cli.VERBS); "
+        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from rtstereo import cli; cli.VERBS += ['video'] * ('video' not in cli.VERBS); "
         "sys.exit(cli.main())"
     )
     # Upscaling makes each frame slow enough (tens of ms) to be interrupted midway.
