@@ -38,18 +38,23 @@ def fill_holes_rowwise(disparity_px: np.ndarray) -> np.ndarray:
         [[3.0, 3.0, 3.0, 5.0, 5.0]]
     """
     d = np.asarray(disparity_px, dtype=np.float32)
-    height, width = d.shape
-    valid = np.isfinite(d)
-    cols = np.broadcast_to(np.arange(width), d.shape)
-    last_left = np.maximum.accumulate(np.where(valid, cols, -1), axis=1)
-    next_right = np.minimum.accumulate(np.where(valid, cols, width)[:, ::-1], axis=1)[:, ::-1]
-    rows = np.arange(height)[:, None]
-    from_left = np.where(last_left >= 0, d[rows, np.clip(last_left, 0, width - 1)], np.inf)
-    from_right = np.where(next_right < width, d[rows, np.clip(next_right, 0, width - 1)], np.inf)
-    filled = np.minimum(from_left, from_right)
-    out = np.where(valid, d, filled)
-    out[~np.isfinite(out)] = np.nan
-    return out.astype(np.float32)
+    width = d.shape[1]
+    # Work on the transposed map: numpy's running maximum and minimum are several times faster along
+    # the first axis, and the values are only gathered where there is a hole.
+    hole_t = np.ascontiguousarray(~np.isfinite(d).T)
+    cols = np.arange(width, dtype=np.int32)[:, None]
+    last_left = np.where(hole_t, np.int32(-1), cols)
+    np.maximum.accumulate(last_left, axis=0, out=last_left)
+    next_right = np.minimum.accumulate(np.where(hole_t, np.int32(width), cols)[::-1], axis=0)[::-1]
+    xs, ys = np.nonzero(hole_t)
+    from_left, from_right = last_left[xs, ys], next_right[xs, ys]
+    farther = np.minimum(
+        np.where(from_left >= 0, d[ys, np.maximum(from_left, 0)], np.inf),
+        np.where(from_right < width, d[ys, np.minimum(from_right, width - 1)], np.inf),
+    )
+    out = d.copy()
+    out[ys, xs] = np.where(np.isfinite(farther), farther, np.nan)
+    return out
 
 
 class OpenCVMatcher:

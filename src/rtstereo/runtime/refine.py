@@ -24,6 +24,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..models.sgbm import fill_holes_rowwise
 from .postprocess import BORDER_MARGIN_PX
 
 # (dy, dx) of the neighbours whose disparities compete with a pixel's own.
@@ -202,25 +203,10 @@ def fill_occlusions(disparity: np.ndarray) -> np.ndarray:
     with neither becomes ``nan``. ``nan`` pixels of the input stay ``nan``.
     """
     d = np.asarray(disparity, dtype=np.float32)
-    width = d.shape[1]
-    # Transposed ``(W, H)`` maps: numpy's running maximum and minimum are fastest along axis 0.
-    d_t = np.ascontiguousarray(d.T)
-    hidden_t = _occluded_t(d_t)
-    skip_t = hidden_t | ~np.isfinite(d_t)
-    cols = np.arange(width, dtype=np.int32)[:, None]
-    left = np.where(skip_t, np.int32(-1), cols)
-    np.maximum.accumulate(left, axis=0, out=left)
-    right = np.where(skip_t, np.int32(width), cols)[::-1]
-    right = np.minimum.accumulate(right, axis=0)[::-1]
-    xs, ys = np.nonzero(hidden_t)
-    from_left, from_right = left[xs, ys], right[xs, ys]
-    farther = np.minimum(
-        np.where(from_left >= 0, d_t[np.maximum(from_left, 0), ys], np.inf),
-        np.where(from_right < width, d_t[np.minimum(from_right, width - 1), ys], np.inf),
-    )
-    out = d.copy()
-    out[ys, xs] = np.where(np.isfinite(farther), farther, np.nan)
-    return out
+    hidden = occluded(d)
+    filled = fill_holes_rowwise(np.where(hidden, np.nan, d))
+    filled[~np.isfinite(d)] = np.nan  # invalid pixels were holes too: keep them invalid
+    return filled
 
 
 def median_valid(disparity: np.ndarray, size: int = MEDIAN_PX) -> np.ndarray:
