@@ -11,6 +11,7 @@ import pytest
 
 from rtstereo.cli import main
 from rtstereo.io import read_disparity
+from rtstereo.models import PACKAGED_NETWORK
 
 from .conftest import make_textured_pair
 
@@ -121,6 +122,17 @@ def test_predict_example_pair_is_accurate(capsys, tmp_path):
     assert np.mean(np.abs(d - gt)[:, 48:] > 2) < 0.1
 
 
+def test_predict_example_pair_with_default_is_sgbm_searching_192_px(capsys, tmp_path):
+    """The quick start's figures (README): SGBM over 192 px leaves the left 192 of the pair's 320 columns
+    unmatched and guesses them by hole filling (4.70 px mean error); right of them it is 0.4 % off."""
+    code, _, err = run_cli(capsys, "predict", EXAMPLES / "left.png", EXAMPLES / "right.png", "-o", tmp_path)
+    assert code == 0, err
+    assert json.loads((tmp_path / "left.json").read_text())["model"] == "sgbm"
+    error = np.abs(read_disparity(tmp_path / "left.pfm") - read_disparity(EXAMPLES / "disparity.pfm"))
+    assert np.mean(error[:, 192:] > 3) < 0.01
+    assert error.mean() < 5.0
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -205,6 +217,11 @@ def test_compare_rescales_disparity_to_the_same_width(capsys, tmp_path):
 def test_models_lists_and_describes(capsys):
     code, out, _ = run_cli(capsys, "models")
     assert code == 0 and "gwcnet-gc" in out and "default" in out
+    code, out, _ = run_cli(capsys, "models", "default")
+    # default is the method best on ../shared/data/validation (README); the network stays there by name
+    assert code == 0 and out.startswith("default -> sgbm\n")
+    code, out, _ = run_cli(capsys, "models", PACKAGED_NETWORK)
+    assert code == 0 and out.startswith(f"{PACKAGED_NETWORK}: ")
     code, out, _ = run_cli(capsys, "models", "crestereo")
     assert "two_pass" in out and "raw255" in out
 
