@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..batch import BatchJob
+from ..errors import InputError, OutputError, RtStereoError
 from ..geometry import DEFAULT_MAX_JUMP_REL
 from ..sinks import pointcloud  # registers the 3D formats: depth, depth_npy, depth_mm, ply, glb
-from ..sinks.files import (
-    DEFAULT_FORMATS,
-    FILE_SUFFIXES,
-    FORMATS,
-    parse_formats,
-    save_result,
-    save_single_file,
-)
-from ..sources.pairs import resolve_pairs
-from ..types import Calibration
+from ..sinks.files import DEFAULT_FORMATS, FILE_SUFFIXES, FORMATS, parse_formats
+from ..sources.manifest import read_manifest
+from ..sources.pairs import PairSource, resolve_pairs
+from .batch import add_batch_args, check_engine_args, run_batch
 from .common import add_model_args, predictor_from_args
 
 EPILOG = """examples:
@@ -31,6 +25,13 @@ EPILOG = """examples:
   rtstereo predict 'cam0/*.png' 'cam1/*.png' -o out/ --model sgbm --max-disp 128
   rtstereo predict im0.png im1.png --calib calib.txt --format depth,ply --max-depth 20 -o out/   # metric 3D
   rtstereo predict raw_l.png raw_r.png --rectify rig/maps.npz --lr-check --format color,depth_mm,ply -o out/
+
+batches (folders, globs, --pairs): a bad pair is reported (path and reason) and the rest is done; the
+exit code is 1 when any pair failed. A rerun skips pairs whose outputs are complete (--overwrite
+redoes them); files appear only when complete (written under a temporary name, then renamed).
+  rtstereo predict --pairs pairs.csv -o out/          # manifest: CSV or Parquet, columns left,right[,name]
+  rtstereo predict lefts/ rights/ -o out/ --engine ray --workers 2     # Ray Data on this machine
+  RAY_ADDRESS=ray://head:10001 rtstereo predict --pairs s3_pairs.parquet -o /shared/out --engine ray
 """
 
 
@@ -42,8 +43,14 @@ def register(subparsers) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("left", help="left image: file, folder, glob or http(s) URL")
-    parser.add_argument("right", help="right image: file, folder, glob or http(s) URL")
+    parser.add_argument("left", nargs="?", help="left image: file, folder, glob or http(s) URL")
+    parser.add_argument("right", nargs="?", help="right image: file, folder, glob or http(s) URL")
+    parser.add_argument(
+        "--pairs",
+        metavar="MANIFEST",
+        help="instead of LEFT RIGHT: a .csv (header row) or .parquet table with columns left,right[,name] "
+        "of paths (relative to the manifest) or URLs; name names the outputs (default: the left file's stem)",
+    )
     parser.add_argument(
         "-o", "--output", help="output file (.png = 16-bit d*256, .pfm, .npy) for one pair, or a folder"
     )
@@ -53,6 +60,7 @@ def register(subparsers) -> None:
         f"{', '.join(sorted(FORMATS))} (default: {','.join(DEFAULT_FORMATS)})",
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+    add_batch_args(parser, "pair")
     add_model_args(parser)
     add_3d_args(parser)
     parser.set_defaults(func=run)
@@ -120,19 +128,6 @@ def _calibration_and_rectifier(args: argparse.Namespace):
     return None, None
 
 
-def _prepare(pair, calibration: Calibration | None, rectifier):
-    """Rectify the pair and attach its calibration (scaled to the pair's size if needed)."""
-    from ..geometry import calibration_for_size
-
-    if rectifier is not None:
-        left, right, rectified = rectifier.rectify(pair.left, pair.right)
-        return dataclasses.replace(pair, left=left, right=right, calibration=rectified)
-    if calibration is not None:
-        height, width = pair.size_hw
-        return dataclasses.replace(pair, calibration=calibration_for_size(calibration, height, width))
-    return pair
-
-
 def _warn_if_unrectified(pair, name: str) -> None:
     from ..rectify import check_rectification
 
@@ -153,11 +148,7 @@ def _summary(name: str, model: str, result) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from ..confidence import lr_check
-
-    sources = resolve_pairs(args.left, args.right)
+    sources = _sources(args)
     formats = parse_formats(args.format)
     output = Path(args.output) if args.output else None
     to_file = output is not None and output.suffix.lower() in FILE_SUFFIXES
@@ -174,27 +165,65 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--max-jump must be >= 0 (0 keeps flying pixels), got {args.max_jump}")
     if args.max_depth is not None and not args.max_depth > 0:
         raise InputError(f"--max-depth must be > 0 metres, got {args.max_depth}")
-    predictor = predictor_from_args(args)
-    bar = tqdm(sources, desc="predict", unit="pair", file=sys.stderr, disable=args.quiet or len(sources) == 1)
-    writers = pointcloud.make_writers(
-        pointcloud.PointCloudOptions(max_depth_m=args.max_depth, max_jump_rel=args.max_jump or None)
+    check_engine_args(args, output if not to_file else None)
+    job = BatchJob(
+        output=output,
+        formats=formats,
+        to_file=to_file,
+        calibration=calibration,
+        rectifier=rectifier,
+        lr_check_px=args.lr_check,
+        cloud=pointcloud.PointCloudOptions(max_depth_m=args.max_depth, max_jump_rel=args.max_jump or None),
+        overwrite=args.overwrite,
     )
-    total_ms = 0.0
-    for index, source in enumerate(bar):
-        pair = _prepare(source.load(index), calibration, rectifier)
-        if index == 0 and not args.no_rectification_check:
-            _warn_if_unrectified(pair, source.name)
-        result = predictor.predict_pair(pair)
-        if args.lr_check is not None:
-            result, _ = lr_check(predictor, pair, result, args.lr_check)
-        total_ms += result.timings_ms["total"]
-        if to_file:
-            save_single_file(result, output)
-        elif output is not None:
-            save_result(result, output, source.name, formats, writers)
-        if not args.quiet and len(sources) == 1:
-            print(_summary(source.name, predictor.name, result))
+    where = f"written to {output}" if output is not None else "nothing written (give -o FILE_OR_FOLDER)"
+    if len(sources) == 1 and args.pairs is None and args.engine == "local":
+        return _run_one(args, job, sources[0], where)
+    if job.writes_folder:
+        _make_folder(output)
+    if not args.no_rectification_check:
+        _check_first_rectified(job, sources[0])
+    summary = run_batch(args, job, sources, "predict")
     if not args.quiet:
-        where = f"written to {output}" if output is not None else "nothing written (give -o FILE_OR_FOLDER)"
-        print(f"{len(sources)} pair(s), {total_ms / len(sources):.1f} ms per pair, {where}")
+        print(f"{summary.report()}; {where}")
+    return summary.exit_code
+
+
+def _sources(args: argparse.Namespace) -> list[PairSource]:
+    if args.pairs is not None:
+        if args.left is not None or args.right is not None:
+            raise InputError("give LEFT RIGHT or --pairs MANIFEST, not both")
+        return read_manifest(args.pairs)
+    if args.left is None or args.right is None:
+        raise InputError("expected LEFT RIGHT (files, folders, globs or URLs), or --pairs MANIFEST.csv")
+    return resolve_pairs(args.left, args.right)
+
+
+def _run_one(args: argparse.Namespace, job: BatchJob, source: PairSource, where: str) -> int:
+    """One pair given as two files: its errors are the run's errors (one line, exit code 2)."""
+    predictor = predictor_from_args(args)
+    pair = job.prepare(source.load(0))
+    if not args.no_rectification_check:
+        _warn_if_unrectified(pair, source.name)
+    result = job.predict(predictor, pair)
+    job.write(result, source.name)
+    if not args.quiet:
+        print(_summary(source.name, predictor.name, result))
+        print(f"1 pair(s), {result.timings_ms['total']:.1f} ms per pair, {where}")
     return 0
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create output folder {folder}: {exc}") from None
+
+
+def _check_first_rectified(job: BatchJob, source: PairSource) -> None:
+    """Warn when the first pair is not rectified; a first pair that cannot be read is left to the batch."""
+    try:
+        pair = job.prepare(source.load(0))
+    except RtStereoError:
+        return
+    _warn_if_unrectified(pair, source.name)

@@ -3,6 +3,10 @@
 Formats (``--format``): ``png16`` 16-bit KITTI PNG (d*256, 0 = invalid), ``pfm`` (inf = invalid),
 ``npy`` (float32, nan = invalid), ``color`` colourised preview PNG, ``json`` sidecar (model,
 settings, sizes, per-stage timings). Other modules add formats with :func:`register_format`.
+
+Every file is written atomically (a temporary name, then a rename; see :mod:`rtstereo.io.atomic`), so
+a file under its final name is always complete, and :func:`outputs_complete` can tell which pairs of
+an interrupted batch are done.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from ..errors import InputError, OutputError
+from ..io.atomic import atomic_path, publish, staging_folder
 from ..io.disparity import colorize, write_disparity
 from ..io.images import write_image
 from ..types import DisparityResult
@@ -57,11 +62,71 @@ def _json(result: DisparityResult, stem: Path) -> Path:
 
 
 FORMATS: dict[str, Writer] = {"png16": _png16, "pfm": _pfm, "npy": _npy, "color": _color, "json": _json}
+# The file each format writes, relative to the output folder: what a rerun looks for to skip a pair.
+FORMAT_FILES: dict[str, str] = {
+    "png16": "{name}.png",
+    "pfm": "{name}.pfm",
+    "npy": "{name}.npy",
+    "color": "{name}_color.png",
+    "json": "{name}.json",
+}
 
 
-def register_format(name: str, writer: Writer) -> None:
-    """Add an output format (for example ``depth`` or ``ply``)."""
+def register_format(name: str, writer: Writer, filename: str | None = None) -> None:
+    """Add an output format (for example ``depth`` or ``ply``).
+
+    Args:
+        name: the ``--format`` name.
+        writer: writes the result given the output stem, returns the file written.
+        filename: the file it writes, as a template of the pair ``{name}`` (``"{name}_depth.pfm"``);
+            without it, a rerun cannot tell whether the format's output is complete and redoes the pair.
+    """
     FORMATS[name] = writer
+    if filename is not None:
+        FORMAT_FILES[name] = filename
+    else:
+        FORMAT_FILES.pop(name, None)
+
+
+def output_files(folder: str | Path, name: str, formats: Iterable[str]) -> list[Path] | None:
+    """The files :func:`save_result` writes for one pair, or ``None`` when a format does not say.
+
+    Examples:
+        >>> [p.name for p in output_files("out", "a", ["png16", "color"])]
+        ['a.png', 'a_color.png']
+    """
+    templates = [FORMAT_FILES.get(f) for f in formats]
+    if None in templates:
+        return None
+    return [Path(folder) / t.format(name=name) for t in templates if t is not None]
+
+
+def outputs_complete(folder: str | Path, name: str, formats: Iterable[str]) -> bool:
+    """Whether every output of the pair ``name`` exists (complete, since files appear only by rename)."""
+    files = output_files(folder, name, formats)
+    return files is not None and all(f.is_file() for f in files)
+
+
+def check_pair_name(name: str) -> str:
+    """Refuse a pair name that would write outside the output folder.
+
+    A name may hold sub-folders (``seq1/000001``), which keeps large collections out of one folder.
+
+    Raises:
+        InputError: an empty or absolute name, or one with ``..`` or hidden parts.
+
+    Examples:
+        >>> check_pair_name("seq1/000001")
+        'seq1/000001'
+    """
+    parts = Path(name).parts
+    if not name.strip() or Path(name).is_absolute() or not parts or any(p in ("..", ".") for p in parts):
+        raise InputError(
+            f"pair name '{name}' would not stay inside the output folder: give a relative name without '..'"
+        )
+    if any(p.startswith(".") for p in parts):
+        raise InputError(f"pair name '{name}' has a part starting with '.', which is kept for temporary files")
+    return name
 
 
 def parse_formats(text: str | None) -> tuple[str, ...]:
@@ -85,15 +150,13 @@ def save_result(
     """Write ``result`` into ``folder`` as ``<name>.<ext>`` for each format; returns the files.
 
     ``writers`` replaces registered writers for this call (e.g. point clouds with a run's cleaning
-    options) without changing the registry.
+    options) without changing the registry. Each file is written in a hidden staging folder and renamed
+    into ``folder`` once complete.
     """
     folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create output folder {folder}: {exc}") from None
     table = {**FORMATS, **(writers or {})}
-    return [table[f](result, folder / name) for f in formats]
+    with staging_folder(folder) as staging:
+        return [publish(table[f](result, staging / name), staging, folder) for f in formats]
 
 
 def save_single_file(result: DisparityResult, path: str | Path) -> Path:
@@ -101,5 +164,10 @@ def save_single_file(result: DisparityResult, path: str | Path) -> Path:
     path = Path(path)
     if path.suffix.lower() not in FILE_SUFFIXES:
         raise OutputError(f"output file {path} must end in .png, .pfm or .npy (or name a folder)")
-    write_disparity(path, result.disparity_px)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create folder {path.parent}: {exc}") from None
+    with atomic_path(path) as partial:
+        write_disparity(partial, result.disparity_px)
     return path

@@ -38,6 +38,13 @@ from .files import register_format
 
 DEPTH_MM_MAX_M = 65.535
 NEEDS_CALIBRATION = ("depth", "depth_npy", "depth_mm", "ply", "glb")
+FILES = {
+    "depth": "{name}_depth.pfm",
+    "depth_npy": "{name}_depth.npy",
+    "depth_mm": "{name}_depth_mm.png",
+    "ply": "{name}.ply",
+    "glb": "{name}.glb",
+}
 PLY_COMMENT = "rtstereo point cloud, left camera frame: x right, y down, z forward, metres"
 
 
@@ -221,7 +228,7 @@ def register_formats(options: PointCloudOptions = PointCloudOptions()) -> None:
     """Register the 3D output formats (with default cleaning; pass a run's own options to
     :func:`~rtstereo.sinks.files.save_result` as ``writers=make_writers(options)``)."""
     for name, writer in make_writers(options).items():
-        register_format(name, writer)
+        register_format(name, writer, FILES[name])
 
 
 def _guard(writer, path: Path, array: np.ndarray) -> None:

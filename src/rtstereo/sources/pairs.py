@@ -65,10 +65,20 @@ def resolve_pairs(left: str, right: str) -> list[PairSource]:
             f"left gives {len(lefts)} images and right gives {len(rights)}: pairs are matched by sorted "
             "name, so both sides need the same number"
         )
+    return [PairSource(a, b, n) for a, b, n in zip(lefts, rights, unique_names(lefts))]
+
+
+def unique_names(lefts: list[str]) -> list[str]:
+    """Pair names from the left files' stems, numbered by position when two stems collide.
+
+    Examples:
+        >>> unique_names(["a/x.png", "b/x.png"])
+        ['00000_x', '00001_x']
+    """
     names = [Path(p.split("?")[0]).stem or f"pair{i:05d}" for i, p in enumerate(lefts)]
     if len(set(names)) != len(names):
         names = [f"{i:05d}_{n}" for i, n in enumerate(names)]
-    return [PairSource(a, b, n) for a, b, n in zip(lefts, rights, names)]
+    return names
 
 
 def iter_pairs(sources: list[PairSource], calibration: Calibration | None = None) -> Iterator[StereoPair]:

@@ -1,0 +1,185 @@
+"""What a batch does with each pair, the same in every engine.
+
+The objects here are plain, picklable values: the Ray engine ships them to its workers, where each
+actor builds its own predictor from :class:`PredictorOptions`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import RtStereoError
+from ..sinks.files import DEFAULT_FORMATS, outputs_complete, save_result, save_single_file
+from ..sinks.pointcloud import PointCloudOptions, make_writers
+from ..sources.pairs import PairSource
+from ..types import Calibration, DisparityResult, StereoPair
+from .outcome import DONE, FAILED, SKIPPED, PairOutcome
+
+
+@dataclass(frozen=True)
+class PredictorOptions:
+    """How to build the predictor: what :func:`rtstereo.load` takes, as a value a worker can rebuild.
+
+    Attributes:
+        model, weights, backend, device, precision, settings: as :func:`rtstereo.load` takes them.
+    """
+
+    model: str = "default"
+    weights: str | None = None
+    backend: str | None = None
+    device: str = "cpu"
+    precision: str = "fp32"
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def uses_gpu(self) -> bool:
+        return self.device.startswith("cuda")
+
+    def load(self):
+        """The :class:`~rtstereo.runtime.predictor.Predictor` these options describe."""
+        from ..api import load
+
+        return load(
+            self.model,
+            weights=self.weights,
+            backend=self.backend,
+            device=self.device,
+            precision=self.precision,
+            settings=dict(self.settings),
+        )
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """The work done on each pair: prepare, predict, check, write.
+
+    Attributes:
+        output: a folder (one set of files per pair), one disparity file (a batch of one pair), or
+            ``None`` (nothing written: timing only).
+        formats: the ``--format`` names written per pair into a folder.
+        to_file: ``output`` is one file whose suffix picks the format.
+        calibration: the calibration of the rectified pairs (scaled to each pair's size).
+        rectifier: rectifies raw pairs first (:class:`~rtstereo.rectify.Rectifier`); gives the calibration.
+        lr_check_px: run the left-right check with this threshold, pixels (``None``: off).
+        cloud: how point clouds are cleaned.
+        overwrite: redo pairs whose complete outputs exist (otherwise they are skipped).
+    """
+
+    output: Path | None = None
+    formats: tuple[str, ...] = DEFAULT_FORMATS
+    to_file: bool = False
+    calibration: Calibration | None = None
+    rectifier: Any = None
+    lr_check_px: float | None = None
+    cloud: PointCloudOptions = PointCloudOptions()
+    overwrite: bool = False
+
+    @property
+    def writes_folder(self) -> bool:
+        return self.output is not None and not self.to_file
+
+    def is_complete(self, source: PairSource) -> bool:
+        """Whether the pair can be skipped: its complete outputs exist and ``overwrite`` is off."""
+        return self.writes_folder and not self.overwrite and outputs_complete(self.output, source.name, self.formats)
+
+    def prepare(self, pair: StereoPair) -> StereoPair:
+        """Rectify the pair and attach its calibration (scaled to the pair's size if needed)."""
+        from ..geometry import calibration_for_size
+
+        if self.rectifier is not None:
+            left, right, rectified = self.rectifier.rectify(pair.left, pair.right)
+            return dataclasses.replace(pair, left=left, right=right, calibration=rectified)
+        if self.calibration is not None:
+            height, width = pair.size_hw
+            return dataclasses.replace(pair, calibration=calibration_for_size(self.calibration, height, width))
+        return pair
+
+    def predict(self, predictor, pair: StereoPair) -> DisparityResult:
+        """The disparity of a prepared pair, after the left-right check when one is asked for."""
+        result = predictor.predict_pair(pair)
+        if self.lr_check_px is not None:
+            from ..confidence import lr_check
+
+            result, _ = lr_check(predictor, pair, result, self.lr_check_px)
+        return result
+
+    def write(self, result: DisparityResult, name: str) -> list[Path]:
+        """Write the result's files (each atomically); nothing when there is no output."""
+        if self.output is None:
+            return []
+        if self.to_file:
+            return [save_single_file(result, self.output)]
+        return save_result(result, self.output, name, self.formats, make_writers(self.cloud))
+
+
+def failure_reason(exc: BaseException) -> str:
+    """One line that says why a pair failed: rtstereo's own message, or the exception's type and text.
+
+    Examples:
+        >>> failure_reason(ValueError("bad\\nsecond line"))
+        'ValueError: bad'
+    """
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, RtStereoError):
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def worker_label() -> str:
+    """``host:pid`` of the process that did the work (for the summary)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def load_pair(source: PairSource, index: int) -> tuple[StereoPair | None, PairOutcome]:
+    """Read and decode one pair; on failure the pair is ``None`` and the outcome says why."""
+    outcome = PairOutcome(index=index, name=source.name, left=source.left, right=source.right, worker=worker_label())
+    t0 = time.perf_counter()
+    try:
+        pair = source.load(index)
+    except Exception as exc:  # noqa: BLE001 - a bad item is reported, the batch goes on
+        outcome.status, outcome.error = FAILED, failure_reason(exc)
+        pair = None
+    outcome.read_ms = (time.perf_counter() - t0) * 1000
+    return pair, outcome
+
+
+def finish_pair(job: BatchJob, predictor, pair: StereoPair, outcome: PairOutcome) -> PairOutcome:
+    """Prepare, predict and write a decoded pair, filling ``outcome`` (status, sizes, timings)."""
+    outcome.worker = worker_label()
+    outcome.height_px, outcome.width_px = pair.size_hw
+    try:
+        t0 = time.perf_counter()
+        pair = job.prepare(pair)
+        result = job.predict(predictor, pair)
+        t1 = time.perf_counter()
+        job.write(result, outcome.name)
+        t2 = time.perf_counter()
+    except Exception as exc:  # noqa: BLE001 - a bad item is reported, the batch goes on
+        outcome.status, outcome.error = FAILED, failure_reason(exc)
+        return outcome
+    outcome.status = DONE
+    outcome.predict_ms = (t1 - t0) * 1000
+    outcome.model_ms = float(result.timings_ms.get("total", 0.0))
+    outcome.write_ms = (t2 - t1) * 1000
+    outcome.density = float(result.density)
+    return outcome
+
+
+def process_pair(job: BatchJob, predictor, source: PairSource, index: int) -> PairOutcome:
+    """Skip, or read, predict and write one pair; never raises for a bad pair.
+
+    Returns:
+        The pair's outcome: ``done``, ``skipped`` (complete outputs exist) or ``failed`` (with the reason).
+    """
+    if job.is_complete(source):
+        return PairOutcome(index=index, name=source.name, left=source.left, right=source.right, status=SKIPPED)
+    pair, outcome = load_pair(source, index)
+    if pair is None:
+        return outcome
+    return finish_pair(job, predictor, pair, outcome)

@@ -1,0 +1,49 @@
+"""The single-process engine: the pairs one after another in this process."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+from ..sources.pairs import PairSource
+from .job import BatchJob, process_pair
+from .outcome import FAILED, BatchSummary, PairOutcome
+
+
+def run_local(
+    job: BatchJob,
+    predictor,
+    sources: Sequence[PairSource],
+    *,
+    fail_fast: bool = False,
+    progress: bool = False,
+    on_outcome: Callable[[PairOutcome], None] | None = None,
+) -> BatchSummary:
+    """Run ``job`` on every pair in this process; bad pairs are reported in the summary, not raised.
+
+    Args:
+        job: what to do with each pair.
+        predictor: the :class:`~rtstereo.runtime.predictor.Predictor` to use.
+        sources: the pairs, in order.
+        fail_fast: stop after the first failed pair (the rest are counted as not reached).
+        progress: show a progress bar (pairs/s) on stderr.
+        on_outcome: called with each outcome as soon as it is known (e.g. to print failures).
+
+    Returns:
+        The :class:`~rtstereo.batch.outcome.BatchSummary`.
+    """
+    from tqdm import tqdm
+
+    start = time.perf_counter()
+    outcomes: list[PairOutcome] = []
+    with tqdm(total=len(sources), desc="predict", unit="pair", file=sys.stderr, disable=not progress) as bar:
+        for index, source in enumerate(sources):
+            outcome = process_pair(job, predictor, source, index)
+            outcomes.append(outcome)
+            bar.update(1)
+            if on_outcome is not None:
+                on_outcome(outcome)
+            if fail_fast and outcome.status == FAILED:
+                break
+    return BatchSummary(outcomes, listed=len(sources), elapsed_s=time.perf_counter() - start, engine="local")

@@ -1,0 +1,171 @@
+"""What became of each pair of a batch, and the batch's summary (counts, rate, a table on disk)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections import Counter
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ..errors import OutputError, require
+from ..io.atomic import atomic_path
+
+DONE, SKIPPED, FAILED = "done", "skipped", "failed"
+SUMMARY_SUFFIXES = (".parquet", ".csv")
+
+
+@dataclass
+class PairOutcome:
+    """One pair's row of the summary.
+
+    Attributes:
+        index: position of the pair in the listing, from 0.
+        name: the pair's name (its output files' stem).
+        left, right: where the images came from (paths or URLs).
+        status: ``done``, ``skipped`` (complete outputs existed) or ``failed``.
+        error: the one-line reason of a failure; empty otherwise.
+        height_px, width_px: the input size (0 when the pair could not be read).
+        read_ms: reading and decoding both images, milliseconds.
+        predict_ms: preparation, model and checks, milliseconds (wall time on the worker).
+        model_ms: the predictor's own total, milliseconds.
+        write_ms: writing the output files, milliseconds.
+        density: fraction of pixels with a valid disparity, 0..1 (``nan`` when not computed).
+        worker: ``host:pid`` of the process that did the work.
+    """
+
+    index: int
+    name: str
+    left: str
+    right: str
+    status: str = FAILED
+    error: str = ""
+    height_px: int = 0
+    width_px: int = 0
+    read_ms: float = 0.0
+    predict_ms: float = 0.0
+    model_ms: float = 0.0
+    write_ms: float = 0.0
+    density: float = math.nan
+    worker: str = ""
+
+    def to_row(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> PairOutcome:
+        """Rebuild from a row (extra keys are ignored, numbers cast back)."""
+        kwargs = {}
+        for f in fields(cls):
+            if f.name in row:
+                value = row[f.name]
+                kwargs[f.name] = value.item() if hasattr(value, "item") else value
+        return cls(**kwargs)
+
+    @property
+    def total_ms(self) -> float:
+        return self.read_ms + self.predict_ms + self.write_ms
+
+
+@dataclass
+class BatchSummary:
+    """The outcomes of one batch run.
+
+    Attributes:
+        outcomes: one per pair reached, in listing order.
+        listed: how many pairs the batch listed (more than the outcomes after ``--fail-fast`` stopped it).
+        elapsed_s: wall time of the run, seconds.
+        engine: ``local`` or ``ray``.
+        workers: processes that predicted (1 for ``local``).
+    """
+
+    outcomes: list[PairOutcome] = field(default_factory=list)
+    listed: int = 0
+    elapsed_s: float = 0.0
+    engine: str = "local"
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        self.outcomes.sort(key=lambda o: o.index)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counted = Counter(o.status for o in self.outcomes)
+        return {status: counted.get(status, 0) for status in (DONE, SKIPPED, FAILED)}
+
+    @property
+    def failures(self) -> list[PairOutcome]:
+        return [o for o in self.outcomes if o.status == FAILED]
+
+    @property
+    def not_reached(self) -> int:
+        return self.listed - len(self.outcomes)
+
+    @property
+    def pairs_per_s(self) -> float:
+        """Pairs done per second of wall time (skipped and failed pairs not counted)."""
+        return self.counts[DONE] / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def exit_code(self) -> int:
+        """0 when no pair failed, 1 otherwise."""
+        return 1 if self.failures or self.not_reached else 0
+
+    def report(self) -> str:
+        """One line: ``12 pairs: 10 done, 1 skipped, 1 failed; 4.2 pairs/s (local, 1 worker)``."""
+        counts = self.counts
+        line = f"{self.listed} pair(s): {counts[DONE]} done, {counts[SKIPPED]} skipped"
+        if counts[SKIPPED]:
+            line += " (complete outputs exist; --overwrite redoes them)"
+        line += f", {counts[FAILED]} failed"
+        if self.not_reached:
+            line += f", {self.not_reached} not reached (--fail-fast)"
+        done = [o for o in self.outcomes if o.status == DONE]
+        if done:
+            mean_ms = sum(o.model_ms for o in done) / len(done)
+            workers = f"{self.workers} worker{'s' if self.workers != 1 else ''}"
+            line += (
+                f"; {mean_ms:.1f} ms per pair in the model, {self.pairs_per_s:.2f} pairs/s ({self.engine}, {workers})"
+            )
+        return line
+
+    def write_table(self, path: str | Path) -> Path:
+        """Write one row per pair to ``.parquet`` (needs pyarrow) or ``.csv``, atomically.
+
+        Raises:
+            OutputError: another suffix, or the file cannot be written.
+            MissingDependencyError: Parquet without pyarrow.
+        """
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix not in SUMMARY_SUFFIXES:
+            raise OutputError(f"summary {path}: expected a .parquet or .csv file name")
+        rows = [o.to_row() for o in self.outcomes]
+        columns = [f.name for f in fields(PairOutcome)]
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if suffix == ".parquet":
+                pyarrow = require("pyarrow", "scale", "a Parquet summary")
+                import pyarrow.parquet as parquet
+
+                table = pyarrow.Table.from_pylist(rows, schema=_arrow_schema(pyarrow))
+                with atomic_path(path) as partial:
+                    parquet.write_table(table, partial)
+            else:
+                text = io.StringIO()
+                writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
+                writer.writeheader()
+                writer.writerows(rows)
+                with atomic_path(path) as partial:
+                    partial.write_text(text.getvalue())
+        except OSError as exc:
+            raise OutputError(f"cannot write the summary {path}: {exc}") from None
+        return path
+
+
+def _arrow_schema(pyarrow):
+    # The annotations are strings here (postponed evaluation): "int", "float", "str".
+    kinds = {"int": pyarrow.int64(), "float": pyarrow.float64(), "str": pyarrow.string()}
+    return pyarrow.schema([(f.name, kinds[str(f.type)]) for f in fields(PairOutcome)])

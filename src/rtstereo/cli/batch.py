@@ -1,0 +1,138 @@
+"""Options and reporting shared by the verbs that run batches (``predict``, ``eval``): the engine
+(this process, or Ray), what to do about bad items and finished ones, and the summary table."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..batch import BatchJob, BatchSummary, PairOutcome, PredictorOptions, run_local
+from ..batch.outcome import FAILED
+from ..errors import InputError
+from ..sources.pairs import PairSource
+from .common import predictor_from_args, settings_from_args
+
+ENGINES = ("local", "ray")
+RAY_SUMMARY_NAME = "rtstereo_summary.parquet"
+FAILURES_LISTED = 20
+
+
+def add_batch_args(parser: argparse.ArgumentParser, item: str = "pair") -> None:
+    """``--fail-fast``, ``--overwrite``, ``--summary`` and the engine options."""
+    group = parser.add_argument_group("batches and engines")
+    group.add_argument(
+        "--fail-fast",
+        action="store_true",
+        help=f"stop at the first {item} that fails (default: report it, do the rest, exit with code 1)",
+    )
+    group.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=f"redo {item}s whose complete outputs exist (default: a rerun skips them)",
+    )
+    group.add_argument(
+        "--summary",
+        metavar="FILE",
+        help=f"table with one row per {item} (name, size, timings, density, error): .parquet (needs pyarrow) "
+        f"or .csv (default with --engine ray: OUTPUT/{RAY_SUMMARY_NAME})",
+    )
+    group.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="local",
+        help="local: this process; ray: a Ray Data pipeline (parallel reading and decoding, a pool of "
+        "workers each holding one model), on this machine or a cluster (pip install 'rtstereo[scale]') "
+        "(default: %(default)s)",
+    )
+    group.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="--engine ray: model workers (actors); each gets CPUs/N threads, or one GPU with --device cuda "
+        "(default: one per 2 CPUs, or one per GPU)",
+    )
+    group.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="--engine ray: the cluster to join (ray://head:10001 or auto; default: $RAY_ADDRESS, else a "
+        "local Ray on this machine)",
+    )
+
+
+def check_engine_args(args: argparse.Namespace, folder: Path | None) -> None:
+    """Refuse engine options that do not go together, before any model loads.
+
+    Raises:
+        InputError: ``--workers``/``--ray-address`` without ``--engine ray``, a worker count below 1,
+            or ``--engine ray`` without an output folder.
+    """
+    if args.engine != "ray":
+        given = [o for o, v in (("--workers", args.workers), ("--ray-address", args.ray_address)) if v is not None]
+        if given:
+            raise InputError(f"{' and '.join(given)} apply to --engine ray only")
+        return
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"--workers must be >= 1, got {args.workers}")
+    if folder is None:
+        raise InputError(
+            "--engine ray writes one set of files per pair: give an output folder with -o (on a cluster, "
+            "a folder every node can write, e.g. a shared file system)"
+        )
+
+
+def predictor_options(args: argparse.Namespace) -> PredictorOptions:
+    """The model options of the command line, as a value Ray workers rebuild the predictor from."""
+    return PredictorOptions(
+        model=args.model,
+        weights=args.weights,
+        backend=args.backend,
+        device=args.device,
+        precision=args.precision,
+        settings=settings_from_args(args),
+    )
+
+
+def run_batch(args: argparse.Namespace, job: BatchJob, sources: Sequence[PairSource], verb: str) -> BatchSummary:
+    """Run the batch on the engine the options name; report failures as they come; write the summary."""
+    from tqdm import tqdm
+
+    def report(outcome: PairOutcome) -> None:
+        if outcome.status == FAILED:
+            tqdm.write(
+                f"rtstereo {verb}: failed: {outcome.name} ({outcome.left}, {outcome.right}): {outcome.error}",
+                file=sys.stderr,
+            )
+
+    summary_path = args.summary
+    if summary_path is not None and Path(summary_path).suffix.lower() not in (".parquet", ".csv"):
+        raise InputError(f"--summary {summary_path}: expected a .parquet or .csv file name")
+    progress = not args.quiet
+    if args.engine == "ray":
+        from ..scale.predict import run_ray
+
+        summary = run_ray(
+            job,
+            predictor_options(args),
+            sources,
+            workers=args.workers,
+            address=args.ray_address,
+            fail_fast=args.fail_fast,
+            progress=progress,
+            on_outcome=report,
+        )
+        if summary_path is None:
+            summary_path = str(Path(job.output) / RAY_SUMMARY_NAME)
+    else:
+        predictor = predictor_from_args(args)
+        summary = run_local(job, predictor, sources, fail_fast=args.fail_fast, progress=progress, on_outcome=report)
+    if summary_path is not None:
+        summary.write_table(summary_path)
+    failures = summary.failures
+    if failures:
+        names = ", ".join(o.name for o in failures[:FAILURES_LISTED])
+        more = f" and {len(failures) - FAILURES_LISTED} more" if len(failures) > FAILURES_LISTED else ""
+        where = f" (details: {summary_path})" if summary_path is not None else ""
+        print(f"rtstereo {verb}: {len(failures)} pair(s) failed: {names}{more}{where}", file=sys.stderr)
+    return summary

@@ -1,0 +1,90 @@
+"""Atomic outputs: every file is written under a temporary name, then renamed onto its real name.
+
+A rename within one folder is atomic on POSIX file systems (and on NTFS), so a reader, or a rerun
+that skips complete outputs, never sees a half-written file under a final name: an interrupted run
+leaves at most a hidden ``.partial`` file or folder behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..errors import OutputError
+
+PARTIAL_MARK = ".partial-"
+
+
+def _partial_tag() -> str:
+    return f"{PARTIAL_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` that becomes ``path`` when the block ends without an error.
+
+    The temporary name keeps the suffix, so writers that pick the format by suffix work unchanged.
+    On an error the temporary file is removed and the error propagates.
+
+    Args:
+        path: the final file.
+
+    Yields:
+        The temporary path to write.
+
+    Examples:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> with atomic_path(folder / "a.txt") as tmp:
+        ...     _ = tmp.write_text("done")
+        >>> sorted(p.name for p in folder.iterdir())
+        ['a.txt']
+    """
+    path = Path(path)
+    partial = path.with_name(f".{path.stem}{_partial_tag()}{path.suffix}")
+    try:
+        yield partial
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def staging_folder(folder: str | Path) -> Iterator[Path]:
+    """A hidden folder inside ``folder`` to write into before files are renamed into ``folder``.
+
+    The staging folder is removed when the block ends, also after an error.
+
+    Raises:
+        OutputError: ``folder`` cannot be created or written.
+    """
+    folder = Path(folder)
+    staging = folder / _partial_tag()
+    try:
+        staging.mkdir(parents=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create output folder {folder}: {exc}") from None
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def publish(staged: Path, staging: Path, folder: Path) -> Path:
+    """Rename a file written inside ``staging`` to the same relative place in ``folder``.
+
+    Returns:
+        The final path.
+    """
+    final = folder / staged.relative_to(staging)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged, final)
+    except OSError as exc:
+        raise OutputError(f"cannot write {final}: {exc}") from None
+    return final

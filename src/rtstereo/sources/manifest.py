@@ -1,0 +1,113 @@
+"""Pairs listed in a manifest: a CSV or Parquet table of ``left,right[,name]`` paths or URLs.
+
+For collections no folder layout describes (pairs spread over many folders, or named by a database).
+Relative paths are taken from the manifest's own folder, so a manifest travels with its images. A
+pair's ``name`` (default: the left file's stem, numbered when two collide) names its output files and
+may hold sub-folders (``seq1/000001``).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from ..errors import InputError, require
+from ..io.download import is_url
+from ..sinks.files import check_pair_name
+from .pairs import PairSource, unique_names
+
+MANIFEST_SUFFIXES = (".csv", ".parquet", ".pq")
+COLUMNS = ("left", "right", "name")
+
+
+def read_manifest(path: str | Path) -> list[PairSource]:
+    """Read a manifest into pairs, in the manifest's order.
+
+    Args:
+        path: a ``.csv`` file with a header row, or a ``.parquet`` file (needs pyarrow), with the
+            columns ``left`` and ``right`` and optionally ``name``.
+
+    Returns:
+        One :class:`~rtstereo.sources.pairs.PairSource` per row.
+
+    Raises:
+        InputError: a missing or unreadable file, an unknown suffix, missing columns, empty cells,
+            no rows, or names that repeat or leave the output folder.
+        MissingDependencyError: a Parquet manifest without pyarrow installed.
+
+    Examples:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / "pairs.csv").write_text("left,right\\ncam0/a.png,cam1/a.png\\n")
+        >>> [(p.left.endswith("cam0/a.png"), p.name) for p in read_manifest(folder / "pairs.csv")]
+        [(True, 'a')]
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in MANIFEST_SUFFIXES:
+        raise InputError(f"manifest {path}: expected a .csv or .parquet file of left,right[,name] columns")
+    if not path.is_file():
+        raise InputError(f"manifest not found: {path}")
+    rows = _read_parquet(path) if suffix in (".parquet", ".pq") else _read_csv(path)
+    if not rows:
+        raise InputError(f"manifest {path} lists no pairs")
+    base = path.parent
+    lefts, rights, given = [], [], []
+    for number, row in enumerate(rows, start=1):
+        left, right = (str(row.get(c) or "").strip() for c in ("left", "right"))
+        if not left or not right:
+            raise InputError(f"manifest {path}, pair {number}: the left and right cells must both name an image")
+        lefts.append(_resolve(left, base))
+        rights.append(_resolve(right, base))
+        given.append(str(row.get("name") or "").strip())
+    names = unique_names(lefts) if not any(given) else given
+    if any(given) and not all(given):
+        raise InputError(f"manifest {path}: the name column is filled on some rows only; fill it on all or none")
+    for name in names:
+        check_pair_name(name)
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InputError(
+            f"manifest {path}: pair name(s) {', '.join(repeated[:5])} repeat; each pair needs its own name "
+            "(it names the output files)"
+        )
+    return [PairSource(a, b, n) for a, b, n in zip(lefts, rights, names)]
+
+
+def _resolve(cell: str, base: Path) -> str:
+    if is_url(cell) or Path(cell).is_absolute():
+        return cell
+    return str(base / cell)
+
+
+def _read_csv(path: Path) -> list[dict]:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            header = [h.strip().lower() for h in reader.fieldnames or []]
+            _check_columns(path, header)
+            reader.fieldnames = header
+            return [row for row in reader if any((v or "").strip() for v in row.values() if isinstance(v, str))]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"cannot read manifest {path}: {exc}") from None
+
+
+def _read_parquet(path: Path) -> list[dict]:
+    parquet = require("pyarrow.parquet", "scale", "a Parquet manifest")
+    try:
+        table = parquet.read_table(path)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises its own family (ArrowInvalid, OSError)
+        raise InputError(f"cannot read manifest {path}: {exc}") from None
+    header = [c.lower() for c in table.column_names]
+    _check_columns(path, header)
+    table = table.rename_columns(header)
+    return table.select([c for c in COLUMNS if c in header]).to_pylist()
+
+
+def _check_columns(path: Path, header: list[str]) -> None:
+    missing = [c for c in ("left", "right") if c not in header]
+    if missing:
+        raise InputError(
+            f"manifest {path} has no {' or '.join(missing)} column (found: {', '.join(header) or 'nothing'}); "
+            "expected a header row left,right[,name]"
+        )

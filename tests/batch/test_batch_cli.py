@@ -1,0 +1,95 @@
+"""``rtstereo predict`` on batches: a bad pair is listed and the rest done, exit codes, resume, manifests."""
+
+from __future__ import annotations
+
+import pytest
+
+from rtstereo.cli import main
+
+from .conftest import SGBM_ARGS
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_folder_run_lists_the_bad_pair_does_the_rest_and_exits_1(capsys, tmp_path, three_pairs):
+    left, right = three_pairs
+    code, out, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "out", *SGBM_ARGS, "-q")
+    assert code == 1
+    assert f"failed: 01 ({left / '01.png'}, {right / '01.png'}): cannot read {left / '01.png'}" in err
+    assert "1 pair(s) failed: 01" in err
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["00.json", "00.pfm", "00.png", "00_color.png", "02.json", "02.pfm", "02.png", "02_color.png"]
+
+
+def test_rerun_skips_complete_pairs_and_overwrite_redoes_them(capsys, tmp_path, three_pairs):
+    left, right = three_pairs
+    argv = ["predict", left, right, "-o", tmp_path / "out", "--format", "png16", *SGBM_ARGS]
+    run_cli(capsys, *argv)
+    before = (tmp_path / "out" / "00.png").stat().st_mtime_ns
+    code, out, _ = run_cli(capsys, *argv)
+    assert code == 1 and "3 pair(s): 0 done, 2 skipped (complete outputs exist" in out and ", 1 failed" in out
+    assert (tmp_path / "out" / "00.png").stat().st_mtime_ns == before
+    code, out, _ = run_cli(capsys, *argv, "--overwrite")
+    assert "2 done, 0 skipped, 1 failed" in out
+
+
+def test_fail_fast_stops_after_the_first_failure(capsys, tmp_path, three_pairs):
+    left, right = three_pairs
+    code, out, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "out", *SGBM_ARGS, "--fail-fast")
+    assert code == 1 and "1 done, 0 skipped, 1 failed, 1 not reached (--fail-fast)" in out
+    assert not list((tmp_path / "out").glob("02*"))
+
+
+def test_a_clean_batch_exits_0_and_writes_its_summary(capsys, tmp_path):
+    from .conftest import write_pairs
+
+    left, right = write_pairs(tmp_path / "in", 2)
+    summary = tmp_path / "s.csv"
+    code, out, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "--summary", summary)
+    assert code == 0, err
+    assert "2 pair(s): 2 done, 0 skipped, 0 failed" in out and len(summary.read_text().splitlines()) == 3
+
+
+def test_manifest_run(capsys, tmp_path, three_pairs):
+    manifest = tmp_path / "in" / "pairs.csv"
+    manifest.write_text("left,right,name\nL/00.png,R/00.png,seq/a\nL/01.png,R/01.png,seq/b\nL/02.png,R/02.png,c\n")
+    code, out, err = run_cli(
+        capsys, "predict", "--pairs", manifest, "-o", tmp_path / "o", "--format", "pfm", *SGBM_ARGS
+    )
+    assert code == 1 and "failed: seq/b" in err
+    assert sorted(str(p.relative_to(tmp_path / "o")) for p in (tmp_path / "o").rglob("*.pfm")) == ["c.pfm", "seq/a.pfm"]
+
+
+def test_a_one_pair_manifest_is_a_batch(capsys, tmp_path, three_pairs):
+    manifest = tmp_path / "in" / "pairs.csv"
+    manifest.write_text("left,right\nL/01.png,R/01.png\n")
+    code, out, err = run_cli(capsys, "predict", "--pairs", manifest, "-o", tmp_path / "o", *SGBM_ARGS)
+    assert code == 1 and "1 pair(s): 0 done, 0 skipped, 1 failed" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["predict", "{left}", "{right}", "--pairs", "{tmp}/p.csv"], "not both"),
+        (["predict", "{left}"], "expected LEFT RIGHT"),
+        (["predict", "{left}", "{right}", "--workers", "2"], "--workers apply to --engine ray only"),
+        (["predict", "{left}", "{right}", "--ray-address", "auto"], "--ray-address apply to --engine ray only"),
+        (["predict", "{left}", "{right}", "--engine", "ray"], "give an output folder with -o"),
+        (["predict", "{left}/00.png", "{right}/00.png", "--engine", "ray", "-o", "{tmp}/d.pfm"], "an output folder"),
+        (["predict", "{left}", "{right}", "--engine", "ray", "--workers", "0", "-o", "{tmp}/o"], "must be >= 1"),
+        (["predict", "{left}", "{right}", "-o", "{tmp}/o", "--summary", "{tmp}/s.json"], "expected a .parquet or"),
+        (["predict", "{left}", "{right}", "-o", "{blocker}/o"], "cannot create output folder"),
+    ],
+)
+def test_batch_usage_errors_are_one_line_and_exit_2(capsys, tmp_path, three_pairs, argv, message):
+    left, right = three_pairs
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    values = {"left": left, "right": right, "tmp": tmp_path, "blocker": blocker}
+    code, _, err = run_cli(capsys, *[a.format(**values) for a in argv], *SGBM_ARGS)
+    assert code == 2 and message in err
+    assert len(err.strip().splitlines()) == 1, err

@@ -1,0 +1,117 @@
+"""The single-process batch: bad pairs reported, the rest done, resume, summaries."""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import pytest
+
+import rtstereo
+from rtstereo.batch import BatchJob, BatchSummary, PairOutcome, failure_reason, run_local
+from rtstereo.errors import InputError, MissingDependencyError, OutputError
+from rtstereo.sinks.files import output_files, outputs_complete, register_format
+from rtstereo.sources.pairs import resolve_pairs
+
+
+@pytest.fixture(scope="module")
+def sgbm():
+    return rtstereo.load("sgbm", max_disp=16)
+
+
+def test_a_bad_pair_is_reported_and_the_rest_done(tmp_path, sgbm, three_pairs):
+    seen = []
+    job = BatchJob(output=tmp_path / "out", formats=("png16", "json"))
+    summary = run_local(job, sgbm, resolve_pairs(*map(str, three_pairs)), on_outcome=seen.append)
+    assert [o.status for o in summary.outcomes] == ["done", "failed", "done"] == [o.status for o in seen]
+    failed = summary.outcomes[1]
+    assert failed.error.startswith("cannot read") and failed.left.endswith("01.png") and math.isnan(failed.density)
+    assert summary.counts == {"done": 2, "skipped": 0, "failed": 1} and summary.exit_code == 1
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["00.json", "00.png", "02.json", "02.png"]
+    assert summary.outcomes[0].height_px == 64 and summary.outcomes[0].density > 0.5
+
+
+def test_fail_fast_stops_at_the_first_failure(tmp_path, sgbm, three_pairs):
+    job = BatchJob(output=tmp_path / "out", formats=("png16",))
+    summary = run_local(job, sgbm, resolve_pairs(*map(str, three_pairs)), fail_fast=True)
+    assert [o.status for o in summary.outcomes] == ["done", "failed"] and summary.not_reached == 1
+    assert "1 not reached (--fail-fast)" in summary.report()
+
+
+def test_resume_skips_complete_pairs_only(tmp_path, sgbm, three_pairs):
+    sources = resolve_pairs(*map(str, three_pairs))
+    job = BatchJob(output=tmp_path / "out", formats=("png16", "json"))
+    run_local(job, sgbm, sources)
+    (tmp_path / "out" / "02.json").unlink()  # as if the run had stopped between the two files
+    again = run_local(job, sgbm, sources)
+    assert [o.status for o in again.outcomes] == ["skipped", "failed", "done"]
+    assert "(complete outputs exist; --overwrite redoes them)" in again.report()
+    redo = run_local(BatchJob(output=tmp_path / "out", formats=("png16", "json"), overwrite=True), sgbm, sources)
+    assert [o.status for o in redo.outcomes] == ["done", "failed", "done"]
+
+
+def test_a_failure_after_reading_is_reported_too(tmp_path, sgbm, three_pairs):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    summary = run_local(BatchJob(output=blocker / "out"), sgbm, resolve_pairs(*map(str, three_pairs))[:1])
+    assert summary.outcomes[0].status == "failed" and "cannot create output folder" in summary.outcomes[0].error
+    assert summary.outcomes[0].height_px == 64
+
+
+def test_a_format_without_a_file_name_is_never_complete(tmp_path):
+    register_format("test_nameless", lambda result, stem: stem)
+    try:
+        assert output_files(tmp_path, "a", ["png16", "test_nameless"]) is None
+        assert not outputs_complete(tmp_path, "a", ["test_nameless"])
+    finally:
+        from rtstereo.sinks.files import FORMATS
+
+        FORMATS.pop("test_nameless")
+
+
+def test_failure_reasons_are_one_line():
+    assert failure_reason(InputError("bad image\nmore")) == "bad image"
+    assert failure_reason(InputError()) == "InputError"
+    assert failure_reason(KeyError("k")) == "KeyError: 'k'"
+    assert failure_reason(RuntimeError()) == "RuntimeError"
+
+
+def _summary() -> BatchSummary:
+    outcomes = [
+        PairOutcome(1, "b", "l", "r", status="failed", error="cannot read"),
+        PairOutcome(0, "a", "l", "r", status="done", height_px=4, width_px=6, model_ms=3.0, density=0.9),
+    ]
+    return BatchSummary(outcomes, listed=2, elapsed_s=0.5)
+
+
+def test_summary_counts_and_rate():
+    summary = _summary()
+    assert [o.name for o in summary.outcomes] == ["a", "b"]
+    assert summary.pairs_per_s == pytest.approx(2.0)
+    assert summary.report().startswith("2 pair(s): 1 done, 0 skipped, 1 failed; 3.0 ms per pair in the model, 2.00")
+    assert BatchSummary([], listed=0).pairs_per_s == 0.0 and BatchSummary([], listed=0).exit_code == 0
+
+
+def test_summary_tables_csv_and_parquet(tmp_path):
+    summary = _summary()
+    text = summary.write_table(tmp_path / "s.csv").read_text().splitlines()
+    assert text[0].startswith("index,name,left,right,status,error") and ",cannot read," in text[2]
+    pytest.importorskip("pyarrow")
+    import pyarrow.parquet as parquet
+
+    table = parquet.read_table(summary.write_table(tmp_path / "sub" / "s.parquet"))
+    rows = [PairOutcome.from_row(r) for r in table.to_pylist()]
+    assert rows[0] == summary.outcomes[0] and rows[1].error == "cannot read" and math.isnan(rows[1].density)
+
+
+def test_summary_table_errors(tmp_path, monkeypatch):
+    summary = _summary()
+    with pytest.raises(OutputError, match="expected a .parquet or .csv"):
+        summary.write_table(tmp_path / "s.json")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OutputError, match="cannot write the summary"):
+        summary.write_table(blocker / "s.csv")
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    with pytest.raises(MissingDependencyError, match=r"rtstereo\[scale\]"):
+        summary.write_table(tmp_path / "s.parquet")

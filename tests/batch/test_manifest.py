@@ -1,0 +1,81 @@
+"""Manifests: CSV and Parquet tables of left,right[,name], and every way one can be wrong."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from rtstereo.errors import InputError, MissingDependencyError
+from rtstereo.sinks.files import check_pair_name
+from rtstereo.sources.manifest import read_manifest
+
+
+def test_csv_paths_are_relative_to_the_manifest_and_urls_kept(tmp_path):
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text("Left,Right,Name\ncam0/a.png,cam1/a.png,seq/a\nhttps://x/l.png,/abs/r.png,b\n\n")
+    pairs = read_manifest(manifest)
+    assert [(p.left, p.right, p.name) for p in pairs] == [
+        (str(tmp_path / "cam0/a.png"), str(tmp_path / "cam1/a.png"), "seq/a"),
+        ("https://x/l.png", "/abs/r.png", "b"),
+    ]
+
+
+def test_names_default_to_the_left_stems_numbered_when_they_collide(tmp_path):
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text("left,right\nx/a.png,y/a.png\nz/a.png,w/a.png\n")
+    assert [p.name for p in read_manifest(manifest)] == ["00000_a", "00001_a"]
+
+
+def test_parquet_manifest(tmp_path):
+    pyarrow = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as parquet
+
+    table = pyarrow.table({"left": ["a/l.png"], "right": ["a/r.png"], "extra": [1]})
+    parquet.write_table(table, tmp_path / "pairs.parquet")
+    (pair,) = read_manifest(tmp_path / "pairs.parquet")
+    assert pair.left == str(tmp_path / "a/l.png") and pair.name == "l"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("pairs.txt", "left,right\na,b\n", "expected a .csv or .parquet"),
+        ("pairs.csv", None, "manifest not found"),
+        ("pairs.csv", "left,right\n", "lists no pairs"),
+        ("pairs.csv", "left,right\na.png,\n", "must both name an image"),
+        ("pairs.csv", "left,other\na.png,b.png\n", "has no right column"),
+        ("pairs.csv", "", "has no left or right column (found: nothing)"),
+        ("pairs.csv", "left,right,name\na.png,b.png,x\nc.png,d.png,\n", "filled on some rows only"),
+        ("pairs.csv", "left,right,name\na.png,b.png,x\nc.png,d.png,x\n", "pair name(s) x repeat"),
+        ("pairs.csv", "left,right,name\na.png,b.png,../x\n", "would not stay inside"),
+        ("pairs.csv", b"left,right\n\xff\xfe,b\n", "cannot read manifest"),
+        ("pairs.parquet", b"not parquet", "cannot read manifest"),
+    ],
+)
+def test_bad_manifests_are_input_errors(tmp_path, name, content, message):
+    if name.endswith(".parquet"):
+        pytest.importorskip("pyarrow")
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content)
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        read_manifest(path)
+
+
+def test_parquet_without_pyarrow_names_the_extra(tmp_path, monkeypatch):
+    (tmp_path / "pairs.parquet").write_bytes(b"x")
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)  # makes the import fail
+    with pytest.raises(MissingDependencyError, match=r"rtstereo\[scale\]"):
+        read_manifest(tmp_path / "pairs.parquet")
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("", "would not stay"), ("/abs", "would not stay"), ("a/../b", "would not stay"), ("a/.hidden", "with '.'")],
+)
+def test_pair_names_stay_inside_the_output_folder(name, message):
+    with pytest.raises(InputError, match=message):
+        check_pair_name(name)

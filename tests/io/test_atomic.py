@@ -1,0 +1,47 @@
+"""Atomic writes: a file appears under its name only when complete."""
+
+from __future__ import annotations
+
+import pytest
+
+from rtstereo.errors import OutputError
+from rtstereo.io.atomic import atomic_path, publish, staging_folder
+
+
+def test_atomic_path_renames_on_success(tmp_path):
+    with atomic_path(tmp_path / "a.pfm") as partial:
+        assert partial.suffix == ".pfm" and partial.parent == tmp_path and partial.name.startswith(".a.partial-")
+        partial.write_bytes(b"x")
+        assert not (tmp_path / "a.pfm").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["a.pfm"]
+
+
+def test_atomic_path_leaves_nothing_after_an_error(tmp_path):
+    with pytest.raises(RuntimeError, match="interrupted"), atomic_path(tmp_path / "a.png") as partial:
+        partial.write_bytes(b"half")
+        raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_staging_folder_is_removed_and_publish_moves_files(tmp_path):
+    with staging_folder(tmp_path / "out") as staging:
+        (staging / "sub").mkdir()
+        (staging / "sub" / "f.txt").write_text("done")
+        final = publish(staging / "sub" / "f.txt", staging, tmp_path / "out")
+    assert final == tmp_path / "out" / "sub" / "f.txt" and final.read_text() == "done"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["sub"]
+
+
+def test_staging_folder_in_an_unwritable_place_is_an_output_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(OutputError, match="cannot create output folder"), staging_folder(blocker / "out"):
+        pass
+
+
+def test_publish_onto_a_folder_is_an_output_error(tmp_path):
+    (tmp_path / "out" / "f.txt").mkdir(parents=True)  # a folder where the file should go
+    with staging_folder(tmp_path / "out") as staging:
+        (staging / "f.txt").write_text("x")
+        with pytest.raises(OutputError, match="cannot write"):
+            publish(staging / "f.txt", staging, tmp_path / "out")
