@@ -9,6 +9,7 @@ from ..errors import require
 EXAMPLES = """examples:
   rtstereo train -o runs/rtnet --steps 200000 --batch-size 8 --device cuda
   rtstereo train --config train.yaml
+  torchrun --nproc_per_node 2 -m rtstereo train -c train.yaml   (data-parallel: one process per GPU or CPU group)
   rtstereo train --resume runs/rtnet/last.pt              (continue; nothing else needs repeating)
   rtstereo train --init runs/rtnet/best.pt --data kitti/ --steps 5000 --lr 2e-4 -o runs/kitti-ft
   rtstereo train --init runs/rtnet/best.pt --set half_refinement=true --freeze encoder,match,aggregation,refinement \
@@ -50,6 +51,16 @@ def register(subparsers) -> None:
     )
     run.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
     run.add_argument("--seed", type=int, help="seed of initialisation and data (default: 0)")
+    run.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        help="run the network through torch.compile (slow start; default: off)",
+    )
+    run.add_argument(
+        "--prefetch",
+        action=argparse.BooleanOptionalAction,
+        help="make the next batch in a background thread while a step trains (default: on)",
+    )
     data = parser.add_argument_group("data")
     data.add_argument("--data", help="dataset folder with ground truth to train on (default: synthetic scenes)")
     data.add_argument(
@@ -109,6 +120,8 @@ def flag_values(args: argparse.Namespace) -> dict:
         "precision",
         "threads",
         "seed",
+        "compile",
+        "prefetch",
         "data",
         "data_max_disp",
         "noise_scale",
@@ -150,6 +163,8 @@ def run_train(args: argparse.Namespace) -> int:
     file_values = read_config_file(args.config) if args.config else {}
     config = resolve_config(file_values, flag_values(args))
     summary = train(config)
+    if summary["rank"] != 0:  # data-parallel: rank 0 reports for all
+        return 0
     best = summary["best"]
     print(
         f"done: step {summary['step']}, best validation EPE {best['epe']:.3f} px at step {best['step']}; "

@@ -64,6 +64,9 @@ class TrainConfig:
         log_every: steps between training log lines.
         freeze: parameter-name prefixes (e.g. ``encoder``) whose weights stay fixed: no gradient, and
             their batch-norm statistics stay as loaded; the rest trains.
+        compile: run the network through ``torch.compile`` (slow to start; see the README for what
+            it gains on a CPU and a GPU).
+        prefetch: make the next batch in a background thread while a step trains.
     """
 
     out_dir: str = "runs/rtnet"
@@ -95,6 +98,8 @@ class TrainConfig:
     val_data: str | None = None
     log_every: int = 50
     freeze: tuple[str, ...] = ()
+    compile: bool = False
+    prefetch: bool = True
 
     def __post_init__(self) -> None:
         # Normalise types coming from JSON/YAML (lists) so that equal configs compare equal.
@@ -123,6 +128,9 @@ class TrainConfig:
             raise InputError(
                 f"training config 'data_max_disp': expected pixels > 0 (or null), got {self.data_max_disp!r}"
             )
+        for name in ("compile", "prefetch"):
+            if not isinstance(getattr(self, name), bool):
+                raise InputError(f"training config '{name}': expected true or false, got {getattr(self, name)!r}")
         if not self.lr > 0:
             raise InputError(f"training config 'lr': expected a learning rate > 0, got {self.lr!r}")
         if self.precision not in PRECISIONS:

@@ -1,0 +1,159 @@
+"""Data-parallel training under PyTorch's own launcher (``torchrun --nproc_per_node N -m rtstereo train``).
+
+``torchrun`` starts one process per rank and tells each its place through environment variables
+(``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``, ``MASTER_PORT``). A run with a world of
+one (a plain ``rtstereo train``) never touches ``torch.distributed``.
+
+Each rank renders its own scenes (batch ``step * world_size + rank`` of the run's stream, see
+:func:`global_batch_index`), so the global batch is ``world_size * batch_size`` distinct pairs;
+gradients are averaged by :class:`~torch.nn.parallel.DistributedDataParallel`. Only rank 0 writes
+the log, the learning curve and the checkpoints, and only rank 0 validates.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import InputError
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """Where this process stands in a data-parallel run.
+
+    Attributes:
+        rank: this process's number, 0 .. ``world_size - 1``; rank 0 writes the files.
+        world_size: number of processes training together.
+        local_rank: this process's number on its machine (the GPU it uses).
+    """
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def distributed(self) -> bool:
+        """Whether gradients are shared with other processes."""
+        return self.world_size > 1
+
+    @property
+    def writer(self) -> bool:
+        """Whether this process writes logs, curves and checkpoints (rank 0)."""
+        return self.rank == 0
+
+
+def ranks_from_environment(environ: dict[str, str] | None = None) -> Ranks:
+    """The ranks ``torchrun`` set in the environment (a world of one when it did not).
+
+    Examples:
+        >>> ranks_from_environment({"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"})
+        Ranks(rank=1, world_size=2, local_rank=1)
+        >>> ranks_from_environment({}).distributed
+        False
+
+    Raises:
+        InputError: values that are not whole numbers, or a rank outside the world.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    try:
+        world_size = int(environ.get("WORLD_SIZE", "1"))
+        rank = int(environ.get("RANK", "0"))
+        local_rank = int(environ.get("LOCAL_RANK", str(rank)))
+    except ValueError:
+        raise InputError(
+            "RANK, WORLD_SIZE and LOCAL_RANK must be whole numbers (torchrun sets them); got "
+            f"{environ.get('RANK')!r}, {environ.get('WORLD_SIZE')!r}, {environ.get('LOCAL_RANK')!r}"
+        ) from None
+    if world_size < 1 or not 0 <= rank < world_size or local_rank < 0:
+        raise InputError(f"rank {rank} (local {local_rank}) does not fit a world of {world_size} processes")
+    return Ranks(rank=rank, world_size=world_size, local_rank=local_rank)
+
+
+def global_batch_index(step: int, ranks: Ranks) -> int:
+    """Index in the run's stream of the batch that ``ranks.rank`` trains on at ``step``.
+
+    With one process it is the step itself, so a single-process run sees the same batches as before
+    data-parallel training existed; with ``N`` processes, step ``s`` trains on batches
+    ``s * N .. s * N + N - 1``, one per rank. Resuming with another ``N`` therefore changes the data
+    that follows (never the data already seen).
+
+    Examples:
+        >>> [global_batch_index(3, Ranks(r, 2, r)) for r in range(2)]
+        [6, 7]
+    """
+    return step * ranks.world_size + ranks.rank
+
+
+def training_device(name: str, ranks: Ranks) -> str:
+    """The device of this rank: ``cuda`` becomes ``cuda:LOCAL_RANK`` in a data-parallel run."""
+    if ranks.distributed and name == "cuda":
+        return f"cuda:{ranks.local_rank}"
+    return name
+
+
+def start(ranks: Ranks, device: torch.device) -> None:
+    """Join the process group of a data-parallel run (nothing to do in a world of one).
+
+    The backend is NCCL on CUDA and gloo on CPUs; the rendezvous address comes from ``torchrun``.
+
+    Raises:
+        InputError: ``torch.distributed`` missing from this torch build, or not started by a launcher.
+    """
+    if not ranks.distributed:
+        return
+    import torch.distributed as dist
+
+    if not dist.is_available():
+        raise InputError("this torch build has no torch.distributed; data-parallel training needs it")
+    if "MASTER_ADDR" not in os.environ or "MASTER_PORT" not in os.environ:
+        raise InputError(
+            f"WORLD_SIZE is {ranks.world_size} but MASTER_ADDR/MASTER_PORT are not set: start data-parallel "
+            "runs with `torchrun --nproc_per_node N -m rtstereo train ...`"
+        )
+    if dist.is_initialized():
+        return
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        dist.init_process_group("nccl", rank=ranks.rank, world_size=ranks.world_size, device_id=device)
+    else:
+        dist.init_process_group("gloo", rank=ranks.rank, world_size=ranks.world_size)
+
+
+def stop(ranks: Ranks) -> None:
+    """Leave the process group (after every rank has reached this point)."""
+    if not ranks.distributed:
+        return
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def wrap(model: torch.nn.Module, ranks: Ranks, device: torch.device) -> torch.nn.Module:
+    """``model`` wrapped for gradient averaging across ranks (itself in a world of one).
+
+    The wrapper broadcasts rank 0's weights when it is built, so every rank starts alike even when
+    only rank 0 could read a file.
+    """
+    if not ranks.distributed:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    # Channels-last 1x1 kernels have strides DDP's buckets call mismatched; for dimensions of size 1
+    # a stride means nothing, and the copy it warns about is of those few small kernels only.
+    warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+    device_ids = [device.index if device.index is not None else ranks.local_rank] if device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=device_ids)
+
+
+def all_ranks_sum(values: torch.Tensor, ranks: Ranks) -> torch.Tensor:
+    """``values`` summed over the ranks (in place; the tensor itself in a world of one)."""
+    if ranks.distributed:
+        import torch.distributed as dist
+
+        dist.all_reduce(values, op=dist.ReduceOp.SUM)
+    return values

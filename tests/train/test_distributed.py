@@ -1,0 +1,91 @@
+"""Data-parallel training: ``torchrun --nproc_per_node 2 -m rtstereo train`` on this CPU (gloo)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from rtstereo.errors import InputError
+from rtstereo.models.checkpoint import read_torch_file
+from rtstereo.train import distributed, loop
+from rtstereo.train.distributed import Ranks, ranks_from_environment
+
+TINY_RUN = [
+    "--batch-size", "2", "--crop", "32x64", "--max-disp", "32", "--data-max-disp", "16",
+    "--val-size", "2", "--val-hw", "32x64", "--threads", "1", "--warmup-steps", "1",
+    "--log-every", "1", "--val-every", "100", "--checkpoint-every", "2", "--precision", "off",
+]  # fmt: skip
+
+
+def torchrun(*args: str) -> subprocess.CompletedProcess:
+    """``torchrun --standalone --nproc_per_node 2 -m rtstereo train ARGS`` (a free port of its own)."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    command += ["-m", "rtstereo", "train", *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+
+
+@pytest.mark.slow  # two launches of two processes: about 20 s on 2 cores
+def test_torchrun_two_processes_train_log_once_and_resume(tmp_path):
+    started = time.perf_counter()
+    first = torchrun("-o", str(tmp_path), "--steps", "3", *TINY_RUN)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert first.stdout.count("done: step 3") == 1  # rank 0 reports for both
+
+    records = loop.read_log(tmp_path / "log.jsonl")
+    starts = [r for r in records if r["kind"] == "start"]
+    assert len(starts) == 1 and starts[0]["world_size"] == 2  # one writer
+    assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2, 3]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "config.json", "curve.png", "last.pt", "log.jsonl"]
+    last = read_torch_file(tmp_path / "last.pt")
+    assert last["step"] == 3
+    assert not any(k.startswith(("module.", "_orig_mod.")) for k in last["state_dict"])  # unwrapped weights
+
+    resumed = torchrun("--resume", str(tmp_path / "last.pt"), "--steps", "5")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    records = loop.read_log(tmp_path / "log.jsonl")
+    assert [r["step"] for r in records if r["kind"] == "start"] == [0, 3]
+    assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2, 3, 4, 5]
+    assert read_torch_file(tmp_path / "last.pt")["step"] == 5
+    print(f"two torchrun launches: {time.perf_counter() - started:.1f} s")
+
+
+def test_each_rank_trains_on_batches_of_its_own(tmp_path):
+    config = loop.TrainConfig(out_dir=str(tmp_path), settings={"max_disp": 32}, crop_hw=(32, 64), batch_size=1)
+    stream = loop.SyntheticStream(config, torch.device("cpu"), 16.0)
+    ranks = [Ranks(rank, 2, rank) for rank in range(2)]
+    batches = [stream(distributed.global_batch_index(5, r))["left"] for r in ranks]
+    assert not torch.equal(*batches)
+    assert torch.equal(batches[1], stream(11)["left"])  # step 5 of rank 1 is batch 11 of the run's stream
+    assert distributed.global_batch_index(5, Ranks()) == 5  # one process: the stream as before
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"RANK": "one", "WORLD_SIZE": "2"}, "whole numbers"),
+        ({"RANK": "2", "WORLD_SIZE": "2"}, "does not fit"),
+        ({"RANK": "0", "WORLD_SIZE": "0"}, "does not fit"),
+    ],
+)
+def test_bad_launcher_environments_are_refused(environ, message):
+    with pytest.raises(InputError, match=message):
+        ranks_from_environment(environ)
+
+
+def test_a_world_without_a_rendezvous_address_is_refused(monkeypatch):
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    monkeypatch.delenv("MASTER_PORT", raising=False)
+    with pytest.raises(InputError, match="torchrun --nproc_per_node"):
+        distributed.start(Ranks(0, 2, 0), torch.device("cpu"))
+
+
+def test_cuda_ranks_get_their_own_gpu():
+    assert distributed.training_device("cuda", Ranks(1, 2, 1)) == "cuda:1"
+    assert distributed.training_device("cuda", Ranks()) == "cuda"
+    assert distributed.training_device("cpu", Ranks(1, 2, 1)) == "cpu"
