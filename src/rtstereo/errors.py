@@ -38,6 +38,10 @@ class MissingDependencyError(RtStereoError, ImportError):
     """An optional dependency is not installed; the message names the pip extra."""
 
 
+class EngineError(RtStereoError):
+    """A distributed engine (Ray) that cannot be started or reached, or whose run broke down."""
+
+
 class ExportError(RtStereoError):
     """An export that failed or whose parity check is outside tolerance."""
 

@@ -1,0 +1,182 @@
+"""Batches of pairs on Ray Data.
+
+The pipeline: the driver lists the pairs and skips those whose complete outputs exist; parallel
+tasks read and decode both images (a pair that cannot be read becomes a failed row there); a pool
+of actors, each holding one predictor built from :class:`~rtstereo.batch.job.PredictorOptions`,
+predicts and writes the same files as the single-process engine (atomically, so the output folder
+must be one every node writes: a local disk on one machine, a shared file system on a cluster);
+the driver gathers one summary row per pair as they finish and shows pairs/s.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..batch.job import BatchJob, PredictorOptions, finish_pair, load_pair
+from ..batch.outcome import FAILED, SKIPPED, BatchSummary, PairOutcome
+from ..errors import EngineError, RtStereoError
+from ..sources.pairs import PairSource
+from ..types import StereoPair
+from .session import DECODE_CPUS, limit_threads, pool_size, ray_session
+
+OUTCOME_COLUMNS = list(PairOutcome.__dataclass_fields__)
+IMAGE_COLUMNS = ("left_rgb", "right_rgb")
+
+
+def decode_row(row: dict[str, Any]) -> dict[str, Any]:
+    """Ray task: read and decode one pair into raw RGB bytes (a failure becomes the row's error).
+
+    Images travel as bytes plus the size rather than as tensors, so pairs of different sizes and
+    unreadable pairs (no image at all) share one table schema.
+    """
+    source = PairSource(str(row["left"]), str(row["right"]), str(row["name"]))
+    pair, outcome = load_pair(source, int(row["index"]))
+    out = outcome.to_row()
+    if pair is None:
+        out.update(left_rgb=b"", right_rgb=b"")
+    else:
+        out.update(height_px=pair.size_hw[0], width_px=pair.size_hw[1], error="")
+        out.update(left_rgb=pair.left.tobytes(), right_rgb=pair.right.tobytes())
+    return out
+
+
+class PredictActor:
+    """Ray actor: one predictor, reused for every pair it is given.
+
+    Args:
+        job: what to do with each pair.
+        options: how to build the predictor.
+        threads: CPU threads for the model (actors x threads = cores).
+    """
+
+    def __init__(self, job: BatchJob, options: PredictorOptions, threads: int):
+        limit_threads(threads)
+        self.job = job
+        self.predictor = options.load()
+        limit_threads(threads)  # again: loading may have imported torch
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
+        rows = []
+        for i in range(len(batch["index"])):
+            row = {key: values[i] for key, values in batch.items()}
+            outcome = PairOutcome.from_row(row)
+            left, right = row["left_rgb"], row["right_rgb"]
+            if outcome.error or not len(left):
+                outcome.status = FAILED
+            else:
+                shape = (outcome.height_px, outcome.width_px, 3)
+                pair = StereoPair(
+                    np.frombuffer(left, np.uint8).reshape(shape),
+                    np.frombuffer(right, np.uint8).reshape(shape),
+                    name=outcome.name,
+                    index=outcome.index,
+                )
+                outcome = finish_pair(self.job, self.predictor, pair, outcome)
+            rows.append(outcome.to_row())
+        return {column: [r[column] for r in rows] for column in OUTCOME_COLUMNS}
+
+
+def run_ray(
+    job: BatchJob,
+    options: PredictorOptions,
+    sources: Sequence[PairSource],
+    *,
+    workers: int | None = None,
+    address: str | None = None,
+    fail_fast: bool = False,
+    progress: bool = False,
+    on_outcome: Callable[[PairOutcome], None] | None = None,
+) -> BatchSummary:
+    """Run ``job`` on every pair with Ray Data; bad pairs are reported in the summary, not raised.
+
+    Args:
+        job: what to do with each pair (its output must be a folder).
+        options: the predictor each actor builds; it is built once here first, so a bad model name
+            or weights file fails before Ray starts.
+        sources: the pairs, in order.
+        workers: actors in the pool (default: one per 2 CPUs of the cluster, or one per GPU).
+        address: the Ray cluster (default: ``$RAY_ADDRESS``, else a local Ray).
+        fail_fast: stop gathering after the first failed pair.
+        progress: show a progress bar (pairs/s) on stderr.
+        on_outcome: called with each outcome as it arrives.
+
+    Returns:
+        The :class:`~rtstereo.batch.outcome.BatchSummary` (engine ``ray``).
+
+    Raises:
+        MissingDependencyError: Ray is not installed (``pip install 'rtstereo[scale]'``).
+        EngineError: Ray cannot be reached, or the pipeline broke down (not a bad pair).
+    """
+    from tqdm import tqdm
+
+    start = time.perf_counter()
+    options.load()  # a model that cannot load is a usage error, reported before any worker starts
+    outcomes: list[PairOutcome] = []
+    todo: list[dict[str, Any]] = []
+    for index, source in enumerate(sources):
+        if job.is_complete(source):
+            outcomes.append(PairOutcome(index, source.name, source.left, source.right, status=SKIPPED))
+        else:
+            todo.append({"index": index, "name": source.name, "left": source.left, "right": source.right})
+    for outcome in outcomes:
+        if on_outcome is not None:
+            on_outcome(outcome)
+    if not todo:
+        return BatchSummary(outcomes, listed=len(sources), elapsed_s=time.perf_counter() - start, engine="ray")
+    with ray_session(address) as ray:
+        resources = ray.cluster_resources()
+        cpus, gpus = resources.get("CPU", 1), resources.get("GPU", 0)
+        size = pool_size(cpus, gpus, workers, options.uses_gpu)
+        if size.workers > len(todo):  # no idle actors: fewer, with more threads each
+            size = pool_size(cpus, gpus, len(todo), options.uses_gpu)
+        dataset = (
+            ray.data.from_items(todo, override_num_blocks=len(todo))
+            .map(decode_row, num_cpus=DECODE_CPUS)
+            .map_batches(
+                PredictActor,
+                fn_constructor_kwargs={"job": job, "options": options, "threads": size.threads},
+                batch_size=1,
+                compute=ray.data.ActorPoolStrategy(size=size.workers),
+                num_cpus=size.cpus,
+                num_gpus=size.gpus,
+            )
+        )
+        bar = tqdm(
+            total=len(sources),
+            initial=len(outcomes),
+            desc="predict (ray)",
+            unit="pair",
+            file=sys.stderr,
+            disable=not progress,
+        )
+        try:
+            for row in dataset.iter_rows():
+                outcome = PairOutcome.from_row(row)
+                outcomes.append(outcome)
+                bar.update(1)
+                if on_outcome is not None:
+                    on_outcome(outcome)
+                if fail_fast and outcome.status == FAILED:
+                    break
+        except RtStereoError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - Ray's own failures (a worker died, a node was lost)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise EngineError(
+                f"the Ray pipeline stopped after {len(outcomes)} of {len(sources)} pairs: {first}; "
+                "rerun the same command to resume"
+            ) from exc
+        finally:
+            bar.close()
+    return BatchSummary(
+        outcomes,
+        listed=len(sources),
+        elapsed_s=time.perf_counter() - start,
+        engine="ray",
+        workers=size.workers,
+    )

@@ -1,0 +1,134 @@
+"""Starting or joining Ray, and sizing the actor pool to the cluster.
+
+Sizing: with ``N`` workers on ``C`` CPUs each actor runs ``C // N`` threads (actors x threads = cores),
+and reserves three quarters of its share of CPUs in Ray's books, so the reading and decoding tasks
+(:data:`DECODE_CPUS` each) always find room beside a full actor pool; Ray needs fractions below one
+or whole numbers, hence the rounding down. With ``--device cuda`` each actor takes one GPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ..errors import EngineError, InputError, require
+
+DECODE_CPUS = 0.25
+ACTOR_CPU_SHARE = 0.75
+CPUS_PER_DEFAULT_WORKER = 2
+
+
+def require_ray():
+    """Import ``ray`` and ``ray.data``, or raise an error naming ``pip install 'rtstereo[scale]'``."""
+    ray = require("ray", "scale", "--engine ray (Ray Data)")
+    require("ray.data", "scale", "--engine ray (Ray Data)")
+    return ray
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None = None) -> Iterator:
+    """Ray, ready to run datasets: the session already open in this process, or one started here.
+
+    Args:
+        address: the cluster to join (``ray://head:10001``, ``auto``); ``None`` reads ``$RAY_ADDRESS``,
+            else starts a local Ray on this machine. A session this function starts is shut down at the end.
+
+    Yields:
+        The ``ray`` module.
+
+    Raises:
+        MissingDependencyError: Ray is not installed.
+        EngineError: Ray cannot be started or the cluster cannot be reached.
+    """
+    ray = require_ray()
+    started = False
+    if not ray.is_initialized():
+        target = address or os.environ.get("RAY_ADDRESS") or None
+        try:
+            ray.init(address=target, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+        except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
+            where = f"the Ray cluster at {target}" if target else "a local Ray"
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise EngineError(f"cannot start or reach {where}: {first} (check --ray-address / $RAY_ADDRESS)") from None
+        started = True
+    _quiet_ray_data(ray)
+    try:
+        yield ray
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _quiet_ray_data(ray) -> None:
+    """Our own progress bar and failure lines replace Ray Data's bars and execution notices."""
+    import ray.data
+
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+
+
+@dataclass(frozen=True)
+class PoolSize:
+    """How many actors, and what each one reserves and runs.
+
+    Attributes:
+        workers: actors in the pool.
+        threads: CPU threads each actor's model runs with.
+        cpus: CPUs each actor reserves in Ray's books.
+        gpus: GPUs each actor reserves (0 on CPU).
+    """
+
+    workers: int
+    threads: int
+    cpus: float
+    gpus: float
+
+
+def pool_size(cluster_cpus: float, cluster_gpus: float, workers: int | None, use_gpu: bool) -> PoolSize:
+    """Size the actor pool: threads per actor so that actors x threads = cores.
+
+    Args:
+        cluster_cpus: CPUs of the Ray cluster (``ray.cluster_resources()["CPU"]``).
+        cluster_gpus: GPUs of the cluster.
+        workers: asked for (``--workers``); ``None``: one per 2 CPUs, or one per GPU.
+        use_gpu: each actor needs a GPU (``--device cuda``).
+
+    Raises:
+        InputError: a GPU run on a cluster without GPUs.
+
+    Examples:
+        >>> pool_size(2, 0, 2, False)
+        PoolSize(workers=2, threads=1, cpus=0.75, gpus=0)
+        >>> pool_size(32, 0, None, False)
+        PoolSize(workers=16, threads=2, cpus=1, gpus=0)
+    """
+    cpus = max(float(cluster_cpus), 1.0)
+    if use_gpu:
+        if cluster_gpus < 1:
+            raise InputError("--device cuda with --engine ray: the Ray cluster has no GPU (ray status lists them)")
+        workers = workers or int(cluster_gpus)
+        gpus: float = 1 if workers <= cluster_gpus else round(cluster_gpus / workers, 2)
+    else:
+        workers = workers or max(1, int(cpus) // CPUS_PER_DEFAULT_WORKER)
+        gpus = 0
+    share = cpus / workers
+    wanted = share * ACTOR_CPU_SHARE
+    actor_cpus: float = math.floor(wanted) if wanted >= 1 else round(wanted, 2)
+    return PoolSize(workers=workers, threads=max(1, int(share)), cpus=actor_cpus, gpus=gpus)
+
+
+def limit_threads(threads: int) -> None:
+    """Make this process's numeric libraries use ``threads`` threads (OpenCV, ONNX Runtime, torch)."""
+    import cv2
+
+    os.environ["RTSTEREO_THREADS"] = str(threads)  # read by ONNX Runtime sessions created after this
+    cv2.setNumThreads(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)

@@ -1,0 +1,139 @@
+"""``rtstereo predict --engine ray`` on a real local Ray: the same files as one process, resume, errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from rtstereo.cli import main
+from rtstereo.errors import InputError
+from rtstereo.io import read_disparity
+from rtstereo.scale.session import pool_size
+
+from ..batch.conftest import SGBM_ARGS, write_pairs
+
+PAIRS = 12
+CORRUPT = 5
+SUMMARY = "rtstereo_summary.parquet"
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def dozen(tmp_path_factory):
+    """Twelve 64x96 pairs, the sixth one damaged."""
+    return write_pairs(tmp_path_factory.mktemp("dozen"), PAIRS, corrupt=(CORRUPT,))
+
+
+def _files(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and p.name != SUMMARY)
+
+
+def test_ray_writes_the_same_files_as_one_process(capsys, tmp_path, ray_local, dozen):
+    left, right = dozen
+    code, _, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "local", *SGBM_ARGS, "-q")
+    assert code == 1, err
+    code, out, err = run_cli(
+        capsys, "predict", left, right, "-o", tmp_path / "ray", *SGBM_ARGS, "--engine", "ray", "--workers", 2
+    )
+    assert code == 1, err
+    assert f"{PAIRS} pair(s): {PAIRS - 1} done, 0 skipped, 1 failed" in out and "(ray, 2 workers)" in out
+    assert f"failed: {CORRUPT:02d} ({left / f'{CORRUPT:02d}.png'}" in err and "cannot read" in err
+    local, ray = tmp_path / "local", tmp_path / "ray"
+    assert _files(local) == _files(ray) and len(_files(ray)) == 4 * (PAIRS - 1)
+    for name in _files(local):
+        if name.endswith(".json"):
+            a, b = json.loads((local / name).read_text()), json.loads((ray / name).read_text())
+            a.pop("timings_ms"), b.pop("timings_ms")
+            assert a == b, name
+        elif name.endswith(".pfm"):
+            np.testing.assert_array_equal(read_disparity(local / name), read_disparity(ray / name))
+        else:
+            assert (local / name).read_bytes() == (ray / name).read_bytes(), name
+    import pyarrow.parquet as parquet
+
+    rows = parquet.read_table(ray / SUMMARY).to_pylist()
+    assert sorted(r["index"] for r in rows) == list(range(PAIRS))
+    bad = next(r for r in rows if r["status"] == "failed")
+    assert bad["name"] == f"{CORRUPT:02d}" and bad["error"].startswith("cannot read")
+    good = next(r for r in rows if r["status"] == "done")
+    assert (good["height_px"], good["width_px"]) == (64, 96) and good["density"] > 0.5 and good["model_ms"] > 0
+
+
+def test_ray_resumes_an_interrupted_run(capsys, tmp_path, ray_local, dozen):
+    left, right = dozen
+    argv = ["predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "--engine", "ray", "--format", "png16,json"]
+    run_cli(capsys, *argv)
+    # As a kill halfway would leave it: one pair with one of its two files, one with none.
+    (tmp_path / "o" / "02.json").unlink()
+    (tmp_path / "o" / "03.json").unlink()
+    (tmp_path / "o" / "03.png").unlink()
+    before = (tmp_path / "o" / "00.png").stat().st_mtime_ns
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 1 and f"{PAIRS} pair(s): 2 done, {PAIRS - 3} skipped" in out and ", 1 failed" in out
+    assert (tmp_path / "o" / "00.png").stat().st_mtime_ns == before
+    assert len(list((tmp_path / "o").glob("*.png"))) == PAIRS - 1 and not list((tmp_path / "o").glob(".*"))
+    code, out, _ = run_cli(capsys, *argv, "--overwrite", "--summary", tmp_path / "s.csv")
+    assert f"{PAIRS - 1} done, 0 skipped, 1 failed" in out and (tmp_path / "s.csv").is_file()
+
+
+def test_ray_with_nothing_left_to_do_does_not_start_workers(capsys, tmp_path, ray_local, dozen):
+    left, right = dozen
+    argv = ["predict", left / "00.png", right / "00.png", "-o", tmp_path / "o", *SGBM_ARGS, "--engine", "ray"]
+    assert run_cli(capsys, *argv)[0] == 0
+    code, out, _ = run_cli(capsys, *argv)
+    assert code == 0 and "1 pair(s): 0 done, 1 skipped" in out
+
+
+def test_ray_fail_fast_stops_gathering(capsys, tmp_path, ray_local, dozen):
+    left, right = dozen
+    argv = ["predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "--engine", "ray", "--fail-fast", "-q"]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 1 and "failed: 05" in err
+
+
+def test_a_broken_pipeline_is_an_engine_error(capsys, tmp_path, ray_local, dozen, monkeypatch):
+    def broken(self):
+        raise RuntimeError("a node was lost\ndetails")
+
+    monkeypatch.setattr(ray_local.data.Dataset, "iter_rows", broken)
+    left, right = dozen
+    code, _, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "--engine", "ray")
+    assert code == 2 and "the Ray pipeline stopped after 0 of 12 pairs: a node was lost; rerun" in err
+
+
+def test_an_unreachable_cluster_is_one_line(capsys, tmp_path, ray_local, dozen, monkeypatch):
+    def refuse(**kwargs):
+        raise ConnectionError(f"could not connect to {kwargs['address']}")
+
+    monkeypatch.setattr(ray_local, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray_local, "init", refuse)
+    left, right = dozen
+    argv = ["predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "--engine", "ray", "--ray-address", "h:1"]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and "cannot start or reach the Ray cluster at h:1: could not connect to h:1" in err
+
+
+def test_missing_ray_names_the_extra(capsys, tmp_path, monkeypatch):
+    from ..batch.conftest import write_pairs
+
+    left, right = write_pairs(tmp_path / "in", 2)
+    monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` fail
+    code, _, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "--engine", "ray")
+    assert code == 2 and "pip install 'rtstereo[scale]'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_pool_size():
+    assert pool_size(2, 0, 2, False) == pool_size(2, 0, None, False).__class__(2, 1, 0.75, 0)
+    assert pool_size(2, 0, None, False).workers == 1 and pool_size(2, 0, None, False).threads == 2
+    assert pool_size(16, 0, 4, False).cpus == 3 and pool_size(4, 2, None, True).gpus == 1
+    assert pool_size(4, 1, 2, True).gpus == 0.5
+    with pytest.raises(InputError, match="has no GPU"):
+        pool_size(4, 0, None, True)
