@@ -82,10 +82,12 @@ def test_warping_the_right_view_by_the_ground_truth_reproduces_the_left_view(cle
     off_by_half = warp_error_255(clean_batch, shift_px=0.5)[visible]
     off_by_one = warp_error_255(clean_batch, shift_px=1.0)[visible]
     # The typical pixel matches to float precision; what remains is bilinear interpolation of
-    # texture near the Nyquist frequency and of pixels beside depth edges.
+    # texture near the Nyquist frequency and of pixels beside depth edges, which dominates the mean
+    # (exact / half-pixel-off means are 0.5-0.65 from scene to scene, so the mean bound has margin).
     assert float(exact.median()) < 0.1
+    assert float(exact.median()) < 0.2 * float(off_by_half.median())
     assert float(exact.mean()) < 4.0
-    assert float(exact.mean()) < 0.6 * float(off_by_half.mean()) < 0.6 * float(off_by_one.mean())
+    assert float(exact.mean()) < 0.75 * float(off_by_half.mean()) < 0.75 * float(off_by_one.mean())
 
 
 def test_occluded_pixels_do_not_match(clean_batch):
@@ -123,6 +125,33 @@ def test_a_front_surface_hides_the_background_at_its_left_edge_not_its_right_edg
     assert float(hidden.float().mean()) < 0.6
     error = warp_error_255(clean_batch)[..., 1:][right_edge]
     assert float(error[~hidden].mean()) < 0.3 * float(error[hidden].mean())
+
+
+# ------------------------------------------------------------------------------------ operations
+def test_the_operation_count_does_not_grow_with_the_batch():
+    from rtstereo.profiling import count_operations
+
+    render_batch(1, 32, 64, seed=0)  # first call builds the cached noise banks
+    one = count_operations(lambda: render_batch(1, 64, 128, seed=2))
+    sixteen = count_operations(lambda: render_batch(16, 64, 128, seed=2))
+    for count in (one, sixteen):
+        assert count.total < 3000, count.total
+    assert abs(sixteen.total - one.total) <= 0.1 * one.total, (one.total, sixteen.total)
+    assert abs(sixteen.launched - one.launched) <= 0.1 * one.launched, (one.launched, sixteen.launched)
+
+
+def test_the_operation_count_does_not_grow_with_the_number_of_objects():
+    from rtstereo.datasets.synthetic import render_scenes
+    from rtstereo.datasets.synthetic_random import item_seeds
+    from rtstereo.datasets.synthetic_scene import sample_scenes
+    from rtstereo.profiling import count_operations
+
+    seeds = item_seeds(4, 64)
+    objects = sample_scenes(seeds, 64, 128, 32.0).items["n_objects"]
+    fewest, most = seeds[int(objects.argmin())], seeds[int(objects.argmax())]
+    assert float(objects.max()) - float(objects.min()) >= 20
+    counts = [count_operations(lambda s=s: render_scenes(s[None], 64, 128, max_disp_px=32.0)) for s in (fewest, most)]
+    assert abs(counts[0].total - counts[1].total) <= 0.1 * counts[0].total, [c.total for c in counts]
 
 
 # ---------------------------------------------------------------------------------- distribution

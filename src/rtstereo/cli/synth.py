@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
     require("torch", "torch", "rendering synthetic scenes")
     from ..datasets.synthetic import render_scenes
-    from ..datasets.synthetic_scene import item_seed
+    from ..datasets.synthetic_random import item_seeds
     from ..io.images import write_image
     from ..io.pfm import write_pfm
 
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     progress = _progress(args.count)
     for start in range(0, args.count, args.batch_size):
         indices = list(range(start, min(start + args.batch_size, args.count)))
-        seeds = [item_seed(args.seed, i) for i in indices]
+        seeds = item_seeds(args.seed, len(indices), start=start)
         batch = render_scenes(seeds, height, width, device=args.device, max_disp_px=args.max_disp)
         for row, index in enumerate(indices):
             name = f"{index:06d}"

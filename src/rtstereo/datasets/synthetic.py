@@ -20,17 +20,19 @@ Examples:
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
 
 from ..errors import InputError
 from .synthetic_camera import blur_and_noise, photometric, specular_glow
-from .synthetic_geometry import CHUNK_POINTS, layer_at, layer_disparity, surface_x, zbuffer
-from .synthetic_scene import Scenes, item_seed, sample_scenes
+from .synthetic_geometry import layer_at, layer_disparity, surface_x, zbuffer
+from .synthetic_random import hash_bits, item_seeds
+from .synthetic_scene import Scenes, sample_scenes
 from .synthetic_table import Table
 from .synthetic_texture import noise_bank, surface_colour
+
+NOISE_STREAM = 5  # random stream of the sensor-noise keys (see synthetic_random)
 
 # Tolerance of the occlusion test: the surface seen at x - d must be nearer by more than this (px).
 OCCLUSION_TOLERANCE_PX = 1e-3
@@ -100,8 +102,9 @@ def render_batch(
     """
     if not isinstance(batch_size, int) or batch_size < 1:
         raise InputError(f"batch_size: expected a positive integer, got {batch_size!r}")
-    seeds = [item_seed(seed, i) for i in range(batch_size)]
-    return render_scenes(seeds, height, width, device=device, max_disp_px=max_disp_px, settings=settings)
+    return render_scenes(
+        item_seeds(seed, batch_size), height, width, device=device, max_disp_px=max_disp_px, settings=settings
+    )
 
 
 class SyntheticStereo(torch.utils.data.Dataset):
@@ -142,7 +145,7 @@ class SyntheticStereo(torch.utils.data.Dataset):
             raise IndexError(f"item {index} of a SyntheticStereo of length {self.length}")
         index %= self.length
         batch = render_scenes(
-            [item_seed(self.seed, index)],
+            item_seeds(self.seed, 1, start=index),
             self.height,
             self.width,
             max_disp_px=self.max_disp_px,
@@ -160,7 +163,7 @@ def _check_size(height: int, width: int, max_disp_px: float) -> None:
 
 
 def render_scenes(
-    seeds: list[int],
+    seeds: torch.Tensor | list[int],
     height: int,
     width: int,
     *,
@@ -170,45 +173,19 @@ def render_scenes(
 ) -> dict[str, torch.Tensor]:
     """Render one scene per item seed; see :func:`render_batch` for the outputs.
 
-    On the CPU, items are rendered in parallel threads (as many as torch's intra-op threads), each
-    running its operations single-threaded: the renderer issues many small operations, which
-    intra-op parallelism speeds up little and slows down badly when the cores are busy.
+    Every tensor operation covers the whole batch (all scenes, all their objects and texture layers):
+    the number of launched operations does not grow with the batch size or the number of objects.
+
+    Args:
+        seeds: ``(B,)`` int64 item seeds (e.g. from :func:`~.synthetic_random.item_seeds`), or a list.
     """
     _check_size(height, width, max_disp_px)
     settings = settings or RenderSettings()
     device = torch.device(device)
-    if device.type != "cpu":
-        return _render(seeds, height, width, device, float(max_disp_px), settings)
-    threads = torch.get_num_threads()
-    groups = [seeds[i :: min(threads, len(seeds))] for i in range(min(threads, len(seeds)))]
-    torch.set_num_threads(1)
-    try:
-        if len(groups) == 1:
-            return _render(seeds, height, width, device, float(max_disp_px), settings)
-        with ThreadPoolExecutor(len(groups)) as pool:
-            parts = list(pool.map(lambda g: _render(g, height, width, device, float(max_disp_px), settings), groups))
-    finally:
-        torch.set_num_threads(threads)
-    # Group i holds items i, i + n, i + 2n, ...: interleave them back into seed order.
-    out = {}
-    for key in parts[0]:
-        stacked = torch.empty((len(seeds), *parts[0][key].shape[1:]), dtype=parts[0][key].dtype)
-        for i, part in enumerate(parts):
-            stacked[i :: len(groups)] = part[key]
-        out[key] = stacked
-    return out
-
-
-def _render(
-    seeds: list[int],
-    height: int,
-    width: int,
-    device: torch.device,
-    max_disp_px: float,
-    settings: RenderSettings,
-) -> dict[str, torch.Tensor]:
-    scenes = sample_scenes(seeds, height, width, max_disp_px).to(device)
-    views = {view: _render_view(scenes, view, settings, seeds) for view in ("left", "right")}
+    seeds = torch.as_tensor(seeds, dtype=torch.int64).cpu()
+    scenes = sample_scenes(seeds, height, width, float(max_disp_px)).to(device)
+    keys = hash_bits(seeds, NOISE_STREAM, 2).to(device)  # one sensor-noise key per view
+    views = {view: _render_view(scenes, view, settings, keys[:, index]) for index, view in enumerate(("left", "right"))}
     disparity = views["left"]["disparity"]
     occluded = _occlusion(scenes, disparity, views["left"]["winner"], views["right"]["winner"])
     return {
@@ -246,52 +223,37 @@ def _occlusion(scenes: Scenes, disparity: torch.Tensor, left_winner: torch.Tenso
     return occluded
 
 
-def _render_view(scenes: Scenes, view: str, settings: RenderSettings, seeds: list[int]) -> dict[str, torch.Tensor]:
-    """One camera's image, and the visible layer and its disparity at every pixel."""
+def _render_view(
+    scenes: Scenes, view: str, settings: RenderSettings, noise_keys: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """One camera's images, and the visible layer and its disparity at every pixel, for the whole batch."""
     layers, height, width = scenes.layers, scenes.height, scenes.width
     batch, n_layers = layers.data.shape[:2]
     device = layers.data.device
-    winner = zbuffer(layers, height, width, view).reshape(-1)
-    glow = (
-        specular_glow(winner.reshape(batch, height, width), scenes.spots, view).reshape(-1)
-        if settings.specular
-        else None
-    )
-    bank = noise_bank(device)
-    disparity = torch.empty(batch * height * width, device=device)
-    rgb = torch.empty(3, batch * height * width, device=device)
     pixels = height * width
-    # Chunks of one item's pixels: the many per-point temporaries stay in the CPU cache (several
-    # times faster), and the item's settings are scalars.
-    for b in range(batch):
-        items = Table(scenes.items.names, scenes.items.data[b])
-        for start in range(b * pixels, (b + 1) * pixels, CHUNK_POINTS):
-            stop = min(start + CHUNK_POINTS, (b + 1) * pixels)
-            pixel = torch.arange(start - b * pixels, stop - b * pixels, device=device)
-            y, x = (pixel // width).float(), (pixel % width).float()
-            p = layers.rows(b * n_layers + winner[start:stop])
-            xs, _ = surface_x(p, x, y, view)
-            d = layer_disparity(p, xs, y)
-            colour = surface_colour(p, items, bank, xs, y, d)
-            if glow is not None:
-                colour += glow[start:stop]
-            if settings.photometric:
-                colour = photometric(colour, items, x, y, height, width, view)
-            disparity[start:stop] = d
-            rgb[:, start:stop] = colour
-    image = rgb.reshape(3, batch, height, width).transpose(0, 1).clamp(0.0, 1.0)
-    noise_seeds = [seed ^ 0x5DEECE66D for seed in seeds]
+    winner = zbuffer(layers, height, width, view)
+    # Points are laid out (B, H * W): per-layer columns are gathered at that shape and per-scene
+    # settings (B, 1) broadcast against them.
+    flat_layer = (winner.reshape(batch, pixels) + torch.arange(batch, device=device)[:, None] * n_layers).reshape(-1)
+    p = layers.rows(flat_layer, shape=(batch, pixels))
+    items = Table(scenes.items.names, scenes.items.data[:, None, :])
+    pixel = torch.arange(pixels, device=device)
+    y, x = (pixel // width).float()[None], (pixel % width).float()[None]
+    xs, _ = surface_x(p, x, y, view)
+    disparity = layer_disparity(p, xs, y)
+    colour = surface_colour(p, items, noise_bank(device), xs, y, disparity)
+    if settings.specular:
+        colour = colour + specular_glow(winner, scenes.spots, view).reshape(1, batch, pixels)
+    if settings.photometric:
+        colour = photometric(colour, items, x, y, height, width, view)
+    image = colour.reshape(3, batch, height, width).transpose(0, 1).clamp(0.0, 1.0)
     image = blur_and_noise(
         image,
         scenes.items,
         view,
         blur=settings.blur,
         noise=settings.noise,
-        noise_seeds=noise_seeds,
+        noise_keys=noise_keys,
         noise_scale=settings.noise_scale,
     )
-    return {
-        "image": image,
-        "winner": winner.reshape(batch, height, width),
-        "disparity": disparity.reshape(batch, height, width),
-    }
+    return {"image": image, "winner": winner, "disparity": disparity.reshape(batch, height, width)}

@@ -7,6 +7,7 @@ do not stick to the surface, unequal gain, white balance, gamma, vignetting, blu
 from __future__ import annotations
 
 import math
+import threading
 
 import torch
 
@@ -76,24 +77,65 @@ def photometric(
     return torch.stack(channels)
 
 
-def _gaussian_blur(image: torch.Tensor, sigma_px: float) -> torch.Tensor:
-    """Separable Gaussian blur of one image ``(C, H, W)``, edges replicated, truncated at 2 sigma.
+BLUR_RADIUS_PX = 3  # taps each side: covers 2 sigma of the widest blur a scene can draw (sigma <= 1.375 px)
+NOISE_BANK_SIZE = 1 << 22  # standard normal draws shared by all scenes; a power of two
+_NOISE: dict[str, torch.Tensor] = {}
+_NOISE_LOCK = threading.Lock()
 
-    Shifted-slice sums with scalar weights: much faster on the CPU than a grouped convolution.
+
+def gaussian_noise_bank(device: torch.device | str) -> torch.Tensor:
+    """``NOISE_BANK_SIZE`` standard normal numbers from a fixed seed, the same on every call (cached)."""
+    key = str(device)
+    with _NOISE_LOCK:
+        if key not in _NOISE:
+            generator = torch.Generator().manual_seed(20261204)
+            _NOISE[key] = torch.randn(NOISE_BANK_SIZE, generator=generator).to(device)
+    return _NOISE[key]
+
+
+def _blur_weights(sigma_px: torch.Tensor) -> torch.Tensor:
+    """Per-image Gaussian taps ``(B, 2R + 1)``, truncated at ``ceil(2 sigma)`` and normalised."""
+    taps = torch.arange(-BLUR_RADIUS_PX, BLUR_RADIUS_PX + 1, device=sigma_px.device, dtype=torch.float32)
+    sigma = sigma_px.float().clamp(min=1e-3)[:, None]
+    weights = torch.exp(-(taps * taps) / (2 * sigma * sigma))
+    weights = weights * (taps.abs() <= torch.ceil(2 * sigma).clamp(min=1.0))
+    return weights / weights.sum(1, keepdim=True)
+
+
+def _gaussian_blur(image: torch.Tensor, sigma_px: torch.Tensor) -> torch.Tensor:
+    """Separable Gaussian blur of a batch ``(B, C, H, W)`` with one sigma per image, edges replicated.
+
+    Shifted-slice sums with per-image weights: a fixed number of operations for any batch, and much
+    faster on the CPU than a grouped convolution.
     """
-    radius = max(1, math.ceil(2 * sigma_px))
-    weights = [math.exp(-(t * t) / (2 * max(sigma_px, 1e-3) ** 2)) for t in range(-radius, radius + 1)]
-    weights = [w / sum(weights) for w in weights]
+    weights = _blur_weights(sigma_px)[:, :, None, None, None]  # (B, taps, 1, 1, 1)
+    radius = BLUR_RADIUS_PX
     x = image
-    for axis in (2, 1):
+    for axis in (3, 2):
         size = x.shape[axis]
         edges = ([x.narrow(axis, 0, 1)] * radius, [x.narrow(axis, size - 1, 1)] * radius)
         padded = torch.cat([*edges[0], x, *edges[1]], axis)
-        out = padded.narrow(axis, 0, size) * weights[0]
+        out = padded.narrow(axis, 0, size) * weights[:, 0]
         for tap in range(1, 2 * radius + 1):
-            out.add_(padded.narrow(axis, tap, size), alpha=weights[tap])
+            out.addcmul_(padded.narrow(axis, tap, size), weights[:, tap])
         x = out
     return x
+
+
+def sensor_noise(shape: tuple[int, ...], keys: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Standard normal noise ``shape = (B, ...)``, one independent-looking field per image.
+
+    Image ``b`` reads the shared bank along its own odd stride from its own start (both from
+    ``keys[b]``, a 32-bit random integer), so the field depends on that image's key alone.
+    """
+    bank = gaussian_noise_bank(device)
+    count = 1
+    for size in shape[1:]:
+        count *= size
+    start = keys[:, None] & (NOISE_BANK_SIZE - 1)
+    stride = ((keys[:, None] >> 10) & (NOISE_BANK_SIZE - 1)) | 1
+    index = (start + stride * torch.arange(count, device=device)) & (NOISE_BANK_SIZE - 1)
+    return bank.take(index).reshape(shape)
 
 
 def blur_and_noise(
@@ -103,10 +145,10 @@ def blur_and_noise(
     *,
     blur: bool,
     noise: bool,
-    noise_seeds: list[int],
+    noise_keys: torch.Tensor,
     noise_scale: float = 1.0,
 ):
-    """Lens blur, then sensor shot and read noise and 8-bit quantisation.
+    """Lens blur, then sensor shot and read noise and 8-bit quantisation, for a whole batch.
 
     Args:
         image: ``(B, 3, H, W)`` in 0..1.
@@ -114,24 +156,19 @@ def blur_and_noise(
         view: ``"left"`` or ``"right"`` (which camera).
         blur: apply the blur.
         noise: add the noise and quantise.
-        noise_seeds: one seed per item for the noise; both views may share a seed.
+        noise_keys: ``(B,)`` int64 random 32-bit keys, one per image of this view.
         noise_scale: multiplies the noise's standard deviation (quantisation stays).
 
     Returns:
         ``(B, 3, H, W)`` float32 in 0..1.
     """
-    out = torch.empty_like(image)
-    for b in range(image.shape[0]):
-        x = image[b]
-        if blur:
-            x = _gaussian_blur(x, float(items[f"{view}_blur"][b]))
-        if noise:
-            generator = torch.Generator(device=image.device).manual_seed(noise_seeds[b])
-            field = torch.randn(x.shape, generator=generator, device=image.device)
-            if view == "right":  # the same draws, mirrored: independent of the left view's noise
-                field = field.flip(1, 2)
-            shot, read = items[f"{view}_shot_noise"][b], items[f"{view}_read_noise"][b]
-            x = x + field * ((x * shot + read * read).sqrt() * noise_scale)
-            x = torch.round(x.clamp(0.0, 1.0) * 255.0) / 255.0
-        out[b] = x
-    return out.clamp_(0.0, 1.0)
+    x = image
+    if blur:
+        x = _gaussian_blur(x, items[f"{view}_blur"])
+    if noise:
+        field = sensor_noise(tuple(x.shape), noise_keys.to(x.device), x.device)
+        shot = items[f"{view}_shot_noise"].float()[:, None, None, None]
+        read = items[f"{view}_read_noise"].float()[:, None, None, None]
+        x = x + field * ((x * shot + read * read).sqrt() * noise_scale)
+        x = torch.round(x.clamp(0.0, 1.0) * 255.0) / 255.0
+    return x.clamp(0.0, 1.0)

@@ -24,7 +24,6 @@ NUM_BACKGROUND = 2  # layers 0 (wall) and 1 (ground) cover the frame
 KEY_LAYERS = 64  # layers per scene that the depth keys can tell apart
 KEY_OFFSET = 256.0  # px added to disparities before their float bits serve as depth keys
 NO_HIT = 0  # below the key of any surface
-CHUNK_POINTS = 65536  # points evaluated per step: temporaries of this size stay in the CPU cache
 
 
 def layer_disparity(p: Rows | Table, xs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -40,96 +39,81 @@ def surface_x(
 
     The left view sees ``xs = qx``. The right view solves ``xs - d(xs, y) = qx``:
     ``-qx t^2 + (1 - a) t + c0 = 0`` with ``t = xs - cx``, taking the root on the rising branch in the
-    cancellation-free form ``-2 c0 / (B + sqrt(B^2 - 4 A c0))``.
+    cancellation-free form ``-2 c0 / (B + sqrt(B^2 - 4 A c0))``. For planar layers (``qx = 0``) the same
+    expression is the linear solution ``-c0 / B``, so every layer takes one branch-free path.
 
     Returns:
-        ``(xs, found)``; ``found`` is False where the surface never reaches ``qx``, or None when it
-        always does (left view, planar layers).
+        ``(xs, found)``; ``found`` is False where the surface never reaches ``qx``, or None in the left view.
     """
     if view == "left":
         return qx, None
     dy = y - p["cy"]
     offset = qx - p["cx"] + p["d_c"] + dy * (p["d_b"] + p["d_qy"] * dy)  # = -c0
-    t = offset * p["d_inv_1ma"]  # planar layers: a linear equation
-    found = None
-    curved = _flag(p, "curved_x")
-    if len(curved):
-        q, c0 = p.subset(curved), -offset.expand_as(t)[curved]
-        a_coef, b_coef = -q["d_qx"], 1.0 - q["d_a"]
-        discriminant = b_coef * b_coef - 4.0 * a_coef * c0
-        t[curved] = -2.0 * c0 / (b_coef + torch.sqrt(discriminant.clamp(min=0.0)))
-        found = torch.ones_like(t, dtype=torch.bool)
-        found[curved] = discriminant >= 0
-    return p["cx"] + t, found
+    b_coef = 1.0 - p["d_a"]  # >= 0.4 (MAX_X_SLOPE)
+    discriminant = b_coef * b_coef - 4.0 * p["d_qx"] * offset
+    t = 2.0 * offset / (b_coef + torch.sqrt(discriminant.clamp(min=0.0)))
+    return p["cx"] + t, discriminant >= 0
 
 
-def _flag(p: Rows, name: str) -> torch.Tensor:
-    """Positions of the rows whose per-layer flag ``name`` is set."""
-    column = p[name]
-    return (column.reshape(column.shape[0]) > 0).nonzero().squeeze(1)
+def _flag(p: Rows, name: str, shape: torch.Size) -> torch.Tensor:
+    """Flat positions of the points (of ``shape``) whose layer has the flag ``name`` set (possibly none)."""
+    return (p[name] > 0).expand(shape).reshape(-1).nonzero().squeeze(1)
 
 
 def _superellipse_level(power: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """``|u|^p + |v|^p`` for per-row powers ``p`` in {1, 2, 4, 8}, by repeated squaring."""
     uu, vv = u * u, v * v
-    level = uu + vv
-    flat_power = power.reshape(-1)
-    if bool((flat_power == 1).any()):
-        level = torch.where(power == 1, u.abs() + v.abs(), level)
-    if bool((flat_power >= 4).any()):
-        uu, vv = uu * uu, vv * vv
-        level = torch.where(power == 4, uu + vv, level)
-        if bool((flat_power == 8).any()):
-            level = torch.where(power == 8, uu * uu + vv * vv, level)
-    return level
+    uu2, vv2 = uu * uu, vv * vv
+    level = torch.where(power >= 8, uu2 * uu2 + vv2 * vv2, uu2 + vv2)
+    level = torch.where(power == 2, uu + vv, level)
+    return torch.where(power == 1, u.abs() + v.abs(), level)
 
 
 def layer_covers(p: Rows, xs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Whether surface points ``(xs, y)`` belong to their layer's region (bool, broadcast shape).
 
     An object's region is a superellipse ``|u|^p + |v|^p <= 1`` in its rotated, scaled and bent frame
-    ``(u, v)``; wobbly outlines, straight cuts and lattices of holes are evaluated only for the rows
-    (objects) that have them. The background layers cover everything.
+    ``(u, v)``; wobbly outlines, straight cuts and lattices of holes are evaluated only on the points
+    whose layer has them (the same operations run whatever their number, possibly none). The
+    background layers cover everything.
     """
     dx, dy = xs - p["cx"], y - p["cy"]
     u = p["u_x"] * dx + p["u_y"] * dy
     v = p["v_x"] * dx + p["v_y"] * dy - p["bend_uv"] * u * u
     level = _superellipse_level(p["power"], u, v)
     inside = level <= 1.0
+    shape = inside.shape
+    per_row = inside.numel() // max(len(p), 1)
+    flat_inside = inside.reshape(-1).clone()
+    flat_u, flat_v, flat_level = (t.expand(shape).reshape(-1) for t in (u, v, level))
 
-    wobbly = _flag(p, "wobbly")
-    if len(wobbly):
-        # Low harmonics of the polar angle scale the level: a wobbly outline, no trigonometry needed.
-        q = p.subset(wobbly)
-        su, sv = u[wobbly], v[wobbly]
-        uu, vv = su * su, sv * sv
-        r2 = (uu + vv).clamp(min=1e-12)
-        cos2, sin2 = (uu - vv) / r2, 2 * su * sv / r2
-        r3 = r2 * r2.sqrt()
-        cos3, sin3 = su * (uu - 3 * vv) / r3, sv * (3 * uu - vv) / r3
-        wobble = q["wobble2_c"] * cos2 + q["wobble2_s"] * sin2 + q["wobble3_c"] * cos3 + q["wobble3_s"] * sin3
-        inside[wobbly] = level[wobbly] * (1.0 + wobble) <= 1.0
+    # Low harmonics of the polar angle scale the level: a wobbly outline, no trigonometry needed.
+    wobbly = _flag(p, "wobbly", shape)
+    q = p.subset(wobbly, per_row)
+    su, sv = flat_u[wobbly], flat_v[wobbly]
+    uu, vv = su * su, sv * sv
+    r2 = (uu + vv).clamp(min=1e-12)
+    cos2, sin2 = (uu - vv) / r2, 2 * su * sv / r2
+    r3 = r2 * r2.sqrt()
+    cos3, sin3 = su * (uu - 3 * vv) / r3, sv * (3 * uu - vv) / r3
+    wobble = q["wobble2_c"] * cos2 + q["wobble2_s"] * sin2 + q["wobble3_c"] * cos3 + q["wobble3_s"] * sin3
+    flat_inside[wobbly] = flat_level[wobbly] * (1.0 + wobble) <= 1.0
 
-    cut = _flag(p, "has_cuts")
-    if len(cut):
-        q = p.subset(cut)
-        su, sv = u[cut], v[cut]
-        keep = (q["cut0_nx"] * su + q["cut0_ny"] * sv <= q["cut0_offset"]) & (
-            q["cut1_nx"] * su + q["cut1_ny"] * sv <= q["cut1_offset"]
-        )
-        inside[cut] &= keep
+    cut = _flag(p, "has_cuts", shape)
+    q = p.subset(cut, per_row)
+    su, sv = flat_u[cut], flat_v[cut]
+    keep = (q["cut0_nx"] * su + q["cut0_ny"] * sv <= q["cut0_offset"]) & (
+        q["cut1_nx"] * su + q["cut1_ny"] * sv <= q["cut1_offset"]
+    )
+    flat_inside[cut] &= keep
 
-    holed = _flag(p, "has_holes")
-    if len(holed):
-        q = p.subset(holed)
-        hole_u = torch.frac(u[holed] * q["hole_freq_u"] + q["hole_phase_u"] + 100.0) > q["hole_duty_u"]
-        hole_v = torch.frac(v[holed] * q["hole_freq_v"] + q["hole_phase_v"] + 100.0) > q["hole_duty_v"]
-        inside[holed] &= ~(hole_u & hole_v)
+    holed = _flag(p, "has_holes", shape)
+    q = p.subset(holed, per_row)
+    hole_u = torch.frac(flat_u[holed] * q["hole_freq_u"] + q["hole_phase_u"] + 100.0) > q["hole_duty_u"]
+    hole_v = torch.frac(flat_v[holed] * q["hole_freq_v"] + q["hole_phase_v"] + 100.0) > q["hole_duty_v"]
+    flat_inside[holed] &= ~(hole_u & hole_v)
 
-    full = _flag(p, "full")
-    if len(full):
-        inside[full] = True
-    return inside
+    return flat_inside.reshape(shape) | (p["full"] > 0)
 
 
 def layer_at(layers: Table, flat_layer: torch.Tensor, qx: torch.Tensor, y: torch.Tensor, view: str) -> torch.Tensor:
@@ -200,6 +184,9 @@ def _object_tiles(layers: Table, tiles_y: int, tiles_x: int, tile: int, view: st
 def zbuffer(layers: Table, height: int, width: int, view: str, tile: int = TILE):
     """Nearest layer at every pixel centre of one view.
 
+    Every (object, tile) pair of the whole batch whose boxes meet is evaluated in one pass; a
+    max-reduction of depth keys per pixel keeps the nearest surface.
+
     Args:
         layers: table ``(B, K, C)``.
         height, width: image size.
@@ -220,26 +207,20 @@ def zbuffer(layers: Table, height: int, width: int, view: str, tile: int = TILE)
     offsets = torch.arange(tile, device=device, dtype=torch.float32)
     area = tile * tile
 
-    # One int32 depth key per pixel of every tile (see _depth_key); a max-reduction per chunk of
-    # (object, tile) pairs keeps the nearest, whatever the order in which chunks arrive.
+    # One int32 depth key per pixel of every tile (see _depth_key), tiles laid out contiguously.
     background = _background_key(layers, tiles_y * tile, tiles_x * tile, view)
     best = background.reshape(batch, tiles_y, tile, tiles_x, tile).transpose(2, 3).reshape(-1).clone()
-    pixel_in_tile = torch.arange(area, device=device)
-    pairs_per_chunk = max(1, CHUNK_POINTS // area)  # keep the temporaries in cache
-    for start in range(0, len(b), pairs_per_chunk):
-        chunk = slice(start, start + pairs_per_chunk)
-        cb, ck, cy, cx = b[chunk], k[chunk], ty[chunk], tx[chunk]
-        p = layers.rows(cb * n_layers + ck, trailing=2, eager=True)
-        qx = (cx * tile).float()[:, None, None] + offsets[None, None, :]
-        y = (cy * tile).float()[:, None, None] + offsets[None, :, None]
-        xs, found = surface_x(p, qx, y, view)
-        hit = layer_covers(p, xs, y)
-        if found is not None:
-            hit &= found
-        d = layer_disparity(p, xs, y).expand(-1, tile, tile)
-        key = torch.where(hit, _depth_key(d, ck.int()[:, None, None]), NO_HIT)
-        index = (slot[chunk, None] * area + pixel_in_tile).reshape(-1)
-        best.scatter_reduce_(0, index, key.reshape(-1), "amax")
+    p = layers.rows(b * n_layers + k, trailing=2)
+    qx = (tx * tile).float()[:, None, None] + offsets[None, None, :]
+    y = (ty * tile).float()[:, None, None] + offsets[None, :, None]
+    xs, found = surface_x(p, qx, y, view)
+    hit = layer_covers(p, xs, y)
+    if found is not None:
+        hit &= found
+    d = layer_disparity(p, xs, y).expand(-1, tile, tile)
+    key = torch.where(hit, _depth_key(d, k.int()[:, None, None]), NO_HIT)
+    index = (slot[:, None] * area + torch.arange(area, device=device)).reshape(-1)
+    best.scatter_reduce_(0, index, key.reshape(-1), "amax")
     winner = (best & (KEY_LAYERS - 1)).long()
     winner = winner.reshape(batch, tiles_y, tiles_x, tile, tile).transpose(2, 3)
     return winner.reshape(batch, tiles_y * tile, tiles_x * tile)[:, :height, :width]

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import math
 
-import torch
+import numpy as np
 
-from .synthetic_table import Table, build_table
 from .synthetic_texture import GRAIN, PINK, RIDGED, SMOOTH
 
 # Texture kinds, drawn with these probabilities.
@@ -30,11 +29,11 @@ def _loguniform(u, lo, hi):
 
 
 def _choice(u, probs):
-    cumulative = torch.tensor(probs, dtype=u.dtype).cumsum(0)
+    cumulative = np.cumsum(probs)
     return (u[..., None] * cumulative[-1] > cumulative[:-1]).sum(-1)
 
 
-def sample_items(u, height: int, width: int, max_disp_px: float) -> dict[str, torch.Tensor]:
+def sample_items(u, height: int, width: int, max_disp_px: float) -> dict[str, np.ndarray]:
     """Per-scene settings ``(B,)``: disparity range, background, lighting, camera pair.
 
     Args:
@@ -46,14 +45,14 @@ def sample_items(u, height: int, width: int, max_disp_px: float) -> dict[str, to
     # A third of the scenes span the full range; the others a log-uniform fraction, so that small
     # disparities (most real scenes at 640 px width) are well covered.
     full_range = u() < 0.35
-    scene_max = max_disp_px * torch.where(full_range, torch.ones_like(u.uniform[:, 0]), _loguniform(u(), 0.08, 1.0))
+    scene_max = max_disp_px * np.where(full_range, np.ones_like(u.uniform[:, 0]), _loguniform(u(), 0.08, 1.0))
     far_background = u() < 0.3
-    d_back = scene_max * torch.where(far_background, _lerp(u(), 0.0, 0.02), _lerp(u(), 0.0, 0.25))
+    d_back = scene_max * np.where(far_background, _lerp(u(), 0.0, 0.02), _lerp(u(), 0.0, 0.25))
     items = {
         "scene_max": scene_max,
         "d_back": d_back,
-        "n_objects": torch.floor(_lerp(u(), 10.0, 40.999)),
-        "has_ground": (u() < 0.45).double(),
+        "n_objects": np.floor(_lerp(u(), 10.0, 40.999)),
+        "has_ground": (u() < 0.45).astype(np.float64),
         "horizon": _lerp(u(), 0.1, 0.65),
         "ground_bottom": _lerp(u(), 0.3, 1.0),
         "ground_roll": _lerp(u(), -0.15, 0.15),
@@ -70,8 +69,8 @@ def sample_items(u, height: int, width: int, max_disp_px: float) -> dict[str, to
         {
             # Shading: a directional light (acting on the disparity gradient), a linear illumination
             # gradient and a broad light pool, all functions of the surface point.
-            "light_x": light_strength * torch.cos(light_angle),
-            "light_y": light_strength * torch.sin(light_angle),
+            "light_x": light_strength * np.cos(light_angle),
+            "light_y": light_strength * np.sin(light_angle),
             "light_gx": _lerp(u(), -0.5, 0.5) / extent_px,
             "light_gy": _lerp(u(), -0.5, 0.5) / extent_px,
             "light_cx": _lerp(u(), 0.0, 1.0) * width,
@@ -79,9 +78,9 @@ def sample_items(u, height: int, width: int, max_disp_px: float) -> dict[str, to
             "light_inv_r2": 1.0 / glow_radius**2,
             "light_pool": _lerp(u(), -0.2, 0.6) * (u() < 0.6),
             "tint_r": 1 + warmth,
-            "tint_g": torch.ones_like(warmth),
+            "tint_g": np.ones_like(warmth),
             "tint_b": 1 - warmth,
-            "n_spots": torch.floor(_lerp(u(), 0.0, 4.999)),
+            "n_spots": np.floor(_lerp(u(), 0.0, 4.999)),
         }
     )
     # The two cameras are alike but not equal: gain, white balance, gamma, blur, vignetting.
@@ -105,12 +104,12 @@ def sample_items(u, height: int, width: int, max_disp_px: float) -> dict[str, to
 def _hsv_to_rgb(hue, saturation, value):
     channels = []
     for n in (5.0, 3.0, 1.0):
-        k = torch.remainder(n + hue * 6.0, 6.0)
-        channels.append(value - value * saturation * torch.clamp(torch.minimum(k, 4.0 - k), 0.0, 1.0))
+        k = np.remainder(n + hue * 6.0, 6.0)
+        channels.append(value - value * saturation * np.clip(np.minimum(k, 4.0 - k), 0.0, 1.0))
     return channels
 
 
-def sample_materials(u, items: dict, geometry: dict) -> dict[str, torch.Tensor]:
+def sample_materials(u, items: dict, geometry: dict) -> dict[str, np.ndarray]:
     """Texture and colour of every layer, ``(B, K)`` each.
 
     Args:
@@ -120,51 +119,51 @@ def sample_materials(u, items: dict, geometry: dict) -> dict[str, torch.Tensor]:
     """
     kind_draw = u()
     background = geometry["kind"] < 2  # wall and ground: mostly natural textures, rarely patterns
-    kind = torch.where(background, _choice(kind_draw, BACKGROUND_KIND_PROBS), _choice(kind_draw, TEXTURE_KIND_PROBS))
+    kind = np.where(background, _choice(kind_draw, BACKGROUND_KIND_PROBS), _choice(kind_draw, TEXTURE_KIND_PROBS))
     second = _choice(u(), TEXTURE_KIND_PROBS)
-    second_weight = torch.where(u() < 0.3, _lerp(u(), 0.15, 0.5), torch.zeros_like(u.uniform[..., 0]))
+    second_weight = np.where(u() < 0.3, _lerp(u(), 0.15, 0.5), np.zeros_like(u.uniform[..., 0]))
     weights = {}
     for index, name in enumerate(("flat", "grad", "noise", "fine", "stripe", "pattern")):
         weights[name] = (kind == index) * (1 - second_weight) + (second == index) * second_weight
     weights["noise"] = weights["noise"] + weights.pop("fine")  # fine noise = noise at a fine scale
 
     # Coarse noise: pink, smooth or ridged at 0.03..0.6 texels per pixel; fine: grain at ~1.
-    coarse_channel = torch.tensor([PINK, SMOOTH, RIDGED], dtype=torch.float64)[_choice(u(), (0.5, 0.25, 0.25))]
+    coarse_channel = np.array([PINK, SMOOTH, RIDGED], dtype=np.float64)[_choice(u(), (0.5, 0.25, 0.25))]
     fine = kind == FINE_NOISE
-    noise_channel = torch.where(fine, torch.where(u() < 0.7, float(GRAIN), float(PINK)), coarse_channel)
+    noise_channel = np.where(fine, np.where(u() < 0.7, float(GRAIN), float(PINK)), coarse_channel)
     # At most ~0.8 texels per pixel: finer noise would alias (and differently in the two views).
-    noise_scale = torch.where(fine, _loguniform(u(), 0.35, 0.8), _loguniform(u(), 0.03, 0.5))
+    noise_scale = np.where(fine, _loguniform(u(), 0.35, 0.8), _loguniform(u(), 0.03, 0.5))
 
     # Colours: a scene-wide dominant hue for many surfaces, low saturation more often than high.
     coherent = u() < items["palette_coherence"][:, None]
-    hue = torch.where(coherent, items["palette_hue"][:, None] + _lerp(u(), -0.06, 0.06), u())
+    hue = np.where(coherent, items["palette_hue"][:, None] + _lerp(u(), -0.06, 0.06), u())
     saturation = u() ** 1.8 * 0.85
     value = _lerp(u(), 0.12, 0.95)
-    contrast = _loguniform(u(), 0.03, 0.75) * torch.where(u() < 0.5, -1.0, 1.0)
-    value2 = torch.clamp(value + contrast, 0.02, 1.0)
-    value2 = torch.where((value2 - value).abs() < 0.02, value - contrast, value2).clamp(0.0, 1.0)
-    hue2 = torch.where(u() < 0.25, hue + _lerp(u(), 0.15, 0.85), hue + _lerp(u(), -0.04, 0.04))
-    saturation2 = torch.clamp(saturation * _lerp(u(), 0.5, 1.5), 0.0, 1.0)
+    contrast = _loguniform(u(), 0.03, 0.75) * np.where(u() < 0.5, -1.0, 1.0)
+    value2 = np.clip(value + contrast, 0.02, 1.0)
+    value2 = np.clip(np.where(abs(value2 - value) < 0.02, value - contrast, value2), 0.0, 1.0)
+    hue2 = np.where(u() < 0.25, hue + _lerp(u(), 0.15, 0.85), hue + _lerp(u(), -0.04, 0.04))
+    saturation2 = np.clip(saturation * _lerp(u(), 0.5, 1.5), 0.0, 1.0)
     c0, c1 = _hsv_to_rgb(hue, saturation, value), _hsv_to_rgb(hue2, saturation2, value2)
 
-    texture_angle = torch.where(u() < 0.5, (u() < 0.5) * (math.pi / 2), _lerp(u(), 0.0, math.pi))
-    tex_cos, tex_sin = torch.cos(texture_angle), torch.sin(texture_angle)
+    texture_angle = np.where(u() < 0.5, (u() < 0.5) * (math.pi / 2), _lerp(u(), 0.0, math.pi))
+    tex_cos, tex_sin = np.cos(texture_angle), np.sin(texture_angle)
     stripe_freq = 1.0 / _loguniform(u(), 3.0, 60.0)
     pattern_freq_u = 1.0 / _loguniform(u(), 4.0, 64.0)
     pattern_freq_v = pattern_freq_u / _loguniform(u(), 0.5, 2.0)
     detail_scale = _loguniform(u(), 0.4, 0.8)
     checker = u() < 0.5
     gradient_angle = _lerp(u(), 0.0, 2 * math.pi)
-    detail = _loguniform(u(), 0.004, 0.12) * torch.where(kind == FLAT, 0.15, 1.0)
+    detail = _loguniform(u(), 0.004, 0.12) * np.where(kind == FLAT, 0.15, 1.0)
 
     marked = (u() < 0.12) & (geometry["kind"] >= 2)  # on objects: signs, labels, pages
-    mark_value = torch.where(value > 0.5, _lerp(u(), 0.02, 0.2), _lerp(u(), 0.8, 1.0))
+    mark_value = np.where(value > 0.5, _lerp(u(), 0.02, 0.2), _lerp(u(), 0.8, 1.0))
     mark_rgb = _hsv_to_rgb(hue + 0.5 * (u() < 0.3), saturation * (u() < 0.3), mark_value)
-    mark_angle = torch.where(u() < 0.8, _lerp(u(), -0.1, 0.1), _lerp(u(), 0.0, math.pi))
+    mark_angle = np.where(u() < 0.8, _lerp(u(), -0.1, 0.1), _lerp(u(), 0.0, math.pi))
 
     # Texture coordinates follow perspective: surface distance ~ 1 / disparity (see texture module).
     ground = geometry["kind"] == 1
-    d_ref = torch.where(ground, 0.5 * geometry["d_max"], geometry["d_c"])
+    d_ref = np.where(ground, 0.5 * geometry["d_max"], geometry["d_c"])
 
     return {
         **{f"w_{name}": weight for name, weight in weights.items()},
@@ -185,44 +184,44 @@ def sample_materials(u, items: dict, geometry: dict) -> dict[str, torch.Tensor]:
         "grain_vy": detail_scale * tex_cos,
         "grain_ov": _lerp(u(), 0.0, 1024.0),
         # perspective = persp_ref / max(d, persp_floor): d_ref / d, at most 4; 1 for far layers.
-        "persp_ref": torch.where(d_ref > 0.5, d_ref, 1e9),
-        "persp_floor": torch.where(d_ref > 0.5, 0.25 * d_ref, 1e9),
+        "persp_ref": np.where(d_ref > 0.5, d_ref, 1e9),
+        "persp_floor": np.where(d_ref > 0.5, 0.25 * d_ref, 1e9),
         "stripe_freq": stripe_freq,
         "stripe_x": stripe_freq * tex_cos,
         "stripe_y": stripe_freq * tex_sin,
         "stripe_phase": u(),
         "stripe_duty": _lerp(u(), 0.2, 0.8),
-        "stripe_soft": (u() < 0.35).double(),
+        "stripe_soft": (u() < 0.35).astype(np.float64),
         "pattern_freq_u": pattern_freq_u,
         "pattern_freq_v": pattern_freq_v,
         "pattern_ux": pattern_freq_u * tex_cos,
         "pattern_uy": pattern_freq_u * tex_sin,
         "pattern_vx": -pattern_freq_v * tex_sin,
         "pattern_vy": pattern_freq_v * tex_cos,
-        "pattern_duty": torch.where(checker, 0.5, _lerp(u(), 0.08, 0.3)),
-        "pattern_checker": checker.double(),
-        "pattern_brick": torch.where(~checker & (u() < 0.5), 0.5, 0.0),
-        "grad_x": torch.cos(gradient_angle) / _loguniform(u(), 40.0, 900.0),
-        "grad_y": torch.sin(gradient_angle) / _loguniform(u(), 40.0, 900.0),
+        "pattern_duty": np.where(checker, 0.5, _lerp(u(), 0.08, 0.3)),
+        "pattern_checker": checker.astype(np.float64),
+        "pattern_brick": np.where(~checker & (u() < 0.5), 0.5, 0.0),
+        "grad_x": np.cos(gradient_angle) / _loguniform(u(), 40.0, 900.0),
+        "grad_y": np.sin(gradient_angle) / _loguniform(u(), 40.0, 900.0),
         "c0_r": c0[0],
         "c0_g": c0[1],
         "c0_b": c0[2],
         "c1_r": c1[0],
         "c1_g": c1[1],
         "c1_b": c1[2],
-        "mark_on": marked.double(),
+        "mark_on": marked.astype(np.float64),
         "mark_cell": _loguniform(u(), 5.0, 16.0),
         "mark_density": _lerp(u(), 0.4, 0.9),
-        "mark_seed": torch.floor(u() * 2**20),
-        "mark_cos": torch.cos(mark_angle),
-        "mark_sin": torch.sin(mark_angle),
+        "mark_seed": np.floor(u() * 2**20),
+        "mark_cos": np.cos(mark_angle),
+        "mark_sin": np.sin(mark_angle),
         "mark_r": mark_rgb[0],
         "mark_g": mark_rgb[1],
         "mark_b": mark_rgb[2],
     }
 
 
-def sample_spots(u, layers: Table, items: dict) -> Table:
+def sample_spots(u, layers: dict[str, np.ndarray], items: dict) -> dict[str, np.ndarray]:
     """Specular spots ``(B, S)``: a highlight on a layer that sits at a different disparity than it.
 
     A highlight is the reflection of a light source, so it does not move with the surface between
@@ -231,19 +230,21 @@ def sample_spots(u, layers: Table, items: dict) -> Table:
     batch, num_spots = u.uniform.shape[:2]
     n_objects = items["n_objects"][:, None]
     first_object = 2
-    layer = (first_object + torch.floor(u() * n_objects)).long()
-    rows = torch.arange(batch)[:, None].expand(-1, num_spots)
-    p = {name: layers[name][rows, layer].double() for name in ("box_x0", "box_x1", "box_y0", "box_y1")}
+    layer = (first_object + np.floor(u() * n_objects)).astype(np.int64)
+    rows = np.broadcast_to(np.arange(batch)[:, None], (batch, num_spots))
+    p = {name: layers[name][rows, layer].astype(np.float64) for name in ("box_x0", "box_x1", "box_y0", "box_y1")}
     x = _lerp(u(), p["box_x0"], p["box_x1"])
     y = _lerp(u(), p["box_y0"], p["box_y1"])
-    g = {name: layers[name][rows, layer].double() for name in ("cx", "cy", "d_c", "d_a", "d_b", "d_qx", "d_qy")}
+    g = {
+        name: layers[name][rows, layer].astype(np.float64) for name in ("cx", "cy", "d_c", "d_a", "d_b", "d_qx", "d_qy")
+    }
     dx, dy = x - g["cx"], y - g["cy"]
     d = g["d_c"] + g["d_a"] * dx + g["d_b"] * dy + g["d_qx"] * dx * dx + g["d_qy"] * dy * dy
-    shift = torch.where(u() < 0.5, -1.0, 1.0) * _lerp(u(), 1.0, 10.0)
+    shift = np.where(u() < 0.5, -1.0, 1.0) * _lerp(u(), 1.0, 10.0)
     intensity = _lerp(u(), 0.3, 1.0)
     spots = {
-        "active": (torch.arange(num_spots)[None] < items["n_spots"][:, None]).double(),
-        "layer": layer.double(),
+        "active": (np.arange(num_spots)[None] < items["n_spots"][:, None]).astype(np.float64),
+        "layer": layer.astype(np.float64),
         "x_left": x,
         "x_right": x - d - shift,
         "y": y,
@@ -251,4 +252,4 @@ def sample_spots(u, layers: Table, items: dict) -> Table:
         "intensity_left": intensity,
         "intensity_right": intensity * _lerp(u(), 0.5, 1.5),
     }
-    return build_table(spots)
+    return spots

@@ -61,10 +61,10 @@ def sample_noise(bank: torch.Tensor, channel: torch.Tensor | int, u: torch.Tenso
     Args:
         bank: ``(C, N + 1, N + 1)`` from :func:`noise_bank`.
         channel: channel per point (float or long tensor of the shape of ``u``), or one int.
-        u, v: texel coordinates ``(M,)`` (any real values; the bank is periodic).
+        u, v: texel coordinates, any shape (any real values; the bank is periodic).
 
     Returns:
-        Values in 0..1, ``(M,)``.
+        Values in 0..1, the shape of ``u``.
     """
     side = bank.shape[-1]
     period = side - 1
@@ -75,8 +75,8 @@ def sample_noise(bank: torch.Tensor, channel: torch.Tensor | int, u: torch.Tenso
     u0, v0 = torch.floor(u).clamp(0, period - 1), torch.floor(v).clamp(0, period - 1)
     # Indices in float32 are exact: the bank has fewer than 2^24 texels.
     first = (v0 * side + u0 + channel * (side * side)).long()
-    top = torch.lerp(flat.index_select(0, first), flat.index_select(0, first + 1), u - u0)
-    bottom = torch.lerp(flat.index_select(0, first + side), flat.index_select(0, first + side + 1), u - u0)
+    top = torch.lerp(flat.take(first), flat.take(first + 1), u - u0)
+    bottom = torch.lerp(flat.take(first + side), flat.take(first + side + 1), u - u0)
     return torch.lerp(top, bottom, v - v0)
 
 
@@ -132,8 +132,8 @@ def _text_marks(p: Rows, sx: torch.Tensor, sy: torch.Tensor) -> torch.Tensor:
 
 
 def _where_used(weight: torch.Tensor) -> torch.Tensor:
-    """Positions of the points whose layer uses a component (weight > 0)."""
-    return (weight > 0).nonzero().squeeze(1)
+    """Flat positions of the points whose layer uses a component (weight > 0; possibly none)."""
+    return (weight.reshape(-1) > 0).nonzero().squeeze(1)
 
 
 def surface_colour(
@@ -142,67 +142,68 @@ def surface_colour(
     """Linear RGB of surface points, before any camera effect.
 
     Args:
-        p: parameters of each point's layer, columns ``(N,)``.
-        items: per-scene settings of each point's scene, columns ``(N,)`` or scalars.
+        p: parameters of each point's layer, columns of the points' shape ``S`` (e.g. ``(B, H * W)``).
+        items: per-scene settings of each point's scene, columns that broadcast against ``S`` (e.g.
+            ``(B, 1)``).
         bank: noise bank ``(4, T, T)``.
-        xs, y: surface coordinates (left-view position) ``(N,)``.
-        d: disparity of the points ``(N,)``, px.
+        xs, y: surface coordinates (left-view position), broadcasting to ``S``.
+        d: disparity of the points ``S``, px.
 
     Returns:
-        ``(3, N)`` float32, roughly 0..1.
+        ``(3, *S)`` float32, roughly 0..1.
     """
     # Perspective-correct texture coordinates: on a surface, distance ~ 1 / disparity.
     perspective = p["persp_ref"] / torch.maximum(d, p["persp_floor"])
     dx, dy = xs - p["cx"], y - p["cy"]
     sx, sy = dx * perspective, dy * perspective
+    flat_sx, flat_sy, flat_rate = sx.reshape(-1), sy.reshape(-1), perspective.reshape(-1)
 
     # Every point gets fine grain (its strength may be near zero) and its layer's gradient; the other
-    # components are computed only on the points whose layer uses them.
+    # components are computed only on the points whose layer uses them (the same operations whatever
+    # their number, so the count of launched operations does not depend on the scenes).
     grain_u = p["grain_ux"] * sx + p["grain_uy"] * sy + p["grain_ou"]
     grain_v = p["grain_vx"] * sx + p["grain_vy"] * sy + p["grain_ov"]
     grain = sample_noise(bank, GRAIN, grain_u, grain_v)
     gradient = (0.5 + p["grad_x"] * sx + p["grad_y"] * sy).clamp(0.0, 1.0)
     mix = p["w_flat"] * 0.5 + p["w_grad"] * gradient + p["detail"] * (grain - 0.5) * 2.0
+    flat_mix = mix.reshape(-1)
 
     at = _where_used(p["w_noise"])
-    if len(at):
-        q, ax, ay = p.subset(at), sx[at], sy[at]
-        noise = sample_noise(
-            bank,
-            q["noise_channel"],
-            q["noise_ux"] * ax + q["noise_uy"] * ay + q["noise_ou"],
-            q["noise_vx"] * ax + q["noise_vy"] * ay + q["noise_ov"],
-        )
-        mix.index_add_(0, at, q["w_noise"] * noise)
+    q, ax, ay = p.subset(at), flat_sx[at], flat_sy[at]
+    noise = sample_noise(
+        bank,
+        q["noise_channel"],
+        q["noise_ux"] * ax + q["noise_uy"] * ay + q["noise_ou"],
+        q["noise_vx"] * ax + q["noise_vy"] * ay + q["noise_ov"],
+    )
+    flat_mix.index_add_(0, at, q["w_noise"] * noise)
 
     at = _where_used(p["w_stripe"])
-    if len(at):
-        q, ax, ay, rate = p.subset(at), sx[at], sy[at], perspective[at]
-        phase = q["stripe_x"] * ax + q["stripe_y"] * ay + q["stripe_phase"]
-        hard = _band(phase, q["stripe_duty"], q["stripe_freq"] * rate)
-        soft = 0.5 + 0.5 * torch.sin(2 * math.pi * phase)
-        mix.index_add_(0, at, q["w_stripe"] * torch.lerp(hard, soft, q["stripe_soft"]))
+    q, ax, ay, rate = p.subset(at), flat_sx[at], flat_sy[at], flat_rate[at]
+    phase = q["stripe_x"] * ax + q["stripe_y"] * ay + q["stripe_phase"]
+    hard = _band(phase, q["stripe_duty"], q["stripe_freq"] * rate)
+    soft = 0.5 + 0.5 * torch.sin(2 * math.pi * phase)
+    flat_mix.index_add_(0, at, q["w_stripe"] * torch.lerp(hard, soft, q["stripe_soft"]))
 
     at = _where_used(p["w_pattern"])
-    if len(at):
-        q, ax, ay, rate = p.subset(at), sx[at], sy[at], perspective[at]
-        pv = q["pattern_vx"] * ax + q["pattern_vy"] * ay
-        pu = q["pattern_ux"] * ax + q["pattern_uy"] * ay + q["pattern_brick"] * torch.floor(pv)
-        band_u = _band(pu, q["pattern_duty"], q["pattern_freq_u"] * rate)
-        band_v = _band(pv, q["pattern_duty"], q["pattern_freq_v"] * rate)
-        checker = band_u + band_v - 2 * band_u * band_v
-        pattern = torch.lerp(torch.maximum(band_u, band_v), checker, q["pattern_checker"])
-        mix.index_add_(0, at, q["w_pattern"] * pattern)
+    q, ax, ay, rate = p.subset(at), flat_sx[at], flat_sy[at], flat_rate[at]
+    pv = q["pattern_vx"] * ax + q["pattern_vy"] * ay
+    pu = q["pattern_ux"] * ax + q["pattern_uy"] * ay + q["pattern_brick"] * torch.floor(pv)
+    band_u = _band(pu, q["pattern_duty"], q["pattern_freq_u"] * rate)
+    band_v = _band(pv, q["pattern_duty"], q["pattern_freq_v"] * rate)
+    checker = band_u + band_v - 2 * band_u * band_v
+    pattern = torch.lerp(torch.maximum(band_u, band_v), checker, q["pattern_checker"])
+    flat_mix.index_add_(0, at, q["w_pattern"] * pattern)
 
     mix = mix.clamp(0.0, 1.0)
     rgb = torch.stack([torch.lerp(p[f"c0_{c}"], p[f"c1_{c}"], mix) for c in "rgb"])
 
     at = _where_used(p["mark_on"])
-    if len(at):
-        q = p.subset(at)
-        ink = _text_marks(q, sx[at], sy[at])
-        mark_rgb = torch.stack([q[f"mark_{c}"] for c in "rgb"])
-        rgb[:, at] = torch.lerp(rgb[:, at], mark_rgb, ink)
+    q = p.subset(at)
+    ink = _text_marks(q, flat_sx[at], flat_sy[at])
+    mark_rgb = torch.stack([q[f"mark_{c}"] for c in "rgb"])
+    flat_rgb = rgb.reshape(3, -1)
+    flat_rgb[:, at] = torch.lerp(flat_rgb[:, at], mark_rgb, ink)
 
     # Shading, a function of the surface point: Lambert-like from the orientation (the disparity
     # gradient), a linear illumination gradient and a broad pool of light.
@@ -213,5 +214,5 @@ def surface_colour(
     pool = 1.0 / (1.0 + (pool_x * pool_x + pool_y * pool_y) * items["light_inv_r2"])
     light = 1.0 + items["light_gx"] * pool_x + items["light_gy"] * pool_y + items["light_pool"] * pool
     shade = shade * light.clamp(min=0.2)
-    tint = torch.stack([items[f"tint_{c}"] for c in "rgb"]).reshape(3, -1)
+    tint = torch.stack([items[f"tint_{c}"] for c in "rgb"])
     return rgb * shade * tint
