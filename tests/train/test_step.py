@@ -139,3 +139,36 @@ def test_training_runs_without_matplotlib_and_says_so_once(tmp_path, monkeypatch
     assert not (tmp_path / "curve.png").exists()
     notes = [line for line in lines if "matplotlib is not installed" in line]
     assert len(notes) == 1 and notes[0].startswith("rtstereo: ")
+
+
+def test_compile_wraps_the_network_and_the_checkpoint_keeps_plain_names(tmp_path, monkeypatch):
+    from rtstereo.models.checkpoint import read_torch_file
+
+    compiled = []
+
+    class Compiled(torch.nn.Module):  # stands in for torch.compile's wrapper (minutes to build on a CPU)
+        def __init__(self, module: torch.nn.Module) -> None:
+            super().__init__()
+            self._orig_mod = module
+
+        def forward(self, *inputs):
+            compiled.append(len(inputs))
+            return self._orig_mod(*inputs)
+
+    monkeypatch.setattr(torch, "compile", Compiled)
+    config = TrainConfig(
+        out_dir=str(tmp_path),
+        settings={"max_disp": 32},
+        steps=1,
+        batch_size=1,
+        crop_hw=(32, 64),
+        val_size=1,
+        val_hw=(32, 64),
+        threads=1,
+        precision="off",
+        compile=True,
+    )
+    train(config, echo=lambda _line: None)
+    assert compiled == [2]  # the training step ran through the wrapper; validation did not
+    names = read_torch_file(tmp_path / "last.pt")["state_dict"]
+    assert names and not any(name.startswith("_orig_mod.") for name in names)

@@ -1,0 +1,441 @@
+"""Training throughput: pairs/s of scene rendering, augmentation, the train step and the whole loop.
+
+For each training size (the recipe's crop from ``training/default.yaml`` and 256x512) and each batch
+size, on ``--device cpu`` or ``cuda``, it measures in pairs per second:
+
+- **render**: ``rtstereo.datasets.synthetic.render_batch`` at the crop size (what the training stream
+  renders before augmenting);
+- **augment**: ``rtstereo.train.augment.augment_batch`` on a rendered batch;
+- **step**: the train step alone on a fixed batch (forward, loss, backward, clipping, AdamW), with
+  the recipe's network and precision ``auto``;
+- **end to end**: ``rtstereo.train.train`` itself (rendering, augmenting, stepping, logging), timed
+  between two of its log lines, after as many warm-up steps as timed ones; for the current code also
+  without the background batch thread (``--no-prefetch``) and, with ``--compile``, under
+  ``torch.compile`` (the step alone too);
+- **ops per render**: tensor operations launched by one ``render_batch`` call at 128x256 for batch 1
+  and 16 (``torch.profiler`` events whose name starts with ``aten::``, nested ones included,
+  profiled with one torch thread so that the renderer runs on the calling thread).
+
+``--baseline-commit REV`` measures an older version of the code in the same run: its ``src/`` is taken
+out of git (``git archive``) into a temporary folder and run in a subprocess with ``PYTHONPATH``
+pointing there, configuration by configuration, alternating with the current code (also run in a
+subprocess), so that load from other processes hits both alike. Ratios are new / old.
+
+Usage::
+
+    PYTHONPATH=src python benchmarks/train_throughput.py --device cpu --batch-sizes 8 --baseline-commit edbc63b
+    PYTHONPATH=src python benchmarks/train_throughput.py --device cuda --batch-sizes 32,128 \\
+        --baseline-commit edbc63b --steps 20                   # a GPU machine: about 3-5 minutes
+    PYTHONPATH=src python benchmarks/train_throughput.py --device cpu --compile  # torch.compile's effect too
+
+Writes ``train_throughput_<device>_<UTC time>.json`` and ``.md`` to ``--output-dir`` (date, commit,
+CPU/GPU, versions, every figure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results" / "train_throughput"
+FIGURES = ("render", "augment", "step", "end_to_end")
+
+
+# ------------------------------------------------------------------------------ the worker side
+# Runs in a subprocess against whichever rtstereo PYTHONPATH names, the current one or a baseline's;
+# it only uses what both have: render_batch, augment_batch, train(TrainConfig), and the train step.
+
+
+def _sync(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _rate(pairs: int, seconds: float) -> float:
+    return round(pairs / seconds, 3) if seconds > 0 else math.inf
+
+
+def measure_render(job: dict, device: str) -> tuple[float, Any]:
+    from rtstereo.datasets.synthetic import render_batch
+    from rtstereo.train.loop import render_settings
+
+    config = _config(job)
+    height, width = job["size"]
+
+    def render(seed: int):
+        return render_batch(
+            job["batch"],
+            height,
+            width,
+            seed=seed,
+            device=device,
+            max_disp_px=job["scene_max_disp"],
+            settings=render_settings(config),
+        )
+
+    batch = render(10_000)  # warm-up (texture banks, kernels)
+    _sync(device)
+    started = time.perf_counter()
+    for index in range(job["steps"]):
+        batch = render(index)
+    _sync(device)
+    return _rate(job["batch"] * job["steps"], time.perf_counter() - started), batch
+
+
+def measure_augment(job: dict, device: str, batch: dict) -> float:
+    import torch
+
+    from rtstereo.train.augment import augment_batch
+
+    crop = tuple(job["size"])
+    augment_batch(batch, torch.Generator().manual_seed(0), crop)
+    _sync(device)
+    started = time.perf_counter()
+    for index in range(job["steps"]):
+        augment_batch(batch, torch.Generator().manual_seed(index + 1), crop)
+    _sync(device)
+    return _rate(job["batch"] * job["steps"], time.perf_counter() - started)
+
+
+def measure_step(job: dict, device: str, batch: dict, compiled: bool = False) -> float:
+    import torch
+
+    from rtstereo.train import loop
+
+    config = _config(job)
+    torch.manual_seed(0)
+    model, spec, settings = loop.build_network(config.model, dict(config.settings))
+    max_disp = float(settings.get("max_disp", 192))
+    dtype = loop.autocast_dtype("auto", torch.device(device))
+    batch = {key: value.to(device) for key, value in batch.items()}
+    try:  # the current code: the lean step
+        from rtstereo.train.step import TrainStep, make_optimizer
+    except ImportError:  # a baseline from before it: one function per step
+        model.to(device).train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
+
+        def step(index: int) -> None:
+            loop._train_step(model, optimizer, None, batch, spec, config, index, dtype, max_disp)
+
+        finish = lambda: None  # noqa: E731 - the old step read its loss every time: nothing queued
+    else:
+        model.to(device, memory_format=torch.channels_last).train()
+        optimizer = make_optimizer(list(model.parameters()), config)
+        network = torch.compile(model) if compiled else model
+        lean = TrainStep(network, optimizer, None, spec, config, dtype, max_disp)
+        step = lambda index: lean(batch, index)  # noqa: E731
+        finish = lean.flush
+    for index in range(job["warmup"]):
+        step(index)
+    finish()
+    _sync(device)
+    started = time.perf_counter()
+    for index in range(job["steps"]):
+        step(job["warmup"] + index)
+    finish()
+    _sync(device)
+    return _rate(job["batch"] * job["steps"], time.perf_counter() - started)
+
+
+def measure_end_to_end(job: dict, device: str, **options: bool) -> float:
+    """``train()`` for ``2 n`` steps logging every ``n``: the rate between the two log lines.
+
+    ``options``: config fields only the current code has (``compile``, ``prefetch``).
+    """
+    from rtstereo.train import train
+
+    steps = job["steps"]
+    config = _config(job).replace(
+        out_dir=tempfile.mkdtemp(prefix="rtstereo-throughput-"),
+        device=device,
+        steps=2 * steps,
+        log_every=steps,
+        val_every=10**9,
+        checkpoint_every=10**9,
+        val_size=1,
+        val_hw=(64, 128),
+        precision="auto",
+        **options,
+    )
+    stamps: dict[int, float] = {}
+
+    def echo(line: str) -> None:
+        match = re.match(r"step (\d+)/", line)
+        if match:
+            stamps[int(match.group(1))] = time.perf_counter()
+
+    train(config, echo=echo)
+    return _rate(job["batch"] * steps, stamps[2 * steps] - stamps[steps])
+
+
+def count_render_ops(batch_size: int, device: str) -> int:
+    """``aten::`` operations of one ``render_batch(batch_size, 128, 256)`` call (one torch thread)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from rtstereo.datasets.synthetic import render_batch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the CPU renderer then renders every item on this thread
+    try:
+        render_batch(batch_size, 128, 256, seed=1, device=device, max_disp_px=64.0)  # warm-up
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            render_batch(batch_size, 128, 256, seed=0, device=device, max_disp_px=64.0)
+            _sync(device)
+    finally:
+        torch.set_num_threads(threads)
+    return sum(1 for event in prof.events() if event.name.startswith("aten::"))
+
+
+def _config(job: dict):
+    from rtstereo.train import TrainConfig
+
+    recipe = job["recipe"]
+    return TrainConfig(
+        model=recipe["model"],
+        settings=recipe["settings"],
+        crop_hw=tuple(job["size"]),
+        batch_size=job["batch"],
+        data_max_disp=recipe.get("data_max_disp"),
+        noise_scale=recipe.get("noise_scale", 1.0),
+        loss_weights=tuple(recipe["loss_weights"]),
+        lr=recipe.get("lr", 1e-3),
+        warmup_steps=1,
+        threads=job["threads"],
+        seed=0,
+    )
+
+
+def worker(job: dict) -> dict:
+    """Every figure of one configuration (``job``), as a dict; a failing figure is an error string."""
+    import torch
+
+    if job["threads"]:
+        torch.set_num_threads(job["threads"])
+    device = job["device"]
+    out: dict[str, Any] = {}
+    if job.get("op_counts"):
+        for batch_size in (1, 16):
+            out[f"ops_batch_{batch_size}"] = _attempt(lambda b=batch_size: count_render_ops(b, device))
+        return out
+    rendered = _attempt(lambda: measure_render(job, device))
+    batch = None
+    if isinstance(rendered, tuple):
+        out["render"], batch = rendered
+    else:
+        out["render"] = rendered
+    if batch is not None:
+        out["augment"] = _attempt(lambda: measure_augment(job, device, batch))
+        out["step"] = _attempt(lambda: measure_step(job, device, batch))
+        if job.get("compile"):
+            out["step_compiled"] = _attempt(lambda: measure_step(job, device, batch, compiled=True))
+    out["end_to_end"] = _attempt(lambda: measure_end_to_end(job, device))
+    if job.get("variants"):  # the current code's switches, one at a time
+        out["end_to_end_no_prefetch"] = _attempt(lambda: measure_end_to_end(job, device, prefetch=False))
+    if job.get("compile"):
+        out["end_to_end_compiled"] = _attempt(lambda: measure_end_to_end(job, device, compile=True))
+    return out
+
+
+def _attempt(function):
+    try:
+        return function()
+    except Exception as exc:  # noqa: BLE001 - one failing figure must not cost the others
+        return f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+
+
+# ------------------------------------------------------------------------------ the driver side
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
+    parser.add_argument("--batch-sizes", default=None, help="comma-separated (default: the recipe's batch size)")
+    parser.add_argument("--sizes", default=None, help="comma-separated HxW (default: the recipe's crop and 256x512)")
+    parser.add_argument("--recipe", default=str(REPO / "training" / "default.yaml"), help="training recipe (YAML)")
+    parser.add_argument("--steps", type=int, default=5, help="timed calls or steps per figure (default: %(default)s)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed train steps first (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads on CPU, 0 = torch's (default: 2)")
+    parser.add_argument("--baseline-commit", help="also measure this git revision's code (e.g. edbc63b)")
+    parser.add_argument(
+        "--baseline-steps", type=int, default=3, help="timed calls or steps of the baseline (default: %(default)s)"
+    )
+    parser.add_argument("--compile", action="store_true", help="also measure the step and loop under torch.compile")
+    parser.add_argument("--no-op-counts", dest="op_counts", action="store_false", help="skip the op counts")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds per subprocess (default: %(default)s)")
+    parser.add_argument("--output-dir", default=str(RESULTS), help="where the JSON and Markdown go")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # internal: one configuration, JSON in and out
+    return parser.parse_args(argv)
+
+
+def read_recipe(path: str) -> dict:
+    import yaml
+
+    recipe = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    recipe.setdefault("model", "rtnet")
+    recipe.setdefault("settings", {})
+    recipe.setdefault("loss_weights", [0.5, 1.0])
+    return recipe
+
+
+def size_list(text: str) -> list[tuple[int, int]]:
+    return [tuple(int(v) for v in item.lower().split("x")) for item in text.split(",") if item.strip()]
+
+
+def extract_source(revision: str, folder: Path) -> Path:
+    """``src/`` of ``revision`` under ``folder`` (``git archive``: no checkout, no worktree to clean up)."""
+    archive = folder / "src.tar"
+    with archive.open("wb") as out:
+        subprocess.run(["git", "archive", revision, "src"], cwd=REPO, stdout=out, check=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(folder, filter="data")
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", revision], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    (folder / "commit").write_text(commit)
+    return folder / "src"
+
+
+def run_worker(job: dict, source: Path, timeout: float) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(source)}
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(job)]
+    try:
+        done = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=timeout, cwd=tempfile.gettempdir()
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:g} s"}
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        return {"error": (done.stderr.strip().splitlines() or ["no output"])[-1][:300]}
+    return json.loads(lines[-1])
+
+
+def ratio(new: Any, old: Any) -> float | None:
+    if isinstance(new, (int, float)) and isinstance(old, (int, float)) and old > 0:
+        return round(new / old, 2)
+    return None
+
+
+def markdown(report: dict) -> str:
+    machine = report["machine"]
+    lines = [
+        f"# Training throughput, {report['device']} ({machine['gpu'] or machine['cpu']})",
+        "",
+        f"{machine['date']}, commit {machine['commit']}, torch {machine['versions'].get('torch')}, "
+        f"{report['threads'] or 'default'} torch threads on {machine['cpu_count']} CPUs ({machine['cpu']}); "
+        f"recipe {report['recipe']}; {report['steps']} timed steps per figure"
+        + (f", baseline {report['baseline']} with {report['baseline_steps']}" if report.get("baseline") else "")
+        + ".",
+        "",
+        "Pairs per second (higher is better).",
+        "",
+    ]
+    old_label = f"old ({report['baseline']})" if report.get("baseline") else None
+    header = "| size | batch | figure | new |" + (f" {old_label} | new / old |" if old_label else "")
+    lines += [header, "|---" * (header.count("|") - 1) + "|"]
+    for row in report["rows"]:
+        for figure in (*FIGURES, "end_to_end_no_prefetch", "step_compiled", "end_to_end_compiled"):
+            if figure not in row["new"] and figure not in row.get("old", {}):
+                continue
+            new = row["new"].get(figure, "-")
+            cells = [f"{row['size'][0]}x{row['size'][1]}", str(row["batch"]), figure.replace("_", " "), _cell(new)]
+            if old_label:
+                old = row.get("old", {}).get(figure, "-")
+                cells += [_cell(old), _cell(ratio(new, old))]
+            lines.append("| " + " | ".join(cells) + " |")
+    if report.get("op_counts"):
+        lines += ["", "Tensor operations (`aten::` profiler events) per `render_batch` call at 128x256:", ""]
+        lines += ["| code | batch 1 | batch 16 | 16 / 1 |", "|---|---|---|---|"]
+        for code, counts in report["op_counts"].items():
+            one, sixteen = counts.get("ops_batch_1"), counts.get("ops_batch_16")
+            lines.append(f"| {code} | {_cell(one)} | {_cell(sixteen)} | {_cell(ratio(sixteen, one))} |")
+    return "\n".join(lines) + "\n"
+
+
+def _shown_path(path: str) -> str:
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(REPO)) if REPO in resolved.parents else path
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.1f}" if value >= 10 else f"{value:.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value if value is not None else "-")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(json.loads(args.worker))))
+        return 0
+    from rtstereo.bench import machine_info
+
+    recipe = read_recipe(args.recipe)
+    sizes = size_list(args.sizes) if args.sizes else list(dict.fromkeys([tuple(recipe["crop_hw"]), (256, 512)]))
+    batch_sizes = [int(b) for b in args.batch_sizes.split(",")] if args.batch_sizes else [int(recipe["batch_size"])]
+    scene_max_disp = float(min(recipe.get("data_max_disp") or 192, recipe["settings"].get("max_disp", 192)))
+    report: dict[str, Any] = {
+        "machine": machine_info(args.device),
+        "device": args.device,
+        "threads": args.threads,
+        "recipe": str(
+            Path(args.recipe).resolve().relative_to(REPO)
+            if REPO in Path(args.recipe).resolve().parents
+            else args.recipe
+        ),
+        "steps": args.steps,
+        "rows": [],
+    }
+    codes = {"new": REPO / "src"}
+    with tempfile.TemporaryDirectory(prefix="rtstereo-baseline-") as tmp:
+        if args.baseline_commit:
+            codes["old"] = extract_source(args.baseline_commit, Path(tmp))
+            report["baseline"] = (Path(tmp) / "commit").read_text()
+            report["baseline_steps"] = args.baseline_steps
+        common = {"device": args.device, "threads": args.threads, "recipe": recipe, "scene_max_disp": scene_max_disp}
+        for size in sizes:
+            for batch in batch_sizes:
+                row: dict[str, Any] = {"size": list(size), "batch": batch}
+                for code, source in codes.items():
+                    steps = args.steps if code == "new" else args.baseline_steps
+                    job = {**common, "size": list(size), "batch": batch, "steps": steps, "warmup": args.warmup}
+                    job["compile"] = args.compile and code == "new"
+                    job["variants"] = code == "new"
+                    row[code] = run_worker(job, source, args.timeout)
+                    print(f"{size[0]}x{size[1]} batch {batch} {code}: {row[code]}", flush=True)
+                report["rows"].append(row)
+        if args.op_counts:
+            report["op_counts"] = {}
+            for code, source in codes.items():
+                label = code if code == "new" else f"old ({report['baseline']})"
+                report["op_counts"][label] = run_worker({**common, "op_counts": True}, source, args.timeout)
+                print(f"ops per render call, {label}: {report['op_counts'][label]}", flush=True)
+    text = markdown(report)
+    print("\n" + text)
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    stem = out / f"train_throughput_{args.device.replace(':', '')}_{stamp}"
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    stem.with_suffix(".md").write_text(text, encoding="utf-8")
+    print(f"wrote {stem}.json and .md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
