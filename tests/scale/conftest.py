@@ -1,4 +1,4 @@
-"""One local Ray session (2 CPUs) shared by the tests of a module: starting Ray takes seconds."""
+"""One local Ray session (2 CPUs) shared by the Ray tests: starting Ray takes seconds."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 import pytest
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def ray_local():
     """A real local Ray with 2 CPUs; the engine reuses it instead of starting its own."""
     ray = pytest.importorskip("ray")

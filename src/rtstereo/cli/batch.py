@@ -38,6 +38,11 @@ def add_batch_args(parser: argparse.ArgumentParser, item: str = "pair") -> None:
         help=f"table with one row per {item} (name, size, timings, density, error): .parquet (needs pyarrow) "
         f"or .csv (default with --engine ray: OUTPUT/{RAY_SUMMARY_NAME})",
     )
+    add_engine_args(group)
+
+
+def add_engine_args(group) -> None:
+    """``--engine``, ``--workers`` and ``--ray-address``."""
     group.add_argument(
         "--engine",
         choices=ENGINES,

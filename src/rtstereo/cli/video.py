@@ -16,6 +16,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..sources.base import FramePreparer, FrameSource
 from ..viewer import DEFAULT_MAX_POINTS
+from .batch import add_engine_args
 from .common import add_model_args, parse_size_hw, predictor_from_args
 
 EPILOG = """examples:
@@ -25,6 +26,10 @@ EPILOG = """examples:
   rtstereo video 'left/*.png' 'right/*.png' --fps 15 -o out.mp4                 # image sequences
   rtstereo video left.mp4 right.mp4 --start 300 --stride 2 --max-frames 100 --show
   rtstereo video left.mp4 right.mp4 --calib calib.json --view3d --max-depth 20    # live 3D view (Rerun)
+  rtstereo video left.mp4 right.mp4 --output-prefix frames/disp --engine ray --workers 2   # frame ranges in parallel
+
+--engine ray cuts the frames into ranges predicted in parallel by Ray workers and writes the same
+per-frame PNGs (--output-prefix) as one process; the temporal filter restarts at each range's first frame.
 """
 
 STREAM_LOGGER = "rtstereo.stream"
@@ -57,6 +62,7 @@ def register(subparsers) -> None:
         help="frame rate of an image sequence, for the mp4 (default: %(default)s)",
     )
     add_stream_args(parser)
+    add_engine_args(parser.add_argument_group("engine"))
     add_model_args(parser)
     parser.set_defaults(func=run)
 
@@ -135,7 +141,87 @@ def add_stream_args(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     with stream_logging("video", args.quiet):
+        if args.engine == "ray":
+            return run_ray(args)
+        if args.workers is not None or args.ray_address is not None:
+            raise InputError("--workers and --ray-address apply to --engine ray only")
         return run_stream(args, video_source(args), "video")
+
+
+def run_ray(args: argparse.Namespace) -> int:
+    """``--engine ray``: frame ranges in parallel, the same per-frame PNGs as one process."""
+    from ..batch.outcome import FAILED
+    from ..scale.video import VideoJob, run_ray_video
+
+    others = [o for o, on in (("-o", args.output), ("--show", args.show), ("--view3d", args.view3d)) if on]
+    others += ["--view3d-save"] if args.view3d_save else []
+    if others:
+        raise InputError(
+            f"--engine ray writes per-frame PNGs only (--output-prefix), not {', '.join(others)}: "
+            "run without --engine ray for an mp4 or a window, or assemble the PNGs afterwards"
+        )
+    if not args.output_prefix:
+        raise InputError("--engine ray writes per-frame PNGs: give --output-prefix PREFIX (e.g. frames/disp)")
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"--workers must be >= 1, got {args.workers}")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise InputError(f"--max-frames must be >= 1, got {args.max_frames}")
+    source = video_source(args)
+    total = source.expected_frames
+    if total is None:
+        raise InputError(
+            f"--engine ray cuts the frames into ranges, but {source.description} does not tell its frame count"
+        )
+    if args.max_frames is not None:
+        total = min(total, args.max_frames)
+    from .batch import predictor_options
+
+    temporal = (args.temporal_alpha, args.temporal_reset_px, args.temporal_confirm) if args.temporal else None
+    prepare = FramePreparer(size_wh=parse_size_hw(args.size)[::-1] if args.size else None, **_geometry(args))
+    job = VideoJob(source, args.output_prefix, predictor_options(args), prepare, temporal)
+    log = logging.getLogger(STREAM_LOGGER)
+    log.info("%s -> %s on Ray, %d frames in ranges", source.description, args.model, total)
+    if temporal is not None:
+        log.info("the temporal filter restarts at the first frame of each frame range (it has no past there)")
+
+    def report(row: dict) -> None:
+        if row["status"] == FAILED:
+            log.warning(
+                "frames %d-%d failed after %d written: %s",
+                row["first"],
+                row["first"] + row["count"] - 1,
+                row["written"],
+                row["error"],
+            )
+
+    rows, wall_s = run_ray_video(
+        job, total, workers=args.workers, address=args.ray_address, progress=not args.quiet, on_range=report
+    )
+    written = sum(r["written"] for r in rows)
+    failed = [r for r in rows if r["status"] == FAILED]
+    summary_path = Path(args.summary or f"{args.output_prefix}_summary.json")
+    _write_ray_summary(summary_path, rows, written, wall_s)
+    if not args.quiet:
+        print(
+            f"{written} of {total} frame(s) in {len(rows)} range(s), {len(failed)} failed; {wall_s:.1f} s, "
+            f"{written / wall_s:.2f} fps end to end (ray); PNGs {args.output_prefix}_NNNNN.png, summary {summary_path}"
+        )
+    return 1 if failed else 0
+
+
+def _write_ray_summary(path: Path, rows: list[dict], written: int, wall_s: float) -> None:
+    import json
+
+    from ..errors import OutputError
+    from ..io.atomic import atomic_path
+
+    content = {"engine": "ray", "frames_written": written, "wall_s": round(wall_s, 3), "ranges": rows}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as partial:
+            partial.write_text(json.dumps(content, indent=2, default=str) + "\n")
+    except OSError as exc:
+        raise OutputError(f"cannot write the summary {path}: {exc}") from None
 
 
 def video_source(args: argparse.Namespace) -> FrameSource:

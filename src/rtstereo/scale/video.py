@@ -1,0 +1,198 @@
+"""Long videos on Ray: the frames cut into ranges, each range streamed by an actor that holds one predictor.
+
+Each range runs the single-process stream pipeline (:class:`~rtstereo.stream.Stream`) from its first
+frame, and writes the same per-frame 16-bit PNGs, numbered as one process numbers them
+(``PREFIX_00000.png`` is the first frame used). The temporal filter, when on, restarts at the first
+frame of every range: it has no past there, so the first frames of a range flicker as the first
+frames of a video do.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..batch.job import PredictorOptions, failure_reason
+from ..batch.outcome import DONE, FAILED
+from ..errors import EngineError, InputError, RtStereoError
+from ..sinks.video import DisparityPngSink
+from ..sources.base import FramePreparer, FrameSource
+from .session import limit_threads, pool_size, ray_session
+
+RANGES_PER_WORKER = 4
+
+
+@dataclass(frozen=True)
+class FrameRange:
+    """Frames ``first .. first + count - 1``, numbered among the frames used (after ``--start``/``--stride``)."""
+
+    first: int
+    count: int
+
+
+def split_frames(total: int, pieces: int) -> list[FrameRange]:
+    """Cut ``total`` frames into at most ``pieces`` consecutive ranges of near-equal length.
+
+    Examples:
+        >>> split_frames(10, 3)
+        [FrameRange(first=0, count=4), FrameRange(first=4, count=3), FrameRange(first=7, count=3)]
+    """
+    pieces = max(1, min(pieces, total))
+    base, extra = divmod(total, pieces)
+    ranges, first = [], 0
+    for i in range(pieces):
+        count = base + (1 if i < extra else 0)
+        ranges.append(FrameRange(first, count))
+        first += count
+    return ranges
+
+
+class NumberedPngSink(DisparityPngSink):
+    """Disparity PNGs numbered from ``offset``: a range's frames carry their place in the whole video."""
+
+    def __init__(self, prefix: str | Path, offset: int):
+        super().__init__(prefix)
+        self.offset = offset
+
+    def path_for(self, number: int) -> Path:
+        return super().path_for(number + self.offset)
+
+
+@dataclass(frozen=True)
+class VideoJob:
+    """What every range does: open the source at its first frame, prepare, predict, filter, write.
+
+    Attributes:
+        source: the opened video source (files every worker can read), used as a template.
+        prefix: the ``--output-prefix`` of the PNGs.
+        options: how each actor builds its predictor.
+        prepare: rectification, calibration and resizing of each frame.
+        temporal: the temporal filter's ``(alpha, reset_px, confirm_frames)``, or ``None``.
+    """
+
+    source: FrameSource
+    prefix: str
+    options: PredictorOptions
+    prepare: FramePreparer = field(default_factory=FramePreparer)
+    temporal: tuple[float, float, int] | None = None
+
+    def run_range(self, predictor, frames: FrameRange) -> dict[str, Any]:
+        """Stream one range; a failure becomes the row's error (what was written before it stays valid)."""
+        from ..stream import Stream
+        from ..temporal import TemporalFilter
+
+        source = copy.copy(self.source)
+        source.start = self.source.start + frames.first * self.source.stride
+        temporal = TemporalFilter(*self.temporal) if self.temporal is not None else None
+        sink = NumberedPngSink(self.prefix, frames.first)
+        stream = Stream(
+            source,
+            predictor,
+            sinks=[sink],
+            prepare=copy.copy(self.prepare),
+            temporal=temporal,
+            max_frames=frames.count,
+            progress=False,
+        )
+        row = {**asdict(frames), "written": 0, "status": DONE, "error": "", "wall_s": 0.0}
+        started = time.perf_counter()
+        try:
+            stream.run()
+        except Exception as exc:  # noqa: BLE001 - a bad range is reported, the others go on
+            row.update(status=FAILED, error=failure_reason(exc))
+        row["written"] = len(sink.written)
+        if row["status"] == DONE and row["written"] < frames.count:
+            row.update(status=FAILED, error=f"the video ended after {row['written']} of {frames.count} frames")
+        row["wall_s"] = time.perf_counter() - started
+        return row
+
+
+class RangeActor:
+    """Ray actor: one predictor, streaming the ranges it is given."""
+
+    def __init__(self, job: VideoJob, threads: int):
+        limit_threads(threads)
+        self.job = job
+        self.predictor = job.options.load()
+        limit_threads(threads)
+
+    def __call__(self, batch: dict) -> dict[str, list]:
+        rows = [
+            self.job.run_range(self.predictor, FrameRange(int(first), int(count)))
+            for first, count in zip(batch["first"], batch["count"])
+        ]
+        return {key: [r[key] for r in rows] for key in rows[0]}
+
+
+def run_ray_video(
+    job: VideoJob,
+    total_frames: int,
+    *,
+    workers: int | None = None,
+    address: str | None = None,
+    progress: bool = False,
+    on_range: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[list[dict[str, Any]], float]:
+    """Predict every frame of a video on Ray, in ranges.
+
+    Args:
+        job: what each range does.
+        total_frames: frames to use (after ``--start``, ``--stride`` and ``--max-frames``).
+        workers: actors (default: one per 2 CPUs, or one per GPU).
+        address: the Ray cluster (default: ``$RAY_ADDRESS``, else a local Ray).
+        progress: a progress bar in frames (frames/s) on stderr.
+        on_range: called with each range's row as it finishes.
+
+    Returns:
+        ``(rows, wall_s)``: one row per range (``first``, ``count``, ``written``, ``status``, ``error``,
+        ``wall_s``) in frame order, and the run's wall time.
+
+    Raises:
+        InputError: no frames.
+        EngineError: Ray cannot be reached, or the pipeline broke down.
+    """
+    from tqdm import tqdm
+
+    if total_frames < 1:
+        raise InputError("the video gives no frames to process (check --start, --stride and --max-frames)")
+    started = time.perf_counter()
+    job.options.load()  # a model that cannot load fails here, before any worker starts
+    rows: list[dict[str, Any]] = []
+    with ray_session(address) as ray:
+        resources = ray.cluster_resources()
+        cpus, gpus = resources.get("CPU", 1), resources.get("GPU", 0)
+        size = pool_size(cpus, gpus, workers, job.options.uses_gpu)
+        ranges = split_frames(total_frames, size.workers * RANGES_PER_WORKER)
+        if size.workers > len(ranges):
+            size = pool_size(cpus, gpus, len(ranges), job.options.uses_gpu)
+        dataset = ray.data.from_items([asdict(r) for r in ranges], override_num_blocks=len(ranges)).map_batches(
+            RangeActor,
+            fn_constructor_kwargs={"job": job, "threads": size.threads},
+            batch_size=1,
+            compute=ray.data.ActorPoolStrategy(size=size.workers),
+            num_cpus=size.cpus,
+            num_gpus=size.gpus,
+        )
+        bar = tqdm(total=total_frames, desc="video (ray)", unit="frame", file=sys.stderr, disable=not progress)
+        try:
+            for row in dataset.iter_rows():
+                row = {k: v.item() if hasattr(v, "item") else v for k, v in row.items()}
+                rows.append(row)
+                bar.update(row["count"])
+                if on_range is not None:
+                    on_range(row)
+        except RtStereoError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - Ray's own failures (a worker died, a node was lost)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            message = f"the Ray pipeline stopped after {len(rows)} of {len(ranges)} frame ranges: {first}"
+            raise EngineError(message) from exc
+        finally:
+            bar.close()
+    rows.sort(key=lambda r: r["first"])
+    return rows, time.perf_counter() - started

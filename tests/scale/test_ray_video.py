@@ -1,0 +1,137 @@
+"""``rtstereo video --engine ray``: frame ranges in parallel, the same per-frame PNGs as one process."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rtstereo.cli import main
+from rtstereo.scale.video import split_frames
+
+from ..stream.conftest import render_scene, write_video
+
+FRAMES = 12
+SGBM = ["--model", "sgbm", "--max-disp", "32"]
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("videos")
+    scene = render_scene(frames=FRAMES)
+    return write_video(folder / "l.mp4", scene.lefts), write_video(folder / "r.mp4", scene.rights)
+
+
+def test_ray_video_writes_the_same_pngs_as_one_process(capsys, tmp_path, ray_local, videos):
+    left, right = videos
+    code, _, err = run_cli(capsys, "video", left, right, "--output-prefix", tmp_path / "one" / "d", *SGBM, "-q")
+    assert code == 0, err
+    argv = ["video", left, right, "--output-prefix", tmp_path / "ray" / "d", *SGBM, "--engine", "ray"]
+    code, out, err = run_cli(capsys, *argv, "--workers", 2, "--temporal")
+    assert code == 0, err
+    assert f"{FRAMES} of {FRAMES} frame(s) in 8 range(s), 0 failed" in out
+    assert "temporal filter restarts at the first frame of each frame range" in err
+    code, out, err = run_cli(capsys, *argv, "--workers", 2, "--stride", 1)
+    one = sorted(p.name for p in (tmp_path / "one").glob("d_*.png"))
+    assert one == sorted(p.name for p in (tmp_path / "ray").glob("d_*.png")) and len(one) == FRAMES
+    for name in one:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "ray" / name).read_bytes(), name
+    summary = json.loads((tmp_path / "ray" / "d_summary.json").read_text())
+    assert [r["first"] for r in summary["ranges"]] == [0, 2, 4, 6, 8, 9, 10, 11][: len(summary["ranges"])]
+    assert summary["frames_written"] == FRAMES
+
+
+def test_ray_video_start_stride_and_max_frames_number_like_one_process(capsys, tmp_path, ray_local, videos):
+    left, right = videos
+    common = [left, right, *SGBM, "--start", 1, "--stride", 2, "--max-frames", 4, "-q"]
+    run_cli(capsys, "video", *common, "--output-prefix", tmp_path / "one" / "d")
+    code, _, err = run_cli(capsys, "video", *common, "--output-prefix", tmp_path / "ray" / "d", "--engine", "ray")
+    assert code == 0, err
+    names = sorted(p.name for p in (tmp_path / "one").glob("d_*.png"))
+    assert names == sorted(p.name for p in (tmp_path / "ray").glob("d_*.png")) and len(names) == 4
+    for name in names:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "ray" / name).read_bytes(), name
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["-o", "{tmp}/o.mp4", "--output-prefix", "{tmp}/d"], "not -o"),
+        (["--show", "--output-prefix", "{tmp}/d"], "not --show"),
+        ([], "give --output-prefix"),
+        (["--output-prefix", "{tmp}/d", "--workers", "0"], "--workers must be >= 1"),
+        (["--output-prefix", "{tmp}/d", "--max-frames", "0"], "--max-frames must be >= 1"),
+    ],
+)
+def test_ray_video_usage_errors(capsys, tmp_path, videos, extra, message):
+    left, right = videos
+    argv = ["video", left, right, *SGBM, "--engine", "ray", *[a.format(tmp=tmp_path) for a in extra]]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and message in err
+
+
+def test_workers_without_ray_engine_is_refused(capsys, videos):
+    code, _, err = run_cli(capsys, "video", *videos, *SGBM, "--workers", "2")
+    assert code == 2 and "apply to --engine ray only" in err
+
+
+def test_split_frames_covers_every_frame_once():
+    for total in (1, 7, 12, 100):
+        for pieces in (1, 3, 8, 200):
+            ranges = split_frames(total, pieces)
+            numbers = [r.first + i for r in ranges for i in range(r.count)]
+            assert numbers == list(range(total)) and len(ranges) == min(pieces, total)
+
+
+def test_a_range_with_a_damaged_frame_fails_alone(capsys, tmp_path, ray_local):
+    from ..batch.conftest import write_pairs
+
+    left, right = write_pairs(tmp_path / "seq", FRAMES, corrupt=(5,))
+    argv = ["video", left, right, "--output-prefix", tmp_path / "o" / "d", *SGBM, "--engine", "ray", "--workers", 2]
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 1 and f"{FRAMES - 1} of {FRAMES} frame(s) in 8 range(s), 1 failed" in out
+    assert "frames 4-5 failed after 1 written: cannot read" in err
+    assert not (tmp_path / "o" / "d_00005.png").exists() and (tmp_path / "o" / "d_00006.png").exists()
+
+
+def test_a_broken_video_pipeline_is_an_engine_error(capsys, tmp_path, ray_local, videos, monkeypatch):
+    def broken(self):
+        raise RuntimeError("a node was lost")
+
+    monkeypatch.setattr(ray_local.data.Dataset, "iter_rows", broken)
+    argv = ["video", *videos, "--output-prefix", tmp_path / "d", *SGBM, "--engine", "ray"]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and "the Ray pipeline stopped after 0 of" in err and "a node was lost" in err
+
+
+def test_a_range_past_the_end_of_the_video_is_reported(tmp_path, videos):
+    import rtstereo
+    from rtstereo.batch import PredictorOptions
+    from rtstereo.scale.video import FrameRange, VideoJob
+    from rtstereo.sources.video import TwoVideoSource
+
+    job = VideoJob(TwoVideoSource(*videos), str(tmp_path / "d"), PredictorOptions("sgbm", settings={"max_disp": 16}))
+    row = job.run_range(rtstereo.load("sgbm", max_disp=16), FrameRange(FRAMES - 2, 5))
+    assert row["status"] == "failed" and row["written"] == 2
+    assert row["error"] == "the video ended after 2 of 5 frames"
+    assert sorted(p.name for p in tmp_path.glob("d_*.png")) == [f"d_{FRAMES - 2:05d}.png", f"d_{FRAMES - 1:05d}.png"]
+
+
+def test_no_frames_or_no_frame_count_is_refused(capsys, tmp_path, videos, monkeypatch):
+    from rtstereo.batch import PredictorOptions
+    from rtstereo.errors import InputError
+    from rtstereo.scale.video import VideoJob, run_ray_video
+    from rtstereo.sources.video import TwoVideoSource
+
+    job = VideoJob(TwoVideoSource(*videos), str(tmp_path / "d"), PredictorOptions("sgbm"))
+    with pytest.raises(InputError, match="no frames to process"):
+        run_ray_video(job, 0)
+    monkeypatch.setattr(TwoVideoSource, "expected_frames", property(lambda self: None))
+    code, _, err = run_cli(capsys, "video", *videos, "--output-prefix", tmp_path / "d", *SGBM, "--engine", "ray")
+    assert code == 2 and "does not tell its frame count" in err
