@@ -39,10 +39,17 @@ class SceneResult:
 
 @dataclass
 class EvalReport:
-    """Per-scene rows and their mean; render with :meth:`table` or save with :meth:`save`."""
+    """Per-scene rows and their mean; render with :meth:`table` or save with :meth:`save`.
+
+    Attributes:
+        model: the method's name.
+        scenes: one row per scored scene.
+        failures: scenes that could not be scored: ``{"name", "left", "error"}`` (a one-line reason).
+    """
 
     model: str
     scenes: list[SceneResult] = field(default_factory=list)
+    failures: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def mean(self) -> dict[str, float]:
@@ -87,6 +94,7 @@ class EvalReport:
                 for s in self.scenes
             ],
             "mean": self.mean,
+            "failed": self.failures,
         }
 
     def save(self, folder: str | Path, stem: str) -> tuple[Path, Path]:
@@ -109,6 +117,7 @@ def evaluate(
     samples: Iterable[Sample],
     model: str,
     progress: Callable[[Iterable[Sample]], Iterable[Sample]] | None = None,
+    on_error: Callable[[Sample, Exception], bool] | None = None,
 ) -> EvalReport:
     """Run a method over samples and score it.
 
@@ -118,21 +127,41 @@ def evaluate(
         samples: from :func:`rtstereo.datasets.find_samples`; those without ground truth are skipped.
         model: name recorded in the report.
         progress: optional wrapper over the iterable (a progress bar).
+        on_error: a batch that survives bad scenes: a scene that raises is passed here, recorded in
+            :attr:`EvalReport.failures` and skipped; the run stops when it returns ``False``. Without
+            it the error propagates.
     """
     report = EvalReport(model=model)
     items = list(samples)
     for sample in progress(items) if progress else items:
-        left, right, gt, nonocc = sample.load()
-        if gt is None:
+        try:
+            scene = score_sample(predictor_for, sample)
+        except Exception as exc:
+            if on_error is None:
+                raise
+            from .batch.job import failure_reason
+
+            report.failures.append({"name": sample.name, "left": str(sample.left_path), "error": failure_reason(exc)})
+            if not on_error(sample, exc):
+                break
             continue
-        predictor = predictor_for(sample)
-        result = predictor.predict(left, right)
-        metrics = disparity_metrics(result.disparity_px, gt)
-        if nonocc is not None:
-            metrics.update({f"noc/{k}": v for k, v in disparity_metrics(result.disparity_px, gt, nonocc).items()})
-        metrics["time_ms"] = result.timings_ms["total"]
-        report.scenes.append(SceneResult(sample.name, sample.dataset, gt.shape, dict(result.settings), metrics))
+        if scene is not None:
+            report.scenes.append(scene)
     return report
+
+
+def score_sample(predictor_for: Callable[[Sample], Predictor], sample: Sample) -> SceneResult | None:
+    """Predict one sample and score it against its ground truth (``None`` when it has none)."""
+    left, right, gt, nonocc = sample.load()
+    if gt is None:
+        return None
+    predictor = predictor_for(sample)
+    result = predictor.predict(left, right)
+    metrics = disparity_metrics(result.disparity_px, gt)
+    if nonocc is not None:
+        metrics.update({f"noc/{k}": v for k, v in disparity_metrics(result.disparity_px, gt, nonocc).items()})
+    metrics["time_ms"] = result.timings_ms["total"]
+    return SceneResult(sample.name, sample.dataset, gt.shape, dict(result.settings), metrics)
 
 
 def _fmt(value: float | None, pattern: str) -> str:

@@ -32,3 +32,22 @@ def write_pairs(folder: Path, count: int, corrupt: tuple[int, ...] = ()) -> tupl
 def three_pairs(tmp_path):
     """Three pairs whose middle left image is damaged."""
     return write_pairs(tmp_path / "in", 3, corrupt=(1,))
+
+
+def write_kitti(folder: Path, count: int, corrupt: tuple[int, ...] = ()) -> Path:
+    """A KITTI 2015 layout (image_2, image_3, disp_occ_0) of textured pairs at a constant disparity."""
+    import numpy as np
+
+    for sub in ("image_2", "image_3", "disp_occ_0"):
+        (folder / sub).mkdir(parents=True)
+    for i in range(count):
+        disparity_px = 3 + i % 4
+        left, right = make_textured_pair(*BATCH_HW, disparity_px=disparity_px, seed=i)
+        name = f"{i:06d}_10.png"
+        cv2.imwrite(str(folder / "image_3" / name), right)
+        cv2.imwrite(str(folder / "disp_occ_0" / name), np.full(BATCH_HW, disparity_px * 256, np.uint16))
+        if i in corrupt:
+            (folder / "image_2" / name).write_bytes(b"\x89PNG\r\n\x1a\n damaged")
+        else:
+            cv2.imwrite(str(folder / "image_2" / name), left)
+    return folder

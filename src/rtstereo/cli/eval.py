@@ -7,10 +7,13 @@ import re
 import sys
 from pathlib import Path
 
+from ..batch.job import failure_reason
 from ..datasets import LAYOUTS, find_samples
 from ..datasets.readers import Sample
+from ..errors import InputError
 from ..eval import evaluate
 from ..models import get_spec, is_onnx_file, resolve_alias
+from .batch import add_engine_args, predictor_options
 from .common import add_model_args, predictor_from_args
 
 
@@ -21,7 +24,9 @@ def register(subparsers) -> None:
         description="Score a method on datasets with ground truth: EPE, bad-0.5/1/2/3/4 and KITTI D1 over all "
         "pixels with ground truth, and over non-occluded pixels where the dataset has a mask. "
         f"Layouts detected from the files: {', '.join(LAYOUTS)}. Classical methods search each "
-        "scene's own disparity range unless --max-disp is given.",
+        "scene's own disparity range unless --max-disp is given. A scene that cannot be read or scored is "
+        "reported and the rest is scored (exit code 1 at the end); --engine ray scores scenes on a pool of "
+        "Ray workers.",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="dataset folder(s): a scene, a dataset, or several")
     parser.add_argument(
@@ -31,6 +36,13 @@ def register(subparsers) -> None:
         help="folder for the JSON and Markdown results (default: %(default)s)",
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    batch = parser.add_argument_group("batches and engines")
+    batch.add_argument(
+        "--fail-fast",
+        action="store_true",
+        help="stop at the first scene that fails (default: report it, score the rest, exit with code 1)",
+    )
+    add_engine_args(batch)
     add_model_args(parser)
     parser.set_defaults(func=run)
 
@@ -49,14 +61,48 @@ def run(args: argparse.Namespace) -> int:
             cache[key] = predictor_from_args(args, **({"max_disp": key} if key else {}))
         return cache[key]
 
-    progress = lambda items: tqdm(items, desc="eval", unit="scene", file=sys.stderr, disable=args.quiet)  # noqa: E731
-    report = evaluate(predictor_for, samples, model=name, progress=progress)
+    if args.engine == "ray":
+        if args.workers is not None and args.workers < 1:
+            raise InputError(f"--workers must be >= 1, got {args.workers}")
+        from ..scale.eval import run_ray_eval
+
+        report = run_ray_eval(
+            samples,
+            predictor_options(args),
+            name,
+            per_scene_range=per_scene_range,
+            workers=args.workers,
+            address=args.ray_address,
+            fail_fast=args.fail_fast,
+            progress=not args.quiet,
+        )
+    else:
+        if args.workers is not None or args.ray_address is not None:
+            raise InputError("--workers and --ray-address apply to --engine ray only")
+        progress = lambda items: tqdm(items, desc="eval", unit="scene", file=sys.stderr, disable=args.quiet)  # noqa: E731
+
+        def on_error(sample: Sample, exc: Exception) -> bool:
+            tqdm.write(
+                f"rtstereo eval: failed: {sample.name} ({sample.left_path}): {failure_reason(exc)}", file=sys.stderr
+            )
+            return not args.fail_fast
+
+        report = evaluate(predictor_for, samples, model=name, progress=progress, on_error=on_error)
+    if args.engine == "ray":
+        for failure in report.failures:
+            print(f"rtstereo eval: failed: {failure['name']} ({failure['left']}): {failure['error']}", file=sys.stderr)
     print(report.table())
     # A checkpoint or .onnx path names its results after the file, not the whole path.
     label = Path(name).stem if Path(name).suffix else name
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", label)
     json_path, md_path = report.save(args.output, stem)
     print(f"results: {json_path} {md_path}")
+    if report.failures:
+        names = ", ".join(f["name"] for f in report.failures)
+        print(
+            f"rtstereo eval: {len(report.failures)} scene(s) failed: {names} (listed in {json_path})", file=sys.stderr
+        )
+        return 1
     return 0
 
 

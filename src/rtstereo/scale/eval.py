@@ -1,0 +1,149 @@
+"""``rtstereo eval --engine ray``: the scenes of a dataset scored by a pool of Ray actors.
+
+Each actor holds the predictors it needs (one, or one per disparity range when a classical method
+searches each scene's own range), loads its scenes' images and ground truth, and returns the
+metrics; the driver gathers them into the same :class:`~rtstereo.eval.EvalReport` as one process.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ..batch.job import PredictorOptions, failure_reason
+from ..datasets.readers import Sample
+from ..errors import EngineError, RtStereoError
+from ..eval import EvalReport, SceneResult, score_sample
+from .session import limit_threads, pool_size, ray_session
+
+
+class EvalActor:
+    """Ray actor: scores the scenes it is given, with predictors built once and kept.
+
+    Args:
+        samples: the whole list (rows carry an index into it).
+        options: the predictor to build.
+        per_scene_range: classical methods search each scene's ``max_disp_hint_px``.
+        threads: CPU threads for the model.
+    """
+
+    def __init__(self, samples: Sequence[Sample], options: PredictorOptions, per_scene_range: bool, threads: int):
+        limit_threads(threads)
+        self.samples, self.options, self.per_scene_range, self.threads = samples, options, per_scene_range, threads
+        self.cache: dict[int | None, Any] = {}
+
+    def predictor_for(self, sample: Sample):
+        key = sample.max_disp_hint_px if self.per_scene_range else None
+        if key not in self.cache:
+            settings = {**self.options.settings, **({"max_disp": key} if key else {})}
+            options = PredictorOptions(**{**self.options.__dict__, "settings": settings})
+            self.cache[key] = options.load()
+            limit_threads(self.threads)
+        return self.cache[key]
+
+    def __call__(self, batch: dict) -> dict[str, list]:
+        rows: dict[str, list] = {"index": [], "scene": [], "error": []}
+        for index in batch["index"]:
+            sample = self.samples[int(index)]
+            scene, error = None, ""
+            try:
+                scene = score_sample(self.predictor_for, sample)
+            except Exception as exc:  # noqa: BLE001 - a bad scene is reported, the others go on
+                error = failure_reason(exc)
+            rows["index"].append(int(index))
+            rows["scene"].append(json.dumps(scene.__dict__, default=_jsonable) if scene is not None else "")
+            rows["error"].append(error)
+        return rows
+
+
+def run_ray_eval(
+    samples: Sequence[Sample],
+    options: PredictorOptions,
+    model: str,
+    *,
+    per_scene_range: bool = False,
+    workers: int | None = None,
+    address: str | None = None,
+    fail_fast: bool = False,
+    progress: bool = False,
+) -> EvalReport:
+    """Score every sample on Ray; scenes that fail are listed in :attr:`EvalReport.failures`.
+
+    Args:
+        samples: from :func:`rtstereo.datasets.find_samples`.
+        options: the predictor each actor builds (built once here first, so a bad model fails early).
+        model: the name recorded in the report.
+        per_scene_range: classical methods search each scene's own disparity range.
+        workers: actors (default: one per 2 CPUs, or one per GPU).
+        address: the Ray cluster (default: ``$RAY_ADDRESS``, else a local Ray).
+        fail_fast: stop gathering after the first failed scene.
+        progress: a progress bar (scenes/s) on stderr.
+
+    Returns:
+        The report, scenes in the samples' order.
+
+    Raises:
+        EngineError: Ray cannot be reached, or the pipeline broke down.
+    """
+    from tqdm import tqdm
+
+    options.load()
+    samples = list(samples)
+    report = EvalReport(model=model)
+    if not samples:
+        return report
+    scored: dict[int, SceneResult] = {}
+    failed: dict[int, dict[str, str]] = {}
+    with ray_session(address) as ray:
+        resources = ray.cluster_resources()
+        cpus, gpus = resources.get("CPU", 1), resources.get("GPU", 0)
+        size = pool_size(cpus, gpus, workers, options.uses_gpu)
+        if size.workers > len(samples):
+            size = pool_size(cpus, gpus, len(samples), options.uses_gpu)
+        items = [{"index": i} for i in range(len(samples))]
+        dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+            EvalActor,
+            fn_constructor_kwargs={
+                "samples": samples,
+                "options": options,
+                "per_scene_range": per_scene_range,
+                "threads": size.threads,
+            },
+            batch_size=1,
+            compute=ray.data.ActorPoolStrategy(size=size.workers),
+            num_cpus=size.cpus,
+            num_gpus=size.gpus,
+        )
+        bar = tqdm(total=len(samples), desc="eval (ray)", unit="scene", file=sys.stderr, disable=not progress)
+        try:
+            for row in dataset.iter_rows():
+                index = int(row["index"])
+                bar.update(1)
+                if row["error"]:
+                    sample = samples[index]
+                    failed[index] = {"name": sample.name, "left": str(sample.left_path), "error": row["error"]}
+                    if fail_fast:
+                        break
+                elif row["scene"]:
+                    values = json.loads(row["scene"])
+                    values["size_hw"] = tuple(values["size_hw"])
+                    scored[index] = SceneResult(**values)
+        except RtStereoError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - Ray's own failures (a worker died, a node was lost)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            message = f"the Ray pipeline stopped after {bar.n} of {len(samples)} scenes: {first}"
+            raise EngineError(message) from exc
+        finally:
+            bar.close()
+    report.scenes = [scored[i] for i in sorted(scored)]
+    report.failures = [failed[i] for i in sorted(failed)]
+    return report
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)

@@ -1,0 +1,47 @@
+"""``rtstereo eval`` survives a scene that cannot be read: it is listed, the rest scored, exit code 1."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rtstereo.datasets import find_samples
+from rtstereo.errors import InputError
+from rtstereo.eval import evaluate
+
+from .conftest import SGBM_ARGS, write_kitti
+from .test_batch_cli import run_cli
+
+
+def test_eval_lists_the_bad_scene_and_scores_the_rest(capsys, tmp_path):
+    data = write_kitti(tmp_path / "kitti", 3, corrupt=(1,))
+    code, out, err = run_cli(capsys, "eval", data, *SGBM_ARGS, "-o", tmp_path / "res", "-q")
+    assert code == 1
+    assert "failed: kitti/000001 (" in err and "cannot read" in err and "1 scene(s) failed: kitti/000001" in err
+    results = json.loads((tmp_path / "res" / "sgbm.json").read_text())
+    assert [s["name"] for s in results["scenes"]] == ["kitti/000000", "kitti/000002"]
+    assert results["failed"][0]["name"] == "kitti/000001" and results["failed"][0]["error"].startswith("cannot read")
+
+
+def test_eval_fail_fast(capsys, tmp_path):
+    data = write_kitti(tmp_path / "kitti", 3, corrupt=(0,))
+    code, out, err = run_cli(capsys, "eval", data, *SGBM_ARGS, "-o", tmp_path / "res", "-q", "--fail-fast")
+    assert code == 1 and "mean (0)" in out
+
+
+def test_eval_workers_need_ray(capsys, tmp_path):
+    data = write_kitti(tmp_path / "kitti", 1)
+    code, _, err = run_cli(capsys, "eval", data, *SGBM_ARGS, "--workers", "2")
+    assert code == 2 and "apply to --engine ray only" in err
+
+
+def test_evaluate_raises_without_on_error(tmp_path):
+    samples = find_samples(write_kitti(tmp_path / "kitti", 2, corrupt=(0,)))
+    import rtstereo
+
+    predictor = rtstereo.load("sgbm", max_disp=16)
+    with pytest.raises(InputError, match="cannot read"):
+        evaluate(lambda s: predictor, samples, model="sgbm")
+    report = evaluate(lambda s: predictor, samples, model="sgbm", on_error=lambda s, e: True)
+    assert len(report.scenes) == 1 and report.failures[0]["name"] == "kitti/000000"

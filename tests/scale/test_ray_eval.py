@@ -1,0 +1,42 @@
+"""``rtstereo eval --engine ray``: the same scores as one process, a bad scene listed."""
+
+from __future__ import annotations
+
+import json
+
+from rtstereo.cli import main
+
+from ..batch.conftest import SGBM_ARGS, write_kitti
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_ray_eval_scores_like_one_process(capsys, tmp_path, ray_local):
+    data = write_kitti(tmp_path / "kitti", 5, corrupt=(2,))
+    code, _, err = run_cli(capsys, "eval", data, *SGBM_ARGS, "-o", tmp_path / "one", "-q")
+    assert code == 1, err
+    argv = ["eval", data, *SGBM_ARGS, "-o", tmp_path / "ray", "-q", "--engine", "ray", "--workers", 2]
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 1 and "failed: kitti/000002 (" in err and "cannot read" in err
+    one, ray = (json.loads((tmp_path / d / "sgbm.json").read_text()) for d in ("one", "ray"))
+    for a, b in zip(one["scenes"], ray["scenes"], strict=True):
+        a["metrics"].pop("time_ms"), b["metrics"].pop("time_ms")
+        assert a == b
+    assert one["failed"] == ray["failed"] and len(ray["scenes"]) == 4
+
+
+def test_ray_eval_usage_and_engine_errors(capsys, tmp_path, ray_local, monkeypatch):
+    data = write_kitti(tmp_path / "kitti", 2)
+    code, _, err = run_cli(capsys, "eval", data, *SGBM_ARGS, "--engine", "ray", "--workers", 0)
+    assert code == 2 and "--workers must be >= 1" in err
+
+    def broken(self):
+        raise RuntimeError("a node was lost")
+
+    monkeypatch.setattr(ray_local.data.Dataset, "iter_rows", broken)
+    code, _, err = run_cli(capsys, "eval", data, *SGBM_ARGS, "-o", tmp_path / "r", "--engine", "ray")
+    assert code == 2 and "the Ray pipeline stopped after 0 of 2 scenes: a node was lost" in err
