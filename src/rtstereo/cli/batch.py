@@ -99,8 +99,14 @@ def predictor_options(args: argparse.Namespace) -> PredictorOptions:
     )
 
 
-def run_batch(args: argparse.Namespace, job: BatchJob, sources: Sequence[PairSource], verb: str) -> BatchSummary:
-    """Run the batch on the engine the options name; report failures as they come; write the summary."""
+def run_batch(
+    args: argparse.Namespace, job: BatchJob, sources: Sequence[PairSource], verb: str, where: str
+) -> BatchSummary:
+    """Run the batch on the engine the options name; report failures as they come; write the summary.
+
+    At the end it prints the counts (unless ``--quiet``), followed by ``where`` (what was written),
+    then lists the failed pairs again on stderr.
+    """
     from tqdm import tqdm
 
     def report(outcome: PairOutcome) -> None:
@@ -134,6 +140,8 @@ def run_batch(args: argparse.Namespace, job: BatchJob, sources: Sequence[PairSou
         summary = run_local(job, predictor, sources, fail_fast=args.fail_fast, progress=progress, on_outcome=report)
     if summary_path is not None:
         summary.write_table(summary_path)
+    if not args.quiet:
+        print(f"{summary.report()}; {where}", flush=True)
     failures = summary.failures
     if failures:
         names = ", ".join(o.name for o in failures[:FAILURES_LISTED])

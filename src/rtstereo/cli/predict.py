@@ -183,10 +183,7 @@ def run(args: argparse.Namespace) -> int:
         _make_folder(output)
     if not args.no_rectification_check:
         _check_first_rectified(job, sources[0])
-    summary = run_batch(args, job, sources, "predict")
-    if not args.quiet:
-        print(f"{summary.report()}; {where}")
-    return summary.exit_code
+    return run_batch(args, job, sources, "predict", where).exit_code
 
 
 def _sources(args: argparse.Namespace) -> list[PairSource]:
