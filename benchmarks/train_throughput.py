@@ -65,11 +65,27 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+class Clock:
+    """Wall-clock and process CPU time since :meth:`start`; :meth:`rates` gives pairs per second of each.
+
+    On a shared machine the wall-clock rate depends on the other processes; the CPU-time rate
+    (pairs per second of this process's CPU time, all its threads together) much less so.
+    """
+
+    def start(self) -> Clock:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def rates(self, pairs: int) -> dict[str, float]:
+        wall, cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
+        return {"wall": _rate(pairs, wall), "cpu": _rate(pairs, cpu)}
+
+
 def _rate(pairs: int, seconds: float) -> float:
     return round(pairs / seconds, 3) if seconds > 0 else math.inf
 
 
-def measure_render(job: dict, device: str) -> tuple[float, Any]:
+def measure_render(job: dict, device: str) -> tuple[dict[str, float], Any]:
     from rtstereo.datasets.synthetic import render_batch
     from rtstereo.train.loop import render_settings
 
@@ -89,14 +105,14 @@ def measure_render(job: dict, device: str) -> tuple[float, Any]:
 
     batch = render(10_000)  # warm-up (texture banks, kernels)
     _sync(device)
-    started = time.perf_counter()
+    clock = Clock().start()
     for index in range(job["steps"]):
         batch = render(index)
     _sync(device)
-    return _rate(job["batch"] * job["steps"], time.perf_counter() - started), batch
+    return clock.rates(job["batch"] * job["steps"]), batch
 
 
-def measure_augment(job: dict, device: str, batch: dict) -> float:
+def measure_augment(job: dict, device: str, batch: dict) -> dict[str, float]:
     import torch
 
     from rtstereo.train.augment import augment_batch
@@ -104,14 +120,14 @@ def measure_augment(job: dict, device: str, batch: dict) -> float:
     crop = tuple(job["size"])
     augment_batch(batch, torch.Generator().manual_seed(0), crop)
     _sync(device)
-    started = time.perf_counter()
+    clock = Clock().start()
     for index in range(job["steps"]):
         augment_batch(batch, torch.Generator().manual_seed(index + 1), crop)
     _sync(device)
-    return _rate(job["batch"] * job["steps"], time.perf_counter() - started)
+    return clock.rates(job["batch"] * job["steps"])
 
 
-def measure_step(job: dict, device: str, batch: dict, compiled: bool = False) -> float:
+def measure_step(job: dict, device: str, batch: dict, compiled: bool = False) -> dict[str, float]:
     import torch
 
     from rtstereo.train import loop
@@ -143,15 +159,15 @@ def measure_step(job: dict, device: str, batch: dict, compiled: bool = False) ->
         step(index)
     finish()
     _sync(device)
-    started = time.perf_counter()
+    clock = Clock().start()
     for index in range(job["steps"]):
         step(job["warmup"] + index)
     finish()
     _sync(device)
-    return _rate(job["batch"] * job["steps"], time.perf_counter() - started)
+    return clock.rates(job["batch"] * job["steps"])
 
 
-def measure_end_to_end(job: dict, device: str, **options: bool) -> float:
+def measure_end_to_end(job: dict, device: str, **options: bool) -> dict[str, float]:
     """``train()`` for ``2 n`` steps logging every ``n``: the rate between the two log lines.
 
     ``options``: config fields only the current code has (``compile``, ``prefetch``).
@@ -171,15 +187,17 @@ def measure_end_to_end(job: dict, device: str, **options: bool) -> float:
         precision="auto",
         **options,
     )
-    stamps: dict[int, float] = {}
+    stamps: dict[int, tuple[float, float]] = {}
 
     def echo(line: str) -> None:
         match = re.match(r"step (\d+)/", line)
         if match:
-            stamps[int(match.group(1))] = time.perf_counter()
+            stamps[int(match.group(1))] = (time.perf_counter(), time.process_time())
 
     train(config, echo=echo)
-    return _rate(job["batch"] * steps, stamps[2 * steps] - stamps[steps])
+    (wall0, cpu0), (wall1, cpu1) = stamps[steps], stamps[2 * steps]
+    pairs = job["batch"] * steps
+    return {"wall": _rate(pairs, wall1 - wall0), "cpu": _rate(pairs, cpu1 - cpu0)}
 
 
 def count_render_ops(batch_size: int, device: str) -> int:
@@ -340,7 +358,8 @@ def markdown(report: dict) -> str:
         + (f", baseline {report['baseline']} with {report['baseline_steps']}" if report.get("baseline") else "")
         + ".",
         "",
-        "Pairs per second (higher is better).",
+        "Pairs per second (higher is better): wall-clock, and in brackets per second of the process's CPU time "
+        "(all its threads), which depends less on other processes sharing the machine.",
         "",
     ]
     old_label = f"old ({report['baseline']})" if report.get("baseline") else None
@@ -351,10 +370,10 @@ def markdown(report: dict) -> str:
             if figure not in row["new"] and figure not in row.get("old", {}):
                 continue
             new = row["new"].get(figure, "-")
-            cells = [f"{row['size'][0]}x{row['size'][1]}", str(row["batch"]), figure.replace("_", " "), _cell(new)]
+            cells = [f"{row['size'][0]}x{row['size'][1]}", str(row["batch"]), figure.replace("_", " "), _rates(new)]
             if old_label:
                 old = row.get("old", {}).get(figure, "-")
-                cells += [_cell(old), _cell(ratio(new, old))]
+                cells += [_rates(old), _rates({k: ratio(_get(new, k), _get(old, k)) for k in ("wall", "cpu")})]
             lines.append("| " + " | ".join(cells) + " |")
     if report.get("op_counts"):
         lines += ["", "Tensor operations (`aten::` profiler events) per `render_batch` call at 128x256:", ""]
@@ -368,6 +387,16 @@ def markdown(report: dict) -> str:
 def _shown_path(path: str) -> str:
     resolved = Path(path).resolve()
     return str(resolved.relative_to(REPO)) if REPO in resolved.parents else path
+
+
+def _get(value: Any, key: str) -> Any:
+    return value.get(key) if isinstance(value, dict) else None
+
+
+def _rates(value: Any) -> str:
+    if isinstance(value, dict):
+        return f"{_cell(value.get('wall'))} ({_cell(value.get('cpu'))})"
+    return _cell(value)
 
 
 def _cell(value: Any) -> str:

@@ -61,6 +61,7 @@ class Prefetcher:
         torch.set_num_threads(self.threads)  # a new thread starts with torch's default, not the run's
         if self.side_stream is None:
             return self.make(step), None
+        torch.cuda.set_device(self.side_stream.device)  # the current GPU is a per-thread setting
         with torch.cuda.stream(self.side_stream):
             batch = self.make(step)
             ready = torch.cuda.Event()
