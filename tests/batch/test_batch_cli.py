@@ -93,3 +93,11 @@ def test_batch_usage_errors_are_one_line_and_exit_2(capsys, tmp_path, three_pair
     code, _, err = run_cli(capsys, *[a.format(**values) for a in argv], *SGBM_ARGS)
     assert code == 2 and message in err
     assert len(err.strip().splitlines()) == 1, err
+
+
+def test_a_damaged_first_pair_skips_the_rectification_check_and_is_reported(capsys, tmp_path):
+    from .conftest import write_pairs
+
+    left, right = write_pairs(tmp_path / "in", 2, corrupt=(0,))
+    code, out, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "-q")
+    assert code == 1 and "failed: 00" in err and (tmp_path / "o" / "01.png").is_file()
