@@ -73,6 +73,18 @@ def register(subparsers) -> None:
         type=float,
         help="sensor noise of rendered scenes (training and validation), times the generator's (default: 1)",
     )
+    data.add_argument(
+        "--unlabeled",
+        metavar="DIR",
+        help="folder of real pairs without ground truth (leaf folders of two images) mixed into every batch "
+        "with SGBM proxy labels where its left-right check holds",
+    )
+    data.add_argument(
+        "--unlabeled-per-batch",
+        type=int,
+        metavar="N",
+        help="pairs of each batch taken from --unlabeled (default: a quarter of the batch)",
+    )
     data.add_argument("--crop", dest="crop_hw", metavar="HxW", help="training crop, e.g. 256x512")
     data.add_argument("--val-data", help="dataset folder to validate on (default: fixed synthetic set)")
     data.add_argument("--val-size", type=int, help="pairs in the synthetic validation set (default: 16)")
@@ -124,6 +136,8 @@ def flag_values(args: argparse.Namespace) -> dict:
         "prefetch",
         "data",
         "data_max_disp",
+        "unlabeled",
+        "unlabeled_per_batch",
         "noise_scale",
         "crop_hw",
         "val_data",

@@ -35,6 +35,10 @@ class TrainConfig:
         resume: checkpoint of an interrupted run to continue (weights, optimiser, step, best score).
         data: a dataset folder with ground truth to train on (any layout ``rtstereo eval`` reads);
             ``None`` trains on synthetic scenes rendered on the fly.
+        unlabeled: a folder of real pairs without ground truth (leaf folders holding two images) mixed
+            into every batch of rendered scenes, labelled by SGBM where its left-right check holds
+            (:mod:`rtstereo.train.proxy`); ``None``: rendered scenes only.
+        unlabeled_per_batch: pairs of each batch from ``unlabeled`` (0: a quarter of the batch).
         noise_scale: sensor noise of the rendered training and validation scenes, as a multiple of
             the generator's (:class:`~rtstereo.datasets.synthetic.RenderSettings`); 1 keeps it.
         data_max_disp: largest disparity of the rendered training and validation scenes, pixels
@@ -76,6 +80,8 @@ class TrainConfig:
     resume: str | None = None
     data: str | None = None
     data_max_disp: float | None = None
+    unlabeled: str | None = None
+    unlabeled_per_batch: int = 0
     noise_scale: float = 1.0
     steps: int = 100_000
     batch_size: int = 8
@@ -112,7 +118,7 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"training config '{name}': expected a positive whole number, got {value!r}")
-        for name in ("warmup_steps", "threads", "seed", "val_seed"):
+        for name in ("warmup_steps", "threads", "seed", "val_seed", "unlabeled_per_batch"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise InputError(f"training config '{name}': expected a whole number >= 0, got {value!r}")
@@ -141,11 +147,25 @@ class TrainConfig:
             raise InputError(
                 f"training config 'loss_region': expected one of {', '.join(LOSS_REGIONS)}, got {self.loss_region!r}"
             )
+        if self.unlabeled and self.data:
+            raise InputError("training config: 'unlabeled' pairs are mixed into rendered scenes, not into 'data'")
+        if self.unlabeled and self.unlabeled_share >= self.batch_size:
+            raise InputError(
+                f"training config 'unlabeled_per_batch': {self.unlabeled_share} of a batch of {self.batch_size} "
+                "leaves no rendered scene; lower it or raise batch_size"
+            )
         if self.init and self.resume:
             raise InputError(
                 "training config: give either 'init' (start a new run from weights) or 'resume' (continue "
                 "a run), not both"
             )
+
+    @property
+    def unlabeled_share(self) -> int:
+        """Pairs of each batch from ``unlabeled`` (0 without it)."""
+        if not self.unlabeled:
+            return 0
+        return self.unlabeled_per_batch or max(1, self.batch_size // 4)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (tuples become lists)."""

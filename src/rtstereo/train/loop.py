@@ -475,6 +475,15 @@ class _Run:
         self.stream = (
             FolderStream(config, self.device) if config.data else SyntheticStream(config, self.device, scene_max_disp)
         )
+        if config.unlabeled:
+            from .proxy import MixedStream, ProxyStream
+
+            share = config.unlabeled_share
+            rendered = SyntheticStream(
+                config.replace(batch_size=config.batch_size - share), self.device, scene_max_disp
+            )
+            real = ProxyStream(config.unlabeled, share, config.crop_hw, self.max_disp, config.seed, self.device)
+            self.stream = MixedStream(rendered, real)
         self.val_batches = validation_batches(config, self.device, scene_max_disp) if self.ranks.writer else []
 
     def batch(self, step: int) -> Batch:

@@ -1,0 +1,180 @@
+"""Training on real pairs without ground truth: proxy labels from SGBM where it is confident.
+
+Real images teach a network what rendered scenes cannot (real textures, lenses, lighting), but the
+project's real pairs with ground truth are for choosing and reporting only. Unlabeled real pairs may be
+trained on: SGBM matches them, and only the pixels its left-right check and uniqueness test keep become
+labels (Tonioni et al., "Unsupervised Adaptation for Deep Stereo", ICCV 2017, fine-tuned on a classical
+matcher's confident disparities). Every other pixel, including low-texture areas SGBM cannot match, is
+left out of the loss, so those are still learned from the rendered scenes mixed into every batch.
+
+A folder of unlabeled pairs is any tree whose leaf folders hold exactly two images: the first in
+sorted name order is the left view (``im0``/``im1``, ``left``/``right``, ``*_l``/``*_r``,
+``colored_0``/``colored_1`` all sort that way).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from ..errors import DatasetError
+from .augment import augment_batch
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".bmp", ".tif", ".tiff")
+LR_TOLERANCE_PX = 1.0  # a left disparity is kept when the right view's disparity at its match agrees
+UNIQUENESS = 15  # OpenCV's uniquenessRatio for the proxy matcher: stricter than the reference's 10
+
+
+@dataclass(frozen=True)
+class UnlabeledPair:
+    """A real rectified pair without ground truth."""
+
+    name: str
+    left_path: Path
+    right_path: Path
+
+
+def find_unlabeled_pairs(root: str | Path) -> list[UnlabeledPair]:
+    """Every leaf folder under ``root`` holding exactly two images, as a pair (sorted: left, right).
+
+    Raises:
+        DatasetError: ``root`` is missing or holds no such folder.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"unlabeled pairs: folder not found: {root}")
+    pairs = []
+    for folder in sorted({p.parent for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES}):
+        images = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if len(images) == 2:
+            pairs.append(UnlabeledPair(str(folder.relative_to(root)), images[0], images[1]))
+    if not pairs:
+        raise DatasetError(f"unlabeled pairs: no folder under {root} holds exactly two images (a left and a right)")
+    return pairs
+
+
+def _search_range(width: int, max_disp: float) -> int:
+    """SGBM's searched disparities: ``max_disp`` or a quarter of the width, whichever is less, rounded up
+    to a multiple of 16. A range near the width would leave most of the image in the unmatched left band;
+    real pairs rarely have disparities over a quarter of their width (a calibration's ``ndisp`` is
+    passed as ``max_disp`` where there is one)."""
+    return int(max(16, -(-min(max_disp, width / 4) // 16) * 16))
+
+
+def proxy_disparity(left: np.ndarray, right: np.ndarray, max_disp: float = 192.0) -> np.ndarray:
+    """SGBM disparity of the left view where a left-right check keeps it, ``nan`` elsewhere.
+
+    Args:
+        left, right: uint8 RGB ``(H, W, 3)``.
+        max_disp: largest disparity searched, pixels.
+
+    Returns:
+        float32 ``(H, W)``, pixels.
+    """
+    height, width = left.shape[:2]
+    count = _search_range(width, max_disp)
+    block = 5
+    matcher = cv2.StereoSGBM_create(
+        minDisparity=0,
+        numDisparities=count,
+        blockSize=block,
+        P1=8 * 3 * block * block,
+        P2=32 * 3 * block * block,
+        disp12MaxDiff=1,
+        uniquenessRatio=UNIQUENESS,
+        speckleWindowSize=100,
+        speckleRange=2,
+    )
+    raw_left = matcher.compute(left, right)
+    # The right view's disparity: match the mirrored pair, whose left view is the mirrored right one.
+    raw_right = matcher.compute(np.ascontiguousarray(right[:, ::-1]), np.ascontiguousarray(left[:, ::-1]))[:, ::-1]
+    d_left = np.where(raw_left > 0, raw_left / 16.0, np.nan).astype(np.float32)
+    d_right = np.where(raw_right > 0, raw_right / 16.0, np.nan).astype(np.float32)
+    cols = np.arange(width, dtype=np.float32)[None, :]
+    x_right = np.round(cols - np.nan_to_num(d_left, nan=0.0)).astype(np.int64).clip(0, width - 1)
+    back = np.take_along_axis(d_right, x_right, axis=1)
+    keep = np.isfinite(d_left) & np.isfinite(back) & (np.abs(d_left - back) <= LR_TOLERANCE_PX)
+    return np.where(keep, d_left, np.nan).astype(np.float32)
+
+
+def calibrated_range(folder: Path) -> float | None:
+    """``ndisp`` of a Middlebury-style ``calib.txt`` in ``folder`` (a bound on the disparities), if any."""
+    calib = folder / "calib.txt"
+    if not calib.is_file():
+        return None
+    for line in calib.read_text(errors="replace").splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "ndisp":
+            try:
+                return float(value.strip())
+            except ValueError:
+                return None
+    return None
+
+
+class ProxyStream:
+    """Random crops of unlabeled real pairs with their proxy labels (``nan`` → 0: not learned from).
+
+    The labels are computed once, when the stream is made (a fraction of a second per pair). Batch
+    ``s`` depends only on ``(seed, s)``.
+
+    Args:
+        root: folder of unlabeled pairs (see :func:`find_unlabeled_pairs`).
+        batch_size: pairs per batch.
+        crop_hw: crop size; images smaller than it are padded with invalid pixels.
+        max_disp: largest disparity searched by SGBM, pixels.
+        seed: stream seed.
+        device: where batches go.
+    """
+
+    def __init__(
+        self, root: str | Path, batch_size: int, crop_hw: tuple[int, int], max_disp: float, seed: int, device
+    ) -> None:
+        from .loop import random_crop  # the loop module imports this one lazily
+
+        self.random_crop = random_crop
+        self.pairs = find_unlabeled_pairs(root)
+        self.root, self.batch_size, self.crop_hw, self.seed, self.device = root, batch_size, crop_hw, seed, device
+        self.samples = []
+        for pair in self.pairs:
+            from ..io.images import read_image
+
+            left, right = read_image(pair.left_path), read_image(pair.right_path)
+            if left.shape != right.shape:
+                raise DatasetError(f"unlabeled pair {pair.name}: left {left.shape} and right {right.shape} differ")
+            search = min(max_disp, calibrated_range(pair.left_path.parent) or max_disp)
+            self.samples.append((left, right, proxy_disparity(left, right, search)))
+        labelled = [float(np.isfinite(d).mean()) for _, _, d in self.samples]
+        self.label_density = float(np.mean(labelled))
+
+    def describe(self) -> str:
+        return (
+            f"{len(self.samples)} unlabeled real pairs from {self.root} with SGBM proxy labels "
+            f"({100 * self.label_density:.0f} % of pixels)"
+        )
+
+    def __call__(self, step: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, step, 0x5EA1])
+        picks = rng.integers(len(self.samples), size=self.batch_size)
+        crops = [self.random_crop(*self.samples[i], None, self.crop_hw, rng) for i in picks]
+        batch = {key: torch.stack([c[key] for c in crops]).to(self.device) for key in crops[0]}
+        generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        return augment_batch(batch, generator, self.crop_hw)
+
+
+class MixedStream:
+    """Each batch: rendered scenes from one stream and real proxy-labelled crops from another, concatenated."""
+
+    def __init__(self, synthetic, real: ProxyStream) -> None:
+        self.synthetic, self.real = synthetic, real
+
+    def describe(self) -> str:
+        return f"{self.synthetic.describe()} + {self.real.batch_size} per batch of {self.real.describe()}"
+
+    def __call__(self, step: int) -> dict[str, torch.Tensor]:
+        rendered, real = self.synthetic(step), self.real(step)
+        return {key: torch.cat([rendered[key], real[key]]) for key in rendered if key in real}
