@@ -14,6 +14,8 @@ sorted name order is the left view (``im0``/``im1``, ``left``/``right``, ``*_l``
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,10 +118,21 @@ def calibrated_range(folder: Path) -> float | None:
     return None
 
 
+def _load_and_label(pair: UnlabeledPair, max_disp: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(left, right, proxy disparity)`` of one pair."""
+    from ..io.images import read_image
+
+    left, right = read_image(pair.left_path), read_image(pair.right_path)
+    if left.shape != right.shape:
+        raise DatasetError(f"unlabeled pair {pair.name}: left {left.shape} and right {right.shape} differ")
+    search = min(max_disp, calibrated_range(pair.left_path.parent) or max_disp)
+    return left, right, proxy_disparity(left, right, search)
+
+
 class ProxyStream:
     """Random crops of unlabeled real pairs with their proxy labels (``nan`` → 0: not learned from).
 
-    The labels are computed once, when the stream is made (a fraction of a second per pair). Batch
+    The labels are computed once, when the stream is made (about a second per pair and core). Batch
     ``s`` depends only on ``(seed, s)``.
 
     Args:
@@ -139,15 +152,9 @@ class ProxyStream:
         self.random_crop = random_crop
         self.pairs = find_unlabeled_pairs(root)
         self.root, self.batch_size, self.crop_hw, self.seed, self.device = root, batch_size, crop_hw, seed, device
-        self.samples = []
-        for pair in self.pairs:
-            from ..io.images import read_image
-
-            left, right = read_image(pair.left_path), read_image(pair.right_path)
-            if left.shape != right.shape:
-                raise DatasetError(f"unlabeled pair {pair.name}: left {left.shape} and right {right.shape} differ")
-            search = min(max_disp, calibrated_range(pair.left_path.parent) or max_disp)
-            self.samples.append((left, right, proxy_disparity(left, right, search)))
+        # OpenCV's matcher releases the GIL: pairs are labelled in parallel threads, one per core.
+        with ThreadPoolExecutor(max(1, os.cpu_count() or 1)) as pool:
+            self.samples = list(pool.map(lambda pair: _load_and_label(pair, max_disp), self.pairs))
         labelled = [float(np.isfinite(d).mean()) for _, _, d in self.samples]
         self.label_density = float(np.mean(labelled))
 
