@@ -98,15 +98,18 @@ class EvalReport:
         }
 
     def save(self, folder: str | Path, stem: str) -> tuple[Path, Path]:
-        """Write ``<stem>.json`` and ``<stem>.md`` into ``folder``."""
+        """Write ``<stem>.json`` and ``<stem>.md`` into ``folder`` (each atomically)."""
         from .errors import OutputError
+        from .io.atomic import atomic_path
 
         folder = Path(folder)
         try:
             folder.mkdir(parents=True, exist_ok=True)
             json_path, md_path = folder / f"{stem}.json", folder / f"{stem}.md"
-            json_path.write_text(json.dumps(self.to_json(), indent=2, default=_jsonable) + "\n")
-            md_path.write_text(f"# {self.model}\n\n{self.table(markdown=True)}\n")
+            with atomic_path(json_path) as partial:
+                partial.write_text(json.dumps(self.to_json(), indent=2, default=_jsonable) + "\n")
+            with atomic_path(md_path) as partial:
+                partial.write_text(f"# {self.model}\n\n{self.table(markdown=True)}\n")
         except OSError as exc:
             raise OutputError(f"cannot write evaluation results to {folder}: {exc}") from None
         return json_path, md_path

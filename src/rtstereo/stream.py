@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import OutputError
+from .io.atomic import atomic_path
 from .runtime.predictor import Predictor
 from .sinks.video import ColourScale, OutputFrame, Sink, VideoSink, compose_preview
 from .sources.base import FrameSource, LatestSlot
@@ -124,7 +125,8 @@ class StreamSummary:
         path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(self.to_dict(), indent=2, default=str) + "\n")
+            with atomic_path(path) as partial:
+                partial.write_text(json.dumps(self.to_dict(), indent=2, default=str) + "\n")
         except OSError as exc:
             raise OutputError(f"cannot write the summary {path}: {exc}") from None
         return path
