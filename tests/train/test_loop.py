@@ -483,3 +483,35 @@ def test_cli_set_values_become_model_settings():
     args = _parser().parse_args(["train", "--set", "max_disp"])
     with pytest.raises(InputError, match="KEY=VALUE"):
         flag_values(args)
+
+
+def test_time_limit_stops_at_a_log_step_with_the_state_saved(tmp_path, monkeypatch):
+    clock = iter(range(0, 10_000, 30))  # every reading of the clock: 30 s later
+    monkeypatch.setattr(loop, "_now", lambda: float(next(clock)))
+    config = tiny_config(tmp_path / "run", steps=50, time_limit_min=1.0, checkpoint_every=1000, prefetch=False)
+    summary = train(config, echo=quiet)
+    assert 1 <= summary["step"] < 50
+    assert read_torch_file(tmp_path / "run" / "last.pt")["step"] == summary["step"]
+    assert records(tmp_path / "run", "val")[-1]["step"] == summary["step"]
+    assert records(tmp_path / "run", "end")[-1]["interrupted"] is False
+
+
+def test_checkpoints_by_the_minute(tmp_path, monkeypatch):
+    clock = iter(range(0, 10_000, 40))
+    monkeypatch.setattr(loop, "_now", lambda: float(next(clock)))
+    saves = []
+    original = loop._Run.save
+    monkeypatch.setattr(
+        loop._Run, "save", lambda self, path, **kw: (saves.append(self.step), original(self, path, **kw))
+    )
+    train(
+        tiny_config(tmp_path / "run", steps=6, checkpoint_every=1000, checkpoint_minutes=1.0, prefetch=False),
+        echo=quiet,
+    )
+    assert len([s for s in saves if s < 6]) >= 2  # besides the final save
+
+
+@pytest.mark.parametrize("name", ["time_limit_min", "checkpoint_minutes"])
+def test_negative_minutes_are_refused(name):
+    with pytest.raises(InputError, match=name):
+        TrainConfig(**{name: -1})

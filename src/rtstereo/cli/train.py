@@ -115,6 +115,19 @@ def register(subparsers) -> None:
     every.add_argument("--log-every", type=int, help="steps between log lines (default: 50)")
     every.add_argument("--val-every", type=int, help="steps between validations (default: 1000)")
     every.add_argument("--checkpoint-every", type=int, help="steps between writes of last.pt (default: 1000)")
+    every.add_argument(
+        "--checkpoint-minutes",
+        type=float,
+        metavar="MIN",
+        help="also write last.pt every MIN minutes of training (default: 0 = by steps only)",
+    )
+    every.add_argument(
+        "--time-limit",
+        dest="time_limit_min",
+        type=float,
+        metavar="MIN",
+        help="stop after MIN minutes of training: validate, write last.pt, end (resume continues; default: none)",
+    )
     parser.set_defaults(func=run_train)
 
 
@@ -154,6 +167,8 @@ def flag_values(args: argparse.Namespace) -> dict:
         "log_every",
         "val_every",
         "checkpoint_every",
+        "checkpoint_minutes",
+        "time_limit_min",
         "freeze",
     )
     values = {key: getattr(args, key) for key in keys}

@@ -60,6 +60,10 @@ class TrainConfig:
             ``off`` (fp32), ``bf16`` (autocast, CPU or CUDA) or ``fp16`` (CUDA only).
         threads: CPU threads for torch (0 = torch's default).
         checkpoint_every: steps between writes of ``last.pt``.
+        checkpoint_minutes: also write ``last.pt`` when this many minutes have passed since the last
+            timed write (0: by steps only); for short sessions on a borrowed machine.
+        time_limit_min: stop after this many minutes of training (0: no limit), at the next log step:
+            validate, write ``last.pt`` and end as if ``steps`` were reached (resume continues).
         val_every: steps between validations (and ``best.pt`` updates).
         val_size: pairs in the fixed synthetic validation set.
         val_hw: ``(height, width)`` of the validation pairs.
@@ -97,6 +101,8 @@ class TrainConfig:
     precision: str = "auto"
     threads: int = 0
     checkpoint_every: int = 1000
+    checkpoint_minutes: float = 0.0
+    time_limit_min: float = 0.0
     val_every: int = 1000
     val_size: int = 16
     val_hw: tuple[int, int] = (256, 512)
@@ -122,7 +128,7 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise InputError(f"training config '{name}': expected a whole number >= 0, got {value!r}")
-        for name in ("lr", "weight_decay", "grad_clip", "noise_scale"):
+        for name in ("lr", "weight_decay", "grad_clip", "noise_scale", "checkpoint_minutes", "time_limit_min"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
                 raise InputError(f"training config '{name}': expected a number >= 0, got {value!r}")

@@ -504,19 +504,26 @@ class _Run:
         last_metrics = self.validate() if self.step == 0 else {}  # the starting network's score: the baseline
         window = _Window(self.step)
         batches = Prefetcher(self.batch, config.steps - 1, self.device) if config.prefetch else self.batch
+        clock = _Clock(config)
         try:
             while self.step < config.steps:
                 self.train_step(batches(self.step), self.step)
                 self.step += 1
+                out_of_time = False
                 if self.step % config.log_every == 0 or self.step == config.steps:
                     loss, skipped = self.train_step.flush()  # waits for the device: on log steps only
                     lr, pairs = learning_rate(self.step - 1, config), config.batch_size * self.ranks.world_size
                     self.log_training(window.flush(self.step, lr, loss, skipped, pairs))
-                if self.step % config.val_every == 0 or self.step == config.steps:
+                    # Decided on log steps, where the ranks are in step anyway: all stop together.
+                    out_of_time = clock.out_of_time(self.ranks, self.device)
+                if self.step % config.val_every == 0 or self.step == config.steps or out_of_time:
                     last_metrics = self.validate()
                     window.restart(self.step)  # validation time is not training throughput
-                if self.step % config.checkpoint_every == 0:
+                if self.step % config.checkpoint_every == 0 or clock.checkpoint_due() or out_of_time:
                     self.save(files.last)
+                if out_of_time:
+                    self.echo(f"time limit of {config.time_limit_min:g} min reached at step {self.step}")
+                    break
         except BaseException as exc:  # Ctrl-C, or a failure in the data or the model: keep the work done
             _close(batches)
             self.finish(interrupted=True, reason=type(exc).__name__)
@@ -633,6 +640,39 @@ class _Run:
 
 def _quiet(_line: str) -> None:
     pass
+
+
+def _now() -> float:
+    """Seconds on a monotonic clock (a function of its own, so tests can move time)."""
+    return time.monotonic()
+
+
+class _Clock:
+    """The run's time limit and its checkpoints by the minute."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        self.started = self.saved = _now()
+
+    def out_of_time(self, ranks, device: torch.device) -> bool:
+        """Whether the time limit has passed (the same answer on every rank)."""
+        if not self.config.time_limit_min:
+            return False
+        over = _now() - self.started >= 60.0 * self.config.time_limit_min
+        if ranks.world_size > 1:
+            flag = distributed.all_ranks_sum(torch.tensor([float(over)], device=device), ranks)
+            return bool(flag.item() > 0)
+        return over
+
+    def checkpoint_due(self) -> bool:
+        """Whether ``checkpoint_minutes`` have passed since the last timed checkpoint (then restarts)."""
+        if not self.config.checkpoint_minutes:
+            return False
+        now = _now()
+        if now - self.saved < 60.0 * self.config.checkpoint_minutes:
+            return False
+        self.saved = now
+        return True
 
 
 def _close(batches: Any) -> None:
