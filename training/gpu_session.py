@@ -1,0 +1,111 @@
+"""One short session of training the default network on a borrowed GPU, resumable across sessions.
+
+The project's GPU time comes in short loans (minutes, starts included). This script spends one loan:
+
+1. picks the starting point: the state a previous GPU session brought back
+   (``training/gpu/state.pt``, committed), otherwise the packaged network's state
+   (``training/default/state.pt``), or ``--init``;
+2. trains with the recipe (``training/default.yaml`` plus the flags below) for ``--minutes``, writing
+   ``last.pt`` every minute (``--checkpoint-minutes``), with unlabeled real pairs mixed in when their
+   folder is there (``--unlabeled``; carry it to the GPU machine, it is not in git);
+3. leaves in ``--out``: ``state.pt`` (compact: weights, step, run config; commit it as
+   ``training/gpu/state.pt``), ``best.pt`` (lowest synthetic validation EPE), ``log.jsonl``,
+   ``curve.png`` and ``session.json`` (what ran, how long, how far).
+
+Usage on the device machine (from the repository root, no install needed)::
+
+    OUT=$OUT PYTHONPATH=src python training/gpu_session.py --minutes 9 --out "$OUT" \\
+        --unlabeled .gpu-data/unlabeled
+
+and here, to try it on the CPU for a few seconds::
+
+    PYTHONPATH=src python training/gpu_session.py --device cpu --minutes 0.2 --batch-size 2 \\
+        --crop 64x128 --out runs/gpu-try
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+GPU_STATE = REPO / "training" / "gpu" / "state.pt"
+DEFAULT_STATE = REPO / "training" / "default" / "state.pt"
+RECIPE = REPO / "training" / "default.yaml"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", required=True, help="folder for the state, logs and curve brought back")
+    parser.add_argument("--minutes", type=float, default=9.0, help="training time (default: 9)")
+    parser.add_argument("--device", default="cuda", help="cuda (default) or cpu")
+    parser.add_argument("--batch-size", type=int, default=64, help="pairs per step (default: 64)")
+    parser.add_argument("--crop", default="256x512", help="training crop HxW (default: 256x512)")
+    parser.add_argument("--data-max-disp", type=float, default=192.0, help="scene disparity range (default: 192)")
+    parser.add_argument("--lr", type=float, default=2e-4, help="peak learning rate (default: 2e-4)")
+    parser.add_argument("--steps", type=int, default=200_000, help="schedule length of the whole run (default: 200000)")
+    parser.add_argument("--unlabeled", help="folder of unlabeled real pairs to mix in (skipped when missing)")
+    parser.add_argument("--unlabeled-per-batch", type=int, default=0, help="real pairs per batch (0: a quarter)")
+    parser.add_argument("--init", help="start from this checkpoint instead of the committed state")
+    parser.add_argument("--checkpoint-minutes", type=float, default=1.0, help="minutes between last.pt writes")
+    return parser.parse_args(argv)
+
+
+def starting_point(args: argparse.Namespace) -> tuple[str, str]:
+    """``("--resume" | "--init", path)``: where this session starts."""
+    if args.init:
+        return "--init", args.init
+    if GPU_STATE.is_file():
+        return "--resume", str(GPU_STATE)
+    return "--init", str(DEFAULT_STATE)
+
+
+def train_command(args: argparse.Namespace, run: Path) -> list[str]:
+    """The ``rtstereo train`` arguments of this session."""
+    how, source = starting_point(args)
+    command = ["train", "-c", str(RECIPE), how, source, "-o", str(run), "--device", args.device]
+    command += ["--batch-size", str(args.batch_size), "--crop", args.crop, "--data-max-disp", f"{args.data_max_disp:g}"]
+    command += ["--lr", f"{args.lr:g}", "--steps", str(args.steps), "--time-limit", f"{args.minutes:g}"]
+    # Checkpoints by the clock, validation at the end (the time limit validates): no step counts to guess.
+    command += ["--checkpoint-minutes", f"{args.checkpoint_minutes:g}", "--checkpoint-every", "1000000"]
+    command += ["--val-every", "1000000", "--log-every", "20"]
+    if args.unlabeled and Path(args.unlabeled).is_dir():
+        command += ["--unlabeled", args.unlabeled, "--unlabeled-per-batch", str(args.unlabeled_per_batch)]
+    elif args.unlabeled:
+        print(f"note: {args.unlabeled} is not here; training on rendered scenes only", file=sys.stderr)
+    return command
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from rtstereo.cli import main as rtstereo_main
+    from rtstereo.train.loop import compact_checkpoint
+
+    out = Path(args.out)
+    run = out / "run"
+    source = starting_point(args)[1]
+    command = train_command(args, run)
+    print("rtstereo " + " ".join(command), flush=True)
+    started = time.time()
+    code = rtstereo_main(command)
+    session = {"command": command, "exit_code": code, "seconds": round(time.time() - started, 1), "from": source}
+    if (run / "last.pt").is_file():
+        compact_checkpoint(run / "last.pt", out / "state.pt")
+        import torch
+
+        session["step"] = int(torch.load(out / "state.pt", map_location="cpu", weights_only=True)["step"])
+        for name in ("best.pt", "log.jsonl", "curve.png"):
+            if (run / name).is_file():
+                shutil.copy(run / name, out / name)
+        (run / "last.pt").unlink()  # 3x the compact state (optimiser moments): only the compact one goes back
+    (out / "session.json").write_text(json.dumps(session, indent=2) + "\n")
+    print(json.dumps(session), flush=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
