@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import platform
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .datasets import Sample
+from .errors import InputError
 from .metrics import BAD_THRESHOLDS_PX, bad_key, disparity_metrics, mean_metrics
 from .runtime.predictor import Predictor
 
@@ -63,6 +65,7 @@ class EvalReport:
             + [_fmt(s.metrics.get(k), f) for k, _, f in TABLE_COLUMNS]
             for s in self.scenes
         ]
+        rows += [[f["name"], "failed", "-"] + ["-" for _ in TABLE_COLUMNS] for f in self.failures]
         mean = self.mean
         rows.append([f"mean ({len(self.scenes)})", "", ""] + [_fmt(mean.get(k), f) for k, _, f in TABLE_COLUMNS])
         if markdown:
@@ -153,13 +156,84 @@ def evaluate(
     return report
 
 
+# Classical matchers search a multiple of 16 disparities, and OpenCV needs that many to stay below the width.
+SEARCH_STEP_PX = 16
+
+
+def search_range_px(hint_px: int, width_px: int) -> int:
+    """The disparity range to search on an image: the hint, clamped below the image width.
+
+    Dataset range hints can reach the image width (ETH3D's ``calib.txt`` gives ``ndisp=713`` for
+    713-pixel-wide images); a matcher cannot search that far, so the range becomes the largest
+    multiple of 16 below the width (at least 16).
+
+    Args:
+        hint_px: the range the dataset suggests, pixels.
+        width_px: the image width, pixels.
+
+    Returns:
+        The range to search, pixels.
+
+    Examples:
+        >>> search_range_px(713, 713), search_range_px(192, 713), search_range_px(64, 40)
+        (704, 192, 32)
+    """
+    if -(-hint_px // SEARCH_STEP_PX) * SEARCH_STEP_PX < width_px:
+        return hint_px
+    return max(SEARCH_STEP_PX, (width_px - 1) // SEARCH_STEP_PX * SEARCH_STEP_PX)
+
+
+def clamp_search_ranges(samples: Iterable[Sample]) -> tuple[list[Sample], list[str]]:
+    """Samples whose range hint does not fit their image width get a clamped hint, with a note each.
+
+    The width is read from the left image's header; a sample whose image cannot be read keeps its hint
+    (it fails later, when it is scored, with the reason).
+
+    Returns:
+        ``(samples, notes)``: the samples (clamped where needed) and one line per clamped sample.
+    """
+    from .datasets.readers import image_width_px
+
+    out, notes = [], []
+    for sample in samples:
+        try:
+            width_px = image_width_px(sample.left_path)
+        except Exception:  # a damaged image is reported when the scene is scored
+            out.append(sample)
+            continue
+        searched = search_range_px(sample.max_disp_hint_px, width_px)
+        if searched != sample.max_disp_hint_px:
+            notes.append(
+                f"{sample.name}: the dataset's disparity range {sample.max_disp_hint_px} px does not fit "
+                f"the {width_px}-px-wide image; searching {searched} px"
+            )
+            sample = dataclasses.replace(sample, max_disp_hint_px=searched)
+        out.append(sample)
+    return out, notes
+
+
 def score_sample(predictor_for: Callable[[Sample], Predictor], sample: Sample) -> SceneResult | None:
     """Predict one sample and score it against its ground truth (``None`` when it has none)."""
     left, right, gt, nonocc = sample.load()
     if gt is None:
         return None
+    if gt.shape != left.shape[:2]:
+        raise InputError(
+            f"scene {sample.name}: ground truth {sample.gt_path} is {gt.shape[1]}x{gt.shape[0]} but the left "
+            f"image {sample.left_path} is {left.shape[1]}x{left.shape[0]} (WxH): they must be the same size"
+        )
+    if nonocc is not None and nonocc.shape != gt.shape:
+        raise InputError(
+            f"scene {sample.name}: mask {sample.nonocc_path} is {nonocc.shape[1]}x{nonocc.shape[0]} but the "
+            f"ground truth is {gt.shape[1]}x{gt.shape[0]} (WxH): they must be the same size"
+        )
     predictor = predictor_for(sample)
     result = predictor.predict(left, right)
+    if result.disparity_px.shape != gt.shape:  # a predictor that does not keep the input size
+        raise InputError(
+            f"scene {sample.name}: the prediction is {result.disparity_px.shape[1]}x{result.disparity_px.shape[0]} "
+            f"but the ground truth is {gt.shape[1]}x{gt.shape[0]} (WxH)"
+        )
     metrics = disparity_metrics(result.disparity_px, gt)
     if nonocc is not None:
         metrics.update({f"noc/{k}": v for k, v in disparity_metrics(result.disparity_px, gt, nonocc).items()})

@@ -500,8 +500,26 @@ def test_missing_folder_raises(tmp_path):
 def test_a_file_instead_of_a_folder_raises(tmp_path):
     _save_rgb(tmp_path / "im.png")
 
-    with pytest.raises(DatasetError, match="not found"):
+    with pytest.raises(DatasetError, match="is a file, not a folder"):
         find_samples(tmp_path / "im.png")
+
+
+def test_scene_folders_behind_symbolic_links_are_found(tmp_path):
+    _write_two_view_scene(tmp_path / "store" / "Adirondack", MIDDEVAL3_CALIB)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "Adirondack").symlink_to(tmp_path / "store" / "Adirondack", target_is_directory=True)
+
+    sample = _only(find_samples(tmp_path / "data"))
+
+    assert sample.name == "Adirondack" and sample.left_path == tmp_path / "data" / "Adirondack" / "im0.png"
+
+
+def test_a_loop_of_links_and_a_second_link_to_one_scene_are_walked_once(tmp_path):
+    _write_two_view_scene(tmp_path / "data" / "a" / "Adirondack", MIDDEVAL3_CALIB)
+    (tmp_path / "data" / "a" / "back").symlink_to(tmp_path / "data", target_is_directory=True)  # a loop
+    (tmp_path / "data" / "b").symlink_to(tmp_path / "data" / "a" / "Adirondack", target_is_directory=True)
+
+    assert [s.name for s in find_samples(tmp_path / "data")] == ["Adirondack"]
 
 
 def test_sample_without_ground_truth_loads_images_only(tmp_path):

@@ -11,7 +11,7 @@ from ..batch.job import failure_reason
 from ..datasets import LAYOUTS, find_samples
 from ..datasets.readers import Sample
 from ..errors import InputError
-from ..eval import evaluate
+from ..eval import clamp_search_ranges, evaluate
 from ..models import get_spec, is_onnx_file, resolve_alias
 from .batch import add_engine_args, predictor_options
 from .common import add_model_args, predictor_from_args
@@ -53,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
     samples = find_samples(*args.paths)
     name = resolve_alias(args.model)
     per_scene_range = args.max_disp is None and not is_onnx_file(name) and _is_classical(name)
+    if per_scene_range:
+        samples, notes = clamp_search_ranges(samples)
+        for note in notes:
+            print(f"rtstereo eval: note: {note}", file=sys.stderr)
     cache: dict[int | None, object] = {}
 
     def predictor_for(sample: Sample):

@@ -116,7 +116,8 @@ def _first(folder: Path, stems: tuple[str, ...], files: set[str]) -> Path | None
     return None
 
 
-def _image_width(path: Path) -> int:
+def image_width_px(path: Path) -> int:
+    """Width of an image file in pixels, from its header (the pixels are not decoded)."""
     from PIL import Image
 
     with Image.open(path) as im:
@@ -143,7 +144,7 @@ def detect_middlebury_2001_2003(folder: Path, dirs: list[str], names: list[str],
         dataset, scale = "middlebury2001", _MB2001_SCALE.get(scene, _MB2001_DEFAULT_SCALE)
     else:  # 2003 scenes are distributed at full, half and quarter size
         dataset = "middlebury2003"
-        scale = max(1, round(_MB2003_FULL_WIDTH / _image_width(left_path)))
+        scale = max(1, round(_MB2003_FULL_WIDTH / image_width_px(left_path)))
     # An 8-bit map with divisor s holds disparities below 256 / s: the natural search range.
     return [
         Sample(
@@ -166,7 +167,7 @@ def detect_middlebury_2005(folder: Path, dirs: list[str], names: list[str], root
     gt_path = _first(folder, ("disp1",), files)
     if not (left_path and right_path and gt_path):
         return []
-    scale = max(1, round(_MB2005_FULL_WIDTH / _image_width(left_path)))
+    scale = max(1, round(_MB2005_FULL_WIDTH / image_width_px(left_path)))
     offset = 0.0
     if "dmin.txt" in files:
         offset = float((folder / "dmin.txt").read_text().split()[0])
@@ -321,13 +322,23 @@ LAYOUTS = (
 
 
 def _walk(root: Path) -> Iterator[tuple[Path, list[str], list[str]]]:
-    for folder, dirs, names in os.walk(root):
+    """``os.walk`` that follows symbolic links to folders, each real folder once (no loops)."""
+    seen: set[str] = set()
+    for folder, dirs, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:  # a link back up (a loop) or a second link to a folder already read
+            dirs[:] = []
+            continue
+        seen.add(real)
         dirs.sort()
         yield Path(folder), dirs, names
 
 
 def find_samples(*paths: str | Path) -> list[Sample]:
     """All samples under the given folders, each layout detected from its files.
+
+    Symbolic links to folders are followed; a folder reached twice (a loop of links, or two links to
+    one scene) is read once.
 
     Args:
         *paths: dataset folders (a scene, a dataset root, or a folder of several datasets).
@@ -336,12 +347,17 @@ def find_samples(*paths: str | Path) -> list[Sample]:
         Samples sorted by folder order, with unique names.
 
     Raises:
-        DatasetError: a path is missing, or nothing under it has a known layout.
+        DatasetError: a path is missing or not a folder, or nothing under it has a known layout.
     """
     samples: list[Sample] = []
     for path in (Path(p).absolute() for p in paths):
-        if not path.is_dir():
+        if not path.exists():
             raise DatasetError(f"dataset folder not found: {path}")
+        if not path.is_dir():
+            raise DatasetError(
+                f"{path} is a file, not a folder: give the folder of a scene or of a dataset "
+                "(e.g. the folder holding im0.png, im1.png and disp0GT.pfm)"
+            )
         found: list[Sample] = []
         for folder, dirs, names in _walk(path):
             for detector in DETECTORS:

@@ -1,0 +1,87 @@
+"""``rtstereo eval`` survives its data: range hints wider than the image, GT of another size, failures in the table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rtstereo.cli import main
+from rtstereo.datasets import find_samples
+from rtstereo.errors import InputError
+from rtstereo.eval import EvalReport, clamp_search_ranges, score_sample, search_range_px
+
+from .corpus import _eth3d_scene
+
+
+@pytest.mark.parametrize(
+    ("hint", "width", "expected"),
+    [(713, 713, 704), (720, 713, 704), (704, 713, 704), (705, 713, 704), (192, 713, 192), (64, 40, 32), (64, 8, 16)],
+)
+def test_search_range_stays_below_the_width(hint, width, expected):
+    assert search_range_px(hint, width) == expected
+
+
+def test_clamped_hint_comes_with_a_note(tmp_path):
+    samples = find_samples(_eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72), ndisp=72))
+    clamped, notes = clamp_search_ranges(samples)
+    assert clamped[0].max_disp_hint_px == 64
+    assert notes == ["s: the dataset's disparity range 72 px does not fit the 72-px-wide image; searching 64 px"]
+    assert clamp_search_ranges(clamped) == (clamped, [])
+
+
+def test_clamp_keeps_the_hint_of_an_unreadable_image(tmp_path):
+    folder = _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72), ndisp=72)
+    (folder / "im0.png").write_bytes(b"damaged")
+    samples = find_samples(folder)
+    assert clamp_search_ranges(samples) == (samples, [])
+
+
+def test_eval_cli_clamps_the_range_of_an_eth3d_scene(capsys, tmp_path):
+    _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72), ndisp=72)
+    code = main(["eval", "--model", "sgbm", str(tmp_path / "eth3d"), "-q", "-o", str(tmp_path / "res")])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert err.splitlines()[0] == (
+        "rtstereo eval: note: s: the dataset's disparity range 72 px does not fit the 72-px-wide image; searching 64 px"
+    )
+    scene = json.loads((tmp_path / "res" / "sgbm.json").read_text())["scenes"][0]
+    assert scene["settings"]["max_disp"] == 64
+
+
+def test_ground_truth_of_another_size_names_the_scene(tmp_path):
+    sample = find_samples(_eth3d_scene(tmp_path / "scene_a", hw=(40, 72), ndisp=32, gt_hw=(30, 40)))[0]
+    with pytest.raises(InputError, match=r"scene scene_a: ground truth .*disp0GT.pfm is 40x30 but the left image"):
+        score_sample(lambda s: pytest.fail("no prediction for a scene that cannot be scored"), sample)
+
+
+def test_prediction_of_another_size_names_the_scene(tmp_path):
+    import numpy as np
+
+    from rtstereo.types import DisparityResult
+
+    class Shrinking:
+        def predict(self, left, right):
+            return DisparityResult(disparity_px=np.zeros((10, 10), np.float32), timings_ms={"total": 1.0})
+
+    sample = find_samples(_eth3d_scene(tmp_path / "scene_b", hw=(40, 72), ndisp=32))[0]
+    with pytest.raises(InputError, match=r"scene scene_b: the prediction is 10x10 but the ground truth is 72x40"):
+        score_sample(lambda s: Shrinking(), sample)
+
+
+def test_mask_of_another_size_names_the_scene(tmp_path):
+    import cv2
+    import numpy as np
+
+    folder = _eth3d_scene(tmp_path / "scene_c", hw=(40, 72), ndisp=32)
+    cv2.imwrite(str(folder / "mask0nocc.png"), np.full((20, 20), 255, np.uint8))
+    sample = find_samples(folder)[0]
+    with pytest.raises(InputError, match=r"scene scene_c: mask .*mask0nocc.png is 20x20"):
+        score_sample(lambda s: pytest.fail("not reached"), sample)
+
+
+def test_the_table_marks_failed_scenes():
+    report = EvalReport(model="m", failures=[{"name": "bad_scene", "left": "x.png", "error": "cannot read"}])
+    row = next(line for line in report.table().splitlines() if line.startswith("bad_scene"))
+    assert "failed" in row
+    assert "| bad_scene | failed |" in report.table(markdown=True)
