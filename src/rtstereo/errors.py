@@ -62,7 +62,34 @@ def require(module: str, extra: str, purpose: str):
     try:
         return importlib.import_module(module)
     except ImportError as exc:
+        missing_library = _missing_shared_library(exc)
+        if missing_library is not None:  # the package is there; a system library it links to is not
+            raise MissingDependencyError(
+                f"{purpose} needs the Python package '{module}', which is installed but cannot load: the "
+                f"system library {missing_library} is missing; install it with the system's package manager"
+                f"{_SYSTEM_PACKAGES.get(missing_library.split('.so')[0], '')}"
+            ) from exc
         raise MissingDependencyError(
             f"{purpose} needs the Python package '{module}', which is not installed "
             f"({exc.__class__.__name__}: {exc}). Install it with: pip install 'rtstereo[{extra}]'"
         ) from exc
+
+
+# System packages that provide shared libraries optional dependencies load (Debian/Ubuntu names).
+_SYSTEM_PACKAGES = {"libusb-1.0": " (Debian/Ubuntu: apt-get install libusb-1.0-0)"}
+
+
+def _missing_shared_library(exc: ImportError) -> str | None:
+    """``libusb-1.0.so.0`` from "libusb-1.0.so.0: cannot open shared object file", else ``None``.
+
+    Examples:
+        >>> _missing_shared_library(ImportError("libusb-1.0.so.0: cannot open shared object file: No such file"))
+        'libusb-1.0.so.0'
+        >>> _missing_shared_library(ModuleNotFoundError("No module named 'x'")) is None
+        True
+    """
+    text = str(exc)
+    marker = ": cannot open shared object file"
+    if marker not in text:
+        return None
+    return text.split(marker)[0].strip().rsplit(" ", 1)[-1] or None

@@ -90,7 +90,7 @@ def build(root: Path) -> list[Case]:
     weights.write_bytes(b"PK\x03\x04 truncated archive")
 
     eth3d = _eth3d_scene(root / "eth3d" / "wide_range")  # ndisp = width, as ETH3D's calib.txt give it
-    _eth3d_scene(root / "mismatch" / "scene_a", gt_hw=(30, 40))
+    _eth3d_scene(root / "mismatch" / "scene_a", ndisp=32, gt_hw=(30, 40))
     (root / "linked").mkdir(exist_ok=True)
     link = root / "linked" / "scene_link"
     if not link.is_symlink():

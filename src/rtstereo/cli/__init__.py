@@ -8,9 +8,12 @@ errors (:class:`~rtstereo.errors.RtStereoError`) become one line on stderr and e
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
+import warnings
+from collections.abc import Iterator
 
 from ..errors import RtStereoError
 
@@ -24,8 +27,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse that answers a mistyped verb or option with the close matches."""
 
     def error(self, message: str):  # noqa: D102 - argparse hook
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        # One line, like every other error of ours; the usage is one --help away.
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return int(args.func(args) or 0)
+        with one_voice(args.verb):
+            return int(args.func(args) or 0)
     except RtStereoError as exc:
         print(f"rtstereo {args.verb}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -61,6 +65,36 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"rtstereo {args.verb}: interrupted", file=sys.stderr)
         return 130
+
+
+@contextlib.contextmanager
+def one_voice(verb: str) -> Iterator[None]:
+    """While a verb runs, everything on stderr is rtstereo's, one line each.
+
+    Python warnings (rtstereo's and its libraries') become ``rtstereo VERB: warning: ...`` lines
+    without source paths; OpenCV logs errors only; what C libraries print during a call that fails is
+    held back (:mod:`rtstereo.io.quiet`), so the user's first line is the error that explains it.
+    """
+    import cv2
+
+    from ..io.quiet import hold_native_output
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ARG001 - warnings' signature
+        text = " ".join(str(message).split())
+        print(f"rtstereo {verb}: warning: {text}", file=sys.stderr)
+
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(
+        cv2.utils.logging.LOG_LEVEL_ERROR
+    )  # errors only: OpenCV's warnings about a damaged file come with our error
+    previous = hold_native_output(True)
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = show
+            yield
+    finally:
+        hold_native_output(previous)
+        cv2.utils.logging.setLogLevel(level)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -70,8 +70,8 @@ def size_arg(text: str) -> tuple[int, int]:
     """argparse ``type=`` for HxW sizes: the error is shown in argparse's own usage line."""
     try:
         return parse_size_hw(text)
-    except InputError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    except InputError as exc:  # argparse names the option itself
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--size: ")) from None
 
 
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -86,7 +86,20 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         settings["max_disp"] = args.max_disp
     if args.iters is not None:
         settings["iters"] = args.iters
+    for key, option in (("max_disp", "--max-disp"), ("iters", "--iters")):
+        if key in settings:
+            _check_positive(settings[key], option)
     return settings
+
+
+def _check_positive(value: Any, option: str) -> None:
+    """A disparity range or iteration count below 1 is refused before any model is built."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return  # not a number: the model's own setting check names the expected type
+    if not number >= 1:
+        raise InputError(f"{option} must be >= 1, got {value}")
 
 
 def predictor_from_args(args: argparse.Namespace, **overrides: Any) -> Predictor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -151,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     sources = _sources(args)
     formats = parse_formats(args.format)
     output = Path(args.output) if args.output else None
-    to_file = output is not None and output.suffix.lower() in FILE_SUFFIXES
+    to_file = output is not None and _names_a_file(args.output)
     if to_file and len(sources) > 1:
         raise InputError(f"{len(sources)} pairs cannot go into one file {output}: give a folder with -o")
     calibration, rectifier = _calibration_and_rectifier(args)
@@ -184,6 +185,30 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_rectification_check:
         _check_first_rectified(job, sources[0])
     return run_batch(args, job, sources, "predict", where).exit_code
+
+
+def _names_a_file(text: str) -> bool:
+    """Whether ``-o`` names one output file (a known suffix) rather than a folder.
+
+    A path ending in ``/`` or an existing folder is a folder; a path with another suffix is refused,
+    so that ``-o disp.txt`` does not quietly become a folder called ``disp.txt``.
+
+    Raises:
+        InputError: a suffix that is neither a known file format nor a folder.
+    """
+    path = Path(text)
+    if text.endswith(("/", os.sep)) or path.is_dir():
+        return False
+    suffix = path.suffix.lower()
+    if suffix in FILE_SUFFIXES:
+        return True
+    if suffix:
+        known = ", ".join(f"{s} ({FILE_SUFFIXES[s]})" for s in FILE_SUFFIXES)
+        raise InputError(
+            f"-o {text}: unknown output suffix '{path.suffix}': one pair's disparity goes to a file ending in "
+            f"{known}; for a folder end the path with '/' (-o {text}/)"
+        )
+    return False
 
 
 def _sources(args: argparse.Namespace) -> list[PairSource]:

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import InputError, OutputError
 from .download import fetch, is_url
+from .quiet import native_output_held
 
 
 def read_image(source: str | Path) -> np.ndarray:
@@ -32,7 +33,10 @@ def read_image(source: str | Path) -> np.ndarray:
     if not path.is_file():
         raise InputError(f"image not found: {path}")
     data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    with native_output_held() as noise:  # libpng / OpenCV print their own lines about a damaged file
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+        if image is None:
+            noise.discard()
     if image is None:
         raise InputError(f"cannot read {path}: not an image OpenCV can decode, or the file is damaged")
     if image.dtype == np.uint16:

@@ -10,6 +10,9 @@ so that loading never needs architecture flags repeated by hand.
 
 from __future__ import annotations
 
+import pickle
+import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -38,13 +41,38 @@ def read_torch_file(path: str | Path) -> Any:
     if path.stat().st_size == 0:
         raise CheckpointError(f"weights file is empty: {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on pickle protocols: the error below says it all
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for damaged files
         raise CheckpointError(
-            f"cannot read weights file {path}: expected a PyTorch checkpoint (torch.save), "
-            f"but loading failed ({exc.__class__.__name__}: {str(exc).splitlines()[0][:200]}). "
-            "Is the file complete (not truncated) and of this model?"
+            f"cannot read weights file {path}: {load_failure_reason(exc)}; expected {EXPECTED_LAYOUT}"
         ) from exc
+
+
+EXPECTED_LAYOUT = "a torch.save file of tensors (a state dict, alone or under a key like 'model' or 'state_dict')"
+
+
+def load_failure_reason(exc: BaseException) -> str:
+    """A short reason for a failed ``torch.load``, instead of torch's multi-paragraph explanations.
+
+    Examples:
+        >>> load_failure_reason(RuntimeError("PytorchStreamReader failed reading zip archive: failed finding..."))
+        'not a complete zip archive (cut short, or not written by torch.save)'
+    """
+    text = str(exc)
+    if "zip archive" in text or "central directory" in text:
+        return "not a complete zip archive (cut short, or not written by torch.save)"
+    if "Unsupported operand" in text:  # pickle opcodes torch.save never writes
+        return "not a PyTorch file (a plain pickle, or damaged)"
+    if "Weights only load failed" in text:
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        what = f" ({found.group(1)})" if found else ""
+        return f"it holds Python objects{what} besides tensors, refused for safety"
+    if isinstance(exc, (KeyError, EOFError, pickle.UnpicklingError)) or "load key" in text:
+        return "not a PyTorch file, or cut short"
+    first = text.splitlines()[0][:120] if text else ""
+    return f"{exc.__class__.__name__}: {first}" if first else exc.__class__.__name__
 
 
 def find_state_dict(obj: Any, path: str | Path, keys: tuple[str, ...]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from ..io.quiet import native_output_held
 from ..types import Calibration, StereoPair
 
 log = logging.getLogger("rtstereo.stream")
@@ -286,7 +287,8 @@ class LiveSource(FrameSource):
 
     def _frames(self) -> Iterator[StereoPair]:
         try:
-            self._open()
+            with native_output_held():  # drivers' own lines (DepthAI, V4L2) come after our error, if at all
+                self._open()
         except BaseException:
             self._close()  # whatever was opened before the failure
             raise

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import InputError, require
 from ..io.download import cache_dir, is_url
+from ..io.quiet import native_output_held
 from ..types import StereoPair
 from .base import FrameSource, check_side_by_side_width, check_start_stride, split_side_by_side
 
@@ -47,7 +48,10 @@ class VideoReader:
         self.label = label
         if not self.path.is_file():
             raise InputError(f"{label} not found: {self.path}")
-        self.capture = cv2.VideoCapture(str(self.path))
+        with native_output_held() as noise:  # FFmpeg's own lines about a file it cannot open
+            self.capture = cv2.VideoCapture(str(self.path))
+            if not self.capture.isOpened():
+                noise.discard()
         if not self.capture.isOpened():
             raise InputError(f"cannot read {label} {self.path}: not a video OpenCV (FFmpeg) can open, or damaged")
         self.width = int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH))

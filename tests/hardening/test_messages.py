@@ -1,0 +1,230 @@
+"""Messages that help, and one voice on stderr: each branch of the hardened error paths."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import warnings
+
+import cv2
+import pytest
+
+from rtstereo.cli import main, one_voice
+from rtstereo.errors import MissingDependencyError, require
+from rtstereo.io.quiet import hold_native_output, native_output_held
+
+from ..conftest import make_textured_pair
+
+SGBM = ["--model", "sgbm", "--max-disp", "16"]
+
+
+@pytest.fixture
+def pair(tmp_path):
+    left, right = make_textured_pair(48, 72)
+    paths = tmp_path / "l.png", tmp_path / "r.png"
+    cv2.imwrite(str(paths[0]), left)
+    cv2.imwrite(str(paths[1]), right)
+    return [str(p) for p in paths]
+
+
+def _run(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# ---- -o: a file by its suffix, a folder by its slash ----------------------------------------
+
+
+def test_unknown_output_suffix_lists_the_suffixes_and_makes_no_folder(capsys, tmp_path, pair):
+    code, _, err = _run(capsys, "predict", *pair, *SGBM, "-o", tmp_path / "disp.txt")
+    assert code == 2
+    assert "unknown output suffix '.txt'" in err and ".png" in err and ".pfm" in err and ".npy" in err
+    assert "disp.txt/" in err  # says how to ask for a folder
+    assert not (tmp_path / "disp.txt").exists()
+
+
+def test_a_path_ending_in_a_slash_is_a_folder_whatever_its_suffix(capsys, tmp_path, pair):
+    code, _, _ = _run(capsys, "predict", *pair, *SGBM, "-o", f"{tmp_path / 'disp.png'}/", "--format", "pfm")
+    assert code == 0 and (tmp_path / "disp.png" / "l.pfm").is_file()
+
+
+def test_an_existing_folder_with_a_dot_stays_a_folder(capsys, tmp_path, pair):
+    (tmp_path / "run.v2").mkdir()
+    code, _, _ = _run(capsys, "predict", *pair, *SGBM, "-o", tmp_path / "run.v2", "--format", "npy")
+    assert code == 0 and (tmp_path / "run.v2" / "l.npy").is_file()
+
+
+def test_a_known_suffix_is_one_file(capsys, tmp_path, pair):
+    code, _, _ = _run(capsys, "predict", *pair, *SGBM, "-o", tmp_path / "d.pfm")
+    assert code == 0 and (tmp_path / "d.pfm").is_file()
+
+
+# ---- model settings: advice only for valid values --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--max-disp", "-5"], "--max-disp must be >= 1, got -5"),
+        (["--max-disp", "0"], "--max-disp must be >= 1, got 0"),
+        (["--iters", "0"], "--iters must be >= 1, got 0"),
+        (["--set", "max_disp=-3"], "--max-disp must be >= 1, got -3"),
+    ],
+)
+def test_settings_below_one_are_refused_before_any_model(capsys, pair, options, message):
+    code, _, err = _run(capsys, "predict", *pair, "--model", "rtnet-v4", *options)
+    assert code == 2 and err.strip() == f"rtstereo predict: error: {message}"
+    assert "re-export" not in err
+
+
+# ---- checkpoints: the file, the reason, the expected layout ----------------------------------
+
+
+def _broken_checkpoints(folder):
+    torch = pytest.importorskip("torch")
+    import pickle
+
+    torch.save({"w": torch.zeros(3)}, folder / "ok.pt")
+    whole = (folder / "ok.pt").read_bytes()
+    (folder / "cut.pt").write_bytes(whole[: len(whole) // 2])
+    (folder / "text.pt").write_bytes(b"hello, not weights")
+    torch.save({"w": torch.zeros(3), "when": __import__("datetime").date(2020, 1, 1)}, folder / "objects.pt")
+    (folder / "legacy.pt").write_bytes(pickle.dumps({"w": 1}, protocol=4))
+    return {
+        "cut.pt": "not a complete zip archive",
+        "text.pt": "not a PyTorch file",
+        "objects.pt": "holds Python objects (datetime.date) besides tensors, refused for safety",
+        "legacy.pt": "not a PyTorch file",
+    }
+
+
+def test_checkpoint_errors_are_short_and_say_what_was_expected(tmp_path):
+    from rtstereo.errors import CheckpointError
+    from rtstereo.models.checkpoint import read_torch_file
+
+    for name, reason in _broken_checkpoints(tmp_path).items():
+        with pytest.raises(CheckpointError) as info:
+            read_torch_file(tmp_path / name)
+        message = str(info.value)
+        assert message.startswith(f"cannot read weights file {tmp_path / name}: ")
+        assert reason in message and "expected a torch.save file of tensors" in message
+        assert len(message) - len(str(tmp_path / name)) < 220 and "\n" not in message and "weights_only" not in message
+
+
+def test_load_failure_reason_of_another_error():
+    from rtstereo.models.checkpoint import load_failure_reason
+
+    assert load_failure_reason(OSError("disk on fire\nmore")) == "OSError: disk on fire"
+    assert load_failure_reason(ValueError()) == "ValueError"
+
+
+# ---- optional dependencies: installed but not loadable ---------------------------------------
+
+
+def test_installed_package_missing_its_system_library_names_the_library(monkeypatch):
+    def broken(name):
+        raise ImportError("libusb-1.0.so.0: cannot open shared object file: No such file or directory")
+
+    monkeypatch.setattr(importlib, "import_module", broken)
+    with pytest.raises(MissingDependencyError) as info:
+        require("pyrealsense2", "realsense", "the Intel RealSense camera")
+    message = str(info.value)
+    assert "installed but cannot load" in message and "libusb-1.0.so.0 is missing" in message
+    assert "apt-get install libusb-1.0-0" in message and "not installed" not in message
+
+
+def test_a_package_that_is_not_installed_names_the_extra(monkeypatch):
+    def absent(name):
+        raise ModuleNotFoundError(f"No module named '{name}'")
+
+    monkeypatch.setattr(importlib, "import_module", absent)
+    with pytest.raises(MissingDependencyError, match=r"not installed .* pip install 'rtstereo\[realsense\]'"):
+        require("pyrealsense2", "realsense", "the Intel RealSense camera")
+
+
+def test_an_unknown_system_library_gets_no_package_hint(monkeypatch):
+    def broken(name):
+        raise ImportError("libfoo.so.3: cannot open shared object file: No such file or directory")
+
+    monkeypatch.setattr(importlib, "import_module", broken)
+    with pytest.raises(
+        MissingDependencyError, match=r"libfoo.so.3 is missing; install it with the system's package manager$"
+    ):
+        require("foo", "camera", "foo")
+
+
+# ---- one voice on stderr ---------------------------------------------------------------------
+
+
+def test_warnings_become_single_rtstereo_lines(capsys):
+    with one_voice("predict"):
+        warnings.warn("the network runs at 240x320;\n  the disparity is rescaled", UserWarning, stacklevel=1)
+    err = capsys.readouterr().err
+    assert err == "rtstereo predict: warning: the network runs at 240x320; the disparity is rescaled\n"
+
+
+def test_argparse_errors_are_one_line(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["export", "anynet", "--size", "64", "-o", "a.onnx"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2
+    assert err == (
+        "rtstereo export: error: argument --size: size '64' not understood: expected HEIGHTxWIDTH in pixels, "
+        "e.g. 480x640 (see `rtstereo export --help`)\n"
+    )
+
+
+def test_noise_of_a_failing_call_is_dropped(capfd):
+    previous = hold_native_output(True)
+    try:
+        with pytest.raises(RuntimeError), native_output_held():
+            os.write(2, b"libpng error: IDAT: incorrect data check\n")
+            os.write(1, b"[depthai] [warning] USB protocol not available\n")
+            raise RuntimeError("failed")
+        with native_output_held() as noise:
+            os.write(2, b"[mov,mp4 @ 0x1] moov atom not found\n")
+            noise.discard()
+    finally:
+        hold_native_output(previous)
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
+def test_noise_of_a_successful_call_goes_to_stderr(capfd):
+    previous = hold_native_output(True)
+    try:
+        with native_output_held() as noise:
+            os.write(1, b"driver chatter\n")
+    finally:
+        hold_native_output(previous)
+    out, err = capfd.readouterr()
+    assert out == "" and err == "driver chatter\n" and noise.text == "driver chatter\n"
+
+
+def test_holding_is_off_for_library_users(capfd):
+    with native_output_held() as noise:
+        os.write(1, b"left alone\n")
+    assert capfd.readouterr().out == "left alone\n" and noise.text == ""
+
+
+def test_a_damaged_png_gives_our_line_only(capfd, tmp_path, pair):
+    damaged = tmp_path / "damaged.png"
+    data = bytearray(open(pair[0], "rb").read())
+    data[100] ^= 0xFF  # a CRC error inside IDAT: libpng prints "libpng error: ..." itself
+    damaged.write_bytes(bytes(data))
+    code = main(["predict", str(damaged), pair[1], *SGBM])
+    out, err = capfd.readouterr()
+    assert code == 2 and out == ""
+    assert err == (
+        f"rtstereo predict: error: cannot read {damaged}: not an image OpenCV can decode, or the file is damaged\n"
+    )
+
+
+def test_a_file_that_is_not_a_video_gives_our_line_only(capfd, tmp_path):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(64))  # an mp4 header, no moov atom
+    code = main(["video", str(clip), "--sbs", *SGBM])
+    out, err = capfd.readouterr()
+    assert code == 2 and out == "" and err.startswith("rtstereo video: error: cannot read side-by-side video")
+    assert "moov" not in err and len(err.splitlines()) == 1
