@@ -31,19 +31,26 @@ def run_local(
         on_outcome: called with each outcome as soon as it is known (e.g. to print failures).
 
     Returns:
-        The :class:`~rtstereo.batch.outcome.BatchSummary`.
+        The :class:`~rtstereo.batch.outcome.BatchSummary`; after Ctrl-C, the pairs finished so far with
+        ``interrupted`` set (the pair being worked on left no file under its final names).
     """
     from tqdm import tqdm
 
     start = time.perf_counter()
     outcomes: list[PairOutcome] = []
+    interrupted = False
     with tqdm(total=len(sources), desc="predict", unit="pair", file=sys.stderr, disable=not progress) as bar:
-        for index, source in enumerate(sources):
-            outcome = process_pair(job, predictor, source, index)
-            outcomes.append(outcome)
-            bar.update(1)
-            if on_outcome is not None:
-                on_outcome(outcome)
-            if fail_fast and outcome.status == FAILED:
-                break
-    return BatchSummary(outcomes, listed=len(sources), elapsed_s=time.perf_counter() - start, engine="local")
+        try:
+            for index, source in enumerate(sources):
+                outcome = process_pair(job, predictor, source, index)
+                outcomes.append(outcome)
+                bar.update(1)
+                if on_outcome is not None:
+                    on_outcome(outcome)
+                if fail_fast and outcome.status == FAILED:
+                    break
+        except KeyboardInterrupt:
+            interrupted = True
+    return BatchSummary(
+        outcomes, listed=len(sources), elapsed_s=time.perf_counter() - start, engine="local", interrupted=interrupted
+    )

@@ -79,6 +79,7 @@ class BatchSummary:
         elapsed_s: wall time of the run, seconds.
         engine: ``local`` or ``ray``.
         workers: processes that predicted (1 for ``local``).
+        interrupted: the run was stopped by Ctrl-C; the pairs not reached count as such.
     """
 
     outcomes: list[PairOutcome] = field(default_factory=list)
@@ -86,6 +87,7 @@ class BatchSummary:
     elapsed_s: float = 0.0
     engine: str = "local"
     workers: int = 1
+    interrupted: bool = False
 
     def __post_init__(self) -> None:
         self.outcomes.sort(key=lambda o: o.index)
@@ -110,7 +112,9 @@ class BatchSummary:
 
     @property
     def exit_code(self) -> int:
-        """0 when no pair failed, 1 otherwise."""
+        """0 when no pair failed, 1 otherwise; 130 (as for SIGINT) when the run was interrupted."""
+        if self.interrupted:
+            return 130
         return 1 if self.failures or self.not_reached else 0
 
     def report(self) -> str:
@@ -121,7 +125,7 @@ class BatchSummary:
             line += " (complete outputs exist; --overwrite redoes them)"
         line += f", {counts[FAILED]} failed"
         if self.not_reached:
-            line += f", {self.not_reached} not reached (--fail-fast)"
+            line += f", {self.not_reached} not reached ({'interrupted' if self.interrupted else '--fail-fast'})"
         done = [o for o in self.outcomes if o.status == DONE]
         if done:
             mean_ms = sum(o.model_ms for o in done) / len(done)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..batch import BatchJob, BatchSummary, PairOutcome, PredictorOptions, run_local
-from ..batch.outcome import FAILED
+from ..batch.outcome import DONE, FAILED
 from ..errors import InputError
 from ..sources.pairs import PairSource
 from .common import predictor_from_args, settings_from_args
@@ -140,7 +140,16 @@ def run_batch(
         summary = run_local(job, predictor, sources, fail_fast=args.fail_fast, progress=progress, on_outcome=report)
     if summary_path is not None:
         summary.write_table(summary_path)
-    if not args.quiet:
+    if summary.interrupted:
+        done = summary.counts[DONE]
+        print(
+            f"rtstereo {verb}: interrupted after {len(summary.outcomes)} of {summary.listed} pair(s): {done} written "
+            f"{'to ' + str(job.output) if job.output is not None else '(no -o: nothing written)'}, each pair "
+            "complete (a rerun skips them)",
+            file=sys.stderr,
+            flush=True,
+        )
+    elif not args.quiet:
         print(f"{summary.report()}; {where}", flush=True)
     failures = summary.failures
     if failures:

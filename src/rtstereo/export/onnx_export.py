@@ -380,21 +380,30 @@ def _missing_kernel(path: Path) -> str | None:
 
 
 def _save(proto: Any, path: Path, external: bool) -> None:
+    """Write the model (and its ``.data`` file) in a hidden staging folder, then rename them into place."""
+    from ..io.atomic import interrupts_deferred, publish, staging_folder
+
     path.parent.mkdir(parents=True, exist_ok=True)
     data = path.with_name(path.name + ".data")
     _remove(path)
-    if external:
-        proto = copy.deepcopy(proto)  # saving with external data strips the tensors from the proto
-        onnx.save_model(
-            proto,
-            str(path),
-            save_as_external_data=True,
-            all_tensors_to_one_file=True,
-            location=data.name,
-            size_threshold=1024,
-        )
-    else:
-        onnx.save_model(proto, str(path))
+    with staging_folder(path.parent) as staging:
+        staged = staging / path.name
+        if external:
+            proto = copy.deepcopy(proto)  # saving with external data strips the tensors from the proto
+            onnx.save_model(
+                proto,
+                str(staged),
+                save_as_external_data=True,
+                all_tensors_to_one_file=True,
+                location=data.name,
+                size_threshold=1024,
+            )
+        else:
+            onnx.save_model(proto, str(staged))
+        with interrupts_deferred():  # the weights first: a model file under its name always has them
+            if (staging / data.name).exists():
+                publish(staging / data.name, staging, path.parent)
+            publish(staged, staging, path.parent)
 
 
 def _remove(path: Path) -> None:

@@ -192,9 +192,12 @@ class ParityReport:
         }
 
     def save(self, path: str | Path) -> Path:
+        from ..io.atomic import atomic_path
+
         path = Path(path)
         try:
-            path.write_text(json.dumps(self.to_json(), indent=2, default=str) + "\n")
+            with atomic_path(path) as partial:
+                partial.write_text(json.dumps(self.to_json(), indent=2, default=str) + "\n")
         except OSError as exc:
             raise OutputError(f"cannot write the parity report {path}: {exc}") from None
         return path

@@ -182,7 +182,10 @@ def quantize_int8(
     kept = {p.key: p.value for p in proto.metadata_props if p.key != METADATA_KEY}
     onnx.helper.set_model_props(proto, {**kept, METADATA_KEY: contract.to_json()})
     output.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(proto, str(output))
+    from ..io.atomic import atomic_path
+
+    with atomic_path(output) as partial:
+        onnx.save(proto, str(partial))
 
     if check_pair is None:
         check = feeds[0]

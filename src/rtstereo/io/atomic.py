@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,3 +90,26 @@ def publish(staged: Path, staging: Path, folder: Path) -> Path:
     except OSError as exc:
         raise OutputError(f"cannot write {final}: {exc}") from None
     return final
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C back while the block runs (a few renames), then raise it: a set of files is all or none.
+
+    Only the main thread receives signals, so elsewhere the block simply runs.
+
+    Examples:
+        >>> with interrupts_deferred():
+        ...     pass
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[object] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt

@@ -109,17 +109,20 @@ def write_calibration(path: str | Path, calibration: Calibration, **extra: objec
     Returns:
         The path written.
     """
+    from .atomic import atomic_path
+
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix != ".json" and suffix not in OPENCV_SUFFIXES:
+        raise OutputError(f"calibration file {path} must end in .json, .yaml, .yml or .xml")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        if suffix == ".json":
-            data = {"format": FORMAT_TAG, "version": 1, **dataclasses.asdict(calibration), **extra}
-            path.write_text(json.dumps(data, indent=2) + "\n")
-        elif suffix in OPENCV_SUFFIXES:
-            write_opencv(path, projection_matrices(calibration), calibration.width_px, calibration.height_px)
-        else:
-            raise OutputError(f"calibration file {path} must end in .json, .yaml, .yml or .xml")
+        with atomic_path(path) as partial:
+            if suffix == ".json":
+                data = {"format": FORMAT_TAG, "version": 1, **dataclasses.asdict(calibration), **extra}
+                partial.write_text(json.dumps(data, indent=2) + "\n")
+            else:
+                write_opencv(partial, projection_matrices(calibration), calibration.width_px, calibration.height_px)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc}") from None
     return path

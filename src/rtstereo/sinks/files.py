@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from ..errors import InputError, OutputError
-from ..io.atomic import atomic_path, publish, staging_folder
+from ..io.atomic import atomic_path, interrupts_deferred, publish, staging_folder
 from ..io.disparity import colorize, write_disparity
 from ..io.images import write_image
 from ..types import DisparityResult
@@ -150,13 +150,16 @@ def save_result(
     """Write ``result`` into ``folder`` as ``<name>.<ext>`` for each format; returns the files.
 
     ``writers`` replaces registered writers for this call (e.g. point clouds with a run's cleaning
-    options) without changing the registry. Each file is written in a hidden staging folder and renamed
-    into ``folder`` once complete.
+    options) without changing the registry. Every file is first written in a hidden staging folder; then
+    all are renamed into ``folder`` with Ctrl-C held back, so an interrupted run leaves all of a pair's
+    files or none.
     """
     folder = Path(folder)
     table = {**FORMATS, **(writers or {})}
     with staging_folder(folder) as staging:
-        return [publish(table[f](result, staging / name), staging, folder) for f in formats]
+        staged = [table[f](result, staging / name) for f in formats]
+        with interrupts_deferred():
+            return [publish(path, staging, folder) for path in staged]
 
 
 def save_single_file(result: DisparityResult, path: str | Path) -> Path:

@@ -150,6 +150,8 @@ class VideoSink(Sink):
         self.frames = 0
         self._writer: cv2.VideoWriter | None = None
         self._size_wh: tuple[int, int] | None = None
+        # Written under a hidden name and renamed when closed (finalised): a file under the real name plays.
+        self._partial = self.path.with_name(f".{self.path.stem}.partial-{os.getpid()}{self.path.suffix}")
 
     def write(self, frame: OutputFrame) -> None:
         image = frame.preview
@@ -159,9 +161,10 @@ class VideoSink(Sink):
         padded_wh = (width + width % 2, height + height % 2)
         if self._writer is None:
             fps = float(self.fps or 10.0)
-            self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*MP4_FOURCC), fps, padded_wh)
+            self._writer = cv2.VideoWriter(str(self._partial), cv2.VideoWriter_fourcc(*MP4_FOURCC), fps, padded_wh)
             if not self._writer.isOpened():
                 self._writer = None
+                self._partial.unlink(missing_ok=True)
                 raise OutputError(
                     f"cannot write the video {self.path}: OpenCV's FFmpeg writer did not open it (folder not writable?)"
                 )
@@ -177,6 +180,10 @@ class VideoSink(Sink):
         if self._writer is not None:
             self._writer.release()  # writes the mp4 index: without it the file does not play
             self._writer = None
+            try:
+                os.replace(self._partial, self.path)
+            except OSError as exc:
+                raise OutputError(f"cannot write the video {self.path}: {exc}") from None
 
     @property
     def outputs(self) -> list[str]:

@@ -1,0 +1,109 @@
+"""Interrupted runs leave only complete files, and Ctrl-C says how many pairs were written and where."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from rtstereo.batch import BatchJob
+from rtstereo.cli import main
+from rtstereo.io.atomic import interrupts_deferred
+from rtstereo.sinks.files import save_result
+from rtstereo.types import DisparityResult
+
+from ..batch.conftest import SGBM_ARGS, write_pairs
+
+
+def _visible_files(folder):
+    return sorted(
+        p.name for p in folder.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.parts)
+    )
+
+
+def test_ctrl_c_in_a_batch_says_how_many_pairs_were_written_and_where(capsys, monkeypatch, tmp_path):
+    lefts, rights = write_pairs(tmp_path / "in", 5)
+    calls = []
+    real_predict = BatchJob.predict
+
+    def predict_then_interrupt(self, predictor, pair):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_predict(self, predictor, pair)
+
+    monkeypatch.setattr(BatchJob, "predict", predict_then_interrupt)
+    out = tmp_path / "out"
+    code = main(["predict", str(lefts), str(rights), *SGBM_ARGS, "-o", f"{out}/", "--format", "png16,json", "-q"])
+    err = capsys.readouterr().err
+    assert code == 130
+    assert (
+        f"rtstereo predict: interrupted after 2 of 5 pair(s): 2 written to {out}, each pair complete "
+        "(a rerun skips them)" in err
+    )
+    assert _visible_files(out) == ["00.json", "00.png", "01.json", "01.png"]
+    assert not list(out.iterdir())[0].name.startswith(".partial")  # the staging folder is gone
+
+
+def test_an_interruption_while_a_pair_is_written_leaves_none_of_its_files(tmp_path):
+    result = DisparityResult(np.full((8, 8), 2.0, np.float32))
+
+    def interrupted(result, stem):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        save_result(result, tmp_path, "p", ("png16", "pfm", "json"), {"json": interrupted})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_during_the_renames_is_held_until_the_set_is_complete(tmp_path):
+    names = []
+    with pytest.raises(KeyboardInterrupt), interrupts_deferred():
+        os.kill(os.getpid(), signal.SIGINT)
+        for name in ("a", "b", "c"):
+            (tmp_path / name).write_text(name)
+            names.append(name)
+    assert names == ["a", "b", "c"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_interrupts_are_not_deferred_outside_the_main_thread():
+    import threading
+
+    seen = []
+
+    def work():
+        with interrupts_deferred():
+            seen.append(signal.getsignal(signal.SIGINT))
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert seen == [signal.default_int_handler]
+
+
+def test_the_video_appears_under_its_name_only_when_closed(tmp_path):
+    from rtstereo.sinks.video import OutputFrame, VideoSink, compose_preview
+    from rtstereo.types import StereoPair
+
+    left = np.full((16, 20, 3), 90, np.uint8)
+    disparity = np.full((16, 20), 3.0, np.float32)
+    frame = OutputFrame(0, StereoPair(left, left), DisparityResult(disparity), compose_preview(left, disparity, 8.0))
+    sink = VideoSink(tmp_path / "o.mp4", fps=5)
+    sink.write(frame)
+    assert not (tmp_path / "o.mp4").exists() and len(list(tmp_path.iterdir())) == 1  # the hidden partial file
+    sink.close()
+    assert [p.name for p in tmp_path.iterdir()] == ["o.mp4"]
+
+
+def test_the_calibration_file_is_written_whole(tmp_path):
+    from rtstereo.io.calibration import read_calibration, write_calibration
+    from rtstereo.types import Calibration
+
+    calibration = Calibration(fx_px=500.0, fy_px=500.0, cx0_px=32.0, cx1_px=32.0, cy_px=24.0, baseline_m=0.1)
+    for name in ("c.json", "c.yaml"):
+        write_calibration(tmp_path / name, calibration)
+        assert read_calibration(tmp_path / name).baseline_m == pytest.approx(0.1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.json", "c.yaml"]
