@@ -515,3 +515,24 @@ def test_checkpoints_by_the_minute(tmp_path, monkeypatch):
 def test_negative_minutes_are_refused(name):
     with pytest.raises(InputError, match=name):
         TrainConfig(**{name: -1})
+
+
+def test_a_crash_inside_a_training_step_writes_last_pt(tmp_path, monkeypatch):
+    """README: last.pt is written "on failure": here the failure is in the step itself (forward/backward)."""
+    from rtstereo.train import step as step_module
+
+    run_step = step_module.TrainStep.__call__
+
+    def crash_at_step_2(self, batch, step):
+        if step == 2:
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return run_step(self, batch, step)
+
+    monkeypatch.setattr(step_module.TrainStep, "__call__", crash_at_step_2)
+    with pytest.raises(RuntimeError, match="illegal memory access"):
+        train(tiny_config(tmp_path, checkpoint_every=100, prefetch=False), echo=quiet)
+    state = read_torch_file(tmp_path / "last.pt")
+    assert state["step"] == 2 and state["format"] == "rtstereo-checkpoint"
+    end = records(tmp_path, "end")[-1]
+    assert end["interrupted"] is True and end["reason"] == "RuntimeError"
+    assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())  # the checkpoint was renamed into place
