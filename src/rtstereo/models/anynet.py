@@ -33,6 +33,7 @@ from ..errors import CheckpointError, InputError
 from .checkpoint import describe, find_state_dict, load_into, read_torch_file, strip_prefix
 from .initialization import he_normal_fan_out
 from .inputs import check_stereo_batch
+from .volumes import shifted_right
 
 ARCHITECTURE = "anynet"
 SIZE_DIVISOR = 16
@@ -204,11 +205,10 @@ def full_cost_volume(left: torch.Tensor, right: torch.Tensor, num_disp: int) -> 
         ``(N, num_disp, H, W)``: level ``d`` at column ``x`` is ``sum_c |left(x) - right(x - d)|``;
         for ``x < d`` the right pixel is taken as 0 (the cost is ``sum_c |left(x)|``), as in the original.
     """
-    width = left.shape[-1]
-    padded = F.pad(right, (num_disp - 1, 0))  # zero columns stand in for "outside the image"
-    start = num_disp - 1
-    shifted = torch.stack([padded[..., start - d : start - d + width] for d in range(num_disp)], dim=2)
-    return (left.unsqueeze(2) - shifted).abs().sum(dim=1)
+    # All shifted copies from one gather (zeros where x < d), so the operation count does not
+    # depend on num_disp.
+    shifted = shifted_right(right, num_disp)  # (N, C, H, D, W)
+    return (left.unsqueeze(3) - shifted).abs().sum(dim=1).permute(0, 2, 1, 3)
 
 
 def warp_right(right: torch.Tensor, disparity_px: torch.Tensor) -> torch.Tensor:

@@ -222,15 +222,20 @@ def local_correlation(left: torch.Tensor, right_warped: torch.Tensor, small_patc
     Returns:
         ``(N, 36, H, W)``: group-major, then window position (row-major).
     """
-    n, _, height, width = left.shape
+    n, c, height, width = left.shape
     pad_y, pad_x = _search_window(small_patch)
     padded = F.pad(right_warped, (pad_x, pad_x, pad_y, pad_y), mode="replicate")
-    corrs = [
-        _group_mean(left, padded[:, :, dy : dy + height, dx : dx + width])
-        for dy in range(2 * pad_y + 1)
-        for dx in range(2 * pad_x + 1)
-    ]
-    return torch.stack(corrs, dim=2).reshape(n, NUM_CORR_GROUPS * SEARCH_POINTS, height, width)
+    # All 9 window positions gathered at once from the flattened padded map (one operation instead
+    # of one product per position): index (position, y, x) -> (y + dy) * padded_width + x + dx.
+    padded_width = width + 2 * pad_x
+    dy = torch.arange(2 * pad_y + 1, device=left.device).view(-1, 1, 1, 1)
+    dx = torch.arange(2 * pad_x + 1, device=left.device).view(1, -1, 1, 1)
+    ys = torch.arange(height, device=left.device).view(1, 1, height, 1)
+    xs = torch.arange(width, device=left.device).view(1, 1, 1, width)
+    index = ((ys + dy) * padded_width + xs + dx).reshape(-1)  # row-major window positions
+    windows = padded.flatten(2).index_select(2, index).view(n, c, SEARCH_POINTS, height, width)
+    corr = _group_mean(left.unsqueeze(2), windows)  # (N, 4, 9, H, W)
+    return corr.reshape(n, NUM_CORR_GROUPS * SEARCH_POINTS, height, width)
 
 
 def offset_correlation(

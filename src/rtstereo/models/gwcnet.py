@@ -16,9 +16,11 @@ classif0..3          one cost head per stage; each upsampled (trilinear) to (max
 In eval mode only the last head runs and ``forward`` returns the disparity ``(N, H, W)``; in
 training mode it returns the four head outputs, coarsest (``dres1``) first.
 
-The cost volumes are built by padding each shifted correlation rather than writing into a
-pre-allocated tensor, which gives the same zeros for the columns without a match and exports to
-ONNX without in-place slice assignment.
+The cost volumes hold every disparity level from a fixed number of tensor operations (one batched
+matrix product for the correlation, one gather for the shifted copies; :mod:`.volumes`), rather than
+the original's loop over disparities writing into a pre-allocated tensor: the same values, with zeros
+for the columns without a match, no in-place slice assignment to export, and an operation count that
+does not grow with ``max_disp``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from ..errors import CheckpointError, InputError
 from .checkpoint import describe, find_state_dict, load_into, read_torch_file, strip_prefix
 from .initialization import he_normal_fan_out
 from .inputs import check_stereo_batch
+from .volumes import banded_correlation, matched_columns, shifted_right
 
 NUM_GROUPS = 40
 CONCAT_CHANNELS = 12
@@ -168,7 +171,7 @@ def groupwise_correlation(left: torch.Tensor, right: torch.Tensor, num_groups: i
 
 
 def build_gwc_volume(left: torch.Tensor, right: torch.Tensor, num_disp: int, num_groups: int) -> torch.Tensor:
-    """Group-wise correlation volume.
+    """Group-wise correlation volume, all disparities at once (:func:`.volumes.banded_correlation`).
 
     Args:
         left, right: features ``(N, C, H, W)``; ``C`` divisible by ``num_groups``.
@@ -177,25 +180,22 @@ def build_gwc_volume(left: torch.Tensor, right: torch.Tensor, num_disp: int, num
 
     Returns:
         ``(N, num_groups, num_disp, H, W)``; entry ``d`` at column ``x`` correlates left ``x`` with
-        right ``x - d``, and is 0 for ``x < d`` (no match inside the image).
+        right ``x - d`` (the mean of the products within the group, as :func:`groupwise_correlation`),
+        and is 0 for ``x < d`` (no match inside the image).
     """
-    slices = [groupwise_correlation(left, right, num_groups)]
-    for d in range(1, num_disp):
-        corr = groupwise_correlation(left[..., d:], right[..., :-d], num_groups)
-        slices.append(F.pad(corr, (d, 0)))
-    return torch.stack(slices, dim=2)
+    return banded_correlation(left, right, num_disp, num_groups)
 
 
 def build_concat_volume(left: torch.Tensor, right: torch.Tensor, num_disp: int) -> torch.Tensor:
     """Concatenation volume ``(N, 2C, num_disp, H, W)``: left features then shifted right features.
 
-    Like the original, both halves are 0 for ``x < d``.
+    Like the original, both halves are 0 for ``x < d``. The shifted copies come from one gather
+    (:func:`.volumes.shifted_right`), whatever ``num_disp``.
     """
-    slices = [torch.cat((left, right), dim=1)]
-    for d in range(1, num_disp):
-        pair = torch.cat((left[..., d:], right[..., :-d]), dim=1)
-        slices.append(F.pad(pair, (d, 0)))
-    return torch.stack(slices, dim=2)
+    width = left.shape[-1]
+    left_levels = left.unsqueeze(3) * matched_columns(width, num_disp, left)  # (N, C, H, D, W)
+    pair = torch.cat((left_levels, shifted_right(right, num_disp)), dim=1)
+    return pair.permute(0, 1, 3, 2, 4)
 
 
 def regress_disparity(cost: torch.Tensor, max_disp: int, height: int, width: int) -> torch.Tensor:
