@@ -108,7 +108,7 @@ def _load_network(
         local = fetch(str(weights), subdir="weights") if is_url(str(weights)) else Path(weights)
         import_object(spec.checkpoint_loader)(module, local)
     if backend == "onnxruntime":
-        from .runtime.onnx import predictor_from_module
+        from .export.on_demand import predictor_from_module
 
         return predictor_from_module(spec, settings, module, device=device, precision=precision)
     return Predictor(spec, settings, TorchBackend(module, device=device, precision=precision))

@@ -566,7 +566,7 @@ def _predictor(case: BenchCase, networks: _NetworkCache, device: str, threads: i
         return load(case.model, device=device, settings={**settings, "threads": threads})
     spec, resolved, module = networks.get(case.model, settings)
     if case.backend == "onnxruntime":
-        from .runtime.onnx import predictor_from_module
+        from .export.on_demand import predictor_from_module
 
         return predictor_from_module(spec, resolved, module, device=device, precision=case.precision, threads=threads)
     from .runtime.backends import TorchBackend

@@ -5,7 +5,10 @@ Most tests use tiny hand-built ONNX graphs (no torch), whose outputs are known i
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -392,6 +395,49 @@ def test_onnx_inference_path_runs_without_torch(toy_path):
     assert done.stdout.strip() == "3.0"
 
 
+def test_runtime_imports_nothing_from_the_exporter():
+    """The exporter depends on the runtime, never the reverse (no import circle)."""
+    code = (
+        "import sys, rtstereo.runtime.onnx, rtstereo.runtime.backends, rtstereo.runtime.predictor\n"
+        "print(sorted(m for m in sys.modules if m.startswith('rtstereo.export')))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    # Imports inside functions only run when called: read every runtime module's imports too.
+    for path in sorted((SRC / "rtstereo" / "runtime").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                targets = ["." * node.level + (node.module or "")]
+                targets += [f"{targets[0]}.{alias.name}".replace("...", "..") for alias in node.names]
+                for target in targets:
+                    assert not re.match(r"(\.\.|rtstereo\.)export\b", target), f"{path.name} imports {target}"
+            elif isinstance(node, ast.Import):
+                assert not any(a.name.startswith("rtstereo.export") for a in node.names), path.name
+
+
+def test_export_function_is_called_once_per_padded_size(toy_path):
+    """The runtime runs whatever export function the layer above hands it, once per size."""
+    calls = []
+
+    @dataclasses.dataclass(frozen=True)
+    class Exported:
+        path: Path
+        init_path: Path | None = None
+
+    def export(size_hw, left, right):
+        calls.append((size_hw, left.shape, left.dtype))
+        return Exported(toy_path)
+
+    spec = ModelSpec(name="toy", summary="toy", kind="network", builder="", normalization="unit", size_divisor=8)
+    predictor = ort_backend.predictor_from_export(spec, {}, export)
+    for _ in range(2):
+        predictor.predict(*_gradient_pair((16, 24)))
+    assert calls == [((16, 24), (1, 3, 16, 24), np.float32)]
+    assert predictor.backend.exports[(16, 24)].path == toy_path
+
+
 # --- registry networks exported on the fly -------------------------------------------------------------
 
 
@@ -421,7 +467,7 @@ def toy_network():
 
 
 def test_onnxruntime_backend_exports_once_per_padded_size_and_matches_torch(toy_network, tmp_path, monkeypatch):
-    from rtstereo.export import onnx_export
+    from rtstereo.export import on_demand, onnx_export
     from rtstereo.runtime.backends import TorchBackend
     from rtstereo.runtime.predictor import Predictor
 
@@ -429,7 +475,7 @@ def test_onnxruntime_backend_exports_once_per_padded_size_and_matches_torch(toy_
     calls = []
     real_export = onnx_export.export_onnx
     monkeypatch.setattr(onnx_export, "export_onnx", lambda *a, **k: calls.append(a[3]) or real_export(*a, **k))
-    predictor = ort_backend.predictor_from_module(spec, {"max_disp": 16}, module, cache=tmp_path)
+    predictor = on_demand.predictor_from_module(spec, {"max_disp": 16}, module, cache=tmp_path)
     reference = Predictor(spec, {"max_disp": 16}, TorchBackend(module))
     left, right = _gradient_pair((20, 30))  # padded to 24x32
     for _ in range(2):
@@ -438,18 +484,20 @@ def test_onnxruntime_backend_exports_once_per_padded_size_and_matches_torch(toy_
     assert calls == [(24, 32)]
     assert predictor.predict(*_gradient_pair((16, 16))).disparity_px.shape == (16, 16)
     assert calls == [(24, 32), (16, 16)]
-    again = ort_backend.predictor_from_module(spec, {"max_disp": 16}, module, cache=tmp_path)
+    again = on_demand.predictor_from_module(spec, {"max_disp": 16}, module, cache=tmp_path)
     again.predict(left, right)
     assert len(calls) == 2, "the second predictor found the verified export in the cache"
     assert Path(again.backend.describe()["onnx"]).parent == tmp_path
 
 
 def test_onnxruntime_backend_refuses_bf16_and_bad_devices(toy_network):
+    from rtstereo.export import on_demand
+
     spec, module = toy_network
     with pytest.raises(InputError, match="runs fp32 or fp16, not 'bf16'"):
-        ort_backend.predictor_from_module(spec, {}, module, precision="bf16")
+        on_demand.predictor_from_module(spec, {}, module, precision="bf16")
     with pytest.raises(InputError, match="device must be cpu or cuda"):
-        ort_backend.predictor_from_module(spec, {}, module, device="tpu")
+        on_demand.predictor_from_module(spec, {}, module, device="tpu")
 
 
 @pytest.mark.slow

@@ -1,7 +1,7 @@
 """The ONNX Runtime backend: exported ``.onnx`` files, the packaged network, and registry networks.
 
-Everything here runs with ONNX Runtime, numpy and OpenCV only; torch is imported only when a
-registry network is exported on the fly (:func:`predictor_from_module`).
+Everything here runs with ONNX Runtime, numpy and OpenCV only, and imports nothing from the
+exporter (:mod:`rtstereo.export` depends on this module, not the other way round).
 
 Providers. ``device="cpu"`` uses the CPU execution provider (``threads`` intra-op threads;
 ``$RTSTEREO_THREADS`` when not given). ``device="cuda[:N]"`` asks, in order, for TensorRT (fp16 when
@@ -17,9 +17,11 @@ two-pass CREStereo export is a pair of files: ``m.onnx`` (full-size refinement, 
 ``flow_init``); loading ``m.onnx`` runs both.
 
 Registry networks on ``--backend onnxruntime`` are exported on first use, at the padded size of the
-input (the Predictor pads to the size divisor): each distinct padded size is exported once, checked
-against PyTorch on that very input, and cached on disk under a key made of the model, its settings,
-a hash of its weights, the size and the precision. Frames of a video share one size, hence one
+input (the Predictor pads to the size divisor): :func:`predictor_from_export` calls the export
+function it is given once per distinct padded size and keeps a session per size. The export itself
+(checked against PyTorch on that very input, cached on disk under a key made of the model, its
+settings, a hash of its weights, the size and the precision) is wired in by the layer above,
+``rtstereo.export.on_demand.predictor_from_module``. Frames of a video share one size, hence one
 export; an image of a new size costs one more export.
 """
 
@@ -30,9 +32,10 @@ import json
 import os
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -606,72 +609,81 @@ def load_packaged(
     return load_onnx(packaged_path(spec), device=device, precision=precision, settings=settings, registered=spec)
 
 
-def predictor_from_module(
+class ExportedModel(Protocol):
+    """What an export function hands back: the verified file(s) for one input size."""
+
+    @property
+    def path(self) -> Path:
+        """The ``.onnx`` file (for a two-pass export, the full-size refinement)."""
+        ...
+
+    @property
+    def init_path(self) -> Path | None:
+        """The half-size first pass of a two-pass export, else ``None``."""
+        ...
+
+
+#: ``export(size_hw, left, right)``: the network exported (or found in a cache) at the padded size
+#: ``size_hw`` and checked on the prepared float32 ``(1, 3, H, W)`` inputs ``left`` and ``right``.
+ExportFunction = Callable[[tuple[int, int], np.ndarray, np.ndarray], ExportedModel]
+
+
+def predictor_from_export(
     spec: ModelSpec,
     settings: dict[str, Any],
-    module: Any,
+    export: ExportFunction,
     device: str = "cpu",
     precision: str = "fp32",
     *,
     threads: int | None = None,
     providers: str | list[str] | None = None,
-    cache: str | Path | None = None,
 ) -> Predictor:
-    """A registry network run by ONNX Runtime, exported on first use at each padded input size.
+    """A network run by ONNX Runtime, exported by ``export`` on first use at each padded input size.
+
+    The runtime does not export anything itself: the caller passes the function that does
+    (``rtstereo.export.on_demand.predictor_from_module`` passes the exporter's disk cache), so this
+    layer imports nothing from the exporter.
 
     Args:
         spec: the registry entry (normalisation, size divisor).
-        settings: resolved settings the module was built with.
-        module: the PyTorch module with its weights loaded.
-        device, precision: as for :func:`load_onnx`; ``fp16`` exports a half-precision model.
+        settings: resolved settings of the network.
+        export: makes or finds the export for one size (:data:`ExportFunction`).
+        device, precision: as for :func:`load_onnx`; ``fp16`` runs a half-precision export.
         threads, providers: ONNX Runtime options.
-        cache: folder for the exports (default ``<rtstereo cache>/onnx``).
 
     Returns:
         A :class:`Predictor` that pads (not resizes) like the PyTorch one.
+
+    Raises:
+        InputError: a precision other than fp32/fp16, or a bad device.
     """
     if precision not in ("fp32", "fp16"):
         raise InputError(f"ONNX Runtime runs fp32 or fp16, not '{precision}'; use --precision fp32 or fp16")
     _device_id(device)
-    backend = ExportOnFirstUseBackend(
-        spec,
-        settings,
-        module,
-        device=device,
-        precision=precision,
-        threads=threads,
-        providers=providers,
-        cache=cache,
-    )
+    backend = ExportOnFirstUseBackend(export, device=device, precision=precision, threads=threads, providers=providers)
     return Predictor(spec, settings, backend)
 
 
 class ExportOnFirstUseBackend(Backend):
-    """Exports the module to ONNX for each new input size (cached on disk), then runs ONNX Runtime."""
+    """Runs ONNX Runtime on the export made by ``export`` for each new input size (one session per size)."""
 
     name = "onnxruntime"
 
     def __init__(
         self,
-        spec: ModelSpec,
-        settings: dict[str, Any],
-        module: Any,
+        export: ExportFunction,
         device: str,
         precision: str,
         threads: int | None,
         providers: str | list[str] | None,
-        cache: str | Path | None,
     ):
-        self.spec = spec
-        self.settings = dict(settings)
-        self.module = module
+        self.export = export
         self.device = device
         self.precision = precision
         self.threads = threads
         self.providers = providers
-        self.cache = cache
         self.sessions: OrderedDict[tuple[int, int], Backend] = OrderedDict()
-        self.exports: dict[tuple[int, int], Any] = {}
+        self.exports: dict[tuple[int, int], ExportedModel] = {}
 
     def run(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         size_hw = (int(left.shape[-2]), int(left.shape[-1]))
@@ -682,17 +694,7 @@ class ExportOnFirstUseBackend(Backend):
         return backend.run(left, right)
 
     def _prepare(self, size_hw: tuple[int, int], left: np.ndarray, right: np.ndarray) -> Backend:
-        from ..export.onnx_export import export_cached
-
-        result = export_cached(
-            self.spec,
-            self.settings,
-            self.module,
-            size_hw,
-            fp16=self.precision == "fp16",
-            parity_inputs=(left, right),
-            cache=self.cache,
-        )
+        result = self.export(size_hw, left, right)
         self.exports[size_hw] = result
         args = {
             "device": self.device,
