@@ -40,11 +40,13 @@ import json
 import math
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,20 +67,40 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-class Clock:
-    """Wall-clock and process CPU time since :meth:`start`; :meth:`rates` gives pairs per second of each.
+def timed(run: Callable[[int], Any], calls: int, pairs_per_call: int, device: str, finish=None) -> dict[str, float]:
+    """Pairs per second of ``calls`` calls of ``run(index)``.
 
-    On a shared machine the wall-clock rate depends on the other processes; the CPU-time rate
-    (pairs per second of this process's CPU time, all its threads together) much less so.
+    On a CPU every call is timed alone and the median call counts (this project's machines are shared:
+    a median shrugs off the calls another process slowed down); ``best`` is the fastest call. On a GPU
+    the calls run back to back with one synchronisation at the end, as training runs them.
+    ``cpu`` is pairs per second of this process's CPU time (all its threads).
     """
+    finish = finish or (lambda: None)
+    if device.startswith("cuda"):
+        wall, cpu = time.perf_counter(), time.process_time()
+        for index in range(calls):
+            run(index)
+        finish()
+        _sync(device)
+        walls, cpus = [(time.perf_counter() - wall) / calls], [(time.process_time() - cpu) / calls]
+    else:
+        walls, cpus = [], []
+        for index in range(calls):
+            wall, cpu = time.perf_counter(), time.process_time()
+            run(index)
+            finish()
+            walls.append(time.perf_counter() - wall)
+            cpus.append(time.process_time() - cpu)
+    return rates(walls, cpus, pairs_per_call)
 
-    def start(self) -> Clock:
-        self.wall, self.cpu = time.perf_counter(), time.process_time()
-        return self
 
-    def rates(self, pairs: int) -> dict[str, float]:
-        wall, cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
-        return {"wall": _rate(pairs, wall), "cpu": _rate(pairs, cpu)}
+def rates(walls: list[float], cpus: list[float], pairs: int) -> dict[str, float]:
+    """Pairs per second from the seconds each call took: median and best wall-clock, median CPU time."""
+    return {
+        "wall": _rate(pairs, statistics.median(walls)),
+        "best": _rate(pairs, min(walls)),
+        "cpu": _rate(pairs, statistics.median(cpus)),
+    }
 
 
 def _rate(pairs: int, seconds: float) -> float:
@@ -91,9 +113,10 @@ def measure_render(job: dict, device: str) -> tuple[dict[str, float], Any]:
 
     config = _config(job)
     height, width = job["size"]
+    batches = []
 
-    def render(seed: int):
-        return render_batch(
+    def render(seed: int) -> None:
+        batch = render_batch(
             job["batch"],
             height,
             width,
@@ -102,14 +125,11 @@ def measure_render(job: dict, device: str) -> tuple[dict[str, float], Any]:
             max_disp_px=job["scene_max_disp"],
             settings=render_settings(config),
         )
+        batches[:] = [batch]
 
-    batch = render(10_000)  # warm-up (texture banks, kernels)
+    render(10_000)  # warm-up (texture banks, kernels)
     _sync(device)
-    clock = Clock().start()
-    for index in range(job["steps"]):
-        batch = render(index)
-    _sync(device)
-    return clock.rates(job["batch"] * job["steps"]), batch
+    return timed(render, job["steps"], job["batch"], device), batches[0]
 
 
 def measure_augment(job: dict, device: str, batch: dict) -> dict[str, float]:
@@ -120,23 +140,26 @@ def measure_augment(job: dict, device: str, batch: dict) -> dict[str, float]:
     crop = tuple(job["size"])
     augment_batch(batch, torch.Generator().manual_seed(0), crop)
     _sync(device)
-    clock = Clock().start()
-    for index in range(job["steps"]):
-        augment_batch(batch, torch.Generator().manual_seed(index + 1), crop)
-    _sync(device)
-    return clock.rates(job["batch"] * job["steps"])
+    return timed(
+        lambda index: augment_batch(batch, torch.Generator().manual_seed(index + 1), crop),
+        job["steps"],
+        job["batch"],
+        device,
+    )
 
 
 def measure_step(job: dict, device: str, batch: dict, compiled: bool = False) -> dict[str, float]:
     import torch
 
     from rtstereo.train import loop
+    from rtstereo.train.augment import augment_batch
 
     config = _config(job)
     torch.manual_seed(0)
     model, spec, settings = loop.build_network(config.model, dict(config.settings))
     max_disp = float(settings.get("max_disp", 192))
     dtype = loop.autocast_dtype("auto", torch.device(device))
+    batch = augment_batch(batch, torch.Generator().manual_seed(0), tuple(job["size"]))  # as training sees it
     batch = {key: value.to(device) for key, value in batch.items()}
     try:  # the current code: the lean step
         from rtstereo.train.step import TrainStep, make_optimizer
@@ -147,39 +170,39 @@ def measure_step(job: dict, device: str, batch: dict, compiled: bool = False) ->
         def step(index: int) -> None:
             loop._train_step(model, optimizer, None, batch, spec, config, index, dtype, max_disp)
 
-        finish = lambda: None  # noqa: E731 - the old step read its loss every time: nothing queued
+        finish = None  # the old step read its loss every time: nothing is left queued
     else:
         model.to(device, memory_format=torch.channels_last).train()
         optimizer = make_optimizer(list(model.parameters()), config)
         network = torch.compile(model) if compiled else model
         lean = TrainStep(network, optimizer, None, spec, config, dtype, max_disp)
         step = lambda index: lean(batch, index)  # noqa: E731
-        finish = lean.flush
+        finish = lean.flush if device.startswith("cuda") else None  # on a CPU nothing is ever queued
     for index in range(job["warmup"]):
         step(index)
-    finish()
     _sync(device)
-    clock = Clock().start()
-    for index in range(job["steps"]):
-        step(job["warmup"] + index)
-    finish()
-    _sync(device)
-    return clock.rates(job["batch"] * job["steps"])
+    return timed(lambda index: step(job["warmup"] + index), job["steps"], job["batch"], device, finish)
 
 
 def measure_end_to_end(job: dict, device: str, **options: bool) -> dict[str, float]:
-    """``train()`` for ``2 n`` steps logging every ``n``: the rate between the two log lines.
+    """``train()`` itself, timed between its log lines after ``warmup`` steps.
 
-    ``options``: config fields only the current code has (``compile``, ``prefetch``).
+    On a CPU it logs every step (reading the loss costs nothing there) and the median step counts;
+    on a GPU it logs every ``steps`` steps, so that the loop never waits for the device in between,
+    and the second window counts. ``options``: config fields only the current code has
+    (``compile``, ``prefetch``).
     """
     from rtstereo.train import train
 
-    steps = job["steps"]
+    steps, warmup = job["steps"], max(1, job["warmup"])
+    gpu = device.startswith("cuda")
+    every = steps if gpu else 1
+    total = 2 * steps if gpu else warmup + steps
     config = _config(job).replace(
         out_dir=tempfile.mkdtemp(prefix="rtstereo-throughput-"),
         device=device,
-        steps=2 * steps,
-        log_every=steps,
+        steps=total,
+        log_every=every,
         val_every=10**9,
         checkpoint_every=10**9,
         val_size=1,
@@ -195,9 +218,11 @@ def measure_end_to_end(job: dict, device: str, **options: bool) -> dict[str, flo
             stamps[int(match.group(1))] = (time.perf_counter(), time.process_time())
 
     train(config, echo=echo)
-    (wall0, cpu0), (wall1, cpu1) = stamps[steps], stamps[2 * steps]
-    pairs = job["batch"] * steps
-    return {"wall": _rate(pairs, wall1 - wall0), "cpu": _rate(pairs, cpu1 - cpu0)}
+    first = steps if gpu else warmup
+    ends = list(range(first + every, total + 1, every))
+    walls = [stamps[end][0] - stamps[end - every][0] for end in ends]
+    cpus = [stamps[end][1] - stamps[end - every][1] for end in ends]
+    return rates(walls, cpus, job["batch"] * every)
 
 
 def count_render_ops(batch_size: int, device: str) -> int:
@@ -250,6 +275,12 @@ def worker(job: dict) -> dict:
         for batch_size in (1, 16):
             out[f"ops_batch_{batch_size}"] = _attempt(lambda b=batch_size: count_render_ops(b, device))
         return out
+    if job.get("compile"):  # a job of its own: compiling can take minutes, and time out alone
+        rendered = _attempt(lambda: measure_render({**job, "steps": 1}, device))
+        if isinstance(rendered, tuple):
+            out["step_compiled"] = _attempt(lambda: measure_step(job, device, rendered[1], compiled=True))
+        out["end_to_end_compiled"] = _attempt(lambda: measure_end_to_end(job, device, compile=True))
+        return out
     rendered = _attempt(lambda: measure_render(job, device))
     batch = None
     if isinstance(rendered, tuple):
@@ -259,13 +290,9 @@ def worker(job: dict) -> dict:
     if batch is not None:
         out["augment"] = _attempt(lambda: measure_augment(job, device, batch))
         out["step"] = _attempt(lambda: measure_step(job, device, batch))
-        if job.get("compile"):
-            out["step_compiled"] = _attempt(lambda: measure_step(job, device, batch, compiled=True))
     out["end_to_end"] = _attempt(lambda: measure_end_to_end(job, device))
     if job.get("variants"):  # the current code's switches, one at a time
         out["end_to_end_no_prefetch"] = _attempt(lambda: measure_end_to_end(job, device, prefetch=False))
-    if job.get("compile"):
-        out["end_to_end_compiled"] = _attempt(lambda: measure_end_to_end(job, device, compile=True))
     return out
 
 
@@ -358,8 +385,9 @@ def markdown(report: dict) -> str:
         + (f", baseline {report['baseline']} with {report['baseline_steps']}" if report.get("baseline") else "")
         + ".",
         "",
-        "Pairs per second (higher is better): wall-clock, and in brackets per second of the process's CPU time "
-        "(all its threads), which depends less on other processes sharing the machine.",
+        "Pairs per second (higher is better). CPU: median call or step (in brackets: the fastest one); "
+        "GPU: back to back, one synchronisation at the end. "
+        "JSON also holds pairs per second of the process's CPU time.",
         "",
     ]
     old_label = f"old ({report['baseline']})" if report.get("baseline") else None
@@ -373,7 +401,7 @@ def markdown(report: dict) -> str:
             cells = [f"{row['size'][0]}x{row['size'][1]}", str(row["batch"]), figure.replace("_", " "), _rates(new)]
             if old_label:
                 old = row.get("old", {}).get(figure, "-")
-                cells += [_rates(old), _rates({k: ratio(_get(new, k), _get(old, k)) for k in ("wall", "cpu")})]
+                cells += [_rates(old), _rates({k: ratio(_get(new, k), _get(old, k)) for k in ("wall", "best")})]
             lines.append("| " + " | ".join(cells) + " |")
     if report.get("op_counts"):
         lines += ["", "Tensor operations (`aten::` profiler events) per `render_batch` call at 128x256:", ""]
@@ -395,7 +423,7 @@ def _get(value: Any, key: str) -> Any:
 
 def _rates(value: Any) -> str:
     if isinstance(value, dict):
-        return f"{_cell(value.get('wall'))} ({_cell(value.get('cpu'))})"
+        return f"{_cell(value.get('wall'))} ({_cell(value.get('best'))})"
     return _cell(value)
 
 
@@ -443,10 +471,12 @@ def main(argv: list[str] | None = None) -> int:
                 for code, source in codes.items():
                     steps = args.steps if code == "new" else args.baseline_steps
                     job = {**common, "size": list(size), "batch": batch, "steps": steps, "warmup": args.warmup}
-                    job["compile"] = args.compile and code == "new"
                     job["variants"] = code == "new"
                     row[code] = run_worker(job, source, args.timeout)
                     print(f"{size[0]}x{size[1]} batch {batch} {code}: {row[code]}", flush=True)
+                    if args.compile and code == "new":
+                        row[code].update(run_worker({**job, "compile": True}, source, args.timeout))
+                        print(f"{size[0]}x{size[1]} batch {batch} {code}, compiled: {row[code]}", flush=True)
                 report["rows"].append(row)
         if args.op_counts:
             report["op_counts"] = {}
