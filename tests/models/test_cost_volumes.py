@@ -94,6 +94,22 @@ def test_gwc_volume_matches_the_loop(channels, groups, width, num_disp):
     torch.testing.assert_close(volume, _reference_gwc(left, right, num_disp, groups), rtol=0, atol=1e-5)
 
 
+def test_gwc_and_concat_volume_gradients_match_the_loop():
+    """Training backpropagates through the volumes: the gradients must agree too."""
+    left = torch.randn(1, 24, 3, 11, requires_grad=True)
+    right = torch.randn(1, 24, 3, 11, requires_grad=True)
+    weights = torch.randn(1, 8 + 48, 6, 3, 11)
+
+    def gradients(gwc, concat):
+        volume = torch.cat((gwc(left, right, 6, 8), concat(left, right, 6)), dim=1)
+        return torch.autograd.grad((volume * weights).sum(), (left, right))
+
+    batched = gradients(build_gwc_volume, build_concat_volume)
+    looped = gradients(_reference_gwc, _reference_concat)
+    for ours, theirs in zip(batched, looped, strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-5)
+
+
 def test_banded_correlation_is_zero_without_a_match():
     features = torch.rand(1, 8, 2, 6) + 0.5
     volume = banded_correlation(features, features, 10, 2)
