@@ -61,13 +61,16 @@ def render(seed: int = 7) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def main() -> None:
     folder = Path(__file__).resolve().parent
+    # The package ships the pair too (rtstereo export checks exports on it after a plain pip install).
+    shipped = folder.parent / "src" / "rtstereo" / "data" / "example"
     left, right, disparity = render()
-    cv2.imwrite(str(folder / "left.png"), cv2.cvtColor(left, cv2.COLOR_RGB2BGR))
-    cv2.imwrite(str(folder / "right.png"), cv2.cvtColor(right, cv2.COLOR_RGB2BGR))
+    for out in (folder, shipped):
+        cv2.imwrite(str(out / "left.png"), cv2.cvtColor(left, cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(out / "right.png"), cv2.cvtColor(right, cv2.COLOR_RGB2BGR))
     with (folder / "disparity.pfm").open("wb") as f:
         f.write(f"Pf\n{WIDTH} {HEIGHT}\n-1.0\n".encode())
         f.write(np.flipud(disparity).astype("<f4").tobytes())
-    print(f"wrote {folder}/left.png, right.png, disparity.pfm ({WIDTH}x{HEIGHT}, disparity 6..31 px)")
+    print(f"wrote {folder}/left.png, right.png, disparity.pfm ({WIDTH}x{HEIGHT}, disparity 6..31 px) and {shipped}")
 
 
 if __name__ == "__main__":

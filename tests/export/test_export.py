@@ -320,8 +320,8 @@ def test_parity_pair_is_fitted_and_its_errors_are_clear(tmp_path, monkeypatch):
     cv2.imwrite(str(tmp_path / "b.png"), np.zeros((10, 14, 3), np.uint8))
     with pytest.raises(InputError, match="parity pair: left .* and right .* differ in size"):
         parity_pair((8, 8), tmp_path / "a.png", tmp_path / "b.png")
-    monkeypatch.setattr("rtstereo.export.parity.REPO_EXAMPLES", tmp_path / "missing")
-    with pytest.raises(InputError, match="give one with --pair LEFT RIGHT"):
+    monkeypatch.setattr("rtstereo.data.EXAMPLE_DIR", tmp_path / "missing")
+    with pytest.raises(InputError, match="shipped with rtstereo .* is missing .* give one with --pair LEFT RIGHT"):
         parity_pair((64, 128))
 
 

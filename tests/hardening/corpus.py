@@ -128,9 +128,15 @@ def build(root: Path) -> list[Case]:
         Case("missing file", "compare", ("compare", str(missing), str(left)), 2, "missing.png"),
         Case("non-video file", "video", ("video", str(not_video), "--sbs", *sgbm), 2, "clip.mp4"),
         Case("missing file", "video", ("video", str(root / "missing.mp4"), "--sbs", *sgbm), 2, "missing.mp4"),
-        Case("unknown camera", "live", ("live", "--camera", "kinect", *sgbm), 2, "kinect"),
-        Case("realsense without its system library", "live", ("live", "--camera", "realsense", *sgbm), 2, "realsense"),
-        Case("oak without a device", "live", ("live", "--camera", "oak", *sgbm, "--max-frames", "1"), 2, "oak"),
+        Case("unknown camera", "live", ("live", "--camera", "kinect", *sgbm, "-q"), 2, "kinect"),
+        Case(
+            "realsense without its system library",
+            "live",
+            ("live", "--camera", "realsense", *sgbm, "-q"),
+            2,
+            "RealSense",
+        ),
+        Case("oak without a device", "live", ("live", "--camera", "oak", *sgbm, "--max-frames", "1", "-q"), 2, "OAK"),
         Case(
             "ndisp = image width (ETH3D)",
             "eval",
@@ -246,16 +252,21 @@ def run_case(case: Case) -> Outcome:
         sys.stdout.flush()
         sys.stderr.flush()
         saved = os.dup(1), os.dup(2)
+        streams = sys.stdout, sys.stderr
         os.dup2(out.fileno(), 1)
         os.dup2(err.fileno(), 2)
+        # Python's streams onto the descriptors too (a test runner may have replaced them).
+        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - closed below
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115 - closed below
         try:
             try:
                 code = main(list(case.argv))
             except SystemExit as exc:  # argparse
                 code = exc.code if isinstance(exc.code, int) else 1
-            sys.stdout.flush()
-            sys.stderr.flush()
         finally:
+            sys.stdout.close()
+            sys.stderr.close()
+            sys.stdout, sys.stderr = streams
             os.dup2(saved[0], 1)
             os.dup2(saved[1], 2)
             os.close(saved[0])

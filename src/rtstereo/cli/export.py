@@ -75,7 +75,7 @@ def register(subparsers) -> None:
         "--pair",
         nargs=2,
         metavar=("LEFT", "RIGHT"),
-        help="images to check parity on (default: the repository's examples/ pair)",
+        help="images to check parity on (default: the example pair shipped with rtstereo)",
     )
     parser.set_defaults(func=run)
 

@@ -23,8 +23,6 @@ import numpy as np
 
 from ..errors import InputError, OutputError
 
-REPO_EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
-
 
 @dataclass(frozen=True)
 class Tolerance:
@@ -231,25 +229,28 @@ def parity_pair(
 
     Args:
         size_hw: the export size.
-        left, right: image files; by default the repository's ``examples/left.png``/``right.png``.
+        left, right: image files; by default the example pair shipped in the package
+            (:func:`rtstereo.data.example_pair_paths`).
 
     Returns:
         ``(left, right, description)``.
 
     Raises:
-        InputError: only one of ``left``/``right`` given, or no pair available (an installed
-            package without the repository: pass ``--pair LEFT RIGHT``).
+        InputError: only one of ``left``/``right`` given, or the shipped pair is missing (a damaged
+            installation: pass ``--pair LEFT RIGHT``).
     """
     from ..io.images import read_image
 
     if (left is None) != (right is None):
         raise InputError("the parity pair needs both a left and a right image (--pair LEFT RIGHT)")
     if left is None:
-        left, right = REPO_EXAMPLES / "left.png", REPO_EXAMPLES / "right.png"
+        from ..data import example_pair_paths
+
+        left, right = example_pair_paths()
         if not (left.is_file() and right.is_file()):
             raise InputError(
-                f"no pair to check the export on: {REPO_EXAMPLES} is not there (installed package); "
-                "give one with --pair LEFT RIGHT"
+                f"no pair to check the export on: the example pair shipped with rtstereo ({left.parent}) is "
+                "missing (reinstall rtstereo), or give one with --pair LEFT RIGHT"
             )
     assert right is not None, "both are set or both are None (checked above)"
     left_image, right_image = read_image(left), read_image(right)
