@@ -1,0 +1,202 @@
+"""Self-supervised losses on generated pairs with exact disparity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rtstereo.datasets.synthetic import RenderSettings, render_batch
+from rtstereo.errors import InputError
+from rtstereo.train.proxy import proxy_disparity
+from rtstereo.train.selfsup import (
+    consistency_error,
+    consistency_loss,
+    normalize_exposure,
+    photometric_error,
+    photometric_loss,
+    proxy_loss,
+    right_view_disparity,
+    smoothness_loss,
+    warp_right_to_left,
+)
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    """Two 48x96 rendered pairs, views differing by geometry alone, and two with unequal exposure."""
+    clean = render_batch(2, 48, 96, seed=3, max_disp_px=12.0, settings=RenderSettings.geometry_only())
+    exposed = render_batch(
+        2, 48, 96, seed=3, max_disp_px=12.0, settings=RenderSettings(specular=False, noise=False, blur=False)
+    )
+    return clean, exposed
+
+
+def _visible(batch):
+    return ~batch["occluded"]
+
+
+# ------------------------------------------------------------------------------------------- warping
+def test_warp_moves_a_shifted_image_back(textured_pair):
+    left, right = (torch.from_numpy(im).permute(2, 0, 1)[None].float() / 255 for im in textured_pair)
+    disparity = torch.full((1, left.shape[2], left.shape[3]), 4.0)
+    warped, inside = warp_right_to_left(right, disparity)
+    assert inside[0, :, :4].sum() == 0 and inside[0, :, 4:].all()
+    torch.testing.assert_close(warped[..., 4:], left[..., 4:], atol=1e-5, rtol=0)
+
+
+def test_warp_shape_errors():
+    with pytest.raises(InputError, match=r"right: expected \(N, C, H, W\)"):
+        warp_right_to_left(torch.zeros(3, 4, 5), torch.zeros(1, 4, 5))
+    with pytest.raises(InputError, match=r"disparity: expected shape \(N, H, W\) = \(1, 4, 5\)"):
+        warp_right_to_left(torch.zeros(1, 3, 4, 5), torch.zeros(1, 4, 6))
+
+
+# -------------------------------------------------------------------------------------- photometric
+@pytest.mark.parametrize("which", ["clean", "exposed"])
+def test_photometric_is_least_at_the_true_disparity(scenes, which):
+    batch = scenes[0] if which == "clean" else scenes[1]
+    left, right, truth = batch["left"], batch["right"], batch["disparity"]
+    mask = _visible(batch)
+    at_truth = float(photometric_loss(left, right, truth, mask))
+    error, inside = photometric_error(left, right, truth)
+    if which == "clean":  # near zero but at depth edges (3x3 windows span them)
+        assert float(error[mask & inside].median()) < 0.03
+    for shift in (-1.0, 1.0):
+        assert float(photometric_loss(left, right, truth + shift, mask)) > 1.2 * at_truth
+    for shift in (-0.5, 0.5):
+        assert float(photometric_loss(left, right, truth + shift, mask)) > at_truth
+
+
+def test_photometric_ignores_a_global_exposure_change(scenes):
+    batch = scenes[0]
+    left, right, truth = batch["left"], batch["right"], batch["disparity"]
+    plain = photometric_loss(left, right, truth)
+    darker = photometric_loss(left, 0.6 * right + 0.1, truth)
+    torch.testing.assert_close(plain, darker, atol=1e-3, rtol=0)
+    torch.testing.assert_close(normalize_exposure(right).mean(dim=(2, 3)), torch.zeros(2, 3), atol=1e-5, rtol=0)
+
+
+def test_photometric_mask_and_outside_pixels(scenes):
+    batch = scenes[0]
+    left, right, truth = batch["left"], batch["right"], batch["disparity"]
+    error, inside = photometric_error(left, right, truth)
+    assert error.shape == inside.shape == truth.shape
+    # a mask keeping only pixels with a large error raises the mean; an empty mask gives 0, not nan
+    worst = error > error.median()
+    assert float(photometric_loss(left, right, truth, worst & inside)) > float(photometric_loss(left, right, truth))
+    assert float(photometric_loss(left, right, truth, torch.zeros_like(worst))) == 0.0
+    # a disparity pointing every pixel outside the right image counts nothing
+    assert float(photometric_loss(left, right, truth + 500.0)) == 0.0
+
+
+def test_photometric_has_a_gradient(scenes):
+    batch = scenes[0]
+    disparity = (batch["disparity"] + 0.7).requires_grad_(True)
+    photometric_loss(batch["left"], batch["right"], disparity, _visible(batch)).backward()
+    assert disparity.grad is not None and float(disparity.grad.abs().sum()) > 0
+
+
+def test_photometric_errors(scenes):
+    batch = scenes[0]
+    left, right, truth = batch["left"], batch["right"], batch["disparity"]
+    with pytest.raises(InputError, match="one shape"):
+        photometric_loss(left, right[..., :-1], truth)
+    with pytest.raises(InputError, match="disparity: expected shape"):
+        photometric_loss(left, right, truth[:1])
+    with pytest.raises(InputError, match="mask: expected a bool tensor"):
+        photometric_loss(left, right, truth, truth)
+    with pytest.raises(InputError, match="ssim_weight"):
+        photometric_error(left, right, truth, ssim_weight=1.5)
+
+
+# --------------------------------------------------------------------------------------- smoothness
+def test_smoothness_prefers_the_truth_to_a_noisy_one_and_steps_at_edges(scenes):
+    batch = scenes[0]
+    left, truth = batch["left"], batch["disparity"]
+    noisy = truth + torch.randn(truth.shape, generator=torch.Generator().manual_seed(0))
+    assert float(smoothness_loss(truth, left)) < float(smoothness_loss(noisy, left))
+    # normalised by its mean: scaling the disparity changes nothing
+    torch.testing.assert_close(smoothness_loss(3 * truth, left), smoothness_loss(truth, left))
+    # a disparity step costs less where the image has an edge at the same place
+    step = torch.ones(1, 8, 8)
+    step[..., 4:] = 2.0
+    edge = torch.zeros(1, 3, 8, 8)
+    edge[..., 4:] = 1.0
+    assert float(smoothness_loss(step, edge)) < float(smoothness_loss(step, torch.zeros(1, 3, 8, 8)))
+
+
+def test_smoothness_errors():
+    with pytest.raises(InputError, match=r"image: expected \(N, C, H, W\)"):
+        smoothness_loss(torch.ones(1, 4, 4), torch.ones(4, 4))
+    with pytest.raises(InputError, match="disparity: expected shape"):
+        smoothness_loss(torch.ones(1, 4, 5), torch.ones(1, 3, 4, 4))
+
+
+# ---------------------------------------------------------------------------------------- consistency
+def test_consistency_is_zero_for_agreeing_views_and_one_per_pixel_shift():
+    # a slanted plane: d_left(x) = 2 + x / 8; its right view has d_right(x_r) with x_r = x - d_left(x)
+    width = 64
+    x = torch.arange(width, dtype=torch.float32)
+    d_left = (2 + x / 8).expand(1, 4, width).contiguous()
+    # invert x_r = x - (2 + x/8) = 7x/8 - 2  ->  x = 8 (x_r + 2) / 7, d_right = 2 + x / 8
+    d_right = (2 + (8 * (x + 2) / 7) / 8).expand(1, 4, width).contiguous()
+    assert float(consistency_loss(d_left, d_right)) < 1e-4
+    assert float(consistency_loss(d_left + 1.0, d_right)) == pytest.approx(1.0, abs=0.2)
+    error, inside = consistency_error(d_left, d_right)
+    mask = torch.zeros_like(inside)
+    assert error.shape == (1, 4, width)
+    assert float(consistency_loss(d_left + 1.0, d_right, mask)) == 0.0
+
+
+def test_consistency_errors():
+    with pytest.raises(InputError, match="one shape"):
+        consistency_loss(torch.ones(1, 4, 4), torch.ones(1, 4, 5))
+    with pytest.raises(InputError, match="mask: expected a bool tensor"):
+        consistency_loss(torch.ones(1, 4, 4), torch.ones(1, 4, 4), torch.ones(1, 4, 4))
+
+
+def test_right_view_disparity_mirrors_and_swaps(textured_pair):
+    left, right = (torch.from_numpy(im).permute(2, 0, 1)[None].float() / 255 for im in textured_pair)
+    calls = []
+
+    def predict(a, b):
+        calls.append((a, b))
+        return torch.arange(a.shape[-1], dtype=torch.float32).expand(1, a.shape[2], a.shape[3])
+
+    out = right_view_disparity(predict, left, right)
+    torch.testing.assert_close(calls[0][0], right.flip(-1))
+    torch.testing.assert_close(calls[0][1], left.flip(-1))
+    assert out[0, 0, 0] == left.shape[-1] - 1  # mirrored back
+    with pytest.raises(InputError, match="one shape"):
+        right_view_disparity(predict, left, right[..., 1:])
+
+
+def test_right_view_of_a_constant_shift_matches_the_left_view(textured_pair):
+    """With an oracle matcher, the mirrored-swapped prediction of a constant shift is that shift."""
+    left, right = (torch.from_numpy(im).permute(2, 0, 1)[None].float() / 255 for im in textured_pair)
+
+    def oracle(a, b):  # best of integer shifts by photometric error, per image
+        errors = [photometric_loss(a, b, torch.full((1, a.shape[2], a.shape[3]), float(d))) for d in range(8)]
+        return torch.full((1, a.shape[2], a.shape[3]), float(int(torch.stack(errors).argmin())))
+
+    right_d = right_view_disparity(oracle, left, right)
+    assert float(right_d.mean()) == 4.0
+    assert float(consistency_loss(oracle(left, right), right_d)) == 0.0
+
+
+# -------------------------------------------------------------------------------------------- proxy
+def test_proxy_labels_from_sgbm_are_learned_at_the_truth(scenes):
+    batch = render_batch(1, 96, 160, seed=5, max_disp_px=20.0, settings=RenderSettings.geometry_only())
+    left, right = ((batch[k][0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) for k in ("left", "right"))
+    labels = torch.from_numpy(proxy_disparity(left, right, max_disp=32))[None]
+    truth = batch["disparity"]
+    assert torch.isfinite(labels).any()
+    at_truth = float(proxy_loss(truth, labels))
+    assert at_truth < float(proxy_loss(truth + 1.0, labels))
+    assert float(proxy_loss(truth, torch.full_like(truth, float("nan")))) == 0.0
+
+
+def test_proxy_loss_errors():
+    with pytest.raises(InputError, match="proxy labels"):
+        proxy_loss(torch.ones(1, 4, 4), torch.ones(1, 4, 5))
