@@ -17,6 +17,8 @@ import numpy as np
 from ..models.registry import ModelSpec
 from ..types import Calibration, DisparityResult, StereoPair
 from .backends import Backend
+from .memory import BUDGET_ENV as MEMORY_BUDGET_ENV
+from .memory import plan_network_size
 from .postprocess import FILL_LEFT_BORDER, REFINE_EDGES, fill_left_border
 from .preprocess import normalize, pad_to_divisor
 from .refine import refine_edges
@@ -93,12 +95,33 @@ class Predictor:
         switches = {FILL_LEFT_BORDER: self.fill_left_border, REFINE_EDGES: self.refine_edges}
         return {name: True for name, on in switches.items() if on}
 
+    def _size_for_memory(self, input_hw: tuple[int, int]) -> tuple[int, int] | None:
+        """A smaller size to run at when the input does not fit the memory budget (``None``: as asked).
+
+        Raises:
+            MemoryBudgetError: no size fits (:func:`.memory.plan_network_size`).
+        """
+        return plan_network_size(
+            self.spec.name,
+            self.spec.kind,
+            self.max_disp_px,
+            input_hw,
+            self.spec.size_divisor,
+            self.fixed_size_hw,
+        )
+
     def predict_pair(self, pair: StereoPair) -> DisparityResult:
-        """Like :meth:`predict`, for a :class:`StereoPair`."""
+        """Like :meth:`predict`, for a :class:`StereoPair`.
+
+        Before running, the method's peak memory is estimated for the input size
+        (:mod:`.memory`): a pair too large for the budget runs at a lower resolution (with a warning,
+        the disparity rescaled) or is refused with :class:`~.memory.MemoryBudgetError`.
+        """
         t0 = time.perf_counter()
         height, width = pair.size_hw
         left, right = pair.left, pair.right
         net_hw = (height, width)
+        reduced_hw = self._size_for_memory((height, width))
         if self.fixed_size_hw and self.fixed_size_hw != (height, width):
             net_hw = self.fixed_size_hw
             warnings.warn(
@@ -107,6 +130,16 @@ class Predictor:
                 ResizeWarning,
                 stacklevel=2,
             )
+        elif reduced_hw is not None:
+            net_hw = reduced_hw
+            warnings.warn(
+                f"{self.name} on {width}x{height} would need more memory than the budget: it runs at "
+                f"{net_hw[1]}x{net_hw[0]} and the disparity is rescaled by {width / net_hw[1]:.4f} "
+                f"(see rtstereo.runtime.memory; {MEMORY_BUDGET_ENV} sets the budget)",
+                ResizeWarning,
+                stacklevel=2,
+            )
+        if net_hw != (height, width):
             left, right = (
                 cv2.resize(
                     im, (net_hw[1], net_hw[0]), interpolation=cv2.INTER_AREA if net_hw[1] < width else cv2.INTER_LINEAR
@@ -116,7 +149,7 @@ class Predictor:
         pad = (0, 0)
         if not self.backend.takes_uint8:
             left, right = normalize(left, self.spec.normalization), normalize(right, self.spec.normalization)
-            if not self.fixed_size_hw:
+            if not self.fixed_size_hw and reduced_hw is None:
                 left, pad = pad_to_divisor(left, self.spec.size_divisor)
                 right, _ = pad_to_divisor(right, self.spec.size_divisor)
                 net_hw = (left.shape[2], left.shape[3])

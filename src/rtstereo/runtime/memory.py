@@ -1,0 +1,188 @@
+"""Memory known before work starts: a method's peak for an input size, the budget, and the plan.
+
+The peak of one prediction is modelled as ``net_bytes_per_px * network pixels + IO_BYTES_PER_PX *
+input pixels``: the method's working memory grows with the size it runs at, the input images and
+the full-size disparity with the input size. The factors are peak resident memory measured with
+``ru_maxrss`` on 240x320 to 1920x2560 random pairs (SGBM with 64 to 384 disparities: 31-42 B/px;
+rtnet-v4 through ONNX Runtime: 313-460 B/px, growing with the size), rounded up; networks that were
+not measured get a conservative figure from their cost volume (per pixel and disparity level).
+
+The rule (:func:`plan_network_size`), applied by the :class:`~rtstereo.runtime.predictor.Predictor`
+before every run:
+
+1. the estimate fits the budget: run as asked;
+2. it does not, and the method can run at another size (not a fixed-shape export): run at the
+   largest size of the same aspect ratio, in multiples of the size divisor, whose estimate fits
+   (at least 1/8 of the input width), with the disparity scaled back to the input's pixels and a
+   warning that says so;
+3. otherwise stop with one line: the size, the estimate, the budget, and what to do.
+
+The budget is ``RTSTEREO_MEMORY_BUDGET`` when set (``"2G"``, ``"512M"``, bytes), else 80 % of the
+memory available now (``MemAvailable``, and the cgroup limit when one is set).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import InputError
+
+BUDGET_ENV = "RTSTEREO_MEMORY_BUDGET"
+AVAILABLE_FRACTION = 0.8  # of the free memory: room for the process's other allocations and the OS
+IO_BYTES_PER_PX = 32  # two uint8 RGB inputs (6 B), the float32 disparity and its post-processing copies
+MIN_SCALE = 1 / 8  # below this a lower-resolution pass is no longer an answer worth giving
+
+# Peak working bytes per pixel at the size the method runs at (measured, see the module docstring).
+BYTES_PER_PX = {"sgbm": 48, "bm": 48, "rtnet-v4": 560}
+# Networks with a cost volume over the disparity range: bytes per pixel per searched disparity level.
+BYTES_PER_PX_PER_DISP = {"gwcnet-g": 24.0, "gwcnet-gc": 28.0, "anynet": 2.0, "crestereo": 8.0, "rtnet": 3.0}
+DEFAULT_NETWORK_BYTES_PER_PX = 2048
+DEFAULT_MAX_DISP_PX = 192
+
+
+class MemoryBudgetError(InputError):
+    """An input too large for the memory budget, even at the smallest size the method may run at."""
+
+
+def parse_bytes(text: str) -> int:
+    """``"2G"``, ``"512M"``, ``"64k"`` or ``"1000000"`` -> bytes (powers of 1024).
+
+    Examples:
+        >>> parse_bytes("2G"), parse_bytes("512m"), parse_bytes("1000")
+        (2147483648, 536870912, 1000)
+    """
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    value = str(text).strip().lower().removesuffix("b").removesuffix("i")
+    try:
+        if value and value[-1] in units:
+            return int(float(value[:-1]) * units[value[-1]])
+        return int(float(value))
+    except ValueError:
+        raise InputError(f"{BUDGET_ENV}={text!r} not understood: expected bytes or a size like 2G or 512M") from None
+
+
+def format_bytes(count: float) -> str:
+    """Bytes as a short human figure.
+
+    Examples:
+        >>> format_bytes(3 * 2**30), format_bytes(5 * 2**20)
+        ('3.0 GB', '5 MB')
+    """
+    if count >= 1 << 30:
+        return f"{count / (1 << 30):.1f} GB"
+    return f"{count / (1 << 20):.0f} MB"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How many bytes a prediction may use, and where that figure came from (for messages)."""
+
+    bytes: int
+    source: str
+
+
+def memory_budget() -> Budget:
+    """The budget: ``RTSTEREO_MEMORY_BUDGET`` when set, else a fraction of the memory available now."""
+    text = os.environ.get(BUDGET_ENV)
+    if text:
+        return Budget(parse_bytes(text), f"{BUDGET_ENV}={text}")
+    available = _available_bytes()
+    if available is None:  # no way to know (not Linux): no limit imposed
+        return Budget(1 << 62, "unknown available memory")
+    return Budget(int(available * AVAILABLE_FRACTION), f"{int(AVAILABLE_FRACTION * 100)} % of the available memory")
+
+
+def _available_bytes() -> int | None:
+    candidates = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                candidates.append(int(line.split()[1]) * 1024)
+    except OSError:
+        pass
+    try:  # a container's own limit (cgroup v2)
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit != "max":
+            used = int(Path("/sys/fs/cgroup/memory.current").read_text().strip())
+            candidates.append(max(0, int(limit) - used))
+    except (OSError, ValueError):
+        pass
+    return min(candidates) if candidates else None
+
+
+def working_bytes_per_px(model: str, kind: str, max_disp_px: float | None) -> float:
+    """Peak working bytes per pixel of the size a method runs at (see the module docstring)."""
+    if model in BYTES_PER_PX:
+        return BYTES_PER_PX[model]
+    if model in BYTES_PER_PX_PER_DISP:
+        return BYTES_PER_PX_PER_DISP[model] * (max_disp_px or DEFAULT_MAX_DISP_PX)
+    return BYTES_PER_PX["sgbm"] if kind == "classical" else DEFAULT_NETWORK_BYTES_PER_PX
+
+
+def estimate_peak_bytes(
+    model: str, kind: str, max_disp_px: float | None, input_hw: tuple[int, int], net_hw: tuple[int, int] | None = None
+) -> int:
+    """Estimated peak bytes of one prediction.
+
+    Args:
+        model: registry name (``sgbm``, ``rtnet-v4``...).
+        kind: ``classical``, ``network`` or ``onnx``.
+        max_disp_px: the disparity range searched (networks with cost volumes grow with it).
+        input_hw: the input pair's ``(H, W)``.
+        net_hw: the size the method runs at (default: the input size).
+
+    Examples:
+        >>> estimate_peak_bytes("sgbm", "classical", 192, (1000, 1000)) // 10**6
+        80
+    """
+    net_hw = net_hw or input_hw
+    net_px, input_px = net_hw[0] * net_hw[1], input_hw[0] * input_hw[1]
+    return int(working_bytes_per_px(model, kind, max_disp_px) * net_px + IO_BYTES_PER_PX * input_px)
+
+
+def plan_network_size(
+    model: str,
+    kind: str,
+    max_disp_px: float | None,
+    input_hw: tuple[int, int],
+    size_divisor: int = 1,
+    fixed_size_hw: tuple[int, int] | None = None,
+    budget: Budget | None = None,
+) -> tuple[int, int] | None:
+    """The size to run at so that the estimate fits the budget (the rule of the module docstring).
+
+    Returns:
+        ``None`` to run as asked, or the smaller ``(H, W)`` to run at.
+
+    Raises:
+        MemoryBudgetError: no size fits (or the model's size is fixed), with what to do.
+
+    Examples:
+        >>> plan_network_size("sgbm", "classical", 64, (480, 640), budget=Budget(1 << 30, "test")) is None
+        True
+        >>> plan_network_size("rtnet-v4", "onnx", 192, (4000, 6000), 32, budget=Budget(2 << 30, "test"))
+        (1280, 1920)
+    """
+    budget = budget or memory_budget()
+    net_hw = fixed_size_hw or input_hw
+    estimate = estimate_peak_bytes(model, kind, max_disp_px, input_hw, net_hw)
+    if estimate <= budget.bytes:
+        return None
+    height, width = input_hw
+    per_px = working_bytes_per_px(model, kind, max_disp_px)
+    room = budget.bytes - IO_BYTES_PER_PX * height * width
+    scale = math.sqrt(room / (per_px * height * width)) if room > 0 else 0.0
+    step = max(1, size_divisor)
+    reduced = (int(height * scale) // step * step, int(width * scale) // step * step)
+    searched = max_disp_px or 0
+    if fixed_size_hw is None and scale >= MIN_SCALE and min(reduced) >= 2 * step and reduced[1] > searched:
+        return reduced
+    half = f"{width // 2}x{height // 2}"
+    raise MemoryBudgetError(
+        f"{model} on a {width}x{height} pair needs about {format_bytes(estimate)}, more than the "
+        f"{format_bytes(budget.bytes)} budget ({budget.source}): resize the images (e.g. to {half}), "
+        f"lower --max-disp, or set {BUDGET_ENV} if the machine has more memory"
+    )

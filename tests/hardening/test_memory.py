@@ -1,0 +1,116 @@
+"""Memory known before work starts: the estimate, the budget, a lower-resolution pass or a one-line refusal."""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+import rtstereo
+from rtstereo.cli import main
+from rtstereo.errors import InputError
+from rtstereo.runtime import memory
+from rtstereo.runtime.memory import Budget, MemoryBudgetError, estimate_peak_bytes, parse_bytes, plan_network_size
+
+LARGE_HW = (1200, 1800)  # 2.16 Mpx: about 165 MB for SGBM by the estimate
+
+
+@pytest.fixture(scope="module")
+def large_pair(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("large")
+    texture = np.random.default_rng(0).integers(0, 256, (LARGE_HW[0], LARGE_HW[1] + 8), dtype=np.uint8)
+    cv2.imwrite(str(folder / "left.png"), texture[:, :-8])
+    cv2.imwrite(str(folder / "right.png"), texture[:, 8:])
+    return str(folder / "left.png"), str(folder / "right.png")
+
+
+def test_sizes_are_parsed_and_bad_ones_refused():
+    assert parse_bytes("1.5G") == 3 << 29 and parse_bytes("64KiB") == 64 << 10 and parse_bytes("100") == 100
+    with pytest.raises(InputError, match="RTSTEREO_MEMORY_BUDGET='lots' not understood"):
+        parse_bytes("lots")
+
+
+def test_the_budget_comes_from_the_environment_or_the_machine(monkeypatch):
+    monkeypatch.setenv(memory.BUDGET_ENV, "3G")
+    assert memory.memory_budget() == Budget(3 << 30, "RTSTEREO_MEMORY_BUDGET=3G")
+    monkeypatch.delenv(memory.BUDGET_ENV)
+    budget = memory.memory_budget()
+    assert 0 < budget.bytes < 1 << 50 and "available memory" in budget.source
+    monkeypatch.setattr(memory, "_available_bytes", lambda: None)
+    assert memory.memory_budget().source == "unknown available memory"
+
+
+def test_estimates_grow_with_the_size_and_for_cost_volumes_with_the_range():
+    small, large = (estimate_peak_bytes("rtnet-v4", "onnx", 192, hw) for hw in ((480, 640), (960, 1280)))
+    assert large == 4 * small
+    narrow, wide = (estimate_peak_bytes("gwcnet-gc", "network", d, (480, 640)) for d in (96, 192))
+    assert wide > 1.9 * narrow
+    assert estimate_peak_bytes("my-net", "network", None, (100, 100)) > estimate_peak_bytes(
+        "bm", "classical", 64, (100, 100)
+    )
+    assert estimate_peak_bytes("sgbm", "classical", 64, (100, 100), net_hw=(50, 50)) < estimate_peak_bytes(
+        "sgbm", "classical", 64, (100, 100)
+    )
+
+
+def test_plan_keeps_the_aspect_and_the_divisor_and_fits_the_budget():
+    budget = Budget(600 << 20, "test")
+    height, width = plan_network_size("rtnet-v4", "onnx", 192, (3000, 4000), 32, budget=budget)
+    assert height % 32 == 0 and width % 32 == 0 and abs(width / height - 4 / 3) < 0.05
+    assert estimate_peak_bytes("rtnet-v4", "onnx", 192, (3000, 4000), (height, width)) <= budget.bytes
+
+
+@pytest.mark.parametrize(
+    ("args", "why"),
+    [
+        (dict(input_hw=(12000, 12000)), "the inputs alone exceed the budget"),
+        (dict(input_hw=(2000, 2000), fixed_size_hw=(2000, 2000)), "a fixed-shape export cannot shrink"),
+        (dict(input_hw=(4000, 4000), max_disp_px=512), "the reduced width would not exceed the range"),
+    ],
+)
+def test_plan_refuses_in_one_line_with_what_to_do(args, why):
+    with pytest.raises(MemoryBudgetError) as info:
+        plan_network_size("sgbm", "classical", args.pop("max_disp_px", 64), budget=Budget(300 << 20, "test"), **args)
+    message = str(info.value)
+    height, width = args["input_hw"]
+    assert message.startswith(f"sgbm on a {width}x{height} pair needs about "), why
+    assert "more than the 300 MB budget (test)" in message and "resize the images" in message
+    assert "--max-disp" in message and "RTSTEREO_MEMORY_BUDGET" in message and "\n" not in message
+
+
+def test_a_large_pair_over_a_small_budget_stops_at_once(capsys, monkeypatch, large_pair):
+    monkeypatch.setenv(memory.BUDGET_ENV, "40M")
+    start = time.perf_counter()
+    code = main(["predict", *large_pair, "--model", "sgbm", "--max-disp", "64"])
+    elapsed_s = time.perf_counter() - start
+    err = capsys.readouterr().err
+    assert code == 2 and elapsed_s < 5
+    assert err == (
+        "rtstereo predict: error: sgbm on a 1800x1200 pair needs about 165 MB, more than the 40 MB budget "
+        "(RTSTEREO_MEMORY_BUDGET=40M): resize the images (e.g. to 900x600), lower --max-disp, or set "
+        "RTSTEREO_MEMORY_BUDGET if the machine has more memory\n"
+    )
+
+
+def test_a_large_pair_over_a_tight_budget_runs_at_a_lower_resolution(capsys, monkeypatch, large_pair, tmp_path):
+    monkeypatch.setenv(memory.BUDGET_ENV, "120M")
+    code = main(["predict", *large_pair, "--model", "sgbm", "--max-disp", "64", "-o", str(tmp_path / "d.npy")])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert err.startswith(
+        "rtstereo predict: warning: sgbm on 1800x1200 would need more memory than the budget: it runs at "
+    )
+    disparity = np.load(tmp_path / "d.npy")
+    assert disparity.shape == LARGE_HW
+    assert np.nanmedian(disparity) == pytest.approx(8, abs=1.5)  # rescaled back to the input's pixels
+
+
+def test_the_predictor_records_the_reduced_size(monkeypatch):
+    monkeypatch.setenv(memory.BUDGET_ENV, "12M")
+    image = np.random.default_rng(1).integers(0, 256, (400, 600, 3), dtype=np.uint8)
+    with pytest.warns(rtstereo.runtime.predictor.ResizeWarning, match="runs at"):
+        result = rtstereo.load("sgbm", max_disp=32).predict(image, image)
+    assert result.input_size_hw == (400, 600) and result.network_size_hw[1] < 600
+    assert result.disparity_px.shape == (400, 600)
