@@ -2,9 +2,10 @@
 
 The peak of one prediction is modelled as ``net_bytes_per_px * network pixels + IO_BYTES_PER_PX *
 input pixels``: the method's working memory grows with the size it runs at, the input images and
-the full-size disparity with the input size. The factors are peak resident memory measured with
-``ru_maxrss`` on 240x320 to 1920x2560 random pairs (SGBM with 64 to 384 disparities: 31-42 B/px;
-rtnet-v4 through ONNX Runtime: 313-460 B/px, growing with the size), rounded up; networks that were
+the full-size disparity with the input size. The factors come from the growth of peak resident
+memory (``ru_maxrss``) over one prediction on 240x320 to 1920x2560 random pairs, input images
+excluded: SGBM with 64 to 384 disparities 31-42 B/px in all (modelled as 24 + 32 = 56), rtnet-v4
+through ONNX Runtime 313-460 B/px, growing with the size (modelled as 560 + 32); networks that were
 not measured get a conservative figure from their cost volume (per pixel and disparity level).
 
 The rule (:func:`plan_network_size`), applied by the :class:`~rtstereo.runtime.predictor.Predictor`
@@ -36,7 +37,7 @@ IO_BYTES_PER_PX = 32  # two uint8 RGB inputs (6 B), the float32 disparity and it
 MIN_SCALE = 1 / 8  # below this a lower-resolution pass is no longer an answer worth giving
 
 # Peak working bytes per pixel at the size the method runs at (measured, see the module docstring).
-BYTES_PER_PX = {"sgbm": 48, "bm": 48, "rtnet-v4": 560}
+BYTES_PER_PX = {"sgbm": 24, "bm": 24, "rtnet-v4": 560}
 # Networks with a cost volume over the disparity range: bytes per pixel per searched disparity level.
 BYTES_PER_PX_PER_DISP = {"gwcnet-g": 24.0, "gwcnet-gc": 28.0, "anynet": 2.0, "crestereo": 8.0, "rtnet": 3.0}
 DEFAULT_NETWORK_BYTES_PER_PX = 2048
@@ -136,7 +137,7 @@ def estimate_peak_bytes(
 
     Examples:
         >>> estimate_peak_bytes("sgbm", "classical", 192, (1000, 1000)) // 10**6
-        80
+        56
     """
     net_hw = net_hw or input_hw
     net_px, input_px = net_hw[0] * net_hw[1], input_hw[0] * input_hw[1]
