@@ -107,3 +107,27 @@ def test_the_calibration_file_is_written_whole(tmp_path):
         write_calibration(tmp_path / name, calibration)
         assert read_calibration(tmp_path / name).baseline_m == pytest.approx(0.1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.json", "c.yaml"]
+
+
+def test_synth_leaves_no_partial_scene_when_interrupted(capsys, monkeypatch, tmp_path):
+    pytest.importorskip("torch")
+    import rtstereo.io.pfm as pfm
+
+    real_write = pfm.write_pfm
+    written = []
+
+    def write_then_interrupt(path, array):
+        written.append(path)
+        if len(written) == 2:
+            raise KeyboardInterrupt
+        real_write(path, array)
+
+    monkeypatch.setattr(pfm, "write_pfm", write_then_interrupt)
+    code = main(["synth", "3", "-o", str(tmp_path / "s"), "--size", "32x64", "--batch-size", "1"])
+    assert code == 130 and "rtstereo synth: interrupted" in capsys.readouterr().err
+    # the first scene is whole; of the second, only its (complete) occlusion mask, written first, and no
+    # left image: readers list the left images, so the half-written scene is not a pair
+    root = tmp_path / "s"
+    assert _visible_files(root) == ["000000.pfm", "000000.png", "000000.png", "000000.png", "000001.png", "synth.json"]
+    assert (root / "occlusion" / "left" / "000001.png").is_file()
+    assert not (root / "RGB_cleanpass" / "left" / "000001.png").exists()

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, OutputError
+from ..io.atomic import atomic_path
 from .common import parse_size_hw
 
 
@@ -64,18 +65,19 @@ def run(args: argparse.Namespace) -> int:
     try:
         for folder in folders.values():
             folder.mkdir(parents=True, exist_ok=True)
-        (root / "synth.json").write_text(
-            json.dumps(
-                {
-                    "count": args.count,
-                    "size_hw": [height, width],
-                    "seed": args.seed,
-                    "max_disp_px": args.max_disp,
-                },
-                indent=2,
+        with atomic_path(root / "synth.json") as partial:
+            partial.write_text(
+                json.dumps(
+                    {
+                        "count": args.count,
+                        "size_hw": [height, width],
+                        "seed": args.seed,
+                        "max_disp_px": args.max_disp,
+                    },
+                    indent=2,
+                )
+                + "\n"
             )
-            + "\n"
-        )
     except OSError as exc:
         raise OutputError(f"cannot write to {root}: {exc}") from None
 
@@ -86,12 +88,17 @@ def run(args: argparse.Namespace) -> int:
         batch = render_scenes(seeds, height, width, device=args.device, max_disp_px=args.max_disp)
         for row, index in enumerate(indices):
             name = f"{index:06d}"
-            for view in ("left", "right"):
-                image = batch[view][row].permute(1, 2, 0).mul(255.0).round().clamp(0, 255).byte().cpu().numpy()
-                write_image(folders[view] / f"{name}.png", image)
-            write_pfm(folders["disparity"] / f"{name}.pfm", batch["disparity"][row].cpu().numpy())
+            # Each file under a temporary name, then renamed; the left image last, because readers list
+            # the left images: an interrupted run never shows a pair whose other files are missing.
             occluded = batch["occluded"][row].cpu().numpy().astype(np.uint8) * 255
-            write_image(folders["occluded"] / f"{name}.png", occluded)
+            with atomic_path(folders["occluded"] / f"{name}.png") as partial:
+                write_image(partial, occluded)
+            with atomic_path(folders["disparity"] / f"{name}.pfm") as partial:
+                write_pfm(partial, batch["disparity"][row].cpu().numpy())
+            for view in ("right", "left"):
+                image = batch[view][row].permute(1, 2, 0).mul(255.0).round().clamp(0, 255).byte().cpu().numpy()
+                with atomic_path(folders[view] / f"{name}.png") as partial:
+                    write_image(partial, image)
             progress.update(1)
     progress.close()
     print(f"wrote {args.count} pairs of {height}x{width} to {root}")
