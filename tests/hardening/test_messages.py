@@ -228,3 +228,13 @@ def test_a_file_that_is_not_a_video_gives_our_line_only(capfd, tmp_path):
     out, err = capfd.readouterr()
     assert code == 2 and out == "" and err.startswith("rtstereo video: error: cannot read side-by-side video")
     assert "moov" not in err and len(err.splitlines()) == 1
+
+
+def test_the_python_api_gives_no_re_export_advice_for_an_invalid_range():
+    import rtstereo
+    from rtstereo.errors import InputError
+
+    with pytest.raises(InputError, match=r"^max_disp must be >= 1, got -5$"):
+        rtstereo.load("rtnet-v4", max_disp=-5)
+    with pytest.raises(InputError, match=r"re-export with `rtstereo export rtnet \.\.\. --set max_disp=96`"):
+        rtstereo.load("rtnet-v4", max_disp=96)  # a valid value the packaged graph was not exported for

@@ -580,7 +580,10 @@ def _check_settings(contract: OnnxContract, overrides: dict[str, Any], path: Pat
                 f"{', '.join(RUNTIME_SETTINGS)})"
             )
         baked = contract.settings[key]
-        if coerce_setting(key, value, baked) != baked:
+        wanted = coerce_setting(key, value, baked)
+        if key in ("max_disp", "iters") and isinstance(wanted, (int, float)) and wanted < 1:
+            raise InputError(f"{key} must be >= 1, got {value}")  # no advice to re-export with a value that cannot be
+        if wanted != baked:
             raise InputError(
                 f"{path} was exported with {key}={baked} and cannot run with {key}={value}: the value "
                 f"is fixed in the graph; re-export with `rtstereo export {contract.model} ... "
