@@ -121,7 +121,10 @@ def lr_check(
     if result is None:
         result = predictor.predict_pair(pair)
     t0 = time.perf_counter()
-    mask = consistency_mask(result.disparity_px, right_disparity(predictor, pair.left, pair.right), max_diff_px)
+    if getattr(getattr(predictor, "backend", None), "device_postprocess", False):
+        mask = _device_consistency_mask(predictor, pair, result.disparity_px, max_diff_px)
+    else:
+        mask = consistency_mask(result.disparity_px, right_disparity(predictor, pair.left, pair.right), max_diff_px)
     elapsed_ms = (time.perf_counter() - t0) * 1e3
     disparity = np.where(mask, result.disparity_px, np.nan).astype(np.float32)
     timings = {
@@ -136,3 +139,19 @@ def lr_check(
         settings={**result.settings, "lr_max_diff_px": max_diff_px},
     )
     return checked, mask
+
+
+def _device_consistency_mask(
+    predictor, pair: StereoPair, disparity_left_px: np.ndarray, max_diff_px: float
+) -> np.ndarray:
+    """:func:`consistency_mask` with the right view's map kept on the predictor's device (a torch
+    backend on CUDA): only the left map goes up and the bool mask comes back."""
+    import torch
+
+    from .runtime import postprocess_torch
+
+    if not max_diff_px > 0:
+        raise InputError(f"max_diff_px must be > 0 pixels, got {max_diff_px}")
+    right_px = postprocess_torch.right_disparity(predictor, pair.left, pair.right)
+    left_px = torch.from_numpy(np.asarray(disparity_left_px, dtype=np.float32)).to(right_px.device)
+    return postprocess_torch.consistency_mask(left_px, right_px, max_diff_px).cpu().numpy()

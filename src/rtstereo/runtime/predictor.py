@@ -2,7 +2,9 @@
 
 It owns everything around the network: input checks, normalisation, padding to the size divisor (or
 resizing to a fixed-shape model's size, with the disparity rescaled by the width ratio), unpadding,
-post-processing (:mod:`.postprocess`) and per-stage timings.
+post-processing (:mod:`.postprocess`) and per-stage timings. With a torch backend on CUDA the
+post-processing runs on the GPU (:mod:`.postprocess_torch`, the same results) and only the finished
+map is copied back.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..errors import InputError
 from ..models.registry import ModelSpec
 from ..types import Calibration, DisparityResult, StereoPair
 from .backends import Backend
@@ -90,7 +93,40 @@ class Predictor:
         """
         return self.predict_pair(StereoPair(left, right, calibration=calibration))
 
-    def _postprocess(self) -> dict[str, Any]:
+    def _postprocess(self, disparity: np.ndarray, pair: StereoPair, pad: tuple[int, int]) -> np.ndarray:
+        """Unpad (or rescale a fixed-shape network's map), mark ``<= 0`` invalid, fill, refine (numpy)."""
+        height, width = pair.size_hw
+        if pad != (0, 0):
+            disparity = disparity[: disparity.shape[0] - pad[0], : disparity.shape[1] - pad[1]]
+        if disparity.shape != (height, width):
+            # A fixed-shape network: disparity is measured in its pixels, so scale by the width ratio.
+            scale = width / disparity.shape[1]
+            disparity = cv2.resize(disparity, (width, height), interpolation=cv2.INTER_LINEAR) * scale
+        disparity = np.where(disparity > 0, disparity, np.nan).astype(np.float32)
+        if self.fill_left_border:
+            disparity = fill_left_border(disparity)
+        if self.refine_edges:
+            disparity = refine_edges(pair.left, pair.right, disparity)
+        return disparity
+
+    def _postprocess_on_device(self, disparity: Any, pair: StereoPair) -> Any:
+        """:meth:`_postprocess` on the backend's device (:mod:`.postprocess_torch`, same results), for a
+        map at the padded input size; returns the finished tensor, still on the device."""
+        import torch
+
+        from . import postprocess_torch
+
+        height, width = pair.size_hw
+        disparity = disparity[:height, :width]  # the padding is at the bottom and the right
+        disparity = torch.where(disparity > 0, disparity, torch.full_like(disparity, float("nan")))
+        if self.fill_left_border:
+            disparity = postprocess_torch.fill_left_border(disparity)
+        if self.refine_edges:
+            left, right = (torch.from_numpy(image).to(disparity.device) for image in (pair.left, pair.right))
+            disparity = postprocess_torch.refine_edges(left, right, disparity)
+        return disparity
+
+    def _postprocess_settings(self) -> dict[str, Any]:
         """The post-processing on, as recorded in results (nothing when none is)."""
         switches = {FILL_LEFT_BORDER: self.fill_left_border, REFINE_EDGES: self.refine_edges}
         return {name: True for name, on in switches.items() if on}
@@ -117,6 +153,34 @@ class Predictor:
         (:mod:`.memory`): a pair too large for the budget runs at a lower resolution (with a warning,
         the disparity rescaled) or is refused with :class:`~.memory.MemoryBudgetError`.
         """
+        disparity, timings, net_hw = self._predict(pair, keep_on_device=False)
+        return DisparityResult(
+            disparity_px=disparity,
+            timings_ms=timings,
+            model=self.name,
+            settings={**self.settings, **self.backend.describe(), **self._postprocess_settings()},
+            input_size_hw=pair.size_hw,
+            network_size_hw=net_hw,
+            calibration=pair.calibration,
+            left=pair.left,
+        )
+
+    def predict_on_device(self, pair: StereoPair) -> Any:
+        """The finished disparity ``(H, W)`` as a float32 tensor on the backend's device.
+
+        For backends that post-process on their device (``backend.device_postprocess``, a torch
+        backend on CUDA): the map is not copied to the host. Used by the left-right check
+        (:func:`rtstereo.confidence.lr_check`) to keep the right view's map on the device.
+
+        Raises:
+            InputError: the backend keeps nothing on a device.
+        """
+        if not self.backend.device_postprocess:
+            raise InputError(f"the {self.backend.name} backend does not post-process on a device")
+        return self._predict(pair, keep_on_device=True)[0]
+
+    def _predict(self, pair: StereoPair, keep_on_device: bool) -> tuple[Any, dict[str, float], tuple[int, int]]:
+        """Disparity (numpy, or a device tensor with ``keep_on_device``), stage timings, network size."""
         t0 = time.perf_counter()
         height, width = pair.size_hw
         left, right = pair.left, pair.right
@@ -128,7 +192,7 @@ class Predictor:
                 f"{self.name} runs at a fixed {net_hw[1]}x{net_hw[0]}: the {width}x{height} input is resized "
                 f"and the disparity rescaled by {width / net_hw[1]:.4f}",
                 ResizeWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         elif reduced_hw is not None:
             net_hw = reduced_hw
@@ -137,7 +201,7 @@ class Predictor:
                 f"{net_hw[1]}x{net_hw[0]} and the disparity is rescaled by {width / net_hw[1]:.4f} "
                 f"(see rtstereo.runtime.memory; {MEMORY_BUDGET_ENV} sets the budget)",
                 ResizeWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         if net_hw != (height, width):
             left, right = (
@@ -154,20 +218,22 @@ class Predictor:
                 right, _ = pad_to_divisor(right, self.spec.size_divisor)
                 net_hw = (left.shape[2], left.shape[3])
         t1 = time.perf_counter()
-        disparity = self.backend.run(left, right)
-        t2 = time.perf_counter()
-        disparity = np.asarray(disparity, dtype=np.float32)
-        if pad != (0, 0):
-            disparity = disparity[: disparity.shape[0] - pad[0], : disparity.shape[1] - pad[1]]
-        if disparity.shape != (height, width):
-            # A fixed-shape network: disparity is measured in its pixels, so scale by the width ratio.
-            scale = width / disparity.shape[1]
-            disparity = cv2.resize(disparity, (width, height), interpolation=cv2.INTER_LINEAR) * scale
-        disparity = np.where(disparity > 0, disparity, np.nan).astype(np.float32)
-        if self.fill_left_border:
-            disparity = fill_left_border(disparity)
-        if self.refine_edges:
-            disparity = refine_edges(pair.left, pair.right, disparity)
+        # On the device only when the map comes back at the input size (no resize to undo there).
+        if self.backend.device_postprocess and not self.fixed_size_hw and reduced_hw is None:
+            on_device = self.backend.run_on_device(left, right)
+            self.backend.synchronize()
+            t2 = time.perf_counter()
+            disparity = self._postprocess_on_device(on_device, pair)
+            if not keep_on_device:
+                disparity = disparity.cpu().numpy()
+        else:
+            disparity = self.backend.run(left, right)
+            t2 = time.perf_counter()
+            disparity = self._postprocess(np.asarray(disparity, dtype=np.float32), pair, pad)
+            if keep_on_device:
+                import torch
+
+                disparity = torch.from_numpy(disparity).to(self.backend.device)  # type: ignore[attr-defined]
         t3 = time.perf_counter()
         timings = {
             "preprocess": (t1 - t0) * 1e3,
@@ -175,13 +241,4 @@ class Predictor:
             "postprocess": (t3 - t2) * 1e3,
             "total": (t3 - t0) * 1e3,
         }
-        return DisparityResult(
-            disparity_px=disparity,
-            timings_ms=timings,
-            model=self.name,
-            settings={**self.settings, **self.backend.describe(), **self._postprocess()},
-            input_size_hw=(height, width),
-            network_size_hw=net_hw,
-            calibration=pair.calibration,
-            left=pair.left,
-        )
+        return disparity, timings, net_hw
