@@ -4,8 +4,9 @@ On CUDA the disparity never has to leave the device: the left-border fill, the e
 the left-right difference run here on the same tensors, and only the result is copied back. Each
 function equals its numpy/OpenCV counterpart within float rounding (the tests hold them to 1e-3 px
 on the CPU): the 8-bit steps of :class:`~.refine.PhotometricCost` are reproduced exactly (OpenCV's
-15-bit fixed-point grey conversion, the rounded and saturated 8-bit Sobel, bilinear sampling in
-float rounded to 8 bits), so every decision of the propagation is the same.
+15-bit fixed-point grey conversion, the rounded and saturated 8-bit Sobel, and the bilinear
+sampling of the installed OpenCV: float weights rounded to 8 bits in OpenCV 5, 1/32-pixel fixed
+point in OpenCV 4), so every decision of the propagation is the same.
 
 Shapes: one map ``(H, W)`` float32, ``nan`` where invalid; images ``(H, W, 3)`` uint8 tensors on the
 same device.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -36,6 +38,10 @@ from .refine import (
 # OpenCV's RGB -> grey for 8-bit images: 15-bit fixed-point luma weights, rounded.
 _GREY_WEIGHTS = (9798, 19235, 3735)
 _GREY_SHIFT = 15
+# OpenCV 4 samples 8-bit images at coordinates rounded to 1/32 px with integer weights; OpenCV 5
+# interpolates in float. Both are reproduced; the installed version decides.
+_FIXED_POINT_REMAP = int(cv2.__version__.split(".")[0]) < 5
+_REMAP_STEPS = 32
 
 
 def fill_left_border(disparity_px: torch.Tensor, margin_px: float = BORDER_MARGIN_PX) -> torch.Tensor:
@@ -108,12 +114,22 @@ class TorchPhotometricCost:
         map_x = torch.nan_to_num(self.cols - disparity, nan=-1.0)
         width = self.right.shape[1]
         # cv2.remap INTER_LINEAR, BORDER_REPLICATE, rows exact: two taps along the row, clamped.
-        base = torch.floor(map_x)
-        fraction = (map_x - base)[..., None]
-        first = base.long().clamp(0, width - 1)
-        second = (base.long() + 1).clamp(0, width - 1)
-        sampled = self.right[self.row_index, first] * (1 - fraction) + self.right[self.row_index, second] * fraction
-        sampled = torch.round(sampled).clamp(0, 255)  # 8-bit result, rounded as OpenCV's saturate_cast
+        if _FIXED_POINT_REMAP:
+            # OpenCV 4: the coordinate rounded to 1/32 px, integer weights, the sum rounded half up.
+            steps = torch.round(map_x * _REMAP_STEPS)
+            base = torch.floor(steps / _REMAP_STEPS)
+            fraction = (steps - base * _REMAP_STEPS)[..., None]
+        else:
+            # OpenCV 5: float weights, the result rounded to 8 bits (half to even, as torch.round).
+            base = torch.floor(map_x)
+            fraction = (map_x - base)[..., None]
+        first = self.right[self.row_index, base.long().clamp(0, width - 1)]
+        second = self.right[self.row_index, (base.long() + 1).clamp(0, width - 1)]
+        if _FIXED_POINT_REMAP:
+            weighted = first * (_REMAP_STEPS - fraction) + second * fraction  # integers below 2**13: exact
+            sampled = torch.floor((weighted + _REMAP_STEPS / 2) / _REMAP_STEPS)
+        else:
+            sampled = torch.round(first * (1 - fraction) + second * fraction)
         difference = torch.minimum((self.left - sampled).abs(), self.truncation)
         colour = _grey(difference.to(torch.uint8)).float()
         pixel_cost = colour + difference[..., 3] * self.gradient_weight
