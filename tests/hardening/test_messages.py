@@ -157,11 +157,26 @@ def test_an_unknown_system_library_gets_no_package_hint(monkeypatch):
 # ---- one voice on stderr ---------------------------------------------------------------------
 
 
-def test_warnings_become_single_rtstereo_lines(capsys):
-    with one_voice("predict"):
-        warnings.warn("the network runs at 240x320;\n  the disparity is rescaled", UserWarning, stacklevel=1)
-    err = capsys.readouterr().err
-    assert err == "rtstereo predict: warning: the network runs at 240x320; the disparity is rescaled\n"
+def test_warnings_become_single_rtstereo_lines():
+    import subprocess
+    import sys
+
+    code = (
+        "import warnings\n"
+        "from rtstereo.cli import one_voice\n"
+        "with one_voice('predict'):\n"
+        "    warnings.warn('the network runs at 240x320;\\n  the disparity is rescaled', UserWarning)\n"
+        "warnings.warn('after the verb', UserWarning)\n"
+    )
+    err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stderr
+    lines = err.splitlines()
+    assert lines[0] == "rtstereo predict: warning: the network runs at 240x320; the disparity is rescaled"
+    assert "after the verb" in lines[1] and not lines[1].startswith("rtstereo")  # Python's format is back
+
+
+def test_warnings_stay_warnings_for_code_that_records_them():
+    with pytest.warns(UserWarning, match="recorded"), one_voice("predict"):
+        warnings.warn("recorded", UserWarning, stacklevel=1)
 
 
 def test_argparse_errors_are_one_line(capsys):

@@ -168,7 +168,7 @@ def test_missing_file_fails_clearly(tmp_path):
 def test_text_file_fails_clearly(tmp_path):
     path = tmp_path / "notes.ckpt"
     path.write_text("not a checkpoint\n")
-    with pytest.raises(CheckpointError, match="expected a PyTorch checkpoint"):
+    with pytest.raises(CheckpointError, match="notes.ckpt: not a PyTorch file.*expected a torch.save file of tensors"):
         load_gwcnet_checkpoint(build_gwcnet_g({"max_disp": 16}), path)
 
 

@@ -71,28 +71,30 @@ def main(argv: list[str] | None = None) -> int:
 def one_voice(verb: str) -> Iterator[None]:
     """While a verb runs, everything on stderr is rtstereo's, one line each.
 
-    Python warnings (rtstereo's and its libraries') become ``rtstereo VERB: warning: ...`` lines
-    without source paths; OpenCV logs errors only; what C libraries print during a call that fails is
-    held back (:mod:`rtstereo.io.quiet`), so the user's first line is the error that explains it.
+    Python warnings (rtstereo's and its libraries') are printed as ``rtstereo VERB: warning: ...``
+    lines without source paths (only their formatting changes: code that records warnings, such as
+    ``pytest.warns``, still receives them); OpenCV logs errors only; what C libraries print during a
+    call that fails is held back (:mod:`rtstereo.io.quiet`), so the user's first line is the error
+    that explains it.
     """
     import cv2
 
     from ..io.quiet import hold_native_output
 
-    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ARG001 - warnings' signature
+    def one_line(message, category, filename, lineno, line=None):  # noqa: ARG001 - warnings' signature
         text = " ".join(str(message).split())
-        print(f"rtstereo {verb}: warning: {text}", file=sys.stderr)
+        return f"rtstereo {verb}: warning: {text}\n"
 
     level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(
-        cv2.utils.logging.LOG_LEVEL_ERROR
-    )  # errors only: OpenCV's warnings about a damaged file come with our error
+    # Errors only: OpenCV's warnings about a damaged file come with our own error.
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     previous = hold_native_output(True)
+    previous_format = warnings.formatwarning
+    warnings.formatwarning = one_line
     try:
-        with warnings.catch_warnings():
-            warnings.showwarning = show
-            yield
+        yield
     finally:
+        warnings.formatwarning = previous_format
         hold_native_output(previous)
         cv2.utils.logging.setLogLevel(level)
 
