@@ -39,6 +39,7 @@ import cv2
 import numpy as np
 
 from .errors import InputError, OutputError, RtStereoError
+from .io.atomic import atomic_path
 from .models import get_spec, is_onnx_file, resolve_alias
 from .runtime.predictor import Predictor
 from .types import DisparityResult
@@ -215,8 +216,11 @@ class BenchReport:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             json_path, md_path = folder / f"{stem}.json", folder / f"{stem}.md"
-            json_path.write_text(json.dumps(self.to_json(), indent=2, default=str) + "\n")
-            md_path.write_text(self.table() + "\n")
+            # Temporary names, then renames: an interrupted run leaves no results that look complete.
+            with atomic_path(json_path) as tmp:
+                tmp.write_text(json.dumps(self.to_json(), indent=2, default=str) + "\n")
+            with atomic_path(md_path) as tmp:
+                tmp.write_text(self.table() + "\n")
         except OSError as exc:
             raise OutputError(f"cannot write benchmark results to {folder}: {exc}") from None
         written = [json_path, md_path]
@@ -265,7 +269,8 @@ class BenchReport:
         )
         ax.grid(True, which="both", alpha=0.3)
         fig.tight_layout()
-        fig.savefig(path, dpi=120)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=120)
         plt.close(fig)
         return Path(path)
 
