@@ -1,0 +1,293 @@
+"""``rtstereo adapt LEFT RIGHT --model NAME -o OUT``: fine-tune a network on your own unlabeled pairs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import InputError, RtStereoError, require
+from .common import size_arg
+
+EPILOG = """examples:
+  rtstereo adapt lefts/ rights/ -o mycam.pt                 # rtnet-v4's PyTorch state, 10 minutes
+  rtstereo adapt 'cam0/*.png' 'cam1/*.png' --minutes 5 -o mycam.pt
+  rtstereo adapt --pairs pairs.csv --steps 300 --losses photometric,smoothness -o mycam.pt
+  rtstereo adapt lefts/ rights/ --model rtnet --weights runs/rtnet/best.pt --weight proxy=0.2 -o mycam.onnx
+  rtstereo predict left.png right.png --model mycam.pt -o out/  # the adapted network, no other flag
+
+No ground truth is needed. Each step trains on crops of your pairs with self-supervised losses
+(photometric reconstruction of the left view from the right one, SSIM + L1 on exposure-normalised
+images; edge-aware smoothness; left-right consistency; SGBM proxy labels where its left-right check
+keeps them) and on rendered scenes with exact disparity, so the network does not forget. A held-out
+part of your pairs is scored before and after (photometric error, left-right disagreement). Pairs must
+be rectified: the command refuses pairs whose rows do not line up (see `rtstereo calibrate`).
+With -o FILE.onnx the checkpoint is written beside it (FILE.pt) and exported, with its parity report.
+"""
+
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
+RECTIFICATION_CHECKS = 5  # pairs checked, spread over the list (ORB matching: a fraction of a second each)
+DEFAULT_MINUTES = 10.0
+EXIT_PARITY = 1
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "adapt",
+        help="adapt a network to your camera: self-supervised fine-tuning on unlabeled pairs",
+        description="Fine-tune a network on your own rectified stereo pairs, without ground truth.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("left", nargs="?", help="left images: file, folder, glob or URL (as predict takes them)")
+    parser.add_argument("right", nargs="?", help="right images: file, folder, glob or URL")
+    parser.add_argument("--pairs", metavar="MANIFEST", help="instead of LEFT RIGHT: a .csv or .parquet manifest")
+    parser.add_argument(
+        "-o", "--output", required=True, help="adapted checkpoint (.pt, .pth, .ckpt) or exported model (.onnx)"
+    )
+    model = parser.add_argument_group("model")
+    model.add_argument(
+        "--model",
+        "-m",
+        default="rtnet-v4",
+        help="network to adapt: rtnet-v4 (its PyTorch state in a source checkout), an rtstereo checkpoint, "
+        "or a registry network with --weights (default: %(default)s)",
+    )
+    model.add_argument("--weights", "-w", help="weights file of a registry network")
+    model.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
+    model.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
+    losses = parser.add_argument_group("losses and budget")
+    losses.add_argument(
+        "--losses",
+        default="photometric,smoothness,proxy",
+        help="comma-separated terms on your pairs, from photometric, smoothness, consistency (runs the network "
+        "twice), proxy (default: %(default)s)",
+    )
+    losses.add_argument(
+        "--weight",
+        dest="weight_values",
+        action="append",
+        default=[],
+        metavar="TERM=W",
+        help="weight of a term (photometric, smoothness, consistency, proxy, synthetic), repeatable; defaults: "
+        "photometric=1 smoothness=0.01 consistency=0.05 proxy=0.2 synthetic=0.02",
+    )
+    losses.add_argument(
+        "--minutes", type=float, help=f"training time budget (default: {DEFAULT_MINUTES:g} unless --steps)"
+    )
+    losses.add_argument("--steps", type=int, help="optimiser steps (with --minutes: whichever ends first)")
+    losses.add_argument("--batch-size", type=int, default=2, help="crops of your pairs per step (default: %(default)s)")
+    losses.add_argument(
+        "--synthetic-batch", type=int, default=2, help="rendered pairs per step, 0 for none (default: %(default)s)"
+    )
+    losses.add_argument(
+        "--synthetic-pool",
+        type=int,
+        default=32,
+        help="rendered pairs drawn from, rendered once at the start (default: %(default)s)",
+    )
+    losses.add_argument("--crop", type=size_arg, default=(224, 448), metavar="HxW", help="crop size (default: 224x448)")
+    losses.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default: %(default)s)")
+    losses.add_argument(
+        "--holdout", type=float, default=0.1, help="fraction of pairs scored, not trained on (default: %(default)s)"
+    )
+    losses.add_argument(
+        "--max-disp", type=float, default=192.0, help="largest disparity of the SGBM proxy labels (default: 192)"
+    )
+    losses.add_argument("--seed", type=int, default=0, help="crops, scenes and hold-out split (default: 0)")
+    parser.add_argument(
+        "--export-size",
+        type=size_arg,
+        default=(256, 320),
+        metavar="HxW",
+        help="-o .onnx: the size parity is checked at (the export takes any multiple of 32; default: 256x320)",
+    )
+    parser.add_argument(
+        "--no-rectification-check", action="store_true", help="skip the check that the pairs are rectified"
+    )
+    parser.add_argument("--quiet", "-q", action="store_true", help="only the before/after scores and the result")
+    parser.set_defaults(func=run)
+
+
+def parse_weights(items: list[str]) -> dict[str, float]:
+    """``["proxy=0.2"]`` -> ``{"proxy": 0.2}``.
+
+    Examples:
+        >>> parse_weights(["proxy=0.2", "synthetic=0"])
+        {'proxy': 0.2, 'synthetic': 0.0}
+    """
+    weights = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            weights[key.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not key.strip():
+            raise InputError(f"--weight expects TERM=NUMBER (e.g. proxy=0.2), got '{item}'")
+    return weights
+
+
+def _output_kind(text: str) -> str:
+    suffix = Path(text).suffix.lower()
+    if suffix == ".onnx":
+        return "onnx"
+    if suffix in CHECKPOINT_SUFFIXES:
+        return "checkpoint"
+    raise InputError(
+        f"-o {text}: the adapted network goes to a checkpoint ({', '.join(CHECKPOINT_SUFFIXES)}) or an exported "
+        "model (.onnx)"
+    )
+
+
+def _sources(args: argparse.Namespace):
+    from ..sources.manifest import read_manifest
+    from ..sources.pairs import resolve_pairs
+
+    if args.pairs is not None:
+        if args.left is not None or args.right is not None:
+            raise InputError("give LEFT RIGHT or --pairs MANIFEST, not both")
+        return read_manifest(args.pairs)
+    if args.left is None or args.right is None:
+        raise InputError("expected LEFT RIGHT (files, folders, globs or URLs), or --pairs MANIFEST.csv")
+    return resolve_pairs(args.left, args.right)
+
+
+def load_user_pairs(sources, check_rectification: bool = True) -> list:
+    """Read every pair (one that cannot be read, or of two sizes, is an error: training needs them all) and refuse
+    unrectified ones (see :func:`refuse_unrectified`)."""
+    from ..io.download import is_url
+    from ..train.adapt import UserPair
+    from ..train.proxy import calibrated_range
+
+    pairs = []
+    for index, source in enumerate(sources):
+        try:
+            pair = source.load(index)
+        except RtStereoError as exc:
+            raise InputError(f"pair {source.name}: {exc}") from None
+        bound = None if is_url(source.left) else calibrated_range(Path(source.left).parent)
+        pairs.append(UserPair(source.name, pair.left, pair.right, bound))
+    if check_rectification:
+        refuse_unrectified(pairs)
+    return pairs
+
+
+def refuse_unrectified(pairs: list) -> None:
+    """Check a few pairs spread over the list; refuse when most of those that can be judged are off.
+
+    One pair off by a little is reported as a warning only: the feature-based check can be fooled by a
+    pair with few matches, and a refusal must not be.
+
+    Raises:
+        InputError: more than half of the judged pairs are not rectified, or look swapped.
+    """
+    from ..rectify import MAX_MISALIGNMENT_PX, check_rectification
+
+    picks = sorted(
+        {round(i * (len(pairs) - 1) / max(1, RECTIFICATION_CHECKS - 1)) for i in range(RECTIFICATION_CHECKS)}
+    )
+    checks = [(pairs[i].name, check_rectification(pairs[i].left, pairs[i].right)) for i in picks]
+    judged = [(name, check) for name, check in checks if check.conclusive]
+    swapped = [(name, check) for name, check in judged if check.median_dx_px < -1.0]
+    off = [(name, check) for name, check in judged if not check.is_rectified()]
+    if swapped and 2 * len(swapped) > len(judged):
+        name, check = swapped[0]
+        raise InputError(
+            f"left and right look swapped (pair {name}: features lie {-check.median_dx_px:.1f} px further right in "
+            "the left image); give the left images first"
+        )
+    if off and 2 * len(off) > len(judged):
+        name, check = off[0]
+        raise InputError(
+            f"the pairs are not rectified ({len(off)} of {len(judged)} checked; pair {name}: rows off by up to "
+            f"{check.misalignment_px:.1f} px, expected < {MAX_MISALIGNMENT_PX:g}): adapting on them would teach "
+            "wrong matches; rectify them first (rtstereo calibrate, rtstereo predict --rectify) or pass "
+            "--no-rectification-check"
+        )
+    for name, check in off:
+        print(
+            f"rtstereo adapt: warning: pair {name}: rows off by up to {check.misalignment_px:.1f} px "
+            f"({check.matches} matched features); the other checked pairs are rectified",
+            file=sys.stderr,
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    require("torch", "torch", "adapting a network")
+    import torch
+
+    from ..train.adapt import AdaptConfig, Adapter, adapt, format_scores, load_adaptable, save_adapted
+
+    kind = _output_kind(args.output)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise InputError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    minutes = args.minutes if args.minutes is not None or args.steps is not None else DEFAULT_MINUTES
+    config = AdaptConfig(
+        losses=tuple(name.strip() for name in args.losses.split(",") if name.strip()),
+        weights=parse_weights(args.weight_values),
+        steps=args.steps,
+        minutes=minutes,
+        batch_size=args.batch_size,
+        synthetic_batch=args.synthetic_batch,
+        synthetic_pool=args.synthetic_pool,
+        crop_hw=args.crop,
+        lr=args.lr,
+        holdout=args.holdout,
+        max_disp=args.max_disp,
+        seed=args.seed,
+    )
+    sources = _sources(args)
+    pairs = load_user_pairs(sources, not args.no_rectification_check)
+    network = load_adaptable(args.model, args.weights)
+    if network.note:
+        print(f"rtstereo adapt: note: {network.note}", file=sys.stderr)
+    try:
+        network.module.to(torch.device(args.device))
+    except (RuntimeError, AssertionError) as exc:
+        raise InputError(f"--device {args.device}: {str(exc).splitlines()[0]}") from None
+    adapter = Adapter(network.module, network.spec, network.settings, config, network.loss_weights)
+    echo = (lambda _line: None) if args.quiet else print
+    result = adapt(adapter, pairs, echo=echo)
+    if args.quiet:  # otherwise the progress has shown them
+        scored = "training pairs, none held out" if result.scored_on_training_pairs else "held-out pairs"
+        print(f"before ({scored}): {format_scores(result.before)}")
+        print(f"after  ({scored}): {format_scores(result.after)}")
+    network.module.cpu().eval()
+    output = Path(args.output)
+    checkpoint = output if kind == "checkpoint" else output.with_suffix(".pt")
+    save_adapted(network, result, config, checkpoint)
+    print(f"adapted {network.spec.name} for {result.steps} steps ({result.seconds:.0f} s); wrote {checkpoint}")
+    if kind == "onnx":
+        return _export(network, checkpoint, output, args.export_size, pairs[0])
+    return 0
+
+
+def _export(network, checkpoint: Path, output: Path, size_hw: tuple[int, int], pair) -> int:
+    """Export the adapted network as ``rtstereo export --dynamic`` does, checked on one of the user's pairs."""
+    from ..export.onnx_export import ParityError, export_onnx, sha256_of_file
+    from ..export.parity import fit_to_size
+
+    check = (fit_to_size(pair.left, size_hw), fit_to_size(pair.right, size_hw), f"{pair.name} fitted to {size_hw}")
+    try:
+        result = export_onnx(
+            network.spec,
+            network.settings,
+            network.module,
+            size_hw,
+            output,
+            checkpoint_sha256=sha256_of_file(checkpoint),
+            pair=check,
+            dynamic=True,
+        )
+    except ParityError as exc:
+        if exc.result.report is not None:
+            print(exc.result.report.summary())
+        print(f"rtstereo adapt: error: {exc}", file=sys.stderr)
+        return EXIT_PARITY
+    assert result.report is not None, "a fresh export always has a report"
+    print(result.report.summary())
+    print(f"wrote {result.path}; report {result.report_path}")
+    return 0

@@ -1,0 +1,530 @@
+"""Adapting a trained network to a user's camera from their unlabeled rectified pairs.
+
+The loop behind ``rtstereo adapt``. Each step trains on random crops of the user's pairs with the
+self-supervised losses of :mod:`rtstereo.train.selfsup` (photometric reconstruction, edge-aware
+smoothness, optionally left-right consistency) and SGBM proxy labels (:mod:`rtstereo.train.proxy`),
+plus a batch of rendered scenes with exact disparity under the supervised loss
+(:mod:`rtstereo.train.losses`), so that the network keeps what it knows where the user's images
+teach nothing (low texture, occlusions). Batch norms keep their trained statistics: batches of two
+or four crops would estimate them badly.
+
+A held-out part of the user's pairs is scored before and after (no ground truth: the photometric
+error of the reconstruction and the left-right disagreement of the network with itself).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import InputError
+from ..models.registry import ModelSpec
+from .losses import multiscale_loss, training_mask
+from .proxy import proxy_disparity
+from .selfsup import (
+    consistency_error,
+    consistency_loss,
+    photometric_error,
+    photometric_loss,
+    proxy_loss,
+    right_view_disparity,
+    smoothness_loss,
+)
+from .step import Normalizer
+
+ADAPT_LOSSES = ("photometric", "smoothness", "consistency", "proxy")
+DEFAULT_LOSSES = ("photometric", "smoothness", "proxy")
+# Weights of the terms; "synthetic" is the supervised loss on rendered scenes (all predictions,
+# coarse to fine). Chosen so that each term contributes a similar share of the starting loss.
+RENDER_CHUNK = 16  # rendered pairs per call while filling the synthetic pool
+SYNTHETIC_RANGE_DIVISOR = 4  # rendered disparities up to a quarter of the crop width, as in real pairs
+SYNTHETIC_NOISE_SCALE = 0.2  # the sensor noise of the default network's last training stage
+DEFAULT_WEIGHTS = {"photometric": 1.0, "smoothness": 0.01, "consistency": 0.05, "proxy": 0.2, "synthetic": 0.02}
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    """How to adapt.
+
+    Attributes:
+        losses: the self-supervised terms on the user's pairs, from ``ADAPT_LOSSES``.
+        weights: weight of each term and of ``synthetic`` (missing ones: ``DEFAULT_WEIGHTS``).
+        steps: optimiser steps; ``None``: until ``minutes`` run out.
+        minutes: wall-clock budget of the steps (scoring and labelling not counted); ``None``: no limit.
+        batch_size: crops of the user's pairs per step.
+        synthetic_batch: rendered pairs per step (0: none).
+        synthetic_pool: rendered pairs the steps draw from (rendered once, see :func:`synthetic_pool`).
+        crop_hw: crop size, pixels (rounded down to the network's size divisor, and to the images).
+        lr: Adam learning rate after a short warm-up.
+        holdout: fraction of the pairs kept out of training and scored before and after (at least
+            one pair when there are two or more and the fraction is > 0).
+        max_disp: largest disparity SGBM searches for proxy labels, pixels (a Middlebury ``calib.txt``
+            beside the left image lowers it to its ``ndisp``).
+        seed: crops, rendered scenes and the hold-out split depend on it only.
+        log_every: steps between progress lines.
+    """
+
+    losses: tuple[str, ...] = DEFAULT_LOSSES
+    weights: dict[str, float] = field(default_factory=dict)
+    steps: int | None = None
+    minutes: float | None = 10.0
+    batch_size: int = 2
+    synthetic_batch: int = 2
+    synthetic_pool: int = 32
+    crop_hw: tuple[int, int] = (224, 448)
+    lr: float = 1e-4
+    holdout: float = 0.1
+    max_disp: float = 192.0
+    seed: int = 0
+    log_every: int = 10
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.losses if name not in ADAPT_LOSSES]
+        if unknown or not self.losses:
+            raise InputError(
+                f"losses: expected one or more of {', '.join(ADAPT_LOSSES)}, got {', '.join(self.losses) or 'none'}"
+            )
+        bad = [name for name in self.weights if name not in DEFAULT_WEIGHTS]
+        if bad:
+            raise InputError(f"loss weights: unknown term(s) {', '.join(bad)} (known: {', '.join(DEFAULT_WEIGHTS)})")
+        if any(not (w >= 0 and math.isfinite(w)) for w in self.weights.values()):
+            raise InputError(f"loss weights must be finite and >= 0, got {self.weights}")
+        if self.steps is None and self.minutes is None:
+            raise InputError("give a budget: a number of steps, minutes, or both")
+        if self.steps is not None and self.steps < 1:
+            raise InputError(f"steps must be >= 1, got {self.steps}")
+        if self.minutes is not None and not self.minutes > 0:
+            raise InputError(f"minutes must be > 0, got {self.minutes}")
+        if self.batch_size < 1 or self.synthetic_batch < 0 or self.synthetic_pool < 1:
+            raise InputError(
+                f"batch sizes: expected >= 1 user crops, >= 0 rendered pairs and a pool of >= 1, got "
+                f"{self.batch_size}, {self.synthetic_batch} and {self.synthetic_pool}"
+            )
+        if not 0.0 <= self.holdout < 1.0:
+            raise InputError(f"holdout must be a fraction in 0..1 (1 excluded), got {self.holdout}")
+        if not self.lr > 0:
+            raise InputError(f"learning rate must be > 0, got {self.lr}")
+
+    def weight(self, term: str) -> float:
+        return float(self.weights.get(term, DEFAULT_WEIGHTS[term]))
+
+
+@dataclass
+class AdaptResult:
+    """What :func:`adapt` did: steps, time, and the held-out scores before and after."""
+
+    steps: int
+    seconds: float
+    train_names: list[str]
+    holdout_names: list[str]
+    scored_on_training_pairs: bool
+    before: dict[str, float]
+    after: dict[str, float]
+    history: list[dict[str, float]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "steps": self.steps,
+            "seconds": round(self.seconds, 1),
+            "train_pairs": self.train_names,
+            "holdout_pairs": self.holdout_names,
+            "scored_on_training_pairs": self.scored_on_training_pairs,
+            "before": self.before,
+            "after": self.after,
+        }
+
+
+@dataclass(frozen=True)
+class UserPair:
+    """One of the user's rectified pairs, loaded: uint8 RGB ``(H, W, 3)`` each."""
+
+    name: str
+    left: np.ndarray
+    right: np.ndarray
+    max_disp: float | None = None  # the pair's own bound on its disparities (calib.txt), if known
+
+
+def split_holdout(count: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Indices ``(train, holdout)``: a ``fraction`` of ``count`` pairs held out, at least one when
+    ``fraction > 0`` and ``count >= 2``; the rest (always at least one) trains.
+
+    Examples:
+        >>> split_holdout(10, 0.2, seed=0)[1].__len__(), split_holdout(1, 0.5, seed=0)
+        (2, ([0], []))
+    """
+    if count < 1:
+        raise InputError("no pairs to adapt on")
+    held = 0 if fraction <= 0 or count < 2 else min(count - 1, max(1, round(fraction * count)))
+    order = np.random.default_rng([seed, 0xADA]).permutation(count)
+    return sorted(int(i) for i in order[held:]), sorted(int(i) for i in order[:held])
+
+
+def fit_crop(crop_hw: tuple[int, int], pairs: Sequence[UserPair], divisor: int) -> tuple[int, int]:
+    """The crop size: at most ``crop_hw`` and the smallest image, rounded down to ``divisor``."""
+    height = min(crop_hw[0], *(p.left.shape[0] for p in pairs)) // divisor * divisor
+    width = min(crop_hw[1], *(p.left.shape[1] for p in pairs)) // divisor * divisor
+    if height < divisor or width < divisor:
+        smallest = min(pairs, key=lambda p: p.left.shape[0] * p.left.shape[1])
+        raise InputError(
+            f"pair {smallest.name} is {smallest.left.shape[1]}x{smallest.left.shape[0]} pixels: adapting needs "
+            f"images of at least {divisor}x{divisor}"
+        )
+    return height, width
+
+
+def proxy_labels(pairs: Sequence[UserPair], max_disp: float) -> list[np.ndarray]:
+    """SGBM proxy disparity of each pair (``nan`` where its checks reject it), in parallel threads."""
+    with ThreadPoolExecutor(max(1, os.cpu_count() or 1)) as pool:
+        return list(pool.map(lambda p: proxy_disparity(p.left, p.right, min(max_disp, p.max_disp or max_disp)), pairs))
+
+
+def _to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().div(255.0).to(device)
+
+
+def _pad_to(x: torch.Tensor, divisor: int) -> torch.Tensor:
+    """Pad right and bottom to multiples of ``divisor`` by repeating the last column and row."""
+    h, w = x.shape[-2:]
+    return F.pad(x, (0, -w % divisor, 0, -h % divisor), mode="replicate")
+
+
+class Adapter:
+    """The network, its input normalisation and the losses: one object the loop and the scoring share.
+
+    Args:
+        model: the network (weights loaded; trained in place).
+        spec: its registry entry (normalisation, size divisor).
+        settings: its resolved settings (``max_disp``).
+        config: the adaptation settings.
+        loss_weights: weights of the network's training-mode predictions, coarse to fine (``None``:
+            0.5 rising to 1).
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        spec: ModelSpec,
+        settings: dict[str, Any],
+        config: AdaptConfig,
+        loss_weights: Sequence[float] | None = None,
+    ) -> None:
+        self.model, self.spec, self.config = model, spec, config
+        self.device = next(model.parameters()).device
+        self.normalize = Normalizer(spec.normalization, self.device)
+        self.max_disp = float(settings.get("max_disp", 192))
+        self.loss_weights = list(loss_weights) if loss_weights else None
+        self.divisor = max(1, spec.size_divisor)
+
+    def forward_train(self, left: torch.Tensor, right: torch.Tensor) -> list[torch.Tensor]:
+        """All training-mode predictions ``(N, H, W)``, coarse to fine, of RGB 0..1 inputs."""
+        # Channels-last: the layout oneDNN's (and cuDNN's) fastest convolutions work in.
+        left, right = (self.normalize(x).contiguous(memory_format=torch.channels_last) for x in (left, right))
+        outputs = self.model(left, right)
+        return [p.float() for p in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
+
+    def _prediction_weights(self, count: int) -> list[float]:
+        if self.loss_weights is not None and len(self.loss_weights) == count:
+            return self.loss_weights
+        return [float(w) for w in np.linspace(0.5, 1.0, count)] if count > 1 else [1.0]
+
+    def user_terms(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The enabled self-supervised terms (unweighted) on a batch of the user's crops."""
+        left, right = batch["left"], batch["right"]
+        final = self.forward_train(left, right)[-1]
+        terms: dict[str, torch.Tensor] = {}
+        if "photometric" in self.config.losses:
+            terms["photometric"] = photometric_loss(left, right, final)
+        if "smoothness" in self.config.losses:
+            terms["smoothness"] = smoothness_loss(final, left)
+        if "proxy" in self.config.losses:
+            terms["proxy"] = proxy_loss(final, batch["disparity"])
+        if "consistency" in self.config.losses:
+            right_d = right_view_disparity(lambda a, b: self.forward_train(a, b)[-1], left, right)
+            terms["consistency"] = consistency_loss(final, right_d)
+        return terms
+
+    def synthetic_term(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The supervised loss on rendered pairs, over every prediction."""
+        predictions = self.forward_train(batch["left"], batch["right"])
+        gt = batch["disparity"]
+        # Matchable pixels only: the band with no match in the right view is filled after the network.
+        valid = training_mask(gt, self.max_disp, "matchable")
+        return multiscale_loss(predictions, gt, valid, self._prediction_weights(len(predictions)))
+
+    @torch.no_grad()
+    def predict(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        """Eval-mode disparity ``(N, H, W)`` of RGB 0..1 inputs of any size (padded, then cropped)."""
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            h, w = left.shape[-2:]
+            out = self.model(self.normalize(_pad_to(left, self.divisor)), self.normalize(_pad_to(right, self.divisor)))
+            return out[..., :h, :w].float()
+        finally:
+            self.model.train(was_training)
+
+    @torch.no_grad()
+    def score(self, pairs: Sequence[UserPair]) -> dict[str, float]:
+        """Mean over ``pairs`` of the photometric error and the left-right disagreement of the network.
+
+        Returns:
+            ``photometric`` (the loss's per-pixel error), ``lr_disagreement_px`` (mean
+            ``|d_left - d_right(x - d_left)|``) and ``lr_bad1`` (% of pixels disagreeing by over 1 px),
+            over pixels whose match lies inside the right image.
+        """
+        sums = {"photometric": 0.0, "lr_disagreement_px": 0.0, "lr_bad1": 0.0}
+        for pair in pairs:
+            left, right = _to_tensor(pair.left, self.device), _to_tensor(pair.right, self.device)
+            disparity = self.predict(left, right)
+            error, inside = photometric_error(left, right, disparity)
+            right_d = right_view_disparity(self.predict, left, right)
+            lr_error, lr_inside = consistency_error(disparity, right_d)
+            count = max(1, int(inside.sum()))
+            lr_count = max(1, int(lr_inside.sum()))
+            sums["photometric"] += float((error * inside).sum()) / count
+            sums["lr_disagreement_px"] += float((lr_error * lr_inside).sum()) / lr_count
+            sums["lr_bad1"] += 100.0 * float(((lr_error > 1) & lr_inside).sum()) / lr_count
+        return {key: value / max(1, len(pairs)) for key, value in sums.items()}
+
+
+def synthetic_pool(
+    config: AdaptConfig, crop_hw: tuple[int, int], max_disp_px: float, device: torch.device, echo: Callable[[str], None]
+) -> dict[str, torch.Tensor] | None:
+    """The rendered pairs the steps draw their synthetic batches from, rendered once up front.
+
+    Rendering costs more than a training step on a CPU, and far less per pair in large batches; a
+    few hundred adaptation steps need a reminder of what the network knows, not endless variety.
+    """
+    from ..datasets.synthetic import RenderSettings, render_batch
+
+    if config.synthetic_batch == 0 or config.weight("synthetic") == 0:
+        return None
+    count = max(config.synthetic_pool, config.synthetic_batch)
+    echo(f"rendering {count} synthetic pair(s) {crop_hw[0]}x{crop_hw[1]} to mix in ...")
+    parts = [
+        render_batch(
+            min(RENDER_CHUNK, count - start),
+            *crop_hw,
+            seed=(config.seed << 20) + start,
+            device=device,
+            max_disp_px=float(max_disp_px),
+            settings=RenderSettings(noise_scale=SYNTHETIC_NOISE_SCALE),
+        )
+        for start in range(0, count, RENDER_CHUNK)
+    ]
+    return {key: torch.cat([part[key] for part in parts]) for key in ("left", "right", "disparity")}
+
+
+def adapt(
+    adapter: Adapter,
+    pairs: Sequence[UserPair],
+    echo: Callable[[str], None] = print,
+    clock: Callable[[], float] = time.monotonic,
+) -> AdaptResult:
+    """Fine-tune ``adapter.model`` in place on ``pairs`` (see the module notes); returns what happened.
+
+    Args:
+        adapter: the network and settings.
+        pairs: the user's rectified pairs (no ground truth).
+        echo: where progress lines go.
+        clock: seconds, for the ``minutes`` budget (tests pass a fake one).
+
+    Raises:
+        InputError: no pairs, pairs of different sizes within one pair, or images too small.
+    """
+    from .loop import random_crop
+
+    config = adapter.config
+    train_ids, held_ids = split_holdout(len(pairs), config.holdout, config.seed)
+    train_pairs = [pairs[i] for i in train_ids]
+    held_pairs = [pairs[i] for i in held_ids] or train_pairs
+    crop_hw = fit_crop(config.crop_hw, train_pairs, adapter.divisor)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng([config.seed, 0x5E1F])
+
+    if "proxy" in config.losses:
+        echo(f"proxy labels: SGBM on {len(train_pairs)} pair(s) with its left-right check ...")
+        labels: list[np.ndarray | None] = list(proxy_labels(train_pairs, config.max_disp))
+        density = np.mean([np.isfinite(d).mean() for d in labels if d is not None])
+        echo(f"proxy labels: {100 * density:.0f} % of pixels kept")
+    else:
+        labels = [None] * len(train_pairs)
+
+    scored = "held-out" if held_ids else "training (none held out)"
+    echo(f"scoring {len(held_pairs)} {scored} pair(s) before adapting ...")
+    before = adapter.score(held_pairs)
+    echo("before: " + format_scores(before))
+
+    model = adapter.model
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
+    model.train()
+    for module in model.modules():  # keep the trained batch-norm statistics (see the module notes)
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.eval()
+    pool = synthetic_pool(
+        config, crop_hw, min(adapter.max_disp, crop_hw[1] / SYNTHETIC_RANGE_DIVISOR), adapter.device, echo
+    )
+    warmup = 10
+    history: list[dict[str, float]] = []
+    running: dict[str, float] = {}
+    start = clock()
+    step = 0
+    while True:
+        elapsed = clock() - start
+        if config.steps is not None and step >= config.steps:
+            break
+        if config.minutes is not None and elapsed >= 60.0 * config.minutes:
+            break
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr * min(1.0, (step + 1) / warmup)
+        picks = rng.integers(len(train_pairs), size=config.batch_size)
+        crops = [random_crop(train_pairs[i].left, train_pairs[i].right, labels[i], None, crop_hw, rng) for i in picks]
+        batch = {key: torch.stack([c[key] for c in crops]).to(adapter.device) for key in ("left", "right", "disparity")}
+        terms = adapter.user_terms(batch)
+        total = sum((config.weight(name) * value for name, value in terms.items()), torch.zeros(()))
+        if pool is not None:
+            picks = torch.from_numpy(rng.integers(pool["left"].shape[0], size=config.synthetic_batch))
+            terms["synthetic"] = adapter.synthetic_term({key: value[picks] for key, value in pool.items()})
+            total = total + config.weight("synthetic") * terms["synthetic"]
+        optimizer.zero_grad(set_to_none=True)
+        if torch.isfinite(total):
+            total.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+        step += 1
+        for name, value in {**terms, "total": total}.items():
+            running[name] = running.get(name, 0.0) + float(value.detach())
+        if step % config.log_every == 0 or step == config.steps:
+            count = config.log_every if step % config.log_every == 0 else step % config.log_every
+            record = {"step": step, "seconds": clock() - start, **{k: v / count for k, v in running.items()}}
+            history.append(record)
+            running = {}
+            terms_text = "  ".join(f"{k} {v:.4f}" for k, v in record.items() if k not in ("step", "seconds"))
+            echo(f"step {step}  {record['seconds']:.0f} s  {terms_text}")
+    seconds = clock() - start
+    model.eval()
+    echo(f"scoring {len(held_pairs)} {scored} pair(s) after {step} steps ({seconds:.0f} s) ...")
+    after = adapter.score(held_pairs)
+    echo("after:  " + format_scores(after))
+    return AdaptResult(
+        steps=step,
+        seconds=seconds,
+        train_names=[p.name for p in train_pairs],
+        holdout_names=[p.name for p in held_pairs] if held_ids else [],
+        scored_on_training_pairs=not held_ids,
+        before=before,
+        after=after,
+        history=history,
+    )
+
+
+def format_scores(scores: dict[str, float]) -> str:
+    """One line of :meth:`Adapter.score`'s figures."""
+    return (
+        f"photometric error {scores['photometric']:.4f}, left-right disagreement "
+        f"{scores['lr_disagreement_px']:.2f} px ({scores['lr_bad1']:.1f} % over 1 px)"
+    )
+
+
+# ------------------------------------------------------------------------------ the network to adapt
+def packaged_network_source() -> Any:
+    """``training/default/state.pt`` of a source checkout: the PyTorch state the packaged ONNX network
+    was exported from, or ``None`` when rtstereo runs from an installed package without it."""
+    from pathlib import Path
+
+    candidate = Path(__file__).resolve().parents[3] / "training" / "default" / "state.pt"
+    return candidate if candidate.is_file() else None
+
+
+@dataclass
+class AdaptableNetwork:
+    """A network ready to adapt: its registry entry, settings, module, and where its weights came from."""
+
+    spec: ModelSpec
+    settings: dict[str, Any]
+    module: torch.nn.Module
+    source: str
+    loss_weights: list[float] | None
+    note: str | None = None
+
+
+def load_adaptable(model: str, weights: str | None = None, settings: dict[str, Any] | None = None) -> AdaptableNetwork:
+    """Build the PyTorch network ``model`` names, with its weights, for :func:`adapt`.
+
+    Args:
+        model: a registry network with ``weights`` (e.g. ``rtnet``), an rtstereo checkpoint, or the
+            packaged ONNX network's name (``rtnet-v4``: its PyTorch state, ``training/default/state.pt``,
+            when rtstereo runs from a source checkout).
+        weights: weights file of a registry network.
+        settings: setting overrides.
+
+    Raises:
+        InputError: a classical or ONNX-only model, or a network without weights.
+        CheckpointError: an unreadable weights file.
+    """
+    from pathlib import Path
+
+    from ..export.onnx_export import build_network
+    from ..models import DEFAULT_ALIAS, PACKAGED_NETWORK, get_spec, is_onnx_file, resolve_alias
+    from ..models.checkpoint import describe, read_torch_file
+
+    note = None
+    name = resolve_alias(model)
+    if is_onnx_file(model):
+        raise InputError(
+            f"{model} is an exported ONNX file: its weights cannot be trained; adapt the checkpoint it was "
+            "exported from (--model CHECKPOINT.pt, or --model rtnet --weights FILE)"
+        )
+    is_file = Path(name).suffix != "" and Path(name).is_file()
+    if name == PACKAGED_NETWORK and weights is None:
+        source = packaged_network_source()
+        if source is None:
+            raise InputError(
+                f"{PACKAGED_NETWORK} ships as ONNX only; adapting needs its PyTorch state, training/default/state.pt "
+                "of the rtstereo source repository: pass --model PATH/TO/state.pt (or --model rtnet --weights FILE)"
+            )
+        note = f"{PACKAGED_NETWORK} is adapted from its PyTorch source, {source}"
+        name = str(source)
+        is_file = True
+    if not is_file:
+        spec = get_spec(name)
+        if spec.kind != "network":
+            alias = f"'{model}' stands for {DEFAULT_ALIAS}, " if model in ("", "default") else f"'{spec.name}' is "
+            raise InputError(
+                f"{alias}a {'classical method' if spec.kind == 'classical' else 'packaged ONNX model'} with no "
+                f"trainable weights; adapt a network: --model {PACKAGED_NETWORK}, a checkpoint, or rtnet --weights FILE"
+            )
+    spec, resolved, module, _ = build_network(name, weights, settings)
+    loss_weights = None
+    weights_file = name if is_file else weights
+    if weights_file is not None:
+        obj = read_torch_file(weights_file)
+        if describe(obj) is not None:
+            stored = (obj.get("config") or {}).get("loss_weights")
+            loss_weights = [float(w) for w in stored] if stored else None
+    return AdaptableNetwork(spec, resolved, module, str(weights_file), loss_weights, note)
+
+
+def save_adapted(network: AdaptableNetwork, result: AdaptResult, config: AdaptConfig, path: Any) -> None:
+    """Write the adapted weights as a self-describing checkpoint (``rtstereo predict --model PATH``)."""
+    import dataclasses
+
+    from ..models.checkpoint import save_checkpoint
+
+    save_checkpoint(
+        path,
+        network.spec.name,
+        network.settings,
+        network.module.state_dict(),
+        adapted_from=network.source,
+        adaptation={**result.to_dict(), "config": {**dataclasses.asdict(config), "crop_hw": list(config.crop_hw)}},
+    )

@@ -1,0 +1,177 @@
+"""The adaptation loop: configuration, hold-out split, crops, budget, scoring and the networks it takes."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from rtstereo.datasets.synthetic import RenderSettings, render_batch
+from rtstereo.errors import InputError, ModelNotFoundError
+from rtstereo.train import adapt as adapt_module
+from rtstereo.train.adapt import (
+    AdaptConfig,
+    Adapter,
+    UserPair,
+    adapt,
+    fit_crop,
+    load_adaptable,
+    save_adapted,
+    split_holdout,
+)
+from rtstereo.train.loop import build_network
+
+
+def _pairs(count: int = 3, height: int = 64, width: int = 128, seed: int = 2) -> list[UserPair]:
+    batch = render_batch(count, height, width, seed=seed, max_disp_px=16.0, settings=RenderSettings.geometry_only())
+    images = {k: (batch[k].permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8) for k in ("left", "right")}
+    return [UserPair(f"p{i}", images["left"][i], images["right"][i]) for i in range(count)]
+
+
+def _adapter(**config) -> Adapter:
+    torch.manual_seed(0)
+    module, spec, settings = build_network("rtnet", {"max_disp": 32})
+    defaults = {
+        "steps": 2,
+        "minutes": None,
+        "crop_hw": (64, 96),
+        "batch_size": 1,
+        "synthetic_batch": 1,
+        "synthetic_pool": 2,
+    }
+    return Adapter(module, spec, settings, AdaptConfig(**{**defaults, **config}))
+
+
+# ------------------------------------------------------------------------------------ configuration
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"losses": ("photometric", "colour")}, "losses: expected one or more of"),
+        ({"losses": ()}, "got none"),
+        ({"weights": {"smooth": 1.0}}, "unknown term"),
+        ({"weights": {"proxy": -1.0}}, "finite and >= 0"),
+        ({"steps": None, "minutes": None}, "give a budget"),
+        ({"steps": 0}, "steps must be >= 1"),
+        ({"minutes": 0.0}, "minutes must be > 0"),
+        ({"batch_size": 0}, "batch sizes"),
+        ({"synthetic_batch": -1}, "batch sizes"),
+        ({"synthetic_pool": 0}, "a pool of >= 1"),
+        ({"holdout": 1.0}, "holdout must be a fraction"),
+        ({"lr": 0.0}, "learning rate must be > 0"),
+    ],
+)
+def test_bad_configurations_are_refused(changes, message):
+    with pytest.raises(InputError, match=message):
+        AdaptConfig(**changes)
+
+
+def test_weights_default_per_term():
+    config = AdaptConfig(weights={"proxy": 0.5})
+    assert config.weight("proxy") == 0.5 and config.weight("photometric") == 1.0
+
+
+def test_holdout_split_is_deterministic_and_keeps_a_training_pair():
+    train, held = split_holdout(10, 0.2, seed=4)
+    assert len(held) == 2 and sorted(train + held) == list(range(10))
+    assert split_holdout(10, 0.2, seed=4) == (train, held)
+    assert split_holdout(3, 0.01, seed=0)[1].__len__() == 1  # at least one held out
+    assert split_holdout(2, 0.9, seed=0)[0].__len__() == 1  # at least one trains
+    assert split_holdout(5, 0.0, seed=0) == ([0, 1, 2, 3, 4], [])
+    with pytest.raises(InputError, match="no pairs"):
+        split_holdout(0, 0.1, seed=0)
+
+
+def test_crop_fits_the_images_and_the_divisor():
+    pairs = _pairs(1, 70, 150)
+    assert fit_crop((224, 448), pairs, 32) == (64, 128)
+    assert fit_crop((40, 100), pairs, 32) == (32, 96)
+    with pytest.raises(InputError, match="at least 32x32"):
+        fit_crop((224, 448), _pairs(1, 64, 128) + [UserPair("small", *(np.zeros((20, 64, 3), np.uint8),) * 2)], 32)
+
+
+# ------------------------------------------------------------------------------------------- the loop
+def test_adapt_runs_its_steps_changes_weights_but_not_batch_norm_statistics():
+    adapter = _adapter(steps=3, log_every=2, holdout=0.3)
+    before = {k: v.clone() for k, v in adapter.model.state_dict().items()}
+    lines = []
+    result = adapt(adapter, _pairs(3), echo=lines.append)
+    after = adapter.model.state_dict()
+    assert result.steps == 3 and len(result.holdout_names) == 1 and not result.scored_on_training_pairs
+    assert set(result.before) == set(result.after) == {"photometric", "lr_disagreement_px", "lr_bad1"}
+    assert [r["step"] for r in result.history] == [2, 3]
+    assert {"photometric", "smoothness", "proxy", "synthetic", "total"} <= set(result.history[0])
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.endswith("weight"))
+    assert all(torch.equal(before[k], after[k]) for k in before if "running_" in k)
+    assert any(line.startswith("step 2 ") for line in lines)
+    assert not adapter.model.training
+
+
+def test_adapt_stops_when_its_minutes_run_out():
+    ticks = itertools.count(step=20.0)  # every clock reading is 20 s later
+    adapter = _adapter(steps=None, minutes=1.0, losses=("photometric", "smoothness"), synthetic_batch=0)
+    result = adapt(adapter, _pairs(2), echo=lambda _line: None, clock=lambda: next(ticks))
+    assert 1 <= result.steps <= 3
+
+
+def test_one_pair_is_scored_on_itself_and_consistency_runs_the_network_twice():
+    adapter = _adapter(steps=1, losses=("consistency",), synthetic_batch=0)
+    result = adapt(adapter, _pairs(1), echo=lambda _line: None)
+    assert result.scored_on_training_pairs and result.holdout_names == []
+    assert "consistency" in result.history[-1]
+
+
+def test_scores_are_lower_for_a_right_answer():
+    """The scoring measures prefer the true disparity: a fake network returning it scores better."""
+    pairs = _pairs(1, 64, 128)
+    truth = render_batch(1, 64, 128, seed=2, max_disp_px=16.0, settings=RenderSettings.geometry_only())["disparity"]
+    adapter = _adapter()
+    adapter.predict = lambda left, right: truth
+    right_answer = adapter.score(pairs)["photometric"]
+    adapter.predict = lambda left, right: truth + 2.0
+    assert right_answer < adapter.score(pairs)["photometric"]
+
+
+# ----------------------------------------------------------------------------------- which network
+def test_networks_without_trainable_weights_are_refused(tmp_path):
+    with pytest.raises(InputError, match="stands for sgbm, a classical method"):
+        load_adaptable("default")
+    with pytest.raises(InputError, match="'bm' is a classical method"):
+        load_adaptable("bm")
+    with pytest.raises(InputError, match="exported ONNX file"):
+        load_adaptable(str(tmp_path / "m.onnx"))
+    with pytest.raises(InputError, match="needs its weights"):
+        load_adaptable("rtnet")
+    with pytest.raises(ModelNotFoundError, match="unknown model"):
+        load_adaptable("rtnett")
+
+
+def test_packaged_network_resolves_to_its_pytorch_state_or_is_refused(monkeypatch):
+    if adapt_module.packaged_network_source() is None:
+        pytest.skip("needs training/default/state.pt (a source checkout)")
+    network = load_adaptable("rtnet-v4")
+    assert network.spec.name == "rtnet" and network.settings["full_refinement"]
+    assert network.source.endswith("state.pt") and "PyTorch source" in (network.note or "")
+    assert network.loss_weights == [0.5, 0.7, 0.85, 1.0]
+    monkeypatch.setattr(adapt_module, "packaged_network_source", lambda: None)
+    with pytest.raises(InputError, match="ships as ONNX only"):
+        load_adaptable("rtnet-v4")
+
+
+def test_adapted_checkpoint_loads_by_itself(tmp_path):
+    import rtstereo
+
+    adapter = _adapter(steps=1, synthetic_batch=0)
+    pairs = _pairs(1)
+    result = adapt(adapter, pairs, echo=lambda _line: None)
+    network = adapt_module.AdaptableNetwork(adapter.spec, {"max_disp": 32}, adapter.model, "random", None)
+    network.settings = adapter.spec.resolve_settings({"max_disp": 32})
+    path = tmp_path / "adapted.pt"
+    save_adapted(network, result, adapter.config, path)
+    reloaded = load_adaptable(str(path))
+    assert reloaded.source == str(path)
+    for key, value in adapter.model.state_dict().items():
+        torch.testing.assert_close(reloaded.module.state_dict()[key], value)
+    disparity = rtstereo.load(str(path)).predict(pairs[0].left, pairs[0].right).disparity_px
+    assert disparity.shape == pairs[0].left.shape[:2]

@@ -1,0 +1,186 @@
+"""``rtstereo adapt``: inputs as predict takes them, the rectification refusal, checkpoint and ONNX outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rtstereo.cli import main
+from rtstereo.datasets.synthetic import RenderSettings, render_batch
+from rtstereo.io.images import write_image
+from rtstereo.models.checkpoint import save_checkpoint
+from rtstereo.train.loop import build_network
+
+FAST = ["--steps", "1", "--crop", "64x96", "--batch-size", "1", "--synthetic-batch", "1", "--synthetic-pool", "1"]
+
+
+def _rendered(count: int, height: int, width: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    batch = render_batch(count, height, width, seed=seed, max_disp_px=24.0, settings=RenderSettings.geometry_only())
+    images = {k: (batch[k].permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8) for k in ("left", "right")}
+    return [(images["left"][i], images["right"][i]) for i in range(count)]
+
+
+def _write_pairs(folder, pairs) -> tuple:
+    (folder / "l").mkdir(parents=True)
+    (folder / "r").mkdir()
+    for i, (left, right) in enumerate(pairs):
+        write_image(folder / "l" / f"p{i}.png", left)
+        write_image(folder / "r" / f"p{i}.png", right)
+    return folder / "l", folder / "r"
+
+
+@pytest.fixture(scope="module")
+def tiny_network(tmp_path_factory):
+    """A small-range rtnet with random weights, as a self-describing checkpoint (quicker than rtnet-v4)."""
+    torch.manual_seed(0)
+    module, spec, settings = build_network("rtnet", {"max_disp": 32})
+    path = tmp_path_factory.mktemp("net") / "tiny.pt"
+    save_checkpoint(path, spec.name, settings, module.state_dict())
+    return path
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    return _write_pairs(tmp_path_factory.mktemp("pairs"), _rendered(3, 64, 128, seed=2))
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_adapt_writes_a_checkpoint_predict_uses_at_once(capsys, tmp_path, folders, tiny_network):
+    out = tmp_path / "mine.pt"
+    code, stdout, err = run_cli(capsys, "adapt", *folders, "--model", tiny_network, *FAST, "-o", out, "--quiet")
+    assert code == 0, err
+    assert "before (held-out pairs): photometric error" in stdout and "after  (held-out pairs)" in stdout
+    assert f"wrote {out}" in stdout and out.is_file()
+    checkpoint = torch.load(out, weights_only=True)
+    assert checkpoint["adapted_from"] == str(tiny_network) and checkpoint["adaptation"]["steps"] == 1
+    left = sorted(folders[0].iterdir())[0]
+    right = sorted(folders[1].iterdir())[0]
+    code, stdout, err = run_cli(capsys, "predict", left, right, "--model", out, "-o", tmp_path / "d.pfm")
+    assert code == 0, err
+    assert (tmp_path / "d.pfm").is_file()
+
+
+def test_progress_shows_the_loss_terms_and_scores(capsys, tmp_path, folders, tiny_network):
+    code, stdout, err = run_cli(
+        capsys, "adapt", *folders, "--model", tiny_network, *FAST, "--losses", "photometric", "-o", tmp_path / "m.pt"
+    )
+    assert code == 0, err
+    assert "step 1 " in stdout and "photometric " in stdout and "synthetic " in stdout and "proxy" not in stdout
+    assert "before: photometric error" in stdout and "after:  photometric error" in stdout
+
+
+def test_a_manifest_lists_the_pairs(capsys, tmp_path, folders, tiny_network):
+    manifest = tmp_path / "pairs.csv"
+    rows = [f"{left},{right}" for left, right in zip(sorted(folders[0].iterdir()), sorted(folders[1].iterdir()))]
+    manifest.write_text("left,right\n" + "\n".join(rows) + "\n")
+    code, _, err = run_cli(
+        capsys, "adapt", "--pairs", manifest, "--model", tiny_network, *FAST, "-o", tmp_path / "m.pt"
+    )
+    assert code == 0, err
+
+
+def test_onnx_output_is_exported_with_its_parity_report(capsys, tmp_path, folders, tiny_network):
+    out = tmp_path / "mine.onnx"
+    code, stdout, err = run_cli(
+        capsys, "adapt", *folders, "--model", tiny_network, *FAST, "--export-size", "64x96", "-o", out, "-q"
+    )
+    assert code == 0, err
+    assert out.is_file() and (tmp_path / "mine.pt").is_file() and (tmp_path / "mine.parity.json").is_file()
+    left = sorted(folders[0].iterdir())[0]
+    right = sorted(folders[1].iterdir())[0]
+    code, _, err = run_cli(capsys, "predict", left, right, "--model", out, "-o", tmp_path / "d.pfm")
+    assert code == 0, err
+
+
+def test_a_failed_parity_check_exits_with_1(capsys, tmp_path, folders, tiny_network, monkeypatch):
+    from rtstereo.export import onnx_export
+
+    def fail(*_args, **_kwargs):
+        raise onnx_export.ParityError("ONNX and PyTorch differ by 3 px", onnx_export.ExportResult(tmp_path, None, None))
+
+    monkeypatch.setattr(onnx_export, "export_onnx", fail)
+    code, _, err = run_cli(capsys, "adapt", *folders, "--model", tiny_network, *FAST, "-o", tmp_path / "m.onnx", "-q")
+    assert code == 1 and err.strip() == "rtstereo adapt: error: ONNX and PyTorch differ by 3 px"
+
+
+# ------------------------------------------------------------------------------------ rectification
+@pytest.fixture(scope="module")
+def textured():
+    """A 160x256 rendered pair with enough features for the rectification check."""
+    return _rendered(2, 160, 256, seed=7)[1]
+
+
+def test_unrectified_pairs_are_refused_in_one_line(capsys, tmp_path, textured, tiny_network):
+    left, right = textured
+    folders = _write_pairs(tmp_path, [(left, np.roll(right, 4, axis=0))] * 2)
+    code, stdout, err = run_cli(capsys, "adapt", *folders, "--model", tiny_network, *FAST, "-o", tmp_path / "m.pt")
+    assert code == 2 and stdout == ""
+    assert err.count("\n") == 1 and "rtstereo adapt: error: the pairs are not rectified (2 of 2 checked" in err
+    code, _, err = run_cli(
+        capsys, "adapt", *folders, "--model", tiny_network, *FAST, "--no-rectification-check", "-o", tmp_path / "m.pt"
+    )
+    assert code == 0, err
+
+
+def test_swapped_pairs_are_refused(capsys, tmp_path, textured, tiny_network):
+    left, right = textured
+    folders = _write_pairs(tmp_path, [(right, left)])
+    code, _, err = run_cli(capsys, "adapt", *folders, "--model", tiny_network, *FAST, "-o", tmp_path / "m.pt")
+    assert code == 2 and "left and right look swapped" in err
+
+
+def test_one_pair_off_among_rectified_ones_is_a_warning(capsys, tmp_path, textured, tiny_network):
+    left, right = textured
+    folders = _write_pairs(tmp_path, [(left, np.roll(right, 4, axis=0)), (left, right), (left, right)])
+    code, _, err = run_cli(capsys, "adapt", *folders, "--model", tiny_network, *FAST, "-o", tmp_path / "m.pt", "-q")
+    assert code == 0, err
+    assert "rtstereo adapt: warning: pair p0: rows off by up to" in err
+
+
+# ------------------------------------------------------------------------------------------- errors
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["-o", "m.txt"], "-o m.txt: the adapted network goes to a checkpoint"),
+        (["--weight", "proxy"], "--weight expects TERM=NUMBER"),
+        (["--weight", "proxy=lots"], "--weight expects TERM=NUMBER"),
+        (["--weight", "smooth=1"], "unknown term(s) smooth"),
+        (["--losses", "photometric,depth"], "losses: expected one or more of"),
+        (["--threads", "0"], "--threads must be >= 1"),
+        (["--holdout", "1"], "holdout must be a fraction"),
+        (["--device", "nonsense"], "--device nonsense:"),
+        (["--model", "sgbm"], "'sgbm' is a classical method"),
+    ],
+)
+def test_bad_options_are_refused_in_one_line(capsys, tmp_path, folders, tiny_network, argv, message):
+    full = ["adapt", *folders, "--model", tiny_network, *FAST, "-o", tmp_path / "m.pt", *argv]
+    code, _, err = run_cli(capsys, *full)
+    assert code == 2 and message in err, err
+    assert err.startswith("rtstereo adapt: error: ") and err.count("\n") == 1
+
+
+def test_inputs_are_refused_as_predict_refuses_them(capsys, tmp_path, folders, tiny_network):
+    out = ["--model", tiny_network, "-o", tmp_path / "m.pt"]
+    code, _, err = run_cli(capsys, "adapt", folders[0], *out)
+    assert code == 2 and "expected LEFT RIGHT" in err
+    code, _, err = run_cli(capsys, "adapt", *folders, "--pairs", tmp_path / "p.csv", *out)
+    assert code == 2 and "not both" in err
+    code, _, err = run_cli(capsys, "adapt", folders[0], tmp_path / "nothing", *out)
+    assert code == 2 and "right image not found" in err
+
+
+def test_unreadable_or_mismatched_pairs_are_named(capsys, tmp_path, tiny_network):
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    write_image(tmp_path / "r.png", np.zeros((64, 96, 3), np.uint8))
+    write_image(tmp_path / "wide.png", np.zeros((64, 128, 3), np.uint8))
+    out = ["--model", tiny_network, "-o", tmp_path / "m.pt"]
+    code, _, err = run_cli(capsys, "adapt", tmp_path / "bad.png", tmp_path / "r.png", *out)
+    assert code == 2 and "pair bad:" in err
+    code, _, err = run_cli(capsys, "adapt", tmp_path / "wide.png", tmp_path / "r.png", *out)
+    assert code == 2 and "pair wide: left and right images differ in size" in err
