@@ -10,17 +10,9 @@ import torch
 
 from rtstereo.datasets.synthetic import RenderSettings, render_batch
 from rtstereo.errors import InputError, ModelNotFoundError
-from rtstereo.train import adapt as adapt_module
-from rtstereo.train.adapt import (
-    AdaptConfig,
-    Adapter,
-    UserPair,
-    adapt,
-    fit_crop,
-    load_adaptable,
-    save_adapted,
-    split_holdout,
-)
+from rtstereo.train import adapt_network
+from rtstereo.train.adapt import AdaptConfig, Adapter, UserPair, adapt, fit_crop, split_holdout
+from rtstereo.train.adapt_network import AdaptableNetwork, load_adaptable, save_adapted
 from rtstereo.train.loop import build_network
 
 
@@ -148,13 +140,13 @@ def test_networks_without_trainable_weights_are_refused(tmp_path):
 
 
 def test_packaged_network_resolves_to_its_pytorch_state_or_is_refused(monkeypatch):
-    if adapt_module.packaged_network_source() is None:
+    if adapt_network.packaged_network_source() is None:
         pytest.skip("needs training/default/state.pt (a source checkout)")
     network = load_adaptable("rtnet-v4")
     assert network.spec.name == "rtnet" and network.settings["full_refinement"]
     assert network.source.endswith("state.pt") and "PyTorch source" in (network.note or "")
     assert network.loss_weights == [0.5, 0.7, 0.85, 1.0]
-    monkeypatch.setattr(adapt_module, "packaged_network_source", lambda: None)
+    monkeypatch.setattr(adapt_network, "packaged_network_source", lambda: None)
     with pytest.raises(InputError, match="ships as ONNX only"):
         load_adaptable("rtnet-v4")
 
@@ -165,7 +157,7 @@ def test_adapted_checkpoint_loads_by_itself(tmp_path):
     adapter = _adapter(steps=1, synthetic_batch=0)
     pairs = _pairs(1)
     result = adapt(adapter, pairs, echo=lambda _line: None)
-    network = adapt_module.AdaptableNetwork(adapter.spec, {"max_disp": 32}, adapter.model, "random", None)
+    network = AdaptableNetwork(adapter.spec, {"max_disp": 32}, adapter.model, "random", None)
     network.settings = adapter.spec.resolve_settings({"max_disp": 32})
     path = tmp_path / "adapted.pt"
     save_adapted(network, result, adapter.config, path)

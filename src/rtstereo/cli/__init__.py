@@ -18,7 +18,20 @@ from collections.abc import Iterator
 from ..errors import RtStereoError
 
 # Verb modules, in the order `rtstereo --help` lists them.
-VERBS = ["predict", "video", "live", "eval", "compare", "models", "export", "bench", "calibrate", "synth", "train", "adapt"]
+VERBS = [
+    "predict",
+    "video",
+    "live",
+    "eval",
+    "compare",
+    "models",
+    "export",
+    "bench",
+    "calibrate",
+    "synth",
+    "train",
+    "adapt",
+]
 
 EXIT_USAGE = 2
 

@@ -86,7 +86,13 @@ def register(subparsers) -> None:
         default=32,
         help="rendered pairs drawn from, rendered once at the start (default: %(default)s)",
     )
-    losses.add_argument("--crop", type=size_arg, default=(224, 448), metavar="HxW", help="crop size (default: 224x448)")
+    losses.add_argument(
+        "--crop",
+        type=size_arg,
+        default=(160, 320),
+        metavar="HxW",
+        help="crop size (default: 160x320, the default network's training crops)",
+    )
     losses.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default: %(default)s)")
     losses.add_argument(
         "--holdout", type=float, default=0.1, help="fraction of pairs scored, not trained on (default: %(default)s)"
@@ -217,7 +223,8 @@ def run(args: argparse.Namespace) -> int:
     require("torch", "torch", "adapting a network")
     import torch
 
-    from ..train.adapt import AdaptConfig, Adapter, adapt, format_scores, load_adaptable, save_adapted
+    from ..train.adapt import AdaptConfig, Adapter, adapt, format_scores
+    from ..train.adapt_network import load_adaptable, save_adapted
 
     kind = _output_kind(args.output)
     if args.threads is not None:

@@ -1,0 +1,102 @@
+"""The network ``rtstereo adapt`` trains: which weights a model name stands for, and the adapted checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import InputError
+from ..models.registry import ModelSpec
+from .adapt import AdaptConfig, AdaptResult
+
+
+def packaged_network_source() -> Any:
+    """``training/default/state.pt`` of a source checkout: the PyTorch state the packaged ONNX network
+    was exported from, or ``None`` when rtstereo runs from an installed package without it."""
+    candidate = Path(__file__).resolve().parents[3] / "training" / "default" / "state.pt"
+    return candidate if candidate.is_file() else None
+
+
+@dataclass
+class AdaptableNetwork:
+    """A network ready to adapt: its registry entry, settings, module, and where its weights came from."""
+
+    spec: ModelSpec
+    settings: dict[str, Any]
+    module: torch.nn.Module
+    source: str
+    loss_weights: list[float] | None
+    note: str | None = None
+
+
+def load_adaptable(model: str, weights: str | None = None, settings: dict[str, Any] | None = None) -> AdaptableNetwork:
+    """Build the PyTorch network ``model`` names, with its weights, for :func:`adapt`.
+
+    Args:
+        model: a registry network with ``weights`` (e.g. ``rtnet``), an rtstereo checkpoint, or the
+            packaged ONNX network's name (``rtnet-v4``: its PyTorch state, ``training/default/state.pt``,
+            when rtstereo runs from a source checkout).
+        weights: weights file of a registry network.
+        settings: setting overrides.
+
+    Raises:
+        InputError: a classical or ONNX-only model, or a network without weights.
+        CheckpointError: an unreadable weights file.
+    """
+    from ..export.onnx_export import build_network
+    from ..models import DEFAULT_ALIAS, PACKAGED_NETWORK, get_spec, is_onnx_file, resolve_alias
+    from ..models.checkpoint import describe, read_torch_file
+
+    note = None
+    name = resolve_alias(model)
+    if is_onnx_file(model):
+        raise InputError(
+            f"{model} is an exported ONNX file: its weights cannot be trained; adapt the checkpoint it was "
+            "exported from (--model CHECKPOINT.pt, or --model rtnet --weights FILE)"
+        )
+    is_file = Path(name).suffix != "" and Path(name).is_file()
+    if name == PACKAGED_NETWORK and weights is None:
+        source = packaged_network_source()
+        if source is None:
+            raise InputError(
+                f"{PACKAGED_NETWORK} ships as ONNX only; adapting needs its PyTorch state, training/default/state.pt "
+                "of the rtstereo source repository: pass --model PATH/TO/state.pt (or --model rtnet --weights FILE)"
+            )
+        note = f"{PACKAGED_NETWORK} is adapted from its PyTorch source, {source}"
+        name = str(source)
+        is_file = True
+    if not is_file:
+        spec = get_spec(name)
+        if spec.kind != "network":
+            alias = f"'{model}' stands for {DEFAULT_ALIAS}, " if model in ("", "default") else f"'{spec.name}' is "
+            raise InputError(
+                f"{alias}a {'classical method' if spec.kind == 'classical' else 'packaged ONNX model'} with no "
+                f"trainable weights; adapt a network: --model {PACKAGED_NETWORK}, a checkpoint, or rtnet --weights FILE"
+            )
+    spec, resolved, module, _ = build_network(name, weights, settings)
+    loss_weights = None
+    weights_file = name if is_file else weights
+    if weights_file is not None:
+        obj = read_torch_file(weights_file)
+        if describe(obj) is not None:
+            stored = (obj.get("config") or {}).get("loss_weights")
+            loss_weights = [float(w) for w in stored] if stored else None
+    return AdaptableNetwork(spec, resolved, module, str(weights_file), loss_weights, note)
+
+
+def save_adapted(network: AdaptableNetwork, result: AdaptResult, config: AdaptConfig, path: Any) -> None:
+    """Write the adapted weights as a self-describing checkpoint (``rtstereo predict --model PATH``)."""
+    from ..models.checkpoint import save_checkpoint
+
+    save_checkpoint(
+        path,
+        network.spec.name,
+        network.settings,
+        network.module.state_dict(),
+        adapted_from=network.source,
+        adaptation={**result.to_dict(), "config": {**dataclasses.asdict(config), "crop_hw": list(config.crop_hw)}},
+    )
