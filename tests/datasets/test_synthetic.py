@@ -132,8 +132,15 @@ def test_the_operation_count_does_not_grow_with_the_batch():
     from rtstereo.profiling import count_operations
 
     render_batch(1, 32, 64, seed=0)  # first call builds the cached noise banks
-    one = count_operations(lambda: render_batch(1, 64, 128, seed=2))
-    sixteen = count_operations(lambda: render_batch(16, 64, 128, seed=2))
+    # One torch thread: the whole batch on the calling thread, as on a GPU (with more CPU threads the
+    # batch is cut into one part per thread, each rendered on a thread of its own).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one = count_operations(lambda: render_batch(1, 64, 128, seed=2))
+        sixteen = count_operations(lambda: render_batch(16, 64, 128, seed=2))
+    finally:
+        torch.set_num_threads(threads)
     for count in (one, sixteen):
         assert count.total < 3000, count.total
     assert abs(sixteen.total - one.total) <= 0.1 * one.total, (one.total, sixteen.total)
