@@ -12,25 +12,13 @@ import math
 
 import numpy as np
 
+from .synthetic_random import choice, lerp, loguniform
 from .synthetic_texture import GRAIN, PINK, RIDGED, SMOOTH
 
 # Texture kinds, drawn with these probabilities.
 FLAT, GRADIENT, NOISE, FINE_NOISE, STRIPES, PATTERN = range(6)
 TEXTURE_KIND_PROBS = (0.12, 0.08, 0.3, 0.16, 0.15, 0.19)
 BACKGROUND_KIND_PROBS = (0.15, 0.12, 0.45, 0.12, 0.06, 0.1)
-
-
-def _lerp(u, lo, hi):
-    return lo + (hi - lo) * u
-
-
-def _loguniform(u, lo, hi):
-    return lo * (hi / lo) ** u
-
-
-def _choice(u, probs):
-    cumulative = np.cumsum(probs)
-    return (u[..., None] * cumulative[-1] > cumulative[:-1]).sum(-1)
 
 
 def sample_items(u, height: int, width: int, max_disp_px: float) -> dict[str, np.ndarray]:
@@ -45,57 +33,57 @@ def sample_items(u, height: int, width: int, max_disp_px: float) -> dict[str, np
     # A third of the scenes span the full range; the others a log-uniform fraction, so that small
     # disparities (most real scenes at 640 px width) are well covered.
     full_range = u() < 0.35
-    scene_max = max_disp_px * np.where(full_range, np.ones_like(u.uniform[:, 0]), _loguniform(u(), 0.08, 1.0))
+    scene_max = max_disp_px * np.where(full_range, np.ones_like(u.uniform[:, 0]), loguniform(u(), 0.08, 1.0))
     far_background = u() < 0.3
-    d_back = scene_max * np.where(far_background, _lerp(u(), 0.0, 0.02), _lerp(u(), 0.0, 0.25))
+    d_back = scene_max * np.where(far_background, lerp(u(), 0.0, 0.02), lerp(u(), 0.0, 0.25))
     items = {
         "scene_max": scene_max,
         "d_back": d_back,
-        "n_objects": np.floor(_lerp(u(), 10.0, 40.999)),
+        "n_objects": np.floor(lerp(u(), 10.0, 40.999)),
         "has_ground": (u() < 0.45).astype(np.float64),
-        "horizon": _lerp(u(), 0.1, 0.65),
-        "ground_bottom": _lerp(u(), 0.3, 1.0),
-        "ground_roll": _lerp(u(), -0.15, 0.15),
-        "wall_slope_x": _lerp(u(), -0.05, 0.05) * (u() < 0.5),
-        "wall_slope_y": _lerp(u(), -0.05, 0.05) * (u() < 0.5),
-        "depth_gamma": _loguniform(u(), 0.5, 2.5),
+        "horizon": lerp(u(), 0.1, 0.65),
+        "ground_bottom": lerp(u(), 0.3, 1.0),
+        "ground_roll": lerp(u(), -0.15, 0.15),
+        "wall_slope_x": lerp(u(), -0.05, 0.05) * (u() < 0.5),
+        "wall_slope_y": lerp(u(), -0.05, 0.05) * (u() < 0.5),
+        "depth_gamma": loguniform(u(), 0.5, 2.5),
         "palette_hue": u(),
-        "palette_coherence": _lerp(u(), 0.0, 0.9),
+        "palette_coherence": lerp(u(), 0.0, 0.9),
     }
-    light_angle, light_strength = _lerp(u(), 0, 2 * math.pi), _lerp(u(), 0.0, 1.2)
-    warmth = _lerp(u(), -0.08, 0.08)
-    glow_radius = _loguniform(u(), 0.15, 0.8) * extent_px
+    light_angle, light_strength = lerp(u(), 0, 2 * math.pi), lerp(u(), 0.0, 1.2)
+    warmth = lerp(u(), -0.08, 0.08)
+    glow_radius = loguniform(u(), 0.15, 0.8) * extent_px
     items.update(
         {
             # Shading: a directional light (acting on the disparity gradient), a linear illumination
             # gradient and a broad light pool, all functions of the surface point.
             "light_x": light_strength * np.cos(light_angle),
             "light_y": light_strength * np.sin(light_angle),
-            "light_gx": _lerp(u(), -0.5, 0.5) / extent_px,
-            "light_gy": _lerp(u(), -0.5, 0.5) / extent_px,
-            "light_cx": _lerp(u(), 0.0, 1.0) * width,
-            "light_cy": _lerp(u(), 0.0, 1.0) * height,
+            "light_gx": lerp(u(), -0.5, 0.5) / extent_px,
+            "light_gy": lerp(u(), -0.5, 0.5) / extent_px,
+            "light_cx": lerp(u(), 0.0, 1.0) * width,
+            "light_cy": lerp(u(), 0.0, 1.0) * height,
             "light_inv_r2": 1.0 / glow_radius**2,
-            "light_pool": _lerp(u(), -0.2, 0.6) * (u() < 0.6),
+            "light_pool": lerp(u(), -0.2, 0.6) * (u() < 0.6),
             "tint_r": 1 + warmth,
             "tint_g": np.ones_like(warmth),
             "tint_b": 1 - warmth,
-            "n_spots": np.floor(_lerp(u(), 0.0, 4.999)),
+            "n_spots": np.floor(lerp(u(), 0.0, 4.999)),
         }
     )
     # The two cameras are alike but not equal: gain, white balance, gamma, blur, vignetting.
-    gain, gamma, blur = _loguniform(u(), 0.8, 1.25), _loguniform(u(), 0.8, 1.25), _lerp(u(), 0.25, 1.1)
-    balance = [_lerp(u(), 0.94, 1.06) for _ in range(3)]
-    shot, read = _loguniform(u(), 1e-4, 1e-2), _loguniform(u(), 0.002, 0.03)
+    gain, gamma, blur = loguniform(u(), 0.8, 1.25), loguniform(u(), 0.8, 1.25), lerp(u(), 0.25, 1.1)
+    balance = [lerp(u(), 0.94, 1.06) for _ in range(3)]
+    shot, read = loguniform(u(), 1e-4, 1e-2), loguniform(u(), 0.002, 0.03)
     for view in ("left", "right"):
         differs = view == "right"
-        items[f"{view}_gain"] = gain * (_loguniform(u(), 0.85, 1.18) if differs else 1.0)
-        items[f"{view}_gamma"] = gamma * (_loguniform(u(), 0.9, 1.1) if differs else 1.0)
-        items[f"{view}_blur"] = blur * (_loguniform(u(), 0.8, 1.25) if differs else 1.0)
+        items[f"{view}_gain"] = gain * (loguniform(u(), 0.85, 1.18) if differs else 1.0)
+        items[f"{view}_gamma"] = gamma * (loguniform(u(), 0.9, 1.1) if differs else 1.0)
+        items[f"{view}_blur"] = blur * (loguniform(u(), 0.8, 1.25) if differs else 1.0)
         for channel, value in zip("rgb", balance, strict=True):
-            items[f"{view}_balance_{channel}"] = value * (_lerp(u(), 0.96, 1.04) if differs else 1.0)
-        items[f"{view}_offset"] = _lerp(u(), -0.02, 0.02)
-        items[f"{view}_vignette"] = _lerp(u(), 0.0, 0.35)
+            items[f"{view}_balance_{channel}"] = value * (lerp(u(), 0.96, 1.04) if differs else 1.0)
+        items[f"{view}_offset"] = lerp(u(), -0.02, 0.02)
+        items[f"{view}_vignette"] = lerp(u(), 0.0, 0.35)
         items[f"{view}_shot_noise"] = shot
         items[f"{view}_read_noise"] = read
     return items
@@ -119,47 +107,47 @@ def sample_materials(u, items: dict, geometry: dict) -> dict[str, np.ndarray]:
     """
     kind_draw = u()
     background = geometry["kind"] < 2  # wall and ground: mostly natural textures, rarely patterns
-    kind = np.where(background, _choice(kind_draw, BACKGROUND_KIND_PROBS), _choice(kind_draw, TEXTURE_KIND_PROBS))
-    second = _choice(u(), TEXTURE_KIND_PROBS)
-    second_weight = np.where(u() < 0.3, _lerp(u(), 0.15, 0.5), np.zeros_like(u.uniform[..., 0]))
+    kind = np.where(background, choice(kind_draw, BACKGROUND_KIND_PROBS), choice(kind_draw, TEXTURE_KIND_PROBS))
+    second = choice(u(), TEXTURE_KIND_PROBS)
+    second_weight = np.where(u() < 0.3, lerp(u(), 0.15, 0.5), np.zeros_like(u.uniform[..., 0]))
     weights = {}
     for index, name in enumerate(("flat", "grad", "noise", "fine", "stripe", "pattern")):
         weights[name] = (kind == index) * (1 - second_weight) + (second == index) * second_weight
     weights["noise"] = weights["noise"] + weights.pop("fine")  # fine noise = noise at a fine scale
 
     # Coarse noise: pink, smooth or ridged at 0.03..0.6 texels per pixel; fine: grain at ~1.
-    coarse_channel = np.array([PINK, SMOOTH, RIDGED], dtype=np.float64)[_choice(u(), (0.5, 0.25, 0.25))]
+    coarse_channel = np.array([PINK, SMOOTH, RIDGED], dtype=np.float64)[choice(u(), (0.5, 0.25, 0.25))]
     fine = kind == FINE_NOISE
     noise_channel = np.where(fine, np.where(u() < 0.7, float(GRAIN), float(PINK)), coarse_channel)
     # At most ~0.8 texels per pixel: finer noise would alias (and differently in the two views).
-    noise_scale = np.where(fine, _loguniform(u(), 0.35, 0.8), _loguniform(u(), 0.03, 0.5))
+    noise_scale = np.where(fine, loguniform(u(), 0.35, 0.8), loguniform(u(), 0.03, 0.5))
 
     # Colours: a scene-wide dominant hue for many surfaces, low saturation more often than high.
     coherent = u() < items["palette_coherence"][:, None]
-    hue = np.where(coherent, items["palette_hue"][:, None] + _lerp(u(), -0.06, 0.06), u())
+    hue = np.where(coherent, items["palette_hue"][:, None] + lerp(u(), -0.06, 0.06), u())
     saturation = u() ** 1.8 * 0.85
-    value = _lerp(u(), 0.12, 0.95)
-    contrast = _loguniform(u(), 0.03, 0.75) * np.where(u() < 0.5, -1.0, 1.0)
+    value = lerp(u(), 0.12, 0.95)
+    contrast = loguniform(u(), 0.03, 0.75) * np.where(u() < 0.5, -1.0, 1.0)
     value2 = np.clip(value + contrast, 0.02, 1.0)
     value2 = np.clip(np.where(abs(value2 - value) < 0.02, value - contrast, value2), 0.0, 1.0)
-    hue2 = np.where(u() < 0.25, hue + _lerp(u(), 0.15, 0.85), hue + _lerp(u(), -0.04, 0.04))
-    saturation2 = np.clip(saturation * _lerp(u(), 0.5, 1.5), 0.0, 1.0)
+    hue2 = np.where(u() < 0.25, hue + lerp(u(), 0.15, 0.85), hue + lerp(u(), -0.04, 0.04))
+    saturation2 = np.clip(saturation * lerp(u(), 0.5, 1.5), 0.0, 1.0)
     c0, c1 = _hsv_to_rgb(hue, saturation, value), _hsv_to_rgb(hue2, saturation2, value2)
 
-    texture_angle = np.where(u() < 0.5, (u() < 0.5) * (math.pi / 2), _lerp(u(), 0.0, math.pi))
+    texture_angle = np.where(u() < 0.5, (u() < 0.5) * (math.pi / 2), lerp(u(), 0.0, math.pi))
     tex_cos, tex_sin = np.cos(texture_angle), np.sin(texture_angle)
-    stripe_freq = 1.0 / _loguniform(u(), 3.0, 60.0)
-    pattern_freq_u = 1.0 / _loguniform(u(), 4.0, 64.0)
-    pattern_freq_v = pattern_freq_u / _loguniform(u(), 0.5, 2.0)
-    detail_scale = _loguniform(u(), 0.4, 0.8)
+    stripe_freq = 1.0 / loguniform(u(), 3.0, 60.0)
+    pattern_freq_u = 1.0 / loguniform(u(), 4.0, 64.0)
+    pattern_freq_v = pattern_freq_u / loguniform(u(), 0.5, 2.0)
+    detail_scale = loguniform(u(), 0.4, 0.8)
     checker = u() < 0.5
-    gradient_angle = _lerp(u(), 0.0, 2 * math.pi)
-    detail = _loguniform(u(), 0.004, 0.12) * np.where(kind == FLAT, 0.15, 1.0)
+    gradient_angle = lerp(u(), 0.0, 2 * math.pi)
+    detail = loguniform(u(), 0.004, 0.12) * np.where(kind == FLAT, 0.15, 1.0)
 
     marked = (u() < 0.12) & (geometry["kind"] >= 2)  # on objects: signs, labels, pages
-    mark_value = np.where(value > 0.5, _lerp(u(), 0.02, 0.2), _lerp(u(), 0.8, 1.0))
+    mark_value = np.where(value > 0.5, lerp(u(), 0.02, 0.2), lerp(u(), 0.8, 1.0))
     mark_rgb = _hsv_to_rgb(hue + 0.5 * (u() < 0.3), saturation * (u() < 0.3), mark_value)
-    mark_angle = np.where(u() < 0.8, _lerp(u(), -0.1, 0.1), _lerp(u(), 0.0, math.pi))
+    mark_angle = np.where(u() < 0.8, lerp(u(), -0.1, 0.1), lerp(u(), 0.0, math.pi))
 
     # Texture coordinates follow perspective: surface distance ~ 1 / disparity (see texture module).
     ground = geometry["kind"] == 1
@@ -172,17 +160,17 @@ def sample_materials(u, items: dict, geometry: dict) -> dict[str, np.ndarray]:
         "noise_channel": noise_channel,
         "noise_ux": noise_scale * tex_cos,
         "noise_uy": noise_scale * tex_sin,
-        "noise_ou": _lerp(u(), 0.0, 1024.0),
+        "noise_ou": lerp(u(), 0.0, 1024.0),
         "noise_vx": -noise_scale * tex_sin,
         "noise_vy": noise_scale * tex_cos,
-        "noise_ov": _lerp(u(), 0.0, 1024.0),
+        "noise_ov": lerp(u(), 0.0, 1024.0),
         "detail": detail,
         "grain_ux": detail_scale * tex_cos,
         "grain_uy": detail_scale * tex_sin,
-        "grain_ou": _lerp(u(), 0.0, 1024.0),
+        "grain_ou": lerp(u(), 0.0, 1024.0),
         "grain_vx": -detail_scale * tex_sin,
         "grain_vy": detail_scale * tex_cos,
-        "grain_ov": _lerp(u(), 0.0, 1024.0),
+        "grain_ov": lerp(u(), 0.0, 1024.0),
         # perspective = persp_ref / max(d, persp_floor): d_ref / d, at most 4; 1 for far layers.
         "persp_ref": np.where(d_ref > 0.5, d_ref, 1e9),
         "persp_floor": np.where(d_ref > 0.5, 0.25 * d_ref, 1e9),
@@ -190,7 +178,7 @@ def sample_materials(u, items: dict, geometry: dict) -> dict[str, np.ndarray]:
         "stripe_x": stripe_freq * tex_cos,
         "stripe_y": stripe_freq * tex_sin,
         "stripe_phase": u(),
-        "stripe_duty": _lerp(u(), 0.2, 0.8),
+        "stripe_duty": lerp(u(), 0.2, 0.8),
         "stripe_soft": (u() < 0.35).astype(np.float64),
         "pattern_freq_u": pattern_freq_u,
         "pattern_freq_v": pattern_freq_v,
@@ -198,11 +186,11 @@ def sample_materials(u, items: dict, geometry: dict) -> dict[str, np.ndarray]:
         "pattern_uy": pattern_freq_u * tex_sin,
         "pattern_vx": -pattern_freq_v * tex_sin,
         "pattern_vy": pattern_freq_v * tex_cos,
-        "pattern_duty": np.where(checker, 0.5, _lerp(u(), 0.08, 0.3)),
+        "pattern_duty": np.where(checker, 0.5, lerp(u(), 0.08, 0.3)),
         "pattern_checker": checker.astype(np.float64),
         "pattern_brick": np.where(~checker & (u() < 0.5), 0.5, 0.0),
-        "grad_x": np.cos(gradient_angle) / _loguniform(u(), 40.0, 900.0),
-        "grad_y": np.sin(gradient_angle) / _loguniform(u(), 40.0, 900.0),
+        "grad_x": np.cos(gradient_angle) / loguniform(u(), 40.0, 900.0),
+        "grad_y": np.sin(gradient_angle) / loguniform(u(), 40.0, 900.0),
         "c0_r": c0[0],
         "c0_g": c0[1],
         "c0_b": c0[2],
@@ -210,8 +198,8 @@ def sample_materials(u, items: dict, geometry: dict) -> dict[str, np.ndarray]:
         "c1_g": c1[1],
         "c1_b": c1[2],
         "mark_on": marked.astype(np.float64),
-        "mark_cell": _loguniform(u(), 5.0, 16.0),
-        "mark_density": _lerp(u(), 0.4, 0.9),
+        "mark_cell": loguniform(u(), 5.0, 16.0),
+        "mark_density": lerp(u(), 0.4, 0.9),
         "mark_seed": np.floor(u() * 2**20),
         "mark_cos": np.cos(mark_angle),
         "mark_sin": np.sin(mark_angle),
@@ -233,23 +221,23 @@ def sample_spots(u, layers: dict[str, np.ndarray], items: dict) -> dict[str, np.
     layer = (first_object + np.floor(u() * n_objects)).astype(np.int64)
     rows = np.broadcast_to(np.arange(batch)[:, None], (batch, num_spots))
     p = {name: layers[name][rows, layer].astype(np.float64) for name in ("box_x0", "box_x1", "box_y0", "box_y1")}
-    x = _lerp(u(), p["box_x0"], p["box_x1"])
-    y = _lerp(u(), p["box_y0"], p["box_y1"])
+    x = lerp(u(), p["box_x0"], p["box_x1"])
+    y = lerp(u(), p["box_y0"], p["box_y1"])
     g = {
         name: layers[name][rows, layer].astype(np.float64) for name in ("cx", "cy", "d_c", "d_a", "d_b", "d_qx", "d_qy")
     }
     dx, dy = x - g["cx"], y - g["cy"]
     d = g["d_c"] + g["d_a"] * dx + g["d_b"] * dy + g["d_qx"] * dx * dx + g["d_qy"] * dy * dy
-    shift = np.where(u() < 0.5, -1.0, 1.0) * _lerp(u(), 1.0, 10.0)
-    intensity = _lerp(u(), 0.3, 1.0)
+    shift = np.where(u() < 0.5, -1.0, 1.0) * lerp(u(), 1.0, 10.0)
+    intensity = lerp(u(), 0.3, 1.0)
     spots = {
         "active": (np.arange(num_spots)[None] < items["n_spots"][:, None]).astype(np.float64),
         "layer": layer.astype(np.float64),
         "x_left": x,
         "x_right": x - d - shift,
         "y": y,
-        "sigma": _loguniform(u(), 1.5, 12.0),
+        "sigma": loguniform(u(), 1.5, 12.0),
         "intensity_left": intensity,
-        "intensity_right": intensity * _lerp(u(), 0.5, 1.5),
+        "intensity_right": intensity * lerp(u(), 0.5, 1.5),
     }
     return spots

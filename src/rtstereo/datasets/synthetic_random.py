@@ -11,6 +11,7 @@ product overflows int64 (no reliance on wrapping arithmetic).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 MASK32 = 0xFFFFFFFF
@@ -68,3 +69,20 @@ def item_seeds(seed: int, count: int, start: int = 0, device: torch.device | str
     low = mix32(base ^ mix32((index + GOLDEN) & MASK32))
     high = mix32(low ^ mix32((index * 2 + 1) & MASK32)) >> 1  # 31 bits: the seed stays non-negative
     return (high << 32) | low
+
+
+# Turning uniform draws into parameters (numpy, elementwise over the batch).
+def lerp(u: np.ndarray, lo: float | np.ndarray, hi: float | np.ndarray) -> np.ndarray:
+    """Uniform in ``[lo, hi]`` from uniform ``u`` in ``[0, 1]``."""
+    return lo + (hi - lo) * u
+
+
+def loguniform(u: np.ndarray, lo: float | np.ndarray, hi: float | np.ndarray) -> np.ndarray:
+    """Log-uniform in ``[lo, hi]`` (both positive) from uniform ``u``."""
+    return lo * (np.asarray(hi, dtype=np.float64) / lo) ** u
+
+
+def choice(u: np.ndarray, probs: tuple[float, ...]) -> np.ndarray:
+    """Index drawn with the given probabilities (they need not sum to one)."""
+    cumulative = np.cumsum(probs)
+    return (u[..., None] * cumulative[-1] > cumulative[:-1]).sum(-1)

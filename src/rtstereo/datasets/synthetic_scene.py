@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from .synthetic_material import sample_items, sample_materials, sample_spots
-from .synthetic_random import uniform
+from .synthetic_random import choice, lerp, loguniform, uniform
 from .synthetic_table import Table, build_table
 
 MIN_OBJECTS = 10
@@ -91,20 +91,6 @@ class Draws:
         assert self.used < self.uniform.shape[-1], f"out of draws ({self.uniform.shape[-1]})"
         self.used += 1
         return self.uniform[..., self.used - 1]
-
-
-def lerp(u: np.ndarray, lo: float | np.ndarray, hi: float | np.ndarray) -> np.ndarray:
-    return lo + (hi - lo) * u
-
-
-def loguniform(u: np.ndarray, lo: float | np.ndarray, hi: float | np.ndarray) -> np.ndarray:
-    return lo * (np.asarray(hi, dtype=np.float64) / lo) ** u
-
-
-def choice(u: np.ndarray, probs: tuple[float, ...]) -> np.ndarray:
-    """Index drawn with the given probabilities (they need not sum to one)."""
-    cumulative = np.cumsum(probs)
-    return (u[..., None] * cumulative[-1] > cumulative[:-1]).sum(-1)
 
 
 def quadratic_range(lin: np.ndarray, quad: np.ndarray, lo: np.ndarray, hi: np.ndarray):
