@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 from ..sources.pairs import PairSource
 from .job import BatchJob, process_pair
-from .outcome import FAILED, BatchSummary, PairOutcome
+from .outcome import BatchSummary, PairOutcome, record_outcomes
 
 
 def run_local(
@@ -41,14 +41,8 @@ def run_local(
     interrupted = False
     with tqdm(total=len(sources), desc="predict", unit="pair", file=sys.stderr, disable=not progress) as bar:
         try:
-            for index, source in enumerate(sources):
-                outcome = process_pair(job, predictor, source, index)
-                outcomes.append(outcome)
-                bar.update(1)
-                if on_outcome is not None:
-                    on_outcome(outcome)
-                if fail_fast and outcome.status == FAILED:
-                    break
+            done = (process_pair(job, predictor, source, index) for index, source in enumerate(sources))
+            record_outcomes(done, outcomes, bar, on_outcome, fail_fast)
         except KeyboardInterrupt:
             interrupted = True
     return BatchSummary(

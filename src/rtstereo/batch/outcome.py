@@ -6,6 +6,7 @@ import csv
 import io
 import math
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -167,6 +168,24 @@ class BatchSummary:
         except OSError as exc:
             raise OutputError(f"cannot write the summary {path}: {exc}") from None
         return path
+
+
+def record_outcomes(
+    outcomes: Iterable[PairOutcome],
+    into: list[PairOutcome],
+    bar,
+    on_outcome: Callable[[PairOutcome], None] | None,
+    fail_fast: bool,
+) -> None:
+    """Take outcomes as an engine produces them: keep each, advance the bar, tell ``on_outcome``, and
+    stop after the first failure when ``fail_fast`` (the same bookkeeping for every engine)."""
+    for outcome in outcomes:
+        into.append(outcome)
+        bar.update(1)
+        if on_outcome is not None:
+            on_outcome(outcome)
+        if fail_fast and outcome.status == FAILED:
+            break
 
 
 def _arrow_schema(pyarrow):

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..batch.job import BatchJob, PredictorOptions, finish_pair, load_pair
-from ..batch.outcome import FAILED, SKIPPED, BatchSummary, PairOutcome
+from ..batch.outcome import FAILED, SKIPPED, BatchSummary, PairOutcome, record_outcomes
 from ..errors import EngineError, RtStereoError
 from ..sources.pairs import PairSource
 from ..types import StereoPair
@@ -155,14 +155,8 @@ def run_ray(
             disable=not progress,
         )
         try:
-            for row in dataset.iter_rows():
-                outcome = PairOutcome.from_row(row)
-                outcomes.append(outcome)
-                bar.update(1)
-                if on_outcome is not None:
-                    on_outcome(outcome)
-                if fail_fast and outcome.status == FAILED:
-                    break
+            done = (PairOutcome.from_row(row) for row in dataset.iter_rows())
+            record_outcomes(done, outcomes, bar, on_outcome, fail_fast)
         except RtStereoError:
             raise
         except Exception as exc:  # noqa: BLE001 - Ray's own failures (a worker died, a node was lost)
