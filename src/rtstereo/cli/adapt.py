@@ -14,6 +14,8 @@ EPILOG = """examples:
   rtstereo adapt 'cam0/*.png' 'cam1/*.png' --minutes 5 -o mycam.pt
   rtstereo adapt --pairs pairs.csv --steps 300 --losses photometric,smoothness -o mycam.pt
   rtstereo adapt lefts/ rights/ --model rtnet --weights runs/rtnet/best.pt --weight proxy=0.2 -o mycam.onnx
+  rtstereo adapt left.mp4 right.mp4 --max-pairs 100 -o mycam.pt    # frames spread over two videos
+  rtstereo adapt --sbs rig_sbs.mp4 --swap --every 30 -o mycam.pt   # every 30th frame of a side-by-side video
   rtstereo predict left.png right.png --model mycam.pt -o out/  # the adapted network, no other flag
 
 No ground truth is needed. Each step trains on crops of your pairs with self-supervised losses
@@ -28,6 +30,7 @@ With -o FILE.onnx the checkpoint is written beside it (FILE.pt) and exported, wi
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
 RECTIFICATION_CHECKS = 5  # pairs checked, spread over the list (ORB matching: a fraction of a second each)
 DEFAULT_MINUTES = 10.0
+DEFAULT_MAX_PAIRS = 100  # frames taken from a video: the hundred pairs a laptop CPU adapts on in minutes
 EXIT_PARITY = 1
 
 
@@ -39,9 +42,27 @@ def register(subparsers) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("left", nargs="?", help="left images: file, folder, glob or URL (as predict takes them)")
-    parser.add_argument("right", nargs="?", help="right images: file, folder, glob or URL")
+    parser.add_argument(
+        "left",
+        nargs="?",
+        help="left images: file, folder, glob or URL (as predict takes them), or the left video; with --sbs the "
+        "side-by-side video (file or URL)",
+    )
+    parser.add_argument("right", nargs="?", help="right images: file, folder, glob or URL, or the right video")
     parser.add_argument("--pairs", metavar="MANIFEST", help="instead of LEFT RIGHT: a .csv or .parquet manifest")
+    videos = parser.add_argument_group("videos (as rtstereo video takes them)")
+    videos.add_argument("--sbs", action="store_true", help="LEFT is one side-by-side video (left|right halves)")
+    videos.add_argument("--swap", action="store_true", help="exchange left and right (cross-eye videos: right|left)")
+    videos.add_argument("--start", type=int, default=0, help="first frame to use, from 0 (default: 0)")
+    videos.add_argument(
+        "--every", type=int, help="use every N-th frame (default: --max-pairs frames spread over the video)"
+    )
+    videos.add_argument(
+        "--max-pairs",
+        type=int,
+        default=DEFAULT_MAX_PAIRS,
+        help="most frames taken from the video(s) (default: %(default)s)",
+    )
     parser.add_argument(
         "-o", "--output", required=True, help="adapted checkpoint (.pt, .pth, .ckpt) or exported model (.onnx)"
     )
@@ -146,6 +167,38 @@ def _output_kind(text: str) -> str:
     )
 
 
+def _is_video_input(args: argparse.Namespace) -> bool:
+    """Whether LEFT RIGHT name videos (``--sbs``, or two video files); mixed inputs are refused."""
+    from ..train.video_pairs import is_video_file
+
+    if args.sbs:
+        if args.pairs is not None or args.left is None or args.right is not None:
+            raise InputError("--sbs takes one side-by-side video (file or URL) as LEFT, and no RIGHT or --pairs")
+        return True
+    videos = [is_video_file(str(x)) for x in (args.left, args.right) if x is not None]
+    if any(videos) and not (len(videos) == 2 and all(videos)):
+        raise InputError(
+            "expected two videos (LEFT_VIDEO RIGHT_VIDEO), one side-by-side video with --sbs, or two image "
+            "folders/globs; got a video and images"
+        )
+    return any(videos)
+
+
+def _video_pairs(args: argparse.Namespace) -> list:
+    """Frames sampled from the video(s), read as ``rtstereo video`` reads them."""
+    from ..train.video_pairs import sample_video_pairs
+    from .video import video_source
+
+    inputs = [args.left] if args.sbs else [args.left, args.right]
+
+    def open_source(stride: int):
+        return video_source(
+            argparse.Namespace(inputs=inputs, sbs=args.sbs, swap=args.swap, start=args.start, stride=stride, fps=10.0)
+        )
+
+    return sample_video_pairs(open_source, args.max_pairs, args.every)
+
+
 def _sources(args: argparse.Namespace):
     from ..sources.manifest import read_manifest
     from ..sources.pairs import resolve_pairs
@@ -246,8 +299,17 @@ def run(args: argparse.Namespace) -> int:
         max_disp=args.max_disp,
         seed=args.seed,
     )
-    sources = _sources(args)
-    pairs = load_user_pairs(sources, not args.no_rectification_check)
+    if _is_video_input(args):
+        pairs = _video_pairs(args)
+        print(
+            f"rtstereo adapt: {len(pairs)} pair(s) from the video: {pairs[0].name} to {pairs[-1].name}", file=sys.stderr
+        )
+        if not args.no_rectification_check:
+            refuse_unrectified(pairs)
+    else:
+        if args.swap or args.start or args.every is not None:
+            raise InputError("--swap, --start and --every apply to videos (two video files, or --sbs VIDEO)")
+        pairs = load_user_pairs(_sources(args), not args.no_rectification_check)
     network = load_adaptable(args.model, args.weights)
     if network.note:
         print(f"rtstereo adapt: note: {network.note}", file=sys.stderr)
