@@ -7,9 +7,18 @@
           ─q─> [write: mp4, PNGs] ─> window (shown by the main thread)
 
 Each stage works while the others do, so the frame rate is that of the slowest stage, not of their
-sum; the small queues (2 frames by default) bound memory and latency, and make a fast reader wait for
-a slow model instead of piling frames up. Each stage's busy time is measured, and the summary gives
-every stage's own rate (frames per busy second) next to the end-to-end rate, so the bottleneck shows.
+sum: decoding, colour conversion, rectification and resizing of the next frames happen while the
+model works on this one, and writing or showing the last result happens behind it, so a model on a
+GPU is not kept waiting by I/O that is faster than it.
+
+A file's frames all go through, in order: the small queues (2 frames by default) bound memory and
+latency and make a fast reader wait for a slow model. A live camera's frames never queue up: the
+hand-over to inference holds one frame, and a newer frame replaces a waiting one (counted as
+dropped), so the model always starts on the newest frame captured and never falls behind.
+
+Each stage's busy time is measured (waiting on the queues excluded). The progress line and the
+summary give every stage's own rate (frames per busy second) next to the end-to-end rate, and name
+the slowest stage as the limit (``limit: inference``).
 
 The main thread only supervises: it runs the window (events, q/Esc) independently of inference, so
 the window answers at once even when the model takes seconds per frame, and it receives Ctrl-C.
@@ -88,6 +97,7 @@ class StreamSummary:
         wall_s: seconds from start to the last output closed.
         throughput_fps: frames written per wall-clock second (end to end).
         stages: per stage (``capture``, ``inference``, ``write``): frames, fps, ms per frame.
+        frames_dropped: live frames captured but replaced by a newer one before inference started.
         stopped_by: ``end``, ``max-frames``, ``window``, ``interrupt`` or ``error``.
         error: the error message when ``stopped_by == "error"``.
         outputs: files written.
@@ -111,12 +121,12 @@ class StreamSummary:
     colour_max_disp_px: float | None = None
     temporal: dict[str, float] | None = None
     source_stats: dict[str, Any] = field(default_factory=dict)
+    frames_dropped: int = 0
 
     @property
     def bottleneck(self) -> str | None:
-        """The stage with the lowest own rate."""
-        rated = {name: s["fps"] for name, s in self.stages.items() if s["frames"]}
-        return min(rated, key=rated.get) if rated else None
+        """The stage with the lowest own rate: the limit of the end-to-end rate."""
+        return slowest_stage({name: (s["frames"], s["fps"]) for name, s in self.stages.items()})
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "bottleneck": self.bottleneck}
@@ -139,14 +149,81 @@ class StreamSummary:
             f"  {'stage':<10} {'frames':>7} {'fps':>9} {'ms/frame':>9}",
         ]
         for name, stage in self.stages.items():
-            mark = "  <- bottleneck" if name == self.bottleneck else ""
+            mark = "  <- limit" if name == self.bottleneck else ""
             lines.append(f"  {name:<10} {stage['frames']:>7d} {stage['fps']:>9.2f} {stage['ms_per_frame']:>9.1f}{mark}")
+        if self.bottleneck is not None:
+            own_fps = self.stages[self.bottleneck]["fps"]
+            share = f" ({self.throughput_fps / own_fps:.0%} of it end to end)" if own_fps > 0 else ""
+            lines.append(f"  limit: {self.bottleneck}, {own_fps:.2f} fps alone{share}")
+        if self.frames_dropped:
+            lines.append(f"  {self.frames_dropped} stale live frame(s) replaced by newer ones before inference")
         if self.source_stats:
             stats = ", ".join(f"{k} {v}" for k, v in self.source_stats.items())
             lines.append(f"  source: {stats}")
         if self.outputs:
             lines.append("  written: " + ", ".join(self.outputs))
         return "\n".join(lines)
+
+
+def slowest_stage(stages: dict[str, tuple[int, float]]) -> str | None:
+    """The name of the stage with the lowest own rate among those that handled a frame.
+
+    Args:
+        stages: per stage name, ``(frames, fps)``.
+
+    Examples:
+        >>> slowest_stage({"capture": (9, 240.0), "inference": (8, 6.0), "write": (8, 59.0)})
+        'inference'
+        >>> slowest_stage({"capture": (0, 0.0)}) is None
+        True
+    """
+    rated = {name: fps for name, (frames, fps) in stages.items() if frames}
+    return min(rated, key=rated.__getitem__) if rated else None
+
+
+def stage_rates_line(clocks: dict[str, StageClock]) -> str:
+    """The progress bar's note: each stage's own rate so far and the limit.
+
+    Examples:
+        >>> clocks = {"capture": StageClock("capture", 10, 0.05), "inference": StageClock("inference", 10, 2.0)}
+        >>> stage_rates_line(clocks)
+        'capture 200 | inference 5.0 fps; limit: inference'
+    """
+    rated = {name: (c.frames, c.fps) for name, c in clocks.items() if c.frames}
+    if not rated:
+        return ""
+    rates = " | ".join(f"{name} {fps:.0f}" if fps >= 100 else f"{name} {fps:.1f}" for name, (_, fps) in rated.items())
+    return f"{rates} fps; limit: {slowest_stage(rated)}"
+
+
+class NewestFrameQueue(queue.Queue):
+    """A queue whose ``put`` never waits: when full, the oldest waiting item gives way to the new one.
+
+    The hand-over from capture to inference for a live camera: inference always starts on the newest
+    frame captured. ``end`` (the end-of-stream marker) is never dropped and drops nothing.
+
+    Examples:
+        >>> q = NewestFrameQueue(end=None)
+        >>> for frame in range(3):
+        ...     q.put(frame)
+        >>> q.get(), q.dropped
+        (2, 2)
+    """
+
+    def __init__(self, end: Any, maxsize: int = 1):
+        super().__init__(maxsize)
+        self.end = end
+        self.dropped = 0
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        with self.mutex:
+            if item is not self.end:
+                while self._qsize() >= self.maxsize and self.queue[0] is not self.end:
+                    self._get()
+                    self.dropped += 1
+            self._put(item)
+            self.unfinished_tasks += 1
+            self.not_empty.notify()
 
 
 class Stream:
@@ -162,8 +239,9 @@ class Stream:
         temporal: a temporal filter applied to each disparity after the model.
         colour_scale: the fixed colour range of the previews (measured from the first frames when it
             has no value).
-        max_frames: stop after this many pairs.
-        queue_size: capacity of each queue between stages, frames.
+        max_frames: stop after this many pairs (processed pairs for a live source, which drops some).
+        queue_size: capacity of each queue between stages, frames (a live source's hand-over to
+            inference always holds one: the newest).
         progress: show a progress bar (tqdm) on stderr.
 
     Examples:
@@ -198,10 +276,11 @@ class Stream:
         self.colour_scale = colour_scale or ColourScale(None)
         self.max_frames, self.progress = max_frames, progress
         self.clocks = {name: StageClock(name) for name in ("capture", "inference", "write")}
-        self._captured: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._captured: queue.Queue = NewestFrameQueue(_END) if source.live else queue.Queue(maxsize=queue_size)
         self._results: queue.Queue = queue.Queue(maxsize=queue_size)
         self._display = LatestSlot()
         self._stop = threading.Event()
+        self._enough = threading.Event()  # inference reached max_frames (live sources count there)
         self._writer_done = threading.Event()
         self._lock = threading.Lock()
         self._reason: str | None = None
@@ -266,9 +345,12 @@ class Stream:
     def _capture(self) -> None:
         clock = self.clocks["capture"]
         frames = iter(self.source)
+        # A file's frames all reach inference, so capture counts them; a camera's are partly dropped,
+        # so inference counts and tells capture when it has enough.
+        limit = None if self.source.live else self.max_frames
         try:
-            while not self._stop.is_set():
-                if self.max_frames is not None and clock.frames >= self.max_frames:
+            while not (self._stop.is_set() or self._enough.is_set()):
+                if limit is not None and clock.frames >= limit:
                     self._finish("max-frames")
                     break
                 started = time.perf_counter()
@@ -305,6 +387,10 @@ class Stream:
                     result = dataclasses.replace(result, disparity_px=self.temporal(result.disparity_px))
                 clock.add(time.perf_counter() - started)
                 if not self._put(self._results, (pair, result)):
+                    break
+                if self.max_frames is not None and clock.frames >= self.max_frames:
+                    self._finish("max-frames")
+                    self._enough.set()
                     break
         except BaseException as exc:  # noqa: BLE001
             self._fail(exc, stop_now=False)
@@ -386,7 +472,7 @@ class Stream:
             self._display.put(preview)
         self._written += 1
         self.clocks["write"].add(time.perf_counter() - started)
-        bar.set_postfix_str(f"model {result.timings_ms.get('total', 0.0):.0f} ms", refresh=False)
+        bar.set_postfix_str(stage_rates_line(self.clocks), refresh=False)
         bar.update(1)
 
     def _expected_frames(self) -> int | None:
@@ -469,4 +555,5 @@ class Stream:
             colour_max_disp_px=self.colour_scale.max_disp_px,
             temporal=self.temporal.settings() if self.temporal is not None else None,
             source_stats=self.source.stats(),
+            frames_dropped=getattr(self._captured, "dropped", 0),
         )

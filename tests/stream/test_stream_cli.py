@@ -50,7 +50,7 @@ def test_two_videos_to_mp4_pngs_and_summary(run_cli, two_videos, tmp_path):
     assert summary["frames_written"] == 6 and summary["stopped_by"] == "end"
     assert summary["colour_max_disp_px"] == 32
     assert {"capture", "inference", "write"} == set(summary["stages"])
-    assert "fps end to end" in out and "inference" in out and "bottleneck" in out
+    assert "fps end to end" in out and "inference" in out and "<- limit" in out and "\n  limit: " in out
     assert "two videos left.mp4 + right.mp4 -> sgbm" in err
 
 
