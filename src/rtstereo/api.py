@@ -76,7 +76,7 @@ def _load(
 
     spec = get_spec(model)
     runtime = {}
-    if spec.kind == "onnx":  # ONNX Runtime options travel with the settings, as for .onnx files
+    if spec.kind in ("onnx", "hybrid"):  # ONNX Runtime options travel with the settings, as for .onnx files
         from .runtime.onnx import RUNTIME_SETTINGS
 
         runtime = {k: overrides.pop(k) for k in RUNTIME_SETTINGS if k in overrides}
@@ -85,6 +85,11 @@ def _load(
         if backend not in (None, "opencv"):
             raise InputError(f"model '{spec.name}' runs only on the opencv backend, not '{backend}'")
         return Predictor(spec, resolved, OpenCVBackend(import_object(spec.builder)(resolved)))
+    if spec.kind == "hybrid":
+        from .runtime.hybrid import HybridPredictor
+
+        network = _load(str(spec.network), None, backend, device, precision, runtime)
+        return HybridPredictor(spec, resolved, network)  # type: ignore[return-value]
     if spec.kind == "onnx":
         from .runtime.onnx import load_packaged
 

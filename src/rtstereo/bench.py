@@ -347,7 +347,7 @@ def expand_cases(
         combos = [tuple(zip(axes, values)) for values in itertools.product(*axes.values())] or [()]
         if spec.kind == "classical":
             model_backends, model_precisions = ["opencv"], ["-"]
-        elif spec.kind == "onnx":  # a packaged file: ONNX Runtime, at the precision it was written in
+        elif spec.kind in ("onnx", "hybrid"):  # a packaged file (alone or with SGBM): ONNX Runtime, as written
             model_backends, model_precisions = ["onnxruntime"], ["-"]
         else:
             model_backends = [b for b in backends if b != "opencv"]
@@ -567,7 +567,7 @@ def _predictor(case: BenchCase, networks: _NetworkCache, device: str, threads: i
     settings = dict(case.settings)
     if case.backend == "opencv":
         return load(case.model, backend="opencv", settings=settings)
-    if is_onnx_file(case.model) or get_spec(case.model).kind == "onnx":
+    if is_onnx_file(case.model) or get_spec(case.model).kind in ("onnx", "hybrid"):
         return load(case.model, device=device, settings={**settings, "threads": threads})
     spec, resolved, module = networks.get(case.model, settings)
     if case.backend == "onnxruntime":

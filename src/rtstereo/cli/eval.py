@@ -111,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _is_classical(name: str) -> bool:
+    """Whether the method's ``max_disp`` is an SGBM search range (classical methods, the hybrid)."""
     try:
-        return get_spec(name).kind == "classical"
+        return get_spec(name).kind in ("classical", "hybrid")
     except Exception:  # a checkpoint path: a network
         return False

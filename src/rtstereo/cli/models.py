@@ -28,7 +28,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"default -> {spec.name}")
         print(f"{spec.name}: {spec.summary}")
         print(f"  kind: {spec.kind}")
-        if spec.kind != "classical":
+        if spec.kind == "hybrid":
+            print(f"  runs: {spec.network} and SGBM at once; SGBM's confident matches replace the network's")
+        elif spec.kind != "classical":
             print(
                 f"  input: {spec.normalization} normalisation, size multiple of {spec.size_divisor} "
                 f"(padded, then cropped back)"

@@ -199,3 +199,25 @@ register(
         refine_edges=True,
     )
 )
+
+# The packaged network with SGBM's confident matches in place of its own (rtstereo.runtime.hybrid).
+register(
+    ModelSpec(
+        name="hybrid",
+        summary=f"{PACKAGED_NETWORK} where SGBM is not confident, SGBM where its left-right check and uniqueness "
+        "hold; both run at once (no torch, no download)",
+        kind="hybrid",
+        builder="",
+        network=PACKAGED_NETWORK,
+        defaults={"max_disp": 192, "uniqueness": 15, "lr_tolerance": 1.0},
+        setting_help={
+            "max_disp": "largest disparity SGBM searches, pixels (at most a quarter of the image width; the "
+            "network's range is fixed: 192)",
+            "uniqueness": "SGBM's uniqueness ratio for a confident match, percent",
+            "lr_tolerance": "left-right check tolerance for a confident match, pixels",
+        },
+        size_divisor=32,
+        licence="MIT (this project) + Apache-2.0 (OpenCV)",
+        weights_source="inside the package (the packaged network)",
+    )
+)

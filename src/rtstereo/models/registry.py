@@ -24,7 +24,7 @@ from typing import Any, Literal
 from ..errors import InputError, ModelNotFoundError
 
 Normalization = Literal["imagenet", "raw255", "unit", "none"]
-Kind = Literal["classical", "network", "onnx"]
+Kind = Literal["classical", "network", "onnx", "hybrid"]
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,9 @@ class ModelSpec:
     Attributes:
         name: registry name, e.g. ``"gwcnet-gc"``.
         summary: one line for ``rtstereo models``.
-        kind: ``classical`` (OpenCV), ``network`` (PyTorch architecture) or ``onnx`` (a shipped
-            ONNX file).
+        kind: ``classical`` (OpenCV), ``network`` (PyTorch architecture), ``onnx`` (a shipped
+            ONNX file) or ``hybrid`` (a registered network fused with SGBM's confident matches,
+            :mod:`rtstereo.runtime.hybrid`).
         builder: ``"module:function"`` that builds the method from its settings.
         defaults: every setting the model accepts, with its default value (the type of the default
             decides how ``--set key=value`` strings are parsed).
@@ -49,6 +50,7 @@ class ModelSpec:
         licence: licence of the architecture / official weights.
         weights_source: where official weights come from (for the user to fetch themselves).
         onnx_file: for ``kind == "onnx"``: file name inside ``rtstereo/weights``.
+        network: for ``kind == "hybrid"``: the registry name of the network it runs.
         fixed_size_hw: input size of a fixed-shape model; other sizes are resized (never silently).
         fill_left_border: whether predictions fill the unmatched left band of each row by default
             (:func:`rtstereo.runtime.postprocess.fill_left_border`; ``--set fill_left_border=...``).
@@ -69,6 +71,7 @@ class ModelSpec:
     licence: str = ""
     weights_source: str = ""
     onnx_file: str | None = None
+    network: str | None = None
     fixed_size_hw: tuple[int, int] | None = None
     fill_left_border: bool = False
     refine_edges: bool = False

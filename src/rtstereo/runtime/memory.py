@@ -38,6 +38,8 @@ MIN_SCALE = 1 / 8  # below this a lower-resolution pass is no longer an answer w
 
 # Peak working bytes per pixel at the size the method runs at (measured, see the module docstring).
 BYTES_PER_PX = {"sgbm": 24, "bm": 24, "rtnet-v4": 560}
+# The hybrid runs the packaged network and two SGBM passes (left and mirrored right) at the same time.
+BYTES_PER_PX["hybrid"] = BYTES_PER_PX["rtnet-v4"] + 2 * BYTES_PER_PX["sgbm"] + 16
 # Networks with a cost volume over the disparity range: bytes per pixel per searched disparity level.
 BYTES_PER_PX_PER_DISP = {"gwcnet-g": 24.0, "gwcnet-gc": 28.0, "anynet": 2.0, "crestereo": 8.0, "rtnet": 3.0}
 DEFAULT_NETWORK_BYTES_PER_PX = 2048

@@ -19,16 +19,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 from ..errors import DatasetError
+from ..models.sgbm import CONFIDENT_LR_TOLERANCE_PX as LR_TOLERANCE_PX
+from ..models.sgbm import CONFIDENT_UNIQUENESS as UNIQUENESS
+from ..models.sgbm import confident_disparity
 from .augment import augment_batch
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".bmp", ".tif", ".tiff")
-LR_TOLERANCE_PX = 1.0  # a left disparity is kept when the right view's disparity at its match agrees
-UNIQUENESS = 15  # OpenCV's uniquenessRatio for the proxy matcher: stricter than the reference's 10
 
 
 @dataclass(frozen=True)
@@ -59,16 +59,10 @@ def find_unlabeled_pairs(root: str | Path) -> list[UnlabeledPair]:
     return pairs
 
 
-def _search_range(width: int, max_disp: float) -> int:
-    """SGBM's searched disparities: ``max_disp`` or a quarter of the width, whichever is less, rounded up
-    to a multiple of 16. A range near the width would leave most of the image in the unmatched left band;
-    real pairs rarely have disparities over a quarter of their width (a calibration's ``ndisp`` is
-    passed as ``max_disp`` where there is one)."""
-    return int(max(16, -(-min(max_disp, width / 4) // 16) * 16))
-
-
 def proxy_disparity(left: np.ndarray, right: np.ndarray, max_disp: float = 192.0) -> np.ndarray:
-    """SGBM disparity of the left view where a left-right check keeps it, ``nan`` elsewhere.
+    """SGBM disparity of the left view where a left-right check (1 px) and uniqueness (15) keep it, ``nan``
+    elsewhere (:func:`rtstereo.models.sgbm.confident_disparity`, searching ``max_disp`` or a quarter of
+    the width, whichever is less; a calibration's ``ndisp`` is passed as ``max_disp`` where there is one).
 
     Args:
         left, right: uint8 RGB ``(H, W, 3)``.
@@ -77,30 +71,7 @@ def proxy_disparity(left: np.ndarray, right: np.ndarray, max_disp: float = 192.0
     Returns:
         float32 ``(H, W)``, pixels.
     """
-    height, width = left.shape[:2]
-    count = _search_range(width, max_disp)
-    block = 5
-    matcher = cv2.StereoSGBM_create(
-        minDisparity=0,
-        numDisparities=count,
-        blockSize=block,
-        P1=8 * 3 * block * block,
-        P2=32 * 3 * block * block,
-        disp12MaxDiff=1,
-        uniquenessRatio=UNIQUENESS,
-        speckleWindowSize=100,
-        speckleRange=2,
-    )
-    raw_left = matcher.compute(left, right)
-    # The right view's disparity: match the mirrored pair, whose left view is the mirrored right one.
-    raw_right = matcher.compute(np.ascontiguousarray(right[:, ::-1]), np.ascontiguousarray(left[:, ::-1]))[:, ::-1]
-    d_left = np.where(raw_left > 0, raw_left / 16.0, np.nan).astype(np.float32)
-    d_right = np.where(raw_right > 0, raw_right / 16.0, np.nan).astype(np.float32)
-    cols = np.arange(width, dtype=np.float32)[None, :]
-    x_right = np.round(cols - np.nan_to_num(d_left, nan=0.0)).astype(np.int64).clip(0, width - 1)
-    back = np.take_along_axis(d_right, x_right, axis=1)
-    keep = np.isfinite(d_left) & np.isfinite(back) & (np.abs(d_left - back) <= LR_TOLERANCE_PX)
-    return np.where(keep, d_left, np.nan).astype(np.float32)
+    return confident_disparity(left, right, max_disp, UNIQUENESS, LR_TOLERANCE_PX)
 
 
 def calibrated_range(folder: Path) -> float | None:

@@ -1,0 +1,146 @@
+"""The hybrid method: a network's disparity, with SGBM's confident matches in place of its own.
+
+SGBM and the project's network fail in different places. Where SGBM's uniqueness test and a left-right
+check both hold (:func:`rtstereo.models.sgbm.confident_disparity`: about half of the pixels of real
+indoor scenes, at 5 % bad-2), its matches are better than the network's on most real scenes; the
+network answers everywhere else (low texture, occlusions, the left band), where SGBM has only holes or
+row-wise fills. Both run at once, SGBM on a worker thread (OpenCV and ONNX Runtime release the GIL).
+
+On the 22 Middlebury scenes of ``../shared/data/validation`` this took the mean bad-2 from 20.4 %
+(SGBM) and 21.7 % (rtnet-v4 alone) to 18.4 % (training/default/README.md, "Session 10").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ..errors import InputError
+from ..models.registry import ModelSpec
+from ..models.sgbm import confident_disparity, confident_search_range
+from ..types import Calibration, DisparityResult, StereoPair
+from .memory import BUDGET_ENV as MEMORY_BUDGET_ENV
+from .memory import plan_network_size
+from .predictor import Predictor, ResizeWarning
+
+
+class HybridPredictor:
+    """A network predictor whose disparity is replaced by SGBM's where SGBM is confident.
+
+    It offers what callers use of a :class:`~rtstereo.runtime.predictor.Predictor`: ``predict``,
+    ``predict_pair``, ``predict_on_device``, ``name``, ``settings``, ``spec``, ``backend`` and the
+    post-processing switches (those apply to the network's map).
+
+    Args:
+        spec: the hybrid's registry entry.
+        settings: its resolved settings: ``max_disp`` (SGBM's search bound; it also searches no more
+            than a quarter of the image width), ``uniqueness``, ``lr_tolerance``.
+        network: the predictor of the network it runs.
+    """
+
+    def __init__(self, spec: ModelSpec, settings: dict[str, Any], network: Predictor):
+        self.spec = spec
+        self.settings = dict(settings)
+        self.network = network
+        self.name = spec.name
+
+    def __repr__(self) -> str:
+        return f"HybridPredictor({self.name!r}, settings={self.settings}, network={self.network!r})"
+
+    @property
+    def backend(self) -> Any:
+        return self.network.backend
+
+    @property
+    def fill_left_border(self) -> bool:
+        return self.network.fill_left_border
+
+    @fill_left_border.setter
+    def fill_left_border(self, value: bool) -> None:
+        self.network.fill_left_border = value
+
+    @property
+    def refine_edges(self) -> bool:
+        return self.network.refine_edges
+
+    @refine_edges.setter
+    def refine_edges(self, value: bool) -> None:
+        self.network.refine_edges = value
+
+    @property
+    def max_disp_px(self) -> float | None:
+        """The network's range (SGBM's, ``settings["max_disp"]``, is never larger in practice)."""
+        return self.network.max_disp_px
+
+    def predict(self, left: np.ndarray, right: np.ndarray, calibration: Calibration | None = None) -> DisparityResult:
+        """Disparity of the left image (see :meth:`Predictor.predict`)."""
+        return self.predict_pair(StereoPair(left, right, calibration=calibration))
+
+    def predict_on_device(self, pair: StereoPair) -> Any:
+        """The finished map as a tensor on the network's device (see :meth:`Predictor.predict_on_device`)."""
+        if not self.backend.device_postprocess:
+            raise InputError(f"the {self.backend.name} backend does not post-process on a device")
+        import torch
+
+        return torch.from_numpy(self.predict_pair(pair).disparity_px).to(self.backend.device)
+
+    def predict_pair(self, pair: StereoPair) -> DisparityResult:
+        """Network and confident SGBM at once, fused; a pair too large for the memory budget runs at a
+        lower resolution (a warning says so; the disparity is scaled back to the input's pixels)."""
+        height, width = pair.size_hw
+        reduced = plan_network_size(self.spec.name, "hybrid", self.max_disp_px, (height, width), self.spec.size_divisor)
+        if reduced is None:
+            return self._predict_fused(pair)
+        warnings.warn(
+            f"{self.name} on {width}x{height} would need more memory than the budget: it runs at "
+            f"{reduced[1]}x{reduced[0]} and the disparity is rescaled by {width / reduced[1]:.4f} "
+            f"(see rtstereo.runtime.memory; {MEMORY_BUDGET_ENV} sets the budget)",
+            ResizeWarning,
+            stacklevel=2,
+        )
+        small = StereoPair(
+            *(cv2.resize(im, (reduced[1], reduced[0]), interpolation=cv2.INTER_AREA) for im in (pair.left, pair.right)),
+            calibration=pair.calibration,
+        )
+        result = self._predict_fused(small, max_disp_scale=reduced[1] / width)
+        scale = width / reduced[1]
+        disparity = cv2.resize(result.disparity_px, (width, height), interpolation=cv2.INTER_LINEAR) * scale
+        return dataclasses.replace(
+            result, disparity_px=disparity.astype(np.float32), input_size_hw=(height, width), left=pair.left
+        )
+
+    def _predict_fused(self, pair: StereoPair, max_disp_scale: float = 1.0) -> DisparityResult:
+        t0 = time.perf_counter()
+        search_px = self.settings["max_disp"] * max_disp_scale
+        if pair.size_hw[1] <= confident_search_range(pair.size_hw[1], search_px):
+            raise InputError(
+                f"image width {pair.size_hw[1]} px is too small for {self.name}: SGBM needs more than 16 px of width"
+            )
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtstereo-sgbm") as pool:
+            pending = pool.submit(self._confident, pair, search_px)
+            result = self.network.predict_pair(pair)
+            confident, sgbm_ms = pending.result()
+        t1 = time.perf_counter()
+        fused = np.where(np.isfinite(confident), confident, result.disparity_px).astype(np.float32)
+        t2 = time.perf_counter()
+        timings = {
+            **result.timings_ms,
+            "sgbm": sgbm_ms,  # on its own thread, beside the network's stages
+            "fusion": (t2 - t1) * 1e3,
+            "total": (t2 - t0) * 1e3,
+        }
+        settings = {**result.settings, **self.settings, "network": self.network.name}
+        return dataclasses.replace(result, disparity_px=fused, timings_ms=timings, model=self.name, settings=settings)
+
+    def _confident(self, pair: StereoPair, search_px: float) -> tuple[np.ndarray, float]:
+        t0 = time.perf_counter()
+        confident = confident_disparity(
+            pair.left, pair.right, search_px, self.settings["uniqueness"], self.settings["lr_tolerance"]
+        )
+        return confident, (time.perf_counter() - t0) * 1e3

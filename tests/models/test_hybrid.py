@@ -1,0 +1,101 @@
+"""The hybrid method: the packaged network where SGBM is not confident, SGBM's confident matches elsewhere."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rtstereo
+from rtstereo.cli import main
+from rtstereo.cli.eval import _is_classical
+from rtstereo.io.images import read_image
+from rtstereo.io.pfm import read_pfm
+from rtstereo.metrics import disparity_metrics
+from rtstereo.models.sgbm import confident_disparity
+from rtstereo.runtime.predictor import ResizeWarning
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def shifted_pair(shift_px: int = 8, hw: tuple[int, int] = (96, 160)) -> tuple[np.ndarray, np.ndarray]:
+    """A textured plane at a constant disparity: the right view is the left shifted by ``shift_px``."""
+    rng = np.random.default_rng(3)
+    wide = (rng.random((hw[0], hw[1] + shift_px, 3)) * 255).astype(np.uint8)
+    return np.ascontiguousarray(wide[:, :-shift_px]), np.ascontiguousarray(wide[:, shift_px:])
+
+
+def test_confident_sgbm_pixels_replace_the_network_and_the_rest_is_the_network():
+    left, right = shifted_pair()
+    hybrid = rtstereo.load("hybrid")
+    fused = hybrid.predict(left, right).disparity_px
+    confident = confident_disparity(left, right, 192)
+    network = rtstereo.load("rtnet-v4").predict(left, right).disparity_px
+    kept = np.isfinite(confident)
+    assert 0.3 < kept.mean() < 0.8  # the textured plane right of the searched band (40 px) and the borders
+    np.testing.assert_array_equal(fused[kept], confident[kept])
+    np.testing.assert_allclose(fused[~kept], network[~kept], atol=1e-5)
+    assert np.abs(fused[:, 24:] - 8.0).mean() < 0.25
+
+
+def test_the_example_pair_is_better_than_either_method_alone():
+    left, right = read_image(EXAMPLES / "left.png"), read_image(EXAMPLES / "right.png")
+    truth = read_pfm(EXAMPLES / "disparity.pfm")
+    truth = truth[0] if isinstance(truth, tuple) else truth
+    epe = {
+        m: disparity_metrics(rtstereo.load(m).predict(left, right).disparity_px, truth)["epe"]
+        for m in ("sgbm", "rtnet-v4", "hybrid")
+    }
+    assert epe["hybrid"] < min(epe["sgbm"], epe["rtnet-v4"]), epe
+    assert epe["hybrid"] < 1.0, epe  # README's quick start states the figure (0.51 px)
+
+
+def test_settings_and_post_processing_switches_reach_their_part():
+    hybrid = rtstereo.load("hybrid", max_disp=64, uniqueness=20, refine_edges=False)
+    assert hybrid.settings == {"max_disp": 64, "uniqueness": 20, "lr_tolerance": 1.0}
+    assert hybrid.network.refine_edges is False and hybrid.refine_edges is False
+    result = hybrid.predict(*shifted_pair())
+    assert result.model == "hybrid"
+    assert result.settings["network"] == "rtnet-v4" and result.settings["max_disp"] == 64
+    assert {"sgbm", "fusion", "total", "inference"} <= set(result.timings_ms)
+    with pytest.raises(rtstereo.errors.InputError, match="has no setting"):
+        rtstereo.load("hybrid", iters=3)
+
+
+def test_a_pair_over_the_memory_budget_runs_smaller_with_a_warning(monkeypatch):
+    left, right = shifted_pair(8, (192, 640))
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", str(192 * 640 * 260))  # room for about 0.6x the width
+    with pytest.warns(ResizeWarning, match="hybrid on 640x192 would need more memory") as caught:
+        result = rtstereo.load("hybrid").predict(left, right)
+    assert "runs at 384x96" in str(caught[0].message)
+    assert result.disparity_px.shape == (192, 640) and result.input_size_hw == (192, 640)
+    assert abs(float(np.nanmedian(result.disparity_px[:, 200:])) - 8.0) < 0.5  # scaled back to input pixels
+
+
+def test_eval_searches_each_scenes_range_for_the_hybrid_as_for_sgbm():
+    assert _is_classical("hybrid") and _is_classical("sgbm") and not _is_classical("rtnet-v4")
+
+
+def test_cli_predict_and_models(tmp_path, capsys):
+    assert (
+        main(
+            [
+                "predict",
+                str(EXAMPLES / "left.png"),
+                str(EXAMPLES / "right.png"),
+                "--model",
+                "hybrid",
+                "-o",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
+    assert (tmp_path / "left.pfm").is_file()
+    sidecar = json.loads((tmp_path / "left.json").read_text())
+    assert sidecar["model"] == "hybrid" and sidecar["timings_ms"]["sgbm"] > 0
+    capsys.readouterr()
+    assert main(["models", "hybrid"]) == 0
+    assert "SGBM's confident matches replace" in capsys.readouterr().out
