@@ -2,60 +2,32 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 import torch
+from adapt_helpers import sliding_frames, write_tiny_checkpoint, write_video
 
 from rtstereo.cli import main
 from rtstereo.errors import InputError
-from rtstereo.models.checkpoint import save_checkpoint
 from rtstereo.sources.video import SideBySideVideoSource, TwoVideoSource
-from rtstereo.train.loop import build_network
 from rtstereo.train.video_pairs import sample_video_pairs, sampling_stride
 
 FRAMES = 12
 FAST = ["--steps", "1", "--crop", "64x96", "--batch-size", "1", "--synthetic-batch", "0", "--holdout", "0"]
 
 
-def _frames(count: int = FRAMES, height: int = 64, width: int = 128, disparity_px: int = 5):
-    """Blob-textured pairs (coarse enough to survive mp4), the texture sliding 2 px per frame."""
-    rng = np.random.default_rng(1)
-    coarse = rng.integers(
-        0, 256, size=(height // 4 + 1, (width + disparity_px + 2 * count) // 4 + 1, 3), dtype=np.uint8
-    )
-    wide = cv2.resize(coarse, (coarse.shape[1] * 4, coarse.shape[0] * 4), interpolation=cv2.INTER_LINEAR)[:height]
-    lefts = [np.ascontiguousarray(wide[:, 2 * t : 2 * t + width]) for t in range(count)]
-    rights = [np.ascontiguousarray(wide[:, 2 * t + disparity_px : 2 * t + disparity_px + width]) for t in range(count)]
-    return lefts, rights
-
-
-def _write(path, frames):
-    height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (width, height))
-    assert writer.isOpened(), f"cannot write {path}"
-    for frame in frames:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
-    return path
-
-
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory):
     folder = tmp_path_factory.mktemp("videos")
-    lefts, rights = _frames()
-    left, right = _write(folder / "left.mp4", lefts), _write(folder / "right.mp4", rights)
-    swapped = _write(folder / "rl.mp4", [np.concatenate([r, lf], axis=1) for lf, r in zip(lefts, rights)])
+    lefts, rights = sliding_frames(FRAMES)
+    left, right = write_video(folder / "left.mp4", lefts), write_video(folder / "right.mp4", rights)
+    swapped = write_video(folder / "rl.mp4", [np.concatenate([r, lf], axis=1) for lf, r in zip(lefts, rights)])
     return {"left": left, "right": right, "sbs_swapped": swapped, "lefts": lefts, "rights": rights}
 
 
 @pytest.fixture(scope="module")
-def tiny_network(tmp_path_factory):
-    torch.manual_seed(0)
-    module, spec, settings = build_network("rtnet", {"max_disp": 32})
-    path = tmp_path_factory.mktemp("net") / "tiny.pt"
-    save_checkpoint(path, spec.name, settings, module.state_dict())
-    return path
+def tiny_checkpoint(tmp_path_factory):
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("net") / "tiny.pt")
 
 
 def _nearest(image: np.ndarray, frames: list[np.ndarray]) -> int:
@@ -92,9 +64,9 @@ def run_cli(capsys, *argv):
     return code, captured.out, captured.err
 
 
-def test_adapt_on_two_videos_writes_a_checkpoint(capsys, tmp_path, videos, tiny_network):
+def test_adapt_on_two_videos_writes_a_checkpoint(capsys, tmp_path, videos, tiny_checkpoint):
     out = tmp_path / "cam.pt"
-    argv = ["adapt", videos["left"], videos["right"], "--model", tiny_network, "--max-pairs", "3", *FAST, "-o", out]
+    argv = ["adapt", videos["left"], videos["right"], "--model", tiny_checkpoint, "--max-pairs", "3", *FAST, "-o", out]
     code, stdout, err = run_cli(capsys, *argv, "-q")
     assert code == 0, err
     assert "3 pair(s) from the video: frame00000 to frame00008" in err
@@ -102,9 +74,20 @@ def test_adapt_on_two_videos_writes_a_checkpoint(capsys, tmp_path, videos, tiny_
     assert checkpoint["adaptation"]["train_pairs"] == ["frame00000", "frame00004", "frame00008"]
 
 
-def test_adapt_on_a_side_by_side_video_with_swap(capsys, tmp_path, videos, tiny_network):
+def test_adapt_on_a_side_by_side_video_with_swap(capsys, tmp_path, videos, tiny_checkpoint):
     out = tmp_path / "cam.pt"
-    argv = ["adapt", "--sbs", videos["sbs_swapped"], "--swap", "--every", "4", "--start", "1", "--model", tiny_network]
+    argv = [
+        "adapt",
+        "--sbs",
+        videos["sbs_swapped"],
+        "--swap",
+        "--every",
+        "4",
+        "--start",
+        "1",
+        "--model",
+        tiny_checkpoint,
+    ]
     code, _, err = run_cli(capsys, *argv, *FAST, "-o", out, "-q")
     assert code == 0, err
     assert torch.load(out, weights_only=True)["adaptation"]["train_pairs"] == ["frame00001", "frame00005", "frame00009"]
@@ -120,9 +103,9 @@ def test_adapt_on_a_side_by_side_video_with_swap(capsys, tmp_path, videos, tiny_
         (["images/", "images/"], ["--every", "2"], "--swap, --start and --every apply to videos"),
     ],
 )
-def test_video_input_errors_are_one_line(capsys, tmp_path, videos, tiny_network, inputs, extra, message):
+def test_video_input_errors_are_one_line(capsys, tmp_path, videos, tiny_checkpoint, inputs, extra, message):
     names = {"left": videos["left"], "right": videos["right"], "images/": tmp_path}
-    argv = ["adapt", *(names[i] for i in inputs), *extra, "--model", tiny_network, *FAST, "-o", tmp_path / "m.pt"]
+    argv = ["adapt", *(names[i] for i in inputs), *extra, "--model", tiny_checkpoint, *FAST, "-o", tmp_path / "m.pt"]
     code, _, err = run_cli(capsys, *argv)
     assert code == 2 and message in err, err
     assert err.startswith("rtstereo adapt: error: ") and err.count("\n") == 1

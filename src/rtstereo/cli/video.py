@@ -18,6 +18,7 @@ from ..sources.base import FramePreparer, FrameSource
 from ..viewer import DEFAULT_MAX_POINTS
 from .batch import add_engine_args
 from .common import add_model_args, parse_size_hw, predictor_from_args
+from .stream_adapt import add_adapt_args, bind_freeze_key, stream_predictor
 
 EPILOG = """examples:
   rtstereo video left.mp4 right.mp4 -o out.mp4 --model sgbm --max-disp 128
@@ -137,6 +138,7 @@ def add_stream_args(parser: argparse.ArgumentParser) -> None:
         help="frames a change must persist before a pixel restarts: hides one-frame mismatches, delays "
         "moving objects by as many frames (default: %(default)s)",
     )
+    add_adapt_args(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -155,6 +157,7 @@ def run_ray(args: argparse.Namespace) -> int:
 
     others = [o for o, on in (("-o", args.output), ("--show", args.show), ("--view3d", args.view3d)) if on]
     others += ["--view3d-save"] if args.view3d_save else []
+    others += ["--adapt"] if args.adapt else []
     if others:
         raise InputError(
             f"--engine ray writes per-frame PNGs only (--output-prefix), not {', '.join(others)}: "
@@ -259,7 +262,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     if args.temporal:
         temporal = TemporalFilter(args.temporal_alpha, args.temporal_reset_px, args.temporal_confirm)
     viewer_options = _viewer_options(args, source)  # fails before the model loads, not at the first frame
-    predictor = predictor_from_args(args)
+    predictor, adaptation = stream_predictor(args, predictor_from_args)
     sinks = []
     if args.output:
         stride = getattr(args, "stride", 1)
@@ -275,6 +278,9 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         log.info(
             "nothing is written or shown (give -o FILE.mp4, --output-prefix PREFIX or --show): measuring speed only"
         )
+    if adaptation is not None:
+        sinks.append(adaptation)
+        bind_freeze_key(window, adaptation)
     log.info("%s -> %s", source.description, predictor.name)
     stream = Stream(
         source,

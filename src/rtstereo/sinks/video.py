@@ -13,6 +13,7 @@ import abc
 import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -252,6 +253,7 @@ class OpenCVWindow:
                 "GUI: pip install opencv-python for --show)"
             ) from None
         self._shown = False
+        self.keys: dict[int, Callable[[], None]] = {}  # other keys' actions (e.g. f freezes online adaptation)
 
     def show(self, image_rgb: np.ndarray) -> None:
         cv2.imshow(self.title, cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR))
@@ -262,6 +264,8 @@ class OpenCVWindow:
         key = cv2.waitKey(wait_ms) & 0xFF
         if key in QUIT_KEYS:
             return True
+        if key in self.keys:
+            self.keys[key]()
         # Closing the window with its title-bar button also quits.
         return self._shown and cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1
 

@@ -1,0 +1,102 @@
+"""``--adapt`` on ``rtstereo video`` and ``rtstereo live``: the options, and the predictor they build.
+
+The machinery is :mod:`rtstereo.train.online`; this module turns the command line into it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+from ..errors import InputError
+from .common import size_arg
+
+FREEZE_KEY = "f"
+
+
+def add_adapt_args(parser: argparse.ArgumentParser) -> None:
+    """The ``--adapt*`` options."""
+    group = parser.add_argument_group(
+        "online adaptation (a PyTorch network: rtnet-v4 from a source checkout, a checkpoint, rtnet --weights)"
+    )
+    group.add_argument(
+        "--adapt",
+        action="store_true",
+        help="adapt the network to these frames while the stream runs: a step on a background thread every "
+        f"--adapt-every frames, the new weights swapped in between frames; key {FREEZE_KEY} in the window "
+        "freezes/resumes",
+    )
+    group.add_argument(
+        "--adapt-every", type=int, default=10, metavar="N", help="frames between steps (default: %(default)s)"
+    )
+    group.add_argument("--adapt-steps", type=int, metavar="N", help="freeze the weights after N steps")
+    group.add_argument("--adapt-until", type=float, metavar="SECONDS", help="freeze the weights after SECONDS")
+    group.add_argument(
+        "--adapt-save",
+        metavar="FILE.pt",
+        help="write the adapted weights at the end as a checkpoint (rtstereo predict --model FILE.pt)",
+    )
+    group.add_argument("--adapt-lr", type=float, default=5e-5, help="learning rate (default: %(default)s)")
+    group.add_argument(
+        "--adapt-crop",
+        type=size_arg,
+        default=(128, 256),
+        metavar="HxW",
+        help="crop of the frame each step trains on (default: 128x256)",
+    )
+    group.add_argument(
+        "--adapt-losses",
+        default="photometric,smoothness",
+        help="terms, from photometric, smoothness, consistency, proxy (SGBM on each frame used) (default: %(default)s)",
+    )
+
+
+def stream_predictor(args: argparse.Namespace, build: Any) -> tuple[Any, Any]:
+    """``(predictor, adaptation_sink_or_None)``: ``build(args)`` without ``--adapt``, else the trainable
+    network served by a predictor whose weights the returned sink's adapter updates.
+
+    Raises:
+        InputError: an ``--adapt-*`` option without ``--adapt``, ``--adapt`` with a model that has no
+            PyTorch weights to train, or a bad setting.
+    """
+    if not getattr(args, "adapt", False):
+        given = ("adapt_steps", "adapt_until", "adapt_save")
+        stray = [f"--{name.replace('_', '-')}" for name in given if getattr(args, name, None) is not None]
+        if stray:
+            raise InputError(f"{', '.join(stray)}: online adaptation options; add --adapt")
+        return build(args), None
+    from ..errors import require
+
+    require("torch", "torch", "online adaptation (--adapt)")
+    from ..train.online import AdaptationSink, OnlineConfig, adapting_predictor
+    from .common import settings_from_args
+
+    if args.backend not in (None, "torch"):
+        raise InputError(
+            f"--adapt trains the PyTorch network while it serves the stream: drop --backend {args.backend} "
+            "(it runs on the torch backend)"
+        )
+    config = OnlineConfig(
+        every=args.adapt_every,
+        steps=args.adapt_steps,
+        until_s=args.adapt_until,
+        losses=tuple(name.strip() for name in args.adapt_losses.split(",") if name.strip()),
+        crop_hw=args.adapt_crop,
+        lr=args.adapt_lr,
+    )
+    try:
+        predictor, adapter = adapting_predictor(
+            args.model, args.weights, settings_from_args(args), args.device, args.precision, config
+        )
+    except InputError as exc:
+        raise InputError(f"--adapt: {exc}") from None
+    return predictor, AdaptationSink(adapter, args.adapt_save)
+
+
+def bind_freeze_key(window: Any, sink: Any) -> None:
+    """Key ``f`` in the window freezes and resumes the adaptation (windows with a ``keys`` table)."""
+    if window is None or sink is None or not hasattr(window, "keys"):
+        return
+    window.keys[ord(FREEZE_KEY)] = sink.adapter.toggle_freeze
+    logging.getLogger("rtstereo.stream").info("--adapt: press %s in the window to freeze or resume", FREEZE_KEY)

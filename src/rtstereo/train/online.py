@@ -1,0 +1,465 @@
+"""Online adaptation: the network learns from a stream while it serves it (the idea of MADNet, Tonioni
+et al., CVPR 2019), behind ``rtstereo video --adapt`` and ``rtstereo live --adapt``.
+
+::
+
+    stream ──frames──> AdaptingPredictor (serves every frame with the weights it holds now)
+       └── every N-th frame ──> one-slot buffer ──> [adapter thread: one step on a crop]
+                                                        └── a copy of the new weights ──> waiting
+    AdaptingPredictor, before its next frame: copies the waiting weights into the served network
+
+Nothing waits for the adapter: :meth:`OnlineAdapter.offer` overwrites a one-slot buffer (a frame that
+arrives while a step runs replaces the one waiting), and the step runs on a thread of its own. The
+adapter trains its own copy of the network; after each step it publishes a copy of the weights, and
+the predictor copies them into the served network in place, on the inference thread, between two
+frames: a frame runs wholly on the old weights or wholly on the new ones, and whatever the backend
+built around its module (channels-last layout, half-precision weights, recorded CUDA graphs, a
+compiled graph) keeps working, since the tensors stay where they were.
+
+On a CPU the adapter would compete with capture and inference for the cores. By default it runs with
+one thread at the lowest scheduling priority (``nice 19`` for that thread alone, on Linux), so it
+uses the cycles the stream leaves: the stream keeps its rate, and the adapter steps more slowly on a
+busy machine. The losses are those of ``rtstereo adapt`` (:mod:`rtstereo.train.selfsup`) on a random
+crop of the frame; batch norms keep their statistics (a batch of one crop would estimate them badly).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from ..runtime.predictor import Predictor
+from ..sinks.video import OutputFrame, Sink
+from ..sources.base import LatestSlot
+from ..types import StereoPair
+from .adapt import AdaptConfig, Adapter, UserPair, fit_crop
+from .adapt_network import AdaptableNetwork
+
+log = logging.getLogger("rtstereo.stream")
+
+ONLINE_LOSSES = ("photometric", "smoothness")  # no SGBM per step by default: it costs more than the step
+LOWEST_PRIORITY = 19  # Unix nice value of the adapter thread
+_WAIT_S = 0.1  # how often an idle adapter thread looks at the stop flag
+CLOSE_WAIT_S = 2.0  # at the end of a stream, how long a step under way may take to finish
+
+
+@dataclass(frozen=True)
+class OnlineConfig:
+    """How to adapt while a stream runs.
+
+    Attributes:
+        every: offer every N-th frame to the adapter (it takes the newest offered one when it is free).
+        steps: freeze after this many steps (``None``: no limit).
+        until_s: freeze this many seconds after the adapter started (``None``: no limit).
+        losses: terms from ``rtstereo.train.adapt.ADAPT_LOSSES``; ``proxy`` runs SGBM on each frame used.
+        weights: weight of each term (missing ones: ``rtstereo.train.adapt.DEFAULT_WEIGHTS``).
+        crop_hw: crop of the frame a step trains on, pixels (rounded down to the frame and the network's
+            size divisor).
+        lr: Adam learning rate.
+        threads: CPU threads of the adapter's own operations.
+        low_priority: run the adapter thread at the lowest CPU priority (where the OS allows it).
+        seed: crops depend on it only.
+    """
+
+    every: int = 10
+    steps: int | None = None
+    until_s: float | None = None
+    losses: tuple[str, ...] = ONLINE_LOSSES
+    weights: dict[str, float] = field(default_factory=dict)
+    crop_hw: tuple[int, int] = (128, 256)
+    lr: float = 5e-5
+    threads: int = 1
+    low_priority: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.every < 1:
+            raise InputError(f"--adapt-every must be >= 1 (frames between steps), got {self.every}")
+        if self.steps is not None and self.steps < 1:
+            raise InputError(f"--adapt-steps must be >= 1, got {self.steps}")
+        if self.until_s is not None and not self.until_s > 0:
+            raise InputError(f"--adapt-until must be > 0 seconds, got {self.until_s}")
+        if self.threads < 1:
+            raise InputError(f"--adapt-threads must be >= 1, got {self.threads}")
+        self.step_config()  # checks the losses, weights and learning rate
+
+    def step_config(self) -> AdaptConfig:
+        """The settings of one step, in the offline loop's terms: one crop, no rendered pairs."""
+        return AdaptConfig(
+            losses=self.losses,
+            weights=dict(self.weights),
+            steps=1,
+            minutes=None,
+            batch_size=1,
+            synthetic_batch=0,
+            crop_hw=self.crop_hw,
+            lr=self.lr,
+            holdout=0.0,
+            seed=self.seed,
+        )
+
+
+class OnlineAdapter:
+    """Trains a network on frames offered by a stream, on a background thread, and publishes its weights.
+
+    Args:
+        network: the trainable network (:func:`rtstereo.train.adapt_network.load_adaptable`); trained in place.
+        config: the settings.
+        clock: seconds, for ``until_s`` (tests pass a fake one).
+
+    Examples:
+        >>> from rtstereo.train.loop import build_network
+        >>> module, spec, settings = build_network("rtnet", {"max_disp": 32})
+        >>> adapter = OnlineAdapter(AdaptableNetwork(spec, settings, module, "random", None), OnlineConfig(every=1))
+        >>> image = np.random.default_rng(0).integers(0, 255, (32, 64, 3), dtype=np.uint8)
+        >>> adapter.step(StereoPair(image, image))["photometric"] >= 0, adapter.steps, adapter.version
+        (True, 1, 1)
+    """
+
+    def __init__(
+        self,
+        network: AdaptableNetwork,
+        config: OnlineConfig = OnlineConfig(),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.network, self.config, self.clock = network, config, clock
+        self.adapter = Adapter(
+            network.module, network.spec, network.settings, config.step_config(), network.loss_weights
+        )
+        model = network.module
+        model.train()
+        for module in model.modules():  # keep the trained batch-norm statistics (see the module notes)
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.eval()
+        self.optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
+        self._rng = np.random.default_rng([config.seed, 0x0411])
+        self._slot = LatestSlot()
+        self._stop = threading.Event()
+        self._frozen = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._started_s: float | None = None
+        self.frames_seen = 0  # frames the stream offered (every one, before ``every`` picks)
+        self.steps = 0
+        self.busy_s = 0.0  # time spent in steps
+        self.history: list[dict[str, float]] = []
+        self.frozen_by: str | None = None
+        self.error: str | None = None
+        self.version = 0  # weights published (one per step)
+        self._published: dict[str, torch.Tensor] | None = None  # the newest weights, never changed once made
+        self._applied_version = 0
+        self._lock = threading.Lock()
+
+    # -- the stream's side --------------------------------------------------------------------
+
+    def offer(self, pair: StereoPair) -> None:
+        """Hand a frame over (never blocks): every ``config.every``-th one goes to the one-slot buffer."""
+        self.frames_seen += 1
+        if self._frozen.is_set() or (self.frames_seen - 1) % self.config.every:
+            return
+        self._slot.put(pair)
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen.is_set()
+
+    def freeze(self, reason: str = "frozen by request") -> None:
+        """Stop updating the weights (the network keeps those it has); :meth:`resume` undoes it."""
+        if not self._frozen.is_set():
+            self.frozen_by = reason
+            self._frozen.set()
+            log.info("online adaptation frozen after %d step(s) (%s)", self.steps, reason)
+
+    def resume(self) -> None:
+        if self._frozen.is_set() and self.error is None:
+            self.frozen_by = None
+            self._frozen.clear()
+            log.info("online adaptation resumed after %d step(s)", self.steps)
+
+    def toggle_freeze(self) -> None:
+        """Freeze, or resume when frozen (the window's key)."""
+        if self._frozen.is_set():
+            self.resume()
+        else:
+            self.freeze("frozen by the key f")
+
+    # -- the background thread ----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the adapter thread (once)."""
+        if self._thread is not None:
+            return
+        self._started_s = self.clock()
+        self._thread = threading.Thread(target=self._run, name="rtstereo-adapt", daemon=True)
+        self._thread.start()
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Stop the thread: a step under way finishes (up to ``timeout_s``), no new one starts."""
+        self._stop.set()
+        self._slot.close()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        lower_own_priority(self.config.low_priority)
+        torch.set_num_threads(self.config.threads)  # this thread's own operations only
+        while not self._stop.is_set():
+            try:
+                pair = self._slot.take(_WAIT_S)
+            except TimeoutError:
+                pair = False
+            if pair is None:  # the stream ended
+                return
+            if self._budget_spent():
+                continue
+            if pair is False or self._frozen.is_set():
+                continue
+            try:
+                self.step(pair)
+            except Exception as exc:  # noqa: BLE001 - the stream goes on with the weights it has
+                self.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                log.warning("online adaptation stopped after %d step(s): %s", self.steps, self.error)
+                self.freeze("error")
+                return
+
+    def _budget_spent(self) -> bool:
+        """Freeze (and say so) once ``steps`` or ``until_s`` is reached."""
+        if self._frozen.is_set():
+            return True
+        if self.config.steps is not None and self.steps >= self.config.steps:
+            self.freeze(f"--adapt-steps {self.config.steps} reached")
+            return True
+        started = self._started_s if self._started_s is not None else self.clock()
+        if self.config.until_s is not None and self.clock() - started >= self.config.until_s:
+            self.freeze(f"--adapt-until {self.config.until_s:g} s reached")
+            return True
+        return False
+
+    # -- one step -----------------------------------------------------------------------------
+
+    def step(self, pair: StereoPair) -> dict[str, float]:
+        """One optimiser step on a random crop of ``pair``, then publish the weights; returns the terms."""
+        from .loop import random_crop
+        from .proxy import proxy_disparity
+
+        started = time.perf_counter()
+        adapter, config = self.adapter, self.adapter.config
+        crop_hw = fit_crop(config.crop_hw, [UserPair("frame", pair.left, pair.right)], adapter.divisor)
+        labels = proxy_disparity(pair.left, pair.right, adapter.max_disp) if "proxy" in config.losses else None
+        crop = random_crop(pair.left, pair.right, labels, None, crop_hw, self._rng)
+        batch = {key: crop[key][None].to(adapter.device) for key in ("left", "right", "disparity")}
+        terms = adapter.user_terms(batch)
+        total = sum(
+            (config.weight(name) * value for name, value in terms.items()), torch.zeros((), device=adapter.device)
+        )
+        record = {name: float(value.detach()) for name, value in {**terms, "total": total}.items()}
+        record["frame"] = float(pair.index if pair.index is not None else self.frames_seen)
+        if not self._stop.is_set() and torch.isfinite(total):  # a stream that ended wants no more steps
+            self.optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            torch.nn.utils.clip_grad_norm_(adapter.model.parameters(), 1.0)
+            self.optimizer.step()
+            self.steps += 1
+            self.publish()
+            self.history.append(record)
+        self.busy_s += time.perf_counter() - started
+        return record
+
+    def publish(self) -> None:
+        """Make a copy of the trained weights the one :meth:`apply_to` hands out next."""
+        state = {key: value.detach().clone() for key, value in self.adapter.model.state_dict().items()}
+        with self._lock:
+            self._published = state
+            self.version += 1
+
+    def apply_to(self, served: torch.nn.Module) -> bool:
+        """Copy the newest published weights into ``served`` in place, if it has not got them yet.
+
+        Call it from the thread that runs ``served``, between two of its calls (the predictor does).
+
+        Returns:
+            Whether the weights changed.
+        """
+        with self._lock:
+            state, version = self._published, self.version
+        if state is None or version == self._applied_version:
+            return False
+        with torch.no_grad():
+            for key, tensor in served.state_dict().items():
+                tensor.copy_(state[key])  # in place: same storage, so graphs recorded on it stay valid
+        self._applied_version = version
+        return True
+
+    # -- results ------------------------------------------------------------------------------
+
+    def summary(self) -> dict[str, Any]:
+        """Steps, frames, time and the loss of the first and last steps (mean of up to 10 each)."""
+        first, last = self.history[:10], self.history[-10:]
+        return {
+            "steps": self.steps,
+            "weights_version": self.version,
+            "frames_seen": self.frames_seen,
+            "step_busy_s": round(self.busy_s, 2),
+            "frozen_by": self.frozen_by,
+            "error": self.error,
+            "loss_first_steps": _mean_terms(first),
+            "loss_last_steps": _mean_terms(last),
+            "config": {**asdict(self.config), "crop_hw": list(self.config.crop_hw)},
+        }
+
+    def describe(self) -> str:
+        """One line for the terminal."""
+        text = f"online adaptation: {self.steps} step(s) on {self.frames_seen} frame(s) ({self.busy_s:.1f} s busy)"
+        first, last = _mean_terms(self.history[:10]), _mean_terms(self.history[-10:])
+        if "photometric" in first and len(self.history) > 1:
+            text += f"; photometric loss {first['photometric']:.4f} -> {last['photometric']:.4f} (first/last steps)"
+        return text + (f"; frozen: {self.frozen_by}" if self.frozen_by else "")
+
+    def save(self, path: str | Path) -> Path:
+        """Write the newest published weights as a self-describing checkpoint (``rtstereo predict --model PATH``)."""
+        from ..models.checkpoint import save_checkpoint
+
+        with self._lock:
+            state = self._published
+        if state is None:  # no step yet: the weights it started from
+            state = {key: value.detach().clone() for key, value in self.adapter.model.state_dict().items()}
+        path = Path(path)
+        save_checkpoint(
+            path,
+            self.network.spec.name,
+            self.network.settings,
+            {key: value.cpu() for key, value in state.items()},
+            adapted_from=self.network.source,
+            adaptation={"online": True, **self.summary()},
+        )
+        return path
+
+
+def _mean_terms(records: list[dict[str, float]]) -> dict[str, float]:
+    keys = [k for k in (records[0] if records else {}) if k != "frame"]
+    return {k: round(float(np.mean([r[k] for r in records])), 5) for k in keys}
+
+
+def lower_own_priority(enabled: bool = True) -> bool:
+    """Give the calling thread the lowest CPU priority (Linux: per thread); False where the OS does not allow it."""
+    if not enabled or not hasattr(os, "setpriority") or not hasattr(threading, "get_native_id"):
+        return False
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOWEST_PRIORITY)
+    except OSError:
+        return False
+    return True
+
+
+def adapting_predictor(
+    model: str,
+    weights: str | None = None,
+    settings: dict[str, Any] | None = None,
+    device: str = "cpu",
+    precision: str = "fp32",
+    config: OnlineConfig = OnlineConfig(),
+) -> tuple[Any, OnlineAdapter]:
+    """A predictor serving a trainable network, and the adapter that updates its weights.
+
+    Args:
+        model: a network with trainable PyTorch weights: ``rtnet-v4`` (its PyTorch state in a source
+            checkout), an rtstereo checkpoint, or a registry network with ``weights``.
+        weights: weights file of a registry network.
+        settings: model settings, and the post-processing switches ``load`` takes.
+        device, precision: of the serving backend (the adapter trains in float32 on the same device).
+        config: the adaptation settings.
+
+    Returns:
+        ``(predictor, adapter)``: feed frames to ``adapter.offer`` after predicting them, and call
+        ``adapter.start()`` first and ``adapter.close()`` at the end.
+
+    Raises:
+        InputError: a classical or ONNX-only model (nothing to train), or a bad setting.
+    """
+    from ..models.registry import coerce_setting
+    from ..runtime.backends import TorchBackend
+    from ..runtime.postprocess import POSTPROCESS_SETTINGS
+    from .adapt_network import load_adaptable
+
+    overrides = dict(settings or {})
+    switches = {name: overrides.pop(name) for name in POSTPROCESS_SETTINGS if name in overrides}
+    network = load_adaptable(model, weights, overrides)
+    if network.note:
+        log.info("%s", network.note)
+    try:
+        network.module.to(torch.device(device))
+    except (RuntimeError, AssertionError) as exc:
+        raise InputError(f"--device {device}: {str(exc).splitlines()[0]}") from None
+    backend = TorchBackend(copy.deepcopy(network.module).requires_grad_(False), device=device, precision=precision)
+    adapter = OnlineAdapter(network, config)
+    predictor = AdaptingPredictor(network.spec, network.settings, backend, adapter, name=f"{model} (adapting online)")
+    for name, value in switches.items():
+        setattr(predictor, name, coerce_setting(name, value, False))
+    return predictor, adapter
+
+
+class AdaptingPredictor(Predictor):
+    """A :class:`~rtstereo.runtime.predictor.Predictor` on a PyTorch backend whose weights an
+    :class:`OnlineAdapter` updates: before each pair it takes the newest weights, after it offers the pair.
+
+    Args:
+        spec, settings, backend, name: as for :class:`~rtstereo.runtime.predictor.Predictor`
+            (``backend.module`` is the served network).
+        adapter: trains a separate copy of the network.
+    """
+
+    def __init__(
+        self, spec: Any, settings: dict[str, Any], backend: Any, adapter: OnlineAdapter, name: str | None = None
+    ):
+        super().__init__(spec, settings, backend, name=name)
+        self.adapter = adapter
+
+    def predict_pair(self, pair: StereoPair) -> Any:
+        self.adapter.apply_to(self.backend.module)
+        result = super().predict_pair(pair)
+        self.adapter.offer(pair)
+        return result
+
+
+class AdaptationSink(Sink):
+    """Online adaptation's start and end, as one more output of a stream: the adapter starts with the
+    sink; closing it (on every way a stream ends) stops the adapter, reports, and saves the weights.
+
+    Args:
+        adapter: started here.
+        save_path: checkpoint written at the end (``--adapt-save``), or ``None``.
+    """
+
+    def __init__(self, adapter: OnlineAdapter, save_path: str | Path | None = None) -> None:
+        self.adapter = adapter
+        self.save_path = Path(save_path) if save_path is not None else None
+        self._outputs: list[str] = []
+        adapter.start()
+
+    def write(self, frame: OutputFrame) -> None:
+        pass  # the predictor offers the frames (an AdaptingPredictor): the sink only starts, stops and saves
+
+    def close(self) -> None:
+        from ..errors import OutputError
+
+        self.adapter.close(timeout_s=CLOSE_WAIT_S)
+        log.info("%s", self.adapter.describe())
+        if self.save_path is not None:
+            try:
+                self._outputs.append(str(self.adapter.save(self.save_path)))
+            except OSError as exc:
+                raise OutputError(f"cannot write the adapted checkpoint {self.save_path}: {exc}") from None
+
+    @property
+    def outputs(self) -> list[str]:
+        return list(self._outputs)

@@ -1,0 +1,269 @@
+"""Online adaptation: a background thread updates the served network while a stream runs."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+from adapt_helpers import sliding_frames, write_tiny_checkpoint, write_video
+
+import rtstereo
+from rtstereo.cli import main
+from rtstereo.errors import InputError
+from rtstereo.sinks.video import OutputFrame, Sink
+from rtstereo.sources.base import FrameSource
+from rtstereo.stream import Stream
+from rtstereo.train.online import AdaptationSink, AdaptingPredictor, OnlineConfig, adapting_predictor
+from rtstereo.types import StereoPair
+
+SMALL = {"crop_hw": (64, 96), "every": 1}
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("net") / "tiny.pt")
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return sliding_frames(8)
+
+
+class GeneratedStream(FrameSource):
+    """Frames of ``frames``, round and round, until ``until()`` holds (then ``extra`` more), or a timeout."""
+
+    def __init__(self, frames, until=lambda: True, extra: int = 2, delay_s: float = 0.0, timeout_s: float = 60.0):
+        self.lefts, self.rights = frames
+        self.until, self.extra, self.delay_s, self.timeout_s = until, extra, delay_s, timeout_s
+
+    def _frames(self):
+        deadline = time.monotonic() + self.timeout_s
+        index, after = 0, 0
+        while after < self.extra and time.monotonic() < deadline:
+            after += 1 if self.until() else 0
+            i = index % len(self.lefts)
+            yield StereoPair(self.lefts[i], self.rights[i], name=f"frame{index:05d}", index=index)
+            index += 1
+            time.sleep(self.delay_s)
+
+
+class FrameTimes(Sink):
+    """Records when each frame reaches the outputs."""
+
+    def __init__(self):
+        self.times: list[float] = []
+
+    def write(self, frame: OutputFrame) -> None:
+        self.times.append(time.perf_counter())
+
+    def close(self) -> None:
+        pass
+
+    @property
+    def outputs(self) -> list[str]:
+        return []
+
+
+def _state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _same(a: dict, b: dict) -> bool:
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_served_weights_change_after_k_steps_and_then_freeze(tiny_checkpoint, frames):
+    predictor, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(steps=2, **SMALL))
+    assert isinstance(predictor, AdaptingPredictor) and predictor.backend.module is not adapter.adapter.model
+    before = _state(predictor.backend.module)
+    sink = AdaptationSink(adapter)
+    summary = Stream(GeneratedStream(frames, until=lambda: adapter.frozen, delay_s=0.01), predictor, sinks=[sink]).run()
+    assert adapter.steps == 2 and adapter.frozen_by == "--adapt-steps 2 reached"
+    assert summary.frames_written >= 3 and adapter.frames_seen == summary.frames_written
+    served = _state(predictor.backend.module)
+    assert not _same(before, served)  # the frames after the steps ran on the new weights
+    assert _same(served, _state(adapter.adapter.model))
+    assert {"photometric", "smoothness", "total", "frame"} <= set(adapter.history[0])
+
+
+def test_a_slow_step_never_holds_the_stream_back(tiny_checkpoint):
+    """A step that takes 3 s runs while 30 small frames go through the whole pipeline."""
+    predictor, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(crop_hw=(32, 64), every=1))
+    started = threading.Event()
+
+    def slow_step(pair):
+        started.set()
+        time.sleep(3.0)
+        return {}
+
+    adapter.step = slow_step
+    times = FrameTimes()
+    source = GeneratedStream(sliding_frames(4, 32, 64), until=started.is_set, extra=30)
+    Stream(source, predictor, sinks=[times, AdaptationSink(adapter)]).run()
+    assert started.is_set() and len(times.times) >= 30
+    assert times.times[-1] - times.times[-30] < 2.5, "the frames waited for the step"
+
+
+def _wait(condition, timeout_s: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return condition()
+
+
+def test_freeze_stops_updates_until_resumed(tiny_checkpoint, frames):
+    predictor, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**SMALL))
+    pair = StereoPair(frames[0][0], frames[1][0], index=0)
+    adapter.start()
+    try:
+        adapter.toggle_freeze()
+        assert adapter.frozen and adapter.frozen_by == "frozen by the key f"
+        for _ in range(5):
+            predictor.predict_pair(pair)
+        time.sleep(0.3)
+        assert adapter.steps == 0 and adapter.version == 0
+        adapter.toggle_freeze()
+        assert not adapter.frozen
+        before = _state(predictor.backend.module)
+        assert _wait(lambda: (predictor.predict_pair(pair) is None) or adapter.steps >= 1)
+        predictor.predict_pair(pair)  # takes the new weights before predicting
+        assert not _same(before, _state(predictor.backend.module))
+    finally:
+        adapter.close()
+
+
+def test_until_freezes_after_its_seconds(tiny_checkpoint, frames):
+    now = [0.0]
+    predictor, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(until_s=5.0, **SMALL))
+    adapter.clock = lambda: now[0]
+    adapter.start()
+    try:
+        now[0] = 6.0
+        predictor.predict_pair(StereoPair(frames[0][0], frames[1][0]))
+        assert _wait(lambda: adapter.frozen)
+        assert adapter.frozen_by == "--adapt-until 5 s reached" and adapter.steps == 0
+    finally:
+        adapter.close()
+
+
+def test_saved_weights_predict_what_the_stream_served(tmp_path, tiny_checkpoint, frames):
+    predictor, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**SMALL))
+    left, right = frames[0][0], frames[1][0]
+    adapter.step(StereoPair(left, right))
+    adapter.step(StereoPair(left, right))
+    served = predictor.predict(left, right).disparity_px  # applies the newest weights first
+    path = adapter.save(tmp_path / "online.pt")
+    checkpoint = torch.load(path, weights_only=True)
+    assert checkpoint["adaptation"]["online"] and checkpoint["adaptation"]["steps"] == 2
+    assert checkpoint["adapted_from"] == str(tiny_checkpoint)
+    reloaded = rtstereo.load(str(path)).predict(left, right).disparity_px
+    np.testing.assert_allclose(reloaded, served, atol=1e-4, equal_nan=True)
+    original = rtstereo.load(str(tiny_checkpoint)).predict(left, right).disparity_px
+    assert np.nanmax(np.abs(original - served)) > 1e-3
+
+
+def test_bad_settings_and_untrainable_models_are_refused(tmp_path):
+    with pytest.raises(InputError, match="--adapt-every must be >= 1"):
+        OnlineConfig(every=0)
+    with pytest.raises(InputError, match="--adapt-until must be > 0"):
+        OnlineConfig(until_s=0)
+    with pytest.raises(InputError, match="losses: expected one or more of"):
+        OnlineConfig(losses=("depth",))
+    with pytest.raises(InputError, match="a classical method with no trainable weights"):
+        adapting_predictor("sgbm")
+    with pytest.raises(InputError, match="exported ONNX file"):
+        adapting_predictor(str(tmp_path / "m.onnx"))
+
+
+# ------------------------------------------------------------------------------------------- the CLI
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory, frames):
+    folder = tmp_path_factory.mktemp("videos")
+    lefts, rights = sliding_frames(24)
+    sbs = [np.concatenate([a, b], axis=1) for a, b in zip(lefts, rights)]
+    return (
+        write_video(folder / "l.mp4", lefts),
+        write_video(folder / "r.mp4", rights),
+        write_video(folder / "s.mp4", sbs),
+    )
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+ADAPT = ["--adapt", "--adapt-every", "1", "--adapt-crop", "64x96"]
+
+
+def test_video_adapt_saves_a_checkpoint_predict_loads(capsys, tmp_path, videos, tiny_checkpoint, frames):
+    saved = tmp_path / "online.pt"
+    code, out, err = run_cli(
+        capsys,
+        "video",
+        *videos[:2],
+        "--model",
+        tiny_checkpoint,
+        *ADAPT,
+        "--adapt-save",
+        saved,
+        "-o",
+        tmp_path / "o.mp4",
+    )
+    assert code == 0, err
+    assert "(adapting online)" in err and "online adaptation: " in err and f"{saved}" in out
+    assert torch.load(saved, weights_only=True)["adaptation"]["frames_seen"] == 24
+    from rtstereo.io.images import write_image
+
+    write_image(tmp_path / "l.png", frames[0][0])
+    write_image(tmp_path / "r.png", frames[1][0])
+    code, _, err = run_cli(
+        capsys, "predict", tmp_path / "l.png", tmp_path / "r.png", "--model", saved, "-o", tmp_path / "d.pfm"
+    )
+    assert code == 0, err
+
+
+def test_live_adapt_on_a_side_by_side_file(capsys, tmp_path, videos, tiny_checkpoint):
+    code, _, err = run_cli(capsys, "live", "--camera", f"uvc:{videos[2]}", "--model", tiny_checkpoint, *ADAPT, "-q")
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--adapt"], "--adapt: 'default' stands for sgbm, a classical method with no trainable weights"),
+        (["--adapt", "--model", "m.onnx"], "--adapt: m.onnx is an exported ONNX file"),
+        (["--adapt", "--model", "TINY", "--backend", "onnxruntime"], "--adapt trains the PyTorch network"),
+        (["--adapt-save", "x.pt"], "--adapt-save: online adaptation options; add --adapt"),
+        (["--adapt", "--model", "TINY", "--adapt-every", "0"], "--adapt-every must be >= 1"),
+        (["--adapt", "--model", "TINY", "--engine", "ray", "--output-prefix", "p"], "not --adapt"),
+    ],
+)
+def test_adapt_errors_are_one_line(capsys, videos, tiny_checkpoint, argv, message):
+    argv = [str(tiny_checkpoint) if a == "TINY" else a for a in argv]
+    code, _, err = run_cli(capsys, "video", *videos[:2], *argv)
+    assert code == 2 and message in err, err
+    assert err.startswith("rtstereo video: error: ") and err.count("\n") == 1
+
+
+def test_the_window_key_f_freezes_and_resumes(monkeypatch, tiny_checkpoint):
+    import cv2
+
+    from rtstereo.cli.stream_adapt import bind_freeze_key
+    from rtstereo.sinks.video import OpenCVWindow
+
+    monkeypatch.setattr(cv2, "namedWindow", lambda *args: None)
+    monkeypatch.setattr(cv2, "waitKey", lambda wait_ms: ord("f"))
+    window = OpenCVWindow()
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**SMALL))
+    sink = AdaptationSink(adapter)
+    bind_freeze_key(window, sink)
+    try:
+        assert window.poll() is False and adapter.frozen
+        assert window.poll() is False and not adapter.frozen
+    finally:
+        sink.close()
