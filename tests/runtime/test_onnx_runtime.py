@@ -36,7 +36,7 @@ from rtstereo.runtime.onnx import (
     provider_list,
     resize_align_corners,
 )
-from rtstereo.runtime.predictor import ResizeWarning
+from rtstereo.runtime.predictor import Predictor, ResizeWarning
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 SIZE_HW = (16, 24)
@@ -180,14 +180,25 @@ def test_bad_device_is_refused(device):
         provider_list(device, "fp32")
 
 
-def test_missing_providers_fall_back_with_a_warning(toy_path):
+def test_an_explicit_list_falls_back_to_the_cpu_with_a_warning(toy_path):
     import onnxruntime
 
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
         pytest.skip("this onnxruntime build has CUDA: nothing to fall back from")
     with pytest.warns(ProviderFallbackWarning, match="TensorrtExecutionProvider, CUDAExecutionProvider not available"):
-        session = open_session(toy_path, device="cuda")
+        session = open_session(toy_path, device="cuda", providers="tensorrt,cuda,cpu")
     assert session.get_providers() == ["CPUExecutionProvider"]
+
+
+def test_cuda_without_a_gpu_provider_is_refused_with_the_install_line(toy_path):
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this onnxruntime build has CUDA: --device cuda is not refused")
+    with pytest.raises(InputError, match="needs its CUDA or TensorRT provider.*pip install onnxruntime-gpu"):
+        open_session(toy_path, device="cuda")
+    with pytest.raises(InputError, match="needs its CUDA or TensorRT provider"):
+        rtstereo.load(str(toy_path), device="cuda:0")
 
 
 def test_no_available_provider_is_an_error(toy_path):
@@ -519,3 +530,96 @@ def test_registry_network_on_the_onnxruntime_backend(tmp_path, monkeypatch):
     np.testing.assert_allclose(
         np.nan_to_num(ort_result.disparity_px), np.nan_to_num(torch_result.disparity_px), atol=1e-2
     )
+
+
+# --- GPU providers: the check against the CPU provider (run on the CPU with a stand-in GPU session) ---
+
+
+class _GpuStandIn:
+    """A CPU session that says it runs on a GPU provider and adds ``offset_px`` to its output."""
+
+    def __init__(self, session, provider: str, offset_px: float):
+        self.session, self.provider, self.offset_px = session, provider, offset_px
+
+    def __getattr__(self, name):
+        return getattr(self.session, name)
+
+    def get_providers(self):
+        return [self.provider, "CPUExecutionProvider"]
+
+    def run(self, names, feed):
+        return [out + np.float32(self.offset_px) for out in self.session.run(names, feed)]
+
+
+def _checked_predictor(toy_path, tmp_path, offset_px, parity="warn", provider="CUDAExecutionProvider", engines=None):
+    cache = tmp_path / "engines"
+    session = _GpuStandIn(open_session(toy_path), provider, offset_px)
+    backend = ort_backend.OnnxRuntimeBackend(session, toy_path, "cuda", "fp32")
+    before = ort_backend.engine_files(cache) if engines is None else engines
+    ort_backend._check_provider(backend, session, toy_path, None, "fp32", 1, parity, cache, before)
+    return Predictor(_contract().spec(), {}, backend, fixed_size_hw=SIZE_HW)
+
+
+def test_a_gpu_provider_is_checked_against_the_cpu_once_and_reported(toy_path, tmp_path):
+    predictor = _checked_predictor(toy_path, tmp_path, offset_px=0.01)
+    left, right = _gradient_pair(SIZE_HW)
+    result = predictor.predict(left, right)
+    parity = result.settings["provider_parity"]
+    assert parity["mean_abs_px"] == pytest.approx(0.01, abs=1e-4) and parity["bad1_pct"] == 0.0
+    assert predictor.backend.check.pending is False  # later pairs are not checked again
+
+
+@pytest.mark.parametrize("parity", ["warn", "refuse"])
+def test_a_gpu_provider_beyond_the_tolerance_warns_or_is_refused(toy_path, tmp_path, parity):
+    from rtstereo.runtime.agreement import ParityWarning
+    from rtstereo.runtime.providers import ProviderParityError
+
+    predictor = _checked_predictor(toy_path, tmp_path, offset_px=2.0, parity=parity)
+    left, right = _gradient_pair(SIZE_HW)
+    if parity == "refuse":
+        with pytest.raises(ProviderParityError, match="CUDAExecutionProvider vs CPUExecutionProvider: max 2 px"):
+            predictor.predict(left, right)
+    else:
+        with pytest.warns(ParityWarning, match="bad-1 100 %.*beyond the tolerance"):
+            predictor.predict(left, right)
+
+
+def test_parity_off_and_the_cpu_provider_are_not_checked(toy_path, tmp_path):
+    off = _checked_predictor(toy_path, tmp_path, offset_px=2.0, parity="off")
+    left, right = _gradient_pair(SIZE_HW)
+    assert "provider_parity" not in off.predict(left, right).settings
+    on_cpu = load_onnx(toy_path, settings={"parity": "refuse"})
+    assert on_cpu.backend.check is None and "provider_parity" not in on_cpu.predict(left, right).settings
+
+
+def test_tensorrt_is_checked_when_it_built_an_engine_not_when_it_found_one(toy_path, tmp_path):
+    left, right = _gradient_pair(SIZE_HW)
+    trt = "TensorrtExecutionProvider"
+    cached = _checked_predictor(toy_path, tmp_path, offset_px=0.02, provider=trt)
+    assert "provider_parity" not in cached.predict(left, right).settings  # no new engine file
+    built = _checked_predictor(toy_path, tmp_path, offset_px=0.02, provider=trt)
+    (tmp_path / "engines").mkdir()
+    (tmp_path / "engines" / "toy.engine").write_bytes(b"engine")
+    assert built.predict(left, right).settings["provider_parity"]["mean_abs_px"] == pytest.approx(0.02, abs=1e-4)
+
+
+def test_engine_cache_and_parity_settings(toy_path, tmp_path):
+    predictor = load_onnx(toy_path, settings={"engine_cache": str(tmp_path / "e"), "parity": "off"})
+    assert predictor.settings == {"max_disp": 16}
+    with pytest.raises(InputError, match="setting 'parity': expected one of warn, refuse, off, got 'maybe'"):
+        load_onnx(toy_path, settings={"parity": "maybe"})
+    providers = provider_list("cuda", "fp16", engine_cache=tmp_path / "e")
+    assert providers[0][1]["trt_engine_cache_path"] == str(tmp_path / "e")
+    assert ort_backend.engine_cache_dir().name == "tensorrt"
+
+
+def test_a_real_gpu_provider_reports_its_parity(toy_path, tmp_path):
+    import onnxruntime
+
+    if not set(ort_backend.GPU_PROVIDERS) & set(onnxruntime.get_available_providers()):
+        pytest.skip("needs onnxruntime-gpu (CUDA or TensorRT provider); this build has the CPU only")
+    predictor = load_onnx(toy_path, device="cuda", engine_cache=tmp_path / "engines")
+    left, right = _gradient_pair(SIZE_HW)
+    result = predictor.predict(left, right)
+    assert result.settings["providers"][0] in ort_backend.GPU_PROVIDERS
+    assert result.settings["provider_parity"]["mean_abs_px"] < 0.05

@@ -27,6 +27,8 @@ def predictor_from_module(
     *,
     threads: int | None = None,
     providers: str | list[str] | None = None,
+    engine_cache: str | Path | None = None,
+    parity: str = "warn",
     cache: str | Path | None = None,
 ) -> Predictor:
     """A registry network run by ONNX Runtime, exported on first use at each padded input size.
@@ -41,7 +43,8 @@ def predictor_from_module(
         module: the PyTorch module with its weights loaded.
         device, precision: as for :func:`rtstereo.runtime.onnx.load_onnx`; ``fp16`` exports a
             half-precision model.
-        threads, providers: ONNX Runtime options.
+        threads, providers, engine_cache, parity: ONNX Runtime options (see
+            :func:`rtstereo.runtime.onnx.load_onnx`).
         cache: folder for the exports (default ``<rtstereo cache>/onnx``).
 
     Returns:
@@ -59,5 +62,13 @@ def predictor_from_module(
         )
 
     return predictor_from_export(
-        spec, frozen_settings, export, device=device, precision=precision, threads=threads, providers=providers
+        spec,
+        frozen_settings,
+        export,
+        device=device,
+        precision=precision,
+        threads=threads,
+        providers=providers,
+        engine_cache=engine_cache,
+        parity=parity,
     )

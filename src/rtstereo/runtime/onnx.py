@@ -3,11 +3,10 @@
 Everything here runs with ONNX Runtime, numpy and OpenCV only, and imports nothing from the
 exporter (:mod:`rtstereo.export` depends on this module, not the other way round).
 
-Providers. ``device="cpu"`` uses the CPU execution provider (``threads`` intra-op threads;
-``$RTSTEREO_THREADS`` when not given). ``device="cuda[:N]"`` asks, in order, for TensorRT (fp16 when
-the precision or the file is fp16, engines cached in ``<cache>/tensorrt`` so that only the first
-run builds them), CUDA, then the CPU. A provider that this onnxruntime build lacks, or that fails
-to start, is skipped with a :class:`ProviderFallbackWarning` naming what runs instead.
+Providers (:mod:`.providers`). ``device="cpu"`` uses the CPU execution provider; ``device="cuda[:N]"``
+TensorRT, then CUDA (``onnxruntime-gpu``), with the TensorRT engines cached in ``engine_cache``
+(``<cache>/tensorrt`` by default) and fp16 kernels for ``--precision fp16``. A GPU session's first
+output is checked against the CPU provider's (``parity=warn|refuse|off``) and the result recorded.
 
 Exported files describe themselves: the ``rtstereo`` entry of the ONNX metadata holds the model
 name, settings, normalisation, size divisor, fixed input size, precision and the source checkpoint
@@ -29,8 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,25 +38,30 @@ import numpy as np
 
 from ..errors import CheckpointError, InputError
 from ..models.registry import ModelSpec, coerce_setting
+from .agreement import check_action
 from .backends import Backend
 from .predictor import Predictor
+from .providers import (  # noqa: F401 - re-exported: the session functions were defined here before
+    GPU_PROVIDERS,
+    PROVIDER_NAMES,
+    ProviderCheck,
+    ProviderFallbackWarning,
+    _device_id,
+    default_threads,
+    engine_cache_dir,
+    engine_files,
+    open_session,
+    parse_providers,
+    provider_list,
+)
 
 METADATA_KEY = "rtstereo"
 FORMAT_TAG = "rtstereo-onnx"
 ROLES = ("single", "init", "refine")
 #: Settings that configure ONNX Runtime rather than the network; accepted for exported files.
-RUNTIME_SETTINGS = ("threads", "providers")
-PROVIDER_NAMES = {
-    "tensorrt": "TensorrtExecutionProvider",
-    "cuda": "CUDAExecutionProvider",
-    "cpu": "CPUExecutionProvider",
-}
+RUNTIME_SETTINGS = ("threads", "providers", "engine_cache", "parity")
 #: Sessions kept per on-the-fly backend (one per padded input size).
 MAX_CACHED_SIZES = 4
-
-
-class ProviderFallbackWarning(UserWarning):
-    """An execution provider that was asked for is missing; a later one in the list runs instead."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -162,184 +164,6 @@ def companion_path(path: str | Path) -> Path:
 # --------------------------------------------------------------------------------------------------
 
 
-def _ort():
-    from ..errors import require
-
-    return require("onnxruntime", "onnxruntime", "the ONNX Runtime backend")
-
-
-def engine_cache_dir() -> Path:
-    """Where TensorRT engines are cached: ``<rtstereo cache>/tensorrt``."""
-    from ..io.download import cache_dir
-
-    return cache_dir() / "tensorrt"
-
-
-def parse_providers(text: str | list[str] | tuple[str, ...]) -> list[str]:
-    """``"tensorrt,cuda,cpu"`` (or full provider names) to ONNX Runtime provider names, in order.
-
-    Examples:
-        >>> parse_providers("cuda,cpu")
-        ['CUDAExecutionProvider', 'CPUExecutionProvider']
-    """
-    items = [s.strip() for s in text.split(",")] if isinstance(text, str) else [str(s).strip() for s in text]
-    names = []
-    for item in filter(None, items):
-        name = PROVIDER_NAMES.get(item.lower(), item)
-        if not name.endswith("ExecutionProvider"):
-            raise InputError(
-                f"unknown execution provider '{item}' (expected a list from: {', '.join(PROVIDER_NAMES)}, "
-                "or a full ONNX Runtime provider name)"
-            )
-        names.append(name)
-    if not names:
-        raise InputError("the execution provider list is empty (for example: tensorrt,cuda,cpu)")
-    return names
-
-
-def _device_id(device: str) -> int:
-    if device == "cpu":
-        return 0
-    if device == "cuda":
-        return 0
-    head, _, index = device.partition(":")
-    if head == "cuda" and index.isdigit():
-        return int(index)
-    raise InputError(f"device must be cpu or cuda[:N], got '{device}'")
-
-
-def provider_list(
-    device: str,
-    precision: str,
-    providers: str | list[str] | None = None,
-    threads: int | None = None,
-    engine_cache: str | Path | None = None,
-) -> list[tuple[str, dict[str, Any]]]:
-    """The ordered provider list with options for a device and precision.
-
-    Args:
-        device: ``cpu`` or ``cuda[:N]``.
-        precision: ``fp32`` or ``fp16`` (turns on TensorRT's fp16 mode).
-        providers: explicit order (``"tensorrt,cuda,cpu"``); default from ``device``.
-        threads: CPU threads (only recorded here; set on the session options).
-        engine_cache: TensorRT engine cache folder (default :func:`engine_cache_dir`).
-
-    Returns:
-        ``[(provider_name, options), ...]`` as ``InferenceSession(providers=...)`` takes them.
-
-    Examples:
-        >>> [name for name, _ in provider_list("cuda", "fp16")]
-        ['TensorrtExecutionProvider', 'CUDAExecutionProvider', 'CPUExecutionProvider']
-        >>> provider_list("cpu", "fp32")
-        [('CPUExecutionProvider', {})]
-    """
-    device_id = _device_id(device)
-    if providers is not None:
-        names = parse_providers(providers)
-    elif device == "cpu":
-        names = ["CPUExecutionProvider"]
-    else:
-        names = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
-    out: list[tuple[str, dict[str, Any]]] = []
-    for name in names:
-        options: dict[str, Any] = {}
-        if name == "TensorrtExecutionProvider":
-            cache = Path(engine_cache) if engine_cache else engine_cache_dir()
-            options = {
-                "device_id": device_id,
-                "trt_fp16_enable": precision == "fp16",
-                "trt_engine_cache_enable": True,
-                "trt_engine_cache_path": str(cache),
-                "trt_timing_cache_enable": True,
-                "trt_timing_cache_path": str(cache),
-            }
-        elif name == "CUDAExecutionProvider":
-            options = {"device_id": device_id}
-        out.append((name, options))
-    return out
-
-
-def _available(requested: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
-    available = set(_ort().get_available_providers())
-    kept = [(name, options) for name, options in requested if name in available]
-    missing = [name for name, _ in requested if name not in available]
-    if not kept:
-        raise InputError(
-            f"none of the execution providers {', '.join(n for n, _ in requested)} is available in this "
-            f"onnxruntime build (it has: {', '.join(sorted(available))}); use --device cpu, or install "
-            "onnxruntime-gpu for CUDA and TensorRT"
-        )
-    if missing:
-        warnings.warn(
-            f"ONNX Runtime: {', '.join(missing)} not available in this build (it has: "
-            f"{', '.join(sorted(available))}); running on {kept[0][0]}",
-            ProviderFallbackWarning,
-            stacklevel=3,
-        )
-    return kept
-
-
-def default_threads() -> int | None:
-    """``$RTSTEREO_THREADS`` as an int, or ``None`` (ONNX Runtime picks: one per physical core)."""
-    value = os.environ.get("RTSTEREO_THREADS", "").strip()
-    if not value:
-        return None
-    if not value.isdigit() or int(value) < 1:
-        raise InputError(f"RTSTEREO_THREADS must be a whole number >= 1, got '{value}'")
-    return int(value)
-
-
-def open_session(
-    path: str | Path,
-    device: str = "cpu",
-    precision: str = "fp32",
-    providers: str | list[str] | None = None,
-    threads: int | None = None,
-    engine_cache: str | Path | None = None,
-) -> Any:
-    """An ``onnxruntime.InferenceSession`` on the best available provider of the list.
-
-    A provider that is missing from the build, or that fails to start (for example CUDA libraries
-    absent), is skipped with a :class:`ProviderFallbackWarning`.
-
-    Raises:
-        CheckpointError: the file is missing or not a model ONNX Runtime can load.
-        InputError: a bad device, provider list or thread count.
-    """
-    ort = _ort()
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"ONNX model not found: {path}")
-    threads = default_threads() if threads is None else threads
-    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
-        raise InputError(f"threads must be a whole number >= 1, got {threads!r}")
-    requested = provider_list(device, precision, providers, threads, engine_cache)
-    chosen = _available(requested)
-    if any(name == "TensorrtExecutionProvider" for name, _ in chosen):
-        Path(dict(chosen)["TensorrtExecutionProvider"]["trt_engine_cache_path"]).mkdir(parents=True, exist_ok=True)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3  # errors only: ORT's warnings about unused initialisers are noise here
-    if threads is not None:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-    try:
-        session = ort.InferenceSession(str(path), sess_options=options, providers=chosen)
-    except Exception as exc:  # ORT raises its own exception types (Fail, InvalidGraph, ...)
-        raise CheckpointError(
-            f"ONNX Runtime cannot load {path}: {str(exc).splitlines()[0][:300]}. Is it a complete ONNX "
-            "model (with its .data file beside it when it was saved with external data)?"
-        ) from exc
-    started = session.get_providers()
-    skipped = [name for name, _ in chosen if name not in started]
-    if skipped:
-        warnings.warn(
-            f"ONNX Runtime could not start {', '.join(skipped)}; running on {started[0]}",
-            ProviderFallbackWarning,
-            stacklevel=2,
-        )
-    return session
-
-
 def read_contract(session: Any, path: str | Path) -> OnnxContract:
     """The :class:`OnnxContract` stored in an open session's model metadata."""
     metadata = session.get_modelmeta().custom_metadata_map
@@ -388,7 +212,24 @@ def _disparity_of(output: np.ndarray) -> np.ndarray:
     return output[0, 0] if output.ndim == 4 else output[0]
 
 
-class OnnxRuntimeBackend(Backend):
+class _Checked(Backend):
+    """A backend whose first run on a GPU provider may be checked against the CPU provider."""
+
+    #: set by :func:`_check_provider`: the check and a maker of the same backend on the CPU provider
+    check: ProviderCheck | None = None
+    reference: Callable[[], Backend] | None = None
+
+    def checked(self, output: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        if self.check is not None and self.check.pending and self.reference is not None:
+            reference = self.reference
+            self.check(output, lambda: reference().run(left, right))
+        return output
+
+    def check_report(self) -> dict[str, Any]:
+        return self.check.describe() if self.check is not None else {}
+
+
+class OnnxRuntimeBackend(_Checked):
     """An exported single-pass model: inputs ``left``, ``right``, output ``disparity``."""
 
     name = "onnxruntime"
@@ -399,7 +240,7 @@ class OnnxRuntimeBackend(Backend):
         self.precision = precision
 
     def run(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-        return _disparity_of(self.model(left=left, right=right))
+        return self.checked(_disparity_of(self.model(left=left, right=right)), left, right)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -408,10 +249,11 @@ class OnnxRuntimeBackend(Backend):
             "precision": self.precision,
             "providers": self.model.session.get_providers()[:1],
             "onnx": str(self.model.path),
+            **self.check_report(),
         }
 
 
-class TwoPassBackend(Backend):
+class TwoPassBackend(_Checked):
     """A two-pass CREStereo export: the half-size ``init`` model, then the full-size refinement.
 
     The half-size images are made here with the same bilinear ``align_corners=True`` resize as the
@@ -437,7 +279,7 @@ class TwoPassBackend(Backend):
     def run(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         half_hw = (left.shape[-2] // 2, left.shape[-1] // 2)
         flow_init = self.init(left=resize_align_corners(left, half_hw), right=resize_align_corners(right, half_hw))
-        return _disparity_of(self.refine(left=left, right=right, flow_init=flow_init))
+        return self.checked(_disparity_of(self.refine(left=left, right=right, flow_init=flow_init)), left, right)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -447,6 +289,7 @@ class TwoPassBackend(Backend):
             "providers": self.refine.session.get_providers()[:1],
             "onnx": str(self.refine.path),
             "onnx_init": str(self.init.path),
+            **self.check_report(),
         }
 
 
@@ -491,6 +334,7 @@ def load_onnx(
     providers: str | list[str] | None = None,
     threads: int | None = None,
     engine_cache: str | Path | None = None,
+    parity: str = "warn",
     registered: ModelSpec | None = None,
 ) -> Predictor:
     """A Predictor for a file written by ``rtstereo export``.
@@ -502,9 +346,11 @@ def load_onnx(
         precision: ``fp32``, or ``fp16`` to turn on TensorRT's fp16 mode for an fp32 file (an fp16
             export runs in fp16 whatever this says).
         settings: must agree with the settings the file was exported with (they are baked in);
-            ``threads`` and ``providers`` (``"tensorrt,cuda,cpu"``) configure ONNX Runtime.
-        providers, threads, engine_cache: the same from Python (``engine_cache``: TensorRT engine
-            folder).
+            ``threads``, ``providers`` (``"tensorrt,cuda,cpu"``), ``engine_cache`` and ``parity``
+            configure ONNX Runtime.
+        providers, threads, engine_cache, parity: the same from Python (``engine_cache``: TensorRT
+            engine folder; ``parity``: what a GPU provider's disagreement with the CPU provider on
+            the first pair does, ``warn``, ``refuse`` or ``off``).
         registered: the registry entry, when loading a packaged model.
 
     Returns:
@@ -519,6 +365,8 @@ def load_onnx(
     overrides = dict(settings or {})
     threads = overrides.pop("threads", threads)
     providers = overrides.pop("providers", providers)
+    engine_cache = Path(overrides.pop("engine_cache", None) or engine_cache or engine_cache_dir())
+    parity = check_action(overrides.pop("parity", parity))
     if threads is not None:
         threads = coerce_setting("threads", threads, 1)
     if precision not in ("fp32", "fp16"):
@@ -529,6 +377,7 @@ def load_onnx(
         "threads": threads,
         "engine_cache": engine_cache,
     }
+    engines_before = engine_files(engine_cache)
     session = open_session(path, precision=precision, **session_args)
     contract = read_contract(session, path)
     if contract.role == "init":
@@ -547,12 +396,9 @@ def load_onnx(
             "(rtstereo export ... --fp16), or use --precision fp32"
         )
     run_precision = "fp16" if "fp16" in (precision, contract.precision) else "fp32"
-    if contract.role == "refine":
-        init_path = path.with_name(contract.companion or companion_path(path).name)
-        init_session = open_session(init_path, precision=precision, **session_args)
-        backend: Backend = TwoPassBackend(init_session, init_path, session, path, device, run_precision)
-    else:
-        backend = OnnxRuntimeBackend(session, path, device, run_precision)
+    init_path = path.with_name(contract.companion or companion_path(path).name) if contract.role == "refine" else None
+    backend = _backend(session, path, init_path, precision, run_precision, session_args)
+    _check_provider(backend, session, path, init_path, run_precision, threads, parity, engine_cache, engines_before)
     if registered is None:
         from ..errors import ModelNotFoundError
         from ..models import get_spec
@@ -566,6 +412,39 @@ def load_onnx(
         contract.settings,
         backend,
         fixed_size_hw=contract.fixed_size_hw,
+    )
+
+
+def _backend(
+    session: Any, path: Path, init_path: Path | None, precision: str, run_precision: str, session_args: dict[str, Any]
+) -> _Checked:
+    """The backend of one export: single-pass, or two-pass with its half-size companion opened alike."""
+    device = session_args["device"]
+    if init_path is None:
+        return OnnxRuntimeBackend(session, path, device, run_precision)
+    init_session = open_session(init_path, precision=precision, **session_args)
+    return TwoPassBackend(init_session, init_path, session, path, device, run_precision)
+
+
+def _check_provider(
+    backend: _Checked,
+    session: Any,
+    path: Path,
+    init_path: Path | None,
+    run_precision: str,
+    threads: int | None,
+    parity: str,
+    engine_cache: Path,
+    engines_before: frozenset[tuple[str, int]],
+) -> None:
+    """Arm the GPU-vs-CPU provider check of the backend's first run (nothing on the CPU provider)."""
+    provider = session.get_providers()[0]
+    if provider not in GPU_PROVIDERS or parity == "off":
+        return
+    cpu_args = {"device": "cpu", "providers": None, "threads": threads, "engine_cache": engine_cache}
+    backend.check = ProviderCheck(provider, run_precision, parity, engine_cache, engines_before)
+    backend.reference = lambda: _backend(
+        open_session(path, **cpu_args), path, init_path, "fp32", run_precision, cpu_args
     )
 
 
@@ -640,6 +519,8 @@ def predictor_from_export(
     *,
     threads: int | None = None,
     providers: str | list[str] | None = None,
+    engine_cache: str | Path | None = None,
+    parity: str = "warn",
 ) -> Predictor:
     """A network run by ONNX Runtime, exported by ``export`` on first use at each padded input size.
 
@@ -652,7 +533,7 @@ def predictor_from_export(
         settings: resolved settings of the network.
         export: makes or finds the export for one size (:data:`ExportFunction`).
         device, precision: as for :func:`load_onnx`; ``fp16`` runs a half-precision export.
-        threads, providers: ONNX Runtime options.
+        threads, providers, engine_cache, parity: ONNX Runtime options, as for :func:`load_onnx`.
 
     Returns:
         A :class:`Predictor` that pads (not resizes) like the PyTorch one.
@@ -663,7 +544,15 @@ def predictor_from_export(
     if precision not in ("fp32", "fp16"):
         raise InputError(f"ONNX Runtime runs fp32 or fp16, not '{precision}'; use --precision fp32 or fp16")
     _device_id(device)
-    backend = ExportOnFirstUseBackend(export, device=device, precision=precision, threads=threads, providers=providers)
+    backend = ExportOnFirstUseBackend(
+        export,
+        device=device,
+        precision=precision,
+        threads=threads,
+        providers=providers,
+        engine_cache=Path(engine_cache) if engine_cache else engine_cache_dir(),
+        parity=check_action(parity),
+    )
     return Predictor(spec, settings, backend)
 
 
@@ -679,13 +568,17 @@ class ExportOnFirstUseBackend(Backend):
         precision: str,
         threads: int | None,
         providers: str | list[str] | None,
+        engine_cache: Path | None = None,
+        parity: str = "warn",
     ):
         self.export = export
         self.device = device
         self.precision = precision
         self.threads = threads
         self.providers = providers
-        self.sessions: OrderedDict[tuple[int, int], Backend] = OrderedDict()
+        self.engine_cache = engine_cache or engine_cache_dir()
+        self.parity = parity
+        self.sessions: OrderedDict[tuple[int, int], _Checked] = OrderedDict()
         self.exports: dict[tuple[int, int], ExportedModel] = {}
 
     def run(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -696,27 +589,29 @@ class ExportOnFirstUseBackend(Backend):
         self.sessions.move_to_end(size_hw)
         return backend.run(left, right)
 
-    def _prepare(self, size_hw: tuple[int, int], left: np.ndarray, right: np.ndarray) -> Backend:
+    def _prepare(self, size_hw: tuple[int, int], left: np.ndarray, right: np.ndarray) -> _Checked:
         result = self.export(size_hw, left, right)
         self.exports[size_hw] = result
         args = {
             "device": self.device,
-            "precision": self.precision,
             "providers": self.providers,
             "threads": self.threads,
+            "engine_cache": self.engine_cache,
         }
-        session = open_session(result.path, **args)
-        if result.init_path is not None:
-            backend: Backend = TwoPassBackend(
-                open_session(result.init_path, **args),
-                result.init_path,
-                session,
-                result.path,
-                self.device,
-                self.precision,
-            )
-        else:
-            backend = OnnxRuntimeBackend(session, result.path, self.device, self.precision)
+        engines_before = engine_files(self.engine_cache)
+        session = open_session(result.path, precision=self.precision, **args)
+        backend = _backend(session, result.path, result.init_path, self.precision, self.precision, args)
+        _check_provider(
+            backend,
+            session,
+            result.path,
+            result.init_path,
+            self.precision,
+            self.threads,
+            self.parity,
+            self.engine_cache,
+            engines_before,
+        )
         self.sessions[size_hw] = backend
         while len(self.sessions) > MAX_CACHED_SIZES:
             self.sessions.popitem(last=False)
@@ -726,5 +621,5 @@ class ExportOnFirstUseBackend(Backend):
         info: dict[str, Any] = {"backend": self.name, "device": self.device, "precision": self.precision}
         if self.sessions:
             last = next(reversed(self.sessions.values()))
-            info.update({k: v for k, v in last.describe().items() if k in ("providers", "onnx")})
+            info.update({k: v for k, v in last.describe().items() if k in ("providers", "onnx", "provider_parity")})
         return info

@@ -1,0 +1,312 @@
+"""ONNX Runtime execution providers: which to ask for, opening a session on them, and checking a GPU
+provider against the CPU one.
+
+``device="cpu"`` uses the CPU execution provider (``threads`` intra-op threads; ``$RTSTEREO_THREADS``
+when not given). ``device="cuda[:N]"`` asks, in order, for TensorRT (fp16 when the precision or the
+file is fp16; engines cached in ``engine_cache``, by default ``<rtstereo cache>/tensorrt``, so that
+only the first run builds them), CUDA, then the CPU for the operations the GPU providers lack. Both
+GPU providers come with the ``onnxruntime-gpu`` build (``pip install onnxruntime-gpu`` in place of
+``onnxruntime``); without either, ``--device cuda`` is refused with that advice rather than run on
+the CPU. An explicit list (``providers="tensorrt,cuda,cpu"``) is taken as asked: a provider that
+is missing, or fails to start, is skipped with a :class:`ProviderFallbackWarning`.
+
+A GPU provider compiles the graph in its own way (TensorRT fuses layers and may use TF32 or fp16
+kernels), so its first output is compared with the CPU provider's on the same input
+(:class:`ProviderCheck`: once per session on CUDA, once per engine build on TensorRT) and reported;
+above the tolerance it warns or, with ``parity=refuse``, refuses.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CheckpointError, InputError, RtStereoError
+from .agreement import Agreement, ParityWarning, check_action, compare_maps
+
+PROVIDER_NAMES = {
+    "tensorrt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+
+
+class ProviderFallbackWarning(UserWarning):
+    """An execution provider that was asked for is missing; a later one in the list runs instead."""
+
+
+def _ort():
+    from ..errors import require
+
+    return require("onnxruntime", "onnxruntime", "the ONNX Runtime backend")
+
+
+def engine_cache_dir() -> Path:
+    """Where TensorRT engines are cached: ``<rtstereo cache>/tensorrt``."""
+    from ..io.download import cache_dir
+
+    return cache_dir() / "tensorrt"
+
+
+def parse_providers(text: str | list[str] | tuple[str, ...]) -> list[str]:
+    """``"tensorrt,cuda,cpu"`` (or full provider names) to ONNX Runtime provider names, in order.
+
+    Examples:
+        >>> parse_providers("cuda,cpu")
+        ['CUDAExecutionProvider', 'CPUExecutionProvider']
+    """
+    items = [s.strip() for s in text.split(",")] if isinstance(text, str) else [str(s).strip() for s in text]
+    names = []
+    for item in filter(None, items):
+        name = PROVIDER_NAMES.get(item.lower(), item)
+        if not name.endswith("ExecutionProvider"):
+            raise InputError(
+                f"unknown execution provider '{item}' (expected a list from: {', '.join(PROVIDER_NAMES)}, "
+                "or a full ONNX Runtime provider name)"
+            )
+        names.append(name)
+    if not names:
+        raise InputError("the execution provider list is empty (for example: tensorrt,cuda,cpu)")
+    return names
+
+
+def _device_id(device: str) -> int:
+    if device == "cpu":
+        return 0
+    if device == "cuda":
+        return 0
+    head, _, index = device.partition(":")
+    if head == "cuda" and index.isdigit():
+        return int(index)
+    raise InputError(f"device must be cpu or cuda[:N], got '{device}'")
+
+
+def provider_list(
+    device: str,
+    precision: str,
+    providers: str | list[str] | None = None,
+    threads: int | None = None,
+    engine_cache: str | Path | None = None,
+) -> list[tuple[str, dict[str, Any]]]:
+    """The ordered provider list with options for a device and precision.
+
+    Args:
+        device: ``cpu`` or ``cuda[:N]``.
+        precision: ``fp32`` or ``fp16`` (turns on TensorRT's fp16 mode).
+        providers: explicit order (``"tensorrt,cuda,cpu"``); default from ``device``.
+        threads: CPU threads (only recorded here; set on the session options).
+        engine_cache: TensorRT engine cache folder (default :func:`engine_cache_dir`).
+
+    Returns:
+        ``[(provider_name, options), ...]`` as ``InferenceSession(providers=...)`` takes them.
+
+    Examples:
+        >>> [name for name, _ in provider_list("cuda", "fp16")]
+        ['TensorrtExecutionProvider', 'CUDAExecutionProvider', 'CPUExecutionProvider']
+        >>> provider_list("cpu", "fp32")
+        [('CPUExecutionProvider', {})]
+    """
+    device_id = _device_id(device)
+    if providers is not None:
+        names = parse_providers(providers)
+    elif device == "cpu":
+        names = ["CPUExecutionProvider"]
+    else:
+        names = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    out: list[tuple[str, dict[str, Any]]] = []
+    for name in names:
+        options: dict[str, Any] = {}
+        if name == "TensorrtExecutionProvider":
+            cache = Path(engine_cache) if engine_cache else engine_cache_dir()
+            options = {
+                "device_id": device_id,
+                "trt_fp16_enable": precision == "fp16",
+                "trt_engine_cache_enable": True,
+                "trt_engine_cache_path": str(cache),
+                "trt_timing_cache_enable": True,
+                "trt_timing_cache_path": str(cache),
+            }
+        elif name == "CUDAExecutionProvider":
+            options = {"device_id": device_id}
+        out.append((name, options))
+    return out
+
+
+GPU_INSTALL = "pip uninstall onnxruntime && pip install onnxruntime-gpu"
+
+
+def _available(
+    requested: list[tuple[str, dict[str, Any]]], device: str, explicit: bool
+) -> list[tuple[str, dict[str, Any]]]:
+    available = set(_ort().get_available_providers())
+    if device != "cpu" and not explicit and not available.intersection(GPU_PROVIDERS):
+        raise InputError(
+            f"--device {device} with ONNX Runtime needs its CUDA or TensorRT provider, which this onnxruntime "
+            f"build lacks (it has: {', '.join(sorted(available))}). Install the GPU build ({GPU_INSTALL}), "
+            "use --device cpu, or --set providers=cuda,cpu to accept the CPU"
+        )
+    kept = [(name, options) for name, options in requested if name in available]
+    missing = [name for name, _ in requested if name not in available]
+    if not kept:
+        raise InputError(
+            f"none of the execution providers {', '.join(n for n, _ in requested)} is available in this "
+            f"onnxruntime build (it has: {', '.join(sorted(available))}); use --device cpu, or install "
+            f"onnxruntime-gpu for CUDA and TensorRT ({GPU_INSTALL})"
+        )
+    if missing:
+        warnings.warn(
+            f"ONNX Runtime: {', '.join(missing)} not available in this build (it has: "
+            f"{', '.join(sorted(available))}); running on {kept[0][0]}",
+            ProviderFallbackWarning,
+            stacklevel=3,
+        )
+    return kept
+
+
+def default_threads() -> int | None:
+    """``$RTSTEREO_THREADS`` as an int, or ``None`` (ONNX Runtime picks: one per physical core)."""
+    value = os.environ.get("RTSTEREO_THREADS", "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise InputError(f"RTSTEREO_THREADS must be a whole number >= 1, got '{value}'")
+    return int(value)
+
+
+def open_session(
+    path: str | Path,
+    device: str = "cpu",
+    precision: str = "fp32",
+    providers: str | list[str] | None = None,
+    threads: int | None = None,
+    engine_cache: str | Path | None = None,
+) -> Any:
+    """An ``onnxruntime.InferenceSession`` on the best available provider of the list.
+
+    A provider that is missing from the build, or that fails to start (for example CUDA libraries
+    absent), is skipped with a :class:`ProviderFallbackWarning`, down to the CPU only when the list was
+    given explicitly: ``device="cuda"`` with no GPU provider able to run is refused.
+
+    Raises:
+        CheckpointError: the file is missing or not a model ONNX Runtime can load.
+        InputError: a bad device, provider list or thread count; ``cuda`` without a GPU provider.
+    """
+    ort = _ort()
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"ONNX model not found: {path}")
+    threads = default_threads() if threads is None else threads
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+        raise InputError(f"threads must be a whole number >= 1, got {threads!r}")
+    requested = provider_list(device, precision, providers, threads, engine_cache)
+    chosen = _available(requested, device, explicit=providers is not None)
+    if any(name == "TensorrtExecutionProvider" for name, _ in chosen):
+        Path(dict(chosen)["TensorrtExecutionProvider"]["trt_engine_cache_path"]).mkdir(parents=True, exist_ok=True)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only: ORT's warnings about unused initialisers are noise here
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    try:
+        session = ort.InferenceSession(str(path), sess_options=options, providers=chosen)
+    except Exception as exc:  # ORT raises its own exception types (Fail, InvalidGraph, ...)
+        raise CheckpointError(
+            f"ONNX Runtime cannot load {path}: {str(exc).splitlines()[0][:300]}. Is it a complete ONNX "
+            "model (with its .data file beside it when it was saved with external data)?"
+        ) from exc
+    started = session.get_providers()
+    if device != "cpu" and providers is None and started[0] not in GPU_PROVIDERS:
+        raise InputError(
+            f"ONNX Runtime could not start {' or '.join(GPU_PROVIDERS)} on {device} (are the CUDA and cuDNN "
+            "libraries that onnxruntime-gpu needs installed? see its install page); use --device cpu, or "
+            "--set providers=tensorrt,cuda,cpu to accept the CPU"
+        )
+    skipped = [name for name, _ in chosen if name not in started]
+    if skipped:
+        warnings.warn(
+            f"ONNX Runtime could not start {', '.join(skipped)}; running on {started[0]}",
+            ProviderFallbackWarning,
+            stacklevel=2,
+        )
+    return session
+
+
+GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+#: Largest (mean |difference| px, percent of pixels off by more than 1 px) of a GPU provider against
+#: the CPU provider on the same file. fp32 leaves room for TensorRT's TF32 convolutions; fp16 is the
+#: exporter's fp16 tolerance (rtstereo.export.parity).
+PROVIDER_TOLERANCE = {"fp32": (0.05, 0.5), "fp16": (0.25, 2.0)}
+
+
+class ProviderParityError(RtStereoError):
+    """A GPU provider's output differs from the CPU provider's beyond the tolerance (``parity=refuse``)."""
+
+
+def engine_files(folder: str | Path | None) -> frozenset[tuple[str, int]]:
+    """The TensorRT engine cache's files with their modification times (to notice a new build)."""
+    if folder is None or not Path(folder).is_dir():
+        return frozenset()
+    return frozenset((p.name, p.stat().st_mtime_ns) for p in Path(folder).iterdir() if p.is_file())
+
+
+class ProviderCheck:
+    """Compares a GPU session's first output with the CPU provider's on the same input.
+
+    Args:
+        provider: the provider the session runs on.
+        precision: ``fp32`` or ``fp16`` (chooses :data:`PROVIDER_TOLERANCE`).
+        action: ``warn``, ``refuse`` or ``off``.
+        engine_cache: the TensorRT engine folder; with TensorRT the check runs only when the first
+            run built an engine (files changed since ``engines_before``), not for a cached one.
+        engines_before: :func:`engine_files` before the session was opened.
+
+    Examples:
+        >>> check = ProviderCheck("CUDAExecutionProvider", "fp32", "warn")
+        >>> check(np.ones((2, 2), np.float32), lambda: np.ones((2, 2), np.float32))
+        >>> check.result.mean_abs_px, check.pending
+        (0.0, False)
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        precision: str,
+        action: str = "warn",
+        engine_cache: str | Path | None = None,
+        engines_before: frozenset[tuple[str, int]] = frozenset(),
+    ):
+        self.provider = provider
+        self.tolerance = PROVIDER_TOLERANCE["fp16" if precision == "fp16" else "fp32"]
+        self.action = check_action(action)
+        self.engine_cache = engine_cache
+        self.engines_before = engines_before
+        self.pending = self.action != "off" and provider in GPU_PROVIDERS
+        self.result: Agreement | None = None
+
+    def __call__(self, output: np.ndarray, reference: Callable[[], np.ndarray]) -> None:
+        """Check ``output`` (of the first run) against ``reference()`` (the CPU provider's run)."""
+        if not self.pending:
+            return
+        self.pending = False
+        if self.provider == "TensorrtExecutionProvider" and engine_files(self.engine_cache) == self.engines_before:
+            return  # the engine came from the cache: it was checked when it was built
+        self.result = compare_maps(output, reference(), f"{self.provider} vs CPUExecutionProvider")
+        if self.result.within(*self.tolerance):
+            return
+        mean_px, bad1_pct = self.tolerance
+        message = f"ONNX Runtime: {self.result.line()}; beyond the tolerance (mean {mean_px} px, bad-1 {bad1_pct} %)"
+        if self.action == "refuse":
+            raise ProviderParityError(f"{message}. Use --device cpu, or --set parity=warn to run anyway")
+        warnings.warn(message + " (--set parity=refuse stops here)", ParityWarning, stacklevel=4)
+
+    def describe(self) -> dict[str, Any]:
+        """The check's result for the recorded settings (nothing before it ran)."""
+        if self.result is None:
+            return {}
+        r = self.result
+        return {"provider_parity": {"mean_abs_px": r.mean_abs_px, "max_abs_px": r.max_abs_px, "bad1_pct": r.bad1_pct}}
