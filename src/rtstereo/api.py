@@ -11,7 +11,7 @@ from .errors import CheckpointError, InputError, require
 from .io.download import fetch, is_url
 from .models import get_spec, is_onnx_file, resolve_alias
 from .models.registry import ModelSpec, coerce_setting, import_object
-from .runtime.backends import OpenCVBackend, TorchBackend
+from .runtime.backends import OpenCVBackend, TorchBackend, torch_runtime_options
 from .runtime.postprocess import POSTPROCESS_SETTINGS
 from .runtime.predictor import Predictor
 from .types import Calibration, DisparityResult
@@ -80,6 +80,8 @@ def _load(
         from .runtime.onnx import RUNTIME_SETTINGS
 
         runtime = {k: overrides.pop(k) for k in RUNTIME_SETTINGS if k in overrides}
+    elif spec.kind != "classical":
+        runtime = _backend_options(overrides, backend)
     resolved = spec.resolve_settings(overrides)
     if spec.kind == "classical":
         if backend not in (None, "opencv"):
@@ -94,11 +96,29 @@ def _load(
         from .runtime.onnx import load_packaged
 
         return load_packaged(spec, device=device, precision=precision, settings={**resolved, **runtime})
-    return _load_network(spec, resolved, weights, backend or "torch", device, precision)
+    return _load_network(spec, resolved, weights, backend or "torch", device, precision, runtime)
+
+
+def _backend_options(overrides: dict[str, Any], backend: str | None) -> dict[str, Any]:
+    """Take the backend's own settings (``cuda_graphs``, ``providers``...) out of a network's settings."""
+    if backend == "onnxruntime":
+        from .runtime.onnx import RUNTIME_SETTINGS
+
+        options = {k: overrides.pop(k) for k in RUNTIME_SETTINGS if k in overrides}
+        if "threads" in options:
+            options["threads"] = coerce_setting("threads", options["threads"], 1)
+        return options
+    return torch_runtime_options(overrides)
 
 
 def _load_network(
-    spec: ModelSpec, settings: dict[str, Any], weights: str | Path | None, backend: str, device: str, precision: str
+    spec: ModelSpec,
+    settings: dict[str, Any],
+    weights: str | Path | None,
+    backend: str,
+    device: str,
+    precision: str,
+    runtime: dict[str, Any] | None = None,
 ) -> Predictor:
     if backend == "opencv":
         raise InputError(f"model '{spec.name}' is a network: use --backend torch or onnxruntime")
@@ -115,8 +135,8 @@ def _load_network(
     if backend == "onnxruntime":
         from .export.on_demand import predictor_from_module
 
-        return predictor_from_module(spec, settings, module, device=device, precision=precision)
-    return Predictor(spec, settings, TorchBackend(module, device=device, precision=precision))
+        return predictor_from_module(spec, settings, module, device=device, precision=precision, **(runtime or {}))
+    return Predictor(spec, settings, TorchBackend(module, device=device, precision=precision, **(runtime or {})))
 
 
 def _load_self_describing(
@@ -132,8 +152,10 @@ def _load_self_describing(
         )
     name, saved = description
     spec = get_spec(name)
+    overrides = dict(overrides)
+    runtime = _backend_options(overrides, backend)
     settings = spec.resolve_settings({**saved, **overrides})
-    return _load_network(spec, settings, path, backend or "torch", device, precision)
+    return _load_network(spec, settings, path, backend or "torch", device, precision, runtime)
 
 
 def predict(

@@ -7,12 +7,16 @@
 
 from __future__ import annotations
 
+import copy
+import time
 from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
 
 from ..errors import InputError, require
+from ..models.registry import coerce_setting
+from .cuda_graphs import GraphPolicy
 
 
 class Backend(ABC):
@@ -21,17 +25,18 @@ class Backend(ABC):
     name: str = "backend"
     #: whether ``run`` takes uint8 RGB images (classical) rather than normalised tensors
     takes_uint8: bool = False
-    #: whether the Predictor post-processes on the backend's device (``run_on_device``) instead of in
-    #: numpy: the disparity then leaves the device once, after the post-processing
+    #: whether the data stays on the backend's device (:class:`TorchBackend`): the Predictor uploads
+    #: the uint8 images (``upload``), normalises, pads, runs (``forward``) and post-processes there,
+    #: and the finished map leaves the device once (``download``)
     device_postprocess: bool = False
 
     @abstractmethod
     def run(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         """Disparity float32 ``(H, W)`` of the prepared inputs."""
 
-    def run_on_device(self, left: np.ndarray, right: np.ndarray) -> Any:
-        """The disparity as a tensor on the backend's device (backends with ``device_postprocess``)."""
-        raise NotImplementedError(f"{type(self).__name__} keeps no disparity on a device")
+    def mark(self) -> Any:
+        """A point in time for stage timings (``mark().ms_until(later_mark)``)."""
+        return HostMark()
 
     def synchronize(self) -> None:  # noqa: B027 - a no-op unless the backend queues device work
         """Wait for work queued on the device (nothing to wait for on the host)."""
@@ -53,21 +58,49 @@ class OpenCVBackend(Backend):
 
 
 class TorchBackend(Backend):
-    """A PyTorch module on CPU or CUDA, in float32 or float16.
+    """A PyTorch module on CPU or CUDA, in float32, float16 or bfloat16.
+
+    On CUDA the data stays on the device (the Predictor's device path): the uint8 images are
+    uploaded once from page-locked memory (:meth:`upload`), normalised, padded, run and
+    post-processed there, and only the finished map comes back (:meth:`download`, the one wait).
 
     Args:
-        module: the network.
+        module: the network (``module(left, right)`` with float ``(1, 3, H, W)`` inputs).
         device: ``cpu`` or ``cuda[:N]``.
-        precision: ``fp32``, ``fp16`` (CUDA only) or ``bf16``.
-        device_postprocess: post-process on the device with :mod:`.postprocess_torch` (the same
-            results as numpy); ``None`` turns it on for CUDA, where the map then crosses to the host
-            once, already finished. On the CPU numpy and OpenCV are faster.
+        precision: ``fp32``, ``fp16`` (CUDA only) or ``bf16``; half precisions run under autocast, so
+            that softmax, sums (the soft-argmin regression) and norms stay in float32.
+        device_postprocess: keep the data on the device: pre-process with :mod:`.preprocess_torch`
+            and post-process with :mod:`.postprocess_torch` (the same results as numpy); ``None``
+            turns it on for CUDA. On the CPU numpy and OpenCV are faster.
+        channels_last: run in the channels-last memory layout (faster convolutions on tensor cores;
+            the same outputs); ``None``: on for CUDA.
+        cuda_graphs: ``auto`` (record a graph once one input shape repeats, as in video and live),
+            ``on`` (from the first call of a shape) or ``off``; see :mod:`.cuda_graphs`. ``on``
+            needs CUDA; ``auto`` is a no-op on the CPU.
+        compile: ``off``, or a ``torch.compile`` mode (``default``, ``reduce-overhead``,
+            ``max-autotune``); ``true`` means ``default``. The first call of each shape compiles
+            (slow); the recorded graphs of ``auto`` are then left to the compiler.
+        cudnn_benchmark: let cuDNN time its algorithms for each new shape (process-wide
+            ``torch.backends.cudnn.benchmark``); ``None``: on for CUDA.
+        half_weights: store convolution and linear weights in the half precision instead of
+            casting them at every call (norm layers keep float32); ``None``: on for fp16/bf16 on
+            CUDA. The module is copied first, so a module shared with other backends is untouched.
     """
 
     name = "torch"
 
     def __init__(
-        self, module: Any, device: str = "cpu", precision: str = "fp32", device_postprocess: bool | None = None
+        self,
+        module: Any,
+        device: str = "cpu",
+        precision: str = "fp32",
+        device_postprocess: bool | None = None,
+        *,
+        channels_last: bool | None = None,
+        cuda_graphs: str | bool = "auto",
+        compile: str | bool = "off",
+        cudnn_benchmark: bool | None = None,
+        half_weights: bool | None = None,
     ):
         torch = require("torch", "torch", "the PyTorch backend")
         if precision not in ("fp32", "fp16", "bf16"):
@@ -80,30 +113,87 @@ class TorchBackend(Backend):
             raise InputError("fp16 needs --device cuda; on the CPU use fp32 or bf16")
         self.torch = torch
         self.device = torch.device(device)
+        on_gpu = self.device.type == "cuda"
         self.dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
         self.precision = precision
-        self.module = module.to(self.device).eval()
-        on_gpu = self.device.type == "cuda"
         self.device_postprocess = on_gpu if device_postprocess is None else bool(device_postprocess)
+        self.channels_last = on_gpu if channels_last is None else bool(channels_last)
+        self.compile_mode = parse_compile_mode(compile)
+        graph_mode = parse_graph_mode(cuda_graphs)
+        if graph_mode == "on" and self.compile_mode != "off":
+            raise InputError(
+                "cuda_graphs=true and compile together: use compile=reduce-overhead, which records CUDA graphs itself"
+            )
+        if graph_mode == "on" and not on_gpu:
+            raise InputError("cuda_graphs=true needs --device cuda (a CUDA graph records GPU work); use auto or false")
+        if not on_gpu or self.compile_mode != "off":
+            graph_mode = "off"
+        self.graphs = GraphPolicy(graph_mode) if graph_mode != "off" else None
+        self.cudnn_benchmark = on_gpu if cudnn_benchmark is None else bool(cudnn_benchmark)
+        if self.cudnn_benchmark:
+            torch.backends.cudnn.benchmark = True
+        half = self.dtype != torch.float32 and (on_gpu if half_weights is None else bool(half_weights))
+        self.half_weights = half
+        if half:
+            module = cast_weights(copy.deepcopy(module), self.dtype)
+        self.module = module.to(self.device).eval()
+        if self.channels_last:
+            to_channels_last(self.module)
+        self.network = self.module
+        if self.compile_mode != "off":
+            self.network = torch.compile(self.module, mode=self.compile_mode)
 
-    def run(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-        return self.run_on_device(left, right).cpu().numpy()
+    # -- the data's way through the device --------------------------------------------------------
 
-    def run_on_device(self, left: np.ndarray, right: np.ndarray) -> Any:
-        """Disparity float32 ``(H, W)`` as a tensor left on the backend's device."""
+    def upload(self, image: np.ndarray) -> Any:
+        """A uint8 image as a tensor on the device: on CUDA from page-locked memory, without waiting."""
+        tensor = self.torch.from_numpy(np.ascontiguousarray(image))
+        if self.device.type != "cuda":
+            return tensor
+        return tensor.pin_memory().to(self.device, non_blocking=True)
+
+    def download(self, tensor: Any) -> np.ndarray:
+        """A device tensor as a numpy array: into page-locked memory, then one wait for the device."""
+        if self.device.type != "cuda":
+            return tensor.contiguous().numpy()
+        host = self.torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+        host.copy_(tensor, non_blocking=True)
+        self.torch.cuda.current_stream(self.device).synchronize()
+        return host.numpy()
+
+    def mark(self) -> Any:
+        """A point on the device's timeline (CUDA events on a GPU), for stage timings without waiting."""
+        if self.device.type == "cuda":
+            return _CudaMark(self.torch)
+        return HostMark()
+
+    def forward(self, left: Any, right: Any) -> Any:
+        """Disparity float32 ``(H, W)`` on the device, of float ``(1, 3, H, W)`` inputs on the device.
+
+        Through a CUDA graph when one is recorded for this shape (:mod:`.cuda_graphs`).
+        """
+        with self.torch.inference_mode():
+            if self.graphs is not None:
+                return self.graphs.run(self._network, left, right)
+            return self._network(left, right)
+
+    def _network(self, left: Any, right: Any) -> Any:
         torch = self.torch
-        a = torch.from_numpy(left).to(self.device)
-        b = torch.from_numpy(right).to(self.device)
-        with torch.inference_mode():
-            if self.dtype == torch.float32:
-                out = self.module(a, b)
-            else:
-                with torch.autocast(self.device.type, dtype=self.dtype):
-                    out = self.module(a, b)
+        layout = torch.channels_last if self.channels_last else torch.contiguous_format
+        left, right = left.contiguous(memory_format=layout), right.contiguous(memory_format=layout)
+        if self.dtype == torch.float32:
+            out = self.network(left, right)
+        else:
+            # no weight-cast cache: a CUDA graph must not keep tensors from outside its recording
+            with torch.autocast(self.device.type, dtype=self.dtype, cache_enabled=False):
+                out = self.network(left, right)
         out = out.float()
         if out.ndim == 4:
             out = out[:, 0]
         return out[0]
+
+    def run(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        return self.download(self.forward(self.upload(left), self.upload(right)))
 
     def synchronize(self) -> None:
         """Wait for the device's queued work (so that stage timings are true on CUDA)."""
@@ -111,4 +201,119 @@ class TorchBackend(Backend):
             self.torch.cuda.synchronize(self.device)
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": self.name, "device": str(self.device), "precision": self.precision}
+        info: dict[str, Any] = {"backend": self.name, "device": str(self.device), "precision": self.precision}
+        if self.device.type == "cuda":
+            info.update(
+                channels_last=self.channels_last,
+                cuda_graphs=self.graphs.mode if self.graphs else "off",
+                cudnn_benchmark=self.cudnn_benchmark,
+            )
+        if self.compile_mode != "off":
+            info["compile"] = self.compile_mode
+        return info
+
+
+#: Settings of the PyTorch backend that ``--set`` accepts next to the model's own.
+TORCH_RUNTIME_SETTINGS = ("channels_last", "cuda_graphs", "compile", "cudnn_benchmark")
+COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
+
+
+def parse_graph_mode(value: Any) -> str:
+    """``cuda_graphs`` as ``on``, ``off`` or ``auto`` (``true``/``false`` and the like accepted).
+
+    Examples:
+        >>> parse_graph_mode("true"), parse_graph_mode(False), parse_graph_mode("auto")
+        ('on', 'off', 'auto')
+    """
+    if str(value).strip().lower() == "auto":
+        return "auto"
+    try:
+        return "on" if coerce_setting("cuda_graphs", value, False) else "off"
+    except InputError:
+        raise InputError(f"setting 'cuda_graphs': expected true, false or auto, got '{value}'") from None
+
+
+def parse_compile_mode(value: Any) -> str:
+    """``compile`` as ``off`` or a ``torch.compile`` mode (``true`` means ``default``).
+
+    Examples:
+        >>> parse_compile_mode("true"), parse_compile_mode("reduce-overhead")
+        ('default', 'reduce-overhead')
+    """
+    text = str(value).strip().lower()
+    if text in COMPILE_MODES:
+        return text
+    try:
+        return "default" if coerce_setting("compile", value, False) else "off"
+    except InputError:
+        pass
+    raise InputError(f"setting 'compile': expected false, true or one of {', '.join(COMPILE_MODES)}, got '{value}'")
+
+
+def torch_runtime_options(settings: dict[str, Any]) -> dict[str, Any]:
+    """Take the PyTorch backend's settings (:data:`TORCH_RUNTIME_SETTINGS`) out of ``settings``.
+
+    Returns:
+        Keyword arguments for :class:`TorchBackend`, parsed (``settings`` loses those keys).
+
+    Examples:
+        >>> s = {"max_disp": 64, "cuda_graphs": "false", "channels_last": "true"}
+        >>> torch_runtime_options(s), s
+        ({'channels_last': True, 'cuda_graphs': 'off'}, {'max_disp': 64})
+    """
+    options: dict[str, Any] = {}
+    for key in TORCH_RUNTIME_SETTINGS:
+        if key not in settings:
+            continue
+        value = settings.pop(key)
+        if key == "cuda_graphs":
+            options[key] = parse_graph_mode(value)
+        elif key == "compile":
+            options[key] = parse_compile_mode(value)
+        else:
+            options[key] = coerce_setting(key, value, False)
+    return options
+
+
+def cast_weights(module: Any, dtype: Any) -> Any:
+    """Convolution and linear weights (and biases) of ``module`` in ``dtype``, in place; norms and
+    everything else keep float32, as autocast would compute them."""
+    import torch
+
+    kinds = (torch.nn.modules.conv._ConvNd, torch.nn.Linear)
+    for layer in module.modules():
+        if isinstance(layer, kinds):
+            layer.to(dtype)
+    return module
+
+
+def to_channels_last(module: Any) -> Any:
+    """Convolution weights in channels-last layout, in place (``channels_last_3d`` for 3-D ones: cost
+    volume aggregation); ``Module.to(memory_format=...)`` refuses modules that hold both kinds."""
+    import torch
+
+    layouts = {4: torch.channels_last, 5: torch.channels_last_3d}
+    for layer in module.modules():
+        if isinstance(layer, torch.nn.modules.conv._ConvNd) and layer.weight.ndim in layouts:
+            layer.weight.data = layer.weight.data.contiguous(memory_format=layouts[layer.weight.ndim])
+    return module
+
+
+class HostMark:
+    """A point in host time (see :meth:`TorchBackend.mark`)."""
+
+    def __init__(self) -> None:
+        self.seconds = time.perf_counter()
+
+    def ms_until(self, later: HostMark) -> float:
+        return (later.seconds - self.seconds) * 1e3
+
+
+class _CudaMark:
+    def __init__(self, torch: Any) -> None:
+        self.event = torch.cuda.Event(enable_timing=True)
+        self.event.record()
+
+    def ms_until(self, later: _CudaMark) -> float:
+        later.event.synchronize()
+        return float(self.event.elapsed_time(later.event))

@@ -2,9 +2,10 @@
 
 It owns everything around the network: input checks, normalisation, padding to the size divisor (or
 resizing to a fixed-shape model's size, with the disparity rescaled by the width ratio), unpadding,
-post-processing (:mod:`.postprocess`) and per-stage timings. With a torch backend on CUDA the
-post-processing runs on the GPU (:mod:`.postprocess_torch`, the same results) and only the finished
-map is copied back.
+post-processing (:mod:`.postprocess`) and per-stage timings. With a torch backend on CUDA the data
+stays on the GPU: the uint8 images are uploaded once, normalised and padded there
+(:mod:`.preprocess_torch`), post-processed there (:mod:`.postprocess_torch`; both equal the numpy
+code) and only the finished map is copied back.
 """
 
 from __future__ import annotations
@@ -102,27 +103,28 @@ class Predictor:
             # A fixed-shape network: disparity is measured in its pixels, so scale by the width ratio.
             scale = width / disparity.shape[1]
             disparity = cv2.resize(disparity, (width, height), interpolation=cv2.INTER_LINEAR) * scale
-        disparity = np.where(disparity > 0, disparity, np.nan).astype(np.float32)
+        # inf as well as nan and <= 0 is invalid: an overflow in half precision must not pass as a match
+        disparity = np.where((disparity > 0) & (disparity < np.inf), disparity, np.nan).astype(np.float32)
         if self.fill_left_border:
             disparity = fill_left_border(disparity)
         if self.refine_edges:
             disparity = refine_edges(pair.left, pair.right, disparity)
         return disparity
 
-    def _postprocess_on_device(self, disparity: Any, pair: StereoPair) -> Any:
+    def _postprocess_on_device(self, disparity: Any, pair: StereoPair, left: Any, right: Any) -> Any:
         """:meth:`_postprocess` on the backend's device (:mod:`.postprocess_torch`, same results), for a
-        map at the padded input size; returns the finished tensor, still on the device."""
+        map at the padded input size and the uploaded uint8 images; the finished map stays there."""
         import torch
 
         from . import postprocess_torch
 
         height, width = pair.size_hw
         disparity = disparity[:height, :width]  # the padding is at the bottom and the right
-        disparity = torch.where(disparity > 0, disparity, torch.full_like(disparity, float("nan")))
+        usable = (disparity > 0) & (disparity < float("inf"))
+        disparity = torch.where(usable, disparity, torch.full_like(disparity, float("nan")))
         if self.fill_left_border:
             disparity = postprocess_torch.fill_left_border(disparity)
         if self.refine_edges:
-            left, right = (torch.from_numpy(image).to(disparity.device) for image in (pair.left, pair.right))
             disparity = postprocess_torch.refine_edges(left, right, disparity)
         return disparity
 
@@ -186,6 +188,9 @@ class Predictor:
         left, right = pair.left, pair.right
         net_hw = (height, width)
         reduced_hw = self._size_for_memory((height, width))
+        # On the device only when the map comes back at the input size (no resize to undo there).
+        if self.backend.device_postprocess and not self.fixed_size_hw and reduced_hw is None:
+            return self._predict_on_device(pair, keep_on_device, t0)
         if self.fixed_size_hw and self.fixed_size_hw != (height, width):
             net_hw = self.fixed_size_hw
             warnings.warn(
@@ -218,22 +223,13 @@ class Predictor:
                 right, _ = pad_to_divisor(right, self.spec.size_divisor)
                 net_hw = (left.shape[2], left.shape[3])
         t1 = time.perf_counter()
-        # On the device only when the map comes back at the input size (no resize to undo there).
-        if self.backend.device_postprocess and not self.fixed_size_hw and reduced_hw is None:
-            on_device = self.backend.run_on_device(left, right)
-            self.backend.synchronize()
-            t2 = time.perf_counter()
-            disparity = self._postprocess_on_device(on_device, pair)
-            if not keep_on_device:
-                disparity = disparity.cpu().numpy()
-        else:
-            disparity = self.backend.run(left, right)
-            t2 = time.perf_counter()
-            disparity = self._postprocess(np.asarray(disparity, dtype=np.float32), pair, pad)
-            if keep_on_device:
-                import torch
+        disparity = self.backend.run(left, right)
+        t2 = time.perf_counter()
+        disparity = self._postprocess(np.asarray(disparity, dtype=np.float32), pair, pad)
+        if keep_on_device:
+            import torch
 
-                disparity = torch.from_numpy(disparity).to(self.backend.device)  # type: ignore[attr-defined]
+            disparity = torch.from_numpy(disparity).to(self.backend.device)  # type: ignore[attr-defined]
         t3 = time.perf_counter()
         timings = {
             "preprocess": (t1 - t0) * 1e3,
@@ -242,3 +238,33 @@ class Predictor:
             "total": (t3 - t0) * 1e3,
         }
         return disparity, timings, net_hw
+
+    def _predict_on_device(
+        self, pair: StereoPair, keep_on_device: bool, t0: float
+    ) -> tuple[Any, dict[str, float], tuple[int, int]]:
+        """:meth:`_predict` with the data on the backend's device: the uint8 images go up once, the
+        finished map comes back once (unless ``keep_on_device``). Stage times are measured on the
+        device's timeline (CUDA events), so the stages are not made to wait for one another."""
+        from . import preprocess_torch
+
+        backend = self.backend
+        marks = [backend.mark()]
+        left_u8, right_u8 = backend.upload(pair.left), backend.upload(pair.right)
+        mode, divisor = self.spec.normalization, self.spec.size_divisor
+        left, _ = preprocess_torch.pad_to_divisor(preprocess_torch.normalize(left_u8, mode), divisor)
+        right, _ = preprocess_torch.pad_to_divisor(preprocess_torch.normalize(right_u8, mode), divisor)
+        marks.append(backend.mark())
+        disparity = backend.forward(left, right)  # type: ignore[attr-defined]
+        marks.append(backend.mark())
+        disparity = self._postprocess_on_device(disparity, pair, left_u8, right_u8)
+        marks.append(backend.mark())
+        if not keep_on_device:
+            disparity = backend.download(disparity)  # type: ignore[attr-defined]
+        preprocess_ms, inference_ms, postprocess_ms = (a.ms_until(b) for a, b in zip(marks, marks[1:]))
+        timings = {
+            "preprocess": preprocess_ms,
+            "inference": inference_ms,
+            "postprocess": postprocess_ms,
+            "total": (time.perf_counter() - t0) * 1e3,
+        }
+        return disparity, timings, (int(left.shape[-2]), int(left.shape[-1]))

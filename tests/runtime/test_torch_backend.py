@@ -1,0 +1,265 @@
+"""The PyTorch backend's GPU settings, checked on the CPU: channels-last, half-precision weights,
+CUDA-graph policy and fall-back, torch.compile, their validation, and fp16/bf16-vs-fp32 parity.
+
+The CUDA-only parts (graph recording, pinned copies) have their own tests that skip without CUDA.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import rtstereo  # noqa: E402
+from rtstereo.errors import InputError  # noqa: E402
+from rtstereo.models import get_spec  # noqa: E402
+from rtstereo.models.registry import ModelSpec, import_object  # noqa: E402
+from rtstereo.runtime import cuda_graphs  # noqa: E402
+from rtstereo.runtime.agreement import compare_maps, precision_parity  # noqa: E402
+from rtstereo.runtime.backends import (  # noqa: E402
+    TorchBackend,
+    parse_compile_mode,
+    parse_graph_mode,
+    torch_runtime_options,
+)
+from rtstereo.runtime.cuda_graphs import CudaGraphWarning, GraphPolicy  # noqa: E402
+from rtstereo.runtime.predictor import Predictor  # noqa: E402
+
+NETWORKS = [name for name in rtstereo.list_models() if get_spec(name).kind == "network"]
+SMALL = {"max_disp": 32, "iters": 2}
+
+
+def _network(name: str):
+    spec = get_spec(name)
+    settings = spec.resolve_settings({k: v for k, v in SMALL.items() if k in spec.defaults})
+    torch.manual_seed(0)
+    return import_object(spec.builder)(settings).eval()
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    rng = np.random.default_rng(0)
+    left = torch.from_numpy(rng.random((1, 3, 64, 96), dtype=np.float32))
+    return left, torch.roll(left, 3, dims=-1)
+
+
+# --- feature: the settings change speed, not results ---------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_channels_last_gives_the_same_disparity(name, inputs):
+    network = _network(name)
+    expected = TorchBackend(network).forward(*inputs)
+    actual = TorchBackend(network, channels_last=True).forward(*inputs)
+    assert compare_maps(actual, expected, name).max_abs_px <= 1e-4
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_half_weights_equal_autocast_and_leave_the_given_module_alone(name, inputs):
+    """bf16 on the CPU runs the code path of fp16 on CUDA: weights stored in half precision give what
+    autocast gives by casting them at every call; norms stay float32; the caller's module is not cast."""
+    network = _network(name)
+    cast = TorchBackend(network, precision="bf16", half_weights=True)
+    expected = TorchBackend(network, precision="bf16", half_weights=False).forward(*inputs)
+    assert compare_maps(cast.forward(*inputs), expected, name).max_abs_px <= 1e-3
+    dtypes = {p.dtype for p in network.parameters()}
+    assert dtypes == {torch.float32}, f"the caller's module was cast: {dtypes}"
+    kinds = {type(m).__name__: m.weight.dtype for m in cast.module.modules() if getattr(m, "weight", None) is not None}
+    assert all(dtype == torch.bfloat16 for kind, dtype in kinds.items() if kind.startswith(("Conv", "Linear")))
+    assert all(dtype == torch.float32 for kind, dtype in kinds.items() if "Norm" in kind)
+
+
+def test_precision_parity_reports_bf16_against_fp32():
+    spec = get_spec("gwcnet-g")
+    settings = spec.resolve_settings({"max_disp": 16})
+    network = _network("gwcnet-g")
+    full = Predictor(spec, settings, TorchBackend(network))
+    half = Predictor(spec, settings, TorchBackend(network, precision="bf16", half_weights=True))
+    rng = np.random.default_rng(1)
+    left = rng.integers(0, 256, (40, 70, 3), dtype=np.uint8)
+    (agreement,) = precision_parity(half, full, [(left, np.roll(left, -4, axis=1))])
+    assert agreement.name == "bf16 vs fp32" and agreement.nonfinite == agreement.nonfinite_reference
+    assert 0 < agreement.mean_abs_px < 0.5
+    assert agreement.line().startswith("bf16 vs fp32: max ")
+
+
+class _Overflowing(torch.nn.Module):
+    """inf and nan where a half-precision network would overflow."""
+
+    def forward(self, left, right):
+        out = 5.0 + 0.0 * left[:, 0] + 0.0 * right[:, 0]
+        out[:, 0, 0], out[:, 0, 1] = float("inf"), float("nan")
+        return out
+
+
+@pytest.mark.parametrize("on_device", [False, True])
+def test_inf_and_nan_from_the_network_are_invalid_pixels(on_device):
+    spec = ModelSpec(name="overflow", summary="toy", kind="network", builder="", normalization="unit", size_divisor=8)
+    predictor = Predictor(spec, {}, TorchBackend(_Overflowing(), device_postprocess=on_device))
+    disparity = predictor.predict(*(np.zeros((8, 16, 3), np.uint8),) * 2).disparity_px
+    assert np.isnan(disparity[0, :2]).all() and np.isfinite(disparity[0, 2:]).all()
+
+
+# --- CUDA graphs: the policy with a stand-in recorder -----------------------------------------------
+
+
+class _Recorder:
+    """Stands in for cuda_graphs.capture: 'replays' by calling the network again, counts recordings."""
+
+    def __init__(self, fail: bool = False, offset: float = 0.0):
+        self.recorded, self.replays, self.fail, self.offset = 0, 0, fail, offset
+
+    def __call__(self, forward, left, right):
+        if self.fail:
+            raise RuntimeError("operation not permitted when stream is capturing")
+        self.recorded += 1
+
+        def replay(a, b):
+            self.replays += 1
+            return forward(a, b) + self.offset
+
+        return replay
+
+
+def _double(a, b):
+    return 2 * a[0, 0] + b[0, 0]
+
+
+def test_auto_records_once_a_shape_repeats_and_a_new_shape_starts_over():
+    recorder = _Recorder()
+    policy = GraphPolicy("auto", capture_fn=recorder)
+    a, b = torch.ones(1, 3, 4, 4), torch.zeros(1, 3, 4, 4)
+    for _ in range(cuda_graphs.AUTO_AFTER_CALLS):
+        assert torch.equal(policy.run(_double, a, b), 2 * a[0, 0])
+    assert recorder.recorded == 1 and policy.active  # recorded at the third call, checked by one replay
+    policy.run(_double, a, b)
+    assert recorder.replays == 2
+    policy.run(_double, torch.ones(1, 3, 8, 4), torch.ones(1, 3, 8, 4))
+    assert not policy.active and recorder.recorded == 1
+
+
+def test_on_records_at_the_first_call_and_off_never():
+    on, off = _Recorder(), _Recorder()
+    a = torch.ones(1, 3, 4, 4)
+    GraphPolicy("on", capture_fn=on).run(_double, a, a)
+    policy = GraphPolicy("off", capture_fn=off)
+    for _ in range(5):
+        policy.run(_double, a, a)
+    assert on.recorded == 1 and off.recorded == 0
+
+
+@pytest.mark.parametrize(
+    "recorder, message",
+    [
+        (_Recorder(fail=True), "could not be recorded \\(RuntimeError: operation not permitted"),
+        (_Recorder(offset=0.5), "does not reproduce the network \\(CUDA graph vs eager: max 0.5 px"),
+    ],
+)
+def test_a_graph_that_fails_or_disagrees_falls_back_to_the_eager_network(recorder, message):
+    policy = GraphPolicy("on", capture_fn=recorder)
+    a = torch.ones(1, 3, 4, 4)
+    with pytest.warns(CudaGraphWarning, match=message):
+        assert torch.equal(policy.run(_double, a, a), 3 * a[0, 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no second attempt, no second warning for this shape
+        assert torch.equal(policy.run(_double, a, a), 3 * a[0, 0])
+    assert not policy.active
+
+
+def test_the_predictor_gives_the_same_map_through_a_graph():
+    spec = ModelSpec(name="double", summary="toy", kind="network", builder="", normalization="unit", size_divisor=8)
+
+    class Net(torch.nn.Module):
+        def forward(self, left, right):
+            return 4.0 + 3.0 * left.mean(dim=1) + 0.0 * right.mean(dim=1)
+
+    eager = Predictor(spec, {}, TorchBackend(Net(), device_postprocess=True))
+    graphed_backend = TorchBackend(Net(), device_postprocess=True)
+    recorder = _Recorder()
+    graphed_backend.graphs = GraphPolicy("on", capture_fn=recorder)
+    graphed = Predictor(spec, {}, graphed_backend)
+    image = np.random.default_rng(2).integers(0, 256, (12, 20, 3), dtype=np.uint8)
+    for _ in range(2):
+        np.testing.assert_array_equal(
+            graphed.predict(image, image).disparity_px, eager.predict(image, image).disparity_px
+        )
+    assert recorder.recorded == 1 and recorder.replays == 2
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device to record a graph")
+def test_a_real_cuda_graph_reproduces_the_network(inputs):
+    backend = TorchBackend(_network("gwcnet-g"), device="cuda", cuda_graphs="on")
+    a, b = (x.cuda() for x in inputs)
+    eager = TorchBackend(_network("gwcnet-g"), device="cuda", cuda_graphs="off").forward(a, b)
+    for _ in range(2):
+        assert compare_maps(backend.forward(a, b), eager, "graph").mean_abs_px <= cuda_graphs.REPLAY_TOLERANCE_PX
+    assert backend.graphs is not None and backend.graphs.active
+
+
+# --- settings and their errors ---------------------------------------------------------------------
+
+
+def test_runtime_settings_are_parsed_and_removed_from_the_model_settings():
+    settings = {"max_disp": 64, "cuda_graphs": "auto", "compile": "yes", "channels_last": "1", "cudnn_benchmark": "0"}
+    options = torch_runtime_options(settings)
+    assert options == {"cuda_graphs": "auto", "compile": "default", "channels_last": True, "cudnn_benchmark": False}
+    assert settings == {"max_disp": 64}
+    assert parse_graph_mode(True) == "on" and parse_compile_mode("max-autotune") == "max-autotune"
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"cuda_graphs": "true"}, "cuda_graphs=true needs --device cuda"),
+        ({"cuda_graphs": "always"}, "setting 'cuda_graphs': expected true, false or auto, got 'always'"),
+        ({"compile": "fast"}, "setting 'compile': expected false, true or one of off, default, reduce-overhead"),
+        ({"cuda_graphs": "on", "compile": "reduce-overhead"}, "use compile=reduce-overhead, which records CUDA"),
+    ],
+)
+def test_bad_settings_are_refused(kwargs, message):
+    with pytest.raises(InputError, match=message):
+        TorchBackend(torch.nn.Identity(), **kwargs)
+
+
+def test_settings_travel_through_load_and_are_recorded(tmp_path):
+    from rtstereo.models.checkpoint import save_checkpoint
+
+    checkpoint = tmp_path / "gwcnet.pt"
+    save_checkpoint(checkpoint, "gwcnet-g", {"max_disp": 16}, _network("gwcnet-g").state_dict())
+    predictor = rtstereo.load(str(checkpoint), settings={"cuda_graphs": "false", "channels_last": "true"})
+    assert predictor.settings == {"max_disp": 16}
+    assert predictor.backend.channels_last and predictor.backend.graphs is None
+    by_name = rtstereo.load("gwcnet-g", weights=checkpoint, settings={"max_disp": 16, "compile": "false"})
+    assert by_name.backend.compile_mode == "off"
+    with pytest.raises(InputError, match="cuda_graphs=true needs --device cuda"):
+        rtstereo.load(str(checkpoint), settings={"cuda_graphs": "true"})
+    with pytest.raises(InputError, match="model 'gwcnet-g' has no setting 'providers'"):
+        rtstereo.load(str(checkpoint), settings={"providers": "cuda"})  # an ONNX Runtime setting on torch
+    on_ort = rtstereo.load(
+        str(checkpoint), backend="onnxruntime", settings={"parity": "off", "threads": "1", "engine_cache": tmp_path}
+    )
+    assert (on_ort.backend.parity, on_ort.backend.threads, on_ort.backend.engine_cache) == ("off", 1, tmp_path)
+
+
+def test_auto_graphs_and_cudnn_autotuning_are_off_on_the_cpu():
+    backend = TorchBackend(torch.nn.Identity())
+    assert backend.graphs is None and not backend.cudnn_benchmark and not backend.channels_last
+    assert backend.describe() == {"backend": "torch", "device": "cpu", "precision": "fp32"}
+
+
+def test_compile_wraps_the_network_with_the_mode(monkeypatch, inputs):
+    seen = {}
+
+    def fake_compile(module, mode):
+        seen["mode"] = mode
+        return module
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    network = _network("gwcnet-g")
+    backend = TorchBackend(network, compile="reduce-overhead")
+    assert seen == {"mode": "reduce-overhead"} and backend.describe()["compile"] == "reduce-overhead"
+    expected = TorchBackend(network).forward(*inputs)
+    assert torch.equal(backend.forward(*inputs), expected)
