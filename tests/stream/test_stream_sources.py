@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 import cv2
 import numpy as np
 import pytest
 
 import rtstereo
-from conftest import BACKGROUND_PX, RECTANGLE_PX, render_scene, write_video
+from conftest import BACKGROUND_PX, RECTANGLE_PX, read_video, render_scene, write_video
 from rtstereo.cli.common import parse_size_hw
 from rtstereo.errors import InputError
 from rtstereo.sources.base import FramePreparer, check_start_stride, split_side_by_side
 from rtstereo.sources.sequence import ImageSequenceSource, is_image_sequence
-from rtstereo.sources.video import SideBySideVideoSource, TwoVideoSource, resolve_video
+from rtstereo.sources.video import SideBySideVideoSource, TwoVideoSource, VideoReader, resolve_video
 from rtstereo.types import Calibration, StereoPair
 
 
@@ -44,6 +46,47 @@ def test_start_and_stride_pick_frames(two_videos):
     source = TwoVideoSource(*two_videos, start=1, stride=2)
     assert source.expected_frames == 3
     assert [p.index for p in source] == [1, 3, 5]
+
+
+def test_the_two_videos_are_decoded_at_once_on_two_threads(two_videos, monkeypatch):
+    decoded_on: dict[str, set[str]] = {"left video": set(), "right video": set()}
+    read = VideoReader.read
+
+    def slow_read(reader):
+        decoded_on[reader.label].add(threading.current_thread().name)
+        time.sleep(0.03)
+        return read(reader)
+
+    monkeypatch.setattr(VideoReader, "read", slow_read)
+    started = time.perf_counter()
+    pairs = list(TwoVideoSource(*two_videos, start=1, stride=2))
+    elapsed_s = time.perf_counter() - started
+    assert decoded_on["left video"] == {threading.current_thread().name}
+    assert {name.split("_")[0] for name in decoded_on["right video"]} == {"rtstereo-decode"}
+    assert elapsed_s < 0.8 * 4 * 2 * 0.03  # 4 reads per video (the last one finds the end), one after another
+    lefts, rights = read_video(two_videos[0]), read_video(two_videos[1])
+    assert [p.index for p in pairs] == [1, 3, 5]
+    for pair in pairs:  # the same frames, in the same order, as each file read alone
+        np.testing.assert_array_equal(pair.left, lefts[pair.index])
+        np.testing.assert_array_equal(pair.right, rights[pair.index])
+    assert not [t for t in threading.enumerate() if t.name.startswith("rtstereo-decode")]
+
+
+def test_an_error_decoding_the_right_video_is_raised_and_the_decoder_thread_ends(two_videos, monkeypatch):
+    read = VideoReader.read
+
+    def failing_read(reader):
+        if reader.label == "right video" and reader.position == 3:
+            raise InputError("right video: frame 3 is damaged")
+        return read(reader)
+
+    monkeypatch.setattr(VideoReader, "read", failing_read)
+    seen = []
+    with pytest.raises(InputError, match="frame 3 is damaged"):
+        for pair in TwoVideoSource(*two_videos):
+            seen.append(pair.index)
+    assert seen == [0, 1, 2]
+    assert not [t for t in threading.enumerate() if t.name.startswith("rtstereo-decode")]
 
 
 def test_start_past_the_end_is_refused(two_videos):

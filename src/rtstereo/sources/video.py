@@ -15,8 +15,10 @@ import hashlib
 import logging
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -178,12 +180,14 @@ class TwoVideoSource(FrameSource):
 
     def _frames(self) -> Iterator[StereoPair]:
         left, right = self._open()
+        # The right video is decoded on a second thread while this one decodes the left (OpenCV lets
+        # go of the GIL while decoding): two decoders at once keep the capture stage ahead of a fast model.
+        decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtstereo-decode")
         try:
-            left.seek(self.start)
-            right.seek(self.start)
+            _both(decoder, left.seek, right.seek, self.start)
             while True:
                 index = left.position
-                got_left, got_right = left.read(), right.read()
+                got_left, got_right = _both(decoder, left.read, right.read)
                 if got_left is None or got_right is None:
                     if (got_left is None) != (got_right is None):
                         ended = "left" if got_left is None else "right"
@@ -191,13 +195,26 @@ class TwoVideoSource(FrameSource):
                     return
                 (left_rgb, timestamp_s), (right_rgb, _) = got_left, got_right
                 yield StereoPair(left_rgb, right_rgb, name=f"frame{index:05d}", index=index, timestamp_s=timestamp_s)
-                if self.stride > 1 and (
-                    left.skip(self.stride - 1) < self.stride - 1 or right.skip(self.stride - 1) < self.stride - 1
-                ):
+                if self.stride > 1 and min(_both(decoder, left.skip, right.skip, self.stride - 1)) < self.stride - 1:
                     return
         finally:
+            decoder.shutdown(wait=True)
             left.release()
             right.release()
+
+
+def _both(pool: ThreadPoolExecutor, here: Callable, there: Callable, *args: Any) -> tuple[Any, Any]:
+    """``here(*args)`` on this thread and ``there(*args)`` on the pool's, at once; both results.
+
+    An error from either is raised once both calls have returned, so that no reader is released while
+    the other thread is still decoding with it.
+    """
+    future = pool.submit(there, *args)
+    try:
+        result = here(*args)
+    finally:
+        wait([future])
+    return result, future.result()
 
 
 class SideBySideVideoSource(FrameSource):
