@@ -200,3 +200,23 @@ def test_proxy_labels_from_sgbm_are_learned_at_the_truth(scenes):
 def test_proxy_loss_errors():
     with pytest.raises(InputError, match="proxy labels"):
         proxy_loss(torch.ones(1, 4, 4), torch.ones(1, 4, 5))
+
+
+# ------------------------------------------------------------------------------- zero at the truth
+def test_every_data_term_is_zero_at_the_true_disparity_and_not_one_pixel_off():
+    """A pure shift (right = left rolled by d: both views hold the same pixels, so exposure normalisation
+    treats them alike): photometric error, left-right disagreement and proxy loss are 0 at d."""
+    rng = np.random.default_rng(0)
+    left = torch.from_numpy(rng.random((1, 3, 24, 48), dtype=np.float32))
+    d = 5
+    right = torch.roll(left, shifts=-d, dims=-1)  # right[x] = left[x + d]: left x matches right x - d
+    truth = torch.full((1, 24, 48), float(d))
+    matched = torch.zeros(1, 24, 48, dtype=torch.bool)
+    matched[..., d + 1 :] = True  # 3x3 windows of these pixels see only matched columns
+    assert float(photometric_loss(left, right, truth, matched)) < 1e-5
+    assert float(consistency_loss(truth, truth)) < 1e-6  # grid_sample's rounding
+    assert float(proxy_loss(truth, truth)) == 0.0
+    for wrong in (truth - 1.0, truth + 1.0):
+        assert float(photometric_loss(left, right, wrong, matched)) > 0.1
+        assert float(consistency_loss(wrong, truth)) > 0.5
+        assert float(proxy_loss(wrong, truth)) > 0.4
