@@ -18,6 +18,7 @@ Usage::
     python benchmarks/stream_overlap.py                      # before = the commit before the change
     python benchmarks/stream_overlap.py --before HEAD~1 --rounds 5 --frames 90 --model sgbm
     python benchmarks/stream_overlap.py --model sgbm --args="--max-disp 32"   # a fast model: I/O matters
+    python benchmarks/stream_overlap.py --before none --clip-size 720x1280 --args="--device cuda"  # GPU check
 """
 
 from __future__ import annotations
@@ -100,9 +101,13 @@ def environment() -> dict:
 
 
 def markdown(report: dict) -> str:
-    before, after = report["before"]["commit"][:10], report["after"]["commit"][:10]
+    versions = list(report["median"])
+    after = report["after"]["commit"][:10]
+    title = f"# `rtstereo video` at {after}"
+    if report["before"]["commit"]:
+        title = f"# `rtstereo video` before ({report['before']['commit'][:10]}) and after ({after}), alternated"
     lines = [
-        f"# `rtstereo video` before ({before}) and after ({after}), alternated",
+        title,
         "",
         f"{report['date']}; {report['frames']} frames of two generated {report['size_wh'][0]}x"
         f"{report['size_wh'][1]} mp4 files; `--model {report['model']}{report['args'] and ' ' + report['args']}`, "
@@ -118,7 +123,7 @@ def markdown(report: dict) -> str:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for number, pair in enumerate(report["rounds"], 1):
-        for version in ("before", "after"):
+        for version in versions:
             run = pair[version]
             stages = " | ".join(f"{run['stages_fps'][n]:.1f}" for n in STAGES)
             lines.append(
@@ -131,14 +136,15 @@ def markdown(report: dict) -> str:
         "| median | end to end fps | capture fps | inference fps | write fps | command s |",
         "|---|---|---|---|---|---|",
     ]
-    for version in ("before", "after"):
+    for version in versions:
         m = median[version]
         stages = " | ".join(f"{m['stages_fps'][n]:.1f}" for n in STAGES)
         lines.append(f"| {version} | {m['end_to_end_fps']:.2f} | {stages} | {m['command_wall_s']:.1f} |")
     ratios = ", ".join(f"{r:.3f}" for r in report["end_to_end_ratio_per_round"])
+    if ratios:
+        lines += ["", f"End-to-end after/before per round: {ratios} (median {report['end_to_end_ratio_median']:.3f})."]
     lines += [
         "",
-        f"End-to-end after/before per round: {ratios} (median {report['end_to_end_ratio_median']:.3f}). "
         f"End to end / slowest stage (after, median): {report['overlap_efficiency_after']:.0%}; "
         f"overlap gain over the serial estimate (after, median): {report['overlap_gain_after']:.2f}x.",
         "",
@@ -167,22 +173,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--before", default=DEFAULT_BEFORE, help="git revision to compare with (default: %(default)s)")
     parser.add_argument("--model", default="default", help="model name (default: %(default)s)")
     parser.add_argument("--args", default="", help='more rtstereo video options, e.g. --args="--max-disp 32"')
+    parser.add_argument("--clip-size", default="480x640", metavar="HxW", help="size of the clip (default: %(default)s)")
     parser.add_argument("--frames", type=int, default=60, help="frames of the clip (default: %(default)s)")
     parser.add_argument("--rounds", type=int, default=3, help="before/after pairs (default: %(default)s)")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "stream"), help="folder for MD + JSON")
     args = parser.parse_args(argv)
 
-    before_commit = git("rev-parse", args.before)
+    height, width = (int(n) for n in args.clip_size.lower().split("x"))
+    compare = args.before.lower() != "none"
+    before_commit = git("rev-parse", args.before) if compare else None
     after_commit = git("rev-parse", "HEAD") + ("+dirty" if git("status", "--porcelain", "--", "src") else "")
     with tempfile.TemporaryDirectory(prefix="stream_overlap_") as tmp:
         tmp_path = Path(tmp)
         worktree = tmp_path / "before"
-        git("worktree", "add", "--detach", str(worktree), before_commit)
+        if compare:
+            git("worktree", "add", "--detach", str(worktree), before_commit)
         try:
-            lefts, rights = render(args.frames)
+            lefts, rights = render(args.frames, height=height, width=width)
             left = write_video(tmp_path / "left.mp4", lefts)
             right = write_video(tmp_path / "right.mp4", rights)
-            trees = {"before": worktree / "src", "after": REPO / "src"}
+            trees = {"before": worktree / "src", "after": REPO / "src"} if compare else {"after": REPO / "src"}
             rounds = []
             for number in range(args.rounds):
                 pair = {}
@@ -198,29 +208,30 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 rounds.append(pair)
         finally:
-            git("worktree", "remove", "--force", str(worktree))
+            if compare:
+                git("worktree", "remove", "--force", str(worktree))
 
     after_runs = [r["after"] for r in rounds]
-    per_round = [r["after"]["end_to_end_fps"] / r["before"]["end_to_end_fps"] for r in rounds]
+    per_round = [r["after"]["end_to_end_fps"] / r["before"]["end_to_end_fps"] for r in rounds] if compare else []
     report = {
         **environment(),
         "model": args.model,
         "args": args.args,
         "frames": args.frames,
-        "size_wh": [640, 480],
+        "size_wh": [width, height],
         "before": {"revision": args.before, "commit": before_commit},
         "after": {"commit": after_commit},
         "rounds": rounds,
-        "median": {"before": medians([r["before"] for r in rounds]), "after": medians(after_runs)},
+        "median": {version: medians([r[version] for r in rounds]) for version in rounds[0]},
         "end_to_end_ratio_per_round": [round(r, 3) for r in per_round],
-        "end_to_end_ratio_median": round(statistics.median(per_round), 3),
+        "end_to_end_ratio_median": round(statistics.median(per_round), 3) if per_round else None,
         "overlap_efficiency_after": round(
             statistics.median(r["end_to_end_fps"] / min(r["stages_fps"].values()) for r in after_runs), 3
         ),
         "overlap_gain_after": round(
             statistics.median(r["end_to_end_fps"] / r["serial_estimate_fps"] for r in after_runs), 3
         ),
-        "load_averages": [r[v]["load_average_1min"] for r in rounds for v in ("before", "after")],
+        "load_averages": [run["load_average_1min"] for r in rounds for run in r.values()],
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
