@@ -146,7 +146,9 @@ def test_live_uvc_camera_on_a_side_by_side_file(run_cli, sbs_video, tmp_path):
     written = json.loads((tmp_path / "live.json").read_text())
     assert written["source_stats"]["camera_frames"] == 6
     assert len(read_video(tmp_path / "live.mp4")) == written["frames_written"] >= 1
-    assert "camera_fps" in out
+    # every frame the capture stage took was either processed or replaced by a newer one
+    assert written["frames_read"] == written["frames_processed"] + written["frames_dropped"]
+    assert "camera_fps" in out and "\n  limit: " in out
 
 
 @pytest.mark.parametrize(
