@@ -19,7 +19,7 @@ from rtstereo.stream import Stream
 from rtstereo.train.online import AdaptationSink, AdaptingPredictor, OnlineConfig, adapting_predictor
 from rtstereo.types import StereoPair
 
-SMALL = {"crop_hw": (64, 96), "every": 1}
+SMALL = {"crop_hw": (64, 96), "every": 1, "low_priority": False}  # quick steps on a loaded test machine
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +197,7 @@ def run_cli(capsys, *argv):
     return code, captured.out, captured.err
 
 
-ADAPT = ["--adapt", "--adapt-every", "1", "--adapt-crop", "64x96"]
+ADAPT = ["--adapt", "--adapt-every", "1", "--adapt-crop", "64x96", "--adapt-priority", "normal"]
 
 
 def test_video_adapt_saves_a_checkpoint_predict_loads(capsys, tmp_path, videos, tiny_checkpoint, frames):
@@ -240,6 +240,7 @@ def test_live_adapt_on_a_side_by_side_file(capsys, tmp_path, videos, tiny_checkp
         (["--adapt", "--model", "TINY", "--backend", "onnxruntime"], "--adapt trains the PyTorch network"),
         (["--adapt-save", "x.pt"], "--adapt-save: online adaptation options; add --adapt"),
         (["--adapt", "--model", "TINY", "--adapt-every", "0"], "--adapt-every must be >= 1"),
+        (["--adapt", "--model", "TINY", "--adapt-threads", "0"], "--adapt-threads must be >= 1"),
         (["--adapt", "--model", "TINY", "--engine", "ray", "--output-prefix", "p"], "not --adapt"),
     ],
 )

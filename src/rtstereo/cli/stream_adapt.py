@@ -46,6 +46,16 @@ def add_adapt_args(parser: argparse.ArgumentParser) -> None:
         help="crop of the frame each step trains on (default: 128x256)",
     )
     group.add_argument(
+        "--adapt-priority",
+        choices=("low", "normal"),
+        default="low",
+        help="CPU priority of the adapter thread: low (nice 19: the stream keeps the cores, steps are slower "
+        "on a busy CPU) or normal (default: %(default)s)",
+    )
+    group.add_argument(
+        "--adapt-threads", type=int, default=1, metavar="N", help="CPU threads of the adapter (default: %(default)s)"
+    )
+    group.add_argument(
         "--adapt-losses",
         default="photometric,smoothness",
         help="terms, from photometric, smoothness, consistency, proxy (SGBM on each frame used) (default: %(default)s)",
@@ -84,6 +94,8 @@ def stream_predictor(args: argparse.Namespace, build: Any) -> tuple[Any, Any]:
         losses=tuple(name.strip() for name in args.adapt_losses.split(",") if name.strip()),
         crop_hw=args.adapt_crop,
         lr=args.adapt_lr,
+        threads=args.adapt_threads,
+        low_priority=args.adapt_priority == "low",
     )
     try:
         predictor, adapter = adapting_predictor(

@@ -1,0 +1,202 @@
+"""Does online adaptation slow a stream down? ``rtstereo video`` with and without ``--adapt`` (issue 22).
+
+A 300-frame stereo video is rendered (moving rendered scenes, two mp4 files) and played through
+``rtstereo video`` with rtnet-v4's PyTorch state (``training/default/state.pt``, the same network and
+backend in every run), in rounds that alternate the variants in the same minutes (the machine is
+shared, so only ratios taken side by side mean anything):
+
+- ``plain``: no adaptation;
+- ``adapt``: ``--adapt`` with its defaults (a step every 10 frames, the adapter thread at the lowest
+  CPU priority with one thread);
+- ``adapt-normal``: the same at normal priority (``--adapt-priority normal``), to show what the low
+  priority buys.
+
+Per run: the capture stage's frames per wall-clock second (frames read / wall time) and its own rate
+(frames per busy second), the inference stage's own rate, the output rate (frames written per
+wall-clock second, end to end), and for the adapting runs the steps done. Results:
+``benchmarks/results/adapt/online_fps.json`` and ``.md`` with date, commit, hardware and load.
+
+Usage::
+
+    python benchmarks/online_adapt_fps.py                         # 300 frames 192x320, 2 rounds
+    python benchmarks/online_adapt_fps.py --frames 60 --rounds 1 --out /tmp/online
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from rtstereo.bench import git_commit, machine_info
+from rtstereo.datasets.synthetic import render_batch
+
+REPO = Path(__file__).resolve().parents[1]
+STATE = REPO / "training" / "default" / "state.pt"
+VARIANTS = {
+    "plain": [],
+    "adapt": ["--adapt"],
+    "adapt-normal": ["--adapt", "--adapt-priority", "normal"],
+}
+SCENES = 10  # rendered scenes; the camera pans over each for frames/SCENES frames
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--size", default="192x320", help="HxW of each view (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=2, help="times each variant runs, alternated")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, from " + ", ".join(VARIANTS))
+    parser.add_argument("--model", default=str(STATE), help="a PyTorch network (default: rtnet-v4's state)")
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "adapt"), help="results folder")
+    return parser.parse_args(argv)
+
+
+def render_video(folder: Path, frames: int, height: int, width: int) -> tuple[Path, Path]:
+    """Two mp4 files: the camera pans 2 px a frame over each of ``SCENES`` rendered scenes in turn."""
+    per_scene = -(-frames // SCENES)
+    pan_px = 2 * per_scene
+    batch = render_batch(SCENES, height, width + pan_px, seed=7, max_disp_px=width / 5)
+    views = {k: (batch[k].permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8) for k in ("left", "right")}
+    paths = {}
+    for key, images in views.items():
+        paths[key] = folder / f"{key}.mp4"
+        writer = cv2.VideoWriter(str(paths[key]), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (width, height))
+        for t in range(frames):
+            x0 = 2 * (t % per_scene)
+            writer.write(
+                cv2.cvtColor(np.ascontiguousarray(images[t // per_scene][:, x0 : x0 + width]), cv2.COLOR_RGB2BGR)
+            )
+        writer.release()
+    return paths["left"], paths["right"]
+
+
+def run_variant(name: str, videos: tuple[Path, Path], model: str, folder: Path, index: int) -> dict:
+    summary = folder / f"{name}-{index}.json"
+    saved = folder / f"{name}-{index}.pt"
+    command = [sys.executable, "-m", "rtstereo", "video", *map(str, videos), "--model", model, "-q"]
+    command += ["--summary", str(summary), *VARIANTS[name]]
+    if VARIANTS[name]:
+        command += ["--adapt-save", str(saved)]
+    load = os.getloadavg()[0]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    if done.returncode != 0:
+        raise SystemExit(f"{name} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+    process_s = time.perf_counter() - started
+    stream = json.loads(summary.read_text())
+    stages = stream["stages"]
+    row = {
+        "variant": name,
+        "round": index,
+        "frames": stream["frames_written"],
+        "wall_s": stream["wall_s"],
+        "process_s": round(process_s, 2),
+        "capture_fps": round(stream["frames_read"] / stream["wall_s"], 3),
+        "capture_stage_fps": stages["capture"]["fps"],
+        "inference_stage_fps": stages["inference"]["fps"],
+        "output_fps": stream["throughput_fps"],
+        "load_average_1min": round(load, 2),
+    }
+    if VARIANTS[name]:
+        adaptation = torch.load(saved, weights_only=True)["adaptation"]
+        row.update(
+            adapt_steps=adaptation["steps"],
+            adapt_busy_s=adaptation["step_busy_s"],
+            photometric_first=adaptation["loss_first_steps"].get("photometric"),
+            photometric_last=adaptation["loss_last_steps"].get("photometric"),
+        )
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def summarise(rows: list[dict], names: list[str]) -> dict:
+    """Per variant: the mean of each rate over rounds, and its ratio to ``plain``."""
+    means = {}
+    for name in names:
+        mine = [r for r in rows if r["variant"] == name]
+        means[name] = {
+            key: round(float(np.mean([r[key] for r in mine])), 3)
+            for key in ("capture_fps", "capture_stage_fps", "inference_stage_fps", "output_fps", "adapt_steps")
+            if key in mine[0]
+        }
+    if "plain" in means:
+        for name in names:
+            for key in ("capture_fps", "output_fps", "inference_stage_fps"):
+                means[name][f"{key}_ratio"] = round(means[name][key] / means["plain"][key], 3)
+    return means
+
+
+def markdown(result: dict) -> str:
+    lines = [
+        "# Online adaptation: stream rate with and without `--adapt`",
+        "",
+        f"{result['frames']} frames of a rendered {result['size']} two-file video through `rtstereo video` "
+        f"with `{Path(result['model']).name}` (torch backend), {result['rounds']} alternated round(s) per variant. "
+        f"{result['cpu_threads']} CPU threads of a shared machine, load average {result['load_average_at_start']} "
+        f"at the start and {result['load_average_at_end']} at the end. Commit {result['commit']}, {result['date']}.",
+        "",
+        "| variant | capture fps (read/wall) | ratio | output fps (end to end) | ratio | inference stage fps "
+        "| ratio | adapter steps |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, m in result["means"].items():
+        lines.append(
+            f"| {name} | {m['capture_fps']:.2f} | {m.get('capture_fps_ratio', 1):.3f} | {m['output_fps']:.2f} | "
+            f"{m.get('output_fps_ratio', 1):.3f} | {m['inference_stage_fps']:.2f} | "
+            f"{m.get('inference_stage_fps_ratio', 1):.3f} | {m.get('adapt_steps', '-')} |"
+        )
+    lines += ["", "Every run:", "", "```"] + [json.dumps(r) for r in result["runs"]] + ["```", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    names = [n.strip() for n in args.variants.split(",") if n.strip()]
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise SystemExit(f"unknown variant(s) {unknown}; known: {list(VARIANTS)}")
+    height, width = (int(v) for v in args.size.lower().split("x"))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        videos = render_video(folder, args.frames, height, width)
+        for index in range(args.rounds):
+            for name in names if index % 2 == 0 else names[::-1]:  # alternate the order too
+                rows.append(run_variant(name, videos, args.model, folder, index))
+    result = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "commit": git_commit(),
+        "machine": machine_info(),
+        "cpu_threads": os.cpu_count(),
+        "load_average_at_start": [round(x, 2) for x in load_before],
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        "frames": args.frames,
+        "size": f"{height}x{width}",
+        "rounds": args.rounds,
+        "model": args.model,
+        "variants": {name: VARIANTS[name] for name in names},
+        "runs": rows,
+        "means": summarise(rows, names),
+    }
+    (out / "online_fps.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "online_fps.md").write_text(markdown(result))
+    print(markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
