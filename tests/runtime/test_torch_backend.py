@@ -29,7 +29,7 @@ from rtstereo.runtime.cuda_graphs import CudaGraphWarning, GraphPolicy  # noqa: 
 from rtstereo.runtime.predictor import Predictor  # noqa: E402
 
 NETWORKS = [name for name in rtstereo.list_models() if get_spec(name).kind == "network"]
-SMALL = {"max_disp": 32, "iters": 2}
+SMALL = {"max_disp": 32, "iters": 2, "half_refinement": True, "full_refinement": True}
 
 
 def _network(name: str):
@@ -64,12 +64,23 @@ def test_half_weights_equal_autocast_and_leave_the_given_module_alone(name, inpu
     network = _network(name)
     cast = TorchBackend(network, precision="bf16", half_weights=True)
     expected = TorchBackend(network, precision="bf16", half_weights=False).forward(*inputs)
-    assert compare_maps(cast.forward(*inputs), expected, name).max_abs_px <= 1e-3
+    for _ in range(2):  # the first call finds the layers under autocast, the second runs them cast
+        assert compare_maps(cast.forward(*inputs), expected, name).max_abs_px <= 1e-3
     dtypes = {p.dtype for p in network.parameters()}
     assert dtypes == {torch.float32}, f"the caller's module was cast: {dtypes}"
-    kinds = {type(m).__name__: m.weight.dtype for m in cast.module.modules() if getattr(m, "weight", None) is not None}
-    assert all(dtype == torch.bfloat16 for kind, dtype in kinds.items() if kind.startswith(("Conv", "Linear")))
-    assert all(dtype == torch.float32 for kind, dtype in kinds.items() if "Norm" in kind)
+    layers = [m for m in cast.module.modules() if getattr(m, "weight", None) is not None]
+    assert any(m.weight.dtype == torch.bfloat16 for m in layers if type(m).__name__.startswith(("Conv", "Linear")))
+    assert all(m.weight.dtype == torch.float32 for m in layers if "Norm" in type(m).__name__)
+
+
+def test_layers_run_in_full_precision_keep_float32_weights(inputs):
+    """rtnet's sub-pixel stages run with autocast off: their convolutions must stay float32."""
+    network = _network("rtnet")
+    backend = TorchBackend(network, precision="bf16", half_weights=True)
+    backend.forward(*inputs)
+    stages = [network_part for network_part in (backend.module.half_refinement, backend.module.full_refinement)]
+    assert all(p.dtype == torch.float32 for stage in stages for p in stage.parameters())
+    assert backend.module.match is not None and any(p.dtype == torch.bfloat16 for p in backend.module.parameters())
 
 
 def test_precision_parity_reports_bf16_against_fp32():

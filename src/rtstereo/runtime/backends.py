@@ -7,9 +7,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -83,8 +85,9 @@ class TorchBackend(Backend):
         cudnn_benchmark: let cuDNN time its algorithms for each new shape (process-wide
             ``torch.backends.cudnn.benchmark``); ``None``: on for CUDA.
         half_weights: store convolution and linear weights in the half precision instead of
-            casting them at every call (norm layers keep float32); ``None``: on for fp16/bf16 on
-            CUDA. The module is copied first, so a module shared with other backends is untouched.
+            casting them at every call: after the first forward, the layers that ran under autocast
+            (norm layers and a network's full-precision parts keep float32); ``None``: on for
+            fp16/bf16 on CUDA. The module is copied, so a module shared with other backends is untouched.
     """
 
     name = "torch"
@@ -134,8 +137,10 @@ class TorchBackend(Backend):
             torch.backends.cudnn.benchmark = True
         half = self.dtype != torch.float32 and (on_gpu if half_weights is None else bool(half_weights))
         self.half_weights = half
+        #: the weights are cast after the first forward, which finds the layers autocast covers
+        self._cast_pending = half
         if half:
-            module = cast_weights(copy.deepcopy(module), self.dtype)
+            module = copy.deepcopy(module)
         self.module = module.to(self.device).eval()
         if self.channels_last:
             to_channels_last(self.module)
@@ -172,6 +177,12 @@ class TorchBackend(Backend):
 
         Through a CUDA graph when one is recorded for this shape (:mod:`.cuda_graphs`).
         """
+        if self._cast_pending:
+            self._cast_pending = False
+            with autocast_layers(self.module, self.device.type) as covered, self.torch.inference_mode():
+                out = self._network(left, right)
+            cast_weights(covered, self.dtype)
+            return out
         with self.torch.inference_mode():
             if self.graphs is not None:
                 return self.graphs.run(self._network, left, right)
@@ -275,16 +286,40 @@ def torch_runtime_options(settings: dict[str, Any]) -> dict[str, Any]:
     return options
 
 
-def cast_weights(module: Any, dtype: Any) -> Any:
-    """Convolution and linear weights (and biases) of ``module`` in ``dtype``, in place; norms and
-    everything else keep float32, as autocast would compute them."""
+@contextlib.contextmanager
+def autocast_layers(module: Any, device_type: str) -> Iterator[list[Any]]:
+    """The convolution and linear layers of ``module`` that run with autocast on, over the ``with``
+    block (a layer run even once with autocast off, as in a network's full-precision part, is left out)."""
     import torch
 
     kinds = (torch.nn.modules.conv._ConvNd, torch.nn.Linear)
-    for layer in module.modules():
-        if isinstance(layer, kinds):
-            layer.to(dtype)
-    return module
+    seen: dict[Any, bool] = {}
+
+    def record(layer: Any, _inputs: Any) -> None:
+        seen[layer] = seen.get(layer, True) and _autocast_on(torch, device_type)
+
+    handles = [layer.register_forward_pre_hook(record) for layer in module.modules() if isinstance(layer, kinds)]
+    covered: list[Any] = []
+    try:
+        yield covered
+    finally:
+        for handle in handles:
+            handle.remove()
+    covered.extend(layer for layer, under_autocast in seen.items() if under_autocast)
+
+
+def _autocast_on(torch: Any, device_type: str) -> bool:
+    try:
+        return bool(torch.is_autocast_enabled(device_type))
+    except TypeError:  # torch < 2.4 has one function per device type
+        return bool(torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled())
+
+
+def cast_weights(layers: list[Any], dtype: Any) -> None:
+    """Weights and biases of ``layers`` in ``dtype``, in place: what autocast would cast them to at
+    every call (:func:`autocast_layers` finds them; norms and full-precision parts keep float32)."""
+    for layer in layers:
+        layer.to(dtype)
 
 
 def to_channels_last(module: Any) -> Any:
