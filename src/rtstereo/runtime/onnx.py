@@ -365,7 +365,7 @@ def load_onnx(
     overrides = dict(settings or {})
     threads = overrides.pop("threads", threads)
     providers = overrides.pop("providers", providers)
-    engine_cache = Path(overrides.pop("engine_cache", None) or engine_cache or engine_cache_dir())
+    engine_cache = Path(overrides.pop("engine_cache", None) or engine_cache or engine_cache_dir()).expanduser()
     parity = check_action(overrides.pop("parity", parity))
     if threads is not None:
         threads = coerce_setting("threads", threads, 1)
@@ -550,7 +550,7 @@ def predictor_from_export(
         precision=precision,
         threads=threads,
         providers=providers,
-        engine_cache=Path(engine_cache) if engine_cache else engine_cache_dir(),
+        engine_cache=Path(engine_cache).expanduser() if engine_cache else engine_cache_dir(),
         parity=check_action(parity),
     )
     return Predictor(spec, settings, backend)
