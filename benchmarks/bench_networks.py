@@ -10,7 +10,8 @@ date, commit, hardware and library versions (``rtstereo.bench``).
     # AnyNet (published KITTI 2012 weights) fp32 vs fp16 on ../shared/data/real, native resolution
     python benchmarks/bench_networks.py fp16-accuracy --threads 2 -o benchmarks/results
 
-    # On a CUDA machine: the seed's table (480p/720p x 96/192 x half/full) for GwcNet-gc
+    # On a CUDA machine: the seed's table (480p/720p x 96/192 x half/full) for GwcNet-gc, then
+    # fp16-vs-fp32 parity of every network with weights (gpu_fp16_vs_fp32.json)
     python benchmarks/bench_networks.py gpu -o benchmarks/results
 
 Weights come from ``../shared`` (``--shared``): the GwcNet and CREStereo golden checkpoints (their
@@ -116,6 +117,33 @@ def gpu(args: argparse.Namespace) -> None:
         progress=progress,
     )
     save(report, args.output, "gpu_gwcnet-gc_seed_table")
+    half_vs_full(args, weights)
+
+
+def half_vs_full(args: argparse.Namespace, weights: dict[str, str]) -> None:
+    """fp16 against fp32 on CUDA (PyTorch), each network with weights, on the example pair at 480x640."""
+    import rtstereo
+    from rtstereo.data import example_pair_paths
+    from rtstereo.export.parity import fit_to_size
+    from rtstereo.io import read_image
+    from rtstereo.runtime.agreement import precision_parity
+
+    pair = tuple(fit_to_size(read_image(path), CPU_SIZE_HW) for path in example_pair_paths())
+    settings = {"gwcnet-gc": {"max_disp": 192}, "crestereo": {"iters": 20}, "rtnet": {"max_disp": 192}}
+    rows = []
+    for name in ("gwcnet-gc", "anynet", "crestereo", "rtnet"):
+        if name not in weights:
+            continue
+        progress(f"{name} fp16 vs fp32")
+        load = {"weights": weights[name], "device": "cuda", "settings": settings.get(name, {})}
+        (agreement,) = precision_parity(
+            rtstereo.load(name, precision="fp16", **load), rtstereo.load(name, precision="fp32", **load), [pair]
+        )
+        rows.append({"model": name, **{k: v for k, v in vars(agreement).items() if k != "name"}})
+        print(f"{name}: {agreement.line()}")
+    path = args.output / "gpu_fp16_vs_fp32.json"
+    path.write_text(json.dumps({"machine": machine_info("cuda"), "size_hw": CPU_SIZE_HW, "rows": rows}, indent=1))
+    print("written:", path, "mean |fp16 - fp32| px:", {r["model"]: round(r["mean_abs_px"], 4) for r in rows})
 
 
 def fp16_accuracy(args: argparse.Namespace) -> None:
