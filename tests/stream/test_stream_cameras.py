@@ -74,6 +74,30 @@ def test_a_slow_consumer_gets_the_newest_frames_and_the_rest_are_dropped(tmp_pat
     assert stats["dropped_frames"] == 40 - len(seen)
 
 
+def test_only_the_frames_taken_are_converted_and_split_on_the_consumer_thread(monkeypatch):
+    from rtstereo.sources import cameras
+
+    developed_on = []
+    split = cameras.split_side_by_side
+
+    def counting_split(frame, swap=False):
+        developed_on.append(threading.current_thread().name)
+        return split(frame, swap)
+
+    monkeypatch.setattr(cameras, "split_side_by_side", counting_split)
+    capture = ScriptedCapture(sbs_frames(30), delay_s=0.002)
+    source = UVCSource("scripted", capture_factory=lambda device: capture)
+    seen = []
+    for pair in source:
+        seen.append(pair.index)
+        time.sleep(0.02)  # a slow model: the camera delivers about 10 frames meanwhile
+    stats = source.stats()
+    assert stats["camera_frames"] == 30 and stats["dropped_frames"] > 0
+    # frames the consumer skipped were neither colour-converted nor split
+    assert len(developed_on) == len(seen) < 30
+    assert set(developed_on) == {threading.current_thread().name}
+
+
 class ScriptedCapture:
     """A cv2.VideoCapture stand-in for a USB device that delivers ``frames`` then is unplugged."""
 

@@ -228,14 +228,18 @@ class LatestSlot:
 
 
 Grab = tuple[np.ndarray, np.ndarray, float | None, int | None]
-"""What a camera read returns: ``(left, right, timestamp_s, frame_number)``, RGB uint8."""
+"""A camera frame ready for use: ``(left, right, timestamp_s, frame_number)``, RGB uint8."""
 
 
 class LiveSource(FrameSource):
     """A camera: a grabber thread reads as fast as the camera delivers and keeps only the newest pair.
 
-    Subclasses implement :meth:`_open`, :meth:`_read` (one pair, ``None`` at a clean end of stream,
-    :class:`CameraError` when the device fails) and :meth:`_close`.
+    Subclasses implement :meth:`_open`, :meth:`_read` (one raw frame as the device gives it, ``None``
+    at a clean end of stream, :class:`CameraError` when the device fails), :meth:`_develop` (the raw
+    frame made a :data:`Grab`: colour conversion, splitting, host rectification) and :meth:`_close`.
+    ``_read`` runs on the grabber thread for every frame the camera delivers; ``_develop`` only for
+    the frames taken, on the thread that iterates the source (the stream's capture stage), so a slow
+    model does not pay for converting the frames it skips.
 
     Args:
         frame_timeout_s: how long to wait for a frame before declaring the camera stalled.
@@ -257,7 +261,11 @@ class LiveSource(FrameSource):
     def _open(self) -> None: ...
 
     @abc.abstractmethod
-    def _read(self) -> Grab | None: ...
+    def _read(self) -> Any: ...
+
+    def _develop(self, raw: Any) -> Grab:
+        """The raw frame :meth:`_read` returned, as RGB views; by default it already is one."""
+        return raw
 
     @abc.abstractmethod
     def _close(self) -> None: ...
@@ -308,7 +316,7 @@ class LiveSource(FrameSource):
                     ) from None
                 if grabbed is None:
                     return
-                left, right, timestamp_s, number = grabbed
+                left, right, timestamp_s, number = self._develop(grabbed)
                 yield StereoPair(
                     left,
                     right,

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import cv2
+import numpy as np
 
 from ..errors import InputError
 from .base import CameraError, Grab, LiveSource, check_side_by_side_width, split_side_by_side
@@ -81,7 +82,7 @@ class UVCSource(LiveSource):
         self._capture = capture
         self._number = 0
 
-    def _read(self) -> Grab | None:
+    def _read(self) -> tuple[np.ndarray, float, int] | None:
         ok, frame = self._capture.read()
         if not ok or frame is None:
             if self.is_device:
@@ -89,10 +90,14 @@ class UVCSource(LiveSource):
                     f"{self.description} stopped delivering frames after {self._number} frame(s) (unplugged?)"
                 )
             return None
+        number, self._number = self._number, self._number + 1
+        return frame, time.monotonic(), number
+
+    def _develop(self, raw: tuple[np.ndarray, float, int]) -> Grab:
+        frame, timestamp_s, number = raw
         rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if frame.ndim == 3 else cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
         left, right = split_side_by_side(rgb, self.swap)
-        number, self._number = self._number, self._number + 1
-        return left.copy(), right.copy(), time.monotonic(), number
+        return left.copy(), right.copy(), timestamp_s, number
 
     def _close(self) -> None:
         if self._capture is not None:

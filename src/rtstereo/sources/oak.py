@@ -297,7 +297,8 @@ class OakSource(LiveSource):
             )
         return message
 
-    def _read(self) -> Grab | None:
+    def _read(self) -> Grab:
+        """The newest pair with equal sequence numbers, as the device sends it (grey, or BGR unrectified)."""
         streams = self._streams
         assert streams is not None, "OakSource read before open"
         left = self._next(streams.left_queue, "left")
@@ -309,10 +310,14 @@ class OakSource(LiveSource):
             else:
                 right = self._next(streams.right_queue, "right")
         timestamp_s = left.getTimestamp().total_seconds()
-        left_rgb, right_rgb = _to_rgb(left.getCvFrame()), _to_rgb(right.getCvFrame())
+        return left.getCvFrame(), right.getCvFrame(), timestamp_s, int(left.getSequenceNum())
+
+    def _develop(self, raw: Grab) -> Grab:
+        left, right, timestamp_s, number = raw
+        left_rgb, right_rgb = _to_rgb(left), _to_rgb(right)
         if self._rectification is not None:
             left_rgb, right_rgb = self._rectification.rectify(left_rgb, right_rgb)
-        return left_rgb, right_rgb, timestamp_s, int(left.getSequenceNum())
+        return left_rgb, right_rgb, timestamp_s, number
 
     def _close(self) -> None:
         if self._streams is not None:

@@ -105,12 +105,19 @@ class RealSenseSource(LiveSource):
         left, right = frames.get_infrared_frame(1), frames.get_infrared_frame(2)
         if not left or not right:
             raise CameraError(f"{self.description}: a frame set without both infrared images")
-        left_grey = np.asanyarray(left.get_data())
-        right_grey = np.asanyarray(right.get_data())
         # Copies: the frame memory returns to the camera's pool when the frame objects go.
-        left_rgb = np.repeat(left_grey[:, :, None], 3, axis=2)
-        right_rgb = np.repeat(right_grey[:, :, None], 3, axis=2)
-        return left_rgb, right_rgb, float(left.get_timestamp()) / 1e3, int(left.get_frame_number())
+        left_grey = np.array(left.get_data(), copy=True)
+        right_grey = np.array(right.get_data(), copy=True)
+        return left_grey, right_grey, float(left.get_timestamp()) / 1e3, int(left.get_frame_number())
+
+    def _develop(self, raw: Grab) -> Grab:
+        left_grey, right_grey, timestamp_s, number = raw
+        return (
+            np.repeat(left_grey[:, :, None], 3, axis=2),
+            np.repeat(right_grey[:, :, None], 3, axis=2),
+            timestamp_s,
+            number,
+        )
 
     def _close(self) -> None:
         if self._pipeline is not None:
