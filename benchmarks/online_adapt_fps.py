@@ -6,10 +6,10 @@ backend in every run), in rounds that alternate the variants in the same minutes
 shared, so only ratios taken side by side mean anything):
 
 - ``plain``: no adaptation;
-- ``adapt``: ``--adapt`` with its defaults (a step every 10 frames, the adapter thread at the lowest
-  CPU priority with one thread);
-- ``adapt-normal``: the same at normal priority (``--adapt-priority normal``), to show what the low
-  priority buys.
+- ``adapt-low``: ``--adapt`` with a step every 10 frames, the adapter thread (one CPU thread) at the
+  lowest CPU priority (``--adapt-priority low``);
+- ``adapt-normal``: the same at normal priority (``--adapt-priority normal``);
+- ``adapt-normal-every30``: normal priority, a step every 30 frames (``--adapt-every 30``).
 
 Per run: the capture stage's frames per wall-clock second (frames read / wall time) and its own rate
 (frames per busy second), the inference stage's own rate, the output rate (frames written per
@@ -18,7 +18,7 @@ wall-clock second, end to end), and for the adapting runs the steps done. Result
 
 Usage::
 
-    python benchmarks/online_adapt_fps.py                         # 300 frames 192x320, 2 rounds
+    python benchmarks/online_adapt_fps.py                         # 300 frames 192x320, 3 rounds
     python benchmarks/online_adapt_fps.py --frames 60 --rounds 1 --out /tmp/online
 """
 
@@ -45,9 +45,12 @@ REPO = Path(__file__).resolve().parents[1]
 STATE = REPO / "training" / "default" / "state.pt"
 VARIANTS = {
     "plain": [],
-    "adapt": ["--adapt"],
-    "adapt-normal": ["--adapt", "--adapt-priority", "normal"],
+    "adapt-low": ["--adapt", "--adapt-priority", "low", "--adapt-every", "10"],
+    "adapt-normal": ["--adapt", "--adapt-priority", "normal", "--adapt-every", "10"],
+    "adapt-normal-every30": ["--adapt", "--adapt-priority", "normal", "--adapt-every", "30"],
+    "adapt-low-every30": ["--adapt", "--adapt-priority", "low", "--adapt-every", "30"],
 }
+DEFAULT_VARIANTS = "plain,adapt-low,adapt-normal,adapt-normal-every30"
 SCENES = 10  # rendered scenes; the camera pans over each for frames/SCENES frames
 
 
@@ -55,8 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--size", default="192x320", help="HxW of each view (default: %(default)s)")
-    parser.add_argument("--rounds", type=int, default=2, help="times each variant runs, alternated")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated, from " + ", ".join(VARIANTS))
+    parser.add_argument("--rounds", type=int, default=3, help="times each variant runs, alternated")
+    parser.add_argument("--variants", default=DEFAULT_VARIANTS, help="comma-separated, from " + ", ".join(VARIANTS))
     parser.add_argument("--model", default=str(STATE), help="a PyTorch network (default: rtnet-v4's state)")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "adapt"), help="results folder")
     return parser.parse_args(argv)
