@@ -104,8 +104,8 @@ def precision_parity(half: Any, full: Any, pairs: list[tuple[np.ndarray, np.ndar
     Examples:
         >>> import rtstereo
         >>> m = rtstereo.load("sgbm", max_disp=16)
-        >>> pair = (np.zeros((32, 48, 3), np.uint8), np.zeros((32, 48, 3), np.uint8))
-        >>> precision_parity(m, m, [pair])[0].max_abs_px
+        >>> left = np.random.default_rng(0).integers(0, 256, (32, 48, 3), dtype=np.uint8)
+        >>> precision_parity(m, m, [(left, np.roll(left, -4, axis=1))])[0].max_abs_px
         0.0
     """
     label = f"{half.backend.describe().get('precision', '?')} vs {full.backend.describe().get('precision', '?')}"
