@@ -179,8 +179,9 @@ class TorchBackend(Backend):
         """
         if self._cast_pending:
             self._cast_pending = False
+            # the eager module, so that a compiled one is traced once, with its final weights
             with autocast_layers(self.module, self.device.type) as covered, self.torch.inference_mode():
-                out = self._network(left, right)
+                out = self._network(left, right, self.module)
             cast_weights(covered, self.dtype)
             return out
         with self.torch.inference_mode():
@@ -188,16 +189,17 @@ class TorchBackend(Backend):
                 return self.graphs.run(self._network, left, right)
             return self._network(left, right)
 
-    def _network(self, left: Any, right: Any) -> Any:
+    def _network(self, left: Any, right: Any, network: Any = None) -> Any:
         torch = self.torch
+        network = self.network if network is None else network
         layout = torch.channels_last if self.channels_last else torch.contiguous_format
         left, right = left.contiguous(memory_format=layout), right.contiguous(memory_format=layout)
         if self.dtype == torch.float32:
-            out = self.network(left, right)
+            out = network(left, right)
         else:
             # no weight-cast cache: a CUDA graph must not keep tensors from outside its recording
             with torch.autocast(self.device.type, dtype=self.dtype, cache_enabled=False):
-                out = self.network(left, right)
+                out = network(left, right)
         out = out.float()
         if out.ndim == 4:
             out = out[:, 0]
