@@ -7,8 +7,8 @@ truth. Each kind of scene is judged on its usual metric (bad-2 for Middlebury, b
 KITTI, EPE for SceneFlow); a method is "better" on a scene when that figure is lower than the
 baseline's (the first model).
 
-Classical methods search each scene's own range hint, as ``rtstereo eval`` does, except on ETH3D
-(``CLASSICAL_RANGE_PX``); networks search the range they ship with.
+Classical methods (and the hybrid's SGBM part) search each scene's own range hint, as ``rtstereo eval``
+does, except on ETH3D (``CLASSICAL_RANGE_PX``); networks search the range they ship with.
 
 Usage::
 
@@ -84,6 +84,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--validation", default=str(DATA / "validation"), help="the selection set")
     parser.add_argument("--real", default=str(DATA / "real"), help="the report set")
     parser.add_argument("--output-dir", default=str(HERE / "results" / "validation"))
+    parser.add_argument(
+        "--sets",
+        default="validation,real",
+        help="which sets to score, comma-separated: validation (chooses) and real (reported once the choice "
+        "is made) (default: %(default)s)",
+    )
     return parser.parse_args(argv)
 
 
@@ -93,8 +99,9 @@ def label(model: str) -> str:
 
 
 def range_px(model: str, sample: Sample) -> int | None:
-    """The disparity range a method searches on a scene; ``None``: the one it ships with."""
-    if is_onnx_file(model) or get_spec(model).kind != "classical":
+    """The disparity range a method searches on a scene; ``None``: the one it ships with (the hybrid's
+    SGBM part searches like SGBM; its network keeps its own range)."""
+    if is_onnx_file(model) or get_spec(model).kind not in ("classical", "hybrid"):
         return None
     return CLASSICAL_RANGE_PX.get(sample.dataset, sample.max_disp_hint_px)
 
@@ -225,7 +232,12 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.output_dir)
     scene_rows: list[dict] = []
     group_rows: list[dict] = []
-    sets = (("validation", args.validation), ("real", args.real))
+    wanted = {name.strip() for name in args.sets.split(",") if name.strip()}
+    if not wanted or wanted - {"validation", "real"}:
+        sys.exit(f"--sets takes validation and/or real, got {args.sets!r}")
+    sets = tuple(
+        (name, root) for name, root in (("validation", args.validation), ("real", args.real)) if name in wanted
+    )
     for set_name, root in sets:
         if not Path(root).is_dir():
             sys.exit(f"no {set_name} data at {root} (give --{set_name})")
