@@ -255,6 +255,28 @@ def test_settings_travel_through_load_and_are_recorded(tmp_path):
     assert (on_ort.backend.parity, on_ort.backend.threads, on_ort.backend.engine_cache) == ("off", 1, tmp_path)
 
 
+def test_the_command_line_reports_a_bad_setting_in_one_line(tmp_path, capsys, monkeypatch):
+    import cv2
+    import onnxruntime
+
+    from rtstereo.cli import main
+    from rtstereo.models.checkpoint import save_checkpoint
+
+    checkpoint = tmp_path / "gwcnet.pt"
+    save_checkpoint(checkpoint, "gwcnet-g", {"max_disp": 16}, _network("gwcnet-g").state_dict())
+    image = tmp_path / "i.png"
+    cv2.imwrite(str(image), np.full((32, 48, 3), 90, np.uint8))
+    command = ["predict", "--model", str(checkpoint), str(image), str(image), "-o", str(tmp_path / "out")]
+    monkeypatch.setenv("RTSTEREO_CACHE", str(tmp_path / "cache"))  # where an on-the-fly export would go
+    assert main([*command, "--set", "cuda_graphs=true"]) != 0
+    assert "cuda_graphs=true needs --device cuda" in capsys.readouterr().err
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        # refused before the network is exported for the first pair
+        assert main([*command, "--backend", "onnxruntime", "--device", "cuda"]) != 0
+        assert "needs its CUDA or TensorRT provider" in capsys.readouterr().err
+        assert not list(tmp_path.rglob("*.onnx"))
+
+
 def test_auto_graphs_and_cudnn_autotuning_are_off_on_the_cpu():
     backend = TorchBackend(torch.nn.Identity())
     assert backend.graphs is None and not backend.cudnn_benchmark and not backend.channels_last

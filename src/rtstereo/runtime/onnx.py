@@ -47,6 +47,7 @@ from .providers import (  # noqa: F401 - re-exported: the session functions were
     ProviderCheck,
     ProviderFallbackWarning,
     _device_id,
+    check_gpu_build,
     default_threads,
     engine_cache_dir,
     engine_files,
@@ -544,6 +545,7 @@ def predictor_from_export(
     if precision not in ("fp32", "fp16"):
         raise InputError(f"ONNX Runtime runs fp32 or fp16, not '{precision}'; use --precision fp32 or fp16")
     _device_id(device)
+    check_gpu_build(device, providers)  # before any export, which the first pair would start
     backend = ExportOnFirstUseBackend(
         export,
         device=device,

@@ -140,16 +140,24 @@ def provider_list(
 GPU_INSTALL = "pip uninstall onnxruntime && pip install onnxruntime-gpu"
 
 
-def _available(
-    requested: list[tuple[str, dict[str, Any]]], device: str, explicit: bool
-) -> list[tuple[str, dict[str, Any]]]:
+def check_gpu_build(device: str, providers: str | list[str] | None = None) -> None:
+    """Refuse ``--device cuda`` early when this onnxruntime build has no GPU provider (unless an
+    explicit provider list accepts falling back).
+
+    Raises:
+        InputError: with the line that installs the GPU build.
+    """
     available = set(_ort().get_available_providers())
-    if device != "cpu" and not explicit and not available.intersection(GPU_PROVIDERS):
+    if device != "cpu" and providers is None and not available.intersection(GPU_PROVIDERS):
         raise InputError(
             f"--device {device} with ONNX Runtime needs its CUDA or TensorRT provider, which this onnxruntime "
             f"build lacks (it has: {', '.join(sorted(available))}). Install the GPU build ({GPU_INSTALL}), "
             "use --device cpu, or --set providers=cuda,cpu to accept the CPU"
         )
+
+
+def _available(requested: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    available = set(_ort().get_available_providers())
     kept = [(name, options) for name, options in requested if name in available]
     missing = [name for name, _ in requested if name not in available]
     if not kept:
@@ -204,7 +212,8 @@ def open_session(
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         raise InputError(f"threads must be a whole number >= 1, got {threads!r}")
     requested = provider_list(device, precision, providers, threads, engine_cache)
-    chosen = _available(requested, device, explicit=providers is not None)
+    check_gpu_build(device, providers)
+    chosen = _available(requested)
     if any(name == "TensorrtExecutionProvider" for name, _ in chosen):
         Path(dict(chosen)["TensorrtExecutionProvider"]["trt_engine_cache_path"]).mkdir(parents=True, exist_ok=True)
     options = ort.SessionOptions()
