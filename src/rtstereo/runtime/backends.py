@@ -169,7 +169,7 @@ class TorchBackend(Backend):
     def mark(self) -> Any:
         """A point on the device's timeline (CUDA events on a GPU), for stage timings without waiting."""
         if self.device.type == "cuda":
-            return _CudaMark(self.torch)
+            return _CudaMark(self.torch, self.device)
         return HostMark()
 
     def forward(self, left: Any, right: Any) -> Any:
@@ -347,9 +347,9 @@ class HostMark:
 
 
 class _CudaMark:
-    def __init__(self, torch: Any) -> None:
+    def __init__(self, torch: Any, device: Any) -> None:
         self.event = torch.cuda.Event(enable_timing=True)
-        self.event.record()
+        self.event.record(torch.cuda.current_stream(device))
 
     def ms_until(self, later: _CudaMark) -> float:
         later.event.synchronize()

@@ -50,15 +50,16 @@ def capture(forward: Forward, left: Any, right: Any, warmup: int = 2) -> Forward
     import torch
 
     static_left, static_right = left.clone(), right.clone()
-    side = torch.cuda.Stream(device=left.device)
-    side.wait_stream(torch.cuda.current_stream(left.device))
-    with torch.cuda.stream(side):
-        for _ in range(warmup):
-            forward(static_left, static_right)
-    torch.cuda.current_stream(left.device).wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        static_out = forward(static_left, static_right)
+    with torch.cuda.device(left.device):  # the graph and its streams on the inputs' GPU, not GPU 0
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(warmup):
+                forward(static_left, static_right)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_out = forward(static_left, static_right)
 
     def replay(a: Any, b: Any) -> Any:
         static_left.copy_(a, non_blocking=True)
