@@ -157,6 +157,89 @@ def test_torch_and_onnxruntime_rows_of_a_network_share_one_run(tmp_path, monkeyp
     assert rows["onnxruntime", "fp32"].describe["providers"] == ["CPUExecutionProvider"]
 
 
+def test_backend_settings_are_swept_on_their_backend_rows_and_reach_the_backend(monkeypatch):
+    from rtstereo.runtime import backends
+
+    built = []
+    original = backends.TorchBackend.__init__
+
+    def spy(self, module, *args, **kwargs):
+        original(self, module, *args, **kwargs)
+        built.append((kwargs, self.channels_last, self.cudnn_benchmark, next(self.module.parameters())))
+
+    monkeypatch.setattr(backends.TorchBackend, "__init__", spy)
+    report = run_bench(
+        ["anynet"],
+        [SIZE_HW],
+        sweeps={"stage": [1], "channels_last": ["true", "false"], "cudnn_benchmark": ["false"]},
+        warmup=1,
+        runs=2,
+        threads=1,
+        random_weights=True,
+    )
+    assert [r.case.label for r in report.rows] == [
+        "anynet torch 48x32 stage=1 channels_last=true cudnn_benchmark=false fp32",
+        "anynet torch 48x32 stage=1 channels_last=false cudnn_benchmark=false fp32",
+    ]
+    assert [r.status for r in report.rows] == ["ok", "ok"] and not report.notes
+    assert [(kwargs["channels_last"], cl, bench) for kwargs, cl, bench, _ in built] == [
+        (True, True, False),
+        (False, False, False),
+    ]
+    assert built[0][3] is not built[1][3], "each variant runs its own copy of the module"
+    assert report.rows[0].vs_torch == pytest.approx(1.0) and report.rows[1].vs_torch > 0
+    data = report.rows[0].to_json()
+    assert data["backend_settings"] == {"channels_last": "true", "cudnn_benchmark": "false"}
+    assert BenchReport.from_json(report.to_json()).rows[0].case == report.rows[0].case
+
+
+def test_cuda_graphs_true_on_the_cpu_is_a_row_that_says_why_as_predict_does(cli):
+    code, out, err = cli(
+        "bench",
+        "anynet",
+        "--random-weights",
+        "--sizes",
+        "32x48",
+        "--set",
+        "stage=1",
+        "--set",
+        "cuda_graphs=true,auto",
+        "--warmup",
+        "1",
+        "--runs",
+        "1",
+        "--threads",
+        "1",
+    )
+    assert code == 0, err
+    lines = [line for line in out.splitlines() if line.startswith("|anynet|")]
+    assert len(lines) == 2
+    assert "skipped: cuda_graphs=true needs --device cuda (a CUDA graph records GPU work)" in lines[0]
+    assert "skipped" not in lines[1] and "bench: anynet torch 48x32 stage=1 cuda_graphs=auto fp32" in err
+
+
+def test_a_checkpoint_and_the_hybrid_are_benched_as_their_models(tmp_path):
+    import torch
+
+    from rtstereo.export.onnx_export import build_network
+    from rtstereo.models.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    _, settings, module, _ = build_network("gwcnet-g", None, {"max_disp": 16}, random_weights=True)
+    checkpoint = tmp_path / "gwcnet.pt"
+    save_checkpoint(checkpoint, "gwcnet-g", settings, module.state_dict())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = run_bench([str(checkpoint), "hybrid"], [(32, 96)], warmup=1, runs=1, threads=1)
+    by_model = {r.case.model: r for r in report.rows}
+    assert set(by_model) == {str(checkpoint), "hybrid"}
+    mine = by_model[str(checkpoint)]
+    assert (mine.status, mine.case.backend, mine.describe["max_disp"]) == ("ok", "torch", 16)
+    hybrid = by_model["hybrid"]
+    assert (hybrid.status, hybrid.case.backend, hybrid.case.precision) == ("ok", "onnxruntime", "-")
+    assert hybrid.describe["network"] == "rtnet-v4" and hybrid.median_ms > 0
+
+
 def test_peak_rss_sees_a_short_allocation():
     with PeakRSS() as peak:
         before = PeakRSS.current_bytes()

@@ -20,8 +20,10 @@ and multiplied by the width ratio, so a lower resolution is scored at full resol
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime
+import functools
 import gc
 import itertools
 import json
@@ -41,6 +43,9 @@ import numpy as np
 from .errors import InputError, OutputError, RtStereoError
 from .io.atomic import atomic_path
 from .models import get_spec, is_onnx_file, resolve_alias
+from .models.registry import ModelSpec
+from .runtime.backends import TORCH_RUNTIME_SETTINGS
+from .runtime.onnx import RUNTIME_SETTINGS as ONNX_RUNTIME_SETTINGS
 from .runtime.predictor import Predictor
 from .types import DisparityResult
 
@@ -48,6 +53,12 @@ BACKENDS = ("torch", "onnxruntime", "opencv")
 PRECISIONS = ("fp32", "fp16", "bf16")
 PRECISION_WORDS = {"fp32": "Full", "fp16": "Half", "bf16": "bf16", "-": "-"}
 ACCURACY_KEYS = ("d1", "epe", "bad-2")
+#: The backends' own settings that a sweep may vary (``--set channels_last=true,false``): they go to
+#: the backend, not the network, and only rows of that backend sweep them (``threads`` is run_bench's).
+BACKEND_SETTINGS = {
+    "torch": TORCH_RUNTIME_SETTINGS,
+    "onnxruntime": tuple(k for k in ONNX_RUNTIME_SETTINGS if k != "threads"),
+}
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,8 @@ class BenchCase:
         size_hw: input ``(H, W)``.
         precision: ``fp32``, ``fp16``, ``bf16``, or ``-`` for classical methods.
         settings: the swept settings (``max_disp``, ``iters``...), the model's defaults for the rest.
+        backend_settings: the swept settings of the backend (:data:`BACKEND_SETTINGS`), its
+            defaults for the rest.
     """
 
     model: str
@@ -67,12 +80,13 @@ class BenchCase:
     size_hw: tuple[int, int]
     precision: str
     settings: tuple[tuple[str, Any], ...] = ()
+    backend_settings: tuple[tuple[str, Any], ...] = ()
 
     @property
     def label(self) -> str:
-        swept = " ".join(f"{k}={v}" for k, v in self.settings)
+        swept = " ".join(f"{k}={v}" for k, v in self.settings + self.backend_settings)
         size = f"{self.size_hw[1]}x{self.size_hw[0]}"
-        return f"{self.model} {self.backend} {size} {swept} {self.precision}".strip()
+        return " ".join(part for part in (self.model, self.backend, size, swept, self.precision) if part)
 
 
 @dataclass
@@ -98,6 +112,7 @@ class BenchRow:
         data = dataclasses.asdict(self)
         case = data.pop("case")
         case["settings"] = dict(self.case.settings)
+        case["backend_settings"] = dict(self.case.backend_settings)
         case["size_hw"] = list(self.case.size_hw)
         return {**case, **{k: _finite_or_none(v) for k, v in data.items()}}
 
@@ -110,6 +125,7 @@ class BenchRow:
             tuple(data["size_hw"]),
             data["precision"],
             tuple(data["settings"].items()),
+            tuple(data.get("backend_settings", {}).items()),
         )
         names = {f.name for f in dataclasses.fields(cls)} - {"case"}
         values = {k: (float("nan") if v is None else v) for k, v in data.items() if k in names}
@@ -180,7 +196,8 @@ class BenchReport:
         lines.append(
             f"Inference time and ms: the whole predict call per pair, median of {self.options.get('runs')} "
             f"runs after {self.options.get('warmup')} warm-up, the backends of one configuration timed in "
-            f"alternation; x torch time: this row's median / the torch row's with the same settings; "
+            f"alternation; x torch time: this row's median / the (first) torch row's with the same model "
+            f"settings; "
             f"x {baseline} time: / the {baseline} row of the same size. "
             f"{self.machine.get('cpu', '')}, {self.options.get('threads') or 'default'} threads"
             + (f", GPU {self.machine['gpu']}" if self.machine.get("gpu") else "")
@@ -312,8 +329,9 @@ def expand_cases(
 
     A classical method runs once per size and setting on the opencv backend (no precision), a
     packaged ONNX model or an exported ``.onnx`` file on onnxruntime (its file's precision and
-    settings); a network on each listed backend except opencv. Swept settings a model does not have are left out
-    for it, with a note.
+    settings); a network (a registry name or a self-describing checkpoint) on each listed backend
+    except opencv. A backend's own settings (:data:`BACKEND_SETTINGS`) are swept on that backend's
+    rows only. Swept settings a model does not have are left out for it, with a note.
 
     Returns:
         ``(cases, notes)``.
@@ -325,6 +343,11 @@ def expand_cases(
         ['sgbm opencv 64x48 max_disp=32 -', 'sgbm opencv 64x48 max_disp=64 -']
         >>> notes
         ['sgbm has no setting iters: not swept for it']
+        >>> cases, _ = expand_cases(["anynet"], [(48, 64)], {"channels_last": ["true", "false"]},
+        ...                         ["fp32"], ["torch", "onnxruntime"])
+        >>> [c.label for c in cases]
+        ['anynet torch 64x48 channels_last=true fp32', 'anynet torch 64x48 channels_last=false fp32', \
+'anynet onnxruntime 64x48 fp32']
     """
     for backend in backends:
         if backend not in BACKENDS:
@@ -338,13 +361,19 @@ def expand_cases(
     notes: list[str] = []
     for model in models:
         if is_onnx_file(model):  # an exported file: its settings and precision are fixed in it
-            cases += [BenchCase(model, "onnxruntime", tuple(size_hw), "-", ()) for size_hw in sizes]
-            notes += [f"{model} is an exported file: {k} is fixed in it, not swept" for k in sweeps]
+            runtime = _combos(sweeps, BACKEND_SETTINGS["onnxruntime"])
+            cases += [
+                BenchCase(model, "onnxruntime", tuple(size_hw), "-", (), extra)
+                for size_hw, extra in itertools.product(sizes, runtime)
+            ]
+            notes += [
+                f"{model} is an exported file: {k} is fixed in it, not swept"
+                for k in sweeps
+                if k not in BACKEND_SETTINGS["onnxruntime"]
+            ]
             continue
-        spec = get_spec(resolve_alias(model))
-        axes = {k: list(v) for k, v in sweeps.items() if k in spec.defaults}
-        notes += [f"{spec.name} has no setting {k}: not swept for it" for k in sweeps if k not in spec.defaults]
-        combos = [tuple(zip(axes, values)) for values in itertools.product(*axes.values())] or [()]
+        spec = model_spec(model)
+        name = model if _is_checkpoint(model) else spec.name
         if spec.kind == "classical":
             model_backends, model_precisions = ["opencv"], ["-"]
         elif spec.kind in ("onnx", "hybrid"):  # a packaged file (alone or with SGBM): ONNX Runtime, as written
@@ -354,9 +383,50 @@ def expand_cases(
             model_precisions = list(precisions)
             if not model_backends:
                 notes.append(f"{spec.name} is a network: it runs on torch or onnxruntime, not opencv (skipped)")
-        for size_hw, combo, precision, backend in itertools.product(sizes, combos, model_precisions, model_backends):
-            cases.append(BenchCase(spec.name, backend, tuple(size_hw), precision, combo))
+        runtime_keys = {k for b in model_backends for k in BACKEND_SETTINGS.get(b, ())}
+        notes += [
+            f"{spec.name} has no setting {k}: not swept for it"
+            for k in sweeps
+            if k not in spec.defaults and k not in runtime_keys
+        ]
+        combos = _combos(sweeps, tuple(spec.defaults))
+        for size_hw, combo, precision in itertools.product(sizes, combos, model_precisions):
+            for backend in model_backends:
+                for extra in _combos(sweeps, BACKEND_SETTINGS.get(backend, ())):
+                    cases.append(BenchCase(name, backend, tuple(size_hw), precision, combo, extra))
     return cases, notes
+
+
+def _combos(sweeps: Mapping[str, Sequence[Any]], keys: Sequence[str]) -> list[tuple[tuple[str, Any], ...]]:
+    """Every combination of the swept values of ``keys`` (``[()]`` when none is swept)."""
+    axes = {k: list(v) for k, v in sweeps.items() if k in keys}
+    return [tuple(zip(axes, values)) for values in itertools.product(*axes.values())] or [()]
+
+
+def _is_checkpoint(model: str) -> bool:
+    return not is_onnx_file(model) and Path(model).suffix != "" and Path(model).is_file()
+
+
+def model_spec(model: str) -> ModelSpec:
+    """The registry entry of a model argument: a registry name, an alias, or a self-describing
+    rtstereo checkpoint (the entry of the model it names)."""
+    if not _is_checkpoint(model):
+        return get_spec(resolve_alias(model))
+    return get_spec(_checkpoint_model(str(Path(model).resolve())))
+
+
+@functools.lru_cache(maxsize=16)
+def _checkpoint_model(path: str) -> str:
+    from .errors import CheckpointError
+    from .models.checkpoint import describe, read_torch_file
+
+    description = describe(read_torch_file(path))
+    if description is None:
+        raise CheckpointError(
+            f"{path} is not an rtstereo checkpoint (it does not name its model); bench a registry name "
+            "with --weights FILE for the published networks' own files"
+        )
+    return description[0]
 
 
 class PeakRSS:
@@ -564,19 +634,24 @@ class _NetworkCache:
 def _predictor(case: BenchCase, networks: _NetworkCache, device: str, threads: int | None) -> Predictor:
     from .api import load
 
-    settings = dict(case.settings)
+    settings, runtime = dict(case.settings), dict(case.backend_settings)
     if case.backend == "opencv":
         return load(case.model, backend="opencv", settings=settings)
-    if is_onnx_file(case.model) or get_spec(case.model).kind in ("onnx", "hybrid"):
-        return load(case.model, device=device, settings={**settings, "threads": threads})
+    if is_onnx_file(case.model) or model_spec(case.model).kind in ("onnx", "hybrid"):
+        return load(case.model, device=device, settings={**settings, **runtime, "threads": threads})
     spec, resolved, module = networks.get(case.model, settings)
     if case.backend == "onnxruntime":
         from .export.on_demand import predictor_from_module
 
-        return predictor_from_module(spec, resolved, module, device=device, precision=case.precision, threads=threads)
-    from .runtime.backends import TorchBackend
+        return predictor_from_module(
+            spec, resolved, module, device=device, precision=case.precision, threads=threads, **runtime
+        )
+    from .runtime.backends import TorchBackend, torch_runtime_options
 
-    return Predictor(spec, resolved, TorchBackend(module, device=device, precision=case.precision))
+    options = torch_runtime_options(runtime)
+    if options:  # channels-last (or compiling) changes the module: the group's other rows keep theirs
+        module = copy.deepcopy(module)
+    return Predictor(spec, resolved, TorchBackend(module, device=device, precision=case.precision, **options))
 
 
 def _groups(cases: list[BenchCase]) -> list[list[BenchCase]]:
@@ -617,6 +692,7 @@ def _measure_group(
     for _ in range(runs - 1):
         for index in list(live):
             try:
+                _arm(live[index][0])
                 live[index][1].append(live[index][0].predict(left, right))
             except Exception as exc:
                 _fail(rows[index], exc)
@@ -651,6 +727,7 @@ def _prepare(
     gc.collect()
     rss_before = PeakRSS.current_bytes()
     predictor = _predictor(row.case, networks, device, threads)
+    _arm(predictor)
     started = time.perf_counter()
     predictor.predict(left, right)
     row.first_ms = (time.perf_counter() - started) * 1e3
@@ -667,6 +744,14 @@ def _prepare(
         row.peak_memory_mb = max(0, peak.peak_bytes - rss_before) / 2**20
         row.memory_kind = "cpu rss delta"
     return predictor, [first]
+
+
+def _arm(predictor: Predictor) -> None:
+    """Set the process-wide switches of this row's backend before its calls: the rows of a group
+    alternate, and cuDNN's autotuning (``torch.backends.cudnn.benchmark``) is one flag for all."""
+    backend = predictor.backend
+    if isinstance(getattr(backend, "cudnn_benchmark", None), bool):
+        backend.torch.backends.cudnn.benchmark = backend.cudnn_benchmark
 
 
 def _fail(row: BenchRow, exc: Exception) -> None:
@@ -702,7 +787,10 @@ def _add_ratios(rows: list[BenchRow], baseline: str | None) -> None:
     def key(case: BenchCase) -> tuple[Any, ...]:
         return case.model, case.size_hw, case.precision, case.settings
 
-    torch_ms = {key(r.case): r.median_ms for r in rows if r.case.backend == "torch" and r.status == "ok"}
+    torch_ms: dict[tuple[Any, ...], float] = {}
+    for row in rows:  # the first torch row of a configuration (its backend settings as swept first)
+        if row.case.backend == "torch" and row.status == "ok":
+            torch_ms.setdefault(key(row.case), row.median_ms)
     baseline_rows = [r for r in rows if r.case.model == baseline and r.status == "ok"]
     for row in rows:
         if row.status != "ok":

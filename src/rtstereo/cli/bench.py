@@ -17,10 +17,18 @@ EPILOG = """examples:
       --threads 2 --baseline sgbm -o results/
   rtstereo bench crestereo --weights crestereo_eth3d.pth --sizes 480x640 --iters 2,5,10,20 --random-weights
   rtstereo bench anynet --weights kitti2015.tar --sizes 240x320,480x640 --data ../shared/data/real -o results/
+  rtstereo bench gwcnet-gc --random-weights --sizes 480x672 --max-disp 192 --precision fp16 --device cuda \
+      --set channels_last=true,false --set cuda_graphs=auto,false --set compile=false,reduce-overhead
+  rtstereo bench hybrid,rtnet-v4,sgbm --sizes 480x640 --threads 2 --baseline sgbm
+  rtstereo bench training/default/state.pt --sizes 1080x1920 --precision fp16,fp32 --device cuda
 
 Times are of the whole predict call per pair, after warm-up. With -o: bench.json (date, commit,
 CPU/GPU, library versions, every row), bench.md (the table) and, with --data, bench.png (quality
-against speed). Rows that cannot run (fp16 on a CPU with the torch backend...) say why.
+against speed). Rows that cannot run (fp16 on a CPU with the torch backend, cuda_graphs=true on
+a CPU...) say why. The backends' own settings (torch: channels_last, cuda_graphs, compile,
+cudnn_benchmark; onnxruntime: providers, engine_cache, parity) are swept on their backend's rows
+only, in alternation with its other rows; x torch time divides by the first torch row of the same
+model settings.
 """
 
 
@@ -33,7 +41,10 @@ def register(subparsers) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("model", help="registry name(s) or exported .onnx file(s), comma-separated (e.g. anynet,sgbm)")
+    parser.add_argument(
+        "model",
+        help="registry name(s), exported .onnx file(s) or rtstereo checkpoint(s), comma-separated (e.g. anynet,sgbm)",
+    )
     parser.add_argument(
         "--weights",
         "-w",
@@ -51,7 +62,7 @@ def register(subparsers) -> None:
         action="append",
         default=[],
         metavar="KEY=V1,V2",
-        help="any other setting to sweep (repeatable)",
+        help="any other setting to sweep, the model's or its backend's (e.g. channels_last=true,false; repeatable)",
     )
     parser.add_argument("--precision", default="fp32", help="fp32, fp16, bf16, comma-separated (default: %(default)s)")
     parser.add_argument(
@@ -81,9 +92,10 @@ def weights_by_model(items: list[str], models: list[str]) -> dict[str, str]:
         >>> weights_by_model(["anynet=a.tar"], ["anynet", "sgbm"])
         {'anynet': 'a.tar'}
     """
-    from ..models import get_spec, is_onnx_file
+    from ..bench import model_spec
+    from ..models import is_onnx_file
 
-    networks = [m for m in models if not is_onnx_file(m) and get_spec(m).kind == "network"]
+    networks = [m for m in models if not is_onnx_file(m) and model_spec(m).kind == "network"]
     out: dict[str, str] = {}
     for item in items:
         name, sep, path = item.partition("=")
