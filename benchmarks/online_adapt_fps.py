@@ -6,10 +6,11 @@ backend in every run), in rounds that alternate the variants in the same minutes
 shared, so only ratios taken side by side mean anything):
 
 - ``plain``: no adaptation;
-- ``adapt-low``: ``--adapt`` with a step every 10 frames, the adapter thread (one CPU thread) at the
-  lowest CPU priority (``--adapt-priority low``);
-- ``adapt-normal``: the same at normal priority (``--adapt-priority normal``);
-- ``adapt-normal-every30``: normal priority, a step every 30 frames (``--adapt-every 30``).
+- ``process-low``: ``--adapt`` with a step every 10 frames in a child process (one CPU thread) at the
+  lowest CPU priority (``--adapt-worker process --adapt-priority low``: the defaults);
+- ``process-normal``: the same at normal priority;
+- ``thread-low``, ``thread-normal``: the steps on a thread of the stream's process (``--adapt-worker
+  thread``), at the lowest or normal priority; ``thread-normal-every30``: a step every 30 frames.
 
 Per run: the capture stage's frames per wall-clock second (frames read / wall time) and its own rate
 (frames per busy second), the inference stage's own rate, the output rate (frames written per
@@ -45,12 +46,21 @@ REPO = Path(__file__).resolve().parents[1]
 STATE = REPO / "training" / "default" / "state.pt"
 VARIANTS = {
     "plain": [],
-    "adapt-low": ["--adapt", "--adapt-priority", "low", "--adapt-every", "10"],
-    "adapt-normal": ["--adapt", "--adapt-priority", "normal", "--adapt-every", "10"],
-    "adapt-normal-every30": ["--adapt", "--adapt-priority", "normal", "--adapt-every", "30"],
-    "adapt-low-every30": ["--adapt", "--adapt-priority", "low", "--adapt-every", "30"],
+    "process-low": ["--adapt", "--adapt-worker", "process", "--adapt-priority", "low", "--adapt-every", "10"],
+    "process-normal": ["--adapt", "--adapt-worker", "process", "--adapt-priority", "normal", "--adapt-every", "10"],
+    "thread-low": ["--adapt", "--adapt-worker", "thread", "--adapt-priority", "low", "--adapt-every", "10"],
+    "thread-normal": ["--adapt", "--adapt-worker", "thread", "--adapt-priority", "normal", "--adapt-every", "10"],
+    "thread-normal-every30": [
+        "--adapt",
+        "--adapt-worker",
+        "thread",
+        "--adapt-priority",
+        "normal",
+        "--adapt-every",
+        "30",
+    ],
 }
-DEFAULT_VARIANTS = "plain,adapt-low,adapt-normal,adapt-normal-every30"
+DEFAULT_VARIANTS = "plain,process-low,process-normal,thread-low"
 SCENES = 10  # rendered scenes; the camera pans over each for frames/SCENES frames
 
 

@@ -19,7 +19,8 @@ from rtstereo.stream import Stream
 from rtstereo.train.online import AdaptationSink, AdaptingPredictor, OnlineConfig, adapting_predictor
 from rtstereo.types import StereoPair
 
-SMALL = {"crop_hw": (64, 96), "every": 1, "low_priority": False}  # quick steps on a loaded test machine
+# Quick steps on a loaded test machine; the thread worker unless a test is about the process.
+SMALL = {"crop_hw": (64, 96), "every": 1, "low_priority": False, "worker": "thread"}
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +92,8 @@ def test_the_served_weights_change_after_k_steps_and_then_freeze(tiny_checkpoint
 
 def test_a_slow_step_never_holds_the_stream_back(tiny_checkpoint):
     """A step that takes 3 s runs while 30 small frames go through the whole pipeline."""
-    predictor, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(crop_hw=(32, 64), every=1))
+    config = OnlineConfig(crop_hw=(32, 64), every=1, worker="thread")
+    predictor, adapter = adapting_predictor(str(tiny_checkpoint), config=config)
     started = threading.Event()
 
     def slow_step(pair):
@@ -112,6 +114,31 @@ def _wait(condition, timeout_s: float = 60.0) -> bool:
     while not condition() and time.monotonic() < deadline:
         time.sleep(0.02)
     return condition()
+
+
+def test_the_process_worker_steps_publishes_freezes_and_saves(tmp_path, tiny_checkpoint, frames):
+    """The default worker: steps in a child process, weights through shared memory, the same interface."""
+    from rtstereo.train.online_process import ProcessAdapter
+
+    config = OnlineConfig(**{**SMALL, "worker": "process", "steps": 2})
+    predictor, adapter = adapting_predictor(str(tiny_checkpoint), config=config)
+    assert isinstance(adapter, ProcessAdapter)
+    pair = StereoPair(frames[0][0], frames[1][0], index=0)
+    before = _state(predictor.backend.module)
+    adapter.start()
+    try:
+        assert _wait(lambda: (predictor.predict_pair(pair) is None) or adapter.steps >= 2, timeout_s=120)
+        served = predictor.predict(pair.left, pair.right).disparity_px
+        assert adapter.steps == 2 and adapter.frozen_by == "--adapt-steps 2 reached"
+        assert not _same(before, _state(predictor.backend.module))
+        path = adapter.save(tmp_path / "process.pt")
+    finally:
+        adapter.close()
+    assert len(adapter.history) == 2 and {"photometric", "smoothness"} <= set(adapter.history[0])
+    checkpoint = torch.load(path, weights_only=True)
+    assert checkpoint["adaptation"]["worker"] == "process" and checkpoint["adaptation"]["steps"] == 2
+    reloaded = rtstereo.load(str(path)).predict(pair.left, pair.right).disparity_px
+    np.testing.assert_allclose(reloaded, served, atol=1e-4, equal_nan=True)
 
 
 def test_freeze_stops_updates_until_resumed(tiny_checkpoint, frames):
@@ -170,6 +197,8 @@ def test_bad_settings_and_untrainable_models_are_refused(tmp_path):
         OnlineConfig(every=0)
     with pytest.raises(InputError, match="--adapt-until must be > 0"):
         OnlineConfig(until_s=0)
+    with pytest.raises(InputError, match="--adapt-worker: expected one of process, thread"):
+        OnlineConfig(worker="fork")
     with pytest.raises(InputError, match="losses: expected one or more of"):
         OnlineConfig(losses=("depth",))
     with pytest.raises(InputError, match="a classical method with no trainable weights"):
@@ -198,6 +227,7 @@ def run_cli(capsys, *argv):
 
 
 ADAPT = ["--adapt", "--adapt-every", "1", "--adapt-crop", "64x96", "--adapt-priority", "normal"]
+THREAD = ["--adapt-worker", "thread"]
 
 
 def test_video_adapt_saves_a_checkpoint_predict_loads(capsys, tmp_path, videos, tiny_checkpoint, frames):
@@ -228,7 +258,7 @@ def test_video_adapt_saves_a_checkpoint_predict_loads(capsys, tmp_path, videos, 
 
 
 def test_live_adapt_on_a_side_by_side_file(capsys, tmp_path, videos, tiny_checkpoint):
-    code, _, err = run_cli(capsys, "live", "--camera", f"uvc:{videos[2]}", "--model", tiny_checkpoint, *ADAPT, "-q")
+    code, _, err = run_cli(capsys, "live", "--camera", f"uvc:{videos[2]}", "--model", tiny_checkpoint, *ADAPT, *THREAD)
     assert code == 0, err
 
 

@@ -53,6 +53,13 @@ def add_adapt_args(parser: argparse.ArgumentParser) -> None:
         "on a busy CPU) or normal (default: %(default)s)",
     )
     group.add_argument(
+        "--adapt-worker",
+        choices=("process", "thread"),
+        default="process",
+        help="where the steps run: a child process (never holds the stream's interpreter lock) or a thread "
+        "of the stream's process (default: %(default)s)",
+    )
+    group.add_argument(
         "--adapt-threads", type=int, default=1, metavar="N", help="CPU threads of the adapter (default: %(default)s)"
     )
     group.add_argument(
@@ -96,6 +103,7 @@ def stream_predictor(args: argparse.Namespace, build: Any) -> tuple[Any, Any]:
         lr=args.adapt_lr,
         threads=args.adapt_threads,
         low_priority=args.adapt_priority == "low",
+        worker=args.adapt_worker,
     )
     try:
         predictor, adapter = adapting_predictor(

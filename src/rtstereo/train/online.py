@@ -50,6 +50,7 @@ log = logging.getLogger("rtstereo.stream")
 
 ONLINE_LOSSES = ("photometric", "smoothness")  # no SGBM per step by default: it costs more than the step
 LOWEST_PRIORITY = 19  # Unix nice value of the adapter thread
+WORKERS = ("process", "thread")  # where the steps run (see rtstereo.train.online_process)
 _WAIT_S = 0.1  # how often an idle adapter thread looks at the stop flag
 CLOSE_WAIT_S = 2.0  # at the end of a stream, how long a step under way may take to finish
 
@@ -68,7 +69,9 @@ class OnlineConfig:
             size divisor).
         lr: Adam learning rate.
         threads: CPU threads of the adapter's own operations.
-        low_priority: run the adapter thread at the lowest CPU priority (where the OS allows it).
+        low_priority: run the adapter at the lowest CPU priority (where the OS allows it).
+        worker: ``process`` (:class:`~rtstereo.train.online_process.ProcessAdapter`: a child process,
+            which never holds the stream's interpreter lock) or ``thread`` (:class:`OnlineAdapter`).
         seed: crops depend on it only.
     """
 
@@ -81,6 +84,7 @@ class OnlineConfig:
     lr: float = 5e-5
     threads: int = 1
     low_priority: bool = True
+    worker: str = "process"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -90,6 +94,8 @@ class OnlineConfig:
             raise InputError(f"--adapt-steps must be >= 1, got {self.steps}")
         if self.until_s is not None and not self.until_s > 0:
             raise InputError(f"--adapt-until must be > 0 seconds, got {self.until_s}")
+        if self.worker not in WORKERS:
+            raise InputError(f"--adapt-worker: expected one of {', '.join(WORKERS)}, got '{self.worker}'")
         if self.threads < 1:
             raise InputError(f"--adapt-threads must be >= 1, got {self.threads}")
         self.step_config()  # checks the losses, weights and learning rate
@@ -249,21 +255,38 @@ class OnlineAdapter:
 
     def step(self, pair: StereoPair) -> dict[str, float]:
         """One optimiser step on a random crop of ``pair``, then publish the weights; returns the terms."""
-        from .loop import random_crop
+        left, right = self.crop(pair)
+        return self.train_on(left, right, pair.index if pair.index is not None else self.frames_seen)
+
+    def crop(self, pair: StereoPair) -> tuple[np.ndarray, np.ndarray]:
+        """A random crop of the pair (``config.crop_hw`` fitted to the frame and the size divisor)."""
+        height, width = fit_crop(
+            self.adapter.config.crop_hw, [UserPair("frame", pair.left, pair.right)], self.adapter.divisor
+        )
+        y0 = int(self._rng.integers(pair.left.shape[0] - height + 1))
+        x0 = int(self._rng.integers(pair.left.shape[1] - width + 1))
+        window = (slice(y0, y0 + height), slice(x0, x0 + width))
+        return np.ascontiguousarray(pair.left[window]), np.ascontiguousarray(pair.right[window])
+
+    def train_on(self, left: np.ndarray, right: np.ndarray, frame: int = 0) -> dict[str, float]:
+        """One optimiser step on a uint8 RGB crop pair, then publish the weights; returns the terms."""
         from .proxy import proxy_disparity
 
         started = time.perf_counter()
         adapter, config = self.adapter, self.adapter.config
-        crop_hw = fit_crop(config.crop_hw, [UserPair("frame", pair.left, pair.right)], adapter.divisor)
-        labels = proxy_disparity(pair.left, pair.right, adapter.max_disp) if "proxy" in config.losses else None
-        crop = random_crop(pair.left, pair.right, labels, None, crop_hw, self._rng)
-        batch = {key: crop[key][None].to(adapter.device) for key in ("left", "right", "disparity")}
+        batch = {
+            key: torch.from_numpy(image).permute(2, 0, 1)[None].float().div(255.0).to(adapter.device)
+            for key, image in (("left", left), ("right", right))
+        }
+        if "proxy" in config.losses:
+            labels = torch.from_numpy(np.nan_to_num(proxy_disparity(left, right, adapter.max_disp), nan=0.0))
+            batch["disparity"] = labels[None].to(adapter.device)
         terms = adapter.user_terms(batch)
         total = sum(
             (config.weight(name) * value for name, value in terms.items()), torch.zeros((), device=adapter.device)
         )
         record = {name: float(value.detach()) for name, value in {**terms, "total": total}.items()}
-        record["frame"] = float(pair.index if pair.index is not None else self.frames_seen)
+        record["frame"] = float(frame)
         if not self._stop.is_set() and torch.isfinite(total):  # a stream that ended wants no more steps
             self.optimizer.zero_grad(set_to_none=True)
             total.backward()
@@ -273,6 +296,8 @@ class OnlineAdapter:
             self.publish()
             self.history.append(record)
         self.busy_s += time.perf_counter() - started
+        if self.steps == 1 or self.steps % 10 == 0:
+            log.debug("online adaptation step %d: %s", self.steps, record)
         return record
 
     def publish(self) -> None:
@@ -401,7 +426,12 @@ def adapting_predictor(
     except (RuntimeError, AssertionError) as exc:
         raise InputError(f"--device {device}: {str(exc).splitlines()[0]}") from None
     backend = TorchBackend(copy.deepcopy(network.module).requires_grad_(False), device=device, precision=precision)
-    adapter = OnlineAdapter(network, config)
+    if config.worker == "process":
+        from .online_process import ProcessAdapter
+
+        adapter: OnlineAdapter = ProcessAdapter(network, config)
+    else:
+        adapter = OnlineAdapter(network, config)
     predictor = AdaptingPredictor(network.spec, network.settings, backend, adapter, name=f"{model} (adapting online)")
     for name, value in switches.items():
         setattr(predictor, name, coerce_setting(name, value, False))

@@ -1,0 +1,209 @@
+"""Online adaptation in a separate, low-priority process (``--adapt-worker process``).
+
+A thread of the stream's own process shares the interpreter lock with capture and inference: at the
+lowest CPU priority it is often descheduled while it holds that lock, and the stream's threads then
+wait for it (a priority inversion). A process shares nothing but what it is given:
+
+::
+
+    stream process                                   adapter process (nice 19, one thread)
+    offer(): every N-th frame, a random crop ──queue (1)──> one step on the crop
+    apply_to(): before a frame, if a new version <──shared memory + version──  weights copied in, version += 1
+
+The weights travel through tensors in shared memory, under a lock, and the predictor copies them into
+the served network between two frames, as with the thread (:mod:`rtstereo.train.online`). At the
+lowest priority the adapter uses the cycles the stream and the other programs leave: on a saturated
+CPU it steps rarely, and the stream keeps its rate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import queue
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ..types import StereoPair
+from .adapt_network import AdaptableNetwork
+from .online import OnlineAdapter, OnlineConfig, log, lower_own_priority
+
+_WAIT_S = 0.1
+
+
+class ProcessAdapter(OnlineAdapter):
+    """:class:`~rtstereo.train.online.OnlineAdapter` whose steps run in a child process.
+
+    The same interface: :meth:`offer`, :meth:`apply_to`, :meth:`start`, :meth:`close`, freezing,
+    :meth:`save`. ``steps``, ``history`` and ``busy_s`` follow the child's reports (read when the
+    stream calls :meth:`offer` or :meth:`apply_to`).
+    """
+
+    def __init__(
+        self,
+        network: AdaptableNetwork,
+        config: OnlineConfig = OnlineConfig(),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(network, config, clock)
+        context = torch.multiprocessing.get_context("spawn")  # fork is unsafe once OpenMP threads exist
+        self.shared = {k: v.detach().cpu().clone().share_memory_() for k, v in network.module.state_dict().items()}
+        self._shared_lock = context.Lock()
+        self._shared_version = context.Value("i", 0)
+        self._child_stop = context.Event()
+        self._child_frozen = context.Event()
+        self._crops = context.Queue(maxsize=1)
+        self._records = context.Queue()
+        device = str(next(network.module.parameters()).device)
+        self._process = context.Process(
+            target=_child_main,
+            args=(
+                network.spec.name,
+                network.settings,
+                self.shared,
+                network.loss_weights,
+                config,
+                device,
+                self._shared_lock,
+                self._shared_version,
+                self._crops,
+                self._records,
+                self._child_stop,
+                self._child_frozen,
+            ),
+            name="rtstereo-adapt",
+            daemon=True,
+        )
+
+    def start(self) -> None:
+        if self._started_s is None:
+            self._started_s = self.clock()
+            self._process.start()
+
+    def offer(self, pair: StereoPair) -> None:
+        self.frames_seen += 1
+        self._collect()
+        if self._budget_spent() or (self.frames_seen - 1) % self.config.every:
+            return
+        left, right = self.crop(pair)
+        with contextlib.suppress(queue.Full):  # the child is busy: this frame is skipped
+            self._crops.put_nowait((left, right, pair.index if pair.index is not None else self.frames_seen))
+
+    def freeze(self, reason: str = "frozen by request") -> None:
+        self._child_frozen.set()
+        super().freeze(reason)
+
+    def resume(self) -> None:
+        super().resume()
+        if not self._frozen.is_set():
+            self._child_frozen.clear()
+
+    def apply_to(self, served: torch.nn.Module) -> bool:
+        if self._shared_version.value == self._applied_version:
+            return False
+        # Never wait: a low-priority child may be descheduled while it holds the lock; try at the next frame.
+        if not self._shared_lock.acquire(block=False):
+            return False
+        try:
+            with torch.no_grad():
+                for key, tensor in served.state_dict().items():
+                    tensor.copy_(self.shared[key])
+            self._applied_version = self._shared_version.value
+        finally:
+            self._shared_lock.release()
+        return True
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        self._child_stop.set()
+        # A crop the child never took must not keep this process from exiting (the queue's feeder thread).
+        self._crops.cancel_join_thread()
+        if self._started_s is not None:
+            self._process.join(timeout_s)
+            if self._process.is_alive():
+                self._process.terminate()
+                self._process.join(1.0)
+        self._collect()
+
+    def _collect(self) -> None:
+        """Take the child's step reports (and its error, if any)."""
+        while True:
+            try:
+                record = self._records.get_nowait()
+            except (queue.Empty, OSError, ValueError):
+                break
+            if "error" in record:
+                self.error = record["error"]
+                log.warning("online adaptation stopped after %d step(s): %s", self.steps, self.error)
+                self.freeze("error")
+                continue
+            self.busy_s += record.pop("busy_s", 0.0)
+            self.history.append(record)
+        self.steps = self.version = self._shared_version.value
+
+    def save(self, path: Any) -> Any:
+        from pathlib import Path
+
+        from ..models.checkpoint import save_checkpoint
+
+        self._collect()
+        with self._shared_lock:
+            state = {key: value.clone() for key, value in self.shared.items()}
+        save_checkpoint(
+            Path(path),
+            self.network.spec.name,
+            self.network.settings,
+            state,
+            adapted_from=self.network.source,
+            adaptation={"online": True, "worker": "process", **self.summary()},
+        )
+        return Path(path)
+
+
+def _child_main(
+    name: str,
+    settings: dict[str, Any],
+    shared: dict[str, torch.Tensor],
+    loss_weights: Any,
+    config: OnlineConfig,
+    device: str,
+    lock: Any,
+    version: Any,
+    crops: Any,
+    records: Any,
+    stop: Any,
+    frozen: Any,
+) -> None:
+    """The adapter process: build the network from the shared weights, then step on each crop it gets."""
+    lower_own_priority(config.low_priority)  # this thread, and the threads it starts inherit it
+    records.cancel_join_thread()  # a report the stream no longer reads must not keep this process alive
+    torch.set_num_threads(config.threads)
+    from .loop import build_network
+
+    module, spec, resolved = build_network(name, settings)
+    module.load_state_dict({key: value.clone() for key, value in shared.items()})
+    module.to(torch.device(device))
+    network = AdaptableNetwork(spec, resolved, module, "", loss_weights)
+    adapter = OnlineAdapter(network, dataclasses.replace(config, low_priority=False))
+    while not stop.is_set():
+        try:
+            item = crops.get(timeout=_WAIT_S)
+        except queue.Empty:
+            continue
+        if frozen.is_set() or (config.steps is not None and version.value >= config.steps):
+            continue
+        left, right, frame = item
+        started = time.perf_counter()
+        try:
+            record = adapter.train_on(left, right, frame)
+        except Exception as exc:  # noqa: BLE001 - reported to the stream, which goes on
+            records.put({"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__})
+            return
+        with lock, torch.no_grad():
+            for key, tensor in module.state_dict().items():
+                shared[key].copy_(tensor)
+            version.value += 1
+        records.put({**record, "busy_s": time.perf_counter() - started})
