@@ -365,3 +365,78 @@ def test_bench_command_without_output_writes_nothing(cli):
 def test_bench_command_reports_bad_arguments_in_one_line(cli, argv, message):
     code, _, err = cli("bench", *argv, "--runs", "1", "--warmup", "1")
     assert code == 2 and message in err and err.startswith("rtstereo bench: error:")
+
+
+# --- the prepared GPU check (benchmarks/bench_networks.py gpu), dry-run on the CPU ---------------------
+
+
+def _bench_networks(monkeypatch, tmp_path, *argv):
+    """Run ``benchmarks/bench_networks.py`` in this process (its globals: threads, RTSTEREO_THREADS)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_networks.py"
+    spec = importlib.util.spec_from_file_location("bench_networks_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    monkeypatch.setenv("RTSTEREO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("RTSTEREO_THREADS", "1")
+    monkeypatch.setattr(sys, "argv", ["bench_networks.py", *map(str, argv)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module.main()
+    return json.loads((tmp_path / "out" / "gpu_check.json").read_text())
+
+
+@pytest.mark.slow
+def test_the_gpu_check_runs_end_to_end_on_the_cpu_at_tiny_sizes(monkeypatch, tmp_path):
+    out = tmp_path / "out"
+    argv = ["gpu", "--device", "cpu", "--quick", "--threads", "1", "--shared", tmp_path / "none", "-o", out]
+    summary = _bench_networks(monkeypatch, tmp_path, *argv)
+    assert summary["dry_run"] and [p["status"] for p in summary["parts"]] == ["measured"] * 4
+    targets = {t["target"]: t for t in summary["targets"]}
+    assert [t["required_fps"] for t in summary["targets"]] == [100.0, 40.0, 200.0, 100.0]
+    assert all(t["measured_fps"] > 0 for t in targets.values()), targets
+    assert targets["GwcNet-gc 480x672, 192 levels, fp16"]["row"] == "gwcnet-gc torch 48x32 max_disp=16 bf16"
+    networks = json.loads((out / "gpu_networks.json").read_text())
+    rows = {(r["model"], r["backend"], r["precision"]): r for r in networks["rows"]}
+    assert {model for model, _, _ in rows} == {
+        "rtnet-v4 (PyTorch state)",
+        "rtnet-v4",
+        "hybrid",
+        "sgbm",
+        "anynet",
+        "crestereo",
+    }
+    assert all(r["status"] == "ok" for r in rows.values()), [(k, r["reason"]) for k, r in rows.items()]
+    assert rows["crestereo", "torch", "fp32"]["settings"] == {"iters": 2}
+    table = (out / "gpu_networks.md").read_text()
+    assert "anynet: random (timing only)" in networks["notes"][-1] and "crestereo: random (timing only)" in table
+    assert "rtnet-v4 (PyTorch state): trained (training/default/state.pt)" in table
+    seed = json.loads((out / "gpu_gwcnet-gc_seed_table.json").read_text())
+    assert [(r["precision"], r["status"]) for r in seed["rows"]] == [("bf16", "ok"), ("fp32", "ok")]
+    onnx = json.loads((out / "gpu_gwcnet-gc_seed_table_onnxruntime.json").read_text())
+    assert [(r["backend"], r["status"]) for r in onnx["rows"]] == [("onnxruntime", "ok")]
+    parity = json.loads((out / "gpu_fp16_vs_fp32.json").read_text())
+    assert parity["half"] == "bf16" and [r["model"] for r in parity["rows"]] == ["rtnet-v4 (PyTorch state)"]
+    assert "| default at 720p | 64x32 | 200 |" in (out / "gpu_check.md").read_text()
+
+
+def test_the_gpu_check_leaves_out_what_would_start_after_its_budget(monkeypatch, tmp_path):
+    argv = [
+        "gpu",
+        "--device",
+        "cpu",
+        "--quick",
+        "--budget-s",
+        "-1",
+        "--shared",
+        tmp_path / "none",
+        "-o",
+        tmp_path / "out",
+    ]
+    summary = _bench_networks(monkeypatch, tmp_path, *argv)
+    assert [p["status"].split(":")[0] for p in summary["parts"]] == ["left out"] * 4
+    assert all(t["measured_fps"] is None and t["why_none"] == "not measured" for t in summary["targets"])
