@@ -8,7 +8,9 @@ shared, so only ratios taken side by side mean anything):
 - ``plain``: no adaptation;
 - ``process-low``: ``--adapt`` with a step every 10 frames in a child process (one CPU thread) at the
   lowest CPU priority (``--adapt-worker process --adapt-priority low``: the defaults);
-- ``process-normal``: the same at normal priority;
+- ``process-normal``: the same at normal priority; ``process-low-every30``: low, a step every 30 frames;
+- ``process-frozen``, ``thread-frozen``: frozen from the start (``--adapt-until 0.001``): the
+  machinery alone, the child process's start included, no steps;
 - ``thread-low``, ``thread-normal``: the steps on a thread of the stream's process (``--adapt-worker
   thread``), at the lowest or normal priority; ``thread-normal-every30``: a step every 30 frames.
 
@@ -48,6 +50,9 @@ VARIANTS = {
     "plain": [],
     "process-low": ["--adapt", "--adapt-worker", "process", "--adapt-priority", "low", "--adapt-every", "10"],
     "process-normal": ["--adapt", "--adapt-worker", "process", "--adapt-priority", "normal", "--adapt-every", "10"],
+    "process-low-every30": ["--adapt", "--adapt-worker", "process", "--adapt-priority", "low", "--adapt-every", "30"],
+    "process-frozen": ["--adapt", "--adapt-worker", "process", "--adapt-until", "0.001"],
+    "thread-frozen": ["--adapt", "--adapt-worker", "thread", "--adapt-until", "0.001"],
     "thread-low": ["--adapt", "--adapt-worker", "thread", "--adapt-priority", "low", "--adapt-every", "10"],
     "thread-normal": ["--adapt", "--adapt-worker", "thread", "--adapt-priority", "normal", "--adapt-every", "10"],
     "thread-normal-every30": [
@@ -72,6 +77,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--variants", default=DEFAULT_VARIANTS, help="comma-separated, from " + ", ".join(VARIANTS))
     parser.add_argument("--model", default=str(STATE), help="a PyTorch network (default: rtnet-v4's state)")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "adapt"), help="results folder")
+    parser.add_argument("--name", default="online_fps", help="results file name, without suffix (default: %(default)s)")
     return parser.parse_args(argv)
 
 
@@ -205,8 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         "runs": rows,
         "means": summarise(rows, names),
     }
-    (out / "online_fps.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / "online_fps.md").write_text(markdown(result))
+    (out / f"{args.name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / f"{args.name}.md").write_text(markdown(result))
     print(markdown(result))
     return 0
 

@@ -16,11 +16,14 @@ frames: a frame runs wholly on the old weights or wholly on the new ones, and wh
 built around its module (channels-last layout, half-precision weights, recorded CUDA graphs, a
 compiled graph) keeps working, since the tensors stay where they were.
 
-On a CPU the adapter would compete with capture and inference for the cores. By default it runs with
-one thread at the lowest scheduling priority (``nice 19`` for that thread alone, on Linux), so it
-uses the cycles the stream leaves: the stream keeps its rate, and the adapter steps more slowly on a
-busy machine. The losses are those of ``rtstereo adapt`` (:mod:`rtstereo.train.selfsup`) on a random
-crop of the frame; batch norms keep their statistics (a batch of one crop would estimate them badly).
+On a CPU the adapter competes with capture and inference for the cores. It runs with one thread at
+the lowest scheduling priority (``nice 19``, on Linux), so that it uses the cycles the stream leaves,
+and by default in a child process (:mod:`rtstereo.train.online_process`). A thread of the stream's own
+process (this module's :class:`OnlineAdapter` alone, ``worker="thread"``) shares the interpreter lock
+with capture and inference, and a low-priority thread holding it can make them wait; on the shared
+machine it was measured on, the two could not be told apart (see the README). The losses are those
+of ``rtstereo adapt`` (:mod:`rtstereo.train.selfsup`) on a random crop of the frame; batch norms keep
+their statistics (a batch of one crop would estimate them badly).
 """
 
 from __future__ import annotations
