@@ -237,7 +237,7 @@ def test_a_checkpoint_and_the_hybrid_are_benched_as_their_models(tmp_path):
     assert (mine.status, mine.case.backend, mine.describe["max_disp"]) == ("ok", "torch", 16)
     hybrid = by_model["hybrid"]
     assert (hybrid.status, hybrid.case.backend, hybrid.case.precision) == ("ok", "onnxruntime", "-")
-    assert hybrid.describe["network"] == "rtnet-v4" and hybrid.median_ms > 0
+    assert hybrid.describe["network"] == "rtnet-v5" and hybrid.median_ms > 0
 
 
 def test_peak_rss_sees_a_short_allocation():
@@ -403,10 +403,9 @@ def test_the_gpu_check_runs_end_to_end_on_the_cpu_at_tiny_sizes(monkeypatch, tmp
     networks = json.loads((out / "gpu_networks.json").read_text())
     rows = {(r["model"], r["backend"], r["precision"]): r for r in networks["rows"]}
     assert {model for model, _, _ in rows} == {
-        "rtnet-v4 (PyTorch state)",
-        "rtnet-v4",
-        "hybrid",
-        "sgbm",
+        "rtnet-v5 (PyTorch state)",
+        "rtnet-v5",
+        "hybrid",  # also `default`
         "anynet",
         "crestereo",
     }
@@ -414,13 +413,13 @@ def test_the_gpu_check_runs_end_to_end_on_the_cpu_at_tiny_sizes(monkeypatch, tmp
     assert rows["crestereo", "torch", "fp32"]["settings"] == {"iters": 2}
     table = (out / "gpu_networks.md").read_text()
     assert "anynet: random (timing only)" in networks["notes"][-1] and "crestereo: random (timing only)" in table
-    assert "rtnet-v4 (PyTorch state): trained (training/default/state.pt)" in table
+    assert "rtnet-v5 (PyTorch state): trained (training/default/state.pt)" in table
     seed = json.loads((out / "gpu_gwcnet-gc_seed_table.json").read_text())
     assert [(r["precision"], r["status"]) for r in seed["rows"]] == [("bf16", "ok"), ("fp32", "ok")]
     onnx = json.loads((out / "gpu_gwcnet-gc_seed_table_onnxruntime.json").read_text())
     assert [(r["backend"], r["status"]) for r in onnx["rows"]] == [("onnxruntime", "ok")]
     parity = json.loads((out / "gpu_fp16_vs_fp32.json").read_text())
-    assert parity["half"] == "bf16" and [r["model"] for r in parity["rows"]] == ["rtnet-v4 (PyTorch state)"]
+    assert parity["half"] == "bf16" and [r["model"] for r in parity["rows"]] == ["rtnet-v5 (PyTorch state)"]
     assert "| default at 720p | 64x32 | 200 |" in (out / "gpu_check.md").read_text()
 
 

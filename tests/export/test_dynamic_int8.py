@@ -137,13 +137,12 @@ def test_packaged_network_runs_without_torch_and_finds_the_example_scene():
     """The shipped files work after a plain install: no torch, any size, and they have learnt to match.
 
     On the example pair (a layered scene rendered by examples/make_example.py, 320x240, disparities up
-    to 31 px) the shipped rtnet-v4 is 1.29 px off on average (7.3 % of pixels off by more than 3 px
-    or without a value; 1.65 px and 11.4 % without its edge refinement, 1.70 px and 11.7 % without
-    the left border fill either); rtnet-v3 was 1.8 px off (without either),
-    rtnet-v2 2.1 px, rtnet-v1 2.3 px, rtnet-v0 3.6 px, and SGBM is 4.7 px off (it leaves occlusions
-    to its hole filling); an untrained rtnet is more than 10 px off. rtnet-v4 answers 0 px (no
-    value: nan) at 31 of the 76 800 pixels (rtnet-v3 at 42, rtnet-v2 at 4), in a region where the
-    whole network is wrong.
+    to 31 px) the shipped rtnet-v5 is 1.22 px off on average (6.7 % of pixels off by more than 3 px
+    or without a value; 1.54 px and 10.1 % without its edge refinement, 1.57 px and 10.5 % without
+    the left border fill either); rtnet-v4 was 1.29 px off (7.3 %), rtnet-v3 1.8 px (without
+    either), rtnet-v2 2.1 px, rtnet-v1 2.3 px, rtnet-v0 3.6 px, and SGBM is 4.7 px off (it leaves
+    occlusions to its hole filling); an untrained rtnet is more than 10 px off. rtnet-v5 answers 0 px
+    (no value: nan) at 7 of the 76 800 pixels (rtnet-v4 at 31, rtnet-v3 at 42, rtnet-v2 at 4).
     """
     name = PACKAGED_NETWORK
     code = (

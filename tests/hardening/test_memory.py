@@ -43,7 +43,7 @@ def test_the_budget_comes_from_the_environment_or_the_machine(monkeypatch):
 
 
 def test_estimates_grow_with_the_size_and_for_cost_volumes_with_the_range():
-    small, large = (estimate_peak_bytes("rtnet-v4", "onnx", 192, hw) for hw in ((480, 640), (960, 1280)))
+    small, large = (estimate_peak_bytes("rtnet-v5", "onnx", 192, hw) for hw in ((480, 640), (960, 1280)))
     assert large == 4 * small
     narrow, wide = (estimate_peak_bytes("gwcnet-gc", "network", d, (480, 640)) for d in (96, 192))
     assert wide > 1.9 * narrow
@@ -57,9 +57,9 @@ def test_estimates_grow_with_the_size_and_for_cost_volumes_with_the_range():
 
 def test_plan_keeps_the_aspect_and_the_divisor_and_fits_the_budget():
     budget = Budget(600 << 20, "test")
-    height, width = plan_network_size("rtnet-v4", "onnx", 192, (3000, 4000), 32, budget=budget)
+    height, width = plan_network_size("rtnet-v5", "onnx", 192, (3000, 4000), 32, budget=budget)
     assert height % 32 == 0 and width % 32 == 0 and abs(width / height - 4 / 3) < 0.05
-    assert estimate_peak_bytes("rtnet-v4", "onnx", 192, (3000, 4000), (height, width)) <= budget.bytes
+    assert estimate_peak_bytes("rtnet-v5", "onnx", 192, (3000, 4000), (height, width)) <= budget.bytes
 
 
 @pytest.mark.parametrize(

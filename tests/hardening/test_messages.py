@@ -73,7 +73,7 @@ def test_a_known_suffix_is_one_file(capsys, tmp_path, pair):
     ],
 )
 def test_settings_below_one_are_refused_before_any_model(capsys, pair, options, message):
-    code, _, err = _run(capsys, "predict", *pair, "--model", "rtnet-v4", *options)
+    code, _, err = _run(capsys, "predict", *pair, "--model", "rtnet-v5", *options)
     assert code == 2 and err.strip() == f"rtstereo predict: error: {message}"
     assert "re-export" not in err
 
@@ -250,6 +250,6 @@ def test_the_python_api_gives_no_re_export_advice_for_an_invalid_range():
     from rtstereo.errors import InputError
 
     with pytest.raises(InputError, match=r"^max_disp must be >= 1, got -5$"):
-        rtstereo.load("rtnet-v4", max_disp=-5)
+        rtstereo.load("rtnet-v5", max_disp=-5)
     with pytest.raises(InputError, match=r"re-export with `rtstereo export rtnet \.\.\. --set max_disp=96`"):
-        rtstereo.load("rtnet-v4", max_disp=96)  # a valid value the packaged graph was not exported for
+        rtstereo.load("rtnet-v5", max_disp=96)  # a valid value the packaged graph was not exported for

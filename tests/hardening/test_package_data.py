@@ -33,4 +33,4 @@ def test_package_data_globs_cover_the_shipped_files():
     package = REPO / "src" / "rtstereo"
     covered = {p for pattern in globs for p in package.glob(pattern)}
     assert set(example_pair_paths()) <= covered
-    assert (package / "weights" / "rtnet-v4.onnx") in covered
+    assert (package / "weights" / "rtnet-v5.onnx") in covered

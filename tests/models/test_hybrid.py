@@ -32,7 +32,7 @@ def test_confident_sgbm_pixels_replace_the_network_and_the_rest_is_the_network()
     hybrid = rtstereo.load("hybrid")
     fused = hybrid.predict(left, right).disparity_px
     confident = confident_disparity(left, right, 192)
-    network = rtstereo.load("rtnet-v4").predict(left, right).disparity_px
+    network = rtstereo.load("rtnet-v5").predict(left, right).disparity_px
     kept = np.isfinite(confident)
     assert 0.3 < kept.mean() < 0.8  # the textured plane right of the searched band (40 px) and the borders
     np.testing.assert_array_equal(fused[kept], confident[kept])
@@ -46,9 +46,9 @@ def test_the_example_pair_is_better_than_either_method_alone():
     truth = truth[0] if isinstance(truth, tuple) else truth
     epe = {
         m: disparity_metrics(rtstereo.load(m).predict(left, right).disparity_px, truth)["epe"]
-        for m in ("sgbm", "rtnet-v4", "hybrid")
+        for m in ("sgbm", "rtnet-v5", "hybrid")
     }
-    assert epe["hybrid"] < min(epe["sgbm"], epe["rtnet-v4"]), epe
+    assert epe["hybrid"] < min(epe["sgbm"], epe["rtnet-v5"]), epe
     assert epe["hybrid"] < 1.0, epe  # README's quick start states the figure (0.51 px)
 
 
@@ -58,7 +58,7 @@ def test_settings_and_post_processing_switches_reach_their_part():
     assert hybrid.network.refine_edges is False and hybrid.refine_edges is False
     result = hybrid.predict(*shifted_pair())
     assert result.model == "hybrid"
-    assert result.settings["network"] == "rtnet-v4" and result.settings["max_disp"] == 64
+    assert result.settings["network"] == "rtnet-v5" and result.settings["max_disp"] == 64
     assert {"sgbm", "fusion", "total", "inference"} <= set(result.timings_ms)
     with pytest.raises(rtstereo.errors.InputError, match="has no setting"):
         rtstereo.load("hybrid", iters=3)
@@ -75,7 +75,7 @@ def test_a_pair_over_the_memory_budget_runs_smaller_with_a_warning(monkeypatch):
 
 
 def test_eval_searches_each_scenes_range_for_the_hybrid_as_for_sgbm():
-    assert _is_classical("hybrid") and _is_classical("sgbm") and not _is_classical("rtnet-v4")
+    assert _is_classical("hybrid") and _is_classical("sgbm") and not _is_classical("rtnet-v5")
 
 
 def test_cli_predict_and_models(tmp_path, capsys):

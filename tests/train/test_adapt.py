@@ -127,8 +127,8 @@ def test_scores_are_lower_for_a_right_answer():
 
 # ----------------------------------------------------------------------------------- which network
 def test_networks_without_trainable_weights_are_refused(tmp_path):
-    with pytest.raises(InputError, match="stands for sgbm, a classical method"):
-        load_adaptable("default")
+    with pytest.raises(InputError, match="'sgbm' is a classical method"):
+        load_adaptable("sgbm")
     with pytest.raises(InputError, match="'bm' is a classical method"):
         load_adaptable("bm")
     with pytest.raises(InputError, match="exported ONNX file"):
@@ -142,13 +142,18 @@ def test_networks_without_trainable_weights_are_refused(tmp_path):
 def test_packaged_network_resolves_to_its_pytorch_state_or_is_refused(monkeypatch):
     if adapt_network.packaged_network_source() is None:
         pytest.skip("needs training/default/state.pt (a source checkout)")
-    network = load_adaptable("rtnet-v4")
+    network = load_adaptable("rtnet-v5")
     assert network.spec.name == "rtnet" and network.settings["full_refinement"]
     assert network.source.endswith("state.pt") and "PyTorch source" in (network.note or "")
     assert network.loss_weights == [0.5, 0.7, 0.85, 1.0]
+    hybrid = load_adaptable("default")  # the hybrid: its network is what learns
+    assert hybrid.spec.name == "rtnet" and hybrid.source == network.source
+    assert "its network is adapted" in hybrid.note and "PyTorch source" in hybrid.note
     monkeypatch.setattr(adapt_network, "packaged_network_source", lambda: None)
     with pytest.raises(InputError, match="ships as ONNX only"):
-        load_adaptable("rtnet-v4")
+        load_adaptable("rtnet-v5")
+    with pytest.raises(InputError, match="ships as ONNX only"):
+        load_adaptable("hybrid")
 
 
 def test_adapted_checkpoint_loads_by_itself(tmp_path):

@@ -10,7 +10,7 @@ from ..errors import InputError, RtStereoError, require
 from .common import size_arg
 
 EPILOG = """examples:
-  rtstereo adapt lefts/ rights/ -o mycam.pt                 # rtnet-v4's PyTorch state, 10 minutes
+  rtstereo adapt lefts/ rights/ -o mycam.pt                 # rtnet-v5's PyTorch state, 10 minutes
   rtstereo adapt 'cam0/*.png' 'cam1/*.png' --minutes 5 -o mycam.pt
   rtstereo adapt --pairs pairs.csv --steps 300 --losses photometric,smoothness -o mycam.pt
   rtstereo adapt lefts/ rights/ --model rtnet --weights runs/rtnet/best.pt --weight proxy=0.2 -o mycam.onnx
@@ -70,8 +70,8 @@ def register(subparsers) -> None:
     model.add_argument(
         "--model",
         "-m",
-        default="rtnet-v4",
-        help="network to adapt: rtnet-v4 (its PyTorch state in a source checkout), an rtstereo checkpoint, "
+        default="rtnet-v5",
+        help="network to adapt: rtnet-v5 (its PyTorch state in a source checkout), an rtstereo checkpoint, "
         "or a registry network with --weights (default: %(default)s)",
     )
     model.add_argument("--weights", "-w", help="weights file of a registry network")

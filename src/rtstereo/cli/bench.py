@@ -19,7 +19,7 @@ EPILOG = """examples:
   rtstereo bench anynet --weights kitti2015.tar --sizes 240x320,480x640 --data ../shared/data/real -o results/
   rtstereo bench gwcnet-gc --random-weights --sizes 480x672 --max-disp 192 --precision fp16 --device cuda \
       --set channels_last=true,false --set cuda_graphs=auto,false --set compile=false,reduce-overhead
-  rtstereo bench hybrid,rtnet-v4,sgbm --sizes 480x640 --threads 2 --baseline sgbm
+  rtstereo bench hybrid,rtnet-v5,sgbm --sizes 480x640 --threads 2 --baseline sgbm
   rtstereo bench training/default/state.pt --sizes 1080x1920 --precision fp16,fp32 --device cuda
 
 Times are of the whole predict call per pair, after warm-up. With -o: bench.json (date, commit,

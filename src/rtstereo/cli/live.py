@@ -16,7 +16,7 @@ EPILOG = """examples:
   rtstereo live --camera realsense -o live.mp4 --output-prefix frames/disp --max-frames 300
   rtstereo live --camera oak --temporal --show              # a static camera: less flicker
   rtstereo live --camera oak --view3d --max-depth 5          # live point cloud in Rerun (viewer extra)
-  rtstereo live --camera oak --model rtnet-v4 --adapt --adapt-save mycam.pt --show   # adapt while it runs (f freezes)
+  rtstereo live --camera oak --model rtnet-v5 --adapt --adapt-save mycam.pt --show   # adapt while it runs (f freezes)
 
 The camera's newest frame is always the one processed: a slow model skips frames, it never lags.
 OAK-D and RealSense supply their own calibration; q or Esc in the window, or Ctrl-C, stop cleanly.

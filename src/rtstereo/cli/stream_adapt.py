@@ -18,7 +18,7 @@ FREEZE_KEY = "f"
 def add_adapt_args(parser: argparse.ArgumentParser) -> None:
     """The ``--adapt*`` options."""
     group = parser.add_argument_group(
-        "online adaptation (a PyTorch network: rtnet-v4 from a source checkout, a checkpoint, rtnet --weights)"
+        "online adaptation (a PyTorch network: rtnet-v5 from a source checkout, a checkpoint, rtnet --weights)"
     )
     group.add_argument(
         "--adapt",

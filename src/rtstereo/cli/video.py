@@ -27,7 +27,7 @@ EPILOG = """examples:
   rtstereo video 'left/*.png' 'right/*.png' --fps 15 -o out.mp4                 # image sequences
   rtstereo video left.mp4 right.mp4 --start 300 --stride 2 --max-frames 100 --show
   rtstereo video left.mp4 right.mp4 --calib calib.json --view3d --max-depth 20    # live 3D view (Rerun)
-  rtstereo video left.mp4 right.mp4 --model rtnet-v4 --adapt --adapt-save mycam.pt -o out.mp4   # adapt online
+  rtstereo video left.mp4 right.mp4 --model rtnet-v5 --adapt --adapt-save mycam.pt -o out.mp4   # adapt online
   rtstereo video left.mp4 right.mp4 --output-prefix frames/disp --engine ray --workers 2   # frame ranges in parallel
 
 --engine ray cuts the frames into ranges predicted in parallel by Ray workers and writes the same

@@ -19,11 +19,12 @@ __all__ = [
 ]
 
 # The network trained by this project that ships inside the package (registered below).
-PACKAGED_NETWORK = "rtnet-v4"
+PACKAGED_NETWORK = "rtnet-v5"
 # `default` names the method that is best on the selection set, ../shared/data/validation (never on
-# ../shared/data/real, the report set): SGBM, since rtnet-v4 has a higher mean bad-2 on its 22
-# Middlebury scenes (21.7 % against 20.4 %) and a higher bad-1 on ETH3D (benchmarks/results/validation/).
-DEFAULT_ALIAS = "sgbm"
+# ../shared/data/real, the report set): the hybrid (the packaged network with SGBM's confident
+# matches), whose mean bad-2 on its 22 Middlebury scenes is lower than SGBM's and than the network's
+# alone (benchmarks/results/validation/; training/SELECTION.md, addendum of session 10).
+DEFAULT_ALIAS = "hybrid"
 
 
 def is_onnx_file(model: str) -> bool:
@@ -185,7 +186,8 @@ register(
     ModelSpec(
         name=PACKAGED_NETWORK,
         summary="rtnet with its 1/2- and full-resolution stages as trained by this project, packaged ONNX fp32: no "
-        "download, no torch; edges refined against the images; beats SGBM on KITTI, not on most Middlebury scenes",
+        "download, no torch; edges refined against the images; beats SGBM on KITTI and ETH3D, not on most Middlebury "
+        "scenes",
         onnx_file=f"{PACKAGED_NETWORK}.onnx",
         kind="onnx",
         builder="",

@@ -37,9 +37,9 @@ IO_BYTES_PER_PX = 32  # two uint8 RGB inputs (6 B), the float32 disparity and it
 MIN_SCALE = 1 / 8  # below this a lower-resolution pass is no longer an answer worth giving
 
 # Peak working bytes per pixel at the size the method runs at (measured, see the module docstring).
-BYTES_PER_PX = {"sgbm": 24, "bm": 24, "rtnet-v4": 560}
+BYTES_PER_PX = {"sgbm": 24, "bm": 24, "rtnet-v5": 560}  # rtnet-v5: rtnet-v4's architecture and measure
 # The hybrid runs the packaged network and two SGBM passes (left and mirrored right) at the same time.
-BYTES_PER_PX["hybrid"] = BYTES_PER_PX["rtnet-v4"] + 2 * BYTES_PER_PX["sgbm"] + 16
+BYTES_PER_PX["hybrid"] = BYTES_PER_PX["rtnet-v5"] + 2 * BYTES_PER_PX["sgbm"] + 16
 # Networks with a cost volume over the disparity range: bytes per pixel per searched disparity level.
 BYTES_PER_PX_PER_DISP = {"gwcnet-g": 24.0, "gwcnet-gc": 28.0, "anynet": 2.0, "crestereo": 8.0, "rtnet": 3.0}
 DEFAULT_NETWORK_BYTES_PER_PX = 2048
@@ -131,7 +131,7 @@ def estimate_peak_bytes(
     """Estimated peak bytes of one prediction.
 
     Args:
-        model: registry name (``sgbm``, ``rtnet-v4``...).
+        model: registry name (``sgbm``, ``rtnet-v5``...).
         kind: ``classical``, ``network`` or ``onnx``.
         max_disp_px: the disparity range searched (networks with cost volumes grow with it).
         input_hw: the input pair's ``(H, W)``.
@@ -166,7 +166,7 @@ def plan_network_size(
     Examples:
         >>> plan_network_size("sgbm", "classical", 64, (480, 640), budget=Budget(1 << 30, "test")) is None
         True
-        >>> plan_network_size("rtnet-v4", "onnx", 192, (4000, 6000), 32, budget=Budget(2 << 30, "test"))
+        >>> plan_network_size("rtnet-v5", "onnx", 192, (4000, 6000), 32, budget=Budget(2 << 30, "test"))
         (1280, 1920)
     """
     budget = budget or memory_budget()

@@ -38,7 +38,7 @@ def load_adaptable(model: str, weights: str | None = None, settings: dict[str, A
 
     Args:
         model: a registry network with ``weights`` (e.g. ``rtnet``), an rtstereo checkpoint, or the
-            packaged ONNX network's name (``rtnet-v4``: its PyTorch state, ``training/default/state.pt``,
+            packaged ONNX network's name (``rtnet-v5``: its PyTorch state, ``training/default/state.pt``,
             when rtstereo runs from a source checkout).
         weights: weights file of a registry network.
         settings: setting overrides.
@@ -59,6 +59,13 @@ def load_adaptable(model: str, weights: str | None = None, settings: dict[str, A
             "exported from (--model CHECKPOINT.pt, or --model rtnet --weights FILE)"
         )
     is_file = Path(name).suffix != "" and Path(name).is_file()
+    if not is_file and weights is None and get_spec(name).kind == "hybrid":
+        hybrid = get_spec(name)
+        note = (
+            f"{hybrid.name} is {hybrid.network} with SGBM's confident matches: its network is adapted (SGBM has "
+            "nothing to learn), and the checkpoint written is that network alone"
+        )
+        name = str(hybrid.network)
     if name == PACKAGED_NETWORK and weights is None:
         source = packaged_network_source()
         if source is None:
@@ -66,7 +73,7 @@ def load_adaptable(model: str, weights: str | None = None, settings: dict[str, A
                 f"{PACKAGED_NETWORK} ships as ONNX only; adapting needs its PyTorch state, training/default/state.pt "
                 "of the rtstereo source repository: pass --model PATH/TO/state.pt (or --model rtnet --weights FILE)"
             )
-        note = f"{PACKAGED_NETWORK} is adapted from its PyTorch source, {source}"
+        note = "; ".join(filter(None, [note, f"{PACKAGED_NETWORK} is adapted from its PyTorch source, {source}"]))
         name = str(source)
         is_file = True
     if not is_file:
