@@ -265,7 +265,7 @@ def test_live_adapt_on_a_side_by_side_file(capsys, tmp_path, videos, tiny_checkp
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--adapt"], "--adapt: 'default' stands for sgbm, a classical method with no trainable weights"),
+        (["--adapt", "--model", "sgbm"], "--adapt: 'sgbm' is a classical method with no trainable weights"),
         (["--adapt", "--model", "m.onnx"], "--adapt: m.onnx is an exported ONNX file"),
         (["--adapt", "--model", "TINY", "--backend", "onnxruntime"], "--adapt trains the PyTorch network"),
         (["--adapt-save", "x.pt"], "--adapt-save: online adaptation options; add --adapt"),
