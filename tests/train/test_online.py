@@ -298,3 +298,24 @@ def test_the_window_key_f_freezes_and_resumes(monkeypatch, tiny_checkpoint):
         assert window.poll() is False and not adapter.frozen
     finally:
         sink.close()
+
+
+def test_default_the_hybrid_adapts_its_network_and_keeps_sgbm_beside_it(frames):
+    from rtstereo.train import adapt_network
+
+    if adapt_network.packaged_network_source() is None:
+        pytest.skip("needs training/default/state.pt (a source checkout)")
+    from rtstereo.runtime.hybrid import HybridPredictor
+
+    predictor, adapter = adapting_predictor(
+        "default", settings={"uniqueness": 20}, config=OnlineConfig(steps=1, **SMALL)
+    )
+    assert isinstance(predictor, HybridPredictor) and isinstance(predictor.network, AdaptingPredictor)
+    assert predictor.settings["uniqueness"] == 20 and predictor.name.startswith("hybrid")
+    before = _state(predictor.network.backend.module)
+    sink = AdaptationSink(adapter)
+    summary = Stream(GeneratedStream(frames, until=lambda: adapter.frozen, delay_s=0.01), predictor, sinks=[sink]).run()
+    assert adapter.steps == 1 and adapter.frames_seen == summary.frames_written
+    assert not _same(before, _state(predictor.network.backend.module))  # the network served is the adapted one
+    result = predictor.predict(frames[0][0], frames[1][0])
+    assert result.settings["network"].endswith("(adapting online)") and "sgbm" in result.timings_ms

@@ -400,8 +400,9 @@ def adapting_predictor(
     """A predictor serving a trainable network, and the adapter that updates its weights.
 
     Args:
-        model: a network with trainable PyTorch weights: ``rtnet-v4`` (its PyTorch state in a source
-            checkout), an rtstereo checkpoint, or a registry network with ``weights``.
+        model: a network with trainable PyTorch weights: ``rtnet-v5`` (its PyTorch state in a source
+            checkout), an rtstereo checkpoint, or a registry network with ``weights``; or the hybrid
+            (``default``), whose network adapts while SGBM's confident matches keep replacing its own.
         weights: weights file of a registry network.
         settings: model settings, and the post-processing switches ``load`` takes.
         device, precision: of the serving backend (the adapter trains in float32 on the same device).
@@ -414,6 +415,7 @@ def adapting_predictor(
     Raises:
         InputError: a classical or ONNX-only model (nothing to train), or a bad setting.
     """
+    from ..models import is_onnx_file
     from ..models.registry import coerce_setting
     from ..runtime.backends import TorchBackend
     from ..runtime.postprocess import POSTPROCESS_SETTINGS
@@ -421,6 +423,13 @@ def adapting_predictor(
 
     overrides = dict(settings or {})
     switches = {name: overrides.pop(name) for name in POSTPROCESS_SETTINGS if name in overrides}
+    hybrid = _hybrid_spec(model) if weights is None and not is_onnx_file(model) else None
+    hybrid_settings = {}
+    if hybrid is not None:  # its network adapts; SGBM's confident matches keep replacing its own
+        hybrid_settings = hybrid.resolve_settings(
+            {k: overrides.pop(k) for k in list(overrides) if k in hybrid.defaults}
+        )
+        model = str(hybrid.network)
     network = load_adaptable(model, weights, overrides)
     if network.note:
         log.info("%s", network.note)
@@ -438,7 +447,25 @@ def adapting_predictor(
     predictor = AdaptingPredictor(network.spec, network.settings, backend, adapter, name=f"{model} (adapting online)")
     for name, value in switches.items():
         setattr(predictor, name, coerce_setting(name, value, False))
+    if hybrid is not None:
+        from ..runtime.hybrid import HybridPredictor
+
+        served = HybridPredictor(hybrid, hybrid_settings, predictor)
+        served.name = f"{hybrid.name} (its network adapting online)"
+        return served, adapter
     return predictor, adapter
+
+
+def _hybrid_spec(model: str) -> Any:
+    """The registry entry of ``model`` when it names a hybrid method (``default`` may), else ``None``."""
+    from ..errors import ModelNotFoundError
+    from ..models import get_spec, resolve_alias
+
+    try:
+        spec = get_spec(resolve_alias(model))
+    except ModelNotFoundError:  # a checkpoint path
+        return None
+    return spec if spec.kind == "hybrid" else None
 
 
 class AdaptingPredictor(Predictor):
