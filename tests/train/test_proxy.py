@@ -117,14 +117,15 @@ def test_mixed_stream_concatenates_rendered_and_real(unlabeled_root):
     assert torch.equal(batch["disparity"][:2], torch.full((2, 64, 128), 5.0))
 
 
-def test_training_mixes_unlabeled_pairs_into_rendered_batches(tmp_path, unlabeled_root):
+@pytest.mark.parametrize("real_per_batch", [1, 2])  # 2 of 3: more real pairs than rendered ones
+def test_training_mixes_unlabeled_pairs_into_rendered_batches(tmp_path, unlabeled_root, real_per_batch):
     config = TrainConfig(
         out_dir=str(tmp_path / "run"),
         settings={"max_disp": 32},
         steps=1,
         batch_size=3,
         unlabeled=str(unlabeled_root),
-        unlabeled_per_batch=1,
+        unlabeled_per_batch=real_per_batch,
         crop_hw=(64, 128),
         val_size=2,
         val_hw=(64, 128),

@@ -479,8 +479,9 @@ class _Run:
             from .proxy import MixedStream, ProxyStream
 
             share = config.unlabeled_share
+            # The rendered part of the batch: its own config has no unlabeled pairs (half real or more is allowed).
             rendered = SyntheticStream(
-                config.replace(batch_size=config.batch_size - share), self.device, scene_max_disp
+                config.replace(batch_size=config.batch_size - share, unlabeled=None), self.device, scene_max_disp
             )
             real = ProxyStream(config.unlabeled, share, config.crop_hw, self.max_disp, config.seed, self.device)
             self.stream = MixedStream(rendered, real)
