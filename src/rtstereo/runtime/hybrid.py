@@ -1,13 +1,13 @@
 """The hybrid method: a network's disparity, with SGBM's confident matches in place of its own.
 
-SGBM and the project's network fail in different places. Where SGBM's uniqueness test and a left-right
-check both hold (:func:`rtstereo.models.sgbm.confident_disparity`: about half of the pixels of real
-indoor scenes, at 5 % bad-2), its matches are better than the network's on most real scenes; the
+SGBM and the project's network fail in different places. Where SGBM's uniqueness test (15 %) and its
+left-right check (1 px) both hold (:func:`rtstereo.models.sgbm.confident_disparity`: about 70 % of
+the pixels of real indoor scenes), its matches are better than the network's on most real scenes; the
 network answers everywhere else (low texture, occlusions, the left band), where SGBM has only holes or
 row-wise fills. Both run at once, SGBM on a worker thread (OpenCV and ONNX Runtime release the GIL).
 
 On the 22 Middlebury scenes of ``../shared/data/validation`` this took the mean bad-2 from 20.4 %
-(SGBM) and 21.7 % (rtnet-v4 alone) to 18.4 % (training/default/README.md, "Session 10").
+(SGBM) and 21.3 % (rtnet-v5 alone) to 17.6 % (training/default/README.md, "Session 10").
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class HybridPredictor:
     Args:
         spec: the hybrid's registry entry.
         settings: its resolved settings: ``max_disp`` (SGBM's search bound; it also searches no more
-            than a quarter of the image width), ``uniqueness``, ``lr_tolerance``.
+            than a quarter of the image width), ``uniqueness``, ``lr_tolerance``, ``mirrored_check``.
         network: the predictor of the network it runs.
     """
 
@@ -141,6 +141,11 @@ class HybridPredictor:
     def _confident(self, pair: StereoPair, search_px: float) -> tuple[np.ndarray, float]:
         t0 = time.perf_counter()
         confident = confident_disparity(
-            pair.left, pair.right, search_px, self.settings["uniqueness"], self.settings["lr_tolerance"]
+            pair.left,
+            pair.right,
+            search_px,
+            self.settings["uniqueness"],
+            self.settings["lr_tolerance"],
+            mirrored_check=self.settings["mirrored_check"],
         )
         return confident, (time.perf_counter() - t0) * 1e3
