@@ -101,3 +101,9 @@ def test_cli_predict_and_models(tmp_path, capsys):
     capsys.readouterr()
     assert main(["models", "hybrid"]) == 0
     assert "SGBM's confident matches replace" in capsys.readouterr().out
+
+
+def test_a_pair_too_narrow_for_sgbm_is_refused_with_the_network_to_use():
+    left, right = shifted_pair(4, (32, 12))
+    with pytest.raises(rtstereo.errors.InputError, match=r"too small for hybrid.*--model rtnet-v5"):
+        rtstereo.load("hybrid").predict(left, right)

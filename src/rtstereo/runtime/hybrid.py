@@ -120,7 +120,8 @@ class HybridPredictor:
         search_px = self.settings["max_disp"] * max_disp_scale
         if pair.size_hw[1] <= confident_search_range(pair.size_hw[1], search_px):
             raise InputError(
-                f"image width {pair.size_hw[1]} px is too small for {self.name}: SGBM needs more than 16 px of width"
+                f"image width {pair.size_hw[1]} px is too small for {self.name}: SGBM needs more than 16 px of width; "
+                f"run the network alone (--model {self.network.name})"
             )
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtstereo-sgbm") as pool:
             pending = pool.submit(self._confident, pair, search_px)
