@@ -18,9 +18,7 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +29,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from stream_fps import render, write_video  # noqa: E402
 
+from rtstereo.bench import machine_info  # noqa: E402
 from rtstereo.sources.video import TwoVideoSource, VideoReader  # noqa: E402
 
 
@@ -73,12 +72,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(rows[-1], flush=True)
     median = {way: statistics.median(r["pairs_per_s"] for r in rows if r["way"] == way) for way in ways}
     ratios = [b["pairs_per_s"] / a["pairs_per_s"] for a, b in zip(rows[::2], rows[1::2])]
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    machine = machine_info()
     report = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "commit": commit,
-        "cpu_count": os.cpu_count(),
-        "system": platform.platform(),
+        "machine": machine,
         "size_wh": [width, height],
         "frames": args.frames,
         "codec": "mp4v",
@@ -89,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"# Decoding two {width}x{height} mp4v videos: one after the other vs at once",
         "",
-        f"{report['date']}, commit {commit[:10]}, {os.cpu_count()} CPU cores, shared: load average "
+        f"{machine['date']}, commit {machine['commit'][:10]}, {machine['cpu_count']} CPU cores, shared: load average "
         f"{min(r['load'] for r in rows):.1f}-{max(r['load'] for r in rows):.1f}. {args.frames} frames, "
         f"{args.rounds} alternated rounds; pairs per second, decoding only.",
         "",

@@ -15,7 +15,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import statistics
@@ -26,6 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from rtstereo.bench import machine_info
 from rtstereo.sources.cameras import UVCSource
 from rtstereo.sources.oak import HostRectification, OakSource
 
@@ -89,8 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     report = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "cpu_count": os.cpu_count(),
+        "machine": machine_info(),
         "load_average_1min": round(load, 2),
         "camera_fps": args.camera_fps,
         "model_fps": args.model_fps,

@@ -27,7 +27,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shlex
 import statistics
 import subprocess
@@ -79,25 +78,10 @@ def run_video(src: Path, left: Path, right: Path, out: Path, model: str, extra: 
 
 
 def environment() -> dict:
-    import cv2
-    import numpy as np
-    import torch
+    """The machine (:func:`rtstereo.bench.machine_info`) and the thread setting of the runs."""
+    from rtstereo.bench import machine_info
 
-    return {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "hardware": {
-            "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "system": platform.platform(),
-        },
-        "versions": {
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "opencv": cv2.__version__,
-            "torch": torch.__version__,
-        },
-        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
-    }
+    return {"machine": machine_info(), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")}
 
 
 def markdown(report: dict) -> str:
@@ -109,10 +93,10 @@ def markdown(report: dict) -> str:
     lines = [
         title,
         "",
-        f"{report['date']}; {report['frames']} frames of two generated {report['size_wh'][0]}x"
+        f"{report['machine']['date']}; {report['frames']} frames of two generated {report['size_wh'][0]}x"
         f"{report['size_wh'][1]} mp4 files; `--model {report['model']}{report['args'] and ' ' + report['args']}`, "
         "`-o out.mp4`; "
-        f"{report['hardware']['cpu_count']} CPU cores ({report['hardware']['processor']}), shared: load "
+        f"{report['machine']['cpu_count']} CPU cores ({report['machine']['cpu']}), shared: load "
         f"average {min(report['load_averages']):.1f}-{max(report['load_averages']):.1f} during the runs.",
         "",
         "Stage FPS = frames per second of the stage's own busy time; serial estimate = 1000 / sum of the "
