@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, OutputError
+from ..runtime.agreement import compare_maps
 
 
 @dataclass(frozen=True)
@@ -118,32 +119,18 @@ def compare(
         >>> c.max_abs_px, c.bad1_pct, c.passed
         (0.5, 0.0, True)
     """
-    candidate = np.asarray(candidate, np.float32)
-    reference = np.asarray(reference, np.float32)
-    if candidate.shape != reference.shape:
-        raise InputError(f"parity: candidate {candidate.shape} and reference {reference.shape} differ in shape")
-    finite_c, finite_r = np.isfinite(candidate), np.isfinite(reference)
-    both = finite_c & finite_r
-    diff = np.abs(candidate[both] - reference[both])
-    max_abs = float(diff.max()) if diff.size else float("inf")
-    mean_abs = float(diff.mean()) if diff.size else float("inf")
-    bad = int((diff > 1.0).sum()) + int((finite_c != finite_r).sum())
-    bad1 = 100.0 * bad / candidate.size
-    nonfinite = int((~finite_c).sum())
-    passed = (
-        nonfinite <= int((~finite_r).sum())
-        and mean_abs <= tolerance.mean_abs_px
-        and bad1 <= tolerance.bad1_pct
-        and (tolerance.max_abs_px is None or max_abs <= tolerance.max_abs_px)
+    measured = compare_maps(candidate, reference, f"parity: {name}")
+    passed = measured.within(tolerance.mean_abs_px, tolerance.bad1_pct) and (
+        tolerance.max_abs_px is None or measured.max_abs_px <= tolerance.max_abs_px
     )
     return ParityCheck(
         name,
-        max_abs,
-        mean_abs,
-        bad1,
-        nonfinite,
-        int((~finite_r).sum()),
-        int(candidate.size),
+        measured.max_abs_px,
+        measured.mean_abs_px,
+        measured.bad1_pct,
+        measured.nonfinite,
+        measured.nonfinite_reference,
+        int(np.size(candidate)),
         tolerance,
         bool(passed),
         enforced,

@@ -3,8 +3,8 @@ vs the eager network.
 
 The runtime checks itself with these (an ONNX Runtime GPU session against its CPU session on the
 first pair, a captured CUDA graph against the eager forward) and reports fp16-vs-fp32 parity
-(:func:`precision_parity`). Pure numpy: the measures are those of the exporter's parity report
-(:mod:`rtstereo.export.parity`), which sits above this layer.
+(:func:`precision_parity`). Pure numpy. The exporter's parity report (:mod:`rtstereo.export.parity`),
+which sits above this layer, takes its measures from :func:`compare_maps` too.
 """
 
 from __future__ import annotations
