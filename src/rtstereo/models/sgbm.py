@@ -165,25 +165,22 @@ def confident_disparity(
         float32 ``(H, W)``, pixels.
     """
     width = left.shape[1]
-    block = 5
-    matcher = cv2.StereoSGBM_create(
-        minDisparity=0,
-        numDisparities=confident_search_range(width, max_disp_px),
-        blockSize=block,
-        P1=8 * 3 * block * block,
-        P2=32 * 3 * block * block,
-        disp12MaxDiff=max(0, int(round(lr_tolerance_px))),
-        uniquenessRatio=int(uniqueness),
-        speckleWindowSize=100,
-        speckleRange=2,
+    match = build_sgbm(
+        {
+            "max_disp": confident_search_range(width, max_disp_px),
+            "block_size": 5,
+            "disp12_max_diff": max(0, int(round(lr_tolerance_px))),
+            "uniqueness": int(uniqueness),
+            "speckle_window": 100,
+            "speckle_range": 2,
+            "fill_holes": False,
+        }
     )
-    raw_left = matcher.compute(left, right)
+    d_left = match(left, right)
     if not mirrored_check:
-        return np.where(raw_left > 0, raw_left / 16.0, np.nan).astype(np.float32)
+        return d_left
     # The right view's disparity: match the mirrored pair, whose left view is the mirrored right one.
-    raw_right = matcher.compute(np.ascontiguousarray(right[:, ::-1]), np.ascontiguousarray(left[:, ::-1]))[:, ::-1]
-    d_left = np.where(raw_left > 0, raw_left / 16.0, np.nan).astype(np.float32)
-    d_right = np.where(raw_right > 0, raw_right / 16.0, np.nan).astype(np.float32)
+    d_right = match(np.ascontiguousarray(right[:, ::-1]), np.ascontiguousarray(left[:, ::-1]))[:, ::-1]
     cols = np.arange(width, dtype=np.float32)[None, :]
     x_right = np.round(cols - np.nan_to_num(d_left, nan=0.0)).astype(np.int64).clip(0, width - 1)
     back = np.take_along_axis(d_right, x_right, axis=1)
