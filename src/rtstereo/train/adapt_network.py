@@ -33,6 +33,18 @@ class AdaptableNetwork:
     note: str | None = None
 
 
+def hybrid_spec(model: str) -> Any:
+    """The registry entry of ``model`` when it names a hybrid method (``default`` may), else ``None``
+    (a network, a classical method, a checkpoint or an ``.onnx`` file)."""
+    from ..models import get_spec, is_onnx_file, resolve_alias
+
+    name = resolve_alias(model)
+    if is_onnx_file(name) or (Path(name).suffix and Path(name).is_file()):
+        return None
+    spec = get_spec(name)
+    return spec if spec.kind == "hybrid" else None
+
+
 def load_adaptable(model: str, weights: str | None = None, settings: dict[str, Any] | None = None) -> AdaptableNetwork:
     """Build the PyTorch network ``model`` names, with its weights, for :func:`adapt`.
 
@@ -59,8 +71,8 @@ def load_adaptable(model: str, weights: str | None = None, settings: dict[str, A
             "exported from (--model CHECKPOINT.pt, or --model rtnet --weights FILE)"
         )
     is_file = Path(name).suffix != "" and Path(name).is_file()
-    if not is_file and weights is None and get_spec(name).kind == "hybrid":
-        hybrid = get_spec(name)
+    hybrid = hybrid_spec(model) if weights is None else None
+    if hybrid is not None:
         note = (
             f"{hybrid.name} is {hybrid.network} with SGBM's confident matches: its network is adapted (SGBM has "
             "nothing to learn), and the checkpoint written is that network alone"

@@ -415,15 +415,14 @@ def adapting_predictor(
     Raises:
         InputError: a classical or ONNX-only model (nothing to train), or a bad setting.
     """
-    from ..models import is_onnx_file
     from ..models.registry import coerce_setting
     from ..runtime.backends import TorchBackend
     from ..runtime.postprocess import POSTPROCESS_SETTINGS
-    from .adapt_network import load_adaptable
+    from .adapt_network import hybrid_spec, load_adaptable
 
     overrides = dict(settings or {})
     switches = {name: overrides.pop(name) for name in POSTPROCESS_SETTINGS if name in overrides}
-    hybrid = _hybrid_spec(model) if weights is None and not is_onnx_file(model) else None
+    hybrid = hybrid_spec(model) if weights is None else None
     hybrid_settings = {}
     if hybrid is not None:  # its network adapts; SGBM's confident matches keep replacing its own
         hybrid_settings = hybrid.resolve_settings(
@@ -454,18 +453,6 @@ def adapting_predictor(
         served.name = f"{hybrid.name} (its network adapting online)"
         return served, adapter
     return predictor, adapter
-
-
-def _hybrid_spec(model: str) -> Any:
-    """The registry entry of ``model`` when it names a hybrid method (``default`` may), else ``None``."""
-    from ..errors import ModelNotFoundError
-    from ..models import get_spec, resolve_alias
-
-    try:
-        spec = get_spec(resolve_alias(model))
-    except ModelNotFoundError:  # a checkpoint path
-        return None
-    return spec if spec.kind == "hybrid" else None
 
 
 class AdaptingPredictor(Predictor):
