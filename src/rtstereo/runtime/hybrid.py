@@ -49,6 +49,7 @@ class HybridPredictor:
         self.settings = dict(settings)
         self.network = network
         self.name = spec.name
+        self._sgbm_thread: ThreadPoolExecutor | None = None  # made on first use, kept for the next frames
 
     def __repr__(self) -> str:
         return f"HybridPredictor({self.name!r}, settings={self.settings}, network={self.network!r})"
@@ -123,9 +124,12 @@ class HybridPredictor:
                 f"image width {pair.size_hw[1]} px is too small for {self.name}: SGBM needs more than 16 px of width; "
                 f"run the network alone (--model {self.network.name})"
             )
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtstereo-sgbm") as pool:
-            pending = pool.submit(self._confident, pair, search_px)
+        if self._sgbm_thread is None:
+            self._sgbm_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtstereo-sgbm")
+        pending = self._sgbm_thread.submit(self._confident, pair, search_px)
+        try:
             result = self.network.predict_pair(pair)
+        finally:
             confident, sgbm_ms = pending.result()
         t1 = time.perf_counter()
         fused = np.where(np.isfinite(confident), confident, result.disparity_px).astype(np.float32)
