@@ -206,12 +206,12 @@ register(
 register(
     ModelSpec(
         name="hybrid",
-        summary=f"{PACKAGED_NETWORK} where SGBM is not confident, SGBM where its uniqueness test and left-right "
-        "check hold; both run at once (no torch, no download)",
+        summary=f"SGBM where its uniqueness test and left-right check hold; elsewhere {PACKAGED_NETWORK} or SGBM's "
+        "row-wise fill, whichever matches better; both run at once (no torch, no download)",
         kind="hybrid",
         builder="",
         network=PACKAGED_NETWORK,
-        defaults={"max_disp": 192, "uniqueness": 15, "lr_tolerance": 1.0, "mirrored_check": False},
+        defaults={"max_disp": 192, "uniqueness": 15, "lr_tolerance": 1.0, "mirrored_check": False, "hole_choice": True},
         setting_help={
             "max_disp": "largest disparity SGBM searches, pixels (at most a quarter of the image width; the "
             "network's range is fixed: 192)",
@@ -219,6 +219,8 @@ register(
             "lr_tolerance": "left-right check tolerance for a confident match, pixels (OpenCV's disp12MaxDiff)",
             "mirrored_check": "also check each match against a second SGBM pass on the mirrored pair (stricter, "
             "twice SGBM's time)",
+            "hole_choice": "where SGBM is not confident, take the network's value or SGBM's row-wise fill, whichever "
+            "matches the right image better (false: always the network's)",
         },
         size_divisor=32,
         licence="MIT (this project) + Apache-2.0 (OpenCV)",

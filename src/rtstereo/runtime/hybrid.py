@@ -6,8 +6,16 @@ the pixels of real indoor scenes), its matches are better than the network's on 
 network answers everywhere else (low texture, occlusions, the left band), where SGBM has only holes or
 row-wise fills. Both run at once, SGBM on a worker thread (OpenCV and ONNX Runtime release the GIL).
 
-On the 22 Middlebury scenes of ``../shared/data/validation`` this took the mean bad-2 from 20.4 %
-(SGBM) and 21.3 % (rtnet-v5 alone) to 17.6 % (training/default/README.md, "Session 10").
+Where SGBM is not confident, neither answer is always the better one: on large weakly textured
+surfaces SGBM's row-wise fill (the nearer-to-background of the confident values beside the hole)
+is often right where the network is not, and at object borders the reverse. With ``hole_choice``
+(the default) each such pixel takes whichever of the two matches the right image better, by the edge
+refinement's photometric cost (:class:`~rtstereo.runtime.refine.PhotometricCost`) averaged over a
+``CHOICE_WINDOW_PX`` square.
+
+On the 22 Middlebury scenes of ``../shared/data/validation`` the confident matches took the mean
+bad-2 from 20.4 % (SGBM) and 21.3 % (rtnet-v5 alone) to 17.6 %, and the choice in the holes to 17.0 %
+(training/default/README.md, "Session 10" and "Session 11").
 """
 
 from __future__ import annotations
@@ -23,11 +31,52 @@ import numpy as np
 
 from ..errors import InputError
 from ..models.registry import ModelSpec
-from ..models.sgbm import confident_disparity, confident_search_range
+from ..models.sgbm import confident_disparity, confident_search_range, fill_holes_rowwise
 from ..types import Calibration, DisparityResult, StereoPair
 from .memory import BUDGET_ENV as MEMORY_BUDGET_ENV
 from .memory import plan_network_size
 from .predictor import Predictor, ResizeWarning
+from .refine import PhotometricCost
+
+# The square over which the network's and the row-wise fill's photometric costs are compared (pixels).
+# Chosen among 3, 9 and 21 on the selection set (17.15, 16.98, 16.86 % mean bad-2: the middle one; the
+# choice barely depends on it).
+CHOICE_WINDOW_PX = 9
+
+
+def choose_in_holes(
+    left: np.ndarray,
+    right: np.ndarray,
+    confident: np.ndarray,
+    network: np.ndarray,
+    window_px: int = CHOICE_WINDOW_PX,
+) -> np.ndarray:
+    """The fused map: ``confident`` where finite; elsewhere the network's value or SGBM's row-wise fill
+    of ``confident`` (:func:`~rtstereo.models.sgbm.fill_holes_rowwise`), whichever has the lower
+    photometric cost averaged over a ``window_px`` square.
+
+    A row without a confident pixel has no fill: the network answers there. Where the network's value
+    is ``nan`` (invalid), the fill is taken whatever the costs.
+
+    Args:
+        left, right: uint8 RGB ``(H, W, 3)``.
+        confident: float32 ``(H, W)``, ``nan`` where SGBM is not confident.
+        network: float32 ``(H, W)``, the network's map (``nan`` where invalid).
+
+    Returns:
+        float32 ``(H, W)``.
+    """
+    holes = ~np.isfinite(confident)
+    network_ok = np.isfinite(network)
+    row_fill = fill_holes_rowwise(confident)
+    row_fill = np.where(np.isfinite(row_fill), row_fill, network)
+    cost = PhotometricCost(left, right)
+    window = (window_px, window_px)
+    network_cost = cv2.blur(cost(network), window)  # blur writes a new array: the cost buffer is reused
+    fill_cost = cv2.blur(cost(row_fill), window)
+    take_fill = (fill_cost < network_cost) | ~network_ok
+    chosen = np.where(take_fill, row_fill, network)
+    return np.where(holes, chosen, confident).astype(np.float32)
 
 
 class HybridPredictor:
@@ -40,7 +89,8 @@ class HybridPredictor:
     Args:
         spec: the hybrid's registry entry.
         settings: its resolved settings: ``max_disp`` (SGBM's search bound; it also searches no more
-            than a quarter of the image width), ``uniqueness``, ``lr_tolerance``, ``mirrored_check``.
+            than a quarter of the image width), ``uniqueness``, ``lr_tolerance``, ``mirrored_check``,
+            ``hole_choice`` (see :func:`choose_in_holes`; without it the network fills every hole).
         network: the predictor of the network it runs.
     """
 
@@ -132,7 +182,10 @@ class HybridPredictor:
         finally:
             confident, sgbm_ms = pending.result()
         t1 = time.perf_counter()
-        fused = np.where(np.isfinite(confident), confident, result.disparity_px).astype(np.float32)
+        if self.settings["hole_choice"]:
+            fused = choose_in_holes(pair.left, pair.right, confident, result.disparity_px)
+        else:
+            fused = np.where(np.isfinite(confident), confident, result.disparity_px).astype(np.float32)
         t2 = time.perf_counter()
         timings = {
             **result.timings_ms,
