@@ -88,8 +88,10 @@ def _load(
             raise InputError(f"model '{spec.name}' runs only on the opencv backend, not '{backend}'")
         return Predictor(spec, resolved, OpenCVBackend(import_object(spec.builder)(resolved)))
     if spec.kind == "hybrid":
-        from .runtime.hybrid import HybridPredictor
+        from .runtime.hybrid import HybridPredictor, network_threads
 
+        if device == "cpu":  # SGBM runs beside the network on one thread of its own
+            runtime["threads"] = network_threads(runtime.get("threads"))
         network = _load(str(spec.network), None, backend, device, precision, runtime)
         return HybridPredictor(spec, resolved, network)  # type: ignore[return-value]
     if spec.kind == "onnx":

@@ -163,3 +163,15 @@ def test_a_pair_too_narrow_for_sgbm_is_refused_with_the_network_to_use():
     left, right = shifted_pair(4, (32, 12))
     with pytest.raises(rtstereo.errors.InputError, match=r"too small for hybrid.*--model rtnet-v5"):
         rtstereo.load("hybrid").predict(left, right)
+
+
+def test_the_network_leaves_one_thread_to_sgbm(monkeypatch):
+    from rtstereo.runtime.hybrid import network_threads
+
+    assert (network_threads(4), network_threads("3"), network_threads(1)) == (3, 2, 1)
+    monkeypatch.setenv("RTSTEREO_THREADS", "6")
+    assert network_threads(None) == 5
+    with pytest.raises(rtstereo.errors.InputError, match="threads must be a whole number >= 1"):
+        rtstereo.load("hybrid", threads=0)
+    session = rtstereo.load("hybrid", threads=3).network.backend.model.session
+    assert session.get_session_options().intra_op_num_threads == 2
