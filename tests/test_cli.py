@@ -221,7 +221,7 @@ def test_models_lists_and_describes(capsys):
     assert code == 0 and "gwcnet-gc" in out and "default" in out
     code, out, _ = run_cli(capsys, "models", "default")
     # default is the method best on ../shared/data/validation (README); the network stays there by name
-    assert code == 0 and out.startswith("default -> hybrid\n") and f"runs: {PACKAGED_NETWORK} and SGBM" in out
+    assert code == 0 and out.startswith("default -> hybrid\n") and f"runs: {PACKAGED_NETWORK} (--set network=" in out
     code, out, _ = run_cli(capsys, "models", PACKAGED_NETWORK)
     assert code == 0 and out.startswith(f"{PACKAGED_NETWORK}: ")
     code, out, _ = run_cli(capsys, "models", "crestereo")

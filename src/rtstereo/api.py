@@ -90,9 +90,16 @@ def _load(
     if spec.kind == "hybrid":
         from .runtime.hybrid import HybridPredictor, network_threads
 
-        if device == "cpu":  # SGBM runs beside the network on one thread of its own
-            runtime["threads"] = network_threads(runtime.get("threads"))
-        network = _load(str(spec.network), None, backend, device, precision, runtime)
+        name = resolve_alias(resolved["network"])
+        kind = "file" if is_onnx_file(name) or Path(name).suffix else get_spec(name).kind
+        if kind in ("classical", "hybrid"):
+            raise InputError(f"the hybrid's network must be a network, not '{name}' ({kind})")
+        if is_onnx_file(name) or kind == "onnx" or backend == "onnxruntime":
+            if device == "cpu":  # SGBM runs beside the network on one thread of its own
+                runtime["threads"] = network_threads(runtime.get("threads"))
+        else:  # a PyTorch network: its threads are the process's (torch.set_num_threads, --threads)
+            runtime.pop("threads", None)
+        network = _load(name, None, backend, device, precision, runtime)
         return HybridPredictor(spec, resolved, network)  # type: ignore[return-value]
     if spec.kind == "onnx":
         from .runtime.onnx import load_packaged

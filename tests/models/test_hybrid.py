@@ -112,6 +112,7 @@ def test_settings_and_post_processing_switches_reach_their_part():
         "lr_tolerance": 1.0,
         "mirrored_check": False,
         "hole_choice": True,
+        "network": "rtnet-v5",
     }
     assert hybrid.network.refine_edges is False and hybrid.refine_edges is False
     result = hybrid.predict(*shifted_pair())
@@ -175,3 +176,31 @@ def test_the_network_leaves_one_thread_to_sgbm(monkeypatch):
         rtstereo.load("hybrid", threads=0)
     session = rtstereo.load("hybrid", threads=3).network.backend.model.session
     assert session.get_session_options().intra_op_num_threads == 2
+
+
+def test_the_network_setting_runs_another_network_beside_sgbm(tmp_path):
+    from rtstereo.models import get_spec
+    from rtstereo.runtime.onnx import packaged_path
+
+    left, right = shifted_pair()
+    copy = tmp_path / "my-network.onnx"
+    copy.write_bytes(packaged_path(get_spec("rtnet-v5")).read_bytes())
+    default = rtstereo.load("hybrid").predict(left, right)
+    other = rtstereo.load("hybrid", network=str(copy)).predict(left, right)
+    assert other.settings["network"] == str(copy) and default.settings["network"] == "rtnet-v5"
+    np.testing.assert_allclose(other.disparity_px, default.disparity_px, atol=1e-5)
+    for wrong, message in (("sgbm", "must be a network, not 'sgbm'"), ("rtnet-v9", "rtnet-v5")):
+        with pytest.raises(rtstereo.errors.RtStereoError, match=message):
+            rtstereo.load("hybrid", network=wrong)
+
+
+def test_a_pytorch_checkpoint_as_the_network_ignores_the_onnx_thread_split():
+    state = Path(__file__).resolve().parents[2] / "training" / "default" / "state.pt"
+    if not state.is_file():
+        pytest.skip("needs training/default/state.pt (a source checkout)")
+    pytest.importorskip("torch")
+    left, right = shifted_pair()
+    result = rtstereo.load("hybrid", network=str(state), threads=2).predict(left, right)
+    reference = rtstereo.load("hybrid").predict(left, right)
+    assert result.settings["network"] == str(state)
+    assert np.abs(result.disparity_px - reference.disparity_px).max() < 1e-3  # the ONNX export of that state

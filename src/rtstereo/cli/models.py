@@ -29,7 +29,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"{spec.name}: {spec.summary}")
         print(f"  kind: {spec.kind}")
         if spec.kind == "hybrid":
-            print(f"  runs: {spec.network} and SGBM at once; SGBM's confident matches replace the network's")
+            print(
+                f"  runs: {spec.network} (--set network=NAME_OR_FILE for another) and SGBM at once; SGBM's "
+                "confident matches replace the network's"
+            )
         elif spec.kind != "classical":
             print(
                 f"  input: {spec.normalization} normalisation, size multiple of {spec.size_divisor} "

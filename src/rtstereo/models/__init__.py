@@ -211,7 +211,14 @@ register(
         kind="hybrid",
         builder="",
         network=PACKAGED_NETWORK,
-        defaults={"max_disp": 192, "uniqueness": 15, "lr_tolerance": 1.0, "mirrored_check": False, "hole_choice": True},
+        defaults={
+            "max_disp": 192,
+            "uniqueness": 15,
+            "lr_tolerance": 1.0,
+            "mirrored_check": False,
+            "hole_choice": True,
+            "network": PACKAGED_NETWORK,
+        },
         setting_help={
             "max_disp": "largest disparity SGBM searches, pixels (at most a quarter of the image width; the "
             "network's range is fixed: 192)",
@@ -219,6 +226,8 @@ register(
             "lr_tolerance": "left-right check tolerance for a confident match, pixels (OpenCV's disp12MaxDiff)",
             "mirrored_check": "also check each match against a second SGBM pass on the mirrored pair (stricter, "
             "twice SGBM's time)",
+            "network": "the network it runs: a registry network, an exported .onnx file or an rtstereo checkpoint "
+            "(e.g. one written by `rtstereo adapt`)",
             "hole_choice": "where SGBM is not confident, take the network's value or SGBM's row-wise fill, whichever "
             "matches the right image better (false: always the network's)",
         },

@@ -65,19 +65,22 @@ def load_adaptable(model: str, weights: str | None = None, settings: dict[str, A
 
     note = None
     name = resolve_alias(model)
-    if is_onnx_file(model):
+    hybrid = hybrid_spec(model) if weights is None else None
+    if hybrid is not None:
+        settings = dict(settings or {})
+        hybrid_settings = hybrid.resolve_settings({k: settings.pop(k) for k in list(settings) if k in hybrid.defaults})
+        name = hybrid_settings["network"]
+        note = (
+            f"{hybrid.name} is {name} with SGBM's confident matches: its network is adapted (SGBM has nothing to "
+            f"learn), and the checkpoint written is that network alone (run it in the hybrid with --model "
+            f"{hybrid.name} --set network=OUT)"
+        )
+    if is_onnx_file(name):
         raise InputError(
-            f"{model} is an exported ONNX file: its weights cannot be trained; adapt the checkpoint it was "
+            f"{name} is an exported ONNX file: its weights cannot be trained; adapt the checkpoint it was "
             "exported from (--model CHECKPOINT.pt, or --model rtnet --weights FILE)"
         )
     is_file = Path(name).suffix != "" and Path(name).is_file()
-    hybrid = hybrid_spec(model) if weights is None else None
-    if hybrid is not None:
-        note = (
-            f"{hybrid.name} is {hybrid.network} with SGBM's confident matches: its network is adapted (SGBM has "
-            "nothing to learn), and the checkpoint written is that network alone"
-        )
-        name = str(hybrid.network)
     if name == PACKAGED_NETWORK and weights is None:
         source = packaged_network_source()
         if source is None:

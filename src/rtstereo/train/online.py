@@ -428,7 +428,7 @@ def adapting_predictor(
         hybrid_settings = hybrid.resolve_settings(
             {k: overrides.pop(k) for k in list(overrides) if k in hybrid.defaults}
         )
-        model = str(hybrid.network)
+        model = hybrid_settings["network"]
     network = load_adaptable(model, weights, overrides)
     if network.note:
         log.info("%s", network.note)
@@ -449,7 +449,7 @@ def adapting_predictor(
     if hybrid is not None:
         from ..runtime.hybrid import HybridPredictor
 
-        served = HybridPredictor(hybrid, hybrid_settings, predictor)
+        served = HybridPredictor(hybrid, {**hybrid_settings, "network": predictor.name}, predictor)
         served.name = f"{hybrid.name} (its network adapting online)"
         return served, adapter
     return predictor, adapter
