@@ -318,15 +318,33 @@ def test_synth_verb_runs_through_the_console_entry_point(tmp_path, monkeypatch, 
 
 def test_noise_lookup_stays_in_the_bank_for_tiny_negative_coordinates():
     """float32 remainder(-1e-9, period) rounds to period; this once crashed 1 render in ~3000."""
-    from rtstereo.datasets.synthetic_texture import sample_noise
+    from rtstereo.datasets.synthetic_texture import corner_texels, sample_noise
 
     bank = torch.rand(2, 9, 9)
     bank[:, -1, :] = bank[:, 0, :]  # periodic, as noise_bank makes it: the last texel repeats the first
     bank[:, :, -1] = bank[:, :, 0]
     u = torch.tensor([-1e-9, -1e-7, 0.0, 7.999999])
-    values = sample_noise(bank, 1, u, u.clone())
+    values = sample_noise(corner_texels(bank), 1, u, u.clone())
     assert torch.isfinite(values).all()
     assert values[0] == pytest.approx(bank[1, 0, 0].item(), abs=1e-5)
+
+
+def test_noise_lookup_is_bilinear_and_periodic():
+    from rtstereo.datasets.synthetic_texture import corner_texels, sample_noise
+
+    bank = torch.rand(3, 9, 9)
+    bank[:, -1, :] = bank[:, 0, :]
+    bank[:, :, -1] = bank[:, :, 0]
+    u = torch.tensor([2.25, 2.25 + 8, 2.25 - 16, 7.5])
+    v = torch.tensor([5.5, 5.5 - 8, 5.5 + 24, 7.75])
+    values = sample_noise(corner_texels(bank), torch.tensor([2.0, 2.0, 2.0, 0.0]), u, v)
+    # Texels (x 2..3, y 5..6) of channel 2, weights 0.75/0.25 along x and 0.5/0.5 along y.
+    expected = 0.5 * (0.75 * bank[2, 5, 2] + 0.25 * bank[2, 5, 3]) + 0.5 * (0.75 * bank[2, 6, 2] + 0.25 * bank[2, 6, 3])
+    assert values[:3] == pytest.approx([expected.item()] * 3, abs=1e-5)
+    # Across the wrap: x between texels 7 and 8 (= 0), y between 7 and 8.
+    top = 0.5 * (bank[0, 7, 7] + bank[0, 7, 0])
+    bottom = 0.5 * (bank[0, 0, 7] + bank[0, 0, 0])
+    assert values[3].item() == pytest.approx((0.25 * top + 0.75 * bottom).item(), abs=1e-5)
 
 
 def test_regression_seed_that_crashed_the_renderer():

@@ -38,9 +38,14 @@ def surface_x(
     """Surface x seen at view position ``(qx, y)``.
 
     The left view sees ``xs = qx``. The right view solves ``xs - d(xs, y) = qx``:
-    ``-qx t^2 + (1 - a) t + c0 = 0`` with ``t = xs - cx``, taking the root on the rising branch in the
-    cancellation-free form ``-2 c0 / (B + sqrt(B^2 - 4 A c0))``. For planar layers (``qx = 0``) the same
-    expression is the linear solution ``-c0 / B``, so every layer takes one branch-free path.
+    ``-qx t^2 + (1 - a) t + c0 = 0`` with ``t = xs - cx``. Planar layers (``qx = 0``, most of them) take
+    the linear solution ``-c0 / (1 - a)`` everywhere; the rows of curved layers are then solved again on
+    the rising branch, in the cancellation-free form ``-2 c0 / (B + sqrt(B^2 - 4 A c0))``.
+
+    Args:
+        p: one row per point, or per block of points (columns ``(N, 1, ...)`` against ``(N, ...)``).
+        qx, y: view positions.
+        view: ``"left"`` or ``"right"``.
 
     Returns:
         ``(xs, found)``; ``found`` is False where the surface never reaches ``qx``, or None in the left view.
@@ -48,72 +53,125 @@ def surface_x(
     if view == "left":
         return qx, None
     dy = y - p["cy"]
-    offset = qx - p["cx"] + p["d_c"] + dy * (p["d_b"] + p["d_qy"] * dy)  # = -c0
-    b_coef = 1.0 - p["d_a"]  # >= 0.4 (MAX_X_SLOPE)
-    discriminant = b_coef * b_coef - 4.0 * p["d_qx"] * offset
+    offset = qx + (p["d_c"] - p["cx"] + dy * (p["d_b"] + p["d_qy"] * dy))  # = -c0
+    xs = torch.addcmul(p["cx"], offset, p["d_inv_1ma"])
+    shape, rows = xs.shape, len(p)
+    found = torch.ones(shape, dtype=torch.bool, device=xs.device)
+    curved = _rows_with(p, "curved_x")
+    q = p.subset(curved)
+    offset = offset.expand(shape).reshape(rows, -1).index_select(0, curved)
+    b_coef = 1.0 - q.column("d_a")  # >= 0.4 (MAX_X_SLOPE)
+    discriminant = b_coef * b_coef - 4.0 * q.column("d_qx") * offset
     t = 2.0 * offset / (b_coef + torch.sqrt(discriminant.clamp(min=0.0)))
-    return p["cx"] + t, discriminant >= 0
+    xs.view(rows, -1).index_copy_(0, curved, q.column("cx") + t)
+    found.view(rows, -1).index_copy_(0, curved, discriminant >= 0)
+    return xs, found
 
 
-def _flag(p: Rows, name: str, shape: torch.Size) -> torch.Tensor:
-    """Flat positions of the points (of ``shape``) whose layer has the flag ``name`` set (possibly none)."""
-    return (p[name] > 0).expand(shape).reshape(-1).nonzero().squeeze(1)
+def _rows_with(p: Rows, name: str) -> torch.Tensor:
+    """Indices of the rows of ``p`` whose layer has the flag ``name`` set (possibly none)."""
+    return (p[name].reshape(-1) > 0).nonzero().squeeze(1)
 
 
-def _superellipse_level(power: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """``|u|^p + |v|^p`` for per-row powers ``p`` in {1, 2, 4, 8}, by repeated squaring."""
-    uu, vv = u * u, v * v
-    uu2, vv2 = uu * uu, vv * vv
-    level = torch.where(power >= 8, uu2 * uu2 + vv2 * vv2, uu2 + vv2)
-    level = torch.where(power == 2, uu + vv, level)
-    return torch.where(power == 1, u.abs() + v.abs(), level)
+POWERS = (1.0, 2.0, 4.0, 8.0)  # the superellipse powers a layer can draw
 
 
-def layer_covers(p: Rows, xs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def power_groups(power: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
+    """An order of rows that sorts them by superellipse power, and the number of rows of each power.
+
+    Args:
+        power: ``(N,)`` powers, each one of :data:`POWERS`.
+
+    Returns:
+        ``(order, counts)``: ``power[order]`` is sorted; ``counts[i]`` rows have power ``POWERS[i]``.
+    """
+    code = (power >= 2).long() + (power >= 4).long() + (power >= 8).long()
+    return torch.argsort(code, stable=True), torch.bincount(code, minlength=len(POWERS)).tolist()
+
+
+def _superellipse_level(
+    power: torch.Tensor, u: torch.Tensor, v: torch.Tensor, groups: list[int] | None = None
+) -> torch.Tensor:
+    """``|u|^p + |v|^p`` for per-row powers ``p`` in {1, 2, 4, 8}, by repeated squaring.
+
+    With ``groups`` (row counts of each power, rows sorted by power, see :func:`power_groups`) each
+    run of rows computes its own power only, instead of every power at every point.
+    """
+    if groups is None:
+        uu, vv = u * u, v * v
+        uu2, vv2 = uu * uu, vv * vv
+        level = torch.where(power >= 8, uu2 * uu2 + vv2 * vv2, uu2 + vv2)
+        level = torch.where(power == 2, uu + vv, level)
+        return torch.where(power == 1, u.abs() + v.abs(), level)
+    parts, start = [], 0
+    for squarings, count in enumerate(groups):
+        uu, vv = u[start : start + count], v[start : start + count]
+        if squarings == 0:
+            uu, vv = uu.abs(), vv.abs()
+        for _ in range(squarings):
+            uu, vv = uu * uu, vv * vv
+        parts.append(uu + vv)
+        start += count
+    return torch.cat(parts)
+
+
+def layer_covers(p: Rows, xs: torch.Tensor, y: torch.Tensor, groups: list[int] | None = None) -> torch.Tensor:
     """Whether surface points ``(xs, y)`` belong to their layer's region (bool, broadcast shape).
 
     An object's region is a superellipse ``|u|^p + |v|^p <= 1`` in its rotated, scaled and bent frame
-    ``(u, v)``; wobbly outlines, straight cuts and lattices of holes are evaluated only on the points
+    ``(u, v)``; wobbly outlines, straight cuts and lattices of holes are evaluated only on the rows
     whose layer has them (the same operations run whatever their number, possibly none). The
     background layers cover everything.
+
+    Args:
+        p: one row per point, or per block of points (columns ``(N, 1, ...)`` against points
+            ``(N, ...)``).
+        xs, y: surface coordinates of the points.
+        groups: rows sorted by power, with these counts (see :func:`power_groups`); None if unsorted.
     """
     dx, dy = xs - p["cx"], y - p["cy"]
     u = p["u_x"] * dx + p["u_y"] * dy
-    v = p["v_x"] * dx + p["v_y"] * dy - p["bend_uv"] * u * u
-    level = _superellipse_level(p["power"], u, v)
+    v = p["v_x"] * dx + p["v_y"] * dy
+    shape = torch.broadcast_shapes(u.shape, v.shape)
+    # Points as (rows, points per row): the extras below select whole rows, without per-point indices.
+    rows = len(p)
+    u, v = u.expand(shape).reshape(rows, -1), v.expand(shape).reshape(rows, -1).clone()
+
+    bent = (p["bend_uv"].reshape(-1) != 0).nonzero().squeeze(1)  # wires
+    bent_u = u.index_select(0, bent)
+    v.index_copy_(0, bent, v.index_select(0, bent) - p.subset(bent).column("bend_uv") * bent_u * bent_u)
+    level = _superellipse_level(p["power"].reshape(rows, 1), u, v, groups)
     inside = level <= 1.0
-    shape = inside.shape
-    per_row = inside.numel() // max(len(p), 1)
-    flat_inside = inside.reshape(-1).clone()
-    flat_u, flat_v, flat_level = (t.expand(shape).reshape(-1) for t in (u, v, level))
 
     # Low harmonics of the polar angle scale the level: a wobbly outline, no trigonometry needed.
-    wobbly = _flag(p, "wobbly", shape)
-    q = p.subset(wobbly, per_row)
-    su, sv = flat_u[wobbly], flat_v[wobbly]
+    wobbly = _rows_with(p, "wobbly")
+    q = p.subset(wobbly)
+    su, sv = u.index_select(0, wobbly), v.index_select(0, wobbly)
     uu, vv = su * su, sv * sv
     r2 = (uu + vv).clamp(min=1e-12)
     cos2, sin2 = (uu - vv) / r2, 2 * su * sv / r2
     r3 = r2 * r2.sqrt()
     cos3, sin3 = su * (uu - 3 * vv) / r3, sv * (3 * uu - vv) / r3
-    wobble = q["wobble2_c"] * cos2 + q["wobble2_s"] * sin2 + q["wobble3_c"] * cos3 + q["wobble3_s"] * sin3
-    flat_inside[wobbly] = flat_level[wobbly] * (1.0 + wobble) <= 1.0
+    wobble = q.column("wobble2_c") * cos2 + q.column("wobble2_s") * sin2
+    wobble = wobble + q.column("wobble3_c") * cos3 + q.column("wobble3_s") * sin3
+    inside.index_copy_(0, wobbly, level.index_select(0, wobbly) * (1.0 + wobble) <= 1.0)
 
-    cut = _flag(p, "has_cuts", shape)
-    q = p.subset(cut, per_row)
-    su, sv = flat_u[cut], flat_v[cut]
-    keep = (q["cut0_nx"] * su + q["cut0_ny"] * sv <= q["cut0_offset"]) & (
-        q["cut1_nx"] * su + q["cut1_ny"] * sv <= q["cut1_offset"]
+    cut = _rows_with(p, "has_cuts")
+    q = p.subset(cut)
+    su, sv = u.index_select(0, cut), v.index_select(0, cut)
+    keep = (q.column("cut0_nx") * su + q.column("cut0_ny") * sv <= q.column("cut0_offset")) & (
+        q.column("cut1_nx") * su + q.column("cut1_ny") * sv <= q.column("cut1_offset")
     )
-    flat_inside[cut] &= keep
+    inside.index_copy_(0, cut, inside.index_select(0, cut) & keep)
 
-    holed = _flag(p, "has_holes", shape)
-    q = p.subset(holed, per_row)
-    hole_u = torch.frac(flat_u[holed] * q["hole_freq_u"] + q["hole_phase_u"] + 100.0) > q["hole_duty_u"]
-    hole_v = torch.frac(flat_v[holed] * q["hole_freq_v"] + q["hole_phase_v"] + 100.0) > q["hole_duty_v"]
-    flat_inside[holed] &= ~(hole_u & hole_v)
+    holed = _rows_with(p, "has_holes")
+    q = p.subset(holed)
+    su, sv = u.index_select(0, holed), v.index_select(0, holed)
+    hole_u = torch.frac(su * q.column("hole_freq_u") + q.column("hole_phase_u") + 100.0) > q.column("hole_duty_u")
+    hole_v = torch.frac(sv * q.column("hole_freq_v") + q.column("hole_phase_v") + 100.0) > q.column("hole_duty_v")
+    inside.index_copy_(0, holed, inside.index_select(0, holed) & ~(hole_u & hole_v))
 
-    return flat_inside.reshape(shape) | (p["full"] > 0)
+    return inside.reshape(shape) | (p["full"] > 0)
 
 
 def layer_at(layers: Table, flat_layer: torch.Tensor, qx: torch.Tensor, y: torch.Tensor, view: str) -> torch.Tensor:
@@ -203,6 +261,9 @@ def zbuffer(layers: Table, height: int, width: int, view: str, tile: int = TILE)
 
     b, k, ty, tx = _object_tiles(layers, tiles_y, tiles_x, tile, view).nonzero(as_tuple=True)
     k = k + NUM_BACKGROUND
+    # Pairs sorted by their object's superellipse power: each power is then evaluated on its own run.
+    order, groups = power_groups(layers.columns()[layers.index["power"]].index_select(0, b * n_layers + k))
+    b, k, ty, tx = (t.index_select(0, order) for t in (b, k, ty, tx))
     slot = (b * tiles_y + ty) * tiles_x + tx
     offsets = torch.arange(tile, device=device, dtype=torch.float32)
     area = tile * tile
@@ -214,13 +275,15 @@ def zbuffer(layers: Table, height: int, width: int, view: str, tile: int = TILE)
     qx = (tx * tile).float()[:, None, None] + offsets[None, None, :]
     y = (ty * tile).float()[:, None, None] + offsets[None, :, None]
     xs, found = surface_x(p, qx, y, view)
-    hit = layer_covers(p, xs, y)
+    hit = layer_covers(p, xs, y, groups)
     if found is not None:
         hit &= found
-    d = layer_disparity(p, xs, y).expand(-1, tile, tile)
+        d = xs - qx  # the right view sees the point xs at qx = xs - d
+    else:
+        d = layer_disparity(p, xs, y).expand(-1, tile, tile)
     key = torch.where(hit, _depth_key(d, k.int()[:, None, None]), NO_HIT)
-    index = (slot[:, None] * area + torch.arange(area, device=device)).reshape(-1)
-    best.scatter_reduce_(0, index, key.reshape(-1), "amax")
+    # Each pair's 64 keys go to its tile's 64 slots (the index of a tile's row, broadcast: no copy).
+    best.view(-1, area).scatter_reduce_(0, slot[:, None].expand(-1, area), key.reshape(-1, area), "amax")
     winner = (best & (KEY_LAYERS - 1)).long()
     winner = winner.reshape(batch, tiles_y, tiles_x, tile, tile).transpose(2, 3)
     return winner.reshape(batch, tiles_y * tile, tiles_x * tile)[:, :height, :width]

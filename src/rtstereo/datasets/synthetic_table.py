@@ -74,6 +74,10 @@ class Rows:
             self._cache[name] = column.view(self.shape) if self.shape != (-1,) else column
         return self._cache[name]
 
+    def column(self, name: str) -> torch.Tensor:
+        """``self[name]`` as ``(N, 1)``, to broadcast against points laid out ``(rows, points per row)``."""
+        return self[name].reshape(-1, 1)
+
     def subset(self, points: torch.Tensor, per_row: int = 1) -> Rows:
         """The rows of the points at flat positions ``points``, as flat columns ``(M,)``.
 

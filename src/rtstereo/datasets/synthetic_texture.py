@@ -21,23 +21,36 @@ _BANKS_LOCK = threading.Lock()  # items may render in parallel threads
 
 
 def noise_bank(device: torch.device | str) -> torch.Tensor:
-    """Four periodic noise textures ``(4, N + 1, N + 1)`` in 0..1, the same on every call (cached).
-
-    The last row and column repeat the first (period ``N``), so bilinear lookups need no wrapping.
+    """Four periodic noise textures in 0..1 as a table of texel corners, the same on every call (cached).
 
     Channels: pink (1/f amplitude spectrum, like natural images), smooth (1/f^1.6), grain (nearly
     white, for fine texture) and ridged (veins, cracks). Layers sample them with their own offset,
     rotation and scale, so scenes do not share visible texture.
+
+    Returns:
+        ``(4, N, N, 4)`` float32 from :func:`corner_texels` (``N`` = :data:`NOISE_SIZE`).
     """
     key = str(device)
     with _BANKS_LOCK:
         if key not in _BANKS:
-            _BANKS[key] = _make_bank().to(device)
+            _BANKS[key] = corner_texels(_make_bank()).to(device)
     return _BANKS[key]
 
 
+def corner_texels(bank: torch.Tensor) -> torch.Tensor:
+    """The four texels a bilinear lookup reads, side by side: ``(C, N, N, 4)`` from ``(C, N + 1, N + 1)``.
+
+    Entry ``[c, y, x]`` holds texels ``(y, x)``, ``(y, x + 1)``, ``(y + 1, x)`` and ``(y + 1, x + 1)`` of
+    a periodic bank whose last row and column repeat the first (``N`` a power of two). One gathered row
+    per lookup instead of four scattered reads: about 1.5x faster on a CPU, for 4x the memory (64 MiB).
+    """
+    corners = (bank[:, :-1, :-1], bank[:, :-1, 1:], bank[:, 1:, :-1], bank[:, 1:, 1:])
+    return torch.stack(corners, -1).contiguous()
+
+
 def _make_bank() -> torch.Tensor:
-    """The noise bank on the CPU, from a fixed seed: random phases, power-law amplitude spectra."""
+    """The noise bank ``(4, N + 1, N + 1)`` on the CPU, from a fixed seed: random phases, power-law
+    amplitude spectra. The last row and column repeat the first (period ``N``)."""
     generator = torch.Generator().manual_seed(20240521)
     n = NOISE_SIZE
     fy = torch.fft.fftfreq(n, d=1.0 / n)[:, None]
@@ -56,28 +69,29 @@ def _make_bank() -> torch.Tensor:
 
 
 def sample_noise(bank: torch.Tensor, channel: torch.Tensor | int, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Bilinear, wrapping lookup of ``bank[channel]`` at texel coordinates ``(u, v)``.
+    """Bilinear, wrapping lookup of noise channel ``channel`` at texel coordinates ``(u, v)``.
 
     Args:
-        bank: ``(C, N + 1, N + 1)`` from :func:`noise_bank`.
+        bank: ``(C, N, N, 4)`` texel corners from :func:`noise_bank` or :func:`corner_texels`.
         channel: channel per point (float or long tensor of the shape of ``u``), or one int.
         u, v: texel coordinates, any shape (any real values; the bank is periodic).
 
     Returns:
         Values in 0..1, the shape of ``u``.
     """
-    side = bank.shape[-1]
-    period = side - 1
-    flat = bank.reshape(-1)
-    u, v = torch.remainder(u, period), torch.remainder(v, period)
-    # In float32 the remainder of a tiny negative value can round up to exactly `period`: clamp the
-    # corner so the lookup stays inside the bank (the weight u - u0 is then 1, the same texel value).
-    u0, v0 = torch.floor(u).clamp(0, period - 1), torch.floor(v).clamp(0, period - 1)
-    # Indices in float32 are exact: the bank has fewer than 2^24 texels.
-    first = (v0 * side + u0 + channel * (side * side)).long()
-    top = torch.lerp(flat.take(first), flat.take(first + 1), u - u0)
-    bottom = torch.lerp(flat.take(first + side), flat.take(first + side + 1), u - u0)
-    return torch.lerp(top, bottom, v - v0)
+    period = bank.shape[1]
+    assert period & (period - 1) == 0, f"the bank's period must be a power of two, got {period}"
+    u0, v0 = torch.floor(u), torch.floor(v)
+    tu, tv = (u - u0).reshape(-1), (v - v0).reshape(-1)
+    if isinstance(channel, torch.Tensor):
+        channel = channel.long()
+    # The period is a power of two: wrapping is a bit mask of the integer texel (negative ones too),
+    # exact for any coordinate, where a float remainder can round up to the period itself.
+    texel = (v0.long() & (period - 1)) * period + (u0.long() & (period - 1)) + channel * (period * period)
+    corners = bank.reshape(-1, 4).index_select(0, texel.reshape(-1))
+    top = torch.lerp(corners[:, 0], corners[:, 1], tu)
+    bottom = torch.lerp(corners[:, 2], corners[:, 3], tu)
+    return torch.lerp(top, bottom, tv).reshape(u.shape)
 
 
 def _band(t: torch.Tensor, duty: torch.Tensor, cycles_per_px: torch.Tensor) -> torch.Tensor:
@@ -145,7 +159,7 @@ def surface_colour(
         p: parameters of each point's layer, columns of the points' shape ``S`` (e.g. ``(B, H * W)``).
         items: per-scene settings of each point's scene, columns that broadcast against ``S`` (e.g.
             ``(B, 1)``).
-        bank: noise bank ``(4, T, T)``.
+        bank: noise bank ``(4, T, T, 4)`` from :func:`noise_bank`.
         xs, y: surface coordinates (left-view position), broadcasting to ``S``.
         d: disparity of the points ``S``, px.
 
