@@ -347,6 +347,17 @@ def test_noise_lookup_is_bilinear_and_periodic():
     assert values[3].item() == pytest.approx((0.25 * top + 0.75 * bottom).item(), abs=1e-5)
 
 
+def test_layer_lookups_accept_no_points():
+    """The occlusion check may have no pixel to look at (and the z-buffer no object tile)."""
+    from rtstereo.datasets.synthetic_geometry import layer_at
+    from rtstereo.datasets.synthetic_scene import sample_scenes
+
+    layers = sample_scenes([1], 32, 48, 16.0).layers
+    none = torch.zeros(0)
+    for view in ("left", "right"):
+        assert layer_at(layers, torch.zeros(0, dtype=torch.long), none, none, view).shape == (0,)
+
+
 def test_regression_seed_that_crashed_the_renderer():
     item = SyntheticStereo(8, 128, 256, seed=140737488355527, max_disp_px=96.0)[2]
     assert torch.isfinite(item["disparity"]).all()

@@ -316,10 +316,11 @@ def _render_view(
     disparity = layer_disparity(p, xs, y)
     colour = surface_colour(p, items, noise_bank(device), xs, y, disparity)
     if settings.specular:
-        colour = colour + specular_glow(winner, scenes.spots, view).reshape(1, batch, pixels)
+        colour = colour.add_(specular_glow(winner, scenes.spots, view).reshape(1, batch, pixels))
     if settings.photometric:
         colour = photometric(colour, items, x, y, height, width, view)
-    image = colour.reshape(3, batch, height, width).transpose(0, 1).clamp(0.0, 1.0)
+    image = torch.empty((batch, 3, height, width), device=device)  # channels second, contiguous
+    torch.clamp(colour.reshape(3, batch, height, width).transpose(0, 1), 0.0, 1.0, out=image)
     image = blur_and_noise(
         image,
         scenes.items,

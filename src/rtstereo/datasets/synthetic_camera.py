@@ -56,26 +56,23 @@ def photometric(
     width: int,
     view: str,
 ):
-    """One camera's gain, white balance, offset, vignetting and gamma, on points.
+    """One camera's gain, white balance, offset, vignetting and gamma, on points, in place.
 
     Args:
-        rgb: ``(3, N)`` linear colour.
-        items: per-scene settings of each point's scene, columns ``(N,)`` or scalars.
-        x, y: pixel position of each point ``(N,)``.
+        rgb: ``(3, *S)`` linear colour (overwritten).
+        items: per-scene settings of each point's scene, columns that broadcast against ``S``.
+        x, y: pixel position of each point, broadcasting to ``S``.
         height, width: image size.
         view: ``"left"`` or ``"right"`` (which camera).
 
     Returns:
-        ``(3, N)`` in 0..1.
+        ``rgb``, now in 0..1.
     """
     rx, ry = x * (2.0 / max(width - 1, 1)) - 1.0, y * (2.0 / max(height - 1, 1)) - 1.0
     falloff = 1.0 - items[f"{view}_vignette"] * (rx * rx + ry * ry) * 0.5
-    gain = items[f"{view}_gain"] * falloff
-    channels = []
-    for index, c in enumerate("rgb"):
-        value = rgb[index] * (gain * items[f"{view}_balance_{c}"]) + items[f"{view}_offset"]
-        channels.append(value.clamp(1e-6, 1.0).log().mul(items[f"{view}_gamma"]).exp())
-    return torch.stack(channels)
+    balance = torch.stack([items[f"{view}_balance_{c}"] for c in "rgb"]) * items[f"{view}_gain"]
+    rgb = rgb.mul_(falloff).mul_(balance).add_(items[f"{view}_offset"]).clamp_(1e-6, 1.0)
+    return rgb.log_().mul_(items[f"{view}_gamma"]).exp_()
 
 
 BLUR_RADIUS_PX = 3  # taps each side: covers 2 sigma of the widest blur a scene can draw (sigma <= 1.375 px)
@@ -168,13 +165,16 @@ def blur_and_noise(
     Returns:
         ``(B, 3, H, W)`` float32 in 0..1.
     """
-    x = image
     if blur:
-        x = _gaussian_blur(x, items[f"{view}_blur"])
+        image = _gaussian_blur(image, items[f"{view}_blur"])  # a new tensor: the steps below may work in place
+    else:
+        image = image.clone()
     if noise:
-        field = sensor_noise(tuple(x.shape), noise_keys.to(x.device), x.device)
-        shot = items[f"{view}_shot_noise"].float()[:, None, None, None]
-        read = items[f"{view}_read_noise"].float()[:, None, None, None]
-        x = x + field * ((x * shot + read * read).sqrt() * noise_scale)
-        x = torch.round(x.clamp(0.0, 1.0) * 255.0) / 255.0
-    return x.clamp(0.0, 1.0)
+        field = sensor_noise(tuple(image.shape), noise_keys.to(image.device), image.device)
+        # Standard deviation sqrt(shot x + read^2), scaled: the scale goes under the root squared.
+        shot = items[f"{view}_shot_noise"].float()[:, None, None, None] * noise_scale**2
+        read = items[f"{view}_read_noise"].float()[:, None, None, None] * noise_scale
+        spread = torch.addcmul(read * read, image, shot).sqrt_()
+        image = image.addcmul_(field, spread).clamp_(0.0, 1.0)
+        return image.mul_(255.0).round_().div_(255.0)
+    return image.clamp_(0.0, 1.0)

@@ -59,13 +59,18 @@ def surface_x(
     found = torch.ones(shape, dtype=torch.bool, device=xs.device)
     curved = _rows_with(p, "curved_x")
     q = p.subset(curved)
-    offset = offset.expand(shape).reshape(rows, -1).index_select(0, curved)
+    offset = _by_row(offset.expand(shape), rows).index_select(0, curved)
     b_coef = 1.0 - q.column("d_a")  # >= 0.4 (MAX_X_SLOPE)
     discriminant = b_coef * b_coef - 4.0 * q.column("d_qx") * offset
     t = 2.0 * offset / (b_coef + torch.sqrt(discriminant.clamp(min=0.0)))
-    xs.view(rows, -1).index_copy_(0, curved, q.column("cx") + t)
-    found.view(rows, -1).index_copy_(0, curved, discriminant >= 0)
+    _by_row(xs, rows).index_copy_(0, curved, q.column("cx") + t)
+    _by_row(found, rows).index_copy_(0, curved, discriminant >= 0)
     return xs, found
+
+
+def _by_row(points: torch.Tensor, rows: int) -> torch.Tensor:
+    """``points`` as ``(rows, points per row)`` (a view where the layout allows; any shape when empty)."""
+    return points.reshape(rows, points.numel() // rows if rows else 1)
 
 
 def _rows_with(p: Rows, name: str) -> torch.Tensor:
@@ -135,7 +140,8 @@ def layer_covers(p: Rows, xs: torch.Tensor, y: torch.Tensor, groups: list[int] |
     shape = torch.broadcast_shapes(u.shape, v.shape)
     # Points as (rows, points per row): the extras below select whole rows, without per-point indices.
     rows = len(p)
-    u, v = u.expand(shape).reshape(rows, -1), v.expand(shape).reshape(rows, -1).clone()
+    # (v is a new tensor or a copy either way: the bend below may write into it.)
+    u, v = _by_row(u.expand(shape), rows), _by_row(v.expand(shape), rows)
 
     bent = (p["bend_uv"].reshape(-1) != 0).nonzero().squeeze(1)  # wires
     bent_u = u.index_select(0, bent)
@@ -217,26 +223,44 @@ def _background_key(layers: Table, height: int, width: int, view: str) -> torch.
 def _object_tiles(layers: Table, tiles_y: int, tiles_x: int, tile: int, view: str) -> torch.Tensor:
     """Which (item, object, tile row, tile column) may meet: bool ``(B, K - 2, Ty, Tx)``.
 
-    A tile is kept when it meets the object's axis-aligned box and its oriented box in the region
-    frame ``(u, v)``; in the right view a tile sees surface points shifted by the object's disparities.
+    A tile is kept when it meets the object's axis-aligned box and when the box that bounds its
+    surface points in the region frame ``(u, v)`` may reach the region: the superellipse level of the
+    box's point nearest to the centre is at most the level any wobble allows (bends widen the box by
+    their sag over it). In the right view a tile sees the surface points ``xs`` of ``xs - d = x``:
+    for layers planar along x they are bounded tile by tile, for curved ones by the layer's whole
+    disparity range. Every test is conservative: a tile whose pixels meet the object is never dropped.
     """
     device = layers.data.device
     objects = Table(layers.names, layers.data[:, NUM_BACKGROUND:, None, None, :])
     half = (tile - 1) / 2.0
     centre_x = (torch.arange(tiles_x, device=device, dtype=torch.float32) * tile + half)[None, None, None, :]
     centre_y = (torch.arange(tiles_y, device=device, dtype=torch.float32) * tile + half)[None, None, :, None]
+    dy = centre_y - objects["cy"]
     half_x = torch.full_like(objects["cx"], half)
     if view == "right":
-        centre_x = centre_x + (objects["d_min"] + objects["d_max"]) / 2
-        half_x = half_x + (objects["d_max"] - objects["d_min"]) / 2
+        # Planar along x: xs = cx + (x - cx + d_c + dy (b + qy dy)) / (1 - a); over the tile, xs moves by
+        # at most half / (1 - a) with x and half |b + 2 qy dy| + qy half^2 (over 1 - a) with y.
+        rising = objects["d_b"] + 2 * objects["d_qy"] * dy
+        row = objects["d_c"] - objects["cx"] + dy * (objects["d_b"] + objects["d_qy"] * dy)
+        planar_x = objects["cx"] + (centre_x + row) * objects["d_inv_1ma"]
+        planar_half = half * objects["d_inv_1ma"] * (1 + rising.abs() + objects["d_qy"].abs() * half)
+        curved = objects["curved_x"] > 0
+        centre_x = torch.where(curved, centre_x + (objects["d_min"] + objects["d_max"]) / 2, planar_x)
+        half_x = torch.where(curved, half_x + (objects["d_max"] - objects["d_min"]) / 2, planar_half)
     meets_x = (objects["box_x0"] <= centre_x + half_x) & (objects["box_x1"] >= centre_x - half_x)
     meets = meets_x & (objects["box_y0"] <= centre_y + half) & (objects["box_y1"] >= centre_y - half)
-    dx, dy = centre_x - objects["cx"], centre_y - objects["cy"]
+    dx = centre_x - objects["cx"]
     u = objects["u_x"] * dx + objects["u_y"] * dy
     v = objects["v_x"] * dx + objects["v_y"] * dy
-    meets &= u.abs() <= objects["obb_u"] + half_x * objects["u_x"].abs() + half * objects["u_y"].abs()
-    meets &= v.abs() <= objects["obb_v"] + half_x * objects["v_x"].abs() + half * objects["v_y"].abs()
-    return meets & (objects["active"] > 0)
+    half_u = half_x * objects["u_x"].abs() + half * objects["u_y"].abs()
+    half_v = half_x * objects["v_x"].abs() + half * objects["v_y"].abs()
+    bend = objects["bend_uv"]
+    v = v - bend * u * u  # the bent frame: v - bend u^2 moves by at most |bend| (2 |u| hu + hu^2) over the box
+    half_v = half_v + bend.abs() * (2 * u.abs() * half_u + half_u * half_u)
+    nearest_u, nearest_v = (u.abs() - half_u).clamp(min=0.0), (v.abs() - half_v).clamp(min=0.0)
+    # A wobbly outline reaches level obb_u = 1 / (1 - wobble amplitudes); a small margin for rounding.
+    reachable = _superellipse_level(objects["power"], nearest_u, nearest_v) <= objects["obb_u"] * 1.001 + 1e-3
+    return meets & reachable & (objects["active"] > 0)
 
 
 def zbuffer(layers: Table, height: int, width: int, view: str, tile: int = TILE):

@@ -153,6 +153,7 @@ def sample_materials(u, items: dict, geometry: dict) -> dict[str, np.ndarray]:
     ground = geometry["kind"] == 1
     d_ref = np.where(ground, 0.5 * geometry["d_max"], geometry["d_c"])
 
+    tint = [items[f"tint_{c}"][:, None] for c in "rgb"]
     return {
         **{f"w_{name}": weight for name, weight in weights.items()},
         # Texture coordinates are affine in the (perspective-corrected) surface offsets (sx, sy): the
@@ -164,7 +165,9 @@ def sample_materials(u, items: dict, geometry: dict) -> dict[str, np.ndarray]:
         "noise_vx": -noise_scale * tex_sin,
         "noise_vy": noise_scale * tex_cos,
         "noise_ov": lerp(u(), 0.0, 1024.0),
-        "detail": detail,
+        # mix = w_flat / 2 + w_grad * gradient + detail * (2 grain - 1): the constant terms in one column.
+        "mix_base": weights["flat"] * 0.5 - detail,
+        "detail2": 2.0 * detail,
         "grain_ux": detail_scale * tex_cos,
         "grain_uy": detail_scale * tex_sin,
         "grain_ou": lerp(u(), 0.0, 1024.0),
@@ -191,21 +194,17 @@ def sample_materials(u, items: dict, geometry: dict) -> dict[str, np.ndarray]:
         "pattern_brick": np.where(~checker & (u() < 0.5), 0.5, 0.0),
         "grad_x": np.cos(gradient_angle) / loguniform(u(), 40.0, 900.0),
         "grad_y": np.sin(gradient_angle) / loguniform(u(), 40.0, 900.0),
-        "c0_r": c0[0],
-        "c0_g": c0[1],
-        "c0_b": c0[2],
-        "c1_r": c1[0],
-        "c1_g": c1[1],
-        "c1_b": c1[2],
+        # The scene's light tint is folded into every colour here (the renderer mixes colours
+        # linearly, so tinting the mixture or its ingredients is the same).
+        **{f"c0_{c}": c0[i] * tint[i] for i, c in enumerate("rgb")},
+        **{f"c1_{c}": c1[i] * tint[i] for i, c in enumerate("rgb")},
         "mark_on": marked.astype(np.float64),
         "mark_cell": loguniform(u(), 5.0, 16.0),
         "mark_density": lerp(u(), 0.4, 0.9),
         "mark_seed": np.floor(u() * 2**20),
         "mark_cos": np.cos(mark_angle),
         "mark_sin": np.sin(mark_angle),
-        "mark_r": mark_rgb[0],
-        "mark_g": mark_rgb[1],
-        "mark_b": mark_rgb[2],
+        **{f"mark_{c}": mark_rgb[i] * tint[i] for i, c in enumerate("rgb")},
     }
 
 

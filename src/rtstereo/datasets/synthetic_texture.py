@@ -175,58 +175,65 @@ def surface_colour(
     # Every point gets fine grain (its strength may be near zero) and its layer's gradient; the other
     # components are computed only on the points whose layer uses them (the same operations whatever
     # their number, so the count of launched operations does not depend on the scenes).
-    grain_u = p["grain_ux"] * sx + p["grain_uy"] * sy + p["grain_ou"]
-    grain_v = p["grain_vx"] * sx + p["grain_vy"] * sy + p["grain_ov"]
+    grain_u = torch.addcmul(p["grain_ou"], p["grain_ux"], sx).addcmul_(p["grain_uy"], sy)
+    grain_v = torch.addcmul(p["grain_ov"], p["grain_vx"], sx).addcmul_(p["grain_vy"], sy)
     grain = sample_noise(bank, GRAIN, grain_u, grain_v)
-    gradient = (0.5 + p["grad_x"] * sx + p["grad_y"] * sy).clamp(0.0, 1.0)
-    mix = p["w_flat"] * 0.5 + p["w_grad"] * gradient + p["detail"] * (grain - 0.5) * 2.0
+    gradient = (p["grad_x"] * sx).add_(0.5).addcmul_(p["grad_y"], sy).clamp_(0.0, 1.0)
+    mix = torch.addcmul(p["mix_base"], p["w_grad"], gradient).addcmul_(p["detail2"], grain)
     flat_mix = mix.reshape(-1)
 
     at = _where_used(p["w_noise"])
-    q, ax, ay = p.subset(at), flat_sx[at], flat_sy[at]
+    q, ax, ay = p.subset(at), flat_sx.index_select(0, at), flat_sy.index_select(0, at)
     noise = sample_noise(
         bank,
         q["noise_channel"],
-        q["noise_ux"] * ax + q["noise_uy"] * ay + q["noise_ou"],
-        q["noise_vx"] * ax + q["noise_vy"] * ay + q["noise_ov"],
+        torch.addcmul(q["noise_ou"], q["noise_ux"], ax).addcmul_(q["noise_uy"], ay),
+        torch.addcmul(q["noise_ov"], q["noise_vx"], ax).addcmul_(q["noise_vy"], ay),
     )
     flat_mix.index_add_(0, at, q["w_noise"] * noise)
 
     at = _where_used(p["w_stripe"])
-    q, ax, ay, rate = p.subset(at), flat_sx[at], flat_sy[at], flat_rate[at]
-    phase = q["stripe_x"] * ax + q["stripe_y"] * ay + q["stripe_phase"]
-    hard = _band(phase, q["stripe_duty"], q["stripe_freq"] * rate)
+    q, ax, ay = p.subset(at), flat_sx.index_select(0, at), flat_sy.index_select(0, at)
+    phase = torch.addcmul(q["stripe_phase"], q["stripe_x"], ax).addcmul_(q["stripe_y"], ay)
+    hard = _band(phase, q["stripe_duty"], q["stripe_freq"] * flat_rate.index_select(0, at))
     soft = 0.5 + 0.5 * torch.sin(2 * math.pi * phase)
     flat_mix.index_add_(0, at, q["w_stripe"] * torch.lerp(hard, soft, q["stripe_soft"]))
 
     at = _where_used(p["w_pattern"])
-    q, ax, ay, rate = p.subset(at), flat_sx[at], flat_sy[at], flat_rate[at]
-    pv = q["pattern_vx"] * ax + q["pattern_vy"] * ay
-    pu = q["pattern_ux"] * ax + q["pattern_uy"] * ay + q["pattern_brick"] * torch.floor(pv)
+    q, ax, ay, rate = (
+        p.subset(at),
+        flat_sx.index_select(0, at),
+        flat_sy.index_select(0, at),
+        flat_rate.index_select(0, at),
+    )
+    pv = (q["pattern_vx"] * ax).addcmul_(q["pattern_vy"], ay)
+    pu = (q["pattern_ux"] * ax).addcmul_(q["pattern_uy"], ay).addcmul_(q["pattern_brick"], torch.floor(pv))
     band_u = _band(pu, q["pattern_duty"], q["pattern_freq_u"] * rate)
     band_v = _band(pv, q["pattern_duty"], q["pattern_freq_v"] * rate)
     checker = band_u + band_v - 2 * band_u * band_v
     pattern = torch.lerp(torch.maximum(band_u, band_v), checker, q["pattern_checker"])
     flat_mix.index_add_(0, at, q["w_pattern"] * pattern)
 
-    mix = mix.clamp(0.0, 1.0)
-    rgb = torch.stack([torch.lerp(p[f"c0_{c}"], p[f"c1_{c}"], mix) for c in "rgb"])
+    mix = mix.clamp_(0.0, 1.0)
+    rgb = torch.empty((3, *mix.shape), device=mix.device)
+    for index, c in enumerate("rgb"):
+        torch.lerp(p[f"c0_{c}"], p[f"c1_{c}"], mix, out=rgb[index])
 
     at = _where_used(p["mark_on"])
     q = p.subset(at)
-    ink = _text_marks(q, flat_sx[at], flat_sy[at])
+    ink = _text_marks(q, flat_sx.index_select(0, at), flat_sy.index_select(0, at))
     mark_rgb = torch.stack([q[f"mark_{c}"] for c in "rgb"])
-    flat_rgb = rgb.reshape(3, -1)
-    flat_rgb[:, at] = torch.lerp(flat_rgb[:, at], mark_rgb, ink)
+    flat_rgb = rgb.view(3, -1)
+    flat_rgb.index_copy_(1, at, torch.lerp(flat_rgb.index_select(1, at), mark_rgb, ink))
 
     # Shading, a function of the surface point: Lambert-like from the orientation (the disparity
-    # gradient), a linear illumination gradient and a broad pool of light.
-    slope_x = p["d_a"] + 2 * p["d_qx"] * dx
-    slope_y = p["d_b"] + 2 * p["d_qy"] * dy
-    shade = (1.0 + items["light_x"] * slope_x + items["light_y"] * slope_y).clamp(0.3, 1.7)
+    # gradient), a linear illumination gradient and a broad pool of light. (The scene's tint is in
+    # the layers' colours.)
+    slope_x = torch.addcmul(p["d_a"], p["d_qx"], dx, value=2.0)
+    slope_y = torch.addcmul(p["d_b"], p["d_qy"], dy, value=2.0)
+    shade = slope_x.mul_(items["light_x"]).add_(1.0).addcmul_(slope_y, items["light_y"]).clamp_(0.3, 1.7)
     pool_x, pool_y = xs - items["light_cx"], y - items["light_cy"]
-    pool = 1.0 / (1.0 + (pool_x * pool_x + pool_y * pool_y) * items["light_inv_r2"])
-    light = 1.0 + items["light_gx"] * pool_x + items["light_gy"] * pool_y + items["light_pool"] * pool
-    shade = shade * light.clamp(min=0.2)
-    tint = torch.stack([items[f"tint_{c}"] for c in "rgb"])
-    return rgb * shade * tint
+    pool = (pool_x * pool_x).addcmul_(pool_y, pool_y).mul_(items["light_inv_r2"]).add_(1.0).reciprocal_()
+    light = (pool_x * items["light_gx"]).add_(1.0).addcmul_(pool_y, items["light_gy"])
+    light = light.addcmul_(pool, items["light_pool"]).clamp_(min=0.2)
+    return rgb.mul_(shade.mul_(light))
