@@ -313,7 +313,8 @@ def _render_view(
     pixel = torch.arange(pixels, device=device)
     y, x = (pixel // width).float()[None], (pixel % width).float()[None]
     xs, _ = surface_x(p, x, y, view)
-    disparity = layer_disparity(p, xs, y)
+    # The right view sees the surface point xs at x = xs - d.
+    disparity = layer_disparity(p, xs, y) if view == "left" else xs - x
     colour = surface_colour(p, items, noise_bank(device), xs, y, disparity)
     if settings.specular:
         colour = colour.add_(specular_glow(winner, scenes.spots, view).reshape(1, batch, pixels))

@@ -157,13 +157,12 @@ def sample_materials(u, items: dict, geometry: dict) -> dict[str, np.ndarray]:
     return {
         **{f"w_{name}": weight for name, weight in weights.items()},
         # Texture coordinates are affine in the (perspective-corrected) surface offsets (sx, sy): the
-        # texture rotation and each component's scale are folded into one 2x2 matrix per component.
+        # texture rotation and each component's scale are folded into one 2x2 matrix per component
+        # (for noise and grain a scaled rotation, (u, v) = (ux sx + uy sy, -uy sx + ux sy)).
         "noise_channel": noise_channel,
         "noise_ux": noise_scale * tex_cos,
         "noise_uy": noise_scale * tex_sin,
         "noise_ou": lerp(u(), 0.0, 1024.0),
-        "noise_vx": -noise_scale * tex_sin,
-        "noise_vy": noise_scale * tex_cos,
         "noise_ov": lerp(u(), 0.0, 1024.0),
         # mix = w_flat / 2 + w_grad * gradient + detail * (2 grain - 1): the constant terms in one column.
         "mix_base": weights["flat"] * 0.5 - detail,
@@ -171,8 +170,6 @@ def sample_materials(u, items: dict, geometry: dict) -> dict[str, np.ndarray]:
         "grain_ux": detail_scale * tex_cos,
         "grain_uy": detail_scale * tex_sin,
         "grain_ou": lerp(u(), 0.0, 1024.0),
-        "grain_vx": -detail_scale * tex_sin,
-        "grain_vy": detail_scale * tex_cos,
         "grain_ov": lerp(u(), 0.0, 1024.0),
         # perspective = persp_ref / max(d, persp_floor): d_ref / d, at most 4; 1 for far layers.
         "persp_ref": np.where(d_ref > 0.5, d_ref, 1e9),
@@ -199,6 +196,11 @@ def sample_materials(u, items: dict, geometry: dict) -> dict[str, np.ndarray]:
         **{f"c0_{c}": c0[i] * tint[i] for i, c in enumerate("rgb")},
         **{f"c1_{c}": c1[i] * tint[i] for i, c in enumerate("rgb")},
         "mark_on": marked.astype(np.float64),
+        # Which optional components the layer uses, one bit each (see synthetic_texture.USES_*).
+        "uses": (weights["noise"] > 0) * 1.0
+        + (weights["stripe"] > 0) * 2.0
+        + (weights["pattern"] > 0) * 4.0
+        + marked * 8.0,
         "mark_cell": loguniform(u(), 5.0, 16.0),
         "mark_density": lerp(u(), 0.4, 0.9),
         "mark_seed": np.floor(u() * 2**20),

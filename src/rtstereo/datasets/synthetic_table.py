@@ -74,6 +74,11 @@ class Rows:
             self._cache[name] = column.view(self.shape) if self.shape != (-1,) else column
         return self._cache[name]
 
+    def codes(self, name: str) -> torch.Tensor:
+        """A column of small non-negative integers (below 256) as uint8: a quarter of the memory traffic."""
+        codes = self.table.columns()[self.table.index[name]].to(torch.uint8).index_select(0, self.flat_rows)
+        return codes.view(self.shape) if self.shape != (-1,) else codes
+
     def column(self, name: str) -> torch.Tensor:
         """``self[name]`` as ``(N, 1)``, to broadcast against points laid out ``(rows, points per row)``."""
         return self[name].reshape(-1, 1)
@@ -87,7 +92,7 @@ class Rows:
                 an (object, tile) pair); 1 when there is one row per point.
         """
         rows = points // per_row if per_row > 1 else points
-        return Rows(self.table, self.flat_rows[rows])
+        return Rows(self.table, self.flat_rows.reshape(-1).index_select(0, rows))
 
 
 def build_table(columns: dict[str, np.ndarray]) -> Table:

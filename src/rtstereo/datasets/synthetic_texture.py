@@ -15,6 +15,7 @@ import torch
 from .synthetic_table import Rows, Table
 
 PINK, SMOOTH, GRAIN, RIDGED = range(4)  # channels of the noise bank
+USES_NOISE, USES_STRIPE, USES_PATTERN, USES_MARKS = 1, 2, 4, 8  # bits of a layer's "uses" column
 NOISE_SIZE = 1024  # texels per side of the (periodic) noise bank; a power of two
 _BANKS: dict[str, torch.Tensor] = {}
 _BANKS_LOCK = threading.Lock()  # items may render in parallel threads
@@ -84,10 +85,11 @@ def sample_noise(bank: torch.Tensor, channel: torch.Tensor | int, u: torch.Tenso
     u0, v0 = torch.floor(u), torch.floor(v)
     tu, tv = (u - u0).reshape(-1), (v - v0).reshape(-1)
     if isinstance(channel, torch.Tensor):
-        channel = channel.long()
+        channel = channel.int()
     # The period is a power of two: wrapping is a bit mask of the integer texel (negative ones too),
-    # exact for any coordinate, where a float remainder can round up to the period itself.
-    texel = (v0.long() & (period - 1)) * period + (u0.long() & (period - 1)) + channel * (period * period)
+    # exact for any coordinate, where a float remainder can round up to the period itself. int32
+    # indices (the bank has fewer than 2^31 texels) move half the bytes of int64 ones.
+    texel = (v0.int() & (period - 1)).mul_(period).add_(u0.int() & (period - 1)).add_(channel * (period * period))
     corners = bank.reshape(-1, 4).index_select(0, texel.reshape(-1))
     top = torch.lerp(corners[:, 0], corners[:, 1], tu)
     bottom = torch.lerp(corners[:, 2], corners[:, 3], tu)
@@ -145,9 +147,9 @@ def _text_marks(p: Rows, sx: torch.Tensor, sy: torch.Tensor) -> torch.Tensor:
     return ink * written
 
 
-def _where_used(weight: torch.Tensor) -> torch.Tensor:
-    """Flat positions of the points whose layer uses a component (weight > 0; possibly none)."""
-    return (weight.reshape(-1) > 0).nonzero().squeeze(1)
+def _where_used(uses: torch.Tensor, component: int) -> torch.Tensor:
+    """Flat positions of the points whose layer uses a component (its bit set in ``uses``; possibly none)."""
+    return (uses & component).nonzero().squeeze(1)
 
 
 def surface_colour(
@@ -176,30 +178,31 @@ def surface_colour(
     # components are computed only on the points whose layer uses them (the same operations whatever
     # their number, so the count of launched operations does not depend on the scenes).
     grain_u = torch.addcmul(p["grain_ou"], p["grain_ux"], sx).addcmul_(p["grain_uy"], sy)
-    grain_v = torch.addcmul(p["grain_ov"], p["grain_vx"], sx).addcmul_(p["grain_vy"], sy)
+    grain_v = torch.addcmul(p["grain_ov"], p["grain_uy"], sx, value=-1.0).addcmul_(p["grain_ux"], sy)
     grain = sample_noise(bank, GRAIN, grain_u, grain_v)
     gradient = (p["grad_x"] * sx).add_(0.5).addcmul_(p["grad_y"], sy).clamp_(0.0, 1.0)
     mix = torch.addcmul(p["mix_base"], p["w_grad"], gradient).addcmul_(p["detail2"], grain)
     flat_mix = mix.reshape(-1)
+    uses = p.codes("uses").reshape(-1)
 
-    at = _where_used(p["w_noise"])
+    at = _where_used(uses, USES_NOISE)
     q, ax, ay = p.subset(at), flat_sx.index_select(0, at), flat_sy.index_select(0, at)
     noise = sample_noise(
         bank,
         q["noise_channel"],
         torch.addcmul(q["noise_ou"], q["noise_ux"], ax).addcmul_(q["noise_uy"], ay),
-        torch.addcmul(q["noise_ov"], q["noise_vx"], ax).addcmul_(q["noise_vy"], ay),
+        torch.addcmul(q["noise_ov"], q["noise_uy"], ax, value=-1.0).addcmul_(q["noise_ux"], ay),
     )
     flat_mix.index_add_(0, at, q["w_noise"] * noise)
 
-    at = _where_used(p["w_stripe"])
+    at = _where_used(uses, USES_STRIPE)
     q, ax, ay = p.subset(at), flat_sx.index_select(0, at), flat_sy.index_select(0, at)
     phase = torch.addcmul(q["stripe_phase"], q["stripe_x"], ax).addcmul_(q["stripe_y"], ay)
     hard = _band(phase, q["stripe_duty"], q["stripe_freq"] * flat_rate.index_select(0, at))
     soft = 0.5 + 0.5 * torch.sin(2 * math.pi * phase)
     flat_mix.index_add_(0, at, q["w_stripe"] * torch.lerp(hard, soft, q["stripe_soft"]))
 
-    at = _where_used(p["w_pattern"])
+    at = _where_used(uses, USES_PATTERN)
     q, ax, ay, rate = (
         p.subset(at),
         flat_sx.index_select(0, at),
@@ -219,7 +222,7 @@ def surface_colour(
     for index, c in enumerate("rgb"):
         torch.lerp(p[f"c0_{c}"], p[f"c1_{c}"], mix, out=rgb[index])
 
-    at = _where_used(p["mark_on"])
+    at = _where_used(uses, USES_MARKS)
     q = p.subset(at)
     ink = _text_marks(q, flat_sx.index_select(0, at), flat_sy.index_select(0, at))
     mark_rgb = torch.stack([q[f"mark_{c}"] for c in "rgb"])
