@@ -347,6 +347,22 @@ def test_noise_lookup_is_bilinear_and_periodic():
     assert values[3].item() == pytest.approx((0.25 * top + 0.75 * bottom).item(), abs=1e-5)
 
 
+def test_lens_blur_is_a_gaussian_with_replicated_edges_per_image():
+    from rtstereo.datasets.synthetic_camera import _blur_weights, _gaussian_blur
+
+    image = torch.rand(3, 3, 20, 33)
+    sigma = torch.tensor([0.3, 0.9, 1.375])
+    blurred = _gaussian_blur(image, sigma)
+    weights = _blur_weights(sigma)
+    radius = (weights.shape[1] - 1) // 2
+    for item in range(3):  # reference: pad by repeating the edge, then a separable convolution
+        padded = F.pad(image[item : item + 1], (radius,) * 4, mode="replicate")
+        kernel = weights[item]
+        rows = F.conv2d(padded.transpose(0, 1), kernel.view(1, 1, 1, -1))
+        expected = F.conv2d(rows, kernel.view(1, 1, -1, 1)).transpose(0, 1)
+        torch.testing.assert_close(blurred[item : item + 1], expected, atol=1e-6, rtol=1e-5)
+
+
 def test_layer_lookups_accept_no_points():
     """The occlusion check may have no pixel to look at (and the z-buffer no object tile)."""
     from rtstereo.datasets.synthetic_geometry import layer_at
