@@ -281,18 +281,26 @@ def worker(job: dict) -> dict:
             out["step_compiled"] = _attempt(lambda: measure_step(job, device, rendered[1], compiled=True))
         out["end_to_end_compiled"] = _attempt(lambda: measure_end_to_end(job, device, compile=True))
         return out
-    rendered = _attempt(lambda: measure_render(job, device))
+    figures = job.get("figures") or FIGURES
+    needs_batch = any(figure in figures for figure in ("augment", "step"))
     batch = None
-    if isinstance(rendered, tuple):
-        out["render"], batch = rendered
-    else:
-        out["render"] = rendered
+    if "render" in figures or needs_batch:
+        rendered = _attempt(lambda: measure_render(job if "render" in figures else {**job, "steps": 1}, device))
+        if isinstance(rendered, tuple):
+            rates_or_error, batch = rendered
+        else:
+            rates_or_error = rendered
+        if "render" in figures:
+            out["render"] = rates_or_error
     if batch is not None:
-        out["augment"] = _attempt(lambda: measure_augment(job, device, batch))
-        out["step"] = _attempt(lambda: measure_step(job, device, batch))
-    out["end_to_end"] = _attempt(lambda: measure_end_to_end(job, device))
-    if job.get("variants"):  # the current code's switches, one at a time
-        out["end_to_end_no_prefetch"] = _attempt(lambda: measure_end_to_end(job, device, prefetch=False))
+        if "augment" in figures:
+            out["augment"] = _attempt(lambda: measure_augment(job, device, batch))
+        if "step" in figures:
+            out["step"] = _attempt(lambda: measure_step(job, device, batch))
+    if "end_to_end" in figures:
+        out["end_to_end"] = _attempt(lambda: measure_end_to_end(job, device))
+        if job.get("variants"):  # the current code's switches, one at a time
+            out["end_to_end_no_prefetch"] = _attempt(lambda: measure_end_to_end(job, device, prefetch=False))
     return out
 
 
@@ -316,6 +324,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--baseline-commit", help="also measure this git revision's code (e.g. edbc63b)")
     parser.add_argument(
         "--baseline-steps", type=int, default=3, help="timed calls or steps of the baseline (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--figures",
+        default=",".join(FIGURES),
+        help="comma-separated subset of %(default)s (e.g. render: the renderer alone, in a minute or two)",
     )
     parser.add_argument("--compile", action="store_true", help="also measure the step and loop under torch.compile")
     parser.add_argument("--no-op-counts", dest="op_counts", action="store_false", help="skip the op counts")
@@ -383,7 +396,14 @@ def markdown(report: dict) -> str:
         f"{report['threads'] or 'default'} torch threads on {machine['cpu_count']} CPUs ({machine['cpu']}); "
         f"recipe {report['recipe']}; {report['steps']} timed steps per figure"
         + (f", baseline {report['baseline']} with {report['baseline_steps']}" if report.get("baseline") else "")
-        + ".",
+        + "."
+        + (f" OMP_WAIT_POLICY {report['omp_wait_policy']}." if report.get("omp_wait_policy") else "")
+        + (
+            f" Load average (1, 5, 15 min) {report['load_average']} at the start, "
+            f"{report.get('load_average_end')} at the end."
+            if report.get("load_average")
+            else ""
+        ),
         "",
         "Pairs per second (higher is better). CPU: median call or step (in brackets: the fastest one); "
         "GPU: back to back, one synchronisation at the end. "
@@ -445,6 +465,10 @@ def main(argv: list[str] | None = None) -> int:
     recipe = read_recipe(args.recipe)
     sizes = size_list(args.sizes) if args.sizes else list(dict.fromkeys([tuple(recipe["crop_hw"]), (256, 512)]))
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")] if args.batch_sizes else [int(recipe["batch_size"])]
+    figures = [figure.strip() for figure in args.figures.split(",") if figure.strip()]
+    unknown = sorted(set(figures) - set(FIGURES))
+    if unknown or not figures:
+        raise SystemExit(f"--figures: expected a subset of {','.join(FIGURES)}, got {args.figures!r}")
     scene_max_disp = float(min(recipe.get("data_max_disp") or 192, recipe["settings"].get("max_disp", 192)))
     report: dict[str, Any] = {
         "machine": machine_info(args.device),
@@ -456,6 +480,9 @@ def main(argv: list[str] | None = None) -> int:
             else args.recipe
         ),
         "steps": args.steps,
+        # OpenMP threads spin while they wait unless this says passive: on a busy CPU it matters.
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset)"),
+        "load_average": [round(value, 2) for value in os.getloadavg()] if hasattr(os, "getloadavg") else None,
         "rows": [],
     }
     codes = {"new": REPO / "src"}
@@ -465,6 +492,7 @@ def main(argv: list[str] | None = None) -> int:
             report["baseline"] = (Path(tmp) / "commit").read_text()
             report["baseline_steps"] = args.baseline_steps
         common = {"device": args.device, "threads": args.threads, "recipe": recipe, "scene_max_disp": scene_max_disp}
+        common["figures"] = figures
         for size in sizes:
             for batch in batch_sizes:
                 row: dict[str, Any] = {"size": list(size), "batch": batch}
@@ -484,6 +512,7 @@ def main(argv: list[str] | None = None) -> int:
                 label = code if code == "new" else f"old ({report['baseline']})"
                 report["op_counts"][label] = run_worker({**common, "op_counts": True}, source, args.timeout)
                 print(f"ops per render call, {label}: {report['op_counts'][label]}", flush=True)
+    report["load_average_end"] = [round(value, 2) for value in os.getloadavg()] if hasattr(os, "getloadavg") else None
     text = markdown(report)
     print("\n" + text)
     out = Path(args.output_dir)
