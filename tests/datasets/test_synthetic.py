@@ -8,6 +8,7 @@ pixel does. Sizes are small so the module runs in seconds.
 from __future__ import annotations
 
 import argparse
+import sys
 
 import numpy as np
 import pytest
@@ -361,6 +362,61 @@ def test_lens_blur_is_a_gaussian_with_replicated_edges_per_image():
         rows = F.conv2d(padded.transpose(0, 1), kernel.view(1, 1, 1, -1))
         expected = F.conv2d(rows, kernel.view(1, 1, -1, 1)).transpose(0, 1)
         torch.testing.assert_close(blurred[item : item + 1], expected, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("view", ["left", "right"])
+def test_the_z_buffer_shows_the_nearest_layer_found_by_testing_every_layer_at_every_pixel(view):
+    """The tile culling drops no (object, tile) pair that shows the object."""
+    from rtstereo.datasets.synthetic_geometry import layer_at, zbuffer
+    from rtstereo.datasets.synthetic_scene import sample_scenes
+
+    batch, height, width = 3, 40, 64
+    layers = sample_scenes(torch.tensor([5, 17, 29]), height, width, 32.0).layers
+    n_layers = layers.data.shape[1]
+    b, k, y, x = torch.meshgrid(*(torch.arange(n) for n in (batch, n_layers, height, width)), indexing="ij")
+    found = layer_at(layers, (b * n_layers + k).reshape(-1), x.reshape(-1).float(), y.reshape(-1).float(), view)
+    found = found.view(batch, n_layers, height, width)
+    found = found.masked_fill((layers["active"] == 0)[:, :, None, None], float("-inf"))
+    nearest, second = found.topk(2, dim=1).values.unbind(1)
+    clear = nearest > second + 0.01  # ties are broken by a key rounded to ~2e-3 px
+    assert float(clear.float().mean()) > 0.9
+    winner = zbuffer(layers, height, width, view)
+    assert torch.equal(winner[clear], found.argmax(1)[clear])
+
+
+def test_superellipse_powers_grouped_by_row_match_the_per_point_choice():
+    from rtstereo.datasets.synthetic_geometry import POWERS, _superellipse_level, power_groups
+
+    power = torch.tensor(POWERS)[torch.randint(0, 4, (50,), generator=torch.Generator().manual_seed(0))]
+    u, v = torch.randn(50, 7), torch.randn(50, 7)
+    order, groups = power_groups(power)
+    assert sum(groups) == 50 and torch.equal(power[order], power.sort().values)
+    grouped = _superellipse_level(None, u[order], v[order], groups)
+    torch.testing.assert_close(grouped, _superellipse_level(power[order, None], u[order], v[order]))
+    torch.testing.assert_close(grouped[:, 0], u[order, 0].abs() ** power[order] + v[order, 0].abs() ** power[order])
+
+
+def test_sensor_noise_rows_are_distinct_standard_normal_fields():
+    from rtstereo.datasets.synthetic_camera import sensor_noise
+
+    keys = torch.tensor([12345, 67890])
+    field = sensor_noise((2, 3, 64, 96), keys, torch.device("cpu"))
+    assert torch.equal(field, sensor_noise((2, 3, 64, 96), keys, torch.device("cpu")))
+    assert abs(float(field.mean())) < 0.05 and abs(float(field.std()) - 1.0) < 0.05
+    rows = field.reshape(-1, 96)
+    # No row repeats another (shifted copies would put the same noise at two places).
+    assert float(torch.corrcoef(rows).fill_diagonal_(0).abs().max()) < 0.6
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_the_cpu_renderer_keeps_freed_memory_for_reuse():
+    import platform
+
+    from rtstereo.datasets.synthetic import keep_freed_memory
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("glibc's malloc")
+    assert keep_freed_memory() and keep_freed_memory()  # set once, then reported
 
 
 def test_layer_lookups_accept_no_points():
