@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -16,7 +17,7 @@ from rtstereo.errors import InputError
 from rtstereo.sinks.video import OutputFrame, Sink
 from rtstereo.sources.base import FrameSource
 from rtstereo.stream import Stream
-from rtstereo.train.online import AdaptationSink, AdaptingPredictor, OnlineConfig, adapting_predictor
+from rtstereo.train.online import LOWEST_PRIORITY, AdaptationSink, AdaptingPredictor, OnlineConfig, adapting_predictor
 from rtstereo.types import StereoPair
 
 # Quick steps on a loaded test machine; the thread worker unless a test is about the process.
@@ -139,6 +140,18 @@ def test_the_process_worker_steps_publishes_freezes_and_saves(tmp_path, tiny_che
     assert checkpoint["adaptation"]["worker"] == "process" and checkpoint["adaptation"]["steps"] == 2
     reloaded = rtstereo.load(str(path)).predict(pair.left, pair.right).disparity_px
     np.testing.assert_allclose(reloaded, served, atol=1e-4, equal_nan=True)
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="needs Unix process priorities")
+def test_a_low_priority_child_is_lowered_at_once_before_its_own_start(tiny_checkpoint):
+    """The child's start (a fresh interpreter importing torch) must not run at the stream's priority."""
+    config = OnlineConfig(**{**SMALL, "worker": "process", "low_priority": True})
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=config)
+    adapter.start()
+    try:
+        assert os.getpriority(os.PRIO_PROCESS, adapter._process.pid) == LOWEST_PRIORITY
+    finally:
+        adapter.close()
 
 
 def test_freeze_stops_updates_until_resumed(tiny_checkpoint, frames):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import queue
 import time
 from collections.abc import Callable
@@ -29,7 +30,7 @@ import torch
 
 from ..types import StereoPair
 from .adapt_network import AdaptableNetwork
-from .online import OnlineAdapter, OnlineConfig, log, lower_own_priority
+from .online import LOWEST_PRIORITY, OnlineAdapter, OnlineConfig, log, lower_own_priority
 
 _WAIT_S = 0.1
 
@@ -82,6 +83,11 @@ class ProcessAdapter(OnlineAdapter):
         if self._started_s is None:
             self._started_s = self.clock()
             self._process.start()
+            if self.config.low_priority:
+                # At once, from here: the child's own start (a fresh interpreter importing torch and
+                # building the network, a few CPU-seconds) would otherwise run at the stream's priority.
+                with contextlib.suppress(OSError, AttributeError):
+                    os.setpriority(os.PRIO_PROCESS, self._process.pid, LOWEST_PRIORITY)
 
     def offer(self, pair: StereoPair) -> None:
         self.frames_seen += 1
