@@ -12,7 +12,7 @@ in alternation in the same run, as a ratio to SGBM's time.
 Usage::
 
     python benchmarks/default_vs_sgbm.py --int8     # writes benchmarks/results/default_vs_sgbm/
-    python benchmarks/default_vs_sgbm.py --models sgbm,rtnet-v4,my.onnx --data ../shared/data/real --runs 30
+    python benchmarks/default_vs_sgbm.py --models sgbm,rtnet-v5,my.onnx --data ../shared/data/real --runs 30
 
 ``--int8`` adds an int8 copy of the packaged network (``rtstereo.export.quantize``, calibrated on
 generated scenes; needs torch), written to the output folder as ``<name>-int8.onnx``.

@@ -1,7 +1,7 @@
 """Does online adaptation slow a stream down? ``rtstereo video`` with and without ``--adapt`` (issue 22).
 
 A 300-frame stereo video is rendered (moving rendered scenes, two mp4 files) and played through
-``rtstereo video`` with rtnet-v4's PyTorch state (``training/default/state.pt``, the same network and
+``rtstereo video`` with rtnet-v5's PyTorch state (``training/default/state.pt``, the same network and
 backend in every run), in rounds that alternate the variants in the same minutes (the machine is
 shared, so only ratios taken side by side mean anything):
 
@@ -75,7 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--size", default="192x320", help="HxW of each view (default: %(default)s)")
     parser.add_argument("--rounds", type=int, default=3, help="times each variant runs, alternated")
     parser.add_argument("--variants", default=DEFAULT_VARIANTS, help="comma-separated, from " + ", ".join(VARIANTS))
-    parser.add_argument("--model", default=str(STATE), help="a PyTorch network (default: rtnet-v4's state)")
+    parser.add_argument("--model", default=str(STATE), help="a PyTorch network (default: rtnet-v5's state)")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "adapt"), help="results folder")
     parser.add_argument("--name", default="online_fps", help="results file name, without suffix (default: %(default)s)")
     return parser.parse_args(argv)

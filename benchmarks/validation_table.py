@@ -13,7 +13,7 @@ does, except on ETH3D (``CLASSICAL_RANGE_PX``); networks search the range they s
 Usage::
 
     python benchmarks/validation_table.py      # writes benchmarks/results/validation/
-    python benchmarks/validation_table.py --models sgbm,rtnet-v4,my.onnx --output-dir /tmp/table
+    python benchmarks/validation_table.py --models sgbm,rtnet-v5,my.onnx --output-dir /tmp/table
 """
 
 from __future__ import annotations
