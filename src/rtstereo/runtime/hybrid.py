@@ -113,7 +113,8 @@ class HybridPredictor:
         spec: the hybrid's registry entry.
         settings: its resolved settings: ``max_disp`` (SGBM's search bound; it also searches no more
             than a quarter of the image width), ``uniqueness``, ``lr_tolerance``, ``mirrored_check``,
-            ``hole_choice`` (see :func:`choose_in_holes`; without it the network fills every hole).
+            ``hole_choice`` (see :func:`choose_in_holes`; without it the network fills every hole),
+            ``network`` (the name or file the network was loaded from, as results record it).
         network: the predictor of the network it runs.
     """
 
