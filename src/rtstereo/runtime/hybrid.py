@@ -217,7 +217,7 @@ class HybridPredictor:
             "fusion": (t2 - t1) * 1e3,
             "total": (t2 - t0) * 1e3,
         }
-        settings = {**result.settings, **self.settings, "network": self.settings.get("network", self.network.name)}
+        settings = {**result.settings, **self.settings}  # "network": the name or file it was loaded from
         return dataclasses.replace(result, disparity_px=fused, timings_ms=timings, model=self.name, settings=settings)
 
     def _confident(self, pair: StereoPair, search_px: float) -> tuple[np.ndarray, float]:

@@ -45,6 +45,13 @@ def hybrid_spec(model: str) -> Any:
     return spec if spec.kind == "hybrid" else None
 
 
+def split_hybrid_settings(hybrid: Any, settings: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(the hybrid's own settings, resolved; the rest, for its network)`` from one set of overrides."""
+    rest = dict(settings or {})
+    own = hybrid.resolve_settings({k: rest.pop(k) for k in list(rest) if k in hybrid.defaults})
+    return own, rest
+
+
 def load_adaptable(model: str, weights: str | None = None, settings: dict[str, Any] | None = None) -> AdaptableNetwork:
     """Build the PyTorch network ``model`` names, with its weights, for :func:`adapt`.
 
@@ -67,8 +74,7 @@ def load_adaptable(model: str, weights: str | None = None, settings: dict[str, A
     name = resolve_alias(model)
     hybrid = hybrid_spec(model) if weights is None else None
     if hybrid is not None:
-        settings = dict(settings or {})
-        hybrid_settings = hybrid.resolve_settings({k: settings.pop(k) for k in list(settings) if k in hybrid.defaults})
+        hybrid_settings, settings = split_hybrid_settings(hybrid, settings)
         name = hybrid_settings["network"]
         note = (
             f"{hybrid.name} is {name} with SGBM's confident matches: its network is adapted (SGBM has nothing to "

@@ -418,16 +418,14 @@ def adapting_predictor(
     from ..models.registry import coerce_setting
     from ..runtime.backends import TorchBackend
     from ..runtime.postprocess import POSTPROCESS_SETTINGS
-    from .adapt_network import hybrid_spec, load_adaptable
+    from .adapt_network import hybrid_spec, load_adaptable, split_hybrid_settings
 
     overrides = dict(settings or {})
     switches = {name: overrides.pop(name) for name in POSTPROCESS_SETTINGS if name in overrides}
     hybrid = hybrid_spec(model) if weights is None else None
     hybrid_settings = {}
     if hybrid is not None:  # its network adapts; SGBM's confident matches keep replacing its own
-        hybrid_settings = hybrid.resolve_settings(
-            {k: overrides.pop(k) for k in list(overrides) if k in hybrid.defaults}
-        )
+        hybrid_settings, overrides = split_hybrid_settings(hybrid, overrides)
         model = hybrid_settings["network"]
     network = load_adaptable(model, weights, overrides)
     if network.note:
