@@ -14,6 +14,10 @@ Usage::
 
     python benchmarks/validation_table.py      # writes benchmarks/results/validation/
     python benchmarks/validation_table.py --models sgbm,rtnet-v5,my.onnx --output-dir /tmp/table
+    python benchmarks/validation_table.py --models sgbm,hybrid,hybrid:network=g.onnx --sets validation
+
+``NAME:KEY=VALUE[:KEY=VALUE...]`` gives a registered method settings (``hybrid:network=FILE`` runs
+the hybrid with another network); it is labelled ``NAME[VALUE-stems]``.
 """
 
 from __future__ import annotations
@@ -93,15 +97,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def split_settings(model: str) -> tuple[str, dict[str, str]]:
+    """``NAME:KEY=VALUE:...`` to ``(NAME, {KEY: VALUE})``; a file or a plain name has no settings."""
+    if Path(model).exists() or ":" not in model or "=" not in model.split(":", 1)[1]:
+        return model, {}
+    name, *pairs = model.split(":")
+    settings = dict(pair.split("=", 1) for pair in pairs if "=" in pair)
+    if len(settings) != len(pairs):
+        sys.exit(f"--models: expected NAME:KEY=VALUE[:KEY=VALUE...], got {model!r}")
+    return name, settings
+
+
 def label(model: str) -> str:
-    """How a model is named in tables and result files: a file by its stem."""
-    return Path(model).stem if is_onnx_file(model) else model
+    """How a model is named in tables and result files: a file by its stem, settings by their values'
+    stems in brackets."""
+    name, settings = split_settings(model)
+    if settings:
+        return f"{name}[{','.join(Path(v).stem for v in settings.values())}]"
+    return Path(model).stem if is_onnx_file(name) else model
 
 
 def range_px(model: str, sample: Sample) -> int | None:
     """The disparity range a method searches on a scene; ``None``: the one it ships with (the hybrid's
     SGBM part searches like SGBM; its network keeps its own range)."""
-    if is_onnx_file(model) or get_spec(model).kind not in ("classical", "hybrid"):
+    name, _ = split_settings(model)
+    if is_onnx_file(name) or get_spec(name).kind not in ("classical", "hybrid"):
         return None
     return CLASSICAL_RANGE_PX.get(sample.dataset, sample.max_disp_hint_px)
 
@@ -109,11 +129,12 @@ def range_px(model: str, sample: Sample) -> int | None:
 def run_eval(model: str, samples: list[Sample]) -> EvalReport:
     """``rtstereo eval`` of one method, with one predictor per searched range."""
     predictors: dict[int | None, rtstereo.Predictor] = {}
+    name, settings = split_settings(model)
 
     def predictor_for(sample: Sample) -> rtstereo.Predictor:
         key = range_px(model, sample)
         if key not in predictors:
-            predictors[key] = rtstereo.load(model, **({"max_disp": key} if key else {}))
+            predictors[key] = rtstereo.load(name, **settings, **({"max_disp": key} if key else {}))
         return predictors[key]
 
     return evaluate(predictor_for, samples, model=label(model))

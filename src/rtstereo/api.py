@@ -94,12 +94,16 @@ def _load(
         kind = "file" if is_onnx_file(name) or Path(name).suffix else get_spec(name).kind
         if kind in ("classical", "hybrid"):
             raise InputError(f"the hybrid's network must be a network, not '{name}' ({kind})")
+        asked = dict(runtime)
         if is_onnx_file(name) or kind == "onnx" or backend == "onnxruntime":
             if device == "cpu":  # SGBM runs beside the network on one thread of its own
                 runtime["threads"] = network_threads(runtime.get("threads"))
         else:  # a PyTorch network: its threads are the process's (torch.set_num_threads, --threads)
             runtime.pop("threads", None)
-        network = _load(name, None, backend, device, precision, runtime)
+            asked = runtime
+        network = _load(name, None, backend, device, precision, dict(runtime))
+        if getattr(network, "guided", False) and runtime != asked:  # it runs after SGBM, not beside it: every thread
+            network = _load(name, None, backend, device, precision, asked)
         return HybridPredictor(spec, resolved, network)  # type: ignore[return-value]
     if spec.kind == "onnx":
         from .runtime.onnx import load_packaged

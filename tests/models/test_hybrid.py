@@ -204,3 +204,56 @@ def test_a_pytorch_checkpoint_as_the_network_ignores_the_onnx_thread_split():
     reference = rtstereo.load("hybrid").predict(left, right)
     assert result.settings["network"] == str(state)
     assert np.abs(result.disparity_px - reference.disparity_px).max() < 1e-3  # the ONNX export of that state
+
+
+# ------------------------------------------------------------------------------- a guided network
+def test_a_guided_network_gets_sgbms_confident_matches_in_onnx_and_pytorch_alike(tmp_path):
+    torch = pytest.importorskip("torch")
+    from rtstereo.models.checkpoint import save_checkpoint
+    from rtstereo.models.rtnet import build_rtnet, settings_of
+    from rtstereo.types import StereoPair
+
+    torch.manual_seed(0)
+    module = build_rtnet({"max_disp": 32, "guided": True})
+    with torch.no_grad():  # as if trained: the hints must change the answer
+        module.guidance.to_cost.weight.normal_(0.0, 0.5)
+        module.guidance.cue_weights.normal_(0.0, 0.5)
+    checkpoint, exported = tmp_path / "guided.pt", tmp_path / "guided.onnx"
+    save_checkpoint(checkpoint, "rtnet", settings_of(module), module.state_dict())
+    assert main(["export", str(checkpoint), "--size", "64x128", "--dynamic", "-o", str(exported)]) == 0
+    report = json.loads((tmp_path / "guided.parity.json").read_text())
+    assert "with SGBM's confident matches as hints" in report["pair"]
+
+    left, right = shifted_pair()
+    results = [
+        rtstereo.load("hybrid", network=str(net), threads=3).predict(left, right) for net in (checkpoint, exported)
+    ]
+    np.testing.assert_allclose(results[0].disparity_px, results[1].disparity_px, atol=1e-3)
+    hybrid = rtstereo.load("hybrid", network=str(exported), threads=3)
+    assert hybrid.network.guided
+    # it runs after SGBM, not beside it: every thread asked for
+    assert hybrid.network.backend.model.session.get_session_options().intra_op_num_threads == 3
+
+    confident = confident_disparity(left, right, 192, mirrored_check=False)
+    network = rtstereo.load(str(exported))
+    guided = network.predict_pair(StereoPair(left, right), hints=confident).disparity_px
+    unguided = network.predict(left, right).disparity_px
+    assert np.nanmean(np.abs(guided - unguided)) > 1e-2
+    with pytest.raises(rtstereo.errors.InputError, match="takes no hints"):
+        rtstereo.load("rtnet-v5").predict_pair(StereoPair(left, right), hints=confident)
+    with pytest.raises(rtstereo.errors.InputError, match="differ in size"):
+        network.predict_pair(StereoPair(left, right), hints=confident[:, :-1])
+
+
+def test_hints_reach_a_padded_or_resized_network_in_its_own_pixels():
+    from rtstereo.runtime.predictor import hint_channel
+
+    hints = np.full((4, 6), np.nan, np.float32)
+    hints[1, 2], hints[3, 5] = 3.0, 5.0
+    padded = hint_channel(hints, None, (8, 8))
+    assert padded.shape == (1, 1, 8, 8)
+    assert padded[0, 0, 1, 2] == 3.0 and padded[0, 0, 3, 5] == 5.0
+    assert np.count_nonzero(padded) == 2  # no hint in the padding, 0 where nan
+    doubled = hint_channel(hints, (8, 12), (8, 12))
+    assert doubled[0, 0, 2, 4] == 6.0 and doubled[0, 0, 7, 11] == 10.0  # nearest, scaled by the width ratio
+    assert np.count_nonzero(doubled) == 8

@@ -20,6 +20,7 @@ from rtstereo.models.rtnet import (
     convex_upsample,
     correlation,
     load_rtnet_checkpoint,
+    settings_of,
     shift_columns,
     soft_argmin,
     warp_right,
@@ -347,3 +348,65 @@ def test_loader_refuses_mismatched_weights(tmp_path, small_model):
     torch.save(small_model.state_dict(), path)  # no settings inside: only the shapes can tell
     with pytest.raises(CheckpointError, match="another shape"):
         load_rtnet_checkpoint(build_rtnet({"max_disp": 64}), path)
+
+
+# --------------------------------------------------------------------------------------- guidance
+def guided_pair(size_hw: tuple[int, int] = (64, 96)) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(11)
+    left, right = (torch.randn(1, 3, *size_hw, generator=generator) for _ in range(2))
+    hints = torch.rand(1, 1, *size_hw, generator=generator) * 30
+    hints[..., ::3, :] = 0  # a third of the rows without hints
+    return left, right, hints
+
+
+def test_a_guided_network_starts_as_the_plain_one():
+    plain = randomized(build_rtnet({"max_disp": 32}), seed=7).eval()
+    guided = build_rtnet({"max_disp": 32, "guided": True}).eval()
+    missing = set(guided.load_state_dict(plain.state_dict(), strict=False).missing_keys)
+    assert missing == {"guidance.to_cost.weight", "guidance.cue_weights"}
+    left, right, hints = guided_pair()
+    with torch.no_grad():
+        reference = plain(left, right)
+        torch.testing.assert_close(guided(left, right), reference)
+        torch.testing.assert_close(guided(left, right, hints), reference)  # zero-initialised: no effect yet
+
+
+def test_hints_change_a_trained_guided_network_and_also_come_as_a_fourth_channel():
+    guided = randomized(build_rtnet({"max_disp": 32, "guided": True}), seed=9).eval()
+    left, right, hints = guided_pair()
+    with torch.no_grad():
+        unguided, with_hints = guided(left, right), guided(left, right, hints)
+        fourth_channel = guided(torch.cat([left, hints], 1), right)
+    assert (with_hints - unguided).abs().mean() > 1e-3
+    torch.testing.assert_close(fourth_channel, with_hints)
+
+
+def test_the_guidance_bump_peaks_at_the_hinted_level_and_scales_with_the_share_of_hints():
+    guided = build_rtnet({"max_disp": 32, "guided": True})
+    guidance = guided.guidance
+    with torch.no_grad():
+        guidance.to_cost.weight.zero_()
+        guidance.to_cost.weight[0, :, 0, 0] = torch.arange(guidance.centres.shape[1]) == 3  # reads level 3
+        hints = torch.zeros(1, 1, 8, 8)
+        hints[..., :4, :4] = 12.0  # level 3 (12 px) on the whole first 4x4 block
+        hints[..., :4, 4:6] = 12.0  # half of the second block
+        cost, _ = guidance(hints)
+    assert cost[0, 0, 0, 0] == pytest.approx(1.0)
+    assert cost[0, 0, 0, 1] == pytest.approx(0.5)
+    assert cost[0, 0, 1, 0] == 0.0
+
+
+def test_hints_are_refused_by_a_plain_network_and_checked_for_shape(small_model):
+    left, right, hints = guided_pair()
+    with pytest.raises(InputError, match="built without guided=true"):
+        small_model(left, right, hints)
+    guided = build_rtnet({"max_disp": 32, "guided": True}).eval()
+    with pytest.raises(InputError, match=r"hints must be \(N, 1, H, W\)"):
+        guided(left, right, hints[..., :32])
+
+
+def test_guided_is_recorded_only_when_on():
+    assert "guided" not in settings_of(build_rtnet({"max_disp": 32}))
+    assert settings_of(build_rtnet({"max_disp": 32, "guided": True}))["guided"] is True
+    with pytest.raises(InputError, match="guided must be true or false"):
+        build_rtnet({"guided": "yes"})

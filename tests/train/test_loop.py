@@ -85,7 +85,7 @@ def test_run_writes_checkpoints_log_curve_and_config(three_steps):
 
     last = read_torch_file(out / "last.pt")
     assert last["format"] == "rtstereo-checkpoint" and last["model"] == "rtnet"
-    assert last["settings"] == {"max_disp": 32, "half_refinement": False, "full_refinement": False}
+    assert last["settings"] == {"max_disp": 32, "half_refinement": False, "full_refinement": False, "guided": False}
     assert last["step"] == 3
     assert {"optimizer", "config", "best_epe", "best_step"} <= set(last)
     best = read_torch_file(out / "best.pt")
@@ -99,7 +99,7 @@ def test_resume_continues_at_the_saved_step_and_matches_an_uninterrupted_run(tmp
 
     config = resolve_config(flag_values={"resume": str(tmp_path / "last.pt"), "steps": 3})
     assert config.crop_hw == (64, 128)  # from the checkpoint
-    assert config.settings == {"max_disp": 32, "half_refinement": False, "full_refinement": False}
+    assert config.settings == {"max_disp": 32, "half_refinement": False, "full_refinement": False, "guided": False}
     assert config.out_dir == str(tmp_path)
     summary = train(config, echo=quiet)
     assert summary["step"] == 3
@@ -152,7 +152,7 @@ def test_init_fine_tunes_with_the_checkpoint_architecture(tmp_path, three_steps)
     train(config, echo=quiet)
     start = records(tmp_path, "start")[0]
     assert start["step"] == 0 and start["model"] == "rtnet"  # the file names the architecture
-    assert start["settings"] == {"max_disp": 32, "half_refinement": False, "full_refinement": False}
+    assert start["settings"] == {"max_disp": 32, "half_refinement": False, "full_refinement": False, "guided": False}
     source_epe = {r["step"]: r["epe"] for r in records(three_steps[0], "val")}[three_steps[1]["best"]["step"]]
     assert records(tmp_path, "val")[0]["epe"] == pytest.approx(source_epe, rel=1e-5)
 
@@ -179,7 +179,7 @@ def test_init_adds_a_stage_and_trains_only_the_unfrozen_weights(tmp_path, three_
     assert any("no weights for half_refinement" in line for line in lines)
     before = read_torch_file(source)["state_dict"]
     after = read_torch_file(tmp_path / "last.pt")
-    assert after["settings"] == {"max_disp": 32, "half_refinement": True, "full_refinement": False}
+    assert after["settings"] == {"max_disp": 32, "half_refinement": True, "full_refinement": False, "guided": False}
     assert after["config"]["freeze"] == list(frozen)
     state = after["state_dict"]
     for name, tensor in before.items():  # weights and batch-norm statistics alike

@@ -480,7 +480,7 @@ def export_onnx(
     timings: dict[str, float] = {}
 
     started = time.perf_counter()
-    left, right, pair_text = _prepared_inputs(spec, size_hw, pair, parity_inputs)
+    left, right, pair_text = _prepared_inputs(spec, size_hw, pair, parity_inputs, _guided(module))
     left_t, right_t = torch.from_numpy(left), torch.from_numpy(right)
     with torch.inference_mode():
         reference = _disparity_hw(module(left_t, right_t).float().numpy())
@@ -556,23 +556,39 @@ def export_onnx(
     return result
 
 
+def _guided(module: Any) -> bool:
+    """A guided rtnet: its ``left`` input carries SGBM's confident matches as a fourth channel."""
+    return getattr(module, "guidance", None) is not None
+
+
 def _prepared_inputs(
     spec: ModelSpec,
     size_hw: tuple[int, int],
     pair: tuple[np.ndarray, np.ndarray, str] | None,
     parity_inputs: tuple[np.ndarray, np.ndarray] | None,
+    guided: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, str]:
+    channels = 4 if guided else 3
     if parity_inputs is not None:
         left, right = (np.ascontiguousarray(x, dtype=np.float32) for x in parity_inputs)
-        if left.shape != (1, 3, *size_hw) or right.shape != left.shape:
+        if left.shape != (1, channels, *size_hw) or right.shape != (1, 3, *size_hw):
             raise InputError(
-                f"parity inputs must be (1, 3, {size_hw[0]}, {size_hw[1]}), got {left.shape}, {right.shape}"
+                f"parity inputs must be (1, {channels}, {size_hw[0]}, {size_hw[1]}) and (1, 3, {size_hw[0]}, "
+                f"{size_hw[1]}), got {left.shape}, {right.shape}"
             )
         return left, right, "the first input pair"
     left_rgb, right_rgb, text = pair if pair is not None else parity_pair(size_hw)
     if left_rgb.shape[:2] != tuple(size_hw) or right_rgb.shape != left_rgb.shape:
         raise InputError(f"the parity pair must be {size_hw[1]}x{size_hw[0]} (WxH), got {left_rgb.shape[:2][::-1]}")
-    return normalize(left_rgb, spec.normalization), normalize(right_rgb, spec.normalization), text
+    left, right = normalize(left_rgb, spec.normalization), normalize(right_rgb, spec.normalization)
+    if guided:  # the hints the hybrid would give: SGBM's confident matches of the same pair
+        from ..models.sgbm import confident_disparity
+
+        search_px = float(spec.defaults.get("max_disp", 192))
+        hints = confident_disparity(left_rgb, right_rgb, search_px, mirrored_check=False)
+        left = np.concatenate([left, np.nan_to_num(hints, nan=0.0)[None, None]], axis=1).astype(np.float32)
+        text += ", with SGBM's confident matches as hints"
+    return left, right, text
 
 
 def _second_size_check(
@@ -581,7 +597,7 @@ def _second_size_check(
     """Inputs and the PyTorch disparity at a second size, to prove a dynamic export really is one."""
     divisor = int(getattr(module, "size_divisor", spec.size_divisor) or 1)
     other_hw = (size_hw[0] + divisor, size_hw[1] + 2 * divisor)
-    left, right, _ = _prepared_inputs(spec, other_hw, None, None)
+    left, right, _ = _prepared_inputs(spec, other_hw, None, None, _guided(module))
     with torch.inference_mode():
         reference = _disparity_hw(module(torch.from_numpy(left), torch.from_numpy(right)).float().numpy())
     return left, right, reference, other_hw

@@ -162,11 +162,12 @@ register(
         summary="rtstereo's own real-time network: 2D convolutions and correlation, built for CPUs",
         kind="network",
         builder="rtstereo.models.rtnet:build_rtnet",
-        defaults={"max_disp": 192, "half_refinement": False, "full_refinement": False},
+        defaults={"max_disp": 192, "half_refinement": False, "full_refinement": False, "guided": False},
         setting_help={
             "max_disp": "largest disparity searched, pixels (multiple of 32)",
             "half_refinement": "add the 1/2-resolution sub-pixel refinement stage",
             "full_refinement": "add the full-resolution sub-pixel refinement stage",
+            "guided": "take SGBM's confident matches as a third input (the hybrid method gives them)",
         },
         normalization="imagenet",
         size_divisor=32,

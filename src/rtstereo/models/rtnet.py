@@ -218,7 +218,11 @@ class GuidedHourglass(nn.Module):
         self.logits = nn.Conv2d(c4, levels, 1)
 
     def forward(
-        self, cost: torch.Tensor, quarter: torch.Tensor, context: list[torch.Tensor]
+        self,
+        cost: torch.Tensor,
+        quarter: torch.Tensor,
+        context: list[torch.Tensor],
+        guidance: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Aggregate the cost.
 
@@ -226,12 +230,16 @@ class GuidedHourglass(nn.Module):
             cost: ``(N, D, h, w)`` correlation at 1/4.
             quarter: ``(N, 32, h, w)`` left features at 1/4.
             context: left features ``[1/8, 1/16, 1/32]``.
+            guidance: optional ``(N, 48, h, w)`` term added at the entry (:class:`Guidance`).
 
         Returns:
             ``(N, D, h, w)`` matching logits and the ``(N, 48, h, w)`` hidden state they come from.
         """
         eighth, sixteenth, thirty_second = context
-        x4 = self.entry(self.entry_cost(cost) + self.entry_image(quarter))
+        entry = self.entry_cost(cost) + self.entry_image(quarter)
+        if guidance is not None:
+            entry = entry + guidance
+        x4 = self.entry(entry)
         x8 = self.blocks8(self.down8(x4) * torch.sigmoid(self.gate8(eighth)))
         x16 = self.blocks16(self.down16(x8) * torch.sigmoid(self.gate16(sixteenth)))
         x32 = self.blocks32(self.down32(x16) * torch.sigmoid(self.gate32(thirty_second)))
@@ -292,7 +300,11 @@ class Refinement(nn.Module):
             nn.init.zeros_(layer.bias)
 
     def forward(
-        self, disparity_px: torch.Tensor, confidence: torch.Tensor, hidden: torch.Tensor
+        self,
+        disparity_px: torch.Tensor,
+        confidence: torch.Tensor,
+        hidden: torch.Tensor,
+        guidance: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Refine.
 
@@ -300,12 +312,15 @@ class Refinement(nn.Module):
             disparity_px: ``(N, 1, h, w)`` disparity at 1/4, full-resolution pixels.
             confidence: ``(N, 1, h, w)`` its peak probability.
             hidden: ``(N, 48, h, w)`` aggregation state.
+            guidance: optional ``(N, 32, h, w)`` term added to the cues (:class:`Guidance`).
 
         Returns:
             Refined ``(N, 1, h, w)`` disparity (pixels) and ``(N, 9 * 16, h, w)`` upsampling mask logits.
         """
         # Disparity enters scaled to 0..1 so that the weights do not depend on the pixel range.
         cues = disparity_px / self.max_disp * self.cue_weights[0] + confidence * self.cue_weights[1]
+        if guidance is not None:
+            cues = cues + guidance
         state = self.blocks(F.relu(self.entry_hidden(hidden) + cues))
         refined_px = F.relu(disparity_px + self.residual(state) * (self.max_disp / 16))
         return refined_px, self.mask(state)
@@ -495,6 +510,46 @@ def full_precision(like: torch.Tensor):
     return torch.autocast(like.device.type, enabled=False)
 
 
+# ------------------------------------------------------------------------------------- guidance
+HINT_SIGMA_PX = 4.0  # width of a hint's bump over the disparity levels (one level at 1/4)
+
+
+class Guidance(nn.Module):
+    """Sparse disparities known in advance (SGBM's confident matches) as evidence for the network.
+
+    Guided stereo matching (Poggi et al., CVPR 2019) lets a few known disparities reshape a network's
+    cost volume so that the aggregation carries them into their surroundings. Here the hints enter
+    as two learned terms, both zero at initialisation (a guided network starts as the plain one, and
+    behaves as it wherever there is no hint):
+
+    - at the aggregation's entry, a 1x1 convolution of a bump over the ``D`` levels centred on each
+      quarter pixel's mean hint, scaled by the fraction of its 4x4 pixels that have one;
+    - in the refinement's cues, the mean hint (scaled to 0..1) and that fraction.
+
+    Hints are ``(N, 1, H, W)`` pixels of the full-resolution input, 0 (or less) where there is none.
+    """
+
+    def __init__(self, levels: int, max_disp: int):
+        super().__init__()
+        self.max_disp = max_disp
+        self.to_cost = nn.Conv2d(levels, GuidedHourglass.widths[0], 1, bias=False)
+        self.cue_weights = nn.Parameter(torch.zeros(2, Refinement.width, 1, 1))
+        nn.init.zeros_(self.to_cost.weight)
+        self.register_buffer(
+            "centres", torch.arange(levels, dtype=torch.float32).view(1, levels, 1, 1) * DOWNSAMPLE, persistent=False
+        )
+
+    def forward(self, hints: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The aggregation's ``(N, 48, h, w)`` and the refinement's ``(N, 32, h, w)`` terms."""
+        hints = hints.float()
+        present = (hints > 0).float()
+        share = F.avg_pool2d(present, DOWNSAMPLE)  # fraction of each 4x4 block with a hint
+        mean = F.avg_pool2d(hints * present, DOWNSAMPLE) / share.clamp(min=1.0 / DOWNSAMPLE**2)
+        bump = share * torch.exp(-0.5 * ((self.centres - mean) / HINT_SIGMA_PX) ** 2)
+        cues = mean / self.max_disp * self.cue_weights[0] + share * self.cue_weights[1]
+        return self.to_cost(bump), cues
+
+
 # ---------------------------------------------------------------------------------------- network
 class RTNet(nn.Module):
     """rtstereo's real-time network.
@@ -503,6 +558,7 @@ class RTNet(nn.Module):
         max_disp: largest disparity searched, pixels of the input; a multiple of 32.
         half_refinement: add the 1/2-resolution sub-pixel stage.
         full_refinement: add the full-resolution sub-pixel stage (after the 1/2 stage if both).
+        guided: take a third input, sparse disparities known in advance (:class:`Guidance`).
 
     Inputs are ``(N, 3, H, W)`` float32, ImageNet-normalised, ``H`` and ``W`` multiples of 32. In eval
     mode ``forward`` returns the disparity ``(N, H, W)`` in pixels; in training mode it returns the
@@ -510,7 +566,9 @@ class RTNet(nn.Module):
     for a multi-scale loss.
     """
 
-    def __init__(self, max_disp: int = 192, half_refinement: bool = False, full_refinement: bool = False):
+    def __init__(
+        self, max_disp: int = 192, half_refinement: bool = False, full_refinement: bool = False, guided: bool = False
+    ):
         super().__init__()
         if isinstance(max_disp, bool) or not isinstance(max_disp, int) or max_disp <= 0 or max_disp % 32:
             raise InputError(
@@ -525,20 +583,36 @@ class RTNet(nn.Module):
         self.refinement = Refinement(GuidedHourglass.widths[0], max_disp)
         self.half_refinement = HalfResolutionRefinement(Encoder.widths[0]) if half_refinement else None
         self.full_refinement = FullResolutionRefinement(Encoder.widths[0]) if full_refinement else None
+        self.guidance = Guidance(self.levels, max_disp) if guided else None
 
-    def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
+    def forward(
+        self, left: torch.Tensor, right: torch.Tensor, hints: torch.Tensor | None = None
+    ) -> torch.Tensor | list[torch.Tensor]:
+        """Disparity of the left view (see the class); ``hints`` ``(N, 1, H, W)`` pixels, 0 where none,
+        for a ``guided`` network (without them it runs unguided). A guided network also takes them as
+        a fourth channel of ``left``: the form of its ONNX export, whose inputs stay two."""
+        if hints is None and left.dim() == 4 and left.shape[1] == 4 and self.guidance is not None:
+            left, hints = left[:, :3], left[:, 3:]
         check_stereo_batch("rtnet", left, right, SIZE_DIVISOR)
+        guide_cost = guide_cues = None
+        if hints is not None:
+            if self.guidance is None:
+                raise InputError("rtnet: hints were given to a network built without guided=true")
+            if hints.shape != (left.shape[0], 1, *left.shape[2:]):
+                raise InputError(f"rtnet: hints must be (N, 1, H, W) like the images, got {tuple(hints.shape)}")
+            with full_precision(left):
+                guide_cost, guide_cues = self.guidance(hints)
         left_half, left_quarter = self.encoder.quarter(left)
         right_half, right_quarter = self.encoder.quarter(right)
         context = self.encoder.context(left_quarter)
 
         cost = correlation(self.match(left_quarter), self.match(right_quarter), self.levels)
-        logits, hidden = self.aggregation(cost, left_quarter, context)
+        logits, hidden = self.aggregation(cost, left_quarter, context, guide_cost)
         # Disparities are computed in fp32 even under bf16/fp16 autocast: 8 mantissa bits would
         # round a 150 px disparity to steps of 0.5 px.
         with full_precision(logits):
             coarse_px, confidence = soft_argmin(logits.float(), float(DOWNSAMPLE))
-        refined_px, mask_logits = self.refinement(coarse_px, confidence, hidden)
+        refined_px, mask_logits = self.refinement(coarse_px, confidence, hidden, guide_cues)
         with full_precision(refined_px):
             upsampled_px = convex_upsample(refined_px.float(), mask_logits.float(), DOWNSAMPLE)
         predictions = [upsampled_px]
@@ -562,10 +636,10 @@ def build_rtnet(settings: dict[str, Any] | None = None) -> RTNet:
     """Registry builder: an untrained :class:`RTNet` from its settings (``max_disp``)."""
     settings = dict(settings or {})
     max_disp = settings.pop("max_disp", 192)
-    stages = {name: settings.pop(name, False) for name in REFINEMENT_STAGES}
+    stages = {name: settings.pop(name, False) for name in (*REFINEMENT_STAGES, "guided")}
     if settings:
         raise InputError(
-            f"rtnet: unknown settings {sorted(settings)} (it has: max_disp, {', '.join(REFINEMENT_STAGES)})"
+            f"rtnet: unknown settings {sorted(settings)} (it has: max_disp, {', '.join(REFINEMENT_STAGES)}, guided)"
         )
     for name, value in stages.items():
         if not isinstance(value, bool):
@@ -575,7 +649,10 @@ def build_rtnet(settings: dict[str, Any] | None = None) -> RTNet:
 
 def settings_of(module: RTNet) -> dict[str, Any]:
     """The settings that rebuild ``module`` (what its checkpoints record)."""
-    return {"max_disp": module.max_disp, **{name: getattr(module, name) is not None for name in REFINEMENT_STAGES}}
+    settings = {"max_disp": module.max_disp, **{name: getattr(module, name) is not None for name in REFINEMENT_STAGES}}
+    if module.guidance is not None:  # recorded only when on: checkpoints of plain networks stay as they were
+        settings["guided"] = True
+    return settings
 
 
 def load_rtnet_checkpoint(module: RTNet, path: str | Path) -> dict[str, Any]:

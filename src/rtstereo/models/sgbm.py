@@ -143,6 +143,7 @@ def confident_disparity(
     uniqueness: int = CONFIDENT_UNIQUENESS,
     lr_tolerance_px: float = CONFIDENT_LR_TOLERANCE_PX,
     mirrored_check: bool = True,
+    quarter_width_cap: bool = True,
 ) -> np.ndarray:
     """SGBM's disparity of the left view where it is confident, ``nan`` elsewhere.
 
@@ -160,6 +161,9 @@ def confident_disparity(
         uniqueness: OpenCV's ``uniquenessRatio``, percent.
         lr_tolerance_px: left-right check tolerance, pixels.
         mirrored_check: also check against a second SGBM pass on the mirrored pair.
+        quarter_width_cap: search no more than a quarter of the width (:func:`confident_search_range`);
+            without it ``max_disp_px`` rounded up to a multiple of 16 (rendered training scenes, whose
+            disparities often pass a quarter of their width).
 
     Returns:
         float32 ``(H, W)``, pixels.
@@ -167,7 +171,9 @@ def confident_disparity(
     width = left.shape[1]
     match = build_sgbm(
         {
-            "max_disp": confident_search_range(width, max_disp_px),
+            "max_disp": confident_search_range(width, max_disp_px)
+            if quarter_width_cap
+            else int(max(16, -(-max_disp_px // 16) * 16)),
             "block_size": 5,
             "disp12_max_diff": max(0, int(round(lr_tolerance_px))),
             "uniqueness": int(uniqueness),

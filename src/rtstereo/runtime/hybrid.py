@@ -198,13 +198,17 @@ class HybridPredictor:
                 f"image width {pair.size_hw[1]} px is too small for {self.name}: SGBM needs more than 16 px of width; "
                 f"run the network alone (--model {self.network.name})"
             )
-        if self._sgbm_thread is None:
-            self._sgbm_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtstereo-sgbm")
-        pending = self._sgbm_thread.submit(self._confident, pair, search_px)
-        try:
-            result = self.network.predict_pair(pair)
-        finally:
-            confident, sgbm_ms = pending.result()
+        if getattr(self.network, "guided", False):  # the network takes SGBM's matches: SGBM first
+            confident, sgbm_ms = self._confident(pair, search_px)
+            result = self.network.predict_pair(pair, hints=confident)
+        else:
+            if self._sgbm_thread is None:
+                self._sgbm_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtstereo-sgbm")
+            pending = self._sgbm_thread.submit(self._confident, pair, search_px)
+            try:
+                result = self.network.predict_pair(pair)
+            finally:
+                confident, sgbm_ms = pending.result()
         t1 = time.perf_counter()
         if self.settings["hole_choice"]:
             fused = choose_in_holes(pair.left, pair.right, confident, result.disparity_px)
@@ -213,7 +217,7 @@ class HybridPredictor:
         t2 = time.perf_counter()
         timings = {
             **result.timings_ms,
-            "sgbm": sgbm_ms,  # on its own thread, beside the network's stages
+            "sgbm": sgbm_ms,  # on its own thread beside the network's stages (before them for a guided network)
             "fusion": (t2 - t1) * 1e3,
             "total": (t2 - t0) * 1e3,
         }

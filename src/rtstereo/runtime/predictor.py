@@ -148,14 +148,24 @@ class Predictor:
             self.fixed_size_hw,
         )
 
-    def predict_pair(self, pair: StereoPair) -> DisparityResult:
+    @property
+    def guided(self) -> bool:
+        """Whether the network takes hints (a guided rtnet: ``settings["guided"]``)."""
+        return bool(self.settings.get("guided"))
+
+    def predict_pair(self, pair: StereoPair, hints: np.ndarray | None = None) -> DisparityResult:
         """Like :meth:`predict`, for a :class:`StereoPair`.
 
         Before running, the method's peak memory is estimated for the input size
         (:mod:`.memory`): a pair too large for the budget runs at a lower resolution (with a warning,
         the disparity rescaled) or is refused with :class:`~.memory.MemoryBudgetError`.
+
+        Args:
+            pair: the images.
+            hints: for a :attr:`guided` network: float ``(H, W)`` disparities known in advance (SGBM's
+                confident matches in the hybrid method), ``nan`` where there are none.
         """
-        disparity, timings, net_hw = self._predict(pair, keep_on_device=False)
+        disparity, timings, net_hw = self._predict(pair, keep_on_device=False, hints=hints)
         return DisparityResult(
             disparity_px=disparity,
             timings_ms=timings,
@@ -181,15 +191,22 @@ class Predictor:
             raise InputError(f"the {self.backend.name} backend does not post-process on a device")
         return self._predict(pair, keep_on_device=True)[0]
 
-    def _predict(self, pair: StereoPair, keep_on_device: bool) -> tuple[Any, dict[str, float], tuple[int, int]]:
+    def _predict(
+        self, pair: StereoPair, keep_on_device: bool, hints: np.ndarray | None = None
+    ) -> tuple[Any, dict[str, float], tuple[int, int]]:
         """Disparity (numpy, or a device tensor with ``keep_on_device``), stage timings, network size."""
         t0 = time.perf_counter()
         height, width = pair.size_hw
+        if hints is not None:
+            if not self.guided:
+                raise InputError(f"{self.name} takes no hints (only a guided network does)")
+            if hints.shape != (height, width):
+                raise InputError(f"hints {hints.shape} and images {(height, width)} differ in size")
         left, right = pair.left, pair.right
         net_hw = (height, width)
         reduced_hw = self._size_for_memory((height, width))
         # On the device only when the map comes back at the input size (no resize to undo there).
-        if self.backend.device_postprocess and not self.fixed_size_hw and reduced_hw is None:
+        if self.backend.device_postprocess and not self.fixed_size_hw and reduced_hw is None and hints is None:
             return self._predict_on_device(pair, keep_on_device, t0)
         if self.fixed_size_hw and self.fixed_size_hw != (height, width):
             net_hw = self.fixed_size_hw
@@ -208,7 +225,8 @@ class Predictor:
                 ResizeWarning,
                 stacklevel=3,
             )
-        if net_hw != (height, width):
+        resized_hw = net_hw if net_hw != (height, width) else None
+        if resized_hw is not None:
             left, right = (
                 cv2.resize(
                     im, (net_hw[1], net_hw[0]), interpolation=cv2.INTER_AREA if net_hw[1] < width else cv2.INTER_LINEAR
@@ -222,6 +240,9 @@ class Predictor:
                 left, pad = pad_to_divisor(left, self.spec.size_divisor)
                 right, _ = pad_to_divisor(right, self.spec.size_divisor)
                 net_hw = (left.shape[2], left.shape[3])
+        if self.guided and not self.backend.takes_uint8:  # its inputs have a hint channel, empty without hints
+            known = hints if hints is not None else np.full((height, width), np.nan, np.float32)
+            left = np.concatenate([left, hint_channel(known, resized_hw, left.shape[2:])], axis=1)
         t1 = time.perf_counter()
         disparity = self.backend.run(left, right)
         t2 = time.perf_counter()
@@ -268,3 +289,21 @@ class Predictor:
             "total": (time.perf_counter() - t0) * 1e3,
         }
         return disparity, timings, (int(left.shape[-2]), int(left.shape[-1]))
+
+
+def hint_channel(hints: np.ndarray, resized_hw: tuple[int, int] | None, net_hw: tuple[int, ...]) -> np.ndarray:
+    """A guided network's fourth input channel: ``hints`` (pixels of the input, ``nan`` where none)
+    as ``(1, 1, h, w)`` at the network's input size ``net_hw``, 0 where none.
+
+    When the pair was resized to ``resized_hw`` (memory budget, fixed-size export) the hints are
+    resized too (nearest, so no hint is blended with a missing one) and scaled by the width ratio;
+    padding at the bottom and right has no hints.
+    """
+    rows, cols = int(net_hw[0]), int(net_hw[1])
+    values = np.nan_to_num(np.asarray(hints, np.float32), nan=0.0)
+    if resized_hw is not None:
+        scale = resized_hw[1] / values.shape[1]
+        values = cv2.resize(values, (resized_hw[1], resized_hw[0]), interpolation=cv2.INTER_NEAREST) * scale
+    channel = np.zeros((1, 1, rows, cols), np.float32)
+    channel[0, 0, : values.shape[0], : values.shape[1]] = values[:rows, :cols]
+    return channel

@@ -290,6 +290,8 @@ def validate(
                 F.pad(normalize_images(batch[side], spec.normalization), (0, pad_w, 0, pad_h), mode="replicate")
                 for side in ("left", "right")
             ]
+            if "hints" in batch:  # a guided network's (:mod:`.hints`); padding has none
+                inputs.append(F.pad(batch["hints"], (0, pad_w, 0, pad_h)))
             prediction = model(*inputs)[..., :height, :width]
             gt = batch["disparity"]
             for key, value in batch_errors(prediction, gt, training_mask(gt, max_disp, region)).items():
@@ -486,6 +488,12 @@ class _Run:
             real = ProxyStream(config.unlabeled, share, config.crop_hw, self.max_disp, config.seed, self.device)
             self.stream = MixedStream(rendered, real)
         self.val_batches = validation_batches(config, self.device, scene_max_disp) if self.ranks.writer else []
+        if getattr(self.model, "guidance", None) is not None:  # a guided rtnet learns from SGBM's hints
+            from .hints import HintedStream, with_hints
+
+            self.stream = HintedStream(self.stream, self.max_disp, config.seed)
+            thinning = torch.Generator().manual_seed(config.val_seed)
+            self.val_batches = [with_hints(batch, self.max_disp, thinning) for batch in self.val_batches]
 
     def batch(self, step: int) -> Batch:
         """The batch this rank trains on at ``step`` (its own scenes in a data-parallel run)."""

@@ -111,8 +111,9 @@ class TrainStep:
         autocast = (
             torch.autocast(self.device.type, dtype=self.dtype) if self.dtype is not None else contextlib.nullcontext()
         )
+        hints = batch.get("hints")  # a guided network's (rtstereo.train.hints)
         with autocast:
-            outputs = self.model(left, right)
+            outputs = self.model(left, right) if hints is None else self.model(left, right, hints)
         predictions = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
         valid = training_mask(gt, self.max_disp, self.config.loss_region)
         loss = multiscale_loss([p.float() for p in predictions], gt, valid, self.config.loss_weights)

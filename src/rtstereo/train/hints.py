@@ -1,0 +1,103 @@
+"""Hints for a guided network (rtnet's ``guided`` setting): SGBM's confident matches of each pair.
+
+A guided network takes, beside the two images, the disparities SGBM is sure of
+(:func:`rtstereo.models.sgbm.confident_disparity`, exactly as the hybrid method computes them at run
+time: one pass, uniqueness 15 %, OpenCV's own left-right check at 1 px), and learns to carry them into
+the pixels SGBM leaves open. Training must show it the same hints it will get at run time, so every
+training and validation pair gets them from the very images the network sees, after augmentation.
+
+Two things differ from the hybrid. Rendered scenes often have disparities beyond a quarter of their
+width, where the hybrid caps SGBM's range (real scenes rarely do), so SGBM searches the network's whole
+range here. And on rendered scenes SGBM's confident matches are far less reliable than on real ones
+(0.25 to 0.9 of them more than 2 px off on 256x512 scenes, against about 0.05 on the real scenes of
+the selection set). A network trained on such
+hints would learn to distrust them. Training therefore keeps every right hint (within
+``RIGHT_PX`` of the ground truth) and only as many wrong ones, at random, as make ``WRONG_SHARE`` of
+what is kept: the hints keep SGBM's pattern (where it is confident) and take the error rate it has on
+real scenes.
+
+OpenCV's SGBM runs one pair at a time on the CPU: this loop over the pairs of a batch is the one
+place where training walks a batch in Python (about 15 ms per 256x512 pair, a tenth of a CPU step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..models.sgbm import confident_disparity
+
+Batch = dict[str, torch.Tensor]
+
+RIGHT_PX = 2.0  # a hint this close to the ground truth is right
+WRONG_SHARE = 0.05  # of the kept hints, wrong ones (SGBM's confident matches on real scenes: about 5 %)
+
+
+def sgbm_hints(left: torch.Tensor, right: torch.Tensor, max_disp_px: float) -> torch.Tensor:
+    """SGBM's confident disparities of a batch, ``(B, 1, H, W)`` pixels on the images' device, 0 where
+    SGBM is not confident.
+
+    Args:
+        left, right: ``(B, 3, H, W)`` RGB in 0..1 (as the training streams make them).
+        max_disp_px: the range SGBM searches (the network's; not capped at a quarter of the width).
+    """
+    images = [(side.detach().float().clamp(0, 1) * 255).round().to(torch.uint8) for side in (left, right)]
+    images = [side.permute(0, 2, 3, 1).contiguous().cpu().numpy() for side in images]
+    maps = [
+        confident_disparity(a, b, max_disp_px, mirrored_check=False, quarter_width_cap=False)
+        for a, b in zip(*images, strict=True)
+    ]  # one OpenCV call per pair (module notes)
+    hints = np.nan_to_num(np.stack(maps), nan=0.0)[:, None]
+    return torch.from_numpy(hints).to(left.device)
+
+
+def thin_wrong_hints(
+    hints: torch.Tensor, disparity: torch.Tensor, generator: torch.Generator, wrong_share: float = WRONG_SHARE
+) -> torch.Tensor:
+    """``hints`` with the wrong ones of each pair thinned at random to ``wrong_share`` of those kept.
+
+    Args:
+        hints: ``(B, 1, H, W)`` pixels, 0 where none.
+        disparity: ``(B, H, W)`` ground truth, pixels (0 or less where unknown: hints there are kept).
+        generator: the draws (on the CPU).
+        wrong_share: of the kept hints, the share that may be wrong (a pair with fewer keeps them all).
+    """
+    present = hints[:, 0] > 0
+    known = disparity > 0
+    wrong = present & known & ((hints[:, 0] - disparity).abs() > RIGHT_PX)
+    right = present & ~wrong
+    n_right = right.flatten(1).sum(1).float()
+    n_wrong = wrong.flatten(1).sum(1).float()
+    keep_probability = (wrong_share / (1 - wrong_share) * n_right / n_wrong.clamp(min=1)).clamp(max=1)
+    draws = torch.rand(wrong.shape, generator=generator).to(hints.device)
+    dropped = wrong & (draws >= keep_probability.view(-1, 1, 1))
+    return torch.where(dropped[:, None], torch.zeros_like(hints), hints)
+
+
+def with_hints(batch: Batch, max_disp_px: float, generator: torch.Generator | None = None) -> Batch:
+    """``batch`` with ``"hints"`` added: :func:`sgbm_hints` of its images, and with a ``generator``
+    the wrong ones thinned against its ground truth (:func:`thin_wrong_hints`)."""
+    hints = sgbm_hints(batch["left"], batch["right"], max_disp_px)
+    if generator is not None:
+        hints = thin_wrong_hints(hints, batch["disparity"], generator)
+    return {**batch, "hints": hints}
+
+
+class HintedStream:
+    """A training stream whose batches carry hints (:func:`with_hints`, wrong ones thinned), for a
+    guided network; the draws of batch ``s`` depend on ``(seed, s)`` only."""
+
+    def __init__(self, stream: Callable[[int], Batch], max_disp_px: float, seed: int = 0):
+        self.stream, self.max_disp_px, self.seed = stream, max_disp_px, seed
+
+    def describe(self) -> str:
+        describe: Any = getattr(self.stream, "describe", None)
+        inner = describe() if describe else "batches"
+        return f"{inner}, with SGBM's confident matches as hints ({WRONG_SHARE:.0%} of them wrong at most)"
+
+    def __call__(self, step: int) -> Batch:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        return with_hints(self.stream(step), self.max_disp_px, generator)

@@ -1,0 +1,64 @@
+"""rtstereo.train.hints: SGBM's confident matches as a guided network's third input, in training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from test_loop import records, tiny_config
+
+from rtstereo.datasets.synthetic import render_batch
+from rtstereo.models.checkpoint import read_torch_file
+from rtstereo.models.sgbm import confident_disparity
+from rtstereo.train import train
+from rtstereo.train.hints import RIGHT_PX, HintedStream, sgbm_hints, thin_wrong_hints
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    return render_batch(2, 96, 192, seed=4, max_disp_px=32.0)
+
+
+def test_hints_are_sgbms_confident_matches_of_each_pair_over_the_whole_range(scenes):
+    hints = sgbm_hints(scenes["left"], scenes["right"], 32.0)
+    assert hints.shape == (2, 1, 96, 192) and hints.dtype == torch.float32
+    for i in range(2):
+        left, right = ((scenes[side][i].permute(1, 2, 0) * 255).round().byte().numpy() for side in ("left", "right"))
+        expected = confident_disparity(left, right, 32.0, mirrored_check=False, quarter_width_cap=False)
+        np.testing.assert_array_equal(hints[i, 0].numpy(), np.nan_to_num(expected, nan=0.0))
+    assert 0.2 < float((hints > 0).float().mean()) < 0.95
+
+
+def test_thinning_keeps_every_right_hint_and_wrong_ones_up_to_their_share(scenes):
+    hints = sgbm_hints(scenes["left"], scenes["right"], 32.0)
+    gt = scenes["disparity"]
+    thinned = thin_wrong_hints(hints, gt, torch.Generator().manual_seed(0))
+    right = (hints[:, 0] > 0) & ((hints[:, 0] - gt).abs() <= RIGHT_PX)
+    torch.testing.assert_close(thinned[:, 0][right], hints[:, 0][right])
+    wrong_before = (hints[:, 0] > 0) & ~right
+    assert float(wrong_before.float().sum()) > 0.1 * float((hints > 0).float().sum())  # SGBM errs on these scenes
+    kept = thinned[:, 0] > 0
+    for i in range(2):
+        share = float((kept[i] & ~right[i]).float().sum() / kept[i].float().sum())
+        assert 0.02 < share < 0.08, share  # WRONG_SHARE = 5 %, drawn at random
+    again = thin_wrong_hints(hints, gt, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(again, thinned)
+
+
+def test_a_hinted_stream_adds_hints_to_every_batch(scenes):
+    stream = HintedStream(lambda step: {key: scenes[key] for key in ("left", "right", "disparity")}, 32.0)
+    batch = stream(0)
+    assert set(batch) == {"left", "right", "disparity", "hints"}
+    assert "with SGBM's confident matches as hints (5% of them wrong at most)" in stream.describe()
+    torch.testing.assert_close(stream(3)["hints"], stream(3)["hints"])  # the thinning depends on the step only
+
+
+def test_a_guided_network_trains_and_validates_with_hints(tmp_path):
+    lines = []
+    train(tiny_config(tmp_path, settings={"max_disp": 32, "guided": True}, steps=2, val_every=2), echo=lines.append)
+    assert any("with SGBM's confident matches as hints" in line for line in lines)
+    state = read_torch_file(tmp_path / "last.pt")
+    assert state["settings"]["guided"] is True
+    trained = state["state_dict"]["guidance.to_cost.weight"]
+    assert float(trained.abs().max()) > 0  # zero at the start: the hints reached the loss
+    assert len(records(tmp_path, "val")) == 2
