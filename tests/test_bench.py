@@ -237,7 +237,7 @@ def test_a_checkpoint_and_the_hybrid_are_benched_as_their_models(tmp_path):
     assert (mine.status, mine.case.backend, mine.describe["max_disp"]) == ("ok", "torch", 16)
     hybrid = by_model["hybrid"]
     assert (hybrid.status, hybrid.case.backend, hybrid.case.precision) == ("ok", "onnxruntime", "-")
-    assert hybrid.describe["network"] == "rtnet-v5" and hybrid.median_ms > 0
+    assert hybrid.describe["network"] == "rtnet-guided" and hybrid.median_ms > 0
 
 
 def test_peak_rss_sees_a_short_allocation():

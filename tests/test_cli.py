@@ -123,13 +123,13 @@ def test_predict_example_pair_is_accurate(capsys, tmp_path):
 
 
 def test_predict_example_pair_with_default_is_the_hybrid(capsys, tmp_path):
-    """The quick start's figures (README): `default` is the hybrid, 0.45 px mean error and 3.4 % of the
+    """The quick start's figures (README): `default` is the hybrid, 0.41 px mean error and 3.1 % of the
     pixels off by more than 3 px (SGBM alone over 192 px: 4.70 px, as it guesses the left 192 columns by
     hole filling; the packaged network alone: 1.22 px)."""
     code, _, err = run_cli(capsys, "predict", EXAMPLES / "left.png", EXAMPLES / "right.png", "-o", tmp_path)
     assert code == 0, err
     sidecar = json.loads((tmp_path / "left.json").read_text())
-    assert sidecar["model"] == "hybrid" and sidecar["settings"]["network"] == "rtnet-v5"
+    assert sidecar["model"] == "hybrid" and sidecar["settings"]["network"] == "rtnet-guided"
     error = np.abs(read_disparity(tmp_path / "left.pfm") - read_disparity(EXAMPLES / "disparity.pfm"))
     assert np.nanmean(error) < 0.7
     assert np.mean(~(error <= 3)) < 0.05
@@ -221,7 +221,7 @@ def test_models_lists_and_describes(capsys):
     assert code == 0 and "gwcnet-gc" in out and "default" in out
     code, out, _ = run_cli(capsys, "models", "default")
     # default is the method best on ../shared/data/validation (README); the network stays there by name
-    assert code == 0 and out.startswith("default -> hybrid\n") and f"runs: {PACKAGED_NETWORK} (--set network=" in out
+    assert code == 0 and out.startswith("default -> hybrid\n") and "runs: SGBM and rtnet-guided (--set network=" in out
     code, out, _ = run_cli(capsys, "models", PACKAGED_NETWORK)
     assert code == 0 and out.startswith(f"{PACKAGED_NETWORK}: ")
     code, out, _ = run_cli(capsys, "models", "crestereo")

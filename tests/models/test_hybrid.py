@@ -17,6 +17,7 @@ from rtstereo.metrics import disparity_metrics
 from rtstereo.models.sgbm import confident_disparity, fill_holes_rowwise
 from rtstereo.runtime.hybrid import choose_in_holes
 from rtstereo.runtime.predictor import ResizeWarning
+from rtstereo.types import StereoPair
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -28,18 +29,22 @@ def shifted_pair(shift_px: int = 8, hw: tuple[int, int] = (96, 160)) -> tuple[np
     return np.ascontiguousarray(wide[:, :-shift_px]), np.ascontiguousarray(wide[:, shift_px:])
 
 
-def test_confident_sgbm_pixels_replace_the_network_and_the_rest_is_the_network():
+@pytest.mark.parametrize("network", ["rtnet-guided", "rtnet-v5"])
+def test_confident_sgbm_pixels_replace_the_network_and_the_rest_is_the_network(network):
     left, right = shifted_pair()
-    hybrid = rtstereo.load("hybrid", hole_choice=False)
+    hybrid = rtstereo.load("hybrid", hole_choice=False, network=network)
     fused = hybrid.predict(left, right).disparity_px
     confident = confident_disparity(left, right, 192, mirrored_check=False)
     stricter = confident_disparity(left, right, 192)  # the proxy labels' check: a second, mirrored pass
     assert np.isfinite(stricter).sum() <= np.isfinite(confident).sum()
-    network = rtstereo.load("rtnet-v5").predict(left, right).disparity_px
+    alone = rtstereo.load(network)
+    assert alone.guided == (network == "rtnet-guided")
+    hints = confident if alone.guided else None  # a guided network is given SGBM's confident matches
+    expected = alone.predict_pair(StereoPair(left, right), hints=hints).disparity_px
     kept = np.isfinite(confident)
     assert 0.3 < kept.mean() < 0.85  # the textured plane right of the searched band (40 px) and the borders
     np.testing.assert_array_equal(fused[kept], confident[kept])
-    np.testing.assert_allclose(fused[~kept], network[~kept], atol=1e-5)
+    np.testing.assert_allclose(fused[~kept], expected[~kept], atol=1e-5)
     assert np.abs(fused[:, 24:] - 8.0).mean() < 0.25
 
 
@@ -47,7 +52,7 @@ def test_by_default_each_hole_takes_the_network_or_the_row_fill():
     left, right = shifted_pair()
     fused = rtstereo.load("hybrid").predict(left, right).disparity_px
     confident = confident_disparity(left, right, 192, mirrored_check=False)
-    network = rtstereo.load("rtnet-v5").predict(left, right).disparity_px
+    network = rtstereo.load("rtnet-guided").predict_pair(StereoPair(left, right), hints=confident).disparity_px
     row_fill = fill_holes_rowwise(confident)
     holes = ~np.isfinite(confident)
     np.testing.assert_array_equal(fused[~holes], confident[~holes])
@@ -101,7 +106,7 @@ def test_the_example_pair_is_better_than_either_method_alone():
         for m in ("sgbm", "rtnet-v5", "hybrid")
     }
     assert epe["hybrid"] < min(epe["sgbm"], epe["rtnet-v5"]), epe
-    assert epe["hybrid"] < 1.0, epe  # README's quick start states the figure (0.45 px)
+    assert epe["hybrid"] < 1.0, epe  # README's quick start states the figure (0.41 px)
 
 
 def test_settings_and_post_processing_switches_reach_their_part():
@@ -112,12 +117,12 @@ def test_settings_and_post_processing_switches_reach_their_part():
         "lr_tolerance": 1.0,
         "mirrored_check": False,
         "hole_choice": True,
-        "network": "rtnet-v5",
+        "network": "rtnet-guided",
     }
     assert hybrid.network.refine_edges is False and hybrid.refine_edges is False
     result = hybrid.predict(*shifted_pair())
     assert result.model == "hybrid"
-    assert result.settings["network"] == "rtnet-v5" and result.settings["max_disp"] == 64
+    assert result.settings["network"] == "rtnet-guided" and result.settings["max_disp"] == 64
     assert {"sgbm", "fusion", "total", "inference"} <= set(result.timings_ms)
     with pytest.raises(rtstereo.errors.InputError, match="has no setting"):
         rtstereo.load("hybrid", iters=3)
@@ -174,8 +179,10 @@ def test_the_network_leaves_one_thread_to_sgbm(monkeypatch):
     assert network_threads(None) == 5
     with pytest.raises(rtstereo.errors.InputError, match="threads must be a whole number >= 1"):
         rtstereo.load("hybrid", threads=0)
-    session = rtstereo.load("hybrid", threads=3).network.backend.model.session
+    session = rtstereo.load("hybrid", threads=3, network="rtnet-v5").network.backend.model.session
     assert session.get_session_options().intra_op_num_threads == 2
+    guided = rtstereo.load("hybrid", threads=3).network.backend.model.session  # runs after SGBM: all three
+    assert guided.get_session_options().intra_op_num_threads == 3
 
 
 def test_the_network_setting_runs_another_network_beside_sgbm(tmp_path):
@@ -185,10 +192,11 @@ def test_the_network_setting_runs_another_network_beside_sgbm(tmp_path):
     left, right = shifted_pair()
     copy = tmp_path / "my-network.onnx"
     copy.write_bytes(packaged_path(get_spec("rtnet-v5")).read_bytes())
-    default = rtstereo.load("hybrid").predict(left, right)
+    packaged = rtstereo.load("hybrid", network="rtnet-v5").predict(left, right)
     other = rtstereo.load("hybrid", network=str(copy)).predict(left, right)
-    assert other.settings["network"] == str(copy) and default.settings["network"] == "rtnet-v5"
-    np.testing.assert_allclose(other.disparity_px, default.disparity_px, atol=1e-5)
+    assert other.settings["network"] == str(copy) and packaged.settings["network"] == "rtnet-v5"
+    np.testing.assert_allclose(other.disparity_px, packaged.disparity_px, atol=1e-5)
+    assert rtstereo.load("hybrid").predict(left, right).settings["network"] == "rtnet-guided"
     for wrong, message in (("sgbm", "must be a network, not 'sgbm'"), ("rtnet-v9", "rtnet-v5")):
         with pytest.raises(rtstereo.errors.RtStereoError, match=message):
             rtstereo.load("hybrid", network=wrong)
@@ -201,7 +209,7 @@ def test_a_pytorch_checkpoint_as_the_network_ignores_the_onnx_thread_split():
     pytest.importorskip("torch")
     left, right = shifted_pair()
     result = rtstereo.load("hybrid", network=str(state), threads=2).predict(left, right)
-    reference = rtstereo.load("hybrid").predict(left, right)
+    reference = rtstereo.load("hybrid", network="rtnet-v5").predict(left, right)
     assert result.settings["network"] == str(state)
     assert np.abs(result.disparity_px - reference.disparity_px).max() < 1e-3  # the ONNX export of that state
 

@@ -146,10 +146,11 @@ def test_packaged_network_resolves_to_its_pytorch_state_or_is_refused(monkeypatc
     assert network.spec.name == "rtnet" and network.settings["full_refinement"]
     assert network.source.endswith("state.pt") and "PyTorch source" in (network.note or "")
     assert network.loss_weights == [0.5, 0.7, 0.85, 1.0]
-    hybrid = load_adaptable("default")  # the hybrid: its network is what learns
-    assert hybrid.spec.name == "rtnet" and hybrid.source == network.source
+    hybrid = load_adaptable("default")  # the hybrid: its network (rtnet-guided) is what learns
+    assert hybrid.spec.name == "rtnet" and hybrid.settings["guided"]
+    assert hybrid.source == load_adaptable("rtnet-guided").source != network.source
     assert "its network is adapted" in hybrid.note and "PyTorch source" in hybrid.note
-    monkeypatch.setattr(adapt_network, "packaged_network_source", lambda: None)
+    monkeypatch.setattr(adapt_network, "packaged_network_source", lambda name="rtnet-v5": None)
     with pytest.raises(InputError, match="ships as ONNX only"):
         load_adaptable("rtnet-v5")
     with pytest.raises(InputError, match="ships as ONNX only"):

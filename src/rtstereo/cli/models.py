@@ -30,8 +30,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"  kind: {spec.kind}")
         if spec.kind == "hybrid":
             print(
-                f"  runs: {spec.network} (--set network=NAME_OR_FILE for another) and SGBM at once; SGBM's "
-                "confident matches replace the network's"
+                f"  runs: SGBM and {spec.network} (--set network=NAME_OR_FILE for another; a guided network gets "
+                "SGBM's confident matches and runs after it, any other beside it); SGBM's confident matches replace "
+                "the network's"
             )
         elif spec.kind != "classical":
             print(

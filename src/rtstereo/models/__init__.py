@@ -14,12 +14,16 @@ __all__ = [
     "register",
     "DEFAULT_ALIAS",
     "PACKAGED_NETWORK",
+    "GUIDED_NETWORK",
     "resolve_alias",
     "is_onnx_file",
 ]
 
 # The network trained by this project that ships inside the package (registered below).
 PACKAGED_NETWORK = "rtnet-v5"
+# The hybrid's network: rtnet guided by SGBM's confident matches (training/guided/; SELECTION.md,
+# session 12), also inside the package. Alone, without hints, it runs unguided.
+GUIDED_NETWORK = "rtnet-guided"
 # `default` names the method that is best on the selection set, ../shared/data/validation (never on
 # ../shared/data/real, the report set): the hybrid (the packaged network with SGBM's confident
 # matches), whose mean bad-2 on its 22 Middlebury scenes is lower than SGBM's and than the network's
@@ -203,22 +207,43 @@ register(
     )
 )
 
-# The packaged network with SGBM's confident matches in place of its own (rtstereo.runtime.hybrid).
+# The guided network, the hybrid's: SGBM's confident matches are its third input (the hybrid gives
+# them; `rtstereo.models.rtnet.Guidance`), exported with them as a fourth channel of `left`.
+register(
+    ModelSpec(
+        name=GUIDED_NETWORK,
+        summary=f"rtnet guided by SGBM's confident matches (the hybrid's network), trained by this project from "
+        f"{PACKAGED_NETWORK}, packaged ONNX fp32; alone, without hints, it runs unguided (use {PACKAGED_NETWORK})",
+        onnx_file=f"{GUIDED_NETWORK}.onnx",
+        kind="onnx",
+        builder="",
+        defaults={"max_disp": 192},
+        setting_help={"max_disp": "largest disparity searched, pixels (fixed in the file: 192)"},
+        normalization="imagenet",
+        size_divisor=32,
+        licence="MIT (this project)",
+        weights_source="inside the package (trained by this project, training/guided/)",
+        fill_left_border=True,
+        refine_edges=True,
+    )
+)
+
+# The guided network with SGBM's confident matches in place of its own (rtstereo.runtime.hybrid).
 register(
     ModelSpec(
         name="hybrid",
-        summary=f"SGBM where its uniqueness test and left-right check hold; elsewhere {PACKAGED_NETWORK} or SGBM's "
-        "row-wise fill, whichever matches better; both run at once (no torch, no download)",
+        summary=f"SGBM where its uniqueness test and left-right check hold; elsewhere {GUIDED_NETWORK} (given SGBM's "
+        "confident matches) or SGBM's row-wise fill, whichever matches better (no torch, no download)",
         kind="hybrid",
         builder="",
-        network=PACKAGED_NETWORK,
+        network=GUIDED_NETWORK,
         defaults={
             "max_disp": 192,
             "uniqueness": 15,
             "lr_tolerance": 1.0,
             "mirrored_check": False,
             "hole_choice": True,
-            "network": PACKAGED_NETWORK,
+            "network": GUIDED_NETWORK,
         },
         setting_help={
             "max_disp": "largest disparity SGBM searches, pixels (at most a quarter of the image width; the "

@@ -4,7 +4,9 @@ SGBM and the project's network fail in different places. Where SGBM's uniqueness
 left-right check (1 px) both hold (:func:`rtstereo.models.sgbm.confident_disparity`: about 70 % of
 the pixels of real indoor scenes), its matches are better than the network's on most real scenes; the
 network answers everywhere else (low texture, occlusions, the left band), where SGBM has only holes or
-row-wise fills. Both run at once, SGBM on a worker thread (OpenCV and ONNX Runtime release the GIL).
+row-wise fills. An unguided network runs at the same time as SGBM, which takes a worker thread (OpenCV
+and ONNX Runtime release the GIL). A guided network (the default, ``rtnet-guided``; rtnet's ``guided``
+setting) takes SGBM's confident matches as a third input, so SGBM runs first and the network after it.
 
 Where SGBM is not confident, neither answer is always the better one: on large weakly textured
 surfaces SGBM's row-wise fill (the nearer-to-background of the confident values beside the hole)
@@ -15,7 +17,8 @@ refinement's photometric cost (:class:`~rtstereo.runtime.refine.PhotometricCost`
 
 On the 22 Middlebury scenes of ``../shared/data/validation`` the confident matches took the mean
 bad-2 from 20.4 % (SGBM) and 21.3 % (rtnet-v5 alone) to 17.6 %, and the choice in the holes to 17.0 %
-(training/default/README.md, "Session 10" and "Session 11").
+(training/default/README.md, "Session 10" and "Session 11"), and the guided network to 16.8 %
+("Session 12").
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from ..models import PACKAGED_NETWORK
 from ..models.registry import ModelSpec, coerce_setting
 from ..models.sgbm import confident_disparity, confident_search_range, fill_holes_rowwise
 from ..types import Calibration, DisparityResult, StereoPair
@@ -133,6 +137,11 @@ class HybridPredictor:
         return self.network.backend
 
     @property
+    def guided(self) -> bool:
+        """Whether its network takes SGBM's confident matches (and so runs after SGBM, not beside it)."""
+        return bool(getattr(self.network, "guided", False))
+
+    @property
     def fill_left_border(self) -> bool:
         return self.network.fill_left_border
 
@@ -196,9 +205,9 @@ class HybridPredictor:
         if pair.size_hw[1] <= confident_search_range(pair.size_hw[1], search_px):
             raise InputError(
                 f"image width {pair.size_hw[1]} px is too small for {self.name}: SGBM needs more than 16 px of width; "
-                f"run the network alone (--model {self.network.name})"
+                f"run the network alone (--model {PACKAGED_NETWORK if self.guided else self.network.name})"
             )
-        if getattr(self.network, "guided", False):  # the network takes SGBM's matches: SGBM first
+        if self.guided:  # the network takes SGBM's matches: SGBM first
             confident, sgbm_ms = self._confident(pair, search_px)
             result = self.network.predict_pair(pair, hints=confident)
         else:

@@ -38,6 +38,7 @@ MIN_SCALE = 1 / 8  # below this a lower-resolution pass is no longer an answer w
 
 # Peak working bytes per pixel at the size the method runs at (measured, see the module docstring).
 BYTES_PER_PX = {"sgbm": 24, "bm": 24, "rtnet-v5": 560}  # rtnet-v5: rtnet-v4's architecture and measure
+BYTES_PER_PX["rtnet-guided"] = BYTES_PER_PX["rtnet-v5"] + 8  # the same network, a fourth input channel
 # The hybrid runs the packaged network and SGBM at the same time: two SGBM passes at most (mirrored_check).
 BYTES_PER_PX["hybrid"] = BYTES_PER_PX["rtnet-v5"] + 2 * BYTES_PER_PX["sgbm"] + 16
 # Networks with a cost volume over the disparity range: bytes per pixel per searched disparity level.

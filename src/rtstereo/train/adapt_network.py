@@ -13,11 +13,14 @@ from ..errors import InputError
 from ..models.registry import ModelSpec
 from .adapt import AdaptConfig, AdaptResult
 
+# The PyTorch state each packaged ONNX network was exported from, in a source checkout.
+PACKAGED_SOURCES = {"rtnet-v5": "training/default/state.pt", "rtnet-guided": "training/guided/state.pt"}
 
-def packaged_network_source() -> Any:
-    """``training/default/state.pt`` of a source checkout: the PyTorch state the packaged ONNX network
-    was exported from, or ``None`` when rtstereo runs from an installed package without it."""
-    candidate = Path(__file__).resolve().parents[3] / "training" / "default" / "state.pt"
+
+def packaged_network_source(name: str = "rtnet-v5") -> Any:
+    """The PyTorch state the packaged ONNX network ``name`` was exported from (``training/default/state.pt``
+    for ``rtnet-v5``), or ``None`` when rtstereo runs from an installed package without it."""
+    candidate = Path(__file__).resolve().parents[3] / PACKAGED_SOURCES[name]
     return candidate if candidate.is_file() else None
 
 
@@ -87,14 +90,14 @@ def load_adaptable(model: str, weights: str | None = None, settings: dict[str, A
             "exported from (--model CHECKPOINT.pt, or --model rtnet --weights FILE)"
         )
     is_file = Path(name).suffix != "" and Path(name).is_file()
-    if name == PACKAGED_NETWORK and weights is None:
-        source = packaged_network_source()
+    if name in PACKAGED_SOURCES and weights is None:
+        source = packaged_network_source(name)
         if source is None:
             raise InputError(
-                f"{PACKAGED_NETWORK} ships as ONNX only; adapting needs its PyTorch state, training/default/state.pt "
+                f"{name} ships as ONNX only; adapting needs its PyTorch state, {PACKAGED_SOURCES[name]} "
                 "of the rtstereo source repository: pass --model PATH/TO/state.pt (or --model rtnet --weights FILE)"
             )
-        note = "; ".join(filter(None, [note, f"{PACKAGED_NETWORK} is adapted from its PyTorch source, {source}"]))
+        note = "; ".join(filter(None, [note, f"{name} is adapted from its PyTorch source, {source}"]))
         name = str(source)
         is_file = True
     if not is_file:

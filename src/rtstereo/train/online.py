@@ -469,9 +469,11 @@ class AdaptingPredictor(Predictor):
         super().__init__(spec, settings, backend, name=name)
         self.adapter = adapter
 
-    def predict_pair(self, pair: StereoPair) -> Any:
+    def predict_pair(self, pair: StereoPair, hints: Any = None) -> Any:
+        """Predict with the newest weights (``hints`` for a guided network: see :class:`Predictor`), then
+        offer the pair to the adapter (which trains without hints)."""
         self.adapter.apply_to(self.backend.module)
-        result = super().predict_pair(pair)
+        result = super().predict_pair(pair, hints=hints)
         self.adapter.offer(pair)
         return result
 
