@@ -184,16 +184,17 @@ register(
     )
 )
 
+
 # The packaged network: rtnet trained by this project (`training/default/`), exported with
 # `rtstereo export ... --dynamic` (any size that is a multiple of 32); it runs in ONNX Runtime
 # without torch. Its int8 copy (`--int8`) is not shipped (README, "Which model is `default`?").
-register(
-    ModelSpec(
-        name=PACKAGED_NETWORK,
-        summary="rtnet with its 1/2- and full-resolution stages as trained by this project, packaged ONNX fp32: no "
-        "download, no torch; edges refined against the images; beats SGBM on KITTI and ETH3D, not on most Middlebury "
-        "scenes",
-        onnx_file=f"{PACKAGED_NETWORK}.onnx",
+def packaged_rtnet(name: str, summary: str, record: str) -> ModelSpec:
+    """The registry entry of an rtnet this project trained and ships as a dynamic-size ONNX file
+    (``weights/NAME.onnx``), with its training record in ``record``."""
+    return ModelSpec(
+        name=name,
+        summary=summary,
+        onnx_file=f"{name}.onnx",
         kind="onnx",
         builder="",
         defaults={"max_disp": 192},
@@ -201,30 +202,30 @@ register(
         normalization="imagenet",
         size_divisor=32,
         licence="MIT (this project)",
-        weights_source="inside the package (trained by this project, training/default/)",
+        weights_source=f"inside the package (trained by this project, {record})",
         fill_left_border=True,
         refine_edges=True,
+    )
+
+
+register(
+    packaged_rtnet(
+        PACKAGED_NETWORK,
+        "rtnet with its 1/2- and full-resolution stages as trained by this project, packaged ONNX fp32: no "
+        "download, no torch; edges refined against the images; beats SGBM on KITTI and ETH3D, not on most Middlebury "
+        "scenes",
+        "training/default/",
     )
 )
 
 # The guided network, the hybrid's: SGBM's confident matches are its third input (the hybrid gives
 # them; `rtstereo.models.rtnet.Guidance`), exported with them as a fourth channel of `left`.
 register(
-    ModelSpec(
-        name=GUIDED_NETWORK,
-        summary=f"rtnet guided by SGBM's confident matches (the hybrid's network), trained by this project from "
+    packaged_rtnet(
+        GUIDED_NETWORK,
+        f"rtnet guided by SGBM's confident matches (the hybrid's network), trained by this project from "
         f"{PACKAGED_NETWORK}, packaged ONNX fp32; alone, without hints, it runs unguided (use {PACKAGED_NETWORK})",
-        onnx_file=f"{GUIDED_NETWORK}.onnx",
-        kind="onnx",
-        builder="",
-        defaults={"max_disp": 192},
-        setting_help={"max_disp": "largest disparity searched, pixels (fixed in the file: 192)"},
-        normalization="imagenet",
-        size_divisor=32,
-        licence="MIT (this project)",
-        weights_source="inside the package (trained by this project, training/guided/)",
-        fill_left_border=True,
-        refine_edges=True,
+        "training/guided/",
     )
 )
 
