@@ -583,10 +583,11 @@ def _prepared_inputs(
     left, right = normalize(left_rgb, spec.normalization), normalize(right_rgb, spec.normalization)
     if guided:  # the hints the hybrid would give: SGBM's confident matches of the same pair
         from ..models.sgbm import confident_disparity
+        from ..runtime.predictor import hint_channel
 
         search_px = float(spec.defaults.get("max_disp", 192))
         hints = confident_disparity(left_rgb, right_rgb, search_px, mirrored_check=False)
-        left = np.concatenate([left, np.nan_to_num(hints, nan=0.0)[None, None]], axis=1).astype(np.float32)
+        left = np.concatenate([left, hint_channel(hints, None, size_hw)], axis=1)
         text += ", with SGBM's confident matches as hints"
     return left, right, text
 

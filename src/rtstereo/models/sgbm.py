@@ -122,9 +122,9 @@ CONFIDENT_UNIQUENESS = 15
 CONFIDENT_LR_TOLERANCE_PX = 1.0
 
 
-def confident_search_range(width_px: int, max_disp_px: float) -> int:
-    """Disparities :func:`confident_disparity` searches: ``max_disp_px`` or a quarter of the width,
-    whichever is less, rounded up to a multiple of 16 (at least 16).
+def confident_search_range(width_px: int, max_disp_px: float, quarter_width_cap: bool = True) -> int:
+    """Disparities :func:`confident_disparity` searches: ``max_disp_px`` or (with ``quarter_width_cap``)
+    a quarter of the width, whichever is less, rounded up to a multiple of 16 (at least 16).
 
     A range near the width would leave most of the image in the unmatched left band; real pairs rarely
     have disparities over a quarter of their width.
@@ -133,7 +133,8 @@ def confident_search_range(width_px: int, max_disp_px: float) -> int:
         >>> confident_search_range(1000, 192), confident_search_range(320, 192), confident_search_range(40, 192)
         (192, 80, 16)
     """
-    return int(max(16, -(-min(max_disp_px, width_px / 4) // 16) * 16))
+    bound = min(max_disp_px, width_px / 4) if quarter_width_cap else max_disp_px
+    return int(max(16, -(-bound // 16) * 16))
 
 
 def confident_disparity(
@@ -171,9 +172,7 @@ def confident_disparity(
     width = left.shape[1]
     match = build_sgbm(
         {
-            "max_disp": confident_search_range(width, max_disp_px)
-            if quarter_width_cap
-            else int(max(16, -(-max_disp_px // 16) * 16)),
+            "max_disp": confident_search_range(width, max_disp_px, quarter_width_cap),
             "block_size": 5,
             "disp12_max_diff": max(0, int(round(lr_tolerance_px))),
             "uniqueness": int(uniqueness),
