@@ -212,8 +212,8 @@ def test_cuda_graphs_true_on_the_cpu_is_a_row_that_says_why_as_predict_does(cli)
         "1",
     )
     assert code == 0, err
-    lines = [line for line in out.splitlines() if line.startswith("|anynet|")]
-    assert len(lines) == 2
+    lines = [line for line in out.splitlines() if line.startswith("|anynet (stage=1, cuda_graphs=")]
+    assert len(lines) == 2 and "cuda_graphs=true)|" in lines[0]
     assert "skipped: cuda_graphs=true needs --device cuda (a CUDA graph records GPU work)" in lines[0]
     assert "skipped" not in lines[1] and "bench: anynet torch 48x32 stage=1 cuda_graphs=auto fp32" in err
 
@@ -439,3 +439,9 @@ def test_the_gpu_check_leaves_out_what_would_start_after_its_budget(monkeypatch,
     summary = _bench_networks(monkeypatch, tmp_path, *argv)
     assert [p["status"].split(":")[0] for p in summary["parts"]] == ["left out"] * 4
     assert all(t["measured_fps"] is None and t["why_none"] == "not measured" for t in summary["targets"])
+
+
+def test_rows_of_a_settings_sweep_say_which_setting_they_ran():
+    report = run_bench(["sgbm"], [(32, 256)], sweeps={"block_size": [3, 5]}, warmup=1, runs=1)
+    table = report.table()
+    assert "|sgbm (block_size=3)|opencv|" in table and "|sgbm (block_size=5)|opencv|" in table

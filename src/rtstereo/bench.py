@@ -167,7 +167,7 @@ class BenchReport:
         for row in self.rows:
             case = row.case
             cells = [
-                case.model,
+                _model_cell(case),
                 case.backend,
                 _resolution(case.size_hw),
                 _levels(row),
@@ -302,6 +302,18 @@ def _num(value: float | None, pattern: str) -> str:
 
 def _resolution(size_hw: tuple[int, int]) -> str:
     return f"{size_hw[0]}p ({size_hw[1]}x{size_hw[0]})"
+
+
+def _model_cell(case: BenchCase) -> str:
+    """The model, and the swept settings its row has that no column shows (``max_disp`` and ``iters``
+    have theirs), so that the rows of a ``--set`` sweep can be told apart.
+
+    Examples:
+        >>> _model_cell(BenchCase("hybrid", "onnxruntime", (480, 640), "-", (("max_disp", 96), ("three_way", "true"))))
+        'hybrid (three_way=true)'
+    """
+    shown = [f"{k}={v}" for k, v in case.settings + case.backend_settings if k not in ("max_disp", "iters")]
+    return f"{case.model} ({', '.join(shown)})" if shown else case.model
 
 
 def _levels(row: BenchRow) -> str:
