@@ -2,8 +2,9 @@
 
 Two measurements (``--target``):
 
-- ``middlebury``: adapt ``default`` (the hybrid: its network, rtnet-v5, from its PyTorch state
-  ``training/default/state.pt``) on the *images* of the six MiddEval3 scenes of
+- ``middlebury``: adapt ``default`` (the hybrid: its network, ``rtnet-guided`` since session 12, from
+  its PyTorch state ``training/guided/state.pt``, trained and scored with SGBM's confident matches as
+  its hints) on the *images* of the six MiddEval3 scenes of
   ``../shared/data/validation/middlebury2014`` (never their ground truth), then ``rtstereo eval`` them
   with the hybrid before (``--model default``) and after (``--model hybrid --set network=ADAPTED``):
   mean bad-2 before and after. This is the issue's one allowed use of
@@ -13,7 +14,8 @@ Two measurements (``--target``):
   kitti2012_testing, kitti_split_unknown, libelas_urban), then ``rtstereo eval`` KITTI 2012 000070
   of ``../shared/data/real``: D1 before and after, the same way.
 
-``--model rtnet-v5`` measures the network alone instead (adapted and scored without SGBM beside it).
+``--model rtnet-v5`` measures that network alone instead (``training/default/state.pt``, adapted and
+scored without SGBM beside it).
 
 Both run on ``--threads`` CPU threads for ``--minutes`` of training (plus labelling and scoring, timed
 apart). Results: ``benchmarks/results/adapt/<target>.json`` and ``.md`` with date, commit, hardware
@@ -38,12 +40,14 @@ from pathlib import Path
 
 from rtstereo.bench import git_commit, machine_info
 from rtstereo.cli import main as rtstereo
+from rtstereo.models import get_spec
+from rtstereo.train.adapt_network import PACKAGED_SOURCES
 from rtstereo.train.proxy import find_unlabeled_pairs
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 SHARED = Path(os.environ.get("RTSTEREO_SHARED", REPO.parent / "shared")) / "data"
-SOURCE = REPO / "training" / "default" / "state.pt"
+HYBRID_NETWORK = get_spec("hybrid").defaults["network"]  # the network default's hybrid runs
 DRIVING = ("drivingstereo", "kitti2012_testing", "kitti_split_unknown", "libelas_urban")
 TARGETS = {
     "middlebury": {
@@ -104,11 +108,15 @@ def main(argv: list[str] | None = None) -> int:
             pairs = manifest_of_driving_pairs(work / "pairs.csv")
             inputs = ["--pairs", str(work / "pairs.csv")]
         hybrid = args.model in ("default", "hybrid")
+        network = HYBRID_NETWORK if hybrid else args.model
+        if network not in PACKAGED_SOURCES:
+            raise SystemExit(f"--model: default, hybrid or one of {', '.join(PACKAGED_SOURCES)}, got {args.model}")
+        source = REPO / PACKAGED_SOURCES[network]
         # before and after run the network the same way (its PyTorch state), the hybrid with SGBM beside it
         before = (
-            evaluate("hybrid", target["eval"], work / "before", network=SOURCE)
+            evaluate("hybrid", target["eval"], work / "before", network=source)
             if hybrid
-            else evaluate(str(SOURCE), target["eval"], work / "before")
+            else evaluate(str(source), target["eval"], work / "before")
         )
         adapted = work / "adapted.pt"
         load_before = os.getloadavg()
@@ -153,9 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         "metric": metric,
         "adapted_on": f"{pairs} unlabeled pairs ({'the same scenes, images only' if pairs == 6 else 'driving'})",
         "model": (
-            "default = hybrid: SGBM's confident matches, rtnet-v5 (training/default/state.pt, torch) adapted"
+            f"default = hybrid: SGBM's confident matches, {network} ({PACKAGED_SOURCES[network]}, torch) adapted"
             if hybrid
-            else "rtnet-v5 alone (training/default/state.pt), torch, as it ships (left band filled, edges refined)"
+            else f"{network} alone ({PACKAGED_SOURCES[network]}), torch, as it ships (left band filled, edges refined)"
         ),
         "threads": args.threads,
         "minutes_budget": args.minutes,

@@ -173,3 +173,63 @@ def test_adapted_checkpoint_loads_by_itself(tmp_path):
         torch.testing.assert_close(reloaded.module.state_dict()[key], value)
     disparity = rtstereo.load(str(path)).predict(pairs[0].left, pairs[0].right).disparity_px
     assert disparity.shape == pairs[0].left.shape[:2]
+
+
+# ------------------------------------------------------------------------------------ a guided network
+def _guided_adapter(**config) -> Adapter:
+    torch.manual_seed(0)
+    module, spec, settings = build_network("rtnet", {"max_disp": 32, "guided": True})
+    defaults = {"steps": 2, "minutes": None, "crop_hw": (64, 96), "batch_size": 2, "synthetic_batch": 1}
+    return Adapter(module, spec, settings, AdaptConfig(**{**defaults, "synthetic_pool": 2, **config}), None, {})
+
+
+def _record_hints(module: torch.nn.Module) -> list:
+    calls = []
+    module.register_forward_pre_hook(lambda _module, args: calls.append(args[2] if len(args) > 2 else None))
+    return calls
+
+
+def test_a_guided_network_adapts_and_is_scored_with_the_hints_the_hybrid_gives_it():
+    from rtstereo.train.hints import hybrid_hint_settings, runtime_hints
+
+    adapter = _guided_adapter(steps=2, holdout=0.3)
+    assert adapter.guided and adapter.hint_settings == hybrid_hint_settings()
+    assert not _adapter().guided and _adapter().hint_settings is None
+    calls = _record_hints(adapter.model)
+    pairs = _pairs(3)
+    result = adapt(adapter, pairs, echo=lambda _line: None)
+    assert result.steps == 2 and all(hints is not None for hints in calls)
+    # before and after: the held-out pair and its mirror, hints of the whole images; then per step the
+    # user's crops (hints cropped from their whole pair's) and a rendered batch (training's hints)
+    assert len(calls) == 2 * 2 + 2 * 2
+    held = pairs[int(result.holdout_names[0][1:])]
+    expected = np.nan_to_num(runtime_hints(held.left, held.right, adapter.hint_settings), nan=0.0)
+    np.testing.assert_array_equal(calls[0][0, 0, :64, :128].numpy(), expected)
+    crops = calls[2]
+    assert crops.shape == (2, 1, 64, 96) and float((crops > 0).float().mean()) > 0.2
+    whole = [np.nan_to_num(runtime_hints(p.left, p.right, adapter.hint_settings), nan=0.0) for p in pairs]
+    for crop in crops[:, 0].numpy():  # each crop's hints are a window of one pair's whole-frame hints
+        windows = [w[y : y + 64, x : x + 96] for w in whole for y in range(1) for x in range(128 - 96 + 1)]
+        assert any(np.array_equal(crop, window) for window in windows)
+    assert float(adapter.model.state_dict()["guidance.to_cost.weight"].abs().max()) > 0  # the hints taught it
+
+
+def test_online_steps_of_a_guided_network_get_hints_of_their_crop():
+    from rtstereo.train.adapt_network import AdaptableNetwork
+    from rtstereo.train.hints import hybrid_hint_settings, runtime_hints
+    from rtstereo.train.online import OnlineAdapter, OnlineConfig
+    from rtstereo.types import StereoPair
+
+    torch.manual_seed(0)
+    module, spec, settings = build_network("rtnet", {"max_disp": 32, "guided": True})
+    network = AdaptableNetwork(spec, settings, module, "random", None, hint_settings={"uniqueness": 25})
+    adapter = OnlineAdapter(network, OnlineConfig(every=1, crop_hw=(64, 96), low_priority=False, worker="thread"))
+    assert adapter.adapter.hint_settings == hybrid_hint_settings({"uniqueness": 25})
+    calls = _record_hints(module)
+    pair = _pairs(1)[0]
+    left, right = (np.ascontiguousarray(image[:, 16:112]) for image in (pair.left, pair.right))
+    adapter.train_on(left, right, frame=0, frame_width=128)
+    expected = runtime_hints(left, right, adapter.adapter.hint_settings, frame_width=128)
+    np.testing.assert_array_equal(calls[0][0, 0].numpy(), np.nan_to_num(expected, nan=0.0))
+    adapter.step(StereoPair(pair.left, pair.right))  # a whole frame: cropped, then hinted
+    assert len(calls) == 2 and calls[1].shape == (1, 1, 64, 96)

@@ -24,7 +24,7 @@ def test_hints_are_sgbms_confident_matches_of_each_pair_over_the_whole_range(sce
     assert hints.shape == (2, 1, 96, 192) and hints.dtype == torch.float32
     for i in range(2):
         left, right = ((scenes[side][i].permute(1, 2, 0) * 255).round().byte().numpy() for side in ("left", "right"))
-        expected = confident_disparity(left, right, 32.0, mirrored_check=False, quarter_width_cap=False)
+        expected = confident_disparity(left, right, 32.0, mirrored_check=False, quarter_width_cap=False, three_way=True)
         np.testing.assert_array_equal(hints[i, 0].numpy(), np.nan_to_num(expected, nan=0.0))
     assert 0.2 < float((hints > 0).float().mean()) < 0.95
 
@@ -62,3 +62,49 @@ def test_a_guided_network_trains_and_validates_with_hints(tmp_path):
     trained = state["state_dict"]["guidance.to_cost.weight"]
     assert float(trained.abs().max()) > 0  # zero at the start: the hints reached the loss
     assert len(records(tmp_path, "val")) == 2
+
+
+# ------------------------------------------------------------------- the hybrid's hints, for adapting
+def _uint8_pair(scenes, i: int = 0):
+    return [(scenes[side][i].permute(1, 2, 0) * 255).round().byte().numpy() for side in ("left", "right")]
+
+
+def test_runtime_hints_are_the_hybrids_confident_matches_of_a_whole_frame(scenes):
+    from rtstereo.train.hints import hybrid_hint_settings, runtime_hints
+
+    left, right = _uint8_pair(scenes)
+    settings = hybrid_hint_settings({"uniqueness": 20, "network": "ignored.onnx"})
+    assert settings["uniqueness"] == 20 and settings["three_way"] is True  # the registry's, with the override
+    # what HybridPredictor._confident computes with these settings (192 px, capped at a quarter of the width)
+    expected = confident_disparity(left, right, 192, 20, 1.0, mirrored_check=False, three_way=True)
+    np.testing.assert_array_equal(runtime_hints(left, right, settings), expected)
+    # MODE_SGBM (three_way false) finds other matches: the setting reaches OpenCV
+    other = runtime_hints(left, right, {**settings, "three_way": False})
+    assert not np.array_equal(np.isfinite(other), np.isfinite(expected))
+
+
+def test_runtime_hints_of_a_crop_search_as_far_as_on_the_whole_frame(scenes):
+    from rtstereo.models.sgbm import confident_disparity
+    from rtstereo.train.hints import hybrid_hint_settings, runtime_hints
+
+    left, right = _uint8_pair(scenes)  # 96x192, disparities up to 32 px
+    settings = hybrid_hint_settings()
+    wide = runtime_hints(left, right, settings, frame_width=640)  # a 640-px frame: 160 px searched
+    expected = confident_disparity(left, right, 160, mirrored_check=False, quarter_width_cap=False, three_way=True)
+    np.testing.assert_array_equal(wide, expected)
+    alone = runtime_hints(left, right, settings)  # a quarter of its own width: 48 px
+    small = runtime_hints(left, right, settings, frame_width=64)  # a quarter of 64: 16 px
+    assert np.nanmax(alone) > 16 >= np.nanmax(small)
+    narrow = runtime_hints(left[:, :16], right[:, :16], settings)
+    assert narrow.shape == (96, 16) and not np.isfinite(narrow).any()  # too narrow for OpenCV: no hints
+
+
+def test_tensor_runtime_hints_batch_the_pairs(scenes):
+    from rtstereo.train.hints import hybrid_hint_settings, runtime_hints, tensor_runtime_hints
+
+    settings = hybrid_hint_settings()
+    hints = tensor_runtime_hints(scenes["left"], scenes["right"], settings)
+    assert hints.shape == (2, 1, 96, 192)
+    for i in range(2):
+        expected = np.nan_to_num(runtime_hints(*_uint8_pair(scenes, i), settings), nan=0.0)
+        np.testing.assert_array_equal(hints[i, 0].numpy(), expected)

@@ -317,7 +317,9 @@ def run(args: argparse.Namespace) -> int:
         network.module.to(torch.device(args.device))
     except (RuntimeError, AssertionError) as exc:
         raise InputError(f"--device {args.device}: {str(exc).splitlines()[0]}") from None
-    adapter = Adapter(network.module, network.spec, network.settings, config, network.loss_weights)
+    adapter = Adapter(
+        network.module, network.spec, network.settings, config, network.loss_weights, network.hint_settings
+    )
     echo = (lambda _line: None) if args.quiet else print
     result = adapt(adapter, pairs, echo=echo)
     if args.quiet:  # otherwise the progress has shown them

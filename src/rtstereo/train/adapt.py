@@ -187,6 +187,15 @@ def proxy_labels(pairs: Sequence[UserPair], max_disp: float) -> list[np.ndarray]
         return list(pool.map(lambda p: proxy_disparity(p.left, p.right, min(max_disp, p.max_disp or max_disp)), pairs))
 
 
+def pair_hints(pairs: Sequence[UserPair], settings: dict[str, Any]) -> list[np.ndarray]:
+    """A guided network's hints for each whole pair (:func:`rtstereo.train.hints.runtime_hints`), in
+    parallel threads."""
+    from .hints import runtime_hints
+
+    with ThreadPoolExecutor(max(1, os.cpu_count() or 1)) as pool:
+        return list(pool.map(lambda p: runtime_hints(p.left, p.right, settings), pairs))
+
+
 def _to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().div(255.0).to(device)
 
@@ -207,6 +216,9 @@ class Adapter:
         config: the adaptation settings.
         loss_weights: weights of the network's training-mode predictions, coarse to fine (``None``:
             0.5 rising to 1).
+        hint_settings: for a guided network (rtnet's ``guided``), the hybrid's settings that decide the
+            hints it gets at run time (:func:`rtstereo.train.hints.hybrid_hint_settings`; ``None``: the
+            registry's). The network then trains and is scored with those hints, as the hybrid runs it.
     """
 
     def __init__(
@@ -216,19 +228,47 @@ class Adapter:
         settings: dict[str, Any],
         config: AdaptConfig,
         loss_weights: Sequence[float] | None = None,
+        hint_settings: dict[str, Any] | None = None,
     ) -> None:
+        from .hints import hybrid_hint_settings
+
         self.model, self.spec, self.config = model, spec, config
         self.device = next(model.parameters()).device
         self.normalize = Normalizer(spec.normalization, self.device)
         self.max_disp = float(settings.get("max_disp", 192))
         self.loss_weights = list(loss_weights) if loss_weights else None
         self.divisor = max(1, spec.size_divisor)
+        guided = getattr(model, "guidance", None) is not None
+        self.hint_settings = hybrid_hint_settings(hint_settings) if guided else None
 
-    def forward_train(self, left: torch.Tensor, right: torch.Tensor) -> list[torch.Tensor]:
-        """All training-mode predictions ``(N, H, W)``, coarse to fine, of RGB 0..1 inputs."""
+    @property
+    def guided(self) -> bool:
+        """Whether the network takes SGBM's confident matches as hints (and so trains with them)."""
+        return self.hint_settings is not None
+
+    def hints_of(self, left: torch.Tensor, right: torch.Tensor, frame_width: int | None = None) -> torch.Tensor:
+        """A guided network's hints for RGB 0..1 ``(N, 3, H, W)`` images, as the hybrid computes them
+        (:func:`rtstereo.train.hints.runtime_hints`; ``frame_width``: of the frame they were cropped from)."""
+        from .hints import tensor_runtime_hints
+
+        assert self.hint_settings is not None, "hints are for a guided network"
+        return tensor_runtime_hints(left, right, self.hint_settings, frame_width)
+
+    def _run(self, left: torch.Tensor, right: torch.Tensor, hints: torch.Tensor | None) -> Any:
+        """The network on normalised inputs, with a guided network's ``hints`` (made from the images
+        before they were normalised)."""
+        return self.model(left, right) if hints is None else self.model(left, right, hints)
+
+    def forward_train(
+        self, left: torch.Tensor, right: torch.Tensor, hints: torch.Tensor | None = None
+    ) -> list[torch.Tensor]:
+        """All training-mode predictions ``(N, H, W)``, coarse to fine, of RGB 0..1 inputs (a guided
+        network's ``hints`` ``(N, 1, H, W)``: computed from the images when not given)."""
+        if self.guided and hints is None:
+            hints = self.hints_of(left, right)
         # Channels-last: the layout oneDNN's (and cuDNN's) fastest convolutions work in.
         left, right = (self.normalize(x).contiguous(memory_format=torch.channels_last) for x in (left, right))
-        outputs = self.model(left, right)
+        outputs = self._run(left, right, hints)
         return [p.float() for p in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
 
     def _prediction_weights(self, count: int) -> list[float]:
@@ -239,7 +279,7 @@ class Adapter:
     def user_terms(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The enabled self-supervised terms (unweighted) on a batch of the user's crops."""
         left, right = batch["left"], batch["right"]
-        final = self.forward_train(left, right)[-1]
+        final = self.forward_train(left, right, batch.get("hints"))[-1]
         terms: dict[str, torch.Tensor] = {}
         if "photometric" in self.config.losses:
             terms["photometric"] = photometric_loss(left, right, final)
@@ -254,7 +294,7 @@ class Adapter:
 
     def synthetic_term(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The supervised loss on rendered pairs, over every prediction."""
-        predictions = self.forward_train(batch["left"], batch["right"])
+        predictions = self.forward_train(batch["left"], batch["right"], batch.get("hints"))
         gt = batch["disparity"]
         # Matchable pixels only: the band with no match in the right view is filled after the network.
         valid = training_mask(gt, self.max_disp, "matchable")
@@ -262,12 +302,18 @@ class Adapter:
 
     @torch.no_grad()
     def predict(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
-        """Eval-mode disparity ``(N, H, W)`` of RGB 0..1 inputs of any size (padded, then cropped)."""
+        """Eval-mode disparity ``(N, H, W)`` of RGB 0..1 inputs of any size (padded, then cropped); a
+        guided network gets the hints the hybrid would give it."""
         was_training = self.model.training
         self.model.eval()
         try:
             h, w = left.shape[-2:]
-            out = self.model(self.normalize(_pad_to(left, self.divisor)), self.normalize(_pad_to(right, self.divisor)))
+            hints = None
+            if self.guided:  # of the images as they are; the padding has none
+                hints = self.hints_of(left, right)
+                hints = F.pad(hints, (0, -w % self.divisor, 0, -h % self.divisor))
+            padded = (self.normalize(_pad_to(x, self.divisor)) for x in (left, right))
+            out = self._run(*padded, hints)
             return out[..., :h, :w].float()
         finally:
             self.model.train(was_training)
@@ -358,6 +404,10 @@ def adapt(
         echo(f"proxy labels: {100 * density:.0f} % of pixels kept")
     else:
         labels = [None] * len(train_pairs)
+    hint_maps: list[np.ndarray | None] = [None] * len(train_pairs)
+    if adapter.guided:
+        echo(f"hints: SGBM's confident matches of {len(train_pairs)} pair(s), as the hybrid gives its guided network")
+        hint_maps = list(pair_hints(train_pairs, adapter.hint_settings))
 
     scored = "held-out" if held_ids else "training (none held out)"
     echo(f"scoring {len(held_pairs)} {scored} pair(s) before adapting ...")
@@ -370,9 +420,12 @@ def adapt(
     for module in model.modules():  # keep the trained batch-norm statistics (see the module notes)
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             module.eval()
-    pool = synthetic_pool(
-        config, crop_hw, min(adapter.max_disp, crop_hw[1] / SYNTHETIC_RANGE_DIVISOR), adapter.device, echo
-    )
+    pool_range = min(adapter.max_disp, crop_hw[1] / SYNTHETIC_RANGE_DIVISOR)
+    pool = synthetic_pool(config, crop_hw, pool_range, adapter.device, echo)
+    if pool is not None and adapter.guided:  # hints as the guided network was trained with (rtstereo.train.hints)
+        from .hints import with_hints
+
+        pool = with_hints(pool, pool_range, torch.Generator().manual_seed(config.seed))
     warmup = 10
     history: list[dict[str, float]] = []
     running: dict[str, float] = {}
@@ -387,8 +440,12 @@ def adapt(
         for group in optimizer.param_groups:
             group["lr"] = config.lr * min(1.0, (step + 1) / warmup)
         picks = rng.integers(len(train_pairs), size=config.batch_size)
-        crops = [random_crop(train_pairs[i].left, train_pairs[i].right, labels[i], None, crop_hw, rng) for i in picks]
-        batch = {key: torch.stack([c[key] for c in crops]).to(adapter.device) for key in ("left", "right", "disparity")}
+        crops = [
+            random_crop(train_pairs[i].left, train_pairs[i].right, labels[i], None, crop_hw, rng, hint_maps[i])
+            for i in picks
+        ]
+        keys = ("left", "right", "disparity", "hints") if adapter.guided else ("left", "right", "disparity")
+        batch = {key: torch.stack([c[key] for c in crops]).to(adapter.device) for key in keys}
         terms = adapter.user_terms(batch)
         total = sum((config.weight(name) * value for name, value in terms.items()), torch.zeros(()))
         if pool is not None:

@@ -34,6 +34,7 @@ class AdaptableNetwork:
     source: str
     loss_weights: list[float] | None
     note: str | None = None
+    hint_settings: dict[str, Any] | None = None  # a hybrid's settings, when its (guided) network is adapted
 
 
 def hybrid_spec(model: str) -> Any:
@@ -76,6 +77,7 @@ def load_adaptable(model: str, weights: str | None = None, settings: dict[str, A
     note = None
     name = resolve_alias(model)
     hybrid = hybrid_spec(model) if weights is None else None
+    hybrid_settings = None
     if hybrid is not None:
         hybrid_settings, settings = split_hybrid_settings(hybrid, settings)
         name = hybrid_settings["network"]
@@ -116,7 +118,7 @@ def load_adaptable(model: str, weights: str | None = None, settings: dict[str, A
         if describe(obj) is not None:
             stored = (obj.get("config") or {}).get("loss_weights")
             loss_weights = [float(w) for w in stored] if stored else None
-    return AdaptableNetwork(spec, resolved, module, str(weights_file), loss_weights, note)
+    return AdaptableNetwork(spec, resolved, module, str(weights_file), loss_weights, note, hybrid_settings)
 
 
 def save_adapted(network: AdaptableNetwork, result: AdaptResult, config: AdaptConfig, path: Any) -> None:

@@ -2,38 +2,43 @@
 
 A guided network takes, beside the two images, the disparities SGBM is sure of
 (:func:`rtstereo.models.sgbm.confident_disparity`, exactly as the hybrid method computes them at run
-time: one pass, uniqueness 15 %, OpenCV's own left-right check at 1 px), and learns to carry them into
-the pixels SGBM leaves open. Training must show it the same hints it will get at run time, so every
-training and validation pair gets them from the very images the network sees, after augmentation.
+time: one pass in the 3-direction mode, uniqueness 15 %, OpenCV's own left-right check at 1 px), and
+learns to carry them into the pixels SGBM leaves open. Training must show it the same hints it will
+get at run time, so every training and validation pair gets them from the very images the network
+sees, after augmentation. (Adapting a guided network to a user's pairs gives it the hybrid's hints
+exactly, with its settings: :func:`runtime_hints`.)
 
 Two things differ from the hybrid. Rendered scenes often have disparities beyond a quarter of their
 width, where the hybrid caps SGBM's range (real scenes rarely do), so SGBM searches the network's whole
 range here. And on rendered scenes SGBM's confident matches are far less reliable than on real ones
 (0.25 to 0.9 of them more than 2 px off on 256x512 scenes, against about 0.05 on the real scenes of
-the selection set). A network trained on such
-hints would learn to distrust them. Training therefore keeps every right hint (within
-``RIGHT_PX`` of the ground truth) and only as many wrong ones, at random, as make ``WRONG_SHARE`` of
-what is kept: the hints keep SGBM's pattern (where it is confident) and take the error rate it has on
-real scenes.
+the selection set). A network trained on such hints would learn to distrust them. Training therefore
+keeps every right hint (within ``RIGHT_PX`` of the ground truth) and only as many wrong ones, at
+random, as make ``WRONG_SHARE`` of what is kept: the hints keep SGBM's pattern (where it is
+confident) and take the error rate it has on real scenes.
 
 OpenCV's SGBM runs one pair at a time on the CPU: this loop over the pairs of a batch is the one
-place where training walks a batch in Python (about 15 ms per 256x512 pair, a tenth of a CPU step).
+place where training walks a batch in Python (about 15 ms per 256x512 pair in the 5-direction mode,
+a tenth of a CPU step; less in the 3-direction one).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..models.sgbm import confident_disparity
+from ..models.sgbm import confident_disparity, confident_search_range
 
 Batch = dict[str, torch.Tensor]
 
 RIGHT_PX = 2.0  # a hint this close to the ground truth is right
 WRONG_SHARE = 0.05  # of the kept hints, wrong ones (SGBM's confident matches on real scenes: about 5 %)
+# SGBM's mode, as the hybrid runs it since session 13 (its ``three_way`` setting); stages 18 and 19
+# (``rtnet-guided``) were trained with the 5-direction mode, before the hybrid changed.
+THREE_WAY = True
 
 
 def sgbm_hints(left: torch.Tensor, right: torch.Tensor, max_disp_px: float) -> torch.Tensor:
@@ -47,7 +52,7 @@ def sgbm_hints(left: torch.Tensor, right: torch.Tensor, max_disp_px: float) -> t
     images = [(side.detach().float().clamp(0, 1) * 255).round().to(torch.uint8) for side in (left, right)]
     images = [side.permute(0, 2, 3, 1).contiguous().cpu().numpy() for side in images]
     maps = [
-        confident_disparity(a, b, max_disp_px, mirrored_check=False, quarter_width_cap=False)
+        confident_disparity(a, b, max_disp_px, mirrored_check=False, quarter_width_cap=False, three_way=THREE_WAY)
         for a, b in zip(*images, strict=True)
     ]  # one OpenCV call per pair (module notes)
     hints = np.nan_to_num(np.stack(maps), nan=0.0)[:, None]
@@ -101,3 +106,54 @@ class HintedStream:
     def __call__(self, step: int) -> Batch:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
         return with_hints(self.stream(step), self.max_disp_px, generator)
+
+
+def hybrid_hint_settings(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The hybrid method's settings (the registry's, with ``overrides``) that decide the hints it hands
+    its guided network at run time: ``max_disp``, ``uniqueness``, ``lr_tolerance``, ``mirrored_check``,
+    ``three_way``."""
+    from ..models import get_spec
+
+    hybrid = get_spec("hybrid")
+    own = {key: value for key, value in (overrides or {}).items() if key in hybrid.defaults}
+    return hybrid.resolve_settings(own)
+
+
+def runtime_hints(
+    left: np.ndarray, right: np.ndarray, settings: Mapping[str, Any], frame_width: int | None = None
+) -> np.ndarray:
+    """SGBM's confident matches of a pair as the hybrid computes them at run time (adapting a guided
+    network to a user's pairs trains it with these), float32 ``(H, W)`` pixels, ``nan`` where none.
+
+    Args:
+        left, right: uint8 RGB ``(H, W, 3)``, a whole frame or a crop of one.
+        settings: the hybrid's (:func:`hybrid_hint_settings`).
+        frame_width: width of the frame a crop was cut from: the search stops at a quarter of it, as on
+            the whole frame (default: the images' own width); never at or beyond the crop's width.
+    """
+    width = left.shape[1]
+    search = confident_search_range(frame_width or width, float(settings["max_disp"]))
+    search = min(search, (width - 1) // 16 * 16)  # OpenCV needs more columns than disparities
+    if search < 16:
+        return np.full(left.shape[:2], np.nan, np.float32)
+    return confident_disparity(
+        left,
+        right,
+        search,
+        settings["uniqueness"],
+        settings["lr_tolerance"],
+        mirrored_check=bool(settings["mirrored_check"]),
+        quarter_width_cap=False,
+        three_way=bool(settings["three_way"]),
+    )
+
+
+def tensor_runtime_hints(
+    left: torch.Tensor, right: torch.Tensor, settings: Mapping[str, Any], frame_width: int | None = None
+) -> torch.Tensor:
+    """:func:`runtime_hints` of a batch of RGB 0..1 ``(B, 3, H, W)`` images: ``(B, 1, H, W)`` on their
+    device, 0 where none (one OpenCV call per pair)."""
+    images = [(side.detach().float().clamp(0, 1) * 255).round().to(torch.uint8) for side in (left, right)]
+    images = [side.permute(0, 2, 3, 1).contiguous().cpu().numpy() for side in images]
+    maps = [runtime_hints(a, b, settings, frame_width) for a, b in zip(*images, strict=True)]
+    return torch.from_numpy(np.nan_to_num(np.stack(maps), nan=0.0)[:, None]).to(left.device)

@@ -210,8 +210,10 @@ def random_crop(
     nonocc: np.ndarray | None,
     crop_hw: tuple[int, int],
     rng: np.random.Generator,
+    hints: np.ndarray | None = None,
 ) -> Batch:
-    """One random crop of a loaded sample as float tensors (RGB 0..1, disparity with 0 = unknown)."""
+    """One random crop of a loaded sample as float tensors (RGB 0..1, disparity with 0 = unknown); with
+    ``hints`` (a guided network's, pixels, ``nan`` where none) also ``"hints"`` ``(1, h, w)``, 0 where none."""
     height, width = crop_hw
     if gt is None:
         gt = np.full(left.shape[:2], np.nan, np.float32)
@@ -221,16 +223,20 @@ def random_crop(
         pad = ((0, pad_h), (0, pad_w))
         left, right = (np.pad(im, (*pad, (0, 0))) for im in (left, right))
         gt, occluded = np.pad(gt, pad, constant_values=np.nan), np.pad(occluded, pad)
+        hints = None if hints is None else np.pad(hints, pad, constant_values=np.nan)
     y0 = int(rng.integers(left.shape[0] - height + 1))
     x0 = int(rng.integers(left.shape[1] - width + 1))
     window = (slice(y0, y0 + height), slice(x0, x0 + width))
     disparity = np.nan_to_num(gt[window], nan=0.0, posinf=0.0, neginf=0.0)
-    return {
+    crop = {
         "left": torch.from_numpy(np.ascontiguousarray(left[window])).permute(2, 0, 1).float() / 255.0,
         "right": torch.from_numpy(np.ascontiguousarray(right[window])).permute(2, 0, 1).float() / 255.0,
         "disparity": torch.from_numpy(np.ascontiguousarray(disparity, np.float32)),
         "occluded": torch.from_numpy(np.ascontiguousarray(occluded[window])),
     }
+    if hints is not None:
+        crop["hints"] = torch.from_numpy(np.nan_to_num(hints[window], nan=0.0).astype(np.float32))[None]
+    return crop
 
 
 def validation_batches(config: TrainConfig, device: torch.device, max_disp: float) -> list[Batch]:

@@ -144,7 +144,12 @@ class OnlineAdapter:
     ) -> None:
         self.network, self.config, self.clock = network, config, clock
         self.adapter = Adapter(
-            network.module, network.spec, network.settings, config.step_config(), network.loss_weights
+            network.module,
+            network.spec,
+            network.settings,
+            config.step_config(),
+            network.loss_weights,
+            network.hint_settings,
         )
         model = network.module
         model.train()
@@ -259,7 +264,7 @@ class OnlineAdapter:
     def step(self, pair: StereoPair) -> dict[str, float]:
         """One optimiser step on a random crop of ``pair``, then publish the weights; returns the terms."""
         left, right = self.crop(pair)
-        return self.train_on(left, right, pair.index if pair.index is not None else self.frames_seen)
+        return self.train_on(left, right, pair.index if pair.index is not None else self.frames_seen, pair.size_hw[1])
 
     def crop(self, pair: StereoPair) -> tuple[np.ndarray, np.ndarray]:
         """A random crop of the pair (``config.crop_hw`` fitted to the frame and the size divisor)."""
@@ -271,8 +276,13 @@ class OnlineAdapter:
         window = (slice(y0, y0 + height), slice(x0, x0 + width))
         return np.ascontiguousarray(pair.left[window]), np.ascontiguousarray(pair.right[window])
 
-    def train_on(self, left: np.ndarray, right: np.ndarray, frame: int = 0) -> dict[str, float]:
-        """One optimiser step on a uint8 RGB crop pair, then publish the weights; returns the terms."""
+    def train_on(
+        self, left: np.ndarray, right: np.ndarray, frame: int = 0, frame_width: int | None = None
+    ) -> dict[str, float]:
+        """One optimiser step on a uint8 RGB crop pair, then publish the weights; returns the terms.
+
+        A guided network trains with the hints the hybrid gives it, made from the crop with SGBM's
+        range capped as on the whole frame (``frame_width``: its width; default: the crop's)."""
         from .proxy import proxy_disparity
 
         started = time.perf_counter()
@@ -284,6 +294,8 @@ class OnlineAdapter:
         if "proxy" in config.losses:
             labels = torch.from_numpy(np.nan_to_num(proxy_disparity(left, right, adapter.max_disp), nan=0.0))
             batch["disparity"] = labels[None].to(adapter.device)
+        if adapter.guided:
+            batch["hints"] = adapter.hints_of(batch["left"], batch["right"], frame_width)
         terms = adapter.user_terms(batch)
         total = sum(
             (config.weight(name) * value for name, value in terms.items()), torch.zeros((), device=adapter.device)
@@ -428,6 +440,8 @@ def adapting_predictor(
         hybrid_settings, overrides = split_hybrid_settings(hybrid, overrides)
         model = hybrid_settings["network"]
     network = load_adaptable(model, weights, overrides)
+    if hybrid is not None:
+        network.hint_settings = hybrid_settings  # a guided network trains with the hints it is served with
     if network.note:
         log.info("%s", network.note)
     try:
@@ -471,7 +485,7 @@ class AdaptingPredictor(Predictor):
 
     def predict_pair(self, pair: StereoPair, hints: Any = None) -> Any:
         """Predict with the newest weights (``hints`` for a guided network: see :class:`Predictor`), then
-        offer the pair to the adapter (which trains without hints)."""
+        offer the pair to the adapter (which makes a guided network's hints of its crop itself)."""
         self.adapter.apply_to(self.backend.module)
         result = super().predict_pair(pair, hints=hints)
         self.adapter.offer(pair)

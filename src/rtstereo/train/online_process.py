@@ -66,6 +66,7 @@ class ProcessAdapter(OnlineAdapter):
                 network.settings,
                 self.shared,
                 network.loss_weights,
+                network.hint_settings,
                 config,
                 device,
                 self._shared_lock,
@@ -96,7 +97,8 @@ class ProcessAdapter(OnlineAdapter):
             return
         left, right = self.crop(pair)
         with contextlib.suppress(queue.Full):  # the child is busy: this frame is skipped
-            self._crops.put_nowait((left, right, pair.index if pair.index is not None else self.frames_seen))
+            frame = pair.index if pair.index is not None else self.frames_seen
+            self._crops.put_nowait((left, right, frame, pair.size_hw[1]))
 
     def freeze(self, reason: str = "frozen by request") -> None:
         self._child_frozen.set()
@@ -174,6 +176,7 @@ def _child_main(
     settings: dict[str, Any],
     shared: dict[str, torch.Tensor],
     loss_weights: Any,
+    hint_settings: Any,
     config: OnlineConfig,
     device: str,
     lock: Any,
@@ -192,7 +195,7 @@ def _child_main(
     module, spec, resolved = build_network(name, settings)
     module.load_state_dict({key: value.clone() for key, value in shared.items()})
     module.to(torch.device(device))
-    network = AdaptableNetwork(spec, resolved, module, "", loss_weights)
+    network = AdaptableNetwork(spec, resolved, module, "", loss_weights, hint_settings=hint_settings)
     adapter = OnlineAdapter(network, dataclasses.replace(config, low_priority=False))
     while not stop.is_set():
         try:
@@ -201,10 +204,10 @@ def _child_main(
             continue
         if frozen.is_set() or (config.steps is not None and version.value >= config.steps):
             continue
-        left, right, frame = item
+        left, right, frame, frame_width = item
         started = time.perf_counter()
         try:
-            record = adapter.train_on(left, right, frame)
+            record = adapter.train_on(left, right, frame, frame_width)
         except Exception as exc:  # noqa: BLE001 - reported to the stream, which goes on
             records.put({"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__})
             return
