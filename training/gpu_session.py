@@ -4,18 +4,23 @@ The project's GPU time comes in short loans (minutes, starts included). This scr
 
 1. picks the starting point: the state a previous GPU session brought back
    (``training/gpu/state.pt``, committed), otherwise the packaged network's state
-   (``training/default/state.pt``), or ``--init``;
+   (``training/default/state.pt``), or ``--init``; with ``--guided``, the hybrid's guided network
+   instead (``training/gpu/guided-state.pt``, otherwise ``training/guided/state.pt``), trained with
+   SGBM's confident matches of every pair as hints (``rtstereo.train.hints``; the GPU machine's CPU
+   cores match them while the GPU trains);
 2. trains with the recipe (``training/default.yaml`` plus the flags below) for ``--minutes``, writing
    ``last.pt`` every minute (``--checkpoint-minutes``), with unlabeled real pairs mixed in when their
    folder is there (``--unlabeled``; carry it to the GPU machine, it is not in git);
 3. leaves in ``--out``: ``state.pt`` (compact: weights, step, run config; commit it as
-   ``training/gpu/state.pt``), ``best.pt`` (lowest synthetic validation EPE), ``log.jsonl``,
-   ``curve.png`` and ``session.json`` (what ran, how long, how far).
+   ``training/gpu/state.pt``, or ``training/gpu/guided-state.pt`` with ``--guided``), ``best.pt``
+   (lowest synthetic validation EPE), ``log.jsonl``, ``curve.png`` and ``session.json`` (what ran,
+   how long, how far).
 
 Usage on the device machine (from the repository root, no install needed)::
 
     OUT=$OUT PYTHONPATH=src python training/gpu_session.py --minutes 9 --out "$OUT" \\
         --unlabeled .gpu-data/unlabeled
+    OUT=$OUT PYTHONPATH=src python training/gpu_session.py --guided --minutes 9 --out "$OUT"
 
 and here, to try it on the CPU for a few seconds::
 
@@ -35,6 +40,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 GPU_STATE = REPO / "training" / "gpu" / "state.pt"
 DEFAULT_STATE = REPO / "training" / "default" / "state.pt"
+GUIDED_GPU_STATE = REPO / "training" / "gpu" / "guided-state.pt"
+GUIDED_STATE = REPO / "training" / "guided" / "state.pt"
 RECIPE = REPO / "training" / "default.yaml"
 
 
@@ -51,6 +58,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--unlabeled", help="folder of unlabeled real pairs to mix in (skipped when missing)")
     parser.add_argument("--unlabeled-per-batch", type=int, default=0, help="real pairs per batch (0: a quarter)")
     parser.add_argument("--init", help="start from this checkpoint instead of the committed state")
+    parser.add_argument(
+        "--guided",
+        action="store_true",
+        help="train the hybrid's guided network (rtnet-guided) with SGBM's hints, not the unguided default",
+    )
+    parser.add_argument("--freeze", help="parts not trained, as rtstereo train --freeze takes them (e.g. encoder)")
     parser.add_argument("--checkpoint-minutes", type=float, default=1.0, help="minutes between last.pt writes")
     return parser.parse_args(argv)
 
@@ -59,9 +72,10 @@ def starting_point(args: argparse.Namespace) -> tuple[str, str]:
     """``("--resume" | "--init", path)``: where this session starts."""
     if args.init:
         return "--init", args.init
-    if GPU_STATE.is_file():
-        return "--resume", str(GPU_STATE)
-    return "--init", str(DEFAULT_STATE)
+    resumable, packaged = (GUIDED_GPU_STATE, GUIDED_STATE) if args.guided else (GPU_STATE, DEFAULT_STATE)
+    if resumable.is_file():
+        return "--resume", str(resumable)
+    return "--init", str(packaged)
 
 
 def train_command(args: argparse.Namespace, run: Path) -> list[str]:
@@ -73,6 +87,10 @@ def train_command(args: argparse.Namespace, run: Path) -> list[str]:
     # Checkpoints by the clock, validation at the end (the time limit validates): no step counts to guess.
     command += ["--checkpoint-minutes", f"{args.checkpoint_minutes:g}", "--checkpoint-every", "1000000"]
     command += ["--val-every", "1000000", "--log-every", "20"]
+    if args.guided and how == "--init":  # a guided state carries the setting; an unguided one gains it here
+        command += ["--set", "guided=true"]
+    if args.freeze:
+        command += ["--freeze", args.freeze]
     if args.unlabeled and Path(args.unlabeled).is_dir():
         command += ["--unlabeled", args.unlabeled, "--unlabeled-per-batch", str(args.unlabeled_per_batch)]
     elif args.unlabeled:

@@ -163,7 +163,11 @@ def test_cli_predict_and_models(tmp_path, capsys):
     assert sidecar["model"] == "hybrid" and sidecar["timings_ms"]["sgbm"] > 0
     capsys.readouterr()
     assert main(["models", "hybrid"]) == 0
-    assert "SGBM's confident matches replace" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "SGBM's confident matches replace" in out and "three_way = True" in out
+    # the post-processing switches shown are those its network runs with (on), not the hybrid entry's own
+    assert "refine_edges = True" in out and "of its network's map" in out
+    assert rtstereo.load("hybrid").refine_edges is True
 
 
 def test_a_pair_too_narrow_for_sgbm_is_refused_with_the_network_to_use():

@@ -16,6 +16,7 @@ def session(tmp_path, monkeypatch):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     monkeypatch.setattr(module, "GPU_STATE", tmp_path / "gpu" / "state.pt")
+    monkeypatch.setattr(module, "GUIDED_GPU_STATE", tmp_path / "gpu" / "guided-state.pt")
     return module
 
 
@@ -39,3 +40,16 @@ def test_trains_for_the_time_given_with_checkpoints_by_the_minute(session, tmp_p
     args = session.parse_args(["--out", "o", "--unlabeled", str(tmp_path / "missing")])
     assert "--unlabeled" not in session.train_command(args, tmp_path / "run")
     assert "not here" in capsys.readouterr().err
+
+
+def test_guided_starts_from_the_guided_network_and_resumes_its_own_state(session, tmp_path):
+    args = session.parse_args(["--out", "o", "--guided", "--freeze", "encoder"])
+    assert session.starting_point(args) == ("--init", str(session.GUIDED_STATE))
+    text = " ".join(session.train_command(args, tmp_path / "run"))
+    assert f"--init {session.GUIDED_STATE}" in text and "--set guided=true" in text and "--freeze encoder" in text
+    session.GUIDED_GPU_STATE.parent.mkdir()
+    session.GUIDED_GPU_STATE.write_bytes(b"state")
+    assert session.starting_point(args) == ("--resume", str(session.GUIDED_GPU_STATE))
+    assert "--set guided=true" not in session.train_command(args, tmp_path / "run")  # the state carries it
+    unguided = session.parse_args(["--out", "o"])
+    assert session.starting_point(unguided) == ("--init", str(session.DEFAULT_STATE))  # the other state is apart

@@ -47,13 +47,15 @@ def run(args: argparse.Namespace) -> int:
         print("  settings (--set KEY=VALUE):")
         for key, value in spec.defaults.items():
             print(f"    {key} = {value!r:<8} {spec.setting_help.get(key, '')}")
+        # A hybrid's switches are its network's (they post-process the network's map before the fusion).
+        post, whose = (get_spec(spec.network), "of its network's map, ") if spec.kind == "hybrid" else (spec, "")
         print(
-            f"    {FILL_LEFT_BORDER} = {spec.fill_left_border!r:<8} fill each row's unmatched left band from its first "
-            "matched pixel (post-processing, any model)"
+            f"    {FILL_LEFT_BORDER} = {post.fill_left_border!r:<8} fill each row's unmatched left band from its first "
+            f"matched pixel (post-processing {whose}any model)"
         )
         print(
-            f"    {REFINE_EDGES} = {spec.refine_edges!r:<8} sharpen depth edges against the images, then fill "
-            "occlusions (post-processing, any model)"
+            f"    {REFINE_EDGES} = {post.refine_edges!r:<8} sharpen depth edges against the images, then fill "
+            f"occlusions (post-processing {whose}any model)"
         )
         return 0
     names = list_models(args.pattern)

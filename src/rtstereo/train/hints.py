@@ -17,14 +17,18 @@ keeps every right hint (within ``RIGHT_PX`` of the ground truth) and only as man
 random, as make ``WRONG_SHARE`` of what is kept: the hints keep SGBM's pattern (where it is
 confident) and take the error rate it has on real scenes.
 
-OpenCV's SGBM runs one pair at a time on the CPU: this loop over the pairs of a batch is the one
-place where training walks a batch in Python (about 15 ms per 256x512 pair in the 5-direction mode,
-a tenth of a CPU step; less in the 3-direction one).
+OpenCV's SGBM runs one pair at a time on the CPU: the pairs of a batch are the one place where
+training walks a batch in Python (about 15 ms per 256x512 pair in the 5-direction mode, a tenth of a
+CPU step; less in the 3-direction one). They are matched on a pool of threads, one per core (OpenCV
+releases the interpreter lock), so that a GPU machine's cores keep up with its training steps.
 """
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -51,12 +55,21 @@ def sgbm_hints(left: torch.Tensor, right: torch.Tensor, max_disp_px: float) -> t
     """
     images = [(side.detach().float().clamp(0, 1) * 255).round().to(torch.uint8) for side in (left, right)]
     images = [side.permute(0, 2, 3, 1).contiguous().cpu().numpy() for side in images]
-    maps = [
-        confident_disparity(a, b, max_disp_px, mirrored_check=False, quarter_width_cap=False, three_way=THREE_WAY)
-        for a, b in zip(*images, strict=True)
-    ]  # one OpenCV call per pair (module notes)
-    hints = np.nan_to_num(np.stack(maps), nan=0.0)[:, None]
+    maps = _match_pool().map(
+        lambda pair: confident_disparity(
+            *pair, max_disp_px, mirrored_check=False, quarter_width_cap=False, three_way=THREE_WAY
+        ),
+        zip(*images, strict=True),
+    )  # one OpenCV call per pair, on the pool's threads (module notes)
+    hints = np.nan_to_num(np.stack(list(maps)), nan=0.0)[:, None]
     return torch.from_numpy(hints).to(left.device)
+
+
+@functools.cache
+def _match_pool() -> ThreadPoolExecutor:
+    """The threads SGBM matches the pairs of a batch on (one per core this process may use; made once)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return ThreadPoolExecutor(max(1, cores), thread_name_prefix="rtstereo-hints")
 
 
 def thin_wrong_hints(
