@@ -34,8 +34,8 @@ def test_confident_sgbm_pixels_replace_the_network_and_the_rest_is_the_network(n
     left, right = shifted_pair()
     hybrid = rtstereo.load("hybrid", hole_choice=False, network=network, three_way=three_way)
     fused = hybrid.predict(left, right).disparity_px
-    confident = confident_disparity(left, right, 192, mirrored_check=False, three_way=three_way)
-    stricter = confident_disparity(left, right, 192)  # the proxy labels' check: a second, mirrored pass
+    confident = confident_disparity(left, right, 192, 10, mirrored_check=False, three_way=three_way)
+    stricter = confident_disparity(left, right, 192, 10)  # the proxy labels' check: a second, mirrored pass
     assert np.isfinite(stricter).sum() <= np.isfinite(confident).sum()
     alone = rtstereo.load(network)
     assert alone.guided == (network == "rtnet-guided")
@@ -51,7 +51,7 @@ def test_confident_sgbm_pixels_replace_the_network_and_the_rest_is_the_network(n
 def test_by_default_each_hole_takes_the_network_or_the_row_fill():
     left, right = shifted_pair()
     fused = rtstereo.load("hybrid").predict(left, right).disparity_px
-    confident = confident_disparity(left, right, 192, mirrored_check=False, three_way=True)
+    confident = confident_disparity(left, right, 192, 10, mirrored_check=False, three_way=True)
     network = rtstereo.load("rtnet-guided").predict_pair(StereoPair(left, right), hints=confident).disparity_px
     row_fill = fill_holes_rowwise(confident)
     holes = ~np.isfinite(confident)

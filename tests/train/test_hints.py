@@ -24,7 +24,9 @@ def test_hints_are_sgbms_confident_matches_of_each_pair_over_the_whole_range(sce
     assert hints.shape == (2, 1, 96, 192) and hints.dtype == torch.float32
     for i in range(2):
         left, right = ((scenes[side][i].permute(1, 2, 0) * 255).round().byte().numpy() for side in ("left", "right"))
-        expected = confident_disparity(left, right, 32.0, mirrored_check=False, quarter_width_cap=False, three_way=True)
+        expected = confident_disparity(
+            left, right, 32.0, 10, mirrored_check=False, quarter_width_cap=False, three_way=True
+        )  # the hybrid's settings, without its range cap
         np.testing.assert_array_equal(hints[i, 0].numpy(), np.nan_to_num(expected, nan=0.0))
     assert 0.2 < float((hints > 0).float().mean()) < 0.95
 
@@ -90,7 +92,7 @@ def test_runtime_hints_of_a_crop_search_as_far_as_on_the_whole_frame(scenes):
     left, right = _uint8_pair(scenes)  # 96x192, disparities up to 32 px
     settings = hybrid_hint_settings()
     wide = runtime_hints(left, right, settings, frame_width=640)  # a 640-px frame: 160 px searched
-    expected = confident_disparity(left, right, 160, mirrored_check=False, quarter_width_cap=False, three_way=True)
+    expected = confident_disparity(left, right, 160, 10, mirrored_check=False, quarter_width_cap=False, three_way=True)
     np.testing.assert_array_equal(wide, expected)
     alone = runtime_hints(left, right, settings)  # a quarter of its own width: 48 px
     small = runtime_hints(left, right, settings, frame_width=64)  # a quarter of 64: 16 px

@@ -240,7 +240,7 @@ register(
         network=GUIDED_NETWORK,
         defaults={
             "max_disp": 192,
-            "uniqueness": 15,
+            "uniqueness": 10,
             "lr_tolerance": 1.0,
             "mirrored_check": False,
             "three_way": True,

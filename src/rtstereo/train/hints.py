@@ -2,11 +2,11 @@
 
 A guided network takes, beside the two images, the disparities SGBM is sure of
 (:func:`rtstereo.models.sgbm.confident_disparity`, exactly as the hybrid method computes them at run
-time: one pass in the 3-direction mode, uniqueness 15 %, OpenCV's own left-right check at 1 px), and
-learns to carry them into the pixels SGBM leaves open. Training must show it the same hints it will
-get at run time, so every training and validation pair gets them from the very images the network
-sees, after augmentation. (Adapting a guided network to a user's pairs gives it the hybrid's hints
-exactly, with its settings: :func:`runtime_hints`.)
+time, with the hybrid's settings: one pass in the 3-direction mode, uniqueness 10 %, OpenCV's own
+left-right check at 1 px), and learns to carry them into the pixels SGBM leaves open. Training must
+show it the same hints it will get at run time, so every training and validation pair gets them from
+the very images the network sees, after augmentation. (Adapting a guided network to a user's pairs
+gives it the hybrid's hints exactly, with its settings: :func:`runtime_hints`.)
 
 Two things differ from the hybrid. Rendered scenes often have disparities beyond a quarter of their
 width, where the hybrid caps SGBM's range (real scenes rarely do), so SGBM searches the network's whole
@@ -40,9 +40,6 @@ Batch = dict[str, torch.Tensor]
 
 RIGHT_PX = 2.0  # a hint this close to the ground truth is right
 WRONG_SHARE = 0.05  # of the kept hints, wrong ones (SGBM's confident matches on real scenes: about 5 %)
-# SGBM's mode, as the hybrid runs it since session 13 (its ``three_way`` setting); stages 18 and 19
-# (``rtnet-guided``) were trained with the 5-direction mode, before the hybrid changed.
-THREE_WAY = True
 
 
 def sgbm_hints(left: torch.Tensor, right: torch.Tensor, max_disp_px: float) -> torch.Tensor:
@@ -55,9 +52,18 @@ def sgbm_hints(left: torch.Tensor, right: torch.Tensor, max_disp_px: float) -> t
     """
     images = [(side.detach().float().clamp(0, 1) * 255).round().to(torch.uint8) for side in (left, right)]
     images = [side.permute(0, 2, 3, 1).contiguous().cpu().numpy() for side in images]
+    # The hybrid's thresholds and mode (stages 18 and 19 of rtnet-guided had the 5-direction mode and
+    # uniqueness 15, the hybrid's until session 13); its range cap is left out (module notes).
+    settings = hybrid_hint_settings()
     maps = _match_pool().map(
         lambda pair: confident_disparity(
-            *pair, max_disp_px, mirrored_check=False, quarter_width_cap=False, three_way=THREE_WAY
+            *pair,
+            max_disp_px,
+            settings["uniqueness"],
+            settings["lr_tolerance"],
+            mirrored_check=bool(settings["mirrored_check"]),
+            quarter_width_cap=False,
+            three_way=bool(settings["three_way"]),
         ),
         zip(*images, strict=True),
     )  # one OpenCV call per pair, on the pool's threads (module notes)
