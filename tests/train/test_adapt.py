@@ -233,3 +233,13 @@ def test_online_steps_of_a_guided_network_get_hints_of_their_crop():
     np.testing.assert_array_equal(calls[0][0, 0].numpy(), np.nan_to_num(expected, nan=0.0))
     adapter.step(StereoPair(pair.left, pair.right))  # a whole frame: cropped, then hinted
     assert len(calls) == 2 and calls[1].shape == (1, 1, 64, 96)
+
+
+def test_default_adapts_its_guided_network_with_the_hybrid_settings_it_is_given():
+    if adapt_network.packaged_network_source("rtnet-guided") is None:
+        pytest.skip("needs training/guided/state.pt (a source checkout)")
+    network = load_adaptable("default", None, {"uniqueness": "25", "three_way": "false"})
+    assert network.module.guidance is not None and "rtnet-guided" in network.note
+    assert network.hint_settings["uniqueness"] == 25 and network.hint_settings["three_way"] is False
+    adapter = Adapter(network.module, network.spec, network.settings, AdaptConfig(steps=1), None, network.hint_settings)
+    assert adapter.guided and adapter.hint_settings["uniqueness"] == 25

@@ -156,6 +156,8 @@ def test_one_pair_off_among_rectified_ones_is_a_warning(capsys, tmp_path, textur
         (["--holdout", "1"], "holdout must be a fraction"),
         (["--device", "nonsense"], "--device nonsense:"),
         (["--model", "sgbm"], "'sgbm' is a classical method"),
+        (["--set", "uniqueness"], "--set expects KEY=VALUE, got 'uniqueness'"),
+        (["--set", "nonsense=1"], "has no setting 'nonsense'"),
     ],
 )
 def test_bad_options_are_refused_in_one_line(capsys, tmp_path, folders, tiny_network, argv, message):

@@ -17,6 +17,8 @@ EPILOG = """examples:
   rtstereo adapt left.mp4 right.mp4 --max-pairs 100 -o mycam.pt    # frames spread over two videos
   rtstereo adapt --sbs rig_sbs.mp4 --swap --every 30 -o mycam.pt   # every 30th frame of a side-by-side video
   rtstereo predict left.png right.png --model mycam.pt -o out/  # the adapted network, no other flag
+  rtstereo adapt lefts/ rights/ --model default -o guided.pt       # the hybrid's guided network, with its hints
+  rtstereo predict left.png right.png --model hybrid --set network=guided.pt -o out/
 
 No ground truth is needed. Each step trains on crops of your pairs with self-supervised losses
 (photometric reconstruction of the left view from the right one, SSIM + L1 on exposure-normalised
@@ -75,6 +77,15 @@ def register(subparsers) -> None:
         "or a registry network with --weights (default: %(default)s)",
     )
     model.add_argument("--weights", "-w", help="weights file of a registry network")
+    model.add_argument(
+        "--set",
+        dest="set_values",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting of the model, repeatable; for default (the hybrid) its own settings decide the hints its "
+        "guided network trains with (e.g. --set uniqueness=15), the others go to the network",
+    )
     model.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
     model.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
     losses = parser.add_argument_group("losses and budget")
@@ -165,6 +176,17 @@ def _output_kind(text: str) -> str:
         f"-o {text}: the adapted network goes to a checkpoint ({', '.join(CHECKPOINT_SUFFIXES)}) or an exported "
         "model (.onnx)"
     )
+
+
+def _settings(items: list[str]) -> dict[str, str]:
+    """``--set KEY=VALUE`` items as a dict (values parsed by the model's registry entry)."""
+    settings = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--set expects KEY=VALUE, got '{item}'")
+        settings[key.strip().replace("-", "_")] = value.strip()
+    return settings
 
 
 def _is_video_input(args: argparse.Namespace) -> bool:
@@ -310,7 +332,7 @@ def run(args: argparse.Namespace) -> int:
         if args.swap or args.start or args.every is not None:
             raise InputError("--swap, --start and --every apply to videos (two video files, or --sbs VIDEO)")
         pairs = load_user_pairs(_sources(args), not args.no_rectification_check)
-    network = load_adaptable(args.model, args.weights)
+    network = load_adaptable(args.model, args.weights, _settings(args.set_values))
     if network.note:
         print(f"rtstereo adapt: note: {network.note}", file=sys.stderr)
     try:
