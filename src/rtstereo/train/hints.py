@@ -50,25 +50,33 @@ def sgbm_hints(left: torch.Tensor, right: torch.Tensor, max_disp_px: float) -> t
         left, right: ``(B, 3, H, W)`` RGB in 0..1 (as the training streams make them).
         max_disp_px: the range SGBM searches (the network's; not capped at a quarter of the width).
     """
-    images = [(side.detach().float().clamp(0, 1) * 255).round().to(torch.uint8) for side in (left, right)]
-    images = [side.permute(0, 2, 3, 1).contiguous().cpu().numpy() for side in images]
     # The hybrid's thresholds and mode (stages 18 and 19 of rtnet-guided had the 5-direction mode and
     # uniqueness 15, the hybrid's until session 13); its range cap is left out (module notes).
     settings = hybrid_hint_settings()
-    maps = _match_pool().map(
-        lambda pair: confident_disparity(
-            *pair,
-            max_disp_px,
-            settings["uniqueness"],
-            settings["lr_tolerance"],
-            mirrored_check=bool(settings["mirrored_check"]),
-            quarter_width_cap=False,
-            three_way=bool(settings["three_way"]),
-        ),
-        zip(*images, strict=True),
-    )  # one OpenCV call per pair, on the pool's threads (module notes)
-    hints = np.nan_to_num(np.stack(list(maps)), nan=0.0)[:, None]
-    return torch.from_numpy(hints).to(left.device)
+    return _per_pair(left, right, lambda a, b: _match(a, b, max_disp_px, settings))
+
+
+def _per_pair(left: torch.Tensor, right: torch.Tensor, match: Callable[..., np.ndarray]) -> torch.Tensor:
+    """``match(left, right)`` of every uint8 RGB pair of a batch of RGB 0..1 ``(B, 3, H, W)`` images, on
+    the pool's threads (one OpenCV call per pair: module notes), as ``(B, 1, H, W)`` hints, 0 where none."""
+    images = [(side.detach().float().clamp(0, 1) * 255).round().to(torch.uint8) for side in (left, right)]
+    images = [side.permute(0, 2, 3, 1).contiguous().cpu().numpy() for side in images]
+    maps = list(_match_pool().map(lambda pair: match(*pair), zip(*images, strict=True)))
+    return torch.from_numpy(np.nan_to_num(np.stack(maps), nan=0.0)[:, None]).to(left.device)
+
+
+def _match(left: np.ndarray, right: np.ndarray, search_px: float, settings: Mapping[str, Any]) -> np.ndarray:
+    """SGBM's confident matches with the hybrid's thresholds and mode, searching ``search_px``."""
+    return confident_disparity(
+        left,
+        right,
+        search_px,
+        settings["uniqueness"],
+        settings["lr_tolerance"],
+        mirrored_check=bool(settings["mirrored_check"]),
+        quarter_width_cap=False,
+        three_way=bool(settings["three_way"]),
+    )
 
 
 @functools.cache
@@ -155,16 +163,7 @@ def runtime_hints(
     search = min(search, (width - 1) // 16 * 16)  # OpenCV needs more columns than disparities
     if search < 16:
         return np.full(left.shape[:2], np.nan, np.float32)
-    return confident_disparity(
-        left,
-        right,
-        search,
-        settings["uniqueness"],
-        settings["lr_tolerance"],
-        mirrored_check=bool(settings["mirrored_check"]),
-        quarter_width_cap=False,
-        three_way=bool(settings["three_way"]),
-    )
+    return _match(left, right, search, settings)
 
 
 def tensor_runtime_hints(
@@ -172,7 +171,4 @@ def tensor_runtime_hints(
 ) -> torch.Tensor:
     """:func:`runtime_hints` of a batch of RGB 0..1 ``(B, 3, H, W)`` images: ``(B, 1, H, W)`` on their
     device, 0 where none (one OpenCV call per pair)."""
-    images = [(side.detach().float().clamp(0, 1) * 255).round().to(torch.uint8) for side in (left, right)]
-    images = [side.permute(0, 2, 3, 1).contiguous().cpu().numpy() for side in images]
-    maps = [runtime_hints(a, b, settings, frame_width) for a, b in zip(*images, strict=True)]
-    return torch.from_numpy(np.nan_to_num(np.stack(maps), nan=0.0)[:, None]).to(left.device)
+    return _per_pair(left, right, lambda a, b: runtime_hints(a, b, settings, frame_width))
