@@ -23,6 +23,8 @@ Usage::
 
     python benchmarks/online_adapt_fps.py                         # 300 frames 192x320, 3 rounds
     python benchmarks/online_adapt_fps.py --frames 60 --rounds 1 --out /tmp/online
+    python benchmarks/online_adapt_fps.py --model hybrid --set network=training/guided/state.pt \\
+        --variants plain,process-low,process-frozen --name online_fps_default    # default's form
 """
 
 from __future__ import annotations
@@ -76,6 +78,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="times each variant runs, alternated")
     parser.add_argument("--variants", default=DEFAULT_VARIANTS, help="comma-separated, from " + ", ".join(VARIANTS))
     parser.add_argument("--model", default=str(STATE), help="a PyTorch network (default: rtnet-v5's state)")
+    parser.add_argument(
+        "--set",
+        dest="set_values",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a model setting for every variant, repeatable: `--model hybrid --set network=training/guided/state.pt` "
+        "is default's hybrid with its guided network in PyTorch, plain or adapting",
+    )
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "adapt"), help="results folder")
     parser.add_argument("--name", default="online_fps", help="results file name, without suffix (default: %(default)s)")
     return parser.parse_args(argv)
@@ -100,10 +111,13 @@ def render_video(folder: Path, frames: int, height: int, width: int) -> tuple[Pa
     return paths["left"], paths["right"]
 
 
-def run_variant(name: str, videos: tuple[Path, Path], model: str, folder: Path, index: int) -> dict:
+def run_variant(
+    name: str, videos: tuple[Path, Path], model: str, folder: Path, index: int, settings: list[str] = ()
+) -> dict:
     summary = folder / f"{name}-{index}.json"
     saved = folder / f"{name}-{index}.pt"
     command = [sys.executable, "-m", "rtstereo", "video", *map(str, videos), "--model", model, "-q"]
+    command += [part for item in settings for part in ("--set", item)]
     command += ["--summary", str(summary), *VARIANTS[name]]
     if VARIANTS[name]:
         command += ["--adapt-save", str(saved)]
@@ -161,7 +175,9 @@ def markdown(result: dict) -> str:
         "# Online adaptation: stream rate with and without `--adapt`",
         "",
         f"{result['frames']} frames of a rendered {result['size']} two-file video through `rtstereo video` "
-        f"with `{Path(result['model']).name}` (torch backend), {result['rounds']} alternated round(s) per variant. "
+        f"with `{Path(result['model']).name}`"
+        + "".join(f" `--set {item}`" for item in result.get("settings", []))
+        + f" (torch backend), {result['rounds']} alternated round(s) per variant. "
         f"{result['cpu_threads']} CPU threads of a shared machine, load average {result['load_average_at_start']} "
         f"at the start and {result['load_average_at_end']} at the end. Commit {result['commit']}, {result['date']}.",
         "",
@@ -195,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         videos = render_video(folder, args.frames, height, width)
         for index in range(args.rounds):
             for name in names if index % 2 == 0 else names[::-1]:  # alternate the order too
-                rows.append(run_variant(name, videos, args.model, folder, index))
+                rows.append(run_variant(name, videos, args.model, folder, index, args.set_values))
     result = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "commit": git_commit(),
@@ -207,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         "size": f"{height}x{width}",
         "rounds": args.rounds,
         "model": args.model,
+        "settings": args.set_values,
         "variants": {name: VARIANTS[name] for name in names},
         "runs": rows,
         "means": summarise(rows, names),
