@@ -250,6 +250,13 @@ def main(argv: list[str] | None = None) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if len(models) < 2:
         sys.exit(f"give a baseline and at least one other model (--models), got {models}")
+    labels = [label(m) for m in models]
+    clashes = sorted({name for name in labels if labels.count(name) > 1})
+    if clashes:  # their result files and table columns would overwrite each other
+        sys.exit(
+            f"--models: {', '.join(clashes)} would name more than one model (a file is named by its stem, "
+            "settings by their values); give the files distinct names"
+        )
     out = Path(args.output_dir)
     scene_rows: list[dict] = []
     group_rows: list[dict] = []
