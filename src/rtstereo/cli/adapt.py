@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError, RtStereoError, require
-from .common import size_arg
+from .common import parse_set_values, size_arg
 
 EPILOG = """examples:
   rtstereo adapt lefts/ rights/ -o mycam.pt                 # rtnet-v5's PyTorch state, 10 minutes
@@ -178,17 +178,6 @@ def _output_kind(text: str) -> str:
     )
 
 
-def _settings(items: list[str]) -> dict[str, str]:
-    """``--set KEY=VALUE`` items as a dict (values parsed by the model's registry entry)."""
-    settings = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise InputError(f"--set expects KEY=VALUE, got '{item}'")
-        settings[key.strip().replace("-", "_")] = value.strip()
-    return settings
-
-
 def _is_video_input(args: argparse.Namespace) -> bool:
     """Whether LEFT RIGHT name videos (``--sbs``, or two video files); mixed inputs are refused."""
     from ..train.video_pairs import is_video_file
@@ -332,7 +321,7 @@ def run(args: argparse.Namespace) -> int:
         if args.swap or args.start or args.every is not None:
             raise InputError("--swap, --start and --every apply to videos (two video files, or --sbs VIDEO)")
         pairs = load_user_pairs(_sources(args), not args.no_rectification_check)
-    network = load_adaptable(args.model, args.weights, _settings(args.set_values))
+    network = load_adaptable(args.model, args.weights, parse_set_values(args.set_values))
     if network.note:
         print(f"rtstereo adapt: note: {network.note}", file=sys.stderr)
     try:

@@ -74,14 +74,20 @@ def size_arg(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("--size: ")) from None
 
 
-def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """The model settings named on the command line (only those given)."""
+def parse_set_values(items: list[str]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` items as a dict (the values are parsed by the model's registry entry)."""
     settings: dict[str, Any] = {}
-    for item in args.set_values:
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise InputError(f"--set expects KEY=VALUE, got '{item}'")
         settings[key.strip().replace("-", "_")] = value.strip()
+    return settings
+
+
+def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The model settings named on the command line (only those given)."""
+    settings = parse_set_values(args.set_values)
     if args.max_disp is not None:
         settings["max_disp"] = args.max_disp
     if args.iters is not None:

@@ -582,11 +582,12 @@ def _prepared_inputs(
         raise InputError(f"the parity pair must be {size_hw[1]}x{size_hw[0]} (WxH), got {left_rgb.shape[:2][::-1]}")
     left, right = normalize(left_rgb, spec.normalization), normalize(right_rgb, spec.normalization)
     if guided:  # the hints the hybrid would give: SGBM's confident matches of the same pair
-        from ..models.sgbm import confident_disparity
+        from ..models import get_spec
+        from ..runtime.hybrid import confident_matches
         from ..runtime.predictor import hint_channel
 
         search_px = float(spec.defaults.get("max_disp", 192))
-        hints = confident_disparity(left_rgb, right_rgb, search_px, mirrored_check=False)
+        hints = confident_matches(left_rgb, right_rgb, get_spec("hybrid").defaults, search_px)
         left = np.concatenate([left, hint_channel(hints, None, size_hw)], axis=1)
         text += ", with SGBM's confident matches as hints"
     return left, right, text

@@ -75,6 +75,29 @@ def network_threads(requested: Any) -> int:
     return max(1, threads - 1)
 
 
+def confident_matches(
+    left: np.ndarray,
+    right: np.ndarray,
+    settings: dict[str, Any],
+    search_px: float,
+    quarter_width_cap: bool = True,
+) -> np.ndarray:
+    """SGBM's confident matches as the hybrid finds them with its ``settings`` (``uniqueness``,
+    ``lr_tolerance``, ``mirrored_check``, ``three_way``), searching ``search_px``
+    (:func:`~rtstereo.models.sgbm.confident_disparity`); also the hints a guided network is trained,
+    adapted and export-checked with (:mod:`rtstereo.train.hints`)."""
+    return confident_disparity(
+        left,
+        right,
+        search_px,
+        settings["uniqueness"],
+        settings["lr_tolerance"],
+        mirrored_check=bool(settings["mirrored_check"]),
+        quarter_width_cap=quarter_width_cap,
+        three_way=bool(settings["three_way"]),
+    )
+
+
 def choose_in_holes(
     left: np.ndarray,
     right: np.ndarray,
@@ -239,13 +262,5 @@ class HybridPredictor:
 
     def _confident(self, pair: StereoPair, search_px: float) -> tuple[np.ndarray, float]:
         t0 = time.perf_counter()
-        confident = confident_disparity(
-            pair.left,
-            pair.right,
-            search_px,
-            self.settings["uniqueness"],
-            self.settings["lr_tolerance"],
-            mirrored_check=self.settings["mirrored_check"],
-            three_way=self.settings["three_way"],
-        )
+        confident = confident_matches(pair.left, pair.right, self.settings, search_px)
         return confident, (time.perf_counter() - t0) * 1e3

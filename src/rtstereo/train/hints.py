@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..models.sgbm import confident_disparity, confident_search_range
+from ..models.sgbm import confident_search_range
+from ..runtime.hybrid import confident_matches
 
 Batch = dict[str, torch.Tensor]
 
@@ -66,17 +67,8 @@ def _per_pair(left: torch.Tensor, right: torch.Tensor, match: Callable[..., np.n
 
 
 def _match(left: np.ndarray, right: np.ndarray, search_px: float, settings: Mapping[str, Any]) -> np.ndarray:
-    """SGBM's confident matches with the hybrid's thresholds and mode, searching ``search_px``."""
-    return confident_disparity(
-        left,
-        right,
-        search_px,
-        settings["uniqueness"],
-        settings["lr_tolerance"],
-        mirrored_check=bool(settings["mirrored_check"]),
-        quarter_width_cap=False,
-        three_way=bool(settings["three_way"]),
-    )
+    """SGBM's confident matches with the hybrid's thresholds and mode, searching ``search_px`` (no cap)."""
+    return confident_matches(left, right, dict(settings), search_px, quarter_width_cap=False)
 
 
 @functools.cache

@@ -430,18 +430,16 @@ def adapting_predictor(
     from ..models.registry import coerce_setting
     from ..runtime.backends import TorchBackend
     from ..runtime.postprocess import POSTPROCESS_SETTINGS
-    from .adapt_network import hybrid_spec, load_adaptable, split_hybrid_settings
+    from .adapt_network import hybrid_spec, load_adaptable
 
     overrides = dict(settings or {})
     switches = {name: overrides.pop(name) for name in POSTPROCESS_SETTINGS if name in overrides}
     hybrid = hybrid_spec(model) if weights is None else None
-    hybrid_settings = {}
-    if hybrid is not None:  # its network adapts; SGBM's confident matches keep replacing its own
-        hybrid_settings, overrides = split_hybrid_settings(hybrid, overrides)
-        model = hybrid_settings["network"]
+    # A hybrid's network adapts (with the hints it is served with); SGBM's matches keep replacing its own.
     network = load_adaptable(model, weights, overrides)
+    hybrid_settings = network.hint_settings or {}
     if hybrid is not None:
-        network.hint_settings = hybrid_settings  # a guided network trains with the hints it is served with
+        model = hybrid_settings["network"]
     if network.note:
         log.info("%s", network.note)
     try:
