@@ -15,7 +15,7 @@ from rtstereo.io.images import read_image
 from rtstereo.io.pfm import read_pfm
 from rtstereo.metrics import disparity_metrics
 from rtstereo.models.sgbm import confident_disparity, fill_holes_rowwise
-from rtstereo.runtime.hybrid import choose_in_holes
+from rtstereo.runtime.hole_choice import choose_in_holes
 from rtstereo.runtime.predictor import ResizeWarning
 from rtstereo.types import StereoPair
 
@@ -72,7 +72,7 @@ def plane_and_hole(shift_px: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarra
 def test_the_hole_takes_the_row_fill_where_the_network_is_wrong():
     left, right, confident = plane_and_hole(8)
     network = np.full(confident.shape, 14.0, np.float32)  # 6 px off in the hole
-    fused = choose_in_holes(left, right, confident, network)
+    fused = choose_in_holes(left, right, confident, network, by="cost")
     np.testing.assert_array_equal(fused[:, 60:80], 8.0)
     np.testing.assert_array_equal(fused[:, :60], 8.0)
 
@@ -81,7 +81,7 @@ def test_the_hole_keeps_the_network_where_the_fill_is_wrong():
     left, right, confident = plane_and_hole(8)
     confident[:, :60] = 3.0  # confident but wrong left of the hole, and the fill takes the smaller side
     network = np.full(confident.shape, 8.0, np.float32)
-    fused = choose_in_holes(left, right, confident, network)
+    fused = choose_in_holes(left, right, confident, network, by="cost")
     assert (fused[:, 64:76] == 8.0).mean() > 0.9  # the window reaches the wrong values at the hole's edge
     np.testing.assert_array_equal(fused[:, :60], 3.0)  # confident pixels are never changed
 
@@ -91,7 +91,7 @@ def test_an_invalid_network_value_takes_the_fill_and_a_row_without_matches_keeps
     confident[5] = np.nan  # no confident pixel in row 5: no fill there
     network = np.full(confident.shape, 14.0, np.float32)
     network[:, 70] = np.nan
-    fused = choose_in_holes(left, right, confident, network)
+    fused = choose_in_holes(left, right, confident, network, by="cost")
     np.testing.assert_array_equal(np.delete(fused[5], 70), 14.0)
     assert np.isnan(fused[5, 70])  # neither has a value there
     np.testing.assert_array_equal(fused[10:, 70], 8.0)
@@ -118,6 +118,7 @@ def test_settings_and_post_processing_switches_reach_their_part():
         "mirrored_check": False,
         "three_way": True,
         "hole_choice": True,
+        "choose_by": rtstereo.get_spec("hybrid").defaults["choose_by"],
         "network": "rtnet-guided",
     }
     assert hybrid.network.refine_edges is False and hybrid.refine_edges is False

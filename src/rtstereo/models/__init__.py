@@ -245,6 +245,7 @@ register(
             "mirrored_check": False,
             "three_way": True,
             "hole_choice": True,
+            "choose_by": "cost",
             "network": GUIDED_NETWORK,
         },
         setting_help={
@@ -260,6 +261,8 @@ register(
             "(e.g. one written by `rtstereo adapt`)",
             "hole_choice": "where SGBM is not confident, take the network's value or SGBM's row-wise fill, whichever "
             "matches the right image better (false: always the network's)",
+            "choose_by": "how hole_choice chooses: 'learned' (a small perceptron fit on rendered scenes, "
+            "rtstereo.runtime.hole_choice) or 'cost' (the lower photometric cost over a 9 px square)",
         },
         size_divisor=32,
         licence="MIT (this project) + Apache-2.0 (OpenCV)",

@@ -38,18 +38,13 @@ import numpy as np
 from ..errors import InputError
 from ..models import PACKAGED_NETWORK
 from ..models.registry import ModelSpec, coerce_setting
-from ..models.sgbm import confident_disparity, confident_search_range, fill_holes_rowwise
+from ..models.sgbm import confident_disparity, confident_search_range
 from ..types import Calibration, DisparityResult, StereoPair
+from .hole_choice import HOLE_CHOICES, choose_in_holes
 from .memory import BUDGET_ENV as MEMORY_BUDGET_ENV
 from .memory import plan_network_size
 from .predictor import Predictor, ResizeWarning
 from .providers import default_threads
-from .refine import PhotometricCost
-
-# The square over which the network's and the row-wise fill's photometric costs are compared (pixels).
-# Chosen among 3, 9 and 21 on the selection set (17.15, 16.98, 16.86 % mean bad-2: the middle one; the
-# choice barely depends on it).
-CHOICE_WINDOW_PX = 9
 
 
 def network_threads(requested: Any) -> int:
@@ -98,41 +93,6 @@ def confident_matches(
     )
 
 
-def choose_in_holes(
-    left: np.ndarray,
-    right: np.ndarray,
-    confident: np.ndarray,
-    network: np.ndarray,
-    window_px: int = CHOICE_WINDOW_PX,
-) -> np.ndarray:
-    """The fused map: ``confident`` where finite; elsewhere the network's value or SGBM's row-wise fill
-    of ``confident`` (:func:`~rtstereo.models.sgbm.fill_holes_rowwise`), whichever has the lower
-    photometric cost averaged over a ``window_px`` square.
-
-    A row without a confident pixel has no fill: the network answers there. Where the network's value
-    is ``nan`` (invalid), the fill is taken whatever the costs.
-
-    Args:
-        left, right: uint8 RGB ``(H, W, 3)``.
-        confident: float32 ``(H, W)``, ``nan`` where SGBM is not confident.
-        network: float32 ``(H, W)``, the network's map (``nan`` where invalid).
-
-    Returns:
-        float32 ``(H, W)``.
-    """
-    holes = ~np.isfinite(confident)
-    network_ok = np.isfinite(network)
-    row_fill = fill_holes_rowwise(confident)
-    row_fill = np.where(np.isfinite(row_fill), row_fill, network)
-    cost = PhotometricCost(left, right)
-    window = (window_px, window_px)
-    network_cost = cv2.blur(cost(network), window)  # blur writes a new array: the cost buffer is reused
-    fill_cost = cv2.blur(cost(row_fill), window)
-    take_fill = (fill_cost < network_cost) | ~network_ok
-    chosen = np.where(take_fill, row_fill, network)
-    return np.where(holes, chosen, confident).astype(np.float32)
-
-
 class HybridPredictor:
     """A network predictor whose disparity is replaced by SGBM's where SGBM is confident.
 
@@ -152,6 +112,11 @@ class HybridPredictor:
     def __init__(self, spec: ModelSpec, settings: dict[str, Any], network: Predictor):
         self.spec = spec
         self.settings = dict(settings)
+        if self.settings["choose_by"] not in HOLE_CHOICES:
+            raise InputError(
+                f"{spec.name}: setting 'choose_by' must be one of {', '.join(HOLE_CHOICES)}, "
+                f"got {self.settings['choose_by']!r}"
+            )
         self.network = network
         self.name = spec.name
         self._sgbm_thread: ThreadPoolExecutor | None = None  # made on first use, kept for the next frames
@@ -247,7 +212,14 @@ class HybridPredictor:
                 confident, sgbm_ms = pending.result()
         t1 = time.perf_counter()
         if self.settings["hole_choice"]:
-            fused = choose_in_holes(pair.left, pair.right, confident, result.disparity_px)
+            fused = choose_in_holes(
+                pair.left,
+                pair.right,
+                confident,
+                result.disparity_px,
+                by=self.settings["choose_by"],
+                search_px=search_px,
+            )
         else:
             fused = np.where(np.isfinite(confident), confident, result.disparity_px).astype(np.float32)
         t2 = time.perf_counter()

@@ -1,0 +1,401 @@
+"""Choosing, pixel by pixel, how the hybrid fills SGBM's holes: the network's value or SGBM's row-wise fill.
+
+Where SGBM is not confident the hybrid has two answers: its network's, and SGBM's row-wise fill (the
+farther of the nearest confident values to the left and right, :func:`~rtstereo.models.sgbm.fill_holes_rowwise`).
+Neither is always better. Comparing how well each matches the right image (the ``"cost"`` rule) says
+little where the holes are, in weak texture and in occlusions, where any disparity matches about as
+well: on the 9 design scenes of the selection set it chose no better than taking the network
+everywhere.
+
+The ``"learned"`` rule is a small perceptron (:class:`HoleSelector`) over 16 local measures of each hole
+pixel (:data:`FEATURE_NAMES`): the two photometric costs, how far the two answers are apart and from
+the confident values at the ends of the hole, the hole's length, the texture, the network's local
+spread and the distance from the left border. It was fit on rendered scenes only (exact ground truth),
+to pick, where exactly one of the two is within 2 px, that one; the fit is
+:mod:`rtstereo.train.hole_selector` and its record ``training/hole_selector/``. Its weights ship in
+``rtstereo/weights/hole-selector.json`` (numpy at run time, no torch).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import InputError
+from ..models.sgbm import fill_holes_rowwise
+from .refine import PhotometricCost
+
+# The square over which costs, texture and the network's spread are averaged (pixels). Chosen among 3,
+# 9 and 21 for the cost rule on the selection set (17.15, 16.98, 16.86 % mean bad-2: the middle one).
+CHOICE_WINDOW_PX = 9
+HOLE_CHOICES = ("learned", "cost")
+
+FEATURE_NAMES = (
+    "cost_contrast",  # (fill's cost - network's) / (sum + 1), costs averaged over the window
+    "log_network_cost",
+    "log_fill_cost",
+    "fill_minus_network",  # px, clipped to +-32, / 8
+    "log_abs_difference",
+    "log_texture",  # mean |horizontal derivative| of the left image, grey levels per px
+    "log_nearest_confident",  # px along the row to the nearer end of the hole
+    "log_hole_length",  # px between the confident pixels at both ends
+    "log_end_gap",  # px between the two confident values at the ends
+    "log_network_below_ends",  # px the network is below the lower end value (0 if not)
+    "log_network_above_ends",  # px above the higher one
+    "log_network_spread",  # standard deviation of the network's map over the window, px
+    "pixel_cost_contrast",  # as cost_contrast, unaveraged (the cost's own 5 px window)
+    "log_network_off_line",  # px between the network and the line joining the end values
+    "log_fill_off_line",
+    "left_band",  # x / searched range, at most 1: where the right camera may not see
+)
+
+SELECTOR_FILE = Path(__file__).resolve().parent.parent / "weights" / "hole-selector.json"
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The two answers in SGBM's holes and what the measures are made of.
+
+    Attributes:
+        holes: bool ``(H, W)``, where SGBM is not confident.
+        points: ``(N,)`` flat positions (``y * W + x``) of the hole pixels, in row-major order.
+        network: float32 ``(H, W)``, the network's map.
+        fill: float32 ``(H, W)``, SGBM's row-wise fill (the network's value in a row without a confident pixel).
+        features: float32 ``(N, len(FEATURE_NAMES))`` measures of the hole pixels, or None when not kept.
+        logits: float32 ``(N,)`` a selector's log-odds that the fill is right, or None without a selector.
+    """
+
+    holes: np.ndarray
+    points: np.ndarray
+    network: np.ndarray
+    fill: np.ndarray
+    features: np.ndarray | None
+    logits: np.ndarray | None
+
+
+def row_ends(
+    confident: np.ndarray, ys: np.ndarray | None = None, xs: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The nearest confident value to the left and to the right of each pixel in its row, and their
+    distances (px; the image width where there is none, with the value ``nan``): at every pixel
+    (``(H, W)`` maps), or at the points ``(ys, xs)`` only (``(N,)`` arrays).
+
+    Examples:
+        >>> left, right, to_left, to_right = row_ends(np.array([[np.nan, 3.0, np.nan, 5.0]], np.float32))
+        >>> left.tolist(), right.tolist(), to_left.tolist(), to_right.tolist()
+        ([[nan, 3.0, 3.0, 5.0]], [[3.0, 3.0, 5.0, 5.0]], [[4.0, 0.0, 1.0, 0.0]], [[1.0, 0.0, 1.0, 0.0]])
+    """
+    height, width = confident.shape
+    shape = None
+    if ys is None or xs is None:
+        shape = (height, width)
+        ys, xs = (axis.reshape(-1) for axis in np.indices(shape, dtype=np.int32))
+    from_left, from_right = _row_end_indices(~np.isfinite(confident))
+    ends = _ends_at(confident, from_left, from_right, ys, xs)
+    if shape is not None:
+        return tuple(values.reshape(shape) for values in ends)
+    return ends
+
+
+def hole_candidates(
+    left: np.ndarray,
+    right: np.ndarray,
+    confident: np.ndarray,
+    network: np.ndarray,
+    search_px: float,
+    window_px: int = CHOICE_WINDOW_PX,
+    selector: HoleSelector | None = None,
+    keep_features: bool = True,
+) -> Candidates:
+    """The network's map, SGBM's row-wise fill and the measures of every hole pixel (:data:`FEATURE_NAMES`),
+    with ``selector``'s log-odds of them if one is given.
+
+    Args:
+        left, right: uint8 RGB ``(H, W, 3)``.
+        confident: float32 ``(H, W)``, ``nan`` where SGBM is not confident.
+        network: float32 ``(H, W)``, the network's map (``nan`` where invalid).
+        search_px: SGBM's searched range (scales the left-band measure).
+        window_px: averaging window of the costs, the texture and the network's spread.
+        selector: scores the measures as they are made (they need not be kept then).
+        keep_features: return the measures (False: only the log-odds; needs a selector).
+    """
+    if not keep_features and selector is None:
+        raise ValueError("keep_features=False needs a selector: nothing would come out")
+    height, width = confident.shape
+    holes = ~np.isfinite(confident)
+    ys, xs = np.nonzero(holes)
+    points = ys * np.intp(width) + xs  # 1-D takes are several times faster than 2-D indexing
+    count = len(points)
+    network = np.ascontiguousarray(network, dtype=np.float32)
+    network_ok = np.where(np.isfinite(network), network, np.float32(0.0))
+    from_left, from_right = _row_end_indices(holes)
+    ends = np.empty((4, count), np.float32)  # left and right end values, distances to them
+
+    def gather_ends(part: slice) -> None:
+        ends[:, part] = _ends_at(confident, from_left, from_right, ys[part], xs[part])
+
+    _in_parts(gather_ends, count)
+    fill = np.array(confident, dtype=np.float32, copy=True)  # = fill_holes_rowwise(confident) ...
+    at_holes = np.fmin(ends[0], ends[1])
+    # ... or the network's value in a row without a confident pixel
+    fill.reshape(-1).put(points, np.where(np.isfinite(at_holes), at_holes, network.reshape(-1).take(points)))
+
+    cost = PhotometricCost(left, right)
+    window = (window_px, window_px)
+    network_pixel = cost(network).copy()  # the cost's buffer is reused by the next call
+    fill_pixel = cost(fill).copy()
+    grey = cv2.cvtColor(left, cv2.COLOR_RGB2GRAY)
+    texture = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3, scale=0.25)
+    maps = {
+        "network": network_ok,
+        "fill": fill,
+        "network_cost": cv2.blur(network_pixel, window),
+        "fill_cost": cv2.blur(fill_pixel, window),
+        "network_pixel": network_pixel,
+        "fill_pixel": fill_pixel,
+        "texture": cv2.blur(np.abs(texture, out=texture), window),
+        "mean": cv2.blur(network_ok, window),
+        "mean_square": cv2.blur(network_ok * network_ok, window),
+    }
+    flat_maps = {key: value.reshape(-1) for key, value in maps.items()}
+    features = np.empty((count, len(FEATURE_NAMES)), np.float32) if keep_features else None
+    logits = np.empty(count, np.float32) if selector is not None else None
+    band = np.float32(max(float(search_px), 1.0))
+
+    def measure(part: slice) -> None:
+        at = {key: value.take(points[part]) for key, value in flat_maps.items()}
+        columns = _measures(at, ends[:, part], xs[part], band)  # (F, n)
+        if features is not None:
+            features[part] = columns.T
+        if logits is not None:
+            logits[part] = selector.column_logits(columns)
+
+    _in_parts(measure, count)
+    return Candidates(holes=holes, points=points, network=network, fill=fill, features=features, logits=logits)
+
+
+PART_POINTS = 16384  # hole pixels per part: the temporaries of a part stay in the CPU's cache
+_POOL: list[ThreadPoolExecutor] = []
+
+
+def _in_parts(work, count: int) -> None:
+    """``work(part)`` for consecutive slices of ``range(count)``, on two threads (numpy releases the GIL)."""
+    parts = [slice(start, min(start + PART_POINTS, count)) for start in range(0, count, PART_POINTS)]
+    if len(parts) < 2:
+        for part in parts:
+            work(part)
+        return
+    with _PACKAGED_LOCK:
+        if not _POOL:
+            _POOL.append(ThreadPoolExecutor(max_workers=2, thread_name_prefix="rtstereo-holes"))
+    for done in _POOL[0].map(work, parts):
+        del done
+
+
+def _row_end_indices(holes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Transposed ``(W, H)`` integer maps: the column of the nearest confident pixel at or left of each
+    pixel (-1 if none), and at or right of it (W if none)."""
+    width = holes.shape[1]
+    index = np.int16 if width < np.iinfo(np.int16).max else np.int32  # half the memory traffic of int32
+    # Running extremes along the first axis of the transposed map: several times faster in numpy.
+    hole_t = np.ascontiguousarray(holes.T)
+    cols = np.arange(width, dtype=index)[:, None]
+    from_left = np.maximum.accumulate(np.where(hole_t, index(-1), cols), axis=0)
+    from_right = np.minimum.accumulate(np.where(hole_t[::-1], index(width), cols[::-1]), axis=0)[::-1]
+    return from_left, np.ascontiguousarray(from_right)
+
+
+def _ends_at(
+    confident: np.ndarray, from_left: np.ndarray, from_right: np.ndarray, ys: np.ndarray, xs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Left and right end values and distances at the points ``(ys, xs)`` (see :func:`row_ends`)."""
+    height, width = confident.shape
+    transposed = xs * np.intp(height) + ys  # flat positions in the transposed maps
+    at_left, at_right = from_left.reshape(-1).take(transposed), from_right.reshape(-1).take(transposed)
+    has_left, has_right = at_left >= 0, at_right < width
+    row = ys * np.intp(width)
+    left = np.where(has_left, confident.reshape(-1).take(row + np.maximum(at_left, 0)), np.float32(np.nan))
+    right = np.where(has_right, confident.reshape(-1).take(row + np.minimum(at_right, width - 1)), np.float32(np.nan))
+    to_left = np.where(has_left, xs - at_left, width).astype(np.float32)
+    to_right = np.where(has_right, at_right - xs, width).astype(np.float32)
+    return left, right, to_left, to_right
+
+
+def _measures(at: dict[str, np.ndarray], ends: np.ndarray, xs: np.ndarray, band: np.float32) -> np.ndarray:
+    """The :data:`FEATURE_NAMES` of some hole pixels, ``(F, n)``, from their map values ``at`` and row ends."""
+    ends_left, ends_right, dl, dr = ends
+    net, fil = at["network"], at["fill"]
+    fil = np.where(np.isfinite(fil), fil, net)  # nan: no end and no network value (the network's 0 stands in)
+    cn, cf, pn, pf = at["network_cost"], at["fill_cost"], at["network_pixel"], at["fill_pixel"]
+    mean = at["mean"]
+    spread = np.sqrt(np.clip(at["mean_square"] - mean * mean, 0.0, None))
+    lower, upper = np.fmin(ends_left, ends_right), np.fmax(ends_left, ends_right)
+    lower, upper = np.where(np.isfinite(lower), lower, net), np.where(np.isfinite(upper), upper, net)
+    # The straight line between the end values (the one end's value where there is only one).
+    a = np.where(np.isfinite(ends_left), ends_left, ends_right)
+    b = np.where(np.isfinite(ends_right), ends_right, ends_left)
+    line = np.where(np.isfinite(a), (a * dr + b * dl) / np.maximum(dl + dr, 1.0), net)
+    difference = fil - net
+    columns = (
+        (cf - cn) / (cf + cn + 1.0),
+        np.log1p(cn),
+        np.log1p(cf),
+        np.clip(difference, -32.0, 32.0) / 8.0,
+        np.log1p(np.abs(difference)),
+        np.log1p(at["texture"]),
+        np.log1p(np.minimum(dl, dr)),
+        np.log1p(dl + dr),
+        np.log1p(upper - lower),
+        np.log1p(np.clip(lower - net, 0.0, None)),
+        np.log1p(np.clip(net - upper, 0.0, None)),
+        np.log1p(spread),
+        (pf - pn) / (pf + pn + 1.0),
+        np.log1p(np.abs(net - line)),
+        np.log1p(np.abs(fil - line)),
+        np.minimum(xs / band, np.float32(1.0)),
+    )
+    out = np.empty((len(columns), len(net)), np.float32)
+    for index, column in enumerate(columns):
+        out[index] = column
+    return out
+
+
+class HoleSelector:
+    """A perceptron with one hidden layer of ``tanh`` units: the probability that SGBM's row-wise fill,
+    not the network, is the right answer at a hole pixel.
+
+    Args:
+        weights: ``"hidden_weight"`` ``(H, F)``, ``"hidden_bias"`` ``(H,)``, ``"output_weight"`` ``(H,)``,
+            ``"output_bias"`` (a number), ``"features"`` (the names, :data:`FEATURE_NAMES`), arrays or lists.
+    """
+
+    def __init__(self, weights: dict):
+        names = tuple(weights.get("features", ()))
+        if names != FEATURE_NAMES:
+            raise InputError(f"hole selector: its features {names} are not this version's {FEATURE_NAMES}")
+        self.hidden_weight = np.asarray(weights["hidden_weight"], dtype=np.float32)
+        self.hidden_bias = np.asarray(weights["hidden_bias"], dtype=np.float32)
+        self.output_weight = np.asarray(weights["output_weight"], dtype=np.float32)
+        self.output_bias = np.float32(weights["output_bias"])
+        hidden = self.hidden_bias.shape[0]
+        if self.hidden_weight.shape != (hidden, len(FEATURE_NAMES)) or self.output_weight.shape != (hidden,):
+            raise InputError(
+                f"hole selector: weights of shapes {self.hidden_weight.shape}, {self.hidden_bias.shape}, "
+                f"{self.output_weight.shape} do not make one hidden layer over {len(FEATURE_NAMES)} features"
+            )
+        self.meta = {key: value for key, value in weights.items() if key not in self._ARRAYS}
+
+    _ARRAYS = ("hidden_weight", "hidden_bias", "output_weight", "output_bias", "features")
+
+    @classmethod
+    def load(cls, path: str | Path = SELECTOR_FILE) -> HoleSelector:
+        """Read a selector written by :meth:`save` (by default the packaged one)."""
+        try:
+            weights = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as error:
+            raise InputError(f"hole selector {path}: cannot read it ({error})") from None
+        if not isinstance(weights, dict) or not all(key in weights for key in cls._ARRAYS):
+            raise InputError(f"hole selector {path}: expected a JSON object with {', '.join(cls._ARRAYS)}")
+        return cls(weights)
+
+    def save(self, path: str | Path) -> None:
+        """Write the weights (and ``meta``) as JSON."""
+        document = {
+            **self.meta,
+            "features": list(FEATURE_NAMES),
+            "hidden_weight": self.hidden_weight.tolist(),
+            "hidden_bias": self.hidden_bias.tolist(),
+            "output_weight": self.output_weight.tolist(),
+            "output_bias": float(self.output_bias),
+        }
+        Path(path).write_text(json.dumps(document, indent=1) + "\n")
+
+    def logits(self, features: np.ndarray) -> np.ndarray:
+        """``(N,)`` log-odds that the fill is right, from ``(N, F)`` features."""
+        return self.column_logits(np.ascontiguousarray(np.asarray(features, dtype=np.float32).T))
+
+    def column_logits(self, columns: np.ndarray) -> np.ndarray:
+        """``(N,)`` log-odds from features laid out ``(F, N)`` (contiguous float32)."""
+        # OpenCV's matrix product, not numpy's: numpy's BLAS threads keep spinning after a product and
+        # slowed SGBM and the network of the next frame by a third (on 2 cores).
+        hidden = cv2.gemm(self.hidden_weight, columns, 1.0, None, 0.0)  # (H, N)
+        hidden += self.hidden_bias[:, None]
+        np.tanh(hidden, out=hidden)
+        return cv2.gemm(self.output_weight[None, :], hidden, 1.0, None, 0.0)[0] + self.output_bias
+
+
+_PACKAGED: list[HoleSelector] = []
+_PACKAGED_LOCK = threading.Lock()
+
+
+def packaged_selector() -> HoleSelector:
+    """The selector shipped with the package (read once)."""
+    with _PACKAGED_LOCK:
+        if not _PACKAGED:
+            _PACKAGED.append(HoleSelector.load(SELECTOR_FILE))
+        return _PACKAGED[0]
+
+
+def choose_in_holes(
+    left: np.ndarray,
+    right: np.ndarray,
+    confident: np.ndarray,
+    network: np.ndarray,
+    by: str = "learned",
+    search_px: float = 192.0,
+    window_px: int = CHOICE_WINDOW_PX,
+    selector: HoleSelector | None = None,
+) -> np.ndarray:
+    """The fused map: ``confident`` where finite; elsewhere the network's value or SGBM's row-wise fill.
+
+    ``by="learned"``: whichever :class:`HoleSelector` (the packaged one unless ``selector`` is given)
+    finds more likely right; ``by="cost"``: whichever has the lower photometric cost averaged over a
+    ``window_px`` square. A row without a confident pixel has no fill: the network answers there; where
+    the network's value is ``nan`` (invalid), the fill is taken.
+
+    Args:
+        left, right: uint8 RGB ``(H, W, 3)``.
+        confident: float32 ``(H, W)``, ``nan`` where SGBM is not confident.
+        network: float32 ``(H, W)``, the network's map (``nan`` where invalid).
+        by: ``"learned"`` or ``"cost"``.
+        search_px: SGBM's searched range (a measure of the learned rule).
+
+    Returns:
+        float32 ``(H, W)``.
+    """
+    if by not in HOLE_CHOICES:
+        raise InputError(f"hole choice: expected one of {', '.join(HOLE_CHOICES)}, got {by!r}")
+    network = np.asarray(network, dtype=np.float32)
+    if by == "cost":
+        holes = ~np.isfinite(confident)
+        fill = fill_holes_rowwise(confident)
+        fill = np.where(np.isfinite(fill), fill, network)
+        cost = PhotometricCost(left, right)
+        window = (window_px, window_px)
+        network_cost = cv2.blur(cost(network), window)  # blur writes a new array: the cost buffer is reused
+        fill_cost = cv2.blur(cost(fill), window)
+        take_fill = (fill_cost < network_cost) | ~np.isfinite(network)
+        chosen = np.where(take_fill, fill, network)
+        return np.where(holes, chosen, confident).astype(np.float32)
+    candidates = hole_candidates(
+        left,
+        right,
+        confident,
+        network,
+        search_px,
+        window_px,
+        selector=selector or packaged_selector(),
+        keep_features=False,
+    )
+    points = candidates.points
+    at_network = network.reshape(-1).take(points)
+    take_fill = (candidates.logits > 0) | ~np.isfinite(at_network)
+    fused = np.array(confident, dtype=np.float32, copy=True)
+    fused.reshape(-1).put(points, np.where(take_fill, candidates.fill.reshape(-1).take(points), at_network))
+    return fused
