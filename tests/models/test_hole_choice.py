@@ -184,3 +184,33 @@ def test_the_fitting_command_writes_a_selector_the_hybrid_can_use(tmp_path, caps
     assert np.isfinite(fused).all()
     with pytest.raises(SystemExit):
         main(["--size", "big"])
+
+
+@pytest.mark.parametrize("network", ["rtnet-guided", "rtnet-v5"])
+def test_the_hybrid_prepares_the_holes_while_its_network_runs_and_fuses_as_without(network):
+    from rtstereo.runtime.hybrid import confident_matches
+    from rtstereo.types import StereoPair
+
+    left, right = shifted_pair()
+    right = np.roll(right, 2, axis=0)
+    hybrid = rtstereo.load("hybrid", network=network, max_disp=40)
+    assert hybrid.settings["choose_by"] == "learned"  # the default
+    fused = hybrid.predict(left, right).disparity_px
+    confident = confident_matches(left, right, hybrid.settings, 40.0)
+    hints = confident if hybrid.guided else None
+    alone = hybrid.network.predict_pair(StereoPair(left, right), hints=hints).disparity_px
+    expected = choose_in_holes(left, right, confident, alone, search_px=40.0)
+    np.testing.assert_array_equal(fused, expected)
+
+
+def test_a_preparation_of_another_map_is_refused():
+    from rtstereo.runtime.hole_choice import prepare_holes
+
+    left, right, confident = plane_and_hole(8)
+    prepared = prepare_holes(left, right, confident)
+    network = np.full(confident.shape, 8.0, np.float32)
+    with pytest.raises(ValueError, match="another confident map"):
+        hole_candidates(left, right, confident.copy(), network, 40.0, prepared=prepared)
+    same = hole_candidates(left, right, confident, network, 40.0, prepared=prepared)
+    fresh = hole_candidates(left, right, confident, network, 40.0)
+    np.testing.assert_array_equal(same.features, fresh.features)

@@ -234,7 +234,7 @@ register(
     ModelSpec(
         name="hybrid",
         summary=f"SGBM where its uniqueness test and left-right check hold; elsewhere {GUIDED_NETWORK} (given SGBM's "
-        "confident matches) or SGBM's row-wise fill, whichever matches better (no torch, no download)",
+        "confident matches) or SGBM's row-wise fill, as a small learned selector chooses (no torch, no download)",
         kind="hybrid",
         builder="",
         network=GUIDED_NETWORK,
@@ -245,7 +245,7 @@ register(
             "mirrored_check": False,
             "three_way": True,
             "hole_choice": True,
-            "choose_by": "cost",
+            "choose_by": "learned",
             "network": GUIDED_NETWORK,
         },
         setting_help={
@@ -259,8 +259,8 @@ register(
             "faster than its 5-direction mode (false), slightly different matches",
             "network": "the network it runs: a registry network, an exported .onnx file or an rtstereo checkpoint "
             "(e.g. one written by `rtstereo adapt`)",
-            "hole_choice": "where SGBM is not confident, take the network's value or SGBM's row-wise fill, whichever "
-            "matches the right image better (false: always the network's)",
+            "hole_choice": "where SGBM is not confident, take the network's value or SGBM's row-wise fill, as "
+            "choose_by says (false: always the network's)",
             "choose_by": "how hole_choice chooses: 'learned' (a small perceptron fit on rendered scenes, "
             "rtstereo.runtime.hole_choice) or 'cost' (the lower photometric cost over a 9 px square)",
         },

@@ -103,6 +103,75 @@ def row_ends(
     return ends
 
 
+@dataclass(frozen=True)
+class HolePreparation:
+    """What the measures need of the images and of SGBM's map alone (:func:`prepare_holes`): it can be
+    made while the network runs.
+
+    Attributes:
+        confident: the confident map it was made from.
+        holes, ys, xs, points: the hole pixels (bool map; rows, columns and flat positions, row-major).
+        ends: float32 ``(4, N)``: the confident values ending each hole pixel's run to the left and right,
+            and the distances to them (see :func:`row_ends`).
+        fill: float32 ``(H, W)``: SGBM's row-wise fill, ``nan`` in rows without a confident pixel.
+        cost: the pair's :class:`~rtstereo.runtime.refine.PhotometricCost`.
+        fill_pixel, fill_cost: the fill's cost, and its average over the window.
+        texture: mean absolute horizontal derivative of the left image over the window.
+        window_px: that window.
+    """
+
+    confident: np.ndarray
+    holes: np.ndarray
+    ys: np.ndarray
+    xs: np.ndarray
+    points: np.ndarray
+    ends: np.ndarray
+    fill: np.ndarray
+    cost: PhotometricCost
+    fill_pixel: np.ndarray
+    fill_cost: np.ndarray
+    texture: np.ndarray
+    window_px: int
+
+
+def prepare_holes(
+    left: np.ndarray, right: np.ndarray, confident: np.ndarray, window_px: int = CHOICE_WINDOW_PX
+) -> HolePreparation:
+    """The part of :func:`hole_candidates` that does not need the network's map."""
+    width = confident.shape[1]
+    holes = ~np.isfinite(confident)
+    ys, xs = np.nonzero(holes)
+    points = ys * np.intp(width) + xs  # 1-D takes are several times faster than 2-D indexing
+    from_left, from_right = _row_end_indices(holes)
+    ends = np.empty((4, len(points)), np.float32)  # left and right end values, distances to them
+
+    def gather_ends(part: slice) -> None:
+        ends[:, part] = _ends_at(confident, from_left, from_right, ys[part], xs[part])
+
+    _in_parts(gather_ends, len(points))
+    fill = np.array(confident, dtype=np.float32, copy=True)  # = fill_holes_rowwise(confident)
+    fill.reshape(-1).put(points, np.fmin(ends[0], ends[1]))
+    cost = PhotometricCost(left, right)
+    fill_pixel = cost(fill).copy()  # the cost's buffer is reused by the next call
+    window = (window_px, window_px)
+    grey = cv2.cvtColor(left, cv2.COLOR_RGB2GRAY)
+    texture = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3, scale=0.25)
+    return HolePreparation(
+        confident=confident,
+        holes=holes,
+        ys=ys,
+        xs=xs,
+        points=points,
+        ends=ends,
+        fill=fill,
+        cost=cost,
+        fill_pixel=fill_pixel,
+        fill_cost=cv2.blur(fill_pixel, window),
+        texture=cv2.blur(np.abs(texture, out=texture), window),
+        window_px=window_px,
+    )
+
+
 def hole_candidates(
     left: np.ndarray,
     right: np.ndarray,
@@ -112,6 +181,7 @@ def hole_candidates(
     window_px: int = CHOICE_WINDOW_PX,
     selector: HoleSelector | None = None,
     keep_features: bool = True,
+    prepared: HolePreparation | None = None,
 ) -> Candidates:
     """The network's map, SGBM's row-wise fill and the measures of every hole pixel (:data:`FEATURE_NAMES`),
     with ``selector``'s log-odds of them if one is given.
@@ -124,42 +194,36 @@ def hole_candidates(
         window_px: averaging window of the costs, the texture and the network's spread.
         selector: scores the measures as they are made (they need not be kept then).
         keep_features: return the measures (False: only the log-odds; needs a selector).
+        prepared: :func:`prepare_holes` of the same images, map and window, if already made.
     """
     if not keep_features and selector is None:
         raise ValueError("keep_features=False needs a selector: nothing would come out")
-    height, width = confident.shape
-    holes = ~np.isfinite(confident)
-    ys, xs = np.nonzero(holes)
-    points = ys * np.intp(width) + xs  # 1-D takes are several times faster than 2-D indexing
+    if prepared is None:
+        prepared = prepare_holes(left, right, confident, window_px)
+    elif prepared.confident is not confident or prepared.window_px != window_px:
+        raise ValueError("prepared: made from another confident map or window")
+    xs, points, ends = prepared.xs, prepared.points, prepared.ends
     count = len(points)
+    window = (window_px, window_px)
     network = np.ascontiguousarray(network, dtype=np.float32)
     network_ok = np.where(np.isfinite(network), network, np.float32(0.0))
-    from_left, from_right = _row_end_indices(holes)
-    ends = np.empty((4, count), np.float32)  # left and right end values, distances to them
-
-    def gather_ends(part: slice) -> None:
-        ends[:, part] = _ends_at(confident, from_left, from_right, ys[part], xs[part])
-
-    _in_parts(gather_ends, count)
-    fill = np.array(confident, dtype=np.float32, copy=True)  # = fill_holes_rowwise(confident) ...
-    at_holes = np.fmin(ends[0], ends[1])
-    # ... or the network's value in a row without a confident pixel
-    fill.reshape(-1).put(points, np.where(np.isfinite(at_holes), at_holes, network.reshape(-1).take(points)))
-
-    cost = PhotometricCost(left, right)
-    window = (window_px, window_px)
-    network_pixel = cost(network).copy()  # the cost's buffer is reused by the next call
-    fill_pixel = cost(fill).copy()
-    grey = cv2.cvtColor(left, cv2.COLOR_RGB2GRAY)
-    texture = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3, scale=0.25)
+    fill, fill_pixel, fill_cost = prepared.fill, prepared.fill_pixel, prepared.fill_cost
+    at_holes = fill.reshape(-1).take(points)
+    unfilled = ~np.isfinite(at_holes)
+    if unfilled.any():  # rows without a confident pixel take the network's value as their "fill"
+        fill = fill.copy()
+        fill.reshape(-1).put(points[unfilled], network.reshape(-1).take(points[unfilled]))
+        fill_pixel = prepared.cost(fill).copy()
+        fill_cost = cv2.blur(fill_pixel, window)
+    network_pixel = prepared.cost(network).copy()
     maps = {
         "network": network_ok,
         "fill": fill,
         "network_cost": cv2.blur(network_pixel, window),
-        "fill_cost": cv2.blur(fill_pixel, window),
+        "fill_cost": fill_cost,
         "network_pixel": network_pixel,
         "fill_pixel": fill_pixel,
-        "texture": cv2.blur(np.abs(texture, out=texture), window),
+        "texture": prepared.texture,
         "mean": cv2.blur(network_ok, window),
         "mean_square": cv2.blur(network_ok * network_ok, window),
     }
@@ -177,25 +241,26 @@ def hole_candidates(
             logits[part] = selector.column_logits(columns)
 
     _in_parts(measure, count)
-    return Candidates(holes=holes, points=points, network=network, fill=fill, features=features, logits=logits)
+    return Candidates(holes=prepared.holes, points=points, network=network, fill=fill, features=features, logits=logits)
 
 
 PART_POINTS = 16384  # hole pixels per part: the temporaries of a part stay in the CPU's cache
-_POOL: list[ThreadPoolExecutor] = []
+PART_THREADS = 2
 
 
 def _in_parts(work, count: int) -> None:
-    """``work(part)`` for consecutive slices of ``range(count)``, on two threads (numpy releases the GIL)."""
+    """``work(part)`` for consecutive slices of ``range(count)``, on two threads (numpy releases the GIL).
+
+    The threads last for the call only (starting them costs about 0.1 ms): no thread outlives its work.
+    """
     parts = [slice(start, min(start + PART_POINTS, count)) for start in range(0, count, PART_POINTS)]
     if len(parts) < 2:
         for part in parts:
             work(part)
         return
-    with _PACKAGED_LOCK:
-        if not _POOL:
-            _POOL.append(ThreadPoolExecutor(max_workers=2, thread_name_prefix="rtstereo-holes"))
-    for done in _POOL[0].map(work, parts):
-        del done
+    with ThreadPoolExecutor(max_workers=PART_THREADS, thread_name_prefix="rtstereo-holes") as pool:
+        for done in pool.map(work, parts):
+            del done
 
 
 def _row_end_indices(holes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -351,6 +416,7 @@ def choose_in_holes(
     search_px: float = 192.0,
     window_px: int = CHOICE_WINDOW_PX,
     selector: HoleSelector | None = None,
+    prepared: HolePreparation | None = None,
 ) -> np.ndarray:
     """The fused map: ``confident`` where finite; elsewhere the network's value or SGBM's row-wise fill.
 
@@ -365,6 +431,7 @@ def choose_in_holes(
         network: float32 ``(H, W)``, the network's map (``nan`` where invalid).
         by: ``"learned"`` or ``"cost"``.
         search_px: SGBM's searched range (a measure of the learned rule).
+        prepared: :func:`prepare_holes` of the same images and map, made beforehand (learned rule).
 
     Returns:
         float32 ``(H, W)``.
@@ -392,6 +459,7 @@ def choose_in_holes(
         window_px,
         selector=selector or packaged_selector(),
         keep_features=False,
+        prepared=prepared,
     )
     points = candidates.points
     at_network = network.reshape(-1).take(points)

@@ -12,15 +12,17 @@ matches as a third input, so SGBM runs first and the network after it.
 Where SGBM is not confident, neither answer is always the better one: on large weakly textured
 surfaces SGBM's row-wise fill (the nearer-to-background of the confident values beside the hole)
 is often right where the network is not, and at object borders the reverse. With ``hole_choice``
-(the default) each such pixel takes whichever of the two matches the right image better, by the edge
-refinement's photometric cost (:class:`~rtstereo.runtime.refine.PhotometricCost`) averaged over a
-``CHOICE_WINDOW_PX`` square.
+(the default) each such pixel takes one of the two: by default as a small perceptron fit on rendered
+scenes judges (``choose_by="learned"``, :mod:`rtstereo.runtime.hole_choice`), or whichever matches the
+right image better by the edge refinement's photometric cost averaged over a 9 px square
+(``choose_by="cost"``).
 
 On the 22 Middlebury scenes of ``../shared/data/validation`` the confident matches took the mean
 bad-2 from 20.4 % (SGBM) and 21.3 % (rtnet-v5 alone) to 17.6 %, and the choice in the holes to 17.0 %
 (training/default/README.md, "Session 10" and "Session 11"), the guided network to 16.8 % ("Session
 12"), SGBM's parallel 3-direction mode (``three_way``, 2.5x faster than its 5-direction mode) to
-16.65 % and its uniqueness ratio 10 % instead of 15 % to 16.51 % ("Session 13").
+16.65 % and its uniqueness ratio 10 % instead of 15 % to 16.51 % ("Session 13"), the learned hole
+choice to 15.88 % ("Session 14").
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from ..models import PACKAGED_NETWORK
 from ..models.registry import ModelSpec, coerce_setting
 from ..models.sgbm import confident_disparity, confident_search_range
 from ..types import Calibration, DisparityResult, StereoPair
-from .hole_choice import HOLE_CHOICES, choose_in_holes
+from .hole_choice import HOLE_CHOICES, HolePreparation, choose_in_holes, prepare_holes
 from .memory import BUDGET_ENV as MEMORY_BUDGET_ENV
 from .memory import plan_network_size
 from .predictor import Predictor, ResizeWarning
@@ -104,7 +106,8 @@ class HybridPredictor:
         spec: the hybrid's registry entry.
         settings: its resolved settings: ``max_disp`` (SGBM's search bound; it also searches no more
             than a quarter of the image width), ``uniqueness``, ``lr_tolerance``, ``mirrored_check``,
-            ``hole_choice`` (see :func:`choose_in_holes`; without it the network fills every hole),
+            ``hole_choice`` (see :func:`~rtstereo.runtime.hole_choice.choose_in_holes`; without it the network
+            fills every hole), ``choose_by`` (``"learned"`` or ``"cost"``),
             ``network`` (the name or file the network was loaded from, as results record it).
         network: the predictor of the network it runs.
     """
@@ -199,17 +202,25 @@ class HybridPredictor:
                 f"image width {pair.size_hw[1]} px is too small for {self.name}: SGBM needs more than 16 px of width; "
                 f"run the network alone (--model {PACKAGED_NETWORK if self.guided else self.network.name})"
             )
+        # With the learned hole choice, what it needs of SGBM's map and the images alone is made on the
+        # worker thread while the network runs (the network has one thread fewer than the machine).
+        prepare = self.settings["hole_choice"] and self.settings["choose_by"] == "learned"
+        if self._sgbm_thread is None:
+            self._sgbm_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtstereo-sgbm")
         if self.guided:  # the network takes SGBM's matches: SGBM first
             confident, sgbm_ms = self._confident(pair, search_px)
-            result = self.network.predict_pair(pair, hints=confident)
+            pending = self._sgbm_thread.submit(self._prepare, pair, confident) if prepare else None
+            try:
+                result = self.network.predict_pair(pair, hints=confident)
+            finally:
+                prepared = pending.result() if pending is not None else None
         else:
-            if self._sgbm_thread is None:
-                self._sgbm_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtstereo-sgbm")
-            pending = self._sgbm_thread.submit(self._confident, pair, search_px)
+            pending = self._sgbm_thread.submit(self._confident, pair, search_px, prepare)
             try:
                 result = self.network.predict_pair(pair)
             finally:
-                confident, sgbm_ms = pending.result()
+                confident, sgbm_ms, *rest = pending.result()
+                prepared = rest[0] if rest else None
         t1 = time.perf_counter()
         if self.settings["hole_choice"]:
             fused = choose_in_holes(
@@ -219,6 +230,7 @@ class HybridPredictor:
                 result.disparity_px,
                 by=self.settings["choose_by"],
                 search_px=search_px,
+                prepared=prepared,
             )
         else:
             fused = np.where(np.isfinite(confident), confident, result.disparity_px).astype(np.float32)
@@ -232,7 +244,13 @@ class HybridPredictor:
         settings = {**result.settings, **self.settings}  # "network": the name or file it was loaded from
         return dataclasses.replace(result, disparity_px=fused, timings_ms=timings, model=self.name, settings=settings)
 
-    def _confident(self, pair: StereoPair, search_px: float) -> tuple[np.ndarray, float]:
+    def _confident(self, pair: StereoPair, search_px: float, prepare: bool = False) -> tuple:
+        """SGBM's confident matches and their time in ms (and, with ``prepare``, :meth:`_prepare` of them)."""
         t0 = time.perf_counter()
         confident = confident_matches(pair.left, pair.right, self.settings, search_px)
-        return confident, (time.perf_counter() - t0) * 1e3
+        sgbm_ms = (time.perf_counter() - t0) * 1e3
+        return (confident, sgbm_ms, self._prepare(pair, confident)) if prepare else (confident, sgbm_ms)
+
+    @staticmethod
+    def _prepare(pair: StereoPair, confident: np.ndarray) -> HolePreparation:
+        return prepare_holes(pair.left, pair.right, confident)
