@@ -19,19 +19,7 @@ from rtstereo.runtime.hole_choice import (
     row_ends,
 )
 
-
-def shifted_pair(shift_px: int = 8, hw: tuple[int, int] = (96, 160)) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(3)
-    wide = (rng.random((hw[0], hw[1] + shift_px, 3)) * 255).astype(np.uint8)
-    return np.ascontiguousarray(wide[:, :-shift_px]), np.ascontiguousarray(wide[:, shift_px:])
-
-
-def plane_and_hole(shift_px: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A textured plane at ``shift_px`` and a confident map with a 20-px-wide hole across every row."""
-    left, right = shifted_pair(shift_px)
-    confident = np.full(left.shape[:2], float(shift_px), np.float32)
-    confident[:, 60:80] = np.nan
-    return left, right, confident
+from .conftest import plane_and_hole, shifted_pair
 
 
 # ------------------------------------------------------------------------------------------- measures

@@ -15,18 +15,12 @@ from rtstereo.io.images import read_image
 from rtstereo.io.pfm import read_pfm
 from rtstereo.metrics import disparity_metrics
 from rtstereo.models.sgbm import confident_disparity, fill_holes_rowwise
-from rtstereo.runtime.hole_choice import choose_in_holes
 from rtstereo.runtime.predictor import ResizeWarning
 from rtstereo.types import StereoPair
 
+from .conftest import shifted_pair
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-def shifted_pair(shift_px: int = 8, hw: tuple[int, int] = (96, 160)) -> tuple[np.ndarray, np.ndarray]:
-    """A textured plane at a constant disparity: the right view is the left shifted by ``shift_px``."""
-    rng = np.random.default_rng(3)
-    wide = (rng.random((hw[0], hw[1] + shift_px, 3)) * 255).astype(np.uint8)
-    return np.ascontiguousarray(wide[:, :-shift_px]), np.ascontiguousarray(wide[:, shift_px:])
 
 
 @pytest.mark.parametrize("network, three_way", [("rtnet-guided", True), ("rtnet-v5", True), ("rtnet-guided", False)])
@@ -59,42 +53,6 @@ def test_by_default_each_hole_takes_the_network_or_the_row_fill():
     from_network = np.isclose(fused, network, atol=1e-5)
     from_fill = np.isclose(fused, row_fill, atol=1e-5)
     assert (from_network | from_fill)[holes].all()
-
-
-def plane_and_hole(shift_px: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A textured plane at ``shift_px`` and a confident map with a 20-px-wide hole across every row."""
-    left, right = shifted_pair(shift_px)
-    confident = np.full(left.shape[:2], float(shift_px), np.float32)
-    confident[:, 60:80] = np.nan
-    return left, right, confident
-
-
-def test_the_hole_takes_the_row_fill_where_the_network_is_wrong():
-    left, right, confident = plane_and_hole(8)
-    network = np.full(confident.shape, 14.0, np.float32)  # 6 px off in the hole
-    fused = choose_in_holes(left, right, confident, network, by="cost")
-    np.testing.assert_array_equal(fused[:, 60:80], 8.0)
-    np.testing.assert_array_equal(fused[:, :60], 8.0)
-
-
-def test_the_hole_keeps_the_network_where_the_fill_is_wrong():
-    left, right, confident = plane_and_hole(8)
-    confident[:, :60] = 3.0  # confident but wrong left of the hole, and the fill takes the smaller side
-    network = np.full(confident.shape, 8.0, np.float32)
-    fused = choose_in_holes(left, right, confident, network, by="cost")
-    assert (fused[:, 64:76] == 8.0).mean() > 0.9  # the window reaches the wrong values at the hole's edge
-    np.testing.assert_array_equal(fused[:, :60], 3.0)  # confident pixels are never changed
-
-
-def test_an_invalid_network_value_takes_the_fill_and_a_row_without_matches_keeps_the_network():
-    left, right, confident = plane_and_hole(8)
-    confident[5] = np.nan  # no confident pixel in row 5: no fill there
-    network = np.full(confident.shape, 14.0, np.float32)
-    network[:, 70] = np.nan
-    fused = choose_in_holes(left, right, confident, network, by="cost")
-    np.testing.assert_array_equal(np.delete(fused[5], 70), 14.0)
-    assert np.isnan(fused[5, 70])  # neither has a value there
-    np.testing.assert_array_equal(fused[10:, 70], 8.0)
 
 
 def test_the_example_pair_is_better_than_either_method_alone():
