@@ -27,6 +27,27 @@ def num_disparities(max_disp_px: int) -> int:
     return int(math.ceil(max_disp_px / 16) * 16)
 
 
+def row_end_columns(holes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For a bool ``(H, W)`` map of holes, two transposed ``(W, H)`` integer maps: the column of the
+    nearest non-hole pixel at or left of each pixel (-1 if none), and at or right of it (W if none).
+
+    Transposed because numpy's running maximum and minimum are several times faster along the first
+    axis; int16 where the width allows (half the memory traffic of int32).
+
+    Examples:
+        >>> left, right = row_end_columns(np.array([[True, False, True, False, True]]))
+        >>> left[:, 0].tolist(), right[:, 0].tolist()
+        ([-1, 1, 1, 3, 3], [1, 1, 3, 3, 5])
+    """
+    width = holes.shape[1]
+    index = np.int16 if width < np.iinfo(np.int16).max else np.int32
+    hole_t = np.ascontiguousarray(holes.T)
+    cols = np.arange(width, dtype=index)[:, None]
+    from_left = np.maximum.accumulate(np.where(hole_t, index(-1), cols), axis=0)
+    from_right = np.minimum.accumulate(np.where(hole_t[::-1], index(width), cols[::-1]), axis=0)[::-1]
+    return from_left, np.ascontiguousarray(from_right)
+
+
 def fill_holes_rowwise(disparity_px: np.ndarray) -> np.ndarray:
     """Fill ``nan`` pixels with the smaller of the nearest valid values to their left and right.
 
@@ -39,14 +60,9 @@ def fill_holes_rowwise(disparity_px: np.ndarray) -> np.ndarray:
     """
     d = np.asarray(disparity_px, dtype=np.float32)
     width = d.shape[1]
-    # Work on the transposed map: numpy's running maximum and minimum are several times faster along
-    # the first axis, and the values are only gathered where there is a hole.
-    hole_t = np.ascontiguousarray(~np.isfinite(d).T)
-    cols = np.arange(width, dtype=np.int32)[:, None]
-    last_left = np.where(hole_t, np.int32(-1), cols)
-    np.maximum.accumulate(last_left, axis=0, out=last_left)
-    next_right = np.minimum.accumulate(np.where(hole_t, np.int32(width), cols)[::-1], axis=0)[::-1]
-    xs, ys = np.nonzero(hole_t)
+    holes = ~np.isfinite(d)
+    last_left, next_right = row_end_columns(holes)
+    ys, xs = np.nonzero(holes)  # values are only gathered where there is a hole
     from_left, from_right = last_left[xs, ys], next_right[xs, ys]
     farther = np.minimum(
         np.where(from_left >= 0, d[ys, np.maximum(from_left, 0)], np.inf),

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
-from ..models.sgbm import fill_holes_rowwise
+from ..models.sgbm import fill_holes_rowwise, row_end_columns
 from .refine import PhotometricCost
 
 # The square over which costs, texture and the network's spread are averaged (pixels). Chosen among 3,
@@ -96,7 +96,7 @@ def row_ends(
     if ys is None or xs is None:
         shape = (height, width)
         ys, xs = (axis.reshape(-1) for axis in np.indices(shape, dtype=np.int32))
-    from_left, from_right = _row_end_indices(~np.isfinite(confident))
+    from_left, from_right = row_end_columns(~np.isfinite(confident))
     ends = _ends_at(confident, from_left, from_right, ys, xs)
     if shape is not None:
         return tuple(values.reshape(shape) for values in ends)
@@ -142,7 +142,7 @@ def prepare_holes(
     holes = ~np.isfinite(confident)
     ys, xs = np.nonzero(holes)
     points = ys * np.intp(width) + xs  # 1-D takes are several times faster than 2-D indexing
-    from_left, from_right = _row_end_indices(holes)
+    from_left, from_right = row_end_columns(holes)
     ends = np.empty((4, len(points)), np.float32)  # left and right end values, distances to them
 
     def gather_ends(part: slice) -> None:
@@ -261,19 +261,6 @@ def _in_parts(work, count: int) -> None:
     with ThreadPoolExecutor(max_workers=PART_THREADS, thread_name_prefix="rtstereo-holes") as pool:
         for done in pool.map(work, parts):
             del done
-
-
-def _row_end_indices(holes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Transposed ``(W, H)`` integer maps: the column of the nearest confident pixel at or left of each
-    pixel (-1 if none), and at or right of it (W if none)."""
-    width = holes.shape[1]
-    index = np.int16 if width < np.iinfo(np.int16).max else np.int32  # half the memory traffic of int32
-    # Running extremes along the first axis of the transposed map: several times faster in numpy.
-    hole_t = np.ascontiguousarray(holes.T)
-    cols = np.arange(width, dtype=index)[:, None]
-    from_left = np.maximum.accumulate(np.where(hole_t, index(-1), cols), axis=0)
-    from_right = np.minimum.accumulate(np.where(hole_t[::-1], index(width), cols[::-1]), axis=0)[::-1]
-    return from_left, np.ascontiguousarray(from_right)
 
 
 def _ends_at(

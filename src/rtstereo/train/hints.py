@@ -57,12 +57,16 @@ def sgbm_hints(left: torch.Tensor, right: torch.Tensor, max_disp_px: float) -> t
     return _per_pair(left, right, lambda a, b: _match(a, b, max_disp_px, settings))
 
 
+def uint8_images(*batches: torch.Tensor) -> list[np.ndarray]:
+    """RGB 0..1 ``(B, 3, H, W)`` batches as uint8 ``(B, H, W, 3)`` arrays on the CPU, as OpenCV takes them."""
+    images = [(side.detach().float().clamp(0, 1) * 255).round().to(torch.uint8) for side in batches]
+    return [side.permute(0, 2, 3, 1).contiguous().cpu().numpy() for side in images]
+
+
 def _per_pair(left: torch.Tensor, right: torch.Tensor, match: Callable[..., np.ndarray]) -> torch.Tensor:
     """``match(left, right)`` of every uint8 RGB pair of a batch of RGB 0..1 ``(B, 3, H, W)`` images, on
     the pool's threads (one OpenCV call per pair: module notes), as ``(B, 1, H, W)`` hints, 0 where none."""
-    images = [(side.detach().float().clamp(0, 1) * 255).round().to(torch.uint8) for side in (left, right)]
-    images = [side.permute(0, 2, 3, 1).contiguous().cpu().numpy() for side in images]
-    maps = list(_match_pool().map(lambda pair: match(*pair), zip(*images, strict=True)))
+    maps = list(_match_pool().map(lambda pair: match(*pair), zip(*uint8_images(left, right), strict=True)))
     return torch.from_numpy(np.nan_to_num(np.stack(maps), nan=0.0)[:, None]).to(left.device)
 
 

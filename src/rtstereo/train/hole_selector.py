@@ -43,11 +43,11 @@ def collect(
     Returns:
         ``(X, y)``: float32 ``(N, F)`` measures and bool ``(N,)`` "the fill is right" labels.
     """
-    import torch
 
     import rtstereo
     from rtstereo.datasets.synthetic import render_batch
     from rtstereo.runtime.hybrid import confident_matches
+    from rtstereo.train.hints import uint8_images
     from rtstereo.types import StereoPair
 
     hybrid = rtstereo.load("hybrid", max_disp=int(max_disp_px))
@@ -55,10 +55,7 @@ def collect(
     started, done = time.perf_counter(), 0
     for batch_seed in range(seed, seed + -(-pairs // batch_size)):
         batch = render_batch(min(batch_size, pairs - done), height, width, seed=batch_seed, max_disp_px=max_disp_px)
-        images = {
-            view: (batch[view].permute(0, 2, 3, 1) * 255.0).round().to(torch.uint8).numpy()
-            for view in ("left", "right")
-        }
+        images = dict(zip(("left", "right"), uint8_images(batch["left"], batch["right"]), strict=True))
         for index in range(len(batch["disparity"])):
             left, right = images["left"][index], images["right"][index]
             truth = batch["disparity"][index].numpy()
