@@ -77,6 +77,7 @@ def test_settings_and_post_processing_switches_reach_their_part():
         "three_way": True,
         "hole_choice": True,
         "choose_by": rtstereo.get_spec("hybrid").defaults["choose_by"],
+        "check_confident": rtstereo.get_spec("hybrid").defaults["check_confident"],
         "network": "rtnet-guided",
     }
     assert hybrid.network.refine_edges is False and hybrid.refine_edges is False

@@ -246,6 +246,7 @@ register(
             "three_way": True,
             "hole_choice": True,
             "choose_by": "learned",
+            "check_confident": False,
             "network": GUIDED_NETWORK,
         },
         setting_help={
@@ -263,6 +264,9 @@ register(
             "choose_by says (false: always the network's)",
             "choose_by": "how hole_choice chooses: 'learned' (a small perceptron fit on rendered scenes, "
             "rtstereo.runtime.hole_choice) or 'cost' (the lower photometric cost over a 9 px square)",
+            "check_confident": "where the network differs by more than 1 px from a confident SGBM match, take the "
+            "network's value if a second small perceptron fit on rendered scenes is fairly sure it is the right one "
+            "(rtstereo.runtime.confident_check)",
         },
         size_divisor=32,
         licence="MIT (this project) + Apache-2.0 (OpenCV)",

@@ -69,6 +69,10 @@ class Candidates:
         fill: float32 ``(H, W)``, SGBM's row-wise fill (the network's value in a row without a confident pixel).
         features: float32 ``(N, len(FEATURE_NAMES))`` measures of the hole pixels, or None when not kept.
         logits: float32 ``(N,)`` a selector's log-odds that the fill is right, or None without a selector.
+        maps: the whole-image float32 maps the measures were taken from (``"network"`` with 0 for
+            ``nan``, ``"network_pixel"`` and ``"network_cost"`` its photometric cost and that averaged
+            over the window, ``"mean"`` and ``"mean_square"`` of the network over the window, ...); the
+            check of the confident pixels (:mod:`.confident_check`) reuses them.
     """
 
     holes: np.ndarray
@@ -77,6 +81,7 @@ class Candidates:
     fill: np.ndarray
     features: np.ndarray | None
     logits: np.ndarray | None
+    maps: dict | None = None
 
 
 def row_ends(
@@ -241,7 +246,9 @@ def hole_candidates(
             logits[part] = selector.column_logits(columns)
 
     _in_parts(measure, count)
-    return Candidates(holes=prepared.holes, points=points, network=network, fill=fill, features=features, logits=logits)
+    return Candidates(
+        holes=prepared.holes, points=points, network=network, fill=fill, features=features, logits=logits, maps=maps
+    )
 
 
 PART_POINTS = 16384  # hole pixels per part: the temporaries of a part stay in the CPU's cache
@@ -324,43 +331,49 @@ class HoleSelector:
 
     Args:
         weights: ``"hidden_weight"`` ``(H, F)``, ``"hidden_bias"`` ``(H,)``, ``"output_weight"`` ``(H,)``,
-            ``"output_bias"`` (a number), ``"features"`` (the names, :data:`FEATURE_NAMES`), arrays or lists.
+            ``"output_bias"`` (a number), ``"features"`` (the names, :attr:`FEATURES`), arrays or lists.
     """
+
+    FEATURES = FEATURE_NAMES  # the measures it takes, in order
+    WHAT = "hole selector"
 
     def __init__(self, weights: dict):
         names = tuple(weights.get("features", ()))
-        if names != FEATURE_NAMES:
-            raise InputError(f"hole selector: its features {names} are not this version's {FEATURE_NAMES}")
+        if names != self.FEATURES:
+            raise InputError(f"{self.WHAT}: its features {names} are not this version's {self.FEATURES}")
         self.hidden_weight = np.asarray(weights["hidden_weight"], dtype=np.float32)
         self.hidden_bias = np.asarray(weights["hidden_bias"], dtype=np.float32)
         self.output_weight = np.asarray(weights["output_weight"], dtype=np.float32)
         self.output_bias = np.float32(weights["output_bias"])
         hidden = self.hidden_bias.shape[0]
-        if self.hidden_weight.shape != (hidden, len(FEATURE_NAMES)) or self.output_weight.shape != (hidden,):
+        if self.hidden_weight.shape != (hidden, len(self.FEATURES)) or self.output_weight.shape != (hidden,):
             raise InputError(
-                f"hole selector: weights of shapes {self.hidden_weight.shape}, {self.hidden_bias.shape}, "
-                f"{self.output_weight.shape} do not make one hidden layer over {len(FEATURE_NAMES)} features"
+                f"{self.WHAT}: weights of shapes {self.hidden_weight.shape}, {self.hidden_bias.shape}, "
+                f"{self.output_weight.shape} do not make one hidden layer over {len(self.FEATURES)} features"
             )
         self.meta = {key: value for key, value in weights.items() if key not in self._ARRAYS}
 
     _ARRAYS = ("hidden_weight", "hidden_bias", "output_weight", "output_bias", "features")
 
+    PACKAGED_FILE = SELECTOR_FILE
+
     @classmethod
-    def load(cls, path: str | Path = SELECTOR_FILE) -> HoleSelector:
+    def load(cls, path: str | Path | None = None) -> HoleSelector:
         """Read a selector written by :meth:`save` (by default the packaged one)."""
+        path = cls.PACKAGED_FILE if path is None else path
         try:
             weights = json.loads(Path(path).read_text())
         except (OSError, ValueError) as error:
-            raise InputError(f"hole selector {path}: cannot read it ({error})") from None
+            raise InputError(f"{cls.WHAT} {path}: cannot read it ({error})") from None
         if not isinstance(weights, dict) or not all(key in weights for key in cls._ARRAYS):
-            raise InputError(f"hole selector {path}: expected a JSON object with {', '.join(cls._ARRAYS)}")
+            raise InputError(f"{cls.WHAT} {path}: expected a JSON object with {', '.join(cls._ARRAYS)}")
         return cls(weights)
 
     def save(self, path: str | Path) -> None:
         """Write the weights (and ``meta``) as JSON."""
         document = {
             **self.meta,
-            "features": list(FEATURE_NAMES),
+            "features": list(self.FEATURES),
             "hidden_weight": self.hidden_weight.tolist(),
             "hidden_bias": self.hidden_bias.tolist(),
             "output_weight": self.output_weight.tolist(),
@@ -369,7 +382,7 @@ class HoleSelector:
         Path(path).write_text(json.dumps(document, indent=1) + "\n")
 
     def logits(self, features: np.ndarray) -> np.ndarray:
-        """``(N,)`` log-odds that the fill is right, from ``(N, F)`` features."""
+        """``(N,)`` log-odds (here: that the fill is right), from ``(N, F)`` features."""
         return self.column_logits(np.ascontiguousarray(np.asarray(features, dtype=np.float32).T))
 
     def column_logits(self, columns: np.ndarray) -> np.ndarray:
@@ -437,6 +450,22 @@ def choose_in_holes(
         take_fill = (fill_cost < network_cost) | ~np.isfinite(network)
         chosen = np.where(take_fill, fill, network)
         return np.where(holes, chosen, confident).astype(np.float32)
+    return learned_fusion(left, right, confident, network, search_px, window_px, selector, prepared)[0]
+
+
+def learned_fusion(
+    left: np.ndarray,
+    right: np.ndarray,
+    confident: np.ndarray,
+    network: np.ndarray,
+    search_px: float = 192.0,
+    window_px: int = CHOICE_WINDOW_PX,
+    selector: HoleSelector | None = None,
+    prepared: HolePreparation | None = None,
+) -> tuple[np.ndarray, Candidates]:
+    """:func:`choose_in_holes` by the learned rule, and the :class:`Candidates` it chose from (their
+    ``maps`` serve the check of the confident pixels, :mod:`.confident_check`)."""
+    network = np.asarray(network, dtype=np.float32)
     candidates = hole_candidates(
         left,
         right,
@@ -453,4 +482,4 @@ def choose_in_holes(
     take_fill = (candidates.logits > 0) | ~np.isfinite(at_network)
     fused = np.array(confident, dtype=np.float32, copy=True)
     fused.reshape(-1).put(points, np.where(take_fill, candidates.fill.reshape(-1).take(points), at_network))
-    return fused
+    return fused, candidates

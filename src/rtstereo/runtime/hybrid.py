@@ -42,7 +42,8 @@ from ..models import PACKAGED_NETWORK
 from ..models.registry import ModelSpec, coerce_setting
 from ..models.sgbm import confident_disparity, confident_search_range
 from ..types import Calibration, DisparityResult, StereoPair
-from .hole_choice import HOLE_CHOICES, HolePreparation, choose_in_holes, prepare_holes
+from .confident_check import CheckPreparation, check_confident, prepare_check
+from .hole_choice import HOLE_CHOICES, HolePreparation, choose_in_holes, learned_fusion, prepare_holes
 from .memory import BUDGET_ENV as MEMORY_BUDGET_ENV
 from .memory import plan_network_size
 from .predictor import Predictor, ResizeWarning
@@ -107,7 +108,8 @@ class HybridPredictor:
         settings: its resolved settings: ``max_disp`` (SGBM's search bound; it also searches no more
             than a quarter of the image width), ``uniqueness``, ``lr_tolerance``, ``mirrored_check``,
             ``hole_choice`` (see :func:`~rtstereo.runtime.hole_choice.choose_in_holes`; without it the network
-            fills every hole), ``choose_by`` (``"learned"`` or ``"cost"``),
+            fills every hole), ``choose_by`` (``"learned"`` or ``"cost"``), ``check_confident`` (see
+            :func:`~rtstereo.runtime.confident_check.check_confident`),
             ``network`` (the name or file the network was loaded from, as results record it).
         network: the predictor of the network it runs.
     """
@@ -202,9 +204,10 @@ class HybridPredictor:
                 f"image width {pair.size_hw[1]} px is too small for {self.name}: SGBM needs more than 16 px of width; "
                 f"run the network alone (--model {PACKAGED_NETWORK if self.guided else self.network.name})"
             )
-        # With the learned hole choice, what it needs of SGBM's map and the images alone is made on the
-        # worker thread while the network runs (the network has one thread fewer than the machine).
-        prepare = self.settings["hole_choice"] and self.settings["choose_by"] == "learned"
+        # With the learned hole choice or the check of the confident pixels, what they need of SGBM's map
+        # and the images alone is made on the worker thread while the network runs.
+        learned = self.settings["hole_choice"] and self.settings["choose_by"] == "learned"
+        prepare = learned or self.settings["check_confident"]
         if self._sgbm_thread is None:
             self._sgbm_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtstereo-sgbm")
         if self.guided:  # the network takes SGBM's matches: SGBM first
@@ -222,7 +225,18 @@ class HybridPredictor:
                 confident, sgbm_ms, *rest = pending.result()
                 prepared = rest[0] if rest else None
         t1 = time.perf_counter()
-        if self.settings["hole_choice"]:
+        maps = None
+        if learned:
+            fused, candidates = learned_fusion(
+                pair.left,
+                pair.right,
+                confident,
+                result.disparity_px,
+                search_px=search_px,
+                prepared=prepared[0],
+            )
+            maps = candidates.maps
+        elif self.settings["hole_choice"]:
             fused = choose_in_holes(
                 pair.left,
                 pair.right,
@@ -230,10 +244,11 @@ class HybridPredictor:
                 result.disparity_px,
                 by=self.settings["choose_by"],
                 search_px=search_px,
-                prepared=prepared,
             )
         else:
             fused = np.where(np.isfinite(confident), confident, result.disparity_px).astype(np.float32)
+        if self.settings["check_confident"]:
+            fused = check_confident(fused, result.disparity_px, prepared[1], search_px, maps=maps)
         t2 = time.perf_counter()
         timings = {
             **result.timings_ms,
@@ -251,6 +266,7 @@ class HybridPredictor:
         sgbm_ms = (time.perf_counter() - t0) * 1e3
         return (confident, sgbm_ms, self._prepare(pair, confident)) if prepare else (confident, sgbm_ms)
 
-    @staticmethod
-    def _prepare(pair: StereoPair, confident: np.ndarray) -> HolePreparation:
-        return prepare_holes(pair.left, pair.right, confident)
+    def _prepare(self, pair: StereoPair, confident: np.ndarray) -> tuple[HolePreparation, CheckPreparation | None]:
+        holes = prepare_holes(pair.left, pair.right, confident)
+        check = prepare_check(pair.left, pair.right, holes) if self.settings["check_confident"] else None
+        return holes, check

@@ -1,15 +1,22 @@
-"""Fitting the hybrid's hole selector (:class:`rtstereo.runtime.hole_choice.HoleSelector`) on rendered scenes.
+"""Fitting the hybrid's two selectors on rendered scenes: the hole selector
+(:class:`rtstereo.runtime.hole_choice.HoleSelector`) and the check of SGBM's confident pixels
+(:class:`rtstereo.runtime.confident_check.ConfidentSelector`).
 
 Each rendered pair (exact ground truth, :func:`rtstereo.datasets.synthetic.render_batch`) goes through the
 hybrid as at run time: SGBM's confident matches with the hybrid's settings, its network given them,
-SGBM's row-wise fill. At the hole pixels where exactly one of the two answers is within 2 px of the truth
-(the only ones where the choice changes bad-2), the measures of :func:`~rtstereo.runtime.hole_choice.hole_candidates`
-are kept with the label "the fill is right", a random subset per pair. A one-hidden-layer perceptron is
-then fit by L-BFGS on the logistic loss (deterministic on a CPU).
+SGBM's row-wise fill. ``--which holes``: at the hole pixels where exactly one of the network and the fill
+is within 2 px of the truth (the only ones where the choice changes bad-2), the measures of
+:func:`~rtstereo.runtime.hole_choice.hole_candidates` are kept with the label "the fill is right".
+``--which confident``: at the confident pixels where the network differs from SGBM by more than 1 px and
+exactly one of the two is within 2 px, the measures of
+:func:`~rtstereo.runtime.confident_check.check_candidates` with the label "the network is right". A random
+subset per pair is kept; a one-hidden-layer perceptron is then fit by L-BFGS on the logistic loss
+(deterministic on a CPU).
 
 Usage::
 
-    python -m rtstereo.train.hole_selector --pairs 640 -o src/rtstereo/weights/hole-selector.json
+    python -m rtstereo.train.hole_selector --pairs 640                       # the hole selector
+    python -m rtstereo.train.hole_selector --which confident --pairs 640     # the confident check
 
 No real image is used: the selection and report sets judge the result (training/hole_selector/).
 """
@@ -22,13 +29,43 @@ import time
 
 import numpy as np
 
-from ..runtime.hole_choice import FEATURE_NAMES, SELECTOR_FILE, HoleSelector, hole_candidates
+from ..runtime.confident_check import ConfidentSelector, check_candidates, prepare_check
+from ..runtime.hole_choice import HoleSelector, hole_candidates, prepare_holes
 
 BAD_PX = 2.0  # the threshold the choice is fit for (Middlebury's bad-2)
+SELECTORS = {"holes": HoleSelector, "confident": ConfidentSelector}
+
+
+def decisive_measures(
+    which: str,
+    left: np.ndarray,
+    right: np.ndarray,
+    confident: np.ndarray,
+    network: np.ndarray,
+    truth: np.ndarray,
+    search_px: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The measures and labels of one pair's decisive pixels: ``which="holes"``, hole pixels where
+    exactly one of the network and the fill is right (label: the fill is); ``"confident"``, confident
+    pixels where the network disagrees and exactly one of the two is right (label: the network is)."""
+    if which == "holes":
+        candidates = hole_candidates(left, right, confident, network, search_px)
+        ys, xs = np.nonzero(candidates.holes)
+        first = np.abs(candidates.fill[ys, xs] - truth[ys, xs]) <= BAD_PX
+        second = np.abs(candidates.network[ys, xs] - truth[ys, xs]) <= BAD_PX
+    else:
+        prepared = prepare_check(left, right, prepare_holes(left, right, confident))
+        candidates = check_candidates(network, prepared, search_px)
+        at_truth = truth.reshape(-1).take(candidates.points)
+        first = np.abs(candidates.network - at_truth) <= BAD_PX
+        second = np.abs(candidates.sgbm - at_truth) <= BAD_PX
+    decisive = np.flatnonzero(first != second)
+    return candidates.features[decisive], first[decisive]
 
 
 def collect(
     pairs: int,
+    which: str = "holes",
     height: int = 384,
     width: int = 512,
     max_disp_px: float = 128.0,
@@ -38,10 +75,11 @@ def collect(
     progress: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Measures and labels from ``pairs`` rendered scenes (seeds ``seed, seed + 1, ...`` of
-    :func:`render_batch`, ``batch_size`` pairs each), through today's ``hybrid``.
+    :func:`render_batch`, ``batch_size`` pairs each), through today's ``hybrid``, for the selector
+    ``which`` (see :func:`decisive_measures`); at most ``per_pair`` pixels of each pair.
 
     Returns:
-        ``(X, y)``: float32 ``(N, F)`` measures and bool ``(N,)`` "the fill is right" labels.
+        ``(X, y)``: float32 ``(N, F)`` measures and bool ``(N,)`` labels.
     """
 
     import rtstereo
@@ -61,23 +99,26 @@ def collect(
             truth = batch["disparity"][index].numpy()
             confident = confident_matches(left, right, hybrid.settings, max_disp_px)
             network = hybrid.network.predict_pair(StereoPair(left, right), hints=confident).disparity_px
-            candidates = hole_candidates(left, right, confident, network, max_disp_px)
-            ys, xs = np.nonzero(candidates.holes)
-            network_right = np.abs(candidates.network[ys, xs] - truth[ys, xs]) <= BAD_PX
-            fill_right = np.abs(candidates.fill[ys, xs] - truth[ys, xs]) <= BAD_PX
-            decisive = np.flatnonzero(network_right != fill_right)
+            features, label = decisive_measures(which, left, right, confident, network, truth, max_disp_px)
             rng = np.random.default_rng(done)
-            keep = rng.choice(decisive, min(per_pair, len(decisive)), replace=False)
-            measures.append(candidates.features[keep])
-            labels.append(fill_right[keep])
+            keep = rng.choice(len(label), min(per_pair, len(label)), replace=False)
+            measures.append(features[keep])
+            labels.append(label[keep])
             done += 1
         if progress:
             print(f"  {done}/{pairs} pairs, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     return np.concatenate(measures), np.concatenate(labels)
 
 
-def fit(measures: np.ndarray, labels: np.ndarray, hidden: int = 32, steps: int = 300, seed: int = 0) -> HoleSelector:
-    """A :class:`HoleSelector` with ``hidden`` units fit to ``labels`` by L-BFGS (``steps`` iterations)."""
+def fit(
+    measures: np.ndarray,
+    labels: np.ndarray,
+    hidden: int = 32,
+    steps: int = 300,
+    seed: int = 0,
+    kind: type[HoleSelector] = HoleSelector,
+) -> HoleSelector:
+    """A selector of class ``kind`` with ``hidden`` units fit to ``labels`` by L-BFGS (``steps`` iterations)."""
     import torch
 
     generator = torch.Generator().manual_seed(seed)
@@ -102,9 +143,9 @@ def fit(measures: np.ndarray, labels: np.ndarray, hidden: int = 32, steps: int =
 
     optimiser.step(closure)
     with torch.no_grad():
-        return HoleSelector(
+        return kind(
             {
-                "features": FEATURE_NAMES,
+                "features": kind.FEATURES,
                 "hidden_weight": first.weight.numpy().copy(),
                 "hidden_bias": first.bias.numpy().copy(),
                 "output_weight": second.weight[0].numpy().copy(),
@@ -121,7 +162,11 @@ def accuracy(selector: HoleSelector, measures: np.ndarray, labels: np.ndarray) -
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m rtstereo.train.hole_selector",
-        description="Fit the hybrid's hole selector on rendered scenes (see rtstereo.runtime.hole_choice).",
+        description="Fit one of the hybrid's selectors on rendered scenes: the hole selector "
+        "(rtstereo.runtime.hole_choice) or the check of SGBM's confident pixels (rtstereo.runtime.confident_check).",
+    )
+    parser.add_argument(
+        "--which", choices=tuple(SELECTORS), default="holes", help="which selector to fit (default: holes)"
     )
     parser.add_argument("--pairs", type=int, default=640, help="rendered pairs to fit on (default: 640)")
     parser.add_argument("--held-out", type=int, default=64, help="further pairs to score it on (default: 64)")
@@ -129,9 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-disp", type=float, default=128.0, help="largest rendered and searched disparity, px")
     parser.add_argument("--hidden", type=int, default=32, help="hidden units (default: 32)")
     parser.add_argument("--seed", type=int, default=1000, help="first render seed (default: 1000)")
-    parser.add_argument(
-        "-o", "--output", default=str(SELECTOR_FILE), help="where the JSON goes (default: the packaged one)"
-    )
+    parser.add_argument("-o", "--output", default=None, help="where the JSON goes (default: the packaged one's file)")
     args = parser.parse_args(argv)
     try:
         height, width = (int(v) for v in args.size.lower().split("x"))
@@ -140,16 +183,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.pairs < 1 or args.held_out < 0 or args.hidden < 1:
         parser.error("--pairs and --hidden must be at least 1, --held-out at least 0")
     started = time.perf_counter()
+    kind = SELECTORS[args.which]
+    output = args.output or str(kind.PACKAGED_FILE)
+    right = {"holes": "fill_right_share", "confident": "network_right_share"}[args.which]
     print(f"rendering and matching {args.pairs} pairs at {width}x{height} ...", file=sys.stderr)
-    common = dict(height=height, width=width, max_disp_px=args.max_disp, progress=True)
+    common = dict(which=args.which, height=height, width=width, max_disp_px=args.max_disp, progress=True)
     measures, labels = collect(args.pairs, seed=args.seed, **common)
     print(f"fitting {args.hidden} hidden units on {len(labels)} decisive pixels ...", file=sys.stderr)
-    selector = fit(measures, labels, hidden=args.hidden)
+    selector = fit(measures, labels, hidden=args.hidden, kind=kind)
     meta = {
         "fit_on": f"{args.pairs} rendered pairs at {width}x{height}, max_disp {args.max_disp:g} px, "
         f"seeds from {args.seed}",
         "decisive_pixels": int(len(labels)),
-        "fill_right_share": round(float(labels.mean()), 4),
+        right: round(float(labels.mean()), 4),
         "train_accuracy": round(accuracy(selector, measures, labels), 4),
     }
     if args.held_out:
@@ -157,11 +203,14 @@ def main(argv: list[str] | None = None) -> int:
         held_measures, held_labels = collect(args.held_out, seed=held_seed, **common)
         meta["held_out"] = f"{args.held_out} pairs, seeds from {held_seed}"
         meta["held_out_accuracy"] = round(accuracy(selector, held_measures, held_labels), 4)
-        meta["held_out_cost_rule_accuracy"] = round(float(np.mean((held_measures[:, 0] < 0) == held_labels)), 4)
+        # The lower photometric cost over the window: measure 0 of both kinds is (the fill's or SGBM's
+        # cost - the network's) / (sum + 1), and the label says the fill (holes) or the network (confident)
+        cheaper_fill_or_network = held_measures[:, 0] < 0 if args.which == "holes" else held_measures[:, 0] > 0
+        meta["held_out_cost_rule_accuracy"] = round(float(np.mean(cheaper_fill_or_network == held_labels)), 4)
     selector.meta.update(meta)
-    selector.save(args.output)
+    selector.save(output)
     print(
-        f"wrote {args.output} in {time.perf_counter() - started:.0f} s: "
+        f"wrote {output} in {time.perf_counter() - started:.0f} s: "
         + ", ".join(f"{key} {value}" for key, value in meta.items()),
         file=sys.stderr,
     )
