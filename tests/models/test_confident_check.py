@@ -119,20 +119,24 @@ def test_a_hole_selector_file_is_not_taken_for_the_check(tmp_path):
 
 
 # ------------------------------------------------------------------------------------ in the hybrid
-@pytest.mark.parametrize("hole_choice", [True, False])
-def test_the_setting_changes_only_confident_pixels_where_the_network_disagrees(hole_choice):
+@pytest.mark.parametrize(
+    ("hole_choice", "network"), [(True, "rtnet-guided"), (False, "rtnet-guided"), (True, "rtnet-v5")]
+)
+def test_the_setting_changes_only_confident_pixels_where_the_network_disagrees(hole_choice, network):
     from rtstereo.runtime.hybrid import confident_matches
     from rtstereo.types import StereoPair
 
     left, right = shifted_pair()
     # A poorer match, the right view darker: SGBM's confident values and the network disagree here and there
     right = (np.roll(right, 3, axis=0) * 0.6).astype(np.uint8)
-    plain = rtstereo.load("hybrid", max_disp=40, hole_choice=hole_choice, check_confident=False)
-    checked = rtstereo.load("hybrid", max_disp=40, hole_choice=hole_choice, check_confident=True)
+    settings = dict(max_disp=40, hole_choice=hole_choice, network=network)
+    plain = rtstereo.load("hybrid", **settings, check_confident=False)
+    checked = rtstereo.load("hybrid", **settings, check_confident=True)
     before, after = plain.predict(left, right), checked.predict(left, right)
     assert after.settings["check_confident"] is True and before.settings["check_confident"] is False
     confident = confident_matches(left, right, plain.settings, 40.0)
-    network = plain.network.predict_pair(StereoPair(left, right), hints=confident).disparity_px
+    hints = confident if plain.guided else None  # an unguided network runs beside SGBM and the preparation
+    network = plain.network.predict_pair(StereoPair(left, right), hints=hints).disparity_px
     changed = before.disparity_px != after.disparity_px
     assert changed.any()
     assert np.isfinite(confident[changed]).all() and (np.abs(confident - network)[changed] > DISAGREE_PX).all()

@@ -175,13 +175,15 @@ def test_the_fitting_command_writes_a_selector_the_hybrid_can_use(tmp_path, caps
 
 
 @pytest.mark.parametrize("network", ["rtnet-guided", "rtnet-v5"])
-def test_the_hybrid_prepares_the_holes_while_its_network_runs_and_fuses_as_without(network):
+def test_the_hybrid_fuses_as_the_hole_choice_alone_does(network):
+    # An unguided network runs beside SGBM and the hole preparation (on the worker thread); a guided one
+    # after SGBM, the preparation after it. The fused map is the same as choose_in_holes gives.
     from rtstereo.runtime.hybrid import confident_matches
     from rtstereo.types import StereoPair
 
     left, right = shifted_pair()
     right = np.roll(right, 2, axis=0)
-    hybrid = rtstereo.load("hybrid", network=network, max_disp=40)
+    hybrid = rtstereo.load("hybrid", network=network, max_disp=40, check_confident=False)
     assert hybrid.settings["choose_by"] == "learned"  # the default
     fused = hybrid.predict(left, right).disparity_px
     confident = confident_matches(left, right, hybrid.settings, 40.0)

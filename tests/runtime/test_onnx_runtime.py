@@ -220,6 +220,37 @@ def test_threads_come_from_the_argument_or_the_environment(toy_path, monkeypatch
     assert open_session(toy_path).get_providers() == ["CPUExecutionProvider"]
 
 
+def test_cpu_threads_sleep_after_their_work_unless_asked_to_spin(toy_path, monkeypatch):
+    from rtstereo.runtime.providers import cpu_spinning
+
+    monkeypatch.delenv("RTSTEREO_ORT_SPIN", raising=False)
+    assert cpu_spinning() is False
+    spins = []
+    real = onnxruntime_session_options()
+
+    class Recording(real):
+        def add_session_config_entry(self, key, value):
+            spins.append((key, value))
+            super().add_session_config_entry(key, value)
+
+    monkeypatch.setattr("onnxruntime.SessionOptions", Recording)
+    open_session(toy_path, threads=1)
+    assert spins == [("session.intra_op.allow_spinning", "0")]
+    monkeypatch.setenv("RTSTEREO_ORT_SPIN", "1")
+    spins.clear()
+    open_session(toy_path, threads=1)
+    assert cpu_spinning() is True and spins == []
+    monkeypatch.setenv("RTSTEREO_ORT_SPIN", "yes")
+    with pytest.raises(InputError, match="RTSTEREO_ORT_SPIN must be 0 or 1"):
+        open_session(toy_path)
+
+
+def onnxruntime_session_options():
+    import onnxruntime
+
+    return onnxruntime.SessionOptions
+
+
 # --- exported files ------------------------------------------------------------------------------------
 
 

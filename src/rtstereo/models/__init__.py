@@ -233,8 +233,9 @@ register(
 register(
     ModelSpec(
         name="hybrid",
-        summary=f"SGBM where its uniqueness test and left-right check hold; elsewhere {GUIDED_NETWORK} (given SGBM's "
-        "confident matches) or SGBM's row-wise fill, as a small learned selector chooses (no torch, no download)",
+        summary=f"SGBM where its uniqueness test and left-right check hold (unless a small learned check prefers "
+        f"the network there); elsewhere {GUIDED_NETWORK} (given SGBM's confident matches) or SGBM's row-wise fill, "
+        "as a small learned selector chooses (no torch, no download)",
         kind="hybrid",
         builder="",
         network=GUIDED_NETWORK,
@@ -246,7 +247,7 @@ register(
             "three_way": True,
             "hole_choice": True,
             "choose_by": "learned",
-            "check_confident": False,
+            "check_confident": True,
             "network": GUIDED_NETWORK,
         },
         setting_help={

@@ -112,12 +112,11 @@ class CheckPreparation:
 def prepare_check(left: np.ndarray, right: np.ndarray, holes: HolePreparation) -> CheckPreparation:
     """The part of :func:`check_candidates` that does not need the network's map."""
     window = (holes.window_px, holes.window_px)
-    height, width = holes.confident.shape
     greys = [cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) for image in (left, right)]
     derivatives = [cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3, scale=0.25) for grey in greys]
-    columns = np.ascontiguousarray(np.broadcast_to(np.arange(width, dtype=np.float32), (height, width)))
-    rows = np.ascontiguousarray(np.broadcast_to(np.arange(height, dtype=np.float32)[:, None], (height, width)))
-    images = (greys[0], derivatives[0], greys[1], derivatives[1], greys[0] - cv2.blur(greys[0], window), columns, rows)
+    zero_mean = greys[0] - cv2.blur(greys[0], window)
+    # the sampling grid of the photometric cost: columns (1, W), rows (H, W)
+    images = (greys[0], derivatives[0], greys[1], derivatives[1], zero_mean, holes.cost.cols, holes.cost.rows)
     sgbm = np.where(np.isfinite(holes.fill), holes.fill, np.float32(0.0)).astype(np.float32)
     confident = np.isfinite(holes.confident)
     share = cv2.blur(confident.astype(np.float32), window)

@@ -15,14 +15,16 @@ is often right where the network is not, and at object borders the reverse. With
 (the default) each such pixel takes one of the two: by default as a small perceptron fit on rendered
 scenes judges (``choose_by="learned"``, :mod:`rtstereo.runtime.hole_choice`), or whichever matches the
 right image better by the edge refinement's photometric cost averaged over a 9 px square
-(``choose_by="cost"``).
+(``choose_by="cost"``). SGBM's confident matches get a second look too (``check_confident``, the
+default): where the network differs from one by more than 1 px, a second small perceptron decides
+whether the network's value is shown instead (:mod:`rtstereo.runtime.confident_check`).
 
 On the 22 Middlebury scenes of ``../shared/data/validation`` the confident matches took the mean
 bad-2 from 20.4 % (SGBM) and 21.3 % (rtnet-v5 alone) to 17.6 %, and the choice in the holes to 17.0 %
 (training/default/README.md, "Session 10" and "Session 11"), the guided network to 16.8 % ("Session
 12"), SGBM's parallel 3-direction mode (``three_way``, 2.5x faster than its 5-direction mode) to
 16.65 % and its uniqueness ratio 10 % instead of 15 % to 16.51 % ("Session 13"), the learned hole
-choice to 15.88 % ("Session 14").
+choice to 15.88 % ("Session 14"), the check of the confident matches to 15.62 % ("Session 15").
 """
 
 from __future__ import annotations
@@ -204,19 +206,21 @@ class HybridPredictor:
                 f"image width {pair.size_hw[1]} px is too small for {self.name}: SGBM needs more than 16 px of width; "
                 f"run the network alone (--model {PACKAGED_NETWORK if self.guided else self.network.name})"
             )
-        # With the learned hole choice or the check of the confident pixels, what they need of SGBM's map
-        # and the images alone is made on the worker thread while the network runs.
+        # The learned hole choice and the check of the confident pixels need some maps of SGBM's result and
+        # the images alone (:meth:`_prepare`). Beside an unguided network they are made on the worker
+        # thread with SGBM's matches; a guided network runs after SGBM on every thread, and they are
+        # made after it: made on the worker thread while it ran, they slowed its inference at 640x480 on
+        # 2 cores from 50 to 115 ms (ONNX Runtime's threads and OpenCV's wait for each other's core).
         learned = self.settings["hole_choice"] and self.settings["choose_by"] == "learned"
         prepare = learned or self.settings["check_confident"]
         if self._sgbm_thread is None:
             self._sgbm_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtstereo-sgbm")
         if self.guided:  # the network takes SGBM's matches: SGBM first
             confident, sgbm_ms = self._confident(pair, search_px)
-            pending = self._sgbm_thread.submit(self._prepare, pair, confident) if prepare else None
-            try:
-                result = self.network.predict_pair(pair, hints=confident)
-            finally:
-                prepared = pending.result() if pending is not None else None
+            result = self.network.predict_pair(pair, hints=confident)
+            t_prepare = time.perf_counter()
+            prepared = self._prepare(pair, confident) if prepare else None
+            prepare_ms = (time.perf_counter() - t_prepare) * 1e3
         else:
             pending = self._sgbm_thread.submit(self._confident, pair, search_px, prepare)
             try:
@@ -224,6 +228,7 @@ class HybridPredictor:
             finally:
                 confident, sgbm_ms, *rest = pending.result()
                 prepared = rest[0] if rest else None
+                prepare_ms = None  # inside "sgbm", on the worker thread
         t1 = time.perf_counter()
         maps = None
         if learned:
@@ -253,7 +258,7 @@ class HybridPredictor:
         timings = {
             **result.timings_ms,
             "sgbm": sgbm_ms,  # on its own thread beside the network's stages (before them for a guided network)
-            "fusion": (t2 - t1) * 1e3,
+            "fusion": (t2 - t1) * 1e3 + (prepare_ms or 0.0),  # with the maps made after a guided network
             "total": (t2 - t0) * 1e3,
         }
         settings = {**result.settings, **self.settings}  # "network": the name or file it was loaded from

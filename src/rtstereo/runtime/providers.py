@@ -2,7 +2,8 @@
 provider against the CPU one.
 
 ``device="cpu"`` uses the CPU execution provider (``threads`` intra-op threads; ``$RTSTEREO_THREADS``
-when not given). ``device="cuda[:N]"`` asks, in order, for TensorRT (fp16 when the precision or the
+when not given; they do not spin after their work unless ``$RTSTEREO_ORT_SPIN=1``, see
+:func:`cpu_spinning`). ``device="cuda[:N]"`` asks, in order, for TensorRT (fp16 when the precision or the
 file is fp16; engines cached in ``engine_cache``, by default ``<rtstereo cache>/tensorrt``, so that
 only the first run builds them), CUDA, then the CPU for the operations the GPU providers lack. Both
 GPU providers come with the ``onnxruntime-gpu`` build (``pip install onnxruntime-gpu`` in place of
@@ -176,6 +177,20 @@ def _available(requested: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, d
     return kept
 
 
+def cpu_spinning() -> bool:
+    """Whether ONNX Runtime's CPU threads keep spinning after their work (``$RTSTEREO_ORT_SPIN=1``).
+
+    By default they sleep at once. Spinning, ONNX Runtime's own default, took the cores that OpenCV's
+    post-processing and SGBM needed next: at 640x480 on 2 cores, over three alternated pairs of
+    ``rtstereo bench sgbm,rtnet-v5,hybrid`` runs, ``rtnet-v5`` took a median 106 ms spinning and 91 ms
+    without, the hybrid 174 and 160 ms (and from 157 to 235 ms spinning, 157 to 171 without).
+    """
+    value = os.environ.get("RTSTEREO_ORT_SPIN", "").strip()
+    if value not in ("", "0", "1"):
+        raise InputError(f"RTSTEREO_ORT_SPIN must be 0 or 1, got '{value}'")
+    return value == "1"
+
+
 def default_threads() -> int | None:
     """``$RTSTEREO_THREADS`` as an int, or ``None`` (ONNX Runtime picks: one per physical core)."""
     value = os.environ.get("RTSTEREO_THREADS", "").strip()
@@ -221,6 +236,8 @@ def open_session(
     if threads is not None:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+    if not cpu_spinning():
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         session = ort.InferenceSession(str(path), sess_options=options, providers=chosen)
     except Exception as exc:  # ORT raises its own exception types (Fail, InvalidGraph, ...)
