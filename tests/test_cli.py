@@ -123,7 +123,7 @@ def test_predict_example_pair_is_accurate(capsys, tmp_path):
 
 
 def test_predict_example_pair_with_default_is_the_hybrid(capsys, tmp_path):
-    """The quick start's figures (README): `default` is the hybrid, 0.40 px mean error and 3.0 % of the
+    """The quick start's figures (README): `default` is the hybrid, 0.49 px mean error and 2.8 % of the
     pixels off by more than 3 px (SGBM alone over 192 px: 4.70 px, as it guesses the left 192 columns by
     hole filling; the packaged network alone: 1.22 px)."""
     code, _, err = run_cli(capsys, "predict", EXAMPLES / "left.png", EXAMPLES / "right.png", "-o", tmp_path)
