@@ -18,3 +18,15 @@ def plane_and_hole(shift_px: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarra
     confident = np.full(left.shape[:2], float(shift_px), np.float32)
     confident[:, 60:80] = np.nan
     return left, right, confident
+
+
+def random_selector_weights(features: tuple[str, ...], hidden: int = 4, seed: int = 1) -> dict:
+    """Weights of a one-hidden-layer selector (the hole selector's or the confident check's layout)."""
+    rng = np.random.default_rng(seed)
+    return {
+        "features": features,
+        "hidden_weight": rng.normal(size=(hidden, len(features))),
+        "hidden_bias": rng.normal(size=hidden),
+        "output_weight": rng.normal(size=hidden),
+        "output_bias": 0.5,
+    }

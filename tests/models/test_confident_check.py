@@ -20,7 +20,7 @@ from rtstereo.runtime.confident_check import (
 )
 from rtstereo.runtime.hole_choice import FEATURE_NAMES, HoleSelector, learned_fusion, prepare_holes
 
-from .conftest import plane_and_hole, shifted_pair
+from .conftest import plane_and_hole, random_selector_weights, shifted_pair
 
 
 def wrong_patch() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -105,15 +105,7 @@ def test_the_packaged_check_records_its_fit_and_beats_sgbm_and_the_cost_rule_on_
 
 
 def test_a_hole_selector_file_is_not_taken_for_the_check(tmp_path):
-    rng = np.random.default_rng(1)
-    weights = {
-        "features": FEATURE_NAMES,
-        "hidden_weight": rng.normal(size=(4, len(FEATURE_NAMES))),
-        "hidden_bias": rng.normal(size=4),
-        "output_weight": rng.normal(size=4),
-        "output_bias": 0.5,
-    }
-    HoleSelector(weights).save(tmp_path / "holes.json")
+    HoleSelector(random_selector_weights(FEATURE_NAMES)).save(tmp_path / "holes.json")
     with pytest.raises(InputError, match="confident check: its features"):
         ConfidentSelector.load(tmp_path / "holes.json")
 

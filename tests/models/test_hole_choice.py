@@ -19,7 +19,7 @@ from rtstereo.runtime.hole_choice import (
     row_ends,
 )
 
-from .conftest import plane_and_hole, shifted_pair
+from .conftest import plane_and_hole, random_selector_weights, shifted_pair
 
 
 # ------------------------------------------------------------------------------------------- measures
@@ -116,14 +116,7 @@ def test_the_packaged_selector_records_its_fit_and_beats_the_cost_rule_on_held_o
 
 def test_a_selector_saves_and_loads_and_refuses_malformed_files(tmp_path):
     rng = np.random.default_rng(1)
-    weights = {
-        "features": FEATURE_NAMES,
-        "hidden_weight": rng.normal(size=(4, len(FEATURE_NAMES))),
-        "hidden_bias": rng.normal(size=4),
-        "output_weight": rng.normal(size=4),
-        "output_bias": 0.5,
-        "note": "kept",
-    }
+    weights = {**random_selector_weights(FEATURE_NAMES), "note": "kept"}
     selector = HoleSelector(weights)
     selector.save(tmp_path / "s.json")
     again = HoleSelector.load(tmp_path / "s.json")
