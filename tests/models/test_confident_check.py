@@ -144,6 +144,7 @@ def test_the_fitting_command_writes_a_check_the_hybrid_can_use(tmp_path, capsys)
     assert main([*arguments, "--hidden", "4", "-o", str(out)]) == 0
     selector = ConfidentSelector.load(out)
     assert selector.meta["decisive_pixels"] > 0 and 0.0 <= selector.meta["network_right_share"] <= 1.0
+    assert 0.0 <= selector.meta["held_out_network_right_share"] <= 1.0
     assert "2/2 pairs" in capsys.readouterr().err
     left, right, confident, network = wrong_patch()
     prepared = prepare_check(left, right, prepare_holes(left, right, confident))

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
             print(
                 f"  runs: SGBM and {spec.network} (--set network=NAME_OR_FILE for another; a guided network gets "
                 "SGBM's confident matches and runs after it, any other beside it); SGBM's confident matches replace "
-                "the network's"
+                "the network's, except where check_confident finds the network the likelier right"
             )
         elif spec.kind != "classical":
             print(

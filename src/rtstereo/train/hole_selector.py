@@ -203,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         held_measures, held_labels = collect(args.held_out, seed=held_seed, **common)
         meta["held_out"] = f"{args.held_out} pairs, seeds from {held_seed}"
         meta["held_out_accuracy"] = round(accuracy(selector, held_measures, held_labels), 4)
+        meta[f"held_out_{right}"] = round(float(held_labels.mean()), 4)
         # The lower photometric cost over the window: measure 0 of both kinds is (the fill's or SGBM's
         # cost - the network's) / (sum + 1), and the label says the fill (holes) or the network (confident)
         cheaper_fill_or_network = held_measures[:, 0] < 0 if args.which == "holes" else held_measures[:, 0] > 0
