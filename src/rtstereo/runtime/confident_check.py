@@ -21,14 +21,13 @@ confident``; record ``training/hole_selector/``; weights ``rtstereo/weights/conf
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from .hole_choice import HolePreparation, HoleSelector, _in_parts
+from .hole_choice import HolePreparation, HoleSelector, _in_parts, as_rows, contrast
 
 DISAGREE_PX = 1.0  # the network is a candidate where it differs from SGBM's confident value by more
 NETWORK_LOGIT_MARGIN = 1.0  # log-odds the network needs: chosen among 0.5, 1 and 1.5 on the design subset
@@ -73,16 +72,9 @@ class ConfidentSelector(HoleSelector):
     PACKAGED_FILE = CHECK_FILE
 
 
-_PACKAGED: list[ConfidentSelector] = []
-_PACKAGED_LOCK = threading.Lock()
-
-
 def packaged_check() -> ConfidentSelector:
     """The check's selector shipped with the package (read once)."""
-    with _PACKAGED_LOCK:
-        if not _PACKAGED:
-            _PACKAGED.append(ConfidentSelector.load())
-        return _PACKAGED[0]
+    return ConfidentSelector.packaged()
 
 
 @dataclass(frozen=True)
@@ -110,11 +102,13 @@ class CheckPreparation:
 
 
 def prepare_check(left: np.ndarray, right: np.ndarray, holes: HolePreparation) -> CheckPreparation:
-    """The part of :func:`check_candidates` that does not need the network's map."""
+    """The part of :func:`check_candidates` that does not need the network's map (``holes`` was made
+    from the same ``left``, whose grey levels it keeps, and ``right``)."""
     window = (holes.window_px, holes.window_px)
-    greys = [cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) for image in (left, right)]
+    greys = [holes.grey.astype(np.float32), cv2.cvtColor(right, cv2.COLOR_RGB2GRAY).astype(np.float32)]
     derivatives = [cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3, scale=0.25) for grey in greys]
-    zero_mean = greys[0] - cv2.blur(greys[0], window)
+    left_mean = cv2.blur(greys[0], window)
+    zero_mean = greys[0] - left_mean
     # the sampling grid of the photometric cost: columns (1, W), rows (H, W)
     images = (greys[0], derivatives[0], greys[1], derivatives[1], zero_mean, holes.cost.cols, holes.cost.rows)
     sgbm = np.where(np.isfinite(holes.fill), holes.fill, np.float32(0.0)).astype(np.float32)
@@ -129,7 +123,7 @@ def prepare_check(left: np.ndarray, right: np.ndarray, holes: HolePreparation) -
         images=images,
         sgbm=sgbm,
         sgbm_match=_matching(images, sgbm, window),
-        brightness=cv2.blur(greys[0], window) * np.float32(1.0 / 255.0),
+        brightness=left_mean * np.float32(1.0 / 255.0),
         share=share,
         share_wide=cv2.blur(confident.astype(np.float32), (WIDE_WINDOW_PX, WIDE_WINDOW_PX)),
         confident_mean=mean,
@@ -249,10 +243,6 @@ def check_candidates(
     return CheckCandidates(points=points, sgbm=sgbm_values, network=network_values, features=features, logits=logits)
 
 
-def _contrast(sgbm: np.ndarray, network: np.ndarray) -> np.ndarray:
-    return (sgbm - network) / (sgbm + network + 1.0)
-
-
 def _measures(at: dict[str, np.ndarray], xs: np.ndarray, band: np.float32) -> np.ndarray:
     """The :data:`CHECK_FEATURE_NAMES` of some points, ``(F, n)``, from their map values ``at``."""
     sgbm, net = at["sgbm"], at["network"]
@@ -260,7 +250,7 @@ def _measures(at: dict[str, np.ndarray], xs: np.ndarray, band: np.float32) -> np
     mean = at["mean"]
     spread = np.sqrt(np.clip(at["mean_square"] - mean * mean, 0.0, None))
     columns = (
-        _contrast(at["sgbm_cost"], at["network_cost"]),
+        contrast(at["sgbm_cost"], at["network_cost"]),
         np.log1p(at["network_cost"]),
         np.log1p(at["sgbm_cost"]),
         np.clip(difference, -32.0, 32.0) / 8.0,
@@ -271,22 +261,19 @@ def _measures(at: dict[str, np.ndarray], xs: np.ndarray, band: np.float32) -> np
         np.log1p(np.abs(sgbm - at["confident_mean"])),
         np.log1p(np.abs(net - at["confident_mean"])),
         np.log1p(spread),
-        _contrast(at["sgbm_pixel"], at["network_pixel"]),
+        contrast(at["sgbm_pixel"], at["network_pixel"]),
         np.minimum(xs / band, np.float32(1.0)),
         sgbm / band,
-        _contrast(at["sgbm_grey"], at["network_grey"]),
-        _contrast(at["sgbm_derivative"], at["network_derivative"]),
-        _contrast(at["sgbm_zero_mean"], at["network_zero_mean"]),
+        contrast(at["sgbm_grey"], at["network_grey"]),
+        contrast(at["sgbm_derivative"], at["network_derivative"]),
+        contrast(at["sgbm_zero_mean"], at["network_zero_mean"]),
         np.log1p(at["sgbm_zero_mean"]),
         np.log1p(at["sgbm_derivative"]),
         at["brightness"],
         at["share_wide"],
         at["disagreeing"],
     )
-    out = np.empty((len(columns), len(sgbm)), np.float32)
-    for index, column in enumerate(columns):
-        out[index] = column
-    return out
+    return as_rows(columns, len(sgbm))
 
 
 def check_confident(

@@ -120,6 +120,7 @@ class HolePreparation:
             and the distances to them (see :func:`row_ends`).
         fill: float32 ``(H, W)``: SGBM's row-wise fill, ``nan`` in rows without a confident pixel.
         cost: the pair's :class:`~rtstereo.runtime.refine.PhotometricCost`.
+        grey: uint8 ``(H, W)``: the left image's grey levels.
         fill_pixel, fill_cost: the fill's cost, and its average over the window.
         texture: mean absolute horizontal derivative of the left image over the window.
         window_px: that window.
@@ -133,6 +134,7 @@ class HolePreparation:
     ends: np.ndarray
     fill: np.ndarray
     cost: PhotometricCost
+    grey: np.ndarray
     fill_pixel: np.ndarray
     fill_cost: np.ndarray
     texture: np.ndarray
@@ -170,6 +172,7 @@ def prepare_holes(
         ends=ends,
         fill=fill,
         cost=cost,
+        grey=grey,
         fill_pixel=fill_pixel,
         fill_cost=cv2.blur(fill_pixel, window),
         texture=cv2.blur(np.abs(texture, out=texture), window),
@@ -302,7 +305,7 @@ def _measures(at: dict[str, np.ndarray], ends: np.ndarray, xs: np.ndarray, band:
     line = np.where(np.isfinite(a), (a * dr + b * dl) / np.maximum(dl + dr, 1.0), net)
     difference = fil - net
     columns = (
-        (cf - cn) / (cf + cn + 1.0),
+        contrast(cf, cn),
         np.log1p(cn),
         np.log1p(cf),
         np.clip(difference, -32.0, 32.0) / 8.0,
@@ -314,12 +317,23 @@ def _measures(at: dict[str, np.ndarray], ends: np.ndarray, xs: np.ndarray, band:
         np.log1p(np.clip(lower - net, 0.0, None)),
         np.log1p(np.clip(net - upper, 0.0, None)),
         np.log1p(spread),
-        (pf - pn) / (pf + pn + 1.0),
+        contrast(pf, pn),
         np.log1p(np.abs(net - line)),
         np.log1p(np.abs(fil - line)),
         np.minimum(xs / band, np.float32(1.0)),
     )
-    out = np.empty((len(columns), len(net)), np.float32)
+    return as_rows(columns, len(net))
+
+
+def contrast(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """``(first - second) / (first + second + 1)`` of two non-negative costs: in (-1, 1), < 0 where the
+    first is lower."""
+    return (first - second) / (first + second + 1.0)
+
+
+def as_rows(columns: tuple[np.ndarray, ...], count: int) -> np.ndarray:
+    """Measures (each ``(count,)``) as one float32 ``(len(columns), count)`` array."""
+    out = np.empty((len(columns), count), np.float32)
     for index, column in enumerate(columns):
         out[index] = column
     return out
@@ -356,6 +370,14 @@ class HoleSelector:
     _ARRAYS = ("hidden_weight", "hidden_bias", "output_weight", "output_bias", "features")
 
     PACKAGED_FILE = SELECTOR_FILE
+
+    @classmethod
+    def packaged(cls) -> HoleSelector:
+        """The selector of this class shipped with the package (:attr:`PACKAGED_FILE`, read once)."""
+        with _PACKAGED_LOCK:
+            if cls not in _PACKAGED:
+                _PACKAGED[cls] = cls.load()
+            return _PACKAGED[cls]
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> HoleSelector:
@@ -395,16 +417,13 @@ class HoleSelector:
         return cv2.gemm(self.output_weight[None, :], hidden, 1.0, None, 0.0)[0] + self.output_bias
 
 
-_PACKAGED: list[HoleSelector] = []
+_PACKAGED: dict[type, HoleSelector] = {}  # HoleSelector.packaged(): one per selector class
 _PACKAGED_LOCK = threading.Lock()
 
 
 def packaged_selector() -> HoleSelector:
-    """The selector shipped with the package (read once)."""
-    with _PACKAGED_LOCK:
-        if not _PACKAGED:
-            _PACKAGED.append(HoleSelector.load(SELECTOR_FILE))
-        return _PACKAGED[0]
+    """The hole selector shipped with the package (read once)."""
+    return HoleSelector.packaged()
 
 
 def choose_in_holes(

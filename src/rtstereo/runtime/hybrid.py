@@ -213,8 +213,6 @@ class HybridPredictor:
         # 2 cores from 50 to 115 ms (ONNX Runtime's threads and OpenCV's wait for each other's core).
         learned = self.settings["hole_choice"] and self.settings["choose_by"] == "learned"
         prepare = learned or self.settings["check_confident"]
-        if self._sgbm_thread is None:
-            self._sgbm_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtstereo-sgbm")
         if self.guided:  # the network takes SGBM's matches: SGBM first
             confident, sgbm_ms = self._confident(pair, search_px)
             result = self.network.predict_pair(pair, hints=confident)
@@ -222,6 +220,8 @@ class HybridPredictor:
             prepared = self._prepare(pair, confident) if prepare else None
             prepare_ms = (time.perf_counter() - t_prepare) * 1e3
         else:
+            if self._sgbm_thread is None:
+                self._sgbm_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtstereo-sgbm")
             pending = self._sgbm_thread.submit(self._confident, pair, search_px, prepare)
             try:
                 result = self.network.predict_pair(pair)
