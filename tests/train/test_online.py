@@ -142,6 +142,34 @@ def test_the_process_worker_steps_publishes_freezes_and_saves(tmp_path, tiny_che
     np.testing.assert_allclose(reloaded, served, atol=1e-4, equal_nan=True)
 
 
+def test_the_process_worker_is_ready_before_the_stream_begins(tiny_checkpoint):
+    """start() returns once the child has built its network: its start (torch's import, 1-2 CPU-seconds)
+    does not run beside the stream's first frames."""
+    config = OnlineConfig(**{**SMALL, "worker": "process"})
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=config)
+    assert adapter.ready_s is None
+    adapter.start()
+    try:
+        assert adapter._child_ready.is_set() and adapter.ready_s is not None and adapter.ready_s > 0
+    finally:
+        adapter.close()
+
+
+def test_a_child_that_fails_to_start_does_not_hold_the_stream(tiny_checkpoint, caplog):
+    """A child that dies while starting: start() says so and returns at once; the stream goes on."""
+    config = OnlineConfig(**{**SMALL, "worker": "process"})
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=config)
+    adapter._process._args = ("no-such-network", *adapter._process._args[1:])  # the child cannot build it
+    started = time.monotonic()
+    with caplog.at_level("WARNING", logger="rtstereo.stream"):
+        adapter.start()
+    try:
+        assert time.monotonic() - started < 30 and adapter.ready_s is None
+        assert "ended before it was ready" in caplog.text
+    finally:
+        adapter.close()
+
+
 @pytest.mark.skipif(not hasattr(os, "getpriority"), reason="needs Unix process priorities")
 def test_a_low_priority_child_is_lowered_at_once_before_its_own_start(tiny_checkpoint):
     """The child's start (a fresh interpreter importing torch) must not run at the stream's priority."""
