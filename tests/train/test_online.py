@@ -322,6 +322,16 @@ def test_adapt_errors_are_one_line(capsys, videos, tiny_checkpoint, argv, messag
     assert err.startswith("rtstereo video: error: ") and err.count("\n") == 1
 
 
+def test_a_bad_output_is_said_before_the_adapter_starts(capsys, monkeypatch, tmp_path, videos, tiny_checkpoint):
+    """The adapter's process (1-2 s to be ready) starts only once the outputs are made."""
+    from rtstereo.train.online_process import ProcessAdapter
+
+    started = []
+    monkeypatch.setattr(ProcessAdapter, "start", lambda self: started.append(self))
+    code, _, err = run_cli(capsys, "video", *videos[:2], "--model", tiny_checkpoint, "--adapt", "-o", tmp_path / "o")
+    assert code == 2 and "expected a .mp4 file name" in err and not started
+
+
 def test_the_window_key_f_freezes_and_resumes(monkeypatch, tiny_checkpoint):
     import cv2
 

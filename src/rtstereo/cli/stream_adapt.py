@@ -111,7 +111,7 @@ def stream_predictor(args: argparse.Namespace, build: Any) -> tuple[Any, Any]:
         )
     except InputError as exc:
         raise InputError(f"--adapt: {exc}") from None
-    return predictor, AdaptationSink(adapter, args.adapt_save)
+    return predictor, AdaptationSink(adapter, args.adapt_save, start=False)  # started once the outputs are made
 
 
 def bind_freeze_key(window: Any, sink: Any) -> None:

@@ -280,6 +280,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
             "nothing is written or shown (give -o FILE.mp4, --output-prefix PREFIX or --show): measuring speed only"
         )
     if adaptation is not None:
+        adaptation.start()  # after the outputs: one that cannot be written is said before the adapter starts
         sinks.append(adaptation)
         bind_freeze_key(window, adaptation)
     log.info("%s -> %s", source.description, predictor.name)

@@ -495,15 +495,22 @@ class AdaptationSink(Sink):
     sink; closing it (on every way a stream ends) stops the adapter, reports, and saves the weights.
 
     Args:
-        adapter: started here.
+        adapter: started here, or by :meth:`start`.
         save_path: checkpoint written at the end (``--adapt-save``), or ``None``.
+        start: start the adapter now (False: call :meth:`start` once the stream's other outputs are
+            made, so that a bad output is reported before the adapter's process starts).
     """
 
-    def __init__(self, adapter: OnlineAdapter, save_path: str | Path | None = None) -> None:
+    def __init__(self, adapter: OnlineAdapter, save_path: str | Path | None = None, start: bool = True) -> None:
         self.adapter = adapter
         self.save_path = Path(save_path) if save_path is not None else None
         self._outputs: list[str] = []
-        adapter.start()
+        if start:
+            adapter.start()
+
+    def start(self) -> None:
+        """Start the adapter (once; a process worker returns when it is ready)."""
+        self.adapter.start()
 
     def write(self, frame: OutputFrame) -> None:
         pass  # the predictor offers the frames (an AdaptingPredictor): the sink only starts, stops and saves
