@@ -21,6 +21,10 @@ Usage on the device machine (from the repository root, no install needed)::
     OUT=$OUT PYTHONPATH=src python training/gpu_session.py --minutes 9 --out "$OUT" \\
         --unlabeled .gpu-data/unlabeled
     OUT=$OUT PYTHONPATH=src python training/gpu_session.py --guided --minutes 9 --out "$OUT"
+    OUT=$OUT PYTHONPATH=src python training/gpu_session.py --benchmark --minutes 4.5 --out "$OUT"
+
+(``--benchmark`` first measures issue 18's throughput figures, ``benchmarks/train_throughput.py``, into
+``$OUT/throughput``, each configuration capped so that it takes at most ``--benchmark-minutes``.)
 
 and here, to try it on the CPU for a few seconds::
 
@@ -65,7 +69,46 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--freeze", help="parts not trained, as rtstereo train --freeze takes them (e.g. encoder)")
     parser.add_argument("--checkpoint-minutes", type=float, default=1.0, help="minutes between last.pt writes")
+    parser.add_argument(
+        "--benchmark",
+        action="store_true",
+        help="first measure training throughput (benchmarks/train_throughput.py) into OUT/throughput",
+    )
+    parser.add_argument(
+        "--benchmark-batch-sizes", default="64,256", help="batch sizes of the benchmark (default: %(default)s)"
+    )
+    parser.add_argument("--benchmark-sizes", default=None, help="HxW list of the benchmark (default: its own)")
+    parser.add_argument(
+        "--benchmark-minutes", type=float, default=4.0, help="the most the benchmark may take (default: 4)"
+    )
     return parser.parse_args(argv)
+
+
+def benchmark_command(args: argparse.Namespace, out: Path) -> list[str]:
+    """``benchmarks/train_throughput.py`` for this device, each configuration capped so the whole fits."""
+    sizes = args.benchmark_sizes.split(",") if args.benchmark_sizes else [None, None]  # the recipe's crop, 256x512
+    configurations = len(sizes) * len(args.benchmark_batch_sizes.split(",")) + 1  # + the op counts
+    command = [sys.executable, str(REPO / "benchmarks" / "train_throughput.py"), "--device", args.device]
+    command += ["--batch-sizes", args.benchmark_batch_sizes, "--steps", "10", "--output-dir", str(out / "throughput")]
+    command += ["--timeout", f"{args.benchmark_minutes * 60 / configurations:.0f}"]
+    if args.benchmark_sizes:
+        command += ["--sizes", args.benchmark_sizes]
+    return command
+
+
+def run_benchmark(args: argparse.Namespace, out: Path) -> dict:
+    """Run the throughput benchmark; what it did, for session.json (its tables are in OUT/throughput)."""
+    import subprocess
+
+    command = benchmark_command(args, out)
+    print(" ".join(command), flush=True)
+    started = time.time()
+    try:
+        done = subprocess.run(command, cwd=REPO, timeout=args.benchmark_minutes * 60 + 60)
+        code = done.returncode
+    except subprocess.TimeoutExpired:
+        code = "timed out"
+    return {"command": command, "exit_code": code, "seconds": round(time.time() - started, 1)}
 
 
 def starting_point(args: argparse.Namespace) -> tuple[str, str]:
@@ -93,8 +136,12 @@ def train_command(args: argparse.Namespace, run: Path) -> list[str]:
         command += ["--freeze", args.freeze]
     if args.unlabeled and Path(args.unlabeled).is_dir():
         command += ["--unlabeled", args.unlabeled, "--unlabeled-per-batch", str(args.unlabeled_per_batch)]
-    elif args.unlabeled:
-        print(f"note: {args.unlabeled} is not here; training on rendered scenes only", file=sys.stderr)
+    else:
+        # Said explicitly: a resumed state names the folder of the machine it was trained on, which this
+        # one may not have (rtstereo train would stop: "folder not found").
+        command += ["--unlabeled", ""]
+        if args.unlabeled:
+            print(f"note: {args.unlabeled} is not here; training on rendered scenes only", file=sys.stderr)
     return command
 
 
@@ -106,11 +153,14 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     run = out / "run"
     source = starting_point(args)[1]
+    benchmark = run_benchmark(args, out) if args.benchmark else None
     command = train_command(args, run)
     print("rtstereo " + " ".join(command), flush=True)
     started = time.time()
     code = rtstereo_main(command)
     session = {"command": command, "exit_code": code, "seconds": round(time.time() - started, 1), "from": source}
+    if benchmark is not None:
+        session["benchmark"] = benchmark
     if (run / "last.pt").is_file():
         compact_checkpoint(run / "last.pt", out / "state.pt")
         import torch

@@ -77,7 +77,7 @@ def register(subparsers) -> None:
         "--unlabeled",
         metavar="DIR",
         help="folder of real pairs without ground truth (leaf folders of two images) mixed into every batch "
-        "with SGBM proxy labels where its left-right check holds",
+        "with SGBM proxy labels where its left-right check holds ('': none, e.g. to drop a resumed run's)",
     )
     data.add_argument(
         "--unlabeled-per-batch",
