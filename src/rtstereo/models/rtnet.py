@@ -343,17 +343,19 @@ def convex_upsample(disparity_px: torch.Tensor, mask_logits: torch.Tensor, facto
     eye = torch.eye(9, device=disparity_px.device, dtype=disparity_px.dtype).view(9, 1, 3, 3)
     neighbours = F.conv2d(F.pad(disparity_px, (1, 1, 1, 1), mode="replicate"), eye)  # (N, 9, h, w)
     # Softmax over the 9 neighbours spelled out over channel blocks: elementwise ops only, which
-    # ONNX Runtime runs much faster than a Softmax over a short axis.
-    scores = [mask_logits[:, k * cell : (k + 1) * cell] for k in range(9)]
+    # ONNX Runtime runs much faster than a Softmax over a short axis. The blocks come from one split,
+    # not 9 slices: a slice's gradient is a zero-filled copy of the whole input (9 of them were 10 % of
+    # a training step on a CPU).
+    scores = torch.split(mask_logits, cell, dim=1)
     peak = scores[0]
     for score in scores[1:]:
         peak = torch.maximum(peak, score)
     peak = peak.detach()  # the shift cancels out
     numerator = torch.zeros_like(peak)
     denominator = torch.zeros_like(peak)
-    for k, score in enumerate(scores):
+    for score, neighbour in zip(scores, torch.split(neighbours, 1, dim=1), strict=True):
         weight = torch.exp(score - peak)
-        numerator = numerator + weight * neighbours[:, k : k + 1]
+        numerator = numerator + weight * neighbour
         denominator = denominator + weight
     return F.pixel_shuffle(numerator / denominator, factor).squeeze(1)
 
