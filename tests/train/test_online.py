@@ -332,6 +332,24 @@ def test_a_bad_output_is_said_before_the_adapter_starts(capsys, monkeypatch, tmp
     assert code == 2 and "expected a .mp4 file name" in err and not started
 
 
+def test_the_stream_starts_the_adapter_once(capsys, monkeypatch, tmp_path, videos, tiny_checkpoint):
+    """The CLI makes the adaptation sink unstarted and starts it after the outputs: exactly once."""
+    from rtstereo.train.online import OnlineAdapter
+
+    started = []
+    original = OnlineAdapter.start
+
+    def start(self):
+        started.append(self)
+        original(self)
+
+    monkeypatch.setattr(OnlineAdapter, "start", start)
+    argv = ["video", *videos[:2], "--model", tiny_checkpoint, *ADAPT, *THREAD, "-o", tmp_path / "o.mp4"]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    assert len(started) == 1 and started[0]._thread is not None
+
+
 def test_the_window_key_f_freezes_and_resumes(monkeypatch, tiny_checkpoint):
     import cv2
 
