@@ -25,7 +25,7 @@ def add_adapt_args(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="adapt the network to these frames while the stream runs: a step on a background thread every "
         f"--adapt-every frames, the new weights swapped in between frames; key {FREEZE_KEY} in the window "
-        "freezes/resumes",
+        "freezes/resumes (measured on rendered streams it made the maps worse: check the result, see the README)",
     )
     group.add_argument(
         "--adapt-every", type=int, default=10, metavar="N", help="frames between steps (default: %(default)s)"
