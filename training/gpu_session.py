@@ -86,8 +86,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def benchmark_command(args: argparse.Namespace, out: Path) -> list[str]:
     """``benchmarks/train_throughput.py`` for this device, each configuration capped so the whole fits."""
-    sizes = args.benchmark_sizes.split(",") if args.benchmark_sizes else [None, None]  # the recipe's crop, 256x512
-    configurations = len(sizes) * len(args.benchmark_batch_sizes.split(",")) + 1  # + the op counts
+    sizes = len(args.benchmark_sizes.split(",")) if args.benchmark_sizes else 2  # its own: the recipe's crop, 256x512
+    configurations = sizes * len(args.benchmark_batch_sizes.split(",")) + 1  # + the op counts
     command = [sys.executable, str(REPO / "benchmarks" / "train_throughput.py"), "--device", args.device]
     command += ["--batch-sizes", args.benchmark_batch_sizes, "--steps", "10", "--output-dir", str(out / "throughput")]
     command += ["--timeout", f"{args.benchmark_minutes * 60 / configurations:.0f}"]

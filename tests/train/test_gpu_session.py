@@ -48,16 +48,14 @@ def test_trains_for_the_time_given_with_checkpoints_by_the_minute(session, tmp_p
 
 def test_a_resumed_state_whose_unlabeled_folder_is_elsewhere_trains_on_rendered_scenes(tmp_path, capsys):
     """What a GPU machine meets: the committed state names ../shared/data/unlabeled, absent there."""
-    import torch
-
     from rtstereo.cli import main
+    from rtstereo.models.checkpoint import save_checkpoint
     from rtstereo.train.loop import build_network
 
-    module, _, _ = build_network("rtnet", {"max_disp": 32})
+    module, _, settings = build_network("rtnet", {"max_disp": 32})
     config = {"unlabeled": str(tmp_path / "not-here"), "unlabeled_per_batch": 1, "batch_size": 2}
     config.update(settings={"max_disp": 32}, data_max_disp=32)
-    state = {"format": "rtstereo-checkpoint", "version": 1, "model": "rtnet", "settings": {"max_disp": 32}}
-    torch.save({**state, "state_dict": module.state_dict(), "step": 3, "config": config}, tmp_path / "state.pt")
+    save_checkpoint(tmp_path / "state.pt", "rtnet", settings, module.state_dict(), step=3, config=config)
     common = ["train", "--resume", str(tmp_path / "state.pt"), "--device", "cpu", "--crop", "32x64", "--steps", "4"]
     common += ["--val-size", "1", "--val-every", "100", "--batch-size", "2"]
     assert main([*common, "-o", str(tmp_path / "a")]) == 2

@@ -112,8 +112,9 @@ def prepare_check(left: np.ndarray, right: np.ndarray, holes: HolePreparation) -
     # the sampling grid of the photometric cost: columns (1, W), rows (H, W)
     images = (greys[0], derivatives[0], greys[1], derivatives[1], zero_mean, holes.cost.cols, holes.cost.rows)
     sgbm = np.where(np.isfinite(holes.fill), holes.fill, np.float32(0.0)).astype(np.float32)
-    confident = np.isfinite(holes.confident)
-    share = cv2.blur(confident.astype(np.float32), window)
+    confident = ~holes.holes
+    confident_share = confident.astype(np.float32)
+    share = cv2.blur(confident_share, window)
     values = np.where(confident, holes.confident, np.float32(0.0)).astype(np.float32)
     some = np.maximum(share, np.float32(1e-6))
     mean = cv2.blur(values, window) / some
@@ -125,7 +126,7 @@ def prepare_check(left: np.ndarray, right: np.ndarray, holes: HolePreparation) -
         sgbm_match=_matching(images, sgbm, window),
         brightness=left_mean * np.float32(1.0 / 255.0),
         share=share,
-        share_wide=cv2.blur(confident.astype(np.float32), (WIDE_WINDOW_PX, WIDE_WINDOW_PX)),
+        share_wide=cv2.blur(confident_share, (WIDE_WINDOW_PX, WIDE_WINDOW_PX)),
         confident_mean=mean,
         confident_spread=spread,
     )
