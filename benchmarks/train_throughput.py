@@ -10,8 +10,8 @@ size, on ``--device cpu`` or ``cuda``, it measures in pairs per second:
   the recipe's network and precision ``auto``;
 - **end to end**: ``rtstereo.train.train`` itself (rendering, augmenting, stepping, logging), timed
   between two of its log lines, after as many warm-up steps as timed ones; for the current code also
-  without the background batch thread (``--no-prefetch``) and, with ``--compile``, under
-  ``torch.compile`` (the step alone too);
+  with the background batch thread switched the other way from its default (``--prefetch`` on a CPU,
+  ``--no-prefetch`` on a GPU) and, with ``--compile``, under ``torch.compile`` (the step alone too);
 - **ops per render**: tensor operations launched by one ``render_batch`` call at 128x256 for batch 1
   and 16 (``torch.profiler`` events whose name starts with ``aten::``, nested ones included,
   profiled with one torch thread so that the renderer runs on the calling thread).
@@ -53,6 +53,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "train_throughput"
 FIGURES = ("render", "augment", "step", "end_to_end")
+VARIANT_FIGURES = ("end_to_end_prefetch", "end_to_end_no_prefetch", "step_compiled", "end_to_end_compiled")
 
 
 # ------------------------------------------------------------------------------ the worker side
@@ -300,7 +301,11 @@ def worker(job: dict) -> dict:
     if "end_to_end" in figures:
         out["end_to_end"] = _attempt(lambda: measure_end_to_end(job, device))
         if job.get("variants"):  # the current code's switches, one at a time
-            out["end_to_end_no_prefetch"] = _attempt(lambda: measure_end_to_end(job, device, prefetch=False))
+            # The batch thread the other way from its default (rtstereo.train.prefetch.prefetch_wanted).
+            if device.startswith("cuda"):
+                out["end_to_end_no_prefetch"] = _attempt(lambda: measure_end_to_end(job, device, prefetch=False))
+            else:
+                out["end_to_end_prefetch"] = _attempt(lambda: measure_end_to_end(job, device, prefetch=True))
     return out
 
 
@@ -414,7 +419,7 @@ def markdown(report: dict) -> str:
     header = "| size | batch | figure | new |" + (f" {old_label} | new / old |" if old_label else "")
     lines += [header, "|---" * (header.count("|") - 1) + "|"]
     for row in report["rows"]:
-        for figure in (*FIGURES, "end_to_end_no_prefetch", "step_compiled", "end_to_end_compiled"):
+        for figure in (*FIGURES, *VARIANT_FIGURES):
             if figure not in row["new"] and figure not in row.get("old", {}):
                 continue
             new = row["new"].get(figure, "-")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import threading
 
 import cv2
 import numpy as np
@@ -135,6 +136,26 @@ def test_ctrl_c_or_a_crash_saves_the_state_and_reraises(tmp_path, monkeypatch, e
     end = records(tmp_path, "end")[-1]
     assert end["interrupted"] is True and end["step"] == 2 and end["reason"] == error.__name__
     assert (tmp_path / "curve.png").is_file()
+
+
+@pytest.mark.parametrize("prefetch", [None, True])
+def test_batches_are_made_ahead_on_a_cpu_only_when_asked(tmp_path, monkeypatch, prefetch):
+    """On a CPU the batch thread competes with the step for the cores (rtstereo.train.prefetch): by
+    default there is none; asked for, every batch is made on it."""
+    makers: list[str] = []
+    stream_batch = loop._Run.batch
+
+    def batch(self, step):
+        makers.append(threading.current_thread().name)
+        return stream_batch(self, step)
+
+    monkeypatch.setattr(loop._Run, "batch", batch)
+    lines: list[str] = []
+    train(tiny_config(tmp_path, prefetch=prefetch), echo=lines.append)
+    ahead = prefetch is True
+    assert len(makers) == 3 and all(name.startswith("rtstereo-prefetch") == ahead for name in makers), makers
+    assert records(tmp_path, "start")[0]["prefetch"] is ahead
+    assert ("batches made ahead" in lines[0]) is ahead, lines[0]
 
 
 def test_bf16_autocast_runs_on_cpu(tmp_path):
@@ -363,6 +384,7 @@ def test_unknown_option_suggests_the_close_one():
         ({"settings": 192}, "'settings'"),
         ({"init": "a.pt", "resume": "b.pt"}, "not both"),
         ({"loss_region": "visible"}, "'loss_region'"),
+        ({"prefetch": "yes"}, "'prefetch'"),
     ],
 )
 def test_bad_option_values_are_refused(values, message):

@@ -59,7 +59,10 @@ def register(subparsers) -> None:
     run.add_argument(
         "--prefetch",
         action=argparse.BooleanOptionalAction,
-        help="make the next batch in a background thread while a step trains (default: on)",
+        help=(
+            "make the next batch in a background thread while a step trains (default: on CUDA devices; off on "
+            "CPUs, where the batch and the step share the cores: 5-12 %% slower on 2 cores)"
+        ),
     )
     data = parser.add_argument_group("data")
     data.add_argument("--data", help="dataset folder with ground truth to train on (default: synthetic scenes)")

@@ -74,7 +74,8 @@ class TrainConfig:
             their batch-norm statistics stay as loaded; the rest trains.
         compile: run the network through ``torch.compile`` (slow to start; see the README for what
             it gains on a CPU and a GPU).
-        prefetch: make the next batch in a background thread while a step trains.
+        prefetch: make the next batch in a background thread while a step trains (``None``: on CUDA
+            devices only; see :func:`~rtstereo.train.prefetch.prefetch_wanted`).
     """
 
     out_dir: str = "runs/rtnet"
@@ -111,7 +112,7 @@ class TrainConfig:
     log_every: int = 50
     freeze: tuple[str, ...] = ()
     compile: bool = False
-    prefetch: bool = True
+    prefetch: bool | None = None
 
     def __post_init__(self) -> None:
         # Normalise types coming from JSON/YAML (lists) so that equal configs compare equal.
@@ -140,9 +141,10 @@ class TrainConfig:
             raise InputError(
                 f"training config 'data_max_disp': expected pixels > 0 (or null), got {self.data_max_disp!r}"
             )
-        for name in ("compile", "prefetch"):
-            if not isinstance(getattr(self, name), bool):
-                raise InputError(f"training config '{name}': expected true or false, got {getattr(self, name)!r}")
+        if not isinstance(self.compile, bool):
+            raise InputError(f"training config 'compile': expected true or false, got {self.compile!r}")
+        if self.prefetch is not None and not isinstance(self.prefetch, bool):
+            raise InputError(f"training config 'prefetch': expected true, false or null (auto), got {self.prefetch!r}")
         if not self.lr > 0:
             raise InputError(f"training config 'lr': expected a learning rate > 0, got {self.lr!r}")
         if self.precision not in PRECISIONS:

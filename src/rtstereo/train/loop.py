@@ -45,7 +45,7 @@ from .augment import augment_batch
 from .config import TrainConfig
 from .distributed import global_batch_index, ranks_from_environment, training_device
 from .losses import batch_errors, summarize_errors, training_mask
-from .prefetch import Prefetcher
+from .prefetch import Prefetcher, prefetch_wanted
 from .step import TrainStep, learning_rate, make_optimizer
 
 Batch = dict[str, torch.Tensor]
@@ -416,6 +416,7 @@ class _Run:
         self.echo = echo if self.ranks.writer else _quiet
         self.device = resolve_device(training_device(config.device, self.ranks))
         self.dtype = autocast_dtype(config.precision, self.device)
+        self.prefetch = prefetch_wanted(config.prefetch, self.device)  # batches made ahead
         if config.threads and self.device.type == "cpu":
             torch.set_num_threads(config.threads)
         distributed.start(self.ranks, self.device)
@@ -518,7 +519,7 @@ class _Run:
         self.announce()
         last_metrics = self.validate() if self.step == 0 else {}  # the starting network's score: the baseline
         window = _Window(self.step)
-        batches = Prefetcher(self.batch, config.steps - 1, self.device) if config.prefetch else self.batch
+        batches = Prefetcher(self.batch, config.steps - 1, self.device) if self.prefetch else self.batch
         clock = _Clock(config)
         try:
             while self.step < config.steps:
@@ -571,6 +572,7 @@ class _Run:
                 "parameters": parameters,
                 "device": str(self.device),
                 "precision": precision,
+                "prefetch": self.prefetch,
                 "world_size": world,
                 "data": self.stream.describe(),
                 "config": c.to_dict(),
@@ -578,9 +580,10 @@ class _Run:
         )
         processes = f" x {world} processes ({world * c.batch_size} pairs per step)" if world > 1 else ""
         compiled = ", compiled" if c.compile else ""
+        ahead = ", batches made ahead" if self.prefetch else ""
         self.echo(
             f"training {c.model} {c.settings} ({parameters / 1e6:.2f} M parameters) on {self.device}{processes} "
-            f"({precision}{compiled}), {self.stream.describe()}, steps {self.step} -> {c.steps}, run folder "
+            f"({precision}{compiled}{ahead}), {self.stream.describe()}, steps {self.step} -> {c.steps}, run folder "
             f"{self.files.folder}"
         )
 

@@ -2,9 +2,9 @@
 
 Rendering and augmenting batch ``s + 1`` overlaps step ``s``: on a GPU the thread issues its work on
 a side CUDA stream, so it runs beside the training kernels instead of queueing behind them; on a CPU
-the renderer's many small operations (Python-bound, the GIL released inside each) fill the gaps of
-the training step's large ones. Batch ``s`` is still a function of ``s`` alone: the thread only
-changes when it is made, never what it holds.
+the renderer and the step compete for the same cores, and by default batches are made ahead on GPUs
+only (:func:`prefetch_wanted`). Batch ``s`` is still a function of ``s`` alone: the thread only changes
+when it is made, never what it holds.
 """
 
 from __future__ import annotations
@@ -15,6 +15,23 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import torch
 
 Batch = dict[str, torch.Tensor]
+
+
+def prefetch_wanted(setting: bool | None, device: torch.device) -> bool:
+    """Whether a run makes its batches ahead: ``setting`` when it is given, else on CUDA devices only.
+
+    On a CPU the background batch and the step share the cores, and the renderer, which renders the
+    parts of a batch on threads of their own at one torch thread each, lowers torch's thread count for
+    the whole process while it runs (it is process-wide), so the step runs on one thread meanwhile. On
+    this project's 2-core CPU the whole loop ran at 13.6 pairs/s with batches made ahead against 15.5
+    without at 160x320, 6.04 against 6.36 at 256x512 (batch 8, 2 threads; medians of 6 and 4 alternated
+    runs, ``benchmarks/train_prefetch_ab.py``, session 17).
+
+    Examples:
+        >>> prefetch_wanted(None, torch.device("cpu")), prefetch_wanted(True, torch.device("cpu"))
+        (False, True)
+    """
+    return setting if setting is not None else device.type == "cuda"
 
 
 class Prefetcher:

@@ -1,0 +1,82 @@
+"""The training-throughput benchmarks (benchmarks/train_throughput.py, train_prefetch_ab.py) at a tiny size:
+what they measure and write, not how fast (speed targets live in the benchmarks' own runs)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+RECIPE = BENCHMARKS.parent / "training" / "default.yaml"
+
+
+def _script(name: str):
+    """``benchmarks/<name>.py`` as a module (the scripts import their neighbours by name)."""
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location(f"{name}_under_test", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _tiny_job(script) -> dict:
+    recipe = script.read_recipe(str(RECIPE))
+    recipe["settings"] = {**recipe["settings"], "max_disp": 32}  # the figures' plumbing, not their speed
+    return {
+        "recipe": recipe,
+        "size": [32, 64],
+        "batch": 1,
+        "threads": 1,
+        "steps": 2,
+        "warmup": 1,
+        "device": "cpu",
+        "figures": ["end_to_end"],
+        "variants": True,
+        "scene_max_disp": 32.0,
+    }
+
+
+def test_throughput_measures_the_loop_with_the_batch_thread_the_other_way_from_its_default():
+    script = _script("train_throughput")
+    out = script.worker(_tiny_job(script))
+    assert set(out) == {"end_to_end", "end_to_end_prefetch"}, out  # on a CPU the default makes no batch ahead
+    for figure in out.values():
+        assert isinstance(figure, dict) and figure["wall"] > 0, out
+    machine = {"gpu": None, "cpu": "test CPU", "date": "today", "commit": "abc", "versions": {}, "cpu_count": 2}
+    report = {"device": "cpu", "machine": machine, "threads": 1, "recipe": "r.yaml", "steps": 2}
+    report["rows"] = [{"size": [32, 64], "batch": 1, "new": out}]
+    assert "| 32x64 | 1 | end to end prefetch |" in script.markdown(report)
+
+
+def test_prefetch_ab_alternates_the_two_settings_and_writes_its_tables(tmp_path):
+    script = _script("train_prefetch_ab")
+    argv = [
+        "--size",
+        "32x64",
+        "--batch-size",
+        "1",
+        "--rounds",
+        "2",
+        "--steps",
+        "2",
+        "--warmup",
+        "1",
+        "--threads",
+        "1",
+        "--output-dir",
+        str(tmp_path),
+    ]
+    script.train_throughput.read_recipe = lambda path, read=script.train_throughput.read_recipe: {
+        **read(path),
+        "settings": {**read(path)["settings"], "max_disp": 32},
+    }
+    assert script.main(argv) == 0
+    (report_file,) = tmp_path.glob("prefetch_ab_cpu_32x64_*.json")
+    report = json.loads(report_file.read_text())
+    assert [(run["round"], run["prefetch"]) for run in report["runs"]] == [(0, True), (0, False), (1, False), (1, True)]
+    assert set(report["median_pairs_per_s"]) == {"prefetch", "no_prefetch"}
+    assert 0 <= report["rounds_prefetch_faster"] <= 2
+    assert "| on |" in report_file.with_suffix(".md").read_text()
