@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import rtstereo
+import rtstereo.runtime.hybrid as hybrid_module
 from rtstereo.cli import main
 from rtstereo.cli.eval import _is_classical
 from rtstereo.io.images import read_image
@@ -78,6 +79,7 @@ def test_settings_and_post_processing_switches_reach_their_part():
         "hole_choice": True,
         "choose_by": rtstereo.get_spec("hybrid").defaults["choose_by"],
         "check_confident": rtstereo.get_spec("hybrid").defaults["check_confident"],
+        "median": rtstereo.get_spec("hybrid").defaults["median"],
         "network": "rtnet-guided",
     }
     assert hybrid.network.refine_edges is False and hybrid.refine_edges is False
@@ -87,6 +89,19 @@ def test_settings_and_post_processing_switches_reach_their_part():
     assert {"sgbm", "fusion", "total", "inference"} <= set(result.timings_ms)
     with pytest.raises(rtstereo.errors.InputError, match="has no setting"):
         rtstereo.load("hybrid", iters=3)
+
+
+def test_the_final_median_smooths_the_fused_map_and_refuses_other_sizes(monkeypatch):
+    left, right = shifted_pair(8, (96, 160))
+    plain, smoothed = (rtstereo.load("hybrid", max_disp=32, median=size) for size in (0, 5))
+    spike = np.full((96, 160), 8.0, np.float32)
+    spike[40, 80] = 30.0  # an isolated wrong value, as SGBM's confident matches sometimes hold
+    monkeypatch.setattr(hybrid_module, "check_confident", lambda fused, *args, **kwargs: spike)
+    assert plain.predict(left, right).disparity_px[40, 80] == 30.0
+    result = smoothed.predict(left, right)
+    assert result.disparity_px[40, 80] == 8.0 and result.settings["median"] == 5
+    with pytest.raises(rtstereo.errors.InputError, match="'median' must be one of 0, 3, 5"):
+        rtstereo.load("hybrid", median=7)
 
 
 def test_a_pair_over_the_memory_budget_runs_smaller_with_a_warning(monkeypatch):

@@ -248,6 +248,7 @@ register(
             "hole_choice": True,
             "choose_by": "learned",
             "check_confident": True,
+            "median": 0,
             "network": GUIDED_NETWORK,
         },
         setting_help={
@@ -268,6 +269,8 @@ register(
             "check_confident": "where the network differs by more than 1 px from a confident SGBM match, take the "
             "network's value if a second small perceptron fit on rendered scenes is fairly sure it is the right one "
             "(rtstereo.runtime.confident_check)",
+            "median": "size of a median filter over the final map, pixels: 0 (off), 3 or 5 (pixels next to an "
+            "invalid one are kept)",
         },
         size_divisor=32,
         licence="MIT (this project) + Apache-2.0 (OpenCV)",

@@ -50,6 +50,9 @@ from .memory import BUDGET_ENV as MEMORY_BUDGET_ENV
 from .memory import plan_network_size
 from .predictor import Predictor, ResizeWarning
 from .providers import default_threads
+from .refine import median_valid
+
+MEDIAN_SIZES = (0, 3, 5)  # the final median's sizes (OpenCV's median of float maps takes 3 and 5)
 
 
 def network_threads(requested: Any) -> int:
@@ -112,13 +115,20 @@ class HybridPredictor:
             ``hole_choice`` (see :func:`~rtstereo.runtime.hole_choice.choose_in_holes`; without it the network
             fills every hole), ``choose_by`` (``"learned"`` or ``"cost"``), ``check_confident`` (see
             :func:`~rtstereo.runtime.confident_check.check_confident`),
-            ``network`` (the name or file the network was loaded from, as results record it).
+            ``median`` (a median filter of that size over the final map, 0 = off; pixels next to an
+            invalid one are kept), ``network`` (the name or file the network was loaded from, as results
+            record it).
         network: the predictor of the network it runs.
     """
 
     def __init__(self, spec: ModelSpec, settings: dict[str, Any], network: Predictor):
         self.spec = spec
         self.settings = dict(settings)
+        if self.settings["median"] not in MEDIAN_SIZES:
+            raise InputError(
+                f"{spec.name}: setting 'median' must be one of {', '.join(map(str, MEDIAN_SIZES))} (pixels; 0 = off), "
+                f"got {self.settings['median']!r}"
+            )
         if self.settings["choose_by"] not in HOLE_CHOICES:
             raise InputError(
                 f"{spec.name}: setting 'choose_by' must be one of {', '.join(HOLE_CHOICES)}, "
@@ -254,6 +264,8 @@ class HybridPredictor:
             fused = np.where(np.isfinite(confident), confident, result.disparity_px).astype(np.float32)
         if self.settings["check_confident"]:
             fused = check_confident(fused, result.disparity_px, prepared[1], search_px, maps=maps)
+        if self.settings["median"]:
+            fused = median_valid(fused, self.settings["median"])
         t2 = time.perf_counter()
         timings = {
             **result.timings_ms,
