@@ -98,6 +98,19 @@ def test_classical_on_torch_backend_is_refused():
         rtstereo.load("sgbm", backend="torch")
 
 
+@pytest.mark.parametrize(
+    ("model", "backend", "names"),
+    [
+        ("rtnet-v5", "torch", "model 'rtnet-v5' is an ONNX file"),
+        ("default", "opencv", "the hybrid's network 'rtnet-guided' is an ONNX file"),
+    ],
+)
+def test_an_onnx_model_on_another_backend_is_refused_not_ignored(model, backend, names):
+    with pytest.raises(rtstereo.InputError, match=names):
+        rtstereo.load(model, backend=backend)
+    assert rtstereo.load(model, backend="onnxruntime").backend.name == "onnxruntime"
+
+
 def test_sgbm_path_does_not_import_torch(textured_pair):
     import subprocess
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import warnings
 
 import cv2
@@ -288,6 +289,34 @@ def test_accuracy_rows_and_the_quality_vs_speed_plot(tiny_dataset, tmp_path):
     assert sorted(p.name for p in written) == ["bench.json", "bench.md", "bench.png"]
     assert (tmp_path / "out" / "bench.png").stat().st_size > 1000
     assert "D1 %" in (tmp_path / "out" / "bench.md").read_text()
+
+
+def test_without_matplotlib_the_tables_are_written_and_a_note_says_why_there_is_no_plot(
+    tiny_dataset, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    code = main(
+        [
+            "bench",
+            "sgbm",
+            "--sizes",
+            "24x48",
+            "--max-disp",
+            "16",
+            "--warmup",
+            "1",
+            "--runs",
+            "1",
+            "--data",
+            str(tiny_dataset),
+            "-o",
+            str(tmp_path / "out"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["bench.json", "bench.md"]
+    assert "no bench.png" in err and "pip install 'rtstereo[viz]'" in err
 
 
 # --- feature: outputs --------------------------------------------------------------------------------------

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+import rtstereo.models as rtstereo_models
 from rtstereo.cli import main
 from rtstereo.io import read_disparity
 from rtstereo.models import PACKAGED_NETWORK
@@ -44,6 +46,18 @@ def test_predict_to_folder_writes_default_set(capsys, tmp_path, pair_files):
     assert set(sidecar["timings_ms"]) >= {"inference", "total"}
     png, pfm = read_disparity(tmp_path / "out" / "l.png"), read_disparity(tmp_path / "out" / "l.pfm")
     np.testing.assert_allclose(png, pfm, atol=1 / 512, equal_nan=True)
+
+
+def test_threads_reach_onnx_runtime_and_opencv(capsys, tmp_path, pair_files, monkeypatch):
+    monkeypatch.delenv("RTSTEREO_THREADS", raising=False)  # restored after the test, as OpenCV's count below
+    before = cv2.getNumThreads()
+    try:
+        lp, rp = pair_files
+        code, out, err = run_cli(capsys, "predict", lp, rp, "-o", tmp_path / "out", "--threads", "1")
+        assert code == 0, err
+        assert os.environ["RTSTEREO_THREADS"] == "1" and cv2.getNumThreads() == 1
+    finally:
+        cv2.setNumThreads(before)
 
 
 @pytest.mark.parametrize("suffix", [".pfm", ".png", ".npy"])
@@ -165,6 +179,8 @@ def test_predict_example_pair_with_default_is_the_hybrid(capsys, tmp_path):
         (["eval", "--model", "sgbm", "{tmp}/absent"], "dataset folder not found"),
         (["compare", "{left}", "{tmp}/absent.png"], "file not found"),
         (["models", "gwcnet"], "Did you mean"),
+        (["predict", "{left}", "{right}", "--threads", "0"], "--threads must be a whole number >= 1"),
+        (["predict", "{left}", "{right}", "--model", "sgbm", "--set", "refine_edge=1"], "did you mean refine_edges?"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, pair_files, argv, message):
@@ -226,6 +242,20 @@ def test_models_lists_and_describes(capsys):
     assert code == 0 and out.startswith(f"{PACKAGED_NETWORK}: ")
     code, out, _ = run_cli(capsys, "models", "crestereo")
     assert "two_pass" in out and "raw255" in out
+
+
+def test_models_describes_an_exported_file_from_its_own_metadata(capsys, tmp_path):
+    from rtstereo.runtime.onnx import packaged_path
+
+    guided = packaged_path(rtstereo_models.get_spec("rtnet-guided"))
+    code, out, err = run_cli(capsys, "models", guided)
+    assert code == 0, err
+    assert out.startswith(f"{guided}: an rtstereo export of rtnet (fp32, role single)")
+    assert "guided: SGBM's confident matches" in out and "max_disp = 192" in out
+    (tmp_path / "bad.onnx").write_text("not a model")
+    for path, message in ((tmp_path / "absent.onnx", "file not found"), (tmp_path / "bad.onnx", "not an ONNX model")):
+        code, _, err = run_cli(capsys, "models", path)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
 def test_help_lists_every_verb(capsys):

@@ -70,6 +70,7 @@ def _load(
     if is_onnx_file(model):
         from .runtime.onnx import load_onnx
 
+        _onnx_only(model, backend)
         return load_onnx(model, device=device, precision=precision, settings=overrides)
     if path.suffix and path.is_file():
         return _load_self_describing(path, backend, device, precision, overrides)
@@ -95,6 +96,11 @@ def _load(
         if kind in ("classical", "hybrid"):
             raise InputError(f"the hybrid's network must be a network, not '{name}' ({kind})")
         asked = dict(runtime)
+        if (is_onnx_file(name) or kind == "onnx") and backend not in (None, "onnxruntime"):
+            raise InputError(
+                f"the hybrid's network '{name}' is an ONNX file and runs only on the onnxruntime backend, not "
+                f"'{backend}' (--set network=CHECKPOINT.pt runs a PyTorch network in the hybrid)"
+            )
         if is_onnx_file(name) or kind == "onnx" or backend == "onnxruntime":
             if device == "cpu":  # SGBM runs beside the network on one thread of its own
                 runtime["threads"] = network_threads(runtime.get("threads"))
@@ -108,8 +114,19 @@ def _load(
     if spec.kind == "onnx":
         from .runtime.onnx import load_packaged
 
+        _onnx_only(spec.name, backend)
         return load_packaged(spec, device=device, precision=precision, settings={**resolved, **runtime})
     return _load_network(spec, resolved, weights, backend or "torch", device, precision, runtime)
+
+
+def _onnx_only(model: str, backend: str | None) -> None:
+    """An ONNX model (a packaged network or an exported file) runs on ONNX Runtime: another backend asked
+    for is refused rather than ignored."""
+    if backend not in (None, "onnxruntime"):
+        raise InputError(
+            f"model '{model}' is an ONNX file and runs only on the onnxruntime backend, not '{backend}' "
+            "(to run a network in PyTorch, give its rtstereo checkpoint as --model)"
+        )
 
 
 def _backend_options(overrides: dict[str, Any], backend: str | None) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .errors import InputError, OutputError, RtStereoError
+from .errors import InputError, MissingDependencyError, OutputError, RtStereoError
 from .io.atomic import atomic_path
 from .models import get_spec, is_onnx_file, resolve_alias
 from .models.registry import ModelSpec
@@ -228,7 +228,8 @@ class BenchReport:
         )
 
     def save(self, folder: str | Path, stem: str = "bench") -> list[Path]:
-        """Write ``<stem>.json``, ``<stem>.md`` and, with accuracy, ``<stem>.png`` into ``folder``."""
+        """Write ``<stem>.json``, ``<stem>.md`` and, with accuracy, ``<stem>.png`` into ``folder``
+        (without matplotlib the plot is left out and :attr:`notes` says so; the tables are written)."""
         folder = Path(folder)
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -242,7 +243,10 @@ class BenchReport:
             raise OutputError(f"cannot write benchmark results to {folder}: {exc}") from None
         written = [json_path, md_path]
         if any(r.accuracy for r in self.rows):
-            written.append(self.plot(folder / f"{stem}.png"))
+            try:
+                written.append(self.plot(folder / f"{stem}.png"))
+            except MissingDependencyError as exc:  # the figures are in the tables already
+                self.notes.append(f"no {stem}.png: {exc}")
         return written
 
     def plot(self, path: str | Path) -> Path:

@@ -79,7 +79,8 @@ class RectificationCheck:
         if self.median_dx_px < -1.0:
             return (
                 f"left and right look swapped: matched features lie {-self.median_dx_px:.1f} px further "
-                "right in the left image than in the right one; swap the two inputs"
+                "left in the left image than in the right one (a left view sees them further right); swap "
+                "the two inputs"
             )
         if self.misalignment_px > max_misalignment_px:
             return (

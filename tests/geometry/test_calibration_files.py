@@ -138,6 +138,9 @@ def test_opencv_length_unit_entry_is_honoured(tmp_path):
     matrices["P2"][0, 3] *= 1000
     path = write_opencv(tmp_path / "unit.yaml", matrices, 640, 480, length_unit="mm")
     assert read_calibration(path).baseline_m == pytest.approx(0.1234)
+    assert read_calibration(path, length_unit="mm").baseline_m == pytest.approx(0.1234)  # the same unit: fine
+    with pytest.raises(InputError, match=r"says its lengths are in mm \(length_unit\), but m was given"):
+        read_calibration(path, length_unit="m")
     bad = write_opencv(tmp_path / "bad.yaml", matrices, 640, 480, length_unit="furlong")
     with pytest.raises(InputError, match="unknown length_unit 'furlong'"):
         read_calibration(bad)

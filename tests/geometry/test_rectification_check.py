@@ -77,6 +77,7 @@ def test_swapped_inputs_are_reported(pairs):
     check = check_rectification(right, left)
     assert check.median_dx_px < -5
     assert "swapped" in check.warning()
+    assert "further left in the left image than in the right one" in check.warning()  # as swapped views are
 
 
 def test_textureless_pairs_are_inconclusive():

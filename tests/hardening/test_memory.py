@@ -75,7 +75,7 @@ def test_plan_refuses_in_one_line_with_what_to_do(args, why):
         plan_network_size("sgbm", "classical", args.pop("max_disp_px", 64), budget=Budget(300 << 20, "test"), **args)
     message = str(info.value)
     height, width = args["input_hw"]
-    assert message.startswith(f"sgbm on a {width}x{height} pair needs about "), why
+    assert message.startswith(f"sgbm on a {width}x{height} (WxH) pair needs about "), why
     assert "more than the 300 MB budget (test)" in message and "resize the images" in message
     assert "--max-disp" in message and "RTSTEREO_MEMORY_BUDGET" in message and "\n" not in message
 
@@ -88,7 +88,7 @@ def test_a_large_pair_over_a_small_budget_stops_at_once(capsys, monkeypatch, lar
     err = capsys.readouterr().err
     assert code == 2 and elapsed_s < 5
     assert err == (
-        "rtstereo predict: error: sgbm on a 1800x1200 pair needs about 115 MB, more than the 40 MB budget "
+        "rtstereo predict: error: sgbm on a 1800x1200 (WxH) pair needs about 115 MB, more than the 40 MB budget "
         "(RTSTEREO_MEMORY_BUDGET=40M): resize the images (e.g. to 900x600), lower --max-disp, or set "
         "RTSTEREO_MEMORY_BUDGET if the machine has more memory\n"
     )

@@ -264,8 +264,8 @@ def refuse_unrectified(pairs: list) -> None:
     if swapped and 2 * len(swapped) > len(judged):
         name, check = swapped[0]
         raise InputError(
-            f"left and right look swapped (pair {name}: features lie {-check.median_dx_px:.1f} px further right in "
-            "the left image); give the left images first"
+            f"left and right look swapped (pair {name}: features lie {-check.median_dx_px:.1f} px further left in "
+            "the left image than in the right one); give the left images first"
         )
     if off and 2 * len(off) > len(judged):
         name, check = off[0]

@@ -147,14 +147,14 @@ def run(args: argparse.Namespace) -> int:
         data=args.data,
         baseline=args.baseline,
         random_weights=args.random_weights,
-        progress=lambda label: print(f"bench: {label}", file=sys.stderr),
+        progress=lambda label: print(f"rtstereo bench: {label}", file=sys.stderr),
     )
     print(report.table())
-    for note in report.notes:
-        print(f"note: {note}", file=sys.stderr)
     if args.output:
         written = report.save(Path(args.output))
         print(f"written: {', '.join(map(str, written))}")
     else:
         print("nothing written (give -o DIR for bench.json and bench.md)")
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
     return 0

@@ -63,8 +63,8 @@ def run(args: argparse.Namespace) -> int:
             f"--left gives {len(lefts)} images and --right gives {len(rights)}: pairs are matched by "
             "sorted name, so both need the same number"
         )
-    say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
-    say(f"detecting the {board.kind} in {len(lefts)} pair(s)...")
+    if not args.quiet:
+        print(f"rtstereo calibrate: detecting the {board.kind} in {len(lefts)} pair(s)...", file=sys.stderr)
     names = [Path(p).name for p in lefts]
     result = calibrate_stereo(
         [read_image(p) for p in lefts],

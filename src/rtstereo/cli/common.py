@@ -8,6 +8,7 @@ from typing import Any
 from ..api import BACKENDS, load
 from ..errors import InputError
 from ..runtime.predictor import Predictor
+from ..runtime.providers import limit_threads
 
 
 def parse_size_hw(text: str, option: str = "--size", minimum_px: int = 8) -> tuple[int, int]:
@@ -30,8 +31,8 @@ def parse_size_hw(text: str, option: str = "--size", minimum_px: int = 8) -> tup
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
-    """``--model``, ``--weights``, ``--backend``, ``--device``, ``--precision``, ``--max-disp``,
-    ``--iters`` and ``--set key=value``."""
+    """``--model``, ``--weights``, ``--backend``, ``--device``, ``--precision``, ``--threads``,
+    ``--max-disp``, ``--iters`` and ``--set key=value``."""
     group = parser.add_argument_group("model")
     group.add_argument(
         "--model",
@@ -48,6 +49,11 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
         default="fp32",
         choices=("fp32", "fp16", "bf16"),
         help="numeric precision of the network (default: %(default)s)",
+    )
+    group.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads of ONNX Runtime, OpenCV and PyTorch (default: $RTSTEREO_THREADS, else each library's own)",
     )
     add_setting_args(group)
 
@@ -111,7 +117,9 @@ def _check_positive(value: Any, option: str) -> None:
 def predictor_from_args(args: argparse.Namespace, **overrides: Any) -> Predictor:
     """Build the predictor the model options describe; ``overrides`` replace settings."""
     settings = {**settings_from_args(args), **overrides}
-    return load(
+    threads = getattr(args, "threads", None)
+    set_cpu_threads(threads)
+    predictor = load(
         args.model,
         weights=args.weights,
         backend=args.backend,
@@ -119,3 +127,15 @@ def predictor_from_args(args: argparse.Namespace, **overrides: Any) -> Predictor
         precision=args.precision,
         settings=settings,
     )
+    set_cpu_threads(threads)  # again, for PyTorch if loading the model imported it
+    return predictor
+
+
+def set_cpu_threads(threads: int | None) -> None:
+    """``--threads N`` for this process (:func:`~rtstereo.runtime.providers.limit_threads`); ``None``
+    changes nothing."""
+    if threads is None:
+        return
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise InputError(f"--threads must be a whole number >= 1, got {threads!r}")
+    limit_threads(threads)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from ..models import DEFAULT_ALIAS, get_spec, list_models
+from ..errors import InputError
+from ..models import DEFAULT_ALIAS, get_spec, is_onnx_file, list_models
 from ..runtime.postprocess import FILL_LEFT_BORDER, REFINE_EDGES
 
 
@@ -13,14 +15,16 @@ def register(subparsers) -> None:
         "models",
         help="list the models, or show one model's settings",
         description="List every registered model, or show one model's input "
-        "contract, settings and defaults, licence and weights.",
+        "contract, settings and defaults, licence and weights; or what an exported .onnx file says about itself.",
     )
-    parser.add_argument("name", nargs="?", help="a model name to describe")
+    parser.add_argument("name", nargs="?", help="a model name, or an exported .onnx file, to describe")
     parser.add_argument("--pattern", default="*", help="shell-style filter for the list (default: all)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.name and is_onnx_file(args.name):
+        return describe_onnx(Path(args.name))
     if args.name:
         name = DEFAULT_ALIAS if args.name == "default" else args.name
         spec = get_spec(name)
@@ -64,4 +68,47 @@ def run(args: argparse.Namespace) -> int:
         spec = get_spec(name)
         print(f"{name:<{width}}  {spec.kind:<9}  {spec.summary}")
     print(f"{'default':<{width}}  alias      -> {DEFAULT_ALIAS}")
+    return 0
+
+
+def describe_onnx(path: Path) -> int:
+    """Print the contract an exported file carries (``rtstereo export`` writes it into its metadata)."""
+    from ..runtime.onnx import read_contract
+
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    import onnxruntime
+
+    try:
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ONNX Runtime's own errors: not a readable model
+        raise InputError(f"{path}: not an ONNX model ONNX Runtime can read ({type(exc).__name__})") from None
+    contract = read_contract(session, path)
+    size = (
+        f"{contract.fixed_size_hw[0]}x{contract.fixed_size_hw[1]} (HxW) only"
+        if contract.fixed_size_hw
+        else f"any, padded to a multiple of {contract.size_divisor}"
+    )
+    print(f"{path}: an rtstereo export of {contract.model} ({contract.precision}, role {contract.role})")
+    print(f"  input: {contract.normalization} normalisation, size {size}")
+    if contract.settings.get("guided"):
+        print("  guided: SGBM's confident matches are a fourth channel of its left input; alone it runs unguided")
+        print(f"  run it inside the hybrid: --model hybrid --set network={path}")
+    print("  settings (fixed in the graph):")
+    for key, value in contract.settings.items():
+        print(f"    {key} = {value!r}")
+    if contract.companion:
+        print(f"  companion (half-size pass): {contract.companion}")
+    written = ", ".join(
+        part
+        for part in (
+            f"rtstereo {contract.rtstereo_version}" if contract.rtstereo_version else "",
+            f"opset {contract.opset}" if contract.opset else "",
+            f"weights sha256 {contract.checkpoint_sha256[:12]}" if contract.checkpoint_sha256 else "",
+        )
+        if part
+    )
+    if written:
+        print(f"  written by: {written}")
+    print(f"  use it: rtstereo predict LEFT RIGHT --model {path}")
     return 0

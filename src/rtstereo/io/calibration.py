@@ -50,7 +50,8 @@ def read_calibration(
     Args:
         path: the calibration file.
         length_unit: unit of the lengths in OpenCV files (``m``, ``cm`` or ``mm``); ``None`` takes
-            the file's ``length_unit`` entry (``rtstereo calibrate`` writes one), else metres. Other
+            the file's ``length_unit`` entry (``rtstereo calibrate`` writes one), else metres; a unit
+            that contradicts the file's entry is refused. Other
             formats state their unit and ignore it.
         kitti_cameras: the KITTI cameras of the pair, ``(left, right)``: ``(0, 1)`` grey (the
             default for KITTI 2012, whose ground truth belongs to camera 0) or ``(2, 3)`` colour (the
@@ -337,7 +338,13 @@ def _checked(calibration: Calibration, source: str) -> Calibration:
 
 def _from_opencv(path: Path, length_unit: str | None) -> Calibration:
     matrices, (width, height), texts = read_opencv(path)
-    unit = length_unit or texts.get("length_unit", "m")
+    recorded = texts.get("length_unit")
+    if length_unit is not None and recorded is not None and length_unit != recorded:
+        raise InputError(
+            f"{path} says its lengths are in {recorded} (length_unit), but {length_unit} was given (--calib-unit): "
+            "leave the unit out for files that record theirs"
+        )
+    unit = length_unit or recorded or "m"
     if unit not in LENGTH_UNITS_M:
         raise InputError(f"{path}: unknown length_unit '{unit}' (expected one of: {', '.join(LENGTH_UNITS_M)})")
     metres_per_unit = LENGTH_UNITS_M[unit]

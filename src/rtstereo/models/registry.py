@@ -90,10 +90,15 @@ class ModelSpec:
             if value is None:
                 continue
             if key not in self.defaults:
+                from ..runtime.postprocess import POSTPROCESS_SETTINGS  # every model's switches (no cycle here)
+
                 known = ", ".join(sorted(self.defaults)) or "none"
-                close = difflib.get_close_matches(key, list(self.defaults), n=3)
+                close = difflib.get_close_matches(key, [*self.defaults, *POSTPROCESS_SETTINGS], n=3)
                 hint = f"; did you mean {', '.join(close)}?" if close else ""
-                raise InputError(f"model '{self.name}' has no setting '{key}' (it has: {known}){hint}")
+                raise InputError(
+                    f"model '{self.name}' has no setting '{key}' (it has: {known}; and, as every model, "
+                    f"{', '.join(POSTPROCESS_SETTINGS)}){hint}"
+                )
             settings[key] = coerce_setting(key, value, self.defaults[key])
         return settings
 

@@ -14,8 +14,8 @@ before every run:
 1. the estimate fits the budget: run as asked;
 2. it does not, and the method can run at another size (not a fixed-shape export): run at the
    largest size of the same aspect ratio, in multiples of the size divisor, whose estimate fits
-   (at least 1/8 of the input width), with the disparity scaled back to the input's pixels and a
-   warning that says so;
+   (at least 1/8 of the input width, and wider than the disparity range searched), with the
+   disparity scaled back to the input's pixels and a warning that says so;
 3. otherwise stop with one line: the size, the estimate, the budget, and what to do.
 
 The budget is ``RTSTEREO_MEMORY_BUDGET`` when set (``"2G"``, ``"512M"``, bytes), else 80 % of the
@@ -186,7 +186,7 @@ def plan_network_size(
         return reduced
     half = f"{width // 2}x{height // 2}"
     raise MemoryBudgetError(
-        f"{model} on a {width}x{height} pair needs about {format_bytes(estimate)}, more than the "
+        f"{model} on a {width}x{height} (WxH) pair needs about {format_bytes(estimate)}, more than the "
         f"{format_bytes(budget.bytes)} budget ({budget.source}): resize the images (e.g. to {half}), "
         f"lower --max-disp, or set {BUDGET_ENV} if the machine has more memory"
     )

@@ -20,6 +20,7 @@ above the tolerance it warns or, with ``parity=refuse``, refuses.
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -199,6 +200,19 @@ def default_threads() -> int | None:
     if not value.isdigit() or int(value) < 1:
         raise InputError(f"RTSTEREO_THREADS must be a whole number >= 1, got '{value}'")
     return int(value)
+
+
+def limit_threads(threads: int) -> None:
+    """Make this process's numeric libraries use ``threads`` threads: ONNX Runtime's sessions made after
+    this (through ``$RTSTEREO_THREADS``, which they and the hybrid's split between SGBM and its network
+    read), OpenCV's, and PyTorch's if it is loaded (it is never imported for this)."""
+    import cv2
+
+    os.environ["RTSTEREO_THREADS"] = str(threads)
+    cv2.setNumThreads(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
 
 
 def open_session(

@@ -16,7 +16,8 @@ from ..batch.job import PredictorOptions, failure_reason
 from ..datasets.readers import Sample
 from ..errors import EngineError, RtStereoError
 from ..eval import EvalReport, SceneResult, score_sample
-from .session import limit_threads, pool_size, ray_session
+from ..runtime.providers import limit_threads
+from .session import pool_size, ray_session
 
 
 class EvalActor:

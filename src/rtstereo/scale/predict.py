@@ -20,9 +20,10 @@ import numpy as np
 from ..batch.job import BatchJob, PredictorOptions, finish_pair, load_pair
 from ..batch.outcome import FAILED, SKIPPED, BatchSummary, PairOutcome, record_outcomes
 from ..errors import EngineError, RtStereoError
+from ..runtime.providers import limit_threads
 from ..sources.pairs import PairSource
 from ..types import StereoPair
-from .session import DECODE_CPUS, limit_threads, pool_size, ray_session
+from .session import DECODE_CPUS, pool_size, ray_session
 
 OUTCOME_COLUMNS = list(PairOutcome.__dataclass_fields__)
 IMAGE_COLUMNS = ("left_rgb", "right_rgb")

@@ -12,7 +12,6 @@ import contextlib
 import logging
 import math
 import os
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -121,14 +120,3 @@ def pool_size(cluster_cpus: float, cluster_gpus: float, workers: int | None, use
     wanted = share * ACTOR_CPU_SHARE
     actor_cpus: float = math.floor(wanted) if wanted >= 1 else round(wanted, 2)
     return PoolSize(workers=workers, threads=max(1, int(share)), cpus=actor_cpus, gpus=gpus)
-
-
-def limit_threads(threads: int) -> None:
-    """Make this process's numeric libraries use ``threads`` threads (OpenCV, ONNX Runtime, torch)."""
-    import cv2
-
-    os.environ["RTSTEREO_THREADS"] = str(threads)  # read by ONNX Runtime sessions created after this
-    cv2.setNumThreads(threads)
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.set_num_threads(threads)

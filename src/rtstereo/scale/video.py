@@ -20,9 +20,10 @@ from typing import Any
 from ..batch.job import PredictorOptions, failure_reason
 from ..batch.outcome import DONE, FAILED
 from ..errors import EngineError, InputError, RtStereoError
+from ..runtime.providers import limit_threads
 from ..sinks.video import DisparityPngSink
 from ..sources.base import FramePreparer, FrameSource
-from .session import limit_threads, pool_size, ray_session
+from .session import pool_size, ray_session
 
 RANGES_PER_WORKER = 4
 
