@@ -207,6 +207,10 @@ def test_eval_writes_json_and_markdown(capsys, tmp_path, shared):
     assert data["scenes"][0]["settings"]["max_disp"] == 16
     assert data["mean"]["bad-2"] == pytest.approx(4.8, abs=0.1)
     assert "| tsukuba |" in (tmp_path / "sgbm.md").read_text()
+    # Another form of the same model gets files of its own instead of overwriting these.
+    code, _, err = run_cli(capsys, "eval", "--model", "sgbm", "--set", "block_size=7", scene, "-o", tmp_path, "-q")
+    assert code == 0, err
+    assert (tmp_path / "sgbm_block_size=7.json").is_file() and (tmp_path / "sgbm.json").is_file()
 
 
 def test_compare_disparity_and_images(capsys, tmp_path):

@@ -179,7 +179,7 @@ def test_unknown_camera_and_misplaced_swap():
 def test_oak_without_depthai_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "depthai", None)  # as if not installed
     with pytest.raises(MissingDependencyError, match=r"pip install 'rtstereo\[camera\]'"):
-        list(open_camera("oak"))
+        open_camera("oak")  # at once, before a stream (and an adapter) starts, not at the first frame
 
 
 def depthai_or_skip():
@@ -265,7 +265,7 @@ def test_oak_stream_pairs_frames_by_sequence_number_and_reports_an_unplug():
 def test_realsense_without_pyrealsense2_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "pyrealsense2", None)
     with pytest.raises(MissingDependencyError, match=r"pip install 'rtstereo\[realsense\]'"):
-        list(open_camera("realsense"))
+        open_camera("realsense")  # at once, not at the first frame
 
 
 def realsense_or_skip():
@@ -600,6 +600,8 @@ def live_args(*argv):
 def test_oak_color_option_builds_a_colour_oak_source():
     from rtstereo.cli.live import open_live_camera
     from rtstereo.sources.oak import OakSource
+
+    depthai_or_skip()  # an OAK source needs the package as soon as it is made
 
     source = open_live_camera(live_args("--camera", "oak", "--oak-color", "--camera-size", "400x640"))
     assert isinstance(source, OakSource) and source.color and source.frame_size_wh == (640, 400)

@@ -114,6 +114,21 @@ def test_resume_continues_at_the_saved_step_and_matches_an_uninterrupted_run(tmp
         torch.testing.assert_close(resumed[key], value, atol=1e-5, rtol=1e-4, msg=key)
 
 
+def test_a_resumed_run_makes_batches_ahead_as_its_new_machine_does(tmp_path):
+    train(tiny_config(tmp_path, steps=1, prefetch=True), echo=quiet)  # as a GPU run stores it
+    last = str(tmp_path / "last.pt")
+    assert read_torch_file(last)["config"]["prefetch"] is True
+    assert resolve_config(flag_values={"resume": last}).prefetch is None  # on a CPU: none
+    assert resolve_config(flag_values={"resume": last, "prefetch": True}).prefetch is True  # the flag wins
+
+
+def test_a_setting_the_step_refuses_stops_without_suggesting_a_resume(tmp_path):
+    lines: list[str] = []
+    with pytest.raises(InputError, match="loss_weights has 3 entries but the network returns 2"):
+        train(tiny_config(tmp_path, loss_weights=[0.5, 0.7, 1.0]), echo=lines.append)
+    assert "fix the setting the error names" in lines[-1] and "--resume" not in lines[-1], lines[-1]
+
+
 def test_resume_after_the_last_step_does_nothing(tmp_path, three_steps):
     config = resolve_config(flag_values={"resume": str(three_steps[0] / "last.pt"), "out_dir": str(tmp_path)})
     summary = train(config, echo=quiet)

@@ -57,7 +57,10 @@ def register(subparsers) -> None:
     videos.add_argument("--swap", action="store_true", help="exchange left and right (cross-eye videos: right|left)")
     videos.add_argument("--start", type=int, default=0, help="first frame to use, from 0 (default: 0)")
     videos.add_argument(
-        "--every", type=int, help="use every N-th frame (default: --max-pairs frames spread over the video)"
+        "--every",
+        type=int,
+        help="use every N-th frame (default: N = the video's frames / --max-pairs, rounded up: at most --max-pairs "
+        "frames, spread over the whole video)",
     )
     videos.add_argument(
         "--max-pairs",

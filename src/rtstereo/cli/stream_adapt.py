@@ -23,7 +23,8 @@ def add_adapt_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--adapt",
         action="store_true",
-        help="adapt the network to these frames while the stream runs: a step on a background thread every "
+        help="adapt the network to these frames while the stream runs: a step in the background (a child process "
+        "by default, --adapt-worker) every "
         f"--adapt-every frames, the new weights swapped in between frames; key {FREEZE_KEY} in the window "
         "freezes/resumes (measured on rendered streams it made the maps worse: check the result, see the README)",
     )

@@ -9,7 +9,9 @@ its disparities are from the fp32 file's on one pair.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -159,18 +161,19 @@ def quantize_int8(
     with tempfile.TemporaryDirectory(prefix="rtstereo-int8-") as tmp:
         staged = Path(tmp) / "int8.onnx"
         try:
-            ort_quant.quantize_static(
-                str(source),
-                str(staged),
-                Reader(),
-                quant_format=ort_quant.QuantFormat.QDQ,
-                per_channel=True,
-                activation_type=ort_quant.QuantType.QUInt8,
-                weight_type=ort_quant.QuantType.QInt8,
-                calibrate_method=ort_quant.CalibrationMethod.MinMax,
-                op_types_to_quantize=list(QUANTIZED_OPS),
-                nodes_to_exclude=float_nodes(onnx.load(str(source))),
-            )
+            with quiet_root_logger():  # the quantizer's advice goes to the root logger, not to our users
+                ort_quant.quantize_static(
+                    str(source),
+                    str(staged),
+                    Reader(),
+                    quant_format=ort_quant.QuantFormat.QDQ,
+                    per_channel=True,
+                    activation_type=ort_quant.QuantType.QUInt8,
+                    weight_type=ort_quant.QuantType.QInt8,
+                    calibrate_method=ort_quant.CalibrationMethod.MinMax,
+                    op_types_to_quantize=list(QUANTIZED_OPS),
+                    nodes_to_exclude=float_nodes(onnx.load(str(source))),
+                )
         except Exception as exc:  # the quantizer raises many types
             raise ExportError(f"ONNX Runtime could not quantize {source}: {exc}") from exc
         proto = onnx.load(str(staged))
@@ -208,3 +211,18 @@ def _disparity(session: Any, feed: dict[str, np.ndarray]) -> np.ndarray:
         return np.asarray(session.run(None, feed)[0], dtype=np.float32)
     except Exception as exc:  # noqa: BLE001 - ONNX Runtime's errors carry the reason
         raise CheckpointError(f"ONNX Runtime could not run the model: {exc}") from exc
+
+
+@contextlib.contextmanager
+def quiet_root_logger():
+    """Hold back what libraries log to the root logger below errors (ONNX Runtime's quantizer prints its
+    advice there as ``WARNING:root:...``); the root logger is as it was afterwards."""
+    root = logging.getLogger()
+    level, silent = root.level, logging.NullHandler()  # a handler: logging.warning() then adds none of its own
+    root.addHandler(silent)
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.removeHandler(silent)
+        root.setLevel(level)

@@ -211,11 +211,12 @@ class OakSource(LiveSource):
         self._start_device = start_device or self._start_first_device
         self._streams: OakStreams | None = None
         self._rectification: HostRectification | None = None
-        self._dai: Any = None
+        # Without the package, say so now, before a stream and its outputs (an adapter) have started.
+        self._dai: Any = require("depthai", "camera", "the OAK-D camera") if start_device is None else None
         self.description = "camera oak (colour)" if color else "camera oak"
 
     def _open(self) -> None:
-        self._dai = require("depthai", "camera", "the OAK-D camera")
+        self._dai = self._dai or require("depthai", "camera", "the OAK-D camera")
         self._streams = self._start_device(self._dai)
         handler = self._streams.calibration_handler
         if self.color:

@@ -64,10 +64,14 @@ class RealSenseSource(LiveSource):
         self.frame_size_wh, self.fps = frame_size_wh, fps
         self._start_device = start_device or self._start_first_device
         self._pipeline: Any = None
+        # Without the package, say so now, before a stream and its outputs (an adapter) have started.
+        self._rs: Any = None
+        if start_device is None:
+            self._rs = require("pyrealsense2", "realsense", "the Intel RealSense camera")
         self.description = "camera realsense"
 
     def _open(self) -> None:
-        rs = require("pyrealsense2", "realsense", "the Intel RealSense camera")
+        rs = self._rs or require("pyrealsense2", "realsense", "the Intel RealSense camera")
         self._pipeline, profile = self._start_device(rs)
         left = profile.get_stream(rs.stream.infrared, 1).as_video_stream_profile()
         right = profile.get_stream(rs.stream.infrared, 2).as_video_stream_profile()

@@ -299,7 +299,8 @@ def resolve_config(
 
     Returns:
         The resolved config. When resuming, the checkpoint's own config is the base, so a resumed
-        run needs no options repeated; it writes beside the checkpoint unless ``out_dir`` is given.
+        run needs no options repeated; it writes beside the checkpoint unless ``out_dir`` is given, and
+        its ``prefetch`` follows the device again unless given.
     """
     file_values = dict(file_values or {})
     flag_values = {k: v for k, v in (flag_values or {}).items() if v is not None}
@@ -312,7 +313,8 @@ def resolve_config(
         stored_config = stored.get("config") if isinstance(stored, Mapping) else None
         if isinstance(stored_config, Mapping):
             base = config_from_dict(stored_config, source=f"config stored in {resume}")
-            # A resumed run writes beside its checkpoint, wherever the run folder has moved to.
-            base = base.replace(init=None, out_dir=str(Path(resume).parent))
+            # A resumed run writes beside its checkpoint, wherever the run folder has moved to; whether it
+            # makes batches ahead follows the machine it runs on now (a GPU's run resumed on a CPU).
+            base = base.replace(init=None, out_dir=str(Path(resume).parent), prefetch=None)
     config = config_from_dict(file_values, base, source="config file")
     return config_from_dict(flag_values, config, source="command line")

@@ -543,10 +543,13 @@ class _Run:
         except BaseException as exc:  # Ctrl-C, or a failure in the data or the model: keep the work done
             _close(batches)
             self.finish(interrupted=True, reason=type(exc).__name__)
-            self.echo(
-                f"stopped at step {self.step} ({type(exc).__name__}); state saved to {files.last} "
-                f"(continue with --resume {files.last})"
-            )
+            if isinstance(exc, InputError):  # a setting this run cannot train with: resuming would stop again
+                self.echo(f"stopped at step {self.step}; state saved to {files.last}; fix the setting the error names")
+            else:
+                self.echo(
+                    f"stopped at step {self.step} ({type(exc).__name__}); state saved to {files.last} "
+                    f"(continue with --resume {files.last})"
+                )
             raise
         _close(batches)
         self.finish(interrupted=False)
@@ -579,7 +582,7 @@ class _Run:
             }
         )
         processes = f" x {world} processes ({world * c.batch_size} pairs per step)" if world > 1 else ""
-        compiled = ", compiled" if c.compile else ""
+        compiled = ", compiled (torch.compile works while the first step runs: a minute or more)" if c.compile else ""
         ahead = ", batches made ahead" if self.prefetch else ""
         self.echo(
             f"training {c.model} {c.settings} ({parameters / 1e6:.2f} M parameters) on {self.device}{processes} "
