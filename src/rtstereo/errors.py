@@ -46,6 +46,16 @@ class ExportError(RtStereoError):
     """An export that failed or whose parity check is outside tolerance."""
 
 
+def is_installed(module: str) -> bool:
+    """Whether ``module`` can be found, without importing it (so without what it prints when imported)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError, AttributeError):  # e.g. sys.modules[module] is None: blocked
+        return False
+
+
 def require(module: str, extra: str, purpose: str):
     """Import an optional dependency or raise an error that names the extra to install.
 

@@ -14,7 +14,7 @@ from ..errors import InputError
 from ..eval import clamp_search_ranges, evaluate
 from ..models import get_spec, is_onnx_file, resolve_alias
 from .batch import add_engine_args, predictor_options
-from .common import add_model_args, predictor_from_args, settings_from_args
+from .common import add_model_args, parse_set_values, predictor_from_args
 
 
 def register(subparsers) -> None:
@@ -96,11 +96,11 @@ def run(args: argparse.Namespace) -> int:
         for failure in report.failures:
             print(f"rtstereo eval: failed: {failure['name']} ({failure['left']}): {failure['error']}", file=sys.stderr)
     print(report.table())
-    # A checkpoint or .onnx path names its results after the file, not the whole path; settings given on
-    # the command line join the name, so that two forms of one model do not overwrite each other's files.
+    # A checkpoint or .onnx path names its results after the file, not the whole path; --set values join
+    # the name, so that two forms of one model do not overwrite each other's files (a range, --max-disp,
+    # does not: the name stays the model's).
     label = Path(name).stem if Path(name).suffix else name
-    given = settings_from_args(args)
-    label += "".join(f"_{key}={value}" for key, value in sorted(given.items()))
+    label += "".join(f"_{key}={value}" for key, value in sorted(parse_set_values(args.set_values).items()))
     stem = re.sub(r"[^A-Za-z0-9_.=-]+", "_", label)
     json_path, md_path = report.save(args.output, stem)
     print(f"results: {json_path} {md_path}")

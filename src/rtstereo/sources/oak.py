@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..errors import require
+from ..errors import is_installed, require
 from ..types import Calibration
 from .base import CameraError, Grab, LiveSource
 
@@ -211,12 +211,15 @@ class OakSource(LiveSource):
         self._start_device = start_device or self._start_first_device
         self._streams: OakStreams | None = None
         self._rectification: HostRectification | None = None
-        # Without the package, say so now, before a stream and its outputs (an adapter) have started.
-        self._dai: Any = require("depthai", "camera", "the OAK-D camera") if start_device is None else None
+        self._dai: Any = None
+        # Without the package, say so now, before a stream and its outputs (an adapter) have started; the
+        # import itself waits for the camera's start, where what DepthAI prints is held back.
+        if start_device is None and not is_installed("depthai"):
+            require("depthai", "camera", "the OAK-D camera")
         self.description = "camera oak (colour)" if color else "camera oak"
 
     def _open(self) -> None:
-        self._dai = self._dai or require("depthai", "camera", "the OAK-D camera")
+        self._dai = require("depthai", "camera", "the OAK-D camera")
         self._streams = self._start_device(self._dai)
         handler = self._streams.calibration_handler
         if self.color:

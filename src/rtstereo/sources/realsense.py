@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import require
+from ..errors import is_installed, require
 from ..types import Calibration
 from .base import CameraError, Grab, LiveSource
 
@@ -64,14 +64,14 @@ class RealSenseSource(LiveSource):
         self.frame_size_wh, self.fps = frame_size_wh, fps
         self._start_device = start_device or self._start_first_device
         self._pipeline: Any = None
-        # Without the package, say so now, before a stream and its outputs (an adapter) have started.
-        self._rs: Any = None
-        if start_device is None:
-            self._rs = require("pyrealsense2", "realsense", "the Intel RealSense camera")
+        # Without the package, say so now, before a stream and its outputs (an adapter) have started; the
+        # import itself waits for the camera's start, where what the library prints is held back.
+        if start_device is None and not is_installed("pyrealsense2"):
+            require("pyrealsense2", "realsense", "the Intel RealSense camera")
         self.description = "camera realsense"
 
     def _open(self) -> None:
-        rs = self._rs or require("pyrealsense2", "realsense", "the Intel RealSense camera")
+        rs = require("pyrealsense2", "realsense", "the Intel RealSense camera")
         self._pipeline, profile = self._start_device(rs)
         left = profile.get_stream(rs.stream.infrared, 1).as_video_stream_profile()
         right = profile.get_stream(rs.stream.infrared, 2).as_video_stream_profile()
