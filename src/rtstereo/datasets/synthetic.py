@@ -222,7 +222,8 @@ def keep_freed_memory() -> bool:
     The renderer's temporaries are megabytes each. By default glibc unmaps such blocks when they are
     freed (and trims the heap's top), so every new one is mapped and zeroed by the kernel anew: 45-80 k
     page faults per call of 8 pairs at 256x512, 10-20 % of its time on this project's CPU. Called on
-    the first CPU render (unless :func:`leave_malloc_alone` came first); it
+    the first CPU render (and by a training run on a CPU before it starts any thread: ``mallopt`` beside
+    threads that allocate, such as gloo's in a data-parallel run, aborted processes now and then); it
     changes three process-wide settings of malloc (``mallopt``: blocks up to
     1 GiB come from the heap, up to 1 GiB of free heap is kept, and every thread allocates from the
     main arena), so the process keeps its peak memory. Elsewhere than Linux with glibc it does nothing.
@@ -251,23 +252,6 @@ def keep_freed_memory() -> bool:
                     tuned = tuned and bool(mallopt(m_arena_max, 1))
             _MALLOC_TUNED.append(tuned)
         return _MALLOC_TUNED[0]
-
-
-def leave_malloc_alone() -> bool:
-    """Keep this process's malloc settings as they are: :func:`keep_freed_memory` then does nothing.
-
-    For data-parallel training on CPUs: with the settings changed beside gloo's threads, a process of a
-    two-process ``torchrun`` run aborted ("terminate called without an active exception") in about 3
-    runs of 10 under pytest, whether they were changed at the first render or before the process group
-    started, and in none of 10 without them (session 17).
-
-    Returns:
-        True if they are now left alone; False if they had been changed already.
-    """
-    with _MALLOC_LOCK:
-        if not _MALLOC_TUNED:
-            _MALLOC_TUNED.append(False)
-        return not _MALLOC_TUNED[0]
 
 
 def _render_seeds(
