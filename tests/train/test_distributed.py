@@ -89,19 +89,3 @@ def test_cuda_ranks_get_their_own_gpu():
     assert distributed.training_device("cuda", Ranks(1, 2, 1)) == "cuda:1"
     assert distributed.training_device("cuda", Ranks()) == "cuda"
     assert distributed.training_device("cpu", Ranks(1, 2, 1)) == "cpu"
-
-
-def test_a_cpu_run_tunes_malloc_before_the_process_group_starts_its_threads(tmp_path, monkeypatch):
-    """mallopt beside gloo's threads aborted a rank now and then (3 runs in 10 of the torchrun test above)."""
-    from rtstereo.datasets import synthetic
-
-    calls: list[str] = []
-    monkeypatch.setattr(synthetic, "keep_freed_memory", lambda: calls.append("malloc") or True)
-    started = distributed.start
-    monkeypatch.setattr(distributed, "start", lambda *args: calls.append("process group") or started(*args))
-    config = loop.TrainConfig(
-        out_dir=str(tmp_path), settings={"max_disp": 32}, crop_hw=(32, 64), batch_size=1, steps=1, val_size=1,
-        val_hw=(32, 64), precision="off", threads=1,
-    )  # fmt: skip
-    loop.train(config, echo=lambda line: None)
-    assert calls[:2] == ["malloc", "process group"], calls

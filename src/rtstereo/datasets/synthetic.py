@@ -222,9 +222,7 @@ def keep_freed_memory() -> bool:
     The renderer's temporaries are megabytes each. By default glibc unmaps such blocks when they are
     freed (and trims the heap's top), so every new one is mapped and zeroed by the kernel anew: 45-80 k
     page faults per call of 8 pairs at 256x512, 10-20 % of its time on this project's CPU. Called on
-    the first CPU render (and by a training run on a CPU before it starts any thread: ``mallopt`` beside
-    threads that allocate, such as gloo's in a data-parallel run, aborted processes now and then); it
-    changes three process-wide settings of malloc (``mallopt``: blocks up to
+    the first CPU render; it changes three process-wide settings of malloc (``mallopt``: blocks up to
     1 GiB come from the heap, up to 1 GiB of free heap is kept, and every thread allocates from the
     main arena), so the process keeps its peak memory. Elsewhere than Linux with glibc it does nothing.
 

@@ -419,12 +419,6 @@ class _Run:
         self.prefetch = prefetch_wanted(config.prefetch, self.device)  # batches made ahead
         if config.threads and self.device.type == "cpu":
             torch.set_num_threads(config.threads)
-        if self.device.type == "cpu":
-            # The renderer's malloc settings (process-wide) before any other thread allocates: changed later,
-            # beside the gloo threads of a data-parallel run, they aborted a process in about 3 runs of 10.
-            from ..datasets.synthetic import keep_freed_memory
-
-            keep_freed_memory()
         distributed.start(self.ranks, self.device)
         self.files = RunFiles(Path(config.out_dir))
         if self.ranks.writer:
