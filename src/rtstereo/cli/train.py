@@ -60,8 +60,9 @@ def register(subparsers) -> None:
         "--prefetch",
         action=argparse.BooleanOptionalAction,
         help=(
-            "make the next batch in a background thread while a step trains (default: on CUDA devices; off on "
-            "CPUs, where the batch and the step share the cores: 5-12 %% slower on 2 cores)"
+            "make the next batch in a background thread while a step trains (default: on CUDA devices and under "
+            "torchrun; off in one process on a CPU, where the batch and the step share the cores: 5-12 %% slower "
+            "on 2 cores)"
         ),
     )
     data = parser.add_argument_group("data")

@@ -75,7 +75,7 @@ class TrainConfig:
         compile: run the network through ``torch.compile`` (slow to start; see the README for what
             it gains on a CPU and a GPU).
         prefetch: make the next batch in a background thread while a step trains (``None``: on CUDA
-            devices only; see :func:`~rtstereo.train.prefetch.prefetch_wanted`).
+            devices and in data-parallel runs; see :func:`~rtstereo.train.prefetch.prefetch_wanted`).
     """
 
     out_dir: str = "runs/rtnet"

@@ -416,7 +416,7 @@ class _Run:
         self.echo = echo if self.ranks.writer else _quiet
         self.device = resolve_device(training_device(config.device, self.ranks))
         self.dtype = autocast_dtype(config.precision, self.device)
-        self.prefetch = prefetch_wanted(config.prefetch, self.device)  # batches made ahead
+        self.prefetch = prefetch_wanted(config.prefetch, self.device, self.ranks.world_size)  # batches made ahead
         if config.threads and self.device.type == "cpu":
             torch.set_num_threads(config.threads)
         distributed.start(self.ranks, self.device)

@@ -17,21 +17,27 @@ import torch
 Batch = dict[str, torch.Tensor]
 
 
-def prefetch_wanted(setting: bool | None, device: torch.device) -> bool:
-    """Whether a run makes its batches ahead: ``setting`` when it is given, else on CUDA devices only.
+def prefetch_wanted(setting: bool | None, device: torch.device, world_size: int = 1) -> bool:
+    """Whether a run makes its batches ahead: ``setting`` when it is given, else on CUDA devices and in
+    data-parallel runs (``world_size`` > 1), not in a single process on a CPU.
 
     On a CPU the background batch and the step share the cores, and the renderer, which renders the
     parts of a batch on threads of their own at one torch thread each, lowers torch's thread count for
     the whole process while it runs (it is process-wide), so the step runs on one thread meanwhile. On
     this project's 2-core CPU the whole loop ran at 13.6 pairs/s with batches made ahead against 15.5
     without at 160x320, 6.04 against 6.36 at 256x512 (batch 8, 2 threads; medians of 6 and 4 alternated
-    runs, ``benchmarks/train_prefetch_ab.py``, session 17).
+    runs, ``benchmarks/train_prefetch_ab.py``, session 17). A data-parallel CPU run keeps the thread:
+    without it, a process of a two-process ``torchrun`` run aborted ("terminate called without an active
+    exception") in 1 to 3 runs of 10 under pytest, with it in none of 14 (cause not found, session 17).
 
     Examples:
-        >>> prefetch_wanted(None, torch.device("cpu")), prefetch_wanted(True, torch.device("cpu"))
-        (False, True)
+        >>> cpu = torch.device("cpu")
+        >>> prefetch_wanted(None, cpu), prefetch_wanted(True, cpu), prefetch_wanted(None, cpu, world_size=2)
+        (False, True, True)
     """
-    return setting if setting is not None else device.type == "cuda"
+    if setting is not None:
+        return setting
+    return device.type == "cuda" or world_size > 1
 
 
 class Prefetcher:
