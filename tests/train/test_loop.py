@@ -122,6 +122,13 @@ def test_a_resumed_run_makes_batches_ahead_as_its_new_machine_does(tmp_path):
     assert resolve_config(flag_values={"resume": last, "prefetch": True}).prefetch is True  # the flag wins
 
 
+def test_a_refused_run_leaves_no_run_folder(tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(DatasetError):
+        train(tiny_config(out, data=str(tmp_path / "absent")), echo=quiet)
+    assert not out.exists()
+
+
 def test_a_setting_the_step_refuses_stops_without_suggesting_a_resume(tmp_path):
     lines: list[str] = []
     with pytest.raises(InputError, match="loss_weights has 3 entries but the network returns 2"):

@@ -344,7 +344,8 @@ def run(args: argparse.Namespace) -> int:
     output = Path(args.output)
     checkpoint = output if kind == "checkpoint" else output.with_suffix(".pt")
     save_adapted(network, result, config, checkpoint)
-    print(f"adapted {network.spec.name} for {result.steps} steps ({result.seconds:.0f} s); wrote {checkpoint}")
+    guided = " (guided: the hybrid's network)" if network.settings.get("guided") else ""
+    print(f"adapted {network.spec.name}{guided} for {result.steps} steps ({result.seconds:.0f} s); wrote {checkpoint}")
     if kind == "onnx":
         return _export(network, checkpoint, output, args.export_size, pairs[0])
     return 0

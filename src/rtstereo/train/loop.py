@@ -420,9 +420,7 @@ class _Run:
         if config.threads and self.device.type == "cpu":
             torch.set_num_threads(config.threads)
         distributed.start(self.ranks, self.device)
-        self.files = RunFiles(Path(config.out_dir))
-        if self.ranks.writer:
-            self.files.folder.mkdir(parents=True, exist_ok=True)
+        self.files = RunFiles(Path(config.out_dir))  # the folder is made once everything below has been checked
 
         # The architecture comes from the checkpoint when resuming or fine-tuning: no flags to repeat.
         source = config.resume or config.init
@@ -501,6 +499,8 @@ class _Run:
             self.stream = HintedStream(self.stream, self.max_disp, config.seed)
             thinning = torch.Generator().manual_seed(config.val_seed)
             self.val_batches = [with_hints(batch, self.max_disp, thinning) for batch in self.val_batches]
+        if self.ranks.writer:  # only now: a run refused above leaves no empty run folder behind
+            self.files.folder.mkdir(parents=True, exist_ok=True)
 
     def batch(self, step: int) -> Batch:
         """The batch this rank trains on at ``step`` (its own scenes in a data-parallel run)."""
