@@ -46,14 +46,17 @@ class ExportError(RtStereoError):
     """An export that failed or whose parity check is outside tolerance."""
 
 
-def is_installed(module: str) -> bool:
-    """Whether ``module`` can be found, without importing it (so without what it prints when imported)."""
+def require_installed(module: str, extra: str, purpose: str) -> None:
+    """:func:`require`'s error now if ``module`` cannot be found, without importing it (so without what it
+    prints when imported): a dependency checked early, imported later where its output is handled."""
     import importlib.util
 
     try:
-        return importlib.util.find_spec(module) is not None
+        found = importlib.util.find_spec(module) is not None
     except (ImportError, ValueError, AttributeError):  # e.g. sys.modules[module] is None: blocked
-        return False
+        found = False
+    if not found:
+        require(module, extra, purpose)
 
 
 def require(module: str, extra: str, purpose: str):

@@ -73,16 +73,17 @@ def run(args: argparse.Namespace) -> int:
 
 def describe_onnx(path: Path) -> int:
     """Print the contract an exported file carries (``rtstereo export`` writes it into its metadata)."""
+    from ..errors import CheckpointError
     from ..runtime.onnx import read_contract
+    from ..runtime.providers import open_session
 
     if not path.is_file():
         raise InputError(f"{path}: file not found")
-    import onnxruntime
-
     try:
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as exc:  # ONNX Runtime's own errors: not a readable model
-        raise InputError(f"{path}: not an ONNX model ONNX Runtime can read ({type(exc).__name__})") from None
+        session = open_session(path)  # the CPU session every ONNX model of rtstereo runs in
+    except CheckpointError as exc:
+        cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else "unreadable"
+        raise InputError(f"{path}: not an ONNX model ONNX Runtime can read ({cause})") from None
     contract = read_contract(session, path)
     size = (
         f"{contract.fixed_size_hw[0]}x{contract.fixed_size_hw[1]} (HxW) only"

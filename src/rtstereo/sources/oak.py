@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..errors import is_installed, require
+from ..errors import require, require_installed
 from ..types import Calibration
 from .base import CameraError, Grab, LiveSource
 
@@ -214,8 +214,8 @@ class OakSource(LiveSource):
         self._dai: Any = None
         # Without the package, say so now, before a stream and its outputs (an adapter) have started; the
         # import itself waits for the camera's start, where what DepthAI prints is held back.
-        if start_device is None and not is_installed("depthai"):
-            require("depthai", "camera", "the OAK-D camera")
+        if start_device is None:
+            require_installed("depthai", "camera", "the OAK-D camera")
         self.description = "camera oak (colour)" if color else "camera oak"
 
     def _open(self) -> None:

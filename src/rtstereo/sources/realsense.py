@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import is_installed, require
+from ..errors import require, require_installed
 from ..types import Calibration
 from .base import CameraError, Grab, LiveSource
 
@@ -66,8 +66,8 @@ class RealSenseSource(LiveSource):
         self._pipeline: Any = None
         # Without the package, say so now, before a stream and its outputs (an adapter) have started; the
         # import itself waits for the camera's start, where what the library prints is held back.
-        if start_device is None and not is_installed("pyrealsense2"):
-            require("pyrealsense2", "realsense", "the Intel RealSense camera")
+        if start_device is None:
+            require_installed("pyrealsense2", "realsense", "the Intel RealSense camera")
         self.description = "camera realsense"
 
     def _open(self) -> None:
