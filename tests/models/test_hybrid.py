@@ -15,7 +15,7 @@ from rtstereo.cli.eval import _is_classical
 from rtstereo.io.images import read_image
 from rtstereo.io.pfm import read_pfm
 from rtstereo.metrics import disparity_metrics
-from rtstereo.models.sgbm import confident_disparity, fill_holes_rowwise
+from rtstereo.models.sgbm import confident_disparity, fill_holes_rowwise, normalize_local_contrast
 from rtstereo.runtime.predictor import ResizeWarning
 from rtstereo.types import StereoPair
 
@@ -80,6 +80,7 @@ def test_settings_and_post_processing_switches_reach_their_part():
         "choose_by": rtstereo.get_spec("hybrid").defaults["choose_by"],
         "check_confident": rtstereo.get_spec("hybrid").defaults["check_confident"],
         "median": rtstereo.get_spec("hybrid").defaults["median"],
+        "sgbm_input": "raw",
         "network": "rtnet-guided",
     }
     assert hybrid.network.refine_edges is False and hybrid.refine_edges is False
@@ -102,6 +103,40 @@ def test_the_final_median_smooths_the_fused_map_and_refuses_other_sizes(monkeypa
     assert result.disparity_px[40, 80] == 8.0 and result.settings["median"] == 5
     with pytest.raises(rtstereo.errors.InputError, match="'median' must be one of 0, 3, 5"):
         rtstereo.load("hybrid", median=7)
+
+
+def test_local_contrast_normalisation_ignores_a_change_of_gain_and_offset():
+    rng = np.random.default_rng(5)
+    image = (40 + rng.random((64, 96, 3)) * 110).astype(np.uint8)  # room for the change without clipping
+    exposed = np.clip(image * 1.3 + 10.0, 0, 255).round().astype(np.uint8)
+    raw_change = np.abs(exposed.astype(int) - image)
+    change = np.abs(normalize_local_contrast(exposed).astype(int) - normalize_local_contrast(image))
+    assert raw_change.mean() > 30 and change.mean() < 1.5 and np.percentile(change, 99) <= 4
+    flat = np.full((16, 16), 200, np.uint8)
+    assert (normalize_local_contrast(flat) == 128).all()  # a flat area stays flat (the floor)
+    with pytest.raises(rtstereo.errors.InputError, match="uint8"):
+        normalize_local_contrast(image.astype(np.float32))
+
+
+def test_sgbm_input_normalized_matches_the_normalised_views_and_other_values_are_refused(monkeypatch):
+    left, right = shifted_pair()
+    settings = {**rtstereo.get_spec("hybrid").defaults, "sgbm_input": "normalized"}
+    expected = confident_disparity(
+        normalize_local_contrast(left), normalize_local_contrast(right), 192, 10, mirrored_check=False, three_way=True
+    )
+    np.testing.assert_array_equal(hybrid_module.confident_matches(left, right, settings, 192), expected)
+    seen = []
+    original = hybrid_module.confident_matches
+    monkeypatch.setattr(
+        hybrid_module, "confident_matches", lambda *a, **k: seen.append(a[2]["sgbm_input"]) or original(*a, **k)
+    )
+    result = rtstereo.load("hybrid", sgbm_input="normalized").predict(left, right)
+    assert seen == ["normalized"] and result.settings["sgbm_input"] == "normalized"
+    assert np.abs(result.disparity_px[:, 24:] - 8.0).mean() < 0.25
+    with pytest.raises(rtstereo.errors.InputError, match="'sgbm_input' must be one of raw, normalized"):
+        rtstereo.load("hybrid", sgbm_input="census")
+    with pytest.raises(rtstereo.errors.InputError, match="'sgbm_input' must be one of raw, normalized"):
+        original(left, right, {**settings, "sgbm_input": "equalized"}, 192)
 
 
 def test_a_pair_over_the_memory_budget_runs_smaller_with_a_warning(monkeypatch):

@@ -138,6 +138,43 @@ def build_bm(settings: Mapping[str, Any]) -> OpenCVMatcher:
     return OpenCVMatcher(matcher, settings, grey=True)
 
 
+# Local contrast normalisation (:func:`normalize_local_contrast`), chosen in session 18 on the 9 design
+# scenes of the selection set, as they are and with the right view's exposure changed
+# (training/default/README.md, "Session 18").
+CONTRAST_WINDOW_PX = 7
+CONTRAST_FLOOR = 4.0  # grey levels added to the window's standard deviation: flat areas stay flat
+CONTRAST_SCALE = 40.0  # grey levels per standard deviation in the output
+SGBM_INPUTS = ("raw", "normalized")
+
+
+def normalize_local_contrast(image: np.ndarray, window_px: int = CONTRAST_WINDOW_PX) -> np.ndarray:
+    """Each channel with its local mean removed and divided by its local standard deviation.
+
+    ``out = 128 + CONTRAST_SCALE * (x - mean) / (std + CONTRAST_FLOOR)`` over a ``window_px`` square,
+    rounded and clipped to uint8. A gain or an offset of the whole image leaves it unchanged (up to
+    the floor and rounding), so two cameras that expose differently give SGBM images that agree.
+
+    Args:
+        image: uint8 ``(H, W)`` or ``(H, W, C)``.
+
+    Returns:
+        uint8, the shape of ``image``.
+
+    Examples:
+        >>> flat = np.full((9, 9, 3), 90, np.uint8)
+        >>> int(normalize_local_contrast(flat)[4, 4, 0])
+        128
+    """
+    if image.dtype != np.uint8:
+        raise InputError(f"normalize_local_contrast takes uint8 images, got {image.dtype}")
+    x = image.astype(np.float32)
+    window = (window_px, window_px)
+    mean = cv2.blur(x, window)
+    spread = np.sqrt(np.maximum(cv2.blur(x * x, window) - mean * mean, 0.0))
+    out = (x - mean) / (spread + np.float32(CONTRAST_FLOOR)) * np.float32(CONTRAST_SCALE) + np.float32(128.0)
+    return np.clip(out, 0.0, 255.0).round().astype(np.uint8).reshape(image.shape)
+
+
 # Confident matches (:func:`confident_disparity`): a stricter uniqueness than the reference's 10, and a
 # left-right check against the right view's own SGBM map.
 CONFIDENT_UNIQUENESS = 15

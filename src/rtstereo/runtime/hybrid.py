@@ -42,7 +42,7 @@ import numpy as np
 from ..errors import InputError
 from ..models import PACKAGED_NETWORK
 from ..models.registry import ModelSpec, coerce_setting
-from ..models.sgbm import confident_disparity, confident_search_range
+from ..models.sgbm import SGBM_INPUTS, confident_disparity, confident_search_range, normalize_local_contrast
 from ..types import Calibration, DisparityResult, StereoPair
 from .confident_check import CheckPreparation, check_confident, prepare_check
 from .hole_choice import HOLE_CHOICES, HolePreparation, choose_in_holes, learned_fusion, prepare_holes
@@ -86,9 +86,19 @@ def confident_matches(
     quarter_width_cap: bool = True,
 ) -> np.ndarray:
     """SGBM's confident matches as the hybrid finds them with its ``settings`` (``uniqueness``,
-    ``lr_tolerance``, ``mirrored_check``, ``three_way``), searching ``search_px``
+    ``lr_tolerance``, ``mirrored_check``, ``three_way``, ``sgbm_input``), searching ``search_px``
     (:func:`~rtstereo.models.sgbm.confident_disparity`); also the hints a guided network is trained,
-    adapted and export-checked with (:mod:`rtstereo.train.hints`)."""
+    adapted and export-checked with (:mod:`rtstereo.train.hints`).
+
+    With ``sgbm_input="normalized"`` SGBM matches both views after
+    :func:`~rtstereo.models.sgbm.normalize_local_contrast` (robust to the two cameras exposing
+    differently); ``"raw"`` (the default, also when the key is absent) matches the images as they are.
+    """
+    sgbm_input = settings.get("sgbm_input", "raw")
+    if sgbm_input not in SGBM_INPUTS:
+        raise InputError(f"setting 'sgbm_input' must be one of {', '.join(SGBM_INPUTS)}, got {sgbm_input!r}")
+    if sgbm_input == "normalized":
+        left, right = normalize_local_contrast(left), normalize_local_contrast(right)
     return confident_disparity(
         left,
         right,
@@ -115,9 +125,10 @@ class HybridPredictor:
             ``hole_choice`` (see :func:`~rtstereo.runtime.hole_choice.choose_in_holes`; without it the network
             fills every hole), ``choose_by`` (``"learned"`` or ``"cost"``), ``check_confident`` (see
             :func:`~rtstereo.runtime.confident_check.check_confident`),
-            ``median`` (a median filter of that size over the final map, 0 = off; pixels next to an
-            invalid one are kept), ``network`` (the name or file the network was loaded from, as results
-            record it).
+            ``sgbm_input`` (``"raw"`` or ``"normalized"``: SGBM matches the views after
+            :func:`~rtstereo.models.sgbm.normalize_local_contrast`), ``median`` (a median filter of that
+            size over the final map, 0 = off; pixels next to an invalid one are kept), ``network`` (the
+            name or file the network was loaded from, as results record it).
         network: the predictor of the network it runs.
     """
 
@@ -128,6 +139,11 @@ class HybridPredictor:
             raise InputError(
                 f"{spec.name}: setting 'median' must be one of {', '.join(map(str, MEDIAN_SIZES))} (pixels; 0 = off), "
                 f"got {self.settings['median']!r}"
+            )
+        if self.settings.get("sgbm_input", "raw") not in SGBM_INPUTS:
+            raise InputError(
+                f"{spec.name}: setting 'sgbm_input' must be one of {', '.join(SGBM_INPUTS)}, "
+                f"got {self.settings['sgbm_input']!r}"
             )
         if self.settings["choose_by"] not in HOLE_CHOICES:
             raise InputError(
