@@ -134,7 +134,7 @@ class HintedStream:
 def hybrid_hint_settings(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The hybrid method's settings (the registry's, with ``overrides``) that decide the hints it hands
     its guided network at run time: ``max_disp``, ``uniqueness``, ``lr_tolerance``, ``mirrored_check``,
-    ``three_way``."""
+    ``three_way``, ``sgbm_input``."""
     from ..models import get_spec
 
     hybrid = get_spec("hybrid")
