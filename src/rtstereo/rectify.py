@@ -38,6 +38,10 @@ from .types import Calibration, as_rgb_uint8
 
 MAX_MISALIGNMENT_PX = 1.0
 MIN_MATCHES = 20
+# Brightness of the right view over the left one at matched features beyond which the cameras seem to
+# expose differently (the pairs of ../shared/data/validation as taken: 0.94-1.11).
+MAX_BRIGHTNESS_RATIO = 1.2
+_BRIGHTNESS_WINDOW_PX = 15  # the grey level compared at a matched feature is this square's mean
 _CHECK_MAX_WIDTH_PX = 1280  # larger images are checked at this width (figures scaled back)
 
 
@@ -55,6 +59,8 @@ class RectificationCheck:
         median_abs_dy_px: median ``|dy|`` of the matches kept by the fit, pixels.
         median_dx_px: median ``x_left - x_right`` of those matches (negative: left and right swapped).
         matches: number of matches kept by the fit.
+        brightness_ratio: median over those matches of the right view's mean grey level around the
+            match over the left view's (``nan`` when too few are neither dark nor saturated).
     """
 
     misalignment_px: float
@@ -62,6 +68,7 @@ class RectificationCheck:
     median_abs_dy_px: float
     median_dx_px: float
     matches: int
+    brightness_ratio: float = float("nan")
 
     @property
     def conclusive(self) -> bool:
@@ -71,6 +78,19 @@ class RectificationCheck:
     def is_rectified(self, max_misalignment_px: float = MAX_MISALIGNMENT_PX) -> bool:
         """True unless the check is conclusive and finds more than ``max_misalignment_px``."""
         return not self.conclusive or self.misalignment_px <= max_misalignment_px
+
+    def exposure_warning(self, max_ratio: float = MAX_BRIGHTNESS_RATIO) -> str | None:
+        """A one-line warning when the right view is more than ``max_ratio`` times as bright as the left
+        one at the matched features, or as much darker; ``None`` otherwise (or when it cannot tell)."""
+        ratio = self.brightness_ratio
+        if not np.isfinite(ratio) or 1 / max_ratio <= ratio <= max_ratio:
+            return None
+        how = f"{ratio:.2f}x as bright as" if ratio > 1 else f"{1 / ratio:.2f}x darker than"
+        return (
+            f"the right view is {how} the left one at {self.matches} matched features: the cameras seem to "
+            "expose differently, and SGBM (so also the hybrid, default) matches worse then; the hybrid's "
+            "--set sgbm_input=normalized is robust to it (README: 'Cameras that expose differently')"
+        )
 
     def warning(self, max_misalignment_px: float = MAX_MISALIGNMENT_PX) -> str | None:
         """A one-line warning for users, or ``None`` when the pair looks rectified."""
@@ -118,7 +138,9 @@ def check_rectification(
     grey = [cv2.cvtColor(im, cv2.COLOR_RGB2GRAY) for im in (left, right)]
     if scale < 1.0:
         grey = [cv2.resize(g, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) for g in grey]
-    points_left, points_right = _matched_points(grey[0], grey[1], max_features, ratio)
+    # Matched and refined on the right view with the left one's grey-level histogram: Lucas-Kanade
+    # assumes both views equally bright, and a camera exposing differently biased its rows by up to 2 px.
+    points_left, points_right = _matched_points(grey[0], match_histogram(grey[1], grey[0]), max_features, ratio)
     if len(points_left) < MIN_MATCHES:
         return RectificationCheck(np.nan, np.nan, np.nan, np.nan, len(points_left))
     # Back to full-resolution pixels, coordinates from the image centre.
@@ -128,6 +150,11 @@ def check_rectification(
     coefficients, inliers = _robust_plane_fit(points_left, dy)
     if inliers.sum() < MIN_MATCHES:
         return RectificationCheck(np.nan, np.nan, np.nan, np.nan, int(inliers.sum()))
+    brightness = _brightness_ratio(
+        grey,
+        (points_left[inliers] + [width / 2, height / 2]) * scale,
+        (points_right[inliers] + [width / 2, height / 2]) * scale,
+    )
     corners = np.array([[-1, -1], [1, -1], [-1, 1], [1, 1]]) * np.array([width / 2, height / 2])
     at_corners = coefficients[0] + corners @ coefficients[1:]
     return RectificationCheck(
@@ -136,7 +163,39 @@ def check_rectification(
         median_abs_dy_px=float(np.median(np.abs(dy[inliers]))),
         median_dx_px=float(np.median(points_left[inliers, 0] - points_right[inliers, 0])),
         matches=int(inliers.sum()),
+        brightness_ratio=brightness,
     )
+
+
+def match_histogram(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """uint8 ``image`` mapped grey level by grey level so that its histogram follows ``reference``'s
+    (both uint8 of one channel; a monotone map, so image structure and positions are kept).
+
+    Examples:
+        >>> dark = np.array([[10, 20], [30, 40]], np.uint8)
+        >>> match_histogram(dark, dark * 2).tolist()
+        [[20, 40], [60, 80]]
+    """
+    source = np.cumsum(np.bincount(image.ravel(), minlength=256)) / image.size
+    target = np.cumsum(np.bincount(reference.ravel(), minlength=256)) / reference.size
+    lut = np.searchsorted(target, source - 1e-9).clip(0, 255).astype(np.uint8)
+    return lut[image]
+
+
+def _brightness_ratio(grey: list[np.ndarray], points_left: np.ndarray, points_right: np.ndarray) -> float:
+    """Median, over matched points (pixels of the grey images), of the right image's mean grey level
+    around its point over the left one's; points whose means are dark or saturated are left out."""
+    window = (_BRIGHTNESS_WINDOW_PX, _BRIGHTNESS_WINDOW_PX)
+    means = []
+    for image, points in zip(grey, (points_left, points_right), strict=True):
+        blurred = cv2.blur(image.astype(np.float32), window)
+        xy = points.astype(np.float32)
+        means.append(cv2.remap(blurred, xy[None, :, 0], xy[None, :, 1], cv2.INTER_LINEAR)[0])
+    left, right = means
+    usable = (left > 10) & (left < 245) & (right > 10) & (right < 245)
+    if usable.sum() < MIN_MATCHES:
+        return float("nan")
+    return float(np.median(right[usable] / left[usable]))
 
 
 def _matched_points(

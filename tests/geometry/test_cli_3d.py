@@ -121,6 +121,21 @@ def test_predict_warns_about_an_unrectified_pair(capsys, tmp_path, pair_files):
     assert code == 0 and "warning" not in err
 
 
+def test_predict_warns_when_the_right_camera_exposes_differently(capsys, tmp_path, pair_files):
+    left, right = pair_files
+    code, _, err = run_cli(capsys, "predict", left, right, *SGBM, "-o", tmp_path / "d.pfm")
+    assert code == 0 and "expose" not in err
+    brighter = tmp_path / "r_bright.png"
+    cv2.imwrite(str(brighter), np.clip(cv2.imread(str(right)) * 1.5, 0, 255).astype(np.uint8))
+    code, _, err = run_cli(capsys, "predict", left, brighter, *SGBM, "-o", tmp_path / "d.pfm")
+    assert code == 0 and "does not look rectified" not in err
+    assert re.search(r"warning: l: the right view is 1\.\d+x as bright as the left one", err), err
+    assert "--set sgbm_input=normalized" in err
+    hybrid = ("--model", "hybrid", "--max-disp", "16", "--set", "sgbm_input=normalized")
+    code, _, err = run_cli(capsys, "predict", left, brighter, *hybrid, "-o", tmp_path / "d.pfm")
+    assert code == 0 and "expose" not in err  # it already does what the warning would suggest
+
+
 def test_predict_scales_a_calibration_made_at_another_size(capsys, tmp_path, pair_files):
     double = write_calibration(tmp_path / "double.json", CAL.scaled(2.0))
     with pytest.warns(CalibrationWarning, match="scaled by 0.5000"):

@@ -110,7 +110,8 @@ def add_3d_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--no-rectification-check",
         action="store_true",
-        help="skip the check that the first pair is rectified (rows aligned within 1 px)",
+        help="skip the check that the first pair is rectified (rows aligned within 1 px) and exposed alike "
+        "(the right view within 1.2x the left one's brightness at matched features)",
     )
 
 
@@ -129,12 +130,21 @@ def _calibration_and_rectifier(args: argparse.Namespace):
     return None, None
 
 
-def _warn_if_unrectified(pair, name: str) -> None:
+def _warn_if_unrectified(pair, name: str, exposure: bool = True) -> None:
+    """Warn when the pair does not look rectified and, with ``exposure``, when its two views look
+    exposed differently (:meth:`~rtstereo.rectify.RectificationCheck.exposure_warning`)."""
     from ..rectify import check_rectification
 
-    message = check_rectification(pair.left, pair.right).warning()
-    if message:
-        print(f"rtstereo predict: warning: {name}: {message}", file=sys.stderr)
+    check = check_rectification(pair.left, pair.right)
+    for message in (check.warning(), check.exposure_warning() if exposure else None):
+        if message:
+            print(f"rtstereo predict: warning: {name}: {message}", file=sys.stderr)
+
+
+def _exposure_hint_wanted(args: argparse.Namespace) -> bool:
+    """Whether to say so when the views look exposed differently: not when SGBM already gets
+    contrast-normalised views (``--set sgbm_input=normalized``)."""
+    return not any(value.replace(" ", "") == "sgbm_input=normalized" for value in args.set_values)
 
 
 def _summary(name: str, model: str, result) -> str:
@@ -183,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
     if job.writes_folder:
         _make_folder(output)
     if not args.no_rectification_check:
-        _check_first_rectified(job, sources[0])
+        _check_first_rectified(job, sources[0], _exposure_hint_wanted(args))
     return run_batch(args, job, sources, "predict", where).exit_code
 
 
@@ -226,7 +236,7 @@ def _run_one(args: argparse.Namespace, job: BatchJob, source: PairSource, where:
     predictor = predictor_from_args(args)
     pair = job.prepare(source.load(0))
     if not args.no_rectification_check:
-        _warn_if_unrectified(pair, source.name)
+        _warn_if_unrectified(pair, source.name, _exposure_hint_wanted(args))
     result = job.predict(predictor, pair)
     job.write(result, source.name)
     if not args.quiet:
@@ -242,10 +252,11 @@ def _make_folder(folder: Path) -> None:
         raise OutputError(f"cannot create output folder {folder}: {exc}") from None
 
 
-def _check_first_rectified(job: BatchJob, source: PairSource) -> None:
-    """Warn when the first pair is not rectified; a first pair that cannot be read is left to the batch."""
+def _check_first_rectified(job: BatchJob, source: PairSource, exposure: bool = True) -> None:
+    """Warn when the first pair is not rectified (or, with ``exposure``, exposed differently); a first
+    pair that cannot be read is left to the batch."""
     try:
         pair = job.prepare(source.load(0))
     except RtStereoError:
         return
-    _warn_if_unrectified(pair, source.name)
+    _warn_if_unrectified(pair, source.name, exposure)
