@@ -144,7 +144,33 @@ def build_bm(settings: Mapping[str, Any]) -> OpenCVMatcher:
 CONTRAST_WINDOW_PX = 7
 CONTRAST_FLOOR = 4.0  # grey levels added to the window's standard deviation: flat areas stay flat
 CONTRAST_SCALE = 40.0  # grey levels per standard deviation in the output
-SGBM_INPUTS = ("raw", "normalized")
+SGBM_INPUTS = ("raw", "normalized", "auto")
+# ``auto``: normalised views when the right view's mean grey level is more than this many times the left
+# one's, or less than its inverse (the 23 pairs of the selection set as taken: 0.90-1.06).
+EXPOSURE_RATIO_LIMIT = 1.2
+
+
+def brightness_ratio(left: np.ndarray, right: np.ndarray) -> float:
+    """The right view's mean grey level over the left one's (uint8 RGB or grey images).
+
+    Examples:
+        >>> dark = np.full((4, 4, 3), 50, np.uint8)
+        >>> round(brightness_ratio(dark, dark * 2), 3)
+        2.0
+    """
+    means = [float(cv2.mean(image)[0] if image.ndim == 2 else np.mean(cv2.mean(image)[:3])) for image in (left, right)]
+    return (means[1] + 1e-3) / (means[0] + 1e-3)
+
+
+def resolved_sgbm_input(setting: str, left: np.ndarray, right: np.ndarray) -> str:
+    """What SGBM matches for the hybrid's ``sgbm_input`` setting: ``"raw"`` or ``"normalized"``
+    (``"auto"``: normalized when :func:`brightness_ratio` lies beyond :data:`EXPOSURE_RATIO_LIMIT`)."""
+    if setting not in SGBM_INPUTS:
+        raise InputError(f"setting 'sgbm_input' must be one of {', '.join(SGBM_INPUTS)}, got {setting!r}")
+    if setting != "auto":
+        return setting
+    ratio = brightness_ratio(left, right)
+    return "normalized" if not 1 / EXPOSURE_RATIO_LIMIT <= ratio <= EXPOSURE_RATIO_LIMIT else "raw"
 
 
 def normalize_local_contrast(image: np.ndarray, window_px: int = CONTRAST_WINDOW_PX) -> np.ndarray:

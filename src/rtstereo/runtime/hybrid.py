@@ -42,7 +42,13 @@ import numpy as np
 from ..errors import InputError
 from ..models import PACKAGED_NETWORK
 from ..models.registry import ModelSpec, coerce_setting
-from ..models.sgbm import SGBM_INPUTS, confident_disparity, confident_search_range, normalize_local_contrast
+from ..models.sgbm import (
+    SGBM_INPUTS,
+    confident_disparity,
+    confident_search_range,
+    normalize_local_contrast,
+    resolved_sgbm_input,
+)
 from ..types import Calibration, DisparityResult, StereoPair
 from .confident_check import CheckPreparation, check_confident, prepare_check
 from .hole_choice import HOLE_CHOICES, HolePreparation, choose_in_holes, learned_fusion, prepare_holes
@@ -92,12 +98,10 @@ def confident_matches(
 
     With ``sgbm_input="normalized"`` SGBM matches both views after
     :func:`~rtstereo.models.sgbm.normalize_local_contrast` (robust to the two cameras exposing
-    differently); ``"raw"`` (the default, also when the key is absent) matches the images as they are.
+    differently); ``"raw"`` (also when the key is absent) matches the images as they are; ``"auto"``
+    chooses per pair (:func:`~rtstereo.models.sgbm.resolved_sgbm_input`).
     """
-    sgbm_input = settings.get("sgbm_input", "raw")
-    if sgbm_input not in SGBM_INPUTS:
-        raise InputError(f"setting 'sgbm_input' must be one of {', '.join(SGBM_INPUTS)}, got {sgbm_input!r}")
-    if sgbm_input == "normalized":
+    if resolved_sgbm_input(settings.get("sgbm_input", "raw"), left, right) == "normalized":
         left, right = normalize_local_contrast(left), normalize_local_contrast(right)
     return confident_disparity(
         left,
@@ -125,8 +129,10 @@ class HybridPredictor:
             ``hole_choice`` (see :func:`~rtstereo.runtime.hole_choice.choose_in_holes`; without it the network
             fills every hole), ``choose_by`` (``"learned"`` or ``"cost"``), ``check_confident`` (see
             :func:`~rtstereo.runtime.confident_check.check_confident`),
-            ``sgbm_input`` (``"raw"`` or ``"normalized"``: SGBM matches the views after
-            :func:`~rtstereo.models.sgbm.normalize_local_contrast`), ``median`` (a median filter of that
+            ``sgbm_input`` (``"raw"``, ``"normalized"``: SGBM matches the views after
+            :func:`~rtstereo.models.sgbm.normalize_local_contrast`, or ``"auto"``: normalized when the two
+            views' brightness differs by more than 1.2x; results record the one used as
+            ``sgbm_input_used``), ``median`` (a median filter of that
             size over the final map, 0 = off; pixels next to an invalid one are kept), ``network`` (the
             name or file the network was loaded from, as results record it).
         network: the predictor of the network it runs.
@@ -290,6 +296,7 @@ class HybridPredictor:
             "total": (t2 - t0) * 1e3,
         }
         settings = {**result.settings, **self.settings}  # "network": the name or file it was loaded from
+        settings["sgbm_input_used"] = resolved_sgbm_input(self.settings["sgbm_input"], pair.left, pair.right)
         return dataclasses.replace(result, disparity_px=fused, timings_ms=timings, model=self.name, settings=settings)
 
     def _confident(self, pair: StereoPair, search_px: float, prepare: bool = False) -> tuple:
