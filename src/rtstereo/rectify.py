@@ -30,6 +30,7 @@ from .io.calibration import (
     write_calibration,
     write_opencv,
 )
+from .models.sgbm import EXPOSURE_RATIO_LIMIT
 from .types import Calibration, as_rgb_uint8
 
 # ---------------------------------------------------------------------------------------------------
@@ -39,8 +40,9 @@ from .types import Calibration, as_rgb_uint8
 MAX_MISALIGNMENT_PX = 1.0
 MIN_MATCHES = 20
 # Brightness of the right view over the left one at matched features beyond which the cameras seem to
-# expose differently (the pairs of ../shared/data/validation as taken: 0.94-1.11).
-MAX_BRIGHTNESS_RATIO = 1.2
+# expose differently (the pairs of ../shared/data/validation as taken: 0.94-1.11); the hybrid's
+# sgbm_input=auto switches at the same ratio of the whole images' mean grey levels.
+MAX_BRIGHTNESS_RATIO = EXPOSURE_RATIO_LIMIT
 _BRIGHTNESS_WINDOW_PX = 15  # the grey level compared at a matched feature is this square's mean
 _CHECK_MAX_WIDTH_PX = 1280  # larger images are checked at this width (figures scaled back)
 
@@ -88,8 +90,8 @@ class RectificationCheck:
         how = f"{ratio:.2f}x as bright as" if ratio > 1 else f"{1 / ratio:.2f}x darker than"
         return (
             f"the right view is {how} the left one at {self.matches} matched features: the cameras seem to "
-            "expose differently, and SGBM (so also the hybrid, default) matches worse then; the hybrid's "
-            "--set sgbm_input=normalized is robust to it (README: 'Cameras that expose differently')"
+            "expose differently, which costs matching accuracy; default (the hybrid) then gives SGBM "
+            "contrast-normalised views itself (sgbm_input=auto; README: 'Cameras that expose differently')"
         )
 
     def warning(self, max_misalignment_px: float = MAX_MISALIGNMENT_PX) -> str | None:

@@ -130,10 +130,13 @@ def test_predict_warns_when_the_right_camera_exposes_differently(capsys, tmp_pat
     code, _, err = run_cli(capsys, "predict", left, brighter, *SGBM, "-o", tmp_path / "d.pfm")
     assert code == 0 and "does not look rectified" not in err
     assert re.search(r"warning: l: the right view is 1\.\d+x as bright as the left one", err), err
-    assert "--set sgbm_input=normalized" in err
-    hybrid = ("--model", "hybrid", "--max-disp", "16", "--set", "sgbm_input=normalized")
-    code, _, err = run_cli(capsys, "predict", left, brighter, *hybrid, "-o", tmp_path / "d.pfm")
-    assert code == 0 and "expose" not in err  # it already does what the warning would suggest
+    assert "sgbm_input=auto" in err
+    hybrid = ("--model", "hybrid", "--max-disp", "16")
+    for extra in ((), ("--set", "sgbm_input=normalized")):  # the hybrid already does what the warning says
+        code, _, err = run_cli(capsys, "predict", left, brighter, *hybrid, *extra, "-o", tmp_path / "d.pfm")
+        assert code == 0 and "expose" not in err
+    code, _, err = run_cli(capsys, "predict", left, brighter, *hybrid, "--set", "sgbm_input=raw", "-o", tmp_path / "d")
+    assert code == 0 and "expose differently" in err
 
 
 def test_predict_scales_a_calibration_made_at_another_size(capsys, tmp_path, pair_files):

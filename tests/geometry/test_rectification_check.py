@@ -96,7 +96,7 @@ def test_a_right_camera_exposing_differently_is_reported_and_still_rectified(pai
     expected = 1.45 if gain > 1 else 0.55  # measured
     assert abs(check.brightness_ratio - expected) < 0.1, check
     message = check.exposure_warning()
-    assert message and "sgbm_input=normalized" in message
+    assert message and "sgbm_input=auto" in message
     assert ("as bright as" if gain > 1 else "darker than") in message
 
 

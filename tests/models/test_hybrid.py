@@ -15,7 +15,13 @@ from rtstereo.cli.eval import _is_classical
 from rtstereo.io.images import read_image
 from rtstereo.io.pfm import read_pfm
 from rtstereo.metrics import disparity_metrics
-from rtstereo.models.sgbm import confident_disparity, fill_holes_rowwise, normalize_local_contrast
+from rtstereo.models.sgbm import (
+    brightness_ratio,
+    confident_disparity,
+    fill_holes_rowwise,
+    normalize_local_contrast,
+    resolved_sgbm_input,
+)
 from rtstereo.runtime.predictor import ResizeWarning
 from rtstereo.types import StereoPair
 
@@ -80,7 +86,7 @@ def test_settings_and_post_processing_switches_reach_their_part():
         "choose_by": rtstereo.get_spec("hybrid").defaults["choose_by"],
         "check_confident": rtstereo.get_spec("hybrid").defaults["check_confident"],
         "median": rtstereo.get_spec("hybrid").defaults["median"],
-        "sgbm_input": "raw",
+        "sgbm_input": "auto",
         "network": "rtnet-guided",
     }
     assert hybrid.network.refine_edges is False and hybrid.refine_edges is False
@@ -133,10 +139,29 @@ def test_sgbm_input_normalized_matches_the_normalised_views_and_other_values_are
     result = rtstereo.load("hybrid", sgbm_input="normalized").predict(left, right)
     assert seen == ["normalized"] and result.settings["sgbm_input"] == "normalized"
     assert np.abs(result.disparity_px[:, 24:] - 8.0).mean() < 0.25
-    with pytest.raises(rtstereo.errors.InputError, match="'sgbm_input' must be one of raw, normalized"):
+    with pytest.raises(rtstereo.errors.InputError, match="'sgbm_input' must be one of raw, normalized, auto"):
         rtstereo.load("hybrid", sgbm_input="census")
-    with pytest.raises(rtstereo.errors.InputError, match="'sgbm_input' must be one of raw, normalized"):
+    with pytest.raises(rtstereo.errors.InputError, match="'sgbm_input' must be one of raw, normalized, auto"):
         original(left, right, {**settings, "sgbm_input": "equalized"}, 192)
+
+
+def test_sgbm_input_auto_normalises_only_when_the_views_are_exposed_differently(monkeypatch):
+    left, right = shifted_pair()
+    brighter = np.clip(right * 1.3, 0, 255).astype(np.uint8)  # 1.2x the mean or more: the cap clips some
+    assert brightness_ratio(left, right) == pytest.approx(1.0, abs=0.02) and brightness_ratio(left, brighter) > 1.2
+    assert (
+        resolved_sgbm_input("auto", left, right) == "raw"
+        and resolved_sgbm_input("auto", left, brighter) == "normalized"
+    )
+    assert resolved_sgbm_input("auto", brighter, left) == "normalized"  # darker right view: the inverse ratio
+    assert resolved_sgbm_input("raw", left, brighter) == "raw"
+    auto = rtstereo.load("hybrid")  # the default
+    assert auto.settings["sgbm_input"] == "auto"
+    for other, used in ((right, "raw"), (brighter, "normalized")):
+        settings = {**auto.settings, "sgbm_input": used}
+        expected = hybrid_module.confident_matches(left, other, settings, 192)
+        np.testing.assert_array_equal(hybrid_module.confident_matches(left, other, auto.settings, 192), expected)
+        assert auto.predict(left, other).settings["sgbm_input_used"] == used
 
 
 def test_a_pair_over_the_memory_budget_runs_smaller_with_a_warning(monkeypatch):

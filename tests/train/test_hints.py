@@ -9,7 +9,7 @@ from test_loop import records, tiny_config
 
 from rtstereo.datasets.synthetic import render_batch
 from rtstereo.models.checkpoint import read_torch_file
-from rtstereo.models.sgbm import confident_disparity
+from rtstereo.models.sgbm import confident_disparity, normalize_local_contrast, resolved_sgbm_input
 from rtstereo.train import train
 from rtstereo.train.hints import RIGHT_PX, HintedStream, sgbm_hints, thin_wrong_hints
 
@@ -24,6 +24,8 @@ def test_hints_are_sgbms_confident_matches_of_each_pair_over_the_whole_range(sce
     assert hints.shape == (2, 1, 96, 192) and hints.dtype == torch.float32
     for i in range(2):
         left, right = ((scenes[side][i].permute(1, 2, 0) * 255).round().byte().numpy() for side in ("left", "right"))
+        if resolved_sgbm_input("auto", left, right) == "normalized":  # the hybrid's default, sgbm_input=auto
+            left, right = normalize_local_contrast(left), normalize_local_contrast(right)
         expected = confident_disparity(
             left, right, 32.0, 10, mirrored_check=False, quarter_width_cap=False, three_way=True
         )  # the hybrid's settings, without its range cap

@@ -142,9 +142,12 @@ def _warn_if_unrectified(pair, name: str, exposure: bool = True) -> None:
 
 
 def _exposure_hint_wanted(args: argparse.Namespace) -> bool:
-    """Whether to say so when the views look exposed differently: not when SGBM already gets
-    contrast-normalised views (``--set sgbm_input=normalized``)."""
-    return not any(value.replace(" ", "") == "sgbm_input=normalized" for value in args.set_values)
+    """Whether to say so when the views look exposed differently: not for the hybrid (``default``),
+    which gives SGBM contrast-normalised views itself then, unless ``--set sgbm_input=raw``."""
+    if (args.model or "default") not in ("default", "hybrid"):
+        return True
+    values = dict(value.replace(" ", "").split("=", 1) for value in args.set_values if "=" in value)
+    return values.get("sgbm_input", "auto") == "raw"
 
 
 def _summary(name: str, model: str, result) -> str:

@@ -249,7 +249,7 @@ register(
             "choose_by": "learned",
             "check_confident": True,
             "median": 0,
-            "sgbm_input": "raw",
+            "sgbm_input": "auto",
             "network": GUIDED_NETWORK,
         },
         setting_help={
@@ -270,9 +270,10 @@ register(
             "check_confident": "where the network differs by more than 1 px from a confident SGBM match, take the "
             "network's value if a second small perceptron fit on rendered scenes is fairly sure it is the right one "
             "(rtstereo.runtime.confident_check)",
-            "sgbm_input": "what SGBM matches: 'raw' (the images as they are) or 'normalized' (each view with its "
+            "sgbm_input": "what SGBM matches: 'raw' (the images as they are), 'normalized' (each view with its "
             "local mean removed and divided by its local contrast over 7 px: robust to cameras that expose "
-            "differently, rtstereo.models.sgbm.normalize_local_contrast)",
+            "differently, rtstereo.models.sgbm.normalize_local_contrast) or 'auto' (normalized when the right "
+            "view's mean brightness is beyond 1.2x the left one's, either way; raw otherwise)",
             "median": "size of a median filter over the final map, pixels: 0 (off), 3 or 5 (pixels next to an "
             "invalid one are kept)",
         },
