@@ -84,11 +84,7 @@ class OpenCVMatcher:
 
     def __call__(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         """Disparity of the left view, float32 ``(H, W)`` pixels, ``nan`` where invalid."""
-        if left.shape[1] <= self.num_disparities:
-            raise InputError(
-                f"image width {left.shape[1]} px must exceed the searched disparities "
-                f"({self.num_disparities}); lower --max-disp"
-            )
+        self._check_size(*left.shape[:2])
         if self.grey:
             a, b = (cv2.cvtColor(im, cv2.COLOR_RGB2GRAY) for im in (left, right))
         else:  # the per-channel costs are summed, so RGB vs BGR order does not matter
@@ -100,6 +96,26 @@ class OpenCVMatcher:
         if self.settings.get("fill_holes", True):
             disparity = fill_holes_rowwise(disparity)
         return disparity
+
+    def _check_size(self, height: int, width: int) -> None:
+        """Refuse, in one line, the image sizes OpenCV's matchers reject with an assertion (or, for
+        SGBM's 3-direction mode at widths up to the searched range, a crash)."""
+        searched = self.num_disparities
+        lower = "lower --max-disp" if searched > 16 else "16 is the least OpenCV searches"
+        if width <= searched:
+            raise InputError(f"image width {width} px must exceed the searched disparities ({searched}); {lower}")
+        block = int(self.settings.get("block_size", 5))
+        if self.grey:  # StereoBM: the block must fit inside the image
+            if block >= min(height, width):
+                raise InputError(
+                    f"bm: block_size {block} must be smaller than the image ({width}x{height} px); "
+                    "lower --set block_size"
+                )
+        elif not self.settings.get("three_way", False) and width - searched <= block // 2:
+            raise InputError(
+                f"image width {width} px is too small for SGBM searching {searched} disparities with block_size "
+                f"{block}: it must exceed {searched + block // 2} px; {lower} or --set block_size"
+            )
 
 
 def build_sgbm(settings: Mapping[str, Any]) -> OpenCVMatcher:
@@ -128,8 +144,8 @@ def build_sgbm(settings: Mapping[str, Any]) -> OpenCVMatcher:
 def build_bm(settings: Mapping[str, Any]) -> OpenCVMatcher:
     """OpenCV StereoBM on grey images."""
     block = _odd_block(settings["block_size"])
-    if block < 5:
-        raise InputError(f"block_size for bm must be >= 5, got {block}")
+    if not 5 <= block <= 255:
+        raise InputError(f"block_size for bm must be an odd number from 5 to 255, got {block}")
     matcher = cv2.StereoBM_create(numDisparities=num_disparities(settings["max_disp"]), blockSize=block)
     matcher.setUniquenessRatio(settings["uniqueness"])
     matcher.setSpeckleWindowSize(settings["speckle_window"])

@@ -1,0 +1,57 @@
+"""OpenCV's matchers behind rtstereo's contract: sizes and settings OpenCV rejects are refused in one line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import rtstereo
+from rtstereo.cli import main
+from rtstereo.errors import InputError
+from rtstereo.models.sgbm import build_sgbm
+
+
+def _pair(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    wide = (rng.random((height, width + 4, 3)) * 255).astype(np.uint8)
+    return np.ascontiguousarray(wide[:, 4:]), np.ascontiguousarray(wide[:, :-4])
+
+
+@pytest.mark.parametrize("block", [3, 5, 11])
+def test_sgbm_needs_the_searched_range_plus_half_a_block_of_width(block):
+    sgbm = rtstereo.load("sgbm", max_disp=16, block_size=block)
+    fits = 16 + block // 2 + 1  # OpenCV's 5-direction SGBM asserts below this width
+    assert sgbm.predict(*_pair(32, fits)).disparity_px.shape == (32, fits)
+    with pytest.raises(InputError, match=f"must exceed {16 + block // 2} px; 16 is the least OpenCV searches"):
+        sgbm.predict(*_pair(32, fits - 1))
+
+
+def test_sgbm_three_way_needs_only_the_searched_range_and_never_reaches_opencv_below_it():
+    # the hybrid's SGBM pass: OpenCV's 3-direction mode, which crashes the process (not an exception) at
+    # widths up to the searched range
+    settings = {**rtstereo.get_spec("sgbm").defaults, "max_disp": 32, "block_size": 11, "three_way": True}
+    sgbm = build_sgbm(settings)
+    assert sgbm(*_pair(32, 33)).shape == (32, 33)
+    with pytest.raises(InputError, match=r"width 31 px must exceed the searched disparities \(32\); lower --max-disp"):
+        sgbm(*_pair(32, 31))
+
+
+def test_a_block_larger_than_the_image_allows_is_refused_not_an_opencv_assertion():
+    with pytest.raises(InputError, match="block_size 1001: it must exceed 516 px"):
+        rtstereo.load("sgbm", max_disp=16, block_size=1001).predict(*_pair(64, 400))
+    with pytest.raises(InputError, match="block_size for bm must be an odd number from 5 to 255, got 301"):
+        rtstereo.load("bm", max_disp=16, block_size=301)
+    with pytest.raises(InputError, match=r"bm: block_size 21 must be smaller than the image \(64x21 px\)"):
+        rtstereo.load("bm", max_disp=16, block_size=21).predict(*_pair(21, 64))
+    assert rtstereo.load("bm", max_disp=16, block_size=21).predict(*_pair(22, 64)).disparity_px.shape == (22, 64)
+
+
+def test_the_command_line_reports_it_in_one_line(tmp_path, capsys):
+    import cv2
+
+    left, right = _pair(40, 18)
+    for name, image in (("l.png", left), ("r.png", right)):
+        cv2.imwrite(str(tmp_path / name), image)
+    code = main(["predict", str(tmp_path / "l.png"), str(tmp_path / "r.png"), "-m", "sgbm", "--max-disp", "16"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "rtstereo predict: error: image width 18 px is too small" in err
