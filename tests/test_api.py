@@ -51,6 +51,15 @@ def test_unknown_model_names_close_matches():
         rtstereo.load("sgmb")
 
 
+@pytest.mark.parametrize("missing", ["runs/mycam.pt", "mycam-guided.pt", "weights.ckpt"])
+def test_a_missing_model_file_is_not_found_not_an_unknown_name(missing):
+    # "unknown model 'mycam-guided.pt'. Did you mean: rtnet-guided?" sent a mistyped path to another network
+    with pytest.raises(rtstereo.errors.CheckpointError, match=f"model file not found: {missing} "):
+        rtstereo.load(missing)
+    with pytest.raises(rtstereo.errors.CheckpointError, match=f"model file not found: {missing} "):
+        rtstereo.load("hybrid", network=missing)
+
+
 def test_unknown_setting_names_close_matches():
     with pytest.raises(rtstereo.InputError, match="did you mean max_disp"):
         rtstereo.load("sgbm", max_dsp=3)

@@ -9,7 +9,7 @@ import numpy as np
 
 from .errors import CheckpointError, InputError, require
 from .io.download import fetch, is_url
-from .models import get_spec, is_onnx_file, resolve_alias
+from .models import get_spec, is_onnx_file, list_models, resolve_alias
 from .models.registry import ModelSpec, coerce_setting, import_object
 from .runtime.backends import OpenCVBackend, TorchBackend, torch_runtime_options
 from .runtime.postprocess import POSTPROCESS_SETTINGS
@@ -60,6 +60,10 @@ def load(
     return predictor
 
 
+# Suffixes that name a checkpoint file rather than a registry name (a missing one is "not found").
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".tar", ".bin", ".safetensors")
+
+
 def _load(
     model: str, weights: str | Path | None, backend: str | None, device: str, precision: str, overrides: dict[str, Any]
 ) -> Predictor:
@@ -74,6 +78,12 @@ def _load(
         return load_onnx(model, device=device, precision=precision, settings=overrides)
     if path.suffix and path.is_file():
         return _load_self_describing(path, backend, device, precision, overrides)
+    if model not in list_models() and (path.suffix.lower() in CHECKPOINT_SUFFIXES or len(path.parts) > 1):
+        # a path, not a name: "unknown model ... Did you mean: rtnet-guided?" would send a mistyped path elsewhere
+        raise CheckpointError(
+            f"model file not found: {model} (an rtstereo checkpoint or an exported .onnx file; registry names: "
+            "rtstereo models)"
+        )
 
     spec = get_spec(model)
     runtime = {}
