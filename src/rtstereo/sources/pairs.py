@@ -1,12 +1,15 @@
 """Resolving LEFT/RIGHT command-line arguments into matched image pairs.
 
 Each side may be a file, a folder (its images in sorted order), a glob, or an http(s) URL. The two
-sides are matched by position after sorting, and must have the same number of images.
+sides are matched by position after sorting, and must have the same number of images; when the numbers
+in the two names of a pair differ (``left_0012`` with ``right_0013``), a warning says so.
 """
 
 from __future__ import annotations
 
 import glob
+import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,11 +64,66 @@ def resolve_pairs(left: str, right: str) -> list[PairSource]:
     """
     lefts, rights = expand(left, "left"), expand(right, "right")
     if len(lefts) != len(rights):
+        alone = _numbers_on_one_side(lefts, rights)
         raise InputError(
-            f"left gives {len(lefts)} images and right gives {len(rights)}: pairs are matched by sorted "
-            "name, so both sides need the same number"
+            f"left gives {len(lefts)} images and right gives {len(rights)}: pairs are matched by position after "
+            f"sorting by name, so both sides need the same number{alone}"
+        )
+    odd = _unlike_pairs(lefts, rights)
+    if odd:
+        (a, b), (first_a, first_b), count = odd
+        warnings.warn(
+            f"pairs are matched by position after sorting by name, and the numbers in {count} pair(s)' names do "
+            f"not follow the first pair's ({_base(first_a)} with {_base(first_b)}; e.g. {_base(a)} with "
+            f"{_base(b)}): check that no image is missing on one side",
+            stacklevel=2,
         )
     return [PairSource(a, b, n) for a, b, n in zip(lefts, rights, unique_names(lefts))]
+
+
+def _base(path: str) -> str:
+    return Path(path.split("?")[0]).name
+
+
+def _frame_numbers(path: str) -> tuple[int, ...]:
+    """The numbers in a file's stem (``left_0012.png`` -> ``(12,)``): what pairs two views of one frame.
+
+    Examples:
+        >>> _frame_numbers("cam0/img_0012.png"), _frame_numbers("x/left.png")
+        ((12,), ())
+    """
+    return tuple(int(n) for n in re.findall(r"\d+", Path(path.split("?")[0]).stem))
+
+
+def _unlike_pairs(lefts: list[str], rights: list[str]) -> tuple | None:
+    """Pairs whose names' numbers are not related as the first pair's are (``cam0_0001`` / ``cam1_0001`` and
+    ``l_0001`` / ``r_0002`` keep one relation through a sequence; a missing image shifts it), as ``(first
+    such pair, the first pair, how many)``; ``None`` when all agree or the names give no numbers to compare."""
+    numbers = [(_frame_numbers(a), _frame_numbers(b)) for a, b in zip(lefts, rights)]
+    if len(numbers) < 2 or any(not x or len(x) != len(y) or len(x) != len(numbers[0][0]) for x, y in numbers):
+        return None
+    relation = [tuple(q - p for p, q in zip(x, y)) for x, y in numbers]
+    unlike = [i for i, r in enumerate(relation) if r != relation[0]]
+    if not unlike:
+        return None
+    return (lefts[unlike[0]], rights[unlike[0]]), (lefts[0], rights[0]), len(unlike)
+
+
+def _numbers_on_one_side(lefts: list[str], rights: list[str]) -> str:
+    """For the error of sides of different lengths: the first names whose numbers only one side has."""
+    numbers = [{_frame_numbers(p): p for p in side} for side in (lefts, rights)]
+    if not all(key for side in numbers for key in side):
+        return ""
+    only = [
+        (side, numbers[i][key])
+        for i, side in enumerate(("left", "right"))
+        for key in numbers[i]
+        if key not in numbers[1 - i]
+    ]
+    if not only:
+        return ""
+    shown = ", ".join(f"{side} {_base(path)}" for side, path in only[:3])
+    return f" (numbered on one side only: {shown}{', ...' if len(only) > 3 else ''})"
 
 
 def unique_names(lefts: list[str]) -> list[str]:

@@ -1,0 +1,63 @@
+"""How LEFT and RIGHT folders become pairs: by position after sorting, with a word when the names disagree."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+
+from rtstereo.errors import InputError
+from rtstereo.sources.pairs import resolve_pairs
+
+
+def _folders(tmp_path: Path, left: list[str], right: list[str]) -> tuple[str, str]:
+    for side, names in (("L", left), ("R", right)):
+        (tmp_path / side).mkdir()
+        for name in names:
+            (tmp_path / side / name).write_bytes(b"")  # never read: pairing looks at names only
+    return str(tmp_path / "L"), str(tmp_path / "R")
+
+
+def _pairs_and_warnings(left: str, right: str) -> tuple[list, list[str]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pairs = resolve_pairs(left, right)
+    return pairs, [str(w.message) for w in caught]
+
+
+@pytest.mark.parametrize(
+    "left, right",
+    [
+        (["000.png", "001.png", "002.png"], ["000.png", "001.png", "002.png"]),
+        (["cam0_001.png", "cam0_002.png"], ["cam1_001.png", "cam1_002.png"]),  # the camera in the name
+        (["l_0000.png", "l_0001.png"], ["r_0001.png", "r_0002.png"]),  # numbered from another start
+        (["left.png", "x.png"], ["right.png", "y.png"]),  # no numbers to compare
+    ],
+)
+def test_names_that_keep_one_relation_pair_quietly(tmp_path, left, right):
+    pairs, said = _pairs_and_warnings(*_folders(tmp_path, left, right))
+    assert len(pairs) == len(left) and said == []
+
+
+def test_a_missing_image_on_one_side_is_pointed_out(tmp_path):
+    left, right = _folders(tmp_path, ["000.png", "001.png", "002.png"], ["000.png", "002.png", "003.png"])
+    pairs, said = _pairs_and_warnings(left, right)
+    assert [Path(p.right).name for p in pairs] == ["000.png", "002.png", "003.png"]  # by position, as documented
+    (message,) = said
+    assert "numbers in 2 pair(s)' names do not follow the first pair's" in message
+    assert "e.g. 001.png with 002.png" in message
+
+
+def test_sides_of_different_lengths_name_the_images_only_one_side_has(tmp_path):
+    left, right = _folders(tmp_path, ["001.png", "002.png", "003.png"], ["001.png", "003.png"])
+    with pytest.raises(
+        InputError, match=r"left gives 3 images and right gives 2: .* \(numbered on one side only: left 002.png\)"
+    ):
+        resolve_pairs(left, right)
+
+
+def test_a_single_pair_of_files_is_never_questioned(tmp_path):
+    left, right = _folders(tmp_path, ["im0.png"], ["im1.png"])  # Middlebury's names
+    pairs, said = _pairs_and_warnings(str(Path(left) / "im0.png"), str(Path(right) / "im1.png"))
+    assert len(pairs) == 1 and said == []
