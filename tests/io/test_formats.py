@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import cv2
@@ -377,3 +378,21 @@ def test_colorize_min_disp_shifts_the_range():
     d = np.array([[20.0, 30.0]], np.float32)
 
     np.testing.assert_array_equal(colorize(d, max_disp_px=30.0, min_disp_px=20.0), colorize(d - 20.0, max_disp_px=10.0))
+
+
+def test_a_16bit_image_holding_12bit_values_is_pointed_out_once(tmp_path, monkeypatch):
+    import rtstereo.io.images as images
+
+    monkeypatch.setattr(images, "_warned_low_bit_depth", False)
+    twelve = (np.random.default_rng(0).random((4, 6)) * 4095).astype(np.uint16)  # a 12-bit sensor's values
+    cv2.imwrite(str(tmp_path / "a.png"), twelve)
+    cv2.imwrite(str(tmp_path / "b.png"), twelve)
+    cv2.imwrite(str(tmp_path / "full.png"), twelve * 16)
+    with pytest.warns(UserWarning, match=r"a.png is a 16-bit image whose values stay at or below \d+ \(10- or 12-bit"):
+        dark = read_image(tmp_path / "a.png")
+    assert dark.max() <= 15  # what /257 leaves of them: the reason for the warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_image(tmp_path / "b.png")  # said once for the run
+        monkeypatch.setattr(images, "_warned_low_bit_depth", False)
+        read_image(tmp_path / "full.png")  # the whole 16-bit range: nothing to say

@@ -5,6 +5,7 @@ BGR exists only inside this module's OpenCV calls.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import cv2
@@ -14,11 +15,30 @@ from ..errors import InputError, OutputError
 from .download import fetch, is_url
 from .quiet import native_output_held
 
+# A 16-bit image whose values all stay below this most likely holds a 10- or 12-bit sensor's values.
+LOW_BIT_DEPTH_LIMIT = 4096
+_warned_low_bit_depth = False
+
+
+def _warn_low_bit_depth(path: Path, largest: int) -> None:
+    """Say once per process that 16-bit images seem to hold fewer bits (read as 16-bit, they turn dark)."""
+    global _warned_low_bit_depth
+    if _warned_low_bit_depth:
+        return
+    _warned_low_bit_depth = True
+    warnings.warn(
+        f"{path} is a 16-bit image whose values stay at or below {largest} (10- or 12-bit camera data?): read as "
+        "16 bits (divided by 257) it keeps only a few grey levels and matching suffers; convert such images to "
+        "8 bits with their own bit depth first (12-bit: value >> 4). Said once for this run.",
+        stacklevel=3,
+    )
+
 
 def read_image(source: str | Path) -> np.ndarray:
     """Read an image file or URL as uint8 RGB ``(H, W, 3)``.
 
-    Grey images are repeated to three channels, alpha is dropped, 16-bit images are scaled to 8 bits.
+    Grey images are repeated to three channels, alpha is dropped, 16-bit images are scaled to 8 bits (divided
+    by 257; a warning, once per process, when all values stay below 4096: a 10- or 12-bit sensor's data).
 
     Args:
         source: a path, or an http(s)/file URL (downloaded once into the cache).
@@ -40,6 +60,8 @@ def read_image(source: str | Path) -> np.ndarray:
     if image is None:
         raise InputError(f"cannot read {path}: not an image OpenCV can decode, or the file is damaged")
     if image.dtype == np.uint16:
+        if image.max() < LOW_BIT_DEPTH_LIMIT:
+            _warn_low_bit_depth(path, int(image.max()))
         image = (image // 257).astype(np.uint8)
     elif image.dtype != np.uint8:
         raise InputError(f"{path}: unsupported image depth {image.dtype} (expected 8 or 16 bit)")
