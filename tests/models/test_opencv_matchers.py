@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -55,3 +57,31 @@ def test_the_command_line_reports_it_in_one_line(tmp_path, capsys):
     code = main(["predict", str(tmp_path / "l.png"), str(tmp_path / "r.png"), "-m", "sgbm", "--max-disp", "16"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "rtstereo predict: error: image width 18 px is too small" in err
+
+
+@pytest.mark.parametrize("model, key", [("sgbm", "uniqueness"), ("sgbm", "speckle_range"), ("bm", "speckle_window")])
+def test_negative_settings_opencv_would_take_silently_are_refused(model, key):
+    with pytest.raises(InputError, match=f"setting '{key}' must be >= 0, got -5"):
+        rtstereo.load(model, max_disp=16, **{key: -5})
+
+
+@pytest.mark.parametrize("key", ["uniqueness", "lr_tolerance"])
+def test_the_hybrid_refuses_negative_thresholds(key):
+    with pytest.raises(InputError, match=f"hybrid: setting '{key}' must be >= 0, got -1"):
+        rtstereo.load("hybrid", **{key: -1})
+
+
+def test_max_disp_given_twice_must_agree(tmp_path, capsys):
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    argv = [
+        "predict",
+        str(examples / "left.png"),
+        str(examples / "right.png"),
+        "-m",
+        "sgbm",
+        "-o",
+        str(tmp_path / "d.pfm"),
+    ]
+    assert main([*argv, "--max-disp", "32", "--set", "max_disp=64"]) == 2
+    assert "--max-disp 32 and --set max_disp=64 disagree: give one of them" in capsys.readouterr().err
+    assert main([*argv, "--max-disp", "32", "--set", "max_disp=32"]) == 0

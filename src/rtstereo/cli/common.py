@@ -94,13 +94,16 @@ def parse_set_values(items: list[str]) -> dict[str, Any]:
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The model settings named on the command line (only those given)."""
     settings = parse_set_values(args.set_values)
-    if args.max_disp is not None:
-        settings["max_disp"] = args.max_disp
-    if args.iters is not None:
-        settings["iters"] = args.iters
-    for key, option in (("max_disp", "--max-disp"), ("iters", "--iters")):
-        if key in settings:
-            _check_positive(settings[key], option)
+    given = {key: option for key, option in (("max_disp", "--max-disp"), ("iters", "--iters")) if key in settings}
+    for key, option, value in (("max_disp", "--max-disp", args.max_disp), ("iters", "--iters", args.iters)):
+        if value is None:
+            continue
+        if key in settings and str(settings[key]) != str(value):
+            raise InputError(f"{option} {value} and --set {key}={settings[key]} disagree: give one of them")
+        settings[key] = value
+        given[key] = option
+    for key, option in given.items():
+        _check_positive(settings[key], option if key not in parse_set_values(args.set_values) else f"--set {key}")
     return settings
 
 

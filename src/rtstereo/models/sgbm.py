@@ -126,6 +126,7 @@ def build_sgbm(settings: Mapping[str, Any]) -> OpenCVMatcher:
     against 85 ms), with slightly different matches.
     """
     block = _odd_block(settings["block_size"])
+    _check_not_negative(settings, ("uniqueness", "speckle_window", "speckle_range"))
     matcher = cv2.StereoSGBM_create(
         minDisparity=0,
         numDisparities=num_disparities(settings["max_disp"]),
@@ -144,6 +145,7 @@ def build_sgbm(settings: Mapping[str, Any]) -> OpenCVMatcher:
 def build_bm(settings: Mapping[str, Any]) -> OpenCVMatcher:
     """OpenCV StereoBM on grey images."""
     block = _odd_block(settings["block_size"])
+    _check_not_negative(settings, ("uniqueness", "speckle_window", "speckle_range"))
     if not 5 <= block <= 255:
         raise InputError(f"block_size for bm must be an odd number from 5 to 255, got {block}")
     matcher = cv2.StereoBM_create(numDisparities=num_disparities(settings["max_disp"]), blockSize=block)
@@ -295,6 +297,13 @@ def confident_disparity(
     back = np.take_along_axis(d_right, x_right, axis=1)
     keep = np.isfinite(d_left) & np.isfinite(back) & (np.abs(d_left - back) <= lr_tolerance_px)
     return np.where(keep, d_left, np.nan).astype(np.float32)
+
+
+def _check_not_negative(settings: Mapping[str, Any], keys: tuple[str, ...]) -> None:
+    """OpenCV takes negative values of these without a word and matches as if they were 0 or off."""
+    for key in keys:
+        if key in settings and settings[key] < 0:
+            raise InputError(f"setting '{key}' must be >= 0, got {settings[key]}")
 
 
 def _odd_block(size: int) -> int:

@@ -146,6 +146,9 @@ class HybridPredictor:
                 f"{spec.name}: setting 'median' must be one of {', '.join(map(str, MEDIAN_SIZES))} (pixels; 0 = off), "
                 f"got {self.settings['median']!r}"
             )
+        for key in ("uniqueness", "lr_tolerance"):
+            if self.settings[key] < 0:
+                raise InputError(f"{spec.name}: setting '{key}' must be >= 0, got {self.settings[key]}")
         if self.settings.get("sgbm_input", "raw") not in SGBM_INPUTS:
             raise InputError(
                 f"{spec.name}: setting 'sgbm_input' must be one of {', '.join(SGBM_INPUTS)}, "
