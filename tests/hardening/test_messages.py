@@ -69,7 +69,7 @@ def test_a_known_suffix_is_one_file(capsys, tmp_path, pair):
         (["--max-disp", "-5"], "--max-disp must be >= 1, got -5"),
         (["--max-disp", "0"], "--max-disp must be >= 1, got 0"),
         (["--iters", "0"], "--iters must be >= 1, got 0"),
-        (["--set", "max_disp=-3"], "--max-disp must be >= 1, got -3"),
+        (["--set", "max_disp=-3"], "--set max_disp must be >= 1, got -3"),  # named as the user wrote it
     ],
 )
 def test_settings_below_one_are_refused_before_any_model(capsys, pair, options, message):
