@@ -260,6 +260,30 @@ def test_opencv_errors(tmp_path):
         calibration_from_q(np.eye(4))
 
 
+def test_a_file_for_the_other_option_says_which_option_takes_it(tmp_path):
+    maps = tmp_path / "maps.npz"
+    np.savez(maps, x=np.zeros(1))
+    with pytest.raises(InputError, match=r"maps.npz is a zip/npz archive.*go to --rectify"):
+        read_calibration(maps)
+    folder = tmp_path / "adir"
+    folder.mkdir()
+    with pytest.raises(InputError, match="is a folder, not a file"):
+        read_calibration(folder)
+
+
+def test_a_negative_baseline_names_the_file_and_its_unit(tmp_path):
+    middlebury = tmp_path / "calib.txt"
+    cam = "[500 0 159.5; 0 500 119.5; 0 0 1]"
+    middlebury.write_text(f"cam0={cam}\ncam1={cam}\nbaseline=-100\n")
+    with pytest.raises(InputError, match=r"calib.txt: baseline=-100 .*millimetres.*must be > 0"):
+        read_calibration(middlebury)
+    q = projection_matrices(CAL)["Q"]
+    q[3, 2] *= -1  # the other sign convention, or left and right swapped
+    path = write_opencv(tmp_path / "q.yaml", {"Q": q}, 640, 480)
+    with pytest.raises(InputError, match=r"q.yaml: Q gives a baseline of -0.1234 .*swapped"):
+        read_calibration(path)
+
+
 def test_writer_errors(tmp_path):
     with pytest.raises(OutputError, match="must end in .json, .yaml"):
         write_calibration(tmp_path / "c.txt", CAL)

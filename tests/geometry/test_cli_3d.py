@@ -13,7 +13,7 @@ from tests.conftest import make_textured_pair
 import rtstereo.cli
 from rtstereo.cli import main
 from rtstereo.geometry import CalibrationWarning
-from rtstereo.io.calibration import read_calibration, write_calibration
+from rtstereo.io.calibration import read_calibration, write_calibration, write_opencv
 from rtstereo.io.pfm import read_pfm
 from rtstereo.rectify import Board
 from rtstereo.sinks.pointcloud import read_ply
@@ -261,3 +261,26 @@ def test_calibrate_errors(capsys, tmp_path, pair_files):
         tmp_path / "rig",
     )
     assert code == 2 and "found in both images of only 0 of 1 pairs" in err
+
+
+def _pose_yaml(path, translation, **scalars):
+    """``K1 D1 K2 D2 R T`` of an ideal rig for the 160x120 pair (``CAL``), ``T`` as given."""
+    k = np.array([[CAL.fx_px, 0, CAL.cx0_px], [0, CAL.fy_px, CAL.cy_px], [0, 0, 1]])
+    matrices = {"K1": k, "D1": np.zeros(5), "K2": k, "D2": np.zeros(5), "R": np.eye(3), "T": np.array(translation)}
+    return write_opencv(path, matrices, 160, 120, **scalars)
+
+
+def test_predict_rectify_reads_lengths_in_the_given_or_recorded_unit(capsys, tmp_path, pair_files):
+    untagged = _pose_yaml(tmp_path / "mm.yaml", [[-100.0], [0.0], [0.0]])
+    tagged = _pose_yaml(tmp_path / "mm_tagged.yaml", [[-100.0], [0.0], [0.0]], length_unit="mm")
+    for name, extra in (("given", ("--rectify", untagged, "--calib-unit", "mm")), ("recorded", ("--rectify", tagged))):
+        out = tmp_path / name
+        code, stdout, err = run_cli(capsys, "predict", *pair_files, *SGBM, *extra, "--format", "depth", "-o", out)
+        assert code == 0, err
+        assert "baseline of" not in err
+        depth = read_pfm(out / "l_depth.pfm")
+        assert np.median(depth[np.isfinite(depth)]) == pytest.approx(DEPTH_M, rel=0.02)
+    code, _, err = run_cli(
+        capsys, "predict", *pair_files, *SGBM, "--rectify", tagged, "--calib-unit", "m", "-o", tmp_path / "x"
+    )
+    assert code == 2 and "says its lengths are in mm (length_unit), but m was given" in err, err

@@ -17,7 +17,7 @@ from ..sinks.files import DEFAULT_FORMATS, FILE_SUFFIXES, FORMATS, parse_formats
 from ..sources.manifest import read_manifest
 from ..sources.pairs import PairSource, resolve_pairs
 from .batch import add_batch_args, check_engine_args, run_batch
-from .common import add_model_args, predictor_from_args
+from .common import add_calib_unit_arg, add_model_args, predictor_from_args
 
 EPILOG = """examples:
   rtstereo predict left.png right.png -o out/            # 16-bit PNG, PFM, colour PNG, JSON in out/
@@ -77,11 +77,7 @@ def add_3d_args(parser: argparse.ArgumentParser) -> None:
         "OpenCV YAML/JSON with P1/P2 or Q, or rtstereo calibration.json; enables "
         "depth/ply/glb",
     )
-    group.add_argument(
-        "--calib-unit",
-        choices=("m", "cm", "mm"),
-        help="length unit of OpenCV calibration files (default: the file's length_unit entry, else m)",
-    )
+    add_calib_unit_arg(group)
     group.add_argument(
         "--rectify",
         metavar="MAPS",
@@ -124,7 +120,7 @@ def _calibration_and_rectifier(args: argparse.Namespace):
             "give --calib or --rectify, not both: the rectification maps carry the calibration of the rectified images"
         )
     if args.rectify:
-        return None, Rectifier.from_file(args.rectify)
+        return None, Rectifier.from_file(args.rectify, length_unit=args.calib_unit)
     if args.calib:
         return read_calibration(args.calib, length_unit=args.calib_unit), None
     return None, None
