@@ -10,6 +10,7 @@ Conventions (see DESIGN.md, "Contracts"):
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +84,14 @@ class Calibration:
     height_px: int = 0
 
     def __post_init__(self) -> None:
+        for name in ("fx_px", "fy_px", "cx0_px", "cx1_px", "cy_px", "baseline_m"):
+            value = getattr(self, name)
+            try:
+                finite = math.isfinite(value)
+            except TypeError:
+                raise InputError(f"calibration: {name} must be a finite number, got {value!r}") from None
+            if not finite:  # nan or inf would make every depth nan or inf without a word
+                raise InputError(f"calibration: {name} must be a finite number, got {float(value)}")
         if not (self.fx_px > 0 and self.fy_px > 0):
             raise InputError(f"calibration: focal lengths must be > 0, got fx={self.fx_px}, fy={self.fy_px}")
         if not self.baseline_m > 0:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import warnings
 
 import cv2
 import numpy as np
@@ -284,3 +286,15 @@ def test_predict_rectify_reads_lengths_in_the_given_or_recorded_unit(capsys, tmp
         capsys, "predict", *pair_files, *SGBM, "--rectify", tagged, "--calib-unit", "m", "-o", tmp_path / "x"
     )
     assert code == 2 and "says its lengths are in mm (length_unit), but m was given" in err, err
+
+
+def test_summary_of_a_map_without_any_depth_says_so_without_numpy_warnings():
+    from rtstereo.cli.predict import _summary
+    from rtstereo.types import DisparityResult
+
+    beyond_infinity = dataclasses.replace(CAL, cx0_px=CAL.cx1_px + 10)  # d + cx1 - cx0 <= 0 for d <= 10 px
+    result = DisparityResult(np.full((4, 4), 5.0, np.float32), {"total": 1.0}, calibration=beyond_infinity)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        line = _summary("pair", "sgbm", result)
+    assert line.endswith("density 100.0 %, no finite depth"), line

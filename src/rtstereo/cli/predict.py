@@ -153,7 +153,9 @@ def _summary(name: str, model: str, result) -> str:
         f"density {result.density * 100:.1f} %"
     )
     if result.calibration is not None and result.density > 0:
-        line += f", median depth {float(np.nanmedian(pointcloud.depth_of(result))):.2f} m"
+        depth = pointcloud.depth_of(result)
+        finite = depth[np.isfinite(depth)]
+        line += f", median depth {float(np.median(finite)):.2f} m" if finite.size else ", no finite depth"
     return line
 
 

@@ -93,6 +93,11 @@ def read_calibration(
             raise InputError(f"{path}: not valid JSON ({exc})") from None
         if isinstance(data, dict) and (data.get("format") == FORMAT_TAG or "fx_px" in data):
             return calibration_from_dict(data, source=str(path))
+        if not isinstance(data, dict):
+            raise InputError(
+                f"{path}: the JSON holds a {type(data).__name__}, not a calibration: expected an object with "
+                "rtstereo's fields (fx_px, fy_px, cx0_px, cx1_px, cy_px, baseline_m) or OpenCV's P1/P2 or Q"
+            )
         return _from_opencv(path, length_unit)
     if text.lstrip().startswith("%YAML") or text.lstrip().startswith("<?xml"):
         return _from_opencv(path, length_unit)
@@ -188,7 +193,7 @@ def calibration_from_dict(data: dict, source: str = "calibration") -> Calibratio
         sizes = {k: int(values[k]) for k in ("width_px", "height_px") if k in values}
     except (TypeError, ValueError) as exc:
         raise InputError(f"{source}: calibration fields must be numbers ({exc})") from None
-    return Calibration(**floats, **sizes)
+    return _calibration(source, **floats, **sizes)
 
 
 def projection_matrices(calibration: Calibration) -> dict[str, np.ndarray]:
@@ -321,7 +326,8 @@ def calibration_from_projections(
             f"{p2[0, 3]:.6g}); a negative baseline means left and right are swapped"
         )
     return _checked(
-        Calibration(
+        _calibration(
+            source,
             fx_px=float(fx),
             fy_px=float(p1[1, 1]),
             cx0_px=float(p1[0, 2]),
@@ -362,7 +368,8 @@ def calibration_from_q(
             "(Q[3,2] = -1/Tx with Tx = -baseline)"
         )
     return _checked(
-        Calibration(
+        _calibration(
+            source,
             fx_px=float(fx),
             fy_px=float(fx),
             cx0_px=float(cx0),
@@ -374,6 +381,14 @@ def calibration_from_q(
         ),
         source,
     )
+
+
+def _calibration(source: str, **values: float) -> Calibration:
+    """``Calibration(**values)``, whose errors name the file (``source``) the values come from."""
+    try:
+        return Calibration(**values)
+    except InputError as exc:
+        raise InputError(f"{source}: {str(exc).removeprefix('calibration: ')}") from None
 
 
 def _checked(calibration: Calibration, source: str) -> Calibration:
@@ -500,7 +515,8 @@ def _from_middlebury(text: str, path: Path) -> Calibration:
         )
     if doffs is not None and not np.isclose(cam1[0, 2] - cam0[0, 2], doffs, atol=1e-2):
         raise InputError(f"{path}: doffs={doffs} disagrees with cam1 cx - cam0 cx = {cam1[0, 2] - cam0[0, 2]:.3f}")
-    return Calibration(
+    return _calibration(
+        str(path),
         fx_px=float(cam0[0, 0]),
         fy_px=float(cam0[1, 1]),
         cx0_px=float(cam0[0, 2]),
