@@ -293,7 +293,7 @@ def test_summary_of_a_map_without_any_depth_says_so_without_numpy_warnings():
     from rtstereo.types import DisparityResult
 
     beyond_infinity = dataclasses.replace(CAL, cx0_px=CAL.cx1_px + 10)  # d + cx1 - cx0 <= 0 for d <= 10 px
-    result = DisparityResult(np.full((4, 4), 5.0, np.float32), {"total": 1.0}, calibration=beyond_infinity)
+    result = DisparityResult(np.full((120, 160), 5.0, np.float32), {"total": 1.0}, calibration=beyond_infinity)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         line = _summary("pair", "sgbm", result)
