@@ -39,10 +39,7 @@ def as_rgb_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
     if not isinstance(image, np.ndarray):
         raise InputError(f"{name}: expected a numpy array, got {type(image).__name__}")
     if image.dtype != np.uint8:
-        raise InputError(
-            f"{name}: expected dtype uint8 (RGB 0..255), got {image.dtype}; "
-            "convert with (image * 255).clip(0, 255).astype(np.uint8) if it is a 0..1 float image"
-        )
+        raise InputError(f"{name}: expected dtype uint8 (RGB 0..255), got {image.dtype}; {_uint8_hint(image.dtype)}")
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
     elif image.ndim == 3 and image.shape[2] == 1:
@@ -54,6 +51,19 @@ def as_rgb_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
     if image.shape[0] < 2 or image.shape[1] < 2:
         raise InputError(f"{name}: image of shape {image.shape} is too small")
     return np.ascontiguousarray(image)
+
+
+def _uint8_hint(dtype: np.dtype) -> str:
+    """How to bring an image of ``dtype`` to uint8: the advice differs by dtype (scaling a 16-bit image by
+    255, as for a 0..1 float one, turns it white)."""
+    if dtype == np.uint16:
+        return (
+            "for 16-bit data convert with (image // 257).astype(np.uint8) or (image >> 8).astype(np.uint8) "
+            "(10- or 12-bit data held in 16 bits: image >> 2 or image >> 4)"
+        )
+    if np.issubdtype(dtype, np.floating):
+        return "convert with (image * 255).clip(0, 255).astype(np.uint8) if it is a 0..1 float image (check its range)"
+    return "check its range and bring it to 0..255 first (image.astype(np.uint8) only if it already is 0..255)"
 
 
 @dataclass(frozen=True)
