@@ -166,6 +166,12 @@ def run(args: argparse.Namespace) -> int:
     to_file = output is not None and _names_a_file(args.output)
     if to_file and len(sources) > 1:
         raise InputError(f"{len(sources)} pairs cannot go into one file {output}: give a folder with -o")
+    if to_file and args.format and formats != (FILE_SUFFIXES[output.suffix.lower()],):
+        own, asked = FILE_SUFFIXES[output.suffix.lower()], ",".join(formats)
+        raise InputError(
+            f"-o {args.output} writes one disparity file ({own}): --format {asked} asks for other outputs, "
+            f"which go into a folder (--format {asked} -o OUT/)"
+        )
     calibration, rectifier = _calibration_and_rectifier(args)
     metric = [f for f in formats if f in pointcloud.NEEDS_CALIBRATION]
     if metric and not to_file and calibration is None and rectifier is None:
@@ -177,6 +183,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--max-jump must be >= 0 (0 keeps flying pixels), got {args.max_jump}")
     if args.max_depth is not None and not args.max_depth > 0:
         raise InputError(f"--max-depth must be > 0 metres, got {args.max_depth}")
+    if args.lr_check is not None and not args.lr_check > 0:
+        raise InputError(f"--lr-check must be > 0 pixels, got {args.lr_check}")
     check_engine_args(args, output if not to_file else None)
     job = BatchJob(
         output=output,
@@ -215,6 +223,12 @@ def _names_a_file(text: str) -> bool:
         return True
     if suffix:
         known = ", ".join(f"{s} ({FILE_SUFFIXES[s]})" for s in FILE_SUFFIXES)
+        metric = {".ply": "ply", ".glb": "glb"}.get(suffix, "depth" if "depth" in path.stem.lower() else None)
+        if metric is not None:  # a point cloud or depth map is one of the outputs written into a folder
+            raise InputError(
+                f"-o {text}: one pair's disparity goes to a file ending in {known}; {metric} outputs are "
+                f"written into a folder, one per pair (--format {metric} -o OUT/)"
+            )
         raise InputError(
             f"-o {text}: unknown output suffix '{path.suffix}': one pair's disparity goes to a file ending in "
             f"{known}; for a folder end the path with '/' (-o {text}/)"
