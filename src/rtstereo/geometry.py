@@ -67,7 +67,7 @@ def depth_from_disparity(disparity_px: np.ndarray, calibration: Calibration) -> 
         array([[ 1., nan]], dtype=float32)
     """
     d = _check_disparity(disparity_px)
-    calibration = calibration_for_size(calibration, *d.shape)
+    calibration = calibration_for_size(calibration, *d.shape, stacklevel=2)
     denominator = d + calibration.doffs_px
     with np.errstate(invalid="ignore", divide="ignore"):
         valid = np.isfinite(d) & (d > 0) & (denominator > 0)
@@ -87,7 +87,7 @@ def disparity_from_depth(depth_m: np.ndarray, calibration: Calibration) -> np.nd
     """
     z = np.asarray(depth_m, dtype=np.float64)
     if z.ndim == 2:
-        calibration = calibration_for_size(calibration, *z.shape)
+        calibration = calibration_for_size(calibration, *z.shape, stacklevel=2)
     with np.errstate(invalid="ignore", divide="ignore"):
         valid = np.isfinite(z) & (z > 0)
         d = np.where(
@@ -111,7 +111,7 @@ def points_from_depth(depth_m: np.ndarray, calibration: Calibration) -> np.ndarr
     z = np.asarray(depth_m, dtype=np.float64)
     if z.ndim != 2:
         raise InputError(f"depth: expected shape (H, W), got {z.shape}")
-    calibration = calibration_for_size(calibration, *z.shape)
+    calibration = calibration_for_size(calibration, *z.shape, stacklevel=2)
     v, u = np.mgrid[0 : z.shape[0], 0 : z.shape[1]]
     x = (u - calibration.cx0_px) * z / calibration.fx_px
     y = (v - calibration.cy_px) * z / calibration.fy_px
@@ -206,7 +206,7 @@ def point_cloud(
         >>> len(cloud), float(cloud.points_m[0, 2])
         (16, 2.0)
     """
-    calibration = calibration_for_size(calibration, *_check_disparity(disparity_px).shape)  # warns once
+    calibration = calibration_for_size(calibration, *_check_disparity(disparity_px).shape, stacklevel=2)  # warns once
     depth = depth_from_disparity(disparity_px, calibration)
     keep = np.isfinite(depth)
     if max_depth_m is not None:
@@ -267,11 +267,12 @@ def require_calibration(result: DisparityResult) -> Calibration:
     return result.calibration
 
 
-def calibration_for_size(calibration: Calibration, height_px: int, width_px: int) -> Calibration:
+def calibration_for_size(calibration: Calibration, height_px: int, width_px: int, stacklevel: int = 2) -> Calibration:
     """The calibration of images of ``width_px x height_px``, scaled if it was made at another size.
 
     A calibration without a recorded size is returned as it is. Resized images (same aspect ratio)
-    get scaled intrinsics and a :class:`CalibrationWarning`, since resizing is never silent.
+    get scaled intrinsics and a :class:`CalibrationWarning`, since resizing is never silent
+    (``stacklevel`` as :func:`warnings.warn` takes it, counted from the caller of this function).
 
     Raises:
         InputError: the images have another aspect ratio (cropped, or another camera).
@@ -291,7 +292,7 @@ def calibration_for_size(calibration: Calibration, height_px: int, width_px: int
         f"the calibration is for {calibration.width_px}x{calibration.height_px} images; scaled by "
         f"{sx:.4f} to these {width_px}x{height_px} images",
         CalibrationWarning,
-        stacklevel=2,
+        stacklevel=stacklevel + 1,
     )
     return calibration.scaled(sx, sy)
 
