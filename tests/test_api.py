@@ -91,6 +91,24 @@ def test_float_images_are_refused(textured_pair):
         rtstereo.load("sgbm", max_disp=16).predict(left / 255.0, right)
 
 
+@pytest.mark.parametrize(
+    "dtype, hint",
+    [
+        (np.uint16, "image // 257"),
+        (np.float32, "if it is a 0..1 float image"),
+        (np.int64, "check its range"),
+        (bool, "check its range"),
+    ],
+)
+def test_the_dtype_error_gives_advice_for_that_dtype(textured_pair, dtype, hint):
+    left, right = textured_pair
+    with pytest.raises(rtstereo.InputError, match=f"got {np.dtype(dtype)}") as raised:
+        rtstereo.load("sgbm", max_disp=16).predict(left.astype(dtype), right)
+    assert hint in str(raised.value)
+    if dtype is not np.float32:  # scaling by 255 turns a 16-bit image white
+        assert "* 255" not in str(raised.value)
+
+
 def test_max_disp_wider_than_image_is_refused(textured_pair):
     left, right = textured_pair
     with pytest.raises(rtstereo.InputError, match="lower --max-disp"):

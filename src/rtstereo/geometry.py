@@ -19,13 +19,14 @@ maximum depth and any pixels a confidence mask rejects.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import InputError
-from .types import Calibration, DisparityResult
+from .types import Calibration, DisparityResult, StereoPair
 
 DEFAULT_MAX_JUMP_REL = 0.1
 """Flying-pixel threshold: a depth jump of more than 10 % to any 8-neighbour. A road seen from a car
@@ -49,11 +50,16 @@ def depth_from_disparity(disparity_px: np.ndarray, calibration: Calibration) -> 
 
     Args:
         disparity_px: float ``(H, W)``, pixels, ``nan`` (or ``<= 0``) where invalid.
-        calibration: the rectified calibration of the images the disparity belongs to.
+        calibration: the rectified calibration of the images the disparity belongs to; one that
+            records another size of the same aspect ratio is scaled, with a :class:`CalibrationWarning`
+            (:func:`calibration_for_size`).
 
     Returns:
         float32 ``(H, W)`` depth in metres, ``nan`` where the disparity is invalid or
         ``d + cx1_px - cx0_px <= 0`` (a point at or beyond infinity).
+
+    Raises:
+        InputError: the calibration records an image size of another aspect ratio.
 
     Examples:
         >>> cal = Calibration(fx_px=700, fy_px=700, cx0_px=320, cx1_px=330, cy_px=240, baseline_m=0.1)
@@ -61,6 +67,7 @@ def depth_from_disparity(disparity_px: np.ndarray, calibration: Calibration) -> 
         array([[ 1., nan]], dtype=float32)
     """
     d = _check_disparity(disparity_px)
+    calibration = calibration_for_size(calibration, *d.shape, stacklevel=2)
     denominator = d + calibration.doffs_px
     with np.errstate(invalid="ignore", divide="ignore"):
         valid = np.isfinite(d) & (d > 0) & (denominator > 0)
@@ -73,12 +80,14 @@ def disparity_from_depth(depth_m: np.ndarray, calibration: Calibration) -> np.nd
 
     Args:
         depth_m: float ``(H, W)`` metres, ``nan``, ``inf`` or ``<= 0`` where unknown.
-        calibration: the rectified calibration.
+        calibration: the rectified calibration (scaled to the map's size as in :func:`depth_from_disparity`).
 
     Returns:
         float32 ``(H, W)`` disparity in pixels, ``nan`` where the depth is unknown.
     """
     z = np.asarray(depth_m, dtype=np.float64)
+    if z.ndim == 2:
+        calibration = calibration_for_size(calibration, *z.shape, stacklevel=2)
     with np.errstate(invalid="ignore", divide="ignore"):
         valid = np.isfinite(z) & (z > 0)
         d = np.where(
@@ -94,7 +103,7 @@ def points_from_depth(depth_m: np.ndarray, calibration: Calibration) -> np.ndarr
 
     Args:
         depth_m: float ``(H, W)`` metres (``nan`` stays ``nan``).
-        calibration: the rectified calibration.
+        calibration: the rectified calibration (scaled to the map's size as in :func:`depth_from_disparity`).
 
     Returns:
         float32 ``(H, W, 3)``: ``X, Y, Z`` in metres (x right, y down, z forward).
@@ -102,6 +111,7 @@ def points_from_depth(depth_m: np.ndarray, calibration: Calibration) -> np.ndarr
     z = np.asarray(depth_m, dtype=np.float64)
     if z.ndim != 2:
         raise InputError(f"depth: expected shape (H, W), got {z.shape}")
+    calibration = calibration_for_size(calibration, *z.shape, stacklevel=2)
     v, u = np.mgrid[0 : z.shape[0], 0 : z.shape[1]]
     x = (u - calibration.cx0_px) * z / calibration.fx_px
     y = (v - calibration.cy_px) * z / calibration.fy_px
@@ -179,7 +189,8 @@ def point_cloud(
 
     Args:
         disparity_px: float ``(H, W)`` pixels, ``nan`` where invalid.
-        calibration: the rectified calibration of the images.
+        calibration: the rectified calibration of the images (scaled to their size as in
+            :func:`depth_from_disparity`).
         image: uint8 RGB ``(H, W, 3)`` left image for colours, or ``None``.
         max_depth_m: drop points farther than this (far points carry the largest depth error:
             it grows with the square of the depth); ``None`` keeps all.
@@ -195,6 +206,7 @@ def point_cloud(
         >>> len(cloud), float(cloud.points_m[0, 2])
         (16, 2.0)
     """
+    calibration = calibration_for_size(calibration, *_check_disparity(disparity_px).shape, stacklevel=2)  # warns once
     depth = depth_from_disparity(disparity_px, calibration)
     keep = np.isfinite(depth)
     if max_depth_m is not None:
@@ -255,11 +267,12 @@ def require_calibration(result: DisparityResult) -> Calibration:
     return result.calibration
 
 
-def calibration_for_size(calibration: Calibration, height_px: int, width_px: int) -> Calibration:
+def calibration_for_size(calibration: Calibration, height_px: int, width_px: int, stacklevel: int = 2) -> Calibration:
     """The calibration of images of ``width_px x height_px``, scaled if it was made at another size.
 
     A calibration without a recorded size is returned as it is. Resized images (same aspect ratio)
-    get scaled intrinsics and a :class:`CalibrationWarning`, since resizing is never silent.
+    get scaled intrinsics and a :class:`CalibrationWarning`, since resizing is never silent
+    (``stacklevel`` as :func:`warnings.warn` takes it, counted from the caller of this function).
 
     Raises:
         InputError: the images have another aspect ratio (cropped, or another camera).
@@ -279,6 +292,19 @@ def calibration_for_size(calibration: Calibration, height_px: int, width_px: int
         f"the calibration is for {calibration.width_px}x{calibration.height_px} images; scaled by "
         f"{sx:.4f} to these {width_px}x{height_px} images",
         CalibrationWarning,
-        stacklevel=2,
+        stacklevel=stacklevel + 1,
     )
     return calibration.scaled(sx, sy)
+
+
+def pair_with_calibration_for_size(pair: StereoPair) -> StereoPair:
+    """The pair with its calibration scaled to its images' size (:func:`calibration_for_size`: a
+    :class:`CalibrationWarning` when it is scaled), or the pair itself when nothing changes.
+
+    Raises:
+        InputError: the calibration records an image size of another aspect ratio.
+    """
+    if pair.calibration is None:
+        return pair
+    calibration = calibration_for_size(pair.calibration, *pair.size_hw)
+    return pair if calibration is pair.calibration else dataclasses.replace(pair, calibration=calibration)

@@ -26,7 +26,10 @@ from .io.calibration import (
     FORMAT_TAG,
     calibration_from_dict,
     calibration_from_projections,
+    check_length_unit,
+    opencv_metres_per_unit,
     read_opencv,
+    rectified_format,
     write_calibration,
     write_opencv,
 )
@@ -619,6 +622,10 @@ def _common_corners(found_left, found_right, board: Board):
 # ---------------------------------------------------------------------------------------------------
 
 MAPS_FORMAT = "rtstereo.rectification-maps"
+_FOR_CALIB = (
+    "it describes images rectified already, so give it to --calib (rtstereo.io.calibration.read_calibration); "
+    "--rectify takes the maps.npz of `rtstereo calibrate` or an OpenCV file with K1, D1, K2, D2 and R, T"
+)
 
 
 class Rectifier:
@@ -677,27 +684,53 @@ class Rectifier:
         return cls(tuple(maps[0]), tuple(maps[1]), calibration)
 
     @classmethod
-    def from_file(cls, path: str | Path) -> Rectifier:
+    def from_file(cls, path: str | Path, length_unit: str | None = None) -> Rectifier:
         """Load ``maps.npz`` (from :meth:`save` / ``rtstereo calibrate``) or an OpenCV YAML/XML/JSON with
-        ``K1, D1, K2, D2`` and either ``R1, R2, P1, P2`` or ``R, T`` (then rectified here, ``alpha=0``)."""
+        ``K1, D1, K2, D2`` and either ``R1, R2, P1, P2`` or ``R, T`` (then rectified here, ``alpha=0``).
+
+        Args:
+            path: the file.
+            length_unit: unit of the lengths (``T``, ``P2``) in an OpenCV file, as
+                :func:`~rtstereo.io.calibration.read_calibration` takes it: ``None`` takes the file's
+                ``length_unit`` entry, else metres; a unit that contradicts the entry is refused.
+                ``maps.npz`` records metres and ignores it.
+
+        Raises:
+            InputError: a missing or unreadable file, a rectified calibration (for images rectified
+                already, read by :func:`~rtstereo.io.calibration.read_calibration`), missing matrices.
+        """
         path = Path(path)
         if not path.is_file():
-            raise InputError(f"rectification file not found: {path}")
+            kind = "is a folder, not a file" if path.is_dir() else "not found"
+            raise InputError(f"rectification file {kind}: {path}")
+        check_length_unit(length_unit)
         if path.suffix.lower() == ".npz":
             return cls._from_npz(path)
-        matrices, size_wh, _ = read_opencv(path)
+        rectified = rectified_format(path)
+        if rectified is not None:
+            raise InputError(f"{path} is a rectified calibration ({rectified}): {_FOR_CALIB}")
+        matrices, size_wh, texts = read_opencv(path)
         if "M1" in matrices and "K1" not in matrices:  # older OpenCV samples name camera matrices M1/M2
             matrices["K1"], matrices["K2"] = matrices["M1"], matrices.get("M2")
         needed = {"K1", "D1", "K2", "D2"}
+        if not needed <= matrices.keys() and ({"P1", "P2"} <= matrices.keys() or "Q" in matrices):
+            found = ", ".join(sorted(matrices.keys() & {"P1", "P2", "Q"}))
+            raise InputError(
+                f"{path} is a rectified calibration ({found}) without the raw cameras (K1, D1, K2, D2) that "
+                f"rectifying needs: {_FOR_CALIB}"
+            )
         if not needed <= matrices.keys() or 0 in size_wh:
             raise InputError(
                 f"{path}: rectification needs K1, D1, K2, D2 and the image size (image_width, "
                 f"image_height); found {', '.join(sorted(matrices)) or 'no matrices'} and size "
                 f"{size_wh[0]}x{size_wh[1]}"
             )
+        metres_per_unit = opencv_metres_per_unit(path, texts, length_unit)
         if not {"R1", "R2", "P1", "P2"} <= matrices.keys():
             if not {"R", "T"} <= matrices.keys():
                 raise InputError(f"{path}: needs R1, R2, P1, P2 (rectification) or R, T (camera pose)")
+            # R1, R2 depend on T's direction only and P2's translation on its length: the unit is applied
+            # to the baseline below.
             r1, r2, p1, p2, *_ = cv2.stereoRectify(
                 matrices["K1"],
                 matrices["D1"],
@@ -711,7 +744,12 @@ class Rectifier:
             )
             matrices.update(R1=r1, R2=r2, P1=p1, P2=p2)
         m = matrices
-        return cls.from_matrices(m["K1"], m["D1"], m["K2"], m["D2"], m["R1"], m["R2"], m["P1"], m["P2"], size_wh)
+        calibration = calibration_from_projections(
+            m["P1"], m["P2"], *size_wh, source=str(path), metres_per_unit=metres_per_unit
+        )
+        return cls.from_matrices(
+            m["K1"], m["D1"], m["K2"], m["D2"], m["R1"], m["R2"], m["P1"], m["P2"], size_wh, calibration
+        )
 
     @classmethod
     def _from_npz(cls, path: Path) -> Rectifier:

@@ -10,6 +10,7 @@ Conventions (see DESIGN.md, "Contracts"):
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,10 +39,7 @@ def as_rgb_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
     if not isinstance(image, np.ndarray):
         raise InputError(f"{name}: expected a numpy array, got {type(image).__name__}")
     if image.dtype != np.uint8:
-        raise InputError(
-            f"{name}: expected dtype uint8 (RGB 0..255), got {image.dtype}; "
-            "convert with (image * 255).clip(0, 255).astype(np.uint8) if it is a 0..1 float image"
-        )
+        raise InputError(f"{name}: expected dtype uint8 (RGB 0..255), got {image.dtype}; {_uint8_hint(image.dtype)}")
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
     elif image.ndim == 3 and image.shape[2] == 1:
@@ -53,6 +51,19 @@ def as_rgb_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
     if image.shape[0] < 2 or image.shape[1] < 2:
         raise InputError(f"{name}: image of shape {image.shape} is too small")
     return np.ascontiguousarray(image)
+
+
+def _uint8_hint(dtype: np.dtype) -> str:
+    """How to bring an image of ``dtype`` to uint8: the advice differs by dtype (scaling a 16-bit image by
+    255, as for a 0..1 float one, turns it white)."""
+    if dtype == np.uint16:
+        return (
+            "for 16-bit data convert with (image // 257).astype(np.uint8) or (image >> 8).astype(np.uint8) "
+            "(10- or 12-bit data held in 16 bits: image >> 2 or image >> 4)"
+        )
+    if np.issubdtype(dtype, np.floating):
+        return "convert with (image * 255).clip(0, 255).astype(np.uint8) if it is a 0..1 float image (check its range)"
+    return "check its range and bring it to 0..255 first (image.astype(np.uint8) only if it already is 0..255)"
 
 
 @dataclass(frozen=True)
@@ -83,6 +94,14 @@ class Calibration:
     height_px: int = 0
 
     def __post_init__(self) -> None:
+        for name in ("fx_px", "fy_px", "cx0_px", "cx1_px", "cy_px", "baseline_m"):
+            value = getattr(self, name)
+            try:
+                finite = math.isfinite(value)
+            except TypeError:
+                raise InputError(f"calibration: {name} must be a finite number, got {value!r}") from None
+            if not finite:  # nan or inf would make every depth nan or inf without a word
+                raise InputError(f"calibration: {name} must be a finite number, got {float(value)}")
         if not (self.fx_px > 0 and self.fy_px > 0):
             raise InputError(f"calibration: focal lengths must be > 0, got fx={self.fx_px}, fy={self.fy_px}")
         if not self.baseline_m > 0:

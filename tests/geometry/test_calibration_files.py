@@ -260,6 +260,61 @@ def test_opencv_errors(tmp_path):
         calibration_from_q(np.eye(4))
 
 
+def test_a_file_for_the_other_option_says_which_option_takes_it(tmp_path):
+    maps = tmp_path / "maps.npz"
+    np.savez(maps, x=np.zeros(1))
+    with pytest.raises(InputError, match=r"maps.npz is a zip/npz archive.*go to --rectify"):
+        read_calibration(maps)
+    folder = tmp_path / "adir"
+    folder.mkdir()
+    with pytest.raises(InputError, match="is a folder, not a file"):
+        read_calibration(folder)
+    listing = tmp_path / "list.json"
+    listing.write_text("[1, 2]")
+    with pytest.raises(InputError, match="the JSON holds a list, not a calibration"):
+        read_calibration(listing)
+
+
+def test_a_negative_baseline_names_the_file_and_its_unit(tmp_path):
+    middlebury = tmp_path / "calib.txt"
+    cam = "[500 0 159.5; 0 500 119.5; 0 0 1]"
+    middlebury.write_text(f"cam0={cam}\ncam1={cam}\nbaseline=-100\n")
+    with pytest.raises(InputError, match=r"calib.txt: baseline=-100 .*millimetres.*must be > 0"):
+        read_calibration(middlebury)
+    q = projection_matrices(CAL)["Q"]
+    q[3, 2] *= -1  # the other sign convention, or left and right swapped
+    path = write_opencv(tmp_path / "q.yaml", {"Q": q}, 640, 480)
+    with pytest.raises(InputError, match=r"q.yaml: Q gives a baseline of -0.1234 .*swapped"):
+        read_calibration(path)
+
+
+@pytest.mark.parametrize("field", ["fx_px", "fy_px", "cx0_px", "cx1_px", "cy_px", "baseline_m"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_calibration_values_are_refused_by_name(field, value):
+    with pytest.raises(InputError, match=rf"calibration: {field} must be a finite number, got {value}"):
+        dataclasses.replace(CAL, **{field: value})
+
+
+def test_a_file_with_non_finite_values_is_refused_naming_the_file_and_field(tmp_path):
+    good, nan_cx = "[500 0 159.5; 0 500 119.5; 0 0 1]", "[500 0 nan; 0 500 119.5; 0 0 1]"
+    path = tmp_path / "calib.txt"
+    path.write_text(f"cam0={nan_cx}\ncam1={nan_cx}\nbaseline=100\n")
+    with pytest.raises(InputError, match=r"calib.txt: cx0_px must be a finite number, got nan"):
+        read_calibration(path)
+    path.write_text(f"cam0={good}\ncam1={good}\nbaseline=inf\n")
+    with pytest.raises(InputError, match=r"calib.txt: baseline_m must be a finite number, got inf"):
+        read_calibration(path)
+    matrices = projection_matrices(CAL)
+    matrices["P1"][1, 2] = matrices["P2"][1, 2] = np.nan
+    yaml = write_opencv(tmp_path / "p.yaml", matrices, 640, 480)
+    with pytest.raises(InputError, match=r"p.yaml: .*(cy_px must be a finite number|not rectified)"):
+        read_calibration(yaml)
+    json_file = tmp_path / "c.json"
+    json_file.write_text('{"fx_px": 1, "fy_px": 1, "cx0_px": "nan", "cx1_px": 1, "cy_px": 1, "baseline_m": 1}')
+    with pytest.raises(InputError, match=r"c.json: cx0_px must be a finite number, got nan"):
+        read_calibration(json_file)
+
+
 def test_writer_errors(tmp_path):
     with pytest.raises(OutputError, match="must end in .json, .yaml"):
         write_calibration(tmp_path / "c.txt", CAL)

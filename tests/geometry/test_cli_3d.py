@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import warnings
 
 import cv2
 import numpy as np
@@ -13,7 +15,7 @@ from tests.conftest import make_textured_pair
 import rtstereo.cli
 from rtstereo.cli import main
 from rtstereo.geometry import CalibrationWarning
-from rtstereo.io.calibration import read_calibration, write_calibration
+from rtstereo.io.calibration import read_calibration, write_calibration, write_opencv
 from rtstereo.io.pfm import read_pfm
 from rtstereo.rectify import Board
 from rtstereo.sinks.pointcloud import read_ply
@@ -91,7 +93,10 @@ def test_predict_writes_metric_depth_and_point_cloud(capsys, tmp_path, pair_file
 
 def test_predict_max_depth_applies_to_its_run_only(capsys, tmp_path, pair_files, calib_file):
     args = ("predict", *pair_files, *SGBM, "--calib", calib_file, "--format", "ply")
-    code, _, err = run_cli(capsys, *args, "--max-depth", DEPTH_M * 0.9, "-o", tmp_path / "near")
+    from rtstereo.sinks.pointcloud import EmptyCloudWarning
+
+    with pytest.warns(EmptyCloudWarning, match="beyond the maximum depth"):
+        code, _, err = run_cli(capsys, *args, "--max-depth", DEPTH_M * 0.9, "-o", tmp_path / "near")
     assert code == 0, err
     assert len(read_ply(tmp_path / "near" / "l.ply")[0]) == 0  # every point is 4 m away
     assert run_cli(capsys, *args, "-o", tmp_path / "all")[0] == 0
@@ -261,3 +266,104 @@ def test_calibrate_errors(capsys, tmp_path, pair_files):
         tmp_path / "rig",
     )
     assert code == 2 and "found in both images of only 0 of 1 pairs" in err
+
+
+def _pose_yaml(path, translation, **scalars):
+    """``K1 D1 K2 D2 R T`` of an ideal rig for the 160x120 pair (``CAL``), ``T`` as given."""
+    k = np.array([[CAL.fx_px, 0, CAL.cx0_px], [0, CAL.fy_px, CAL.cy_px], [0, 0, 1]])
+    matrices = {"K1": k, "D1": np.zeros(5), "K2": k, "D2": np.zeros(5), "R": np.eye(3), "T": np.array(translation)}
+    return write_opencv(path, matrices, 160, 120, **scalars)
+
+
+def test_predict_rectify_reads_lengths_in_the_given_or_recorded_unit(capsys, tmp_path, pair_files):
+    untagged = _pose_yaml(tmp_path / "mm.yaml", [[-100.0], [0.0], [0.0]])
+    tagged = _pose_yaml(tmp_path / "mm_tagged.yaml", [[-100.0], [0.0], [0.0]], length_unit="mm")
+    for name, extra in (("given", ("--rectify", untagged, "--calib-unit", "mm")), ("recorded", ("--rectify", tagged))):
+        out = tmp_path / name
+        code, stdout, err = run_cli(capsys, "predict", *pair_files, *SGBM, *extra, "--format", "depth", "-o", out)
+        assert code == 0, err
+        assert "baseline of" not in err
+        depth = read_pfm(out / "l_depth.pfm")
+        assert np.median(depth[np.isfinite(depth)]) == pytest.approx(DEPTH_M, rel=0.02)
+    code, _, err = run_cli(
+        capsys, "predict", *pair_files, *SGBM, "--rectify", tagged, "--calib-unit", "m", "-o", tmp_path / "x"
+    )
+    assert code == 2 and "says its lengths are in mm (length_unit), but m was given" in err, err
+
+
+def test_summary_of_a_map_without_any_depth_says_so_without_numpy_warnings():
+    from rtstereo.cli.predict import _summary
+    from rtstereo.types import DisparityResult
+
+    beyond_infinity = dataclasses.replace(CAL, cx0_px=CAL.cx1_px + 10)  # d + cx1 - cx0 <= 0 for d <= 10 px
+    result = DisparityResult(np.full((120, 160), 5.0, np.float32), {"total": 1.0}, calibration=beyond_infinity)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        line = _summary("pair", "sgbm", result)
+    assert line.endswith("density 100.0 %, no finite depth"), line
+
+
+def test_an_empty_cloud_is_a_warning_and_every_output_is_written(capsys, tmp_path, pair_files, calib_file):
+    from rtstereo.sinks.pointcloud import EmptyCloudWarning
+
+    out = tmp_path / "out"
+    # On a terminal the warning is one "rtstereo predict: warning: ..." line (test_messages checks the format).
+    with pytest.warns(EmptyCloudWarning) as record:
+        code, _, err = run_cli(
+            capsys,
+            "predict",
+            *pair_files,
+            *SGBM,
+            "--calib",
+            calib_file,
+            "--max-depth",
+            "2",
+            "--format",
+            "glb,ply,depth",
+            "-o",
+            out,
+        )
+    assert code == 0, err
+    (message,) = [str(w.message) for w in record if w.category is EmptyCloudWarning]  # once for glb and ply
+    assert message.startswith("l: no point left for the point cloud: all 19200 points with a depth are beyond "), (
+        message
+    )
+    assert "the maximum depth of 2 m (--max-depth)" in message
+    assert sorted(p.name for p in out.iterdir()) == ["l.glb", "l.ply", "l_depth.pfm"]
+
+
+@pytest.mark.parametrize(
+    "output, formats, message",
+    [
+        ("depth.npy", "depth_npy", "depth.npy writes one disparity file (npy): --format depth_npy asks for"),
+        ("single.pfm", "ply,depth", "(--format ply,depth -o OUT/)"),
+        ("d.png", "png16,color", "(--format png16,color -o OUT/)"),
+    ],
+)
+def test_a_one_file_output_refuses_other_formats(capsys, tmp_path, pair_files, calib_file, output, formats, message):
+    code, _, err = run_cli(
+        capsys, "predict", *pair_files, *SGBM, "--calib", calib_file, "--format", formats, "-o", tmp_path / output
+    )
+    assert code == 2 and message in err, err
+    assert not (tmp_path / output).exists()
+
+
+def test_a_one_file_output_takes_its_own_format(capsys, tmp_path, pair_files):
+    code, _, err = run_cli(capsys, "predict", *pair_files, *SGBM, "--format", "pfm", "-o", tmp_path / "d.pfm")
+    assert code == 0 and (tmp_path / "d.pfm").is_file(), err
+
+
+@pytest.mark.parametrize("name, fmt", [("cloud.ply", "ply"), ("cloud.glb", "glb"), ("depth.tiff", "depth")])
+def test_a_3d_file_name_for_o_points_to_the_format_option(capsys, tmp_path, pair_files, name, fmt):
+    code, _, err = run_cli(capsys, "predict", *pair_files, *SGBM, "-o", tmp_path / name)
+    assert code == 2 and f"--format {fmt} -o OUT/" in err, err
+
+
+def test_lr_check_is_checked_before_the_model_runs(capsys, tmp_path, pair_files, monkeypatch):
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before the arguments were checked")
+
+    monkeypatch.setattr("rtstereo.cli.predict.predictor_from_args", no_model)
+    for value in ("0", "-1"):
+        code, _, err = run_cli(capsys, "predict", *pair_files, *SGBM, "--lr-check", value, "-o", tmp_path / "out")
+        assert code == 2 and f"--lr-check must be > 0 pixels, got {float(value)}" in err, err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import cv2
@@ -47,9 +48,7 @@ def _cal(**kw) -> Calibration:
         cx1_px=320.0,
         cy_px=240.0,
         baseline_m=0.1,
-        width_px=640,
-        height_px=480,
-    )
+    )  # no recorded size: toy maps of any shape take it as it is
     values.update(kw)
     return Calibration(**values)
 
@@ -62,9 +61,11 @@ def _relative_error_of_half_size(disparity_px: np.ndarray, calibration: Calibrat
     cv2.resize does to images) compared with the mean full-size depth of each block.
     """
     full = depth_from_disparity(disparity_px, calibration)
-    half_cal = calibration.scaled(0.5)
     height, width = disparity_px.shape
     size = (width // 2, height // 2)
+    # Exactly half (what INTER_NEAREST samples); the map is (W // 2, H // 2), which the half size
+    # recorded (rounded) can miss by a pixel, so the recorded size is dropped.
+    half_cal = dataclasses.replace(calibration.scaled(0.5), width_px=0, height_px=0)
     nearest = cv2.resize(np.nan_to_num(disparity_px, nan=0.0), size, interpolation=cv2.INTER_NEAREST) * 0.5
     depth_nearest = depth_from_disparity(np.where(nearest > 0, nearest, np.nan), half_cal)
     reference_nearest = full[: size[1] * 2 : 2, : size[0] * 2 : 2]
@@ -108,7 +109,9 @@ def test_middlebury_doffs_must_scale_with_the_image(shared, tmp_path):
     calib_file.write_text(MIDDLEBURY_CALIB)
     calibration = read_calibration(calib_file)
     gt = read_disparity(scene / "disp2.png", scale=4)
-    half = calibration.scaled(0.5)
+    # Halved disparities kept at full size (not resized): without its recorded size, the half
+    # calibration is taken as it is rather than scaled back to the map's size.
+    half = dataclasses.replace(calibration.scaled(0.5), width_px=0, height_px=0)
     wrong = Calibration(
         fx_px=half.fx_px,
         fy_px=half.fy_px,
@@ -192,7 +195,7 @@ def test_point_cloud_applies_max_depth_flying_pixels_mask_and_colours():
 
 
 def test_calibration_for_size_scales_with_a_warning_and_refuses_another_aspect():
-    cal = _cal()
+    cal = _cal(width_px=640, height_px=480)
     assert calibration_for_size(cal, 480, 640) is cal
     assert calibration_for_size(_cal(width_px=0, height_px=0), 100, 100).fx_px == 700.0
     with pytest.warns(CalibrationWarning, match="scaled by 0.5000"):
@@ -200,6 +203,64 @@ def test_calibration_for_size_scales_with_a_warning_and_refuses_another_aspect()
     assert half.fx_px == 350.0 and (half.width_px, half.height_px) == (320, 240)
     with pytest.raises(InputError, match="another aspect ratio"):
         calibration_for_size(cal, 480, 600)
+
+
+# --- feature: a calibration made at another size, in the Python API --------------------------------------
+
+
+# The 160x120 textured pair's calibration: 5 px of disparity at fx 200 px and a 0.1 m baseline is 4 m.
+PAIR_CAL = Calibration(
+    fx_px=200.0, fy_px=200.0, cx0_px=79.5, cx1_px=79.5, cy_px=59.5, baseline_m=0.1, width_px=160, height_px=120
+)
+
+
+@pytest.mark.parametrize("model, settings", [("sgbm", {"max_disp": 16}), ("default", {})])
+def test_predict_scales_a_calibration_made_at_another_size_as_the_cli_does(model, settings):
+    from tests.conftest import make_textured_pair
+
+    import rtstereo
+    from rtstereo.sinks.pointcloud import depth_of
+
+    left, right = make_textured_pair(120, 160, disparity_px=5)
+    predictor = rtstereo.load(model, **settings)
+    with pytest.warns(CalibrationWarning, match="the calibration is for 320x240 images; scaled by 0.5000"):
+        result = predictor.predict(left, right, calibration=PAIR_CAL.scaled(2.0))
+    assert dataclasses.astuple(result.calibration) == pytest.approx(dataclasses.astuple(PAIR_CAL))
+    assert np.nanmedian(depth_of(result)) == pytest.approx(4.0, rel=0.02)
+    cloud = result_point_cloud(result)
+    assert np.median(cloud.points_m[:, 2]) == pytest.approx(4.0, rel=0.02)
+    assert np.median(cloud.points_m[:, 0]) == pytest.approx(0.0, abs=0.05)  # centred: cx scaled too
+    with pytest.raises(InputError, match="another aspect ratio"):
+        predictor.predict(left, right, calibration=dataclasses.replace(PAIR_CAL, height_px=100))
+
+
+def test_hybrid_under_a_memory_budget_keeps_the_calibration_of_its_input(monkeypatch):
+    from tests.conftest import make_textured_pair
+
+    import rtstereo
+    from rtstereo.runtime import memory
+    from rtstereo.runtime.predictor import ResizeWarning
+
+    monkeypatch.setenv(memory.BUDGET_ENV, "40M")
+    left, right = make_textured_pair(240, 320, disparity_px=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CalibrationWarning)  # the input's calibration fits: nothing to scale
+        warnings.simplefilter("ignore", ResizeWarning)
+        result = rtstereo.load("default").predict(left, right, calibration=PAIR_CAL.scaled(2.0))
+    assert result.network_size_hw[1] < 320, "the budget should have made it run smaller"
+    assert result.calibration == PAIR_CAL.scaled(2.0)
+
+
+def test_geometry_scales_a_calibration_made_at_another_size():
+    disparity = np.full((120, 160), 5.0, np.float32)
+    with pytest.warns(CalibrationWarning, match="scaled by 0.5000"):
+        depth = depth_from_disparity(disparity, PAIR_CAL.scaled(2.0))
+    np.testing.assert_allclose(depth, depth_from_disparity(disparity, PAIR_CAL), rtol=1e-6)
+    with pytest.warns(CalibrationWarning, match="scaled by 0.5000"):
+        cloud = point_cloud(disparity, PAIR_CAL.scaled(2.0))
+    np.testing.assert_allclose(cloud.points_m, point_cloud(disparity, PAIR_CAL).points_m, rtol=1e-5, atol=1e-6)
+    with pytest.raises(InputError, match="another aspect ratio"):
+        points_from_depth(depth, dataclasses.replace(PAIR_CAL, width_px=100))
 
 
 # --- exceptions -----------------------------------------------------------------------------------

@@ -113,6 +113,31 @@ def test_glb_through_trimesh(result, tmp_path):
     np.testing.assert_allclose(np.sort(geometry.vertices[:, 2]), np.sort(-points[:, 2]), rtol=1e-6)
 
 
+def test_an_empty_cloud_is_written_as_a_valid_glb_and_ply_with_a_warning(result, tmp_path):
+    import json
+    import struct
+
+    options = PointCloudOptions(max_depth_m=0.5)  # every point is at 1 m or 5 m
+    with pytest.warns(pointcloud.EmptyCloudWarning, match=r"pair: no point left for the point cloud: all 191 points"):
+        glb, ply = save_result(result, tmp_path, "pair", ("glb", "ply"), pointcloud.make_writers(options))
+    assert len(read_ply(ply)[0]) == 0
+    data = glb.read_bytes()
+    magic, version, length = struct.unpack("<4sII", data[:12])
+    chunk_length, chunk_type = struct.unpack("<I4s", data[12:20])
+    assert (magic, version, length, chunk_type) == (b"glTF", 2, len(data), b"JSON") and length % 4 == 0
+    assert json.loads(data[20 : 20 + chunk_length])["asset"]["version"] == "2.0"
+    trimesh = pytest.importorskip("trimesh")
+    assert len(trimesh.load(glb, file_type="glb").geometry) == 0
+
+
+def test_empty_cloud_warning_says_why():
+    nothing = DisparityResult(np.full((12, 16), np.nan, np.float32), calibration=CAL)
+    assert "no pixel has a valid disparity" in pointcloud.empty_cloud_reason(nothing, PointCloudOptions())
+    far = DisparityResult(np.full((12, 16), 4.0, np.float32), calibration=CAL)  # 5 m
+    reason = pointcloud.empty_cloud_reason(far, PointCloudOptions(max_depth_m=2))
+    assert reason == "all 192 points with a depth are beyond the maximum depth of 2 m (--max-depth)"
+
+
 # --- exceptions -----------------------------------------------------------------------------------
 
 

@@ -185,3 +185,43 @@ def test_rectifier_errors(chessboard_result, tmp_path):
 def test_default_rig_is_a_horizontal_pair():
     rig = default_rig()
     assert rig.translation_m[0] < 0 and rig.baseline_m == pytest.approx(0.12, rel=0.01)
+
+
+def _pose_file(tmp_path, name, translation_scale=1.0, **scalars):
+    """An OpenCV YAML with only ``K1 D1 K2 D2 R T`` of an ideal 0.12 m rig, ``T`` times ``translation_scale``."""
+    from rtstereo.io.calibration import write_opencv
+
+    k = np.array([[200.0, 0, 79.5], [0, 200.0, 59.5], [0, 0, 1]])
+    t = np.array([[-0.12 * translation_scale], [0.0], [0.0]])
+    matrices = {"K1": k, "D1": np.zeros(5), "K2": k, "D2": np.zeros(5), "R": np.eye(3), "T": t}
+    return write_opencv(tmp_path / name, matrices, 160, 120, **scalars)
+
+
+def test_rectifier_reads_lengths_in_the_unit_of_the_file_or_the_one_given(tmp_path):
+    metres = _pose_file(tmp_path, "m.yaml")
+    tagged = _pose_file(tmp_path, "mm_tagged.yaml", 1000.0, length_unit="mm")
+    untagged = _pose_file(tmp_path, "mm.yaml", 1000.0)
+    assert Rectifier.from_file(metres).calibration.baseline_m == pytest.approx(0.12)
+    assert Rectifier.from_file(tagged).calibration.baseline_m == pytest.approx(0.12)
+    assert Rectifier.from_file(tagged, length_unit="mm").calibration.baseline_m == pytest.approx(0.12)
+    assert Rectifier.from_file(untagged, length_unit="mm").calibration.baseline_m == pytest.approx(0.12)
+    with pytest.raises(InputError, match=r"says its lengths are in mm \(length_unit\), but m was given"):
+        Rectifier.from_file(tagged, length_unit="m")
+    with pytest.raises(InputError, match="unknown length unit 'inch'"):
+        Rectifier.from_file(metres, length_unit="inch")
+
+
+def test_rectifier_says_which_option_takes_a_rectified_calibration(tmp_path):
+    from rtstereo.io.calibration import write_calibration, write_opencv
+
+    cal = Rectifier.from_file(_pose_file(tmp_path, "m.yaml")).calibration
+    json_file = write_calibration(tmp_path / "calibration.json", cal)
+    p1_p2 = write_calibration(tmp_path / "p.yaml", cal)
+    q_only = write_opencv(tmp_path / "q.yaml", {"Q": np.eye(4)}, 160, 120)
+    middlebury = tmp_path / "calib.txt"
+    middlebury.write_text("cam0=[200 0 79.5; 0 200 59.5; 0 0 1]\ncam1=[200 0 79.5; 0 200 59.5; 0 0 1]\nbaseline=120\n")
+    kitti = tmp_path / "000000.txt"
+    kitti.write_text("P0: 200 0 79.5 0 0 200 59.5 0 0 0 1 0\nP1: 200 0 79.5 -24 0 200 59.5 0 0 0 1 0\n")
+    for path in (json_file, p1_p2, q_only, middlebury, kitti):
+        with pytest.raises(InputError, match=r"rectified calibration.*--calib"):
+            Rectifier.from_file(path)

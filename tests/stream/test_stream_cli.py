@@ -140,6 +140,19 @@ def test_calibration_and_rectification_maps_are_applied(run_cli, two_videos, tmp
     )
 
 
+def test_calib_unit_reads_opencv_files_in_millimetres(run_cli, two_videos, tmp_path):
+    from rtstereo.io.calibration import projection_matrices, write_opencv
+
+    matrices = projection_matrices(Calibration(100.0, 100.0, 63.5, 63.5, 31.5, 0.1, 128, 64))
+    matrices["P2"][0, 3] *= 1000  # the board was measured in millimetres
+    untagged = write_opencv(tmp_path / "mm.yaml", matrices, 128, 64)
+    tagged = write_opencv(tmp_path / "mm_tagged.yaml", matrices, 128, 64, length_unit="mm")
+    code, _, err = run_cli("video", *two_videos, "--calib", untagged, "--calib-unit", "mm", "--max-frames", 1, *FAST)
+    assert code == 0 and "baseline of" not in err, err
+    code, _, err = run_cli("video", *two_videos, "--calib", tagged, "--calib-unit", "m", "--max-frames", 1, *FAST)
+    assert code == 2 and "says its lengths are in mm (length_unit), but m was given" in err, err
+
+
 def test_live_uvc_camera_on_a_side_by_side_file(run_cli, sbs_video, tmp_path):
     code, out, err = run_cli("live", "--camera", f"uvc:{sbs_video}", "-o", tmp_path / "live.mp4", *FAST)
     assert code == 0, err

@@ -30,6 +30,16 @@ def parse_size_hw(text: str, option: str = "--size", minimum_px: int = 8) -> tup
     return height, width
 
 
+def add_calib_unit_arg(group) -> None:
+    """``--calib-unit``: the length unit of OpenCV files given to ``--calib`` or ``--rectify``."""
+    group.add_argument(
+        "--calib-unit",
+        choices=("m", "cm", "mm"),
+        help="length unit of OpenCV calibration files, for --calib and --rectify (default: the file's "
+        "length_unit entry, else m)",
+    )
+
+
 def add_model_args(parser: argparse.ArgumentParser) -> None:
     """``--model``, ``--weights``, ``--backend``, ``--device``, ``--precision``, ``--threads``,
     ``--max-disp``, ``--iters`` and ``--set key=value``."""

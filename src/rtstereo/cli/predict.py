@@ -17,7 +17,7 @@ from ..sinks.files import DEFAULT_FORMATS, FILE_SUFFIXES, FORMATS, parse_formats
 from ..sources.manifest import read_manifest
 from ..sources.pairs import PairSource, resolve_pairs
 from .batch import add_batch_args, check_engine_args, run_batch
-from .common import add_model_args, predictor_from_args
+from .common import add_calib_unit_arg, add_model_args, predictor_from_args
 
 EPILOG = """examples:
   rtstereo predict left.png right.png -o out/            # 16-bit PNG, PFM, colour PNG, JSON in out/
@@ -77,11 +77,7 @@ def add_3d_args(parser: argparse.ArgumentParser) -> None:
         "OpenCV YAML/JSON with P1/P2 or Q, or rtstereo calibration.json; enables "
         "depth/ply/glb",
     )
-    group.add_argument(
-        "--calib-unit",
-        choices=("m", "cm", "mm"),
-        help="length unit of OpenCV calibration files (default: the file's length_unit entry, else m)",
-    )
+    add_calib_unit_arg(group)
     group.add_argument(
         "--rectify",
         metavar="MAPS",
@@ -124,7 +120,7 @@ def _calibration_and_rectifier(args: argparse.Namespace):
             "give --calib or --rectify, not both: the rectification maps carry the calibration of the rectified images"
         )
     if args.rectify:
-        return None, Rectifier.from_file(args.rectify)
+        return None, Rectifier.from_file(args.rectify, length_unit=args.calib_unit)
     if args.calib:
         return read_calibration(args.calib, length_unit=args.calib_unit), None
     return None, None
@@ -157,7 +153,9 @@ def _summary(name: str, model: str, result) -> str:
         f"density {result.density * 100:.1f} %"
     )
     if result.calibration is not None and result.density > 0:
-        line += f", median depth {float(np.nanmedian(pointcloud.depth_of(result))):.2f} m"
+        depth = pointcloud.depth_of(result)
+        finite = depth[np.isfinite(depth)]
+        line += f", median depth {float(np.median(finite)):.2f} m" if finite.size else ", no finite depth"
     return line
 
 
@@ -168,6 +166,12 @@ def run(args: argparse.Namespace) -> int:
     to_file = output is not None and _names_a_file(args.output)
     if to_file and len(sources) > 1:
         raise InputError(f"{len(sources)} pairs cannot go into one file {output}: give a folder with -o")
+    if to_file and args.format and formats != (FILE_SUFFIXES[output.suffix.lower()],):
+        own, asked = FILE_SUFFIXES[output.suffix.lower()], ",".join(formats)
+        raise InputError(
+            f"-o {args.output} writes one disparity file ({own}): --format {asked} asks for other outputs, "
+            f"which go into a folder (--format {asked} -o OUT/)"
+        )
     calibration, rectifier = _calibration_and_rectifier(args)
     metric = [f for f in formats if f in pointcloud.NEEDS_CALIBRATION]
     if metric and not to_file and calibration is None and rectifier is None:
@@ -179,6 +183,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--max-jump must be >= 0 (0 keeps flying pixels), got {args.max_jump}")
     if args.max_depth is not None and not args.max_depth > 0:
         raise InputError(f"--max-depth must be > 0 metres, got {args.max_depth}")
+    if args.lr_check is not None and not args.lr_check > 0:
+        raise InputError(f"--lr-check must be > 0 pixels, got {args.lr_check}")
     check_engine_args(args, output if not to_file else None)
     job = BatchJob(
         output=output,
@@ -217,6 +223,12 @@ def _names_a_file(text: str) -> bool:
         return True
     if suffix:
         known = ", ".join(f"{s} ({FILE_SUFFIXES[s]})" for s in FILE_SUFFIXES)
+        metric = {".ply": "ply", ".glb": "glb"}.get(suffix, "depth" if "depth" in path.stem.lower() else None)
+        if metric is not None:  # a point cloud or depth map is one of the outputs written into a folder
+            raise InputError(
+                f"-o {text}: one pair's disparity goes to a file ending in {known}; {metric} outputs are "
+                f"written into a folder, one per pair (--format {metric} -o OUT/)"
+            )
         raise InputError(
             f"-o {text}: unknown output suffix '{path.suffix}': one pair's disparity goes to a file ending in "
             f"{known}; for a folder end the path with '/' (-o {text}/)"

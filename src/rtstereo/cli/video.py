@@ -17,7 +17,7 @@ from ..errors import InputError
 from ..sources.base import FramePreparer, FrameSource
 from ..viewer import DEFAULT_MAX_POINTS
 from .batch import add_engine_args
-from .common import add_model_args, parse_size_hw, predictor_from_args
+from .common import add_calib_unit_arg, add_model_args, parse_size_hw, predictor_from_args
 from .stream_adapt import add_adapt_args, bind_freeze_key, stream_predictor
 
 EPILOG = """examples:
@@ -95,6 +95,7 @@ def add_stream_args(parser: argparse.ArgumentParser) -> None:
     )
     frames.add_argument("--rectify", metavar="MAPS", help="rectify raw frames with maps from `rtstereo calibrate`")
     frames.add_argument("--calib", metavar="FILE", help="calibration of the (rectified) frames, carried into results")
+    add_calib_unit_arg(frames)
     view = parser.add_argument_group("3D viewer (pip install 'rtstereo[viewer]'; needs a calibration)")
     view.add_argument(
         "--view3d",
@@ -312,11 +313,11 @@ def _geometry(args: argparse.Namespace) -> dict:
     if args.rectify:
         from ..rectify import Rectifier
 
-        return {"rectifier": Rectifier.from_file(args.rectify)}
+        return {"rectifier": Rectifier.from_file(args.rectify, length_unit=args.calib_unit)}
     if args.calib:
         from ..io.calibration import read_calibration
 
-        return {"calibration": read_calibration(args.calib)}
+        return {"calibration": read_calibration(args.calib, length_unit=args.calib_unit)}
     return {}
 
 

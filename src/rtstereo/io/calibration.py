@@ -38,6 +38,11 @@ _FIELDS = {f.name for f in dataclasses.fields(Calibration)}
 _REQUIRED = {f.name for f in dataclasses.fields(Calibration) if f.default is dataclasses.MISSING}
 
 
+_MIDDLEBURY = re.compile(r"^\s*cam0\s*=", re.MULTILINE)
+_KITTI_2015 = re.compile(r"^\s*P_rect_0\d\s*:", re.MULTILINE)
+_KITTI_2012 = re.compile(r"^\s*P\d\s*:", re.MULTILINE)
+
+
 class CalibrationUnitWarning(UserWarning):
     """A baseline so long that the file's lengths are probably not in the unit assumed."""
 
@@ -66,12 +71,17 @@ def read_calibration(
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"calibration file not found: {path}")
-    if length_unit is not None and length_unit not in LENGTH_UNITS_M:
-        raise InputError(f"unknown length unit '{length_unit}' (expected one of: {', '.join(LENGTH_UNITS_M)})")
+        kind = "is a folder, not a file" if path.is_dir() else "not found"
+        raise InputError(f"calibration file {kind}: {path}")
+    check_length_unit(length_unit)
     suffix = path.suffix.lower()
     if suffix in OPENCV_SUFFIXES:
         return _from_opencv(path, length_unit)
+    if suffix == ".npz" or _is_zip(path):
+        raise InputError(
+            f"{path} is a zip/npz archive, not a calibration file: rectification maps.npz (from `rtstereo calibrate`) "
+            "go to --rectify (rtstereo.rectify.Rectifier.from_file), which also gives the calibration"
+        )
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
@@ -83,20 +93,60 @@ def read_calibration(
             raise InputError(f"{path}: not valid JSON ({exc})") from None
         if isinstance(data, dict) and (data.get("format") == FORMAT_TAG or "fx_px" in data):
             return calibration_from_dict(data, source=str(path))
+        if not isinstance(data, dict):
+            raise InputError(
+                f"{path}: the JSON holds a {type(data).__name__}, not a calibration: expected an object with "
+                "rtstereo's fields (fx_px, fy_px, cx0_px, cx1_px, cy_px, baseline_m) or OpenCV's P1/P2 or Q"
+            )
         return _from_opencv(path, length_unit)
     if text.lstrip().startswith("%YAML") or text.lstrip().startswith("<?xml"):
         return _from_opencv(path, length_unit)
-    if re.search(r"^\s*cam0\s*=", text, re.MULTILINE):
+    if _MIDDLEBURY.search(text):
         return _from_middlebury(text, path)
-    if re.search(r"^\s*P_rect_0\d\s*:", text, re.MULTILINE):
+    if _KITTI_2015.search(text):
         return _from_kitti(_kitti_matrices(text, path), path, kitti_cameras or (2, 3), text)
-    if re.search(r"^\s*P\d\s*:", text, re.MULTILINE):
+    if _KITTI_2012.search(text):
         return _from_kitti(_kitti_matrices(text, path), path, kitti_cameras or (0, 1), text)
     raise InputError(
         f"{path}: unknown calibration format; expected rtstereo JSON, an OpenCV YAML/XML/JSON with P1/P2 "
         "or Q, a KITTI calib file (P0..P3 or P_rect_02/03) or a Middlebury calib.txt (cam0=, cam1=, "
         "baseline=)"
     )
+
+
+def rectified_format(path: str | Path) -> str | None:
+    """The rectified-calibration format a file other than OpenCV YAML/XML holds, by content: ``"rtstereo
+    JSON"``, ``"Middlebury calib.txt"``, ``"KITTI calib"``, or ``None`` (OpenCV, or not one of these).
+
+    Such files describe images rectified already (:func:`read_calibration`); they cannot rectify raw ones.
+    """
+    path = Path(path)
+    if path.suffix.lower() in OPENCV_SUFFIXES:
+        return None
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            return None
+        ours = isinstance(data, dict) and (data.get("format") == FORMAT_TAG or "fx_px" in data)
+        return "rtstereo JSON" if ours else None
+    if _MIDDLEBURY.search(text):
+        return "Middlebury calib.txt"
+    if _KITTI_2015.search(text) or _KITTI_2012.search(text):
+        return "KITTI calib"
+    return None
+
+
+def _is_zip(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
 
 
 def write_calibration(path: str | Path, calibration: Calibration, **extra: object) -> Path:
@@ -143,7 +193,7 @@ def calibration_from_dict(data: dict, source: str = "calibration") -> Calibratio
         sizes = {k: int(values[k]) for k in ("width_px", "height_px") if k in values}
     except (TypeError, ValueError) as exc:
         raise InputError(f"{source}: calibration fields must be numbers ({exc})") from None
-    return Calibration(**floats, **sizes)
+    return _calibration(source, **floats, **sizes)
 
 
 def projection_matrices(calibration: Calibration) -> dict[str, np.ndarray]:
@@ -276,7 +326,8 @@ def calibration_from_projections(
             f"{p2[0, 3]:.6g}); a negative baseline means left and right are swapped"
         )
     return _checked(
-        Calibration(
+        _calibration(
+            source,
             fx_px=float(fx),
             fy_px=float(p1[1, 1]),
             cx0_px=float(p1[0, 2]),
@@ -310,8 +361,15 @@ def calibration_from_q(
     tx = -1.0 / q[3, 2]
     fx = q[2, 3]
     cx0 = -q[0, 3]
+    if not -tx > 0:
+        raise InputError(
+            f"{source}: Q gives a baseline of {-tx * metres_per_unit:.6g} (Q[3,2] = {q[3, 2]:.6g}); it must be > 0: "
+            "left and right are swapped, or Q follows another sign convention than cv2.stereoRectify's "
+            "(Q[3,2] = -1/Tx with Tx = -baseline)"
+        )
     return _checked(
-        Calibration(
+        _calibration(
+            source,
             fx_px=float(fx),
             fy_px=float(fx),
             cx0_px=float(cx0),
@@ -325,6 +383,14 @@ def calibration_from_q(
     )
 
 
+def _calibration(source: str, **values: float) -> Calibration:
+    """``Calibration(**values)``, whose errors name the file (``source``) the values come from."""
+    try:
+        return Calibration(**values)
+    except InputError as exc:
+        raise InputError(f"{source}: {str(exc).removeprefix('calibration: ')}") from None
+
+
 def _checked(calibration: Calibration, source: str) -> Calibration:
     if calibration.baseline_m > PLAUSIBLE_BASELINE_M:
         warnings.warn(
@@ -336,8 +402,18 @@ def _checked(calibration: Calibration, source: str) -> Calibration:
     return calibration
 
 
-def _from_opencv(path: Path, length_unit: str | None) -> Calibration:
-    matrices, (width, height), texts = read_opencv(path)
+def check_length_unit(length_unit: str | None) -> None:
+    """Refuse a length unit other than ``m``, ``cm``, ``mm`` (``None``, the file's own, is fine)."""
+    if length_unit is not None and length_unit not in LENGTH_UNITS_M:
+        raise InputError(f"unknown length unit '{length_unit}' (expected one of: {', '.join(LENGTH_UNITS_M)})")
+
+
+def opencv_metres_per_unit(path: Path, texts: dict[str, str], length_unit: str | None) -> float:
+    """Metres per length unit of an OpenCV file: its ``length_unit`` entry, else ``length_unit``, else metres.
+
+    Raises:
+        InputError: ``length_unit`` contradicts the file's entry, or the entry is not a known unit.
+    """
     recorded = texts.get("length_unit")
     if length_unit is not None and recorded is not None and length_unit != recorded:
         raise InputError(
@@ -347,7 +423,12 @@ def _from_opencv(path: Path, length_unit: str | None) -> Calibration:
     unit = length_unit or recorded or "m"
     if unit not in LENGTH_UNITS_M:
         raise InputError(f"{path}: unknown length_unit '{unit}' (expected one of: {', '.join(LENGTH_UNITS_M)})")
-    metres_per_unit = LENGTH_UNITS_M[unit]
+    return LENGTH_UNITS_M[unit]
+
+
+def _from_opencv(path: Path, length_unit: str | None) -> Calibration:
+    matrices, (width, height), texts = read_opencv(path)
+    metres_per_unit = opencv_metres_per_unit(path, texts, length_unit)
     if "P1" in matrices and "P2" in matrices:
         return calibration_from_projections(matrices["P1"], matrices["P2"], width, height, str(path), metres_per_unit)
     if "Q" in matrices:
@@ -427,9 +508,15 @@ def _from_middlebury(text: str, path: Path) -> Calibration:
         doffs = float(entries["doffs"]) if "doffs" in entries else None
     except ValueError as exc:
         raise InputError(f"{path}: a Middlebury calibration value is not a number ({exc})") from None
+    if not baseline_mm > 0:
+        raise InputError(
+            f"{path}: baseline={entries['baseline']} (Middlebury calib.txt gives it in millimetres) must be > 0 "
+            "millimetres; a negative one means left and right are swapped"
+        )
     if doffs is not None and not np.isclose(cam1[0, 2] - cam0[0, 2], doffs, atol=1e-2):
         raise InputError(f"{path}: doffs={doffs} disagrees with cam1 cx - cam0 cx = {cam1[0, 2] - cam0[0, 2]:.3f}")
-    return Calibration(
+    return _calibration(
+        str(path),
         fx_px=float(cam0[0, 0]),
         fy_px=float(cam0[1, 1]),
         cx0_px=float(cam0[0, 2]),

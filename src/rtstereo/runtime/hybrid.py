@@ -40,6 +40,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from ..geometry import pair_with_calibration_for_size
 from ..models import PACKAGED_NETWORK
 from ..models.registry import ModelSpec, coerce_setting
 from ..models.sgbm import (
@@ -211,6 +212,7 @@ class HybridPredictor:
     def predict_pair(self, pair: StereoPair) -> DisparityResult:
         """Network and confident SGBM at once, fused; a pair too large for the memory budget runs at a
         lower resolution (a warning says so; the disparity is scaled back to the input's pixels)."""
+        pair = pair_with_calibration_for_size(pair)
         height, width = pair.size_hw
         reduced = plan_network_size(self.spec.name, "hybrid", self.max_disp_px, (height, width), self.spec.size_divisor)
         if reduced is None:
@@ -222,15 +224,19 @@ class HybridPredictor:
             ResizeWarning,
             stacklevel=2,
         )
+        # Without the calibration: the result carries the input's, and the network must not scale it to the small size.
         small = StereoPair(
-            *(cv2.resize(im, (reduced[1], reduced[0]), interpolation=cv2.INTER_AREA) for im in (pair.left, pair.right)),
-            calibration=pair.calibration,
+            *(cv2.resize(im, (reduced[1], reduced[0]), interpolation=cv2.INTER_AREA) for im in (pair.left, pair.right))
         )
         result = self._predict_fused(small, max_disp_scale=reduced[1] / width)
         scale = width / reduced[1]
         disparity = cv2.resize(result.disparity_px, (width, height), interpolation=cv2.INTER_LINEAR) * scale
         return dataclasses.replace(
-            result, disparity_px=disparity.astype(np.float32), input_size_hw=(height, width), left=pair.left
+            result,
+            disparity_px=disparity.astype(np.float32),
+            input_size_hw=(height, width),
+            calibration=pair.calibration,
+            left=pair.left,
         )
 
     def _predict_fused(self, pair: StereoPair, max_disp_scale: float = 1.0) -> DisparityResult:

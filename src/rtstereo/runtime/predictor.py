@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from ..geometry import pair_with_calibration_for_size
 from ..models.registry import ModelSpec
 from ..types import Calibration, DisparityResult, StereoPair
 from .backends import Backend
@@ -87,7 +88,10 @@ class Predictor:
         Args:
             left: uint8 RGB ``(H, W, 3)`` (grey ``(H, W)`` is accepted and repeated).
             right: uint8 RGB, same size as ``left``.
-            calibration: optional; carried into the result for depth and point clouds.
+            calibration: optional; carried into the result for depth and point clouds. One made for
+                another image size of the same aspect ratio is scaled to these images with a
+                :class:`~rtstereo.geometry.CalibrationWarning`, as on the command line; another aspect
+                ratio is refused (:class:`~rtstereo.errors.InputError`).
 
         Returns:
             :class:`DisparityResult` with ``disparity_px`` float32 ``(H, W)`` (nan = invalid).
@@ -165,6 +169,7 @@ class Predictor:
             hints: for a :attr:`guided` network: float ``(H, W)`` disparities known in advance (SGBM's
                 confident matches in the hybrid method), ``nan`` where there are none.
         """
+        pair = pair_with_calibration_for_size(pair)
         disparity, timings, net_hw = self._predict(pair, keep_on_device=False, hints=hints)
         return DisparityResult(
             disparity_px=disparity,

@@ -13,11 +13,15 @@ Formats (``--format``, registered with :func:`~rtstereo.sinks.files.register_for
 
 Point clouds drop points beyond ``max_depth_m`` and flying pixels at depth edges
 (:func:`~rtstereo.geometry.flying_pixel_mask`); disparities already set to ``nan`` (for example by
-the left-right check) drop out too.
+the left-right check) drop out too. A cloud left with no point is written empty (a PLY with 0
+vertices, a glTF with an empty scene) with an :class:`EmptyCloudWarning` that says why.
 """
 
 from __future__ import annotations
 
+import json
+import struct
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +50,10 @@ FILES = {
     "glb": "{name}.glb",
 }
 PLY_COMMENT = "rtstereo point cloud, left camera frame: x right, y down, z forward, metres"
+
+
+class EmptyCloudWarning(UserWarning):
+    """No point of a result survived into its point cloud (the file is written empty)."""
 
 
 @dataclass(frozen=True)
@@ -169,9 +177,17 @@ def read_ply(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def write_glb(path: str | Path, cloud: PointCloud) -> Path:
-    """Write a point cloud as a binary glTF (``.glb``) with ``trimesh`` (the ``3d`` extra)."""
+    """Write a point cloud as a binary glTF (``.glb``) with ``trimesh`` (the ``3d`` extra); an empty
+    cloud is written as a valid glTF with an empty scene (trimesh cannot export one)."""
     trimesh = require("trimesh", "3d", "writing GLB point clouds")
     path = Path(path)
+    if len(cloud) == 0:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(_empty_glb())
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc}") from None
+        return path
     # glTF is y up and looks down -z; the camera frame is y down, z forward: flip both.
     vertices = cloud.points_m * np.array([1.0, -1.0, -1.0], dtype=np.float32)
     colors = cloud.colors if cloud.colors is not None else None
@@ -181,6 +197,34 @@ def write_glb(path: str | Path, cloud: PointCloud) -> Path:
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc}") from None
     return path
+
+
+def _empty_glb() -> bytes:
+    """A binary glTF 2.0 holding one empty scene: a 12-byte header, then the JSON chunk (padded to 4 bytes)."""
+    document = {"asset": {"version": "2.0", "generator": "rtstereo"}, "scenes": [{}], "scene": 0}
+    body = json.dumps(document, separators=(",", ":")).encode("ascii")
+    body += b" " * (-len(body) % 4)
+    header = struct.pack("<4sII", b"glTF", 2, 12 + 8 + len(body))
+    return header + struct.pack("<I4s", len(body), b"JSON") + body
+
+
+def empty_cloud_reason(result: DisparityResult, options: PointCloudOptions) -> str:
+    """Why a result's point cloud, cleaned with ``options``, holds no point (for a warning)."""
+    if not result.valid_mask.any():
+        return "no pixel has a valid disparity"
+    depth = depth_of(result)
+    finite = depth[np.isfinite(depth)]
+    if finite.size == 0:
+        return "no pixel has a finite depth (every disparity is at or beyond infinity for this calibration)"
+    if options.max_depth_m is not None and not (finite <= options.max_depth_m).any():
+        return (
+            f"all {finite.size} points with a depth are beyond the maximum depth of {options.max_depth_m:g} m "
+            "(--max-depth)"
+        )
+    return (
+        f"the points within reach are all flying pixels at depth edges (max_jump_rel {options.max_jump_rel:g}; "
+        "--max-jump 0 keeps them)"
+    )
 
 
 def save_point_cloud(path: str | Path, cloud: PointCloud) -> Path:
@@ -196,8 +240,20 @@ def save_point_cloud(path: str | Path, cloud: PointCloud) -> Path:
 def make_writers(options: PointCloudOptions = PointCloudOptions()) -> dict:
     """The output-format writers of this module, cleaning clouds with ``options``."""
 
-    def cloud_of(result: DisparityResult) -> PointCloud:
-        return result_point_cloud(result, max_depth_m=options.max_depth_m, max_jump_rel=options.max_jump_rel)
+    last: dict = {}  # the last result's cloud: ply and glb of one pair share it (and its warning)
+
+    def cloud_of(result: DisparityResult, name: str) -> PointCloud:
+        if last.get("result") is not result:
+            cloud = result_point_cloud(result, max_depth_m=options.max_depth_m, max_jump_rel=options.max_jump_rel)
+            if len(cloud) == 0:
+                warnings.warn(
+                    f"{name}: no point left for the point cloud: {empty_cloud_reason(result, options)}; "
+                    "the cloud is written empty",
+                    EmptyCloudWarning,
+                    stacklevel=2,
+                )
+            last.update(result=result, cloud=cloud)
+        return last["cloud"]
 
     def depth_pfm(result: DisparityResult, stem: Path) -> Path:
         path = stem.parent / f"{stem.name}_depth.pfm"
@@ -216,10 +272,10 @@ def make_writers(options: PointCloudOptions = PointCloudOptions()) -> dict:
         return path
 
     def ply(result: DisparityResult, stem: Path) -> Path:
-        return write_ply(stem.parent / f"{stem.name}.ply", cloud_of(result))
+        return write_ply(stem.parent / f"{stem.name}.ply", cloud_of(result, stem.name))
 
     def glb(result: DisparityResult, stem: Path) -> Path:
-        return write_glb(stem.parent / f"{stem.name}.glb", cloud_of(result))
+        return write_glb(stem.parent / f"{stem.name}.glb", cloud_of(result, stem.name))
 
     return {"depth": depth_pfm, "depth_npy": depth_npy, "depth_mm": depth_mm, "ply": ply, "glb": glb}
 
