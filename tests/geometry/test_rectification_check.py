@@ -8,7 +8,7 @@ import pytest
 
 from rtstereo.errors import InputError
 from rtstereo.io.images import read_image
-from rtstereo.rectify import MIN_MATCHES, RectificationCheck, check_rectification
+from rtstereo.rectify import ALIGN_MIN_PX, MIN_MATCHES, RectificationCheck, align_rows, check_rectification
 
 
 def _shift_down(image: np.ndarray, dy_px: float) -> np.ndarray:
@@ -98,6 +98,37 @@ def test_a_right_camera_exposing_differently_is_reported_and_still_rectified(pai
     message = check.exposure_warning()
     assert message and "sgbm_input=auto" in message
     assert ("as bright as" if gain > 1 else "darker than") in message
+
+
+@pytest.mark.parametrize("dy_px, roll_degrees", [(1.5, 0.0), (-0.8, 0.0), (0.0, 0.4)])
+def test_align_rows_takes_out_an_offset_or_a_roll(pairs, dy_px, roll_degrees):
+    left, right = pairs["teddy"]
+    height, width = right.shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), roll_degrees, 1.0)
+    matrix[1, 2] += dy_px
+    off = cv2.warpAffine(right, matrix, (width, height), borderMode=cv2.BORDER_REFLECT)
+    aligned, before = align_rows(left, off)
+    assert before.misalignment_px > 0.7
+    after = check_rectification(left, aligned)
+    # a roll is fitted at the left view's columns and applied at the right view's: off by a * disparity
+    assert after.misalignment_px < 0.4 * before.misalignment_px and after.median_abs_dy_px < 0.2, after
+    if roll_degrees == 0:  # a pure offset taken out: the right view as it was, but for the edge rows
+        inside = slice(4, -4)
+        assert (
+            np.abs(aligned[inside].astype(int) - right[inside]).mean()
+            < 0.4 * np.abs(off[inside].astype(int) - right[inside]).mean()
+        )
+
+
+def test_align_rows_leaves_rectified_swapped_and_featureless_pairs_alone(pairs):
+    left, right = pairs["teddy"]
+    same, check = align_rows(left, right)
+    assert check.misalignment_px <= ALIGN_MIN_PX and same is right
+    swapped, check = align_rows(right, _shift_down(left, 2.0))
+    assert check.median_dx_px < -1 and swapped is not None and np.array_equal(swapped, _shift_down(left, 2.0))
+    flat = np.full((64, 96, 3), 128, np.uint8)
+    unchanged, check = align_rows(flat, flat)
+    assert not check.conclusive and unchanged is flat
 
 
 def test_textureless_pairs_are_inconclusive():

@@ -69,6 +69,8 @@ class BatchJob:
         lr_check_px: run the left-right check with this threshold, pixels (``None``: off).
         cloud: how point clouds are cleaned.
         overwrite: redo pairs whose complete outputs exist (otherwise they are skipped).
+        align_rows: resample each pair's right view so that its rows meet the left one's, from the
+            misalignment matched features show (:func:`~rtstereo.rectify.align_rows`), after rectification.
     """
 
     output: Path | None = None
@@ -79,6 +81,7 @@ class BatchJob:
     lr_check_px: float | None = None
     cloud: PointCloudOptions = PointCloudOptions()
     overwrite: bool = False
+    align_rows: bool = False
 
     @property
     def writes_folder(self) -> bool:
@@ -89,15 +92,20 @@ class BatchJob:
         return self.writes_folder and not self.overwrite and outputs_complete(self.output, source.name, self.formats)
 
     def prepare(self, pair: StereoPair) -> StereoPair:
-        """Rectify the pair and attach its calibration (scaled to the pair's size if needed)."""
+        """Rectify the pair, attach its calibration (scaled to the pair's size if needed) and, with
+        ``align_rows``, align its rows."""
         from ..geometry import calibration_for_size
 
         if self.rectifier is not None:
             left, right, rectified = self.rectifier.rectify(pair.left, pair.right)
-            return dataclasses.replace(pair, left=left, right=right, calibration=rectified)
-        if self.calibration is not None:
+            pair = dataclasses.replace(pair, left=left, right=right, calibration=rectified)
+        elif self.calibration is not None:
             height, width = pair.size_hw
-            return dataclasses.replace(pair, calibration=calibration_for_size(self.calibration, height, width))
+            pair = dataclasses.replace(pair, calibration=calibration_for_size(self.calibration, height, width))
+        if self.align_rows:
+            from ..rectify import align_rows
+
+            pair = dataclasses.replace(pair, right=align_rows(pair.left, pair.right)[0])
         return pair
 
     def predict(self, predictor, pair: StereoPair) -> DisparityResult:

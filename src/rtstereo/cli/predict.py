@@ -104,6 +104,13 @@ def add_3d_args(parser: argparse.ArgumentParser) -> None:
         "to a neighbour (default: %(default)s; 0 keeps them)",
     )
     group.add_argument(
+        "--align-rows",
+        action="store_true",
+        help="resample each pair's right view so that its rows meet the left one's, from the vertical offset, "
+        "roll and scale difference matched features show (a touch-up for a rig off by a pixel or two; "
+        "rtstereo.rectify.align_rows)",
+    )
+    group.add_argument(
         "--no-rectification-check",
         action="store_true",
         help="skip the check that the first pair is rectified (rows aligned within 1 px) and exposed alike "
@@ -126,13 +133,19 @@ def _calibration_and_rectifier(args: argparse.Namespace):
     return None, None
 
 
+ALIGN_HINT_MAX_PX = 4.0  # a misalignment up to this is offered --align-rows
+
+
 def _warn_if_unrectified(pair, name: str, exposure: bool = True) -> None:
     """Warn when the pair does not look rectified and, with ``exposure``, when its two views look
     exposed differently (:meth:`~rtstereo.rectify.RectificationCheck.exposure_warning`)."""
     from ..rectify import check_rectification
 
     check = check_rectification(pair.left, pair.right)
-    for message in (check.warning(), check.exposure_warning() if exposure else None):
+    rows = check.warning()
+    if rows and check.median_dx_px >= -1.0 and check.misalignment_px <= ALIGN_HINT_MAX_PX:
+        rows += "; or --align-rows, which corrects a pixel or two from the matched features"
+    for message in (rows, check.exposure_warning() if exposure else None):
         if message:
             print(f"rtstereo predict: warning: {name}: {message}", file=sys.stderr)
 
@@ -195,6 +208,7 @@ def run(args: argparse.Namespace) -> int:
         lr_check_px=args.lr_check,
         cloud=pointcloud.PointCloudOptions(max_depth_m=args.max_depth, max_jump_rel=args.max_jump or None),
         overwrite=args.overwrite,
+        align_rows=args.align_rows,
     )
     where = f"written to {output}" if output is not None else "nothing written (give -o FILE_OR_FOLDER)"
     if len(sources) == 1 and args.pairs is None and args.engine == "local":
