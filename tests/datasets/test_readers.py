@@ -619,3 +619,16 @@ def test_damaged_dmin_txt_fails_its_scene_only(tmp_path):
 
     with pytest.raises(DatasetError, match=r"dmin.txt: dmin 'abc' is not a number"):
         sample.load()
+
+
+def test_damaged_middlebury_2005_image_fails_when_loaded_not_while_searching(tmp_path):
+    folder = tmp_path / "Art"
+    (folder / "view1.png").parent.mkdir(parents=True)
+    (folder / "view1.png").write_bytes(b"\x89PNG\r\n\x1a\n damaged")
+    _save_rgb(folder / "view5.png", height=4, width=695, seed=1)
+    _save_grey8(folder / "disp1.png", _raw_8bit_gt(2, height=4, width=695))
+
+    sample = _only(find_samples(tmp_path))
+
+    with pytest.raises(Exception, match="view1.png"):
+        sample.load()
