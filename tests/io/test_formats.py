@@ -377,3 +377,29 @@ def test_colorize_min_disp_shifts_the_range():
     d = np.array([[20.0, 30.0]], np.float32)
 
     np.testing.assert_array_equal(colorize(d, max_disp_px=30.0, min_disp_px=20.0), colorize(d - 20.0, max_disp_px=10.0))
+
+
+@pytest.mark.parametrize(
+    ("write", "match"),
+    [
+        (lambda p: p.write_text("not an array\n"), r"cannot read .*bad\.npy: not a numpy \.npy file, or damaged"),
+        (lambda p: np.save(p, np.array([["a", "b"]])), r"cannot read .*bad\.npy: it holds <U1 values, not numbers"),
+        (lambda p: np.save(p, np.array([[1, "b"]], dtype=object)), r"not a numpy \.npy file, or damaged"),
+        (lambda p: p.write_bytes(_npy_bytes()[:-5]), r"not a numpy \.npy file, or damaged"),
+        (lambda p: np.savez(p.with_suffix(".npz"), a=1) or p.with_suffix(".npz").rename(p), r"not a numpy \.npy"),
+    ],
+)
+def test_npy_damaged_or_not_numbers_is_one_input_error(tmp_path, write, match):
+    path = tmp_path / "bad.npy"
+    write(path)
+
+    with pytest.raises(InputError, match=match):
+        read_disparity(path)
+
+
+def _npy_bytes() -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.ones((4, 4), np.float32))
+    return buffer.getvalue()

@@ -42,7 +42,15 @@ def read_disparity(path: str | Path, scale: float | None = None) -> np.ndarray:
     if suffix == ".npy":
         if not path.is_file():
             raise InputError(f"file not found: {path}")
-        d = np.load(path).astype(np.float32)
+        try:
+            raw = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError):  # not the .npy format, truncated, or pickled objects
+            raw = None
+        if not isinstance(raw, np.ndarray):  # also an .npz archive under an .npy name
+            raise InputError(f"cannot read {path}: not a numpy .npy file, or damaged")
+        if not (np.issubdtype(raw.dtype, np.number) or raw.dtype == np.bool_):
+            raise InputError(f"cannot read {path}: it holds {raw.dtype} values, not numbers")
+        d = raw.astype(np.float32)
         if d.ndim != 2:
             raise InputError(f"{path}: expected a 2-D disparity array, got shape {d.shape}")
         return d
