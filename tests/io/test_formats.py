@@ -398,8 +398,6 @@ def test_npy_damaged_or_not_numbers_is_one_input_error(tmp_path, write, match):
 
 
 def _npy_bytes() -> bytes:
-    import io
-
     buffer = io.BytesIO()
     np.save(buffer, np.ones((4, 4), np.float32))
     return buffer.getvalue()

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import InputError, OutputError
+from ..errors import DisparityRangeError, InputError, OutputError
 from .images import read_grey, write_image
 from .pfm import read_pfm, write_pfm
 
@@ -87,13 +87,19 @@ def write_disparity(path: str | Path, disparity_px: np.ndarray) -> None:
 
 
 def to_png16(disparity_px: np.ndarray) -> np.ndarray:
-    """float disparity -> uint16 KITTI encoding. Values above 255.99 px cannot be stored: refused."""
+    """float disparity -> uint16 KITTI encoding.
+
+    Raises:
+        DisparityRangeError: a value above 255.99 px, which the encoding cannot store (refused, not clipped).
+    """
     d = np.asarray(disparity_px, dtype=np.float32)
     valid = np.isfinite(d) & (d > 0)
     if valid.any() and float(d[valid].max()) > PNG16_MAX_PX:
-        raise OutputError(
-            f"disparity up to {float(d[valid].max()):.1f} px does not fit a 16-bit PNG (max {PNG16_MAX_PX:.2f} px "
-            "at d*256); write .pfm or .npy instead"
+        top = float(d[valid].max())
+        raise DisparityRangeError(
+            f"disparity up to {top:.1f} px does not fit a 16-bit PNG (max {PNG16_MAX_PX:.2f} px at d*256); "
+            "write .pfm or .npy instead",
+            top,
         )
     # A valid disparity below 1/256 px would round to 0 and read back as invalid: keep it at 1.
     return np.where(valid, np.maximum(np.round(d * PNG16_SCALE), 1), 0).astype(np.uint16)
