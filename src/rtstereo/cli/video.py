@@ -230,9 +230,10 @@ def _write_ray_summary(path: Path, rows: list[dict], written: int, wall_s: float
 
 def video_source(args: argparse.Namespace) -> FrameSource:
     """The source the positional arguments and ``--sbs``/``--swap`` describe."""
-    from ..sources.sequence import ImageSequenceSource, is_image_sequence
+    from ..sources.sequence import ImageSequenceSource, check_fps, is_image_sequence
     from ..sources.video import SideBySideVideoSource, TwoVideoSource
 
+    check_fps(args.fps)  # used by image sequences only, but a wrong value is wrong for any input
     inputs = args.inputs
     if args.sbs:
         if len(inputs) != 1:
