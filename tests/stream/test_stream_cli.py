@@ -310,3 +310,15 @@ def test_image_sequence_source_refuses_a_frame_rate_below_zero(tmp_path):
 
     with pytest.raises(InputError, match="--fps must be > 0"):
         ImageSequenceSource(str(tmp_path / "none"), str(tmp_path / "none"), fps=0)
+
+
+def test_video_help_lists_every_frame_option_in_one_group(monkeypatch, capsys):
+    monkeypatch.setattr(cli, "VERBS", [*cli.VERBS, *(v for v in ("video", "live") if v not in cli.VERBS)])
+    for verb in ("video", "live"):
+        with pytest.raises(SystemExit):
+            cli.main([verb, "--help"])
+        text = capsys.readouterr().out
+        assert text.count("\nframes:\n") == 1, text
+        group = text.split("\nframes:\n")[1].split("\n\n")[0]
+        assert "--max-frames" in group and "--size" in group and "--calib" in group
+        assert ("--start" in group and "--fps" in group) == (verb == "video")
