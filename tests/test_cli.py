@@ -282,3 +282,51 @@ def test_a_closed_stdout_is_not_an_error(monkeypatch, capsys):
 
     monkeypatch.setattr(sys, "stdout", ClosedPipe())
     assert main(["models"]) == 0
+
+
+def test_compare_refuses_maps_of_another_aspect_ratio(capsys, tmp_path):
+    from rtstereo.io import write_disparity
+
+    write_disparity(tmp_path / "a.pfm", np.full((40, 80), 20.0, np.float32))
+    write_disparity(tmp_path / "b.pfm", np.full((8, 200), 50.0, np.float32))
+    write_disparity(tmp_path / "c.pfm", np.full((21, 41), 10.0, np.float32))  # half size, rounded up: accepted
+    code, out, err = run_cli(capsys, "compare", tmp_path / "a.pfm", tmp_path / "b.pfm")
+    assert code == 2 and out == ""
+    assert err == (
+        f"rtstereo compare: error: {tmp_path / 'a.pfm'} is 80x40 and {tmp_path / 'b.pfm'} is 200x8 (WxH): "
+        "another aspect ratio, so the second map would be stretched; compare maps of one view at one size "
+        "(or one scaled alike in both directions)\n"
+    )
+    code, out, err = run_cli(capsys, "compare", tmp_path / "a.pfm", tmp_path / "c.pfm", "--json")
+    assert code == 0 and "resized from 41x21 to 80x40" in json.loads(out)["resized"]
+
+
+def test_compare_says_the_reference_has_no_valid_pixels(capsys, tmp_path):
+    np.save(tmp_path / "empty.npy", np.full((40, 80), np.nan, np.float32))
+    np.save(tmp_path / "b.npy", np.full((40, 80), 3.0, np.float32))
+    code, out, err = run_cli(capsys, "compare", tmp_path / "empty.npy", tmp_path / "b.npy")
+    assert code == 2 and out == "" and "nan" not in err
+    assert err == f"rtstereo compare: error: {tmp_path / 'empty.npy'} (the reference) has no valid pixels\n"
+
+
+def test_compare_reads_8bit_disparity_with_scale(capsys, tmp_path):
+    from PIL import Image
+
+    Image.fromarray(np.full((40, 80), 80, np.uint8)).save(tmp_path / "gt8.png")
+    np.save(tmp_path / "d.npy", np.full((40, 80), 10.0, np.float32))
+    code, out, err = run_cli(capsys, "compare", "--kind", "disparity", tmp_path / "gt8.png", tmp_path / "d.npy")
+    assert code == 2 and "8-bit disparity needs its scale" in err and "--scale" in err
+    code, out, err = run_cli(capsys, "compare", tmp_path / "gt8.png", tmp_path / "d.npy", "--scale", "8", "--json")
+    assert code == 0, err
+    assert json.loads(out)["metrics"]["epe"] == 0
+    code, out, err = run_cli(capsys, "compare", tmp_path / "gt8.png", tmp_path / "d.npy", "--scale", "0")
+    assert code == 2 and "--scale must be > 0" in err
+
+
+def test_compare_a_damaged_npy_is_one_line(capsys, tmp_path):
+    (tmp_path / "bad.npy").write_text("not an array\n")
+    code, out, err = run_cli(capsys, "compare", EXAMPLES / "disparity.pfm", tmp_path / "bad.npy")
+    assert (
+        code == 2
+        and err == f"rtstereo compare: error: cannot read {tmp_path / 'bad.npy'}: not a numpy .npy file, or damaged\n"
+    )

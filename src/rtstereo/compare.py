@@ -4,6 +4,7 @@ The score is ``(1 - SSIM) / 2`` in 0..1 (0 = identical, 0.5 = unrelated, 1 = inv
 grey levels for images and on disparities scaled to their common range for disparity maps. For
 disparity maps the EPE and bad-N between them are reported too. A second input of another size is
 resized to the first one's size, and its disparities are scaled by the width ratio; the result says so.
+A disparity map of another aspect ratio is refused (stretching it would make its scores meaningless).
 """
 
 from __future__ import annotations
@@ -71,10 +72,24 @@ def compare_images(a: np.ndarray, b: np.ndarray) -> Comparison:
     return Comparison("image", float(np.clip(score, 0, 1)), metrics, resized)
 
 
-def compare_disparities(a: np.ndarray, b: np.ndarray) -> Comparison:
-    """Compare two float disparity maps (``nan`` = invalid); ``a`` is the reference."""
+def compare_disparities(
+    a: np.ndarray, b: np.ndarray, names: tuple[str, str] = ("the first map", "the second map")
+) -> Comparison:
+    """Compare two float disparity maps (``nan`` = invalid); ``a`` is the reference.
+
+    Args:
+        a: the reference, float ``(H, W)`` pixels.
+        b: the map scored against it; another size of the same aspect ratio is resized to ``a``'s.
+        names: what the messages call ``a`` and ``b`` (file names).
+
+    Raises:
+        InputError: ``a`` has no valid pixel, or ``b`` has another aspect ratio.
+    """
+    if not np.isfinite(a).any():
+        raise InputError(f"{names[0]} (the reference) has no valid pixels")
     resized = None
     if a.shape != b.shape:
+        _check_aspect_ratio(a.shape, b.shape, names)
         scale = a.shape[1] / b.shape[1]
         resized = (
             f"second map resized from {b.shape[1]}x{b.shape[0]} to {a.shape[1]}x{a.shape[0]}, "
@@ -92,23 +107,63 @@ def compare_disparities(a: np.ndarray, b: np.ndarray) -> Comparison:
     return Comparison("disparity", float(np.clip(score, 0, 1)), metrics, resized)
 
 
-def compare_files(path_a: str | Path, path_b: str | Path, kind: str = "auto") -> Comparison:
-    """Compare two files; ``kind`` is ``auto``, ``image`` or ``disparity``."""
+def _check_aspect_ratio(shape_a: tuple[int, ...], shape_b: tuple[int, ...], names: tuple[str, str]) -> None:
+    """Refuse a second map that resizing would stretch: its height at the first one's width must match
+    the first one's height to within the rounding of one pixel of each size."""
+    (height_a, width_a), (height_b, width_b) = shape_a[:2], shape_b[:2]
+    scale = width_a / width_b
+    if abs(height_b * scale - height_a) > scale + 1:
+        raise InputError(
+            f"{names[0]} is {width_a}x{height_a} and {names[1]} is {width_b}x{height_b} (WxH): another aspect "
+            "ratio, so the second map would be stretched; compare maps of one view at one size (or one scaled "
+            "alike in both directions)"
+        )
+
+
+def _read_map(path: str | Path, scale: float | None) -> np.ndarray:
+    """A disparity map; ``scale`` divides 8-bit files only (16-bit PNGs keep the KITTI convention)."""
+    if Path(path).suffix.lower() in (".pfm", ".npy") or read_grey(path).dtype != np.uint8:
+        return read_disparity(path)
+    if scale is None:
+        raise InputError(
+            f"{path}: 8-bit disparity needs its scale (disparity = value / scale; Middlebury 2001/2003 ground "
+            "truth uses 4, 8 or 16): give it with --scale"
+        )
+    return read_disparity(path, scale=scale)
+
+
+def compare_files(path_a: str | Path, path_b: str | Path, kind: str = "auto", scale: float | None = None) -> Comparison:
+    """Compare two files.
+
+    Args:
+        path_a: the first file (the reference for disparity metrics).
+        path_b: the second file.
+        kind: ``auto`` (from the file types), ``image`` or ``disparity``.
+        scale: divisor of 8-bit disparity maps (value / scale); given, ``auto`` reads both files as
+            disparity maps.
+
+    Raises:
+        InputError: a file is missing or unreadable, the kinds differ, or the maps cannot be compared.
+    """
     for p in (path_a, path_b):
         if not Path(p).is_file():
             raise InputError(f"file not found: {p}")
+    if scale is not None and not (np.isfinite(scale) and scale > 0):
+        raise InputError(f"the scale of 8-bit disparity maps must be > 0, got {scale}")
+    if kind == "auto" and scale is not None:
+        kind = "disparity"
     if kind == "auto":
         kinds = {looks_like_disparity(path_a), looks_like_disparity(path_b)}
         if len(kinds) != 1:
             raise InputError(
                 f"{path_a} and {path_b} are not both images or both disparity maps; "
-                "use --kind image|disparity to say how to read them"
+                "use --kind image|disparity to say how to read them (--scale S reads 8-bit disparity maps)"
             )
         kind = "disparity" if kinds.pop() else "image"
     if kind == "image":
         return compare_images(read_image(path_a), read_image(path_b))
     if kind == "disparity":
-        return compare_disparities(read_disparity(path_a), read_disparity(path_b))
+        return compare_disparities(_read_map(path_a, scale), _read_map(path_b, scale), (str(path_a), str(path_b)))
     raise InputError(f"--kind must be auto, image or disparity, got '{kind}'")
 
 

@@ -34,6 +34,18 @@ class OutputError(RtStereoError):
     """An output path that cannot be written."""
 
 
+class DisparityRangeError(OutputError):
+    """A disparity map beyond what a file format holds (a 16-bit PNG: below 256 px).
+
+    Attributes:
+        max_disparity_px: the largest disparity of the map, pixels.
+    """
+
+    def __init__(self, message: str, max_disparity_px: float):
+        super().__init__(message)
+        self.max_disparity_px = max_disparity_px
+
+
 class MissingDependencyError(RtStereoError, ImportError):
     """An optional dependency is not installed; the message names the pip extra."""
 

@@ -186,8 +186,9 @@ def search_range_px(hint_px: int, width_px: int) -> int:
 def clamp_search_ranges(samples: Iterable[Sample]) -> tuple[list[Sample], list[str]]:
     """Samples whose range hint does not fit their image width get a clamped hint, with a note each.
 
-    The width is read from the left image's header; a sample whose image cannot be read keeps its hint
-    (it fails later, when it is scored, with the reason).
+    The width is read from the left image's header; a sample whose image cannot be read, or that has a
+    :attr:`~rtstereo.datasets.Sample.problem`, keeps its hint (it fails later, when it is scored, with
+    the reason).
 
     Returns:
         ``(samples, notes)``: the samples (clamped where needed) and one line per clamped sample.
@@ -196,6 +197,9 @@ def clamp_search_ranges(samples: Iterable[Sample]) -> tuple[list[Sample], list[s
 
     out, notes = [], []
     for sample in samples:
+        if sample.problem is not None:
+            out.append(sample)
+            continue
         try:
             width_px = image_width_px(sample.left_path)
         except Exception:  # a damaged image is reported when the scene is scored

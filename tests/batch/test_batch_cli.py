@@ -101,3 +101,18 @@ def test_a_damaged_first_pair_skips_the_rectification_check_and_is_reported(caps
     left, right = write_pairs(tmp_path / "in", 2, corrupt=(0,))
     code, out, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "-q")
     assert code == 1 and "failed: 00" in err and (tmp_path / "o" / "01.png").is_file()
+
+
+def test_a_pair_beyond_the_png16_range_keeps_its_other_outputs(capsys, tmp_path):
+    import cv2
+
+    from ..conftest import make_textured_pair
+
+    left, right = make_textured_pair(48, 400, disparity_px=272)
+    cv2.imwrite(str(tmp_path / "l.png"), left)
+    cv2.imwrite(str(tmp_path / "r.png"), right)
+    argv = ["predict", tmp_path / "l.png", tmp_path / "r.png", "-o", tmp_path / "out", "--model", "sgbm"]
+    with pytest.warns(UserWarning, match=r"^l: disparity up to 2\d\d\.\d px does not fit a 16-bit PNG .*--format"):
+        code, _, err = run_cli(capsys, *argv, "--max-disp", "288", "-q")
+    assert code == 0 and err == ""
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["l.json", "l.pfm", "l_color.png"]

@@ -115,3 +115,29 @@ def test_summary_table_errors(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "pyarrow", None)
     with pytest.raises(MissingDependencyError, match=r"rtstereo\[scale\]"):
         summary.write_table(tmp_path / "s.parquet")
+
+
+def _far_result():
+    import numpy as np
+
+    from rtstereo.types import DisparityResult
+
+    disparity = np.full((6, 8), 300.25, np.float32)
+    return DisparityResult(disparity, settings={"max_disp": 320})
+
+
+def test_a_disparity_beyond_png16_skips_the_png_and_writes_the_other_formats(tmp_path):
+    from rtstereo.sinks.files import DEFAULT_FORMATS, save_result
+
+    with pytest.warns(UserWarning, match=r"far: disparity up to 300\.2 px does not fit a 16-bit PNG .*--format"):
+        written = save_result(_far_result(), tmp_path, "far", DEFAULT_FORMATS)
+    assert sorted(p.name for p in written) == ["far.json", "far.pfm", "far_color.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["far.json", "far.pfm", "far_color.png"]
+
+
+def test_a_disparity_beyond_png16_fails_a_png16_only_output_naming_format(tmp_path):
+    from rtstereo.sinks.files import save_result
+
+    with pytest.raises(OutputError, match=r"does not fit a 16-bit PNG .*far\.png not written.*--format"):
+        save_result(_far_result(), tmp_path, "far", ("png16",))
+    assert list(tmp_path.iterdir()) == []

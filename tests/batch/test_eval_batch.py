@@ -45,3 +45,28 @@ def test_evaluate_raises_without_on_error(tmp_path):
         evaluate(lambda s: predictor, samples, model="sgbm")
     report = evaluate(lambda s: predictor, samples, model="sgbm", on_error=lambda s, e: True)
     assert len(report.scenes) == 1 and report.failures[0]["name"] == "kitti/000000"
+
+
+@pytest.mark.parametrize(
+    ("model_args", "message"),
+    [
+        (["--model", "sgmb"], "unknown model 'sgmb'"),
+        (["--model", "sgbm", "--set", "foo=1"], "foo"),
+        (["--model", "rtnet-v5", "--max-disp", "64"], "max_disp=64"),
+        (["--model", "nothere.onnx"], "nothere.onnx"),
+    ],
+)
+def test_eval_usage_error_stops_before_scoring_and_keeps_old_results(capsys, tmp_path, model_args, message):
+    data = write_kitti(tmp_path / "kitti", 2)
+    res = tmp_path / "res"
+    res.mkdir()
+    for stem in ("sgmb", "sgbm", "sgbm_foo=1", "rtnet-v5", "nothere"):
+        (res / f"{stem}.json").write_text("good results\n")
+    code, out, err = run_cli(capsys, "eval", data, *model_args, "-o", res, "-q")
+    assert code == 2, err
+    assert err.count("\n") == 1 and err.startswith("rtstereo eval: error: ") and message in err, err
+    assert "failed" not in err and out == ""
+    assert sorted(p.name for p in res.iterdir()) == sorted(
+        f"{s}.json" for s in ("sgmb", "sgbm", "sgbm_foo=1", "rtnet-v5", "nothere")
+    )
+    assert all(p.read_text() == "good results\n" for p in res.iterdir())

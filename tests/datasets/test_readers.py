@@ -579,3 +579,56 @@ def test_real_data_images_match_ground_truth_size(shared):
         assert left.dtype == np.uint8 and left.ndim == 3 and left.shape[2] == 3
         assert left.shape == right.shape
         assert left.shape[:2] == sample.load_gt().shape, sample.name
+
+
+@pytest.mark.parametrize(
+    ("calib", "reason"),
+    [
+        (MIDDEVAL3_CALIB.replace("ndisp=73", "ndisp=abc"), r"calib.txt: ndisp 'abc' is not a number"),
+        (MIDDEVAL3_CALIB.replace("doffs=53.271", "doffs=x"), r"calib.txt: doffs 'x' is not a number"),
+        (MIDDEVAL3_CALIB.replace("ndisp=73", "ndisp=inf"), r"calib.txt: ndisp 'inf' is not a number"),
+        (b"\xff\xfe" + MIDDEVAL3_CALIB.encode("utf-16-le"), r"cannot read .*calib.txt: not a UTF-8 text file"),
+    ],
+)
+def test_damaged_calib_txt_fails_its_scene_only(tmp_path, calib, reason):
+    _write_two_view_scene(tmp_path / "MiddEval3" / "Good", MIDDEVAL3_CALIB)
+    bad = tmp_path / "MiddEval3" / "Bad"
+    _write_two_view_scene(bad, None)
+    if isinstance(calib, bytes):
+        (bad / "calib.txt").write_bytes(calib)
+    else:
+        (bad / "calib.txt").write_text(calib)
+
+    bad_sample, good_sample = find_samples(tmp_path)  # found, not raised while searching
+
+    assert good_sample.name == "Good" and good_sample.load_gt() is not None
+    assert bad_sample.name == "Bad"
+    for load in (bad_sample.load, bad_sample.load_images, bad_sample.load_gt):
+        with pytest.raises(DatasetError, match=reason):
+            load()
+
+
+def test_damaged_dmin_txt_fails_its_scene_only(tmp_path):
+    folder = tmp_path / "Art"
+    _save_rgb(folder / "view1.png", height=4, width=695)
+    _save_rgb(folder / "view5.png", height=4, width=695, seed=1)
+    _save_grey8(folder / "disp1.png", _raw_8bit_gt(2, height=4, width=695))
+    (folder / "dmin.txt").write_text("abc 270\n")
+
+    sample = _only(find_samples(tmp_path))
+
+    with pytest.raises(DatasetError, match=r"dmin.txt: dmin 'abc' is not a number"):
+        sample.load()
+
+
+def test_damaged_middlebury_2005_image_fails_when_loaded_not_while_searching(tmp_path):
+    folder = tmp_path / "Art"
+    (folder / "view1.png").parent.mkdir(parents=True)
+    (folder / "view1.png").write_bytes(b"\x89PNG\r\n\x1a\n damaged")
+    _save_rgb(folder / "view5.png", height=4, width=695, seed=1)
+    _save_grey8(folder / "disp1.png", _raw_8bit_gt(2, height=4, width=695))
+
+    sample = _only(find_samples(tmp_path))
+
+    with pytest.raises(Exception, match="view1.png"):
+        sample.load()

@@ -85,3 +85,16 @@ def test_the_table_marks_failed_scenes():
     row = next(line for line in report.table().splitlines() if line.startswith("bad_scene"))
     assert "failed" in row
     assert "| bad_scene | failed |" in report.table(markdown=True)
+
+
+@pytest.mark.parametrize("calib", [b"ndisp=abc\n", b"\xff\xfe\x00n\x00d"])
+def test_eval_cli_fails_the_scene_of_a_damaged_calib_txt_alone(capsys, tmp_path, calib):
+    _eth3d_scene(tmp_path / "eth3d" / "a", hw=(40, 72), ndisp=32)
+    (_eth3d_scene(tmp_path / "eth3d" / "b", hw=(40, 72), ndisp=32) / "calib.txt").write_bytes(calib)
+    code = main(["eval", "--model", "sgbm", str(tmp_path / "eth3d"), "-q", "-o", str(tmp_path / "res")])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "rtstereo eval: failed: b (" in err and "calib.txt" in err and "Traceback" not in err
+    assert "note" not in err  # no range note for a scene whose range is unknown
+    results = json.loads((tmp_path / "res" / "sgbm.json").read_text())
+    assert [s["name"] for s in results["scenes"]] == ["a"] and results["failed"][0]["name"] == "b"

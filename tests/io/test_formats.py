@@ -396,3 +396,27 @@ def test_a_16bit_image_holding_12bit_values_is_pointed_out_once(tmp_path, monkey
         read_image(tmp_path / "b.png")  # said once for the run
         monkeypatch.setattr(images, "_warned_low_bit_depth", False)
         read_image(tmp_path / "full.png")  # the whole 16-bit range: nothing to say
+
+
+@pytest.mark.parametrize(
+    ("write", "match"),
+    [
+        (lambda p: p.write_text("not an array\n"), r"cannot read .*bad\.npy: not a numpy \.npy file, or damaged"),
+        (lambda p: np.save(p, np.array([["a", "b"]])), r"cannot read .*bad\.npy: it holds <U1 values, not numbers"),
+        (lambda p: np.save(p, np.array([[1, "b"]], dtype=object)), r"not a numpy \.npy file, or damaged"),
+        (lambda p: p.write_bytes(_npy_bytes()[:-5]), r"not a numpy \.npy file, or damaged"),
+        (lambda p: np.savez(p.with_suffix(".npz"), a=1) or p.with_suffix(".npz").rename(p), r"not a numpy \.npy"),
+    ],
+)
+def test_npy_damaged_or_not_numbers_is_one_input_error(tmp_path, write, match):
+    path = tmp_path / "bad.npy"
+    write(path)
+
+    with pytest.raises(InputError, match=match):
+        read_disparity(path)
+
+
+def _npy_bytes() -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.ones((4, 4), np.float32))
+    return buffer.getvalue()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from rtstereo.cli import main
 
 from ..batch.conftest import SGBM_ARGS, write_kitti
@@ -40,3 +42,17 @@ def test_ray_eval_usage_and_engine_errors(capsys, tmp_path, ray_local, monkeypat
     monkeypatch.setattr(ray_local.data.Dataset, "iter_rows", broken)
     code, _, err = run_cli(capsys, "eval", data, *SGBM_ARGS, "-o", tmp_path / "r", "--engine", "ray")
     assert code == 2 and "the Ray pipeline stopped after 0 of 2 scenes: a node was lost" in err
+
+
+def test_ray_eval_usage_error_stops_before_ray_starts(capsys, tmp_path, monkeypatch):
+    pytest.importorskip("ray")
+    import rtstereo.scale.eval as ray_eval
+
+    def no_ray(*args, **kwargs):
+        raise AssertionError("Ray started for a usage error")
+
+    monkeypatch.setattr(ray_eval, "ray_session", no_ray)
+    data = write_kitti(tmp_path / "kitti", 2)
+    code, out, err = run_cli(capsys, "eval", data, "-m", "sgmb", "-o", tmp_path / "r", "-q", "--engine", "ray")
+    assert code == 2 and err.startswith("rtstereo eval: error: unknown model 'sgmb'") and err.count("\n") == 1
+    assert not (tmp_path / "r").exists()

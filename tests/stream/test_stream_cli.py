@@ -304,3 +304,34 @@ def test_ctrl_c_keeps_a_playable_mp4_and_complete_pngs(tmp_path):
         assert read_disparity(png).shape == (512, 1024)
     assert len(read_video(tmp_path / "o.mp4")) == len(pngs)
     assert json.loads((tmp_path / "o.json").read_text())["stopped_by"] == "interrupt"
+
+
+@pytest.mark.parametrize("fps", ["0", "-5", "nan", "inf"])
+def test_fps_must_be_positive_before_anything_starts(run_cli, tmp_path, sbs_video, fps):
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+        cv2.imwrite(str(tmp_path / side / "0.png"), np.zeros((32, 48, 3), np.uint8))
+    for inputs in ([tmp_path / "L", tmp_path / "R"], ["--sbs", sbs_video]):
+        code, _, err = run_cli("video", *inputs, "--fps", fps, "-o", tmp_path / "o.mp4", "-q", *FAST)
+        assert code == 2 and err == f"rtstereo video: error: --fps must be > 0 (frames per second), got {fps}\n"
+        assert not (tmp_path / "o.mp4").exists()
+
+
+def test_image_sequence_source_refuses_a_frame_rate_below_zero(tmp_path):
+    from rtstereo.errors import InputError
+    from rtstereo.sources.sequence import ImageSequenceSource
+
+    with pytest.raises(InputError, match="--fps must be > 0"):
+        ImageSequenceSource(str(tmp_path / "none"), str(tmp_path / "none"), fps=0)
+
+
+def test_video_help_lists_every_frame_option_in_one_group(monkeypatch, capsys):
+    monkeypatch.setattr(cli, "VERBS", [*cli.VERBS, *(v for v in ("video", "live") if v not in cli.VERBS)])
+    for verb in ("video", "live"):
+        with pytest.raises(SystemExit):
+            cli.main([verb, "--help"])
+        text = capsys.readouterr().out
+        assert text.count("\nframes:\n") == 1, text
+        group = text.split("\nframes:\n")[1].split("\n\n")[0]
+        assert "--max-frames" in group and "--size" in group and "--calib" in group
+        assert ("--start" in group and "--fps" in group) == (verb == "video")

@@ -66,10 +66,16 @@ def test_png_frames_are_numbered_complete_and_exact(tmp_path):
     assert re.fullmatch(r".*disp_NNNNN\.png x 2", sink.outputs[0])
 
 
-def test_a_disparity_too_large_for_png16_is_refused(tmp_path):
-    with pytest.raises(OutputError, match="does not fit a 16-bit PNG"):
-        DisparityPngSink(tmp_path / "d").write(frame(value_px=300.0))
-    assert list(tmp_path.iterdir()) == []
+def test_a_frame_too_far_for_png16_gets_no_png_and_the_stream_goes_on(tmp_path):
+    sink = DisparityPngSink(tmp_path / "d")
+    sink.write(frame(0))
+    with pytest.warns(UserWarning, match=r"frame 1: disparity up to 300\.0 px .*--output-prefix") as caught:
+        sink.write(frame(1, value_px=300.0))
+        sink.write(frame(2, value_px=280.0))  # said once per stream
+    assert len(caught) == 1
+    sink.write(frame(3))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d_00000.png", "d_00003.png"]
+    assert sink.outputs == [f"{tmp_path / 'd'}_NNNNN.png x 2 (2 frame(s) beyond 256 px have none)"]
 
 
 def test_colour_scale_given_measured_and_empty(caplog):

@@ -115,7 +115,26 @@ def test_videos_of_different_lengths_stop_at_the_shorter(tmp_path, scene, caplog
         pairs = list(source)
     assert len(pairs) == 4 and source.expected_frames == 4
     assert "differ in length (left 6 frames, right 4)" in caplog.text
-    assert "right video ended at frame 4" in caplog.text
+    assert "ended at frame" not in caplog.text  # one warning for one fact
+
+
+def test_a_video_that_ends_before_its_frame_count_says_where(tmp_path, scene, caplog, monkeypatch):
+    from rtstereo.sources.video import VideoReader
+
+    left = write_video(tmp_path / "l.mp4", scene.lefts)
+    right = write_video(tmp_path / "r.mp4", scene.rights[:4])
+    counts = {"left video": 6, "right video": 6}  # a header that promises more frames than the file has
+    real_init = VideoReader.__init__
+
+    def lying_init(self, path, label, *args, **kwargs):
+        real_init(self, path, label, *args, **kwargs)
+        self.frame_count = counts[label]
+
+    monkeypatch.setattr(VideoReader, "__init__", lying_init)
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        pairs = list(TwoVideoSource(left, right))
+    assert len(pairs) == 4 and "differ in length" not in caplog.text
+    assert "the right video ended at frame 4: stopping at the shorter video" in caplog.text
 
 
 def test_videos_of_different_frame_rates_warn(tmp_path, scene, caplog):

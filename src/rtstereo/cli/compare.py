@@ -6,6 +6,7 @@ import argparse
 import json
 
 from ..compare import compare_files
+from ..errors import InputError
 
 
 def register(subparsers) -> None:
@@ -13,7 +14,8 @@ def register(subparsers) -> None:
         "compare",
         help="how different two images or two disparity maps are (0 = identical)",
         description="Score 0..1 = (1 - SSIM) / 2 (0 identical, 0.5 unrelated). For disparity maps (PFM, npy, "
-        "16-bit PNG) also EPE, bad-N and D1 of B against A, after rescaling B to A's width.",
+        "16-bit PNG; 8-bit with --scale) also EPE, bad-N and D1 of B against A, after resizing B to A's size and "
+        "scaling its disparities by the width ratio (B of another aspect ratio is refused).",
     )
     parser.add_argument("a", help="first file (the reference for disparity metrics)")
     parser.add_argument("b", help="second file")
@@ -23,12 +25,20 @@ def register(subparsers) -> None:
         choices=("auto", "image", "disparity"),
         help="how to read the files (default: from the file type)",
     )
+    parser.add_argument(
+        "--scale",
+        type=float,
+        help="divisor of 8-bit disparity maps: disparity = value / SCALE (Middlebury 2001/2003 ground truth: "
+        "4, 8 or 16); implies --kind disparity; 16-bit PNGs, PFM and npy are read as they are",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    result = compare_files(args.a, args.b, args.kind)
+    if args.scale is not None and not args.scale > 0:
+        raise InputError(f"--scale must be > 0, got {args.scale:g}")
+    result = compare_files(args.a, args.b, args.kind, scale=args.scale)
     if args.json:
         print(
             json.dumps(

@@ -53,21 +53,29 @@ def run(args: argparse.Namespace) -> int:
     samples = find_samples(*args.paths)
     name = resolve_alias(args.model)
     per_scene_range = args.max_disp is None and not is_onnx_file(name) and _is_classical(name)
+    cache: dict[int | None, object] = {}
+    if args.engine == "ray":
+        if args.workers is not None and args.workers < 1:
+            raise InputError(f"--workers must be >= 1, got {args.workers}")
+    else:
+        if args.workers is not None or args.ray_address is not None:
+            raise InputError("--workers and --ray-address apply to --engine ray only")
+        # A usage error (an unknown model or setting, a missing file, a range the model refuses) is the
+        # same for every scene: it stops the run here, before any scene is scored or a result written
+        # (run_ray_eval makes the same check before Ray starts).
+        cache[None] = predictor_from_args(args)
     if per_scene_range:
         samples, notes = clamp_search_ranges(samples)
         for note in notes:
             print(f"rtstereo eval: note: {note}", file=sys.stderr)
-    cache: dict[int | None, object] = {}
 
     def predictor_for(sample: Sample):
-        key = sample.max_disp_hint_px if per_scene_range else None
+        key = (sample.max_disp_hint_px or None) if per_scene_range else None
         if key not in cache:
             cache[key] = predictor_from_args(args, **({"max_disp": key} if key else {}))
         return cache[key]
 
     if args.engine == "ray":
-        if args.workers is not None and args.workers < 1:
-            raise InputError(f"--workers must be >= 1, got {args.workers}")
         from ..scale.eval import run_ray_eval
 
         report = run_ray_eval(
@@ -81,8 +89,6 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.quiet,
         )
     else:
-        if args.workers is not None or args.ray_address is not None:
-            raise InputError("--workers and --ray-address apply to --engine ray only")
         progress = lambda items: tqdm(items, desc="eval", unit="scene", file=sys.stderr, disable=args.quiet)  # noqa: E731
 
         def on_error(sample: Sample, exc: Exception) -> bool:

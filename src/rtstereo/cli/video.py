@@ -63,14 +63,20 @@ def register(subparsers) -> None:
         default=10.0,
         help="frame rate of an image sequence, for the mp4 (default: %(default)s)",
     )
-    add_stream_args(parser)
+    add_stream_args(parser, frames)
     add_engine_args(parser.add_argument_group("engine"))
     add_model_args(parser)
     parser.set_defaults(func=run)
 
 
-def add_stream_args(parser: argparse.ArgumentParser) -> None:
-    """Options ``video`` and ``live`` share: outputs, frames, temporal filter, rectification."""
+def add_stream_args(parser: argparse.ArgumentParser, frames=None) -> None:
+    """Options ``video`` and ``live`` share: outputs, frames, temporal filter, rectification.
+
+    Args:
+        parser: the verb's parser.
+        frames: the verb's own "frames" argument group, which the shared frame options join (one
+            group in ``--help``); ``None`` makes one.
+    """
     out = parser.add_argument_group("outputs")
     out.add_argument("-o", "--output", help="mp4 file: the left image beside the colourised disparity")
     out.add_argument(
@@ -85,7 +91,7 @@ def add_stream_args(parser: argparse.ArgumentParser) -> None:
         help="JSON summary with per-stage FPS (default: beside -o as .json, or PREFIX_summary.json)",
     )
     out.add_argument("--quiet", "-q", action="store_true", help="no progress bar, notices or summary on screen")
-    frames = parser.add_argument_group("frames")
+    frames = frames if frames is not None else parser.add_argument_group("frames")
     frames.add_argument("--max-frames", type=int, help="stop after N frames")
     frames.add_argument(
         "--size",
@@ -231,9 +237,10 @@ def _write_ray_summary(path: Path, rows: list[dict], written: int, wall_s: float
 
 def video_source(args: argparse.Namespace) -> FrameSource:
     """The source the positional arguments and ``--sbs``/``--swap`` describe."""
-    from ..sources.sequence import ImageSequenceSource, is_image_sequence
+    from ..sources.sequence import ImageSequenceSource, check_fps, is_image_sequence
     from ..sources.video import SideBySideVideoSource, TwoVideoSource
 
+    check_fps(args.fps)  # used by image sequences only, but a wrong value is wrong for any input
     inputs = args.inputs
     if args.sbs:
         if len(inputs) != 1:

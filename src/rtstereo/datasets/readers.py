@@ -55,6 +55,9 @@ class Sample:
         max_disp_hint_px: the disparity range a classical method should search for this scene.
         calib_path: calibration file, when present.
         disparity_offset_px: Middlebury's ``doffs``/``dmin`` (for depth), 0 otherwise.
+        problem: why the scene cannot be used (a damaged ``calib.txt`` or ``dmin.txt``), ``None`` when
+            nothing is known to be wrong. The search still lists such a scene, so that it fails alone:
+            loading it raises :class:`~rtstereo.errors.DatasetError` with this reason.
     """
 
     name: str
@@ -69,13 +72,20 @@ class Sample:
     calib_path: Path | None = None
     disparity_offset_px: float = 0.0
     extra: dict = field(default_factory=dict, compare=False)
+    problem: str | None = None
+
+    def _check(self) -> None:
+        if self.problem is not None:
+            raise DatasetError(self.problem)
 
     def load_images(self) -> tuple[np.ndarray, np.ndarray]:
         """Left and right as uint8 RGB ``(H, W, 3)``."""
+        self._check()
         return read_image(self.left_path), read_image(self.right_path)
 
     def load_gt(self) -> np.ndarray | None:
         """Ground-truth disparity float32 ``(H, W)``, ``nan`` where unknown."""
+        self._check()
         if self.gt_path is None:
             return None
         return read_disparity(self.gt_path, scale=self.gt_scale)
@@ -124,6 +134,26 @@ def image_width_px(path: Path) -> int:
         return im.size[0]
 
 
+def _size_scale(left_path: Path, full_width_px: int) -> int:
+    """How many times smaller than full size a Middlebury image is (1 when its header cannot be read: the
+    scene then fails when its images are loaded, with the reason)."""
+    try:
+        return max(1, round(full_width_px / image_width_px(left_path)))
+    except Exception:  # noqa: BLE001 - reported when the scene is loaded, not while datasets are searched
+        return 1
+
+
+def _number(text: str, what: str) -> float:
+    """A finite number from a dataset's text file, or :class:`DatasetError` naming ``what``."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not np.isfinite(value):
+        raise DatasetError(f"{what} '{text}' is not a number")
+    return value
+
+
 def _nonocc(folder: Path, files: set[str]) -> Path | None:
     mask = folder / "eval_masks" / "nonocc.png"
     return mask if mask.is_file() else (folder / "nonocc.png" if "nonocc.png" in files else None)
@@ -144,7 +174,7 @@ def detect_middlebury_2001_2003(folder: Path, dirs: list[str], names: list[str],
         dataset, scale = "middlebury2001", _MB2001_SCALE.get(scene, _MB2001_DEFAULT_SCALE)
     else:  # 2003 scenes are distributed at full, half and quarter size
         dataset = "middlebury2003"
-        scale = max(1, round(_MB2003_FULL_WIDTH / image_width_px(left_path)))
+        scale = _size_scale(left_path, _MB2003_FULL_WIDTH)
     # An 8-bit map with divisor s holds disparities below 256 / s: the natural search range.
     return [
         Sample(
@@ -167,10 +197,15 @@ def detect_middlebury_2005(folder: Path, dirs: list[str], names: list[str], root
     gt_path = _first(folder, ("disp1",), files)
     if not (left_path and right_path and gt_path):
         return []
-    scale = max(1, round(_MB2005_FULL_WIDTH / image_width_px(left_path)))
-    offset = 0.0
+    scale = _size_scale(left_path, _MB2005_FULL_WIDTH)
+    offset, problem = 0.0, None
     if "dmin.txt" in files:
-        offset = float((folder / "dmin.txt").read_text().split()[0])
+        dmin = folder / "dmin.txt"
+        try:
+            words = _read_text(dmin).split()
+            offset = _number(words[0] if words else "", f"{dmin}: dmin")
+        except DatasetError as exc:
+            problem = str(exc)
     return [
         Sample(
             name=folder.name,
@@ -182,13 +217,24 @@ def detect_middlebury_2005(folder: Path, dirs: list[str], names: list[str], root
             nonocc_path=_nonocc(folder, files),
             max_disp_hint_px=256 // scale,
             disparity_offset_px=offset,
+            problem=problem,
         )
     ]
 
 
+def _read_text(path: Path) -> str:
+    """A dataset's small text file, or :class:`DatasetError` naming it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DatasetError(f"cannot read {path}: not a UTF-8 text file") from None
+    except OSError as exc:
+        raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
 def _read_calib_txt(path: Path) -> dict[str, str]:
     values = {}
-    for line in path.read_text().splitlines():
+    for line in _read_text(path).splitlines():
         if "=" in line:
             key, _, value = line.partition("=")
             values[key.strip()] = value.strip()
@@ -201,11 +247,20 @@ def detect_middlebury_2014_eth3d(folder: Path, dirs: list[str], names: list[str]
     if not (left_path and right_path and "disp0GT.pfm" in files):
         return []
     calib = folder / "calib.txt" if "calib.txt" in files else None
-    values = _read_calib_txt(calib) if calib else {}
+    values: dict[str, str] = {}
+    hint, offset, problem = 192, 0.0, None
+    # A damaged calib.txt makes its scene fail when it is loaded, not the search of every dataset.
+    try:
+        values = _read_calib_txt(calib) if calib else {}
+        if "ndisp" in values:
+            hint = int(_number(values["ndisp"], f"{calib}: ndisp"))
+        if "doffs" in values:
+            offset = _number(values["doffs"], f"{calib}: doffs")
+    except DatasetError as exc:
+        problem = str(exc)
     # Only folder names from the search root down count: a parent folder says nothing of the layout.
     below_root = folder.relative_to(root.parent)
     is_eth3d = "eth3d" in str(below_root).lower() or "ndisp" not in values
-    hint = int(float(values.get("ndisp", 192)))
     return [
         Sample(
             name=folder.name,
@@ -217,7 +272,8 @@ def detect_middlebury_2014_eth3d(folder: Path, dirs: list[str], names: list[str]
             nonocc_value=255,
             max_disp_hint_px=hint,
             calib_path=calib,
-            disparity_offset_px=float(values.get("doffs", 0.0)),
+            disparity_offset_px=offset,
+            problem=problem,
         )
     ]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import InputError, OutputError
+from ..errors import DisparityRangeError, InputError, OutputError
 from .images import read_grey, write_image
 from .pfm import read_pfm, write_pfm
 
@@ -42,7 +42,15 @@ def read_disparity(path: str | Path, scale: float | None = None) -> np.ndarray:
     if suffix == ".npy":
         if not path.is_file():
             raise InputError(f"file not found: {path}")
-        d = np.load(path).astype(np.float32)
+        try:
+            raw = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError):  # not the .npy format, truncated, or pickled objects
+            raw = None
+        if not isinstance(raw, np.ndarray):  # also an .npz archive under an .npy name
+            raise InputError(f"cannot read {path}: not a numpy .npy file, or damaged")
+        if not (np.issubdtype(raw.dtype, np.number) or raw.dtype == np.bool_):
+            raise InputError(f"cannot read {path}: it holds {raw.dtype} values, not numbers")
+        d = raw.astype(np.float32)
         if d.ndim != 2:
             raise InputError(f"{path}: expected a 2-D disparity array, got shape {d.shape}")
         return d
@@ -79,13 +87,19 @@ def write_disparity(path: str | Path, disparity_px: np.ndarray) -> None:
 
 
 def to_png16(disparity_px: np.ndarray) -> np.ndarray:
-    """float disparity -> uint16 KITTI encoding. Values above 255.99 px cannot be stored: refused."""
+    """float disparity -> uint16 KITTI encoding.
+
+    Raises:
+        DisparityRangeError: a value above 255.99 px, which the encoding cannot store (refused, not clipped).
+    """
     d = np.asarray(disparity_px, dtype=np.float32)
     valid = np.isfinite(d) & (d > 0)
     if valid.any() and float(d[valid].max()) > PNG16_MAX_PX:
-        raise OutputError(
-            f"disparity up to {float(d[valid].max()):.1f} px does not fit a 16-bit PNG (max {PNG16_MAX_PX:.2f} px "
-            "at d*256); write .pfm or .npy instead"
+        top = float(d[valid].max())
+        raise DisparityRangeError(
+            f"disparity up to {top:.1f} px does not fit a 16-bit PNG (max {PNG16_MAX_PX:.2f} px at d*256); "
+            "write .pfm or .npy instead",
+            top,
         )
     # A valid disparity below 1/256 px would round to 0 and read back as invalid: keep it at 1.
     return np.where(valid, np.maximum(np.round(d * PNG16_SCALE), 1), 0).astype(np.uint16)

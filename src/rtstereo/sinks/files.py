@@ -12,10 +12,11 @@ an interrupted batch are done.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
-from ..errors import InputError, OutputError
+from ..errors import DisparityRangeError, InputError, OutputError
 from ..io.atomic import atomic_path, interrupts_deferred, publish, staging_folder
 from ..io.disparity import colorize, write_disparity
 from ..io.images import write_image
@@ -153,13 +154,39 @@ def save_result(
     options) without changing the registry. Every file is first written in a hidden staging folder; then
     all are renamed into ``folder`` with Ctrl-C held back, so an interrupted run leaves all of a pair's
     files or none.
+
+    A disparity beyond what a 16-bit PNG holds (256 px) leaves the ``png16`` file out with a warning
+    and writes the other formats; with ``png16`` alone it raises
+    :class:`~rtstereo.errors.DisparityRangeError`.
     """
     folder = Path(folder)
+    formats = tuple(formats)
     table = {**FORMATS, **(writers or {})}
     with staging_folder(folder) as staging:
-        staged = [table[f](result, staging / name) for f in formats]
+        staged: list[Path | None] = []
+        for f in formats:
+            try:
+                staged.append(table[f](result, staging / name))
+            except DisparityRangeError as exc:
+                if f != "png16":
+                    raise
+                staged.append(None)
+                _png16_out_of_range(exc, name, alone=len(formats) == 1)
         with interrupts_deferred():
-            return [publish(path, staging, folder) for path in staged]
+            return [publish(path, staging, folder) for path in staged if path is not None]
+
+
+def _png16_out_of_range(exc: DisparityRangeError, name: str, alone: bool) -> None:
+    """A 16-bit PNG cannot hold the map: refused (not clipped); the pair's other formats are still written."""
+    what = (
+        f"{name}: disparity up to {exc.max_disparity_px:.1f} px does not fit a 16-bit PNG (max 255.99 px at "
+        f"d*256): {name}.png not written"
+    )
+    if alone:
+        raise DisparityRangeError(f"{what}; choose --format pfm or npy", exc.max_disparity_px) from None
+    warnings.warn(
+        f"{what}, the other formats are (--format without png16, e.g. pfm,color,json, leaves it out)", stacklevel=3
+    )
 
 
 def save_single_file(result: DisparityResult, path: str | Path) -> Path:

@@ -13,6 +13,7 @@ import abc
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import InputError, OutputError
+from ..errors import DisparityRangeError, InputError, OutputError
 from ..io.disparity import colorize, to_png16
 from ..types import DisparityResult, StereoPair
 
@@ -194,7 +195,9 @@ class VideoSink(Sink):
 class DisparityPngSink(Sink):
     """16-bit KITTI disparity PNGs (value = d * 256, 0 = invalid) named ``<prefix>_00000.png``.
 
-    The n-th PNG belongs to the n-th frame of the mp4 written alongside.
+    The n-th PNG belongs to the n-th frame of the mp4 written alongside. A frame whose disparity does
+    not fit the encoding (256 px or more) gets no PNG (a gap in the numbers), with one warning per
+    stream; the stream goes on.
 
     Args:
         prefix: path prefix, e.g. ``out/disp`` gives ``out/disp_00000.png``; its folder is created.
@@ -207,6 +210,7 @@ class DisparityPngSink(Sink):
         except OSError as exc:
             raise OutputError(f"cannot create folder {self.prefix.parent}: {exc}") from None
         self.written: list[str] = []
+        self.too_far: list[int] = []  # frame numbers left without a PNG
 
     def path_for(self, number: int) -> Path:
         return self.prefix.parent / f"{self.prefix.name}_{number:05d}.png"
@@ -215,7 +219,19 @@ class DisparityPngSink(Sink):
         path = self.path_for(frame.number)
         partial = path.with_name(f".{path.name}.partial.png")
         try:
-            if not cv2.imwrite(str(partial), to_png16(frame.result.disparity_px)):
+            encoded = to_png16(frame.result.disparity_px)
+        except DisparityRangeError as exc:
+            if not self.too_far:
+                warnings.warn(
+                    f"frame {frame.number}: disparity up to {exc.max_disparity_px:.1f} px does not fit the 16-bit "
+                    "PNGs of --output-prefix (max 255.99 px at d*256): this frame and any other beyond 256 px get "
+                    "no PNG; the mp4 still shows them",
+                    stacklevel=2,
+                )
+            self.too_far.append(frame.number)
+            return
+        try:
+            if not cv2.imwrite(str(partial), encoded):
                 raise OSError("OpenCV could not encode or write the PNG")
             os.replace(partial, path)
         except (OSError, cv2.error) as exc:
@@ -228,9 +244,10 @@ class DisparityPngSink(Sink):
 
     @property
     def outputs(self) -> list[str]:
-        if not self.written:
+        if not self.written and not self.too_far:
             return []
-        return [f"{self.prefix}_NNNNN.png x {len(self.written)}"]
+        skipped = f" ({len(self.too_far)} frame(s) beyond 256 px have none)" if self.too_far else ""
+        return [f"{self.prefix}_NNNNN.png x {len(self.written)}{skipped}"]
 
 
 QUIT_KEYS = (ord("q"), ord("Q"), 27)  # q or Esc

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import glob
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..errors import InputError
 from ..io.download import is_url
 from ..types import StereoPair
 from .base import FrameSource, check_start_stride
@@ -20,6 +22,12 @@ def is_image_sequence(argument: str) -> bool:
     return path.is_dir() or (not path.exists() and glob.has_magic(argument))
 
 
+def check_fps(fps: float) -> None:
+    """Refuse a frame rate that is not a positive number (it divides frame numbers into timestamps)."""
+    if not (math.isfinite(fps) and fps > 0):
+        raise InputError(f"--fps must be > 0 (frames per second), got {fps:g}")
+
+
 class ImageSequenceSource(FrameSource):
     """Pairs from two folders or globs, sorted by name, as consecutive frames.
 
@@ -31,11 +39,12 @@ class ImageSequenceSource(FrameSource):
         stride: use every ``stride``-th pair.
 
     Raises:
-        InputError: no images, or different counts on the two sides.
+        InputError: no images, different counts on the two sides, or a frame rate that is not > 0.
     """
 
     def __init__(self, left: str, right: str, fps: float = 10.0, start: int = 0, stride: int = 1):
         check_start_stride(start, stride)
+        check_fps(fps)
         self.pairs = resolve_pairs(left, right)
         self.fps, self.start, self.stride = fps, start, stride
         self.description = f"image sequence {left} + {right} ({len(self.pairs)} pairs)"

@@ -164,7 +164,9 @@ class TwoVideoSource(FrameSource):
         self.fps = left.fps or right.fps
         counts = (left.frame_count, right.frame_count)
         self._frame_count = None if None in counts else min(counts)
+        self._announced_end: int | None = None  # where the warning below said the stream stops
         if None not in counts and counts[0] != counts[1]:
+            self._announced_end = min(counts)
             log.warning(
                 "the two videos differ in length (left %d frames, right %d): stopping at the shorter, %d frames",
                 counts[0],
@@ -189,7 +191,8 @@ class TwoVideoSource(FrameSource):
                 index = left.position
                 got_left, got_right = _both(decoder, left.read, right.read)
                 if got_left is None or got_right is None:
-                    if (got_left is None) != (got_right is None):
+                    # Said already when the headers gave the lengths; said here when they were wrong.
+                    if (got_left is None) != (got_right is None) and index != self._announced_end:
                         ended = "left" if got_left is None else "right"
                         log.warning("the %s video ended at frame %d: stopping at the shorter video", ended, index)
                     return
