@@ -198,29 +198,31 @@ def align_rows(
         The right view (aligned, or as it was) and the check it was aligned by.
     """
     check = check if check is not None else check_rectification(left, right)
+    maps = row_alignment_maps(check, *right.shape[:2])
+    if maps is None:
+        return right, check
+    return cv2.remap(right, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), check
+
+
+def row_alignment_maps(check: RectificationCheck, height: int, width: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """``cv2.remap`` maps that align a right view of ``height`` x ``width`` by ``check``'s fitted rows
+    (see :func:`align_rows`), or ``None`` when there is nothing to align (inconclusive, swapped, or at
+    most :data:`ALIGN_MIN_PX`). A stream computes them once and applies them to every frame."""
     if (
         check.row_plane is None
         or not check.conclusive
         or check.median_dx_px < -1.0
         or not check.misalignment_px > ALIGN_MIN_PX
     ):
-        return right, check
+        return None
     offset, a, b = check.row_plane
-    height, width = right.shape[:2]
     xs = np.arange(width, dtype=np.float32)[None, :] - np.float32(width / 2)
     ys = np.arange(height, dtype=np.float32)[:, None] - np.float32(height / 2)
     # dy = y_left - y_right at a left pixel; the matching right pixel is dy rows above it. Evaluated at
     # right-image columns, the roll term is off by a * disparity, a fraction of a pixel for small rolls.
     map_y = (ys + np.float32(height / 2)) - (np.float32(offset) + np.float32(a) * xs + np.float32(b) * ys)
     map_x = np.broadcast_to(xs + np.float32(width / 2), (height, width))
-    aligned = cv2.remap(
-        right,
-        np.ascontiguousarray(map_x),
-        np.ascontiguousarray(map_y),
-        cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REPLICATE,
-    )
-    return aligned, check
+    return np.ascontiguousarray(map_x), np.ascontiguousarray(map_y, dtype=np.float32)
 
 
 def match_histogram(image: np.ndarray, reference: np.ndarray) -> np.ndarray:

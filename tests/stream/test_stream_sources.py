@@ -262,3 +262,34 @@ def test_rectifier_runs_before_resizing():
 def test_bad_sizes(text):
     with pytest.raises(InputError, match="size"):
         parse_size_hw(text)
+
+
+def test_align_rows_is_measured_once_on_the_first_judgeable_frame_and_applied_to_every_frame(caplog):
+    from tests.conftest import shared_path
+
+    from rtstereo.io.images import read_image
+    from rtstereo.rectify import check_rectification
+
+    teddy = shared_path("data", "real", "middlebury2003", "teddy")
+    left, right = read_image(teddy / "im2.png"), read_image(teddy / "im6.png")
+    height, width = right.shape[:2]
+    off = cv2.warpAffine(right, np.float32([[1, 0, 0], [0, 1, 1.5]]), (width, height), borderMode=cv2.BORDER_REFLECT)
+    flat = np.full_like(left, 128)  # too few features to judge: the preparer waits for a better frame
+    prepare = FramePreparer(align_rows=True)
+    with caplog.at_level(logging.INFO, logger="rtstereo.stream"):
+        first = prepare(StereoPair(flat, flat))
+        aligned = prepare(StereoPair(left, off))
+        again = prepare(StereoPair(left, off))
+    assert np.array_equal(first.right, flat) and prepare._align_tries == FramePreparer.ALIGN_TRIES
+    assert check_rectification(left, aligned.right).misalignment_px < 0.4
+    np.testing.assert_array_equal(again.right, aligned.right)  # the same maps, not measured again
+    assert sum("--align-rows: rows off by up to" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_align_rows_gives_up_after_its_tries_and_leaves_frames_alone(caplog):
+    flat = np.full((48, 64, 3), 128, np.uint8)
+    prepare = FramePreparer(align_rows=True)
+    with caplog.at_level(logging.INFO, logger="rtstereo.stream"):
+        for _ in range(FramePreparer.ALIGN_TRIES + 3):
+            assert prepare(StereoPair(flat, flat)).right is flat
+    assert sum("too few matched features" in r.getMessage() for r in caplog.records) == 1

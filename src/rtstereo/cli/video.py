@@ -100,6 +100,12 @@ def add_stream_args(parser: argparse.ArgumentParser, frames=None) -> None:
         "frames (and the calibration is scaled)",
     )
     frames.add_argument("--rectify", metavar="MAPS", help="rectify raw frames with maps from `rtstereo calibrate`")
+    frames.add_argument(
+        "--align-rows",
+        action="store_true",
+        help="align the right view's rows with the left one's, measured from matched features on the first "
+        "frame that has enough of them and applied to every frame (a rig off by a pixel or two)",
+    )
     frames.add_argument("--calib", metavar="FILE", help="calibration of the (rectified) frames, carried into results")
     add_calib_unit_arg(frames)
     view = parser.add_argument_group("3D viewer (pip install 'rtstereo[viewer]'; needs a calibration)")
@@ -317,15 +323,16 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
 def _geometry(args: argparse.Namespace) -> dict:
     if args.rectify and args.calib:
         raise InputError("--rectify maps carry their own calibration: give --rectify or --calib, not both")
+    aligned = {"align_rows": True} if getattr(args, "align_rows", False) else {}
     if args.rectify:
         from ..rectify import Rectifier
 
-        return {"rectifier": Rectifier.from_file(args.rectify, length_unit=args.calib_unit)}
+        return {"rectifier": Rectifier.from_file(args.rectify, length_unit=args.calib_unit), **aligned}
     if args.calib:
         from ..io.calibration import read_calibration
 
-        return {"calibration": read_calibration(args.calib, length_unit=args.calib_unit)}
-    return {}
+        return {"calibration": read_calibration(args.calib, length_unit=args.calib_unit), **aligned}
+    return aligned
 
 
 def _viewer_options(args: argparse.Namespace, source: FrameSource):

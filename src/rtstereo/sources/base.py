@@ -116,17 +116,27 @@ class FramePreparer:
         size_wh: target ``(width, height)``; ``None`` keeps the source size.
         rectifier: an object with ``rectify(left, right) -> (left, right, calibration)``.
         calibration: a calibration for pairs that carry none (``--calib``), at the source size.
+        align_rows: align the right view's rows with the left one's (``--align-rows``): measured once,
+            on the first frame whose features can be judged (:func:`~rtstereo.rectify.check_rectification`,
+            at most :data:`ALIGN_TRIES` frames), and applied to every frame from then on.
     """
 
     size_wh: tuple[int, int] | None = None
     rectifier: Any = None
     calibration: Calibration | None = None
+    align_rows: bool = False
     _announced: bool = field(default=False, repr=False)
+    _row_maps: Any = field(default=None, repr=False)
+    _align_tries: int = field(default=0, repr=False)
+
+    ALIGN_TRIES = 30
 
     def __call__(self, pair: StereoPair) -> StereoPair:
         left, right, calibration = pair.left, pair.right, pair.calibration
         if self.rectifier is not None:
             left, right, calibration = self.rectifier.rectify(left, right)
+        if self.align_rows:
+            right = self._aligned(left, right)
         if calibration is None and self.calibration is not None:
             calibration = self._calibration_for(left.shape[:2])
         height, width = left.shape[:2]
@@ -160,6 +170,33 @@ class FramePreparer:
             timestamp_s=pair.timestamp_s,
             calibration=calibration,
         )
+
+    def _aligned(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """``right`` with its rows aligned by the maps measured on an earlier frame (or this one)."""
+        from ..rectify import check_rectification, row_alignment_maps
+
+        if self._row_maps is None and self._align_tries < self.ALIGN_TRIES:
+            self._align_tries += 1
+            check = check_rectification(left, right)
+            if check.conclusive:
+                self._align_tries = self.ALIGN_TRIES  # judged: measured once for the stream
+                maps = row_alignment_maps(check, *right.shape[:2])
+                self._row_maps = maps if maps is not None else False
+                log.info(
+                    "--align-rows: rows off by up to %.2f px (%d matched features)%s",
+                    check.misalignment_px,
+                    check.matches,
+                    ": aligning every frame" if maps is not None else ": nothing to align",
+                )
+            elif self._align_tries == self.ALIGN_TRIES:
+                log.warning(
+                    "--align-rows: the first %d frames gave too few matched features to measure the rows; "
+                    "frames go through unaligned",
+                    self.ALIGN_TRIES,
+                )
+        if self._row_maps is None or self._row_maps is False or self._row_maps[0].shape != right.shape[:2]:
+            return right
+        return cv2.remap(right, *self._row_maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
     def _calibration_for(self, size_hw: tuple[int, int]) -> Calibration:
         calibration = self.calibration
