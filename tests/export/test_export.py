@@ -190,6 +190,7 @@ def test_export_writes_named_graph_metadata_and_parity_report(tmp_path):
     assert check["max_abs_px"] < 1e-4 and check["bad1_pct"] == 0 and check["nonfinite"] == 0
     assert "left.png" in report["pair"] and report["files"] == [str(result.path)]
     assert "parity ok" in result.report.summary()
+    assert result.report.summary().startswith("parity of toy-net 32x48 (HxW) fp32 (max_disp=16)")
 
 
 def test_fp16_export_keeps_float32_inputs_and_outputs_and_reports_against_fp32(tmp_path):
@@ -312,7 +313,8 @@ def test_parity_comparison_counts_nan_and_shape_errors():
 
 def test_parity_pair_is_fitted_and_its_errors_are_clear(tmp_path, monkeypatch):
     left, right, text = parity_pair((64, 128))
-    assert left.shape == right.shape == (64, 128, 3) and "fitted to 128x64" in text
+    # Sizes read HEIGHTxWIDTH, as --size is given (the shipped pair is 240 rows by 320 columns).
+    assert left.shape == right.shape == (64, 128, 3) and "(240x320 fitted to 64x128, HxW)" in text
     assert fit_to_size(np.zeros((100, 50, 3), np.uint8), (40, 40)).shape == (40, 40, 3)
     with pytest.raises(InputError, match="needs both a left and a right image"):
         parity_pair((64, 128), left=tmp_path / "l.png")
