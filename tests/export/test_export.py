@@ -9,6 +9,7 @@ tiny convolutional network so that they take a second each.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import cv2
@@ -398,6 +399,23 @@ def test_export_command_exits_1_on_failed_parity(cli, capsys, tmp_path, anynet_c
     code, out, err = cli(capsys, "export", anynet_checkpoint, "--size", "32x64", "-o", tmp_path / "a.onnx")
     assert code == 1
     assert "parity FAILED" in out and "kept as" in err and (tmp_path / "a.onnx.failed").is_file()
+
+
+@pytest.mark.parametrize(
+    "where, message",
+    [
+        ("file/a.onnx", r"cannot write the export to .*file/a.onnx: .*file is a file, not a folder"),
+        ("folder.onnx", r"cannot write the export to .*folder.onnx: it is a folder; give a file name ending in .onnx"),
+    ],
+)
+def test_export_command_refuses_an_unwritable_output_before_building(
+    cli, capsys, tmp_path, anynet_checkpoint, monkeypatch, where, message
+):
+    (tmp_path / "file").write_text("not a folder")
+    (tmp_path / "folder.onnx").mkdir()
+    monkeypatch.setattr(onnx_export, "build_network", lambda *_: pytest.fail("built before the output was checked"))
+    code, out, err = cli(capsys, "export", anynet_checkpoint, "--size", "32x64", "-o", tmp_path / where)
+    assert code == 2 and out == "" and re.fullmatch(f"rtstereo export: error: {message}\n", err), err
 
 
 def test_export_command_refuses_a_bad_size(cli, capsys, tmp_path):

@@ -425,6 +425,41 @@ def _stamp(proto: Any, contract: OnnxContract, summary: str) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
+def check_output_path(output: str | Path) -> Path:
+    """Refuse an export file that cannot be written, before anything is built or traced.
+
+    Its folder is created if missing, and a temporary file is made and removed there.
+
+    Args:
+        output: the ``.onnx`` file to write.
+
+    Returns:
+        ``output`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        InputError: the name does not end in ``.onnx``.
+        OutputError: it names a folder, or its folder cannot be created or written.
+    """
+    output = Path(output)
+    if output.suffix.lower() != ".onnx":
+        raise InputError(f"the export file must end in .onnx, got '{output}'")
+    if output.is_dir():
+        raise OutputError(f"cannot write the export to {output}: it is a folder; give a file name ending in .onnx")
+    blocking = next((p for p in output.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise OutputError(f"cannot write the export to {output}: {blocking} is a file, not a folder")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=output.parent):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise OutputError(
+            f"cannot write the export to {output}: its folder {output.parent} is not writable ({reason})"
+        ) from None
+    return output
+
+
 def export_onnx(
     spec: ModelSpec,
     settings: Mapping[str, Any],
@@ -469,9 +504,7 @@ def export_onnx(
     """
     from .. import __version__
 
-    output = Path(output)
-    if output.suffix.lower() != ".onnx":
-        raise InputError(f"the export file must end in .onnx, got '{output}'")
+    output = check_output_path(output)
     if not isinstance(opset, int) or opset < MIN_OPSET:
         raise InputError(f"--opset must be a whole number >= {MIN_OPSET} (GridSample needs it), got {opset!r}")
     module = module.to("cpu").eval()
