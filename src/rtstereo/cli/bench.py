@@ -62,7 +62,8 @@ def register(subparsers) -> None:
         action="append",
         default=[],
         metavar="KEY=V1,V2",
-        help="any other setting to sweep, the model's or its backend's (e.g. channels_last=true,false; repeatable)",
+        help="any other setting to sweep, the model's, its backend's or the post-processing switches every model "
+        "takes (e.g. channels_last=true,false or refine_edges=true,false; repeatable)",
     )
     parser.add_argument("--precision", default="fp32", help="fp32, fp16, bf16, comma-separated (default: %(default)s)")
     parser.add_argument(
