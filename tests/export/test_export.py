@@ -343,6 +343,15 @@ def test_build_network_errors(tmp_path):
     torch.save({"weights": torch.zeros(2)}, tmp_path / "plain.pt")
     with pytest.raises(CheckpointError, match="is not an rtstereo checkpoint"):
         build_network(str(tmp_path / "plain.pt"), None)
+    (tmp_path / "m.onnx").write_bytes(b"onnx")
+    with pytest.raises(InputError, match=r"m.onnx is an exported ONNX model: there is nothing to export from it"):
+        build_network(str(tmp_path / "m.onnx"), None)
+    with pytest.raises(InputError, match=r"--weights .*m.onnx is an exported ONNX model; give the PyTorch checkpoint"):
+        build_network("anynet", tmp_path / "m.onnx")
+    with pytest.raises(CheckpointError, match=r"^checkpoint not found: .*typo.pt$"):
+        build_network(str(tmp_path / "typo.pt"), None)
+    with pytest.raises(InputError, match=r"--set refine_edges: post-processing of the network's map, not part of"):
+        build_network("anynet", None, {"refine_edges": "true"})
 
 
 # --- the command -----------------------------------------------------------------------------------------

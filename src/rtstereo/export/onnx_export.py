@@ -138,15 +138,36 @@ def build_network(
         ``(spec, resolved_settings, module_in_eval_mode, weights_sha256_or_None)``.
 
     Raises:
-        InputError: a classical model, or missing weights.
+        InputError: a classical model, an exported ``.onnx`` file as the model or the weights, a
+            post-processing switch among the settings, or missing weights.
+        CheckpointError: a checkpoint path that does not exist, or a file that is not one.
     """
+    from ..api import CHECKPOINT_SUFFIXES
     from ..io.download import fetch, is_url
-    from ..models import get_spec, resolve_alias
+    from ..models import get_spec, is_onnx_file, list_models, resolve_alias
     from ..models.checkpoint import describe, read_torch_file
+    from ..runtime.postprocess import POSTPROCESS_SETTINGS
 
     overrides = dict(settings or {})
     name = resolve_alias(model)
     path = Path(name)
+    if is_onnx_file(name):
+        raise InputError(
+            f"{name} is an exported ONNX model: there is nothing to export from it (run it with `rtstereo predict "
+            f"--model {name}`, describe it with `rtstereo models {name}`); export starts from a registry name with "
+            "--weights, or an rtstereo checkpoint"
+        )
+    if weights is not None and is_onnx_file(str(weights)):
+        raise InputError(f"--weights {weights} is an exported ONNX model; give the PyTorch checkpoint it was made from")
+    switches = sorted(k for k in overrides if k in POSTPROCESS_SETTINGS)
+    if switches:
+        raise InputError(
+            f"--set {', '.join(switches)}: post-processing of the network's map, not part of the network; give it "
+            f"where the export runs (rtstereo predict --model FILE.onnx --set {switches[0]}=...)"
+        )
+    if not path.is_file() and name not in list_models():
+        if path.suffix.lower() in CHECKPOINT_SUFFIXES or len(path.parts) > 1:
+            raise CheckpointError(f"checkpoint not found: {name}")
     if path.suffix and path.is_file():
         description = describe(read_torch_file(path))
         if description is None:
