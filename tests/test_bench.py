@@ -382,6 +382,22 @@ def test_bench_command_without_output_writes_nothing(cli):
     assert code == 0 and "nothing written" in out
 
 
+def test_bench_command_refuses_an_unwritable_output_before_the_sweep(cli, tmp_path, monkeypatch):
+    (tmp_path / "taken").write_text("a file")
+    monkeypatch.setattr("rtstereo.bench.run_bench", lambda *a, **k: pytest.fail("swept before -o was checked"))
+    code, out, err = cli("bench", "sgbm", "--sizes", "32x48", "-o", tmp_path / "taken")
+    assert (code, out) == (2, "")
+    message = f"cannot write benchmark results to {tmp_path / 'taken'}: it is a file, not a folder"
+    assert err == f"rtstereo bench: error: {message}\n"
+
+
+def test_bench_help_examples_keep_their_line_continuations(cli, capsys):
+    with pytest.raises(SystemExit):
+        cli("bench", "--help")
+    text = capsys.readouterr().out
+    assert "--device cuda \\\n      --set channels_last=true,false" in text
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
