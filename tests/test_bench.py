@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from rtstereo import bench
 from rtstereo.bench import (
     BenchCase,
     BenchReport,
@@ -381,6 +382,22 @@ def test_bench_command_without_output_writes_nothing(cli):
     assert code == 0 and "nothing written" in out
 
 
+def test_bench_command_refuses_an_unwritable_output_before_the_sweep(cli, tmp_path, monkeypatch):
+    (tmp_path / "taken").write_text("a file")
+    monkeypatch.setattr("rtstereo.bench.run_bench", lambda *a, **k: pytest.fail("swept before -o was checked"))
+    code, out, err = cli("bench", "sgbm", "--sizes", "32x48", "-o", tmp_path / "taken")
+    assert (code, out) == (2, "")
+    message = f"cannot write benchmark results to {tmp_path / 'taken'}: it is a file, not a folder"
+    assert err == f"rtstereo bench: error: {message}\n"
+
+
+def test_bench_help_examples_keep_their_line_continuations(cli, capsys):
+    with pytest.raises(SystemExit):
+        cli("bench", "--help")
+    text = capsys.readouterr().out
+    assert "--device cuda \\\n      --set channels_last=true,false" in text
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
@@ -474,3 +491,25 @@ def test_rows_of_a_settings_sweep_say_which_setting_they_ran():
     report = run_bench(["sgbm"], [(32, 256)], sweeps={"block_size": [3, 5]}, warmup=1, runs=1)
     table = report.table()
     assert "|sgbm (block_size=3)|opencv|" in table and "|sgbm (block_size=5)|opencv|" in table
+
+
+def test_the_post_processing_switches_every_model_takes_are_swept_on_each_model(tmp_path):
+    import torch
+
+    from rtstereo.export.onnx_export import build_network
+    from rtstereo.models.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    _, settings, module, _ = build_network("rtnet", None, {"max_disp": 32}, random_weights=True)
+    checkpoint = tmp_path / "rtnet.pt"
+    save_checkpoint(checkpoint, "rtnet", settings, module.state_dict())
+    sweeps = {"refine_edges": ["true", "false"]}
+    cases, notes = expand_cases([str(checkpoint), "sgbm", "m.onnx"], [SIZE_HW], sweeps, ["fp32"], ["torch"])
+    assert notes == [] and len(cases) == 6
+    assert {c.settings for c in cases} == {(("refine_edges", "true"),), (("refine_edges", "false"),)}
+    networks = bench._NetworkCache({}, random_weights=False)
+    for case in cases[:4]:  # the checkpoint's and sgbm's rows: the switch reaches the predictor that is timed
+        predictor = bench._predictor(case, networks, "cpu", 1)
+        assert predictor.refine_edges is (dict(case.settings)["refine_edges"] == "true"), case.label
+    report = run_bench([str(checkpoint), "sgbm"], [(32, 256)], sweeps=sweeps, warmup=1, runs=1, threads=1)
+    assert [r.status for r in report.rows] == ["ok"] * 4, report.table()

@@ -248,6 +248,18 @@ def test_models_lists_and_describes(capsys):
     assert "two_pass" in out and "raw255" in out
 
 
+def test_models_pattern_filters_the_default_alias_too_and_says_when_nothing_matches(capsys):
+    code, out, _ = run_cli(capsys, "models", "--pattern", "gwcnet*")
+    assert code == 0 and [line.split()[0] for line in out.splitlines()] == ["gwcnet-g", "gwcnet-gc"]
+    code, out, _ = run_cli(capsys, "models", "--pattern", "def*")
+    assert code == 0 and out.split() == ["default", "alias", "->", "hybrid"]
+    code, out, err = run_cli(capsys, "models", "--pattern", "zz*")
+    assert (code, out) == (
+        2,
+        "",
+    ) and err == "rtstereo models: error: no model matches --pattern 'zz*' (every model: rtstereo models)\n"
+
+
 def test_models_describes_an_exported_file_from_its_own_metadata(capsys, tmp_path):
     from rtstereo.runtime.onnx import packaged_path
 

@@ -43,9 +43,10 @@ import numpy as np
 from .errors import InputError, MissingDependencyError, OutputError, RtStereoError
 from .io.atomic import atomic_path
 from .models import get_spec, is_onnx_file, resolve_alias
-from .models.registry import ModelSpec
+from .models.registry import ModelSpec, coerce_setting
 from .runtime.backends import TORCH_RUNTIME_SETTINGS
 from .runtime.onnx import RUNTIME_SETTINGS as ONNX_RUNTIME_SETTINGS
+from .runtime.postprocess import POSTPROCESS_SETTINGS
 from .runtime.predictor import Predictor
 from .types import DisparityResult
 
@@ -347,7 +348,9 @@ def expand_cases(
     packaged ONNX model or an exported ``.onnx`` file on onnxruntime (its file's precision and
     settings); a network (a registry name or a self-describing checkpoint) on each listed backend
     except opencv. A backend's own settings (:data:`BACKEND_SETTINGS`) are swept on that backend's
-    rows only. Swept settings a model does not have are left out for it, with a note.
+    rows only. The post-processing switches every model takes (``fill_left_border``,
+    ``refine_edges``) are swept on every model, exported files included. Swept settings a model
+    does not have are left out for it, with a note.
 
     Returns:
         ``(cases, notes)``.
@@ -379,13 +382,13 @@ def expand_cases(
         if is_onnx_file(model):  # an exported file: its settings and precision are fixed in it
             runtime = _combos(sweeps, BACKEND_SETTINGS["onnxruntime"])
             cases += [
-                BenchCase(model, "onnxruntime", tuple(size_hw), "-", (), extra)
-                for size_hw, extra in itertools.product(sizes, runtime)
+                BenchCase(model, "onnxruntime", tuple(size_hw), "-", combo, extra)
+                for size_hw, combo, extra in itertools.product(sizes, _combos(sweeps, POSTPROCESS_SETTINGS), runtime)
             ]
             notes += [
                 f"{model} is an exported file: {k} is fixed in it, not swept"
                 for k in sweeps
-                if k not in BACKEND_SETTINGS["onnxruntime"]
+                if k not in BACKEND_SETTINGS["onnxruntime"] and k not in POSTPROCESS_SETTINGS
             ]
             continue
         spec = model_spec(model)
@@ -403,9 +406,9 @@ def expand_cases(
         notes += [
             f"{spec.name} has no setting {k}: not swept for it"
             for k in sweeps
-            if k not in spec.defaults and k not in runtime_keys
+            if k not in spec.defaults and k not in runtime_keys and k not in POSTPROCESS_SETTINGS
         ]
-        combos = _combos(sweeps, tuple(spec.defaults))
+        combos = _combos(sweeps, (*spec.defaults, *POSTPROCESS_SETTINGS))
         for size_hw, combo, precision in itertools.product(sizes, combos, model_precisions):
             for backend in model_backends:
                 for extra in _combos(sweeps, BACKEND_SETTINGS.get(backend, ())):
@@ -655,19 +658,25 @@ def _predictor(case: BenchCase, networks: _NetworkCache, device: str, threads: i
         return load(case.model, backend="opencv", settings=settings)
     if is_onnx_file(case.model) or model_spec(case.model).kind in ("onnx", "hybrid"):
         return load(case.model, device=device, settings={**settings, **runtime, "threads": threads})
+    # The post-processing switches act on the predictor, after the network: one network serves both values.
+    switches = {name: settings.pop(name) for name in POSTPROCESS_SETTINGS if name in settings}
     spec, resolved, module = networks.get(case.model, settings)
     if case.backend == "onnxruntime":
         from .export.on_demand import predictor_from_module
 
-        return predictor_from_module(
+        predictor = predictor_from_module(
             spec, resolved, module, device=device, precision=case.precision, threads=threads, **runtime
         )
-    from .runtime.backends import TorchBackend, torch_runtime_options
+    else:
+        from .runtime.backends import TorchBackend, torch_runtime_options
 
-    options = torch_runtime_options(runtime)
-    if options:  # channels-last (or compiling) changes the module: the group's other rows keep theirs
-        module = copy.deepcopy(module)
-    return Predictor(spec, resolved, TorchBackend(module, device=device, precision=case.precision, **options))
+        options = torch_runtime_options(runtime)
+        if options:  # channels-last (or compiling) changes the module: the group's other rows keep theirs
+            module = copy.deepcopy(module)
+        predictor = Predictor(spec, resolved, TorchBackend(module, device=device, precision=case.precision, **options))
+    for name, value in switches.items():
+        setattr(predictor, name, coerce_setting(name, value, False))
+    return predictor
 
 
 def _groups(cases: list[BenchCase]) -> list[list[BenchCase]]:

@@ -9,6 +9,7 @@ tiny convolutional network so that they take a second each.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import cv2
@@ -190,6 +191,7 @@ def test_export_writes_named_graph_metadata_and_parity_report(tmp_path):
     assert check["max_abs_px"] < 1e-4 and check["bad1_pct"] == 0 and check["nonfinite"] == 0
     assert "left.png" in report["pair"] and report["files"] == [str(result.path)]
     assert "parity ok" in result.report.summary()
+    assert result.report.summary().startswith("parity of toy-net 32x48 (HxW) fp32 (max_disp=16)")
 
 
 def test_fp16_export_keeps_float32_inputs_and_outputs_and_reports_against_fp32(tmp_path):
@@ -312,7 +314,8 @@ def test_parity_comparison_counts_nan_and_shape_errors():
 
 def test_parity_pair_is_fitted_and_its_errors_are_clear(tmp_path, monkeypatch):
     left, right, text = parity_pair((64, 128))
-    assert left.shape == right.shape == (64, 128, 3) and "fitted to 128x64" in text
+    # Sizes read HEIGHTxWIDTH, as --size is given (the shipped pair is 240 rows by 320 columns).
+    assert left.shape == right.shape == (64, 128, 3) and "(240x320 fitted to 64x128, HxW)" in text
     assert fit_to_size(np.zeros((100, 50, 3), np.uint8), (40, 40)).shape == (40, 40, 3)
     with pytest.raises(InputError, match="needs both a left and a right image"):
         parity_pair((64, 128), left=tmp_path / "l.png")
@@ -340,6 +343,15 @@ def test_build_network_errors(tmp_path):
     torch.save({"weights": torch.zeros(2)}, tmp_path / "plain.pt")
     with pytest.raises(CheckpointError, match="is not an rtstereo checkpoint"):
         build_network(str(tmp_path / "plain.pt"), None)
+    (tmp_path / "m.onnx").write_bytes(b"onnx")
+    with pytest.raises(InputError, match=r"m.onnx is an exported ONNX model: there is nothing to export from it"):
+        build_network(str(tmp_path / "m.onnx"), None)
+    with pytest.raises(InputError, match=r"--weights .*m.onnx is an exported ONNX model; give the PyTorch checkpoint"):
+        build_network("anynet", tmp_path / "m.onnx")
+    with pytest.raises(CheckpointError, match=r"^checkpoint not found: .*typo.pt$"):
+        build_network(str(tmp_path / "typo.pt"), None)
+    with pytest.raises(InputError, match=r"--set refine_edges: post-processing of the network's map, not part of"):
+        build_network("anynet", None, {"refine_edges": "true"})
 
 
 # --- the command -----------------------------------------------------------------------------------------
@@ -396,6 +408,23 @@ def test_export_command_exits_1_on_failed_parity(cli, capsys, tmp_path, anynet_c
     code, out, err = cli(capsys, "export", anynet_checkpoint, "--size", "32x64", "-o", tmp_path / "a.onnx")
     assert code == 1
     assert "parity FAILED" in out and "kept as" in err and (tmp_path / "a.onnx.failed").is_file()
+
+
+@pytest.mark.parametrize(
+    "where, message",
+    [
+        ("file/a.onnx", r"cannot write the export to .*file/a.onnx: .*file is a file, not a folder"),
+        ("folder.onnx", r"cannot write the export to .*folder.onnx: it is a folder; give a file name ending in .onnx"),
+    ],
+)
+def test_export_command_refuses_an_unwritable_output_before_building(
+    cli, capsys, tmp_path, anynet_checkpoint, monkeypatch, where, message
+):
+    (tmp_path / "file").write_text("not a folder")
+    (tmp_path / "folder.onnx").mkdir()
+    monkeypatch.setattr(onnx_export, "build_network", lambda *_: pytest.fail("built before the output was checked"))
+    code, out, err = cli(capsys, "export", anynet_checkpoint, "--size", "32x64", "-o", tmp_path / where)
+    assert code == 2 and out == "" and re.fullmatch(f"rtstereo export: error: {message}\n", err), err
 
 
 def test_export_command_refuses_a_bad_size(cli, capsys, tmp_path):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, OutputError
 from .common import parse_size_hw
 
 EPILOG = """examples:
@@ -17,7 +18,7 @@ EPILOG = """examples:
       --threads 2 --baseline sgbm -o results/
   rtstereo bench crestereo --weights crestereo_eth3d.pth --sizes 480x640 --iters 2,5,10,20 --random-weights
   rtstereo bench anynet --weights kitti2015.tar --sizes 240x320,480x640 --data ../shared/data/real -o results/
-  rtstereo bench gwcnet-gc --random-weights --sizes 480x672 --max-disp 192 --precision fp16 --device cuda \
+  rtstereo bench gwcnet-gc --random-weights --sizes 480x672 --max-disp 192 --precision fp16 --device cuda \\
       --set channels_last=true,false --set cuda_graphs=auto,false --set compile=false,reduce-overhead
   rtstereo bench hybrid,rtnet-v5,sgbm --sizes 480x640 --threads 2 --baseline sgbm
   rtstereo bench training/default/state.pt --sizes 1080x1920 --precision fp16,fp32 --device cuda
@@ -62,7 +63,8 @@ def register(subparsers) -> None:
         action="append",
         default=[],
         metavar="KEY=V1,V2",
-        help="any other setting to sweep, the model's or its backend's (e.g. channels_last=true,false; repeatable)",
+        help="any other setting to sweep, the model's, its backend's or the post-processing switches every model "
+        "takes (e.g. channels_last=true,false or refine_edges=true,false; repeatable)",
     )
     parser.add_argument("--precision", default="fp32", help="fp32, fp16, bf16, comma-separated (default: %(default)s)")
     parser.add_argument(
@@ -127,12 +129,29 @@ def sweeps_from_args(args: argparse.Namespace) -> dict[str, list[Any]]:
     return sweeps
 
 
+def check_output_folder(folder: Path) -> None:
+    """Refuse an ``-o`` folder that cannot be created or written.
+
+    Raises:
+        OutputError: it is a file, or it (or a parent) cannot be created or written.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        reason = "it is a file, not a folder" if folder.exists() and not folder.is_dir() else exc.strerror
+        raise OutputError(f"cannot write benchmark results to {folder}: {reason or type(exc).__name__}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from ..bench import parse_list, run_bench
     from ..models import resolve_alias
 
     models = [resolve_alias(m) for m in parse_list(args.model, str, "model")]
     sizes = parse_list(args.sizes, parse_size_hw, "size")
+    if args.output:
+        check_output_folder(Path(args.output))  # now, not after a sweep that may take hours
     report = run_bench(
         models,
         sizes,

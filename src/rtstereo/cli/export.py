@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from ..errors import InputError
 from .common import add_setting_args, size_arg
@@ -81,15 +80,13 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export.onnx_export import ParityError, build_network, export_onnx
+    from ..export.onnx_export import ParityError, build_network, check_output_path, export_onnx
     from ..export.parity import parity_pair
     from .common import settings_from_args
 
     if args.int8 and args.fp16:
         raise InputError("--int8 and --fp16 exclude each other; pick one")
-    output = Path(args.output)
-    if args.int8 and output.suffix.lower() != ".onnx":
-        raise InputError(f"the export file must end in .onnx, got '{output}'")
+    output = check_output_path(args.output)  # before the network is built: that can take a while
     spec, settings, module, digest = build_network(args.model, args.weights, settings_from_args(args))
     pair = parity_pair(args.size, *(args.pair or (None, None)))
     # The int8 model is quantized from a verified fp32 export, written beside it as <stem>_fp32.onnx.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import fnmatch
 from pathlib import Path
 
 from ..errors import InputError
@@ -63,11 +64,15 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
     names = list_models(args.pattern)
-    width = max(len(n) for n in names) if names else 10
+    alias = fnmatch.fnmatch("default", args.pattern)
+    if not names and not alias:
+        raise InputError(f"no model matches --pattern '{args.pattern}' (every model: rtstereo models)")
+    width = max(len(n) for n in [*names, "default"])
     for name in names:
         spec = get_spec(name)
         print(f"{name:<{width}}  {spec.kind:<9}  {spec.summary}")
-    print(f"{'default':<{width}}  alias      -> {DEFAULT_ALIAS}")
+    if alias:
+        print(f"{'default':<{width}}  alias      -> {DEFAULT_ALIAS}")
     return 0
 
 

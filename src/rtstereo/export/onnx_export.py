@@ -138,15 +138,36 @@ def build_network(
         ``(spec, resolved_settings, module_in_eval_mode, weights_sha256_or_None)``.
 
     Raises:
-        InputError: a classical model, or missing weights.
+        InputError: a classical model, an exported ``.onnx`` file as the model or the weights, a
+            post-processing switch among the settings, or missing weights.
+        CheckpointError: a checkpoint path that does not exist, or a file that is not one.
     """
+    from ..api import CHECKPOINT_SUFFIXES
     from ..io.download import fetch, is_url
-    from ..models import get_spec, resolve_alias
+    from ..models import get_spec, is_onnx_file, list_models, resolve_alias
     from ..models.checkpoint import describe, read_torch_file
+    from ..runtime.postprocess import POSTPROCESS_SETTINGS
 
     overrides = dict(settings or {})
     name = resolve_alias(model)
     path = Path(name)
+    if is_onnx_file(name):
+        raise InputError(
+            f"{name} is an exported ONNX model: there is nothing to export from it (run it with `rtstereo predict "
+            f"--model {name}`, describe it with `rtstereo models {name}`); export starts from a registry name with "
+            "--weights, or an rtstereo checkpoint"
+        )
+    if weights is not None and is_onnx_file(str(weights)):
+        raise InputError(f"--weights {weights} is an exported ONNX model; give the PyTorch checkpoint it was made from")
+    switches = sorted(k for k in overrides if k in POSTPROCESS_SETTINGS)
+    if switches:
+        raise InputError(
+            f"--set {', '.join(switches)}: post-processing of the network's map, not part of the network; give it "
+            f"where the export runs (rtstereo predict --model FILE.onnx --set {switches[0]}=...)"
+        )
+    if not path.is_file() and name not in list_models():
+        if path.suffix.lower() in CHECKPOINT_SUFFIXES or len(path.parts) > 1:
+            raise CheckpointError(f"checkpoint not found: {name}")
     if path.suffix and path.is_file():
         description = describe(read_torch_file(path))
         if description is None:
@@ -425,6 +446,41 @@ def _stamp(proto: Any, contract: OnnxContract, summary: str) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
+def check_output_path(output: str | Path) -> Path:
+    """Refuse an export file that cannot be written, before anything is built or traced.
+
+    Its folder is created if missing, and a temporary file is made and removed there.
+
+    Args:
+        output: the ``.onnx`` file to write.
+
+    Returns:
+        ``output`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        InputError: the name does not end in ``.onnx``.
+        OutputError: it names a folder, or its folder cannot be created or written.
+    """
+    output = Path(output)
+    if output.suffix.lower() != ".onnx":
+        raise InputError(f"the export file must end in .onnx, got '{output}'")
+    if output.is_dir():
+        raise OutputError(f"cannot write the export to {output}: it is a folder; give a file name ending in .onnx")
+    blocking = next((p for p in output.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise OutputError(f"cannot write the export to {output}: {blocking} is a file, not a folder")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=output.parent):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise OutputError(
+            f"cannot write the export to {output}: its folder {output.parent} is not writable ({reason})"
+        ) from None
+    return output
+
+
 def export_onnx(
     spec: ModelSpec,
     settings: Mapping[str, Any],
@@ -469,9 +525,7 @@ def export_onnx(
     """
     from .. import __version__
 
-    output = Path(output)
-    if output.suffix.lower() != ".onnx":
-        raise InputError(f"the export file must end in .onnx, got '{output}'")
+    output = check_output_path(output)
     if not isinstance(opset, int) or opset < MIN_OPSET:
         raise InputError(f"--opset must be a whole number >= {MIN_OPSET} (GridSample needs it), got {opset!r}")
     module = module.to("cpu").eval()

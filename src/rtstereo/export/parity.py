@@ -157,7 +157,7 @@ class ParityReport:
     def summary(self) -> str:
         """Multi-line text for the terminal."""
         head = (
-            f"parity of {self.model} {self.size_hw[1]}x{self.size_hw[0]} {self.precision} "
+            f"parity of {self.model} {self.size_hw[0]}x{self.size_hw[1]} (HxW) {self.precision} "
             f"({', '.join(f'{k}={v}' for k, v in self.settings.items())}) on {self.pair}:"
         )
         verdict = "parity ok" if self.passed else "parity FAILED"
@@ -244,7 +244,6 @@ def parity_pair(
     if left_image.shape != right_image.shape:
         raise InputError(f"parity pair: left {left_image.shape} and right {right_image.shape} differ in size")
     source_hw = left_image.shape[:2]
-    description = (
-        f"{Path(left).name} + {Path(right).name} ({source_hw[1]}x{source_hw[0]} fitted to {size_hw[1]}x{size_hw[0]})"
-    )
+    fitted = f"{source_hw[0]}x{source_hw[1]} fitted to {size_hw[0]}x{size_hw[1]}, HxW"
+    description = f"{Path(left).name} + {Path(right).name} ({fitted})"
     return fit_to_size(left_image, size_hw), fit_to_size(right_image, size_hw), description
