@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from ..errors import InputError, RtStereoError, require
+from ..errors import InputError, OutputError, RtStereoError, require
 from .common import parse_set_values, size_arg
 
 EPILOG = """examples:
@@ -181,6 +182,21 @@ def _output_kind(text: str) -> str:
     )
 
 
+def _check_output_folder(output: Path) -> None:
+    """Refuse an output that cannot be written before the minutes of training, not after them.
+
+    Raises:
+        OutputError: ``output`` is a folder, or the folder it goes to is a file or cannot be written.
+    """
+    if output.is_dir():
+        raise OutputError(f"-o {output}: a folder; give the file to write, e.g. {output / 'mycam.pt'}")
+    existing = next(p for p in (output.parent.absolute(), *output.parent.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise OutputError(f"-o {output}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"-o {output}: cannot write in {existing}")
+
+
 def _is_video_input(args: argparse.Namespace) -> bool:
     """Whether LEFT RIGHT name videos (``--sbs``, or two video files); mixed inputs are refused."""
     from ..train.video_pairs import is_video_file
@@ -294,6 +310,7 @@ def run(args: argparse.Namespace) -> int:
     from ..train.adapt_network import load_adaptable, save_adapted
 
     kind = _output_kind(args.output)
+    _check_output_folder(Path(args.output))
     if args.threads is not None:
         if args.threads < 1:
             raise InputError(f"--threads must be >= 1, got {args.threads}")
@@ -343,9 +360,16 @@ def run(args: argparse.Namespace) -> int:
     network.module.cpu().eval()
     output = Path(args.output)
     checkpoint = output if kind == "checkpoint" else output.with_suffix(".pt")
-    save_adapted(network, result, config, checkpoint)
+    try:
+        save_adapted(network, result, config, checkpoint)
+    except OSError as exc:
+        raise OutputError(f"cannot write {checkpoint}: {exc.strerror or exc}") from None
     guided = " (guided: the hybrid's network)" if network.settings.get("guided") else ""
-    print(f"adapted {network.spec.name}{guided} for {result.steps} steps ({result.seconds:.0f} s); wrote {checkpoint}")
+    crops = f" on {result.crop_hw[0]}x{result.crop_hw[1]} crops" if result.crop_hw else ""
+    print(
+        f"adapted {network.spec.name}{guided} for {result.steps} steps{crops} ({result.seconds:.0f} s); "
+        f"wrote {checkpoint}"
+    )
     if kind == "onnx":
         return _export(network, checkpoint, output, args.export_size, pairs[0])
     return 0
