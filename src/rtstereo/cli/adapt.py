@@ -214,6 +214,15 @@ def _is_video_input(args: argparse.Namespace) -> bool:
     return any(videos)
 
 
+def _swapped_video_hint(args: argparse.Namespace) -> str:
+    """What to do about a video whose views look swapped."""
+    if args.swap:
+        return "leave out --swap"
+    if args.sbs:
+        return "add --swap (a cross-eye video stores right|left)"
+    return "give the left video first, or add --swap"
+
+
 def _video_pairs(args: argparse.Namespace) -> list:
     """Frames sampled from the video(s), read as ``rtstereo video`` reads them."""
     from ..train.video_pairs import sample_video_pairs
@@ -262,11 +271,15 @@ def load_user_pairs(sources, check_rectification: bool = True) -> list:
     return pairs
 
 
-def refuse_unrectified(pairs: list) -> None:
+def refuse_unrectified(pairs: list, swapped_hint: str = "give the left images first") -> None:
     """Check a few pairs spread over the list; refuse when most of those that can be judged are off.
 
     One pair off by a little is reported as a warning only: the feature-based check can be fooled by a
     pair with few matches, and a refusal must not be.
+
+    Args:
+        pairs: the loaded pairs.
+        swapped_hint: what the refusal of swapped views tells the user to do (videos: ``--swap``).
 
     Raises:
         InputError: more than half of the judged pairs are not rectified, or look swapped.
@@ -284,7 +297,7 @@ def refuse_unrectified(pairs: list) -> None:
         name, check = swapped[0]
         raise InputError(
             f"left and right look swapped (pair {name}: features lie {-check.median_dx_px:.1f} px further left in "
-            "the left image than in the right one); give the left images first"
+            f"the left image than in the right one); {swapped_hint}"
         )
     if off and 2 * len(off) > len(judged):
         name, check = off[0]
@@ -336,7 +349,7 @@ def run(args: argparse.Namespace) -> int:
             f"rtstereo adapt: {len(pairs)} pair(s) from the video: {pairs[0].name} to {pairs[-1].name}", file=sys.stderr
         )
         if not args.no_rectification_check:
-            refuse_unrectified(pairs)
+            refuse_unrectified(pairs, _swapped_video_hint(args))
     else:
         if args.swap or args.start or args.every is not None:
             raise InputError("--swap, --start and --every apply to videos (two video files, or --sbs VIDEO)")
