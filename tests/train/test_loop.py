@@ -539,6 +539,13 @@ def test_cli_trains_from_a_config_file_and_flags(tmp_path, capsys):
     assert json.loads((tmp_path / "run" / "config.json").read_text())["crop_hw"] == [64, 96]
 
 
+def test_help_examples_show_a_continued_command_on_two_lines(capsys):
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "--freeze encoder,match,aggregation,refinement \\\n      --loss-weights 0,0,1" in out
+
+
 def test_noise_scale_flag_reaches_the_config():
     args = _parser().parse_args(["train", "--noise-scale", "0.35"])
     from rtstereo.cli.train import flag_values
