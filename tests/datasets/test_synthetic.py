@@ -298,12 +298,47 @@ def test_synth_verb_writes_a_sceneflow_folder_that_reads_back(tmp_path):
         (["synth", "2", "-o", "X", "--size", "8x8"], "--size"),
         (["synth", "0", "-o", "X"], "N"),
         (["synth", "2", "-o", "X", "--batch-size", "0"], "--batch-size"),
+        (["synth", "2", "-o", "X", "--max-disp", "0"], "--max-disp"),
+        (["synth", "2", "-o", "X", "--max-disp", "nan"], "--max-disp"),
+        (["synth", "2", "-o", "X", "--device", "banana"], "unknown device 'banana'"),
     ],
 )
 def test_synth_verb_refuses_bad_arguments(tmp_path, argv, message):
     argv = [str(tmp_path / a) if a == "X" else a for a in argv]
     args = _synth_parser().parse_args(argv)
     with pytest.raises(InputError, match=message):
+        args.func(args)
+    assert not (tmp_path / "X").exists()  # refused before anything is written
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_synth_verb_refuses_cuda_without_a_gpu_in_one_line(tmp_path, monkeypatch, capsys):
+    import rtstereo.cli
+
+    monkeypatch.setattr(rtstereo.cli, "VERBS", ["synth"])
+    assert rtstereo.cli.main(["synth", "1", "-o", str(tmp_path / "s"), "--size", "16x16", "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert "no CUDA GPU" in err and "Traceback" not in err
+
+
+def test_synth_verb_refuses_a_folder_whose_other_pairs_would_stay(tmp_path):
+    from rtstereo.errors import OutputError
+
+    def synth(*extra):
+        args = _synth_parser().parse_args(["synth", *extra, "-o", str(tmp_path / "s"), "--size", "16x32"])
+        return args.func(args)
+
+    assert synth("2", "--max-disp", "4") == 0
+    assert synth("3", "--max-disp", "4") == 0  # the same set, extended
+    with pytest.raises(OutputError, match="already holds 3 pairs of this set; writing 1"):
+        synth("1", "--max-disp", "4")
+    with pytest.raises(OutputError, match="other settings .*seed 0 -> 5"):
+        synth("3", "--max-disp", "4", "--seed", "5")
+    assert len(list((tmp_path / "s" / "RGB_cleanpass" / "left").iterdir())) == 3
+    (tmp_path / "other" / "RGB_cleanpass" / "left").mkdir(parents=True)
+    (tmp_path / "other" / "RGB_cleanpass" / "left" / "a.png").write_bytes(b"")
+    args = _synth_parser().parse_args(["synth", "1", "-o", str(tmp_path / "other"), "--size", "16x32"])
+    with pytest.raises(OutputError, match="did not write"):
         args.func(args)
 
 

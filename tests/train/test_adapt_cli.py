@@ -167,6 +167,25 @@ def test_bad_options_are_refused_in_one_line(capsys, tmp_path, folders, tiny_net
     assert err.startswith("rtstereo adapt: error: ") and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("where", ["file/m.pt", "file/sub/m.pt", "folder.pt"])
+def test_an_output_that_cannot_be_written_is_refused_before_training(capsys, tmp_path, folders, tiny_network, where):
+    (tmp_path / "file").write_text("not a folder")
+    (tmp_path / "folder.pt").mkdir()
+    full = ["adapt", *folders, "--model", tiny_network, *FAST, "-o", tmp_path / where]
+    code, stdout, err = run_cli(capsys, *full)
+    assert code == 2 and err.startswith(f"rtstereo adapt: error: -o {tmp_path / where}: ") and err.count("\n") == 1
+    assert "before" not in stdout  # refused before any pair was read or scored
+
+
+def test_a_crop_larger_than_the_images_is_said(capsys, tmp_path, folders, tiny_network):
+    argv = ["adapt", *folders, "--model", tiny_network, *FAST, "--crop", "500x130", "-o", tmp_path / "m.pt"]
+    code, stdout, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    assert "crops 64x128, not 500x130: at most the smallest training image (64x128), in multiples of 32" in stdout
+    assert "for 1 steps on 64x128 crops" in stdout
+    assert torch.load(tmp_path / "m.pt", weights_only=True)["adaptation"]["crop_hw"] == [64, 128]
+
+
 def test_inputs_are_refused_as_predict_refuses_them(capsys, tmp_path, folders, tiny_network):
     out = ["--model", tiny_network, "-o", tmp_path / "m.pt"]
     code, _, err = run_cli(capsys, "adapt", folders[0], *out)

@@ -93,6 +93,38 @@ def test_adapt_on_a_side_by_side_video_with_swap(capsys, tmp_path, videos, tiny_
     assert torch.load(out, weights_only=True)["adaptation"]["train_pairs"] == ["frame00001", "frame00005", "frame00009"]
 
 
+@pytest.fixture(scope="module")
+def textured_videos(tmp_path_factory):
+    """Videos of a rendered pair with features enough for the rectification check: left, right, right|left."""
+    from rtstereo.datasets.synthetic import RenderSettings, render_batch
+
+    batch = render_batch(2, 160, 256, seed=7, max_disp_px=24.0, settings=RenderSettings.geometry_only())
+    left, right = ((batch[k][1].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) for k in ("left", "right"))
+    folder = tmp_path_factory.mktemp("textured")
+    return {
+        "left": write_video(folder / "left.mp4", [left] * 3),
+        "right": write_video(folder / "right.mp4", [right] * 3),
+        "sbs_swapped": write_video(folder / "rl.mp4", [np.concatenate([right, left], axis=1)] * 3),
+    }
+
+
+@pytest.mark.parametrize(
+    "inputs, extra, hint",
+    [
+        (["sbs_swapped"], ["--sbs"], "add --swap (a cross-eye video stores right|left)"),
+        (["right", "left"], [], "give the left video first, or add --swap"),
+        (["left", "right"], ["--swap"], "leave out --swap"),
+    ],
+)
+def test_swapped_videos_are_refused_with_the_flag_that_fixes_them(
+    capsys, tmp_path, textured_videos, tiny_checkpoint, inputs, extra, hint
+):
+    videos = [textured_videos[name] for name in inputs]
+    argv = ["adapt", *extra, *videos, "--model", tiny_checkpoint, *FAST, "-o", tmp_path / "m.pt"]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and "left and right look swapped" in err and err.rstrip().endswith(hint), err
+
+
 @pytest.mark.parametrize(
     "inputs, extra, message",
     [

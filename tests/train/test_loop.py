@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from rtstereo.errors import CheckpointError, DatasetError, InputError
+from rtstereo.errors import CheckpointError, DatasetError, InputError, OutputError
 from rtstereo.models.checkpoint import read_torch_file, save_checkpoint
 from rtstereo.models.rtnet import build_rtnet
 from rtstereo.train import TrainConfig, loop, read_config_file, resolve_config, train
@@ -127,6 +127,25 @@ def test_a_refused_run_leaves_no_run_folder(tmp_path):
     with pytest.raises(DatasetError):
         train(tiny_config(out, data=str(tmp_path / "absent")), echo=quiet)
     assert not out.exists()
+
+
+def test_a_new_run_refuses_a_folder_that_holds_a_run(tmp_path, three_steps):
+    out = three_steps[0]
+    before = (out / "last.pt").read_bytes(), (out / "log.jsonl").read_text()
+    with pytest.raises(OutputError, match=r"already holds a run \(last.pt, best.pt, log.jsonl\).*--resume"):
+        train(tiny_config(out, steps=1), echo=quiet)
+    assert ((out / "last.pt").read_bytes(), (out / "log.jsonl").read_text()) == before  # nothing overwritten
+
+
+@pytest.mark.parametrize("below", ["", "sub"])
+def test_a_run_folder_that_is_a_file_is_refused_in_one_line(tmp_path, capsys, below):
+    from rtstereo.cli import main
+
+    (tmp_path / "file").write_text("not a folder")
+    out = tmp_path / "file" / below if below else tmp_path / "file"
+    assert main(["train", "-o", str(out), "--steps", "1", "--crop", "64x128", "--threads", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rtstereo train: error: run folder") and "is a file" in err and "Traceback" not in err
 
 
 def test_a_setting_the_step_refuses_stops_without_suggesting_a_resume(tmp_path):
@@ -407,11 +426,21 @@ def test_unknown_option_suggests_the_close_one():
         ({"init": "a.pt", "resume": "b.pt"}, "not both"),
         ({"loss_region": "visible"}, "'loss_region'"),
         ({"prefetch": "yes"}, "'prefetch'"),
+        ({"out_dir": 2024}, "'out_dir': expected a non-empty text"),
+        ({"model": 3}, "'model'"),
+        ({"device": 0}, "'device'"),
+        ({"data": 3}, "'data': expected a path"),
+        ({"val_data": ["a"]}, "'val_data'"),
     ],
 )
 def test_bad_option_values_are_refused(values, message):
     with pytest.raises(InputError, match=message):
         config_from_dict(values)
+
+
+def test_a_resume_path_of_the_wrong_type_is_refused():
+    with pytest.raises(InputError, match="'resume': expected a path"):
+        resolve_config({"resume": 3})
 
 
 # ----------------------------------------------------------------------------- losses, metrics
@@ -508,6 +537,13 @@ def test_cli_trains_from_a_config_file_and_flags(tmp_path, capsys):
     assert args.func(args) == 0
     assert "done: step 1" in capsys.readouterr().out
     assert json.loads((tmp_path / "run" / "config.json").read_text())["crop_hw"] == [64, 96]
+
+
+def test_help_examples_show_a_continued_command_on_two_lines(capsys):
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "--freeze encoder,match,aggregation,refinement \\\n      --loss-weights 0,0,1" in out
 
 
 def test_noise_scale_flag_reaches_the_config():

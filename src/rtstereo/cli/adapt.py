@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from ..errors import InputError, RtStereoError, require
+from ..errors import InputError, OutputError, RtStereoError, require
 from .common import parse_set_values, size_arg
 
 EPILOG = """examples:
@@ -181,6 +182,21 @@ def _output_kind(text: str) -> str:
     )
 
 
+def _check_output_folder(output: Path) -> None:
+    """Refuse an output that cannot be written before the minutes of training, not after them.
+
+    Raises:
+        OutputError: ``output`` is a folder, or the folder it goes to is a file or cannot be written.
+    """
+    if output.is_dir():
+        raise OutputError(f"-o {output}: a folder; give the file to write, e.g. {output / 'mycam.pt'}")
+    existing = next(p for p in (output.parent.absolute(), *output.parent.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise OutputError(f"-o {output}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"-o {output}: cannot write in {existing}")
+
+
 def _is_video_input(args: argparse.Namespace) -> bool:
     """Whether LEFT RIGHT name videos (``--sbs``, or two video files); mixed inputs are refused."""
     from ..train.video_pairs import is_video_file
@@ -196,6 +212,15 @@ def _is_video_input(args: argparse.Namespace) -> bool:
             "folders/globs; got a video and images"
         )
     return any(videos)
+
+
+def _swapped_video_hint(args: argparse.Namespace) -> str:
+    """What to do about a video whose views look swapped."""
+    if args.swap:
+        return "leave out --swap"
+    if args.sbs:
+        return "add --swap (a cross-eye video stores right|left)"
+    return "give the left video first, or add --swap"
 
 
 def _video_pairs(args: argparse.Namespace) -> list:
@@ -246,11 +271,15 @@ def load_user_pairs(sources, check_rectification: bool = True) -> list:
     return pairs
 
 
-def refuse_unrectified(pairs: list) -> None:
+def refuse_unrectified(pairs: list, swapped_hint: str = "give the left images first") -> None:
     """Check a few pairs spread over the list; refuse when most of those that can be judged are off.
 
     One pair off by a little is reported as a warning only: the feature-based check can be fooled by a
     pair with few matches, and a refusal must not be.
+
+    Args:
+        pairs: the loaded pairs.
+        swapped_hint: what the refusal of swapped views tells the user to do (videos: ``--swap``).
 
     Raises:
         InputError: more than half of the judged pairs are not rectified, or look swapped.
@@ -268,7 +297,7 @@ def refuse_unrectified(pairs: list) -> None:
         name, check = swapped[0]
         raise InputError(
             f"left and right look swapped (pair {name}: features lie {-check.median_dx_px:.1f} px further left in "
-            "the left image than in the right one); give the left images first"
+            f"the left image than in the right one); {swapped_hint}"
         )
     if off and 2 * len(off) > len(judged):
         name, check = off[0]
@@ -294,6 +323,7 @@ def run(args: argparse.Namespace) -> int:
     from ..train.adapt_network import load_adaptable, save_adapted
 
     kind = _output_kind(args.output)
+    _check_output_folder(Path(args.output))
     if args.threads is not None:
         if args.threads < 1:
             raise InputError(f"--threads must be >= 1, got {args.threads}")
@@ -319,7 +349,7 @@ def run(args: argparse.Namespace) -> int:
             f"rtstereo adapt: {len(pairs)} pair(s) from the video: {pairs[0].name} to {pairs[-1].name}", file=sys.stderr
         )
         if not args.no_rectification_check:
-            refuse_unrectified(pairs)
+            refuse_unrectified(pairs, _swapped_video_hint(args))
     else:
         if args.swap or args.start or args.every is not None:
             raise InputError("--swap, --start and --every apply to videos (two video files, or --sbs VIDEO)")
@@ -343,9 +373,16 @@ def run(args: argparse.Namespace) -> int:
     network.module.cpu().eval()
     output = Path(args.output)
     checkpoint = output if kind == "checkpoint" else output.with_suffix(".pt")
-    save_adapted(network, result, config, checkpoint)
+    try:
+        save_adapted(network, result, config, checkpoint)
+    except OSError as exc:
+        raise OutputError(f"cannot write {checkpoint}: {exc.strerror or exc}") from None
     guided = " (guided: the hybrid's network)" if network.settings.get("guided") else ""
-    print(f"adapted {network.spec.name}{guided} for {result.steps} steps ({result.seconds:.0f} s); wrote {checkpoint}")
+    crops = f" on {result.crop_hw[0]}x{result.crop_hw[1]} crops" if result.crop_hw else ""
+    print(
+        f"adapted {network.spec.name}{guided} for {result.steps} steps{crops} ({result.seconds:.0f} s); "
+        f"wrote {checkpoint}"
+    )
     if kind == "onnx":
         return _export(network, checkpoint, output, args.export_size, pairs[0])
     return 0

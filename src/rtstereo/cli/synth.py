@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -49,13 +50,19 @@ def run(args: argparse.Namespace) -> int:
     from ..datasets.synthetic_random import item_seeds
     from ..io.images import write_image
     from ..io.pfm import write_pfm
+    from ..train.loop import resolve_device
 
     height, width = parse_size_hw(args.size, "--size", minimum_px=16)
     if args.count < 1:
         raise InputError(f"N: expected a positive number of pairs, got {args.count}")
     if args.batch_size < 1:
         raise InputError(f"--batch-size: expected a positive integer, got {args.batch_size}")
+    if not (math.isfinite(args.max_disp) and args.max_disp > 0):
+        raise InputError(f"--max-disp: expected a positive number of pixels, got {args.max_disp:g}")
+    device = resolve_device(args.device)
     root = Path(args.output)
+    settings = {"count": args.count, "size_hw": [height, width], "seed": args.seed, "max_disp_px": args.max_disp}
+    _check_output(root, settings)
     folders = {
         "left": root / "RGB_cleanpass" / "left",
         "right": root / "RGB_cleanpass" / "right",
@@ -66,18 +73,7 @@ def run(args: argparse.Namespace) -> int:
         for folder in folders.values():
             folder.mkdir(parents=True, exist_ok=True)
         with atomic_path(root / "synth.json") as partial:
-            partial.write_text(
-                json.dumps(
-                    {
-                        "count": args.count,
-                        "size_hw": [height, width],
-                        "seed": args.seed,
-                        "max_disp_px": args.max_disp,
-                    },
-                    indent=2,
-                )
-                + "\n"
-            )
+            partial.write_text(json.dumps(settings, indent=2) + "\n")
     except OSError as exc:
         raise OutputError(f"cannot write to {root}: {exc}") from None
 
@@ -85,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     for start in range(0, args.count, args.batch_size):
         indices = list(range(start, min(start + args.batch_size, args.count)))
         seeds = item_seeds(args.seed, len(indices), start=start)
-        batch = render_scenes(seeds, height, width, device=args.device, max_disp_px=args.max_disp)
+        batch = render_scenes(seeds, height, width, device=device, max_disp_px=args.max_disp)
         for row, index in enumerate(indices):
             name = f"{index:06d}"
             # Each file under a temporary name, then renamed; the left image last, because readers list
@@ -103,6 +99,49 @@ def run(args: argparse.Namespace) -> int:
     progress.close()
     print(f"wrote {args.count} pairs of {height}x{width} to {root}")
     return 0
+
+
+def _check_output(root: Path, settings: dict) -> None:
+    """Refuse a folder whose pairs this run would not all replace: another set's would stay mixed in.
+
+    The same settings with as many pairs or more pass: pair ``i`` depends only on the seed and ``i``.
+
+    Raises:
+        OutputError: ``root`` is a file, holds a set written with other settings (``synth.json``), or
+            holds left images without a ``synth.json``.
+    """
+    if root.exists() and not root.is_dir():
+        raise OutputError(f"-o {root}: a file, not a folder")
+    written = root / "synth.json"
+    if written.is_file():
+        try:
+            before = json.loads(written.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            before = None
+        if isinstance(before, dict) and before == {**settings, "count": before.get("count")}:
+            if isinstance(before.get("count"), int) and before["count"] <= settings["count"]:
+                return  # the same set again, or extended: pair i is the same for any count
+            raise OutputError(
+                f"-o {root} already holds {before['count']} pairs of this set; writing {settings['count']} would "
+                f"leave the others in it: give N >= {before['count']} (the same pairs and more), another folder, "
+                "or remove that one"
+            )
+        differ = (
+            ", ".join(
+                f"{key} {before.get(key)!r} -> {value!r}" for key, value in settings.items() if before.get(key) != value
+            )
+            if isinstance(before, dict)
+            else "unreadable synth.json"
+        )
+        raise OutputError(
+            f"-o {root} already holds a synthetic set written with other settings ({differ}); its pairs would "
+            "stay mixed with the new ones: give another folder, or remove that one"
+        )
+    lefts = root / "RGB_cleanpass" / "left"
+    if lefts.is_dir() and any(lefts.iterdir()):
+        raise OutputError(
+            f"-o {root} already holds images ({lefts}) that rtstereo synth did not write; give another folder"
+        )
 
 
 class _NoProgress:

@@ -12,7 +12,7 @@ EXAMPLES = """examples:
   torchrun --nproc_per_node 2 -m rtstereo train -c train.yaml   (data-parallel: one process per GPU or CPU group)
   rtstereo train --resume runs/rtnet/last.pt              (continue; nothing else needs repeating)
   rtstereo train --init runs/rtnet/best.pt --data kitti/ --steps 5000 --lr 2e-4 -o runs/kitti-ft
-  rtstereo train --init runs/rtnet/best.pt --set half_refinement=true --freeze encoder,match,aggregation,refinement \
+  rtstereo train --init runs/rtnet/best.pt --set half_refinement=true --freeze encoder,match,aggregation,refinement \\
       --loss-weights 0,0,1 -o runs/rtnet-half       (add a stage to a trained network, train only it)
 """
 

@@ -130,11 +130,13 @@ class AdaptResult:
     before: dict[str, float]
     after: dict[str, float]
     history: list[dict[str, float]]
+    crop_hw: tuple[int, int] | None = None  # the crops trained on (``fit_crop`` of the asked size)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "steps": self.steps,
             "seconds": round(self.seconds, 1),
+            "crop_hw": None if self.crop_hw is None else list(self.crop_hw),
             "train_pairs": self.train_names,
             "holdout_pairs": self.holdout_names,
             "scored_on_training_pairs": self.scored_on_training_pairs,
@@ -394,6 +396,12 @@ def adapt(
     train_pairs = [pairs[i] for i in train_ids]
     held_pairs = [pairs[i] for i in held_ids] or train_pairs
     crop_hw = fit_crop(config.crop_hw, train_pairs, adapter.divisor)
+    if crop_hw != tuple(config.crop_hw):
+        smallest_hw = min(p.left.shape[0] for p in train_pairs), min(p.left.shape[1] for p in train_pairs)
+        echo(
+            f"crops {crop_hw[0]}x{crop_hw[1]}, not {config.crop_hw[0]}x{config.crop_hw[1]}: at most the smallest "
+            f"training image ({smallest_hw[0]}x{smallest_hw[1]}), in multiples of {adapter.divisor}"
+        )
     torch.manual_seed(config.seed)
     rng = np.random.default_rng([config.seed, 0x5E1F])
 
@@ -481,6 +489,7 @@ def adapt(
         before=before,
         after=after,
         history=history,
+        crop_hw=crop_hw,
     )
 
 

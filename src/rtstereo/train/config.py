@@ -121,6 +121,14 @@ class TrainConfig:
             object.__setattr__(self, name, _size_pair(name, getattr(self, name)))
         object.__setattr__(self, "loss_weights", _weights(self.loss_weights))
         object.__setattr__(self, "freeze", _prefixes(self.freeze))
+        for name in ("out_dir", "model", "device"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise InputError(f"training config '{name}': expected a non-empty text, got {value!r}")
+        for name in ("init", "resume", "data", "unlabeled", "val_data"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise InputError(f"training config '{name}': expected a path (text) or null, got {value!r}")
         for name in ("steps", "batch_size", "checkpoint_every", "val_every", "val_size", "log_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -306,6 +314,8 @@ def resolve_config(
     flag_values = {k: v for k, v in (flag_values or {}).items() if v is not None}
     resume = flag_values.get("resume") or file_values.get("resume")
     base = TrainConfig()
+    if resume is not None and not isinstance(resume, str):
+        raise InputError(f"training config 'resume': expected a path (text) or null, got {resume!r}")
     if resume:
         from ..models.checkpoint import read_torch_file
 

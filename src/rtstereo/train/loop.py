@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import CheckpointError, DatasetError, InputError
+from ..errors import CheckpointError, DatasetError, InputError, OutputError
 from ..models.checkpoint import (
     FORMAT_TAG,
     describe,
@@ -76,6 +76,33 @@ class RunFiles:
     @property
     def config(self) -> Path:
         return self.folder / "config.json"
+
+    def check_usable(self, resuming: bool) -> None:
+        """Refuse a folder that cannot be made, or, for a new run, one holding another run's files.
+
+        Raises:
+            OutputError: the folder (or a folder above it) is a file, or a new run would overwrite the
+                checkpoints and extend the log of the run already there.
+        """
+        existing = next((p for p in (self.folder, *self.folder.parents) if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            raise OutputError(f"run folder {self.folder}: {existing} is a file, not a folder")
+        if resuming:  # continues the log and checkpoints of the run it names
+            return
+        held = [f.name for f in (self.last, self.best, self.log) if f.exists()]
+        if held:
+            resume = f"continue it with --resume {self.last}, " if self.last.exists() else ""
+            raise OutputError(
+                f"run folder {self.folder} already holds a run ({', '.join(held)}); a new run would overwrite it: "
+                f"{resume}give another folder with -o, or remove that one"
+            )
+
+    def make(self) -> None:
+        """Create the folder (and those above it)."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot make run folder {self.folder}: {exc.strerror or exc}") from None
 
 
 # ------------------------------------------------------------------------------- device, precision
@@ -421,6 +448,8 @@ class _Run:
             torch.set_num_threads(config.threads)
         distributed.start(self.ranks, self.device)
         self.files = RunFiles(Path(config.out_dir))  # the folder is made once everything below has been checked
+        if self.ranks.writer:
+            self.files.check_usable(resuming=bool(config.resume))
 
         # The architecture comes from the checkpoint when resuming or fine-tuning: no flags to repeat.
         source = config.resume or config.init
@@ -500,7 +529,7 @@ class _Run:
             thinning = torch.Generator().manual_seed(config.val_seed)
             self.val_batches = [with_hints(batch, self.max_disp, thinning) for batch in self.val_batches]
         if self.ranks.writer:  # only now: a run refused above leaves no empty run folder behind
-            self.files.folder.mkdir(parents=True, exist_ok=True)
+            self.files.make()
 
     def batch(self, step: int) -> Batch:
         """The batch this rank trains on at ``step`` (its own scenes in a data-parallel run)."""
