@@ -205,3 +205,45 @@ def test_unreadable_or_mismatched_pairs_are_named(capsys, tmp_path, tiny_network
     assert code == 2 and "pair bad:" in err
     code, _, err = run_cli(capsys, "adapt", tmp_path / "wide.png", tmp_path / "r.png", *out)
     assert code == 2 and "pair wide: left and right images differ in size" in err
+
+
+def test_ctrl_c_keeps_the_weights_reached_and_a_second_one_stops_at_once(
+    capsys, tmp_path, folders, tiny_network, monkeypatch
+):
+    import os
+    import signal
+
+    from rtstereo.train.adapt import Adapter
+
+    calls = []
+    user_terms = Adapter.user_terms
+
+    def interrupted_at_the_third_step(self, batch):
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # as Ctrl+C: the step under way finishes, then it stops
+        return user_terms(self, batch)
+
+    monkeypatch.setattr(Adapter, "user_terms", interrupted_at_the_third_step)
+    argv = [*folders, "--model", tiny_network, *FAST[2:], "--steps", "50", "--holdout", "0"]
+    out = tmp_path / "stopped.pt"
+    code, stdout, err = run_cli(capsys, "adapt", *argv, "-o", out)
+    assert code == 130, err
+    assert "interrupted at step 3: scoring and keeping the weights reached" in stdout
+    assert f"rtstereo adapt: interrupted after 3 steps, before the budget; {out} holds the weights reached" in err
+    adaptation = torch.load(out, weights_only=True)["adaptation"]
+    assert adaptation["steps"] == 3 and adaptation["interrupted"] is True
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the usual Ctrl+C again afterwards
+
+    calls.clear()
+
+    def interrupted_twice(self, batch):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+        return user_terms(self, batch)
+
+    monkeypatch.setattr(Adapter, "user_terms", interrupted_twice)
+    code, _, err = run_cli(capsys, "adapt", *argv, "-o", tmp_path / "twice.pt")
+    assert code == 130 and not (tmp_path / "twice.pt").exists()

@@ -383,9 +383,15 @@ def run(args: argparse.Namespace) -> int:
         f"adapted {network.spec.name}{guided} for {result.steps} steps{crops} ({result.seconds:.0f} s); "
         f"wrote {checkpoint}"
     )
-    if kind == "onnx":
-        return _export(network, checkpoint, output, args.export_size, pairs[0])
-    return 0
+    code = _export(network, checkpoint, output, args.export_size, pairs[0]) if kind == "onnx" else 0
+    if result.interrupted:
+        print(
+            f"rtstereo adapt: interrupted after {result.steps} steps, before the budget; {checkpoint} holds the "
+            "weights reached",
+            file=sys.stderr,
+        )
+        return 130
+    return code
 
 
 def _export(network, checkpoint: Path, output: Path, size_hw: tuple[int, int], pair) -> int:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import math
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -131,10 +133,12 @@ class AdaptResult:
     after: dict[str, float]
     history: list[dict[str, float]]
     crop_hw: tuple[int, int] | None = None  # the crops trained on (``fit_crop`` of the asked size)
+    interrupted: bool = False  # stopped by Ctrl+C before its budget (the weights are those it reached)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "steps": self.steps,
+            "interrupted": self.interrupted,
             "seconds": round(self.seconds, 1),
             "crop_hw": None if self.crop_hw is None else list(self.crop_hw),
             "train_pairs": self.train_names,
@@ -439,42 +443,51 @@ def adapt(
     running: dict[str, float] = {}
     start = clock()
     step = 0
-    while True:
-        elapsed = clock() - start
-        if config.steps is not None and step >= config.steps:
-            break
-        if config.minutes is not None and elapsed >= 60.0 * config.minutes:
-            break
-        for group in optimizer.param_groups:
-            group["lr"] = config.lr * min(1.0, (step + 1) / warmup)
-        picks = rng.integers(len(train_pairs), size=config.batch_size)
-        crops = [
-            random_crop(train_pairs[i].left, train_pairs[i].right, labels[i], None, crop_hw, rng, hint_maps[i])
-            for i in picks
-        ]
-        keys = ("left", "right", "disparity", "hints") if adapter.guided else ("left", "right", "disparity")
-        batch = {key: torch.stack([c[key] for c in crops]).to(adapter.device) for key in keys}
-        terms = adapter.user_terms(batch)
-        total = sum((config.weight(name) * value for name, value in terms.items()), torch.zeros(()))
-        if pool is not None:
-            picks = torch.from_numpy(rng.integers(pool["left"].shape[0], size=config.synthetic_batch))
-            terms["synthetic"] = adapter.synthetic_term({key: value[picks] for key, value in pool.items()})
-            total = total + config.weight("synthetic") * terms["synthetic"]
-        optimizer.zero_grad(set_to_none=True)
-        if torch.isfinite(total):
-            total.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-        step += 1
-        for name, value in {**terms, "total": total}.items():
-            running[name] = running.get(name, 0.0) + float(value.detach())
-        if step % config.log_every == 0 or step == config.steps:
-            count = config.log_every if step % config.log_every == 0 else step % config.log_every
-            record = {"step": step, "seconds": clock() - start, **{k: v / count for k, v in running.items()}}
-            history.append(record)
-            running = {}
-            terms_text = "  ".join(f"{k} {v:.4f}" for k, v in record.items() if k not in ("step", "seconds"))
-            echo(f"step {step}  {record['seconds']:.0f} s  {terms_text}")
+    stop = StopRequest()
+    with stop:
+        while True:
+            elapsed = clock() - start
+            if config.steps is not None and step >= config.steps:
+                break
+            if config.minutes is not None and elapsed >= 60.0 * config.minutes:
+                break
+            if stop.requested:
+                if step == 0:
+                    raise KeyboardInterrupt  # nothing adapted: nothing to score or keep
+                echo(
+                    f"interrupted at step {step}: scoring and keeping the weights reached (Ctrl+C again stops at once)"
+                )
+                break
+            for group in optimizer.param_groups:
+                group["lr"] = config.lr * min(1.0, (step + 1) / warmup)
+            picks = rng.integers(len(train_pairs), size=config.batch_size)
+            crops = [
+                random_crop(train_pairs[i].left, train_pairs[i].right, labels[i], None, crop_hw, rng, hint_maps[i])
+                for i in picks
+            ]
+            keys = ("left", "right", "disparity", "hints") if adapter.guided else ("left", "right", "disparity")
+            batch = {key: torch.stack([c[key] for c in crops]).to(adapter.device) for key in keys}
+            terms = adapter.user_terms(batch)
+            total = sum((config.weight(name) * value for name, value in terms.items()), torch.zeros(()))
+            if pool is not None:
+                picks = torch.from_numpy(rng.integers(pool["left"].shape[0], size=config.synthetic_batch))
+                terms["synthetic"] = adapter.synthetic_term({key: value[picks] for key, value in pool.items()})
+                total = total + config.weight("synthetic") * terms["synthetic"]
+            optimizer.zero_grad(set_to_none=True)
+            if torch.isfinite(total):
+                total.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+            step += 1
+            for name, value in {**terms, "total": total}.items():
+                running[name] = running.get(name, 0.0) + float(value.detach())
+            if step % config.log_every == 0 or step == config.steps:
+                count = config.log_every if step % config.log_every == 0 else step % config.log_every
+                record = {"step": step, "seconds": clock() - start, **{k: v / count for k, v in running.items()}}
+                history.append(record)
+                running = {}
+                terms_text = "  ".join(f"{k} {v:.4f}" for k, v in record.items() if k not in ("step", "seconds"))
+                echo(f"step {step}  {record['seconds']:.0f} s  {terms_text}")
     seconds = clock() - start
     model.eval()
     echo(f"scoring {len(held_pairs)} {scored} pair(s) after {step} steps ({seconds:.0f} s) ...")
@@ -490,7 +503,32 @@ def adapt(
         after=after,
         history=history,
         crop_hw=crop_hw,
+        interrupted=stop.requested,
     )
+
+
+class StopRequest:
+    """Ctrl+C while it is entered asks the loop to stop between two steps (:attr:`requested`); a second
+    Ctrl+C stops at once (``KeyboardInterrupt``). Outside the main thread it does nothing."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:  # noqa: ARG002 - signal's signature
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
 
 
 def format_scores(scores: dict[str, float]) -> str:
