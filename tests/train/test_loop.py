@@ -155,10 +155,12 @@ def test_a_setting_the_step_refuses_stops_without_suggesting_a_resume(tmp_path):
     assert "fix the setting the error names" in lines[-1] and "--resume" not in lines[-1], lines[-1]
 
 
-def test_resume_after_the_last_step_does_nothing(tmp_path, three_steps):
+def test_resume_after_the_last_step_does_nothing_and_says_so(tmp_path, three_steps):
     config = resolve_config(flag_values={"resume": str(three_steps[0] / "last.pt"), "out_dir": str(tmp_path)})
-    summary = train(config, echo=quiet)
+    lines = []
+    summary = train(config, echo=lines.append)
     assert summary["step"] == 3 and records(tmp_path, "train") == []
+    assert "nothing to train: the run is at step 3 and --steps is 3; give a larger --steps to go on" in lines
 
 
 @pytest.mark.parametrize("error", [KeyboardInterrupt, RuntimeError])

@@ -618,6 +618,11 @@ class _Run:
             f"({precision}{compiled}{ahead}), {self.stream.describe()}, steps {self.step} -> {c.steps}, run folder "
             f"{self.files.folder}"
         )
+        if self.step >= c.steps:
+            self.echo(
+                f"nothing to train: the run is at step {self.step} and --steps is {c.steps}; give a larger --steps "
+                "to go on"
+            )
 
     def log_training(self, record: dict[str, Any]) -> None:
         self._log(record)
