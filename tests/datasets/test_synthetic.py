@@ -300,6 +300,7 @@ def test_synth_verb_writes_a_sceneflow_folder_that_reads_back(tmp_path):
         (["synth", "2", "-o", "X", "--batch-size", "0"], "--batch-size"),
         (["synth", "2", "-o", "X", "--max-disp", "0"], "--max-disp"),
         (["synth", "2", "-o", "X", "--max-disp", "nan"], "--max-disp"),
+        (["synth", "2", "-o", "X", "--size", "32x48", "--max-disp", "48"], r"not below the image width \(48 px\)"),
         (["synth", "2", "-o", "X", "--device", "banana"], "unknown device 'banana'"),
     ],
 )

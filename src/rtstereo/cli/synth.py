@@ -59,6 +59,11 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--batch-size: expected a positive integer, got {args.batch_size}")
     if not (math.isfinite(args.max_disp) and args.max_disp > 0):
         raise InputError(f"--max-disp: expected a positive number of pixels, got {args.max_disp:g}")
+    if args.max_disp >= width:
+        raise InputError(
+            f"--max-disp {args.max_disp:g} is not below the image width ({width} px): the right camera would see "
+            "little or nothing of the left view's scene; give less than the width"
+        )
     device = resolve_device(args.device)
     root = Path(args.output)
     settings = {"count": args.count, "size_hw": [height, width], "seed": args.seed, "max_disp_px": args.max_disp}
