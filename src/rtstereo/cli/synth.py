@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -60,9 +61,10 @@ def run(args: argparse.Namespace) -> int:
     if not (math.isfinite(args.max_disp) and args.max_disp > 0):
         raise InputError(f"--max-disp: expected a positive number of pixels, got {args.max_disp:g}")
     if args.max_disp >= width:
-        raise InputError(
-            f"--max-disp {args.max_disp:g} is not below the image width ({width} px): the right camera would see "
-            "little or nothing of the left view's scene; give less than the width"
+        print(
+            f"rtstereo synth: warning: --max-disp {args.max_disp:g} is not below the image width ({width} px): in the "
+            "scenes that reach it the right camera sees little of the left view's scene; give less than the width",
+            file=sys.stderr,
         )
     device = resolve_device(args.device)
     root = Path(args.output)
