@@ -85,3 +85,8 @@ def test_max_disp_given_twice_must_agree(tmp_path, capsys):
     assert main([*argv, "--max-disp", "32", "--set", "max_disp=64"]) == 2
     assert "--max-disp 32 and --set max_disp=64 disagree: give one of them" in capsys.readouterr().err
     assert main([*argv, "--max-disp", "32", "--set", "max_disp=32"]) == 0
+
+
+def test_results_record_the_range_opencv_searched_beside_the_one_asked_for():
+    result = rtstereo.load("sgbm", max_disp=40).predict(*_pair(32, 96))
+    assert result.settings["max_disp"] == 40 and result.settings["searched_disp"] == 48

@@ -58,6 +58,12 @@ class OpenCVBackend(Backend):
     def run(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         return self.matcher(left, right)
 
+    def describe(self) -> dict[str, Any]:
+        """As every backend's, plus ``searched_disp``: the disparities OpenCV searches (``max_disp`` rounded
+        up to a multiple of 16), which results then record beside the ``max_disp`` asked for."""
+        searched = getattr(self.matcher, "num_disparities", None)
+        return {"backend": self.name, **({"searched_disp": int(searched)} if searched is not None else {})}
+
 
 class TorchBackend(Backend):
     """A PyTorch module on CPU or CUDA, in float32, float16 or bfloat16.
