@@ -163,3 +163,24 @@ def test_a_network_without_torch_names_the_extra(monkeypatch, tmp_path):
     monkeypatch.delitem(sys.modules, "torch", raising=False)
     with pytest.raises(rtstereo.MissingDependencyError, match=r"rtstereo\[torch\]"):
         rtstereo.load("anynet", weights=tmp_path / "w.tar")
+
+
+def test_predict_pair_refuses_what_is_not_a_stereo_pair(textured_pair):
+    left, right = textured_pair
+    for model in ("sgbm", "default"):
+        with pytest.raises(rtstereo.InputError, match=r"expected a StereoPair, got tuple: predict_pair\(StereoPair"):
+            rtstereo.load(model, max_disp=16).predict_pair((left, right))
+
+
+def test_a_calibration_that_is_not_a_calibration_is_an_input_error(textured_pair):
+    left, right = textured_pair
+    values = {"fx_px": 100.0, "fy_px": 100.0, "cx0_px": 10.0, "cx1_px": 10.0, "cy_px": 10.0, "baseline_m": 0.1}
+    model = rtstereo.load("sgbm", max_disp=16)
+    with pytest.raises(
+        rtstereo.InputError, match=r"expected an rtstereo Calibration or None, got dict .*Calibration\(\*\*values\)"
+    ):
+        model.predict(left, right, calibration=values)
+    with pytest.raises(
+        rtstereo.InputError, match=r"expected an rtstereo Calibration or None, got str .*read_calibration"
+    ):
+        rtstereo.StereoPair(left, right, calibration="calib.txt")
