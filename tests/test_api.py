@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -163,3 +164,54 @@ def test_a_network_without_torch_names_the_extra(monkeypatch, tmp_path):
     monkeypatch.delitem(sys.modules, "torch", raising=False)
     with pytest.raises(rtstereo.MissingDependencyError, match=r"rtstereo\[torch\]"):
         rtstereo.load("anynet", weights=tmp_path / "w.tar")
+
+
+@pytest.mark.parametrize(
+    ("model", "why"),
+    [
+        ("sgbm", "a classical method has no weights"),
+        ("default", "its network is a setting: --set network="),
+        ("rtnet-v5", "it ships with its weights; other weights of the same network: --model rtnet --weights"),
+        ("PACKAGED_ONNX", "an exported .onnx file carries its weights"),
+    ],
+)
+def test_weights_for_a_model_that_takes_none_are_refused_not_ignored(model, why, tmp_path):
+    if model == "PACKAGED_ONNX":  # the packaged network's file, given as an exported .onnx file
+        model = str(Path(rtstereo.__file__).parent / "weights" / "rtnet-v5.onnx")
+    with pytest.raises(rtstereo.InputError, match=rf"takes no --weights \({why}.*leave out --weights .*mine\.pt"):
+        rtstereo.load(model, weights=tmp_path / "mine.pt")
+
+
+@pytest.mark.parametrize("model", ["sgbm", "rtnet-v5", "default"])
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ({"device": "gpu"}, "device must be cpu or cuda\\[:N\\], got 'gpu'"),
+        ({"device": "cuda:x"}, "device must be cpu or cuda\\[:N\\], got 'cuda:x'"),
+        ({"precision": "fp64"}, "precision must be fp32, fp16 or bf16, got 'fp64'"),
+    ],
+)
+def test_a_mistyped_device_or_precision_is_refused_for_every_model(model, option, message):
+    with pytest.raises(rtstereo.InputError, match=message):
+        rtstereo.load(model, **option)
+
+
+def test_predict_pair_refuses_what_is_not_a_stereo_pair(textured_pair):
+    left, right = textured_pair
+    for model in ("sgbm", "default"):
+        with pytest.raises(rtstereo.InputError, match=r"expected a StereoPair, got tuple: predict_pair\(StereoPair"):
+            rtstereo.load(model, max_disp=16).predict_pair((left, right))
+
+
+def test_a_calibration_that_is_not_a_calibration_is_an_input_error(textured_pair):
+    left, right = textured_pair
+    values = {"fx_px": 100.0, "fy_px": 100.0, "cx0_px": 10.0, "cx1_px": 10.0, "cy_px": 10.0, "baseline_m": 0.1}
+    model = rtstereo.load("sgbm", max_disp=16)
+    with pytest.raises(
+        rtstereo.InputError, match=r"expected an rtstereo Calibration or None, got dict .*Calibration\(\*\*values\)"
+    ):
+        model.predict(left, right, calibration=values)
+    with pytest.raises(
+        rtstereo.InputError, match=r"expected an rtstereo Calibration or None, got str .*read_calibration"
+    ):
+        rtstereo.StereoPair(left, right, calibration="calib.txt")

@@ -17,6 +17,7 @@ from .runtime.predictor import Predictor
 from .types import Calibration, DisparityResult
 
 BACKENDS = ("torch", "onnxruntime", "opencv")
+PRECISIONS = ("fp32", "fp16", "bf16")
 
 
 def load(
@@ -34,10 +35,11 @@ def load(
     Args:
         model: a registry name (``rtstereo.list_models()``), ``"default"``, the path of an
             exported ``.onnx`` file, or the path of an rtstereo checkpoint (it names its model).
-        weights: checkpoint file or URL for networks that need weights (URLs are downloaded once
-            into the cache).
+        weights: checkpoint file or URL for the registry networks that take one (URLs are downloaded
+            once into the cache). Refused for models that carry their weights or have none: classical
+            methods, the hybrid, packaged networks, ``.onnx`` files and rtstereo checkpoints.
         backend: ``torch``, ``onnxruntime`` or ``opencv``; by default the model's natural one.
-        device: ``cpu`` or ``cuda`` (PyTorch / ONNX Runtime).
+        device: ``cpu`` or ``cuda[:N]`` (PyTorch / ONNX Runtime; classical methods run on the CPU).
         precision: ``fp32``, ``fp16`` (CUDA) or ``bf16``.
         settings: model settings (see ``rtstereo models NAME``), e.g. ``{"max_disp": 128}``, and the
             post-processing switches ``fill_left_border`` and ``refine_edges`` that every model
@@ -45,7 +47,15 @@ def load(
         **setting_kwargs: the same settings as keyword arguments.
 
     Returns:
-        A :class:`~rtstereo.runtime.predictor.Predictor`; call ``.predict(left, right)``.
+        A :class:`~rtstereo.runtime.predictor.Predictor` (for the hybrid, ``default``, a
+        :class:`~rtstereo.runtime.hybrid.HybridPredictor` with the same ``predict`` and ``predict_pair``);
+        call ``.predict(left, right)``.
+
+    Raises:
+        ModelNotFoundError: an unknown model name.
+        InputError: an unknown setting or backend, a device or precision that is not one of the above,
+            ``weights`` for a model that takes none, or a network without the weights it needs.
+        CheckpointError: a model or weights file that is missing or not a checkpoint.
 
     Examples:
         >>> import rtstereo
@@ -69,14 +79,17 @@ def _load(
 ) -> Predictor:
     if backend is not None and backend not in BACKENDS:
         raise InputError(f"unknown backend '{backend}' (expected one of: {', '.join(BACKENDS)})")
+    _check_device(device, precision)
     model = resolve_alias(model)
     path = Path(model)
     if is_onnx_file(model):
         from .runtime.onnx import load_onnx
 
+        _no_weights(model, weights, "an exported .onnx file carries its weights")
         _onnx_only(model, backend)
         return load_onnx(model, device=device, precision=precision, settings=overrides)
     if path.suffix and path.is_file():
+        _no_weights(model, weights, "an rtstereo checkpoint carries its weights")
         return _load_self_describing(path, backend, device, precision, overrides)
     if model not in list_models() and (path.suffix.lower() in CHECKPOINT_SUFFIXES or len(path.parts) > 1):
         # a path, not a name: "unknown model ... Did you mean: rtnet-guided?" would send a mistyped path elsewhere
@@ -86,6 +99,17 @@ def _load(
         )
 
     spec = get_spec(model)
+    if spec.kind == "classical":
+        _no_weights(spec.name, weights, "a classical method has no weights")
+    elif spec.kind == "hybrid":
+        _no_weights(spec.name, weights, "its network is a setting: --set network=CHECKPOINT_OR_ONNX")
+    elif spec.kind == "onnx":
+        _no_weights(
+            spec.name,
+            weights,
+            "it ships with its weights; other weights of the same network: --model rtnet --weights FILE, "
+            "or the rtstereo checkpoint as --model",
+        )
     runtime = {}
     if spec.kind in ("onnx", "hybrid"):  # ONNX Runtime options travel with the settings, as for .onnx files
         from .runtime.onnx import RUNTIME_SETTINGS
@@ -127,6 +151,22 @@ def _load(
         _onnx_only(spec.name, backend)
         return load_packaged(spec, device=device, precision=precision, settings={**resolved, **runtime})
     return _load_network(spec, resolved, weights, backend or "torch", device, precision, runtime)
+
+
+def _check_device(device: str, precision: str) -> None:
+    """Refuse a device or precision that no backend knows, whatever the model (a classical method runs on
+    the CPU, but a mistyped value must not pass unnoticed)."""
+    head, _, index = str(device).partition(":")
+    if device != "cpu" and not (head == "cuda" and (not index or index.isdigit())):
+        raise InputError(f"device must be cpu or cuda[:N], got '{device}'")
+    if precision not in PRECISIONS:
+        raise InputError(f"precision must be {', '.join(PRECISIONS[:-1])} or {PRECISIONS[-1]}, got '{precision}'")
+
+
+def _no_weights(model: str, weights: str | Path | None, why: str) -> None:
+    """Weights given to a model that would not use them are refused rather than ignored."""
+    if weights is not None:
+        raise InputError(f"model '{model}' takes no --weights ({why}); leave out --weights {weights}")
 
 
 def _onnx_only(model: str, backend: str | None) -> None:
@@ -201,5 +241,26 @@ def _load_self_describing(
 def predict(
     left: np.ndarray, right: np.ndarray, model: str = "default", calibration: Calibration | None = None, **kwargs: Any
 ) -> DisparityResult:
-    """One-shot convenience: ``load(model, **kwargs).predict(left, right)``."""
+    """One-shot convenience: ``load(model, **kwargs).predict(left, right, calibration=calibration)``.
+
+    It builds the model at every call: for more than one pair, :func:`load` once and call ``predict``.
+
+    Args:
+        left: uint8 RGB ``(H, W, 3)`` (grey ``(H, W)`` is repeated to three channels).
+        right: uint8 RGB, same size as ``left``.
+        model: as :func:`load` takes it (default: ``"default"``, the hybrid).
+        calibration: optional; carried into the result for depth and point clouds.
+        **kwargs: :func:`load`'s other arguments (``weights``, ``backend``, ``device``, ``precision``,
+            ``settings``) and settings as keywords (``max_disp=64``).
+
+    Returns:
+        :class:`~rtstereo.types.DisparityResult` with ``disparity_px`` float32 ``(H, W)`` in pixels of
+        the left image, ``nan`` where invalid.
+
+    Examples:
+        >>> import rtstereo
+        >>> image = np.zeros((32, 48, 3), np.uint8)
+        >>> rtstereo.predict(image, image, "sgbm", max_disp=16).disparity_px.shape
+        (32, 48)
+    """
     return load(model, **kwargs).predict(left, right, calibration=calibration)

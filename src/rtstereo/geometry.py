@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InputError
-from .types import Calibration, DisparityResult, StereoPair
+from .types import Calibration, DisparityResult, StereoPair, require_calibration_type
 
 DEFAULT_MAX_JUMP_REL = 0.1
 """Flying-pixel threshold: a depth jump of more than 10 % to any 8-neighbour. A road seen from a car
@@ -86,6 +86,7 @@ def disparity_from_depth(depth_m: np.ndarray, calibration: Calibration) -> np.nd
         float32 ``(H, W)`` disparity in pixels, ``nan`` where the depth is unknown.
     """
     z = np.asarray(depth_m, dtype=np.float64)
+    calibration = require_calibration_type(calibration)
     if z.ndim == 2:
         calibration = calibration_for_size(calibration, *z.shape, stacklevel=2)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -275,8 +276,10 @@ def calibration_for_size(calibration: Calibration, height_px: int, width_px: int
     (``stacklevel`` as :func:`warnings.warn` takes it, counted from the caller of this function).
 
     Raises:
-        InputError: the images have another aspect ratio (cropped, or another camera).
+        InputError: the images have another aspect ratio (cropped, or another camera), or ``calibration``
+            is not a :class:`~rtstereo.types.Calibration`.
     """
+    calibration = require_calibration_type(calibration)
     if calibration.width_px <= 0 or calibration.height_px <= 0:
         return calibration
     if (calibration.width_px, calibration.height_px) == (width_px, height_px):
@@ -302,8 +305,14 @@ def pair_with_calibration_for_size(pair: StereoPair) -> StereoPair:
     :class:`CalibrationWarning` when it is scaled), or the pair itself when nothing changes.
 
     Raises:
-        InputError: the calibration records an image size of another aspect ratio.
+        InputError: the calibration records an image size of another aspect ratio, or ``pair`` is not a
+            :class:`~rtstereo.types.StereoPair`.
     """
+    if not isinstance(pair, StereoPair):
+        raise InputError(
+            f"expected a StereoPair, got {type(pair).__name__}: predict_pair(StereoPair(left, right)), or "
+            "predict(left, right)"
+        )
     if pair.calibration is None:
         return pair
     calibration = calibration_for_size(pair.calibration, *pair.size_hw)

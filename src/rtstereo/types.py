@@ -94,14 +94,30 @@ class Calibration:
     height_px: int = 0
 
     def __post_init__(self) -> None:
+        # Stored as Python numbers: numpy scalars (K[0, 0] of a float32 matrix) would make the result's
+        # JSON sidecar unwritable.
         for name in ("fx_px", "fy_px", "cx0_px", "cx1_px", "cy_px", "baseline_m"):
             value = getattr(self, name)
             try:
-                finite = math.isfinite(value)
-            except TypeError:
-                raise InputError(f"calibration: {name} must be a finite number, got {value!r}") from None
-            if not finite:  # nan or inf would make every depth nan or inf without a word
-                raise InputError(f"calibration: {name} must be a finite number, got {float(value)}")
+                number = None if isinstance(value, (str, bool)) else float(value)
+            except (TypeError, ValueError):
+                number = None
+            if number is None:
+                raise InputError(f"calibration: {name} must be a finite number, got {value!r}")
+            if not math.isfinite(number):  # nan or inf would make every depth nan or inf without a word
+                raise InputError(f"calibration: {name} must be a finite number, got {number}")
+            object.__setattr__(self, name, number)
+        for name in ("width_px", "height_px"):
+            value = getattr(self, name)
+            try:
+                whole = not isinstance(value, (str, bool)) and value >= 0 and int(value) == value
+            except (TypeError, ValueError, OverflowError):
+                whole = False
+            if not whole:
+                raise InputError(
+                    f"calibration: {name} must be a whole number of pixels >= 0 (0: unknown), got {value!r}"
+                )
+            object.__setattr__(self, name, int(value))
         if not (self.fx_px > 0 and self.fy_px > 0):
             raise InputError(f"calibration: focal lengths must be > 0, got fx={self.fx_px}, fy={self.fy_px}")
         if not self.baseline_m > 0:
@@ -141,6 +157,27 @@ class Calibration:
         )
 
 
+def _calibration_hint(value: Any) -> str:
+    """What was given instead of a :class:`Calibration`, and how to make one."""
+    how = "read a file with rtstereo.io.calibration.read_calibration(PATH)"
+    if isinstance(value, dict):
+        how = "make one with Calibration(**values) or " + how
+    return f"{type(value).__name__} ({how})"
+
+
+def require_calibration_type(calibration: Any) -> Calibration:
+    """``calibration`` itself if it is a :class:`Calibration`, else an :class:`InputError` that says how to
+    make one (a dict or ``None`` would otherwise fail deep inside with an ``AttributeError``)."""
+    if not isinstance(calibration, Calibration):
+        if calibration is None:
+            raise InputError(
+                "a calibration is needed (focal length, baseline): read one with "
+                "rtstereo.io.calibration.read_calibration(PATH) or make one with Calibration(...)"
+            )
+        raise InputError(f"calibration: expected an rtstereo Calibration, got {_calibration_hint(calibration)}")
+    return calibration
+
+
 @dataclass(frozen=True)
 class StereoPair:
     """A rectified stereo pair.
@@ -162,6 +199,10 @@ class StereoPair:
     calibration: Calibration | None = None
 
     def __post_init__(self) -> None:
+        if self.calibration is not None and not isinstance(self.calibration, Calibration):
+            raise InputError(
+                f"calibration: expected an rtstereo Calibration or None, got {_calibration_hint(self.calibration)}"
+            )
         left = as_rgb_uint8(self.left, "left image")
         right = as_rgb_uint8(self.right, "right image")
         if left.shape != right.shape:

@@ -296,3 +296,34 @@ def test_depth_is_nan_where_disparity_is_invalid_or_beyond_infinity():
     assert np.isnan(depth[0, :4]).all()
     assert depth[0, 4] == pytest.approx(0.1 * 700 / 10)
     assert np.isnan(depth[0, 5])
+
+
+def test_numpy_calibration_values_are_stored_as_python_numbers_so_the_sidecar_is_json():
+    import json
+
+    k = np.array([[400, 0, 159.5], [0, 400, 119.5], [0, 0, 1]], np.float32)
+    cal = Calibration(k[0, 0], k[1, 1], k[0, 2], k[0, 2], k[1, 2], np.float32(0.1), np.int64(320), np.int64(240))
+    assert all(type(getattr(cal, f)) is float for f in ("fx_px", "fy_px", "cx0_px", "cx1_px", "cy_px", "baseline_m"))
+    assert (type(cal.width_px), type(cal.height_px)) == (int, int)
+    result = DisparityResult(np.ones((240, 320), np.float32), calibration=cal)
+    assert json.loads(json.dumps(result.sidecar()))["calibration"]["fx_px"] == 400.0
+
+
+@pytest.mark.parametrize(("field", "value"), [("width_px", "640"), ("height_px", -1), ("width_px", 320.5)])
+def test_an_image_size_that_is_not_a_whole_number_of_pixels_is_refused(field, value):
+    with pytest.raises(InputError, match=rf"calibration: {field} must be a whole number of pixels >= 0"):
+        dataclasses.replace(Calibration(100, 100, 10, 10, 10, 0.1), **{field: value})
+
+
+@pytest.mark.parametrize(
+    ("calibration", "message"),
+    [
+        (None, r"a calibration is needed .*read_calibration\(PATH\)"),
+        ({"fx_px": 100}, r"expected an rtstereo Calibration, got dict \(make one with Calibration\(\*\*values\)"),
+    ],
+)
+def test_geometry_without_a_calibration_object_is_an_input_error(calibration, message):
+    disparity = np.full((4, 4), 5.0, np.float32)
+    for call in (depth_from_disparity, disparity_from_depth, points_from_depth, point_cloud):
+        with pytest.raises(InputError, match=message):
+            call(disparity, calibration)

@@ -341,6 +341,20 @@ def test_write_image_errors(tmp_path):
         write_image(tmp_path / "x.unknownsuffix", np.zeros((2, 2, 3), np.uint8))
 
 
+@pytest.mark.parametrize(
+    ("image", "message"),
+    [
+        ([[0, 255], [255, 0]], "expected a numpy array, got list"),
+        (np.full((2, 2, 3), 0.5, np.float32), r"expected dtype uint8 \(or uint16\), got float32; .*\* 255"),
+        (np.zeros((2, 2, 1), np.uint8), r"expected shape \(H, W, 3\) or \(H, W\), got \(2, 2, 1\)"),
+    ],
+)
+def test_write_image_refuses_what_it_would_write_wrongly_or_crash_on(tmp_path, image, message):
+    with pytest.raises(InputError, match=f"image to write: {message}"):
+        write_image(tmp_path / "x.png", image)
+    assert not (tmp_path / "x.png").exists()  # a 0..1 float image was written black
+
+
 # ---------------------------------------------------------------------------------------------
 # Colour previews
 

@@ -91,8 +91,23 @@ def read_grey(path: str | Path) -> np.ndarray:
 
 
 def write_image(path: str | Path, image: np.ndarray) -> None:
-    """Write uint8 RGB ``(H, W, 3)`` (or grey / uint16 ``(H, W)``) to a file OpenCV knows by suffix."""
+    """Write uint8 RGB ``(H, W, 3)`` (or grey / uint16 ``(H, W)``) to a file OpenCV knows by suffix.
+
+    Raises:
+        InputError: not a uint8 or uint16 array of shape ``(H, W)`` or ``(H, W, 3)`` (OpenCV would write
+            a float image as 8 bits, a 0..1 image black).
+        OutputError: the file cannot be written.
+    """
     path = Path(path)
+    if not isinstance(image, np.ndarray):
+        raise InputError(f"image to write: expected a numpy array, got {type(image).__name__}")
+    if image.dtype not in (np.uint8, np.uint16):
+        raise InputError(
+            f"image to write: expected dtype uint8 (or uint16), got {image.dtype}; for a 0..1 float image "
+            "write (image * 255).clip(0, 255).astype(np.uint8), for disparity rtstereo.io.write_disparity"
+        )
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
+        raise InputError(f"image to write: expected shape (H, W, 3) or (H, W), got {image.shape}")
     out = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
