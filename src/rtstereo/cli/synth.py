@@ -60,16 +60,16 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--batch-size: expected a positive integer, got {args.batch_size}")
     if not (math.isfinite(args.max_disp) and args.max_disp > 0):
         raise InputError(f"--max-disp: expected a positive number of pixels, got {args.max_disp:g}")
+    device = resolve_device(args.device)
+    root = Path(args.output)
+    settings = {"count": args.count, "size_hw": [height, width], "seed": args.seed, "max_disp_px": args.max_disp}
+    _check_output(root, settings)
     if args.max_disp >= width:
         print(
             f"rtstereo synth: warning: --max-disp {args.max_disp:g} is not below the image width ({width} px): in the "
             "scenes that reach it the right camera sees little of the left view's scene; give less than the width",
             file=sys.stderr,
         )
-    device = resolve_device(args.device)
-    root = Path(args.output)
-    settings = {"count": args.count, "size_hw": [height, width], "seed": args.seed, "max_disp_px": args.max_disp}
-    _check_output(root, settings)
     folders = {
         "left": root / "RGB_cleanpass" / "left",
         "right": root / "RGB_cleanpass" / "right",
