@@ -116,3 +116,29 @@ def test_a_pair_beyond_the_png16_range_keeps_its_other_outputs(capsys, tmp_path)
         code, _, err = run_cli(capsys, *argv, "--max-disp", "288", "-q")
     assert code == 0 and err == ""
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["l.json", "l.pfm", "l_color.png"]
+
+
+def test_pairs_whose_names_hold_dots_keep_their_own_files_and_resume(capsys, tmp_path):
+    from .conftest import write_pairs
+
+    left, right = write_pairs(tmp_path / "in", 2)
+    for side in (left, right):  # img.00.png, img.01.png: the stems img.00 and img.01 differ only after a dot
+        for image in side.iterdir():
+            image.rename(side / f"img.{image.name}")
+    argv = ["predict", left, right, "-o", tmp_path / "out", "--format", "png16,json", *SGBM_ARGS]
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["img.00.json", "img.00.png", "img.01.json", "img.01.png"]
+    code, out, _ = run_cli(capsys, *argv)
+    assert code == 0 and "2 pair(s): 0 done, 2 skipped" in out
+
+
+def test_a_name_too_long_for_the_file_system_fails_that_pair_only(capsys, tmp_path, three_pairs):
+    manifest = tmp_path / "in" / "pairs.csv"
+    manifest.write_text(f"left,right,name\nL/00.png,R/00.png,{'x' * 300}\nL/02.png,R/02.png,ok\n")
+    argv = ["predict", "--pairs", manifest, "-o", tmp_path / "out", "--format", "png16", *SGBM_ARGS]
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 1 and "Traceback" not in err
+    assert "2 pair(s): 1 done, 0 skipped, 1 failed" in out and f"failed: {'x' * 300} (" in err
+    assert (tmp_path / "out" / "ok.png").is_file()

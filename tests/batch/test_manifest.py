@@ -49,6 +49,8 @@ def test_parquet_manifest(tmp_path):
         ("pairs.csv", "left,right,name\na.png,b.png,x\nc.png,d.png,\n", "filled on some rows only"),
         ("pairs.csv", "left,right,name\na.png,b.png,x\nc.png,d.png,x\n", "pair name(s) x repeat"),
         ("pairs.csv", "left,right,name\na.png,b.png,../x\n", "would not stay inside"),
+        ("pairs.csv", "left,right,name\na.png,b.png,seq/x\nc.png,d.png,seq//x/\n", "pair name(s) seq/x repeat"),
+        ("pairs.csv", "left,right,LEFT\na.png,b.png,c.png\n", "has left more than once"),
         ("pairs.csv", b"left,right\n\xff\xfe,b\n", "cannot read manifest"),
         ("pairs.parquet", b"not parquet", "cannot read manifest"),
     ],
@@ -79,3 +81,17 @@ def test_parquet_without_pyarrow_names_the_extra(tmp_path, monkeypatch):
 def test_pair_names_stay_inside_the_output_folder(name, message):
     with pytest.raises(InputError, match=message):
         check_pair_name(name)
+
+
+def test_a_parquet_manifest_with_a_column_twice_in_two_cases_is_an_input_error(tmp_path):
+    pyarrow = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as parquet
+
+    table = pyarrow.table({"left": ["l.png"], "right": ["r.png"], "name": ["a"], "NAME": ["b"]})
+    parquet.write_table(table, tmp_path / "pairs.parquet")
+    with pytest.raises(InputError, match="has name more than once"):
+        read_manifest(tmp_path / "pairs.parquet")
+
+
+def test_pair_names_are_given_in_one_written_form():
+    assert check_pair_name("seq//a/") == "seq/a"

@@ -116,9 +116,29 @@ def test_an_unreachable_cluster_is_one_line(capsys, tmp_path, ray_local, dozen, 
     monkeypatch.setattr(ray_local, "is_initialized", lambda: False)
     monkeypatch.setattr(ray_local, "init", refuse)
     left, right = dozen
-    argv = ["predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "--engine", "ray", "--ray-address", "h:1"]
+    argv = ["predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "--engine", "ray", "--ray-address", "auto"]
     code, _, err = run_cli(capsys, *argv)
-    assert code == 2 and "cannot start or reach the Ray cluster at h:1: could not connect to h:1" in err
+    assert code == 2 and "cannot start or reach the Ray cluster at auto: could not connect to auto" in err
+
+
+@pytest.mark.parametrize("flag", ["--ray-address", "RAY_ADDRESS"])
+def test_a_cluster_address_where_nothing_listens_is_refused_at_once(capsys, tmp_path, monkeypatch, flag):
+    import socket
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    pytest.importorskip("ray")
+    monkeypatch.setattr("ray.is_initialized", lambda: False)
+    monkeypatch.setattr("ray.init", lambda **kwargs: pytest.fail("ray.init would retry for minutes"))
+    address = f"127.0.0.1:{port}"
+    if flag == "RAY_ADDRESS":
+        monkeypatch.setenv("RAY_ADDRESS", address)
+    left, right = write_pairs(tmp_path / "in", 2)
+    argv = ["predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "--engine", "ray", "-q"]
+    code, _, err = run_cli(capsys, *argv, *(["--ray-address", address] if flag != "RAY_ADDRESS" else []))
+    assert code == 2 and f"cannot reach the Ray cluster at {address}: nothing answers" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_missing_ray_names_the_extra(capsys, tmp_path, monkeypatch):

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import math
 import os
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from ..errors import EngineError, InputError, require
 DECODE_CPUS = 0.25
 ACTOR_CPU_SHARE = 0.75
 CPUS_PER_DEFAULT_WORKER = 2
+REACH_TIMEOUT_S = 10.0
 
 
 def require_ray():
@@ -48,6 +50,7 @@ def ray_session(address: str | None = None) -> Iterator:
     started = False
     if not ray.is_initialized():
         target = address or os.environ.get("RAY_ADDRESS") or None
+        _check_reachable(target)
         try:
             ray.init(address=target, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
         except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
@@ -61,6 +64,36 @@ def ray_session(address: str | None = None) -> Iterator:
     finally:
         if started:
             ray.shutdown()
+
+
+def _check_reachable(target: str | None, timeout_s: float = REACH_TIMEOUT_S) -> None:
+    """Refuse a cluster address whose port does not answer, before Ray tries it.
+
+    ``ray.init`` keeps retrying an address where nothing listens, printing a warning every few
+    seconds, for many minutes, and Ctrl-C does not stop it; one TCP connection says the same at once.
+    ``auto``, ``local`` and addresses without a port are left to Ray.
+
+    Raises:
+        EngineError: nothing accepts a connection at the address's host and port within ``timeout_s``.
+
+    Examples:
+        >>> _check_reachable(None), _check_reachable("auto")
+        (None, None)
+    """
+    if not target:
+        return
+    hostport = target.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise EngineError(
+            f"cannot reach the Ray cluster at {target}: nothing answers at {host}:{port} ({reason}) "
+            "(check --ray-address / $RAY_ADDRESS, and that the cluster is up: ray status)"
+        ) from None
 
 
 def _quiet_ray_data(ray) -> None:

@@ -29,20 +29,26 @@ DEFAULT_FORMATS = ("png16", "pfm", "color", "json")
 FILE_SUFFIXES = {".png": "png16", ".pfm": "pfm", ".npy": "npy"}
 
 
+def _named(stem: Path, suffix: str) -> Path:
+    """``stem`` with ``suffix`` added: a pair name may hold dots (``img.0001``), which ``with_suffix`` would
+    replace, so that ``img.0001`` and ``img.0002`` both became ``img.png``."""
+    return stem.parent / f"{stem.name}{suffix}"
+
+
 def _png16(result: DisparityResult, stem: Path) -> Path:
-    path = stem.with_suffix(".png")
+    path = _named(stem, ".png")
     write_disparity(path, result.disparity_px)
     return path
 
 
 def _pfm(result: DisparityResult, stem: Path) -> Path:
-    path = stem.with_suffix(".pfm")
+    path = _named(stem, ".pfm")
     write_disparity(path, result.disparity_px)
     return path
 
 
 def _npy(result: DisparityResult, stem: Path) -> Path:
-    path = stem.with_suffix(".npy")
+    path = _named(stem, ".npy")
     write_disparity(path, result.disparity_px)
     return path
 
@@ -54,7 +60,7 @@ def _color(result: DisparityResult, stem: Path) -> Path:
 
 
 def _json(result: DisparityResult, stem: Path) -> Path:
-    path = stem.with_suffix(".json")
+    path = _named(stem, ".json")
     try:
         path.write_text(json.dumps(result.sidecar(), indent=2, default=str) + "\n")
     except OSError as exc:
@@ -103,9 +109,20 @@ def output_files(folder: str | Path, name: str, formats: Iterable[str]) -> list[
 
 
 def outputs_complete(folder: str | Path, name: str, formats: Iterable[str]) -> bool:
-    """Whether every output of the pair ``name`` exists (complete, since files appear only by rename)."""
+    """Whether every output of the pair ``name`` exists (complete, since files appear only by rename).
+
+    A name the file system cannot hold (too long) has no outputs: the pair then fails when it is written,
+    with the reason, instead of the whole batch stopping here.
+    """
     files = output_files(folder, name, formats)
-    return files is not None and all(f.is_file() for f in files)
+    return files is not None and all(_is_file(f) for f in files)
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # ENAMETOOLONG and the like: pathlib only swallows "not found" kinds
+        return False
 
 
 def check_pair_name(name: str) -> str:
@@ -113,12 +130,16 @@ def check_pair_name(name: str) -> str:
 
     A name may hold sub-folders (``seq1/000001``), which keeps large collections out of one folder.
 
+    Returns:
+        The name in its one written form (``seq1//a/`` -> ``seq1/a``), so that two spellings of the same
+        files compare equal.
+
     Raises:
         InputError: an empty or absolute name, or one with ``..`` or hidden parts.
 
     Examples:
-        >>> check_pair_name("seq1/000001")
-        'seq1/000001'
+        >>> check_pair_name("seq1/000001"), check_pair_name("seq1//000001/")
+        ('seq1/000001', 'seq1/000001')
     """
     parts = Path(name).parts
     if not name.strip() or Path(name).is_absolute() or not parts or any(p in ("..", ".") for p in parts):
@@ -127,7 +148,7 @@ def check_pair_name(name: str) -> str:
         )
     if any(p.startswith(".") for p in parts):
         raise InputError(f"pair name '{name}' has a part starting with '.', which is kept for temporary files")
-    return name
+    return "/".join(parts)
 
 
 def parse_formats(text: str | None) -> tuple[str, ...]:

@@ -31,7 +31,7 @@ def read_manifest(path: str | Path) -> list[PairSource]:
         One :class:`~rtstereo.sources.pairs.PairSource` per row.
 
     Raises:
-        InputError: a missing or unreadable file, an unknown suffix, missing columns, empty cells,
+        InputError: a missing or unreadable file, an unknown suffix, missing or repeated columns, empty cells,
             no rows, or names that repeat or leave the output folder.
         MissingDependencyError: a Parquet manifest without pyarrow installed.
 
@@ -63,8 +63,7 @@ def read_manifest(path: str | Path) -> list[PairSource]:
     names = unique_names(lefts) if not any(given) else given
     if any(given) and not all(given):
         raise InputError(f"manifest {path}: the name column is filled on some rows only; fill it on all or none")
-    for name in names:
-        check_pair_name(name)
+    names = [check_pair_name(name) for name in names]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise InputError(
@@ -110,4 +109,10 @@ def _check_columns(path: Path, header: list[str]) -> None:
         raise InputError(
             f"manifest {path} has no {' or '.join(missing)} column (found: {', '.join(header) or 'nothing'}); "
             "expected a header row left,right[,name]"
+        )
+    repeated = [c for c in COLUMNS if header.count(c) > 1]
+    if repeated:
+        raise InputError(
+            f"manifest {path} has {' and '.join(repeated)} more than once (columns: {', '.join(header)}; names "
+            "are read without regard to case): keep one of each"
         )
