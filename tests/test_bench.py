@@ -57,6 +57,11 @@ def tiny_dataset(tmp_path):
 # --- cardinality: the sweep ------------------------------------------------------------------------------
 
 
+def test_the_table_says_when_opencv_searched_more_than_asked():
+    report = run_bench(["sgbm"], [SIZE_HW], sweeps={"max_disp": [20]}, warmup=1, runs=1, threads=1)
+    assert "|20 (32 searched)|" in report.table()  # OpenCV searches a multiple of 16
+
+
 def test_networks_sweep_backends_and_precisions_classical_methods_do_not():
     cases, notes = expand_cases(
         ["anynet", "sgbm"],

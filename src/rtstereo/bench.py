@@ -324,6 +324,9 @@ def _model_cell(case: BenchCase) -> str:
 def _levels(row: BenchRow) -> str:
     settings = {**row.describe, **dict(row.case.settings)}
     if "max_disp" in settings:
+        searched = settings.get("searched_disp")  # OpenCV's matchers round the range up to a multiple of 16
+        if searched is not None and str(searched) != str(settings["max_disp"]):
+            return f"{settings['max_disp']} ({searched} searched)"
         return str(settings["max_disp"])
     if "iters" in settings:
         return f"{settings['iters']} iters"
