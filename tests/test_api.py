@@ -215,3 +215,9 @@ def test_a_calibration_that_is_not_a_calibration_is_an_input_error(textured_pair
         rtstereo.InputError, match=r"expected an rtstereo Calibration or None, got str .*read_calibration"
     ):
         rtstereo.StereoPair(left, right, calibration="calib.txt")
+
+
+@pytest.mark.parametrize("options", [{"device": "cuda"}, {"precision": "bf16"}])
+def test_a_classical_method_says_that_device_and_precision_do_not_apply_to_it(options):
+    with pytest.warns(UserWarning, match="sgbm runs on the CPU in OpenCV's own arithmetic"):
+        rtstereo.load("sgbm", **options)

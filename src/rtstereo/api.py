@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,12 @@ def _load(
     if spec.kind == "classical":
         if backend not in (None, "opencv"):
             raise InputError(f"model '{spec.name}' runs only on the opencv backend, not '{backend}'")
+        if device != "cpu" or precision != "fp32":
+            warnings.warn(
+                f"{spec.name} runs on the CPU in OpenCV's own arithmetic: device {device!r} and precision "
+                f"{precision!r} apply to networks only",
+                stacklevel=3,
+            )
         return Predictor(spec, resolved, OpenCVBackend(import_object(spec.builder)(resolved)))
     if spec.kind == "hybrid":
         from .runtime.hybrid import HybridPredictor, network_threads
