@@ -37,7 +37,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import validation_table as table  # noqa: E402  (the selection set's grouping and scoring)
 
-DEFAULT_MODELS = "sgbm,hybrid,hybrid:sgbm_input=normalized"
+# every form named: plain "hybrid" is whatever default's setting is at the time
+DEFAULT_MODELS = "sgbm,hybrid:sgbm_input=raw,hybrid:sgbm_input=normalized,hybrid:sgbm_input=auto"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -221,3 +221,15 @@ def test_a_calibration_that_is_not_a_calibration_is_an_input_error(textured_pair
 def test_a_classical_method_says_that_device_and_precision_do_not_apply_to_it(options):
     with pytest.warns(UserWarning, match="sgbm runs on the CPU in OpenCV's own arithmetic"):
         rtstereo.load("sgbm", **options)
+
+
+def test_an_existing_checkpoint_without_a_suffix_is_loaded(tmp_path):
+    from pathlib import Path
+
+    state = Path(__file__).resolve().parents[1] / "training" / "default" / "state.pt"
+    if not state.is_file():
+        pytest.skip("needs training/default/state.pt")
+    pytest.importorskip("torch")
+    plain = tmp_path / "best"
+    plain.write_bytes(state.read_bytes())
+    assert rtstereo.load(str(plain)).name == rtstereo.load(str(state)).name

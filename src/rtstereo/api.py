@@ -89,7 +89,7 @@ def _load(
         _no_weights(model, weights, "an exported .onnx file carries its weights")
         _onnx_only(model, backend)
         return load_onnx(model, device=device, precision=precision, settings=overrides)
-    if path.suffix and path.is_file():
+    if path.is_file() and (path.suffix or model not in list_models()):  # a file, unless a registry name
         _no_weights(model, weights, "an rtstereo checkpoint carries its weights")
         return _load_self_describing(path, backend, device, precision, overrides)
     if model not in list_models() and (path.suffix.lower() in CHECKPOINT_SUFFIXES or len(path.parts) > 1):

@@ -33,6 +33,7 @@ def _pairs_and_warnings(left: str, right: str) -> tuple[list, list[str]]:
         (["cam0_001.png", "cam0_002.png"], ["cam1_001.png", "cam1_002.png"]),  # the camera in the name
         (["l_0000.png", "l_0001.png"], ["r_0001.png", "r_0002.png"]),  # numbered from another start
         (["left.png", "x.png"], ["right.png", "y.png"]),  # no numbers to compare
+        (["1000.png", "1033.png", "1066.png"], ["1001.png", "1035.png", "1067.png"]),  # free-running timestamps
     ],
 )
 def test_names_that_keep_one_relation_pair_quietly(tmp_path, left, right):
@@ -61,3 +62,11 @@ def test_a_single_pair_of_files_is_never_questioned(tmp_path):
     left, right = _folders(tmp_path, ["im0.png"], ["im1.png"])  # Middlebury's names
     pairs, said = _pairs_and_warnings(str(Path(left) / "im0.png"), str(Path(right) / "im1.png"))
     assert len(pairs) == 1 and said == []
+
+
+def test_the_images_only_one_side_has_are_named_by_their_frame_number(tmp_path):
+    left, right = _folders(
+        tmp_path, ["cam0_0001.png", "cam0_0002.png", "cam0_0003.png"], ["cam1_0001.png", "cam1_0002.png"]
+    )
+    with pytest.raises(InputError, match=r"\(numbered on one side only: left cam0_0003.png\)"):
+        resolve_pairs(left, right)

@@ -155,8 +155,9 @@ def test_predict_warns_when_the_right_camera_exposes_differently(capsys, tmp_pat
     for extra in ((), ("--set", "sgbm_input=normalized")):  # the hybrid already does what the warning says
         code, _, err = run_cli(capsys, "predict", left, brighter, *hybrid, *extra, "-o", tmp_path / "d.pfm")
         assert code == 0 and "expose" not in err
-    code, _, err = run_cli(capsys, "predict", left, brighter, *hybrid, "--set", "sgbm_input=raw", "-o", tmp_path / "d")
-    assert code == 0 and "expose differently" in err
+    for raw in ("sgbm_input=raw", "sgbm-input=raw"):  # as --set spells keys either way
+        code, _, err = run_cli(capsys, "predict", left, brighter, *hybrid, "--set", raw, "-o", tmp_path / "d")
+        assert code == 0 and "expose differently" in err
 
 
 def test_predict_scales_a_calibration_made_at_another_size(capsys, tmp_path, pair_files):
@@ -382,3 +383,17 @@ def test_lr_check_is_checked_before_the_model_runs(capsys, tmp_path, pair_files,
     for value in ("0", "-1"):
         code, _, err = run_cli(capsys, "predict", *pair_files, *SGBM, "--lr-check", value, "-o", tmp_path / "out")
         assert code == 2 and f"--lr-check must be > 0 pixels, got {float(value)}" in err, err
+
+
+def test_default_says_so_when_its_own_switch_kept_raw_views_the_features_find_exposed_differently(
+    capsys, tmp_path, pair_files
+):
+    left, right = pair_files
+    image = cv2.imread(str(right))
+    image[:, :40] = 0  # a black border: the whole image's brightness stays close, the matched features' does not
+    image[:, 40:] = np.clip(image[:, 40:] * 1.5, 0, 255)
+    brighter = tmp_path / "r_edge.png"
+    cv2.imwrite(str(brighter), image)
+    code, _, err = run_cli(capsys, "predict", left, brighter, "--max-disp", "16", "-o", tmp_path / "d.pfm")
+    assert code == 0
+    assert "so default kept SGBM on the raw images: --set sgbm_input=normalized normalises them" in err, err

@@ -100,7 +100,7 @@ def test_a_right_camera_exposing_differently_is_reported_and_still_rectified(pai
     assert ("as bright as" if gain > 1 else "darker than") in message
 
 
-@pytest.mark.parametrize("dy_px, roll_degrees", [(1.5, 0.0), (-0.8, 0.0), (0.0, 0.4)])
+@pytest.mark.parametrize("dy_px, roll_degrees", [(1.5, 0.0), (-0.8, 0.0), (0.0, 0.4), (0.0, 1.6)])
 def test_align_rows_takes_out_an_offset_or_a_roll(pairs, dy_px, roll_degrees):
     left, right = pairs["teddy"]
     height, width = right.shape[:2]
@@ -110,8 +110,8 @@ def test_align_rows_takes_out_an_offset_or_a_roll(pairs, dy_px, roll_degrees):
     aligned, before = align_rows(left, off)
     assert before.misalignment_px > 0.7
     after = check_rectification(left, aligned)
-    # a roll is fitted at the left view's columns and applied at the right view's: off by a * disparity
-    assert after.misalignment_px < 0.4 * before.misalignment_px and after.median_abs_dy_px < 0.2, after
+    # fitted at the right view's columns (at the left view's, a 0.4 degree roll kept 0.32 px of it)
+    assert after.misalignment_px < 0.15 and after.median_abs_dy_px < 0.1, after
     if roll_degrees == 0:  # a pure offset taken out: the right view as it was, but for the edge rows
         inside = slice(4, -4)
         assert (

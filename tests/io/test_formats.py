@@ -398,6 +398,10 @@ def test_a_16bit_image_holding_12bit_values_is_pointed_out_once(tmp_path, monkey
     import rtstereo.io.images as images
 
     monkeypatch.setattr(images, "_warned_low_bit_depth", False)
+    cv2.imwrite(str(tmp_path / "black.png"), np.zeros((4, 6), np.uint16))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_image(tmp_path / "black.png")  # says nothing of the bit depth, and does not use up the warning
     twelve = (np.random.default_rng(0).random((4, 6)) * 4095).astype(np.uint16)  # a 12-bit sensor's values
     cv2.imwrite(str(tmp_path / "a.png"), twelve)
     cv2.imwrite(str(tmp_path / "b.png"), twelve)

@@ -66,9 +66,14 @@ def test_negative_settings_opencv_would_take_silently_are_refused(model, key):
 
 
 @pytest.mark.parametrize("key", ["uniqueness", "lr_tolerance"])
-def test_the_hybrid_refuses_negative_thresholds(key):
-    with pytest.raises(InputError, match=f"hybrid: setting '{key}' must be >= 0, got -1"):
-        rtstereo.load("hybrid", **{key: -1})
+@pytest.mark.parametrize("value", [-1, float("nan"), float("inf")])
+def test_the_hybrid_refuses_negative_or_non_finite_thresholds(key, value):
+    if key == "uniqueness" and value != -1:
+        with pytest.raises(InputError, match="expected a whole number"):  # an integer setting
+            rtstereo.load("hybrid", **{key: value})
+        return
+    with pytest.raises(InputError, match=f"hybrid: setting '{key}' must be a number >= 0, got {value}"):
+        rtstereo.load("hybrid", **{key: value})
 
 
 def test_max_disp_given_twice_must_agree(tmp_path, capsys):
@@ -85,6 +90,7 @@ def test_max_disp_given_twice_must_agree(tmp_path, capsys):
     assert main([*argv, "--max-disp", "32", "--set", "max_disp=64"]) == 2
     assert "--max-disp 32 and --set max_disp=64 disagree: give one of them" in capsys.readouterr().err
     assert main([*argv, "--max-disp", "32", "--set", "max_disp=32"]) == 0
+    assert main([*argv, "--max-disp", "32", "--set", "max_disp=32.0"]) == 0  # one number, written two ways
 
 
 def test_results_record_the_range_opencv_searched_beside_the_one_asked_for():

@@ -293,3 +293,21 @@ def test_align_rows_gives_up_after_its_tries_and_leaves_frames_alone(caplog):
         for _ in range(FramePreparer.ALIGN_TRIES + 3):
             assert prepare(StereoPair(flat, flat)).right is flat
     assert sum("too few matched features" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_align_rows_measures_again_when_the_frames_change_size(caplog):
+    from tests.conftest import shared_path
+
+    from rtstereo.io.images import read_image
+    from rtstereo.rectify import check_rectification
+
+    teddy = shared_path("data", "real", "middlebury2003", "teddy")
+    left, right = read_image(teddy / "im2.png"), read_image(teddy / "im6.png")
+    height, width = right.shape[:2]
+    off = cv2.warpAffine(right, np.float32([[1, 0, 0], [0, 1, 1.5]]), (width, height), borderMode=cv2.BORDER_REFLECT)
+    prepare = FramePreparer(align_rows=True)
+    with caplog.at_level(logging.INFO, logger="rtstereo.stream"):
+        prepare(StereoPair(left, off))
+        narrower = prepare(StereoPair(np.ascontiguousarray(left[:, 10:]), np.ascontiguousarray(off[:, 10:])))
+    assert check_rectification(left[:, 10:], narrower.right).misalignment_px < 0.3
+    assert any("the frames changed size: measuring the rows again" in r.getMessage() for r in caplog.records)

@@ -247,3 +247,26 @@ def test_ctrl_c_keeps_the_weights_reached_and_a_second_one_stops_at_once(
     monkeypatch.setattr(Adapter, "user_terms", interrupted_twice)
     code, _, err = run_cli(capsys, "adapt", *argv, "-o", tmp_path / "twice.pt")
     assert code == 130 and not (tmp_path / "twice.pt").exists()
+
+
+def test_ctrl_c_in_the_last_step_is_a_finished_run(capsys, tmp_path, folders, tiny_network, monkeypatch):
+    import os
+    import signal
+
+    from rtstereo.train.adapt import Adapter
+
+    calls = []
+    user_terms = Adapter.user_terms
+
+    def interrupted_in_the_last_step(self, batch):
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return user_terms(self, batch)
+
+    monkeypatch.setattr(Adapter, "user_terms", interrupted_in_the_last_step)
+    out = tmp_path / "done.pt"
+    argv = [*folders, "--model", tiny_network, *FAST[2:], "--steps", "3", "--holdout", "0", "-o", out]
+    code, _, err = run_cli(capsys, "adapt", *argv)
+    assert code == 0 and "interrupted" not in err
+    assert torch.load(out, weights_only=True)["adaptation"]["interrupted"] is False

@@ -108,13 +108,21 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     for key, option, value in (("max_disp", "--max-disp", args.max_disp), ("iters", "--iters", args.iters)):
         if value is None:
             continue
-        if key in settings and str(settings[key]) != str(value):
+        if key in settings and not _same_number(settings[key], value):
             raise InputError(f"{option} {value} and --set {key}={settings[key]} disagree: give one of them")
         settings[key] = value
         given[key] = option
     for key, option in given.items():
         _check_positive(settings[key], option if key not in parse_set_values(args.set_values) else f"--set {key}")
     return settings
+
+
+def _same_number(a: Any, b: Any) -> bool:
+    """Whether two option values name one number (``64`` and ``64.0``); text compared as given otherwise."""
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return str(a) == str(b)
 
 
 def _check_positive(value: Any, option: str) -> None:

@@ -17,7 +17,7 @@ from ..sinks.files import DEFAULT_FORMATS, FILE_SUFFIXES, FORMATS, parse_formats
 from ..sources.manifest import read_manifest
 from ..sources.pairs import PairSource, resolve_pairs
 from .batch import add_batch_args, check_engine_args, run_batch
-from .common import add_calib_unit_arg, add_model_args, predictor_from_args
+from .common import add_calib_unit_arg, add_model_args, parse_set_values, predictor_from_args
 
 EPILOG = """examples:
   rtstereo predict left.png right.png -o out/            # 16-bit PNG, PFM, colour PNG, JSON in out/
@@ -136,27 +136,41 @@ def _calibration_and_rectifier(args: argparse.Namespace):
 ALIGN_HINT_MAX_PX = 4.0  # a misalignment up to this is offered --align-rows
 
 
-def _warn_if_unrectified(pair, name: str, exposure: bool = True) -> None:
-    """Warn when the pair does not look rectified and, with ``exposure``, when its two views look
-    exposed differently (:meth:`~rtstereo.rectify.RectificationCheck.exposure_warning`)."""
+def _warn_if_unrectified(pair, name: str, exposure: str = "on", align_rows: bool = False) -> None:
+    """Warn when the pair does not look rectified and when its two views look exposed differently
+    (:meth:`~rtstereo.rectify.RectificationCheck.exposure_warning`), as ``exposure`` says
+    (:func:`_exposure_hint`)."""
+    from ..models.sgbm import resolved_sgbm_input
     from ..rectify import check_rectification
 
     check = check_rectification(pair.left, pair.right)
     rows = check.warning()
-    if rows and check.median_dx_px >= -1.0 and check.misalignment_px <= ALIGN_HINT_MAX_PX:
+    if rows and align_rows:
+        rows += " after --align-rows; it corrects a pixel or two, this pair needs calibrating"
+    elif rows and check.median_dx_px >= -1.0 and check.misalignment_px <= ALIGN_HINT_MAX_PX:
         rows += "; or --align-rows, which corrects a pixel or two from the matched features"
-    for message in (rows, check.exposure_warning() if exposure else None):
+    light = check.exposure_warning() if exposure != "off" else None
+    if light and exposure == "auto":  # the hybrid decides by the whole images' grey levels
+        if resolved_sgbm_input("auto", pair.left, pair.right) == "normalized":
+            light = None
+        else:
+            light += (
+                "; here the whole images' brightness differs by less than 1.2x, so default kept SGBM on the raw "
+                "images: --set sgbm_input=normalized normalises them"
+            )
+    for message in (rows, light):
         if message:
             print(f"rtstereo predict: warning: {name}: {message}", file=sys.stderr)
 
 
-def _exposure_hint_wanted(args: argparse.Namespace) -> bool:
-    """Whether to say so when the views look exposed differently: not for the hybrid (``default``),
-    which gives SGBM contrast-normalised views itself then, unless ``--set sgbm_input=raw``."""
+def _exposure_hint(args: argparse.Namespace) -> str:
+    """How to speak of views exposed differently: ``"off"`` for the hybrid (``default``) with
+    ``sgbm_input=normalized``, ``"auto"`` with ``auto`` (only when its own switch did not fire), ``"on"``
+    for every other model and for ``sgbm_input=raw``."""
     if (args.model or "default") not in ("default", "hybrid"):
-        return True
-    values = dict(value.replace(" ", "").split("=", 1) for value in args.set_values if "=" in value)
-    return values.get("sgbm_input", "auto") == "raw"
+        return "on"
+    chosen = parse_set_values(args.set_values).get("sgbm_input", "auto")
+    return {"normalized": "off", "auto": "auto"}.get(str(chosen).strip().lower(), "on")
 
 
 def _summary(name: str, model: str, result) -> str:
@@ -216,7 +230,7 @@ def run(args: argparse.Namespace) -> int:
     if job.writes_folder:
         _make_folder(output)
     if not args.no_rectification_check:
-        _check_first_rectified(job, sources[0], _exposure_hint_wanted(args))
+        _check_first_rectified(job, sources[0], _exposure_hint(args))
     return run_batch(args, job, sources, "predict", where).exit_code
 
 
@@ -265,7 +279,7 @@ def _run_one(args: argparse.Namespace, job: BatchJob, source: PairSource, where:
     predictor = predictor_from_args(args)
     pair = job.prepare(source.load(0))
     if not args.no_rectification_check:
-        _warn_if_unrectified(pair, source.name, _exposure_hint_wanted(args))
+        _warn_if_unrectified(pair, source.name, _exposure_hint(args), job.align_rows)
     result = job.predict(predictor, pair)
     job.write(result, source.name)
     if not args.quiet:
@@ -281,11 +295,11 @@ def _make_folder(folder: Path) -> None:
         raise OutputError(f"cannot create output folder {folder}: {exc}") from None
 
 
-def _check_first_rectified(job: BatchJob, source: PairSource, exposure: bool = True) -> None:
+def _check_first_rectified(job: BatchJob, source: PairSource, exposure: str = "on") -> None:
     """Warn when the first pair is not rectified (or, with ``exposure``, exposed differently); a first
     pair that cannot be read is left to the batch."""
     try:
         pair = job.prepare(source.load(0))
     except RtStereoError:
         return
-    _warn_if_unrectified(pair, source.name, exposure)
+    _warn_if_unrectified(pair, source.name, exposure, job.align_rows)

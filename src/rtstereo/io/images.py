@@ -60,7 +60,7 @@ def read_image(source: str | Path) -> np.ndarray:
     if image is None:
         raise InputError(f"cannot read {path}: not an image OpenCV can decode, or the file is damaged")
     if image.dtype == np.uint16:
-        if image.max() < LOW_BIT_DEPTH_LIMIT:
+        if 0 < image.max() < LOW_BIT_DEPTH_LIMIT:  # an all-black image says nothing of the bit depth
             _warn_low_bit_depth(path, int(image.max()))
         image = (image // 257).astype(np.uint8)
     elif image.dtype != np.uint8:

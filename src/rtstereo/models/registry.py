@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import importlib
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -132,7 +133,7 @@ def coerce_setting(key: str, value: Any, default: Any) -> Any:
             number = float(value)
         except (TypeError, ValueError):
             raise InputError(f"setting '{key}': expected a whole number, got '{value}'") from None
-        if number != int(number):
+        if not math.isfinite(number) or number != int(number):
             raise InputError(f"setting '{key}': expected a whole number, got '{value}'")
         return int(number)
     if isinstance(default, float):

@@ -169,15 +169,23 @@ EXPOSURE_RATIO_LIMIT = 1.2
 
 
 def brightness_ratio(left: np.ndarray, right: np.ndarray) -> float:
-    """The right view's mean grey level over the left one's (uint8 RGB or grey images).
+    """The right view's mean grey level (luma) over the left one's (uint8 RGB ``(H, W, 3)`` or grey
+    ``(H, W)`` / ``(H, W, 1)`` images).
 
     Examples:
         >>> dark = np.full((4, 4, 3), 50, np.uint8)
         >>> round(brightness_ratio(dark, dark * 2), 3)
         2.0
     """
-    means = [float(cv2.mean(image)[0] if image.ndim == 2 else np.mean(cv2.mean(image)[:3])) for image in (left, right)]
+    means = [float(cv2.mean(_grey(image))[0]) for image in (left, right)]
     return (means[1] + 1e-3) / (means[0] + 1e-3)
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    """One channel of grey levels: luma of an RGB image, the image itself when it has one channel."""
+    if image.ndim == 3 and image.shape[2] == 3:
+        return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    return image.reshape(image.shape[:2])
 
 
 def resolved_sgbm_input(setting: str, left: np.ndarray, right: np.ndarray) -> str:
@@ -213,8 +221,8 @@ def normalize_local_contrast(image: np.ndarray, window_px: int = CONTRAST_WINDOW
         raise InputError(f"normalize_local_contrast takes uint8 images, got {image.dtype}")
     x = image.astype(np.float32)
     window = (window_px, window_px)
-    mean = cv2.blur(x, window)
-    spread = np.sqrt(np.maximum(cv2.blur(x * x, window) - mean * mean, 0.0))
+    mean = cv2.blur(x, window).reshape(x.shape)  # OpenCV drops a single channel's axis
+    spread = np.sqrt(np.maximum(cv2.blur(x * x, window).reshape(x.shape) - mean * mean, 0.0))
     out = (x - mean) / (spread + np.float32(CONTRAST_FLOOR)) * np.float32(CONTRAST_SCALE) + np.float32(128.0)
     return np.clip(out, 0.0, 255.0).round().astype(np.uint8).reshape(image.shape)
 
@@ -302,7 +310,7 @@ def confident_disparity(
 def _check_not_negative(settings: Mapping[str, Any], keys: tuple[str, ...]) -> None:
     """OpenCV takes negative values of these without a word and matches as if they were 0 or off."""
     for key in keys:
-        if key in settings and settings[key] < 0:
+        if key in settings and not settings[key] >= 0:  # nan fails too
             raise InputError(f"setting '{key}' must be >= 0, got {settings[key]}")
 
 

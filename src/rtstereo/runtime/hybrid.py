@@ -148,8 +148,8 @@ class HybridPredictor:
                 f"got {self.settings['median']!r}"
             )
         for key in ("uniqueness", "lr_tolerance"):
-            if self.settings[key] < 0:
-                raise InputError(f"{spec.name}: setting '{key}' must be >= 0, got {self.settings[key]}")
+            if not 0 <= self.settings[key] < float("inf"):  # nan and inf fail too
+                raise InputError(f"{spec.name}: setting '{key}' must be a number >= 0, got {self.settings[key]}")
         if self.settings.get("sgbm_input", "raw") not in SGBM_INPUTS:
             raise InputError(
                 f"{spec.name}: setting 'sgbm_input' must be one of {', '.join(SGBM_INPUTS)}, "

@@ -175,6 +175,9 @@ class FramePreparer:
         """``right`` with its rows aligned by the maps measured on an earlier frame (or this one)."""
         from ..rectify import check_rectification, row_alignment_maps
 
+        if self._row_maps is not None and self._row_maps is not False and self._row_maps[0].shape != right.shape[:2]:
+            log.info("--align-rows: the frames changed size: measuring the rows again")
+            self._row_maps, self._align_tries = None, 0
         if self._row_maps is None and self._align_tries < self.ALIGN_TRIES:
             self._align_tries += 1
             check = check_rectification(left, right)
@@ -182,12 +185,15 @@ class FramePreparer:
                 self._align_tries = self.ALIGN_TRIES  # judged: measured once for the stream
                 maps = row_alignment_maps(check, *right.shape[:2])
                 self._row_maps = maps if maps is not None else False
-                log.info(
-                    "--align-rows: rows off by up to %.2f px (%d matched features)%s",
-                    check.misalignment_px,
-                    check.matches,
-                    ": aligning every frame" if maps is not None else ": nothing to align",
-                )
+                if check.median_dx_px < -1.0:
+                    log.warning("--align-rows: left and right look swapped; nothing aligned (swap the inputs)")
+                else:
+                    log.info(
+                        "--align-rows: rows off by up to %.2f px (%d matched features)%s",
+                        check.misalignment_px,
+                        check.matches,
+                        ": aligning every frame" if maps is not None else ": nothing to align",
+                    )
             elif self._align_tries == self.ALIGN_TRIES:
                 log.warning(
                     "--align-rows: the first %d frames gave too few matched features to measure the rows; "

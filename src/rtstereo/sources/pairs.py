@@ -106,12 +106,17 @@ def _unlike_pairs(lefts: list[str], rights: list[str]) -> tuple | None:
     unlike = [i for i, r in enumerate(relation) if r != relation[0]]
     if not unlike:
         return None
+    # A missing image shifts the relation from there on: runs of one relation each. Free-running
+    # timestamps (1000/1001, 1033/1035, ...) change it back and forth: no warning for those.
+    changes = sum(a != b for a, b in zip(relation, relation[1:]))
+    if changes != len(set(relation)) - 1:
+        return None
     return (lefts[unlike[0]], rights[unlike[0]]), (lefts[0], rights[0]), len(unlike)
 
 
 def _numbers_on_one_side(lefts: list[str], rights: list[str]) -> str:
     """For the error of sides of different lengths: the first names whose numbers only one side has."""
-    numbers = [{_frame_numbers(p): p for p in side} for side in (lefts, rights)]
+    numbers = [{_frame_numbers(p)[-1:]: p for p in side} for side in (lefts, rights)]  # the frame: the last number
     if not all(key for side in numbers for key in side):
         return ""
     only = [

@@ -444,6 +444,7 @@ def adapt(
     start = clock()
     step = 0
     stop = StopRequest()
+    interrupted = False
     with stop:
         while True:
             elapsed = clock() - start
@@ -457,6 +458,7 @@ def adapt(
                 echo(
                     f"interrupted at step {step}: scoring and keeping the weights reached (Ctrl+C again stops at once)"
                 )
+                interrupted = True
                 break
             for group in optimizer.param_groups:
                 group["lr"] = config.lr * min(1.0, (step + 1) / warmup)
@@ -503,7 +505,7 @@ def adapt(
         after=after,
         history=history,
         crop_hw=crop_hw,
-        interrupted=stop.requested,
+        interrupted=interrupted,
     )
 
 
