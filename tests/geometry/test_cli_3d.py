@@ -397,3 +397,23 @@ def test_default_says_so_when_its_own_switch_kept_raw_views_the_features_find_ex
     code, _, err = run_cli(capsys, "predict", left, brighter, "--max-disp", "16", "-o", tmp_path / "d.pfm")
     assert code == 0
     assert "so default kept SGBM on the raw images: --set sgbm_input=normalized normalises them" in err, err
+
+
+def test_kitti_cameras_pick_the_colour_pair_of_a_kitti_file_and_nothing_else(capsys, tmp_path, pair_files, shared):
+    kitti = shared("data", "real", "kitti2012", "000070", "calib", "000070.txt")
+    left, right = pair_files
+    out = tmp_path / "k"
+    code, _, err = run_cli(
+        capsys, "predict", left, right, *SGBM, "--calib", kitti, "--kitti-cameras", "2,3", "--format", "json", "-o", out
+    )
+    assert code == 0, err
+    import json
+
+    assert json.loads((out / "l.json").read_text())["calibration"]["baseline_m"] == pytest.approx(0.53233, abs=1e-4)
+    json_calib = write_calibration(tmp_path / "c.json", CAL)
+    for extra, message in (
+        (("--calib", json_calib), "is not a KITTI calibration file"),
+        ((), "--kitti-cameras names the cameras of a KITTI --calib file"),
+    ):
+        code, _, err = run_cli(capsys, "predict", left, right, *SGBM, *extra, "--kitti-cameras", "2,3", "-o", out)
+        assert code == 2 and message in err, err

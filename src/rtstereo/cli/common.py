@@ -31,13 +31,32 @@ def parse_size_hw(text: str, option: str = "--size", minimum_px: int = 8) -> tup
 
 
 def add_calib_unit_arg(group) -> None:
-    """``--calib-unit``: the length unit of OpenCV files given to ``--calib`` or ``--rectify``."""
+    """``--calib-unit``: the length unit of OpenCV files given to ``--calib`` or ``--rectify``; and
+    ``--kitti-cameras``: which cameras of a KITTI calibration file the pairs come from."""
     group.add_argument(
         "--calib-unit",
         choices=("m", "cm", "mm"),
         help="length unit of OpenCV calibration files, for --calib and --rectify (default: the file's "
         "length_unit entry, else m)",
     )
+    group.add_argument(
+        "--kitti-cameras",
+        type=kitti_cameras_arg,
+        metavar="L,R",
+        help="the cameras of a KITTI --calib file the pairs come from: 0,1 grey or 2,3 colour (default: 0,1 for "
+        "KITTI 2012 files, 2,3 for KITTI 2015 ones)",
+    )
+
+
+def kitti_cameras_arg(text: str) -> tuple[int, int]:
+    """argparse ``type=`` for ``--kitti-cameras L,R``."""
+    try:
+        left, right = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected two camera numbers L,R (e.g. 2,3), got '{text}'") from None
+    if {left, right} - {0, 1, 2, 3} or left == right:
+        raise argparse.ArgumentTypeError(f"expected two different cameras from 0 to 3, got '{text}'")
+    return left, right
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:

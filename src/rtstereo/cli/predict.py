@@ -126,10 +126,12 @@ def _calibration_and_rectifier(args: argparse.Namespace):
         raise InputError(
             "give --calib or --rectify, not both: the rectification maps carry the calibration of the rectified images"
         )
+    if args.kitti_cameras and not args.calib:
+        raise InputError("--kitti-cameras names the cameras of a KITTI --calib file: give that file with --calib")
     if args.rectify:
         return None, Rectifier.from_file(args.rectify, length_unit=args.calib_unit)
     if args.calib:
-        return read_calibration(args.calib, length_unit=args.calib_unit), None
+        return read_calibration(args.calib, length_unit=args.calib_unit, kitti_cameras=args.kitti_cameras), None
     return None, None
 
 

@@ -324,6 +324,8 @@ def _geometry(args: argparse.Namespace) -> dict:
     if args.rectify and args.calib:
         raise InputError("--rectify maps carry their own calibration: give --rectify or --calib, not both")
     aligned = {"align_rows": True} if getattr(args, "align_rows", False) else {}
+    if args.kitti_cameras and not args.calib:
+        raise InputError("--kitti-cameras names the cameras of a KITTI --calib file: give that file with --calib")
     if args.rectify:
         from ..rectify import Rectifier
 
@@ -331,7 +333,8 @@ def _geometry(args: argparse.Namespace) -> dict:
     if args.calib:
         from ..io.calibration import read_calibration
 
-        return {"calibration": read_calibration(args.calib, length_unit=args.calib_unit), **aligned}
+        calibration = read_calibration(args.calib, length_unit=args.calib_unit, kitti_cameras=args.kitti_cameras)
+        return {"calibration": calibration, **aligned}
     return aligned
 
 

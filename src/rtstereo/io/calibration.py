@@ -47,6 +47,19 @@ class CalibrationUnitWarning(UserWarning):
     """A baseline so long that the file's lengths are probably not in the unit assumed."""
 
 
+def _kitti_only(path: Path, cameras: tuple[int, int]) -> Calibration:
+    """A KITTI calibration for the given cameras; any other file is refused (the cameras mean nothing there)."""
+    if len(cameras) != 2 or not all(isinstance(c, int) and 0 <= c <= 3 for c in cameras) or cameras[0] == cameras[1]:
+        raise InputError(f"KITTI cameras: expected two different numbers from 0 to 3, got {cameras}")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read calibration file {path}: {exc}") from None
+    if not (_KITTI_2015.search(text) or _KITTI_2012.search(text)):
+        raise InputError(f"{path} is not a KITTI calibration file: the KITTI cameras apply to those only")
+    return _from_kitti(_kitti_matrices(text, path), path, cameras, text)
+
+
 def read_calibration(
     path: str | Path, *, length_unit: str | None = None, kitti_cameras: tuple[int, int] | None = None
 ) -> Calibration:
@@ -74,6 +87,8 @@ def read_calibration(
         kind = "is a folder, not a file" if path.is_dir() else "not found"
         raise InputError(f"calibration file {kind}: {path}")
     check_length_unit(length_unit)
+    if kitti_cameras is not None:
+        return _kitti_only(path, kitti_cameras)
     suffix = path.suffix.lower()
     if suffix in OPENCV_SUFFIXES:
         return _from_opencv(path, length_unit)
