@@ -205,6 +205,10 @@ def clamp_search_ranges(samples: Iterable[Sample]) -> tuple[list[Sample], list[s
         except Exception:  # a damaged image is reported when the scene is scored
             out.append(sample)
             continue
+        if sample.max_disp_hint_px == 0:  # e.g. ndisp=0 in a calib.txt: no hint at all
+            notes.append(f"{sample.name}: the dataset gives a disparity range of 0 px; searching the method's own")
+            out.append(sample)
+            continue
         searched = search_range_px(sample.max_disp_hint_px, width_px)
         if searched != sample.max_disp_hint_px:
             notes.append(

@@ -30,6 +30,16 @@ def test_clamped_hint_comes_with_a_note(tmp_path):
     assert clamp_search_ranges(clamped) == (clamped, [])
 
 
+def test_a_range_of_zero_is_no_hint_and_a_note_says_so(tmp_path):
+    folder = _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72))
+    calib = folder / "calib.txt"
+    calib.write_text(calib.read_text().replace("ndisp=72", "ndisp=0"))
+    samples = find_samples(folder)
+    kept, notes = clamp_search_ranges(samples)
+    assert kept[0].max_disp_hint_px == 0
+    assert notes == ["s: the dataset gives a disparity range of 0 px; searching the method's own"]
+
+
 def test_clamp_keeps_the_hint_of_an_unreadable_image(tmp_path):
     folder = _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72), ndisp=72)
     (folder / "im0.png").write_bytes(b"damaged")
