@@ -306,11 +306,24 @@ def test_compare_refuses_maps_of_another_aspect_ratio(capsys, tmp_path):
     assert code == 2 and out == ""
     assert err == (
         f"rtstereo compare: error: {tmp_path / 'a.pfm'} is 80x40 and {tmp_path / 'b.pfm'} is 200x8 (WxH): "
-        "another aspect ratio, so the second map would be stretched; compare maps of one view at one size "
+        "another aspect ratio, so the second would be stretched; compare maps or images of one view at one size "
         "(or one scaled alike in both directions)\n"
     )
     code, out, err = run_cli(capsys, "compare", tmp_path / "a.pfm", tmp_path / "c.pfm", "--json")
     assert code == 0 and "resized from 41x21 to 80x40" in json.loads(out)["resized"]
+
+
+def test_compare_refuses_images_of_another_aspect_ratio_too(capsys, tmp_path):
+    import cv2
+
+    image = (np.random.default_rng(0).random((40, 80, 3)) * 255).astype(np.uint8)
+    cv2.imwrite(str(tmp_path / "a.png"), image)
+    cv2.imwrite(str(tmp_path / "wide.png"), cv2.resize(image, (200, 8)))
+    cv2.imwrite(str(tmp_path / "half.png"), cv2.resize(image, (40, 20)))
+    code, out, err = run_cli(capsys, "compare", tmp_path / "a.png", tmp_path / "wide.png")
+    assert code == 2 and "is 200x8 (WxH): another aspect ratio" in err
+    code, out, err = run_cli(capsys, "compare", tmp_path / "a.png", tmp_path / "half.png")
+    assert code == 0, err
 
 
 def test_compare_says_the_reference_has_no_valid_pixels(capsys, tmp_path):

@@ -59,10 +59,17 @@ def looks_like_disparity(path: str | Path) -> bool:
     return False
 
 
-def compare_images(a: np.ndarray, b: np.ndarray) -> Comparison:
-    """Compare two uint8 RGB images."""
+def compare_images(
+    a: np.ndarray, b: np.ndarray, names: tuple[str, str] = ("the first image", "the second")
+) -> Comparison:
+    """Compare two uint8 RGB images; another size of the same aspect ratio is resized to ``a``'s.
+
+    Raises:
+        InputError: ``b`` has another aspect ratio (resizing would stretch it).
+    """
     resized = None
     if a.shape[:2] != b.shape[:2]:
+        _check_aspect_ratio(a.shape, b.shape, names)
         resized = f"second image resized from {b.shape[1]}x{b.shape[0]} to {a.shape[1]}x{a.shape[0]}"
         b = cv2.resize(b, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_AREA)
     grey = lambda x: cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(np.float64) / 255.0  # noqa: E731
@@ -115,8 +122,8 @@ def _check_aspect_ratio(shape_a: tuple[int, ...], shape_b: tuple[int, ...], name
     if abs(height_b * scale - height_a) > scale + 1:
         raise InputError(
             f"{names[0]} is {width_a}x{height_a} and {names[1]} is {width_b}x{height_b} (WxH): another aspect "
-            "ratio, so the second map would be stretched; compare maps of one view at one size (or one scaled "
-            "alike in both directions)"
+            "ratio, so the second would be stretched; compare maps or images of one view at one size (or one "
+            "scaled alike in both directions)"
         )
 
 
@@ -161,7 +168,7 @@ def compare_files(path_a: str | Path, path_b: str | Path, kind: str = "auto", sc
             )
         kind = "disparity" if kinds.pop() else "image"
     if kind == "image":
-        return compare_images(read_image(path_a), read_image(path_b))
+        return compare_images(read_image(path_a), read_image(path_b), (str(path_a), str(path_b)))
     if kind == "disparity":
         return compare_disparities(_read_map(path_a, scale), _read_map(path_b, scale), (str(path_a), str(path_b)))
     raise InputError(f"--kind must be auto, image or disparity, got '{kind}'")
