@@ -95,7 +95,8 @@ class RectificationCheck:
         return (
             f"the right view is {how} the left one at {self.matches} matched features: the cameras seem to "
             "expose differently, which costs matching accuracy; default (the hybrid) gives SGBM contrast-normalised "
-            "views itself when the whole images differ by more than 1.2x (sgbm_input=auto; README: 'Cameras that "
+            f"views itself when the whole images differ by more than {EXPOSURE_RATIO_LIMIT:g}x (sgbm_input=auto; "
+            "README: 'Cameras that "
             "expose differently')"
         )
 

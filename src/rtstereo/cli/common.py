@@ -123,6 +123,7 @@ def parse_set_values(items: list[str]) -> dict[str, Any]:
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The model settings named on the command line (only those given)."""
     settings = parse_set_values(args.set_values)
+    from_set = set(settings)  # named as the user wrote them in messages
     given = {key: option for key, option in (("max_disp", "--max-disp"), ("iters", "--iters")) if key in settings}
     for key, option, value in (("max_disp", "--max-disp", args.max_disp), ("iters", "--iters", args.iters)):
         if value is None:
@@ -132,7 +133,7 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         settings[key] = value
         given[key] = option
     for key, option in given.items():
-        _check_positive(settings[key], option if key not in parse_set_values(args.set_values) else f"--set {key}")
+        _check_positive(settings[key], f"--set {key}" if key in from_set else option)
     return settings
 
 

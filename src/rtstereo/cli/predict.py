@@ -142,7 +142,7 @@ def _warn_if_unrectified(pair, name: str, exposure: str = "on", align_rows: bool
     """Warn when the pair does not look rectified and when its two views look exposed differently
     (:meth:`~rtstereo.rectify.RectificationCheck.exposure_warning`), as ``exposure`` says
     (:func:`_exposure_hint`)."""
-    from ..models.sgbm import resolved_sgbm_input
+    from ..models.sgbm import EXPOSURE_RATIO_LIMIT, resolved_sgbm_input
     from ..rectify import check_rectification
 
     check = check_rectification(pair.left, pair.right)
@@ -157,7 +157,8 @@ def _warn_if_unrectified(pair, name: str, exposure: str = "on", align_rows: bool
             light = None
         else:
             light += (
-                "; here the whole images' brightness differs by less than 1.2x, so default kept SGBM on the raw "
+                f"; here the whole images' brightness differs by less than {EXPOSURE_RATIO_LIMIT:g}x, so default "
+                "kept SGBM on the raw "
                 "images: --set sgbm_input=normalized normalises them"
             )
     for message in (rows, light):

@@ -242,6 +242,9 @@ class HybridPredictor:
     def _predict_fused(self, pair: StereoPair, max_disp_scale: float = 1.0) -> DisparityResult:
         t0 = time.perf_counter()
         search_px = self.settings["max_disp"] * max_disp_scale
+        # ``auto`` decided once per pair: what SGBM matches is also what the result records
+        used = resolved_sgbm_input(self.settings["sgbm_input"], pair.left, pair.right)
+        sgbm_settings = {**self.settings, "sgbm_input": used}
         if pair.size_hw[1] <= confident_search_range(pair.size_hw[1], search_px):
             raise InputError(
                 f"image width {pair.size_hw[1]} px is too small for {self.name}: SGBM needs more than 16 px of width; "
@@ -255,7 +258,7 @@ class HybridPredictor:
         learned = self.settings["hole_choice"] and self.settings["choose_by"] == "learned"
         prepare = learned or self.settings["check_confident"]
         if self.guided:  # the network takes SGBM's matches: SGBM first
-            confident, sgbm_ms = self._confident(pair, search_px)
+            confident, sgbm_ms = self._confident(pair, search_px, sgbm_settings)
             result = self.network.predict_pair(pair, hints=confident)
             t_prepare = time.perf_counter()
             prepared = self._prepare(pair, confident) if prepare else None
@@ -263,7 +266,7 @@ class HybridPredictor:
         else:
             if self._sgbm_thread is None:
                 self._sgbm_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtstereo-sgbm")
-            pending = self._sgbm_thread.submit(self._confident, pair, search_px, prepare)
+            pending = self._sgbm_thread.submit(self._confident, pair, search_px, sgbm_settings, prepare)
             try:
                 result = self.network.predict_pair(pair)
             finally:
@@ -305,13 +308,14 @@ class HybridPredictor:
             "total": (t2 - t0) * 1e3,
         }
         settings = {**result.settings, **self.settings}  # "network": the name or file it was loaded from
-        settings["sgbm_input_used"] = resolved_sgbm_input(self.settings["sgbm_input"], pair.left, pair.right)
+        settings["sgbm_input_used"] = sgbm_settings["sgbm_input"]
         return dataclasses.replace(result, disparity_px=fused, timings_ms=timings, model=self.name, settings=settings)
 
-    def _confident(self, pair: StereoPair, search_px: float, prepare: bool = False) -> tuple:
-        """SGBM's confident matches and their time in ms (and, with ``prepare``, :meth:`_prepare` of them)."""
+    def _confident(self, pair: StereoPair, search_px: float, settings: dict[str, Any], prepare: bool = False) -> tuple:
+        """SGBM's confident matches with ``settings`` and their time in ms (and, with ``prepare``,
+        :meth:`_prepare` of them)."""
         t0 = time.perf_counter()
-        confident = confident_matches(pair.left, pair.right, self.settings, search_px)
+        confident = confident_matches(pair.left, pair.right, settings, search_px)
         sgbm_ms = (time.perf_counter() - t0) * 1e3
         return (confident, sgbm_ms, self._prepare(pair, confident)) if prepare else (confident, sgbm_ms)
 
