@@ -491,6 +491,10 @@ class Stream:
                 the outputs are closed first, and :attr:`summary` holds what was done.
         """
         self._t0 = time.perf_counter()
+        # Consecutive frames: a predictor that keeps state across them (the hybrid's exposure latch) is told.
+        begin, end = (getattr(self.predictor, name, None) for name in ("begin_sequence", "end_sequence"))
+        if begin is not None:
+            begin()
         threads = [
             threading.Thread(target=self._capture, name="rtstereo-capture", daemon=True),
             threading.Thread(target=self._infer, name="rtstereo-inference", daemon=True),
@@ -505,6 +509,13 @@ class Stream:
             self.stop("interrupt")
         finally:
             self._shutdown(threads)
+            latch = end() if end is not None else None
+        if latch is not None and latch.switches > 1:
+            log.info(
+                "SGBM's input switched %d times between raw and normalised views as the brightness of the two "
+                "cameras changed (sgbm_input=auto)",
+                latch.switches,
+            )
         self.summary = self._summarise()
         if self._error is not None:
             raise self._error

@@ -164,6 +164,47 @@ def test_sgbm_input_auto_normalises_only_when_the_views_are_exposed_differently(
         assert auto.predict(left, other).settings["sgbm_input_used"] == used
 
 
+def test_a_stream_keeps_sgbm_input_auto_from_flickering_near_the_limit():
+    from rtstereo.sinks.video import Sink
+    from rtstereo.sources.base import FrameSource
+    from rtstereo.stream import Stream
+
+    left, right = shifted_pair()
+
+    rights = [np.clip(right * gain, 0, 255).astype(np.uint8) for gain in (1.0, 1.3, 1.19, 1.27, 1.19, 1.1)]
+    ratios = [brightness_ratio(left, r) for r in rights]
+    # within 1.15x; beyond 1.2x; between the two; beyond; between; within
+    assert ratios[0] < 1.15 and ratios[1] > 1.2 and 1.15 < ratios[2] < 1.2, ratios
+    assert ratios[3] > 1.2 and 1.15 < ratios[4] < 1.2 and ratios[5] < 1.15, ratios
+    hybrid = rtstereo.load("hybrid", max_disp=32)
+    alone = [hybrid.predict(left, r).settings["sgbm_input_used"] for r in rights]
+    assert alone == ["raw", "normalized", "raw", "normalized", "raw", "raw"]  # each pair decided alone: it flips
+
+    class Frames(FrameSource):
+        def _frames(self):
+            for index, other in enumerate(rights):
+                yield StereoPair(left, other, index=index)
+
+    seen = []
+
+    class Record(Sink):
+        outputs: list[str] = []
+
+        def write(self, frame):
+            seen.append(frame.result.settings["sgbm_input_used"])
+
+        def close(self):
+            pass
+
+    Stream(Frames(), hybrid, sinks=[Record()]).run()
+    # Normalised from 1.25x until back within 1.15x; the predictor decides alone again after the stream.
+    assert seen == ["raw", "normalized", "normalized", "normalized", "normalized", "raw"]
+    assert hybrid.predict(left, rights[2]).settings["sgbm_input_used"] == "raw"
+    raw = rtstereo.load("hybrid", max_disp=32, sgbm_input="raw")
+    raw.begin_sequence()
+    assert raw.predict(left, rights[1]).settings["sgbm_input_used"] == "raw" and raw.end_sequence() is None
+
+
 def test_a_pair_over_the_memory_budget_runs_smaller_with_a_warning(monkeypatch):
     left, right = shifted_pair(8, (192, 640))
     monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", str(192 * 640 * 260))  # room for about 0.6x the width

@@ -195,8 +195,50 @@ def resolved_sgbm_input(setting: str, left: np.ndarray, right: np.ndarray) -> st
         raise InputError(f"setting 'sgbm_input' must be one of {', '.join(SGBM_INPUTS)}, got {setting!r}")
     if setting != "auto":
         return setting
-    ratio = brightness_ratio(left, right)
-    return "normalized" if not 1 / EXPOSURE_RATIO_LIMIT <= ratio <= EXPOSURE_RATIO_LIMIT else "raw"
+    return "normalized" if _beyond(brightness_ratio(left, right), EXPOSURE_RATIO_LIMIT) else "raw"
+
+
+def _beyond(ratio: float, limit: float) -> bool:
+    return not 1 / limit <= ratio <= limit
+
+
+# A stream's frames (:class:`ExposureLatch`): once normalised, the views go back to raw only when their
+# brightness ratio is within this, so that a ratio hovering at 1.2x does not switch SGBM's input, and
+# the depth with it, from one frame to the next.
+EXPOSURE_RATIO_RETURN = 1.15
+
+
+class ExposureLatch:
+    """``sgbm_input=auto`` over the frames of one stream, with hysteresis.
+
+    A single pair is decided as :func:`resolved_sgbm_input` decides it: normalised beyond
+    :data:`EXPOSURE_RATIO_LIMIT`. After a normalised frame the next ones stay normalised until the ratio
+    is back within :data:`EXPOSURE_RATIO_RETURN`. A camera pair whose auto-exposure hovers around 1.2x
+    would otherwise flicker between SGBM's two inputs. Pairs of a batch are decided alone (the order of
+    a batch must not change its results); only a stream keeps a latch.
+
+    Examples:
+        >>> grey = lambda level: np.full((4, 4), level, np.uint8)
+        >>> latch = ExposureLatch()
+        >>> [latch(grey(100), grey(level)) for level in (110, 125, 118, 110)]
+        ['raw', 'normalized', 'normalized', 'raw']
+        >>> latch.switches
+        2
+    """
+
+    def __init__(self) -> None:
+        self.normalized = False
+        self.switches = 0
+        self.last_ratio: float | None = None
+
+    def __call__(self, left: np.ndarray, right: np.ndarray) -> str:
+        """``"raw"`` or ``"normalized"`` for this frame."""
+        self.last_ratio = brightness_ratio(left, right)
+        limit = EXPOSURE_RATIO_RETURN if self.normalized else EXPOSURE_RATIO_LIMIT
+        normalized = _beyond(self.last_ratio, limit)
+        self.switches += normalized != self.normalized
+        self.normalized = normalized
+        return "normalized" if normalized else "raw"
 
 
 def normalize_local_contrast(image: np.ndarray, window_px: int = CONTRAST_WINDOW_PX) -> np.ndarray:

@@ -45,6 +45,7 @@ from ..models import PACKAGED_NETWORK
 from ..models.registry import ModelSpec, coerce_setting
 from ..models.sgbm import (
     SGBM_INPUTS,
+    ExposureLatch,
     confident_disparity,
     confident_search_range,
     normalize_local_contrast,
@@ -163,6 +164,7 @@ class HybridPredictor:
         self.network = network
         self.name = spec.name
         self._sgbm_thread: ThreadPoolExecutor | None = None  # made on first use, kept for the next frames
+        self._latch: ExposureLatch | None = None  # between begin_sequence and end_sequence, with sgbm_input=auto
 
     def __repr__(self) -> str:
         return f"HybridPredictor({self.name!r}, settings={self.settings}, network={self.network!r})"
@@ -196,6 +198,17 @@ class HybridPredictor:
     def max_disp_px(self) -> float | None:
         """The network's range (SGBM's, ``settings["max_disp"]``, is never larger in practice)."""
         return self.network.max_disp_px
+
+    def begin_sequence(self) -> None:
+        """The next pairs are consecutive frames of one stream (:class:`~rtstereo.stream.Stream` says so):
+        with ``sgbm_input=auto`` the choice of SGBM's input keeps a hysteresis across them
+        (:class:`~rtstereo.models.sgbm.ExposureLatch`) instead of being made afresh for each pair."""
+        self._latch = ExposureLatch() if self.settings["sgbm_input"] == "auto" else None
+
+    def end_sequence(self) -> ExposureLatch | None:
+        """Back to deciding every pair alone; returns the stream's latch (its ``switches``), if it had one."""
+        latch, self._latch = self._latch, None
+        return latch
 
     def predict(self, left: np.ndarray, right: np.ndarray, calibration: Calibration | None = None) -> DisparityResult:
         """Disparity of the left image (see :meth:`Predictor.predict`)."""
@@ -243,7 +256,11 @@ class HybridPredictor:
         t0 = time.perf_counter()
         search_px = self.settings["max_disp"] * max_disp_scale
         # ``auto`` decided once per pair: what SGBM matches is also what the result records
-        used = resolved_sgbm_input(self.settings["sgbm_input"], pair.left, pair.right)
+        latch = self._latch
+        if latch is not None:
+            used = latch(pair.left, pair.right)
+        else:
+            used = resolved_sgbm_input(self.settings["sgbm_input"], pair.left, pair.right)
         sgbm_settings = {**self.settings, "sgbm_input": used}
         if pair.size_hw[1] <= confident_search_range(pair.size_hw[1], search_px):
             raise InputError(
