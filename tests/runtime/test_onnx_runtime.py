@@ -654,3 +654,19 @@ def test_a_real_gpu_provider_reports_its_parity(toy_path, tmp_path):
     result = predictor.predict(left, right)
     assert result.settings["providers"][0] in ort_backend.GPU_PROVIDERS
     assert result.settings["provider_parity"]["mean_abs_px"] < 0.05
+
+
+def test_a_network_warns_on_an_input_too_small_for_its_coarsest_level():
+    from rtstereo.runtime.predictor import SmallInputWarning
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    left, right = (cv2.imread(str(examples / f"{side}.png"))[:, :, ::-1] for side in ("left", "right"))
+    network = rtstereo.load("rtnet-v5")
+    tiny = [np.ascontiguousarray(cv2.resize(im, (36, 30), interpolation=cv2.INTER_AREA)) for im in (left, right)]
+    with pytest.warns(SmallInputWarning, match=r"rtnet-v5 on 36x30: at least 33 px each way .* not meaningful"):
+        network.predict(*tiny)
+    small = [np.ascontiguousarray(cv2.resize(im, (45, 37), interpolation=cv2.INTER_AREA)) for im in (left, right)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SmallInputWarning)
+        network.predict(*small)
+        rtstereo.load("default", max_disp=8).predict(*tiny)  # the hybrid's maps there are mostly SGBM's
