@@ -226,6 +226,23 @@ def test_calibrate_then_predict_with_rectification_maps(capsys, tmp_path):
     assert (out / "00.ply").is_file() and '"baseline_m"' in (out / "00.json").read_text()
 
 
+def test_calibrate_skips_an_unreadable_pair_and_names_the_pairs_it_did_not_use(capsys, tmp_path):
+    lefts, rights, rig = render_stereo_views(Board.parse("chessboard:9x6:0.03"), 5, seed=3)
+    blank = np.full_like(lefts[0], 128)
+    for side, images in (("L", [*lefts, blank, blank]), ("R", [*rights, blank, blank])):
+        (tmp_path / side).mkdir()
+        for i, image in enumerate(images):
+            cv2.imwrite(str(tmp_path / side / f"{i:02d}.png"), image[:, :, ::-1])
+    (tmp_path / "L" / "06.png").write_bytes(b"not a png")  # one damaged view among many
+    argv = ("calibrate", "--left", tmp_path / "L", "--right", tmp_path / "R", "--board", "chessboard:9x6:0.03")
+    code, stdout, err = run_cli(capsys, *argv, "-o", tmp_path / "rig")
+    assert code == 0, err
+    assert re.search(r"warning: pair 06.png skipped: cannot read .*06.png", err), err
+    assert "board found in both images of 5 of 7 pairs (1 unreadable, skipped)" in stdout
+    assert "not used (board not found in both images): 05.png" in stdout
+    assert read_calibration(tmp_path / "rig" / "calibration.json").baseline_m == pytest.approx(rig.baseline_m, rel=0.01)
+
+
 # --- exceptions -----------------------------------------------------------------------------------
 
 
@@ -282,6 +299,14 @@ def test_calibrate_errors(capsys, tmp_path, pair_files):
         tmp_path / "rig",
     )
     assert code == 2 and "found in both images of only 0 of 1 pairs" in err
+    board = ("--board", "chessboard:9x6:0.03")
+    (tmp_path / "taken").write_text("")
+    code, _, err = run_cli(capsys, "calibrate", "--left", left, "--right", right, *board, "-o", tmp_path / "taken")
+    assert code == 2 and "-o " in err and "taken is a file" in err and "detecting" not in err
+    (tmp_path / "damaged.png").write_bytes(b"")
+    damaged = ("--left", tmp_path / "damaged.png", "--right", right)
+    code, _, err = run_cli(capsys, "calibrate", *damaged, *board, "-o", tmp_path / "rig")
+    assert code == 2 and "none of the 1 pair(s) could be read" in err
 
 
 def _pose_yaml(path, translation, **scalars):
