@@ -15,7 +15,7 @@ from tests.conftest import make_textured_pair
 import rtstereo.cli
 from rtstereo.cli import main
 from rtstereo.geometry import CalibrationWarning
-from rtstereo.io.calibration import read_calibration, write_calibration, write_opencv
+from rtstereo.io.calibration import projection_matrices, read_calibration, write_calibration, write_opencv
 from rtstereo.io.pfm import read_pfm
 from rtstereo.rectify import Board
 from rtstereo.sinks.pointcloud import read_ply
@@ -124,6 +124,24 @@ def test_predict_warns_about_an_unrectified_pair(capsys, tmp_path, pair_files):
         capsys, "predict", left, shifted, *SGBM, "-o", tmp_path / "d.pfm", "--no-rectification-check"
     )
     assert code == 0 and "warning" not in err
+
+
+def test_an_unrectified_pair_with_a_raw_rig_file_given_to_calib_points_to_rectify(capsys, tmp_path, pair_files):
+    left, right = pair_files
+    shifted = tmp_path / "r_shift.png"
+    cv2.imwrite(str(shifted), np.roll(cv2.imread(str(right)), 3, axis=0))
+    rectified = projection_matrices(CAL)
+    k = rectified["P1"][:, :3]
+    rig = write_opencv(tmp_path / "stereo.yaml", {"K1": k, "D1": np.zeros(5), "K2": k, "D2": np.zeros(5), **rectified})
+    only_rectified = write_opencv(tmp_path / "rectified.yaml", rectified, 160, 120)
+    hint = "stereo.yaml also holds the raw cameras (K1, D1, K2, D2): if these images are not rectified yet, give it"
+    for calib, pair, expected in ((rig, shifted, True), (only_rectified, shifted, False), (rig, right, False)):
+        code, _, err = run_cli(
+            capsys, "predict", left, pair, *SGBM, "--calib", calib, "--format", "depth", "-o", tmp_path
+        )
+        assert code == 0, err
+        assert (hint in err) == expected, err
+        assert ("not look rectified" in err) == (pair == shifted), err
 
 
 def test_predict_align_rows_corrects_a_small_misalignment(capsys, tmp_path, pair_files):
