@@ -837,20 +837,29 @@ class Rectifier:
         )
 
     def save(self, path: str | Path) -> Path:
-        """Write the maps and calibration as one ``.npz`` file."""
+        """Write the maps and calibration as one ``.npz`` file (written whole or not at all).
+
+        Raises:
+            OutputError: a path that does not end in ``.npz``, or one that cannot be written.
+        """
+        from .io.atomic import atomic_path
+
         path = Path(path)
+        if path.suffix.lower() != ".npz":  # numpy would add .npz itself, to a file other than the one returned
+            raise OutputError(f"rectification maps file {path} must end in .npz")
         calibration = json.dumps({"format": FORMAT_TAG, **dataclasses.asdict(self.calibration)})
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            np.savez_compressed(
-                path,
-                format=np.array(MAPS_FORMAT),
-                calibration=np.array(calibration),
-                left_map1=self.maps_left[0],
-                left_map2=self.maps_left[1],
-                right_map1=self.maps_right[0],
-                right_map2=self.maps_right[1],
-            )
+            with atomic_path(path) as partial, partial.open("wb") as file:
+                np.savez_compressed(
+                    file,
+                    format=np.array(MAPS_FORMAT),
+                    calibration=np.array(calibration),
+                    left_map1=self.maps_left[0],
+                    left_map2=self.maps_left[1],
+                    right_map1=self.maps_right[0],
+                    right_map2=self.maps_right[1],
+                )
         except OSError as exc:
             raise OutputError(f"cannot write {path}: {exc}") from None
         return path

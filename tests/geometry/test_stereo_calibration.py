@@ -180,6 +180,13 @@ def test_rectifier_errors(chessboard_result, tmp_path):
         rectifier.save(blocker / "maps.npz")
     with pytest.raises(OutputError, match="cannot create output folder"):
         result.save(blocker / "rig")
+    for name in ("maps", "maps.NPZ.bak"):  # numpy would have written maps.npz and returned "maps"
+        with pytest.raises(OutputError, match=rf"maps file .*{name} must end in .npz"):
+            rectifier.save(tmp_path / name)
+    assert not list(tmp_path.glob("maps*"))
+    upper = rectifier.save(tmp_path / "MAPS.NPZ")
+    assert sorted(p.name for p in tmp_path.glob("MAPS*")) == ["MAPS.NPZ"]
+    assert Rectifier.from_file(upper).calibration == rectifier.calibration
 
 
 def test_default_rig_is_a_horizontal_pair():
