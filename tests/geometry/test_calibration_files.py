@@ -155,6 +155,8 @@ def test_write_read_round_trip(tmp_path, suffix):
         assert back == CAL
     else:  # P1/P2 hold one focal length per axis and the rest exactly
         assert dataclasses.astuple(back) == pytest.approx(dataclasses.astuple(CAL))
+        with pytest.raises(InputError, match=r"says its lengths are in m \(length_unit\), but mm was given"):
+            read_calibration(path, length_unit="mm")  # would have read the metres as millimetres
 
 
 def test_projection_matrices_agree_with_from_projections_and_q():

@@ -165,7 +165,8 @@ def _is_zip(path: Path) -> bool:
 
 
 def write_calibration(path: str | Path, calibration: Calibration, **extra: object) -> Path:
-    """Write a calibration as rtstereo JSON (``.json``) or OpenCV YAML/XML (``P1``, ``P2``, ``Q``).
+    """Write a calibration as rtstereo JSON (``.json``) or OpenCV YAML/XML (``P1``, ``P2``, ``Q``, and
+    ``length_unit: m``).
 
     Args:
         path: the output file; its suffix picks the format.
@@ -188,7 +189,14 @@ def write_calibration(path: str | Path, calibration: Calibration, **extra: objec
                 data = {"format": FORMAT_TAG, "version": 1, **dataclasses.asdict(calibration), **extra}
                 partial.write_text(json.dumps(data, indent=2) + "\n")
             else:
-                write_opencv(partial, projection_matrices(calibration), calibration.width_px, calibration.height_px)
+                # length_unit: a --calib-unit mm given with the file later is refused, not applied to metres
+                write_opencv(
+                    partial,
+                    projection_matrices(calibration),
+                    calibration.width_px,
+                    calibration.height_px,
+                    length_unit="m",
+                )
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc}") from None
     return path
