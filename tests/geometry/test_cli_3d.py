@@ -270,6 +270,8 @@ def test_calibrate_skips_an_unreadable_pair_and_names_the_pairs_it_did_not_use(c
         (("--format", "depth,ply"), "--format depth,ply needs the cameras' calibration"),
         (("--calib", "CALIB", "--rectify", "CALIB"), "give --calib or --rectify, not both"),
         (("--max-jump", "-1"), "--max-jump must be >= 0"),
+        (("--max-jump", "nan"), "--max-jump must be >= 0"),
+        (("--max-depth", "nan"), "--max-depth must be > 0"),
         (("--max-depth", "0"), "--max-depth must be > 0"),
         (("--rectify", "CALIB"), "not an rtstereo rectification-maps file|needs K1"),
     ],

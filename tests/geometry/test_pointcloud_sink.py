@@ -162,6 +162,20 @@ def test_glb_without_trimesh_names_the_extra(tmp_path, monkeypatch):
         write_glb(tmp_path / "c.glb", cloud)
 
 
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"max_depth_m": 0.0}, "max_depth_m must be > 0 metres"),
+        ({"max_depth_m": float("nan")}, "max_depth_m must be > 0 metres"),
+        ({"max_jump_rel": float("nan")}, "max_jump_rel must be > 0"),
+        ({"max_jump_rel": -0.1}, "max_jump_rel must be > 0"),
+    ],
+)
+def test_cleaning_options_are_checked_when_made_not_when_each_pair_is_written(options, message):
+    with pytest.raises(InputError, match=rf"point clouds: {message}"):
+        PointCloudOptions(**options)
+
+
 def test_sink_errors(tmp_path, result):
     no_calibration = DisparityResult(disparity_px=result.disparity_px)
     for name in pointcloud.NEEDS_CALIBRATION:

@@ -68,6 +68,16 @@ class PointCloudOptions:
     max_depth_m: float | None = None
     max_jump_rel: float | None = DEFAULT_MAX_JUMP_REL
 
+    def __post_init__(self) -> None:
+        # Checked here, once, rather than by point_cloud() when each pair is written.
+        if self.max_depth_m is not None and not self.max_depth_m > 0:
+            raise InputError(f"point clouds: max_depth_m must be > 0 metres (None keeps all), got {self.max_depth_m}")
+        if self.max_jump_rel is not None and not self.max_jump_rel > 0:
+            raise InputError(
+                f"point clouds: max_jump_rel must be > 0 (a relative depth jump; None keeps flying pixels), "
+                f"got {self.max_jump_rel}"
+            )
+
 
 def depth_of(result: DisparityResult) -> np.ndarray:
     """float32 ``(H, W)`` depth in metres of a result with a calibration (``nan`` = invalid)."""
