@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -474,6 +475,13 @@ class Board:
 # ---------------------------------------------------------------------------------------------------
 
 MIN_PAIRS = 4
+# Two views show the board in the same place when its centre moved by less than this fraction of its distance
+# and its normal turned by less than this angle (frames of a video while the board is held still).
+BOARD_SAME_PLACE_REL = 0.01
+BOARD_SAME_PLACE_DEG = 1.0
+# Views whose board is tilted less than this (degrees) towards or away from the camera cannot separate the
+# focal length from the distance (Zhang's method needs non-parallel planes).
+MIN_TILT_DEG = 10.0
 
 
 @dataclass(frozen=True)
@@ -616,6 +624,7 @@ def calibrate_stereo(
     rms_left, k1, d1 = _calibrate_camera(views["left"], size, flags)
     rms_right, k2, d2 = _calibrate_camera(views["right"], size, flags)
     pair_names, objects, image_left, image_right = zip(*views["stereo"])
+    _check_board_poses(objects, image_left, k1, d1, len(lefts))
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 100, 1e-6)
     rms, k1, d1, k2, d2, rotation, translation, _, _ = cv2.stereoCalibrate(
         list(objects),
@@ -658,6 +667,42 @@ def calibrate_stereo(
         pairs_used=tuple(pair_names),
         calibration=calibration,
     )
+
+
+def _check_board_poses(objects, images, k: np.ndarray, d: np.ndarray, pairs: int) -> None:
+    """Refuse views that show the board in fewer than ``MIN_PAIRS`` different places, and warn when it faces
+    the camera squarely in all of them: either way the calibration fits its views (a low RMS error) with a
+    wrong focal length, and so a wrong depth scale (five copies of one view gave 1137 px for 545)."""
+    centres, normals = [], []
+    for obj, image in zip(objects, images, strict=True):
+        _, rvec, tvec = cv2.solvePnP(obj, image, k, d)
+        rotation = cv2.Rodrigues(rvec)[0]
+        # The board's centre and normal in the camera frame; unlike the pose they do not depend on which
+        # corner a chessboard detection starts from.
+        centres.append(rotation @ obj.mean(axis=0) + tvec.ravel())
+        normals.append(rotation[:, 2])
+    distinct: list[int] = []
+    for i, (centre, normal) in enumerate(zip(centres, normals, strict=True)):
+        if not any(
+            np.linalg.norm(centre - centres[j]) < BOARD_SAME_PLACE_REL * np.linalg.norm(centre)
+            and abs(normal @ normals[j]) > np.cos(np.radians(BOARD_SAME_PLACE_DEG))
+            for j in distinct
+        ):
+            distinct.append(i)
+    if len(distinct) < MIN_PAIRS:
+        raise InputError(
+            f"the board was found in both images of {len(objects)} of {pairs} pairs, but in only {len(distinct)} "
+            f"different place(s) (the same view repeated); need at least {MIN_PAIRS}, better 15-30 views covering "
+            "the whole image at several tilts: move the board between pairs"
+        )
+    tilt_deg = max(np.degrees(np.arccos(min(1.0, abs(float(n[2]))))) for n in normals)
+    if tilt_deg < MIN_TILT_DEG:
+        warnings.warn(
+            f"the board faces the cameras squarely in every view (largest tilt {tilt_deg:.1f} degrees): such views "
+            "cannot tell the focal length from the distance, so the depth scale may be wrong whatever the RMS "
+            "error; add views with the board tilted by 20-45 degrees",
+            stacklevel=3,
+        )
 
 
 def _calibrate_camera(views: list, size: tuple[int, int], flags: int) -> tuple[float, np.ndarray, np.ndarray]:
@@ -837,20 +882,29 @@ class Rectifier:
         )
 
     def save(self, path: str | Path) -> Path:
-        """Write the maps and calibration as one ``.npz`` file."""
+        """Write the maps and calibration as one ``.npz`` file (written whole or not at all).
+
+        Raises:
+            OutputError: a path that does not end in ``.npz``, or one that cannot be written.
+        """
+        from .io.atomic import atomic_path
+
         path = Path(path)
+        if path.suffix.lower() != ".npz":  # numpy would add .npz itself, to a file other than the one returned
+            raise OutputError(f"rectification maps file {path} must end in .npz")
         calibration = json.dumps({"format": FORMAT_TAG, **dataclasses.asdict(self.calibration)})
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            np.savez_compressed(
-                path,
-                format=np.array(MAPS_FORMAT),
-                calibration=np.array(calibration),
-                left_map1=self.maps_left[0],
-                left_map2=self.maps_left[1],
-                right_map1=self.maps_right[0],
-                right_map2=self.maps_right[1],
-            )
+            with atomic_path(path) as partial, partial.open("wb") as file:
+                np.savez_compressed(
+                    file,
+                    format=np.array(MAPS_FORMAT),
+                    calibration=np.array(calibration),
+                    left_map1=self.maps_left[0],
+                    left_map2=self.maps_left[1],
+                    right_map1=self.maps_right[0],
+                    right_map2=self.maps_right[1],
+                )
         except OSError as exc:
             raise OutputError(f"cannot write {path}: {exc}") from None
         return path

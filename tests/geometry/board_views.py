@@ -88,8 +88,9 @@ def render_view(
     return np.repeat(np.clip(grey, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
 
 
-def render_stereo_views(board: Board, count: int, rig: Rig | None = None, seed: int = 0):
-    """``count`` pairs of views of ``board`` by ``rig`` with the whole board inside both images.
+def render_stereo_views(board: Board, count: int, rig: Rig | None = None, seed: int = 0, tilt_rad: float = 0.5):
+    """``count`` pairs of views of ``board`` by ``rig`` with the whole board inside both images, turned by up
+    to ``tilt_rad`` about the x and y axes (half that about z).
 
     Returns:
         ``(lefts, rights, rig)``.
@@ -103,7 +104,7 @@ def render_stereo_views(board: Board, count: int, rig: Rig | None = None, seed: 
     centre = outline.mean(axis=0)
     lefts, rights = [], []
     while len(lefts) < count:
-        rotation = cv2.Rodrigues(rng.uniform(-0.5, 0.5, 3) * np.array([1, 1, 0.5]))[0]
+        rotation = cv2.Rodrigues(rng.uniform(-tilt_rad, tilt_rad, 3) * np.array([1, 1, 0.5]))[0]
         distance = rng.uniform(0.55, 0.9)
         offset = np.array([rng.uniform(-0.12, 0.05), rng.uniform(-0.08, 0.08), distance])
         translation = offset - rotation @ centre  # puts the board's centre at ``offset``

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import cv2
 import numpy as np
@@ -154,6 +155,8 @@ def test_write_read_round_trip(tmp_path, suffix):
         assert back == CAL
     else:  # P1/P2 hold one focal length per axis and the rest exactly
         assert dataclasses.astuple(back) == pytest.approx(dataclasses.astuple(CAL))
+        with pytest.raises(InputError, match=r"says its lengths are in m \(length_unit\), but mm was given"):
+            read_calibration(path, length_unit="mm")  # would have read the metres as millimetres
 
 
 def test_projection_matrices_agree_with_from_projections_and_q():
@@ -220,6 +223,23 @@ def test_kitti_and_middlebury_errors(tmp_path):
     middlebury.write_text("cam0=[1 0 1; 0 1 1; 0 0 1]\ncam1=[1 0 5; 0 1 1; 0 0 1]\nbaseline=100\ndoffs=3\n")
     with pytest.raises(InputError, match="disagrees"):
         read_calibration(middlebury)
+    for cam1 in ("[2 0 5; 0 2 1; 0 0 1]", "[1 0 5; 0 1 3; 0 0 1]"):  # another focal length, another row
+        middlebury.write_text(f"cam0=[1 0 1; 0 1 1; 0 0 1]\ncam1={cam1}\nbaseline=100\n")
+        with pytest.raises(InputError, match=r"calib.txt: cam0 and cam1 differ .*: these cameras are not rectified"):
+            read_calibration(middlebury)
+
+
+@pytest.mark.parametrize("fmt", ["json", "middlebury"])
+def test_an_image_size_that_is_not_whole_is_refused_not_cut(tmp_path, fmt):
+    if fmt == "json":
+        path = tmp_path / "c.json"
+        path.write_text(json.dumps({**dataclasses.asdict(CAL), "width_px": 640.5}))
+    else:
+        path = tmp_path / "calib.txt"
+        cam = "[500 0 159.5; 0 500 119.5; 0 0 1]"
+        path.write_text(f"cam0={cam}\ncam1={cam}\nbaseline=100\nwidth=640.5\nheight=480\n")
+    with pytest.raises(InputError, match=rf"{path.name}: width_px must be a whole number of pixels.*640.5"):
+        read_calibration(path)
 
 
 def test_opencv_errors(tmp_path):

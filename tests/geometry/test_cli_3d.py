@@ -15,7 +15,7 @@ from tests.conftest import make_textured_pair
 import rtstereo.cli
 from rtstereo.cli import main
 from rtstereo.geometry import CalibrationWarning
-from rtstereo.io.calibration import read_calibration, write_calibration, write_opencv
+from rtstereo.io.calibration import projection_matrices, read_calibration, write_calibration, write_opencv
 from rtstereo.io.pfm import read_pfm
 from rtstereo.rectify import Board
 from rtstereo.sinks.pointcloud import read_ply
@@ -126,6 +126,24 @@ def test_predict_warns_about_an_unrectified_pair(capsys, tmp_path, pair_files):
     assert code == 0 and "warning" not in err
 
 
+def test_an_unrectified_pair_with_a_raw_rig_file_given_to_calib_points_to_rectify(capsys, tmp_path, pair_files):
+    left, right = pair_files
+    shifted = tmp_path / "r_shift.png"
+    cv2.imwrite(str(shifted), np.roll(cv2.imread(str(right)), 3, axis=0))
+    rectified = projection_matrices(CAL)
+    k = rectified["P1"][:, :3]
+    rig = write_opencv(tmp_path / "stereo.yaml", {"K1": k, "D1": np.zeros(5), "K2": k, "D2": np.zeros(5), **rectified})
+    only_rectified = write_opencv(tmp_path / "rectified.yaml", rectified, 160, 120)
+    hint = "stereo.yaml also holds the raw cameras (K1, D1, K2, D2): if these images are not rectified yet, give it"
+    for calib, pair, expected in ((rig, shifted, True), (only_rectified, shifted, False), (rig, right, False)):
+        code, _, err = run_cli(
+            capsys, "predict", left, pair, *SGBM, "--calib", calib, "--format", "depth", "-o", tmp_path
+        )
+        assert code == 0, err
+        assert (hint in err) == expected, err
+        assert ("not look rectified" in err) == (pair == shifted), err
+
+
 def test_predict_align_rows_corrects_a_small_misalignment(capsys, tmp_path, pair_files):
     left, right = pair_files
     shifted = tmp_path / "r_shift.png"
@@ -226,6 +244,23 @@ def test_calibrate_then_predict_with_rectification_maps(capsys, tmp_path):
     assert (out / "00.ply").is_file() and '"baseline_m"' in (out / "00.json").read_text()
 
 
+def test_calibrate_skips_an_unreadable_pair_and_names_the_pairs_it_did_not_use(capsys, tmp_path):
+    lefts, rights, rig = render_stereo_views(Board.parse("chessboard:9x6:0.03"), 5, seed=3)
+    blank = np.full_like(lefts[0], 128)
+    for side, images in (("L", [*lefts, blank, blank]), ("R", [*rights, blank, blank])):
+        (tmp_path / side).mkdir()
+        for i, image in enumerate(images):
+            cv2.imwrite(str(tmp_path / side / f"{i:02d}.png"), image[:, :, ::-1])
+    (tmp_path / "L" / "06.png").write_bytes(b"not a png")  # one damaged view among many
+    argv = ("calibrate", "--left", tmp_path / "L", "--right", tmp_path / "R", "--board", "chessboard:9x6:0.03")
+    code, stdout, err = run_cli(capsys, *argv, "-o", tmp_path / "rig")
+    assert code == 0, err
+    assert re.search(r"warning: pair 06.png skipped: cannot read .*06.png", err), err
+    assert "board found in both images of 5 of 7 pairs (1 unreadable, skipped)" in stdout
+    assert "not used (board not found in both images): 05.png" in stdout
+    assert read_calibration(tmp_path / "rig" / "calibration.json").baseline_m == pytest.approx(rig.baseline_m, rel=0.01)
+
+
 # --- exceptions -----------------------------------------------------------------------------------
 
 
@@ -235,6 +270,8 @@ def test_calibrate_then_predict_with_rectification_maps(capsys, tmp_path):
         (("--format", "depth,ply"), "--format depth,ply needs the cameras' calibration"),
         (("--calib", "CALIB", "--rectify", "CALIB"), "give --calib or --rectify, not both"),
         (("--max-jump", "-1"), "--max-jump must be >= 0"),
+        (("--max-jump", "nan"), "--max-jump must be >= 0"),
+        (("--max-depth", "nan"), "--max-depth must be > 0"),
         (("--max-depth", "0"), "--max-depth must be > 0"),
         (("--rectify", "CALIB"), "not an rtstereo rectification-maps file|needs K1"),
     ],
@@ -282,6 +319,14 @@ def test_calibrate_errors(capsys, tmp_path, pair_files):
         tmp_path / "rig",
     )
     assert code == 2 and "found in both images of only 0 of 1 pairs" in err
+    board = ("--board", "chessboard:9x6:0.03")
+    (tmp_path / "taken").write_text("")
+    code, _, err = run_cli(capsys, "calibrate", "--left", left, "--right", right, *board, "-o", tmp_path / "taken")
+    assert code == 2 and "-o " in err and "taken is a file" in err and "detecting" not in err
+    (tmp_path / "damaged.png").write_bytes(b"")
+    damaged = ("--left", tmp_path / "damaged.png", "--right", right)
+    code, _, err = run_cli(capsys, "calibrate", *damaged, *board, "-o", tmp_path / "rig")
+    assert code == 2 and "none of the 1 pair(s) could be read" in err
 
 
 def _pose_yaml(path, translation, **scalars):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -62,6 +64,18 @@ def test_depth_outputs_in_metres_and_millimetres(result, tmp_path):
     millimetres = read_grey(files[2])
     assert millimetres.dtype == np.uint16 and millimetres[0, 0] == 0
     assert millimetres[5, 5] == 1000 and millimetres[11, 15] == 5000
+
+
+def test_depth_mm_says_how_many_far_pixels_it_cannot_hold(result, tmp_path):
+    disparity = result.disparity_px.copy()
+    disparity[disparity == 4.0] = 0.25  # the background from 5 m to 80 m; the 1 m square and one nan stay
+    far = dataclasses.replace(result, disparity_px=disparity)
+    with pytest.warns(UserWarning, match=r"pair: 155 pixel\(s\) \(80.7 %\) are farther than 65.535 m.*depth_npy"):
+        files = save_result(far, tmp_path, "pair", ("depth_mm", "depth_npy"))
+    assert read_grey(files[0]).max() == 1000 and np.nanmax(np.load(files[1])) == pytest.approx(80.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        save_result(result, tmp_path, "near", ("depth_mm",))
 
 
 def test_depth_mm_encoding_limits():
@@ -146,6 +160,20 @@ def test_glb_without_trimesh_names_the_extra(tmp_path, monkeypatch):
     cloud = PointCloud(points_m=np.zeros((1, 3), np.float32), colors=None, pixel_index=np.zeros(1, int), size_hw=(1, 1))
     with pytest.raises(MissingDependencyError, match=r"pip install 'rtstereo\[3d\]'"):
         write_glb(tmp_path / "c.glb", cloud)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"max_depth_m": 0.0}, "max_depth_m must be > 0 metres"),
+        ({"max_depth_m": float("nan")}, "max_depth_m must be > 0 metres"),
+        ({"max_jump_rel": float("nan")}, "max_jump_rel must be > 0"),
+        ({"max_jump_rel": -0.1}, "max_jump_rel must be > 0"),
+    ],
+)
+def test_cleaning_options_are_checked_when_made_not_when_each_pair_is_written(options, message):
+    with pytest.raises(InputError, match=rf"point clouds: {message}"):
+        PointCloudOptions(**options)
 
 
 def test_sink_errors(tmp_path, result):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from board_views import default_rig, render_stereo_views
@@ -146,6 +148,18 @@ def test_calibration_errors(chessboard_views):
         calibrate_stereo(blank, blank, board)
     with pytest.raises(InputError, match="swap the left and right"):
         calibrate_stereo(rights[:6], lefts[:6], board)
+    with pytest.raises(InputError, match=r"found in both images of 5 of 5 pairs, but in only 1 different place"):
+        calibrate_stereo(lefts[:1] * 5, rights[:1] * 5, board)  # five frames of a board held still
+
+
+def test_views_of_a_board_facing_the_cameras_squarely_get_a_warning(chessboard_views):
+    board, lefts, rights, _ = chessboard_views
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        calibrate_stereo(lefts, rights, board)
+    square_lefts, square_rights, _ = render_stereo_views(board, 8, seed=1, tilt_rad=0.015)
+    with pytest.warns(UserWarning, match=r"faces the cameras squarely in every view \(largest tilt \d\.\d degrees\)"):
+        calibrate_stereo(square_lefts, square_rights, board)
 
 
 def test_rectifier_errors(chessboard_result, tmp_path):
@@ -180,6 +194,13 @@ def test_rectifier_errors(chessboard_result, tmp_path):
         rectifier.save(blocker / "maps.npz")
     with pytest.raises(OutputError, match="cannot create output folder"):
         result.save(blocker / "rig")
+    for name in ("maps", "maps.NPZ.bak"):  # numpy would have written maps.npz and returned "maps"
+        with pytest.raises(OutputError, match=rf"maps file .*{name} must end in .npz"):
+            rectifier.save(tmp_path / name)
+    assert not list(tmp_path.glob("maps*"))
+    upper = rectifier.save(tmp_path / "MAPS.NPZ")
+    assert sorted(p.name for p in tmp_path.glob("MAPS*")) == ["MAPS.NPZ"]
+    assert Rectifier.from_file(upper).calibration == rectifier.calibration
 
 
 def test_default_rig_is_a_horizontal_pair():

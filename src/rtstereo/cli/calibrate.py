@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, OutputError
 from ..io.images import read_image
 from ..rectify import BOARD_HELP, Board, calibrate_stereo
 from ..sources.pairs import expand
@@ -63,21 +63,31 @@ def run(args: argparse.Namespace) -> int:
             f"--left gives {len(lefts)} images and --right gives {len(rights)}: pairs are matched by "
             "sorted name, so both need the same number"
         )
+    output = Path(args.output)
+    if output.exists() and not output.is_dir():  # refused now, not after the detection and calibration
+        raise OutputError(f"-o {output} is a file: the calibration is written into a folder")
     if not args.quiet:
         print(f"rtstereo calibrate: detecting the {board.kind} in {len(lefts)} pair(s)...", file=sys.stderr)
-    names = [Path(p).name for p in lefts]
+    names, images_left, images_right = _readable_pairs(lefts, rights)
     result = calibrate_stereo(
-        [read_image(p) for p in lefts],
-        [read_image(p) for p in rights],
+        images_left,
+        images_right,
         board,
         names=names,
         alpha=args.alpha,
         fix_k3=not args.free_k3,
     )
-    files = result.save(args.output)
+    files = result.save(output)
     if not args.quiet:
         c = result.calibration
-        print(f"board found in both images of {len(result.pairs_used)} of {len(lefts)} pairs")
+        unread = len(lefts) - len(names)
+        print(
+            f"board found in both images of {len(result.pairs_used)} of {len(lefts)} pairs"
+            + (f" ({unread} unreadable, skipped)" if unread else "")
+        )
+        unused = [name for name in names if name not in result.pairs_used]
+        if unused:
+            print(f"not used (board not found in both images): {_listed(unused)}")
         print(
             f"RMS reprojection error: {result.rms_px:.3f} px stereo (left {result.rms_left_px:.3f} px, "
             f"right {result.rms_right_px:.3f} px)"
@@ -93,3 +103,27 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _readable_pairs(lefts: list[str], rights: list[str]) -> tuple[list[str], list, list]:
+    """The names and images of the pairs whose two images can be read; a pair with a damaged or unreadable
+    image is skipped with a warning, as one bad view among many should not cost the calibration."""
+    names, images_left, images_right = [], [], []
+    for left, right in zip(lefts, rights, strict=True):
+        try:
+            images = read_image(left), read_image(right)
+        except InputError as exc:
+            print(f"rtstereo calibrate: warning: pair {Path(left).name} skipped: {exc}", file=sys.stderr)
+            continue
+        names.append(Path(left).name)
+        images_left.append(images[0])
+        images_right.append(images[1])
+    if not names:
+        raise InputError(f"none of the {len(lefts)} pair(s) could be read (see the warnings above)")
+    return names, images_left, images_right
+
+
+def _listed(names: list[str], most: int = 10) -> str:
+    """``a, b, c`` for up to ``most`` names, then how many more."""
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")

@@ -138,8 +138,31 @@ def _calibration_and_rectifier(args: argparse.Namespace):
 ALIGN_HINT_MAX_PX = 4.0  # a misalignment up to this is offered --align-rows
 
 
-def _warn_if_unrectified(pair, name: str, exposure: str = "on", align_rows: bool = False) -> None:
-    """Warn when the pair does not look rectified and when its two views look exposed differently
+def _raw_rig_hint(calib: str | None) -> str | None:
+    """The advice for a pair that does not look rectified when ``--calib`` names an OpenCV file that also
+    holds the raw cameras (``K1 D1 K2 D2``, as the ``stereo.yaml`` of ``rtstereo calibrate`` does): such a
+    file can rectify the pair with ``--rectify``; ``--calib`` takes the images as rectified already."""
+    from ..io.calibration import OPENCV_SUFFIXES, read_opencv
+
+    if not calib or Path(calib).suffix.lower() not in (*OPENCV_SUFFIXES, ".json"):
+        return None
+    try:
+        matrices = read_opencv(calib).matrices.keys()
+    except RtStereoError:
+        return None
+    if not ({"K1", "K2"} <= matrices or {"M1", "M2"} <= matrices) or not {"D1", "D2"} <= matrices:
+        return None
+    return (
+        f"{calib} also holds the raw cameras (K1, D1, K2, D2): if these images are not rectified yet, give it "
+        "to --rectify instead of --calib"
+    )
+
+
+def _warn_if_unrectified(
+    pair, name: str, exposure: str = "on", align_rows: bool = False, rig_hint: str | None = None
+) -> None:
+    """Warn when the pair does not look rectified (with ``rig_hint``, :func:`_raw_rig_hint`, if given) and
+    when its two views look exposed differently
     (:meth:`~rtstereo.rectify.RectificationCheck.exposure_warning`), as ``exposure`` says
     (:func:`_exposure_hint`)."""
     from ..models.sgbm import EXPOSURE_RATIO_LIMIT, resolved_sgbm_input
@@ -147,7 +170,9 @@ def _warn_if_unrectified(pair, name: str, exposure: str = "on", align_rows: bool
 
     check = check_rectification(pair.left, pair.right)
     rows = check.warning()
-    if rows and align_rows:
+    if rows and rig_hint and check.median_dx_px >= -1.0:
+        rows += f"; {rig_hint}"
+    elif rows and align_rows:
         rows += " after --align-rows; it corrects a pixel or two, this pair needs calibrating"
     elif rows and check.median_dx_px >= -1.0 and check.misalignment_px <= ALIGN_HINT_MAX_PX:
         rows += "; or --align-rows, which corrects a pixel or two from the matched features"
@@ -209,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
             f"--format {','.join(metric)} needs the cameras' calibration (focal length, "
             "baseline): pass --calib FILE or --rectify maps.npz (see `rtstereo calibrate`)"
         )
-    if args.max_jump < 0:
+    if not args.max_jump >= 0:  # not "< 0": nan would pass, and fail every pair at writing time
         raise InputError(f"--max-jump must be >= 0 (0 keeps flying pixels), got {args.max_jump}")
     if args.max_depth is not None and not args.max_depth > 0:
         raise InputError(f"--max-depth must be > 0 metres, got {args.max_depth}")
@@ -233,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
     if job.writes_folder:
         _make_folder(output)
     if not args.no_rectification_check:
-        _check_first_rectified(job, sources[0], _exposure_hint(args))
+        _check_first_rectified(job, sources[0], _exposure_hint(args), _raw_rig_hint(args.calib))
     return run_batch(args, job, sources, "predict", where).exit_code
 
 
@@ -282,7 +307,7 @@ def _run_one(args: argparse.Namespace, job: BatchJob, source: PairSource, where:
     predictor = predictor_from_args(args)
     pair = job.prepare(source.load(0))
     if not args.no_rectification_check:
-        _warn_if_unrectified(pair, source.name, _exposure_hint(args), job.align_rows)
+        _warn_if_unrectified(pair, source.name, _exposure_hint(args), job.align_rows, _raw_rig_hint(args.calib))
     result = job.predict(predictor, pair)
     job.write(result, source.name)
     if not args.quiet:
@@ -298,11 +323,13 @@ def _make_folder(folder: Path) -> None:
         raise OutputError(f"cannot create output folder {folder}: {exc}") from None
 
 
-def _check_first_rectified(job: BatchJob, source: PairSource, exposure: str = "on") -> None:
+def _check_first_rectified(
+    job: BatchJob, source: PairSource, exposure: str = "on", rig_hint: str | None = None
+) -> None:
     """Warn when the first pair is not rectified (or, with ``exposure``, exposed differently); a first
     pair that cannot be read is left to the batch."""
     try:
         pair = job.prepare(source.load(0))
     except RtStereoError:
         return
-    _warn_if_unrectified(pair, source.name, exposure, job.align_rows)
+    _warn_if_unrectified(pair, source.name, exposure, job.align_rows, rig_hint)

@@ -165,7 +165,8 @@ def _is_zip(path: Path) -> bool:
 
 
 def write_calibration(path: str | Path, calibration: Calibration, **extra: object) -> Path:
-    """Write a calibration as rtstereo JSON (``.json``) or OpenCV YAML/XML (``P1``, ``P2``, ``Q``).
+    """Write a calibration as rtstereo JSON (``.json``) or OpenCV YAML/XML (``P1``, ``P2``, ``Q``, and
+    ``length_unit: m``).
 
     Args:
         path: the output file; its suffix picks the format.
@@ -188,7 +189,14 @@ def write_calibration(path: str | Path, calibration: Calibration, **extra: objec
                 data = {"format": FORMAT_TAG, "version": 1, **dataclasses.asdict(calibration), **extra}
                 partial.write_text(json.dumps(data, indent=2) + "\n")
             else:
-                write_opencv(partial, projection_matrices(calibration), calibration.width_px, calibration.height_px)
+                # length_unit: a --calib-unit mm given with the file later is refused, not applied to metres
+                write_opencv(
+                    partial,
+                    projection_matrices(calibration),
+                    calibration.width_px,
+                    calibration.height_px,
+                    length_unit="m",
+                )
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc}") from None
     return path
@@ -205,7 +213,8 @@ def calibration_from_dict(data: dict, source: str = "calibration") -> Calibratio
         )
     try:
         floats = {k: float(values[k]) for k in _REQUIRED}
-        sizes = {k: int(values[k]) for k in ("width_px", "height_px") if k in values}
+        # float, not int: a size of 640.5 is refused by Calibration instead of cut to 640.
+        sizes = {k: float(values[k]) for k in ("width_px", "height_px") if k in values}
     except (TypeError, ValueError) as exc:
         raise InputError(f"{source}: calibration fields must be numbers ({exc})") from None
     return _calibration(source, **floats, **sizes)
@@ -519,7 +528,7 @@ def _from_middlebury(text: str, path: Path) -> Calibration:
     cam0, cam1 = _matrix_3x3(entries["cam0"], "cam0", path), _matrix_3x3(entries["cam1"], "cam1", path)
     try:
         baseline_mm = float(entries["baseline"])
-        width, height = int(float(entries.get("width", 0))), int(float(entries.get("height", 0)))
+        width, height = float(entries.get("width", 0)), float(entries.get("height", 0))  # whole: Calibration checks
         doffs = float(entries["doffs"]) if "doffs" in entries else None
     except ValueError as exc:
         raise InputError(f"{path}: a Middlebury calibration value is not a number ({exc})") from None
@@ -527,6 +536,12 @@ def _from_middlebury(text: str, path: Path) -> Calibration:
         raise InputError(
             f"{path}: baseline={entries['baseline']} (Middlebury calib.txt gives it in millimetres) must be > 0 "
             "millimetres; a negative one means left and right are swapped"
+        )
+    same = np.isclose([cam1[0, 0], cam1[1, 1], cam1[1, 2]], [cam0[0, 0], cam0[1, 1], cam0[1, 2]], rtol=1e-6, atol=1e-2)
+    if not same.all():
+        raise InputError(
+            f"{path}: cam0 and cam1 differ in focal length (fx {cam0[0, 0]:g} vs {cam1[0, 0]:g}, fy {cam0[1, 1]:g} vs "
+            f"{cam1[1, 1]:g}) or row (cy {cam0[1, 2]:g} vs {cam1[1, 2]:g}): these cameras are not rectified"
         )
     if doffs is not None and not np.isclose(cam1[0, 2] - cam0[0, 2], doffs, atol=1e-2):
         raise InputError(f"{path}: doffs={doffs} disagrees with cam1 cx - cam0 cx = {cam1[0, 2] - cam0[0, 2]:.3f}")

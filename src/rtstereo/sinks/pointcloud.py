@@ -5,7 +5,7 @@ Formats (``--format``, registered with :func:`~rtstereo.sinks.files.register_for
 - ``depth``: ``<name>_depth.pfm``, float32 metres (``inf`` = invalid, as in disparity PFMs);
 - ``depth_npy``: ``<name>_depth.npy``, float32 metres (``nan`` = invalid);
 - ``depth_mm``: ``<name>_depth_mm.png``, 16-bit millimetres (0 = invalid; beyond 65.535 m is
-  written as 0, so use ``depth`` for far scenes);
+  written as 0, with a warning that counts such pixels, so use ``depth`` for far scenes);
 - ``ply``: ``<name>.ply``, binary little-endian ``x y z`` float32 + ``red green blue`` uint8, in the
   left camera's frame (OpenCV: x right, y down, z forward, metres);
 - ``glb``: ``<name>.glb``, a glTF point cloud (needs ``trimesh``: ``pip install 'rtstereo[3d]'``), in
@@ -67,6 +67,16 @@ class PointCloudOptions:
 
     max_depth_m: float | None = None
     max_jump_rel: float | None = DEFAULT_MAX_JUMP_REL
+
+    def __post_init__(self) -> None:
+        # Checked here, once, rather than by point_cloud() when each pair is written.
+        if self.max_depth_m is not None and not self.max_depth_m > 0:
+            raise InputError(f"point clouds: max_depth_m must be > 0 metres (None keeps all), got {self.max_depth_m}")
+        if self.max_jump_rel is not None and not self.max_jump_rel > 0:
+            raise InputError(
+                f"point clouds: max_jump_rel must be > 0 (a relative depth jump; None keeps flying pixels), "
+                f"got {self.max_jump_rel}"
+            )
 
 
 def depth_of(result: DisparityResult) -> np.ndarray:
@@ -268,7 +278,17 @@ def make_writers(options: PointCloudOptions = PointCloudOptions()) -> dict:
 
     def depth_mm(result: DisparityResult, stem: Path) -> Path:
         path = stem.parent / f"{stem.name}_depth_mm.png"
-        write_image(path, to_depth_mm(depth_of(result)))
+        depth = depth_of(result)
+        with np.errstate(invalid="ignore"):
+            beyond = int(np.count_nonzero(np.round(depth * 1000.0) > 65535))
+        if beyond:  # a 16-bit PNG cannot hold them: never dropped without a word
+            warnings.warn(
+                f"{stem.name}: {beyond} pixel(s) ({100 * beyond / depth.size:.1f} %) are farther than "
+                f"{DEPTH_MM_MAX_M} m, the most a 16-bit depth_mm PNG holds, and are 0 (invalid) there; "
+                "--format depth or depth_npy keeps them",
+                stacklevel=2,
+            )
+        write_image(path, to_depth_mm(depth))
         return path
 
     def ply(result: DisparityResult, stem: Path) -> Path:
