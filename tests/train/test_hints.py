@@ -68,6 +68,15 @@ def test_a_guided_network_trains_and_validates_with_hints(tmp_path):
     assert len(records(tmp_path, "val")) == 2
 
 
+def test_guided_training_refuses_crops_no_wider_than_the_range_before_making_the_run(tmp_path):
+    from rtstereo.errors import InputError
+
+    config = tiny_config(tmp_path / "run", settings={"max_disp": 128, "guided": True})  # 64x128 crops
+    with pytest.raises(InputError, match=r"SGBM's hints, which search its whole range \(128 px\): .* got 128 px"):
+        train(config)
+    assert not (tmp_path / "run").exists()
+
+
 # ------------------------------------------------------------------- the hybrid's hints, for adapting
 def _uint8_pair(scenes, i: int = 0):
     return [(scenes[side][i].permute(1, 2, 0) * 255).round().byte().numpy() for side in ("left", "right")]

@@ -525,6 +525,15 @@ class _Run:
         if getattr(self.model, "guidance", None) is not None:  # a guided rtnet learns from SGBM's hints
             from .hints import HintedStream, with_hints
 
+            # SGBM searches the network's whole range for the hints, which a crop must be wider than.
+            narrowest = min(config.crop_hw[1], config.val_hw[1])
+            if narrowest <= self.max_disp:
+                raise InputError(
+                    f"a guided network learns from SGBM's hints, which search its whole range ({self.max_disp:g} px): "
+                    f"crops must be wider than that, got {narrowest} px (--crop / val_hw); use wider crops or a "
+                    f"smaller --max-disp"
+                )
+
             self.stream = HintedStream(self.stream, self.max_disp, config.seed)
             thinning = torch.Generator().manual_seed(config.val_seed)
             self.val_batches = [with_hints(batch, self.max_disp, thinning) for batch in self.val_batches]
