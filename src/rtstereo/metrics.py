@@ -74,8 +74,17 @@ def disparity_metrics(pred_px: np.ndarray, gt_px: np.ndarray, mask: np.ndarray |
 
 
 def mean_metrics(rows: list[dict[str, float]]) -> dict[str, float]:
-    """Per-key mean over scenes (each scene weighs the same), skipping ``nan``."""
-    keys = [k for k in rows[0] if k != "pixels"] if rows else []
+    """Per-key mean over scenes (each scene weighs the same), skipping ``nan``.
+
+    A key that only some scenes have (``noc/...`` where a dataset has a non-occluded mask) is the mean
+    over those scenes, whichever scene comes first. Pixel counts (``pixels``, ``noc/pixels``) are not
+    averaged.
+
+    Examples:
+        >>> mean_metrics([{"epe": 1.0, "pixels": 4}, {"epe": 3.0, "noc/epe": 2.0, "pixels": 4, "noc/pixels": 2}])
+        {'epe': 2.0, 'noc/epe': 2.0}
+    """
+    keys = dict.fromkeys(k for row in rows for k in row if k.rpartition("/")[2] != "pixels")
     out: dict[str, float] = {}
     for key in keys:
         values = np.array([r[key] for r in rows if key in r], dtype=np.float64)
