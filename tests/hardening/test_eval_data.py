@@ -11,7 +11,7 @@ from rtstereo.datasets import find_samples
 from rtstereo.errors import InputError
 from rtstereo.eval import EvalReport, clamp_search_ranges, score_sample, search_range_px
 
-from .corpus import _eth3d_scene
+from .corpus import _eth3d_scene, _write_pair
 
 
 @pytest.mark.parametrize(
@@ -108,3 +108,37 @@ def test_eval_cli_fails_the_scene_of_a_damaged_calib_txt_alone(capsys, tmp_path,
     assert "note" not in err  # no range note for a scene whose range is unknown
     results = json.loads((tmp_path / "res" / "sgbm.json").read_text())
     assert [s["name"] for s in results["scenes"]] == ["a"] and results["failed"][0]["name"] == "b"
+
+
+def _kitti_without_ground_truth(folder):
+    """A KITTI 2012 testing-split frame: colored_0 and colored_1, no disp_occ."""
+    import shutil
+
+    left, right = _write_pair(folder / "tmp", hw=(40, 72))
+    for side, path in (("colored_0", left), ("colored_1", right)):
+        (folder / side).mkdir(parents=True)
+        shutil.copy(path, folder / side / "000000_10.png")
+    shutil.rmtree(folder / "tmp")
+    return folder
+
+
+def test_eval_cli_refuses_scenes_that_all_lack_ground_truth_and_writes_nothing(capsys, tmp_path):
+    data = _kitti_without_ground_truth(tmp_path / "testing")
+    code = main(["eval", "--model", "sgbm", str(data), "-q", "-o", str(tmp_path / "res")])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err == (
+        f"rtstereo eval: error: no scene with ground truth under {data}: 1 scene(s) found (testing/000000), "
+        "none with a disparity map to score against\n"
+    )
+    assert not (tmp_path / "res").exists()
+
+
+def test_eval_cli_notes_the_scenes_without_ground_truth_it_leaves_out(capsys, tmp_path):
+    _kitti_without_ground_truth(tmp_path / "data" / "testing")
+    _eth3d_scene(tmp_path / "data" / "eth3d" / "s", hw=(40, 72), ndisp=32)
+    code = main(["eval", "--model", "sgbm", str(tmp_path / "data"), "-q", "-o", str(tmp_path / "res")])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert err == "rtstereo eval: note: 1 scene(s) without ground truth left out: testing/000000\n"
+    assert [line.split()[0] for line in out.splitlines()[1:3]] == ["s", "mean"]
