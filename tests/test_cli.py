@@ -355,3 +355,19 @@ def test_compare_a_damaged_npy_is_one_line(capsys, tmp_path):
         code == 2
         and err == f"rtstereo compare: error: cannot read {tmp_path / 'bad.npy'}: not a numpy .npy file, or damaged\n"
     )
+
+
+def _strict_json(text):
+    """JSON as strict readers (jq, JavaScript) take it: NaN and Infinity are refused."""
+
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_compare_json_of_identical_images_is_strict_json(capsys):
+    code, out, _ = run_cli(capsys, "compare", EXAMPLES / "left.png", EXAMPLES / "left.png", "--json")
+    assert code == 0
+    data = _strict_json(out)
+    assert data["metrics"] == {"mean_abs_diff": 0.0, "psnr_db": None}  # was Infinity

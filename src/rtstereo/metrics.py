@@ -10,6 +10,8 @@ bad-N and D1 and as predicting 0 in EPE, so that sparse methods cannot look bett
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .errors import InputError
@@ -91,3 +93,21 @@ def mean_metrics(rows: list[dict[str, float]]) -> dict[str, float]:
         values = values[np.isfinite(values)]
         out[key] = float(values.mean()) if values.size else float("nan")
     return out
+
+
+def finite_or_none(value: Any) -> Any:
+    """``value`` with every non-finite float (a metric over no pixels, an identical pair's PSNR) as
+    ``None``, in nested dicts and lists too: JSON has no ``NaN`` or ``Infinity``, and strict readers
+    (``jq``, JavaScript) refuse what ``json.dumps`` writes for them.
+
+    Examples:
+        >>> finite_or_none({"epe": float("nan"), "d1": [1.5, float("inf")]})
+        {'epe': None, 'd1': [1.5, None]}
+    """
+    if isinstance(value, dict):
+        return {key: finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(item) for item in value]
+    if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+        return None
+    return value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from rtstereo.cli import main
@@ -142,3 +143,32 @@ def test_eval_cli_notes_the_scenes_without_ground_truth_it_leaves_out(capsys, tm
     assert code == 0
     assert err == "rtstereo eval: note: 1 scene(s) without ground truth left out: testing/000000\n"
     assert [line.split()[0] for line in out.splitlines()[1:3]] == ["s", "mean"]
+
+
+def test_a_scene_whose_ground_truth_has_no_valid_pixel_fails_alone_and_the_json_stays_strict(capsys, tmp_path):
+    from .corpus import _write_pfm
+
+    _eth3d_scene(tmp_path / "eth3d" / "a", hw=(40, 72), ndisp=32)
+    empty = _eth3d_scene(tmp_path / "eth3d" / "b", hw=(40, 72), ndisp=32)
+    _write_pfm(empty / "disp0GT.pfm", np.full((40, 72), np.inf))  # a PFM's "unknown" everywhere
+    code = main(["eval", "--model", "sgbm", str(tmp_path / "eth3d"), "-q", "-o", str(tmp_path / "res")])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert f"scene b: ground truth {empty / 'disp0GT.pfm'} has no valid pixel (all 0, inf or nan)" in err
+    assert "mean (1)" in out
+
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    # No scene has a mask: the noc/ columns are absent, and a metric over no pixels would be null, not NaN.
+    results = json.loads((tmp_path / "res" / "sgbm.json").read_text(), parse_constant=refuse)
+    assert [s["name"] for s in results["scenes"]] == ["a"] and results["failed"][0]["name"] == "b"
+
+
+def test_eval_json_writes_a_metric_over_no_pixels_as_null(tmp_path):
+    from rtstereo.eval import SceneResult
+
+    report = EvalReport("m", scenes=[SceneResult("s", "eth3d", (2, 2), {}, {"epe": 1.0, "noc/epe": float("nan")})])
+    json_path, _ = report.save(tmp_path, "m")
+    data = json.loads(json_path.read_text())
+    assert data["scenes"][0]["metrics"] == {"epe": 1.0, "noc/epe": None} and data["mean"]["noc/epe"] is None
