@@ -371,3 +371,11 @@ def test_compare_json_of_identical_images_is_strict_json(capsys):
     assert code == 0
     data = _strict_json(out)
     assert data["metrics"] == {"mean_abs_diff": 0.0, "psnr_db": None}  # was Infinity
+
+
+def test_compare_refuses_an_empty_second_map_in_one_line(capsys, tmp_path):
+    np.save(tmp_path / "a.npy", np.full((40, 80), 20.0, np.float32))
+    np.save(tmp_path / "b.npy", np.zeros((0, 0), np.float32))
+    code, out, err = run_cli(capsys, "compare", tmp_path / "a.npy", tmp_path / "b.npy")
+    assert code == 2 and out == ""  # was a ZeroDivisionError traceback
+    assert err == f"rtstereo compare: error: {tmp_path / 'b.npy'} is empty (0x0, WxH): nothing to compare\n"
