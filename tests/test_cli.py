@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import cv2
@@ -379,3 +380,21 @@ def test_compare_refuses_an_empty_second_map_in_one_line(capsys, tmp_path):
     code, out, err = run_cli(capsys, "compare", tmp_path / "a.npy", tmp_path / "b.npy")
     assert code == 2 and out == ""  # was a ZeroDivisionError traceback
     assert err == f"rtstereo compare: error: {tmp_path / 'b.npy'} is empty (0x0, WxH): nothing to compare\n"
+
+
+def test_models_refuses_a_pattern_with_a_model_name(capsys):
+    code, out, err = run_cli(capsys, "models", "sgbm", "--pattern", "gwc*")
+    assert (code, out) == (2, "")  # the pattern was ignored silently
+    assert err == (
+        "rtstereo models: error: --pattern filters the list of models: give it without a model name, or drop it for "
+        "sgbm\n"
+    )
+
+
+def test_models_aligns_the_help_of_every_setting_in_one_column(capsys):
+    code, out, _ = run_cli(capsys, "models", "sgbm")
+    lines = out.split("  settings (--set KEY=VALUE):\n")[1].splitlines()
+    assert code == 0 and len(lines) >= 9
+    assert lines[0].startswith("    max_disp = 192   ") and lines[-1].startswith("    refine_edges = False  ")
+    help_columns = {re.match(r"    \S+ = \S+ +", line).end() for line in lines}
+    assert help_columns == {len("    fill_left_border = False  ")}  # was ragged: the keys were not padded
