@@ -211,6 +211,8 @@ def test_fp16_export_keeps_float32_inputs_and_outputs_and_reports_against_fp32(t
 def test_external_data_on_request_and_above_the_threshold(tmp_path, monkeypatch):
     result = _export_toy(tmp_path / "ext.onnx", external_data=True)
     assert result.external_data and (tmp_path / "ext.onnx.data").is_file()
+    # Whoever may read the model may read its weights (onnx writes the .data file owner-only).
+    assert (tmp_path / "ext.onnx.data").stat().st_mode & 0o777 == (tmp_path / "ext.onnx").stat().st_mode & 0o777
     grey = np.full((32, 48, 3), 90, np.uint8)
     assert np.isfinite(load_onnx(result.path).predict(grey, grey).disparity_px).all()
     monkeypatch.setattr(onnx_export, "EXTERNAL_DATA_THRESHOLD_BYTES", 0)

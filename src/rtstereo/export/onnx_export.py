@@ -421,6 +421,8 @@ def _save(proto: Any, path: Path, external: bool) -> None:
             )
         else:
             onnx.save_model(proto, str(staged))
+        if (staging / data.name).exists():  # onnx creates it owner-only (0600): readable as the model is
+            (staging / data.name).chmod(staged.stat().st_mode & 0o777)
         with interrupts_deferred():  # the weights first: a model file under its name always has them
             if (staging / data.name).exists():
                 publish(staging / data.name, staging, path.parent)
