@@ -417,6 +417,7 @@ def test_export_command_exits_1_on_failed_parity(cli, capsys, tmp_path, anynet_c
     [
         ("file/a.onnx", r"cannot write the export to .*file/a.onnx: .*file is a file, not a folder"),
         ("folder.onnx", r"cannot write the export to .*folder.onnx: it is a folder; give a file name ending in .onnx"),
+        ("m.onnx", r"cannot write the export to .*m.onnx: .*m.parity.json, which it writes beside it, is a folder"),
     ],
 )
 def test_export_command_refuses_an_unwritable_output_before_building(
@@ -424,6 +425,7 @@ def test_export_command_refuses_an_unwritable_output_before_building(
 ):
     (tmp_path / "file").write_text("not a folder")
     (tmp_path / "folder.onnx").mkdir()
+    (tmp_path / "m.parity.json").mkdir()  # found after the export, it left m.onnx without its report
     monkeypatch.setattr(onnx_export, "build_network", lambda *_: pytest.fail("built before the output was checked"))
     code, out, err = cli(capsys, "export", anynet_checkpoint, "--size", "32x64", "-o", tmp_path / where)
     assert code == 2 and out == "" and re.fullmatch(f"rtstereo export: error: {message}\n", err), err
