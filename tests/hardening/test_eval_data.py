@@ -172,3 +172,16 @@ def test_eval_json_writes_a_metric_over_no_pixels_as_null(tmp_path):
     json_path, _ = report.save(tmp_path, "m")
     data = json.loads(json_path.read_text())
     assert data["scenes"][0]["metrics"] == {"epe": 1.0, "noc/epe": None} and data["mean"]["noc/epe"] is None
+
+
+def test_eval_cli_refuses_an_unwritable_output_before_scoring(capsys, tmp_path, monkeypatch):
+    _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72), ndisp=32)
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setattr("rtstereo.eval.score_sample", lambda *_: pytest.fail("scored before the output was checked"))
+    code = main(["eval", "--model", "sgbm", str(tmp_path / "eth3d"), "-q", "-o", str(tmp_path / "file")])
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")  # was: every scene scored, then the results lost
+    assert (
+        err
+        == f"rtstereo eval: error: cannot write evaluation results to {tmp_path / 'file'}: it is a file, not a folder\n"
+    )

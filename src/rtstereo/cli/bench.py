@@ -130,8 +130,8 @@ def sweeps_from_args(args: argparse.Namespace) -> dict[str, list[Any]]:
     return sweeps
 
 
-def check_output_folder(folder: Path) -> None:
-    """Refuse an ``-o`` folder that cannot be created or written.
+def check_output_folder(folder: Path, what: str = "benchmark results") -> None:
+    """Refuse an ``-o`` folder that cannot be created or written (``what``: its contents, for the message).
 
     Raises:
         OutputError: it is a file, or it (or a parent) cannot be created or written.
@@ -142,7 +142,7 @@ def check_output_folder(folder: Path) -> None:
             pass
     except OSError as exc:
         reason = "it is a file, not a folder" if folder.exists() and not folder.is_dir() else exc.strerror
-        raise OutputError(f"cannot write benchmark results to {folder}: {reason or type(exc).__name__}") from None
+        raise OutputError(f"cannot write {what} to {folder}: {reason or type(exc).__name__}") from None
 
 
 def run(args: argparse.Namespace) -> int:

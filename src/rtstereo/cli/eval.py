@@ -14,6 +14,7 @@ from ..errors import InputError
 from ..eval import clamp_search_ranges, evaluate
 from ..models import get_spec, is_onnx_file, resolve_alias
 from .batch import add_engine_args, predictor_options
+from .bench import check_output_folder
 from .common import add_model_args, parse_set_values, predictor_from_args
 
 
@@ -82,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
         samples, notes = clamp_search_ranges(samples)
         for note in notes:
             print(f"rtstereo eval: note: {note}", file=sys.stderr)
+
+    check_output_folder(Path(args.output), "evaluation results")  # now, not after every scene is scored
 
     def predictor_for(sample: Sample):
         key = (sample.max_disp_hint_px or None) if per_scene_range else None
