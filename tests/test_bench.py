@@ -565,3 +565,25 @@ def test_cuda_n_beyond_the_gpus_there_are_is_refused(monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     with pytest.raises(InputError, match=r"--device cuda:1: PyTorch sees 1 CUDA GPU\(s\), cuda:0 to cuda:0"):
         run_bench(["sgbm"], [SIZE_HW], device="cuda:1")
+
+
+def _without_ground_truth(folder):
+    """A KITTI 2012 testing-split frame: colored_0 and colored_1, no disp_occ."""
+    left, right = synthetic_pair((48, 96), disparity_px=6)
+    for side, image in (("colored_0", left), ("colored_1", right)):
+        (folder / side).mkdir(parents=True)
+        cv2.imwrite(str(folder / side / "000000_10.png"), image[:, :, ::-1])
+    return folder
+
+
+def test_data_without_ground_truth_is_refused_rather_than_benched_without_accuracy(tmp_path):
+    testing = _without_ground_truth(tmp_path / "testing")
+    with pytest.raises(InputError, match=r"^--data .*testing: no scene with ground truth \(1 found without\)"):
+        run_bench(["sgbm"], [(48, 96)], sweeps={"max_disp": [16]}, warmup=1, runs=1, data=[testing])
+
+
+def test_scenes_of_data_without_ground_truth_are_left_out_with_a_note(tiny_dataset):
+    _without_ground_truth(tiny_dataset / "testing")
+    report = run_bench(["sgbm"], [(48, 96)], sweeps={"max_disp": [16]}, warmup=1, runs=1, data=[tiny_dataset])
+    assert report.options["scenes"] == ["scene"] and np.isfinite(report.rows[0].accuracy["epe"])
+    assert report.notes == ["1 scene(s) of --data without ground truth left out of the accuracy"]

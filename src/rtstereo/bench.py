@@ -598,6 +598,15 @@ def run_bench(
         raise InputError("accuracy (--data) with random weights means nothing: give --weights, or drop --data")
     samples = find_samples(*data) if data else []
     cases, notes = expand_cases(models, sizes, sweeps or {}, precisions, backends)
+    unscored = [s.name for s in samples if s.gt_path is None]  # accuracy needs ground truth
+    samples = [s for s in samples if s.gt_path is not None]
+    if unscored and not samples:
+        raise InputError(
+            f"--data {', '.join(map(str, data or []))}: no scene with ground truth ({len(unscored)} found without), "
+            "so no accuracy to add; give a dataset with disparity maps, or drop --data"
+        )
+    if unscored:
+        notes.append(f"{len(unscored)} scene(s) of --data without ground truth left out of the accuracy")
     _set_threads(threads, device)
     networks = _NetworkCache(weights or {}, random_weights)
     rows: list[BenchRow] = []
