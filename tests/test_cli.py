@@ -398,3 +398,11 @@ def test_models_aligns_the_help_of_every_setting_in_one_column(capsys):
     assert lines[0].startswith("    max_disp = 192   ") and lines[-1].startswith("    refine_edges = False  ")
     help_columns = {re.match(r"    \S+ = \S+ +", line).end() for line in lines}
     assert help_columns == {len("    fill_left_border = False  ")}  # was ragged: the keys were not padded
+
+
+def test_compare_says_a_folder_is_a_folder(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "compare", tmp_path, EXAMPLES / "left.png")
+    assert (code, out) == (2, "")  # was "file not found" for a folder that exists
+    assert (
+        err == f"rtstereo compare: error: {tmp_path} is a folder: compare takes two files (images or disparity maps)\n"
+    )

@@ -155,6 +155,8 @@ def compare_files(path_a: str | Path, path_b: str | Path, kind: str = "auto", sc
         InputError: a file is missing or unreadable, the kinds differ, or the maps cannot be compared.
     """
     for p in (path_a, path_b):
+        if Path(p).is_dir():
+            raise InputError(f"{p} is a folder: compare takes two files (images or disparity maps)")
         if not Path(p).is_file():
             raise InputError(f"file not found: {p}")
     if scale is not None and not (np.isfinite(scale) and scale > 0):
