@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import warnings
 
 import cv2
@@ -252,6 +253,7 @@ def test_peak_rss_sees_a_short_allocation():
         before = PeakRSS.current_bytes()
         block = np.ones(64 * 2**20, np.uint8)  # 64 MiB, touched
         block[::4096] = 2
+        time.sleep(0.02)  # a few of the sampler's 2 ms periods: on a loaded machine it may not run sooner
         del block
     assert peak.peak_bytes - before >= 32 * 2**20
 
@@ -518,3 +520,72 @@ def test_the_post_processing_switches_every_model_takes_are_swept_on_each_model(
         assert predictor.refine_edges is (dict(case.settings)["refine_edges"] == "true"), case.label
     report = run_bench([str(checkpoint), "sgbm"], [(32, 256)], sweeps=sweeps, warmup=1, runs=1, threads=1)
     assert [r.status for r in report.rows] == ["ok"] * 4, report.table()
+
+
+def test_a_fixed_size_onnx_file_is_benched_at_its_own_size_only(tmp_path):
+    pytest.importorskip("onnx")
+    from rtstereo.export.onnx_export import build_network, export_onnx
+
+    spec, settings, module, _ = build_network("anynet", None, {}, random_weights=True)
+    path = export_onnx(spec, settings, module, (32, 64), tmp_path / "anynet.onnx").path
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "resized to the fixed size" warning: nothing is resized
+        report = run_bench([str(path)], [(32, 64), (64, 128)], warmup=1, runs=1, threads=1)
+    own, other = report.rows
+    assert own.status == "ok" and own.case.size_hw == (32, 64)
+    assert other.status == "skipped" and np.isnan(other.median_ms)
+    assert other.reason == f"{path} is fixed at 32x64 (HxW): bench it with --sizes 32x64, or export it with --dynamic"
+
+
+@pytest.mark.parametrize("device", ["gpu", "cuda:x", "cpu:0"])
+def test_a_device_no_backend_knows_is_refused(cli, device):
+    code, out, err = cli("bench", "sgbm", "--sizes", "32x48", "--device", device)
+    assert code == 2 and out == ""
+    assert err == f"rtstereo bench: error: device must be cpu or cuda[:N], got '{device}'\n"
+
+
+def test_cuda_without_a_gpu_is_refused_in_one_line_before_any_row(cli, monkeypatch):
+    import onnxruntime
+    import torch
+
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    code, out, err = cli("bench", "anynet,sgbm", "--random-weights", "--sizes", "32x48", "--device", "cuda")
+    assert code == 2 and out == ""
+    assert err == (
+        "rtstereo bench: error: --device cuda: no CUDA GPU here (PyTorch sees none, and onnxruntime has only "
+        "CPUExecutionProvider); bench on the CPU with --device cpu\n"
+    )
+
+
+def test_cuda_n_beyond_the_gpus_there_are_is_refused(monkeypatch):
+    import onnxruntime
+    import torch
+
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(InputError, match=r"--device cuda:1: PyTorch sees 1 CUDA GPU\(s\), cuda:0 to cuda:0"):
+        run_bench(["sgbm"], [SIZE_HW], device="cuda:1")
+
+
+def _without_ground_truth(folder):
+    """A KITTI 2012 testing-split frame: colored_0 and colored_1, no disp_occ."""
+    left, right = synthetic_pair((48, 96), disparity_px=6)
+    for side, image in (("colored_0", left), ("colored_1", right)):
+        (folder / side).mkdir(parents=True)
+        cv2.imwrite(str(folder / side / "000000_10.png"), image[:, :, ::-1])
+    return folder
+
+
+def test_data_without_ground_truth_is_refused_rather_than_benched_without_accuracy(tmp_path):
+    testing = _without_ground_truth(tmp_path / "testing")
+    with pytest.raises(InputError, match=r"^--data .*testing: no scene with ground truth \(1 found without\)"):
+        run_bench(["sgbm"], [(48, 96)], sweeps={"max_disp": [16]}, warmup=1, runs=1, data=[testing])
+
+
+def test_scenes_of_data_without_ground_truth_are_left_out_with_a_note(tiny_dataset):
+    _without_ground_truth(tiny_dataset / "testing")
+    report = run_bench(["sgbm"], [(48, 96)], sweeps={"max_disp": [16]}, warmup=1, runs=1, data=[tiny_dataset])
+    assert report.options["scenes"] == ["scene"] and np.isfinite(report.rows[0].accuracy["epe"])
+    assert report.notes == ["1 scene(s) of --data without ground truth left out of the accuracy"]

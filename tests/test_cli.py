@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import cv2
@@ -354,4 +355,54 @@ def test_compare_a_damaged_npy_is_one_line(capsys, tmp_path):
     assert (
         code == 2
         and err == f"rtstereo compare: error: cannot read {tmp_path / 'bad.npy'}: not a numpy .npy file, or damaged\n"
+    )
+
+
+def _strict_json(text):
+    """JSON as strict readers (jq, JavaScript) take it: NaN and Infinity are refused."""
+
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_compare_json_of_identical_images_is_strict_json(capsys):
+    code, out, _ = run_cli(capsys, "compare", EXAMPLES / "left.png", EXAMPLES / "left.png", "--json")
+    assert code == 0
+    data = _strict_json(out)
+    assert data["metrics"] == {"mean_abs_diff": 0.0, "psnr_db": None}  # was Infinity
+
+
+def test_compare_refuses_an_empty_second_map_in_one_line(capsys, tmp_path):
+    np.save(tmp_path / "a.npy", np.full((40, 80), 20.0, np.float32))
+    np.save(tmp_path / "b.npy", np.zeros((0, 0), np.float32))
+    code, out, err = run_cli(capsys, "compare", tmp_path / "a.npy", tmp_path / "b.npy")
+    assert code == 2 and out == ""  # was a ZeroDivisionError traceback
+    assert err == f"rtstereo compare: error: {tmp_path / 'b.npy'} is empty (0x0, WxH): nothing to compare\n"
+
+
+def test_models_refuses_a_pattern_with_a_model_name(capsys):
+    code, out, err = run_cli(capsys, "models", "sgbm", "--pattern", "gwc*")
+    assert (code, out) == (2, "")  # the pattern was ignored silently
+    assert err == (
+        "rtstereo models: error: --pattern filters the list of models: give it without a model name, or drop it for "
+        "sgbm\n"
+    )
+
+
+def test_models_aligns_the_help_of_every_setting_in_one_column(capsys):
+    code, out, _ = run_cli(capsys, "models", "sgbm")
+    lines = out.split("  settings (--set KEY=VALUE):\n")[1].splitlines()
+    assert code == 0 and len(lines) >= 9
+    assert lines[0].startswith("    max_disp = 192   ") and lines[-1].startswith("    refine_edges = False  ")
+    help_columns = {re.match(r"    \S+ = \S+ +", line).end() for line in lines}
+    assert help_columns == {len("    fill_left_border = False  ")}  # was ragged: the keys were not padded
+
+
+def test_compare_says_a_folder_is_a_folder(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "compare", tmp_path, EXAMPLES / "left.png")
+    assert (code, out) == (2, "")  # was "file not found" for a folder that exists
+    assert (
+        err == f"rtstereo compare: error: {tmp_path} is a folder: compare takes two files (images or disparity maps)\n"
     )

@@ -136,3 +136,12 @@ def test_mean_metrics_all_nan_key_and_no_rows():
 
     assert math.isnan(mean["epe"]) and mean["d1"] == 2.0
     assert mean_metrics([]) == {}
+
+
+def test_mean_metrics_covers_keys_the_first_scene_lacks_and_no_pixel_counts():
+    no_mask = {"epe": 1.0, "pixels": 10}  # e.g. a SceneFlow scene first, then KITTI with its noc mask
+    masked = {"epe": 3.0, "noc/epe": 2.0, "noc/d1": 5.0, "pixels": 10, "noc/pixels": 8}
+
+    mean = mean_metrics([no_mask, masked])
+
+    assert mean == {"epe": 2.0, "noc/epe": 2.0, "noc/d1": 5.0}

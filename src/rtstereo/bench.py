@@ -588,6 +588,7 @@ def run_bench(
         raise InputError(f"warmup and runs must be >= 1, got warmup={warmup}, runs={runs}")
     if threads is not None and threads < 1:
         raise InputError(f"threads must be >= 1, got {threads}")
+    check_device(device, sweeps or {})
     models = [resolve_alias(m) for m in models]
     if baseline is not None:
         baseline = baseline if is_onnx_file(baseline) else get_spec(resolve_alias(baseline)).name
@@ -597,6 +598,15 @@ def run_bench(
         raise InputError("accuracy (--data) with random weights means nothing: give --weights, or drop --data")
     samples = find_samples(*data) if data else []
     cases, notes = expand_cases(models, sizes, sweeps or {}, precisions, backends)
+    unscored = [s.name for s in samples if s.gt_path is None]  # accuracy needs ground truth
+    samples = [s for s in samples if s.gt_path is not None]
+    if unscored and not samples:
+        raise InputError(
+            f"--data {', '.join(map(str, data or []))}: no scene with ground truth ({len(unscored)} found without), "
+            "so no accuracy to add; give a dataset with disparity maps, or drop --data"
+        )
+    if unscored:
+        notes.append(f"{len(unscored)} scene(s) of --data without ground truth left out of the accuracy")
     _set_threads(threads, device)
     networks = _NetworkCache(weights or {}, random_weights)
     rows: list[BenchRow] = []
@@ -618,6 +628,42 @@ def run_bench(
         "scenes": [s.name for s in samples],
     }
     return BenchReport(rows=rows, options=options, machine=machine_info(device), baseline=baseline, notes=notes)
+
+
+def check_device(device: str, sweeps: Mapping[str, Sequence[Any]]) -> None:
+    """Refuse a device that no backend knows, and CUDA where neither PyTorch nor ONNX Runtime has a GPU:
+    every network row would be refused one by one, and classical methods would run on the CPU unsaid.
+
+    Raises:
+        InputError: ``device`` is not ``cpu`` or ``cuda[:N]``, or no CUDA GPU (or not GPU ``N``) is
+            usable here. An ONNX Runtime provider list swept with ``--set providers=...`` accepts
+            the CPU, as it does in ``predict``.
+    """
+    head, _, index = str(device).partition(":")
+    if device != "cpu" and not (head == "cuda" and (not index or index.isdigit())):
+        raise InputError(f"device must be cpu or cuda[:N], got '{device}'")
+    if device == "cpu" or "providers" in sweeps:
+        return
+    import onnxruntime
+
+    from .runtime.providers import GPU_PROVIDERS
+
+    ort_providers = onnxruntime.get_available_providers()
+    if set(ort_providers) & set(GPU_PROVIDERS):
+        return
+    try:
+        import torch
+    except ImportError:
+        gpus = 0
+    else:
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if gpus == 0:
+        raise InputError(
+            f"--device {device}: no CUDA GPU here (PyTorch sees none, and onnxruntime has only "
+            f"{', '.join(sorted(ort_providers))}); bench on the CPU with --device cpu"
+        )
+    if index and int(index) >= gpus:
+        raise InputError(f"--device {device}: PyTorch sees {gpus} CUDA GPU(s), cuda:0 to cuda:{gpus - 1}")
 
 
 def _set_threads(threads: int | None, device: str) -> None:
@@ -660,7 +706,15 @@ def _predictor(case: BenchCase, networks: _NetworkCache, device: str, threads: i
     if case.backend == "opencv":
         return load(case.model, backend="opencv", settings=settings)
     if is_onnx_file(case.model) or model_spec(case.model).kind in ("onnx", "hybrid"):
-        return load(case.model, device=device, settings={**settings, **runtime, "threads": threads})
+        predictor = load(case.model, device=device, settings={**settings, **runtime, "threads": threads})
+        fixed = getattr(predictor, "fixed_size_hw", None)
+        if fixed is not None and tuple(fixed) != case.size_hw:  # timing a resize into it would be no one's figure
+            height, width = fixed
+            raise InputError(
+                f"{case.model} is fixed at {height}x{width} (HxW): bench it with --sizes {height}x{width}, "
+                "or export it with --dynamic"
+            )
+        return predictor
     # The post-processing switches act on the predictor, after the network: one network serves both values.
     switches = {name: settings.pop(name) for name in POSTPROCESS_SETTINGS if name in settings}
     spec, resolved, module = networks.get(case.model, settings)

@@ -118,6 +118,8 @@ def _check_aspect_ratio(shape_a: tuple[int, ...], shape_b: tuple[int, ...], name
     """Refuse a second map that resizing would stretch: its height at the first one's width must match
     the first one's height to within the rounding of one pixel of each size."""
     (height_a, width_a), (height_b, width_b) = shape_a[:2], shape_b[:2]
+    if height_b == 0 or width_b == 0:
+        raise InputError(f"{names[1]} is empty ({width_b}x{height_b}, WxH): nothing to compare")
     scale = width_a / width_b
     if abs(height_b * scale - height_a) > scale + 1:
         raise InputError(
@@ -153,6 +155,8 @@ def compare_files(path_a: str | Path, path_b: str | Path, kind: str = "auto", sc
         InputError: a file is missing or unreadable, the kinds differ, or the maps cannot be compared.
     """
     for p in (path_a, path_b):
+        if Path(p).is_dir():
+            raise InputError(f"{p} is a folder: compare takes two files (images or disparity maps)")
         if not Path(p).is_file():
             raise InputError(f"file not found: {p}")
     if scale is not None and not (np.isfinite(scale) and scale > 0):

@@ -15,7 +15,7 @@ import numpy as np
 
 from .datasets import Sample
 from .errors import InputError
-from .metrics import BAD_THRESHOLDS_PX, bad_key, disparity_metrics, mean_metrics
+from .metrics import BAD_THRESHOLDS_PX, bad_key, disparity_metrics, finite_or_none, mean_metrics
 from .runtime.predictor import Predictor
 
 # Columns of the terminal / Markdown table: (metric key, header, format)
@@ -110,7 +110,9 @@ class EvalReport:
             folder.mkdir(parents=True, exist_ok=True)
             json_path, md_path = folder / f"{stem}.json", folder / f"{stem}.md"
             with atomic_path(json_path) as partial:
-                partial.write_text(json.dumps(self.to_json(), indent=2, default=_jsonable) + "\n")
+                # A metric over no pixels (nan) is null: JSON has no NaN.
+                document = finite_or_none(self.to_json())
+                partial.write_text(json.dumps(document, indent=2, default=_jsonable, allow_nan=False) + "\n")
             with atomic_path(md_path) as partial:
                 partial.write_text(f"# {self.model}\n\n{self.table(markdown=True)}\n")
         except OSError as exc:
@@ -234,6 +236,11 @@ def score_sample(predictor_for: Callable[[Sample], Predictor], sample: Sample) -
         raise InputError(
             f"scene {sample.name}: mask {sample.nonocc_path} is {nonocc.shape[1]}x{nonocc.shape[0]} but the "
             f"ground truth is {gt.shape[1]}x{gt.shape[0]} (WxH): they must be the same size"
+        )
+    if not (np.isfinite(gt) & (gt > 0)).any():  # scored, it would be a row of dashes counted in the mean
+        raise InputError(
+            f"scene {sample.name}: ground truth {sample.gt_path} has no valid pixel (all 0, inf or nan), nothing to "
+            "score against"
         )
     predictor = predictor_for(sample)
     result = predictor.predict(left, right)

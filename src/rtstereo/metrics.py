@@ -10,6 +10,8 @@ bad-N and D1 and as predicting 0 in EPE, so that sparse methods cannot look bett
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .errors import InputError
@@ -74,11 +76,38 @@ def disparity_metrics(pred_px: np.ndarray, gt_px: np.ndarray, mask: np.ndarray |
 
 
 def mean_metrics(rows: list[dict[str, float]]) -> dict[str, float]:
-    """Per-key mean over scenes (each scene weighs the same), skipping ``nan``."""
-    keys = [k for k in rows[0] if k != "pixels"] if rows else []
+    """Per-key mean over scenes (each scene weighs the same), skipping ``nan``.
+
+    A key that only some scenes have (``noc/...`` where a dataset has a non-occluded mask) is the mean
+    over those scenes, whichever scene comes first. Pixel counts (``pixels``, ``noc/pixels``) are not
+    averaged.
+
+    Examples:
+        >>> mean_metrics([{"epe": 1.0, "pixels": 4}, {"epe": 3.0, "noc/epe": 2.0, "pixels": 4, "noc/pixels": 2}])
+        {'epe': 2.0, 'noc/epe': 2.0}
+    """
+    keys = dict.fromkeys(k for row in rows for k in row if k.rpartition("/")[2] != "pixels")
     out: dict[str, float] = {}
     for key in keys:
         values = np.array([r[key] for r in rows if key in r], dtype=np.float64)
         values = values[np.isfinite(values)]
         out[key] = float(values.mean()) if values.size else float("nan")
     return out
+
+
+def finite_or_none(value: Any) -> Any:
+    """``value`` with every non-finite float (a metric over no pixels, an identical pair's PSNR) as
+    ``None``, in nested dicts and lists too: JSON has no ``NaN`` or ``Infinity``, and strict readers
+    (``jq``, JavaScript) refuse what ``json.dumps`` writes for them.
+
+    Examples:
+        >>> finite_or_none({"epe": float("nan"), "d1": [1.5, float("inf")]})
+        {'epe': None, 'd1': [1.5, None]}
+    """
+    if isinstance(value, dict):
+        return {key: finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(item) for item in value]
+    if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+        return None
+    return value

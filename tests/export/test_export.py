@@ -211,6 +211,8 @@ def test_fp16_export_keeps_float32_inputs_and_outputs_and_reports_against_fp32(t
 def test_external_data_on_request_and_above_the_threshold(tmp_path, monkeypatch):
     result = _export_toy(tmp_path / "ext.onnx", external_data=True)
     assert result.external_data and (tmp_path / "ext.onnx.data").is_file()
+    # Whoever may read the model may read its weights (onnx writes the .data file owner-only).
+    assert (tmp_path / "ext.onnx.data").stat().st_mode & 0o777 == (tmp_path / "ext.onnx").stat().st_mode & 0o777
     grey = np.full((32, 48, 3), 90, np.uint8)
     assert np.isfinite(load_onnx(result.path).predict(grey, grey).disparity_px).all()
     monkeypatch.setattr(onnx_export, "EXTERNAL_DATA_THRESHOLD_BYTES", 0)
@@ -415,6 +417,7 @@ def test_export_command_exits_1_on_failed_parity(cli, capsys, tmp_path, anynet_c
     [
         ("file/a.onnx", r"cannot write the export to .*file/a.onnx: .*file is a file, not a folder"),
         ("folder.onnx", r"cannot write the export to .*folder.onnx: it is a folder; give a file name ending in .onnx"),
+        ("m.onnx", r"cannot write the export to .*m.onnx: .*m.parity.json, which it writes beside it, is a folder"),
     ],
 )
 def test_export_command_refuses_an_unwritable_output_before_building(
@@ -422,6 +425,7 @@ def test_export_command_refuses_an_unwritable_output_before_building(
 ):
     (tmp_path / "file").write_text("not a folder")
     (tmp_path / "folder.onnx").mkdir()
+    (tmp_path / "m.parity.json").mkdir()  # found after the export, it left m.onnx without its report
     monkeypatch.setattr(onnx_export, "build_network", lambda *_: pytest.fail("built before the output was checked"))
     code, out, err = cli(capsys, "export", anynet_checkpoint, "--size", "32x64", "-o", tmp_path / where)
     assert code == 2 and out == "" and re.fullmatch(f"rtstereo export: error: {message}\n", err), err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from rtstereo.cli import main
@@ -11,7 +12,7 @@ from rtstereo.datasets import find_samples
 from rtstereo.errors import InputError
 from rtstereo.eval import EvalReport, clamp_search_ranges, score_sample, search_range_px
 
-from .corpus import _eth3d_scene
+from .corpus import _eth3d_scene, _write_pair
 
 
 @pytest.mark.parametrize(
@@ -108,3 +109,79 @@ def test_eval_cli_fails_the_scene_of_a_damaged_calib_txt_alone(capsys, tmp_path,
     assert "note" not in err  # no range note for a scene whose range is unknown
     results = json.loads((tmp_path / "res" / "sgbm.json").read_text())
     assert [s["name"] for s in results["scenes"]] == ["a"] and results["failed"][0]["name"] == "b"
+
+
+def _kitti_without_ground_truth(folder):
+    """A KITTI 2012 testing-split frame: colored_0 and colored_1, no disp_occ."""
+    import shutil
+
+    left, right = _write_pair(folder / "tmp", hw=(40, 72))
+    for side, path in (("colored_0", left), ("colored_1", right)):
+        (folder / side).mkdir(parents=True)
+        shutil.copy(path, folder / side / "000000_10.png")
+    shutil.rmtree(folder / "tmp")
+    return folder
+
+
+def test_eval_cli_refuses_scenes_that_all_lack_ground_truth_and_writes_nothing(capsys, tmp_path):
+    data = _kitti_without_ground_truth(tmp_path / "testing")
+    code = main(["eval", "--model", "sgbm", str(data), "-q", "-o", str(tmp_path / "res")])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err == (
+        f"rtstereo eval: error: no scene with ground truth under {data}: 1 scene(s) found (testing/000000), "
+        "none with a disparity map to score against\n"
+    )
+    assert not (tmp_path / "res").exists()
+
+
+def test_eval_cli_notes_the_scenes_without_ground_truth_it_leaves_out(capsys, tmp_path):
+    _kitti_without_ground_truth(tmp_path / "data" / "testing")
+    _eth3d_scene(tmp_path / "data" / "eth3d" / "s", hw=(40, 72), ndisp=32)
+    code = main(["eval", "--model", "sgbm", str(tmp_path / "data"), "-q", "-o", str(tmp_path / "res")])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert err == "rtstereo eval: note: 1 scene(s) without ground truth left out: testing/000000\n"
+    assert [line.split()[0] for line in out.splitlines()[1:3]] == ["s", "mean"]
+
+
+def test_a_scene_whose_ground_truth_has_no_valid_pixel_fails_alone_and_the_json_stays_strict(capsys, tmp_path):
+    from .corpus import _write_pfm
+
+    _eth3d_scene(tmp_path / "eth3d" / "a", hw=(40, 72), ndisp=32)
+    empty = _eth3d_scene(tmp_path / "eth3d" / "b", hw=(40, 72), ndisp=32)
+    _write_pfm(empty / "disp0GT.pfm", np.full((40, 72), np.inf))  # a PFM's "unknown" everywhere
+    code = main(["eval", "--model", "sgbm", str(tmp_path / "eth3d"), "-q", "-o", str(tmp_path / "res")])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert f"scene b: ground truth {empty / 'disp0GT.pfm'} has no valid pixel (all 0, inf or nan)" in err
+    assert "mean (1)" in out
+
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    # No scene has a mask: the noc/ columns are absent, and a metric over no pixels would be null, not NaN.
+    results = json.loads((tmp_path / "res" / "sgbm.json").read_text(), parse_constant=refuse)
+    assert [s["name"] for s in results["scenes"]] == ["a"] and results["failed"][0]["name"] == "b"
+
+
+def test_eval_json_writes_a_metric_over_no_pixels_as_null(tmp_path):
+    from rtstereo.eval import SceneResult
+
+    report = EvalReport("m", scenes=[SceneResult("s", "eth3d", (2, 2), {}, {"epe": 1.0, "noc/epe": float("nan")})])
+    json_path, _ = report.save(tmp_path, "m")
+    data = json.loads(json_path.read_text())
+    assert data["scenes"][0]["metrics"] == {"epe": 1.0, "noc/epe": None} and data["mean"]["noc/epe"] is None
+
+
+def test_eval_cli_refuses_an_unwritable_output_before_scoring(capsys, tmp_path, monkeypatch):
+    _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72), ndisp=32)
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setattr("rtstereo.eval.score_sample", lambda *_: pytest.fail("scored before the output was checked"))
+    code = main(["eval", "--model", "sgbm", str(tmp_path / "eth3d"), "-q", "-o", str(tmp_path / "file")])
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")  # was: every scene scored, then the results lost
+    assert (
+        err
+        == f"rtstereo eval: error: cannot write evaluation results to {tmp_path / 'file'}: it is a file, not a folder\n"
+    )

@@ -115,6 +115,12 @@ def test_builder_rejects_bad_max_disp():
         build_gwcnet_g({"max_disp": 100})
 
 
+@pytest.mark.parametrize(("max_disp", "suggested"), [(40, 48), (100, 112), (0, 192), (-16, 192), (47.5, 192)])
+def test_a_bad_max_disp_is_told_the_next_multiple_of_16(max_disp, suggested):
+    with pytest.raises(InputError, match=f"round it up, for example to {suggested}$"):  # 40 was told 192
+        GwcNet(max_disp=max_disp)
+
+
 @pytest.mark.parametrize(
     ("left_shape", "right_shape", "message"),
     [

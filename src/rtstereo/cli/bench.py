@@ -26,10 +26,11 @@ EPILOG = """examples:
 Times are of the whole predict call per pair, after warm-up. With -o: bench.json (date, commit,
 CPU/GPU, library versions, every row), bench.md (the table) and, with --data, bench.png (quality
 against speed). Rows that cannot run (fp16 on a CPU with the torch backend, cuda_graphs=true on
-a CPU...) say why. The backends' own settings (torch: channels_last, cuda_graphs, compile,
-cudnn_benchmark; onnxruntime: providers, engine_cache, parity) are swept on their backend's rows
-only, in alternation with its other rows; x torch time divides by the first torch row of the same
-model settings.
+a CPU, a fixed-size .onnx file at another size...) say why; --device cuda without a GPU is refused.
+The backends' own settings (torch: channels_last, cuda_graphs, compile, cudnn_benchmark;
+onnxruntime: providers, engine_cache, parity) are swept on their backend's rows only, in
+alternation with its other rows; x torch time divides by the first torch row of the same model
+settings.
 """
 
 
@@ -129,8 +130,8 @@ def sweeps_from_args(args: argparse.Namespace) -> dict[str, list[Any]]:
     return sweeps
 
 
-def check_output_folder(folder: Path) -> None:
-    """Refuse an ``-o`` folder that cannot be created or written.
+def check_output_folder(folder: Path, what: str = "benchmark results") -> None:
+    """Refuse an ``-o`` folder that cannot be created or written (``what``: its contents, for the message).
 
     Raises:
         OutputError: it is a file, or it (or a parent) cannot be created or written.
@@ -141,7 +142,7 @@ def check_output_folder(folder: Path) -> None:
             pass
     except OSError as exc:
         reason = "it is a file, not a folder" if folder.exists() and not folder.is_dir() else exc.strerror
-        raise OutputError(f"cannot write benchmark results to {folder}: {reason or type(exc).__name__}") from None
+        raise OutputError(f"cannot write {what} to {folder}: {reason or type(exc).__name__}") from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ import json
 
 from ..compare import compare_files
 from ..errors import InputError
+from ..metrics import finite_or_none
 
 
 def register(subparsers) -> None:
@@ -40,12 +41,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--scale must be > 0, got {args.scale:g}")
     result = compare_files(args.a, args.b, args.kind, scale=args.scale)
     if args.json:
-        print(
-            json.dumps(
-                {"kind": result.kind, "score": result.score, "metrics": result.metrics, "resized": result.resized},
-                indent=2,
-            )
-        )
+        document = {"kind": result.kind, "score": result.score, "metrics": result.metrics, "resized": result.resized}
+        print(json.dumps(finite_or_none(document), indent=2))  # PSNR of identical images: null, not Infinity
         return 0
     print(f"{result.kind} difference score: {result.score:.4f}  (0 = identical, 0.5 = unrelated)")
     for key, value in result.metrics.items():

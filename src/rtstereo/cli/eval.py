@@ -14,6 +14,7 @@ from ..errors import InputError
 from ..eval import clamp_search_ranges, evaluate
 from ..models import get_spec, is_onnx_file, resolve_alias
 from .batch import add_engine_args, predictor_options
+from .bench import check_output_folder
 from .common import add_model_args, parse_set_values, predictor_from_args
 
 
@@ -51,6 +52,20 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     samples = find_samples(*args.paths)
+    # Scenes without ground truth (a KITTI testing split, SceneFlow images without disparity) cannot be
+    # scored: said once, here, rather than left out of the table unsaid.
+    unscored = [s.name for s in samples if s.gt_path is None]
+    samples = [s for s in samples if s.gt_path is not None]
+    if not samples:
+        raise InputError(
+            f"no scene with ground truth under {', '.join(args.paths)}: {len(unscored)} scene(s) found "
+            f"({_names(unscored)}), none with a disparity map to score against"
+        )
+    if unscored:
+        print(
+            f"rtstereo eval: note: {len(unscored)} scene(s) without ground truth left out: {_names(unscored)}",
+            file=sys.stderr,
+        )
     name = resolve_alias(args.model)
     per_scene_range = args.max_disp is None and not is_onnx_file(name) and _is_classical(name)
     cache: dict[int | None, object] = {}
@@ -68,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
         samples, notes = clamp_search_ranges(samples)
         for note in notes:
             print(f"rtstereo eval: note: {note}", file=sys.stderr)
+
+    check_output_folder(Path(args.output), "evaluation results")  # now, not after every scene is scored
 
     def predictor_for(sample: Sample):
         key = (sample.max_disp_hint_px or None) if per_scene_range else None
@@ -117,6 +134,17 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def _names(names: list[str], shown: int = 5) -> str:
+    """The first few names, and how many more.
+
+    Examples:
+        >>> _names(["a", "b", "c"], shown=2)
+        'a, b and 1 more'
+    """
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def _is_classical(name: str) -> bool:

@@ -24,6 +24,10 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.name and args.pattern != "*":  # a filter of the list, which a named model does not print
+        raise InputError(
+            f"--pattern filters the list of models: give it without a model name, or drop it for {args.name}"
+        )
     if args.name and is_onnx_file(args.name):
         return describe_onnx(Path(args.name))
     if args.name:
@@ -50,18 +54,22 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"  licence: {spec.licence}")
         print("  settings (--set KEY=VALUE):")
-        for key, value in spec.defaults.items():
-            print(f"    {key} = {value!r:<8} {spec.setting_help.get(key, '')}")
         # A hybrid's switches are its network's (they post-process the network's map before the fusion).
         post, whose = (get_spec(spec.network), "of its network's map, ") if spec.kind == "hybrid" else (spec, "")
-        print(
-            f"    {FILL_LEFT_BORDER} = {post.fill_left_border!r:<8} fill each row's unmatched left band from its first "
-            f"matched pixel (post-processing {whose}any model)"
-        )
-        print(
-            f"    {REFINE_EDGES} = {post.refine_edges!r:<8} sharpen depth edges against the images, then fill "
-            f"occlusions (post-processing {whose}any model)"
-        )
+        rows = [(f"{key} = {value!r}", spec.setting_help.get(key, "")) for key, value in spec.defaults.items()]
+        rows += [
+            (
+                f"{FILL_LEFT_BORDER} = {post.fill_left_border!r}",
+                f"fill each row's unmatched left band from its first matched pixel (post-processing {whose}any model)",
+            ),
+            (
+                f"{REFINE_EDGES} = {post.refine_edges!r}",
+                f"sharpen depth edges against the images, then fill occlusions (post-processing {whose}any model)",
+            ),
+        ]
+        width = max(len(setting) for setting, _ in rows)  # one column for the help, whatever the names' lengths
+        for setting, text in rows:
+            print(f"    {setting:<{width}}  {text}".rstrip())
         return 0
     names = list_models(args.pattern)
     alias = fnmatch.fnmatch("default", args.pattern)

@@ -421,6 +421,8 @@ def _save(proto: Any, path: Path, external: bool) -> None:
             )
         else:
             onnx.save_model(proto, str(staged))
+        if (staging / data.name).exists():  # onnx creates it owner-only (0600): readable as the model is
+            (staging / data.name).chmod(staged.stat().st_mode & 0o777)
         with interrupts_deferred():  # the weights first: a model file under its name always has them
             if (staging / data.name).exists():
                 publish(staging / data.name, staging, path.parent)
@@ -459,13 +461,18 @@ def check_output_path(output: str | Path) -> Path:
 
     Raises:
         InputError: the name does not end in ``.onnx``.
-        OutputError: it names a folder, or its folder cannot be created or written.
+        OutputError: it (or its report or weights file beside it) names a folder, or its folder cannot
+            be created or written.
     """
     output = Path(output)
     if output.suffix.lower() != ".onnx":
         raise InputError(f"the export file must end in .onnx, got '{output}'")
     if output.is_dir():
         raise OutputError(f"cannot write the export to {output}: it is a folder; give a file name ending in .onnx")
+    # The files written beside it: found to be folders only after the export, they would fail it half-written.
+    for beside in (output.with_name(f"{output.stem}.parity.json"), output.with_name(output.name + ".data")):
+        if beside.is_dir():
+            raise OutputError(f"cannot write the export to {output}: {beside}, which it writes beside it, is a folder")
     blocking = next((p for p in output.parents if p.exists() and not p.is_dir()), None)
     if blocking is not None:
         raise OutputError(f"cannot write the export to {output}: {blocking} is a file, not a folder")

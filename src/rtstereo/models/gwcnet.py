@@ -237,9 +237,10 @@ class GwcNet(nn.Module):
     def __init__(self, max_disp: int = DEFAULT_MAX_DISP, use_concat_volume: bool = False) -> None:
         super().__init__()
         if isinstance(max_disp, bool) or not isinstance(max_disp, int) or max_disp <= 0 or max_disp % 16:
+            above = -(-max_disp // 16) * 16 if isinstance(max_disp, int) and not isinstance(max_disp, bool) else 0
             raise InputError(
                 f"GwcNet max_disp must be a positive multiple of 16 (pixels), got {max_disp!r}; "
-                "round it up, for example to 192"
+                f"round it up, for example to {above if above > 0 else 192}"
             )
         self.max_disp = max_disp
         self.use_concat_volume = use_concat_volume
