@@ -335,3 +335,14 @@ def test_video_help_lists_every_frame_option_in_one_group(monkeypatch, capsys):
         group = text.split("\nframes:\n")[1].split("\n\n")[0]
         assert "--max-frames" in group and "--size" in group and "--calib" in group
         assert ("--start" in group and "--fps" in group) == (verb == "video")
+
+
+@pytest.mark.parametrize("target", ["-o", "--summary"])
+def test_an_output_that_names_an_input_video_is_refused(run_cli, two_videos, sbs_video, tmp_path, target):
+    left, right = two_videos
+    before = right.read_bytes()
+    code, _, err = run_cli("video", left, right, target, right, *FAST)
+    assert code == 2 and f"{target} {right} is the input video {right}" in err
+    assert right.read_bytes() == before
+    code, _, err = run_cli("live", "--camera", f"uvc:{sbs_video}", "-o", sbs_video, *FAST)
+    assert code == 2 and "would destroy the input" in err

@@ -272,6 +272,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
 
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be >= 1, got {args.max_frames}")
+    _refuse_writing_over_inputs(args, input_files(args, verb))
     prepare = FramePreparer(size_wh=parse_size_hw(args.size)[::-1] if args.size else None, **_geometry(args))
     temporal = None
     if args.temporal:
@@ -383,14 +384,41 @@ def _viewer_sink(args: argparse.Namespace, options, log: logging.Logger) -> list
     return [Viewer3DSink(spawn=spawn, save_path=args.view3d_save, options=options)]
 
 
+def input_files(args: argparse.Namespace, verb: str) -> list[Path]:
+    """The local files the stream reads: the video verb's inputs, or the file after ``uvc:``."""
+    names = args.inputs if verb == "video" else [args.camera.strip().partition(":")[2]]
+    return [Path(name) for name in names if name and Path(name).is_file()]
+
+
+def _summary_path(args: argparse.Namespace) -> str | None:
+    """``--summary``, or by default beside ``-o`` (``.json``) or ``PREFIX_summary.json``."""
+    if args.summary is not None:
+        return args.summary
+    if args.output:
+        return str(Path(args.output).with_suffix(".json"))
+    if args.output_prefix:
+        return f"{args.output_prefix}_summary.json"
+    return None
+
+
+def _refuse_writing_over_inputs(args: argparse.Namespace, inputs: list[Path]) -> None:
+    """Refuse an mp4 or a summary that would replace one of the files the stream reads."""
+    outputs = [("-o", args.output), ("--summary" if args.summary else "the summary", _summary_path(args))]
+    for option, output in outputs:
+        if output is None or not Path(output).is_file():
+            continue
+        for source in inputs:
+            if Path(output).samefile(source):
+                raise InputError(
+                    f"{option} {output} is the input video {source}: writing it would destroy the input; "
+                    "choose another output name"
+                )
+
+
 def _report(args: argparse.Namespace, summary) -> None:
     if summary.error is not None and summary.frames_read == 0:
         return  # failed before the first frame: the error says it all
-    path = args.summary
-    if path is None and args.output:
-        path = str(Path(args.output).with_suffix(".json"))
-    elif path is None and args.output_prefix:
-        path = f"{args.output_prefix}_summary.json"
+    path = _summary_path(args)
     if path is not None:
         summary.write_json(path)
         summary.outputs.append(str(path))
