@@ -346,3 +346,28 @@ def test_an_output_that_names_an_input_video_is_refused(run_cli, two_videos, sbs
     assert right.read_bytes() == before
     code, _, err = run_cli("live", "--camera", f"uvc:{sbs_video}", "-o", sbs_video, *FAST)
     assert code == 2 and "would destroy the input" in err
+
+
+def test_a_summary_that_cannot_be_written_does_not_hide_the_streams_error(run_cli, two_videos, tmp_path, monkeypatch):
+    class ClosedWriter:  # an FFmpeg writer that refuses the file
+        def __init__(self, *args):
+            pass
+
+        def isOpened(self):
+            return False
+
+    monkeypatch.setattr(cv2, "VideoWriter", ClosedWriter)
+    (tmp_path / "file").write_text("x")
+    code, _, err = run_cli(
+        "video", *two_videos, "-o", tmp_path / "o.mp4", "--summary", tmp_path / "file" / "s.json", *FAST
+    )
+    assert code == 2
+    assert err.splitlines()[-1].startswith(f"rtstereo video: error: cannot write the video {tmp_path / 'o.mp4'}")
+    assert f"warning: cannot write the summary {tmp_path / 'file' / 's.json'}" in err
+
+
+def test_mp4_on_a_folder_fails_before_the_model_runs(run_cli, two_videos, tmp_path):
+    (tmp_path / "o.mp4").mkdir()
+    code, out, err = run_cli("video", *two_videos, "-o", tmp_path / "o.mp4", *FAST)
+    assert code == 2 and "o.mp4 is a folder" in err and out == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["left.mp4", "o.mp4", "right.mp4"]

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, OutputError
 from ..sources.base import FramePreparer, FrameSource
 from ..viewer import DEFAULT_MAX_POINTS
 from .batch import add_engine_args
@@ -229,7 +229,6 @@ def run_ray(args: argparse.Namespace) -> int:
 def _write_ray_summary(path: Path, rows: list[dict], written: int, wall_s: float) -> None:
     import json
 
-    from ..errors import OutputError
     from ..io.atomic import atomic_path
 
     content = {"engine": "ray", "frames_written": written, "wall_s": round(wall_s, 3), "ranges": rows}
@@ -420,8 +419,15 @@ def _report(args: argparse.Namespace, summary) -> None:
         return  # failed before the first frame: the error says it all
     path = _summary_path(args)
     if path is not None:
-        summary.write_json(path)
-        summary.outputs.append(str(path))
+        try:
+            summary.write_json(path)
+        except OutputError as exc:
+            if summary.error is None:
+                raise
+            # The stream's own error is the one to report; this one would replace it.
+            logging.getLogger(STREAM_LOGGER).warning("%s", exc)
+        else:
+            summary.outputs.append(str(path))
     if not args.quiet:
         print(summary.report())
 
