@@ -235,6 +235,22 @@ def test_video_url_is_downloaded_once_with_yt_dlp(run_cli, sbs_video, http_serve
     assert code == 0 and "using the cached download" in err
 
 
+def test_two_video_urls_are_read_like_a_side_by_side_one(
+    run_cli, two_videos, http_server, stream_cache, tmp_path, monkeypatch
+):
+    pytest.importorskip("yt_dlp", reason="yt-dlp is not installed (extra video)")
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    left, right = two_videos
+    code, _, err = run_cli(
+        "video", f"{http_server}/{left.name}", right.as_uri(), "--output-prefix", tmp_path / "d", *FAST
+    )
+    assert code == 0, err
+    assert "two videos left.mp4 + right.mp4 -> sgbm" in err
+    assert len(list(tmp_path.glob("d_*.png"))) == 6
+    assert [p.read_bytes() for p in (stream_cache / "videos").iterdir()] == [left.read_bytes()]
+
+
 def test_a_video_url_that_fails_says_so(run_cli, http_server, stream_cache, monkeypatch):
     pytest.importorskip("yt_dlp", reason="yt-dlp is not installed (extra video)")
     for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):

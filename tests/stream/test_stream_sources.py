@@ -175,6 +175,36 @@ def test_side_by_side_file_url_is_read_locally(sbs_video):
     assert len(list(SideBySideVideoSource(sbs_video.as_uri(), stride=4))) == 2
 
 
+def test_a_failed_download_is_one_sentence(stream_cache, monkeypatch):
+    import sys
+    import types
+
+    class DownloadError(Exception):
+        pass
+
+    class YoutubeDL:
+        def __init__(self, options):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def extract_info(self, url, download):
+            raise DownloadError(f"ERROR: [youtube:truncated_id] abc: URL {url} looks truncated.")
+
+    fake = types.ModuleType("yt_dlp")
+    fake.YoutubeDL, fake.utils = YoutubeDL, types.SimpleNamespace(DownloadError=DownloadError)
+    monkeypatch.setitem(sys.modules, "yt_dlp", fake)
+    url = "https://www.youtube.com/watch?v=abc"
+    with pytest.raises(InputError) as raised:
+        TwoVideoSource(url, url)
+    assert str(raised.value).startswith(f"cannot fetch the video at {url}: [youtube:truncated_id] abc: URL ")
+    assert "looks truncated. Check the address" in str(raised.value)
+
+
 def test_odd_side_by_side_width_is_refused(sbs_video, monkeypatch):
     """OpenCV's video writer rounds widths down to even, so no odd-width file can be written here:
     the reader reports an odd width instead (the check under test only sees that number)."""

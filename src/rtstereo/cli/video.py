@@ -50,7 +50,7 @@ def register(subparsers) -> None:
         "inputs",
         nargs="+",
         metavar="VIDEO",
-        help="LEFT_VIDEO RIGHT_VIDEO; with --sbs one VIDEO_OR_URL; or two folders/globs of images",
+        help="LEFT_VIDEO RIGHT_VIDEO (files or URLs); with --sbs one VIDEO_OR_URL; or two folders/globs of images",
     )
     parser.add_argument("--sbs", action="store_true", help="one side-by-side video (left|right halves), file or URL")
     parser.add_argument("--swap", action="store_true", help="exchange left and right (cross-eye videos: right|left)")
