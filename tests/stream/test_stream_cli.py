@@ -387,3 +387,18 @@ def test_mp4_on_a_folder_fails_before_the_model_runs(run_cli, two_videos, tmp_pa
     code, out, err = run_cli("video", *two_videos, "-o", tmp_path / "o.mp4", *FAST)
     assert code == 2 and "o.mp4 is a folder" in err and out == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["left.mp4", "o.mp4", "right.mp4"]
+
+
+def test_mixed_or_shell_expanded_inputs_are_named_in_one_line(run_cli, two_videos, tmp_path):
+    left_video, _ = two_videos
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+        for n in range(2):
+            cv2.imwrite(str(tmp_path / side / f"{n}.png"), np.zeros((32, 48, 3), np.uint8))
+    code, _, err = run_cli("video", tmp_path / "L", left_video, *FAST)
+    assert code == 2 and f"{tmp_path / 'L'} holds images but {left_video} is a video" in err
+    expanded = sorted((tmp_path / "L").glob("*.png")) + sorted((tmp_path / "R").glob("*.png"))
+    code, _, err = run_cli("video", *expanded, *FAST)
+    assert code == 2 and "got 4 images: the shell expanded the globs; quote them" in err
+    code, _, err = run_cli("video", "--sbs", tmp_path / "L", *FAST)
+    assert code == 2 and f"side-by-side video {tmp_path / 'L'} is a folder, not a video file" in err

@@ -242,6 +242,7 @@ def _write_ray_summary(path: Path, rows: list[dict], written: int, wall_s: float
 
 def video_source(args: argparse.Namespace) -> FrameSource:
     """The source the positional arguments and ``--sbs``/``--swap`` describe."""
+    from ..datasets.readers import IMAGE_SUFFIXES
     from ..sources.sequence import ImageSequenceSource, check_fps, is_image_sequence
     from ..sources.video import SideBySideVideoSource, TwoVideoSource
 
@@ -251,6 +252,11 @@ def video_source(args: argparse.Namespace) -> FrameSource:
         if len(inputs) != 1:
             raise InputError(f"--sbs takes one side-by-side video (file or URL), got {len(inputs)}: {' '.join(inputs)}")
         return SideBySideVideoSource(inputs[0], swap=args.swap, start=args.start, stride=args.stride)
+    if len(inputs) > 2 and all(Path(name).suffix.lower() in IMAGE_SUFFIXES for name in inputs):
+        raise InputError(
+            f"expected LEFT RIGHT, got {len(inputs)} images: the shell expanded the globs; quote them, "
+            "e.g. 'left/*.png' 'right/*.png', or give the two folders"
+        )
     if len(inputs) != 2:
         raise InputError(
             f"expected LEFT_VIDEO RIGHT_VIDEO, got {len(inputs)} input(s); for one side-by-side video add --sbs"
@@ -258,7 +264,16 @@ def video_source(args: argparse.Namespace) -> FrameSource:
     left, right = inputs
     if args.swap:
         left, right = right, left
-    if is_image_sequence(left) or is_image_sequence(right):
+    sequences = [name for name in (left, right) if is_image_sequence(name)]
+    if sequences:
+        videos = [
+            name for name in (left, right) if Path(name).is_file() and Path(name).suffix.lower() not in IMAGE_SUFFIXES
+        ]
+        if videos:
+            raise InputError(
+                f"{sequences[0]} holds images but {videos[0]} is a video: give two videos, or two folders or "
+                "globs of images"
+            )
         return ImageSequenceSource(left, right, fps=args.fps, start=args.start, stride=args.stride)
     return TwoVideoSource(left, right, start=args.start, stride=args.stride)
 

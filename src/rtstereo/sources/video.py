@@ -48,6 +48,8 @@ class VideoReader:
     def __init__(self, path: str | Path, label: str = "video"):
         self.path = Path(path)
         self.label = label
+        if self.path.is_dir():
+            raise InputError(f"{label} {self.path} is a folder, not a video file")
         if not self.path.is_file():
             raise InputError(f"{label} not found: {self.path}")
         with native_output_held() as noise:  # FFmpeg's own lines about a file it cannot open
