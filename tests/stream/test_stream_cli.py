@@ -402,3 +402,15 @@ def test_mixed_or_shell_expanded_inputs_are_named_in_one_line(run_cli, two_video
     assert code == 2 and "got 4 images: the shell expanded the globs; quote them" in err
     code, _, err = run_cli("video", "--sbs", tmp_path / "L", *FAST)
     assert code == 2 and f"side-by-side video {tmp_path / 'L'} is a folder, not a video file" in err
+
+
+def test_temporal_settings_without_temporal_are_refused_and_defaults_fill_the_rest(run_cli, sbs_video, tmp_path):
+    code, _, err = run_cli("video", "--sbs", sbs_video, "--temporal-alpha", 0.5, "--temporal-confirm", 2, *FAST)
+    assert code == 2
+    assert "--temporal-alpha and --temporal-confirm without --temporal: the temporal filter is off" in err
+    code, _, err = run_cli(
+        "video", "--sbs", sbs_video, "--temporal", "--temporal-alpha", 0.5, "-o", tmp_path / "o.mp4", *FAST
+    )
+    assert code == 0, err
+    temporal = json.loads((tmp_path / "o.json").read_text())["temporal"]
+    assert temporal == {"alpha": 0.5, "reset_px": 2.0, "confirm_frames": 1, "hold_frames": 2}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import logging
 import sys
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from ..errors import InputError, OutputError
 from ..sources.base import FramePreparer, FrameSource
+from ..temporal import TemporalFilter
 from ..viewer import DEFAULT_MAX_POINTS
 from .batch import add_engine_args
 from .common import add_calib_unit_arg, add_model_args, parse_size_hw, predictor_from_args
@@ -35,6 +37,7 @@ per-frame PNGs (--output-prefix) as one process; the temporal filter restarts at
 """
 
 STREAM_LOGGER = "rtstereo.stream"
+TEMPORAL_DEFAULTS = {name: p.default for name, p in inspect.signature(TemporalFilter).parameters.items()}
 
 
 def register(subparsers) -> None:
@@ -133,24 +136,22 @@ def add_stream_args(parser: argparse.ArgumentParser, frames=None) -> None:
         action="store_true",
         help="average disparity over time per pixel, reset where it changes (less flicker)",
     )
+    # No defaults here (the filter's own apply), so that a value given without --temporal is noticed.
     temporal.add_argument(
         "--temporal-alpha",
         type=float,
-        default=0.3,
-        help="weight of the new frame, 0..1 (default: %(default)s)",
+        help=f"weight of the new frame, 0..1 (default: {TEMPORAL_DEFAULTS['alpha']})",
     )
     temporal.add_argument(
         "--temporal-reset-px",
         type=float,
-        default=2.0,
-        help="change, pixels, that restarts a pixel's average (default: %(default)s)",
+        help=f"change, pixels, that restarts a pixel's average (default: {TEMPORAL_DEFAULTS['reset_px']})",
     )
     temporal.add_argument(
         "--temporal-confirm",
         type=int,
-        default=1,
         help="frames a change must persist before a pixel restarts: hides one-frame mismatches, delays "
-        "moving objects by as many frames (default: %(default)s)",
+        f"moving objects by as many frames (default: {TEMPORAL_DEFAULTS['confirm_frames']})",
     )
     add_adapt_args(parser)
 
@@ -193,7 +194,7 @@ def run_ray(args: argparse.Namespace) -> int:
         total = min(total, args.max_frames)
     from .batch import predictor_options
 
-    temporal = (args.temporal_alpha, args.temporal_reset_px, args.temporal_confirm) if args.temporal else None
+    temporal = temporal_settings(args)
     prepare = FramePreparer(size_wh=parse_size_hw(args.size)[::-1] if args.size else None, **_geometry(args))
     job = VideoJob(source, args.output_prefix, predictor_options(args), prepare, temporal)
     log = logging.getLogger(STREAM_LOGGER)
@@ -282,15 +283,13 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     """Build the outputs, filter and window the options name, run the stream, report."""
     from ..sinks.video import ColourScale, DisparityPngSink, VideoSink, open_window
     from ..stream import Stream
-    from ..temporal import TemporalFilter
 
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be >= 1, got {args.max_frames}")
     _refuse_writing_over_inputs(args, input_files(args, verb))
     prepare = FramePreparer(size_wh=parse_size_hw(args.size)[::-1] if args.size else None, **_geometry(args))
-    temporal = None
-    if args.temporal:
-        temporal = TemporalFilter(args.temporal_alpha, args.temporal_reset_px, args.temporal_confirm)
+    settings = temporal_settings(args)
+    temporal = TemporalFilter(*settings) if settings is not None else None
     viewer_options = _viewer_options(args, source)  # fails before the model loads, not at the first frame
     predictor, adaptation = stream_predictor(args, predictor_from_args)
     sinks = []
@@ -333,6 +332,33 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         print(f"rtstereo {verb}: interrupted; what was written is complete", file=sys.stderr)
         return 130
     return 0
+
+
+def temporal_settings(args: argparse.Namespace) -> tuple[float, float, int] | None:
+    """``(alpha, reset_px, confirm_frames)`` of ``--temporal``, the filter's defaults where not given.
+
+    Raises:
+        InputError: a ``--temporal-*`` value without ``--temporal`` (it would be ignored).
+    """
+    given = {
+        "--temporal-alpha": args.temporal_alpha,
+        "--temporal-reset-px": args.temporal_reset_px,
+        "--temporal-confirm": args.temporal_confirm,
+    }
+    if not args.temporal:
+        named = [option for option, value in given.items() if value is not None]
+        if named:
+            raise InputError(
+                f"{' and '.join(named)} without --temporal: the temporal filter is off and would ignore "
+                f"{'it' if len(named) == 1 else 'them'}; add --temporal"
+            )
+        return None
+    alpha, reset_px, confirm = given.values()
+    return (
+        TEMPORAL_DEFAULTS["alpha"] if alpha is None else alpha,
+        TEMPORAL_DEFAULTS["reset_px"] if reset_px is None else reset_px,
+        TEMPORAL_DEFAULTS["confirm_frames"] if confirm is None else confirm,
+    )
 
 
 def _geometry(args: argparse.Namespace) -> dict:
