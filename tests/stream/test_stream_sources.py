@@ -238,6 +238,9 @@ def test_image_folders_play_as_a_sequence(tmp_path):
     assert source.expected_frames == 2 and [p.index for p in pairs] == [1, 2]
     assert [p.timestamp_s for p in pairs] == pytest.approx([0.2, 0.4])
     np.testing.assert_array_equal(pairs[0].left, scene.lefts[1])
+    assert len(list(ImageSequenceSource(str(tmp_path / "L"), str(tmp_path / "R"), start=2))) == 1
+    with pytest.raises(InputError, match=r"--start 3 is past the end of the image sequence \(3 pairs\)"):
+        ImageSequenceSource(str(tmp_path / "L"), str(tmp_path / "R"), start=3)
 
 
 def test_image_sequences_of_different_counts_are_refused(tmp_path):
