@@ -155,6 +155,7 @@ class VideoSink(Sink):
         self._failed = False
         self._writer: cv2.VideoWriter | None = None
         self._size_wh: tuple[int, int] | None = None
+        self._frame_hw: tuple[int, int] = (0, 0)  # the first frame's image size, for the message above
         # Written under a hidden name and renamed when closed (finalised): a file under the real name plays.
         self._partial = self.path.with_name(f".{self.path.stem}.partial-{os.getpid()}{self.path.suffix}")
         _check_writable(self._partial, f"the video {self.path}")
@@ -175,8 +176,13 @@ class VideoSink(Sink):
                     f"cannot write the video {self.path}: OpenCV's FFmpeg writer did not open it (folder not writable?)"
                 )
             self._size_wh = padded_wh
+            self._frame_hw = frame.pair.left.shape[:2]
         elif padded_wh != self._size_wh:
-            raise OutputError(f"{self.path}: frame size changed mid-stream from {self._size_wh} to {padded_wh}")
+            (h0, w0), (h1, w1) = self._frame_hw, frame.pair.left.shape[:2]
+            raise OutputError(
+                f"{self.path}: frame size changed mid-stream from {w0}x{h0} to {w1}x{h1} (WxH) at frame "
+                f"{frame.number}: an mp4 holds one size (--size HxW resizes every frame to one)"
+            )
         if padded_wh != (width, height):
             image = cv2.copyMakeBorder(image, 0, height % 2, 0, width % 2, cv2.BORDER_CONSTANT, value=0)
         self._writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
