@@ -126,9 +126,8 @@ def add_stream_args(parser: argparse.ArgumentParser, frames=None) -> None:
     view.add_argument(
         "--view3d-points",
         type=int,
-        default=DEFAULT_MAX_POINTS,
         metavar="N",
-        help="3D view: most points per frame, thinned evenly beyond (default: %(default)s)",
+        help=f"3D view: most points per frame, thinned evenly beyond (default: {DEFAULT_MAX_POINTS})",
     )
     temporal = parser.add_argument_group("temporal filter (static cameras)")
     temporal.add_argument(
@@ -392,6 +391,14 @@ def _viewer_options(args: argparse.Namespace, source: FrameSource):
     from ..viewer import ViewerOptions, check_rrd_path
 
     if not (args.view3d or args.view3d_save):
+        named = [
+            o for o, v in (("--max-depth", args.max_depth), ("--view3d-points", args.view3d_points)) if v is not None
+        ]
+        if named:
+            raise InputError(
+                f"{' and '.join(named)} without --view3d or --view3d-save: the 3D view is off and would ignore "
+                f"{'it' if len(named) == 1 else 'them'}; add --view3d or --view3d-save FILE.rrd"
+            )
         return None
     if args.view3d_save:
         check_rrd_path(args.view3d_save)
@@ -404,7 +411,8 @@ def _viewer_options(args: argparse.Namespace, source: FrameSource):
             "OpenCV YAML, rtstereo JSON) or --rectify maps.npz (see `rtstereo calibrate`)"
         )
     require("rerun", "viewer", "the 3D viewer (--view3d)")
-    return ViewerOptions(max_points=args.view3d_points, max_depth_m=args.max_depth)
+    max_points = DEFAULT_MAX_POINTS if args.view3d_points is None else args.view3d_points
+    return ViewerOptions(max_points=max_points, max_depth_m=args.max_depth)
 
 
 def _viewer_sink(args: argparse.Namespace, options, log: logging.Logger) -> list:
