@@ -414,3 +414,12 @@ def test_temporal_settings_without_temporal_are_refused_and_defaults_fill_the_re
     assert code == 0, err
     temporal = json.loads((tmp_path / "o.json").read_text())["temporal"]
     assert temporal == {"alpha": 0.5, "reset_px": 2.0, "confirm_frames": 1, "hold_frames": 2}
+
+
+@pytest.mark.parametrize("engine", ["local", "ray"])
+def test_an_output_prefix_that_is_a_folder_path_is_refused(run_cli, sbs_video, tmp_path, engine):
+    prefix = f"{tmp_path / 'frames'}/"
+    code, _, err = run_cli("video", "--sbs", sbs_video, "--output-prefix", prefix, "--engine", engine, *FAST)
+    assert code == 2 and f"--output-prefix {prefix} ends with a folder separator" in err
+    assert f"e.g. {prefix}disp" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sbs.mp4"]

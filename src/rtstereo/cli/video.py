@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import inspect
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -179,6 +180,7 @@ def run_ray(args: argparse.Namespace) -> int:
         )
     if not args.output_prefix:
         raise InputError("--engine ray writes per-frame PNGs: give --output-prefix PREFIX (e.g. frames/disp)")
+    check_output_prefix(args.output_prefix)
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers must be >= 1, got {args.workers}")
     if args.max_frames is not None and args.max_frames < 1:
@@ -285,6 +287,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
 
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be >= 1, got {args.max_frames}")
+    check_output_prefix(args.output_prefix)
     _refuse_writing_over_inputs(args, input_files(args, verb))
     prepare = FramePreparer(size_wh=parse_size_hw(args.size)[::-1] if args.size else None, **_geometry(args))
     settings = temporal_settings(args)
@@ -430,6 +433,16 @@ def _viewer_sink(args: argparse.Namespace, options, log: logging.Logger) -> list
     if not spawn and not args.view3d_save:
         return []
     return [Viewer3DSink(spawn=spawn, save_path=args.view3d_save, options=options)]
+
+
+def check_output_prefix(prefix: str | None) -> None:
+    """Refuse a ``--output-prefix`` that ends with a folder separator (``frames/``): the PNGs would be
+    named after the folder and written beside it, the summary inside it."""
+    if prefix and prefix.endswith(("/", os.sep)):
+        raise InputError(
+            f"--output-prefix {prefix} ends with a folder separator: the PNGs are named PREFIX_00000.png, so "
+            f"give a file-name prefix inside the folder, e.g. {prefix}disp"
+        )
 
 
 def input_files(args: argparse.Namespace, verb: str) -> list[Path]:
