@@ -13,8 +13,10 @@ GPU is not kept waiting by I/O that is faster than it.
 
 A file's frames all go through, in order: the small queues (2 frames by default) bound memory and
 latency and make a fast reader wait for a slow model. A live camera's frames never queue up: the
-hand-over to inference holds one frame, and a newer frame replaces a waiting one (counted as
-dropped), so the model always starts on the newest frame captured and never falls behind.
+capture stage takes the camera's newest frame only when inference is about to want one (idle, or
+busy for about its mean time per frame less capture's), and the hand-over holds that one frame (a
+newer one would replace it, counted as dropped). So the model starts on a frame about as new as the
+camera's newest, never falls behind, and the frames it skips are never converted or prepared.
 
 Each stage's busy time is measured (waiting on the queues excluded). The progress line and the
 summary give every stage's own rate (frames per busy second) next to the end-to-end rate, and name
@@ -214,12 +216,17 @@ class NewestFrameQueue(queue.Queue):
         super().__init__(maxsize)
         self.end = end
         self.dropped = 0
+        self.taken_at = 0.0  # perf_counter() when the consumer last took an item
+
+    def _get(self) -> Any:
+        self.taken_at = time.perf_counter()
+        return super()._get()
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         with self.mutex:
             if item is not self.end:
                 while self._qsize() >= self.maxsize and self.queue[0] is not self.end:
-                    self._get()
+                    self.queue.popleft()
                     self.dropped += 1
             self._put(item)
             self.unfinished_tasks += 1
@@ -288,6 +295,7 @@ class Stream:
         self._written = 0
         self._t0 = 0.0
         self._wall_s = 0.0
+        self._inferred_at = 0.0  # perf_counter() when inference last finished a frame
         self.summary: StreamSummary | None = None
 
     # -- control ------------------------------------------------------------------------------
@@ -353,6 +361,8 @@ class Stream:
                 if limit is not None and clock.frames >= limit:
                     self._finish("max-frames")
                     break
+                if self.source.live and not self._await_frame_due():
+                    break
                 started = time.perf_counter()
                 pair = next(frames, None)
                 if pair is None:
@@ -374,6 +384,32 @@ class Stream:
                     log.warning("closing the source failed: %s", exc)
             self._put(self._captured, _END, always=True)
 
+    def _await_frame_due(self) -> bool:
+        """A live source: wait until inference is about to want a frame; ``False`` once stopped.
+
+        Due when the hand-over is empty and inference is idle, or busy for its mean time per frame
+        less this stage's: the frame taken then is about the camera's newest when inference starts on
+        it, and the frames the model skips are never converted or prepared (a camera delivers faster
+        than the model takes).
+        """
+        handover = self._captured
+        assert isinstance(handover, NewestFrameQueue), type(handover)
+        inference, capture = self.clocks["inference"], self.clocks["capture"]
+        while not (self._stop.is_set() or self._enough.is_set()):
+            with handover.not_full:
+                if handover._qsize():  # a prepared frame still waits: until inference takes it
+                    handover.not_full.wait(_POLL_S)
+                    continue
+                taken_at = handover.taken_at
+            if not inference.frames or self._inferred_at >= taken_at:
+                return True  # inference waits (or has no measured time yet)
+            ahead_s = capture.busy_s / capture.frames if capture.frames else 0.0
+            wait_s = taken_at + inference.busy_s / inference.frames - ahead_s - time.perf_counter()
+            if wait_s <= 0:
+                return True
+            time.sleep(min(wait_s, _POLL_S))
+        return False
+
     def _infer(self) -> None:
         clock = self.clocks["inference"]
         try:
@@ -385,7 +421,8 @@ class Stream:
                 result = self.predictor.predict_pair(pair)
                 if self.temporal is not None:
                     result = dataclasses.replace(result, disparity_px=self.temporal(result.disparity_px))
-                clock.add(time.perf_counter() - started)
+                self._inferred_at = time.perf_counter()
+                clock.add(self._inferred_at - started)
                 if not self._put(self._results, (pair, result)):
                     break
                 if self.max_frames is not None and clock.frames >= self.max_frames:

@@ -173,6 +173,13 @@ def test_unknown_camera_and_misplaced_swap():
         open_camera("oak", swap=True)
 
 
+@pytest.mark.parametrize("fps", [0.0, -5.0, float("nan"), float("inf")])
+def test_a_camera_frame_rate_must_be_positive(fps):
+    for spec in ("uvc:0", "oak", "realsense"):
+        with pytest.raises(InputError, match=f"--camera-fps must be > 0 \\(frames per second\\), got {fps:g}"):
+            open_camera(spec, fps=fps)
+
+
 # -- OAK-D (DepthAI) -------------------------------------------------------------------------------
 
 

@@ -235,6 +235,22 @@ def test_video_url_is_downloaded_once_with_yt_dlp(run_cli, sbs_video, http_serve
     assert code == 0 and "using the cached download" in err
 
 
+def test_two_video_urls_are_read_like_a_side_by_side_one(
+    run_cli, two_videos, http_server, stream_cache, tmp_path, monkeypatch
+):
+    pytest.importorskip("yt_dlp", reason="yt-dlp is not installed (extra video)")
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    left, right = two_videos
+    code, _, err = run_cli(
+        "video", f"{http_server}/{left.name}", right.as_uri(), "--output-prefix", tmp_path / "d", *FAST
+    )
+    assert code == 0, err
+    assert "two videos left.mp4 + right.mp4 -> sgbm" in err
+    assert len(list(tmp_path.glob("d_*.png"))) == 6
+    assert [p.read_bytes() for p in (stream_cache / "videos").iterdir()] == [left.read_bytes()]
+
+
 def test_a_video_url_that_fails_says_so(run_cli, http_server, stream_cache, monkeypatch):
     pytest.importorskip("yt_dlp", reason="yt-dlp is not installed (extra video)")
     for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
@@ -335,3 +351,75 @@ def test_video_help_lists_every_frame_option_in_one_group(monkeypatch, capsys):
         group = text.split("\nframes:\n")[1].split("\n\n")[0]
         assert "--max-frames" in group and "--size" in group and "--calib" in group
         assert ("--start" in group and "--fps" in group) == (verb == "video")
+
+
+@pytest.mark.parametrize("target", ["-o", "--summary"])
+def test_an_output_that_names_an_input_video_is_refused(run_cli, two_videos, sbs_video, tmp_path, target):
+    left, right = two_videos
+    before = right.read_bytes()
+    code, _, err = run_cli("video", left, right, target, right, *FAST)
+    assert code == 2 and f"{target} {right} is the input video {right}" in err
+    assert right.read_bytes() == before
+    code, _, err = run_cli("live", "--camera", f"uvc:{sbs_video}", "-o", sbs_video, *FAST)
+    assert code == 2 and "would destroy the input" in err
+
+
+def test_a_summary_that_cannot_be_written_does_not_hide_the_streams_error(run_cli, two_videos, tmp_path, monkeypatch):
+    class ClosedWriter:  # an FFmpeg writer that refuses the file
+        def __init__(self, *args):
+            pass
+
+        def isOpened(self):
+            return False
+
+    monkeypatch.setattr(cv2, "VideoWriter", ClosedWriter)
+    (tmp_path / "file").write_text("x")
+    code, _, err = run_cli(
+        "video", *two_videos, "-o", tmp_path / "o.mp4", "--summary", tmp_path / "file" / "s.json", *FAST
+    )
+    assert code == 2
+    assert err.splitlines()[-1].startswith(f"rtstereo video: error: cannot write the video {tmp_path / 'o.mp4'}")
+    assert f"warning: cannot write the summary {tmp_path / 'file' / 's.json'}" in err
+
+
+def test_mp4_on_a_folder_fails_before_the_model_runs(run_cli, two_videos, tmp_path):
+    (tmp_path / "o.mp4").mkdir()
+    code, out, err = run_cli("video", *two_videos, "-o", tmp_path / "o.mp4", *FAST)
+    assert code == 2 and "o.mp4 is a folder" in err and out == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["left.mp4", "o.mp4", "right.mp4"]
+
+
+def test_mixed_or_shell_expanded_inputs_are_named_in_one_line(run_cli, two_videos, tmp_path):
+    left_video, _ = two_videos
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+        for n in range(2):
+            cv2.imwrite(str(tmp_path / side / f"{n}.png"), np.zeros((32, 48, 3), np.uint8))
+    code, _, err = run_cli("video", tmp_path / "L", left_video, *FAST)
+    assert code == 2 and f"{tmp_path / 'L'} holds images but {left_video} is a video" in err
+    expanded = sorted((tmp_path / "L").glob("*.png")) + sorted((tmp_path / "R").glob("*.png"))
+    code, _, err = run_cli("video", *expanded, *FAST)
+    assert code == 2 and "got 4 images: the shell expanded the globs; quote them" in err
+    code, _, err = run_cli("video", "--sbs", tmp_path / "L", *FAST)
+    assert code == 2 and f"side-by-side video {tmp_path / 'L'} is a folder, not a video file" in err
+
+
+def test_temporal_settings_without_temporal_are_refused_and_defaults_fill_the_rest(run_cli, sbs_video, tmp_path):
+    code, _, err = run_cli("video", "--sbs", sbs_video, "--temporal-alpha", 0.5, "--temporal-confirm", 2, *FAST)
+    assert code == 2
+    assert "--temporal-alpha and --temporal-confirm without --temporal: the temporal filter is off" in err
+    code, _, err = run_cli(
+        "video", "--sbs", sbs_video, "--temporal", "--temporal-alpha", 0.5, "-o", tmp_path / "o.mp4", *FAST
+    )
+    assert code == 0, err
+    temporal = json.loads((tmp_path / "o.json").read_text())["temporal"]
+    assert temporal == {"alpha": 0.5, "reset_px": 2.0, "confirm_frames": 1, "hold_frames": 2}
+
+
+@pytest.mark.parametrize("engine", ["local", "ray"])
+def test_an_output_prefix_that_is_a_folder_path_is_refused(run_cli, sbs_video, tmp_path, engine):
+    prefix = f"{tmp_path / 'frames'}/"
+    code, _, err = run_cli("video", "--sbs", sbs_video, "--output-prefix", prefix, "--engine", engine, *FAST)
+    assert code == 2 and f"--output-prefix {prefix} ends with a folder separator" in err
+    assert f"e.g. {prefix}disp" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sbs.mp4"]

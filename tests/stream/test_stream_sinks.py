@@ -49,10 +49,36 @@ def test_mp4_name_size_and_folder_errors(tmp_path):
         VideoSink(tmp_path / "file" / "o.mp4")
     sink = VideoSink(tmp_path / "o.mp4", fps=5)
     sink.write(frame(0))
-    with pytest.raises(OutputError, match="frame size changed"):
+    with pytest.raises(OutputError, match=r"from 40x31 to 20x20 \(WxH\) at frame 1: an mp4 holds one size"):
         sink.write(frame(1, size_hw=(20, 20)))
     sink.close()
     assert VideoSink(tmp_path / "never.mp4").outputs == []
+
+
+def test_mp4_on_a_folder_is_refused_at_once_and_a_failed_close_leaves_no_partial(tmp_path):
+    (tmp_path / "o.mp4").mkdir()
+    with pytest.raises(OutputError, match=r"o.mp4 is a folder: give a file name"):
+        VideoSink(tmp_path / "o.mp4")
+    sink = VideoSink(tmp_path / "later.mp4", fps=5)
+    sink.write(frame(0))
+    (tmp_path / "later.mp4").mkdir()  # taken by a folder while the stream ran
+    with pytest.raises(OutputError, match="cannot write the video"):
+        sink.close()
+    assert sink.outputs == [] and sorted(p.name for p in tmp_path.iterdir()) == ["later.mp4", "o.mp4"]
+
+
+def test_an_unwritable_folder_is_said_before_the_first_frame(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    def refuse(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(Path, "touch", refuse)
+    with pytest.raises(OutputError, match=r"cannot write the video .*o.mp4: \[Errno 13\] Permission denied"):
+        VideoSink(tmp_path / "o.mp4")
+    with pytest.raises(OutputError, match=r"cannot write PNGs .*d_\*: \[Errno 13\] Permission denied"):
+        DisparityPngSink(tmp_path / "d")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_png_frames_are_numbered_complete_and_exact(tmp_path):

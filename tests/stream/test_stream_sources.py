@@ -175,6 +175,36 @@ def test_side_by_side_file_url_is_read_locally(sbs_video):
     assert len(list(SideBySideVideoSource(sbs_video.as_uri(), stride=4))) == 2
 
 
+def test_a_failed_download_is_one_sentence(stream_cache, monkeypatch):
+    import sys
+    import types
+
+    class DownloadError(Exception):
+        pass
+
+    class YoutubeDL:
+        def __init__(self, options):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def extract_info(self, url, download):
+            raise DownloadError(f"ERROR: [youtube:truncated_id] abc: URL {url} looks truncated.")
+
+    fake = types.ModuleType("yt_dlp")
+    fake.YoutubeDL, fake.utils = YoutubeDL, types.SimpleNamespace(DownloadError=DownloadError)
+    monkeypatch.setitem(sys.modules, "yt_dlp", fake)
+    url = "https://www.youtube.com/watch?v=abc"
+    with pytest.raises(InputError) as raised:
+        TwoVideoSource(url, url)
+    assert str(raised.value).startswith(f"cannot fetch the video at {url}: [youtube:truncated_id] abc: URL ")
+    assert "looks truncated. Check the address" in str(raised.value)
+
+
 def test_odd_side_by_side_width_is_refused(sbs_video, monkeypatch):
     """OpenCV's video writer rounds widths down to even, so no odd-width file can be written here:
     the reader reports an odd width instead (the check under test only sees that number)."""
@@ -208,6 +238,9 @@ def test_image_folders_play_as_a_sequence(tmp_path):
     assert source.expected_frames == 2 and [p.index for p in pairs] == [1, 2]
     assert [p.timestamp_s for p in pairs] == pytest.approx([0.2, 0.4])
     np.testing.assert_array_equal(pairs[0].left, scene.lefts[1])
+    assert len(list(ImageSequenceSource(str(tmp_path / "L"), str(tmp_path / "R"), start=2))) == 1
+    with pytest.raises(InputError, match=r"--start 3 is past the end of the image sequence \(3 pairs\)"):
+        ImageSequenceSource(str(tmp_path / "L"), str(tmp_path / "R"), start=3)
 
 
 def test_image_sequences_of_different_counts_are_refused(tmp_path):

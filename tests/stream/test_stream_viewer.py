@@ -315,6 +315,16 @@ def test_no_calibration_is_a_clear_error_before_the_first_frame(run_cli, two_vid
     assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "o.rrd").exists()
 
 
+@pytest.mark.parametrize("verb", ["video", "live"])
+def test_3d_view_settings_without_the_3d_view_are_refused(run_cli, two_videos, sbs_video, tmp_path, verb):
+    inputs = two_videos if verb == "video" else ["--camera", f"uvc:{sbs_video}"]
+    code, _, err = run_cli(verb, *inputs, "--max-depth", 5, "-o", tmp_path / "o.mp4", *FAST)
+    assert code == 2 and "--max-depth without --view3d or --view3d-save: the 3D view is off and would ignore it" in err
+    code, _, err = run_cli(verb, *inputs, "--max-depth", 5, "--view3d-points", 10, *FAST)
+    assert code == 2 and "--max-depth and --view3d-points without --view3d" in err
+    assert not (tmp_path / "o.mp4").exists()
+
+
 def test_recording_name_must_end_in_rrd(run_cli, two_videos, calib_file, tmp_path):
     code, _, err = run_cli("video", *two_videos, "--calib", calib_file, "--view3d-save", tmp_path / "o.mp4", *FAST)
     assert code == 2 and "expected a .rrd file name" in err

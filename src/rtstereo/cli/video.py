@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, OutputError
 from ..sources.base import FramePreparer, FrameSource
+from ..temporal import TemporalFilter
 from ..viewer import DEFAULT_MAX_POINTS
 from .batch import add_engine_args
 from .common import add_calib_unit_arg, add_model_args, parse_size_hw, predictor_from_args
@@ -35,6 +38,7 @@ per-frame PNGs (--output-prefix) as one process; the temporal filter restarts at
 """
 
 STREAM_LOGGER = "rtstereo.stream"
+TEMPORAL_DEFAULTS = {name: p.default for name, p in inspect.signature(TemporalFilter).parameters.items()}
 
 
 def register(subparsers) -> None:
@@ -50,7 +54,7 @@ def register(subparsers) -> None:
         "inputs",
         nargs="+",
         metavar="VIDEO",
-        help="LEFT_VIDEO RIGHT_VIDEO; with --sbs one VIDEO_OR_URL; or two folders/globs of images",
+        help="LEFT_VIDEO RIGHT_VIDEO (files or URLs); with --sbs one VIDEO_OR_URL; or two folders/globs of images",
     )
     parser.add_argument("--sbs", action="store_true", help="one side-by-side video (left|right halves), file or URL")
     parser.add_argument("--swap", action="store_true", help="exchange left and right (cross-eye videos: right|left)")
@@ -123,9 +127,8 @@ def add_stream_args(parser: argparse.ArgumentParser, frames=None) -> None:
     view.add_argument(
         "--view3d-points",
         type=int,
-        default=DEFAULT_MAX_POINTS,
         metavar="N",
-        help="3D view: most points per frame, thinned evenly beyond (default: %(default)s)",
+        help=f"3D view: most points per frame, thinned evenly beyond (default: {DEFAULT_MAX_POINTS})",
     )
     temporal = parser.add_argument_group("temporal filter (static cameras)")
     temporal.add_argument(
@@ -133,24 +136,22 @@ def add_stream_args(parser: argparse.ArgumentParser, frames=None) -> None:
         action="store_true",
         help="average disparity over time per pixel, reset where it changes (less flicker)",
     )
+    # No defaults here (the filter's own apply), so that a value given without --temporal is noticed.
     temporal.add_argument(
         "--temporal-alpha",
         type=float,
-        default=0.3,
-        help="weight of the new frame, 0..1 (default: %(default)s)",
+        help=f"weight of the new frame, 0..1 (default: {TEMPORAL_DEFAULTS['alpha']})",
     )
     temporal.add_argument(
         "--temporal-reset-px",
         type=float,
-        default=2.0,
-        help="change, pixels, that restarts a pixel's average (default: %(default)s)",
+        help=f"change, pixels, that restarts a pixel's average (default: {TEMPORAL_DEFAULTS['reset_px']})",
     )
     temporal.add_argument(
         "--temporal-confirm",
         type=int,
-        default=1,
         help="frames a change must persist before a pixel restarts: hides one-frame mismatches, delays "
-        "moving objects by as many frames (default: %(default)s)",
+        f"moving objects by as many frames (default: {TEMPORAL_DEFAULTS['confirm_frames']})",
     )
     add_adapt_args(parser)
 
@@ -179,6 +180,7 @@ def run_ray(args: argparse.Namespace) -> int:
         )
     if not args.output_prefix:
         raise InputError("--engine ray writes per-frame PNGs: give --output-prefix PREFIX (e.g. frames/disp)")
+    check_output_prefix(args.output_prefix)
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers must be >= 1, got {args.workers}")
     if args.max_frames is not None and args.max_frames < 1:
@@ -193,7 +195,7 @@ def run_ray(args: argparse.Namespace) -> int:
         total = min(total, args.max_frames)
     from .batch import predictor_options
 
-    temporal = (args.temporal_alpha, args.temporal_reset_px, args.temporal_confirm) if args.temporal else None
+    temporal = temporal_settings(args)
     prepare = FramePreparer(size_wh=parse_size_hw(args.size)[::-1] if args.size else None, **_geometry(args))
     job = VideoJob(source, args.output_prefix, predictor_options(args), prepare, temporal)
     log = logging.getLogger(STREAM_LOGGER)
@@ -229,7 +231,6 @@ def run_ray(args: argparse.Namespace) -> int:
 def _write_ray_summary(path: Path, rows: list[dict], written: int, wall_s: float) -> None:
     import json
 
-    from ..errors import OutputError
     from ..io.atomic import atomic_path
 
     content = {"engine": "ray", "frames_written": written, "wall_s": round(wall_s, 3), "ranges": rows}
@@ -243,6 +244,7 @@ def _write_ray_summary(path: Path, rows: list[dict], written: int, wall_s: float
 
 def video_source(args: argparse.Namespace) -> FrameSource:
     """The source the positional arguments and ``--sbs``/``--swap`` describe."""
+    from ..datasets.readers import IMAGE_SUFFIXES
     from ..sources.sequence import ImageSequenceSource, check_fps, is_image_sequence
     from ..sources.video import SideBySideVideoSource, TwoVideoSource
 
@@ -252,6 +254,11 @@ def video_source(args: argparse.Namespace) -> FrameSource:
         if len(inputs) != 1:
             raise InputError(f"--sbs takes one side-by-side video (file or URL), got {len(inputs)}: {' '.join(inputs)}")
         return SideBySideVideoSource(inputs[0], swap=args.swap, start=args.start, stride=args.stride)
+    if len(inputs) > 2 and all(Path(name).suffix.lower() in IMAGE_SUFFIXES for name in inputs):
+        raise InputError(
+            f"expected LEFT RIGHT, got {len(inputs)} images: the shell expanded the globs; quote them, "
+            "e.g. 'left/*.png' 'right/*.png', or give the two folders"
+        )
     if len(inputs) != 2:
         raise InputError(
             f"expected LEFT_VIDEO RIGHT_VIDEO, got {len(inputs)} input(s); for one side-by-side video add --sbs"
@@ -259,7 +266,16 @@ def video_source(args: argparse.Namespace) -> FrameSource:
     left, right = inputs
     if args.swap:
         left, right = right, left
-    if is_image_sequence(left) or is_image_sequence(right):
+    sequences = [name for name in (left, right) if is_image_sequence(name)]
+    if sequences:
+        videos = [
+            name for name in (left, right) if Path(name).is_file() and Path(name).suffix.lower() not in IMAGE_SUFFIXES
+        ]
+        if videos:
+            raise InputError(
+                f"{sequences[0]} holds images but {videos[0]} is a video: give two videos, or two folders or "
+                "globs of images"
+            )
         return ImageSequenceSource(left, right, fps=args.fps, start=args.start, stride=args.stride)
     return TwoVideoSource(left, right, start=args.start, stride=args.stride)
 
@@ -268,14 +284,14 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     """Build the outputs, filter and window the options name, run the stream, report."""
     from ..sinks.video import ColourScale, DisparityPngSink, VideoSink, open_window
     from ..stream import Stream
-    from ..temporal import TemporalFilter
 
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be >= 1, got {args.max_frames}")
+    check_output_prefix(args.output_prefix)
+    _refuse_writing_over_inputs(args, input_files(args, verb))
     prepare = FramePreparer(size_wh=parse_size_hw(args.size)[::-1] if args.size else None, **_geometry(args))
-    temporal = None
-    if args.temporal:
-        temporal = TemporalFilter(args.temporal_alpha, args.temporal_reset_px, args.temporal_confirm)
+    settings = temporal_settings(args)
+    temporal = TemporalFilter(*settings) if settings is not None else None
     viewer_options = _viewer_options(args, source)  # fails before the model loads, not at the first frame
     predictor, adaptation = stream_predictor(args, predictor_from_args)
     sinks = []
@@ -320,6 +336,33 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     return 0
 
 
+def temporal_settings(args: argparse.Namespace) -> tuple[float, float, int] | None:
+    """``(alpha, reset_px, confirm_frames)`` of ``--temporal``, the filter's defaults where not given.
+
+    Raises:
+        InputError: a ``--temporal-*`` value without ``--temporal`` (it would be ignored).
+    """
+    given = {
+        "--temporal-alpha": args.temporal_alpha,
+        "--temporal-reset-px": args.temporal_reset_px,
+        "--temporal-confirm": args.temporal_confirm,
+    }
+    if not args.temporal:
+        named = [option for option, value in given.items() if value is not None]
+        if named:
+            raise InputError(
+                f"{' and '.join(named)} without --temporal: the temporal filter is off and would ignore "
+                f"{'it' if len(named) == 1 else 'them'}; add --temporal"
+            )
+        return None
+    alpha, reset_px, confirm = given.values()
+    return (
+        TEMPORAL_DEFAULTS["alpha"] if alpha is None else alpha,
+        TEMPORAL_DEFAULTS["reset_px"] if reset_px is None else reset_px,
+        TEMPORAL_DEFAULTS["confirm_frames"] if confirm is None else confirm,
+    )
+
+
 def _geometry(args: argparse.Namespace) -> dict:
     if args.rectify and args.calib:
         raise InputError("--rectify maps carry their own calibration: give --rectify or --calib, not both")
@@ -351,6 +394,14 @@ def _viewer_options(args: argparse.Namespace, source: FrameSource):
     from ..viewer import ViewerOptions, check_rrd_path
 
     if not (args.view3d or args.view3d_save):
+        named = [
+            o for o, v in (("--max-depth", args.max_depth), ("--view3d-points", args.view3d_points)) if v is not None
+        ]
+        if named:
+            raise InputError(
+                f"{' and '.join(named)} without --view3d or --view3d-save: the 3D view is off and would ignore "
+                f"{'it' if len(named) == 1 else 'them'}; add --view3d or --view3d-save FILE.rrd"
+            )
         return None
     if args.view3d_save:
         check_rrd_path(args.view3d_save)
@@ -363,7 +414,8 @@ def _viewer_options(args: argparse.Namespace, source: FrameSource):
             "OpenCV YAML, rtstereo JSON) or --rectify maps.npz (see `rtstereo calibrate`)"
         )
     require("rerun", "viewer", "the 3D viewer (--view3d)")
-    return ViewerOptions(max_points=args.view3d_points, max_depth_m=args.max_depth)
+    max_points = DEFAULT_MAX_POINTS if args.view3d_points is None else args.view3d_points
+    return ViewerOptions(max_points=max_points, max_depth_m=args.max_depth)
 
 
 def _viewer_sink(args: argparse.Namespace, options, log: logging.Logger) -> list:
@@ -383,17 +435,61 @@ def _viewer_sink(args: argparse.Namespace, options, log: logging.Logger) -> list
     return [Viewer3DSink(spawn=spawn, save_path=args.view3d_save, options=options)]
 
 
+def check_output_prefix(prefix: str | None) -> None:
+    """Refuse a ``--output-prefix`` that ends with a folder separator (``frames/``): the PNGs would be
+    named after the folder and written beside it, the summary inside it."""
+    if prefix and prefix.endswith(("/", os.sep)):
+        raise InputError(
+            f"--output-prefix {prefix} ends with a folder separator: the PNGs are named PREFIX_00000.png, so "
+            f"give a file-name prefix inside the folder, e.g. {prefix}disp"
+        )
+
+
+def input_files(args: argparse.Namespace, verb: str) -> list[Path]:
+    """The local files the stream reads: the video verb's inputs, or the file after ``uvc:``."""
+    names = args.inputs if verb == "video" else [args.camera.strip().partition(":")[2]]
+    return [Path(name) for name in names if name and Path(name).is_file()]
+
+
+def _summary_path(args: argparse.Namespace) -> str | None:
+    """``--summary``, or by default beside ``-o`` (``.json``) or ``PREFIX_summary.json``."""
+    if args.summary is not None:
+        return args.summary
+    if args.output:
+        return str(Path(args.output).with_suffix(".json"))
+    if args.output_prefix:
+        return f"{args.output_prefix}_summary.json"
+    return None
+
+
+def _refuse_writing_over_inputs(args: argparse.Namespace, inputs: list[Path]) -> None:
+    """Refuse an mp4 or a summary that would replace one of the files the stream reads."""
+    outputs = [("-o", args.output), ("--summary" if args.summary else "the summary", _summary_path(args))]
+    for option, output in outputs:
+        if output is None or not Path(output).is_file():
+            continue
+        for source in inputs:
+            if Path(output).samefile(source):
+                raise InputError(
+                    f"{option} {output} is the input video {source}: writing it would destroy the input; "
+                    "choose another output name"
+                )
+
+
 def _report(args: argparse.Namespace, summary) -> None:
     if summary.error is not None and summary.frames_read == 0:
         return  # failed before the first frame: the error says it all
-    path = args.summary
-    if path is None and args.output:
-        path = str(Path(args.output).with_suffix(".json"))
-    elif path is None and args.output_prefix:
-        path = f"{args.output_prefix}_summary.json"
+    path = _summary_path(args)
     if path is not None:
-        summary.write_json(path)
-        summary.outputs.append(str(path))
+        try:
+            summary.write_json(path)
+        except OutputError as exc:
+            if summary.error is None:
+                raise
+            # The stream's own error is the one to report; this one would replace it.
+            logging.getLogger(STREAM_LOGGER).warning("%s", exc)
+        else:
+            summary.outputs.append(str(path))
     if not args.quiet:
         print(summary.report())
 

@@ -144,16 +144,21 @@ class VideoSink(Sink):
         self.path = Path(path)
         if self.path.suffix.lower() not in (".mp4", ".m4v", ".mov"):
             raise OutputError(f"video output {self.path}: expected a .mp4 file name")
+        if self.path.is_dir():
+            raise OutputError(f"video output {self.path} is a folder: give a file name, e.g. {self.path / 'out.mp4'}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot create folder {self.path.parent}: {exc}") from None
         self.fps = fps
         self.frames = 0
+        self._failed = False
         self._writer: cv2.VideoWriter | None = None
         self._size_wh: tuple[int, int] | None = None
+        self._frame_hw: tuple[int, int] = (0, 0)  # the first frame's image size, for the message above
         # Written under a hidden name and renamed when closed (finalised): a file under the real name plays.
         self._partial = self.path.with_name(f".{self.path.stem}.partial-{os.getpid()}{self.path.suffix}")
+        _check_writable(self._partial, f"the video {self.path}")
 
     def write(self, frame: OutputFrame) -> None:
         image = frame.preview
@@ -171,8 +176,13 @@ class VideoSink(Sink):
                     f"cannot write the video {self.path}: OpenCV's FFmpeg writer did not open it (folder not writable?)"
                 )
             self._size_wh = padded_wh
+            self._frame_hw = frame.pair.left.shape[:2]
         elif padded_wh != self._size_wh:
-            raise OutputError(f"{self.path}: frame size changed mid-stream from {self._size_wh} to {padded_wh}")
+            (h0, w0), (h1, w1) = self._frame_hw, frame.pair.left.shape[:2]
+            raise OutputError(
+                f"{self.path}: frame size changed mid-stream from {w0}x{h0} to {w1}x{h1} (WxH) at frame "
+                f"{frame.number}: an mp4 holds one size (--size HxW resizes every frame to one)"
+            )
         if padded_wh != (width, height):
             image = cv2.copyMakeBorder(image, 0, height % 2, 0, width % 2, cv2.BORDER_CONSTANT, value=0)
         self._writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
@@ -185,11 +195,13 @@ class VideoSink(Sink):
             try:
                 os.replace(self._partial, self.path)
             except OSError as exc:
+                self._failed = True
+                self._partial.unlink(missing_ok=True)
                 raise OutputError(f"cannot write the video {self.path}: {exc}") from None
 
     @property
     def outputs(self) -> list[str]:
-        return [str(self.path)] if self.frames else []
+        return [str(self.path)] if self.frames and not self._failed else []
 
 
 class DisparityPngSink(Sink):
@@ -209,6 +221,7 @@ class DisparityPngSink(Sink):
             self.prefix.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot create folder {self.prefix.parent}: {exc}") from None
+        _check_writable(self.prefix.parent / f".{self.prefix.name}.probe-{os.getpid()}", f"PNGs {self.prefix}_*")
         self.written: list[str] = []
         self.too_far: list[int] = []  # frame numbers left without a PNG
 
@@ -248,6 +261,15 @@ class DisparityPngSink(Sink):
             return []
         skipped = f" ({len(self.too_far)} frame(s) beyond 256 px have none)" if self.too_far else ""
         return [f"{self.prefix}_NNNNN.png x {len(self.written)}{skipped}"]
+
+
+def _check_writable(probe: Path, what: str) -> None:
+    """Create and remove ``probe``: a folder that cannot be written is said before the first frame."""
+    try:
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(f"cannot write {what}: {exc}") from None
 
 
 QUIT_KEYS = (ord("q"), ord("Q"), 27)  # q or Esc

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -127,12 +128,15 @@ def open_camera(
         color: OAK-D only: the colour stereo sensors, rectified on the host (mono pairs are refused).
 
     Raises:
-        InputError: an unknown camera name, or ``color`` for a camera other than an OAK.
+        InputError: an unknown camera name, a frame rate that is not > 0, or ``color`` for a camera
+            other than an OAK.
 
     Examples:
         >>> open_camera("uvc:1").device
         1
     """
+    if fps is not None and not (math.isfinite(fps) and fps > 0):
+        raise InputError(f"--camera-fps must be > 0 (frames per second), got {fps:g}")
     name, _, argument = spec.strip().partition(":")
     name = name.lower()
     if color and name not in _OAK_NAMES:

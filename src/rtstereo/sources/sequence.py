@@ -39,13 +39,16 @@ class ImageSequenceSource(FrameSource):
         stride: use every ``stride``-th pair.
 
     Raises:
-        InputError: no images, different counts on the two sides, or a frame rate that is not > 0.
+        InputError: no images, different counts on the two sides, ``start`` past the last pair, or a
+            frame rate that is not > 0.
     """
 
     def __init__(self, left: str, right: str, fps: float = 10.0, start: int = 0, stride: int = 1):
         check_start_stride(start, stride)
         check_fps(fps)
         self.pairs = resolve_pairs(left, right)
+        if start >= len(self.pairs):
+            raise InputError(f"--start {start} is past the end of the image sequence ({len(self.pairs)} pairs)")
         self.fps, self.start, self.stride = fps, start, stride
         self.description = f"image sequence {left} + {right} ({len(self.pairs)} pairs)"
 

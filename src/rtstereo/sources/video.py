@@ -48,6 +48,8 @@ class VideoReader:
     def __init__(self, path: str | Path, label: str = "video"):
         self.path = Path(path)
         self.label = label
+        if self.path.is_dir():
+            raise InputError(f"{label} {self.path} is a folder, not a video file")
         if not self.path.is_file():
             raise InputError(f"{label} not found: {self.path}")
         with native_output_held() as noise:  # FFmpeg's own lines about a file it cannot open
@@ -118,20 +120,22 @@ class TwoVideoSource(FrameSource):
     """Left and right views from two synchronised video files of the same size.
 
     Args:
-        left: the left camera's video.
-        right: the right camera's video.
+        left: the left camera's video: a file, a ``file://`` URL, or an http(s) URL that ``yt-dlp``
+            can fetch (see :class:`SideBySideVideoSource`).
+        right: the right camera's video, as ``left``.
         start: first frame to use (0-based).
         stride: use every ``stride``-th frame.
 
     Raises:
-        InputError: a file that cannot be read, or videos of different frame sizes.
+        InputError: a file or URL that cannot be read, or videos of different frame sizes.
+        MissingDependencyError: a web URL without ``yt-dlp`` installed.
     """
 
     def __init__(self, left: str | Path, right: str | Path, start: int = 0, stride: int = 1):
         check_start_stride(start, stride)
-        self.left_path, self.right_path = Path(left), Path(right)
+        self.left_path, self.right_path = resolve_video(str(left)), resolve_video(str(right))
         self.start, self.stride = start, stride
-        self.description = f"two videos {self.left_path.name} + {self.right_path.name}"
+        self.description = f"two videos {Path(str(left)).name} + {Path(str(right)).name}"
         readers = self._open()
         try:
             self._check(*readers)
@@ -319,7 +323,7 @@ def download_video(url: str) -> Path:
         with yt_dlp.YoutubeDL(options) as downloader:
             info = downloader.extract_info(url, download=True)
     except yt_dlp.utils.DownloadError as exc:
-        message = str(exc).replace("ERROR: ", "").strip()
+        message = str(exc).replace("ERROR: ", "").strip().rstrip(".")
         raise InputError(
             f"cannot fetch the video at {url}: {message}. Check the address (and the network), or download "
             "the video yourself and pass the file"
