@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import socket
 import time
 from dataclasses import dataclass, field
@@ -133,10 +134,24 @@ def failure_reason(exc: BaseException) -> str:
         >>> failure_reason(ValueError("bad\\nsecond line"))
         'ValueError: bad'
     """
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = first_line(exc)
     if isinstance(exc, RtStereoError):
         return text or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+_TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # colours and the like, as Ray puts in its errors
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's text, without terminal colour codes ("" when it has none).
+
+    Examples:
+        >>> first_line(RuntimeError("\\x1b[36mray::MapWorker\\x1b[39m failed\\ndetails"))
+        'ray::MapWorker failed'
+    """
+    text = _TERMINAL_CODES.sub("", str(exc)).strip()
+    return text.splitlines()[0].strip() if text else ""
 
 
 def worker_label() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 from pathlib import Path
@@ -133,9 +134,14 @@ def sweeps_from_args(args: argparse.Namespace) -> dict[str, list[Any]]:
 def check_output_folder(folder: Path, what: str = "benchmark results") -> None:
     """Refuse an ``-o`` folder that cannot be created or written (``what``: its contents, for the message).
 
+    Folders it makes to find out are removed again, so that a run refused later (a usage error found
+    afterwards) leaves nothing behind; the run makes them when it writes.
+
     Raises:
         OutputError: it is a file, or it (or a parent) cannot be created or written.
     """
+    missing = [folder, *folder.parents]
+    missing = missing[: next((i for i, path in enumerate(missing) if path.exists()), len(missing))]
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
@@ -143,6 +149,10 @@ def check_output_folder(folder: Path, what: str = "benchmark results") -> None:
     except OSError as exc:
         reason = "it is a file, not a folder" if folder.exists() and not folder.is_dir() else exc.strerror
         raise OutputError(f"cannot write {what} to {folder}: {reason or type(exc).__name__}") from None
+    finally:
+        for made in missing:  # deepest first
+            with contextlib.suppress(OSError):
+                made.rmdir()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ..batch.job import PredictorOptions, failure_reason
+from ..batch.job import PredictorOptions, failure_reason, first_line
 from ..datasets.readers import Sample
 from ..errors import EngineError, RtStereoError
 from ..eval import EvalReport, SceneResult, score_sample
@@ -134,7 +134,7 @@ def run_ray_eval(
         except RtStereoError:
             raise
         except Exception as exc:  # noqa: BLE001 - Ray's own failures (a worker died, a node was lost)
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc) or type(exc).__name__
             message = f"the Ray pipeline stopped after {bar.n} of {len(samples)} scenes: {first}"
             raise EngineError(message) from exc
         finally:

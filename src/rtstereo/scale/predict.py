@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..batch.job import BatchJob, PredictorOptions, finish_pair, load_pair
+from ..batch.job import BatchJob, PredictorOptions, finish_pair, first_line, load_pair
 from ..batch.outcome import FAILED, SKIPPED, BatchSummary, PairOutcome, record_outcomes
 from ..errors import EngineError, RtStereoError
 from ..runtime.providers import limit_threads
@@ -161,7 +161,7 @@ def run_ray(
         except RtStereoError:
             raise
         except Exception as exc:  # noqa: BLE001 - Ray's own failures (a worker died, a node was lost)
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc) or type(exc).__name__
             raise EngineError(
                 f"the Ray pipeline stopped after {len(outcomes)} of {len(sources)} pairs: {first}; "
                 "rerun the same command to resume"

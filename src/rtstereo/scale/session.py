@@ -16,6 +16,7 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ..batch.job import first_line
 from ..errors import EngineError, InputError, require
 
 DECODE_CPUS = 0.25
@@ -55,7 +56,7 @@ def ray_session(address: str | None = None) -> Iterator:
             ray.init(address=target, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
         except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
             where = f"the Ray cluster at {target}" if target else "a local Ray"
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc) or type(exc).__name__
             raise EngineError(f"cannot start or reach {where}: {first} (check --ray-address / $RAY_ADDRESS)") from None
         started = True
     _quiet_ray_data(ray)

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..batch.job import PredictorOptions, failure_reason
+from ..batch.job import PredictorOptions, failure_reason, first_line
 from ..batch.outcome import DONE, FAILED
 from ..errors import EngineError, InputError, RtStereoError
 from ..runtime.providers import limit_threads
@@ -190,7 +190,7 @@ def run_ray_video(
         except RtStereoError:
             raise
         except Exception as exc:  # noqa: BLE001 - Ray's own failures (a worker died, a node was lost)
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc) or type(exc).__name__
             message = f"the Ray pipeline stopped after {len(rows)} of {len(ranges)} frame ranges: {first}"
             raise EngineError(message) from exc
         finally:
