@@ -100,6 +100,9 @@ def test_int8_keeps_disparity_heads_in_float_and_runs(dynamic_export, tmp_path, 
     assert "WARNING:root" not in capsys.readouterr().err  # ONNX Runtime's advice to its own users held back
     assert quantized.size_bytes["int8"] < 0.5 * quantized.size_bytes["fp32"]
     assert np.isfinite(quantized.mean_abs_diff_px)
+    report = json.loads((tmp_path / "rtnet8.parity.json").read_text())
+    assert quantized.report_path == tmp_path / "rtnet8.parity.json" and report["precision"] == "int8"
+    assert report["against"] == str(result.path) and report["mean_abs_diff_px"] == quantized.mean_abs_diff_px
     model = rtstereo.load(str(quantized.path))
     assert model.fixed_size_hw is None
     assert model.predict(*_pair(40, 50)).disparity_px.shape == (40, 50)

@@ -122,5 +122,5 @@ def run(args: argparse.Namespace) -> int:
 
         quantized = quantize_int8(result.path, output, check_pair=pair[:2])
         print(quantized.summary())
-        print(f"wrote {quantized.path} (int8)")
+        print(f"wrote {quantized.path} (int8); report {quantized.report_path}")
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import tempfile
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CheckpointError, ExportError, InputError, require
+from ..errors import CheckpointError, ExportError, InputError, OutputError, require
 from ..runtime.onnx import METADATA_KEY, OnnxContract, open_session, read_contract
 from ..runtime.preprocess import normalize
 
@@ -71,6 +72,8 @@ class QuantizeResult:
         mean_abs_diff_px: mean ``|int8 - fp32|`` disparity on the check pair, pixels.
         bad1_percent: share of pixels where they differ by more than 1 px.
         size_bytes: file sizes ``{"fp32": ..., "int8": ...}``.
+        report_path: ``<stem>.parity.json`` beside the int8 file: these figures, and the fp32 source
+            (whose own report holds its parity with PyTorch).
     """
 
     path: Path
@@ -78,6 +81,7 @@ class QuantizeResult:
     mean_abs_diff_px: float
     bad1_percent: float
     size_bytes: dict[str, int]
+    report_path: Path | None = None
 
     def summary(self) -> str:
         return (
@@ -197,13 +201,31 @@ def quantize_int8(
     fp32 = _disparity(session, check)
     int8 = _disparity(open_session(output), check)
     diff = np.abs(int8 - fp32)
-    return QuantizeResult(
+    result = QuantizeResult(
         path=output,
         calibration=contract.extra["int8_calibration"],
         mean_abs_diff_px=float(diff.mean()),
         bad1_percent=float(100.0 * (diff > 1.0).mean()),
         size_bytes={"fp32": source.stat().st_size, "int8": output.stat().st_size},
     )
+    report = {
+        "model": str(output),
+        "precision": "int8",
+        "against": str(source),
+        "source_report": str(source.with_name(f"{source.stem}.parity.json")),
+        "pair": "the check pair given" if check_pair is not None else "the first calibration scene",
+        "mean_abs_diff_px": result.mean_abs_diff_px,
+        "bad1_percent": result.bad1_percent,
+        "calibration": result.calibration,
+        "size_bytes": result.size_bytes,
+    }
+    report_path = output.with_name(f"{output.stem}.parity.json")
+    try:
+        with atomic_path(report_path) as partial:
+            partial.write_text(json.dumps(report, indent=2) + "\n")
+    except OSError as exc:
+        raise OutputError(f"cannot write the int8 report {report_path}: {exc}") from None
+    return dataclasses.replace(result, report_path=report_path)
 
 
 def _disparity(session: Any, feed: dict[str, np.ndarray]) -> np.ndarray:
