@@ -607,6 +607,11 @@ def run_bench(
         )
     if unscored:
         notes.append(f"{len(unscored)} scene(s) of --data without ground truth left out of the accuracy")
+    broken = [s for s in samples if s.problem is not None]  # a missing right image, a damaged calib.txt
+    if broken:
+        first = f"{broken[0].name}: {broken[0].problem}"
+        notes.append(f"{len(broken)} scene(s) of --data left out of the accuracy (first: {first})")
+        samples = [s for s in samples if s.problem is None]
     _set_threads(threads, device)
     networks = _NetworkCache(weights or {}, random_weights)
     rows: list[BenchRow] = []

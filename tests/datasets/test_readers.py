@@ -274,13 +274,17 @@ def test_kitti_2012_one_sample_per_10_frame(tmp_path):
     truth = _write_kitti(root, ("colored_0", "colored_1", "disp_occ", "disp_noc"), ("000000", "000001"))
     _save_rgb(root / "colored_0" / "000000_11.png")  # the second frame of a sequence: not a pair with GT
     _save_rgb(root / "colored_1" / "000000_11.png")
-    _save_rgb(root / "colored_0" / "000002_10.png")  # no right image: skipped
+    _save_rgb(root / "colored_0" / "000002_10.png")  # no right image: listed, with its problem
     (root / "calib").mkdir()
     (root / "calib" / "000000.txt").write_text("P0: 1 0 0 0 0 1 0 0 0 0 1 0\n")
 
     samples = find_samples(tmp_path)
 
-    assert [s.name for s in samples] == ["training/000000", "training/000001"]
+    assert [s.name for s in samples] == ["training/000000", "training/000001", "training/000002"]
+    missing = samples.pop()
+    assert missing.problem == f"the right image {root / 'colored_1' / '000002_10.png'} is missing"
+    with pytest.raises(DatasetError, match="right image .* is missing"):
+        missing.load()
     assert {s.dataset for s in samples} == {"kitti2012"}
     assert all(s.max_disp_hint_px == 192 and s.gt_scale is None for s in samples)
     assert samples[0].calib_path == root / "calib" / "000000.txt" and samples[1].calib_path is None
@@ -377,12 +381,14 @@ def test_sceneflow_nested_tree_maps_onto_disparity_tree(tmp_path):
     assert samples[1].gt_path is None and samples[1].load_gt() is None
 
 
-def test_sceneflow_image_without_right_view_is_skipped(tmp_path):
+def test_sceneflow_image_without_right_view_is_listed_with_its_problem(tmp_path):
     root = tmp_path / "sf"
     _write_sceneflow_frame(root / "images", root / "disparity", "0")
     _save_rgb(root / "images" / "left" / "1.png")
 
-    assert [s.name for s in find_samples(tmp_path)] == ["sf/0"]
+    samples = find_samples(tmp_path)
+    assert [s.name for s in samples] == ["sf/0", "sf/1"]
+    assert samples[0].problem is None and "right image" in samples[1].problem
 
 
 # ---------------------------------------------------------------------------------------------

@@ -284,7 +284,9 @@ def _write_kitti_like(folder, count=2, height=40, width=70):
 def test_trains_and_validates_on_a_dataset_folder(tmp_path):
     data = tmp_path / "kitti"
     _write_kitti_like(data)
-    summary = train(tiny_config(tmp_path / "run", data=str(data), val_data=str(data), steps=1), echo=quiet)
+    cv2.imwrite(str(data / "colored_0" / "000009_10.png"), np.zeros((40, 60, 3), np.uint8))  # no right image
+    with pytest.warns(UserWarning, match=r"1 pair\(s\) left out: kitti/000009 \(the right image .* is missing\)"):
+        summary = train(tiny_config(tmp_path / "run", data=str(data), val_data=str(data), steps=1), echo=quiet)
     assert summary["step"] == 1
     assert "2 pairs from" in records(tmp_path / "run", "start")[0]["data"]
     assert records(tmp_path / "run", "val")[0]["pixels"] == 2 * 40 * 60

@@ -296,7 +296,7 @@ def detect_kitti(folder: Path, dirs: list[str], names: list[str], root: Path) ->
     samples = []
     for frame in sorted(os.listdir(folder / left_dir)):
         match = _KITTI_FRAME.match(frame)
-        if not match or not (folder / right_dir / frame).is_file():
+        if not match:
             continue
         gt = folder / occ_dir / frame
         noc = folder / noc_dir / frame
@@ -314,9 +314,15 @@ def detect_kitti(folder: Path, dirs: list[str], names: list[str], root: Path) ->
                 nonocc_value=-1,
                 max_disp_hint_px=192,
                 calib_path=calib if calib.is_file() else (calib_2015 if calib_2015.is_file() else None),
+                problem=_missing_right(folder / right_dir / frame),
             )
         )
     return samples
+
+
+def _missing_right(right: Path) -> str | None:
+    """The problem of a frame whose right image is missing (listed, so that it fails alone and is named)."""
+    return None if right.is_file() else f"the right image {right} is missing"
 
 
 _SCENEFLOW_IMAGE_DIRS = ("RGB_cleanpass", "RGB_finalpass", "frames_cleanpass", "frames_finalpass", "images")
@@ -338,7 +344,7 @@ def detect_sceneflow(folder: Path, dirs: list[str], names: list[str], root: Path
     samples = []
     for image in sorted(os.listdir(folder / "left")):
         stem, suffix = os.path.splitext(image)
-        if suffix.lower() not in IMAGE_SUFFIXES or not (folder / "right" / image).is_file():
+        if suffix.lower() not in IMAGE_SUFFIXES:
             continue
         gt = disparity_dir / f"{stem}.pfm"
         occ = occlusion_dir / f"{stem}.png"
@@ -353,6 +359,7 @@ def detect_sceneflow(folder: Path, dirs: list[str], names: list[str], root: Path
                 nonocc_path=occ if occ.is_file() else None,
                 nonocc_value=None,
                 max_disp_hint_px=192,
+                problem=_missing_right(folder / "right" / image),
             )
         )
     return samples

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,7 +212,7 @@ class FolderStream:
     def __init__(self, config: TrainConfig, device: torch.device):
         from ..datasets import find_samples
 
-        self.samples = [s for s in find_samples(config.data) if s.gt_path is not None]
+        self.samples = usable_samples(find_samples(config.data), config.data)
         if not self.samples:
             raise DatasetError(f"no pairs with ground-truth disparity under {config.data}; fine-tuning needs it")
         self.config, self.device = config, device
@@ -228,6 +229,16 @@ class FolderStream:
         return augment_batch(
             batch, torch.Generator().manual_seed(stream_seed(self.config.seed, step)), self.config.crop_hw
         )
+
+
+def usable_samples(samples: list, folder: str | Path) -> list:
+    """The samples of a folder that have ground truth and no known problem; those left out for a
+    problem (a missing right image, a damaged ``calib.txt``) are named in a warning, not met mid-run."""
+    broken = [s for s in samples if s.problem is not None]
+    if broken:
+        names = ", ".join(s.name for s in broken[:5]) + (f" and {len(broken) - 5} more" if len(broken) > 5 else "")
+        warnings.warn(f"{folder}: {len(broken)} pair(s) left out: {names} ({broken[0].problem})", stacklevel=2)
+    return [s for s in samples if s.problem is None and s.gt_path is not None]
 
 
 def random_crop(
@@ -272,7 +283,7 @@ def validation_batches(config: TrainConfig, device: torch.device, max_disp: floa
         from ..datasets import find_samples
 
         batches = []
-        for sample in find_samples(config.val_data):
+        for sample in usable_samples(find_samples(config.val_data), config.val_data):
             left, right, gt, _ = sample.load()
             if gt is None:
                 continue
