@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .errors import CheckpointError, InputError, require
-from .io.download import fetch, is_url
+from .io.download import fetch, forget, is_url
 from .models import get_spec, is_onnx_file, list_models, resolve_alias
 from .models.registry import ModelSpec, coerce_setting, import_object
 from .runtime.backends import OpenCVBackend, TorchBackend, torch_runtime_options
@@ -217,8 +217,15 @@ def _load_network(
     require("torch", "torch", f"the network '{spec.name}' (run exported .onnx files without torch)")
     module = import_object(spec.builder)(settings)
     if weights is not None:
-        local = fetch(str(weights), subdir="weights") if is_url(str(weights)) else Path(weights)
-        import_object(spec.checkpoint_loader)(module, local)
+        url = str(weights) if is_url(str(weights)) else None
+        local = fetch(url, subdir="weights") if url is not None else Path(weights)
+        try:
+            import_object(spec.checkpoint_loader)(module, local)
+        except CheckpointError as exc:
+            if url is None:
+                raise
+            forget(local)  # what the URL gave is not these weights: not kept, a rerun downloads it again
+            raise CheckpointError(str(exc).replace(str(local), url)) from None
     if backend == "onnxruntime":
         from .export.on_demand import predictor_from_module
 

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, OutputError
-from .download import fetch, is_url
+from .download import fetch, forget, is_url
 from .quiet import native_output_held
 
 # A 16-bit image whose values all stay below this most likely holds a 10- or 12-bit sensor's values.
@@ -41,7 +41,8 @@ def read_image(source: str | Path) -> np.ndarray:
     by 257; a warning, once per process, when all values stay below 4096: a 10- or 12-bit sensor's data).
 
     Args:
-        source: a path, or an http(s)/file URL (downloaded once into the cache).
+        source: a path, a ``file://`` URL, or an http(s) URL (downloaded once into the cache; a download
+            that is not an image is not kept).
 
     Returns:
         uint8 RGB array ``(H, W, 3)``.
@@ -49,7 +50,8 @@ def read_image(source: str | Path) -> np.ndarray:
     Raises:
         InputError: missing, unreadable or corrupt file.
     """
-    path = fetch(str(source)) if is_url(str(source)) else Path(source)
+    url = str(source) if is_url(str(source)) else None
+    path = fetch(url) if url is not None else Path(source)
     if not path.is_file():
         raise InputError(f"image not found: {path}")
     data = np.fromfile(path, dtype=np.uint8)
@@ -58,13 +60,18 @@ def read_image(source: str | Path) -> np.ndarray:
         if image is None:
             noise.discard()
     if image is None:
+        if url is not None and url.split("://", 1)[0].lower() != "file":
+            forget(path)  # not kept in the cache: a rerun downloads it again
+            raise InputError(
+                f"cannot read {url}: what it returned is not an image OpenCV can decode (a web page, or damaged)"
+            )
         raise InputError(f"cannot read {path}: not an image OpenCV can decode, or the file is damaged")
     if image.dtype == np.uint16:
         if 0 < image.max() < LOW_BIT_DEPTH_LIMIT:  # an all-black image says nothing of the bit depth
             _warn_low_bit_depth(path, int(image.max()))
         image = (image // 257).astype(np.uint8)
     elif image.dtype != np.uint8:
-        raise InputError(f"{path}: unsupported image depth {image.dtype} (expected 8 or 16 bit)")
+        raise InputError(f"{url or path}: unsupported image depth {image.dtype} (expected 8 or 16 bit)")
     if image.ndim == 2:
         return np.ascontiguousarray(np.repeat(image[:, :, None], 3, axis=2))
     if image.shape[2] == 4:
