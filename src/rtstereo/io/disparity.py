@@ -129,4 +129,4 @@ def _guard(writer, path: Path, array: np.ndarray) -> None:
     try:
         writer(path, array)
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc}") from None
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None

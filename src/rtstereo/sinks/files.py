@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from ..errors import DisparityRangeError, InputError, OutputError
-from ..io.atomic import atomic_path, interrupts_deferred, publish, staging_folder
+from ..io.atomic import atomic_path, interrupts_deferred, os_reason, publish, staging_folder
 from ..io.disparity import colorize, write_disparity
 from ..io.images import write_image
 from ..types import DisparityResult
@@ -226,7 +226,7 @@ def save_single_file(result: DisparityResult, path: str | Path) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create folder {path.parent}: {exc}") from None
+        raise OutputError(f"cannot write {path}: {os_reason(exc, path)}") from None
     with atomic_path(path) as partial:
         write_disparity(partial, result.disparity_px)
     return path
