@@ -15,6 +15,9 @@ from ..errors import InputError, OutputError
 from .download import fetch, forget, is_url
 from .quiet import native_output_held
 
+# Any bit depth and any channel count (alpha dropped), and turned upright as the file's EXIF orientation says,
+# as viewers show it (IMREAD_UNCHANGED would keep a phone's portrait JPEG lying on its side).
+IMREAD_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
 # A 16-bit image whose values all stay below this most likely holds a 10- or 12-bit sensor's values.
 LOW_BIT_DEPTH_LIMIT = 4096
 _warned_low_bit_depth = False
@@ -39,6 +42,8 @@ def read_image(source: str | Path) -> np.ndarray:
 
     Grey images are repeated to three channels, alpha is dropped, 16-bit images are scaled to 8 bits (divided
     by 257; a warning, once per process, when all values stay below 4096: a 10- or 12-bit sensor's data).
+    An image whose EXIF orientation tag says it is stored rotated or mirrored (photos from phones and
+    cameras) is turned upright, as viewers show it.
 
     Args:
         source: a path, a ``file://`` URL, or an http(s) URL (downloaded once into the cache; a download
@@ -56,7 +61,7 @@ def read_image(source: str | Path) -> np.ndarray:
         raise InputError(f"image not found: {path}")
     data = np.fromfile(path, dtype=np.uint8)
     with native_output_held() as noise:  # libpng / OpenCV print their own lines about a damaged file
-        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+        image = cv2.imdecode(data, IMREAD_FLAGS) if data.size else None
         if image is None:
             noise.discard()
     if image is None:
