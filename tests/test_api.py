@@ -63,6 +63,12 @@ def test_a_missing_model_file_is_not_found_not_an_unknown_name(missing):
         rtstereo.load("hybrid", network=missing)
 
 
+def test_a_setting_given_both_ways_must_agree():
+    with pytest.raises(rtstereo.InputError, match=r"settings\['max_disp'\]=64 and max_disp=32"):
+        rtstereo.load("sgbm", settings={"max_disp": 64}, max_disp=32)
+    assert rtstereo.load("sgbm", settings={"max_disp": "64"}, max_disp=64).settings["max_disp"] == 64
+
+
 def test_unknown_setting_names_close_matches():
     with pytest.raises(rtstereo.InputError, match="did you mean max_disp"):
         rtstereo.load("sgbm", max_dsp=3)

@@ -45,7 +45,7 @@ def load(
         settings: model settings (see ``rtstereo models NAME``), e.g. ``{"max_disp": 128}``, and the
             post-processing switches ``fill_left_border`` and ``refine_edges`` that every model
             takes (default: the model's).
-        **setting_kwargs: the same settings as keyword arguments.
+        **setting_kwargs: the same settings as keyword arguments (one given both ways must agree).
 
     Returns:
         A :class:`~rtstereo.runtime.predictor.Predictor` (for the hybrid, ``default``, a
@@ -63,7 +63,14 @@ def load(
         >>> rtstereo.load("sgbm", max_disp=64).settings["max_disp"]
         64
     """
-    overrides = {**(settings or {}), **setting_kwargs}
+    settings = settings or {}
+    clash = [k for k in setting_kwargs if k in settings and str(settings[k]) != str(setting_kwargs[k])]
+    if clash:  # neither silently wins, as --max-disp and --set max_disp= on the command line
+        raise InputError(
+            "settings given twice, differently: "
+            + ", ".join(f"settings[{k!r}]={settings[k]!r} and {k}={setting_kwargs[k]!r}" for k in clash)
+        )
+    overrides = {**settings, **setting_kwargs}
     switches = {name: overrides.pop(name) for name in POSTPROCESS_SETTINGS if name in overrides}
     predictor = _load(model, weights, backend, device, precision, overrides)
     for name, value in switches.items():
