@@ -180,7 +180,7 @@ def test_png16_refuses_disparity_above_range(tmp_path):
     d = np.full((2, 2), 10.0, np.float32)
     d[1, 1] = 256.0
 
-    with pytest.raises(OutputError, match=r"256\.0 px does not fit a 16-bit PNG"):
+    with pytest.raises(OutputError, match=r"256\.0 px does not fit a 16-bit PNG \(max 255\.99 px"):
         write_disparity(tmp_path / "d.png", d)
     assert not (tmp_path / "d.png").exists()
     assert PNG16_MAX_PX == pytest.approx(255.996, abs=1e-3)

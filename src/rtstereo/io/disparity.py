@@ -97,7 +97,7 @@ def to_png16(disparity_px: np.ndarray) -> np.ndarray:
     if valid.any() and float(d[valid].max()) > PNG16_MAX_PX:
         top = float(d[valid].max())
         raise DisparityRangeError(
-            f"disparity up to {top:.1f} px does not fit a 16-bit PNG (max {PNG16_MAX_PX:.2f} px at d*256); "
+            f"disparity up to {top:.1f} px does not fit a 16-bit PNG (max 255.99 px at d*256); "
             "write .pfm or .npy instead",
             top,
         )
