@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import cv2
@@ -259,6 +260,11 @@ def test_models_lists_and_describes(capsys):
     assert code == 0 and out.startswith(f"{PACKAGED_NETWORK}: ")
     code, out, _ = run_cli(capsys, "models", "crestereo")
     assert "two_pass" in out and "raw255" in out
+    code, out, _ = run_cli(capsys, "models", "sgbm")
+    settings = out.split("settings (--set KEY=VALUE):\n")[1].splitlines()
+    columns = {re.match(r" +\S+ = \S+ +", line).end() for line in settings}  # where each help text starts
+    assert len(settings) == 9 and len(columns) == 1, settings
+    assert settings[-1].endswith("(post-processing, any model)")
 
 
 def test_models_pattern_filters_the_default_alias_too_and_says_when_nothing_matches(capsys):

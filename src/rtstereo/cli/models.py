@@ -50,18 +50,24 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"  licence: {spec.licence}")
         print("  settings (--set KEY=VALUE):")
-        for key, value in spec.defaults.items():
-            print(f"    {key} = {value!r:<8} {spec.setting_help.get(key, '')}")
         # A hybrid's switches are its network's (they post-process the network's map before the fusion).
-        post, whose = (get_spec(spec.network), "of its network's map, ") if spec.kind == "hybrid" else (spec, "")
-        print(
-            f"    {FILL_LEFT_BORDER} = {post.fill_left_border!r:<8} fill each row's unmatched left band from its first "
-            f"matched pixel (post-processing {whose}any model)"
-        )
-        print(
-            f"    {REFINE_EDGES} = {post.refine_edges!r:<8} sharpen depth edges against the images, then fill "
-            f"occlusions (post-processing {whose}any model)"
-        )
+        post, whose = (get_spec(spec.network), " of its network's map, ") if spec.kind == "hybrid" else (spec, ", ")
+        rows = [(key, value, spec.setting_help.get(key, "")) for key, value in spec.defaults.items()]
+        rows += [
+            (
+                FILL_LEFT_BORDER,
+                post.fill_left_border,
+                f"fill each row's unmatched left band from its first matched pixel (post-processing{whose}any model)",
+            ),
+            (
+                REFINE_EDGES,
+                post.refine_edges,
+                f"sharpen depth edges against the images, then fill occlusions (post-processing{whose}any model)",
+            ),
+        ]
+        width = max(len(f"{key} = {value!r}") for key, value, _ in rows)
+        for key, value, text in rows:
+            print(f"    {f'{key} = {value!r}':<{width}}  {text}")
         return 0
     names = list_models(args.pattern)
     alias = fnmatch.fnmatch("default", args.pattern)
