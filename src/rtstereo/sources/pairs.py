@@ -42,7 +42,10 @@ def expand(argument: str, side: str) -> list[str]:
         return [argument]
     path = Path(argument)
     if path.is_dir():
-        images = sorted(str(p) for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        # Hidden files are left out, as a glob leaves them out: macOS's "._left.png" companions, partial files.
+        images = sorted(
+            str(p) for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+        )
         if not images:
             raise InputError(f"{side} folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
         return images
