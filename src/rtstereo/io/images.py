@@ -23,7 +23,7 @@ LOW_BIT_DEPTH_LIMIT = 4096
 _warned_low_bit_depth = False
 
 
-def _warn_low_bit_depth(path: Path, largest: int) -> None:
+def _warn_low_bit_depth(path: str | Path, largest: int) -> None:
     """Say once per process that 16-bit images seem to hold fewer bits (read as 16-bit, they turn dark)."""
     global _warned_low_bit_depth
     if _warned_low_bit_depth:
@@ -73,7 +73,7 @@ def read_image(source: str | Path) -> np.ndarray:
         raise InputError(f"cannot read {path}: not an image OpenCV can decode, or the file is damaged")
     if image.dtype == np.uint16:
         if 0 < image.max() < LOW_BIT_DEPTH_LIMIT:  # an all-black image says nothing of the bit depth
-            _warn_low_bit_depth(path, int(image.max()))
+            _warn_low_bit_depth(url or path, int(image.max()))
         image = (image // 257).astype(np.uint8)
     elif image.dtype != np.uint8:
         raise InputError(f"{url or path}: unsupported image depth {image.dtype} (expected 8 or 16 bit)")
