@@ -246,7 +246,10 @@ def test_write_disparity_errors(tmp_path):
     with pytest.raises(OutputError, match=r"must be \(H, W\)"):
         write_disparity(tmp_path / "d.png", np.zeros((2, 2, 3), np.float32))
     with pytest.raises(OutputError, match=r"unknown disparity format '\.tif'"):
-        write_disparity(tmp_path / "d.tif", _ramp())
+        write_disparity(tmp_path / "new" / "d.tif", _ramp())
+    with pytest.raises(OutputError, match="does not fit a 16-bit PNG"):
+        write_disparity(tmp_path / "new" / "d.png", _ramp() * 100)
+    assert not (tmp_path / "new").exists()  # a refused write leaves no empty folder behind
     (tmp_path / "file").write_text("a file where a folder should be")
     with pytest.raises(OutputError, match="cannot create folder"):
         write_disparity(tmp_path / "file" / "d.npy", _ramp())

@@ -65,25 +65,32 @@ def read_disparity(path: str | Path, scale: float | None = None) -> np.ndarray:
 
 
 def write_disparity(path: str | Path, disparity_px: np.ndarray) -> None:
-    """Write ``(H, W)`` float disparity by suffix: ``.png`` 16-bit (d*256, 0 = invalid), ``.pfm``, ``.npy``."""
+    """Write ``(H, W)`` float disparity by suffix: ``.png`` 16-bit (d*256, 0 = invalid), ``.pfm``, ``.npy``.
+
+    Raises:
+        OutputError: another suffix or shape, or the file cannot be written (nothing is created then,
+            not even its folder).
+        DisparityRangeError: a ``.png`` for a disparity above 255.99 px (:func:`to_png16`).
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     d = np.asarray(disparity_px, dtype=np.float32)
     if d.ndim != 2:
         raise OutputError(f"disparity to write must be (H, W), got shape {d.shape}")
+    if suffix not in DISPARITY_SUFFIXES:
+        raise OutputError(f"unknown disparity format '{suffix}' for {path} (expected .png, .pfm or .npy)")
+    encoded = to_png16(d) if suffix == ".png" else None  # refused before a folder is made for it
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create folder {path.parent}: {exc}") from None
-    if suffix == ".png":
-        write_image(path, to_png16(d))
+        raise OutputError(f"cannot create folder {path.parent}: {exc.strerror or exc}") from None
+    if encoded is not None:
+        write_image(path, encoded)
     elif suffix == ".pfm":
         out = np.where(np.isfinite(d), d, np.inf).astype(np.float32)
         _guard(write_pfm, path, out)
-    elif suffix == ".npy":
-        _guard(np.save, path, d)
     else:
-        raise OutputError(f"unknown disparity format '{suffix}' for {path} (expected .png, .pfm or .npy)")
+        _guard(np.save, path, d)
 
 
 def to_png16(disparity_px: np.ndarray) -> np.ndarray:
