@@ -72,3 +72,13 @@ def test_a_file_where_a_folder_should_be_is_named(tmp_path):
     with pytest.raises(OutputError, match=f"cannot create output folder .*: {blocker} is a file, not a folder$"):
         with staging_folder(blocker / "out"):
             pass
+
+
+def test_a_map_too_large_for_a_png_keeps_its_error_and_leaves_no_folder(tmp_path):
+    from rtstereo.errors import DisparityRangeError
+
+    result = DisparityResult(np.full((4, 6), 300.0, np.float32))
+    with pytest.raises(DisparityRangeError, match=r"300\.0 px does not fit a 16-bit PNG") as info:
+        save_single_file(result, tmp_path / "new" / "d.png")
+    assert info.value.max_disparity_px == 300.0
+    assert list(tmp_path.iterdir()) == []

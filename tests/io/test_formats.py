@@ -251,7 +251,7 @@ def test_write_disparity_errors(tmp_path):
         write_disparity(tmp_path / "new" / "d.png", _ramp() * 100)
     assert not (tmp_path / "new").exists()  # a refused write leaves no empty folder behind
     (tmp_path / "file").write_text("a file where a folder should be")
-    with pytest.raises(OutputError, match="cannot create folder"):
+    with pytest.raises(OutputError, match="file is a file, not a folder"):
         write_disparity(tmp_path / "file" / "d.npy", _ramp())
 
 

@@ -52,14 +52,21 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield partial
         os.replace(partial, path)
     except OutputError as exc:  # the writer's message names the temporary file: name the user's instead
-        partial.unlink(missing_ok=True)
-        raise type(exc)(str(exc).replace(str(partial), str(path))) from None
+        _remove(partial)
+        exc.args = tuple(a.replace(str(partial), str(path)) if isinstance(a, str) else a for a in exc.args)
+        raise
     except OSError as exc:
-        partial.unlink(missing_ok=True)
+        _remove(partial)
         raise OutputError(f"cannot write {path}: {os_reason(exc, path)}") from None
     except BaseException:
-        partial.unlink(missing_ok=True)
+        _remove(partial)
         raise
+
+
+def _remove(path: Path) -> None:
+    """Delete a temporary file if there is one (its folder may not even exist)."""
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
 
 
 def os_reason(exc: OSError, path: str | Path) -> str:

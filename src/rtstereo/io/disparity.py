@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from ..errors import DisparityRangeError, InputError, OutputError
+from .atomic import os_reason
 from .images import read_grey, write_image
 from .pfm import read_pfm, write_pfm
 
@@ -83,7 +84,7 @@ def write_disparity(path: str | Path, disparity_px: np.ndarray) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create folder {path.parent}: {exc.strerror or exc}") from None
+        raise OutputError(f"cannot write {path}: {os_reason(exc, path)}") from None
     if encoded is not None:
         write_image(path, encoded)
     elif suffix == ".pfm":

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from ..errors import DisparityRangeError, InputError, OutputError
-from ..io.atomic import atomic_path, interrupts_deferred, os_reason, publish, staging_folder
+from ..io.atomic import atomic_path, interrupts_deferred, publish, staging_folder
 from ..io.disparity import colorize, write_disparity
 from ..io.images import write_image
 from ..types import DisparityResult
@@ -223,10 +223,6 @@ def save_single_file(result: DisparityResult, path: str | Path) -> Path:
     path = Path(path)
     if path.suffix.lower() not in FILE_SUFFIXES:
         raise OutputError(f"output file {path} must end in .png, .pfm or .npy (or name a folder)")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {os_reason(exc, path)}") from None
-    with atomic_path(path) as partial:
+    with atomic_path(path) as partial:  # write_disparity makes the folder once the map is known to fit
         write_disparity(partial, result.disparity_px)
     return path
