@@ -50,6 +50,8 @@ def test_list_models_and_pattern():
 def test_unknown_model_names_close_matches():
     with pytest.raises(rtstereo.ModelNotFoundError, match="Did you mean: sgbm"):
         rtstereo.load("sgmb")
+    with pytest.raises(rtstereo.ModelNotFoundError, match=r"'SGBM'\. Did you mean: sgbm\?"):  # names are lower case
+        rtstereo.load("SGBM")
 
 
 @pytest.mark.parametrize("missing", ["runs/mycam.pt", "mycam-guided.pt", "weights.ckpt"])
@@ -59,6 +61,12 @@ def test_a_missing_model_file_is_not_found_not_an_unknown_name(missing):
         rtstereo.load(missing)
     with pytest.raises(rtstereo.errors.CheckpointError, match=f"model file not found: {missing} "):
         rtstereo.load("hybrid", network=missing)
+
+
+def test_a_setting_given_both_ways_must_agree():
+    with pytest.raises(rtstereo.InputError, match=r"settings\['max_disp'\]=64 and max_disp=32"):
+        rtstereo.load("sgbm", settings={"max_disp": 64}, max_disp=32)
+    assert rtstereo.load("sgbm", settings={"max_disp": "64"}, max_disp=64).settings["max_disp"] == 64
 
 
 def test_unknown_setting_names_close_matches():
@@ -74,7 +82,9 @@ def test_setting_coercion(value, default, expected):
     assert coerce_setting("k", value, default) == expected
 
 
-@pytest.mark.parametrize(("value", "default"), [("maybe", False), ("1.5", 1), ("abc", 1.0)])
+@pytest.mark.parametrize(
+    ("value", "default"), [("maybe", False), ("1.5", 1), ("abc", 1.0), (True, 1), (False, 1.0), (True, "a")]
+)
 def test_setting_coercion_errors(value, default):
     with pytest.raises(rtstereo.InputError, match="setting 'k'"):
         coerce_setting("k", value, default)

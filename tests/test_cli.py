@@ -111,6 +111,19 @@ def test_predict_folders_and_globs_match_by_sorted_name(capsys, tmp_path):
     assert len(list((tmp_path / "o2").glob("*.npy"))) == 3
 
 
+def test_predict_format_named_twice_is_written_once_and_a_format_list_naming_none_is_refused(
+    capsys, tmp_path, pair_files
+):
+    lp, rp = pair_files
+    args = ("predict", lp, rp, "--model", "sgbm", "--max-disp", 16, "-o")
+    code, _, err = run_cli(capsys, *args, tmp_path / "o1", "--format", "pfm,color,pfm")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "o1").iterdir()) == ["l.pfm", "l_color.png"]
+    code, _, err = run_cli(capsys, *args, tmp_path / "o2", "--format", ",")
+    assert code == 2 and "--format ',' names no output" in err
+    assert not (tmp_path / "o2").exists()
+
+
 def test_predict_file_url(capsys, tmp_path, pair_files):
     lp, rp = pair_files
     code, out, err = run_cli(capsys, "predict", lp.as_uri(), rp.as_uri(), "--model", "sgbm", "--max-disp", 16)
@@ -247,6 +260,11 @@ def test_models_lists_and_describes(capsys):
     assert code == 0 and out.startswith(f"{PACKAGED_NETWORK}: ")
     code, out, _ = run_cli(capsys, "models", "crestereo")
     assert "two_pass" in out and "raw255" in out
+    code, out, _ = run_cli(capsys, "models", "sgbm")
+    settings = out.split("settings (--set KEY=VALUE):\n")[1].splitlines()
+    columns = {re.match(r" +\S+ = \S+ +", line).end() for line in settings}  # where each help text starts
+    assert len(settings) == 9 and len(columns) == 1, settings
+    assert settings[-1].endswith("(post-processing, any model)")
 
 
 def test_models_pattern_filters_the_default_alias_too_and_says_when_nothing_matches(capsys):

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .errors import CheckpointError, InputError, require
-from .io.download import fetch, is_url
+from .io.download import fetch, forget, is_url
 from .models import get_spec, is_onnx_file, list_models, resolve_alias
 from .models.registry import ModelSpec, coerce_setting, import_object
 from .runtime.backends import OpenCVBackend, TorchBackend, torch_runtime_options
@@ -45,7 +45,7 @@ def load(
         settings: model settings (see ``rtstereo models NAME``), e.g. ``{"max_disp": 128}``, and the
             post-processing switches ``fill_left_border`` and ``refine_edges`` that every model
             takes (default: the model's).
-        **setting_kwargs: the same settings as keyword arguments.
+        **setting_kwargs: the same settings as keyword arguments (one given both ways must agree).
 
     Returns:
         A :class:`~rtstereo.runtime.predictor.Predictor` (for the hybrid, ``default``, a
@@ -63,7 +63,14 @@ def load(
         >>> rtstereo.load("sgbm", max_disp=64).settings["max_disp"]
         64
     """
-    overrides = {**(settings or {}), **setting_kwargs}
+    settings = settings or {}
+    clash = [k for k in setting_kwargs if k in settings and str(settings[k]) != str(setting_kwargs[k])]
+    if clash:  # neither silently wins, as --max-disp and --set max_disp= on the command line
+        raise InputError(
+            "settings given twice, differently: "
+            + ", ".join(f"settings[{k!r}]={settings[k]!r} and {k}={setting_kwargs[k]!r}" for k in clash)
+        )
+    overrides = {**settings, **setting_kwargs}
     switches = {name: overrides.pop(name) for name in POSTPROCESS_SETTINGS if name in overrides}
     predictor = _load(model, weights, backend, device, precision, overrides)
     for name, value in switches.items():
@@ -217,8 +224,15 @@ def _load_network(
     require("torch", "torch", f"the network '{spec.name}' (run exported .onnx files without torch)")
     module = import_object(spec.builder)(settings)
     if weights is not None:
-        local = fetch(str(weights), subdir="weights") if is_url(str(weights)) else Path(weights)
-        import_object(spec.checkpoint_loader)(module, local)
+        url = str(weights) if is_url(str(weights)) else None
+        local = fetch(url, subdir="weights") if url is not None else Path(weights)
+        try:
+            import_object(spec.checkpoint_loader)(module, local)
+        except CheckpointError as exc:
+            if url is None:
+                raise
+            forget(local)  # what the URL gave is not these weights: not kept, a rerun downloads it again
+            raise CheckpointError(str(exc).replace(str(local), url)) from None
     if backend == "onnxruntime":
         from .export.on_demand import predictor_from_module
 

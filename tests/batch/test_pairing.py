@@ -70,3 +70,18 @@ def test_the_images_only_one_side_has_are_named_by_their_frame_number(tmp_path):
     )
     with pytest.raises(InputError, match=r"\(numbered on one side only: left cam0_0003.png\)"):
         resolve_pairs(left, right)
+
+
+def test_a_pair_from_urls_is_named_as_the_file_reads_not_percent_encoded(tmp_path):
+    left, right = tmp_path / "links é 1.png", tmp_path / "rechts é 1.png"
+    (pair,) = resolve_pairs(left.as_uri(), right.as_uri())  # file:///.../links%20%C3%A9%201.png
+    assert pair.name == "links é 1"
+    (pair,) = resolve_pairs("https://x.org/cam0/left%20frame.png?raw=1", "https://x.org/cam1/right%20frame.png")
+    assert pair.name == "left frame"
+    assert resolve_pairs(str(_folders(tmp_path, ["a%20b.png"], ["c.png"])[0]), str(tmp_path / "R"))[0].name == "a%20b"
+
+
+def test_hidden_files_in_a_folder_are_left_out_as_a_glob_leaves_them_out(tmp_path):
+    left, right = _folders(tmp_path, ["a.png", "._a.png", "b.png"], ["a.png", "b.png"])  # macOS "._" companion
+    assert [p.name for p in resolve_pairs(left, right)] == ["a", "b"]
+    assert [p.name for p in resolve_pairs(f"{left}/*.png", f"{right}/*.png")] == ["a", "b"]

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from rtstereo.errors import OutputError
+from rtstereo.io import disparity
 from rtstereo.io.atomic import atomic_path, publish, staging_folder
+from rtstereo.sinks.files import save_single_file
+from rtstereo.types import DisparityResult
 
 
 def test_atomic_path_renames_on_success(tmp_path):
@@ -45,3 +49,36 @@ def test_publish_onto_a_folder_is_an_output_error(tmp_path):
         (staging / "f.txt").write_text("x")
         with pytest.raises(OutputError, match="cannot write"):
             publish(staging / "f.txt", staging, tmp_path / "out")
+
+
+def test_errors_name_the_users_path_never_the_temporary_one(tmp_path, monkeypatch):
+    def refuse(path, array):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(disparity, "write_pfm", refuse)
+    result = DisparityResult(np.ones((4, 6), np.float32))
+    with pytest.raises(OutputError) as info:
+        save_single_file(result, tmp_path / "d.pfm")
+    assert str(info.value) == f"cannot write {tmp_path / 'd.pfm'}: Permission denied"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_where_a_folder_should_be_is_named(tmp_path):
+    blocker = tmp_path / "taken.pfm"
+    blocker.write_text("x")
+    result = DisparityResult(np.ones((4, 6), np.float32))
+    with pytest.raises(OutputError, match=f"cannot write .*: {blocker} is a file, not a folder"):
+        save_single_file(result, blocker / "d.pfm")
+    with pytest.raises(OutputError, match=f"cannot create output folder .*: {blocker} is a file, not a folder$"):
+        with staging_folder(blocker / "out"):
+            pass
+
+
+def test_a_map_too_large_for_a_png_keeps_its_error_and_leaves_no_folder(tmp_path):
+    from rtstereo.errors import DisparityRangeError
+
+    result = DisparityResult(np.full((4, 6), 300.0, np.float32))
+    with pytest.raises(DisparityRangeError, match=r"300\.0 px does not fit a 16-bit PNG") as info:
+        save_single_file(result, tmp_path / "new" / "d.png")
+    assert info.value.max_disparity_px == 300.0
+    assert list(tmp_path.iterdir()) == []

@@ -180,7 +180,7 @@ def test_png16_refuses_disparity_above_range(tmp_path):
     d = np.full((2, 2), 10.0, np.float32)
     d[1, 1] = 256.0
 
-    with pytest.raises(OutputError, match=r"256\.0 px does not fit a 16-bit PNG"):
+    with pytest.raises(OutputError, match=r"256\.0 px does not fit a 16-bit PNG \(max 255\.99 px"):
         write_disparity(tmp_path / "d.png", d)
     assert not (tmp_path / "d.png").exists()
     assert PNG16_MAX_PX == pytest.approx(255.996, abs=1e-3)
@@ -246,9 +246,12 @@ def test_write_disparity_errors(tmp_path):
     with pytest.raises(OutputError, match=r"must be \(H, W\)"):
         write_disparity(tmp_path / "d.png", np.zeros((2, 2, 3), np.float32))
     with pytest.raises(OutputError, match=r"unknown disparity format '\.tif'"):
-        write_disparity(tmp_path / "d.tif", _ramp())
+        write_disparity(tmp_path / "new" / "d.tif", _ramp())
+    with pytest.raises(OutputError, match="does not fit a 16-bit PNG"):
+        write_disparity(tmp_path / "new" / "d.png", _ramp() * 100)
+    assert not (tmp_path / "new").exists()  # a refused write leaves no empty folder behind
     (tmp_path / "file").write_text("a file where a folder should be")
-    with pytest.raises(OutputError, match="cannot create folder"):
+    with pytest.raises(OutputError, match="file is a file, not a folder"):
         write_disparity(tmp_path / "file" / "d.npy", _ramp())
 
 
@@ -285,6 +288,23 @@ def test_read_image_rgba_drops_alpha(tmp_path):
     got = read_image(tmp_path / "rgba.png")
 
     np.testing.assert_array_equal(got, rgba[..., :3])
+
+
+@pytest.mark.parametrize("orientation, stored", [(6, lambda a: np.rot90(a, 1)), (3, lambda a: a[::-1, ::-1])])
+def test_read_image_turns_a_photo_upright_as_its_exif_orientation_says(tmp_path, orientation, stored):
+    """A phone's portrait photo is stored on its side with an EXIF tag that viewers follow: so does rtstereo
+    (matched on the stored pixels, an upright rectified pair looked unrectified by 22 px)."""
+    upright = np.zeros((40, 64, 3), np.uint8)
+    upright[:20, :, 0] = 255  # red top half, green left quarter: any turn or mirror shows
+    upright[:, :16, 1] = 255
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(np.ascontiguousarray(stored(upright))).save(tmp_path / "p.jpg", exif=exif, quality=100)
+
+    got = read_image(tmp_path / "p.jpg")
+
+    assert got.shape == upright.shape
+    assert np.abs(got.astype(int) - upright).mean() < 3
 
 
 def test_read_image_16bit_is_scaled_to_8bit(tmp_path):

@@ -96,3 +96,22 @@ def test_max_disp_given_twice_must_agree(tmp_path, capsys):
 def test_results_record_the_range_opencv_searched_beside_the_one_asked_for():
     result = rtstereo.load("sgbm", max_disp=40).predict(*_pair(32, 96))
     assert result.settings["max_disp"] == 40 and result.settings["searched_disp"] == 48
+
+
+def test_the_left_right_check_tolerance_is_documented_as_opencv_applies_it():
+    """StereoSGBM always runs its left-right check (0 and -1 act as 1); StereoBM's -1 turns it off."""
+    from rtstereo.io import read_image
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    left, right = read_image(examples / "left.png"), read_image(examples / "right.png")
+
+    def disparity(model: str, tolerance: int) -> np.ndarray:
+        predictor = rtstereo.load(model, max_disp=48, fill_holes=False, disp12_max_diff=tolerance)
+        return predictor.predict(left, right).disparity_px
+
+    sgbm = {t: disparity("sgbm", t) for t in (-1, 0, 1)}
+    np.testing.assert_array_equal(sgbm[-1], sgbm[1])
+    np.testing.assert_array_equal(sgbm[0], sgbm[1])
+    assert "-1 = off" not in rtstereo.get_spec("sgbm").setting_help["disp12_max_diff"]
+    assert np.isnan(disparity("bm", 1)).sum() > np.isnan(disparity("bm", -1)).sum()
+    assert "-1 = off" in rtstereo.get_spec("bm").setting_help["disp12_max_diff"]

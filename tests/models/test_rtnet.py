@@ -343,6 +343,18 @@ def test_loader_names_the_full_stage_setting(tmp_path, small_full_model):
     assert load_rtnet_checkpoint(build_rtnet(settings), path)["settings"] == settings
 
 
+def test_loader_names_every_setting_that_differs_at_once(tmp_path, small_full_model):
+    """`--model rtnet --weights training/default/state.pt` (README, Methods) failed once per setting."""
+    path = tmp_path / "full.pt"
+    settings = {"max_disp": 32, "half_refinement": True, "full_refinement": True}
+    save_checkpoint(path, "rtnet", settings, small_full_model.state_dict())
+    with pytest.raises(CheckpointError) as info:
+        load_rtnet_checkpoint(build_rtnet({"max_disp": 64}), path)
+    message = str(info.value)
+    assert "--set max_disp=32 --set half_refinement=true --set full_refinement=true" in message
+    assert f"--model {path}" in message
+
+
 def test_loader_refuses_mismatched_weights(tmp_path, small_model):
     path = tmp_path / "bare.pt"
     torch.save(small_model.state_dict(), path)  # no settings inside: only the shapes can tell

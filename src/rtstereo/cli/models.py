@@ -55,21 +55,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"  licence: {spec.licence}")
         print("  settings (--set KEY=VALUE):")
         # A hybrid's switches are its network's (they post-process the network's map before the fusion).
-        post, whose = (get_spec(spec.network), "of its network's map, ") if spec.kind == "hybrid" else (spec, "")
-        rows = [(f"{key} = {value!r}", spec.setting_help.get(key, "")) for key, value in spec.defaults.items()]
+        post, whose = (get_spec(spec.network), " of its network's map, ") if spec.kind == "hybrid" else (spec, ", ")
+        rows = [(key, value, spec.setting_help.get(key, "")) for key, value in spec.defaults.items()]
         rows += [
             (
-                f"{FILL_LEFT_BORDER} = {post.fill_left_border!r}",
-                f"fill each row's unmatched left band from its first matched pixel (post-processing {whose}any model)",
+                FILL_LEFT_BORDER,
+                post.fill_left_border,
+                f"fill each row's unmatched left band from its first matched pixel (post-processing{whose}any model)",
             ),
             (
-                f"{REFINE_EDGES} = {post.refine_edges!r}",
-                f"sharpen depth edges against the images, then fill occlusions (post-processing {whose}any model)",
+                REFINE_EDGES,
+                post.refine_edges,
+                f"sharpen depth edges against the images, then fill occlusions (post-processing{whose}any model)",
             ),
         ]
-        width = max(len(setting) for setting, _ in rows)  # one column for the help, whatever the names' lengths
-        for setting, text in rows:
-            print(f"    {setting:<{width}}  {text}".rstrip())
+        width = max(len(f"{key} = {value!r}") for key, value, _ in rows)
+        for key, value, text in rows:
+            print(f"    {f'{key} = {value!r}':<{width}}  {text}".rstrip())
         return 0
     names = list_models(args.pattern)
     alias = fnmatch.fnmatch("default", args.pattern)

@@ -12,6 +12,7 @@ import numpy as np
 from ..batch import BatchJob
 from ..errors import InputError, OutputError, RtStereoError
 from ..geometry import DEFAULT_MAX_JUMP_REL
+from ..io.atomic import os_reason
 from ..sinks import pointcloud  # registers the 3D formats: depth, depth_npy, depth_mm, ply, glb
 from ..sinks.files import DEFAULT_FORMATS, FILE_SUFFIXES, FORMATS, parse_formats
 from ..sources.manifest import read_manifest
@@ -320,7 +321,7 @@ def _make_folder(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create output folder {folder}: {exc}") from None
+        raise OutputError(f"cannot create output folder {folder}: {os_reason(exc, folder / 'x')}") from None
 
 
 def _check_first_rectified(

@@ -51,9 +51,41 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         yield partial
         os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
+    except OutputError as exc:  # the writer's message names the temporary file: name the user's instead
+        _remove(partial)
+        exc.args = tuple(a.replace(str(partial), str(path)) if isinstance(a, str) else a for a in exc.args)
         raise
+    except OSError as exc:
+        _remove(partial)
+        raise OutputError(f"cannot write {path}: {os_reason(exc, path)}") from None
+    except BaseException:
+        _remove(partial)
+        raise
+
+
+def _remove(path: Path) -> None:
+    """Delete a temporary file if there is one (its folder may not even exist)."""
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
+
+
+def os_reason(exc: OSError, path: str | Path) -> str:
+    """Why writing ``path`` failed, in words that name no temporary file: the file in the way when a
+    folder above ``path`` is one, else the system's reason (``Permission denied``).
+
+    Examples:
+        >>> import tempfile
+        >>> blocker = Path(tempfile.mkdtemp()) / "taken"
+        >>> _ = blocker.write_text("x")
+        >>> os_reason(FileExistsError(17, "File exists"), blocker / "out").endswith("taken is a file, not a folder")
+        True
+    """
+    for folder in Path(path).parents:
+        if folder.exists():
+            if not folder.is_dir():
+                return f"{folder} is a file, not a folder"
+            break
+    return exc.strerror or str(exc)
 
 
 @contextlib.contextmanager
@@ -70,7 +102,7 @@ def staging_folder(folder: str | Path) -> Iterator[Path]:
     try:
         staging.mkdir(parents=True)
     except OSError as exc:
-        raise OutputError(f"cannot create output folder {folder}: {exc}") from None
+        raise OutputError(f"cannot create output folder {folder}: {os_reason(exc, staging)}") from None
     try:
         yield staging
     finally:
@@ -88,7 +120,8 @@ def publish(staged: Path, staging: Path, folder: Path) -> Path:
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staged, final)
     except OSError as exc:
-        raise OutputError(f"cannot write {final}: {exc}") from None
+        reason = "a folder of that name is in the way" if final.is_dir() else os_reason(exc, final)
+        raise OutputError(f"cannot write {final}: {reason}") from None
     return final
 
 

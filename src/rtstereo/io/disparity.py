@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from ..errors import DisparityRangeError, InputError, OutputError
+from .atomic import os_reason
 from .images import read_grey, write_image
 from .pfm import read_pfm, write_pfm
 
@@ -65,25 +66,32 @@ def read_disparity(path: str | Path, scale: float | None = None) -> np.ndarray:
 
 
 def write_disparity(path: str | Path, disparity_px: np.ndarray) -> None:
-    """Write ``(H, W)`` float disparity by suffix: ``.png`` 16-bit (d*256, 0 = invalid), ``.pfm``, ``.npy``."""
+    """Write ``(H, W)`` float disparity by suffix: ``.png`` 16-bit (d*256, 0 = invalid), ``.pfm``, ``.npy``.
+
+    Raises:
+        OutputError: another suffix or shape, or the file cannot be written (nothing is created then,
+            not even its folder).
+        DisparityRangeError: a ``.png`` for a disparity above 255.99 px (:func:`to_png16`).
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     d = np.asarray(disparity_px, dtype=np.float32)
     if d.ndim != 2:
         raise OutputError(f"disparity to write must be (H, W), got shape {d.shape}")
+    if suffix not in DISPARITY_SUFFIXES:
+        raise OutputError(f"unknown disparity format '{suffix}' for {path} (expected .png, .pfm or .npy)")
+    encoded = to_png16(d) if suffix == ".png" else None  # refused before a folder is made for it
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create folder {path.parent}: {exc}") from None
-    if suffix == ".png":
-        write_image(path, to_png16(d))
+        raise OutputError(f"cannot write {path}: {os_reason(exc, path)}") from None
+    if encoded is not None:
+        write_image(path, encoded)
     elif suffix == ".pfm":
         out = np.where(np.isfinite(d), d, np.inf).astype(np.float32)
         _guard(write_pfm, path, out)
-    elif suffix == ".npy":
-        _guard(np.save, path, d)
     else:
-        raise OutputError(f"unknown disparity format '{suffix}' for {path} (expected .png, .pfm or .npy)")
+        _guard(np.save, path, d)
 
 
 def to_png16(disparity_px: np.ndarray) -> np.ndarray:
@@ -97,7 +105,7 @@ def to_png16(disparity_px: np.ndarray) -> np.ndarray:
     if valid.any() and float(d[valid].max()) > PNG16_MAX_PX:
         top = float(d[valid].max())
         raise DisparityRangeError(
-            f"disparity up to {top:.1f} px does not fit a 16-bit PNG (max {PNG16_MAX_PX:.2f} px at d*256); "
+            f"disparity up to {top:.1f} px does not fit a 16-bit PNG (max 255.99 px at d*256); "
             "write .pfm or .npy instead",
             top,
         )
@@ -129,4 +137,4 @@ def _guard(writer, path: Path, array: np.ndarray) -> None:
     try:
         writer(path, array)
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc}") from None
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -13,6 +14,10 @@ import urllib.request
 from pathlib import Path
 
 from ..errors import InputError
+
+# Seconds without an answer before a download gives up (a network that drops packets would otherwise
+# keep a run silent for a minute per URL).
+DOWNLOAD_TIMEOUT_S = 30
 
 
 def is_url(text: str) -> bool:
@@ -33,33 +38,76 @@ def cache_dir() -> Path:
 def fetch(url: str, *, sha256: str | None = None, progress: bool = True, subdir: str = "downloads") -> Path:
     """Download ``url`` once into the cache and return the local file.
 
+    A ``file://`` URL is the file itself, read where it is (a cached copy would go stale when the file
+    changes).
+
     Args:
         url: an http(s) or file URL.
-        sha256: expected hex digest; a mismatch deletes the file and raises.
+        sha256: expected hex digest; a mismatch deletes the downloaded file and raises.
         progress: show a progress bar on stderr for large files.
         subdir: folder of the cache to use.
 
     Returns:
-        Path of the cached file (named by a hash of the URL plus its original name).
+        Path of the cached file (named by a hash of the URL plus its original name), or for a
+        ``file://`` URL the file it names.
+
+    Raises:
+        InputError: the download failed or does not match ``sha256``; a ``file://`` URL names no file.
     """
-    name = Path(urllib.parse.urlparse(url).path).name or "download"
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme.lower() == "file":
+        local = Path(urllib.request.url2pathname(parsed.path))
+        if not local.is_file():
+            raise InputError(f"file not found: {local} (from {url})")
+        if sha256 is not None and _digest(local) != sha256:
+            raise InputError(f"{url} does not match its expected sha256 {sha256}")
+        return local
+    name = Path(parsed.path).name or "download"
     key = hashlib.sha256(url.encode()).hexdigest()[:16]
     target = cache_dir() / subdir / f"{key}-{name}"
     if target.is_file() and (sha256 is None or _digest(target) == sha256):
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with urllib.request.urlopen(url, timeout=60) as response:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot download {url}: cannot create the cache folder {target.parent}: {exc}") from None
+    partial = None
+    try:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
             total = int(response.headers.get("Content-Length") or 0)
             with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
+                partial = Path(tmp.name)
                 _copy(response, tmp, total, progress and total > 1 << 20, name)
+    except TimeoutError:
+        _remove(partial)
+        raise InputError(f"cannot download {url}: no answer within {DOWNLOAD_TIMEOUT_S} s") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
+        _remove(partial)
+        if isinstance(getattr(exc, "reason", None), TimeoutError):
+            raise InputError(f"cannot download {url}: no answer within {DOWNLOAD_TIMEOUT_S} s") from None
         raise InputError(f"cannot download {url}: {exc}") from None
-    if sha256 is not None and _digest(Path(tmp.name)) != sha256:
-        os.unlink(tmp.name)
+    except BaseException:  # Ctrl-C halfway: no half-downloaded file left in the cache
+        _remove(partial)
+        raise
+    if sha256 is not None and _digest(partial) != sha256:
+        _remove(partial)
         raise InputError(f"download of {url} does not match its expected sha256 {sha256}")
-    shutil.move(tmp.name, target)
+    shutil.move(partial, target)
     return target
+
+
+def forget(path: Path) -> None:
+    """Remove a downloaded file from the cache, so that the next run downloads it again (what a URL gave
+    that is not what was expected: an HTML page, a damaged file). Files outside the cache, such as those
+    ``file://`` URLs name, are left alone."""
+    if cache_dir().resolve() in Path(path).resolve().parents:
+        _remove(Path(path))
+
+
+def _remove(path: Path | None) -> None:
+    if path is not None:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
 
 
 def _copy(response, out, total: int, show: bool, name: str) -> None:

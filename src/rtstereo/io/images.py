@@ -12,15 +12,18 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, OutputError
-from .download import fetch, is_url
+from .download import fetch, forget, is_url
 from .quiet import native_output_held
 
+# Any bit depth and any channel count (alpha dropped), and turned upright as the file's EXIF orientation says,
+# as viewers show it (IMREAD_UNCHANGED would keep a phone's portrait JPEG lying on its side).
+IMREAD_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
 # A 16-bit image whose values all stay below this most likely holds a 10- or 12-bit sensor's values.
 LOW_BIT_DEPTH_LIMIT = 4096
 _warned_low_bit_depth = False
 
 
-def _warn_low_bit_depth(path: Path, largest: int) -> None:
+def _warn_low_bit_depth(path: str | Path, largest: int) -> None:
     """Say once per process that 16-bit images seem to hold fewer bits (read as 16-bit, they turn dark)."""
     global _warned_low_bit_depth
     if _warned_low_bit_depth:
@@ -39,9 +42,12 @@ def read_image(source: str | Path) -> np.ndarray:
 
     Grey images are repeated to three channels, alpha is dropped, 16-bit images are scaled to 8 bits (divided
     by 257; a warning, once per process, when all values stay below 4096: a 10- or 12-bit sensor's data).
+    An image whose EXIF orientation tag says it is stored rotated or mirrored (photos from phones and
+    cameras) is turned upright, as viewers show it.
 
     Args:
-        source: a path, or an http(s)/file URL (downloaded once into the cache).
+        source: a path, a ``file://`` URL, or an http(s) URL (downloaded once into the cache; a download
+            that is not an image is not kept).
 
     Returns:
         uint8 RGB array ``(H, W, 3)``.
@@ -49,22 +55,28 @@ def read_image(source: str | Path) -> np.ndarray:
     Raises:
         InputError: missing, unreadable or corrupt file.
     """
-    path = fetch(str(source)) if is_url(str(source)) else Path(source)
+    url = str(source) if is_url(str(source)) else None
+    path = fetch(url) if url is not None else Path(source)
     if not path.is_file():
         raise InputError(f"image not found: {path}")
     data = np.fromfile(path, dtype=np.uint8)
     with native_output_held() as noise:  # libpng / OpenCV print their own lines about a damaged file
-        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+        image = cv2.imdecode(data, IMREAD_FLAGS) if data.size else None
         if image is None:
             noise.discard()
     if image is None:
+        if url is not None and url.split("://", 1)[0].lower() != "file":
+            forget(path)  # not kept in the cache: a rerun downloads it again
+            raise InputError(
+                f"cannot read {url}: what it returned is not an image OpenCV can decode (a web page, or damaged)"
+            )
         raise InputError(f"cannot read {path}: not an image OpenCV can decode, or the file is damaged")
     if image.dtype == np.uint16:
         if 0 < image.max() < LOW_BIT_DEPTH_LIMIT:  # an all-black image says nothing of the bit depth
-            _warn_low_bit_depth(path, int(image.max()))
+            _warn_low_bit_depth(url or path, int(image.max()))
         image = (image // 257).astype(np.uint8)
     elif image.dtype != np.uint8:
-        raise InputError(f"{path}: unsupported image depth {image.dtype} (expected 8 or 16 bit)")
+        raise InputError(f"{url or path}: unsupported image depth {image.dtype} (expected 8 or 16 bit)")
     if image.ndim == 2:
         return np.ascontiguousarray(np.repeat(image[:, :, None], 3, axis=2))
     if image.shape[2] == 4:

@@ -50,10 +50,14 @@ _SGBM_HELP = {
     "speckle_range": "disparity variation inside a speckle region",
     "disp12_max_diff": "left-right check tolerance, pixels (-1 = off)",
 }
+# OpenCV's StereoSGBM always runs its left-right check: a disp12MaxDiff of 0 or less acts as 1
+# (measured: -1, 0 and 1 give the same maps), unlike StereoBM, where -1 turns it off.
+_SGBM_ONLY_HELP = {"disp12_max_diff": "left-right check tolerance, whole pixels (always on in SGBM: 0 and -1 act as 1)"}
 
 
 def _opencv_matcher(name: str, summary: str, builder: str, block_size: int) -> ModelSpec:
     """SGBM and BM: the same settings (``_SGBM_HELP``), different matchers and block sizes."""
+    help_texts = {**_SGBM_HELP, **_SGBM_ONLY_HELP} if name == "sgbm" else _SGBM_HELP
     return ModelSpec(
         name=name,
         summary=summary,
@@ -68,7 +72,7 @@ def _opencv_matcher(name: str, summary: str, builder: str, block_size: int) -> M
             "speckle_range": 2,
             "disp12_max_diff": 1,
         },
-        setting_help=_SGBM_HELP,
+        setting_help=help_texts,
         licence="Apache-2.0 (OpenCV)",
         weights_source="none needed",
     )
@@ -256,7 +260,8 @@ register(
             "max_disp": "largest disparity SGBM searches, pixels (at most a quarter of the image width; the "
             "network's range is fixed: 192)",
             "uniqueness": "SGBM's uniqueness ratio for a confident match, percent",
-            "lr_tolerance": "left-right check tolerance for a confident match, pixels (OpenCV's disp12MaxDiff)",
+            "lr_tolerance": "left-right check tolerance for a confident match, pixels (OpenCV's disp12MaxDiff, "
+            "rounded: below 1 it acts as 1)",
             "mirrored_check": "also check each match against a second SGBM pass on the mirrored pair (stricter, "
             "twice SGBM's time)",
             "three_way": "SGBM in OpenCV's 3-direction mode (MODE_SGBM_3WAY): parallel on every thread, about 2.5x "

@@ -119,6 +119,9 @@ def coerce_setting(key: str, value: Any, default: Any) -> Any:
     """
     if default is None:
         return value
+    if isinstance(value, bool) and not isinstance(default, bool):  # True would pass as 1 (max_disp=True)
+        expected = {int: "a whole number", float: "a number"}.get(type(default), "text")
+        raise InputError(f"setting '{key}': expected {expected}, got {value}")
     if isinstance(default, bool):
         if isinstance(value, bool):
             return value
@@ -167,7 +170,8 @@ def get_spec(name: str) -> ModelSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
+        same = [known for known in _REGISTRY if known.lower() == str(name).lower()]  # "SGBM": names are lower case
+        close = same or difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise ModelNotFoundError(
             f"unknown model '{name}'.{hint} Known models: {', '.join(sorted(_REGISTRY))} "

@@ -678,19 +678,19 @@ def load_rtnet_checkpoint(module: RTNet, path: str | Path) -> dict[str, Any]:
             raise CheckpointError(
                 f"{path} holds a '{model}' checkpoint, not {MODEL_NAME}; load it with --model {model}"
             )
-        if settings.get("max_disp", module.max_disp) != module.max_disp:
+        # Every setting that differs is named at once: one run per mismatch would be a guessing game.
+        built = {"max_disp": module.max_disp, **settings_of(module)}
+        trained = {"max_disp": settings.get("max_disp", module.max_disp)}
+        trained.update({name: bool(settings.get(name, False)) for name in (*REFINEMENT_STAGES, "guided")})
+        differ = [name for name in trained if trained[name] != built.get(name, False)]
+        if differ:
+            was, now = ({n: str(values.get(n, False)).lower() for n in differ} for values in (trained, built))
             raise CheckpointError(
-                f"{path} was trained with max_disp={settings['max_disp']}, but the network was built with "
-                f"max_disp={module.max_disp}; build it with --set max_disp={settings['max_disp']}"
+                f"{path} was trained with {', '.join(f'{n}={v}' for n, v in was.items())}, but the network was "
+                f"built with {', '.join(f'{n}={v}' for n, v in now.items())}; build it with "
+                f"{' '.join(f'--set {n}={v}' for n, v in was.items())}, or give the checkpoint as the model "
+                f"(--model {path}), which reads its settings from it"
             )
-        for name in REFINEMENT_STAGES:
-            built = getattr(module, name) is not None
-            trained = bool(settings.get(name, False))
-            if trained != built:
-                raise CheckpointError(
-                    f"{path} was trained with {name}={str(trained).lower()}, but the network was built "
-                    f"with {name}={str(built).lower()}; build it with --set {name}={str(trained).lower()}"
-                )
     state_dict = strip_prefix(find_state_dict(obj, path, ("state_dict", "model")))
     load_into(module, state_dict, path, MODEL_NAME)
     meta: dict[str, Any] = {"model": MODEL_NAME, "settings": settings_of(module)}

@@ -152,10 +152,18 @@ def check_pair_name(name: str) -> str:
 
 
 def parse_formats(text: str | None) -> tuple[str, ...]:
-    """``"png16,color"`` -> ``("png16", "color")``, refusing unknown names."""
+    """``"png16,color"`` -> ``("png16", "color")``, refusing unknown names and a list that names none;
+    a name given twice is written once.
+
+    Examples:
+        >>> parse_formats("pfm, color,pfm")
+        ('pfm', 'color')
+    """
     if not text:
         return DEFAULT_FORMATS
-    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    if not names:
+        raise InputError(f"--format '{text}' names no output (known: {', '.join(sorted(FORMATS))})")
     unknown = [n for n in names if n not in FORMATS]
     if unknown:
         raise InputError(f"unknown output format(s) {', '.join(unknown)} (known: {', '.join(sorted(FORMATS))})")
@@ -181,7 +189,7 @@ def save_result(
     :class:`~rtstereo.errors.DisparityRangeError`.
     """
     folder = Path(folder)
-    formats = tuple(formats)
+    formats = tuple(dict.fromkeys(formats))  # one file per format: a second write would find it moved away
     table = {**FORMATS, **(writers or {})}
     with staging_folder(folder) as staging:
         staged: list[Path | None] = []
@@ -215,10 +223,6 @@ def save_single_file(result: DisparityResult, path: str | Path) -> Path:
     path = Path(path)
     if path.suffix.lower() not in FILE_SUFFIXES:
         raise OutputError(f"output file {path} must end in .png, .pfm or .npy (or name a folder)")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create folder {path.parent}: {exc}") from None
-    with atomic_path(path) as partial:
+    with atomic_path(path) as partial:  # write_disparity makes the folder once the map is known to fit
         write_disparity(partial, result.disparity_px)
     return path

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import re
+import urllib.parse
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,7 +42,10 @@ def expand(argument: str, side: str) -> list[str]:
         return [argument]
     path = Path(argument)
     if path.is_dir():
-        images = sorted(str(p) for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        # Hidden files are left out, as a glob leaves them out: macOS's "._left.png" companions, partial files.
+        images = sorted(
+            str(p) for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+        )
         if not images:
             raise InputError(f"{side} folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
         return images
@@ -82,7 +86,15 @@ def resolve_pairs(left: str, right: str) -> list[PairSource]:
 
 
 def _base(path: str) -> str:
-    return Path(path.split("?")[0]).name
+    """The file name of a path or URL, as the user would write it (``my%20pair.png`` -> ``my pair.png``).
+
+    Examples:
+        >>> _base("https://x.org/cam/l%C3%A9ft%201.png?raw=1"), _base("a/b%20c.png")
+        ('léft 1.png', 'b%20c.png')
+    """
+    if is_url(path):
+        return Path(urllib.parse.unquote(urllib.parse.urlparse(path).path)).name
+    return Path(path).name
 
 
 def _frame_numbers(path: str) -> tuple[int, ...]:
@@ -92,7 +104,7 @@ def _frame_numbers(path: str) -> tuple[int, ...]:
         >>> _frame_numbers("cam0/img_0012.png"), _frame_numbers("x/left.png")
         ((12,), ())
     """
-    return tuple(int(n) for n in re.findall(r"\d+", Path(path.split("?")[0]).stem))
+    return tuple(int(n) for n in re.findall(r"\d+", Path(_base(path)).stem))
 
 
 def _unlike_pairs(lefts: list[str], rights: list[str]) -> tuple | None:
@@ -138,7 +150,7 @@ def unique_names(lefts: list[str]) -> list[str]:
         >>> unique_names(["a/x.png", "b/x.png"])
         ['00000_x', '00001_x']
     """
-    names = [Path(p.split("?")[0]).stem or f"pair{i:05d}" for i, p in enumerate(lefts)]
+    names = [Path(_base(p)).stem or f"pair{i:05d}" for i, p in enumerate(lefts)]
     if len(set(names)) != len(names):
         names = [f"{i:05d}_{n}" for i, n in enumerate(names)]
     return names

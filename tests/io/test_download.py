@@ -1,0 +1,106 @@
+"""URLs as inputs: ``file://`` read in place, http(s) downloads cached, and what a URL gave that is not
+an image or a checkpoint not kept (no network: ``urlopen`` is replaced)."""
+
+from __future__ import annotations
+
+import io
+import urllib.error
+
+import cv2
+import numpy as np
+import pytest
+
+import rtstereo
+from rtstereo.errors import CheckpointError, InputError
+from rtstereo.io import download, read_image
+
+
+class _Response(io.BytesIO):
+    """What ``urllib.request.urlopen`` returns, enough for :func:`rtstereo.io.download.fetch`."""
+
+    headers: dict = {}
+
+
+@pytest.fixture
+def served(monkeypatch, tmp_path):
+    """``served[url] = bytes`` makes ``urlopen(url)`` return them; the cache is a fresh folder."""
+    monkeypatch.setenv("RTSTEREO_CACHE", str(tmp_path / "cache"))
+    pages: dict[str, bytes | Exception] = {}
+
+    def urlopen(url, timeout):
+        assert timeout == download.DOWNLOAD_TIMEOUT_S
+        page = pages[url]
+        if isinstance(page, Exception):
+            raise page
+        return _Response(page)
+
+    monkeypatch.setattr(download.urllib.request, "urlopen", urlopen)
+    return pages
+
+
+def _png(value: int) -> bytes:
+    return cv2.imencode(".png", np.full((4, 6, 3), value, np.uint8))[1].tobytes()
+
+
+def _cached(tmp_path) -> list[str]:
+    folder = tmp_path / "cache" / "downloads"
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def test_a_file_url_is_read_where_it_is_not_from_a_stale_copy(tmp_path, monkeypatch):
+    monkeypatch.setenv("RTSTEREO_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "my image ü.png"
+    path.write_bytes(_png(10))
+    assert read_image(path.as_uri())[0, 0, 0] == 10
+    path.write_bytes(_png(200))  # the file changed: the next run reads the new one
+    assert read_image(path.as_uri())[0, 0, 0] == 200
+    assert not (tmp_path / "cache").exists()
+    with pytest.raises(InputError, match="file not found"):
+        read_image((tmp_path / "missing.png").as_uri())
+
+
+def test_an_http_url_is_downloaded_once(served, tmp_path):
+    served["https://x.org/l.png"] = _png(7)
+    assert read_image("https://x.org/l.png")[0, 0, 0] == 7
+    served["https://x.org/l.png"] = _png(9)  # cached: the URL is not asked again
+    assert read_image("https://x.org/l.png")[0, 0, 0] == 7
+    assert len(_cached(tmp_path)) == 1
+
+
+def test_a_url_that_gives_no_image_names_the_url_and_is_not_cached(served, tmp_path):
+    served["https://x.org/l.png"] = b"<html>sign in first</html>"
+    with pytest.raises(InputError, match=r"cannot read https://x.org/l.png: what it returned is not an image") as info:
+        read_image("https://x.org/l.png")
+    assert str(tmp_path) not in str(info.value)
+    assert _cached(tmp_path) == []
+    served["https://x.org/l.png"] = _png(5)  # fixed on the server: the rerun downloads it
+    assert read_image("https://x.org/l.png")[0, 0, 0] == 5
+
+
+def test_a_download_that_times_out_says_so_and_leaves_nothing(served, tmp_path):
+    served["https://x.org/l.png"] = urllib.error.URLError(TimeoutError("timed out"))
+    with pytest.raises(
+        InputError,
+        match=rf"cannot download https://x.org/l.png: no answer within "
+        rf"{download.DOWNLOAD_TIMEOUT_S} s",
+    ):
+        read_image("https://x.org/l.png")
+    assert _cached(tmp_path) == []
+
+
+def test_weights_from_a_url_that_are_not_a_checkpoint_name_the_url_and_are_not_cached(served, tmp_path):
+    pytest.importorskip("torch")
+    served["https://x.org/state.pt"] = b"<html>not found</html>"
+    with pytest.raises(CheckpointError) as info:
+        rtstereo.load("rtnet", weights="https://x.org/state.pt", max_disp=32)
+    assert "https://x.org/state.pt" in str(info.value) and str(tmp_path) not in str(info.value)
+    assert not list((tmp_path / "cache" / "weights").iterdir())
+
+
+def test_the_12bit_warning_names_the_url_not_the_cache_file(served, tmp_path, monkeypatch):
+    from rtstereo.io import images
+
+    monkeypatch.setattr(images, "_warned_low_bit_depth", False)
+    served["https://x.org/raw.png"] = cv2.imencode(".png", np.full((4, 6), 4000, np.uint16))[1].tobytes()
+    with pytest.warns(UserWarning, match=r"^https://x.org/raw.png is a 16-bit image"):
+        read_image("https://x.org/raw.png")
