@@ -236,9 +236,9 @@ class BenchReport:
             folder.mkdir(parents=True, exist_ok=True)
             json_path, md_path = folder / f"{stem}.json", folder / f"{stem}.md"
             # Temporary names, then renames: an interrupted run leaves no results that look complete.
-            with atomic_path(json_path) as tmp:
+            with atomic_path(json_path, "benchmark results") as tmp:
                 tmp.write_text(json.dumps(self.to_json(), indent=2, default=str) + "\n")
-            with atomic_path(md_path) as tmp:
+            with atomic_path(md_path, "benchmark results") as tmp:
                 tmp.write_text(self.table() + "\n")
         except OSError as exc:
             raise OutputError(f"cannot write benchmark results to {folder}: {exc}") from None

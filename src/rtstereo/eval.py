@@ -109,11 +109,11 @@ class EvalReport:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             json_path, md_path = folder / f"{stem}.json", folder / f"{stem}.md"
-            with atomic_path(json_path) as partial:
+            with atomic_path(json_path, "evaluation results") as partial:
                 # A metric over no pixels (nan) is null: JSON has no NaN.
                 document = finite_or_none(self.to_json())
                 partial.write_text(json.dumps(document, indent=2, default=_jsonable, allow_nan=False) + "\n")
-            with atomic_path(md_path) as partial:
+            with atomic_path(md_path, "evaluation results") as partial:
                 partial.write_text(f"# {self.model}\n\n{self.table(markdown=True)}\n")
         except OSError as exc:
             raise OutputError(f"cannot write evaluation results to {folder}: {exc}") from None

@@ -137,7 +137,7 @@ class StreamSummary:
         path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(path) as partial:
+            with atomic_path(path, "the summary") as partial:
                 partial.write_text(json.dumps(self.to_dict(), indent=2, default=str) + "\n")
         except OSError as exc:
             raise OutputError(f"cannot write the summary {path}: {exc}") from None

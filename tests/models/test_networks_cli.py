@@ -123,16 +123,33 @@ def test_crestereo_predict_matches_the_module(capsys, tmp_path, shared, two_pass
 
 
 def test_weights_from_a_url_are_downloaded_once(tmp_path, shared, monkeypatch):
+    import io
+
+    from rtstereo.io import download
+
     monkeypatch.setenv("RTSTEREO_CACHE", str(tmp_path / "cache"))
-    url = shared("fixtures", "golden", "gwcnet-g_maxdisp48.ckpt").as_uri()
+    checkpoint = shared("fixtures", "golden", "gwcnet-g_maxdisp48.ckpt")
+    asked = []
+
+    def urlopen(url, timeout):  # no network: the URL serves the fixture's bytes
+        asked.append(url)
+        response = io.BytesIO(checkpoint.read_bytes())
+        response.headers = {}
+        return response
+
+    monkeypatch.setattr(download.urllib.request, "urlopen", urlopen)
+    url = "https://example.org/gwcnet-g_maxdisp48.ckpt"
     left, right = _random_rgb(32, 64, seed=3)
     first = rtstereo.load("gwcnet-g", weights=url, max_disp=48).predict(left, right).disparity_px
     cached = list((tmp_path / "cache" / "weights").iterdir())
-    assert len(cached) == 1
+    assert len(cached) == 1 and asked == [url]
     stamp = cached[0].stat().st_mtime_ns
     second = rtstereo.load("gwcnet-g", weights=url, max_disp=48).predict(left, right).disparity_px
-    assert cached[0].stat().st_mtime_ns == stamp
+    assert cached[0].stat().st_mtime_ns == stamp and asked == [url]  # not asked again
     np.testing.assert_array_equal(first, second)
+    # A file:// URL is read where it is (a stale copy would hide an edited file): nothing more is cached.
+    rtstereo.load("gwcnet-g", weights=checkpoint.as_uri(), max_disp=48)
+    assert len(list((tmp_path / "cache" / "weights").iterdir())) == 1
 
 
 def test_bf16_on_cpu_runs_and_stays_close(shared):

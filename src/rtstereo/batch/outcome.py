@@ -156,14 +156,14 @@ class BatchSummary:
                 import pyarrow.parquet as parquet
 
                 table = pyarrow.Table.from_pylist(rows, schema=_arrow_schema(pyarrow))
-                with atomic_path(path) as partial:
+                with atomic_path(path, "the summary") as partial:
                     parquet.write_table(table, partial)
             else:
                 text = io.StringIO()
                 writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
                 writer.writeheader()
                 writer.writerows(rows)
-                with atomic_path(path) as partial:
+                with atomic_path(path, "the summary") as partial:
                     partial.write_text(text.getvalue())
         except OSError as exc:
             raise OutputError(f"cannot write the summary {path}: {exc}") from None

@@ -236,7 +236,7 @@ def _write_ray_summary(path: Path, rows: list[dict], written: int, wall_s: float
     content = {"engine": "ray", "frames_written": written, "wall_s": round(wall_s, 3), "ranges": rows}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as partial:
+        with atomic_path(path, "the summary") as partial:
             partial.write_text(json.dumps(content, indent=2, default=str) + "\n")
     except OSError as exc:
         raise OutputError(f"cannot write the summary {path}: {exc}") from None

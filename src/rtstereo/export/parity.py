@@ -181,7 +181,7 @@ class ParityReport:
 
         path = Path(path)
         try:
-            with atomic_path(path) as partial:
+            with atomic_path(path, "the parity report") as partial:
                 partial.write_text(json.dumps(self.to_json(), indent=2, default=str) + "\n")
         except OSError as exc:
             raise OutputError(f"cannot write the parity report {path}: {exc}") from None

@@ -221,7 +221,7 @@ def quantize_int8(
     }
     report_path = output.with_name(f"{output.stem}.parity.json")
     try:
-        with atomic_path(report_path) as partial:
+        with atomic_path(report_path, "the int8 report") as partial:
             partial.write_text(json.dumps(report, indent=2) + "\n")
     except OSError as exc:
         raise OutputError(f"cannot write the int8 report {report_path}: {exc}") from None

@@ -26,7 +26,7 @@ def _partial_tag() -> str:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, what: str = "") -> Iterator[Path]:
     """A temporary path beside ``path`` that becomes ``path`` when the block ends without an error.
 
     The temporary name keeps the suffix, so writers that pick the format by suffix work unchanged.
@@ -34,6 +34,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
     Args:
         path: the final file.
+        what: what it holds, for the error (``"the parity report"``: "cannot write the parity report PATH: ...").
 
     Yields:
         The temporary path to write.
@@ -57,7 +58,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
     except OSError as exc:
         _remove(partial)
-        raise OutputError(f"cannot write {path}: {os_reason(exc, path)}") from None
+        raise OutputError(f"cannot write {what + ' ' if what else ''}{path}: {os_reason(exc, path)}") from None
     except BaseException:
         _remove(partial)
         raise
