@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ..batch.job import BatchJob, PredictorOptions, finish_pair, load_pair
-from ..batch.outcome import FAILED, SKIPPED, BatchSummary, PairOutcome, record_outcomes
+from ..batch.job import BatchJob, PredictorOptions, finish_pair, load_pair, skipped_outcome
+from ..batch.outcome import FAILED, BatchSummary, PairOutcome, record_outcomes
 from ..errors import EngineError, RtStereoError
 from ..runtime.providers import limit_threads
 from ..sources.pairs import PairSource
@@ -121,7 +121,7 @@ def run_ray(
     todo: list[dict[str, Any]] = []
     for index, source in enumerate(sources):
         if job.is_complete(source):
-            outcomes.append(PairOutcome(index, source.name, source.left, source.right, status=SKIPPED))
+            outcomes.append(skipped_outcome(job, source, index))
         else:
             todo.append({"index": index, "name": source.name, "left": source.left, "right": source.right})
     for outcome in outcomes:
