@@ -114,6 +114,41 @@ def test_resume_continues_at_the_saved_step_and_matches_an_uninterrupted_run(tmp
         torch.testing.assert_close(resumed[key], value, atol=1e-5, rtol=1e-4, msg=key)
 
 
+def _worse_validation(monkeypatch):
+    """Every validation from now on scores worse than any before."""
+    worse = {"epe": 1e6, "bad-1": 100.0, "bad-2": 100.0, "bad-3": 100.0}
+    monkeypatch.setattr(loop, "validate", lambda *args, **kwargs: dict(worse))
+
+
+def test_resume_from_best_pt_keeps_the_best_score_and_its_weights(tmp_path, monkeypatch):
+    first = train(tiny_config(tmp_path, steps=1), echo=quiet)
+    best = read_torch_file(tmp_path / "best.pt")
+    assert best["best_epe"] == first["best"]["epe"] and best["best_step"] == first["best"]["step"]
+    _worse_validation(monkeypatch)
+    summary = train(resolve_config(flag_values={"resume": str(tmp_path / "best.pt"), "steps": 2}), echo=quiet)
+    assert summary["step"] == 2 and summary["best"] == first["best"]
+    kept = read_torch_file(tmp_path / "best.pt")
+    assert kept["step"] == best["step"]
+    for key, value in best["state_dict"].items():
+        torch.testing.assert_close(kept["state_dict"][key], value, msg=key)
+
+
+def test_a_checkpoint_without_the_best_score_takes_it_from_the_run_log(tmp_path, monkeypatch):
+    first = train(tiny_config(tmp_path, steps=1), echo=quiet)
+    best_weights = read_torch_file(tmp_path / "best.pt")["state_dict"]
+    old = read_torch_file(tmp_path / "last.pt")  # as best.pt was written before it recorded the score
+    del old["best_epe"], old["best_step"]
+    torch.save(old, tmp_path / "old.pt")
+    _worse_validation(monkeypatch)
+    summary = train(resolve_config(flag_values={"resume": str(tmp_path / "old.pt"), "steps": 2}), echo=quiet)
+    assert summary["best"] == first["best"]
+    torch.testing.assert_close(read_torch_file(tmp_path / "best.pt")["state_dict"], best_weights)
+    (tmp_path / "log.jsonl").unlink()  # no record of the run at all: the resumed network is scored first
+    monkeypatch.undo()
+    summary = train(resolve_config(flag_values={"resume": str(tmp_path / "old.pt"), "steps": 2}), echo=quiet)
+    assert [r["step"] for r in records(tmp_path, "val")] == [1, 2] and summary["best"]["step"] in (1, 2)
+
+
 def test_a_resumed_run_makes_batches_ahead_as_its_new_machine_does(tmp_path):
     train(tiny_config(tmp_path, steps=1, prefetch=True), echo=quiet)  # as a GPU run stores it
     last = str(tmp_path / "last.pt")

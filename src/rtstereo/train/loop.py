@@ -496,8 +496,7 @@ class _Run:
             if self.scaler is not None and checkpoint.get("scaler"):
                 self.scaler.load_state_dict(checkpoint["scaler"])
             self.step = int(checkpoint["step"])
-            self.best_epe = float(checkpoint.get("best_epe", math.inf))
-            self.best_step = int(checkpoint.get("best_step", -1))
+            self.best_epe, self.best_step = self.best_so_far(checkpoint, source)
 
         # What the step calls: the network, wrapped for gradient averaging, compiled if asked. The
         # files always get self.model's own weights (no "module." or "_orig_mod." in their names).
@@ -531,6 +530,24 @@ class _Run:
         if self.ranks.writer:  # only now: a run refused above leaves no empty run folder behind
             self.files.make()
 
+    def best_so_far(self, checkpoint: dict[str, Any], source: str) -> tuple[float, int]:
+        """The best validation EPE and its step that a resumed run must beat to replace ``best.pt``.
+
+        Every checkpoint records them; one written before ``best.pt`` did (a ``best.pt`` of an older
+        version) has them from the run's ``log.jsonl`` beside it, the best validation of the run so far,
+        which is the score of the ``best.pt`` there. Without either, ``inf``: the resumed network is scored
+        before its first step (:meth:`_run`).
+        """
+        if "best_epe" in checkpoint:
+            return float(checkpoint["best_epe"]), int(checkpoint.get("best_step", -1))
+        log = Path(source).parent / "log.jsonl"
+        scores = [r for r in read_log(log) if r.get("kind") == "val"] if log.is_file() else []
+        scores = [r for r in scores if isinstance(r.get("epe"), (int, float)) and math.isfinite(r["epe"])]
+        if not scores:
+            return math.inf, -1
+        best = min(scores, key=lambda r: r["epe"])
+        return float(best["epe"]), int(best.get("step", -1))
+
     def batch(self, step: int) -> Batch:
         """The batch this rank trains on at ``step`` (its own scenes in a data-parallel run)."""
         return self.stream(global_batch_index(step, self.ranks))
@@ -546,7 +563,8 @@ class _Run:
         if self.ranks.writer:
             files.config.write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
         self.announce()
-        last_metrics = self.validate() if self.step == 0 else {}  # the starting network's score: the baseline
+        # The starting network's score is the baseline; a resumed run that knows no best score gets one too.
+        last_metrics = self.validate() if self.step == 0 or math.isinf(self.best_epe) else {}
         window = _Window(self.step)
         batches = Prefetcher(self.batch, config.steps - 1, self.device) if self.prefetch else self.batch
         clock = _Clock(config)
@@ -667,14 +685,11 @@ class _Run:
         """Write a self-describing checkpoint, with the optimiser state unless ``training_state`` is off."""
         if not self.ranks.writer:
             return
-        extra = {}
+        # The best score goes into every checkpoint: a run resumed from best.pt must know what to beat.
+        extra: dict[str, Any] = {"best_epe": self.best_epe, "best_step": self.best_step}
         if training_state:
-            extra = {
-                "optimizer": self.optimizer.state_dict(),
-                "scaler": self.scaler.state_dict() if self.scaler else None,
-                "best_epe": self.best_epe,
-                "best_step": self.best_step,
-            }
+            extra["optimizer"] = self.optimizer.state_dict()
+            extra["scaler"] = self.scaler.state_dict() if self.scaler else None
         save_checkpoint(
             path,
             self.config.model,
