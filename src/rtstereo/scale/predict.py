@@ -107,7 +107,8 @@ def run_ray(
         on_outcome: called with each outcome as it arrives.
 
     Returns:
-        The :class:`~rtstereo.batch.outcome.BatchSummary` (engine ``ray``).
+        The :class:`~rtstereo.batch.outcome.BatchSummary` (engine ``ray``); after Ctrl-C, the pairs gathered
+        so far with ``interrupted`` set (a pair a worker was writing left no file under its final names).
 
     Raises:
         MissingDependencyError: Ray is not installed (``pip install 'rtstereo[scale]'``).
@@ -155,17 +156,22 @@ def run_ray(
             file=sys.stderr,
             disable=not progress,
         )
+        interrupted = False
         try:
             done = (PairOutcome.from_row(row) for row in dataset.iter_rows())
             record_outcomes(done, outcomes, bar, on_outcome, fail_fast)
         except RtStereoError:
             raise
+        except KeyboardInterrupt:
+            interrupted = True
         except Exception as exc:  # noqa: BLE001 - Ray's own failures (a worker died, a node was lost)
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise EngineError(
-                f"the Ray pipeline stopped after {len(outcomes)} of {len(sources)} pairs: {first}; "
-                "rerun the same command to resume"
-            ) from exc
+            if not _caused_by_interrupt(exc):
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise EngineError(
+                    f"the Ray pipeline stopped after {len(outcomes)} of {len(sources)} pairs: {first}; "
+                    "rerun the same command to resume"
+                ) from exc
+            interrupted = True
         finally:
             bar.close()
     return BatchSummary(
@@ -174,4 +180,18 @@ def run_ray(
         elapsed_s=time.perf_counter() - start,
         engine="ray",
         workers=size.workers,
+        interrupted=interrupted,
     )
+
+
+def _caused_by_interrupt(exc: BaseException) -> bool:
+    """Whether Ctrl-C is behind ``exc``: Ray's row iterator, interrupted inside a lock of its result queue,
+    can raise ``RuntimeError: release unlocked lock`` while it handles the ``KeyboardInterrupt``."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
