@@ -179,9 +179,9 @@ def fit_crop(crop_hw: tuple[int, int], pairs: Sequence[UserPair], divisor: int) 
     height = min(crop_hw[0], *(p.left.shape[0] for p in pairs)) // divisor * divisor
     width = min(crop_hw[1], *(p.left.shape[1] for p in pairs)) // divisor * divisor
     if height < divisor or width < divisor:
-        smallest = min(pairs, key=lambda p: p.left.shape[0] * p.left.shape[1])
+        small = next(p for p in pairs if min(p.left.shape[:2]) < divisor)  # the side that fails, not the area
         raise InputError(
-            f"pair {smallest.name} is {smallest.left.shape[1]}x{smallest.left.shape[0]} pixels: adapting needs "
+            f"pair {small.name} is {small.left.shape[0]}x{small.left.shape[1]} (HxW) pixels: adapting needs "
             f"images of at least {divisor}x{divisor}"
         )
     return height, width
