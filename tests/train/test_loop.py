@@ -558,6 +558,28 @@ def test_learning_curve_survives_a_truncated_log(tmp_path):
     assert (tmp_path / "curve.png").read_bytes().startswith(PNG_SIGNATURE)
 
 
+def test_learning_curve_of_a_resumed_run_drops_the_steps_it_trained_again(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    drawn = []
+    monkeypatch.setattr(Figure, "savefig", lambda self, path: drawn.append(self) or path.write_bytes(b""))
+    lines = [
+        {"kind": "start", "step": 0},
+        *({"kind": "train", "step": s, "loss": 1.0} for s in (1, 2, 3)),
+        {"kind": "val", "step": 3, "epe": 2.0, "bad-2": 30.0},  # then a crash; last.pt was written at step 2
+        {"kind": "start", "step": 2},
+        *({"kind": "train", "step": s, "loss": 0.5} for s in (3, 4)),
+        {"kind": "val", "step": 4, "epe": 1.0, "bad-2": 20.0},
+    ]
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    loop.plot_learning_curve(log, tmp_path / "curve.png")
+    loss_axes, val_axes = drawn[0].axes[:2]
+    assert list(loss_axes.lines[0].get_xdata()) == [1, 2, 3, 4] and list(loss_axes.lines[0].get_ydata())[2] == 0.5
+    assert list(val_axes.lines[0].get_xdata()) == [4]
+
+
 # ---------------------------------------------------------------------------------------- CLI
 def _parser():
     from rtstereo.cli import train as train_verb

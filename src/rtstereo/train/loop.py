@@ -806,6 +806,25 @@ def read_log(path: str | Path) -> list[dict[str, Any]]:
     return records
 
 
+def current_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records of the run as it stands: a run resumed at step ``s`` (after a crash, or from ``best.pt``)
+    drops the records of the steps after ``s`` that it trains again, so a curve does not run back.
+
+    Examples:
+        >>> log = [{"kind": "train", "step": 1}, {"kind": "train", "step": 2}, {"kind": "start", "step": 1},
+        ...        {"kind": "train", "step": 2}]
+        >>> [(r["kind"], r["step"]) for r in current_records(log)]
+        [('train', 1), ('start', 1), ('train', 2)]
+    """
+    kept: list[dict[str, Any]] = []
+    for record in records:
+        if record.get("kind") == "start":
+            resumed_at = record.get("step", 0)
+            kept = [r for r in kept if r.get("kind") not in ("train", "val") or r.get("step", 0) <= resumed_at]
+        kept.append(record)
+    return kept
+
+
 def plot_learning_curve(log_path: str | Path, png_path: str | Path) -> bool:
     """Draw training loss and validation EPE / bad-2 against steps from a run's log.
 
@@ -818,7 +837,7 @@ def plot_learning_curve(log_path: str | Path, png_path: str | Path) -> bool:
     except ImportError:
         return False
 
-    records = read_log(log_path)
+    records = current_records(read_log(log_path))
     train_points = [(r["step"], r["loss"]) for r in records if r.get("kind") == "train" and math.isfinite(r["loss"])]
     val_points = [(r["step"], r["epe"], r["bad-2"]) for r in records if r.get("kind") == "val"]
     figure = Figure(figsize=(10, 4), dpi=80, layout="tight")
