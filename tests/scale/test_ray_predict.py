@@ -111,14 +111,13 @@ def test_a_broken_pipeline_is_an_engine_error(capsys, tmp_path, ray_local, dozen
 
 @pytest.mark.parametrize("how", ["KeyboardInterrupt", "inside Ray's queue"])
 def test_ctrl_c_is_an_interrupted_run_not_an_engine_error(capsys, tmp_path, ray_local, dozen, monkeypatch, how):
+    from .conftest import interrupted_in_rays_queue
+
     def interrupted(self):
         yield from ()
         if how == "KeyboardInterrupt":
             raise KeyboardInterrupt
-        try:  # as Ray's row iterator does when Ctrl-C comes while it waits on its result queue
-            raise KeyboardInterrupt
-        except KeyboardInterrupt:
-            raise RuntimeError("release unlocked lock") from None
+        interrupted_in_rays_queue(self)
 
     monkeypatch.setattr(ray_local.data.Dataset, "iter_rows", interrupted)
     left, right = dozen

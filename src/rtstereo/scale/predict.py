@@ -23,7 +23,7 @@ from ..errors import EngineError, RtStereoError
 from ..runtime.providers import limit_threads
 from ..sources.pairs import PairSource
 from ..types import StereoPair
-from .session import DECODE_CPUS, pool_size, ray_session
+from .session import DECODE_CPUS, caused_by_interrupt, pool_size, ray_session
 
 OUTCOME_COLUMNS = list(PairOutcome.__dataclass_fields__)
 IMAGE_COLUMNS = ("left_rgb", "right_rgb")
@@ -165,7 +165,7 @@ def run_ray(
         except KeyboardInterrupt:
             interrupted = True
         except Exception as exc:  # noqa: BLE001 - Ray's own failures (a worker died, a node was lost)
-            if not _caused_by_interrupt(exc):
+            if not caused_by_interrupt(exc):
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise EngineError(
                     f"the Ray pipeline stopped after {len(outcomes)} of {len(sources)} pairs: {first}; "
@@ -182,16 +182,3 @@ def run_ray(
         workers=size.workers,
         interrupted=interrupted,
     )
-
-
-def _caused_by_interrupt(exc: BaseException) -> bool:
-    """Whether Ctrl-C is behind ``exc``: Ray's row iterator, interrupted inside a lock of its result queue,
-    can raise ``RuntimeError: release unlocked lock`` while it handles the ``KeyboardInterrupt``."""
-    seen: set[int] = set()
-    cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
-        if isinstance(cause, KeyboardInterrupt):
-            return True
-        seen.add(id(cause))
-        cause = cause.__cause__ or cause.__context__
-    return False
