@@ -325,6 +325,16 @@ def test_trains_and_validates_on_a_dataset_folder(tmp_path):
     assert records(tmp_path / "run", "val")[0]["pixels"] == 2 * 40 * 60
 
 
+def test_a_damaged_training_pair_stops_the_run_naming_the_pair_not_a_setting(tmp_path):
+    data = tmp_path / "kitti"
+    _write_kitti_like(data, count=1)
+    (data / "colored_0" / "000000_10.png").write_bytes(b"\x89PNG\r\n\x1a\n damaged")
+    lines = []
+    with pytest.raises(DatasetError, match=r"^training pair kitti/000000: cannot read .*colored_0"):
+        train(tiny_config(tmp_path / "run", data=str(data), steps=1), echo=lines.append)
+    assert "repair or remove the pair the error names, then continue with --resume" in lines[-1]
+
+
 def test_random_crop_pads_small_images_with_unknown_disparity():
     left = np.zeros((10, 20, 3), np.uint8)
     gt = np.full((10, 20), 5.0, np.float32)

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import CheckpointError, DatasetError, InputError, OutputError
+from ..errors import CheckpointError, DatasetError, InputError, OutputError, RtStereoError
 from ..models.checkpoint import (
     FORMAT_TAG,
     describe,
@@ -220,10 +220,17 @@ class FolderStream:
         height, width = self.config.crop_hw
         return f"{len(self.samples)} pairs from {self.config.data}, crops {height}x{width}, augmented"
 
+    def _load(self, index: int):
+        sample = self.samples[index]
+        try:
+            return sample.load()
+        except RtStereoError as exc:  # a damaged file of the data set, not a setting of the run
+            raise DatasetError(f"training pair {sample.name}: {exc}") from None
+
     def __call__(self, step: int) -> Batch:
         rng = np.random.default_rng([self.config.seed, step])
         picks = rng.integers(len(self.samples), size=self.config.batch_size)
-        crops = [random_crop(*self.samples[i].load(), self.config.crop_hw, rng) for i in picks]
+        crops = [random_crop(*self._load(i), self.config.crop_hw, rng) for i in picks]
         batch = {key: torch.stack([c[key] for c in crops]).to(self.device) for key in crops[0]}
         return augment_batch(
             batch, torch.Generator().manual_seed(stream_seed(self.config.seed, step)), self.config.crop_hw
@@ -592,6 +599,11 @@ class _Run:
             self.finish(interrupted=True, reason=type(exc).__name__)
             if isinstance(exc, InputError):  # a setting this run cannot train with: resuming would stop again
                 self.echo(f"stopped at step {self.step}; state saved to {files.last}; fix the setting the error names")
+            elif isinstance(exc, DatasetError):
+                self.echo(
+                    f"stopped at step {self.step}; state saved to {files.last}; repair or remove the pair the error "
+                    f"names, then continue with --resume {files.last}"
+                )
             else:
                 self.echo(
                     f"stopped at step {self.step} ({type(exc).__name__}); state saved to {files.last} "
