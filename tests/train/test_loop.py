@@ -478,6 +478,12 @@ def test_unknown_option_suggests_the_close_one():
         ({"device": 0}, "'device'"),
         ({"data": 3}, "'data': expected a path"),
         ({"val_data": ["a"]}, "'val_data'"),
+        ({"lr": math.inf}, "'lr'"),
+        ({"noise_scale": math.nan}, "'noise_scale'"),
+        ({"weight_decay": math.inf}, "'weight_decay'"),
+        ({"data_max_disp": math.inf}, "'data_max_disp'"),
+        ({"loss_weights": [math.nan, 1.0]}, "'loss_weights'"),
+        ({"loss_weights": "inf,1"}, "'loss_weights'"),
     ],
 )
 def test_bad_option_values_are_refused(values, message):
@@ -613,6 +619,14 @@ def test_help_examples_show_a_continued_command_on_two_lines(capsys):
         _parser().parse_args(["train", "--help"])
     out = capsys.readouterr().out
     assert "--freeze encoder,match,aggregation,refinement \\\n      --loss-weights 0,0,1" in out
+
+
+def test_unlabeled_per_batch_without_unlabeled_pairs_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(loop, "train", lambda *args, **kwargs: pytest.fail("the run should not start"))
+    args = _parser().parse_args(["train", "-o", str(tmp_path / "run"), "--unlabeled-per-batch", "2"])
+    with pytest.raises(InputError, match="--unlabeled-per-batch takes pairs from --unlabeled DIR"):
+        args.func(args)
+    assert not (tmp_path / "run").exists()
 
 
 def test_noise_scale_flag_reaches_the_config():
