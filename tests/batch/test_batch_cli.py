@@ -115,7 +115,28 @@ def test_a_pair_beyond_the_png16_range_keeps_its_other_outputs(capsys, tmp_path)
     with pytest.warns(UserWarning, match=r"^l: disparity up to 2\d\d\.\d px does not fit a 16-bit PNG .*--format"):
         code, _, err = run_cli(capsys, *argv, "--max-disp", "288", "-q")
     assert code == 0 and err == ""
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["l.json", "l.pfm", "l_color.png"]
+    names = ["l.json", "l.pfm", "l.png-not-written.txt", "l_color.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == names
+
+
+def test_a_batch_pair_beyond_the_png16_range_is_warned_about_and_skipped_by_a_rerun(capsys, tmp_path):
+    import cv2
+
+    from ..conftest import make_textured_pair
+
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+    for i, disparity_px in enumerate((272, 10)):
+        left, right = make_textured_pair(48, 400, disparity_px=disparity_px, seed=i)
+        cv2.imwrite(str(tmp_path / "L" / f"{i}.png"), left)
+        cv2.imwrite(str(tmp_path / "R" / f"{i}.png"), right)
+    argv = ["predict", tmp_path / "L", tmp_path / "R", "-o", tmp_path / "out", "--model", "sgbm", "--max-disp", "288"]
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 0 and "2 pair(s): 2 done, 0 skipped, 0 failed" in out
+    assert "rtstereo predict: warning: 0: disparity up to 2" in err and "0.png not written" in err
+    assert (tmp_path / "out" / "0.png-not-written.txt").is_file() and not (tmp_path / "out" / "0.png").exists()
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 0 and "2 pair(s): 0 done, 2 skipped" in out and "warning: 0: disparity up to 2" in err
 
 
 def test_pairs_whose_names_hold_dots_keep_their_own_files_and_resume(capsys, tmp_path):

@@ -131,8 +131,60 @@ def test_a_disparity_beyond_png16_skips_the_png_and_writes_the_other_formats(tmp
 
     with pytest.warns(UserWarning, match=r"far: disparity up to 300\.2 px does not fit a 16-bit PNG .*--format"):
         written = save_result(_far_result(), tmp_path, "far", DEFAULT_FORMATS)
-    assert sorted(p.name for p in written) == ["far.json", "far.pfm", "far_color.png"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["far.json", "far.pfm", "far_color.png"]
+    names = ["far.json", "far.pfm", "far.png-not-written.txt", "far_color.png"]
+    assert sorted(p.name for p in written) == names == sorted(p.name for p in tmp_path.iterdir())
+    assert "300.2 px does not fit a 16-bit PNG" in (tmp_path / "far.png-not-written.txt").read_text()
+
+
+def test_a_pair_left_without_its_png16_is_complete_and_resumed_with_its_warning(tmp_path):
+    from rtstereo.sinks.files import DEFAULT_FORMATS, not_written_notes, save_result
+
+    with pytest.warns(UserWarning):
+        save_result(_far_result(), tmp_path, "seq/far", DEFAULT_FORMATS)
+    assert outputs_complete(tmp_path, "seq/far", DEFAULT_FORMATS)
+    assert not outputs_complete(tmp_path, "seq/far", ("pfm", "npy"))  # a format never tried is still missing
+    assert not_written_notes(tmp_path, "seq/far", DEFAULT_FORMATS)[0].startswith("seq/far: disparity up to 300.2")
+
+
+def test_a_png16_written_again_replaces_the_note_and_the_other_way_round(tmp_path):
+    import numpy as np
+
+    from rtstereo.sinks.files import save_result
+    from rtstereo.types import DisparityResult
+
+    with pytest.warns(UserWarning):
+        save_result(_far_result(), tmp_path, "a", ("png16", "pfm"))
+    near = DisparityResult(np.full((6, 8), 12.5, np.float32), settings={"max_disp": 64})
+    save_result(near, tmp_path, "a", ("png16", "pfm"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pfm", "a.png"]
+    with pytest.warns(UserWarning):
+        save_result(_far_result(), tmp_path, "a", ("png16", "pfm"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pfm", "a.png-not-written.txt"]
+
+
+def test_a_batch_records_the_png16_warning_and_resume_skips_the_pair(tmp_path, monkeypatch):
+    from rtstereo.sources.pairs import PairSource
+
+    class Far:  # a predictor whose maps a 16-bit PNG cannot hold
+        def predict_pair(self, pair):
+            return _far_result()
+
+    monkeypatch.setattr(PairSource, "load", lambda self, index: _tiny_pair())
+    sources = [PairSource("l.png", "r.png", "far")]
+    job = BatchJob(output=tmp_path / "out", formats=("png16", "json"))
+    first = run_local(job, Far(), sources)
+    assert first.outcomes[0].status == "done" and "300.2 px does not fit a 16-bit PNG" in first.outcomes[0].warning
+    again = run_local(job, Far(), sources)
+    assert again.outcomes[0].status == "skipped" and again.outcomes[0].warning == first.outcomes[0].warning
+
+
+def _tiny_pair():
+    import numpy as np
+
+    from rtstereo.types import StereoPair
+
+    image = np.zeros((6, 8, 3), np.uint8)
+    return StereoPair(image, image)
 
 
 def test_a_disparity_beyond_png16_fails_a_png16_only_output_naming_format(tmp_path):

@@ -37,6 +37,15 @@ def test_parquet_manifest(tmp_path):
     assert pair.left == str(tmp_path / "a/l.png") and pair.name == "l"
 
 
+def test_a_parquet_name_column_of_numbers_names_pair_zero_too(tmp_path):
+    pyarrow = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as parquet
+
+    table = pyarrow.table({"left": ["a/0.png", "a/1.png"], "right": ["b/0.png", "b/1.png"], "name": [0, 1]})
+    parquet.write_table(table, tmp_path / "pairs.parquet")
+    assert [p.name for p in read_manifest(tmp_path / "pairs.parquet")] == ["0", "1"]
+
+
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [

@@ -44,6 +44,15 @@ def test_ray_eval_usage_and_engine_errors(capsys, tmp_path, ray_local, monkeypat
     assert code == 2 and "the Ray pipeline stopped after 0 of 2 scenes: a node was lost" in err
 
 
+def test_ctrl_c_in_a_ray_eval_is_an_interruption_not_an_engine_error(capsys, tmp_path, ray_local, monkeypatch):
+    from .conftest import interrupted_in_rays_queue
+
+    monkeypatch.setattr(ray_local.data.Dataset, "iter_rows", interrupted_in_rays_queue)
+    data = write_kitti(tmp_path / "kitti", 2)
+    code, _, err = run_cli(capsys, "eval", data, *SGBM_ARGS, "-o", tmp_path / "r", "--engine", "ray")
+    assert code == 130 and "rtstereo eval: interrupted" in err and "Ray pipeline stopped" not in err
+
+
 def test_ray_eval_usage_error_stops_before_ray_starts(capsys, tmp_path, monkeypatch):
     pytest.importorskip("ray")
     import rtstereo.scale.eval as ray_eval

@@ -109,6 +109,24 @@ def test_a_broken_pipeline_is_an_engine_error(capsys, tmp_path, ray_local, dozen
     assert code == 2 and "the Ray pipeline stopped after 0 of 12 pairs: a node was lost; rerun" in err
 
 
+@pytest.mark.parametrize("how", ["KeyboardInterrupt", "inside Ray's queue"])
+def test_ctrl_c_is_an_interrupted_run_not_an_engine_error(capsys, tmp_path, ray_local, dozen, monkeypatch, how):
+    from .conftest import interrupted_in_rays_queue
+
+    def interrupted(self):
+        yield from ()
+        if how == "KeyboardInterrupt":
+            raise KeyboardInterrupt
+        interrupted_in_rays_queue(self)
+
+    monkeypatch.setattr(ray_local.data.Dataset, "iter_rows", interrupted)
+    left, right = dozen
+    argv = ["predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "--engine", "ray", "-q"]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 130 and err.startswith("rtstereo predict: interrupted after 0 of 12 pair(s)"), err
+    assert (tmp_path / "o" / SUMMARY).is_file()
+
+
 def test_an_unreachable_cluster_is_one_line(capsys, tmp_path, ray_local, dozen, monkeypatch):
     def refuse(**kwargs):
         raise ConnectionError(f"could not connect to {kwargs['address']}")

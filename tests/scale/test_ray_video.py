@@ -110,6 +110,15 @@ def test_a_broken_video_pipeline_is_an_engine_error(capsys, tmp_path, ray_local,
     assert code == 2 and "the Ray pipeline stopped after 0 of" in err and "a node was lost" in err
 
 
+def test_ctrl_c_in_a_ray_video_is_an_interruption_not_an_engine_error(capsys, tmp_path, ray_local, videos, monkeypatch):
+    from .conftest import interrupted_in_rays_queue
+
+    monkeypatch.setattr(ray_local.data.Dataset, "iter_rows", interrupted_in_rays_queue)
+    argv = ["video", *videos, "--output-prefix", tmp_path / "d", *SGBM, "--engine", "ray"]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 130 and "rtstereo video: interrupted" in err and "Ray pipeline stopped" not in err
+
+
 def test_a_range_past_the_end_of_the_video_is_reported(tmp_path, videos):
     import rtstereo
     from rtstereo.batch import PredictorOptions

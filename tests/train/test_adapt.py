@@ -52,6 +52,9 @@ def _adapter(**config) -> Adapter:
         ({"synthetic_pool": 0}, "a pool of >= 1"),
         ({"holdout": 1.0}, "holdout must be a fraction"),
         ({"lr": 0.0}, "learning rate must be > 0"),
+        ({"lr": float("inf")}, "learning rate must be > 0 and finite"),
+        ({"max_disp": 0.0}, "max_disp .* must be > 0 pixels"),
+        ({"max_disp": float("nan")}, "max_disp .* must be > 0 pixels"),
     ],
 )
 def test_bad_configurations_are_refused(changes, message):
@@ -79,8 +82,13 @@ def test_crop_fits_the_images_and_the_divisor():
     pairs = _pairs(1, 70, 150)
     assert fit_crop((224, 448), pairs, 32) == (64, 128)
     assert fit_crop((40, 100), pairs, 32) == (32, 96)
-    with pytest.raises(InputError, match="at least 32x32"):
+    with pytest.raises(InputError, match=r"pair small is 20x64 \(HxW\) pixels: .* at least 32x32"):
         fit_crop((224, 448), _pairs(1, 64, 128) + [UserPair("small", *(np.zeros((20, 64, 3), np.uint8),) * 2)], 32)
+    with pytest.raises(InputError, match="crop 16x16: the network takes crops of at least 32x32"):
+        fit_crop((16, 16), pairs, 32)
+    thin = [UserPair("thin", *(np.zeros((20, 900, 3), np.uint8),) * 2)]  # larger than 40x40, but too low
+    with pytest.raises(InputError, match="pair thin is 20x900"):
+        fit_crop((224, 448), [UserPair("square", *(np.zeros((40, 40, 3), np.uint8),) * 2), *thin], 32)
 
 
 # ------------------------------------------------------------------------------------------- the loop

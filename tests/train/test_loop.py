@@ -114,6 +114,41 @@ def test_resume_continues_at_the_saved_step_and_matches_an_uninterrupted_run(tmp
         torch.testing.assert_close(resumed[key], value, atol=1e-5, rtol=1e-4, msg=key)
 
 
+def _worse_validation(monkeypatch):
+    """Every validation from now on scores worse than any before."""
+    worse = {"epe": 1e6, "bad-1": 100.0, "bad-2": 100.0, "bad-3": 100.0}
+    monkeypatch.setattr(loop, "validate", lambda *args, **kwargs: dict(worse))
+
+
+def test_resume_from_best_pt_keeps_the_best_score_and_its_weights(tmp_path, monkeypatch):
+    first = train(tiny_config(tmp_path, steps=1), echo=quiet)
+    best = read_torch_file(tmp_path / "best.pt")
+    assert best["best_epe"] == first["best"]["epe"] and best["best_step"] == first["best"]["step"]
+    _worse_validation(monkeypatch)
+    summary = train(resolve_config(flag_values={"resume": str(tmp_path / "best.pt"), "steps": 2}), echo=quiet)
+    assert summary["step"] == 2 and summary["best"] == first["best"]
+    kept = read_torch_file(tmp_path / "best.pt")
+    assert kept["step"] == best["step"]
+    for key, value in best["state_dict"].items():
+        torch.testing.assert_close(kept["state_dict"][key], value, msg=key)
+
+
+def test_a_checkpoint_without_the_best_score_takes_it_from_the_run_log(tmp_path, monkeypatch):
+    first = train(tiny_config(tmp_path, steps=1), echo=quiet)
+    best_weights = read_torch_file(tmp_path / "best.pt")["state_dict"]
+    old = read_torch_file(tmp_path / "last.pt")  # as best.pt was written before it recorded the score
+    del old["best_epe"], old["best_step"]
+    torch.save(old, tmp_path / "old.pt")
+    _worse_validation(monkeypatch)
+    summary = train(resolve_config(flag_values={"resume": str(tmp_path / "old.pt"), "steps": 2}), echo=quiet)
+    assert summary["best"] == first["best"]
+    torch.testing.assert_close(read_torch_file(tmp_path / "best.pt")["state_dict"], best_weights)
+    (tmp_path / "log.jsonl").unlink()  # no record of the run at all: the resumed network is scored first
+    monkeypatch.undo()
+    summary = train(resolve_config(flag_values={"resume": str(tmp_path / "old.pt"), "steps": 2}), echo=quiet)
+    assert [r["step"] for r in records(tmp_path, "val")] == [1, 2] and summary["best"]["step"] in (1, 2)
+
+
 def test_a_resumed_run_makes_batches_ahead_as_its_new_machine_does(tmp_path):
     train(tiny_config(tmp_path, steps=1, prefetch=True), echo=quiet)  # as a GPU run stores it
     last = str(tmp_path / "last.pt")
@@ -292,6 +327,16 @@ def test_trains_and_validates_on_a_dataset_folder(tmp_path):
     assert records(tmp_path / "run", "val")[0]["pixels"] == 2 * 40 * 60
 
 
+def test_a_damaged_training_pair_stops_the_run_naming_the_pair_not_a_setting(tmp_path):
+    data = tmp_path / "kitti"
+    _write_kitti_like(data, count=1)
+    (data / "colored_0" / "000000_10.png").write_bytes(b"\x89PNG\r\n\x1a\n damaged")
+    lines = []
+    with pytest.raises(DatasetError, match=r"^training pair kitti/000000: cannot read .*colored_0"):
+        train(tiny_config(tmp_path / "run", data=str(data), steps=1), echo=lines.append)
+    assert "repair or remove the pair the error names, then continue with --resume" in lines[-1]
+
+
 def test_random_crop_pads_small_images_with_unknown_disparity():
     left = np.zeros((10, 20, 3), np.uint8)
     gt = np.full((10, 20), 5.0, np.float32)
@@ -435,6 +480,12 @@ def test_unknown_option_suggests_the_close_one():
         ({"device": 0}, "'device'"),
         ({"data": 3}, "'data': expected a path"),
         ({"val_data": ["a"]}, "'val_data'"),
+        ({"lr": math.inf}, "'lr'"),
+        ({"noise_scale": math.nan}, "'noise_scale'"),
+        ({"weight_decay": math.inf}, "'weight_decay'"),
+        ({"data_max_disp": math.inf}, "'data_max_disp'"),
+        ({"loss_weights": [math.nan, 1.0]}, "'loss_weights'"),
+        ({"loss_weights": "inf,1"}, "'loss_weights'"),
     ],
 )
 def test_bad_option_values_are_refused(values, message):
@@ -525,6 +576,28 @@ def test_learning_curve_survives_a_truncated_log(tmp_path):
     assert (tmp_path / "curve.png").read_bytes().startswith(PNG_SIGNATURE)
 
 
+def test_learning_curve_of_a_resumed_run_drops_the_steps_it_trained_again(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    drawn = []
+    monkeypatch.setattr(Figure, "savefig", lambda self, path: drawn.append(self) or path.write_bytes(b""))
+    lines = [
+        {"kind": "start", "step": 0},
+        *({"kind": "train", "step": s, "loss": 1.0} for s in (1, 2, 3)),
+        {"kind": "val", "step": 3, "epe": 2.0, "bad-2": 30.0},  # then a crash; last.pt was written at step 2
+        {"kind": "start", "step": 2},
+        *({"kind": "train", "step": s, "loss": 0.5} for s in (3, 4)),
+        {"kind": "val", "step": 4, "epe": 1.0, "bad-2": 20.0},
+    ]
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    loop.plot_learning_curve(log, tmp_path / "curve.png")
+    loss_axes, val_axes = drawn[0].axes[:2]
+    assert list(loss_axes.lines[0].get_xdata()) == [1, 2, 3, 4] and list(loss_axes.lines[0].get_ydata())[2] == 0.5
+    assert list(val_axes.lines[0].get_xdata()) == [4]
+
+
 # ---------------------------------------------------------------------------------------- CLI
 def _parser():
     from rtstereo.cli import train as train_verb
@@ -548,6 +621,14 @@ def test_help_examples_show_a_continued_command_on_two_lines(capsys):
         _parser().parse_args(["train", "--help"])
     out = capsys.readouterr().out
     assert "--freeze encoder,match,aggregation,refinement \\\n      --loss-weights 0,0,1" in out
+
+
+def test_unlabeled_per_batch_without_unlabeled_pairs_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(loop, "train", lambda *args, **kwargs: pytest.fail("the run should not start"))
+    args = _parser().parse_args(["train", "-o", str(tmp_path / "run"), "--unlabeled-per-batch", "2"])
+    with pytest.raises(InputError, match="--unlabeled-per-batch takes pairs from --unlabeled DIR"):
+        args.func(args)
+    assert not (tmp_path / "run").exists()
 
 
 def test_noise_scale_flag_reaches_the_config():

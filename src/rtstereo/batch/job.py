@@ -11,12 +11,13 @@ import os
 import re
 import socket
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import RtStereoError
-from ..sinks.files import DEFAULT_FORMATS, outputs_complete, save_result, save_single_file
+from ..sinks.files import DEFAULT_FORMATS, not_written_notes, outputs_complete, save_result, save_single_file
 from ..sinks.pointcloud import PointCloudOptions, make_writers
 from ..sources.pairs import PairSource
 from ..types import Calibration, DisparityResult, StereoPair
@@ -181,12 +182,15 @@ def finish_pair(job: BatchJob, predictor, pair: StereoPair, outcome: PairOutcome
         pair = job.prepare(pair)
         result = job.predict(predictor, pair)
         t1 = time.perf_counter()
-        job.write(result, outcome.name)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            job.write(result, outcome.name)
         t2 = time.perf_counter()
     except Exception as exc:  # noqa: BLE001 - a bad item is reported, the batch goes on
         outcome.status, outcome.error = FAILED, failure_reason(exc)
         return outcome
     outcome.status = DONE
+    outcome.warning = "; ".join(" ".join(str(w.message).split()) for w in caught)
     outcome.predict_ms = (t1 - t0) * 1000
     outcome.model_ms = float(result.timings_ms.get("total", 0.0))
     outcome.write_ms = (t2 - t1) * 1000
@@ -194,14 +198,22 @@ def finish_pair(job: BatchJob, predictor, pair: StereoPair, outcome: PairOutcome
     return outcome
 
 
+def skipped_outcome(job: BatchJob, source: PairSource, index: int) -> PairOutcome:
+    """The outcome of a pair whose complete outputs exist, with the warnings recorded when it was done."""
+    noted = "; ".join(not_written_notes(job.output, source.name, job.formats)) if job.output is not None else ""
+    return PairOutcome(index, source.name, source.left, source.right, status=SKIPPED, warning=noted)
+
+
 def process_pair(job: BatchJob, predictor, source: PairSource, index: int) -> PairOutcome:
     """Skip, or read, predict and write one pair; never raises for a bad pair.
 
     Returns:
-        The pair's outcome: ``done``, ``skipped`` (complete outputs exist) or ``failed`` (with the reason).
+        The pair's outcome: ``done``, ``skipped`` (complete outputs exist) or ``failed`` (with the reason);
+        what writing its files warned about is its ``warning`` (not a Python warning, which a batch's
+        progress bar would break).
     """
     if job.is_complete(source):
-        return PairOutcome(index=index, name=source.name, left=source.left, right=source.right, status=SKIPPED)
+        return skipped_outcome(job, source, index)
     pair, outcome = load_pair(source, index)
     if pair is None:
         return outcome

@@ -28,6 +28,8 @@ class PairOutcome:
         left, right: where the images came from (paths or URLs).
         status: ``done``, ``skipped`` (complete outputs existed) or ``failed``.
         error: the one-line reason of a failure; empty otherwise.
+        warning: what writing the pair's files warned about (a disparity a 16-bit PNG cannot hold, an empty
+            point cloud), ``"; "``-separated; for a skipped pair, the reasons recorded when it was done.
         height_px, width_px: the input size (0 when the pair could not be read).
         read_ms: reading and decoding both images, milliseconds.
         predict_ms: preparation, model and checks, milliseconds (wall time on the worker).
@@ -43,6 +45,7 @@ class PairOutcome:
     right: str
     status: str = FAILED
     error: str = ""
+    warning: str = ""
     height_px: int = 0
     width_px: int = 0
     read_ms: float = 0.0

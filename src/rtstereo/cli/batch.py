@@ -35,8 +35,8 @@ def add_batch_args(parser: argparse.ArgumentParser, item: str = "pair") -> None:
     group.add_argument(
         "--summary",
         metavar="FILE",
-        help=f"table with one row per {item} (name, size, timings, density, error): .parquet (needs pyarrow) "
-        f"or .csv (default with --engine ray: OUTPUT/{RAY_SUMMARY_NAME})",
+        help=f"table with one row per {item} (name, size, timings, density, error, warning): .parquet "
+        f"(needs pyarrow) or .csv (default with --engine ray: OUTPUT/{RAY_SUMMARY_NAME})",
     )
     add_engine_args(group)
 
@@ -115,6 +115,8 @@ def run_batch(
                 f"rtstereo {verb}: failed: {outcome.name} ({outcome.left}, {outcome.right}): {outcome.error}",
                 file=sys.stderr,
             )
+        elif outcome.warning:  # as a line of its own: a Python warning would break the progress bar
+            tqdm.write(f"rtstereo {verb}: warning: {outcome.warning}", file=sys.stderr)
 
     summary_path = args.summary
     if summary_path is not None and Path(summary_path).suffix.lower() not in (".parquet", ".csv"):

@@ -135,7 +135,9 @@ def _check_output(root: Path, settings: dict) -> None:
             )
         differ = (
             ", ".join(
-                f"{key} {before.get(key)!r} -> {value!r}" for key, value in settings.items() if before.get(key) != value
+                f"{key} {before.get(key)!r} -> {value!r}"
+                for key, value in settings.items()
+                if before.get(key) != value and key != "count"  # more pairs of the same set are fine
             )
             if isinstance(before, dict)
             else "unreadable synth.json"

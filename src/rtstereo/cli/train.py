@@ -195,6 +195,10 @@ def run_train(args: argparse.Namespace) -> int:
 
     file_values = read_config_file(args.config) if args.config else {}
     config = resolve_config(file_values, flag_values(args))
+    if args.unlabeled_per_batch is not None and not config.unlabeled:
+        from ..errors import InputError
+
+        raise InputError("--unlabeled-per-batch takes pairs from --unlabeled DIR: give that folder too")
     summary = train(config)
     if summary["rank"] != 0:  # data-parallel: rank 0 reports for all
         return 0

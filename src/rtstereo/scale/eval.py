@@ -17,7 +17,7 @@ from ..datasets.readers import Sample
 from ..errors import EngineError, RtStereoError
 from ..eval import EvalReport, SceneResult, score_sample
 from ..runtime.providers import limit_threads
-from .session import pool_size, ray_session
+from .session import caused_by_interrupt, pool_size, ray_session
 
 
 class EvalActor:
@@ -134,6 +134,8 @@ def run_ray_eval(
         except RtStereoError:
             raise
         except Exception as exc:  # noqa: BLE001 - Ray's own failures (a worker died, a node was lost)
+            if caused_by_interrupt(exc):
+                raise KeyboardInterrupt from None
             first = first_line(exc) or type(exc).__name__
             message = f"the Ray pipeline stopped after {bar.n} of {len(samples)} scenes: {first}"
             raise EngineError(message) from exc

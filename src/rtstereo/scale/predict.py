@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from ..batch.job import BatchJob, PredictorOptions, finish_pair, first_line, load_pair
-from ..batch.outcome import FAILED, SKIPPED, BatchSummary, PairOutcome, record_outcomes
+from ..batch.job import BatchJob, PredictorOptions, finish_pair, first_line, load_pair, skipped_outcome
+from ..batch.outcome import FAILED, BatchSummary, PairOutcome, record_outcomes
 from ..errors import EngineError, RtStereoError
 from ..runtime.providers import limit_threads
 from ..sources.pairs import PairSource
 from ..types import StereoPair
-from .session import DECODE_CPUS, pool_size, ray_session
+from .session import DECODE_CPUS, caused_by_interrupt, pool_size, ray_session
 
 OUTCOME_COLUMNS = list(PairOutcome.__dataclass_fields__)
 IMAGE_COLUMNS = ("left_rgb", "right_rgb")
@@ -107,7 +107,8 @@ def run_ray(
         on_outcome: called with each outcome as it arrives.
 
     Returns:
-        The :class:`~rtstereo.batch.outcome.BatchSummary` (engine ``ray``).
+        The :class:`~rtstereo.batch.outcome.BatchSummary` (engine ``ray``); after Ctrl-C, the pairs gathered
+        so far with ``interrupted`` set (a pair a worker was writing left no file under its final names).
 
     Raises:
         MissingDependencyError: Ray is not installed (``pip install 'rtstereo[scale]'``).
@@ -121,7 +122,7 @@ def run_ray(
     todo: list[dict[str, Any]] = []
     for index, source in enumerate(sources):
         if job.is_complete(source):
-            outcomes.append(PairOutcome(index, source.name, source.left, source.right, status=SKIPPED))
+            outcomes.append(skipped_outcome(job, source, index))
         else:
             todo.append({"index": index, "name": source.name, "left": source.left, "right": source.right})
     for outcome in outcomes:
@@ -155,17 +156,22 @@ def run_ray(
             file=sys.stderr,
             disable=not progress,
         )
+        interrupted = False
         try:
             done = (PairOutcome.from_row(row) for row in dataset.iter_rows())
             record_outcomes(done, outcomes, bar, on_outcome, fail_fast)
         except RtStereoError:
             raise
+        except KeyboardInterrupt:
+            interrupted = True
         except Exception as exc:  # noqa: BLE001 - Ray's own failures (a worker died, a node was lost)
-            first = first_line(exc) or type(exc).__name__
-            raise EngineError(
-                f"the Ray pipeline stopped after {len(outcomes)} of {len(sources)} pairs: {first}; "
-                "rerun the same command to resume"
-            ) from exc
+            if not caused_by_interrupt(exc):
+                first = first_line(exc) or type(exc).__name__
+                raise EngineError(
+                    f"the Ray pipeline stopped after {len(outcomes)} of {len(sources)} pairs: {first}; "
+                    "rerun the same command to resume"
+                ) from exc
+            interrupted = True
         finally:
             bar.close()
     return BatchSummary(
@@ -174,4 +180,5 @@ def run_ray(
         elapsed_s=time.perf_counter() - start,
         engine="ray",
         workers=size.workers,
+        interrupted=interrupted,
     )

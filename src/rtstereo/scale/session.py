@@ -32,6 +32,19 @@ def require_ray():
     return ray
 
 
+def caused_by_interrupt(exc: BaseException) -> bool:
+    """Whether Ctrl-C is behind ``exc``: Ray's row iterator, interrupted inside a lock of its result queue,
+    can raise ``RuntimeError: release unlocked lock`` while it handles the ``KeyboardInterrupt``."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 @contextlib.contextmanager
 def ray_session(address: str | None = None) -> Iterator:
     """Ray, ready to run datasets: the session already open in this process, or one started here.

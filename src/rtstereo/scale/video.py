@@ -23,7 +23,7 @@ from ..errors import EngineError, InputError, RtStereoError
 from ..runtime.providers import limit_threads
 from ..sinks.video import DisparityPngSink
 from ..sources.base import FramePreparer, FrameSource
-from .session import pool_size, ray_session
+from .session import caused_by_interrupt, pool_size, ray_session
 
 RANGES_PER_WORKER = 4
 
@@ -190,6 +190,8 @@ def run_ray_video(
         except RtStereoError:
             raise
         except Exception as exc:  # noqa: BLE001 - Ray's own failures (a worker died, a node was lost)
+            if caused_by_interrupt(exc):
+                raise KeyboardInterrupt from None
             first = first_line(exc) or type(exc).__name__
             message = f"the Ray pipeline stopped after {len(rows)} of {len(ranges)} frame ranges: {first}"
             raise EngineError(message) from exc

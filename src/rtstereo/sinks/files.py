@@ -77,6 +77,9 @@ FORMAT_FILES: dict[str, str] = {
     "color": "{name}_color.png",
     "json": "{name}.json",
 }
+# The note written instead of a format's file when the result cannot be held by it (a disparity over 256 px in a
+# 16-bit PNG): its one-line reason. The pair is complete with it, so a rerun skips the pair instead of redoing it.
+NOT_WRITTEN_NOTES: dict[str, str] = {"png16": "{name}.png-not-written.txt"}
 
 
 def register_format(name: str, writer: Writer, filename: str | None = None) -> None:
@@ -111,11 +114,33 @@ def output_files(folder: str | Path, name: str, formats: Iterable[str]) -> list[
 def outputs_complete(folder: str | Path, name: str, formats: Iterable[str]) -> bool:
     """Whether every output of the pair ``name`` exists (complete, since files appear only by rename).
 
+    A format left out on purpose counts when its note is there instead (:func:`not_written_notes`).
     A name the file system cannot hold (too long) has no outputs: the pair then fails when it is written,
     with the reason, instead of the whole batch stopping here.
     """
+    formats = tuple(formats)
     files = output_files(folder, name, formats)
-    return files is not None and all(_is_file(f) for f in files)
+    if files is None:
+        return False
+    notes = {f: Path(folder) / NOT_WRITTEN_NOTES[f].format(name=name) for f in formats if f in NOT_WRITTEN_NOTES}
+    return all(_is_file(path) or (f in notes and _is_file(notes[f])) for f, path in zip(formats, files))
+
+
+def not_written_notes(folder: str | Path, name: str, formats: Iterable[str]) -> list[str]:
+    """The reasons recorded for the pair's formats that were left out (a disparity a 16-bit PNG cannot hold).
+
+    Examples:
+        >>> not_written_notes("no_such_folder", "a", ["png16", "pfm"])
+        []
+    """
+    notes = [Path(folder) / NOT_WRITTEN_NOTES[f].format(name=name) for f in formats if f in NOT_WRITTEN_NOTES]
+    reasons = []
+    for note in notes:
+        try:
+            reasons.append(note.read_text().strip())
+        except (OSError, UnicodeDecodeError):
+            continue
+    return [r for r in reasons if r]
 
 
 def _is_file(path: Path) -> bool:
@@ -185,12 +210,15 @@ def save_result(
     files or none.
 
     A disparity beyond what a 16-bit PNG holds (256 px) leaves the ``png16`` file out with a warning
-    and writes the other formats; with ``png16`` alone it raises
-    :class:`~rtstereo.errors.DisparityRangeError`.
+    and writes the other formats, and ``<name>.png-not-written.txt`` with the reason in its place (so that
+    a rerun counts the pair as complete); with ``png16`` alone it raises
+    :class:`~rtstereo.errors.DisparityRangeError`. Whichever of the file and the note is written, the other
+    one left by an earlier run is removed.
     """
     folder = Path(folder)
     formats = tuple(dict.fromkeys(formats))  # one file per format: a second write would find it moved away
     table = {**FORMATS, **(writers or {})}
+    stale: list[Path] = []
     with staging_folder(folder) as staging:
         staged: list[Path | None] = []
         for f in formats:
@@ -199,23 +227,46 @@ def save_result(
             except DisparityRangeError as exc:
                 if f != "png16":
                     raise
-                staged.append(None)
-                _png16_out_of_range(exc, name, alone=len(formats) == 1)
+                reason = _png16_out_of_range(exc, name, alone=len(formats) == 1)
+                staged.append(_write_note(staging / NOT_WRITTEN_NOTES[f].format(name=name), reason))
+                stale.append(folder / FORMAT_FILES[f].format(name=name))
+            else:
+                if f in NOT_WRITTEN_NOTES:
+                    stale.append(folder / NOT_WRITTEN_NOTES[f].format(name=name))
         with interrupts_deferred():
-            return [publish(path, staging, folder) for path in staged if path is not None]
+            written = [publish(path, staging, folder) for path in staged if path is not None]
+            for path in stale:
+                try:
+                    path.unlink(missing_ok=True)
+                except OSError as exc:
+                    raise OutputError(f"cannot remove {path}, left by an earlier run: {exc}") from None
+            return written
 
 
-def _png16_out_of_range(exc: DisparityRangeError, name: str, alone: bool) -> None:
-    """A 16-bit PNG cannot hold the map: refused (not clipped); the pair's other formats are still written."""
+def _write_note(path: Path, reason: str) -> Path:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(reason + "\n")
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc}") from None
+    return path
+
+
+def _png16_out_of_range(exc: DisparityRangeError, name: str, alone: bool) -> str:
+    """A 16-bit PNG cannot hold the map: refused (not clipped); the pair's other formats are still written.
+
+    Returns:
+        The reason, also given as a warning.
+    """
     what = (
         f"{name}: disparity up to {exc.max_disparity_px:.1f} px does not fit a 16-bit PNG (max 255.99 px at "
         f"d*256): {name}.png not written"
     )
     if alone:
         raise DisparityRangeError(f"{what}; choose --format pfm or npy", exc.max_disparity_px) from None
-    warnings.warn(
-        f"{what}, the other formats are (--format without png16, e.g. pfm,color,json, leaves it out)", stacklevel=3
-    )
+    reason = f"{what}, the other formats are (--format without png16, e.g. pfm,color,json, leaves it out)"
+    warnings.warn(reason, stacklevel=3)
+    return reason
 
 
 def save_single_file(result: DisparityResult, path: str | Path) -> Path:

@@ -54,12 +54,12 @@ def read_manifest(path: str | Path) -> list[PairSource]:
     base = path.parent
     lefts, rights, given = [], [], []
     for number, row in enumerate(rows, start=1):
-        left, right = (str(row.get(c) or "").strip() for c in ("left", "right"))
+        left, right = _cell(row, "left"), _cell(row, "right")
         if not left or not right:
             raise InputError(f"manifest {path}, pair {number}: the left and right cells must both name an image")
         lefts.append(_resolve(left, base))
         rights.append(_resolve(right, base))
-        given.append(str(row.get("name") or "").strip())
+        given.append(_cell(row, "name"))
     names = unique_names(lefts) if not any(given) else given
     if any(given) and not all(given):
         raise InputError(f"manifest {path}: the name column is filled on some rows only; fill it on all or none")
@@ -71,6 +71,12 @@ def read_manifest(path: str | Path) -> list[PairSource]:
             "(it names the output files)"
         )
     return [PairSource(a, b, n) for a, b, n in zip(lefts, rights, names)]
+
+
+def _cell(row: dict, column: str) -> str:
+    """A cell as text; empty only when it is (a Parquet name column of numbers holds 0, which is a name)."""
+    value = row.get(column)
+    return "" if value is None else str(value).strip()
 
 
 def _resolve(cell: str, base: Path) -> str:

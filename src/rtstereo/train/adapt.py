@@ -113,8 +113,10 @@ class AdaptConfig:
             )
         if not 0.0 <= self.holdout < 1.0:
             raise InputError(f"holdout must be a fraction in 0..1 (1 excluded), got {self.holdout}")
-        if not self.lr > 0:
-            raise InputError(f"learning rate must be > 0, got {self.lr}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise InputError(f"learning rate must be > 0 and finite, got {self.lr}")
+        if not (self.max_disp > 0 and math.isfinite(self.max_disp)):
+            raise InputError(f"max_disp (the proxy labels' disparity range) must be > 0 pixels, got {self.max_disp}")
 
     def weight(self, term: str) -> float:
         return float(self.weights.get(term, DEFAULT_WEIGHTS[term]))
@@ -176,12 +178,14 @@ def split_holdout(count: int, fraction: float, seed: int) -> tuple[list[int], li
 
 def fit_crop(crop_hw: tuple[int, int], pairs: Sequence[UserPair], divisor: int) -> tuple[int, int]:
     """The crop size: at most ``crop_hw`` and the smallest image, rounded down to ``divisor``."""
+    if min(crop_hw) < divisor:
+        raise InputError(f"crop {crop_hw[0]}x{crop_hw[1]}: the network takes crops of at least {divisor}x{divisor}")
     height = min(crop_hw[0], *(p.left.shape[0] for p in pairs)) // divisor * divisor
     width = min(crop_hw[1], *(p.left.shape[1] for p in pairs)) // divisor * divisor
     if height < divisor or width < divisor:
-        smallest = min(pairs, key=lambda p: p.left.shape[0] * p.left.shape[1])
+        small = next(p for p in pairs if min(p.left.shape[:2]) < divisor)  # the side that fails, not the area
         raise InputError(
-            f"pair {smallest.name} is {smallest.left.shape[1]}x{smallest.left.shape[0]} pixels: adapting needs "
+            f"pair {small.name} is {small.left.shape[0]}x{small.left.shape[1]} (HxW) pixels: adapting needs "
             f"images of at least {divisor}x{divisor}"
         )
     return height, width

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,12 +140,12 @@ class TrainConfig:
                 raise InputError(f"training config '{name}': expected a whole number >= 0, got {value!r}")
         for name in ("lr", "weight_decay", "grad_clip", "noise_scale", "checkpoint_minutes", "time_limit_min"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-                raise InputError(f"training config '{name}': expected a number >= 0, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+                raise InputError(f"training config '{name}': expected a finite number >= 0, got {value!r}")
         if self.data_max_disp is not None and (
             isinstance(self.data_max_disp, bool)
             or not isinstance(self.data_max_disp, (int, float))
-            or not self.data_max_disp > 0
+            or not 0 < self.data_max_disp < math.inf
         ):
             raise InputError(
                 f"training config 'data_max_disp': expected pixels > 0 (or null), got {self.data_max_disp!r}"
@@ -281,8 +282,10 @@ def _weights(value: Any) -> tuple[float, ...]:
         weights = tuple(float(v) for v in value)
     except (TypeError, ValueError):
         raise InputError(f"training config 'loss_weights': expected numbers, e.g. 0.5,1.0, got {value!r}") from None
-    if not weights or any(w < 0 for w in weights) or not any(w > 0 for w in weights):
-        raise InputError(f"training config 'loss_weights': expected non-negative numbers, not all 0, got {value!r}")
+    if not weights or not all(0 <= w < math.inf for w in weights) or not any(w > 0 for w in weights):
+        raise InputError(
+            f"training config 'loss_weights': expected finite non-negative numbers, not all 0, got {value!r}"
+        )
     return weights
 
 

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import CheckpointError, DatasetError, InputError, OutputError
+from ..errors import CheckpointError, DatasetError, InputError, OutputError, RtStereoError
 from ..models.checkpoint import (
     FORMAT_TAG,
     describe,
@@ -221,10 +221,17 @@ class FolderStream:
         height, width = self.config.crop_hw
         return f"{len(self.samples)} pairs from {self.config.data}, crops {height}x{width}, augmented"
 
+    def _load(self, index: int):
+        sample = self.samples[index]
+        try:
+            return sample.load()
+        except RtStereoError as exc:  # a damaged file of the data set, not a setting of the run
+            raise DatasetError(f"training pair {sample.name}: {exc}") from None
+
     def __call__(self, step: int) -> Batch:
         rng = np.random.default_rng([self.config.seed, step])
         picks = rng.integers(len(self.samples), size=self.config.batch_size)
-        crops = [random_crop(*self.samples[i].load(), self.config.crop_hw, rng) for i in picks]
+        crops = [random_crop(*self._load(i), self.config.crop_hw, rng) for i in picks]
         batch = {key: torch.stack([c[key] for c in crops]).to(self.device) for key in crops[0]}
         return augment_batch(
             batch, torch.Generator().manual_seed(stream_seed(self.config.seed, step)), self.config.crop_hw
@@ -507,8 +514,7 @@ class _Run:
             if self.scaler is not None and checkpoint.get("scaler"):
                 self.scaler.load_state_dict(checkpoint["scaler"])
             self.step = int(checkpoint["step"])
-            self.best_epe = float(checkpoint.get("best_epe", math.inf))
-            self.best_step = int(checkpoint.get("best_step", -1))
+            self.best_epe, self.best_step = self.best_so_far(checkpoint, source)
 
         # What the step calls: the network, wrapped for gradient averaging, compiled if asked. The
         # files always get self.model's own weights (no "module." or "_orig_mod." in their names).
@@ -551,6 +557,24 @@ class _Run:
         if self.ranks.writer:  # only now: a run refused above leaves no empty run folder behind
             self.files.make()
 
+    def best_so_far(self, checkpoint: dict[str, Any], source: str) -> tuple[float, int]:
+        """The best validation EPE and its step that a resumed run must beat to replace ``best.pt``.
+
+        Every checkpoint records them; one written before ``best.pt`` did (a ``best.pt`` of an older
+        version) has them from the run's ``log.jsonl`` beside it, the best validation of the run so far,
+        which is the score of the ``best.pt`` there. Without either, ``inf``: the resumed network is scored
+        before its first step (:meth:`_run`).
+        """
+        if "best_epe" in checkpoint:
+            return float(checkpoint["best_epe"]), int(checkpoint.get("best_step", -1))
+        log = Path(source).parent / "log.jsonl"
+        scores = [r for r in read_log(log) if r.get("kind") == "val"] if log.is_file() else []
+        scores = [r for r in scores if isinstance(r.get("epe"), (int, float)) and math.isfinite(r["epe"])]
+        if not scores:
+            return math.inf, -1
+        best = min(scores, key=lambda r: r["epe"])
+        return float(best["epe"]), int(best.get("step", -1))
+
     def batch(self, step: int) -> Batch:
         """The batch this rank trains on at ``step`` (its own scenes in a data-parallel run)."""
         return self.stream(global_batch_index(step, self.ranks))
@@ -566,7 +590,8 @@ class _Run:
         if self.ranks.writer:
             files.config.write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
         self.announce()
-        last_metrics = self.validate() if self.step == 0 else {}  # the starting network's score: the baseline
+        # The starting network's score is the baseline; a resumed run that knows no best score gets one too.
+        last_metrics = self.validate() if self.step == 0 or math.isinf(self.best_epe) else {}
         window = _Window(self.step)
         batches = Prefetcher(self.batch, config.steps - 1, self.device) if self.prefetch else self.batch
         clock = _Clock(config)
@@ -594,6 +619,11 @@ class _Run:
             self.finish(interrupted=True, reason=type(exc).__name__)
             if isinstance(exc, InputError):  # a setting this run cannot train with: resuming would stop again
                 self.echo(f"stopped at step {self.step}; state saved to {files.last}; fix the setting the error names")
+            elif isinstance(exc, DatasetError):
+                self.echo(
+                    f"stopped at step {self.step}; state saved to {files.last}; repair or remove the pair the error "
+                    f"names, then continue with --resume {files.last}"
+                )
             else:
                 self.echo(
                     f"stopped at step {self.step} ({type(exc).__name__}); state saved to {files.last} "
@@ -687,14 +717,11 @@ class _Run:
         """Write a self-describing checkpoint, with the optimiser state unless ``training_state`` is off."""
         if not self.ranks.writer:
             return
-        extra = {}
+        # The best score goes into every checkpoint: a run resumed from best.pt must know what to beat.
+        extra: dict[str, Any] = {"best_epe": self.best_epe, "best_step": self.best_step}
         if training_state:
-            extra = {
-                "optimizer": self.optimizer.state_dict(),
-                "scaler": self.scaler.state_dict() if self.scaler else None,
-                "best_epe": self.best_epe,
-                "best_step": self.best_step,
-            }
+            extra["optimizer"] = self.optimizer.state_dict()
+            extra["scaler"] = self.scaler.state_dict() if self.scaler else None
         save_checkpoint(
             path,
             self.config.model,
@@ -811,6 +838,25 @@ def read_log(path: str | Path) -> list[dict[str, Any]]:
     return records
 
 
+def current_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records of the run as it stands: a run resumed at step ``s`` (after a crash, or from ``best.pt``)
+    drops the records of the steps after ``s`` that it trains again, so a curve does not run back.
+
+    Examples:
+        >>> log = [{"kind": "train", "step": 1}, {"kind": "train", "step": 2}, {"kind": "start", "step": 1},
+        ...        {"kind": "train", "step": 2}]
+        >>> [(r["kind"], r["step"]) for r in current_records(log)]
+        [('train', 1), ('start', 1), ('train', 2)]
+    """
+    kept: list[dict[str, Any]] = []
+    for record in records:
+        if record.get("kind") == "start":
+            resumed_at = record.get("step", 0)
+            kept = [r for r in kept if r.get("kind") not in ("train", "val") or r.get("step", 0) <= resumed_at]
+        kept.append(record)
+    return kept
+
+
 def plot_learning_curve(log_path: str | Path, png_path: str | Path) -> bool:
     """Draw training loss and validation EPE / bad-2 against steps from a run's log.
 
@@ -823,7 +869,7 @@ def plot_learning_curve(log_path: str | Path, png_path: str | Path) -> bool:
     except ImportError:
         return False
 
-    records = read_log(log_path)
+    records = current_records(read_log(log_path))
     train_points = [(r["step"], r["loss"]) for r in records if r.get("kind") == "train" and math.isfinite(r["loss"])]
     val_points = [(r["step"], r["epe"], r["bad-2"]) for r in records if r.get("kind") == "val"]
     figure = Figure(figsize=(10, 4), dpi=80, layout="tight")
