@@ -500,6 +500,7 @@ def test_rows_of_a_settings_sweep_say_which_setting_they_ran():
     assert "|sgbm (block_size=3)|opencv|" in table and "|sgbm (block_size=5)|opencv|" in table
 
 
+@pytest.mark.filterwarnings("ignore::rtstereo.runtime.predictor.SmallInputWarning")  # tiny sizes on purpose
 def test_the_post_processing_switches_every_model_takes_are_swept_on_each_model(tmp_path):
     import torch
 

@@ -91,6 +91,7 @@ def test_the_served_weights_change_after_k_steps_and_then_freeze(tiny_checkpoint
     assert {"photometric", "smoothness", "total", "frame"} <= set(adapter.history[0])
 
 
+@pytest.mark.filterwarnings("ignore::rtstereo.runtime.predictor.SmallInputWarning")  # tiny frames on purpose
 def test_a_slow_step_never_holds_the_stream_back(tiny_checkpoint):
     """A step that takes 3 s runs while 30 small frames go through the whole pipeline."""
     config = OnlineConfig(crop_hw=(32, 64), every=1, worker="thread")
