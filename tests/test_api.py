@@ -243,3 +243,13 @@ def test_an_existing_checkpoint_without_a_suffix_is_loaded(tmp_path):
     plain = tmp_path / "best"
     plain.write_bytes(state.read_bytes())
     assert rtstereo.load(str(plain)).name == rtstereo.load(str(state)).name
+
+
+def test_a_warning_names_the_line_of_the_callers_code_not_rtstereos():
+    from rtstereo.runtime.predictor import SmallInputWarning
+
+    tiny = np.zeros((30, 36, 3), np.uint8)
+    network = rtstereo.load("rtnet-v5")
+    with pytest.warns(SmallInputWarning) as caught:
+        network.predict(tiny, tiny)  # several calls deep inside rtstereo, attributed here
+    assert [w.filename for w in caught] == [__file__]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import CheckpointError, InputError, require
+from .errors import CheckpointError, InputError, require, warn
 from .io.download import fetch, forget, is_url
 from .models import get_spec, is_onnx_file, list_models, resolve_alias
 from .models.registry import ModelSpec, coerce_setting, import_object
@@ -130,10 +129,9 @@ def _load(
         if backend not in (None, "opencv"):
             raise InputError(f"model '{spec.name}' runs only on the opencv backend, not '{backend}'")
         if device != "cpu" or precision != "fp32":
-            warnings.warn(
+            warn(
                 f"{spec.name} runs on the CPU in OpenCV's own arithmetic: device {device!r} and precision "
-                f"{precision!r} apply to networks only",
-                stacklevel=3,
+                f"{precision!r} apply to networks only"
             )
         return Predictor(spec, resolved, OpenCVBackend(import_object(spec.builder)(resolved)))
     if spec.kind == "hybrid":

@@ -6,6 +6,10 @@ Every message says what was expected, what was received, and what to do.
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
+
 
 class RtStereoError(Exception):
     """Base class of every error rtstereo raises on purpose."""
@@ -118,3 +122,20 @@ def _missing_shared_library(exc: ImportError) -> str | None:
     if marker not in text:
         return None
     return text.split(marker)[0].strip().rsplit(" ", 1)[-1] or None
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def warn(message: str, category: type[Warning] = UserWarning) -> None:
+    """:func:`warnings.warn`, attributed to the first caller outside rtstereo.
+
+    A warning then names the line of the user's code that led to it (``my_script.py:12:
+    CalibrationWarning: ...``), however deep in the package it was raised, instead of a line of
+    rtstereo's own (what ``skip_file_prefixes`` does from Python 3.12 on). The command line prints
+    warnings without a location anyway.
+    """
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)

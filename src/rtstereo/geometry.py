@@ -20,12 +20,11 @@ maximum depth and any pixels a confidence mask rejects.
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, warn
 from .types import Calibration, DisparityResult, StereoPair, require_calibration_type
 
 DEFAULT_MAX_JUMP_REL = 0.1
@@ -67,7 +66,7 @@ def depth_from_disparity(disparity_px: np.ndarray, calibration: Calibration) -> 
         array([[ 1., nan]], dtype=float32)
     """
     d = _check_disparity(disparity_px)
-    calibration = calibration_for_size(calibration, *d.shape, stacklevel=2)
+    calibration = calibration_for_size(calibration, *d.shape)
     denominator = d + calibration.doffs_px
     with np.errstate(invalid="ignore", divide="ignore"):
         valid = np.isfinite(d) & (d > 0) & (denominator > 0)
@@ -88,7 +87,7 @@ def disparity_from_depth(depth_m: np.ndarray, calibration: Calibration) -> np.nd
     z = np.asarray(depth_m, dtype=np.float64)
     calibration = require_calibration_type(calibration)
     if z.ndim == 2:
-        calibration = calibration_for_size(calibration, *z.shape, stacklevel=2)
+        calibration = calibration_for_size(calibration, *z.shape)
     with np.errstate(invalid="ignore", divide="ignore"):
         valid = np.isfinite(z) & (z > 0)
         d = np.where(
@@ -112,7 +111,7 @@ def points_from_depth(depth_m: np.ndarray, calibration: Calibration) -> np.ndarr
     z = np.asarray(depth_m, dtype=np.float64)
     if z.ndim != 2:
         raise InputError(f"depth: expected shape (H, W), got {z.shape}")
-    calibration = calibration_for_size(calibration, *z.shape, stacklevel=2)
+    calibration = calibration_for_size(calibration, *z.shape)
     v, u = np.mgrid[0 : z.shape[0], 0 : z.shape[1]]
     x = (u - calibration.cx0_px) * z / calibration.fx_px
     y = (v - calibration.cy_px) * z / calibration.fy_px
@@ -207,7 +206,7 @@ def point_cloud(
         >>> len(cloud), float(cloud.points_m[0, 2])
         (16, 2.0)
     """
-    calibration = calibration_for_size(calibration, *_check_disparity(disparity_px).shape, stacklevel=2)  # warns once
+    calibration = calibration_for_size(calibration, *_check_disparity(disparity_px).shape)  # warns once
     depth = depth_from_disparity(disparity_px, calibration)
     keep = np.isfinite(depth)
     if max_depth_m is not None:
@@ -268,12 +267,12 @@ def require_calibration(result: DisparityResult) -> Calibration:
     return result.calibration
 
 
-def calibration_for_size(calibration: Calibration, height_px: int, width_px: int, stacklevel: int = 2) -> Calibration:
+def calibration_for_size(calibration: Calibration, height_px: int, width_px: int) -> Calibration:
     """The calibration of images of ``width_px x height_px``, scaled if it was made at another size.
 
     A calibration without a recorded size is returned as it is. Resized images (same aspect ratio)
     get scaled intrinsics and a :class:`CalibrationWarning`, since resizing is never silent
-    (``stacklevel`` as :func:`warnings.warn` takes it, counted from the caller of this function).
+    (attributed to the first caller outside rtstereo).
 
     Raises:
         InputError: the images have another aspect ratio (cropped, or another camera), or ``calibration``
@@ -291,11 +290,10 @@ def calibration_for_size(calibration: Calibration, height_px: int, width_px: int
             f"{width_px}x{height_px} (another aspect ratio: cropped, or another camera); crop the "
             "calibration with Calibration.cropped() or calibrate at this size"
         )
-    warnings.warn(
+    warn(
         f"the calibration is for {calibration.width_px}x{calibration.height_px} images; scaled by "
         f"{sx:.4f} to these {width_px}x{height_px} images",
         CalibrationWarning,
-        stacklevel=stacklevel + 1,
     )
     return calibration.scaled(sx, sy)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import warnings
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import InputError, OutputError
+from .errors import InputError, OutputError, warn
 from .io.calibration import (
     FORMAT_TAG,
     calibration_from_dict,
@@ -697,11 +696,10 @@ def _check_board_poses(objects, images, k: np.ndarray, d: np.ndarray, pairs: int
         )
     tilt_deg = max(np.degrees(np.arccos(min(1.0, abs(float(n[2]))))) for n in normals)
     if tilt_deg < MIN_TILT_DEG:
-        warnings.warn(
+        warn(
             f"the board faces the cameras squarely in every view (largest tilt {tilt_deg:.1f} degrees): such views "
             "cannot tell the focal length from the distance, so the depth scale may be wrong whatever the RMS "
-            "error; add views with the board tilted by 20-45 degrees",
-            stacklevel=3,
+            "error; add views with the board tilted by 20-45 degrees"
         )
 
 

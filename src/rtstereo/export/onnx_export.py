@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CheckpointError, ExportError, InputError, OutputError, RtStereoError, require
+from ..errors import CheckpointError, ExportError, InputError, OutputError, RtStereoError, require, warn
 from ..models.registry import ModelSpec, import_object
 from ..runtime.onnx import (
     METADATA_KEY,
@@ -348,10 +348,7 @@ def _slim(proto: Any) -> Any:
     try:
         return onnxslim.slim(proto)
     except Exception as exc:  # a clean-up failure is not fatal: the unsimplified graph is still exact
-        warnings.warn(
-            f"onnxslim could not simplify the graph ({exc.__class__.__name__}: {exc}); writing it unsimplified",
-            stacklevel=3,
-        )
+        warn(f"onnxslim could not simplify the graph ({exc.__class__.__name__}: {exc}); writing it unsimplified")
         return proto
 
 

@@ -21,13 +21,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import warnings
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import InputError, OutputError
+from ..errors import InputError, OutputError, warn
 from ..types import Calibration
 
 FORMAT_TAG = "rtstereo.calibration"
@@ -417,11 +416,10 @@ def _calibration(source: str, **values: float) -> Calibration:
 
 def _checked(calibration: Calibration, source: str) -> Calibration:
     if calibration.baseline_m > PLAUSIBLE_BASELINE_M:
-        warnings.warn(
+        warn(
             f"{source}: baseline of {calibration.baseline_m:.4g} m; if the file's lengths are in millimetres "
             "read it with length_unit='mm' (--calib-unit mm)",
             CalibrationUnitWarning,
-            stacklevel=3,
         )
     return calibration
 

@@ -5,13 +5,12 @@ BGR exists only inside this module's OpenCV calls.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ..errors import InputError, OutputError
+from ..errors import InputError, OutputError, warn
 from .download import fetch, forget, is_url
 from .quiet import native_output_held
 
@@ -29,11 +28,10 @@ def _warn_low_bit_depth(path: str | Path, largest: int) -> None:
     if _warned_low_bit_depth:
         return
     _warned_low_bit_depth = True
-    warnings.warn(
+    warn(
         f"{path} is a 16-bit image whose values stay at or below {largest} (10- or 12-bit camera data?): read as "
         "16 bits (divided by 257) it keeps only a few grey levels and matching suffers; convert such images to "
-        "8 bits with their own bit depth first (12-bit: value >> 4). Said once for this run.",
-        stacklevel=3,
+        "8 bits with their own bit depth first (12-bit: value >> 4). Said once for this run."
     )
 
 

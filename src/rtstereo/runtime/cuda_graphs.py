@@ -15,10 +15,10 @@ decisions and fall-backs are tested on the CPU with a stand-in.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import warn
 from .agreement import compare_maps
 
 #: Same-shape calls before ``auto`` records a graph (the first ones also warm up cuDNN's autotuner).
@@ -115,19 +115,16 @@ class GraphPolicy:
         except Exception as exc:  # capture raises many kinds (unsupported op, sync inside, memory)
             self.failed.add(shape)
             reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}" if str(exc) else type(exc).__name__
-            warnings.warn(
-                f"CUDA graph for {size} could not be recorded ({reason}); the network runs without it",
-                CudaGraphWarning,
-                stacklevel=4,
+            warn(
+                f"CUDA graph for {size} could not be recorded ({reason}); the network runs without it", CudaGraphWarning
             )
             return None
         agreement = compare_maps(replayed, eager, "CUDA graph vs eager")
         if not agreement.within(REPLAY_TOLERANCE_PX, REPLAY_BAD1_PCT):
             self.failed.add(shape)
-            warnings.warn(
+            warn(
                 f"CUDA graph for {size} does not reproduce the network ({agreement.line()}); it runs without it",
                 CudaGraphWarning,
-                stacklevel=4,
             )
             return None
         return graph

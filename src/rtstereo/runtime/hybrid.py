@@ -32,14 +32,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import cv2
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, warn
 from ..geometry import pair_with_calibration_for_size
 from ..models import PACKAGED_NETWORK
 from ..models.registry import ModelSpec, coerce_setting
@@ -230,12 +229,11 @@ class HybridPredictor:
         reduced = plan_network_size(self.spec.name, "hybrid", self.max_disp_px, (height, width), self.spec.size_divisor)
         if reduced is None:
             return self._predict_fused(pair)
-        warnings.warn(
+        warn(
             f"{self.name} on {width}x{height} would need more memory than the budget: it runs at "
             f"{reduced[1]}x{reduced[0]} and the disparity is rescaled by {width / reduced[1]:.4f} "
             f"(see rtstereo.runtime.memory; {MEMORY_BUDGET_ENV} sets the budget)",
             ResizeWarning,
-            stacklevel=2,
         )
         # Without the calibration: the result carries the input's, and the network must not scale it to the small size.
         small = StereoPair(

@@ -11,13 +11,12 @@ code) and only the finished map is copied back.
 from __future__ import annotations
 
 import time
-import warnings
 from typing import Any
 
 import cv2
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, warn
 from ..geometry import pair_with_calibration_for_size
 from ..models.registry import ModelSpec
 from ..types import Calibration, DisparityResult, StereoPair
@@ -233,32 +232,29 @@ class Predictor:
         small = too_small_for(reduced_hw or (height, width), self.spec.size_divisor)
         if small and not self.fixed_size_hw and hints is None:
             side = 2 * self.spec.size_divisor
-            warnings.warn(
+            warn(
                 f"{self.name} on {width}x{height}: at least {side - self.spec.size_divisor + 1} px each way is needed "
                 f"for its coarsest level (1/{self.spec.size_divisor}) to span two cells; its disparity at this size "
                 "is not meaningful (use a larger image, or a classical method: --model sgbm)",
                 SmallInputWarning,
-                stacklevel=3,
             )
         # On the device only when the map comes back at the input size (no resize to undo there).
         if self.backend.device_postprocess and not self.fixed_size_hw and reduced_hw is None and hints is None:
             return self._predict_on_device(pair, keep_on_device, t0)
         if self.fixed_size_hw and self.fixed_size_hw != (height, width):
             net_hw = self.fixed_size_hw
-            warnings.warn(
+            warn(
                 f"{self.name} runs at a fixed {net_hw[1]}x{net_hw[0]}: the {width}x{height} input is resized "
                 f"and the disparity rescaled by {width / net_hw[1]:.4f}",
                 ResizeWarning,
-                stacklevel=3,
             )
         elif reduced_hw is not None:
             net_hw = reduced_hw
-            warnings.warn(
+            warn(
                 f"{self.name} on {width}x{height} would need more memory than the budget: it runs at "
                 f"{net_hw[1]}x{net_hw[0]} and the disparity is rescaled by {width / net_hw[1]:.4f} "
                 f"(see rtstereo.runtime.memory; {MEMORY_BUDGET_ENV} sets the budget)",
                 ResizeWarning,
-                stacklevel=3,
             )
         resized_hw = net_hw if net_hw != (height, width) else None
         if resized_hw is not None:

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import CheckpointError, InputError, RtStereoError
+from ..errors import CheckpointError, InputError, RtStereoError, warn
 from .agreement import Agreement, ParityWarning, check_action, compare_maps
 
 PROVIDER_NAMES = {
@@ -169,11 +168,10 @@ def _available(requested: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, d
             f"onnxruntime-gpu for CUDA and TensorRT ({GPU_INSTALL})"
         )
     if missing:
-        warnings.warn(
+        warn(
             f"ONNX Runtime: {', '.join(missing)} not available in this build (it has: "
             f"{', '.join(sorted(available))}); running on {kept[0][0]}",
             ProviderFallbackWarning,
-            stacklevel=3,
         )
     return kept
 
@@ -268,11 +266,7 @@ def open_session(
         )
     skipped = [name for name, _ in chosen if name not in started]
     if skipped:
-        warnings.warn(
-            f"ONNX Runtime could not start {', '.join(skipped)}; running on {started[0]}",
-            ProviderFallbackWarning,
-            stacklevel=2,
-        )
+        warn(f"ONNX Runtime could not start {', '.join(skipped)}; running on {started[0]}", ProviderFallbackWarning)
     return session
 
 
@@ -342,7 +336,7 @@ class ProviderCheck:
         message = f"ONNX Runtime: {self.result.line()}; beyond the tolerance (mean {mean_px} px, bad-1 {bad1_pct} %)"
         if self.action == "refuse":
             raise ProviderParityError(f"{message}. Use --device cpu, or --set parity=warn to run anyway")
-        warnings.warn(message + " (--set parity=refuse stops here)", ParityWarning, stacklevel=4)
+        warn(message + " (--set parity=refuse stops here)", ParityWarning)
 
     def describe(self) -> dict[str, Any]:
         """The check's result for the recorded settings (nothing before it ran)."""

@@ -12,11 +12,10 @@ an interrupted batch are done.
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
-from ..errors import DisparityRangeError, InputError, OutputError
+from ..errors import DisparityRangeError, InputError, OutputError, warn
 from ..io.atomic import atomic_path, interrupts_deferred, publish, staging_folder
 from ..io.disparity import colorize, write_disparity
 from ..io.images import write_image
@@ -265,7 +264,7 @@ def _png16_out_of_range(exc: DisparityRangeError, name: str, alone: bool) -> str
     if alone:
         raise DisparityRangeError(f"{what}; choose --format pfm or npy", exc.max_disparity_px) from None
     reason = f"{what}, the other formats are (--format without png16, e.g. pfm,color,json, leaves it out)"
-    warnings.warn(reason, stacklevel=3)
+    warn(reason)
     return reason
 
 

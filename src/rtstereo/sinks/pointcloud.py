@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import json
 import struct
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, OutputError, require
+from ..errors import InputError, OutputError, require, warn
 from ..geometry import (
     DEFAULT_MAX_JUMP_REL,
     PointCloud,
@@ -256,11 +255,10 @@ def make_writers(options: PointCloudOptions = PointCloudOptions()) -> dict:
         if last.get("result") is not result:
             cloud = result_point_cloud(result, max_depth_m=options.max_depth_m, max_jump_rel=options.max_jump_rel)
             if len(cloud) == 0:
-                warnings.warn(
+                warn(
                     f"{name}: no point left for the point cloud: {empty_cloud_reason(result, options)}; "
                     "the cloud is written empty",
                     EmptyCloudWarning,
-                    stacklevel=2,
                 )
             last.update(result=result, cloud=cloud)
         return last["cloud"]
@@ -282,11 +280,10 @@ def make_writers(options: PointCloudOptions = PointCloudOptions()) -> dict:
         with np.errstate(invalid="ignore"):
             beyond = int(np.count_nonzero(np.round(depth * 1000.0) > 65535))
         if beyond:  # a 16-bit PNG cannot hold them: never dropped without a word
-            warnings.warn(
+            warn(
                 f"{stem.name}: {beyond} pixel(s) ({100 * beyond / depth.size:.1f} %) are farther than "
                 f"{DEPTH_MM_MAX_M} m, the most a 16-bit depth_mm PNG holds, and are 0 (invalid) there; "
-                "--format depth or depth_npy keeps them",
-                stacklevel=2,
+                "--format depth or depth_npy keeps them"
             )
         write_image(path, to_depth_mm(depth))
         return path

@@ -13,7 +13,6 @@ import abc
 import logging
 import os
 import sys
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import DisparityRangeError, InputError, OutputError
+from ..errors import DisparityRangeError, InputError, OutputError, warn
 from ..io.disparity import colorize, to_png16
 from ..types import DisparityResult, StereoPair
 
@@ -235,11 +234,10 @@ class DisparityPngSink(Sink):
             encoded = to_png16(frame.result.disparity_px)
         except DisparityRangeError as exc:
             if not self.too_far:
-                warnings.warn(
+                warn(
                     f"frame {frame.number}: disparity up to {exc.max_disparity_px:.1f} px does not fit the 16-bit "
                     "PNGs of --output-prefix (max 255.99 px at d*256): this frame and any other beyond 256 px get "
-                    "no PNG; the mp4 still shows them",
-                    stacklevel=2,
+                    "no PNG; the mp4 still shows them"
                 )
             self.too_far.append(frame.number)
             return

@@ -10,13 +10,12 @@ from __future__ import annotations
 import glob
 import re
 import urllib.parse
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..datasets.readers import IMAGE_SUFFIXES
-from ..errors import InputError
+from ..errors import InputError, warn
 from ..io.download import is_url
 from ..io.images import read_image
 from ..types import Calibration, StereoPair
@@ -76,11 +75,10 @@ def resolve_pairs(left: str, right: str) -> list[PairSource]:
     odd = _unlike_pairs(lefts, rights)
     if odd:
         (a, b), (first_a, first_b), count = odd
-        warnings.warn(
+        warn(
             f"pairs are matched by position after sorting by name, and the numbers in {count} pair(s)' names do "
             f"not follow the first pair's ({_base(first_a)} with {_base(first_b)}; e.g. {_base(a)} with "
-            f"{_base(b)}): check that no image is missing on one side",
-            stacklevel=2,
+            f"{_base(b)}): check that no image is missing on one side"
         )
     return [PairSource(a, b, n) for a, b, n in zip(lefts, rights, unique_names(lefts))]
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import math
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import CheckpointError, DatasetError, InputError, OutputError, RtStereoError
+from ..errors import CheckpointError, DatasetError, InputError, OutputError, RtStereoError, warn
 from ..models.checkpoint import (
     FORMAT_TAG,
     describe,
@@ -244,7 +243,7 @@ def usable_samples(samples: list, folder: str | Path) -> list:
     broken = [s for s in samples if s.problem is not None]
     if broken:
         names = ", ".join(s.name for s in broken[:5]) + (f" and {len(broken) - 5} more" if len(broken) > 5 else "")
-        warnings.warn(f"{folder}: {len(broken)} pair(s) left out: {names} ({broken[0].problem})", stacklevel=2)
+        warn(f"{folder}: {len(broken)} pair(s) left out: {names} ({broken[0].problem})")
     return [s for s in samples if s.problem is None and s.gt_path is not None]
 
 
