@@ -423,3 +423,13 @@ def test_an_output_prefix_that_is_a_folder_path_is_refused(run_cli, sbs_video, t
     assert code == 2 and f"--output-prefix {prefix} ends with a folder separator" in err
     assert f"e.g. {prefix}disp" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sbs.mp4"]
+
+
+def test_show_without_a_display_does_not_then_suggest_show(run_cli, two_videos, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    code, _, err = run_cli("video", *two_videos, "--show", "--max-frames", "2", *FAST)
+    assert code == 0, err
+    assert "--show: no display" in err
+    assert "(give -o FILE.mp4 or --output-prefix PREFIX): measuring speed only" in err

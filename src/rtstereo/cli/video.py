@@ -306,9 +306,9 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         sinks.extend(_viewer_sink(args, viewer_options, log))
     window = open_window(f"rtstereo {verb} (q or Esc quits)") if args.show else None
     if not sinks and window is None:
-        log.info(
-            "nothing is written or shown (give -o FILE.mp4, --output-prefix PREFIX or --show): measuring speed only"
-        )
+        # After "--show: no display", asking for --show again would contradict it.
+        ways = "-o FILE.mp4 or --output-prefix PREFIX" if args.show else "-o FILE.mp4, --output-prefix PREFIX or --show"
+        log.info(f"nothing is written or shown (give {ways}): measuring speed only")
     if adaptation is not None:
         adaptation.start()  # after the outputs: one that cannot be written is said before the adapter starts
         sinks.append(adaptation)
