@@ -7,6 +7,7 @@ it: dataset name, label, ground-truth scale, disparity hint, and the decoded gro
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import cv2
@@ -60,8 +61,13 @@ def _save_pfm(path: Path, values: np.ndarray) -> None:
 
 
 def _raw_8bit_gt(scale: int, height: int = HEIGHT, width: int = WIDTH, seed: int = 1) -> np.ndarray:
-    """8-bit ground-truth values (disparity * scale), with a band of 0 = unknown."""
-    raw = np.random.default_rng(seed).integers(1, 256, (height, width)).astype(np.uint8)
+    """8-bit ground-truth values (disparity * scale), with a band of 0 = unknown; x 16 (tsukuba) holds whole
+    pixels, as the real map does."""
+    rng = np.random.default_rng(seed)
+    if scale == 16:
+        raw = (rng.integers(1, 16, (height, width)) * 16).astype(np.uint8)
+    else:
+        raw = rng.integers(1, 256, (height, width)).astype(np.uint8)
     raw[:, :3] = 0
     return raw
 
@@ -133,13 +139,14 @@ def test_middlebury_2001_without_eval_masks_has_no_mask(tmp_path):
     assert sample.load_nonocc() is None
 
 
+@pytest.mark.parametrize("gt_suffix", [".png", ".pgm"])  # the PPM version of 2003 has PGM ground truth
 @pytest.mark.parametrize(("width", "scale"), [(450, 4), (900, 2), (1800, 1)])
-def test_middlebury_2003_scale_from_image_width(tmp_path, width, scale):
+def test_middlebury_2003_scale_from_image_width(tmp_path, width, scale, gt_suffix):
     folder = tmp_path / "cones"
     _save_rgb(folder / "im2.png", height=4, width=width)
     _save_rgb(folder / "im6.png", height=4, width=width, seed=1)
     raw = _raw_8bit_gt(scale, height=4, width=width)
-    _save_grey8(folder / "disp2.png", raw)
+    _save_grey8(folder / f"disp2{gt_suffix}", raw)
 
     sample = _only(find_samples(tmp_path))
 
@@ -147,6 +154,73 @@ def test_middlebury_2003_scale_from_image_width(tmp_path, width, scale):
     assert sample.gt_scale == scale
     assert sample.max_disp_hint_px == 256 // scale
     _assert_gt(sample, _expected(raw, scale))
+
+
+@pytest.mark.parametrize(
+    ("folder_name", "names", "size_wh", "suffix", "scale"),
+    [
+        ("copy_1", ("im3", "im4", "disp3"), (WIDTH, HEIGHT), ".pgm", 16),  # tsukuba's own file names
+        ("copy_2", ("im2", "im6", "disp2"), (384, 288), ".pgm", 16),  # tsukuba's size
+        ("Tsukuba", ("im2", "im6", "disp2"), (WIDTH, HEIGHT), ".png", 16),  # its name, any case
+        ("copy_3", ("im2", "im6", "disp2"), (434, 383), ".png", 8),  # venus as PNG is no 2003 scene
+        ("copy_4", ("im2", "im6", "disp2"), (WIDTH, HEIGHT), ".png", 8),
+    ],
+)
+def test_middlebury_2001_scale_does_not_hang_on_the_folder_name_or_file_type(
+    tmp_path, folder_name, names, size_wh, suffix, scale
+):
+    folder = tmp_path / folder_name
+    width, height = size_wh
+    _save_rgb(folder / f"{names[0]}.png", height=height, width=width)
+    _save_rgb(folder / f"{names[1]}.png", height=height, width=width, seed=1)
+    raw = _raw_8bit_gt(scale, height=height, width=width)
+    _save_grey8(folder / f"{names[2]}{suffix}", raw)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # values that agree with the scale: no warning
+        sample = _only(find_samples(tmp_path))
+
+    assert (sample.name, sample.dataset, sample.gt_scale) == (folder_name, "middlebury2001", scale)
+    assert sample.max_disp_hint_px == 256 // scale
+    _assert_gt(sample, _expected(raw, scale))
+
+
+def test_middlebury_2001_values_that_disagree_with_the_scale_are_warned_about(tmp_path):
+    # tsukuba's whole pixels x 16 in a folder that nothing else marks as tsukuba: read / 8, with a warning
+    whole_x16 = tmp_path / "renamed"
+    _save_rgb(whole_x16 / "im2.png")
+    _save_rgb(whole_x16 / "im6.png", seed=1)
+    _save_grey8(whole_x16 / "disp2.pgm", _raw_8bit_gt(16))
+    with pytest.warns(UserWarning, match=r"renamed: every value of .*disp2.pgm is a multiple of 16.* value / 8"):
+        assert _only(find_samples(whole_x16)).gt_scale == 8
+    # eighths of a pixel in a folder named tsukuba: read / 16, with a warning
+    eighths = tmp_path / "tsukuba"
+    _save_rgb(eighths / "im2.png")
+    _save_rgb(eighths / "im6.png", seed=1)
+    _save_grey8(eighths / "disp2.pgm", _raw_8bit_gt(8))
+    with pytest.warns(UserWarning, match=r"tsukuba: the scene is read as tsukuba .* not multiples of 16"):
+        assert _only(find_samples(eighths)).gt_scale == 16
+
+
+def test_real_tsukuba_and_venus_under_other_names_keep_their_scale(tmp_path, shared):
+    real = shared("data", "real", "middlebury2001")
+    # Both copies renamed, folder and files (tsukuba's im3/im4/disp3 become im2/im6/disp2): its size still tells.
+    for scene, copy, stems in (
+        ("tsukuba", "scene_a", ("im3", "im4", "disp3")),
+        ("venus", "scene_b", ("im2", "im6", "disp2")),
+    ):
+        (tmp_path / copy).mkdir()
+        for stem, new_stem, suffix in zip(stems, ("im2", "im6", "disp2"), (".png", ".png", ".pgm")):
+            (tmp_path / copy / f"{new_stem}{suffix}").symlink_to(real / scene / f"{stem}{suffix}")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        copies = {s.name: s for s in find_samples(tmp_path)}
+    originals = {s.name: s for s in find_samples(real)}
+
+    for scene, copy in (("tsukuba", "scene_a"), ("venus", "scene_b")):
+        assert copies[copy].gt_scale == originals[scene].gt_scale
+        np.testing.assert_array_equal(copies[copy].load_gt(), originals[scene].load_gt())
 
 
 @pytest.mark.parametrize(("width", "scale"), [(1390, 1), (695, 2), (463, 3)])

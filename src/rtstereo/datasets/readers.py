@@ -6,9 +6,10 @@ recognises, so one call reads a single scene, a dataset, or a folder of several 
 
 Layouts:
 
-- Middlebury 2001/2003: ``imL/imR`` PNG/PPM with 8-bit ``dispL.pgm/png`` = disparity x scale
-  (tsukuba 16; venus, sawtooth, map... 8; 2003 cones/teddy 4 at quarter size, 2 at half, 1 at full);
-  ``eval_masks/nonocc.png`` (255 = non-occluded) when present.
+- Middlebury 2001/2003: ``im2/im6`` (tsukuba: ``im3/im4``) PNG/PPM with 8-bit ``disp2`` (``disp3``)
+  ``.pgm/.png`` = disparity x scale: 2003 cones/teddy (1800, 900 or 450 px wide) 1 at full size, 2 at
+  half, 4 at quarter; tsukuba (384x288, or ``disp3``, or a folder named so) 16; the other 2001 scenes
+  (venus, sawtooth, barn1, map...) 8. ``eval_masks/nonocc.png`` (255 = non-occluded) when present.
 - Middlebury 2005/2006: ``view1/view5``, ``disp1/disp5`` (value / scale: 1 full, 2 half, 3 third
   size), ``dmin.txt`` (disparity offset, for depth).
 - Middlebury 2014 (MiddEval3) and ETH3D two-view: ``im0/im1``, ``disp0GT.pfm``, ``mask0nocc.png``
@@ -26,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,11 +112,14 @@ class Sample:
 Detector = Callable[[Path, list[str], list[str], Path], list[Sample]]
 """A detector sees a folder, its subfolders and files, and the root the search started from."""
 
-# 8-bit ground-truth scale of the Middlebury 2001 scenes (disparity = value / scale).
-_MB2001_SCALE = {"tsukuba": 16}
+# 8-bit ground-truth scale of the Middlebury 2001 scenes (disparity = value / scale): tsukuba stores whole-pixel
+# disparities x 16 on 384x288 images, the others (284 to 435 px wide) x 8.
+_TSUKUBA_SCALE = 16
+_TSUKUBA_SIZE_WH = (384, 288)
 _MB2001_DEFAULT_SCALE = 8
-# Middlebury 2003/2005 full-size widths; smaller versions scale disparity (and the 8-bit divisor).
-_MB2003_FULL_WIDTH = 1800
+# Middlebury 2003 was published at these widths only (full, half, quarter size), its 8-bit divisor 1, 2 or 4.
+_MB2003_SCALE_BY_WIDTH = {1800: 1, 900: 2, 450: 4}
+# Middlebury 2005 full-size width; smaller versions scale disparity (and the 8-bit divisor).
 _MB2005_FULL_WIDTH = 1390
 
 
@@ -128,10 +133,15 @@ def _first(folder: Path, stems: tuple[str, ...], files: set[str]) -> Path | None
 
 def image_width_px(path: Path) -> int:
     """Width of an image file in pixels, from its header (the pixels are not decoded)."""
+    return image_size_wh(path)[0]
+
+
+def image_size_wh(path: Path) -> tuple[int, int]:
+    """``(width, height)`` of an image file in pixels, from its header (the pixels are not decoded)."""
     from PIL import Image
 
     with Image.open(path) as im:
-        return im.size[0]
+        return im.size
 
 
 def _size_scale(left_path: Path, full_width_px: int) -> int:
@@ -169,12 +179,7 @@ def detect_middlebury_2001_2003(folder: Path, dirs: list[str], names: list[str],
             break
     else:
         return []
-    scene = folder.name.lower()
-    if gt_path.suffix == ".pgm":
-        dataset, scale = "middlebury2001", _MB2001_SCALE.get(scene, _MB2001_DEFAULT_SCALE)
-    else:  # 2003 scenes are distributed at full, half and quarter size
-        dataset = "middlebury2003"
-        scale = _size_scale(left_path, _MB2003_FULL_WIDTH)
+    dataset, scale = _middlebury_2001_2003_scale(folder, left_path, gt_path, tsukuba_names=left == "im3")
     # An 8-bit map with divisor s holds disparities below 256 / s: the natural search range.
     return [
         Sample(
@@ -189,6 +194,61 @@ def detect_middlebury_2001_2003(folder: Path, dirs: list[str], names: list[str],
             max_disp_hint_px=256 // scale,
         )
     ]
+
+
+def _middlebury_2001_2003_scale(folder: Path, left_path: Path, gt_path: Path, tsukuba_names: bool) -> tuple[str, int]:
+    """``(dataset, 8-bit divisor)`` of a Middlebury 2001/2003 scene, from what its files show.
+
+    The image size decides, not the folder name or the file type (a renamed copy of tsukuba, or 2001 ground
+    truth converted to PNG, keeps its scale): tsukuba's 384x288 (or its ``im3/im4/disp3`` file names, or its
+    folder name) means x 16; a 2003 width (1800, 900, 450 px) means 2003 at that size; anything else is a
+    2001 scene at x 8. The ground truth's values are then checked against the choice (:func:`_check_2001_values`).
+    """
+    try:
+        width, height = image_size_wh(left_path)
+    except Exception:  # noqa: BLE001 - the scene fails when it is loaded, with the reason
+        width = height = None
+    if tsukuba_names or folder.name.lower() == "tsukuba" or (width, height) == _TSUKUBA_SIZE_WH:
+        dataset, scale = "middlebury2001", _TSUKUBA_SCALE
+    elif width in _MB2003_SCALE_BY_WIDTH:
+        return "middlebury2003", _MB2003_SCALE_BY_WIDTH[width]
+    elif width is None and gt_path.suffix.lower() != ".pgm":
+        return "middlebury2003", 1  # unreadable: the scene fails when loaded, whatever the scale
+    else:
+        dataset, scale = "middlebury2001", _MB2001_DEFAULT_SCALE
+    _check_2001_values(folder, gt_path, scale)
+    return dataset, scale
+
+
+def _check_2001_values(folder: Path, gt_path: Path, scale: int) -> None:
+    """Warn when a Middlebury 2001 map's values disagree with its divisor.
+
+    Tsukuba's map holds whole-pixel disparities x 16, so every value is a multiple of 16; the x 8 maps hold
+    eighths of a pixel, and few of their values are. A map read with the other divisor would be scored at
+    half or twice its disparities.
+    """
+    try:
+        raw = read_grey(gt_path)
+    except Exception:  # noqa: BLE001 - reported when the scene is loaded
+        return
+    values = raw[raw > 0]
+    if raw.dtype != np.uint8 or np.unique(values).size < 4:  # too few levels to tell
+        return
+    whole_x16 = bool((values % _TSUKUBA_SCALE == 0).all())
+    if scale != _TSUKUBA_SCALE and whole_x16:
+        warnings.warn(
+            f"{folder.name}: every value of {gt_path} is a multiple of 16, as in tsukuba's ground truth (whole-pixel "
+            f"disparities x 16), but the scene is read as disparity = value / {scale} (it is not 384x288 nor named "
+            "tsukuba): if it is tsukuba, name its folder tsukuba",
+            stacklevel=2,
+        )
+    elif scale == _TSUKUBA_SCALE and not whole_x16:
+        warnings.warn(
+            f"{folder.name}: the scene is read as tsukuba (disparity = value / 16) but {gt_path} holds values that "
+            "are not multiples of 16, unlike tsukuba's whole-pixel ground truth: if it is another Middlebury 2001 "
+            "scene (value / 8), rename its folder and files (im2/im6/disp2)",
+            stacklevel=2,
+        )
 
 
 def detect_middlebury_2005(folder: Path, dirs: list[str], names: list[str], root: Path) -> list[Sample]:
