@@ -602,6 +602,39 @@ def test_a_loop_of_links_and_a_second_link_to_one_scene_are_walked_once(tmp_path
     assert [s.name for s in find_samples(tmp_path / "data")] == ["Adirondack"]
 
 
+@pytest.mark.parametrize("order", ["outer first", "inner first", "same path twice", "through a link"])
+def test_overlapping_paths_list_each_scene_once(tmp_path, order):
+    _tsukuba(tmp_path / "data" / "tsukuba")
+    _write_two_view_scene(tmp_path / "data" / "sub" / "Adirondack", MIDDEVAL3_CALIB)
+    (tmp_path / "link").symlink_to(tmp_path / "data" / "sub", target_is_directory=True)
+    outer, inner = tmp_path / "data", tmp_path / "data" / "sub"
+    paths = {
+        "outer first": (outer, inner),
+        "inner first": (inner, outer),
+        "same path twice": (outer, str(outer) + "/."),
+        "through a link": (outer, tmp_path / "link"),
+    }[order]
+
+    samples = find_samples(*paths)
+
+    assert sorted(s.name for s in samples) == ["Adirondack", "tsukuba"]  # no "#2", no dataset prefix
+
+
+def test_a_folder_holding_two_layouts_gives_a_sample_of_each(tmp_path):
+    folder = tmp_path / "both"
+    _write_two_view_scene(folder, MIDDEVAL3_CALIB)  # im0/im1/disp0GT.pfm
+    _save_rgb(folder / "im2.png")
+    _save_rgb(folder / "im6.png", seed=1)
+    _save_grey8(folder / "disp2.pgm", _raw_8bit_gt(8))
+
+    samples = find_samples(folder)
+
+    assert [(s.name, s.dataset, s.gt_path.name) for s in samples] == [
+        ("middlebury2014/both", "middlebury2014", "disp0GT.pfm"),
+        ("middlebury2001/both", "middlebury2001", "disp2.pgm"),
+    ]
+
+
 def test_sample_without_ground_truth_loads_images_only(tmp_path):
     left = _save_rgb(tmp_path / "l.png")
     right = _save_rgb(tmp_path / "r.png", seed=1)

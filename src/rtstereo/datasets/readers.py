@@ -460,8 +460,9 @@ def _walk(root: Path) -> Iterator[tuple[Path, list[str], list[str]]]:
 def find_samples(*paths: str | Path) -> list[Sample]:
     """All samples under the given folders, each layout detected from its files.
 
-    Symbolic links to folders are followed; a folder reached twice (a loop of links, or two links to
-    one scene) is read once.
+    Symbolic links to folders are followed; a folder reached twice (a loop of links, two links to one
+    scene, or overlapping paths such as ``A`` and ``A/sub``) is read once. A folder holding the files of
+    two layouts (a Middlebury 2001 scene and a MiddEval3 one) gives a sample of each.
 
     Args:
         *paths: dataset folders (a scene, a dataset root, or a folder of several datasets).
@@ -473,6 +474,7 @@ def find_samples(*paths: str | Path) -> list[Sample]:
         DatasetError: a path is missing or not a folder, or nothing under it has a known layout.
     """
     samples: list[Sample] = []
+    read: set[tuple[str, str]] = set()  # the real paths of each pair already found
     for path in (Path(p).absolute() for p in paths):
         if not path.exists():
             raise DatasetError(f"dataset folder not found: {path}")
@@ -483,18 +485,20 @@ def find_samples(*paths: str | Path) -> list[Sample]:
             )
         found: list[Sample] = []
         for folder, dirs, names in _walk(path):
-            for detector in DETECTORS:
-                claimed = detector(folder, dirs, names, path)
-                if claimed:
-                    found.extend(claimed)
-                    dirs[:] = []  # a claimed folder is not searched further
-                    break
+            claimed = [sample for detector in DETECTORS for sample in detector(folder, dirs, names, path)]
+            if claimed:
+                found.extend(claimed)
+                dirs[:] = []  # a claimed folder is not searched further
         if not found:
             raise DatasetError(
                 f"no stereo dataset of a known layout under {path} (known: {', '.join(LAYOUTS)}); "
                 "see `rtstereo eval --help` for the expected files"
             )
-        samples.extend(found)
+        for sample in found:  # a scene under two of the paths is scored once, not counted twice in the mean
+            pair = (os.path.realpath(sample.left_path), os.path.realpath(sample.right_path))
+            if pair not in read:
+                read.add(pair)
+                samples.append(sample)
     return _unique_names(samples)
 
 
