@@ -700,6 +700,7 @@ def test_real_data_images_match_ground_truth_size(shared):
         (MIDDEVAL3_CALIB.replace("ndisp=73", "ndisp=abc"), r"calib.txt: ndisp 'abc' is not a number"),
         (MIDDEVAL3_CALIB.replace("doffs=53.271", "doffs=x"), r"calib.txt: doffs 'x' is not a number"),
         (MIDDEVAL3_CALIB.replace("ndisp=73", "ndisp=inf"), r"calib.txt: ndisp 'inf' is not a number"),
+        (MIDDEVAL3_CALIB.replace("ndisp=73", "ndisp = -73"), r"calib.txt: ndisp '-73' is negative"),
         (b"\xff\xfe" + MIDDEVAL3_CALIB.encode("utf-16-le"), r"cannot read .*calib.txt: not a UTF-8 text file"),
     ],
 )

@@ -314,6 +314,8 @@ def detect_middlebury_2014_eth3d(folder: Path, dirs: list[str], names: list[str]
         values = _read_calib_txt(calib) if calib else {}
         if "ndisp" in values:
             hint = int(_number(values["ndisp"], f"{calib}: ndisp"))
+            if hint < 0:  # a range searched as given would fail every method, or worse, be taken
+                raise DatasetError(f"{calib}: ndisp '{values['ndisp']}' is negative, not a disparity range")
         if "doffs" in values:
             offset = _number(values["doffs"], f"{calib}: doffs")
     except DatasetError as exc:
