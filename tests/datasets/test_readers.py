@@ -521,7 +521,30 @@ def test_duplicate_names_within_one_dataset_are_made_unique(tmp_path):
 
     names = [s.name for s in find_samples(tmp_path)]
 
-    assert len(names) == 2 and len(set(names)) == 2, names
+    # named by the folder that tells them apart, not by a number that says nothing of which is which
+    assert names == [
+        "sceneflow/FlyingThings3D/TRAIN/A/0000/0006 (frames_cleanpass)",
+        "sceneflow/FlyingThings3D/TRAIN/A/0000/0006 (frames_finalpass)",
+    ]
+
+
+def test_one_scene_at_two_sizes_is_named_by_the_folder_that_tells_them_apart(tmp_path):
+    _write_two_view_scene(tmp_path / "MiddEval3" / "trainingQ" / "Teddy", MIDDEVAL3_CALIB)
+    _write_two_view_scene(tmp_path / "MiddEval3" / "trainingH" / "Teddy", MIDDEVAL3_CALIB)
+    _write_two_view_scene(tmp_path / "MiddEval3" / "trainingH" / "Piano", MIDDEVAL3_CALIB)
+
+    names = [s.name for s in find_samples(tmp_path)]
+
+    assert names == ["middlebury2014/Piano", "middlebury2014/Teddy (trainingH)", "middlebury2014/Teddy (trainingQ)"]
+
+
+def test_names_that_no_one_folder_tells_apart_are_numbered(tmp_path):
+    for path in ("x/a", "y/a", "x/b"):  # the nearest folders that part them, a, a and b, do not tell all three apart
+        _write_two_view_scene(tmp_path / path / "Teddy", MIDDEVAL3_CALIB)
+
+    names = [s.name for s in find_samples(tmp_path)]
+
+    assert names == ["middlebury2014/Teddy", "middlebury2014/Teddy#2", "middlebury2014/Teddy#3"]
 
 
 def test_sceneflow_folder_name_above_the_root_is_ignored(tmp_path):

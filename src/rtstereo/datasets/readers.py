@@ -505,12 +505,41 @@ def find_samples(*paths: str | Path) -> list[Sample]:
 
 
 def _unique_names(samples: list[Sample]) -> list[Sample]:
-    """Prefix repeated names with their dataset, then number what still repeats (``name#2``)."""
+    """Prefix repeated names with their dataset; names that still repeat (a scene at two sizes, SceneFlow's
+    clean and final passes, two copies of one scene) get the nearest folder that tells them apart,
+    ``Teddy (trainingH)``, or else a number, ``name#2``."""
     if len({s.name for s in samples}) != len(samples):
         samples = [dataclasses.replace(s, name=f"{s.dataset}/{s.name}") for s in samples]
-    seen: dict[str, int] = {}
-    unique = []
-    for s in samples:
-        seen[s.name] = seen.get(s.name, 0) + 1
-        unique.append(s if seen[s.name] == 1 else dataclasses.replace(s, name=f"{s.name}#{seen[s.name]}"))
-    return unique
+    groups: dict[str, list[int]] = {}
+    for i, s in enumerate(samples):
+        groups.setdefault(s.name, []).append(i)
+    names = [s.name for s in samples]
+    for indices in groups.values():
+        if len(indices) == 1:
+            continue
+        labels = _telling_folders([samples[i].left_path for i in indices])
+        for number, i in enumerate(indices, 1):
+            if labels is not None:
+                names[i] = f"{names[i]} ({labels[number - 1]})"
+            elif number > 1:
+                names[i] = f"{names[i]}#{number}"
+    return [s if s.name == name else dataclasses.replace(s, name=name) for s, name in zip(samples, names)]
+
+
+def _telling_folders(left_paths: list[Path]) -> list[str] | None:
+    """The folder nearest to these images in which their paths part; ``None`` when it does not tell them
+    all apart.
+
+    Examples:
+        >>> _telling_folders([Path("/d/trainingQ/Teddy/im0.png"), Path("/e/trainingH/Teddy/im0.png")])
+        ['trainingQ', 'trainingH']
+        >>> _telling_folders([Path("/x/a/Teddy/im0.png"), Path("/y/a/Teddy/im0.png"), Path("/x/b/Teddy/im0.png")])
+        >>> _telling_folders([Path("/d/Teddy/im0.png"), Path("/d/Teddy/im0.png")])
+    """
+    folders = [path.parent.parts[::-1] for path in left_paths]  # nearest folder first
+    depth = min(len(parts) for parts in folders)
+    first = next((i for i in range(depth) if len({parts[i] for parts in folders}) > 1), None)
+    if first is None:
+        return None
+    labels = [parts[first] for parts in folders]
+    return labels if len(set(labels)) == len(labels) else None
