@@ -302,6 +302,14 @@ def test_eth3d_two_view_has_no_ndisp(tmp_path):
     np.testing.assert_array_equal(sample.load_nonocc(), expected_mask)
 
 
+def test_eth3d_given_by_its_own_folder_is_eth3d_though_its_calib_gives_ndisp(tmp_path):
+    # the real ETH3D calib.txt gives ndisp (terrace: ndisp=713), so only the folder tells it from MiddEval3
+    root = tmp_path / "two_view_training"
+    _write_two_view_scene(root / "terrace", MIDDEVAL3_CALIB.replace("ndisp=73", "ndisp=60"))
+
+    assert [(s.name, s.dataset) for s in find_samples(root)] == [("terrace", "eth3d")]
+
+
 def test_two_view_scene_without_calib_or_mask(tmp_path):
     folder = tmp_path / "scene"
     _write_two_view_scene(folder, calib=None)

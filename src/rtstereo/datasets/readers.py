@@ -321,8 +321,9 @@ def detect_middlebury_2014_eth3d(folder: Path, dirs: list[str], names: list[str]
     except DatasetError as exc:
         problem = str(exc)
     # Only folder names from the search root down count: a parent folder says nothing of the layout.
-    below_root = folder.relative_to(root.parent)
-    is_eth3d = "eth3d" in str(below_root).lower() or "ndisp" not in values
+    # ETH3D's own folders are two_view_training and two_view_test; its calib.txt may give ndisp as MiddEval3's does.
+    below_root = str(folder.relative_to(root.parent)).lower()
+    is_eth3d = "eth3d" in below_root or "two_view" in below_root or "ndisp" not in values
     return [
         Sample(
             name=folder.name,
