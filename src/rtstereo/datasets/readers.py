@@ -534,8 +534,9 @@ def _telling_folders(left_paths: list[Path]) -> list[str] | None:
     Examples:
         >>> _telling_folders([Path("/d/trainingQ/Teddy/im0.png"), Path("/e/trainingH/Teddy/im0.png")])
         ['trainingQ', 'trainingH']
-        >>> _telling_folders([Path("/x/a/Teddy/im0.png"), Path("/y/a/Teddy/im0.png"), Path("/x/b/Teddy/im0.png")])
-        >>> _telling_folders([Path("/d/Teddy/im0.png"), Path("/d/Teddy/im0.png")])
+        >>> apart_at_a_and_b = [Path("/x/a/T/im0.png"), Path("/y/a/T/im0.png"), Path("/x/b/T/im0.png")]
+        >>> _telling_folders(apart_at_a_and_b) is None
+        True
     """
     folders = [path.parent.parts[::-1] for path in left_paths]  # nearest folder first
     depth = min(len(parts) for parts in folders)
