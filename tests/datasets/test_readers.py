@@ -7,6 +7,7 @@ it: dataset name, label, ground-truth scale, disparity hint, and the decoded gro
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import cv2
@@ -60,8 +61,13 @@ def _save_pfm(path: Path, values: np.ndarray) -> None:
 
 
 def _raw_8bit_gt(scale: int, height: int = HEIGHT, width: int = WIDTH, seed: int = 1) -> np.ndarray:
-    """8-bit ground-truth values (disparity * scale), with a band of 0 = unknown."""
-    raw = np.random.default_rng(seed).integers(1, 256, (height, width)).astype(np.uint8)
+    """8-bit ground-truth values (disparity * scale), with a band of 0 = unknown; x 16 (tsukuba) holds whole
+    pixels, as the real map does."""
+    rng = np.random.default_rng(seed)
+    if scale == 16:
+        raw = (rng.integers(1, 16, (height, width)) * 16).astype(np.uint8)
+    else:
+        raw = rng.integers(1, 256, (height, width)).astype(np.uint8)
     raw[:, :3] = 0
     return raw
 
@@ -133,13 +139,14 @@ def test_middlebury_2001_without_eval_masks_has_no_mask(tmp_path):
     assert sample.load_nonocc() is None
 
 
+@pytest.mark.parametrize("gt_suffix", [".png", ".pgm"])  # the PPM version of 2003 has PGM ground truth
 @pytest.mark.parametrize(("width", "scale"), [(450, 4), (900, 2), (1800, 1)])
-def test_middlebury_2003_scale_from_image_width(tmp_path, width, scale):
+def test_middlebury_2003_scale_from_image_width(tmp_path, width, scale, gt_suffix):
     folder = tmp_path / "cones"
     _save_rgb(folder / "im2.png", height=4, width=width)
     _save_rgb(folder / "im6.png", height=4, width=width, seed=1)
     raw = _raw_8bit_gt(scale, height=4, width=width)
-    _save_grey8(folder / "disp2.png", raw)
+    _save_grey8(folder / f"disp2{gt_suffix}", raw)
 
     sample = _only(find_samples(tmp_path))
 
@@ -147,6 +154,73 @@ def test_middlebury_2003_scale_from_image_width(tmp_path, width, scale):
     assert sample.gt_scale == scale
     assert sample.max_disp_hint_px == 256 // scale
     _assert_gt(sample, _expected(raw, scale))
+
+
+@pytest.mark.parametrize(
+    ("folder_name", "names", "size_wh", "suffix", "scale"),
+    [
+        ("copy_1", ("im3", "im4", "disp3"), (WIDTH, HEIGHT), ".pgm", 16),  # tsukuba's own file names
+        ("copy_2", ("im2", "im6", "disp2"), (384, 288), ".pgm", 16),  # tsukuba's size
+        ("Tsukuba", ("im2", "im6", "disp2"), (WIDTH, HEIGHT), ".png", 16),  # its name, any case
+        ("copy_3", ("im2", "im6", "disp2"), (434, 383), ".png", 8),  # venus as PNG is no 2003 scene
+        ("copy_4", ("im2", "im6", "disp2"), (WIDTH, HEIGHT), ".png", 8),
+    ],
+)
+def test_middlebury_2001_scale_does_not_hang_on_the_folder_name_or_file_type(
+    tmp_path, folder_name, names, size_wh, suffix, scale
+):
+    folder = tmp_path / folder_name
+    width, height = size_wh
+    _save_rgb(folder / f"{names[0]}.png", height=height, width=width)
+    _save_rgb(folder / f"{names[1]}.png", height=height, width=width, seed=1)
+    raw = _raw_8bit_gt(scale, height=height, width=width)
+    _save_grey8(folder / f"{names[2]}{suffix}", raw)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # values that agree with the scale: no warning
+        sample = _only(find_samples(tmp_path))
+
+    assert (sample.name, sample.dataset, sample.gt_scale) == (folder_name, "middlebury2001", scale)
+    assert sample.max_disp_hint_px == 256 // scale
+    _assert_gt(sample, _expected(raw, scale))
+
+
+def test_middlebury_2001_values_that_disagree_with_the_scale_are_warned_about(tmp_path):
+    # tsukuba's whole pixels x 16 in a folder that nothing else marks as tsukuba: read / 8, with a warning
+    whole_x16 = tmp_path / "renamed"
+    _save_rgb(whole_x16 / "im2.png")
+    _save_rgb(whole_x16 / "im6.png", seed=1)
+    _save_grey8(whole_x16 / "disp2.pgm", _raw_8bit_gt(16))
+    with pytest.warns(UserWarning, match=r"renamed: every value of .*disp2.pgm is a multiple of 16.* value / 8"):
+        assert _only(find_samples(whole_x16)).gt_scale == 8
+    # eighths of a pixel in a folder named tsukuba: read / 16, with a warning
+    eighths = tmp_path / "tsukuba"
+    _save_rgb(eighths / "im2.png")
+    _save_rgb(eighths / "im6.png", seed=1)
+    _save_grey8(eighths / "disp2.pgm", _raw_8bit_gt(8))
+    with pytest.warns(UserWarning, match=r"tsukuba: the scene is read as tsukuba .* not multiples of 16"):
+        assert _only(find_samples(eighths)).gt_scale == 16
+
+
+def test_real_tsukuba_and_venus_under_other_names_keep_their_scale(tmp_path, shared):
+    real = shared("data", "real", "middlebury2001")
+    # Both copies renamed, folder and files (tsukuba's im3/im4/disp3 become im2/im6/disp2): its size still tells.
+    for scene, copy, stems in (
+        ("tsukuba", "scene_a", ("im3", "im4", "disp3")),
+        ("venus", "scene_b", ("im2", "im6", "disp2")),
+    ):
+        (tmp_path / copy).mkdir()
+        for stem, new_stem, suffix in zip(stems, ("im2", "im6", "disp2"), (".png", ".png", ".pgm")):
+            (tmp_path / copy / f"{new_stem}{suffix}").symlink_to(real / scene / f"{stem}{suffix}")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        copies = {s.name: s for s in find_samples(tmp_path)}
+    originals = {s.name: s for s in find_samples(real)}
+
+    for scene, copy in (("tsukuba", "scene_a"), ("venus", "scene_b")):
+        assert copies[copy].gt_scale == originals[scene].gt_scale
+        np.testing.assert_array_equal(copies[copy].load_gt(), originals[scene].load_gt())
 
 
 @pytest.mark.parametrize(("width", "scale"), [(1390, 1), (695, 2), (463, 3)])
@@ -226,6 +300,14 @@ def test_eth3d_two_view_has_no_ndisp(tmp_path):
     assert sample.disparity_offset_px == 0.0
     _assert_gt(sample, expected_gt)
     np.testing.assert_array_equal(sample.load_nonocc(), expected_mask)
+
+
+def test_eth3d_given_by_its_own_folder_is_eth3d_though_its_calib_gives_ndisp(tmp_path):
+    # the real ETH3D calib.txt gives ndisp (terrace: ndisp=713), so only the folder tells it from MiddEval3
+    root = tmp_path / "two_view_training"
+    _write_two_view_scene(root / "terrace", MIDDEVAL3_CALIB.replace("ndisp=73", "ndisp=60"))
+
+    assert [(s.name, s.dataset) for s in find_samples(root)] == [("terrace", "eth3d")]
 
 
 def test_two_view_scene_without_calib_or_mask(tmp_path):
@@ -447,7 +529,30 @@ def test_duplicate_names_within_one_dataset_are_made_unique(tmp_path):
 
     names = [s.name for s in find_samples(tmp_path)]
 
-    assert len(names) == 2 and len(set(names)) == 2, names
+    # named by the folder that tells them apart, not by a number that says nothing of which is which
+    assert names == [
+        "sceneflow/FlyingThings3D/TRAIN/A/0000/0006 (frames_cleanpass)",
+        "sceneflow/FlyingThings3D/TRAIN/A/0000/0006 (frames_finalpass)",
+    ]
+
+
+def test_one_scene_at_two_sizes_is_named_by_the_folder_that_tells_them_apart(tmp_path):
+    _write_two_view_scene(tmp_path / "MiddEval3" / "trainingQ" / "Teddy", MIDDEVAL3_CALIB)
+    _write_two_view_scene(tmp_path / "MiddEval3" / "trainingH" / "Teddy", MIDDEVAL3_CALIB)
+    _write_two_view_scene(tmp_path / "MiddEval3" / "trainingH" / "Piano", MIDDEVAL3_CALIB)
+
+    names = [s.name for s in find_samples(tmp_path)]
+
+    assert names == ["middlebury2014/Piano", "middlebury2014/Teddy (trainingH)", "middlebury2014/Teddy (trainingQ)"]
+
+
+def test_names_that_no_one_folder_tells_apart_are_numbered(tmp_path):
+    for path in ("x/a", "y/a", "x/b"):  # the nearest folders that part them, a, a and b, do not tell all three apart
+        _write_two_view_scene(tmp_path / path / "Teddy", MIDDEVAL3_CALIB)
+
+    names = [s.name for s in find_samples(tmp_path)]
+
+    assert names == ["middlebury2014/Teddy", "middlebury2014/Teddy#2", "middlebury2014/Teddy#3"]
 
 
 def test_sceneflow_folder_name_above_the_root_is_ignored(tmp_path):
@@ -528,6 +633,39 @@ def test_a_loop_of_links_and_a_second_link_to_one_scene_are_walked_once(tmp_path
     assert [s.name for s in find_samples(tmp_path / "data")] == ["Adirondack"]
 
 
+@pytest.mark.parametrize("order", ["outer first", "inner first", "same path twice", "through a link"])
+def test_overlapping_paths_list_each_scene_once(tmp_path, order):
+    _tsukuba(tmp_path / "data" / "tsukuba")
+    _write_two_view_scene(tmp_path / "data" / "sub" / "Adirondack", MIDDEVAL3_CALIB)
+    (tmp_path / "link").symlink_to(tmp_path / "data" / "sub", target_is_directory=True)
+    outer, inner = tmp_path / "data", tmp_path / "data" / "sub"
+    paths = {
+        "outer first": (outer, inner),
+        "inner first": (inner, outer),
+        "same path twice": (outer, str(outer) + "/."),
+        "through a link": (outer, tmp_path / "link"),
+    }[order]
+
+    samples = find_samples(*paths)
+
+    assert sorted(s.name for s in samples) == ["Adirondack", "tsukuba"]  # no "#2", no dataset prefix
+
+
+def test_a_folder_holding_two_layouts_gives_a_sample_of_each(tmp_path):
+    folder = tmp_path / "both"
+    _write_two_view_scene(folder, MIDDEVAL3_CALIB)  # im0/im1/disp0GT.pfm
+    _save_rgb(folder / "im2.png")
+    _save_rgb(folder / "im6.png", seed=1)
+    _save_grey8(folder / "disp2.pgm", _raw_8bit_gt(8))
+
+    samples = find_samples(folder)
+
+    assert [(s.name, s.dataset, s.gt_path.name) for s in samples] == [
+        ("middlebury2014/both", "middlebury2014", "disp0GT.pfm"),
+        ("middlebury2001/both", "middlebury2001", "disp2.pgm"),
+    ]
+
+
 def test_sample_without_ground_truth_loads_images_only(tmp_path):
     left = _save_rgb(tmp_path / "l.png")
     right = _save_rgb(tmp_path / "r.png", seed=1)
@@ -593,6 +731,7 @@ def test_real_data_images_match_ground_truth_size(shared):
         (MIDDEVAL3_CALIB.replace("ndisp=73", "ndisp=abc"), r"calib.txt: ndisp 'abc' is not a number"),
         (MIDDEVAL3_CALIB.replace("doffs=53.271", "doffs=x"), r"calib.txt: doffs 'x' is not a number"),
         (MIDDEVAL3_CALIB.replace("ndisp=73", "ndisp=inf"), r"calib.txt: ndisp 'inf' is not a number"),
+        (MIDDEVAL3_CALIB.replace("ndisp=73", "ndisp = -73"), r"calib.txt: ndisp '-73' is negative"),
         (b"\xff\xfe" + MIDDEVAL3_CALIB.encode("utf-16-le"), r"cannot read .*calib.txt: not a UTF-8 text file"),
     ],
 )

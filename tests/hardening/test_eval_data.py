@@ -185,3 +185,19 @@ def test_eval_cli_refuses_an_unwritable_output_before_scoring(capsys, tmp_path, 
         err
         == f"rtstereo eval: error: cannot write evaluation results to {tmp_path / 'file'}: it is a file, not a folder\n"
     )
+
+
+def test_a_16bit_map_in_a_middlebury_folder_fails_its_scene_by_name(capsys, tmp_path):
+    import cv2
+
+    _eth3d_scene(tmp_path / "data" / "eth3d" / "a", hw=(40, 72), ndisp=32)
+    left, right = _write_pair(tmp_path / "data" / "mb" / "venus", hw=(40, 72))
+    left.rename(left.with_name("im2.png"))
+    right.rename(right.with_name("im6.png"))
+    # another tool's d x 256 map: / 8 it was scored as disparities of 128 px, without a word
+    cv2.imwrite(str(tmp_path / "data" / "mb" / "venus" / "disp2.png"), np.full((40, 72), 4 * 256, np.uint16))
+    code = main(["eval", "--model", "sgbm", str(tmp_path / "data"), "-q", "-o", str(tmp_path / "res")])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "rtstereo eval: failed: venus (" in err and "disp2.png: a 16-bit map where 8-bit ground truth" in err
+    assert "mean (1)" in out

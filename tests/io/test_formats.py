@@ -209,6 +209,16 @@ def test_read_8bit_disparity_needs_scale(tmp_path):
     np.testing.assert_array_equal(read_disparity(tmp_path / "disp.pgm", scale=16), [[np.nan, 1.0, 2.0]])
 
 
+@pytest.mark.parametrize("name", ["disp2.png", "disp2.pgm"])
+def test_a_16bit_map_where_8bit_ground_truth_belongs_is_refused(tmp_path, name):
+    # e.g. another tool's d x 256 map in a Middlebury folder: / 8 it would read as disparities of thousands
+    assert cv2.imwrite(str(tmp_path / name), np.array([[0, 256, 4096]], np.uint16))
+
+    with pytest.raises(InputError, match=rf"{name}: a 16-bit map where 8-bit ground truth \(disparity = value / 8\)"):
+        read_disparity(tmp_path / name, scale=8)
+    np.testing.assert_array_equal(read_disparity(tmp_path / name), [[np.nan, 1.0, 16.0]])  # KITTI's convention
+
+
 def test_pfm_written_by_write_disparity_has_inf_for_invalid(tmp_path):
     d = _ramp()
     d[2, 3] = np.nan

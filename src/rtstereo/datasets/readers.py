@@ -6,9 +6,10 @@ recognises, so one call reads a single scene, a dataset, or a folder of several 
 
 Layouts:
 
-- Middlebury 2001/2003: ``imL/imR`` PNG/PPM with 8-bit ``dispL.pgm/png`` = disparity x scale
-  (tsukuba 16; venus, sawtooth, map... 8; 2003 cones/teddy 4 at quarter size, 2 at half, 1 at full);
-  ``eval_masks/nonocc.png`` (255 = non-occluded) when present.
+- Middlebury 2001/2003: ``im2/im6`` (tsukuba: ``im3/im4``) PNG/PPM with 8-bit ``disp2`` (``disp3``)
+  ``.pgm/.png`` = disparity x scale: 2003 cones/teddy (1800, 900 or 450 px wide) 1 at full size, 2 at
+  half, 4 at quarter; tsukuba (384x288, or ``disp3``, or a folder named so) 16; the other 2001 scenes
+  (venus, sawtooth, barn1, map...) 8. ``eval_masks/nonocc.png`` (255 = non-occluded) when present.
 - Middlebury 2005/2006: ``view1/view5``, ``disp1/disp5`` (value / scale: 1 full, 2 half, 3 third
   size), ``dmin.txt`` (disparity offset, for depth).
 - Middlebury 2014 (MiddEval3) and ETH3D two-view: ``im0/im1``, ``disp0GT.pfm``, ``mask0nocc.png``
@@ -26,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,11 +112,14 @@ class Sample:
 Detector = Callable[[Path, list[str], list[str], Path], list[Sample]]
 """A detector sees a folder, its subfolders and files, and the root the search started from."""
 
-# 8-bit ground-truth scale of the Middlebury 2001 scenes (disparity = value / scale).
-_MB2001_SCALE = {"tsukuba": 16}
+# 8-bit ground-truth scale of the Middlebury 2001 scenes (disparity = value / scale): tsukuba stores whole-pixel
+# disparities x 16 on 384x288 images, the others (284 to 435 px wide) x 8.
+_TSUKUBA_SCALE = 16
+_TSUKUBA_SIZE_WH = (384, 288)
 _MB2001_DEFAULT_SCALE = 8
-# Middlebury 2003/2005 full-size widths; smaller versions scale disparity (and the 8-bit divisor).
-_MB2003_FULL_WIDTH = 1800
+# Middlebury 2003 was published at these widths only (full, half, quarter size), its 8-bit divisor 1, 2 or 4.
+_MB2003_SCALE_BY_WIDTH = {1800: 1, 900: 2, 450: 4}
+# Middlebury 2005 full-size width; smaller versions scale disparity (and the 8-bit divisor).
 _MB2005_FULL_WIDTH = 1390
 
 
@@ -128,10 +133,15 @@ def _first(folder: Path, stems: tuple[str, ...], files: set[str]) -> Path | None
 
 def image_width_px(path: Path) -> int:
     """Width of an image file in pixels, from its header (the pixels are not decoded)."""
+    return image_size_wh(path)[0]
+
+
+def image_size_wh(path: Path) -> tuple[int, int]:
+    """``(width, height)`` of an image file in pixels, from its header (the pixels are not decoded)."""
     from PIL import Image
 
     with Image.open(path) as im:
-        return im.size[0]
+        return im.size
 
 
 def _size_scale(left_path: Path, full_width_px: int) -> int:
@@ -169,12 +179,7 @@ def detect_middlebury_2001_2003(folder: Path, dirs: list[str], names: list[str],
             break
     else:
         return []
-    scene = folder.name.lower()
-    if gt_path.suffix == ".pgm":
-        dataset, scale = "middlebury2001", _MB2001_SCALE.get(scene, _MB2001_DEFAULT_SCALE)
-    else:  # 2003 scenes are distributed at full, half and quarter size
-        dataset = "middlebury2003"
-        scale = _size_scale(left_path, _MB2003_FULL_WIDTH)
+    dataset, scale = _middlebury_2001_2003_scale(folder, left_path, gt_path, tsukuba_names=left == "im3")
     # An 8-bit map with divisor s holds disparities below 256 / s: the natural search range.
     return [
         Sample(
@@ -189,6 +194,61 @@ def detect_middlebury_2001_2003(folder: Path, dirs: list[str], names: list[str],
             max_disp_hint_px=256 // scale,
         )
     ]
+
+
+def _middlebury_2001_2003_scale(folder: Path, left_path: Path, gt_path: Path, tsukuba_names: bool) -> tuple[str, int]:
+    """``(dataset, 8-bit divisor)`` of a Middlebury 2001/2003 scene, from what its files show.
+
+    The image size decides, not the folder name or the file type (a renamed copy of tsukuba, or 2001 ground
+    truth converted to PNG, keeps its scale): tsukuba's 384x288 (or its ``im3/im4/disp3`` file names, or its
+    folder name) means x 16; a 2003 width (1800, 900, 450 px) means 2003 at that size; anything else is a
+    2001 scene at x 8. The ground truth's values are then checked against the choice (:func:`_check_2001_values`).
+    """
+    try:
+        width, height = image_size_wh(left_path)
+    except Exception:  # noqa: BLE001 - the scene fails when it is loaded, with the reason
+        width = height = None
+    if tsukuba_names or folder.name.lower() == "tsukuba" or (width, height) == _TSUKUBA_SIZE_WH:
+        dataset, scale = "middlebury2001", _TSUKUBA_SCALE
+    elif width in _MB2003_SCALE_BY_WIDTH:
+        return "middlebury2003", _MB2003_SCALE_BY_WIDTH[width]
+    elif width is None and gt_path.suffix.lower() != ".pgm":
+        return "middlebury2003", 1  # unreadable: the scene fails when loaded, whatever the scale
+    else:
+        dataset, scale = "middlebury2001", _MB2001_DEFAULT_SCALE
+    _check_2001_values(folder, gt_path, scale)
+    return dataset, scale
+
+
+def _check_2001_values(folder: Path, gt_path: Path, scale: int) -> None:
+    """Warn when a Middlebury 2001 map's values disagree with its divisor.
+
+    Tsukuba's map holds whole-pixel disparities x 16, so every value is a multiple of 16; the x 8 maps hold
+    eighths of a pixel, and few of their values are. A map read with the other divisor would be scored at
+    half or twice its disparities.
+    """
+    try:
+        raw = read_grey(gt_path)
+    except Exception:  # noqa: BLE001 - reported when the scene is loaded
+        return
+    values = raw[raw > 0]
+    if raw.dtype != np.uint8 or np.unique(values).size < 4:  # too few levels to tell
+        return
+    whole_x16 = bool((values % _TSUKUBA_SCALE == 0).all())
+    if scale != _TSUKUBA_SCALE and whole_x16:
+        warnings.warn(
+            f"{folder.name}: every value of {gt_path} is a multiple of 16, as in tsukuba's ground truth (whole-pixel "
+            f"disparities x 16), but the scene is read as disparity = value / {scale} (it is not 384x288 nor named "
+            "tsukuba): if it is tsukuba, name its folder tsukuba",
+            stacklevel=2,
+        )
+    elif scale == _TSUKUBA_SCALE and not whole_x16:
+        warnings.warn(
+            f"{folder.name}: the scene is read as tsukuba (disparity = value / 16) but {gt_path} holds values that "
+            "are not multiples of 16, unlike tsukuba's whole-pixel ground truth: if it is another Middlebury 2001 "
+            "scene (value / 8), rename its folder and files (im2/im6/disp2)",
+            stacklevel=2,
+        )
 
 
 def detect_middlebury_2005(folder: Path, dirs: list[str], names: list[str], root: Path) -> list[Sample]:
@@ -254,13 +314,16 @@ def detect_middlebury_2014_eth3d(folder: Path, dirs: list[str], names: list[str]
         values = _read_calib_txt(calib) if calib else {}
         if "ndisp" in values:
             hint = int(_number(values["ndisp"], f"{calib}: ndisp"))
+            if hint < 0:  # a range searched as given would fail every method, or worse, be taken
+                raise DatasetError(f"{calib}: ndisp '{values['ndisp']}' is negative, not a disparity range")
         if "doffs" in values:
             offset = _number(values["doffs"], f"{calib}: doffs")
     except DatasetError as exc:
         problem = str(exc)
     # Only folder names from the search root down count: a parent folder says nothing of the layout.
-    below_root = folder.relative_to(root.parent)
-    is_eth3d = "eth3d" in str(below_root).lower() or "ndisp" not in values
+    # ETH3D's own folders are two_view_training and two_view_test; its calib.txt may give ndisp as MiddEval3's does.
+    below_root = str(folder.relative_to(root.parent)).lower()
+    is_eth3d = "eth3d" in below_root or "two_view" in below_root or "ndisp" not in values
     return [
         Sample(
             name=folder.name,
@@ -400,8 +463,9 @@ def _walk(root: Path) -> Iterator[tuple[Path, list[str], list[str]]]:
 def find_samples(*paths: str | Path) -> list[Sample]:
     """All samples under the given folders, each layout detected from its files.
 
-    Symbolic links to folders are followed; a folder reached twice (a loop of links, or two links to
-    one scene) is read once.
+    Symbolic links to folders are followed; a folder reached twice (a loop of links, two links to one
+    scene, or overlapping paths such as ``A`` and ``A/sub``) is read once. A folder holding the files of
+    two layouts (a Middlebury 2001 scene and a MiddEval3 one) gives a sample of each.
 
     Args:
         *paths: dataset folders (a scene, a dataset root, or a folder of several datasets).
@@ -413,6 +477,7 @@ def find_samples(*paths: str | Path) -> list[Sample]:
         DatasetError: a path is missing or not a folder, or nothing under it has a known layout.
     """
     samples: list[Sample] = []
+    read: set[tuple[str, str]] = set()  # the real paths of each pair already found
     for path in (Path(p).absolute() for p in paths):
         if not path.exists():
             raise DatasetError(f"dataset folder not found: {path}")
@@ -423,28 +488,60 @@ def find_samples(*paths: str | Path) -> list[Sample]:
             )
         found: list[Sample] = []
         for folder, dirs, names in _walk(path):
-            for detector in DETECTORS:
-                claimed = detector(folder, dirs, names, path)
-                if claimed:
-                    found.extend(claimed)
-                    dirs[:] = []  # a claimed folder is not searched further
-                    break
+            claimed = [sample for detector in DETECTORS for sample in detector(folder, dirs, names, path)]
+            if claimed:
+                found.extend(claimed)
+                dirs[:] = []  # a claimed folder is not searched further
         if not found:
             raise DatasetError(
                 f"no stereo dataset of a known layout under {path} (known: {', '.join(LAYOUTS)}); "
                 "see `rtstereo eval --help` for the expected files"
             )
-        samples.extend(found)
+        for sample in found:  # a scene under two of the paths is scored once, not counted twice in the mean
+            pair = (os.path.realpath(sample.left_path), os.path.realpath(sample.right_path))
+            if pair not in read:
+                read.add(pair)
+                samples.append(sample)
     return _unique_names(samples)
 
 
 def _unique_names(samples: list[Sample]) -> list[Sample]:
-    """Prefix repeated names with their dataset, then number what still repeats (``name#2``)."""
+    """Prefix repeated names with their dataset; names that still repeat (a scene at two sizes, SceneFlow's
+    clean and final passes, two copies of one scene) get the nearest folder that tells them apart,
+    ``Teddy (trainingH)``, or else a number, ``name#2``."""
     if len({s.name for s in samples}) != len(samples):
         samples = [dataclasses.replace(s, name=f"{s.dataset}/{s.name}") for s in samples]
-    seen: dict[str, int] = {}
-    unique = []
-    for s in samples:
-        seen[s.name] = seen.get(s.name, 0) + 1
-        unique.append(s if seen[s.name] == 1 else dataclasses.replace(s, name=f"{s.name}#{seen[s.name]}"))
-    return unique
+    groups: dict[str, list[int]] = {}
+    for i, s in enumerate(samples):
+        groups.setdefault(s.name, []).append(i)
+    names = [s.name for s in samples]
+    for indices in groups.values():
+        if len(indices) == 1:
+            continue
+        labels = _telling_folders([samples[i].left_path for i in indices])
+        for number, i in enumerate(indices, 1):
+            if labels is not None:
+                names[i] = f"{names[i]} ({labels[number - 1]})"
+            elif number > 1:
+                names[i] = f"{names[i]}#{number}"
+    return [s if s.name == name else dataclasses.replace(s, name=name) for s, name in zip(samples, names)]
+
+
+def _telling_folders(left_paths: list[Path]) -> list[str] | None:
+    """The folder nearest to these images in which their paths part; ``None`` when it does not tell them
+    all apart.
+
+    Examples:
+        >>> _telling_folders([Path("/d/trainingQ/Teddy/im0.png"), Path("/e/trainingH/Teddy/im0.png")])
+        ['trainingQ', 'trainingH']
+        >>> apart_at_a_and_b = [Path("/x/a/T/im0.png"), Path("/y/a/T/im0.png"), Path("/x/b/T/im0.png")]
+        >>> _telling_folders(apart_at_a_and_b) is None
+        True
+    """
+    folders = [path.parent.parts[::-1] for path in left_paths]  # nearest folder first
+    depth = min(len(parts) for parts in folders)
+    first = next((i for i in range(depth) if len({parts[i] for parts in folders}) > 1), None)
+    if first is None:
+        return None
+    labels = [parts[first] for parts in folders]
+    return labels if len(set(labels)) == len(labels) else None

@@ -26,10 +26,14 @@ def read_disparity(path: str | Path, scale: float | None = None) -> np.ndarray:
     Args:
         path: ``.pfm`` (``inf`` = invalid), ``.npy``, or ``.png``/``.pgm``: 16-bit files use the
             KITTI convention (value / 256, 0 = invalid); 8-bit files need ``scale``.
-        scale: divisor for integer files (8-bit Middlebury ground truth: 4, 8 or 16).
+        scale: divisor for 8-bit files (Middlebury ground truth: 1 to 16).
 
     Returns:
         float32 ``(H, W)``.
+
+    Raises:
+        InputError: a missing or damaged file, an 8-bit file without ``scale``, or a 16-bit one with it (a
+            map of another tool where an 8-bit one belongs: guessing its encoding would score nonsense).
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -60,6 +64,12 @@ def read_disparity(path: str | Path, scale: float | None = None) -> np.ndarray:
         if raw.dtype != np.uint16:
             raise InputError(f"{path}: 8-bit disparity needs its scale (value / scale); 16-bit KITTI PNGs need none")
         scale = PNG16_SCALE
+    elif raw.dtype == np.uint16:  # divided by an 8-bit map's scale, d x 256 would read as disparities of thousands
+        raise InputError(
+            f"{path}: a 16-bit map where 8-bit ground truth (disparity = value / {scale:g}) belongs; the 16-bit "
+            f"convention (value / {PNG16_SCALE:g}) is KITTI's: convert the map to 8 bits (value = disparity x "
+            f"{scale:g}) or to .pfm"
+        )
     d = raw.astype(np.float32) / float(scale)
     d[raw == 0] = np.nan
     return d
