@@ -346,3 +346,9 @@ def test_hints_reach_a_padded_or_resized_network_in_its_own_pixels():
     doubled = hint_channel(hints, (8, 12), (8, 12))
     assert doubled[0, 0, 2, 4] == 6.0 and doubled[0, 0, 7, 11] == 10.0  # nearest, scaled by the width ratio
     assert np.count_nonzero(doubled) == 8
+
+
+@pytest.mark.parametrize("max_disp", [-64, 0])
+def test_the_hybrid_refuses_a_search_bound_below_one_pixel(max_disp):
+    with pytest.raises(rtstereo.errors.InputError, match="hybrid: max_disp must be >= 1 pixel"):
+        rtstereo.load("hybrid", max_disp=max_disp)

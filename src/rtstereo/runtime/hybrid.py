@@ -147,6 +147,8 @@ class HybridPredictor:
                 f"{spec.name}: setting 'median' must be one of {', '.join(map(str, MEDIAN_SIZES))} (pixels; 0 = off), "
                 f"got {self.settings['median']!r}"
             )
+        if not 1 <= self.settings["max_disp"] < float("inf"):  # SGBM's search bound (the network keeps its own)
+            raise InputError(f"{spec.name}: max_disp must be >= 1 pixel, got {self.settings['max_disp']}")
         for key in ("uniqueness", "lr_tolerance"):
             if not 0 <= self.settings[key] < float("inf"):  # nan and inf fail too
                 raise InputError(f"{spec.name}: setting '{key}' must be a number >= 0, got {self.settings[key]}")
