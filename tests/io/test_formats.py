@@ -468,3 +468,17 @@ def _npy_bytes() -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, np.ones((4, 4), np.float32))
     return buffer.getvalue()
+
+
+def test_an_unreadable_pfm_is_one_line_naming_it(tmp_path, monkeypatch):
+    from rtstereo.io.pfm import read_pfm, write_pfm
+
+    path = tmp_path / "d.pfm"
+    write_pfm(path, np.ones((2, 3), np.float32))
+
+    def denied(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "open", denied)  # chmod 000 does not stop root, who runs these tests
+    with pytest.raises(InputError, match=r"cannot read .*d\.pfm: Permission denied"):
+        read_pfm(path)

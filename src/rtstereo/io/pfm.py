@@ -25,6 +25,13 @@ def read_pfm(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"file not found: {path}")
+    try:
+        return _read_pfm(path)
+    except OSError as exc:  # unreadable (permissions, a failing disk): one line naming the file
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _read_pfm(path: Path) -> np.ndarray:
     with path.open("rb") as f:
         kind = f.readline().strip()
         if kind not in (b"Pf", b"PF"):
