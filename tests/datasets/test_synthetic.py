@@ -180,6 +180,13 @@ def test_disparities_fill_the_range_asked_for_at_a_small_size():
     assert float(per_item_max.min()) < 0.6 * 40.0  # not every scene spans the full range
 
 
+@pytest.mark.parametrize(("height", "width", "max_disp_px"), [(64, 128, 48.0), (16, 200, 64.0)])
+def test_a_rolled_ground_plane_stays_within_the_range_asked_for(height, width, max_disp_px):
+    """The ground plane's roll tilts it along x: its bottom corners reached 55 and 115 px here."""
+    disparity = render_batch(4, height, width, seed=1003, max_disp_px=max_disp_px)["disparity"]
+    assert float(disparity.max()) <= max_disp_px + 1e-3
+
+
 def test_views_differ_photometrically_only_when_asked():
     noisy = render_batch(1, 48, 64, seed=4, max_disp_px=16.0)
     clean = render_batch(1, 48, 64, seed=4, max_disp_px=16.0, settings=CLEAN)

@@ -138,6 +138,19 @@ def test_masks_follow_the_disparity():
         assert float((occluded == (disparity < 7.0 * scale)).float().mean()) > 0.99
 
 
+def test_pixels_whose_match_leaves_the_cropped_right_view_are_occluded():
+    """The right view is cut at the left view's columns: a match left of the cut is gone, as the
+    renderer marks a match left of its right image."""
+    batch = shifted_pair(disparity_px=6)
+    batch["disparity"][:, :, 70:] = 14.0  # nearer on the right: its band reaches further into a crop
+    settings = AugmentSettings.geometry_only(scale_log2=(0.3, 0.6), scale_prob=1.0)
+    out = augment_batch(batch, seeded(7), (64, 80), settings)
+    disparity, occluded = out["disparity"], out["occluded"]
+    band = torch.arange(80)[None, None, :] < disparity
+    assert band.sum() > 0 and bool(occluded[band].all())
+    assert not bool(occluded[~band].any())  # nothing else was occluded
+
+
 def test_unknown_disparities_are_not_blended_with_known_ones():
     batch = shifted_pair()
     batch["disparity"][:, :, 50:70] = 0.0  # unknown, as real datasets store it

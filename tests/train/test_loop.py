@@ -565,6 +565,9 @@ def test_learning_rate_warms_up_then_decays_to_five_percent():
 def test_stream_seeds_are_distinct_and_apart_from_validation_seeds():
     seeds = {loop.stream_seed(seed, step) for seed in range(3) for step in range(1000)}
     assert len(seeds) == 3000 and min(seeds) >= 2**47 and max(seeds) < 2**48
+    # run seeds 2**15 apart used to train on the same scenes
+    wide = {loop.stream_seed(seed, step) for seed in (0, 2**15, 2**16, 2**30 - 1) for step in (0, 7)}
+    assert len(wide) == 8 and max(wide) < 2**63
 
 
 def test_learning_curve_survives_a_truncated_log(tmp_path):

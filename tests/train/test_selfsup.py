@@ -68,6 +68,36 @@ def test_photometric_is_least_at_the_true_disparity(scenes, which):
         assert float(photometric_loss(left, right, truth + shift, mask)) > at_truth
 
 
+def test_photometric_error_is_near_zero_at_the_truth_with_a_wide_band_of_unmatched_pixels():
+    """Up to a quarter of each left view has no match (and the right view holds as much the left lacks):
+    normalising each whole view would shift one against the other and leave an error everywhere."""
+    batch = render_batch(2, 48, 96, seed=3, max_disp_px=24.0, settings=RenderSettings.geometry_only())
+    left, right, truth, visible = batch["left"], batch["right"], batch["disparity"], _visible(batch)
+    error, inside = photometric_error(left, right, truth, mask=visible)
+    assert float(error[visible & inside].median()) < 0.005  # 0.029 with whole-view statistics
+    assert float(photometric_loss(left, right, truth + 1.0, visible)) > 1.6 * float(
+        photometric_loss(left, right, truth, visible)
+    )
+
+
+def test_photometric_error_of_a_grey_level_of_sensor_noise_is_small(scenes):
+    """SSIM's luminance term divides by local means: on zero-mean images, noise of one grey level cost as
+    much as a wrong match (0.038 on average)."""
+    left = scenes[0]["left"]
+    noise = torch.randn(left.shape, generator=torch.Generator().manual_seed(0)) / 255
+    error, _ = photometric_error(left, left + noise, torch.zeros(left.shape[0], *left.shape[2:]))
+    assert float(error.mean()) < 0.015
+
+
+def test_exposure_is_normalised_by_the_masked_pixels():
+    image = torch.tensor([[[[1.0, 2.0, 3.0, 100.0]]]])
+    mask = torch.tensor([[[True, True, True, False]]])
+    # mean 2 and standard deviation 1 (as torch.std: over n - 1) of the masked pixels
+    expected = torch.tensor([[[[-1.0, 0.0, 1.0, 98.0]]]])
+    torch.testing.assert_close(normalize_exposure(image, mask), expected, atol=0.1, rtol=1e-3)
+    assert torch.isfinite(normalize_exposure(image, torch.zeros_like(mask))).all()
+
+
 def test_photometric_ignores_a_global_exposure_change(scenes):
     batch = scenes[0]
     left, right, truth = batch["left"], batch["right"], batch["disparity"]

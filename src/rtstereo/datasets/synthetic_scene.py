@@ -267,8 +267,15 @@ def _sample_geometry(u: Draws, items: dict, height: int, width: int) -> dict[str
     var_lo, var_hi = lo_x + lo_y, hi_x + hi_y
     squeeze = np.minimum(0.9 * scene_max / np.maximum(var_hi - var_lo, 1e-9), 1.0)
     # The ground plane only has to stay below scene_max; above the horizon it is hidden by the wall.
+    # Its roll tilts it along x as well: at the left view's pixels (planar, d = 0 at (cx, horizon)) it
+    # peaks in a bottom corner, which the bound must include.
     ground = layer == GROUND
-    squeeze = np.where(ground, np.minimum(scene_max / np.maximum(hi_y, 1e-9), 1.0), squeeze)
+    seen_max = (
+        quadratic_range(slope_x, curve_x, -cx, width - 1.0 - cx)[1]
+        + quadratic_range(slope_y, curve_y, -cy, height - 1.0 - cy)[1]
+    )
+    ground_squeeze = np.minimum(scene_max / np.maximum(hi_y, 1e-9), scene_max / np.maximum(seen_max, 1e-9))
+    squeeze = np.where(ground, np.minimum(ground_squeeze, 1.0), squeeze)
     slope_x, slope_y, curve_x, curve_y = (v * squeeze for v in (slope_x, slope_y, curve_x, curve_y))
     var_lo, var_hi = var_lo * squeeze, var_hi * squeeze
     d_centre = np.where(ground, d_centre, np.minimum(np.maximum(d_centre, -var_lo), scene_max - var_hi))

@@ -139,7 +139,9 @@ def augment_batch(
 
     Returns:
         A new dict with the same keys: images ``(B, 3, h, w)`` in 0..1, disparity ``(B, h, w)`` scaled
-        with the width, masks ``(B, h, w)`` resampled with the disparity.
+        with the width, masks ``(B, h, w)`` resampled with the disparity; ``"occluded"`` also marks the
+        pixels whose match ``x - d`` falls left of the cropped right view (as the renderer marks those
+        left of its right view).
     """
     settings = settings or AugmentSettings()
     left, right, disparity, masks = _check_batch(batch, crop_hw)
@@ -147,6 +149,10 @@ def augment_batch(
     draws = _Uniforms(batch_size, 24 + 4 * settings.max_patches, generator)
 
     left, right, disparity, masks = _scale_and_crop(left, right, disparity, masks, crop_hw, draws, settings)
+    if "occluded" in masks:
+        # The right view is cut at the same columns as the left: matches left of the cut are gone too.
+        columns = torch.arange(disparity.shape[-1], device=disparity.device, dtype=disparity.dtype)
+        masks["occluded"] = masks["occluded"] | (columns < disparity).to(masks["occluded"].device)
     left, right = _colour(left, right, draws, settings)
     right = _occluding_patches(right, draws, settings)
 

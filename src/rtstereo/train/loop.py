@@ -155,12 +155,13 @@ def normalize_images(rgb: torch.Tensor, mode: str) -> torch.Tensor:
 
 # --------------------------------------------------------------------------------------- data
 def stream_seed(seed: int, step: int) -> int:
-    """Seed of training batch ``step``, distinct for every ``(seed, step)``.
+    """Seed of training batch ``step``, distinct for every ``(seed, step)`` with ``seed < 2**30``.
 
-    Bit 47 is set (the renderer keeps 48 bits of a seed), so training seeds never equal a validation
-    seed below 2**47; the run seed takes bits 32-46 and the step bits 0-31.
+    Bit 47 is set, so training seeds never equal a validation seed below 2**47; the step takes bits
+    0-31 and the run seed bits 32-46 and, above 32 767, 48-62 (the renderer keeps 63 bits of a seed).
     """
-    return (1 << 47) | ((int(seed) & 0x7FFF) << 32) | (int(step) & 0xFFFFFFFF)
+    seed = int(seed)
+    return ((seed >> 15) & 0x7FFF) << 48 | (1 << 47) | ((seed & 0x7FFF) << 32) | (int(step) & 0xFFFFFFFF)
 
 
 def render_settings(config: TrainConfig):

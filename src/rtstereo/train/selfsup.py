@@ -2,9 +2,14 @@
 
 - **Photometric reconstruction**: the right image, sampled at ``x - d`` along each row, should look
   like the left one. The error is ``0.85 * (1 - SSIM) / 2 + 0.15 * |L1|`` (Godard et al., CVPR 2017),
-  computed after normalising each image, channel by channel, to zero mean and unit standard deviation
-  over the image: the two cameras of a real rig rarely share gain, offset and white balance, and a
-  global affine change of brightness then costs nothing.
+  computed after normalising the left image and the sampled right one, channel by channel, to zero mean
+  and unit standard deviation over the pixels whose match is inside the right image (and in the mask):
+  the two cameras of a real rig rarely share gain, offset and white balance, and a global affine change
+  of brightness then costs nothing. Both are normalised over the same scene points, so at the true
+  disparity their statistics agree (the whole views would not: each holds a band and occluded areas
+  that the other lacks). SSIM compares the normalised images at a photograph's level and spread
+  (mean 0.5, standard deviation 0.25): its luminance term is a ratio of local means, which on zero-mean
+  images changes sign wherever they pass through 0.
 - **Edge-aware smoothness**: horizontal and vertical disparity gradients weighted by
   ``exp(-|image gradient|)``, on the disparity divided by its image mean (otherwise shrinking every
   disparity would lower the loss). It is a prior, not a measure: the true disparity does not minimise it.
@@ -29,8 +34,11 @@ import torch.nn.functional as F
 from ..errors import InputError
 
 SSIM_WEIGHT = 0.85  # of the photometric error; the rest is L1 (Godard et al.'s weights)
-_SSIM_C1 = 0.01**2  # SSIM's stabilising constants for a unit dynamic range (normalised images: std 1)
+_SSIM_C1 = 0.01**2  # SSIM's stabilising constants for a unit dynamic range (images in about 0..1)
 _SSIM_C2 = 0.03**2
+# Normalised images are seen by SSIM at this mean and standard deviation: in about 0..1, as its
+# constants assume, and away from 0, where its luminance term (2 ab + C1) / (a^2 + b^2 + C1) breaks down.
+_SSIM_LEVEL, _SSIM_SPREAD = 0.5, 0.25
 _NORM_EPS = 1e-3
 
 
@@ -85,16 +93,28 @@ def warp_right_to_left(right: torch.Tensor, disparity_px: torch.Tensor) -> tuple
     return warped, inside
 
 
-def normalize_exposure(image: torch.Tensor) -> torch.Tensor:
-    """Each image and channel to zero mean and unit standard deviation over its pixels.
+def normalize_exposure(image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Each image and channel to zero mean and unit standard deviation over its pixels (or ``mask``'s).
+
+    Args:
+        image: ``(N, C, H, W)``.
+        mask: optional bool ``(N, H, W)``: the pixels whose statistics count (all of the image is
+            normalised; an image with no such pixel is only divided by a small constant).
 
     Examples:
         >>> x = torch.rand(2, 3, 8, 8)
         >>> bool(torch.allclose(normalize_exposure(x), normalize_exposure(0.5 * x + 0.2), atol=1e-2))
         True
     """
-    mean = image.mean(dim=(2, 3), keepdim=True)
-    std = image.std(dim=(2, 3), keepdim=True)
+    if mask is None:
+        mean = image.mean(dim=(2, 3), keepdim=True)
+        std = image.std(dim=(2, 3), keepdim=True)
+    else:
+        weight = mask[:, None].to(image.dtype)
+        count = weight.sum(dim=(2, 3), keepdim=True)
+        mean = (image * weight).sum(dim=(2, 3), keepdim=True) / count.clamp(min=1)
+        variance = ((image - mean) * weight).square().sum(dim=(2, 3), keepdim=True) / (count - 1).clamp(min=1)
+        std = variance.sqrt()
     return (image - mean) / (std + _NORM_EPS)
 
 
@@ -112,7 +132,11 @@ def ssim_dissimilarity(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def photometric_error(
-    left: torch.Tensor, right: torch.Tensor, disparity_px: torch.Tensor, ssim_weight: float = SSIM_WEIGHT
+    left: torch.Tensor,
+    right: torch.Tensor,
+    disparity_px: torch.Tensor,
+    ssim_weight: float = SSIM_WEIGHT,
+    mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-pixel photometric error of reconstructing the left image from the right one.
 
@@ -120,17 +144,24 @@ def photometric_error(
         left, right: ``(N, C, H, W)`` images (any brightness scale: each is normalised, see the module notes).
         disparity_px: ``(N, H, W)`` left-view disparity, pixels.
         ssim_weight: weight of the SSIM term; ``1 - ssim_weight`` goes to L1.
+        mask: optional bool ``(N, H, W)``: with the pixels whose match is inside the right image, those
+            whose statistics normalise the two images (e.g. not occluded).
 
     Returns:
         ``(error, inside)``: float ``(N, H, W)`` and bool ``(N, H, W)`` (match inside the right image).
     """
     _check_images(left, right)
+    _check_mask(mask, left)
     if not 0.0 <= ssim_weight <= 1.0:
         raise InputError(f"ssim_weight must lie in 0..1, got {ssim_weight}")
-    left_n, right_n = normalize_exposure(left.float()), normalize_exposure(right.float())
-    warped, inside = warp_right_to_left(right_n, disparity_px.float())
-    l1 = (left_n - warped).abs().mean(dim=1)
-    error = ssim_weight * ssim_dissimilarity(left_n, warped) + (1.0 - ssim_weight) * l1
+    # Sampling is linear, so normalising the sampled right image equals sampling the normalised one;
+    # only the pixels the statistics come from differ: the scene points both views show.
+    warped, inside = warp_right_to_left(right.float(), disparity_px.float())
+    shared = inside if mask is None else inside & mask
+    left_n, warped_n = normalize_exposure(left.float(), shared), normalize_exposure(warped, shared)
+    l1 = (left_n - warped_n).abs().mean(dim=1)
+    ssim = ssim_dissimilarity(*(_SSIM_LEVEL + _SSIM_SPREAD * x for x in (left_n, warped_n)))
+    error = ssim_weight * ssim + (1.0 - ssim_weight) * l1
     return error, inside
 
 
@@ -151,7 +182,8 @@ def photometric_loss(
     Args:
         left, right: ``(N, C, H, W)`` images.
         disparity_px: ``(N, H, W)`` left-view disparity, pixels.
-        mask: optional bool ``(N, H, W)``: the pixels to count (e.g. not occluded).
+        mask: optional bool ``(N, H, W)``: the pixels to count (e.g. not occluded), and whose statistics
+            normalise the images.
         ssim_weight: see :func:`photometric_error`.
 
     Returns:
@@ -160,7 +192,7 @@ def photometric_loss(
     _check_images(left, right)
     _check_disparity(disparity_px, left)
     _check_mask(mask, left)
-    error, inside = photometric_error(left, right, disparity_px, ssim_weight)
+    error, inside = photometric_error(left, right, disparity_px, ssim_weight, mask)
     keep = inside if mask is None else inside & mask
     return _masked_mean(error, keep)
 
