@@ -294,7 +294,8 @@ def load_crestereo_checkpoint(module: nn.Module, path: str | Path) -> dict[str, 
     state_dict = find_state_dict(obj, path, ("state_dict", "model"))
     # rtstereo checkpoints of the predictor hold "net."-prefixed keys; DataParallel adds "module.".
     state_dict = strip_prefix(strip_prefix(state_dict, "module."), "net.")
-    load_into(core, state_dict, path, "CREStereo")
+    # iters and two_pass change no weight: a mismatch is another file, never another setting
+    load_into(core, state_dict, path, "CREStereo", expected="the state dict of the CREStereo PyTorch port")
 
     metadata: dict[str, Any] = {
         "format": "rtstereo" if described else "crestereo-pytorch",
