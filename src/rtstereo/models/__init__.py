@@ -140,6 +140,7 @@ register(
         },
         normalization="raw255",
         size_divisor=32,
+        min_size_px=64,  # two_pass's half-size pass interpolates at 1/16 of its input: 2 pixels there
         checkpoint_loader="rtstereo.models.crestereo:load_crestereo_checkpoint",
         needs_weights=True,
         licence="Apache-2.0 (megvii-research/CREStereo)",

@@ -228,11 +228,14 @@ class CREStereoPredictor(nn.Module):
 
     @property
     def size_divisor(self) -> int:
-        """Input ``H`` and ``W`` must be multiples of this: 32 in two-pass mode, else 16.
-
-        Both must also be at least 32 (64 in two-pass mode).
-        """
+        """Input ``H`` and ``W`` must be multiples of this: 32 in two-pass mode, else 16 (and at least
+        :attr:`min_size_px`)."""
         return TWO_PASS_SIZE_DIVISOR if self.two_pass else SIZE_DIVISOR
+
+    @property
+    def min_size_px(self) -> int:
+        """Input ``H`` and ``W`` must be at least this: 64 in two-pass mode, else 32."""
+        return 2 * MIN_SIZE_PX if self.two_pass else MIN_SIZE_PX
 
     def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         """Disparity of the left image.

@@ -272,8 +272,8 @@ class Predictor:
         if not self.backend.takes_uint8:
             left, right = normalize(left, self.spec.normalization), normalize(right, self.spec.normalization)
             if not self.fixed_size_hw and reduced_hw is None:
-                left, pad = pad_to_divisor(left, self.spec.size_divisor)
-                right, _ = pad_to_divisor(right, self.spec.size_divisor)
+                left, pad = pad_to_divisor(left, self.spec.size_divisor, self.spec.min_size_px)
+                right, _ = pad_to_divisor(right, self.spec.size_divisor, self.spec.min_size_px)
                 net_hw = (left.shape[2], left.shape[3])
         if self.guided and not self.backend.takes_uint8:  # its inputs have a hint channel, empty without hints
             known = hints if hints is not None else np.full((height, width), np.nan, np.float32)
@@ -306,9 +306,9 @@ class Predictor:
         backend = self.backend
         marks = [backend.mark()]
         left_u8, right_u8 = backend.upload(pair.left), backend.upload(pair.right)
-        mode, divisor = self.spec.normalization, self.spec.size_divisor
-        left, _ = preprocess_torch.pad_to_divisor(preprocess_torch.normalize(left_u8, mode), divisor)
-        right, _ = preprocess_torch.pad_to_divisor(preprocess_torch.normalize(right_u8, mode), divisor)
+        mode, divisor, minimum = self.spec.normalization, self.spec.size_divisor, self.spec.min_size_px
+        left, _ = preprocess_torch.pad_to_divisor(preprocess_torch.normalize(left_u8, mode), divisor, minimum)
+        right, _ = preprocess_torch.pad_to_divisor(preprocess_torch.normalize(right_u8, mode), divisor, minimum)
         marks.append(backend.mark())
         disparity = backend.forward(left, right)  # type: ignore[attr-defined]
         marks.append(backend.mark())
