@@ -65,6 +65,8 @@ class Predictor:
             ``None`` takes the model's default (``spec.fill_left_border``).
         refine_edges: sharpen depth edges against the images (:func:`.refine.refine_edges`), after
             the fill; ``None`` takes the model's default (``spec.refine_edges``).
+        weights: the weights file (or URL) the network was loaded from, recorded in results as
+            ``settings["weights"]``: two checkpoints of one architecture give otherwise identical records.
 
     Examples:
         >>> import rtstereo
@@ -83,6 +85,7 @@ class Predictor:
         fixed_size_hw: tuple[int, int] | None = None,
         fill_left_border: bool | None = None,
         refine_edges: bool | None = None,
+        weights: str | None = None,
     ):
         self.spec = spec
         self.settings = dict(settings)
@@ -91,6 +94,7 @@ class Predictor:
         self.fixed_size_hw = fixed_size_hw or spec.fixed_size_hw
         self.fill_left_border = spec.fill_left_border if fill_left_border is None else bool(fill_left_border)
         self.refine_edges = spec.refine_edges if refine_edges is None else bool(refine_edges)
+        self.weights = weights
 
     def __repr__(self) -> str:
         return f"Predictor({self.name!r}, settings={self.settings}, backend={self.backend.describe()})"
@@ -194,7 +198,12 @@ class Predictor:
             disparity_px=disparity,
             timings_ms=timings,
             model=self.name,
-            settings={**self.settings, **self.backend.describe(), **self._postprocess_settings()},
+            settings={
+                **self.settings,
+                **({"weights": self.weights} if self.weights else {}),
+                **self.backend.describe(),
+                **self._postprocess_settings(),
+            },
             input_size_hw=pair.size_hw,
             network_size_hw=net_hw,
             calibration=pair.calibration,
