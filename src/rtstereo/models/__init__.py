@@ -135,7 +135,7 @@ register(
         builder="rtstereo.models.crestereo:build_crestereo",
         defaults={"iters": 20, "two_pass": False},
         setting_help={
-            "iters": "refinement iterations (2, 5, 10, 20 or any)",
+            "iters": "refinement iterations, 2 or more (the public ONNX models: 2, 5, 10 or 20)",
             "two_pass": "run a half-size pass first and use it to initialise the full-size pass",
         },
         normalization="raw255",
