@@ -231,11 +231,15 @@ def _load_network(
                 raise
             forget(local)  # what the URL gave is not these weights: not kept, a rerun downloads it again
             raise CheckpointError(str(exc).replace(str(local), url)) from None
+    source = None if weights is None else str(weights)  # recorded in results as given: a URL stays a URL
     if backend == "onnxruntime":
         from .export.on_demand import predictor_from_module
 
-        return predictor_from_module(spec, settings, module, device=device, precision=precision, **(runtime or {}))
-    return Predictor(spec, settings, TorchBackend(module, device=device, precision=precision, **(runtime or {})))
+        predictor = predictor_from_module(spec, settings, module, device=device, precision=precision, **(runtime or {}))
+        predictor.weights = source
+        return predictor
+    backend_runner = TorchBackend(module, device=device, precision=precision, **(runtime or {}))
+    return Predictor(spec, settings, backend_runner, weights=source)
 
 
 def _load_self_describing(

@@ -70,3 +70,27 @@ def test_eval_usage_error_stops_before_scoring_and_keeps_old_results(capsys, tmp
         f"{s}.json" for s in ("sgmb", "sgbm", "sgbm_foo=1", "rtnet-v5", "nothere")
     )
     assert all(p.read_text() == "good results\n" for p in res.iterdir())
+
+
+def test_eval_of_one_network_with_two_weights_files_keeps_both_results(capsys, tmp_path):
+    """AnyNet's SceneFlow and KITTI files are two forms of one model, as its stages are: the second run must
+    not overwrite the first one's results (each file names its weights)."""
+    torch = pytest.importorskip("torch")
+    from rtstereo.models.anynet import AnyNet
+
+    data = write_kitti(tmp_path / "kitti", 1)
+    res = tmp_path / "res"
+    for seed, stem in ((0, "sceneflow"), (1, "kitti2012")):
+        torch.manual_seed(seed)
+        torch.save({"state_dict": AnyNet().state_dict()}, tmp_path / f"{stem}.tar")
+        code, _, err = run_cli(
+            capsys, "eval", data, "--model", "anynet", "--weights", tmp_path / f"{stem}.tar", "-o", res, "-q"
+        )
+        assert code == 0, err
+    stage_1 = ["--weights", tmp_path / "kitti2012.tar", "--set", "stage=1"]
+    code, _, err = run_cli(capsys, "eval", data, "--model", "anynet", *stage_1, "-o", res, "-q")
+    assert code == 0, err
+    names = ["anynet_weights=kitti2012.json", "anynet_weights=kitti2012_stage=1.json", "anynet_weights=sceneflow.json"]
+    assert sorted(p.name for p in res.glob("*.json")) == names
+    recorded = json.loads((res / names[-1]).read_text())["scenes"][0]["settings"]["weights"]
+    assert recorded == str(tmp_path / "sceneflow.tar")

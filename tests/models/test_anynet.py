@@ -318,3 +318,21 @@ def test_onnx_export_matches_pytorch(tmp_path, stage):
     (ours,) = session.run(None, {"left": left.numpy(), "right": right.numpy()})
     with torch.no_grad():
         np.testing.assert_allclose(ours, net(left, right).numpy(), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+def test_results_record_the_weights_file(tmp_path, monkeypatch, backend):
+    """The published files of one network (SceneFlow, KITTI 2012, KITTI 2015) differ only in their values:
+    without the file's name a result's record cannot say which of them made it."""
+    import rtstereo
+
+    if backend == "onnxruntime":
+        pytest.importorskip("onnxruntime")
+        monkeypatch.setenv("RTSTEREO_CACHE", str(tmp_path / "cache"))  # exported on first use
+    path = tmp_path / "kitti2012.tar"
+    torch.save({"epoch": 1, "state_dict": AnyNet().state_dict()}, path)
+    model = rtstereo.load("anynet", weights=path, backend=backend, settings={"stage": 1})
+    image = np.random.default_rng(0).integers(0, 256, (32, 64, 3), dtype=np.uint8)
+    result = model.predict(image, image)
+    assert result.settings["weights"] == str(path) and result.settings["backend"] == backend
+    assert "weights" not in model.settings  # a record, not a setting a model could be built with

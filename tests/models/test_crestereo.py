@@ -297,3 +297,43 @@ def test_onnx_export_of_both_passes_matches_torch(tmp_path):
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         (output,) = session.run(None, {name: arg.numpy() for name, arg in zip(names, args, strict=True)})
         np.testing.assert_allclose(output, expected.numpy(), atol=1e-4, rtol=0)
+
+
+# --------------------------------------------------------------------------------------------------
+# small inputs: the Predictor pads to the network's smallest size and crops back
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("two_pass", [True, False])
+def test_predictor_pads_a_small_pair_to_64_px_and_crops_back(tmp_path, two_pass):
+    """A 24x60 pair pads to 32x64 at the divisor, below two-pass's 64 px: it used to fail with
+    "pad the images", which a user of `rtstereo predict` cannot do; now it pads to 64x64 itself."""
+    import rtstereo
+
+    weights = tmp_path / "cre.pth"
+    torch.save(CREStereo().state_dict(), weights)
+    rng = np.random.default_rng(0)
+    left = rng.integers(0, 256, (24, 60, 3), dtype=np.uint8)
+    right = np.roll(left, -3, axis=1)
+    model = rtstereo.load("crestereo", weights=weights, settings={"iters": 2, "two_pass": two_pass})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # too small to be meaningful: said, and beside the point here
+        result = model.predict(left, right)
+        by_hand = model.predict(*(np.pad(im, ((0, 40), (0, 4), (0, 0)), mode="edge") for im in (left, right)))
+    assert result.disparity_px.shape == (24, 60) and result.network_size_hw == (64, 64)
+    np.testing.assert_array_equal(result.disparity_px, by_hand.disparity_px[:24, :60])
+
+
+def test_export_size_below_the_two_pass_minimum_is_refused_with_one_that_works():
+    from rtstereo.export.onnx_export import check_size
+
+    spec = get_spec("crestereo")
+    with pytest.raises(
+        InputError, match=r"multiples of 32 of at least 64, got 32x64 \(HxW\); use for example --size 64x64"
+    ):
+        check_size(spec, build_crestereo({"iters": 2, "two_pass": True}), (32, 64))
+    with pytest.raises(
+        InputError, match=r"multiples of 16 of at least 32, got 16x48 \(HxW\); use for example --size 32x48"
+    ):
+        check_size(spec, build_crestereo({"iters": 2}), (16, 48))
+    assert check_size(spec, build_crestereo({"iters": 2}), (48, 80)) == (48, 80)

@@ -185,5 +185,5 @@ def test_anynet_kitti2012_accuracy_through_eval(capsys, tmp_path, shared):
         tmp_path,
         "-q",
     )
-    d1 = json.loads((tmp_path / "anynet.json").read_text())["scenes"][0]["metrics"]["d1"]
+    d1 = json.loads((tmp_path / "anynet_weights=anynet_kitti2012.json").read_text())["scenes"][0]["metrics"]["d1"]
     assert d1 == pytest.approx(5.5, abs=0.3)

@@ -30,12 +30,14 @@ def test_normalize_matches_numpy(image, mode):
     np.testing.assert_allclose(actual.numpy(), expected, rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("divisor", [1, 8, 16, 32])
-def test_pad_matches_numpy(image, divisor):
+@pytest.mark.parametrize("divisor, min_size", [(1, 0), (8, 0), (16, 0), (32, 0), (32, 64)])
+def test_pad_matches_numpy(image, divisor, min_size):
     batch = preprocess.normalize(image, "unit")
-    expected, expected_pad = preprocess.pad_to_divisor(batch, divisor)
-    actual, pad = preprocess_torch.pad_to_divisor(torch.from_numpy(batch), divisor)
+    expected, expected_pad = preprocess.pad_to_divisor(batch, divisor, min_size)
+    actual, pad = preprocess_torch.pad_to_divisor(torch.from_numpy(batch), divisor, min_size)
     assert pad == expected_pad
+    if min_size:  # the 37x53 image: 64x64, the smallest multiple of 32 of at least 64 each way
+        assert tuple(actual.shape[-2:]) == (64, 64)
     np.testing.assert_array_equal(actual.numpy(), expected)
 
 

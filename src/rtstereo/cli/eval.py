@@ -119,10 +119,12 @@ def run(args: argparse.Namespace) -> int:
         for failure in report.failures:
             print(f"rtstereo eval: failed: {failure['name']} ({failure['left']}): {failure['error']}", file=sys.stderr)
     print(report.table())
-    # A checkpoint or .onnx path names its results after the file, not the whole path; --set values join
-    # the name, so that two forms of one model do not overwrite each other's files (a range, --max-disp,
-    # does not: the name stays the model's).
+    # A checkpoint or .onnx path names its results after the file, not the whole path; --weights and --set
+    # values join the name, so that two forms of one model (AnyNet's SceneFlow and KITTI files, its stage 3
+    # and 4) do not overwrite each other's files (a range, --max-disp, does not: the name stays the model's).
     label = Path(name).stem if Path(name).suffix else name
+    if args.weights:
+        label += f"_weights={Path(str(args.weights)).stem}"
     label += "".join(f"_{key}={value}" for key, value in sorted(parse_set_values(args.set_values).items()))
     stem = re.sub(r"[^A-Za-z0-9_.=-]+", "_", label)
     json_path, md_path = report.save(args.output, stem)

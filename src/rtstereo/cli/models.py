@@ -44,8 +44,9 @@ def run(args: argparse.Namespace) -> int:
                 "the network's, except where check_confident finds the network the likelier right"
             )
         elif spec.kind != "classical":
+            at_least = f", at least {spec.min_size_px} px" if spec.min_size_px > spec.size_divisor else ""
             print(
-                f"  input: {spec.normalization} normalisation, size multiple of {spec.size_divisor} "
+                f"  input: {spec.normalization} normalisation, size multiple of {spec.size_divisor}{at_least} "
                 f"(padded, then cropped back)"
             )
         print(

@@ -281,17 +281,20 @@ def _parts(spec: ModelSpec, settings: Mapping[str, Any], module: Any, left: Any,
 
 
 def check_size(spec: ModelSpec, module: Any, size_hw: tuple[int, int]) -> tuple[int, int]:
-    """The export size, checked against the network's size divisor.
+    """The export size, checked against the network's size divisor and smallest size.
 
     Raises:
-        InputError: a size that is not a positive multiple of the divisor (the message proposes one).
+        InputError: a size that is not a positive multiple of the divisor, or below the network's smallest
+            (the message proposes one).
     """
     divisor = int(getattr(module, "size_divisor", spec.size_divisor) or 1)
+    smallest = max(divisor, int(getattr(module, "min_size_px", spec.min_size_px) or 0))
     height, width = (int(v) for v in size_hw)
-    if height <= 0 or width <= 0 or height % divisor or width % divisor:
-        up = (max(divisor, -(-height // divisor) * divisor), max(divisor, -(-width // divisor) * divisor))
+    if height < smallest or width < smallest or height % divisor or width % divisor:
+        up = (max(smallest, -(-height // divisor) * divisor), max(smallest, -(-width // divisor) * divisor))
+        at_least = f" of at least {smallest}" if smallest > divisor else ""
         raise InputError(
-            f"{spec.name} needs an export size whose height and width are multiples of {divisor}, got "
+            f"{spec.name} needs an export size whose height and width are multiples of {divisor}{at_least}, got "
             f"{height}x{width} (HxW); use for example --size {up[0]}x{up[1]}"
         )
     return height, width

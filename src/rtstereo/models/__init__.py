@@ -135,11 +135,12 @@ register(
         builder="rtstereo.models.crestereo:build_crestereo",
         defaults={"iters": 20, "two_pass": False},
         setting_help={
-            "iters": "refinement iterations (2, 5, 10, 20 or any)",
+            "iters": "refinement iterations, 2 or more (the public ONNX models: 2, 5, 10 or 20)",
             "two_pass": "run a half-size pass first and use it to initialise the full-size pass",
         },
         normalization="raw255",
         size_divisor=32,
+        min_size_px=64,  # two_pass's half-size pass interpolates at 1/16 of its input: 2 pixels there
         checkpoint_loader="rtstereo.models.crestereo:load_crestereo_checkpoint",
         needs_weights=True,
         licence="Apache-2.0 (megvii-research/CREStereo)",

@@ -545,7 +545,8 @@ def load_anynet_checkpoint(module: AnyNet, path: str | Path) -> dict[str, Any]:
             f"{path} is an rtstereo checkpoint of '{described[0]}', but the network is "
             f"'{ARCHITECTURE}'; load it with model '{described[0]}'"
         )
-    state_dict = strip_prefix(find_state_dict(obj, path, ("state_dict",)), "module.")
+    # under "model" as well, so that another network's file (GwcNet's) is named rather than refused for its layout
+    state_dict = strip_prefix(find_state_dict(obj, path, ("state_dict", "model")), "module.")
     has_spn = any(key.startswith(SPN_PREFIX) for key in state_dict)
     if not has_spn and any(key.startswith("volume_postprocess.") for key in state_dict):
         if module.with_spn:
@@ -559,7 +560,7 @@ def load_anynet_checkpoint(module: AnyNet, path: str | Path) -> dict[str, Any]:
     # matters for training with momentum=None, so the module's own counter is kept.
     own = module.state_dict()
     state_dict.update({k: own[k] for k in own if k.endswith(".num_batches_tracked") and k not in state_dict})
-    load_into(module, state_dict, path, ARCHITECTURE)
+    load_into(module, state_dict, path, ARCHITECTURE, expected="the weights of mileyan/AnyNet's network")
 
     metadata: dict[str, Any] = {
         "format": "rtstereo" if described else "anynet",

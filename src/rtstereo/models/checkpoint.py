@@ -71,6 +71,8 @@ def load_failure_reason(exc: BaseException) -> str:
         return f"it holds Python objects{what} besides tensors, refused for safety"
     if isinstance(exc, (KeyError, EOFError, pickle.UnpicklingError)) or "load key" in text:
         return "not a PyTorch file, or cut short"
+    if "unexpected EOF" in text:  # torch's legacy (pre-1.6, tar) format, as AnyNet's released files
+        return "cut short (the file ends before its last tensor)"
     first = text.splitlines()[0][:120] if text else ""
     return f"{exc.__class__.__name__}: {first}" if first else exc.__class__.__name__
 
@@ -92,9 +94,9 @@ def find_state_dict(obj: Any, path: str | Path, keys: tuple[str, ...]) -> dict[s
             return dict(obj[key])
     if all(hasattr(v, "shape") for v in obj.values()) and obj:
         return dict(obj)
-    found = ", ".join(list(map(str, obj.keys()))[:8])
+    found = f"found keys: {', '.join(list(map(str, obj.keys()))[:8])}" if obj else "found an empty dict"
     wanted = " or ".join(repr(k) for k in keys) or "a bare state dict"
-    raise CheckpointError(f"{path}: expected a checkpoint with {wanted}, found keys: {found}")
+    raise CheckpointError(f"{path}: expected a checkpoint with {wanted}, {found}")
 
 
 def strip_prefix(state_dict: Mapping[str, Any], prefix: str = "module.") -> dict[str, Any]:
@@ -102,8 +104,46 @@ def strip_prefix(state_dict: Mapping[str, Any], prefix: str = "module.") -> dict
     return {(k[len(prefix) :] if k.startswith(prefix) else k): v for k, v in state_dict.items()}
 
 
-def load_into(module: Any, state_dict: Mapping[str, Any], path: str | Path, architecture: str) -> None:
-    """Load a state dict strictly, turning key and shape mismatches into a readable error."""
+def identify_network(state_dict: Mapping[str, Any]) -> str | None:
+    """The registry name of the network whose weights ``state_dict`` holds, by its top-level modules:
+    ``gwcnet-g``, ``gwcnet-gc``, ``crestereo``, ``anynet`` or ``rtnet``; ``None`` for any other.
+
+    Examples:
+        >>> identify_network({"module.dres0.0.0.weight": 0, "module.classif3.0.0.weight": 0})
+        'gwcnet-g'
+        >>> identify_network({"conv.weight": 0}) is None
+        True
+    """
+    keys = strip_prefix(strip_prefix(state_dict, "module."), "net.")
+    modules = {key.split(".")[0] for key in keys}
+    if {"dres0", "classif3"} <= modules:
+        return "gwcnet-gc" if any(key.startswith("feature_extraction.lastconv.") for key in keys) else "gwcnet-g"
+    if {"fnet", "update_block", "conv_offset_16"} <= modules:
+        return "crestereo"
+    if {"feature_extraction", "volume_postprocess"} <= modules:
+        return "anynet"
+    if {"encoder", "match", "aggregation"} <= modules:
+        return "rtnet"
+    return None
+
+
+def load_into(
+    module: Any, state_dict: Mapping[str, Any], path: str | Path, architecture: str, expected: str | None = None
+) -> None:
+    """Load a state dict strictly, turning key and shape mismatches into a readable error.
+
+    Args:
+        module: the network.
+        state_dict: the file's weights, prefixes removed.
+        path: the file, for messages.
+        architecture: the network's name in messages (its registry name, in any case).
+        expected: what a fitting file is, for a network whose weights no setting changes (the message then
+            blames the file alone); default: a hint to check the model's settings.
+
+    Raises:
+        CheckpointError: the weights do not fit; it names the network they belong to when it is one
+            rtstereo knows.
+    """
     own = module.state_dict()
     missing = [k for k in own if k not in state_dict]
     unexpected = [k for k in state_dict if k not in own]
@@ -113,6 +153,9 @@ def load_into(module: Any, state_dict: Mapping[str, Any], path: str | Path, arch
         if k in state_dict and tuple(state_dict[k].shape) != tuple(own[k].shape)
     ]
     if missing or unexpected or wrong_shape:
+        found = identify_network(state_dict)
+        if found is not None and found != architecture.lower():
+            raise CheckpointError(f"{path} holds {found} weights, not {architecture}; load it with model '{found}'")
         parts = []
         if missing:
             parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
@@ -120,6 +163,9 @@ def load_into(module: Any, state_dict: Mapping[str, Any], path: str | Path, arch
             parts.append(f"{len(unexpected)} unexpected (e.g. {', '.join(unexpected[:3])})")
         if wrong_shape:
             parts.append(f"{len(wrong_shape)} of another shape (e.g. {'; '.join(wrong_shape[:2])})")
+        if expected:  # weights that no setting changes: the file is damaged or edited
+            detail = "; ".join(parts)
+            raise CheckpointError(f"{path} does not hold {architecture} weights: {detail}; expected {expected}")
         raise CheckpointError(
             f"{path} does not hold {architecture} weights with these settings: "
             + "; ".join(parts)

@@ -228,11 +228,14 @@ class CREStereoPredictor(nn.Module):
 
     @property
     def size_divisor(self) -> int:
-        """Input ``H`` and ``W`` must be multiples of this: 32 in two-pass mode, else 16.
-
-        Both must also be at least 32 (64 in two-pass mode).
-        """
+        """Input ``H`` and ``W`` must be multiples of this: 32 in two-pass mode, else 16 (and at least
+        :attr:`min_size_px`)."""
         return TWO_PASS_SIZE_DIVISOR if self.two_pass else SIZE_DIVISOR
+
+    @property
+    def min_size_px(self) -> int:
+        """Input ``H`` and ``W`` must be at least this: 64 in two-pass mode, else 32."""
+        return 2 * MIN_SIZE_PX if self.two_pass else MIN_SIZE_PX
 
     def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         """Disparity of the left image.
@@ -294,7 +297,8 @@ def load_crestereo_checkpoint(module: nn.Module, path: str | Path) -> dict[str, 
     state_dict = find_state_dict(obj, path, ("state_dict", "model"))
     # rtstereo checkpoints of the predictor hold "net."-prefixed keys; DataParallel adds "module.".
     state_dict = strip_prefix(strip_prefix(state_dict, "module."), "net.")
-    load_into(core, state_dict, path, "CREStereo")
+    # iters and two_pass change no weight: a mismatch is another file, never another setting
+    load_into(core, state_dict, path, "CREStereo", expected="the state dict of the CREStereo PyTorch port")
 
     metadata: dict[str, Any] = {
         "format": "rtstereo" if described else "crestereo-pytorch",

@@ -353,7 +353,8 @@ def load_gwcnet_checkpoint(module: GwcNet, path: str | Path) -> dict[str, Any]:
             f"{'present' if file_variant == 'gwcnet-gc' else 'absent'}), but the network is "
             f"{module.architecture}; load it with model '{file_variant}'"
         )
-    load_into(module, state_dict, path, module.architecture)
+    # max_disp changes no weight: a mismatch is another file, never another setting
+    load_into(module, state_dict, path, module.architecture, expected="the weights of xy-guo/GwcNet's network")
 
     metadata: dict[str, Any] = {
         "format": "rtstereo" if described else "gwcnet",

@@ -53,6 +53,8 @@ class ModelSpec:
         onnx_file: for ``kind == "onnx"``: file name inside ``rtstereo/weights``.
         network: for ``kind == "hybrid"``: the registry name of the network it runs.
         fixed_size_hw: input size of a fixed-shape model; other sizes are resized (never silently).
+        min_size_px: the padded input is at least this tall and wide (a multiple of ``size_divisor``; 0: no
+            minimum beyond the divisor), for networks that need more than one cell of their coarsest level.
         fill_left_border: whether predictions fill the unmatched left band of each row by default
             (:func:`rtstereo.runtime.postprocess.fill_left_border`; ``--set fill_left_border=...``).
         refine_edges: whether predictions sharpen their depth edges against the images by default
@@ -74,6 +76,7 @@ class ModelSpec:
     onnx_file: str | None = None
     network: str | None = None
     fixed_size_hw: tuple[int, int] | None = None
+    min_size_px: int = 0
     fill_left_border: bool = False
     refine_edges: bool = False
 

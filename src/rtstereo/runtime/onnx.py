@@ -143,6 +143,7 @@ class OnnxContract:
             normalization=self.normalization,  # type: ignore[arg-type]
             size_divisor=self.size_divisor,
             fixed_size_hw=self.fixed_size_hw,
+            min_size_px=registered.min_size_px if registered else 0,
             licence=registered.licence if registered else "",
             fill_left_border=registered.fill_left_border if registered else False,
             refine_edges=registered.refine_edges if registered else False,

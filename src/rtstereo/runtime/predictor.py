@@ -64,6 +64,8 @@ class Predictor:
             ``None`` takes the model's default (``spec.fill_left_border``).
         refine_edges: sharpen depth edges against the images (:func:`.refine.refine_edges`), after
             the fill; ``None`` takes the model's default (``spec.refine_edges``).
+        weights: the weights file (or URL) the network was loaded from, recorded in results as
+            ``settings["weights"]``: two checkpoints of one architecture give otherwise identical records.
 
     Examples:
         >>> import rtstereo
@@ -82,6 +84,7 @@ class Predictor:
         fixed_size_hw: tuple[int, int] | None = None,
         fill_left_border: bool | None = None,
         refine_edges: bool | None = None,
+        weights: str | None = None,
     ):
         self.spec = spec
         self.settings = dict(settings)
@@ -90,6 +93,7 @@ class Predictor:
         self.fixed_size_hw = fixed_size_hw or spec.fixed_size_hw
         self.fill_left_border = spec.fill_left_border if fill_left_border is None else bool(fill_left_border)
         self.refine_edges = spec.refine_edges if refine_edges is None else bool(refine_edges)
+        self.weights = weights
 
     def __repr__(self) -> str:
         return f"Predictor({self.name!r}, settings={self.settings}, backend={self.backend.describe()})"
@@ -193,7 +197,12 @@ class Predictor:
             disparity_px=disparity,
             timings_ms=timings,
             model=self.name,
-            settings={**self.settings, **self.backend.describe(), **self._postprocess_settings()},
+            settings={
+                **self.settings,
+                **({"weights": self.weights} if self.weights else {}),
+                **self.backend.describe(),
+                **self._postprocess_settings(),
+            },
             input_size_hw=pair.size_hw,
             network_size_hw=net_hw,
             calibration=pair.calibration,
@@ -268,8 +277,8 @@ class Predictor:
         if not self.backend.takes_uint8:
             left, right = normalize(left, self.spec.normalization), normalize(right, self.spec.normalization)
             if not self.fixed_size_hw and reduced_hw is None:
-                left, pad = pad_to_divisor(left, self.spec.size_divisor)
-                right, _ = pad_to_divisor(right, self.spec.size_divisor)
+                left, pad = pad_to_divisor(left, self.spec.size_divisor, self.spec.min_size_px)
+                right, _ = pad_to_divisor(right, self.spec.size_divisor, self.spec.min_size_px)
                 net_hw = (left.shape[2], left.shape[3])
         if self.guided and not self.backend.takes_uint8:  # its inputs have a hint channel, empty without hints
             known = hints if hints is not None else np.full((height, width), np.nan, np.float32)
@@ -302,9 +311,9 @@ class Predictor:
         backend = self.backend
         marks = [backend.mark()]
         left_u8, right_u8 = backend.upload(pair.left), backend.upload(pair.right)
-        mode, divisor = self.spec.normalization, self.spec.size_divisor
-        left, _ = preprocess_torch.pad_to_divisor(preprocess_torch.normalize(left_u8, mode), divisor)
-        right, _ = preprocess_torch.pad_to_divisor(preprocess_torch.normalize(right_u8, mode), divisor)
+        mode, divisor, minimum = self.spec.normalization, self.spec.size_divisor, self.spec.min_size_px
+        left, _ = preprocess_torch.pad_to_divisor(preprocess_torch.normalize(left_u8, mode), divisor, minimum)
+        right, _ = preprocess_torch.pad_to_divisor(preprocess_torch.normalize(right_u8, mode), divisor, minimum)
         marks.append(backend.mark())
         disparity = backend.forward(left, right)  # type: ignore[attr-defined]
         marks.append(backend.mark())

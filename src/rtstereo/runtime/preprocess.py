@@ -46,18 +46,20 @@ def normalize(image: np.ndarray, mode: str) -> np.ndarray:
     return out
 
 
-def pad_amounts(height: int, width: int, divisor: int) -> tuple[int, int]:
-    """Rows and columns to add at the bottom and right so both sizes divide by ``divisor``.
+def pad_amounts(height: int, width: int, divisor: int, min_size: int = 0) -> tuple[int, int]:
+    """Rows and columns to add at the bottom and right so both sizes divide by ``divisor`` and reach
+    ``min_size`` (a multiple of ``divisor``).
 
     Examples:
-        >>> pad_amounts(376, 1241, 16)
-        (8, 7)
+        >>> pad_amounts(376, 1241, 16), pad_amounts(24, 100, 32, min_size=64)
+        ((8, 7), (40, 28))
     """
-    return (-height) % divisor, (-width) % divisor
+    return max((-height) % divisor, min_size - height), max((-width) % divisor, min_size - width)
 
 
-def pad_to_divisor(batch: np.ndarray, divisor: int) -> tuple[np.ndarray, tuple[int, int]]:
-    """Pad ``(N, C, H, W)`` at the bottom and right by edge replication.
+def pad_to_divisor(batch: np.ndarray, divisor: int, min_size: int = 0) -> tuple[np.ndarray, tuple[int, int]]:
+    """Pad ``(N, C, H, W)`` at the bottom and right by edge replication, to multiples of ``divisor`` of at
+    least ``min_size`` (:func:`pad_amounts`).
 
     Padding at the bottom/right keeps pixel (0, 0) where it was, so unpadding is a plain crop and
     disparities need no shift. Edge replication (rather than zeros) gives the network plausible
@@ -66,7 +68,7 @@ def pad_to_divisor(batch: np.ndarray, divisor: int) -> tuple[np.ndarray, tuple[i
     Returns:
         The padded batch and ``(pad_bottom, pad_right)``.
     """
-    pad_h, pad_w = pad_amounts(batch.shape[-2], batch.shape[-1], divisor)
+    pad_h, pad_w = pad_amounts(batch.shape[-2], batch.shape[-1], divisor, min_size)
     if pad_h or pad_w:
         batch = np.pad(batch, ((0, 0), (0, 0), (0, pad_h), (0, pad_w)), mode="edge")
     return batch, (pad_h, pad_w)

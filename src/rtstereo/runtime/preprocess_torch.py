@@ -53,9 +53,9 @@ def normalize(image: torch.Tensor, mode: str) -> torch.Tensor:
     return planes * scale_t + offset_t
 
 
-def pad_to_divisor(batch: torch.Tensor, divisor: int) -> tuple[torch.Tensor, tuple[int, int]]:
+def pad_to_divisor(batch: torch.Tensor, divisor: int, min_size: int = 0) -> tuple[torch.Tensor, tuple[int, int]]:
     """:func:`.preprocess.pad_to_divisor` on a tensor: pad ``(N, C, H, W)`` at the bottom and right by
-    edge replication so both sizes divide by ``divisor``.
+    edge replication so both sizes divide by ``divisor`` and reach ``min_size``.
 
     Returns:
         The padded batch and ``(pad_bottom, pad_right)``.
@@ -65,7 +65,7 @@ def pad_to_divisor(batch: torch.Tensor, divisor: int) -> tuple[torch.Tensor, tup
         >>> tuple(padded.shape), pad
         ((1, 3, 32, 48), (2, 15))
     """
-    pad_h, pad_w = pad_amounts(batch.shape[-2], batch.shape[-1], divisor)
+    pad_h, pad_w = pad_amounts(batch.shape[-2], batch.shape[-1], divisor, min_size)
     if pad_h or pad_w:
         batch = F.pad(batch, (0, pad_w, 0, pad_h), mode="replicate")
     return batch, (pad_h, pad_w)

@@ -1,0 +1,97 @@
+"""A published network given a file it cannot load: one line that names the file and what it holds or lacks."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from rtstereo.errors import CheckpointError  # noqa: E402
+from rtstereo.models.anynet import AnyNet, load_anynet_checkpoint  # noqa: E402
+from rtstereo.models.checkpoint import identify_network  # noqa: E402
+from rtstereo.models.crestereo import CREStereo, load_crestereo_checkpoint  # noqa: E402
+from rtstereo.models.gwcnet import build_gwcnet_g, load_gwcnet_checkpoint  # noqa: E402
+
+
+def _gwcnet_g():
+    return build_gwcnet_g({"max_disp": 16})
+
+
+def _original_files(tmp_path):
+    """Each network's weights in its original project's layout."""
+    files = {
+        "gwcnet-g": ({"epoch": 1, "model": {f"module.{k}": v for k, v in _gwcnet_g().state_dict().items()}}),
+        "crestereo": CREStereo().state_dict(),
+        "anynet": {"epoch": 1, "state_dict": {f"module.{k}": v for k, v in AnyNet().state_dict().items()}},
+    }
+    paths = {}
+    for name, obj in files.items():
+        paths[name] = tmp_path / f"{name}.pth"
+        torch.save(obj, paths[name])
+    return paths
+
+
+LOADERS = {
+    "gwcnet-g": (load_gwcnet_checkpoint, _gwcnet_g, "gwcnet-g"),
+    "crestereo": (load_crestereo_checkpoint, CREStereo, "CREStereo"),
+    "anynet": (load_anynet_checkpoint, AnyNet, "anynet"),
+}
+
+
+@pytest.mark.parametrize(
+    "network, holder",
+    [("crestereo", "gwcnet-g"), ("anynet", "gwcnet-g"), ("gwcnet-g", "crestereo"), ("crestereo", "anynet")],
+)
+def test_another_networks_file_is_named(tmp_path, network, holder):
+    load, build, shown = LOADERS[network]
+    path = _original_files(tmp_path)[holder]
+    with pytest.raises(CheckpointError) as info:
+        load(build(), path)
+    assert str(info.value) == f"{path} holds {holder} weights, not {shown}; load it with model '{holder}'"
+
+
+@pytest.mark.parametrize("network", ["gwcnet-g", "crestereo", "anynet"])
+def test_an_extra_or_missing_key_blames_the_file_not_a_setting(tmp_path, network):
+    load, build, shown = LOADERS[network]
+    state_dict = build().state_dict()
+    first = next(iter(state_dict))
+    for edit, count in (("extra", "1 unexpected (e.g. added.weight)"), ("missing", f"1 missing (e.g. {first})")):
+        edited = dict(state_dict)
+        if edit == "extra":
+            edited["added.weight"] = torch.zeros(1)
+        else:
+            del edited[first]
+        path = tmp_path / f"{edit}.pth"
+        torch.save(edited, path)
+        with pytest.raises(CheckpointError) as info:
+            load(build(), path)
+        message = str(info.value)
+        assert message.startswith(f"{path} does not hold {shown} weights: {count}; expected "), message
+        assert "max_disp" not in message and "settings" not in message  # none of these settings changes a weight
+
+
+def test_a_truncated_legacy_file_is_said_to_be_cut_short(tmp_path):
+    """AnyNet's released files are in torch's pre-1.6 (tar) format, whose truncation torch reports as an EOF."""
+    whole = tmp_path / "whole.tar"
+    torch.save({"state_dict": AnyNet().state_dict()}, whole, _use_new_zipfile_serialization=False)
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size - 1000])
+    with pytest.raises(CheckpointError, match=r"cut\.tar: cut short \(the file ends before its last tensor\)"):
+        load_anynet_checkpoint(AnyNet(), cut)
+
+
+def test_an_empty_dict_is_said_to_be_empty(tmp_path):
+    path = tmp_path / "empty.pth"
+    torch.save({}, path)
+    expected = r"empty\.pth: expected a checkpoint with 'model' or 'state_dict', found an empty dict$"
+    with pytest.raises(CheckpointError, match=expected):
+        load_gwcnet_checkpoint(_gwcnet_g(), path)
+
+
+def test_identify_network_knows_the_rtnet_and_both_gwcnets():
+    from rtstereo.models.gwcnet import build_gwcnet_gc
+    from rtstereo.models.rtnet import build_rtnet
+
+    assert identify_network(build_rtnet({}).state_dict()) == "rtnet"
+    assert identify_network(build_gwcnet_gc({"max_disp": 16}).state_dict()) == "gwcnet-gc"
+    assert identify_network({f"net.{k}": v for k, v in CREStereo().state_dict().items()}) == "crestereo"
