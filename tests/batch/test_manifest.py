@@ -104,3 +104,15 @@ def test_a_parquet_manifest_with_a_column_twice_in_two_cases_is_an_input_error(t
 
 def test_pair_names_are_given_in_one_written_form():
     assert check_pair_name("seq//a/") == "seq/a"
+
+
+def test_a_misspelt_column_and_cells_beyond_the_header_are_warned_about(tmp_path):
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text("left,right,nmae,timestamp\na.png,b.png,x,1\nc.png,d.png,y,2,e.png\ng.png,h.png,z,3,\n")
+    with pytest.warns(UserWarning) as caught:
+        pairs = read_manifest(manifest)
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 2, messages
+    assert "column nmae (did you mean name?) is ignored" in messages[0]  # timestamp is the user's own: not named
+    assert "pair(s) 2 have more cells than the header's columns" in messages[1]  # pair 3's trailing comma: silent
+    assert [p.name for p in pairs] == ["a", "c", "g"]

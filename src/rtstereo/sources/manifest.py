@@ -9,9 +9,10 @@ may hold sub-folders (``seq1/000001``).
 from __future__ import annotations
 
 import csv
+import difflib
 from pathlib import Path
 
-from ..errors import InputError, require
+from ..errors import InputError, require, warn
 from ..io.download import is_url
 from ..sinks.files import check_pair_name
 from .pairs import PairSource, unique_names
@@ -92,9 +93,18 @@ def _read_csv(path: Path) -> list[dict]:
             header = [h.strip().lower() for h in reader.fieldnames or []]
             _check_columns(path, header)
             reader.fieldnames = header
-            return [row for row in reader if any((v or "").strip() for v in row.values() if isinstance(v, str))]
+            rows = [row for row in reader if any((v or "").strip() for v in row.values() if isinstance(v, str))]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"cannot read manifest {path}: {exc}") from None
+    # Cells beyond the header (DictReader keeps them under None): an unquoted comma in a file name, or a
+    # shifted row. Empty ones (a trailing comma, as spreadsheets write) say nothing.
+    extra = [number for number, row in enumerate(rows, start=1) if any((v or "").strip() for v in row.get(None) or [])]
+    if extra:
+        warn(
+            f"manifest {path}: pair(s) {', '.join(map(str, extra[:5]))} have more cells than the header's columns; "
+            "the extra cells are ignored (a comma in a file name must be quoted)"
+        )
+    return rows
 
 
 def _read_parquet(path: Path) -> list[dict]:
@@ -116,6 +126,12 @@ def _check_columns(path: Path, header: list[str]) -> None:
             f"manifest {path} has no {' or '.join(missing)} column (found: {', '.join(header) or 'nothing'}); "
             "expected a header row left,right[,name]"
         )
+    # Other columns are the user's own (a timestamp, notes) and are ignored; one that looks like a
+    # misspelt column of ours is said, since its values are ignored too.
+    typos = {c: m[0] for c in header if c not in COLUMNS and (m := difflib.get_close_matches(c, COLUMNS, 1, 0.7))}
+    if typos:
+        guesses = ", ".join(f"{c} (did you mean {m}?)" for c, m in typos.items())
+        warn(f"manifest {path}: column {guesses} is ignored; the columns read are left, right and name")
     repeated = [c for c in COLUMNS if header.count(c) > 1]
     if repeated:
         raise InputError(
