@@ -479,6 +479,7 @@ def test_unknown_option_suggests_the_close_one():
         ({"model": 3}, "'model'"),
         ({"device": 0}, "'device'"),
         ({"data": 3}, "'data': expected a path"),
+        ({"val_hw": "10x10"}, r"'val_hw': at least 16 px each way, got 10x10"),
         ({"val_data": ["a"]}, "'val_data'"),
         ({"lr": math.inf}, "'lr'"),
         ({"noise_scale": math.nan}, "'noise_scale'"),

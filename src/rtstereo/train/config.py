@@ -257,6 +257,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return dict(values)
 
 
+MIN_SIDE_PX = 16
+
+
 def _size_pair(name: str, value: Any) -> tuple[int, int]:
     if isinstance(value, str):  # "256x512" (height x width), as on the command line
         parts = value.lower().split("x")
@@ -270,6 +273,10 @@ def _size_pair(name: str, value: Any) -> tuple[int, int]:
         or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
     ):
         raise InputError(f"training config '{name}': expected (height, width) in pixels, e.g. 256x512, got {value!r}")
+    if min(value) < MIN_SIDE_PX:  # the renderer's smallest scene, and well below any network's size divisor
+        raise InputError(
+            f"training config '{name}': at least {MIN_SIDE_PX} px each way, got {value[0]}x{value[1]} (height x width)"
+        )
     return int(value[0]), int(value[1])
 
 
