@@ -142,6 +142,29 @@ def test_sgbm_rows_are_timed_with_ratios_against_the_baseline():
     assert "|sgbm|opencv|32p (48x32)|16|-|" in table and "x sgbm time" in table
 
 
+def test_a_network_baseline_divides_each_row_by_its_row_of_the_same_backend_and_precision():
+    from rtstereo.bench import BenchRow
+
+    def row(model, backend, precision, median_ms):
+        return BenchRow(BenchCase(model, backend, SIZE_HW, precision), median_ms=median_ms)
+
+    rows = [
+        row("anynet", "torch", "fp32", 200.0),
+        row("anynet", "onnxruntime", "fp32", 50.0),
+        row("anynet", "torch", "bf16", 400.0),
+        row("gwcnet-gc", "torch", "fp32", 1000.0),
+        row("gwcnet-gc", "onnxruntime", "fp32", 500.0),
+        row("gwcnet-gc", "onnxruntime", "fp16", 300.0),  # no such anynet row: the closest, onnxruntime fp32
+        row("sgbm", "opencv", "-", 20.0),  # nothing in common: the first anynet row
+    ]
+    bench._add_ratios(rows, "anynet")
+    assert [r.vs_baseline for r in rows] == [1.0, 1.0, 1.0, 5.0, 10.0, 6.0, 0.1]
+    assert [r.vs_torch for r in rows[:2]] == [1.0, 0.25]
+    report = BenchReport(rows=rows, options={}, machine={}, baseline="anynet")
+    rows[1].vs_torch = 0.0018790
+    assert "|0.0019|1.00|" in report.table()  # two decimals would say 0.00
+
+
 def test_torch_and_onnxruntime_rows_of_a_network_share_one_run(tmp_path, monkeypatch):
     monkeypatch.setenv("RTSTEREO_CACHE", str(tmp_path / "cache"))
     with warnings.catch_warnings():
@@ -409,6 +432,7 @@ def test_bench_help_examples_keep_their_line_continuations(cli, capsys):
     "argv, message",
     [
         (["sgbm", "--sizes", "32"], "expected HEIGHTxWIDTH in pixels"),
+        (["sgbm", "--sizes", "32x48,0x48"], "--sizes: size 0x48 (HxW) is too small"),
         (["sgbm", "--iters", "2,x"], "'x' is not a valid iteration count"),
         (["sgbm", "--set", "block_size"], "--set expects KEY=V1,V2"),
         (["anynet,gwcnet-g", "--weights", "w.tar"], "with 2 networks (anynet, gwcnet-g) write MODEL=FILE"),

@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
     from ..models import resolve_alias
 
     models = [resolve_alias(m) for m in parse_list(args.model, str, "model")]
-    sizes = parse_list(args.sizes, parse_size_hw, "size")
+    sizes = parse_list(args.sizes, lambda text: parse_size_hw(text, "--sizes"), "size")
     if args.output:
         check_output_folder(Path(args.output))  # now, not after a sweep that may take hours
     report = run_bench(
