@@ -320,6 +320,10 @@ def test_accuracy_rows_and_the_quality_vs_speed_plot(tiny_dataset, tmp_path):
     assert sorted(p.name for p in written) == ["bench.json", "bench.md", "bench.png"]
     assert (tmp_path / "out" / "bench.png").stat().st_size > 1000
     assert "D1 %" in (tmp_path / "out" / "bench.md").read_text()
+    again = run_bench(["sgbm"], [(24, 48)], sweeps={"max_disp": [16]}, warmup=1, runs=1)  # no --data: no plot
+    assert sorted(p.name for p in again.save(tmp_path / "out")) == ["bench.json", "bench.md"]
+    assert not (tmp_path / "out" / "bench.png").exists(), "the first sweep's plot would pass for the second's"
+    assert any("earlier sweep's plot" in note for note in again.notes)
 
 
 def test_without_matplotlib_the_tables_are_written_and_a_note_says_why_there_is_no_plot(

@@ -231,7 +231,8 @@ class BenchReport:
 
     def save(self, folder: str | Path, stem: str = "bench") -> list[Path]:
         """Write ``<stem>.json``, ``<stem>.md`` and, with accuracy, ``<stem>.png`` into ``folder``
-        (without matplotlib the plot is left out and :attr:`notes` says so; the tables are written)."""
+        (without matplotlib the plot is left out and :attr:`notes` says so; the tables are written).
+        A ``<stem>.png`` of an earlier sweep that this one does not replace is removed, with a note."""
         folder = Path(folder)
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -244,11 +245,18 @@ class BenchReport:
         except OSError as exc:
             raise OutputError(f"cannot write benchmark results to {folder}: {exc}") from None
         written = [json_path, md_path]
+        plot_path = folder / f"{stem}.png"
         if any(r.accuracy for r in self.rows):
             try:
-                written.append(self.plot(folder / f"{stem}.png"))
+                return [*written, self.plot(plot_path)]
             except MissingDependencyError as exc:  # the figures are in the tables already
                 self.notes.append(f"no {stem}.png: {exc}")
+        if plot_path.is_file():  # an earlier sweep's plot would pass for this one's
+            try:
+                plot_path.unlink()
+            except OSError as exc:
+                raise OutputError(f"cannot remove the earlier sweep's {plot_path}: {exc}") from None
+            self.notes.append(f"removed {plot_path}, an earlier sweep's plot: this one has no accuracy to plot")
         return written
 
     def plot(self, path: str | Path) -> Path:
