@@ -440,6 +440,8 @@ def test_bench_help_examples_keep_their_line_continuations(cli, capsys):
         (["sgbm", "--iters", "2,x"], "'x' is not a valid iteration count"),
         (["sgbm", "--set", "block_size"], "--set expects KEY=V1,V2"),
         (["anynet,gwcnet-g", "--weights", "w.tar"], "with 2 networks (anynet, gwcnet-g) write MODEL=FILE"),
+        (["anynet,sgbm", "--weights", "sgbm=w.tar"], "sgbm takes no weights file (networks do: anynet)"),
+        (["anynet,sgbm", "--weights", "gwcnet-gc=w.tar"], "gwcnet-gc is not among the models benched (anynet, sgbm)"),
         (["sgbn"], "unknown model 'sgbn'. Did you mean: sgbm"),
     ],
 )

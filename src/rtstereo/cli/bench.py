@@ -92,17 +92,27 @@ def register(subparsers) -> None:
 def weights_by_model(items: list[str], models: list[str]) -> dict[str, str]:
     """``--weights`` values to ``{model: file}``; a bare file belongs to the only network.
 
+    Raises:
+        InputError: ``MODEL=FILE`` names a model that takes no weights or is not benched, or a bare
+            file is given with other than one network.
+
     Examples:
         >>> weights_by_model(["anynet=a.tar"], ["anynet", "sgbm"])
         {'anynet': 'a.tar'}
     """
     from ..bench import model_spec
-    from ..models import is_onnx_file
+    from ..models import is_onnx_file, list_models
 
     networks = [m for m in models if not is_onnx_file(m) and model_spec(m).kind == "network"]
     out: dict[str, str] = {}
     for item in items:
         name, sep, path = item.partition("=")
+        if sep and name in models and name not in networks:  # its weights would be ignored unsaid
+            raise InputError(
+                f"--weights '{item}': {name} takes no weights file (networks do: {', '.join(networks) or 'none here'})"
+            )
+        if sep and name not in models and name in list_models() and not Path(item).exists():
+            raise InputError(f"--weights '{item}': {name} is not among the models benched ({', '.join(models)})")
         if sep and name in models:
             out[name] = path
         elif len(networks) == 1:
