@@ -412,8 +412,16 @@ def test_bench_command_prints_the_table_and_writes_results(cli, tmp_path):
 
 
 def test_bench_command_without_output_writes_nothing(cli):
-    code, out, _ = cli("bench", "sgbm", "--sizes", "32x48", "--warmup", "1", "--runs", "1")
+    code, out, _ = cli("bench", "sgbm", "--sizes", "32x48", "--max-disp", "16", "--warmup", "1", "--runs", "1")
     assert code == 0 and "nothing written" in out
+
+
+def test_a_sweep_that_measured_nothing_exits_with_1(cli, tmp_path):
+    code, out, err = cli("bench", "anynet", "--weights", tmp_path / "missing.tar", "--sizes", "32x48", "--runs", "1")
+    assert code == 1 and "skipped: weights file not found" in out
+    assert err.splitlines()[-1].startswith("rtstereo bench: nothing was measured: every row was skipped or failed")
+    code, out, _ = cli("bench", "anynet", "--backend", "opencv", "--sizes", "32x48", "--random-weights")
+    assert code == 1 and "|anynet|" not in out
 
 
 def test_bench_command_refuses_an_unwritable_output_before_the_sweep(cli, tmp_path, monkeypatch):

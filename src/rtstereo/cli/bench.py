@@ -197,4 +197,7 @@ def run(args: argparse.Namespace) -> int:
         print("nothing written (give -o DIR for bench.json and bench.md)")
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
+    if not any(row.status == "ok" for row in report.rows):  # a script must not take an empty table for results
+        print("rtstereo bench: nothing was measured: every row was skipped or failed (see the table)", file=sys.stderr)
+        return 1
     return 0
