@@ -142,6 +142,29 @@ def test_sgbm_rows_are_timed_with_ratios_against_the_baseline():
     assert "|sgbm|opencv|32p (48x32)|16|-|" in table and "x sgbm time" in table
 
 
+def test_a_network_baseline_divides_each_row_by_its_row_of_the_same_backend_and_precision():
+    from rtstereo.bench import BenchRow
+
+    def row(model, backend, precision, median_ms):
+        return BenchRow(BenchCase(model, backend, SIZE_HW, precision), median_ms=median_ms)
+
+    rows = [
+        row("anynet", "torch", "fp32", 200.0),
+        row("anynet", "onnxruntime", "fp32", 50.0),
+        row("anynet", "torch", "bf16", 400.0),
+        row("gwcnet-gc", "torch", "fp32", 1000.0),
+        row("gwcnet-gc", "onnxruntime", "fp32", 500.0),
+        row("gwcnet-gc", "onnxruntime", "fp16", 300.0),  # no such anynet row: the closest, onnxruntime fp32
+        row("sgbm", "opencv", "-", 20.0),  # nothing in common: the first anynet row
+    ]
+    bench._add_ratios(rows, "anynet")
+    assert [r.vs_baseline for r in rows] == [1.0, 1.0, 1.0, 5.0, 10.0, 6.0, 0.1]
+    assert [r.vs_torch for r in rows[:2]] == [1.0, 0.25]
+    report = BenchReport(rows=rows, options={}, machine={}, baseline="anynet")
+    rows[1].vs_torch = 0.0018790
+    assert "|0.0019|1.00|" in report.table()  # two decimals would say 0.00
+
+
 def test_torch_and_onnxruntime_rows_of_a_network_share_one_run(tmp_path, monkeypatch):
     monkeypatch.setenv("RTSTEREO_CACHE", str(tmp_path / "cache"))
     with warnings.catch_warnings():
@@ -297,6 +320,10 @@ def test_accuracy_rows_and_the_quality_vs_speed_plot(tiny_dataset, tmp_path):
     assert sorted(p.name for p in written) == ["bench.json", "bench.md", "bench.png"]
     assert (tmp_path / "out" / "bench.png").stat().st_size > 1000
     assert "D1 %" in (tmp_path / "out" / "bench.md").read_text()
+    again = run_bench(["sgbm"], [(24, 48)], sweeps={"max_disp": [16]}, warmup=1, runs=1)  # no --data: no plot
+    assert sorted(p.name for p in again.save(tmp_path / "out")) == ["bench.json", "bench.md"]
+    assert not (tmp_path / "out" / "bench.png").exists(), "the first sweep's plot would pass for the second's"
+    assert any("earlier sweep's plot" in note for note in again.notes)
 
 
 def test_without_matplotlib_the_tables_are_written_and_a_note_says_why_there_is_no_plot(
@@ -385,8 +412,16 @@ def test_bench_command_prints_the_table_and_writes_results(cli, tmp_path):
 
 
 def test_bench_command_without_output_writes_nothing(cli):
-    code, out, _ = cli("bench", "sgbm", "--sizes", "32x48", "--warmup", "1", "--runs", "1")
+    code, out, _ = cli("bench", "sgbm", "--sizes", "32x48", "--max-disp", "16", "--warmup", "1", "--runs", "1")
     assert code == 0 and "nothing written" in out
+
+
+def test_a_sweep_that_measured_nothing_exits_with_1(cli, tmp_path):
+    code, out, err = cli("bench", "anynet", "--weights", tmp_path / "missing.tar", "--sizes", "32x48", "--runs", "1")
+    assert code == 1 and "skipped: weights file not found" in out
+    assert err.splitlines()[-1].startswith("rtstereo bench: nothing was measured: every row was skipped or failed")
+    code, out, _ = cli("bench", "anynet", "--backend", "opencv", "--sizes", "32x48", "--random-weights")
+    assert code == 1 and "|anynet|" not in out
 
 
 def test_bench_command_refuses_an_unwritable_output_before_the_sweep(cli, tmp_path, monkeypatch):
@@ -409,9 +444,12 @@ def test_bench_help_examples_keep_their_line_continuations(cli, capsys):
     "argv, message",
     [
         (["sgbm", "--sizes", "32"], "expected HEIGHTxWIDTH in pixels"),
+        (["sgbm", "--sizes", "32x48,0x48"], "--sizes: size 0x48 (HxW) is too small"),
         (["sgbm", "--iters", "2,x"], "'x' is not a valid iteration count"),
         (["sgbm", "--set", "block_size"], "--set expects KEY=V1,V2"),
         (["anynet,gwcnet-g", "--weights", "w.tar"], "with 2 networks (anynet, gwcnet-g) write MODEL=FILE"),
+        (["anynet,sgbm", "--weights", "sgbm=w.tar"], "sgbm takes no weights file (networks do: anynet)"),
+        (["anynet,sgbm", "--weights", "gwcnet-gc=w.tar"], "gwcnet-gc is not among the models benched (anynet, sgbm)"),
         (["sgbn"], "unknown model 'sgbn'. Did you mean: sgbm"),
     ],
 )

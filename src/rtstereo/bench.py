@@ -183,8 +183,8 @@ class BenchReport:
                     f"{row.p90_ms:.1f}",
                     f"{row.fps:.2f}",
                     _num(row.peak_memory_mb, "{:.0f}"),
-                    _num(row.vs_torch, "{:.2f}"),
-                    _num(row.vs_baseline, "{:.2f}"),
+                    _ratio(row.vs_torch),
+                    _ratio(row.vs_baseline),
                 ]
                 if with_accuracy:
                     cells += [
@@ -199,7 +199,8 @@ class BenchReport:
             f"runs after {self.options.get('warmup')} warm-up, the backends of one configuration timed in "
             f"alternation; x torch time: this row's median / the (first) torch row's with the same model "
             f"settings; "
-            f"x {baseline} time: / the {baseline} row of the same size. "
+            f"x {baseline} time: / the {baseline} row of the same size (and settings, backend and precision, where "
+            "it has such a row). "
             f"{self.machine.get('cpu', '')}, {self.options.get('threads') or 'default'} threads"
             + (f", GPU {self.machine['gpu']}" if self.machine.get("gpu") else "")
             + "."
@@ -230,7 +231,8 @@ class BenchReport:
 
     def save(self, folder: str | Path, stem: str = "bench") -> list[Path]:
         """Write ``<stem>.json``, ``<stem>.md`` and, with accuracy, ``<stem>.png`` into ``folder``
-        (without matplotlib the plot is left out and :attr:`notes` says so; the tables are written)."""
+        (without matplotlib the plot is left out and :attr:`notes` says so; the tables are written).
+        A ``<stem>.png`` of an earlier sweep that this one does not replace is removed, with a note."""
         folder = Path(folder)
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -243,11 +245,18 @@ class BenchReport:
         except OSError as exc:
             raise OutputError(f"cannot write benchmark results to {folder}: {exc}") from None
         written = [json_path, md_path]
+        plot_path = folder / f"{stem}.png"
         if any(r.accuracy for r in self.rows):
             try:
-                written.append(self.plot(folder / f"{stem}.png"))
+                return [*written, self.plot(plot_path)]
             except MissingDependencyError as exc:  # the figures are in the tables already
                 self.notes.append(f"no {stem}.png: {exc}")
+        if plot_path.is_file():  # an earlier sweep's plot would pass for this one's
+            try:
+                plot_path.unlink()
+            except OSError as exc:
+                raise OutputError(f"cannot remove the earlier sweep's {plot_path}: {exc}") from None
+            self.notes.append(f"removed {plot_path}, an earlier sweep's plot: this one has no accuracy to plot")
         return written
 
     def plot(self, path: str | Path) -> Path:
@@ -303,6 +312,16 @@ def _finite_or_none(value: Any) -> Any:
 
 def _num(value: float | None, pattern: str) -> str:
     return "-" if value is None or not np.isfinite(value) else pattern.format(value)
+
+
+def _ratio(value: float | None) -> str:
+    """A ratio with two decimals, or two significant digits below 0.1, where two decimals would read 0.00.
+
+    Examples:
+        >>> _ratio(0.5512), _ratio(0.0018790), _ratio(1563.16), _ratio(float("nan"))
+        ('0.55', '0.0019', '1563.16', '-')
+    """
+    return _num(value, "{:.2g}" if value is not None and abs(value) < 0.1 else "{:.2f}")
 
 
 def _resolution(size_hw: tuple[int, int]) -> str:
@@ -885,15 +904,25 @@ def _add_ratios(rows: list[BenchRow], baseline: str | None) -> None:
         if key(row.case) in torch_ms:
             row.vs_torch = row.median_ms / torch_ms[key(row.case)]
         same_size = [r for r in baseline_rows if r.case.size_hw == row.case.size_hw]
-        mine = dict(row.case.settings)
-        # Prefer the baseline row with the same disparity range when both sweep it.
-        matching = [
-            r
-            for r in same_size
-            if set(mine) & set(dict(r.case.settings)) and all(mine[k] == v for k, v in r.case.settings if k in mine)
-        ]
-        if matching or same_size:
-            row.vs_baseline = row.median_ms / (matching or same_size)[0].median_ms
+        if same_size:
+            closest = max(same_size, key=lambda other, case=row.case: _closeness(case, other.case))
+            row.vs_baseline = row.median_ms / closest.median_ms
+
+
+def _closeness(case: BenchCase, baseline: BenchCase) -> tuple[bool, ...]:
+    """How well a baseline row fits a row, to pick the one dividing it: the same disparity range when
+    both sweep it, then the same backend, precision and backend settings where the baseline has them
+    (a network baseline's own rows read 1.00, not its torch time over its ONNX Runtime time)."""
+    mine = dict(case.settings)
+    same_settings = bool(set(mine) & set(dict(baseline.settings))) and all(
+        mine[k] == v for k, v in baseline.settings if k in mine
+    )
+    return (
+        same_settings,
+        baseline.backend == case.backend,
+        baseline.precision == case.precision,
+        baseline.backend_settings == case.backend_settings,
+    )
 
 
 # --------------------------------------------------------------------------------------------------

@@ -337,7 +337,7 @@ def test_synth_verb_refuses_a_folder_whose_other_pairs_would_stay(tmp_path):
 
     assert synth("2", "--max-disp", "4") == 0
     assert synth("3", "--max-disp", "4") == 0  # the same set, extended
-    with pytest.raises(OutputError, match="already holds 3 pairs of this set; writing 1"):
+    with pytest.raises(OutputError, match="already holds 3 pairs of this set, up to pair 2; writing 1"):
         synth("1", "--max-disp", "4")
     with pytest.raises(OutputError, match=r"other settings \(seed 0 -> 5\)"):  # not the count, which may grow
         synth("4", "--max-disp", "4", "--seed", "5")
@@ -347,6 +347,35 @@ def test_synth_verb_refuses_a_folder_whose_other_pairs_would_stay(tmp_path):
     args = _synth_parser().parse_args(["synth", "1", "-o", str(tmp_path / "other"), "--size", "16x32"])
     with pytest.raises(OutputError, match="did not write"):
         args.func(args)
+
+
+def test_synth_verb_goes_on_where_an_interrupted_run_stopped(tmp_path, monkeypatch):
+    import rtstereo.datasets.synthetic as synthetic
+
+    def synth(folder, count):
+        argv = ["synth", count, "-o", str(tmp_path / folder), "--size", "16x32", "--max-disp", "4", "--batch-size", "2"]
+        args = _synth_parser().parse_args(argv)
+        return args.func(args)
+
+    assert synth("whole", "3") == 0
+    render = synthetic.render_scenes
+    rendered: list[int] = []
+
+    def counting(seeds, *args, **kwargs):
+        if rendered and stop:
+            raise KeyboardInterrupt
+        rendered.append(len(seeds))
+        return render(seeds, *args, **kwargs)
+
+    monkeypatch.setattr(synthetic, "render_scenes", counting)
+    stop = True
+    with pytest.raises(KeyboardInterrupt):
+        synth("cut", "6")  # stopped after its first batch: 2 of the 6 pairs its synth.json names
+    stop, rendered = False, []
+    assert synth("cut", "3") == 0  # fewer than synth.json's 6, but no pair beyond them was written
+    assert rendered == [1]  # pair 2 alone: pairs 0 and 1 are there
+    for path in sorted((tmp_path / "whole").rglob("*.*")):
+        assert path.read_bytes() == (tmp_path / "cut" / path.relative_to(tmp_path / "whole")).read_bytes(), path
 
 
 def test_synth_verb_runs_through_the_console_entry_point(tmp_path, monkeypatch, capsys):

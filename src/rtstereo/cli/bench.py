@@ -92,17 +92,27 @@ def register(subparsers) -> None:
 def weights_by_model(items: list[str], models: list[str]) -> dict[str, str]:
     """``--weights`` values to ``{model: file}``; a bare file belongs to the only network.
 
+    Raises:
+        InputError: ``MODEL=FILE`` names a model that takes no weights or is not benched, or a bare
+            file is given with other than one network.
+
     Examples:
         >>> weights_by_model(["anynet=a.tar"], ["anynet", "sgbm"])
         {'anynet': 'a.tar'}
     """
     from ..bench import model_spec
-    from ..models import is_onnx_file
+    from ..models import is_onnx_file, list_models
 
     networks = [m for m in models if not is_onnx_file(m) and model_spec(m).kind == "network"]
     out: dict[str, str] = {}
     for item in items:
         name, sep, path = item.partition("=")
+        if sep and name in models and name not in networks:  # its weights would be ignored unsaid
+            raise InputError(
+                f"--weights '{item}': {name} takes no weights file (networks do: {', '.join(networks) or 'none here'})"
+            )
+        if sep and name not in models and name in list_models() and not Path(item).exists():
+            raise InputError(f"--weights '{item}': {name} is not among the models benched ({', '.join(models)})")
         if sep and name in models:
             out[name] = path
         elif len(networks) == 1:
@@ -160,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     from ..models import resolve_alias
 
     models = [resolve_alias(m) for m in parse_list(args.model, str, "model")]
-    sizes = parse_list(args.sizes, parse_size_hw, "size")
+    sizes = parse_list(args.sizes, lambda text: parse_size_hw(text, "--sizes"), "size")
     if args.output:
         check_output_folder(Path(args.output))  # now, not after a sweep that may take hours
     report = run_bench(
@@ -187,4 +197,7 @@ def run(args: argparse.Namespace) -> int:
         print("nothing written (give -o DIR for bench.json and bench.md)")
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
+    if not any(row.status == "ok" for row in report.rows):  # a script must not take an empty table for results
+        print("rtstereo bench: nothing was measured: every row was skipped or failed (see the table)", file=sys.stderr)
+        return 1
     return 0

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     root = Path(args.output)
     settings = {"count": args.count, "size_hw": [height, width], "seed": args.seed, "max_disp_px": args.max_disp}
-    _check_output(root, settings)
+    done = _check_output(root, settings)
     if args.max_disp >= width:
         print(
             f"rtstereo synth: warning: --max-disp {args.max_disp:g} is not below the image width ({width} px): in the "
@@ -84,10 +84,15 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise OutputError(f"cannot write to {root}: {exc}") from None
 
+    # A pair whose left image is there is complete (it is written last): a run stopped halfway goes on
+    # where it stopped, since pair i depends only on the seed and i.
+    todo = [index for index in range(args.count) if index not in done]
+    all_seeds = item_seeds(args.seed, args.count)
     progress = _progress(args.count)
-    for start in range(0, args.count, args.batch_size):
-        indices = list(range(start, min(start + args.batch_size, args.count)))
-        seeds = item_seeds(args.seed, len(indices), start=start)
+    progress.update(args.count - len(todo))
+    for start in range(0, len(todo), args.batch_size):
+        indices = todo[start : start + args.batch_size]
+        seeds = all_seeds[indices]
         batch = render_scenes(seeds, height, width, device=device, max_disp_px=args.max_disp)
         for row, index in enumerate(indices):
             name = f"{index:06d}"
@@ -104,34 +109,43 @@ def run(args: argparse.Namespace) -> int:
                     write_image(partial, image)
             progress.update(1)
     progress.close()
-    print(f"wrote {args.count} pairs of {height}x{width} to {root}")
+    kept = f" ({args.count - len(todo)} already there)" if len(todo) < args.count else ""
+    print(f"wrote {len(todo)} pairs of {height}x{width} to {root}{kept}")
     return 0
 
 
-def _check_output(root: Path, settings: dict) -> None:
+def _check_output(root: Path, settings: dict) -> set[int]:
     """Refuse a folder whose pairs this run would not all replace: another set's would stay mixed in.
 
-    The same settings with as many pairs or more pass: pair ``i`` depends only on the seed and ``i``.
+    The same settings pass as long as no pair from ``N`` on is there: pair ``i`` depends only on the
+    seed and ``i``. ``synth.json`` holds the count asked for, which a run stopped halfway did not reach,
+    so the pairs are counted from the left images.
+
+    Returns:
+        The indices of the pairs already there, which need not be rendered again.
 
     Raises:
-        OutputError: ``root`` is a file, holds a set written with other settings (``synth.json``), or
-            holds left images without a ``synth.json``.
+        OutputError: ``root`` is a file, holds a set written with other settings (``synth.json``) or
+            pairs from ``N`` on, or holds left images without a ``synth.json``.
     """
     if root.exists() and not root.is_dir():
         raise OutputError(f"-o {root}: a file, not a folder")
     written = root / "synth.json"
+    lefts = root / "RGB_cleanpass" / "left"
     if written.is_file():
         try:
             before = json.loads(written.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             before = None
         if isinstance(before, dict) and before == {**settings, "count": before.get("count")}:
-            if isinstance(before.get("count"), int) and before["count"] <= settings["count"]:
-                return  # the same set again, or extended: pair i is the same for any count
+            there = {int(p.stem) for p in lefts.glob("*.png") if p.stem.isdigit()} if lefts.is_dir() else set()
+            beyond = [index for index in there if index >= settings["count"]]
+            if not beyond:
+                return there  # the same set again, or extended, or resumed
             raise OutputError(
-                f"-o {root} already holds {before['count']} pairs of this set; writing {settings['count']} would "
-                f"leave the others in it: give N >= {before['count']} (the same pairs and more), another folder, "
-                "or remove that one"
+                f"-o {root} already holds {len(there)} pairs of this set, up to pair {max(beyond)}; writing "
+                f"{settings['count']} would leave the others in it: give N >= {max(beyond) + 1} (the same pairs "
+                "and more), another folder, or remove that one"
             )
         differ = (
             ", ".join(
@@ -146,11 +160,11 @@ def _check_output(root: Path, settings: dict) -> None:
             f"-o {root} already holds a synthetic set written with other settings ({differ}); its pairs would "
             "stay mixed with the new ones: give another folder, or remove that one"
         )
-    lefts = root / "RGB_cleanpass" / "left"
     if lefts.is_dir() and any(lefts.iterdir()):
         raise OutputError(
             f"-o {root} already holds images ({lefts}) that rtstereo synth did not write; give another folder"
         )
+    return set()
 
 
 class _NoProgress:
