@@ -333,6 +333,33 @@ def test_a_bad_output_is_said_before_the_adapter_starts(capsys, monkeypatch, tmp
     assert code == 2 and "expected a .mp4 file name" in err and not started
 
 
+@pytest.mark.parametrize(
+    "save, message",
+    [
+        ("w.onnx", "--adapt-save TMP/w.onnx: the adapted weights go to a PyTorch checkpoint (.pt, .pth, .ckpt)"),
+        ("in.mp4", "--adapt-save TMP/in.mp4: the adapted weights go to a PyTorch checkpoint"),
+        ("folder.pt", "--adapt-save TMP/folder.pt: a folder; give the file to write"),
+        ("afile/w.pt", "--adapt-save TMP/afile/w.pt: TMP/afile is a file, not a folder"),
+    ],
+)
+def test_an_adapt_save_that_cannot_be_written_is_refused_before_the_model_loads(
+    capsys, monkeypatch, tmp_path, videos, tiny_checkpoint, save, message
+):
+    """Said at once, not after the whole stream (and an input video is never replaced by a checkpoint)."""
+    import rtstereo.train.online as online
+
+    (tmp_path / "folder.pt").mkdir()
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "in.mp4").write_bytes(b"video")
+    loaded = []
+    monkeypatch.setattr(online, "adapting_predictor", lambda *a: loaded.append(a))
+    code, _, err = run_cli(
+        capsys, "video", *videos[:2], "--model", tiny_checkpoint, "--adapt", "--adapt-save", tmp_path / save
+    )
+    assert code == 2 and message.replace("TMP", str(tmp_path)) in err and not loaded, err
+    assert err.count("\n") == 1 and (tmp_path / "in.mp4").read_bytes() == b"video"
+
+
 def test_the_stream_starts_the_adapter_once(capsys, monkeypatch, tmp_path, videos, tiny_checkpoint):
     """The CLI makes the adaptation sink unstarted and starts it after the outputs: exactly once."""
     from rtstereo.train.online import OnlineAdapter

@@ -182,19 +182,23 @@ def _output_kind(text: str) -> str:
     )
 
 
-def _check_output_folder(output: Path) -> None:
+def _check_output_folder(output: Path, option: str = "-o") -> None:
     """Refuse an output that cannot be written before the minutes of training, not after them.
+
+    Args:
+        output: the file to write.
+        option: the option that named it, for the message (``rtstereo video --adapt-save`` checks its file too).
 
     Raises:
         OutputError: ``output`` is a folder, or the folder it goes to is a file or cannot be written.
     """
     if output.is_dir():
-        raise OutputError(f"-o {output}: a folder; give the file to write, e.g. {output / 'mycam.pt'}")
+        raise OutputError(f"{option} {output}: a folder; give the file to write, e.g. {output / 'mycam.pt'}")
     existing = next(p for p in (output.parent.absolute(), *output.parent.absolute().parents) if p.exists())
     if not existing.is_dir():
-        raise OutputError(f"-o {output}: {existing} is a file, not a folder")
+        raise OutputError(f"{option} {output}: {existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise OutputError(f"-o {output}: cannot write in {existing}")
+        raise OutputError(f"{option} {output}: cannot write in {existing}")
 
 
 def _is_video_input(args: argparse.Namespace) -> bool:

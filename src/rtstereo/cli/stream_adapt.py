@@ -84,6 +84,8 @@ def stream_predictor(args: argparse.Namespace, build: Any) -> tuple[Any, Any]:
         if stray:
             raise InputError(f"{', '.join(stray)}: online adaptation options; add --adapt")
         return build(args), None
+    if args.adapt_save is not None:
+        check_adapt_save(args.adapt_save)
     from ..errors import require
 
     require("torch", "torch", "online adaptation (--adapt)")
@@ -113,6 +115,26 @@ def stream_predictor(args: argparse.Namespace, build: Any) -> tuple[Any, Any]:
     except InputError as exc:
         raise InputError(f"--adapt: {exc}") from None
     return predictor, AdaptationSink(adapter, args.adapt_save, start=False)  # started once the outputs are made
+
+
+def check_adapt_save(path: str) -> None:
+    """Refuse an ``--adapt-save`` file that would be written wrongly or not at all, before the stream starts.
+
+    Raises:
+        InputError: not a checkpoint suffix (``.onnx`` would hold a checkpoint no ONNX reader opens,
+            ``.mp4`` could be the input video).
+        OutputError: a folder, or a place that cannot be written.
+    """
+    from pathlib import Path
+
+    from .adapt import CHECKPOINT_SUFFIXES, _check_output_folder
+
+    if Path(path).suffix.lower() not in CHECKPOINT_SUFFIXES:
+        raise InputError(
+            f"--adapt-save {path}: the adapted weights go to a PyTorch checkpoint ({', '.join(CHECKPOINT_SUFFIXES)}); "
+            "export it afterwards with rtstereo export FILE.pt"
+        )
+    _check_output_folder(Path(path), "--adapt-save")
 
 
 def bind_freeze_key(window: Any, sink: Any) -> None:
