@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 
@@ -169,6 +170,22 @@ def test_a_child_that_fails_to_start_does_not_hold_the_stream(tiny_checkpoint, c
         assert "ended before it was ready" in caplog.text
     finally:
         adapter.close()
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix", reason="needs Unix signals")
+def test_ctrl_c_leaves_the_child_to_the_stream(tiny_checkpoint, capfd):
+    """Ctrl+C reaches the whole process group: the child must not die of it with a traceback of its own
+    (the stream's process stops it and saves the weights)."""
+    config = OnlineConfig(**{**SMALL, "worker": "process"})
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=config)
+    adapter.start()
+    try:
+        os.kill(adapter._process.pid, signal.SIGINT)
+        time.sleep(1.0)
+        assert adapter._process.is_alive()
+    finally:
+        adapter.close()
+    assert "KeyboardInterrupt" not in capfd.readouterr().err
 
 
 @pytest.mark.skipif(not hasattr(os, "getpriority"), reason="needs Unix process priorities")
