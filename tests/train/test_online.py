@@ -433,3 +433,15 @@ def test_default_the_hybrid_adapts_its_network_and_keeps_sgbm_beside_it(frames):
     assert not _same(before, _state(predictor.network.backend.module))  # the network served is the adapted one
     result = predictor.predict(frames[0][0], frames[1][0])
     assert result.settings["network"].endswith("(adapting online)") and "sgbm" in result.timings_ms
+
+
+def test_the_loss_before_and_after_never_averages_the_same_steps(tiny_checkpoint, frames):
+    """With 3 steps the first 10 and the last 10 were one set: 'loss 0.1488 -> 0.1488', as if nothing changed."""
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**SMALL))
+    adapter.history = [{"photometric": value, "total": value, "frame": 0.0} for value in (0.3, 0.2, 0.1)]
+    summary = adapter.summary()
+    assert summary["loss_first_steps"]["photometric"] == 0.3 and summary["loss_last_steps"]["photometric"] == 0.1
+    assert "photometric loss 0.3000 -> 0.1000 (mean of the first/last 1 step(s))" in adapter.describe()
+    adapter.history = [{"photometric": float(i), "frame": 0.0} for i in range(25)]
+    summary = adapter.summary()
+    assert summary["loss_first_steps"]["photometric"] == 4.5 and summary["loss_last_steps"]["photometric"] == 19.5
