@@ -445,3 +445,13 @@ def test_the_loss_before_and_after_never_averages_the_same_steps(tiny_checkpoint
     adapter.history = [{"photometric": float(i), "frame": 0.0} for i in range(25)]
     summary = adapter.summary()
     assert summary["loss_first_steps"]["photometric"] == 4.5 and summary["loss_last_steps"]["photometric"] == 19.5
+
+
+def test_a_checkpoint_saved_without_a_step_says_so(tmp_path, tiny_checkpoint, caplog):
+    """A stream shorter than one step: --adapt-save still writes (the starting weights), and says it."""
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**SMALL))
+    sink = AdaptationSink(adapter, tmp_path / "none.pt", start=False)
+    with caplog.at_level("WARNING", logger="rtstereo.stream"):
+        sink.close()
+    assert sink.outputs == [str(tmp_path / "none.pt")]
+    assert f"no adaptation step was made before the stream ended: {tmp_path / 'none.pt'}" in caplog.text

@@ -542,6 +542,11 @@ class AdaptationSink(Sink):
                 self._outputs.append(str(self.adapter.save(self.save_path)))
             except OSError as exc:
                 raise OutputError(f"cannot write the adapted checkpoint {self.save_path}: {exc}") from None
+            if self.adapter.steps == 0:
+                log.warning(
+                    "no adaptation step was made before the stream ended: %s holds the weights it started with",
+                    self.save_path,
+                )
 
     @property
     def outputs(self) -> list[str]:
