@@ -66,8 +66,7 @@ def register(subparsers) -> None:
     videos.add_argument(
         "--max-pairs",
         type=int,
-        default=DEFAULT_MAX_PAIRS,
-        help="most frames taken from the video(s) (default: %(default)s)",
+        help=f"most frames taken from the video(s) (default: {DEFAULT_MAX_PAIRS})",
     )
     parser.add_argument(
         "-o", "--output", required=True, help="adapted checkpoint (.pt, .pth, .ckpt) or exported model (.onnx)"
@@ -230,7 +229,7 @@ def _swapped_video_hint(args: argparse.Namespace) -> str:
 def _video_pairs(args: argparse.Namespace) -> list:
     """Frames sampled from the video(s), read as ``rtstereo video`` reads them."""
     from ..train.video_pairs import sample_video_pairs
-    from .video import video_source
+    from .video import stream_logging, video_source
 
     inputs = [args.left] if args.sbs else [args.left, args.right]
 
@@ -239,7 +238,9 @@ def _video_pairs(args: argparse.Namespace) -> list:
             argparse.Namespace(inputs=inputs, sbs=args.sbs, swap=args.swap, start=args.start, stride=stride, fps=10.0)
         )
 
-    return sample_video_pairs(open_source, args.max_pairs, args.every)
+    max_pairs = DEFAULT_MAX_PAIRS if args.max_pairs is None else args.max_pairs
+    with stream_logging("adapt", args.quiet):  # the sources' warnings (videos of two lengths), as video says them
+        return sample_video_pairs(open_source, max_pairs, args.every)
 
 
 def _sources(args: argparse.Namespace):
@@ -355,8 +356,10 @@ def run(args: argparse.Namespace) -> int:
         if not args.no_rectification_check:
             refuse_unrectified(pairs, _swapped_video_hint(args))
     else:
-        if args.swap or args.start or args.every is not None:
-            raise InputError("--swap, --start and --every apply to videos (two video files, or --sbs VIDEO)")
+        if args.swap or args.start or args.every is not None or args.max_pairs is not None:
+            raise InputError(
+                "--swap, --start, --every and --max-pairs apply to videos (two video files, or --sbs VIDEO)"
+            )
         pairs = load_user_pairs(_sources(args), not args.no_rectification_check)
     network = load_adaptable(args.model, args.weights, parse_set_values(args.set_values))
     if network.note:
