@@ -328,6 +328,8 @@ def test_live_adapt_on_a_side_by_side_file(capsys, tmp_path, videos, tiny_checkp
         (["--adapt", "--model", "m.onnx"], "--adapt: m.onnx is an exported ONNX file"),
         (["--adapt", "--model", "TINY", "--backend", "onnxruntime"], "--adapt trains the PyTorch network"),
         (["--adapt-save", "x.pt"], "--adapt-save: online adaptation options; add --adapt"),
+        (["--adapt-every", "5"], "--adapt-every: online adaptation options; add --adapt"),
+        (["--adapt-worker", "thread", "--adapt-lr", "1e-4"], "--adapt-lr, --adapt-worker: online adaptation options"),
         (["--adapt", "--model", "TINY", "--adapt-every", "0"], "--adapt-every must be >= 1"),
         (["--adapt", "--model", "TINY", "--adapt-threads", "0"], "--adapt-threads must be >= 1"),
         (["--adapt", "--model", "TINY", "--engine", "ray", "--output-prefix", "p"], "not --adapt"),
