@@ -157,6 +157,18 @@ def test_the_process_worker_is_ready_before_the_stream_begins(tiny_checkpoint):
         adapter.close()
 
 
+def test_until_counts_from_when_the_child_is_ready(tiny_checkpoint):
+    """The child's start (1-2 s) came out of --adapt-until: --adapt-until 1 froze before the first frame."""
+    config = OnlineConfig(**{**SMALL, "worker": "process", "until_s": 1.0})
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=config)
+    before = time.monotonic()
+    adapter.start()
+    try:
+        assert adapter.ready_s is not None and adapter._started_s - before >= adapter.ready_s
+    finally:
+        adapter.close()
+
+
 def test_a_child_that_fails_to_start_does_not_hold_the_stream(tiny_checkpoint, caplog):
     """A child that dies while starting: start() says so and returns at once; the stream goes on."""
     config = OnlineConfig(**{**SMALL, "worker": "process"})

@@ -101,6 +101,7 @@ class ProcessAdapter(OnlineAdapter):
                 with contextlib.suppress(OSError, AttributeError):
                     os.setpriority(os.PRIO_PROCESS, self._process.pid, LOWEST_PRIORITY)
             self._wait_ready(READY_TIMEOUT_S)
+            self._started_s = self.clock()  # --adapt-until counts the stream's seconds, not the child's start
 
     def _wait_ready(self, timeout_s: float) -> None:
         """Wait (before the stream begins) until the child has built its network, has failed, or ``timeout_s``."""
