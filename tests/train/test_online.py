@@ -345,6 +345,7 @@ def test_live_adapt_on_a_side_by_side_file(capsys, tmp_path, videos, tiny_checkp
         (["--adapt", "--model", "TINY", "--adapt-every", "0"], "--adapt-every must be >= 1"),
         (["--adapt", "--model", "TINY", "--adapt-threads", "0"], "--adapt-threads must be >= 1"),
         (["--adapt", "--model", "TINY", "--engine", "ray", "--output-prefix", "p"], "not --adapt"),
+        (["--engine", "ray", "--output-prefix", "p", "--adapt-every", "3"], "--adapt-every: online adaptation options"),
     ],
 )
 def test_adapt_errors_are_one_line(capsys, videos, tiny_checkpoint, argv, message):

@@ -89,10 +89,7 @@ def stream_predictor(args: argparse.Namespace, build: Any) -> tuple[Any, Any]:
             PyTorch weights to train, or a bad setting.
     """
     if not getattr(args, "adapt", False):
-        given = ("adapt_steps", "adapt_until", "adapt_save", *DEFAULTS)
-        stray = [f"--{name.replace('_', '-')}" for name in given if getattr(args, name, None) is not None]
-        if stray:
-            raise InputError(f"{', '.join(stray)}: online adaptation options; add --adapt")
+        refuse_stray_adapt_options(args)
         return build(args), None
     args = argparse.Namespace(**{**vars(args), **{k: v for k, v in DEFAULTS.items() if getattr(args, k) is None}})
     if args.adapt_save is not None:
@@ -126,6 +123,20 @@ def stream_predictor(args: argparse.Namespace, build: Any) -> tuple[Any, Any]:
     except InputError as exc:
         raise InputError(f"--adapt: {exc}") from None
     return predictor, AdaptationSink(adapter, args.adapt_save, start=False)  # started once the outputs are made
+
+
+def refuse_stray_adapt_options(args: argparse.Namespace) -> None:
+    """Refuse ``--adapt-*`` options given without ``--adapt`` (they would be ignored).
+
+    Raises:
+        InputError: naming them.
+    """
+    if getattr(args, "adapt", False):
+        return
+    given = ("adapt_steps", "adapt_until", "adapt_save", *DEFAULTS)
+    stray = [f"--{name.replace('_', '-')}" for name in given if getattr(args, name, None) is not None]
+    if stray:
+        raise InputError(f"{', '.join(stray)}: online adaptation options; add --adapt")
 
 
 def check_adapt_save(path: str) -> None:
