@@ -58,8 +58,8 @@ def add_adapt_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--adapt-priority",
         choices=("low", "normal"),
-        help="CPU priority of the adapter thread: low (nice 19: the stream keeps the cores, steps are slower "
-        f"on a busy CPU) or normal (default: {DEFAULTS['adapt_priority']})",
+        help="CPU priority of the adapter (its process or thread): low (nice 19: the stream keeps the cores, "
+        f"steps are slower on a busy CPU) or normal (default: {DEFAULTS['adapt_priority']})",
     )
     group.add_argument(
         "--adapt-worker",
