@@ -95,3 +95,17 @@ def test_identify_network_knows_the_rtnet_and_both_gwcnets():
     assert identify_network(build_rtnet({}).state_dict()) == "rtnet"
     assert identify_network(build_gwcnet_gc({"max_disp": 16}).state_dict()) == "gwcnet-gc"
     assert identify_network({f"net.{k}": v for k, v in CREStereo().state_dict().items()}) == "crestereo"
+
+
+def test_a_checkpoint_that_cannot_be_written_raises_oserror_and_leaves_no_partial_file(tmp_path):
+    """torch.save's own open raised RuntimeError, which the CLIs' OSError handlers let through as a traceback."""
+    from rtstereo.models.checkpoint import save_checkpoint
+
+    (tmp_path / "blocked.pt.tmp").mkdir()  # the partial file's place is taken: it cannot be opened
+    with pytest.raises(OSError):
+        save_checkpoint(tmp_path / "blocked.pt", "rtnet", {}, {"w": torch.zeros(2)})
+    folder = tmp_path / "folder.pt"
+    folder.mkdir()  # the checkpoint's place is a folder: written, then not moved there
+    with pytest.raises(OSError):
+        save_checkpoint(folder, "rtnet", {}, {"w": torch.zeros(2)})
+    assert not (tmp_path / "folder.pt.tmp").exists()

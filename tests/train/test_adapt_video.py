@@ -132,7 +132,8 @@ def test_swapped_videos_are_refused_with_the_flag_that_fixes_them(
         (["left", "right"], ["--sbs"], "--sbs takes one side-by-side video"),
         (["left", "right"], ["--every", "0"], "--every must be >= 1"),
         (["left", "right"], ["--start", "99"], "--start 99 is past the end of the videos (12 frames)"),
-        (["images/", "images/"], ["--every", "2"], "--swap, --start and --every apply to videos"),
+        (["images/", "images/"], ["--every", "2"], "--swap, --start, --every and --max-pairs apply to videos"),
+        (["images/", "images/"], ["--max-pairs", "5"], "--swap, --start, --every and --max-pairs apply to videos"),
     ],
 )
 def test_video_input_errors_are_one_line(capsys, tmp_path, videos, tiny_checkpoint, inputs, extra, message):
@@ -141,3 +142,13 @@ def test_video_input_errors_are_one_line(capsys, tmp_path, videos, tiny_checkpoi
     code, _, err = run_cli(capsys, *argv)
     assert code == 2 and message in err, err
     assert err.startswith("rtstereo adapt: error: ") and err.count("\n") == 1
+
+
+def test_videos_of_two_lengths_are_said_once_as_adapt_says_things(capsys, tmp_path, videos, tiny_checkpoint):
+    """The stride needs the length, so the videos open twice: the warning came twice, unprefixed, even with -q."""
+    short = write_video(tmp_path / "short.mp4", videos["rights"][:8])
+    argv = ["adapt", videos["left"], short, "--max-pairs", "2", "--model", tiny_checkpoint, *FAST]
+    code, _, err = run_cli(capsys, *argv, "-o", tmp_path / "m.pt", "-q")
+    assert code == 0, err
+    warning = "rtstereo adapt: warning: the two videos differ in length (left 12 frames, right 8): stopping"
+    assert err.count(warning) == 1 and err.count("differ in length") == 1, err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 
@@ -156,6 +157,18 @@ def test_the_process_worker_is_ready_before_the_stream_begins(tiny_checkpoint):
         adapter.close()
 
 
+def test_until_counts_from_when_the_child_is_ready(tiny_checkpoint):
+    """The child's start (1-2 s) came out of --adapt-until: --adapt-until 1 froze before the first frame."""
+    config = OnlineConfig(**{**SMALL, "worker": "process", "until_s": 1.0})
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=config)
+    before = time.monotonic()
+    adapter.start()
+    try:
+        assert adapter.ready_s is not None and adapter._started_s - before >= adapter.ready_s
+    finally:
+        adapter.close()
+
+
 def test_a_child_that_fails_to_start_does_not_hold_the_stream(tiny_checkpoint, caplog):
     """A child that dies while starting: start() says so and returns at once; the stream goes on."""
     config = OnlineConfig(**{**SMALL, "worker": "process"})
@@ -169,6 +182,22 @@ def test_a_child_that_fails_to_start_does_not_hold_the_stream(tiny_checkpoint, c
         assert "ended before it was ready" in caplog.text
     finally:
         adapter.close()
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix", reason="needs Unix signals")
+def test_ctrl_c_leaves_the_child_to_the_stream(tiny_checkpoint, capfd):
+    """Ctrl+C reaches the whole process group: the child must not die of it with a traceback of its own
+    (the stream's process stops it and saves the weights)."""
+    config = OnlineConfig(**{**SMALL, "worker": "process"})
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=config)
+    adapter.start()
+    try:
+        os.kill(adapter._process.pid, signal.SIGINT)
+        time.sleep(1.0)
+        assert adapter._process.is_alive()
+    finally:
+        adapter.close()
+    assert "KeyboardInterrupt" not in capfd.readouterr().err
 
 
 @pytest.mark.skipif(not hasattr(os, "getpriority"), reason="needs Unix process priorities")
@@ -311,9 +340,12 @@ def test_live_adapt_on_a_side_by_side_file(capsys, tmp_path, videos, tiny_checkp
         (["--adapt", "--model", "m.onnx"], "--adapt: m.onnx is an exported ONNX file"),
         (["--adapt", "--model", "TINY", "--backend", "onnxruntime"], "--adapt trains the PyTorch network"),
         (["--adapt-save", "x.pt"], "--adapt-save: online adaptation options; add --adapt"),
+        (["--adapt-every", "5"], "--adapt-every: online adaptation options; add --adapt"),
+        (["--adapt-worker", "thread", "--adapt-lr", "1e-4"], "--adapt-lr, --adapt-worker: online adaptation options"),
         (["--adapt", "--model", "TINY", "--adapt-every", "0"], "--adapt-every must be >= 1"),
         (["--adapt", "--model", "TINY", "--adapt-threads", "0"], "--adapt-threads must be >= 1"),
         (["--adapt", "--model", "TINY", "--engine", "ray", "--output-prefix", "p"], "not --adapt"),
+        (["--engine", "ray", "--output-prefix", "p", "--adapt-every", "3"], "--adapt-every: online adaptation options"),
     ],
 )
 def test_adapt_errors_are_one_line(capsys, videos, tiny_checkpoint, argv, message):
@@ -331,6 +363,33 @@ def test_a_bad_output_is_said_before_the_adapter_starts(capsys, monkeypatch, tmp
     monkeypatch.setattr(ProcessAdapter, "start", lambda self: started.append(self))
     code, _, err = run_cli(capsys, "video", *videos[:2], "--model", tiny_checkpoint, "--adapt", "-o", tmp_path / "o")
     assert code == 2 and "expected a .mp4 file name" in err and not started
+
+
+@pytest.mark.parametrize(
+    "save, message",
+    [
+        ("w.onnx", "--adapt-save TMP/w.onnx: the adapted weights go to a PyTorch checkpoint (.pt, .pth, .ckpt)"),
+        ("in.mp4", "--adapt-save TMP/in.mp4: the adapted weights go to a PyTorch checkpoint"),
+        ("folder.pt", "--adapt-save TMP/folder.pt: a folder; give the file to write"),
+        ("afile/w.pt", "--adapt-save TMP/afile/w.pt: TMP/afile is a file, not a folder"),
+    ],
+)
+def test_an_adapt_save_that_cannot_be_written_is_refused_before_the_model_loads(
+    capsys, monkeypatch, tmp_path, videos, tiny_checkpoint, save, message
+):
+    """Said at once, not after the whole stream (and an input video is never replaced by a checkpoint)."""
+    import rtstereo.train.online as online
+
+    (tmp_path / "folder.pt").mkdir()
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "in.mp4").write_bytes(b"video")
+    loaded = []
+    monkeypatch.setattr(online, "adapting_predictor", lambda *a: loaded.append(a))
+    code, _, err = run_cli(
+        capsys, "video", *videos[:2], "--model", tiny_checkpoint, "--adapt", "--adapt-save", tmp_path / save
+    )
+    assert code == 2 and message.replace("TMP", str(tmp_path)) in err and not loaded, err
+    assert err.count("\n") == 1 and (tmp_path / "in.mp4").read_bytes() == b"video"
 
 
 def test_the_stream_starts_the_adapter_once(capsys, monkeypatch, tmp_path, videos, tiny_checkpoint):
@@ -389,3 +448,25 @@ def test_default_the_hybrid_adapts_its_network_and_keeps_sgbm_beside_it(frames):
     assert not _same(before, _state(predictor.network.backend.module))  # the network served is the adapted one
     result = predictor.predict(frames[0][0], frames[1][0])
     assert result.settings["network"].endswith("(adapting online)") and "sgbm" in result.timings_ms
+
+
+def test_the_loss_before_and_after_never_averages_the_same_steps(tiny_checkpoint, frames):
+    """With 3 steps the first 10 and the last 10 were one set: 'loss 0.1488 -> 0.1488', as if nothing changed."""
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**SMALL))
+    adapter.history = [{"photometric": value, "total": value, "frame": 0.0} for value in (0.3, 0.2, 0.1)]
+    summary = adapter.summary()
+    assert summary["loss_first_steps"]["photometric"] == 0.3 and summary["loss_last_steps"]["photometric"] == 0.1
+    assert "photometric loss 0.3000 -> 0.1000 (mean of the first/last 1 step(s))" in adapter.describe()
+    adapter.history = [{"photometric": float(i), "frame": 0.0} for i in range(25)]
+    summary = adapter.summary()
+    assert summary["loss_first_steps"]["photometric"] == 4.5 and summary["loss_last_steps"]["photometric"] == 19.5
+
+
+def test_a_checkpoint_saved_without_a_step_says_so(tmp_path, tiny_checkpoint, caplog):
+    """A stream shorter than one step: --adapt-save still writes (the starting weights), and says it."""
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**SMALL))
+    sink = AdaptationSink(adapter, tmp_path / "none.pt", start=False)
+    with caplog.at_level("WARNING", logger="rtstereo.stream"):
+        sink.close()
+    assert sink.outputs == [str(tmp_path / "none.pt")]
+    assert f"no adaptation step was made before the stream ended: {tmp_path / 'none.pt'}" in caplog.text

@@ -66,8 +66,7 @@ def register(subparsers) -> None:
     videos.add_argument(
         "--max-pairs",
         type=int,
-        default=DEFAULT_MAX_PAIRS,
-        help="most frames taken from the video(s) (default: %(default)s)",
+        help=f"most frames taken from the video(s) (default: {DEFAULT_MAX_PAIRS})",
     )
     parser.add_argument(
         "-o", "--output", required=True, help="adapted checkpoint (.pt, .pth, .ckpt) or exported model (.onnx)"
@@ -182,19 +181,23 @@ def _output_kind(text: str) -> str:
     )
 
 
-def _check_output_folder(output: Path) -> None:
+def _check_output_folder(output: Path, option: str = "-o") -> None:
     """Refuse an output that cannot be written before the minutes of training, not after them.
+
+    Args:
+        output: the file to write.
+        option: the option that named it, for the message (``rtstereo video --adapt-save`` checks its file too).
 
     Raises:
         OutputError: ``output`` is a folder, or the folder it goes to is a file or cannot be written.
     """
     if output.is_dir():
-        raise OutputError(f"-o {output}: a folder; give the file to write, e.g. {output / 'mycam.pt'}")
+        raise OutputError(f"{option} {output}: a folder; give the file to write, e.g. {output / 'mycam.pt'}")
     existing = next(p for p in (output.parent.absolute(), *output.parent.absolute().parents) if p.exists())
     if not existing.is_dir():
-        raise OutputError(f"-o {output}: {existing} is a file, not a folder")
+        raise OutputError(f"{option} {output}: {existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise OutputError(f"-o {output}: cannot write in {existing}")
+        raise OutputError(f"{option} {output}: cannot write in {existing}")
 
 
 def _is_video_input(args: argparse.Namespace) -> bool:
@@ -226,7 +229,7 @@ def _swapped_video_hint(args: argparse.Namespace) -> str:
 def _video_pairs(args: argparse.Namespace) -> list:
     """Frames sampled from the video(s), read as ``rtstereo video`` reads them."""
     from ..train.video_pairs import sample_video_pairs
-    from .video import video_source
+    from .video import stream_logging, video_source
 
     inputs = [args.left] if args.sbs else [args.left, args.right]
 
@@ -235,7 +238,9 @@ def _video_pairs(args: argparse.Namespace) -> list:
             argparse.Namespace(inputs=inputs, sbs=args.sbs, swap=args.swap, start=args.start, stride=stride, fps=10.0)
         )
 
-    return sample_video_pairs(open_source, args.max_pairs, args.every)
+    max_pairs = DEFAULT_MAX_PAIRS if args.max_pairs is None else args.max_pairs
+    with stream_logging("adapt", args.quiet):  # the sources' warnings (videos of two lengths), as video says them
+        return sample_video_pairs(open_source, max_pairs, args.every)
 
 
 def _sources(args: argparse.Namespace):
@@ -351,8 +356,10 @@ def run(args: argparse.Namespace) -> int:
         if not args.no_rectification_check:
             refuse_unrectified(pairs, _swapped_video_hint(args))
     else:
-        if args.swap or args.start or args.every is not None:
-            raise InputError("--swap, --start and --every apply to videos (two video files, or --sbs VIDEO)")
+        if args.swap or args.start or args.every is not None or args.max_pairs is not None:
+            raise InputError(
+                "--swap, --start, --every and --max-pairs apply to videos (two video files, or --sbs VIDEO)"
+            )
         pairs = load_user_pairs(_sources(args), not args.no_rectification_check)
     network = load_adaptable(args.model, args.weights, parse_set_values(args.set_values))
     if network.note:

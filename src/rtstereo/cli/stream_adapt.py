@@ -13,6 +13,16 @@ from ..errors import InputError
 from .common import size_arg
 
 FREEZE_KEY = "f"
+# The options' defaults, applied only with --adapt: None on the command line tells an option given without it.
+DEFAULTS: dict[str, Any] = {
+    "adapt_every": 10,
+    "adapt_lr": 5e-5,
+    "adapt_crop": (128, 256),
+    "adapt_priority": "low",
+    "adapt_worker": "process",
+    "adapt_threads": 1,
+    "adapt_losses": "photometric,smoothness",
+}
 
 
 def add_adapt_args(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +39,7 @@ def add_adapt_args(parser: argparse.ArgumentParser) -> None:
         "freezes/resumes (measured on rendered streams it made the maps worse: check the result, see the README)",
     )
     group.add_argument(
-        "--adapt-every", type=int, default=10, metavar="N", help="frames between steps (default: %(default)s)"
+        "--adapt-every", type=int, metavar="N", help=f"frames between steps (default: {DEFAULTS['adapt_every']})"
     )
     group.add_argument("--adapt-steps", type=int, metavar="N", help="freeze the weights after N steps")
     group.add_argument("--adapt-until", type=float, metavar="SECONDS", help="freeze the weights after SECONDS")
@@ -38,35 +48,35 @@ def add_adapt_args(parser: argparse.ArgumentParser) -> None:
         metavar="FILE.pt",
         help="write the adapted weights at the end as a checkpoint (rtstereo predict --model FILE.pt)",
     )
-    group.add_argument("--adapt-lr", type=float, default=5e-5, help="learning rate (default: %(default)s)")
+    group.add_argument("--adapt-lr", type=float, help=f"learning rate (default: {DEFAULTS['adapt_lr']})")
     group.add_argument(
         "--adapt-crop",
         type=size_arg,
-        default=(128, 256),
         metavar="HxW",
         help="crop of the frame each step trains on (default: 128x256)",
     )
     group.add_argument(
         "--adapt-priority",
         choices=("low", "normal"),
-        default="low",
-        help="CPU priority of the adapter thread: low (nice 19: the stream keeps the cores, steps are slower "
-        "on a busy CPU) or normal (default: %(default)s)",
+        help="CPU priority of the adapter (its process or thread): low (nice 19: the stream keeps the cores, "
+        f"steps are slower on a busy CPU) or normal (default: {DEFAULTS['adapt_priority']})",
     )
     group.add_argument(
         "--adapt-worker",
         choices=("process", "thread"),
-        default="process",
         help="where the steps run: a child process (never holds the stream's interpreter lock) or a thread "
-        "of the stream's process (default: %(default)s)",
+        f"of the stream's process (default: {DEFAULTS['adapt_worker']})",
     )
     group.add_argument(
-        "--adapt-threads", type=int, default=1, metavar="N", help="CPU threads of the adapter (default: %(default)s)"
+        "--adapt-threads",
+        type=int,
+        metavar="N",
+        help=f"CPU threads of the adapter (default: {DEFAULTS['adapt_threads']})",
     )
     group.add_argument(
         "--adapt-losses",
-        default="photometric,smoothness",
-        help="terms, from photometric, smoothness, consistency, proxy (SGBM on each frame used) (default: %(default)s)",
+        help="terms, from photometric, smoothness, consistency, proxy (SGBM on each frame used) (default: "
+        f"{DEFAULTS['adapt_losses']})",
     )
 
 
@@ -79,11 +89,11 @@ def stream_predictor(args: argparse.Namespace, build: Any) -> tuple[Any, Any]:
             PyTorch weights to train, or a bad setting.
     """
     if not getattr(args, "adapt", False):
-        given = ("adapt_steps", "adapt_until", "adapt_save")
-        stray = [f"--{name.replace('_', '-')}" for name in given if getattr(args, name, None) is not None]
-        if stray:
-            raise InputError(f"{', '.join(stray)}: online adaptation options; add --adapt")
+        refuse_stray_adapt_options(args)
         return build(args), None
+    args = argparse.Namespace(**{**vars(args), **{k: v for k, v in DEFAULTS.items() if getattr(args, k) is None}})
+    if args.adapt_save is not None:
+        check_adapt_save(args.adapt_save)
     from ..errors import require
 
     require("torch", "torch", "online adaptation (--adapt)")
@@ -113,6 +123,40 @@ def stream_predictor(args: argparse.Namespace, build: Any) -> tuple[Any, Any]:
     except InputError as exc:
         raise InputError(f"--adapt: {exc}") from None
     return predictor, AdaptationSink(adapter, args.adapt_save, start=False)  # started once the outputs are made
+
+
+def refuse_stray_adapt_options(args: argparse.Namespace) -> None:
+    """Refuse ``--adapt-*`` options given without ``--adapt`` (they would be ignored).
+
+    Raises:
+        InputError: naming them.
+    """
+    if getattr(args, "adapt", False):
+        return
+    given = ("adapt_steps", "adapt_until", "adapt_save", *DEFAULTS)
+    stray = [f"--{name.replace('_', '-')}" for name in given if getattr(args, name, None) is not None]
+    if stray:
+        raise InputError(f"{', '.join(stray)}: online adaptation options; add --adapt")
+
+
+def check_adapt_save(path: str) -> None:
+    """Refuse an ``--adapt-save`` file that would be written wrongly or not at all, before the stream starts.
+
+    Raises:
+        InputError: not a checkpoint suffix (``.onnx`` would hold a checkpoint no ONNX reader opens,
+            ``.mp4`` could be the input video).
+        OutputError: a folder, or a place that cannot be written.
+    """
+    from pathlib import Path
+
+    from .adapt import CHECKPOINT_SUFFIXES, _check_output_folder
+
+    if Path(path).suffix.lower() not in CHECKPOINT_SUFFIXES:
+        raise InputError(
+            f"--adapt-save {path}: the adapted weights go to a PyTorch checkpoint ({', '.join(CHECKPOINT_SUFFIXES)}); "
+            "export it afterwards with rtstereo export FILE.pt"
+        )
+    _check_output_folder(Path(path), "--adapt-save")
 
 
 def bind_freeze_key(window: Any, sink: Any) -> None:

@@ -21,7 +21,7 @@ from ..temporal import TemporalFilter
 from ..viewer import DEFAULT_MAX_POINTS
 from .batch import add_engine_args
 from .common import add_calib_unit_arg, add_model_args, parse_size_hw, predictor_from_args
-from .stream_adapt import add_adapt_args, bind_freeze_key, stream_predictor
+from .stream_adapt import add_adapt_args, bind_freeze_key, refuse_stray_adapt_options, stream_predictor
 
 EPILOG = """examples:
   rtstereo video left.mp4 right.mp4 -o out.mp4 --model sgbm --max-disp 128
@@ -178,6 +178,7 @@ def run_ray(args: argparse.Namespace) -> int:
             f"--engine ray writes per-frame PNGs only (--output-prefix), not {', '.join(others)}: "
             "run without --engine ray for an mp4 or a window, or assemble the PNGs afterwards"
         )
+    refuse_stray_adapt_options(args)
     if not args.output_prefix:
         raise InputError("--engine ray writes per-frame PNGs: give --output-prefix PREFIX (e.g. frames/disp)")
     check_output_prefix(args.output_prefix)

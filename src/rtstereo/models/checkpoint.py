@@ -10,6 +10,7 @@ so that loading never needs architecture flags repeated by hand.
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import re
 import warnings
@@ -190,8 +191,16 @@ def save_checkpoint(
         **extra,
     }
     tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)  # atomic: an interrupted save never leaves a truncated checkpoint
+    try:
+        # Opened here, so that a place that cannot be written raises OSError (torch.save's own open
+        # raises RuntimeError), and the partial file goes away with a failure.
+        with open(tmp, "wb") as handle:
+            torch.save(payload, handle)
+        tmp.replace(path)  # atomic: an interrupted save never leaves a truncated checkpoint
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
 
 
 def describe(obj: Any) -> tuple[str, dict[str, Any]] | None:

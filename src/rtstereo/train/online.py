@@ -55,6 +55,7 @@ ONLINE_LOSSES = ("photometric", "smoothness")  # no SGBM per step by default: it
 LOWEST_PRIORITY = 19  # Unix nice value of the adapter thread
 WORKERS = ("process", "thread")  # where the steps run (see rtstereo.train.online_process)
 _WAIT_S = 0.1  # how often an idle adapter thread looks at the stop flag
+SUMMARY_STEPS = 10  # steps averaged at each end for the loss before and after
 CLOSE_WAIT_S = 2.0  # at the end of a stream, how long a step under way may take to finish
 
 
@@ -343,8 +344,8 @@ class OnlineAdapter:
     # -- results ------------------------------------------------------------------------------
 
     def summary(self) -> dict[str, Any]:
-        """Steps, frames, time and the loss of the first and last steps (mean of up to 10 each)."""
-        first, last = self.history[:10], self.history[-10:]
+        """Steps, frames, time and the loss of the first and last steps (mean of up to 10 each, never the same ones)."""
+        first, last = _first_and_last(self.history)
         return {
             "steps": self.steps,
             "weights_version": self.version,
@@ -360,9 +361,13 @@ class OnlineAdapter:
     def describe(self) -> str:
         """One line for the terminal."""
         text = f"online adaptation: {self.steps} step(s) on {self.frames_seen} frame(s) ({self.busy_s:.1f} s busy)"
-        first, last = _mean_terms(self.history[:10]), _mean_terms(self.history[-10:])
+        first_steps, last_steps = _first_and_last(self.history)
+        first, last = _mean_terms(first_steps), _mean_terms(last_steps)
         if "photometric" in first and len(self.history) > 1:
-            text += f"; photometric loss {first['photometric']:.4f} -> {last['photometric']:.4f} (first/last steps)"
+            text += (
+                f"; photometric loss {first['photometric']:.4f} -> {last['photometric']:.4f} "
+                f"(mean of the first/last {len(first_steps)} step(s))"
+            )
         return text + (f"; frozen: {self.frozen_by}" if self.frozen_by else "")
 
     def save(self, path: str | Path) -> Path:
@@ -383,6 +388,18 @@ class OnlineAdapter:
             adaptation={"online": True, **self.summary()},
         )
         return path
+
+
+def _first_and_last(history: list[dict[str, float]]) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
+    """The first and last steps compared: up to ``SUMMARY_STEPS`` each, and never the same steps (with 3
+    steps the first 10 and the last 10 would be one set, and the loss would seem not to change).
+
+    Examples:
+        >>> _first_and_last([{"i": i} for i in range(3)])
+        ([{'i': 0}], [{'i': 2}])
+    """
+    count = min(SUMMARY_STEPS, len(history) // 2) if len(history) > 1 else len(history)
+    return history[:count], history[len(history) - count :]
 
 
 def _mean_terms(records: list[dict[str, float]]) -> dict[str, float]:
@@ -525,6 +542,11 @@ class AdaptationSink(Sink):
                 self._outputs.append(str(self.adapter.save(self.save_path)))
             except OSError as exc:
                 raise OutputError(f"cannot write the adapted checkpoint {self.save_path}: {exc}") from None
+            if self.adapter.steps == 0:
+                log.warning(
+                    "no adaptation step was made before the stream ended: %s holds the weights it started with",
+                    self.save_path,
+                )
 
     @property
     def outputs(self) -> list[str]:

@@ -27,8 +27,9 @@ import contextlib
 import dataclasses
 import os
 import queue
+import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -92,13 +93,15 @@ class ProcessAdapter(OnlineAdapter):
     def start(self) -> None:
         if self._started_s is None:
             self._started_s = self.clock()
-            self._process.start()
+            with _sigint_ignored():  # inherited: the child ignores Ctrl+C from its first instruction
+                self._process.start()
             if self.config.low_priority:
                 # At once, from here: the child's own start (a fresh interpreter importing torch and
                 # building the network, a few CPU-seconds) would otherwise run at the stream's priority.
                 with contextlib.suppress(OSError, AttributeError):
                     os.setpriority(os.PRIO_PROCESS, self._process.pid, LOWEST_PRIORITY)
             self._wait_ready(READY_TIMEOUT_S)
+            self._started_s = self.clock()  # --adapt-until counts the stream's seconds, not the child's start
 
     def _wait_ready(self, timeout_s: float) -> None:
         """Wait (before the stream begins) until the child has built its network, has failed, or ``timeout_s``."""
@@ -196,6 +199,25 @@ class ProcessAdapter(OnlineAdapter):
         return Path(path)
 
 
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT while a child process is started, so that it inherits the disposition.
+
+    Ctrl+C in a terminal reaches every process of the foreground group: the child would die of it with
+    a KeyboardInterrupt traceback in the middle of the stream's last lines. The stream's process stops
+    it (``close``) however the stream ends, and saves the weights it published.
+    """
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: signals are the main thread's; the child ignores it itself
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _child_main(
     name: str,
     settings: dict[str, Any],
@@ -213,6 +235,7 @@ def _child_main(
     ready: Any,
 ) -> None:
     """The adapter process: build the network from the shared weights, then step on each crop it gets."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the stream's process stops it (see _sigint_ignored)
     lower_own_priority(config.low_priority)  # this thread, and the threads it starts inherit it
     records.cancel_join_thread()  # a report the stream no longer reads must not keep this process alive
     torch.set_num_threads(config.threads)

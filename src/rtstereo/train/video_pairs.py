@@ -8,6 +8,7 @@ than the first hundred.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
@@ -50,6 +51,17 @@ def sampling_stride(expected_frames: int | None, max_pairs: int, every: int | No
     return max(1, -(-expected_frames // max_pairs))
 
 
+def _reopened(open_source: Callable[[int], FrameSource], stride: int) -> FrameSource:
+    """The video opened again at ``stride``, without repeating the warnings its first opening gave."""
+    quiet = logging.Filter("nothing")  # passes only the records of a logger named "nothing"
+    stream_log = logging.getLogger("rtstereo.stream")
+    stream_log.addFilter(quiet)
+    try:
+        return open_source(stride)
+    finally:
+        stream_log.removeFilter(quiet)
+
+
 def sample_video_pairs(
     open_source: Callable[[int], FrameSource], max_pairs: int = DEFAULT_MAX_PAIRS, every: int | None = None
 ) -> list[UserPair]:
@@ -69,7 +81,7 @@ def sample_video_pairs(
     """
     probe = open_source(1)
     stride = sampling_stride(probe.expected_frames, max_pairs, every)
-    source = probe if stride == 1 else open_source(stride)
+    source = probe if stride == 1 else _reopened(open_source, stride)
     pairs: list[UserPair] = []
     frames = iter(source)
     try:
