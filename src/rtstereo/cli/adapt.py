@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from ..errors import InputError, OutputError, RtStereoError, require
+from ..io.atomic import folder_write_problem
 from .common import parse_set_values, size_arg
 
 EPILOG = """examples:
@@ -196,7 +196,7 @@ def _check_output_folder(output: Path, option: str = "-o") -> None:
     existing = next(p for p in (output.parent.absolute(), *output.parent.absolute().parents) if p.exists())
     if not existing.is_dir():
         raise OutputError(f"{option} {output}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
+    if folder_write_problem(existing) is not None:
         raise OutputError(f"{option} {output}: cannot write in {existing}")
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, OutputError
+from ..io.atomic import folder_write_problem
 from .common import parse_size_hw
 
 EPILOG = """examples:
@@ -150,19 +149,10 @@ def check_output_folder(folder: Path, what: str = "benchmark results") -> None:
     Raises:
         OutputError: it is a file, or it (or a parent) cannot be created or written.
     """
-    missing = [folder, *folder.parents]
-    missing = missing[: next((i for i, path in enumerate(missing) if path.exists()), len(missing))]
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as exc:
-        reason = "it is a file, not a folder" if folder.exists() and not folder.is_dir() else exc.strerror
-        raise OutputError(f"cannot write {what} to {folder}: {reason or type(exc).__name__}") from None
-    finally:
-        for made in missing:  # deepest first
-            with contextlib.suppress(OSError):
-                made.rmdir()
+    problem = folder_write_problem(folder)
+    if problem is not None:
+        reason = "it is a file, not a folder" if folder.exists() and not folder.is_dir() else problem
+        raise OutputError(f"cannot write {what} to {folder}: {reason}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CheckpointError, ExportError, InputError, OutputError, RtStereoError, require, warn
+from ..io.atomic import folder_write_problem
 from ..models.registry import ModelSpec, import_object
 from ..runtime.onnx import (
     METADATA_KEY,
@@ -451,7 +452,7 @@ def _stamp(proto: Any, contract: OnnxContract, summary: str) -> None:
 def check_output_path(output: str | Path) -> Path:
     """Refuse an export file that cannot be written, before anything is built or traced.
 
-    Its folder is created if missing, and a temporary file is made and removed there.
+    A temporary file is made and removed in its folder (:func:`~rtstereo.io.atomic.folder_write_problem`).
 
     Args:
         output: the ``.onnx`` file to write.
@@ -476,15 +477,11 @@ def check_output_path(output: str | Path) -> Path:
     blocking = next((p for p in output.parents if p.exists() and not p.is_dir()), None)
     if blocking is not None:
         raise OutputError(f"cannot write the export to {output}: {blocking} is a file, not a folder")
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=output.parent):
-            pass
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
+    problem = folder_write_problem(output.parent)  # the export makes the folder when it writes
+    if problem is not None:
         raise OutputError(
-            f"cannot write the export to {output}: its folder {output.parent} is not writable ({reason})"
-        ) from None
+            f"cannot write the export to {output}: its folder {output.parent} is not writable ({problem})"
+        )
     return output
 
 

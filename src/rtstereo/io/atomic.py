@@ -11,6 +11,7 @@ import contextlib
 import os
 import shutil
 import signal
+import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
@@ -68,6 +69,36 @@ def _remove(path: Path) -> None:
     """Delete a temporary file if there is one (its folder may not even exist)."""
     with contextlib.suppress(OSError):
         path.unlink(missing_ok=True)
+
+
+def folder_write_problem(folder: str | Path) -> str | None:
+    """Why files cannot be written in ``folder``, or ``None`` when they can: it (and any missing parent) is
+    made and a temporary file created there, and the folders made to find out are removed again, so
+    that a command refused afterwards leaves nothing behind.
+
+    Examples:
+        >>> import tempfile
+        >>> root = Path(tempfile.mkdtemp())
+        >>> folder_write_problem(root / "new" / "deeper"), (root / "new").exists()
+        (None, False)
+        >>> _ = (root / "taken").write_text("x")
+        >>> folder_write_problem(root / "taken" / "sub").endswith("taken is a file, not a folder")
+        True
+    """
+    folder = Path(folder)
+    chain = [folder, *folder.parents]
+    made = chain[: next((i for i, path in enumerate(chain) if path.exists()), len(chain))]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return os_reason(exc, folder / "probe")
+    finally:
+        for path in made:  # deepest first
+            with contextlib.suppress(OSError):
+                path.rmdir()
+    return None
 
 
 def os_reason(exc: OSError, path: str | Path) -> str:
