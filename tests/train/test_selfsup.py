@@ -18,6 +18,7 @@ from rtstereo.train.selfsup import (
     proxy_loss,
     right_view_disparity,
     smoothness_loss,
+    visible_in_right,
     warp_right_to_left,
 )
 
@@ -250,3 +251,37 @@ def test_every_data_term_is_zero_at_the_true_disparity_and_not_one_pixel_off():
         assert float(photometric_loss(left, right, wrong, matched)) > 0.1
         assert float(consistency_loss(wrong, truth)) > 0.5
         assert float(proxy_loss(wrong, truth)) > 0.4
+
+
+# ------------------------------------------------------------------------------------------ occlusion
+def test_visible_in_right_finds_the_renderers_occluded_pixels():
+    """From the true disparity alone, the pixels hidden from the right camera agree with the renderer's
+    exact occlusion mask (which tests each point against the surfaces around its match)."""
+    batch = render_batch(4, 64, 128, seed=11, max_disp_px=32.0, settings=RenderSettings.geometry_only())
+    d = batch["disparity"]
+    in_frame = (torch.arange(d.shape[-1]) - d) >= 0
+    truth = batch["occluded"] & in_frame
+    found = ~visible_in_right(d) & in_frame
+    assert int(truth.sum()) > 500  # the scenes do hide something
+    both = int((truth & found).sum())
+    assert both / int(truth.sum()) > 0.7  # recall
+    assert both / int(found.sum()) > 0.7  # precision
+
+
+def test_visible_in_right_on_a_step_and_its_tolerance():
+    d = torch.tensor([[[2.0, 2.0, 2.0, 2.0, 5.0, 5.0, 5.0]]])  # landings x - d: -2 -1 0 1 | -1 0 1
+    # x = 2 and 3 land where the near surface does; x = 1 ties with its edge, within the tolerance.
+    assert visible_in_right(d, 0.5).tolist() == [[[True, True, False, False, True, True, True]]]
+    assert visible_in_right(d, 1.5).tolist() == [[[True, True, True, False, True, True, True]]]
+    assert visible_in_right(torch.full((1, 2, 5), 3.0)).all()  # a plane hides nothing
+    # A wobble smaller than the tolerance hides nothing; a larger one does.
+    wobble = torch.tensor([[[3.0, 4.2, 3.0, 4.2, 3.0]]])  # landings -3 -3.2 -1 -1.2 1
+    assert visible_in_right(wobble, 0.5).all()
+    assert not visible_in_right(wobble, 0.0).all()
+    with pytest.raises(InputError, match="expected"):
+        visible_in_right(torch.zeros(2, 3))
+
+
+def test_visible_in_right_carries_no_gradient():
+    d = torch.full((1, 4, 8), 2.0, requires_grad=True)
+    assert not visible_in_right(d).requires_grad

@@ -40,6 +40,7 @@ from .selfsup import (
     proxy_loss,
     right_view_disparity,
     smoothness_loss,
+    visible_in_right,
 )
 from .step import Normalizer
 
@@ -291,15 +292,18 @@ class Adapter:
         left, right = batch["left"], batch["right"]
         final = self.forward_train(left, right, batch.get("hints"))[-1]
         terms: dict[str, torch.Tensor] = {}
+        # Pixels the right camera does not see, by the prediction itself: their true match is hidden, so
+        # neither the photometric nor the left-right term can say anything right about them.
+        visible = visible_in_right(final)
         if "photometric" in self.config.losses:
-            terms["photometric"] = photometric_loss(left, right, final)
+            terms["photometric"] = photometric_loss(left, right, final, mask=visible)
         if "smoothness" in self.config.losses:
             terms["smoothness"] = smoothness_loss(final, left)
         if "proxy" in self.config.losses:
             terms["proxy"] = proxy_loss(final, batch["disparity"])
         if "consistency" in self.config.losses:
             right_d = right_view_disparity(lambda a, b: self.forward_train(a, b)[-1], left, right)
-            terms["consistency"] = consistency_loss(final, right_d)
+            terms["consistency"] = consistency_loss(final, right_d, mask=visible)
         return terms
 
     def synthetic_term(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -93,6 +93,38 @@ def warp_right_to_left(right: torch.Tensor, disparity_px: torch.Tensor) -> tuple
     return warped, inside
 
 
+OCCLUSION_TOLERANCE_PX = 0.5  # px: how far a nearer point must reach past a pixel's match to hide it
+
+
+def visible_in_right(disparity_px: torch.Tensor, tolerance_px: float = OCCLUSION_TOLERANCE_PX) -> torch.Tensor:
+    """Left pixels that the right camera sees, by the disparity itself (bool ``(N, H, W)``).
+
+    A left pixel ``x`` lands at ``x - d(x)`` in the right view. A point further right in the left
+    view, ``x' > x``, that lands at or left of it is nearer (its disparity is larger) and hides it. So
+    a pixel is occluded where the smallest landing position of the pixels to its right is more than
+    ``tolerance_px`` left of its own: one reverse running minimum per row, no loop. Their photometric
+    error measures nothing (the true match is hidden), so the loss leaves them out. The map carries no
+    gradient.
+
+    Args:
+        disparity_px: ``(N, H, W)`` left-view disparity, pixels.
+        tolerance_px: slack for noise in the disparity (a wobble below it hides nothing).
+
+    Examples:
+        >>> d = torch.tensor([[[1.0, 1.0, 1.0, 4.0, 4.0, 4.0]]])  # a near surface from x = 3
+        >>> visible_in_right(d).tolist()  # x = 1, 2 land where x = 3..5 land (at -1..1): hidden
+        [[[True, False, False, True, True, True]]]
+    """
+    if disparity_px.dim() != 3:
+        raise InputError(f"disparity: expected (N, H, W), got {tuple(disparity_px.shape)}")
+    d = disparity_px.detach().float()
+    landing = torch.arange(d.shape[-1], device=d.device, dtype=d.dtype) - d
+    # Smallest landing position over x' > x: running minimum from the right, shifted by one pixel.
+    from_right = landing.flip(-1).cummin(dim=-1).values.flip(-1)
+    beyond = F.pad(from_right[..., 1:], (0, 1), value=float("inf"))
+    return beyond >= landing - tolerance_px
+
+
 def normalize_exposure(image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Each image and channel to zero mean and unit standard deviation over its pixels (or ``mask``'s).
 
