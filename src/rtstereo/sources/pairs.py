@@ -1,6 +1,7 @@
 """Resolving LEFT/RIGHT command-line arguments into matched image pairs.
 
-Each side may be a file, a folder (its images in sorted order), a glob, or an http(s) URL. The two
+Each side may be a file, a folder (its images in sorted order, not its sub-folders'), a glob (``**`` spans
+folders), or an http(s) URL. The two
 sides are matched by position after sorting, and must have the same number of images; when the numbers
 in the two names of a pair differ (``left_0012`` with ``right_0013``), a warning says so.
 """
@@ -42,16 +43,23 @@ def expand(argument: str, side: str) -> list[str]:
     path = Path(argument)
     if path.is_dir():
         # Hidden files are left out, as a glob leaves them out: macOS's "._left.png" companions, partial files.
-        images = sorted(
-            str(p) for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
-        )
+        entries = [p for p in path.iterdir() if not p.name.startswith(".")]
+        images = sorted(str(p) for p in entries if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         if not images:
-            raise InputError(f"{side} folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+            inside = (
+                " (its images are read, not its sub-folders': for all of them give a glob such as "
+                f"'{path / '**' / '*.png'}')"
+                if any(p.is_dir() for p in entries)
+                else ""
+            )
+            raise InputError(f"{side} folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)}){inside}")
         return images
     if path.is_file():
         return [str(path)]
     if glob.has_magic(argument):
-        matches = sorted(p for p in glob.glob(argument) if Path(p).is_file())
+        # "**" spans any number of folders, none included, as in a shell with globstar (Python's default
+        # reads it as "*": 'cam0/**/*.png' would leave out cam0/*.png and anything two folders down).
+        matches = sorted(p for p in glob.glob(argument, recursive=True) if Path(p).is_file())
         if not matches:
             raise InputError(f"{side} pattern '{argument}' matches no files")
         return matches
