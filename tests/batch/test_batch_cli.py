@@ -163,3 +163,26 @@ def test_a_name_too_long_for_the_file_system_fails_that_pair_only(capsys, tmp_pa
     assert code == 1 and "Traceback" not in err
     assert "2 pair(s): 1 done, 0 skipped, 1 failed" in out and f"failed: {'x' * 300} (" in err
     assert (tmp_path / "out" / "ok.png").is_file()
+
+
+def test_a_pair_whose_name_is_another_pairs_plus_a_format_ending_does_not_replace_its_files(capsys, tmp_path):
+    from .conftest import write_pairs
+
+    left, right = write_pairs(tmp_path / "in", 2)
+    for side in (left, right):  # a.png and a_color.png: pair a's preview would be pair a_color's disparity
+        (side / "00.png").rename(side / "a.png")
+        (side / "01.png").rename(side / "a_color.png")
+    code, _, err = run_cli(
+        capsys, "predict", left, right, "-o", tmp_path / "out", "--format", "png16,color", *SGBM_ARGS
+    )
+    assert code == 0, err
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["00000_a.png", "00000_a_color.png", "00001_a_color.png", "00001_a_color_color.png"]
+    manifest = tmp_path / "in" / "pairs.csv"
+    manifest.write_text("left,right,name\nL/a.png,R/a.png,a\nL/a_color.png,R/a_color.png,a_color\n")
+    argv = ["predict", "--pairs", manifest, "-o", tmp_path / "named", *SGBM_ARGS]
+    code, _, err = run_cli(capsys, *argv, "--format", "png16,color")
+    assert code == 2 and "pairs 'a' and 'a_color' would both write" in err and "a_color.png" in err
+    assert not (tmp_path / "named").exists()
+    code, _, err = run_cli(capsys, *argv, "--format", "pfm,json")  # nothing in common: both written
+    assert code == 0, err

@@ -12,12 +12,20 @@ import re
 import socket
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import RtStereoError
-from ..sinks.files import DEFAULT_FORMATS, not_written_notes, outputs_complete, save_result, save_single_file
+from ..errors import InputError, RtStereoError
+from ..sinks.files import (
+    DEFAULT_FORMATS,
+    clashing_names,
+    not_written_notes,
+    outputs_complete,
+    save_result,
+    save_single_file,
+)
 from ..sinks.pointcloud import PointCloudOptions, make_writers
 from ..sources.pairs import PairSource
 from ..types import Calibration, DisparityResult, StereoPair
@@ -88,6 +96,24 @@ class BatchJob:
     @property
     def writes_folder(self) -> bool:
         return self.output is not None and not self.to_file
+
+    def check_names(self, sources: Sequence[PairSource]) -> None:
+        """Refuse pairs whose files in the output folder would be one file: with the ``png16`` and ``color``
+        formats, the names ``a`` and ``a_color`` both write ``a_color.png`` (the second pair's disparity would
+        replace the first one's preview, and a rerun would take the first pair as complete).
+
+        Raises:
+            InputError: two such names, and the file.
+        """
+        if not self.writes_folder:
+            return
+        clash = clashing_names((source.name for source in sources), self.formats)
+        if clash is not None:
+            first, second, file = clash
+            raise InputError(
+                f"pairs '{first}' and '{second}' would both write {Path(self.output, file)} (formats "
+                f"{','.join(self.formats)}): name them so that neither is the other plus a format's ending"
+            )
 
     def is_complete(self, source: PairSource) -> bool:
         """Whether the pair can be skipped: its complete outputs exist and ``overwrite`` is off."""

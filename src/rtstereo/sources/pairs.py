@@ -19,6 +19,7 @@ from ..datasets.readers import IMAGE_SUFFIXES
 from ..errors import InputError, warn
 from ..io.download import is_url
 from ..io.images import read_image
+from ..sinks.files import clashing_names
 from ..types import Calibration, StereoPair
 
 
@@ -150,14 +151,16 @@ def _numbers_on_one_side(lefts: list[str], rights: list[str]) -> str:
 
 
 def unique_names(lefts: list[str]) -> list[str]:
-    """Pair names from the left files' stems, numbered by position when two stems collide.
+    """Pair names from the left files' stems, numbered by position when two stems collide, or when one
+    pair's output files would be another's (``a.png`` and ``a_color.png``: the first one's preview is
+    ``a_color.png``, the second one's 16-bit disparity).
 
     Examples:
-        >>> unique_names(["a/x.png", "b/x.png"])
-        ['00000_x', '00001_x']
+        >>> unique_names(["a/x.png", "b/x.png"]), unique_names(["x.png", "x_color.png"])
+        (['00000_x', '00001_x'], ['00000_x', '00001_x_color'])
     """
     names = [Path(_base(p)).stem or f"pair{i:05d}" for i, p in enumerate(lefts)]
-    if len(set(names)) != len(names):
+    if len(set(names)) != len(names) or clashing_names(names) is not None:
         names = [f"{i:05d}_{n}" for i, n in enumerate(names)]
     return names
 
