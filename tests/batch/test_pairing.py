@@ -109,3 +109,20 @@ def test_a_folder_of_sub_folders_points_to_a_glob_and_folders_named_like_images_
     (tmp_path / "R" / "a.png").write_bytes(b"")
     (tmp_path / "L" / "a.png").write_bytes(b"")
     assert [Path(p.right).name for p in resolve_pairs(str(tmp_path / "L"), str(tmp_path / "R"))] == ["a.png"]
+
+
+def test_left_and_right_giving_the_same_images_are_refused(tmp_path):
+    left, _ = _folders(tmp_path, ["a.png", "b.png"], ["a.png", "b.png"])
+    with pytest.raises(InputError, match=r"left and right give the same image .*a\.png and 1 more: a stereo pair"):
+        resolve_pairs(left, f"{tmp_path}/L/../L")  # one folder reached two ways
+    with pytest.raises(InputError, match=r"the same image .*b\.png: a stereo pair needs its two views"):
+        resolve_pairs(f"{left}/b.png", f"{left}/b.png")
+
+
+def test_a_manifest_row_naming_one_image_twice_fails_when_read(tmp_path):
+    from rtstereo.sources.pairs import PairSource
+
+    image = tmp_path / "a.png"
+    image.write_bytes(b"")
+    with pytest.raises(InputError, match="left and right are the same image .*a.png"):
+        PairSource(str(image), str(image), "a").load()

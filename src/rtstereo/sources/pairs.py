@@ -9,6 +9,7 @@ in the two names of a pair differ (``left_0012`` with ``right_0013``), a warning
 from __future__ import annotations
 
 import glob
+import os
 import re
 import urllib.parse
 from collections.abc import Iterator
@@ -32,6 +33,14 @@ class PairSource:
     name: str
 
     def load(self, index: int = 0, calibration: Calibration | None = None) -> StereoPair:
+        """Read the two images.
+
+        Raises:
+            InputError: an image that cannot be read, or left and right naming one file (a manifest row
+                that repeats its left cell: the disparity of an image with itself is no disparity).
+        """
+        if same_image(self.left, self.right):
+            raise InputError(f"left and right are the same image {self.left}: a stereo pair needs its two views")
         return StereoPair(
             read_image(self.left), read_image(self.right), name=self.name, index=index, calibration=calibration
         )
@@ -75,6 +84,13 @@ def resolve_pairs(left: str, right: str) -> list[PairSource]:
         'l'
     """
     lefts, rights = expand(left, "left"), expand(right, "right")
+    same = [a for a, b in zip(lefts, rights) if same_image(a, b)]
+    if same:
+        more = f" and {len(same) - 1} more" if len(same) > 1 else ""
+        raise InputError(
+            f"left and right give the same image {same[0]}{more}: a stereo pair needs its two views (two files, "
+            "folders or globs, one per camera)"
+        )
     if len(lefts) != len(rights):
         alone = _numbers_on_one_side(lefts, rights)
         raise InputError(
@@ -90,6 +106,23 @@ def resolve_pairs(left: str, right: str) -> list[PairSource]:
             f"{_base(b)}): check that no image is missing on one side"
         )
     return [PairSource(a, b, n) for a, b, n in zip(lefts, rights, unique_names(lefts))]
+
+
+def same_image(left: str, right: str) -> bool:
+    """Whether two paths (or URLs) name one file: the same text, or one file reached two ways.
+
+    Examples:
+        >>> same_image("https://x/l.png", "https://x/l.png"), same_image("no/such/a.png", "no/such/b.png")
+        (True, False)
+    """
+    if left == right:
+        return True
+    if is_url(left) or is_url(right):
+        return False
+    try:
+        return os.path.samefile(left, right)
+    except OSError:  # one is missing: reading it says so
+        return False
 
 
 def _base(path: str) -> str:
