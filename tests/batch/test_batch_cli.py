@@ -186,3 +186,19 @@ def test_a_pair_whose_name_is_another_pairs_plus_a_format_ending_does_not_replac
     assert not (tmp_path / "named").exists()
     code, _, err = run_cli(capsys, *argv, "--format", "pfm,json")  # nothing in common: both written
     assert code == 0, err
+
+
+def test_outputs_that_would_replace_an_input_image_are_refused_before_any_work(capsys, tmp_path, monkeypatch):
+    from .conftest import write_pairs
+
+    left, right = write_pairs(tmp_path / "in", 2)
+    before = {p: p.read_bytes() for p in left.iterdir()}
+    monkeypatch.chdir(left)
+    for output, said in ((".", "pair '00' would write 00.png over the input image 00.png"), ("00.png", "-o 00.png is")):
+        code, _, err = run_cli(capsys, "predict", "00.png", right / "00.png", "-o", output, *SGBM_ARGS)
+        assert code == 2 and said in err, err
+    code, _, err = run_cli(capsys, "predict", left, right, "-o", left, *SGBM_ARGS)  # a folder into itself
+    assert code == 2 and f"pair '00' would write {left / '00.png'} over the input image" in err
+    assert {p: p.read_bytes() for p in left.iterdir()} == before
+    code, _, err = run_cli(capsys, "predict", left, right, "-o", left, "--format", "pfm", *SGBM_ARGS)
+    assert code == 0, err  # 00.pfm beside 00.png replaces nothing

@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, RtStereoError
+from ..io.download import is_url
 from ..sinks.files import (
     DEFAULT_FORMATS,
+    FORMAT_FILES,
     clashing_names,
     not_written_notes,
     outputs_complete,
@@ -97,16 +99,35 @@ class BatchJob:
     def writes_folder(self) -> bool:
         return self.output is not None and not self.to_file
 
-    def check_names(self, sources: Sequence[PairSource]) -> None:
-        """Refuse pairs whose files in the output folder would be one file: with the ``png16`` and ``color``
-        formats, the names ``a`` and ``a_color`` both write ``a_color.png`` (the second pair's disparity would
-        replace the first one's preview, and a rerun would take the first pair as complete).
+    def check_outputs(self, sources: Sequence[PairSource]) -> None:
+        """Refuse outputs that would replace an input image or one another, before any work.
+
+        Outputs are named after the left images, so ``-o .`` beside ``left.png`` (or ``-o cam0/`` for the
+        folder ``cam0/``) would write the 16-bit disparity over ``left.png`` itself. With the ``png16`` and
+        ``color`` formats, the pair names ``a`` and ``a_color`` both write ``a_color.png`` (the second pair's
+        disparity would replace the first one's preview, and a rerun would take the first pair as complete).
 
         Raises:
-            InputError: two such names, and the file.
+            InputError: the output and the input image it would replace, or the two pair names and their file.
         """
-        if not self.writes_folder:
+        if self.output is None:
             return
+        inputs = {os.path.abspath(p): p for source in sources for p in (source.left, source.right) if not is_url(p)}
+        if self.to_file:
+            replaced = inputs.get(os.path.abspath(self.output))
+            if replaced is not None:
+                raise InputError(f"-o {self.output} is the input image {replaced}: write the disparity to another file")
+            return
+        folder = os.path.abspath(self.output)
+        templates = [FORMAT_FILES[f] for f in self.formats if f in FORMAT_FILES]
+        for source in sources:
+            for template in templates:
+                replaced = inputs.get(os.path.normpath(os.path.join(folder, template.format(name=source.name))))
+                if replaced is not None:
+                    raise InputError(
+                        f"pair '{source.name}' would write {Path(self.output, template.format(name=source.name))} over "
+                        f"the input image {replaced} (outputs are named after the left images): give -o another folder"
+                    )
         clash = clashing_names((source.name for source in sources), self.formats)
         if clash is not None:
             first, second, file = clash

@@ -35,11 +35,12 @@ def run_local(
         ``interrupted`` set (the pair being worked on left no file under its final names).
 
     Raises:
-        InputError: two pairs whose files would be one (:meth:`~rtstereo.batch.job.BatchJob.check_names`).
+        InputError: an output that would replace an input image, or two pairs whose files would be one
+            (:meth:`~rtstereo.batch.job.BatchJob.check_outputs`).
     """
     from tqdm import tqdm
 
-    job.check_names(sources)
+    job.check_outputs(sources)
 
     start = time.perf_counter()
     outcomes: list[PairOutcome] = []

@@ -253,7 +253,7 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         align_rows=args.align_rows,
     )
-    job.check_names(sources)
+    job.check_outputs(sources)
     where = f"written to {output}" if output is not None else "nothing written (give -o FILE_OR_FOLDER)"
     if len(sources) == 1 and args.pairs is None and args.engine == "local":
         return _run_one(args, job, sources[0], where)
