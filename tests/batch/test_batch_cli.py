@@ -202,3 +202,30 @@ def test_outputs_that_would_replace_an_input_image_are_refused_before_any_work(c
     assert {p: p.read_bytes() for p in left.iterdir()} == before
     code, _, err = run_cli(capsys, "predict", left, right, "-o", left, "--format", "pfm", *SGBM_ARGS)
     assert code == 0, err  # 00.pfm beside 00.png replaces nothing
+
+
+def test_same_stems_in_sub_folders_are_named_by_their_paths_and_a_rerun_after_adding_one_skips_only_them(
+    capsys, tmp_path
+):
+    from .conftest import write_pairs
+
+    left, right = write_pairs(tmp_path / "in", 3)
+    for side in (left, right):  # seq2/0001.png and seq3/0001.png; seq1/0001.png added later
+        for number, seq in (("00", "seq1"), ("01", "seq2"), ("02", "seq3")):
+            (side / seq).mkdir()
+            (side / f"{number}.png").rename(side / seq / "0001.png")
+        (side / "seq1").rename(tmp_path / f"later_{side.name}")
+    argv = ["predict", f"{left}/**/*.png", f"{right}/**/*.png", "-o", tmp_path / "out", "--format", "pfm", *SGBM_ARGS]
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 0 and "2 pair(s): 2 done" in out, err
+    seq2 = (tmp_path / "out" / "seq2" / "0001.pfm").read_bytes()
+    for side in (left, right):
+        (tmp_path / f"later_{side.name}").rename(side / "seq1")
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 0 and "3 pair(s): 1 done, 2 skipped" in out, err
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.pfm")) == [
+        "seq1/0001.pfm",
+        "seq2/0001.pfm",
+        "seq3/0001.pfm",
+    ]
+    assert (tmp_path / "out" / "seq2" / "0001.pfm").read_bytes() == seq2

@@ -184,17 +184,49 @@ def _numbers_on_one_side(lefts: list[str], rights: list[str]) -> str:
 
 
 def unique_names(lefts: list[str]) -> list[str]:
-    """Pair names from the left files' stems, numbered by position when two stems collide, or when one
-    pair's output files would be another's (``a.png`` and ``a_color.png``: the first one's preview is
-    ``a_color.png``, the second one's 16-bit disparity).
+    """Pair names from the left files' stems; when two stems collide (``seq1/0001.png``, ``seq2/0001.png``),
+    or one pair's output files would be another's (``a.png`` and ``a_color.png``: the first one's preview is
+    ``a_color.png``, the second one's 16-bit disparity), from their paths below the folder the left files
+    share (``seq1/0001``: sub-folders of the output), which stay the same when images are added, so that a
+    rerun finds each pair's own files. Only when those collide too (``x.png`` beside ``x.jpg``), or the left
+    images are URLs, are the names numbered by position.
 
     Examples:
         >>> unique_names(["a/x.png", "b/x.png"]), unique_names(["x.png", "x_color.png"])
-        (['00000_x', '00001_x'], ['00000_x', '00001_x_color'])
+        (['a/x', 'b/x'], ['00000_x', '00001_x_color'])
     """
     names = [Path(_base(p)).stem or f"pair{i:05d}" for i, p in enumerate(lefts)]
-    if len(set(names)) != len(names) or clashing_names(names) is not None:
-        names = [f"{i:05d}_{n}" for i, n in enumerate(names)]
+    if _distinct(names):
+        return names
+    relative = _relative_names(lefts)
+    if relative is not None and _distinct(relative):
+        return relative
+    return [f"{i:05d}_{n}" for i, n in enumerate(names)]
+
+
+def _distinct(names: list[str]) -> bool:
+    """Whether every name is its own and no pair's output files are another's."""
+    return len(set(names)) == len(names) and clashing_names(names) is None
+
+
+def _relative_names(lefts: list[str]) -> list[str] | None:
+    """The left files' paths below the folder they share, without their suffixes (``seq1/0001``);
+    ``None`` for URLs, or a path with a hidden part, which a pair name may not hold.
+
+    Examples:
+        >>> _relative_names(["d/seq1/0001.png", "d/seq2/img.0001.png"]), _relative_names(["https://x/a.png"])
+        (['seq1/0001', 'seq2/img.0001'], None)
+    """
+    if any(is_url(p) for p in lefts):
+        return None
+    paths = [os.path.abspath(p) for p in lefts]
+    try:
+        root = os.path.commonpath([os.path.dirname(p) for p in paths])
+    except ValueError:  # paths on different drives (Windows)
+        return None
+    names = [Path(os.path.relpath(p, root)).with_suffix("").as_posix() for p in paths]
+    if any(part.startswith(".") for name in names for part in name.split("/")):
+        return None
     return names
 
 
