@@ -83,16 +83,20 @@ def test_a_one_pair_manifest_is_a_batch(capsys, tmp_path, three_pairs):
         (["predict", "{left}", "{right}", "--engine", "ray", "--workers", "0", "-o", "{tmp}/o"], "must be >= 1"),
         (["predict", "{left}", "{right}", "-o", "{tmp}/o", "--summary", "{tmp}/s.json"], "expected a .parquet or"),
         (["predict", "{left}", "{right}", "-o", "{blocker}/o"], "cannot create output folder"),
+        (["predict", "--pairs", "{tmp}/p.csv", "-o", "{tmp}/o", "--summary", "{tmp}/p.csv"], "is the manifest --pairs"),
     ],
 )
 def test_batch_usage_errors_are_one_line_and_exit_2(capsys, tmp_path, three_pairs, argv, message):
     left, right = three_pairs
     blocker = tmp_path / "file"
     blocker.write_text("x")
+    manifest = "left,right\nin/L/00.png,in/R/00.png\n"
+    (tmp_path / "p.csv").write_text(manifest)
     values = {"left": left, "right": right, "tmp": tmp_path, "blocker": blocker}
     code, _, err = run_cli(capsys, *[a.format(**values) for a in argv], *SGBM_ARGS)
     assert code == 2 and message in err
     assert len(err.strip().splitlines()) == 1, err
+    assert (tmp_path / "p.csv").read_text() == manifest
 
 
 def test_a_damaged_first_pair_skips_the_rectification_check_and_is_reported(capsys, tmp_path):
