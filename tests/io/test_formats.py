@@ -359,6 +359,13 @@ def test_read_image_corrupt(tmp_path, content):
         read_image(tmp_path / "bad.png")
 
 
+def test_read_image_of_a_numpy_file_says_arrays_go_through_the_python_api(tmp_path):
+    np.save(tmp_path / "left.npy", np.zeros((4, 5, 3), np.uint8))
+
+    with pytest.raises(InputError, match=r"numpy array file is not read as an image; .* rtstereo.load\(...\).predict"):
+        read_image(tmp_path / "left.npy")
+
+
 def test_read_image_missing(tmp_path):
     with pytest.raises(InputError, match="image not found"):
         read_image(tmp_path / "none.png")
