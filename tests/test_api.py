@@ -50,6 +50,17 @@ def test_a_grey_view_beside_a_colour_one_is_matched_in_grey_with_a_warning(textu
         np.testing.assert_array_equal(mixed, both_grey)
 
 
+def test_a_path_or_a_pil_image_given_for_an_array_says_how_to_make_one(textured_pair):
+    from PIL import Image
+
+    left, right = textured_pair
+    model = rtstereo.load("sgbm", max_disp=16)
+    with pytest.raises(rtstereo.InputError, match=r"got str \(a file name\? read it with rtstereo.io.read_image"):
+        model.predict("left.png", right)
+    with pytest.raises(rtstereo.InputError, match=r"right image: .* \(a PIL image\? np.asarray\(image.convert"):
+        model.predict(left, Image.fromarray(right))
+
+
 def test_default_alias_resolves():
     assert rtstereo.load().name == rtstereo.models.DEFAULT_ALIAS
 

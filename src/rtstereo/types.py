@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +38,7 @@ def as_rgb_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
         (4, 5, 3)
     """
     if not isinstance(image, np.ndarray):
-        raise InputError(f"{name}: expected a numpy array, got {type(image).__name__}")
+        raise InputError(f"{name}: expected a numpy array, got {type(image).__name__}{_array_hint(image)}")
     if image.dtype != np.uint8:
         raise InputError(f"{name}: expected dtype uint8 (RGB 0..255), got {image.dtype}; {_uint8_hint(image.dtype)}")
     if image.ndim == 2:
@@ -51,6 +52,20 @@ def as_rgb_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
     if image.shape[0] < 2 or image.shape[1] < 2:
         raise InputError(f"{name}: image of shape {image.shape} is too small")
     return np.ascontiguousarray(image)
+
+
+def _array_hint(image: Any) -> str:
+    """How to turn what was given instead of an array into one: a path is read, a PIL image converted.
+
+    Examples:
+        >>> _array_hint("left.png")
+        ' (a file name? read it with rtstereo.io.read_image(path))'
+    """
+    if isinstance(image, (str, os.PathLike)):
+        return " (a file name? read it with rtstereo.io.read_image(path))"
+    if hasattr(image, "convert") and hasattr(image, "mode"):  # a PIL image, without importing PIL
+        return " (a PIL image? np.asarray(image.convert('RGB')))"
+    return ""
 
 
 def _channels_equal(image: np.ndarray) -> bool:
