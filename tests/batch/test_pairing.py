@@ -126,3 +126,10 @@ def test_a_manifest_row_naming_one_image_twice_fails_when_read(tmp_path):
     image.write_bytes(b"")
     with pytest.raises(InputError, match="left and right are the same image .*a.png"):
         PairSource(str(image), str(image), "a").load()
+
+
+def test_a_folder_and_a_link_to_it_give_the_same_images(tmp_path):
+    left, _ = _folders(tmp_path, ["a.png"], ["a.png"])
+    (tmp_path / "link").symlink_to(left, target_is_directory=True)
+    with pytest.raises(InputError, match="left and right give the same image"):
+        resolve_pairs(left, str(tmp_path / "link"))

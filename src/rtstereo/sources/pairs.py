@@ -8,6 +8,7 @@ in the two names of a pair differ (``left_0012`` with ``right_0013``), a warning
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import re
@@ -119,9 +120,20 @@ def same_image(left: str, right: str) -> bool:
         return True
     if is_url(left) or is_url(right):
         return False
+    if os.path.abspath(left) == os.path.abspath(right):
+        return True
+    # Through a link to a folder (one file name in two folders that are one): the folders are asked, a few
+    # of them for a whole batch, rather than every image.
+    return os.path.basename(left) == os.path.basename(right) and _same_folder(
+        os.path.dirname(os.path.abspath(left)), os.path.dirname(os.path.abspath(right))
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _same_folder(left: str, right: str) -> bool:
     try:
         return os.path.samefile(left, right)
-    except OSError:  # one is missing: reading it says so
+    except OSError:  # one is missing: reading its image says so
         return False
 
 
