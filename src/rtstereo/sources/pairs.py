@@ -54,13 +54,16 @@ def expand(argument: str, side: str) -> list[str]:
     path = Path(argument)
     if path.is_dir():
         # Hidden files are left out, as a glob leaves them out: macOS's "._left.png" companions, partial files.
-        entries = [p for p in path.iterdir() if not p.name.startswith(".")]
-        images = sorted(str(p) for p in entries if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        with os.scandir(path) as found:  # the entries' kinds come with the listing: no stat per image
+            entries = [e for e in found if not e.name.startswith(".")]
+        images = sorted(
+            str(path / e.name) for e in entries if Path(e.name).suffix.lower() in IMAGE_SUFFIXES and e.is_file()
+        )
         if not images:
             inside = (
                 " (its images are read, not its sub-folders': for all of them give a glob such as "
                 f"'{path / '**' / '*.png'}')"
-                if any(p.is_dir() for p in entries)
+                if any(e.is_dir() for e in entries)
                 else ""
             )
             raise InputError(f"{side} folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)}){inside}")
