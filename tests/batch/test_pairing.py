@@ -133,3 +133,10 @@ def test_a_folder_and_a_link_to_it_give_the_same_images(tmp_path):
     (tmp_path / "link").symlink_to(left, target_is_directory=True)
     with pytest.raises(InputError, match="left and right give the same image"):
         resolve_pairs(left, str(tmp_path / "link"))
+
+
+def test_a_quoted_glob_or_folder_starting_with_a_tilde_is_taken_from_the_home_folder(tmp_path, monkeypatch):
+    _folders(tmp_path, ["a.png"], ["a.png"])
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (pair,) = resolve_pairs("~/L/*.png", "~/R")
+    assert (pair.left, pair.right) == (str(tmp_path / "L" / "a.png"), str(tmp_path / "R" / "a.png"))

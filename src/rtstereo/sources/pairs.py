@@ -51,6 +51,8 @@ def expand(argument: str, side: str) -> list[str]:
     """The images one command-line argument stands for, sorted."""
     if is_url(argument):
         return [argument]
+    # A glob is quoted to keep it from the shell, which then leaves a leading "~" to us as well.
+    argument = os.path.expanduser(argument)
     path = Path(argument)
     if path.is_dir():
         # Hidden files are left out, as a glob leaves them out: macOS's "._left.png" companions, partial files.
