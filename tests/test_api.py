@@ -37,6 +37,30 @@ def test_bm_runs_and_grey_input_is_accepted(textured_pair):
     assert r.disparity_px.shape == left.shape[:2]
 
 
+def test_a_grey_view_beside_a_colour_one_is_matched_in_grey_with_a_warning(textured_pair):
+    import cv2
+
+    left, right = textured_pair
+    grey_left, grey_right = (cv2.cvtColor(v, cv2.COLOR_RGB2GRAY) for v in (left, right))
+    model = rtstereo.load("sgbm", max_disp=16)
+    both_grey = model.predict(grey_left, grey_right).disparity_px
+    for pair in ((grey_left, right), (np.dstack([grey_left] * 3), right), (left, grey_right)):
+        with pytest.warns(UserWarning, match="is grey and the .* in colour: both are matched in grey"):
+            mixed = model.predict(*pair).disparity_px
+        np.testing.assert_array_equal(mixed, both_grey)
+
+
+def test_a_path_or_a_pil_image_given_for_an_array_says_how_to_make_one(textured_pair):
+    from PIL import Image
+
+    left, right = textured_pair
+    model = rtstereo.load("sgbm", max_disp=16)
+    with pytest.raises(rtstereo.InputError, match=r"got str \(a file name\? read it with rtstereo.io.read_image"):
+        model.predict("left.png", right)
+    with pytest.raises(rtstereo.InputError, match=r"right image: .* \(a PIL image\? np.asarray\(image.convert"):
+        model.predict(left, Image.fromarray(right))
+
+
 def test_default_alias_resolves():
     assert rtstereo.load().name == rtstereo.models.DEFAULT_ALIAS
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, warn
 
 
 def as_rgb_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
@@ -37,7 +38,7 @@ def as_rgb_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
         (4, 5, 3)
     """
     if not isinstance(image, np.ndarray):
-        raise InputError(f"{name}: expected a numpy array, got {type(image).__name__}")
+        raise InputError(f"{name}: expected a numpy array, got {type(image).__name__}{_array_hint(image)}")
     if image.dtype != np.uint8:
         raise InputError(f"{name}: expected dtype uint8 (RGB 0..255), got {image.dtype}; {_uint8_hint(image.dtype)}")
     if image.ndim == 2:
@@ -51,6 +52,66 @@ def as_rgb_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
     if image.shape[0] < 2 or image.shape[1] < 2:
         raise InputError(f"{name}: image of shape {image.shape} is too small")
     return np.ascontiguousarray(image)
+
+
+def _array_hint(image: Any) -> str:
+    """How to turn what was given instead of an array into one: a path is read, a PIL image converted.
+
+    Examples:
+        >>> _array_hint("left.png")
+        ' (a file name? read it with rtstereo.io.read_image(path))'
+    """
+    if isinstance(image, (str, os.PathLike)):
+        return " (a file name? read it with rtstereo.io.read_image(path))"
+    if hasattr(image, "convert") and hasattr(image, "mode"):  # a PIL image, without importing PIL
+        return " (a PIL image? np.asarray(image.convert('RGB')))"
+    return ""
+
+
+def _channels_equal(image: np.ndarray) -> bool:
+    """Whether an RGB image's three channels are one (a grey image repeated to three channels)."""
+    return bool(np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 0], image[..., 2]))
+
+
+def grey_alike(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Turn the colour view grey when the other one is grey (a mono and a colour camera, one file saved in grey).
+
+    Matched as they are, each colour channel would be compared with the grey level, which none of them is:
+    SGBM's mean error on the example pair went from 0.54 px to 4.53 px, the default's from 0.49 to 2.47.
+    Two colour views or two grey ones are returned as they are; the check looks at every 8th pixel first,
+    so colour pairs cost next to nothing.
+
+    Args:
+        left, right: uint8 RGB ``(H, W, 3)`` of one size.
+
+    Returns:
+        The two views; the colour one made grey (repeated to three channels) when the other one is grey.
+
+    Examples:
+        >>> import warnings
+        >>> grey, colour = np.full((4, 4, 3), 9, np.uint8), np.full((4, 4, 3), (9, 18, 27), np.uint8)
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     _, right = grey_alike(grey, colour)
+        >>> right[0, 0].tolist(), grey_alike(colour, colour)[1][0, 0].tolist()
+        ([16, 16, 16], [9, 18, 27])
+    """
+    sampled = _channels_equal(left[::8, ::8]), _channels_equal(right[::8, ::8])
+    if sampled[0] == sampled[1]:
+        return left, right
+    grey_side = 0 if sampled[0] else 1
+    if not _channels_equal((left, right)[grey_side]):
+        return left, right
+    import cv2
+
+    colour = (left, right)[1 - grey_side]
+    turned = np.ascontiguousarray(np.repeat(cv2.cvtColor(colour, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2))
+    sides = ("left", "right") if grey_side == 0 else ("right", "left")
+    warn(
+        f"the {sides[0]} image is grey and the {sides[1]} one in colour: both are matched in grey (a grey level "
+        "compared with colour channels matches badly)"
+    )
+    return (left, turned) if grey_side == 0 else (turned, right)
 
 
 def _uint8_hint(dtype: np.dtype) -> str:
@@ -210,6 +271,7 @@ class StereoPair:
                 f"left and right images differ in size: left {left.shape[1]}x{left.shape[0]}, "
                 f"right {right.shape[1]}x{right.shape[0]} (WxH); a rectified pair has one size"
             )
+        left, right = grey_alike(left, right)
         object.__setattr__(self, "left", left)
         object.__setattr__(self, "right", right)
 

@@ -83,16 +83,20 @@ def test_a_one_pair_manifest_is_a_batch(capsys, tmp_path, three_pairs):
         (["predict", "{left}", "{right}", "--engine", "ray", "--workers", "0", "-o", "{tmp}/o"], "must be >= 1"),
         (["predict", "{left}", "{right}", "-o", "{tmp}/o", "--summary", "{tmp}/s.json"], "expected a .parquet or"),
         (["predict", "{left}", "{right}", "-o", "{blocker}/o"], "cannot create output folder"),
+        (["predict", "--pairs", "{tmp}/p.csv", "-o", "{tmp}/o", "--summary", "{tmp}/p.csv"], "is the manifest --pairs"),
     ],
 )
 def test_batch_usage_errors_are_one_line_and_exit_2(capsys, tmp_path, three_pairs, argv, message):
     left, right = three_pairs
     blocker = tmp_path / "file"
     blocker.write_text("x")
+    manifest = "left,right\nin/L/00.png,in/R/00.png\n"
+    (tmp_path / "p.csv").write_text(manifest)
     values = {"left": left, "right": right, "tmp": tmp_path, "blocker": blocker}
     code, _, err = run_cli(capsys, *[a.format(**values) for a in argv], *SGBM_ARGS)
     assert code == 2 and message in err
     assert len(err.strip().splitlines()) == 1, err
+    assert (tmp_path / "p.csv").read_text() == manifest
 
 
 def test_a_damaged_first_pair_skips_the_rectification_check_and_is_reported(capsys, tmp_path):
@@ -163,3 +167,69 @@ def test_a_name_too_long_for_the_file_system_fails_that_pair_only(capsys, tmp_pa
     assert code == 1 and "Traceback" not in err
     assert "2 pair(s): 1 done, 0 skipped, 1 failed" in out and f"failed: {'x' * 300} (" in err
     assert (tmp_path / "out" / "ok.png").is_file()
+
+
+def test_a_pair_whose_name_is_another_pairs_plus_a_format_ending_does_not_replace_its_files(capsys, tmp_path):
+    from .conftest import write_pairs
+
+    left, right = write_pairs(tmp_path / "in", 2)
+    for side in (left, right):  # a.png and a_color.png: pair a's preview would be pair a_color's disparity
+        (side / "00.png").rename(side / "a.png")
+        (side / "01.png").rename(side / "a_color.png")
+    code, _, err = run_cli(
+        capsys, "predict", left, right, "-o", tmp_path / "out", "--format", "png16,color", *SGBM_ARGS
+    )
+    assert code == 0, err
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["00000_a.png", "00000_a_color.png", "00001_a_color.png", "00001_a_color_color.png"]
+    manifest = tmp_path / "in" / "pairs.csv"
+    manifest.write_text("left,right,name\nL/a.png,R/a.png,a\nL/a_color.png,R/a_color.png,a_color\n")
+    argv = ["predict", "--pairs", manifest, "-o", tmp_path / "named", *SGBM_ARGS]
+    code, _, err = run_cli(capsys, *argv, "--format", "png16,color")
+    assert code == 2 and "pairs 'a' and 'a_color' would both write" in err and "a_color.png" in err
+    assert not (tmp_path / "named").exists()
+    code, _, err = run_cli(capsys, *argv, "--format", "pfm,json")  # nothing in common: both written
+    assert code == 0, err
+
+
+def test_outputs_that_would_replace_an_input_image_are_refused_before_any_work(capsys, tmp_path, monkeypatch):
+    from .conftest import write_pairs
+
+    left, right = write_pairs(tmp_path / "in", 2)
+    before = {p: p.read_bytes() for p in left.iterdir()}
+    monkeypatch.chdir(left)
+    for output, said in ((".", "pair '00' would write 00.png over the input image 00.png"), ("00.png", "-o 00.png is")):
+        code, _, err = run_cli(capsys, "predict", "00.png", right / "00.png", "-o", output, *SGBM_ARGS)
+        assert code == 2 and said in err, err
+    code, _, err = run_cli(capsys, "predict", left, right, "-o", left, *SGBM_ARGS)  # a folder into itself
+    assert code == 2 and f"pair '00' would write {left / '00.png'} over the input image" in err
+    assert {p: p.read_bytes() for p in left.iterdir()} == before
+    code, _, err = run_cli(capsys, "predict", left, right, "-o", left, "--format", "pfm", *SGBM_ARGS)
+    assert code == 0, err  # 00.pfm beside 00.png replaces nothing
+
+
+def test_same_stems_in_sub_folders_are_named_by_their_paths_and_a_rerun_after_adding_one_skips_only_them(
+    capsys, tmp_path
+):
+    from .conftest import write_pairs
+
+    left, right = write_pairs(tmp_path / "in", 3)
+    for side in (left, right):  # seq2/0001.png and seq3/0001.png; seq1/0001.png added later
+        for number, seq in (("00", "seq1"), ("01", "seq2"), ("02", "seq3")):
+            (side / seq).mkdir()
+            (side / f"{number}.png").rename(side / seq / "0001.png")
+        (side / "seq1").rename(tmp_path / f"later_{side.name}")
+    argv = ["predict", f"{left}/**/*.png", f"{right}/**/*.png", "-o", tmp_path / "out", "--format", "pfm", *SGBM_ARGS]
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 0 and "2 pair(s): 2 done" in out, err
+    seq2 = (tmp_path / "out" / "seq2" / "0001.pfm").read_bytes()
+    for side in (left, right):
+        (tmp_path / f"later_{side.name}").rename(side / "seq1")
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 0 and "3 pair(s): 1 done, 2 skipped" in out, err
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.pfm")) == [
+        "seq1/0001.pfm",
+        "seq2/0001.pfm",
+        "seq3/0001.pfm",
+    ]
+    assert (tmp_path / "out" / "seq2" / "0001.pfm").read_bytes() == seq2

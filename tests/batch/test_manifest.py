@@ -21,9 +21,11 @@ def test_csv_paths_are_relative_to_the_manifest_and_urls_kept(tmp_path):
     ]
 
 
-def test_names_default_to_the_left_stems_numbered_when_they_collide(tmp_path):
+def test_names_default_to_the_left_stems_then_their_paths_then_numbers_when_they_collide(tmp_path):
     manifest = tmp_path / "pairs.csv"
     manifest.write_text("left,right\nx/a.png,y/a.png\nz/a.png,w/a.png\n")
+    assert [p.name for p in read_manifest(manifest)] == ["x/a", "z/a"]
+    manifest.write_text("left,right\nx/a.png,y/a.png\nx/a.jpg,w/a.png\n")  # one path but for the suffix
     assert [p.name for p in read_manifest(manifest)] == ["00000_a", "00001_a"]
 
 

@@ -85,3 +85,58 @@ def test_hidden_files_in_a_folder_are_left_out_as_a_glob_leaves_them_out(tmp_pat
     left, right = _folders(tmp_path, ["a.png", "._a.png", "b.png"], ["a.png", "b.png"])  # macOS "._" companion
     assert [p.name for p in resolve_pairs(left, right)] == ["a", "b"]
     assert [p.name for p in resolve_pairs(f"{left}/*.png", f"{right}/*.png")] == ["a", "b"]
+
+
+def test_a_double_star_glob_spans_any_number_of_folders_as_a_shell_reads_it(tmp_path):
+    for side in ("L", "R"):
+        for name in ("top.png", "a/0001.png", "a/b/0002.png"):
+            (tmp_path / side / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / side / name).write_bytes(b"")
+    pairs = resolve_pairs(f"{tmp_path}/L/**/*.png", f"{tmp_path}/R/**/*.png")
+    assert [Path(p.left).relative_to(tmp_path / "L").as_posix() for p in pairs] == [
+        "a/0001.png",
+        "a/b/0002.png",
+        "top.png",
+    ]
+
+
+def test_a_folder_of_sub_folders_points_to_a_glob_and_folders_named_like_images_are_not_images(tmp_path):
+    (tmp_path / "L" / "seq1").mkdir(parents=True)
+    (tmp_path / "R").mkdir()
+    with pytest.raises(InputError, match=r"holds no images .* not its sub-folders': .* '.*/L/\*\*/\*\.png'"):
+        resolve_pairs(str(tmp_path / "L"), str(tmp_path / "R"))
+    (tmp_path / "R" / "x.png").mkdir()  # a folder, not an image
+    (tmp_path / "R" / "a.png").write_bytes(b"")
+    (tmp_path / "L" / "a.png").write_bytes(b"")
+    assert [Path(p.right).name for p in resolve_pairs(str(tmp_path / "L"), str(tmp_path / "R"))] == ["a.png"]
+
+
+def test_left_and_right_giving_the_same_images_are_refused(tmp_path):
+    left, _ = _folders(tmp_path, ["a.png", "b.png"], ["a.png", "b.png"])
+    with pytest.raises(InputError, match=r"left and right give the same image .*a\.png and 1 more: a stereo pair"):
+        resolve_pairs(left, f"{tmp_path}/L/../L")  # one folder reached two ways
+    with pytest.raises(InputError, match=r"the same image .*b\.png: a stereo pair needs its two views"):
+        resolve_pairs(f"{left}/b.png", f"{left}/b.png")
+
+
+def test_a_manifest_row_naming_one_image_twice_fails_when_read(tmp_path):
+    from rtstereo.sources.pairs import PairSource
+
+    image = tmp_path / "a.png"
+    image.write_bytes(b"")
+    with pytest.raises(InputError, match="left and right are the same image .*a.png"):
+        PairSource(str(image), str(image), "a").load()
+
+
+def test_a_folder_and_a_link_to_it_give_the_same_images(tmp_path):
+    left, _ = _folders(tmp_path, ["a.png"], ["a.png"])
+    (tmp_path / "link").symlink_to(left, target_is_directory=True)
+    with pytest.raises(InputError, match="left and right give the same image"):
+        resolve_pairs(left, str(tmp_path / "link"))
+
+
+def test_a_quoted_glob_or_folder_starting_with_a_tilde_is_taken_from_the_home_folder(tmp_path, monkeypatch):
+    _folders(tmp_path, ["a.png"], ["a.png"])
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (pair,) = resolve_pairs("~/L/*.png", "~/R")
+    assert (pair.left, pair.right) == (str(tmp_path / "L" / "a.png"), str(tmp_path / "R" / "a.png"))

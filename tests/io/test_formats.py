@@ -241,6 +241,21 @@ def test_npy_round_trip(tmp_path):
     np.testing.assert_array_equal(back, d)
 
 
+def test_npy_under_an_upper_case_suffix_is_written_under_its_own_name(tmp_path, capsys):
+    from rtstereo.cli import main
+
+    d = _ramp()
+    write_disparity(tmp_path / "d.NPY", d)  # np.save given the name wrote d.NPY.npy
+    assert [p.name for p in tmp_path.iterdir()] == ["d.NPY"]
+    np.testing.assert_array_equal(read_disparity(tmp_path / "d.NPY"), d)
+    image = np.random.default_rng(0).integers(0, 256, (32, 48, 3), np.uint8)
+    for name in ("l.png", "r.png"):
+        write_image(tmp_path / name, image)
+    argv = ["predict", tmp_path / "l.png", tmp_path / "r.png", "-o", tmp_path / "out" / "s.NPY", "-q"]
+    assert main([str(a) for a in [*argv, "--model", "sgbm", "--max-disp", "16"]]) == 0, capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["s.NPY"]  # no partial file left beside it
+
+
 def test_npy_of_wrong_rank_or_missing(tmp_path):
     np.save(tmp_path / "cube.npy", np.zeros((2, 3, 3), np.float32))
 
@@ -342,6 +357,13 @@ def test_read_image_corrupt(tmp_path, content):
 
     with pytest.raises(InputError, match="cannot read"):
         read_image(tmp_path / "bad.png")
+
+
+def test_read_image_of_a_numpy_file_says_arrays_go_through_the_python_api(tmp_path):
+    np.save(tmp_path / "left.npy", np.zeros((4, 5, 3), np.uint8))
+
+    with pytest.raises(InputError, match=r"numpy array file is not read as an image; .* rtstereo.load\(...\).predict"):
+        read_image(tmp_path / "left.npy")
 
 
 def test_read_image_missing(tmp_path):

@@ -12,12 +12,22 @@ import re
 import socket
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import RtStereoError
-from ..sinks.files import DEFAULT_FORMATS, not_written_notes, outputs_complete, save_result, save_single_file
+from ..errors import InputError, RtStereoError
+from ..io.download import is_url
+from ..sinks.files import (
+    DEFAULT_FORMATS,
+    FORMAT_FILES,
+    clashing_names,
+    not_written_notes,
+    outputs_complete,
+    save_result,
+    save_single_file,
+)
 from ..sinks.pointcloud import PointCloudOptions, make_writers
 from ..sources.pairs import PairSource
 from ..types import Calibration, DisparityResult, StereoPair
@@ -88,6 +98,43 @@ class BatchJob:
     @property
     def writes_folder(self) -> bool:
         return self.output is not None and not self.to_file
+
+    def check_outputs(self, sources: Sequence[PairSource]) -> None:
+        """Refuse outputs that would replace an input image or one another, before any work.
+
+        Outputs are named after the left images, so ``-o .`` beside ``left.png`` (or ``-o cam0/`` for the
+        folder ``cam0/``) would write the 16-bit disparity over ``left.png`` itself. With the ``png16`` and
+        ``color`` formats, the pair names ``a`` and ``a_color`` both write ``a_color.png`` (the second pair's
+        disparity would replace the first one's preview, and a rerun would take the first pair as complete).
+
+        Raises:
+            InputError: the output and the input image it would replace, or the two pair names and their file.
+        """
+        if self.output is None:
+            return
+        inputs = {os.path.abspath(p): p for source in sources for p in (source.left, source.right) if not is_url(p)}
+        if self.to_file:
+            replaced = inputs.get(os.path.abspath(self.output))
+            if replaced is not None:
+                raise InputError(f"-o {self.output} is the input image {replaced}: write the disparity to another file")
+            return
+        folder = os.path.abspath(self.output)
+        templates = [FORMAT_FILES[f] for f in self.formats if f in FORMAT_FILES]
+        for source in sources:
+            for template in templates:
+                replaced = inputs.get(os.path.normpath(os.path.join(folder, template.format(name=source.name))))
+                if replaced is not None:
+                    raise InputError(
+                        f"pair '{source.name}' would write {Path(self.output, template.format(name=source.name))} over "
+                        f"the input image {replaced} (outputs are named after the left images): give -o another folder"
+                    )
+        clash = clashing_names((source.name for source in sources), self.formats)
+        if clash is not None:
+            first, second, file = clash
+            raise InputError(
+                f"pairs '{first}' and '{second}' would both write {Path(self.output, file)} (formats "
+                f"{','.join(self.formats)}): name them so that neither is the other plus a format's ending"
+            )
 
     def is_complete(self, source: PairSource) -> bool:
         """Whether the pair can be skipped: its complete outputs exist and ``overwrite`` is off."""

@@ -33,8 +33,14 @@ def run_local(
     Returns:
         The :class:`~rtstereo.batch.outcome.BatchSummary`; after Ctrl-C, the pairs finished so far with
         ``interrupted`` set (the pair being worked on left no file under its final names).
+
+    Raises:
+        InputError: an output that would replace an input image, or two pairs whose files would be one
+            (:meth:`~rtstereo.batch.job.BatchJob.check_outputs`).
     """
     from tqdm import tqdm
+
+    job.check_outputs(sources)
 
     start = time.perf_counter()
     outcomes: list[PairOutcome] = []

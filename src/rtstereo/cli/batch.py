@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -121,6 +122,9 @@ def run_batch(
     summary_path = args.summary
     if summary_path is not None and Path(summary_path).suffix.lower() not in (".parquet", ".csv"):
         raise InputError(f"--summary {summary_path}: expected a .parquet or .csv file name")
+    manifest = getattr(args, "pairs", None)
+    if summary_path is not None and manifest is not None and os.path.abspath(summary_path) == os.path.abspath(manifest):
+        raise InputError(f"--summary {summary_path} is the manifest --pairs reads: write the summary to another file")
     progress = not args.quiet
     if args.engine == "ray":
         from ..scale.predict import run_ray

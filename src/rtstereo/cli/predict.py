@@ -51,7 +51,8 @@ def register(subparsers) -> None:
         "--pairs",
         metavar="MANIFEST",
         help="instead of LEFT RIGHT: a .csv (header row) or .parquet table with columns left,right[,name] "
-        "of paths (relative to the manifest) or URLs; name names the outputs (default: the left file's stem)",
+        "of paths (relative to the manifest) or URLs; name names the outputs (default: the left file's stem; its path "
+        "below the left files' shared folder when stems collide, seq1/0001)",
     )
     parser.add_argument(
         "-o", "--output", help="output file (.png = 16-bit d*256, .pfm, .npy) for one pair, or a folder"
@@ -253,6 +254,7 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         align_rows=args.align_rows,
     )
+    job.check_outputs(sources)
     where = f"written to {output}" if output is not None else "nothing written (give -o FILE_OR_FOLDER)"
     if len(sources) == 1 and args.pairs is None and args.engine == "local":
         return _run_one(args, job, sources[0], where)

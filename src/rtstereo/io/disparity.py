@@ -101,7 +101,7 @@ def write_disparity(path: str | Path, disparity_px: np.ndarray) -> None:
         out = np.where(np.isfinite(d), d, np.inf).astype(np.float32)
         _guard(write_pfm, path, out)
     else:
-        _guard(np.save, path, d)
+        _guard(_save_npy, path, d)
 
 
 def to_png16(disparity_px: np.ndarray) -> np.ndarray:
@@ -141,6 +141,13 @@ def colorize(disparity_px: np.ndarray, max_disp_px: float | None = None, min_dis
     rgb = cv2.cvtColor(cv2.applyColorMap((scaled * 255).astype(np.uint8), cv2.COLORMAP_TURBO), cv2.COLOR_BGR2RGB)
     rgb[~valid] = 0
     return rgb
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    """``np.save`` through a file object: given a name, it adds ``.npy`` to one that does not end in it
+    exactly (``disp.NPY`` became ``disp.NPY.npy``, and so did the temporary name of an atomic write)."""
+    with path.open("wb") as f:
+        np.save(f, array)
 
 
 def _guard(writer, path: Path, array: np.ndarray) -> None:

@@ -68,6 +68,11 @@ def read_image(source: str | Path) -> np.ndarray:
             raise InputError(
                 f"cannot read {url}: what it returned is not an image OpenCV can decode (a web page, or damaged)"
             )
+        if path.suffix.lower() in (".npy", ".npz"):  # valid, and not damaged: arrays go through the Python API
+            raise InputError(
+                f"cannot read {path}: a numpy array file is not read as an image; save it as a PNG or TIFF, or pass "
+                "the arrays (uint8 RGB) to rtstereo.load(...).predict(left, right)"
+            )
         raise InputError(f"cannot read {path}: not an image OpenCV can decode, or the file is damaged")
     if image.dtype == np.uint16:
         if 0 < image.max() < LOW_BIT_DEPTH_LIMIT:  # an all-black image says nothing of the bit depth

@@ -109,7 +109,8 @@ class Predictor:
 
         Args:
             left: uint8 RGB ``(H, W, 3)`` (grey ``(H, W)`` is accepted and repeated).
-            right: uint8 RGB, same size as ``left``.
+            right: uint8 RGB, same size as ``left`` (when one view is grey and the other in colour, both are
+                matched in grey, with a warning: :func:`~rtstereo.types.grey_alike`).
             calibration: optional; carried into the result for depth and point clouds. One made for
                 another image size of the same aspect ratio is scaled to these images with a
                 :class:`~rtstereo.geometry.CalibrationWarning`, as on the command line; another aspect

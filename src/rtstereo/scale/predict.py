@@ -113,9 +113,12 @@ def run_ray(
     Raises:
         MissingDependencyError: Ray is not installed (``pip install 'rtstereo[scale]'``).
         EngineError: Ray cannot be reached, or the pipeline broke down (not a bad pair).
+        InputError: an output that would replace an input image, or two pairs whose files would be one
+            (:meth:`~rtstereo.batch.job.BatchJob.check_outputs`).
     """
     from tqdm import tqdm
 
+    job.check_outputs(sources)
     start = time.perf_counter()
     options.load()  # a model that cannot load is a usage error, reported before any worker starts
     outcomes: list[PairOutcome] = []

@@ -110,6 +110,34 @@ def output_files(folder: str | Path, name: str, formats: Iterable[str]) -> list[
     return [Path(folder) / t.format(name=name) for t in templates if t is not None]
 
 
+def clashing_names(names: Iterable[str], formats: Iterable[str] | None = None) -> tuple[str, str, str] | None:
+    """Two pair names whose outputs would be one file, as ``(name, other name, file)``: pair ``a``'s preview
+    ``a_color.png`` is pair ``a_color``'s 16-bit disparity, which would replace it. ``None`` when every pair's
+    files are its own (a name given twice is another matter: the callers refuse or number repeats).
+
+    Args:
+        names: the pairs' names.
+        formats: the formats written (default: every registered one, for names chosen before the formats).
+
+    Examples:
+        >>> clashing_names(["a", "a_color"])
+        ('a', 'a_color', 'a_color.png')
+        >>> clashing_names(["a", "a_color"], ["pfm", "json"]) is None
+        True
+    """
+    chosen = FORMAT_FILES if formats is None else tuple(formats)
+    templates = [FORMAT_FILES[f] for f in chosen if f in FORMAT_FILES]
+    templates += [NOT_WRITTEN_NOTES[f] for f in chosen if f in NOT_WRITTEN_NOTES]
+    owners: dict[str, str] = {}
+    for name in names:
+        for template in templates:
+            file = template.format(name=name)
+            owner = owners.setdefault(file, name)
+            if owner != name:
+                return owner, name, file
+    return None
+
+
 def outputs_complete(folder: str | Path, name: str, formats: Iterable[str]) -> bool:
     """Whether every output of the pair ``name`` exists (complete, since files appear only by rename).
 

@@ -1,13 +1,16 @@
 """Resolving LEFT/RIGHT command-line arguments into matched image pairs.
 
-Each side may be a file, a folder (its images in sorted order), a glob, or an http(s) URL. The two
+Each side may be a file, a folder (its images in sorted order, not its sub-folders'), a glob (``**`` spans
+folders), or an http(s) URL. The two
 sides are matched by position after sorting, and must have the same number of images; when the numbers
 in the two names of a pair differ (``left_0012`` with ``right_0013``), a warning says so.
 """
 
 from __future__ import annotations
 
+import functools
 import glob
+import os
 import re
 import urllib.parse
 from collections.abc import Iterator
@@ -18,6 +21,7 @@ from ..datasets.readers import IMAGE_SUFFIXES
 from ..errors import InputError, warn
 from ..io.download import is_url
 from ..io.images import read_image
+from ..sinks.files import clashing_names
 from ..types import Calibration, StereoPair
 
 
@@ -30,6 +34,14 @@ class PairSource:
     name: str
 
     def load(self, index: int = 0, calibration: Calibration | None = None) -> StereoPair:
+        """Read the two images.
+
+        Raises:
+            InputError: an image that cannot be read, or left and right naming one file (a manifest row
+                that repeats its left cell: the disparity of an image with itself is no disparity).
+        """
+        if same_image(self.left, self.right):
+            raise InputError(f"left and right are the same image {self.left}: a stereo pair needs its two views")
         return StereoPair(
             read_image(self.left), read_image(self.right), name=self.name, index=index, calibration=calibration
         )
@@ -39,19 +51,31 @@ def expand(argument: str, side: str) -> list[str]:
     """The images one command-line argument stands for, sorted."""
     if is_url(argument):
         return [argument]
+    # A glob is quoted to keep it from the shell, which then leaves a leading "~" to us as well.
+    argument = os.path.expanduser(argument)
     path = Path(argument)
     if path.is_dir():
         # Hidden files are left out, as a glob leaves them out: macOS's "._left.png" companions, partial files.
+        with os.scandir(path) as found:  # the entries' kinds come with the listing: no stat per image
+            entries = [e for e in found if not e.name.startswith(".")]
         images = sorted(
-            str(p) for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+            str(path / e.name) for e in entries if Path(e.name).suffix.lower() in IMAGE_SUFFIXES and e.is_file()
         )
         if not images:
-            raise InputError(f"{side} folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+            inside = (
+                " (its images are read, not its sub-folders': for all of them give a glob such as "
+                f"'{path / '**' / '*.png'}')"
+                if any(e.is_dir() for e in entries)
+                else ""
+            )
+            raise InputError(f"{side} folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)}){inside}")
         return images
     if path.is_file():
         return [str(path)]
     if glob.has_magic(argument):
-        matches = sorted(p for p in glob.glob(argument) if Path(p).is_file())
+        # "**" spans any number of folders, none included, as in a shell with globstar (Python's default
+        # reads it as "*": 'cam0/**/*.png' would leave out cam0/*.png and anything two folders down).
+        matches = sorted(p for p in glob.glob(argument, recursive=True) if Path(p).is_file())
         if not matches:
             raise InputError(f"{side} pattern '{argument}' matches no files")
         return matches
@@ -66,6 +90,13 @@ def resolve_pairs(left: str, right: str) -> list[PairSource]:
         'l'
     """
     lefts, rights = expand(left, "left"), expand(right, "right")
+    same = [a for a, b in zip(lefts, rights) if same_image(a, b)]
+    if same:
+        more = f" and {len(same) - 1} more" if len(same) > 1 else ""
+        raise InputError(
+            f"left and right give the same image {same[0]}{more}: a stereo pair needs its two views (two files, "
+            "folders or globs, one per camera)"
+        )
     if len(lefts) != len(rights):
         alone = _numbers_on_one_side(lefts, rights)
         raise InputError(
@@ -81,6 +112,34 @@ def resolve_pairs(left: str, right: str) -> list[PairSource]:
             f"{_base(b)}): check that no image is missing on one side"
         )
     return [PairSource(a, b, n) for a, b, n in zip(lefts, rights, unique_names(lefts))]
+
+
+def same_image(left: str, right: str) -> bool:
+    """Whether two paths (or URLs) name one file: the same text, or one file reached two ways.
+
+    Examples:
+        >>> same_image("https://x/l.png", "https://x/l.png"), same_image("no/such/a.png", "no/such/b.png")
+        (True, False)
+    """
+    if left == right:
+        return True
+    if is_url(left) or is_url(right):
+        return False
+    if os.path.abspath(left) == os.path.abspath(right):
+        return True
+    # Through a link to a folder (one file name in two folders that are one): the folders are asked, a few
+    # of them for a whole batch, rather than every image.
+    return os.path.basename(left) == os.path.basename(right) and _same_folder(
+        os.path.dirname(os.path.abspath(left)), os.path.dirname(os.path.abspath(right))
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _same_folder(left: str, right: str) -> bool:
+    try:
+        return os.path.samefile(left, right)
+    except OSError:  # one is missing: reading its image says so
+        return False
 
 
 def _base(path: str) -> str:
@@ -142,15 +201,49 @@ def _numbers_on_one_side(lefts: list[str], rights: list[str]) -> str:
 
 
 def unique_names(lefts: list[str]) -> list[str]:
-    """Pair names from the left files' stems, numbered by position when two stems collide.
+    """Pair names from the left files' stems; when two stems collide (``seq1/0001.png``, ``seq2/0001.png``),
+    or one pair's output files would be another's (``a.png`` and ``a_color.png``: the first one's preview is
+    ``a_color.png``, the second one's 16-bit disparity), from their paths below the folder the left files
+    share (``seq1/0001``: sub-folders of the output), which stay the same when images are added, so that a
+    rerun finds each pair's own files. Only when those collide too (``x.png`` beside ``x.jpg``), or the left
+    images are URLs, are the names numbered by position.
 
     Examples:
-        >>> unique_names(["a/x.png", "b/x.png"])
-        ['00000_x', '00001_x']
+        >>> unique_names(["a/x.png", "b/x.png"]), unique_names(["x.png", "x_color.png"])
+        (['a/x', 'b/x'], ['00000_x', '00001_x_color'])
     """
     names = [Path(_base(p)).stem or f"pair{i:05d}" for i, p in enumerate(lefts)]
-    if len(set(names)) != len(names):
-        names = [f"{i:05d}_{n}" for i, n in enumerate(names)]
+    if _distinct(names):
+        return names
+    relative = _relative_names(lefts)
+    if relative is not None and _distinct(relative):
+        return relative
+    return [f"{i:05d}_{n}" for i, n in enumerate(names)]
+
+
+def _distinct(names: list[str]) -> bool:
+    """Whether every name is its own and no pair's output files are another's."""
+    return len(set(names)) == len(names) and clashing_names(names) is None
+
+
+def _relative_names(lefts: list[str]) -> list[str] | None:
+    """The left files' paths below the folder they share, without their suffixes (``seq1/0001``);
+    ``None`` for URLs, or a path with a hidden part, which a pair name may not hold.
+
+    Examples:
+        >>> _relative_names(["d/seq1/0001.png", "d/seq2/img.0001.png"]), _relative_names(["https://x/a.png"])
+        (['seq1/0001', 'seq2/img.0001'], None)
+    """
+    if any(is_url(p) for p in lefts):
+        return None
+    paths = [os.path.abspath(p) for p in lefts]
+    try:
+        root = os.path.commonpath([os.path.dirname(p) for p in paths])
+    except ValueError:  # paths on different drives (Windows)
+        return None
+    names = [Path(os.path.relpath(p, root)).with_suffix("").as_posix() for p in paths]
+    if any(part.startswith(".") for name in names for part in name.split("/")):
+        return None
     return names
 
 
