@@ -298,9 +298,24 @@ def calibration_for_size(calibration: Calibration, height_px: int, width_px: int
     return calibration.scaled(sx, sy)
 
 
+def _warn_if_centre_outside(calibration: Calibration, height_px: int, width_px: int) -> None:
+    """A :class:`CalibrationWarning` when a calibration that records no image size puts the left camera's
+    principal point outside images of ``width_px x height_px``: it belongs to other cameras or another
+    image size (a KITTI ``calib/NNNNNN.txt`` holds none), and nothing else could tell."""
+    if -0.5 <= calibration.cx0_px <= width_px - 0.5 and -0.5 <= calibration.cy_px <= height_px - 0.5:
+        return
+    warn(
+        f"the calibration records no image size, and its principal point ({calibration.cx0_px:.1f}, "
+        f"{calibration.cy_px:.1f}) px lies outside these {width_px}x{height_px} images: it is probably for other "
+        "cameras or another image size, and depth and points made with it are wrong",
+        CalibrationWarning,
+    )
+
+
 def pair_with_calibration_for_size(pair: StereoPair) -> StereoPair:
     """The pair with its calibration scaled to its images' size (:func:`calibration_for_size`: a
-    :class:`CalibrationWarning` when it is scaled), or the pair itself when nothing changes.
+    :class:`CalibrationWarning` when it is scaled), or the pair itself when nothing changes. A calibration
+    that records no size and puts the principal point outside the images gets a :class:`CalibrationWarning`.
 
     Raises:
         InputError: the calibration records an image size of another aspect ratio, or ``pair`` is not a
@@ -314,4 +329,6 @@ def pair_with_calibration_for_size(pair: StereoPair) -> StereoPair:
     if pair.calibration is None:
         return pair
     calibration = calibration_for_size(pair.calibration, *pair.size_hw)
+    if calibration.width_px <= 0 or calibration.height_px <= 0:
+        _warn_if_centre_outside(calibration, *pair.size_hw)
     return pair if calibration is pair.calibration else dataclasses.replace(pair, calibration=calibration)

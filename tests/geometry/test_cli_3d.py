@@ -198,6 +198,46 @@ def test_predict_scales_a_calibration_made_at_another_size(capsys, tmp_path, pai
     assert np.median(depth[np.isfinite(depth)]) == pytest.approx(DEPTH_M, rel=0.02)
 
 
+def test_a_batch_says_once_per_image_size_what_it_did_to_the_calibration(capsys, tmp_path):
+    left, right = make_textured_pair(120, 160, disparity_px=5)
+    for side, image in (("l", left), ("r", right)):
+        (tmp_path / side).mkdir()
+        for name in ("a", "b", "c"):
+            cv2.imwrite(str(tmp_path / side / f"{name}.png"), image[:, :, ::-1])
+    double = write_calibration(tmp_path / "double.json", CAL.scaled(2.0))
+    # no recorded size, principal point of 640x480 images: KITTI calib/NNNNNN.txt files record no size either
+    elsewhere = write_calibration(
+        tmp_path / "elsewhere.json", dataclasses.replace(CAL.scaled(4.0), width_px=0, height_px=0)
+    )
+    for calib, message in (
+        (double, "scaled by 0.5000"),
+        (elsewhere, r"principal point \(319.5, 239.5\) px lies outside"),
+    ):
+        with pytest.warns(CalibrationWarning) as caught:
+            code, _, err = run_cli(
+                capsys,
+                "predict",
+                tmp_path / "l",
+                tmp_path / "r",
+                *SGBM,
+                "--calib",
+                calib,
+                "--format",
+                "depth,json",
+                "-o",
+                tmp_path / calib.stem,
+                "-q",
+            )
+        assert code == 0, err
+        said = [str(w.message) for w in caught if issubclass(w.category, CalibrationWarning)]
+        assert len(said) == 1 and re.search(message, said[0]), said
+    import json
+
+    # the size-less calibration is recorded at the size it was used at
+    recorded = json.loads((tmp_path / "elsewhere" / "b.json").read_text())["calibration"]
+    assert (recorded["width_px"], recorded["height_px"], recorded["cx0_px"]) == (160, 120, 319.5)
+
+
 def test_calibrate_then_predict_with_rectification_maps(capsys, tmp_path):
     board = Board.parse("chessboard:9x6:0.03")
     lefts, rights, rig = render_stereo_views(board, 8, seed=3)
@@ -448,9 +488,22 @@ def test_kitti_cameras_pick_the_colour_pair_of_a_kitti_file_and_nothing_else(cap
     kitti = shared("data", "real", "kitti2012", "000070", "calib", "000070.txt")
     left, right = pair_files
     out = tmp_path / "k"
-    code, _, err = run_cli(
-        capsys, "predict", left, right, *SGBM, "--calib", kitti, "--kitti-cameras", "2,3", "--format", "json", "-o", out
-    )
+    with pytest.warns(CalibrationWarning, match="lies outside these 160x120 images"):  # KITTI's, on a toy pair
+        code, _, err = run_cli(
+            capsys,
+            "predict",
+            left,
+            right,
+            *SGBM,
+            "--calib",
+            kitti,
+            "--kitti-cameras",
+            "2,3",
+            "--format",
+            "json",
+            "-o",
+            out,
+        )
     assert code == 0, err
     import json
 

@@ -234,6 +234,23 @@ def test_predict_scales_a_calibration_made_at_another_size_as_the_cli_does(model
         predictor.predict(left, right, calibration=dataclasses.replace(PAIR_CAL, height_px=100))
 
 
+def test_predict_warns_about_a_size_less_calibration_whose_principal_point_is_outside_the_images():
+    from tests.conftest import make_textured_pair
+
+    import rtstereo
+
+    left, right = make_textured_pair(120, 160, disparity_px=5)
+    predictor = rtstereo.load("sgbm", max_disp=16)
+    sizeless = dataclasses.replace(PAIR_CAL, width_px=0, height_px=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CalibrationWarning)  # inside the images: nothing to say
+        predictor.predict(left, right, calibration=sizeless)
+    kitti_like = dataclasses.replace(sizeless, cx0_px=607.2, cx1_px=607.2, cy_px=185.2)
+    with pytest.warns(CalibrationWarning, match=r"principal point \(607.2, 185.2\) px lies outside these 160x120"):
+        result = predictor.predict(left, right, calibration=kitti_like)
+    assert result.calibration == kitti_like
+
+
 def test_hybrid_under_a_memory_budget_keeps_the_calibration_of_its_input(monkeypatch):
     from tests.conftest import make_textured_pair
 
