@@ -460,6 +460,15 @@ def test_a_3d_file_name_for_o_points_to_the_format_option(capsys, tmp_path, pair
     assert code == 2 and f"--format {fmt} -o OUT/" in err, err
 
 
+def test_lr_check_before_the_images_says_that_it_took_the_left_image_for_its_px(capsys, tmp_path, pair_files):
+    left, right = pair_files
+    with pytest.raises(SystemExit) as exit_:  # argparse's own usage error
+        main(["predict", "--lr-check", str(left), str(right), *SGBM, "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"expected a number of pixels, got '{left}'" in err, err
+    assert "put --lr-check after LEFT RIGHT" in err, err
+
+
 def test_lr_check_is_checked_before_the_model_runs(capsys, tmp_path, pair_files, monkeypatch):
     def no_model(*args, **kwargs):
         raise AssertionError("the model was loaded before the arguments were checked")

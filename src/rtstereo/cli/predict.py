@@ -88,7 +88,7 @@ def add_3d_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--lr-check",
         nargs="?",
-        type=float,
+        type=_lr_check_px,
         const=1.0,
         metavar="PX",
         help="left-right consistency check: pixels whose left and right disparities disagree "
@@ -117,6 +117,18 @@ def add_3d_args(parser: argparse.ArgumentParser) -> None:
         help="skip the check that the first pair is rectified (rows aligned within 1 px) and exposed alike "
         "(the right view within 1.2x the left one's brightness at matched features)",
     )
+
+
+def _lr_check_px(text: str) -> float:
+    """argparse ``type=`` for ``--lr-check [PX]``: its value is optional, so ``--lr-check left.png right.png``
+    takes the left image for PX; the error says so instead of only 'invalid float value'."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of pixels, got '{text}' (PX is optional, so --lr-check took the next argument for "
+            "it): put --lr-check after LEFT RIGHT, or give PX (--lr-check 1 LEFT RIGHT)"
+        ) from None
 
 
 def _calibration_and_rectifier(args: argparse.Namespace):
