@@ -314,10 +314,19 @@ def test_calibrate_skips_an_unreadable_pair_and_names_the_pairs_it_did_not_use(c
         (("--max-depth", "nan"), "--max-depth must be > 0"),
         (("--max-depth", "0"), "--max-depth must be > 0"),
         (("--rectify", "CALIB"), "not an rtstereo rectification-maps file|needs K1"),
+        # --calib-unit where it would change nothing is refused, not ignored
+        (("--calib-unit", "mm"), "--calib-unit is the length unit of an OpenCV calibration file: give that file"),
+        (("--calib", "CALIB", "--calib-unit", "mm"), r"calib.json \(rtstereo JSON\) states its lengths in metres"),
+        (
+            ("--calib", "MIDDLEBURY", "--calib-unit", "cm"),
+            r"\(Middlebury calib.txt\) states its lengths in millimetres",
+        ),
     ],
 )
 def test_predict_3d_errors(capsys, tmp_path, pair_files, calib_file, extra, message):
-    extra = [str(calib_file) if a == "CALIB" else a for a in extra]
+    middlebury = tmp_path / "calib.txt"
+    middlebury.write_text("cam0=[200 0 79.5; 0 200 59.5; 0 0 1]\ncam1=[200 0 79.5; 0 200 59.5; 0 0 1]\nbaseline=100\n")
+    extra = [{"CALIB": str(calib_file), "MIDDLEBURY": str(middlebury)}.get(a, a) for a in extra]
     if "--rectify" in extra and "--calib" not in extra:
         np.savez(tmp_path / "bogus.npz", x=np.zeros(1))
         extra[extra.index("--rectify") + 1] = str(tmp_path / "bogus.npz")

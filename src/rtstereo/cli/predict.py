@@ -18,7 +18,13 @@ from ..sinks.files import DEFAULT_FORMATS, FILE_SUFFIXES, FORMATS, parse_formats
 from ..sources.manifest import read_manifest
 from ..sources.pairs import PairSource, resolve_pairs
 from .batch import add_batch_args, check_engine_args, run_batch
-from .common import add_calib_unit_arg, add_model_args, parse_set_values, predictor_from_args
+from .common import (
+    add_calib_unit_arg,
+    add_model_args,
+    parse_set_values,
+    predictor_from_args,
+    refuse_unused_calib_unit,
+)
 
 EPILOG = """examples:
   rtstereo predict left.png right.png -o out/            # 16-bit PNG, PFM, colour PNG, JSON in out/
@@ -141,11 +147,13 @@ def _calibration_and_rectifier(args: argparse.Namespace):
         )
     if args.kitti_cameras and not args.calib:
         raise InputError("--kitti-cameras names the cameras of a KITTI --calib file: give that file with --calib")
+    calibration = rectifier = None
     if args.rectify:
-        return None, Rectifier.from_file(args.rectify, length_unit=args.calib_unit)
-    if args.calib:
-        return read_calibration(args.calib, length_unit=args.calib_unit, kitti_cameras=args.kitti_cameras), None
-    return None, None
+        rectifier = Rectifier.from_file(args.rectify, length_unit=args.calib_unit)
+    elif args.calib:
+        calibration = read_calibration(args.calib, length_unit=args.calib_unit, kitti_cameras=args.kitti_cameras)
+    refuse_unused_calib_unit(args)
+    return calibration, rectifier
 
 
 ALIGN_HINT_MAX_PX = 4.0  # a misalignment up to this is offered --align-rows
