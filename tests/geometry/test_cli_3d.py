@@ -314,7 +314,12 @@ def test_calibrate_skips_an_unreadable_pair_and_names_the_pairs_it_did_not_use(c
         (("--max-depth", "nan"), "--max-depth must be > 0"),
         (("--max-depth", "0"), "--max-depth must be > 0"),
         (("--rectify", "CALIB"), "not an rtstereo rectification-maps file|needs K1"),
-        # --calib-unit where it would change nothing is refused, not ignored
+        # options that would change nothing are refused, not ignored
+        (("--max-depth", "5"), "--max-depth cleans point clouds, and --format png16,pfm,color,json writes none"),
+        (
+            ("--calib", "CALIB", "--format", "depth", "--max-jump", "0.2", "--max-depth", "5"),
+            "--max-depth and --max-jump",
+        ),
         (("--calib-unit", "mm"), "--calib-unit is the length unit of an OpenCV calibration file: give that file"),
         (("--calib", "CALIB", "--calib-unit", "mm"), r"calib.json \(rtstereo JSON\) states its lengths in metres"),
         (
