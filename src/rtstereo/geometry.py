@@ -219,7 +219,13 @@ def point_cloud(
         mask = np.asarray(mask)
         if mask.shape != depth.shape:
             raise InputError(f"mask: expected shape {depth.shape} like the disparity, got {mask.shape}")
-        keep &= mask.astype(bool)
+        if mask.dtype != np.bool_:
+            # a soft confidence (0..1) would keep every pixel above 0: it is thresholded by the caller
+            raise InputError(
+                f"mask: expected bool {depth.shape} (True where a pixel may be used), got {mask.dtype}; threshold a "
+                "confidence map first (mask=confidence > 0.5)"
+            )
+        keep &= mask
     colors = None
     if image is not None:
         image = np.asarray(image)

@@ -297,6 +297,10 @@ def test_geometry_input_errors():
         point_cloud(np.ones((2, 2)), cal, max_depth_m=-1)
     with pytest.raises(InputError, match="mask: expected shape"):
         point_cloud(np.ones((2, 2)), cal, mask=np.ones((3, 3), bool))
+    with pytest.raises(
+        InputError, match=r"mask: expected bool \(2, 2\).*got float32; threshold a confidence map first"
+    ):
+        point_cloud(np.ones((2, 2)), cal, mask=np.full((2, 2), 0.2, np.float32))  # a soft confidence
     with pytest.raises(InputError, match="image: expected uint8 RGB"):
         point_cloud(np.ones((2, 2)), cal, np.zeros((2, 2, 3), np.float32))
     with pytest.raises(InputError, match="--calib FILE"):
