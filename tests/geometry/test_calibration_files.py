@@ -303,6 +303,10 @@ def test_a_ros_camera_info_file_is_an_input_error_not_an_opencv_assertion(tmp_pa
         read_calibration(ros)
     with pytest.raises(InputError, match="rectification needs K1, D1, K2, D2"):
         Rectifier.from_file(ros)
+    damaged = tmp_path / "damaged.yaml"
+    damaged.write_text("%YAML:1.0\n---\nP1: !!opencv-matrix\n   rows: 3\n   cols: 4\n   dt: d\n   data: [ 1., 2. ]\n")
+    with pytest.raises(InputError, match="damaged.yaml: P1 is not a readable matrix"):
+        read_calibration(damaged)
 
 
 def test_a_file_for_the_other_option_says_which_option_takes_it(tmp_path):

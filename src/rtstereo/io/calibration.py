@@ -295,6 +295,11 @@ def read_opencv(path: str | Path) -> OpenCVFile:
                 try:
                     matrix = node.mat()
                 except cv2.error:  # a map that is no opencv-matrix (a ROS camera_info's rows/cols/data, no dt)
+                    if not node.getNode("dt").empty():  # one that says it is, but is damaged
+                        raise InputError(
+                            f"{path}: {key} is not a readable matrix (its rows x cols disagree with its data, or its "
+                            "dt is unknown)"
+                        ) from None
                     matrix = None
                 if matrix is not None:
                     matrices[key] = np.asarray(matrix, dtype=np.float64)
