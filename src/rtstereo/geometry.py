@@ -236,7 +236,14 @@ def point_cloud(
             )
         colors = np.ascontiguousarray(image[keep])
     index = np.flatnonzero(keep)
-    points = points_from_depth(depth, calibration).reshape(-1, 3)[index]
+    # Back-projected at the kept pixels only (points_from_depth's arithmetic): the whole map's X, Y, Z in
+    # float64 took about 90 bytes per pixel, 1.1 GB for a 12-megapixel pair.
+    v, u = np.divmod(index, depth.shape[1])
+    z = depth.ravel()[index].astype(np.float64)
+    points = np.empty((len(index), 3), np.float32)
+    points[:, 0] = (u - calibration.cx0_px) * z / calibration.fx_px
+    points[:, 1] = (v - calibration.cy_px) * z / calibration.fy_px
+    points[:, 2] = z
     return PointCloud(points_m=points, colors=colors, pixel_index=index, size_hw=depth.shape)
 
 

@@ -194,6 +194,27 @@ def test_point_cloud_applies_max_depth_flying_pixels_mask_and_colours():
     np.testing.assert_allclose(only.points_m[0], [(2 - 3.5) * 2 / 100, (3 - 2.5) * 2 / 100, 2.0], rtol=1e-6)
 
 
+def test_a_large_cloud_is_back_projected_at_its_kept_pixels_only():
+    import tracemalloc
+
+    height, width = 600, 800
+    cal = _cal(fx_px=600.0, fy_px=610.0, cx0_px=399.5, cx1_px=401.0, cy_px=299.5, baseline_m=0.1)
+    disparity = np.tile(np.linspace(20, 60, width, dtype=np.float32), (height, 1))
+    disparity[:50] = np.nan
+    image = np.zeros((height, width, 3), np.uint8)
+    tracemalloc.start()
+    try:
+        cloud = point_cloud(disparity, cal, image)
+        peak_bytes = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # the same points as back-projecting the whole map; the whole map's float64 X, Y, Z made the peak 91 bytes
+    # per pixel (1.1 GB at 12 megapixels), the kept pixels' 58
+    expected = points_from_depth(depth_from_disparity(disparity, cal), cal).reshape(-1, 3)[cloud.pixel_index]
+    np.testing.assert_array_equal(cloud.points_m, expected)
+    assert len(cloud) == (height - 50) * width and peak_bytes < 70 * height * width, peak_bytes / (height * width)
+
+
 def test_calibration_for_size_scales_with_a_warning_and_refuses_another_aspect():
     cal = _cal(width_px=640, height_px=480)
     assert calibration_for_size(cal, 480, 640) is cal
