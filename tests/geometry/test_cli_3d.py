@@ -159,6 +159,18 @@ def test_predict_align_rows_corrects_a_small_misalignment(capsys, tmp_path, pair
     assert errors["aligned"] < 0.5 * errors["off"], errors
 
 
+def test_predict_align_rows_says_when_it_cannot_measure_the_rows(capsys, tmp_path):
+    plain = np.full((120, 160, 3), 128, np.uint8)
+    plain[40:50, 40:50] = 200  # one square: too few features to fit the rows
+    paths = tmp_path / "l.png", tmp_path / "r.png"
+    for path, image in zip(paths, (plain, np.roll(plain, -3, axis=1))):
+        cv2.imwrite(str(path), image)
+    code, _, err = run_cli(capsys, "predict", *paths, *SGBM, "--align-rows", "-o", tmp_path / "d.pfm")
+    assert code == 0 and "--align-rows: too few matched features" in err and "goes through unaligned" in err, err
+    code, _, err = run_cli(capsys, "predict", *paths, *SGBM, "-o", tmp_path / "d.pfm")
+    assert code == 0 and "matched features" not in err, err  # without --align-rows an unjudged pair is no news
+
+
 def test_predict_warns_when_the_right_camera_exposes_differently(capsys, tmp_path, pair_files):
     left, right = pair_files
     code, _, err = run_cli(capsys, "predict", left, right, *SGBM, "-o", tmp_path / "d.pfm")

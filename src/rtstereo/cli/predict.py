@@ -186,7 +186,7 @@ def _warn_if_unrectified(
     (:meth:`~rtstereo.rectify.RectificationCheck.exposure_warning`), as ``exposure`` says
     (:func:`_exposure_hint`)."""
     from ..models.sgbm import EXPOSURE_RATIO_LIMIT, resolved_sgbm_input
-    from ..rectify import check_rectification
+    from ..rectify import MIN_MATCHES, check_rectification
 
     check = check_rectification(pair.left, pair.right)
     rows = check.warning()
@@ -196,6 +196,11 @@ def _warn_if_unrectified(
         rows += " after --align-rows; it corrects a pixel or two, this pair needs calibrating"
     elif rows and check.median_dx_px >= -1.0 and check.misalignment_px <= ALIGN_HINT_MAX_PX:
         rows += "; or --align-rows, which corrects a pixel or two from the matched features"
+    if align_rows and not check.conclusive:  # align_rows left it alone: asked for, so not done silently
+        rows = (
+            f"--align-rows: too few matched features ({check.matches}, at least {MIN_MATCHES}) to measure the rows; "
+            "the pair goes through unaligned"
+        )
     light = check.exposure_warning() if exposure != "off" else None
     if light and exposure == "auto":  # the hybrid decides by the whole images' grey levels
         if resolved_sgbm_input("auto", pair.left, pair.right) == "normalized":
