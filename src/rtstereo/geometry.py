@@ -219,7 +219,13 @@ def point_cloud(
         mask = np.asarray(mask)
         if mask.shape != depth.shape:
             raise InputError(f"mask: expected shape {depth.shape} like the disparity, got {mask.shape}")
-        keep &= mask.astype(bool)
+        if mask.dtype != np.bool_:
+            # a soft confidence (0..1) would keep every pixel above 0: it is thresholded by the caller
+            raise InputError(
+                f"mask: expected bool {depth.shape} (True where a pixel may be used), got {mask.dtype}; threshold a "
+                "confidence map first (mask=confidence > 0.5)"
+            )
+        keep &= mask
     colors = None
     if image is not None:
         image = np.asarray(image)
@@ -230,7 +236,14 @@ def point_cloud(
             )
         colors = np.ascontiguousarray(image[keep])
     index = np.flatnonzero(keep)
-    points = points_from_depth(depth, calibration).reshape(-1, 3)[index]
+    # Back-projected at the kept pixels only (points_from_depth's arithmetic): the whole map's X, Y, Z in
+    # float64 took about 90 bytes per pixel, 1.1 GB for a 12-megapixel pair.
+    v, u = np.divmod(index, depth.shape[1])
+    z = depth.ravel()[index].astype(np.float64)
+    points = np.empty((len(index), 3), np.float32)
+    points[:, 0] = (u - calibration.cx0_px) * z / calibration.fx_px
+    points[:, 1] = (v - calibration.cy_px) * z / calibration.fy_px
+    points[:, 2] = z
     return PointCloud(points_m=points, colors=colors, pixel_index=index, size_hw=depth.shape)
 
 
@@ -298,9 +311,24 @@ def calibration_for_size(calibration: Calibration, height_px: int, width_px: int
     return calibration.scaled(sx, sy)
 
 
+def _warn_if_centre_outside(calibration: Calibration, height_px: int, width_px: int) -> None:
+    """A :class:`CalibrationWarning` when a calibration that records no image size puts the left camera's
+    principal point outside images of ``width_px x height_px``: it belongs to other cameras or another
+    image size (a KITTI ``calib/NNNNNN.txt`` holds none), and nothing else could tell."""
+    if -0.5 <= calibration.cx0_px <= width_px - 0.5 and -0.5 <= calibration.cy_px <= height_px - 0.5:
+        return
+    warn(
+        f"the calibration records no image size, and its principal point ({calibration.cx0_px:.1f}, "
+        f"{calibration.cy_px:.1f}) px lies outside these {width_px}x{height_px} images: it is probably for other "
+        "cameras or another image size, and depth and points made with it are wrong",
+        CalibrationWarning,
+    )
+
+
 def pair_with_calibration_for_size(pair: StereoPair) -> StereoPair:
     """The pair with its calibration scaled to its images' size (:func:`calibration_for_size`: a
-    :class:`CalibrationWarning` when it is scaled), or the pair itself when nothing changes.
+    :class:`CalibrationWarning` when it is scaled), or the pair itself when nothing changes. A calibration
+    that records no size and puts the principal point outside the images gets a :class:`CalibrationWarning`.
 
     Raises:
         InputError: the calibration records an image size of another aspect ratio, or ``pair`` is not a
@@ -314,4 +342,6 @@ def pair_with_calibration_for_size(pair: StereoPair) -> StereoPair:
     if pair.calibration is None:
         return pair
     calibration = calibration_for_size(pair.calibration, *pair.size_hw)
+    if calibration.width_px <= 0 or calibration.height_px <= 0:
+        _warn_if_centre_outside(calibration, *pair.size_hw)
     return pair if calibration is pair.calibration else dataclasses.replace(pair, calibration=calibration)

@@ -66,6 +66,8 @@ class RectificationCheck:
         matches: number of matches kept by the fit.
         brightness_ratio: median over those matches of the right view's mean grey level around the
             match over the left view's (``nan`` when too few are neither dark nor saturated).
+        matched_misalignment_px: largest ``|dy|`` the fit predicts over the box the kept matches span,
+            pixels (``None``: as ``misalignment_px``); see :attr:`measured_misalignment_px`.
     """
 
     misalignment_px: float
@@ -75,15 +77,23 @@ class RectificationCheck:
     matches: int
     brightness_ratio: float = float("nan")
     row_plane: tuple[float, float, float] | None = None  # dy = offset + a x_right + b y_left, centred full-size px
+    matched_misalignment_px: float | None = None
 
     @property
     def conclusive(self) -> bool:
         """Whether enough features matched to judge the pair (textureless pairs cannot be judged)."""
         return self.matches >= MIN_MATCHES
 
+    @property
+    def measured_misalignment_px(self) -> float:
+        """The misalignment where features matched, which the verdicts (:meth:`is_rectified`, :meth:`warning`)
+        go by: ``misalignment_px`` extrapolates the fit to the image corners, and on rectified pairs whose
+        features lie in one part of the image (a textured strip below a plain wall) it read 1-8 px."""
+        return self.misalignment_px if self.matched_misalignment_px is None else self.matched_misalignment_px
+
     def is_rectified(self, max_misalignment_px: float = MAX_MISALIGNMENT_PX) -> bool:
-        """True unless the check is conclusive and finds more than ``max_misalignment_px``."""
-        return not self.conclusive or self.misalignment_px <= max_misalignment_px
+        """True unless the check is conclusive and finds more than ``max_misalignment_px`` where features matched."""
+        return not self.conclusive or self.measured_misalignment_px <= max_misalignment_px
 
     def exposure_warning(self, max_ratio: float = MAX_BRIGHTNESS_RATIO) -> str | None:
         """A one-line warning when the right view is more than ``max_ratio`` times as bright as the left
@@ -110,9 +120,9 @@ class RectificationCheck:
                 "left in the left image than in the right one (a left view sees them further right); swap "
                 "the two inputs"
             )
-        if self.misalignment_px > max_misalignment_px:
+        if self.measured_misalignment_px > max_misalignment_px:
             return (
-                f"the pair does not look rectified: rows are off by up to {self.misalignment_px:.1f} px "
+                f"the pair does not look rectified: rows are off by up to {self.measured_misalignment_px:.1f} px "
                 f"(offset {self.offset_px:+.1f} px at the centre, median |dy| {self.median_abs_dy_px:.2f} px "
                 f"over {self.matches} matched features; expected < {max_misalignment_px:g} px); disparity "
                 "will be poor. Calibrate the rig (rtstereo calibrate) and pass --rectify maps.npz"
@@ -165,8 +175,12 @@ def check_rectification(
     )
     corners = np.array([[-1, -1], [1, -1], [-1, 1], [1, 1]]) * np.array([width / 2, height / 2])
     at_corners = coefficients[0] + corners @ coefficients[1:]
+    low, high = points_left[inliers].min(axis=0), points_left[inliers].max(axis=0)
+    box = np.array([[low[0], low[1]], [high[0], low[1]], [low[0], high[1]], [high[0], high[1]]])
+    at_box = coefficients[0] + box @ coefficients[1:]
     return RectificationCheck(
         misalignment_px=float(np.abs(at_corners).max()),
+        matched_misalignment_px=float(np.abs(at_box).max()),
         offset_px=float(coefficients[0]),
         median_abs_dy_px=float(np.median(np.abs(dy[inliers]))),
         median_dx_px=float(np.median(points_left[inliers, 0] - points_right[inliers, 0])),

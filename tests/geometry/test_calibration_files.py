@@ -19,6 +19,7 @@ from rtstereo.io.calibration import (
     write_calibration,
     write_opencv,
 )
+from rtstereo.rectify import Rectifier
 from rtstereo.types import Calibration
 
 # Published calibration of KITTI 2015 training frame 000000 (calib_cam_to_cam), rectified cameras.
@@ -278,6 +279,34 @@ def test_opencv_errors(tmp_path):
         calibration_from_q(np.eye(3))
     with pytest.raises(InputError, match="holds no baseline"):
         calibration_from_q(np.eye(4))
+
+
+ROS_CAMERA_INFO = """image_width: 640
+image_height: 480
+camera_name: narrow_stereo/left
+camera_matrix:
+  rows: 3
+  cols: 3
+  data: [700.0, 0.0, 320.0, 0.0, 700.0, 240.0, 0.0, 0.0, 1.0]
+distortion_model: plumb_bob
+projection_matrix:
+  rows: 3
+  cols: 4
+  data: [700.0, 0.0, 320.0, 0.0, 0.0, 700.0, 240.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+"""
+
+
+def test_a_ros_camera_info_file_is_an_input_error_not_an_opencv_assertion(tmp_path):
+    ros = tmp_path / "left.yaml"
+    ros.write_text(ROS_CAMERA_INFO)  # its rows/cols/data maps have no dt: cv2's FileNode.mat() asserted
+    with pytest.raises(InputError, match="looks like a ROS camera_info file, which holds one camera"):
+        read_calibration(ros)
+    with pytest.raises(InputError, match="rectification needs K1, D1, K2, D2"):
+        Rectifier.from_file(ros)
+    damaged = tmp_path / "damaged.yaml"
+    damaged.write_text("%YAML:1.0\n---\nP1: !!opencv-matrix\n   rows: 3\n   cols: 4\n   dt: d\n   data: [ 1., 2. ]\n")
+    with pytest.raises(InputError, match="damaged.yaml: P1 is not a readable matrix"):
+        read_calibration(damaged)
 
 
 def test_a_file_for_the_other_option_says_which_option_takes_it(tmp_path):

@@ -159,6 +159,18 @@ def test_predict_align_rows_corrects_a_small_misalignment(capsys, tmp_path, pair
     assert errors["aligned"] < 0.5 * errors["off"], errors
 
 
+def test_predict_align_rows_says_when_it_cannot_measure_the_rows(capsys, tmp_path):
+    plain = np.full((120, 160, 3), 128, np.uint8)
+    plain[40:50, 40:50] = 200  # one square: too few features to fit the rows
+    paths = tmp_path / "l.png", tmp_path / "r.png"
+    for path, image in zip(paths, (plain, np.roll(plain, -3, axis=1))):
+        cv2.imwrite(str(path), image)
+    code, _, err = run_cli(capsys, "predict", *paths, *SGBM, "--align-rows", "-o", tmp_path / "d.pfm")
+    assert code == 0 and "--align-rows: too few matched features" in err and "goes through unaligned" in err, err
+    code, _, err = run_cli(capsys, "predict", *paths, *SGBM, "-o", tmp_path / "d.pfm")
+    assert code == 0 and "matched features" not in err, err  # without --align-rows an unjudged pair is no news
+
+
 def test_predict_warns_when_the_right_camera_exposes_differently(capsys, tmp_path, pair_files):
     left, right = pair_files
     code, _, err = run_cli(capsys, "predict", left, right, *SGBM, "-o", tmp_path / "d.pfm")
@@ -196,6 +208,46 @@ def test_predict_scales_a_calibration_made_at_another_size(capsys, tmp_path, pai
     assert code == 0, err
     depth = read_pfm(tmp_path / "out" / "l_depth.pfm")
     assert np.median(depth[np.isfinite(depth)]) == pytest.approx(DEPTH_M, rel=0.02)
+
+
+def test_a_batch_says_once_per_image_size_what_it_did_to_the_calibration(capsys, tmp_path):
+    left, right = make_textured_pair(120, 160, disparity_px=5)
+    for side, image in (("l", left), ("r", right)):
+        (tmp_path / side).mkdir()
+        for name in ("a", "b", "c"):
+            cv2.imwrite(str(tmp_path / side / f"{name}.png"), image[:, :, ::-1])
+    double = write_calibration(tmp_path / "double.json", CAL.scaled(2.0))
+    # no recorded size, principal point of 640x480 images: KITTI calib/NNNNNN.txt files record no size either
+    elsewhere = write_calibration(
+        tmp_path / "elsewhere.json", dataclasses.replace(CAL.scaled(4.0), width_px=0, height_px=0)
+    )
+    for calib, message in (
+        (double, "scaled by 0.5000"),
+        (elsewhere, r"principal point \(319.5, 239.5\) px lies outside"),
+    ):
+        with pytest.warns(CalibrationWarning) as caught:
+            code, _, err = run_cli(
+                capsys,
+                "predict",
+                tmp_path / "l",
+                tmp_path / "r",
+                *SGBM,
+                "--calib",
+                calib,
+                "--format",
+                "depth,json",
+                "-o",
+                tmp_path / calib.stem,
+                "-q",
+            )
+        assert code == 0, err
+        said = [str(w.message) for w in caught if issubclass(w.category, CalibrationWarning)]
+        assert len(said) == 1 and re.search(message, said[0]), said
+    import json
+
+    # the size-less calibration is recorded at the size it was used at
+    recorded = json.loads((tmp_path / "elsewhere" / "b.json").read_text())["calibration"]
+    assert (recorded["width_px"], recorded["height_px"], recorded["cx0_px"]) == (160, 120, 319.5)
 
 
 def test_calibrate_then_predict_with_rectification_maps(capsys, tmp_path):
@@ -274,10 +326,24 @@ def test_calibrate_skips_an_unreadable_pair_and_names_the_pairs_it_did_not_use(c
         (("--max-depth", "nan"), "--max-depth must be > 0"),
         (("--max-depth", "0"), "--max-depth must be > 0"),
         (("--rectify", "CALIB"), "not an rtstereo rectification-maps file|needs K1"),
+        # options that would change nothing are refused, not ignored
+        (("--max-depth", "5"), "--max-depth cleans point clouds, and --format png16,pfm,color,json writes none"),
+        (
+            ("--calib", "CALIB", "--format", "depth", "--max-jump", "0.2", "--max-depth", "5"),
+            "--max-depth and --max-jump",
+        ),
+        (("--calib-unit", "mm"), "--calib-unit is the length unit of an OpenCV calibration file: give that file"),
+        (("--calib", "CALIB", "--calib-unit", "mm"), r"calib.json \(rtstereo JSON\) states its lengths in metres"),
+        (
+            ("--calib", "MIDDLEBURY", "--calib-unit", "cm"),
+            r"\(Middlebury calib.txt\) states its lengths in millimetres",
+        ),
     ],
 )
 def test_predict_3d_errors(capsys, tmp_path, pair_files, calib_file, extra, message):
-    extra = [str(calib_file) if a == "CALIB" else a for a in extra]
+    middlebury = tmp_path / "calib.txt"
+    middlebury.write_text("cam0=[200 0 79.5; 0 200 59.5; 0 0 1]\ncam1=[200 0 79.5; 0 200 59.5; 0 0 1]\nbaseline=100\n")
+    extra = [{"CALIB": str(calib_file), "MIDDLEBURY": str(middlebury)}.get(a, a) for a in extra]
     if "--rectify" in extra and "--calib" not in extra:
         np.savez(tmp_path / "bogus.npz", x=np.zeros(1))
         extra[extra.index("--rectify") + 1] = str(tmp_path / "bogus.npz")
@@ -420,6 +486,15 @@ def test_a_3d_file_name_for_o_points_to_the_format_option(capsys, tmp_path, pair
     assert code == 2 and f"--format {fmt} -o OUT/" in err, err
 
 
+def test_lr_check_before_the_images_says_that_it_took_the_left_image_for_its_px(capsys, tmp_path, pair_files):
+    left, right = pair_files
+    with pytest.raises(SystemExit) as exit_:  # argparse's own usage error
+        main(["predict", "--lr-check", str(left), str(right), *SGBM, "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"expected a number of pixels, got '{left}'" in err, err
+    assert "put --lr-check after LEFT RIGHT" in err, err
+
+
 def test_lr_check_is_checked_before_the_model_runs(capsys, tmp_path, pair_files, monkeypatch):
     def no_model(*args, **kwargs):
         raise AssertionError("the model was loaded before the arguments were checked")
@@ -448,9 +523,22 @@ def test_kitti_cameras_pick_the_colour_pair_of_a_kitti_file_and_nothing_else(cap
     kitti = shared("data", "real", "kitti2012", "000070", "calib", "000070.txt")
     left, right = pair_files
     out = tmp_path / "k"
-    code, _, err = run_cli(
-        capsys, "predict", left, right, *SGBM, "--calib", kitti, "--kitti-cameras", "2,3", "--format", "json", "-o", out
-    )
+    with pytest.warns(CalibrationWarning, match="lies outside these 160x120 images"):  # KITTI's, on a toy pair
+        code, _, err = run_cli(
+            capsys,
+            "predict",
+            left,
+            right,
+            *SGBM,
+            "--calib",
+            kitti,
+            "--kitti-cameras",
+            "2,3",
+            "--format",
+            "json",
+            "-o",
+            out,
+        )
     assert code == 0, err
     import json
 

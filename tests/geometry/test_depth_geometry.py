@@ -194,6 +194,27 @@ def test_point_cloud_applies_max_depth_flying_pixels_mask_and_colours():
     np.testing.assert_allclose(only.points_m[0], [(2 - 3.5) * 2 / 100, (3 - 2.5) * 2 / 100, 2.0], rtol=1e-6)
 
 
+def test_a_large_cloud_is_back_projected_at_its_kept_pixels_only():
+    import tracemalloc
+
+    height, width = 600, 800
+    cal = _cal(fx_px=600.0, fy_px=610.0, cx0_px=399.5, cx1_px=401.0, cy_px=299.5, baseline_m=0.1)
+    disparity = np.tile(np.linspace(20, 60, width, dtype=np.float32), (height, 1))
+    disparity[:50] = np.nan
+    image = np.zeros((height, width, 3), np.uint8)
+    tracemalloc.start()
+    try:
+        cloud = point_cloud(disparity, cal, image)
+        peak_bytes = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # the same points as back-projecting the whole map; the whole map's float64 X, Y, Z made the peak 91 bytes
+    # per pixel (1.1 GB at 12 megapixels), the kept pixels' 58
+    expected = points_from_depth(depth_from_disparity(disparity, cal), cal).reshape(-1, 3)[cloud.pixel_index]
+    np.testing.assert_array_equal(cloud.points_m, expected)
+    assert len(cloud) == (height - 50) * width and peak_bytes < 70 * height * width, peak_bytes / (height * width)
+
+
 def test_calibration_for_size_scales_with_a_warning_and_refuses_another_aspect():
     cal = _cal(width_px=640, height_px=480)
     assert calibration_for_size(cal, 480, 640) is cal
@@ -232,6 +253,23 @@ def test_predict_scales_a_calibration_made_at_another_size_as_the_cli_does(model
     assert np.median(cloud.points_m[:, 0]) == pytest.approx(0.0, abs=0.05)  # centred: cx scaled too
     with pytest.raises(InputError, match="another aspect ratio"):
         predictor.predict(left, right, calibration=dataclasses.replace(PAIR_CAL, height_px=100))
+
+
+def test_predict_warns_about_a_size_less_calibration_whose_principal_point_is_outside_the_images():
+    from tests.conftest import make_textured_pair
+
+    import rtstereo
+
+    left, right = make_textured_pair(120, 160, disparity_px=5)
+    predictor = rtstereo.load("sgbm", max_disp=16)
+    sizeless = dataclasses.replace(PAIR_CAL, width_px=0, height_px=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CalibrationWarning)  # inside the images: nothing to say
+        predictor.predict(left, right, calibration=sizeless)
+    kitti_like = dataclasses.replace(sizeless, cx0_px=607.2, cx1_px=607.2, cy_px=185.2)
+    with pytest.warns(CalibrationWarning, match=r"principal point \(607.2, 185.2\) px lies outside these 160x120"):
+        result = predictor.predict(left, right, calibration=kitti_like)
+    assert result.calibration == kitti_like
 
 
 def test_hybrid_under_a_memory_budget_keeps_the_calibration_of_its_input(monkeypatch):
@@ -280,6 +318,10 @@ def test_geometry_input_errors():
         point_cloud(np.ones((2, 2)), cal, max_depth_m=-1)
     with pytest.raises(InputError, match="mask: expected shape"):
         point_cloud(np.ones((2, 2)), cal, mask=np.ones((3, 3), bool))
+    with pytest.raises(
+        InputError, match=r"mask: expected bool \(2, 2\).*got float32; threshold a confidence map first"
+    ):
+        point_cloud(np.ones((2, 2)), cal, mask=np.full((2, 2), 0.2, np.float32))  # a soft confidence
     with pytest.raises(InputError, match="image: expected uint8 RGB"):
         point_cloud(np.ones((2, 2)), cal, np.zeros((2, 2, 3), np.float32))
     with pytest.raises(InputError, match="--calib FILE"):

@@ -202,3 +202,22 @@ def test_sink_errors(tmp_path, result):
     odd.write_bytes(b"ply\nformat binary_little_endian 1.0\nelement vertex 0\nproperty list uchar int x\nend_header\n")
     with pytest.raises(InputError, match="unsupported vertex property"):
         read_ply(odd)
+
+
+def test_a_damaged_ply_is_an_input_error_naming_the_file(result, tmp_path):
+    (path,) = save_result(result, tmp_path, "pair", ("ply",))
+    data = path.read_bytes()
+    damaged = {
+        "truncated": (data[: len(data) // 2], "truncated: .* vertices need"),
+        "count": (data.replace(b"element vertex ", b"element vertex x"), "damaged PLY header line 'element vertex x"),
+        "no_z": (data.replace(b"property float z\n", b"property float w\n"), "the vertices have no z property"),
+        "face_first": (
+            data.replace(b"element vertex", b"element face 1\nproperty uchar n\nelement vertex"),
+            "the 'face' element comes before the vertices",
+        ),
+    }
+    for name, (content, message) in damaged.items():
+        bad = tmp_path / f"{name}.ply"
+        bad.write_bytes(content)
+        with pytest.raises(InputError, match=rf"{bad.name}: {message}"):
+            read_ply(bad)

@@ -60,7 +60,8 @@ def test_a_two_pixel_vertical_shift_is_measured(pairs, name):
     check = check_rectification(left, _shift_down(right, 2.0))
     assert check.offset_px == pytest.approx(-2.0, abs=0.15), check  # dy = y_left - y_right
     assert not check.is_rectified()
-    assert "does not look rectified" in check.warning() and f"{check.misalignment_px:.1f} px" in check.warning()
+    message = check.warning()
+    assert "does not look rectified" in message and f"{check.measured_misalignment_px:.1f} px" in message
 
 
 def test_a_small_roll_is_measured_at_the_image_corners(pairs):
@@ -70,6 +71,21 @@ def test_a_small_roll_is_measured_at_the_image_corners(pairs):
     expected = np.deg2rad(0.5) * left.shape[1] / 2
     assert check.misalignment_px == pytest.approx(expected, rel=0.2), (check, expected)
     assert check.warning() is not None
+
+
+def test_features_in_one_strip_are_judged_where_they_are_not_extrapolated_to_the_corners(pairs):
+    left, right = pairs["teddy"]
+    plain = int(left.shape[0] * 0.85)  # a plain wall over the top 85 %: features only in the bottom strip
+    strip_left, strip_right = left.copy(), right.copy()
+    strip_left[:plain] = strip_right[:plain] = 128
+    check = check_rectification(strip_left, strip_right)
+    # extrapolated from the strip to the top corners, the fit read 8.7 px on this rectified pair (and 13.7 px
+    # for the 2 px shift below)
+    assert check.conclusive and check.measured_misalignment_px < 0.6, check
+    assert check.is_rectified() and check.warning() is None
+    assert check.misalignment_px >= check.measured_misalignment_px
+    check = check_rectification(strip_left, _shift_down(strip_right, 2.0))
+    assert check.measured_misalignment_px == pytest.approx(2.0, abs=0.5) and not check.is_rectified(), check  # 2.4
 
 
 def test_swapped_inputs_are_reported(pairs):

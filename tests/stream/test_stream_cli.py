@@ -151,6 +151,9 @@ def test_calib_unit_reads_opencv_files_in_millimetres(run_cli, two_videos, tmp_p
     assert code == 0 and "baseline of" not in err, err
     code, _, err = run_cli("video", *two_videos, "--calib", tagged, "--calib-unit", "m", "--max-frames", 1, *FAST)
     assert code == 2 and "says its lengths are in mm (length_unit), but m was given" in err, err
+    # where it would change nothing, it is refused rather than ignored
+    code, _, err = run_cli("video", *two_videos, "--calib-unit", "mm", "--max-frames", 1, *FAST)
+    assert code == 2 and "--calib-unit is the length unit of an OpenCV calibration file" in err, err
 
 
 def test_live_uvc_camera_on_a_side_by_side_file(run_cli, sbs_video, tmp_path):

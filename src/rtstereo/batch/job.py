@@ -94,6 +94,9 @@ class BatchJob:
     cloud: PointCloudOptions = PointCloudOptions()
     overwrite: bool = False
     align_rows: bool = False
+    # The calibration attached to pairs of each (H, W), made once: its warnings (scaled, a principal point
+    # outside the images) are said once per size, not for every pair of a batch.
+    _sized: dict[tuple[int, int], Calibration] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def writes_folder(self) -> bool:
@@ -143,14 +146,23 @@ class BatchJob:
     def prepare(self, pair: StereoPair) -> StereoPair:
         """Rectify the pair, attach its calibration (scaled to the pair's size if needed) and, with
         ``align_rows``, align its rows."""
-        from ..geometry import calibration_for_size
+        from ..geometry import pair_with_calibration_for_size
 
         if self.rectifier is not None:
             left, right, rectified = self.rectifier.rectify(pair.left, pair.right)
             pair = dataclasses.replace(pair, left=left, right=right, calibration=rectified)
         elif self.calibration is not None:
             height, width = pair.size_hw
-            pair = dataclasses.replace(pair, calibration=calibration_for_size(self.calibration, height, width))
+            calibration = self._sized.get((height, width))
+            if calibration is None:
+                calibration = pair_with_calibration_for_size(
+                    dataclasses.replace(pair, calibration=self.calibration)
+                ).calibration
+                # Recorded as the size it is used at, so that the predictor does not check (and warn) again.
+                if calibration.width_px <= 0 or calibration.height_px <= 0:
+                    calibration = dataclasses.replace(calibration, width_px=width, height_px=height)
+                self._sized[(height, width)] = calibration
+            pair = dataclasses.replace(pair, calibration=calibration)
         if self.align_rows:
             from ..rectify import align_rows
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from ..api import BACKENDS, load
@@ -46,6 +47,32 @@ def add_calib_unit_arg(group) -> None:
         help="the cameras of a KITTI --calib file the pairs come from: 0,1 grey or 2,3 colour (default: 0,1 for "
         "KITTI 2012 files, 2,3 for KITTI 2015 ones)",
     )
+
+
+# The unit a calibration format other than OpenCV's states itself (io.calibration.rectified_format's names).
+_STATED_UNITS = {"rtstereo JSON": "metres", "Middlebury calib.txt": "millimetres", "KITTI calib": "metres"}
+
+
+def refuse_unused_calib_unit(args: argparse.Namespace) -> None:
+    """``--calib-unit`` where it changes nothing is refused, not ignored: without a calibration file, or with
+    one that states its own unit (``maps.npz``, rtstereo JSON, Middlebury ``calib.txt``, KITTI); it applies to
+    OpenCV YAML/XML/JSON files only. Call it after the file was read (its own errors come first)."""
+    unit = getattr(args, "calib_unit", None)
+    if unit is None:
+        return
+    path = args.calib or args.rectify
+    if not path:
+        raise InputError(
+            "--calib-unit is the length unit of an OpenCV calibration file: give that file with --calib or --rectify"
+        )
+    from ..io.calibration import rectified_format
+
+    stated = "rtstereo maps.npz" if Path(path).suffix.lower() == ".npz" else rectified_format(path)
+    if stated is not None:
+        raise InputError(
+            f"--calib-unit {unit}: {path} ({stated}) states its lengths in {_STATED_UNITS.get(stated, 'metres')}; "
+            "leave --calib-unit out (it is for OpenCV YAML/XML/JSON files, which do not)"
+        )
 
 
 def kitti_cameras_arg(text: str) -> tuple[int, int]:

@@ -18,7 +18,13 @@ from ..sinks.files import DEFAULT_FORMATS, FILE_SUFFIXES, FORMATS, parse_formats
 from ..sources.manifest import read_manifest
 from ..sources.pairs import PairSource, resolve_pairs
 from .batch import add_batch_args, check_engine_args, run_batch
-from .common import add_calib_unit_arg, add_model_args, parse_set_values, predictor_from_args
+from .common import (
+    add_calib_unit_arg,
+    add_model_args,
+    parse_set_values,
+    predictor_from_args,
+    refuse_unused_calib_unit,
+)
 
 EPILOG = """examples:
   rtstereo predict left.png right.png -o out/            # 16-bit PNG, PFM, colour PNG, JSON in out/
@@ -89,7 +95,7 @@ def add_3d_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--lr-check",
         nargs="?",
-        type=float,
+        type=_lr_check_px,
         const=1.0,
         metavar="PX",
         help="left-right consistency check: pixels whose left and right disparities disagree "
@@ -100,10 +106,9 @@ def add_3d_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--max-jump",
         type=float,
-        default=DEFAULT_MAX_JUMP_REL,
         metavar="REL",
         help="point clouds: drop flying pixels, whose depth jumps by more than REL (relative) "
-        "to a neighbour (default: %(default)s; 0 keeps them)",
+        f"to a neighbour (default: {DEFAULT_MAX_JUMP_REL}; 0 keeps them)",
     )
     group.add_argument(
         "--align-rows",
@@ -120,6 +125,18 @@ def add_3d_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _lr_check_px(text: str) -> float:
+    """argparse ``type=`` for ``--lr-check [PX]``: its value is optional, so ``--lr-check left.png right.png``
+    takes the left image for PX; the error says so instead of only 'invalid float value'."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of pixels, got '{text}' (PX is optional, so --lr-check took the next argument for "
+            "it): put --lr-check after LEFT RIGHT, or give PX (--lr-check 1 LEFT RIGHT)"
+        ) from None
+
+
 def _calibration_and_rectifier(args: argparse.Namespace):
     from ..io.calibration import read_calibration
     from ..rectify import Rectifier
@@ -130,11 +147,13 @@ def _calibration_and_rectifier(args: argparse.Namespace):
         )
     if args.kitti_cameras and not args.calib:
         raise InputError("--kitti-cameras names the cameras of a KITTI --calib file: give that file with --calib")
+    calibration = rectifier = None
     if args.rectify:
-        return None, Rectifier.from_file(args.rectify, length_unit=args.calib_unit)
-    if args.calib:
-        return read_calibration(args.calib, length_unit=args.calib_unit, kitti_cameras=args.kitti_cameras), None
-    return None, None
+        rectifier = Rectifier.from_file(args.rectify, length_unit=args.calib_unit)
+    elif args.calib:
+        calibration = read_calibration(args.calib, length_unit=args.calib_unit, kitti_cameras=args.kitti_cameras)
+    refuse_unused_calib_unit(args)
+    return calibration, rectifier
 
 
 ALIGN_HINT_MAX_PX = 4.0  # a misalignment up to this is offered --align-rows
@@ -168,7 +187,7 @@ def _warn_if_unrectified(
     (:meth:`~rtstereo.rectify.RectificationCheck.exposure_warning`), as ``exposure`` says
     (:func:`_exposure_hint`)."""
     from ..models.sgbm import EXPOSURE_RATIO_LIMIT, resolved_sgbm_input
-    from ..rectify import check_rectification
+    from ..rectify import MIN_MATCHES, check_rectification
 
     check = check_rectification(pair.left, pair.right)
     rows = check.warning()
@@ -178,6 +197,11 @@ def _warn_if_unrectified(
         rows += " after --align-rows; it corrects a pixel or two, this pair needs calibrating"
     elif rows and check.median_dx_px >= -1.0 and check.misalignment_px <= ALIGN_HINT_MAX_PX:
         rows += "; or --align-rows, which corrects a pixel or two from the matched features"
+    if align_rows and not check.conclusive:  # align_rows left it alone: asked for, so not done silently
+        rows = (
+            f"--align-rows: too few matched features ({check.matches}, at least {MIN_MATCHES}) to measure the rows; "
+            "the pair goes through unaligned"
+        )
     light = check.exposure_warning() if exposure != "off" else None
     if light and exposure == "auto":  # the hybrid decides by the whole images' grey levels
         if resolved_sgbm_input("auto", pair.left, pair.right) == "normalized":
@@ -236,10 +260,21 @@ def run(args: argparse.Namespace) -> int:
             f"--format {','.join(metric)} needs the cameras' calibration (focal length, "
             "baseline): pass --calib FILE or --rectify maps.npz (see `rtstereo calibrate`)"
         )
-    if not args.max_jump >= 0:  # not "< 0": nan would pass, and fail every pair at writing time
-        raise InputError(f"--max-jump must be >= 0 (0 keeps flying pixels), got {args.max_jump}")
+    max_jump = DEFAULT_MAX_JUMP_REL if args.max_jump is None else args.max_jump
+    if not max_jump >= 0:  # not "< 0": nan would pass, and fail every pair at writing time
+        raise InputError(f"--max-jump must be >= 0 (0 keeps flying pixels), got {max_jump}")
     if args.max_depth is not None and not args.max_depth > 0:
         raise InputError(f"--max-depth must be > 0 metres, got {args.max_depth}")
+    clouds = not to_file and any(f in ("ply", "glb") for f in formats)
+    cleaning = [o for o, v in (("--max-depth", args.max_depth), ("--max-jump", args.max_jump)) if v is not None]
+    if cleaning and not clouds:  # depth maps keep every pixel: the options would be ignored
+        named, verb = " and ".join(cleaning), "clean" if len(cleaning) > 1 else "cleans"
+        written, fix = (
+            (f"-o {args.output}", "write them into a folder (--format ply -o OUT/)")
+            if to_file
+            else (f"--format {','.join(formats)}", "add ply or glb to --format")
+        )
+        raise InputError(f"{named} {verb} point clouds, and {written} writes none: {fix}, or leave {named} out")
     if args.lr_check is not None and not args.lr_check > 0:
         raise InputError(f"--lr-check must be > 0 pixels, got {args.lr_check}")
     check_engine_args(args, output if not to_file else None)
@@ -250,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
         calibration=calibration,
         rectifier=rectifier,
         lr_check_px=args.lr_check,
-        cloud=pointcloud.PointCloudOptions(max_depth_m=args.max_depth, max_jump_rel=args.max_jump or None),
+        cloud=pointcloud.PointCloudOptions(max_depth_m=args.max_depth, max_jump_rel=max_jump or None),
         overwrite=args.overwrite,
         align_rows=args.align_rows,
     )

@@ -20,7 +20,7 @@ from ..sources.base import FramePreparer, FrameSource
 from ..temporal import TemporalFilter
 from ..viewer import DEFAULT_MAX_POINTS
 from .batch import add_engine_args
-from .common import add_calib_unit_arg, add_model_args, parse_size_hw, predictor_from_args
+from .common import add_calib_unit_arg, add_model_args, parse_size_hw, predictor_from_args, refuse_unused_calib_unit
 from .stream_adapt import add_adapt_args, bind_freeze_key, refuse_stray_adapt_options, stream_predictor
 
 EPILOG = """examples:
@@ -370,16 +370,18 @@ def _geometry(args: argparse.Namespace) -> dict:
     aligned = {"align_rows": True} if getattr(args, "align_rows", False) else {}
     if args.kitti_cameras and not args.calib:
         raise InputError("--kitti-cameras names the cameras of a KITTI --calib file: give that file with --calib")
+    geometry = dict(aligned)
     if args.rectify:
         from ..rectify import Rectifier
 
-        return {"rectifier": Rectifier.from_file(args.rectify, length_unit=args.calib_unit), **aligned}
-    if args.calib:
+        geometry["rectifier"] = Rectifier.from_file(args.rectify, length_unit=args.calib_unit)
+    elif args.calib:
         from ..io.calibration import read_calibration
 
         calibration = read_calibration(args.calib, length_unit=args.calib_unit, kitti_cameras=args.kitti_cameras)
-        return {"calibration": calibration, **aligned}
-    return aligned
+        geometry["calibration"] = calibration
+    refuse_unused_calib_unit(args)
+    return geometry
 
 
 def _viewer_options(args: argparse.Namespace, source: FrameSource):

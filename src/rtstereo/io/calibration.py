@@ -292,7 +292,15 @@ def read_opencv(path: str | Path) -> OpenCVFile:
         for key in root.keys():
             node = root.getNode(key)
             if node.isMap():
-                matrix = node.mat()
+                try:
+                    matrix = node.mat()
+                except cv2.error:  # a map that is no opencv-matrix (a ROS camera_info's rows/cols/data, no dt)
+                    if not node.getNode("dt").empty():  # one that says it is, but is damaged
+                        raise InputError(
+                            f"{path}: {key} is not a readable matrix (its rows x cols disagree with its data, or its "
+                            "dt is unknown)"
+                        ) from None
+                    matrix = None
                 if matrix is not None:
                     matrices[key] = np.asarray(matrix, dtype=np.float64)
             elif node.isSeq():
@@ -460,6 +468,12 @@ def _from_opencv(path: Path, length_unit: str | None) -> Calibration:
             f"{path} holds an unrectified calibration (K1, K2, R, T) but no rectified P1/P2 or Q: rectify "
             "the images with it first (rtstereo.rectify.Rectifier.from_file(path), or --rectify on the "
             "command line)"
+        )
+    if "camera_name" in texts or "distortion_model" in texts:
+        raise InputError(
+            f"{path} looks like a ROS camera_info file, which holds one camera: rtstereo reads stereo calibrations "
+            "that hold both (OpenCV YAML with P1/P2 or Q, KITTI, Middlebury calib.txt, rtstereo JSON); write one "
+            "from the two cameras' projection matrices (rtstereo.io.calibration.calibration_from_projections)"
         )
     raise InputError(
         f"{path}: no P1/P2 or Q matrix found (has: {', '.join(sorted(matrices)) or 'no matrices'}); "

@@ -165,18 +165,33 @@ def read_ply(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     lines = data[:end].decode("ascii", "replace").splitlines()
     if "format binary_little_endian 1.0" not in lines:
         raise InputError(f"{path}: only binary little-endian PLY is read here")
-    count, fields, in_vertex = 0, [], False
+    count, fields, in_vertex, seen_vertex = 0, [], False, False
     for line in lines:
         words = line.split()
-        if words[:2] == ["element", "vertex"]:
-            count, in_vertex = int(words[2]), True
-        elif words[:1] == ["element"]:
-            in_vertex = False
+        if words[:1] == ["element"]:
+            if len(words) != 3 or not words[2].isdigit():
+                raise InputError(f"{path}: damaged PLY header line '{line}' (expected 'element NAME COUNT')")
+            if words[1] != "vertex" and not seen_vertex and int(words[2]) > 0:
+                # the body holds the elements in header order: another one first would be read as vertices
+                raise InputError(f"{path}: the '{words[1]}' element comes before the vertices; not read here")
+            in_vertex = words[1] == "vertex"
+            if in_vertex:
+                count, seen_vertex = int(words[2]), True
         elif words[:1] == ["property"] and in_vertex:
-            if words[1] not in _PLY_TYPES:
+            if len(words) != 3 or words[1] not in _PLY_TYPES:
                 raise InputError(f"{path}: unsupported vertex property '{line}'")
             fields.append((words[2], _PLY_TYPES[words[1]]))
-    vertices = np.frombuffer(data, dtype=fields, count=count, offset=end + len(b"end_header\n"))
+    missing = [axis for axis in "xyz" if axis not in {name for name, _ in fields}]
+    if missing:
+        raise InputError(f"{path}: the vertices have no {', '.join(missing)} property")
+    body = end + len(b"end_header\n")
+    needed = count * np.dtype(fields).itemsize
+    if len(data) - body < needed:
+        raise InputError(
+            f"{path}: truncated: {count} vertices need {needed} bytes after the header, the file holds "
+            f"{len(data) - body}"
+        )
+    vertices = np.frombuffer(data, dtype=fields, count=count, offset=body)
     points = np.column_stack([vertices[n] for n in "xyz"]).astype(np.float32)
     names = {name for name, _ in fields}
     colors = None
