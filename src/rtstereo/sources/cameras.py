@@ -37,7 +37,10 @@ class UVCSource(LiveSource):
         frame_timeout_s: wait this long for a frame before declaring the camera stalled.
 
     A device index that stops delivering frames raises :class:`CameraError` (unplugged); a file or
-    stream that ends simply ends the stream.
+    stream that ends simply ends the stream. A recording (a file, or a URL of one: anything that
+    reports a frame count) stands in for a camera: its frames are delivered at its own frame rate
+    (``fps`` when given), not as fast as they decode, so a slow model drops frames as it would
+    with the camera.
     """
 
     def __init__(
@@ -55,6 +58,8 @@ class UVCSource(LiveSource):
         self._factory = capture_factory or cv2.VideoCapture
         self._capture: Any = None
         self._number = 0
+        self._pace_fps: float | None = None  # a recording's playback rate; None for a camera or live stream
+        self._first_at = 0.0  # time.monotonic() of a recording's first frame
         self.description = f"camera uvc:{device}"
 
     @property
@@ -73,6 +78,11 @@ class UVCSource(LiveSource):
             capture.set(cv2.CAP_PROP_FPS, self.requested_fps)
         fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
         self.fps = fps if 0 < fps < 1000 else None
+        self._pace_fps = None
+        if not self.is_device and float(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0) > 0:
+            # A recording cannot be asked for a frame rate (set() fails), so --camera-fps sets its pace.
+            self.fps = self.requested_fps or self.fps
+            self._pace_fps = self.fps
         width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
         try:
             if width:
@@ -92,6 +102,13 @@ class UVCSource(LiveSource):
                 )
             return None
         number, self._number = self._number, self._number + 1
+        if self._pace_fps is not None:
+            if number == 0:
+                self._first_at = time.monotonic()
+            # Frame n is due n/fps after the first, as a camera would deliver it.
+            wait_s = self._first_at + number / self._pace_fps - time.monotonic()
+            if wait_s > 0:
+                time.sleep(wait_s)
         return frame, time.monotonic(), number
 
     def _develop(self, raw: tuple[np.ndarray, float, int]) -> Grab:
