@@ -322,6 +322,36 @@ def test_ctrl_c_keeps_a_playable_mp4_and_complete_pngs(tmp_path):
     assert json.loads((tmp_path / "o.json").read_text())["stopped_by"] == "interrupt"
 
 
+def test_ctrl_c_before_the_first_frame_leaves_no_video_and_says_so(run_cli, sbs_video, tmp_path, monkeypatch):
+    from rtstereo.sources.video import VideoReader
+    from rtstereo.stream import Stream
+
+    read = VideoReader.read
+
+    def slow_read(reader):
+        time.sleep(0.3)  # the first frame is still being decoded when Ctrl-C comes
+        return read(reader)
+
+    def ctrl_c(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(VideoReader, "read", slow_read)
+    monkeypatch.setattr(Stream, "_supervise", ctrl_c)
+    (tmp_path / "o.mp4").write_bytes(b"an earlier run's video")
+    code, _, err = run_cli(
+        "video", "--sbs", sbs_video, "-o", tmp_path / "o.mp4", "--output-prefix", tmp_path / "d", *FAST
+    )
+    assert code == 130
+    assert (
+        err.splitlines()[-1]
+        == "rtstereo video: interrupted before the first frame was written: no video or PNG written"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.json", "o.mp4", "sbs.mp4"]  # no partial, no PNG
+    assert (tmp_path / "o.mp4").read_bytes() == b"an earlier run's video"  # left as it was
+    summary = json.loads((tmp_path / "o.json").read_text())
+    assert summary["stopped_by"] == "interrupt" and summary["frames_written"] == 0 and summary["outputs"] == []
+
+
 @pytest.mark.parametrize("fps", ["0", "-5", "nan", "inf"])
 def test_fps_must_be_positive_before_anything_starts(run_cli, tmp_path, sbs_video, fps):
     for side in ("L", "R"):

@@ -332,7 +332,13 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         if stream.summary is not None:
             _report(args, stream.summary)
     if summary.stopped_by == "interrupt":
-        print(f"rtstereo {verb}: interrupted; what was written is complete", file=sys.stderr)
+        if summary.frames_written:
+            print(f"rtstereo {verb}: interrupted; what was written is complete", file=sys.stderr)
+        else:  # an -o file from an earlier run is left as it was, not replaced by an empty video
+            print(
+                f"rtstereo {verb}: interrupted before the first frame was written: no video or PNG written",
+                file=sys.stderr,
+            )
         return 130
     return 0
 
