@@ -19,7 +19,9 @@ import pytest
 
 from conftest import read_video, render_scene, write_video
 from rtstereo import cli
+from rtstereo.errors import OutputError
 from rtstereo.io import read_disparity
+from rtstereo.stream import StreamSummary
 from rtstereo.types import Calibration
 
 FAST = ["--model", "sgbm", "--max-disp", "32"]
@@ -363,6 +365,45 @@ def test_fps_must_be_positive_before_anything_starts(run_cli, tmp_path, sbs_vide
         assert not (tmp_path / "o.mp4").exists()
 
 
+@pytest.mark.parametrize("sbs", [False, True])
+def test_fps_with_videos_is_refused_not_ignored(run_cli, two_videos, sbs_video, tmp_path, sbs):
+    inputs = ["--sbs", sbs_video] if sbs else two_videos
+    code, _, err = run_cli("video", *inputs, "--fps", 30, "-o", tmp_path / "o.mp4", "-q", *FAST)
+    assert code == 2 and err == (
+        "rtstereo video: error: --fps 30 sets the frame rate of image sequences, but the input is a video, whose "
+        "mp4 keeps the video's own frame rate (divided by --stride): drop --fps\n"
+    )
+    assert not (tmp_path / "o.mp4").exists()
+    code, _, err = run_cli("video", *inputs, "--stride", 2, "-o", tmp_path / "o.mp4", "-q", *FAST)
+    assert code == 0, err
+    assert cv2.VideoCapture(str(tmp_path / "o.mp4")).get(cv2.CAP_PROP_FPS) == pytest.approx(5.0)
+
+
+def test_an_image_sequence_without_fps_is_recorded_at_10_fps(run_cli, tmp_path):
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+        for i in range(2):
+            cv2.imwrite(str(tmp_path / side / f"{i}.png"), np.zeros((32, 48, 3), np.uint8))
+    code, _, err = run_cli("video", tmp_path / "L", tmp_path / "R", "-o", tmp_path / "o.mp4", "-q", *FAST)
+    assert code == 0, err
+    assert cv2.VideoCapture(str(tmp_path / "o.mp4")).get(cv2.CAP_PROP_FPS) == pytest.approx(10.0)
+
+
+@pytest.mark.parametrize("summary", ["folder", "blocked"])
+def test_a_summary_that_cannot_be_written_is_refused_before_the_first_frame(run_cli, sbs_video, tmp_path, summary):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "blocked").write_text("a file where a folder should be")
+    path = tmp_path / "folder" if summary == "folder" else tmp_path / "blocked" / "s.json"
+    code, _, err = run_cli("video", "--sbs", sbs_video, "--summary", path, "-o", tmp_path / "o.mp4", "-q", *FAST)
+    expected = (
+        f"the summary {path} is a folder: give a file name, e.g. {path / 'summary.json'}"
+        if summary == "folder"
+        else f"cannot write the summary {path}: {tmp_path / 'blocked'} is a file, not a folder"
+    )
+    assert code == 2 and err == f"rtstereo video: error: {expected}\n"
+    assert not (tmp_path / "o.mp4").exists()  # said before any frame was processed
+
+
 def test_image_sequence_source_refuses_a_frame_rate_below_zero(tmp_path):
     from rtstereo.errors import InputError
     from rtstereo.sources.sequence import ImageSequenceSource
@@ -402,14 +443,15 @@ def test_a_summary_that_cannot_be_written_does_not_hide_the_streams_error(run_cl
         def isOpened(self):
             return False
 
+    def disk_full(self, path):  # the summary's folder was writable at the start (checked), not at the end
+        raise OutputError(f"cannot write the summary {path}: No space left on device")
+
     monkeypatch.setattr(cv2, "VideoWriter", ClosedWriter)
-    (tmp_path / "file").write_text("x")
-    code, _, err = run_cli(
-        "video", *two_videos, "-o", tmp_path / "o.mp4", "--summary", tmp_path / "file" / "s.json", *FAST
-    )
+    monkeypatch.setattr(StreamSummary, "write_json", disk_full)
+    code, _, err = run_cli("video", *two_videos, "-o", tmp_path / "o.mp4", "--summary", tmp_path / "s.json", *FAST)
     assert code == 2
     assert err.splitlines()[-1].startswith(f"rtstereo video: error: cannot write the video {tmp_path / 'o.mp4'}")
-    assert f"warning: cannot write the summary {tmp_path / 'file' / 's.json'}" in err
+    assert f"warning: cannot write the summary {tmp_path / 's.json'}: No space left on device" in err
 
 
 def test_mp4_on_a_folder_fails_before_the_model_runs(run_cli, two_videos, tmp_path):
