@@ -469,6 +469,12 @@ def test_mixed_or_shell_expanded_inputs_are_named_in_one_line(run_cli, two_video
             cv2.imwrite(str(tmp_path / side / f"{n}.png"), np.zeros((32, 48, 3), np.uint8))
     code, _, err = run_cli("video", tmp_path / "L", left_video, *FAST)
     assert code == 2 and f"{tmp_path / 'L'} holds images but {left_video} is a video" in err
+    image = tmp_path / "L" / "0.png"
+    code, _, err = run_cli("video", left_video, image, *FAST)
+    assert code == 2 and err == (
+        f"rtstereo video: error: {left_video} is a video but {image} is an image: give two videos, or two folders "
+        "or globs of images (for one pair of images: rtstereo predict LEFT RIGHT)\n"
+    )
     expanded = sorted((tmp_path / "L").glob("*.png")) + sorted((tmp_path / "R").glob("*.png"))
     code, _, err = run_cli("video", *expanded, *FAST)
     assert code == 2 and "got 4 images: the shell expanded the globs; quote them" in err

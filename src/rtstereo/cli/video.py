@@ -282,6 +282,13 @@ def video_source(args: argparse.Namespace) -> FrameSource:
             )
         fps = SEQUENCE_FPS if args.fps is None else args.fps
         return ImageSequenceSource(left, right, fps=fps, start=args.start, stride=args.stride)
+    images = [name for name in (left, right) if Path(name).suffix.lower() in IMAGE_SUFFIXES]
+    if len(images) == 1:  # OpenCV would read the image as a one-frame video, paired with the video's first frame
+        video = right if images[0] == left else left
+        raise InputError(
+            f"{video} is a video but {images[0]} is an image: give two videos, or two folders or globs of images "
+            "(for one pair of images: rtstereo predict LEFT RIGHT)"
+        )
     _refuse_fps_for_videos(args)
     return TwoVideoSource(left, right, start=args.start, stride=args.stride)
 
