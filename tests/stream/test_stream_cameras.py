@@ -5,6 +5,7 @@ through their real Python packages, with only the device boundary replaced (no d
 from __future__ import annotations
 
 import datetime
+import logging
 import sys
 import threading
 import time
@@ -63,6 +64,19 @@ def test_a_video_file_as_a_camera_plays_at_its_frame_rate(tmp_path, camera_fps, 
     # Frame n comes n/fps after the first, not as fast as it decodes (about 1 ms per frame here).
     assert pairs[-1].timestamp_s - pairs[0].timestamp_s >= 5 / fps - 0.005
     assert gaps_s.min() >= 0.5 / fps
+
+
+def test_a_camera_size_the_camera_does_not_deliver_is_said(sbs_video, caplog):
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        pair = next(iter(UVCSource(str(sbs_video), frame_size_wh=(2560, 720))))
+    assert pair.left.shape[:2] == (64, 128)
+    assert caplog.messages == [
+        f"camera uvc:{sbs_video}: --camera-size asked for 720x2560 (HxW), but it delivers 64x256: going on at that size"
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        next(iter(UVCSource(str(sbs_video), frame_size_wh=(256, 64))))
+    assert not caplog.messages
 
 
 def test_uvc_swap_exchanges_the_halves(sbs_video):

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -21,6 +22,8 @@ import numpy as np
 
 from ..errors import InputError
 from .base import CameraError, Grab, LiveSource, check_side_by_side_width, split_side_by_side
+
+log = logging.getLogger("rtstereo.stream")
 
 CAMERAS = ("oak", "uvc:N", "realsense")
 
@@ -84,6 +87,17 @@ class UVCSource(LiveSource):
             self.fps = self.requested_fps or self.fps
             self._pace_fps = self.fps
         width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
+        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+        if self.frame_size_wh is not None and width and height and (width, height) != tuple(self.frame_size_wh):
+            # OpenCV's set() does not fail for a mode the camera lacks (or a file): it keeps its own.
+            log.warning(
+                "%s: --camera-size asked for %dx%d (HxW), but it delivers %dx%d: going on at that size",
+                self.description,
+                self.frame_size_wh[1],
+                self.frame_size_wh[0],
+                height,
+                width,
+            )
         try:
             if width:
                 check_side_by_side_width(width)
