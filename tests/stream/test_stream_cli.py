@@ -404,6 +404,16 @@ def test_a_summary_that_cannot_be_written_is_refused_before_the_first_frame(run_
     assert not (tmp_path / "o.mp4").exists()  # said before any frame was processed
 
 
+def test_a_summary_on_the_mp4_is_refused(run_cli, sbs_video, tmp_path):
+    video = tmp_path / "o.mp4"
+    code, _, err = run_cli("video", "--sbs", sbs_video, "--summary", video, "-o", video, "-q", *FAST)
+    assert code == 2 and err == (
+        f"rtstereo video: error: --summary {video} is the -o video: the summary would replace it; give a .json "
+        "file name\n"
+    )
+    assert not video.exists()
+
+
 def test_image_sequence_source_refuses_a_frame_rate_below_zero(tmp_path):
     from rtstereo.errors import InputError
     from rtstereo.sources.sequence import ImageSequenceSource

@@ -311,7 +311,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         raise InputError(f"--max-frames must be >= 1, got {args.max_frames}")
     check_output_prefix(args.output_prefix)
     _refuse_writing_over_inputs(args, input_files(args, verb))
-    check_summary_path(_summary_path(args))
+    check_summary_path(_summary_path(args), args.output)
     prepare = FramePreparer(size_wh=parse_size_hw(args.size)[::-1] if args.size else None, **_geometry(args))
     settings = temporal_settings(args)
     temporal = TemporalFilter(*settings) if settings is not None else None
@@ -474,15 +474,20 @@ def check_output_prefix(prefix: str | None) -> None:
         )
 
 
-def check_summary_path(path: str | None) -> None:
-    """Refuse, before the first frame, a summary that could not be written at the end of the run.
+def check_summary_path(path: str | None, video: str | None = None) -> None:
+    """Refuse, before the first frame, a summary that could not be written at the end of the run, or
+    that would replace the mp4 (``video``) written before it.
 
     Raises:
+        InputError: ``path`` names the mp4.
         OutputError: ``path`` is a folder, or its folder cannot be written.
     """
     if path is None:
         return
     from ..io.atomic import folder_write_problem
+
+    if video is not None and os.path.abspath(path) == os.path.abspath(video):
+        raise InputError(f"--summary {path} is the -o video: the summary would replace it; give a .json file name")
 
     if Path(path).is_dir():
         raise OutputError(f"the summary {path} is a folder: give a file name, e.g. {Path(path) / 'summary.json'}")
