@@ -302,7 +302,11 @@ class Stream:
 
     def stop(self, reason: str = "interrupt") -> None:
         """Stop now (thread-safe): frames still queued are dropped, the outputs closed as on any exit."""
-        self._finish(reason)
+        with self._lock:
+            # The input may have ended already ("end", "max-frames") with frames still on their way: a stop
+            # drops those, so it is the reason; only an error, or a run whose outputs are all closed, keeps its own.
+            if self._reason != "error" and not self._writer_done.is_set():
+                self._reason = reason
         self._stop.set()
 
     def _finish(self, reason: str) -> None:

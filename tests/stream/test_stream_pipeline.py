@@ -215,6 +215,16 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_was_written(tmp_path):
     assert sorted(p.name for p in tmp_path.glob("d_*.png")) == [f"d_{n:05d}.png" for n in range(written)]
 
 
+@pytest.mark.parametrize(("action", "reason"), [("interrupt", "interrupt"), ("quit", "window")])
+def test_a_stop_after_the_input_was_all_read_is_the_reason_not_the_end_of_input(action, reason):
+    """Three frames are all read while the model is on the first: the end of input is not why it stopped."""
+    window = ScriptedWindow(quit_after_shown=1, action=action)
+    stream = Stream(Frames(3), FakePredictor(delay_s=0.3), window=window, colour_scale=ColourScale(32))
+    summary = stream.run()
+    assert summary.frames_read == 3 and summary.frames_written < 3
+    assert summary.stopped_by == reason
+
+
 class SlowClose(SlowSink):
     def close(self):
         time.sleep(0.3)  # an mp4 being finalised when Ctrl-C comes again
