@@ -7,9 +7,10 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+import importlib.util
+from typing import TYPE_CHECKING, Any
 
-from .api import load, predict
 from .errors import (
     CheckpointError,
     DatasetError,
@@ -19,9 +20,28 @@ from .errors import (
     OutputError,
     RtStereoError,
 )
-from .models import get_spec, list_models
-from .runtime.predictor import Predictor
-from .types import Calibration, DisparityResult, StereoPair
+
+__version__ = "0.1.0"
+
+# The public names that need NumPy, OpenCV or the model registry, and the module of each. They are
+# imported on first use (PEP 562), so that importing the package is quick: the console script
+# starts answering Ctrl-C with one line, not a traceback, before those libraries load.
+_LAZY = {
+    "load": "api",
+    "predict": "api",
+    "get_spec": "models",
+    "list_models": "models",
+    "Predictor": "runtime.predictor",
+    "Calibration": "types",
+    "DisparityResult": "types",
+    "StereoPair": "types",
+}
+
+if TYPE_CHECKING:
+    from .api import load, predict
+    from .models import get_spec, list_models
+    from .runtime.predictor import Predictor
+    from .types import Calibration, DisparityResult, StereoPair
 
 __all__ = [
     "__version__",
@@ -41,3 +61,18 @@ __all__ = [
     "OutputError",
     "MissingDependencyError",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    elif not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        value = importlib.import_module(f".{name}", __name__)  # a submodule, as `import rtstereo` once loaded them
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

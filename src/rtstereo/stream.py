@@ -302,7 +302,11 @@ class Stream:
 
     def stop(self, reason: str = "interrupt") -> None:
         """Stop now (thread-safe): frames still queued are dropped, the outputs closed as on any exit."""
-        self._finish(reason)
+        with self._lock:
+            # The input may have ended already ("end", "max-frames") with frames still on their way: a stop
+            # drops those, so it is the reason; only an error, or a run whose outputs are all closed, keeps its own.
+            if self._reason != "error" and not self._writer_done.is_set():
+                self._reason = reason
         self._stop.set()
 
     def _finish(self, reason: str) -> None:
@@ -534,7 +538,10 @@ class Stream:
             begin()
         threads = [
             threading.Thread(target=self._capture, name="rtstereo-capture", daemon=True),
-            threading.Thread(target=self._infer, name="rtstereo-inference", daemon=True),
+            # Not a daemon either: a process that ends while a daemon thread is inside native code (OpenCV,
+            # ONNX Runtime, PyTorch) can abort ("terminate called without an active exception") instead of
+            # exiting with its own code; a stop does not wait for the model's frame, but the process does.
+            threading.Thread(target=self._infer, name="rtstereo-inference", daemon=False),
             # Not a daemon: even if the process is leaving, it finishes closing the outputs first.
             threading.Thread(target=self._write, name="rtstereo-write", daemon=False),
         ]
@@ -573,10 +580,21 @@ class Stream:
     def _shutdown(self, threads: list[threading.Thread]) -> None:
         self._stop.set()
         capture, inference, writer = threads
-        writer.join()  # closes the outputs: this is what keeps them valid
+        # The writer closes the outputs: this is what keeps them valid, so a second Ctrl-C does not cut it
+        # short. Waiting on its event, not on join(): a join interrupted by Ctrl-C can leave the thread
+        # marked as ended (CPython < 3.13), and the process would then exit without waiting for it.
+        while True:
+            try:
+                if self._writer_done.wait(_POLL_S):
+                    break
+            except KeyboardInterrupt:
+                self._finish("interrupt")
+        writer.join(timeout=2.0)
         capture.join(timeout=2.0)
         # A slow model may still be inside one frame; its result is not wanted, so it is not waited for.
         inference.join(timeout=0.5)
+        if inference.is_alive():
+            log.info("the model is still inside a frame: it finishes in the background, and the process exits after it")
         if self.window is not None:
             self.window.close()
 

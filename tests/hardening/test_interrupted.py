@@ -131,3 +131,45 @@ def test_synth_leaves_no_partial_scene_when_interrupted(capsys, monkeypatch, tmp
     assert _visible_files(root) == ["000000.pfm", "000000.png", "000000.png", "000000.png", "000001.png", "synth.json"]
     assert (root / "occlusion" / "left" / "000001.png").is_file()
     assert not (root / "RGB_cleanpass" / "left" / "000001.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"), [(["video", "a.mp4", "b.mp4"], "rtstereo video"), (["--version"], "rtstereo")]
+)
+def test_ctrl_c_while_the_verbs_are_imported_is_one_line(capsys, monkeypatch, argv, said):
+    from rtstereo import cli
+
+    def slow_imports():
+        raise KeyboardInterrupt  # as Ctrl-C arrives while NumPy, OpenCV and the models load
+
+    monkeypatch.setattr(cli, "build_parser", slow_imports)
+    try:
+        code = cli.main(argv)
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C during the imports escaped main(): the user got a traceback")
+    assert code == 130 and capsys.readouterr().err == f"{said}: interrupted\n"
+
+
+def test_the_console_script_starts_without_the_heavy_libraries():
+    """What loads before main() can answer Ctrl-C: `rtstereo.cli` (the console script's module) and the
+    package itself must not import NumPy, OpenCV or the models; main() imports them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, rtstereo.cli; "
+        "print(sorted(m for m in ('numpy', 'cv2', 'rtstereo.api', 'rtstereo.models', 'torch') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_package_names_still_resolve_when_first_used():
+    import rtstereo
+
+    assert rtstereo.load("sgbm", max_disp=16).name == "sgbm"
+    assert rtstereo.StereoPair.__module__ == "rtstereo.types" and "sgbm" in rtstereo.list_models()
+    assert rtstereo.io.read_disparity is not None  # submodules too, as when the package loaded them eagerly
+    assert set(rtstereo.__all__) <= set(dir(rtstereo))
+    with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
+        rtstereo.no_such_name  # noqa: B018

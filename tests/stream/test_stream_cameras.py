@@ -5,6 +5,7 @@ through their real Python packages, with only the device boundary replaced (no d
 from __future__ import annotations
 
 import datetime
+import logging
 import sys
 import threading
 import time
@@ -53,6 +54,31 @@ def test_uvc_source_reads_a_side_by_side_video_through_opencv(sbs_video):
     assert source.stats()["camera_frames"] == len(frames)
 
 
+@pytest.mark.parametrize(("camera_fps", "fps"), [(None, 20.0), (40.0, 40.0)])
+def test_a_video_file_as_a_camera_plays_at_its_frame_rate(tmp_path, camera_fps, fps):
+    video = write_video(tmp_path / "sbs.mp4", sbs_frames(6), fps=20)
+    source = UVCSource(str(video), fps=camera_fps)  # --camera-fps sets the pace of a file
+    pairs = list(source)
+    assert source.fps == fps and [p.index for p in pairs] == list(range(6))  # a fast consumer misses none
+    gaps_s = np.diff([p.timestamp_s for p in pairs])
+    # Frame n comes n/fps after the first, not as fast as it decodes (about 1 ms per frame here).
+    assert pairs[-1].timestamp_s - pairs[0].timestamp_s >= 5 / fps - 0.005
+    assert gaps_s.min() >= 0.5 / fps
+
+
+def test_a_camera_size_the_camera_does_not_deliver_is_said(sbs_video, caplog):
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        pair = next(iter(UVCSource(str(sbs_video), frame_size_wh=(2560, 720))))
+    assert pair.left.shape[:2] == (64, 128)
+    assert caplog.messages == [
+        f"camera uvc:{sbs_video}: --camera-size asked for 720x2560 (HxW), but it delivers 64x256: going on at that size"
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        next(iter(UVCSource(str(sbs_video), frame_size_wh=(256, 64))))
+    assert not caplog.messages
+
+
 def test_uvc_swap_exchanges_the_halves(sbs_video):
     frames = read_video(sbs_video)
     pair = next(iter(UVCSource(str(sbs_video), swap=True)))
@@ -62,7 +88,9 @@ def test_uvc_swap_exchanges_the_halves(sbs_video):
 def test_a_slow_consumer_gets_the_newest_frames_and_the_rest_are_dropped(tmp_path):
     scene = render_scene(frames=40)
     video = write_video(
-        tmp_path / "long.mp4", [np.concatenate([a, b], axis=1) for a, b in zip(scene.lefts, scene.rights)]
+        tmp_path / "long.mp4",
+        [np.concatenate([a, b], axis=1) for a, b in zip(scene.lefts, scene.rights)],
+        fps=200,  # played at its own rate, as a camera: 0.2 s
     )
     source = UVCSource(str(video))
     seen = []

@@ -19,7 +19,9 @@ import pytest
 
 from conftest import read_video, render_scene, write_video
 from rtstereo import cli
+from rtstereo.errors import OutputError
 from rtstereo.io import read_disparity
+from rtstereo.stream import StreamSummary
 from rtstereo.types import Calibration
 
 FAST = ["--model", "sgbm", "--max-disp", "32"]
@@ -325,6 +327,36 @@ def test_ctrl_c_keeps_a_playable_mp4_and_complete_pngs(tmp_path):
     assert json.loads((tmp_path / "o.json").read_text())["stopped_by"] == "interrupt"
 
 
+def test_ctrl_c_before_the_first_frame_leaves_no_video_and_says_so(run_cli, sbs_video, tmp_path, monkeypatch):
+    from rtstereo.sources.video import VideoReader
+    from rtstereo.stream import Stream
+
+    read = VideoReader.read
+
+    def slow_read(reader):
+        time.sleep(0.3)  # the first frame is still being decoded when Ctrl-C comes
+        return read(reader)
+
+    def ctrl_c(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(VideoReader, "read", slow_read)
+    monkeypatch.setattr(Stream, "_supervise", ctrl_c)
+    (tmp_path / "o.mp4").write_bytes(b"an earlier run's video")
+    code, _, err = run_cli(
+        "video", "--sbs", sbs_video, "-o", tmp_path / "o.mp4", "--output-prefix", tmp_path / "d", *FAST
+    )
+    assert code == 130
+    assert (
+        err.splitlines()[-1]
+        == "rtstereo video: interrupted before the first frame was written: no video or PNG written"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.json", "o.mp4", "sbs.mp4"]  # no partial, no PNG
+    assert (tmp_path / "o.mp4").read_bytes() == b"an earlier run's video"  # left as it was
+    summary = json.loads((tmp_path / "o.json").read_text())
+    assert summary["stopped_by"] == "interrupt" and summary["frames_written"] == 0 and summary["outputs"] == []
+
+
 @pytest.mark.parametrize("fps", ["0", "-5", "nan", "inf"])
 def test_fps_must_be_positive_before_anything_starts(run_cli, tmp_path, sbs_video, fps):
     for side in ("L", "R"):
@@ -334,6 +366,55 @@ def test_fps_must_be_positive_before_anything_starts(run_cli, tmp_path, sbs_vide
         code, _, err = run_cli("video", *inputs, "--fps", fps, "-o", tmp_path / "o.mp4", "-q", *FAST)
         assert code == 2 and err == f"rtstereo video: error: --fps must be > 0 (frames per second), got {fps}\n"
         assert not (tmp_path / "o.mp4").exists()
+
+
+@pytest.mark.parametrize("sbs", [False, True])
+def test_fps_with_videos_is_refused_not_ignored(run_cli, two_videos, sbs_video, tmp_path, sbs):
+    inputs = ["--sbs", sbs_video] if sbs else two_videos
+    code, _, err = run_cli("video", *inputs, "--fps", 30, "-o", tmp_path / "o.mp4", "-q", *FAST)
+    assert code == 2 and err == (
+        "rtstereo video: error: --fps 30 sets the frame rate of image sequences, but the input is a video, whose "
+        "mp4 keeps the video's own frame rate (divided by --stride): drop --fps\n"
+    )
+    assert not (tmp_path / "o.mp4").exists()
+    code, _, err = run_cli("video", *inputs, "--stride", 2, "-o", tmp_path / "o.mp4", "-q", *FAST)
+    assert code == 0, err
+    assert cv2.VideoCapture(str(tmp_path / "o.mp4")).get(cv2.CAP_PROP_FPS) == pytest.approx(5.0)
+
+
+def test_an_image_sequence_without_fps_is_recorded_at_10_fps(run_cli, tmp_path):
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+        for i in range(2):
+            cv2.imwrite(str(tmp_path / side / f"{i}.png"), np.zeros((32, 48, 3), np.uint8))
+    code, _, err = run_cli("video", tmp_path / "L", tmp_path / "R", "-o", tmp_path / "o.mp4", "-q", *FAST)
+    assert code == 0, err
+    assert cv2.VideoCapture(str(tmp_path / "o.mp4")).get(cv2.CAP_PROP_FPS) == pytest.approx(10.0)
+
+
+@pytest.mark.parametrize("summary", ["folder", "blocked"])
+def test_a_summary_that_cannot_be_written_is_refused_before_the_first_frame(run_cli, sbs_video, tmp_path, summary):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "blocked").write_text("a file where a folder should be")
+    path = tmp_path / "folder" if summary == "folder" else tmp_path / "blocked" / "s.json"
+    code, _, err = run_cli("video", "--sbs", sbs_video, "--summary", path, "-o", tmp_path / "o.mp4", "-q", *FAST)
+    expected = (
+        f"the summary {path} is a folder: give a file name, e.g. {path / 'summary.json'}"
+        if summary == "folder"
+        else f"cannot write the summary {path}: {tmp_path / 'blocked'} is a file, not a folder"
+    )
+    assert code == 2 and err == f"rtstereo video: error: {expected}\n"
+    assert not (tmp_path / "o.mp4").exists()  # said before any frame was processed
+
+
+def test_a_summary_on_the_mp4_is_refused(run_cli, sbs_video, tmp_path):
+    video = tmp_path / "o.mp4"
+    code, _, err = run_cli("video", "--sbs", sbs_video, "--summary", video, "-o", video, "-q", *FAST)
+    assert code == 2 and err == (
+        f"rtstereo video: error: --summary {video} is the -o video: the summary would replace it; give a .json "
+        "file name\n"
+    )
+    assert not video.exists()
 
 
 def test_image_sequence_source_refuses_a_frame_rate_below_zero(tmp_path):
@@ -375,14 +456,15 @@ def test_a_summary_that_cannot_be_written_does_not_hide_the_streams_error(run_cl
         def isOpened(self):
             return False
 
+    def disk_full(self, path):  # the summary's folder was writable at the start (checked), not at the end
+        raise OutputError(f"cannot write the summary {path}: No space left on device")
+
     monkeypatch.setattr(cv2, "VideoWriter", ClosedWriter)
-    (tmp_path / "file").write_text("x")
-    code, _, err = run_cli(
-        "video", *two_videos, "-o", tmp_path / "o.mp4", "--summary", tmp_path / "file" / "s.json", *FAST
-    )
+    monkeypatch.setattr(StreamSummary, "write_json", disk_full)
+    code, _, err = run_cli("video", *two_videos, "-o", tmp_path / "o.mp4", "--summary", tmp_path / "s.json", *FAST)
     assert code == 2
     assert err.splitlines()[-1].startswith(f"rtstereo video: error: cannot write the video {tmp_path / 'o.mp4'}")
-    assert f"warning: cannot write the summary {tmp_path / 'file' / 's.json'}" in err
+    assert f"warning: cannot write the summary {tmp_path / 's.json'}: No space left on device" in err
 
 
 def test_mp4_on_a_folder_fails_before_the_model_runs(run_cli, two_videos, tmp_path):
@@ -400,6 +482,12 @@ def test_mixed_or_shell_expanded_inputs_are_named_in_one_line(run_cli, two_video
             cv2.imwrite(str(tmp_path / side / f"{n}.png"), np.zeros((32, 48, 3), np.uint8))
     code, _, err = run_cli("video", tmp_path / "L", left_video, *FAST)
     assert code == 2 and f"{tmp_path / 'L'} holds images but {left_video} is a video" in err
+    image = tmp_path / "L" / "0.png"
+    code, _, err = run_cli("video", left_video, image, *FAST)
+    assert code == 2 and err == (
+        f"rtstereo video: error: {left_video} is a video but {image} is an image: give two videos, or two folders "
+        "or globs of images (for one pair of images: rtstereo predict LEFT RIGHT)\n"
+    )
     expanded = sorted((tmp_path / "L").glob("*.png")) + sorted((tmp_path / "R").glob("*.png"))
     code, _, err = run_cli("video", *expanded, *FAST)
     assert code == 2 and "got 4 images: the shell expanded the globs; quote them" in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import numpy as np
@@ -212,6 +213,102 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_was_written(tmp_path):
     assert 2 <= written < 50
     assert len(read_video(tmp_path / "o.mp4")) == written
     assert sorted(p.name for p in tmp_path.glob("d_*.png")) == [f"d_{n:05d}.png" for n in range(written)]
+
+
+@pytest.mark.parametrize(("action", "reason"), [("interrupt", "interrupt"), ("quit", "window")])
+def test_a_stop_after_the_input_was_all_read_is_the_reason_not_the_end_of_input(action, reason):
+    """Three frames are all read while the model is on the first: the end of input is not why it stopped."""
+    window = ScriptedWindow(quit_after_shown=1, action=action)
+    stream = Stream(Frames(3), FakePredictor(delay_s=0.3), window=window, colour_scale=ColourScale(32))
+    summary = stream.run()
+    assert summary.frames_read == 3 and summary.frames_written < 3
+    assert summary.stopped_by == reason
+
+
+class SlowClose(SlowSink):
+    def close(self):
+        time.sleep(0.3)  # an mp4 being finalised when Ctrl-C comes again
+        self.closed = True
+
+
+def test_a_second_ctrl_c_while_the_outputs_close_does_not_cut_the_closing_short(tmp_path, monkeypatch):
+    """Ctrl-C twice: the second lands while run() waits for the writer to close the outputs."""
+    join = threading.Thread.join
+    interrupted = []
+
+    def ctrl_c_in_join(thread, timeout=None):
+        if thread.name == "rtstereo-write" and timeout is None and not interrupted:
+            interrupted.append(thread)
+            raise KeyboardInterrupt  # what Thread.join raises on Ctrl-C
+        return join(thread, timeout)
+
+    wait = threading.Event.wait
+
+    def ctrl_c_in_wait(event, timeout=None):
+        if threading.current_thread() is threading.main_thread() and not interrupted and event is stream._writer_done:
+            interrupted.append(event)
+            raise KeyboardInterrupt
+        return wait(event, timeout)
+
+    monkeypatch.setattr(threading.Thread, "join", ctrl_c_in_join)
+    sink = SlowClose(0.0)
+    window = ScriptedWindow(quit_after_shown=1, action="interrupt")
+    stream = Stream(
+        Frames(20, delay_s=0.01), FakePredictor(), sinks=[sink], window=window, colour_scale=ColourScale(32)
+    )
+    monkeypatch.setattr(threading.Event, "wait", ctrl_c_in_wait)
+    try:
+        summary = stream.run()
+    except KeyboardInterrupt:
+        pytest.fail("the second Ctrl-C left run() before the outputs were closed")
+    assert interrupted and sink.closed and summary.stopped_by == "interrupt"
+    writer = [t for t in threading.enumerate() if t.name == "rtstereo-write"]
+    assert not writer  # closed, not left running while the process would exit
+
+
+def test_a_process_stopped_while_the_model_is_inside_a_frame_exits_with_its_own_code(tmp_path):
+    """The model's thread is inside OpenCV when the stream stops; the process must not abort at exit."""
+    import subprocess
+    import sys
+
+    script = """
+import sys, time
+import cv2, numpy as np
+from rtstereo.sources.base import FrameSource
+from rtstereo.stream import Stream
+from rtstereo.types import DisparityResult, StereoPair
+
+class Frames(FrameSource):
+    def _frames(self):
+        for i in range(100):  # more than the queues hold: the input does not end before the quit
+            image = np.zeros((16, 32, 3), np.uint8)
+            yield StereoPair(image, image, index=i)
+
+class NativeModel:  # a model busy in native code (OpenCV) for about 1.5 s per frame
+    name, settings = "native", {}
+    def predict_pair(self, pair):
+        big = np.random.default_rng(0).random((1500, 1500), np.float32)
+        until = time.perf_counter() + 1.5
+        while time.perf_counter() < until:
+            cv2.GaussianBlur(big, (0, 0), 25)
+        return DisparityResult(np.zeros(pair.left.shape[:2], np.float32))
+
+class QuitAtOnce:
+    def show(self, image): pass
+    def poll(self, wait_ms=15):
+        time.sleep(0.3)  # the model has started its first frame
+        return True
+    def close(self): pass
+
+summary = Stream(Frames(), NativeModel(), window=QuitAtOnce()).run()
+print(summary.stopped_by, flush=True)
+sys.exit(3)
+"""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3, (done.returncode, done.stderr[-2000:])
+    assert done.stdout == "window\n" and "terminate called" not in done.stderr
+    assert time.perf_counter() - started >= 1.5  # the process waited for the frame, not run()
 
 
 def test_a_camera_unplugged_mid_stream_keeps_the_outputs_valid(tmp_path):

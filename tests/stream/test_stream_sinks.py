@@ -104,6 +104,33 @@ def test_a_frame_too_far_for_png16_gets_no_png_and_the_stream_goes_on(tmp_path):
     assert sink.outputs == [f"{tmp_path / 'd'}_NNNNN.png x 2 (2 frame(s) beyond 256 px have none)"]
 
 
+def test_pngs_of_an_earlier_run_are_not_passed_off_as_this_runs(tmp_path, recwarn):
+    earlier = DisparityPngSink(tmp_path / "d")
+    for n in range(5):
+        earlier.write(frame(n, value_px=3.0))
+    earlier.close()
+    assert not recwarn.list
+    (tmp_path / "other_00000.png").write_bytes(b"another prefix's")
+    sink = DisparityPngSink(tmp_path / "d")
+    sink.write(frame(0))
+    with pytest.warns(UserWarning, match="frame 1: disparity up to 300.0 px"):
+        sink.write(frame(1, value_px=300.0))  # no PNG for this frame: the earlier run's d_00001.png goes too
+    with pytest.warns(UserWarning) as caught:
+        sink.close()
+    assert [str(w.message) for w in caught] == [
+        f"3 PNG(s) of an earlier run are left beside this run's under {tmp_path / 'd'}_ (d_00002.png to d_00004.png): "
+        "they are not this run's frames; remove them, or write each run under its own --output-prefix"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "d_00000.png",
+        "d_00002.png",
+        "d_00003.png",
+        "d_00004.png",
+        "other_00000.png",
+    ]
+    assert read_disparity(tmp_path / "d_00000.png")[5, 5] == 7.25  # this run's
+
+
 def test_colour_scale_given_measured_and_empty(caplog):
     assert ColourScale(64).ready and ColourScale(64).freeze() == 64
     with pytest.raises(InputError, match="max disparity must be > 0"):

@@ -134,7 +134,80 @@ def test_a_video_that_ends_before_its_frame_count_says_where(tmp_path, scene, ca
     with caplog.at_level(logging.WARNING, "rtstereo.stream"):
         pairs = list(TwoVideoSource(left, right))
     assert len(pairs) == 4 and "differ in length" not in caplog.text
-    assert "the right video ended at frame 4: stopping at the shorter video" in caplog.text
+    assert "the right video r.mp4 ended after 4 frame(s) although its header claims 6" in caplog.text
+    assert "left video" not in caplog.text  # it had a frame 4: it did not end
+
+
+def test_a_video_without_a_frame_count_that_ends_first_says_where(tmp_path, scene, caplog, monkeypatch):
+    left = write_video(tmp_path / "l.mp4", scene.lefts)
+    right = write_video(tmp_path / "r.mp4", scene.rights[:4])
+    real_init = VideoReader.__init__
+
+    def countless_init(self, path, label, *args, **kwargs):
+        real_init(self, path, label, *args, **kwargs)
+        self.frame_count = None  # a stream whose header gives no length
+
+    monkeypatch.setattr(VideoReader, "__init__", countless_init)
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        pairs = list(TwoVideoSource(left, right))
+    assert len(pairs) == 4
+    assert caplog.messages == ["the right video ended at frame 4: stopping at the shorter video"]
+
+
+def cut_video(path, frames: list[np.ndarray]):
+    """An AVI (Motion JPEG) of ``frames`` cut in the middle of its data, as an interrupted copy leaves it:
+    the header still claims every frame. Returns the file and how many frames it really holds."""
+    height, width = frames[0].shape[:2]
+    whole = path.with_name(f"whole-{path.name}")
+    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"MJPG"), 10, (width, height))
+    assert writer.isOpened(), f"cannot write {whole}"
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    data = whole.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    capture = cv2.VideoCapture(str(path))
+    claimed, held = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), len(read_video(path))
+    assert claimed == len(frames) and 0 < held < len(frames) - 1, (claimed, held)
+    return path, held
+
+
+@pytest.mark.parametrize("stride", [1, 3])
+def test_a_side_by_side_video_cut_short_says_how_many_frames_of_how_many(tmp_path, caplog, stride):
+    scene = render_scene(frames=12)
+    frames = [np.concatenate([a, b], axis=1) for a, b in zip(scene.lefts, scene.rights)]
+    video, held = cut_video(tmp_path / "sbs.avi", frames)
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        pairs = list(SideBySideVideoSource(video, stride=stride))
+    assert len(pairs) == -(-held // stride)
+    assert caplog.messages == [
+        f"the side-by-side video sbs.avi ended after {held} frame(s) although its header claims 12: the file is "
+        "cut short or damaged; the stream stops there"
+    ]
+
+
+def test_one_of_two_videos_cut_short_is_named(tmp_path, caplog):
+    scene = render_scene(frames=12)
+    left = write_video(tmp_path / "l.mp4", scene.lefts)
+    right, held = cut_video(tmp_path / "r.avi", scene.rights)
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        pairs = list(TwoVideoSource(left, right))
+    assert len(pairs) == held
+    assert caplog.messages == [
+        f"the right video r.avi ended after {held} frame(s) although its header claims 12: the file is cut short "
+        "or damaged; the stream stops there"
+    ]
+
+
+def test_a_stream_stopped_early_does_not_call_the_video_cut_short(tmp_path, caplog):
+    scene = render_scene(frames=12)
+    frames = [np.concatenate([a, b], axis=1) for a, b in zip(scene.lefts, scene.rights)]
+    video, _ = cut_video(tmp_path / "sbs.avi", frames)
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        frames_read = iter(SideBySideVideoSource(video))
+        next(frames_read)
+        frames_read.close()
+    assert not caplog.messages
 
 
 def test_videos_of_different_frame_rates_warn(tmp_path, scene, caplog):

@@ -34,6 +34,7 @@ VERBS = [
 ]
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a program stopped by Ctrl-C
 
 
 class _Parser(argparse.ArgumentParser):
@@ -61,8 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        # Building the parser imports every verb (NumPy, OpenCV, the models: the slow part of the
+        # start), so Ctrl-C there is answered like Ctrl-C in the verb's work.
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:
+        words = [word for word in (sys.argv[1:] if argv is None else argv) if not word.startswith("-")]
+        verb = f" {words[0]}" if words and words[0] in VERBS else ""
+        print(f"rtstereo{verb}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
@@ -77,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         print(f"rtstereo {args.verb}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 @contextlib.contextmanager

@@ -235,7 +235,7 @@ def _video_pairs(args: argparse.Namespace) -> list:
 
     def open_source(stride: int):
         return video_source(
-            argparse.Namespace(inputs=inputs, sbs=args.sbs, swap=args.swap, start=args.start, stride=stride, fps=10.0)
+            argparse.Namespace(inputs=inputs, sbs=args.sbs, swap=args.swap, start=args.start, stride=stride, fps=None)
         )
 
     max_pairs = DEFAULT_MAX_PAIRS if args.max_pairs is None else args.max_pairs

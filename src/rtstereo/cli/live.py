@@ -47,7 +47,11 @@ def register(subparsers) -> None:
         help="capture size HEIGHTxWIDTH: per view for oak (default 400x640) and realsense (default "
         "480x640); the whole side-by-side frame for uvc (e.g. 720x2560)",
     )
-    camera.add_argument("--camera-fps", type=float, help="frame rate to request from the camera")
+    camera.add_argument(
+        "--camera-fps",
+        type=float,
+        help="frame rate to request from the camera (uvc:FILE: the rate the file plays at; default: its own)",
+    )
     camera.add_argument("--swap", action="store_true", help="uvc: the halves are right|left")
     camera.add_argument(
         "--oak-color",

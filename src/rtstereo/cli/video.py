@@ -38,6 +38,7 @@ per-frame PNGs (--output-prefix) as one process; the temporal filter restarts at
 """
 
 STREAM_LOGGER = "rtstereo.stream"
+SEQUENCE_FPS = 10.0  # the frame rate an image sequence is recorded at without --fps
 TEMPORAL_DEFAULTS = {name: p.default for name, p in inspect.signature(TemporalFilter).parameters.items()}
 
 
@@ -64,8 +65,7 @@ def register(subparsers) -> None:
     frames.add_argument(
         "--fps",
         type=float,
-        default=10.0,
-        help="frame rate of an image sequence, for the mp4 (default: %(default)s)",
+        help=f"frame rate of an image sequence, for the mp4 (default: {SEQUENCE_FPS}); a video has its own",
     )
     add_stream_args(parser, frames)
     add_engine_args(parser.add_argument_group("engine"))
@@ -182,6 +182,7 @@ def run_ray(args: argparse.Namespace) -> int:
     if not args.output_prefix:
         raise InputError("--engine ray writes per-frame PNGs: give --output-prefix PREFIX (e.g. frames/disp)")
     check_output_prefix(args.output_prefix)
+    check_summary_path(args.summary or f"{args.output_prefix}_summary.json")
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers must be >= 1, got {args.workers}")
     if args.max_frames is not None and args.max_frames < 1:
@@ -249,11 +250,13 @@ def video_source(args: argparse.Namespace) -> FrameSource:
     from ..sources.sequence import ImageSequenceSource, check_fps, is_image_sequence
     from ..sources.video import SideBySideVideoSource, TwoVideoSource
 
-    check_fps(args.fps)  # used by image sequences only, but a wrong value is wrong for any input
+    if args.fps is not None:
+        check_fps(args.fps)  # used by image sequences only, but a wrong value is wrong for any input
     inputs = args.inputs
     if args.sbs:
         if len(inputs) != 1:
             raise InputError(f"--sbs takes one side-by-side video (file or URL), got {len(inputs)}: {' '.join(inputs)}")
+        _refuse_fps_for_videos(args)
         return SideBySideVideoSource(inputs[0], swap=args.swap, start=args.start, stride=args.stride)
     if len(inputs) > 2 and all(Path(name).suffix.lower() in IMAGE_SUFFIXES for name in inputs):
         raise InputError(
@@ -277,8 +280,26 @@ def video_source(args: argparse.Namespace) -> FrameSource:
                 f"{sequences[0]} holds images but {videos[0]} is a video: give two videos, or two folders or "
                 "globs of images"
             )
-        return ImageSequenceSource(left, right, fps=args.fps, start=args.start, stride=args.stride)
+        fps = SEQUENCE_FPS if args.fps is None else args.fps
+        return ImageSequenceSource(left, right, fps=fps, start=args.start, stride=args.stride)
+    images = [name for name in (left, right) if Path(name).suffix.lower() in IMAGE_SUFFIXES]
+    if len(images) == 1:  # OpenCV would read the image as a one-frame video, paired with the video's first frame
+        video = right if images[0] == left else left
+        raise InputError(
+            f"{video} is a video but {images[0]} is an image: give two videos, or two folders or globs of images "
+            "(for one pair of images: rtstereo predict LEFT RIGHT)"
+        )
+    _refuse_fps_for_videos(args)
     return TwoVideoSource(left, right, start=args.start, stride=args.stride)
+
+
+def _refuse_fps_for_videos(args: argparse.Namespace) -> None:
+    """``--fps`` sets the rate of image sequences; a video's mp4 keeps the video's own, so it would be ignored."""
+    if args.fps is not None:
+        raise InputError(
+            f"--fps {args.fps:g} sets the frame rate of image sequences, but the input is a video, whose mp4 keeps "
+            "the video's own frame rate (divided by --stride): drop --fps"
+        )
 
 
 def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
@@ -290,6 +311,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         raise InputError(f"--max-frames must be >= 1, got {args.max_frames}")
     check_output_prefix(args.output_prefix)
     _refuse_writing_over_inputs(args, input_files(args, verb))
+    check_summary_path(_summary_path(args), args.output)
     prepare = FramePreparer(size_wh=parse_size_hw(args.size)[::-1] if args.size else None, **_geometry(args))
     settings = temporal_settings(args)
     temporal = TemporalFilter(*settings) if settings is not None else None
@@ -332,7 +354,13 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         if stream.summary is not None:
             _report(args, stream.summary)
     if summary.stopped_by == "interrupt":
-        print(f"rtstereo {verb}: interrupted; what was written is complete", file=sys.stderr)
+        if summary.frames_written:
+            print(f"rtstereo {verb}: interrupted; what was written is complete", file=sys.stderr)
+        else:  # an -o file from an earlier run is left as it was, not replaced by an empty video
+            print(
+                f"rtstereo {verb}: interrupted before the first frame was written: no video or PNG written",
+                file=sys.stderr,
+            )
         return 130
     return 0
 
@@ -446,6 +474,28 @@ def check_output_prefix(prefix: str | None) -> None:
             f"--output-prefix {prefix} ends with a folder separator: the PNGs are named PREFIX_00000.png, so "
             f"give a file-name prefix inside the folder, e.g. {prefix}disp"
         )
+
+
+def check_summary_path(path: str | None, video: str | None = None) -> None:
+    """Refuse, before the first frame, a summary that could not be written at the end of the run, or
+    that would replace the mp4 (``video``) written before it.
+
+    Raises:
+        InputError: ``path`` names the mp4.
+        OutputError: ``path`` is a folder, or its folder cannot be written.
+    """
+    if path is None:
+        return
+    from ..io.atomic import folder_write_problem
+
+    if video is not None and os.path.abspath(path) == os.path.abspath(video):
+        raise InputError(f"--summary {path} is the -o video: the summary would replace it; give a .json file name")
+
+    if Path(path).is_dir():
+        raise OutputError(f"the summary {path} is a folder: give a file name, e.g. {Path(path) / 'summary.json'}")
+    problem = folder_write_problem(Path(path).parent)
+    if problem is not None:
+        raise OutputError(f"cannot write the summary {path}: {problem}")
 
 
 def input_files(args: argparse.Namespace, verb: str) -> list[Path]:

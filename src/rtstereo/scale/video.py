@@ -59,6 +59,7 @@ class NumberedPngSink(DisparityPngSink):
     def __init__(self, prefix: str | Path, offset: int):
         super().__init__(prefix)
         self.offset = offset
+        self._earlier = set()  # the other ranges write beside this one at the same time: not an earlier run
 
     def path_for(self, number: int) -> Path:
         return super().path_for(number + self.offset)

@@ -10,6 +10,7 @@ written under a temporary name and renamed, so no half-written PNG ever carries 
 from __future__ import annotations
 
 import abc
+import glob
 import logging
 import os
 import sys
@@ -207,8 +208,10 @@ class DisparityPngSink(Sink):
     """16-bit KITTI disparity PNGs (value = d * 256, 0 = invalid) named ``<prefix>_00000.png``.
 
     The n-th PNG belongs to the n-th frame of the mp4 written alongside. A frame whose disparity does
-    not fit the encoding (256 px or more) gets no PNG (a gap in the numbers), with one warning per
-    stream; the stream goes on.
+    not fit the encoding (256 px or more) gets no PNG (a gap in the numbers; a PNG of that number left
+    by an earlier run is removed), with one warning per stream; the stream goes on. The PNGs of an
+    earlier run under the same prefix that this run does not replace are named in a warning when
+    the sink closes: they do not belong to this run's frames.
 
     Args:
         prefix: path prefix, e.g. ``out/disp`` gives ``out/disp_00000.png``; its folder is created.
@@ -223,6 +226,8 @@ class DisparityPngSink(Sink):
         _check_writable(self.prefix.parent / f".{self.prefix.name}.probe-{os.getpid()}", f"PNGs {self.prefix}_*")
         self.written: list[str] = []
         self.too_far: list[int] = []  # frame numbers left without a PNG
+        # An earlier run's PNGs: those this run leaves are named when it ends (they would pass for its frames).
+        self._earlier = {str(path) for path in self.prefix.parent.glob(f"{glob.escape(self.prefix.name)}_[0-9]*.png")}
 
     def path_for(self, number: int) -> Path:
         return self.prefix.parent / f"{self.prefix.name}_{number:05d}.png"
@@ -240,6 +245,12 @@ class DisparityPngSink(Sink):
                     "no PNG; the mp4 still shows them"
                 )
             self.too_far.append(frame.number)
+            if str(path) in self._earlier:  # an earlier run's PNG would pass for this frame's
+                try:
+                    path.unlink()
+                except OSError as exc:
+                    raise OutputError(f"cannot remove {path}, left by an earlier run: {exc}") from None
+                self._earlier.discard(str(path))
             return
         try:
             if not cv2.imwrite(str(partial), encoded):
@@ -251,7 +262,14 @@ class DisparityPngSink(Sink):
         self.written.append(str(path))
 
     def close(self) -> None:
-        pass
+        left = sorted(self._earlier.difference(self.written))
+        self._earlier = set()
+        if left and (self.written or self.too_far):
+            names = Path(left[0]).name + (f" to {Path(left[-1]).name}" if len(left) > 1 else "")
+            warn(
+                f"{len(left)} PNG(s) of an earlier run are left beside this run's under {self.prefix}_ ({names}): "
+                "they are not this run's frames; remove them, or write each run under its own --output-prefix"
+            )
 
     @property
     def outputs(self) -> list[str]:

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -21,6 +22,8 @@ import numpy as np
 
 from ..errors import InputError
 from .base import CameraError, Grab, LiveSource, check_side_by_side_width, split_side_by_side
+
+log = logging.getLogger("rtstereo.stream")
 
 CAMERAS = ("oak", "uvc:N", "realsense")
 
@@ -37,7 +40,10 @@ class UVCSource(LiveSource):
         frame_timeout_s: wait this long for a frame before declaring the camera stalled.
 
     A device index that stops delivering frames raises :class:`CameraError` (unplugged); a file or
-    stream that ends simply ends the stream.
+    stream that ends simply ends the stream. A recording (a file, or a URL of one: anything that
+    reports a frame count) stands in for a camera: its frames are delivered at its own frame rate
+    (``fps`` when given), not as fast as they decode, so a slow model drops frames as it would
+    with the camera.
     """
 
     def __init__(
@@ -55,6 +61,8 @@ class UVCSource(LiveSource):
         self._factory = capture_factory or cv2.VideoCapture
         self._capture: Any = None
         self._number = 0
+        self._pace_fps: float | None = None  # a recording's playback rate; None for a camera or live stream
+        self._first_at = 0.0  # time.monotonic() of a recording's first frame
         self.description = f"camera uvc:{device}"
 
     @property
@@ -73,7 +81,23 @@ class UVCSource(LiveSource):
             capture.set(cv2.CAP_PROP_FPS, self.requested_fps)
         fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
         self.fps = fps if 0 < fps < 1000 else None
+        self._pace_fps = None
+        if not self.is_device and float(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0) > 0:
+            # A recording cannot be asked for a frame rate (set() fails), so --camera-fps sets its pace.
+            self.fps = self.requested_fps or self.fps
+            self._pace_fps = self.fps
         width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
+        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+        if self.frame_size_wh is not None and width and height and (width, height) != tuple(self.frame_size_wh):
+            # OpenCV's set() does not fail for a mode the camera lacks (or a file): it keeps its own.
+            log.warning(
+                "%s: --camera-size asked for %dx%d (HxW), but it delivers %dx%d: going on at that size",
+                self.description,
+                self.frame_size_wh[1],
+                self.frame_size_wh[0],
+                height,
+                width,
+            )
         try:
             if width:
                 check_side_by_side_width(width)
@@ -92,6 +116,13 @@ class UVCSource(LiveSource):
                 )
             return None
         number, self._number = self._number, self._number + 1
+        if self._pace_fps is not None:
+            if number == 0:
+                self._first_at = time.monotonic()
+            # Frame n is due n/fps after the first, as a camera would deliver it.
+            wait_s = self._first_at + number / self._pace_fps - time.monotonic()
+            if wait_s > 0:
+                time.sleep(wait_s)
         return frame, time.monotonic(), number
 
     def _develop(self, raw: tuple[np.ndarray, float, int]) -> Grab:

@@ -2,7 +2,8 @@
 
 Bad input is answered before the first frame where it can be: two videos of different sizes are
 refused, different frame rates give a warning, different lengths stop at the shorter one (said when
-it is known up front, and again when one video really ends first).
+it is known up front, and again when one video really ends first). A video that ends before the frame
+count its header claims (a file cut short) is named in a warning with both counts.
 
 URLs (YouTube and the other sites ``yt-dlp`` knows, or a direct link to a video file) are downloaded
 once with ``yt-dlp`` into the rtstereo cache (``$RTSTEREO_CACHE/videos``) and read from there: a
@@ -32,6 +33,9 @@ from .base import FrameSource, check_side_by_side_width, check_start_stride, spl
 log = logging.getLogger("rtstereo.stream")
 
 FPS_TOLERANCE = 0.01  # relative difference of frame rates below which two videos count as equal
+# Frames a file may fall short of its header's count unsaid: containers without a frame index give a
+# count estimated from duration x frame rate, which rounding can put one frame too high.
+FRAME_COUNT_SLACK = 1
 
 
 class VideoReader:
@@ -65,6 +69,7 @@ class VideoReader:
         count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.frame_count: int | None = count if count > 0 else None
         self.position = 0  # index of the next frame read() returns
+        self.ended_at: int | None = None  # the position where decoding found no further frame
         if self.width <= 0 or self.height <= 0:
             self.release()
             raise InputError(f"cannot read {label} {self.path}: it reports no frame size (no video stream?)")
@@ -85,6 +90,7 @@ class VideoReader:
         """Pass over ``count`` frames without converting them; returns how many were there."""
         for done in range(count):
             if not self.capture.grab():
+                self.ended_at = self.position
                 return done
             self.position += 1
         return count
@@ -93,6 +99,7 @@ class VideoReader:
         """The next frame as uint8 RGB ``(H, W, 3)`` with its time in seconds; ``None`` at the end."""
         ok, frame = self.capture.read()
         if not ok or frame is None:
+            self.ended_at = self.position
             return None
         # POS_MSEC is the time of the frame just read; some containers report 0 throughout.
         position_ms = float(self.capture.get(cv2.CAP_PROP_POS_MSEC) or 0.0)
@@ -104,6 +111,19 @@ class VideoReader:
         if frame.ndim == 2:
             return np.repeat(frame[:, :, None], 3, axis=2), timestamp_s
         return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), timestamp_s
+
+    def cut_short(self) -> str | None:
+        """Why the video ended before the frame count its header claims, or ``None`` if it did not.
+
+        A file cut mid-stream (an interrupted copy or download) keeps the header of the whole
+        video; decoding simply stops where the data does.
+        """
+        if self.ended_at is None or self.frame_count is None or self.ended_at >= self.frame_count - FRAME_COUNT_SLACK:
+            return None
+        return (
+            f"the {self.label} {self.path.name} ended after {self.ended_at} frame(s) although its header claims "
+            f"{self.frame_count}: the file is cut short or damaged"
+        )
 
     def release(self) -> None:
         self.capture.release()
@@ -195,19 +215,27 @@ class TwoVideoSource(FrameSource):
                 index = left.position
                 got_left, got_right = _both(decoder, left.read, right.read)
                 if got_left is None or got_right is None:
-                    # Said already when the headers gave the lengths; said here when they were wrong.
-                    if (got_left is None) != (got_right is None) and index != self._announced_end:
-                        ended = "left" if got_left is None else "right"
-                        log.warning("the %s video ended at frame %d: stopping at the shorter video", ended, index)
+                    self._say_why_it_ended(left, right, index)
                     return
                 (left_rgb, timestamp_s), (right_rgb, _) = got_left, got_right
                 yield StereoPair(left_rgb, right_rgb, name=f"frame{index:05d}", index=index, timestamp_s=timestamp_s)
                 if self.stride > 1 and min(_both(decoder, left.skip, right.skip, self.stride - 1)) < self.stride - 1:
+                    self._say_why_it_ended(left, right, left.position)
                     return
         finally:
             decoder.shutdown(wait=True)
             left.release()
             right.release()
+
+    def _say_why_it_ended(self, left: VideoReader, right: VideoReader, index: int) -> None:
+        """Warn when a video ended before its header's frame count, or unannounced before the other."""
+        cut = [note for note in (left.cut_short(), right.cut_short()) if note is not None]
+        for note in cut:
+            log.warning("%s; the stream stops there", note)
+        ended = [reader.label for reader in (left, right) if reader.ended_at is not None]
+        # Said already when the headers gave the lengths; said here when they were wrong.
+        if not cut and len(ended) == 1 and index != self._announced_end:
+            log.warning("the %s ended at frame %d: stopping at the shorter video", ended[0], index)
 
 
 def _both(pool: ThreadPoolExecutor, here: Callable, there: Callable, *args: Any) -> tuple[Any, Any]:
@@ -264,12 +292,15 @@ class SideBySideVideoSource(FrameSource):
                 index = reader.position
                 got = reader.read()
                 if got is None:
-                    return
+                    break
                 frame, timestamp_s = got
                 left, right = split_side_by_side(frame, self.swap)
                 yield StereoPair(left, right, name=f"frame{index:05d}", index=index, timestamp_s=timestamp_s)
                 if self.stride > 1 and reader.skip(self.stride - 1) < self.stride - 1:
-                    return
+                    break
+            note = reader.cut_short()
+            if note is not None:
+                log.warning("%s; the stream stops there", note)
         finally:
             reader.release()
 
