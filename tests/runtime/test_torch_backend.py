@@ -265,9 +265,10 @@ def test_the_command_line_reports_a_bad_setting_in_one_line(tmp_path, capsys, mo
 
     checkpoint = tmp_path / "gwcnet.pt"
     save_checkpoint(checkpoint, "gwcnet-g", {"max_disp": 16}, _network("gwcnet-g").state_dict())
-    image = tmp_path / "i.png"
-    cv2.imwrite(str(image), np.full((32, 48, 3), 90, np.uint8))
-    command = ["predict", "--model", str(checkpoint), str(image), str(image), "-o", str(tmp_path / "out")]
+    left, right = tmp_path / "l.png", tmp_path / "r.png"  # two files: one image twice is refused first
+    for image in (left, right):
+        cv2.imwrite(str(image), np.full((32, 48, 3), 90, np.uint8))
+    command = ["predict", "--model", str(checkpoint), str(left), str(right), "-o", str(tmp_path / "out")]
     monkeypatch.setenv("RTSTEREO_CACHE", str(tmp_path / "cache"))  # where an on-the-fly export would go
     assert main([*command, "--set", "cuda_graphs=true"]) != 0
     assert "cuda_graphs=true needs --device cuda" in capsys.readouterr().err
