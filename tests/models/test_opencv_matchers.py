@@ -115,3 +115,13 @@ def test_the_left_right_check_tolerance_is_documented_as_opencv_applies_it():
     assert "-1 = off" not in rtstereo.get_spec("sgbm").setting_help["disp12_max_diff"]
     assert np.isnan(disparity("bm", 1)).sum() > np.isnan(disparity("bm", -1)).sum()
     assert "-1 = off" in rtstereo.get_spec("bm").setting_help["disp12_max_diff"]
+
+
+@pytest.mark.parametrize("model", ["sgbm", "hybrid"])
+@pytest.mark.parametrize("value", [100, 150])
+def test_a_uniqueness_ratio_sgbm_cannot_apply_is_refused(model, value):
+    # at 100 OpenCV's 3-direction SGBM (the hybrid's) killed the process with SIGFPE; above it the test inverts
+    owner = "hybrid: " if model == "hybrid" else ""
+    with pytest.raises(InputError, match=f"{owner}setting 'uniqueness' must be a percentage below 100 .*got {value}"):
+        rtstereo.load(model, max_disp=16, uniqueness=value).predict(*_pair(32, 64))
+    assert rtstereo.load(model, max_disp=16, uniqueness=99).predict(*_pair(32, 64)).disparity_px.shape == (32, 64)

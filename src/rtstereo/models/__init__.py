@@ -52,7 +52,10 @@ _SGBM_HELP = {
 }
 # OpenCV's StereoSGBM always runs its left-right check: a disp12MaxDiff of 0 or less acts as 1
 # (measured: -1, 0 and 1 give the same maps), unlike StereoBM, where -1 turns it off.
-_SGBM_ONLY_HELP = {"disp12_max_diff": "left-right check tolerance, whole pixels (always on in SGBM: 0 and -1 act as 1)"}
+_SGBM_ONLY_HELP = {
+    "disp12_max_diff": "left-right check tolerance, whole pixels (always on in SGBM: 0 and -1 act as 1)",
+    "uniqueness": "uniqueness ratio, percent (0 to 99)",
+}
 
 
 def _opencv_matcher(name: str, summary: str, builder: str, block_size: int) -> ModelSpec:
@@ -260,7 +263,7 @@ register(
         setting_help={
             "max_disp": "largest disparity SGBM searches, pixels (at most a quarter of the image width; the "
             "network's range is fixed: 192)",
-            "uniqueness": "SGBM's uniqueness ratio for a confident match, percent",
+            "uniqueness": "SGBM's uniqueness ratio for a confident match, percent (0 to 99)",
             "lr_tolerance": "left-right check tolerance for a confident match, pixels (OpenCV's disp12MaxDiff, "
             "rounded: below 1 it acts as 1)",
             "mirrored_check": "also check each match against a second SGBM pass on the mirrored pair (stricter, "

@@ -127,6 +127,7 @@ def build_sgbm(settings: Mapping[str, Any]) -> OpenCVMatcher:
     """
     block = _odd_block(settings["block_size"])
     _check_not_negative(settings, ("uniqueness", "speckle_window", "speckle_range"))
+    check_sgbm_uniqueness(settings["uniqueness"])
     matcher = cv2.StereoSGBM_create(
         minDisparity=0,
         numDisparities=num_disparities(settings["max_disp"]),
@@ -354,6 +355,29 @@ def _check_not_negative(settings: Mapping[str, Any], keys: tuple[str, ...]) -> N
     for key in keys:
         if key in settings and not settings[key] >= 0:  # nan fails too
             raise InputError(f"setting '{key}' must be >= 0, got {settings[key]}")
+
+
+# StereoSGBM keeps a match when its cost times (100 - uniqueness) / 100 beats every other: at 100 its
+# 3-direction mode divides by zero (the process dies of SIGFPE), above it the test inverts (more pixels
+# pass at 150 than at 99) and the 5-direction mode rejects nearly every pixel.
+SGBM_UNIQUENESS_LIMIT = 100
+
+
+def check_sgbm_uniqueness(uniqueness: float, owner: str = "") -> None:
+    """Refuse a uniqueness ratio OpenCV's StereoSGBM cannot apply (percent, 0 to 99).
+
+    Examples:
+        >>> check_sgbm_uniqueness(10)
+        >>> check_sgbm_uniqueness(100, owner="hybrid: ")
+        Traceback (most recent call last):
+        ...
+        rtstereo.errors.InputError: hybrid: setting 'uniqueness' must be a percentage below 100 (SGBM's ...), got 100
+    """
+    if not 0 <= uniqueness < SGBM_UNIQUENESS_LIMIT:  # nan fails too
+        raise InputError(
+            f"{owner}setting 'uniqueness' must be a percentage below {SGBM_UNIQUENESS_LIMIT} (SGBM's uniqueness "
+            f"ratio), got {uniqueness}"
+        )
 
 
 def _odd_block(size: int) -> int:
