@@ -355,6 +355,33 @@ def test_compare_says_the_reference_has_no_valid_pixels(capsys, tmp_path):
     assert err == f"rtstereo compare: error: {tmp_path / 'empty.npy'} (the reference) has no valid pixels\n"
 
 
+@pytest.mark.parametrize("value", [0.0, -4.0])
+def test_compare_refuses_a_reference_whose_pixels_are_all_zero_or_negative(capsys, tmp_path, value):
+    # the metrics count ground truth <= 0 as unknown: they were all nan beside a score, with exit code 0
+    np.save(tmp_path / "zero.npy", np.full((40, 80), value, np.float32))
+    np.save(tmp_path / "b.npy", np.full((40, 80), 3.0, np.float32))
+    code, out, err = run_cli(capsys, "compare", tmp_path / "zero.npy", tmp_path / "b.npy")
+    assert (code, out) == (2, "")
+    assert err == f"rtstereo compare: error: {tmp_path / 'zero.npy'} (the reference) has no valid pixels\n"
+
+
+def test_compare_keeps_a_resized_maps_valid_pixels_valid_and_its_invalid_ones_invalid(capsys, tmp_path):
+    a = np.full((40, 80), 4.0, np.float32)
+    b = np.full((40, 80), 4.0, np.float32)
+    b[:, :20] = 0.0  # a valid prediction of 0 px (infinitely far): wrong by 4 px, but valid
+    b[:, 20:40] = np.nan
+    np.save(tmp_path / "a.npy", a)
+    np.save(tmp_path / "b.npy", b)
+    np.save(tmp_path / "half.npy", b[::2, ::2] / 2)
+    code, out, err = run_cli(capsys, "compare", tmp_path / "a.npy", tmp_path / "b.npy", "--json")
+    same_size = json.loads(out)["metrics"]
+    code, out, err = run_cli(capsys, "compare", tmp_path / "a.npy", tmp_path / "half.npy", "--json")
+    resized = json.loads(out)["metrics"]
+    assert code == 0, err
+    assert same_size["density"] == resized["density"] == 75.0  # the zeros became invalid once resized: 50 %
+    assert same_size["epe"] == resized["epe"] == pytest.approx(2.0)  # 4 px wrong on half the pixels
+
+
 def test_compare_reads_8bit_disparity_with_scale(capsys, tmp_path):
     from PIL import Image
 
