@@ -77,6 +77,16 @@ def load(
     return predictor
 
 
+class _NotSelfDescribing(CheckpointError):
+    """A weights file that does not name its model (a published network's own checkpoint)."""
+
+
+# The hybrid's network is one setting, without --weights: a network that needs them goes in as a file.
+_HYBRID_WEIGHTS_HINT = (
+    "export the network with its weights and give that file (rtstereo export {name} --weights FILE --dynamic --size "
+    "HxW -o net.onnx, then --set network=net.onnx), or an rtstereo checkpoint (--set network=CHECKPOINT.pt)"
+)
+
 # Suffixes that name a checkpoint file rather than a registry name (a missing one is "not found").
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".tar", ".bin", ".safetensors")
 
@@ -141,6 +151,11 @@ def _load(
         kind = "file" if is_onnx_file(name) or Path(name).suffix else get_spec(name).kind
         if kind in ("classical", "hybrid"):
             raise InputError(f"the hybrid's network must be a network, not '{name}' ({kind})")
+        if kind == "network" and get_spec(name).needs_weights:  # "pass --weights" would send the user to a refusal
+            raise InputError(
+                f"the hybrid's network '{name}' needs its weights, and the hybrid takes no --weights: "
+                + _HYBRID_WEIGHTS_HINT.format(name=name)
+            )
         asked = dict(runtime)
         if (is_onnx_file(name) or kind == "onnx") and backend not in (None, "onnxruntime"):
             raise InputError(
@@ -153,7 +168,13 @@ def _load(
         else:  # a PyTorch network: its threads are the process's (torch.set_num_threads, --threads)
             runtime.pop("threads", None)
             asked = runtime
-        network = _load(name, None, backend, device, precision, dict(runtime))
+        try:
+            network = _load(name, None, backend, device, precision, dict(runtime))
+        except _NotSelfDescribing as exc:  # a published network's own file: --model NAME --weights is no way here
+            raise CheckpointError(
+                f"{name} is not an rtstereo checkpoint (it does not name its model); for a published network's own "
+                "file in the hybrid, " + _HYBRID_WEIGHTS_HINT.format(name="NAME")
+            ) from exc
         if getattr(network, "guided", False) and runtime != asked:  # it runs after SGBM, not beside it: every thread
             network = _load(name, None, backend, device, precision, asked)
         return HybridPredictor(spec, resolved, network)  # type: ignore[return-value]
@@ -249,7 +270,7 @@ def _load_self_describing(
 
     description = describe(read_torch_file(path))
     if description is None:
-        raise CheckpointError(
+        raise _NotSelfDescribing(
             f"{path} is not an rtstereo checkpoint (it does not name its model); "
             "pass --model NAME --weights FILE for the published networks' own files"
         )

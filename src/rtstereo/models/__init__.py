@@ -270,8 +270,9 @@ register(
             "twice SGBM's time)",
             "three_way": "SGBM in OpenCV's 3-direction mode (MODE_SGBM_3WAY): parallel on every thread, about 2.5x "
             "faster than its 5-direction mode (false), slightly different matches",
-            "network": "the network it runs: a registry network, an exported .onnx file or an rtstereo checkpoint "
-            "(e.g. one written by `rtstereo adapt`)",
+            "network": "the network it runs: a packaged network (rtnet-v5, rtnet-guided), an exported .onnx file or an "
+            "rtstereo checkpoint (e.g. one written by `rtstereo adapt`); a network that needs --weights goes in "
+            "exported with them",
             "hole_choice": "where SGBM is not confident, take the network's value or SGBM's row-wise fill, as "
             "choose_by says (false: always the network's)",
             "choose_by": "how hole_choice chooses: 'learned' (a small perceptron fit on rendered scenes, "
