@@ -91,6 +91,13 @@ def test_max_disp_given_twice_must_agree(tmp_path, capsys):
     assert "--max-disp 32 and --set max_disp=64 disagree: give one of them" in capsys.readouterr().err
     assert main([*argv, "--max-disp", "32", "--set", "max_disp=32"]) == 0
     assert main([*argv, "--max-disp", "32", "--set", "max_disp=32.0"]) == 0  # one number, written two ways
+    capsys.readouterr()
+    # one setting given twice by --set: the last one won unsaid
+    assert main([*argv, "--set", "block_size=5", "--set", "block_size=7"]) == 2
+    assert capsys.readouterr().err == (
+        "rtstereo predict: error: --set block_size=5 and --set block_size=7 disagree: give one of them\n"
+    )
+    assert main([*argv, "--set", "max-disp=32", "--set", "max_disp=32", "--set", "fill_holes=true"]) == 0
 
 
 def test_results_record_the_range_opencv_searched_beside_the_one_asked_for():
