@@ -392,8 +392,9 @@ def test_compare_reads_8bit_disparity_with_scale(capsys, tmp_path):
     code, out, err = run_cli(capsys, "compare", tmp_path / "gt8.png", tmp_path / "d.npy", "--scale", "8", "--json")
     assert code == 0, err
     assert json.loads(out)["metrics"]["epe"] == 0
-    code, out, err = run_cli(capsys, "compare", tmp_path / "gt8.png", tmp_path / "d.npy", "--scale", "0")
-    assert code == 2 and "--scale must be > 0" in err
+    for scale in ("0", "nan", "inf"):  # inf was "the scale of 8-bit disparity maps must be > 0, got inf"
+        code, out, err = run_cli(capsys, "compare", tmp_path / "gt8.png", tmp_path / "d.npy", "--scale", scale)
+        assert code == 2 and err == f"rtstereo compare: error: --scale must be a number > 0, got {scale}\n"
 
 
 def test_compare_a_damaged_npy_is_one_line(capsys, tmp_path):
