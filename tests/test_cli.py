@@ -303,6 +303,19 @@ def test_help_lists_every_verb(capsys):
         assert verb in out
 
 
+def test_an_extra_argument_is_named_with_its_verb(capsys):
+    # it was "rtstereo: error: unrecognized arguments: ..." (see `rtstereo --help`), not the verb's line
+    with pytest.raises(SystemExit) as exit_:
+        main(["models", "sgbm", "bm"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == (
+        "rtstereo models: error: unrecognized arguments: bm (see `rtstereo models --help`)\n"
+    )
+    with pytest.raises(SystemExit):
+        main(["--bogus"])
+    assert capsys.readouterr().err == "rtstereo: error: unrecognized arguments: --bogus (see `rtstereo --help`)\n"
+
+
 def test_a_closed_stdout_is_not_an_error(monkeypatch, capsys):
     import sys
 

@@ -56,13 +56,17 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     for verb in VERBS:
         importlib.import_module(f"{__name__}.{verb}").register(subparsers)
+    parser.verb_parsers = subparsers.choices  # type: ignore[attr-defined] - for main's own error line
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # argparse's own parse_args names the program alone: say whose arguments they are not
+        verb_parser = parser.verb_parsers.get(args.verb, parser) if args.verb else parser  # type: ignore[attr-defined]
+        verb_parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
