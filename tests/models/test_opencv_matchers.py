@@ -132,3 +132,12 @@ def test_a_uniqueness_ratio_sgbm_cannot_apply_is_refused(model, value):
     with pytest.raises(InputError, match=f"{owner}setting 'uniqueness' must be a percentage below 100 .*got {value}"):
         rtstereo.load(model, max_disp=16, uniqueness=value).predict(*_pair(32, 64))
     assert rtstereo.load(model, max_disp=16, uniqueness=99).predict(*_pair(32, 64)).disparity_px.shape == (32, 64)
+
+
+def test_the_settings_help_names_the_ranges_each_matcher_takes():
+    # bm's block_size read "(odd)" beside a refusal of 3; sgbm's uniqueness named no upper bound
+    assert rtstereo.get_spec("bm").setting_help["block_size"].endswith("(odd, 5 to 255)")
+    assert rtstereo.get_spec("sgbm").setting_help["block_size"].endswith("(odd)")
+    assert rtstereo.get_spec("sgbm").setting_help["uniqueness"].endswith("(0 to 99)")
+    assert rtstereo.get_spec("hybrid").setting_help["uniqueness"].endswith("(0 to 99)")
+    assert rtstereo.get_spec("bm").setting_help["uniqueness"] == "uniqueness ratio, percent"

@@ -57,10 +57,13 @@ _SGBM_ONLY_HELP = {
     "uniqueness": "uniqueness ratio, percent (0 to 99)",
 }
 
+# StereoBM takes blocks of 5 to 255 pixels only (rtstereo.models.sgbm.build_bm refuses the others).
+_BM_ONLY_HELP = {"block_size": "matching block size, pixels (odd, 5 to 255)"}
+
 
 def _opencv_matcher(name: str, summary: str, builder: str, block_size: int) -> ModelSpec:
     """SGBM and BM: the same settings (``_SGBM_HELP``), different matchers and block sizes."""
-    help_texts = {**_SGBM_HELP, **_SGBM_ONLY_HELP} if name == "sgbm" else _SGBM_HELP
+    help_texts = {**_SGBM_HELP, **(_SGBM_ONLY_HELP if name == "sgbm" else _BM_ONLY_HELP)}
     return ModelSpec(
         name=name,
         summary=summary,
