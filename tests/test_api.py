@@ -67,6 +67,11 @@ def test_a_setting_given_both_ways_must_agree():
     with pytest.raises(rtstereo.InputError, match=r"settings\['max_disp'\]=64 and max_disp=32"):
         rtstereo.load("sgbm", settings={"max_disp": 64}, max_disp=32)
     assert rtstereo.load("sgbm", settings={"max_disp": "64"}, max_disp=64).settings["max_disp"] == 64
+    # one value written two ways, as --max-disp 64 --set max_disp=64.0 takes it: was "given twice, differently"
+    assert rtstereo.load("sgbm", settings={"max_disp": 64}, max_disp=64.0).settings["max_disp"] == 64
+    assert rtstereo.load("sgbm", settings={"fill_holes": True}, fill_holes="true").settings["fill_holes"] is True
+    with pytest.raises(rtstereo.InputError, match=r"settings\['fill_holes'\]=True and fill_holes='off'"):
+        rtstereo.load("sgbm", settings={"fill_holes": True}, fill_holes="off")
 
 
 def test_unknown_setting_names_close_matches():

@@ -63,7 +63,7 @@ def load(
         64
     """
     settings = settings or {}
-    clash = [k for k in setting_kwargs if k in settings and str(settings[k]) != str(setting_kwargs[k])]
+    clash = [k for k in setting_kwargs if k in settings and not _same_setting(settings[k], setting_kwargs[k])]
     if clash:  # neither silently wins, as --max-disp and --set max_disp= on the command line
         raise InputError(
             "settings given twice, differently: "
@@ -86,6 +86,25 @@ _HYBRID_WEIGHTS_HINT = (
     "export the network with its weights and give that file (rtstereo export {name} --weights FILE --dynamic --size "
     "HxW -o net.onnx, then --set network=net.onnx), or an rtstereo checkpoint (--set network=CHECKPOINT.pt)"
 )
+
+
+def _same_setting(a: Any, b: Any) -> bool:
+    """Whether two values of one setting say the same (``64`` and ``64.0``, ``True`` and ``"true"``), as the
+    command line takes ``--max-disp 64 --set max_disp=64.0``.
+
+    Examples:
+        >>> _same_setting(64, 64.0), _same_setting(True, "true"), _same_setting("raw", "auto")
+        (True, True, False)
+    """
+    if str(a) == str(b):
+        return True
+    for kind in (False, 0.0):  # read both as a switch, then as a number
+        try:
+            return coerce_setting("", a, kind) == coerce_setting("", b, kind)
+        except InputError:
+            continue
+    return False
+
 
 # Suffixes that name a checkpoint file rather than a registry name (a missing one is "not found").
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".tar", ".bin", ".safetensors")
