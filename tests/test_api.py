@@ -80,6 +80,19 @@ def test_unknown_setting_names_close_matches():
 
 
 @pytest.mark.parametrize(
+    ("model", "typo", "meant"), [("hybrid", "thread", "threads"), ("rtnet-v5", "thread", "threads")]
+)
+def test_an_unknown_setting_is_matched_against_the_runtimes_settings_too(model, typo, meant):
+    # the hybrid's "thread" suggested three_way alone, and neither message named the runtime's settings
+    with pytest.raises(rtstereo.InputError, match=f"did you mean {meant}") as err:
+        rtstereo.load(model, **{typo: 2})
+    assert "of its runtime, threads, providers" in str(err.value)
+    with pytest.raises(rtstereo.InputError) as err:
+        rtstereo.load("sgbm", thread=2)
+    assert "runtime" not in str(err.value)  # OpenCV's threads are --threads alone
+
+
+@pytest.mark.parametrize(
     ("value", "default", "expected"),
     [("true", False, True), ("off", True, False), ("64", 1, 64), ("0.5", 1.0, 0.5), ("x", "a", "x")],
 )

@@ -153,7 +153,7 @@ def _load(
         runtime = {k: overrides.pop(k) for k in RUNTIME_SETTINGS if k in overrides}
     elif spec.kind != "classical":
         runtime = _backend_options(overrides, backend)
-    resolved = spec.resolve_settings(overrides)
+    resolved = spec.resolve_settings(overrides, _runtime_options(spec.kind, backend))
     if spec.kind == "classical":
         if backend not in (None, "opencv"):
             raise InputError(f"model '{spec.name}' runs only on the opencv backend, not '{backend}'")
@@ -231,6 +231,16 @@ def _onnx_only(model: str, backend: str | None) -> None:
         )
 
 
+def _runtime_options(kind: str, backend: str | None) -> tuple[str, ...]:
+    """The settings a model of ``kind`` takes for its runtime beside its own (:func:`_backend_options`)."""
+    from .runtime.backends import TORCH_RUNTIME_SETTINGS
+    from .runtime.onnx import RUNTIME_SETTINGS
+
+    if kind in ("onnx", "hybrid") or (kind == "network" and backend == "onnxruntime"):
+        return RUNTIME_SETTINGS
+    return TORCH_RUNTIME_SETTINGS if kind == "network" else ()
+
+
 def _backend_options(overrides: dict[str, Any], backend: str | None) -> dict[str, Any]:
     """Take the backend's own settings (``cuda_graphs``, ``providers``...) out of a network's settings."""
     if backend == "onnxruntime":
@@ -297,7 +307,7 @@ def _load_self_describing(
     spec = get_spec(name)
     overrides = dict(overrides)
     runtime = _backend_options(overrides, backend)
-    settings = spec.resolve_settings({**saved, **overrides})
+    settings = spec.resolve_settings({**saved, **overrides}, _runtime_options(spec.kind, backend))
     return _load_network(spec, settings, path, backend or "torch", device, precision, runtime)
 
 
