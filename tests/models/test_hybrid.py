@@ -111,6 +111,12 @@ def test_the_final_median_smooths_the_fused_map_and_refuses_other_sizes(monkeypa
         rtstereo.load("hybrid", median=7)
 
 
+def test_choose_by_without_the_hole_choice_it_configures_is_refused_not_ignored():
+    with pytest.raises(rtstereo.errors.InputError, match="choose_by=cost says how hole_choice chooses"):
+        rtstereo.load("hybrid", hole_choice=False, choose_by="cost")
+    assert rtstereo.load("hybrid", hole_choice=False).settings["choose_by"] == "learned"  # the default: unsaid
+
+
 def test_local_contrast_normalisation_ignores_a_change_of_gain_and_offset():
     rng = np.random.default_rng(5)
     image = (40 + rng.random((64, 96, 3)) * 110).astype(np.uint8)  # room for the change without clipping

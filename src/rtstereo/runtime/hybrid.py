@@ -164,6 +164,11 @@ class HybridPredictor:
                 f"{spec.name}: setting 'choose_by' must be one of {', '.join(HOLE_CHOICES)}, "
                 f"got {self.settings['choose_by']!r}"
             )
+        if not self.settings["hole_choice"] and self.settings["choose_by"] != spec.defaults["choose_by"]:
+            raise InputError(  # the choice it names is never made: the network fills every hole
+                f"{spec.name}: choose_by={self.settings['choose_by']} says how hole_choice chooses, and "
+                "hole_choice=false makes no choice (the network fills every hole): give one of them"
+            )
         self.network = network
         self.name = spec.name
         self._sgbm_thread: ThreadPoolExecutor | None = None  # made on first use, kept for the next frames
