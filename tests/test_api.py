@@ -52,6 +52,9 @@ def test_unknown_model_names_close_matches():
         rtstereo.load("sgmb")
     with pytest.raises(rtstereo.ModelNotFoundError, match=r"'SGBM'\. Did you mean: sgbm\?"):  # names are lower case
         rtstereo.load("SGBM")
+    for typo in ("Default", "defualt"):  # the alias was neither offered nor listed
+        with pytest.raises(rtstereo.ModelNotFoundError, match=r"Did you mean: default\?.*sgbm, and default \(or"):
+            rtstereo.load(typo)
 
 
 @pytest.mark.parametrize("missing", ["runs/mycam.pt", "mycam-guided.pt", "weights.ckpt"])

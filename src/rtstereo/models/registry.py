@@ -163,6 +163,8 @@ def import_object(path: str) -> Callable[..., Any]:
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
+# The name that stands for the best method (rtstereo.models.resolve_alias), offered beside the registry's.
+ALIAS = "default"
 
 
 def register(spec: ModelSpec) -> ModelSpec:
@@ -178,11 +180,12 @@ def get_spec(name: str) -> ModelSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
-        same = [known for known in _REGISTRY if known.lower() == str(name).lower()]  # "SGBM": names are lower case
-        close = same or difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
+        names = [*_REGISTRY, ALIAS]
+        same = [known for known in names if known.lower() == str(name).lower()]  # "SGBM": names are lower case
+        close = same or difflib.get_close_matches(name, names, n=3, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise ModelNotFoundError(
-            f"unknown model '{name}'.{hint} Known models: {', '.join(sorted(_REGISTRY))} "
+            f"unknown model '{name}'.{hint} Known models: {', '.join(sorted(_REGISTRY))}, and {ALIAS} "
             "(or give the path of an exported .onnx file)"
         ) from None
 
