@@ -405,6 +405,19 @@ def test_compare_reads_8bit_disparity_with_scale(capsys, tmp_path):
     code, out, err = run_cli(capsys, "compare", tmp_path / "gt8.png", tmp_path / "d.npy", "--scale", "8", "--json")
     assert code == 0, err
     assert json.loads(out)["metrics"]["epe"] == 0
+    # --kind image with --scale: the scale was ignored unsaid
+    code, out, err = run_cli(
+        capsys, "compare", tmp_path / "gt8.png", tmp_path / "gt8.png", "--kind", "image", "--scale", "8"
+    )
+    assert (code, out) == (2, "") and err == (
+        "rtstereo compare: error: --scale reads 8-bit disparity maps (it implies --kind disparity): give it or "
+        "--kind image\n"
+    )
+    from rtstereo.compare import compare_files
+    from rtstereo.errors import InputError
+
+    with pytest.raises(InputError, match=r"a scale \(8\) divides 8-bit disparity maps: it has no meaning"):
+        compare_files(tmp_path / "gt8.png", tmp_path / "gt8.png", "image", scale=8)
     for scale in ("0", "nan", "inf"):  # inf was "the scale of 8-bit disparity maps must be > 0, got inf"
         code, out, err = run_cli(capsys, "compare", tmp_path / "gt8.png", tmp_path / "d.npy", "--scale", scale)
         assert code == 2 and err == f"rtstereo compare: error: --scale must be a number > 0, got {scale}\n"

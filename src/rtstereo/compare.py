@@ -155,7 +155,8 @@ def compare_files(path_a: str | Path, path_b: str | Path, kind: str = "auto", sc
             disparity maps.
 
     Raises:
-        InputError: a file is missing or unreadable, the kinds differ, or the maps cannot be compared.
+        InputError: a file is missing or unreadable, the kinds differ, a scale is given for images, or the maps
+            cannot be compared.
     """
     for p in (path_a, path_b):
         if Path(p).is_dir():
@@ -164,6 +165,8 @@ def compare_files(path_a: str | Path, path_b: str | Path, kind: str = "auto", sc
             raise InputError(f"file not found: {p}")
     if scale is not None and not (np.isfinite(scale) and scale > 0):
         raise InputError(f"the scale of 8-bit disparity maps must be > 0, got {scale}")
+    if scale is not None and kind == "image":  # it would be ignored: images are read as they are
+        raise InputError(f"a scale ({scale:g}) divides 8-bit disparity maps: it has no meaning for images")
     if kind == "auto" and scale is not None:
         kind = "disparity"
     if kind == "auto":
