@@ -316,6 +316,26 @@ def test_an_extra_argument_is_named_with_its_verb(capsys):
     assert capsys.readouterr().err == "rtstereo: error: unrecognized arguments: --bogus (see `rtstereo --help`)\n"
 
 
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (["predcit", "l.png", "r.png"], "; did you mean predict? (see `rtstereo --help`)"),
+        (["compare", "a.pfm", "b.pfm", "--jsn"], "--jsn; did you mean --json? (see `rtstereo compare --help`)"),
+        (["compare", "a.pfm", "b.pfm", "--kind", "imag"], "; did you mean image? (see `rtstereo compare --help`)"),
+        (
+            ["predict", "l.png", "r.png", "--maxdisp=32"],
+            "; did you mean --max-disp, --max-depth? (see `rtstereo predict --help`)",
+        ),
+    ],
+)
+def test_a_mistyped_verb_option_or_choice_gets_its_close_matches(capsys, argv, hint):
+    # the parser's docstring promised them; none came
+    with pytest.raises(SystemExit):
+        main(argv)
+    err = capsys.readouterr().err
+    assert err.endswith(hint + "\n") and err.count("\n") == 1, err
+
+
 def test_a_closed_stdout_is_not_an_error(monkeypatch, capsys):
     import sys
 

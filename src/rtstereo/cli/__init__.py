@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import importlib
 import os
+import re
 import sys
 import warnings
 from collections.abc import Iterator
@@ -41,7 +43,22 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):  # noqa: D102 - argparse hook
         # One line, like every other error of ours; the usage is one --help away.
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+        self.exit(
+            EXIT_USAGE, f"{self.prog}: error: {message}{self._close_matches(message)} (see `{self.prog} --help`)\n"
+        )
+
+    def _close_matches(self, message: str) -> str:
+        """``; did you mean ...?`` for a mistyped verb (argparse's invalid choice) or option (an unrecognized one)."""
+        choice = re.match(r"argument \S+: invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+        if choice:
+            words, candidates = [choice.group(1)], re.findall(r"'([^']*)'", choice.group(2))
+        elif message.startswith("unrecognized arguments: "):
+            words = [word.partition("=")[0] for word in message.split()[2:] if word.startswith("--")]
+            candidates = [option for action in self._actions for option in action.option_strings]
+        else:
+            return ""
+        close = [match for word in words for match in difflib.get_close_matches(word, candidates, n=2, cutoff=0.7)]
+        return f"; did you mean {', '.join(dict.fromkeys(close))}?" if close else ""
 
 
 def build_parser() -> argparse.ArgumentParser:
