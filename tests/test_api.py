@@ -57,6 +57,17 @@ def test_unknown_model_names_close_matches():
             rtstereo.load(typo)
 
 
+def test_a_folder_given_as_the_model_or_its_weights_is_called_a_folder_not_missing(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    with pytest.raises(rtstereo.errors.CheckpointError, match=f"weights file {tmp_path} is a folder: give the"):
+        rtstereo.load("anynet", weights=tmp_path)  # was "weights file not found" for a folder that exists
+    with pytest.raises(rtstereo.errors.CheckpointError, match=f"model {tmp_path} is a folder: give a registry"):
+        rtstereo.load(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sgbm").mkdir()  # a folder named as a registry model does not hide the model
+    assert rtstereo.load("sgbm").spec.name == "sgbm"
+
+
 @pytest.mark.parametrize("missing", ["runs/mycam.pt", "mycam-guided.pt", "weights.ckpt"])
 def test_a_missing_model_file_is_not_found_not_an_unknown_name(missing):
     # "unknown model 'mycam-guided.pt'. Did you mean: rtnet-guided?" sent a mistyped path to another network

@@ -127,6 +127,11 @@ def _load(
     if path.is_file() and (path.suffix or model not in list_models()):  # a file, unless a registry name
         _no_weights(model, weights, "an rtstereo checkpoint carries its weights")
         return _load_self_describing(path, backend, device, precision, overrides)
+    if model not in list_models() and path.is_dir():
+        raise CheckpointError(
+            f"model {model} is a folder: give a registry name (rtstereo models), an rtstereo checkpoint or an "
+            "exported .onnx file"
+        )
     if model not in list_models() and (path.suffix.lower() in CHECKPOINT_SUFFIXES or len(path.parts) > 1):
         # a path, not a name: "unknown model ... Did you mean: rtnet-guided?" would send a mistyped path elsewhere
         raise CheckpointError(
