@@ -63,6 +63,8 @@ def test_a_folder_given_as_the_model_or_its_weights_is_called_a_folder_not_missi
         rtstereo.load("anynet", weights=tmp_path)  # was "weights file not found" for a folder that exists
     with pytest.raises(rtstereo.errors.CheckpointError, match=f"model {tmp_path} is a folder: give a registry"):
         rtstereo.load(str(tmp_path))
+    with pytest.raises(rtstereo.errors.CheckpointError, match=f"model {tmp_path} is a folder"):
+        rtstereo.load("hybrid", network=str(tmp_path))  # was "unknown model ... Did you mean: rtnet"
     monkeypatch.chdir(tmp_path)
     (tmp_path / "sgbm").mkdir()  # a folder named as a registry model does not hide the model
     assert rtstereo.load("sgbm").spec.name == "sgbm"

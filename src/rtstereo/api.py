@@ -172,7 +172,8 @@ def _load(
         from .runtime.hybrid import HybridPredictor, network_threads
 
         name = resolve_alias(resolved["network"])
-        kind = "file" if is_onnx_file(name) or Path(name).suffix else get_spec(name).kind
+        is_path = is_onnx_file(name) or Path(name).suffix or (name not in list_models() and Path(name).exists())
+        kind = "file" if is_path else get_spec(name).kind
         if kind in ("classical", "hybrid"):
             raise InputError(f"the hybrid's network must be a network, not '{name}' ({kind})")
         if kind == "network" and get_spec(name).needs_weights:  # "pass --weights" would send the user to a refusal
