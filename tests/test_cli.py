@@ -295,6 +295,25 @@ def test_models_describes_an_exported_file_from_its_own_metadata(capsys, tmp_pat
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
+def test_models_describes_an_rtstereo_checkpoint_as_predict_takes_it(capsys, tmp_path):
+    torch = pytest.importorskip("torch")
+    from rtstereo.models.checkpoint import save_checkpoint
+
+    save_checkpoint(tmp_path / "mine.pt", "rtnet", {"max_disp": 64, "half_refinement": True}, {"w": torch.zeros(1)})
+    code, out, err = run_cli(capsys, "models", tmp_path / "mine.pt")  # was "unknown model"
+    assert code == 0, err
+    assert out.splitlines() == [
+        f"{tmp_path / 'mine.pt'}: an rtstereo checkpoint of rtnet",
+        "  settings (read from the file):",
+        "    max_disp = 64",
+        "    half_refinement = True",
+        f"  use it: rtstereo predict LEFT RIGHT --model {tmp_path / 'mine.pt'}",
+    ]
+    torch.save({"state_dict": {"w": torch.zeros(1)}}, tmp_path / "own.tar")  # a published network's own layout
+    code, out, err = run_cli(capsys, "models", tmp_path / "own.tar")
+    assert (code, out) == (2, "") and "is not an rtstereo checkpoint (it does not name its model)" in err
+
+
 def test_help_lists_every_verb(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
