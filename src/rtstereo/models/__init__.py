@@ -55,6 +55,7 @@ _SGBM_HELP = {
 _SGBM_ONLY_HELP = {
     "disp12_max_diff": "left-right check tolerance, whole pixels (always on in SGBM: 0 and -1 act as 1)",
     "uniqueness": "uniqueness ratio, percent (0 to 99)",
+    "block_size": "matching block size, pixels (odd, 1 to 11)",
 }
 
 # StereoBM takes blocks of 5 to 255 pixels only (rtstereo.models.sgbm.build_bm refuses the others).
