@@ -76,6 +76,22 @@ def test_unknown_model_names_close_matches():
         rtstereo.load("sgmb")
     with pytest.raises(rtstereo.ModelNotFoundError, match=r"'SGBM'\. Did you mean: sgbm\?"):  # names are lower case
         rtstereo.load("SGBM")
+    for typo in ("Default", "defualt"):  # the alias was neither offered nor listed
+        with pytest.raises(rtstereo.ModelNotFoundError, match=r"Did you mean: default\?.*sgbm, and default \(or"):
+            rtstereo.load(typo)
+
+
+def test_a_folder_given_as_the_model_or_its_weights_is_called_a_folder_not_missing(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    with pytest.raises(rtstereo.errors.CheckpointError, match=f"weights file {tmp_path} is a folder: give the"):
+        rtstereo.load("anynet", weights=tmp_path)  # was "weights file not found" for a folder that exists
+    with pytest.raises(rtstereo.errors.CheckpointError, match=f"model {tmp_path} is a folder: give a registry"):
+        rtstereo.load(str(tmp_path))
+    with pytest.raises(rtstereo.errors.CheckpointError, match=f"model {tmp_path} is a folder"):
+        rtstereo.load("hybrid", network=str(tmp_path))  # was "unknown model ... Did you mean: rtnet"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sgbm").mkdir()  # a folder named as a registry model does not hide the model
+    assert rtstereo.load("sgbm").spec.name == "sgbm"
 
 
 @pytest.mark.parametrize("missing", ["runs/mycam.pt", "mycam-guided.pt", "weights.ckpt"])
@@ -91,11 +107,29 @@ def test_a_setting_given_both_ways_must_agree():
     with pytest.raises(rtstereo.InputError, match=r"settings\['max_disp'\]=64 and max_disp=32"):
         rtstereo.load("sgbm", settings={"max_disp": 64}, max_disp=32)
     assert rtstereo.load("sgbm", settings={"max_disp": "64"}, max_disp=64).settings["max_disp"] == 64
+    # one value written two ways, as --max-disp 64 --set max_disp=64.0 takes it: was "given twice, differently"
+    assert rtstereo.load("sgbm", settings={"max_disp": 64}, max_disp=64.0).settings["max_disp"] == 64
+    assert rtstereo.load("sgbm", settings={"fill_holes": True}, fill_holes="true").settings["fill_holes"] is True
+    with pytest.raises(rtstereo.InputError, match=r"settings\['fill_holes'\]=True and fill_holes='off'"):
+        rtstereo.load("sgbm", settings={"fill_holes": True}, fill_holes="off")
 
 
 def test_unknown_setting_names_close_matches():
     with pytest.raises(rtstereo.InputError, match="did you mean max_disp"):
         rtstereo.load("sgbm", max_dsp=3)
+
+
+@pytest.mark.parametrize(
+    ("model", "typo", "meant"), [("hybrid", "thread", "threads"), ("rtnet-v5", "thread", "threads")]
+)
+def test_an_unknown_setting_is_matched_against_the_runtimes_settings_too(model, typo, meant):
+    # the hybrid's "thread" suggested three_way alone, and neither message named the runtime's settings
+    with pytest.raises(rtstereo.InputError, match=f"did you mean {meant}") as err:
+        rtstereo.load(model, **{typo: 2})
+    assert "of its runtime, threads, providers" in str(err.value)
+    with pytest.raises(rtstereo.InputError) as err:
+        rtstereo.load("sgbm", thread=2)
+    assert "runtime" not in str(err.value)  # OpenCV's threads are --threads alone
 
 
 @pytest.mark.parametrize(

@@ -295,12 +295,64 @@ def test_models_describes_an_exported_file_from_its_own_metadata(capsys, tmp_pat
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
+def test_models_describes_an_rtstereo_checkpoint_as_predict_takes_it(capsys, tmp_path):
+    torch = pytest.importorskip("torch")
+    from rtstereo.models.checkpoint import save_checkpoint
+
+    save_checkpoint(tmp_path / "mine.pt", "rtnet", {"max_disp": 64, "half_refinement": True}, {"w": torch.zeros(1)})
+    code, out, err = run_cli(capsys, "models", tmp_path / "mine.pt")  # was "unknown model"
+    assert code == 0, err
+    assert out.splitlines() == [
+        f"{tmp_path / 'mine.pt'}: an rtstereo checkpoint of rtnet",
+        "  settings (read from the file):",
+        "    max_disp = 64",
+        "    half_refinement = True",
+        f"  use it: rtstereo predict LEFT RIGHT --model {tmp_path / 'mine.pt'}",
+    ]
+    torch.save({"state_dict": {"w": torch.zeros(1)}}, tmp_path / "own.tar")  # a published network's own layout
+    code, out, err = run_cli(capsys, "models", tmp_path / "own.tar")
+    assert (code, out) == (2, "") and "is not an rtstereo checkpoint (it does not name its model)" in err
+
+
 def test_help_lists_every_verb(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
     for verb in ("predict", "eval", "compare", "models"):
         assert verb in out
+
+
+def test_an_extra_argument_is_named_with_its_verb(capsys):
+    # it was "rtstereo: error: unrecognized arguments: ..." (see `rtstereo --help`), not the verb's line
+    with pytest.raises(SystemExit) as exit_:
+        main(["models", "sgbm", "bm"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == (
+        "rtstereo models: error: unrecognized arguments: bm (see `rtstereo models --help`)\n"
+    )
+    with pytest.raises(SystemExit):
+        main(["--bogus"])
+    assert capsys.readouterr().err == "rtstereo: error: unrecognized arguments: --bogus (see `rtstereo --help`)\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (["predcit", "l.png", "r.png"], "; did you mean predict? (see `rtstereo --help`)"),
+        (["compare", "a.pfm", "b.pfm", "--jsn"], "--jsn; did you mean --json? (see `rtstereo compare --help`)"),
+        (["compare", "a.pfm", "b.pfm", "--kind", "imag"], "; did you mean image? (see `rtstereo compare --help`)"),
+        (
+            ["predict", "l.png", "r.png", "--maxdisp=32"],
+            "; did you mean --max-disp, --max-depth? (see `rtstereo predict --help`)",
+        ),
+    ],
+)
+def test_a_mistyped_verb_option_or_choice_gets_its_close_matches(capsys, argv, hint):
+    # the parser's docstring promised them; none came
+    with pytest.raises(SystemExit):
+        main(argv)
+    err = capsys.readouterr().err
+    assert err.endswith(hint + "\n") and err.count("\n") == 1, err
 
 
 def test_a_closed_stdout_is_not_an_error(monkeypatch, capsys):
@@ -355,6 +407,33 @@ def test_compare_says_the_reference_has_no_valid_pixels(capsys, tmp_path):
     assert err == f"rtstereo compare: error: {tmp_path / 'empty.npy'} (the reference) has no valid pixels\n"
 
 
+@pytest.mark.parametrize("value", [0.0, -4.0])
+def test_compare_refuses_a_reference_whose_pixels_are_all_zero_or_negative(capsys, tmp_path, value):
+    # the metrics count ground truth <= 0 as unknown: they were all nan beside a score, with exit code 0
+    np.save(tmp_path / "zero.npy", np.full((40, 80), value, np.float32))
+    np.save(tmp_path / "b.npy", np.full((40, 80), 3.0, np.float32))
+    code, out, err = run_cli(capsys, "compare", tmp_path / "zero.npy", tmp_path / "b.npy")
+    assert (code, out) == (2, "")
+    assert err == f"rtstereo compare: error: {tmp_path / 'zero.npy'} (the reference) has no valid pixels\n"
+
+
+def test_compare_keeps_a_resized_maps_valid_pixels_valid_and_its_invalid_ones_invalid(capsys, tmp_path):
+    a = np.full((40, 80), 4.0, np.float32)
+    b = np.full((40, 80), 4.0, np.float32)
+    b[:, :20] = 0.0  # a valid prediction of 0 px (infinitely far): wrong by 4 px, but valid
+    b[:, 20:40] = np.nan
+    np.save(tmp_path / "a.npy", a)
+    np.save(tmp_path / "b.npy", b)
+    np.save(tmp_path / "half.npy", b[::2, ::2] / 2)
+    code, out, err = run_cli(capsys, "compare", tmp_path / "a.npy", tmp_path / "b.npy", "--json")
+    same_size = json.loads(out)["metrics"]
+    code, out, err = run_cli(capsys, "compare", tmp_path / "a.npy", tmp_path / "half.npy", "--json")
+    resized = json.loads(out)["metrics"]
+    assert code == 0, err
+    assert same_size["density"] == resized["density"] == 75.0  # the zeros became invalid once resized: 50 %
+    assert same_size["epe"] == resized["epe"] == pytest.approx(2.0)  # 4 px wrong on half the pixels
+
+
 def test_compare_reads_8bit_disparity_with_scale(capsys, tmp_path):
     from PIL import Image
 
@@ -365,8 +444,22 @@ def test_compare_reads_8bit_disparity_with_scale(capsys, tmp_path):
     code, out, err = run_cli(capsys, "compare", tmp_path / "gt8.png", tmp_path / "d.npy", "--scale", "8", "--json")
     assert code == 0, err
     assert json.loads(out)["metrics"]["epe"] == 0
-    code, out, err = run_cli(capsys, "compare", tmp_path / "gt8.png", tmp_path / "d.npy", "--scale", "0")
-    assert code == 2 and "--scale must be > 0" in err
+    # --kind image with --scale: the scale was ignored unsaid
+    code, out, err = run_cli(
+        capsys, "compare", tmp_path / "gt8.png", tmp_path / "gt8.png", "--kind", "image", "--scale", "8"
+    )
+    assert (code, out) == (2, "") and err == (
+        "rtstereo compare: error: --scale reads 8-bit disparity maps (it implies --kind disparity): give it or "
+        "--kind image\n"
+    )
+    from rtstereo.compare import compare_files
+    from rtstereo.errors import InputError
+
+    with pytest.raises(InputError, match=r"a scale \(8\) divides 8-bit disparity maps: it has no meaning"):
+        compare_files(tmp_path / "gt8.png", tmp_path / "gt8.png", "image", scale=8)
+    for scale in ("0", "nan", "inf"):  # inf was "the scale of 8-bit disparity maps must be > 0, got inf"
+        code, out, err = run_cli(capsys, "compare", tmp_path / "gt8.png", tmp_path / "d.npy", "--scale", scale)
+        assert code == 2 and err == f"rtstereo compare: error: --scale must be a number > 0, got {scale}\n"
 
 
 def test_compare_a_damaged_npy_is_one_line(capsys, tmp_path):

@@ -63,7 +63,7 @@ def load(
         64
     """
     settings = settings or {}
-    clash = [k for k in setting_kwargs if k in settings and str(settings[k]) != str(setting_kwargs[k])]
+    clash = [k for k in setting_kwargs if k in settings and not _same_setting(settings[k], setting_kwargs[k])]
     if clash:  # neither silently wins, as --max-disp and --set max_disp= on the command line
         raise InputError(
             "settings given twice, differently: "
@@ -75,6 +75,35 @@ def load(
     for name, value in switches.items():
         setattr(predictor, name, coerce_setting(name, value, False))
     return predictor
+
+
+class _NotSelfDescribing(CheckpointError):
+    """A weights file that does not name its model (a published network's own checkpoint)."""
+
+
+# The hybrid's network is one setting, without --weights: a network that needs them goes in as a file.
+_HYBRID_WEIGHTS_HINT = (
+    "export the network with its weights and give that file (rtstereo export {name} --weights FILE --dynamic --size "
+    "HxW -o net.onnx, then --set network=net.onnx), or an rtstereo checkpoint (--set network=CHECKPOINT.pt)"
+)
+
+
+def _same_setting(a: Any, b: Any) -> bool:
+    """Whether two values of one setting say the same (``64`` and ``64.0``, ``True`` and ``"true"``), as the
+    command line takes ``--max-disp 64 --set max_disp=64.0``.
+
+    Examples:
+        >>> _same_setting(64, 64.0), _same_setting(True, "true"), _same_setting("raw", "auto")
+        (True, True, False)
+    """
+    if str(a) == str(b):
+        return True
+    for kind in (False, 0.0):  # read both as a switch, then as a number
+        try:
+            return coerce_setting("", a, kind) == coerce_setting("", b, kind)
+        except InputError:
+            continue
+    return False
 
 
 # Suffixes that name a checkpoint file rather than a registry name (a missing one is "not found").
@@ -98,6 +127,11 @@ def _load(
     if path.is_file() and (path.suffix or model not in list_models()):  # a file, unless a registry name
         _no_weights(model, weights, "an rtstereo checkpoint carries its weights")
         return _load_self_describing(path, backend, device, precision, overrides)
+    if model not in list_models() and path.is_dir():
+        raise CheckpointError(
+            f"model {model} is a folder: give a registry name (rtstereo models), an rtstereo checkpoint or an "
+            "exported .onnx file"
+        )
     if model not in list_models() and (path.suffix.lower() in CHECKPOINT_SUFFIXES or len(path.parts) > 1):
         # a path, not a name: "unknown model ... Did you mean: rtnet-guided?" would send a mistyped path elsewhere
         raise CheckpointError(
@@ -124,7 +158,7 @@ def _load(
         runtime = {k: overrides.pop(k) for k in RUNTIME_SETTINGS if k in overrides}
     elif spec.kind != "classical":
         runtime = _backend_options(overrides, backend)
-    resolved = spec.resolve_settings(overrides)
+    resolved = spec.resolve_settings(overrides, _runtime_options(spec.kind, backend))
     if spec.kind == "classical":
         if backend not in (None, "opencv"):
             raise InputError(f"model '{spec.name}' runs only on the opencv backend, not '{backend}'")
@@ -138,9 +172,15 @@ def _load(
         from .runtime.hybrid import HybridPredictor, network_threads
 
         name = resolve_alias(resolved["network"])
-        kind = "file" if is_onnx_file(name) or Path(name).suffix else get_spec(name).kind
+        is_path = is_onnx_file(name) or Path(name).suffix or (name not in list_models() and Path(name).exists())
+        kind = "file" if is_path else get_spec(name).kind
         if kind in ("classical", "hybrid"):
             raise InputError(f"the hybrid's network must be a network, not '{name}' ({kind})")
+        if kind == "network" and get_spec(name).needs_weights:  # "pass --weights" would send the user to a refusal
+            raise InputError(
+                f"the hybrid's network '{name}' needs its weights, and the hybrid takes no --weights: "
+                + _HYBRID_WEIGHTS_HINT.format(name=name)
+            )
         asked = dict(runtime)
         if (is_onnx_file(name) or kind == "onnx") and backend not in (None, "onnxruntime"):
             raise InputError(
@@ -153,7 +193,13 @@ def _load(
         else:  # a PyTorch network: its threads are the process's (torch.set_num_threads, --threads)
             runtime.pop("threads", None)
             asked = runtime
-        network = _load(name, None, backend, device, precision, dict(runtime))
+        try:
+            network = _load(name, None, backend, device, precision, dict(runtime))
+        except _NotSelfDescribing as exc:  # a published network's own file: --model NAME --weights is no way here
+            raise CheckpointError(
+                f"{name} is not an rtstereo checkpoint (it does not name its model); for a published network's own "
+                "file in the hybrid, " + _HYBRID_WEIGHTS_HINT.format(name="NAME")
+            ) from exc
         if getattr(network, "guided", False) and runtime != asked:  # it runs after SGBM, not beside it: every thread
             network = _load(name, None, backend, device, precision, asked)
         return HybridPredictor(spec, resolved, network)  # type: ignore[return-value]
@@ -189,6 +235,16 @@ def _onnx_only(model: str, backend: str | None) -> None:
             f"model '{model}' is an ONNX file and runs only on the onnxruntime backend, not '{backend}' "
             "(to run a network in PyTorch, give its rtstereo checkpoint as --model)"
         )
+
+
+def _runtime_options(kind: str, backend: str | None) -> tuple[str, ...]:
+    """The settings a model of ``kind`` takes for its runtime beside its own (:func:`_backend_options`)."""
+    from .runtime.backends import TORCH_RUNTIME_SETTINGS
+    from .runtime.onnx import RUNTIME_SETTINGS
+
+    if kind in ("onnx", "hybrid") or (kind == "network" and backend == "onnxruntime"):
+        return RUNTIME_SETTINGS
+    return TORCH_RUNTIME_SETTINGS if kind == "network" else ()
 
 
 def _backend_options(overrides: dict[str, Any], backend: str | None) -> dict[str, Any]:
@@ -249,7 +305,7 @@ def _load_self_describing(
 
     description = describe(read_torch_file(path))
     if description is None:
-        raise CheckpointError(
+        raise _NotSelfDescribing(
             f"{path} is not an rtstereo checkpoint (it does not name its model); "
             "pass --model NAME --weights FILE for the published networks' own files"
         )
@@ -257,7 +313,7 @@ def _load_self_describing(
     spec = get_spec(name)
     overrides = dict(overrides)
     runtime = _backend_options(overrides, backend)
-    settings = spec.resolve_settings({**saved, **overrides})
+    settings = spec.resolve_settings({**saved, **overrides}, _runtime_options(spec.kind, backend))
     return _load_network(spec, settings, path, backend or "torch", device, precision, runtime)
 
 

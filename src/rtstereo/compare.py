@@ -90,9 +90,12 @@ def compare_disparities(
         names: what the messages call ``a`` and ``b`` (file names).
 
     Raises:
-        InputError: ``a`` has no valid pixel, or ``b`` has another aspect ratio.
+        InputError: ``a`` has no valid pixel (finite and above 0, as the metrics count them), or ``b`` has
+            another aspect ratio.
     """
-    if not np.isfinite(a).any():
+    with np.errstate(invalid="ignore"):
+        scored = np.isfinite(a) & (a > 0)  # the pixels the metrics score: ground truth <= 0 is unknown
+    if not scored.any():
         raise InputError(f"{names[0]} (the reference) has no valid pixels")
     resized = None
     if a.shape != b.shape:
@@ -102,8 +105,8 @@ def compare_disparities(
             f"second map resized from {b.shape[1]}x{b.shape[0]} to {a.shape[1]}x{a.shape[0]}, "
             f"disparities scaled by {scale:.4f}"
         )
-        b = cv2.resize(np.nan_to_num(b, nan=0.0), (a.shape[1], a.shape[0]), interpolation=cv2.INTER_NEAREST) * scale
-        b[b <= 0] = np.nan
+        # nearest neighbour copies nan along: invalid pixels stay invalid, and valid ones keep their value (0 too)
+        b = cv2.resize(b.astype(np.float32), (a.shape[1], a.shape[0]), interpolation=cv2.INTER_NEAREST) * scale
     both = np.isfinite(a) & np.isfinite(b)
     top = float(np.nanmax(np.concatenate([a[both], b[both]]))) if both.any() else 1.0
     na = np.where(np.isfinite(a), a, 0) / max(top, 1e-6)
@@ -152,7 +155,8 @@ def compare_files(path_a: str | Path, path_b: str | Path, kind: str = "auto", sc
             disparity maps.
 
     Raises:
-        InputError: a file is missing or unreadable, the kinds differ, or the maps cannot be compared.
+        InputError: a file is missing or unreadable, the kinds differ, a scale is given for images, or the maps
+            cannot be compared.
     """
     for p in (path_a, path_b):
         if Path(p).is_dir():
@@ -161,6 +165,8 @@ def compare_files(path_a: str | Path, path_b: str | Path, kind: str = "auto", sc
             raise InputError(f"file not found: {p}")
     if scale is not None and not (np.isfinite(scale) and scale > 0):
         raise InputError(f"the scale of 8-bit disparity maps must be > 0, got {scale}")
+    if scale is not None and kind == "image":  # it would be ignored: images are read as they are
+        raise InputError(f"a scale ({scale:g}) divides 8-bit disparity maps: it has no meaning for images")
     if kind == "auto" and scale is not None:
         kind = "disparity"
     if kind == "auto":

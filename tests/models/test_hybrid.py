@@ -111,6 +111,12 @@ def test_the_final_median_smooths_the_fused_map_and_refuses_other_sizes(monkeypa
         rtstereo.load("hybrid", median=7)
 
 
+def test_choose_by_without_the_hole_choice_it_configures_is_refused_not_ignored():
+    with pytest.raises(rtstereo.errors.InputError, match="choose_by=cost says how hole_choice chooses"):
+        rtstereo.load("hybrid", hole_choice=False, choose_by="cost")
+    assert rtstereo.load("hybrid", hole_choice=False).settings["choose_by"] == "learned"  # the default: unsaid
+
+
 def test_local_contrast_normalisation_ignores_a_change_of_gain_and_offset():
     rng = np.random.default_rng(5)
     image = (40 + rng.random((64, 96, 3)) * 110).astype(np.uint8)  # room for the change without clipping
@@ -281,6 +287,24 @@ def test_the_network_setting_runs_another_network_beside_sgbm(tmp_path):
     for wrong, message in (("sgbm", "must be a network, not 'sgbm'"), ("rtnet-v9", "rtnet-v5")):
         with pytest.raises(rtstereo.errors.RtStereoError, match=message):
             rtstereo.load("hybrid", network=wrong)
+
+
+@pytest.mark.parametrize("network", ["anynet", "crestereo", "rtnet"])
+def test_a_network_that_needs_weights_is_refused_with_the_way_in_not_a_pass_weights_the_hybrid_refuses(network):
+    # it said "pass --weights FILE_OR_URL", and --weights with the hybrid is refused: no way out was named
+    with pytest.raises(rtstereo.errors.InputError, match=f"the hybrid's network '{network}' needs its weights") as err:
+        rtstereo.load("hybrid", network=network)
+    assert f"rtstereo export {network} --weights FILE" in str(err.value) and "--set network=net.onnx" in str(err.value)
+
+
+def test_a_published_networks_own_file_as_the_network_names_the_way_in(tmp_path):
+    torch = pytest.importorskip("torch")
+    own = tmp_path / "anynet.tar"
+    torch.save({"state_dict": {"weight": torch.zeros(1)}}, own)  # the layout of AnyNet's own releases
+    with pytest.raises(rtstereo.errors.CheckpointError, match="not an rtstereo checkpoint") as err:
+        rtstereo.load("hybrid", network=str(own))
+    assert "--model NAME --weights" not in str(err.value)  # the way in alone, refused inside the hybrid
+    assert "rtstereo export NAME --weights FILE" in str(err.value)
 
 
 def test_a_pytorch_checkpoint_as_the_network_ignores_the_onnx_thread_split():

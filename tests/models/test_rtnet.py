@@ -353,6 +353,14 @@ def test_loader_names_every_setting_that_differs_at_once(tmp_path, small_full_mo
     message = str(info.value)
     assert "--set max_disp=32 --set half_refinement=true --set full_refinement=true" in message
     assert f"--model {path}" in message
+    # given as the model already, with --max-disp 64: "give the checkpoint as the model" alone was no way out
+    assert f"--model {path}) and leave these settings out: it reads them from the file" in message
+
+
+@pytest.mark.parametrize("max_disp, up", [(100, "128"), (20, "32"), (-5, "e.g. 192")])
+def test_a_max_disp_off_the_grid_names_the_next_multiple_of_32(max_disp, up):
+    with pytest.raises(InputError, match=rf"got {max_disp}; round it up to the next multiple of 32 \({up}\)"):
+        build_rtnet({"max_disp": max_disp})  # 100 said "(e.g. 192)"
 
 
 def test_loader_refuses_mismatched_weights(tmp_path, small_model):

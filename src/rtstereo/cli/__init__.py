@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import importlib
 import os
+import re
 import sys
 import warnings
 from collections.abc import Iterator
@@ -42,7 +44,22 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):  # noqa: D102 - argparse hook
         # One line, like every other error of ours; the usage is one --help away.
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+        self.exit(
+            EXIT_USAGE, f"{self.prog}: error: {message}{self._close_matches(message)} (see `{self.prog} --help`)\n"
+        )
+
+    def _close_matches(self, message: str) -> str:
+        """``; did you mean ...?`` for a mistyped verb (argparse's invalid choice) or option (an unrecognized one)."""
+        choice = re.match(r"argument \S+: invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+        if choice:
+            words, candidates = [choice.group(1)], re.findall(r"'([^']*)'", choice.group(2))
+        elif message.startswith("unrecognized arguments: "):
+            words = [word.partition("=")[0] for word in message.split()[2:] if word.startswith("--")]
+            candidates = [option for action in self._actions for option in action.option_strings]
+        else:
+            return ""
+        close = [match for word in words for match in difflib.get_close_matches(word, candidates, n=2, cutoff=0.7)]
+        return f"; did you mean {', '.join(dict.fromkeys(close))}?" if close else ""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     for verb in VERBS:
         importlib.import_module(f"{__name__}.{verb}").register(subparsers)
+    parser.verb_parsers = subparsers.choices  # type: ignore[attr-defined] - for main's own error line
     return parser
 
 
@@ -66,12 +84,15 @@ def main(argv: list[str] | None = None) -> int:
         # Building the parser imports every verb (NumPy, OpenCV, the models: the slow part of the
         # start), so Ctrl-C there is answered like Ctrl-C in the verb's work.
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
     except KeyboardInterrupt:
         words = [word for word in (sys.argv[1:] if argv is None else argv) if not word.startswith("-")]
         verb = f" {words[0]}" if words and words[0] in VERBS else ""
         print(f"rtstereo{verb}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    if extra:  # argparse's own parse_args names the program alone: say whose arguments they are not
+        verb_parser = parser.verb_parsers.get(args.verb, parser) if args.verb else parser  # type: ignore[attr-defined]
+        verb_parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE

@@ -143,7 +143,10 @@ def parse_set_values(items: list[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise InputError(f"--set expects KEY=VALUE, got '{item}'")
-        settings[key.strip().replace("-", "_")] = value.strip()
+        key, value = key.strip().replace("-", "_"), value.strip()
+        if key in settings and not _same_number(settings[key], value):  # neither silently wins, as with --max-disp
+            raise InputError(f"--set {key}={settings[key]} and --set {key}={value} disagree: give one of them")
+        settings[key] = value
     return settings
 
 

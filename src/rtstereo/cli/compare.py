@@ -37,8 +37,10 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.scale is not None and not args.scale > 0:
-        raise InputError(f"--scale must be > 0, got {args.scale:g}")
+    if args.scale is not None and not 0 < args.scale < float("inf"):
+        raise InputError(f"--scale must be a number > 0, got {args.scale:g}")
+    if args.scale is not None and args.kind == "image":
+        raise InputError("--scale reads 8-bit disparity maps (it implies --kind disparity): give it or --kind image")
     result = compare_files(args.a, args.b, args.kind, scale=args.scale)
     if args.json:
         document = {"kind": result.kind, "score": result.score, "metrics": result.metrics, "resized": result.resized}

@@ -16,9 +16,12 @@ def register(subparsers) -> None:
         "models",
         help="list the models, or show one model's settings",
         description="List every registered model, or show one model's input "
-        "contract, settings and defaults, licence and weights; or what an exported .onnx file says about itself.",
+        "contract, settings and defaults, licence and weights; or what an exported .onnx file or an rtstereo "
+        "checkpoint says about itself.",
     )
-    parser.add_argument("name", nargs="?", help="a model name, or an exported .onnx file, to describe")
+    parser.add_argument(
+        "name", nargs="?", help="a model name, an exported .onnx file or an rtstereo checkpoint, to describe"
+    )
     parser.add_argument("--pattern", default="*", help="shell-style filter for the list (default: all)")
     parser.set_defaults(func=run)
 
@@ -30,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.name and is_onnx_file(args.name):
         return describe_onnx(Path(args.name))
+    if args.name and args.name not in list_models() and Path(args.name).is_file():  # as --model takes it
+        return describe_checkpoint(Path(args.name))
     if args.name:
         name = DEFAULT_ALIAS if args.name == "default" else args.name
         spec = get_spec(name)
@@ -84,6 +89,25 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name:<{width}}  {spec.kind:<9}  {spec.summary}")
     if alias:
         print(f"{'default':<{width}}  alias      -> {DEFAULT_ALIAS}")
+    return 0
+
+
+def describe_checkpoint(path: Path) -> int:
+    """Print the model and settings an rtstereo checkpoint records (``rtstereo train`` and ``adapt`` write them)."""
+    from ..models.checkpoint import describe, read_torch_file
+
+    description = describe(read_torch_file(path))
+    if description is None:
+        raise InputError(
+            f"{path} is not an rtstereo checkpoint (it does not name its model): a published network's own file "
+            "is described by its model, rtstereo models NAME"
+        )
+    name, settings = description
+    print(f"{path}: an rtstereo checkpoint of {name}")
+    print("  settings (read from the file):")
+    for key, value in settings.items():
+        print(f"    {key} = {value!r}")
+    print(f"  use it: rtstereo predict LEFT RIGHT --model {path}")
     return 0
 
 

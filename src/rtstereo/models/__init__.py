@@ -52,12 +52,19 @@ _SGBM_HELP = {
 }
 # OpenCV's StereoSGBM always runs its left-right check: a disp12MaxDiff of 0 or less acts as 1
 # (measured: -1, 0 and 1 give the same maps), unlike StereoBM, where -1 turns it off.
-_SGBM_ONLY_HELP = {"disp12_max_diff": "left-right check tolerance, whole pixels (always on in SGBM: 0 and -1 act as 1)"}
+_SGBM_ONLY_HELP = {
+    "disp12_max_diff": "left-right check tolerance, whole pixels (always on in SGBM: 0 and -1 act as 1)",
+    "uniqueness": "uniqueness ratio, percent (0 to 99)",
+    "block_size": "matching block size, pixels (odd, 1 to 11)",
+}
+
+# StereoBM takes blocks of 5 to 255 pixels only (rtstereo.models.sgbm.build_bm refuses the others).
+_BM_ONLY_HELP = {"block_size": "matching block size, pixels (odd, 5 to 255)"}
 
 
 def _opencv_matcher(name: str, summary: str, builder: str, block_size: int) -> ModelSpec:
     """SGBM and BM: the same settings (``_SGBM_HELP``), different matchers and block sizes."""
-    help_texts = {**_SGBM_HELP, **_SGBM_ONLY_HELP} if name == "sgbm" else _SGBM_HELP
+    help_texts = {**_SGBM_HELP, **(_SGBM_ONLY_HELP if name == "sgbm" else _BM_ONLY_HELP)}
     return ModelSpec(
         name=name,
         summary=summary,
@@ -260,15 +267,16 @@ register(
         setting_help={
             "max_disp": "largest disparity SGBM searches, pixels (at most a quarter of the image width; the "
             "network's range is fixed: 192)",
-            "uniqueness": "SGBM's uniqueness ratio for a confident match, percent",
+            "uniqueness": "SGBM's uniqueness ratio for a confident match, percent (0 to 99)",
             "lr_tolerance": "left-right check tolerance for a confident match, pixels (OpenCV's disp12MaxDiff, "
             "rounded: below 1 it acts as 1)",
             "mirrored_check": "also check each match against a second SGBM pass on the mirrored pair (stricter, "
             "twice SGBM's time)",
             "three_way": "SGBM in OpenCV's 3-direction mode (MODE_SGBM_3WAY): parallel on every thread, about 2.5x "
             "faster than its 5-direction mode (false), slightly different matches",
-            "network": "the network it runs: a registry network, an exported .onnx file or an rtstereo checkpoint "
-            "(e.g. one written by `rtstereo adapt`)",
+            "network": "the network it runs: a packaged network (rtnet-v5, rtnet-guided), an exported .onnx file or an "
+            "rtstereo checkpoint (e.g. one written by `rtstereo adapt`); a network that needs --weights goes in "
+            "exported with them",
             "hole_choice": "where SGBM is not confident, take the network's value or SGBM's row-wise fill, as "
             "choose_by says (false: always the network's)",
             "choose_by": "how hole_choice chooses: 'learned' (a small perceptron fit on rendered scenes, "

@@ -37,6 +37,8 @@ def read_torch_file(path: str | Path) -> Any:
     """
     torch = require("torch", "torch", "reading a PyTorch checkpoint")
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"weights file {path} is a folder: give the checkpoint file inside it")
     if not path.is_file():
         raise CheckpointError(f"weights file not found: {path}")
     if path.stat().st_size == 0:

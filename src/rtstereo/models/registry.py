@@ -17,7 +17,7 @@ import difflib
 import fnmatch
 import importlib
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
@@ -84,10 +84,14 @@ class ModelSpec:
         object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
         object.__setattr__(self, "setting_help", MappingProxyType(dict(self.setting_help)))
 
-    def resolve_settings(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def resolve_settings(
+        self, overrides: Mapping[str, Any] | None = None, runtime_options: Sequence[str] = ()
+    ) -> dict[str, Any]:
         """The defaults updated by ``overrides``, each value coerced to the default's type.
 
-        Strings (from ``--set key=value``) are parsed; unknown keys fail with close matches.
+        Strings (from ``--set key=value``) are parsed; unknown keys fail with close matches, among them
+        ``runtime_options``: the backend's own settings, which the caller took out of ``overrides``
+        (``threads`` for ONNX Runtime), named so that ``thread`` is not taken for another setting.
         """
         settings = dict(self.defaults)
         for key, value in (overrides or {}).items():
@@ -97,11 +101,12 @@ class ModelSpec:
                 from ..runtime.postprocess import POSTPROCESS_SETTINGS  # every model's switches (no cycle here)
 
                 known = ", ".join(sorted(self.defaults)) or "none"
-                close = difflib.get_close_matches(key, [*self.defaults, *POSTPROCESS_SETTINGS], n=3)
+                close = difflib.get_close_matches(key, [*self.defaults, *POSTPROCESS_SETTINGS, *runtime_options], n=3)
                 hint = f"; did you mean {', '.join(close)}?" if close else ""
+                runtime = f"; and, of its runtime, {', '.join(runtime_options)}" if runtime_options else ""
                 raise InputError(
                     f"model '{self.name}' has no setting '{key}' (it has: {known}; and, as every model, "
-                    f"{', '.join(POSTPROCESS_SETTINGS)}){hint}"
+                    f"{', '.join(POSTPROCESS_SETTINGS)}{runtime}){hint}"
                 )
             settings[key] = coerce_setting(key, value, self.defaults[key])
         return settings
@@ -158,6 +163,8 @@ def import_object(path: str) -> Callable[..., Any]:
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
+# The name that stands for the best method (rtstereo.models.resolve_alias), offered beside the registry's.
+ALIAS = "default"
 
 
 def register(spec: ModelSpec) -> ModelSpec:
@@ -173,11 +180,12 @@ def get_spec(name: str) -> ModelSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
-        same = [known for known in _REGISTRY if known.lower() == str(name).lower()]  # "SGBM": names are lower case
-        close = same or difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
+        names = [*_REGISTRY, ALIAS]
+        same = [known for known in names if known.lower() == str(name).lower()]  # "SGBM": names are lower case
+        close = same or difflib.get_close_matches(name, names, n=3, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         raise ModelNotFoundError(
-            f"unknown model '{name}'.{hint} Known models: {', '.join(sorted(_REGISTRY))} "
+            f"unknown model '{name}'.{hint} Known models: {', '.join(sorted(_REGISTRY))}, and {ALIAS} "
             "(or give the path of an exported .onnx file)"
         ) from None
 

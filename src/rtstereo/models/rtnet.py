@@ -573,9 +573,10 @@ class RTNet(nn.Module):
     ):
         super().__init__()
         if isinstance(max_disp, bool) or not isinstance(max_disp, int) or max_disp <= 0 or max_disp % 32:
+            up = -(-max_disp // 32) * 32 if isinstance(max_disp, int) and not isinstance(max_disp, bool) else 0
             raise InputError(
                 f"rtnet: max_disp must be a positive multiple of 32 pixels, got {max_disp!r}; "
-                "round it up to the next multiple of 32 (e.g. 192)"
+                f"round it up to the next multiple of 32 ({up if up > 0 else 'e.g. 192'})"
             )
         self.max_disp = max_disp
         self.levels = max_disp // DOWNSAMPLE
@@ -689,7 +690,7 @@ def load_rtnet_checkpoint(module: RTNet, path: str | Path) -> dict[str, Any]:
                 f"{path} was trained with {', '.join(f'{n}={v}' for n, v in was.items())}, but the network was "
                 f"built with {', '.join(f'{n}={v}' for n, v in now.items())}; build it with "
                 f"{' '.join(f'--set {n}={v}' for n, v in was.items())}, or give the checkpoint as the model "
-                f"(--model {path}), which reads its settings from it"
+                f"(--model {path}) and leave these settings out: it reads them from the file"
             )
     state_dict = strip_prefix(find_state_dict(obj, path, ("state_dict", "model")))
     load_into(module, state_dict, path, MODEL_NAME)

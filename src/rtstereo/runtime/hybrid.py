@@ -45,6 +45,7 @@ from ..models.registry import ModelSpec, coerce_setting
 from ..models.sgbm import (
     SGBM_INPUTS,
     ExposureLatch,
+    check_sgbm_uniqueness,
     confident_disparity,
     confident_search_range,
     normalize_local_contrast,
@@ -152,6 +153,7 @@ class HybridPredictor:
         for key in ("uniqueness", "lr_tolerance"):
             if not 0 <= self.settings[key] < float("inf"):  # nan and inf fail too
                 raise InputError(f"{spec.name}: setting '{key}' must be a number >= 0, got {self.settings[key]}")
+        check_sgbm_uniqueness(self.settings["uniqueness"], owner=f"{spec.name}: ")
         if self.settings.get("sgbm_input", "raw") not in SGBM_INPUTS:
             raise InputError(
                 f"{spec.name}: setting 'sgbm_input' must be one of {', '.join(SGBM_INPUTS)}, "
@@ -161,6 +163,11 @@ class HybridPredictor:
             raise InputError(
                 f"{spec.name}: setting 'choose_by' must be one of {', '.join(HOLE_CHOICES)}, "
                 f"got {self.settings['choose_by']!r}"
+            )
+        if not self.settings["hole_choice"] and self.settings["choose_by"] != spec.defaults["choose_by"]:
+            raise InputError(  # the choice it names is never made: the network fills every hole
+                f"{spec.name}: choose_by={self.settings['choose_by']} says how hole_choice chooses, and "
+                "hole_choice=false makes no choice (the network fills every hole): give one of them"
             )
         self.network = network
         self.name = spec.name
