@@ -504,3 +504,17 @@ def test_an_unreadable_pfm_is_one_line_naming_it(tmp_path, monkeypatch):
     monkeypatch.setattr(Path, "open", denied)  # chmod 000 does not stop root, who runs these tests
     with pytest.raises(InputError, match=r"cannot read .*d\.pfm: Permission denied"):
         read_pfm(path)
+
+
+def test_the_written_preview_spans_the_maps_own_range_not_the_models_search_range(tmp_path):
+    """A pair of 0-36 px disparities from a model that searches 192 px: the nearest pixels get the top
+    colour of the map, not a colour a fifth of the way up (the whole preview was one blue)."""
+    from rtstereo.sinks.files import save_result
+    from rtstereo.types import DisparityResult
+
+    d = np.tile(np.linspace(0.0, 36.0, 64, dtype=np.float32), (8, 1))
+    result = DisparityResult(disparity_px=d, timings_ms={}, model="m", settings={"max_disp": 192})
+    written = save_result(result, tmp_path, "p", ("color",))
+    preview = cv2.cvtColor(cv2.imread(str(written[0])), cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(preview, colorize(d))
+    assert not np.array_equal(preview, colorize(d, max_disp_px=192.0))

@@ -53,8 +53,11 @@ def _npy(result: DisparityResult, stem: Path) -> Path:
 
 
 def _color(result: DisparityResult, stem: Path) -> Path:
+    """The preview spans 0 to the map's own 99th percentile: against the model's whole search range
+    (192 px for ``default``) a pair of nearer disparities came out in one colour. (A video keeps one
+    range for all frames, so that colours do not flicker.)"""
     path = stem.parent / f"{stem.name}_color.png"
-    write_image(path, colorize(result.disparity_px, result.settings.get("max_disp")))
+    write_image(path, colorize(result.disparity_px))
     return path
 
 
