@@ -241,7 +241,7 @@ class BenchReport:
             with atomic_path(json_path, "benchmark results") as tmp:
                 tmp.write_text(json.dumps(self.to_json(), indent=2, default=str) + "\n")
             with atomic_path(md_path, "benchmark results") as tmp:
-                tmp.write_text(self.table() + "\n")
+                tmp.write_text(self.table() + "\n", encoding="utf-8")
         except OSError as exc:
             raise OutputError(f"cannot write benchmark results to {folder}: {exc}") from None
         written = [json_path, md_path]

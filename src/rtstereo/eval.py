@@ -114,7 +114,7 @@ class EvalReport:
                 document = finite_or_none(self.to_json())
                 partial.write_text(json.dumps(document, indent=2, default=_jsonable, allow_nan=False) + "\n")
             with atomic_path(md_path, "evaluation results") as partial:
-                partial.write_text(f"# {self.model}\n\n{self.table(markdown=True)}\n")
+                partial.write_text(f"# {self.model}\n\n{self.table(markdown=True)}\n", encoding="utf-8")
         except OSError as exc:
             raise OutputError(f"cannot write evaluation results to {folder}: {exc}") from None
         return json_path, md_path

@@ -167,7 +167,7 @@ class BatchSummary:
                 writer.writeheader()
                 writer.writerows(rows)
                 with atomic_path(path, "the summary") as partial:
-                    partial.write_text(text.getvalue())
+                    partial.write_text(text.getvalue(), encoding="utf-8")
         except OSError as exc:
             raise OutputError(f"cannot write the summary {path}: {exc}") from None
         return path

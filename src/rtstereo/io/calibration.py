@@ -51,7 +51,7 @@ def _kitti_only(path: Path, cameras: tuple[int, int]) -> Calibration:
     if len(cameras) != 2 or not all(isinstance(c, int) and 0 <= c <= 3 for c in cameras) or cameras[0] == cameras[1]:
         raise InputError(f"KITTI cameras: expected two different numbers from 0 to 3, got {cameras}")
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8", errors="replace")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read calibration file {path}: {exc}") from None
     if not (_KITTI_2015.search(text) or _KITTI_2012.search(text)):
@@ -97,7 +97,7 @@ def read_calibration(
             "go to --rectify (rtstereo.rectify.Rectifier.from_file), which also gives the calibration"
         )
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8", errors="replace")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read calibration file {path}: {exc}") from None
     if suffix == ".json":
@@ -138,7 +138,7 @@ def rectified_format(path: str | Path) -> str | None:
     if path.suffix.lower() in OPENCV_SUFFIXES:
         return None
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8", errors="replace")
     except (OSError, UnicodeDecodeError):
         return None
     if path.suffix.lower() == ".json":
