@@ -628,3 +628,12 @@ def test_scenes_of_data_without_ground_truth_are_left_out_with_a_note(tiny_datas
     report = run_bench(["sgbm"], [(48, 96)], sweeps={"max_disp": [16]}, warmup=1, runs=1, data=[tiny_dataset])
     assert report.options["scenes"] == ["scene"] and np.isfinite(report.rows[0].accuracy["epe"])
     assert report.notes == ["1 scene(s) of --data without ground truth left out of the accuracy"]
+
+
+def test_a_setting_swept_twice_is_refused_not_overwritten(cli):
+    """``--set uniqueness=5 --set uniqueness=10`` kept only 10 without a word; ``--max-disp 16 --set
+    max_disp=32`` kept only 32."""
+    code, _, err = cli("bench", "sgbm", "--sizes", "32x48", "--set", "uniqueness=5", "--set", "uniqueness=10")
+    assert code == 2 and "uniqueness is already swept (--set uniqueness)" in err
+    code, _, err = cli("bench", "sgbm", "--sizes", "32x48", "--max-disp", "16", "--set", "max_disp=32")
+    assert code == 2 and "max_disp is already swept (--max-disp)" in err

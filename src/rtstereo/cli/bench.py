@@ -136,7 +136,19 @@ def sweeps_from_args(args: argparse.Namespace) -> dict[str, list[Any]]:
         key, sep, values = item.partition("=")
         if not sep or not key.strip():
             raise InputError(f"--set expects KEY=V1,V2, got '{item}'")
-        sweeps[key.strip().replace("-", "_")] = parse_list(values, str, key)
+        name = key.strip().replace("-", "_")
+        if name in sweeps:
+            given = (
+                "--max-disp"
+                if name == "max_disp" and args.max_disp
+                else "--iters"
+                if name == "iters" and args.iters
+                else f"--set {name}"
+            )
+            raise InputError(
+                f"--set {item}: {name} is already swept ({given}); give all its values once, comma-separated"
+            )
+        sweeps[name] = parse_list(values, str, key)
     return sweeps
 
 
