@@ -451,6 +451,9 @@ def test_bench_help_examples_keep_their_line_continuations(cli, capsys):
         (["anynet,sgbm", "--weights", "sgbm=w.tar"], "sgbm takes no weights file (networks do: anynet)"),
         (["anynet,sgbm", "--weights", "gwcnet-gc=w.tar"], "gwcnet-gc is not among the models benched (anynet, sgbm)"),
         (["sgbn"], "unknown model 'sgbn'. Did you mean: sgbm"),
+        # a missing file: one line before any work, not "unknown model" or a sweep of skipped rows (exit 1)
+        (["runs/nope/best.pt"], "model file not found: runs/nope/best.pt"),
+        (["nope.onnx,sgbm"], "model file not found: nope.onnx"),
     ],
 )
 def test_bench_command_reports_bad_arguments_in_one_line(cli, argv, message):

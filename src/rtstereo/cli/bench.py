@@ -156,10 +156,13 @@ def check_output_folder(folder: Path, what: str = "benchmark results") -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..api import check_model_file
     from ..bench import parse_list, run_bench
     from ..models import resolve_alias
 
     models = [resolve_alias(m) for m in parse_list(args.model, str, "model")]
+    for model in models:  # a missing file is a usage error now, not a sweep of rows that each say so
+        check_model_file(model)
     sizes = parse_list(args.sizes, lambda text: parse_size_hw(text, "--sizes"), "size")
     if args.output:
         check_output_folder(Path(args.output))  # now, not after a sweep that may take hours
