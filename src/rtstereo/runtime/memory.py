@@ -13,7 +13,8 @@ before every run:
 
 1. the estimate fits the budget: run as asked;
 2. it does not, and the method can run at another size (not a fixed-shape export): run at the
-   largest size of the same aspect ratio, in multiples of the size divisor, whose estimate fits
+   largest size, both sides scaled alike and each rounded down to a multiple of the size divisor
+   (so the aspect ratio may change by up to one divisor), whose estimate fits
    (at least 1/8 of the input width, and wider than the disparity range searched), with the
    disparity scaled back to the input's pixels and a warning that says so;
 3. otherwise stop with one line: the size, the estimate, the budget, and what to do.
