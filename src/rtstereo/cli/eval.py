@@ -152,7 +152,7 @@ def _file_label(path: str) -> str:
         ('mine_best', 'best', 'anynet_kitti2012')
     """
     file = Path(path)
-    if file.stem in RUN_CHECKPOINT_STEMS and file.parent.name:
+    if file.stem in RUN_CHECKPOINT_STEMS and file.parent.name not in ("", ".."):
         return f"{file.parent.name}_{file.stem}"
     return file.stem
 
