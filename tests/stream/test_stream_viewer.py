@@ -298,7 +298,7 @@ def test_missing_rerun_fails_the_command_before_the_first_frame(monkeypatch, run
         *FAST,
     )
     assert code == 2
-    assert "the 3D viewer (--view3d) needs the Python package 'rerun'" in err
+    assert "the 3D viewer (--view3d-save) needs the Python package 'rerun'" in err  # the option given
     assert "pip install 'rtstereo[viewer]'" in err and "Traceback" not in err
     assert not (tmp_path / "o.rrd").exists() and not (tmp_path / "o.mp4").exists()
 
@@ -310,7 +310,7 @@ def test_no_calibration_is_a_clear_error_before_the_first_frame(run_cli, two_vid
     flag = [f.format(tmp=tmp_path) for f in flag]
     code, _, err = run_cli(verb, *inputs, *flag, "-o", tmp_path / "o.mp4", *FAST)
     assert code == 2
-    assert "--view3d needs the cameras' calibration" in err and "pass --calib FILE" in err
+    assert f"{flag[0]} needs the cameras' calibration" in err and "pass --calib FILE" in err
     assert "Traceback" not in err
     assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "o.rrd").exists()
 

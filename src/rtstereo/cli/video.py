@@ -408,13 +408,14 @@ def _viewer_options(args: argparse.Namespace, source: FrameSource):
         check_rrd_path(args.view3d_save)
     # OAK-D and RealSense read their calibration from the device when they open; webcams and files have none.
     own_calibration = isinstance(source, LiveSource) and not isinstance(source, UVCSource)
+    option = "--view3d" if args.view3d else "--view3d-save"  # the one given, in its messages
     if not (args.calib or args.rectify or own_calibration):
         raise InputError(
-            "--view3d needs the cameras' calibration (focal length, baseline) to place the points in "
+            f"{option} needs the cameras' calibration (focal length, baseline) to place the points in "
             f"metres, and {source.description} has none: pass --calib FILE (KITTI, Middlebury calib.txt, "
             "OpenCV YAML, rtstereo JSON) or --rectify maps.npz (see `rtstereo calibrate`)"
         )
-    require("rerun", "viewer", "the 3D viewer (--view3d)")
+    require("rerun", "viewer", f"the 3D viewer ({option})")
     max_points = DEFAULT_MAX_POINTS if args.view3d_points is None else args.view3d_points
     return ViewerOptions(max_points=max_points, max_depth_m=args.max_depth)
 
