@@ -281,6 +281,25 @@ def test_models_pattern_filters_the_default_alias_too_and_says_when_nothing_matc
     ) and err == "rtstereo models: error: no model matches --pattern 'zz*' (every model: rtstereo models)\n"
 
 
+def test_models_describes_an_rtstereo_checkpoint_and_refuses_other_files_in_one_line(capsys, tmp_path):
+    """`rtstereo models runs/x/best.pt` said "unknown model": a checkpoint describes itself as an export does."""
+    torch = pytest.importorskip("torch")
+    from rtstereo.models.checkpoint import save_checkpoint
+
+    save_checkpoint(tmp_path / "run" / "best.pt", "rtnet", {"max_disp": 96}, {}, step=7, best_epe=1.5, best_step=5)
+    code, out, err = run_cli(capsys, "models", tmp_path / "run" / "best.pt")
+    assert code == 0, err
+    assert out.startswith(f"{tmp_path / 'run' / 'best.pt'}: an rtstereo checkpoint of rtnet, step 7\n")
+    assert "best validation EPE: 1.500 px at step 5" in out and "    max_disp = 96\n" in out
+    torch.save({"state_dict": {}}, tmp_path / "published.tar")
+    for path, message in (
+        (tmp_path / "published.tar", "is not an rtstereo checkpoint (it does not name its model)"),
+        (tmp_path / "missing.pt", "model file not found"),
+    ):
+        code, out, err = run_cli(capsys, "models", path)
+        assert code == 2 and out == "" and err.count("\n") == 1 and message in err, err
+
+
 def test_models_describes_an_exported_file_from_its_own_metadata(capsys, tmp_path):
     from rtstereo.runtime.onnx import packaged_path
 

@@ -16,9 +16,12 @@ def register(subparsers) -> None:
         "models",
         help="list the models, or show one model's settings",
         description="List every registered model, or show one model's input "
-        "contract, settings and defaults, licence and weights; or what an exported .onnx file says about itself.",
+        "contract, settings and defaults, licence and weights; or what an exported .onnx file or an rtstereo "
+        "checkpoint says about itself.",
     )
-    parser.add_argument("name", nargs="?", help="a model name, or an exported .onnx file, to describe")
+    parser.add_argument(
+        "name", nargs="?", help="a model name, an exported .onnx file or an rtstereo checkpoint, to describe"
+    )
     parser.add_argument("--pattern", default="*", help="shell-style filter for the list (default: all)")
     parser.set_defaults(func=run)
 
@@ -30,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.name and is_onnx_file(args.name):
         return describe_onnx(Path(args.name))
+    if args.name and args.name not in list_models() and (Path(args.name).is_file() or _names_a_file(args.name)):
+        return describe_checkpoint(Path(args.name))
     if args.name:
         name = DEFAULT_ALIAS if args.name == "default" else args.name
         spec = get_spec(name)
@@ -84,6 +89,39 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name:<{width}}  {spec.kind:<9}  {spec.summary}")
     if alias:
         print(f"{'default':<{width}}  alias      -> {DEFAULT_ALIAS}")
+    return 0
+
+
+def _names_a_file(name: str) -> bool:
+    """Whether a missing ``name`` is a path (a checkpoint suffix or a folder in it), not a mistyped name."""
+    from ..api import CHECKPOINT_SUFFIXES
+
+    return Path(name).suffix.lower() in CHECKPOINT_SUFFIXES or len(Path(name).parts) > 1
+
+
+def describe_checkpoint(path: Path) -> int:
+    """Print what a self-describing rtstereo checkpoint (``train``, ``adapt``) says about itself."""
+    from ..api import check_model_file
+    from ..models.checkpoint import describe, read_torch_file
+
+    check_model_file(str(path))
+    obj = read_torch_file(path)
+    description = describe(obj)
+    if description is None:
+        raise InputError(
+            f"{path} is not an rtstereo checkpoint (it does not name its model); a published network's own file "
+            "goes to --weights of its model (rtstereo models NAME)"
+        )
+    model, settings = description
+    step = f", step {obj['step']}" if obj.get("step") is not None else ""
+    adapted = f", adapted from {obj['adapted_from']}" if obj.get("adapted_from") else ""
+    print(f"{path}: an rtstereo checkpoint of {model}{step}{adapted}")
+    if obj.get("best_epe") is not None:
+        print(f"  best validation EPE: {obj['best_epe']:.3f} px at step {obj.get('best_step')}")
+    print("  settings (stored in the file):")
+    for key, value in settings.items():
+        print(f"    {key} = {value!r}")
+    print(f"  use it: rtstereo predict LEFT RIGHT --model {path}; the model's other settings: rtstereo models {model}")
     return 0
 
 
