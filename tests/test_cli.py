@@ -212,6 +212,34 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, pair_files, argv, me
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["predict", "l.png", "r.png", "--max-dips", "64"],
+            "rtstereo predict: error: unrecognized arguments: --max-dips 64; did you mean --max-disp or --max-depth? "
+            "(see `rtstereo predict --help`)",
+        ),
+        (["eval", "data", "--modle=sgbm"], "rtstereo eval: error: unrecognized arguments: --modle=sgbm; did you mean"),
+        (
+            ["synth", "1", "-o", "s", "-q"],
+            "rtstereo synth: error: unrecognized arguments: -q (see `rtstereo synth --help`)",
+        ),
+        (
+            ["predcit", "l.png", "r.png"],
+            "rtstereo: error: argument VERB: invalid choice: 'predcit' (choose from 'predict'",
+        ),
+        (["predcit", "l.png", "r.png"], "; did you mean predict? (see `rtstereo --help`)"),
+    ],
+)
+def test_mistyped_verb_or_option_is_one_line_that_names_the_verb_and_the_close_matches(capsys, argv, message):
+    """An unknown option said "rtstereo: error: unrecognized arguments" without the verb or a suggestion."""
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and message in err and err.count("\n") == 1, err
+
+
 def test_eval_writes_json_and_markdown(capsys, tmp_path, shared):
     scene = shared("data", "real", "middlebury2001", "tsukuba")
     code, out, err = run_cli(capsys, "eval", "--model", "sgbm", scene, "-o", tmp_path, "-q")

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import importlib
 import os
+import re
 import sys
 import warnings
 from collections.abc import Iterator
@@ -39,12 +41,32 @@ EXIT_USAGE = 2
 class _Parser(argparse.ArgumentParser):
     """argparse that answers a mistyped verb or option with the close matches."""
 
+    verb_parsers: dict[str, _Parser]  # the top-level parser's: each verb's own
+
     def error(self, message: str):  # noqa: D102 - argparse hook
         # One line, like every other error of ours; the usage is one --help away.
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}{_close_choices(message)} (see `{self.prog} --help`)\n")
+
+    def unrecognized(self, extras: list[str]) -> None:
+        """Refuse arguments this verb does not take, naming the options close to a mistyped one."""
+        options = [option for action in self._actions for option in action.option_strings]
+        typed = [extra.split("=", 1)[0] for extra in extras if extra.startswith("-")]
+        close = [match for option in typed for match in difflib.get_close_matches(option, options, n=2, cutoff=0.6)]
+        hint = f"; did you mean {' or '.join(dict.fromkeys(close))}?" if close else ""
+        self.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _close_choices(message: str) -> str:
+    """For argparse's "invalid choice: 'x' (choose from ...)", the choices close to ``x``."""
+    found = re.match(r"argument .*: invalid choice: '(.*)' \(choose from (.*)\)$", message)
+    if not found:
+        return ""
+    choices = re.findall(r"'([^']*)'", found.group(2))
+    close = difflib.get_close_matches(found.group(1), choices, n=2, cutoff=0.6)
+    return f"; did you mean {' or '.join(close)}?" if close else ""
+
+
+def build_parser() -> _Parser:
     from .. import __version__
 
     parser = _Parser(
@@ -56,13 +78,17 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     for verb in VERBS:
         importlib.import_module(f"{__name__}.{verb}").register(subparsers)
+    parser.verb_parsers = subparsers.choices  # for the unknown options of a verb (main); not in the namespace
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:  # the verb's own parser names them, with its name and the options close to a mistyped one
+        verb_parser = parser.verb_parsers.get(args.verb) if args.verb else None
+        (verb_parser or parser).unrecognized(extras)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
