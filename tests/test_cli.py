@@ -222,8 +222,8 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, pair_files, argv, me
         ),
         (["eval", "data", "--modle=sgbm"], "rtstereo eval: error: unrecognized arguments: --modle=sgbm; did you mean"),
         (
-            ["synth", "1", "-o", "s", "-q"],
-            "rtstereo synth: error: unrecognized arguments: -q (see `rtstereo synth --help`)",
+            ["synth", "1", "-o", "s", "-x"],
+            "rtstereo synth: error: unrecognized arguments: -x (see `rtstereo synth --help`)",
         ),
         (
             ["predcit", "l.png", "r.png"],
