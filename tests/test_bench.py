@@ -446,6 +446,9 @@ def test_bench_help_examples_keep_their_line_continuations(cli, capsys):
         (["sgbm", "--sizes", "32"], "expected HEIGHTxWIDTH in pixels"),
         (["sgbm", "--sizes", "32x48,0x48"], "--sizes: size 0x48 (HxW) is too small"),
         (["sgbm", "--iters", "2,x"], "'x' is not a valid iteration count"),
+        # no model searches 0 levels: one line (exit 2), not a table of skipped rows (exit 1)
+        (["sgbm", "--max-disp", "64,0"], "'0' is not a valid disparity range (in '64,0')"),
+        (["sgbm", "--iters", "-2"], "'-2' is not a valid iteration count"),
         (["sgbm", "--set", "block_size"], "--set expects KEY=V1,V2"),
         (["anynet,gwcnet-g", "--weights", "w.tar"], "with 2 networks (anynet, gwcnet-g) write MODEL=FILE"),
         (["anynet,sgbm", "--weights", "sgbm=w.tar"], "sgbm takes no weights file (networks do: anynet)"),

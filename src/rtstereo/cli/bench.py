@@ -129,15 +129,23 @@ def sweeps_from_args(args: argparse.Namespace) -> dict[str, list[Any]]:
 
     sweeps: dict[str, list[Any]] = {}
     if args.max_disp:
-        sweeps["max_disp"] = parse_list(args.max_disp, int, "disparity range")
+        sweeps["max_disp"] = parse_list(args.max_disp, _positive_int, "disparity range")
     if args.iters:
-        sweeps["iters"] = parse_list(args.iters, int, "iteration count")
+        sweeps["iters"] = parse_list(args.iters, _positive_int, "iteration count")
     for item in args.set_values:
         key, sep, values = item.partition("=")
         if not sep or not key.strip():
             raise InputError(f"--set expects KEY=V1,V2, got '{item}'")
         sweeps[key.strip().replace("-", "_")] = parse_list(values, str, key)
     return sweeps
+
+
+def _positive_int(text: str) -> int:
+    """A whole number >= 1 (a range or count of 0 fits no model: a usage error, not a row of skips)."""
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
 
 
 def check_output_folder(folder: Path, what: str = "benchmark results") -> None:
