@@ -500,7 +500,7 @@ def _report(args: argparse.Namespace, summary) -> None:
 def stream_logging(verb: str, quiet: bool) -> Iterator[None]:
     """Show the stream's notices and warnings on stderr as ``rtstereo VERB: ...`` while a command runs."""
     logger = logging.getLogger(STREAM_LOGGER)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _BarSafeHandler(sys.stderr)
     handler.setFormatter(_VerbFormatter(verb))
     handler.setLevel(logging.WARNING if quiet else logging.INFO)
     previous_level = logger.level
@@ -511,6 +511,19 @@ def stream_logging(verb: str, quiet: bool) -> Iterator[None]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(previous_level)
+
+
+class _BarSafeHandler(logging.StreamHandler):
+    """Each record on a line of its own while the stream's progress bar is drawn on the same stderr: the
+    capture thread's notices (``--size``, ``--align-rows``) were glued to the end of the bar's line."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm import tqdm
+
+        try:
+            tqdm.write(self.format(record), file=self.stream)  # clears the bar, writes, draws it again
+        except Exception:  # logging's own contract: a failed record never stops the stream
+            self.handleError(record)
 
 
 class _VerbFormatter(logging.Formatter):
