@@ -473,3 +473,19 @@ def test_compare_says_a_folder_is_a_folder(capsys, tmp_path):
     assert (
         err == f"rtstereo compare: error: {tmp_path} is a folder: compare takes two files (images or disparity maps)\n"
     )
+
+
+@pytest.mark.parametrize("where", ["folder", "file", "batch", "file_url"])
+def test_an_output_that_would_replace_an_input_image_is_refused(capsys, tmp_path, pair_files, monkeypatch, where):
+    """`-o .` beside left.png wrote the 16-bit disparity over the photo (and `-o l.png` too)."""
+    lp, rp = pair_files
+    before = lp.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    left = {"batch": str(tmp_path / "*l.png"), "file_url": lp.as_uri()}.get(where, "l.png")
+    right = str(tmp_path / "*r.png") if where == "batch" else "r.png"
+    output = "l.png" if where == "file" else "."
+    code, out, err = run_cli(capsys, "predict", left, right, "--model", "sgbm", "--max-disp", "16", "-o", output)
+    assert code == 2 and out == "", err
+    assert err.startswith(f"rtstereo predict: error: -o {output}: ") and "writing it would destroy the input" in err
+    assert err.count("\n") == 1 and lp.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["l.png", "r.png"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +15,9 @@ from ..batch import BatchJob
 from ..errors import InputError, OutputError, RtStereoError
 from ..geometry import DEFAULT_MAX_JUMP_REL
 from ..io.atomic import os_reason
+from ..io.download import is_url
 from ..sinks import pointcloud  # registers the 3D formats: depth, depth_npy, depth_mm, ply, glb
-from ..sinks.files import DEFAULT_FORMATS, FILE_SUFFIXES, FORMATS, parse_formats
+from ..sinks.files import DEFAULT_FORMATS, FILE_SUFFIXES, FORMATS, output_files, parse_formats
 from ..sources.manifest import read_manifest
 from ..sources.pairs import PairSource, resolve_pairs
 from .batch import add_batch_args, check_engine_args, run_batch
@@ -253,6 +256,7 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         align_rows=args.align_rows,
     )
+    _refuse_overwriting_inputs(job, sources, args.output)
     where = f"written to {output}" if output is not None else "nothing written (give -o FILE_OR_FOLDER)"
     if len(sources) == 1 and args.pairs is None and args.engine == "local":
         return _run_one(args, job, sources[0], where)
@@ -261,6 +265,42 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_rectification_check:
         _check_first_rectified(job, sources[0], _exposure_hint(args), _raw_rig_hint(args.calib))
     return run_batch(args, job, sources, "predict", where).exit_code
+
+
+def _refuse_overwriting_inputs(job: BatchJob, sources: list[PairSource], output_arg: str | None) -> None:
+    """Refuse an ``-o`` whose files would replace input images (``-o .`` beside ``left.png``: the 16-bit
+    disparity ``left.png`` would take the photo's place), before anything is read or written.
+
+    Raises:
+        InputError: an output file of some pair is one of the input images.
+    """
+    if job.output is None:
+        return
+    inputs: dict[str, str] = {}
+    for source in sources:
+        for image in (source.left, source.right):
+            local = _local_path(image)
+            if local is not None:
+                inputs[os.path.realpath(local)] = image
+    if not inputs:
+        return
+    for source in sources:
+        planned = [job.output] if job.to_file else output_files(job.output, source.name, job.formats) or []
+        for path in planned:
+            image = inputs.get(os.path.realpath(path))
+            if image is not None:
+                raise InputError(
+                    f"-o {output_arg}: {path} (the output of pair {source.name}) is the input image {image}: "
+                    "writing it would destroy the input; choose another output folder or name"
+                )
+
+
+def _local_path(image: str) -> str | None:
+    """The file an input names on this machine: a path, or a ``file://`` URL's file; ``None`` for http(s)."""
+    if not is_url(image):
+        return image
+    parsed = urllib.parse.urlparse(image)
+    return urllib.request.url2pathname(parsed.path) if parsed.scheme.lower() == "file" else None
 
 
 def _names_a_file(text: str) -> bool:
