@@ -54,6 +54,21 @@ def test_a_clean_batch_exits_0_and_writes_its_summary(capsys, tmp_path):
     assert "2 pair(s): 2 done, 0 skipped, 0 failed" in out and len(summary.read_text().splitlines()) == 3
 
 
+def test_one_pair_given_as_two_files_writes_the_summary_asked_for_and_always_writes(capsys, tmp_path):
+    """`--summary` with one pair exited 0 and wrote no table: it was ignored."""
+    from .conftest import write_pairs
+
+    left, right = write_pairs(tmp_path / "in", 1)
+    summary = tmp_path / "s.csv"
+    for _ in range(2):  # the second run writes again, as one pair given as two files always does
+        code, out, err = run_cli(
+            capsys, "predict", left / "00.png", right / "00.png", "-o", tmp_path / "o", *SGBM_ARGS, "--summary", summary
+        )
+        assert code == 0, err
+        rows = summary.read_text().splitlines()
+        assert len(rows) == 2 and ",00," in rows[1] and ",done," in rows[1], rows
+
+
 def test_manifest_run(capsys, tmp_path, three_pairs):
     manifest = tmp_path / "in" / "pairs.csv"
     manifest.write_text("left,right,name\nL/00.png,R/00.png,seq/a\nL/01.png,R/01.png,seq/b\nL/02.png,R/02.png,c\n")
