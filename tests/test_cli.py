@@ -122,6 +122,11 @@ def test_predict_format_named_twice_is_written_once_and_a_format_list_naming_non
     code, _, err = run_cli(capsys, *args, tmp_path / "o2", "--format", ",")
     assert code == 2 and "--format ',' names no output" in err
     assert not (tmp_path / "o2").exists()
+    code, _, err = run_cli(capsys, *args, tmp_path / "o2", "--format", "")  # it wrote the default set
+    assert code == 2 and "--format '' names no output" in err
+    code, _, err = run_cli(capsys, *args, tmp_path / "o2", "--format", "PFM,png")
+    assert code == 2 and "; did you mean pfm, png16?" in err
+    assert not (tmp_path / "o2").exists()
 
 
 def test_predict_file_url(capsys, tmp_path, pair_files):
