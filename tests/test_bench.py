@@ -142,6 +142,14 @@ def test_sgbm_rows_are_timed_with_ratios_against_the_baseline():
     assert "|sgbm|opencv|32p (48x32)|16|-|" in table and "x sgbm time" in table
 
 
+def test_without_a_baseline_the_table_has_no_baseline_column():
+    """Without --baseline the table carried an 'x baseline time' column of dashes, and a note about it."""
+    report = run_bench(["sgbm"], [SIZE_HW], sweeps={"max_disp": [16]}, warmup=1, runs=1, threads=1)
+    header, _, row, *rest = report.table().splitlines()
+    assert header.endswith("|peak MB|x torch time|") and row.count("|") == header.count("|")
+    assert "baseline" not in report.table()
+
+
 def test_a_network_baseline_divides_each_row_by_its_row_of_the_same_backend_and_precision():
     from rtstereo.bench import BenchRow
 
