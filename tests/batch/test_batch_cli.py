@@ -178,3 +178,20 @@ def test_a_name_too_long_for_the_file_system_fails_that_pair_only(capsys, tmp_pa
     assert code == 1 and "Traceback" not in err
     assert "2 pair(s): 1 done, 0 skipped, 1 failed" in out and f"failed: {'x' * 300} (" in err
     assert (tmp_path / "out" / "ok.png").is_file()
+
+
+def test_a_warning_every_pair_gives_is_said_once_then_counted_and_kept_per_pair(capsys, tmp_path, monkeypatch):
+    """The model's warnings (here: each pair run smaller to fit the memory budget) were Python warnings,
+    printed again for every pair of the batch and left out of the summary's warning column."""
+    from .conftest import write_pairs
+
+    left, right = write_pairs(tmp_path / "in", 3)
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "260K")
+    summary = tmp_path / "s.csv"
+    args = ("predict", left, right, "-o", tmp_path / "o", "--model", "sgbm", "--max-disp", "16", "-q")
+    code, _, err = run_cli(capsys, *args, "--summary", summary)
+    assert code == 0, err
+    assert err.count("would need more memory than") == 2, err  # the warning, then the count
+    assert "rtstereo predict: warning: 2 more pair(s) gave the same warning as above (sgbm on" in err
+    rows = summary.read_text().splitlines()[1:]
+    assert len(rows) == 3 and all("would need more memory than the budget" in row for row in rows), rows

@@ -177,20 +177,23 @@ def finish_pair(job: BatchJob, predictor, pair: StereoPair, outcome: PairOutcome
     """Prepare, predict and write a decoded pair, filling ``outcome`` (status, sizes, timings)."""
     outcome.worker = worker_label()
     outcome.height_px, outcome.width_px = pair.size_hw
+    # What the model warns about (a pair run smaller to fit the memory budget, a tiny input) is the pair's
+    # warning too: as a Python warning it broke the progress bar and, the registry reset by each pair's
+    # catch, came again for every pair of the batch.
     try:
-        t0 = time.perf_counter()
-        pair = job.prepare(pair)
-        result = job.predict(predictor, pair)
-        t1 = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
+            t0 = time.perf_counter()
+            pair = job.prepare(pair)
+            result = job.predict(predictor, pair)
+            t1 = time.perf_counter()
             job.write(result, outcome.name)
-        t2 = time.perf_counter()
+            t2 = time.perf_counter()
     except Exception as exc:  # noqa: BLE001 - a bad item is reported, the batch goes on
         outcome.status, outcome.error = FAILED, failure_reason(exc)
         return outcome
     outcome.status = DONE
-    outcome.warning = "; ".join(" ".join(str(w.message).split()) for w in caught)
+    outcome.warning = "; ".join(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
     outcome.predict_ms = (t1 - t0) * 1000
     outcome.model_ms = float(result.timings_ms.get("total", 0.0))
     outcome.write_ms = (t2 - t1) * 1000
@@ -209,8 +212,8 @@ def process_pair(job: BatchJob, predictor, source: PairSource, index: int) -> Pa
 
     Returns:
         The pair's outcome: ``done``, ``skipped`` (complete outputs exist) or ``failed`` (with the reason);
-        what writing its files warned about is its ``warning`` (not a Python warning, which a batch's
-        progress bar would break).
+        what preparing, predicting and writing it warned about is its ``warning`` (not a Python warning,
+        which a batch's progress bar would break).
     """
     if job.is_complete(source):
         return skipped_outcome(job, source, index)
