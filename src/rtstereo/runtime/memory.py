@@ -73,11 +73,13 @@ def format_bytes(count: float) -> str:
     """Bytes as a short human figure.
 
     Examples:
-        >>> format_bytes(3 * 2**30), format_bytes(5 * 2**20)
-        ('3.0 GB', '5 MB')
+        >>> format_bytes(3 * 2**30), format_bytes(5 * 2**20), format_bytes(300 * 2**10)
+        ('3.0 GB', '5 MB', '300 KB')
     """
     if count >= 1 << 30:
         return f"{count / (1 << 30):.1f} GB"
+    if count < 1 << 20:  # "needs about 0 MB, more than the 0 MB budget" said nothing
+        return f"{count / (1 << 10):.0f} KB"
     return f"{count / (1 << 20):.0f} MB"
 
 
