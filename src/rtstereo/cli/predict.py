@@ -103,10 +103,9 @@ def add_3d_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--max-jump",
         type=float,
-        default=DEFAULT_MAX_JUMP_REL,
         metavar="REL",
         help="point clouds: drop flying pixels, whose depth jumps by more than REL (relative) "
-        "to a neighbour (default: %(default)s; 0 keeps them)",
+        f"to a neighbour (default: {DEFAULT_MAX_JUMP_REL}; 0 keeps them)",
     )
     group.add_argument(
         "--align-rows",
@@ -239,10 +238,18 @@ def run(args: argparse.Namespace) -> int:
             f"--format {','.join(metric)} needs the cameras' calibration (focal length, "
             "baseline): pass --calib FILE or --rectify maps.npz (see `rtstereo calibrate`)"
         )
-    if not args.max_jump >= 0:  # not "< 0": nan would pass, and fail every pair at writing time
+    max_jump = DEFAULT_MAX_JUMP_REL if args.max_jump is None else args.max_jump
+    if not max_jump >= 0:  # not "< 0": nan would pass, and fail every pair at writing time
         raise InputError(f"--max-jump must be >= 0 (0 keeps flying pixels), got {args.max_jump}")
     if args.max_depth is not None and not args.max_depth > 0:
         raise InputError(f"--max-depth must be > 0 metres, got {args.max_depth}")
+    clouds = [o for o, v in (("--max-depth", args.max_depth), ("--max-jump", args.max_jump)) if v is not None]
+    if clouds and (to_file or not {"ply", "glb"} & set(formats)):
+        # refused rather than ignored, as video's --max-depth without the 3D view
+        raise InputError(
+            f"{' and '.join(clouds)} {'clean' if len(clouds) > 1 else 'cleans'} point clouds, which --format {','.join(formats)} does not write: add "
+            f"ply or glb to --format (e.g. --format {','.join(formats)},ply), or drop {' and '.join(clouds)}"
+        )
     if args.lr_check is not None and not args.lr_check > 0:
         raise InputError(f"--lr-check must be > 0 pixels, got {args.lr_check}")
     check_engine_args(args, output if not to_file else None)
@@ -253,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
         calibration=calibration,
         rectifier=rectifier,
         lr_check_px=args.lr_check,
-        cloud=pointcloud.PointCloudOptions(max_depth_m=args.max_depth, max_jump_rel=args.max_jump or None),
+        cloud=pointcloud.PointCloudOptions(max_depth_m=args.max_depth, max_jump_rel=max_jump or None),
         overwrite=args.overwrite,
         align_rows=args.align_rows,
     )
