@@ -246,9 +246,10 @@ def run(args: argparse.Namespace) -> int:
     clouds = [o for o, v in (("--max-depth", args.max_depth), ("--max-jump", args.max_jump)) if v is not None]
     if clouds and (to_file or not {"ply", "glb"} & set(formats)):
         # refused rather than ignored, as video's --max-depth without the 3D view
+        named, asked = " and ".join(clouds), ",".join(formats)
         raise InputError(
-            f"{' and '.join(clouds)} {'clean' if len(clouds) > 1 else 'cleans'} point clouds, which --format {','.join(formats)} does not write: add "
-            f"ply or glb to --format (e.g. --format {','.join(formats)},ply), or drop {' and '.join(clouds)}"
+            f"{named} {'clean' if len(clouds) > 1 else 'cleans'} point clouds, which --format {asked} does not "
+            f"write: add ply or glb to --format (e.g. --format {asked},ply), or drop {named}"
         )
     if args.lr_check is not None and not args.lr_check > 0:
         raise InputError(f"--lr-check must be > 0 pixels, got {args.lr_check}")
