@@ -274,6 +274,7 @@ def test_calibrate_skips_an_unreadable_pair_and_names_the_pairs_it_did_not_use(c
         (("--max-depth", "nan"), "--max-depth must be > 0"),
         (("--max-depth", "0"), "--max-depth must be > 0"),
         # options that clean point clouds, where none is written: refused rather than ignored
+        (("--calib-unit", "mm"), "--calib-unit gives the length unit of an OpenCV --calib or --rectify file"),
         (("--max-depth", "5"), r"--max-depth cleans point clouds, which --format png16,pfm,color,json does not write"),
         (("--calib", "CALIB", "--format", "depth", "--max-jump", "0.2"), r"--max-jump cleans .*add ply or glb"),
         (("--rectify", "CALIB"), "not an rtstereo rectification-maps file|needs K1"),

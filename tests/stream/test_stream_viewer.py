@@ -304,6 +304,15 @@ def test_missing_rerun_fails_the_command_before_the_first_frame(monkeypatch, run
 
 
 @pytest.mark.parametrize("verb", ["video", "live"])
+def test_calib_unit_without_a_calibration_file_is_refused(run_cli, two_videos, sbs_video, tmp_path, verb):
+    """--calib-unit without --calib or --rectify was silently ignored."""
+    inputs = two_videos if verb == "video" else ["--camera", f"uvc:{sbs_video}"]
+    code, _, err = run_cli(verb, *inputs, "--calib-unit", "mm", "-o", tmp_path / "o.mp4", *FAST)
+    assert code == 2 and "--calib-unit gives the length unit of an OpenCV --calib or --rectify file" in err, err
+    assert not (tmp_path / "o.mp4").exists()
+
+
+@pytest.mark.parametrize("verb", ["video", "live"])
 @pytest.mark.parametrize("flag", [["--view3d"], ["--view3d-save", "{tmp}/o.rrd"]])
 def test_no_calibration_is_a_clear_error_before_the_first_frame(run_cli, two_videos, sbs_video, tmp_path, verb, flag):
     inputs = two_videos if verb == "video" else ["--camera", f"uvc:{sbs_video}"]

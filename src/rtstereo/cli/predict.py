@@ -132,6 +132,10 @@ def _calibration_and_rectifier(args: argparse.Namespace):
         )
     if args.kitti_cameras and not args.calib:
         raise InputError("--kitti-cameras names the cameras of a KITTI --calib file: give that file with --calib")
+    if args.calib_unit and not (args.calib or args.rectify):  # refused rather than ignored
+        raise InputError(
+            "--calib-unit gives the length unit of an OpenCV --calib or --rectify file: give that file, or drop it"
+        )
     if args.rectify:
         return None, Rectifier.from_file(args.rectify, length_unit=args.calib_unit)
     if args.calib:

@@ -370,6 +370,10 @@ def _geometry(args: argparse.Namespace) -> dict:
     aligned = {"align_rows": True} if getattr(args, "align_rows", False) else {}
     if args.kitti_cameras and not args.calib:
         raise InputError("--kitti-cameras names the cameras of a KITTI --calib file: give that file with --calib")
+    if args.calib_unit and not (args.calib or args.rectify):  # refused rather than ignored
+        raise InputError(
+            "--calib-unit gives the length unit of an OpenCV --calib or --rectify file: give that file, or drop it"
+        )
     if args.rectify:
         from ..rectify import Rectifier
 
