@@ -446,8 +446,16 @@ def test_flags_override_the_config_file():
 def test_bad_config_files_are_refused(tmp_path, text, suffix, message):
     path = tmp_path / f"c{suffix}"
     path.write_text(text)
-    with pytest.raises(InputError, match=message):
+    with pytest.raises(InputError, match=message) as refused:
         read_config_file(path)
+    assert "\n" not in str(refused.value), str(refused.value)  # PyYAML's message spans several lines
+
+
+def test_a_config_file_that_is_not_text_is_refused_in_one_line(tmp_path):
+    """A binary file raised UnicodeDecodeError: a traceback, not a usage error."""
+    (tmp_path / "c.yaml").write_bytes(b"\xff\xfe\x00 binary")
+    with pytest.raises(InputError, match="c.yaml: not a UTF-8 text file"):
+        read_config_file(tmp_path / "c.yaml")
 
 
 def test_missing_config_file_is_refused(tmp_path):
