@@ -292,7 +292,10 @@ def read_opencv(path: str | Path) -> OpenCVFile:
         for key in root.keys():
             node = root.getNode(key)
             if node.isMap():
-                matrix = node.mat()
+                try:
+                    matrix = node.mat()
+                except cv2.error:  # a map that is not an opencv-matrix (another tool's JSON or YAML): not ours
+                    matrix = None
                 if matrix is not None:
                     matrices[key] = np.asarray(matrix, dtype=np.float64)
             elif node.isSeq():
