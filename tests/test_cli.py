@@ -226,6 +226,11 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, pair_files, argv, me
             "(see `rtstereo predict --help`)",
         ),
         (["eval", "data", "--modle=sgbm"], "rtstereo eval: error: unrecognized arguments: --modle=sgbm; did you mean"),
+        # no far-fetched suggestion (it offered --precision or --iters)
+        (
+            ["predict", "--version"],
+            "rtstereo predict: error: unrecognized arguments: --version (see `rtstereo predict --help`)",
+        ),
         (
             ["synth", "1", "-o", "s", "-x"],
             "rtstereo synth: error: unrecognized arguments: -x (see `rtstereo synth --help`)",

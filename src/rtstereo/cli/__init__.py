@@ -51,7 +51,7 @@ class _Parser(argparse.ArgumentParser):
         """Refuse arguments this verb does not take, naming the options close to a mistyped one."""
         options = [option for action in self._actions for option in action.option_strings]
         typed = [extra.split("=", 1)[0] for extra in extras if extra.startswith("-")]
-        close = [match for option in typed for match in difflib.get_close_matches(option, options, n=2, cutoff=0.6)]
+        close = [match for option in typed for match in difflib.get_close_matches(option, options, n=2, cutoff=0.75)]
         hint = f"; did you mean {' or '.join(dict.fromkeys(close))}?" if close else ""
         self.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
 
