@@ -142,6 +142,14 @@ def test_sgbm_rows_are_timed_with_ratios_against_the_baseline():
     assert "|sgbm|opencv|32p (48x32)|16|-|" in table and "x sgbm time" in table
 
 
+def test_without_a_baseline_the_table_has_no_baseline_column():
+    """Without --baseline the table carried an 'x baseline time' column of dashes, and a note about it."""
+    report = run_bench(["sgbm"], [SIZE_HW], sweeps={"max_disp": [16]}, warmup=1, runs=1, threads=1)
+    header, _, row, *rest = report.table().splitlines()
+    assert header.endswith("|peak MB|x torch time|") and row.count("|") == header.count("|")
+    assert "baseline" not in report.table()
+
+
 def test_a_network_baseline_divides_each_row_by_its_row_of_the_same_backend_and_precision():
     from rtstereo.bench import BenchRow
 
@@ -446,11 +454,17 @@ def test_bench_help_examples_keep_their_line_continuations(cli, capsys):
         (["sgbm", "--sizes", "32"], "expected HEIGHTxWIDTH in pixels"),
         (["sgbm", "--sizes", "32x48,0x48"], "--sizes: size 0x48 (HxW) is too small"),
         (["sgbm", "--iters", "2,x"], "'x' is not a valid iteration count"),
+        # no model searches 0 levels: one line (exit 2), not a table of skipped rows (exit 1)
+        (["sgbm", "--max-disp", "64,0"], "'0' is not a valid disparity range (in '64,0')"),
+        (["sgbm", "--iters", "-2"], "'-2' is not a valid iteration count"),
         (["sgbm", "--set", "block_size"], "--set expects KEY=V1,V2"),
         (["anynet,gwcnet-g", "--weights", "w.tar"], "with 2 networks (anynet, gwcnet-g) write MODEL=FILE"),
         (["anynet,sgbm", "--weights", "sgbm=w.tar"], "sgbm takes no weights file (networks do: anynet)"),
         (["anynet,sgbm", "--weights", "gwcnet-gc=w.tar"], "gwcnet-gc is not among the models benched (anynet, sgbm)"),
         (["sgbn"], "unknown model 'sgbn'. Did you mean: sgbm"),
+        # a missing file: one line before any work, not "unknown model" or a sweep of skipped rows (exit 1)
+        (["runs/nope/best.pt"], "model file not found: runs/nope/best.pt"),
+        (["nope.onnx,sgbm"], "model file not found: nope.onnx"),
     ],
 )
 def test_bench_command_reports_bad_arguments_in_one_line(cli, argv, message):

@@ -122,6 +122,11 @@ def test_predict_format_named_twice_is_written_once_and_a_format_list_naming_non
     code, _, err = run_cli(capsys, *args, tmp_path / "o2", "--format", ",")
     assert code == 2 and "--format ',' names no output" in err
     assert not (tmp_path / "o2").exists()
+    code, _, err = run_cli(capsys, *args, tmp_path / "o2", "--format", "")  # it wrote the default set
+    assert code == 2 and "--format '' names no output" in err
+    code, _, err = run_cli(capsys, *args, tmp_path / "o2", "--format", "PFM,png")
+    assert code == 2 and "; did you mean pfm, png16?" in err
+    assert not (tmp_path / "o2").exists()
 
 
 def test_predict_file_url(capsys, tmp_path, pair_files):
@@ -212,6 +217,39 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, pair_files, argv, me
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["predict", "l.png", "r.png", "--max-dips", "64"],
+            "rtstereo predict: error: unrecognized arguments: --max-dips 64; did you mean --max-disp or --max-depth? "
+            "(see `rtstereo predict --help`)",
+        ),
+        (["eval", "data", "--modle=sgbm"], "rtstereo eval: error: unrecognized arguments: --modle=sgbm; did you mean"),
+        # no far-fetched suggestion (it offered --precision or --iters)
+        (
+            ["predict", "--version"],
+            "rtstereo predict: error: unrecognized arguments: --version (see `rtstereo predict --help`)",
+        ),
+        (
+            ["synth", "1", "-o", "s", "-x"],
+            "rtstereo synth: error: unrecognized arguments: -x (see `rtstereo synth --help`)",
+        ),
+        (
+            ["predcit", "l.png", "r.png"],
+            "rtstereo: error: argument VERB: invalid choice: 'predcit' (choose from 'predict'",
+        ),
+        (["predcit", "l.png", "r.png"], "; did you mean predict? (see `rtstereo --help`)"),
+    ],
+)
+def test_mistyped_verb_or_option_is_one_line_that_names_the_verb_and_the_close_matches(capsys, argv, message):
+    """An unknown option said "rtstereo: error: unrecognized arguments" without the verb or a suggestion."""
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and message in err and err.count("\n") == 1, err
+
+
 def test_eval_writes_json_and_markdown(capsys, tmp_path, shared):
     scene = shared("data", "real", "middlebury2001", "tsukuba")
     code, out, err = run_cli(capsys, "eval", "--model", "sgbm", scene, "-o", tmp_path, "-q")
@@ -281,6 +319,25 @@ def test_models_pattern_filters_the_default_alias_too_and_says_when_nothing_matc
     ) and err == "rtstereo models: error: no model matches --pattern 'zz*' (every model: rtstereo models)\n"
 
 
+def test_models_describes_an_rtstereo_checkpoint_and_refuses_other_files_in_one_line(capsys, tmp_path):
+    """`rtstereo models runs/x/best.pt` said "unknown model": a checkpoint describes itself as an export does."""
+    torch = pytest.importorskip("torch")
+    from rtstereo.models.checkpoint import save_checkpoint
+
+    save_checkpoint(tmp_path / "run" / "best.pt", "rtnet", {"max_disp": 96}, {}, step=7, best_epe=1.5, best_step=5)
+    code, out, err = run_cli(capsys, "models", tmp_path / "run" / "best.pt")
+    assert code == 0, err
+    assert out.startswith(f"{tmp_path / 'run' / 'best.pt'}: an rtstereo checkpoint of rtnet, step 7\n")
+    assert "best validation EPE: 1.500 px at step 5" in out and "    max_disp = 96\n" in out
+    torch.save({"state_dict": {}}, tmp_path / "published.tar")
+    for path, message in (
+        (tmp_path / "published.tar", "is not an rtstereo checkpoint (it does not name its model)"),
+        (tmp_path / "missing.pt", "model file not found"),
+    ):
+        code, out, err = run_cli(capsys, "models", path)
+        assert code == 2 and out == "" and err.count("\n") == 1 and message in err, err
+
+
 def test_models_describes_an_exported_file_from_its_own_metadata(capsys, tmp_path):
     from rtstereo.runtime.onnx import packaged_path
 
@@ -293,25 +350,6 @@ def test_models_describes_an_exported_file_from_its_own_metadata(capsys, tmp_pat
     for path, message in ((tmp_path / "absent.onnx", "file not found"), (tmp_path / "bad.onnx", "not an ONNX model")):
         code, _, err = run_cli(capsys, "models", path)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1
-
-
-def test_models_describes_an_rtstereo_checkpoint_as_predict_takes_it(capsys, tmp_path):
-    torch = pytest.importorskip("torch")
-    from rtstereo.models.checkpoint import save_checkpoint
-
-    save_checkpoint(tmp_path / "mine.pt", "rtnet", {"max_disp": 64, "half_refinement": True}, {"w": torch.zeros(1)})
-    code, out, err = run_cli(capsys, "models", tmp_path / "mine.pt")  # was "unknown model"
-    assert code == 0, err
-    assert out.splitlines() == [
-        f"{tmp_path / 'mine.pt'}: an rtstereo checkpoint of rtnet",
-        "  settings (read from the file):",
-        "    max_disp = 64",
-        "    half_refinement = True",
-        f"  use it: rtstereo predict LEFT RIGHT --model {tmp_path / 'mine.pt'}",
-    ]
-    torch.save({"state_dict": {"w": torch.zeros(1)}}, tmp_path / "own.tar")  # a published network's own layout
-    code, out, err = run_cli(capsys, "models", tmp_path / "own.tar")
-    assert (code, out) == (2, "") and "is not an rtstereo checkpoint (it does not name its model)" in err
 
 
 def test_help_lists_every_verb(capsys):
@@ -343,7 +381,7 @@ def test_an_extra_argument_is_named_with_its_verb(capsys):
         (["compare", "a.pfm", "b.pfm", "--kind", "imag"], "; did you mean image? (see `rtstereo compare --help`)"),
         (
             ["predict", "l.png", "r.png", "--maxdisp=32"],
-            "; did you mean --max-disp, --max-depth? (see `rtstereo predict --help`)",
+            "; did you mean --max-disp? (see `rtstereo predict --help`)",
         ),
     ],
 )
@@ -519,3 +557,19 @@ def test_compare_says_a_folder_is_a_folder(capsys, tmp_path):
     assert (
         err == f"rtstereo compare: error: {tmp_path} is a folder: compare takes two files (images or disparity maps)\n"
     )
+
+
+@pytest.mark.parametrize("where", ["folder", "file", "batch", "file_url"])
+def test_an_output_that_would_replace_an_input_image_is_refused(capsys, tmp_path, pair_files, monkeypatch, where):
+    """`-o .` beside left.png wrote the 16-bit disparity over the photo (and `-o l.png` too)."""
+    lp, rp = pair_files
+    before = lp.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    left = {"batch": str(tmp_path / "*l.png"), "file_url": lp.as_uri()}.get(where, "l.png")
+    right = str(tmp_path / "*r.png") if where == "batch" else "r.png"
+    output = "l.png" if where == "file" else "."
+    code, out, err = run_cli(capsys, "predict", left, right, "--model", "sgbm", "--max-disp", "16", "-o", output)
+    assert code == 2 and out == "", err
+    assert err.startswith("rtstereo predict: error: ") and "input image" in err
+    assert err.count("\n") == 1 and lp.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["l.png", "r.png"]

@@ -110,6 +110,33 @@ def _same_setting(a: Any, b: Any) -> bool:
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".tar", ".bin", ".safetensors")
 
 
+def check_model_file(model: str) -> None:
+    """Refuse a model argument that names a file (an ``.onnx`` or checkpoint suffix, or a folder in it)
+    that does not exist; registry names and existing files pass.
+
+    A path, not a name: "unknown model ... Did you mean: rtnet-guided?" would send a mistyped path elsewhere.
+
+    Raises:
+        CheckpointError: no such file.
+
+    Examples:
+        >>> check_model_file("sgbm")
+        >>> check_model_file("runs/nope/best.pt")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        rtstereo.errors.CheckpointError: model file not found: runs/nope/best.pt (an rtstereo checkpoint ...)
+    """
+    name = resolve_alias(model)
+    path = Path(name)
+    if name in list_models() or path.is_file():
+        return
+    if is_onnx_file(name) or path.suffix.lower() in CHECKPOINT_SUFFIXES or len(path.parts) > 1:
+        raise CheckpointError(
+            f"model file not found: {name} (an rtstereo checkpoint or an exported .onnx file; registry names: "
+            "rtstereo models)"
+        )
+
+
 def _load(
     model: str, weights: str | Path | None, backend: str | None, device: str, precision: str, overrides: dict[str, Any]
 ) -> Predictor:
@@ -132,12 +159,7 @@ def _load(
             f"model {model} is a folder: give a registry name (rtstereo models), an rtstereo checkpoint or an "
             "exported .onnx file"
         )
-    if model not in list_models() and (path.suffix.lower() in CHECKPOINT_SUFFIXES or len(path.parts) > 1):
-        # a path, not a name: "unknown model ... Did you mean: rtnet-guided?" would send a mistyped path elsewhere
-        raise CheckpointError(
-            f"model file not found: {model} (an rtstereo checkpoint or an exported .onnx file; registry names: "
-            "rtstereo models)"
-        )
+    check_model_file(model)
 
     spec = get_spec(model)
     if spec.kind == "classical":

@@ -146,7 +146,7 @@ class BenchReport:
     def table(self) -> str:
         """Markdown, in the layout of the seed's table (resolution, disparity levels, precision,
         time), then the detailed columns."""
-        baseline = self.baseline or "baseline"
+        baseline = self.baseline  # its column only with --baseline (a column of dashes said nothing)
         header = [
             "Model",
             "Backend",
@@ -159,7 +159,7 @@ class BenchReport:
             "FPS",
             "peak MB",
             "x torch time",
-            f"x {baseline} time",
+            *([f"x {baseline} time"] if baseline else []),
         ]
         with_accuracy = any(r.accuracy for r in self.rows)
         if with_accuracy:
@@ -184,7 +184,7 @@ class BenchReport:
                     f"{row.fps:.2f}",
                     _num(row.peak_memory_mb, "{:.0f}"),
                     _ratio(row.vs_torch),
-                    _ratio(row.vs_baseline),
+                    *([_ratio(row.vs_baseline)] if baseline else []),
                 ]
                 if with_accuracy:
                     cells += [
@@ -198,10 +198,14 @@ class BenchReport:
             f"Inference time and ms: the whole predict call per pair, median of {self.options.get('runs')} "
             f"runs after {self.options.get('warmup')} warm-up, the backends of one configuration timed in "
             f"alternation; x torch time: this row's median / the (first) torch row's with the same model "
-            f"settings; "
-            f"x {baseline} time: / the {baseline} row of the same size (and settings, backend and precision, where "
-            "it has such a row). "
-            f"{self.machine.get('cpu', '')}, {self.options.get('threads') or 'default'} threads"
+            f"settings"
+            + (
+                f"; x {baseline} time: / the {baseline} row of the same size (and settings, backend and precision, "
+                "where it has such a row)"
+                if baseline
+                else ""
+            )
+            + f". {self.machine.get('cpu', '')}, {self.options.get('threads') or 'default'} threads"
             + (f", GPU {self.machine['gpu']}" if self.machine.get("gpu") else "")
             + "."
         )

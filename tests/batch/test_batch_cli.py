@@ -54,6 +54,21 @@ def test_a_clean_batch_exits_0_and_writes_its_summary(capsys, tmp_path):
     assert "2 pair(s): 2 done, 0 skipped, 0 failed" in out and len(summary.read_text().splitlines()) == 3
 
 
+def test_one_pair_given_as_two_files_writes_the_summary_asked_for_and_always_writes(capsys, tmp_path):
+    """`--summary` with one pair exited 0 and wrote no table: it was ignored."""
+    from .conftest import write_pairs
+
+    left, right = write_pairs(tmp_path / "in", 1)
+    summary = tmp_path / "s.csv"
+    for _ in range(2):  # the second run writes again, as one pair given as two files always does
+        code, out, err = run_cli(
+            capsys, "predict", left / "00.png", right / "00.png", "-o", tmp_path / "o", *SGBM_ARGS, "--summary", summary
+        )
+        assert code == 0, err
+        rows = summary.read_text().splitlines()
+        assert len(rows) == 2 and ",00," in rows[1] and ",done," in rows[1], rows
+
+
 def test_manifest_run(capsys, tmp_path, three_pairs):
     manifest = tmp_path / "in" / "pairs.csv"
     manifest.write_text("left,right,name\nL/00.png,R/00.png,seq/a\nL/01.png,R/01.png,seq/b\nL/02.png,R/02.png,c\n")
@@ -233,3 +248,20 @@ def test_same_stems_in_sub_folders_are_named_by_their_paths_and_a_rerun_after_ad
         "seq3/0001.pfm",
     ]
     assert (tmp_path / "out" / "seq2" / "0001.pfm").read_bytes() == seq2
+
+
+def test_a_warning_every_pair_gives_is_said_once_then_counted_and_kept_per_pair(capsys, tmp_path, monkeypatch):
+    """The model's warnings (here: each pair run smaller to fit the memory budget) were Python warnings,
+    printed again for every pair of the batch and left out of the summary's warning column."""
+    from .conftest import write_pairs
+
+    left, right = write_pairs(tmp_path / "in", 3)
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "260K")
+    summary = tmp_path / "s.csv"
+    args = ("predict", left, right, "-o", tmp_path / "o", "--model", "sgbm", "--max-disp", "16", "-q")
+    code, _, err = run_cli(capsys, *args, "--summary", summary)
+    assert code == 0, err
+    assert err.count("would need more memory than") == 2, err  # the warning, then the count
+    assert "rtstereo predict: warning: 2 more pair(s) gave the same warning as above (sgbm on" in err
+    rows = summary.read_text().splitlines()[1:]
+    assert len(rows) == 3 and all("would need more memory than the budget" in row for row in rows), rows

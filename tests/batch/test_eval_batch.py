@@ -94,3 +94,24 @@ def test_eval_of_one_network_with_two_weights_files_keeps_both_results(capsys, t
     assert sorted(p.name for p in res.glob("*.json")) == names
     recorded = json.loads((res / names[-1]).read_text())["scenes"][0]["settings"]["weights"]
     assert recorded == str(tmp_path / "sceneflow.tar")
+
+
+def test_eval_of_two_runs_best_checkpoints_keeps_both_results(capsys, tmp_path):
+    """Every training run writes best.pt: two runs' files must not share one results file (the run folder
+    joins the name)."""
+    torch = pytest.importorskip("torch")
+    from rtstereo.models.anynet import AnyNet
+
+    data = write_kitti(tmp_path / "kitti", 1)
+    res = tmp_path / "res"
+    for seed, run in enumerate(("run_a", "run_b")):
+        torch.manual_seed(seed)
+        (tmp_path / run).mkdir()
+        torch.save({"state_dict": AnyNet().state_dict()}, tmp_path / run / "best.pt")
+        weights = tmp_path / run / "best.pt"
+        code, _, err = run_cli(capsys, "eval", data, "--model", "anynet", "--weights", weights, "-o", res, "-q")
+        assert code == 0, err
+    assert sorted(p.name for p in res.glob("*.json")) == [
+        "anynet_weights=run_a_best.json",
+        "anynet_weights=run_b_best.json",
+    ]

@@ -260,6 +260,15 @@ def _synth_parser():
     return parser
 
 
+def test_synth_quiet_prints_no_progress_bar_or_summary(tmp_path, capsys):
+    """synth showed a progress bar that nothing turned off: --quiet does, as on the other long verbs."""
+    from rtstereo.cli import main
+
+    assert main(["synth", "1", "-o", str(tmp_path / "s"), "--size", "32x48", "--max-disp", "16", "-q"]) == 0
+    assert capsys.readouterr() == ("", "")
+    assert len(list((tmp_path / "s" / "RGB_cleanpass" / "left").iterdir())) == 1
+
+
 def test_synth_verb_writes_a_sceneflow_folder_that_reads_back(tmp_path):
     from rtstereo.datasets import find_samples
     from rtstereo.io.images import read_image

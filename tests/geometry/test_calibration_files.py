@@ -243,6 +243,14 @@ def test_an_image_size_that_is_not_whole_is_refused_not_cut(tmp_path, fmt):
         read_calibration(path)
 
 
+def test_a_json_file_of_another_tool_is_refused_in_one_line(tmp_path):
+    """A nested map that is not an opencv-matrix (a video summary given as --calib) raised cv2.error."""
+    other = tmp_path / "summary.json"
+    other.write_text(json.dumps({"source": "two videos", "settings": {"max_disp": 128}, "frames": 8}))
+    with pytest.raises(InputError, match="no P1/P2 or Q matrix found"):
+        read_calibration(other)
+
+
 def test_opencv_errors(tmp_path):
     k1, d1, k2, d2, rotation, translation = _opencv_rig()
     raw = write_opencv(

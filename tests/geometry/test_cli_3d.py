@@ -325,6 +325,10 @@ def test_calibrate_skips_an_unreadable_pair_and_names_the_pairs_it_did_not_use(c
         (("--max-jump", "nan"), "--max-jump must be >= 0"),
         (("--max-depth", "nan"), "--max-depth must be > 0"),
         (("--max-depth", "0"), "--max-depth must be > 0"),
+        # options that clean point clouds, where none is written: refused rather than ignored
+        (("--calib-unit", "mm"), "--calib-unit is the length unit of an OpenCV calibration file"),
+        (("--max-depth", "5"), r"--max-depth cleans point clouds, and --format png16,pfm,color,json writes none"),
+        (("--calib", "CALIB", "--format", "depth", "--max-jump", "0.2"), r"--max-jump cleans .*add ply or glb"),
         (("--rectify", "CALIB"), "not an rtstereo rectification-maps file|needs K1"),
         # options that would change nothing are refused, not ignored
         (("--max-depth", "5"), "--max-depth cleans point clouds, and --format png16,pfm,color,json writes none"),

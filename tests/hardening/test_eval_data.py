@@ -201,3 +201,14 @@ def test_a_16bit_map_in_a_middlebury_folder_fails_its_scene_by_name(capsys, tmp_
     assert code == 1
     assert "rtstereo eval: failed: venus (" in err and "disp2.png: a 16-bit map where 8-bit ground truth" in err
     assert "mean (1)" in out
+
+
+def test_eval_cli_names_a_midd_eval3_test_split_as_scenes_without_ground_truth(capsys, tmp_path):
+    """MiddEval3's testQ scenes (im0, im1, calib.txt, no disp0GT.pfm) are a known layout without ground
+    truth, not 'no stereo dataset of a known layout'."""
+    scene = _eth3d_scene(tmp_path / "testQ" / "Hoops", hw=(40, 72), ndisp=32)
+    (scene / "disp0GT.pfm").unlink()
+    code = main(["eval", "--model", "sgbm", str(tmp_path / "testQ"), "-q", "-o", str(tmp_path / "res")])
+    _, err = capsys.readouterr()
+    assert code == 2 and "no scene with ground truth" in err and "(Hoops)" in err, err
+    assert not (tmp_path / "res").exists()

@@ -209,6 +209,17 @@ def test_read_8bit_disparity_needs_scale(tmp_path):
     np.testing.assert_array_equal(read_disparity(tmp_path / "disp.pgm", scale=16), [[np.nan, 1.0, 2.0]])
 
 
+def test_a_colour_image_is_refused_as_a_disparity_map_and_grey_stored_as_rgb_is_read(tmp_path):
+    """`compare left.png right.png --scale 8` scored the photos' mixed-down grey as disparity maps."""
+    colour = np.array([[[0, 0, 0], [16, 40, 200], [32, 32, 32]]], np.uint8)
+    Image.fromarray(colour).save(tmp_path / "colour.png")
+    Image.fromarray(np.repeat(np.array([[0, 16, 32]], np.uint8)[..., None], 3, axis=2)).save(tmp_path / "grey.png")
+
+    with pytest.raises(InputError, match=r"colour.png: a colour image, not a disparity map"):
+        read_disparity(tmp_path / "colour.png", scale=8)
+    np.testing.assert_array_equal(read_disparity(tmp_path / "grey.png", scale=16), [[np.nan, 1.0, 2.0]])
+
+
 @pytest.mark.parametrize("name", ["disp2.png", "disp2.pgm"])
 def test_a_16bit_map_where_8bit_ground_truth_belongs_is_refused(tmp_path, name):
     # e.g. another tool's d x 256 map in a Middlebury folder: / 8 it would read as disparities of thousands

@@ -524,3 +524,21 @@ def test_show_without_a_display_does_not_then_suggest_show(run_cli, two_videos, 
     assert code == 0, err
     assert "--show: no display" in err
     assert "(give -o FILE.mp4 or --output-prefix PREFIX): measuring speed only" in err
+
+
+def test_stream_notices_are_lines_of_their_own_while_the_progress_bar_is_drawn(capsys):
+    """The capture thread's notices (--size, --align-rows) were written straight after the bar's text, on its line."""
+    import logging
+    import re
+
+    from tqdm import tqdm
+
+    from rtstereo.cli.video import STREAM_LOGGER, stream_logging
+
+    with stream_logging("video", quiet=False):
+        bar = tqdm(total=2, desc="stream", unit="frame", file=sys.stderr)
+        bar.update(1)
+        logging.getLogger(STREAM_LOGGER).info("resizing 640x480 frames to 320x240 (--size)")
+        bar.close()
+    segments = re.split(r"[\r\n]", capsys.readouterr().err)
+    assert "rtstereo video: resizing 640x480 frames to 320x240 (--size)" in segments, segments

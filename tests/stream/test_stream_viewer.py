@@ -298,9 +298,18 @@ def test_missing_rerun_fails_the_command_before_the_first_frame(monkeypatch, run
         *FAST,
     )
     assert code == 2
-    assert "the 3D viewer (--view3d) needs the Python package 'rerun'" in err
+    assert "the 3D viewer (--view3d-save) needs the Python package 'rerun'" in err  # the option given
     assert "pip install 'rtstereo[viewer]'" in err and "Traceback" not in err
     assert not (tmp_path / "o.rrd").exists() and not (tmp_path / "o.mp4").exists()
+
+
+@pytest.mark.parametrize("verb", ["video", "live"])
+def test_calib_unit_without_a_calibration_file_is_refused(run_cli, two_videos, sbs_video, tmp_path, verb):
+    """--calib-unit without --calib or --rectify was silently ignored."""
+    inputs = two_videos if verb == "video" else ["--camera", f"uvc:{sbs_video}"]
+    code, _, err = run_cli(verb, *inputs, "--calib-unit", "mm", "-o", tmp_path / "o.mp4", *FAST)
+    assert code == 2 and "--calib-unit is the length unit of an OpenCV calibration file" in err, err
+    assert not (tmp_path / "o.mp4").exists()
 
 
 @pytest.mark.parametrize("verb", ["video", "live"])
@@ -310,7 +319,7 @@ def test_no_calibration_is_a_clear_error_before_the_first_frame(run_cli, two_vid
     flag = [f.format(tmp=tmp_path) for f in flag]
     code, _, err = run_cli(verb, *inputs, *flag, "-o", tmp_path / "o.mp4", *FAST)
     assert code == 2
-    assert "--view3d needs the cameras' calibration" in err and "pass --calib FILE" in err
+    assert f"{flag[0]} needs the cameras' calibration" in err and "pass --calib FILE" in err
     assert "Traceback" not in err
     assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "o.rrd").exists()
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from rtstereo.datasets.synthetic import RenderSettings, render_batch
-from rtstereo.errors import InputError, ModelNotFoundError
+from rtstereo.errors import CheckpointError, InputError, ModelNotFoundError
 from rtstereo.train import adapt_network
 from rtstereo.train.adapt import AdaptConfig, Adapter, UserPair, adapt, fit_crop, split_holdout
 from rtstereo.train.adapt_network import AdaptableNetwork, load_adaptable, save_adapted
@@ -145,6 +145,8 @@ def test_networks_without_trainable_weights_are_refused(tmp_path):
         load_adaptable("rtnet")
     with pytest.raises(ModelNotFoundError, match="unknown model"):
         load_adaptable("rtnett")
+    with pytest.raises(CheckpointError, match="model file not found: runs/nope/best.pt"):
+        load_adaptable("runs/nope/best.pt")  # a path, not a mistyped name
 
 
 def test_packaged_network_resolves_to_its_pytorch_state_or_is_refused(monkeypatch):

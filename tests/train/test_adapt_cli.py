@@ -154,7 +154,7 @@ def test_one_pair_off_among_rectified_ones_is_a_warning(capsys, tmp_path, textur
         (["--losses", "photometric,depth"], "losses: expected one or more of"),
         (["--threads", "0"], "--threads must be >= 1"),
         (["--holdout", "1"], "holdout must be a fraction"),
-        (["--device", "nonsense"], "--device nonsense:"),
+        (["--device", "nonsense"], "unknown device 'nonsense': expected cpu, cuda or cuda:N"),
         (["--model", "sgbm"], "'sgbm' is a classical method"),
         (["--set", "uniqueness"], "--set expects KEY=VALUE, got 'uniqueness'"),
         (["--set", "nonsense=1"], "has no setting 'nonsense'"),
@@ -165,6 +165,15 @@ def test_bad_options_are_refused_in_one_line(capsys, tmp_path, folders, tiny_net
     code, _, err = run_cli(capsys, *full)
     assert code == 2 and message in err, err
     assert err.startswith("rtstereo adapt: error: ") and err.count("\n") == 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
+def test_cuda_without_a_gpu_is_refused_before_any_pair_is_read(capsys, tmp_path, folders, tiny_network):
+    """It said torch's "Torch not compiled with CUDA enabled", after reading and labelling every pair."""
+    full = ["adapt", *folders, "--model", tiny_network, *FAST, "-o", tmp_path / "m.pt", "--device", "cuda"]
+    code, stdout, err = run_cli(capsys, *full)
+    assert code == 2 and stdout == "", stdout
+    assert err == "rtstereo adapt: error: device 'cuda' requested but torch sees no CUDA GPU here; use --device cpu\n"
 
 
 @pytest.mark.parametrize("where", ["file/m.pt", "file/sub/m.pt", "folder.pt"])

@@ -183,11 +183,15 @@ def test_a_run_folder_that_is_a_file_is_refused_in_one_line(tmp_path, capsys, be
     assert err.startswith("rtstereo train: error: run folder") and "is a file" in err and "Traceback" not in err
 
 
-def test_a_setting_the_step_refuses_stops_without_suggesting_a_resume(tmp_path):
+def test_a_setting_the_step_refuses_stops_and_says_how_to_go_on(tmp_path):
+    """The folder then holds a run, which a new run there refuses: the line says to resume with the setting
+    corrected (a plain resume stops again) or to remove the folder; it said only 'fix the setting'."""
     lines: list[str] = []
     with pytest.raises(InputError, match="loss_weights has 3 entries but the network returns 2"):
         train(tiny_config(tmp_path, loss_weights=[0.5, 0.7, 1.0]), echo=lines.append)
-    assert "fix the setting the error names" in lines[-1] and "--resume" not in lines[-1], lines[-1]
+    assert "fix the setting the error names" in lines[-1], lines[-1]
+    assert f"--resume {tmp_path / 'last.pt'} and the corrected option (a plain --resume stops again)" in lines[-1]
+    assert f"or remove {tmp_path} and start over" in lines[-1]
 
 
 def test_resume_after_the_last_step_does_nothing_and_says_so(tmp_path, three_steps):
@@ -442,8 +446,16 @@ def test_flags_override_the_config_file():
 def test_bad_config_files_are_refused(tmp_path, text, suffix, message):
     path = tmp_path / f"c{suffix}"
     path.write_text(text)
-    with pytest.raises(InputError, match=message):
+    with pytest.raises(InputError, match=message) as refused:
         read_config_file(path)
+    assert "\n" not in str(refused.value), str(refused.value)  # PyYAML's message spans several lines
+
+
+def test_a_config_file_that_is_not_text_is_refused_in_one_line(tmp_path):
+    """A binary file raised UnicodeDecodeError: a traceback, not a usage error."""
+    (tmp_path / "c.yaml").write_bytes(b"\xff\xfe\x00 binary")
+    with pytest.raises(InputError, match="c.yaml: not a UTF-8 text file"):
+        read_config_file(tmp_path / "c.yaml")
 
 
 def test_missing_config_file_is_refused(tmp_path):

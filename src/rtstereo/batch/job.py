@@ -11,6 +11,8 @@ import os
 import re
 import socket
 import time
+import urllib.parse
+import urllib.request
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -115,17 +117,22 @@ class BatchJob:
         """
         if self.output is None:
             return
-        inputs = {os.path.abspath(p): p for source in sources for p in (source.left, source.right) if not is_url(p)}
+        inputs = {}
+        for source in sources:
+            for image in (source.left, source.right):
+                local = _local_file(image)
+                if local is not None:
+                    inputs[os.path.realpath(local)] = image
         if self.to_file:
-            replaced = inputs.get(os.path.abspath(self.output))
+            replaced = inputs.get(os.path.realpath(self.output))
             if replaced is not None:
                 raise InputError(f"-o {self.output} is the input image {replaced}: write the disparity to another file")
             return
-        folder = os.path.abspath(self.output)
+        folder = os.path.realpath(self.output)
         templates = [FORMAT_FILES[f] for f in self.formats if f in FORMAT_FILES]
         for source in sources:
             for template in templates:
-                replaced = inputs.get(os.path.normpath(os.path.join(folder, template.format(name=source.name))))
+                replaced = inputs.get(os.path.realpath(os.path.join(folder, template.format(name=source.name))))
                 if replaced is not None:
                     raise InputError(
                         f"pair '{source.name}' would write {Path(self.output, template.format(name=source.name))} over "
@@ -236,20 +243,23 @@ def finish_pair(job: BatchJob, predictor, pair: StereoPair, outcome: PairOutcome
     """Prepare, predict and write a decoded pair, filling ``outcome`` (status, sizes, timings)."""
     outcome.worker = worker_label()
     outcome.height_px, outcome.width_px = pair.size_hw
+    # What the model warns about (a pair run smaller to fit the memory budget, a tiny input) is the pair's
+    # warning too: as a Python warning it broke the progress bar and, the registry reset by each pair's
+    # catch, came again for every pair of the batch.
     try:
-        t0 = time.perf_counter()
-        pair = job.prepare(pair)
-        result = job.predict(predictor, pair)
-        t1 = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
+            t0 = time.perf_counter()
+            pair = job.prepare(pair)
+            result = job.predict(predictor, pair)
+            t1 = time.perf_counter()
             job.write(result, outcome.name)
-        t2 = time.perf_counter()
+            t2 = time.perf_counter()
     except Exception as exc:  # noqa: BLE001 - a bad item is reported, the batch goes on
         outcome.status, outcome.error = FAILED, failure_reason(exc)
         return outcome
     outcome.status = DONE
-    outcome.warning = "; ".join(" ".join(str(w.message).split()) for w in caught)
+    outcome.warning = "; ".join(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
     outcome.predict_ms = (t1 - t0) * 1000
     outcome.model_ms = float(result.timings_ms.get("total", 0.0))
     outcome.write_ms = (t2 - t1) * 1000
@@ -268,8 +278,8 @@ def process_pair(job: BatchJob, predictor, source: PairSource, index: int) -> Pa
 
     Returns:
         The pair's outcome: ``done``, ``skipped`` (complete outputs exist) or ``failed`` (with the reason);
-        what writing its files warned about is its ``warning`` (not a Python warning, which a batch's
-        progress bar would break).
+        what preparing, predicting and writing it warned about is its ``warning`` (not a Python warning,
+        which a batch's progress bar would break).
     """
     if job.is_complete(source):
         return skipped_outcome(job, source, index)
@@ -277,3 +287,11 @@ def process_pair(job: BatchJob, predictor, source: PairSource, index: int) -> Pa
     if pair is None:
         return outcome
     return finish_pair(job, predictor, pair, outcome)
+
+
+def _local_file(image: str) -> str | None:
+    """The file an input names on this machine: a path, or a ``file://`` URL's file; ``None`` for http(s)."""
+    if not is_url(image):
+        return image
+    parsed = urllib.parse.urlparse(image)
+    return urllib.request.url2pathname(parsed.path) if parsed.scheme.lower() == "file" else None

@@ -42,6 +42,8 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a program stopped by 
 class _Parser(argparse.ArgumentParser):
     """argparse that answers a mistyped verb or option with the close matches."""
 
+    verb_parsers: dict[str, _Parser]  # the top-level parser's: each verb's own
+
     def error(self, message: str):  # noqa: D102 - argparse hook
         # One line, like every other error of ours; the usage is one --help away.
         self.exit(
@@ -58,11 +60,12 @@ class _Parser(argparse.ArgumentParser):
             candidates = [option for action in self._actions for option in action.option_strings]
         else:
             return ""
-        close = [match for word in words for match in difflib.get_close_matches(word, candidates, n=2, cutoff=0.7)]
-        return f"; did you mean {', '.join(dict.fromkeys(close))}?" if close else ""
+        # 0.75: close enough to be a slip of the keys (at 0.7, --version was offered --precision)
+        close = [match for word in words for match in difflib.get_close_matches(word, candidates, n=2, cutoff=0.75)]
+        return f"; did you mean {' or '.join(dict.fromkeys(close))}?" if close else ""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> _Parser:
     from .. import __version__
 
     parser = _Parser(

@@ -326,9 +326,11 @@ def run(args: argparse.Namespace) -> int:
 
     from ..train.adapt import AdaptConfig, Adapter, adapt, format_scores
     from ..train.adapt_network import load_adaptable, save_adapted
+    from ..train.loop import resolve_device
 
     kind = _output_kind(args.output)
     _check_output_folder(Path(args.output))
+    device = resolve_device(args.device)  # now, as train does: not after the pairs are read and labelled
     if args.threads is not None:
         if args.threads < 1:
             raise InputError(f"--threads must be >= 1, got {args.threads}")
@@ -365,7 +367,7 @@ def run(args: argparse.Namespace) -> int:
     if network.note:
         print(f"rtstereo adapt: note: {network.note}", file=sys.stderr)
     try:
-        network.module.to(torch.device(args.device))
+        network.module.to(device)
     except (RuntimeError, AssertionError) as exc:
         raise InputError(f"--device {args.device}: {str(exc).splitlines()[0]}") from None
     adapter = Adapter(

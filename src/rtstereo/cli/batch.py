@@ -110,14 +110,19 @@ def run_batch(
     """
     from tqdm import tqdm
 
+    repeats: dict[str, int] = {}  # a warning said once, then counted: every pair of a batch may give the same
+
     def report(outcome: PairOutcome) -> None:
         if outcome.status == FAILED:
             tqdm.write(
                 f"rtstereo {verb}: failed: {outcome.name} ({outcome.left}, {outcome.right}): {outcome.error}",
                 file=sys.stderr,
             )
+        elif outcome.warning in repeats:
+            repeats[outcome.warning] += 1
         elif outcome.warning:  # as a line of its own: a Python warning would break the progress bar
             tqdm.write(f"rtstereo {verb}: warning: {outcome.warning}", file=sys.stderr)
+            repeats[outcome.warning] = 0
 
     summary_path = args.summary
     if summary_path is not None and Path(summary_path).suffix.lower() not in (".parquet", ".csv"):
@@ -146,6 +151,14 @@ def run_batch(
         summary = run_local(job, predictor, sources, fail_fast=args.fail_fast, progress=progress, on_outcome=report)
     if summary_path is not None:
         summary.write_table(summary_path)
+    for warning, count in repeats.items():
+        if count:
+            table = f"; each pair's in {summary_path}" if summary_path is not None else ""
+            print(
+                f"rtstereo {verb}: warning: {count} more pair(s) gave the same warning as above "
+                f"({' '.join(warning.split()[:8])} ...){table}",
+                file=sys.stderr,
+            )
     if summary.interrupted:
         done = summary.counts[DONE]
         print(

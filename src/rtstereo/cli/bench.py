@@ -129,9 +129,9 @@ def sweeps_from_args(args: argparse.Namespace) -> dict[str, list[Any]]:
 
     sweeps: dict[str, list[Any]] = {}
     if args.max_disp:
-        sweeps["max_disp"] = parse_list(args.max_disp, int, "disparity range")
+        sweeps["max_disp"] = parse_list(args.max_disp, _positive_int, "disparity range")
     if args.iters:
-        sweeps["iters"] = parse_list(args.iters, int, "iteration count")
+        sweeps["iters"] = parse_list(args.iters, _positive_int, "iteration count")
     for item in args.set_values:
         key, sep, values = item.partition("=")
         if not sep or not key.strip():
@@ -152,6 +152,14 @@ def sweeps_from_args(args: argparse.Namespace) -> dict[str, list[Any]]:
     return sweeps
 
 
+def _positive_int(text: str) -> int:
+    """A whole number >= 1 (a range or count of 0 fits no model: a usage error, not a row of skips)."""
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
 def check_output_folder(folder: Path, what: str = "benchmark results") -> None:
     """Refuse an ``-o`` folder that cannot be created or written (``what``: its contents, for the message).
 
@@ -168,10 +176,13 @@ def check_output_folder(folder: Path, what: str = "benchmark results") -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..api import check_model_file
     from ..bench import parse_list, run_bench
     from ..models import resolve_alias
 
     models = [resolve_alias(m) for m in parse_list(args.model, str, "model")]
+    for model in models:  # a missing file is a usage error now, not a sweep of rows that each say so
+        check_model_file(model)
     sizes = parse_list(args.sizes, lambda text: parse_size_hw(text, "--sizes"), "size")
     if args.output:
         check_output_folder(Path(args.output))  # now, not after a sweep that may take hours

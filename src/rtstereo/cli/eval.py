@@ -122,9 +122,9 @@ def run(args: argparse.Namespace) -> int:
     # A checkpoint or .onnx path names its results after the file, not the whole path; --weights and --set
     # values join the name, so that two forms of one model (AnyNet's SceneFlow and KITTI files, its stage 3
     # and 4) do not overwrite each other's files (a range, --max-disp, does not: the name stays the model's).
-    label = Path(name).stem if Path(name).suffix else name
+    label = _file_label(name) if Path(name).suffix else name
     if args.weights:
-        label += f"_weights={Path(str(args.weights)).stem}"
+        label += f"_weights={_file_label(str(args.weights))}"
     label += "".join(f"_{key}={value}" for key, value in sorted(parse_set_values(args.set_values).items()))
     stem = re.sub(r"[^A-Za-z0-9_.=-]+", "_", label)
     json_path, md_path = report.save(args.output, stem)
@@ -136,6 +136,25 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+# Checkpoint names a run folder gives every run (`rtstereo train`'s best.pt and last.pt, the packaged
+# networks' state.pt): alone they would make two runs' results overwrite each other.
+RUN_CHECKPOINT_STEMS = ("best", "last", "state")
+
+
+def _file_label(path: str) -> str:
+    """A model or weights file's part of the results' name: its stem, with its folder's name in front when
+    the stem is one every run folder has.
+
+    Examples:
+        >>> _file_label("runs/mine/best.pt"), _file_label("best.pt"), _file_label("w/anynet_kitti2012.tar")
+        ('mine_best', 'best', 'anynet_kitti2012')
+    """
+    file = Path(path)
+    if file.stem in RUN_CHECKPOINT_STEMS and file.parent.name not in ("", ".."):
+        return f"{file.parent.name}_{file.stem}"
+    return file.stem
 
 
 def _names(names: list[str], shown: int = 5) -> str:

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.name and is_onnx_file(args.name):
         return describe_onnx(Path(args.name))
-    if args.name and args.name not in list_models() and Path(args.name).is_file():  # as --model takes it
+    if args.name and args.name not in list_models() and (Path(args.name).is_file() or _names_a_file(args.name)):
         return describe_checkpoint(Path(args.name))
     if args.name:
         name = DEFAULT_ALIAS if args.name == "default" else args.name
@@ -92,22 +92,36 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _names_a_file(name: str) -> bool:
+    """Whether a missing ``name`` is a path (a checkpoint suffix or a folder in it), not a mistyped name."""
+    from ..api import CHECKPOINT_SUFFIXES
+
+    return Path(name).suffix.lower() in CHECKPOINT_SUFFIXES or len(Path(name).parts) > 1
+
+
 def describe_checkpoint(path: Path) -> int:
-    """Print the model and settings an rtstereo checkpoint records (``rtstereo train`` and ``adapt`` write them)."""
+    """Print what a self-describing rtstereo checkpoint (``train``, ``adapt``) says about itself."""
+    from ..api import check_model_file
     from ..models.checkpoint import describe, read_torch_file
 
-    description = describe(read_torch_file(path))
+    check_model_file(str(path))
+    obj = read_torch_file(path)
+    description = describe(obj)
     if description is None:
         raise InputError(
-            f"{path} is not an rtstereo checkpoint (it does not name its model): a published network's own file "
-            "is described by its model, rtstereo models NAME"
+            f"{path} is not an rtstereo checkpoint (it does not name its model); a published network's own file "
+            "goes to --weights of its model (rtstereo models NAME)"
         )
-    name, settings = description
-    print(f"{path}: an rtstereo checkpoint of {name}")
-    print("  settings (read from the file):")
+    model, settings = description
+    step = f", step {obj['step']}" if obj.get("step") is not None else ""
+    adapted = f", adapted from {obj['adapted_from']}" if obj.get("adapted_from") else ""
+    print(f"{path}: an rtstereo checkpoint of {model}{step}{adapted}")
+    if obj.get("best_epe") is not None:
+        print(f"  best validation EPE: {obj['best_epe']:.3f} px at step {obj.get('best_step')}")
+    print("  settings (stored in the file):")
     for key, value in settings.items():
         print(f"    {key} = {value!r}")
-    print(f"  use it: rtstereo predict LEFT RIGHT --model {path}")
+    print(f"  use it: rtstereo predict LEFT RIGHT --model {path}; the model's other settings: rtstereo models {model}")
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -291,8 +292,11 @@ def run(args: argparse.Namespace) -> int:
     )
     job.check_outputs(sources)
     where = f"written to {output}" if output is not None else "nothing written (give -o FILE_OR_FOLDER)"
-    if len(sources) == 1 and args.pairs is None and args.engine == "local":
+    one_pair = len(sources) == 1 and args.pairs is None and args.engine == "local"
+    if one_pair and args.summary is None:
         return _run_one(args, job, sources[0], where)
+    if one_pair:  # --summary asks for the batch's table (it wrote none): a batch of one, which always writes
+        job = dataclasses.replace(job, overwrite=True)
     if job.writes_folder:
         _make_folder(output)
     if not args.no_rectification_check:

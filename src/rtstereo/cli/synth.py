@@ -40,6 +40,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=4, help="pairs rendered at once (default: %(default)s)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
     parser.set_defaults(func=run)
 
 
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     # where it stopped, since pair i depends only on the seed and i.
     todo = [index for index in range(args.count) if index not in done]
     all_seeds = item_seeds(args.seed, args.count)
-    progress = _progress(args.count)
+    progress = _NoProgress() if args.quiet else _progress(args.count)
     progress.update(args.count - len(todo))
     for start in range(0, len(todo), args.batch_size):
         indices = todo[start : start + args.batch_size]
@@ -110,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
             progress.update(1)
     progress.close()
     kept = f" ({args.count - len(todo)} already there)" if len(todo) < args.count else ""
-    print(f"wrote {len(todo)} pairs of {height}x{width} to {root}{kept}")
+    if not args.quiet:
+        print(f"wrote {len(todo)} pairs of {height}x{width} to {root}{kept}")
     return 0
 
 

@@ -438,13 +438,14 @@ def _viewer_options(args: argparse.Namespace, source: FrameSource):
         check_rrd_path(args.view3d_save)
     # OAK-D and RealSense read their calibration from the device when they open; webcams and files have none.
     own_calibration = isinstance(source, LiveSource) and not isinstance(source, UVCSource)
+    option = "--view3d" if args.view3d else "--view3d-save"  # the one given, in its messages
     if not (args.calib or args.rectify or own_calibration):
         raise InputError(
-            "--view3d needs the cameras' calibration (focal length, baseline) to place the points in "
+            f"{option} needs the cameras' calibration (focal length, baseline) to place the points in "
             f"metres, and {source.description} has none: pass --calib FILE (KITTI, Middlebury calib.txt, "
             "OpenCV YAML, rtstereo JSON) or --rectify maps.npz (see `rtstereo calibrate`)"
         )
-    require("rerun", "viewer", "the 3D viewer (--view3d)")
+    require("rerun", "viewer", f"the 3D viewer ({option})")
     max_points = DEFAULT_MAX_POINTS if args.view3d_points is None else args.view3d_points
     return ViewerOptions(max_points=max_points, max_depth_m=args.max_depth)
 
@@ -551,7 +552,7 @@ def _report(args: argparse.Namespace, summary) -> None:
 def stream_logging(verb: str, quiet: bool) -> Iterator[None]:
     """Show the stream's notices and warnings on stderr as ``rtstereo VERB: ...`` while a command runs."""
     logger = logging.getLogger(STREAM_LOGGER)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _BarSafeHandler(sys.stderr)
     handler.setFormatter(_VerbFormatter(verb))
     handler.setLevel(logging.WARNING if quiet else logging.INFO)
     previous_level = logger.level
@@ -562,6 +563,19 @@ def stream_logging(verb: str, quiet: bool) -> Iterator[None]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(previous_level)
+
+
+class _BarSafeHandler(logging.StreamHandler):
+    """Each record on a line of its own while the stream's progress bar is drawn on the same stderr: the
+    capture thread's notices (``--size``, ``--align-rows``) were glued to the end of the bar's line."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm import tqdm
+
+        try:
+            tqdm.write(self.format(record), file=self.stream)  # clears the bar, writes, draws it again
+        except Exception:  # logging's own contract: a failed record never stops the stream
+            self.handleError(record)
 
 
 class _VerbFormatter(logging.Formatter):

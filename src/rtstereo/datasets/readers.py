@@ -13,7 +13,8 @@ Layouts:
 - Middlebury 2005/2006: ``view1/view5``, ``disp1/disp5`` (value / scale: 1 full, 2 half, 3 third
   size), ``dmin.txt`` (disparity offset, for depth).
 - Middlebury 2014 (MiddEval3) and ETH3D two-view: ``im0/im1``, ``disp0GT.pfm``, ``mask0nocc.png``
-  (255 = non-occluded), ``calib.txt``.
+  (255 = non-occluded), ``calib.txt``; a test folder (no ``disp0GT.pfm``: ``im0/im1`` and ``calib.txt``) is a
+  scene without ground truth.
 - KITTI 2012 (``colored_0/1``, ``disp_occ``, ``disp_noc``) and 2015 (``image_2/3``,
   ``disp_occ_0``, ``disp_noc_0``): uint16 / 256, 0 = invalid; one sample per ``*_10.png`` frame.
 - SceneFlow: ``<images>/{left,right}/X.png`` with ``disparity/{left}/X.pfm`` beside ``<images>``
@@ -304,7 +305,10 @@ def _read_calib_txt(path: Path) -> dict[str, str]:
 def detect_middlebury_2014_eth3d(folder: Path, dirs: list[str], names: list[str], root: Path) -> list[Sample]:
     files = set(names)
     left_path, right_path = _first(folder, ("im0",), files), _first(folder, ("im1",), files)
-    if not (left_path and right_path and "disp0GT.pfm" in files):
+    # A test split (MiddEval3 testF/H/Q, ETH3D two_view_test) has no disp0GT.pfm: its calib.txt still marks
+    # the layout, and its scenes are named as having no ground truth rather than as an unknown layout.
+    has_gt = "disp0GT.pfm" in files
+    if not (left_path and right_path and (has_gt or "calib.txt" in files)):
         return []
     calib = folder / "calib.txt" if "calib.txt" in files else None
     values: dict[str, str] = {}
@@ -330,7 +334,7 @@ def detect_middlebury_2014_eth3d(folder: Path, dirs: list[str], names: list[str]
             dataset="eth3d" if is_eth3d else "middlebury2014",
             left_path=left_path,
             right_path=right_path,
-            gt_path=folder / "disp0GT.pfm",
+            gt_path=folder / "disp0GT.pfm" if has_gt else None,
             nonocc_path=folder / "mask0nocc.png" if "mask0nocc.png" in files else None,
             nonocc_value=255,
             max_disp_hint_px=hint,

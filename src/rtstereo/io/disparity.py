@@ -60,6 +60,11 @@ def read_disparity(path: str | Path, scale: float | None = None) -> np.ndarray:
             raise InputError(f"{path}: expected a 2-D disparity array, got shape {d.shape}")
         return d
     raw = read_grey(path)
+    if raw.dtype != np.uint16 and _is_colour(path):  # read_grey would mix its channels into a grey "map"
+        raise InputError(
+            f"{path}: a colour image, not a disparity map (an 8-bit map has one grey level per pixel; a colourised "
+            "preview such as NAME_color.png cannot be read back: use the .pfm or 16-bit .png written beside it)"
+        )
     if scale is None:
         if raw.dtype != np.uint16:
             raise InputError(f"{path}: 8-bit disparity needs its scale (value / scale); 16-bit KITTI PNGs need none")
@@ -73,6 +78,17 @@ def read_disparity(path: str | Path, scale: float | None = None) -> np.ndarray:
     d = raw.astype(np.float32) / float(scale)
     d[raw == 0] = np.nan
     return d
+
+
+def _is_colour(path: Path) -> bool:
+    """Whether an 8-bit image file holds colour: channels that differ somewhere (grey stored as RGB does not)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        if im.mode in ("L", "1", "I", "I;16", "I;16B", "F", "LA"):
+            return False
+        rgb = np.asarray(im.convert("RGB"))
+    return bool((rgb[..., 0] != rgb[..., 1]).any() or (rgb[..., 1] != rgb[..., 2]).any())
 
 
 def write_disparity(path: str | Path, disparity_px: np.ndarray) -> None:

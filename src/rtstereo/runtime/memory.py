@@ -13,7 +13,8 @@ before every run:
 
 1. the estimate fits the budget: run as asked;
 2. it does not, and the method can run at another size (not a fixed-shape export): run at the
-   largest size of the same aspect ratio, in multiples of the size divisor, whose estimate fits
+   largest size, both sides scaled alike and each rounded down to a multiple of the size divisor
+   (so the aspect ratio may change by up to one divisor), whose estimate fits
    (at least 1/8 of the input width, and wider than the disparity range searched), with the
    disparity scaled back to the input's pixels and a warning that says so;
 3. otherwise stop with one line: the size, the estimate, the budget, and what to do.
@@ -72,11 +73,13 @@ def format_bytes(count: float) -> str:
     """Bytes as a short human figure.
 
     Examples:
-        >>> format_bytes(3 * 2**30), format_bytes(5 * 2**20)
-        ('3.0 GB', '5 MB')
+        >>> format_bytes(3 * 2**30), format_bytes(5 * 2**20), format_bytes(300 * 2**10)
+        ('3.0 GB', '5 MB', '300 KB')
     """
     if count >= 1 << 30:
         return f"{count / (1 << 30):.1f} GB"
+    if count < 1 << 20:  # "needs about 0 MB, more than the 0 MB budget" said nothing
+        return f"{count / (1 << 10):.0f} KB"
     return f"{count / (1 << 20):.0f} MB"
 
 

@@ -11,6 +11,7 @@ an interrupted batch are done.
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -213,15 +214,21 @@ def parse_formats(text: str | None) -> tuple[str, ...]:
     Examples:
         >>> parse_formats("pfm, color,pfm")
         ('pfm', 'color')
+        >>> parse_formats("PFM,png")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        rtstereo.errors.InputError: unknown output format(s) PFM, png (known: ...); did you mean pfm, png16?
     """
-    if not text:
+    if text is None:
         return DEFAULT_FORMATS
     names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
-    if not names:
+    if not names:  # `--format ""` too: it wrote the default set, which it does not name
         raise InputError(f"--format '{text}' names no output (known: {', '.join(sorted(FORMATS))})")
     unknown = [n for n in names if n not in FORMATS]
     if unknown:
-        raise InputError(f"unknown output format(s) {', '.join(unknown)} (known: {', '.join(sorted(FORMATS))})")
+        close = [m for n in unknown for m in difflib.get_close_matches(n.lower(), sorted(FORMATS), n=1, cutoff=0.6)]
+        hint = f"; did you mean {', '.join(dict.fromkeys(close))}?" if close else ""
+        raise InputError(f"unknown output format(s) {', '.join(unknown)} (known: {', '.join(sorted(FORMATS))}){hint}")
     return names
 
 

@@ -40,11 +40,13 @@ class AdaptableNetwork:
 def hybrid_spec(model: str) -> Any:
     """The registry entry of ``model`` when it names a hybrid method (``default`` may), else ``None``
     (a network, a classical method, a checkpoint or an ``.onnx`` file)."""
+    from ..api import check_model_file
     from ..models import get_spec, is_onnx_file, resolve_alias
 
     name = resolve_alias(model)
     if is_onnx_file(name) or (Path(name).suffix and Path(name).is_file()):
         return None
+    check_model_file(name)
     spec = get_spec(name)
     return spec if spec.kind == "hybrid" else None
 

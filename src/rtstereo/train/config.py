@@ -236,7 +236,10 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"training config file not found: {path}")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:  # a binary file given as the config: one line, not a traceback
+        raise InputError(f"{path}: not a UTF-8 text file (a YAML or JSON file of training options)") from None
     try:
         if path.suffix.lower() in (".yaml", ".yml"):
             import yaml  # PyYAML: part of the training extra
@@ -247,7 +250,13 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     except ImportError:
         raise InputError(f"{path}: reading YAML needs PyYAML (pip install pyyaml), or give a .json file") from None
     except Exception as exc:  # yaml.YAMLError / json.JSONDecodeError
-        raise InputError(f"{path}: not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {exc}") from None
+        # One line: PyYAML's message spans several, with the offending line drawn under it.
+        mark = getattr(exc, "problem_mark", None)
+        if getattr(exc, "problem", None) and mark is not None:
+            reason = f"{exc.problem} at line {mark.line + 1}, column {mark.column + 1}"
+        else:
+            reason = " ".join(str(exc).split())
+        raise InputError(f"{path}: not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {reason}") from None
     if values is None:
         return {}
     if not isinstance(values, Mapping):

@@ -617,8 +617,13 @@ class _Run:
         except BaseException as exc:  # Ctrl-C, or a failure in the data or the model: keep the work done
             _close(batches)
             self.finish(interrupted=True, reason=type(exc).__name__)
-            if isinstance(exc, InputError):  # a setting this run cannot train with: resuming would stop again
-                self.echo(f"stopped at step {self.step}; state saved to {files.last}; fix the setting the error names")
+            if isinstance(exc, InputError):  # a setting this run cannot train with: a plain resume would stop again
+                # The folder now holds a run, which a new run there refuses: say how to go on from here.
+                self.echo(
+                    f"stopped at step {self.step}; state saved to {files.last}; fix the setting the error names: "
+                    f"continue with --resume {files.last} and the corrected option (a plain --resume stops again), "
+                    f"or remove {files.folder} and start over"
+                )
             elif isinstance(exc, DatasetError):
                 self.echo(
                     f"stopped at step {self.step}; state saved to {files.last}; repair or remove the pair the error "
