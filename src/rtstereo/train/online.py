@@ -159,6 +159,7 @@ class OnlineAdapter:
                 module.eval()
         self.optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
         self._rng = np.random.default_rng([config.seed, 0x0411])
+        self._crop_said = False  # whether the crop made smaller than asked was said
         self._slot = LatestSlot()
         self._stop = threading.Event()
         self._frozen = threading.Event()
@@ -269,9 +270,17 @@ class OnlineAdapter:
 
     def crop(self, pair: StereoPair) -> tuple[np.ndarray, np.ndarray]:
         """A random crop of the pair (``config.crop_hw`` fitted to the frame and the size divisor)."""
-        height, width = fit_crop(
-            self.adapter.config.crop_hw, [UserPair("frame", pair.left, pair.right)], self.adapter.divisor
-        )
+        asked = self.adapter.config.crop_hw
+        height, width = fit_crop(asked, [UserPair("frame", pair.left, pair.right)], self.adapter.divisor)
+        if (height, width) != tuple(asked) and not self._crop_said:
+            self._crop_said = True  # once: every frame of a stream has the same size
+            frame_h, frame_w = pair.left.shape[:2]
+            why = (
+                f"is larger than the {frame_h}x{frame_w} frame"
+                if asked[0] > frame_h or asked[1] > frame_w
+                else f"is not a multiple of the network's {self.adapter.divisor} px"
+            )
+            log.warning("--adapt-crop %dx%d %s: steps train on %dx%d crops", *asked, why, height, width)
         y0 = int(self._rng.integers(pair.left.shape[0] - height + 1))
         x0 = int(self._rng.integers(pair.left.shape[1] - width + 1))
         window = (slice(y0, y0 + height), slice(x0, x0 + width))
