@@ -291,8 +291,10 @@ def test_bad_settings_and_untrainable_models_are_refused(tmp_path):
         OnlineConfig(until_s=0)
     with pytest.raises(InputError, match="--adapt-worker: expected one of process, thread"):
         OnlineConfig(worker="fork")
-    with pytest.raises(InputError, match="losses: expected one or more of"):
+    with pytest.raises(InputError, match="--adapt-losses: expected one or more of photometric, smoothness"):
         OnlineConfig(losses=("depth",))
+    with pytest.raises(InputError, match="--adapt-lr: expected a learning rate > 0 and finite, got -1"):
+        OnlineConfig(lr=-1.0)
     with pytest.raises(InputError, match="a classical method with no trainable weights"):
         adapting_predictor("sgbm")
     with pytest.raises(InputError, match="exported ONNX file"):
@@ -365,6 +367,8 @@ def test_live_adapt_on_a_side_by_side_file(capsys, tmp_path, videos, tiny_checkp
         (["--adapt-worker", "thread", "--adapt-lr", "1e-4"], "--adapt-lr, --adapt-worker: online adaptation options"),
         (["--adapt", "--model", "TINY", "--adapt-every", "0"], "--adapt-every must be >= 1"),
         (["--adapt", "--model", "TINY", "--adapt-threads", "0"], "--adapt-threads must be >= 1"),
+        (["--adapt", "--model", "TINY", "--adapt-losses", "depth"], "--adapt-losses: expected one or more of photo"),
+        (["--adapt", "--model", "TINY", "--adapt-lr", "-1"], "--adapt-lr: expected a learning rate > 0 and finite"),
         (["--adapt", "--model", "TINY", "--engine", "ray", "--output-prefix", "p"], "not --adapt"),
         (["--engine", "ray", "--output-prefix", "p", "--adapt-every", "3"], "--adapt-every: online adaptation options"),
     ],

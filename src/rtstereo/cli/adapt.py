@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import InputError, OutputError, RtStereoError, require
+from ..errors import InputError, OutputError, RtStereoError, SettingError, require
 from ..io.atomic import folder_write_problem
 from .common import parse_set_values, size_arg
 
@@ -148,6 +150,42 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="only the before/after scores and the result")
     parser.set_defaults(func=run)
+
+
+# The option that sets each AdaptConfig field, for its errors.
+CONFIG_OPTIONS = {
+    "losses": "--losses",
+    "weights": "--weight",
+    "steps": "--steps",
+    "minutes": "--minutes",
+    "batch_size": "--batch-size",
+    "synthetic_batch": "--synthetic-batch",
+    "synthetic_pool": "--synthetic-pool",
+    "lr": "--lr",
+    "holdout": "--holdout",
+    "max_disp": "--max-disp",
+}
+
+
+@contextlib.contextmanager
+def options_named(options: dict[str, str]) -> Iterator[None]:
+    """Name the option in a configuration's :class:`~rtstereo.errors.SettingError` (``options``: field -> option).
+
+    Examples:
+        >>> from rtstereo.errors import SettingError
+        >>> try:
+        ...     with options_named({"lr": "--lr"}):
+        ...         raise SettingError("lr", "expected > 0, got -1")
+        ... except InputError as exc:
+        ...     print(exc)
+        --lr: expected > 0, got -1
+    """
+    try:
+        yield
+    except SettingError as exc:
+        if exc.setting not in options:
+            raise
+        raise InputError(f"{options[exc.setting]}: {exc.detail}") from None
 
 
 def parse_weights(items: list[str]) -> dict[str, float]:
@@ -334,20 +372,21 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     minutes = args.minutes if args.minutes is not None or args.steps is not None else DEFAULT_MINUTES
-    config = AdaptConfig(
-        losses=tuple(name.strip() for name in args.losses.split(",") if name.strip()),
-        weights=parse_weights(args.weight_values),
-        steps=args.steps,
-        minutes=minutes,
-        batch_size=args.batch_size,
-        synthetic_batch=args.synthetic_batch,
-        synthetic_pool=args.synthetic_pool,
-        crop_hw=args.crop,
-        lr=args.lr,
-        holdout=args.holdout,
-        max_disp=args.max_disp,
-        seed=args.seed,
-    )
+    with options_named(CONFIG_OPTIONS):
+        config = AdaptConfig(
+            losses=tuple(name.strip() for name in args.losses.split(",") if name.strip()),
+            weights=parse_weights(args.weight_values),
+            steps=args.steps,
+            minutes=minutes,
+            batch_size=args.batch_size,
+            synthetic_batch=args.synthetic_batch,
+            synthetic_pool=args.synthetic_pool,
+            crop_hw=args.crop,
+            lr=args.lr,
+            holdout=args.holdout,
+            max_disp=args.max_disp,
+            seed=args.seed,
+        )
     if _is_video_input(args):
         pairs = _video_pairs(args)
         print(

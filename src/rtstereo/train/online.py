@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import InputError
+from ..errors import InputError, SettingError
 from ..runtime.predictor import Predictor
 from ..sinks.video import OutputFrame, Sink
 from ..sources.base import LatestSlot
@@ -102,7 +102,13 @@ class OnlineConfig:
             raise InputError(f"--adapt-worker: expected one of {', '.join(WORKERS)}, got '{self.worker}'")
         if self.threads < 1:
             raise InputError(f"--adapt-threads must be >= 1, got {self.threads}")
-        self.step_config()  # checks the losses, weights and learning rate
+        try:
+            self.step_config()  # checks the losses, weights and learning rate
+        except SettingError as exc:
+            option = {"losses": "--adapt-losses", "lr": "--adapt-lr"}.get(exc.setting)
+            if option is None:
+                raise
+            raise InputError(f"{option}: {exc.detail}") from None
 
     def step_config(self) -> AdaptConfig:
         """The settings of one step, in the offline loop's terms: one crop, no rendered pairs."""
