@@ -54,6 +54,21 @@ def test_two_videos_to_mp4_pngs_and_summary(run_cli, two_videos, tmp_path):
     assert "two videos left.mp4 + right.mp4 -> sgbm" in err
 
 
+def test_a_rerun_with_fewer_frames_says_the_earlier_pngs_it_leaves(run_cli, two_videos, tmp_path):
+    prefix = tmp_path / "png" / "d"
+    (tmp_path / "png").mkdir()
+    (tmp_path / "png" / "d_notes.png").write_bytes(b"a file of the user's, not numbered")
+    code, _, err = run_cli("video", *two_videos, "--output-prefix", prefix, *FAST)
+    assert code == 0 and "not from this run" not in err, err  # only this run's PNGs there
+    code, _, err = run_cli("video", *two_videos, "--output-prefix", prefix, "--max-frames", 2, *FAST)
+    assert code == 0, err
+    said = f"--output-prefix {prefix}: 4 PNG(s) there are not from this run but an earlier one"
+    assert f"{said} (d_00002.png to d_00005.png), and stay" in err
+    assert len(list((tmp_path / "png").glob("d_*.png"))) == 7  # nothing removed
+    code, _, err = run_cli("video", *two_videos, "--output-prefix", prefix, *FAST)
+    assert code == 0 and "not from this run" not in err, err  # all six replaced
+
+
 def test_side_by_side_with_swap_start_stride_max_frames_and_size(run_cli, sbs_video, tmp_path):
     code, out, err = run_cli(
         "video",

@@ -169,6 +169,7 @@ def run_ray(args: argparse.Namespace) -> int:
     """``--engine ray``: frame ranges in parallel, the same per-frame PNGs as one process."""
     from ..batch.outcome import FAILED
     from ..scale.video import VideoJob, run_ray_video
+    from ..sinks.video import numbered_pngs, say_earlier_pngs
 
     others = [o for o, on in (("-o", args.output), ("--show", args.show), ("--view3d", args.view3d)) if on]
     others += ["--view3d-save"] if args.view3d_save else []
@@ -214,9 +215,11 @@ def run_ray(args: argparse.Namespace) -> int:
                 row["error"],
             )
 
+    before = numbered_pngs(args.output_prefix)
     rows, wall_s = run_ray_video(
         job, total, workers=args.workers, address=args.ray_address, progress=not args.quiet, on_range=report
     )
+    say_earlier_pngs(args.output_prefix, before)
     written = sum(r["written"] for r in rows)
     failed = [r for r in rows if r["status"] == FAILED]
     summary_path = Path(args.summary or f"{args.output_prefix}_summary.json")
@@ -283,7 +286,7 @@ def video_source(args: argparse.Namespace) -> FrameSource:
 
 def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     """Build the outputs, filter and window the options name, run the stream, report."""
-    from ..sinks.video import ColourScale, DisparityPngSink, VideoSink, open_window
+    from ..sinks.video import ColourScale, DisparityPngSink, VideoSink, numbered_pngs, open_window, say_earlier_pngs
     from ..stream import Stream
 
     if args.max_frames is not None and args.max_frames < 1:
@@ -301,6 +304,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         fps = source.fps / stride if source.fps and not source.live else None
         sinks.append(VideoSink(args.output, fps=fps))
     if args.output_prefix:
+        earlier = numbered_pngs(args.output_prefix)
         sinks.append(DisparityPngSink(args.output_prefix))
     log = logging.getLogger(STREAM_LOGGER)
     if viewer_options is not None:
@@ -331,6 +335,8 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     finally:
         if stream.summary is not None:
             _report(args, stream.summary)
+    if args.output_prefix:
+        say_earlier_pngs(args.output_prefix, earlier)
     if summary.stopped_by == "interrupt":
         print(f"rtstereo {verb}: interrupted; what was written is complete", file=sys.stderr)
         return 130
