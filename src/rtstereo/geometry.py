@@ -270,9 +270,12 @@ def require_calibration(result: DisparityResult) -> Calibration:
 def calibration_for_size(calibration: Calibration, height_px: int, width_px: int) -> Calibration:
     """The calibration of images of ``width_px x height_px``, scaled if it was made at another size.
 
-    A calibration without a recorded size is returned as it is. Resized images (same aspect ratio)
-    get scaled intrinsics and a :class:`CalibrationWarning`, since resizing is never silent
-    (attributed to the first caller outside rtstereo).
+    A calibration without a recorded size (a KITTI ``calib/NNNNNN.txt``) is returned as it is, with a
+    :class:`CalibrationWarning` when its principal point is far from the images' centre: then it was
+    most likely made for images of another size (a downscaled copy), and depth would be off by that
+    ratio. Resized images (same aspect ratio) of a calibration that records its size get scaled
+    intrinsics and a :class:`CalibrationWarning`, since resizing is never silent (attributed to the
+    first caller outside rtstereo).
 
     Raises:
         InputError: the images have another aspect ratio (cropped, or another camera), or ``calibration``
@@ -280,6 +283,7 @@ def calibration_for_size(calibration: Calibration, height_px: int, width_px: int
     """
     calibration = require_calibration_type(calibration)
     if calibration.width_px <= 0 or calibration.height_px <= 0:
+        _warn_if_made_for_another_size(calibration, height_px, width_px)
         return calibration
     if (calibration.width_px, calibration.height_px) == (width_px, height_px):
         return calibration
@@ -296,6 +300,28 @@ def calibration_for_size(calibration: Calibration, height_px: int, width_px: int
         CalibrationWarning,
     )
     return calibration.scaled(sx, sy)
+
+
+# A calibration of these images has its principal point in the middle half of each side (KITTI's at
+# 0.48-0.49 of the width and height); a copy resized by 2 puts it near the edge, or beyond.
+_CENTRAL_FRACTION = (0.25, 0.75)
+
+
+def _warn_if_made_for_another_size(calibration: Calibration, height_px: int, width_px: int) -> None:
+    """Warn when a calibration that records no image size cannot belong to ``width_px x height_px`` images."""
+    at_x, at_y = calibration.cx0_px / width_px, calibration.cy_px / height_px
+    low, high = _CENTRAL_FRACTION
+    if low <= at_x <= high and low <= at_y <= high:
+        return
+    made_w, made_h = 2 * calibration.cx0_px, 2 * calibration.cy_px
+    warn(
+        f"the calibration records no image size, and its principal point ({calibration.cx0_px:.1f}, "
+        f"{calibration.cy_px:.1f}) px is far from the centre of these {width_px}x{height_px} images (it is the "
+        f"centre of about {made_w:.0f}x{made_h:.0f} ones): if they are a resized copy, depth and point clouds "
+        f"are off by about {made_w / width_px:.2f}x; give a calibration that records its image size (rtstereo's "
+        "calibration.json: width_px, height_px), which is then scaled to the images",
+        CalibrationWarning,
+    )
 
 
 def pair_with_calibration_for_size(pair: StereoPair) -> StereoPair:
