@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import threading
+import warnings
 
 import cv2
 import numpy as np
@@ -325,6 +326,22 @@ def test_trains_and_validates_on_a_dataset_folder(tmp_path):
     assert summary["step"] == 1
     assert "2 pairs from" in records(tmp_path / "run", "start")[0]["data"]
     assert records(tmp_path / "run", "val")[0]["pixels"] == 2 * 40 * 60
+
+
+def test_a_crop_larger_than_the_training_pairs_is_said_once(tmp_path):
+    data = tmp_path / "kitti"
+    _write_kitti_like(data, height=40, width=70)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(tiny_config(tmp_path / "run", data=str(data), steps=2), echo=quiet)
+    said = [str(w.message) for w in caught if "smaller than the" in str(w.message)]
+    assert len(said) == 1 and said[0].startswith("training pair kitti/0000")
+    assert (
+        "is 40x70, smaller than the 64x128 crop: its crops are padded with pixels that have no label (66 %" in said[0]
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*smaller than the")
+        train(tiny_config(tmp_path / "fits", data=str(data), steps=1, crop_hw=(32, 64)), echo=quiet)
 
 
 def test_a_damaged_training_pair_stops_the_run_naming_the_pair_not_a_setting(tmp_path):

@@ -116,6 +116,15 @@ def test_a_damaged_unlabeled_pair_is_left_out_with_a_warning_naming_it(tmp_path,
         ProxyStream(only_broken, batch_size=1, crop_hw=(64, 128), max_disp=32, seed=1, device="cpu")
 
 
+def test_unlabeled_pairs_smaller_than_the_crop_are_said(unlabeled_root):
+    with pytest.warns(
+        UserWarning,
+        match=r"training pair group/scene_b is 96x192, smaller than the 128x256 crop "
+        r"\(and 1 other pair\(s\)\): its crops are padded with pixels that have no label \(44 %",
+    ):
+        ProxyStream(unlabeled_root, batch_size=1, crop_hw=(128, 256), max_disp=32, seed=0, device="cpu")
+
+
 def test_mixed_stream_concatenates_rendered_and_real(unlabeled_root):
     real = ProxyStream(unlabeled_root, batch_size=1, crop_hw=(64, 128), max_disp=32, seed=0, device="cpu")
 

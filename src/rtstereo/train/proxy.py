@@ -125,7 +125,7 @@ class ProxyStream:
     def __init__(
         self, root: str | Path, batch_size: int, crop_hw: tuple[int, int], max_disp: float, seed: int, device
     ) -> None:
-        from .loop import random_crop  # the loop module imports this one lazily
+        from .loop import random_crop, say_padded_crops  # the loop module imports this one lazily
 
         self.random_crop = random_crop
         self.pairs = find_unlabeled_pairs(root)
@@ -142,6 +142,7 @@ class ProxyStream:
         self.samples = [sample for sample in loaded if not isinstance(sample, str)]
         if not self.samples:
             raise DatasetError(f"unlabeled pairs: none of the {len(loaded)} pair(s) under {root} can be read")
+        say_padded_crops([(p.name, left.shape[:2]) for p, (left, _, _) in zip(self.pairs, self.samples)], crop_hw)
         labelled = [float(np.isfinite(d).mean()) for _, _, d in self.samples]
         self.label_density = float(np.mean(labelled))
 
