@@ -207,9 +207,19 @@ def test_unreadable_or_mismatched_pairs_are_named(capsys, tmp_path, tiny_network
     write_image(tmp_path / "wide.png", np.zeros((64, 128, 3), np.uint8))
     out = ["--model", tiny_network, "-o", tmp_path / "m.pt"]
     code, _, err = run_cli(capsys, "adapt", tmp_path / "bad.png", tmp_path / "r.png", *out)
-    assert code == 2 and "pair bad:" in err
+    assert code == 2 and "none of the 1 pair(s) can be read: pair bad:" in err
     code, _, err = run_cli(capsys, "adapt", tmp_path / "wide.png", tmp_path / "r.png", *out)
     assert code == 2 and "pair wide: left and right images differ in size" in err
+
+
+def test_a_damaged_pair_among_good_ones_is_left_out_with_a_warning(capsys, tmp_path, tiny_network):
+    left, right = _write_pairs(tmp_path, _rendered(3, 64, 128, seed=2))
+    (left / "p1.png").write_bytes(b"not a png")
+    argv = ["adapt", left, right, "--model", tiny_network, *FAST, "--holdout", "0", "-o", tmp_path / "m.pt"]
+    code, stdout, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    assert f"rtstereo adapt: warning: 1 pair(s) left out: p1 (pair p1: cannot read {left / 'p1.png'}" in err
+    assert (tmp_path / "m.pt").is_file()
 
 
 def test_ctrl_c_keeps_the_weights_reached_and_a_second_one_stops_at_once(

@@ -295,20 +295,30 @@ def _sources(args: argparse.Namespace):
 
 
 def load_user_pairs(sources, check_rectification: bool = True) -> list:
-    """Read every pair (one that cannot be read, or of two sizes, is an error: training needs them all) and refuse
-    unrectified ones (see :func:`refuse_unrectified`)."""
+    """Read every pair and refuse unrectified ones (see :func:`refuse_unrectified`). A pair that cannot be
+    read (a damaged image, two views of different sizes) is left out with a warning naming it; when none
+    can be read, that is an error."""
     from ..io.download import is_url
     from ..train.adapt import UserPair
     from ..train.proxy import calibrated_range
 
-    pairs = []
+    pairs, broken = [], []
     for index, source in enumerate(sources):
         try:
             pair = source.load(index)
         except RtStereoError as exc:
-            raise InputError(f"pair {source.name}: {exc}") from None
+            broken.append((source.name, str(exc)))
+            continue
         bound = None if is_url(source.left) else calibrated_range(Path(source.left).parent)
         pairs.append(UserPair(source.name, pair.left, pair.right, bound))
+    if broken and not pairs:
+        raise InputError(f"none of the {len(broken)} pair(s) can be read: pair {broken[0][0]}: {broken[0][1]}")
+    if broken:
+        names = ", ".join(name for name, _ in broken[:5]) + (f" and {len(broken) - 5} more" if len(broken) > 5 else "")
+        print(
+            f"rtstereo adapt: warning: {len(broken)} pair(s) left out: {names} (pair {broken[0][0]}: {broken[0][1]})",
+            file=sys.stderr,
+        )
     if check_rectification:
         refuse_unrectified(pairs)
     return pairs
