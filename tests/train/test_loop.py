@@ -637,6 +637,21 @@ def test_cli_trains_from_a_config_file_and_flags(tmp_path, capsys):
     assert json.loads((tmp_path / "run" / "config.json").read_text())["crop_hw"] == [64, 96]
 
 
+def test_cli_last_line_names_only_the_files_written(tmp_path, capsys):
+    config = tiny_config(tmp_path / "run", steps=1).to_dict()
+    (tmp_path / "train.json").write_text(json.dumps(config))
+    args = _parser().parse_args(["train", "--config", str(tmp_path / "train.json")])
+    assert args.func(args) == 0
+    run = tmp_path / "run"
+    assert f"checkpoints {run / 'last.pt'} and {run / 'best.pt'}" in capsys.readouterr().out
+    # Resumed into another folder with nothing left to train: last.pt is written there, best.pt is not.
+    args = _parser().parse_args(["train", "--resume", str(run / "last.pt"), "-o", str(tmp_path / "other")])
+    assert args.func(args) == 0
+    last_line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last_line.endswith(f"; checkpoint {tmp_path / 'other' / 'last.pt'}"), last_line
+    assert not (tmp_path / "other" / "best.pt").exists()
+
+
 def test_help_examples_show_a_continued_command_on_two_lines(capsys):
     with pytest.raises(SystemExit):
         _parser().parse_args(["train", "--help"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..errors import require
 
@@ -202,10 +203,13 @@ def run_train(args: argparse.Namespace) -> int:
     summary = train(config)
     if summary["rank"] != 0:  # data-parallel: rank 0 reports for all
         return 0
-    best = summary["best"]
+    best, files = summary["best"], summary["files"]
+    # Only the files there: a run resumed into another folder with nothing to train writes no best.pt, and
+    # without matplotlib there is no curve.
+    checkpoints = [files[name] for name in ("last", "best") if Path(files[name]).is_file()]
+    curve = f", curve {files['curve']}" if Path(files["curve"]).is_file() else ""
     print(
         f"done: step {summary['step']}, best validation EPE {best['epe']:.3f} px at step {best['step']}; "
-        f"checkpoints {summary['files']['last']} and {summary['files']['best']}, "
-        f"curve {summary['files']['curve']}"
+        f"checkpoint{'s' if len(checkpoints) > 1 else ''} {' and '.join(checkpoints)}{curve}"
     )
     return 0
