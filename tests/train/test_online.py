@@ -369,6 +369,7 @@ def test_live_adapt_on_a_side_by_side_file(capsys, tmp_path, videos, tiny_checkp
         (["--adapt", "--model", "TINY", "--adapt-threads", "0"], "--adapt-threads must be >= 1"),
         (["--adapt", "--model", "TINY", "--adapt-losses", "depth"], "--adapt-losses: expected one or more of photo"),
         (["--adapt", "--model", "TINY", "--adapt-lr", "-1"], "--adapt-lr: expected a learning rate > 0 and finite"),
+        (["--adapt", "--model", "TINY", "--adapt-crop", "16x16"], "--adapt-crop 16x16: the network takes crops of"),
         (["--adapt", "--model", "TINY", "--engine", "ray", "--output-prefix", "p"], "not --adapt"),
         (["--engine", "ray", "--output-prefix", "p", "--adapt-every", "3"], "--adapt-every: online adaptation options"),
     ],

@@ -158,6 +158,12 @@ class OnlineAdapter:
             network.loss_weights,
             network.hint_settings,
         )
+        divisor = self.adapter.divisor
+        if min(config.crop_hw) < divisor:  # said before the stream starts, not at its first step
+            raise InputError(
+                f"--adapt-crop {config.crop_hw[0]}x{config.crop_hw[1]}: the network takes crops of at least "
+                f"{divisor}x{divisor}"
+            )
         model = network.module
         model.train()
         for module in model.modules():  # keep the trained batch-norm statistics (see the module notes)
