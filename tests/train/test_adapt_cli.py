@@ -172,6 +172,14 @@ def test_bad_options_are_refused_in_one_line(capsys, tmp_path, folders, tiny_net
     assert err.startswith("rtstereo adapt: error: ") and err.count("\n") == 1
 
 
+def test_a_bad_export_size_is_refused_before_adapting(capsys, tmp_path, folders, tiny_network):
+    argv = ["adapt", *folders, "--model", tiny_network, *FAST, "-o", tmp_path / "m.onnx", "--export-size", "64x100"]
+    code, stdout, err = run_cli(capsys, *argv)
+    assert code == 2 and err.count("\n") == 1, err
+    assert "multiples of 32, got 64x100 (HxW); use for example --export-size 64x128" in err
+    assert "before" not in stdout and not (tmp_path / "m.pt").exists()  # nothing trained, scored or written
+
+
 @pytest.mark.parametrize("where", ["file/m.pt", "file/sub/m.pt", "folder.pt"])
 def test_an_output_that_cannot_be_written_is_refused_before_training(capsys, tmp_path, folders, tiny_network, where):
     (tmp_path / "file").write_text("not a folder")

@@ -413,6 +413,10 @@ def run(args: argparse.Namespace) -> int:
     network = load_adaptable(args.model, args.weights, parse_set_values(args.set_values))
     if network.note:
         print(f"rtstereo adapt: note: {network.note}", file=sys.stderr)
+    if kind == "onnx":  # before the steps, not after them
+        from ..export.onnx_export import check_size
+
+        check_size(network.spec, network.module, args.export_size, "--export-size")
     try:
         network.module.to(torch.device(args.device))
     except (RuntimeError, AssertionError) as exc:
