@@ -451,7 +451,7 @@ def test_flags_override_the_config_file():
 @pytest.mark.parametrize(
     ("text", "suffix", "message"),
     [
-        ("steps: [", ".yaml", "not valid YAML"),
+        ("steps: [", ".yaml", "not valid YAML: expected the node content, .* at line 1, column 9"),
         ("{", ".json", "not valid JSON"),
         ("[1, 2]", ".json", "mapping"),
     ],
@@ -459,13 +459,19 @@ def test_flags_override_the_config_file():
 def test_bad_config_files_are_refused(tmp_path, text, suffix, message):
     path = tmp_path / f"c{suffix}"
     path.write_text(text)
-    with pytest.raises(InputError, match=message):
+    with pytest.raises(InputError, match=message) as caught:
         read_config_file(path)
+    assert "\n" not in str(caught.value)  # one line: YAML's own message spans several
 
 
 def test_missing_config_file_is_refused(tmp_path):
     with pytest.raises(InputError, match="not found"):
         read_config_file(tmp_path / "absent.yaml")
+    with pytest.raises(InputError, match="is a folder, not a file"):
+        read_config_file(tmp_path)
+    (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00steps: 1")
+    with pytest.raises(InputError, match="cannot read the training config as UTF-8 text"):
+        read_config_file(tmp_path / "binary.yaml")
 
 
 def test_unknown_option_suggests_the_close_one():
