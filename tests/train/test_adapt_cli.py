@@ -159,6 +159,7 @@ def test_one_pair_off_among_rectified_ones_is_a_warning(capsys, tmp_path, textur
         (["--max-disp", "0"], "--max-disp: expected the proxy labels' disparity range > 0 pixels"),
         (["--threads", "0"], "--threads must be >= 1"),
         (["--holdout", "1"], "--holdout: expected a fraction"),
+        (["--export-size", "64x64"], "--export-size is the parity check's size of an exported model: it applies to"),
         (["--device", "nonsense"], "--device nonsense:"),
         (["--model", "sgbm"], "'sgbm' is a classical method"),
         (["--set", "uniqueness"], "--set expects KEY=VALUE, got 'uniqueness'"),

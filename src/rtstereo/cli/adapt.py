@@ -35,6 +35,7 @@ With -o FILE.onnx the checkpoint is written beside it (FILE.pt) and exported, wi
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
 RECTIFICATION_CHECKS = 5  # pairs checked, spread over the list (ORB matching: a fraction of a second each)
 DEFAULT_MINUTES = 10.0
+DEFAULT_EXPORT_HW = (256, 320)  # the parity check's size of -o FILE.onnx
 DEFAULT_MAX_PAIRS = 100  # frames taken from a video: the hundred pairs a laptop CPU adapts on in minutes
 EXIT_PARITY = 1
 
@@ -141,9 +142,9 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--export-size",
         type=size_arg,
-        default=(256, 320),
         metavar="HxW",
-        help="-o .onnx: the size parity is checked at (the export takes any multiple of 32; default: 256x320)",
+        help="-o .onnx: the size parity is checked at (the export takes any multiple of 32; default: "
+        f"{DEFAULT_EXPORT_HW[0]}x{DEFAULT_EXPORT_HW[1]})",
     )
     parser.add_argument(
         "--no-rectification-check", action="store_true", help="skip the check that the pairs are rectified"
@@ -376,6 +377,12 @@ def run(args: argparse.Namespace) -> int:
     from ..train.adapt_network import load_adaptable, save_adapted
 
     kind = _output_kind(args.output)
+    if args.export_size is not None and kind != "onnx":
+        raise InputError(
+            f"--export-size is the parity check's size of an exported model: it applies to -o FILE.onnx, not "
+            f"-o {args.output} (drop it, or export with -o FILE.onnx)"
+        )
+    export_hw = args.export_size or DEFAULT_EXPORT_HW
     _check_output_folder(Path(args.output))
     if args.threads is not None:
         if args.threads < 1:
@@ -416,7 +423,7 @@ def run(args: argparse.Namespace) -> int:
     if kind == "onnx":  # before the steps, not after them
         from ..export.onnx_export import check_size
 
-        check_size(network.spec, network.module, args.export_size, "--export-size")
+        check_size(network.spec, network.module, export_hw, "--export-size")
     try:
         network.module.to(torch.device(args.device))
     except (RuntimeError, AssertionError) as exc:
@@ -443,7 +450,7 @@ def run(args: argparse.Namespace) -> int:
         f"adapted {network.spec.name}{guided} for {result.steps} steps{crops} ({result.seconds:.0f} s); "
         f"wrote {checkpoint}"
     )
-    code = _export(network, checkpoint, output, args.export_size, pairs[0]) if kind == "onnx" else 0
+    code = _export(network, checkpoint, output, export_hw, pairs[0]) if kind == "onnx" else 0
     if result.interrupted:
         print(
             f"rtstereo adapt: interrupted after {result.steps} steps, before the budget; {checkpoint} holds the "
