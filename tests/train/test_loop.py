@@ -643,6 +643,17 @@ def test_cli_trains_from_a_config_file_and_flags(tmp_path, capsys):
     assert json.loads((tmp_path / "run" / "config.json").read_text())["crop_hw"] == [64, 96]
 
 
+@pytest.mark.parametrize(
+    ("flags", "said"), [(["--val-hw", "64x64"], "--val-hw shapes"), (["--val-size", "3"], "--val-size shapes")]
+)
+def test_cli_refuses_synthetic_validation_options_with_val_data(tmp_path, flags, said):
+    argv = ["train", "-o", str(tmp_path / "run"), "--val-data", str(tmp_path), *flags]
+    args = _parser().parse_args(argv)
+    with pytest.raises(InputError, match=f"{said} the synthetic validation set, which --val-data .* replaces"):
+        args.func(args)
+    assert not (tmp_path / "run").exists()
+
+
 def test_cli_last_line_names_only_the_files_written(tmp_path, capsys):
     config = tiny_config(tmp_path / "run", steps=1).to_dict()
     (tmp_path / "train.json").write_text(json.dumps(config))

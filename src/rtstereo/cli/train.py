@@ -200,6 +200,15 @@ def run_train(args: argparse.Namespace) -> int:
         from ..errors import InputError
 
         raise InputError("--unlabeled-per-batch takes pairs from --unlabeled DIR: give that folder too")
+    synthetic_only = [flag for flag, value in (("--val-size", args.val_size), ("--val-hw", args.val_hw)) if value]
+    if synthetic_only and config.val_data:
+        from ..errors import InputError
+
+        raise InputError(
+            f"{' and '.join(synthetic_only)} {'shape' if len(synthetic_only) > 1 else 'shapes'} the synthetic "
+            f"validation set, which --val-data {config.val_data} "
+            "replaces (its pairs are scored whole): drop one or the other"
+        )
     summary = train(config)
     if summary["rank"] != 0:  # data-parallel: rank 0 reports for all
         return 0
