@@ -163,8 +163,10 @@ def test_training_mixes_unlabeled_pairs_into_rendered_batches(tmp_path, unlabele
         precision="off",
         threads=1,
     )
-    summary = train(config, echo=lambda line: None)
+    lines: list[str] = []
+    summary = train(config, echo=lines.append)
     assert summary["step"] == 1
+    assert lines[0] == f"proxy labels: SGBM on the unlabeled pairs of {unlabeled_root} ..."  # before the wait
     log = (tmp_path / "run" / "log.jsonl").read_text()
     assert "2 unlabeled real pairs" in log
 

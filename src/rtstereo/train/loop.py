@@ -557,6 +557,8 @@ class _Run:
             rendered = SyntheticStream(
                 config.replace(batch_size=config.batch_size - share, unlabeled=None), self.device, scene_max_disp
             )
+            # SGBM labels every pair before the first step (about a second per pair and core): said, not silent.
+            self.echo(f"proxy labels: SGBM on the unlabeled pairs of {config.unlabeled} ...")
             real = ProxyStream(config.unlabeled, share, config.crop_hw, self.max_disp, config.seed, self.device)
             self.stream = MixedStream(rendered, real)
         self.val_batches = validation_batches(config, self.device, scene_max_disp) if self.ranks.writer else []
