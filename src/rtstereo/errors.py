@@ -19,6 +19,23 @@ class InputError(RtStereoError, ValueError):
     """An input (image, array, argument value) is missing, unreadable or of the wrong shape."""
 
 
+class SettingError(InputError):
+    """A setting out of its range, by name: the command line names its own option for it.
+
+    Attributes:
+        setting: the setting's name (a field of the configuration that refused it).
+        detail: what was expected and what was given, without the name.
+
+    Examples:
+        >>> str(SettingError("lr", "expected a learning rate > 0, got -1"))
+        'lr: expected a learning rate > 0, got -1'
+    """
+
+    def __init__(self, setting: str, detail: str):
+        super().__init__(f"{setting}: {detail}")
+        self.setting, self.detail = setting, detail
+
+
 class ModelNotFoundError(RtStereoError, KeyError):
     """A model name that the registry does not know."""
 

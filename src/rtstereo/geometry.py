@@ -283,9 +283,12 @@ def require_calibration(result: DisparityResult) -> Calibration:
 def calibration_for_size(calibration: Calibration, height_px: int, width_px: int) -> Calibration:
     """The calibration of images of ``width_px x height_px``, scaled if it was made at another size.
 
-    A calibration without a recorded size is returned as it is. Resized images (same aspect ratio)
-    get scaled intrinsics and a :class:`CalibrationWarning`, since resizing is never silent
-    (attributed to the first caller outside rtstereo).
+    A calibration without a recorded size (a KITTI ``calib/NNNNNN.txt``) is returned as it is, with a
+    :class:`CalibrationWarning` when its principal point is far from the images' centre: then it was
+    most likely made for images of another size (a downscaled copy), and depth would be off by that
+    ratio. Resized images (same aspect ratio) of a calibration that records its size get scaled
+    intrinsics and a :class:`CalibrationWarning`, since resizing is never silent (attributed to the
+    first caller outside rtstereo).
 
     Raises:
         InputError: the images have another aspect ratio (cropped, or another camera), or ``calibration``
@@ -293,6 +296,7 @@ def calibration_for_size(calibration: Calibration, height_px: int, width_px: int
     """
     calibration = require_calibration_type(calibration)
     if calibration.width_px <= 0 or calibration.height_px <= 0:
+        _warn_if_made_for_another_size(calibration, height_px, width_px)
         return calibration
     if (calibration.width_px, calibration.height_px) == (width_px, height_px):
         return calibration
@@ -311,16 +315,24 @@ def calibration_for_size(calibration: Calibration, height_px: int, width_px: int
     return calibration.scaled(sx, sy)
 
 
-def _warn_if_centre_outside(calibration: Calibration, height_px: int, width_px: int) -> None:
-    """A :class:`CalibrationWarning` when a calibration that records no image size puts the left camera's
-    principal point outside images of ``width_px x height_px``: it belongs to other cameras or another
-    image size (a KITTI ``calib/NNNNNN.txt`` holds none), and nothing else could tell."""
-    if -0.5 <= calibration.cx0_px <= width_px - 0.5 and -0.5 <= calibration.cy_px <= height_px - 0.5:
+# A calibration of these images has its principal point in the middle half of each side (KITTI's at
+# 0.48-0.49 of the width and height); a copy resized by 2 puts it near the edge, or beyond.
+_CENTRAL_FRACTION = (0.25, 0.75)
+
+
+def _warn_if_made_for_another_size(calibration: Calibration, height_px: int, width_px: int) -> None:
+    """Warn when a calibration that records no image size cannot belong to ``width_px x height_px`` images."""
+    at_x, at_y = calibration.cx0_px / width_px, calibration.cy_px / height_px
+    low, high = _CENTRAL_FRACTION
+    if low <= at_x <= high and low <= at_y <= high:
         return
+    made_w, made_h = 2 * calibration.cx0_px, 2 * calibration.cy_px
     warn(
         f"the calibration records no image size, and its principal point ({calibration.cx0_px:.1f}, "
-        f"{calibration.cy_px:.1f}) px lies outside these {width_px}x{height_px} images: it is probably for other "
-        "cameras or another image size, and depth and points made with it are wrong",
+        f"{calibration.cy_px:.1f}) px is far from the centre of these {width_px}x{height_px} images (it is the "
+        f"centre of about {made_w:.0f}x{made_h:.0f} ones): if they are a resized copy, depth and point clouds "
+        f"are off by about {made_w / width_px:.2f}x; give a calibration that records its image size (rtstereo's "
+        "calibration.json: width_px, height_px), which is then scaled to the images",
         CalibrationWarning,
     )
 
@@ -328,7 +340,8 @@ def _warn_if_centre_outside(calibration: Calibration, height_px: int, width_px: 
 def pair_with_calibration_for_size(pair: StereoPair) -> StereoPair:
     """The pair with its calibration scaled to its images' size (:func:`calibration_for_size`: a
     :class:`CalibrationWarning` when it is scaled), or the pair itself when nothing changes. A calibration
-    that records no size and puts the principal point outside the images gets a :class:`CalibrationWarning`.
+    that records no size and puts the principal point far from the images' centre gets a
+    :class:`CalibrationWarning`.
 
     Raises:
         InputError: the calibration records an image size of another aspect ratio, or ``pair`` is not a
@@ -342,6 +355,4 @@ def pair_with_calibration_for_size(pair: StereoPair) -> StereoPair:
     if pair.calibration is None:
         return pair
     calibration = calibration_for_size(pair.calibration, *pair.size_hw)
-    if calibration.width_px <= 0 or calibration.height_px <= 0:
-        _warn_if_centre_outside(calibration, *pair.size_hw)
     return pair if calibration is pair.calibration else dataclasses.replace(pair, calibration=calibration)

@@ -37,6 +37,24 @@ def test_rerun_skips_complete_pairs_and_overwrite_redoes_them(capsys, tmp_path, 
     assert "2 done, 0 skipped, 1 failed" in out
 
 
+def test_a_rerun_over_fewer_pairs_names_the_earlier_outputs_it_leaves(capsys, tmp_path):
+    from .conftest import write_pairs
+
+    left, right = write_pairs(tmp_path / "in", 3)
+    out = tmp_path / "out"
+    assert run_cli(capsys, "predict", left, right, "-o", out, *SGBM_ARGS)[0] == 0
+    (left / "02.png").unlink()
+    (right / "02.png").unlink()
+    (out / "notes.png").write_bytes(b"a file of the user's: no pair's outputs")
+    code, _, err = run_cli(capsys, "predict", left, right, "-o", out, *SGBM_ARGS, "--overwrite")
+    assert code == 0, err
+    said = f"note: {out} also holds the outputs of 1 pair(s) not in this run (02), from an earlier run; they are left"
+    assert said in err
+    assert (out / "02.png").is_file() and (out / "notes.png").is_file()  # nothing removed
+    code, _, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "fresh", *SGBM_ARGS)
+    assert code == 0 and "not in this run" not in err, err
+
+
 def test_fail_fast_stops_after_the_first_failure(capsys, tmp_path, three_pairs):
     left, right = three_pairs
     code, out, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "out", *SGBM_ARGS, "--fail-fast")

@@ -463,6 +463,32 @@ def test_sceneflow_nested_tree_maps_onto_disparity_tree(tmp_path):
     assert samples[1].gt_path is None and samples[1].load_gt() is None
 
 
+def test_flyingthings3d_subset_layout_with_negated_disparity_and_its_occlusion_masks(tmp_path):
+    """The "FlyingThings3D subset" download: train/val, image_clean/image_final, negated left disparity."""
+    root = tmp_path / "FlyingThings3D_subset"
+    gt = _write_sceneflow_frame(root / "train" / "image_clean", None, "0000000")
+    _save_pfm(root / "train" / "disparity" / "left" / "0000000.pfm", -gt)  # x_right - x_left, as published
+    _save_pfm(root / "train" / "disparity" / "right" / "0000000.pfm", gt)
+    occluded = np.zeros((HEIGHT, WIDTH), np.uint8)
+    occluded[:, :7] = 1  # stored 0/1: any non-zero value is occluded
+    for side in ("left", "right"):
+        (root / "train" / "disparity_occlusions" / side).mkdir(parents=True)
+        Image.fromarray(occluded).save(root / "train" / "disparity_occlusions" / side / "0000000.png")
+    _save_rgb(root / "train" / "flow" / "left" / "into_future" / "0000000.png")  # other modalities: no pairs
+    val_gt = _write_sceneflow_frame(root / "val" / "image_final", None, "0000001", seed=3)
+    _save_pfm(root / "val" / "disparity" / "left" / "0000001.pfm", val_gt)  # converted already: read as it is
+
+    train, val = find_samples(tmp_path)
+
+    assert (train.name, train.dataset) == ("train/0000000", "sceneflow")
+    assert train.gt_path == root / "train" / "disparity" / "left" / "0000000.pfm"
+    _assert_gt(train, gt)
+    np.testing.assert_array_equal(train.load_nonocc(), occluded == 0)
+    assert (val.name, val.left_path.parent.parent.name) == ("val/0000001", "image_final")
+    _assert_gt(val, val_gt)
+    assert val.nonocc_path is None
+
+
 def test_sceneflow_image_without_right_view_is_listed_with_its_problem(tmp_path):
     root = tmp_path / "sf"
     _write_sceneflow_frame(root / "images", root / "disparity", "0")

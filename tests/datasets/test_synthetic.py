@@ -358,6 +358,31 @@ def test_synth_verb_refuses_a_folder_whose_other_pairs_would_stay(tmp_path):
         args.func(args)
 
 
+def test_synth_verb_records_the_renderer_version_and_refuses_another(tmp_path, monkeypatch):
+    import json
+
+    import rtstereo
+    import rtstereo.datasets.synthetic as synthetic
+    from rtstereo.errors import OutputError
+
+    def synth(count):
+        args = _synth_parser().parse_args(["synth", count, "-o", str(tmp_path / "s"), "--size", "16x32"])
+        return args.func(args)
+
+    assert synth("1") == 0
+    written = json.loads((tmp_path / "s" / "synth.json").read_text())
+    assert written["renderer_version"] == synthetic.RENDERER_VERSION
+    assert written["rtstereo_version"] == rtstereo.__version__
+    monkeypatch.setattr(synthetic, "RENDERER_VERSION", synthetic.RENDERER_VERSION + 1)
+    with pytest.raises(OutputError, match=rf"renderer version {written['renderer_version']} \(rtstereo "):
+        synth("2")  # resuming would mix the two renderers' pairs
+    del written["renderer_version"]  # a folder written before the version was recorded
+    (tmp_path / "s" / "synth.json").write_text(json.dumps(written))
+    with pytest.raises(OutputError, match="from before synth.json recorded it"):
+        synth("2")
+    assert len(list((tmp_path / "s" / "RGB_cleanpass" / "left").iterdir())) == 1
+
+
 def test_synth_verb_goes_on_where_an_interrupted_run_stopped(tmp_path, monkeypatch):
     import rtstereo.datasets.synthetic as synthetic
 

@@ -223,7 +223,7 @@ def test_a_batch_says_once_per_image_size_what_it_did_to_the_calibration(capsys,
     )
     for calib, message in (
         (double, "scaled by 0.5000"),
-        (elsewhere, r"principal point \(319.5, 239.5\) px lies outside"),
+        (elsewhere, r"principal point \(319.5, 239.5\) px is far from the centre"),
     ):
         with pytest.warns(CalibrationWarning) as caught:
             code, _, err = run_cli(
@@ -527,7 +527,7 @@ def test_kitti_cameras_pick_the_colour_pair_of_a_kitti_file_and_nothing_else(cap
     kitti = shared("data", "real", "kitti2012", "000070", "calib", "000070.txt")
     left, right = pair_files
     out = tmp_path / "k"
-    with pytest.warns(CalibrationWarning, match="lies outside these 160x120 images"):  # KITTI's, on a toy pair
+    with pytest.warns(CalibrationWarning, match="is far from the centre of these 160x120 images"):  # KITTI's, on a toy pair
         code, _, err = run_cli(
             capsys,
             "predict",

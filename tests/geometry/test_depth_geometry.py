@@ -140,6 +140,24 @@ def test_kitti_gt_depth_matches_closed_form_and_survives_half_size(shared):
     assert np.median(rel_area) < 0.01, np.median(rel_area)
 
 
+def test_a_calibration_without_its_size_warns_on_images_it_cannot_belong_to(tmp_path):
+    """A KITTI calib file records no image size: a downscaled copy would get depths twice too far, unsaid."""
+    rows = [f"P{i}: 700 0 610 {-700 * 0.54 * i:g} 0 700 185 0 0 0 1 0" for i in range(4)]
+    (tmp_path / "000000.txt").write_text("\n".join(rows) + "\n")
+    calibration = read_calibration(tmp_path / "000000.txt")
+    assert (calibration.width_px, calibration.height_px) == (0, 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CalibrationWarning)  # the images it was made for: nothing to say
+        full = depth_from_disparity(np.full((376, 1241), 20.0, np.float32), calibration)
+    with pytest.warns(
+        CalibrationWarning,
+        match=r"principal point \(610.0, 185.0\) px is far from the centre of "
+        r"these 620x188 images \(it is the centre of about 1220x370 ones\).*off by about 1.97x",
+    ):
+        half = depth_from_disparity(np.full((188, 620), 10.0, np.float32), calibration)
+    np.testing.assert_allclose(half, 2 * full[:188, :620])  # taken as it is: only the warning tells
+
+
 def test_depth_round_trips_through_disparity():
     cal = _cal(cx1_px=331.0)
     disparity = np.array([[1.0, 10.0, 100.0, np.nan]], np.float32)
@@ -267,7 +285,7 @@ def test_predict_warns_about_a_size_less_calibration_whose_principal_point_is_ou
         warnings.simplefilter("error", CalibrationWarning)  # inside the images: nothing to say
         predictor.predict(left, right, calibration=sizeless)
     kitti_like = dataclasses.replace(sizeless, cx0_px=607.2, cx1_px=607.2, cy_px=185.2)
-    with pytest.warns(CalibrationWarning, match=r"principal point \(607.2, 185.2\) px lies outside these 160x120"):
+    with pytest.warns(CalibrationWarning, match=r"principal point \(607.2, 185.2\) px is far from the centre of these 160x120"):
         result = predictor.predict(left, right, calibration=kitti_like)
     assert result.calibration == kitti_like
 
@@ -334,6 +352,7 @@ def test_depth_is_nan_where_disparity_is_invalid_or_beyond_infinity():
     cal = _cal(cx0_px=330.0, cx1_px=320.0)  # doffs = -10: d <= 10 px is at or beyond infinity
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no numpy warnings either
+        warnings.simplefilter("ignore", CalibrationWarning)  # a 640x480 calibration on a row of 6 samples
         depth = depth_from_disparity(np.array([[0.0, -1.0, 5.0, 10.0, 20.0, np.inf]]), cal)
     assert np.isnan(depth[0, :4]).all()
     assert depth[0, 4] == pytest.approx(0.1 * 700 / 10)

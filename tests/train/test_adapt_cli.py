@@ -151,10 +151,16 @@ def test_one_pair_off_among_rectified_ones_is_a_warning(capsys, tmp_path, textur
         (["--weight", "proxy"], "--weight expects TERM=NUMBER"),
         (["--weight", "proxy=lots"], "--weight expects TERM=NUMBER"),
         (["--weight", "smooth=1"], "unknown term(s) smooth"),
-        (["--losses", "photometric,depth"], "losses: expected one or more of"),
+        (["--losses", "photometric,depth"], "--losses: expected one or more of photometric, smoothness,"),
+        (["--lr", "-1"], "--lr: expected a learning rate > 0 and finite, got -1"),
+        (["--lr", "nan"], "--lr: expected a learning rate > 0 and finite, got nan"),
+        (["--weight", "proxy=-1"], "--weight: expected finite weights >= 0"),
+        (["--synthetic-pool", "0"], "--synthetic-pool: expected >= 1, got 0"),
+        (["--max-disp", "0"], "--max-disp: expected the proxy labels' disparity range > 0 pixels"),
         (["--threads", "0"], "--threads must be >= 1"),
-        (["--holdout", "1"], "holdout must be a fraction"),
-        (["--device", "nonsense"], "unknown device 'nonsense': expected cpu, cuda or cuda:N"),
+        (["--holdout", "1"], "--holdout: expected a fraction"),
+        (["--export-size", "64x64"], "--export-size is the parity check's size of an exported model: it applies to"),
+        (["--device", "nonsense"], "nonsense"),
         (["--model", "sgbm"], "'sgbm' is a classical method"),
         (["--set", "uniqueness"], "--set expects KEY=VALUE, got 'uniqueness'"),
         (["--set", "nonsense=1"], "has no setting 'nonsense'"),
@@ -174,6 +180,14 @@ def test_cuda_without_a_gpu_is_refused_before_any_pair_is_read(capsys, tmp_path,
     code, stdout, err = run_cli(capsys, *full)
     assert code == 2 and stdout == "", stdout
     assert err == "rtstereo adapt: error: device 'cuda' requested but torch sees no CUDA GPU here; use --device cpu\n"
+
+
+def test_a_bad_export_size_is_refused_before_adapting(capsys, tmp_path, folders, tiny_network):
+    argv = ["adapt", *folders, "--model", tiny_network, *FAST, "-o", tmp_path / "m.onnx", "--export-size", "64x100"]
+    code, stdout, err = run_cli(capsys, *argv)
+    assert code == 2 and err.count("\n") == 1, err
+    assert "multiples of 32, got 64x100 (HxW); use for example --export-size 64x128" in err
+    assert "before" not in stdout and not (tmp_path / "m.pt").exists()  # nothing trained, scored or written
 
 
 @pytest.mark.parametrize("where", ["file/m.pt", "file/sub/m.pt", "folder.pt"])
@@ -211,9 +225,19 @@ def test_unreadable_or_mismatched_pairs_are_named(capsys, tmp_path, tiny_network
     write_image(tmp_path / "wide.png", np.zeros((64, 128, 3), np.uint8))
     out = ["--model", tiny_network, "-o", tmp_path / "m.pt"]
     code, _, err = run_cli(capsys, "adapt", tmp_path / "bad.png", tmp_path / "r.png", *out)
-    assert code == 2 and "pair bad:" in err
+    assert code == 2 and "none of the 1 pair(s) can be read: pair bad:" in err
     code, _, err = run_cli(capsys, "adapt", tmp_path / "wide.png", tmp_path / "r.png", *out)
     assert code == 2 and "pair wide: left and right images differ in size" in err
+
+
+def test_a_damaged_pair_among_good_ones_is_left_out_with_a_warning(capsys, tmp_path, tiny_network):
+    left, right = _write_pairs(tmp_path, _rendered(3, 64, 128, seed=2))
+    (left / "p1.png").write_bytes(b"not a png")
+    argv = ["adapt", left, right, "--model", tiny_network, *FAST, "--holdout", "0", "-o", tmp_path / "m.pt"]
+    code, stdout, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    assert f"rtstereo adapt: warning: 1 pair(s) left out: p1 (pair p1: cannot read {left / 'p1.png'}" in err
+    assert (tmp_path / "m.pt").is_file()
 
 
 def test_ctrl_c_keeps_the_weights_reached_and_a_second_one_stops_at_once(

@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import threading
+import warnings
 
 import cv2
 import numpy as np
@@ -331,6 +332,22 @@ def test_trains_and_validates_on_a_dataset_folder(tmp_path):
     assert records(tmp_path / "run", "val")[0]["pixels"] == 2 * 40 * 60
 
 
+def test_a_crop_larger_than_the_training_pairs_is_said_once(tmp_path):
+    data = tmp_path / "kitti"
+    _write_kitti_like(data, height=40, width=70)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(tiny_config(tmp_path / "run", data=str(data), steps=2), echo=quiet)
+    said = [str(w.message) for w in caught if "smaller than the" in str(w.message)]
+    assert len(said) == 1 and said[0].startswith("training pair kitti/0000")
+    assert (
+        "is 40x70, smaller than the 64x128 crop: its crops are padded with pixels that have no label (66 %" in said[0]
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*smaller than the")
+        train(tiny_config(tmp_path / "fits", data=str(data), steps=1, crop_hw=(32, 64)), echo=quiet)
+
+
 def test_a_damaged_training_pair_stops_the_run_naming_the_pair_not_a_setting(tmp_path):
     data = tmp_path / "kitti"
     _write_kitti_like(data, count=1)
@@ -438,7 +455,7 @@ def test_flags_override_the_config_file():
 @pytest.mark.parametrize(
     ("text", "suffix", "message"),
     [
-        ("steps: [", ".yaml", "not valid YAML"),
+        ("steps: [", ".yaml", "not valid YAML: expected the node content, .* at line 1, column 9"),
         ("{", ".json", "not valid JSON"),
         ("[1, 2]", ".json", "mapping"),
     ],
@@ -454,13 +471,18 @@ def test_bad_config_files_are_refused(tmp_path, text, suffix, message):
 def test_a_config_file_that_is_not_text_is_refused_in_one_line(tmp_path):
     """A binary file raised UnicodeDecodeError: a traceback, not a usage error."""
     (tmp_path / "c.yaml").write_bytes(b"\xff\xfe\x00 binary")
-    with pytest.raises(InputError, match="c.yaml: not a UTF-8 text file"):
+    with pytest.raises(InputError, match="c.yaml: cannot read the training config as UTF-8 text"):
         read_config_file(tmp_path / "c.yaml")
 
 
 def test_missing_config_file_is_refused(tmp_path):
     with pytest.raises(InputError, match="not found"):
         read_config_file(tmp_path / "absent.yaml")
+    with pytest.raises(InputError, match="is a folder, not a file"):
+        read_config_file(tmp_path)
+    (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00steps: 1")
+    with pytest.raises(InputError, match="cannot read the training config as UTF-8 text"):
+        read_config_file(tmp_path / "binary.yaml")
 
 
 def test_unknown_option_suggests_the_close_one():
@@ -630,6 +652,32 @@ def test_cli_trains_from_a_config_file_and_flags(tmp_path, capsys):
     assert args.func(args) == 0
     assert "done: step 1" in capsys.readouterr().out
     assert json.loads((tmp_path / "run" / "config.json").read_text())["crop_hw"] == [64, 96]
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"), [(["--val-hw", "64x64"], "--val-hw shapes"), (["--val-size", "3"], "--val-size shapes")]
+)
+def test_cli_refuses_synthetic_validation_options_with_val_data(tmp_path, flags, said):
+    argv = ["train", "-o", str(tmp_path / "run"), "--val-data", str(tmp_path), *flags]
+    args = _parser().parse_args(argv)
+    with pytest.raises(InputError, match=f"{said} the synthetic validation set, which --val-data .* replaces"):
+        args.func(args)
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_last_line_names_only_the_files_written(tmp_path, capsys):
+    config = tiny_config(tmp_path / "run", steps=1).to_dict()
+    (tmp_path / "train.json").write_text(json.dumps(config))
+    args = _parser().parse_args(["train", "--config", str(tmp_path / "train.json")])
+    assert args.func(args) == 0
+    run = tmp_path / "run"
+    assert f"checkpoints {run / 'last.pt'} and {run / 'best.pt'}" in capsys.readouterr().out
+    # Resumed into another folder with nothing left to train: last.pt is written there, best.pt is not.
+    args = _parser().parse_args(["train", "--resume", str(run / "last.pt"), "-o", str(tmp_path / "other")])
+    assert args.func(args) == 0
+    last_line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last_line.endswith(f"; checkpoint {tmp_path / 'other' / 'last.pt'}"), last_line
+    assert not (tmp_path / "other" / "best.pt").exists()
 
 
 def test_help_examples_show_a_continued_command_on_two_lines(capsys):

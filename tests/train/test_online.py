@@ -92,6 +92,27 @@ def test_the_served_weights_change_after_k_steps_and_then_freeze(tiny_checkpoint
     assert {"photometric", "smoothness", "total", "frame"} <= set(adapter.history[0])
 
 
+def test_a_crop_larger_than_the_frame_is_said_once_with_the_size_used(tiny_checkpoint, frames, caplog):
+    lefts, rights = frames
+    config = OnlineConfig(**{**SMALL, "crop_hw": (512, 1024)})
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=config)
+    pair = StereoPair(lefts[0], rights[0], index=0)
+    height, width = lefts[0].shape[:2]
+    with caplog.at_level("WARNING", logger="rtstereo.stream"):
+        for _ in range(3):
+            left, _ = adapter.crop(pair)
+    used = (height // 32 * 32, width // 32 * 32)
+    assert left.shape[:2] == used
+    said = [r.getMessage() for r in caplog.records if "--adapt-crop" in r.getMessage()]
+    frame = f"{height}x{width}"
+    assert said == [f"--adapt-crop 512x1024 is larger than the {frame} frame: steps train on {used[0]}x{used[1]} crops"]
+    caplog.clear()
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**{**SMALL, "crop_hw": (32, 64)}))
+    with caplog.at_level("WARNING", logger="rtstereo.stream"):
+        assert adapter.crop(pair)[0].shape[:2] == (32, 64)
+    assert not [r for r in caplog.records if "--adapt-crop" in r.getMessage()]  # a crop that fits: nothing to say
+
+
 @pytest.mark.filterwarnings("ignore::rtstereo.runtime.predictor.SmallInputWarning")  # tiny frames on purpose
 def test_a_slow_step_never_holds_the_stream_back(tiny_checkpoint):
     """A step that takes 3 s runs while 30 small frames go through the whole pipeline."""
@@ -270,8 +291,10 @@ def test_bad_settings_and_untrainable_models_are_refused(tmp_path):
         OnlineConfig(until_s=0)
     with pytest.raises(InputError, match="--adapt-worker: expected one of process, thread"):
         OnlineConfig(worker="fork")
-    with pytest.raises(InputError, match="losses: expected one or more of"):
+    with pytest.raises(InputError, match="--adapt-losses: expected one or more of photometric, smoothness"):
         OnlineConfig(losses=("depth",))
+    with pytest.raises(InputError, match="--adapt-lr: expected a learning rate > 0 and finite, got -1"):
+        OnlineConfig(lr=-1.0)
     with pytest.raises(InputError, match="a classical method with no trainable weights"):
         adapting_predictor("sgbm")
     with pytest.raises(InputError, match="exported ONNX file"):
@@ -344,6 +367,9 @@ def test_live_adapt_on_a_side_by_side_file(capsys, tmp_path, videos, tiny_checkp
         (["--adapt-worker", "thread", "--adapt-lr", "1e-4"], "--adapt-lr, --adapt-worker: online adaptation options"),
         (["--adapt", "--model", "TINY", "--adapt-every", "0"], "--adapt-every must be >= 1"),
         (["--adapt", "--model", "TINY", "--adapt-threads", "0"], "--adapt-threads must be >= 1"),
+        (["--adapt", "--model", "TINY", "--adapt-losses", "depth"], "--adapt-losses: expected one or more of photo"),
+        (["--adapt", "--model", "TINY", "--adapt-lr", "-1"], "--adapt-lr: expected a learning rate > 0 and finite"),
+        (["--adapt", "--model", "TINY", "--adapt-crop", "16x16"], "--adapt-crop 16x16: the network takes crops of"),
         (["--adapt", "--model", "TINY", "--engine", "ray", "--output-prefix", "p"], "not --adapt"),
         (["--engine", "ray", "--output-prefix", "p", "--adapt-every", "3"], "--adapt-every: online adaptation options"),
     ],

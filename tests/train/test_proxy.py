@@ -97,6 +97,34 @@ def test_proxy_stream_batches_are_deterministic_and_sparse(unlabeled_root):
     assert "2 unlabeled real pairs" in stream.describe()
 
 
+def test_a_damaged_unlabeled_pair_is_left_out_with_a_warning_naming_it(tmp_path, unlabeled_root):
+    import shutil
+
+    root = tmp_path / "pairs"
+    shutil.copytree(unlabeled_root, root)
+    (root / "broken").mkdir()
+    for name in ("im0.png", "im1.png"):
+        (root / "broken" / name).write_bytes(b"not a png")
+    with pytest.warns(UserWarning, match=r"1 unlabeled pair\(s\) left out: broken \(cannot read .*im0.png"):
+        stream = ProxyStream(root, batch_size=2, crop_hw=(64, 128), max_disp=32, seed=1, device="cpu")
+    assert [p.name for p in stream.pairs] == ["group/scene_b", "scene_a"]
+    assert "2 unlabeled real pairs" in stream.describe()
+    assert stream(0)["left"].shape == (2, 3, 64, 128)
+    only_broken = tmp_path / "only"
+    shutil.copytree(root / "broken", only_broken / "broken")
+    with pytest.raises(DatasetError, match="none of the 1 pair"), pytest.warns(UserWarning, match="left out"):
+        ProxyStream(only_broken, batch_size=1, crop_hw=(64, 128), max_disp=32, seed=1, device="cpu")
+
+
+def test_unlabeled_pairs_smaller_than_the_crop_are_said(unlabeled_root):
+    with pytest.warns(
+        UserWarning,
+        match=r"training pair group/scene_b is 96x192, smaller than the 128x256 crop "
+        r"\(and 1 other pair\(s\)\): its crops are padded with pixels that have no label \(44 %",
+    ):
+        ProxyStream(unlabeled_root, batch_size=1, crop_hw=(128, 256), max_disp=32, seed=0, device="cpu")
+
+
 def test_mixed_stream_concatenates_rendered_and_real(unlabeled_root):
     real = ProxyStream(unlabeled_root, batch_size=1, crop_hw=(64, 128), max_disp=32, seed=0, device="cpu")
 
@@ -135,8 +163,10 @@ def test_training_mixes_unlabeled_pairs_into_rendered_batches(tmp_path, unlabele
         precision="off",
         threads=1,
     )
-    summary = train(config, echo=lambda line: None)
+    lines: list[str] = []
+    summary = train(config, echo=lines.append)
     assert summary["step"] == 1
+    assert lines[0] == f"proxy labels: SGBM on the unlabeled pairs of {unlabeled_root} ..."  # before the wait
     log = (tmp_path / "run" / "log.jsonl").read_text()
     assert "2 unlabeled real pairs" in log
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import InputError, OutputError, RtStereoError, require
+from ..errors import InputError, OutputError, RtStereoError, SettingError, require
 from ..io.atomic import folder_write_problem
 from .common import parse_set_values, size_arg
 
@@ -33,6 +35,7 @@ With -o FILE.onnx the checkpoint is written beside it (FILE.pt) and exported, wi
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
 RECTIFICATION_CHECKS = 5  # pairs checked, spread over the list (ORB matching: a fraction of a second each)
 DEFAULT_MINUTES = 10.0
+DEFAULT_EXPORT_HW = (256, 320)  # the parity check's size of -o FILE.onnx
 DEFAULT_MAX_PAIRS = 100  # frames taken from a video: the hundred pairs a laptop CPU adapts on in minutes
 EXIT_PARITY = 1
 
@@ -139,15 +142,51 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--export-size",
         type=size_arg,
-        default=(256, 320),
         metavar="HxW",
-        help="-o .onnx: the size parity is checked at (the export takes any multiple of 32; default: 256x320)",
+        help="-o .onnx: the size parity is checked at (the export takes any multiple of 32; default: "
+        f"{DEFAULT_EXPORT_HW[0]}x{DEFAULT_EXPORT_HW[1]})",
     )
     parser.add_argument(
         "--no-rectification-check", action="store_true", help="skip the check that the pairs are rectified"
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="only the before/after scores and the result")
     parser.set_defaults(func=run)
+
+
+# The option that sets each AdaptConfig field, for its errors.
+CONFIG_OPTIONS = {
+    "losses": "--losses",
+    "weights": "--weight",
+    "steps": "--steps",
+    "minutes": "--minutes",
+    "batch_size": "--batch-size",
+    "synthetic_batch": "--synthetic-batch",
+    "synthetic_pool": "--synthetic-pool",
+    "lr": "--lr",
+    "holdout": "--holdout",
+    "max_disp": "--max-disp",
+}
+
+
+@contextlib.contextmanager
+def options_named(options: dict[str, str]) -> Iterator[None]:
+    """Name the option in a configuration's :class:`~rtstereo.errors.SettingError` (``options``: field -> option).
+
+    Examples:
+        >>> from rtstereo.errors import SettingError
+        >>> try:
+        ...     with options_named({"lr": "--lr"}):
+        ...         raise SettingError("lr", "expected > 0, got -1")
+        ... except InputError as exc:
+        ...     print(exc)
+        --lr: expected > 0, got -1
+    """
+    try:
+        yield
+    except SettingError as exc:
+        if exc.setting not in options:
+            raise
+        raise InputError(f"{options[exc.setting]}: {exc.detail}") from None
 
 
 def parse_weights(items: list[str]) -> dict[str, float]:
@@ -257,20 +296,30 @@ def _sources(args: argparse.Namespace):
 
 
 def load_user_pairs(sources, check_rectification: bool = True) -> list:
-    """Read every pair (one that cannot be read, or of two sizes, is an error: training needs them all) and refuse
-    unrectified ones (see :func:`refuse_unrectified`)."""
+    """Read every pair and refuse unrectified ones (see :func:`refuse_unrectified`). A pair that cannot be
+    read (a damaged image, two views of different sizes) is left out with a warning naming it; when none
+    can be read, that is an error."""
     from ..io.download import is_url
     from ..train.adapt import UserPair
     from ..train.proxy import calibrated_range
 
-    pairs = []
+    pairs, broken = [], []
     for index, source in enumerate(sources):
         try:
             pair = source.load(index)
         except RtStereoError as exc:
-            raise InputError(f"pair {source.name}: {exc}") from None
+            broken.append((source.name, str(exc)))
+            continue
         bound = None if is_url(source.left) else calibrated_range(Path(source.left).parent)
         pairs.append(UserPair(source.name, pair.left, pair.right, bound))
+    if broken and not pairs:
+        raise InputError(f"none of the {len(broken)} pair(s) can be read: pair {broken[0][0]}: {broken[0][1]}")
+    if broken:
+        names = ", ".join(name for name, _ in broken[:5]) + (f" and {len(broken) - 5} more" if len(broken) > 5 else "")
+        print(
+            f"rtstereo adapt: warning: {len(broken)} pair(s) left out: {names} (pair {broken[0][0]}: {broken[0][1]})",
+            file=sys.stderr,
+        )
     if check_rectification:
         refuse_unrectified(pairs)
     return pairs
@@ -329,6 +378,12 @@ def run(args: argparse.Namespace) -> int:
     from ..train.loop import resolve_device
 
     kind = _output_kind(args.output)
+    if args.export_size is not None and kind != "onnx":
+        raise InputError(
+            f"--export-size is the parity check's size of an exported model: it applies to -o FILE.onnx, not "
+            f"-o {args.output} (drop it, or export with -o FILE.onnx)"
+        )
+    export_hw = args.export_size or DEFAULT_EXPORT_HW
     _check_output_folder(Path(args.output))
     device = resolve_device(args.device)  # now, as train does: not after the pairs are read and labelled
     if args.threads is not None:
@@ -336,20 +391,21 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     minutes = args.minutes if args.minutes is not None or args.steps is not None else DEFAULT_MINUTES
-    config = AdaptConfig(
-        losses=tuple(name.strip() for name in args.losses.split(",") if name.strip()),
-        weights=parse_weights(args.weight_values),
-        steps=args.steps,
-        minutes=minutes,
-        batch_size=args.batch_size,
-        synthetic_batch=args.synthetic_batch,
-        synthetic_pool=args.synthetic_pool,
-        crop_hw=args.crop,
-        lr=args.lr,
-        holdout=args.holdout,
-        max_disp=args.max_disp,
-        seed=args.seed,
-    )
+    with options_named(CONFIG_OPTIONS):
+        config = AdaptConfig(
+            losses=tuple(name.strip() for name in args.losses.split(",") if name.strip()),
+            weights=parse_weights(args.weight_values),
+            steps=args.steps,
+            minutes=minutes,
+            batch_size=args.batch_size,
+            synthetic_batch=args.synthetic_batch,
+            synthetic_pool=args.synthetic_pool,
+            crop_hw=args.crop,
+            lr=args.lr,
+            holdout=args.holdout,
+            max_disp=args.max_disp,
+            seed=args.seed,
+        )
     if _is_video_input(args):
         pairs = _video_pairs(args)
         print(
@@ -366,6 +422,10 @@ def run(args: argparse.Namespace) -> int:
     network = load_adaptable(args.model, args.weights, parse_set_values(args.set_values))
     if network.note:
         print(f"rtstereo adapt: note: {network.note}", file=sys.stderr)
+    if kind == "onnx":  # before the steps, not after them
+        from ..export.onnx_export import check_size
+
+        check_size(network.spec, network.module, export_hw, "--export-size")
     try:
         network.module.to(device)
     except (RuntimeError, AssertionError) as exc:
@@ -392,7 +452,7 @@ def run(args: argparse.Namespace) -> int:
         f"adapted {network.spec.name}{guided} for {result.steps} steps{crops} ({result.seconds:.0f} s); "
         f"wrote {checkpoint}"
     )
-    code = _export(network, checkpoint, output, args.export_size, pairs[0]) if kind == "onnx" else 0
+    code = _export(network, checkpoint, output, export_hw, pairs[0]) if kind == "onnx" else 0
     if result.interrupted:
         print(
             f"rtstereo adapt: interrupted after {result.steps} steps, before the budget; {checkpoint} holds the "

@@ -170,6 +170,8 @@ def run_batch(
         )
     elif not args.quiet:
         print(f"{summary.report()}; {where}", flush=True)
+    if job.writes_folder and not summary.interrupted:
+        _say_other_pairs(job, sources, verb)
     failures = summary.failures
     if failures:
         names = ", ".join(o.name for o in failures[:FAILURES_LISTED])
@@ -177,3 +179,20 @@ def run_batch(
         where = f" (details: {summary_path})" if summary_path is not None else ""
         print(f"rtstereo {verb}: {len(failures)} pair(s) failed: {names}{more}{where}", file=sys.stderr)
     return summary
+
+
+def _say_other_pairs(job: BatchJob, sources: Sequence[PairSource], verb: str) -> None:
+    """A note naming the outputs of pairs that are not in this run (an earlier run's, over more or other
+    pairs): they stay in the folder, mixed with this run's, and nothing else would tell."""
+    from ..sinks.files import other_pairs
+
+    others = other_pairs(job.output, [source.name for source in sources], job.formats)
+    if others:
+        names = ", ".join(others[:FAILURES_LISTED]) + (
+            f" and {len(others) - FAILURES_LISTED} more" if len(others) > FAILURES_LISTED else ""
+        )
+        print(
+            f"rtstereo {verb}: note: {job.output} also holds the outputs of {len(others)} pair(s) not in this run "
+            f"({names}), from an earlier run; they are left there",
+            file=sys.stderr,
+        )

@@ -25,7 +25,8 @@ def register(subparsers) -> None:
         help="write synthetic stereo pairs with exact ground truth (SceneFlow layout)",
         description="Render N procedural stereo pairs and write them as DIR/RGB_cleanpass/{left,right}/"
         "NNNNNN.png, DIR/disparity/left/NNNNNN.pfm (pixels, positive) and DIR/occlusion/left/NNNNNN.png "
-        "(255 = left pixel not visible in the right view), plus DIR/synth.json with the settings.",
+        "(255 = left pixel not visible in the right view), plus DIR/synth.json with the settings and the "
+        "renderer's version (a folder written by another version is refused: its pairs would differ).",
     )
     parser.add_argument("count", type=int, metavar="N", help="number of pairs")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
@@ -48,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import require
 
     require("torch", "torch", "rendering synthetic scenes")
-    from ..datasets.synthetic import render_scenes
+    from .. import __version__
+    from ..datasets.synthetic import RENDERER_VERSION, render_scenes
     from ..datasets.synthetic_random import item_seeds
     from ..io.images import write_image
     from ..io.pfm import write_pfm
@@ -63,7 +65,13 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--max-disp: expected a positive number of pixels, got {args.max_disp:g}")
     device = resolve_device(args.device)
     root = Path(args.output)
-    settings = {"count": args.count, "size_hw": [height, width], "seed": args.seed, "max_disp_px": args.max_disp}
+    settings = {
+        "count": args.count,
+        "size_hw": [height, width],
+        "seed": args.seed,
+        "max_disp_px": args.max_disp,
+        "renderer_version": RENDERER_VERSION,
+    }
     done = _check_output(root, settings)
     if args.max_disp >= width:
         print(
@@ -81,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         for folder in folders.values():
             folder.mkdir(parents=True, exist_ok=True)
         with atomic_path(root / "synth.json") as partial:
-            partial.write_text(json.dumps(settings, indent=2) + "\n")
+            partial.write_text(json.dumps({**settings, "rtstereo_version": __version__}, indent=2) + "\n")
     except OSError as exc:
         raise OutputError(f"cannot write to {root}: {exc}") from None
 
@@ -127,8 +135,8 @@ def _check_output(root: Path, settings: dict) -> set[int]:
         The indices of the pairs already there, which need not be rendered again.
 
     Raises:
-        OutputError: ``root`` is a file, holds a set written with other settings (``synth.json``) or
-            pairs from ``N`` on, or holds left images without a ``synth.json``.
+        OutputError: ``root`` is a file, holds a set written with other settings or by another version of
+            the renderer (``synth.json``) or pairs from ``N`` on, or holds left images without a ``synth.json``.
     """
     if root.exists() and not root.is_dir():
         raise OutputError(f"-o {root}: a file, not a folder")
@@ -139,7 +147,21 @@ def _check_output(root: Path, settings: dict) -> set[int]:
             before = json.loads(written.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             before = None
-        if isinstance(before, dict) and before == {**settings, "count": before.get("count")}:
+        if isinstance(before, dict) and before.get("renderer_version") != settings["renderer_version"]:
+            # Pair i of another renderer differs from this one's: resuming would mix two streams.
+            wrote = (
+                f"version {before['renderer_version']} (rtstereo {before.get('rtstereo_version', '?')})"
+                if "renderer_version" in before
+                else "a version from before synth.json recorded it"
+            )
+            raise OutputError(
+                f"-o {root} holds pairs of the synthetic renderer {wrote}; this one is version "
+                f"{settings['renderer_version']} and renders other pairs: give another folder, or remove that one"
+            )
+        if isinstance(before, dict) and {k: v for k, v in before.items() if k != "rtstereo_version"} == {
+            **settings,
+            "count": before.get("count"),
+        }:
             there = {int(p.stem) for p in lefts.glob("*.png") if p.stem.isdigit()} if lefts.is_dir() else set()
             beyond = [index for index in there if index >= settings["count"]]
             if not beyond:

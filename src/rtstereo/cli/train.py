@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..errors import require
 
@@ -199,13 +200,25 @@ def run_train(args: argparse.Namespace) -> int:
         from ..errors import InputError
 
         raise InputError("--unlabeled-per-batch takes pairs from --unlabeled DIR: give that folder too")
+    synthetic_only = [flag for flag, value in (("--val-size", args.val_size), ("--val-hw", args.val_hw)) if value]
+    if synthetic_only and config.val_data:
+        from ..errors import InputError
+
+        raise InputError(
+            f"{' and '.join(synthetic_only)} {'shape' if len(synthetic_only) > 1 else 'shapes'} the synthetic "
+            f"validation set, which --val-data {config.val_data} "
+            "replaces (its pairs are scored whole): drop one or the other"
+        )
     summary = train(config)
     if summary["rank"] != 0:  # data-parallel: rank 0 reports for all
         return 0
-    best = summary["best"]
+    best, files = summary["best"], summary["files"]
+    # Only the files there: a run resumed into another folder with nothing to train writes no best.pt, and
+    # without matplotlib there is no curve.
+    checkpoints = [files[name] for name in ("last", "best") if Path(files[name]).is_file()]
+    curve = f", curve {files['curve']}" if Path(files["curve"]).is_file() else ""
     print(
         f"done: step {summary['step']}, best validation EPE {best['epe']:.3f} px at step {best['step']}; "
-        f"checkpoints {summary['files']['last']} and {summary['files']['best']}, "
-        f"curve {summary['files']['curve']}"
+        f"checkpoint{'s' if len(checkpoints) > 1 else ''} {' and '.join(checkpoints)}{curve}"
     )
     return 0

@@ -169,6 +169,7 @@ def run_ray(args: argparse.Namespace) -> int:
     """``--engine ray``: frame ranges in parallel, the same per-frame PNGs as one process."""
     from ..batch.outcome import FAILED
     from ..scale.video import VideoJob, run_ray_video
+    from ..sinks.video import numbered_pngs, say_earlier_pngs
 
     others = [o for o, on in (("-o", args.output), ("--show", args.show), ("--view3d", args.view3d)) if on]
     others += ["--view3d-save"] if args.view3d_save else []
@@ -215,9 +216,11 @@ def run_ray(args: argparse.Namespace) -> int:
                 row["error"],
             )
 
+    before = numbered_pngs(args.output_prefix)
     rows, wall_s = run_ray_video(
         job, total, workers=args.workers, address=args.ray_address, progress=not args.quiet, on_range=report
     )
+    say_earlier_pngs(args.output_prefix, before)
     written = sum(r["written"] for r in rows)
     failed = [r for r in rows if r["status"] == FAILED]
     summary_path = Path(args.summary or f"{args.output_prefix}_summary.json")
@@ -322,7 +325,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         stride = getattr(args, "stride", 1)
         fps = source.fps / stride if source.fps and not source.live else None
         sinks.append(VideoSink(args.output, fps=fps))
-    if args.output_prefix:
+    if args.output_prefix:  # it names an earlier run's PNGs that this run leaves, when it closes
         sinks.append(DisparityPngSink(args.output_prefix))
     log = logging.getLogger(STREAM_LOGGER)
     if viewer_options is not None:

@@ -21,6 +21,9 @@ Layouts:
   (``<images>`` is ``RGB_cleanpass``, ``RGB_finalpass``, ``frames_cleanpass``, ``frames_finalpass``
   or ``images``), ``occlusion/left/X.png`` (255 = occluded) when present. Nested SceneFlow trees
   (``frames_cleanpass/TRAIN/A/0000/left``) map onto ``disparity/TRAIN/A/0000/left``.
+- The FlyingThings3D subset (the DispNet/FlowNet 2.0 download): ``train/image_clean/{left,right}/X.png``
+  (or ``image_final``) with ``train/disparity/left/X.pfm``, which stores the left view's disparity
+  negated, and ``train/disparity_occlusions/left/X.png`` (non-zero = occluded); ``val/`` alike.
 """
 
 from __future__ import annotations
@@ -55,6 +58,9 @@ class Sample:
         nonocc_path: mask of non-occluded pixels, when the dataset has one.
         nonocc_value: pixel value meaning "non-occluded" in that mask (``None``: the mask marks
             occluded pixels with 255, SceneFlow style; ``-1``: valid pixels of a second disparity map).
+        gt_negated: the file stores the left view's disparity negated (the FlyingThings3D subset's
+            ``x_right - x_left``); it is read back positive. A map whose values are mostly positive
+            already (converted by the user) is read as it is.
         max_disp_hint_px: the disparity range a classical method should search for this scene.
         calib_path: calibration file, when present.
         disparity_offset_px: Middlebury's ``doffs``/``dmin`` (for depth), 0 otherwise.
@@ -69,6 +75,7 @@ class Sample:
     right_path: Path
     gt_path: Path | None = None
     gt_scale: float | None = None
+    gt_negated: bool = False
     nonocc_path: Path | None = None
     nonocc_value: int | None = 255
     max_disp_hint_px: int = 192
@@ -91,7 +98,10 @@ class Sample:
         self._check()
         if self.gt_path is None:
             return None
-        return read_disparity(self.gt_path, scale=self.gt_scale)
+        disparity = read_disparity(self.gt_path, scale=self.gt_scale)
+        if self.gt_negated and np.count_nonzero(disparity < 0) > np.count_nonzero(disparity > 0):
+            disparity = -disparity
+        return disparity
 
     def load_nonocc(self) -> np.ndarray | None:
         """Bool ``(H, W)``: True where the pixel is visible in both views; ``None`` without a mask."""
@@ -393,6 +403,8 @@ def _missing_right(right: Path) -> str | None:
 
 
 _SCENEFLOW_IMAGE_DIRS = ("RGB_cleanpass", "RGB_finalpass", "frames_cleanpass", "frames_finalpass", "images")
+# The FlyingThings3D subset: its own image folders, negated disparity, occlusion masks of its own name.
+_FT3D_SUBSET_IMAGE_DIRS = ("image_clean", "image_final")
 
 
 def detect_sceneflow(folder: Path, dirs: list[str], names: list[str], root: Path) -> list[Sample]:
@@ -400,14 +412,16 @@ def detect_sceneflow(folder: Path, dirs: list[str], names: list[str], root: Path
         return []
     parts = folder.parts
     first_own = len(root.parts) - 1  # the root's own name may be the image folder; its parents not
-    anchors = [i for i, part in enumerate(parts) if part in _SCENEFLOW_IMAGE_DIRS and i >= first_own]
+    image_dirs = (*_SCENEFLOW_IMAGE_DIRS, *_FT3D_SUBSET_IMAGE_DIRS)
+    anchors = [i for i, part in enumerate(parts) if part in image_dirs and i >= first_own]
     if not anchors:
         return []
     anchor = anchors[-1]
+    subset = parts[anchor] in _FT3D_SUBSET_IMAGE_DIRS
     root = Path(*parts[:anchor])
     tail = Path(*parts[anchor + 1 :]) if anchor + 1 < len(parts) else Path()
     disparity_dir = root / "disparity" / tail / "left"
-    occlusion_dir = root / "occlusion" / tail / "left"
+    occlusion_dir = root / ("disparity_occlusions" if subset else "occlusion") / tail / "left"
     samples = []
     for image in sorted(os.listdir(folder / "left")):
         stem, suffix = os.path.splitext(image)
@@ -423,8 +437,9 @@ def detect_sceneflow(folder: Path, dirs: list[str], names: list[str], root: Path
                 left_path=folder / "left" / image,
                 right_path=folder / "right" / image,
                 gt_path=gt if gt.is_file() else None,
+                gt_negated=subset,
                 nonocc_path=occ if occ.is_file() else None,
-                nonocc_value=None,
+                nonocc_value=0 if subset else None,  # the subset's masks: 0 visible, 1 or 255 occluded
                 max_disp_hint_px=192,
                 problem=_missing_right(folder / "right" / image),
             )

@@ -36,6 +36,11 @@ from .synthetic_scene import Scenes, sample_scenes
 from .synthetic_table import Table
 from .synthetic_texture import noise_bank, surface_colour
 
+# The version of the stream of pairs: raise it with every change that makes any seed render other pixels,
+# so that a folder of written pairs (``rtstereo synth``'s synth.json) tells which renderer wrote them.
+# 2: a rolled ground plane is bounded to the disparity range over the whole view (367c635).
+RENDERER_VERSION = 2
+
 NOISE_STREAM = 5  # random stream of the sensor-noise keys (see synthetic_random)
 
 # Tolerance of the occlusion test: the surface seen at x - d must be nearer by more than this (px).

@@ -281,8 +281,9 @@ def _parts(spec: ModelSpec, settings: Mapping[str, Any], module: Any, left: Any,
     ]
 
 
-def check_size(spec: ModelSpec, module: Any, size_hw: tuple[int, int]) -> tuple[int, int]:
-    """The export size, checked against the network's size divisor and smallest size.
+def check_size(spec: ModelSpec, module: Any, size_hw: tuple[int, int], option: str = "--size") -> tuple[int, int]:
+    """The export size, checked against the network's size divisor and smallest size (``option``: the
+    command-line option that gives it, named in the error).
 
     Raises:
         InputError: a size that is not a positive multiple of the divisor, or below the network's smallest
@@ -296,7 +297,7 @@ def check_size(spec: ModelSpec, module: Any, size_hw: tuple[int, int]) -> tuple[
         at_least = f" of at least {smallest}" if smallest > divisor else ""
         raise InputError(
             f"{spec.name} needs an export size whose height and width are multiples of {divisor}{at_least}, got "
-            f"{height}x{width} (HxW); use for example --size {up[0]}x{up[1]}"
+            f"{height}x{width} (HxW); use for example {option} {up[0]}x{up[1]}"
         )
     return height, width
 

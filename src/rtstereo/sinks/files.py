@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
@@ -155,6 +156,36 @@ def outputs_complete(folder: str | Path, name: str, formats: Iterable[str]) -> b
         return False
     notes = {f: Path(folder) / NOT_WRITTEN_NOTES[f].format(name=name) for f in formats if f in NOT_WRITTEN_NOTES}
     return all(_is_file(path) or (f in notes and _is_file(notes[f])) for f, path in zip(formats, files))
+
+
+def other_pairs(folder: str | Path, names: Iterable[str], formats: Iterable[str]) -> list[str]:
+    """The pairs, other than ``names``, whose complete outputs of ``formats`` are in ``folder``: an earlier
+    run's, which a rerun over fewer pairs leaves beside its own (sorted; hidden files are not looked at).
+
+    Examples:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> for file in ("a.png", "a_color.png", "b.png", "b_color.png", "c.png", "notes.png"):
+        ...     _ = (folder / file).write_bytes(b"")
+        >>> other_pairs(folder, ["a"], ["png16", "color"])  # c lacks its colour map; notes is no pair
+        ['b']
+    """
+    folder, formats = Path(folder), tuple(formats)
+    templates = [FORMAT_FILES.get(f) for f in formats]
+    if not formats or None in templates:
+        return []
+    ending = templates[0].replace("{name}", "")  # every pair has this file (or its not-written note)
+    ours = {str(Path(name)) for name in names}
+    found = set()
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for file in files:
+            if file.startswith(".") or not file.endswith(ending) or file == ending:
+                continue
+            name = str((Path(root) / file[: len(file) - len(ending)]).relative_to(folder))
+            if name not in ours and outputs_complete(folder, name, formats):
+                found.add(name)
+    return sorted(found)
 
 
 def not_written_notes(folder: str | Path, name: str, formats: Iterable[str]) -> list[str]:

@@ -10,9 +10,11 @@ written under a temporary name and renamed, so no half-written PNG ever carries 
 from __future__ import annotations
 
 import abc
+import contextlib
 import glob
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -277,6 +279,58 @@ class DisparityPngSink(Sink):
             return []
         skipped = f" ({len(self.too_far)} frame(s) beyond 256 px have none)" if self.too_far else ""
         return [f"{self.prefix}_NNNNN.png x {len(self.written)}{skipped}"]
+
+
+def numbered_pngs(prefix: str | Path) -> dict[str, tuple[int, int]]:
+    """The ``<prefix>_NNNNN.png`` files there now, each with its ``(inode, mtime_ns)``.
+
+    Taken before a stream and compared after it (:func:`earlier_pngs`): a PNG the stream wrote was
+    renamed into place, so it is another file, whatever its number."""
+    prefix = Path(prefix)
+    pattern = re.compile(rf"{re.escape(prefix.name)}_\d{{5,}}\.png")
+    try:
+        entries = list(os.scandir(prefix.parent if str(prefix.parent) else "."))
+    except OSError:
+        return {}
+    found = {}
+    for entry in entries:
+        if pattern.fullmatch(entry.name):
+            with contextlib.suppress(OSError):
+                stat = entry.stat()
+                found[entry.name] = (stat.st_ino, stat.st_mtime_ns)
+    return found
+
+
+def earlier_pngs(prefix: str | Path, before: dict[str, tuple[int, int]]) -> list[str]:
+    """The PNGs of ``before`` (:func:`numbered_pngs`) still there unchanged: an earlier run's, not this one's.
+
+    Examples:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> for name in ("disp_00000.png", "disp_00001.png", "disp_summary.json"):
+        ...     _ = (folder / name).write_bytes(b"an earlier run's")
+        >>> before = numbered_pngs(folder / "disp")
+        >>> _ = (folder / "new.png").write_bytes(b"this run's frame 0")
+        >>> os.replace(folder / "new.png", folder / "disp_00000.png")
+        >>> earlier_pngs(folder / "disp", before)
+        ['disp_00001.png']
+    """
+    now = numbered_pngs(prefix)
+    return sorted(name for name, identity in before.items() if now.get(name) == identity)
+
+
+def say_earlier_pngs(prefix: str | Path, before: dict[str, tuple[int, int]]) -> None:
+    """Warn when PNGs of an earlier run under ``prefix`` are left among this run's (none is removed)."""
+    stale = earlier_pngs(prefix, before)
+    if stale:
+        names = stale[0] if len(stale) == 1 else f"{stale[0]} to {stale[-1]}"
+        log.warning(
+            "--output-prefix %s: %d PNG(s) there are not from this run but an earlier one (%s), and stay; "
+            "remove them, or give another prefix",
+            prefix,
+            len(stale),
+            names,
+        )
 
 
 def _check_writable(probe: Path, what: str) -> None:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import InputError
+from ..errors import InputError, SettingError
 from ..models.registry import ModelSpec
 from .losses import multiscale_loss, training_mask
 from .proxy import proxy_disparity
@@ -93,31 +93,37 @@ class AdaptConfig:
     def __post_init__(self) -> None:
         unknown = [name for name in self.losses if name not in ADAPT_LOSSES]
         if unknown or not self.losses:
-            raise InputError(
-                f"losses: expected one or more of {', '.join(ADAPT_LOSSES)}, got {', '.join(self.losses) or 'none'}"
+            raise SettingError(
+                "losses",
+                f"expected one or more of {', '.join(ADAPT_LOSSES)} (comma-separated), got "
+                f"{', '.join(self.losses) or 'none'}",
             )
         bad = [name for name in self.weights if name not in DEFAULT_WEIGHTS]
         if bad:
-            raise InputError(f"loss weights: unknown term(s) {', '.join(bad)} (known: {', '.join(DEFAULT_WEIGHTS)})")
+            raise SettingError("weights", f"unknown term(s) {', '.join(bad)} (known: {', '.join(DEFAULT_WEIGHTS)})")
         if any(not (w >= 0 and math.isfinite(w)) for w in self.weights.values()):
-            raise InputError(f"loss weights must be finite and >= 0, got {self.weights}")
+            raise SettingError("weights", f"expected finite weights >= 0, got {self.weights}")
         if self.steps is None and self.minutes is None:
             raise InputError("give a budget: a number of steps, minutes, or both")
         if self.steps is not None and self.steps < 1:
-            raise InputError(f"steps must be >= 1, got {self.steps}")
+            raise SettingError("steps", f"expected >= 1, got {self.steps}")
         if self.minutes is not None and not self.minutes > 0:
-            raise InputError(f"minutes must be > 0, got {self.minutes}")
-        if self.batch_size < 1 or self.synthetic_batch < 0 or self.synthetic_pool < 1:
-            raise InputError(
-                f"batch sizes: expected >= 1 user crops, >= 0 rendered pairs and a pool of >= 1, got "
-                f"{self.batch_size}, {self.synthetic_batch} and {self.synthetic_pool}"
-            )
+            raise SettingError("minutes", f"expected > 0, got {self.minutes}")
+        for name, value, least in (
+            ("batch_size", self.batch_size, 1),
+            ("synthetic_batch", self.synthetic_batch, 0),
+            ("synthetic_pool", self.synthetic_pool, 1),
+        ):
+            if value < least:
+                raise SettingError(name, f"expected >= {least}, got {value}")
         if not 0.0 <= self.holdout < 1.0:
-            raise InputError(f"holdout must be a fraction in 0..1 (1 excluded), got {self.holdout}")
+            raise SettingError("holdout", f"expected a fraction in 0..1 (1 excluded), got {self.holdout}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise InputError(f"learning rate must be > 0 and finite, got {self.lr}")
+            raise SettingError("lr", f"expected a learning rate > 0 and finite, got {self.lr:g}")
         if not (self.max_disp > 0 and math.isfinite(self.max_disp)):
-            raise InputError(f"max_disp (the proxy labels' disparity range) must be > 0 pixels, got {self.max_disp}")
+            raise SettingError(
+                "max_disp", f"expected the proxy labels' disparity range > 0 pixels, got {self.max_disp}"
+            )
 
     def weight(self, term: str) -> float:
         return float(self.weights.get(term, DEFAULT_WEIGHTS[term]))

@@ -227,6 +227,14 @@ def config_from_dict(values: Mapping[str, Any], base: TrainConfig | None = None,
         raise InputError(f"{source}: {exc}") from None
 
 
+def _one_line(exc: Exception) -> str:
+    """A parser's error on one line: YAML's spans several (the context, the line quoted, a caret)."""
+    problem, mark = getattr(exc, "problem", None), getattr(exc, "problem_mark", None)
+    if problem is not None and mark is not None:
+        return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+    return " ".join(str(exc).split())
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """The mapping in a YAML (``.yaml``/``.yml``) or JSON file.
 
@@ -235,11 +243,11 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"training config file not found: {path}")
+        raise InputError(f"training config file {'is a folder, not a file' if path.is_dir() else 'not found'}: {path}")
     try:
         text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:  # a binary file given as the config: one line, not a traceback
-        raise InputError(f"{path}: not a UTF-8 text file (a YAML or JSON file of training options)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read the training config as UTF-8 text ({exc})") from None
     try:
         if path.suffix.lower() in (".yaml", ".yml"):
             import yaml  # PyYAML: part of the training extra
@@ -250,13 +258,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     except ImportError:
         raise InputError(f"{path}: reading YAML needs PyYAML (pip install pyyaml), or give a .json file") from None
     except Exception as exc:  # yaml.YAMLError / json.JSONDecodeError
-        # One line: PyYAML's message spans several, with the offending line drawn under it.
-        mark = getattr(exc, "problem_mark", None)
-        if getattr(exc, "problem", None) and mark is not None:
-            reason = f"{exc.problem} at line {mark.line + 1}, column {mark.column + 1}"
-        else:
-            reason = " ".join(str(exc).split())
-        raise InputError(f"{path}: not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {reason}") from None
+        raise InputError(f"{path}: not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {_one_line(exc)}") from None
     if values is None:
         return {}
     if not isinstance(values, Mapping):

@@ -216,6 +216,7 @@ class FolderStream:
         if not self.samples:
             raise DatasetError(f"no pairs with ground-truth disparity under {config.data}; fine-tuning needs it")
         self.config, self.device = config, device
+        self._padding_said = False
 
     def describe(self) -> str:
         height, width = self.config.crop_hw
@@ -224,9 +225,12 @@ class FolderStream:
     def _load(self, index: int):
         sample = self.samples[index]
         try:
-            return sample.load()
+            loaded = sample.load()
         except RtStereoError as exc:  # a damaged file of the data set, not a setting of the run
             raise DatasetError(f"training pair {sample.name}: {exc}") from None
+        if not self._padding_said:
+            self._padding_said = say_padded_crops([(sample.name, loaded[0].shape[:2])], self.config.crop_hw)
+        return loaded
 
     def __call__(self, step: int) -> Batch:
         rng = np.random.default_rng([self.config.seed, step])
@@ -236,6 +240,23 @@ class FolderStream:
         return augment_batch(
             batch, torch.Generator().manual_seed(stream_seed(self.config.seed, step)), self.config.crop_hw
         )
+
+
+def say_padded_crops(sizes: list[tuple[str, tuple[int, ...]]], crop_hw: tuple[int, int]) -> bool:
+    """Warn when pairs (``(name, (height, width))``) are smaller than the crop: their crops are padded with
+    pixels without ground truth, which teach nothing. Returns whether it warned."""
+    small = [(name, hw) for name, hw in sizes if hw[0] < crop_hw[0] or hw[1] < crop_hw[1]]
+    if not small:
+        return False
+    name, (height, width) = small[0]
+    padded = 1 - min(height, crop_hw[0]) * min(width, crop_hw[1]) / (crop_hw[0] * crop_hw[1])
+    others = f" (and {len(small) - 1} other pair(s))" if len(small) > 1 else ""
+    warn(
+        f"training pair {name} is {height}x{width}, smaller than the {crop_hw[0]}x{crop_hw[1]} crop{others}: "
+        f"its crops are padded with pixels that have no label ({100 * padded:.0f} % of each), which teach "
+        "nothing; give a --crop no larger than the images"
+    )
+    return True
 
 
 def usable_samples(samples: list, folder: str | Path) -> list:
@@ -536,6 +557,8 @@ class _Run:
             rendered = SyntheticStream(
                 config.replace(batch_size=config.batch_size - share, unlabeled=None), self.device, scene_max_disp
             )
+            # SGBM labels every pair before the first step (about a second per pair and core): said, not silent.
+            self.echo(f"proxy labels: SGBM on the unlabeled pairs of {config.unlabeled} ...")
             real = ProxyStream(config.unlabeled, share, config.crop_hw, self.max_disp, config.seed, self.device)
             self.stream = MixedStream(rendered, real)
         self.val_batches = validation_batches(config, self.device, scene_max_disp) if self.ranks.writer else []

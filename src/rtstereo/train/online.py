@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import InputError
+from ..errors import InputError, SettingError
 from ..runtime.predictor import Predictor
 from ..sinks.video import OutputFrame, Sink
 from ..sources.base import LatestSlot
@@ -102,7 +102,13 @@ class OnlineConfig:
             raise InputError(f"--adapt-worker: expected one of {', '.join(WORKERS)}, got '{self.worker}'")
         if self.threads < 1:
             raise InputError(f"--adapt-threads must be >= 1, got {self.threads}")
-        self.step_config()  # checks the losses, weights and learning rate
+        try:
+            self.step_config()  # checks the losses, weights and learning rate
+        except SettingError as exc:
+            option = {"losses": "--adapt-losses", "lr": "--adapt-lr"}.get(exc.setting)
+            if option is None:
+                raise
+            raise InputError(f"{option}: {exc.detail}") from None
 
     def step_config(self) -> AdaptConfig:
         """The settings of one step, in the offline loop's terms: one crop, no rendered pairs."""
@@ -152,6 +158,12 @@ class OnlineAdapter:
             network.loss_weights,
             network.hint_settings,
         )
+        divisor = self.adapter.divisor
+        if min(config.crop_hw) < divisor:  # said before the stream starts, not at its first step
+            raise InputError(
+                f"--adapt-crop {config.crop_hw[0]}x{config.crop_hw[1]}: the network takes crops of at least "
+                f"{divisor}x{divisor}"
+            )
         model = network.module
         model.train()
         for module in model.modules():  # keep the trained batch-norm statistics (see the module notes)
@@ -159,6 +171,7 @@ class OnlineAdapter:
                 module.eval()
         self.optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
         self._rng = np.random.default_rng([config.seed, 0x0411])
+        self._crop_said = False  # whether the crop made smaller than asked was said
         self._slot = LatestSlot()
         self._stop = threading.Event()
         self._frozen = threading.Event()
@@ -269,9 +282,17 @@ class OnlineAdapter:
 
     def crop(self, pair: StereoPair) -> tuple[np.ndarray, np.ndarray]:
         """A random crop of the pair (``config.crop_hw`` fitted to the frame and the size divisor)."""
-        height, width = fit_crop(
-            self.adapter.config.crop_hw, [UserPair("frame", pair.left, pair.right)], self.adapter.divisor
-        )
+        asked = self.adapter.config.crop_hw
+        height, width = fit_crop(asked, [UserPair("frame", pair.left, pair.right)], self.adapter.divisor)
+        if (height, width) != tuple(asked) and not self._crop_said:
+            self._crop_said = True  # once: every frame of a stream has the same size
+            frame_h, frame_w = pair.left.shape[:2]
+            why = (
+                f"is larger than the {frame_h}x{frame_w} frame"
+                if asked[0] > frame_h or asked[1] > frame_w
+                else f"is not a multiple of the network's {self.adapter.divisor} px"
+            )
+            log.warning("--adapt-crop %dx%d %s: steps train on %dx%d crops", *asked, why, height, width)
         y0 = int(self._rng.integers(pair.left.shape[0] - height + 1))
         x0 = int(self._rng.integers(pair.left.shape[1] - width + 1))
         window = (slice(y0, y0 + height), slice(x0, x0 + width))

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import DatasetError
+from ..errors import DatasetError, RtStereoError, warn
 from ..models.sgbm import CONFIDENT_LR_TOLERANCE_PX as LR_TOLERANCE_PX
 from ..models.sgbm import CONFIDENT_UNIQUENESS as UNIQUENESS
 from ..models.sgbm import confident_disparity
@@ -89,8 +89,15 @@ def calibrated_range(folder: Path) -> float | None:
     return None
 
 
-def _load_and_label(pair: UnlabeledPair, max_disp: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(left, right, proxy disparity)`` of one pair."""
+def _load_and_label(pair: UnlabeledPair, max_disp: float) -> tuple[np.ndarray, np.ndarray, np.ndarray] | str:
+    """``(left, right, proxy disparity)`` of one pair, or why it cannot be read."""
+    try:
+        return _read_and_label(pair, max_disp)
+    except RtStereoError as exc:  # a damaged file among the user's pairs: left out, not the end of the run
+        return str(exc)
+
+
+def _read_and_label(pair: UnlabeledPair, max_disp: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from ..io.images import read_image
 
     left, right = read_image(pair.left_path), read_image(pair.right_path)
@@ -118,14 +125,24 @@ class ProxyStream:
     def __init__(
         self, root: str | Path, batch_size: int, crop_hw: tuple[int, int], max_disp: float, seed: int, device
     ) -> None:
-        from .loop import random_crop  # the loop module imports this one lazily
+        from .loop import random_crop, say_padded_crops  # the loop module imports this one lazily
 
         self.random_crop = random_crop
         self.pairs = find_unlabeled_pairs(root)
         self.root, self.batch_size, self.crop_hw, self.seed, self.device = root, batch_size, crop_hw, seed, device
         # OpenCV's matcher releases the GIL: pairs are labelled in parallel threads, one per core.
         with ThreadPoolExecutor(max(1, os.cpu_count() or 1)) as pool:
-            self.samples = list(pool.map(lambda pair: _load_and_label(pair, max_disp), self.pairs))
+            loaded = list(pool.map(lambda pair: _load_and_label(pair, max_disp), self.pairs))
+        broken = [(pair, why) for pair, why in zip(self.pairs, loaded) if isinstance(why, str)]
+        if broken:
+            names = ", ".join(pair.name for pair, _ in broken[:5])
+            more = f" and {len(broken) - 5} more" if len(broken) > 5 else ""
+            warn(f"{root}: {len(broken)} unlabeled pair(s) left out: {names}{more} ({broken[0][1]})")
+        self.pairs = [pair for pair, why in zip(self.pairs, loaded) if not isinstance(why, str)]
+        self.samples = [sample for sample in loaded if not isinstance(sample, str)]
+        if not self.samples:
+            raise DatasetError(f"unlabeled pairs: none of the {len(loaded)} pair(s) under {root} can be read")
+        say_padded_crops([(p.name, left.shape[:2]) for p, (left, _, _) in zip(self.pairs, self.samples)], crop_hw)
         labelled = [float(np.isfinite(d).mean()) for _, _, d in self.samples]
         self.label_density = float(np.mean(labelled))
 
