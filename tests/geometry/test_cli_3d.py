@@ -527,7 +527,8 @@ def test_kitti_cameras_pick_the_colour_pair_of_a_kitti_file_and_nothing_else(cap
     kitti = shared("data", "real", "kitti2012", "000070", "calib", "000070.txt")
     left, right = pair_files
     out = tmp_path / "k"
-    with pytest.warns(CalibrationWarning, match="is far from the centre of these 160x120 images"):  # KITTI's, on a toy pair
+    # KITTI's, on a toy pair
+    with pytest.warns(CalibrationWarning, match="is far from the centre of these 160x120 images"):
         code, _, err = run_cli(
             capsys,
             "predict",

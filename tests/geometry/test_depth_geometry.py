@@ -285,7 +285,9 @@ def test_predict_warns_about_a_size_less_calibration_whose_principal_point_is_ou
         warnings.simplefilter("error", CalibrationWarning)  # inside the images: nothing to say
         predictor.predict(left, right, calibration=sizeless)
     kitti_like = dataclasses.replace(sizeless, cx0_px=607.2, cx1_px=607.2, cy_px=185.2)
-    with pytest.warns(CalibrationWarning, match=r"principal point \(607.2, 185.2\) px is far from the centre of these 160x120"):
+    with pytest.warns(
+        CalibrationWarning, match=r"principal point \(607.2, 185.2\) px is far from the centre of these 160x120"
+    ):
         result = predictor.predict(left, right, calibration=kitti_like)
     assert result.calibration == kitti_like
 
