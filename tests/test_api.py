@@ -63,6 +63,8 @@ def test_a_path_or_a_pil_image_given_for_an_array_says_how_to_make_one(textured_
 
 def test_default_alias_resolves():
     assert rtstereo.load().name == rtstereo.models.DEFAULT_ALIAS
+    # get_spec too: it said "unknown model 'default'. Did you mean: default?"
+    assert rtstereo.get_spec("default").name == rtstereo.models.DEFAULT_ALIAS
 
 
 def test_list_models_and_pattern():

@@ -176,7 +176,12 @@ def register(spec: ModelSpec) -> ModelSpec:
 
 
 def get_spec(name: str) -> ModelSpec:
-    """The spec registered under ``name``; unknown names fail with the close matches."""
+    """The spec registered under ``name`` (``default``: the model it stands for); unknown names fail with
+    the close matches."""
+    if name == ALIAS:  # it said "unknown model 'default'. Did you mean: default?"
+        from . import DEFAULT_ALIAS
+
+        name = DEFAULT_ALIAS
     try:
         return _REGISTRY[name]
     except KeyError:
