@@ -346,8 +346,21 @@ def test_same_size_is_not_resized_and_calibration_of_another_size_is_refused():
     pair = StereoPair(np.zeros((64, 128, 3), np.uint8), np.zeros((64, 128, 3), np.uint8))
     assert FramePreparer(size_wh=(128, 64))(pair) is pair
     wrong = Calibration(100.0, 100.0, 63.5, 63.5, 31.5, 0.1, 1280, 720)
-    with pytest.raises(InputError, match="calibration is for 1280x720 images but the frames are 128x64"):
+    with pytest.raises(
+        InputError, match="calibration is for 1280x720 images but the frames are 128x64 .another aspect"
+    ):
         FramePreparer(calibration=wrong)(pair)
+
+
+def test_a_calibration_of_another_size_of_the_same_aspect_is_scaled_and_said_once(caplog):
+    """video/live refused it while predict scales it (with a warning): a camera calibrated at 256x128."""
+    pair = StereoPair(np.zeros((64, 128, 3), np.uint8), np.zeros((64, 128, 3), np.uint8))
+    larger = Calibration(100.0, 100.0, 127.5, 127.5, 63.5, 0.1, 256, 128)
+    prepare = FramePreparer(calibration=larger)
+    with caplog.at_level(logging.INFO, "rtstereo.stream"):
+        first, second = prepare(pair), prepare(pair)
+    assert first.calibration == second.calibration == larger.scaled(0.5)
+    assert caplog.text.count("the calibration is for 256x128 images; scaled by 0.5000 to these 128x64 frames") == 1
 
 
 class SwapRectifier:

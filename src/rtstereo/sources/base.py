@@ -128,6 +128,7 @@ class FramePreparer:
     _announced: bool = field(default=False, repr=False)
     _row_maps: Any = field(default=None, repr=False)
     _align_tries: int = field(default=0, repr=False)
+    _scaled: Any = field(default=None, repr=False)  # (frame size, the calibration scaled to it)
 
     ALIGN_TRIES = 30
 
@@ -205,16 +206,31 @@ class FramePreparer:
         return cv2.remap(right, *self._row_maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
     def _calibration_for(self, size_hw: tuple[int, int]) -> Calibration:
+        """The calibration of frames of ``size_hw``: scaled, said once, when it was made at another size of
+        the same aspect ratio (as ``predict`` does); refused for another aspect ratio."""
         calibration = self.calibration
         assert calibration is not None
         known = (calibration.height_px, calibration.width_px)
-        if 0 not in known and known != tuple(size_hw):
-            raise InputError(
-                f"the calibration is for {known[1]}x{known[0]} images but the frames are "
-                f"{size_hw[1]}x{size_hw[0]}: give the calibration of this camera mode (--size resizes the "
-                "frames after it is applied)"
+        if 0 in known or known == tuple(size_hw):
+            return calibration
+        if self._scaled is None or self._scaled[0] != tuple(size_hw):
+            sy, sx = size_hw[0] / known[0], size_hw[1] / known[1]
+            if abs(sx - sy) > 0.01 * max(sx, sy):
+                raise InputError(
+                    f"the calibration is for {known[1]}x{known[0]} images but the frames are "
+                    f"{size_hw[1]}x{size_hw[0]} (another aspect ratio): give the calibration of this camera mode "
+                    "(--size resizes the frames after it is applied)"
+                )
+            log.warning(
+                "the calibration is for %dx%d images; scaled by %.4f to these %dx%d frames",
+                known[1],
+                known[0],
+                sx,
+                size_hw[1],
+                size_hw[0],
             )
-        return calibration
+            self._scaled = (tuple(size_hw), calibration.scaled(sx, sy))
+        return self._scaled[1]
 
 
 class LatestSlot:
