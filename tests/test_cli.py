@@ -319,6 +319,15 @@ def test_models_pattern_filters_the_default_alias_too_and_says_when_nothing_matc
     ) and err == "rtstereo models: error: no model matches --pattern 'zz*' (every model: rtstereo models)\n"
 
 
+def test_models_calls_a_folder_named_like_an_onnx_file_a_folder(capsys, tmp_path):
+    (tmp_path / "x.onnx").mkdir()  # it said "file not found"
+    code, out, err = run_cli(capsys, "models", tmp_path / "x.onnx")
+    assert (code, out) == (
+        2,
+        "",
+    ) and err == f"rtstereo models: error: {tmp_path / 'x.onnx'}: is a folder, not an ONNX file\n"
+
+
 def test_models_describes_an_rtstereo_checkpoint_and_refuses_other_files_in_one_line(capsys, tmp_path):
     """`rtstereo models runs/x/best.pt` said "unknown model": a checkpoint describes itself as an export does."""
     torch = pytest.importorskip("torch")

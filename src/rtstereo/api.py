@@ -193,6 +193,11 @@ def _load(
     if spec.kind == "hybrid":
         from .runtime.hybrid import HybridPredictor, network_threads
 
+        if not str(resolved["network"]).strip():  # resolve_alias reads "" as default, the hybrid itself
+            raise InputError(
+                "the hybrid's network setting is empty: give a network (network=rtnet-guided), an .onnx file "
+                "or an rtstereo checkpoint"
+            )
         name = resolve_alias(resolved["network"])
         is_path = is_onnx_file(name) or Path(name).suffix or (name not in list_models() and Path(name).exists())
         kind = "file" if is_path else get_spec(name).kind

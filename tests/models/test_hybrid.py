@@ -284,7 +284,8 @@ def test_the_network_setting_runs_another_network_beside_sgbm(tmp_path):
     assert other.settings["network"] == str(copy) and packaged.settings["network"] == "rtnet-v5"
     np.testing.assert_allclose(other.disparity_px, packaged.disparity_px, atol=1e-5)
     assert rtstereo.load("hybrid").predict(left, right).settings["network"] == "rtnet-guided"
-    for wrong, message in (("sgbm", "must be a network, not 'sgbm'"), ("rtnet-v9", "rtnet-v5")):
+    # "" said "must be a network, not 'hybrid'": an empty value read as default, the hybrid itself
+    for wrong, message in (("sgbm", "must be a network, not 'sgbm'"), ("rtnet-v9", "rtnet-v5"), ("", "is empty")):
         with pytest.raises(rtstereo.errors.RtStereoError, match=message):
             rtstereo.load("hybrid", network=wrong)
 

@@ -132,7 +132,7 @@ def describe_onnx(path: Path) -> int:
     from ..runtime.providers import open_session
 
     if not path.is_file():
-        raise InputError(f"{path}: file not found")
+        raise InputError(f"{path}: {'is a folder, not an ONNX file' if path.is_dir() else 'file not found'}")
     try:
         session = open_session(path)  # the CPU session every ONNX model of rtstereo runs in
     except CheckpointError as exc:
