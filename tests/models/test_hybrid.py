@@ -377,3 +377,11 @@ def test_hints_reach_a_padded_or_resized_network_in_its_own_pixels():
 def test_the_hybrid_refuses_a_search_bound_below_one_pixel(max_disp):
     with pytest.raises(rtstereo.errors.InputError, match="hybrid: max_disp must be >= 1 pixel"):
         rtstereo.load("hybrid", max_disp=max_disp)
+
+
+def test_the_result_records_the_range_sgbm_searched():
+    """SGBM's range in the hybrid is capped at a quarter of the width: the result did not say so (sgbm
+    records its own searched_disp)."""
+    left, right = (read_image(EXAMPLES / name) for name in ("left.png", "right.png"))  # 320 px wide
+    assert rtstereo.load("hybrid").predict(left, right).settings["sgbm_searched_disp"] == 80
+    assert rtstereo.load("hybrid", max_disp=64).predict(left, right).settings["sgbm_searched_disp"] == 64

@@ -333,6 +333,8 @@ class HybridPredictor:
         }
         settings = {**result.settings, **self.settings}  # "network": the name or file it was loaded from
         settings["sgbm_input_used"] = sgbm_settings["sgbm_input"]
+        # SGBM's range is capped at a quarter of the width: what it searched, as sgbm records its own
+        settings["sgbm_searched_disp"] = confident_search_range(pair.size_hw[1], search_px)
         return dataclasses.replace(result, disparity_px=fused, timings_ms=timings, model=self.name, settings=settings)
 
     def _confident(self, pair: StereoPair, search_px: float, settings: dict[str, Any], prepare: bool = False) -> tuple:
