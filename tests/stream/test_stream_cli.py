@@ -56,18 +56,26 @@ def test_two_videos_to_mp4_pngs_and_summary(run_cli, two_videos, tmp_path):
     assert "two videos left.mp4 + right.mp4 -> sgbm" in err
 
 
-def test_a_rerun_with_fewer_frames_says_the_earlier_pngs_it_leaves(run_cli, two_videos, tmp_path):
+def test_a_rerun_with_fewer_frames_says_the_earlier_pngs_it_leaves(run_cli, two_videos, tmp_path, recwarn):
+    """A warning (printed as one line by the command; recorded here, as pytest records warnings)."""
     prefix = tmp_path / "png" / "d"
     (tmp_path / "png").mkdir()
     (tmp_path / "png" / "d_notes.png").write_bytes(b"a file of the user's, not numbered")
+
+    def said() -> list[str]:
+        messages = [str(w.message) for w in recwarn.list if "of an earlier run" in str(w.message)]
+        recwarn.clear()
+        return messages
+
     code, _, err = run_cli("video", *two_videos, "--output-prefix", prefix, *FAST)
-    assert code == 0 and "of an earlier run" not in err, err  # only this run's PNGs there
+    assert code == 0 and not said(), err  # only this run's PNGs there
     code, _, err = run_cli("video", *two_videos, "--output-prefix", prefix, "--max-frames", 2, *FAST)
     assert code == 0, err
-    assert f"4 PNG(s) of an earlier run are left beside this run's under {prefix}_ (d_00002.png to d_00005.png)" in err
+    expected = f"4 PNG(s) of an earlier run are left beside this run's under {prefix}_ (d_00002.png to d_00005.png)"
+    assert [m for m in said() if expected in m], recwarn.list
     assert len(list((tmp_path / "png").glob("d_*.png"))) == 7  # nothing removed
     code, _, err = run_cli("video", *two_videos, "--output-prefix", prefix, *FAST)
-    assert code == 0 and "of an earlier run" not in err, err  # all six replaced
+    assert code == 0 and not said(), err  # all six replaced
 
 
 def test_side_by_side_with_swap_start_stride_max_frames_and_size(run_cli, sbs_video, tmp_path):
