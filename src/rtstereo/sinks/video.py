@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import glob
 import logging
 import os
 import re
@@ -229,7 +228,7 @@ class DisparityPngSink(Sink):
         self.written: list[str] = []
         self.too_far: list[int] = []  # frame numbers left without a PNG
         # An earlier run's PNGs: those this run leaves are named when it ends (they would pass for its frames).
-        self._earlier = {str(path) for path in self.prefix.parent.glob(f"{glob.escape(self.prefix.name)}_[0-9]*.png")}
+        self._earlier = {str(self.prefix.parent / name) for name in numbered_pngs(self.prefix)}
 
     def path_for(self, number: int) -> Path:
         return self.prefix.parent / f"{self.prefix.name}_{number:05d}.png"
@@ -267,11 +266,7 @@ class DisparityPngSink(Sink):
         left = sorted(self._earlier.difference(self.written))
         self._earlier = set()
         if left and (self.written or self.too_far):
-            names = Path(left[0]).name + (f" to {Path(left[-1]).name}" if len(left) > 1 else "")
-            warn(
-                f"{len(left)} PNG(s) of an earlier run are left beside this run's under {self.prefix}_ ({names}): "
-                "they are not this run's frames; remove them, or write each run under its own --output-prefix"
-            )
+            warn(earlier_pngs_message(self.prefix, [Path(name).name for name in left]))
 
     @property
     def outputs(self) -> list[str]:
@@ -319,18 +314,21 @@ def earlier_pngs(prefix: str | Path, before: dict[str, tuple[int, int]]) -> list
     return sorted(name for name, identity in before.items() if now.get(name) == identity)
 
 
+def earlier_pngs_message(prefix: str | Path, names: list[str]) -> str:
+    """What is said of an earlier run's PNGs ``names`` (sorted) left among this run's under ``prefix``."""
+    span = names[0] + (f" to {names[-1]}" if len(names) > 1 else "")
+    return (
+        f"{len(names)} PNG(s) of an earlier run are left beside this run's under {prefix}_ ({span}): "
+        "they are not this run's frames; remove them, or write each run under its own --output-prefix"
+    )
+
+
 def say_earlier_pngs(prefix: str | Path, before: dict[str, tuple[int, int]]) -> None:
-    """Warn when PNGs of an earlier run under ``prefix`` are left among this run's (none is removed)."""
+    """Warn when PNGs of an earlier run under ``prefix`` are left among this run's (none is removed): after
+    a Ray run, whose workers write the PNGs side by side (one process's sink sees its own range only)."""
     stale = earlier_pngs(prefix, before)
     if stale:
-        names = stale[0] if len(stale) == 1 else f"{stale[0]} to {stale[-1]}"
-        log.warning(
-            "--output-prefix %s: %d PNG(s) there are not from this run but an earlier one (%s), and stay; "
-            "remove them, or give another prefix",
-            prefix,
-            len(stale),
-            names,
-        )
+        log.warning(earlier_pngs_message(prefix, stale))
 
 
 def _check_writable(probe: Path, what: str) -> None:
