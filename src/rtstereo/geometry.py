@@ -113,9 +113,16 @@ def points_from_depth(depth_m: np.ndarray, calibration: Calibration) -> np.ndarr
         raise InputError(f"depth: expected shape (H, W), got {z.shape}")
     calibration = calibration_for_size(calibration, *z.shape)
     v, u = np.mgrid[0 : z.shape[0], 0 : z.shape[1]]
-    x = (u - calibration.cx0_px) * z / calibration.fx_px
-    y = (v - calibration.cy_px) * z / calibration.fy_px
-    return np.stack([x, y, z], axis=-1).astype(np.float32)
+    points = np.empty((*z.shape, 3), np.float32)
+    _back_project(points, u, v, z, calibration)
+    return points
+
+
+def _back_project(out: np.ndarray, u: np.ndarray, v: np.ndarray, z: np.ndarray, calibration: Calibration) -> None:
+    """``out[..., :] = X, Y, Z`` of pixels ``(u, v)`` at float64 depths ``z`` (``out`` float32, ``(..., 3)``)."""
+    out[..., 0] = (u - calibration.cx0_px) * z / calibration.fx_px
+    out[..., 1] = (v - calibration.cy_px) * z / calibration.fy_px
+    out[..., 2] = z
 
 
 def flying_pixel_mask(depth_m: np.ndarray, max_jump_rel: float = DEFAULT_MAX_JUMP_REL) -> np.ndarray:
@@ -236,14 +243,11 @@ def point_cloud(
             )
         colors = np.ascontiguousarray(image[keep])
     index = np.flatnonzero(keep)
-    # Back-projected at the kept pixels only (points_from_depth's arithmetic): the whole map's X, Y, Z in
-    # float64 took about 90 bytes per pixel, 1.1 GB for a 12-megapixel pair.
+    # Back-projected at the kept pixels only: the whole map's X, Y, Z in float64 took about 90 bytes per
+    # pixel, 1.1 GB for a 12-megapixel pair.
     v, u = np.divmod(index, depth.shape[1])
-    z = depth.ravel()[index].astype(np.float64)
     points = np.empty((len(index), 3), np.float32)
-    points[:, 0] = (u - calibration.cx0_px) * z / calibration.fx_px
-    points[:, 1] = (v - calibration.cy_px) * z / calibration.fy_px
-    points[:, 2] = z
+    _back_project(points, u, v, depth.ravel()[index].astype(np.float64), calibration)
     return PointCloud(points_m=points, colors=colors, pixel_index=index, size_hw=depth.shape)
 
 
@@ -300,8 +304,8 @@ def calibration_for_size(calibration: Calibration, height_px: int, width_px: int
         return calibration
     if (calibration.width_px, calibration.height_px) == (width_px, height_px):
         return calibration
-    sx, sy = width_px / calibration.width_px, height_px / calibration.height_px
-    if abs(sx - sy) > 0.01 * max(sx, sy):
+    factors = calibration_scale(calibration, height_px, width_px)
+    if factors is None:
         raise InputError(
             f"the calibration is for {calibration.width_px}x{calibration.height_px} images but these are "
             f"{width_px}x{height_px} (another aspect ratio: cropped, or another camera); crop the "
@@ -309,10 +313,17 @@ def calibration_for_size(calibration: Calibration, height_px: int, width_px: int
         )
     warn(
         f"the calibration is for {calibration.width_px}x{calibration.height_px} images; scaled by "
-        f"{sx:.4f} to these {width_px}x{height_px} images",
+        f"{factors[0]:.4f} to these {width_px}x{height_px} images",
         CalibrationWarning,
     )
-    return calibration.scaled(sx, sy)
+    return calibration.scaled(*factors)
+
+
+def calibration_scale(calibration: Calibration, height_px: int, width_px: int) -> tuple[float, float] | None:
+    """``(sx, sy)`` that take a calibration made at its recorded size to ``width_px x height_px`` images, or
+    ``None`` when those have another aspect ratio (more than 1 % apart: cropped, or another camera)."""
+    sx, sy = width_px / calibration.width_px, height_px / calibration.height_px
+    return (sx, sy) if abs(sx - sy) <= 0.01 * max(sx, sy) else None
 
 
 # A calibration of these images has its principal point in the middle half of each side (KITTI's at

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from ..geometry import calibration_scale
 from ..io.quiet import native_output_held
 from ..types import Calibration, StereoPair
 
@@ -214,8 +215,8 @@ class FramePreparer:
         if 0 in known or known == tuple(size_hw):
             return calibration
         if self._scaled is None or self._scaled[0] != tuple(size_hw):
-            sy, sx = size_hw[0] / known[0], size_hw[1] / known[1]
-            if abs(sx - sy) > 0.01 * max(sx, sy):
+            factors = calibration_scale(calibration, *size_hw)
+            if factors is None:
                 raise InputError(
                     f"the calibration is for {known[1]}x{known[0]} images but the frames are "
                     f"{size_hw[1]}x{size_hw[0]} (another aspect ratio): give the calibration of this camera mode "
@@ -225,11 +226,11 @@ class FramePreparer:
                 "the calibration is for %dx%d images; scaled by %.4f to these %dx%d frames",
                 known[1],
                 known[0],
-                sx,
+                factors[0],
                 size_hw[1],
                 size_hw[0],
             )
-            self._scaled = (tuple(size_hw), calibration.scaled(sx, sy))
+            self._scaled = (tuple(size_hw), calibration.scaled(*factors))
         return self._scaled[1]
 
 
