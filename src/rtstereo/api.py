@@ -110,6 +110,18 @@ def _same_setting(a: Any, b: Any) -> bool:
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".tar", ".bin", ".safetensors")
 
 
+def names_a_path(model: str) -> bool:
+    """Whether a model argument is written as a path (a checkpoint suffix, or a folder in it) rather than a
+    registry name: a missing one is then a file not found, not an unknown model with close names.
+
+    Examples:
+        >>> names_a_path("runs/x/best.pt"), names_a_path("mine.ckpt"), names_a_path("rtnet-v5")
+        (True, True, False)
+    """
+    path = Path(model)
+    return path.suffix.lower() in CHECKPOINT_SUFFIXES or len(path.parts) > 1
+
+
 def check_model_file(model: str) -> None:
     """Refuse a model argument that names a file (an ``.onnx`` or checkpoint suffix, or a folder in it)
     that does not exist; registry names and existing files pass.
@@ -130,7 +142,7 @@ def check_model_file(model: str) -> None:
     path = Path(name)
     if name in list_models() or path.is_file():
         return
-    if is_onnx_file(name) or path.suffix.lower() in CHECKPOINT_SUFFIXES or len(path.parts) > 1:
+    if is_onnx_file(name) or names_a_path(name):
         raise CheckpointError(
             f"model file not found: {name} (an rtstereo checkpoint or an exported .onnx file; registry names: "
             "rtstereo models)"

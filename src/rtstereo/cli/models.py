@@ -27,13 +27,15 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..api import names_a_path
+
     if args.name and args.pattern != "*":  # a filter of the list, which a named model does not print
         raise InputError(
             f"--pattern filters the list of models: give it without a model name, or drop it for {args.name}"
         )
     if args.name and is_onnx_file(args.name):
         return describe_onnx(Path(args.name))
-    if args.name and args.name not in list_models() and (Path(args.name).is_file() or _names_a_file(args.name)):
+    if args.name and args.name not in list_models() and (Path(args.name).is_file() or names_a_path(args.name)):
         return describe_checkpoint(Path(args.name))
     if args.name:
         name = DEFAULT_ALIAS if args.name == "default" else args.name
@@ -90,13 +92,6 @@ def run(args: argparse.Namespace) -> int:
     if alias:
         print(f"{'default':<{width}}  alias      -> {DEFAULT_ALIAS}")
     return 0
-
-
-def _names_a_file(name: str) -> bool:
-    """Whether a missing ``name`` is a path (a checkpoint suffix or a folder in it), not a mistyped name."""
-    from ..api import CHECKPOINT_SUFFIXES
-
-    return Path(name).suffix.lower() in CHECKPOINT_SUFFIXES or len(Path(name).parts) > 1
 
 
 def describe_checkpoint(path: Path) -> int:

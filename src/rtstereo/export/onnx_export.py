@@ -143,7 +143,7 @@ def build_network(
             post-processing switch among the settings, or missing weights.
         CheckpointError: a checkpoint path that does not exist, or a file that is not one.
     """
-    from ..api import CHECKPOINT_SUFFIXES
+    from ..api import names_a_path
     from ..io.download import fetch, is_url
     from ..models import get_spec, is_onnx_file, list_models, resolve_alias
     from ..models.checkpoint import describe, read_torch_file
@@ -167,7 +167,7 @@ def build_network(
             f"where the export runs (rtstereo predict --model FILE.onnx --set {switches[0]}=...)"
         )
     if not path.is_file() and name not in list_models():
-        if path.suffix.lower() in CHECKPOINT_SUFFIXES or len(path.parts) > 1:
+        if names_a_path(name):
             raise CheckpointError(f"checkpoint not found: {name}")
     if path.suffix and path.is_file():
         description = describe(read_torch_file(path))
