@@ -77,7 +77,7 @@ def build_parser() -> _Parser:
     subparsers = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     for verb in VERBS:
         importlib.import_module(f"{__name__}.{verb}").register(subparsers)
-    parser.verb_parsers = subparsers.choices  # type: ignore[attr-defined] - for main's own error line
+    parser.verb_parsers = subparsers.choices  # for main's own error line
     return parser
 
 
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rtstereo{verb}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     if extra:  # argparse's own parse_args names the program alone: say whose arguments they are not
-        verb_parser = parser.verb_parsers.get(args.verb, parser) if args.verb else parser  # type: ignore[attr-defined]
+        verb_parser = parser.verb_parsers.get(args.verb, parser) if args.verb else parser
         verb_parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):
         parser.print_help()
