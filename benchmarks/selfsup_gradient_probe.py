@@ -1,13 +1,18 @@
 """Why self-supervised adaptation makes a trained network worse: a probe on rendered pairs (issue 22).
 
-Two measurements on rendered scenes with exact disparity (never real data):
+Three measurements on rendered scenes with exact disparity (never real data):
 
 1. **Where the photometric gradient points.** ``rtnet-v5`` (its PyTorch state,
    ``training/default/state.pt``) predicts a batch of rendered pairs; at its prediction, the gradient
    of :func:`rtstereo.train.selfsup.photometric_loss` with respect to each pixel's disparity is compared
    with the direction to the true disparity. Reported: the share of pixels where the descent direction
    points towards the truth, by size of the network's error. 50 % is a coin flip.
-2. **What adapting does.** The same network is adapted with :func:`rtstereo.train.adapt.adapt` on eight
+2. **Whether the truth scores lower, pixel by pixel.** The same per-pixel comparison a loss makes when
+   it prefers one disparity to another: the share of pixels whose error at the true disparity is lower
+   than at the network's, by the size of the network's error, for the photometric error and for a
+   feature-metric one (the L1 distance of the network's own encoder features at 1/2 and 1/4
+   resolution, upsampled and normalised per pixel; the frozen encoder of the network being adapted).
+3. **What adapting does.** The same network is adapted with :func:`rtstereo.train.adapt.adapt` on eight
    of those pairs (their images only, photometric + smoothness, the ``adapt`` verb's defaults otherwise),
    then scored with the ground truth on those eight pairs and on six others: bad-2 and EPE before and after.
 
@@ -28,12 +33,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from rtstereo.bench import machine_info
 from rtstereo.datasets.synthetic import RenderSettings, render_batch
 from rtstereo.train.adapt import AdaptConfig, Adapter, UserPair, adapt
 from rtstereo.train.adapt_network import load_adaptable
-from rtstereo.train.selfsup import photometric_loss
+from rtstereo.train.selfsup import photometric_error, photometric_loss, warp_right_to_left
 
 HERE = Path(__file__).resolve().parent
 HEIGHT, WIDTH = 96, 192
@@ -88,6 +94,50 @@ def gradient_agreement(adapter: Adapter, pairs: dict, indices: range) -> list[di
     return rows
 
 
+def encoder_features(adapter: Adapter, image: torch.Tensor) -> torch.Tensor:
+    """The network's own 1/2 and 1/4 features of RGB 0..1 ``image``, at its size, unit length per pixel."""
+    with torch.no_grad():
+        half, quarter = adapter.model.encoder.quarter(adapter.normalize(image))
+    size = image.shape[-2:]
+    maps = [F.interpolate(m, size=size, mode="bilinear", align_corners=False) for m in (half, quarter)]
+    return torch.cat([F.normalize(m, dim=1) for m in maps], 1)
+
+
+def truth_scores_lower(adapter: Adapter, pairs: dict, indices: range) -> dict[str, list[dict[str, float]]]:
+    """Per measure and error band: the share of pixels whose error is lower at the true disparity than
+    at the network's."""
+    left, right = as_tensors(pairs, indices)
+    prediction = adapter.predict(left, right)
+    truth = pairs["disparity"][list(indices)]
+    features = [encoder_features(adapter, image) for image in (left, right)]
+
+    def feature_error(disparity: torch.Tensor) -> torch.Tensor:
+        warped, _ = warp_right_to_left(features[1], disparity)
+        return (features[0] - warped).abs().mean(dim=1)
+
+    measures = {
+        "photometric": lambda disparity: photometric_error(left, right, disparity)[0],
+        "own features": feature_error,
+    }
+    result = {}
+    for name, error_of in measures.items():
+        with torch.no_grad():
+            lower = error_of(truth) < error_of(prediction)
+        rows = []
+        for low, high in ERROR_BANDS_PX:
+            off = (truth - prediction).abs()
+            band = pairs["matched"][list(indices)] & (off > low) & (off <= high)
+            rows.append(
+                {
+                    "error_px": f"{low:g}-{high:g}",
+                    "pixels": int(band.sum()),
+                    "truth_lower": float(lower[band].float().mean()),
+                }
+            )
+        result[name] = rows
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -109,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         adapter = Adapter(network.module, network.spec, network.settings, config, loss_weights=network.loss_weights)
         run = {"noise": noise, "gradient": gradient_agreement(adapter, pairs, ADAPTED)}
+        run["truth_lower"] = truth_scores_lower(adapter, pairs, ADAPTED)
         run["before"] = {"adapted": scores(adapter, pairs, ADAPTED), "held_out": scores(adapter, pairs, HELD_OUT)}
         users = [UserPair(f"p{i}", pairs["left"][i], pairs["right"][i]) for i in ADAPTED]
         start = time.perf_counter()
@@ -139,6 +190,19 @@ def markdown(results: dict) -> str:
         for row in run["gradient"]:
             noise = "on" if run["noise"] else "off"
             lines.append(f"| {noise} | {row['error_px']} | {row['pixels']} | {row['towards_truth'] * 100:.0f} % |")
+    lines += [
+        "",
+        "Share of pixels whose error is lower at the true disparity than at the network's "
+        "(50 %: no better than a coin):",
+        "",
+        "| sensor noise | network's error (px) | photometric | the network's own features (1/2, 1/4) |",
+        "|---|---|---|---|",
+    ]
+    for run in results["runs"]:
+        noise = "on" if run["noise"] else "off"
+        for photo, feat in zip(run["truth_lower"]["photometric"], run["truth_lower"]["own features"]):
+            shares = f"{photo['truth_lower'] * 100:.0f} % | {feat['truth_lower'] * 100:.0f} %"
+            lines.append(f"| {noise} | {photo['error_px']} | {shares} |")
     lines += ["", "| sensor noise | pairs | bad-2 before | after | EPE before | after |", "|---|---|---|---|---|---|"]
     for run in results["runs"]:
         for which in ("adapted", "held_out"):
