@@ -96,8 +96,13 @@ def gradient_agreement(adapter: Adapter, pairs: dict, indices: range) -> list[di
 
 def encoder_features(adapter: Adapter, image: torch.Tensor) -> torch.Tensor:
     """The network's own 1/2 and 1/4 features of RGB 0..1 ``image``, at its size, unit length per pixel."""
-    with torch.no_grad():
-        half, quarter = adapter.model.encoder.quarter(adapter.normalize(image))
+    was_training = adapter.model.training
+    adapter.model.eval()  # running statistics, as the network predicts, and left unchanged
+    try:
+        with torch.no_grad():
+            half, quarter = adapter.model.encoder.quarter(adapter.normalize(image))
+    finally:
+        adapter.model.train(was_training)
     size = image.shape[-2:]
     maps = [F.interpolate(m, size=size, mode="bilinear", align_corners=False) for m in (half, quarter)]
     return torch.cat([F.normalize(m, dim=1) for m in maps], 1)
