@@ -59,7 +59,8 @@ def register(subparsers) -> None:
         metavar="MANIFEST",
         help="instead of LEFT RIGHT: a .csv (header row) or .parquet table with columns left,right[,name] "
         "of paths (relative to the manifest) or URLs; name names the outputs (default: the left file's stem; its path "
-        "below the left files' shared folder when stems collide, seq1/0001); in a CSV, lines starting with # are comments",
+        "below the left files' shared folder when stems collide, seq1/0001); in a CSV, lines starting with # "
+        "are comments",
     )
     parser.add_argument(
         "-o", "--output", help="output file (.png = 16-bit d*256, .pfm, .npy) for one pair, or a folder"
