@@ -45,6 +45,7 @@ from ..models.registry import ModelSpec, coerce_setting
 from ..models.sgbm import (
     SGBM_INPUTS,
     ExposureLatch,
+    check_lr_tolerance,
     check_sgbm_uniqueness,
     confident_disparity,
     confident_search_range,
@@ -150,10 +151,11 @@ class HybridPredictor:
             )
         if not 1 <= self.settings["max_disp"] < float("inf"):  # SGBM's search bound (the network keeps its own)
             raise InputError(f"{spec.name}: max_disp must be >= 1 pixel, got {self.settings['max_disp']}")
-        for key in ("uniqueness", "lr_tolerance"):
-            if not 0 <= self.settings[key] < float("inf"):  # nan and inf fail too
-                raise InputError(f"{spec.name}: setting '{key}' must be a number >= 0, got {self.settings[key]}")
+        uniqueness = self.settings["uniqueness"]
+        if not 0 <= uniqueness < float("inf"):  # nan and inf fail too
+            raise InputError(f"{spec.name}: setting 'uniqueness' must be a number >= 0, got {uniqueness}")
         check_sgbm_uniqueness(self.settings["uniqueness"], owner=f"{spec.name}: ")
+        check_lr_tolerance(self.settings["lr_tolerance"], bool(self.settings["mirrored_check"]), f"{spec.name}: ")
         if self.settings.get("sgbm_input", "raw") not in SGBM_INPUTS:
             raise InputError(
                 f"{spec.name}: setting 'sgbm_input' must be one of {', '.join(SGBM_INPUTS)}, "
