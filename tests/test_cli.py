@@ -571,6 +571,13 @@ def test_compare_refuses_an_empty_second_map_in_one_line(capsys, tmp_path):
     assert err == f"rtstereo compare: error: {tmp_path / 'b.npy'} is empty (0x0, WxH): nothing to compare\n"
 
 
+def test_models_pattern_ignores_case_on_every_system(capsys):
+    code, out, _ = run_cli(capsys, "models", "--pattern", "GWCNET*")  # "no model matches" on Linux
+    assert code == 0 and out.splitlines()[0].startswith("gwcnet-g ") and len(out.splitlines()) == 2
+    code, out, _ = run_cli(capsys, "models", "--pattern", "Def*")
+    assert code == 0 and out.startswith("default") and "alias" in out
+
+
 def test_models_refuses_a_pattern_with_a_model_name(capsys):
     code, out, err = run_cli(capsys, "models", "sgbm", "--pattern", "gwc*")
     assert (code, out) == (2, "")  # the pattern was ignored silently

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import fnmatch
 from pathlib import Path
 
 from ..errors import InputError
 from ..models import DEFAULT_ALIAS, get_spec, is_onnx_file, list_models
+from ..models.registry import matches_name
 from ..runtime.postprocess import FILL_LEFT_BORDER, REFINE_EDGES
 
 
@@ -22,7 +22,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "name", nargs="?", help="a model name, an exported .onnx file or an rtstereo checkpoint, to describe"
     )
-    parser.add_argument("--pattern", default="*", help="shell-style filter for the list (default: all)")
+    parser.add_argument("--pattern", default="*", help="shell-style filter for the list, case ignored (default: all)")
     parser.set_defaults(func=run)
 
 
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"    {f'{key} = {value!r}':<{width}}  {text}".rstrip())
         return 0
     names = list_models(args.pattern)
-    alias = fnmatch.fnmatch("default", args.pattern)
+    alias = matches_name("default", args.pattern)
     if not names and not alias:
         raise InputError(f"no model matches --pattern '{args.pattern}' (every model: rtstereo models)")
     width = max(len(n) for n in [*names, "default"])

@@ -196,10 +196,21 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def list_models(pattern: str = "*") -> list[str]:
-    """Registered model names matching a shell-style ``pattern``, sorted.
+    """Registered model names matching a shell-style ``pattern``, sorted; case is ignored on every system
+    (``fnmatch.fnmatch`` ignores it on Windows only: ``GWC*`` found nothing on Linux).
 
     Examples:
-        >>> "sgbm" in list_models()
-        True
+        >>> "sgbm" in list_models(), list_models("GWCNET-*")
+        (True, ['gwcnet-g', 'gwcnet-gc'])
     """
-    return sorted(name for name in _REGISTRY if fnmatch.fnmatch(name, pattern))
+    return sorted(name for name in _REGISTRY if matches_name(name, pattern))
+
+
+def matches_name(name: str, pattern: str) -> bool:
+    """Whether a model name matches a shell-style pattern, whatever the case of either.
+
+    Examples:
+        >>> matches_name("default", "DEF*"), matches_name("sgbm", "bm")
+        (True, False)
+    """
+    return fnmatch.fnmatchcase(name.lower(), pattern.lower())

@@ -76,7 +76,7 @@ def expand(argument: str, side: str) -> list[str]:
     if glob.has_magic(argument):
         # "**" spans any number of folders, none included, as in a shell with globstar (Python's default
         # reads it as "*": 'cam0/**/*.png' would leave out cam0/*.png and anything two folders down).
-        files = [p for p in glob.glob(argument, recursive=True) if Path(p).is_file()]
+        files = [p for p in glob.glob(caseless_glob(argument), recursive=True) if Path(p).is_file()]
         if not files:
             raise InputError(f"{side} pattern '{argument}' matches no files")
         # As a folder gives its images only: 'cam0/*' leaves out the notes.txt or calib.json beside them.
@@ -89,6 +89,32 @@ def expand(argument: str, side: str) -> list[str]:
             )
         return images
     raise InputError(f"{side} image not found: {argument}")
+
+
+def caseless_glob(pattern: str) -> str:
+    """The glob with its wildcard parts matching letters of either case (``*.png`` finds ``IMG_1.PNG``, as
+    on Windows and macOS, and as a folder's images are found); parts without a wildcard are folders named as
+    written. A letter already inside ``[...]`` is left as it is.
+
+    Examples:
+        >>> caseless_glob("Cam0/*.png"), caseless_glob("d/**/l_[0-9].Jp*")
+        ('Cam0/*.[pP][nN][gG]', 'd/**/[lL]_[0-9].[jJ][pP]*')
+    """
+    parts = pattern.split("/")
+    for i, part in enumerate(parts):
+        if not glob.has_magic(part):
+            continue
+        out, inside = [], False
+        for char in part:
+            if char == "[" and not inside:
+                inside = True
+            elif char == "]" and inside:
+                inside = False
+            elif not inside and char.lower() != char.upper() and len(char.upper()) == 1:
+                char = f"[{char.lower()}{char.upper()}]"
+            out.append(char)
+        parts[i] = "".join(out)
+    return "/".join(parts)
 
 
 def resolve_pairs(left: str, right: str) -> list[PairSource]:
