@@ -276,14 +276,19 @@ def _onnx_only(model: str, backend: str | None) -> None:
         )
 
 
-def _runtime_options(kind: str, backend: str | None) -> tuple[str, ...]:
-    """The settings a model of ``kind`` takes for its runtime beside its own (:func:`_backend_options`)."""
+def _runtime_options(kind: str, backend: str | None) -> dict[str, tuple[str, ...]]:
+    """The settings a model of ``kind`` takes for its runtime beside its own (:func:`_backend_options`), by
+    backend: the one it runs on first, then another it could run on (a network on ``onnxruntime`` too)."""
     from .runtime.backends import TORCH_RUNTIME_SETTINGS
     from .runtime.onnx import RUNTIME_SETTINGS
 
-    if kind in ("onnx", "hybrid") or (kind == "network" and backend == "onnxruntime"):
-        return RUNTIME_SETTINGS
-    return TORCH_RUNTIME_SETTINGS if kind == "network" else ()
+    if kind in ("onnx", "hybrid"):
+        return {"onnxruntime": RUNTIME_SETTINGS}
+    if kind == "network" and backend == "onnxruntime":
+        return {"onnxruntime": RUNTIME_SETTINGS, "torch": TORCH_RUNTIME_SETTINGS}
+    if kind == "network":
+        return {"torch": TORCH_RUNTIME_SETTINGS, "onnxruntime": RUNTIME_SETTINGS}
+    return {}
 
 
 def _backend_options(overrides: dict[str, Any], backend: str | None) -> dict[str, Any]:

@@ -166,3 +166,10 @@ def test_a_left_right_tolerance_opencv_would_round_is_refused_unless_the_mirrore
     # with the mirrored check, OpenCV's check is rounded up and the exact one decides: 2.5 keeps what 2 keeps
     kept = [np.isfinite(confident_disparity(left, right, 16, lr_tolerance_px=t)) for t in (2.0, 2.5, 3.0)]
     assert (kept[0] <= kept[1]).all() and (kept[1] <= kept[2]).all()
+
+
+def test_threads_given_as_a_setting_of_a_classical_method_points_to_the_option():
+    with pytest.raises(InputError, match=r"model 'sgbm' has no setting 'threads' \(.*\): CPU threads are an option of"):
+        rtstereo.load("sgbm", threads=2)
+    with pytest.raises(InputError, match=r"no setting .thread. \(.*\): CPU threads are an option of their own"):
+        rtstereo.load("sgbm", thread=2)

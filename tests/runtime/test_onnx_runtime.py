@@ -304,6 +304,12 @@ def test_runtime_settings_are_accepted_and_model_settings_must_match(toy_path):
         load_onnx(toy_path, settings={"max_disp": 32})
     with pytest.raises(InputError, match="exported without a setting 'iters'"):
         load_onnx(toy_path, settings={"iters": 4})
+    with pytest.raises(
+        InputError,
+        match=r"as every model, fill_left_border, refine_edges; runtime options: threads, .*"
+        r"; did you mean threads\?",
+    ):
+        load_onnx(toy_path, settings={"thread": 4})
 
 
 def test_fp16_on_an_fp32_file_needs_tensorrt_and_bf16_is_refused(toy_path):

@@ -27,6 +27,7 @@ export; an image of a new size costs one more export.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 from collections import OrderedDict
 from collections.abc import Callable
@@ -455,10 +456,14 @@ def _check_settings(contract: OnnxContract, overrides: dict[str, Any], path: Pat
         if value is None:
             continue
         if key not in contract.settings:
+            from .postprocess import POSTPROCESS_SETTINGS
+
             known = ", ".join(sorted(contract.settings)) or "none"
+            close = difflib.get_close_matches(key, [*contract.settings, *POSTPROCESS_SETTINGS, *RUNTIME_SETTINGS], n=3)
             raise InputError(
-                f"{path} was exported without a setting '{key}' (its settings: {known}; runtime options: "
-                f"{', '.join(RUNTIME_SETTINGS)})"
+                f"{path} was exported without a setting '{key}' (its settings: {known}; and, as every model, "
+                f"{', '.join(POSTPROCESS_SETTINGS)}; runtime options: {', '.join(RUNTIME_SETTINGS)})"
+                + (f"; did you mean {', '.join(close)}?" if close else "")
             )
         baked = contract.settings[key]
         wanted = coerce_setting(key, value, baked)
