@@ -331,7 +331,7 @@ class HybridPredictor:
             **result.timings_ms,
             "sgbm": sgbm_ms,  # on its own thread beside the network's stages (before them for a guided network)
             "fusion": (t2 - t1) * 1e3 + (prepare_ms or 0.0),  # with the maps made after a guided network
-            "total": (t2 - t0) * 1e3,
+            "total": (t2 - t0) * 1e3 - result.timings_ms.get("export", 0.0),  # the network's export: apart
         }
         settings = {**result.settings, **self.settings}  # "network": the name or file it was loaded from
         settings["sgbm_input_used"] = sgbm_settings["sgbm_input"]
