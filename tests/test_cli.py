@@ -571,6 +571,18 @@ def test_compare_refuses_an_empty_second_map_in_one_line(capsys, tmp_path):
     assert err == f"rtstereo compare: error: {tmp_path / 'b.npy'} is empty (0x0, WxH): nothing to compare\n"
 
 
+def test_models_names_the_runtime_settings_set_takes_too(capsys):
+    code, out, _ = run_cli(capsys, "models", "anynet")  # they were found only by a refusal
+    assert code == 0 and out.splitlines()[-1] == (
+        "  runtime settings (--set KEY=VALUE): channels_last, cuda_graphs, compile, cudnn_benchmark (torch, its "
+        "default backend); threads, providers, engine_cache, parity (onnxruntime, with --backend onnxruntime)"
+    )
+    code, out, _ = run_cli(capsys, "models", "rtnet-v5")
+    assert out.splitlines()[-1].endswith("threads, providers, engine_cache, parity (onnxruntime, its default backend)")
+    code, out, _ = run_cli(capsys, "models", "sgbm")
+    assert "runtime settings" not in out
+
+
 def test_models_pattern_ignores_case_on_every_system(capsys):
     code, out, _ = run_cli(capsys, "models", "--pattern", "GWCNET*")  # "no model matches" on Linux
     assert code == 0 and out.splitlines()[0].startswith("gwcnet-g ") and len(out.splitlines()) == 2

@@ -27,7 +27,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..api import names_a_path
+    from ..api import names_a_path, runtime_settings_by_backend
 
     if args.name and args.pattern != "*":  # a filter of the list, which a named model does not print
         raise InputError(
@@ -80,6 +80,13 @@ def run(args: argparse.Namespace) -> int:
         width = max(len(f"{key} = {value!r}") for key, value, _ in rows)
         for key, value, text in rows:
             print(f"    {f'{key} = {value!r}':<{width}}  {text}".rstrip())
+        # Its backends' own settings, which --set takes too (listed so that none is found by a refusal only).
+        runtimes = [
+            f"{', '.join(keys)} ({backend}{', its default backend' if i == 0 else f', with --backend {backend}'})"
+            for i, (backend, keys) in enumerate(runtime_settings_by_backend(spec.kind, None).items())
+        ]
+        if runtimes:
+            print(f"  runtime settings (--set KEY=VALUE): {'; '.join(runtimes)}")
         return 0
     names = list_models(args.pattern)
     alias = matches_name("default", args.pattern)
