@@ -48,6 +48,15 @@ def test_csv_comments_and_empty_lines_are_skipped_and_errors_name_the_files_line
         read_manifest(manifest)
 
 
+def test_a_cell_starting_with_a_tilde_is_taken_from_the_home_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    manifest = tmp_path / "m" / "pairs.csv"
+    manifest.parent.mkdir()
+    manifest.write_text("left,right\n~/cam0/a.png,cam1/a.png\n")
+    (pair,) = read_manifest(manifest)  # the left one was m/~/cam0/a.png
+    assert (pair.left, pair.right) == (str(tmp_path / "home/cam0/a.png"), str(manifest.parent / "cam1/a.png"))
+
+
 def test_parquet_errors_name_the_row(tmp_path):
     pyarrow = pytest.importorskip("pyarrow")
     import pyarrow.parquet as parquet

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -96,9 +97,17 @@ def _cell(row: dict, column: str) -> str:
 
 
 def _resolve(cell: str, base: Path) -> str:
-    if is_url(cell) or Path(cell).is_absolute():
+    """A cell's path: a URL as it is, ``~`` the home folder (as on the command line; it was taken as a folder
+    named ``~`` beside the manifest), a relative path from the manifest's folder.
+
+    Examples:
+        >>> _resolve("~/a.png", Path("/m")) == os.path.expanduser("~/a.png"), _resolve("a.png", Path("/m"))
+        (True, '/m/a.png')
+    """
+    if is_url(cell):
         return cell
-    return str(base / cell)
+    cell = os.path.expanduser(cell)
+    return cell if Path(cell).is_absolute() else str(base / cell)
 
 
 def _read_csv(path: Path) -> list[tuple[str, dict]]:
