@@ -128,7 +128,7 @@ def test_an_unknown_setting_is_matched_against_the_runtimes_settings_too(model, 
     # the hybrid's "thread" suggested three_way alone, and neither message named the runtime's settings
     with pytest.raises(rtstereo.InputError, match=f"did you mean {meant}") as err:
         rtstereo.load(model, **{typo: 2})
-    assert "of its runtime, threads, providers" in str(err.value)
+    assert "of its runtime (onnxruntime), threads, providers" in str(err.value)
     with pytest.raises(rtstereo.InputError) as err:
         rtstereo.load("sgbm", thread=2)
     assert "runtime" not in str(err.value)  # OpenCV's threads are --threads alone

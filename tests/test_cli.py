@@ -509,6 +509,35 @@ def test_compare_reads_8bit_disparity_with_scale(capsys, tmp_path):
         assert code == 2 and err == f"rtstereo compare: error: --scale must be a number > 0, got {scale}\n"
 
 
+def test_compare_reads_16bit_pgm_and_tiff_maps_as_disparity_as_it_reads_16bit_png(capsys, tmp_path):
+    disparity_px = np.random.default_rng(0).uniform(1, 40, (40, 80)).astype(np.float32)
+    stored = np.round(disparity_px * 256).astype(np.uint16)  # KITTI convention
+    for suffix in (".png", ".pgm", ".tif"):
+        assert cv2.imwrite(str(tmp_path / f"d{suffix}"), stored)
+    np.save(tmp_path / "d.npy", stored / np.float32(256))
+    for suffix in (".pgm", ".tif"):
+        code, out, err = run_cli(capsys, "compare", tmp_path / "d.png", tmp_path / f"d{suffix}", "--json")
+        assert code == 0, err
+        assert json.loads(out)["kind"] == "disparity"  # it was "image" for .pgm, and refused beside the .png
+        code, out, err = run_cli(capsys, "compare", tmp_path / "d.npy", tmp_path / f"d{suffix}", "--json")
+        assert code == 0 and json.loads(out)["metrics"]["epe"] == pytest.approx(0, abs=1e-6), err
+
+
+def test_compare_keeps_all_16_bits_of_16bit_images(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    image = (rng.integers(60, 160, (40, 80, 3)) * 257).astype(np.uint16)  # on 8-bit levels exactly
+    assert cv2.imwrite(str(tmp_path / "a.png"), image)
+    assert cv2.imwrite(str(tmp_path / "b.png"), image + 100)  # less than one 8-bit level (257) brighter
+    assert cv2.imwrite(str(tmp_path / "a8.png"), (image // 257).astype(np.uint8))
+    code, out, err = run_cli(capsys, "compare", tmp_path / "a.png", tmp_path / "b.png", "--json")
+    assert code == 0, err
+    metrics = json.loads(out)["metrics"]
+    # in 8-bit levels: 100 / 257; read as 8 bits (divided by 257), the two were identical
+    assert metrics["mean_abs_diff"] == pytest.approx(100 / 257, rel=1e-3) and metrics["psnr_db"] is not None
+    code, out, err = run_cli(capsys, "compare", tmp_path / "a.png", tmp_path / "a8.png", "--json")
+    assert code == 0 and json.loads(out)["metrics"]["mean_abs_diff"] < 1, err  # 8 and 16 bits on one scale
+
+
 def test_compare_a_damaged_npy_is_one_line(capsys, tmp_path):
     (tmp_path / "bad.npy").write_text("not an array\n")
     code, out, err = run_cli(capsys, "compare", EXAMPLES / "disparity.pfm", tmp_path / "bad.npy")
@@ -540,6 +569,25 @@ def test_compare_refuses_an_empty_second_map_in_one_line(capsys, tmp_path):
     code, out, err = run_cli(capsys, "compare", tmp_path / "a.npy", tmp_path / "b.npy")
     assert code == 2 and out == ""  # was a ZeroDivisionError traceback
     assert err == f"rtstereo compare: error: {tmp_path / 'b.npy'} is empty (0x0, WxH): nothing to compare\n"
+
+
+def test_models_names_the_runtime_settings_set_takes_too(capsys):
+    code, out, _ = run_cli(capsys, "models", "anynet")  # they were found only by a refusal
+    assert code == 0 and out.splitlines()[-1] == (
+        "  runtime settings (--set KEY=VALUE): channels_last, cuda_graphs, compile, cudnn_benchmark (torch, its "
+        "default backend); threads, providers, engine_cache, parity (onnxruntime, with --backend onnxruntime)"
+    )
+    code, out, _ = run_cli(capsys, "models", "rtnet-v5")
+    assert out.splitlines()[-1].endswith("threads, providers, engine_cache, parity (onnxruntime, its default backend)")
+    code, out, _ = run_cli(capsys, "models", "sgbm")
+    assert "runtime settings" not in out
+
+
+def test_models_pattern_ignores_case_on_every_system(capsys):
+    code, out, _ = run_cli(capsys, "models", "--pattern", "GWCNET*")  # "no model matches" on Linux
+    assert code == 0 and out.splitlines()[0].startswith("gwcnet-g ") and len(out.splitlines()) == 2
+    code, out, _ = run_cli(capsys, "models", "--pattern", "Def*")
+    assert code == 0 and out.startswith("default") and "alias" in out
 
 
 def test_models_refuses_a_pattern_with_a_model_name(capsys):

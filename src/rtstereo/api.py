@@ -192,7 +192,7 @@ def _load(
         runtime = {k: overrides.pop(k) for k in RUNTIME_SETTINGS if k in overrides}
     elif spec.kind != "classical":
         runtime = _backend_options(overrides, backend)
-    resolved = spec.resolve_settings(overrides, _runtime_options(spec.kind, backend))
+    resolved = spec.resolve_settings(overrides, runtime_settings_by_backend(spec.kind, backend))
     if spec.kind == "classical":
         if backend not in (None, "opencv"):
             raise InputError(f"model '{spec.name}' runs only on the opencv backend, not '{backend}'")
@@ -276,14 +276,19 @@ def _onnx_only(model: str, backend: str | None) -> None:
         )
 
 
-def _runtime_options(kind: str, backend: str | None) -> tuple[str, ...]:
-    """The settings a model of ``kind`` takes for its runtime beside its own (:func:`_backend_options`)."""
+def runtime_settings_by_backend(kind: str, backend: str | None) -> dict[str, tuple[str, ...]]:
+    """The settings a model of ``kind`` takes for its runtime beside its own (:func:`_backend_options`), by
+    backend: the one it runs on first, then another it could run on (a network on ``onnxruntime`` too)."""
     from .runtime.backends import TORCH_RUNTIME_SETTINGS
     from .runtime.onnx import RUNTIME_SETTINGS
 
-    if kind in ("onnx", "hybrid") or (kind == "network" and backend == "onnxruntime"):
-        return RUNTIME_SETTINGS
-    return TORCH_RUNTIME_SETTINGS if kind == "network" else ()
+    if kind in ("onnx", "hybrid"):
+        return {"onnxruntime": RUNTIME_SETTINGS}
+    if kind == "network" and backend == "onnxruntime":
+        return {"onnxruntime": RUNTIME_SETTINGS, "torch": TORCH_RUNTIME_SETTINGS}
+    if kind == "network":
+        return {"torch": TORCH_RUNTIME_SETTINGS, "onnxruntime": RUNTIME_SETTINGS}
+    return {}
 
 
 def _backend_options(overrides: dict[str, Any], backend: str | None) -> dict[str, Any]:
@@ -352,7 +357,7 @@ def _load_self_describing(
     spec = get_spec(name)
     overrides = dict(overrides)
     runtime = _backend_options(overrides, backend)
-    settings = spec.resolve_settings({**saved, **overrides}, _runtime_options(spec.kind, backend))
+    settings = spec.resolve_settings({**saved, **overrides}, runtime_settings_by_backend(spec.kind, backend))
     return _load_network(spec, settings, path, backend or "torch", device, precision, runtime)
 
 

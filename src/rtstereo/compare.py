@@ -17,8 +17,11 @@ import numpy as np
 
 from .errors import InputError
 from .io.disparity import read_disparity
-from .io.images import read_grey, read_image
+from .io.images import read_grey, read_image_levels
 from .metrics import disparity_metrics
+
+# The image formats that store 16-bit grey, which is what a disparity map in the KITTI convention is.
+SIXTEEN_BIT_SUFFIXES = (".png", ".pgm", ".tif", ".tiff")
 
 
 @dataclass(frozen=True)
@@ -50,33 +53,61 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
 
 
 def looks_like_disparity(path: str | Path) -> bool:
-    """PFM, npy and 16-bit PNG files are disparity maps; 8-bit images are images."""
+    """PFM, npy and single-channel 16-bit files (PNG, PGM, TIFF: the KITTI convention) are disparity maps;
+    8-bit and colour images are images."""
     path = Path(path)
     if path.suffix.lower() in (".pfm", ".npy"):
         return True
-    if path.suffix.lower() == ".png":
-        return read_grey(path).dtype == np.uint16
-    return False
+    return path.suffix.lower() in SIXTEEN_BIT_SUFFIXES and _is_16bit_grey(path)
+
+
+def _is_16bit_grey(path: Path) -> bool:
+    """Whether the file holds one channel of 16 bits, asked of its header (the pixels are not decoded)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return image.mode.startswith("I")  # "I;16", "I;16B" (PNG, TIFF), "I" (PGM)
+    except (UnidentifiedImageError, OSError):
+        return False  # read as an image, whose reader says what is wrong with it
 
 
 def compare_images(
     a: np.ndarray, b: np.ndarray, names: tuple[str, str] = ("the first image", "the second")
 ) -> Comparison:
-    """Compare two uint8 RGB images; another size of the same aspect ratio is resized to ``a``'s.
+    """Compare two RGB images; another size of the same aspect ratio is resized to ``a``'s.
+
+    Args:
+        a: the first image, RGB ``(H, W, 3)``: uint8, uint16 (all 16 bits compared, not rounded to 8), or
+            float in 0..1.
+        b: the second, of any of these types.
+        names: what the messages call ``a`` and ``b``.
+
+    Returns:
+        The score, ``mean_abs_diff`` in 8-bit grey levels (fractions of a level count, for 16-bit images) and
+        ``psnr_db``.
 
     Raises:
         InputError: ``b`` has another aspect ratio (resizing would stretch it).
     """
+    a, b = _levels(a), _levels(b)
     resized = None
     if a.shape[:2] != b.shape[:2]:
         _check_aspect_ratio(a.shape, b.shape, names)
         resized = f"second image resized from {b.shape[1]}x{b.shape[0]} to {a.shape[1]}x{a.shape[0]}"
         b = cv2.resize(b, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_AREA)
-    grey = lambda x: cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(np.float64) / 255.0  # noqa: E731
+    grey = lambda x: cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(np.float64)  # noqa: E731
     ga, gb = grey(a), grey(b)
     score = (1.0 - ssim(ga, gb)) / 2.0
     metrics = {"mean_abs_diff": float(np.abs(ga - gb).mean() * 255), "psnr_db": _psnr(ga, gb)}
     return Comparison("image", float(np.clip(score, 0, 1)), metrics, resized)
+
+
+def _levels(image: np.ndarray) -> np.ndarray:
+    """float32 in 0..1: an integer image divided by its type's largest value, a float one as it is."""
+    if np.issubdtype(image.dtype, np.integer):
+        return image.astype(np.float32) / np.iinfo(image.dtype).max
+    return image.astype(np.float32)
 
 
 def compare_disparities(
@@ -178,7 +209,7 @@ def compare_files(path_a: str | Path, path_b: str | Path, kind: str = "auto", sc
             )
         kind = "disparity" if kinds.pop() else "image"
     if kind == "image":
-        return compare_images(read_image(path_a), read_image(path_b), (str(path_a), str(path_b)))
+        return compare_images(read_image_levels(path_a), read_image_levels(path_b), (str(path_a), str(path_b)))
     if kind == "disparity":
         return compare_disparities(_read_map(path_a, scale), _read_map(path_b, scale), (str(path_a), str(path_b)))
     raise InputError(f"--kind must be auto, image or disparity, got '{kind}'")

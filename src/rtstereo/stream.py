@@ -426,7 +426,8 @@ class Stream:
                 if self.temporal is not None:
                     result = dataclasses.replace(result, disparity_px=self.temporal(result.disparity_px))
                 self._inferred_at = time.perf_counter()
-                clock.add(self._inferred_at - started)
+                # an export on first use (--backend onnxruntime) is no part of the stage's rate: seconds, once
+                clock.add(self._inferred_at - started - result.timings_ms.get("export", 0.0) / 1e3)
                 if not self._put(self._results, (pair, result)):
                     break
                 if self.max_frames is not None and clock.frames >= self.max_frames:

@@ -214,7 +214,8 @@ def test_a_pair_whose_name_is_another_pairs_plus_a_format_ending_does_not_replac
     )
     assert code == 0, err
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == ["00000_a.png", "00000_a_color.png", "00001_a_color.png", "00001_a_color_color.png"]
+    # named by their file names, which no other pair's outputs can be
+    assert names == ["a.png.png", "a.png_color.png", "a_color.png.png", "a_color.png_color.png"]
     manifest = tmp_path / "in" / "pairs.csv"
     manifest.write_text("left,right,name\nL/a.png,R/a.png,a\nL/a_color.png,R/a_color.png,a_color\n")
     argv = ["predict", "--pairs", manifest, "-o", tmp_path / "named", *SGBM_ARGS]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -21,12 +22,49 @@ def test_csv_paths_are_relative_to_the_manifest_and_urls_kept(tmp_path):
     ]
 
 
-def test_names_default_to_the_left_stems_then_their_paths_then_numbers_when_they_collide(tmp_path):
+def test_names_default_to_the_left_stems_then_their_paths_then_their_file_names_when_they_collide(tmp_path):
     manifest = tmp_path / "pairs.csv"
     manifest.write_text("left,right\nx/a.png,y/a.png\nz/a.png,w/a.png\n")
     assert [p.name for p in read_manifest(manifest)] == ["x/a", "z/a"]
     manifest.write_text("left,right\nx/a.png,y/a.png\nx/a.jpg,w/a.png\n")  # one path but for the suffix
-    assert [p.name for p in read_manifest(manifest)] == ["00000_a", "00001_a"]
+    assert [p.name for p in read_manifest(manifest)] == ["a.png", "a.jpg"]
+    # URLs are named by their paths below the address they share; numbered only when those are one path
+    manifest.write_text("left,right\nhttps://h.org/c0/l.png,https://h.org/c1/l.png\nhttps://h.org/c2/l.png,r.png\n")
+    assert [p.name for p in read_manifest(manifest)] == ["c0/l", "c2/l"]
+    manifest.write_text("left,right\nhttps://h.org/get?i=1,https://h.org/r1\nhttps://h.org/get?i=2,r.png\n")
+    assert [p.name for p in read_manifest(manifest)] == ["00000_get", "00001_get"]
+
+
+def test_csv_comments_and_empty_lines_are_skipped_and_errors_name_the_files_line(tmp_path):
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text('# rig 2, day 1\n\nleft,right\n# a.png,b.png\n  #c.png,d.png\n"#e.png",f.png\n\ng.png,h.png\n')
+    pairs = read_manifest(manifest)
+    assert [(Path(p.left).name, Path(p.right).name) for p in pairs] == [("#e.png", "f.png"), ("g.png", "h.png")]
+    manifest.write_text("left,right\n# a.png,b.png\n\nc.png,d.png\ne.png\n")
+    with pytest.raises(InputError, match="pairs.csv, line 5: the left and right cells must both name an image"):
+        read_manifest(manifest)
+    manifest.write_text("# only a comment\n")
+    with pytest.raises(InputError, match="has no left or right column"):
+        read_manifest(manifest)
+
+
+def test_a_cell_starting_with_a_tilde_is_taken_from_the_home_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    manifest = tmp_path / "m" / "pairs.csv"
+    manifest.parent.mkdir()
+    manifest.write_text("left,right\n~/cam0/a.png,cam1/a.png\n")
+    (pair,) = read_manifest(manifest)  # the left one was m/~/cam0/a.png
+    assert (pair.left, pair.right) == (str(tmp_path / "home/cam0/a.png"), str(manifest.parent / "cam1/a.png"))
+
+
+def test_parquet_errors_name_the_row(tmp_path):
+    pyarrow = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as parquet
+
+    table = pyarrow.table({"left": ["a.png", "c.png"], "right": ["b.png", ""]})
+    parquet.write_table(table, tmp_path / "pairs.parquet")
+    with pytest.raises(InputError, match="row 2: the left and right cells"):
+        read_manifest(tmp_path / "pairs.parquet")
 
 
 def test_parquet_manifest(tmp_path):
@@ -54,13 +92,15 @@ def test_a_parquet_name_column_of_numbers_names_pair_zero_too(tmp_path):
         ("pairs.txt", "left,right\na,b\n", "expected a .csv or .parquet"),
         ("pairs.csv", None, "manifest not found"),
         ("pairs.csv", "left,right\n", "lists no pairs"),
-        ("pairs.csv", "left,right\na.png,\n", "must both name an image"),
+        ("pairs.csv", "left,right\na.png,\n", "line 2: the left and right cells must both name an image"),
+        ("pairs.csv", "# day 1\n\nleft,right\n\nx.png,y.png\n# b.png,c.png\nd.png\n", "line 7: the left and right"),
+        ("pairs.csv", "left,right,name\na.png,b.png,../x\n", "line 2: pair name '../x' would not stay inside"),
         ("pairs.csv", "left,other\na.png,b.png\n", "has no right column"),
         ("pairs.csv", "", "has no left or right column (found: nothing)"),
-        ("pairs.csv", "left,right,name\na.png,b.png,x\nc.png,d.png,\n", "filled on some rows only"),
-        ("pairs.csv", "left,right,name\na.png,b.png,x\nc.png,d.png,x\n", "pair name(s) x repeat"),
+        ("pairs.csv", "left,right,name\na.png,b.png,x\nc.png,d.png,\n", "filled on some rows only (not on line 3)"),
+        ("pairs.csv", "left,right,name\na.png,b.png,x\nc.png,d.png,x\n", "pair name(s) repeat: x (line 2, line 3)"),
         ("pairs.csv", "left,right,name\na.png,b.png,../x\n", "would not stay inside"),
-        ("pairs.csv", "left,right,name\na.png,b.png,seq/x\nc.png,d.png,seq//x/\n", "pair name(s) seq/x repeat"),
+        ("pairs.csv", "left,right,name\na.png,b.png,seq/x\nc.png,d.png,seq//x/\n", "pair name(s) repeat: seq/x"),
         ("pairs.csv", "left,right,LEFT\na.png,b.png,c.png\n", "has left more than once"),
         ("pairs.csv", b"left,right\n\xff\xfe,b\n", "cannot read manifest"),
         ("pairs.parquet", b"not parquet", "cannot read manifest"),
@@ -116,5 +156,5 @@ def test_a_misspelt_column_and_cells_beyond_the_header_are_warned_about(tmp_path
     messages = [str(w.message) for w in caught]
     assert len(messages) == 2, messages
     assert "column nmae (did you mean name?) is ignored" in messages[0]  # timestamp is the user's own: not named
-    assert "pair(s) 2 have more cells than the header's columns" in messages[1]  # pair 3's trailing comma: silent
+    assert "line 3 has more cells than the header's columns" in messages[1]  # line 4's trailing comma: silent
     assert [p.name for p in pairs] == ["a", "c", "g"]

@@ -140,3 +140,25 @@ def test_a_quoted_glob_or_folder_starting_with_a_tilde_is_taken_from_the_home_fo
     monkeypatch.setenv("HOME", str(tmp_path))
     (pair,) = resolve_pairs("~/L/*.png", "~/R")
     assert (pair.left, pair.right) == (str(tmp_path / "L" / "a.png"), str(tmp_path / "R" / "a.png"))
+
+
+def test_a_glob_gives_its_images_only_as_a_folder_does(tmp_path):
+    left, right = _folders(tmp_path, ["a.png", "b.JPG", "notes.txt", "calib.json"], ["a.png", "b.jpg", "notes.txt"])
+    pairs = resolve_pairs(f"{left}/*", f"{right}/*")
+    assert [(Path(p.left).name, Path(p.right).name) for p in pairs] == [("a.png", "a.png"), ("b.JPG", "b.jpg")]
+    with pytest.raises(InputError, match=r"left pattern '.*\*\.t\*' matches 1 file\(s\) \(notes.txt\) but no images"):
+        resolve_pairs(f"{left}/*.t*", f"{right}/*.t*")
+
+
+def test_left_images_in_one_folder_differing_in_suffix_alone_are_named_by_their_file_names(tmp_path):
+    left, right = _folders(tmp_path, ["a.jpg", "a.png", "b.png"], ["a.jpg", "a.png", "b.png"])
+    assert [p.name for p in resolve_pairs(left, right)] == ["a.jpg", "a.png", "b.png"]
+
+
+def test_a_globs_wildcard_parts_ignore_case_as_a_folders_suffixes_do(tmp_path):
+    left, right = _folders(tmp_path, ["IMG_0001.PNG", "img_0002.png"], ["IMG_0001.PNG", "img_0002.Png"])
+    pairs = resolve_pairs(f"{left}/img_*.png", f"{right}/*.png")  # both missed IMG_0001.PNG on Linux
+    assert [(Path(p.left).name, Path(p.right).name) for p in pairs] == [
+        ("IMG_0001.PNG", "IMG_0001.PNG"),
+        ("img_0002.png", "img_0002.Png"),
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import cv2
@@ -72,12 +73,40 @@ def test_plan_keeps_the_aspect_and_the_divisor_and_fits_the_budget():
 )
 def test_plan_refuses_in_one_line_with_what_to_do(args, why):
     with pytest.raises(MemoryBudgetError) as info:
-        plan_network_size("sgbm", "classical", args.pop("max_disp_px", 64), budget=Budget(300 << 20, "test"), **args)
+        max_disp = args.pop("max_disp_px", 64)
+        plan_network_size("sgbm", "classical", max_disp, budget=Budget(300 << 20, "test"), **args)
     message = str(info.value)
     height, width = args["input_hw"]
     assert message.startswith(f"sgbm on a {width}x{height} (WxH) pair needs about "), why
-    assert "more than the 300 MB budget (test)" in message and "resize the images" in message
-    assert "--max-disp" in message and "RTSTEREO_MEMORY_BUDGET" in message and "\n" not in message
+    assert "more than the 300 MB budget (test)" in message and "resize the images to at most " in message
+    assert "RTSTEREO_MEMORY_BUDGET" in message and "\n" not in message
+    # the size it suggests fits (it was half the size, whatever the budget)
+    w, h = map(int, re.search(r"at most (\d+)x(\d+)", message).groups())
+    args["input_hw"] = (h, w)
+    assert plan_network_size("sgbm", "classical", max_disp, budget=Budget(300 << 20, "test"), **args) is None
+
+
+@pytest.mark.parametrize("budget", ["40M", "100M", "150M"])
+def test_a_cost_volume_too_large_is_told_a_size_and_range_that_fit(budget):
+    budget = Budget(parse_bytes(budget), "test")
+    with pytest.raises(MemoryBudgetError) as info:  # 640x480 with 192 levels: about 1.5 GB
+        plan_network_size("gwcnet-gc", "network", 192, (480, 640), 16, budget=budget)
+    message = str(info.value)
+    # it said "e.g. to 320x240", where 192 levels need 396 MB
+    w, h, levels = map(int, re.search(r"at most (\d+)x(\d+) with --max-disp (\d+)", message).groups())
+    assert w % 16 == 0 and h % 16 == 0 and levels % 16 == 0 and w > levels
+    assert plan_network_size("gwcnet-gc", "network", levels, (h, w), 16, budget=budget) is None
+    assert plan_network_size("gwcnet-gc", "network", levels, (h + 16, w + 16), 16, budget=budget) is not None
+    kept = re.search(r"keep their size with --max-disp (\d+)", message)
+    if kept:
+        assert plan_network_size("gwcnet-gc", "network", int(kept[1]), (480, 640), 16, budget=budget) is None
+
+
+def test_nothing_that_fits_is_said_so():
+    with pytest.raises(MemoryBudgetError, match="no smaller size of this pair fits either: set RTSTEREO_MEMORY"):
+        plan_network_size("gwcnet-gc", "network", 192, (480, 640), 16, budget=Budget(1 << 20, "test"))
+    with pytest.raises(MemoryBudgetError, match="its export's fixed size 640x480 does not fit: export it at a smaller"):
+        plan_network_size("rtnet-v5", "onnx", 192, (480, 640), 32, (480, 640), budget=Budget(10 << 20, "test"))
 
 
 def test_a_large_pair_over_a_small_budget_stops_at_once(capsys, monkeypatch, large_pair):
@@ -89,7 +118,7 @@ def test_a_large_pair_over_a_small_budget_stops_at_once(capsys, monkeypatch, lar
     assert code == 2 and elapsed_s < 5
     assert err == (
         "rtstereo predict: error: sgbm on a 1800x1200 (WxH) pair needs about 115 MB, more than the 40 MB budget "
-        "(RTSTEREO_MEMORY_BUDGET=40M): resize the images (e.g. to 900x600), lower --max-disp, or set "
+        "(RTSTEREO_MEMORY_BUDGET=40M): resize the images to at most 1060x706, the largest size that fits, or set "
         "RTSTEREO_MEMORY_BUDGET if the machine has more memory\n"
     )
 

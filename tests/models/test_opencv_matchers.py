@@ -12,6 +12,8 @@ from rtstereo.cli import main
 from rtstereo.errors import InputError
 from rtstereo.models.sgbm import build_sgbm
 
+from ..conftest import make_textured_pair
+
 
 def _pair(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
@@ -149,3 +151,25 @@ def test_sgbm_refuses_the_blocks_whose_16_bit_costs_overflow(block):
     with pytest.raises(InputError, match=f"block_size for sgbm must be an odd number from 1 to 11, got {block}: "):
         rtstereo.load("sgbm", max_disp=16, block_size=block)
     assert rtstereo.load("sgbm", max_disp=16, block_size=11).predict(*_pair(32, 64)).disparity_px.shape == (32, 64)
+
+
+def test_a_left_right_tolerance_opencv_would_round_is_refused_unless_the_mirrored_check_checks_it():
+    from rtstereo.models.sgbm import confident_disparity
+
+    with pytest.raises(InputError, match=r"hybrid: setting 'lr_tolerance' is 2.5 px, .* give 2 or 3, or add mirrored"):
+        rtstereo.load("hybrid", lr_tolerance=2.5)  # it ran as 2 unsaid
+    assert rtstereo.load("hybrid", lr_tolerance=2.5, mirrored_check=True).settings["lr_tolerance"] == 2.5
+    assert rtstereo.load("hybrid", lr_tolerance=2).settings["lr_tolerance"] == 2
+    left, right = make_textured_pair(48, 96, 4)[:2]
+    with pytest.raises(InputError, match="takes whole pixels"):
+        confident_disparity(left, right, 16, lr_tolerance_px=0.5, mirrored_check=False)
+    # with the mirrored check, OpenCV's check is rounded up and the exact one decides: 2.5 keeps what 2 keeps
+    kept = [np.isfinite(confident_disparity(left, right, 16, lr_tolerance_px=t)) for t in (2.0, 2.5, 3.0)]
+    assert (kept[0] <= kept[1]).all() and (kept[1] <= kept[2]).all()
+
+
+def test_threads_given_as_a_setting_of_a_classical_method_points_to_the_option():
+    with pytest.raises(InputError, match=r"model 'sgbm' has no setting 'threads' \(.*\): CPU threads are an option of"):
+        rtstereo.load("sgbm", threads=2)
+    with pytest.raises(InputError, match=r"no setting .thread. \(.*\): CPU threads are an option of their own"):
+        rtstereo.load("sgbm", thread=2)

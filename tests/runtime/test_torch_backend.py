@@ -248,8 +248,18 @@ def test_settings_travel_through_load_and_are_recorded(tmp_path):
     assert by_name.backend.compile_mode == "off"
     with pytest.raises(InputError, match="cuda_graphs=true needs --device cuda"):
         rtstereo.load(str(checkpoint), settings={"cuda_graphs": "true"})
-    with pytest.raises(InputError, match="model 'gwcnet-g' has no setting 'providers'"):
+    with pytest.raises(InputError, match="model 'gwcnet-g' has no setting 'providers'") as refused:
         rtstereo.load(str(checkpoint), settings={"providers": "cuda"})  # an ONNX Runtime setting on torch
+    # the settings of the backend it could run on are named, and where the key is one of them (they were not)
+    assert str(refused.value).endswith(
+        "of its runtime (torch), channels_last, cuda_graphs, compile, cudnn_benchmark; with --backend onnxruntime, "
+        "threads, providers, engine_cache, parity): providers is a setting of the onnxruntime backend, add "
+        "--backend onnxruntime"
+    )
+    with pytest.raises(InputError, match="cuda_graphs is a setting of the torch backend, add --backend torch"):
+        rtstereo.load(str(checkpoint), backend="onnxruntime", settings={"cuda_graphs": "false"})
+    with pytest.raises(InputError, match="'threads' .*: CPU threads are an option of their own, --threads N$"):
+        rtstereo.load(str(checkpoint), settings={"threads": "2"})
     on_ort = rtstereo.load(
         str(checkpoint), backend="onnxruntime", settings={"parity": "off", "threads": "1", "engine_cache": tmp_path}
     )

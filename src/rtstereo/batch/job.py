@@ -262,6 +262,7 @@ def finish_pair(job: BatchJob, predictor, pair: StereoPair, outcome: PairOutcome
     outcome.warning = "; ".join(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
     outcome.predict_ms = (t1 - t0) * 1000
     outcome.model_ms = float(result.timings_ms.get("total", 0.0))
+    outcome.export_ms = float(result.timings_ms.get("export", 0.0))
     outcome.write_ms = (t2 - t1) * 1000
     outcome.density = float(result.density)
     return outcome

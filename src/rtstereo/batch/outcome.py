@@ -33,7 +33,10 @@ class PairOutcome:
         height_px, width_px: the input size (0 when the pair could not be read).
         read_ms: reading and decoding both images, milliseconds.
         predict_ms: preparation, model and checks, milliseconds (wall time on the worker).
-        model_ms: the predictor's own total, milliseconds.
+        model_ms: the predictor's own total, milliseconds (without ``export_ms``).
+        export_ms: exporting the network to ONNX (or reading the export from the cache), checking it and
+            opening its session before it ran (``--backend onnxruntime``: the first pair of each size),
+            milliseconds; 0 for the others.
         write_ms: writing the output files, milliseconds.
         density: fraction of pixels with a valid disparity, 0..1 (``nan`` when not computed).
         worker: ``host:pid`` of the process that did the work.
@@ -51,6 +54,7 @@ class PairOutcome:
     read_ms: float = 0.0
     predict_ms: float = 0.0
     model_ms: float = 0.0
+    export_ms: float = 0.0
     write_ms: float = 0.0
     density: float = math.nan
     worker: str = ""
@@ -137,6 +141,9 @@ class BatchSummary:
             line += (
                 f"; {mean_ms:.1f} ms per pair in the model, {self.pairs_per_s:.2f} pairs/s ({self.engine}, {workers})"
             )
+            export_s = sum(o.export_ms for o in done) / 1e3
+            if export_s:  # in the wall time (pairs/s), not in the model's
+                line += f"; {export_s:.1f} s of it for the network's ONNX exports (once per size and worker)"
         return line
 
     def write_table(self, path: str | Path) -> Path:

@@ -15,8 +15,8 @@ def register(subparsers) -> None:
         "compare",
         help="how different two images or two disparity maps are (0 = identical)",
         description="Score 0..1 = (1 - SSIM) / 2 (0 identical, 0.5 unrelated). For disparity maps (PFM, npy, "
-        "16-bit PNG; 8-bit with --scale) also EPE, bad-N and D1 of B against A, after resizing B to A's size and "
-        "scaling its disparities by the width ratio (B of another aspect ratio is refused).",
+        "one-channel 16-bit PNG, PGM or TIFF; 8-bit with --scale) also EPE, bad-N and D1 of B against A, after "
+        "resizing B to A's size and scaling its disparities by the width ratio (B of another aspect ratio is refused).",
     )
     parser.add_argument("a", help="first file (the reference for disparity metrics)")
     parser.add_argument("b", help="second file")
@@ -24,7 +24,8 @@ def register(subparsers) -> None:
         "--kind",
         default="auto",
         choices=("auto", "image", "disparity"),
-        help="how to read the files (default: from the file type)",
+        help="how to read the files (default auto: PFM, npy and one-channel 16-bit images are disparity maps, "
+        "other images are images, compared at their own bit depth)",
     )
     parser.add_argument(
         "--scale",

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import fnmatch
 from pathlib import Path
 
 from ..errors import InputError
 from ..models import DEFAULT_ALIAS, get_spec, is_onnx_file, list_models
+from ..models.registry import matches_name
 from ..runtime.postprocess import FILL_LEFT_BORDER, REFINE_EDGES
 
 
@@ -22,12 +22,12 @@ def register(subparsers) -> None:
     parser.add_argument(
         "name", nargs="?", help="a model name, an exported .onnx file or an rtstereo checkpoint, to describe"
     )
-    parser.add_argument("--pattern", default="*", help="shell-style filter for the list (default: all)")
+    parser.add_argument("--pattern", default="*", help="shell-style filter for the list, case ignored (default: all)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..api import names_a_path
+    from ..api import names_a_path, runtime_settings_by_backend
 
     if args.name and args.pattern != "*":  # a filter of the list, which a named model does not print
         raise InputError(
@@ -80,9 +80,16 @@ def run(args: argparse.Namespace) -> int:
         width = max(len(f"{key} = {value!r}") for key, value, _ in rows)
         for key, value, text in rows:
             print(f"    {f'{key} = {value!r}':<{width}}  {text}".rstrip())
+        # Its backends' own settings, which --set takes too (listed so that none is found by a refusal only).
+        runtimes = [
+            f"{', '.join(keys)} ({backend}{', its default backend' if i == 0 else f', with --backend {backend}'})"
+            for i, (backend, keys) in enumerate(runtime_settings_by_backend(spec.kind, None).items())
+        ]
+        if runtimes:
+            print(f"  runtime settings (--set KEY=VALUE): {'; '.join(runtimes)}")
         return 0
     names = list_models(args.pattern)
-    alias = fnmatch.fnmatch("default", args.pattern)
+    alias = matches_name("default", args.pattern)
     if not names and not alias:
         raise InputError(f"no model matches --pattern '{args.pattern}' (every model: rtstereo models)")
     width = max(len(n) for n in [*names, "default"])

@@ -59,7 +59,8 @@ def register(subparsers) -> None:
         metavar="MANIFEST",
         help="instead of LEFT RIGHT: a .csv (header row) or .parquet table with columns left,right[,name] "
         "of paths (relative to the manifest) or URLs; name names the outputs (default: the left file's stem; its path "
-        "below the left files' shared folder when stems collide, seq1/0001)",
+        "below the left files' shared folder when stems collide, seq1/0001); in a CSV, lines starting with # "
+        "are comments",
     )
     parser.add_argument(
         "-o", "--output", help="output file (.png = 16-bit d*256, .pfm, .npy) for one pair, or a folder"
@@ -230,8 +231,11 @@ def _exposure_hint(args: argparse.Namespace) -> str:
 
 def _summary(name: str, model: str, result) -> str:
     d = result.disparity_px
+    export_ms = result.timings_ms.get("export", 0.0)
+    shown = f"{export_ms / 1e3:.1f} s" if export_ms >= 1e3 else f"{export_ms:.0f} ms"
+    exported = f" (+{shown} once, for its ONNX export at this size)" if export_ms else ""
     line = (
-        f"{name}: {d.shape[1]}x{d.shape[0]}, {model}, {result.timings_ms['total']:.1f} ms, "
+        f"{name}: {d.shape[1]}x{d.shape[0]}, {model}, {result.timings_ms['total']:.1f} ms{exported}, "
         f"density {result.density * 100:.1f} %"
     )
     if result.calibration is not None and result.density > 0:

@@ -53,6 +53,32 @@ def read_image(source: str | Path) -> np.ndarray:
     Raises:
         InputError: missing, unreadable or corrupt file.
     """
+    image, where = _decode(source)
+    if image.dtype == np.uint16:
+        if 0 < image.max() < LOW_BIT_DEPTH_LIMIT:  # an all-black image says nothing of the bit depth
+            _warn_low_bit_depth(where, int(image.max()))
+        image = (image // 257).astype(np.uint8)
+    return _to_rgb(image)
+
+
+def read_image_levels(source: str | Path) -> np.ndarray:
+    """Read an image file or URL as float32 RGB ``(H, W, 3)`` in 0..1 at its own bit depth: a 16-bit file's
+    65 536 levels are kept (:func:`read_image` rounds them to 256), for comparing images that differ by less
+    than one 8-bit level. Orientation, channels and errors as :func:`read_image`.
+
+    Examples:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "grey16.png"
+        >>> _ = cv2.imwrite(str(path), np.array([[5000, 5100]], np.uint16))
+        >>> read_image(path)[0, :, 0].tolist(), (read_image_levels(path)[0, :, 0] * 65535).round().tolist()
+        ([19, 19], [5000.0, 5100.0])
+    """
+    image, _ = _decode(source)
+    return _to_rgb(image).astype(np.float32) / np.iinfo(image.dtype).max
+
+
+def _decode(source: str | Path) -> tuple[np.ndarray, str | Path]:
+    """The image as OpenCV decodes it (uint8 or uint16, BGR or grey, upright), and what messages call it."""
     url = str(source) if is_url(str(source)) else None
     path = fetch(url) if url is not None else Path(source)
     if not path.is_file():
@@ -74,12 +100,13 @@ def read_image(source: str | Path) -> np.ndarray:
                 "the arrays (uint8 RGB) to rtstereo.load(...).predict(left, right)"
             )
         raise InputError(f"cannot read {path}: not an image OpenCV can decode, or the file is damaged")
-    if image.dtype == np.uint16:
-        if 0 < image.max() < LOW_BIT_DEPTH_LIMIT:  # an all-black image says nothing of the bit depth
-            _warn_low_bit_depth(url or path, int(image.max()))
-        image = (image // 257).astype(np.uint8)
-    elif image.dtype != np.uint8:
+    if image.dtype not in (np.uint8, np.uint16):
         raise InputError(f"{url or path}: unsupported image depth {image.dtype} (expected 8 or 16 bit)")
+    return image, url or path
+
+
+def _to_rgb(image: np.ndarray) -> np.ndarray:
+    """RGB ``(H, W, 3)`` of the decoded image's depth: grey repeated, alpha dropped."""
     if image.ndim == 2:
         return np.ascontiguousarray(np.repeat(image[:, :, None], 3, axis=2))
     if image.shape[2] == 4:

@@ -268,8 +268,9 @@ register(
             "max_disp": "largest disparity SGBM searches, pixels (at most a quarter of the image width; the "
             "network's range is fixed: 192)",
             "uniqueness": "SGBM's uniqueness ratio for a confident match, percent (0 to 99)",
-            "lr_tolerance": "left-right check tolerance for a confident match, pixels (OpenCV's disp12MaxDiff, "
-            "rounded: below 1 it acts as 1)",
+            "lr_tolerance": "left-right check tolerance for a confident match, whole pixels (OpenCV's "
+            "disp12MaxDiff: 0 acts as 1; 2.5 is refused, not rounded); with mirrored_check=true any number >= 0, "
+            "which its second pass checks exactly",
             "mirrored_check": "also check each match against a second SGBM pass on the mirrored pair (stricter, "
             "twice SGBM's time)",
             "three_way": "SGBM in OpenCV's 3-direction mode (MODE_SGBM_3WAY): parallel on every thread, about 2.5x "

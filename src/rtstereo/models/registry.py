@@ -85,31 +85,53 @@ class ModelSpec:
         object.__setattr__(self, "setting_help", MappingProxyType(dict(self.setting_help)))
 
     def resolve_settings(
-        self, overrides: Mapping[str, Any] | None = None, runtime_options: Sequence[str] = ()
+        self, overrides: Mapping[str, Any] | None = None, runtime_options: Mapping[str, Sequence[str]] | None = None
     ) -> dict[str, Any]:
         """The defaults updated by ``overrides``, each value coerced to the default's type.
 
         Strings (from ``--set key=value``) are parsed; unknown keys fail with close matches, among them
-        ``runtime_options``: the backend's own settings, which the caller took out of ``overrides``
-        (``threads`` for ONNX Runtime), named so that ``thread`` is not taken for another setting.
+        ``runtime_options``: the backends' own settings by backend, the one it runs on first (its settings the
+        caller took out of ``overrides``: ``threads`` for ONNX Runtime), then the others it could run on
+        (``--backend onnxruntime`` for a PyTorch network), named so that a user finds the setting and the
+        backend that has it.
         """
+        runtime_options = dict(runtime_options or {})
         settings = dict(self.defaults)
         for key, value in (overrides or {}).items():
             if value is None:
                 continue
             if key not in self.defaults:
-                from ..runtime.postprocess import POSTPROCESS_SETTINGS  # every model's switches (no cycle here)
-
-                known = ", ".join(sorted(self.defaults)) or "none"
-                close = difflib.get_close_matches(key, [*self.defaults, *POSTPROCESS_SETTINGS, *runtime_options], n=3)
-                hint = f"; did you mean {', '.join(close)}?" if close else ""
-                runtime = f"; and, of its runtime, {', '.join(runtime_options)}" if runtime_options else ""
-                raise InputError(
-                    f"model '{self.name}' has no setting '{key}' (it has: {known}; and, as every model, "
-                    f"{', '.join(POSTPROCESS_SETTINGS)}{runtime}){hint}"
-                )
+                raise InputError(self._no_setting(key, runtime_options))
             settings[key] = coerce_setting(key, value, self.defaults[key])
         return settings
+
+    def _no_setting(self, key: str, runtime_options: Mapping[str, Sequence[str]]) -> str:
+        """The message for a setting the model does not have: every setting it could be given, and where."""
+        from ..runtime.postprocess import POSTPROCESS_SETTINGS  # every model's switches (no cycle here)
+
+        known = ", ".join(sorted(self.defaults)) or "none"
+        backends = list(runtime_options)
+        runtime = "".join(
+            f"; and, of its runtime ({backend}), {', '.join(runtime_options[backend])}"
+            if i == 0
+            else f"; with --backend {backend}, {', '.join(runtime_options[backend])}"
+            for i, backend in enumerate(backends)
+            if runtime_options[backend]
+        )
+        names = [*self.defaults, *POSTPROCESS_SETTINGS, *(k for b in backends for k in runtime_options[b])]
+        elsewhere = [b for b in backends[1:] if key in runtime_options[b]]
+        if key == "threads" or ("threads" not in names and difflib.get_close_matches(key, ["threads"])):
+            # the CPU threads of every library: an option on every backend
+            hint = ": CPU threads are an option of their own, --threads N"
+        elif elsewhere:
+            hint = f": {key} is a setting of the {elsewhere[0]} backend, add --backend {elsewhere[0]}"
+        else:
+            close = difflib.get_close_matches(key, list(dict.fromkeys(names)), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+        return (
+            f"model '{self.name}' has no setting '{key}' (it has: {known}; and, as every model, "
+            f"{', '.join(POSTPROCESS_SETTINGS)}{runtime}){hint}"
+        )
 
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -196,10 +218,21 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def list_models(pattern: str = "*") -> list[str]:
-    """Registered model names matching a shell-style ``pattern``, sorted.
+    """Registered model names matching a shell-style ``pattern``, sorted; case is ignored on every system
+    (``fnmatch.fnmatch`` ignores it on Windows only: ``GWC*`` found nothing on Linux).
 
     Examples:
-        >>> "sgbm" in list_models()
-        True
+        >>> "sgbm" in list_models(), list_models("GWCNET-*")
+        (True, ['gwcnet-g', 'gwcnet-gc'])
     """
-    return sorted(name for name in _REGISTRY if fnmatch.fnmatch(name, pattern))
+    return sorted(name for name in _REGISTRY if matches_name(name, pattern))
+
+
+def matches_name(name: str, pattern: str) -> bool:
+    """Whether a model name matches a shell-style pattern, whatever the case of either.
+
+    Examples:
+        >>> matches_name("default", "DEF*"), matches_name("sgbm", "bm")
+        (True, False)
+    """
+    return fnmatch.fnmatchcase(name.lower(), pattern.lower())

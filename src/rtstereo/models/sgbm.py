@@ -304,6 +304,28 @@ def confident_search_range(width_px: int, max_disp_px: float, quarter_width_cap:
     return int(max(16, -(-bound // 16) * 16))
 
 
+def check_lr_tolerance(lr_tolerance_px: float, mirrored_check: bool, owner: str = "") -> None:
+    """Refuse a left-right tolerance that OpenCV would round: its ``disp12MaxDiff`` is whole pixels (2.5 acted
+    as 2). With ``mirrored_check`` the second pass checks any tolerance exactly.
+
+    Raises:
+        InputError: a tolerance below 0 or not finite, or not a whole number without the mirrored check.
+
+    Examples:
+        >>> check_lr_tolerance(2.0, False), check_lr_tolerance(2.5, True)
+        (None, None)
+    """
+    if not 0 <= lr_tolerance_px < float("inf"):  # nan fails too
+        raise InputError(f"{owner}setting 'lr_tolerance' must be a number >= 0, got {lr_tolerance_px}")
+    if not mirrored_check and lr_tolerance_px != int(lr_tolerance_px):
+        whole = math.floor(lr_tolerance_px)
+        raise InputError(
+            f"{owner}setting 'lr_tolerance' is {lr_tolerance_px:g} px, and OpenCV's left-right check "
+            f"(disp12MaxDiff) takes whole pixels: give {whole} or {whole + 1}, or add mirrored_check=true, whose "
+            "second pass checks any tolerance exactly"
+        )
+
+
 def confident_disparity(
     left: np.ndarray,
     right: np.ndarray,
@@ -317,7 +339,7 @@ def confident_disparity(
     """SGBM's disparity of the left view where it is confident, ``nan`` elsewhere.
 
     A pixel is kept when SGBM's uniqueness test and its own left-right check (OpenCV's
-    ``disp12MaxDiff``, ``lr_tolerance_px`` rounded) pass and, with ``mirrored_check``, when the right
+    ``disp12MaxDiff``, in whole pixels) pass and, with ``mirrored_check``, when the right
     view's disparity from a second SGBM pass on the mirrored pair agrees at its match within
     ``lr_tolerance_px`` too. With the second pass (the proxy labels of training) it keeps about half
     of the pixels of the 22 Middlebury scenes of the selection set at 5 % bad-2 (SGBM's full maps:
@@ -328,7 +350,8 @@ def confident_disparity(
         left, right: uint8 RGB ``(H, W, 3)``.
         max_disp_px: largest disparity searched (see :func:`confident_search_range`).
         uniqueness: OpenCV's ``uniquenessRatio``, percent.
-        lr_tolerance_px: left-right check tolerance, pixels.
+        lr_tolerance_px: left-right check tolerance, pixels: whole, unless ``mirrored_check``
+            (:func:`check_lr_tolerance`); 0 acts as 1 without the mirrored check (OpenCV's).
         mirrored_check: also check against a second SGBM pass on the mirrored pair.
         quarter_width_cap: search no more than a quarter of the width (:func:`confident_search_range`);
             without it ``max_disp_px`` rounded up to a multiple of 16 (rendered training scenes, whose
@@ -337,13 +360,18 @@ def confident_disparity(
 
     Returns:
         float32 ``(H, W)``, pixels.
+
+    Raises:
+        InputError: see :func:`check_lr_tolerance`.
     """
+    check_lr_tolerance(lr_tolerance_px, mirrored_check)
     width = left.shape[1]
     match = build_sgbm(
         {
             "max_disp": confident_search_range(width, max_disp_px, quarter_width_cap),
             "block_size": 5,
-            "disp12_max_diff": max(0, int(round(lr_tolerance_px))),
+            # whole pixels; with the mirrored check, rounded up so that the exact check below decides
+            "disp12_max_diff": max(0, math.ceil(lr_tolerance_px)),
             "uniqueness": int(uniqueness),
             "speckle_window": 100,
             "speckle_range": 2,

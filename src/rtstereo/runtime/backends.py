@@ -43,6 +43,11 @@ class Backend(ABC):
     def synchronize(self) -> None:  # noqa: B027 - a no-op unless the backend queues device work
         """Wait for work queued on the device (nothing to wait for on the host)."""
 
+    def take_setup_ms(self) -> float:
+        """Milliseconds the last ``run`` spent setting itself up rather than running the model (an export
+        made on first use at a new size), then 0 until the next setup: the Predictor reports them apart."""
+        return 0.0
+
     def describe(self) -> dict[str, Any]:
         """Settings to record in results (device, precision, providers...)."""
         return {"backend": self.name}

@@ -45,6 +45,7 @@ from ..models.registry import ModelSpec, coerce_setting
 from ..models.sgbm import (
     SGBM_INPUTS,
     ExposureLatch,
+    check_lr_tolerance,
     check_sgbm_uniqueness,
     confident_disparity,
     confident_search_range,
@@ -150,10 +151,11 @@ class HybridPredictor:
             )
         if not 1 <= self.settings["max_disp"] < float("inf"):  # SGBM's search bound (the network keeps its own)
             raise InputError(f"{spec.name}: max_disp must be >= 1 pixel, got {self.settings['max_disp']}")
-        for key in ("uniqueness", "lr_tolerance"):
-            if not 0 <= self.settings[key] < float("inf"):  # nan and inf fail too
-                raise InputError(f"{spec.name}: setting '{key}' must be a number >= 0, got {self.settings[key]}")
+        uniqueness = self.settings["uniqueness"]
+        if not 0 <= uniqueness < float("inf"):  # nan and inf fail too
+            raise InputError(f"{spec.name}: setting 'uniqueness' must be a number >= 0, got {uniqueness}")
         check_sgbm_uniqueness(self.settings["uniqueness"], owner=f"{spec.name}: ")
+        check_lr_tolerance(self.settings["lr_tolerance"], bool(self.settings["mirrored_check"]), f"{spec.name}: ")
         if self.settings.get("sgbm_input", "raw") not in SGBM_INPUTS:
             raise InputError(
                 f"{spec.name}: setting 'sgbm_input' must be one of {', '.join(SGBM_INPUTS)}, "
@@ -329,7 +331,7 @@ class HybridPredictor:
             **result.timings_ms,
             "sgbm": sgbm_ms,  # on its own thread beside the network's stages (before them for a guided network)
             "fusion": (t2 - t1) * 1e3 + (prepare_ms or 0.0),  # with the maps made after a guided network
-            "total": (t2 - t0) * 1e3,
+            "total": (t2 - t0) * 1e3 - result.timings_ms.get("export", 0.0),  # the network's export: apart
         }
         settings = {**result.settings, **self.settings}  # "network": the name or file it was loaded from
         settings["sgbm_input_used"] = sgbm_settings["sgbm_input"]

@@ -187,9 +187,63 @@ def plan_network_size(
     searched = max_disp_px or 0
     if fixed_size_hw is None and scale >= MIN_SCALE and min(reduced) >= 2 * step and reduced[1] > searched:
         return reduced
-    half = f"{width // 2}x{height // 2}"
     raise MemoryBudgetError(
         f"{model} on a {width}x{height} (WxH) pair needs about {format_bytes(estimate)}, more than the "
-        f"{format_bytes(budget.bytes)} budget ({budget.source}): resize the images (e.g. to {half}), "
-        f"lower --max-disp, or set {BUDGET_ENV} if the machine has more memory"
+        f"{format_bytes(budget.bytes)} budget ({budget.source}): "
+        f"{_what_fits(model, kind, max_disp_px, input_hw, step, fixed_size_hw, budget)}"
     )
+
+
+def _what_fits(
+    model: str,
+    kind: str,
+    max_disp_px: float | None,
+    input_hw: tuple[int, int],
+    step: int,
+    fixed_size_hw: tuple[int, int] | None,
+    budget: Budget,
+) -> str:
+    """What to do, in words: the largest input size of the pair's aspect ratio (sides multiples of ``step``,
+    at least 1/8 of its width) whose estimate fits and which is wider than the range searched, with that
+    range scaled alike where the estimate grows with it (a cost volume: half the images, half the
+    disparities). Each suggestion is checked against the budget, not guessed: half the size was suggested,
+    which a cost volume of 192 levels did not fit either."""
+    height, width = input_hw
+    scales_range = model in BYTES_PER_PX_PER_DISP and bool(max_disp_px)
+    more = f"set {BUDGET_ENV} if the machine has more memory"
+    for w in range(width // step * step, 0, -step):
+        h = height * w // width // step * step
+        if h < step or w < width * MIN_SCALE:
+            break
+        searched = max_disp_px or 0
+        if scales_range:  # the scene's disparities shrink with the images; cost volumes come in steps of 16
+            searched = max(16, math.ceil(searched * w / width / 16) * 16)
+        if w <= searched:
+            continue
+        if estimate_peak_bytes(model, kind, searched, (h, w), fixed_size_hw) <= budget.bytes:
+            disp = f" with --max-disp {searched:g}" if scales_range and searched < (max_disp_px or 0) else ""
+            at = (
+                f" (its export runs at {fixed_size_hw[1]}x{fixed_size_hw[0]} whatever the input)"
+                if fixed_size_hw
+                else ""
+            )
+            keep = (
+                _range_that_fits(model, max_disp_px, input_hw, budget) if scales_range and not fixed_size_hw else None
+            )
+            same = (
+                f", or keep their size with --max-disp {keep} if the scene's disparities stay below it" if keep else ""
+            )
+            return f"resize the images to at most {w}x{h}{disp}, the largest size that fits{at}{same}, or {more}"
+    if fixed_size_hw:
+        size = f"{fixed_size_hw[1]}x{fixed_size_hw[0]}"
+        return f"its export's fixed size {size} does not fit: export it at a smaller size, or {more}"
+    return f"no smaller size of this pair fits either: {more}, or choose a method that needs less (rtstereo models)"
+
+
+def _range_that_fits(model: str, max_disp_px: float | None, input_hw: tuple[int, int], budget: Budget) -> int | None:
+    """The largest disparity range (a multiple of 16) whose cost volume fits at the input's own size, if one
+    below ``max_disp_px`` does."""
+    pixels = input_hw[0] * input_hw[1]
+    levels = (budget.bytes - IO_BYTES_PER_PX * pixels) / (BYTES_PER_PX_PER_DISP[model] * pixels)
+    fits = int(levels // 16 * 16)
+    return fits if 16 <= fits < (max_disp_px or 0) else None

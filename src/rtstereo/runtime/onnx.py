@@ -27,7 +27,9 @@ export; an image of a new size costs one more export.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -455,10 +457,14 @@ def _check_settings(contract: OnnxContract, overrides: dict[str, Any], path: Pat
         if value is None:
             continue
         if key not in contract.settings:
+            from .postprocess import POSTPROCESS_SETTINGS
+
             known = ", ".join(sorted(contract.settings)) or "none"
+            close = difflib.get_close_matches(key, [*contract.settings, *POSTPROCESS_SETTINGS, *RUNTIME_SETTINGS], n=3)
             raise InputError(
-                f"{path} was exported without a setting '{key}' (its settings: {known}; runtime options: "
-                f"{', '.join(RUNTIME_SETTINGS)})"
+                f"{path} was exported without a setting '{key}' (its settings: {known}; and, as every model, "
+                f"{', '.join(POSTPROCESS_SETTINGS)}; runtime options: {', '.join(RUNTIME_SETTINGS)})"
+                + (f"; did you mean {', '.join(close)}?" if close else "")
             )
         baked = contract.settings[key]
         wanted = coerce_setting(key, value, baked)
@@ -583,14 +589,23 @@ class ExportOnFirstUseBackend(Backend):
         self.parity = parity
         self.sessions: OrderedDict[tuple[int, int], _Checked] = OrderedDict()
         self.exports: dict[tuple[int, int], ExportedModel] = {}
+        self._setup_ms = 0.0
 
     def run(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         size_hw = (int(left.shape[-2]), int(left.shape[-1]))
         backend = self.sessions.get(size_hw)
         if backend is None:
+            start = time.perf_counter()
             backend = self._prepare(size_hw, left, right)
+            self._setup_ms += (time.perf_counter() - start) * 1e3
         self.sessions.move_to_end(size_hw)
         return backend.run(left, right)
+
+    def take_setup_ms(self) -> float:
+        """The export, its check against PyTorch and the session opening of a new size (seconds, where the
+        model itself takes milliseconds), which the Predictor reports as ``export``, not ``inference``."""
+        setup_ms, self._setup_ms = self._setup_ms, 0.0
+        return setup_ms
 
     def _prepare(self, size_hw: tuple[int, int], left: np.ndarray, right: np.ndarray) -> _Checked:
         result = self.export(size_hw, left, right)

@@ -2,14 +2,17 @@
 
 For collections no folder layout describes (pairs spread over many folders, or named by a database).
 Relative paths are taken from the manifest's own folder, so a manifest travels with its images. A
-pair's ``name`` (default: the left file's stem, numbered when two collide) names its output files and
-may hold sub-folders (``seq1/000001``).
+pair's ``name`` (default: the left file's stem, its path when two collide) names its output files and
+may hold sub-folders (``seq1/000001``). In a CSV file, empty lines and lines starting with ``#`` are skipped,
+and errors name the line.
 """
 
 from __future__ import annotations
 
 import csv
 import difflib
+import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..errors import InputError, require, warn
@@ -26,14 +29,16 @@ def read_manifest(path: str | Path) -> list[PairSource]:
 
     Args:
         path: a ``.csv`` file with a header row, or a ``.parquet`` file (needs pyarrow), with the
-            columns ``left`` and ``right`` and optionally ``name``.
+            columns ``left`` and ``right`` and optionally ``name``. A CSV line starting with ``#`` is a
+            comment (a file name starting with ``#`` is written in quotes).
 
     Returns:
         One :class:`~rtstereo.sources.pairs.PairSource` per row.
 
     Raises:
         InputError: a missing or unreadable file, an unknown suffix, missing or repeated columns, empty cells,
-            no rows, or names that repeat or leave the output folder.
+            no rows, or names that repeat or leave the output folder; the message names the CSV line
+            (``line 7``) or Parquet row (``row 6``).
         MissingDependencyError: a Parquet manifest without pyarrow installed.
 
     Examples:
@@ -54,24 +59,35 @@ def read_manifest(path: str | Path) -> list[PairSource]:
         raise InputError(f"manifest {path} lists no pairs")
     base = path.parent
     lefts, rights, given = [], [], []
-    for number, row in enumerate(rows, start=1):
+    for where, row in rows:
         left, right = _cell(row, "left"), _cell(row, "right")
         if not left or not right:
-            raise InputError(f"manifest {path}, pair {number}: the left and right cells must both name an image")
+            raise InputError(f"manifest {path}, {where}: the left and right cells must both name an image")
         lefts.append(_resolve(left, base))
         rights.append(_resolve(right, base))
         given.append(_cell(row, "name"))
-    names = unique_names(lefts) if not any(given) else given
     if any(given) and not all(given):
-        raise InputError(f"manifest {path}: the name column is filled on some rows only; fill it on all or none")
-    names = [check_pair_name(name) for name in names]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
+        blank = next(where for (where, _), name in zip(rows, given) if not name)
         raise InputError(
-            f"manifest {path}: pair name(s) {', '.join(repeated[:5])} repeat; each pair needs its own name "
-            "(it names the output files)"
+            f"manifest {path}: the name column is filled on some rows only (not on {blank}); fill it on all or none"
         )
-    return [PairSource(a, b, n) for a, b, n in zip(lefts, rights, names)]
+    names = given if any(given) else unique_names(lefts)
+    checked = []
+    for (where, _), name in zip(rows, names):
+        try:
+            checked.append(check_pair_name(name))
+        except InputError as exc:
+            raise InputError(f"manifest {path}, {where}: {exc}") from None
+    places: dict[str, list[str]] = {}
+    for (where, _), name in zip(rows, checked):
+        places.setdefault(name, []).append(where)
+    repeated = {name: wheres for name, wheres in places.items() if len(wheres) > 1}
+    if repeated:
+        shown = "; ".join(f"{name} ({', '.join(wheres[:3])})" for name, wheres in list(repeated.items())[:5])
+        raise InputError(
+            f"manifest {path}: pair name(s) repeat: {shown}; each pair needs its own name (it names the output files)"
+        )
+    return [PairSource(a, b, n) for a, b, n in zip(lefts, rights, checked)]
 
 
 def _cell(row: dict, column: str) -> str:
@@ -81,33 +97,60 @@ def _cell(row: dict, column: str) -> str:
 
 
 def _resolve(cell: str, base: Path) -> str:
-    if is_url(cell) or Path(cell).is_absolute():
+    """A cell's path: a URL as it is, ``~`` the home folder (as on the command line; it was taken as a folder
+    named ``~`` beside the manifest), a relative path from the manifest's folder.
+
+    Examples:
+        >>> _resolve("~/a.png", Path("/m")) == os.path.expanduser("~/a.png"), _resolve("a.png", Path("/m"))
+        (True, '/m/a.png')
+    """
+    if is_url(cell):
         return cell
-    return str(base / cell)
+    cell = os.path.expanduser(cell)
+    return cell if Path(cell).is_absolute() else str(base / cell)
 
 
-def _read_csv(path: Path) -> list[dict]:
+def _read_csv(path: Path) -> list[tuple[str, dict]]:
+    """The rows of a CSV manifest as ``("line N", cells by column)``, N the row's line in the file (as an
+    editor counts them); empty lines and lines starting with ``#`` (comments) are skipped."""
+    header: list[str] | None = None
+    rows, extra = [], []
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            header = [h.strip().lower() for h in reader.fieldnames or []]
-            _check_columns(path, header)
-            reader.fieldnames = header
-            rows = [row for row in reader if any((v or "").strip() for v in row.values() if isinstance(v, str))]
+            reader = csv.reader(_without_comments(f))
+            for cells in reader:
+                if not any(c.strip() for c in cells):
+                    continue
+                if header is None:
+                    header = [h.strip().lower() for h in cells]
+                    _check_columns(path, header)
+                    continue
+                where = f"line {reader.line_num}"
+                rows.append((where, dict(zip(header, cells))))
+                # Cells beyond the header: an unquoted comma in a file name, or a shifted row. Empty ones (a
+                # trailing comma, as spreadsheets write) say nothing.
+                if any(c.strip() for c in cells[len(header) :]):
+                    extra.append(where)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(f"cannot read manifest {path}: {exc}") from None
-    # Cells beyond the header (DictReader keeps them under None): an unquoted comma in a file name, or a
-    # shifted row. Empty ones (a trailing comma, as spreadsheets write) say nothing.
-    extra = [number for number, row in enumerate(rows, start=1) if any((v or "").strip() for v in row.get(None) or [])]
+    if header is None:
+        _check_columns(path, [])
     if extra:
         warn(
-            f"manifest {path}: pair(s) {', '.join(map(str, extra[:5]))} have more cells than the header's columns; "
-            "the extra cells are ignored (a comma in a file name must be quoted)"
+            f"manifest {path}: {', '.join(extra[:5])} {'have' if len(extra) > 1 else 'has'} more cells than the "
+            "header's columns; the extra cells are ignored (a comma in a file name must be quoted)"
         )
     return rows
 
 
-def _read_parquet(path: Path) -> list[dict]:
+def _without_comments(lines: Iterable[str]) -> Iterator[str]:
+    """The lines of a CSV file with comments (``#`` first, after any spaces) emptied rather than dropped, so that
+    the reader's line numbers stay the file's. A file name starting with ``#`` is written in quotes."""
+    for line in lines:
+        yield "\n" if line.lstrip().startswith("#") else line
+
+
+def _read_parquet(path: Path) -> list[tuple[str, dict]]:
     parquet = require("pyarrow.parquet", "scale", "a Parquet manifest")
     try:
         table = parquet.read_table(path)
@@ -116,7 +159,8 @@ def _read_parquet(path: Path) -> list[dict]:
     header = [c.lower() for c in table.column_names]
     _check_columns(path, header)
     table = table.rename_columns(header)
-    return table.select([c for c in COLUMNS if c in header]).to_pylist()
+    records = table.select([c for c in COLUMNS if c in header]).to_pylist()
+    return [(f"row {number}", record) for number, record in enumerate(records, start=1)]
 
 
 def _check_columns(path: Path, header: list[str]) -> None:

@@ -1,7 +1,7 @@
 """Resolving LEFT/RIGHT command-line arguments into matched image pairs.
 
-Each side may be a file, a folder (its images in sorted order, not its sub-folders'), a glob (``**`` spans
-folders), or an http(s) URL. The two
+Each side may be a file, a folder (its images in sorted order, not its sub-folders'), a glob (its images,
+as a folder's: ``**`` spans folders), or an http(s) URL. The two
 sides are matched by position after sorting, and must have the same number of images; when the numbers
 in the two names of a pair differ (``left_0012`` with ``right_0013``), a warning says so.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import glob
 import os
+import posixpath
 import re
 import urllib.parse
 from collections.abc import Iterator
@@ -75,11 +76,45 @@ def expand(argument: str, side: str) -> list[str]:
     if glob.has_magic(argument):
         # "**" spans any number of folders, none included, as in a shell with globstar (Python's default
         # reads it as "*": 'cam0/**/*.png' would leave out cam0/*.png and anything two folders down).
-        matches = sorted(p for p in glob.glob(argument, recursive=True) if Path(p).is_file())
-        if not matches:
+        files = [p for p in glob.glob(caseless_glob(argument), recursive=True) if Path(p).is_file()]
+        if not files:
             raise InputError(f"{side} pattern '{argument}' matches no files")
-        return matches
+        # As a folder gives its images only: 'cam0/*' leaves out the notes.txt or calib.json beside them.
+        images = sorted(p for p in files if Path(p).suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            shown = ", ".join(Path(p).name for p in sorted(files)[:3]) + (", ..." if len(files) > 3 else "")
+            raise InputError(
+                f"{side} pattern '{argument}' matches {len(files)} file(s) ({shown}) but no images "
+                f"({', '.join(IMAGE_SUFFIXES)})"
+            )
+        return images
     raise InputError(f"{side} image not found: {argument}")
+
+
+def caseless_glob(pattern: str) -> str:
+    """The glob with its wildcard parts matching letters of either case (``*.png`` finds ``IMG_1.PNG``, as
+    on Windows and macOS, and as a folder's images are found); parts without a wildcard are folders named as
+    written. A letter already inside ``[...]`` is left as it is.
+
+    Examples:
+        >>> caseless_glob("Cam0/*.png"), caseless_glob("d/**/l_[0-9].Jp*")
+        ('Cam0/*.[pP][nN][gG]', 'd/**/[lL]_[0-9].[jJ][pP]*')
+    """
+    parts = pattern.split("/")
+    for i, part in enumerate(parts):
+        if not glob.has_magic(part):
+            continue
+        out, inside = [], False
+        for char in part:
+            if char == "[" and not inside:
+                inside = True
+            elif char == "]" and inside:
+                inside = False
+            elif not inside and char.lower() != char.upper() and len(char.upper()) == 1:
+                char = f"[{char.lower()}{char.upper()}]"
+            out.append(char)
+        parts[i] = "".join(out)
+    return "/".join(parts)
 
 
 def resolve_pairs(left: str, right: str) -> list[PairSource]:
@@ -204,20 +239,25 @@ def unique_names(lefts: list[str]) -> list[str]:
     """Pair names from the left files' stems; when two stems collide (``seq1/0001.png``, ``seq2/0001.png``),
     or one pair's output files would be another's (``a.png`` and ``a_color.png``: the first one's preview is
     ``a_color.png``, the second one's 16-bit disparity), from their paths below the folder the left files
-    share (``seq1/0001``: sub-folders of the output), which stay the same when images are added, so that a
-    rerun finds each pair's own files. Only when those collide too (``x.png`` beside ``x.jpg``), or the left
-    images are URLs, are the names numbered by position.
+    share (``seq1/0001``: sub-folders of the output; for URLs, their paths below the address they share),
+    which stay the same when images are added, so that a rerun finds each pair's own files. When those
+    collide too (``x.png`` beside ``x.jpg``), the same paths keep their suffixes (``x.png``, written
+    ``x.png.png``, ``x.png.pfm``, ...). Only when even these collide (URLs that differ in their query alone)
+    are the names numbered by position.
 
     Examples:
-        >>> unique_names(["a/x.png", "b/x.png"]), unique_names(["x.png", "x_color.png"])
-        (['a/x', 'b/x'], ['00000_x', '00001_x_color'])
+        >>> unique_names(["a/x.png", "b/x.png"]), unique_names(["d/x.png", "d/x_color.png", "d/x.jpg"])
+        (['a/x', 'b/x'], ['x.png', 'x_color.png', 'x.jpg'])
+        >>> unique_names(["https://h.org/cam/0/l.png", "https://h.org/cam/1/l.png"])
+        ['0/l', '1/l']
     """
     names = [Path(_base(p)).stem or f"pair{i:05d}" for i, p in enumerate(lefts)]
     if _distinct(names):
         return names
-    relative = _relative_names(lefts)
-    if relative is not None and _distinct(relative):
-        return relative
+    for keep_suffix in (False, True):
+        relative = _relative_names(lefts, keep_suffix)
+        if relative is not None and _distinct(relative):
+            return relative
     return [f"{i:05d}_{n}" for i, n in enumerate(names)]
 
 
@@ -226,23 +266,37 @@ def _distinct(names: list[str]) -> bool:
     return len(set(names)) == len(names) and clashing_names(names) is None
 
 
-def _relative_names(lefts: list[str]) -> list[str] | None:
-    """The left files' paths below the folder they share, without their suffixes (``seq1/0001``);
-    ``None`` for URLs, or a path with a hidden part, which a pair name may not hold.
+def _relative_names(lefts: list[str], keep_suffix: bool = False) -> list[str] | None:
+    """The left files' paths below the folder they share, without their suffixes (``seq1/0001``) unless
+    ``keep_suffix``; for URLs, their paths below the address they share, as the user reads them. ``None``
+    for files and URLs mixed, or a path with a hidden or empty part, which a pair name may not hold.
 
     Examples:
-        >>> _relative_names(["d/seq1/0001.png", "d/seq2/img.0001.png"]), _relative_names(["https://x/a.png"])
-        (['seq1/0001', 'seq2/img.0001'], None)
+        >>> _relative_names(["d/seq1/0001.png", "d/seq2/img.0001.png"]), _relative_names(["d/a.png", "d/a.jpg"], True)
+        (['seq1/0001', 'seq2/img.0001'], ['a.png', 'a.jpg'])
+        >>> _relative_names(["https://x.org/c%200/a.png", "https://x.org/c1/a.png?raw=1"])
+        ['c 0/a', 'c1/a']
     """
-    if any(is_url(p) for p in lefts):
-        return None
-    paths = [os.path.abspath(p) for p in lefts]
+    urls = [is_url(p) for p in lefts]
+    if any(urls):
+        if not all(urls):
+            return None
+        # The host is the first folder: one file on two servers has two names.
+        paths = []
+        for url in lefts:
+            parts = urllib.parse.urlparse(url)
+            paths.append(posixpath.join("/", parts.netloc, urllib.parse.unquote(parts.path).lstrip("/")))
+        dirname, relpath, commonpath = posixpath.dirname, posixpath.relpath, posixpath.commonpath
+    else:
+        paths = [os.path.abspath(p) for p in lefts]
+        dirname, relpath, commonpath = os.path.dirname, os.path.relpath, os.path.commonpath
     try:
-        root = os.path.commonpath([os.path.dirname(p) for p in paths])
+        root = commonpath([dirname(p) for p in paths])
     except ValueError:  # paths on different drives (Windows)
         return None
-    names = [Path(os.path.relpath(p, root)).with_suffix("").as_posix() for p in paths]
-    if any(part.startswith(".") for name in names for part in name.split("/")):
+    relative = [Path(relpath(p, root)) for p in paths]
+    names = [(n if keep_suffix else n.with_suffix("")).as_posix() for n in relative]
+    if any(not part or part.startswith(".") for name in names for part in name.split("/")):
         return None
     return names
 
