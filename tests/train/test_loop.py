@@ -650,7 +650,10 @@ def test_cli_trains_from_a_config_file_and_flags(tmp_path, capsys):
     (tmp_path / "train.json").write_text(json.dumps(config))
     args = _parser().parse_args(["train", "--config", str(tmp_path / "train.json"), "--steps", "1", "--crop", "64x96"])
     assert args.func(args) == 0
-    assert "done: step 1" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    # stdout carries the result line only; progress goes to stderr, each line named by the verb
+    assert captured.out.startswith("done: step 1") and len(captured.out.splitlines()) == 1, captured.out
+    assert "rtstereo train: training rtnet" in captured.err and "rtstereo train: step 1/1: loss" in captured.err
     assert json.loads((tmp_path / "run" / "config.json").read_text())["crop_hw"] == [64, 96]
 
 

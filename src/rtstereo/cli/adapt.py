@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import InputError, OutputError, RtStereoError, SettingError, require
 from ..io.atomic import folder_write_problem
-from .common import parse_set_values, size_arg
+from .common import parse_set_values, progress_echo, size_arg
 
 EPILOG = """examples:
   rtstereo adapt lefts/ rights/ -o mycam.pt                 # rtnet-v5's PyTorch state, 10 minutes
@@ -433,12 +433,12 @@ def run(args: argparse.Namespace) -> int:
     adapter = Adapter(
         network.module, network.spec, network.settings, config, network.loss_weights, network.hint_settings
     )
-    echo = (lambda _line: None) if args.quiet else print
+    # Progress on stderr, results on stdout: `rtstereo adapt ... > scores.txt` keeps only the scores and the file.
+    echo = (lambda _line: None) if args.quiet else progress_echo("adapt")
     result = adapt(adapter, pairs, echo=echo)
-    if args.quiet:  # otherwise the progress has shown them
-        scored = "training pairs, none held out" if result.scored_on_training_pairs else "held-out pairs"
-        print(f"before ({scored}): {format_scores(result.before)}")
-        print(f"after  ({scored}): {format_scores(result.after)}")
+    scored = "training pairs, none held out" if result.scored_on_training_pairs else "held-out pairs"
+    print(f"before ({scored}): {format_scores(result.before)}")
+    print(f"after  ({scored}): {format_scores(result.after)}")
     network.module.cpu().eval()
     output = Path(args.output)
     checkpoint = output if kind == "checkpoint" else output.with_suffix(".pt")

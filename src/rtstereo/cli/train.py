@@ -209,7 +209,9 @@ def run_train(args: argparse.Namespace) -> int:
             f"validation set, which --val-data {config.val_data} "
             "replaces (its pairs are scored whole): drop one or the other"
         )
-    summary = train(config)
+    from .common import progress_echo
+
+    summary = train(config, echo=progress_echo("train"))  # progress on stderr; stdout has the result line
     if summary["rank"] != 0:  # data-parallel: rank 0 reports for all
         return 0
     best, files = summary["best"], summary["files"]

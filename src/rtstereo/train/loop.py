@@ -737,7 +737,7 @@ class _Run:
         if self.plotting and not plot_learning_curve(self.files.log, self.files.curve):
             self.plotting = False
             self.echo(
-                "rtstereo: note: matplotlib is not installed, so no learning curve (curve.png) is drawn; "
+                "note: matplotlib is not installed, so no learning curve (curve.png) is drawn; "
                 "log.jsonl holds every figure (pip install matplotlib, or the 'viz' extra, to get it)"
             )
 
