@@ -163,6 +163,10 @@ def test_one_pair_off_among_rectified_ones_is_a_warning(capsys, tmp_path, textur
         (["--weight", "proxy=-1"], "--weight: expected finite weights >= 0"),
         (["--synthetic-pool", "0"], "--synthetic-pool: expected >= 1, got 0"),
         (["--max-disp", "0"], "--max-disp: expected the proxy labels' disparity range > 0 pixels"),
+        (
+            ["--losses", "photometric,smoothness", "--max-disp", "64"],
+            "--max-disp bounds the SGBM proxy labels, which --losses photometric,smoothness leaves out: add proxy",
+        ),
         (["--threads", "0"], "--threads must be >= 1"),
         (["--holdout", "1"], "--holdout: expected a fraction"),
         (["--export-size", "64x64"], "--export-size is the parity check's size of an exported model: it applies to"),
