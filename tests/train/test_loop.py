@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from rtstereo.cli import main
 from rtstereo.errors import CheckpointError, DatasetError, InputError, OutputError
 from rtstereo.models.checkpoint import read_torch_file, save_checkpoint
 from rtstereo.models.rtnet import build_rtnet
@@ -666,6 +667,39 @@ def test_cli_refuses_synthetic_validation_options_with_val_data(tmp_path, flags,
     with pytest.raises(InputError, match=f"{said} the synthetic validation set, which --val-data .* replaces"):
         args.func(args)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["--steps", "0"], "--steps: expected a positive whole number, got 0"),
+        (["--crop", "64x100"], "--crop: rtnet trains on sizes that are multiples of 32, got 64x100; use e.g. 64x128"),
+        (["--time-limit", "-1"], "--time-limit: expected a finite number >= 0, got -1.0"),
+        (
+            ["--freeze", "nothing"],
+            "--freeze: no parameter of the network starts with 'nothing' (it has: aggregation, encoder, match, "
+            "refinement)",
+        ),
+    ],
+)
+def test_cli_errors_name_the_flag_typed_not_the_config_key(tmp_path, capsys, flags, said):
+    code = main(["train", "-o", str(tmp_path / "run"), "--steps", "1", "--crop", "64x96", *flags])
+    err = capsys.readouterr().err
+    assert code == 2 and err == f"rtstereo train: error: {said}\n", err
+
+
+def test_cli_errors_about_a_config_file_value_name_its_key(tmp_path, capsys):
+    config = tmp_path / "train.json"
+    config.write_text(json.dumps({"steps": 0}))
+    code = main(["train", "-c", str(config), "-o", str(tmp_path / "run")])
+    said = "error: training config 'steps': expected a positive whole number, got 0"
+    assert code == 2 and said in capsys.readouterr().err
+    # The file's crop refused by the network (after the config was read) keeps the key too; a flag's names the flag.
+    config.write_text(json.dumps({"steps": 1, "crop_hw": [64, 100]}))
+    code = main(["train", "-c", str(config), "-o", str(tmp_path / "run")])
+    assert code == 2 and "error: training config 'crop_hw': rtnet trains on sizes" in capsys.readouterr().err
+    code = main(["train", "-c", str(config), "--steps", "-3", "-o", str(tmp_path / "run")])
+    assert code == 2 and "error: --steps: expected a positive whole number, got -3" in capsys.readouterr().err
 
 
 def test_cli_last_line_names_only_the_files_written(tmp_path, capsys):
