@@ -361,14 +361,15 @@ def refuse_unrectified(pairs: list, swapped_hint: str = "give the left images fi
         name, check = off[0]
         raise InputError(
             f"the pairs are not rectified ({len(off)} of {len(judged)} checked; pair {name}: rows off by up to "
-            f"{check.measured_misalignment_px:.1f} px, expected < {MAX_MISALIGNMENT_PX:g}): adapting on them would "
+            f"{check.measured_misalignment_px:.1f} px, expected < {MAX_MISALIGNMENT_PX:g}; {check.lower_view()}): "
+            "adapting on them would "
             "teach wrong matches; rectify them first (rtstereo calibrate, rtstereo predict --rectify) or pass "
             "--no-rectification-check"
         )
     for name, check in off:
         print(
             f"rtstereo adapt: warning: pair {name}: rows off by up to {check.measured_misalignment_px:.1f} px "
-            f"({check.matches} matched features); the other checked pairs are rectified",
+            f"({check.lower_view()}; {check.matches} matched features); the other checked pairs are rectified",
             file=sys.stderr,
         )
 

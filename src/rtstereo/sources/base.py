@@ -191,8 +191,9 @@ class FramePreparer:
                     log.warning("--align-rows: left and right look swapped; nothing aligned (swap the inputs)")
                 else:
                     log.info(
-                        "--align-rows: rows off by up to %.2f px (%d matched features)%s",
+                        "--align-rows: rows off by up to %.2f px (%s; %d matched features)%s",
                         check.misalignment_px,
+                        check.lower_view(),
                         check.matches,
                         ": aligning every frame" if maps is not None else ": nothing to align",
                     )
