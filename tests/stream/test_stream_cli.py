@@ -226,6 +226,17 @@ def test_a_still_image_given_as_a_side_by_side_video_is_refused(run_cli, tmp_pat
     assert not list(tmp_path.glob("o.*"))
 
 
+def test_still_images_given_as_two_videos_or_as_a_camera_recording_are_refused(run_cli, tmp_path, scene):
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), np.concatenate([scene.lefts[0], scene.rights[0]], axis=1))
+    (tmp_path / "other.png").write_bytes(photo.read_bytes())
+    code, _, err = run_cli("video", photo, tmp_path / "other.png", "-o", tmp_path / "o.mp4", *FAST)
+    assert code == 2 and f"left video {photo} is a still image, not a video" in err, err
+    code, _, err = run_cli("live", "--camera", f"uvc:{photo}", "-o", tmp_path / "o.mp4", *FAST)
+    assert code == 2 and f"camera uvc:{photo} is a still image, not a video" in err, err
+    assert not (tmp_path / "o.mp4").exists()
+
+
 def test_start_past_the_end_of_a_video_cut_short_is_an_error_not_an_empty_run(run_cli, tmp_path):
     """Its header claims 12 frames, so --start 11 passed the up-front check: 0 frames, exit code 0."""
     from test_stream_sources import cut_video

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import InputError
 from .base import CameraError, Grab, LiveSource, check_side_by_side_width, split_side_by_side
+from .video import is_still_image, still_image_message
 
 log = logging.getLogger("rtstereo.stream")
 
@@ -93,6 +94,9 @@ class UVCSource(LiveSource):
         self.fps = fps if 0 < fps < 1000 else None
         self._pace_fps = None
         frame_count = float(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0)
+        if not self.is_device and is_still_image(str(self.device), frame_count if frame_count > 0 else None):
+            capture.release()  # FFmpeg plays it as a one-frame video: the stream would end after one frame, exit 0
+            raise InputError(still_image_message(self.description, side_by_side=True))
         if not self.is_device and frame_count > 0:
             # A recording cannot be asked for a frame rate (set() fails), so --camera-fps sets its pace.
             self.fps = self.requested_fps or self.fps

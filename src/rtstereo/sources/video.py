@@ -73,13 +73,10 @@ class VideoReader:
         if self.width <= 0 or self.height <= 0:
             self.release()
             raise InputError(f"cannot read {label} {self.path}: it reports no frame size (no video stream?)")
-        if (self.frame_count is None or self.frame_count <= 1) and cv2.haveImageReader(str(self.path)):
+        if is_still_image(self.path, self.frame_count):
             # FFmpeg plays a still image as a one-frame video: the run would "succeed" on one frame.
             self.release()
-            raise InputError(
-                f"{label} {self.path} is a still image, not a video: for a pair of images use rtstereo predict "
-                "(a side-by-side photo cut into its left and right halves)"
-            )
+            raise InputError(still_image_message(f"{label} {self.path}", side_by_side="side-by-side" in label))
 
     def seek(self, frame: int) -> None:
         """Move to ``frame`` (0-based) so that :meth:`read` returns it next."""
@@ -146,6 +143,23 @@ class VideoReader:
 
     def release(self) -> None:
         self.capture.release()
+
+
+def is_still_image(path: str | Path, frame_count: float | None) -> bool:
+    """Whether a file that FFmpeg opened as a video is a still image (it plays one as a one-frame video): OpenCV's
+    image readers know its signature and it has at most one frame (an animated GIF has more, and plays)."""
+    return (frame_count is None or frame_count <= 1) and Path(path).is_file() and cv2.haveImageReader(str(path))
+
+
+def still_image_message(what: str, side_by_side: bool) -> str:
+    """The refusal of a still image given as a video (``what``: ``side-by-side video photo.png``).
+
+    Examples:
+        >>> still_image_message("left video l.png", side_by_side=False)
+        'left video l.png is a still image, not a video: for a pair of images use rtstereo predict LEFT RIGHT'
+    """
+    halves = " (cut a side-by-side photo into its left and right halves first)" if side_by_side else ""
+    return f"{what} is a still image, not a video: for a pair of images use rtstereo predict LEFT RIGHT{halves}"
 
 
 def _frames_after(total: int | None, start: int, stride: int, max_frames: int | None = None) -> int | None:
