@@ -162,6 +162,7 @@ def test_one_pair_off_among_rectified_ones_is_a_warning(capsys, tmp_path, textur
         (["--lr", "nan"], "--lr: expected a learning rate > 0 and finite, got nan"),
         (["--weight", "proxy=-1"], "--weight: expected finite weights >= 0"),
         (["--synthetic-pool", "0"], "--synthetic-pool: expected >= 1, got 0"),
+        (["--weight", "consistency=0.1"], "--weight: consistency=0.1 weighs a term that is not among the losses"),
         (["--max-disp", "0"], "--max-disp: expected the proxy labels' disparity range > 0 pixels"),
         (
             ["--losses", "photometric,smoothness", "--max-disp", "64"],
