@@ -675,6 +675,8 @@ def test_cli_refuses_synthetic_validation_options_with_val_data(tmp_path, flags,
         (["--steps", "0"], "--steps: expected a positive whole number, got 0"),
         (["--crop", "64x100"], "--crop: rtnet trains on sizes that are multiples of 32, got 64x100; use e.g. 64x128"),
         (["--time-limit", "-1"], "--time-limit: expected a finite number >= 0, got -1.0"),
+        (["--val-hw", "3"], "--val-hw: expected (height, width) in pixels, e.g. 256x512, got '3'"),
+        (["--loss-weights", "a,b"], "--loss-weights: expected numbers, e.g. 0.5,1.0, got 'a,b'"),
         (
             ["--freeze", "nothing"],
             "--freeze: no parameter of the network starts with 'nothing' (it has: aggregation, encoder, match, "

@@ -287,6 +287,7 @@ MIN_SIDE_PX = 16
 
 
 def _size_pair(name: str, value: Any) -> tuple[int, int]:
+    given = value  # for the message: "3", as typed, not the (3,) it was parsed into
     if isinstance(value, str):  # "256x512" (height x width), as on the command line
         parts = value.lower().split("x")
         try:
@@ -298,7 +299,7 @@ def _size_pair(name: str, value: Any) -> tuple[int, int]:
         or len(value) != 2
         or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
     ):
-        raise ConfigSettingError(name, f"expected (height, width) in pixels, e.g. 256x512, got {value!r}")
+        raise ConfigSettingError(name, f"expected (height, width) in pixels, e.g. 256x512, got {given!r}")
     if min(value) < MIN_SIDE_PX:  # the renderer's smallest scene, and well below any network's size divisor
         raise ConfigSettingError(
             name, f"at least {MIN_SIDE_PX} px each way, got {value[0]}x{value[1]} (height x width)"
@@ -307,6 +308,7 @@ def _size_pair(name: str, value: Any) -> tuple[int, int]:
 
 
 def _weights(value: Any) -> tuple[float, ...]:
+    given = value  # for the messages: "a,b" as typed
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = (value,)
     if isinstance(value, str):
@@ -314,9 +316,9 @@ def _weights(value: Any) -> tuple[float, ...]:
     try:
         weights = tuple(float(v) for v in value)
     except (TypeError, ValueError):
-        raise ConfigSettingError("loss_weights", f"expected numbers, e.g. 0.5,1.0, got {value!r}") from None
+        raise ConfigSettingError("loss_weights", f"expected numbers, e.g. 0.5,1.0, got {given!r}") from None
     if not weights or not all(0 <= w < math.inf for w in weights) or not any(w > 0 for w in weights):
-        raise ConfigSettingError("loss_weights", f"expected finite non-negative numbers, not all 0, got {value!r}")
+        raise ConfigSettingError("loss_weights", f"expected finite non-negative numbers, not all 0, got {given!r}")
     return weights
 
 
