@@ -451,7 +451,10 @@ def test_synth_verb_renders_a_huge_set_a_batch_at_a_time_with_names_that_sort(tm
     args = _synth_parser().parse_args(small)
     assert args.func(args) == 0
     args = _synth_parser().parse_args([*small[:1], "1000001", *small[2:]])
-    with pytest.raises(OutputError, match=r"named with 6 digits \(00000[01].png\); 1000001 pairs are named with 7"):
+    with pytest.raises(
+        OutputError,
+        match=r"named with 6 digits \(00000[01].png\); 1000001 pairs are named with 7, .* give an N of 1 to 1000000",
+    ):
         args.func(args)
     args = _synth_parser().parse_args([*small[:1], str(2**32 + 1), *small[2:]])
     with pytest.raises(InputError, match=r"N: at most 4294967296 pairs"):

@@ -227,10 +227,12 @@ def _check_output(root: Path, settings: dict) -> set[int]:
             other_width = next((name for name in names if len(name) != digits), None)
             if not beyond and other_width is not None:
                 # 000005.png beside 1000000.png: name order would no longer be pair order.
+                width = len(other_width)
+                least = 1 if width == MIN_NAME_DIGITS else 10 ** (width - 1) + 1
                 raise OutputError(
-                    f"-o {root} holds pairs named with {len(other_width)} digits ({other_width}.png); "
-                    f"{settings['count']} pairs are named with {digits}, and the two would not sort together: "
-                    f"give N <= {10 ** len(other_width)} or another folder"
+                    f"-o {root} holds pairs named with {width} digits ({other_width}.png); {settings['count']} "
+                    f"pairs are named with {digits}, and the two would not sort together: give an N of {least} to "
+                    f"{10**width} (names of {width} digits), or another folder"
                 )
             if not beyond:
                 return there  # the same set again, or extended, or resumed
