@@ -189,7 +189,9 @@ def test_a_setting_the_step_refuses_stops_and_says_how_to_go_on(tmp_path):
     """The folder then holds a run, which a new run there refuses: the line says to resume with the setting
     corrected (a plain resume stops again) or to remove the folder; it said only 'fix the setting'."""
     lines: list[str] = []
-    with pytest.raises(InputError, match="loss_weights has 3 entries but the network returns 2"):
+    with pytest.raises(
+        InputError, match="training config 'loss_weights': 3 weight\\(s\\) given, but the network returns 2"
+    ):
         train(tiny_config(tmp_path, loss_weights=[0.5, 0.7, 1.0]), echo=lines.append)
     assert "fix the setting the error names" in lines[-1], lines[-1]
     assert f"--resume {tmp_path / 'last.pt'} and the corrected option (a plain --resume stops again)" in lines[-1]
@@ -688,6 +690,15 @@ def test_cli_errors_name_the_flag_typed_not_the_config_key(tmp_path, capsys, fla
     code = main(["train", "-o", str(tmp_path / "run"), "--steps", "1", "--crop", "64x96", *flags])
     err = capsys.readouterr().err
     assert code == 2 and err == f"rtstereo train: error: {said}\n", err
+
+
+def test_cli_names_the_flag_of_a_setting_the_first_step_refuses(tmp_path, capsys):
+    config = tiny_config(tmp_path / "run", steps=1).to_dict()
+    (tmp_path / "train.json").write_text(json.dumps(config))
+    code = main(["train", "-c", str(tmp_path / "train.json"), "--loss-weights", "1"])
+    last = capsys.readouterr().err.splitlines()[-1]
+    said = "--loss-weights: 1 weight(s) given, but the network returns 2 predictions in training mode; give 2 weights"
+    assert code == 2 and last.startswith(f"rtstereo train: error: {said}"), last
 
 
 def test_cli_errors_about_a_config_file_value_name_its_key(tmp_path, capsys):
