@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import InputError
 from .base import CameraError, Grab, LiveSource, check_side_by_side_width, split_side_by_side
-from .video import is_still_image, still_image_message
+from .video import FRAME_COUNT_SLACK, is_still_image, still_image_message
 
 log = logging.getLogger("rtstereo.stream")
 
@@ -129,6 +129,15 @@ class UVCSource(LiveSource):
             if self.is_device:
                 raise CameraError(
                     f"{self.description} stopped delivering frames after {self._number} frame(s) (unplugged?)"
+                )
+            claimed = self._recording_frames
+            if claimed is not None and self._number < claimed - FRAME_COUNT_SLACK:  # as rtstereo video says it
+                log.warning(
+                    "%s: the recording ended after %d frame(s) although its header claims %d: the file is cut short "
+                    "or damaged; the stream stops there",
+                    self.description,
+                    self._number,
+                    claimed,
                 )
             return None
         number, self._number = self._number, self._number + 1
