@@ -41,6 +41,7 @@ from .types import Calibration, as_rgb_uint8
 # ---------------------------------------------------------------------------------------------------
 
 MAX_MISALIGNMENT_PX = 1.0
+LEVEL_PX = 0.5  # a vertical offset below this is "level": the sub-pixel matches scatter by about 0.2 px
 MIN_MATCHES = 20
 # Brightness of the right view over the left one at matched features beyond which the cameras seem to
 # expose differently (the pairs of ../shared/data/validation as taken: 0.94-1.11); the hybrid's
@@ -110,6 +111,28 @@ class RectificationCheck:
             "expose differently')"
         )
 
+    def lower_view(self) -> str:
+        """Which view is lower, in words: what a user turns or shims on the rig (``dy = y_left - y_right``).
+
+        Examples:
+            >>> RectificationCheck(2.1, -2.1, 2.0, 30.0, 400).lower_view()
+            'the right view lies 2.1 px lower than the left one at the centre'
+            >>> RectificationCheck(3.0, 0.1, 1.5, 30.0, 400).lower_view()  # doctest: +ELLIPSIS
+            'the views are level at the centre, and which one is lower changes across the image (a roll or ...)'
+        """
+        offset = self.offset_px
+        if abs(offset) >= LEVEL_PX:
+            lower, higher = ("left", "right") if offset > 0 else ("right", "left")
+            text = f"the {lower} view lies {abs(offset):.1f} px lower than the {higher} one at the centre"
+        else:
+            text = "the views are level at the centre"
+        if self.measured_misalignment_px > abs(offset) + LEVEL_PX:
+            text += (
+                ", and which one is lower changes across the image (a roll or a focal-length difference between "
+                "the cameras)"
+            )
+        return text
+
     def warning(self, max_misalignment_px: float = MAX_MISALIGNMENT_PX) -> str | None:
         """A one-line warning for users, or ``None`` when the pair looks rectified."""
         if not self.conclusive:
@@ -123,7 +146,7 @@ class RectificationCheck:
         if self.measured_misalignment_px > max_misalignment_px:
             return (
                 f"the pair does not look rectified: rows are off by up to {self.measured_misalignment_px:.1f} px "
-                f"(offset {self.offset_px:+.1f} px at the centre, median |dy| {self.median_abs_dy_px:.2f} px "
+                f"({self.lower_view()}; median |dy| {self.median_abs_dy_px:.2f} px "
                 f"over {self.matches} matched features; expected < {max_misalignment_px:g} px); disparity "
                 "will be poor. Calibrate the rig (rtstereo calibrate) and pass --rectify maps.npz"
             )

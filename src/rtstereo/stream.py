@@ -515,11 +515,16 @@ class Stream:
         self._written += 1
         self.clocks["write"].add(time.perf_counter() - started)
         bar.set_postfix_str(stage_rates_line(self.clocks), refresh=False)
-        bar.update(1)
+        if bar.total is None:  # a source that knows its length once open (uvc:FILE): known now
+            bar.total = self._expected_frames()
+        if self.source.progress_by_index:  # the frames dropped since the last one have passed too
+            bar.update(max(0, pair.index + 1 - bar.n))
+        else:
+            bar.update(1)
 
     def _expected_frames(self) -> int | None:
         expected = self.source.expected_frames
-        if self.max_frames is not None:
+        if self.max_frames is not None and not self.source.progress_by_index:  # --max-frames counts processed
             expected = self.max_frames if expected is None else min(expected, self.max_frames)
         return expected
 

@@ -383,6 +383,84 @@ def test_synth_verb_records_the_renderer_version_and_refuses_another(tmp_path, m
     assert len(list((tmp_path / "s" / "RGB_cleanpass" / "left").iterdir())) == 1
 
 
+def test_synth_verb_records_the_devices_and_warns_when_a_resume_renders_elsewhere(tmp_path, monkeypatch, capsys):
+    import json
+
+    import rtstereo.cli.synth as synth_verb
+
+    def synth(count):
+        args = _synth_parser().parse_args(
+            ["synth", count, "-o", str(tmp_path / "s"), "--size", "16x32", "--max-disp", "4"]
+        )
+        return args.func(args)
+
+    assert synth("1") == 0
+    assert json.loads((tmp_path / "s" / "synth.json").read_text())["devices"] == ["cpu"]
+    assert "warning" not in capsys.readouterr().err
+    monkeypatch.setattr(synth_verb, "_device_name", lambda device: "cuda:0 (a GPU)")
+    assert synth("2") == 0  # not refused: the same scenes, up to the last bits of float arithmetic
+    assert json.loads((tmp_path / "s" / "synth.json").read_text())["devices"] == ["cpu", "cuda:0 (a GPU)"]
+    err = capsys.readouterr().err
+    assert (
+        "warning: the 1 pair(s) already in" in err and "were rendered on cpu, the others now on cuda:0 (a GPU)" in err
+    )
+    assert synth("3") == 0  # the same device as last time: nothing to say
+    assert json.loads((tmp_path / "s" / "synth.json").read_text())["devices"] == ["cpu", "cuda:0 (a GPU)"]
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_synth_verb_renders_a_huge_set_a_batch_at_a_time_with_names_that_sort(tmp_path, monkeypatch):
+    """N = 1 000 001 built every pair's seed before the first batch, and pair 1 000 000 was named 1000000.png
+    beside 999999.png (which sorts after it)."""
+    import rtstereo.cli.synth as synth_verb
+    import rtstereo.datasets.synthetic as synthetic
+    import rtstereo.datasets.synthetic_random as synthetic_random
+    from rtstereo.errors import OutputError
+
+    assert [synth_verb.name_digits(n) for n in (1, 1_000_000, 1_000_001, 10_000_001)] == [6, 6, 7, 8]
+    seeds_made: list[int] = []
+    item_seeds = synthetic_random.item_seeds
+
+    def counting_seeds(seed, count, *args, **kwargs):
+        seeds_made.append(count)
+        return item_seeds(seed, count, *args, **kwargs)
+
+    render = synthetic.render_scenes
+
+    def one_batch_only(seeds, *args, **kwargs):
+        if render_calls:
+            raise KeyboardInterrupt
+        render_calls.append(len(seeds))
+        return render(seeds, *args, **kwargs)
+
+    render_calls: list[int] = []
+    monkeypatch.setattr(synthetic_random, "item_seeds", counting_seeds)
+    monkeypatch.setattr(synthetic, "render_scenes", one_batch_only)
+    argv = ["synth", "1000001", "-o", str(tmp_path / "big"), "--size", "16x32", "--batch-size", "2", "-q"]
+    args = _synth_parser().parse_args(argv)
+    with pytest.raises(KeyboardInterrupt):
+        args.func(args)
+    assert max(seeds_made) == 2, seeds_made  # the batch's seeds, not a million of them
+    assert sorted(p.name for p in (tmp_path / "big" / "RGB_cleanpass" / "left").iterdir()) == [
+        "0000000.png",
+        "0000001.png",
+    ]
+    # A set of 6-digit names cannot grow past a million pairs: the new names would not sort with the old.
+    monkeypatch.setattr(synthetic, "render_scenes", render)
+    small = ["synth", "2", "-o", str(tmp_path / "small"), "--size", "16x32", "--max-disp", "4", "-q"]
+    args = _synth_parser().parse_args(small)
+    assert args.func(args) == 0
+    args = _synth_parser().parse_args([*small[:1], "1000001", *small[2:]])
+    with pytest.raises(
+        OutputError,
+        match=r"named with 6 digits \(00000[01].png\); 1000001 pairs are named with 7, .* give an N of 1 to 1000000",
+    ):
+        args.func(args)
+    args = _synth_parser().parse_args([*small[:1], str(2**32 + 1), *small[2:]])
+    with pytest.raises(InputError, match=r"N: at most 4294967296 pairs"):
+        args.func(args)
+
+
 def test_synth_verb_goes_on_where_an_interrupted_run_stopped(tmp_path, monkeypatch):
     import rtstereo.datasets.synthetic as synthetic
 

@@ -64,13 +64,28 @@ def test_a_two_pixel_vertical_shift_is_measured(pairs, name):
     assert "does not look rectified" in message and f"{check.measured_misalignment_px:.1f} px" in message
 
 
+@pytest.mark.parametrize(
+    ("view", "shifted", "said"), [("right", 2.0, "right view lies 2.0"), ("left", 2.0, "left view lies 2.0")]
+)
+def test_the_warning_says_which_view_is_lower(pairs, view, shifted, said):
+    """It gave a signed "offset" only, which did not say which camera to raise."""
+    left, right = pairs["teddy"]
+    if view == "right":
+        right = _shift_down(right, shifted)
+    else:
+        left = _shift_down(left, shifted)
+    message = check_rectification(left, right).warning()
+    other = "left" if view == "right" else "right"
+    assert f"the {said} px lower than the {other} one at the centre" in message, message
+
+
 def test_a_small_roll_is_measured_at_the_image_corners(pairs):
     left, right = pairs["teddy"]
     check = check_rectification(left, _rotate(right, 0.5))
     # A roll by a small angle moves rows by angle * (x - centre): |dy| at the left/right borders.
     expected = np.deg2rad(0.5) * left.shape[1] / 2
     assert check.misalignment_px == pytest.approx(expected, rel=0.2), (check, expected)
-    assert check.warning() is not None
+    assert "which one is lower changes across the image (a roll" in check.warning()
 
 
 def test_features_in_one_strip_are_judged_where_they_are_not_extrapolated_to_the_corners(pairs):

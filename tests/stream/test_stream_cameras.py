@@ -644,3 +644,18 @@ def test_oak_color_option_builds_a_colour_oak_source():
     assert isinstance(plain, OakSource) and not plain.color
     with pytest.raises(InputError, match="--oak-color applies to --camera oak, not to 'uvc:0'"):
         open_live_camera(live_args("--camera", "uvc:0", "--oak-color"))
+
+
+def test_a_recording_cut_short_says_how_many_frames_of_how_many(tmp_path, caplog):
+    """uvc:FILE ended quietly at the frames a cut file holds, its progress bar short of the header's count."""
+    from test_stream_sources import cut_video
+
+    scene = render_scene(frames=12)
+    video, held = cut_video(tmp_path / "sbs.avi", [np.concatenate(p, axis=1) for p in zip(scene.lefts, scene.rights)])
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        pairs = list(UVCSource(str(video), fps=200.0))
+    assert len(pairs) == held
+    assert caplog.messages == [
+        f"camera uvc:{video}: the recording ended after {held} frame(s) although its header claims 12: the file is "
+        "cut short or damaged; the stream stops there"
+    ]

@@ -214,6 +214,73 @@ def test_bad_arguments_give_one_clear_line(run_cli, sbs_video, args, message):
     assert message in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("verb", ["video", "adapt"])
+def test_a_still_image_given_as_a_side_by_side_video_is_refused(run_cli, tmp_path, scene, verb):
+    """FFmpeg opens a still image as a one-frame video: `video --sbs photo.png` ran one frame and exited 0."""
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), np.concatenate([scene.lefts[0], scene.rights[0]], axis=1))
+    options = FAST if verb == "video" else ["--steps", "1"]
+    code, out, err = run_cli(verb, "--sbs", photo, "-o", tmp_path / ("o.mp4" if verb == "video" else "o.pt"), *options)
+    assert code == 2, err
+    assert f"side-by-side video {photo} is a still image, not a video: for a pair of images use rtstereo predict" in err
+    assert not list(tmp_path.glob("o.*"))
+
+
+def test_still_images_given_as_two_videos_or_as_a_camera_recording_are_refused(run_cli, tmp_path, scene):
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), np.concatenate([scene.lefts[0], scene.rights[0]], axis=1))
+    (tmp_path / "other.png").write_bytes(photo.read_bytes())
+    code, _, err = run_cli("video", photo, tmp_path / "other.png", "-o", tmp_path / "o.mp4", *FAST)
+    assert code == 2 and f"left video {photo} is a still image, not a video" in err, err
+    code, _, err = run_cli("live", "--camera", f"uvc:{photo}", "-o", tmp_path / "o.mp4", *FAST)
+    assert code == 2 and f"camera uvc:{photo} is a still image, not a video" in err, err
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_start_past_the_end_of_a_video_cut_short_is_an_error_not_an_empty_run(run_cli, tmp_path):
+    """Its header claims 12 frames, so --start 11 passed the up-front check: 0 frames, exit code 0."""
+    from test_stream_sources import cut_video
+
+    scene = render_scene(frames=12)
+    frames = [np.concatenate([a, b], axis=1) for a, b in zip(scene.lefts, scene.rights)]
+    video, held = cut_video(tmp_path / "sbs.avi", frames)
+    left, _ = cut_video(tmp_path / "left.avi", scene.lefts)
+    right = write_video(tmp_path / "right.mp4", scene.rights)
+    for inputs, label in (([video, "--sbs"], "side-by-side video sbs.avi"), ([left, right], "left video left.avi")):
+        code, out, err = run_cli("video", *inputs, "--start", 11, "-o", tmp_path / "o.mp4", *FAST)
+        assert code == 2, err
+        said = f"error: --start 11 is past the end of the {label} (it holds {held} frame(s); its header claims 12: "
+        assert said + "the file is cut short or damaged); give a smaller --start" in err, err
+        assert not (tmp_path / "o.mp4").exists()
+    code, _, err = run_cli("video", video, "--sbs", "--start", held - 1, "-o", tmp_path / "o.mp4", *FAST)
+    assert code == 0 and len(read_video(tmp_path / "o.mp4")) == 1, err  # the last frame it holds
+
+
+def test_ffmpegs_own_lines_about_a_damaged_file_are_held_back(tmp_path):
+    """Zeroed bytes in an mp4 made FFmpeg print hundreds of "[mpeg4 @ 0x...] marker does not match f_code" lines;
+    rtstereo's own warning names the file and the frames it held. OPENCV_FFMPEG_LOGLEVEL=16 shows them again."""
+    scene = render_scene(frames=12)
+    video = write_video(tmp_path / "sbs.mp4", [np.concatenate(p, axis=1) for p in zip(scene.lefts, scene.rights)])
+    data = bytearray(video.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 3000] = bytes(3000)
+    video.write_bytes(bytes(data))
+    argv = [sys.executable, "-m", "rtstereo", "video", "--sbs", str(video), "-o", str(tmp_path / "o.mp4"), *FAST, "-q"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_FFMPEG")}
+    env["PYTHONPATH"] = str(REPO / "src")
+    quiet = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == 0, quiet.stderr
+    lines = quiet.stderr.splitlines()
+    assert lines and all(line.startswith("rtstereo video: ") for line in lines), lines[:5]
+    assert "the side-by-side video sbs.mp4 ended after" in quiet.stderr and "cut short or damaged" in quiet.stderr
+    loud = subprocess.run(
+        argv, env={**env, "OPENCV_FFMPEG_LOGLEVEL": "16"}, capture_output=True, text=True, timeout=120
+    )
+    # FFmpeg's lines when asked for (OpenCV's own logger prints them, on stdout)
+    assert (loud.stdout + loud.stderr).count("marker does not match f_code") > 10, loud.stdout[-300:]
+    assert "f_code" not in quiet.stdout
+
+
 def test_videos_of_different_sizes_fail_before_any_output(run_cli, tmp_path, scene):
     left = write_video(tmp_path / "l.mp4", scene.lefts)
     right = write_video(tmp_path / "r.mp4", [cv2.resize(f, (64, 32)) for f in scene.rights])

@@ -158,6 +158,19 @@ def test_a_live_recording_takes_the_measured_rate(tmp_path):
     assert len(read_video(tmp_path / "o.mp4")) == 6
 
 
+def test_a_recording_standing_in_for_a_camera_shows_its_progress_out_of_its_frame_count(tmp_path, capsys):
+    """live uvc:FILE drew a bar with no total; a slow model drops frames, which have passed all the same."""
+    from conftest import write_video
+
+    scene = render_scene(frames=20)
+    video = write_video(tmp_path / "sbs.mp4", [np.concatenate(p, axis=1) for p in zip(scene.lefts, scene.rights)])
+    source = UVCSource(str(video), fps=100.0)  # plays at 100 fps, in front of a 20 fps model
+    summary = Stream(source, FakePredictor(delay_s=0.05), colour_scale=ColourScale(32), progress=True).run()
+    bar = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    assert summary.frames_written < 20, summary.frames_written  # frames were dropped
+    assert any(line.startswith("stream: 100%") and " 20/20 " in line for line in bar), bar[-3:]
+
+
 # -- overlap ---------------------------------------------------------------------------------------
 
 

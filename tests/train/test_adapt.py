@@ -55,6 +55,11 @@ def _adapter(**config) -> Adapter:
         ({"lr": float("inf")}, "lr: expected a learning rate > 0 and finite"),
         ({"max_disp": 0.0}, "max_disp: expected .* > 0 pixels"),
         ({"max_disp": float("nan")}, "max_disp: expected .* > 0 pixels"),
+        (
+            {"losses": ("photometric",), "weights": {"consistency": 0.1}},
+            r"weights: consistency=0.1 weighs a term that is not among the losses \(photometric\): add consistency",
+        ),
+        ({"synthetic_batch": 0, "weights": {"synthetic": 0.5}}, r"synthetic=0.5 weighs the rendered pairs, but none"),
     ],
 )
 def test_bad_configurations_are_refused(changes, message):

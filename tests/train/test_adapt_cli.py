@@ -66,13 +66,19 @@ def test_adapt_writes_a_checkpoint_predict_uses_at_once(capsys, tmp_path, folder
     assert (tmp_path / "d.pfm").is_file()
 
 
-def test_progress_shows_the_loss_terms_and_scores(capsys, tmp_path, folders, tiny_network):
+def test_progress_shows_the_loss_terms_and_scores_on_stderr(capsys, tmp_path, folders, tiny_network):
+    out = tmp_path / "m.pt"
     code, stdout, err = run_cli(
-        capsys, "adapt", *folders, "--model", tiny_network, *FAST, "--losses", "photometric", "-o", tmp_path / "m.pt"
+        capsys, "adapt", *folders, "--model", tiny_network, *FAST, "--losses", "photometric", "-o", out
     )
     assert code == 0, err
-    assert "step 1 " in stdout and "photometric " in stdout and "synthetic " in stdout and "proxy" not in stdout
-    assert "before: photometric error" in stdout and "after:  photometric error" in stdout
+    assert "rtstereo adapt: step 1 " in err and "photometric " in err and "synthetic " in err and "proxy" not in err
+    assert "rtstereo adapt: before: photometric error" in err and "rtstereo adapt: after:  photometric error" in err
+    # stdout carries the results only: the scores and the file written, as with --quiet
+    lines = stdout.splitlines()
+    assert len(lines) == 3, stdout
+    assert lines[0].startswith("before (held-out pairs): photometric error") and lines[1].startswith("after  (held")
+    assert lines[2].startswith("adapted rtnet") and lines[2].endswith(f"wrote {out}")
 
 
 def test_a_manifest_lists_the_pairs(capsys, tmp_path, folders, tiny_network):
@@ -156,7 +162,12 @@ def test_one_pair_off_among_rectified_ones_is_a_warning(capsys, tmp_path, textur
         (["--lr", "nan"], "--lr: expected a learning rate > 0 and finite, got nan"),
         (["--weight", "proxy=-1"], "--weight: expected finite weights >= 0"),
         (["--synthetic-pool", "0"], "--synthetic-pool: expected >= 1, got 0"),
+        (["--weight", "consistency=0.1"], "--weight: consistency=0.1 weighs a term that is not among the losses"),
         (["--max-disp", "0"], "--max-disp: expected the proxy labels' disparity range > 0 pixels"),
+        (
+            ["--losses", "photometric,smoothness", "--max-disp", "64"],
+            "--max-disp bounds the SGBM proxy labels, which --losses photometric,smoothness leaves out: add proxy",
+        ),
         (["--threads", "0"], "--threads must be >= 1"),
         (["--holdout", "1"], "--holdout: expected a fraction"),
         (["--export-size", "64x64"], "--export-size is the parity check's size of an exported model: it applies to"),
@@ -204,7 +215,7 @@ def test_a_crop_larger_than_the_images_is_said(capsys, tmp_path, folders, tiny_n
     argv = ["adapt", *folders, "--model", tiny_network, *FAST, "--crop", "500x130", "-o", tmp_path / "m.pt"]
     code, stdout, err = run_cli(capsys, *argv)
     assert code == 0, err
-    assert "crops 64x128, not 500x130: at most the smallest training image (64x128), in multiples of 32" in stdout
+    assert "crops 64x128, not 500x130: at most the smallest training image (64x128), in multiples of 32" in err
     assert "for 1 steps on 64x128 crops" in stdout
     assert torch.load(tmp_path / "m.pt", weights_only=True)["adaptation"]["crop_hw"] == [64, 128]
 
@@ -262,7 +273,7 @@ def test_ctrl_c_keeps_the_weights_reached_and_a_second_one_stops_at_once(
     out = tmp_path / "stopped.pt"
     code, stdout, err = run_cli(capsys, "adapt", *argv, "-o", out)
     assert code == 130, err
-    assert "interrupted at step 3: scoring and keeping the weights reached" in stdout
+    assert "interrupted at step 3: scoring and keeping the weights reached" in err
     assert f"rtstereo adapt: interrupted after 3 steps, before the budget; {out} holds the weights reached" in err
     adaptation = torch.load(out, weights_only=True)["adaptation"]
     assert adaptation["steps"] == 3 and adaptation["interrupted"] is True

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from rtstereo.cli import main
 from rtstereo.errors import CheckpointError, DatasetError, InputError, OutputError
 from rtstereo.models.checkpoint import read_torch_file, save_checkpoint
 from rtstereo.models.rtnet import build_rtnet
@@ -188,7 +189,9 @@ def test_a_setting_the_step_refuses_stops_and_says_how_to_go_on(tmp_path):
     """The folder then holds a run, which a new run there refuses: the line says to resume with the setting
     corrected (a plain resume stops again) or to remove the folder; it said only 'fix the setting'."""
     lines: list[str] = []
-    with pytest.raises(InputError, match="loss_weights has 3 entries but the network returns 2"):
+    with pytest.raises(
+        InputError, match="training config 'loss_weights': 3 weight\\(s\\) given, but the network returns 2"
+    ):
         train(tiny_config(tmp_path, loss_weights=[0.5, 0.7, 1.0]), echo=lines.append)
     assert "fix the setting the error names" in lines[-1], lines[-1]
     assert f"--resume {tmp_path / 'last.pt'} and the corrected option (a plain --resume stops again)" in lines[-1]
@@ -650,7 +653,10 @@ def test_cli_trains_from_a_config_file_and_flags(tmp_path, capsys):
     (tmp_path / "train.json").write_text(json.dumps(config))
     args = _parser().parse_args(["train", "--config", str(tmp_path / "train.json"), "--steps", "1", "--crop", "64x96"])
     assert args.func(args) == 0
-    assert "done: step 1" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    # stdout carries the result line only; progress goes to stderr, each line named by the verb
+    assert captured.out.startswith("done: step 1") and len(captured.out.splitlines()) == 1, captured.out
+    assert "rtstereo train: training rtnet" in captured.err and "rtstereo train: step 1/1: loss" in captured.err
     assert json.loads((tmp_path / "run" / "config.json").read_text())["crop_hw"] == [64, 96]
 
 
@@ -663,6 +669,50 @@ def test_cli_refuses_synthetic_validation_options_with_val_data(tmp_path, flags,
     with pytest.raises(InputError, match=f"{said} the synthetic validation set, which --val-data .* replaces"):
         args.func(args)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["--steps", "0"], "--steps: expected a positive whole number, got 0"),
+        (["--crop", "64x100"], "--crop: rtnet trains on sizes that are multiples of 32, got 64x100; use e.g. 64x128"),
+        (["--time-limit", "-1"], "--time-limit: expected a finite number >= 0, got -1.0"),
+        (["--val-hw", "3"], "--val-hw: expected (height, width) in pixels, e.g. 256x512, got '3'"),
+        (["--loss-weights", "a,b"], "--loss-weights: expected numbers, e.g. 0.5,1.0, got 'a,b'"),
+        (
+            ["--freeze", "nothing"],
+            "--freeze: no parameter of the network starts with 'nothing' (it has: aggregation, encoder, match, "
+            "refinement)",
+        ),
+    ],
+)
+def test_cli_errors_name_the_flag_typed_not_the_config_key(tmp_path, capsys, flags, said):
+    code = main(["train", "-o", str(tmp_path / "run"), "--steps", "1", "--crop", "64x96", *flags])
+    err = capsys.readouterr().err
+    assert code == 2 and err == f"rtstereo train: error: {said}\n", err
+
+
+def test_cli_names_the_flag_of_a_setting_the_first_step_refuses(tmp_path, capsys):
+    config = tiny_config(tmp_path / "run", steps=1).to_dict()
+    (tmp_path / "train.json").write_text(json.dumps(config))
+    code = main(["train", "-c", str(tmp_path / "train.json"), "--loss-weights", "1"])
+    last = capsys.readouterr().err.splitlines()[-1]
+    said = "--loss-weights: 1 weight(s) given, but the network returns 2 predictions in training mode; give 2 weights"
+    assert code == 2 and last.startswith(f"rtstereo train: error: {said}"), last
+
+
+def test_cli_errors_about_a_config_file_value_name_its_key(tmp_path, capsys):
+    config = tmp_path / "train.json"
+    config.write_text(json.dumps({"steps": 0}))
+    code = main(["train", "-c", str(config), "-o", str(tmp_path / "run")])
+    said = "error: training config 'steps': expected a positive whole number, got 0"
+    assert code == 2 and said in capsys.readouterr().err
+    # The file's crop refused by the network (after the config was read) keeps the key too; a flag's names the flag.
+    config.write_text(json.dumps({"steps": 1, "crop_hw": [64, 100]}))
+    code = main(["train", "-c", str(config), "-o", str(tmp_path / "run")])
+    assert code == 2 and "error: training config 'crop_hw': rtnet trains on sizes" in capsys.readouterr().err
+    code = main(["train", "-c", str(config), "--steps", "-3", "-o", str(tmp_path / "run")])
+    assert code == 2 and "error: --steps: expected a positive whole number, got -3" in capsys.readouterr().err
 
 
 def test_cli_last_line_names_only_the_files_written(tmp_path, capsys):

@@ -138,7 +138,7 @@ def test_training_runs_without_matplotlib_and_says_so_once(tmp_path, monkeypatch
     assert summary["step"] == 2 and (tmp_path / "last.pt").is_file()
     assert not (tmp_path / "curve.png").exists()
     notes = [line for line in lines if "matplotlib is not installed" in line]
-    assert len(notes) == 1 and notes[0].startswith("rtstereo: ")
+    assert len(notes) == 1 and notes[0].startswith("note: ")  # the CLI prefixes "rtstereo train: "
 
 
 def test_compile_wraps_the_network_and_the_checkpoint_keeps_plain_names(tmp_path, monkeypatch):

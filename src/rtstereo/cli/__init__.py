@@ -36,6 +36,8 @@ VERBS = [
 ]
 
 EXIT_USAGE = 2
+FFMPEG_LOGLEVEL = "OPENCV_FFMPEG_LOGLEVEL"  # av_log level of OpenCV's FFmpeg backend
+FFMPEG_QUIET = "8"  # AV_LOG_FATAL: a crash's last words only
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a program stopped by Ctrl-C
 
 
@@ -134,6 +136,12 @@ def one_voice(verb: str) -> Iterator[None]:
     level = cv2.utils.logging.getLogLevel()
     # Errors only: OpenCV's warnings about a damaged file come with our own error.
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    quiet_ffmpeg = FFMPEG_LOGLEVEL not in os.environ and "OPENCV_FFMPEG_DEBUG" not in os.environ
+    if quiet_ffmpeg:
+        # FFmpeg's own lines (hundreds of "[mpeg4 @ 0x...] marker does not match f_code" for one damaged frame)
+        # off; what they mean is said once by rtstereo: a file it cannot open, or whose frames end before its
+        # header's count. OpenCV reads the variable when it first opens a video; set it to 16 to see them again.
+        os.environ[FFMPEG_LOGLEVEL] = FFMPEG_QUIET
     previous = hold_native_output(True)
     previous_format = warnings.formatwarning
     warnings.formatwarning = one_line
@@ -143,6 +151,8 @@ def one_voice(verb: str) -> Iterator[None]:
         warnings.formatwarning = previous_format
         hold_native_output(previous)
         cv2.utils.logging.setLogLevel(level)
+        if quiet_ffmpeg:
+            os.environ.pop(FFMPEG_LOGLEVEL, None)
 
 
 if __name__ == "__main__":  # pragma: no cover

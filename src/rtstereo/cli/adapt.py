@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import InputError, OutputError, RtStereoError, SettingError, require
 from ..io.atomic import folder_write_problem
-from .common import parse_set_values, size_arg
+from .common import parse_set_values, progress_echo, size_arg
 
 EPILOG = """examples:
   rtstereo adapt lefts/ rights/ -o mycam.pt                 # rtnet-v5's PyTorch state, 10 minutes
@@ -36,6 +36,7 @@ CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
 RECTIFICATION_CHECKS = 5  # pairs checked, spread over the list (ORB matching: a fraction of a second each)
 DEFAULT_MINUTES = 10.0
 DEFAULT_EXPORT_HW = (256, 320)  # the parity check's size of -o FILE.onnx
+DEFAULT_PROXY_MAX_DISP = 192.0  # SGBM's search range for the proxy labels, pixels
 DEFAULT_MAX_PAIRS = 100  # frames taken from a video: the hundred pairs a laptop CPU adapts on in minutes
 EXIT_PARITY = 1
 
@@ -136,7 +137,10 @@ def register(subparsers) -> None:
         "--holdout", type=float, default=0.1, help="fraction of pairs scored, not trained on (default: %(default)s)"
     )
     losses.add_argument(
-        "--max-disp", type=float, default=192.0, help="largest disparity of the SGBM proxy labels (default: 192)"
+        "--max-disp",
+        type=float,
+        help="largest disparity of the SGBM proxy labels, pixels; only with the proxy term in --losses (default: 192; "
+        "a Middlebury calib.txt's ndisp beside the images lowers it)",
     )
     losses.add_argument("--seed", type=int, default=0, help="crops, scenes and hold-out split (default: 0)")
     parser.add_argument(
@@ -357,14 +361,15 @@ def refuse_unrectified(pairs: list, swapped_hint: str = "give the left images fi
         name, check = off[0]
         raise InputError(
             f"the pairs are not rectified ({len(off)} of {len(judged)} checked; pair {name}: rows off by up to "
-            f"{check.measured_misalignment_px:.1f} px, expected < {MAX_MISALIGNMENT_PX:g}): adapting on them would "
+            f"{check.measured_misalignment_px:.1f} px, expected < {MAX_MISALIGNMENT_PX:g}; {check.lower_view()}): "
+            "adapting on them would "
             "teach wrong matches; rectify them first (rtstereo calibrate, rtstereo predict --rectify) or pass "
             "--no-rectification-check"
         )
     for name, check in off:
         print(
             f"rtstereo adapt: warning: pair {name}: rows off by up to {check.measured_misalignment_px:.1f} px "
-            f"({check.matches} matched features); the other checked pairs are rectified",
+            f"({check.lower_view()}; {check.matches} matched features); the other checked pairs are rectified",
             file=sys.stderr,
         )
 
@@ -391,9 +396,16 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     minutes = args.minutes if args.minutes is not None or args.steps is not None else DEFAULT_MINUTES
+    losses = tuple(name.strip() for name in args.losses.split(",") if name.strip())
+    if args.max_disp is not None and "proxy" not in losses:
+        # It bounds SGBM's proxy labels and nothing else: taken silently, it would seem to have mattered.
+        raise InputError(
+            f"--max-disp bounds the SGBM proxy labels, which --losses {args.losses} leaves out: add proxy to "
+            "--losses, or drop --max-disp"
+        )
     with options_named(CONFIG_OPTIONS):
         config = AdaptConfig(
-            losses=tuple(name.strip() for name in args.losses.split(",") if name.strip()),
+            losses=losses,
             weights=parse_weights(args.weight_values),
             steps=args.steps,
             minutes=minutes,
@@ -403,7 +415,7 @@ def run(args: argparse.Namespace) -> int:
             crop_hw=args.crop,
             lr=args.lr,
             holdout=args.holdout,
-            max_disp=args.max_disp,
+            max_disp=DEFAULT_PROXY_MAX_DISP if args.max_disp is None else args.max_disp,
             seed=args.seed,
         )
     if _is_video_input(args):
@@ -433,12 +445,12 @@ def run(args: argparse.Namespace) -> int:
     adapter = Adapter(
         network.module, network.spec, network.settings, config, network.loss_weights, network.hint_settings
     )
-    echo = (lambda _line: None) if args.quiet else print
+    # Progress on stderr, results on stdout: `rtstereo adapt ... > scores.txt` keeps only the scores and the file.
+    echo = (lambda _line: None) if args.quiet else progress_echo("adapt")
     result = adapt(adapter, pairs, echo=echo)
-    if args.quiet:  # otherwise the progress has shown them
-        scored = "training pairs, none held out" if result.scored_on_training_pairs else "held-out pairs"
-        print(f"before ({scored}): {format_scores(result.before)}")
-        print(f"after  ({scored}): {format_scores(result.after)}")
+    scored = "training pairs, none held out" if result.scored_on_training_pairs else "held-out pairs"
+    print(f"before ({scored}): {format_scores(result.before)}")
+    print(f"after  ({scored}): {format_scores(result.after)}")
     network.module.cpu().eval()
     output = Path(args.output)
     checkpoint = output if kind == "checkpoint" else output.with_suffix(".pt")

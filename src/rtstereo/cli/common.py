@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -210,3 +212,20 @@ def set_cpu_threads(threads: int | None) -> None:
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise InputError(f"--threads must be a whole number >= 1, got {threads!r}")
     limit_threads(threads)
+
+
+def progress_echo(verb: str) -> Callable[[str], None]:
+    """Where a long verb's progress lines go: stderr, as ``rtstereo VERB: ...``, so that stdout carries results only.
+
+    Examples:
+        >>> import contextlib, io
+        >>> with contextlib.redirect_stderr(io.StringIO()) as err:
+        ...     progress_echo("train")("step 1/10: loss 0.5")
+        >>> err.getvalue()
+        'rtstereo train: step 1/10: loss 0.5\\n'
+    """
+
+    def echo(line: str) -> None:
+        print(f"rtstereo {verb}: {line}", file=sys.stderr, flush=True)
+
+    return echo

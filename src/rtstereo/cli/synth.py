@@ -7,6 +7,7 @@ stream's renderer, so a written set can be browsed to see what the network learn
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import sys
@@ -49,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import require
 
     require("torch", "torch", "rendering synthetic scenes")
+    import torch
+
     from .. import __version__
     from ..datasets.synthetic import RENDERER_VERSION, render_scenes
     from ..datasets.synthetic_random import item_seeds
@@ -59,6 +62,10 @@ def run(args: argparse.Namespace) -> int:
     height, width = parse_size_hw(args.size, "--size", minimum_px=16)
     if args.count < 1:
         raise InputError(f"N: expected a positive number of pairs, got {args.count}")
+    if args.count > MAX_PAIRS:
+        raise InputError(
+            f"N: at most {MAX_PAIRS} pairs (2^32), got {args.count}: pair i + 2^32 would be the same scene as pair i"
+        )
     if args.batch_size < 1:
         raise InputError(f"--batch-size: expected a positive integer, got {args.batch_size}")
     if not (math.isfinite(args.max_disp) and args.max_disp > 0):
@@ -73,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         "renderer_version": RENDERER_VERSION,
     }
     done = _check_output(root, settings)
+    devices = _devices(root, done, _device_name(device))
     if args.max_disp >= width:
         print(
             f"rtstereo synth: warning: --max-disp {args.max_disp:g} is not below the image width ({width} px): in the "
@@ -89,22 +97,25 @@ def run(args: argparse.Namespace) -> int:
         for folder in folders.values():
             folder.mkdir(parents=True, exist_ok=True)
         with atomic_path(root / "synth.json") as partial:
-            partial.write_text(json.dumps({**settings, "rtstereo_version": __version__}, indent=2) + "\n")
+            record = {**settings, "rtstereo_version": __version__, "devices": devices}
+            partial.write_text(json.dumps(record, indent=2) + "\n")
     except OSError as exc:
         raise OutputError(f"cannot write to {root}: {exc}") from None
 
     # A pair whose left image is there is complete (it is written last): a run stopped halfway goes on
     # where it stopped, since pair i depends only on the seed and i.
-    todo = [index for index in range(args.count) if index not in done]
-    all_seeds = item_seeds(args.seed, args.count)
+    # The indices to render, a batch at a time, and each batch's seeds only: N may be millions of pairs.
+    todo = (index for index in range(args.count) if index not in done)
+    digits = name_digits(args.count)
     progress = _NoProgress() if args.quiet else _progress(args.count)
-    progress.update(args.count - len(todo))
-    for start in range(0, len(todo), args.batch_size):
-        indices = todo[start : start + args.batch_size]
-        seeds = all_seeds[indices]
+    progress.update(len(done))
+    written = 0
+    while indices := list(itertools.islice(todo, args.batch_size)):
+        span = item_seeds(args.seed, indices[-1] - indices[0] + 1, start=indices[0])
+        seeds = span[torch.tensor(indices) - indices[0]]
         batch = render_scenes(seeds, height, width, device=device, max_disp_px=args.max_disp)
         for row, index in enumerate(indices):
-            name = f"{index:06d}"
+            name = f"{index:0{digits}d}"
             # Each file under a temporary name, then renamed; the left image last, because readers list
             # the left images: an interrupted run never shows a pair whose other files are missing.
             occluded = batch["occluded"][row].cpu().numpy().astype(np.uint8) * 255
@@ -117,11 +128,58 @@ def run(args: argparse.Namespace) -> int:
                 with atomic_path(folders[view] / f"{name}.png") as partial:
                     write_image(partial, image)
             progress.update(1)
+            written += 1
     progress.close()
-    kept = f" ({args.count - len(todo)} already there)" if len(todo) < args.count else ""
+    kept = f" ({len(done)} already there)" if done else ""
     if not args.quiet:
-        print(f"wrote {len(todo)} pairs of {height}x{width} to {root}{kept}")
+        print(f"wrote {written} pairs of {height}x{width} to {root}{kept}")
     return 0
+
+
+MAX_PAIRS = 1 << 32  # item_seeds takes the index modulo 2^32
+RECORD_ONLY = ("rtstereo_version", "devices")  # in synth.json, but a folder may go on with other values
+MIN_NAME_DIGITS = 6  # SceneFlow's own names: 000000.png
+
+
+def name_digits(count: int) -> int:
+    """Digits of the pairs' names, zero-padded so that name order is pair order (6, as SceneFlow's, up to a
+    million pairs; more beyond).
+
+    Examples:
+        >>> name_digits(1), name_digits(1_000_000), name_digits(1_000_001)
+        (6, 6, 7)
+    """
+    return max(MIN_NAME_DIGITS, len(str(count - 1)))
+
+
+def _device_name(device) -> str:
+    """The device that renders, as synth.json records it: ``cpu``, or ``cuda:0 (NVIDIA H100 80GB HBM3)``."""
+    if device.type == "cuda":
+        import torch
+
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+    return str(device)
+
+
+def _devices(root: Path, done: set[int], device: str) -> list[str]:
+    """The devices that rendered the folder's pairs, this one last: a GPU's float arithmetic differs from a CPU's in
+    the last bits, so pairs rendered elsewhere can differ from this device's by a grey level here and there."""
+    before: list[str] = []
+    if done:
+        try:
+            recorded = json.loads((root / "synth.json").read_text(encoding="utf-8")).get("devices")
+        except (OSError, ValueError, AttributeError):
+            recorded = None
+        before = [str(d) for d in recorded] if isinstance(recorded, list) else ["not recorded"]
+    if before and before[-1] != device:
+        print(
+            f"rtstereo synth: warning: the {len(done)} pair(s) already in {root} were rendered on "
+            f"{', then '.join(before)}, the others now on {device}: the two can differ in the last bits of their "
+            "pixels; for identical sets render on one device",
+            file=sys.stderr,
+        )
+    return [*before, device] if not before or before[-1] != device else before
 
 
 def _check_output(root: Path, settings: dict) -> set[int]:
@@ -158,12 +216,24 @@ def _check_output(root: Path, settings: dict) -> set[int]:
                 f"-o {root} holds pairs of the synthetic renderer {wrote}; this one is version "
                 f"{settings['renderer_version']} and renders other pairs: give another folder, or remove that one"
             )
-        if isinstance(before, dict) and {k: v for k, v in before.items() if k != "rtstereo_version"} == {
+        if isinstance(before, dict) and {k: v for k, v in before.items() if k not in RECORD_ONLY} == {
             **settings,
             "count": before.get("count"),
         }:
-            there = {int(p.stem) for p in lefts.glob("*.png") if p.stem.isdigit()} if lefts.is_dir() else set()
+            names = [p.stem for p in lefts.glob("*.png") if p.stem.isdigit()] if lefts.is_dir() else []
+            there = {int(name) for name in names}
             beyond = [index for index in there if index >= settings["count"]]
+            digits = name_digits(settings["count"])
+            other_width = next((name for name in names if len(name) != digits), None)
+            if not beyond and other_width is not None:
+                # 000005.png beside 1000000.png: name order would no longer be pair order.
+                width = len(other_width)
+                least = 1 if width == MIN_NAME_DIGITS else 10 ** (width - 1) + 1
+                raise OutputError(
+                    f"-o {root} holds pairs named with {width} digits ({other_width}.png); {settings['count']} "
+                    f"pairs are named with {digits}, and the two would not sort together: give an N of {least} to "
+                    f"{10**width} (names of {width} digits), or another folder"
+                )
             if not beyond:
                 return there  # the same set again, or extended, or resumed
             raise OutputError(

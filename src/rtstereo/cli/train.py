@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import require
@@ -189,13 +191,48 @@ def flag_values(args: argparse.Namespace) -> dict:
     return values
 
 
+# The flag of each config key whose flag is not simply ``--`` + the key with dashes.
+FLAGS = {"crop_hw": "--crop", "time_limit_min": "--time-limit", "settings": "--set"}
+
+
+def flag_of(key: str) -> str:
+    """The command-line flag that sets a config key.
+
+    Examples:
+        >>> flag_of("batch_size"), flag_of("crop_hw")
+        ('--batch-size', '--crop')
+    """
+    return FLAGS.get(key, "--" + key.replace("_", "-"))
+
+
+@contextlib.contextmanager
+def flags_named(given: dict) -> Iterator[None]:
+    """Name the flag a user typed, not the config key, in an error about a value given as a flag.
+
+    Args:
+        given: the config keys given as flags (value not ``None``).
+    """
+    from ..errors import InputError
+    from ..train.config import ConfigSettingError
+
+    try:
+        yield
+    except ConfigSettingError as exc:
+        # A value refused while the config file (or a resumed run's config) was read is the file's, not a flag's.
+        if exc.source not in (None, "command line") or given.get(exc.setting) is None:
+            raise
+        raise InputError(f"{flag_of(exc.setting)}: {exc.detail}") from None
+
+
 def run_train(args: argparse.Namespace) -> int:
     require("torch", "torch", "training")
     from ..train.config import read_config_file, resolve_config
     from ..train.loop import train
 
     file_values = read_config_file(args.config) if args.config else {}
-    config = resolve_config(file_values, flag_values(args))
+    given = flag_values(args)
+    with flags_named(given):
+        config = resolve_config(file_values, given)
     if args.unlabeled_per_batch is not None and not config.unlabeled:
         from ..errors import InputError
 
@@ -209,7 +246,10 @@ def run_train(args: argparse.Namespace) -> int:
             f"validation set, which --val-data {config.val_data} "
             "replaces (its pairs are scored whole): drop one or the other"
         )
-    summary = train(config)
+    from .common import progress_echo
+
+    with flags_named(given):
+        summary = train(config, echo=progress_echo("train"))  # progress on stderr; stdout has the result line
     if summary["rank"] != 0:  # data-parallel: rank 0 reports for all
         return 0
     best, files = summary["best"], summary["files"]

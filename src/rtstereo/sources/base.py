@@ -50,8 +50,15 @@ class FrameSource(abc.ABC):
 
     @property
     def expected_frames(self) -> int | None:
-        """How many pairs iteration yields, when known in advance (for the progress bar)."""
+        """How many pairs iteration yields, when known in advance (for the progress bar); with
+        :attr:`progress_by_index`, the frame count of the recording the indices number."""
         return None
+
+    @property
+    def progress_by_index(self) -> bool:
+        """Whether progress is the pairs' ``index`` (their frame number) rather than the pairs processed: a
+        recording played at its own pace drops the frames a slow model is not ready for, which have passed too."""
+        return False
 
     def stats(self) -> dict[str, Any]:
         """Source-side figures for the summary (delivered frame rate, dropped frames)."""
@@ -191,8 +198,9 @@ class FramePreparer:
                     log.warning("--align-rows: left and right look swapped; nothing aligned (swap the inputs)")
                 else:
                     log.info(
-                        "--align-rows: rows off by up to %.2f px (%d matched features)%s",
+                        "--align-rows: rows off by up to %.2f px (%s; %d matched features)%s",
                         check.misalignment_px,
+                        check.lower_view(),
                         check.matches,
                         ": aligning every frame" if maps is not None else ": nothing to align",
                     )

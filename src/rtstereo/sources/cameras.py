@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import InputError
 from .base import CameraError, Grab, LiveSource, check_side_by_side_width, split_side_by_side
+from .video import FRAME_COUNT_SLACK, is_still_image, still_image_message
 
 log = logging.getLogger("rtstereo.stream")
 
@@ -62,12 +63,22 @@ class UVCSource(LiveSource):
         self._capture: Any = None
         self._number = 0
         self._pace_fps: float | None = None  # a recording's playback rate; None for a camera or live stream
+        self._recording_frames: int | None = None  # a recording's frame count, once opened
         self._first_at = 0.0  # time.monotonic() of a recording's first frame
         self.description = f"camera uvc:{device}"
 
     @property
     def is_device(self) -> bool:
         return isinstance(self.device, int)
+
+    @property
+    def expected_frames(self) -> int | None:
+        """A recording's frame count once it is open (``None`` for a camera, or a stream without one)."""
+        return self._recording_frames
+
+    @property
+    def progress_by_index(self) -> bool:
+        return self._recording_frames is not None
 
     def _open(self) -> None:
         capture = self._factory(self.device)
@@ -82,10 +93,15 @@ class UVCSource(LiveSource):
         fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
         self.fps = fps if 0 < fps < 1000 else None
         self._pace_fps = None
-        if not self.is_device and float(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0) > 0:
+        frame_count = float(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0)
+        if not self.is_device and is_still_image(str(self.device), frame_count if frame_count > 0 else None):
+            capture.release()  # FFmpeg plays it as a one-frame video: the stream would end after one frame, exit 0
+            raise InputError(still_image_message(self.description, side_by_side=True))
+        if not self.is_device and frame_count > 0:
             # A recording cannot be asked for a frame rate (set() fails), so --camera-fps sets its pace.
             self.fps = self.requested_fps or self.fps
             self._pace_fps = self.fps
+            self._recording_frames = int(frame_count)
         width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
         height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
         if self.frame_size_wh is not None and width and height and (width, height) != tuple(self.frame_size_wh):
@@ -113,6 +129,15 @@ class UVCSource(LiveSource):
             if self.is_device:
                 raise CameraError(
                     f"{self.description} stopped delivering frames after {self._number} frame(s) (unplugged?)"
+                )
+            claimed = self._recording_frames
+            if claimed is not None and self._number < claimed - FRAME_COUNT_SLACK:  # as rtstereo video says it
+                log.warning(
+                    "%s: the recording ended after %d frame(s) although its header claims %d: the file is cut short "
+                    "or damaged; the stream stops there",
+                    self.description,
+                    self._number,
+                    claimed,
                 )
             return None
         number, self._number = self._number, self._number + 1

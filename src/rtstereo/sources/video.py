@@ -73,6 +73,10 @@ class VideoReader:
         if self.width <= 0 or self.height <= 0:
             self.release()
             raise InputError(f"cannot read {label} {self.path}: it reports no frame size (no video stream?)")
+        if is_still_image(self.path, self.frame_count):
+            # FFmpeg plays a still image as a one-frame video: the run would "succeed" on one frame.
+            self.release()
+            raise InputError(still_image_message(f"{label} {self.path}", side_by_side="side-by-side" in label))
 
     def seek(self, frame: int) -> None:
         """Move to ``frame`` (0-based) so that :meth:`read` returns it next."""
@@ -112,6 +116,18 @@ class VideoReader:
             return np.repeat(frame[:, :, None], 3, axis=2), timestamp_s
         return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), timestamp_s
 
+    def nothing_from(self, start: int) -> InputError:
+        """The error for a stream that gave no frame from ``start`` on: the video ended at or before it, which the
+        header's frame count (checked up front) did not show, as in a file cut short."""
+        held = f"it holds {self.ended_at} frame(s)" if self.ended_at is not None and self.ended_at < start else ""
+        claims = f"its header claims {self.frame_count}" if self.frame_count is not None else ""
+        told = "; ".join(part for part in (held, claims) if part)
+        cut = ": the file is cut short or damaged" if self.frame_count is not None and self.frame_count > start else ""
+        return InputError(
+            f"--start {start} is past the end of the {self.label} {self.path.name}"
+            f"{f' ({told}{cut})' if told else ''}; give a smaller --start"
+        )
+
     def cut_short(self) -> str | None:
         """Why the video ended before the frame count its header claims, or ``None`` if it did not.
 
@@ -127,6 +143,23 @@ class VideoReader:
 
     def release(self) -> None:
         self.capture.release()
+
+
+def is_still_image(path: str | Path, frame_count: float | None) -> bool:
+    """Whether a file that FFmpeg opened as a video is a still image (it plays one as a one-frame video): OpenCV's
+    image readers know its signature and it has at most one frame (an animated GIF has more, and plays)."""
+    return (frame_count is None or frame_count <= 1) and Path(path).is_file() and cv2.haveImageReader(str(path))
+
+
+def still_image_message(what: str, side_by_side: bool) -> str:
+    """The refusal of a still image given as a video (``what``: ``side-by-side video photo.png``).
+
+    Examples:
+        >>> still_image_message("left video l.png", side_by_side=False)
+        'left video l.png is a still image, not a video: for a pair of images use rtstereo predict LEFT RIGHT'
+    """
+    halves = " (cut a side-by-side photo into its left and right halves first)" if side_by_side else ""
+    return f"{what} is a still image, not a video: for a pair of images use rtstereo predict LEFT RIGHT{halves}"
 
 
 def _frames_after(total: int | None, start: int, stride: int, max_frames: int | None = None) -> int | None:
@@ -214,6 +247,8 @@ class TwoVideoSource(FrameSource):
             while True:
                 index = left.position
                 got_left, got_right = _both(decoder, left.read, right.read)
+                if (got_left is None or got_right is None) and index <= self.start and self.start > 0:
+                    raise (left if got_left is None else right).nothing_from(self.start)
                 if got_left is None or got_right is None:
                     self._say_why_it_ended(left, right, index)
                     return
@@ -291,6 +326,8 @@ class SideBySideVideoSource(FrameSource):
             while True:
                 index = reader.position
                 got = reader.read()
+                if got is None and index <= self.start and self.start > 0:  # no frame yet: the seek found none
+                    raise reader.nothing_from(self.start)
                 if got is None:
                     break
                 frame, timestamp_s = got

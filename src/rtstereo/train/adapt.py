@@ -103,6 +103,20 @@ class AdaptConfig:
             raise SettingError("weights", f"unknown term(s) {', '.join(bad)} (known: {', '.join(DEFAULT_WEIGHTS)})")
         if any(not (w >= 0 and math.isfinite(w)) for w in self.weights.values()):
             raise SettingError("weights", f"expected finite weights >= 0, got {self.weights}")
+        # A weight of a term that does not run would be taken and ignored: the run would not be the one asked for.
+        idle = [name for name in self.weights if name != "synthetic" and name not in self.losses]
+        if idle:
+            raise SettingError(
+                "weights",
+                f"{idle[0]}={self.weights[idle[0]]:g} weighs a term that is not among the losses "
+                f"({', '.join(self.losses)}): add {idle[0]} to the losses, or drop its weight",
+            )
+        if "synthetic" in self.weights and self.synthetic_batch == 0:
+            raise SettingError(
+                "weights",
+                f"synthetic={self.weights['synthetic']:g} weighs the rendered pairs, but none are mixed in "
+                "(synthetic_batch 0): mix some in, or drop its weight",
+            )
         if self.steps is None and self.minutes is None:
             raise InputError("give a budget: a number of steps, minutes, or both")
         if self.steps is not None and self.steps < 1:

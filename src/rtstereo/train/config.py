@@ -16,10 +16,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, SettingError
 
 PRECISIONS = ("auto", "off", "bf16", "fp16")
 LOSS_REGIONS = ("all", "matchable")  # the pixels of the loss: rtstereo.train.losses.training_mask
+
+
+class ConfigSettingError(SettingError):
+    """A training option out of its range, by its config key; ``rtstereo train`` names the flag instead when the
+    value came from one (``--steps: ...`` rather than ``training config 'steps': ...``).
+
+    Examples:
+        >>> str(ConfigSettingError("steps", "expected a positive whole number, got 0"))
+        "training config 'steps': expected a positive whole number, got 0"
+    """
+
+    source: str | None = None  # set by config_from_dict: "config file", "command line", ...
+
+    def __str__(self) -> str:
+        return f"training config '{self.setting}': {self.detail}"
 
 
 @dataclass(frozen=True)
@@ -125,51 +140,48 @@ class TrainConfig:
         for name in ("out_dir", "model", "device"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
-                raise InputError(f"training config '{name}': expected a non-empty text, got {value!r}")
+                raise ConfigSettingError(name, f"expected a non-empty text, got {value!r}")
         for name in ("init", "resume", "data", "unlabeled", "val_data"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
-                raise InputError(f"training config '{name}': expected a path (text) or null, got {value!r}")
+                raise ConfigSettingError(name, f"expected a path (text) or null, got {value!r}")
         for name in ("steps", "batch_size", "checkpoint_every", "val_every", "val_size", "log_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InputError(f"training config '{name}': expected a positive whole number, got {value!r}")
+                raise ConfigSettingError(name, f"expected a positive whole number, got {value!r}")
         for name in ("warmup_steps", "threads", "seed", "val_seed", "unlabeled_per_batch"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise InputError(f"training config '{name}': expected a whole number >= 0, got {value!r}")
+                raise ConfigSettingError(name, f"expected a whole number >= 0, got {value!r}")
         for name in ("lr", "weight_decay", "grad_clip", "noise_scale", "checkpoint_minutes", "time_limit_min"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
-                raise InputError(f"training config '{name}': expected a finite number >= 0, got {value!r}")
+                raise ConfigSettingError(name, f"expected a finite number >= 0, got {value!r}")
         if self.data_max_disp is not None and (
             isinstance(self.data_max_disp, bool)
             or not isinstance(self.data_max_disp, (int, float))
             or not 0 < self.data_max_disp < math.inf
         ):
-            raise InputError(
-                f"training config 'data_max_disp': expected pixels > 0 (or null), got {self.data_max_disp!r}"
-            )
+            raise ConfigSettingError("data_max_disp", f"expected pixels > 0 (or null), got {self.data_max_disp!r}")
         if not isinstance(self.compile, bool):
-            raise InputError(f"training config 'compile': expected true or false, got {self.compile!r}")
+            raise ConfigSettingError("compile", f"expected true or false, got {self.compile!r}")
         if self.prefetch is not None and not isinstance(self.prefetch, bool):
-            raise InputError(f"training config 'prefetch': expected true, false or null (auto), got {self.prefetch!r}")
+            raise ConfigSettingError("prefetch", f"expected true, false or null (auto), got {self.prefetch!r}")
         if not self.lr > 0:
-            raise InputError(f"training config 'lr': expected a learning rate > 0, got {self.lr!r}")
+            raise ConfigSettingError("lr", f"expected a learning rate > 0, got {self.lr!r}")
         if self.precision not in PRECISIONS:
-            raise InputError(
-                f"training config 'precision': expected one of {', '.join(PRECISIONS)}, got {self.precision!r}"
-            )
+            raise ConfigSettingError("precision", f"expected one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.loss_region not in LOSS_REGIONS:
-            raise InputError(
-                f"training config 'loss_region': expected one of {', '.join(LOSS_REGIONS)}, got {self.loss_region!r}"
+            raise ConfigSettingError(
+                "loss_region", f"expected one of {', '.join(LOSS_REGIONS)}, got {self.loss_region!r}"
             )
         if self.unlabeled and self.data:
             raise InputError("training config: 'unlabeled' pairs are mixed into rendered scenes, not into 'data'")
         if self.unlabeled and self.unlabeled_share >= self.batch_size:
-            raise InputError(
-                f"training config 'unlabeled_per_batch': {self.unlabeled_share} of a batch of {self.batch_size} "
-                "leaves no rendered scene; lower it or raise batch_size"
+            raise ConfigSettingError(
+                "unlabeled_per_batch",
+                f"{self.unlabeled_share} of a batch of {self.batch_size} "
+                "leaves no rendered scene; lower it or raise the batch size",
             )
         if self.init and self.resume:
             raise InputError(
@@ -223,6 +235,9 @@ def config_from_dict(values: Mapping[str, Any], base: TrainConfig | None = None,
         changes[name] = value
     try:
         return dataclasses.replace(base, **changes)
+    except ConfigSettingError as exc:
+        exc.source = source  # which values were refused: the CLI names a flag only for its own
+        raise
     except TypeError as exc:  # a value of a type the validation cannot even compare
         raise InputError(f"{source}: {exc}") from None
 
@@ -272,6 +287,7 @@ MIN_SIDE_PX = 16
 
 
 def _size_pair(name: str, value: Any) -> tuple[int, int]:
+    given = value  # for the message: "3", as typed, not the (3,) it was parsed into
     if isinstance(value, str):  # "256x512" (height x width), as on the command line
         parts = value.lower().split("x")
         try:
@@ -283,15 +299,16 @@ def _size_pair(name: str, value: Any) -> tuple[int, int]:
         or len(value) != 2
         or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
     ):
-        raise InputError(f"training config '{name}': expected (height, width) in pixels, e.g. 256x512, got {value!r}")
+        raise ConfigSettingError(name, f"expected (height, width) in pixels, e.g. 256x512, got {given!r}")
     if min(value) < MIN_SIDE_PX:  # the renderer's smallest scene, and well below any network's size divisor
-        raise InputError(
-            f"training config '{name}': at least {MIN_SIDE_PX} px each way, got {value[0]}x{value[1]} (height x width)"
+        raise ConfigSettingError(
+            name, f"at least {MIN_SIDE_PX} px each way, got {value[0]}x{value[1]} (height x width)"
         )
     return int(value[0]), int(value[1])
 
 
 def _weights(value: Any) -> tuple[float, ...]:
+    given = value  # for the messages: "a,b" as typed
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = (value,)
     if isinstance(value, str):
@@ -299,11 +316,9 @@ def _weights(value: Any) -> tuple[float, ...]:
     try:
         weights = tuple(float(v) for v in value)
     except (TypeError, ValueError):
-        raise InputError(f"training config 'loss_weights': expected numbers, e.g. 0.5,1.0, got {value!r}") from None
+        raise ConfigSettingError("loss_weights", f"expected numbers, e.g. 0.5,1.0, got {given!r}") from None
     if not weights or not all(0 <= w < math.inf for w in weights) or not any(w > 0 for w in weights):
-        raise InputError(
-            f"training config 'loss_weights': expected finite non-negative numbers, not all 0, got {value!r}"
-        )
+        raise ConfigSettingError("loss_weights", f"expected finite non-negative numbers, not all 0, got {given!r}")
     return weights
 
 
@@ -311,9 +326,7 @@ def _prefixes(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [v for v in value.split(",") if v.strip()]
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise InputError(
-            f"training config 'freeze': expected parameter-name prefixes, e.g. encoder,aggregation, got {value!r}"
-        )
+        raise ConfigSettingError("freeze", f"expected parameter-name prefixes, e.g. encoder,aggregation, got {value!r}")
     return tuple(v.strip() for v in value)
 
 
@@ -336,7 +349,7 @@ def resolve_config(
     resume = flag_values.get("resume") or file_values.get("resume")
     base = TrainConfig()
     if resume is not None and not isinstance(resume, str):
-        raise InputError(f"training config 'resume': expected a path (text) or null, got {resume!r}")
+        raise ConfigSettingError("resume", f"expected a path (text) or null, got {resume!r}")
     if resume:
         from ..models.checkpoint import read_torch_file
 

@@ -42,7 +42,7 @@ from ..models.registry import ModelSpec, get_spec, import_object
 from ..runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from . import distributed
 from .augment import augment_batch
-from .config import TrainConfig
+from .config import ConfigSettingError, TrainConfig
 from .distributed import global_batch_index, ranks_from_environment, training_device
 from .losses import batch_errors, summarize_errors, training_mask
 from .prefetch import Prefetcher, prefetch_wanted
@@ -421,12 +421,14 @@ def freeze_parameters(model: torch.nn.Module, prefixes: tuple[str, ...]) -> list
     for prefix in prefixes:
         if not any(_has_prefix(name, prefix) for name in names):
             tops = sorted({name.split(".")[0] for name in names})
-            raise InputError(f"freeze: no parameter of the network starts with '{prefix}' (it has: {', '.join(tops)})")
+            raise ConfigSettingError(
+                "freeze", f"no parameter of the network starts with '{prefix}' (it has: {', '.join(tops)})"
+            )
     for name, parameter in model.named_parameters():
         if any(_has_prefix(name, prefix) for prefix in prefixes):
             parameter.requires_grad_(False)
     if prefixes and not any(p.requires_grad for p in model.parameters()):
-        raise InputError(f"freeze: {', '.join(prefixes)} covers every parameter; nothing would train")
+        raise ConfigSettingError("freeze", f"{', '.join(prefixes)} covers every parameter; nothing would train")
     return [
         module
         for name, module in model.named_modules()
@@ -737,7 +739,7 @@ class _Run:
         if self.plotting and not plot_learning_curve(self.files.log, self.files.curve):
             self.plotting = False
             self.echo(
-                "rtstereo: note: matplotlib is not installed, so no learning curve (curve.png) is drawn; "
+                "note: matplotlib is not installed, so no learning curve (curve.png) is drawn; "
                 "log.jsonl holds every figure (pip install matplotlib, or the 'viz' extra, to get it)"
             )
 
@@ -813,10 +815,10 @@ def _close(batches: Any) -> None:
 def _check_crop(config: TrainConfig, spec: ModelSpec) -> None:
     height, width = config.crop_hw
     if height % spec.size_divisor or width % spec.size_divisor:
-        raise InputError(
-            f"crop_hw {height}x{width}: {spec.name} trains on sizes that are multiples of "
-            f"{spec.size_divisor}; "
-            f"use e.g. {_round_up(height, spec.size_divisor)}x{_round_up(width, spec.size_divisor)}"
+        raise ConfigSettingError(
+            "crop_hw",
+            f"{spec.name} trains on sizes that are multiples of {spec.size_divisor}, got {height}x{width}; "
+            f"use e.g. {_round_up(height, spec.size_divisor)}x{_round_up(width, spec.size_divisor)}",
         )
 
 

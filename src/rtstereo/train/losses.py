@@ -73,9 +73,12 @@ def multiscale_loss(
         0.5
     """
     if len(predictions) != len(weights):
-        raise InputError(
-            f"loss_weights has {len(weights)} entries but the network returns {len(predictions)} "
-            f"predictions in training mode; give {len(predictions)} weights, coarse to fine"
+        from .config import ConfigSettingError  # the CLI names --loss-weights for it
+
+        raise ConfigSettingError(
+            "loss_weights",
+            f"{len(weights)} weight(s) given, but the network returns {len(predictions)} predictions in training "
+            f"mode; give {len(predictions)} weights, coarse to fine",
         )
     target = torch.where(valid, gt_px, torch.zeros_like(gt_px))  # no nan reaches the gradient
     count = valid.sum().clamp(min=1)
