@@ -318,7 +318,7 @@ def _render_view(
     # Points are laid out (B, H * W): per-layer columns are gathered at that shape and per-scene
     # settings (B, 1) broadcast against them.
     flat_layer = (winner.reshape(batch, pixels) + torch.arange(batch, device=device)[:, None] * n_layers).reshape(-1)
-    p = layers.rows(flat_layer.int(), shape=(batch, pixels))
+    p = layers.rows(flat_layer, shape=(batch, pixels))
     items = Table(scenes.items.names, scenes.items.data[:, None, :])
     pixel = torch.arange(pixels, device=device)
     y, x = (pixel // width).float()[None], (pixel % width).float()[None]
