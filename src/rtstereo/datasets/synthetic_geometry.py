@@ -108,19 +108,23 @@ def _superellipse_level(
         level = torch.where(power >= 8, uu2 * uu2 + vv2 * vv2, uu2 + vv2)
         level = torch.where(power == 2, uu + vv, level)
         return torch.where(power == 1, u.abs() + v.abs(), level)
-    parts, start = [], 0
+    level, start = torch.empty(torch.broadcast_shapes(u.shape, v.shape), device=u.device), 0
     for squarings, count in enumerate(groups):
         uu, vv = u[start : start + count], v[start : start + count]
         if squarings == 0:
             uu, vv = uu.abs(), vv.abs()
-        for _ in range(squarings):
+        else:  # squared in place after the first product: no temporary per squaring
             uu, vv = uu * uu, vv * vv
-        parts.append(uu + vv)
+            for _ in range(squarings - 1):
+                uu, vv = uu.mul_(uu), vv.mul_(vv)
+        torch.add(uu, vv, out=level[start : start + count])
         start += count
-    return torch.cat(parts)
+    return level
 
 
-def layer_covers(p: Rows, xs: torch.Tensor, y: torch.Tensor, groups: list[int] | None = None) -> torch.Tensor:
+def layer_covers(
+    p: Rows, xs: torch.Tensor, y: torch.Tensor, groups: list[int] | None = None, backgrounds: bool = True
+) -> torch.Tensor:
     """Whether surface points ``(xs, y)`` belong to their layer's region (bool, broadcast shape).
 
     An object's region is a superellipse ``|u|^p + |v|^p <= 1`` in its rotated, scaled and bent frame
@@ -133,6 +137,8 @@ def layer_covers(p: Rows, xs: torch.Tensor, y: torch.Tensor, groups: list[int] |
             ``(N, ...)``).
         xs, y: surface coordinates of the points.
         groups: rows sorted by power, with these counts (see :func:`power_groups`); None if unsorted.
+        backgrounds: whether some rows may be background layers (False: objects only, whose regions
+            are tested point by point).
     """
     dx, dy = xs - p["cx"], y - p["cy"]
     u = p["u_x"] * dx + p["u_y"] * dy
@@ -177,7 +183,8 @@ def layer_covers(p: Rows, xs: torch.Tensor, y: torch.Tensor, groups: list[int] |
     hole_v = torch.frac(sv * q.column("hole_freq_v") + q.column("hole_phase_v") + 100.0) > q.column("hole_duty_v")
     inside.index_copy_(0, holed, inside.index_select(0, holed) & ~(hole_u & hole_v))
 
-    return inside.reshape(shape) | (p["full"] > 0)
+    inside = inside.reshape(shape)
+    return inside | (p["full"] > 0) if backgrounds else inside
 
 
 def layer_at(layers: Table, flat_layer: torch.Tensor, qx: torch.Tensor, y: torch.Tensor, view: str) -> torch.Tensor:
@@ -294,23 +301,25 @@ def zbuffer(layers: Table, height: int, width: int, view: str, tile: int = TILE)
 
     # One int32 depth key per pixel of every tile (see _depth_key), tiles laid out contiguously.
     background = _background_key(layers, tiles_y * tile, tiles_x * tile, view)
-    best = background.reshape(batch, tiles_y, tile, tiles_x, tile).transpose(2, 3).reshape(-1).clone()
+    # (A new tensor: the reshape of the transposed view copies, and the background keys are not used again.)
+    best = background.reshape(batch, tiles_y, tile, tiles_x, tile).transpose(2, 3).reshape(-1)
     p = layers.rows(b * n_layers + k, trailing=2)
     qx = (tx * tile).float()[:, None, None] + offsets[None, None, :]
     y = (ty * tile).float()[:, None, None] + offsets[None, :, None]
     xs, found = surface_x(p, qx, y, view)
-    hit = layer_covers(p, xs, y, groups)
+    hit = layer_covers(p, xs, y, groups, backgrounds=False)
     if found is not None:
         hit &= found
         d = xs - qx  # the right view sees the point xs at qx = xs - d
     else:
         d = layer_disparity(p, xs, y).expand(-1, tile, tile)
-    key = torch.where(hit, _depth_key(d, k.int()[:, None, None]), NO_HIT)
+    key = _depth_key(d, k.int()[:, None, None]).mul_(hit)  # NO_HIT (0) where the layer is not there
     # Each pair's 64 keys go to its tile's 64 slots (the index of a tile's row, broadcast: no copy).
     best.view(-1, area).scatter_reduce_(0, slot[:, None].expand(-1, area), key.reshape(-1, area), "amax")
-    winner = (best & (KEY_LAYERS - 1)).long()
-    winner = winner.reshape(batch, tiles_y, tiles_x, tile, tile).transpose(2, 3)
-    return winner.reshape(batch, tiles_y * tile, tiles_x * tile)[:, :height, :width]
+    best = best.view(batch, tiles_y, tiles_x, tile, tile).transpose(2, 3)
+    best = best.reshape(batch, tiles_y * tile, tiles_x * tile)[:, :height, :width]  # a view
+    # The layer bits, read in pixel order and written contiguous, as int64 (row indices) in one pass.
+    return torch.bitwise_and(best, KEY_LAYERS - 1, out=torch.empty((batch, height, width), dtype=torch.int64, device=device))
 
 
 def _depth_key(d: torch.Tensor, layer: torch.Tensor | int) -> torch.Tensor:
@@ -321,5 +330,5 @@ def _depth_key(d: torch.Tensor, layer: torch.Tensor | int) -> torch.Tensor:
     The low 6 mantissa bits make room for the layer: keys tell disparities apart to ~2e-3 px below
     256 px, which only matters where two surfaces intersect.
     """
-    bits = (d + KEY_OFFSET).clamp(min=1.0).view(torch.int32)
-    return (bits & ~(KEY_LAYERS - 1)) | layer
+    bits = (d + KEY_OFFSET).clamp_(min=1.0).view(torch.int32)
+    return bits.bitwise_and_(~(KEY_LAYERS - 1)).bitwise_or_(layer)
