@@ -283,7 +283,7 @@ def zbuffer(layers: Table, height: int, width: int, view: str, tile: int = TILE)
         tile: tile size in px for culling.
 
     Returns:
-        ``(B, H, W)`` long: index of the layer with the largest disparity at each pixel.
+        ``(B, H, W)`` uint8: index of the layer with the largest disparity at each pixel.
     """
     batch, n_layers = layers.data.shape[:2]
     assert n_layers <= KEY_LAYERS, n_layers
@@ -318,8 +318,10 @@ def zbuffer(layers: Table, height: int, width: int, view: str, tile: int = TILE)
     best.view(-1, area).scatter_reduce_(0, slot[:, None].expand(-1, area), key.reshape(-1, area), "amax")
     best = best.view(batch, tiles_y, tiles_x, tile, tile).transpose(2, 3)
     best = best.reshape(batch, tiles_y * tile, tiles_x * tile)[:, :height, :width]  # a view
-    # The layer bits, read in pixel order and written contiguous, as int64 (row indices) in one pass.
-    return torch.bitwise_and(best, KEY_LAYERS - 1, out=torch.empty((batch, height, width), dtype=torch.int64, device=device))
+    # The layer bits, read in pixel order and written contiguous in one pass, as uint8: an eighth of the
+    # bytes of int64 for the look-ups of the occlusion test (layer indices are below KEY_LAYERS).
+    winner = torch.empty((batch, height, width), dtype=torch.uint8, device=device)
+    return torch.bitwise_and(best, KEY_LAYERS - 1, out=winner)
 
 
 def _depth_key(d: torch.Tensor, layer: torch.Tensor | int) -> torch.Tensor:
