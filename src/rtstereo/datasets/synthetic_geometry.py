@@ -24,6 +24,14 @@ NUM_BACKGROUND = 2  # layers 0 (wall) and 1 (ground) cover the frame
 KEY_LAYERS = 64  # layers per scene that the depth keys can tell apart
 KEY_OFFSET = 256.0  # px added to disparities before their float bits serve as depth keys
 NO_HIT = 0  # below the key of any surface
+# The layer columns that layer_covers reads at every point.
+REGION_COLUMNS = ("cx", "cy", "u_x", "u_y", "v_x", "v_y", "bend_uv", "power", "wobbly", "has_cuts", "has_holes")
+# The layer columns the culling of (object, tile) pairs reads, in each view.
+_LEFT_TILE_TEST = ("cx", "cy", "u_x", "u_y", "v_x", "v_y", "bend_uv", "power", "obb_u")
+TILE_TEST_COLUMNS = {
+    "left": _LEFT_TILE_TEST,
+    "right": (*_LEFT_TILE_TEST, "d_b", "d_qy", "d_c", "d_inv_1ma", "curved_x", "d_min", "d_max"),
+}
 
 
 def layer_disparity(p: Rows | Table, xs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -58,7 +66,7 @@ def surface_x(
     shape, rows = xs.shape, len(p)
     found = torch.ones(shape, dtype=torch.bool, device=xs.device)
     curved = _rows_with(p, "curved_x")
-    q = p.subset(curved)
+    q = p.subset(curved).prefetch("d_a", "d_qx", "cx")
     offset = _by_row(offset.expand(shape), rows).index_select(0, curved)
     b_coef = 1.0 - q.column("d_a")  # >= 0.4 (MAX_X_SLOPE)
     discriminant = b_coef * b_coef - 4.0 * q.column("d_qx") * offset
@@ -140,6 +148,7 @@ def layer_covers(
         backgrounds: whether some rows may be background layers (False: objects only, whose regions
             are tested point by point).
     """
+    p.prefetch(*REGION_COLUMNS, *(("full",) if backgrounds else ()))
     dx, dy = xs - p["cx"], y - p["cy"]
     u = p["u_x"] * dx + p["u_y"] * dy
     v = p["v_x"] * dx + p["v_y"] * dy
@@ -157,7 +166,7 @@ def layer_covers(
 
     # Low harmonics of the polar angle scale the level: a wobbly outline, no trigonometry needed.
     wobbly = _rows_with(p, "wobbly")
-    q = p.subset(wobbly)
+    q = p.subset(wobbly).prefetch("wobble2_c", "wobble2_s", "wobble3_c", "wobble3_s")
     su, sv = u.index_select(0, wobbly), v.index_select(0, wobbly)
     uu, vv = su * su, sv * sv
     r2 = (uu + vv).clamp(min=1e-12)
@@ -169,7 +178,7 @@ def layer_covers(
     inside.index_copy_(0, wobbly, level.index_select(0, wobbly) * (1.0 + wobble) <= 1.0)
 
     cut = _rows_with(p, "has_cuts")
-    q = p.subset(cut)
+    q = p.subset(cut).prefetch("cut0_nx", "cut0_ny", "cut0_offset", "cut1_nx", "cut1_ny", "cut1_offset")
     su, sv = u.index_select(0, cut), v.index_select(0, cut)
     keep = (q.column("cut0_nx") * su + q.column("cut0_ny") * sv <= q.column("cut0_offset")) & (
         q.column("cut1_nx") * su + q.column("cut1_ny") * sv <= q.column("cut1_offset")
@@ -177,7 +186,9 @@ def layer_covers(
     inside.index_copy_(0, cut, inside.index_select(0, cut) & keep)
 
     holed = _rows_with(p, "has_holes")
-    q = p.subset(holed)
+    q = p.subset(holed).prefetch(
+        *("hole_freq_u", "hole_phase_u", "hole_duty_u", "hole_freq_v", "hole_phase_v", "hole_duty_v")
+    )
     su, sv = u.index_select(0, holed), v.index_select(0, holed)
     hole_u = torch.frac(su * q.column("hole_freq_u") + q.column("hole_phase_u") + 100.0) > q.column("hole_duty_u")
     hole_v = torch.frac(sv * q.column("hole_freq_v") + q.column("hole_phase_v") + 100.0) > q.column("hole_duty_v")
@@ -227,8 +238,11 @@ def _background_key(layers: Table, height: int, width: int, view: str) -> torch.
     return best
 
 
-def _object_tiles(layers: Table, tiles_y: int, tiles_x: int, tile: int, view: str) -> torch.Tensor:
-    """Which (item, object, tile row, tile column) may meet: bool ``(B, K - 2, Ty, Tx)``.
+def _object_tiles(
+    layers: Table, tiles_y: int, tiles_x: int, tile: int, view: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The (item, object, tile row, tile column) that may meet, as four ``(N,)`` long index tensors
+    (in row-major order; objects counted from 0, without the background layers).
 
     A tile is kept when it meets the object's axis-aligned box and when the box that bounds its
     surface points in the region frame ``(u, v)`` may reach the region: the superellipse level of the
@@ -236,38 +250,61 @@ def _object_tiles(layers: Table, tiles_y: int, tiles_x: int, tile: int, view: st
     their sag over it). In the right view a tile sees the surface points ``xs`` of ``xs - d = x``:
     for layers planar along x they are bounded tile by tile, for curved ones by the layer's whole
     disparity range. Every test is conservative: a tile whose pixels meet the object is never dropped.
+    The box test runs on the whole ``(B, K - 2, Ty, Tx)`` grid; the region test, a few times its cost,
+    only on the tiles that meet a box (a small part of the grid).
     """
     device = layers.data.device
     objects = Table(layers.names, layers.data[:, NUM_BACKGROUND:, None, None, :])
     half = (tile - 1) / 2.0
     centre_x = (torch.arange(tiles_x, device=device, dtype=torch.float32) * tile + half)[None, None, None, :]
     centre_y = (torch.arange(tiles_y, device=device, dtype=torch.float32) * tile + half)[None, None, :, None]
-    dy = centre_y - objects["cy"]
-    half_x = torch.full_like(objects["cx"], half)
-    if view == "right":
-        # Planar along x: xs = cx + (x - cx + d_c + dy (b + qy dy)) / (1 - a); over the tile, xs moves by
-        # at most half / (1 - a) with x and half |b + 2 qy dy| + qy half^2 (over 1 - a) with y.
-        rising = objects["d_b"] + 2 * objects["d_qy"] * dy
-        row = objects["d_c"] - objects["cx"] + dy * (objects["d_b"] + objects["d_qy"] * dy)
-        planar_x = objects["cx"] + (centre_x + row) * objects["d_inv_1ma"]
-        planar_half = half * objects["d_inv_1ma"] * (1 + rising.abs() + objects["d_qy"].abs() * half)
-        curved = objects["curved_x"] > 0
-        centre_x = torch.where(curved, centre_x + (objects["d_min"] + objects["d_max"]) / 2, planar_x)
-        half_x = torch.where(curved, half_x + (objects["d_max"] - objects["d_min"]) / 2, planar_half)
+    centre_x, half_x = _tile_x_bounds(objects, centre_x, centre_y, half, view)
     meets_x = (objects["box_x0"] <= centre_x + half_x) & (objects["box_x1"] >= centre_x - half_x)
     meets = meets_x & (objects["box_y0"] <= centre_y + half) & (objects["box_y1"] >= centre_y - half)
-    dx = centre_x - objects["cx"]
-    u = objects["u_x"] * dx + objects["u_y"] * dy
-    v = objects["v_x"] * dx + objects["v_y"] * dy
-    half_u = half_x * objects["u_x"].abs() + half * objects["u_y"].abs()
-    half_v = half_x * objects["v_x"].abs() + half * objects["v_y"].abs()
-    bend = objects["bend_uv"]
+    b, k, ty, tx = (meets & (objects["active"] > 0)).nonzero(as_tuple=True)
+
+    # The same quantities at the tiles that meet a box, one per tile.
+    rows = Table(layers.names, layers.data[:, NUM_BACKGROUND:].reshape(-1, layers.data.shape[-1]))
+    p = rows.rows(b * objects.data.shape[1] + k).prefetch(*TILE_TEST_COLUMNS[view])
+    centre_x = tx.to(torch.float32) * tile + half
+    centre_y = ty.to(torch.float32) * tile + half
+    centre_x, half_x = _tile_x_bounds(p, centre_x, centre_y, half, view)
+    dx, dy = centre_x - p["cx"], centre_y - p["cy"]
+    u = p["u_x"] * dx + p["u_y"] * dy
+    v = p["v_x"] * dx + p["v_y"] * dy
+    half_u = half_x * p["u_x"].abs() + half * p["u_y"].abs()
+    half_v = half_x * p["v_x"].abs() + half * p["v_y"].abs()
+    bend = p["bend_uv"]
     v = v - bend * u * u  # the bent frame: v - bend u^2 moves by at most |bend| (2 |u| hu + hu^2) over the box
     half_v = half_v + bend.abs() * (2 * u.abs() * half_u + half_u * half_u)
     nearest_u, nearest_v = (u.abs() - half_u).clamp(min=0.0), (v.abs() - half_v).clamp(min=0.0)
     # A wobbly outline reaches level obb_u = 1 / (1 - wobble amplitudes); a small margin for rounding.
-    reachable = _superellipse_level(objects["power"], nearest_u, nearest_v) <= objects["obb_u"] * 1.001 + 1e-3
-    return meets & reachable & (objects["active"] > 0)
+    reachable = _superellipse_level(p["power"], nearest_u, nearest_v) <= p["obb_u"] * 1.001 + 1e-3
+    kept = reachable.nonzero().squeeze(1)
+    return b.index_select(0, kept), k.index_select(0, kept), ty.index_select(0, kept), tx.index_select(0, kept)
+
+
+def _tile_x_bounds(
+    p: Rows | Table, centre_x: torch.Tensor, centre_y: torch.Tensor, half: float, view: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Centre and half-width in ``xs`` of the surface points a tile sees (both broadcast against tiles).
+
+    In the left view the tile's own; in the right view, for a layer planar along x,
+    ``xs = cx + (x - cx + d_c + dy (b + qy dy)) / (1 - a)``: over the tile ``xs`` moves by at most
+    ``half / (1 - a)`` with x and ``half |b + 2 qy dy| + qy half^2`` (over ``1 - a``) with y; for a curved
+    layer, the tile widened by the layer's disparity range.
+    """
+    half_x = torch.full_like(p["cx"], half)
+    if view == "right":
+        dy = centre_y - p["cy"]
+        rising = p["d_b"] + 2 * p["d_qy"] * dy
+        row = p["d_c"] - p["cx"] + dy * (p["d_b"] + p["d_qy"] * dy)
+        planar_x = p["cx"] + (centre_x + row) * p["d_inv_1ma"]
+        planar_half = half * p["d_inv_1ma"] * (1 + rising.abs() + p["d_qy"].abs() * half)
+        curved = p["curved_x"] > 0
+        centre_x = torch.where(curved, centre_x + (p["d_min"] + p["d_max"]) / 2, planar_x)
+        half_x = torch.where(curved, half_x + (p["d_max"] - p["d_min"]) / 2, planar_half)
+    return centre_x, half_x
 
 
 def zbuffer(layers: Table, height: int, width: int, view: str, tile: int = TILE):
@@ -290,7 +327,7 @@ def zbuffer(layers: Table, height: int, width: int, view: str, tile: int = TILE)
     device = layers.data.device
     tiles_y, tiles_x = -(-height // tile), -(-width // tile)
 
-    b, k, ty, tx = _object_tiles(layers, tiles_y, tiles_x, tile, view).nonzero(as_tuple=True)
+    b, k, ty, tx = _object_tiles(layers, tiles_y, tiles_x, tile, view)
     k = k + NUM_BACKGROUND
     # Pairs sorted by their object's superellipse power: each power is then evaluated on its own run.
     order, groups = power_groups(layers.columns()[layers.index["power"]].index_select(0, b * n_layers + k))

@@ -187,6 +187,7 @@ def surface_colour(
 
     at = _where_used(uses, USES_NOISE)
     q, ax, ay = p.subset(at), flat_sx.index_select(0, at), flat_sy.index_select(0, at)
+    q.prefetch("noise_channel", "noise_ou", "noise_ov", "noise_ux", "noise_uy", "w_noise")
     noise = sample_noise(
         bank,
         q["noise_channel"],
@@ -197,6 +198,7 @@ def surface_colour(
 
     at = _where_used(uses, USES_STRIPE)
     q, ax, ay = p.subset(at), flat_sx.index_select(0, at), flat_sy.index_select(0, at)
+    q.prefetch("stripe_phase", "stripe_x", "stripe_y", "stripe_duty", "stripe_freq", "stripe_soft", "w_stripe")
     phase = torch.addcmul(q["stripe_phase"], q["stripe_x"], ax).addcmul_(q["stripe_y"], ay)
     hard = _band(phase, q["stripe_duty"], q["stripe_freq"] * flat_rate.index_select(0, at))
     soft = 0.5 + 0.5 * torch.sin(2 * math.pi * phase)
@@ -208,6 +210,10 @@ def surface_colour(
         flat_sx.index_select(0, at),
         flat_sy.index_select(0, at),
         flat_rate.index_select(0, at),
+    )
+    q.prefetch(
+        *("pattern_vx", "pattern_vy", "pattern_ux", "pattern_uy", "pattern_brick", "pattern_duty"),
+        *("pattern_freq_u", "pattern_freq_v", "pattern_checker", "w_pattern"),
     )
     pv = (q["pattern_vx"] * ax).addcmul_(q["pattern_vy"], ay)
     pu = (q["pattern_ux"] * ax).addcmul_(q["pattern_uy"], ay).addcmul_(q["pattern_brick"], torch.floor(pv))
@@ -223,7 +229,9 @@ def surface_colour(
         torch.lerp(p[f"c0_{c}"], p[f"c1_{c}"], mix, out=rgb[index])
 
     at = _where_used(uses, USES_MARKS)
-    q = p.subset(at)
+    q = p.subset(at).prefetch(
+        *("mark_cos", "mark_sin", "mark_cell", "mark_seed", "mark_density", "mark_r", "mark_g", "mark_b")
+    )
     ink = _text_marks(q, flat_sx.index_select(0, at), flat_sy.index_select(0, at))
     mark_rgb = torch.stack([q[f"mark_{c}"] for c in "rgb"])
     flat_rgb = rgb.view(3, -1)
