@@ -24,6 +24,9 @@ NUM_BACKGROUND = 2  # layers 0 (wall) and 1 (ground) cover the frame
 KEY_LAYERS = 64  # layers per scene that the depth keys can tell apart
 KEY_OFFSET = 256.0  # px added to disparities before their float bits serve as depth keys
 NO_HIT = 0  # below the key of any surface
+# The layer columns read at every point by layer_disparity, and by surface_x in the right view.
+DISPARITY_COLUMNS = ("cx", "cy", "d_c", "d_a", "d_b", "d_qx", "d_qy")
+RIGHT_VIEW_COLUMNS = ("cx", "cy", "d_c", "d_b", "d_qy", "d_inv_1ma", "curved_x")
 # The layer columns that layer_covers reads at every point.
 REGION_COLUMNS = ("cx", "cy", "u_x", "u_y", "v_x", "v_y", "bend_uv", "power", "wobbly", "has_cuts", "has_holes")
 # The layer columns the culling of (object, tile) pairs reads, in each view.
@@ -32,10 +35,18 @@ TILE_TEST_COLUMNS = {
     "left": _LEFT_TILE_TEST,
     "right": (*_LEFT_TILE_TEST, "d_b", "d_qy", "d_c", "d_inv_1ma", "curved_x", "d_min", "d_max"),
 }
+for _view in ("left", "right"):
+    TILE_TEST_COLUMNS[_view] += ("has_holes", "cut0_nx", "cut0_ny", "cut0_offset", "cut1_nx", "cut1_ny", "cut1_offset")
+# A tile whose farthest point lies at most at this superellipse level is inside the region at every
+# pixel (1 % below the edge: far more than the rounding of the per-pixel test).
+INTERIOR_LEVEL = 0.99
+INTERIOR_MARGIN = 1e-3  # the same for the cuts, in units of the region's frame (where its radius is 1)
 
 
 def layer_disparity(p: Rows | Table, xs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Disparity (px) of the layer surface at surface coordinates ``(xs, y)``."""
+    if isinstance(p, Rows):
+        p.prefetch(*DISPARITY_COLUMNS)
     dx, dy = xs - p["cx"], y - p["cy"]
     return p["d_c"] + dx * (p["d_a"] + p["d_qx"] * dx) + dy * (p["d_b"] + p["d_qy"] * dy)
 
@@ -60,6 +71,8 @@ def surface_x(
     """
     if view == "left":
         return qx, None
+    if isinstance(p, Rows):
+        p.prefetch(*RIGHT_VIEW_COLUMNS)
     dy = y - p["cy"]
     offset = qx + (p["d_c"] - p["cx"] + dy * (p["d_b"] + p["d_qy"] * dy))  # = -c0
     xs = torch.addcmul(p["cx"], offset, p["d_inv_1ma"])
@@ -89,17 +102,23 @@ def _rows_with(p: Rows, name: str) -> torch.Tensor:
 POWERS = (1.0, 2.0, 4.0, 8.0)  # the superellipse powers a layer can draw
 
 
-def power_groups(power: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
+def power_groups(power: torch.Tensor, last: torch.Tensor | None = None) -> tuple[torch.Tensor, list[int]]:
     """An order of rows that sorts them by superellipse power, and the number of rows of each power.
 
     Args:
         power: ``(N,)`` powers, each one of :data:`POWERS`.
+        last: ``(N,)`` bool, rows to put after all the others (themselves sorted by power), or None.
 
     Returns:
-        ``(order, counts)``: ``power[order]`` is sorted; ``counts[i]`` rows have power ``POWERS[i]``.
+        ``(order, counts)``: ``power[order]`` is sorted (first the rows not ``last``, then the others);
+        ``counts[i]`` rows have power ``POWERS[i]`` (and, with ``last``, ``counts[4 + i]`` rows of the
+        last ones).
     """
     code = (power >= 2).long() + (power >= 4).long() + (power >= 8).long()
-    return torch.argsort(code, stable=True), torch.bincount(code, minlength=len(POWERS)).tolist()
+    if last is not None:
+        code = code.add_(last.long(), alpha=len(POWERS))
+    groups = len(POWERS) * (1 if last is None else 2)
+    return torch.argsort(code, stable=True), torch.bincount(code, minlength=groups).tolist()
 
 
 def _superellipse_level(
@@ -240,9 +259,10 @@ def _background_key(layers: Table, height: int, width: int, view: str) -> torch.
 
 def _object_tiles(
     layers: Table, tiles_y: int, tiles_x: int, tile: int, view: str
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The (item, object, tile row, tile column) that may meet, as four ``(N,)`` long index tensors
-    (in row-major order; objects counted from 0, without the background layers).
+    (in row-major order; objects counted from 0, without the background layers), and whether the
+    object surely covers every pixel centre of the tile (``(N,)`` bool; a conservative test).
 
     A tile is kept when it meets the object's axis-aligned box and when the box that bounds its
     surface points in the region frame ``(u, v)`` may reach the region: the superellipse level of the
@@ -280,8 +300,22 @@ def _object_tiles(
     nearest_u, nearest_v = (u.abs() - half_u).clamp(min=0.0), (v.abs() - half_v).clamp(min=0.0)
     # A wobbly outline reaches level obb_u = 1 / (1 - wobble amplitudes); a small margin for rounding.
     reachable = _superellipse_level(p["power"], nearest_u, nearest_v) <= p["obb_u"] * 1.001 + 1e-3
+    # Inside the region at every point of the tile: the box's farthest point is inside the superellipse
+    # shrunk by the deepest wobble (level (1 + w) <= 1 with |w| <= 1 - 1 / obb_u), with a margin for
+    # rounding, and on the kept side of both cuts over the whole box; on an object without holes or
+    # bend (and, in the right view, planar along x, so that the bound on xs holds and every point is found).
+    plain = (p["has_holes"] == 0) & (bend == 0)
+    if view == "right":
+        plain &= p["curved_x"] == 0
+    far = _superellipse_level(p["power"], u.abs() + half_u, v.abs() + half_v)
+    far = far * (2.0 - 1.0 / p["obb_u"]) <= INTERIOR_LEVEL
+    for cut in ("cut0", "cut1"):
+        nx, ny = p[f"{cut}_nx"], p[f"{cut}_ny"]
+        reach = nx * u + ny * v + nx.abs() * half_u + ny.abs() * half_v
+        far &= reach <= p[f"{cut}_offset"] - INTERIOR_MARGIN
     kept = reachable.nonzero().squeeze(1)
-    return b.index_select(0, kept), k.index_select(0, kept), ty.index_select(0, kept), tx.index_select(0, kept)
+    tiles = (b, k, ty, tx, plain & far)
+    return tuple(t.index_select(0, kept) for t in tiles)  # type: ignore[return-value]
 
 
 def _tile_x_bounds(
@@ -327,10 +361,13 @@ def zbuffer(layers: Table, height: int, width: int, view: str, tile: int = TILE)
     device = layers.data.device
     tiles_y, tiles_x = -(-height // tile), -(-width // tile)
 
-    b, k, ty, tx = _object_tiles(layers, tiles_y, tiles_x, tile, view)
+    b, k, ty, tx, interior = _object_tiles(layers, tiles_y, tiles_x, tile, view)
     k = k + NUM_BACKGROUND
-    # Pairs sorted by their object's superellipse power: each power is then evaluated on its own run.
-    order, groups = power_groups(layers.columns()[layers.index["power"]].index_select(0, b * n_layers + k))
+    # Pairs sorted by their object's superellipse power, those inside the region at every pixel last:
+    # the region test runs on the others only, each power on its own run.
+    power = layers.columns()[layers.index["power"]].index_select(0, b * n_layers + k)
+    order, counts = power_groups(power, last=interior)
+    groups, edge_pairs = counts[: len(POWERS)], sum(counts[: len(POWERS)])
     b, k, ty, tx = (t.index_select(0, order) for t in (b, k, ty, tx))
     slot = (b * tiles_y + ty) * tiles_x + tx
     offsets = torch.arange(tile, device=device, dtype=torch.float32)
@@ -344,7 +381,9 @@ def zbuffer(layers: Table, height: int, width: int, view: str, tile: int = TILE)
     qx = (tx * tile).float()[:, None, None] + offsets[None, None, :]
     y = (ty * tile).float()[:, None, None] + offsets[None, :, None]
     xs, found = surface_x(p, qx, y, view)
-    hit = layer_covers(p, xs, y, groups, backgrounds=False)
+    hit = torch.ones((len(b), tile, tile), dtype=torch.bool, device=device)
+    edge = Rows(p.table, p.flat_rows[:edge_pairs], trailing=2)
+    hit[:edge_pairs] = layer_covers(edge, xs[:edge_pairs], y[:edge_pairs], groups, backgrounds=False)
     if found is not None:
         hit &= found
         d = xs - qx  # the right view sees the point xs at qx = xs - d

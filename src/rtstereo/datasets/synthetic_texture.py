@@ -16,6 +16,12 @@ from .synthetic_table import Rows, Table
 
 PINK, SMOOTH, GRAIN, RIDGED = range(4)  # channels of the noise bank
 USES_NOISE, USES_STRIPE, USES_PATTERN, USES_MARKS = 1, 2, 4, 8  # bits of a layer's "uses" column
+# The layer columns that surface_colour reads at every point.
+POINT_COLUMNS = (
+    *("persp_ref", "persp_floor", "cx", "cy", "grain_ou", "grain_ov", "grain_ux", "grain_uy"),
+    *("grad_x", "grad_y", "mix_base", "w_grad", "detail2", "d_a", "d_qx", "d_b", "d_qy"),
+    *(f"c{i}_{c}" for i in (0, 1) for c in "rgb"),
+)
 NOISE_SIZE = 1024  # texels per side of the (periodic) noise bank; a power of two
 _BANKS: dict[str, torch.Tensor] = {}
 _BANKS_LOCK = threading.Lock()  # items may render in parallel threads
@@ -168,6 +174,7 @@ def surface_colour(
     Returns:
         ``(3, *S)`` float32, roughly 0..1.
     """
+    p.prefetch(*POINT_COLUMNS)
     # Perspective-correct texture coordinates: on a surface, distance ~ 1 / disparity.
     perspective = p["persp_ref"] / torch.maximum(d, p["persp_floor"])
     dx, dy = xs - p["cx"], y - p["cy"]
