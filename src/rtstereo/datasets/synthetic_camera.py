@@ -114,25 +114,21 @@ def _gaussian_blur(image: torch.Tensor, sigma_px: torch.Tensor) -> torch.Tensor:
     for axis in (3, 2):
         size = x.shape[axis]
         out = torch.empty_like(x)
+        first, last = x.narrow(axis, 0, 1), x.narrow(axis, size - 1, 1)
         for tap in range(2 * radius + 1):
             shift, weight = tap - radius, weights[:, tap]
-            inner = size - abs(shift)  # outputs whose source pixel x + shift lies inside the image
+            inner = size - abs(shift)  # the outputs whose source pixel (shifted by `shift`) lies inside
             start = max(-shift, 0)
-            source = x.narrow(axis, start + shift, inner)
-            edges = (  # (first output, count, edge pixel) of the outputs whose source lies beyond an edge
-                (0, start, x.narrow(axis, 0, 1)),
-                (start + inner, size - start - inner, x.narrow(axis, size - 1, 1)),
-            )
+            target, source = out.narrow(axis, start, inner), x.narrow(axis, start + shift, inner)
+            # The other |shift| outputs read the edge pixel on the side the shift points to.
+            edge, value = (out.narrow(axis, 0, -shift), first) if shift < 0 else (out.narrow(axis, inner, shift), last)
             if tap == 0:
-                torch.mul(source, weight, out=out.narrow(axis, start, inner))
-                for first, count, edge in edges:
-                    if count:
-                        out.narrow(axis, first, count).copy_(edge * weight)
+                torch.mul(source, weight, out=target)
+                edge.copy_(value).mul_(weight)
             else:
-                out.narrow(axis, start, inner).addcmul_(source, weight)
-                for first, count, edge in edges:
-                    if count:
-                        out.narrow(axis, first, count).addcmul_(edge.expand_as(out.narrow(axis, first, count)), weight)
+                target.addcmul_(source, weight)
+                if shift:
+                    edge.addcmul_(value, weight)
         x = out
     return x
 
