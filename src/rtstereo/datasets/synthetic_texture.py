@@ -15,11 +15,11 @@ import torch
 from .synthetic_table import Rows, Table
 
 PINK, SMOOTH, GRAIN, RIDGED = range(4)  # channels of the noise bank
-USES_NOISE, USES_STRIPE, USES_PATTERN, USES_MARKS = 1, 2, 4, 8  # bits of a layer's "uses" column
+USES_NOISE, USES_STRIPE, USES_PATTERN, USES_MARKS, USES_GRADIENT = 1, 2, 4, 8, 16  # bits of a layer's "uses" column
 # The layer columns that surface_colour reads at every point.
 POINT_COLUMNS = (
     *("persp_ref", "persp_floor", "cx", "cy", "grain_ou", "grain_ov", "grain_ux", "grain_uy"),
-    *("grad_x", "grad_y", "mix_base", "w_grad", "detail2", "d_a", "d_qx", "d_b", "d_qy"),
+    *("mix_base", "detail2", "d_a", "d_qx", "d_b", "d_qy"),
     *(f"c{i}_{c}" for i in (0, 1) for c in "rgb"),
 )
 NOISE_SIZE = 1024  # texels per side of the (periodic) noise bank; a power of two
@@ -181,16 +181,23 @@ def surface_colour(
     sx, sy = dx * perspective, dy * perspective
     flat_sx, flat_sy, flat_rate = sx.reshape(-1), sy.reshape(-1), perspective.reshape(-1)
 
-    # Every point gets fine grain (its strength may be near zero) and its layer's gradient; the other
-    # components are computed only on the points whose layer uses them (the same operations whatever
-    # their number, so the count of launched operations does not depend on the scenes).
+    # Every point gets fine grain (its strength may be small, never zero); the other components are
+    # computed only on the points whose layer uses them (the same operations whatever their number,
+    # so the count of launched operations does not depend on the scenes).
     grain_u = torch.addcmul(p["grain_ou"], p["grain_ux"], sx).addcmul_(p["grain_uy"], sy)
     grain_v = torch.addcmul(p["grain_ov"], p["grain_uy"], sx, value=-1.0).addcmul_(p["grain_ux"], sy)
     grain = sample_noise(bank, GRAIN, grain_u, grain_v)
-    gradient = (p["grad_x"] * sx).add_(0.5).addcmul_(p["grad_y"], sy).clamp_(0.0, 1.0)
-    mix = torch.addcmul(p["mix_base"], p["w_grad"], gradient).addcmul_(p["detail2"], grain)
-    flat_mix = mix.reshape(-1)
     uses = p.codes("uses").reshape(-1)
+    # mix = mix_base + w_grad * gradient + detail2 * grain, added in that order; w_grad is 0 on the
+    # layers without a gradient (a tenth of them), where the first sum is mix_base itself.
+    mix = p["mix_base"].clone()
+    flat_mix = mix.view(-1)
+    at = _where_used(uses, USES_GRADIENT)
+    q = p.subset(at).prefetch("grad_x", "grad_y", "w_grad", "mix_base")
+    ax, ay = flat_sx.index_select(0, at), flat_sy.index_select(0, at)
+    gradient = (q["grad_x"] * ax).add_(0.5).addcmul_(q["grad_y"], ay).clamp_(0.0, 1.0)
+    flat_mix.index_copy_(0, at, torch.addcmul(q["mix_base"], q["w_grad"], gradient))
+    mix.addcmul_(p["detail2"], grain)
 
     at = _where_used(uses, USES_NOISE)
     q, ax, ay = p.subset(at), flat_sx.index_select(0, at), flat_sy.index_select(0, at)
