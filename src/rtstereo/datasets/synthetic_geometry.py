@@ -252,8 +252,9 @@ def _background_key(layers: Table, height: int, width: int, view: str) -> torch.
         if view == "right":
             row, column = row * p["d_inv_1ma"], column * p["d_inv_1ma"]
         key = _depth_key(row + column, k)
-        key = torch.where(p["active"] > 0, key, NO_HIT)
-        best = key if best is None else torch.maximum(best, key)
+        if k > 0:  # the wall (layer 0) is in every scene, the ground plane not: NO_HIT (0) where absent
+            key = key.mul_(p["active"] > 0)
+        best = key if best is None else torch.maximum(best, key, out=best)
     return best
 
 
