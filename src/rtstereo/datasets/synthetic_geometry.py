@@ -30,13 +30,14 @@ RIGHT_VIEW_COLUMNS = ("cx", "cy", "d_c", "d_b", "d_qy", "d_inv_1ma", "curved_x")
 # The layer columns that layer_covers reads at every point.
 REGION_COLUMNS = ("cx", "cy", "u_x", "u_y", "v_x", "v_y", "bend_uv", "power", "wobbly", "has_cuts", "has_holes")
 # The layer columns the culling of (object, tile) pairs reads, in each view.
-_LEFT_TILE_TEST = ("cx", "cy", "u_x", "u_y", "v_x", "v_y", "bend_uv", "power", "obb_u")
+_LEFT_TILE_TEST = (
+    *("cx", "cy", "u_x", "u_y", "v_x", "v_y", "bend_uv", "power", "obb_u", "has_holes"),
+    *("cut0_nx", "cut0_ny", "cut0_offset", "cut1_nx", "cut1_ny", "cut1_offset"),
+)
 TILE_TEST_COLUMNS = {
     "left": _LEFT_TILE_TEST,
     "right": (*_LEFT_TILE_TEST, "d_b", "d_qy", "d_c", "d_inv_1ma", "curved_x", "d_min", "d_max"),
 }
-for _view in ("left", "right"):
-    TILE_TEST_COLUMNS[_view] += ("has_holes", "cut0_nx", "cut0_ny", "cut0_offset", "cut1_nx", "cut1_ny", "cut1_offset")
 # A tile whose farthest point lies at most at this superellipse level is inside the region at every
 # pixel (1 % below the edge: far more than the rounding of the per-pixel test).
 INTERIOR_LEVEL = 0.99
@@ -315,8 +316,8 @@ def _object_tiles(
         reach = nx * u + ny * v + nx.abs() * half_u + ny.abs() * half_v
         far &= reach <= p[f"{cut}_offset"] - INTERIOR_MARGIN
     kept = reachable.nonzero().squeeze(1)
-    tiles = (b, k, ty, tx, plain & far)
-    return tuple(t.index_select(0, kept) for t in tiles)  # type: ignore[return-value]
+    b, k, ty, tx, inside = (t.index_select(0, kept) for t in (b, k, ty, tx, plain & far))
+    return b, k, ty, tx, inside
 
 
 def _tile_x_bounds(
