@@ -567,6 +567,28 @@ def test_the_z_buffer_shows_the_nearest_layer_found_by_testing_every_layer_at_ev
     assert torch.equal(winner[clear], found.argmax(1)[clear])
 
 
+@pytest.mark.parametrize("view", ["left", "right"])
+def test_tiles_taken_as_inside_an_object_are_covered_at_every_pixel(view):
+    """The z-buffer skips the region test on these tiles, so the test that picks them must be conservative."""
+    from rtstereo.datasets.synthetic_geometry import NUM_BACKGROUND, _object_tiles, layer_covers, surface_x
+    from rtstereo.datasets.synthetic_random import item_seeds
+    from rtstereo.datasets.synthetic_scene import sample_scenes
+
+    tile, height, width = 8, 96, 200
+    layers = sample_scenes(item_seeds(3, 12), height, width, 64.0).layers
+    n_layers = layers.data.shape[1]
+    b, k, ty, tx, inside = _object_tiles(layers, -(-height // tile), -(-width // tile), tile, view)
+    assert 0.1 < float(inside.float().mean()) < 1.0
+    b, k, ty, tx = (t[inside] for t in (b, k, ty, tx))
+    p = layers.rows(b * n_layers + k + NUM_BACKGROUND, trailing=2)
+    offsets = torch.arange(tile, dtype=torch.float32)
+    qx = (tx * tile).float()[:, None, None] + offsets[None, None, :]
+    y = (ty * tile).float()[:, None, None] + offsets[None, :, None]
+    xs, found = surface_x(p, qx, y, view)
+    covered = layer_covers(p, xs, y)
+    assert bool(covered.all()) and (found is None or bool(found.all()))
+
+
 def test_superellipse_powers_grouped_by_row_match_the_per_point_choice():
     from rtstereo.datasets.synthetic_geometry import POWERS, _superellipse_level, power_groups
 

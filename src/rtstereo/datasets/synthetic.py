@@ -294,13 +294,19 @@ def _occlusion(scenes: Scenes, disparity: torch.Tensor, left_winner: torch.Tenso
     flat = (~same & ~left_of_frame).reshape(-1).nonzero().squeeze(1)
     b, y = flat // (height * width), (flat // width) % height
     at_x, own = x_right.reshape(-1).index_select(0, flat), disparity.reshape(-1).index_select(0, flat)
-    candidates = torch.cat(
-        [layer_before.reshape(-1).index_select(0, flat), layer_after.reshape(-1).index_select(0, flat)]
-    )
+    first, second = layer_before.reshape(-1).index_select(0, flat), layer_after.reshape(-1).index_select(0, flat)
+    # A point whose two right pixels show the same layer evaluates it once (most of them: inside an
+    # occluding surface's shadow both pixels show that surface).
+    two = (second != first).nonzero().squeeze(1)
     seen = layer_at(
-        scenes.layers, b.repeat(2) * n_layers + candidates, at_x.repeat(2), y.to(at_x.dtype).repeat(2), "right"
+        scenes.layers,
+        torch.cat([b, b.index_select(0, two)]) * n_layers + torch.cat([first, second.index_select(0, two)]),
+        torch.cat([at_x, at_x.index_select(0, two)]),
+        torch.cat([y, y.index_select(0, two)]).to(at_x.dtype),
+        "right",
     )
-    nearest = seen.view(2, -1).amax(0)
+    nearest = seen[: len(flat)]
+    nearest.index_copy_(0, two, torch.maximum(nearest.index_select(0, two), seen[len(flat) :]))
     occluded = left_of_frame.clone()
     occluded.view(-1).index_copy_(0, flat, nearest > own + OCCLUSION_TOLERANCE_PX)
     return occluded
@@ -318,7 +324,7 @@ def _render_view(
     # Points are laid out (B, H * W): per-layer columns are gathered at that shape and per-scene
     # settings (B, 1) broadcast against them.
     flat_layer = (winner.reshape(batch, pixels) + torch.arange(batch, device=device)[:, None] * n_layers).reshape(-1)
-    p = layers.rows(flat_layer.int(), shape=(batch, pixels))
+    p = layers.rows(flat_layer, shape=(batch, pixels))
     items = Table(scenes.items.names, scenes.items.data[:, None, :])
     pixel = torch.arange(pixels, device=device)
     y, x = (pixel // width).float()[None], (pixel % width).float()[None]

@@ -200,7 +200,8 @@ def sample_materials(u, items: dict, geometry: dict) -> dict[str, np.ndarray]:
         "uses": (weights["noise"] > 0) * 1.0
         + (weights["stripe"] > 0) * 2.0
         + (weights["pattern"] > 0) * 4.0
-        + marked * 8.0,
+        + marked * 8.0
+        + (weights["grad"] > 0) * 16.0,
         "mark_cell": loguniform(u(), 5.0, 16.0),
         "mark_density": lerp(u(), 0.4, 0.9),
         "mark_seed": np.floor(u() * 2**20),

@@ -28,6 +28,7 @@ class Table:
         assert data.shape[-1] == len(self.names), (data.shape, len(self.names))
         self.data = data
         self._columns: tuple[torch.Tensor, ...] | None = None
+        self._packed: dict[tuple[str, ...], torch.Tensor] = {}
         self._unbound: tuple[torch.Tensor, ...] | None = None
 
     def __getitem__(self, name: str) -> torch.Tensor:
@@ -40,6 +41,13 @@ class Table:
         if self._columns is None:
             self._columns = self.data.reshape(-1, self.data.shape[-1]).t().contiguous().unbind(0)
         return self._columns
+
+    def packed(self, names: tuple[str, ...]) -> torch.Tensor:
+        """The named columns stacked, ``(len(names), rows)`` (computed once per tuple of names)."""
+        if names not in self._packed:
+            columns = self.columns()
+            self._packed[names] = torch.stack([columns[self.index[name]] for name in names])
+        return self._packed[names]
 
     def rows(self, flat_rows: torch.Tensor, trailing: int = 0, shape: tuple[int, ...] | None = None) -> Rows:
         """The rows ``flat_rows`` of the table flattened to ``(rows, C)``, fetched lazily.
@@ -73,6 +81,20 @@ class Rows:
             column = self.table.columns()[self.table.index[name]].index_select(0, self.flat_rows)
             self._cache[name] = column.view(self.shape) if self.shape != (-1,) else column
         return self._cache[name]
+
+    def prefetch(self, *names: str) -> Rows:
+        """Gather the named columns not fetched yet in one operation (``rows[name]`` then reads them).
+
+        Two launched operations instead of one per column. (Fewer operations; but at a million points
+        it saves no time: the columns are written all at once, and are no longer in the cache when used.)
+        """
+        missing = tuple(dict.fromkeys(name for name in names if name not in self._cache))
+        if len(missing) > 1:
+            gathered = self.table.packed(missing).index_select(1, self.flat_rows)
+            if self.shape != (-1,):
+                gathered = gathered.view(len(missing), *self.shape)
+            self._cache.update(zip(missing, gathered.unbind(0), strict=True))
+        return self
 
     def codes(self, name: str) -> torch.Tensor:
         """A column of small non-negative integers (below 256) as uint8: a quarter of the memory traffic."""

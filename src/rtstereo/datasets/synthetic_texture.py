@@ -15,7 +15,13 @@ import torch
 from .synthetic_table import Rows, Table
 
 PINK, SMOOTH, GRAIN, RIDGED = range(4)  # channels of the noise bank
-USES_NOISE, USES_STRIPE, USES_PATTERN, USES_MARKS = 1, 2, 4, 8  # bits of a layer's "uses" column
+USES_NOISE, USES_STRIPE, USES_PATTERN, USES_MARKS, USES_GRADIENT = 1, 2, 4, 8, 16  # bits of a layer's "uses" column
+# The layer columns that surface_colour reads at every point.
+POINT_COLUMNS = (
+    *("persp_ref", "persp_floor", "cx", "cy", "grain_ou", "grain_ov", "grain_ux", "grain_uy"),
+    *("mix_base", "detail2", "d_a", "d_qx", "d_b", "d_qy"),
+    *(f"c{i}_{c}" for i in (0, 1) for c in "rgb"),
+)
 NOISE_SIZE = 1024  # texels per side of the (periodic) noise bank; a power of two
 _BANKS: dict[str, torch.Tensor] = {}
 _BANKS_LOCK = threading.Lock()  # items may render in parallel threads
@@ -168,25 +174,34 @@ def surface_colour(
     Returns:
         ``(3, *S)`` float32, roughly 0..1.
     """
+    p.prefetch(*POINT_COLUMNS)
     # Perspective-correct texture coordinates: on a surface, distance ~ 1 / disparity.
     perspective = p["persp_ref"] / torch.maximum(d, p["persp_floor"])
     dx, dy = xs - p["cx"], y - p["cy"]
     sx, sy = dx * perspective, dy * perspective
     flat_sx, flat_sy, flat_rate = sx.reshape(-1), sy.reshape(-1), perspective.reshape(-1)
 
-    # Every point gets fine grain (its strength may be near zero) and its layer's gradient; the other
-    # components are computed only on the points whose layer uses them (the same operations whatever
-    # their number, so the count of launched operations does not depend on the scenes).
+    # Every point gets fine grain (its strength may be small, never zero); the other components are
+    # computed only on the points whose layer uses them (the same operations whatever their number,
+    # so the count of launched operations does not depend on the scenes).
     grain_u = torch.addcmul(p["grain_ou"], p["grain_ux"], sx).addcmul_(p["grain_uy"], sy)
     grain_v = torch.addcmul(p["grain_ov"], p["grain_uy"], sx, value=-1.0).addcmul_(p["grain_ux"], sy)
     grain = sample_noise(bank, GRAIN, grain_u, grain_v)
-    gradient = (p["grad_x"] * sx).add_(0.5).addcmul_(p["grad_y"], sy).clamp_(0.0, 1.0)
-    mix = torch.addcmul(p["mix_base"], p["w_grad"], gradient).addcmul_(p["detail2"], grain)
-    flat_mix = mix.reshape(-1)
     uses = p.codes("uses").reshape(-1)
+    # mix = mix_base + w_grad * gradient + detail2 * grain, added in that order; w_grad is 0 on the
+    # layers without a gradient (a tenth of them), where the first sum is mix_base itself.
+    mix = p["mix_base"].clone()
+    flat_mix = mix.view(-1)
+    at = _where_used(uses, USES_GRADIENT)
+    q = p.subset(at).prefetch("grad_x", "grad_y", "w_grad", "mix_base")
+    ax, ay = flat_sx.index_select(0, at), flat_sy.index_select(0, at)
+    gradient = (q["grad_x"] * ax).add_(0.5).addcmul_(q["grad_y"], ay).clamp_(0.0, 1.0)
+    flat_mix.index_copy_(0, at, torch.addcmul(q["mix_base"], q["w_grad"], gradient))
+    mix.addcmul_(p["detail2"], grain)
 
     at = _where_used(uses, USES_NOISE)
     q, ax, ay = p.subset(at), flat_sx.index_select(0, at), flat_sy.index_select(0, at)
+    q.prefetch("noise_channel", "noise_ou", "noise_ov", "noise_ux", "noise_uy", "w_noise")
     noise = sample_noise(
         bank,
         q["noise_channel"],
@@ -197,6 +212,7 @@ def surface_colour(
 
     at = _where_used(uses, USES_STRIPE)
     q, ax, ay = p.subset(at), flat_sx.index_select(0, at), flat_sy.index_select(0, at)
+    q.prefetch("stripe_phase", "stripe_x", "stripe_y", "stripe_duty", "stripe_freq", "stripe_soft", "w_stripe")
     phase = torch.addcmul(q["stripe_phase"], q["stripe_x"], ax).addcmul_(q["stripe_y"], ay)
     hard = _band(phase, q["stripe_duty"], q["stripe_freq"] * flat_rate.index_select(0, at))
     soft = 0.5 + 0.5 * torch.sin(2 * math.pi * phase)
@@ -208,6 +224,10 @@ def surface_colour(
         flat_sx.index_select(0, at),
         flat_sy.index_select(0, at),
         flat_rate.index_select(0, at),
+    )
+    q.prefetch(
+        *("pattern_vx", "pattern_vy", "pattern_ux", "pattern_uy", "pattern_brick", "pattern_duty"),
+        *("pattern_freq_u", "pattern_freq_v", "pattern_checker", "w_pattern"),
     )
     pv = (q["pattern_vx"] * ax).addcmul_(q["pattern_vy"], ay)
     pu = (q["pattern_ux"] * ax).addcmul_(q["pattern_uy"], ay).addcmul_(q["pattern_brick"], torch.floor(pv))
@@ -223,7 +243,9 @@ def surface_colour(
         torch.lerp(p[f"c0_{c}"], p[f"c1_{c}"], mix, out=rgb[index])
 
     at = _where_used(uses, USES_MARKS)
-    q = p.subset(at)
+    q = p.subset(at).prefetch(
+        *("mark_cos", "mark_sin", "mark_cell", "mark_seed", "mark_density", "mark_r", "mark_g", "mark_b")
+    )
     ink = _text_marks(q, flat_sx.index_select(0, at), flat_sy.index_select(0, at))
     mark_rgb = torch.stack([q[f"mark_{c}"] for c in "rgb"])
     flat_rgb = rgb.view(3, -1)
