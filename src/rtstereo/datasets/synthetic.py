@@ -39,7 +39,9 @@ from .synthetic_texture import noise_bank, surface_colour
 # The version of the stream of pairs: raise it with every change that makes any seed render other pixels,
 # so that a folder of written pairs (``rtstereo synth``'s synth.json) tells which renderer wrote them.
 # 2: a rolled ground plane is bounded to the disparity range over the whole view (367c635).
-RENDERER_VERSION = 2
+# 3: each specular highlight is cut at its own 3 sigma, not at the batch's widest (an item's pixels no longer
+#    depend on the other scenes of its batch, nor on how many threads split it).
+RENDERER_VERSION = 3
 
 NOISE_STREAM = 5  # random stream of the sensor-noise keys (see synthetic_random)
 

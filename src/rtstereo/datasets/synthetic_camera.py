@@ -32,13 +32,17 @@ def specular_glow(winner: torch.Tensor, spots: Table, view: str) -> torch.Tensor
     if len(b) == 0:
         return glow.reshape(batch, height, width)
     p = spots.rows(b * spots.data.shape[1] + s, trailing=2)
+    # One window for the batch, as wide as its widest highlight needs; each highlight is cut to its own
+    # (3 sigma, rounded up) so that a scene's pixels do not depend on the scenes beside it in the batch.
     radius = int(math.ceil(3 * float(spots["sigma"].max())))
     offsets = torch.arange(-radius, radius + 1, device=winner.device, dtype=torch.float32)
+    own = torch.ceil(3 * p["sigma"])
     centre_x, centre_y = p[f"x_{view}"], p["y"]
     xi = torch.round(centre_x) + offsets[None, None, :]
     yi = torch.round(centre_y) + offsets[None, :, None]
     xi, yi = torch.broadcast_tensors(xi, yi)
     inside = (xi >= 0) & (xi < width) & (yi >= 0) & (yi < height)
+    inside &= (offsets[None, None, :].abs() <= own) & (offsets[None, :, None].abs() <= own)
     flat = (b[:, None, None] * height + yi.clamp(0, height - 1).long()) * width + xi.clamp(0, width - 1).long()
     on_layer = winner.reshape(-1)[flat] == p["layer"].long()
     r2 = (xi - centre_x) ** 2 + (yi - centre_y) ** 2
