@@ -82,7 +82,10 @@ class PhotometricCost:
         # Sobel / 4 is the derivative in grey levels per pixel, smoothed across 3 rows; 8-bit output
         # rounds and saturates.
         derivative = cv2.Sobel(grey, cv2.CV_8U, 1, 0, ksize=3, scale=cls._DERIVATIVE_UNITS / 4, delta=128.0)
-        return cv2.merge([*cv2.split(image), derivative])
+        # The alpha channel written over: a tenth of the time of merging the split channels (at 640x480).
+        features = cv2.cvtColor(image, cv2.COLOR_RGB2RGBA)
+        cv2.insertChannel(derivative, features, 3)
+        return features
 
     def __call__(self, disparity: np.ndarray, finite: bool = False) -> np.ndarray:
         """float32 ``(H, W)`` cost of ``disparity`` (meaningless where it is nan).
