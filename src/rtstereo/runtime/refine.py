@@ -184,18 +184,12 @@ def occluded(disparity: np.ndarray) -> np.ndarray:
         [[False, True, False, False]]
     """
     d = np.asarray(disparity, dtype=np.float32)
-    return _occluded_t(np.ascontiguousarray(d.T)).T
-
-
-def _occluded_t(disparity_t: np.ndarray) -> np.ndarray:
-    """:func:`occluded` of a transposed ``(W, H)`` map, transposed: numpy's running minimum is
-    fastest along the first axis."""
-    width = disparity_t.shape[0]
-    valid = np.isfinite(disparity_t)
-    match = np.where(valid, np.arange(width, dtype=np.float32)[:, None] - disparity_t, np.inf)
-    nearest_right = np.minimum.accumulate(match[::-1], axis=0)[::-1]  # min over x' >= x
+    width = d.shape[1]
+    valid = np.isfinite(d)
+    match = np.where(valid, np.arange(width, dtype=np.float32) - d, np.inf)
+    nearest_right = np.minimum.accumulate(match[:, ::-1], axis=1)[:, ::-1]  # min over x' >= x
     hidden = np.zeros_like(valid)
-    np.greater(match[:-1], nearest_right[1:], out=hidden[:-1])
+    np.greater(match[:, :-1], nearest_right[:, 1:], out=hidden[:, :-1])
     return hidden & valid
 
 
