@@ -106,16 +106,16 @@ def prepare_check(left: np.ndarray, right: np.ndarray, holes: HolePreparation) -
     from the same ``left``, whose grey levels it keeps, and ``right``)."""
     window = (holes.window_px, holes.window_px)
     greys = [holes.grey.astype(np.float32), cv2.cvtColor(right, cv2.COLOR_RGB2GRAY).astype(np.float32)]
-    derivatives = [cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3, scale=0.25) for grey in greys]
+    derivatives = [holes.derivative, cv2.Sobel(greys[1], cv2.CV_32F, 1, 0, ksize=3, scale=0.25)]
     left_mean = cv2.blur(greys[0], window)
     zero_mean = greys[0] - left_mean
     # the sampling grid of the photometric cost: columns (1, W), rows (H, W)
     images = (greys[0], derivatives[0], greys[1], derivatives[1], zero_mean, holes.cost.cols, holes.cost.rows)
-    sgbm = np.where(np.isfinite(holes.fill), holes.fill, np.float32(0.0)).astype(np.float32)
+    sgbm = np.where(np.isfinite(holes.fill), holes.fill, np.float32(0.0)).astype(np.float32, copy=False)
     confident = ~holes.holes
     confident_share = confident.astype(np.float32)
     share = cv2.blur(confident_share, window)
-    values = np.where(confident, holes.confident, np.float32(0.0)).astype(np.float32)
+    values = np.where(confident, holes.confident, np.float32(0.0)).astype(np.float32, copy=False)
     some = np.maximum(share, np.float32(1e-6))
     mean = cv2.blur(values, window) / some
     spread = np.sqrt(np.clip(cv2.blur(values * values, window) / some - mean * mean, 0.0, None))

@@ -140,6 +140,7 @@ class HolePreparation:
         fill: float32 ``(H, W)``: SGBM's row-wise fill, ``nan`` in rows without a confident pixel.
         cost: the pair's :class:`~rtstereo.runtime.refine.PhotometricCost`.
         grey: uint8 ``(H, W)``: the left image's grey levels.
+        derivative: float32 ``(H, W)``: their horizontal derivative (grey levels per px: Sobel / 4).
         fill_pixel, fill_cost: the fill's cost, and its average over the window.
         texture: mean absolute horizontal derivative of the left image over the window.
         window_px: that window.
@@ -154,6 +155,7 @@ class HolePreparation:
     fill: np.ndarray
     cost: PhotometricCost
     grey: np.ndarray
+    derivative: np.ndarray
     fill_pixel: np.ndarray
     fill_cost: np.ndarray
     texture: np.ndarray
@@ -174,7 +176,7 @@ def prepare_holes(
     fill_pixel = cost(fill).copy()  # the cost's buffer is reused by the next call
     window = (window_px, window_px)
     grey = cv2.cvtColor(left, cv2.COLOR_RGB2GRAY)
-    texture = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3, scale=0.25)
+    derivative = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3, scale=0.25)
     return HolePreparation(
         confident=confident,
         holes=holes,
@@ -185,9 +187,10 @@ def prepare_holes(
         fill=fill,
         cost=cost,
         grey=grey,
+        derivative=derivative,
         fill_pixel=fill_pixel,
         fill_cost=cv2.blur(fill_pixel, window),
-        texture=cv2.blur(np.abs(texture, out=texture), window),
+        texture=cv2.blur(np.abs(derivative), window),
         window_px=window_px,
     )
 

@@ -36,6 +36,7 @@ GRADIENT_WEIGHT = 5.0  # of the horizontal derivative, relative to the colour di
 GRADIENT_TRUNCATION = 6.0  # grey levels per pixel
 SWITCH_PENALTY = 2.0  # mean cost (grey levels) a neighbour's disparity must win by over the window
 MEDIAN_PX = 5
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class PhotometricCost:
@@ -94,8 +95,9 @@ class PhotometricCost:
         there are none. The array returned is overwritten by the next call: copy it to keep it.
         """
         map_x = np.subtract(self.cols, disparity, out=self._map_x)
-        if not finite:
-            np.nan_to_num(map_x, copy=False, nan=-1.0)
+        if not finite:  # np.nan_to_num(nan=-1.0)'s result in two passes, a tenth of its time
+            np.clip(map_x, -_FLOAT32_MAX, _FLOAT32_MAX, out=map_x)
+            cv2.patchNaNs(map_x, -1.0)
         difference = cv2.remap(
             self.right, map_x, self.rows, cv2.INTER_LINEAR, dst=self._difference, borderMode=cv2.BORDER_REPLICATE
         )
