@@ -190,7 +190,7 @@ def check_candidates(
     network = np.ascontiguousarray(network, dtype=np.float32)
     if maps is None:
         network_ok = np.where(np.isfinite(network), network, np.float32(0.0))
-        network_pixel = holes.cost(network).copy()
+        network_pixel = holes.cost(network, out=np.empty_like(network))
         maps = {
             "network": network_ok,
             "network_pixel": network_pixel,

@@ -173,7 +173,7 @@ def prepare_holes(
     fill = np.array(confident, dtype=np.float32, copy=True)  # = fill_holes_rowwise(confident)
     fill.reshape(-1).put(points, np.fmin(ends[0], ends[1]))
     cost = PhotometricCost(left, right)
-    fill_pixel = cost(fill).copy()  # the cost's buffer is reused by the next call
+    fill_pixel = cost(fill, out=np.empty_like(fill))  # the cost's own buffer is reused by the next call
     window = (window_px, window_px)
     grey = cv2.cvtColor(left, cv2.COLOR_RGB2GRAY)
     derivative = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3, scale=0.25)
@@ -236,9 +236,9 @@ def hole_candidates(
     if unfilled.any():  # rows without a confident pixel take the network's value as their "fill"
         fill = fill.copy()
         fill.reshape(-1).put(points[unfilled], network.reshape(-1).take(points[unfilled]))
-        fill_pixel = prepared.cost(fill).copy()
+        fill_pixel = prepared.cost(fill, out=np.empty_like(fill))
         fill_cost = cv2.blur(fill_pixel, window)
-    network_pixel = prepared.cost(network).copy()
+    network_pixel = prepared.cost(network, out=np.empty_like(network))
     maps = {
         "network": network_ok,
         "fill": fill,

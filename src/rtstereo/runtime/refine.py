@@ -88,11 +88,12 @@ class PhotometricCost:
         cv2.insertChannel(derivative, features, 3)
         return features
 
-    def __call__(self, disparity: np.ndarray, finite: bool = False) -> np.ndarray:
+    def __call__(self, disparity: np.ndarray, finite: bool = False, out: np.ndarray | None = None) -> np.ndarray:
         """float32 ``(H, W)`` cost of ``disparity`` (meaningless where it is nan).
 
         ``finite=True`` skips the pass that makes ``nan`` disparities harmless, for callers that know
-        there are none. The array returned is overwritten by the next call: copy it to keep it.
+        there are none. Without ``out`` (a float32 ``(H, W)`` array to write it into) the array returned
+        is overwritten by the next call: copy it, or give ``out``, to keep it.
         """
         map_x = np.subtract(self.cols, disparity, out=self._map_x)
         if not finite:  # np.nan_to_num(nan=-1.0)'s result in two passes, a tenth of its time
@@ -108,7 +109,7 @@ class PhotometricCost:
         weight = GRADIENT_WEIGHT / self._DERIVATIVE_UNITS
         cv2.addWeighted(self._colour, 1.0, self._derivative, weight, 0.0, dst=self._pixel_cost, dtype=cv2.CV_32F)
         window = (COST_WINDOW_PX, COST_WINDOW_PX)
-        return cv2.boxFilter(self._pixel_cost, -1, window, dst=self._cost, normalize=False)
+        return cv2.boxFilter(self._pixel_cost, -1, window, dst=self._cost if out is None else out, normalize=False)
 
 
 def shift_into(out: np.ndarray, values: np.ndarray, dy: int, dx: int) -> np.ndarray:
