@@ -13,10 +13,10 @@ the edge is. :func:`refine_edges` runs three steps after the network:
    of the nearest unhidden pixels in their row, as SGBM's hole filling does.
 3. **A 5x5 median**, which removes the isolated values the first two steps leave.
 
-numpy and OpenCV only (the ONNX Runtime path uses it without torch): 30-40 ms per 640x480 pair on
-2 threads. Every constant below was chosen on generated scenes (two fixed sets of 24 and 48 pairs,
-256x512, bad-2 after the whole pipeline), never on the real scenes; see
-``training/default/README.md``.
+numpy and OpenCV only (the ONNX Runtime path uses it without torch): 15-20 ms per 640x480 pair on
+2 threads, most of it the 18 photometric costs. Every constant below was chosen on generated scenes
+(two fixed sets of 24 and 48 pairs, 256x512, bad-2 after the whole pipeline), never on the real
+scenes; see ``training/default/README.md``.
 """
 
 from __future__ import annotations
