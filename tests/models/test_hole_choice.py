@@ -38,6 +38,31 @@ def test_the_row_ends_give_the_row_wise_fill():
     assert np.isnan(left[7]).all() and (to_left[7] == 70).all()
 
 
+def test_the_row_ends_match_a_walk_along_each_row():
+    rng = np.random.default_rng(1)
+    confident = rng.uniform(0, 50, (6, 23)).astype(np.float32)
+    confident[rng.random(confident.shape) < 0.5] = np.nan
+    confident[2] = np.nan  # no confident pixel
+    confident[3] = 9.0  # no hole
+    confident[4, :5] = confident[4, -5:] = np.nan  # runs at both ends of the row
+    ends = row_ends(confident)
+    ys, xs = np.nonzero(rng.random(confident.shape) < 0.3)
+    at_points = row_ends(confident, ys, xs)
+    for y, x in np.ndindex(confident.shape):
+        row = confident[y]
+        before = [i for i in range(x + 1) if np.isfinite(row[i])]
+        after = [i for i in range(x, 23) if np.isfinite(row[i])]
+        expected = (
+            row[before[-1]] if before else np.nan,
+            row[after[0]] if after else np.nan,
+            x - before[-1] if before else 23,
+            after[0] - x if after else 23,
+        )
+        np.testing.assert_array_equal([values[y, x] for values in ends], expected)
+    for values, values_at_points in zip(ends, at_points, strict=True):
+        np.testing.assert_array_equal(values[ys, xs], values_at_points)
+
+
 def test_every_hole_pixel_gets_finite_measures_in_row_major_order():
     left, right, confident = plane_and_hole(8)
     confident[5] = np.nan

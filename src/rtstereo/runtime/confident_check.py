@@ -87,18 +87,21 @@ class CheckPreparation:
         images: the grey levels and derivatives of both views and the sampling grid (see :func:`_matching`).
         sgbm: float32 ``(H, W)``: SGBM's map with its row-wise fill (0 in rows without a confident pixel).
         sgbm_match: SGBM's grey, derivative and zero-mean differences over the window.
-        brightness, share, share_wide, confident_mean, confident_spread: float32 ``(H, W)`` maps (window means).
+        grey_mean, share, share_wide, confident_values, confident_squares: float32 ``(H, W)`` window means
+            of the left view's grey levels, of the confident pixels (the share of them), of their values and
+            of their squares (0 elsewhere); the confident values' mean and spread, and the brightness, are
+            finished at the checked pixels only (:func:`_measures`).
     """
 
     holes: HolePreparation
     images: tuple
     sgbm: np.ndarray
     sgbm_match: tuple
-    brightness: np.ndarray
+    grey_mean: np.ndarray
     share: np.ndarray
     share_wide: np.ndarray
-    confident_mean: np.ndarray
-    confident_spread: np.ndarray
+    confident_values: np.ndarray
+    confident_squares: np.ndarray
 
 
 def prepare_check(left: np.ndarray, right: np.ndarray, holes: HolePreparation) -> CheckPreparation:
@@ -106,29 +109,26 @@ def prepare_check(left: np.ndarray, right: np.ndarray, holes: HolePreparation) -
     from the same ``left``, whose grey levels it keeps, and ``right``)."""
     window = (holes.window_px, holes.window_px)
     greys = [holes.grey.astype(np.float32), cv2.cvtColor(right, cv2.COLOR_RGB2GRAY).astype(np.float32)]
-    derivatives = [cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3, scale=0.25) for grey in greys]
+    derivatives = [holes.derivative, cv2.Sobel(greys[1], cv2.CV_32F, 1, 0, ksize=3, scale=0.25)]
     left_mean = cv2.blur(greys[0], window)
     zero_mean = greys[0] - left_mean
     # the sampling grid of the photometric cost: columns (1, W), rows (H, W)
     images = (greys[0], derivatives[0], greys[1], derivatives[1], zero_mean, holes.cost.cols, holes.cost.rows)
-    sgbm = np.where(np.isfinite(holes.fill), holes.fill, np.float32(0.0)).astype(np.float32)
+    sgbm = np.where(np.isfinite(holes.fill), holes.fill, np.float32(0.0)).astype(np.float32, copy=False)
     confident = ~holes.holes
     confident_share = confident.astype(np.float32)
     share = cv2.blur(confident_share, window)
-    values = np.where(confident, holes.confident, np.float32(0.0)).astype(np.float32)
-    some = np.maximum(share, np.float32(1e-6))
-    mean = cv2.blur(values, window) / some
-    spread = np.sqrt(np.clip(cv2.blur(values * values, window) / some - mean * mean, 0.0, None))
+    values = np.where(confident, holes.confident, np.float32(0.0)).astype(np.float32, copy=False)
     return CheckPreparation(
         holes=holes,
         images=images,
         sgbm=sgbm,
         sgbm_match=_matching(images, sgbm, window),
-        brightness=left_mean * np.float32(1.0 / 255.0),
+        grey_mean=left_mean,
         share=share,
         share_wide=cv2.blur(confident_share, (WIDE_WINDOW_PX, WIDE_WINDOW_PX)),
-        confident_mean=mean,
-        confident_spread=spread,
+        confident_values=cv2.blur(values, window),
+        confident_squares=cv2.blur(values * values, window),
     )
 
 
@@ -190,7 +190,7 @@ def check_candidates(
     network = np.ascontiguousarray(network, dtype=np.float32)
     if maps is None:
         network_ok = np.where(np.isfinite(network), network, np.float32(0.0))
-        network_pixel = holes.cost(network).copy()
+        network_pixel = holes.cost(network, out=np.empty_like(network))
         maps = {
             "network": network_ok,
             "network_pixel": network_pixel,
@@ -215,11 +215,11 @@ def check_candidates(
         "texture": holes.texture,
         "share": prepared.share,
         "share_wide": prepared.share_wide,
-        "confident_mean": prepared.confident_mean,
-        "confident_spread": prepared.confident_spread,
+        "confident_values": prepared.confident_values,
+        "confident_squares": prepared.confident_squares,
         "mean": maps["mean"],
         "mean_square": maps["mean_square"],
-        "brightness": prepared.brightness,
+        "grey_mean": prepared.grey_mean,
         "disagreeing": cv2.blur(disagree.astype(np.float32), wide),
         **dict(zip(("sgbm_grey", "sgbm_derivative", "sgbm_zero_mean"), prepared.sgbm_match, strict=True)),
         **dict(zip(("network_grey", "network_derivative", "network_zero_mean"), network_match, strict=True)),
@@ -250,6 +250,11 @@ def _measures(at: dict[str, np.ndarray], xs: np.ndarray, band: np.float32) -> np
     difference = sgbm - net
     mean = at["mean"]
     spread = np.sqrt(np.clip(at["mean_square"] - mean * mean, 0.0, None))
+    # The confident values' mean and spread over the window, from the means of them and their squares
+    # (0 elsewhere) and the share of them: per point, as the same arithmetic over whole maps did.
+    some = np.maximum(at["share"], np.float32(1e-6))
+    confident_mean = at["confident_values"] / some
+    confident_spread = np.sqrt(np.clip(at["confident_squares"] / some - confident_mean * confident_mean, 0.0, None))
     columns = (
         contrast(at["sgbm_cost"], at["network_cost"]),
         np.log1p(at["network_cost"]),
@@ -258,9 +263,9 @@ def _measures(at: dict[str, np.ndarray], xs: np.ndarray, band: np.float32) -> np
         np.log1p(np.abs(difference)),
         np.log1p(at["texture"]),
         at["share"],
-        np.log1p(at["confident_spread"]),
-        np.log1p(np.abs(sgbm - at["confident_mean"])),
-        np.log1p(np.abs(net - at["confident_mean"])),
+        np.log1p(confident_spread),
+        np.log1p(np.abs(sgbm - confident_mean)),
+        np.log1p(np.abs(net - confident_mean)),
         np.log1p(spread),
         contrast(at["sgbm_pixel"], at["network_pixel"]),
         np.minimum(xs / band, np.float32(1.0)),
@@ -270,7 +275,7 @@ def _measures(at: dict[str, np.ndarray], xs: np.ndarray, band: np.float32) -> np
         contrast(at["sgbm_zero_mean"], at["network_zero_mean"]),
         np.log1p(at["sgbm_zero_mean"]),
         np.log1p(at["sgbm_derivative"]),
-        at["brightness"],
+        at["grey_mean"] * np.float32(1.0 / 255.0),
         at["share_wide"],
         at["disagreeing"],
     )

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
-from ..models.sgbm import fill_holes_rowwise, row_end_columns
+from ..models.sgbm import fill_holes_rowwise, hole_runs
 from .refine import PhotometricCost
 
 # The square over which costs, texture and the network's spread are averaged (pixels). Chosen among 3,
@@ -96,16 +96,35 @@ def row_ends(
         >>> left.tolist(), right.tolist(), to_left.tolist(), to_right.tolist()
         ([[nan, 3.0, 3.0, 5.0]], [[3.0, 3.0, 5.0, 5.0]], [[4.0, 0.0, 1.0, 0.0]], [[1.0, 0.0, 1.0, 0.0]])
     """
-    height, width = confident.shape
-    shape = None
+    holes = ~np.isfinite(confident)
+    ends = np.empty((4, *confident.shape), np.float32)  # a confident pixel is its own end on both sides
+    ends[:2] = confident
+    ends[2:] = 0.0
+    ends.reshape(4, -1)[:, holes.reshape(-1)] = _hole_ends(confident, *hole_runs(holes))[2]
     if ys is None or xs is None:
-        shape = (height, width)
-        ys, xs = (axis.reshape(-1) for axis in np.indices(shape, dtype=np.int32))
-    from_left, from_right = row_end_columns(~np.isfinite(confident))
-    ends = _ends_at(confident, from_left, from_right, ys, xs)
-    if shape is not None:
-        return tuple(values.reshape(shape) for values in ends)
-    return ends
+        return tuple(ends)
+    return tuple(values[ys, xs] for values in ends)
+
+
+def _hole_ends(
+    confident: np.ndarray, rows: np.ndarray, first: np.ndarray, stop: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pixels of the runs of holes ``(rows, first, stop)`` (:func:`~rtstereo.models.sgbm.hole_runs` of
+    ``confident``'s holes): their rows and columns (row-major) and float32 ``(4, N)`` ends (see
+    :func:`row_ends`), gathered once per run and spread over its pixels."""
+    width = confident.shape[1]
+    lengths = stop - first
+    offset = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)  # within the run
+    ys, xs = np.repeat(rows, lengths), np.repeat(first, lengths) + offset
+    has_left, has_right = first > 0, stop < width
+    flat, row_start = confident.reshape(-1), rows * width
+    nan = np.float32(np.nan)
+    ends = np.empty((4, len(xs)), np.float32)
+    ends[0] = np.repeat(np.where(has_left, flat.take(row_start + np.maximum(first - 1, 0)), nan), lengths)
+    ends[1] = np.repeat(np.where(has_right, flat.take(row_start + np.minimum(stop, width - 1)), nan), lengths)
+    ends[2] = np.where(np.repeat(has_left, lengths), offset + 1, width)
+    ends[3] = np.where(np.repeat(has_right, lengths), np.repeat(lengths, lengths) - offset, width)
+    return ys, xs, ends
 
 
 @dataclass(frozen=True)
@@ -121,6 +140,7 @@ class HolePreparation:
         fill: float32 ``(H, W)``: SGBM's row-wise fill, ``nan`` in rows without a confident pixel.
         cost: the pair's :class:`~rtstereo.runtime.refine.PhotometricCost`.
         grey: uint8 ``(H, W)``: the left image's grey levels.
+        derivative: float32 ``(H, W)``: their horizontal derivative (grey levels per px: Sobel / 4).
         fill_pixel, fill_cost: the fill's cost, and its average over the window.
         texture: mean absolute horizontal derivative of the left image over the window.
         window_px: that window.
@@ -135,6 +155,7 @@ class HolePreparation:
     fill: np.ndarray
     cost: PhotometricCost
     grey: np.ndarray
+    derivative: np.ndarray
     fill_pixel: np.ndarray
     fill_cost: np.ndarray
     texture: np.ndarray
@@ -147,22 +168,15 @@ def prepare_holes(
     """The part of :func:`hole_candidates` that does not need the network's map."""
     width = confident.shape[1]
     holes = ~np.isfinite(confident)
-    ys, xs = np.nonzero(holes)
+    ys, xs, ends = _hole_ends(confident, *hole_runs(holes))  # left and right end values, distances to them
     points = ys * np.intp(width) + xs  # 1-D takes are several times faster than 2-D indexing
-    from_left, from_right = row_end_columns(holes)
-    ends = np.empty((4, len(points)), np.float32)  # left and right end values, distances to them
-
-    def gather_ends(part: slice) -> None:
-        ends[:, part] = _ends_at(confident, from_left, from_right, ys[part], xs[part])
-
-    _in_parts(gather_ends, len(points))
     fill = np.array(confident, dtype=np.float32, copy=True)  # = fill_holes_rowwise(confident)
     fill.reshape(-1).put(points, np.fmin(ends[0], ends[1]))
     cost = PhotometricCost(left, right)
-    fill_pixel = cost(fill).copy()  # the cost's buffer is reused by the next call
+    fill_pixel = cost(fill, out=np.empty_like(fill))  # the cost's own buffer is reused by the next call
     window = (window_px, window_px)
     grey = cv2.cvtColor(left, cv2.COLOR_RGB2GRAY)
-    texture = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3, scale=0.25)
+    derivative = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3, scale=0.25)
     return HolePreparation(
         confident=confident,
         holes=holes,
@@ -173,9 +187,10 @@ def prepare_holes(
         fill=fill,
         cost=cost,
         grey=grey,
+        derivative=derivative,
         fill_pixel=fill_pixel,
         fill_cost=cv2.blur(fill_pixel, window),
-        texture=cv2.blur(np.abs(texture, out=texture), window),
+        texture=cv2.blur(np.abs(derivative), window),
         window_px=window_px,
     )
 
@@ -221,9 +236,9 @@ def hole_candidates(
     if unfilled.any():  # rows without a confident pixel take the network's value as their "fill"
         fill = fill.copy()
         fill.reshape(-1).put(points[unfilled], network.reshape(-1).take(points[unfilled]))
-        fill_pixel = prepared.cost(fill).copy()
+        fill_pixel = prepared.cost(fill, out=np.empty_like(fill))
         fill_cost = cv2.blur(fill_pixel, window)
-    network_pixel = prepared.cost(network).copy()
+    network_pixel = prepared.cost(network, out=np.empty_like(network))
     maps = {
         "network": network_ok,
         "fill": fill,
@@ -271,22 +286,6 @@ def _in_parts(work, count: int) -> None:
     with ThreadPoolExecutor(max_workers=PART_THREADS, thread_name_prefix="rtstereo-holes") as pool:
         for done in pool.map(work, parts):
             del done
-
-
-def _ends_at(
-    confident: np.ndarray, from_left: np.ndarray, from_right: np.ndarray, ys: np.ndarray, xs: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Left and right end values and distances at the points ``(ys, xs)`` (see :func:`row_ends`)."""
-    height, width = confident.shape
-    transposed = xs * np.intp(height) + ys  # flat positions in the transposed maps
-    at_left, at_right = from_left.reshape(-1).take(transposed), from_right.reshape(-1).take(transposed)
-    has_left, has_right = at_left >= 0, at_right < width
-    row = ys * np.intp(width)
-    left = np.where(has_left, confident.reshape(-1).take(row + np.maximum(at_left, 0)), np.float32(np.nan))
-    right = np.where(has_right, confident.reshape(-1).take(row + np.minimum(at_right, width - 1)), np.float32(np.nan))
-    to_left = np.where(has_left, xs - at_left, width).astype(np.float32)
-    to_right = np.where(has_right, at_right - xs, width).astype(np.float32)
-    return left, right, to_left, to_right
 
 
 def _measures(at: dict[str, np.ndarray], ends: np.ndarray, xs: np.ndarray, band: np.float32) -> np.ndarray:

@@ -131,7 +131,7 @@ class Predictor:
             scale = width / disparity.shape[1]
             disparity = cv2.resize(disparity, (width, height), interpolation=cv2.INTER_LINEAR) * scale
         # inf as well as nan and <= 0 is invalid: an overflow in half precision must not pass as a match
-        disparity = np.where((disparity > 0) & (disparity < np.inf), disparity, np.nan).astype(np.float32)
+        disparity = np.where((disparity > 0) & (disparity < np.inf), disparity, np.nan).astype(np.float32, copy=False)
         if self.fill_left_border:
             disparity = fill_left_border(disparity)
         if self.refine_edges:
