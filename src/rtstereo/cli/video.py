@@ -111,6 +111,12 @@ def add_stream_args(parser: argparse.ArgumentParser, frames=None) -> None:
         "frame that has enough of them and applied to every frame (a rig off by a pixel or two)",
     )
     frames.add_argument("--calib", metavar="FILE", help="calibration of the (rectified) frames, carried into results")
+    frames.add_argument(
+        "--no-rectification-check",
+        action="store_true",
+        help="skip the check that the frames are rectified (the first frame with enough features, measured "
+        "beside the stream; it warns as predict does)",
+    )
     add_calib_unit_arg(frames)
     view = parser.add_argument_group("3D viewer (pip install 'rtstereo[viewer]'; needs a calibration)")
     view.add_argument(
@@ -316,6 +322,13 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     _refuse_writing_over_inputs(args, input_files(args, verb))
     check_summary_path(_summary_path(args), args.output)
     prepare = FramePreparer(size_wh=parse_size_hw(args.size)[::-1] if args.size else None, **_geometry(args))
+    checked = None
+    if not args.no_rectification_check:
+        from .rectification import StreamRectificationCheck, exposure_hint, raw_rig_hint
+
+        checked = StreamRectificationCheck(
+            prepare, exposure_hint(args), prepare.align_rows, raw_rig_hint(args.calib), logging.getLogger(STREAM_LOGGER)
+        )
     settings = temporal_settings(args)
     temporal = TemporalFilter(*settings) if settings is not None else None
     viewer_options = _viewer_options(args, source)  # fails before the model loads, not at the first frame
@@ -345,7 +358,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         predictor,
         sinks=sinks,
         window=window,
-        prepare=prepare,
+        prepare=checked if checked is not None else prepare,
         temporal=temporal,
         colour_scale=ColourScale(args.max_disp),
         max_frames=args.max_frames,
@@ -354,6 +367,8 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     try:
         summary = stream.run()
     finally:
+        if checked is not None:
+            checked.wait()  # its warning before the summary, also on a stream shorter than the check
         if stream.summary is not None:
             _report(args, stream.summary)
     if summary.stopped_by == "interrupt":
