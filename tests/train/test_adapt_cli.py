@@ -168,7 +168,7 @@ def test_one_pair_off_among_rectified_ones_is_a_warning(capsys, tmp_path, textur
             ["--losses", "photometric,smoothness", "--max-disp", "64"],
             "--max-disp bounds the SGBM proxy labels, which --losses photometric,smoothness leaves out: add proxy",
         ),
-        (["--threads", "0"], "--threads must be >= 1"),
+        (["--threads", "0"], "--threads must be >= 1, got 0 (leave it out for torch's own choice)"),
         (["--holdout", "1"], "--holdout: expected a fraction"),
         (["--export-size", "64x64"], "--export-size is the parity check's size of an exported model: it applies to"),
         (["--device", "nonsense"], "nonsense"),

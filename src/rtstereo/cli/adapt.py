@@ -94,7 +94,7 @@ def register(subparsers) -> None:
         "guided network trains with (e.g. --set uniqueness=15), the others go to the network",
     )
     model.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
-    model.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
+    model.add_argument("--threads", type=int, help="CPU threads, >= 1 (default: torch's choice)")
     losses = parser.add_argument_group("losses and budget")
     losses.add_argument(
         "--losses",
@@ -393,7 +393,7 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)  # now, as train does: not after the pairs are read and labelled
     if args.threads is not None:
         if args.threads < 1:
-            raise InputError(f"--threads must be >= 1, got {args.threads}")
+            raise InputError(f"--threads must be >= 1, got {args.threads} (leave it out for torch's own choice)")
         torch.set_num_threads(args.threads)
     minutes = args.minutes if args.minutes is not None or args.steps is not None else DEFAULT_MINUTES
     losses = tuple(name.strip() for name in args.losses.split(",") if name.strip())
