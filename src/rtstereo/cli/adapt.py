@@ -41,6 +41,9 @@ DEFAULT_MAX_PAIRS = 100  # frames taken from a video: the hundred pairs a laptop
 EXIT_PARITY = 1
 
 
+DEFAULT_SYNTHETIC_POOL = 32  # --synthetic-pool left out (AdaptConfig's default too)
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "adapt",
@@ -122,8 +125,8 @@ def register(subparsers) -> None:
     losses.add_argument(
         "--synthetic-pool",
         type=int,
-        default=32,
-        help="rendered pairs drawn from, rendered once at the start (default: %(default)s)",
+        help="rendered pairs drawn from, rendered once at the start; needs --synthetic-batch >= 1 "
+        f"(default: {DEFAULT_SYNTHETIC_POOL})",
     )
     losses.add_argument(
         "--crop",
@@ -210,6 +213,23 @@ def parse_weights(items: list[str]) -> dict[str, float]:
         if not sep or not key.strip():
             raise InputError(f"--weight expects TERM=NUMBER (e.g. proxy=0.2), got '{item}'")
     return weights
+
+
+def _refuse_idle_synthetic_pool(args: argparse.Namespace, weights: dict[str, float]) -> None:
+    """Refuse ``--synthetic-pool`` when no rendered pair is mixed in (``--synthetic-batch 0``, or
+    ``--weight synthetic=0``): no pool is rendered then, and the value would be taken and ignored."""
+    if args.synthetic_pool is None:
+        return
+    if args.synthetic_batch == 0:
+        why = "--synthetic-batch 0 mixes none in"
+    elif weights.get("synthetic", 1.0) == 0:
+        why = "--weight synthetic=0 turns their term off"
+    else:
+        return
+    raise InputError(
+        f"--synthetic-pool {args.synthetic_pool} sets how many rendered pairs the steps draw from, but {why}: "
+        "give --synthetic-batch N (and a synthetic weight > 0) to mix rendered pairs in, or drop --synthetic-pool"
+    )
 
 
 def _output_kind(text: str) -> str:
@@ -403,15 +423,17 @@ def run(args: argparse.Namespace) -> int:
             f"--max-disp bounds the SGBM proxy labels, which --losses {args.losses} leaves out: add proxy to "
             "--losses, or drop --max-disp"
         )
+    weights = parse_weights(args.weight_values)
+    _refuse_idle_synthetic_pool(args, weights)
     with options_named(CONFIG_OPTIONS):
         config = AdaptConfig(
             losses=losses,
-            weights=parse_weights(args.weight_values),
+            weights=weights,
             steps=args.steps,
             minutes=minutes,
             batch_size=args.batch_size,
             synthetic_batch=args.synthetic_batch,
-            synthetic_pool=args.synthetic_pool,
+            synthetic_pool=DEFAULT_SYNTHETIC_POOL if args.synthetic_pool is None else args.synthetic_pool,
             crop_hw=args.crop,
             lr=args.lr,
             holdout=args.holdout,
