@@ -89,11 +89,16 @@ def test_one_pair_given_as_two_files_writes_the_summary_asked_for_and_always_wri
 
 def test_manifest_run(capsys, tmp_path, three_pairs):
     manifest = tmp_path / "in" / "pairs.csv"
-    manifest.write_text("left,right,name\nL/00.png,R/00.png,seq/a\nL/01.png,R/01.png,seq/b\nL/02.png,R/02.png,c\n")
+    manifest.write_text(
+        "left,right,name\nL/00.png,R/00.png,seq/a\n# a comment line\nL/01.png,R/01.png,seq/b\nL/02.png,R/02.png,c\n"
+    )
     code, out, err = run_cli(
         capsys, "predict", "--pairs", manifest, "-o", tmp_path / "o", "--format", "pfm", *SGBM_ARGS
     )
-    assert code == 1 and "failed: seq/b" in err
+    # The failed pair names its manifest line (as the file's own errors do), line 4 in an editor
+    in_dir = tmp_path / "in"
+    assert code == 1 and f"failed: seq/b ({manifest} line 4: {in_dir / 'L/01.png'}, {in_dir / 'R/01.png'}): " in err
+    assert f"1 pair(s) failed: seq/b ({manifest} line 4)" in err
     assert sorted(str(p.relative_to(tmp_path / "o")) for p in (tmp_path / "o").rglob("*.pfm")) == ["c.pfm", "seq/a.pfm"]
 
 

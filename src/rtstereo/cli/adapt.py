@@ -332,7 +332,7 @@ def load_user_pairs(sources, check_rectification: bool = True) -> list:
         try:
             pair = source.load(index)
         except RtStereoError as exc:
-            broken.append((source.name, str(exc)))
+            broken.append((f"{source.name} ({source.listed_at})" if source.listed_at else source.name, str(exc)))
             continue
         bound = None if is_url(source.left) else calibrated_range(Path(source.left).parent)
         pairs.append(UserPair(source.name, pair.left, pair.right, bound))
