@@ -289,3 +289,14 @@ def test_a_warning_every_pair_gives_is_said_once_then_counted_and_kept_per_pair(
     assert "rtstereo predict: warning: 2 more pair(s) gave the same warning as above (sgbm on" in err
     rows = summary.read_text().splitlines()[1:]
     assert len(rows) == 3 and all("would need more memory than the budget" in row for row in rows), rows
+
+
+def test_a_rerun_removes_the_staging_folder_a_killed_run_left(capsys, tmp_path, three_pairs):
+    from ..io.test_atomic import _killed_mid_write
+
+    left, right = three_pairs
+    (tmp_path / "o").mkdir()
+    _killed_mid_write(tmp_path / "o")
+    assert len(list((tmp_path / "o").glob(".*"))) == 2
+    run_cli(capsys, "predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "-q")
+    assert not list((tmp_path / "o").glob(".*"))
