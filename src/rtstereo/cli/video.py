@@ -208,6 +208,8 @@ def run_ray(args: argparse.Namespace) -> int:
     prepare = FramePreparer(size_wh=parse_size_hw(args.size)[::-1] if args.size else None, **_geometry(args))
     job = VideoJob(source, args.output_prefix, predictor_options(args), prepare, temporal)
     log = logging.getLogger(STREAM_LOGGER)
+    if not args.no_rectification_check:
+        _check_first_frame(args, source, prepare, log)
     log.info("%s -> %s on Ray, %d frames in ranges", source.description, args.model, total)
     if temporal is not None:
         log.info("the temporal filter restarts at the first frame of each frame range (it has no past there)")
@@ -237,6 +239,31 @@ def run_ray(args: argparse.Namespace) -> int:
             f"{written / wall_s:.2f} fps end to end (ray); PNGs {args.output_prefix}_NNNNN.png, summary {summary_path}"
         )
     return 1 if failed else 0
+
+
+def _check_first_frame(args: argparse.Namespace, source: FrameSource, prepare: FramePreparer, log) -> None:
+    """``--engine ray``: the rectification check of the stream (:class:`~.rectification.StreamRectificationCheck`)
+    on the first frame, here before the workers start (a frame that cannot be read is left to them)."""
+    import copy
+
+    from ..errors import RtStereoError
+    from .rectification import exposure_hint, raw_rig_hint, rectification_warnings
+
+    frames = iter(copy.copy(source))
+    try:
+        first = next(frames, None)
+        pair = copy.copy(prepare)(first) if first is not None else None
+    except RtStereoError:
+        return
+    finally:
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()
+    if pair is None:
+        return
+    messages, _ = rectification_warnings(pair, exposure_hint(args), prepare.align_rows, raw_rig_hint(args.calib))
+    for message in messages:
+        log.warning("frame %s: %s", pair.index, message)
 
 
 def _write_ray_summary(path: Path, rows: list[dict], written: int, wall_s: float) -> None:
