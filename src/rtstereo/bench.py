@@ -56,7 +56,7 @@ PRECISION_WORDS = {"fp32": "Full", "fp16": "Half", "bf16": "bf16", "-": "-"}
 # An fp16 file on ONNX Runtime's CPU provider runs, so its row is timed (a CPU is where some deploy such a
 # file), but it is labelled: that provider runs the float16 operators it has no kernel for in float32, behind
 # casts it inserts itself, and most x86 CPUs have no fast float16 arithmetic; rtnet 240x320 on this project's
-# machine: 16.5 ms against 14.6 ms in fp32.
+# machine: 16.5 ms against 14.6 ms in fp32 (ONNX Runtime's InsertCastTransformer; onnxruntime issue 16778).
 CPU_FP16_CAVEAT = "cpu"
 CPU_FP16_NOTE = (
     "Half (CPU): an fp16 file on ONNX Runtime's CPU provider, which runs the float16 operators it has no "
