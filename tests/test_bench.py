@@ -15,6 +15,7 @@ from rtstereo import bench
 from rtstereo.bench import (
     BenchCase,
     BenchReport,
+    BenchRow,
     PeakRSS,
     ResizedPredictor,
     expand_cases,
@@ -194,6 +195,13 @@ def test_torch_and_onnxruntime_rows_of_a_network_share_one_run(tmp_path, monkeyp
     assert rows["torch", "fp16"].status == "skipped" and "fp16 needs --device cuda" in rows["torch", "fp16"].reason
     assert rows["onnxruntime", "fp16"].status == "ok" and np.isnan(rows["onnxruntime", "fp16"].vs_torch)
     assert rows["onnxruntime", "fp32"].describe["providers"] == ["CPUExecutionProvider"]
+    # The fp16 file on the CPU provider is timed but labelled: its time is not one of fp16 arithmetic
+    assert rows["onnxruntime", "fp16"].caveat == "cpu" and rows["onnxruntime", "fp32"].caveat == ""
+    table = report.table()
+    assert "|onnxruntime|" in table and "|Half (CPU)|" in table and "|Full|" in table
+    assert table.count("Half (CPU): an fp16 file on ONNX Runtime's CPU provider") == 1
+    assert "time fp16 with --device cuda" in table
+    assert BenchRow.from_json(rows["onnxruntime", "fp16"].to_json()).caveat == "cpu"
 
 
 def test_backend_settings_are_swept_on_their_backend_rows_and_reach_the_backend(monkeypatch):

@@ -53,6 +53,16 @@ from .types import DisparityResult
 BACKENDS = ("torch", "onnxruntime", "opencv")
 PRECISIONS = ("fp32", "fp16", "bf16")
 PRECISION_WORDS = {"fp32": "Full", "fp16": "Half", "bf16": "bf16", "-": "-"}
+# An fp16 file on ONNX Runtime's CPU provider runs, so its row is timed (a CPU is where some deploy such a
+# file), but it is labelled: that provider runs the float16 operators it has no kernel for in float32, behind
+# casts it inserts itself, and most x86 CPUs have no fast float16 arithmetic; rtnet 240x320 on this project's
+# machine: 16.5 ms against 14.6 ms in fp32 (ONNX Runtime's InsertCastTransformer; onnxruntime issue 16778).
+CPU_FP16_CAVEAT = "cpu"
+CPU_FP16_NOTE = (
+    "Half (CPU): an fp16 file on ONNX Runtime's CPU provider, which runs the float16 operators it has no "
+    "kernel for in float32 behind casts: the time of that file on this CPU, not a measure of fp16 speed "
+    "(slower than Full in this project's measurements); time fp16 with --device cuda"
+)
 ACCURACY_KEYS = ("d1", "epe", "bad-2")
 #: The backends' own settings that a sweep may vary (``--set channels_last=true,false``): they go to
 #: the backend, not the network, and only rows of that backend sweep them (``threads`` is run_bench's).
@@ -108,6 +118,7 @@ class BenchRow:
     vs_baseline: float = float("nan")
     accuracy: dict[str, float] = field(default_factory=dict)
     describe: dict[str, Any] = field(default_factory=dict)
+    caveat: str = ""  # what the time is not a measure of (CPU_FP16_CAVEAT), shown beside the precision
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -172,7 +183,8 @@ class BenchReport:
                 case.backend,
                 _resolution(case.size_hw),
                 _levels(row),
-                PRECISION_WORDS[case.precision],
+                PRECISION_WORDS[case.precision if case.precision != "-" or not row.caveat else "fp16"]
+                + (" (CPU)" if row.caveat == CPU_FP16_CAVEAT else ""),
             ]
             if row.status != "ok":
                 cells += [f"{row.status}: {row.reason}"] + [""] * (len(header) - len(cells) - 1)
@@ -209,6 +221,8 @@ class BenchReport:
             + (f", GPU {self.machine['gpu']}" if self.machine.get("gpu") else "")
             + "."
         )
+        if any(row.caveat == CPU_FP16_CAVEAT for row in self.rows):
+            lines.append(CPU_FP16_NOTE + ".")
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
@@ -815,12 +829,20 @@ def _measure_group(
         row.inference_median_ms = float(np.median([r.timings_ms["inference"] for r in results]))
         row.fps = 1000.0 / row.median_ms
         row.describe = {k: v for k, v in results[-1].settings.items() if k not in dict(row.case.settings)}
+        if _fp16_on_the_cpu_provider(row):
+            row.caveat = CPU_FP16_CAVEAT
         if samples:
             try:
                 row.accuracy = _accuracy(predictor, row.case, samples)
             except Exception as exc:
                 _fail(row, exc)
     return rows
+
+
+def _fp16_on_the_cpu_provider(row: BenchRow) -> bool:
+    """Whether the row ran an fp16 ONNX file on ONNX Runtime's CPU provider (see :data:`CPU_FP16_NOTE`)."""
+    fp16 = row.case.precision == "fp16" or row.describe.get("precision") == "fp16"
+    return row.case.backend == "onnxruntime" and fp16 and row.describe.get("providers") == ["CPUExecutionProvider"]
 
 
 def _prepare(

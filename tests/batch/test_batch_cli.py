@@ -89,11 +89,16 @@ def test_one_pair_given_as_two_files_writes_the_summary_asked_for_and_always_wri
 
 def test_manifest_run(capsys, tmp_path, three_pairs):
     manifest = tmp_path / "in" / "pairs.csv"
-    manifest.write_text("left,right,name\nL/00.png,R/00.png,seq/a\nL/01.png,R/01.png,seq/b\nL/02.png,R/02.png,c\n")
+    manifest.write_text(
+        "left,right,name\nL/00.png,R/00.png,seq/a\n# a comment line\nL/01.png,R/01.png,seq/b\nL/02.png,R/02.png,c\n"
+    )
     code, out, err = run_cli(
         capsys, "predict", "--pairs", manifest, "-o", tmp_path / "o", "--format", "pfm", *SGBM_ARGS
     )
-    assert code == 1 and "failed: seq/b" in err
+    # The failed pair names its manifest line (as the file's own errors do), line 4 in an editor
+    in_dir = tmp_path / "in"
+    assert code == 1 and f"failed: seq/b ({manifest} line 4: {in_dir / 'L/01.png'}, {in_dir / 'R/01.png'}): " in err
+    assert f"1 pair(s) failed: seq/b ({manifest} line 4)" in err
     assert sorted(str(p.relative_to(tmp_path / "o")) for p in (tmp_path / "o").rglob("*.pfm")) == ["c.pfm", "seq/a.pfm"]
 
 
@@ -284,3 +289,14 @@ def test_a_warning_every_pair_gives_is_said_once_then_counted_and_kept_per_pair(
     assert "rtstereo predict: warning: 2 more pair(s) gave the same warning as above (sgbm on" in err
     rows = summary.read_text().splitlines()[1:]
     assert len(rows) == 3 and all("would need more memory than the budget" in row for row in rows), rows
+
+
+def test_a_rerun_removes_the_staging_folder_a_killed_run_left(capsys, tmp_path, three_pairs):
+    from ..io.test_atomic import _killed_mid_write
+
+    left, right = three_pairs
+    (tmp_path / "o").mkdir()
+    _killed_mid_write(tmp_path / "o")
+    assert len(list((tmp_path / "o").glob(".*"))) == 2
+    run_cli(capsys, "predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "-q")
+    assert not list((tmp_path / "o").glob(".*"))

@@ -102,6 +102,24 @@ def test_gwcnet_export_reproduces_the_original(shared, tmp_path, variant, undo_g
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("variant", ["gwcnet-g", "gwcnet-gc"])
+def test_gwcnet_fp16_export_of_the_random_weight_fixtures_keeps_its_overflowing_nodes_float32(
+    shared, tmp_path, variant
+):
+    """The fixtures' seeded weights and BatchNorm statistics drive the 3-D hourglasses to 6-7e5, past float16's
+    65504: every pixel came out inf and the export failed its parity. The check was right (an fp16 model that
+    gives inf is broken); the export was wrong to run those nodes in float16."""
+    weights = shared("fixtures", "golden", f"{variant}_maxdisp48.ckpt")
+    spec, settings, module, digest = build_network(variant, weights, {"max_disp": 48})
+    with pytest.warns(UserWarning, match=r"fp16: \d+ of \d+ nodes kept in float32: their values on the parity pair"):
+        result = export_onnx(spec, settings, module, (64, 128), tmp_path / "g16.onnx", fp16=True)
+    assert result.passed and all(check.nonfinite == 0 for check in result.report.checks)
+    assert result.report.to_json()["fp32_nodes"] > 0
+    model = onnx.load(str(result.path))
+    assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer)  # still an fp16 model
+
+
+@pytest.mark.slow
 def test_crestereo_single_pass_export_reproduces_the_original(shared, tmp_path):
     io = _golden(shared, "crestereo_io.npz")
     weights = shared("fixtures", "golden", "crestereo_random.pth")
@@ -206,6 +224,7 @@ def test_fp16_export_keeps_float32_inputs_and_outputs_and_reports_against_fp32(t
     assert result.report.checks[1].mean_abs_px < 0.01
     assert result.contract.precision == "fp16"
     assert load_onnx(result.path).backend.describe()["precision"] == "fp16"
+    assert result.report.to_json()["fp32_nodes"] == 0  # nothing overflows: every node in float16
 
 
 def test_external_data_on_request_and_above_the_threshold(tmp_path, monkeypatch):

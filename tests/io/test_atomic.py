@@ -82,3 +82,38 @@ def test_a_map_too_large_for_a_png_keeps_its_error_and_leaves_no_folder(tmp_path
         save_single_file(result, tmp_path / "new" / "d.png")
     assert info.value.max_disparity_px == 300.0
     assert list(tmp_path.iterdir()) == []
+
+
+def _killed_mid_write(folder) -> None:
+    """A process killed (SIGKILL) while it writes a pair's files in its staging folder and a partial file:
+    its ``finally`` blocks never run, as with a Ray worker lost mid-write."""
+    import signal
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, time\n"
+        "from rtstereo.io.atomic import atomic_path, staging_folder\n"
+        "with staging_folder(sys.argv[1]) as s, atomic_path(sys.argv[1] + '/d_00000.png') as p:\n"
+        "    (s / 'a.pfm').write_bytes(b'half'); p.write_bytes(b'half')\n"
+        "    print('writing', flush=True); time.sleep(60)\n"
+    )
+    writer = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline().strip() == "writing"
+    writer.send_signal(signal.SIGKILL)
+    writer.wait(10)
+
+
+def test_what_a_killed_writer_left_is_removed_and_a_live_or_remote_writers_kept(tmp_path):
+    from rtstereo.io.atomic import remove_stale_partials
+
+    _killed_mid_write(tmp_path)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert len(left) == 2 and all(".partial-" in name for name in left), left
+    remote = tmp_path / ".partial-12345-0123abcd@another-machine"
+    remote.mkdir()
+    with staging_folder(tmp_path) as live:
+        removed = remove_stale_partials(tmp_path)
+        assert sorted(p.name for p in removed) == left
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, remote.name])
+    assert remove_stale_partials(tmp_path / "missing") == []

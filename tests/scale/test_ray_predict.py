@@ -175,3 +175,42 @@ def test_pool_size():
     assert pool_size(4, 1, 2, True).gpus == 0.5
     with pytest.raises(InputError, match="has no GPU"):
         pool_size(4, 0, None, True)
+
+
+def test_an_interrupt_counts_the_pairs_workers_wrote_whose_reports_had_not_come_back(
+    capsys, tmp_path, ray_local, dozen, monkeypatch
+):
+    """Ctrl-C while reports wait in Ray's queues: the workers had written every readable pair, 2 reported."""
+    original = ray_local.data.Dataset.iter_rows
+
+    def interrupted(self):
+        rows = list(original(self))  # every pair done and written by the workers
+        yield from rows[:2]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ray_local.data.Dataset, "iter_rows", interrupted)
+    left, right = dozen
+    argv = ["predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "--engine", "ray", "-q"]
+    code, _, err = run_cli(capsys, *argv)
+    written = len(list((tmp_path / "o").glob("*.pfm")))
+    assert code == 130 and written == PAIRS - 1
+    assert f"interrupted after {PAIRS - 1} of {PAIRS} pair(s): {PAIRS - 1} written" in err, err
+    import pyarrow.parquet as parquet
+
+    rows = parquet.read_table(tmp_path / "o" / SUMMARY).to_pylist()
+    assert sum(r["status"] == "done" for r in rows) == PAIRS - 1
+    # --overwrite: an earlier run's files are not taken for this run's
+    monkeypatch.setattr(ray_local.data.Dataset, "iter_rows", lambda self: (_ for _ in ()).throw(KeyboardInterrupt))
+    code, _, err = run_cli(capsys, *argv, "--overwrite")
+    assert code == 130 and f"interrupted after 0 of {PAIRS} pair(s): 0 written" in err, err
+
+
+def test_a_ray_run_removes_the_staging_folder_a_killed_worker_left(capsys, tmp_path, ray_local, dozen):
+    from ..io.test_atomic import _killed_mid_write
+
+    left, right = dozen
+    (tmp_path / "o").mkdir()
+    _killed_mid_write(tmp_path / "o")
+    argv = ["predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "--engine", "ray", "-q"]
+    assert run_cli(capsys, *argv)[0] == 1
+    assert not list((tmp_path / "o").glob(".*"))

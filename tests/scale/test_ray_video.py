@@ -144,3 +144,27 @@ def test_no_frames_or_no_frame_count_is_refused(capsys, tmp_path, videos, monkey
     monkeypatch.setattr(TwoVideoSource, "expected_frames", property(lambda self: None))
     code, _, err = run_cli(capsys, "video", *videos, "--output-prefix", tmp_path / "d", *SGBM, "--engine", "ray")
     assert code == 2 and "does not tell its frame count" in err
+
+
+def test_a_ray_video_removes_the_partial_pngs_a_killed_worker_left(capsys, tmp_path, ray_local, videos):
+    from ..io.test_atomic import _killed_mid_write
+
+    (tmp_path / "ray").mkdir()
+    _killed_mid_write(tmp_path / "ray")  # a half-written .d_00000.partial-*.png among them
+    argv = ["video", *videos, "--output-prefix", tmp_path / "ray" / "d", *SGBM, "--engine", "ray", "-q"]
+    assert run_cli(capsys, *argv)[0] == 0
+    assert not list((tmp_path / "ray").glob(".*")) and len(list((tmp_path / "ray").glob("d_*.png"))) == FRAMES
+
+
+def test_a_ray_video_warns_about_unrectified_frames_as_one_process_does(capsys, tmp_path, ray_local):
+    import numpy as np
+
+    scene = render_scene(frames=4, height=120, width=192)
+    left = write_video(tmp_path / "l.mp4", scene.lefts)
+    right = write_video(tmp_path / "r.mp4", [np.roll(image, 3, axis=0) for image in scene.rights])
+    argv = ["video", left, right, "--output-prefix", tmp_path / "o" / "d", *SGBM, "--engine", "ray", "-q"]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    assert err.count("rtstereo video: warning: frame 0: the pair does not look rectified: rows are off by") == 1, err
+    code, _, err = run_cli(capsys, *argv, "--no-rectification-check")
+    assert code == 0 and "look rectified" not in err, err

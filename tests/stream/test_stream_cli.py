@@ -631,3 +631,55 @@ def test_stream_notices_are_lines_of_their_own_while_the_progress_bar_is_drawn(c
         bar.close()
     segments = re.split(r"[\r\n]", capsys.readouterr().err)
     assert "rtstereo video: resizing 640x480 frames to 320x240 (--size)" in segments, segments
+
+
+def _sequence(tmp_path: Path, scene, shift_rows_px: int = 0) -> tuple[Path, Path]:
+    for side, frames in (("L", scene.lefts), ("R", scene.rights)):
+        (tmp_path / side).mkdir()
+        for i, image in enumerate(frames):
+            image = np.roll(image, shift_rows_px, axis=0) if side == "R" else image
+            cv2.imwrite(str(tmp_path / side / f"{i}.png"), image[:, :, ::-1])
+    return tmp_path / "L", tmp_path / "R"
+
+
+@pytest.mark.parametrize("verb", ["video", "live"])
+def test_unrectified_frames_are_warned_about_once_as_predict_does(run_cli, tmp_path, verb):
+    scene = render_scene(frames=4, height=120, width=192)
+    left, right = _sequence(tmp_path, scene, shift_rows_px=3)
+    if verb == "video":
+        args = ["video", left, right]
+    else:  # a side-by-side recording played as a camera
+        write_video(
+            tmp_path / "sbs.mp4", [np.hstack([a, np.roll(b, 3, axis=0)]) for a, b in zip(scene.lefts, scene.rights)]
+        )
+        args = ["live", "--camera", f"uvc:{tmp_path / 'sbs.mp4'}"]
+    code, _, err = run_cli(*args, *FAST)
+    assert code == 0, err
+    assert err.count("the pair does not look rectified") == 1, err
+    assert f"rtstereo {verb}: warning: frame 0: the pair does not look rectified: rows are off by up to" in err, err
+    assert "Calibrate the rig (rtstereo calibrate) and pass --rectify maps.npz" in err
+    code, _, err = run_cli(*args, *FAST, "--no-rectification-check")
+    assert code == 0 and "look rectified" not in err, err
+
+
+def test_rectified_frames_give_no_rectification_warning(run_cli, tmp_path):
+    left, right = _sequence(tmp_path, render_scene(frames=3, height=120, width=192))
+    code, _, err = run_cli("video", left, right, *FAST)
+    assert code == 0 and "warning" not in err, err
+
+
+def test_the_rectification_check_of_a_stream_never_holds_up_the_capture_stage(monkeypatch):
+    from rtstereo.cli import rectification
+    from rtstereo.types import StereoPair
+
+    release = threading.Event()
+    monkeypatch.setattr(rectification, "rectification_warnings", lambda *a: (release.wait(5), ([], True))[1])
+    checked = rectification.StreamRectificationCheck(None)
+    frame = np.zeros((8, 8, 3), np.uint8)
+    started = time.perf_counter()
+    for index in range(20):
+        checked(StereoPair(frame, frame, index=index))
+    assert time.perf_counter() - started < 0.5 and checked.tries == 1  # one check in flight, none queued
+    release.set()
+    checked.wait()
+    assert checked.done

@@ -162,13 +162,19 @@ def test_one_pair_off_among_rectified_ones_is_a_warning(capsys, tmp_path, textur
         (["--lr", "nan"], "--lr: expected a learning rate > 0 and finite, got nan"),
         (["--weight", "proxy=-1"], "--weight: expected finite weights >= 0"),
         (["--synthetic-pool", "0"], "--synthetic-pool: expected >= 1, got 0"),
+        # FAST gives --synthetic-pool 1: with no rendered pair mixed in it was taken and ignored
+        (
+            ["--synthetic-batch", "0"],
+            "--synthetic-pool 1 sets how many rendered pairs the steps draw from, but --synthetic-batch 0 mixes none",
+        ),
+        (["--weight", "synthetic=0"], "but --weight synthetic=0 turns their term off: give --synthetic-batch N"),
         (["--weight", "consistency=0.1"], "--weight: consistency=0.1 weighs a term that is not among the losses"),
         (["--max-disp", "0"], "--max-disp: expected the proxy labels' disparity range > 0 pixels"),
         (
             ["--losses", "photometric,smoothness", "--max-disp", "64"],
             "--max-disp bounds the SGBM proxy labels, which --losses photometric,smoothness leaves out: add proxy",
         ),
-        (["--threads", "0"], "--threads must be >= 1"),
+        (["--threads", "0"], "--threads must be >= 1, got 0 (leave it out for torch's own choice)"),
         (["--holdout", "1"], "--holdout: expected a fraction"),
         (["--export-size", "64x64"], "--export-size is the parity check's size of an exported model: it applies to"),
         (["--device", "nonsense"], "nonsense"),
@@ -314,3 +320,10 @@ def test_ctrl_c_in_the_last_step_is_a_finished_run(capsys, tmp_path, folders, ti
     code, _, err = run_cli(capsys, "adapt", *argv)
     assert code == 0 and "interrupted" not in err
     assert torch.load(out, weights_only=True)["adaptation"]["interrupted"] is False
+
+
+def test_the_synthetic_pool_default_of_the_help_is_the_configs():
+    from rtstereo.cli.adapt import DEFAULT_SYNTHETIC_POOL
+    from rtstereo.train.adapt import AdaptConfig
+
+    assert AdaptConfig.synthetic_pool == DEFAULT_SYNTHETIC_POOL

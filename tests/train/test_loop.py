@@ -679,6 +679,8 @@ def test_cli_refuses_synthetic_validation_options_with_val_data(tmp_path, flags,
         (["--time-limit", "-1"], "--time-limit: expected a finite number >= 0, got -1.0"),
         (["--val-hw", "3"], "--val-hw: expected (height, width) in pixels, e.g. 256x512, got '3'"),
         (["--loss-weights", "a,b"], "--loss-weights: expected numbers, e.g. 0.5,1.0, got 'a,b'"),
+        # as adapt --threads 0 (and predict's): torch's choice is the flag left out, not 0
+        (["--threads", "0"], "--threads must be >= 1, got 0 (leave it out for torch's own choice)"),
         (
             ["--freeze", "nothing"],
             "--freeze: no parameter of the network starts with 'nothing' (it has: aggregation, encoder, match, "

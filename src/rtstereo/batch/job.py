@@ -24,8 +24,10 @@ from ..io.download import is_url
 from ..sinks.files import (
     DEFAULT_FORMATS,
     FORMAT_FILES,
+    NOT_WRITTEN_NOTES,
     clashing_names,
     not_written_notes,
+    output_files,
     outputs_complete,
     save_result,
     save_single_file,
@@ -272,6 +274,32 @@ def skipped_outcome(job: BatchJob, source: PairSource, index: int) -> PairOutcom
     """The outcome of a pair whose complete outputs exist, with the warnings recorded when it was done."""
     noted = "; ".join(not_written_notes(job.output, source.name, job.formats)) if job.output is not None else ""
     return PairOutcome(index, source.name, source.left, source.right, status=SKIPPED, warning=noted)
+
+
+def written_unreported(job: BatchJob, source: PairSource, index: int, since_s: float) -> PairOutcome | None:
+    """The outcome of a pair a worker wrote whose report never came back (a run stopped by Ctrl-C while
+    outcomes were on their way): its complete outputs are there, written since ``since_s`` (``time.time()``);
+    ``None`` when they are not.
+
+    Before the run its outputs were incomplete (or ``--overwrite`` redid them, whence the times), so they are
+    this run's; the timings of the worker are lost, and the outcome's warning says so.
+    """
+    folder = job.output
+    if folder is None or job.to_file or not outputs_complete(folder, source.name, job.formats):
+        return None
+    if job.overwrite:  # files of an earlier run count only when replaced by this one
+        files = output_files(folder, source.name, job.formats) or []
+        notes = [folder / NOT_WRITTEN_NOTES[f].format(name=source.name) for f in job.formats if f in NOT_WRITTEN_NOTES]
+        if any(path.stat().st_mtime < since_s for path in (*files, *notes) if path.is_file()):
+            return None
+    return PairOutcome(
+        index,
+        source.name,
+        source.left,
+        source.right,
+        status=DONE,
+        warning="written as the run was interrupted; its report (timings, warnings) did not come back",
+    )
 
 
 def process_pair(job: BatchJob, predictor, source: PairSource, index: int) -> PairOutcome:

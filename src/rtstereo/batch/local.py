@@ -6,6 +6,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
+from ..io.atomic import remove_stale_partials
 from ..sources.pairs import PairSource
 from .job import BatchJob, process_pair
 from .outcome import BatchSummary, PairOutcome, record_outcomes
@@ -41,6 +42,8 @@ def run_local(
     from tqdm import tqdm
 
     job.check_outputs(sources)
+    if job.output is not None and job.writes_folder:  # what an earlier run killed mid-write (kill -9) left
+        remove_stale_partials(job.output)
 
     start = time.perf_counter()
     outcomes: list[PairOutcome] = []

@@ -41,6 +41,9 @@ DEFAULT_MAX_PAIRS = 100  # frames taken from a video: the hundred pairs a laptop
 EXIT_PARITY = 1
 
 
+DEFAULT_SYNTHETIC_POOL = 32  # --synthetic-pool left out (AdaptConfig's default too)
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "adapt",
@@ -94,7 +97,7 @@ def register(subparsers) -> None:
         "guided network trains with (e.g. --set uniqueness=15), the others go to the network",
     )
     model.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
-    model.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
+    model.add_argument("--threads", type=int, help="CPU threads, >= 1 (default: torch's choice)")
     losses = parser.add_argument_group("losses and budget")
     losses.add_argument(
         "--losses",
@@ -122,8 +125,8 @@ def register(subparsers) -> None:
     losses.add_argument(
         "--synthetic-pool",
         type=int,
-        default=32,
-        help="rendered pairs drawn from, rendered once at the start (default: %(default)s)",
+        help="rendered pairs drawn from, rendered once at the start; needs --synthetic-batch >= 1 "
+        f"(default: {DEFAULT_SYNTHETIC_POOL})",
     )
     losses.add_argument(
         "--crop",
@@ -210,6 +213,23 @@ def parse_weights(items: list[str]) -> dict[str, float]:
         if not sep or not key.strip():
             raise InputError(f"--weight expects TERM=NUMBER (e.g. proxy=0.2), got '{item}'")
     return weights
+
+
+def _refuse_idle_synthetic_pool(args: argparse.Namespace, weights: dict[str, float]) -> None:
+    """Refuse ``--synthetic-pool`` when no rendered pair is mixed in (``--synthetic-batch 0``, or
+    ``--weight synthetic=0``): no pool is rendered then, and the value would be taken and ignored."""
+    if args.synthetic_pool is None:
+        return
+    if args.synthetic_batch == 0:
+        why = "--synthetic-batch 0 mixes none in"
+    elif weights.get("synthetic", 1.0) == 0:
+        why = "--weight synthetic=0 turns their term off"
+    else:
+        return
+    raise InputError(
+        f"--synthetic-pool {args.synthetic_pool} sets how many rendered pairs the steps draw from, but {why}: "
+        "give --synthetic-batch N (and a synthetic weight > 0) to mix rendered pairs in, or drop --synthetic-pool"
+    )
 
 
 def _output_kind(text: str) -> str:
@@ -312,7 +332,7 @@ def load_user_pairs(sources, check_rectification: bool = True) -> list:
         try:
             pair = source.load(index)
         except RtStereoError as exc:
-            broken.append((source.name, str(exc)))
+            broken.append((f"{source.name} ({source.listed_at})" if source.listed_at else source.name, str(exc)))
             continue
         bound = None if is_url(source.left) else calibrated_range(Path(source.left).parent)
         pairs.append(UserPair(source.name, pair.left, pair.right, bound))
@@ -393,7 +413,7 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)  # now, as train does: not after the pairs are read and labelled
     if args.threads is not None:
         if args.threads < 1:
-            raise InputError(f"--threads must be >= 1, got {args.threads}")
+            raise InputError(f"--threads must be >= 1, got {args.threads} (leave it out for torch's own choice)")
         torch.set_num_threads(args.threads)
     minutes = args.minutes if args.minutes is not None or args.steps is not None else DEFAULT_MINUTES
     losses = tuple(name.strip() for name in args.losses.split(",") if name.strip())
@@ -403,15 +423,17 @@ def run(args: argparse.Namespace) -> int:
             f"--max-disp bounds the SGBM proxy labels, which --losses {args.losses} leaves out: add proxy to "
             "--losses, or drop --max-disp"
         )
+    weights = parse_weights(args.weight_values)
+    _refuse_idle_synthetic_pool(args, weights)
     with options_named(CONFIG_OPTIONS):
         config = AdaptConfig(
             losses=losses,
-            weights=parse_weights(args.weight_values),
+            weights=weights,
             steps=args.steps,
             minutes=minutes,
             batch_size=args.batch_size,
             synthetic_batch=args.synthetic_batch,
-            synthetic_pool=args.synthetic_pool,
+            synthetic_pool=DEFAULT_SYNTHETIC_POOL if args.synthetic_pool is None else args.synthetic_pool,
             crop_hw=args.crop,
             lr=args.lr,
             holdout=args.holdout,

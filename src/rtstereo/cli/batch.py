@@ -112,10 +112,16 @@ def run_batch(
 
     repeats: dict[str, int] = {}  # a warning said once, then counted: every pair of a batch may give the same
 
+    def listed_at(outcome: PairOutcome) -> str:
+        """Where a manifest lists the pair (``pairs.csv line 4``), as the manifest's own errors say it."""
+        at = sources[outcome.index].listed_at if 0 <= outcome.index < len(sources) else ""
+        return f"{at}: " if at else ""
+
     def report(outcome: PairOutcome) -> None:
         if outcome.status == FAILED:
             tqdm.write(
-                f"rtstereo {verb}: failed: {outcome.name} ({outcome.left}, {outcome.right}): {outcome.error}",
+                f"rtstereo {verb}: failed: {outcome.name} ({listed_at(outcome)}{outcome.left}, {outcome.right}): "
+                f"{outcome.error}",
                 file=sys.stderr,
             )
         elif outcome.warning in repeats:
@@ -174,7 +180,9 @@ def run_batch(
         _say_other_pairs(job, sources, verb)
     failures = summary.failures
     if failures:
-        names = ", ".join(o.name for o in failures[:FAILURES_LISTED])
+        names = ", ".join(
+            f"{o.name} ({listed_at(o)[:-2]})" if listed_at(o) else o.name for o in failures[:FAILURES_LISTED]
+        )
         more = f" and {len(failures) - FAILURES_LISTED} more" if len(failures) > FAILURES_LISTED else ""
         where = f" (details: {summary_path})" if summary_path is not None else ""
         print(f"rtstereo {verb}: {len(failures)} pair(s) failed: {names}{more}{where}", file=sys.stderr)

@@ -27,6 +27,7 @@ Times are of the whole predict call per pair, after warm-up. With -o: bench.json
 CPU/GPU, library versions, every row), bench.md (the table) and, with --data, bench.png (quality
 against speed). Rows that cannot run (fp16 on a CPU with the torch backend, cuda_graphs=true on
 a CPU, a fixed-size .onnx file at another size...) say why; --device cuda without a GPU is refused.
+An fp16 ONNX file on the CPU is timed but reads "Half (CPU)": not a measure of fp16 speed.
 The backends' own settings (torch: channels_last, cuda_graphs, compile, cudnn_benchmark;
 onnxruntime: providers, engine_cache, parity) are swept on their backend's rows only, in
 alternation with its other rows; x torch time divides by the first torch row of the same model

@@ -22,10 +22,12 @@ from .batch import add_batch_args, check_engine_args, run_batch
 from .common import (
     add_calib_unit_arg,
     add_model_args,
-    parse_set_values,
     predictor_from_args,
     refuse_unused_calib_unit,
 )
+from .rectification import exposure_hint as _exposure_hint
+from .rectification import raw_rig_hint as _raw_rig_hint
+from .rectification import rectification_warnings
 
 EPILOG = """examples:
   rtstereo predict left.png right.png -o out/            # 16-bit PNG, PFM, colour PNG, JSON in out/
@@ -156,77 +158,6 @@ def _calibration_and_rectifier(args: argparse.Namespace):
         calibration = read_calibration(args.calib, length_unit=args.calib_unit, kitti_cameras=args.kitti_cameras)
     refuse_unused_calib_unit(args)
     return calibration, rectifier
-
-
-ALIGN_HINT_MAX_PX = 4.0  # a misalignment up to this is offered --align-rows
-
-
-def _raw_rig_hint(calib: str | None) -> str | None:
-    """The advice for a pair that does not look rectified when ``--calib`` names an OpenCV file that also
-    holds the raw cameras (``K1 D1 K2 D2``, as the ``stereo.yaml`` of ``rtstereo calibrate`` does): such a
-    file can rectify the pair with ``--rectify``; ``--calib`` takes the images as rectified already."""
-    from ..io.calibration import OPENCV_SUFFIXES, read_opencv
-
-    if not calib or Path(calib).suffix.lower() not in (*OPENCV_SUFFIXES, ".json"):
-        return None
-    try:
-        matrices = read_opencv(calib).matrices.keys()
-    except RtStereoError:
-        return None
-    if not ({"K1", "K2"} <= matrices or {"M1", "M2"} <= matrices) or not {"D1", "D2"} <= matrices:
-        return None
-    return (
-        f"{calib} also holds the raw cameras (K1, D1, K2, D2): if these images are not rectified yet, give it "
-        "to --rectify instead of --calib"
-    )
-
-
-def _warn_if_unrectified(
-    pair, name: str, exposure: str = "on", align_rows: bool = False, rig_hint: str | None = None
-) -> None:
-    """Warn when the pair does not look rectified (with ``rig_hint``, :func:`_raw_rig_hint`, if given) and
-    when its two views look exposed differently
-    (:meth:`~rtstereo.rectify.RectificationCheck.exposure_warning`), as ``exposure`` says
-    (:func:`_exposure_hint`)."""
-    from ..models.sgbm import EXPOSURE_RATIO_LIMIT, resolved_sgbm_input
-    from ..rectify import MIN_MATCHES, check_rectification
-
-    check = check_rectification(pair.left, pair.right)
-    rows = check.warning()
-    if rows and rig_hint and check.median_dx_px >= -1.0:
-        rows += f"; {rig_hint}"
-    elif rows and align_rows:
-        rows += " after --align-rows; it corrects a pixel or two, this pair needs calibrating"
-    elif rows and check.median_dx_px >= -1.0 and check.misalignment_px <= ALIGN_HINT_MAX_PX:
-        rows += "; or --align-rows, which corrects a pixel or two from the matched features"
-    if align_rows and not check.conclusive:  # align_rows left it alone: asked for, so not done silently
-        rows = (
-            f"--align-rows: too few matched features ({check.matches}, at least {MIN_MATCHES}) to measure the rows; "
-            "the pair goes through unaligned"
-        )
-    light = check.exposure_warning() if exposure != "off" else None
-    if light and exposure == "auto":  # the hybrid decides by the whole images' grey levels
-        if resolved_sgbm_input("auto", pair.left, pair.right) == "normalized":
-            light = None
-        else:
-            light += (
-                f"; here the whole images' brightness differs by less than {EXPOSURE_RATIO_LIMIT:g}x, so default "
-                "kept SGBM on the raw "
-                "images: --set sgbm_input=normalized normalises them"
-            )
-    for message in (rows, light):
-        if message:
-            print(f"rtstereo predict: warning: {name}: {message}", file=sys.stderr)
-
-
-def _exposure_hint(args: argparse.Namespace) -> str:
-    """How to speak of views exposed differently: ``"off"`` for the hybrid (``default``) with
-    ``sgbm_input=normalized``, ``"auto"`` with ``auto`` (only when its own switch did not fire), ``"on"``
-    for every other model and for ``sgbm_input=raw``."""
-    if (args.model or "default") not in ("default", "hybrid"):
-        return "on"
-    chosen = parse_set_values(args.set_values).get("sgbm_input", "auto")
-    return {"normalized": "off", "auto": "auto"}.get(str(chosen).strip().lower(), "on")
 
 
 def _summary(name: str, model: str, result) -> str:
@@ -360,6 +291,14 @@ def _run_one(args: argparse.Namespace, job: BatchJob, source: PairSource, where:
         print(_summary(source.name, predictor.name, result))
         print(f"1 pair(s), {result.timings_ms['total']:.1f} ms per pair, {where}")
     return 0
+
+
+def _warn_if_unrectified(
+    pair, name: str, exposure: str = "on", align_rows: bool = False, rig_hint: str | None = None
+) -> None:
+    """Print :func:`~rtstereo.cli.rectification.rectification_warnings` of the pair, named ``name``."""
+    for message in rectification_warnings(pair, exposure, align_rows, rig_hint)[0]:
+        print(f"rtstereo predict: warning: {name}: {message}", file=sys.stderr)
 
 
 def _make_folder(folder: Path) -> None:

@@ -52,7 +52,9 @@ def register(subparsers) -> None:
         choices=("auto", "off", "bf16", "fp16"),
         help="mixed precision (default: auto = bf16/fp16 on CUDA, fp32 on CPU)",
     )
-    run.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
+    run.add_argument(
+        "--threads", type=int, help="CPU threads, >= 1 (default: the config's threads; 0 there is torch's choice)"
+    )
     run.add_argument("--seed", type=int, help="seed of initialisation and data (default: 0)")
     run.add_argument(
         "--compile",
@@ -229,6 +231,10 @@ def run_train(args: argparse.Namespace) -> int:
     from ..train.config import read_config_file, resolve_config
     from ..train.loop import train
 
+    if args.threads is not None and args.threads < 1:  # as adapt, predict and video: 0 is not "torch's choice"
+        from ..errors import InputError
+
+        raise InputError(f"--threads must be >= 1, got {args.threads} (leave it out for torch's own choice)")
     file_values = read_config_file(args.config) if args.config else {}
     given = flag_values(args)
     with flags_named(given):

@@ -111,6 +111,12 @@ def add_stream_args(parser: argparse.ArgumentParser, frames=None) -> None:
         "frame that has enough of them and applied to every frame (a rig off by a pixel or two)",
     )
     frames.add_argument("--calib", metavar="FILE", help="calibration of the (rectified) frames, carried into results")
+    frames.add_argument(
+        "--no-rectification-check",
+        action="store_true",
+        help="skip the check that the frames are rectified (the first frame with enough features, measured "
+        "beside the stream; it warns as predict does)",
+    )
     add_calib_unit_arg(frames)
     view = parser.add_argument_group("3D viewer (pip install 'rtstereo[viewer]'; needs a calibration)")
     view.add_argument(
@@ -202,6 +208,8 @@ def run_ray(args: argparse.Namespace) -> int:
     prepare = FramePreparer(size_wh=parse_size_hw(args.size)[::-1] if args.size else None, **_geometry(args))
     job = VideoJob(source, args.output_prefix, predictor_options(args), prepare, temporal)
     log = logging.getLogger(STREAM_LOGGER)
+    if not args.no_rectification_check:
+        _check_first_frame(args, source, prepare, log)
     log.info("%s -> %s on Ray, %d frames in ranges", source.description, args.model, total)
     if temporal is not None:
         log.info("the temporal filter restarts at the first frame of each frame range (it has no past there)")
@@ -231,6 +239,31 @@ def run_ray(args: argparse.Namespace) -> int:
             f"{written / wall_s:.2f} fps end to end (ray); PNGs {args.output_prefix}_NNNNN.png, summary {summary_path}"
         )
     return 1 if failed else 0
+
+
+def _check_first_frame(args: argparse.Namespace, source: FrameSource, prepare: FramePreparer, log) -> None:
+    """``--engine ray``: the rectification check of the stream (:class:`~.rectification.StreamRectificationCheck`)
+    on the first frame, here before the workers start (a frame that cannot be read is left to them)."""
+    import copy
+
+    from ..errors import RtStereoError
+    from .rectification import exposure_hint, raw_rig_hint, rectification_warnings
+
+    frames = iter(copy.copy(source))
+    try:
+        first = next(frames, None)
+        pair = copy.copy(prepare)(first) if first is not None else None
+    except RtStereoError:
+        return
+    finally:
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()
+    if pair is None:
+        return
+    messages, _ = rectification_warnings(pair, exposure_hint(args), prepare.align_rows, raw_rig_hint(args.calib))
+    for message in messages:
+        log.warning("frame %s: %s", pair.index, message)
 
 
 def _write_ray_summary(path: Path, rows: list[dict], written: int, wall_s: float) -> None:
@@ -316,6 +349,13 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     _refuse_writing_over_inputs(args, input_files(args, verb))
     check_summary_path(_summary_path(args), args.output)
     prepare = FramePreparer(size_wh=parse_size_hw(args.size)[::-1] if args.size else None, **_geometry(args))
+    checked = None
+    if not args.no_rectification_check:
+        from .rectification import StreamRectificationCheck, exposure_hint, raw_rig_hint
+
+        checked = StreamRectificationCheck(
+            prepare, exposure_hint(args), prepare.align_rows, raw_rig_hint(args.calib), logging.getLogger(STREAM_LOGGER)
+        )
     settings = temporal_settings(args)
     temporal = TemporalFilter(*settings) if settings is not None else None
     viewer_options = _viewer_options(args, source)  # fails before the model loads, not at the first frame
@@ -345,7 +385,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         predictor,
         sinks=sinks,
         window=window,
-        prepare=prepare,
+        prepare=checked if checked is not None else prepare,
         temporal=temporal,
         colour_scale=ColourScale(args.max_disp),
         max_frames=args.max_frames,
@@ -354,6 +394,8 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     try:
         summary = stream.run()
     finally:
+        if checked is not None:
+            checked.wait()  # its warning before the summary, also on a stream shorter than the check
         if stream.summary is not None:
             _report(args, stream.summary)
     if summary.stopped_by == "interrupt":

@@ -12,7 +12,10 @@ The steps of :func:`export_onnx`:
    loads with no other flag;
 4. for ``fp16``: convert with ONNX Runtime's own float16 converter (it ships with onnxruntime, a
    core dependency), keeping float32 inputs and outputs; operators without an fp16 kernel in ONNX
-   Runtime's CPU provider stay in float32 (found by opening the model, so the file always runs);
+   Runtime's CPU provider stay in float32 (found by opening the model, so the file always runs); when
+   the fp16 model gives inf or NaN where the fp32 one does not, the nodes whose values on the parity
+   pair pass 1/8 of float16's range stay in float32 too, joined without a float16 round trip
+   (weights with huge activations: the random-weight GwcNet fixtures reach 7e5), with a warning;
 5. store weights in a separate ``<file>.data`` when asked, or when they exceed
    :data:`EXTERNAL_DATA_THRESHOLD_BYTES` (protobuf cannot serialise a message over 2 GiB);
 6. run the export in ONNX Runtime on a real pair and compare with PyTorch
@@ -361,8 +364,9 @@ def _initializer_bytes(proto: Any) -> int:
     return sum(len(t.raw_data) + 4 * len(t.float_data) for t in proto.graph.initializer)
 
 
-def _to_fp16(proto: Any, probe_dir: Path, name: str) -> tuple[Any, list[str]]:
-    """fp16 copy with float32 inputs/outputs; operators the CPU provider cannot run stay fp32."""
+def _to_fp16(proto: Any, probe_dir: Path, name: str, fp32_nodes: list[str] | None = None) -> tuple[Any, list[str]]:
+    """fp16 copy with float32 inputs/outputs; operators the CPU provider cannot run stay fp32, and so do the
+    nodes named in ``fp32_nodes`` (:func:`_nodes_beyond_fp16`)."""
     from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
 
     kept: list[str] = []
@@ -372,8 +376,11 @@ def _to_fp16(proto: Any, probe_dir: Path, name: str) -> tuple[Any, list[str]]:
             copy.deepcopy(proto),
             keep_io_types=True,
             op_block_list=[*DEFAULT_OP_BLOCK_LIST, *kept],
+            node_block_list=list(fp32_nodes or []),
             disable_shape_infer=_initializer_bytes(proto) > EXTERNAL_DATA_THRESHOLD_BYTES,
         )
+        if fp32_nodes:
+            _drop_fp16_round_trips(converted)
         _save(converted, probe, external=_initializer_bytes(converted) > EXTERNAL_DATA_THRESHOLD_BYTES)
         missing = _missing_kernel(probe)
         _remove(probe)
@@ -386,6 +393,111 @@ def _to_fp16(proto: Any, probe_dir: Path, name: str) -> tuple[Any, list[str]]:
         f"fp16 conversion: ONNX Runtime still cannot run the model with {', '.join(kept)} kept "
         "in float32; export in fp32"
     )
+
+
+FP16_MAX = 65504.0  # the largest finite float16
+# A node stays float32 when a tensor it reads or writes reached this on the parity pair: another input can
+# go a few times further, and a sum inside the operator further still.
+FP16_SAFE_ABS = FP16_MAX / 8
+
+
+def _drop_fp16_round_trips(proto: Any) -> int:
+    """Join float32 nodes directly: the converter casts every float32 node's output to float16 and back for
+    the next float32 node (``Cast(to=FLOAT16) -> Cast(to=FLOAT)``), which overflows the values they were kept
+    in float32 for. Returns the round trips removed.
+
+    Examples:
+        >>> from onnx import helper
+        >>> nodes = [helper.make_node("Cast", ["x"], ["h"], to=10), helper.make_node("Cast", ["h"], ["y"], to=1),
+        ...          helper.make_node("Relu", ["y"], ["z"])]
+        >>> model = helper.make_model(helper.make_graph(nodes, "g", [], []))
+        >>> _drop_fp16_round_trips(model), [(n.op_type, list(n.input)) for n in model.graph.node]
+        (1, [('Relu', ['x'])])
+    """
+    import onnx
+
+    graph = proto.graph
+
+    def cast_to(node: Any) -> int | None:
+        if node.op_type != "Cast":
+            return None
+        return next((attribute.i for attribute in node.attribute if attribute.name == "to"), None)
+
+    nodes = list(graph.node)
+    consumers: dict[str, list[int]] = {}
+    for index, node in enumerate(nodes):
+        for tensor in node.input:
+            consumers.setdefault(tensor, []).append(index)
+    outputs = {output.name for output in graph.output}
+    renamed: dict[str, str] = {}
+    dropped: set[int] = set()
+    for index, down in enumerate(nodes):
+        if cast_to(down) != onnx.TensorProto.FLOAT16:
+            continue
+        readers = consumers.get(down.output[0], [])
+        back = [i for i in readers if cast_to(nodes[i]) == onnx.TensorProto.FLOAT]
+        for i in back:
+            renamed[nodes[i].output[0]] = down.input[0]
+            dropped.add(i)
+        if len(back) == len(readers) and down.output[0] not in outputs:
+            dropped.add(index)
+    if not renamed:
+        return 0
+    kept = [copy.deepcopy(node) for index, node in enumerate(nodes) if index not in dropped]
+    for node in kept:
+        for index, tensor in enumerate(node.input):
+            node.input[index] = renamed.get(tensor, tensor)
+    del graph.node[:]
+    graph.node.extend(kept)
+    return len(renamed)
+
+
+def _name_nodes(proto: Any) -> None:
+    """Give every node a name (onnxslim leaves some without): the fp16 converter keeps nodes by name."""
+    taken = {node.name for node in proto.graph.node if node.name}
+    for index, node in enumerate(proto.graph.node):
+        if not node.name:
+            node.name = f"{node.op_type}_{index}"
+            while node.name in taken:
+                node.name += "_"
+            taken.add(node.name)
+
+
+def _nodes_beyond_fp16(proto: Any, feeds: dict[str, np.ndarray], probe: Path) -> tuple[list[str], float]:
+    """The nodes of a float32 model that read or write values beyond what float16 holds safely
+    (:data:`FP16_SAFE_ABS`) on ``feeds``, and the largest ``|value|`` met.
+
+    Every float tensor is made an output of a copy of the model, which runs once in ONNX Runtime (CPU).
+    Weights whose activations grow past 65504 (seeded random ones with random BatchNorm statistics reach
+    6e5 in GwcNet's 3-D hourglasses) give ``inf`` in float16 from that node on, whatever the converter does.
+    """
+    import onnx
+    import onnxruntime as ort
+
+    _name_nodes(proto)
+    inferred = onnx.shape_inference.infer_shapes(copy.deepcopy(proto))
+    float_type = onnx.TensorProto.FLOAT
+    floats = [info.name for info in inferred.graph.value_info if info.type.tensor_type.elem_type == float_type]
+    probing = copy.deepcopy(proto)
+    present = {output.name for output in probing.graph.output}
+    for tensor in floats:
+        if tensor not in present:
+            probing.graph.output.append(onnx.helper.make_tensor_value_info(tensor, float_type, None))
+    _save(probing, probe, external=_initializer_bytes(probing) > EXTERNAL_DATA_THRESHOLD_BYTES)
+    try:
+        session = ort.InferenceSession(str(probe), providers=["CPUExecutionProvider"])
+        names = [output.name for output in session.get_outputs()]
+        values = session.run(names, feeds)
+    finally:
+        _remove(probe)
+    peaks = {name: float(np.abs(value[np.isfinite(value)]).max(initial=0.0)) for name, value in zip(names, values)}
+    peaks.update({name: float(np.abs(value).max(initial=0.0)) for name, value in feeds.items()})
+    beyond = [
+        node.name
+        for node in proto.graph.node
+        if any(peaks.get(tensor, 0.0) > FP16_SAFE_ABS for tensor in (*node.input, *node.output))
+    ]
+    return beyond, max(peaks.values(), default=0.0)
 
 
 def _missing_kernel(path: Path) -> str | None:
@@ -731,9 +843,27 @@ def _verify_and_write(
                 f"onnx fp32 vs pytorch at {h2}x{w2} (dynamic size)",
             )
         )
+    fp32_nodes: list[str] = []
     if fp16:
         paths, external = write(final, workdir)
         fp16_disparity = _run_files(paths, main_role, left, right)
+        overflowed = int((~np.isfinite(fp16_disparity)).sum()) > int((~np.isfinite(fp32_disparity)).sum())
+        if overflowed and list(protos) == [main_role]:
+            # Values past float16's range give inf whatever the converter does: those nodes stay float32.
+            fp32_nodes, peak = _nodes_beyond_fp16(
+                protos[main_role], {"left": left, "right": right}, workdir / "probe-ranges.onnx"
+            )
+            if fp32_nodes:
+                final[main_role], kept = _to_fp16(protos[main_role], workdir, "probe-ranges.onnx", fp32_nodes)
+                fp32_ops += [op for op in kept if op not in fp32_ops]
+                paths, external = write(final, workdir)
+                fp16_disparity = _run_files(paths, main_role, left, right)
+                warn(
+                    f"fp16: {len(fp32_nodes)} of {len(protos[main_role].graph.node)} nodes kept in float32: their "
+                    f"values on the parity pair reach {peak:.3g}, beyond float16's {FP16_MAX:g} (with a margin of "
+                    f"{FP16_MAX / FP16_SAFE_ABS:g}x); these weights' activations are unusually large (random "
+                    "weights?), and another input could still overflow the float16 nodes"
+                )
         tolerance = tolerance_for(spec.name, "fp16")
         checks += [
             compare(fp16_disparity, reference, tolerance, "onnx fp16 vs pytorch fp32"),
@@ -754,6 +884,7 @@ def _verify_and_write(
             "reference": "PyTorch fp32 on the CPU",
             "runtime": f"onnxruntime {onnxruntime.__version__} CPU",
             "fp32_ops": fp32_ops,
+            "fp32_nodes": len(fp32_nodes),
             "external_data": external,
             "checkpoint_sha256": contracts[main_role].checkpoint_sha256,
             "timings_s": {k: round(v, 2) for k, v in timings.items()},

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 import uuid
@@ -20,10 +22,66 @@ from pathlib import Path
 from ..errors import OutputError
 
 PARTIAL_MARK = ".partial-"
+# The machine in a tag: its host name's first label, in letters, digits and "-" (no "." or "@", which part it).
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname().split(".")[0]) or "host"
+# ``.partial-PID-HEX@HOST`` (``@HOST`` missing in the tags of earlier versions, taken as this machine's).
+_TAG = re.compile(re.escape(PARTIAL_MARK) + r"(\d+)-[0-9a-f]{8}(?:@([A-Za-z0-9-]+))?")
 
 
 def _partial_tag() -> str:
-    return f"{PARTIAL_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    # The writer's process and machine, so that what a killed writer left can be told from what a live one writes.
+    return f"{PARTIAL_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}@{_HOST}"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, owned by another user
+        return True
+    return True
+
+
+def remove_stale_partials(folder: str | Path) -> list[Path]:
+    """Remove what writers that no longer run left in ``folder``: hidden staging folders
+    (:func:`staging_folder`) and partial files (:func:`atomic_path`) whose writer was killed before its
+    ``finally`` could remove them (``kill -9``, a Ray worker lost mid-write, the machine's memory killer).
+
+    Only this machine's are judged (the process named in the tag no longer exists); another machine's,
+    and a live writer's, are left alone, so a run beside this one in the same folder is not disturbed.
+
+    Args:
+        folder: the output folder (its own entries only; a missing folder holds none).
+
+    Returns:
+        The paths removed.
+
+    Examples:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> (folder / ".partial-999999999-0123abcd@elsewhere").mkdir()  # another machine's: kept
+        >>> remove_stale_partials(folder), len(list(folder.iterdir()))
+        ([], 1)
+    """
+    folder = Path(folder)
+    removed = []
+    try:
+        entries = [e for e in os.scandir(folder) if e.name.startswith(".")]
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TAG.search(entry.name)
+        if match is None or (match.group(2) or _HOST) != _HOST or _process_alive(int(match.group(1))):
+            continue
+        path = Path(entry.path)
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            _remove(path)
+        if not path.exists():
+            removed.append(path)
+    return removed
 
 
 @contextlib.contextmanager

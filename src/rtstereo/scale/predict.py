@@ -17,9 +17,18 @@ from typing import Any
 
 import numpy as np
 
-from ..batch.job import BatchJob, PredictorOptions, finish_pair, first_line, load_pair, skipped_outcome
+from ..batch.job import (
+    BatchJob,
+    PredictorOptions,
+    finish_pair,
+    first_line,
+    load_pair,
+    skipped_outcome,
+    written_unreported,
+)
 from ..batch.outcome import FAILED, BatchSummary, PairOutcome, record_outcomes
 from ..errors import EngineError, RtStereoError
+from ..io.atomic import remove_stale_partials
 from ..runtime.providers import limit_threads
 from ..sources.pairs import PairSource
 from ..types import StereoPair
@@ -57,6 +66,8 @@ class PredictActor:
 
     def __init__(self, job: BatchJob, options: PredictorOptions, threads: int):
         limit_threads(threads)
+        if job.output is not None and job.writes_folder:  # what a killed writer on this machine left
+            remove_stale_partials(job.output)
         self.job = job
         self.predictor = options.load()
         limit_threads(threads)  # again: loading may have imported torch
@@ -119,7 +130,7 @@ def run_ray(
     from tqdm import tqdm
 
     job.check_outputs(sources)
-    start = time.perf_counter()
+    start, since_s = time.perf_counter(), time.time()
     options.load()  # a model that cannot load is a usage error, reported before any worker starts
     outcomes: list[PairOutcome] = []
     todo: list[dict[str, Any]] = []
@@ -177,6 +188,18 @@ def run_ray(
             interrupted = True
         finally:
             bar.close()
+    if job.output is not None and job.writes_folder:
+        # A worker killed mid-write (lost node, memory killer) never removed its staging folder.
+        remove_stale_partials(job.output)
+    if interrupted:
+        # Workers go on writing while their reports wait in Ray's queues: the pairs written count as written.
+        gathered = {o.index for o in outcomes}
+        for row in todo:
+            index = row["index"]
+            if index not in gathered:
+                outcome = written_unreported(job, sources[index], index, since_s)
+                if outcome is not None:
+                    outcomes.append(outcome)
     return BatchSummary(
         outcomes,
         listed=len(sources),

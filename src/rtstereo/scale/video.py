@@ -20,6 +20,7 @@ from typing import Any
 from ..batch.job import PredictorOptions, failure_reason, first_line
 from ..batch.outcome import DONE, FAILED
 from ..errors import EngineError, InputError, RtStereoError
+from ..io.atomic import remove_stale_partials
 from ..runtime.providers import limit_threads
 from ..sinks.video import DisparityPngSink
 from ..sources.base import FramePreparer, FrameSource
@@ -119,6 +120,7 @@ class RangeActor:
 
     def __init__(self, job: VideoJob, threads: int):
         limit_threads(threads)
+        remove_stale_partials(Path(job.prefix).parent)  # PNGs a killed worker on this machine left half-written
         self.job = job
         self.predictor = job.options.load()
         limit_threads(threads)
@@ -198,5 +200,6 @@ def run_ray_video(
             raise EngineError(message) from exc
         finally:
             bar.close()
+            remove_stale_partials(Path(job.prefix).parent)  # a worker killed mid-write never removed its file
     rows.sort(key=lambda r: r["first"])
     return rows, time.perf_counter() - started

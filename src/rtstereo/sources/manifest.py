@@ -87,7 +87,7 @@ def read_manifest(path: str | Path) -> list[PairSource]:
         raise InputError(
             f"manifest {path}: pair name(s) repeat: {shown}; each pair needs its own name (it names the output files)"
         )
-    return [PairSource(a, b, n) for a, b, n in zip(lefts, rights, checked)]
+    return [PairSource(a, b, n, f"{path} {where}") for a, b, n, (where, _) in zip(lefts, rights, checked, rows)]
 
 
 def _cell(row: dict, column: str) -> str:

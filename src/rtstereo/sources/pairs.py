@@ -28,11 +28,19 @@ from ..types import Calibration, StereoPair
 
 @dataclass(frozen=True)
 class PairSource:
-    """Where the two images of one pair come from."""
+    """Where the two images of one pair come from.
+
+    Attributes:
+        left, right: the images' paths or URLs.
+        name: the pair's name (its output files' stem).
+        listed_at: where a manifest lists the pair (``pairs.csv line 4``, ``pairs.parquet row 3``), for its
+            errors; empty for pairs given on the command line.
+    """
 
     left: str
     right: str
     name: str
+    listed_at: str = ""
 
     def load(self, index: int = 0, calibration: Calibration | None = None) -> StereoPair:
         """Read the two images.
