@@ -651,3 +651,24 @@ def test_a_setting_swept_twice_is_refused_not_overwritten(cli):
     assert code == 2 and "uniqueness is already swept (--set uniqueness)" in err
     code, _, err = cli("bench", "sgbm", "--sizes", "32x48", "--max-disp", "16", "--set", "max_disp=32")
     assert code == 2 and "max_disp is already swept (--max-disp)" in err
+
+
+def test_a_checkpoint_is_taken_as_the_baseline_as_it_is_as_a_model(tmp_path):
+    """--baseline runs/x/best.pt was refused as an unknown model, though the checkpoint benches as a model."""
+    import torch
+
+    from rtstereo.export.onnx_export import build_network
+    from rtstereo.models.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    _, settings, module, _ = build_network("gwcnet-g", None, {"max_disp": 16}, random_weights=True)
+    checkpoint = tmp_path / "gwcnet.pt"
+    save_checkpoint(checkpoint, "gwcnet-g", settings, module.state_dict())
+    report = run_bench(
+        ["sgbm"], [(32, 96)], sweeps={"max_disp": [16]}, warmup=1, runs=1, threads=1, baseline=str(checkpoint)
+    )
+    assert report.baseline == str(checkpoint)
+    rows = {r.case.model: r for r in report.rows}
+    assert set(rows) == {"sgbm", str(checkpoint)} and all(r.status == "ok" for r in rows.values())
+    assert rows[str(checkpoint)].vs_baseline == 1.0
+    assert rows["sgbm"].vs_baseline == pytest.approx(rows["sgbm"].median_ms / rows[str(checkpoint)].median_ms)
