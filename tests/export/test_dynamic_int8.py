@@ -191,3 +191,30 @@ def test_bench_command_times_an_exported_file_against_sgbm(dynamic_export, tmp_p
     assert code == 0
     rows = {row["model"]: row for row in json.loads((tmp_path / "bench.json").read_text())["rows"]}
     assert rows[str(result.path)]["status"] == "ok" and rows[str(result.path)]["vs_baseline"] > 0
+
+
+def test_a_dynamic_export_checks_both_sizes_on_the_pair_given(tmp_path, monkeypatch):
+    """With --pair, the second (dynamic) size was checked on the shipped example pair, though the report
+    names the given pair for every check."""
+    from rtstereo.export import parity
+
+    left, right = _pair(64, 96)
+
+    def example_pair(*args, **kwargs):
+        raise AssertionError("the example pair was used although a pair was given")
+
+    monkeypatch.setattr(onnx_export, "parity_pair", example_pair)
+    monkeypatch.setattr(parity, "parity_pair", example_pair)
+    seen = []
+    prepare = onnx_export._prepared_inputs
+
+    def spy(spec, size_hw, pair, *rest):
+        seen.append((tuple(size_hw), None if pair is None else pair[2]))
+        return prepare(spec, size_hw, pair, *rest)
+
+    monkeypatch.setattr(onnx_export, "_prepared_inputs", spy)
+    result = export_onnx(
+        get_spec("rtnet"), SETTINGS, _rtnet(), (64, 96), tmp_path / "m.onnx", dynamic=True, pair=(left, right, "mine")
+    )
+    assert seen == [((64, 96), "mine"), ((96, 160), "mine")]
+    assert result.report.pair == "mine" and result.report.passed
