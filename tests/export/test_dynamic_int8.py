@@ -103,6 +103,7 @@ def test_int8_keeps_disparity_heads_in_float_and_runs(dynamic_export, tmp_path, 
     report = json.loads((tmp_path / "rtnet8.parity.json").read_text())
     assert quantized.report_path == tmp_path / "rtnet8.parity.json" and report["precision"] == "int8"
     assert report["against"] == str(result.path) and report["mean_abs_diff_px"] == quantized.mean_abs_diff_px
+    assert report["pair"] == "the check pair given (64x96, HxW)"  # was only "the check pair given"
     model = rtstereo.load(str(quantized.path))
     assert model.fixed_size_hw is None
     assert model.predict(*_pair(40, 50)).disparity_px.shape == (40, 50)
@@ -218,3 +219,16 @@ def test_a_dynamic_export_checks_both_sizes_on_the_pair_given(tmp_path, monkeypa
     )
     assert seen == [((64, 96), "mine"), ((96, 160), "mine")]
     assert result.report.pair == "mine" and result.report.passed
+
+
+def test_export_int8_report_names_the_pair_it_was_checked_on(tmp_path, capsys):
+    """The int8 file's parity.json said "the check pair given", not which pair nor at what size."""
+    from rtstereo.models.checkpoint import save_checkpoint
+
+    checkpoint = tmp_path / "rtnet.pt"
+    save_checkpoint(checkpoint, "rtnet", SETTINGS, _rtnet().state_dict())
+    code = main(["export", str(checkpoint), "--size", "64x96", "--int8", "-o", str(tmp_path / "r8.onnx")])
+    assert code == 0, capsys.readouterr().err
+    fp32 = json.loads((tmp_path / "r8_fp32.parity.json").read_text())
+    int8 = json.loads((tmp_path / "r8.parity.json").read_text())
+    assert int8["pair"] == fp32["pair"] and "fitted to 64x96" in int8["pair"]
