@@ -126,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
     if args.weights:
         label += f"_weights={_file_label(str(args.weights))}"
     label += "".join(f"_{key}={value}" for key, value in sorted(parse_set_values(args.set_values).items()))
+    label += _runtime_label(name, args.backend, args.precision)
     stem = re.sub(r"[^A-Za-z0-9_.=-]+", "_", label)
     json_path, md_path = report.save(args.output, stem)
     print(f"results: {json_path} {md_path}")
@@ -155,6 +156,31 @@ def _file_label(path: str) -> str:
     if file.stem in RUN_CHECKPOINT_STEMS and file.parent.name not in ("", ".."):
         return f"{file.parent.name}_{file.stem}"
     return file.stem
+
+
+def _runtime_label(name: str, backend: str | None, precision: str) -> str:
+    """The part of the results' name that a network's runtime adds: a backend other than its natural one
+    (torch) and a precision other than fp32, so that AnyNet on ONNX Runtime, or in fp16, does not overwrite
+    its PyTorch fp32 results. Classical methods and ONNX files have one backend; precision is a network's.
+
+    Examples:
+        >>> _runtime_label("anynet", "onnxruntime", "fp16"), _runtime_label("anynet", "torch", "fp32")
+        ('_backend=onnxruntime_precision=fp16', '')
+        >>> _runtime_label("sgbm", "opencv", "fp32"), _runtime_label("net.onnx", "onnxruntime", "fp16")
+        ('', '_precision=fp16')
+    """
+    network = not is_onnx_file(name) and not _is_classical(name) and not _is_packaged_onnx(name)
+    label = f"_backend={backend}" if network and backend not in (None, "torch") else ""
+    if precision != "fp32" and not _is_classical(name):
+        label += f"_precision={precision}"
+    return label
+
+
+def _is_packaged_onnx(name: str) -> bool:
+    try:
+        return get_spec(name).kind == "onnx"
+    except Exception:  # a checkpoint path: a network
+        return False
 
 
 def _names(names: list[str], shown: int = 5) -> str:
