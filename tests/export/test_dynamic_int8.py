@@ -232,3 +232,11 @@ def test_export_int8_report_names_the_pair_it_was_checked_on(tmp_path, capsys):
     fp32 = json.loads((tmp_path / "r8_fp32.parity.json").read_text())
     int8 = json.loads((tmp_path / "r8.parity.json").read_text())
     assert int8["pair"] == fp32["pair"] and "fitted to 64x96" in int8["pair"]
+
+
+def test_a_dynamic_fp16_export_checks_the_fp16_file_at_the_second_size(tmp_path):
+    """With --dynamic --fp16 only the fp32 intermediate was run at the second size, not the file written."""
+    result = export_onnx(get_spec("rtnet"), SETTINGS, _rtnet(), (64, 96), tmp_path / "m.onnx", dynamic=True, fp16=True)
+    names = [check.name for check in result.report.checks]
+    assert "onnx fp16 vs pytorch fp32 at 96x160 (dynamic size)" in names
+    assert result.report.passed

@@ -748,6 +748,16 @@ def _verify_and_write(
             compare(fp16_disparity, reference, tolerance, "onnx fp16 vs pytorch fp32"),
             compare(fp16_disparity, fp32_disparity, tolerance, "onnx fp16 vs onnx fp32", enforced=False),
         ]
+        if second is not None:  # the file written is the fp16 one: it too must take the second size
+            left2, right2, reference2, (h2, w2) = second
+            checks.append(
+                compare(
+                    _run_files(paths, main_role, left2, right2),
+                    reference2,
+                    tolerance,
+                    f"onnx fp16 vs pytorch fp32 at {h2}x{w2} (dynamic size)",
+                )
+            )
     else:
         paths = fp32_paths
     timings["parity"] = time.perf_counter() - started
