@@ -465,6 +465,7 @@ def test_bench_help_examples_keep_their_line_continuations(cli, capsys):
         # a missing file: one line before any work, not "unknown model" or a sweep of skipped rows (exit 1)
         (["runs/nope/best.pt"], "model file not found: runs/nope/best.pt"),
         (["nope.onnx,sgbm"], "model file not found: nope.onnx"),
+        (["sgbm", "--baseline", "nope.onnx"], "model file not found: nope.onnx"),  # was a row of skips
     ],
 )
 def test_bench_command_reports_bad_arguments_in_one_line(cli, argv, message):
@@ -672,3 +673,19 @@ def test_a_checkpoint_is_taken_as_the_baseline_as_it_is_as_a_model(tmp_path):
     assert set(rows) == {"sgbm", str(checkpoint)} and all(r.status == "ok" for r in rows.values())
     assert rows[str(checkpoint)].vs_baseline == 1.0
     assert rows["sgbm"].vs_baseline == pytest.approx(rows["sgbm"].median_ms / rows[str(checkpoint)].median_ms)
+
+
+def test_the_baseline_network_takes_its_weights_as_model_file(cli, tmp_path):
+    """--baseline anynet --weights anynet=W was refused: anynet was "not among the models benched"."""
+    import torch
+
+    from rtstereo.models.anynet import AnyNet
+
+    torch.manual_seed(0)
+    torch.save({"state_dict": AnyNet().state_dict()}, tmp_path / "a.tar")
+    size = ["--sizes", "32x64", "--max-disp", "16", "--runs", "1", "--warmup", "1", "--threads", "1"]
+    code, out, err = cli("bench", "sgbm", *size, "--baseline", "anynet", "--weights", f"anynet={tmp_path / 'a.tar'}")
+    assert code == 0, err
+    rows = [line for line in out.splitlines() if line.startswith("|anynet|") or line.startswith("|sgbm|")]
+    assert len(rows) == 2 and all("skipped" not in row for row in rows)
+    assert rows[1].startswith("|anynet|torch|") and rows[1].endswith("|1.00|1.00|")
