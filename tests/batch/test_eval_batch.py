@@ -138,3 +138,13 @@ def test_eval_of_two_runs_best_checkpoints_keeps_both_results(capsys, tmp_path):
         "anynet_weights=run_a_best.json",
         "anynet_weights=run_b_best.json",
     ]
+
+
+def test_eval_searches_a_range_given_with_set_as_with_max_disp(capsys, tmp_path):
+    """--set max_disp=48 was replaced by each scene's own range (192 for KITTI), in results named max_disp=48."""
+    data = write_kitti(tmp_path / "kitti", 1)
+    for option, stem in ((["--set", "max_disp=48"], "sgbm_max_disp=48"), (["--max-disp", "48"], "sgbm")):
+        code, _, err = run_cli(capsys, "eval", data, "--model", "sgbm", *option, "-o", tmp_path / "res", "-q")
+        assert code == 0, err
+        scene = json.loads((tmp_path / "res" / f"{stem}.json").read_text())["scenes"][0]
+        assert scene["settings"]["max_disp"] == 48, option

@@ -15,7 +15,7 @@ from ..eval import clamp_search_ranges, evaluate
 from ..models import get_spec, is_onnx_file, resolve_alias
 from .batch import add_engine_args, predictor_options
 from .bench import check_output_folder
-from .common import add_model_args, parse_set_values, predictor_from_args
+from .common import add_model_args, parse_set_values, predictor_from_args, settings_from_args
 
 
 def register(subparsers) -> None:
@@ -67,7 +67,10 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     name = resolve_alias(args.model)
-    per_scene_range = args.max_disp is None and not is_onnx_file(name) and _is_classical(name)
+    # A range given either way (--max-disp or --set max_disp=) is searched on every scene: with --set it was
+    # replaced by each scene's own range, unsaid, in results named after it.
+    range_given = "max_disp" in settings_from_args(args)
+    per_scene_range = not range_given and not is_onnx_file(name) and _is_classical(name)
     cache: dict[int | None, object] = {}
     if args.engine == "ray":
         if args.workers is not None and args.workers < 1:
