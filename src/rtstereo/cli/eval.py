@@ -169,21 +169,24 @@ def _runtime_label(name: str, backend: str | None, precision: str) -> str:
     Examples:
         >>> _runtime_label("anynet", "onnxruntime", "fp16"), _runtime_label("anynet", "torch", "fp32")
         ('_backend=onnxruntime_precision=fp16', '')
-        >>> _runtime_label("sgbm", "opencv", "fp32"), _runtime_label("net.onnx", "onnxruntime", "fp16")
+        >>> _runtime_label("sgbm", "opencv", "bf16"), _runtime_label("net.onnx", "onnxruntime", "fp16")
         ('', '_precision=fp16')
+        >>> _runtime_label("hybrid", None, "fp16"), _runtime_label("runs/a/best.pt", "onnxruntime", "fp32")
+        ('_precision=fp16', '_backend=onnxruntime')
     """
-    network = not is_onnx_file(name) and not _is_classical(name) and not _is_packaged_onnx(name)
-    label = f"_backend={backend}" if network and backend not in (None, "torch") else ""
-    if precision != "fp32" and not _is_classical(name):
+    kind = "onnx" if is_onnx_file(name) else _kind(name)
+    label = f"_backend={backend}" if kind == "network" and backend not in (None, "torch") else ""
+    if precision != "fp32" and kind != "classical":  # the hybrid's network, on TensorRT in fp16, too
         label += f"_precision={precision}"
     return label
 
 
-def _is_packaged_onnx(name: str) -> bool:
+def _kind(name: str) -> str:
+    """The registry kind of a model argument (``network`` for a checkpoint path)."""
     try:
-        return get_spec(name).kind == "onnx"
+        return get_spec(name).kind
     except Exception:  # a checkpoint path: a network
-        return False
+        return "network"
 
 
 def _names(names: list[str], shown: int = 5) -> str:
