@@ -689,3 +689,18 @@ def test_the_baseline_network_takes_its_weights_as_model_file(cli, tmp_path):
     rows = [line for line in out.splitlines() if line.startswith("|anynet|") or line.startswith("|sgbm|")]
     assert len(rows) == 2 and all("skipped" not in row for row in rows)
     assert rows[1].startswith("|anynet|torch|") and rows[1].endswith("|1.00|1.00|")
+
+
+def test_the_table_says_which_baseline_row_divides_a_row_without_the_swept_range():
+    """AnyNet beside SGBM at --max-disp 64,192: its x sgbm time divides by the first sgbm row, said nowhere."""
+    from rtstereo.bench import BenchRow
+
+    rows = [
+        BenchRow(BenchCase("anynet", "torch", SIZE_HW, "fp32"), median_ms=100.0),
+        BenchRow(BenchCase("sgbm", "opencv", SIZE_HW, "-", (("max_disp", 64),)), median_ms=10.0),
+        BenchRow(BenchCase("sgbm", "opencv", SIZE_HW, "-", (("max_disp", 192),)), median_ms=20.0),
+    ]
+    bench._add_ratios(rows, "sgbm")
+    assert [r.vs_baseline for r in rows] == [10.0, 1.0, 1.0]
+    table = BenchReport(rows=rows, options={}, machine={}, baseline="sgbm").table()
+    assert "else the first of its rows that fits best, in the order of the sweep" in table

@@ -201,7 +201,7 @@ class BenchReport:
             f"settings"
             + (
                 f"; x {baseline} time: / the {baseline} row of the same size (and settings, backend and precision, "
-                "where it has such a row)"
+                "where it has such a row; else the first of its rows that fits best, in the order of the sweep)"
                 if baseline
                 else ""
             )
