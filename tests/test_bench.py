@@ -473,6 +473,7 @@ def test_bench_help_examples_keep_their_line_continuations(cli, capsys):
         # a missing file: one line before any work, not "unknown model" or a sweep of skipped rows (exit 1)
         (["runs/nope/best.pt"], "model file not found: runs/nope/best.pt"),
         (["nope.onnx,sgbm"], "model file not found: nope.onnx"),
+        (["sgbm", "--baseline", "nope.onnx"], "model file not found: nope.onnx"),  # was a row of skips
     ],
 )
 def test_bench_command_reports_bad_arguments_in_one_line(cli, argv, message):
@@ -659,3 +660,55 @@ def test_a_setting_swept_twice_is_refused_not_overwritten(cli):
     assert code == 2 and "uniqueness is already swept (--set uniqueness)" in err
     code, _, err = cli("bench", "sgbm", "--sizes", "32x48", "--max-disp", "16", "--set", "max_disp=32")
     assert code == 2 and "max_disp is already swept (--max-disp)" in err
+
+
+def test_a_checkpoint_is_taken_as_the_baseline_as_it_is_as_a_model(tmp_path):
+    """--baseline runs/x/best.pt was refused as an unknown model, though the checkpoint benches as a model."""
+    import torch
+
+    from rtstereo.export.onnx_export import build_network
+    from rtstereo.models.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    _, settings, module, _ = build_network("gwcnet-g", None, {"max_disp": 16}, random_weights=True)
+    checkpoint = tmp_path / "gwcnet.pt"
+    save_checkpoint(checkpoint, "gwcnet-g", settings, module.state_dict())
+    report = run_bench(
+        ["sgbm"], [(32, 96)], sweeps={"max_disp": [16]}, warmup=1, runs=1, threads=1, baseline=str(checkpoint)
+    )
+    assert report.baseline == str(checkpoint)
+    rows = {r.case.model: r for r in report.rows}
+    assert set(rows) == {"sgbm", str(checkpoint)} and all(r.status == "ok" for r in rows.values())
+    assert rows[str(checkpoint)].vs_baseline == 1.0
+    assert rows["sgbm"].vs_baseline == pytest.approx(rows["sgbm"].median_ms / rows[str(checkpoint)].median_ms)
+
+
+def test_the_baseline_network_takes_its_weights_as_model_file(cli, tmp_path):
+    """--baseline anynet --weights anynet=W was refused: anynet was "not among the models benched"."""
+    import torch
+
+    from rtstereo.models.anynet import AnyNet
+
+    torch.manual_seed(0)
+    torch.save({"state_dict": AnyNet().state_dict()}, tmp_path / "a.tar")
+    size = ["--sizes", "32x64", "--max-disp", "16", "--runs", "1", "--warmup", "1", "--threads", "1"]
+    code, out, err = cli("bench", "sgbm", *size, "--baseline", "anynet", "--weights", f"anynet={tmp_path / 'a.tar'}")
+    assert code == 0, err
+    rows = [line for line in out.splitlines() if line.startswith("|anynet|") or line.startswith("|sgbm|")]
+    assert len(rows) == 2 and all("skipped" not in row for row in rows)
+    assert rows[1].startswith("|anynet|torch|") and rows[1].endswith("|1.00|1.00|")
+
+
+def test_the_table_says_which_baseline_row_divides_a_row_without_the_swept_range():
+    """AnyNet beside SGBM at --max-disp 64,192: its x sgbm time divides by the first sgbm row, said nowhere."""
+    from rtstereo.bench import BenchRow
+
+    rows = [
+        BenchRow(BenchCase("anynet", "torch", SIZE_HW, "fp32"), median_ms=100.0),
+        BenchRow(BenchCase("sgbm", "opencv", SIZE_HW, "-", (("max_disp", 64),)), median_ms=10.0),
+        BenchRow(BenchCase("sgbm", "opencv", SIZE_HW, "-", (("max_disp", 192),)), median_ms=20.0),
+    ]
+    bench._add_ratios(rows, "sgbm")
+    assert [r.vs_baseline for r in rows] == [10.0, 1.0, 1.0]
+    table = BenchReport(rows=rows, options={}, machine={}, baseline="sgbm").table()
+    assert "else the first of its rows that fits best, in the order of the sweep" in table

@@ -213,7 +213,7 @@ class BenchReport:
             f"settings"
             + (
                 f"; x {baseline} time: / the {baseline} row of the same size (and settings, backend and precision, "
-                "where it has such a row)"
+                "where it has such a row; else the first of its rows that fits best, in the order of the sweep)"
                 if baseline
                 else ""
             )
@@ -611,8 +611,8 @@ def run_bench(
         warmup: untimed calls first (>= 1).
         runs: timed calls (>= 1).
         data: dataset folders; adds accuracy columns (and a plot when saved).
-        baseline: a model (added when not in ``models``) whose time at the same size divides every
-            row's time.
+        baseline: a model (a registry name, an exported ``.onnx`` file or an rtstereo checkpoint;
+            added when not in ``models``) whose time at the same size divides every row's time.
         random_weights: networks without weights (timing only; accuracy is then refused).
         progress: called with a line before each case.
 
@@ -628,7 +628,9 @@ def run_bench(
     check_device(device, sweeps or {})
     models = [resolve_alias(m) for m in models]
     if baseline is not None:
-        baseline = baseline if is_onnx_file(baseline) else get_spec(resolve_alias(baseline)).name
+        # A checkpoint or an exported file is named by its path, as its rows are (expand_cases).
+        named_by_path = is_onnx_file(baseline) or _is_checkpoint(baseline)
+        baseline = baseline if named_by_path else get_spec(resolve_alias(baseline)).name
         if baseline not in models:
             models.append(baseline)
     if data and random_weights:

@@ -96,6 +96,29 @@ def test_eval_of_one_network_with_two_weights_files_keeps_both_results(capsys, t
     assert recorded == str(tmp_path / "sceneflow.tar")
 
 
+def test_eval_of_one_network_on_two_backends_or_precisions_keeps_each_result(capsys, tmp_path):
+    """AnyNet on ONNX Runtime (or in bf16) wrote anynet_weights=....json, over its PyTorch fp32 results."""
+    torch = pytest.importorskip("torch")
+    from rtstereo.models.anynet import AnyNet
+
+    data = write_kitti(tmp_path / "kitti", 1)
+    res = tmp_path / "res"
+    torch.manual_seed(0)
+    torch.save({"state_dict": AnyNet().state_dict()}, tmp_path / "kitti2012.tar")
+    model = ["--model", "anynet", "--weights", tmp_path / "kitti2012.tar", "-o", res, "-q"]
+    for runtime in ([], ["--backend", "onnxruntime"], ["--precision", "bf16"]):
+        code, _, err = run_cli(capsys, "eval", data, *model, *runtime)
+        assert code == 0, err
+    assert sorted(p.name for p in res.glob("*.json")) == [
+        "anynet_weights=kitti2012.json",
+        "anynet_weights=kitti2012_backend=onnxruntime.json",
+        "anynet_weights=kitti2012_precision=bf16.json",
+    ]
+    code, _, err = run_cli(capsys, "eval", data, *SGBM_ARGS, "--precision", "bf16", "-o", res, "-q")
+    assert code == 0, err
+    assert (res / "sgbm.json").is_file(), "a classical method has one backend and no precision"
+
+
 def test_eval_of_two_runs_best_checkpoints_keeps_both_results(capsys, tmp_path):
     """Every training run writes best.pt: two runs' files must not share one results file (the run folder
     joins the name)."""
@@ -115,3 +138,13 @@ def test_eval_of_two_runs_best_checkpoints_keeps_both_results(capsys, tmp_path):
         "anynet_weights=run_a_best.json",
         "anynet_weights=run_b_best.json",
     ]
+
+
+def test_eval_searches_a_range_given_with_set_as_with_max_disp(capsys, tmp_path):
+    """--set max_disp=48 was replaced by each scene's own range (192 for KITTI), in results named max_disp=48."""
+    data = write_kitti(tmp_path / "kitti", 1)
+    for option, stem in ((["--set", "max_disp=48"], "sgbm_max_disp=48"), (["--max-disp", "48"], "sgbm")):
+        code, _, err = run_cli(capsys, "eval", data, "--model", "sgbm", *option, "-o", tmp_path / "res", "-q")
+        assert code == 0, err
+        scene = json.loads((tmp_path / "res" / f"{stem}.json").read_text())["scenes"][0]
+        assert scene["settings"]["max_disp"] == 48, option

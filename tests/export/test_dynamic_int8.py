@@ -103,6 +103,7 @@ def test_int8_keeps_disparity_heads_in_float_and_runs(dynamic_export, tmp_path, 
     report = json.loads((tmp_path / "rtnet8.parity.json").read_text())
     assert quantized.report_path == tmp_path / "rtnet8.parity.json" and report["precision"] == "int8"
     assert report["against"] == str(result.path) and report["mean_abs_diff_px"] == quantized.mean_abs_diff_px
+    assert report["pair"] == "the check pair given (64x96, HxW)"  # was only "the check pair given"
     model = rtstereo.load(str(quantized.path))
     assert model.fixed_size_hw is None
     assert model.predict(*_pair(40, 50)).disparity_px.shape == (40, 50)
@@ -191,3 +192,51 @@ def test_bench_command_times_an_exported_file_against_sgbm(dynamic_export, tmp_p
     assert code == 0
     rows = {row["model"]: row for row in json.loads((tmp_path / "bench.json").read_text())["rows"]}
     assert rows[str(result.path)]["status"] == "ok" and rows[str(result.path)]["vs_baseline"] > 0
+
+
+def test_a_dynamic_export_checks_both_sizes_on_the_pair_given(tmp_path, monkeypatch):
+    """With --pair, the second (dynamic) size was checked on the shipped example pair, though the report
+    names the given pair for every check."""
+    from rtstereo.export import parity
+
+    left, right = _pair(64, 96)
+
+    def example_pair(*args, **kwargs):
+        raise AssertionError("the example pair was used although a pair was given")
+
+    monkeypatch.setattr(onnx_export, "parity_pair", example_pair)
+    monkeypatch.setattr(parity, "parity_pair", example_pair)
+    seen = []
+    prepare = onnx_export._prepared_inputs
+
+    def spy(spec, size_hw, pair, *rest):
+        seen.append((tuple(size_hw), None if pair is None else pair[2]))
+        return prepare(spec, size_hw, pair, *rest)
+
+    monkeypatch.setattr(onnx_export, "_prepared_inputs", spy)
+    result = export_onnx(
+        get_spec("rtnet"), SETTINGS, _rtnet(), (64, 96), tmp_path / "m.onnx", dynamic=True, pair=(left, right, "mine")
+    )
+    assert seen == [((64, 96), "mine"), ((96, 160), "mine")]
+    assert result.report.pair == "mine" and result.report.passed
+
+
+def test_export_int8_report_names_the_pair_it_was_checked_on(tmp_path, capsys):
+    """The int8 file's parity.json said "the check pair given", not which pair nor at what size."""
+    from rtstereo.models.checkpoint import save_checkpoint
+
+    checkpoint = tmp_path / "rtnet.pt"
+    save_checkpoint(checkpoint, "rtnet", SETTINGS, _rtnet().state_dict())
+    code = main(["export", str(checkpoint), "--size", "64x96", "--int8", "-o", str(tmp_path / "r8.onnx")])
+    assert code == 0, capsys.readouterr().err
+    fp32 = json.loads((tmp_path / "r8_fp32.parity.json").read_text())
+    int8 = json.loads((tmp_path / "r8.parity.json").read_text())
+    assert int8["pair"] == fp32["pair"] and "fitted to 64x96" in int8["pair"]
+
+
+def test_a_dynamic_fp16_export_checks_the_fp16_file_at_the_second_size(tmp_path):
+    """With --dynamic --fp16 only the fp32 intermediate was run at the second size, not the file written."""
+    result = export_onnx(get_spec("rtnet"), SETTINGS, _rtnet(), (64, 96), tmp_path / "m.onnx", dynamic=True, fp16=True)
+    names = [check.name for check in result.report.checks]
+    assert "onnx fp16 vs pytorch fp32 at 96x160 (dynamic size)" in names
+    assert result.report.passed

@@ -27,8 +27,11 @@ def test_clamped_hint_comes_with_a_note(tmp_path):
     samples = find_samples(_eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72), ndisp=72))
     clamped, notes = clamp_search_ranges(samples)
     assert clamped[0].max_disp_hint_px == 64
-    assert notes == ["s: the dataset's disparity range 72 px does not fit the 72-px-wide image; searching 64 px"]
-    assert clamp_search_ranges(clamped) == (clamped, [])
+    assert notes == [
+        "s: the dataset's disparity range 72 px does not fit the 72-px-wide image; searching 64 px: OpenCV matches "
+        "no pixel in the first 64 columns (89 % of the width); --max-disp gives a tighter range"
+    ]
+    assert clamp_search_ranges(clamped)[0] == clamped  # clamped once (what it costs is said again, still true)
 
 
 def test_a_range_of_zero_is_no_hint_and_a_note_says_so(tmp_path):
@@ -55,6 +58,7 @@ def test_eval_cli_clamps_the_range_of_an_eth3d_scene(capsys, tmp_path):
     assert code == 0
     assert err.splitlines()[0] == (
         "rtstereo eval: note: s: the dataset's disparity range 72 px does not fit the 72-px-wide image; searching 64 px"
+        ": OpenCV matches no pixel in the first 64 columns (89 % of the width); --max-disp gives a tighter range"
     )
     scene = json.loads((tmp_path / "res" / "sgbm.json").read_text())["scenes"][0]
     assert scene["settings"]["max_disp"] == 64
@@ -212,3 +216,15 @@ def test_eval_cli_names_a_midd_eval3_test_split_as_scenes_without_ground_truth(c
     _, err = capsys.readouterr()
     assert code == 2 and "no scene with ground truth" in err and "(Hoops)" in err, err
     assert not (tmp_path / "res").exists()
+
+
+def test_a_range_over_half_the_width_says_how_much_of_the_image_cannot_be_matched(tmp_path):
+    """A range that fits but leaves OpenCV most of the image unmatched (and filled) was said nowhere."""
+    samples = find_samples(_eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72), ndisp=48))
+    kept, notes = clamp_search_ranges(samples)
+    assert kept[0].max_disp_hint_px == 48
+    assert notes == [
+        "s: searching the dataset's disparity range 48 px: OpenCV matches no pixel in the first 48 columns (67 % of "
+        "the width); --max-disp gives a tighter range"
+    ]
+    assert clamp_search_ranges(find_samples(_eth3d_scene(tmp_path / "e2" / "s", hw=(40, 72), ndisp=32)))[1] == []

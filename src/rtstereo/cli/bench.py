@@ -89,8 +89,10 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def weights_by_model(items: list[str], models: list[str]) -> dict[str, str]:
-    """``--weights`` values to ``{model: file}``; a bare file belongs to the only network.
+def weights_by_model(items: list[str], models: list[str], baseline: str | None = None) -> dict[str, str]:
+    """``--weights`` values to ``{model: file}``; a bare file belongs to the only network of ``models``.
+
+    The ``--baseline`` model is benched too: ``MODEL=FILE`` gives it its weights.
 
     Raises:
         InputError: ``MODEL=FILE`` names a model that takes no weights or is not benched, or a bare
@@ -99,11 +101,17 @@ def weights_by_model(items: list[str], models: list[str]) -> dict[str, str]:
     Examples:
         >>> weights_by_model(["anynet=a.tar"], ["anynet", "sgbm"])
         {'anynet': 'a.tar'}
+        >>> weights_by_model(["a.tar", "gwcnet-gc=g.ckpt"], ["anynet", "sgbm"], baseline="gwcnet-gc")
+        {'anynet': 'a.tar', 'gwcnet-gc': 'g.ckpt'}
     """
     from ..bench import model_spec
     from ..models import is_onnx_file, list_models
 
     networks = [m for m in models if not is_onnx_file(m) and model_spec(m).kind == "network"]
+    bare_to = networks  # a bare file: the network the user listed, not the baseline added to them
+    if baseline is not None and baseline not in models:
+        models = [*models, baseline]
+        networks = [m for m in models if not is_onnx_file(m) and model_spec(m).kind == "network"]
     out: dict[str, str] = {}
     for item in items:
         name, sep, path = item.partition("=")
@@ -115,11 +123,11 @@ def weights_by_model(items: list[str], models: list[str]) -> dict[str, str]:
             raise InputError(f"--weights '{item}': {name} is not among the models benched ({', '.join(models)})")
         if sep and name in models:
             out[name] = path
-        elif len(networks) == 1:
-            out[networks[0]] = item
+        elif len(bare_to) == 1:
+            out[bare_to[0]] = item
         else:
             raise InputError(
-                f"--weights '{item}': with {len(networks)} networks ({', '.join(networks) or 'none'}) write MODEL=FILE"
+                f"--weights '{item}': with {len(bare_to)} networks ({', '.join(bare_to) or 'none'}) write MODEL=FILE"
             )
     return out
 
@@ -182,8 +190,9 @@ def run(args: argparse.Namespace) -> int:
     from ..models import resolve_alias
 
     models = [resolve_alias(m) for m in parse_list(args.model, str, "model")]
-    for model in models:  # a missing file is a usage error now, not a sweep of rows that each say so
-        check_model_file(model)
+    baseline = resolve_alias(args.baseline) if args.baseline else None
+    for model in [*models, *([baseline] if baseline else [])]:  # a missing file is a usage error now, not
+        check_model_file(model)  # a sweep of rows that each say so
     sizes = parse_list(args.sizes, lambda text: parse_size_hw(text, "--sizes"), "size")
     if args.output:
         check_output_folder(Path(args.output))  # now, not after a sweep that may take hours
@@ -193,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
         sweeps=sweeps_from_args(args),
         precisions=parse_list(args.precision, str, "precision"),
         backends=parse_list(args.backend, str, "backend"),
-        weights=weights_by_model(args.weights, models),
+        weights=weights_by_model(args.weights, models, baseline),
         device=args.device,
         threads=args.threads,
         warmup=args.warmup,

@@ -15,7 +15,7 @@ from ..eval import clamp_search_ranges, evaluate
 from ..models import get_spec, is_onnx_file, resolve_alias
 from .batch import add_engine_args, predictor_options
 from .bench import check_output_folder
-from .common import add_model_args, parse_set_values, predictor_from_args
+from .common import add_model_args, parse_set_values, predictor_from_args, settings_from_args
 
 
 def register(subparsers) -> None:
@@ -67,7 +67,10 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     name = resolve_alias(args.model)
-    per_scene_range = args.max_disp is None and not is_onnx_file(name) and _is_classical(name)
+    # A range given either way (--max-disp or --set max_disp=) is searched on every scene: with --set it was
+    # replaced by each scene's own range, unsaid, in results named after it.
+    range_given = "max_disp" in settings_from_args(args)
+    per_scene_range = not range_given and not is_onnx_file(name) and _is_classical(name)
     cache: dict[int | None, object] = {}
     if args.engine == "ray":
         if args.workers is not None and args.workers < 1:
@@ -126,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
     if args.weights:
         label += f"_weights={_file_label(str(args.weights))}"
     label += "".join(f"_{key}={value}" for key, value in sorted(parse_set_values(args.set_values).items()))
+    label += _runtime_label(name, args.backend, args.precision)
     stem = re.sub(r"[^A-Za-z0-9_.=-]+", "_", label)
     json_path, md_path = report.save(args.output, stem)
     print(f"results: {json_path} {md_path}")
@@ -155,6 +159,34 @@ def _file_label(path: str) -> str:
     if file.stem in RUN_CHECKPOINT_STEMS and file.parent.name not in ("", ".."):
         return f"{file.parent.name}_{file.stem}"
     return file.stem
+
+
+def _runtime_label(name: str, backend: str | None, precision: str) -> str:
+    """The part of the results' name that a network's runtime adds: a backend other than its natural one
+    (torch) and a precision other than fp32, so that AnyNet on ONNX Runtime, or in fp16, does not overwrite
+    its PyTorch fp32 results. Classical methods and ONNX files have one backend; precision is a network's.
+
+    Examples:
+        >>> _runtime_label("anynet", "onnxruntime", "fp16"), _runtime_label("anynet", "torch", "fp32")
+        ('_backend=onnxruntime_precision=fp16', '')
+        >>> _runtime_label("sgbm", "opencv", "bf16"), _runtime_label("net.onnx", "onnxruntime", "fp16")
+        ('', '_precision=fp16')
+        >>> _runtime_label("hybrid", None, "fp16"), _runtime_label("runs/a/best.pt", "onnxruntime", "fp32")
+        ('_precision=fp16', '_backend=onnxruntime')
+    """
+    kind = "onnx" if is_onnx_file(name) else _kind(name)
+    label = f"_backend={backend}" if kind == "network" and backend not in (None, "torch") else ""
+    if precision != "fp32" and kind != "classical":  # the hybrid's network, on TensorRT in fp16, too
+        label += f"_precision={precision}"
+    return label
+
+
+def _kind(name: str) -> str:
+    """The registry kind of a model argument (``network`` for a checkpoint path)."""
+    try:
+        return get_spec(name).kind
+    except Exception:  # a checkpoint path: a network
+        return "network"
 
 
 def _names(names: list[str], shown: int = 5) -> str:

@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     if args.int8:
         from ..export.quantize import quantize_int8
 
-        quantized = quantize_int8(result.path, output, check_pair=pair[:2])
+        quantized = quantize_int8(result.path, output, check_pair=pair[:2], check_pair_text=pair[2])
         print(quantized.summary())
         print(f"wrote {quantized.path} (int8); report {quantized.report_path}")
     return 0

@@ -58,7 +58,7 @@ from ..runtime.onnx import (
     open_session,
 )
 from ..runtime.preprocess import normalize
-from .parity import ParityReport, compare, parity_pair, tolerance_for
+from .parity import ParityReport, compare, fit_to_size, parity_pair, tolerance_for
 
 torch = require("torch", "export", "exporting a network to ONNX")
 onnx = require("onnx", "export", "exporting a network to ONNX")
@@ -660,7 +660,7 @@ def export_onnx(
     two_pass = _is_two_pass(spec, settings)
     if dynamic and two_pass:
         raise InputError("a two-pass CREStereo export has fixed sizes; export it without --dynamic")
-    second = _second_size_check(spec, module, size_hw) if dynamic else None
+    second = _second_size_check(spec, module, size_hw, pair) if dynamic else None
     precision = "fp16" if fp16 else "fp32"
     init_output = companion_path(output) if two_pass else None
     contracts: dict[str, OnnxContract] = {}
@@ -765,12 +765,21 @@ def _prepared_inputs(
 
 
 def _second_size_check(
-    spec: ModelSpec, module: Any, size_hw: tuple[int, int]
+    spec: ModelSpec,
+    module: Any,
+    size_hw: tuple[int, int],
+    pair: tuple[np.ndarray, np.ndarray, str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int]]:
-    """Inputs and the PyTorch disparity at a second size, to prove a dynamic export really is one."""
+    """Inputs and the PyTorch disparity at a second size, to prove a dynamic export really is one.
+
+    The pair of the first check (``--pair``'s, fitted again to the second size) when one was given: the
+    report names one pair for both checks; else the example pair.
+    """
     divisor = int(getattr(module, "size_divisor", spec.size_divisor) or 1)
     other_hw = (size_hw[0] + divisor, size_hw[1] + 2 * divisor)
-    left, right, _ = _prepared_inputs(spec, other_hw, None, None, _guided(module))
+    if pair is not None:
+        pair = (fit_to_size(pair[0], other_hw), fit_to_size(pair[1], other_hw), pair[2])
+    left, right, _ = _prepared_inputs(spec, other_hw, pair, None, _guided(module))
     with torch.inference_mode():
         reference = _disparity_hw(module(torch.from_numpy(left), torch.from_numpy(right)).float().numpy())
     return left, right, reference, other_hw
@@ -869,6 +878,16 @@ def _verify_and_write(
             compare(fp16_disparity, reference, tolerance, "onnx fp16 vs pytorch fp32"),
             compare(fp16_disparity, fp32_disparity, tolerance, "onnx fp16 vs onnx fp32", enforced=False),
         ]
+        if second is not None:  # the file written is the fp16 one: it too must take the second size
+            left2, right2, reference2, (h2, w2) = second
+            checks.append(
+                compare(
+                    _run_files(paths, main_role, left2, right2),
+                    reference2,
+                    tolerance,
+                    f"onnx fp16 vs pytorch fp32 at {h2}x{w2} (dynamic size)",
+                )
+            )
     else:
         paths = fp32_paths
     timings["parity"] = time.perf_counter() - started

@@ -116,6 +116,7 @@ def quantize_int8(
     output: str | Path,
     *,
     check_pair: tuple[np.ndarray, np.ndarray] | None = None,
+    check_pair_text: str | None = None,
     pairs: int = 8,
     size_hw: tuple[int, int] | None = None,
 ) -> QuantizeResult:
@@ -126,6 +127,7 @@ def quantize_int8(
         output: the ``.onnx`` file to write; it keeps the source's contract, with precision ``int8``.
         check_pair: uint8 RGB ``(left, right)`` the two files are compared on (at a size the source
             takes); default: the first calibration scene.
+        check_pair_text: where ``check_pair`` came from, for the report (the export's parity pair).
         pairs: number of generated calibration scenes.
         size_hw: their size; default the source's fixed size, or 256x512 for a dynamic export.
 
@@ -213,7 +215,7 @@ def quantize_int8(
         "precision": "int8",
         "against": str(source),
         "source_report": str(source.with_name(f"{source.stem}.parity.json")),
-        "pair": "the check pair given" if check_pair is not None else "the first calibration scene",
+        "pair": _check_pair_text(check_pair, check_pair_text, size_hw),
         "mean_abs_diff_px": result.mean_abs_diff_px,
         "bad1_percent": result.bad1_percent,
         "calibration": result.calibration,
@@ -226,6 +228,21 @@ def quantize_int8(
     except OSError as exc:
         raise OutputError(f"cannot write the int8 report {report_path}: {exc}") from None
     return dataclasses.replace(result, report_path=report_path)
+
+
+def _check_pair_text(
+    check_pair: tuple[np.ndarray, np.ndarray] | None, text: str | None, calibration_hw: tuple[int, int]
+) -> str:
+    """What the int8 file was compared on, with its size: the report named only "the check pair given".
+
+    Examples:
+        >>> _check_pair_text(None, None, (256, 512))
+        'the first calibration scene (256x512, HxW)'
+    """
+    if check_pair is None:
+        return f"the first calibration scene ({calibration_hw[0]}x{calibration_hw[1]}, HxW)"
+    height, width = check_pair[0].shape[:2]
+    return text or f"the check pair given ({height}x{width}, HxW)"
 
 
 def _disparity(session: Any, feed: dict[str, np.ndarray]) -> np.ndarray:
