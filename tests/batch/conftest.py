@@ -11,6 +11,7 @@ from ..conftest import make_textured_pair
 
 BATCH_HW = (64, 96)
 SGBM_ARGS = ["--model", "sgbm", "--max-disp", "16"]
+SGBM_RESULTS = "sgbm_max_disp=16.json"  # what `rtstereo eval` names the results of SGBM_ARGS
 
 
 def write_pairs(folder: Path, count: int, corrupt: tuple[int, ...] = ()) -> tuple[Path, Path]:

@@ -10,7 +10,7 @@ from rtstereo.datasets import find_samples
 from rtstereo.errors import InputError
 from rtstereo.eval import evaluate
 
-from .conftest import SGBM_ARGS, write_kitti
+from .conftest import SGBM_ARGS, SGBM_RESULTS, write_kitti
 from .test_batch_cli import run_cli
 
 
@@ -19,7 +19,7 @@ def test_eval_lists_the_bad_scene_and_scores_the_rest(capsys, tmp_path):
     code, out, err = run_cli(capsys, "eval", data, *SGBM_ARGS, "-o", tmp_path / "res", "-q")
     assert code == 1
     assert "failed: kitti/000001 (" in err and "cannot read" in err and "1 scene(s) failed: kitti/000001" in err
-    results = json.loads((tmp_path / "res" / "sgbm.json").read_text())
+    results = json.loads((tmp_path / "res" / SGBM_RESULTS).read_text())
     assert [s["name"] for s in results["scenes"]] == ["kitti/000000", "kitti/000002"]
     assert results["failed"][0]["name"] == "kitti/000001" and results["failed"][0]["error"].startswith("cannot read")
 
@@ -116,7 +116,7 @@ def test_eval_of_one_network_on_two_backends_or_precisions_keeps_each_result(cap
     ]
     code, _, err = run_cli(capsys, "eval", data, *SGBM_ARGS, "--precision", "bf16", "-o", res, "-q")
     assert code == 0, err
-    assert (res / "sgbm.json").is_file(), "a classical method has one backend and no precision"
+    assert (res / SGBM_RESULTS).is_file(), "a classical method has one backend and no precision"
 
 
 def test_eval_of_two_runs_best_checkpoints_keeps_both_results(capsys, tmp_path):
@@ -143,8 +143,37 @@ def test_eval_of_two_runs_best_checkpoints_keeps_both_results(capsys, tmp_path):
 def test_eval_searches_a_range_given_with_set_as_with_max_disp(capsys, tmp_path):
     """--set max_disp=48 was replaced by each scene's own range (192 for KITTI), in results named max_disp=48."""
     data = write_kitti(tmp_path / "kitti", 1)
-    for option, stem in ((["--set", "max_disp=48"], "sgbm_max_disp=48"), (["--max-disp", "48"], "sgbm")):
-        code, _, err = run_cli(capsys, "eval", data, "--model", "sgbm", *option, "-o", tmp_path / "res", "-q")
+    for option in (["--set", "max_disp=48"], ["--max-disp", "48"]):
+        code, _, err = run_cli(capsys, "eval", data, "--model", "sgbm", *option, "-o", tmp_path / option[0], "-q")
         assert code == 0, err
-        scene = json.loads((tmp_path / "res" / f"{stem}.json").read_text())["scenes"][0]
+        scene = json.loads((tmp_path / option[0] / "sgbm_max_disp=48.json").read_text())["scenes"][0]
         assert scene["settings"]["max_disp"] == 48, option
+
+
+def test_eval_results_of_other_ranges_and_iterations_keep_their_own_files(capsys, tmp_path):
+    """--max-disp and --iters did not join the results' name (--set did): SGBM at each scene's range and at
+    --max-disp 32, or a network at --iters 2 and 20, overwrote each other's results."""
+    data = write_kitti(tmp_path / "kitti", 1)
+    res = tmp_path / "res"
+    runs = (["--model", "sgbm"], ["--model", "sgbm", "--max-disp", "32"], ["--model", "sgbm", "--set", "max_disp=48"])
+    for model_args in runs:
+        code, out, err = run_cli(capsys, "eval", data, *model_args, "-o", res, "-q")
+        assert code == 0, err
+    assert sorted(p.name for p in res.glob("*.json")) == ["sgbm.json", "sgbm_max_disp=32.json", "sgbm_max_disp=48.json"]
+    assert json.loads((res / "sgbm_max_disp=32.json").read_text())["scenes"][0]["settings"]["max_disp"] == 32
+    assert json.loads((res / "sgbm.json").read_text())["scenes"][0]["settings"]["max_disp"] != 32, "the scene's range"
+
+
+def test_eval_names_results_after_iters(monkeypatch, capsys, tmp_path):
+    """--iters joins the name as --set iters= does (the network is stood in for: the name is the point)."""
+    import rtstereo.cli.eval as eval_cli
+    from rtstereo.eval import EvalReport
+
+    monkeypatch.setattr(eval_cli, "predictor_from_args", lambda args, **kw: object())
+    monkeypatch.setattr(eval_cli, "evaluate", lambda *a, **kw: EvalReport(model=kw["model"]))
+    data = write_kitti(tmp_path / "kitti", 1)
+    for iters in (["--iters", "2"], ["--iters", "20"], ["--set", "iters=2"]):
+        code, _, err = run_cli(capsys, "eval", data, "--model", "crestereo", *iters, "-o", tmp_path / "res", "-q")
+        assert code == 0, err
+    names = sorted(p.name for p in (tmp_path / "res").glob("*.json"))
+    assert names == ["crestereo_iters=2.json", "crestereo_iters=20.json"], "--set iters=2 shares --iters 2's file"

@@ -8,7 +8,7 @@ import pytest
 
 from rtstereo.cli import main
 
-from ..batch.conftest import SGBM_ARGS, write_kitti
+from ..batch.conftest import SGBM_ARGS, SGBM_RESULTS, write_kitti
 
 
 def run_cli(capsys, *argv):
@@ -24,7 +24,7 @@ def test_ray_eval_scores_like_one_process(capsys, tmp_path, ray_local):
     argv = ["eval", data, *SGBM_ARGS, "-o", tmp_path / "ray", "-q", "--engine", "ray", "--workers", 2]
     code, out, err = run_cli(capsys, *argv)
     assert code == 1 and "failed: kitti/000002 (" in err and "cannot read" in err
-    one, ray = (json.loads((tmp_path / d / "sgbm.json").read_text()) for d in ("one", "ray"))
+    one, ray = (json.loads((tmp_path / d / SGBM_RESULTS).read_text()) for d in ("one", "ray"))
     for a, b in zip(one["scenes"], ray["scenes"], strict=True):
         a["metrics"].pop("time_ms"), b["metrics"].pop("time_ms")
         assert a == b

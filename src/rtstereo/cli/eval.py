@@ -15,7 +15,7 @@ from ..eval import clamp_search_ranges, evaluate
 from ..models import get_spec, is_onnx_file, resolve_alias
 from .batch import add_engine_args, predictor_options
 from .bench import check_output_folder
-from .common import add_model_args, parse_set_values, predictor_from_args, settings_from_args
+from .common import add_model_args, predictor_from_args, settings_from_args
 
 
 def register(subparsers) -> None:
@@ -122,13 +122,14 @@ def run(args: argparse.Namespace) -> int:
         for failure in report.failures:
             print(f"rtstereo eval: failed: {failure['name']} ({failure['left']}): {failure['error']}", file=sys.stderr)
     print(report.table())
-    # A checkpoint or .onnx path names its results after the file, not the whole path; --weights and --set
-    # values join the name, so that two forms of one model (AnyNet's SceneFlow and KITTI files, its stage 3
-    # and 4) do not overwrite each other's files (a range, --max-disp, does not: the name stays the model's).
+    # A checkpoint or .onnx path names its results after the file, not the whole path; --weights and the
+    # settings given (--set, --max-disp, --iters: one name for one setting however it was given) join the
+    # name, so that two forms of one model (AnyNet's SceneFlow and KITTI files, its stage 3 and 4, CREStereo
+    # at 2 and 20 iterations, SGBM at each scene's range and at 64) do not overwrite each other's files.
     label = _file_label(name) if Path(name).suffix else name
     if args.weights:
         label += f"_weights={_file_label(str(args.weights))}"
-    label += "".join(f"_{key}={value}" for key, value in sorted(parse_set_values(args.set_values).items()))
+    label += "".join(f"_{key}={value}" for key, value in sorted(settings_from_args(args).items()))
     label += _runtime_label(name, args.backend, args.precision)
     stem = re.sub(r"[^A-Za-z0-9_.=-]+", "_", label)
     json_path, md_path = report.save(args.output, stem)
