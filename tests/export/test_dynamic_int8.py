@@ -96,7 +96,9 @@ def test_int8_keeps_disparity_heads_in_float_and_runs(dynamic_export, tmp_path, 
     assert any("logits" in name for name in kept) and any("residual" in name for name in kept)
 
     left, right = _pair(64, 96)
+    (tmp_path / "rtnet8.onnx.failed").write_text("an earlier export's failed file\n")
     quantized = quantize_int8(result.path, tmp_path / "rtnet8.onnx", check_pair=(left, right), pairs=2)
+    assert not (tmp_path / "rtnet8.onnx.failed").exists(), "the report beside it describes the new file"
     assert "WARNING:root" not in capsys.readouterr().err  # ONNX Runtime's advice to its own users held back
     assert quantized.size_bytes["int8"] < 0.5 * quantized.size_bytes["fp32"]
     assert np.isfinite(quantized.mean_abs_diff_px)

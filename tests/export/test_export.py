@@ -249,6 +249,25 @@ def test_export_outside_tolerance_keeps_a_failed_file_and_raises(tmp_path, monke
     assert "parity FAILED" in caught.value.result.report.summary()
 
 
+def test_a_name_holds_only_the_latest_export_and_its_report(tmp_path, monkeypatch):
+    """A failed re-export left the older, passing m.onnx (and its .data) beside a report that said failed; a
+    later passing export left the m.onnx.failed behind. The name now holds the latest export alone."""
+    _export_toy(tmp_path / "m.onnx", external_data=True)
+    assert (tmp_path / "m.onnx.data").is_file()
+    failing = Tolerance(max_abs_px=-1.0, mean_abs_px=1.0, bad1_pct=0.0)
+    with monkeypatch.context() as patch:
+        patch.setattr(onnx_export, "tolerance_for", lambda *_: failing)
+        with pytest.raises(ParityError):
+            _export_toy(tmp_path / "m.onnx")  # no external data this time: the old .data is the old model's
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx.failed", "m.parity.json"]
+    report = json.loads((tmp_path / "m.parity.json").read_text())
+    assert report["passed"] is False and report["files"] == [str(tmp_path / "m.onnx.failed")]
+    _export_toy(tmp_path / "m.onnx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.parity.json"]
+    report = json.loads((tmp_path / "m.parity.json").read_text())
+    assert report["passed"] is True and report["files"] == [str(tmp_path / "m.onnx")]
+
+
 def test_cached_export_is_reused(tmp_path, monkeypatch):
     module = ToyNet().eval()
     first = export_cached(TOY_SPEC, {"max_disp": 16}, module, (32, 48), cache=tmp_path)
@@ -429,6 +448,16 @@ def test_export_command_exits_1_on_failed_parity(cli, capsys, tmp_path, anynet_c
     code, out, err = cli(capsys, "export", anynet_checkpoint, "--size", "32x64", "-o", tmp_path / "a.onnx")
     assert code == 1
     assert "parity FAILED" in out and "kept as" in err and (tmp_path / "a.onnx.failed").is_file()
+
+
+def test_a_failed_int8_export_removes_the_earlier_int8_file(cli, capsys, tmp_path, anynet_checkpoint, monkeypatch):
+    """The fp32 source failed its parity: the int8 file of an earlier export stayed under the name asked for."""
+    for earlier in ("a.onnx", "a.parity.json"):
+        (tmp_path / earlier).write_text("an earlier int8 export\n")
+    monkeypatch.setattr(onnx_export, "tolerance_for", lambda *_: Tolerance(-1.0, 1.0, 0.0))
+    code, out, err = cli(capsys, "export", anynet_checkpoint, "--size", "32x64", "--int8", "-o", tmp_path / "a.onnx")
+    assert code == 1 and "parity FAILED" in out, err
+    assert sorted(p.name for p in tmp_path.glob("a*")) == ["a_fp32.onnx.failed", "a_fp32.parity.json", "anynet.ckpt"]
 
 
 @pytest.mark.parametrize(

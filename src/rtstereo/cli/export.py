@@ -19,7 +19,8 @@ EPILOG = """examples:
 
 Every export is run in ONNX Runtime on a real pair and compared with PyTorch; the report is printed
 and written beside the model (<stem>.parity.json). Outside the model's tolerance the command exits
-with status 1 and the file is kept as <file>.failed.
+with status 1 and the file is kept as <file>.failed. The name holds only the latest export and its
+report: a failed re-export removes the earlier <file>, a passing one an earlier <file>.failed.
 """
 
 EXIT_PARITY = 1
@@ -109,6 +110,9 @@ def run(args: argparse.Namespace) -> int:
         report = exc.result.report
         if report is not None:
             print(report.summary())
+        if args.int8:  # an earlier int8 file under the name is not this export's: it goes, as its fp32 source did
+            for earlier in (output, output.with_name(f"{output.stem}.parity.json")):
+                earlier.unlink(missing_ok=True)
         print(f"rtstereo export: error: {exc}", file=sys.stderr)
         return EXIT_PARITY
     assert result.report is not None, "a fresh export always has a report"

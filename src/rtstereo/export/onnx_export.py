@@ -21,7 +21,8 @@ The steps of :func:`export_onnx`:
 6. run the export in ONNX Runtime on a real pair and compare with PyTorch
    (:mod:`rtstereo.export.parity`); the report is printed by the CLI and written beside the model
    as ``<stem>.parity.json``. Outside tolerance the file is kept as ``<file>.failed`` and
-   :class:`ParityError` is raised.
+   :class:`ParityError` is raised. Either way what an earlier export left under the name (its file,
+   passing or ``.failed``, its ``.data``) is removed first: the name holds the latest export and its report.
 
 CREStereo with ``two_pass`` exports as the pair the public ONNX releases use: ``out_init.onnx``
 (half-size images in, ``flow_init`` out) and ``out.onnx`` (full-size images and ``flow_init`` in,
@@ -909,20 +910,13 @@ def _verify_and_write(
             "timings_s": {k: round(v, 2) for k, v in timings.items()},
         },
     )
-    suffix = "" if report.passed else ".failed"
-    moved: dict[str, Path] = {}
-    try:
-        for role, path in paths.items():
-            target = output.with_name(names[role] + suffix)
-            path.replace(target)
-            data = path.with_name(path.name + ".data")
-            if data.exists():  # the data file keeps its name: the model refers to it by that name
-                data.replace(output.with_name(data.name))
-            moved[role] = target
-    except OSError as exc:
-        raise OutputError(f"cannot write the export into {output.parent}: {exc}") from None
-    report.files = [str(p) for p in moved.values()]
-    report_path = report.save(output.with_name(f"{output.stem}.parity.json"))
+    report.files = [str(output.with_name(names[role] + ("" if report.passed else ".failed"))) for role in paths]
+    report_path = output.with_name(f"{output.stem}.parity.json")
+    from ..io.atomic import interrupts_deferred
+
+    with interrupts_deferred():  # the files and their report are replaced together
+        moved = _publish(paths, names, output, report.passed)
+        report.save(report_path)
     return ExportResult(
         path=moved[main_role],
         init_path=moved.get("init"),
@@ -933,6 +927,33 @@ def _verify_and_write(
         fp32_ops=fp32_ops,
         timings_s=timings,
     )
+
+
+def _publish(paths: dict[str, Path], names: dict[str, str], output: Path, passed: bool) -> dict[str, Path]:
+    """Move the verified files into place: ``<name>`` when parity passed, ``<name>.failed`` when not.
+
+    Under one export name there is only ever the latest export, with the report that describes it: what
+    an earlier export left there (a passing ``m.onnx`` beside a failed re-export, a ``m.onnx.failed``
+    beside a passing one, a ``.data`` file the new model does not use) and its report go first, so a
+    failed re-export no longer leaves the older model under the name beside a report that says failed.
+    """
+    suffix, earlier = ("", ".failed") if passed else (".failed", "")
+    try:
+        output.with_name(f"{output.stem}.parity.json").unlink(missing_ok=True)
+        for name in names.values():
+            for leftover in (name + earlier, name + ".data"):
+                output.with_name(leftover).unlink(missing_ok=True)
+        moved: dict[str, Path] = {}
+        for role, path in paths.items():
+            target = output.with_name(names[role] + suffix)
+            data = path.with_name(path.name + ".data")
+            if data.exists():  # the data file keeps its name: the model refers to it by that name
+                data.replace(output.with_name(data.name))
+            path.replace(target)
+            moved[role] = target
+    except OSError as exc:
+        raise OutputError(f"cannot write the export into {output.parent}: {exc}") from None
+    return moved
 
 
 # --------------------------------------------------------------------------------------------------

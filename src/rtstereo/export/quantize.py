@@ -195,6 +195,7 @@ def quantize_int8(
 
     with atomic_path(output) as partial:
         onnx.save(proto, str(partial))
+    output.with_name(output.name + ".failed").unlink(missing_ok=True)  # an earlier export's, not this one's
 
     if check_pair is None:
         check = feeds[0]
