@@ -117,6 +117,30 @@ def test_int8_keeps_disparity_heads_in_float_and_runs(dynamic_export, tmp_path, 
     assert "2 generated scenes" in contract.extra["int8_calibration"]
 
 
+def test_int8_comparison_counts_nan_and_inf_as_the_fp32_parity_check_does(dynamic_export, tmp_path, monkeypatch):
+    """A NaN in the int8 map made its mean |int8 - fp32| NaN (and its report's JSON invalid); inf made it inf."""
+    from rtstereo.export import quantize
+
+    _, result = dynamic_export
+    fp32 = np.full((64, 96), 10.0, np.float32)
+    int8 = fp32 + np.float32(0.5)
+    int8[0, :3] = np.nan, np.inf, -np.inf
+    maps = iter((fp32, int8))
+    monkeypatch.setattr(quantize, "_disparity", lambda session, feed: next(maps))
+    with pytest.warns(UserWarning, match="NaN/inf at 3 pixels of the check pair .its fp32 source at 0"):
+        quantized = quantize_int8(result.path, tmp_path / "nan8.onnx", check_pair=_pair(64, 96), pairs=2)
+    assert quantized.mean_abs_diff_px == pytest.approx(0.5) and quantized.nonfinite == 3
+    assert quantized.bad1_percent == pytest.approx(100 * 3 / fp32.size), "a pixel finite in one map only is bad"
+    assert "NaN/inf 3 (fp32 0)" in quantized.summary()
+    report = json.loads((tmp_path / "nan8.parity.json").read_text(), parse_constant=pytest.fail)
+    assert report["mean_abs_diff_px"] == pytest.approx(0.5) and report["nonfinite"] == 3
+    maps = iter((fp32, np.full_like(fp32, np.nan)))
+    with pytest.warns(UserWarning, match="NaN/inf at 6144 pixels"):
+        quantize_int8(result.path, tmp_path / "all8.onnx", check_pair=_pair(64, 96), pairs=2)
+    report = json.loads((tmp_path / "all8.parity.json").read_text(), parse_constant=pytest.fail)
+    assert report["mean_abs_diff_px"] is None and report["bad1_percent"] == 100.0
+
+
 def test_int8_refuses_its_own_source_and_non_onnx_names(dynamic_export, tmp_path):
     _, result = dynamic_export
     with pytest.raises(InputError, match="must differ"):

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CheckpointError, ExportError, InputError, OutputError, require
+from ..errors import CheckpointError, ExportError, InputError, OutputError, require, warn
+from ..runtime.agreement import compare_maps
 from ..runtime.onnx import METADATA_KEY, OnnxContract, open_session, read_contract
 from ..runtime.preprocess import normalize
 
@@ -69,8 +70,10 @@ class QuantizeResult:
     Attributes:
         path: the int8 ``.onnx`` file.
         calibration: what the activation ranges were measured on.
-        mean_abs_diff_px: mean ``|int8 - fp32|`` disparity on the check pair, pixels.
-        bad1_percent: share of pixels where they differ by more than 1 px.
+        mean_abs_diff_px: mean ``|int8 - fp32|`` disparity on the check pair over the pixels finite in
+            both, pixels (``inf`` when none is), as the fp32 parity check measures it.
+        bad1_percent: share of pixels where they differ by more than 1 px, or where only one is finite.
+        nonfinite: NaN/inf pixels of the int8 map; ``nonfinite_fp32``: of the fp32 map.
         size_bytes: file sizes ``{"fp32": ..., "int8": ...}``.
         report_path: ``<stem>.parity.json`` beside the int8 file: these figures, and the fp32 source
             (whose own report holds its parity with PyTorch).
@@ -82,11 +85,14 @@ class QuantizeResult:
     bad1_percent: float
     size_bytes: dict[str, int]
     report_path: Path | None = None
+    nonfinite: int = 0
+    nonfinite_fp32: int = 0
 
     def summary(self) -> str:
         return (
             f"int8 vs fp32 on the check pair: mean |diff| {self.mean_abs_diff_px:.3f} px, "
-            f"> 1 px on {self.bad1_percent:.2f} % of pixels; calibration: {self.calibration}; "
+            f"> 1 px on {self.bad1_percent:.2f} % of pixels, NaN/inf {self.nonfinite} (fp32 {self.nonfinite_fp32}); "
+            f"calibration: {self.calibration}; "
             f"size {self.size_bytes['fp32'] / 1e6:.1f} MB -> {self.size_bytes['int8'] / 1e6:.1f} MB"
         )
 
@@ -203,22 +209,33 @@ def quantize_int8(
         check = {name: normalize(image, contract.normalization) for name, image in zip(("left", "right"), check_pair)}
     fp32 = _disparity(session, check)
     int8 = _disparity(open_session(output), check)
-    diff = np.abs(int8 - fp32)
+    # As the fp32 parity check measures: a NaN or inf pixel made the mean NaN (or inf) and was never bad-1.
+    measured = compare_maps(int8, fp32, "int8 vs fp32")
     result = QuantizeResult(
         path=output,
         calibration=contract.extra["int8_calibration"],
-        mean_abs_diff_px=float(diff.mean()),
-        bad1_percent=float(100.0 * (diff > 1.0).mean()),
+        mean_abs_diff_px=measured.mean_abs_px,
+        bad1_percent=measured.bad1_pct,
         size_bytes={"fp32": source.stat().st_size, "int8": output.stat().st_size},
+        nonfinite=measured.nonfinite,
+        nonfinite_fp32=measured.nonfinite_reference,
     )
+    if measured.nonfinite > measured.nonfinite_reference:
+        warn(
+            f"the int8 model gives NaN/inf at {measured.nonfinite} pixels of the check pair (its fp32 source at "
+            f"{measured.nonfinite_reference}): check it with `rtstereo eval` before using it"
+        )
     report = {
         "model": str(output),
         "precision": "int8",
         "against": str(source),
         "source_report": str(source.with_name(f"{source.stem}.parity.json")),
         "pair": _check_pair_text(check_pair, check_pair_text, size_hw),
-        "mean_abs_diff_px": result.mean_abs_diff_px,
+        # null when no pixel is finite in both (strict JSON has no Infinity)
+        "mean_abs_diff_px": result.mean_abs_diff_px if np.isfinite(result.mean_abs_diff_px) else None,
         "bad1_percent": result.bad1_percent,
+        "nonfinite": result.nonfinite,
+        "nonfinite_fp32": result.nonfinite_fp32,
         "calibration": result.calibration,
         "size_bytes": result.size_bytes,
     }
