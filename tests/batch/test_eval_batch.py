@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from rtstereo.datasets import find_samples
@@ -177,3 +178,24 @@ def test_eval_names_results_after_iters(monkeypatch, capsys, tmp_path):
         assert code == 0, err
     names = sorted(p.name for p in (tmp_path / "res").glob("*.json"))
     assert names == ["crestereo_iters=2.json", "crestereo_iters=20.json"], "--set iters=2 shares --iters 2's file"
+
+
+def test_eval_times_each_scene_after_a_warm_up_run(tmp_path):
+    """The first scene's ms held the first call's warm-up (84 ms against 22 ms on every later scene)."""
+    import types
+
+    samples = find_samples(write_kitti(tmp_path / "kitti", 3))
+    calls = []
+
+    class FirstCallSlow:
+        def predict(self, left, right):
+            calls.append(left.shape)
+            disparity_px = np.full(left.shape[:2], 3.0, np.float32)
+            return types.SimpleNamespace(
+                disparity_px=disparity_px, settings={}, timings_ms={"total": 84.0 if len(calls) == 1 else 22.0}
+            )
+
+    predictor = FirstCallSlow()
+    report = evaluate(lambda s: predictor, samples, model="slow-start")
+    assert [s.metrics["time_ms"] for s in report.scenes] == [22.0, 22.0, 22.0]
+    assert len(calls) == 4, "one warm-up run for the predictor, not one per scene"

@@ -34,6 +34,7 @@ class EvalActor:
         limit_threads(threads)
         self.samples, self.options, self.per_scene_range, self.threads = samples, options, per_scene_range, threads
         self.cache: dict[int | None, Any] = {}
+        self.warmed: dict[int, Any] = {}  # each worker's predictors run once untimed, as in one process
 
     def predictor_for(self, sample: Sample):
         key = sample.max_disp_hint_px if self.per_scene_range else None
@@ -50,7 +51,7 @@ class EvalActor:
             sample = self.samples[int(index)]
             scene, error = None, ""
             try:
-                scene = score_sample(self.predictor_for, sample)
+                scene = score_sample(self.predictor_for, sample, self.warmed)
             except Exception as exc:  # noqa: BLE001 - a bad scene is reported, the others go on
                 error = failure_reason(exc)
             rows["index"].append(int(index))
