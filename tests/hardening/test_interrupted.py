@@ -98,6 +98,46 @@ def test_the_video_appears_under_its_name_only_when_closed(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["o.mp4"]
 
 
+KILLED_STREAM = """
+import os, signal, sys
+import numpy as np
+from rtstereo.sinks import video
+from rtstereo.types import DisparityResult, StereoPair
+
+left, disparity = np.full((16, 20, 3), 90, np.uint8), np.full((16, 20), 3.0, np.float32)
+preview = video.compose_preview(left, disparity, 8.0)
+frame = video.OutputFrame(0, StereoPair(left, left), DisparityResult(disparity), preview)
+mp4, pngs = video.VideoSink(sys.argv[1] + "/o.mp4", fps=5), video.DisparityPngSink(sys.argv[1] + "/d")
+mp4.write(frame)
+video.os.replace = lambda *args: os.kill(os.getpid(), signal.SIGKILL)  # killed between a PNG's write and rename
+pngs.write(frame)
+"""
+
+
+def test_what_a_killed_stream_left_is_removed_by_the_next_one(tmp_path):
+    """A one-process `rtstereo video` killed with SIGKILL left its hidden .o.partial-PID.mp4 and a half-written
+    PNG for good: neither name was one remove_stale_partials knows. The next stream's sinks remove them."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import rtstereo
+    from rtstereo.sinks.video import DisparityPngSink, VideoSink
+
+    env = {**os.environ, "PYTHONPATH": str(Path(rtstereo.__file__).parents[1])}
+    outcome = subprocess.run([sys.executable, "-c", KILLED_STREAM, str(tmp_path)], env=env, timeout=120)
+    assert outcome.returncode == -signal.SIGKILL
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert [name.split(".partial-")[0] for name in left] == [".d_00000", ".o"], left
+    live = tmp_path / f".running.partial-{os.getpid()}-0123abcd.mp4"  # a stream running beside this one: kept
+    live.write_bytes(b"")
+    VideoSink(tmp_path / "o.mp4")
+    assert list(tmp_path.iterdir()) == [live]
+    (tmp_path / ".d_00003.partial-999999999-0123abcd.png").write_bytes(b"half a PNG")
+    DisparityPngSink(tmp_path / "d")
+    assert list(tmp_path.iterdir()) == [live]
+
+
 def test_the_calibration_file_is_written_whole(tmp_path):
     from rtstereo.io.calibration import read_calibration, write_calibration
     from rtstereo.types import Calibration

@@ -84,6 +84,20 @@ def remove_stale_partials(folder: str | Path) -> list[Path]:
     return removed
 
 
+def partial_path(path: str | Path) -> Path:
+    """A hidden temporary name beside ``path``, with the suffix kept (writers pick formats by it) and the
+    writer's tag, so that :func:`remove_stale_partials` removes it if this process is killed before its
+    ``finally`` runs.
+
+    Examples:
+        >>> name = partial_path("out/video.mp4").name
+        >>> name.startswith(".video.partial-") and name.endswith(".mp4") and _TAG.search(name) is not None
+        True
+    """
+    path = Path(path)
+    return path.with_name(f".{path.stem}{_partial_tag()}{path.suffix}")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, what: str = "") -> Iterator[Path]:
     """A temporary path beside ``path`` that becomes ``path`` when the block ends without an error.
@@ -107,7 +121,7 @@ def atomic_path(path: str | Path, what: str = "") -> Iterator[Path]:
         ['a.txt']
     """
     path = Path(path)
-    partial = path.with_name(f".{path.stem}{_partial_tag()}{path.suffix}")
+    partial = partial_path(path)
     try:
         yield partial
         os.replace(partial, path)

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from ..errors import DisparityRangeError, InputError, OutputError, warn
+from ..io.atomic import partial_path, remove_stale_partials
 from ..io.disparity import colorize, to_png16
 from ..types import DisparityResult, StereoPair
 
@@ -158,7 +159,9 @@ class VideoSink(Sink):
         self._size_wh: tuple[int, int] | None = None
         self._frame_hw: tuple[int, int] = (0, 0)  # the first frame's image size, for the message above
         # Written under a hidden name and renamed when closed (finalised): a file under the real name plays.
-        self._partial = self.path.with_name(f".{self.path.stem}.partial-{os.getpid()}{self.path.suffix}")
+        # The name carries this process's tag: what a run killed with SIGKILL left is removed by the next.
+        remove_stale_partials(self.path.parent)
+        self._partial = partial_path(self.path)
         _check_writable(self._partial, f"the video {self.path}")
 
     def write(self, frame: OutputFrame) -> None:
@@ -225,6 +228,7 @@ class DisparityPngSink(Sink):
         except OSError as exc:
             raise OutputError(f"cannot create folder {self.prefix.parent}: {exc}") from None
         _check_writable(self.prefix.parent / f".{self.prefix.name}.probe-{os.getpid()}", f"PNGs {self.prefix}_*")
+        remove_stale_partials(self.prefix.parent)  # half-written PNGs of a run killed mid-write
         self.written: list[str] = []
         self.too_far: list[int] = []  # frame numbers left without a PNG
         # An earlier run's PNGs: those this run leaves are named when it ends (they would pass for its frames).
@@ -235,7 +239,7 @@ class DisparityPngSink(Sink):
 
     def write(self, frame: OutputFrame) -> None:
         path = self.path_for(frame.number)
-        partial = path.with_name(f".{path.name}.partial.png")
+        partial = partial_path(path)  # tagged: a kill mid-write leaves a file the next run removes
         try:
             encoded = to_png16(frame.result.disparity_px)
         except DisparityRangeError as exc:
