@@ -185,9 +185,13 @@ def test_a_run_folder_that_is_a_file_is_refused_in_one_line(tmp_path, capsys, be
     assert err.startswith("rtstereo train: error: run folder") and "is a file" in err and "Traceback" not in err
 
 
-def test_a_setting_the_step_refuses_stops_and_says_how_to_go_on(tmp_path):
+def test_a_setting_the_step_refuses_stops_and_says_how_to_go_on(tmp_path, monkeypatch):
     """The folder then holds a run, which a new run there refuses: the line says to resume with the setting
     corrected (a plain resume stops again) or to remove the folder; it said only 'fix the setting'."""
+    import rtstereo.train.loop as loop
+
+    # The count is checked before the folder is made; a network whose count differs in its steps gets here.
+    monkeypatch.setattr(loop, "training_prediction_count", lambda *args: 3)
     lines: list[str] = []
     with pytest.raises(
         InputError, match="training config 'loss_weights': 3 weight\\(s\\) given, but the network returns 2"
@@ -701,6 +705,34 @@ def test_cli_names_the_flag_of_a_setting_the_first_step_refuses(tmp_path, capsys
     last = capsys.readouterr().err.splitlines()[-1]
     said = "--loss-weights: 1 weight(s) given, but the network returns 2 predictions in training mode; give 2 weights"
     assert code == 2 and last.startswith(f"rtstereo train: error: {said}"), last
+
+
+def test_a_wrong_count_of_loss_weights_is_refused_before_the_run_folder_is_made(tmp_path, capsys):
+    """It was refused by the first step, after the run folder, its config and last.pt were written, with
+    advice to resume from that last.pt."""
+    code = main(["train", "-o", str(tmp_path / "run"), "--steps", "1", "--crop", "64x96", "--loss-weights", "1"])
+    err = capsys.readouterr().err
+    said = "--loss-weights: 1 weight(s) given, but the network returns 2 predictions in training mode; give 2 weights"
+    assert code == 2 and err.startswith(f"rtstereo train: error: {said}") and err.count("\n") == 1, err
+    assert not (tmp_path / "run").exists()
+    from rtstereo.train.loop import training_prediction_count
+
+    class TwoViews(torch.nn.Module):  # batch norm and dropout: what a training-mode pass could disturb
+        def __init__(self):
+            super().__init__()
+            self.norm, self.drop = torch.nn.BatchNorm2d(3), torch.nn.Dropout(0.5)
+
+        def forward(self, left, right):
+            return [self.drop(self.norm(left + right + 1.0))[:, 0]] * 3
+
+    model = TwoViews().train()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.manual_seed(1)
+    assert training_prediction_count(model, (8, 8), torch.device("cpu")) == 3
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items()), "the run's statistics moved"
+    drawn = torch.rand(1)
+    torch.manual_seed(1)
+    assert torch.equal(drawn, torch.rand(1)), "the pass drew from the run's random stream"
 
 
 def test_cli_errors_about_a_config_file_value_name_its_key(tmp_path, capsys):

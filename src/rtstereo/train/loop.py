@@ -16,6 +16,7 @@ only on ``(seed, s)``, so a resumed run sees the same data an uninterrupted one 
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
@@ -44,7 +45,7 @@ from . import distributed
 from .augment import augment_batch
 from .config import ConfigSettingError, TrainConfig
 from .distributed import global_batch_index, ranks_from_environment, training_device
-from .losses import batch_errors, summarize_errors, training_mask
+from .losses import batch_errors, check_weight_count, summarize_errors, training_mask
 from .prefetch import Prefetcher, prefetch_wanted
 from .step import TrainStep, learning_rate, make_optimizer
 
@@ -447,6 +448,26 @@ def set_training_mode(model: torch.nn.Module, frozen: list[torch.nn.Module]) -> 
         module.eval()
 
 
+def training_prediction_count(model: torch.nn.Module, size_hw: tuple[int, int], device: torch.device) -> int:
+    """How many predictions ``model`` returns in its training mode, from one pass of a copy on zeros.
+
+    A copy, and the random streams forked: a training-mode pass moves the batch-norm statistics and may draw
+    (dropout), and the run must go as it would without this pass.
+
+    Args:
+        model: the network, in the modes it trains in (:func:`set_training_mode`).
+        size_hw: an input size it takes (the run's crop), pixels.
+        device: where it is.
+    """
+    probe = copy.deepcopy(model)
+    zeros = torch.zeros(1, 3, *size_hw, device=device)
+    hints = () if getattr(model, "guidance", None) is None else (torch.zeros(1, 1, *size_hw, device=device),)
+    gpus = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=gpus), torch.no_grad():
+        outputs = probe(zeros, zeros, *hints)
+    return len(outputs) if isinstance(outputs, (list, tuple)) else 1
+
+
 # ------------------------------------------------------------------------------------- the loop
 def train(config: TrainConfig, echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Train (or fine-tune, or resume) a network as the config says.
@@ -523,6 +544,8 @@ class _Run:
         # step ran 1.4x faster than in the default layout; on GPUs it is the layout cuDNN prefers.
         self.model.to(self.device, memory_format=torch.channels_last)
         set_training_mode(self.model, frozen)  # validation restores each module's own mode afterwards
+        # A wrong count of --loss-weights was refused by the first step, after the run folder was made.
+        check_weight_count(config.loss_weights, training_prediction_count(self.model, config.crop_hw, self.device))
 
         self.optimizer = make_optimizer([p for p in self.model.parameters() if p.requires_grad], config)
         self.scaler = torch.amp.GradScaler(self.device.type) if self.dtype == torch.float16 else None

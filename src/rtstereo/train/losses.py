@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
-from .config import LOSS_REGIONS
+from .config import LOSS_REGIONS, ConfigSettingError
 
 
 def valid_mask(gt_px: torch.Tensor, max_disp: float) -> torch.Tensor:
@@ -53,6 +53,23 @@ def training_mask(gt_px: torch.Tensor, max_disp: float, region: str = "all") -> 
     return mask & ~left_band(gt_px) if region == "matchable" else mask
 
 
+def check_weight_count(weights: Sequence[float], predictions: int) -> None:
+    """Refuse loss weights whose count is not the network's number of training-mode predictions.
+
+    Raises:
+        ConfigSettingError: for ``loss_weights`` (the CLI names ``--loss-weights``), with both counts.
+
+    Examples:
+        >>> check_weight_count([0.5, 1.0], 2)
+    """
+    if len(weights) != predictions:
+        raise ConfigSettingError(
+            "loss_weights",
+            f"{len(weights)} weight(s) given, but the network returns {predictions} predictions in training "
+            f"mode; give {predictions} weights, coarse to fine",
+        )
+
+
 def multiscale_loss(
     predictions: Sequence[torch.Tensor], gt_px: torch.Tensor, valid: torch.Tensor, weights: Sequence[float]
 ) -> torch.Tensor:
@@ -72,14 +89,7 @@ def multiscale_loss(
         >>> float(multiscale_loss([gt + 1.0], gt, gt > 0, [1.0]))
         0.5
     """
-    if len(predictions) != len(weights):
-        from .config import ConfigSettingError  # the CLI names --loss-weights for it
-
-        raise ConfigSettingError(
-            "loss_weights",
-            f"{len(weights)} weight(s) given, but the network returns {len(predictions)} predictions in training "
-            f"mode; give {len(predictions)} weights, coarse to fine",
-        )
+    check_weight_count(weights, len(predictions))
     target = torch.where(valid, gt_px, torch.zeros_like(gt_px))  # no nan reaches the gradient
     count = valid.sum().clamp(min=1)
     total = predictions[0].new_zeros(())
