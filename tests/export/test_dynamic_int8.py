@@ -141,6 +141,26 @@ def test_int8_comparison_counts_nan_and_inf_as_the_fp32_parity_check_does(dynami
     assert report["mean_abs_diff_px"] is None and report["bad1_percent"] == 100.0
 
 
+def test_an_int8_file_is_published_only_with_its_report(dynamic_export, tmp_path, monkeypatch):
+    """The int8 file replaced the earlier one before it was compared: a comparison that failed left it beside
+    the earlier file's report. Now it is checked under a hidden name: the earlier pair stays as it was."""
+    from rtstereo.errors import CheckpointError
+    from rtstereo.export import quantize
+
+    _, result = dynamic_export
+    for name in ("m8.onnx", "m8.parity.json"):
+        (tmp_path / name).write_text("an earlier export\n")
+
+    def broken(session, feed):
+        raise CheckpointError("ONNX Runtime could not run the model: no")
+
+    monkeypatch.setattr(quantize, "_disparity", broken)
+    with pytest.raises(CheckpointError):
+        quantize_int8(result.path, tmp_path / "m8.onnx", check_pair=_pair(64, 96), pairs=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m8.onnx", "m8.parity.json"]
+    assert (tmp_path / "m8.onnx").read_text() == "an earlier export\n"
+
+
 def test_int8_refuses_its_own_source_and_non_onnx_names(dynamic_export, tmp_path):
     _, result = dynamic_export
     with pytest.raises(InputError, match="must differ"):

@@ -197,54 +197,66 @@ def quantize_int8(
     kept = {p.key: p.value for p in proto.metadata_props if p.key != METADATA_KEY}
     onnx.helper.set_model_props(proto, {**kept, METADATA_KEY: contract.to_json()})
     output.parent.mkdir(parents=True, exist_ok=True)
-    from ..io.atomic import atomic_path
+    from ..io.atomic import atomic_path, interrupts_deferred, partial_path
 
-    with atomic_path(output) as partial:
-        onnx.save(proto, str(partial))
-    output.with_name(output.name + ".failed").unlink(missing_ok=True)  # an earlier export's, not this one's
-
-    if check_pair is None:
-        check = feeds[0]
-    else:
-        check = {name: normalize(image, contract.normalization) for name, image in zip(("left", "right"), check_pair)}
-    fp32 = _disparity(session, check)
-    int8 = _disparity(open_session(output), check)
-    # As the fp32 parity check measures: a NaN or inf pixel made the mean NaN (or inf) and was never bad-1.
-    measured = compare_maps(int8, fp32, "int8 vs fp32")
-    result = QuantizeResult(
-        path=output,
-        calibration=contract.extra["int8_calibration"],
-        mean_abs_diff_px=measured.mean_abs_px,
-        bad1_percent=measured.bad1_pct,
-        size_bytes={"fp32": source.stat().st_size, "int8": output.stat().st_size},
-        nonfinite=measured.nonfinite,
-        nonfinite_fp32=measured.nonfinite_reference,
-    )
-    if measured.nonfinite > measured.nonfinite_reference:
-        warn(
-            f"the int8 model gives NaN/inf at {measured.nonfinite} pixels of the check pair (its fp32 source at "
-            f"{measured.nonfinite_reference}): check it with `rtstereo eval` before using it"
-        )
-    report = {
-        "model": str(output),
-        "precision": "int8",
-        "against": str(source),
-        "source_report": str(source.with_name(f"{source.stem}.parity.json")),
-        "pair": _check_pair_text(check_pair, check_pair_text, size_hw),
-        # null when no pixel is finite in both (strict JSON has no Infinity)
-        "mean_abs_diff_px": result.mean_abs_diff_px if np.isfinite(result.mean_abs_diff_px) else None,
-        "bad1_percent": result.bad1_percent,
-        "nonfinite": result.nonfinite,
-        "nonfinite_fp32": result.nonfinite_fp32,
-        "calibration": result.calibration,
-        "size_bytes": result.size_bytes,
-    }
-    report_path = output.with_name(f"{output.stem}.parity.json")
+    # Checked under a hidden name, then published with its report: an earlier file or report under the name
+    # (an int8 file, a failed fp32 one) never stands beside what this run wrote.
+    staged = partial_path(output)
     try:
-        with atomic_path(report_path, "the int8 report") as partial:
-            partial.write_text(json.dumps(report, indent=2) + "\n")
-    except OSError as exc:
-        raise OutputError(f"cannot write the int8 report {report_path}: {exc}") from None
+        try:
+            onnx.save(proto, str(staged))
+        except OSError as exc:
+            raise OutputError(f"cannot write the int8 file {output}: {exc}") from None
+        if check_pair is None:
+            check = feeds[0]
+        else:
+            check = {
+                name: normalize(image, contract.normalization) for name, image in zip(("left", "right"), check_pair)
+            }
+        fp32 = _disparity(session, check)
+        int8 = _disparity(open_session(staged), check)
+        # As the fp32 parity check measures: a NaN or inf pixel made the mean NaN (or inf) and was never bad-1.
+        measured = compare_maps(int8, fp32, "int8 vs fp32")
+        result = QuantizeResult(
+            path=output,
+            calibration=contract.extra["int8_calibration"],
+            mean_abs_diff_px=measured.mean_abs_px,
+            bad1_percent=measured.bad1_pct,
+            size_bytes={"fp32": source.stat().st_size, "int8": staged.stat().st_size},
+            nonfinite=measured.nonfinite,
+            nonfinite_fp32=measured.nonfinite_reference,
+        )
+        if measured.nonfinite > measured.nonfinite_reference:
+            warn(
+                f"the int8 model gives NaN/inf at {measured.nonfinite} pixels of the check pair (its fp32 source "
+                f"at {measured.nonfinite_reference}): check it with `rtstereo eval` before using it"
+            )
+        report = {
+            "model": str(output),
+            "precision": "int8",
+            "against": str(source),
+            "source_report": str(source.with_name(f"{source.stem}.parity.json")),
+            "pair": _check_pair_text(check_pair, check_pair_text, size_hw),
+            # null when no pixel is finite in both (strict JSON has no Infinity)
+            "mean_abs_diff_px": result.mean_abs_diff_px if np.isfinite(result.mean_abs_diff_px) else None,
+            "bad1_percent": result.bad1_percent,
+            "nonfinite": result.nonfinite,
+            "nonfinite_fp32": result.nonfinite_fp32,
+            "calibration": result.calibration,
+            "size_bytes": result.size_bytes,
+        }
+        report_path = output.with_name(f"{output.stem}.parity.json")
+        with interrupts_deferred():
+            try:
+                report_path.unlink(missing_ok=True)
+                output.with_name(output.name + ".failed").unlink(missing_ok=True)  # an earlier export's
+                staged.replace(output)
+                with atomic_path(report_path, "the int8 report") as partial:
+                    partial.write_text(json.dumps(report, indent=2) + "\n")
+            except OSError as exc:
+                raise OutputError(f"cannot write the int8 file {output} and its report: {exc}") from None
+    finally:
+        staged.unlink(missing_ok=True)
     return dataclasses.replace(result, report_path=report_path)
 
 
