@@ -34,7 +34,6 @@ from ..types import StereoPair
 from .session import DECODE_CPUS, caused_by_interrupt, pipeline_stopped, pool_size, ray_session
 
 OUTCOME_COLUMNS = list(PairOutcome.__dataclass_fields__)
-IMAGE_COLUMNS = ("left_rgb", "right_rgb")
 
 
 def decode_row(row: dict[str, Any]) -> dict[str, Any]:
