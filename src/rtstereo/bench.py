@@ -651,7 +651,7 @@ def run_bench(
         first = f"{broken[0].name}: {broken[0].problem}"
         notes.append(f"{len(broken)} scene(s) of --data left out of the accuracy (first: {first})")
         samples = [s for s in samples if s.problem is None]
-    _set_threads(threads, device)
+    _set_threads(threads)
     networks = _NetworkCache(weights or {}, random_weights)
     rows: list[BenchRow] = []
     for group in _groups(cases):
@@ -710,7 +710,7 @@ def check_device(device: str, sweeps: Mapping[str, Sequence[Any]]) -> None:
         raise InputError(f"--device {device}: PyTorch sees {gpus} CUDA GPU(s), cuda:0 to cuda:{gpus - 1}")
 
 
-def _set_threads(threads: int | None, device: str) -> None:
+def _set_threads(threads: int | None) -> None:
     if threads is None:
         return
     cv2.setNumThreads(threads)
