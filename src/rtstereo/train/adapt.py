@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from ..errors import InputError, SettingError
 from ..models.registry import ModelSpec
+from .hints import hybrid_hint_settings, runtime_hints, tensor_runtime_hints, with_hints
 from .losses import multiscale_loss, training_mask
 from .proxy import proxy_disparity
 from .selfsup import (
@@ -221,8 +222,6 @@ def proxy_labels(pairs: Sequence[UserPair], max_disp: float) -> list[np.ndarray]
 def pair_hints(pairs: Sequence[UserPair], settings: dict[str, Any]) -> list[np.ndarray]:
     """A guided network's hints for each whole pair (:func:`rtstereo.train.hints.runtime_hints`), in
     parallel threads."""
-    from .hints import runtime_hints
-
     with ThreadPoolExecutor(max(1, os.cpu_count() or 1)) as pool:
         return list(pool.map(lambda p: runtime_hints(p.left, p.right, settings), pairs))
 
@@ -261,8 +260,6 @@ class Adapter:
         loss_weights: Sequence[float] | None = None,
         hint_settings: dict[str, Any] | None = None,
     ) -> None:
-        from .hints import hybrid_hint_settings
-
         self.model, self.spec, self.config = model, spec, config
         self.device = next(model.parameters()).device
         self.normalize = Normalizer(spec.normalization, self.device)
@@ -280,8 +277,6 @@ class Adapter:
     def hints_of(self, left: torch.Tensor, right: torch.Tensor, frame_width: int | None = None) -> torch.Tensor:
         """A guided network's hints for RGB 0..1 ``(N, 3, H, W)`` images, as the hybrid computes them
         (:func:`rtstereo.train.hints.runtime_hints`; ``frame_width``: of the frame they were cropped from)."""
-        from .hints import tensor_runtime_hints
-
         assert self.hint_settings is not None, "hints are for a guided network"
         return tensor_runtime_hints(left, right, self.hint_settings, frame_width)
 
@@ -463,8 +458,6 @@ def adapt(
     pool_range = min(adapter.max_disp, crop_hw[1] / SYNTHETIC_RANGE_DIVISOR)
     pool = synthetic_pool(config, crop_hw, pool_range, adapter.device, echo)
     if pool is not None and adapter.guided:  # hints as the guided network was trained with (rtstereo.train.hints)
-        from .hints import with_hints
-
         pool = with_hints(pool, pool_range, torch.Generator().manual_seed(config.seed))
     warmup = 10
     history: list[dict[str, float]] = []

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
-from .config import LOSS_REGIONS
+from .config import LOSS_REGIONS, ConfigSettingError
 
 
 def valid_mask(gt_px: torch.Tensor, max_disp: float) -> torch.Tensor:
@@ -73,9 +73,7 @@ def multiscale_loss(
         0.5
     """
     if len(predictions) != len(weights):
-        from .config import ConfigSettingError  # the CLI names --loss-weights for it
-
-        raise ConfigSettingError(
+        raise ConfigSettingError(  # the CLI names --loss-weights for it
             "loss_weights",
             f"{len(weights)} weight(s) given, but the network returns {len(predictions)} predictions in training "
             f"mode; give {len(predictions)} weights, coarse to fine",

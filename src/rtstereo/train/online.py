@@ -48,6 +48,7 @@ from ..sources.base import LatestSlot
 from ..types import StereoPair
 from .adapt import AdaptConfig, Adapter, UserPair, fit_crop
 from .adapt_network import AdaptableNetwork
+from .proxy import proxy_disparity
 
 log = logging.getLogger("rtstereo.stream")
 
@@ -305,8 +306,6 @@ class OnlineAdapter:
 
         A guided network trains with the hints the hybrid gives it, made from the crop with SGBM's
         range capped as on the whole frame (``frame_width``: its width; default: the crop's)."""
-        from .proxy import proxy_disparity
-
         started = time.perf_counter()
         adapter, config = self.adapter, self.adapter.config
         batch = {
