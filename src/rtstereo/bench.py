@@ -40,7 +40,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .errors import InputError, MissingDependencyError, OutputError, RtStereoError
+from .errors import CheckpointError, InputError, MissingDependencyError, OutputError, RtStereoError, require
 from .io.atomic import atomic_path
 from .models import get_spec, is_onnx_file, resolve_alias
 from .models.registry import ModelSpec, coerce_setting
@@ -279,8 +279,6 @@ class BenchReport:
 
     def plot(self, path: str | Path) -> Path:
         """Quality (D1) against speed (median ms), one point per row with accuracy."""
-        from .errors import require
-
         matplotlib = require("matplotlib", "viz", "the quality-vs-speed plot")
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
@@ -476,7 +474,6 @@ def model_spec(model: str) -> ModelSpec:
 
 @functools.lru_cache(maxsize=16)
 def _checkpoint_model(path: str) -> str:
-    from .errors import CheckpointError
     from .models.checkpoint import describe, read_torch_file
 
     description = describe(read_torch_file(path))

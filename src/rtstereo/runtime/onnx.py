@@ -38,7 +38,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..errors import CheckpointError, InputError
+from ..errors import CheckpointError, InputError, ModelNotFoundError
 from ..models.registry import ModelSpec, coerce_setting
 from .agreement import check_action
 from .backends import Backend
@@ -404,7 +404,6 @@ def load_onnx(
     backend = _backend(session, path, init_path, precision, run_precision, session_args)
     _check_provider(backend, session, path, init_path, run_precision, threads, parity, engine_cache, engines_before)
     if registered is None:
-        from ..errors import ModelNotFoundError
         from ..models import get_spec
 
         try:

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CheckpointError, InputError, RtStereoError, warn
+from ..errors import CheckpointError, InputError, RtStereoError, require, warn
 from .agreement import Agreement, ParityWarning, check_action, compare_maps
 
 PROVIDER_NAMES = {
@@ -42,8 +42,6 @@ class ProviderFallbackWarning(UserWarning):
 
 
 def _ort():
-    from ..errors import require
-
     return require("onnxruntime", "onnxruntime", "the ONNX Runtime backend")
 
 

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import InputError, SettingError
+from ..errors import InputError, OutputError, SettingError
 from ..runtime.predictor import Predictor
 from ..sinks.video import OutputFrame, Sink
 from ..sources.base import LatestSlot
@@ -553,8 +553,6 @@ class AdaptationSink(Sink):
         pass  # the predictor offers the frames (an AdaptingPredictor): the sink only starts, stops and saves
 
     def close(self) -> None:
-        from ..errors import OutputError
-
         self.adapter.close(timeout_s=CLOSE_WAIT_S)
         log.info("%s", self.adapter.describe())
         if self.save_path is not None:
