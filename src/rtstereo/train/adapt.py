@@ -219,6 +219,16 @@ def proxy_labels(pairs: Sequence[UserPair], max_disp: float) -> list[np.ndarray]
         return list(pool.map(lambda p: proxy_disparity(p.left, p.right, min(max_disp, p.max_disp or max_disp)), pairs))
 
 
+def adapting_optimizer(model: torch.nn.Module, lr: float) -> torch.optim.Adam:
+    """``model`` put in training mode but for its batch norms, which keep their trained statistics (see
+    the module notes), and an Adam optimiser of its trainable weights."""
+    model.train()
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.eval()
+    return torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+
+
 def pair_hints(pairs: Sequence[UserPair], settings: dict[str, Any]) -> list[np.ndarray]:
     """A guided network's hints for each whole pair (:func:`rtstereo.train.hints.runtime_hints`), in
     parallel threads."""
@@ -450,11 +460,7 @@ def adapt(
     echo("before: " + format_scores(before))
 
     model = adapter.model
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
-    model.train()
-    for module in model.modules():  # keep the trained batch-norm statistics (see the module notes)
-        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-            module.eval()
+    optimizer = adapting_optimizer(model, config.lr)
     pool_range = min(adapter.max_disp, crop_hw[1] / SYNTHETIC_RANGE_DIVISOR)
     pool = synthetic_pool(config, crop_hw, pool_range, adapter.device, echo)
     if pool is not None and adapter.guided:  # hints as the guided network was trained with (rtstereo.train.hints)

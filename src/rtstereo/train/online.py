@@ -46,7 +46,7 @@ from ..runtime.predictor import Predictor
 from ..sinks.video import OutputFrame, Sink
 from ..sources.base import LatestSlot
 from ..types import StereoPair
-from .adapt import AdaptConfig, Adapter, UserPair, fit_crop
+from .adapt import AdaptConfig, Adapter, UserPair, adapting_optimizer, fit_crop
 from .adapt_network import AdaptableNetwork
 from .proxy import proxy_disparity
 
@@ -165,12 +165,7 @@ class OnlineAdapter:
                 f"--adapt-crop {config.crop_hw[0]}x{config.crop_hw[1]}: the network takes crops of at least "
                 f"{divisor}x{divisor}"
             )
-        model = network.module
-        model.train()
-        for module in model.modules():  # keep the trained batch-norm statistics (see the module notes)
-            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                module.eval()
-        self.optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
+        self.optimizer = adapting_optimizer(network.module, config.lr)
         self._rng = np.random.default_rng([config.seed, 0x0411])
         self._crop_said = False  # whether the crop made smaller than asked was said
         self._slot = LatestSlot()
