@@ -61,7 +61,8 @@ class AdaptConfig:
 
     Attributes:
         losses: the self-supervised terms on the user's pairs, from ``ADAPT_LOSSES``.
-        weights: weight of each term and of ``synthetic`` (missing ones: ``DEFAULT_WEIGHTS``).
+        weights: weight of each term and of ``synthetic`` (missing ones: ``DEFAULT_WEIGHTS``); a weight of
+            a term not in ``losses``, or of ``synthetic`` with ``synthetic_batch`` 0, is refused.
         steps: optimiser steps; ``None``: until ``minutes`` run out.
         minutes: wall-clock budget of the steps (scoring and labelling not counted); ``None``: no limit.
         batch_size: crops of the user's pairs per step.
