@@ -42,6 +42,7 @@ from ..errors import CheckpointError, InputError, ModelNotFoundError
 from ..models.registry import ModelSpec, coerce_setting
 from .agreement import check_action
 from .backends import Backend
+from .postprocess import POSTPROCESS_SETTINGS
 from .predictor import Predictor
 from .providers import (  # noqa: F401 - re-exported: the session functions were defined here before
     GPU_PROVIDERS,
@@ -455,8 +456,6 @@ def _check_settings(contract: OnnxContract, overrides: dict[str, Any], path: Pat
         if value is None:
             continue
         if key not in contract.settings:
-            from .postprocess import POSTPROCESS_SETTINGS
-
             known = ", ".join(sorted(contract.settings)) or "none"
             close = difflib.get_close_matches(key, [*contract.settings, *POSTPROCESS_SETTINGS, *RUNTIME_SETTINGS], n=3)
             raise InputError(
