@@ -40,7 +40,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .errors import InputError, MissingDependencyError, OutputError, RtStereoError
+from .errors import CheckpointError, InputError, MissingDependencyError, OutputError, RtStereoError, require
 from .io.atomic import atomic_path
 from .models import get_spec, is_onnx_file, resolve_alias
 from .models.registry import ModelSpec, coerce_setting
@@ -279,8 +279,6 @@ class BenchReport:
 
     def plot(self, path: str | Path) -> Path:
         """Quality (D1) against speed (median ms), one point per row with accuracy."""
-        from .errors import require
-
         matplotlib = require("matplotlib", "viz", "the quality-vs-speed plot")
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
@@ -476,7 +474,6 @@ def model_spec(model: str) -> ModelSpec:
 
 @functools.lru_cache(maxsize=16)
 def _checkpoint_model(path: str) -> str:
-    from .errors import CheckpointError
     from .models.checkpoint import describe, read_torch_file
 
     description = describe(read_torch_file(path))
@@ -651,7 +648,7 @@ def run_bench(
         first = f"{broken[0].name}: {broken[0].problem}"
         notes.append(f"{len(broken)} scene(s) of --data left out of the accuracy (first: {first})")
         samples = [s for s in samples if s.problem is None]
-    _set_threads(threads, device)
+    _set_threads(threads)
     networks = _NetworkCache(weights or {}, random_weights)
     rows: list[BenchRow] = []
     for group in _groups(cases):
@@ -710,7 +707,7 @@ def check_device(device: str, sweeps: Mapping[str, Sequence[Any]]) -> None:
         raise InputError(f"--device {device}: PyTorch sees {gpus} CUDA GPU(s), cuda:0 to cuda:{gpus - 1}")
 
 
-def _set_threads(threads: int | None, device: str) -> None:
+def _set_threads(threads: int | None) -> None:
     if threads is None:
         return
     cv2.setNumThreads(threads)

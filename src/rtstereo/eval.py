@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .datasets import Sample
-from .errors import InputError
+from .errors import InputError, OutputError
 from .metrics import BAD_THRESHOLDS_PX, bad_key, disparity_metrics, finite_or_none, mean_metrics
 from .runtime.predictor import Predictor
 
@@ -102,7 +102,6 @@ class EvalReport:
 
     def save(self, folder: str | Path, stem: str) -> tuple[Path, Path]:
         """Write ``<stem>.json`` and ``<stem>.md`` into ``folder`` (each atomically)."""
-        from .errors import OutputError
         from .io.atomic import atomic_path
 
         folder = Path(folder)

@@ -52,7 +52,7 @@ def selector_by(name: str, weight: float, bias: float = 0.0) -> ConfidentSelecto
 # -------------------------------------------------------------------------------------- candidates
 def test_the_candidates_are_the_confident_pixels_where_the_network_differs_by_more_than_a_pixel():
     left, right, confident, network = wrong_patch()
-    prepared = prepare_check(left, right, prepare_holes(left, right, confident))
+    prepared = prepare_check(right, prepare_holes(left, right, confident))
     candidates = check_candidates(network, prepared, 64.0)
     with np.errstate(invalid="ignore"):
         expected = np.flatnonzero(np.isfinite(confident) & (np.abs(confident - network) > DISAGREE_PX))
@@ -72,7 +72,7 @@ def test_the_candidates_are_the_confident_pixels_where_the_network_differs_by_mo
 def test_the_hole_choices_maps_give_the_same_measures_as_fresh_ones():
     left, right, confident, network = wrong_patch()
     holes = prepare_holes(left, right, confident)
-    prepared = prepare_check(left, right, holes)
+    prepared = prepare_check(right, holes)
     _, candidates = learned_fusion(left, right, confident, network, 64.0, prepared=holes)
     reused = check_candidates(network, prepared, 64.0, maps=candidates.maps)
     fresh = check_candidates(network, prepared, 64.0)
@@ -83,7 +83,7 @@ def test_the_hole_choices_maps_give_the_same_measures_as_fresh_ones():
 def test_the_network_replaces_sgbm_only_where_the_selector_is_sure_enough():
     left, right, confident, network = wrong_patch()
     fused = np.where(np.isfinite(confident), confident, network).astype(np.float32)
-    prepared = prepare_check(left, right, prepare_holes(left, right, confident))
+    prepared = prepare_check(right, prepare_holes(left, right, confident))
     # Log-odds = 10 x cost contrast: the patch (contrast near 1) clears the margin, nothing else is a candidate.
     checked = check_confident(fused, network, prepared, 64.0, selector=selector_by("cost_contrast", 10.0))
     np.testing.assert_array_equal(checked[40:50, 20:40], 8.0)
@@ -147,7 +147,7 @@ def test_the_fitting_command_writes_a_check_the_hybrid_can_use(tmp_path, capsys)
     assert 0.0 <= selector.meta["held_out_network_right_share"] <= 1.0
     assert "2/2 pairs" in capsys.readouterr().err
     left, right, confident, network = wrong_patch()
-    prepared = prepare_check(left, right, prepare_holes(left, right, confident))
+    prepared = prepare_check(right, prepare_holes(left, right, confident))
     checked = check_confident(confident, network, prepared, 64.0, selector=selector)
     assert checked.shape == confident.shape and np.isnan(checked[:, 60:80]).all()  # holes are not its business
     with pytest.raises(SystemExit):

@@ -19,8 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..confidence import lr_check
 from ..errors import InputError, RtStereoError
+from ..geometry import pair_with_calibration_for_size
 from ..io.download import is_url
+from ..rectify import align_rows
 from ..sinks.files import (
     DEFAULT_FORMATS,
     FORMAT_FILES,
@@ -155,8 +158,6 @@ class BatchJob:
     def prepare(self, pair: StereoPair) -> StereoPair:
         """Rectify the pair, attach its calibration (scaled to the pair's size if needed) and, with
         ``align_rows``, align its rows."""
-        from ..geometry import pair_with_calibration_for_size
-
         if self.rectifier is not None:
             left, right, rectified = self.rectifier.rectify(pair.left, pair.right)
             pair = dataclasses.replace(pair, left=left, right=right, calibration=rectified)
@@ -173,8 +174,6 @@ class BatchJob:
                 self._sized[(height, width)] = calibration
             pair = dataclasses.replace(pair, calibration=calibration)
         if self.align_rows:
-            from ..rectify import align_rows
-
             pair = dataclasses.replace(pair, right=align_rows(pair.left, pair.right)[0])
         return pair
 
@@ -182,8 +181,6 @@ class BatchJob:
         """The disparity of a prepared pair, after the left-right check when one is asked for."""
         result = predictor.predict_pair(pair)
         if self.lr_check_px is not None:
-            from ..confidence import lr_check
-
             result, _ = lr_check(predictor, pair, result, self.lr_check_px)
         return result
 

@@ -72,10 +72,6 @@ class PairOutcome:
                 kwargs[f.name] = value.item() if hasattr(value, "item") else value
         return cls(**kwargs)
 
-    @property
-    def total_ms(self) -> float:
-        return self.read_ms + self.predict_ms + self.write_ms
-
 
 @dataclass
 class BatchSummary:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import CheckpointError, InputError
 from ..models import DEFAULT_ALIAS, get_spec, is_onnx_file, list_models
 from ..models.registry import matches_name
 from ..runtime.postprocess import FILL_LEFT_BORDER, REFINE_EDGES
@@ -129,7 +129,6 @@ def describe_checkpoint(path: Path) -> int:
 
 def describe_onnx(path: Path) -> int:
     """Print the contract an exported file carries (``rtstereo export`` writes it into its metadata)."""
-    from ..errors import CheckpointError
     from ..runtime.onnx import read_contract
     from ..runtime.providers import open_session
 

@@ -9,7 +9,7 @@ import argparse
 import logging
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, require
 from .common import size_arg
 
 FREEZE_KEY = "f"
@@ -94,8 +94,6 @@ def stream_predictor(args: argparse.Namespace, build: Any) -> tuple[Any, Any]:
     args = argparse.Namespace(**{**vars(args), **{k: v for k, v in DEFAULTS.items() if getattr(args, k) is None}})
     if args.adapt_save is not None:
         check_adapt_save(args.adapt_save)
-    from ..errors import require
-
     require("torch", "torch", "online adaptation (--adapt)")
     from ..train.online import AdaptationSink, OnlineConfig, adapting_predictor
     from .common import settings_from_args

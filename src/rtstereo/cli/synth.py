@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, OutputError
+from ..errors import InputError, OutputError, require
 from ..io.atomic import atomic_path
 from .common import parse_size_hw
 
@@ -47,8 +47,6 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import require
-
     require("torch", "torch", "rendering synthetic scenes")
     import torch
 

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import require
+from ..errors import InputError, require
 
 EXAMPLES = """examples:
   rtstereo train -o runs/rtnet --steps 200000 --batch-size 8 --device cuda
@@ -142,7 +142,6 @@ def register(subparsers) -> None:
 
 def flag_values(args: argparse.Namespace) -> dict:
     """The training options given as flags (``None`` = not given), keyed as in the config."""
-    from ..errors import InputError
     from ..models.registry import coerce_setting
 
     keys = (
@@ -214,7 +213,6 @@ def flags_named(given: dict) -> Iterator[None]:
     Args:
         given: the config keys given as flags (value not ``None``).
     """
-    from ..errors import InputError
     from ..train.config import ConfigSettingError
 
     try:
@@ -232,21 +230,15 @@ def run_train(args: argparse.Namespace) -> int:
     from ..train.loop import train
 
     if args.threads is not None and args.threads < 1:  # as adapt, predict and video: 0 is not "torch's choice"
-        from ..errors import InputError
-
         raise InputError(f"--threads must be >= 1, got {args.threads} (leave it out for torch's own choice)")
     file_values = read_config_file(args.config) if args.config else {}
     given = flag_values(args)
     with flags_named(given):
         config = resolve_config(file_values, given)
     if args.unlabeled_per_batch is not None and not config.unlabeled:
-        from ..errors import InputError
-
         raise InputError("--unlabeled-per-batch takes pairs from --unlabeled DIR: give that folder too")
     synthetic_only = [flag for flag, value in (("--val-size", args.val_size), ("--val-hw", args.val_hw)) if value]
     if synthetic_only and config.val_data:
-        from ..errors import InputError
-
         raise InputError(
             f"{' and '.join(synthetic_only)} {'shape' if len(synthetic_only) > 1 else 'shapes'} the synthetic "
             f"validation set, which --val-data {config.val_data} "

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import InputError, OutputError
+from ..errors import InputError, OutputError, RtStereoError, require
 from ..sources.base import FramePreparer, FrameSource
 from ..temporal import TemporalFilter
 from ..viewer import DEFAULT_MAX_POINTS
@@ -246,7 +246,6 @@ def _check_first_frame(args: argparse.Namespace, source: FrameSource, prepare: F
     on the first frame, here before the workers start (a frame that cannot be read is left to them)."""
     import copy
 
-    from ..errors import RtStereoError
     from .rectification import exposure_hint, raw_rig_hint, rectification_warnings
 
     frames = iter(copy.copy(source))
@@ -464,7 +463,6 @@ def _viewer_options(args: argparse.Namespace, source: FrameSource):
         InputError: no calibration is given and the source has none of its own.
         MissingDependencyError: rerun-sdk is not installed.
     """
-    from ..errors import require
     from ..sources.base import LiveSource
     from ..sources.cameras import UVCSource
     from ..viewer import ViewerOptions, check_rrd_path

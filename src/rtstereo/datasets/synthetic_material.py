@@ -15,6 +15,9 @@ import numpy as np
 from .synthetic_random import choice, lerp, loguniform
 from .synthetic_texture import GRAIN, PINK, RIDGED, SMOOTH
 
+MIN_OBJECTS = 10  # objects in a scene: drawn uniformly from MIN_OBJECTS to MAX_OBJECTS
+MAX_OBJECTS = 40
+
 # Texture kinds, drawn with these probabilities.
 FLAT, GRADIENT, NOISE, FINE_NOISE, STRIPES, PATTERN = range(6)
 TEXTURE_KIND_PROBS = (0.12, 0.08, 0.3, 0.16, 0.15, 0.19)
@@ -39,7 +42,7 @@ def sample_items(u, height: int, width: int, max_disp_px: float) -> dict[str, np
     items = {
         "scene_max": scene_max,
         "d_back": d_back,
-        "n_objects": np.floor(lerp(u(), 10.0, 40.999)),
+        "n_objects": np.floor(lerp(u(), MIN_OBJECTS, MAX_OBJECTS + 0.999)),
         "has_ground": (u() < 0.45).astype(np.float64),
         "horizon": lerp(u(), 0.1, 0.65),
         "ground_bottom": lerp(u(), 0.3, 1.0),

@@ -28,12 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .synthetic_material import sample_items, sample_materials, sample_spots
+from .synthetic_material import MAX_OBJECTS, sample_items, sample_materials, sample_spots
 from .synthetic_random import choice, lerp, loguniform, uniform
 from .synthetic_table import Table, build_table
 
-MIN_OBJECTS = 10
-MAX_OBJECTS = 40
 FIRST_OBJECT = 2  # layer 0: back wall, layer 1: ground plane
 NUM_LAYERS = FIRST_OBJECT + MAX_OBJECTS
 LAYER_DRAWS = 64  # uniform numbers per layer for its geometry

@@ -25,11 +25,8 @@ def predictor_from_module(
     device: str = "cpu",
     precision: str = "fp32",
     *,
-    threads: int | None = None,
-    providers: str | list[str] | None = None,
-    engine_cache: str | Path | None = None,
-    parity: str = "warn",
     cache: str | Path | None = None,
+    **options: Any,
 ) -> Predictor:
     """A registry network run by ONNX Runtime, exported on first use at each padded input size.
 
@@ -43,9 +40,9 @@ def predictor_from_module(
         module: the PyTorch module with its weights loaded.
         device, precision: as for :func:`rtstereo.runtime.onnx.load_onnx`; ``fp16`` exports a
             half-precision model.
-        threads, providers, engine_cache, parity: ONNX Runtime options (see
-            :func:`rtstereo.runtime.onnx.load_onnx`).
         cache: folder for the exports (default ``<rtstereo cache>/onnx``).
+        options: ONNX Runtime options, passed on to :func:`rtstereo.runtime.onnx.predictor_from_export`
+            (``threads``, ``providers``, ``engine_cache``, ``parity``).
 
     Returns:
         A :class:`~rtstereo.runtime.predictor.Predictor` that pads (not resizes) like the PyTorch one.
@@ -61,14 +58,4 @@ def predictor_from_module(
             spec, frozen_settings, module, size_hw, fp16=fp16, parity_inputs=(left, right), cache=cache
         )
 
-    return predictor_from_export(
-        spec,
-        frozen_settings,
-        export,
-        device=device,
-        precision=precision,
-        threads=threads,
-        providers=providers,
-        engine_cache=engine_cache,
-        parity=parity,
-    )
+    return predictor_from_export(spec, frozen_settings, export, device=device, precision=precision, **options)

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, OutputError
-from ..runtime.agreement import compare_maps
+from ..runtime.agreement import Agreement, compare_maps
 
 
 @dataclass(frozen=True)
@@ -71,15 +71,10 @@ def tolerance_for(model: str, precision: str) -> Tolerance:
 
 
 @dataclass(frozen=True)
-class ParityCheck:
-    """One comparison: a candidate against a reference, with the tolerance it had to meet."""
+class ParityCheck(Agreement):
+    """One comparison: a candidate against a reference (the measures of :class:`Agreement`), with the
+    tolerance it had to meet."""
 
-    name: str
-    max_abs_px: float
-    mean_abs_px: float
-    bad1_pct: float
-    nonfinite: int
-    nonfinite_reference: int
     pixels: int
     tolerance: Tolerance
     passed: bool
@@ -124,16 +119,11 @@ def compare(
         tolerance.max_abs_px is None or measured.max_abs_px <= tolerance.max_abs_px
     )
     return ParityCheck(
-        name,
-        measured.max_abs_px,
-        measured.mean_abs_px,
-        measured.bad1_pct,
-        measured.nonfinite,
-        measured.nonfinite_reference,
-        int(np.size(candidate)),
-        tolerance,
-        bool(passed),
-        enforced,
+        **{**vars(measured), "name": name},
+        pixels=int(np.size(candidate)),
+        tolerance=tolerance,
+        passed=bool(passed),
+        enforced=enforced,
     )
 
 

@@ -56,7 +56,7 @@ def _kitti_only(path: Path, cameras: tuple[int, int]) -> Calibration:
         raise InputError(f"cannot read calibration file {path}: {exc}") from None
     if not (_KITTI_2015.search(text) or _KITTI_2012.search(text)):
         raise InputError(f"{path} is not a KITTI calibration file: the KITTI cameras apply to those only")
-    return _from_kitti(_kitti_matrices(text, path), path, cameras, text)
+    return _from_kitti(_kitti_matrices(text), path, cameras, text)
 
 
 def read_calibration(
@@ -118,9 +118,9 @@ def read_calibration(
     if _MIDDLEBURY.search(text):
         return _from_middlebury(text, path)
     if _KITTI_2015.search(text):
-        return _from_kitti(_kitti_matrices(text, path), path, kitti_cameras or (2, 3), text)
+        return _from_kitti(_kitti_matrices(text), path, kitti_cameras or (2, 3), text)
     if _KITTI_2012.search(text):
-        return _from_kitti(_kitti_matrices(text, path), path, kitti_cameras or (0, 1), text)
+        return _from_kitti(_kitti_matrices(text), path, kitti_cameras or (0, 1), text)
     raise InputError(
         f"{path}: unknown calibration format; expected rtstereo JSON, an OpenCV YAML/XML/JSON with P1/P2 "
         "or Q, a KITTI calib file (P0..P3 or P_rect_02/03) or a Middlebury calib.txt (cam0=, cam1=, "
@@ -481,7 +481,7 @@ def _from_opencv(path: Path, length_unit: str | None) -> Calibration:
     )
 
 
-def _kitti_matrices(text: str, path: Path) -> dict[str, np.ndarray]:
+def _kitti_matrices(text: str) -> dict[str, np.ndarray]:
     values: dict[str, np.ndarray] = {}
     for line in text.splitlines():
         key, sep, rest = line.partition(":")

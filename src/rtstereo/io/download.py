@@ -35,7 +35,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("RTSTEREO_CACHE", Path.home() / ".cache" / "rtstereo"))
 
 
-def fetch(url: str, *, sha256: str | None = None, progress: bool = True, subdir: str = "downloads") -> Path:
+def fetch(url: str, *, progress: bool = True, subdir: str = "downloads") -> Path:
     """Download ``url`` once into the cache and return the local file.
 
     A ``file://`` URL is the file itself, read where it is (a cached copy would go stale when the file
@@ -43,7 +43,6 @@ def fetch(url: str, *, sha256: str | None = None, progress: bool = True, subdir:
 
     Args:
         url: an http(s) or file URL.
-        sha256: expected hex digest; a mismatch deletes the downloaded file and raises.
         progress: show a progress bar on stderr for large files.
         subdir: folder of the cache to use.
 
@@ -52,20 +51,18 @@ def fetch(url: str, *, sha256: str | None = None, progress: bool = True, subdir:
         ``file://`` URL the file it names.
 
     Raises:
-        InputError: the download failed or does not match ``sha256``; a ``file://`` URL names no file.
+        InputError: the download failed; a ``file://`` URL names no file.
     """
     parsed = urllib.parse.urlparse(url)
     if parsed.scheme.lower() == "file":
         local = Path(urllib.request.url2pathname(parsed.path))
         if not local.is_file():
             raise InputError(f"file not found: {local} (from {url})")
-        if sha256 is not None and _digest(local) != sha256:
-            raise InputError(f"{url} does not match its expected sha256 {sha256}")
         return local
     name = Path(parsed.path).name or "download"
     key = hashlib.sha256(url.encode()).hexdigest()[:16]
     target = cache_dir() / subdir / f"{key}-{name}"
-    if target.is_file() and (sha256 is None or _digest(target) == sha256):
+    if target.is_file():
         return target
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -89,9 +86,6 @@ def fetch(url: str, *, sha256: str | None = None, progress: bool = True, subdir:
     except BaseException:  # Ctrl-C halfway: no half-downloaded file left in the cache
         _remove(partial)
         raise
-    if sha256 is not None and _digest(partial) != sha256:
-        _remove(partial)
-        raise InputError(f"download of {url} does not match its expected sha256 {sha256}")
     shutil.move(partial, target)
     return target
 
@@ -122,11 +116,3 @@ def _copy(response, out, total: int, show: bool, name: str) -> None:
             bar.update(len(chunk))
     if bar is not None:
         bar.close()
-
-
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

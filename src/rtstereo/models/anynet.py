@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CheckpointError, InputError
-from .checkpoint import describe, find_state_dict, load_into, read_torch_file, strip_prefix
+from .checkpoint import find_state_dict, load_into, read_checkpoint_of, strip_prefix
 from .initialization import he_normal_fan_out
 from .inputs import check_stereo_batch
 from .volumes import shifted_right
@@ -538,13 +538,7 @@ def load_anynet_checkpoint(module: AnyNet, path: str | Path) -> dict[str, Any]:
         CheckpointError: the file is missing, damaged, not a checkpoint, not AnyNet, or lacks the SPN
             weights that the network needs.
     """
-    obj = read_torch_file(path)
-    described = describe(obj)
-    if described is not None and described[0] != ARCHITECTURE:
-        raise CheckpointError(
-            f"{path} is an rtstereo checkpoint of '{described[0]}', but the network is "
-            f"'{ARCHITECTURE}'; load it with model '{described[0]}'"
-        )
+    obj, described = read_checkpoint_of(path, ARCHITECTURE)
     # under "model" as well, so that another network's file (GwcNet's) is named rather than refused for its layout
     state_dict = strip_prefix(find_state_dict(obj, path, ("state_dict", "model")), "module.")
     has_spn = any(key.startswith(SPN_PREFIX) for key in state_dict)

@@ -210,3 +210,20 @@ def describe(obj: Any) -> tuple[str, dict[str, Any]] | None:
     if isinstance(obj, Mapping) and obj.get("format") == FORMAT_TAG:
         return str(obj["model"]), dict(obj.get("settings", {}))
     return None
+
+
+def read_checkpoint_of(path: str | Path, architecture: str) -> tuple[Any, tuple[str, dict[str, Any]] | None]:
+    """A weights file for ``architecture``: its contents and, for an rtstereo checkpoint, ``(model, settings)``.
+
+    Raises:
+        CheckpointError: the file is missing or damaged (:func:`read_torch_file`), or is an rtstereo
+            checkpoint of another network.
+    """
+    obj = read_torch_file(path)
+    described = describe(obj)
+    if described is not None and described[0] != architecture:
+        raise CheckpointError(
+            f"{path} is an rtstereo checkpoint of '{described[0]}', but the network is "
+            f"'{architecture}'; load it with model '{described[0]}'"
+        )
+    return obj, described

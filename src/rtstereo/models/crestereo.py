@@ -148,23 +148,33 @@ class CREStereo(nn.Module):
 
         # 1/16 from zero flow; the convex upsampling gives the flow at 1/4.
         flow_dw16 = torch.zeros_like(fmap1_dw16[:, :2])
-        for step in range(iters // 2):
-            corr = offset_correlation(fmap1_dw16, fmap2_dw16, flow_dw16, offset_dw16, small_patch=step % 2 == 1)
-            net_dw16, delta = self.update_block(net_dw16, inp_dw16, corr, flow_dw16)
-            flow_dw16 = flow_dw16 + delta
-        flow = convex_upsample(flow_dw16, self.update_block.upsample_mask(net_dw16), rate=4)
+        flow = self._offset_stage(fmap1_dw16, fmap2_dw16, offset_dw16, net_dw16, inp_dw16, flow_dw16, iters // 2)
 
         # 1/8, started from the 1/16 result with the original's sign flip; upsampled to 1/2.
         size_dw8 = (fmap1_dw8.shape[2], fmap1_dw8.shape[3])
         flow_dw8 = _resize_flow(flow, size_dw8, -size_dw8[0] / flow.shape[2])
-        for step in range(iters // 2):
-            corr = offset_correlation(fmap1_dw8, fmap2_dw8, flow_dw8, offset_dw8, small_patch=step % 2 == 1)
-            net_dw8, delta = self.update_block(net_dw8, inp_dw8, corr, flow_dw8)
-            flow_dw8 = flow_dw8 + delta
-        flow = convex_upsample(flow_dw8, self.update_block.upsample_mask(net_dw8), rate=4)
+        flow = self._offset_stage(fmap1_dw8, fmap2_dw8, offset_dw8, net_dw8, inp_dw8, flow_dw8, iters // 2)
 
         size_dw4 = (fmap1.shape[2], fmap1.shape[3])
         return _resize_flow(flow, size_dw4, -size_dw4[0] / flow.shape[2])
+
+    def _offset_stage(
+        self,
+        fmap1: torch.Tensor,
+        fmap2: torch.Tensor,
+        offset: torch.Tensor,
+        net: torch.Tensor,
+        inp: torch.Tensor,
+        flow: torch.Tensor,
+        steps: int,
+    ) -> torch.Tensor:
+        """``steps`` updates of ``flow`` at one coarse level (correlation at learned offsets); returns it
+        convex-upsampled by 4 (internal sign)."""
+        for step in range(steps):
+            corr = offset_correlation(fmap1, fmap2, flow, offset, small_patch=step % 2 == 1)
+            net, delta = self.update_block(net, inp, corr, flow)
+            flow = flow + delta
+        return convex_upsample(flow, self.update_block.upsample_mask(net), rate=4)
 
 
 def _check_inputs(left: torch.Tensor, right: torch.Tensor, iters: int, flow_init: torch.Tensor | None) -> None:

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CheckpointError, InputError
-from .checkpoint import describe, find_state_dict, load_into, read_torch_file, strip_prefix
+from .checkpoint import find_state_dict, load_into, read_checkpoint_of, strip_prefix
 from .initialization import he_normal_fan_out
 from .inputs import check_stereo_batch
 from .volumes import banded_correlation, matched_columns, shifted_right
@@ -338,13 +338,7 @@ def load_gwcnet_checkpoint(module: GwcNet, path: str | Path) -> dict[str, Any]:
     Raises:
         CheckpointError: the file is missing, damaged, not a checkpoint, or of the other variant.
     """
-    obj = read_torch_file(path)
-    described = describe(obj)
-    if described is not None and described[0] != module.architecture:
-        raise CheckpointError(
-            f"{path} is an rtstereo checkpoint of '{described[0]}', but the network is "
-            f"'{module.architecture}'; load it with model '{described[0]}'"
-        )
+    obj, described = read_checkpoint_of(path, module.architecture)
     state_dict = strip_prefix(find_state_dict(obj, path, ("model", "state_dict")), "module.")
     file_variant = _variant_of(state_dict)
     if file_variant is not None and file_variant != module.architecture:

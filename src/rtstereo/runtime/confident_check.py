@@ -104,9 +104,9 @@ class CheckPreparation:
     confident_squares: np.ndarray
 
 
-def prepare_check(left: np.ndarray, right: np.ndarray, holes: HolePreparation) -> CheckPreparation:
+def prepare_check(right: np.ndarray, holes: HolePreparation) -> CheckPreparation:
     """The part of :func:`check_candidates` that does not need the network's map (``holes`` was made
-    from the same ``left``, whose grey levels it keeps, and ``right``)."""
+    from the left image, whose grey levels it keeps, and the same ``right``)."""
     window = (holes.window_px, holes.window_px)
     greys = [holes.grey.astype(np.float32), cv2.cvtColor(right, cv2.COLOR_RGB2GRAY).astype(np.float32)]
     derivatives = [holes.derivative, cv2.Sobel(greys[1], cv2.CV_32F, 1, 0, ksize=3, scale=0.25)]

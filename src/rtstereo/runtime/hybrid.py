@@ -349,5 +349,5 @@ class HybridPredictor:
 
     def _prepare(self, pair: StereoPair, confident: np.ndarray) -> tuple[HolePreparation, CheckPreparation | None]:
         holes = prepare_holes(pair.left, pair.right, confident)
-        check = prepare_check(pair.left, pair.right, holes) if self.settings["check_confident"] else None
+        check = prepare_check(pair.right, holes) if self.settings["check_confident"] else None
         return holes, check

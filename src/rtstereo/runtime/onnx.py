@@ -38,10 +38,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..errors import CheckpointError, InputError
+from ..errors import CheckpointError, InputError, ModelNotFoundError
 from ..models.registry import ModelSpec, coerce_setting
 from .agreement import check_action
 from .backends import Backend
+from .postprocess import POSTPROCESS_SETTINGS
 from .predictor import Predictor
 from .providers import (  # noqa: F401 - re-exported: the session functions were defined here before
     GPU_PROVIDERS,
@@ -222,6 +223,8 @@ class _Checked(Backend):
     #: set by :func:`_check_provider`: the check and a maker of the same backend on the CPU provider
     check: ProviderCheck | None = None
     reference: Callable[[], Backend] | None = None
+    device: str
+    precision: str
 
     def checked(self, output: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         if self.check is not None and self.check.pending and self.reference is not None:
@@ -231,6 +234,18 @@ class _Checked(Backend):
 
     def check_report(self) -> dict[str, Any]:
         return self.check.describe() if self.check is not None else {}
+
+    def _description(self, last: _Session, **files: str) -> dict[str, Any]:
+        """:meth:`describe` for a backend whose ``last`` session gives the disparity; ``files``: its other ones."""
+        return {
+            "backend": self.name,
+            "device": self.device,
+            "precision": self.precision,
+            "providers": last.session.get_providers()[:1],
+            "onnx": str(last.path),
+            **files,
+            **self.check_report(),
+        }
 
 
 class OnnxRuntimeBackend(_Checked):
@@ -247,14 +262,7 @@ class OnnxRuntimeBackend(_Checked):
         return self.checked(_disparity_of(self.model(left=left, right=right)), left, right)
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "backend": self.name,
-            "device": self.device,
-            "precision": self.precision,
-            "providers": self.model.session.get_providers()[:1],
-            "onnx": str(self.model.path),
-            **self.check_report(),
-        }
+        return self._description(self.model)
 
 
 class TwoPassBackend(_Checked):
@@ -286,15 +294,7 @@ class TwoPassBackend(_Checked):
         return self.checked(_disparity_of(self.refine(left=left, right=right, flow_init=flow_init)), left, right)
 
     def describe(self) -> dict[str, Any]:
-        return {
-            "backend": self.name,
-            "device": self.device,
-            "precision": self.precision,
-            "providers": self.refine.session.get_providers()[:1],
-            "onnx": str(self.refine.path),
-            "onnx_init": str(self.init.path),
-            **self.check_report(),
-        }
+        return self._description(self.refine, onnx_init=str(self.init.path))
 
 
 def resize_align_corners(batch: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
@@ -404,7 +404,6 @@ def load_onnx(
     backend = _backend(session, path, init_path, precision, run_precision, session_args)
     _check_provider(backend, session, path, init_path, run_precision, threads, parity, engine_cache, engines_before)
     if registered is None:
-        from ..errors import ModelNotFoundError
         from ..models import get_spec
 
         try:
@@ -457,8 +456,6 @@ def _check_settings(contract: OnnxContract, overrides: dict[str, Any], path: Pat
         if value is None:
             continue
         if key not in contract.settings:
-            from .postprocess import POSTPROCESS_SETTINGS
-
             known = ", ".join(sorted(contract.settings)) or "none"
             close = difflib.get_close_matches(key, [*contract.settings, *POSTPROCESS_SETTINGS, *RUNTIME_SETTINGS], n=3)
             raise InputError(

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CheckpointError, InputError, RtStereoError, warn
+from ..errors import CheckpointError, InputError, RtStereoError, require, warn
 from .agreement import Agreement, ParityWarning, check_action, compare_maps
 
 PROVIDER_NAMES = {
@@ -42,8 +42,6 @@ class ProviderFallbackWarning(UserWarning):
 
 
 def _ort():
-    from ..errors import require
-
     return require("onnxruntime", "onnxruntime", "the ONNX Runtime backend")
 
 
@@ -91,7 +89,6 @@ def provider_list(
     device: str,
     precision: str,
     providers: str | list[str] | None = None,
-    threads: int | None = None,
     engine_cache: str | Path | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
     """The ordered provider list with options for a device and precision.
@@ -100,7 +97,6 @@ def provider_list(
         device: ``cpu`` or ``cuda[:N]``.
         precision: ``fp32`` or ``fp16`` (turns on TensorRT's fp16 mode).
         providers: explicit order (``"tensorrt,cuda,cpu"``); default from ``device``.
-        threads: CPU threads (only recorded here; set on the session options).
         engine_cache: TensorRT engine cache folder (default :func:`engine_cache_dir`).
 
     Returns:
@@ -238,7 +234,7 @@ def open_session(
     threads = default_threads() if threads is None else threads
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         raise InputError(f"threads must be a whole number >= 1, got {threads!r}")
-    requested = provider_list(device, precision, providers, threads, engine_cache)
+    requested = provider_list(device, precision, providers, engine_cache)
     check_gpu_build(device, providers)
     chosen = _available(requested)
     if any(name == "TensorrtExecutionProvider" for name, _ in chosen):

@@ -12,12 +12,12 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ..batch.job import PredictorOptions, failure_reason, first_line
+from ..batch.job import PredictorOptions, failure_reason
 from ..datasets.readers import Sample
-from ..errors import EngineError, RtStereoError
+from ..errors import RtStereoError
 from ..eval import EvalReport, SceneResult, score_sample
 from ..runtime.providers import limit_threads
-from .session import caused_by_interrupt, pool_size, ray_session
+from .session import caused_by_interrupt, pipeline_stopped, pool_size, ray_session
 
 
 class EvalActor:
@@ -137,9 +137,7 @@ def run_ray_eval(
         except Exception as exc:  # noqa: BLE001 - Ray's own failures (a worker died, a node was lost)
             if caused_by_interrupt(exc):
                 raise KeyboardInterrupt from None
-            first = first_line(exc) or type(exc).__name__
-            message = f"the Ray pipeline stopped after {bar.n} of {len(samples)} scenes: {first}"
-            raise EngineError(message) from exc
+            raise pipeline_stopped(exc, f"{bar.n} of {len(samples)} scenes") from exc
         finally:
             bar.close()
     report.scenes = [scored[i] for i in sorted(scored)]

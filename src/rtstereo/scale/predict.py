@@ -21,21 +21,19 @@ from ..batch.job import (
     BatchJob,
     PredictorOptions,
     finish_pair,
-    first_line,
     load_pair,
     skipped_outcome,
     written_unreported,
 )
 from ..batch.outcome import FAILED, BatchSummary, PairOutcome, record_outcomes
-from ..errors import EngineError, RtStereoError
+from ..errors import RtStereoError
 from ..io.atomic import remove_stale_partials
 from ..runtime.providers import limit_threads
 from ..sources.pairs import PairSource
 from ..types import StereoPair
-from .session import DECODE_CPUS, caused_by_interrupt, pool_size, ray_session
+from .session import DECODE_CPUS, caused_by_interrupt, pipeline_stopped, pool_size, ray_session
 
 OUTCOME_COLUMNS = list(PairOutcome.__dataclass_fields__)
-IMAGE_COLUMNS = ("left_rgb", "right_rgb")
 
 
 def decode_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -180,11 +178,8 @@ def run_ray(
             interrupted = True
         except Exception as exc:  # noqa: BLE001 - Ray's own failures (a worker died, a node was lost)
             if not caused_by_interrupt(exc):
-                first = first_line(exc) or type(exc).__name__
-                raise EngineError(
-                    f"the Ray pipeline stopped after {len(outcomes)} of {len(sources)} pairs: {first}; "
-                    "rerun the same command to resume"
-                ) from exc
+                progress = f"{len(outcomes)} of {len(sources)} pairs"
+                raise pipeline_stopped(exc, progress, "rerun the same command to resume") from exc
             interrupted = True
         finally:
             bar.close()

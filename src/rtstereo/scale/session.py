@@ -45,6 +45,22 @@ def caused_by_interrupt(exc: BaseException) -> bool:
     return False
 
 
+def pipeline_stopped(exc: BaseException, progress: str, advice: str = "") -> EngineError:
+    """The error that reports Ray's own failure ``exc`` (a worker died, a node was lost).
+
+    Args:
+        exc: what the row iterator raised.
+        progress: how far the pipeline came (``"3 of 10 scenes"``).
+        advice: what to do next, after a ``;`` (empty: nothing added).
+
+    Examples:
+        >>> str(pipeline_stopped(RuntimeError("a node was lost"), "0 of 2 scenes"))
+        'the Ray pipeline stopped after 0 of 2 scenes: a node was lost'
+    """
+    first = first_line(exc) or type(exc).__name__
+    return EngineError(f"the Ray pipeline stopped after {progress}: {first}" + (f"; {advice}" if advice else ""))
+
+
 @contextlib.contextmanager
 def ray_session(address: str | None = None) -> Iterator:
     """Ray, ready to run datasets: the session already open in this process, or one started here.

@@ -17,14 +17,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..batch.job import PredictorOptions, failure_reason, first_line
+from ..batch.job import PredictorOptions, failure_reason
 from ..batch.outcome import DONE, FAILED
-from ..errors import EngineError, InputError, RtStereoError
+from ..errors import InputError, RtStereoError
 from ..io.atomic import remove_stale_partials
 from ..runtime.providers import limit_threads
 from ..sinks.video import DisparityPngSink
 from ..sources.base import FramePreparer, FrameSource
-from .session import caused_by_interrupt, pool_size, ray_session
+from .session import caused_by_interrupt, pipeline_stopped, pool_size, ray_session
 
 RANGES_PER_WORKER = 4
 
@@ -195,9 +195,7 @@ def run_ray_video(
         except Exception as exc:  # noqa: BLE001 - Ray's own failures (a worker died, a node was lost)
             if caused_by_interrupt(exc):
                 raise KeyboardInterrupt from None
-            first = first_line(exc) or type(exc).__name__
-            message = f"the Ray pipeline stopped after {len(rows)} of {len(ranges)} frame ranges: {first}"
-            raise EngineError(message) from exc
+            raise pipeline_stopped(exc, f"{len(rows)} of {len(ranges)} frame ranges") from exc
         finally:
             bar.close()
             remove_stale_partials(Path(job.prefix).parent)  # a worker killed mid-write never removed its file

@@ -23,6 +23,7 @@ import numpy as np
 from ..errors import InputError
 from ..geometry import calibration_scale
 from ..io.quiet import native_output_held
+from ..rectify import check_rectification, row_alignment_maps
 from ..types import Calibration, StereoPair
 
 log = logging.getLogger("rtstereo.stream")
@@ -182,8 +183,6 @@ class FramePreparer:
 
     def _aligned(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         """``right`` with its rows aligned by the maps measured on an earlier frame (or this one)."""
-        from ..rectify import check_rectification, row_alignment_maps
-
         if self._row_maps is not None and self._row_maps is not False and self._row_maps[0].shape != right.shape[:2]:
             log.info("--align-rows: the frames changed size: measuring the rows again")
             self._row_maps, self._align_tries = None, 0

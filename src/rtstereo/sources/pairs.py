@@ -14,7 +14,6 @@ import os
 import posixpath
 import re
 import urllib.parse
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -307,8 +306,3 @@ def _relative_names(lefts: list[str], keep_suffix: bool = False) -> list[str] | 
     if any(not part or part.startswith(".") for name in names for part in name.split("/")):
         return None
     return names
-
-
-def iter_pairs(sources: list[PairSource], calibration: Calibration | None = None) -> Iterator[StereoPair]:
-    for index, source in enumerate(sources):
-        yield source.load(index, calibration)

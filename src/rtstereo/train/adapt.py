@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from ..errors import InputError, SettingError
 from ..models.registry import ModelSpec
+from .hints import hybrid_hint_settings, runtime_hints, tensor_runtime_hints, with_hints
 from .losses import multiscale_loss, training_mask
 from .proxy import proxy_disparity
 from .selfsup import (
@@ -60,7 +61,8 @@ class AdaptConfig:
 
     Attributes:
         losses: the self-supervised terms on the user's pairs, from ``ADAPT_LOSSES``.
-        weights: weight of each term and of ``synthetic`` (missing ones: ``DEFAULT_WEIGHTS``).
+        weights: weight of each term and of ``synthetic`` (missing ones: ``DEFAULT_WEIGHTS``); a weight of
+            a term not in ``losses``, or of ``synthetic`` with ``synthetic_batch`` 0, is refused.
         steps: optimiser steps; ``None``: until ``minutes`` run out.
         minutes: wall-clock budget of the steps (scoring and labelling not counted); ``None``: no limit.
         batch_size: crops of the user's pairs per step.
@@ -218,11 +220,19 @@ def proxy_labels(pairs: Sequence[UserPair], max_disp: float) -> list[np.ndarray]
         return list(pool.map(lambda p: proxy_disparity(p.left, p.right, min(max_disp, p.max_disp or max_disp)), pairs))
 
 
+def adapting_optimizer(model: torch.nn.Module, lr: float) -> torch.optim.Adam:
+    """``model`` put in training mode but for its batch norms, which keep their trained statistics (see
+    the module notes), and an Adam optimiser of its trainable weights."""
+    model.train()
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.eval()
+    return torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+
+
 def pair_hints(pairs: Sequence[UserPair], settings: dict[str, Any]) -> list[np.ndarray]:
     """A guided network's hints for each whole pair (:func:`rtstereo.train.hints.runtime_hints`), in
     parallel threads."""
-    from .hints import runtime_hints
-
     with ThreadPoolExecutor(max(1, os.cpu_count() or 1)) as pool:
         return list(pool.map(lambda p: runtime_hints(p.left, p.right, settings), pairs))
 
@@ -261,8 +271,6 @@ class Adapter:
         loss_weights: Sequence[float] | None = None,
         hint_settings: dict[str, Any] | None = None,
     ) -> None:
-        from .hints import hybrid_hint_settings
-
         self.model, self.spec, self.config = model, spec, config
         self.device = next(model.parameters()).device
         self.normalize = Normalizer(spec.normalization, self.device)
@@ -280,8 +288,6 @@ class Adapter:
     def hints_of(self, left: torch.Tensor, right: torch.Tensor, frame_width: int | None = None) -> torch.Tensor:
         """A guided network's hints for RGB 0..1 ``(N, 3, H, W)`` images, as the hybrid computes them
         (:func:`rtstereo.train.hints.runtime_hints`; ``frame_width``: of the frame they were cropped from)."""
-        from .hints import tensor_runtime_hints
-
         assert self.hint_settings is not None, "hints are for a guided network"
         return tensor_runtime_hints(left, right, self.hint_settings, frame_width)
 
@@ -455,16 +461,10 @@ def adapt(
     echo("before: " + format_scores(before))
 
     model = adapter.model
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
-    model.train()
-    for module in model.modules():  # keep the trained batch-norm statistics (see the module notes)
-        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-            module.eval()
+    optimizer = adapting_optimizer(model, config.lr)
     pool_range = min(adapter.max_disp, crop_hw[1] / SYNTHETIC_RANGE_DIVISOR)
     pool = synthetic_pool(config, crop_hw, pool_range, adapter.device, echo)
     if pool is not None and adapter.guided:  # hints as the guided network was trained with (rtstereo.train.hints)
-        from .hints import with_hints
-
         pool = with_hints(pool, pool_range, torch.Generator().manual_seed(config.seed))
     warmup = 10
     history: list[dict[str, float]] = []

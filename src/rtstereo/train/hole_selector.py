@@ -54,7 +54,7 @@ def decisive_measures(
         first = np.abs(candidates.fill[ys, xs] - truth[ys, xs]) <= BAD_PX
         second = np.abs(candidates.network[ys, xs] - truth[ys, xs]) <= BAD_PX
     else:
-        prepared = prepare_check(left, right, prepare_holes(left, right, confident))
+        prepared = prepare_check(right, prepare_holes(left, right, confident))
         candidates = check_candidates(network, prepared, search_px)
         at_truth = truth.reshape(-1).take(candidates.points)
         first = np.abs(candidates.network - at_truth) <= BAD_PX

@@ -84,6 +84,9 @@ def multiscale_loss(
     Returns:
         Scalar loss (0 with a gradient when no pixel is valid, so a step never fails).
 
+    Raises:
+        ConfigSettingError: the weights are not one per prediction (setting ``loss_weights``).
+
     Examples:
         >>> gt = torch.full((1, 2, 2), 4.0)
         >>> float(multiscale_loss([gt + 1.0], gt, gt > 0, [1.0]))

@@ -41,13 +41,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import InputError, SettingError
+from ..errors import InputError, OutputError, SettingError
 from ..runtime.predictor import Predictor
 from ..sinks.video import OutputFrame, Sink
 from ..sources.base import LatestSlot
 from ..types import StereoPair
-from .adapt import AdaptConfig, Adapter, UserPair, fit_crop
+from .adapt import AdaptConfig, Adapter, UserPair, adapting_optimizer, fit_crop
 from .adapt_network import AdaptableNetwork
+from .proxy import proxy_disparity
 
 log = logging.getLogger("rtstereo.stream")
 
@@ -164,12 +165,7 @@ class OnlineAdapter:
                 f"--adapt-crop {config.crop_hw[0]}x{config.crop_hw[1]}: the network takes crops of at least "
                 f"{divisor}x{divisor}"
             )
-        model = network.module
-        model.train()
-        for module in model.modules():  # keep the trained batch-norm statistics (see the module notes)
-            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                module.eval()
-        self.optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
+        self.optimizer = adapting_optimizer(network.module, config.lr)
         self._rng = np.random.default_rng([config.seed, 0x0411])
         self._crop_said = False  # whether the crop made smaller than asked was said
         self._slot = LatestSlot()
@@ -305,8 +301,6 @@ class OnlineAdapter:
 
         A guided network trains with the hints the hybrid gives it, made from the crop with SGBM's
         range capped as on the whole frame (``frame_width``: its width; default: the crop's)."""
-        from .proxy import proxy_disparity
-
         started = time.perf_counter()
         adapter, config = self.adapter, self.adapter.config
         batch = {
@@ -554,8 +548,6 @@ class AdaptationSink(Sink):
         pass  # the predictor offers the frames (an AdaptingPredictor): the sink only starts, stops and saves
 
     def close(self) -> None:
-        from ..errors import OutputError
-
         self.adapter.close(timeout_s=CLOSE_WAIT_S)
         log.info("%s", self.adapter.describe())
         if self.save_path is not None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from ..errors import InputError
 from ..models.registry import ModelSpec
 from ..runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from .config import TrainConfig
@@ -47,8 +48,6 @@ class Normalizer:
     the device (building them from Python lists each step would copy, and wait, every step)."""
 
     def __init__(self, mode: str, device: torch.device):
-        from ..errors import InputError
-
         if mode not in ("imagenet", "raw255", "unit", "none"):
             raise InputError(f"unknown normalization '{mode}' (expected imagenet, raw255 or unit)")
         self.mode = mode
