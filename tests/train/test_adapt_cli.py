@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -98,6 +100,8 @@ def test_onnx_output_is_exported_with_its_parity_report(capsys, tmp_path, folder
     )
     assert code == 0, err
     assert out.is_file() and (tmp_path / "mine.pt").is_file() and (tmp_path / "mine.parity.json").is_file()
+    # The report names the pair and its sizes as export's does (it read "on p0 fitted to (64, 96)").
+    assert re.search(r"on your pair p\d \(64x128 fitted to 64x96, HxW\)", stdout), stdout
     left = sorted(folders[0].iterdir())[0]
     right = sorted(folders[1].iterdir())[0]
     code, _, err = run_cli(capsys, "predict", left, right, "--model", out, "-o", tmp_path / "d.pfm")

@@ -502,7 +502,10 @@ def _export(network, checkpoint: Path, output: Path, size_hw: tuple[int, int], p
     from ..export.onnx_export import ParityError, export_onnx, sha256_of_file
     from ..export.parity import fit_to_size
 
-    check = (fit_to_size(pair.left, size_hw), fit_to_size(pair.right, size_hw), f"{pair.name} fitted to {size_hw}")
+    source_hw = pair.left.shape[:2]
+    # Worded as export's own parity pair is (parity.parity_pair), sizes HxW as everywhere on the command line.
+    fitted = f"{source_hw[0]}x{source_hw[1]} fitted to {size_hw[0]}x{size_hw[1]}, HxW"
+    check = (fit_to_size(pair.left, size_hw), fit_to_size(pair.right, size_hw), f"your pair {pair.name} ({fitted})")
     try:
         result = export_onnx(
             network.spec,
