@@ -340,10 +340,9 @@ def load_user_pairs(sources, check_rectification: bool = True) -> list:
         raise InputError(f"none of the {len(broken)} pair(s) can be read: pair {broken[0][0]}: {broken[0][1]}")
     if broken:
         names = ", ".join(name for name, _ in broken[:5]) + (f" and {len(broken) - 5} more" if len(broken) > 5 else "")
-        print(
-            f"rtstereo adapt: warning: {len(broken)} pair(s) left out: {names} (pair {broken[0][0]}: {broken[0][1]})",
-            file=sys.stderr,
-        )
+        # Each pair named once, as predict names a failed pair: "b (pairs.csv line 5): cannot read ..."
+        reason = f": {broken[0][1]}" if len(broken) == 1 else f" (the first: {broken[0][1]})"
+        print(f"rtstereo adapt: warning: {len(broken)} pair(s) left out: {names}{reason}", file=sys.stderr)
     if check_rectification:
         refuse_unrectified(pairs)
     return pairs
