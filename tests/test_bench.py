@@ -595,8 +595,22 @@ def test_a_fixed_size_onnx_file_is_benched_at_its_own_size_only(tmp_path):
         report = run_bench([str(path)], [(32, 64), (64, 128)], warmup=1, runs=1, threads=1)
     own, other = report.rows
     assert own.status == "ok" and own.case.size_hw == (32, 64)
+    # The file's own precision is its row's (it read "-", beside the note's "slower than Full")
+    assert own.file_precision == "fp32" and f"|{path}|onnxruntime|32p (64x32)|-|Full|" in report.table()
+    assert BenchRow.from_json(own.to_json()).file_precision == "fp32"
     assert other.status == "skipped" and np.isnan(other.median_ms)
     assert other.reason == f"{path} is fixed at 32x64 (HxW): bench it with --sizes 32x64, or export it with --dynamic"
+
+
+@pytest.mark.parametrize(
+    ("file_precision", "caveat", "cell"),
+    [("fp32", "", "Full"), ("fp16", "", "Half"), ("int8", "", "int8"), ("fp16", "cpu", "Half (CPU)"), ("", "", "-")],
+)
+def test_an_exported_files_row_reads_the_files_own_precision(file_precision, caveat, cell):
+    from rtstereo.bench import _precision_cell
+
+    row = BenchRow(BenchCase("m.onnx", "onnxruntime", (32, 64), "-"), file_precision=file_precision, caveat=caveat)
+    assert _precision_cell(row) == cell  # an fp16 file on a GPU read "-"
 
 
 @pytest.mark.parametrize("device", ["gpu", "cuda:x", "cpu:0"])

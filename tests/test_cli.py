@@ -521,6 +521,14 @@ def test_compare_reads_16bit_pgm_and_tiff_maps_as_disparity_as_it_reads_16bit_pn
         assert json.loads(out)["kind"] == "disparity"  # it was "image" for .pgm, and refused beside the .png
         code, out, err = run_cli(capsys, "compare", tmp_path / "d.npy", tmp_path / f"d{suffix}", "--json")
         assert code == 0 and json.loads(out)["metrics"]["epe"] == pytest.approx(0, abs=1e-6), err
+        # --scale divides 8-bit maps only: a 16-bit PGM or TIFF beside one is still value / 256, as its help says
+        code, out, err = run_cli(
+            capsys, "compare", tmp_path / f"d{suffix}", tmp_path / "d.npy", "--scale", "8", "--json"
+        )
+        assert code == 0 and json.loads(out)["metrics"]["epe"] == pytest.approx(0, abs=1e-6), err
+    with pytest.raises(SystemExit):
+        main(["compare", "--help"])
+    assert "16-bit PNG, PGM and TIFF maps (value / 256)" in " ".join(capsys.readouterr().out.split())
 
 
 def test_compare_keeps_all_16_bits_of_16bit_images(capsys, tmp_path):

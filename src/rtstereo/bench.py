@@ -119,6 +119,7 @@ class BenchRow:
     accuracy: dict[str, float] = field(default_factory=dict)
     describe: dict[str, Any] = field(default_factory=dict)
     caveat: str = ""  # what the time is not a measure of (CPU_FP16_CAVEAT), shown beside the precision
+    file_precision: str = ""  # an exported file's own precision (fp32, fp16, int8): its case's is "-"
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -183,8 +184,7 @@ class BenchReport:
                 case.backend,
                 _resolution(case.size_hw),
                 _levels(row),
-                PRECISION_WORDS[case.precision if case.precision != "-" or not row.caveat else "fp16"]
-                + (" (CPU)" if row.caveat == CPU_FP16_CAVEAT else ""),
+                _precision_cell(row),
             ]
             if row.status != "ok":
                 cells += [f"{row.status}: {row.reason}"] + [""] * (len(header) - len(cells) - 1)
@@ -828,6 +828,8 @@ def _measure_group(
         row.inference_median_ms = float(np.median([r.timings_ms["inference"] for r in results]))
         row.fps = 1000.0 / row.median_ms
         row.describe = {k: v for k, v in results[-1].settings.items() if k not in dict(row.case.settings)}
+        if is_onnx_file(row.case.model):
+            row.file_precision = _exported_precision(row.case.model)
         if _fp16_on_the_cpu_provider(row):
             row.caveat = CPU_FP16_CAVEAT
         if samples:
@@ -836,6 +838,27 @@ def _measure_group(
             except Exception as exc:
                 _fail(row, exc)
     return rows
+
+
+def _precision_cell(row: BenchRow) -> str:
+    """The table's precision: the case's, or an exported file's own (its fp32 rows read Full, as the note under
+    the table calls them, where they read "-"), with "(CPU)" for an fp16 file on the CPU provider."""
+    precision = row.case.precision if row.case.precision != "-" else (row.file_precision or "-")
+    if row.caveat == CPU_FP16_CAVEAT:
+        precision = "fp16"
+    return PRECISION_WORDS.get(precision, precision) + (" (CPU)" if row.caveat == CPU_FP16_CAVEAT else "")
+
+
+@functools.cache
+def _exported_precision(path: str) -> str:
+    """The precision an exported file was written in (``fp32``, ``fp16``, ``int8``), from its metadata."""
+    from .runtime.onnx import read_contract
+    from .runtime.providers import open_session
+
+    try:
+        return read_contract(open_session(Path(path)), path).precision
+    except RtStereoError:  # its row says why it cannot run
+        return ""
 
 
 def _fp16_on_the_cpu_provider(row: BenchRow) -> bool:

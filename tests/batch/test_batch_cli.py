@@ -109,6 +109,25 @@ def test_a_one_pair_manifest_is_a_batch(capsys, tmp_path, three_pairs):
     assert code == 1 and "1 pair(s): 0 done, 0 skipped, 1 failed" in out
 
 
+def test_a_folder_or_glob_of_one_pair_is_a_batch_as_a_one_pair_manifest_is(capsys, tmp_path):
+    """It ran as one pair given as two files: redone at every rerun, and a failure was exit code 2, unlisted."""
+    from .conftest import write_pairs
+
+    left, right = write_pairs(tmp_path / "in", 1)
+    for n, inputs in enumerate(((left, right), (left / "*.PNG", right / "*.png"))):
+        out_dir = tmp_path / f"o{n}"
+        code, out, err = run_cli(capsys, "predict", *inputs, "-o", out_dir, *SGBM_ARGS)
+        assert code == 0 and "1 pair(s): 1 done, 0 skipped, 0 failed" in out, err
+        code, out, err = run_cli(capsys, "predict", *inputs, "-o", out_dir, *SGBM_ARGS)
+        assert code == 0 and "1 pair(s): 0 done, 1 skipped" in out, err
+    (left / "00.png").write_bytes(b"not an image")
+    code, out, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "o3", *SGBM_ARGS)
+    assert code == 1 and "1 pair(s): 0 done, 0 skipped, 1 failed" in out and "failed: 00 (" in err
+    # -o one file still takes the pair alone, whose error is the command's
+    code, out, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "d.pfm", *SGBM_ARGS)
+    assert code == 2 and "cannot read" in err
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

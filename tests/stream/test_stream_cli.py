@@ -584,6 +584,18 @@ def test_mixed_or_shell_expanded_inputs_are_named_in_one_line(run_cli, two_video
     assert code == 2 and f"side-by-side video {tmp_path / 'L'} is a folder, not a video file" in err
 
 
+def test_one_video_given_as_both_views_is_refused_as_predict_refuses_one_image(run_cli, two_videos, tmp_path):
+    left_video, _ = two_videos
+    (tmp_path / "link.mp4").symlink_to(left_video)
+    for second in (left_video, tmp_path / "link.mp4"):  # it ran, every frame matched with itself
+        code, out, err = run_cli("video", left_video, second, "-o", tmp_path / "o.mp4", *FAST)
+        assert code == 2 and out == "" and not (tmp_path / "o.mp4").exists()
+        assert err == (
+            f"rtstereo video: error: left and right give the same video {left_video}: a stereo pair needs its two "
+            f"views (two videos, one per camera; for one side-by-side video: --sbs {left_video})\n"
+        )
+
+
 def test_temporal_settings_without_temporal_are_refused_and_defaults_fill_the_rest(run_cli, sbs_video, tmp_path):
     code, _, err = run_cli("video", "--sbs", sbs_video, "--temporal-alpha", 0.5, "--temporal-confirm", 2, *FAST)
     assert code == 2

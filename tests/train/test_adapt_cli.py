@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -98,6 +100,8 @@ def test_onnx_output_is_exported_with_its_parity_report(capsys, tmp_path, folder
     )
     assert code == 0, err
     assert out.is_file() and (tmp_path / "mine.pt").is_file() and (tmp_path / "mine.parity.json").is_file()
+    # The report names the pair and its sizes as export's does (it read "on p0 fitted to (64, 96)").
+    assert re.search(r"on your pair p\d \(64x128 fitted to 64x96, HxW\)", stdout), stdout
     left = sorted(folders[0].iterdir())[0]
     right = sorted(folders[1].iterdir())[0]
     code, _, err = run_cli(capsys, "predict", left, right, "--model", out, "-o", tmp_path / "d.pfm")
@@ -253,8 +257,20 @@ def test_a_damaged_pair_among_good_ones_is_left_out_with_a_warning(capsys, tmp_p
     argv = ["adapt", left, right, "--model", tiny_network, *FAST, "--holdout", "0", "-o", tmp_path / "m.pt"]
     code, stdout, err = run_cli(capsys, *argv)
     assert code == 0, err
-    assert f"rtstereo adapt: warning: 1 pair(s) left out: p1 (pair p1: cannot read {left / 'p1.png'}" in err
+    assert f"rtstereo adapt: warning: 1 pair(s) left out: p1: cannot read {left / 'p1.png'}" in err
     assert (tmp_path / "m.pt").is_file()
+    # A manifest's pair is named once, with its line, as predict names it (it read "b (m.csv line 3) (pair b
+    # (m.csv line 3): ..."); several: the first one's reason
+    (left / "p2.png").write_bytes(b"not a png")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("left,right\n" + "".join(f"{left / f'p{i}.png'},{right / f'p{i}.png'}\n" for i in range(3)))
+    argv = ["adapt", "--pairs", manifest, "--model", tiny_network, *FAST, "--holdout", "0", "-o", tmp_path / "m2.pt"]
+    code, stdout, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    assert (
+        f"rtstereo adapt: warning: 2 pair(s) left out: p1 ({manifest} line 3), p2 ({manifest} line 4) (the first: "
+        f"cannot read {left / 'p1.png'}"
+    ) in err
 
 
 def test_ctrl_c_keeps_the_weights_reached_and_a_second_one_stops_at_once(

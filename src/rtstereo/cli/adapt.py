@@ -340,10 +340,9 @@ def load_user_pairs(sources, check_rectification: bool = True) -> list:
         raise InputError(f"none of the {len(broken)} pair(s) can be read: pair {broken[0][0]}: {broken[0][1]}")
     if broken:
         names = ", ".join(name for name, _ in broken[:5]) + (f" and {len(broken) - 5} more" if len(broken) > 5 else "")
-        print(
-            f"rtstereo adapt: warning: {len(broken)} pair(s) left out: {names} (pair {broken[0][0]}: {broken[0][1]})",
-            file=sys.stderr,
-        )
+        # Each pair named once, as predict names a failed pair: "b (pairs.csv line 5): cannot read ..."
+        reason = f": {broken[0][1]}" if len(broken) == 1 else f" (the first: {broken[0][1]})"
+        print(f"rtstereo adapt: warning: {len(broken)} pair(s) left out: {names}{reason}", file=sys.stderr)
     if check_rectification:
         refuse_unrectified(pairs)
     return pairs
@@ -502,7 +501,10 @@ def _export(network, checkpoint: Path, output: Path, size_hw: tuple[int, int], p
     from ..export.onnx_export import ParityError, export_onnx, sha256_of_file
     from ..export.parity import fit_to_size
 
-    check = (fit_to_size(pair.left, size_hw), fit_to_size(pair.right, size_hw), f"{pair.name} fitted to {size_hw}")
+    source_hw = pair.left.shape[:2]
+    # Worded as export's own parity pair is (parity.parity_pair), sizes HxW as everywhere on the command line.
+    fitted = f"{source_hw[0]}x{source_hw[1]} fitted to {size_hw[0]}x{size_hw[1]}, HxW"
+    check = (fit_to_size(pair.left, size_hw), fit_to_size(pair.right, size_hw), f"your pair {pair.name} ({fitted})")
     try:
         result = export_onnx(
             network.spec,

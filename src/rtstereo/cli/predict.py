@@ -17,7 +17,7 @@ from ..io.atomic import os_reason
 from ..sinks import pointcloud  # registers the 3D formats: depth, depth_npy, depth_mm, ply, glb
 from ..sinks.files import DEFAULT_FORMATS, FILE_SUFFIXES, FORMATS, parse_formats
 from ..sources.manifest import read_manifest
-from ..sources.pairs import PairSource, resolve_pairs
+from ..sources.pairs import PairSource, names_one_image, resolve_pairs
 from .batch import add_batch_args, check_engine_args, run_batch
 from .common import (
     add_calib_unit_arg,
@@ -227,7 +227,10 @@ def run(args: argparse.Namespace) -> int:
     )
     job.check_outputs(sources)
     where = f"written to {output}" if output is not None else "nothing written (give -o FILE_OR_FOLDER)"
-    one_pair = len(sources) == 1 and args.pairs is None and args.engine == "local"
+    # Two files (or -o one file) are one pair, whose error is the command's; a folder or glob that holds one
+    # pair is a batch of one, as a one-pair manifest is: a rerun skips it, a failure is listed (exit code 1).
+    two_files = args.pairs is None and names_one_image(args.left) and names_one_image(args.right)
+    one_pair = len(sources) == 1 and (two_files or to_file) and args.engine == "local"
     if one_pair and args.summary is None:
         return _run_one(args, job, sources[0], where)
     if one_pair:  # --summary asks for the batch's table (it wrote none): a batch of one, which always writes

@@ -324,6 +324,12 @@ def video_source(args: argparse.Namespace) -> FrameSource:
             f"{video} is a video but {images[0]} is an image: give two videos, or two folders or globs of images "
             "(for one pair of images: rtstereo predict LEFT RIGHT)"
         )
+    if left == right or (Path(left).is_file() and Path(right).is_file() and Path(left).samefile(right)):
+        # As predict refuses one image given twice: every frame would match itself, at disparity 0.
+        raise InputError(
+            f"left and right give the same video {left}: a stereo pair needs its two views (two videos, one per "
+            f"camera; for one side-by-side video: --sbs {left})"
+        )
     _refuse_fps_for_videos(args)
     return TwoVideoSource(left, right, start=args.start, stride=args.stride)
 

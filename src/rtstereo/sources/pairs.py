@@ -156,6 +156,16 @@ def resolve_pairs(left: str, right: str) -> list[PairSource]:
     return [PairSource(a, b, n) for a, b, n in zip(lefts, rights, unique_names(lefts))]
 
 
+def names_one_image(argument: str) -> bool:
+    """Whether a LEFT or RIGHT argument names one image (a file or a URL), not a folder or a glob of them.
+
+    Examples:
+        >>> names_one_image("https://example.org/l.png"), names_one_image("no/such/*.png")
+        (True, False)
+    """
+    return is_url(argument) or Path(os.path.expanduser(argument)).is_file()
+
+
 def same_image(left: str, right: str) -> bool:
     """Whether two paths (or URLs) name one file: the same text, or one file reached two ways.
 
