@@ -13,7 +13,8 @@ import pytest
 
 import rtstereo.models as rtstereo_models
 from rtstereo.cli import main
-from rtstereo.io import read_disparity
+from rtstereo.errors import InputError
+from rtstereo.io import read_disparity, write_pfm
 from rtstereo.models import PACKAGED_NETWORK
 
 from .conftest import make_textured_pair
@@ -638,3 +639,39 @@ def test_an_output_that_would_replace_an_input_image_is_refused(capsys, tmp_path
     assert err.startswith("rtstereo predict: error: ") and "input image" in err
     assert err.count("\n") == 1 and lp.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["l.png", "r.png"]
+
+
+def test_compare_reads_float_tiff_maps_as_disparity(capsys, tmp_path):
+    """A float32 TIFF map was refused: "unsupported image depth float32 (expected 8 or 16 bit)"."""
+    disparity_px = np.random.default_rng(0).uniform(1, 40, (40, 80)).astype(np.float32)
+    disparity_px[0, 0] = np.inf  # invalid, as in PFM
+    assert cv2.imwrite(str(tmp_path / "d.tif"), disparity_px)
+    assert cv2.imwrite(str(tmp_path / "d64.tiff"), disparity_px.astype(np.float64))
+    write_pfm(tmp_path / "d.pfm", disparity_px)
+    for name in ("d.tif", "d64.tiff"):
+        code, out, err = run_cli(capsys, "compare", tmp_path / "d.pfm", tmp_path / name, "--json")
+        assert code == 0, err
+        result = json.loads(out)
+        assert result["kind"] == "disparity" and result["note"] is None
+        assert result["metrics"]["epe"] == pytest.approx(0, abs=1e-6)
+    # --scale divides 8-bit maps only: float maps, as 16-bit ones, are read as they are beside it ...
+    code, out, err = run_cli(capsys, "compare", tmp_path / "d.tif", tmp_path / "d.pfm", "--scale", "8", "--json")
+    assert code == 0 and json.loads(out)["metrics"]["epe"] == pytest.approx(0, abs=1e-6), err
+    # ... and read_disparity refuses a scale for one, as for a 16-bit map
+    with pytest.raises(InputError, match=r"d\.tif: a floating-point map holds disparities as they are; a scale"):
+        read_disparity(tmp_path / "d.tif", scale=8)
+
+
+def test_compare_says_16bit_grey_images_were_read_as_disparity_and_how_to_compare_photos(capsys, tmp_path):
+    """A mono camera's 16-bit photos were scored as disparity maps without a word."""
+    photo = np.random.default_rng(0).integers(1000, 60000, (40, 80)).astype(np.uint16)
+    assert cv2.imwrite(str(tmp_path / "a.png"), photo)
+    assert cv2.imwrite(str(tmp_path / "b.png"), photo + 100)
+    code, out, err = run_cli(capsys, "compare", tmp_path / "a.png", tmp_path / "b.png")
+    assert code == 0, err
+    assert out.startswith("disparity difference score") and out.endswith(
+        f"  note: {tmp_path / 'a.png'} and {tmp_path / 'b.png'} read as disparity (16-bit grey: value / 256, "
+        "KITTI's convention); for a mono camera's 16-bit photos give --kind image\n"
+    ), out
+    code, out, err = run_cli(capsys, "compare", tmp_path / "a.png", tmp_path / "b.png", "--kind", "image", "--json")
+    assert code == 0 and json.loads(out)["kind"] == "image" and json.loads(out)["note"] is None, err

@@ -9,14 +9,14 @@ A disparity map of another aspect ratio is refused (stretching it would make its
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from .errors import InputError
-from .io.disparity import read_disparity
+from .io.disparity import read_disparity, read_float_tiff
 from .io.images import read_grey, read_image_levels
 from .metrics import disparity_metrics
 
@@ -30,6 +30,7 @@ class Comparison:
     score: float
     metrics: dict[str, float] = field(default_factory=dict)
     resized: str | None = None
+    note: str | None = None
 
 
 def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
@@ -53,15 +54,20 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
 
 
 def looks_like_disparity(path: str | Path) -> bool:
-    """PFM, npy and single-channel 16-bit files (PNG, PGM, TIFF: the KITTI convention) are disparity maps;
-    8-bit and colour images are images."""
+    """PFM, npy, floating-point TIFF and single-channel 16-bit files (PNG, PGM, TIFF: the KITTI convention)
+    are disparity maps; 8-bit and colour images are images."""
     path = Path(path)
     if path.suffix.lower() in (".pfm", ".npy"):
         return True
-    return path.suffix.lower() in SIXTEEN_BIT_SUFFIXES and _is_16bit_grey(path)
+    return _is_16bit_grey(path) or read_float_tiff(path) is not None
 
 
 def _is_16bit_grey(path: Path) -> bool:
+    """A single-channel 16-bit image: a KITTI disparity map, or the photo of a mono camera."""
+    return path.suffix.lower() in SIXTEEN_BIT_SUFFIXES and _has_16bit_grey_header(path)
+
+
+def _has_16bit_grey_header(path: Path) -> bool:
     """Whether the file holds one channel of 16 bits, asked of its header (the pixels are not decoded)."""
     from PIL import Image, UnidentifiedImageError
 
@@ -164,8 +170,10 @@ def _check_aspect_ratio(shape_a: tuple[int, ...], shape_b: tuple[int, ...], name
 
 
 def _read_map(path: str | Path, scale: float | None) -> np.ndarray:
-    """A disparity map; ``scale`` divides 8-bit files only (16-bit PNGs keep the KITTI convention)."""
-    if Path(path).suffix.lower() in (".pfm", ".npy") or read_grey(path).dtype != np.uint8:
+    """A disparity map; ``scale`` divides 8-bit files only (16-bit PNGs keep the KITTI convention, float
+    TIFFs their values)."""
+    suffix = Path(path).suffix.lower()
+    if suffix in (".pfm", ".npy") or read_float_tiff(path) is not None or read_grey(path).dtype != np.uint8:
         return read_disparity(path)
     if scale is None:
         raise InputError(
@@ -208,11 +216,23 @@ def compare_files(path_a: str | Path, path_b: str | Path, kind: str = "auto", sc
                 "use --kind image|disparity to say how to read them (--scale S reads 8-bit disparity maps)"
             )
         kind = "disparity" if kinds.pop() else "image"
+        if kind == "disparity":
+            grey16 = [str(p) for p in (path_a, path_b) if _is_16bit_grey(Path(p))]
+            if grey16:  # the file alone cannot tell a KITTI map from a mono camera's photo
+                note = (
+                    f"{' and '.join(grey16)} read as disparity (16-bit grey: value / 256, KITTI's convention); "
+                    "for a mono camera's 16-bit photos give --kind image"
+                )
+                return replace(_compare_maps(path_a, path_b, scale), note=note)
     if kind == "image":
         return compare_images(read_image_levels(path_a), read_image_levels(path_b), (str(path_a), str(path_b)))
     if kind == "disparity":
-        return compare_disparities(_read_map(path_a, scale), _read_map(path_b, scale), (str(path_a), str(path_b)))
+        return _compare_maps(path_a, path_b, scale)
     raise InputError(f"--kind must be auto, image or disparity, got '{kind}'")
+
+
+def _compare_maps(path_a: str | Path, path_b: str | Path, scale: float | None) -> Comparison:
+    return compare_disparities(_read_map(path_a, scale), _read_map(path_b, scale), (str(path_a), str(path_b)))
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:

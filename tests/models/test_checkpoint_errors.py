@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 
 from rtstereo.errors import CheckpointError  # noqa: E402
 from rtstereo.models.anynet import AnyNet, load_anynet_checkpoint  # noqa: E402
-from rtstereo.models.checkpoint import identify_network  # noqa: E402
+from rtstereo.models.checkpoint import identify_network, save_checkpoint  # noqa: E402
 from rtstereo.models.crestereo import CREStereo, load_crestereo_checkpoint  # noqa: E402
 from rtstereo.models.gwcnet import build_gwcnet_g, load_gwcnet_checkpoint  # noqa: E402
 
@@ -99,8 +99,6 @@ def test_identify_network_knows_the_rtnet_and_both_gwcnets():
 
 def test_a_checkpoint_that_cannot_be_written_raises_oserror_and_leaves_no_partial_file(tmp_path):
     """torch.save's own open raised RuntimeError, which the CLIs' OSError handlers let through as a traceback."""
-    from rtstereo.models.checkpoint import save_checkpoint
-
     (tmp_path / "blocked.pt.tmp").mkdir()  # the partial file's place is taken: it cannot be opened
     with pytest.raises(OSError):
         save_checkpoint(tmp_path / "blocked.pt", "rtnet", {}, {"w": torch.zeros(2)})
@@ -109,3 +107,17 @@ def test_a_checkpoint_that_cannot_be_written_raises_oserror_and_leaves_no_partia
     with pytest.raises(OSError):
         save_checkpoint(folder, "rtnet", {}, {"w": torch.zeros(2)})
     assert not (tmp_path / "folder.pt.tmp").exists()
+
+
+@pytest.mark.parametrize("network", ["gwcnet-g", "crestereo", "anynet"])
+def test_an_rtstereo_checkpoint_of_another_network_reads_alike(tmp_path, network):
+    """The three loaders word this refusal alike (CREStereo's once said "not 'crestereo'" in its own words)."""
+    load, build, _ = LOADERS[network]
+    holder = "rtnet"
+    path = tmp_path / "rtnet.ckpt"
+    save_checkpoint(path, holder, {}, {"w": torch.zeros(1)})
+    with pytest.raises(CheckpointError) as info:
+        load(build(), path)
+    assert str(info.value) == (
+        f"{path} is an rtstereo checkpoint of '{holder}', but the network is '{network}'; load it with model '{holder}'"
+    )

@@ -119,6 +119,36 @@ def test_ctrl_c_in_a_ray_video_is_an_interruption_not_an_engine_error(capsys, tm
     assert code == 130 and "rtstereo video: interrupted" in err and "Ray pipeline stopped" not in err
 
 
+def test_an_interrupt_counts_the_frames_workers_wrote_whose_reports_had_not_come_back(
+    capsys, tmp_path, ray_local, videos, monkeypatch
+):
+    """Ctrl-C while range reports waited in Ray's queues: the summary held none of the frames written (no
+    summary at all); predict's pairs were counted."""
+    original = ray_local.data.Dataset.iter_rows
+
+    def interrupted(self):
+        rows = list(original(self))  # every range done and written by the workers
+        yield from rows[:2]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ray_local.data.Dataset, "iter_rows", interrupted)
+    prefix = tmp_path / "d"
+    argv = ["video", *videos, "--output-prefix", prefix, *SGBM, "--engine", "ray", "--workers", 1, "-q"]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 130 and err.startswith(f"rtstereo video: interrupted: {FRAMES} of {FRAMES} frame(s) written"), err
+    summary = json.loads((tmp_path / "d_summary.json").read_text())
+    assert summary["interrupted"] is True and summary["frames_written"] == FRAMES
+    assert [r["first"] for r in summary["ranges"]] == [0, 3, 6, 9]
+    assert [r["status"] for r in summary["ranges"]] == ["done"] * 4
+    # an earlier run's PNGs are not taken for this run's: nothing written this time
+    monkeypatch.setattr(ray_local.data.Dataset, "iter_rows", lambda self: (_ for _ in ()).throw(KeyboardInterrupt))
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 130 and err.startswith(f"rtstereo video: interrupted: 0 of {FRAMES} frame(s) written"), err
+    summary = json.loads((tmp_path / "d_summary.json").read_text())
+    assert summary["frames_written"] == 0 and {r["status"] for r in summary["ranges"]} == {"interrupted"}
+    assert summary["ranges"][0]["error"] == "interrupted with 0 of 3 frames written"
+
+
 def test_a_range_past_the_end_of_the_video_is_reported(tmp_path, videos):
     import rtstereo
     from rtstereo.batch import PredictorOptions
@@ -168,3 +198,25 @@ def test_a_ray_video_warns_about_unrectified_frames_as_one_process_does(capsys, 
     assert err.count("rtstereo video: warning: frame 0: the pair does not look rectified: rows are off by") == 1, err
     code, _, err = run_cli(capsys, *argv, "--no-rectification-check")
     assert code == 0 and "look rectified" not in err, err
+
+
+def test_an_unreported_range_counts_this_runs_pngs_only(tmp_path):
+    from rtstereo.scale.video import FrameRange, written_unreported
+    from rtstereo.sinks.video import numbered_pngs
+
+    prefix = tmp_path / "d"
+    (tmp_path / "d_00004.png").write_bytes(b"an earlier run's")
+    before = numbered_pngs(prefix)
+    for number in (3, 4):  # this run's frames 3 and 4, renamed into place as the sink does
+        (tmp_path / "new.png").write_bytes(b"this run's")
+        (tmp_path / "new.png").replace(tmp_path / f"d_{number:05d}.png")
+    (tmp_path / "d_00006.png").write_bytes(b"another range's")
+    row = written_unreported(prefix, FrameRange(3, 3), before, numbered_pngs(prefix))
+    assert row == {
+        "first": 3,
+        "count": 3,
+        "written": 2,
+        "status": "interrupted",
+        "error": "interrupted with 2 of 3 frames written",
+        "wall_s": 0.0,
+    }

@@ -343,3 +343,38 @@ def test_the_synthetic_pool_default_of_the_help_is_the_configs():
     from rtstereo.train.adapt import AdaptConfig
 
     assert AdaptConfig.synthetic_pool == DEFAULT_SYNTHETIC_POOL
+
+
+def test_the_cli_defaults_are_adapt_configs():
+    """The CLI cannot import torch at start-up, so it repeats AdaptConfig's defaults (--synthetic-pool's among
+    them): this keeps the two from drifting apart."""
+    from rtstereo.cli import adapt as adapt_verb
+    from rtstereo.cli import build_parser
+    from rtstereo.train.adapt import AdaptConfig
+
+    args = build_parser().parse_args(["adapt", "l", "r", "-o", "m.pt"])
+    config = AdaptConfig()
+    assert adapt_verb.DEFAULT_SYNTHETIC_POOL == config.synthetic_pool
+    assert adapt_verb.DEFAULT_MINUTES == config.minutes
+    assert adapt_verb.DEFAULT_PROXY_MAX_DISP == config.max_disp
+    assert tuple(args.losses.split(",")) == config.losses
+    fields = {"batch_size": "batch_size", "synthetic_batch": "synthetic_batch", "crop": "crop_hw", "lr": "lr"}
+    fields |= {"holdout": "holdout", "seed": "seed"}
+    assert {field: getattr(args, option) for option, field in fields.items()} == {
+        field: getattr(config, field) for field in fields.values()
+    }
+
+
+def test_adapt_and_train_check_threads_alike():
+    """One check of --threads for the two PyTorch verbs (each once held its own copy of it)."""
+    from rtstereo.cli import adapt as adapt_verb
+    from rtstereo.cli import common
+    from rtstereo.cli import train as train_verb
+    from rtstereo.errors import InputError
+
+    assert adapt_verb.check_torch_threads is common.check_torch_threads
+    assert train_verb.check_torch_threads is common.check_torch_threads
+    with pytest.raises(InputError, match=r"^--threads must be >= 1, got 0 \(leave it out for torch's own choice\)$"):
+        common.check_torch_threads(0)
+    common.check_torch_threads(None)
+    common.check_torch_threads(1)

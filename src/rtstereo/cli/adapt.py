@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import InputError, OutputError, RtStereoError, SettingError, require
 from ..io.atomic import folder_write_problem
-from .common import parse_set_values, progress_echo, size_arg
+from .common import check_torch_threads, parse_set_values, progress_echo, size_arg
 
 EPILOG = """examples:
   rtstereo adapt lefts/ rights/ -o mycam.pt                 # rtnet-v5's PyTorch state, 10 minutes
@@ -410,9 +410,8 @@ def run(args: argparse.Namespace) -> int:
     export_hw = args.export_size or DEFAULT_EXPORT_HW
     _check_output_folder(Path(args.output))
     device = resolve_device(args.device)  # now, as train does: not after the pairs are read and labelled
+    check_torch_threads(args.threads)
     if args.threads is not None:
-        if args.threads < 1:
-            raise InputError(f"--threads must be >= 1, got {args.threads} (leave it out for torch's own choice)")
         torch.set_num_threads(args.threads)
     minutes = args.minutes if args.minutes is not None or args.steps is not None else DEFAULT_MINUTES
     losses = tuple(name.strip() for name in args.losses.split(",") if name.strip())

@@ -204,6 +204,16 @@ def predictor_from_args(args: argparse.Namespace, **overrides: Any) -> Predictor
     return predictor
 
 
+def check_torch_threads(threads: int | None) -> None:
+    """``--threads N`` of the PyTorch verbs (adapt, train): ``None`` leaves torch its own choice.
+
+    Raises:
+        InputError: ``threads`` < 1 (0 is not "torch's choice" here, as it is not for predict and video).
+    """
+    if threads is not None and threads < 1:
+        raise InputError(f"--threads must be >= 1, got {threads} (leave it out for torch's own choice)")
+
+
 def set_cpu_threads(threads: int | None) -> None:
     """``--threads N`` for this process (:func:`~rtstereo.runtime.providers.limit_threads`); ``None``
     changes nothing."""

@@ -15,8 +15,9 @@ def register(subparsers) -> None:
         "compare",
         help="how different two images or two disparity maps are (0 = identical)",
         description="Score 0..1 = (1 - SSIM) / 2 (0 identical, 0.5 unrelated). For disparity maps (PFM, npy, "
-        "one-channel 16-bit PNG, PGM or TIFF; 8-bit with --scale) also EPE, bad-N and D1 of B against A, after "
-        "resizing B to A's size and scaling its disparities by the width ratio (B of another aspect ratio is refused).",
+        "one-channel 16-bit PNG, PGM or TIFF, float TIFF; 8-bit with --scale) also EPE, bad-N and D1 of B against A, "
+        "after resizing B to A's size and scaling its disparities by the width ratio (B of another aspect ratio is "
+        "refused).",
     )
     parser.add_argument("a", help="first file (the reference for disparity metrics)")
     parser.add_argument("b", help="second file")
@@ -24,15 +25,15 @@ def register(subparsers) -> None:
         "--kind",
         default="auto",
         choices=("auto", "image", "disparity"),
-        help="how to read the files (default auto: PFM, npy and one-channel 16-bit images are disparity maps, "
-        "other images are images, compared at their own bit depth)",
+        help="how to read the files (default auto: PFM, npy, float TIFF and one-channel 16-bit images are disparity "
+        "maps, other images are images, compared at their own bit depth; image: a mono camera's 16-bit photos)",
     )
     parser.add_argument(
         "--scale",
         type=float,
         help="divisor of 8-bit disparity maps: disparity = value / SCALE (Middlebury 2001/2003 ground truth: "
-        "4, 8 or 16); implies --kind disparity; 16-bit PNG, PGM and TIFF maps (value / 256), PFM and npy are "
-        "read as they are",
+        "4, 8 or 16); implies --kind disparity; 16-bit PNG, PGM and TIFF maps (value / 256), float TIFF maps, PFM "
+        "and npy are read as they are",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.set_defaults(func=run)
@@ -45,12 +46,14 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--scale reads 8-bit disparity maps (it implies --kind disparity): give it or --kind image")
     result = compare_files(args.a, args.b, args.kind, scale=args.scale)
     if args.json:
-        document = {"kind": result.kind, "score": result.score, "metrics": result.metrics, "resized": result.resized}
+        document = {"kind": result.kind, "score": result.score, "metrics": result.metrics}
+        document |= {"resized": result.resized, "note": result.note}
         print(json.dumps(finite_or_none(document), indent=2))  # PSNR of identical images: null, not Infinity
         return 0
     print(f"{result.kind} difference score: {result.score:.4f}  (0 = identical, 0.5 = unrelated)")
     for key, value in result.metrics.items():
         print(f"  {key}: {value:.3f}")
-    if result.resized:
-        print(f"  note: {result.resized}")
+    for note in (result.resized, result.note):
+        if note:
+            print(f"  note: {note}")
     return 0

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import InputError, require
+from .common import check_torch_threads
 
 EXAMPLES = """examples:
   rtstereo train -o runs/rtnet --steps 200000 --batch-size 8 --device cuda
@@ -229,8 +230,7 @@ def run_train(args: argparse.Namespace) -> int:
     from ..train.config import read_config_file, resolve_config
     from ..train.loop import train
 
-    if args.threads is not None and args.threads < 1:  # as adapt, predict and video: 0 is not "torch's choice"
-        raise InputError(f"--threads must be >= 1, got {args.threads} (leave it out for torch's own choice)")
+    check_torch_threads(args.threads)
     file_values = read_config_file(args.config) if args.config else {}
     given = flag_values(args)
     with flags_named(given):

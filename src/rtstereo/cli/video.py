@@ -225,14 +225,23 @@ def run_ray(args: argparse.Namespace) -> int:
             )
 
     before = numbered_pngs(args.output_prefix)
-    rows, wall_s = run_ray_video(
+    rows, wall_s, interrupted = run_ray_video(
         job, total, workers=args.workers, address=args.ray_address, progress=not args.quiet, on_range=report
     )
-    say_earlier_pngs(args.output_prefix, before)
+    if not interrupted:  # after Ctrl-C the frames not reached leave an earlier run's PNGs of their numbers
+        say_earlier_pngs(args.output_prefix, before)
     written = sum(r["written"] for r in rows)
     failed = [r for r in rows if r["status"] == FAILED]
     summary_path = Path(args.summary or f"{args.output_prefix}_summary.json")
-    _write_ray_summary(summary_path, rows, written, wall_s)
+    _write_ray_summary(summary_path, rows, written, wall_s, interrupted)
+    if interrupted:
+        print(
+            f"rtstereo video: interrupted: {written} of {total} frame(s) written ({args.output_prefix}_NNNNN.png, "
+            f"each complete), {len(failed)} range(s) failed; summary {summary_path}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 130  # as the one-process stream, and predict, after Ctrl-C
     if not args.quiet:
         print(
             f"{written} of {total} frame(s) in {len(rows)} range(s), {len(failed)} failed; {wall_s:.1f} s, "
@@ -265,12 +274,13 @@ def _check_first_frame(args: argparse.Namespace, source: FrameSource, prepare: F
         log.warning("frame %s: %s", pair.index, message)
 
 
-def _write_ray_summary(path: Path, rows: list[dict], written: int, wall_s: float) -> None:
+def _write_ray_summary(path: Path, rows: list[dict], written: int, wall_s: float, interrupted: bool) -> None:
     import json
 
     from ..io.atomic import atomic_path
 
-    content = {"engine": "ray", "frames_written": written, "wall_s": round(wall_s, 3), "ranges": rows}
+    content = {"engine": "ray", "frames_written": written, "wall_s": round(wall_s, 3), "interrupted": interrupted}
+    content["ranges"] = rows
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path, "the summary") as partial:

@@ -1,6 +1,7 @@
-"""Disparity maps on disk: 16-bit PNG (KITTI convention), PFM, npy; and colourised previews.
+"""Disparity maps on disk: 16-bit PNG (KITTI convention), PFM, npy, float TIFF; and colourised previews.
 
-In memory invalid pixels are ``nan``; in 16-bit PNG they are 0 (value = d * 256); in PFM ``inf``.
+In memory invalid pixels are ``nan``; in 16-bit PNG they are 0 (value = d * 256); in PFM and float TIFF
+any value that is not finite.
 """
 
 from __future__ import annotations
@@ -18,22 +19,46 @@ from .pfm import read_pfm, write_pfm
 PNG16_SCALE = 256.0
 PNG16_MAX_PX = 65535 / PNG16_SCALE
 DISPARITY_SUFFIXES = (".png", ".pfm", ".npy")
+TIFF_SUFFIXES = (".tif", ".tiff")
+
+
+def read_float_tiff(path: str | Path) -> np.ndarray | None:
+    """A one-channel floating-point TIFF (32 or 64 bit) as float32 ``(H, W)`` pixels, non-finite ones ``nan``;
+    ``None`` for any other file (an integer TIFF, another suffix).
+
+    Raises:
+        InputError: a floating-point TIFF of several channels (a disparity map has one).
+    """
+    path = Path(path)
+    if path.suffix.lower() not in TIFF_SUFFIXES or not path.is_file():
+        return None
+    data = np.fromfile(path, dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None or not np.issubdtype(image.dtype, np.floating):
+        return None
+    if image.ndim == 3:
+        raise InputError(f"{path}: a floating-point TIFF of {image.shape[2]} channels; a disparity map has one")
+    d = image.astype(np.float32)
+    d[~np.isfinite(d)] = np.nan
+    return d
 
 
 def read_disparity(path: str | Path, scale: float | None = None) -> np.ndarray:
     """Read a disparity map as float32 ``(H, W)`` pixels with ``nan`` where invalid.
 
     Args:
-        path: ``.pfm`` (``inf`` = invalid), ``.npy``, or ``.png``/``.pgm``: 16-bit files use the
-            KITTI convention (value / 256, 0 = invalid); 8-bit files need ``scale``.
+        path: ``.pfm`` (``inf`` = invalid), ``.npy``, a floating-point ``.tif`` (read as stored, non-finite
+            = invalid), or ``.png``/``.pgm``/``.tif``: 16-bit files use the KITTI convention (value / 256,
+            0 = invalid); 8-bit files need ``scale``.
         scale: divisor for 8-bit files (Middlebury ground truth: 1 to 16).
 
     Returns:
         float32 ``(H, W)``.
 
     Raises:
-        InputError: a missing or damaged file, an 8-bit file without ``scale``, or a 16-bit one with it (a
-            map of another tool where an 8-bit one belongs: guessing its encoding would score nonsense).
+        InputError: a missing or damaged file, an 8-bit file without ``scale``, or a 16-bit or floating-point
+            one with it (a map of another tool where an 8-bit one belongs: guessing its encoding would score
+            nonsense).
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -59,6 +84,14 @@ def read_disparity(path: str | Path, scale: float | None = None) -> np.ndarray:
         if d.ndim != 2:
             raise InputError(f"{path}: expected a 2-D disparity array, got shape {d.shape}")
         return d
+    floating = read_float_tiff(path)
+    if floating is not None:
+        if scale is not None:  # as for a 16-bit map: dividing disparities stored as they are would score nonsense
+            raise InputError(
+                f"{path}: a floating-point map holds disparities as they are; a scale (value / {scale:g}) divides "
+                "8-bit maps only: leave it out"
+            )
+        return floating
     raw = read_grey(path)
     if raw.dtype != np.uint16 and _is_colour(path):  # read_grey would mix its channels into a grey "map"
         raise InputError(

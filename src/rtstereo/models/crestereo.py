@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CheckpointError, InputError
-from .checkpoint import describe, find_state_dict, load_into, read_torch_file, strip_prefix
+from .checkpoint import find_state_dict, load_into, read_checkpoint_of, strip_prefix
 from .crestereo_parts import (
     SEARCH_POINTS,
     BasicEncoder,
@@ -297,13 +297,7 @@ def load_crestereo_checkpoint(module: nn.Module, path: str | Path) -> dict[str, 
     core = module.net if isinstance(module, CREStereoPredictor) else module
     if not isinstance(core, CREStereo):
         raise CheckpointError(f"load_crestereo_checkpoint needs a CREStereo module, got {type(module).__name__}")
-    obj = read_torch_file(path)
-    described = describe(obj)
-    if described is not None and described[0] != ARCHITECTURE:
-        raise CheckpointError(
-            f"{path} is an rtstereo checkpoint of '{described[0]}', not '{ARCHITECTURE}'; "
-            f"load it with model '{described[0]}'"
-        )
+    obj, described = read_checkpoint_of(path, ARCHITECTURE)
     state_dict = find_state_dict(obj, path, ("state_dict", "model"))
     # rtstereo checkpoints of the predictor hold "net."-prefixed keys; DataParallel adds "module.".
     state_dict = strip_prefix(strip_prefix(state_dict, "module."), "net.")

@@ -22,11 +22,12 @@ from ..batch.outcome import DONE, FAILED
 from ..errors import InputError, RtStereoError
 from ..io.atomic import remove_stale_partials
 from ..runtime.providers import limit_threads
-from ..sinks.video import DisparityPngSink
+from ..sinks.video import DisparityPngSink, numbered_pngs
 from ..sources.base import FramePreparer, FrameSource
 from .session import caused_by_interrupt, pipeline_stopped, pool_size, ray_session
 
 RANGES_PER_WORKER = 4
+INTERRUPTED = "interrupted"  # a range whose report never came back, and whose frames are not all on disk
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,31 @@ class RangeActor:
         return {key: [r[key] for r in rows] for key in rows[0]}
 
 
+def written_unreported(
+    prefix: str | Path, frames: FrameRange, before: dict[str, tuple[int, int]], now: dict[str, tuple[int, int]]
+) -> dict[str, Any]:
+    """The row of a range whose report never came back (Ctrl-C while workers wrote on), as
+    :meth:`VideoJob.run_range` gives it, from the PNGs on disk.
+
+    Args:
+        prefix: the PNGs' ``--output-prefix``.
+        frames: the range.
+        before, now: :func:`~rtstereo.sinks.video.numbered_pngs` before the run and after it; a PNG this run
+            wrote was renamed into place (another file), so an earlier run's PNG of the same number is not
+            taken for it.
+
+    Returns:
+        The row: ``done`` when every frame's PNG is this run's, else ``interrupted``; its ``wall_s`` is lost (0).
+    """
+    name = Path(prefix).name
+    numbers = range(frames.first, frames.first + frames.count)
+    written = sum(1 for n in numbers if (png := f"{name}_{n:05d}.png") in now and now[png] != before.get(png))
+    complete = written == frames.count
+    error = "" if complete else f"interrupted with {written} of {frames.count} frames written"
+    row = {**asdict(frames), "written": written, "status": DONE if complete else INTERRUPTED, "error": error}
+    return {**row, "wall_s": 0.0}
+
+
 def run_ray_video(
     job: VideoJob,
     total_frames: int,
@@ -153,8 +179,10 @@ def run_ray_video(
         on_range: called with each range's row as it finishes.
 
     Returns:
-        ``(rows, wall_s)``: one row per range (``first``, ``count``, ``written``, ``status``, ``error``,
-        ``wall_s``) in frame order, and the run's wall time.
+        ``(rows, wall_s, interrupted)``: one row per range (``first``, ``count``, ``written``, ``status``,
+        ``error``, ``wall_s``) in frame order, the run's wall time, and whether Ctrl-C stopped it. After
+        Ctrl-C the ranges whose reports had not come back are counted from the PNGs the workers wrote
+        (:func:`written_unreported`): ``done`` when all are there, else ``interrupted``.
 
     Raises:
         InputError: no frames.
@@ -167,6 +195,8 @@ def run_ray_video(
     started = time.perf_counter()
     job.options.load()  # a model that cannot load fails here, before any worker starts
     rows: list[dict[str, Any]] = []
+    before = numbered_pngs(job.prefix)
+    interrupted = False
     with ray_session(address) as ray:
         resources = ray.cluster_resources()
         cpus, gpus = resources.get("CPU", 1), resources.get("GPU", 0)
@@ -192,12 +222,19 @@ def run_ray_video(
                     on_range(row)
         except RtStereoError:
             raise
+        except KeyboardInterrupt:
+            interrupted = True
         except Exception as exc:  # noqa: BLE001 - Ray's own failures (a worker died, a node was lost)
-            if caused_by_interrupt(exc):
-                raise KeyboardInterrupt from None
-            raise pipeline_stopped(exc, f"{len(rows)} of {len(ranges)} frame ranges") from exc
+            if not caused_by_interrupt(exc):
+                raise pipeline_stopped(exc, f"{len(rows)} of {len(ranges)} frame ranges") from exc
+            interrupted = True
         finally:
             bar.close()
             remove_stale_partials(Path(job.prefix).parent)  # a worker killed mid-write never removed its file
+    if interrupted:
+        # Workers go on writing while their reports wait in Ray's queues: the frames written count as written.
+        reported = {row["first"] for row in rows}
+        now = numbered_pngs(job.prefix)
+        rows += [written_unreported(job.prefix, r, before, now) for r in ranges if r.first not in reported]
     rows.sort(key=lambda r: r["first"])
-    return rows, time.perf_counter() - started
+    return rows, time.perf_counter() - started, interrupted
