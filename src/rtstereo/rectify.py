@@ -49,6 +49,9 @@ MIN_MATCHES = 20
 MAX_BRIGHTNESS_RATIO = EXPOSURE_RATIO_LIMIT
 _BRIGHTNESS_WINDOW_PX = 15  # the grey level compared at a matched feature is this square's mean
 _CHECK_MAX_WIDTH_PX = 1280  # larger images are checked at this width (figures scaled back)
+# A match is kept by the row fit within this distance of the fitted plane, and by the matcher when its
+# Lucas-Kanade refinement, run back from the right view, returns within it of where it started (px).
+_INLIER_BAND_PX = 0.75
 
 
 @dataclass(frozen=True)
@@ -158,8 +161,9 @@ def check_rectification(
 ) -> RectificationCheck:
     """Measure the vertical misalignment of a stereo pair.
 
-    ORB features are matched with a ratio test, refined to sub-pixel with Lucas-Kanade, and their
-    vertical offsets fitted robustly (see :class:`RectificationCheck`).
+    ORB features are matched with a ratio test, refined to sub-pixel with Lucas-Kanade (kept when the
+    refinement run back from the right view returns to where it started), and their vertical offsets
+    fitted robustly (see :class:`RectificationCheck`).
 
     Args:
         left: uint8 RGB ``(H, W, 3)`` (or grey).
@@ -332,13 +336,31 @@ def _matched_points(
         flags=cv2.OPTFLOW_USE_INITIAL_FLOW,
         criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01),
     )
+    # Forward-backward check (Kalal et al. 2010): refined back from the right view, a true match returns
+    # to where it started; a wrong ORB match that the fit could take in by tilting does not.
+    returned, status_back, _ = cv2.calcOpticalFlowPyrLK(
+        grey_right,
+        grey_left,
+        refined,
+        points_left.reshape(-1, 1, 2).copy(),
+        winSize=(15, 15),
+        maxLevel=1,
+        flags=cv2.OPTFLOW_USE_INITIAL_FLOW,
+        criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01),
+    )
     refined = refined.reshape(-1, 2)
-    ok = (status.ravel() == 1) & (np.abs(refined - points_right).max(axis=1) < 3.0)
+    round_trip_px = np.linalg.norm(returned.reshape(-1, 2) - points_left, axis=1)
+    ok = (
+        (status.ravel() == 1)
+        & (status_back.ravel() == 1)
+        & (np.abs(refined - points_right).max(axis=1) < 3.0)
+        & (round_trip_px <= _INLIER_BAND_PX)
+    )
     return points_left[ok].astype(np.float64), refined[ok].astype(np.float64)
 
 
 def _robust_plane_fit(
-    xy: np.ndarray, values: np.ndarray, iterations: int = 200, band: float = 0.75
+    xy: np.ndarray, values: np.ndarray, iterations: int = 200, band: float = _INLIER_BAND_PX
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fit ``values = c0 + c1 x + c2 y`` robustly: RANSAC on triples, then least squares on the inliers.
 
