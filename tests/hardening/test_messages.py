@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import warnings
+from pathlib import Path
 
 import cv2
 import pytest
@@ -16,6 +18,7 @@ from rtstereo.io.quiet import hold_native_output, native_output_held
 from ..conftest import make_textured_pair
 
 SGBM = ["--model", "sgbm", "--max-disp", "16"]
+SRC = Path(__file__).resolve().parents[2] / "src" / "rtstereo"
 
 
 @pytest.fixture
@@ -141,6 +144,41 @@ def test_a_package_that_is_not_installed_names_the_extra(monkeypatch):
     monkeypatch.setattr(importlib, "import_module", absent)
     with pytest.raises(MissingDependencyError, match=r"not installed .* pip install 'rtstereo\[realsense\]'"):
         require("pyrealsense2", "realsense", "the Intel RealSense camera")
+
+
+def _extras_named_in_source() -> set[tuple[str, str]]:
+    """(file, extra) of every ``require``/``require_installed`` call in the package that names an extra."""
+    call = re.compile(r"require(?:_installed)?\(\s*\"[\w.]+\",\s*\"([\w-]+)\"")
+    return {
+        (path.relative_to(SRC).as_posix(), extra)
+        for path in SRC.rglob("*.py")
+        for extra in call.findall(path.read_text(encoding="utf-8"))
+    }
+
+
+def test_every_extra_a_missing_dependency_names_exists():
+    # 'rtstereo[onnxruntime]' was named, an extra pyproject.toml does not have: pip warns and installs nothing
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    extras = tomllib.loads((SRC.parents[1] / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "optional-dependencies"
+    ]
+    named = _extras_named_in_source()
+    assert len(named) > 10, named  # the pattern still finds the calls
+    assert {(path, extra) for path, extra in named if extra not in extras} == set()
+
+
+@pytest.mark.parametrize("module", ["onnxruntime", "onnxruntime.quantization"])
+def test_a_missing_core_dependency_names_its_package_not_an_extra(monkeypatch, module):
+    from rtstereo.runtime.providers import _ort
+
+    def absent(name):
+        raise ModuleNotFoundError(f"No module named '{name}'")
+
+    monkeypatch.setattr(importlib, "import_module", absent)
+    with pytest.raises(MissingDependencyError) as info:
+        _ort() if module == "onnxruntime" else require(module, None, "int8 quantization")
+    message = str(info.value)
+    assert "pip install onnxruntime (a dependency of rtstereo itself)" in message and "rtstereo[" not in message
 
 
 def test_an_unknown_system_library_gets_no_package_hint(monkeypatch):

@@ -144,7 +144,7 @@ def quantize_int8(
         InputError: the source is not an fp32 single-pass export, or a bad output name.
         ExportError: ONNX Runtime's quantizer failed.
     """
-    ort_quant = require("onnxruntime.quantization", "onnxruntime", "int8 quantization")
+    ort_quant = require("onnxruntime.quantization", None, "int8 quantization")
     import onnx
 
     source, output = Path(source), Path(output)
