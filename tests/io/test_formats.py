@@ -252,6 +252,18 @@ def test_npy_round_trip(tmp_path):
     np.testing.assert_array_equal(back, d)
 
 
+def test_npy_of_another_tool_reads_non_finite_values_as_nan(tmp_path):
+    # a PFM's map saved with np.save keeps its inf: read back as inf, it was neither nan nor invalid in memory
+    d = _ramp().astype(np.float64)
+    d[1, 2], d[3, 4] = np.inf, -np.inf
+    np.save(tmp_path / "d.npy", d)
+
+    back = read_disparity(tmp_path / "d.npy")
+
+    assert back.dtype == np.float32 and np.isnan(back[1, 2]) and np.isnan(back[3, 4])
+    assert np.isfinite(back).sum() == back.size - 2
+
+
 def test_npy_under_an_upper_case_suffix_is_written_under_its_own_name(tmp_path, capsys):
     from rtstereo.cli import main
 

@@ -47,9 +47,9 @@ def read_disparity(path: str | Path, scale: float | None = None) -> np.ndarray:
     """Read a disparity map as float32 ``(H, W)`` pixels with ``nan`` where invalid.
 
     Args:
-        path: ``.pfm`` (``inf`` = invalid), ``.npy``, a floating-point ``.tif`` (read as stored, non-finite
-            = invalid), or ``.png``/``.pgm``/``.tif``: 16-bit files use the KITTI convention (value / 256,
-            0 = invalid); 8-bit files need ``scale``.
+        path: ``.pfm`` (``inf`` = invalid), ``.npy`` (non-finite = invalid), a floating-point ``.tif`` (read
+            as stored, non-finite = invalid), or ``.png``/``.pgm``/``.tif``: 16-bit files use the KITTI
+            convention (value / 256, 0 = invalid); 8-bit files need ``scale``.
         scale: divisor for 8-bit files (Middlebury ground truth: 1 to 16).
 
     Returns:
@@ -83,6 +83,7 @@ def read_disparity(path: str | Path, scale: float | None = None) -> np.ndarray:
         d = raw.astype(np.float32)
         if d.ndim != 2:
             raise InputError(f"{path}: expected a 2-D disparity array, got shape {d.shape}")
+        d[~np.isfinite(d)] = np.nan  # inf (a PFM's invalid pixels saved with np.save) is invalid too, as in a PFM
         return d
     floating = read_float_tiff(path)
     if floating is not None:
