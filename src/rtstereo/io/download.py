@@ -144,8 +144,8 @@ def _check_sha256(path: Path, known: str | None, url: str) -> None:
     actual = _sha256(path)
     if actual != known:
         raise InputError(
-            f"{url}: the file's sha256 is {actual}, expected {known}: the download was damaged or the file at "
-            "that address changed; check the address and the checksum (a rerun downloads it again)"
+            f"{url}: the file's sha256 is {actual}, expected {known}: not the file the checksum belongs to (a damaged "
+            "download, or the file at that address changed); check the address and the checksum"
         )
 
 
