@@ -7,6 +7,7 @@ import json
 import math
 import threading
 import warnings
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -94,6 +95,22 @@ def test_run_writes_checkpoints_log_curve_and_config(three_steps):
     best = read_torch_file(out / "best.pt")
     assert "optimizer" not in best and best["step"] == summary["best"]["step"]
     assert json.loads((out / "config.json").read_text())["crop_hw"] == [64, 128]
+
+
+def test_config_json_is_written_atomically(tmp_path, monkeypatch):
+    # written in place, a run stopped while writing it left a truncated config.json under its real name
+    write_text = Path.write_text
+
+    def interrupted(path, data, *args, **kwargs):
+        if "config" not in path.name:
+            return write_text(path, data, *args, **kwargs)
+        write_text(path, data[:10], *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "write_text", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(tmp_path, steps=1), echo=quiet)
+    assert not [p.name for p in tmp_path.iterdir() if "config" in p.name]
 
 
 def test_resume_continues_at_the_saved_step_and_matches_an_uninterrupted_run(tmp_path, three_steps):
