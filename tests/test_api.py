@@ -105,6 +105,15 @@ def test_a_model_path_may_be_a_pathlib_path(textured_pair):
         rtstereo.load(Path("runs/mycam.pt"))
 
 
+@pytest.mark.parametrize("url", ["https://h.org/nets/m.onnx", "file:///tmp/m.onnx", "https://h.org/mine.pt"])
+def test_a_model_given_as_a_url_says_so(url):
+    # was "ONNX model not found: https:/h.org/nets/m.onnx", a path made of the URL, never fetched
+    with pytest.raises(rtstereo.InputError, match=f"model {url} is a URL: .* give its path"):
+        rtstereo.load(url)
+    with pytest.raises(rtstereo.InputError, match=f"model {url} is a URL"):
+        rtstereo.load("hybrid", network=url)
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [

@@ -171,6 +171,7 @@ def check_model_file(model: str) -> None:
         rtstereo.errors.CheckpointError: model file not found: runs/nope/best.pt (an rtstereo checkpoint ...)
     """
     name = resolve_alias(model)
+    _refuse_url(name)
     path = Path(name)
     if name in list_models() or path.is_file():
         return
@@ -181,6 +182,20 @@ def check_model_file(model: str) -> None:
         )
 
 
+def _refuse_url(model: str) -> None:
+    """Refuse a model argument that is a URL in words that say so (as a path, ``https://h/m.onnx`` was "ONNX
+    model not found: https:/h/m.onnx", a path made of the URL, which was never fetched).
+
+    Raises:
+        InputError: ``model`` is an http(s) or file URL.
+    """
+    if is_url(model):
+        raise InputError(
+            f"model {model} is a URL: a model is a registry name or a local file; download the .onnx file or "
+            "checkpoint and give its path (a URL of a registry network's weights goes in --weights)"
+        )
+
+
 def _load(
     model: str, weights: str | Path | None, backend: str | None, device: str, precision: str, overrides: dict[str, Any]
 ) -> Predictor:
@@ -188,6 +203,7 @@ def _load(
         raise InputError(f"unknown backend '{backend}' (expected one of: {', '.join(BACKENDS)})")
     _check_device(device, precision)
     model = resolve_alias(model)
+    _refuse_url(model)
     path = Path(model)
     if is_onnx_file(model):
         from .runtime.onnx import load_onnx
