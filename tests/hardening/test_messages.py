@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import sys
 import warnings
 from pathlib import Path
 
@@ -291,3 +292,26 @@ def test_the_python_api_gives_no_re_export_advice_for_an_invalid_range():
         rtstereo.load("rtnet-v5", max_disp=-5)
     with pytest.raises(InputError, match=r"re-export with `rtstereo export rtnet \.\.\. --set max_disp=96`"):
         rtstereo.load("rtnet-v5", max_disp=96)  # a valid value the packaged graph was not exported for
+
+
+def test_export_without_onnxslim_names_the_extra_before_exporting(monkeypatch):
+    # it was a traceback (ModuleNotFoundError) at the clean-up step, after the export itself had run
+    pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    from rtstereo.export import onnx_export
+
+    monkeypatch.setitem(sys.modules, "onnxslim", None)  # as if not installed
+    with pytest.raises(MissingDependencyError, match=r"'onnxslim'.*pip install 'rtstereo\[export\]'"):
+        onnx_export._slim(None)
+    monkeypatch.delitem(sys.modules, "rtstereo.export.onnx_export")  # put back when the test ends
+    with pytest.raises(MissingDependencyError, match=r"'onnxslim'.*pip install 'rtstereo\[export\]'"):
+        importlib.import_module("rtstereo.export.onnx_export")
+
+
+def test_int8_quantization_without_onnx_names_onnx_and_its_extra(monkeypatch, tmp_path):
+    # onnxruntime.quantization imports onnx: without onnx, the message named onnxruntime, which was installed
+    from rtstereo.export.quantize import quantize_int8
+
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(MissingDependencyError, match=r"'onnx'.*pip install 'rtstereo\[export\]'"):
+        quantize_int8(tmp_path / "a.onnx", tmp_path / "b.onnx")
