@@ -471,6 +471,18 @@ def test_config_files_yaml_and_json(tmp_path):
     assert resolve_config(read_config_file(tmp_path / "empty.yaml")) == TrainConfig()
 
 
+def test_a_yaml_config_without_pyyaml_names_the_extra(tmp_path, monkeypatch):
+    # was an InputError saying 'pip install pyyaml': a missing dependency names rtstereo's extra, as the others do
+    import sys
+
+    from rtstereo.errors import MissingDependencyError
+
+    (tmp_path / "c.yaml").write_text("steps: 7\n")
+    monkeypatch.setitem(sys.modules, "yaml", None)  # as if not installed
+    with pytest.raises(MissingDependencyError, match=r"'yaml'.*pip install 'rtstereo\[torch\]', or give a .json"):
+        read_config_file(tmp_path / "c.yaml")
+
+
 def test_flags_override_the_config_file():
     config = resolve_config({"steps": 7, "lr": 0.1}, {"steps": 9, "lr": None})
     assert config.steps == 9 and config.lr == 0.1
