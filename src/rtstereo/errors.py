@@ -157,6 +157,9 @@ def _missing_shared_library(exc: ImportError) -> str | None:
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+#: The warnings the command line has printed in this run (their messages): a Ray worker's warning that the
+#: driver has said already is not said again (:func:`rtstereo.scale.session.reissue_warnings`).
+SHOWN_WARNINGS: set[str] = set()
 
 
 def warn(message: str, category: type[Warning] = UserWarning) -> None:
