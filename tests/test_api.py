@@ -96,6 +96,36 @@ def test_a_folder_given_as_the_model_or_its_weights_is_called_a_folder_not_missi
     assert rtstereo.load("sgbm").spec.name == "sgbm"
 
 
+def test_a_model_path_may_be_a_pathlib_path(textured_pair):
+    # as weights may: load(Path("m.onnx")) raised AttributeError: 'PosixPath' object has no attribute 'lower'
+    packaged = Path(rtstereo.__file__).parent / "weights" / "rtnet-v5.onnx"
+    left, right = textured_pair
+    assert rtstereo.predict(left, right, packaged).disparity_px.shape == left.shape[:2]
+    with pytest.raises(rtstereo.errors.CheckpointError, match="model file not found: runs/mycam.pt "):
+        rtstereo.load(Path("runs/mycam.pt"))
+
+
+@pytest.mark.parametrize("url", ["https://h.org/nets/m.onnx", "file:///tmp/m.onnx", "https://h.org/mine.pt"])
+def test_a_model_given_as_a_url_says_so(url):
+    # was "ONNX model not found: https:/h.org/nets/m.onnx", a path made of the URL, never fetched
+    with pytest.raises(rtstereo.InputError, match=f"model {url} is a URL: .* give its path"):
+        rtstereo.load(url)
+    with pytest.raises(rtstereo.InputError, match=f"model {url} is a URL"):
+        rtstereo.load("hybrid", network=url)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"model": 3}, r"model: expected a registry name .* got int 3"),
+        ({"settings": [("max_disp", 64)]}, r"settings: expected a dict of model settings .* got list"),
+    ],
+)
+def test_a_model_or_settings_of_another_type_is_an_input_error(arguments, message):
+    with pytest.raises(rtstereo.InputError, match=message):  # were TypeError from deep inside
+        rtstereo.load(**{"model": "sgbm", **arguments})
+
+
 @pytest.mark.parametrize("missing", ["runs/mycam.pt", "mycam-guided.pt", "weights.ckpt"])
 def test_a_missing_model_file_is_not_found_not_an_unknown_name(missing):
     # "unknown model 'mycam-guided.pt'. Did you mean: rtnet-guided?" sent a mistyped path to another network

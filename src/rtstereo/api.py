@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ PRECISIONS = ("fp32", "fp16", "bf16")
 
 
 def load(
-    model: str = "default",
+    model: str | os.PathLike[str] = "default",
     *,
     weights: str | Path | None = None,
     backend: str | None = None,
@@ -34,7 +36,8 @@ def load(
 
     Args:
         model: a registry name (``rtstereo.list_models()``), ``"default"``, the path of an
-            exported ``.onnx`` file, or the path of an rtstereo checkpoint (it names its model).
+            exported ``.onnx`` file, or the path of an rtstereo checkpoint (it names its model); a path
+            as a string or a :class:`~pathlib.Path`.
         weights: checkpoint file or URL for the registry networks that take one (URLs are downloaded
             once into the cache). Refused for models that carry their weights or have none: classical
             methods, the hybrid, packaged networks, ``.onnx`` files and rtstereo checkpoints.
@@ -62,6 +65,11 @@ def load(
         >>> rtstereo.load("sgbm", max_disp=64).settings["max_disp"]
         64
     """
+    model = _model_argument(model)
+    if settings is not None and not isinstance(settings, Mapping):
+        raise InputError(
+            f"settings: expected a dict of model settings such as {{'max_disp': 128}}, got {type(settings).__name__}"
+        )
     settings = settings or {}
     clash = [k for k in setting_kwargs if k in settings and not _same_setting(settings[k], setting_kwargs[k])]
     if clash:  # neither silently wins, as --max-disp and --set max_disp= on the command line
@@ -75,6 +83,30 @@ def load(
     for name, value in switches.items():
         setattr(predictor, name, coerce_setting(name, value, False))
     return predictor
+
+
+def _model_argument(model: Any) -> str:
+    """``model`` as :func:`load` reads it: a name, or a path given as a string or a :class:`~pathlib.Path`
+    (``weights`` took a ``Path``; ``model`` failed with ``AttributeError: 'PosixPath' object has no attribute
+    'lower'``).
+
+    Raises:
+        InputError: neither a string nor a path.
+
+    Examples:
+        >>> _model_argument(Path("nets/m.onnx")), _model_argument("sgbm"), _model_argument(None)
+        ('nets/m.onnx', 'sgbm', 'default')
+    """
+    if model is None:  # the default, as resolve_alias reads it
+        return "default"
+    if isinstance(model, str):
+        return model
+    if isinstance(model, os.PathLike):
+        return str(os.fspath(model))
+    raise InputError(
+        f"model: expected a registry name (rtstereo.list_models()) or the path of an .onnx file or rtstereo "
+        f"checkpoint, got {type(model).__name__} {model!r}"
+    )
 
 
 class _NotSelfDescribing(CheckpointError):
@@ -139,6 +171,7 @@ def check_model_file(model: str) -> None:
         rtstereo.errors.CheckpointError: model file not found: runs/nope/best.pt (an rtstereo checkpoint ...)
     """
     name = resolve_alias(model)
+    _refuse_url(name)
     path = Path(name)
     if name in list_models() or path.is_file():
         return
@@ -149,6 +182,20 @@ def check_model_file(model: str) -> None:
         )
 
 
+def _refuse_url(model: str) -> None:
+    """Refuse a model argument that is a URL in words that say so (as a path, ``https://h/m.onnx`` was "ONNX
+    model not found: https:/h/m.onnx", a path made of the URL, which was never fetched).
+
+    Raises:
+        InputError: ``model`` is an http(s) or file URL.
+    """
+    if is_url(model):
+        raise InputError(
+            f"model {model} is a URL: a model is a registry name or a local file; download the .onnx file or "
+            "checkpoint and give its path (a URL of a registry network's weights goes in --weights)"
+        )
+
+
 def _load(
     model: str, weights: str | Path | None, backend: str | None, device: str, precision: str, overrides: dict[str, Any]
 ) -> Predictor:
@@ -156,6 +203,7 @@ def _load(
         raise InputError(f"unknown backend '{backend}' (expected one of: {', '.join(BACKENDS)})")
     _check_device(device, precision)
     model = resolve_alias(model)
+    _refuse_url(model)
     path = Path(model)
     if is_onnx_file(model):
         from .runtime.onnx import load_onnx
@@ -362,7 +410,11 @@ def _load_self_describing(
 
 
 def predict(
-    left: np.ndarray, right: np.ndarray, model: str = "default", calibration: Calibration | None = None, **kwargs: Any
+    left: np.ndarray,
+    right: np.ndarray,
+    model: str | os.PathLike[str] = "default",
+    calibration: Calibration | None = None,
+    **kwargs: Any,
 ) -> DisparityResult:
     """One-shot convenience: ``load(model, **kwargs).predict(left, right, calibration=calibration)``.
 

@@ -79,7 +79,7 @@ class ExportError(RtStereoError):
     """An export that failed or whose parity check is outside tolerance."""
 
 
-def require_installed(module: str, extra: str, purpose: str) -> None:
+def require_installed(module: str, extra: str | None, purpose: str) -> None:
     """:func:`require`'s error now if ``module`` cannot be found, without importing it (so without what it
     prints when imported): a dependency checked early, imported later where its output is handled."""
     import importlib.util
@@ -92,12 +92,13 @@ def require_installed(module: str, extra: str, purpose: str) -> None:
         require(module, extra, purpose)
 
 
-def require(module: str, extra: str, purpose: str):
+def require(module: str, extra: str | None, purpose: str):
     """Import an optional dependency or raise an error that names the extra to install.
 
     Args:
         module: importable module name, e.g. ``"torch"``.
-        extra: the pip extra of rtstereo that provides it, e.g. ``"torch"``.
+        extra: the pip extra of rtstereo that provides it, e.g. ``"torch"``; ``None`` for a dependency of
+            rtstereo itself (``onnxruntime``), which no extra provides: the message names the package.
         purpose: what it is needed for, shown in the message.
 
     Returns:
@@ -117,8 +118,22 @@ def require(module: str, extra: str, purpose: str):
             ) from exc
         raise MissingDependencyError(
             f"{purpose} needs the Python package '{module}', which is not installed "
-            f"({exc.__class__.__name__}: {exc}). Install it with: pip install 'rtstereo[{extra}]'"
+            f"({exc.__class__.__name__}: {exc}). Install it with: {install_command(module, extra)}"
         ) from exc
+
+
+def install_command(module: str, extra: str | None) -> str:
+    """The pip command that installs ``module``: the rtstereo extra that provides it, or, for a dependency of
+    rtstereo itself (``extra`` ``None``), its own package (``pip install 'rtstereo[onnxruntime]'`` named an
+    extra that does not exist: pip warns and installs nothing).
+
+    Examples:
+        >>> install_command("torch", "torch"), install_command("onnxruntime.quantization", None)
+        ("pip install 'rtstereo[torch]'", 'pip install onnxruntime (a dependency of rtstereo itself)')
+    """
+    if extra is None:
+        return f"pip install {module.partition('.')[0]} (a dependency of rtstereo itself)"
+    return f"pip install 'rtstereo[{extra}]'"
 
 
 # System packages that provide shared libraries optional dependencies load (Debian/Ubuntu names).
@@ -142,6 +157,9 @@ def _missing_shared_library(exc: ImportError) -> str | None:
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+#: The warnings the command line has printed in this run (their messages): a Ray worker's warning that the
+#: driver has said already is not said again (:func:`rtstereo.scale.session.reissue_warnings`).
+SHOWN_WARNINGS: set[str] = set()
 
 
 def warn(message: str, category: type[Warning] = UserWarning) -> None:

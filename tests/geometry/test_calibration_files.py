@@ -381,3 +381,11 @@ def test_writer_errors(tmp_path):
         write_calibration(blocker / "c.json", CAL)
     with pytest.raises(OutputError, match="cannot write"):
         write_opencv(tmp_path / "missing_dir" / "x" / "c.yaml", {"P1": np.eye(3)})
+
+
+def test_an_opencv_file_that_fails_halfway_is_not_left_under_its_name(tmp_path):
+    # written in place, what FileStorage had written before the error stayed as stereo.yaml (rtstereo calibrate's)
+    matrices = {"P1": np.eye(3, 4), "P2": "not a matrix"}
+    with pytest.raises(ValueError):
+        write_opencv(tmp_path / "stereo.yaml", matrices, 640, 480)
+    assert list(tmp_path.iterdir()) == []

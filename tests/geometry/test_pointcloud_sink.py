@@ -221,3 +221,42 @@ def test_a_damaged_ply_is_an_input_error_naming_the_file(result, tmp_path):
         bad.write_bytes(content)
         with pytest.raises(InputError, match=rf"{bad.name}: {message}"):
             read_ply(bad)
+
+
+class _Interrupted(BaseException):
+    pass
+
+
+@pytest.mark.parametrize("suffix", [".ply", ".glb"])
+def test_an_interrupted_point_cloud_write_leaves_no_truncated_file(tmp_path, monkeypatch, suffix):
+    # written in place, a Ctrl-C halfway left a truncated cloud under the real name
+    from pathlib import Path
+
+    if suffix == ".glb":
+        pytest.importorskip("trimesh")
+    cloud = PointCloud(points_m=np.eye(3, dtype=np.float32), colors=None, pixel_index=np.arange(3), size_hw=(1, 3))
+    open_file, write_bytes = Path.open, Path.write_bytes
+
+    class Halfway:
+        def __init__(self, file):
+            self.file = file
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.file.close()
+
+        def write(self, data):
+            self.file.write(data[:5])
+            raise _Interrupted
+
+    def halfway_bytes(path, data):
+        write_bytes(path, data[:5])
+        raise _Interrupted
+
+    monkeypatch.setattr(Path, "open", lambda path, mode="r", *a, **k: Halfway(open_file(path, mode, *a, **k)))
+    monkeypatch.setattr(Path, "write_bytes", halfway_bytes)
+    with pytest.raises(_Interrupted):
+        save_point_cloud(tmp_path / f"c{suffix}", cloud)
+    assert list(tmp_path.iterdir()) == []

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
+import sys
 import warnings
+from pathlib import Path
 
 import cv2
 import pytest
@@ -16,6 +19,7 @@ from rtstereo.io.quiet import hold_native_output, native_output_held
 from ..conftest import make_textured_pair
 
 SGBM = ["--model", "sgbm", "--max-disp", "16"]
+SRC = Path(__file__).resolve().parents[2] / "src" / "rtstereo"
 
 
 @pytest.fixture
@@ -143,6 +147,41 @@ def test_a_package_that_is_not_installed_names_the_extra(monkeypatch):
         require("pyrealsense2", "realsense", "the Intel RealSense camera")
 
 
+def _extras_named_in_source() -> set[tuple[str, str]]:
+    """(file, extra) of every ``require``/``require_installed`` call in the package that names an extra."""
+    call = re.compile(r"require(?:_installed)?\(\s*\"[\w.]+\",\s*\"([\w-]+)\"")
+    return {
+        (path.relative_to(SRC).as_posix(), extra)
+        for path in SRC.rglob("*.py")
+        for extra in call.findall(path.read_text(encoding="utf-8"))
+    }
+
+
+def test_every_extra_a_missing_dependency_names_exists():
+    # 'rtstereo[onnxruntime]' was named, an extra pyproject.toml does not have: pip warns and installs nothing
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    extras = tomllib.loads((SRC.parents[1] / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "optional-dependencies"
+    ]
+    named = _extras_named_in_source()
+    assert len(named) > 10, named  # the pattern still finds the calls
+    assert {(path, extra) for path, extra in named if extra not in extras} == set()
+
+
+@pytest.mark.parametrize("module", ["onnxruntime", "onnxruntime.quantization"])
+def test_a_missing_core_dependency_names_its_package_not_an_extra(monkeypatch, module):
+    from rtstereo.runtime.providers import _ort
+
+    def absent(name):
+        raise ModuleNotFoundError(f"No module named '{name}'")
+
+    monkeypatch.setattr(importlib, "import_module", absent)
+    with pytest.raises(MissingDependencyError) as info:
+        _ort() if module == "onnxruntime" else require(module, None, "int8 quantization")
+    message = str(info.value)
+    assert "pip install onnxruntime (a dependency of rtstereo itself)" in message and "rtstereo[" not in message
+
+
 def test_an_unknown_system_library_gets_no_package_hint(monkeypatch):
     def broken(name):
         raise ImportError("libfoo.so.3: cannot open shared object file: No such file or directory")
@@ -253,3 +292,26 @@ def test_the_python_api_gives_no_re_export_advice_for_an_invalid_range():
         rtstereo.load("rtnet-v5", max_disp=-5)
     with pytest.raises(InputError, match=r"re-export with `rtstereo export rtnet \.\.\. --set max_disp=96`"):
         rtstereo.load("rtnet-v5", max_disp=96)  # a valid value the packaged graph was not exported for
+
+
+def test_export_without_onnxslim_names_the_extra_before_exporting(monkeypatch):
+    # it was a traceback (ModuleNotFoundError) at the clean-up step, after the export itself had run
+    pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    from rtstereo.export import onnx_export
+
+    monkeypatch.setitem(sys.modules, "onnxslim", None)  # as if not installed
+    with pytest.raises(MissingDependencyError, match=r"'onnxslim'.*pip install 'rtstereo\[export\]'"):
+        onnx_export._slim(None)
+    monkeypatch.delitem(sys.modules, "rtstereo.export.onnx_export")  # put back when the test ends
+    with pytest.raises(MissingDependencyError, match=r"'onnxslim'.*pip install 'rtstereo\[export\]'"):
+        importlib.import_module("rtstereo.export.onnx_export")
+
+
+def test_int8_quantization_without_onnx_names_onnx_and_its_extra(monkeypatch, tmp_path):
+    # onnxruntime.quantization imports onnx: without onnx, the message named onnxruntime, which was installed
+    from rtstereo.export.quantize import quantize_int8
+
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(MissingDependencyError, match=r"'onnx'.*pip install 'rtstereo\[export\]'"):
+        quantize_int8(tmp_path / "a.onnx", tmp_path / "b.onnx")

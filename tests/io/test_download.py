@@ -104,3 +104,41 @@ def test_the_12bit_warning_names_the_url_not_the_cache_file(served, tmp_path, mo
     served["https://x.org/raw.png"] = cv2.imencode(".png", np.full((4, 6), 4000, np.uint16))[1].tobytes()
     with pytest.warns(UserWarning, match=r"^https://x.org/raw.png is a 16-bit image"):
         read_image("https://x.org/raw.png")
+
+
+# ---- a checksum, when one is known -------------------------------------------------------------
+
+
+def test_a_url_with_its_sha256_is_checked_and_a_damaged_download_is_not_kept(served, tmp_path):
+    import hashlib
+
+    good = _png(7)
+    digest = hashlib.sha256(good).hexdigest()
+    served["https://x.org/w.png"] = _png(8)  # not the file the checksum belongs to
+    with pytest.raises(
+        InputError, match=rf"https://x.org/w.png: the file's sha256 is [0-9a-f]{{64}}, expected {digest}"
+    ):
+        download.fetch(f"https://x.org/w.png#sha256={digest}")
+    assert _cached(tmp_path) == []
+    served["https://x.org/w.png"] = good  # the URL asked without its fragment
+    assert read_image(f"https://x.org/w.png#sha256={digest.upper()}")[0, 0, 0] == 7
+    assert len(_cached(tmp_path)) == 1
+
+
+def test_a_cached_file_that_is_not_the_known_one_is_fetched_again(served, tmp_path):
+    import hashlib
+
+    served["https://x.org/w.png"] = _png(8)
+    stale = download.fetch("https://x.org/w.png")  # no checksum known: kept as it came
+    served["https://x.org/w.png"] = good = _png(7)
+    path = download.fetch("https://x.org/w.png", sha256=hashlib.sha256(good).hexdigest())
+    assert path == stale and path.read_bytes() == good
+
+
+def test_a_checksum_is_checked_for_a_file_url_and_must_be_one(tmp_path):
+    path = tmp_path / "w.png"
+    path.write_bytes(_png(3))
+    with pytest.raises(InputError, match="the file's sha256 is"):
+        download.fetch(path.as_uri() + "#sha256=" + "0" * 64)
+    with pytest.raises(InputError, match=r"#sha256= must be 64 hexadecimal digits, got 'abc'"):
+        download.fetch(path.as_uri() + "#sha256=abc")

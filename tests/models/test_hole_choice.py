@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import rtstereo
-from rtstereo.errors import InputError
+from rtstereo.errors import InputError, OutputError
 from rtstereo.models.sgbm import fill_holes_rowwise
 from rtstereo.runtime.hole_choice import (
     FEATURE_NAMES,
@@ -137,6 +138,24 @@ def test_the_packaged_selector_records_its_fit_and_beats_the_cost_rule_on_held_o
     assert meta["decisive_pixels"] > 100_000 and "rendered pairs" in meta["fit_on"]
     # On rendered pairs it never saw, it picks the right answer more often than the lower cost does.
     assert meta["held_out_accuracy"] > meta["held_out_cost_rule_accuracy"] + 0.03
+
+
+def test_a_selector_is_saved_atomically(tmp_path, monkeypatch):
+    # written in place, an interrupted save left a truncated file under the real name (and an OSError)
+    selector = HoleSelector(random_selector_weights(FEATURE_NAMES))
+    (tmp_path / "s.json").write_text("earlier")
+
+    def interrupted(path, data, *args, **kwargs):
+        Path.write_bytes(path, data[:10].encode())
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "write_text", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        selector.save(tmp_path / "s.json")
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.iterdir()] == ["s.json"] and (tmp_path / "s.json").read_text() == "earlier"
+    with pytest.raises(OutputError, match=f"cannot write the hole selector {tmp_path / 'no' / 's.json'}"):
+        selector.save(tmp_path / "no" / "s.json")
 
 
 def test_a_selector_saves_and_loads_and_refuses_malformed_files(tmp_path):

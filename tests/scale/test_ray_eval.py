@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
+import warnings
 
 import pytest
 
@@ -65,3 +68,30 @@ def test_ray_eval_usage_error_stops_before_ray_starts(capsys, tmp_path, monkeypa
     code, out, err = run_cli(capsys, "eval", data, "-m", "sgmb", "-o", tmp_path / "r", "-q", "--engine", "ray")
     assert code == 2 and err.startswith("rtstereo eval: error: unknown model 'sgmb'") and err.count("\n") == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_ray_eval_says_what_the_workers_warned_about_as_one_process_does(capsys, tmp_path, ray_local):
+    # a worker's warnings stayed in the worker (a fixed-size network's resized input, a grey view matched in grey)
+    import cv2
+
+    data = write_kitti(tmp_path / "kitti", 2)
+    for path in (data / "image_2").iterdir():  # the left views grey, the right ones in colour
+        cv2.imwrite(str(path), cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2GRAY))
+    said = "warning: the left image is grey and the right one in colour"
+    for engine in ("local", "ray"):
+        with printed_warnings():
+            code, _, err = run_cli(capsys, "eval", data, *SGBM_ARGS, "-o", tmp_path / engine, "-q", "--engine", engine)
+        assert code == 0 and err.count(said) == 1, (engine, err)
+
+
+@contextlib.contextmanager
+def printed_warnings():
+    """Warnings printed on stderr as on the command line (pytest records them instead), once per location."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        yield

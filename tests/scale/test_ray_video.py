@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
+import warnings
 
 import pytest
 
@@ -220,3 +223,37 @@ def test_an_unreported_range_counts_this_runs_pngs_only(tmp_path):
         "error": "interrupted with 2 of 3 frames written",
         "wall_s": 0.0,
     }
+
+
+def test_a_ray_video_says_what_the_workers_warned_about_once_as_one_process_does(capsys, tmp_path, ray_local):
+    # a worker's warnings stayed in the worker (a fixed-size network's resized input, a grey view matched in grey)
+    import cv2
+
+    scene = render_scene(frames=4)
+    for side in ("l", "r"):
+        (tmp_path / side).mkdir()
+    for i, (left, right) in enumerate(zip(scene.lefts, scene.rights, strict=True)):
+        grey = i > 0  # not the first frame, which the driver reads itself (the rectification check)
+        cv2.imwrite(
+            str(tmp_path / "l" / f"{i:03d}.png"), cv2.cvtColor(left, cv2.COLOR_RGB2GRAY if grey else cv2.COLOR_RGB2BGR)
+        )
+        cv2.imwrite(str(tmp_path / "r" / f"{i:03d}.png"), cv2.cvtColor(right, cv2.COLOR_RGB2BGR))
+    said = "warning: the left image is grey and the right one in colour"
+    for engine in ("local", "ray"):
+        with printed_warnings():
+            argv = ["video", tmp_path / "l", tmp_path / "r", "--output-prefix", tmp_path / engine / "d", *SGBM, "-q"]
+            code, _, err = run_cli(capsys, *argv, "--engine", engine)
+        assert code == 0 and err.count(said) == 1, (engine, err)
+
+
+@contextlib.contextmanager
+def printed_warnings():
+    """Warnings printed on stderr as on the command line (pytest records them instead), once per location."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        yield

@@ -7,6 +7,7 @@ import json
 import math
 import threading
 import warnings
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -94,6 +95,22 @@ def test_run_writes_checkpoints_log_curve_and_config(three_steps):
     best = read_torch_file(out / "best.pt")
     assert "optimizer" not in best and best["step"] == summary["best"]["step"]
     assert json.loads((out / "config.json").read_text())["crop_hw"] == [64, 128]
+
+
+def test_config_json_is_written_atomically(tmp_path, monkeypatch):
+    # written in place, a run stopped while writing it left a truncated config.json under its real name
+    write_text = Path.write_text
+
+    def interrupted(path, data, *args, **kwargs):
+        if "config" not in path.name:
+            return write_text(path, data, *args, **kwargs)
+        write_text(path, data[:10], *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "write_text", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(tmp_path, steps=1), echo=quiet)
+    assert not [p.name for p in tmp_path.iterdir() if "config" in p.name]
 
 
 def test_resume_continues_at_the_saved_step_and_matches_an_uninterrupted_run(tmp_path, three_steps):
@@ -452,6 +469,18 @@ def test_config_files_yaml_and_json(tmp_path):
     assert yaml_config.steps == 7 and yaml_config.crop_hw == (64, 128) and yaml_config.settings == {"max_disp": 64}
     (tmp_path / "empty.yaml").write_text("")
     assert resolve_config(read_config_file(tmp_path / "empty.yaml")) == TrainConfig()
+
+
+def test_a_yaml_config_without_pyyaml_names_the_extra(tmp_path, monkeypatch):
+    # was an InputError saying 'pip install pyyaml': a missing dependency names rtstereo's extra, as the others do
+    import sys
+
+    from rtstereo.errors import MissingDependencyError
+
+    (tmp_path / "c.yaml").write_text("steps: 7\n")
+    monkeypatch.setitem(sys.modules, "yaml", None)  # as if not installed
+    with pytest.raises(MissingDependencyError, match=r"'yaml'.*pip install 'rtstereo\[torch\]', or give a .json"):
+        read_config_file(tmp_path / "c.yaml")
 
 
 def test_flags_override_the_config_file():

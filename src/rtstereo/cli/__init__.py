@@ -17,7 +17,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 
-from ..errors import RtStereoError
+from ..errors import SHOWN_WARNINGS, RtStereoError
 
 # Verb modules, in the order `rtstereo --help` lists them.
 VERBS = [
@@ -130,8 +130,11 @@ def one_voice(verb: str) -> Iterator[None]:
     from ..io.quiet import hold_native_output
 
     def one_line(message, category, filename, lineno, line=None):  # noqa: ARG001 - warnings' signature
+        SHOWN_WARNINGS.add(str(message))
         text = " ".join(str(message).split())
         return f"rtstereo {verb}: warning: {text}\n"
+
+    SHOWN_WARNINGS.clear()
 
     level = cv2.utils.logging.getLogLevel()
     # Errors only: OpenCV's warnings about a damaged file come with our own error.

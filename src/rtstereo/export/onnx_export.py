@@ -47,7 +47,16 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CheckpointError, ExportError, InputError, OutputError, RtStereoError, require, warn
+from ..errors import (
+    CheckpointError,
+    ExportError,
+    InputError,
+    OutputError,
+    RtStereoError,
+    require,
+    require_installed,
+    warn,
+)
 from ..io.atomic import folder_write_problem
 from ..models.registry import ModelSpec, import_object
 from ..runtime.onnx import (
@@ -63,6 +72,8 @@ from .parity import ParityReport, compare, fit_to_size, parity_pair, tolerance_f
 
 torch = require("torch", "export", "exporting a network to ONNX")
 onnx = require("onnx", "export", "exporting a network to ONNX")
+# Checked now, not at the clean-up step: after the export's minutes, a missing onnxslim was a traceback.
+require_installed("onnxslim", "export", "exporting a network to ONNX")
 
 DEFAULT_OPSET = 17  # GridSample (CREStereo, AnyNet) needs >= 16; 17 is what TensorRT 8.6+ parses fully
 MIN_OPSET = 16
@@ -352,7 +363,7 @@ def _trace(part: _Part, opset: int, dynamic_rank: int | None = None) -> Any:
 
 
 def _slim(proto: Any) -> Any:
-    import onnxslim
+    onnxslim = require("onnxslim", "export", "exporting a network to ONNX")
 
     try:
         return onnxslim.slim(proto)

@@ -144,8 +144,9 @@ def quantize_int8(
         InputError: the source is not an fp32 single-pass export, or a bad output name.
         ExportError: ONNX Runtime's quantizer failed.
     """
-    ort_quant = require("onnxruntime.quantization", "onnxruntime", "int8 quantization")
-    import onnx
+    # onnx first: ONNX Runtime's quantizer imports it, so without it the quantizer seemed the missing package
+    onnx = require("onnx", "export", "int8 quantization")
+    ort_quant = require("onnxruntime.quantization", None, "int8 quantization")
 
     source, output = Path(source), Path(output)
     if output.suffix.lower() != ".onnx":

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import InputError, OutputError, warn
 from ..types import Calibration
+from .atomic import atomic_path
 
 FORMAT_TAG = "rtstereo.calibration"
 LENGTH_UNITS_M = {"m": 1.0, "cm": 0.01, "mm": 0.001}
@@ -175,8 +176,6 @@ def write_calibration(path: str | Path, calibration: Calibration, **extra: objec
     Returns:
         The path written.
     """
-    from .atomic import atomic_path
-
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix != ".json" and suffix not in OPENCV_SUFFIXES:
@@ -246,23 +245,26 @@ def write_opencv(
     height_px: int = 0,
     **scalars: float | str,
 ) -> Path:
-    """Write matrices (and scalars) with ``cv2.FileStorage``; the suffix picks YAML, XML or JSON."""
+    """Write matrices (and scalars) with ``cv2.FileStorage``; the suffix picks YAML, XML or JSON. Written under
+    a temporary name (the suffix kept) and renamed, so an interrupted write leaves no partial file under ``path``.
+    """
     import cv2
 
     path = Path(path)
-    fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_WRITE)
-    if not fs.isOpened():
-        raise OutputError(f"cannot write {path}: OpenCV could not open it for writing")
-    try:
-        if width_px and height_px:
-            fs.write("image_width", int(width_px))
-            fs.write("image_height", int(height_px))
-        for name, value in scalars.items():
-            fs.write(name, value)
-        for name, matrix in matrices.items():
-            fs.write(name, np.asarray(matrix, dtype=np.float64))
-    finally:
-        fs.release()
+    with atomic_path(path) as partial:
+        fs = cv2.FileStorage(str(partial), cv2.FILE_STORAGE_WRITE)
+        if not fs.isOpened():
+            raise OutputError(f"cannot write {path}: OpenCV could not open it for writing")
+        try:
+            if width_px and height_px:
+                fs.write("image_width", int(width_px))
+                fs.write("image_height", int(height_px))
+            for name, value in scalars.items():
+                fs.write(name, value)
+            for name, matrix in matrices.items():
+                fs.write(name, np.asarray(matrix, dtype=np.float64))
+        finally:
+            fs.release()
     return path
 
 

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from ..errors import DisparityRangeError, InputError, OutputError
-from .atomic import os_reason
+from .atomic import atomic_path, os_reason
 from .images import read_grey, write_image
 from .pfm import read_pfm, write_pfm
 
@@ -47,9 +47,9 @@ def read_disparity(path: str | Path, scale: float | None = None) -> np.ndarray:
     """Read a disparity map as float32 ``(H, W)`` pixels with ``nan`` where invalid.
 
     Args:
-        path: ``.pfm`` (``inf`` = invalid), ``.npy``, a floating-point ``.tif`` (read as stored, non-finite
-            = invalid), or ``.png``/``.pgm``/``.tif``: 16-bit files use the KITTI convention (value / 256,
-            0 = invalid); 8-bit files need ``scale``.
+        path: ``.pfm`` (``inf`` = invalid), ``.npy`` (non-finite = invalid), a floating-point ``.tif`` (read
+            as stored, non-finite = invalid), or ``.png``/``.pgm``/``.tif``: 16-bit files use the KITTI
+            convention (value / 256, 0 = invalid); 8-bit files need ``scale``.
         scale: divisor for 8-bit files (Middlebury ground truth: 1 to 16).
 
     Returns:
@@ -83,6 +83,7 @@ def read_disparity(path: str | Path, scale: float | None = None) -> np.ndarray:
         d = raw.astype(np.float32)
         if d.ndim != 2:
             raise InputError(f"{path}: expected a 2-D disparity array, got shape {d.shape}")
+        d[~np.isfinite(d)] = np.nan  # inf (a PFM's invalid pixels saved with np.save) is invalid too, as in a PFM
         return d
     floating = read_float_tiff(path)
     if floating is not None:
@@ -125,7 +126,8 @@ def _is_colour(path: Path) -> bool:
 
 
 def write_disparity(path: str | Path, disparity_px: np.ndarray) -> None:
-    """Write ``(H, W)`` float disparity by suffix: ``.png`` 16-bit (d*256, 0 = invalid), ``.pfm``, ``.npy``.
+    """Write ``(H, W)`` float disparity by suffix: ``.png`` 16-bit (d*256, 0 = invalid), ``.pfm``, ``.npy``;
+    atomically (under a temporary name, then renamed).
 
     Raises:
         OutputError: another suffix or shape, or the file cannot be written (nothing is created then,
@@ -145,12 +147,13 @@ def write_disparity(path: str | Path, disparity_px: np.ndarray) -> None:
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {os_reason(exc, path)}") from None
     if encoded is not None:
-        write_image(path, encoded)
-    elif suffix == ".pfm":
-        out = np.where(np.isfinite(d), d, np.inf).astype(np.float32)
-        _guard(write_pfm, path, out)
-    else:
-        _guard(_save_npy, path, d)
+        write_image(path, encoded)  # atomic itself
+        return
+    with atomic_path(path) as partial:  # an interrupted write leaves no truncated map under the real name
+        if suffix == ".pfm":
+            _guard(write_pfm, partial, np.where(np.isfinite(d), d, np.inf).astype(np.float32))
+        else:
+            _guard(_save_npy, partial, d)
 
 
 def to_png16(disparity_px: np.ndarray) -> np.ndarray:

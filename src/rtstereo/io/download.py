@@ -35,35 +35,69 @@ def cache_dir() -> Path:
     return Path(os.environ.get("RTSTEREO_CACHE", Path.home() / ".cache" / "rtstereo"))
 
 
-def fetch(url: str, *, progress: bool = True, subdir: str = "downloads") -> Path:
-    """Download ``url`` once into the cache and return the local file.
+def split_checksum(url: str) -> tuple[str, str | None]:
+    """``url`` without a ``#sha256=HEX`` fragment (pip's way of naming a file's checksum), and that checksum.
+
+    Raises:
+        InputError: a ``sha256=`` fragment that is not 64 hexadecimal digits.
+
+    Examples:
+        >>> split_checksum("https://x.org/w.pth#sha256=" + "AB" * 32)
+        ('https://x.org/w.pth', 'abababababababababababababababababababababababababababababababab')
+        >>> split_checksum("https://x.org/w.pth")
+        ('https://x.org/w.pth', None)
+    """
+    base, sep, fragment = str(url).partition("#")
+    if not sep or not fragment.lower().startswith("sha256="):
+        return str(url), None
+    digest = fragment[len("sha256=") :].strip().lower()
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise InputError(f"{url}: the checksum after #sha256= must be 64 hexadecimal digits, got '{digest}'")
+    return base, digest
+
+
+def fetch(url: str, *, progress: bool = True, subdir: str = "downloads", sha256: str | None = None) -> Path:
+    """Download ``url`` once into the cache and return the local file, checked against its checksum when one is
+    known (``sha256``, or a ``#sha256=HEX`` fragment of the URL).
 
     A ``file://`` URL is the file itself, read where it is (a cached copy would go stale when the file
     changes).
 
     Args:
-        url: an http(s) or file URL.
+        url: an http(s) or file URL, optionally ending in ``#sha256=HEX``.
         progress: show a progress bar on stderr for large files.
         subdir: folder of the cache to use.
+        sha256: the file's SHA-256 in hexadecimal, when known (the URL's fragment otherwise).
 
     Returns:
         Path of the cached file (named by a hash of the URL plus its original name), or for a
         ``file://`` URL the file it names.
 
     Raises:
-        InputError: the download failed; a ``file://`` URL names no file.
+        InputError: the download failed; a ``file://`` URL names no file; the file's checksum is not the
+            known one (a download whose checksum differs is not kept; a cached copy that differs is fetched
+            again).
     """
+    url, known = split_checksum(url)
+    if sha256 is not None:
+        sha256 = split_checksum(f"#sha256={sha256}")[1]
+        if known is not None and known != sha256:
+            raise InputError(f"{url}: two checksums given, {known} in the URL and {sha256}")
+        known = sha256
     parsed = urllib.parse.urlparse(url)
     if parsed.scheme.lower() == "file":
         local = Path(urllib.request.url2pathname(parsed.path))
         if not local.is_file():
             raise InputError(f"file not found: {local} (from {url})")
+        _check_sha256(local, known, url)
         return local
     name = Path(parsed.path).name or "download"
     key = hashlib.sha256(url.encode()).hexdigest()[:16]
     target = cache_dir() / subdir / f"{key}-{name}"
     if target.is_file():
-        return target
+        if known is None or _sha256(target) == known:
+            return target
+        _remove(target)  # an earlier download of another file at this URL: fetched again and checked
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -86,8 +120,33 @@ def fetch(url: str, *, progress: bool = True, subdir: str = "downloads") -> Path
     except BaseException:  # Ctrl-C halfway: no half-downloaded file left in the cache
         _remove(partial)
         raise
+    try:
+        _check_sha256(partial, known, url)
+    except InputError:
+        _remove(partial)
+        raise
     shutil.move(partial, target)
     return target
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_sha256(path: Path, known: str | None, url: str) -> None:
+    """Refuse a file whose SHA-256 is not the known one (nothing to check when none is known)."""
+    if known is None:
+        return
+    actual = _sha256(path)
+    if actual != known:
+        raise InputError(
+            f"{url}: the file's sha256 is {actual}, expected {known}: not the file the checksum belongs to (a damaged "
+            "download, or the file at that address changed); check the address and the checksum"
+        )
 
 
 def forget(path: Path) -> None:

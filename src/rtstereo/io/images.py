@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, OutputError, warn
+from .atomic import atomic_path
 from .download import fetch, forget, is_url
 from .quiet import native_output_held
 
@@ -133,7 +134,8 @@ def read_grey(path: str | Path) -> np.ndarray:
 
 
 def write_image(path: str | Path, image: np.ndarray) -> None:
-    """Write uint8 RGB ``(H, W, 3)`` (or grey / uint16 ``(H, W)``) to a file OpenCV knows by suffix.
+    """Write uint8 RGB ``(H, W, 3)`` (or grey / uint16 ``(H, W)``) to a file OpenCV knows by suffix, atomically
+    (under a temporary name, then renamed).
 
     Raises:
         InputError: not a uint8 or uint16 array of shape ``(H, W)`` or ``(H, W, 3)`` (OpenCV would write
@@ -153,8 +155,13 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
     out = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        ok = cv2.imwrite(str(path), out)
-    except (OSError, cv2.error) as exc:
+    except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc}") from None
-    if not ok:
-        raise OutputError(f"cannot write {path}: unknown image suffix or the folder is not writable")
+    # Under a temporary name, then renamed: an interrupted write leaves no truncated image under the real name.
+    with atomic_path(path) as partial:
+        try:
+            ok = cv2.imwrite(str(partial), out)
+        except cv2.error as exc:
+            raise OutputError(f"cannot write {path}: {exc}") from None
+        if not ok:
+            raise OutputError(f"cannot write {path}: unknown image suffix or the folder is not writable")

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from ..io.atomic import atomic_path
 from ..models.sgbm import fill_holes_rowwise, hole_runs
 from .refine import PhotometricCost
 
@@ -391,7 +392,11 @@ class HoleSelector:
         return cls(weights)
 
     def save(self, path: str | Path) -> None:
-        """Write the weights (and ``meta``) as JSON."""
+        """Write the weights (and ``meta``) as JSON, atomically (a temporary name, then a rename).
+
+        Raises:
+            OutputError: the file cannot be written (nothing is left under its name).
+        """
         document = {
             **self.meta,
             "features": list(self.FEATURES),
@@ -400,7 +405,8 @@ class HoleSelector:
             "output_weight": self.output_weight.tolist(),
             "output_bias": float(self.output_bias),
         }
-        Path(path).write_text(json.dumps(document, indent=1) + "\n")
+        with atomic_path(path, f"the {self.WHAT}") as partial:
+            partial.write_text(json.dumps(document, indent=1) + "\n")
 
     def logits(self, features: np.ndarray) -> np.ndarray:
         """``(N,)`` log-odds (here: that the fill is right), from ``(N, F)`` features."""

@@ -42,7 +42,7 @@ class ProviderFallbackWarning(UserWarning):
 
 
 def _ort():
-    return require("onnxruntime", "onnxruntime", "the ONNX Runtime backend")
+    return require("onnxruntime", None, "the ONNX Runtime backend")
 
 
 def engine_cache_dir() -> Path:

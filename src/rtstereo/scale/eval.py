@@ -17,7 +17,14 @@ from ..datasets.readers import Sample
 from ..errors import RtStereoError
 from ..eval import EvalReport, SceneResult, score_sample
 from ..runtime.providers import limit_threads
-from .session import caused_by_interrupt, pipeline_stopped, pool_size, ray_session
+from .session import (
+    caused_by_interrupt,
+    pipeline_stopped,
+    pool_size,
+    ray_session,
+    reissue_warnings,
+    worker_warnings,
+)
 
 
 class EvalActor:
@@ -46,17 +53,19 @@ class EvalActor:
         return self.cache[key]
 
     def __call__(self, batch: dict) -> dict[str, list]:
-        rows: dict[str, list] = {"index": [], "scene": [], "error": []}
+        rows: dict[str, list] = {"index": [], "scene": [], "error": [], "warnings": []}
         for index in batch["index"]:
             sample = self.samples[int(index)]
             scene, error = None, ""
-            try:
-                scene = score_sample(self.predictor_for, sample, self.warmed)
-            except Exception as exc:  # noqa: BLE001 - a bad scene is reported, the others go on
-                error = failure_reason(exc)
+            with worker_warnings() as found:  # said by the driver: resizing is never silent
+                try:
+                    scene = score_sample(self.predictor_for, sample, self.warmed)
+                except Exception as exc:  # noqa: BLE001 - a bad scene is reported, the others go on
+                    error = failure_reason(exc)
             rows["index"].append(int(index))
             rows["scene"].append(json.dumps(scene.__dict__, default=_jsonable) if scene is not None else "")
             rows["error"].append(error)
+            rows["warnings"].append(json.dumps(found))
         return rows
 
 
@@ -119,10 +128,12 @@ def run_ray_eval(
             num_gpus=size.gpus,
         )
         bar = tqdm(total=len(samples), desc="eval (ray)", unit="scene", file=sys.stderr, disable=not progress)
+        said: set[str] = set()
         try:
             for row in dataset.iter_rows():
                 index = int(row["index"])
                 bar.update(1)
+                reissue_warnings(row.get("warnings"), said)
                 if row["error"]:
                     sample = samples[index]
                     failed[index] = {"name": sample.name, "left": str(sample.left_path), "error": row["error"]}

@@ -9,15 +9,18 @@ or whole numbers, hence the rounding down. With ``--device cuda`` each actor tak
 from __future__ import annotations
 
 import contextlib
+import importlib
+import json
 import logging
 import math
 import os
 import socket
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..batch.job import first_line
-from ..errors import EngineError, InputError, require
+from ..errors import SHOWN_WARNINGS, EngineError, InputError, require, warn
 
 DECODE_CPUS = 0.25
 ACTOR_CPU_SHARE = 0.75
@@ -183,3 +186,54 @@ def pool_size(cluster_cpus: float, cluster_gpus: float, workers: int | None, use
     wanted = share * ACTOR_CPU_SHARE
     actor_cpus: float = math.floor(wanted) if wanted >= 1 else round(wanted, 2)
     return PoolSize(workers=workers, threads=max(1, int(share)), cpus=actor_cpus, gpus=gpus)
+
+
+@contextlib.contextmanager
+def worker_warnings() -> Iterator[list[list[str]]]:
+    """Record what a Ray worker's model warns about, for the driver to say (:func:`reissue_warnings`).
+
+    A worker's Python warnings (a fixed-size network's resized input, a calibration scaled, a lower-resolution
+    pass for the memory budget) stayed in the worker: ``eval`` and ``video`` with ``--engine ray`` resized
+    without a word, where one process says so.
+
+    Yields:
+        A list that holds ``[category module, category name, message]`` of each warning once the block ends.
+    """
+    found: list[list[str]] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield found
+        finally:
+            found.extend([w.category.__module__, w.category.__qualname__, str(w.message)] for w in caught)
+
+
+def reissue_warnings(recorded: str | list | None, seen: set[str]) -> None:
+    """Say on the driver, once per message, the warnings a worker recorded (:func:`worker_warnings`, as JSON text
+    or a list), each in its own category when that can be imported; one the command line has printed already
+    (the driver's own, on the first frame) is not said again.
+
+    Examples:
+        >>> import warnings
+        >>> seen = set()
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     reissue_warnings('[["builtins", "UserWarning", "resized"]]', seen)
+        ...     reissue_warnings('[["builtins", "UserWarning", "resized"]]', seen)
+        >>> [str(w.message) for w in caught]
+        ['resized']
+    """
+    entries = json.loads(recorded) if isinstance(recorded, str) else list(recorded or [])
+    for module, name, message in entries:
+        if message in seen or message in SHOWN_WARNINGS:
+            continue
+        seen.add(message)
+        warn(message, _warning_category(module, name))
+
+
+def _warning_category(module: str, name: str) -> type[Warning]:
+    try:
+        category = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return UserWarning
+    return category if isinstance(category, type) and issubclass(category, Warning) else UserWarning

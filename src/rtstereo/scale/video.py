@@ -10,6 +10,7 @@ frames of a video do.
 from __future__ import annotations
 
 import copy
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -24,7 +25,14 @@ from ..io.atomic import remove_stale_partials
 from ..runtime.providers import limit_threads
 from ..sinks.video import DisparityPngSink, numbered_pngs
 from ..sources.base import FramePreparer, FrameSource
-from .session import caused_by_interrupt, pipeline_stopped, pool_size, ray_session
+from .session import (
+    caused_by_interrupt,
+    pipeline_stopped,
+    pool_size,
+    ray_session,
+    reissue_warnings,
+    worker_warnings,
+)
 
 RANGES_PER_WORKER = 4
 INTERRUPTED = "interrupted"  # a range whose report never came back, and whose frames are not all on disk
@@ -105,10 +113,12 @@ class VideoJob:
         )
         row = {**asdict(frames), "written": 0, "status": DONE, "error": "", "wall_s": 0.0}
         started = time.perf_counter()
-        try:
-            stream.run()
-        except Exception as exc:  # noqa: BLE001 - a bad range is reported, the others go on
-            row.update(status=FAILED, error=failure_reason(exc))
+        with worker_warnings() as found:  # said by the driver: resizing is never silent
+            try:
+                stream.run()
+            except Exception as exc:  # noqa: BLE001 - a bad range is reported, the others go on
+                row.update(status=FAILED, error=failure_reason(exc))
+        row["warnings"] = json.dumps(found)
         row["written"] = len(sink.written)
         if row["status"] == DONE and row["written"] < frames.count:
             row.update(status=FAILED, error=f"the video ended after {row['written']} of {frames.count} frames")
@@ -213,9 +223,11 @@ def run_ray_video(
             num_gpus=size.gpus,
         )
         bar = tqdm(total=total_frames, desc="video (ray)", unit="frame", file=sys.stderr, disable=not progress)
+        said: set[str] = set()
         try:
             for row in dataset.iter_rows():
                 row = {k: v.item() if hasattr(v, "item") else v for k, v in row.items()}
+                reissue_warnings(row.pop("warnings", None), said)
                 rows.append(row)
                 bar.update(row["count"])
                 if on_range is not None:

@@ -34,6 +34,7 @@ from ..geometry import (
     require_calibration,
     result_point_cloud,
 )
+from ..io.atomic import atomic_path
 from ..io.images import write_image
 from ..io.pfm import write_pfm
 from ..types import DisparityResult
@@ -98,7 +99,8 @@ def to_depth_mm(depth_m: np.ndarray) -> np.ndarray:
 
 
 def write_ply(path: str | Path, cloud: PointCloud) -> Path:
-    """Write a point cloud as binary little-endian PLY (``x y z`` float32, ``red green blue`` uint8)."""
+    """Write a point cloud as binary little-endian PLY (``x y z`` float32, ``red green blue`` uint8), atomically
+    (under a temporary name, then renamed)."""
     path = Path(path)
     fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
     if cloud.colors is not None:
@@ -120,11 +122,11 @@ def write_ply(path: str | Path, cloud: PointCloud) -> Path:
     header.append("end_header")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as f:
-            f.write(("\n".join(header) + "\n").encode("ascii"))
-            f.write(vertices.tobytes())
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc}") from None
+    with atomic_path(path) as partial, partial.open("wb") as f:  # no truncated cloud under the real name
+        f.write(("\n".join(header) + "\n").encode("ascii"))
+        f.write(vertices.tobytes())
     return path
 
 
@@ -206,20 +208,18 @@ def write_glb(path: str | Path, cloud: PointCloud) -> Path:
     trimesh = require("trimesh", "3d", "writing GLB point clouds")
     path = Path(path)
     if len(cloud) == 0:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(_empty_glb())
-        except OSError as exc:
-            raise OutputError(f"cannot write {path}: {exc}") from None
-        return path
-    # glTF is y up and looks down -z; the camera frame is y down, z forward: flip both.
-    vertices = cloud.points_m * np.array([1.0, -1.0, -1.0], dtype=np.float32)
-    colors = cloud.colors if cloud.colors is not None else None
+        data = _empty_glb()
+    else:
+        # glTF is y up and looks down -z; the camera frame is y down, z forward: flip both.
+        vertices = cloud.points_m * np.array([1.0, -1.0, -1.0], dtype=np.float32)
+        colors = cloud.colors if cloud.colors is not None else None
+        data = trimesh.PointCloud(vertices, colors=colors).export(file_type="glb")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(trimesh.PointCloud(vertices, colors=colors).export(file_type="glb"))
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc}") from None
+    with atomic_path(path) as partial:  # no truncated file under the real name
+        partial.write_bytes(data)
     return path
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, SettingError
+from ..errors import InputError, MissingDependencyError, SettingError
 
 PRECISIONS = ("auto", "off", "bf16", "fp16")
 LOSS_REGIONS = ("all", "matchable")  # the pixels of the loss: rtstereo.train.losses.training_mask
@@ -270,8 +270,12 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
             values = yaml.safe_load(text)
         else:
             values = json.loads(text)
-    except ImportError:
-        raise InputError(f"{path}: reading YAML needs PyYAML (pip install pyyaml), or give a .json file") from None
+    except ImportError as exc:  # the extra that has it, as for every optional dependency
+        raise MissingDependencyError(
+            f"{path}: reading a YAML training config needs the Python package 'yaml' (PyYAML), which is not "
+            f"installed ({exc.__class__.__name__}: {exc}). Install it with: pip install 'rtstereo[torch]', or give a "
+            ".json file"
+        ) from None
     except Exception as exc:  # yaml.YAMLError / json.JSONDecodeError
         raise InputError(f"{path}: not valid {path.suffix.lstrip('.').upper() or 'JSON'}: {_one_line(exc)}") from None
     if values is None:

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import CheckpointError, DatasetError, InputError, OutputError, RtStereoError, warn
+from ..io.atomic import atomic_path
 from ..models.checkpoint import (
     FORMAT_TAG,
     describe,
@@ -636,7 +637,8 @@ class _Run:
     def _run(self) -> dict[str, Any]:
         config, files = self.config, self.files
         if self.ranks.writer:
-            files.config.write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
+            with atomic_path(files.config, "the run's configuration") as partial:  # never a truncated config.json
+                partial.write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
         self.announce()
         # The starting network's score is the baseline; a resumed run that knows no best score gets one too.
         last_metrics = self.validate() if self.step == 0 or math.isinf(self.best_epe) else {}
