@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
+import warnings
 
 import pytest
 
@@ -24,3 +27,16 @@ def interrupted_in_rays_queue(self):
         raise KeyboardInterrupt
     except KeyboardInterrupt:
         raise RuntimeError("release unlocked lock") from None
+
+
+@contextlib.contextmanager
+def printed_warnings():
+    """Warnings printed on stderr as on the command line (pytest records them instead), once per location."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        yield

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sys
-import warnings
 
 import pytest
 
 from rtstereo.cli import main
 
 from ..batch.conftest import SGBM_ARGS, SGBM_RESULTS, write_kitti
+from .conftest import printed_warnings
 
 
 def run_cli(capsys, *argv):
@@ -82,16 +80,3 @@ def test_ray_eval_says_what_the_workers_warned_about_as_one_process_does(capsys,
         with printed_warnings():
             code, _, err = run_cli(capsys, "eval", data, *SGBM_ARGS, "-o", tmp_path / engine, "-q", "--engine", engine)
         assert code == 0 and err.count(said) == 1, (engine, err)
-
-
-@contextlib.contextmanager
-def printed_warnings():
-    """Warnings printed on stderr as on the command line (pytest records them instead), once per location."""
-
-    def show(message, category, filename, lineno, file=None, line=None):
-        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("default")
-        warnings.showwarning = show
-        yield

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sys
-import warnings
 
 import pytest
 
@@ -13,6 +10,7 @@ from rtstereo.cli import main
 from rtstereo.scale.video import split_frames
 
 from ..stream.conftest import render_scene, write_video
+from .conftest import printed_warnings
 
 FRAMES = 12
 SGBM = ["--model", "sgbm", "--max-disp", "32"]
@@ -244,16 +242,3 @@ def test_a_ray_video_says_what_the_workers_warned_about_once_as_one_process_does
             argv = ["video", tmp_path / "l", tmp_path / "r", "--output-prefix", tmp_path / engine / "d", *SGBM, "-q"]
             code, _, err = run_cli(capsys, *argv, "--engine", engine)
         assert code == 0 and err.count(said) == 1, (engine, err)
-
-
-@contextlib.contextmanager
-def printed_warnings():
-    """Warnings printed on stderr as on the command line (pytest records them instead), once per location."""
-
-    def show(message, category, filename, lineno, file=None, line=None):
-        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("default")
-        warnings.showwarning = show
-        yield
