@@ -941,10 +941,8 @@ def plot_learning_curve(log_path: str | Path, png_path: str | Path) -> bool:
         bad_axes.set_ylabel("bad-2 (%)", color="tab:green")
     val_axes.set(title="validation", xlabel="step")
     val_axes.set_ylabel("EPE (px)", color="tab:red")
-    png_path = Path(png_path)
-    tmp = png_path.with_suffix(".tmp.png")
-    figure.savefig(tmp)
-    tmp.replace(png_path)
+    with atomic_path(png_path, "the learning curve") as partial:  # never a half-written curve
+        figure.savefig(partial)
     return True
 
 
@@ -959,7 +957,6 @@ def compact_checkpoint(source: str | Path, target: str | Path) -> Path:
     checkpoint.pop("scaler", None)
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(target.suffix + ".tmp")
-    torch.save(checkpoint, tmp)
-    tmp.replace(target)
+    with atomic_path(target, "the compact checkpoint") as partial:
+        torch.save(checkpoint, partial)
     return target
