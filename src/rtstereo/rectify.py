@@ -778,15 +778,33 @@ def _common_corners(found_left, found_right, board: Board):
     ids_left, points_left = found_left
     ids_right, points_right = found_right
     if board.kind == "chessboard":
-        # A chessboard has no marked origin: OpenCV may list one view's corners from the opposite
-        # end. The two cameras see the board alike, so reverse one view when its order disagrees.
-        if np.dot(points_left[-1] - points_left[0], points_right[-1] - points_right[0]) < 0:
-            points_right = points_right[::-1].copy()
-        return ids_left, points_left, points_right
+        return ids_left, points_left, _in_left_order(points_left, points_right, board)
     shared, index_left, index_right = np.intersect1d(ids_left, ids_right, return_indices=True)
     if len(shared) < 6:
         return None
     return shared, points_left[index_left], points_right[index_right]
+
+
+def _in_left_order(points_left: np.ndarray, points_right: np.ndarray, board: Board) -> np.ndarray:
+    """The right view's chessboard corners listed in the order of the left view's.
+
+    A chessboard has no marked origin: OpenCV may list a view's corners from the opposite end, and on a
+    square board (as many corners across as down) from a side, turned by 90 degrees. The two cameras see
+    the board alike, so the right view's order is the turn of its grid that lies closest to the left view's
+    corners once both are centred (a 90-degree turn missed by a test of the grid's diagonal alone paired
+    wrong corners: 12.9 px RMS and half the baseline on a 7x7 board).
+    """
+    grid = points_right.reshape(board.rows, board.cols, 2)
+    turns = [grid, grid[::-1, ::-1]]
+    if board.rows == board.cols:
+        turns += [np.rot90(grid, 1), np.rot90(grid, 3)]
+    centred_left = points_left - points_left.mean(axis=0)
+
+    def distance(turn: np.ndarray) -> float:
+        points = turn.reshape(-1, 2)
+        return float(np.square(points - points.mean(axis=0) - centred_left).sum())
+
+    return np.ascontiguousarray(min(turns, key=distance).reshape(-1, 2))
 
 
 # ---------------------------------------------------------------------------------------------------
