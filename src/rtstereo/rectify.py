@@ -676,11 +676,17 @@ def calibrate_stereo(
             if shared is not None:
                 views["stereo"].append((name, object_points[shared[0]], shared[1], shared[2]))
     if len(views["stereo"]) < MIN_PAIRS:
+        # The board's size is worth checking only when views went unused: in every pair, it was found as given.
+        advice = (
+            "take more pairs"
+            if len(views["stereo"]) == len(lefts)
+            else f"check --board ({board.kind} {board.cols}x{board.rows}: inner corners for a chessboard, squares "
+            "for ChArUco)"
+        )
         raise InputError(
             f"the board was found in both images of only {len(views['stereo'])} of {len(lefts)} pairs "
             f"(left: {len(views['left'])}, right: {len(views['right'])}); need at least {MIN_PAIRS}, better "
-            "15-30 views covering the whole image at several tilts. Check --board "
-            f"({board.kind} {board.cols}x{board.rows}: inner corners for a chessboard, squares for ChArUco)"
+            f"15-30 views covering the whole image at several tilts: {advice}"
         )
     size = (width, height)
     flags = cv2.CALIB_FIX_K3 if fix_k3 else 0

@@ -158,8 +158,10 @@ def test_calibration_errors(chessboard_views):
     with pytest.raises(InputError, match="one size"):
         calibrate_stereo([lefts[0], lefts[1][:100]], rights[:2], board)
     blank = [np.full_like(lefts[0], 128)] * 5
-    with pytest.raises(InputError, match="only 0 of 5 pairs"):
+    with pytest.raises(InputError, match=r"only 0 of 5 pairs .*: check --board \(chessboard 9x6: inner corners"):
         calibrate_stereo(blank, blank, board)
+    with pytest.raises(InputError, match=r"only 3 of 3 pairs .*: take more pairs$"):  # the board is not in doubt
+        calibrate_stereo(lefts[:3], rights[:3], board)
     with pytest.raises(InputError, match="swap the left and right"):
         calibrate_stereo(rights[:6], lefts[:6], board)
     with pytest.raises(InputError, match=r"found in both images of 5 of 5 pairs, but in only 1 different place"):
