@@ -393,6 +393,11 @@ def test_calibrate_errors(capsys, tmp_path, pair_files):
     (tmp_path / "taken").write_text("")
     code, _, err = run_cli(capsys, "calibrate", "--left", left, "--right", right, *board, "-o", tmp_path / "taken")
     assert code == 2 and "-o " in err and "taken is a file" in err and "detecting" not in err
+    code, _, err = run_cli(
+        capsys, "calibrate", "--left", left, "--right", right, *board, "-o", tmp_path / "taken" / "rig"
+    )
+    assert code == 2 and "cannot write the calibration there" in err and "taken is a file" in err, err
+    assert "detecting" not in err  # said before the work, not after it
     (tmp_path / "damaged.png").write_bytes(b"")
     damaged = ("--left", tmp_path / "damaged.png", "--right", right)
     code, _, err = run_cli(capsys, "calibrate", *damaged, *board, "-o", tmp_path / "rig")

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError, OutputError
+from ..io.atomic import folder_write_problem
 from ..io.images import read_image
 from ..rectify import BOARD_HELP, Board, calibrate_stereo
 from ..sources.pairs import expand
@@ -64,8 +65,12 @@ def run(args: argparse.Namespace) -> int:
             "sorted name, so both need the same number"
         )
     output = Path(args.output)
-    if output.exists() and not output.is_dir():  # refused now, not after the detection and calibration
+    # refused now, not after the detection and calibration
+    if output.exists() and not output.is_dir():
         raise OutputError(f"-o {output} is a file: the calibration is written into a folder")
+    problem = folder_write_problem(output)
+    if problem is not None:
+        raise OutputError(f"-o {output}: cannot write the calibration there: {problem}")
     if not args.quiet:
         print(f"rtstereo calibrate: detecting the {board.kind} in {len(lefts)} pair(s)...", file=sys.stderr)
     names, images_left, images_right = _readable_pairs(lefts, rights)
