@@ -824,6 +824,38 @@ _FOR_CALIB = (
 )
 
 
+# The shapes OpenCV's rectification takes (a wrong one failed deep inside OpenCV, with a traceback);
+# distortion vectors hold 4, 5, 8, 12 or 14 coefficients.
+_RIG_SHAPES = {"K1": (3, 3), "K2": (3, 3), "R": (3, 3), "R1": (3, 3), "R2": (3, 3), "P1": (3, 4), "P2": (3, 4)}
+_DISTORTION_SIZES = (4, 5, 8, 12, 14)
+
+
+def _check_rig_matrices(path: Path, matrices: dict[str, np.ndarray]) -> None:
+    """Refuse an OpenCV rig file whose matrices OpenCV cannot rectify with: a wrong shape, a value that is
+    not finite (nan would make black images without a word), or a focal length that is not positive."""
+    shapes = {**_RIG_SHAPES, "T": (3,)}
+    for name in [*shapes, "D1", "D2"]:
+        if name not in matrices:
+            continue
+        value = matrices[name]
+        if name in ("D1", "D2"):
+            if sum(n > 1 for n in value.shape) > 1 or value.size not in _DISTORTION_SIZES:
+                raise InputError(
+                    f"{path}: {name} holds {value.size} distortion coefficient(s) (shape {value.shape}); expected "
+                    f"a vector of {', '.join(map(str, _DISTORTION_SIZES))}"
+                )
+        elif (value.ravel().shape if name == "T" else value.shape) != shapes[name]:
+            expected = "3 numbers" if name == "T" else "x".join(map(str, shapes[name]))
+            raise InputError(f"{path}: {name} has shape {value.shape}; expected {expected}")
+        if not np.isfinite(value).all():
+            raise InputError(f"{path}: {name} holds values that are not finite (nan or inf)")
+    for name in ("K1", "K2"):
+        if not (matrices[name][0, 0] > 0 and matrices[name][1, 1] > 0):
+            raise InputError(
+                f"{path}: {name}'s focal lengths must be > 0, got {matrices[name][0, 0]:g}, {matrices[name][1, 1]:g}"
+            )
+
+
 class Rectifier:
     """Rectifies raw pairs of one stereo rig with precomputed maps.
 
@@ -906,8 +938,9 @@ class Rectifier:
         if rectified is not None:
             raise InputError(f"{path} is a rectified calibration ({rectified}): {_FOR_CALIB}")
         matrices, size_wh, texts = read_opencv(path)
-        if "M1" in matrices and "K1" not in matrices:  # older OpenCV samples name camera matrices M1/M2
-            matrices["K1"], matrices["K2"] = matrices["M1"], matrices.get("M2")
+        for name, older in (("K1", "M1"), ("K2", "M2")):  # older OpenCV samples name camera matrices M1/M2
+            if older in matrices and name not in matrices:
+                matrices[name] = matrices[older]
         needed = {"K1", "D1", "K2", "D2"}
         if not needed <= matrices.keys() and ({"P1", "P2"} <= matrices.keys() or "Q" in matrices):
             found = ", ".join(sorted(matrices.keys() & {"P1", "P2", "Q"}))
@@ -921,6 +954,7 @@ class Rectifier:
                 f"image_height); found {', '.join(sorted(matrices)) or 'no matrices'} and size "
                 f"{size_wh[0]}x{size_wh[1]}"
             )
+        _check_rig_matrices(path, matrices)
         metres_per_unit = opencv_metres_per_unit(path, texts, length_unit)
         if not {"R1", "R2", "P1", "P2"} <= matrices.keys():
             if not {"R", "T"} <= matrices.keys():

@@ -248,6 +248,43 @@ def test_rectifier_reads_lengths_in_the_unit_of_the_file_or_the_one_given(tmp_pa
         Rectifier.from_file(metres, length_unit="inch")
 
 
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"K1": np.eye(2)}, r"K1 has shape \(2, 2\); expected 3x3"),
+        ({"K2": np.zeros((3, 3))}, "K2's focal lengths must be > 0, got 0, 0"),
+        ({"D1": np.zeros(3)}, r"D1 holds 3 distortion coefficient\(s\) \(shape \(3,\)\); expected a vector of 4, 5"),
+        ({"D2": np.zeros((3, 3))}, "D2 holds 9 distortion coefficient"),
+        ({"R": np.eye(2)}, r"R has shape \(2, 2\)"),
+        ({"R": np.full((3, 3), np.nan)}, "R holds values that are not finite"),
+        ({"T": np.array([[-0.12], [0.0]])}, r"T has shape \(2, 1\); expected 3 numbers"),
+    ],
+)
+def test_rectifier_refuses_rig_matrices_opencv_cannot_rectify_with(tmp_path, changes, message):
+    from rtstereo.io.calibration import read_opencv, write_opencv
+
+    matrices = {**read_opencv(_pose_file(tmp_path, "m.yaml")).matrices, **changes}
+    with pytest.raises(InputError, match=message):  # was a cv2.error or ValueError traceback, or black images
+        Rectifier.from_file(write_opencv(tmp_path / "bad.yaml", matrices, 160, 120))
+
+
+def test_a_rig_file_with_m1_but_no_m2_is_refused_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    from rtstereo.io.calibration import read_opencv, write_opencv
+
+    matrices = read_opencv(_pose_file(tmp_path, "m.yaml")).matrices
+    matrices["M1"] = matrices.pop("K1")
+    del matrices["K2"]
+    path = write_opencv(tmp_path / "m1.yaml", matrices, 160, 120)
+    # in a process of its own: OpenCV given the missing M2 as None crashed (segmentation fault)
+    code = f"from rtstereo.rectify import Rectifier; Rectifier.from_file({str(path)!r})"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, (done.returncode, done.stderr)
+    assert "rectification needs K1, D1, K2, D2" in done.stderr.strip().splitlines()[-1], done.stderr
+
+
 def test_rectifier_says_which_option_takes_a_rectified_calibration(tmp_path):
     from rtstereo.io.calibration import write_calibration, write_opencv
 
