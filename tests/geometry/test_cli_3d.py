@@ -560,3 +560,27 @@ def test_kitti_cameras_pick_the_colour_pair_of_a_kitti_file_and_nothing_else(cap
     ):
         code, _, err = run_cli(capsys, "predict", left, right, *SGBM, *extra, "--kitti-cameras", "2,3", "-o", out)
         assert code == 2 and message in err, err
+
+
+def test_colour_images_with_a_kitti_2012_file_read_for_the_grey_cameras_get_a_warning(capsys, tmp_path, pair_files):
+    kitti = tmp_path / "000000.txt"  # grey cameras 0,1 0.105 m apart, colour cameras 2,3 0.1 m apart
+    rows = "0 200 59.5 0 0 0 1 0"
+    kitti.write_text("".join(f"P{i}: 200 0 79.5 {x} {rows}\n" for i, x in enumerate((0, -21.0, 1.0, -19.0))))
+    left, right = pair_files
+    grey = tmp_path / "grey"
+    grey.mkdir()
+    for path in pair_files:
+        cv2.imwrite(str(grey / path.name), cv2.imread(str(path), cv2.IMREAD_GRAYSCALE))
+    advice = "KITTI's colour pairs are cameras 2,3 (baseline 0.1000 m), whose depths this makes 5.0 % too far"
+    for inputs, extra, warned in (
+        ((left, right), (), True),
+        ((left, right), ("--kitti-cameras", "2,3"), False),
+        ((left, right), ("--kitti-cameras", "0,1"), False),  # said outright: taken as meant
+        ((grey / "l.png", grey / "r.png"), (), False),
+        ((tmp_path / "l*.png", tmp_path / "r*.png"), ("--no-rectification-check",), True),  # a batch's first pair
+    ):
+        code, _, err = run_cli(
+            capsys, "predict", *inputs, *SGBM, "--calib", kitti, *extra, "--format", "json", "-o", tmp_path / "o"
+        )
+        assert code == 0, err
+        assert (advice in err and "add --kitti-cameras 2,3" in err) == warned, (inputs, extra, err)

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..api import BACKENDS, load
 from ..errors import InputError
 from ..runtime.predictor import Predictor
@@ -75,6 +77,37 @@ def refuse_unused_calib_unit(args: argparse.Namespace) -> None:
             f"--calib-unit {unit}: {path} ({stated}) states its lengths in {_STATED_UNITS.get(stated, 'metres')}; "
             "leave --calib-unit out (it is for OpenCV YAML/XML/JSON files, which do not)"
         )
+
+
+def kitti_colour_warning(calib: str | None, kitti_cameras: tuple[int, int] | None, left: np.ndarray) -> str | None:
+    """The warning for colour images with a KITTI 2012 ``--calib`` file read for its grey cameras 0,1 (the
+    default without ``--kitti-cameras``), or ``None``: KITTI's colour pairs are cameras 2,3, whose baseline
+    differs (0.5323 m against 0.5372 m for 000070), so their depths would be about 1 % off without a word.
+
+    Args:
+        calib: the ``--calib`` file.
+        kitti_cameras: ``--kitti-cameras``.
+        left: the first pair's left image, uint8 RGB ``(H, W, 3)`` (grey images have three equal channels).
+    """
+    from ..errors import RtStereoError
+    from ..io.calibration import kitti_default_cameras, read_calibration
+
+    if not calib or kitti_cameras is not None or kitti_default_cameras(calib) != (0, 1):
+        return None
+    sample = left[::8, ::8]
+    if np.array_equal(sample[..., 0], sample[..., 1]) and np.array_equal(sample[..., 0], sample[..., 2]):
+        return None  # grey: cameras 0,1 are right
+    try:
+        grey, colour = (read_calibration(calib, kitti_cameras=cameras) for cameras in ((0, 1), (2, 3)))
+    except RtStereoError:  # no P2/P3: nothing better to offer
+        return None
+    off = grey.baseline_m / colour.baseline_m - 1
+    return (
+        f"the images are in colour, but {calib} is read for KITTI's grey cameras 0,1 (the default for KITTI 2012 "
+        f"files, baseline {grey.baseline_m:.4f} m); KITTI's colour pairs are cameras 2,3 (baseline "
+        f"{colour.baseline_m:.4f} m), whose depths this makes {abs(off) * 100:.1f} % too "
+        f"{'far' if off > 0 else 'near'}: add --kitti-cameras 2,3"
+    )
 
 
 def kitti_cameras_arg(text: str) -> tuple[int, int]:

@@ -22,6 +22,7 @@ from .batch import add_batch_args, check_engine_args, run_batch
 from .common import (
     add_calib_unit_arg,
     add_model_args,
+    kitti_colour_warning,
     predictor_from_args,
     refuse_unused_calib_unit,
 )
@@ -237,8 +238,8 @@ def run(args: argparse.Namespace) -> int:
         job = dataclasses.replace(job, overwrite=True)
     if job.writes_folder:
         _make_folder(output)
-    if not args.no_rectification_check:
-        _check_first_rectified(job, sources[0], _exposure_hint(args), _raw_rig_hint(args.calib))
+    if not args.no_rectification_check or args.calib:
+        _check_first_pair(args, job, sources[0])
     return run_batch(args, job, sources, "predict", where).exit_code
 
 
@@ -286,8 +287,7 @@ def _run_one(args: argparse.Namespace, job: BatchJob, source: PairSource, where:
     """One pair given as two files: its errors are the run's errors (one line, exit code 2)."""
     predictor = predictor_from_args(args)
     pair = job.prepare(source.load(0))
-    if not args.no_rectification_check:
-        _warn_if_unrectified(pair, source.name, _exposure_hint(args), job.align_rows, _raw_rig_hint(args.calib))
+    _warn_about_first(args, pair, source.name, job.align_rows)
     result = job.predict(predictor, pair)
     job.write(result, source.name)
     if not args.quiet:
@@ -311,13 +311,20 @@ def _make_folder(folder: Path) -> None:
         raise OutputError(f"cannot create output folder {folder}: {os_reason(exc, folder / 'x')}") from None
 
 
-def _check_first_rectified(
-    job: BatchJob, source: PairSource, exposure: str = "on", rig_hint: str | None = None
-) -> None:
-    """Warn when the first pair is not rectified (or, with ``exposure``, exposed differently); a first
-    pair that cannot be read is left to the batch."""
+def _check_first_pair(args: argparse.Namespace, job: BatchJob, source: PairSource) -> None:
+    """:func:`_warn_about_first` of a batch's first pair; a first pair that cannot be read is left to the batch."""
     try:
         pair = job.prepare(source.load(0))
     except RtStereoError:
         return
-    _warn_if_unrectified(pair, source.name, exposure, job.align_rows, rig_hint)
+    _warn_about_first(args, pair, source.name, job.align_rows)
+
+
+def _warn_about_first(args: argparse.Namespace, pair, name: str, align_rows: bool) -> None:
+    """Warn when the first pair is not rectified or exposed differently (unless --no-rectification-check), and
+    when its colour images come with a KITTI calibration read for the grey cameras."""
+    if not args.no_rectification_check:
+        _warn_if_unrectified(pair, name, _exposure_hint(args), align_rows, _raw_rig_hint(args.calib))
+    kitti = kitti_colour_warning(args.calib, args.kitti_cameras, pair.left)
+    if kitti is not None:
+        print(f"rtstereo predict: warning: {name}: {kitti}", file=sys.stderr)

@@ -156,6 +156,16 @@ def rectified_format(path: str | Path) -> str | None:
     return None
 
 
+def kitti_default_cameras(path: str | Path) -> tuple[int, int] | None:
+    """The cameras :func:`read_calibration` reads a KITTI file for when none are given: ``(0, 1)`` (grey) for
+    KITTI 2012 ``calib/NNNNNN.txt``, ``(2, 3)`` (colour) for KITTI 2015 ``calib_cam_to_cam``; ``None`` for
+    any other file."""
+    if rectified_format(path) != "KITTI calib":
+        return None
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    return (2, 3) if _KITTI_2015.search(text) else (0, 1)
+
+
 def _is_zip(path: Path) -> bool:
     try:
         with path.open("rb") as f:
