@@ -856,6 +856,28 @@ def _check_rig_matrices(path: Path, matrices: dict[str, np.ndarray]) -> None:
             )
 
 
+def _check_maps(path: Path, maps: list[tuple[np.ndarray, np.ndarray]], calibration: Calibration) -> None:
+    """Refuse a maps file whose maps ``cv2.remap`` cannot take (a traceback at the first pair), whose two
+    cameras' maps differ in size, or whose calibration is for another image size than its maps (which would
+    have been scaled to the rectified images without a word, and depth with it)."""
+    height, width = maps[0][0].shape[:2]
+    for side, (map1, map2) in zip(("left", "right"), maps, strict=True):
+        fixed = map1.dtype == np.int16 and map1.shape == (height, width, 2) and map2.dtype == np.uint16
+        floats = map1.dtype == np.float32 and map2.dtype == np.float32 and map1.shape == (height, width)
+        if not ((fixed or floats) and map2.shape == (height, width)):
+            raise InputError(
+                f"{path}: the {side} camera's maps are {map1.dtype} {map1.shape} and {map2.dtype} {map2.shape}; "
+                f"expected int16 (H, W, 2) and uint16 (H, W), or two float32 (H, W), of the first map's "
+                f"{width}x{height}: the file is damaged; run `rtstereo calibrate` again"
+            )
+    recorded = (calibration.width_px, calibration.height_px)
+    if 0 not in recorded and recorded != (width, height):
+        raise InputError(
+            f"{path}: its calibration is for {recorded[0]}x{recorded[1]} images but its maps make {width}x{height} "
+            "ones: the file is damaged; run `rtstereo calibrate` again"
+        )
+
+
 class Rectifier:
     """Rectifies raw pairs of one stereo rig with precomputed maps.
 
@@ -994,12 +1016,16 @@ class Rectifier:
                 f"{path}: not an rtstereo rectification-maps file (expected the maps.npz written by "
                 f"`rtstereo calibrate`; found keys {', '.join(sorted(fields))})"
             )
-        calibration = calibration_from_dict(json.loads(str(fields["calibration"])), source=str(path))
-        return cls(
-            (fields["left_map1"], fields["left_map2"]),
-            (fields["right_map1"], fields["right_map2"]),
-            calibration,
-        )
+        try:
+            recorded = json.loads(str(fields["calibration"]))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: its calibration entry is not valid JSON ({exc}): the file is damaged") from None
+        if not isinstance(recorded, dict):
+            raise InputError(f"{path}: its calibration entry holds a {type(recorded).__name__}: the file is damaged")
+        calibration = calibration_from_dict(recorded, source=str(path))
+        maps = [(fields[f"{side}_map1"], fields[f"{side}_map2"]) for side in ("left", "right")]
+        _check_maps(path, maps, calibration)
+        return cls(maps[0], maps[1], calibration)
 
     def save(self, path: str | Path) -> Path:
         """Write the maps and calibration as one ``.npz`` file (written whole or not at all).

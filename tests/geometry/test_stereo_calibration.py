@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import cv2
 import numpy as np
 import pytest
 from board_views import default_rig, render_stereo_views
@@ -217,6 +218,37 @@ def test_rectifier_errors(chessboard_result, tmp_path):
     upper = rectifier.save(tmp_path / "MAPS.NPZ")
     assert sorted(p.name for p in tmp_path.glob("MAPS*")) == ["MAPS.NPZ"]
     assert Rectifier.from_file(upper).calibration == rectifier.calibration
+
+
+def _damaged_maps(saved, tmp_path, **changes):
+    with np.load(saved) as data:
+        fields = {key: data[key] for key in data.files}
+    fields.update(changes)
+    np.savez(tmp_path / "damaged_maps.npz", **fields)
+    return tmp_path / "damaged_maps.npz"
+
+
+def test_a_damaged_maps_file_is_refused_in_one_line(chessboard_result, tmp_path):
+    import json
+
+    result, _ = chessboard_result
+    saved = result.rectifier().save(tmp_path / "maps.npz")
+    with np.load(saved) as data:
+        map1, map2 = data["left_map1"], data["left_map2"]
+        recorded = json.loads(str(data["calibration"]))
+    halved = json.dumps({**recorded, "width_px": 320, "height_px": 240})
+    for changes, message in (
+        # each was a cv2.error traceback at the first pair, or (the calibration) depths scaled by 2 without a word
+        ({"left_map1": map1.astype(np.float64)}, r"the left camera's maps are float64 \(480, 640, 2\) and uint16"),
+        ({"right_map1": map1[:100], "right_map2": map2[:100]}, r"right camera's maps are int16 \(100, 640, 2\)"),
+        ({"calibration": np.array(halved)}, "its calibration is for 320x240 images but its maps make 640x480 ones"),
+        ({"calibration": np.array("{damaged")}, "its calibration entry is not valid JSON"),
+    ):
+        with pytest.raises(InputError, match=message):
+            Rectifier.from_file(_damaged_maps(saved, tmp_path, **changes))
+    floats = cv2.convertMaps(map1, map2, cv2.CV_32FC1)  # the other layout cv2.remap takes is read
+    rectifier = Rectifier.from_file(_damaged_maps(saved, tmp_path, left_map1=floats[0], left_map2=floats[1]))
+    assert rectifier.calibration == result.calibration
 
 
 def test_default_rig_is_a_horizontal_pair():
