@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 
 import cv2
 import numpy as np
@@ -102,6 +103,17 @@ def test_middlebury_2014_calib_txt(tmp_path):
     assert cal.baseline_m == pytest.approx(0.176252)
     assert cal.doffs_px == pytest.approx(209.059)
     assert (cal.width_px, cal.height_px) == (2880, 1988)
+
+
+def test_a_middlebury_baseline_written_in_metres_gets_a_warning(tmp_path):
+    path = tmp_path / "calib.txt"
+    path.write_text(MIDDLEBURY_2014.replace("baseline=176.252", "baseline=0.176252"))
+    with pytest.warns(CalibrationUnitWarning, match=r"a rig 0.176252 mm wide is implausible.*\(baseline=176.252\)"):
+        assert read_calibration(path).baseline_m == pytest.approx(0.000176252)  # read as given, not guessed
+    path.write_text(MIDDLEBURY_2014)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_calibration(path)
 
 
 @pytest.mark.parametrize("suffix", [".yaml", ".xml", ".json"])

@@ -33,6 +33,7 @@ from .atomic import atomic_path
 FORMAT_TAG = "rtstereo.calibration"
 LENGTH_UNITS_M = {"m": 1.0, "cm": 0.01, "mm": 0.001}
 PLAUSIBLE_BASELINE_M = 5.0  # wider rigs exist, but a larger figure is usually millimetres read as metres
+MIN_PLAUSIBLE_BASELINE_MM = 1.0  # a Middlebury baseline below this is usually metres written where mm belong
 OPENCV_SUFFIXES = (".yaml", ".yml", ".xml")
 _FIELDS = {f.name for f in dataclasses.fields(Calibration)}
 _REQUIRED = {f.name for f in dataclasses.fields(Calibration) if f.default is dataclasses.MISSING}
@@ -566,6 +567,13 @@ def _from_middlebury(text: str, path: Path) -> Calibration:
         raise InputError(
             f"{path}: cam0 and cam1 differ in focal length (fx {cam0[0, 0]:g} vs {cam1[0, 0]:g}, fy {cam0[1, 1]:g} vs "
             f"{cam1[1, 1]:g}) or row (cy {cam0[1, 2]:g} vs {cam1[1, 2]:g}): these cameras are not rectified"
+        )
+    if baseline_mm < MIN_PLAUSIBLE_BASELINE_MM:
+        warn(
+            f"{path}: baseline={entries['baseline']} is read in millimetres, as Middlebury calib.txt gives it: a "
+            f"rig {baseline_mm:g} mm wide is implausible, and depths would be 1000x too near if it is in metres; "
+            f"write it in millimetres (baseline={baseline_mm * 1000:g})",
+            CalibrationUnitWarning,
         )
     if doffs is not None and not np.isclose(cam1[0, 2] - cam0[0, 2], doffs, atol=1e-2):
         raise InputError(f"{path}: doffs={doffs} disagrees with cam1 cx - cam0 cx = {cam1[0, 2] - cam0[0, 2]:.3f}")
