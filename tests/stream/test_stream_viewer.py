@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,6 +82,8 @@ class FakeRecording:
 
     def save(self, path, **kwargs):
         self.opened.append(f"save {path}")
+        self.saved_to = Path(path)
+        self.saved_to.write_bytes(b"RRF")  # Rerun's file sink starts the file at once
 
     def log(self, path, entity, static=False):
         self.logged.append((path, entity))
@@ -238,12 +241,16 @@ def fake_rerun(monkeypatch):
 
 def test_sink_opens_and_closes_its_own_recording(fake_rerun, tmp_path):
     recording = fake_rerun(FakeRecording())
-    sink = Viewer3DSink(save_path=tmp_path / "sub" / "o.rrd")
+    rrd = tmp_path / "sub" / "o.rrd"
+    sink = Viewer3DSink(save_path=rrd)
     sink.write(known_frame())
+    # Rerun writes a hidden name beside it (suffix kept): the real name appears only once the file is complete
+    assert recording.saved_to.parent == rrd.parent and recording.saved_to.name.startswith(".o.partial-")
+    assert recording.saved_to.suffix == ".rrd" and not rrd.exists()
     sink.close()
-    assert recording.opened == [f"save {tmp_path / 'sub' / 'o.rrd'}"]
     assert recording.flushed and recording.disconnected  # the file is complete
-    assert sink.outputs == [str(tmp_path / "sub" / "o.rrd")]
+    assert sink.outputs == [str(rrd)]
+    assert sorted(p.name for p in rrd.parent.iterdir()) == ["o.rrd"] and rrd.read_bytes() == b"RRF"
 
 
 @pytest.mark.parametrize(
@@ -263,10 +270,22 @@ def test_opening_the_viewer_fails_clearly(fake_rerun, monkeypatch, tmp_path, fai
 
 def test_a_recording_that_cannot_be_finished_is_an_error(fake_rerun, tmp_path):
     fake_rerun(FakeRecording("flush"))
+    (tmp_path / "o.rrd").write_bytes(b"an earlier run's recording")
     sink = Viewer3DSink(save_path=tmp_path / "o.rrd")
     sink.write(known_frame())
     with pytest.raises(OutputError, match="finishing the recording .*o.rrd failed: flush failed"):
         sink.close()
+    # the unfinished file is removed, not renamed: the earlier recording is still whole, nothing hidden is left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.rrd"] and sink.outputs == []
+    assert (tmp_path / "o.rrd").read_bytes() == b"an earlier run's recording"
+
+
+def test_a_recording_killed_mid_write_is_removed_by_the_next(fake_rerun, tmp_path):
+    fake_rerun(FakeRecording())
+    (tmp_path / ".o.partial-999999999-0123abcd.rrd").write_bytes(b"RRF, cut short")  # its writer is gone
+    sink = Viewer3DSink(save_path=tmp_path / "o.rrd")
+    sink.close()  # no frame: no recording under the name either
+    assert list(tmp_path.iterdir()) == [] and sink.outputs == []
 
 
 def test_a_viewer_that_was_closed_is_only_a_warning(fake_rerun, caplog):
