@@ -443,6 +443,20 @@ def test_export_command_then_predict_with_the_file_alone(cli, capsys, tmp_path, 
     assert np.load(tmp_path / "d.npy").shape == (32, 64)
 
 
+@pytest.mark.parametrize("url", ["https://example.invalid/runs/best.pt", "file:///tmp/best.pt"])
+def test_export_of_a_model_url_is_refused_as_predict_refuses_it(cli, capsys, tmp_path, monkeypatch, url):
+    """It was "checkpoint not found: https://...", a path made of the URL, which was never fetched."""
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("export fetched the model URL")
+
+    monkeypatch.setattr("rtstereo.io.download.fetch", no_network)
+    code, out, err = cli(capsys, "export", url, "--size", "32x64", "-o", tmp_path / "a.onnx")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert f"rtstereo export: error: model {url} is a URL: export takes a registry name or a local rtstereo" in err
+    assert "goes in --weights" in err and list(tmp_path.iterdir()) == []
+
+
 def test_export_command_exits_1_on_failed_parity(cli, capsys, tmp_path, anynet_checkpoint, monkeypatch):
     monkeypatch.setattr(onnx_export, "tolerance_for", lambda *_: Tolerance(-1.0, 1.0, 0.0))
     code, out, err = cli(capsys, "export", anynet_checkpoint, "--size", "32x64", "-o", tmp_path / "a.onnx")
