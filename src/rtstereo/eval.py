@@ -82,7 +82,7 @@ class EvalReport:
     def to_json(self) -> dict[str, Any]:
         return {
             "model": self.model,
-            "date": datetime.datetime.now().isoformat(timespec="seconds"),
+            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
             "machine": {"cpu": platform.processor() or platform.machine(), "python": platform.python_version()},
             "metric_definitions": "EPE = mean |d-gt| px; bad-N = % |d-gt| > N px; D1 = % |d-gt| > 3 px and > 5 % "
             "of gt; noc/ = non-occluded pixels only; invalid predictions count as errors",

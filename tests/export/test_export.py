@@ -8,6 +8,7 @@ tiny convolutional network so that they take a second each.
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 from pathlib import Path
@@ -203,6 +204,7 @@ def test_export_writes_named_graph_metadata_and_parity_report(tmp_path):
     )
     assert (contract.fixed_size_hw, contract.size_divisor, contract.precision) == ((32, 48), 8, "fp32")
     assert contract.checkpoint_sha256 == "ab" * 32 and contract.rtstereo_version and contract.opset == 17
+    assert datetime.datetime.fromisoformat(contract.extra["exported_at"]).utcoffset() is not None  # a time zone
     report = json.loads((tmp_path / "toy.parity.json").read_text())
     check = report["checks"][0]
     assert report["passed"] is True and check["name"] == "onnx fp32 vs pytorch"

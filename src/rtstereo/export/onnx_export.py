@@ -699,7 +699,7 @@ def export_onnx(
             rtstereo_version=__version__,
             opset=opset,
             extra={
-                "exported_at": datetime.datetime.now().isoformat(timespec="seconds"),
+                "exported_at": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
                 "torch": torch.__version__,
                 "onnx": onnx.__version__,
             },
