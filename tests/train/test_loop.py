@@ -714,6 +714,13 @@ def test_cli_refuses_synthetic_validation_options_with_val_data(tmp_path, flags,
         (["--loss-weights", "a,b"], "--loss-weights: expected numbers, e.g. 0.5,1.0, got 'a,b'"),
         # as adapt --threads 0 (and predict's): torch's choice is the flag left out, not 0
         (["--threads", "0"], "--threads must be >= 1, got 0 (leave it out for torch's own choice)"),
+        # as predict's: it was "rtnet: max_disp must be a positive multiple of 32 pixels, got 0", the registry's name
+        (["--max-disp", "0"], "--max-disp must be >= 1, got 0"),
+        (["--set", "max_disp=-32"], "--set max_disp must be >= 1, got -32"),
+        (
+            ["--max-disp", "64", "--set", "max_disp=96"],
+            "--max-disp 64 and --set max_disp=96 disagree: give one of them",
+        ),
         (
             ["--freeze", "nothing"],
             "--freeze: no parameter of the network starts with 'nothing' (it has: aggregation, encoder, match, "

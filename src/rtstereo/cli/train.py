@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import InputError, require
-from .common import check_torch_threads
+from .common import check_positive_setting, check_torch_threads, same_number
 
 EXAMPLES = """examples:
   rtstereo train -o runs/rtnet --steps 200000 --batch-size 8 --device cuda
@@ -183,12 +183,19 @@ def flag_values(args: argparse.Namespace) -> dict:
     values = {key: getattr(args, key) for key in keys}
     settings: dict = {}
     if args.max_disp is not None:
+        # As in predict: the flag typed is named, not the network's setting ("rtnet: max_disp must be ...").
+        check_positive_setting(args.max_disp, "--max-disp")
         settings["max_disp"] = args.max_disp
     for item in args.set_values:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise InputError(f"--set expects KEY=VALUE, got '{item}'")
-        settings[key.strip()] = coerce_setting(key, value.strip(), None)
+        key, value = key.strip(), coerce_setting(key, value.strip(), None)
+        if key == "max_disp":
+            if args.max_disp is not None and not same_number(args.max_disp, value):  # neither silently wins
+                raise InputError(f"--max-disp {args.max_disp} and --set max_disp={value} disagree: give one of them")
+            check_positive_setting(value, "--set max_disp")
+        settings[key] = value
     values["settings"] = settings or None
     return values
 
