@@ -145,9 +145,47 @@ def _read_csv(path: Path) -> list[tuple[str, dict]]:
 
 def _without_comments(lines: Iterable[str]) -> Iterator[str]:
     """The lines of a CSV file with comments (``#`` first, after any spaces) emptied rather than dropped, so that
-    the reader's line numbers stay the file's. A file name starting with ``#`` is written in quotes."""
+    the reader's line numbers stay the file's. A file name starting with ``#`` is written in quotes.
+
+    A line inside a quoted cell that spans lines is the cell's text, not a comment: emptied, it lost
+    the cell's closing quote, and the rows after it became part of the cell (pairs silently missing).
+
+    Examples:
+        >>> list(_without_comments(['a,b,"note\\n', '# still the note"\\n', "# a comment\\n"]))
+        ['a,b,"note\\n', '# still the note"\\n', '\\n']
+    """
+    quoted = False  # inside a quoted cell at the start of the line
     for line in lines:
-        yield "\n" if line.lstrip().startswith("#") else line
+        if not quoted and line.lstrip().startswith("#"):
+            yield "\n"
+            continue
+        quoted = _ends_quoted(line, quoted)
+        yield line
+
+
+def _ends_quoted(line: str, quoted: bool) -> bool:
+    """Whether a quoted cell is still open at the end of ``line`` (csv's default dialect: a quote opens a
+    cell only as its first character, ``""`` inside one is a quote).
+
+    Examples:
+        >>> _ends_quoted('a,"b\\n', False), _ends_quoted('x""y",c\\n', True), _ends_quoted('a"b,c\\n', False)
+        (True, False, False)
+    """
+    field_start = not quoted
+    index = 0
+    while index < len(line):
+        char = line[index]
+        if quoted:
+            if char == '"':
+                if line[index + 1 : index + 2] == '"':
+                    index += 1  # an escaped quote
+                else:
+                    quoted = False
+        elif char == '"' and field_start:
+            quoted = True
+        field_start = not quoted and char in ",\r\n"
+        index += 1
+    return quoted
 
 
 def _read_parquet(path: Path) -> list[tuple[str, dict]]:
