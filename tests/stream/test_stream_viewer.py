@@ -322,6 +322,18 @@ def test_missing_rerun_fails_the_command_before_the_first_frame(monkeypatch, run
     assert not (tmp_path / "o.rrd").exists() and not (tmp_path / "o.mp4").exists()
 
 
+def test_video_records_under_a_hidden_name_and_renames_it_at_the_end(
+    fake_rerun, run_cli, two_videos, calib_file, tmp_path
+):
+    """The .rrd was written by Rerun under its final name: a run stopped midway left a partial file there."""
+    recording = fake_rerun(FakeRecording())
+    rrd = tmp_path / "view" / "o.rrd"
+    code, out, err = run_cli("video", *two_videos, "--calib", calib_file, "--view3d-save", rrd, *FAST)
+    assert code == 0, err
+    assert recording.saved_to.parent == rrd.parent and recording.saved_to.name.startswith(".o.partial-")
+    assert [p.name for p in rrd.parent.iterdir()] == ["o.rrd"] and str(rrd) in out
+
+
 @pytest.mark.parametrize("verb", ["video", "live"])
 def test_calib_unit_without_a_calibration_file_is_refused(run_cli, two_videos, sbs_video, tmp_path, verb):
     """--calib-unit without --calib or --rectify was silently ignored."""
