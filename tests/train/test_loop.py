@@ -721,6 +721,17 @@ def test_cli_refuses_synthetic_validation_options_with_val_data(tmp_path, flags,
             ["--max-disp", "64", "--set", "max_disp=96"],
             "--max-disp 64 and --set max_disp=96 disagree: give one of them",
         ),
+        # refused by the network when it is built: the flag typed is named too
+        (
+            ["--max-disp", "40"],
+            "--max-disp: rtnet needs a positive multiple of 32 pixels, got 40; round it up to the next "
+            "multiple of 32 (64)",
+        ),
+        (
+            ["--set", "max_disp=40"],
+            "--set max_disp: rtnet needs a positive multiple of 32 pixels, got 40; round it up to "
+            "the next multiple of 32 (64)",
+        ),
         (
             ["--freeze", "nothing"],
             "--freeze: no parameter of the network starts with 'nothing' (it has: aggregation, encoder, match, "

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import InputError, require
+from ..errors import InputError, SettingError, require
 from .common import check_positive_setting, check_torch_threads, same_number
 
 EXAMPLES = """examples:
@@ -215,12 +215,15 @@ def flag_of(key: str) -> str:
 
 
 @contextlib.contextmanager
-def flags_named(given: dict) -> Iterator[None]:
+def flags_named(given: dict, setting_flags: dict[str, str] | None = None) -> Iterator[None]:
     """Name the flag a user typed, not the config key, in an error about a value given as a flag.
 
     Args:
         given: the config keys given as flags (value not ``None``).
+        setting_flags: the flag of each model setting given as one (:func:`setting_flags`), for a
+            network that refuses its setting when it is built.
     """
+    setting_flags = setting_flags or {}
     from ..train.config import ConfigSettingError
 
     try:
@@ -230,6 +233,18 @@ def flags_named(given: dict) -> Iterator[None]:
         if exc.source not in (None, "command line") or given.get(exc.setting) is None:
             raise
         raise InputError(f"{flag_of(exc.setting)}: {exc.detail}") from None
+    except SettingError as exc:  # a network's own setting (rtnet's max_disp), refused when it is built
+        if exc.setting not in setting_flags:
+            raise
+        raise InputError(f"{setting_flags[exc.setting]}: {exc.detail}") from None
+
+
+def setting_flags(args: argparse.Namespace) -> dict[str, str]:
+    """The flag that gave each model setting on the command line (``--max-disp``, ``--set KEY``)."""
+    flags = {key.partition("=")[0].strip(): f"--set {key.partition('=')[0].strip()}" for key in args.set_values}
+    if args.max_disp is not None:
+        flags["max_disp"] = "--max-disp"
+    return flags
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -253,7 +268,7 @@ def run_train(args: argparse.Namespace) -> int:
         )
     from .common import progress_echo
 
-    with flags_named(given):
+    with flags_named(given, setting_flags(args)):
         summary = train(config, echo=progress_echo("train"))  # progress on stderr; stdout has the result line
     if summary["rank"] != 0:  # data-parallel: rank 0 reports for all
         return 0
