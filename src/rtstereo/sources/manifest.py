@@ -111,21 +111,22 @@ def _resolve(cell: str, base: Path) -> str:
 
 
 def _read_csv(path: Path) -> list[tuple[str, dict]]:
-    """The rows of a CSV manifest as ``("line N", cells by column)``, N the row's line in the file (as an
-    editor counts them); empty lines and lines starting with ``#`` (comments) are skipped."""
+    """The rows of a CSV manifest as ``("line N", cells by column)``, N the row's (first) line in the file (as
+    an editor counts them); empty lines and lines starting with ``#`` (comments) are skipped."""
     header: list[str] | None = None
     rows, extra = [], []
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(_without_comments(f))
+            first_line = 1  # of the row read next: a row with a quoted cell over several lines ends further down
             for cells in reader:
+                where, first_line = f"line {first_line}", reader.line_num + 1
                 if not any(c.strip() for c in cells):
                     continue
                 if header is None:
                     header = [h.strip().lower() for h in cells]
                     _check_columns(path, header)
                     continue
-                where = f"line {reader.line_num}"
                 rows.append((where, dict(zip(header, cells))))
                 # Cells beyond the header: an unquoted comma in a file name, or a shifted row. Empty ones (a
                 # trailing comma, as spreadsheets write) say nothing.
