@@ -38,7 +38,7 @@ import numpy as np
 
 from .errors import InputError, OutputError, RtStereoError, require
 from .geometry import DEFAULT_MAX_JUMP_REL, depth_from_disparity, point_cloud, require_calibration
-from .io.atomic import partial_path, remove_stale_partials
+from .io.atomic import os_reason, partial_path, remove_stale_partials
 from .io.disparity import colorize
 from .sinks.video import OutputFrame, Sink
 from .sources.base import LatestSlot
@@ -463,8 +463,10 @@ def check_rrd_path(path: str | Path) -> Path:
     path = Path(path)
     if path.suffix.lower() != ".rrd":
         raise OutputError(f"3D recording {path}: expected a .rrd file name (Rerun's format)")
+    if path.is_dir():
+        raise OutputError(f"3D recording {path} is a folder: give a file name, e.g. {path / 'view.rrd'}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create folder {path.parent}: {exc}") from None
+    except OSError as exc:  # the reason in words ("out.mp4 is a file, not a folder"), not "[Errno 17] File exists"
+        raise OutputError(f"cannot create folder {path.parent}: {os_reason(exc, path)}") from None
     return path

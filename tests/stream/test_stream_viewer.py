@@ -370,9 +370,15 @@ def test_recording_name_must_end_in_rrd(run_cli, two_videos, calib_file, tmp_pat
     assert code == 2 and "expected a .rrd file name" in err
 
 
-def test_rrd_check():
+def test_rrd_check(tmp_path):
     with pytest.raises(OutputError, match=r"expected a \.rrd file name"):
         viewer.check_rrd_path("view.txt")
+    (tmp_path / "out.mp4").write_bytes(b"a video")  # was: "cannot create folder ...: [Errno 17] File exists: ..."
+    with pytest.raises(OutputError, match=r"^cannot create folder .*out.mp4: .*out.mp4 is a file, not a folder$"):
+        viewer.check_rrd_path(tmp_path / "out.mp4" / "view.rrd")
+    (tmp_path / "old.rrd").mkdir()  # Rerun's own error (or the rename's) would have come at the end of the stream
+    with pytest.raises(OutputError, match=r"old.rrd is a folder: give a file name, e.g. .*old.rrd/view.rrd$"):
+        viewer.check_rrd_path(tmp_path / "old.rrd")
 
 
 # -- with Rerun: a recording of a video ------------------------------------------------------------
