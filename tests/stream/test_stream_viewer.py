@@ -365,6 +365,24 @@ def test_3d_view_settings_without_the_3d_view_are_refused(run_cli, two_videos, s
     assert not (tmp_path / "o.mp4").exists()
 
 
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["--view3d-points", "0"], "--view3d-points must be >= 1, got 0"),  # was "3D viewer: max_points must be"
+        (["--max-depth", "-1"], "--max-depth must be > 0 metres, got -1.0"),
+        (["--max-depth", "nan"], "--max-depth must be > 0 metres, got nan"),
+    ],
+)
+def test_bad_3d_view_values_name_their_flag_before_a_missing_rerun(
+    monkeypatch, run_cli, two_videos, calib_file, tmp_path, flags, said
+):
+    monkeypatch.setitem(sys.modules, "rerun", None)  # the usage error comes first, installed or not
+    code, _, err = run_cli(
+        "video", *two_videos, "--calib", calib_file, "--view3d-save", tmp_path / "o.rrd", *flags, *FAST
+    )
+    assert code == 2 and err == f"rtstereo video: error: {said}\n", err
+
+
 def test_recording_name_must_end_in_rrd(run_cli, two_videos, calib_file, tmp_path):
     code, _, err = run_cli("video", *two_videos, "--calib", calib_file, "--view3d-save", tmp_path / "o.mp4", *FAST)
     assert code == 2 and "expected a .rrd file name" in err
