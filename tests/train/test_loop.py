@@ -838,8 +838,13 @@ def test_noise_scale_flag_reaches_the_config():
 def test_cli_set_values_become_model_settings():
     from rtstereo.cli.train import flag_values
 
-    args = _parser().parse_args(["train", "--max-disp", "64", "--set", "max_disp=96"])
-    assert flag_values(args)["settings"] == {"max_disp": "96"}
+    args = _parser().parse_args(["train", "--set", "max_disp=96", "--set", "half_refinement=true"])
+    assert flag_values(args)["settings"] == {"max_disp": "96", "half_refinement": "true"}
+    args = _parser().parse_args(["train", "--max-disp", "64", "--set", "max_disp=64"])  # one value, said twice
+    assert flag_values(args)["settings"] == {"max_disp": "64"}
+    args = _parser().parse_args(["train", "--max-disp", "64", "--set", "max_disp=96"])  # --set won, unsaid
+    with pytest.raises(InputError, match="--max-disp 64 and --set max_disp=96 disagree"):
+        flag_values(args)
     args = _parser().parse_args(["train", "--set", "max_disp"])
     with pytest.raises(InputError, match="KEY=VALUE"):
         flag_values(args)
