@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import sys
 import time
@@ -378,6 +379,9 @@ def test_json_records_date_commit_machine_and_versions(tmp_path):
     report.save(tmp_path)
     data = json.loads((tmp_path / "bench.json").read_text())
     assert data["date"] and "commit" in data and data["machine"]["cpu"]
+    assert datetime.datetime.fromisoformat(data["date"]).utcoffset() is not None  # the date says its time zone
+    # sgbm ran on opencv whatever --backend said (torch, the default): the JSON says so
+    assert (data["options"]["backends"], data["options"]["backends_asked"]) == (["opencv"], ["torch"])
     assert {"rtstereo", "numpy", "opencv", "onnxruntime", "python"} <= set(data["machine"]["versions"])
     row = data["rows"][0]
     assert row["model"] == "sgbm" and row["size_hw"] == list(SIZE_HW) and row["settings"] == {"max_disp": 16}

@@ -659,7 +659,10 @@ def run_bench(
         "sizes_hw": [list(s) for s in sizes],
         "sweeps": {k: list(v) for k, v in (sweeps or {}).items()},
         "precisions": list(precisions),
-        "backends": list(backends),
+        # The backends the rows ran on (a classical method runs on opencv, a packaged ONNX model on
+        # onnxruntime, whatever --backend says), and what --backend asked for.
+        "backends": list(dict.fromkeys(case.backend for case in cases)),
+        "backends_asked": list(backends),
         "device": device,
         "threads": threads,
         "warmup": warmup,
@@ -1001,7 +1004,7 @@ def machine_info(device: str = "cpu") -> dict[str, Any]:
         if name == "torch" and module.cuda.is_available():
             gpu = module.cuda.get_device_name(0)
     return {
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),  # with its UTC offset
         "commit": git_commit(),
         "cpu": cpu_name(),
         "cpu_count": os.cpu_count(),

@@ -82,7 +82,7 @@ class EvalReport:
     def to_json(self) -> dict[str, Any]:
         return {
             "model": self.model,
-            "date": datetime.datetime.now().isoformat(timespec="seconds"),
+            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
             "machine": {"cpu": platform.processor() or platform.machine(), "python": platform.python_version()},
             "metric_definitions": "EPE = mean |d-gt| px; bad-N = % |d-gt| > N px; D1 = % |d-gt| > 3 px and > 5 % "
             "of gt; noc/ = non-occluded pixels only; invalid predictions count as errors",
@@ -140,7 +140,7 @@ def evaluate(
     """
     report = EvalReport(model=model)
     items = list(samples)
-    warmed: dict[int, Predictor] = {}
+    warmed: dict[tuple[int, tuple[int, ...]], Predictor] = {}
     for sample in progress(items) if progress else items:
         try:
             scene = score_sample(predictor_for, sample, warmed)
@@ -249,15 +249,19 @@ def _unmatched_columns(range_px: int, width_px: int) -> str:
 
 
 def score_sample(
-    predictor_for: Callable[[Sample], Predictor], sample: Sample, warmed: dict[int, Predictor] | None = None
+    predictor_for: Callable[[Sample], Predictor],
+    sample: Sample,
+    warmed: dict[tuple[int, tuple[int, ...]], Predictor] | None = None,
 ) -> SceneResult | None:
     """Predict one sample and score it against its ground truth (``None`` when it has none).
 
     Args:
-        warmed: predictors already run once, by ``id``; a predictor not in it runs on this scene once,
-            untimed, before the run that is timed and scored, and joins it. A first call pays for
-            sessions, buffers and thread pools (84 ms against 22 ms on every later scene): the ``ms``
-            column of the first scene was that warm-up, not the method's time. ``None``: no warm-up.
+        warmed: the predictors already run once at an image size, by ``(id, size)``; a predictor that has
+            not run at this scene's size runs on it once, untimed, before the run that is timed and
+            scored, and joins it. A first call pays for sessions, buffers and thread pools (84 ms against
+            22 ms on every later scene), and a first call at a new size for ONNX Runtime's memory plan of
+            that shape (up to twice the later calls' time): the ``ms`` column of such a scene was that
+            set-up, not the method's time. ``None``: no warm-up.
     """
     left, right, gt, nonocc = sample.load()
     if gt is None:
@@ -278,9 +282,9 @@ def score_sample(
             "score against"
         )
     predictor = predictor_for(sample)
-    if warmed is not None and id(predictor) not in warmed:
+    if warmed is not None and (id(predictor), left.shape) not in warmed:
         predictor.predict(left, right)
-        warmed[id(predictor)] = predictor  # held, so that its id is never another predictor's
+        warmed[id(predictor), left.shape] = predictor  # held, so that its id is never another predictor's
     result = predictor.predict(left, right)
     if result.disparity_px.shape != gt.shape:  # a predictor that does not keep the input size
         raise InputError(

@@ -25,8 +25,10 @@ Rerun, so what the viewer shows can be checked without Rerun installed.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +38,7 @@ import numpy as np
 
 from .errors import InputError, OutputError, RtStereoError, require
 from .geometry import DEFAULT_MAX_JUMP_REL, depth_from_disparity, point_cloud, require_calibration
+from .io.atomic import os_reason, partial_path, remove_stale_partials
 from .io.disparity import colorize
 from .sinks.video import OutputFrame, Sink
 from .sources.base import LatestSlot
@@ -252,8 +255,13 @@ def default_blueprint() -> Any:
     )
 
 
-def open_recording(*, spawn: bool, save_path: Path | None) -> Any:
+def open_recording(*, spawn: bool, save_path: Path | None, write_path: Path | None = None) -> Any:
     """A Rerun recording that shows in a spawned viewer and/or goes to an ``.rrd`` file.
+
+    Args:
+        spawn: start the Rerun viewer.
+        save_path: the ``.rrd`` file the user named (in messages).
+        write_path: the file Rerun writes, when not ``save_path`` itself (the sink's temporary name).
 
     Raises:
         MissingDependencyError: rerun-sdk is not installed.
@@ -265,6 +273,7 @@ def open_recording(*, spawn: bool, save_path: Path | None) -> Any:
     else:
         recording = rr.RecordingStream(APPLICATION_ID)
     blueprint = default_blueprint()
+    file_path = write_path if write_path is not None else save_path
     try:
         if spawn and save_path is not None:
             if not hasattr(recording, "set_sinks"):
@@ -273,11 +282,11 @@ def open_recording(*, spawn: bool, save_path: Path | None) -> Any:
                     "RecordingStream.set_sinks): give --view3d or --view3d-save, or pip install -U rerun-sdk"
                 )
             recording.spawn(connect=False)
-            recording.set_sinks(rr.GrpcSink(), rr.FileSink(str(save_path)), default_blueprint=blueprint)
+            recording.set_sinks(rr.GrpcSink(), rr.FileSink(str(file_path)), default_blueprint=blueprint)
         elif spawn:
             recording.spawn(default_blueprint=blueprint)
         else:
-            recording.save(str(save_path), default_blueprint=blueprint)
+            recording.save(str(file_path), default_blueprint=blueprint)
     except RtStereoError:
         raise
     except Exception as exc:  # noqa: BLE001 - Rerun raises several kinds; all mean the same here
@@ -298,7 +307,9 @@ class Viewer3DSink(Sink):
 
     Args:
         spawn: start the Rerun viewer and show the stream in it.
-        save_path: write the recording to this ``.rrd`` file (opened with ``rerun FILE.rrd``).
+        save_path: write the recording to this ``.rrd`` file (opened with ``rerun FILE.rrd``). Rerun
+            writes it under a hidden temporary name beside it, renamed when the sink closes: an
+            interrupted or failed run never leaves a partial file under this name.
         options: what is shown (cloud size and cleaning).
         recording: an open ``rerun.RecordingStream`` to log to instead of opening one (tests,
             notebooks); ``spawn`` and ``save_path`` are then ignored.
@@ -322,12 +333,17 @@ class Viewer3DSink(Sink):
         self.options = options
         self.save_path = Path(save_path) if save_path is not None and recording is None else None
         self._owns_recording = recording is None
+        self._partial: Path | None = None
+        self._failed = False
         if recording is None:
             if not spawn and self.save_path is None:
                 raise InputError("3D viewer: give spawn=True (--view3d) and/or save_path (--view3d-save)")
             if self.save_path is not None:
                 check_rrd_path(self.save_path)
-            recording = open_recording(spawn=spawn, save_path=self.save_path)
+                # What a run killed mid-recording left (its tag names a dead process) goes first.
+                remove_stale_partials(self.save_path.parent)
+                self._partial = partial_path(self.save_path)
+            recording = open_recording(spawn=spawn, save_path=self.save_path, write_path=self._partial)
         self.recording = recording
         self.logged = 0
         self._slot = LatestSlot()
@@ -370,6 +386,12 @@ class Viewer3DSink(Sink):
                 self.skipped,
                 " (the viewer was slower than the stream)" if self.skipped else "",
             )
+        if failure is not None and self.save_path is not None:
+            # Rerun could not finish the file: it may end mid-frame, so it never takes the user's name.
+            self._discard_partial()
+            self._failed = True
+        else:
+            self._publish()  # also after an error in the stream: the frames logged so far are a valid recording
         self._raise_error()
         if failure is not None and self.save_path is not None:
             raise OutputError(f"3D viewer: finishing the recording {self.save_path} failed: {failure}")
@@ -378,7 +400,26 @@ class Viewer3DSink(Sink):
 
     @property
     def outputs(self) -> list[str]:
-        return [str(self.save_path)] if self.save_path is not None and self.logged else []
+        return [str(self.save_path)] if self.save_path is not None and self.logged and not self._failed else []
+
+    def _publish(self) -> None:
+        """Rename the finished recording onto its name (a recording without a frame is dropped)."""
+        if self._partial is None or self.save_path is None:
+            return
+        if not self.logged:
+            self._discard_partial()
+            return
+        try:
+            os.replace(self._partial, self.save_path)
+        except OSError as exc:
+            self._discard_partial()
+            self._failed = True
+            raise OutputError(f"cannot write the 3D recording {self.save_path}: {exc}") from None
+
+    def _discard_partial(self) -> None:
+        if self._partial is not None:
+            with contextlib.suppress(OSError):  # only a hidden leftover then, removed by the next run
+                self._partial.unlink(missing_ok=True)
 
     def _log_frames(self) -> None:
         try:
@@ -422,8 +463,10 @@ def check_rrd_path(path: str | Path) -> Path:
     path = Path(path)
     if path.suffix.lower() != ".rrd":
         raise OutputError(f"3D recording {path}: expected a .rrd file name (Rerun's format)")
+    if path.is_dir():
+        raise OutputError(f"3D recording {path} is a folder: give a file name, e.g. {path / 'view.rrd'}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create folder {path.parent}: {exc}") from None
+    except OSError as exc:  # the reason in words ("out.mp4 is a file, not a folder"), not "[Errno 17] File exists"
+        raise OutputError(f"cannot create folder {path.parent}: {os_reason(exc, path)}") from None
     return path

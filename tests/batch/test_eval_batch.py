@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 
@@ -11,7 +12,7 @@ from rtstereo.datasets import find_samples
 from rtstereo.errors import InputError
 from rtstereo.eval import evaluate
 
-from .conftest import SGBM_ARGS, SGBM_RESULTS, write_kitti
+from .conftest import BATCH_HW, SGBM_ARGS, SGBM_RESULTS, write_kitti
 from .test_batch_cli import run_cli
 
 
@@ -199,3 +200,32 @@ def test_eval_times_each_scene_after_a_warm_up_run(tmp_path):
     report = evaluate(lambda s: predictor, samples, model="slow-start")
     assert [s.metrics["time_ms"] for s in report.scenes] == [22.0, 22.0, 22.0]
     assert len(calls) == 4, "one warm-up run for the predictor, not one per scene"
+
+
+def test_eval_warms_up_again_for_each_new_image_size(tmp_path):
+    """A first call at a new size holds ONNX Runtime's memory planning for that shape (up to 2.4x a later
+    call's time): the first scene of each size carried it in its ms."""
+    import types
+
+    folder = write_kitti(tmp_path / "kitti", 3)
+    for sub in ("image_2", "image_3", "disp_occ_0"):  # the middle scene is narrower
+        path = folder / sub / "000001_10.png"
+        cv2.imwrite(str(path), cv2.imread(str(path), cv2.IMREAD_UNCHANGED)[:, :-16])
+    seen: set[tuple[int, ...]] = set()
+    calls = []
+
+    class FirstCallPerSizeSlow:
+        def predict(self, left, right):
+            calls.append(left.shape)
+            first = left.shape not in seen
+            seen.add(left.shape)
+            disparity_px = np.full(left.shape[:2], 3.0, np.float32)
+            return types.SimpleNamespace(
+                disparity_px=disparity_px, settings={}, timings_ms={"total": 84.0 if first else 22.0}
+            )
+
+    predictor = FirstCallPerSizeSlow()
+    report = evaluate(lambda s: predictor, find_samples(folder), model="slow-per-size")
+    assert [s.size_hw[1] for s in report.scenes] == [BATCH_HW[1], BATCH_HW[1] - 16, BATCH_HW[1]]
+    assert [s.metrics["time_ms"] for s in report.scenes] == [22.0, 22.0, 22.0]
+    assert len(calls) == 5, "one warm-up run per size, not one per scene"

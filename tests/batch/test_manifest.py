@@ -48,6 +48,24 @@ def test_csv_comments_and_empty_lines_are_skipped_and_errors_name_the_files_line
         read_manifest(manifest)
 
 
+def test_a_hash_line_inside_a_quoted_multi_line_cell_is_the_cells_text_not_a_comment(tmp_path):
+    """Emptied as a comment, the line took the cell's closing quote with it: the rows after it became
+    part of the notes cell and their pairs were silently missing (one pair read of three)."""
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(
+        'left,right,notes\na.png,b.png,"rig 2\n# re-mounted, see ""log"""\nc.png,d.png,\n# a comment\n'
+        'e.png,f.png,"x\n"\n'
+    )
+    pairs = read_manifest(manifest)
+    assert [(Path(p.left).name, Path(p.right).name) for p in pairs] == [
+        ("a.png", "b.png"),
+        ("c.png", "d.png"),
+        ("e.png", "f.png"),
+    ]
+    # the line numbers are still the file's, a row's first line for one over several lines (it was its last)
+    assert [p.listed_at.rsplit(" ", 1)[1] for p in pairs] == ["2", "4", "6"]
+
+
 def test_a_cell_starting_with_a_tilde_is_taken_from_the_home_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     manifest = tmp_path / "m" / "pairs.csv"

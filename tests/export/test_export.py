@@ -8,6 +8,7 @@ tiny convolutional network so that they take a second each.
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 from pathlib import Path
@@ -203,6 +204,7 @@ def test_export_writes_named_graph_metadata_and_parity_report(tmp_path):
     )
     assert (contract.fixed_size_hw, contract.size_divisor, contract.precision) == ((32, 48), 8, "fp32")
     assert contract.checkpoint_sha256 == "ab" * 32 and contract.rtstereo_version and contract.opset == 17
+    assert datetime.datetime.fromisoformat(contract.extra["exported_at"]).utcoffset() is not None  # a time zone
     report = json.loads((tmp_path / "toy.parity.json").read_text())
     check = report["checks"][0]
     assert report["passed"] is True and check["name"] == "onnx fp32 vs pytorch"
@@ -441,6 +443,20 @@ def test_export_command_then_predict_with_the_file_alone(cli, capsys, tmp_path, 
     )
     assert code == 0, err
     assert np.load(tmp_path / "d.npy").shape == (32, 64)
+
+
+@pytest.mark.parametrize("url", ["https://example.invalid/runs/best.pt", "file:///tmp/best.pt"])
+def test_export_of_a_model_url_is_refused_as_predict_refuses_it(cli, capsys, tmp_path, monkeypatch, url):
+    """It was "checkpoint not found: https://...", a path made of the URL, which was never fetched."""
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("export fetched the model URL")
+
+    monkeypatch.setattr("rtstereo.io.download.fetch", no_network)
+    code, out, err = cli(capsys, "export", url, "--size", "32x64", "-o", tmp_path / "a.onnx")
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert f"rtstereo export: error: model {url} is a URL: export takes a registry name or a local rtstereo" in err
+    assert "goes in --weights" in err and list(tmp_path.iterdir()) == []
 
 
 def test_export_command_exits_1_on_failed_parity(cli, capsys, tmp_path, anynet_checkpoint, monkeypatch):

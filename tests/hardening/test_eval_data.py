@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 
 import numpy as np
@@ -176,6 +177,7 @@ def test_eval_json_writes_a_metric_over_no_pixels_as_null(tmp_path):
     json_path, _ = report.save(tmp_path, "m")
     data = json.loads(json_path.read_text())
     assert data["scenes"][0]["metrics"] == {"epe": 1.0, "noc/epe": None} and data["mean"]["noc/epe"] is None
+    assert datetime.datetime.fromisoformat(data["date"]).utcoffset() is not None  # the date says its time zone
 
 
 def test_eval_cli_refuses_an_unwritable_output_before_scoring(capsys, tmp_path, monkeypatch):

@@ -92,8 +92,11 @@ def test_pfm_header_may_hold_blank_lines_and_scale_magnitude(tmp_path):
         (b"Pf\n2\n-1.0\n" + bytes(8), "damaged PFM header"),
         (b"Pf\n2 1\nlittle\n" + bytes(8), "damaged PFM header"),
         (b"", "not a PFM"),
+        (b"Pf\n-3 -2\n-1.0\n" + bytes(24), r"damaged PFM header \(size -3x-2"),
+        (b"Pf\n0 0\n-1.0\n", r"damaged PFM header \(size 0x0"),
+        (b"Pf\n2 1\nnan\n" + bytes(8), "damaged PFM header .*scale nan"),
     ],
-    ids=["ppm", "words", "one-dimension", "bad-scale", "empty"],
+    ids=["ppm", "words", "one-dimension", "bad-scale", "empty", "negative-size", "zero-size", "nan-scale"],
 )
 def test_pfm_damaged_header(tmp_path, content, match):
     path = tmp_path / "bad.pfm"
@@ -131,6 +134,18 @@ def test_pfm_truncated_header_raises_instead_of_hanging(tmp_path, monkeypatch):
 
     with pytest.raises(InputError, match="damaged PFM header"):
         read_pfm(path)
+
+
+def test_a_pfm_of_negative_size_is_one_line_through_the_cli(tmp_path, capsys):
+    """Its 6 values matched (-3) x (-2): numpy's reshape raised a bare ValueError, a traceback for the user."""
+    from rtstereo.cli import main
+
+    (tmp_path / "neg.pfm").write_bytes(b"Pf\n-3 -2\n-1.0\n" + np.ones(6, "<f4").tobytes())
+    (tmp_path / "ok.pfm").write_bytes(b"Pf\n3 2\n-1.0\n" + np.ones(6, "<f4").tobytes())
+    code = main(["compare", str(tmp_path / "neg.pfm"), str(tmp_path / "ok.pfm")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"rtstereo compare: error: {tmp_path / 'neg.pfm'}: damaged PFM header (size -3x-2")
 
 
 def test_pfm_missing_file(tmp_path):

@@ -274,6 +274,22 @@ def test_another_input_size_is_resized_with_a_warning_and_rescaled(toy_path):
     np.testing.assert_allclose(result.disparity_px, 2 * (SCALE_PX * 102 / 255 + 1), rtol=1e-5)
 
 
+def test_invalid_pixels_of_a_fixed_size_map_are_not_interpolated_into_valid_ones(toy_path, monkeypatch):
+    """Marked invalid after the resize, a 0 beside 10 px became a valid 5 px (then 10 px once rescaled)."""
+    predictor = load_onnx(toy_path)
+    network_map = np.full(SIZE_HW, 10.0, np.float32)
+    network_map[:, : SIZE_HW[1] // 2] = 0.0  # the network found no match on the left half
+    network_map[4, -3] = np.inf  # an fp16 overflow: invalid too
+    monkeypatch.setattr(predictor.backend, "run", lambda left, right: network_map)
+    grey = np.full((32, 48, 3), 102, np.uint8)  # twice the export size
+    with pytest.warns(ResizeWarning):
+        disparity = predictor.predict(grey, grey).disparity_px
+    valid = np.isfinite(disparity)
+    np.testing.assert_allclose(disparity[valid], 20.0, rtol=1e-5)  # every valid pixel is a rescaled 10 px
+    assert not valid[:, :24].any() and valid[:, 26:].mean() > 0.9  # invalid spreads by at most the kernel
+    assert not valid[8:10, -6:-4].any()  # the overflow's pixels too
+
+
 def test_predict_command_needs_only_the_model_file(toy_path, tmp_path, capsys):
     from rtstereo.cli import main
 

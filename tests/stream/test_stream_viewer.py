@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,6 +82,8 @@ class FakeRecording:
 
     def save(self, path, **kwargs):
         self.opened.append(f"save {path}")
+        self.saved_to = Path(path)
+        self.saved_to.write_bytes(b"RRF")  # Rerun's file sink starts the file at once
 
     def log(self, path, entity, static=False):
         self.logged.append((path, entity))
@@ -238,12 +241,16 @@ def fake_rerun(monkeypatch):
 
 def test_sink_opens_and_closes_its_own_recording(fake_rerun, tmp_path):
     recording = fake_rerun(FakeRecording())
-    sink = Viewer3DSink(save_path=tmp_path / "sub" / "o.rrd")
+    rrd = tmp_path / "sub" / "o.rrd"
+    sink = Viewer3DSink(save_path=rrd)
     sink.write(known_frame())
+    # Rerun writes a hidden name beside it (suffix kept): the real name appears only once the file is complete
+    assert recording.saved_to.parent == rrd.parent and recording.saved_to.name.startswith(".o.partial-")
+    assert recording.saved_to.suffix == ".rrd" and not rrd.exists()
     sink.close()
-    assert recording.opened == [f"save {tmp_path / 'sub' / 'o.rrd'}"]
     assert recording.flushed and recording.disconnected  # the file is complete
-    assert sink.outputs == [str(tmp_path / "sub" / "o.rrd")]
+    assert sink.outputs == [str(rrd)]
+    assert sorted(p.name for p in rrd.parent.iterdir()) == ["o.rrd"] and rrd.read_bytes() == b"RRF"
 
 
 @pytest.mark.parametrize(
@@ -263,10 +270,22 @@ def test_opening_the_viewer_fails_clearly(fake_rerun, monkeypatch, tmp_path, fai
 
 def test_a_recording_that_cannot_be_finished_is_an_error(fake_rerun, tmp_path):
     fake_rerun(FakeRecording("flush"))
+    (tmp_path / "o.rrd").write_bytes(b"an earlier run's recording")
     sink = Viewer3DSink(save_path=tmp_path / "o.rrd")
     sink.write(known_frame())
     with pytest.raises(OutputError, match="finishing the recording .*o.rrd failed: flush failed"):
         sink.close()
+    # the unfinished file is removed, not renamed: the earlier recording is still whole, nothing hidden is left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.rrd"] and sink.outputs == []
+    assert (tmp_path / "o.rrd").read_bytes() == b"an earlier run's recording"
+
+
+def test_a_recording_killed_mid_write_is_removed_by_the_next(fake_rerun, tmp_path):
+    fake_rerun(FakeRecording())
+    (tmp_path / ".o.partial-999999999-0123abcd.rrd").write_bytes(b"RRF, cut short")  # its writer is gone
+    sink = Viewer3DSink(save_path=tmp_path / "o.rrd")
+    sink.close()  # no frame: no recording under the name either
+    assert list(tmp_path.iterdir()) == [] and sink.outputs == []
 
 
 def test_a_viewer_that_was_closed_is_only_a_warning(fake_rerun, caplog):
@@ -303,6 +322,18 @@ def test_missing_rerun_fails_the_command_before_the_first_frame(monkeypatch, run
     assert not (tmp_path / "o.rrd").exists() and not (tmp_path / "o.mp4").exists()
 
 
+def test_video_records_under_a_hidden_name_and_renames_it_at_the_end(
+    fake_rerun, run_cli, two_videos, calib_file, tmp_path
+):
+    """The .rrd was written by Rerun under its final name: a run stopped midway left a partial file there."""
+    recording = fake_rerun(FakeRecording())
+    rrd = tmp_path / "view" / "o.rrd"
+    code, out, err = run_cli("video", *two_videos, "--calib", calib_file, "--view3d-save", rrd, *FAST)
+    assert code == 0, err
+    assert recording.saved_to.parent == rrd.parent and recording.saved_to.name.startswith(".o.partial-")
+    assert [p.name for p in rrd.parent.iterdir()] == ["o.rrd"] and str(rrd) in out
+
+
 @pytest.mark.parametrize("verb", ["video", "live"])
 def test_calib_unit_without_a_calibration_file_is_refused(run_cli, two_videos, sbs_video, tmp_path, verb):
     """--calib-unit without --calib or --rectify was silently ignored."""
@@ -334,14 +365,38 @@ def test_3d_view_settings_without_the_3d_view_are_refused(run_cli, two_videos, s
     assert not (tmp_path / "o.mp4").exists()
 
 
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["--view3d-points", "0"], "--view3d-points must be >= 1, got 0"),  # was "3D viewer: max_points must be"
+        (["--max-depth", "-1"], "--max-depth must be > 0 metres, got -1.0"),
+        (["--max-depth", "nan"], "--max-depth must be > 0 metres, got nan"),
+    ],
+)
+def test_bad_3d_view_values_name_their_flag_before_a_missing_rerun(
+    monkeypatch, run_cli, two_videos, calib_file, tmp_path, flags, said
+):
+    monkeypatch.setitem(sys.modules, "rerun", None)  # the usage error comes first, installed or not
+    code, _, err = run_cli(
+        "video", *two_videos, "--calib", calib_file, "--view3d-save", tmp_path / "o.rrd", *flags, *FAST
+    )
+    assert code == 2 and err == f"rtstereo video: error: {said}\n", err
+
+
 def test_recording_name_must_end_in_rrd(run_cli, two_videos, calib_file, tmp_path):
     code, _, err = run_cli("video", *two_videos, "--calib", calib_file, "--view3d-save", tmp_path / "o.mp4", *FAST)
     assert code == 2 and "expected a .rrd file name" in err
 
 
-def test_rrd_check():
+def test_rrd_check(tmp_path):
     with pytest.raises(OutputError, match=r"expected a \.rrd file name"):
         viewer.check_rrd_path("view.txt")
+    (tmp_path / "out.mp4").write_bytes(b"a video")  # was: "cannot create folder ...: [Errno 17] File exists: ..."
+    with pytest.raises(OutputError, match=r"^cannot create folder .*out.mp4: .*out.mp4 is a file, not a folder$"):
+        viewer.check_rrd_path(tmp_path / "out.mp4" / "view.rrd")
+    (tmp_path / "old.rrd").mkdir()  # Rerun's own error (or the rename's) would have come at the end of the stream
+    with pytest.raises(OutputError, match=r"old.rrd is a folder: give a file name, e.g. .*old.rrd/view.rrd$"):
+        viewer.check_rrd_path(tmp_path / "old.rrd")
 
 
 # -- with Rerun: a recording of a video ------------------------------------------------------------

@@ -714,6 +714,24 @@ def test_cli_refuses_synthetic_validation_options_with_val_data(tmp_path, flags,
         (["--loss-weights", "a,b"], "--loss-weights: expected numbers, e.g. 0.5,1.0, got 'a,b'"),
         # as adapt --threads 0 (and predict's): torch's choice is the flag left out, not 0
         (["--threads", "0"], "--threads must be >= 1, got 0 (leave it out for torch's own choice)"),
+        # as predict's: it was "rtnet: max_disp must be a positive multiple of 32 pixels, got 0", the registry's name
+        (["--max-disp", "0"], "--max-disp must be >= 1, got 0"),
+        (["--set", "max_disp=-32"], "--set max_disp must be >= 1, got -32"),
+        (
+            ["--max-disp", "64", "--set", "max_disp=96"],
+            "--max-disp 64 and --set max_disp=96 disagree: give one of them",
+        ),
+        # refused by the network when it is built: the flag typed is named too
+        (
+            ["--max-disp", "40"],
+            "--max-disp: rtnet needs a positive multiple of 32 pixels, got 40; round it up to the next "
+            "multiple of 32 (64)",
+        ),
+        (
+            ["--set", "max_disp=40"],
+            "--set max_disp: rtnet needs a positive multiple of 32 pixels, got 40; round it up to "
+            "the next multiple of 32 (64)",
+        ),
         (
             ["--freeze", "nothing"],
             "--freeze: no parameter of the network starts with 'nothing' (it has: aggregation, encoder, match, "
@@ -820,8 +838,13 @@ def test_noise_scale_flag_reaches_the_config():
 def test_cli_set_values_become_model_settings():
     from rtstereo.cli.train import flag_values
 
-    args = _parser().parse_args(["train", "--max-disp", "64", "--set", "max_disp=96"])
-    assert flag_values(args)["settings"] == {"max_disp": "96"}
+    args = _parser().parse_args(["train", "--set", "max_disp=96", "--set", "half_refinement=true"])
+    assert flag_values(args)["settings"] == {"max_disp": "96", "half_refinement": "true"}
+    args = _parser().parse_args(["train", "--max-disp", "64", "--set", "max_disp=64"])  # one value, said twice
+    assert flag_values(args)["settings"] == {"max_disp": "64"}
+    args = _parser().parse_args(["train", "--max-disp", "64", "--set", "max_disp=96"])  # --set won, unsaid
+    with pytest.raises(InputError, match="--max-disp 64 and --set max_disp=96 disagree"):
+        flag_values(args)
     args = _parser().parse_args(["train", "--set", "max_disp"])
     with pytest.raises(InputError, match="KEY=VALUE"):
         flag_values(args)

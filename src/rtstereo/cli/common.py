@@ -179,7 +179,7 @@ def parse_set_values(items: list[str]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise InputError(f"--set expects KEY=VALUE, got '{item}'")
         key, value = key.strip().replace("-", "_"), value.strip()
-        if key in settings and not _same_number(settings[key], value):  # neither silently wins, as with --max-disp
+        if key in settings and not same_number(settings[key], value):  # neither silently wins, as with --max-disp
             raise InputError(f"--set {key}={settings[key]} and --set {key}={value} disagree: give one of them")
         settings[key] = value
     return settings
@@ -193,16 +193,16 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     for key, option, value in (("max_disp", "--max-disp", args.max_disp), ("iters", "--iters", args.iters)):
         if value is None:
             continue
-        if key in settings and not _same_number(settings[key], value):
+        if key in settings and not same_number(settings[key], value):
             raise InputError(f"{option} {value} and --set {key}={settings[key]} disagree: give one of them")
         settings[key] = value
         given[key] = option
     for key, option in given.items():
-        _check_positive(settings[key], f"--set {key}" if key in from_set else option)
+        check_positive_setting(settings[key], f"--set {key}" if key in from_set else option)
     return settings
 
 
-def _same_number(a: Any, b: Any) -> bool:
+def same_number(a: Any, b: Any) -> bool:
     """Whether two option values name one number (``64`` and ``64.0``); text compared as given otherwise."""
     try:
         return float(a) == float(b)
@@ -210,7 +210,7 @@ def _same_number(a: Any, b: Any) -> bool:
         return str(a) == str(b)
 
 
-def _check_positive(value: Any, option: str) -> None:
+def check_positive_setting(value: Any, option: str) -> None:
     """A disparity range or iteration count below 1 is refused before any model is built."""
     try:
         number = float(value)

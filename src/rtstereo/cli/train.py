@@ -7,8 +7,8 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import InputError, require
-from .common import check_torch_threads
+from ..errors import InputError, SettingError, require
+from .common import check_positive_setting, check_torch_threads, same_number
 
 EXAMPLES = """examples:
   rtstereo train -o runs/rtnet --steps 200000 --batch-size 8 --device cuda
@@ -183,12 +183,19 @@ def flag_values(args: argparse.Namespace) -> dict:
     values = {key: getattr(args, key) for key in keys}
     settings: dict = {}
     if args.max_disp is not None:
+        # As in predict: the flag typed is named, not the network's setting ("rtnet: max_disp must be ...").
+        check_positive_setting(args.max_disp, "--max-disp")
         settings["max_disp"] = args.max_disp
     for item in args.set_values:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise InputError(f"--set expects KEY=VALUE, got '{item}'")
-        settings[key.strip()] = coerce_setting(key, value.strip(), None)
+        key, value = key.strip(), coerce_setting(key, value.strip(), None)
+        if key == "max_disp":
+            if args.max_disp is not None and not same_number(args.max_disp, value):  # neither silently wins
+                raise InputError(f"--max-disp {args.max_disp} and --set max_disp={value} disagree: give one of them")
+            check_positive_setting(value, "--set max_disp")
+        settings[key] = value
     values["settings"] = settings or None
     return values
 
@@ -208,12 +215,15 @@ def flag_of(key: str) -> str:
 
 
 @contextlib.contextmanager
-def flags_named(given: dict) -> Iterator[None]:
+def flags_named(given: dict, setting_flags: dict[str, str] | None = None) -> Iterator[None]:
     """Name the flag a user typed, not the config key, in an error about a value given as a flag.
 
     Args:
         given: the config keys given as flags (value not ``None``).
+        setting_flags: the flag of each model setting given as one (:func:`setting_flags`), for a
+            network that refuses its setting when it is built.
     """
+    setting_flags = setting_flags or {}
     from ..train.config import ConfigSettingError
 
     try:
@@ -223,6 +233,18 @@ def flags_named(given: dict) -> Iterator[None]:
         if exc.source not in (None, "command line") or given.get(exc.setting) is None:
             raise
         raise InputError(f"{flag_of(exc.setting)}: {exc.detail}") from None
+    except SettingError as exc:  # a network's own setting (rtnet's max_disp), refused when it is built
+        if exc.setting not in setting_flags:
+            raise
+        raise InputError(f"{setting_flags[exc.setting]}: {exc.detail}") from None
+
+
+def setting_flags(args: argparse.Namespace) -> dict[str, str]:
+    """The flag that gave each model setting on the command line (``--max-disp``, ``--set KEY``)."""
+    flags = {key.partition("=")[0].strip(): f"--set {key.partition('=')[0].strip()}" for key in args.set_values}
+    if args.max_disp is not None:
+        flags["max_disp"] = "--max-disp"
+    return flags
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -246,7 +268,7 @@ def run_train(args: argparse.Namespace) -> int:
         )
     from .common import progress_echo
 
-    with flags_named(given):
+    with flags_named(given, setting_flags(args)):
         summary = train(config, echo=progress_echo("train"))  # progress on stderr; stdout has the result line
     if summary["rank"] != 0:  # data-parallel: rank 0 reports for all
         return 0

@@ -504,6 +504,11 @@ def _viewer_options(args: argparse.Namespace, source: FrameSource):
             f"metres, and {source.description} has none: pass --calib FILE (KITTI, Middlebury calib.txt, "
             "OpenCV YAML, rtstereo JSON) or --rectify maps.npz (see `rtstereo calibrate`)"
         )
+    # Named by the flags (ViewerOptions says "max_points"), and before the missing package: a usage error first.
+    if args.view3d_points is not None and args.view3d_points < 1:
+        raise InputError(f"--view3d-points must be >= 1, got {args.view3d_points}")
+    if args.max_depth is not None and not args.max_depth > 0:
+        raise InputError(f"--max-depth must be > 0 metres, got {args.max_depth}")
     require("rerun", "viewer", f"the 3D viewer ({option})")
     max_points = DEFAULT_MAX_POINTS if args.view3d_points is None else args.view3d_points
     return ViewerOptions(max_points=max_points, max_depth_m=args.max_depth)

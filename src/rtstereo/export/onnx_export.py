@@ -154,8 +154,8 @@ def build_network(
         ``(spec, resolved_settings, module_in_eval_mode, weights_sha256_or_None)``.
 
     Raises:
-        InputError: a classical model, an exported ``.onnx`` file as the model or the weights, a
-            post-processing switch among the settings, or missing weights.
+        InputError: a classical model, a URL as the model, an exported ``.onnx`` file as the model or the
+            weights, a post-processing switch among the settings, or missing weights.
         CheckpointError: a checkpoint path that does not exist, or a file that is not one.
     """
     from ..api import names_a_path
@@ -166,6 +166,11 @@ def build_network(
 
     overrides = dict(settings or {})
     name = resolve_alias(model)
+    if is_url(name):  # as `predict --model URL`: only weights are fetched (a path made of the URL was "not found")
+        raise InputError(
+            f"model {name} is a URL: export takes a registry name or a local rtstereo checkpoint; download the "
+            "checkpoint and give its path (a URL of a registry network's weights goes in --weights)"
+        )
     path = Path(name)
     if is_onnx_file(name):
         raise InputError(
@@ -694,7 +699,7 @@ def export_onnx(
             rtstereo_version=__version__,
             opset=opset,
             extra={
-                "exported_at": datetime.datetime.now().isoformat(timespec="seconds"),
+                "exported_at": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
                 "torch": torch.__version__,
                 "onnx": onnx.__version__,
             },

@@ -6,6 +6,7 @@ whose sign gives the byte order (negative = little-endian); rows are stored bott
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,12 @@ def _read_pfm(path: Path) -> np.ndarray:
             scale = float(f.readline().strip())
         except (ValueError, IndexError) as exc:
             raise InputError(f"{path}: damaged PFM header ({exc})") from None
+        if width < 1 or height < 1 or not math.isfinite(scale) or scale == 0:
+            # numpy's reshape refused a negative size with a traceback ("can only specify one unknown dimension")
+            raise InputError(
+                f"{path}: damaged PFM header (size {width}x{height}, scale {scale}; expected a size of at least "
+                "1x1 and a finite, non-zero scale)"
+            )
         channels = 3 if kind == b"PF" else 1
         data = np.fromfile(f, dtype="<f4" if scale < 0 else ">f4")
     expected = width * height * channels

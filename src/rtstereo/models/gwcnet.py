@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import CheckpointError, InputError
+from ..errors import CheckpointError, SettingError
 from .checkpoint import find_state_dict, load_into, read_checkpoint_of, strip_prefix
 from .initialization import he_normal_fan_out
 from .inputs import check_stereo_batch
@@ -238,9 +238,10 @@ class GwcNet(nn.Module):
         super().__init__()
         if isinstance(max_disp, bool) or not isinstance(max_disp, int) or max_disp <= 0 or max_disp % 16:
             above = -(-max_disp // 16) * 16 if isinstance(max_disp, int) and not isinstance(max_disp, bool) else 0
-            raise InputError(
-                f"GwcNet max_disp must be a positive multiple of 16 (pixels), got {max_disp!r}; "
-                f"round it up, for example to {above if above > 0 else 192}"
+            raise SettingError(
+                "max_disp",
+                f"GwcNet needs a positive multiple of 16 (pixels), got {max_disp!r}; "
+                f"round it up, for example to {above if above > 0 else 192}",
             )
         self.max_disp = max_disp
         self.use_concat_volume = use_concat_volume

@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import CheckpointError, InputError
+from ..errors import CheckpointError, InputError, SettingError
 from .checkpoint import describe, find_state_dict, load_into, read_torch_file, strip_prefix
 from .inputs import check_stereo_batch
 
@@ -574,9 +574,10 @@ class RTNet(nn.Module):
         super().__init__()
         if isinstance(max_disp, bool) or not isinstance(max_disp, int) or max_disp <= 0 or max_disp % 32:
             up = -(-max_disp // 32) * 32 if isinstance(max_disp, int) and not isinstance(max_disp, bool) else 0
-            raise InputError(
-                f"rtnet: max_disp must be a positive multiple of 32 pixels, got {max_disp!r}; "
-                f"round it up to the next multiple of 32 ({up if up > 0 else 'e.g. 192'})"
+            raise SettingError(
+                "max_disp",
+                f"rtnet needs a positive multiple of 32 pixels, got {max_disp!r}; "
+                f"round it up to the next multiple of 32 ({up if up > 0 else 'e.g. 192'})",
             )
         self.max_disp = max_disp
         self.levels = max_disp // DOWNSAMPLE

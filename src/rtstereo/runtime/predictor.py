@@ -126,12 +126,14 @@ class Predictor:
         height, width = pair.size_hw
         if pad != (0, 0):
             disparity = disparity[: disparity.shape[0] - pad[0], : disparity.shape[1] - pad[1]]
+        # inf as well as nan and <= 0 is invalid: an overflow in half precision must not pass as a match
+        usable = (disparity > 0) & (disparity < np.inf)
         if disparity.shape != (height, width):
             # A fixed-shape network: disparity is measured in its pixels, so scale by the width ratio.
-            scale = width / disparity.shape[1]
-            disparity = cv2.resize(disparity, (width, height), interpolation=cv2.INTER_LINEAR) * scale
-        # inf as well as nan and <= 0 is invalid: an overflow in half precision must not pass as a match
-        disparity = np.where((disparity > 0) & (disparity < np.inf), disparity, np.nan).astype(np.float32, copy=False)
+            disparity = resize_valid(disparity, usable, (height, width)) * (width / disparity.shape[1])
+        else:
+            disparity = np.where(usable, disparity, np.nan)
+        disparity = disparity.astype(np.float32, copy=False)
         if self.fill_left_border:
             disparity = fill_left_border(disparity)
         if self.refine_edges:
@@ -335,6 +337,34 @@ class Predictor:
             "total": (time.perf_counter() - t0) * 1e3,
         }
         return disparity, timings, (int(left.shape[-2]), int(left.shape[-1]))
+
+
+def resize_valid(disparity: np.ndarray, usable: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of a map to ``size_hw`` that interpolates valid pixels only.
+
+    Invalid pixels are marked before the resize, not after: resized with the rest, a 0 beside 10 px
+    became a valid 5 px. A pixel of the result is valid only where every pixel it is interpolated
+    from is (``nan`` elsewhere); the values are not rescaled here.
+
+    Args:
+        disparity: ``(h, w)`` float32 map.
+        usable: ``(h, w)`` bool, the valid pixels of ``disparity``.
+        size_hw: the size of the result.
+
+    Returns:
+        ``(H, W)`` float32, ``nan`` where invalid.
+
+    Examples:
+        >>> d = np.array([[0.0, 10.0, 10.0]], np.float32)
+        >>> resize_valid(d, d > 0, (1, 6)).round(2).tolist()
+        [[nan, nan, nan, 10.0, 10.0, 10.0]]
+    """
+    height, width = size_hw
+    known = np.where(usable, disparity, 0).astype(np.float32)
+    values = cv2.resize(known, (width, height), interpolation=cv2.INTER_LINEAR)
+    weight = cv2.resize(usable.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+    # The weight is 1 up to rounding where every neighbour is valid; dividing by it undoes that rounding.
+    return np.where(weight > 1 - 1e-4, values / np.maximum(weight, 1e-6), np.nan).astype(np.float32)
 
 
 def hint_channel(hints: np.ndarray, resized_hw: tuple[int, int] | None, net_hw: tuple[int, ...]) -> np.ndarray:

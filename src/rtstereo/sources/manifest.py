@@ -111,21 +111,22 @@ def _resolve(cell: str, base: Path) -> str:
 
 
 def _read_csv(path: Path) -> list[tuple[str, dict]]:
-    """The rows of a CSV manifest as ``("line N", cells by column)``, N the row's line in the file (as an
-    editor counts them); empty lines and lines starting with ``#`` (comments) are skipped."""
+    """The rows of a CSV manifest as ``("line N", cells by column)``, N the row's (first) line in the file (as
+    an editor counts them); empty lines and lines starting with ``#`` (comments) are skipped."""
     header: list[str] | None = None
     rows, extra = [], []
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(_without_comments(f))
+            first_line = 1  # of the row read next: a row with a quoted cell over several lines ends further down
             for cells in reader:
+                where, first_line = f"line {first_line}", reader.line_num + 1
                 if not any(c.strip() for c in cells):
                     continue
                 if header is None:
                     header = [h.strip().lower() for h in cells]
                     _check_columns(path, header)
                     continue
-                where = f"line {reader.line_num}"
                 rows.append((where, dict(zip(header, cells))))
                 # Cells beyond the header: an unquoted comma in a file name, or a shifted row. Empty ones (a
                 # trailing comma, as spreadsheets write) say nothing.
@@ -145,9 +146,47 @@ def _read_csv(path: Path) -> list[tuple[str, dict]]:
 
 def _without_comments(lines: Iterable[str]) -> Iterator[str]:
     """The lines of a CSV file with comments (``#`` first, after any spaces) emptied rather than dropped, so that
-    the reader's line numbers stay the file's. A file name starting with ``#`` is written in quotes."""
+    the reader's line numbers stay the file's. A file name starting with ``#`` is written in quotes.
+
+    A line inside a quoted cell that spans lines is the cell's text, not a comment: emptied, it lost
+    the cell's closing quote, and the rows after it became part of the cell (pairs silently missing).
+
+    Examples:
+        >>> list(_without_comments(['a,b,"note\\n', '# still the note"\\n', "# a comment\\n"]))
+        ['a,b,"note\\n', '# still the note"\\n', '\\n']
+    """
+    quoted = False  # inside a quoted cell at the start of the line
     for line in lines:
-        yield "\n" if line.lstrip().startswith("#") else line
+        if not quoted and line.lstrip().startswith("#"):
+            yield "\n"
+            continue
+        quoted = _ends_quoted(line, quoted)
+        yield line
+
+
+def _ends_quoted(line: str, quoted: bool) -> bool:
+    """Whether a quoted cell is still open at the end of ``line`` (csv's default dialect: a quote opens a
+    cell only as its first character, ``""`` inside one is a quote).
+
+    Examples:
+        >>> _ends_quoted('a,"b\\n', False), _ends_quoted('x""y",c\\n', True), _ends_quoted('a"b,c\\n', False)
+        (True, False, False)
+    """
+    field_start = not quoted
+    index = 0
+    while index < len(line):
+        char = line[index]
+        if quoted:
+            if char == '"':
+                if line[index + 1 : index + 2] == '"':
+                    index += 1  # an escaped quote
+                else:
+                    quoted = False
+        elif char == '"' and field_start:
+            quoted = True
+        field_start = not quoted and char in ",\r\n"
+        index += 1
+    return quoted
 
 
 def _read_parquet(path: Path) -> list[tuple[str, dict]]:
