@@ -87,8 +87,13 @@ def _decode(source: str | Path) -> tuple[np.ndarray, str | Path]:
     data = np.fromfile(path, dtype=np.uint8)
     with native_output_held() as noise:  # libpng / OpenCV print their own lines about a damaged file
         image = cv2.imdecode(data, IMREAD_FLAGS) if data.size else None
-        if image is None:
-            noise.discard()
+        noise.discard()  # a failure is rtstereo's error below; a success's lines become a warning naming the file
+    said = "; ".join(dict.fromkeys(line.strip() for line in noise.text.splitlines() if line.strip()))
+    if image is not None and said:  # libjpeg decodes damaged data ("Corrupt JPEG data: bad Huffman code") anyway
+        warn(
+            f"{url or path}: the image library warned while decoding it ({said}); read as decoded: where the file is "
+            "damaged, the image and its disparity are wrong"
+        )
     if image is None:
         if url is not None and url.split("://", 1)[0].lower() != "file":
             forget(path)  # not kept in the cache: a rerun downloads it again
