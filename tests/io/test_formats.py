@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from pathlib import Path
 
@@ -371,14 +372,18 @@ def test_read_image_16bit_is_scaled_to_8bit(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "content",
-    [b"", b"\x89PNG\r\n\x1a\n" + bytes(40), b"plain text, not an image"],
+    ("content", "why"),
+    [
+        (b"", "the file is empty \\(0 bytes\\)"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(40), "not an image OpenCV can decode, or the file is damaged"),
+        (b"plain text, not an image", "not an image OpenCV can decode"),
+    ],
     ids=["empty", "truncated-png", "text"],
 )
-def test_read_image_corrupt(tmp_path, content):
+def test_read_image_corrupt(tmp_path, content, why):
     (tmp_path / "bad.png").write_bytes(content)
 
-    with pytest.raises(InputError, match="cannot read"):
+    with pytest.raises(InputError, match=f"cannot read {re.escape(str(tmp_path / 'bad.png'))}: {why}"):
         read_image(tmp_path / "bad.png")
 
 

@@ -100,6 +100,8 @@ def _decode(source: str | Path) -> tuple[np.ndarray, str | Path]:
             raise InputError(
                 f"cannot read {url}: what it returned is not an image OpenCV can decode (a web page, or damaged)"
             )
+        if not data.size:  # an interrupted copy or download, most often
+            raise InputError(f"cannot read {path}: the file is empty (0 bytes)")
         if path.suffix.lower() in (".npy", ".npz"):  # valid, and not damaged: arrays go through the Python API
             raise InputError(
                 f"cannot read {path}: a numpy array file is not read as an image; save it as a PNG or TIFF, or pass "
