@@ -266,8 +266,9 @@ def align_rows(
     difference): a touch-up for a rig whose calibration has drifted by a pixel or two, not a replacement
     for rectification.
 
-    It changes nothing when the check is inconclusive, finds the views swapped, or measures at most
-    :data:`ALIGN_MIN_PX` at the corners. Disparity is unchanged in meaning: only rows move.
+    It changes nothing when the check is inconclusive, finds the views swapped or on their side
+    (:meth:`RectificationCheck.sideways`: shifting rows would only slide one camera's view over the other's), or
+    measures at most :data:`ALIGN_MIN_PX` at the corners. Disparity is unchanged in meaning: only rows move.
 
     Args:
         left, right: uint8 RGB ``(H, W, 3)`` of one size.
@@ -285,12 +286,13 @@ def align_rows(
 
 def row_alignment_maps(check: RectificationCheck, height: int, width: int) -> tuple[np.ndarray, np.ndarray] | None:
     """``cv2.remap`` maps that align a right view of ``height`` x ``width`` by ``check``'s fitted rows
-    (see :func:`align_rows`), or ``None`` when there is nothing to align (inconclusive, swapped, or at
-    most :data:`ALIGN_MIN_PX`). A stream computes them once and applies them to every frame."""
+    (see :func:`align_rows`), or ``None`` when there is nothing to align (inconclusive, swapped, on their side,
+    or at most :data:`ALIGN_MIN_PX`). A stream computes them once and applies them to every frame."""
     if (
         check.row_plane is None
         or not check.conclusive
         or check.median_dx_px < -1.0
+        or check.sideways()
         or not check.misalignment_px > ALIGN_MIN_PX
     ):
         return None

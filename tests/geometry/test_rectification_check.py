@@ -301,7 +301,16 @@ def test_a_pair_on_its_side_is_told_which_way_to_turn_not_to_calibrate(pairs, k,
     assert not check_rectification(*pairs["kitti"]).sideways()
 
 
-def test_photos_turned_on_their_side_by_exif_get_the_turn_advice_alone(pairs, tmp_path, capsys):
+def test_align_rows_leaves_a_pair_on_its_side_alone(pairs):
+    """It slid the right view by the views' vertical disparity, which made the pair look aligned and its map
+    all but zero, without a word."""
+    left, right = (np.ascontiguousarray(np.rot90(view)) for view in pairs["kitti"])
+    same, check = align_rows(left, right)
+    assert check.sideways() and same is right
+
+
+@pytest.mark.parametrize("align", [[], ["--align-rows"]])
+def test_photos_turned_on_their_side_by_exif_get_the_turn_advice_alone(pairs, tmp_path, capsys, align):
     from PIL import Image
 
     from rtstereo.cli import main
@@ -313,8 +322,19 @@ def test_photos_turned_on_their_side_by_exif_get_the_turn_advice_alone(pairs, tm
         paths.append(tmp_path / f"{name}.jpg")
         Image.fromarray(view).save(paths[-1], quality=95, exif=exif.tobytes())
     code = main(
-        ["predict", *map(str, paths), "--model", "sgbm", "--max-disp", "64", "-q", "-o", str(tmp_path / "d.pfm")]
+        [
+            "predict",
+            *map(str, paths),
+            "--model",
+            "sgbm",
+            "--max-disp",
+            "64",
+            "-q",
+            "-o",
+            str(tmp_path / "d.pfm"),
+            *align,
+        ]
     )
     err = capsys.readouterr().err
     assert code == 0 and "the cameras sit one above the other" in err and "counter-clockwise" in err, err
-    assert "--align-rows" not in err and "Calibrate" not in err
+    assert "--align-rows" not in err and "Calibrate" not in err and err.count("\n") == 1
