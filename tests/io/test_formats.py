@@ -417,8 +417,35 @@ def test_read_grey_palette_16bit_and_errors(tmp_path):
 
 
 def test_write_image_errors(tmp_path):
-    with pytest.raises(OutputError, match="cannot write"):
+    with pytest.raises(
+        OutputError, match="cannot write .*x.unknownsuffix: OpenCV writes no image format with the suff"
+    ):
         write_image(tmp_path / "x.unknownsuffix", np.zeros((2, 2, 3), np.uint8))
+    with pytest.raises(OutputError, match="cannot write .*x.png: .*is a file, not a folder"):
+        (tmp_path / "taken").write_text("")
+        write_image(tmp_path / "taken" / "x.png", np.zeros((2, 2, 3), np.uint8))
+
+
+def test_write_image_to_a_path_that_is_not_utf8_writes_it(tmp_path):
+    """Linux names are bytes: cv2.imwrite crashed the process (a segmentation fault) on such a name, so the
+    write runs in a child process here."""
+    import os
+    import subprocess
+    import sys
+
+    name = os.fsdecode(b"left\xff.png")
+    try:
+        (tmp_path / name).touch()
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system takes valid UTF-8 names only")
+    (tmp_path / name).unlink()
+    code = (
+        "import sys, os, numpy as np; from rtstereo.io import write_image, read_image; "
+        "p = os.path.join(os.fsdecode(sys.argv[1]), os.fsdecode(b'left\\xff.png')); "
+        "write_image(p, np.full((3, 4, 3), 7, np.uint8)); print(read_image(p).sum())"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and run.stdout.strip() == str(3 * 4 * 3 * 7), (run.returncode, run.stderr[-2000:])
 
 
 @pytest.mark.parametrize(
@@ -569,7 +596,7 @@ def test_an_interrupted_write_disparity_leaves_the_earlier_file_as_it_was(tmp_pa
         Path(str(target)).write_bytes(b"trunc")
         raise _Interrupted
 
-    monkeypatch.setattr(images.cv2, "imwrite", halfway)
+    monkeypatch.setattr(images, "_write_bytes", halfway)
     monkeypatch.setattr(disparity, "write_pfm", halfway)
     monkeypatch.setattr(disparity, "_save_npy", halfway)
     with pytest.raises(_Interrupted):

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, OutputError, warn
-from .atomic import atomic_path
+from .atomic import atomic_path, os_reason
 from .download import fetch, forget, is_url
 from .quiet import native_output_held
 
@@ -163,12 +163,24 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc}") from None
+        raise OutputError(f"cannot write {path}: {os_reason(exc, path)}") from None
     # Under a temporary name, then renamed: an interrupted write leaves no truncated image under the real name.
+    # Encoded here and written by Python: cv2.imwrite crashed the process (a segmentation fault) on a path that is
+    # not valid UTF-8, which Linux allows (a file copied from an old camera card or archive).
+    try:
+        ok, encoded = cv2.imencode(path.suffix, out)
+    except cv2.error:
+        ok = False
+    if not ok:
+        raise OutputError(f"cannot write {path}: OpenCV writes no image format with the suffix '{path.suffix}'")
     with atomic_path(path) as partial:
         try:
-            ok = cv2.imwrite(str(partial), out)
-        except cv2.error as exc:
-            raise OutputError(f"cannot write {path}: {exc}") from None
-        if not ok:
-            raise OutputError(f"cannot write {path}: unknown image suffix or the folder is not writable")
+            _write_bytes(partial, encoded.tobytes())
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {os_reason(exc, path)}") from None
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` (one place, which tests interrupt halfway)."""
+    with path.open("wb") as f:
+        f.write(data)
