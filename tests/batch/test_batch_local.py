@@ -208,7 +208,7 @@ def _tiny_pair():
     from rtstereo.types import StereoPair
 
     image = np.zeros((6, 8, 3), np.uint8)
-    return StereoPair(image, image)
+    return StereoPair(image, image + 1)  # two views: one picture twice is refused
 
 
 def test_a_disparity_beyond_png16_fails_a_png16_only_output_naming_format(tmp_path):

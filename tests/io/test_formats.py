@@ -272,9 +272,9 @@ def test_npy_under_an_upper_case_suffix_is_written_under_its_own_name(tmp_path, 
     write_disparity(tmp_path / "d.NPY", d)  # np.save given the name wrote d.NPY.npy
     assert [p.name for p in tmp_path.iterdir()] == ["d.NPY"]
     np.testing.assert_array_equal(read_disparity(tmp_path / "d.NPY"), d)
-    image = np.random.default_rng(0).integers(0, 256, (32, 48, 3), np.uint8)
-    for name in ("l.png", "r.png"):
-        write_image(tmp_path / name, image)
+    views = np.random.default_rng(0).integers(0, 256, (2, 32, 48, 3), np.uint8)  # two: one picture twice is refused
+    for name, view in zip(("l.png", "r.png"), views):
+        write_image(tmp_path / name, view)
     argv = ["predict", tmp_path / "l.png", tmp_path / "r.png", "-o", tmp_path / "out" / "s.NPY", "-q"]
     assert main([str(a) for a in [*argv, "--model", "sgbm", "--max-disp", "16"]]) == 0, capsys.readouterr().err
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["s.NPY"]  # no partial file left beside it

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..confidence import lr_check
 from ..errors import InputError, RtStereoError
 from ..geometry import pair_with_calibration_for_size
@@ -157,7 +159,17 @@ class BatchJob:
 
     def prepare(self, pair: StereoPair) -> StereoPair:
         """Rectify the pair, attach its calibration (scaled to the pair's size if needed) and, with
-        ``align_rows``, align its rows."""
+        ``align_rows``, align its rows.
+
+        Raises:
+            InputError: the two views are one picture (identical pixels: a file given twice under two names, by a
+                link or a copy), whose disparity would be 0 everywhere.
+        """
+        if np.array_equal(pair.left, pair.right):
+            raise InputError(
+                "left and right are the same picture (identical pixels: one file under two names, or a copy): a "
+                "stereo pair needs its two views, one per camera"
+            )
         if self.rectifier is not None:
             left, right, rectified = self.rectifier.rectify(pair.left, pair.right)
             pair = dataclasses.replace(pair, left=left, right=right, calibration=rectified)
