@@ -242,12 +242,23 @@ def load_pair(source: PairSource, index: int) -> tuple[StereoPair | None, PairOu
     outcome = PairOutcome(index=index, name=source.name, left=source.left, right=source.right, worker=worker_label())
     t0 = time.perf_counter()
     try:
-        pair = source.load(index)
+        # What reading warns about (a damaged JPEG decoded anyway, 12-bit data in 16 bits) is the pair's warning, as
+        # what the model warns about is (finish_pair): as a Python warning it broke the progress bar.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            pair = source.load(index)
     except Exception as exc:  # noqa: BLE001 - a bad item is reported, the batch goes on
         outcome.status, outcome.error = FAILED, failure_reason(exc)
         pair = None
+    outcome.warning = _said(outcome.warning, caught)
     outcome.read_ms = (time.perf_counter() - t0) * 1000
     return pair, outcome
+
+
+def _said(earlier: str, caught: list[warnings.WarningMessage]) -> str:
+    """``earlier`` warnings and the ``caught`` ones, each once, in one line."""
+    said = [earlier] if earlier else []
+    return "; ".join(dict.fromkeys([*said, *(" ".join(str(w.message).split()) for w in caught)]))
 
 
 def finish_pair(job: BatchJob, predictor, pair: StereoPair, outcome: PairOutcome) -> PairOutcome:
@@ -270,7 +281,7 @@ def finish_pair(job: BatchJob, predictor, pair: StereoPair, outcome: PairOutcome
         outcome.status, outcome.error = FAILED, failure_reason(exc)
         return outcome
     outcome.status = DONE
-    outcome.warning = "; ".join(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
+    outcome.warning = _said(outcome.warning, caught)
     outcome.predict_ms = (t1 - t0) * 1000
     outcome.model_ms = float(result.timings_ms.get("total", 0.0))
     outcome.export_ms = float(result.timings_ms.get("export", 0.0))

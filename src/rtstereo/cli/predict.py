@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -316,8 +317,16 @@ def _check_first_rectified(
 ) -> None:
     """Warn when the first pair is not rectified (or, with ``exposure``, exposed differently); a first
     pair that cannot be read is left to the batch."""
+    from ..io import images
+
+    said_once = images._warned_low_bit_depth
     try:
-        pair = job.prepare(source.load(0))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # what reading it warns about, the batch reports as the pair's
+            loaded = source.load(0)
+        pair = job.prepare(loaded)
     except RtStereoError:
         return
+    finally:
+        images._warned_low_bit_depth = said_once  # a warning said once per run: not yet said, by this read
     _warn_if_unrectified(pair, source.name, exposure, job.align_rows, rig_hint)
