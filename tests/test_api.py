@@ -186,6 +186,15 @@ def test_size_mismatch_is_refused(textured_pair):
         rtstereo.load("sgbm", max_disp=16).predict(left, right[:-2])
 
 
+@pytest.mark.parametrize("hw", [(1, 40), (40, 1)])
+def test_an_image_one_pixel_high_or_wide_is_refused_with_the_least_size(hw):
+    image = np.zeros((*hw, 3), np.uint8)
+    with pytest.raises(
+        rtstereo.InputError, match=rf"left image: image of shape \({hw[0]}, {hw[1]}, 3\) is too small: at least 2x2"
+    ):
+        rtstereo.load("sgbm", max_disp=16).predict(image, image)
+
+
 def test_float_images_are_refused(textured_pair):
     left, right = textured_pair
     with pytest.raises(rtstereo.InputError, match="uint8"):

@@ -305,6 +305,13 @@ def calibration_for_size(calibration: Calibration, height_px: int, width_px: int
     if (calibration.width_px, calibration.height_px) == (width_px, height_px):
         return calibration
     factors = calibration_scale(calibration, height_px, width_px)
+    if factors is None and calibration_scale(calibration, width_px, height_px) is not None:
+        raise InputError(
+            f"the calibration is for {calibration.width_px}x{calibration.height_px} images but these are "
+            f"{width_px}x{height_px}, the same turned 90 degrees: photos turned upright by their EXIF orientation "
+            "tag (applied when read, as viewers do), calibrated as stored or the other way round? Calibrate "
+            "with the images as rtstereo reads them (rtstereo calibrate)"
+        )
     if factors is None:
         raise InputError(
             f"the calibration is for {calibration.width_px}x{calibration.height_px} images but these are "

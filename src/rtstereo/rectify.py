@@ -43,6 +43,10 @@ from .types import Calibration, as_rgb_uint8
 MAX_MISALIGNMENT_PX = 1.0
 LEVEL_PX = 0.5  # a vertical offset below this is "level": the sub-pixel matches scatter by about 0.2 px
 MIN_MATCHES = 20
+# Matches that move along the columns by this much (median |dy|) but not along the rows (median |dx| below
+# the second figure): cameras one above the other, as a rig on its side or its views turned upright by EXIF.
+SIDEWAYS_MIN_DY_PX = 3.0
+SIDEWAYS_MAX_DX_PX = 1.0
 # Brightness of the right view over the left one at matched features beyond which the cameras seem to
 # expose differently (the pairs of ../shared/data/validation as taken: 0.94-1.11); the hybrid's
 # sgbm_input=auto switches at the same ratio of the whole images' mean grey levels.
@@ -136,6 +140,18 @@ class RectificationCheck:
             )
         return text
 
+    def sideways(self) -> bool:
+        """Whether the matches move along the columns and not along the rows: the cameras sit one above the
+        other (a rig on its side), and no rectification of rows can make the pair a horizontal one.
+
+        Examples:
+            >>> RectificationCheck(22.0, 22.0, 22.0, 0.1, 40).sideways()
+            True
+            >>> RectificationCheck(2.1, -2.1, 2.0, 30.0, 400).sideways()
+            False
+        """
+        return self.median_abs_dy_px >= SIDEWAYS_MIN_DY_PX and abs(self.median_dx_px) < SIDEWAYS_MAX_DX_PX
+
     def warning(self, max_misalignment_px: float = MAX_MISALIGNMENT_PX) -> str | None:
         """A one-line warning for users, or ``None`` when the pair looks rectified."""
         if not self.conclusive:
@@ -145,6 +161,16 @@ class RectificationCheck:
                 f"left and right look swapped: matched features lie {-self.median_dx_px:.1f} px further "
                 "left in the left image than in the right one (a left view sees them further right); swap "
                 "the two inputs"
+            )
+        if self.measured_misalignment_px > max_misalignment_px and self.sideways():
+            # dy = y_left - y_right > 0: a pair turned 90 degrees clockwise (x became y), which the opposite turn undoes
+            turn = "counter-clockwise" if self.offset_px > 0 else "clockwise"
+            return (
+                f"the views are offset along the columns, not the rows (matched features {self.median_abs_dy_px:.1f} "
+                f"px apart vertically, {abs(self.median_dx_px):.1f} px horizontally): the cameras sit one above the "
+                "other in these images, as a rig held on its side gives, or photos that their EXIF orientation tag "
+                f"turned upright (rtstereo applies it, as viewers do); turn both views 90 degrees {turn}, so that "
+                "the cameras sit side by side"
             )
         if self.measured_misalignment_px > max_misalignment_px:
             return (
@@ -240,8 +266,9 @@ def align_rows(
     difference): a touch-up for a rig whose calibration has drifted by a pixel or two, not a replacement
     for rectification.
 
-    It changes nothing when the check is inconclusive, finds the views swapped, or measures at most
-    :data:`ALIGN_MIN_PX` at the corners. Disparity is unchanged in meaning: only rows move.
+    It changes nothing when the check is inconclusive, finds the views swapped or on their side
+    (:meth:`RectificationCheck.sideways`: shifting rows would only slide one camera's view over the other's), or
+    measures at most :data:`ALIGN_MIN_PX` at the corners. Disparity is unchanged in meaning: only rows move.
 
     Args:
         left, right: uint8 RGB ``(H, W, 3)`` of one size.
@@ -259,12 +286,13 @@ def align_rows(
 
 def row_alignment_maps(check: RectificationCheck, height: int, width: int) -> tuple[np.ndarray, np.ndarray] | None:
     """``cv2.remap`` maps that align a right view of ``height`` x ``width`` by ``check``'s fitted rows
-    (see :func:`align_rows`), or ``None`` when there is nothing to align (inconclusive, swapped, or at
-    most :data:`ALIGN_MIN_PX`). A stream computes them once and applies them to every frame."""
+    (see :func:`align_rows`), or ``None`` when there is nothing to align (inconclusive, swapped, on their side,
+    or at most :data:`ALIGN_MIN_PX`). A stream computes them once and applies them to every frame."""
     if (
         check.row_plane is None
         or not check.conclusive
         or check.median_dx_px < -1.0
+        or check.sideways()
         or not check.misalignment_px > ALIGN_MIN_PX
     ):
         return None

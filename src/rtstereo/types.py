@@ -50,7 +50,7 @@ def as_rgb_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
     elif not (image.ndim == 3 and image.shape[2] == 3):
         raise InputError(f"{name}: expected shape (H, W, 3) or (H, W), got {image.shape}")
     if image.shape[0] < 2 or image.shape[1] < 2:
-        raise InputError(f"{name}: image of shape {image.shape} is too small")
+        raise InputError(f"{name}: image of shape {image.shape} is too small: at least 2x2 pixels")
     return np.ascontiguousarray(image)
 
 

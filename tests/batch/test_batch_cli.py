@@ -319,3 +319,33 @@ def test_a_rerun_removes_the_staging_folder_a_killed_run_left(capsys, tmp_path, 
     assert len(list((tmp_path / "o").glob(".*"))) == 2
     run_cli(capsys, "predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "-q")
     assert not list((tmp_path / "o").glob(".*"))
+
+
+def test_what_reading_a_pair_warns_about_is_the_pairs_warning_said_once(capsys, tmp_path):
+    """A damaged JPEG decoded anyway: its warning came as a Python warning that broke the progress bar (and, for
+    the first pair, read twice: once by the rectification check), and was missing from the summary."""
+    import csv
+
+    import cv2
+
+    from ..conftest import make_textured_pair
+
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+    for i in range(3):
+        left, right = make_textured_pair(48, 72, seed=i)
+        data = cv2.imencode(".jpg", left)[1].tobytes()
+        if i < 2:  # libjpeg: "Corrupt JPEG data: bad Huffman code", and an image all the same
+            data = data[:-34] + b"\xff\x00" * 16 + data[-2:]
+        (tmp_path / "L" / f"{i}.jpg").write_bytes(data)
+        cv2.imwrite(str(tmp_path / "R" / f"{i}.jpg"), right)
+    summary = tmp_path / "s.csv"
+    argv = ["predict", tmp_path / "L", tmp_path / "R", "-o", tmp_path / "out", *SGBM_ARGS, "--summary", summary]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 0
+    for i in range(2):
+        said = f"rtstereo predict: warning: {tmp_path / 'L' / f'{i}.jpg'}: the image library warned while decoding"
+        assert err.count(said) == 1, err
+    with open(summary, newline="") as f:
+        warned = [row["warning"] for row in csv.DictReader(f)]
+    assert [w.startswith(f"{tmp_path / 'L'}") and "Corrupt JPEG data" in w for w in warned] == [True, True, False]

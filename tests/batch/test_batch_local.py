@@ -104,6 +104,30 @@ def test_summary_tables_csv_and_parquet(tmp_path):
     assert rows[0] == summary.outcomes[0] and rows[1].error == "cannot read" and math.isnan(rows[1].density)
 
 
+def test_summary_tables_and_notes_of_names_that_are_not_utf8(tmp_path):
+    """Linux names are bytes: a pair named from one that is not UTF-8 ended the batch with a UnicodeEncodeError
+    traceback when the summary (and its own name) or a pair's not-written note was written."""
+    import os
+
+    from rtstereo.sinks.files import DEFAULT_FORMATS, not_written_notes, save_result
+
+    odd = os.fsdecode(b"a\xff")
+    try:
+        (tmp_path / odd).touch()
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system takes valid UTF-8 names only")
+    summary = BatchSummary([PairOutcome(0, odd, f"l/{odd}.png", "r", status="done")], listed=1)
+    assert b"0,a\xff,l/a\xff.png,r,done" in summary.write_table(tmp_path / f"{odd}.csv").read_bytes()
+    pytest.importorskip("pyarrow")
+    import pyarrow.parquet as parquet
+
+    with summary.write_table(tmp_path / f"{odd}.parquet").open("rb") as f:
+        assert parquet.read_table(f).to_pylist()[0]["left"] == "l/a\\xff.png"  # Parquet strings are UTF-8
+    with pytest.warns(UserWarning):
+        save_result(_far_result(), tmp_path / "out", odd, DEFAULT_FORMATS)
+    assert not_written_notes(tmp_path / "out", odd, DEFAULT_FORMATS)[0].startswith(f"{odd}: disparity up to 300.2")
+
+
 def test_summary_table_errors(tmp_path, monkeypatch):
     summary = _summary()
     with pytest.raises(OutputError, match="expected a .parquet or .csv"):
@@ -184,7 +208,7 @@ def _tiny_pair():
     from rtstereo.types import StereoPair
 
     image = np.zeros((6, 8, 3), np.uint8)
-    return StereoPair(image, image)
+    return StereoPair(image, image + 1)  # two views: one picture twice is refused
 
 
 def test_a_disparity_beyond_png16_fails_a_png16_only_output_naming_format(tmp_path):

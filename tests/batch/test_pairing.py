@@ -162,3 +162,31 @@ def test_a_globs_wildcard_parts_ignore_case_as_a_folders_suffixes_do(tmp_path):
         ("IMG_0001.PNG", "IMG_0001.PNG"),
         ("img_0002.png", "img_0002.Png"),
     ]
+
+
+def test_one_picture_twice_under_two_names_is_refused_when_read(tmp_path, capsys):
+    """A link under another name, or a copy, passed the name checks above: the pair ran, and its map was 0
+    everywhere, without a word."""
+    import cv2
+
+    from rtstereo.cli import main
+
+    from ..conftest import make_textured_pair
+
+    left, right = make_textured_pair(48, 72)
+    cv2.imwrite(str(tmp_path / "left.png"), left)
+    cv2.imwrite(str(tmp_path / "copy.png"), left)
+    (tmp_path / "link.png").symlink_to(tmp_path / "left.png")
+    sgbm = ["--model", "sgbm", "--max-disp", "16", "-q"]
+    for twin in ("link.png", "copy.png"):
+        code = main(["predict", str(tmp_path / "left.png"), str(tmp_path / twin), *sgbm, "-o", str(tmp_path / "d.pfm")])
+        err = capsys.readouterr().err
+        assert code == 2 and err.startswith("rtstereo predict: error: left and right are the same picture"), err
+        assert err.count("\n") == 1 and not (tmp_path / "d.pfm").exists()
+    for side, image in (("L", left), ("R", right)):  # in a batch, that pair fails and the others are done
+        (tmp_path / side).mkdir()
+        cv2.imwrite(str(tmp_path / side / "a.png"), image)
+        cv2.imwrite(str(tmp_path / side / "b.png"), left)
+    code = main(["predict", str(tmp_path / "L"), str(tmp_path / "R"), *sgbm, "-o", str(tmp_path / "out")])
+    assert code == 1 and "failed: b (" in capsys.readouterr().err
+    assert sorted(p.stem for p in (tmp_path / "out").glob("*.pfm")) == ["a"]

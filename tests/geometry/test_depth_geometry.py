@@ -244,6 +244,12 @@ def test_calibration_for_size_scales_with_a_warning_and_refuses_another_aspect()
         calibration_for_size(cal, 480, 600)
 
 
+@pytest.mark.parametrize("hw", [(640, 480), (1280, 960)])
+def test_images_turned_90_degrees_from_the_calibration_are_said_to_be_turned_not_another_camera(hw):
+    with pytest.raises(InputError, match=rf"these are {hw[1]}x{hw[0]}, the same turned 90 degrees.*EXIF orientation"):
+        calibration_for_size(_cal(width_px=640, height_px=480), *hw)
+
+
 # --- feature: a calibration made at another size, in the Python API --------------------------------------
 
 

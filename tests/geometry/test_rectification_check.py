@@ -284,3 +284,57 @@ def test_align_rows_takes_out_a_shift_of_the_example_and_rendered_pairs(example_
         assert before.offset_px == pytest.approx(-dy_px, abs=0.1), before
         after = check_rectification(left, aligned)
         assert after.misalignment_px < 0.15 and after.median_abs_dy_px < 0.1, after
+
+
+@pytest.mark.parametrize(("k", "turn"), [(1, "clockwise"), (-1, "counter-clockwise")])
+def test_a_pair_on_its_side_is_told_which_way_to_turn_not_to_calibrate(pairs, k, turn):
+    """Views turned 90 degrees (a rig held on its side, or photos turned upright by EXIF) were called
+    'not rectified: calibrate the rig', which cannot make cameras one above the other a horizontal pair."""
+    left, right = (np.ascontiguousarray(np.rot90(view, k)) for view in pairs["kitti"])
+    check = check_rectification(left, right)
+    assert check.sideways(), check
+    message = check.warning()
+    assert "the cameras sit one above the other" in message and f"turn both views 90 degrees {turn}," in message
+    assert "Calibrate" not in message
+    undo = -1 if turn == "clockwise" else 1  # np.rot90's positive k turns counter-clockwise
+    assert check_rectification(np.rot90(left, undo).copy(), np.rot90(right, undo).copy()).warning() is None
+    assert not check_rectification(*pairs["kitti"]).sideways()
+
+
+def test_align_rows_leaves_a_pair_on_its_side_alone(pairs):
+    """It slid the right view by the views' vertical disparity, which made the pair look aligned and its map
+    all but zero, without a word."""
+    left, right = (np.ascontiguousarray(np.rot90(view)) for view in pairs["kitti"])
+    same, check = align_rows(left, right)
+    assert check.sideways() and same is right
+
+
+@pytest.mark.parametrize("align", [[], ["--align-rows"]])
+def test_photos_turned_on_their_side_by_exif_get_the_turn_advice_alone(pairs, tmp_path, capsys, align):
+    from PIL import Image
+
+    from rtstereo.cli import main
+
+    paths = []
+    for name, view in zip(("left", "right"), pairs["teddy"]):
+        exif = Image.Exif()
+        exif[0x0112] = 6  # stored as taken, shown turned 90 degrees clockwise: the cameras end up one above the other
+        paths.append(tmp_path / f"{name}.jpg")
+        Image.fromarray(view).save(paths[-1], quality=95, exif=exif.tobytes())
+    code = main(
+        [
+            "predict",
+            *map(str, paths),
+            "--model",
+            "sgbm",
+            "--max-disp",
+            "64",
+            "-q",
+            "-o",
+            str(tmp_path / "d.pfm"),
+            *align,
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 0 and "the cameras sit one above the other" in err and "counter-clockwise" in err, err
+    assert "--align-rows" not in err and "Calibrate" not in err and err.count("\n") == 1

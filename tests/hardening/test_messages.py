@@ -275,6 +275,17 @@ def test_a_damaged_png_gives_our_line_only(capfd, tmp_path, pair):
     )
 
 
+def test_a_damaged_jpeg_that_still_decodes_is_a_warning_naming_the_file(capfd, tmp_path, pair):
+    ok, encoded = cv2.imencode(".jpg", cv2.imread(pair[0]))
+    data = encoded.tobytes()
+    damaged = tmp_path / "damaged.jpg"
+    damaged.write_bytes(data[:-34] + b"\xff\x00" * 16 + data[-2:])  # libjpeg: "Corrupt JPEG data: bad Huffman code"
+    with pytest.warns(UserWarning, match=rf"{re.escape(str(damaged))}: the image library warned .*Corrupt JPEG data"):
+        code = main(["predict", str(damaged), pair[1], *SGBM, "-q", "-o", str(tmp_path / "d.pfm")])
+    out, err = capfd.readouterr()
+    assert ok and code == 0 and out == "" and err == ""  # not libjpeg's own line, which names no file
+
+
 def test_a_file_that_is_not_a_video_gives_our_line_only(capfd, tmp_path):
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(64))  # an mp4 header, no moov atom

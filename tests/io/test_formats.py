@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from pathlib import Path
 
@@ -286,9 +287,9 @@ def test_npy_under_an_upper_case_suffix_is_written_under_its_own_name(tmp_path, 
     write_disparity(tmp_path / "d.NPY", d)  # np.save given the name wrote d.NPY.npy
     assert [p.name for p in tmp_path.iterdir()] == ["d.NPY"]
     np.testing.assert_array_equal(read_disparity(tmp_path / "d.NPY"), d)
-    image = np.random.default_rng(0).integers(0, 256, (32, 48, 3), np.uint8)
-    for name in ("l.png", "r.png"):
-        write_image(tmp_path / name, image)
+    views = np.random.default_rng(0).integers(0, 256, (2, 32, 48, 3), np.uint8)  # two: one picture twice is refused
+    for name, view in zip(("l.png", "r.png"), views):
+        write_image(tmp_path / name, view)
     argv = ["predict", tmp_path / "l.png", tmp_path / "r.png", "-o", tmp_path / "out" / "s.NPY", "-q"]
     assert main([str(a) for a in [*argv, "--model", "sgbm", "--max-disp", "16"]]) == 0, capsys.readouterr().err
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["s.NPY"]  # no partial file left beside it
@@ -386,14 +387,18 @@ def test_read_image_16bit_is_scaled_to_8bit(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "content",
-    [b"", b"\x89PNG\r\n\x1a\n" + bytes(40), b"plain text, not an image"],
+    ("content", "why"),
+    [
+        (b"", "the file is empty \\(0 bytes\\)"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(40), "not an image OpenCV can decode, or the file is damaged"),
+        (b"plain text, not an image", "not an image OpenCV can decode"),
+    ],
     ids=["empty", "truncated-png", "text"],
 )
-def test_read_image_corrupt(tmp_path, content):
+def test_read_image_corrupt(tmp_path, content, why):
     (tmp_path / "bad.png").write_bytes(content)
 
-    with pytest.raises(InputError, match="cannot read"):
+    with pytest.raises(InputError, match=f"cannot read {re.escape(str(tmp_path / 'bad.png'))}: {why}"):
         read_image(tmp_path / "bad.png")
 
 
@@ -427,8 +432,35 @@ def test_read_grey_palette_16bit_and_errors(tmp_path):
 
 
 def test_write_image_errors(tmp_path):
-    with pytest.raises(OutputError, match="cannot write"):
+    with pytest.raises(
+        OutputError, match="cannot write .*x.unknownsuffix: OpenCV writes no image format with the suff"
+    ):
         write_image(tmp_path / "x.unknownsuffix", np.zeros((2, 2, 3), np.uint8))
+    with pytest.raises(OutputError, match="cannot write .*x.png: .*is a file, not a folder"):
+        (tmp_path / "taken").write_text("")
+        write_image(tmp_path / "taken" / "x.png", np.zeros((2, 2, 3), np.uint8))
+
+
+def test_write_image_to_a_path_that_is_not_utf8_writes_it(tmp_path):
+    """Linux names are bytes: cv2.imwrite crashed the process (a segmentation fault) on such a name, so the
+    write runs in a child process here."""
+    import os
+    import subprocess
+    import sys
+
+    name = os.fsdecode(b"left\xff.png")
+    try:
+        (tmp_path / name).touch()
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system takes valid UTF-8 names only")
+    (tmp_path / name).unlink()
+    code = (
+        "import sys, os, numpy as np; from rtstereo.io import write_image, read_image; "
+        "p = os.path.join(os.fsdecode(sys.argv[1]), os.fsdecode(b'left\\xff.png')); "
+        "write_image(p, np.full((3, 4, 3), 7, np.uint8)); print(read_image(p).sum())"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and run.stdout.strip() == str(3 * 4 * 3 * 7), (run.returncode, run.stderr[-2000:])
 
 
 @pytest.mark.parametrize(
@@ -579,7 +611,7 @@ def test_an_interrupted_write_disparity_leaves_the_earlier_file_as_it_was(tmp_pa
         Path(str(target)).write_bytes(b"trunc")
         raise _Interrupted
 
-    monkeypatch.setattr(images.cv2, "imwrite", halfway)
+    monkeypatch.setattr(images, "_write_bytes", halfway)
     monkeypatch.setattr(disparity, "write_pfm", halfway)
     monkeypatch.setattr(disparity, "_save_npy", halfway)
     with pytest.raises(_Interrupted):

@@ -26,7 +26,10 @@ def test_sgbm_needs_the_searched_range_plus_half_a_block_of_width(block):
     sgbm = rtstereo.load("sgbm", max_disp=16, block_size=block)
     fits = 16 + block // 2 + 1  # OpenCV's 5-direction SGBM asserts below this width
     assert sgbm.predict(*_pair(32, fits)).disparity_px.shape == (32, fits)
-    with pytest.raises(InputError, match=f"must exceed {16 + block // 2} px; 16 is the least OpenCV searches"):
+    with pytest.raises(
+        InputError,
+        match=rf"must exceed {16 + block // 2} px; lower --set block_size \(16 is the least OpenCV searches\)$",
+    ):
         sgbm.predict(*_pair(32, fits - 1))
 
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..confidence import lr_check
 from ..errors import InputError, RtStereoError
 from ..geometry import pair_with_calibration_for_size
@@ -157,7 +159,17 @@ class BatchJob:
 
     def prepare(self, pair: StereoPair) -> StereoPair:
         """Rectify the pair, attach its calibration (scaled to the pair's size if needed) and, with
-        ``align_rows``, align its rows."""
+        ``align_rows``, align its rows.
+
+        Raises:
+            InputError: the two views are one picture (identical pixels: a file given twice under two names, by a
+                link or a copy), whose disparity would be 0 everywhere.
+        """
+        if np.array_equal(pair.left, pair.right):
+            raise InputError(
+                "left and right are the same picture (identical pixels: one file under two names, or a copy): a "
+                "stereo pair needs its two views, one per camera"
+            )
         if self.rectifier is not None:
             left, right, rectified = self.rectifier.rectify(pair.left, pair.right)
             pair = dataclasses.replace(pair, left=left, right=right, calibration=rectified)
@@ -230,12 +242,23 @@ def load_pair(source: PairSource, index: int) -> tuple[StereoPair | None, PairOu
     outcome = PairOutcome(index=index, name=source.name, left=source.left, right=source.right, worker=worker_label())
     t0 = time.perf_counter()
     try:
-        pair = source.load(index)
+        # What reading warns about (a damaged JPEG decoded anyway, 12-bit data in 16 bits) is the pair's warning, as
+        # what the model warns about is (finish_pair): as a Python warning it broke the progress bar.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            pair = source.load(index)
     except Exception as exc:  # noqa: BLE001 - a bad item is reported, the batch goes on
         outcome.status, outcome.error = FAILED, failure_reason(exc)
         pair = None
+    outcome.warning = _said(outcome.warning, caught)
     outcome.read_ms = (time.perf_counter() - t0) * 1000
     return pair, outcome
+
+
+def _said(earlier: str, caught: list[warnings.WarningMessage]) -> str:
+    """``earlier`` warnings and the ``caught`` ones, each once, in one line."""
+    said = [earlier] if earlier else []
+    return "; ".join(dict.fromkeys([*said, *(" ".join(str(w.message).split()) for w in caught)]))
 
 
 def finish_pair(job: BatchJob, predictor, pair: StereoPair, outcome: PairOutcome) -> PairOutcome:
@@ -258,7 +281,7 @@ def finish_pair(job: BatchJob, predictor, pair: StereoPair, outcome: PairOutcome
         outcome.status, outcome.error = FAILED, failure_reason(exc)
         return outcome
     outcome.status = DONE
-    outcome.warning = "; ".join(dict.fromkeys(" ".join(str(w.message).split()) for w in caught))
+    outcome.warning = _said(outcome.warning, caught)
     outcome.predict_ms = (t1 - t0) * 1000
     outcome.model_ms = float(result.timings_ms.get("total", 0.0))
     outcome.export_ms = float(result.timings_ms.get("export", 0.0))

@@ -161,16 +161,19 @@ class BatchSummary:
                 pyarrow = require("pyarrow", "scale", "a Parquet summary")
                 import pyarrow.parquet as parquet
 
-                table = pyarrow.Table.from_pylist(rows, schema=_arrow_schema(pyarrow))
-                with atomic_path(path, "the summary") as partial:
-                    parquet.write_table(table, partial)
+                # Parquet strings are UTF-8: a path that is not (Linux names are bytes) keeps its odd bytes as \xff
+                utf8 = [{k: _utf8(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows]
+                table = pyarrow.Table.from_pylist(utf8, schema=_arrow_schema(pyarrow))
+                with atomic_path(path, "the summary") as partial, partial.open("wb") as f:
+                    parquet.write_table(table, f)  # a file object: pyarrow takes path names in UTF-8 only
             else:
                 text = io.StringIO()
                 writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
                 writer.writeheader()
                 writer.writerows(rows)
                 with atomic_path(path, "the summary") as partial:
-                    partial.write_text(text.getvalue(), encoding="utf-8")
+                    # a path that is not UTF-8 (Linux names are bytes) is written back as the bytes it is
+                    partial.write_text(text.getvalue(), encoding="utf-8", errors="surrogateescape")
         except OSError as exc:
             raise OutputError(f"cannot write the summary {path}: {exc}") from None
         return path
@@ -192,6 +195,16 @@ def record_outcomes(
             on_outcome(outcome)
         if fail_fast and outcome.status == FAILED:
             break
+
+
+def _utf8(text: str) -> str:
+    """``text`` with the bytes that a file name not in UTF-8 leaves in it (surrogate escapes) written as ``\\xNN``.
+
+    Examples:
+        >>> _utf8("seq/a\\udcff.png"), _utf8("caf\\u00e9")
+        ('seq/a\\\\xff.png', 'café')
+    """
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _arrow_schema(pyarrow):

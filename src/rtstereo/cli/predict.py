@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -313,10 +314,18 @@ def _make_folder(folder: Path) -> None:
 
 def _check_first_pair(args: argparse.Namespace, job: BatchJob, source: PairSource) -> None:
     """:func:`_warn_about_first` of a batch's first pair; a first pair that cannot be read is left to the batch."""
+    from ..io import images
+
+    said_once = images._warned_low_bit_depth
     try:
-        pair = job.prepare(source.load(0))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # what reading it warns about, the batch reports as the pair's
+            loaded = source.load(0)
+        pair = job.prepare(loaded)
     except RtStereoError:
         return
+    finally:
+        images._warned_low_bit_depth = said_once  # a warning said once per run: not yet said, by this read
     _warn_about_first(args, pair, source.name, job.align_rows)
 
 

@@ -69,7 +69,9 @@ def rectification_warnings(
 
     check = check_rectification(pair.left, pair.right)
     rows = check.warning()
-    if rows and rig_hint and check.median_dx_px >= -1.0:
+    if rows and check.sideways():  # turning the views is the advice: neither other hint can make them a pair
+        pass
+    elif rows and rig_hint and check.median_dx_px >= -1.0:
         rows += f"; {rig_hint}"
     elif rows and align_rows:
         rows += " after --align-rows; it corrects a pixel or two, this pair needs calibrating"

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, OutputError, warn
-from .atomic import atomic_path
+from .atomic import atomic_path, os_reason
 from .download import fetch, forget, is_url
 from .quiet import native_output_held
 
@@ -87,14 +87,21 @@ def _decode(source: str | Path) -> tuple[np.ndarray, str | Path]:
     data = np.fromfile(path, dtype=np.uint8)
     with native_output_held() as noise:  # libpng / OpenCV print their own lines about a damaged file
         image = cv2.imdecode(data, IMREAD_FLAGS) if data.size else None
-        if image is None:
-            noise.discard()
+        noise.discard()  # a failure is rtstereo's error below; a success's lines become a warning naming the file
+    said = "; ".join(dict.fromkeys(line.strip() for line in noise.text.splitlines() if line.strip()))
+    if image is not None and said:  # libjpeg decodes damaged data ("Corrupt JPEG data: bad Huffman code") anyway
+        warn(
+            f"{url or path}: the image library warned while decoding it ({said}); read as decoded: where the file is "
+            "damaged, the image and its disparity are wrong"
+        )
     if image is None:
         if url is not None and url.split("://", 1)[0].lower() != "file":
             forget(path)  # not kept in the cache: a rerun downloads it again
             raise InputError(
                 f"cannot read {url}: what it returned is not an image OpenCV can decode (a web page, or damaged)"
             )
+        if not data.size:  # an interrupted copy or download, most often
+            raise InputError(f"cannot read {path}: the file is empty (0 bytes)")
         if path.suffix.lower() in (".npy", ".npz"):  # valid, and not damaged: arrays go through the Python API
             raise InputError(
                 f"cannot read {path}: a numpy array file is not read as an image; save it as a PNG or TIFF, or pass "
@@ -156,12 +163,24 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc}") from None
+        raise OutputError(f"cannot write {path}: {os_reason(exc, path)}") from None
     # Under a temporary name, then renamed: an interrupted write leaves no truncated image under the real name.
+    # Encoded here and written by Python: cv2.imwrite crashed the process (a segmentation fault) on a path that is
+    # not valid UTF-8, which Linux allows (a file copied from an old camera card or archive).
+    try:
+        ok, encoded = cv2.imencode(path.suffix, out)
+    except cv2.error:
+        ok = False
+    if not ok:
+        raise OutputError(f"cannot write {path}: OpenCV writes no image format with the suffix '{path.suffix}'")
     with atomic_path(path) as partial:
         try:
-            ok = cv2.imwrite(str(partial), out)
-        except cv2.error as exc:
-            raise OutputError(f"cannot write {path}: {exc}") from None
-        if not ok:
-            raise OutputError(f"cannot write {path}: unknown image suffix or the folder is not writable")
+            _write_bytes(partial, encoded.tobytes())
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {os_reason(exc, path)}") from None
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` (one place, which tests interrupt halfway)."""
+    with path.open("wb") as f:
+        f.write(data)

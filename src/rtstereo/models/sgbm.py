@@ -115,7 +115,8 @@ class OpenCVMatcher:
         elif not self.settings.get("three_way", False) and width - searched <= block // 2:
             raise InputError(
                 f"image width {width} px is too small for SGBM searching {searched} disparities with block_size "
-                f"{block}: it must exceed {searched + block // 2} px; {lower} or --set block_size"
+                f"{block}: it must exceed {searched + block // 2} px; "
+                + ("lower --max-disp or --set block_size" if searched > 16 else f"lower --set block_size ({lower})")
             )
 
 

@@ -199,7 +199,7 @@ def not_written_notes(folder: str | Path, name: str, formats: Iterable[str]) -> 
     reasons = []
     for note in notes:
         try:
-            reasons.append(note.read_text(encoding="utf-8", errors="replace").strip())
+            reasons.append(note.read_text(encoding="utf-8", errors="surrogateescape").strip())
         except (OSError, UnicodeDecodeError):
             continue
     return [r for r in reasons if r]
@@ -314,7 +314,7 @@ def save_result(
 def _write_note(path: Path, reason: str) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(reason + "\n", encoding="utf-8")
+        path.write_text(reason + "\n", encoding="utf-8", errors="surrogateescape")  # a name in bytes stays so
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc}") from None
     return path
