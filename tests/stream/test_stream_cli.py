@@ -6,6 +6,7 @@ import functools
 import http.server
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -685,7 +686,7 @@ def test_the_rectification_check_of_a_stream_never_holds_up_the_capture_stage(mo
     from rtstereo.types import StereoPair
 
     release = threading.Event()
-    monkeypatch.setattr(rectification, "rectification_warnings", lambda *a: (release.wait(5), ([], True))[1])
+    monkeypatch.setattr(rectification, "rectification_findings", lambda *a: (release.wait(5), ({}, True))[1])
     checked = rectification.StreamRectificationCheck(None)
     frame = np.zeros((8, 8, 3), np.uint8)
     started = time.perf_counter()
@@ -695,3 +696,40 @@ def test_the_rectification_check_of_a_stream_never_holds_up_the_capture_stage(mo
     release.set()
     checked.wait()
     assert checked.done
+
+
+def test_a_video_whose_second_half_is_misaligned_is_warned_about_when_it_changes(run_cli, tmp_path, monkeypatch):
+    """Only the first judgeable frame was checked: a camera knocked mid-run (here the right video's frames from
+    25 on lie 3 rows lower) was never flagged. Frames are checked again every RECHECK_S seconds of the stream."""
+    from rtstereo.cli.rectification import StreamRectificationCheck
+
+    monkeypatch.setattr(StreamRectificationCheck, "RECHECK_S", 1.0)  # 10 frames of a 10 fps video
+    scene = render_scene(frames=50, height=120, width=192, step_px=0)
+    rights = [np.roll(image, 3, axis=0) if i >= 25 else image for i, image in enumerate(scene.rights)]
+    left, right = write_video(tmp_path / "l.mp4", scene.lefts), write_video(tmp_path / "r.mp4", rights)
+    code, _, err = run_cli("video", left, right, "-o", tmp_path / "o.mp4", *FAST)
+    assert code == 0, err
+    assert err.count("the pair does not look rectified") == 1, err  # once, not at every later check
+    said = re.search(r"rtstereo video: warning: frame (\d+), checked again: the pair does not look rectified", err)
+    assert said and 25 <= int(said.group(1)) <= 40, err
+    assert "frame 0: " not in err
+    assert len(read_video(tmp_path / "o.mp4")) == 50
+
+
+def test_the_stream_check_says_each_change_once(monkeypatch, caplog):
+    from rtstereo.cli import rectification
+    from rtstereo.types import StereoPair
+
+    verdicts = iter([({}, False), ({}, True), ({"rows": "off"}, True), ({"rows": "off by more"}, True), ({}, True)])
+    monkeypatch.setattr(rectification, "rectification_findings", lambda *a: next(verdicts))
+    checked = rectification.StreamRectificationCheck(None)
+    frame = np.zeros((8, 8, 3), np.uint8)
+    with caplog.at_level("INFO", logger="rtstereo.stream"):
+        for index in range(40):  # frame 0 cannot be judged, frame 1 is; then every 5 s (10 frames): 11, 21, 31
+            checked(StereoPair(frame, frame, index=index, timestamp_s=index * 0.5))
+            checked.wait()
+    assert checked.checks == 5
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", "frame 11, checked again: off"),  # frame 21's reading of the same misalignment is not repeated
+        ("INFO", "frame 31, checked again: the rows line up again (within 1 px)"),
+    ]

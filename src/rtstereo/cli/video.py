@@ -114,8 +114,8 @@ def add_stream_args(parser: argparse.ArgumentParser, frames=None) -> None:
     frames.add_argument(
         "--no-rectification-check",
         action="store_true",
-        help="skip the check that the frames are rectified (the first frame with enough features, measured "
-        "beside the stream; it warns as predict does)",
+        help="skip the check that the frames are rectified (the first frame with enough features, and one "
+        "every 5 s of the stream, measured beside it; it warns as predict does, again when it changes)",
     )
     add_calib_unit_arg(frames)
     view = parser.add_argument_group("3D viewer (pip install 'rtstereo[viewer]'; needs a calibration)")
