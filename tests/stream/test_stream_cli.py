@@ -408,8 +408,8 @@ def test_ctrl_c_keeps_a_playable_mp4_and_complete_pngs(tmp_path):
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
-    assert "interrupted; what was written is complete" in err
     pngs = sorted(tmp_path.glob("d_*.png"))
+    assert f"rtstereo video: interrupted: {len(pngs)} of {frames} frame(s) written; what was written is complete" in err
     assert 1 <= len(pngs) < frames
     for png in pngs:
         assert read_disparity(png).shape == (512, 1024)
@@ -445,6 +445,27 @@ def test_ctrl_c_before_the_first_frame_leaves_no_video_and_says_so(run_cli, sbs_
     assert (tmp_path / "o.mp4").read_bytes() == b"an earlier run's video"  # left as it was
     summary = json.loads((tmp_path / "o.json").read_text())
     assert summary["stopped_by"] == "interrupt" and summary["frames_written"] == 0 and summary["outputs"] == []
+
+
+def test_ctrl_c_says_how_many_frames_of_how_many_were_written(run_cli, sbs_video, tmp_path, monkeypatch):
+    """As --engine ray says it: one process said only "interrupted; what was written is complete"."""
+    from rtstereo.sources.video import VideoReader
+    from rtstereo.stream import Stream
+
+    read = VideoReader.read
+
+    def ctrl_c_after_two_frames(self):
+        while self._written < 2 and not self._writer_done.is_set():
+            time.sleep(0.005)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(VideoReader, "read", lambda reader: (time.sleep(0.1), read(reader))[1])  # the third: later
+    monkeypatch.setattr(Stream, "_supervise", ctrl_c_after_two_frames)
+    code, _, err = run_cli("video", "--sbs", sbs_video, "--output-prefix", tmp_path / "d", "--stride", 2, *FAST)
+    assert code == 130, err
+    written = json.loads((tmp_path / "d_summary.json").read_text())["frames_written"]
+    assert written == len(list(tmp_path.glob("d_*.png"))) == 2
+    assert f"rtstereo video: interrupted: {written} of 3 frame(s) written; what was written is complete" in err, err
 
 
 @pytest.mark.parametrize("fps", ["0", "-5", "nan", "inf"])

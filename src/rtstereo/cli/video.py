@@ -415,7 +415,14 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
             _report(args, stream.summary)
     if summary.stopped_by == "interrupt":
         if summary.frames_written:
-            print(f"rtstereo {verb}: interrupted; what was written is complete", file=sys.stderr)
+            # As --engine ray says it; a camera's frame count is not known (and frames it dropped are not missing).
+            total = None if source.live else stream._expected_frames()
+            of = f" of {total}" if total is not None else ""
+            print(
+                f"rtstereo {verb}: interrupted: {summary.frames_written}{of} frame(s) written; what was written is "
+                "complete",
+                file=sys.stderr,
+            )
         else:  # an -o file from an earlier run is left as it was, not replaced by an empty video
             print(
                 f"rtstereo {verb}: interrupted before the first frame was written: no video or PNG written",
