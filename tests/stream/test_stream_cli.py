@@ -696,6 +696,18 @@ def test_unrectified_frames_are_warned_about_once_as_predict_does(run_cli, tmp_p
     assert code == 0 and "look rectified" not in err, err
 
 
+@pytest.mark.parametrize("swap", [False, True])
+def test_swapped_views_of_a_side_by_side_video_are_answered_with_swap(run_cli, tmp_path, swap):
+    """A cross-eye video (right|left) was told to "swap the two inputs", but --sbs takes one: --swap is the way."""
+    scene = render_scene(frames=3, height=120, width=192)
+    halves = (lambda a, b: np.hstack([a, b])) if swap else (lambda a, b: np.hstack([b, a]))
+    video = write_video(tmp_path / "sbs.mp4", [halves(a, b) for a, b in zip(scene.lefts, scene.rights)])
+    code, _, err = run_cli("video", "--sbs", video, *(["--swap"] if swap else []), *FAST)
+    assert code == 0, err
+    advice = "--swap is given: drop it" if swap else "--swap exchanges them"
+    assert err.count("left and right look swapped") == 1 and f"swap the two inputs ({advice})" in err, err
+
+
 def test_rectified_frames_give_no_rectification_warning(run_cli, tmp_path):
     left, right = _sequence(tmp_path, render_scene(frames=3, height=120, width=192))
     code, _, err = run_cli("video", left, right, *FAST)

@@ -48,6 +48,17 @@ def exposure_hint(args: argparse.Namespace) -> str:
     return {"normalized": "off", "auto": "auto"}.get(str(chosen).strip().lower(), "on")
 
 
+def swap_hint(swapped: bool) -> str:
+    """What ``video`` and ``live --camera uvc:...`` say about ``--swap`` to views that look swapped (one
+    side-by-side video has no two inputs to exchange).
+
+    Examples:
+        >>> swap_hint(False)
+        '--swap exchanges them'
+    """
+    return "--swap is given: drop it" if swapped else "--swap exchanges them"
+
+
 def rectification_warnings(
     pair: StereoPair, exposure: str = "on", align_rows: bool = False, rig_hint: str | None = None
 ) -> tuple[list[str], bool]:
@@ -57,7 +68,11 @@ def rectification_warnings(
 
 
 def rectification_findings(
-    pair: StereoPair, exposure: str = "on", align_rows: bool = False, rig_hint: str | None = None
+    pair: StereoPair,
+    exposure: str = "on",
+    align_rows: bool = False,
+    rig_hint: str | None = None,
+    swap_hint: str | None = None,
 ) -> tuple[dict[str, str], bool]:
     """What to warn about a pair that does not look rectified (with ``rig_hint``, :func:`raw_rig_hint`, if
     given) and whose two views look exposed differently
@@ -68,6 +83,8 @@ def rectification_findings(
         exposure: ``"on"``, ``"auto"`` or ``"off"`` (:func:`exposure_hint`).
         align_rows: the pair went through ``--align-rows``.
         rig_hint: the advice of :func:`raw_rig_hint`.
+        swap_hint: how this command exchanges the views (:func:`swap_hint`), added to the advice for views
+            that look swapped.
 
     Returns:
         ``(findings, conclusive)``: the lines to warn by what they are about (``"swapped"`` or ``"rows"``, then
@@ -101,6 +118,8 @@ def rectification_findings(
                 "images: --set sgbm_input=normalized normalises them"
             )
     kind = "swapped" if check.conclusive and check.median_dx_px < -1.0 else "rows"
+    if rows and kind == "swapped" and swap_hint:
+        rows += f" ({swap_hint})"
     return {name: message for name, message in ((kind, rows), ("exposure", light)) if message}, check.conclusive
 
 
@@ -126,6 +145,7 @@ class StreamRectificationCheck:
         rig_hint: as :func:`rectification_warnings`.
         logger: where the warnings go.
         name: what the warning names, as ``predict`` names a pair (``frame 0``).
+        swap_hint: as :func:`rectification_findings`.
     """
 
     TRIES = 5
@@ -140,9 +160,10 @@ class StreamRectificationCheck:
         rig_hint: str | None = None,
         logger: logging.Logger | None = None,
         name: str = "frame",
+        swap_hint: str | None = None,
     ) -> None:
         self.prepare = prepare
-        self.exposure, self.align_rows, self.rig_hint = exposure, align_rows, rig_hint
+        self.exposure, self.align_rows, self.rig_hint, self.swap_hint = exposure, align_rows, rig_hint, swap_hint
         self.log = logger if logger is not None else logging.getLogger("rtstereo.stream")
         self.name = name
         self.tries = 0
@@ -179,7 +200,9 @@ class StreamRectificationCheck:
 
     def _check(self, pair: StereoPair) -> None:
         try:
-            findings, conclusive = rectification_findings(pair, self.exposure, self.align_rows, self.rig_hint)
+            findings, conclusive = rectification_findings(
+                pair, self.exposure, self.align_rows, self.rig_hint, self.swap_hint
+            )
         except Exception as exc:  # noqa: BLE001 - a check that fails must not stop the stream
             self.log.info("the rectification check of frame %s failed: %s", pair.index, exc)
             self.done = self.stopped = True
