@@ -25,6 +25,7 @@ import numpy as np
 from ..errors import DisparityRangeError, InputError, OutputError, warn
 from ..io.atomic import partial_path, remove_stale_partials
 from ..io.disparity import colorize, to_png16
+from ..io.quiet import ffmpeg_quietened
 from ..types import DisparityResult, StereoPair
 
 log = logging.getLogger("rtstereo.stream")
@@ -192,7 +193,8 @@ class VideoSink(Sink):
         padded_wh = (width + width % 2, height + height % 2)
         if self._writer is None:
             fps = float(self.fps or 10.0)
-            self._writer = cv2.VideoWriter(str(self._partial), cv2.VideoWriter_fourcc(*MP4_FOURCC), fps, padded_wh)
+            with ffmpeg_quietened():  # a writer opened first sets FFmpeg's level for the videos read after it
+                self._writer = cv2.VideoWriter(str(self._partial), cv2.VideoWriter_fourcc(*MP4_FOURCC), fps, padded_wh)
             if not self._writer.isOpened():
                 self._writer = None
                 self._partial.unlink(missing_ok=True)
