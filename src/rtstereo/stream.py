@@ -56,6 +56,8 @@ log = logging.getLogger("rtstereo.stream")
 _END = object()  # end-of-stream marker passed down the queues
 _POLL_S = 0.05  # how often blocked queue operations look at the stop flag
 MAX_VIDEO_FPS = 120.0  # a live recording's rate is measured; this caps a nonsensical measurement
+# Frames held back at most while the colour range waits for frames with disparities (a video fading in from black)
+MAX_WARMUP_FRAMES = 20
 
 STOP_REASONS = {
     "end": "end of input",
@@ -281,6 +283,8 @@ class Stream:
         self.sinks, self.window = list(sinks), window
         self.prepare, self.temporal = prepare, temporal
         self.colour_scale = colour_scale or ColourScale(None)
+        if self.colour_scale.fallback_px is None:  # no frame with disparities to measure: the model's range
+            self.colour_scale.fallback_px = predictor.settings.get("max_disp")
         self.max_frames, self.progress = max_frames, progress
         self.clocks = {name: StageClock(name) for name in ("capture", "inference", "write")}
         self._captured: queue.Queue = NewestFrameQueue(_END) if source.live else queue.Queue(maxsize=queue_size)
@@ -467,7 +471,9 @@ class Stream:
                     pending.append(item)
                     arrivals.append(time.perf_counter())
                     self.colour_scale.observe(item[1].disparity_px)
-                    if len(pending) >= self.colour_scale.warmup_frames:
+                    # frames without disparities (black ones) do not measure the colour range: a few more are held
+                    measured = self.colour_scale.ready or len(pending) >= MAX_WARMUP_FRAMES
+                    if len(pending) >= self.colour_scale.warmup_frames and measured:
                         warming = False
                         self._flush(pending, arrivals, bar)
                     continue

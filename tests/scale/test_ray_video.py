@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -161,6 +162,33 @@ def test_a_range_past_the_end_of_the_video_is_reported(tmp_path, videos):
     assert row["status"] == "failed" and row["written"] == 2
     assert row["error"] == "the video ended after 2 of 5 frames"
     assert sorted(p.name for p in tmp_path.glob("d_*.png")) == [f"d_{FRAMES - 2:05d}.png", f"d_{FRAMES - 1:05d}.png"]
+
+
+def test_a_range_interrupted_by_ctrl_c_is_reported_as_interrupted_not_as_a_video_that_ended(
+    tmp_path, videos, monkeypatch
+):
+    """Ctrl-C stops a range's stream as it stops one process: the row said "failed: the video ended after 0 of 5
+    frames", and the driver counted the range among the failed ones."""
+    import rtstereo
+    from rtstereo.batch import PredictorOptions
+    from rtstereo.scale.video import FrameRange, VideoJob
+    from rtstereo.sources.video import TwoVideoSource
+    from rtstereo.stream import Stream
+
+    def ctrl_c_after_two_frames(self):
+        while self._written < 2:
+            time.sleep(0.005)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Stream, "_supervise", ctrl_c_after_two_frames)
+    job = VideoJob(TwoVideoSource(*videos), str(tmp_path / "d"), PredictorOptions("sgbm", settings={"max_disp": 16}))
+    predictor = rtstereo.load("sgbm", max_disp=16)
+    predict = predictor.predict_pair
+    predictor.predict_pair = lambda pair: (time.sleep(0.1), predict(pair))[1]  # Ctrl-C comes between frames 2 and 5
+    row = job.run_range(predictor, FrameRange(0, 5))
+    written = len(list(tmp_path.glob("d_*.png")))
+    assert row["status"] == "interrupted" and row["written"] == written and 2 <= written < 5, row
+    assert row["error"] == f"interrupted with {written} of 5 frames written"
 
 
 def test_no_frames_or_no_frame_count_is_refused(capsys, tmp_path, videos, monkeypatch):

@@ -6,6 +6,7 @@ import functools
 import http.server
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -407,8 +408,8 @@ def test_ctrl_c_keeps_a_playable_mp4_and_complete_pngs(tmp_path):
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
-    assert "interrupted; what was written is complete" in err
     pngs = sorted(tmp_path.glob("d_*.png"))
+    assert f"rtstereo video: interrupted: {len(pngs)} of {frames} frame(s) written; what was written is complete" in err
     assert 1 <= len(pngs) < frames
     for png in pngs:
         assert read_disparity(png).shape == (512, 1024)
@@ -444,6 +445,27 @@ def test_ctrl_c_before_the_first_frame_leaves_no_video_and_says_so(run_cli, sbs_
     assert (tmp_path / "o.mp4").read_bytes() == b"an earlier run's video"  # left as it was
     summary = json.loads((tmp_path / "o.json").read_text())
     assert summary["stopped_by"] == "interrupt" and summary["frames_written"] == 0 and summary["outputs"] == []
+
+
+def test_ctrl_c_says_how_many_frames_of_how_many_were_written(run_cli, sbs_video, tmp_path, monkeypatch):
+    """As --engine ray says it: one process said only "interrupted; what was written is complete"."""
+    from rtstereo.sources.video import VideoReader
+    from rtstereo.stream import Stream
+
+    read = VideoReader.read
+
+    def ctrl_c_after_two_frames(self):
+        while self._written < 2 and not self._writer_done.is_set():
+            time.sleep(0.005)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(VideoReader, "read", lambda reader: (time.sleep(0.1), read(reader))[1])  # the third: later
+    monkeypatch.setattr(Stream, "_supervise", ctrl_c_after_two_frames)
+    code, _, err = run_cli("video", "--sbs", sbs_video, "--output-prefix", tmp_path / "d", "--stride", 2, *FAST)
+    assert code == 130, err
+    written = json.loads((tmp_path / "d_summary.json").read_text())["frames_written"]
+    assert written == len(list(tmp_path.glob("d_*.png"))) == 2
+    assert f"rtstereo video: interrupted: {written} of 3 frame(s) written; what was written is complete" in err, err
 
 
 @pytest.mark.parametrize("fps", ["0", "-5", "nan", "inf"])
@@ -674,6 +696,18 @@ def test_unrectified_frames_are_warned_about_once_as_predict_does(run_cli, tmp_p
     assert code == 0 and "look rectified" not in err, err
 
 
+@pytest.mark.parametrize("swap", [False, True])
+def test_swapped_views_of_a_side_by_side_video_are_answered_with_swap(run_cli, tmp_path, swap):
+    """A cross-eye video (right|left) was told to "swap the two inputs", but --sbs takes one: --swap is the way."""
+    scene = render_scene(frames=3, height=120, width=192)
+    halves = (lambda a, b: np.hstack([a, b])) if swap else (lambda a, b: np.hstack([b, a]))
+    video = write_video(tmp_path / "sbs.mp4", [halves(a, b) for a, b in zip(scene.lefts, scene.rights)])
+    code, _, err = run_cli("video", "--sbs", video, *(["--swap"] if swap else []), *FAST)
+    assert code == 0, err
+    advice = "--swap is given: drop it" if swap else "--swap exchanges them"
+    assert err.count("left and right look swapped") == 1 and f"swap the two inputs ({advice})" in err, err
+
+
 def test_rectified_frames_give_no_rectification_warning(run_cli, tmp_path):
     left, right = _sequence(tmp_path, render_scene(frames=3, height=120, width=192))
     code, _, err = run_cli("video", left, right, *FAST)
@@ -685,7 +719,7 @@ def test_the_rectification_check_of_a_stream_never_holds_up_the_capture_stage(mo
     from rtstereo.types import StereoPair
 
     release = threading.Event()
-    monkeypatch.setattr(rectification, "rectification_warnings", lambda *a: (release.wait(5), ([], True))[1])
+    monkeypatch.setattr(rectification, "rectification_findings", lambda *a: (release.wait(5), ({}, True))[1])
     checked = rectification.StreamRectificationCheck(None)
     frame = np.zeros((8, 8, 3), np.uint8)
     started = time.perf_counter()
@@ -695,3 +729,40 @@ def test_the_rectification_check_of_a_stream_never_holds_up_the_capture_stage(mo
     release.set()
     checked.wait()
     assert checked.done
+
+
+def test_a_video_whose_second_half_is_misaligned_is_warned_about_when_it_changes(run_cli, tmp_path, monkeypatch):
+    """Only the first judgeable frame was checked: a camera knocked mid-run (here the right video's frames from
+    25 on lie 3 rows lower) was never flagged. Frames are checked again every RECHECK_S seconds of the stream."""
+    from rtstereo.cli.rectification import StreamRectificationCheck
+
+    monkeypatch.setattr(StreamRectificationCheck, "RECHECK_S", 1.0)  # 10 frames of a 10 fps video
+    scene = render_scene(frames=50, height=120, width=192, step_px=0)
+    rights = [np.roll(image, 3, axis=0) if i >= 25 else image for i, image in enumerate(scene.rights)]
+    left, right = write_video(tmp_path / "l.mp4", scene.lefts), write_video(tmp_path / "r.mp4", rights)
+    code, _, err = run_cli("video", left, right, "-o", tmp_path / "o.mp4", *FAST)
+    assert code == 0, err
+    assert err.count("the pair does not look rectified") == 1, err  # once, not at every later check
+    said = re.search(r"rtstereo video: warning: frame (\d+), checked again: the pair does not look rectified", err)
+    assert said and 25 <= int(said.group(1)) <= 40, err
+    assert "frame 0: " not in err
+    assert len(read_video(tmp_path / "o.mp4")) == 50
+
+
+def test_the_stream_check_says_each_change_once(monkeypatch, caplog):
+    from rtstereo.cli import rectification
+    from rtstereo.types import StereoPair
+
+    verdicts = iter([({}, False), ({}, True), ({"rows": "off"}, True), ({"rows": "off by more"}, True), ({}, True)])
+    monkeypatch.setattr(rectification, "rectification_findings", lambda *a: next(verdicts))
+    checked = rectification.StreamRectificationCheck(None)
+    frame = np.zeros((8, 8, 3), np.uint8)
+    with caplog.at_level("INFO", logger="rtstereo.stream"):
+        for index in range(40):  # frame 0 cannot be judged, frame 1 is; then every 5 s (10 frames): 11, 21, 31
+            checked(StereoPair(frame, frame, index=index, timestamp_s=index * 0.5))
+            checked.wait()
+    assert checked.checks == 5
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("WARNING", "frame 11, checked again: off"),  # frame 21's reading of the same misalignment is not repeated
+        ("INFO", "frame 31, checked again: the rows line up again (within 1 px)"),
+    ]

@@ -151,6 +151,32 @@ def test_colour_range_is_measured_once_from_the_first_frames(tmp_path):
     assert summary.frames_written == 6 and len(read_video(tmp_path / "o.mp4")) == 6
 
 
+class FadeInPredictor(FakePredictor):
+    """No disparity at all for the first ``dark`` frames (a video fading in from black), then as FakePredictor."""
+
+    def __init__(self, dark: int):
+        super().__init__()
+        self.dark = dark
+
+    def predict_pair(self, pair):
+        result = super().predict_pair(pair)
+        if pair.index < self.dark:
+            result.disparity_px[:] = np.nan
+        return result
+
+
+@pytest.mark.parametrize(("dark", "expected_px"), [(3, 10.0), (30, 32.0)])
+def test_the_colour_range_is_measured_on_frames_with_disparities_not_on_a_black_fade_in(tmp_path, dark, expected_px):
+    """The first frames of a fade-in from black have no disparity: the range froze at 0..1 px, every later
+    frame saturated. Black frames are passed over (frames 3..5 measure it: 99th percentile of 8, 9, 10); with
+    none to measure in the frames held, the range is the model's (32 px)."""
+    scale = ColourScale(None, warmup_frames=3)
+    sink = VideoSink(tmp_path / "o.mp4", fps=10)
+    summary = Stream(Frames(36), FadeInPredictor(dark), sinks=[sink], colour_scale=scale).run()
+    assert summary.colour_max_disp_px == pytest.approx(expected_px, abs=0.05)
+    assert summary.frames_written == 36 and len(read_video(tmp_path / "o.mp4")) == 36
+
+
 def test_a_live_recording_takes_the_measured_rate(tmp_path):
     sink = VideoSink(tmp_path / "o.mp4", fps=None)
     Stream(Frames(6, fps=None), FakePredictor(delay_s=0.05), sinks=[sink], colour_scale=ColourScale(32)).run()

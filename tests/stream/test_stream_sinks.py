@@ -144,6 +144,12 @@ def test_colour_scale_given_measured_and_empty(caplog):
     scale.observe(np.full((4, 4), 500.0, np.float32))  # frozen: later frames do not move it
     assert scale.max_disp_px <= 30 and "colour range fixed at 0..30" in caplog.text
     assert ColourScale(None).freeze() == 1.0  # nothing valid seen
+    assert ColourScale(None, fallback_px=192).freeze() == 192  # ... the model's range when known
+    dark = ColourScale(None, warmup_frames=1)
+    dark.observe(np.full((4, 4), np.nan, np.float32))  # a black frame: no disparity, passed over
+    assert not dark.ready
+    dark.observe(np.full((4, 4), 12.0, np.float32))
+    assert dark.ready and dark.max_disp_px == 12.0
 
 
 def test_show_without_a_display_runs_without_a_window(monkeypatch, caplog):

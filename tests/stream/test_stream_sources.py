@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -184,6 +188,57 @@ def test_a_side_by_side_video_cut_short_says_how_many_frames_of_how_many(tmp_pat
         f"the side-by-side video sbs.avi ended after {held} frame(s) although its header claims 12: the file is "
         "cut short or damaged; the stream stops there"
     ]
+
+
+def test_the_python_api_holds_back_ffmpegs_lines_about_a_damaged_video(tmp_path):
+    """Only the CLI turned FFmpeg's lines off: SideBySideVideoSource printed 500 "[mpeg4 @ 0x...] marker does not
+    match f_code" lines for a damaged mp4. A fresh process, as OpenCV reads the level at its first video."""
+    scene = render_scene(frames=12)
+    video = write_video(tmp_path / "sbs.mp4", [np.concatenate(p, axis=1) for p in zip(scene.lefts, scene.rights)])
+    data = bytearray(video.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 3000] = bytes(3000)
+    video.write_bytes(bytes(data))
+    script = (
+        "import os, sys\n"
+        "from rtstereo.sources.video import SideBySideVideoSource\n"
+        "pairs = list(SideBySideVideoSource(sys.argv[1]))\n"
+        "print(len(pairs), os.environ.get('OPENCV_FFMPEG_LOGLEVEL'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_FFMPEG")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "src")
+    argv = [sys.executable, "-c", script, str(video)]
+    quiet = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == 0, quiet.stderr[-500:]
+    held = int(quiet.stdout.split()[0])
+    assert quiet.stdout.splitlines() == [f"{held} None"]  # the caller's environment is left as it was
+    assert quiet.stderr.splitlines() == [
+        f"the side-by-side video sbs.mp4 ended after {held} frame(s) although its header claims 12: the file is cut "
+        "short or damaged; the stream stops there"
+    ]
+    loud = subprocess.run(
+        argv, env={**env, "OPENCV_FFMPEG_LOGLEVEL": "16"}, capture_output=True, text=True, timeout=120
+    )
+    assert (loud.stdout + loud.stderr).count("marker does not match f_code") > 10  # asked for: shown
+    # rtstereo's mp4 written first: OpenCV takes FFmpeg's level at the writer, then holds it for the reader
+    write_first = script.replace(
+        "pairs = ",
+        "from rtstereo.sinks.video import VideoSink, OutputFrame\n"
+        "sink = VideoSink(sys.argv[2], fps=10)\n"
+        "import numpy as np\n"
+        "from rtstereo.types import StereoPair\n"
+        "image = np.zeros((16, 32, 3), np.uint8)\n"
+        "sink.write(OutputFrame(0, StereoPair(image, image), None, image))\n"
+        "sink.close()\n"
+        "pairs = ",
+    )
+    first = subprocess.run(
+        [sys.executable, "-c", write_first, str(video), str(tmp_path / "o.mp4")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert first.returncode == 0 and "f_code" not in first.stdout + first.stderr, first.stderr[-500:]
 
 
 def test_one_of_two_videos_cut_short_is_named(tmp_path, caplog):

@@ -36,8 +36,6 @@ VERBS = [
 ]
 
 EXIT_USAGE = 2
-FFMPEG_LOGLEVEL = "OPENCV_FFMPEG_LOGLEVEL"  # av_log level of OpenCV's FFmpeg backend
-FFMPEG_QUIET = "8"  # AV_LOG_FATAL: a crash's last words only
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a program stopped by Ctrl-C
 
 
@@ -127,7 +125,7 @@ def one_voice(verb: str) -> Iterator[None]:
     """
     import cv2
 
-    from ..io.quiet import hold_native_output
+    from ..io.quiet import FFMPEG_DEBUG, FFMPEG_LOGLEVEL, FFMPEG_QUIET, hold_native_output
 
     def one_line(message, category, filename, lineno, line=None):  # noqa: ARG001 - warnings' signature
         SHOWN_WARNINGS.add(str(message))
@@ -139,7 +137,7 @@ def one_voice(verb: str) -> Iterator[None]:
     level = cv2.utils.logging.getLogLevel()
     # Errors only: OpenCV's warnings about a damaged file come with our own error.
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    quiet_ffmpeg = FFMPEG_LOGLEVEL not in os.environ and "OPENCV_FFMPEG_DEBUG" not in os.environ
+    quiet_ffmpeg = FFMPEG_LOGLEVEL not in os.environ and FFMPEG_DEBUG not in os.environ
     if quiet_ffmpeg:
         # FFmpeg's own lines (hundreds of "[mpeg4 @ 0x...] marker does not match f_code" for one damaged frame)
         # off; what they mean is said once by rtstereo: a file it cannot open, or whose frames end before its

@@ -1,6 +1,7 @@
 """The rectification warning of the commands: ``predict`` says it for one pair (or a batch's first);
-``video`` and ``live`` say it, in the same words, for the first frame that can be judged, measured in a
-thread of its own so that the stream's frame rate does not pay for it."""
+``video`` and ``live`` say it, in the same words, for the first frame that can be judged, and again when a
+later frame, checked every few seconds of the stream, reads differently (a camera knocked mid-run), measured
+in a thread of its own so that the stream's frame rate does not pay for it."""
 
 from __future__ import annotations
 
@@ -47,9 +48,32 @@ def exposure_hint(args: argparse.Namespace) -> str:
     return {"normalized": "off", "auto": "auto"}.get(str(chosen).strip().lower(), "on")
 
 
+def swap_hint(swapped: bool) -> str:
+    """What ``video`` and ``live --camera uvc:...`` say about ``--swap`` to views that look swapped (one
+    side-by-side video has no two inputs to exchange).
+
+    Examples:
+        >>> swap_hint(False)
+        '--swap exchanges them'
+    """
+    return "--swap is given: drop it" if swapped else "--swap exchanges them"
+
+
 def rectification_warnings(
     pair: StereoPair, exposure: str = "on", align_rows: bool = False, rig_hint: str | None = None
 ) -> tuple[list[str], bool]:
+    """The lines of :func:`rectification_findings`, in its order (rows first), and whether the pair was judged."""
+    findings, conclusive = rectification_findings(pair, exposure, align_rows, rig_hint)
+    return list(findings.values()), conclusive
+
+
+def rectification_findings(
+    pair: StereoPair,
+    exposure: str = "on",
+    align_rows: bool = False,
+    rig_hint: str | None = None,
+    swap_hint: str | None = None,
+) -> tuple[dict[str, str], bool]:
     """What to warn about a pair that does not look rectified (with ``rig_hint``, :func:`raw_rig_hint`, if
     given) and whose two views look exposed differently
     (:meth:`~rtstereo.rectify.RectificationCheck.exposure_warning`), as ``exposure`` says (:func:`exposure_hint`).
@@ -59,10 +83,13 @@ def rectification_warnings(
         exposure: ``"on"``, ``"auto"`` or ``"off"`` (:func:`exposure_hint`).
         align_rows: the pair went through ``--align-rows``.
         rig_hint: the advice of :func:`raw_rig_hint`.
+        swap_hint: how this command exchanges the views (:func:`swap_hint`), added to the advice for views
+            that look swapped.
 
     Returns:
-        ``(messages, conclusive)``: the lines to warn (none when the pair looks fine), and whether the
-        pair had enough matched features to be judged.
+        ``(findings, conclusive)``: the lines to warn by what they are about (``"swapped"`` or ``"rows"``, then
+        ``"exposure"``; none when the pair looks fine), and whether the pair had enough matched features to be
+        judged.
     """
     from ..models.sgbm import EXPOSURE_RATIO_LIMIT, resolved_sgbm_input
     from ..rectify import MIN_MATCHES, check_rectification
@@ -92,17 +119,26 @@ def rectification_warnings(
                 "kept SGBM on the raw "
                 "images: --set sgbm_input=normalized normalises them"
             )
-    return [message for message in (rows, light) if message], check.conclusive
+    kind = "swapped" if check.conclusive and check.median_dx_px < -1.0 else "rows"
+    if rows and kind == "swapped" and swap_hint:
+        rows += f" ({swap_hint})"
+    return {name: message for name, message in ((kind, rows), ("exposure", light)) if message}, check.conclusive
 
 
 class StreamRectificationCheck:
-    """Capture-stage preparation that also checks, once, that the frames are rectified (``video``, ``live``).
+    """Capture-stage preparation that also checks that the frames are rectified (``video``, ``live``), on the
+    first frame and again every :attr:`RECHECK_S` seconds of the stream.
 
     It wraps the stream's ``prepare``: the first prepared frame is handed to a thread of its own, which
-    runs :func:`rectification_warnings` and logs what it finds as warnings on the stream's logger; a frame
+    runs :func:`rectification_findings` and logs what it finds as warnings on the stream's logger; a frame
     too plain to be judged is followed by the next one prepared after the thread is done, up to
-    :attr:`TRIES` frames. The capture stage never waits for it, so the stream's frame rate is that of
-    its stages as before; :meth:`wait` lets the command say the warning before its summary.
+    :attr:`TRIES` frames. After that, a frame every :attr:`RECHECK_S` seconds of stream time (its
+    ``timestamp_s``; :attr:`RECHECK_FRAMES` frames for a source without timestamps) is checked the same
+    way, so that a camera knocked mid-run, or a video whose later part is aligned differently, is noticed:
+    a finding the previous judged frame did not have is warned about once (a misalignment that lasts is not
+    repeated), and a misalignment that goes away is said in a notice. The capture stage never waits for a
+    check, so the stream's frame rate is that of its stages as before; :meth:`wait` lets the command say
+    the warning before its summary.
 
     Args:
         prepare: the stream's own preparation (``None``: frames as they come).
@@ -111,9 +147,12 @@ class StreamRectificationCheck:
         rig_hint: as :func:`rectification_warnings`.
         logger: where the warnings go.
         name: what the warning names, as ``predict`` names a pair (``frame 0``).
+        swap_hint: as :func:`rectification_findings`.
     """
 
     TRIES = 5
+    RECHECK_S = 5.0  # seconds of stream time between the checks after the first judged frame
+    RECHECK_FRAMES = 150  # frames between them for a source whose frames carry no timestamp
 
     def __init__(
         self,
@@ -123,20 +162,38 @@ class StreamRectificationCheck:
         rig_hint: str | None = None,
         logger: logging.Logger | None = None,
         name: str = "frame",
+        swap_hint: str | None = None,
     ) -> None:
         self.prepare = prepare
-        self.exposure, self.align_rows, self.rig_hint = exposure, align_rows, rig_hint
+        self.exposure, self.align_rows, self.rig_hint, self.swap_hint = exposure, align_rows, rig_hint, swap_hint
         self.log = logger if logger is not None else logging.getLogger("rtstereo.stream")
         self.name = name
         self.tries = 0
-        self.done = False
+        self.done = False  # the first judgement is made (or given up): from then on, the periodic checks
+        self.stopped = False  # a check failed: no more
+        self.checks = 0  # checks started, the first ones included
+        self.findings: dict[str, str] = {}  # what the last judged frame showed, by kind
+        self._since = 0  # frames prepared since the last check started
+        self._since_s: float | None = None  # timestamp_s of the frame last checked
         self._thread: threading.Thread | None = None
 
     def __call__(self, pair: StereoPair) -> StereoPair:
         if self.prepare is not None:
             pair = self.prepare(pair)
-        if not self.done and self.tries < self.TRIES and (self._thread is None or not self._thread.is_alive()):
-            self.tries += 1
+        self._since += 1
+        if self.stopped or (self._thread is not None and self._thread.is_alive()):
+            return pair
+        if not self.done:
+            due = self.tries < self.TRIES
+            self.tries += due
+        elif pair.timestamp_s is not None and self._since_s is not None:
+            # a timestamp that goes back (another range, a camera's clock reset) starts a new interval
+            due = not 0 <= pair.timestamp_s - self._since_s < self.RECHECK_S
+        else:
+            due = self._since >= self.RECHECK_FRAMES
+        if due:
+            self.checks += 1
+            self._since, self._since_s = 0, pair.timestamp_s
             frame = StereoPair(pair.left.copy(), pair.right.copy(), name=pair.name, index=pair.index)
             self._thread = threading.Thread(target=self._check, args=(frame,), name="rtstereo-rectification-check")
             self._thread.daemon = True  # a process leaving mid-check does not wait for it
@@ -145,17 +202,30 @@ class StreamRectificationCheck:
 
     def _check(self, pair: StereoPair) -> None:
         try:
-            messages, conclusive = rectification_warnings(pair, self.exposure, self.align_rows, self.rig_hint)
+            findings, conclusive = rectification_findings(
+                pair, self.exposure, self.align_rows, self.rig_hint, self.swap_hint
+            )
         except Exception as exc:  # noqa: BLE001 - a check that fails must not stop the stream
             self.log.info("the rectification check of frame %s failed: %s", pair.index, exc)
-            self.done = True
+            self.done = self.stopped = True
             return
-        # An unjudged frame is no news (--align-rows says its own): the next one is tried.
-        self.done = conclusive or self.tries >= self.TRIES
-        if conclusive:
-            what = f"{self.name} {pair.index}" if pair.index is not None else self.name
-            for message in messages:
+        what = f"{self.name} {pair.index}" if pair.index is not None else self.name
+        first = not self.done
+        # An unjudged frame is no news (--align-rows says its own): the next one is tried (a later check: the
+        # next one due).
+        self.done = self.done or conclusive or self.tries >= self.TRIES
+        if not conclusive:
+            return
+        from ..rectify import MAX_MISALIGNMENT_PX
+
+        what = what if first else f"{what}, checked again"
+        for kind, message in findings.items():
+            if kind not in self.findings:  # once per change: a misalignment that lasts is said once
                 self.log.warning("%s: %s", what, message)
+        misread = {"rows", "swapped"}
+        if not first and misread & self.findings.keys() and not misread & findings.keys():
+            self.log.info("%s: the rows line up again (within %g px)", what, MAX_MISALIGNMENT_PX)
+        self.findings = findings
 
     def wait(self, timeout_s: float = 10.0) -> None:
         """Wait for a check under way (at most ``timeout_s``), so that its warning comes before the summary."""

@@ -114,8 +114,8 @@ def add_stream_args(parser: argparse.ArgumentParser, frames=None) -> None:
     frames.add_argument(
         "--no-rectification-check",
         action="store_true",
-        help="skip the check that the frames are rectified (the first frame with enough features, measured "
-        "beside the stream; it warns as predict does)",
+        help="skip the check that the frames are rectified (the first frame with enough features, and one "
+        "every 5 s of the stream, measured beside it; it warns as predict does, again when it changes)",
     )
     add_calib_unit_arg(frames)
     view = parser.add_argument_group("3D viewer (pip install 'rtstereo[viewer]'; needs a calibration)")
@@ -255,7 +255,7 @@ def _check_first_frame(args: argparse.Namespace, source: FrameSource, prepare: F
     on the first frame, here before the workers start (a frame that cannot be read is left to them)."""
     import copy
 
-    from .rectification import exposure_hint, raw_rig_hint, rectification_warnings
+    from .rectification import exposure_hint, raw_rig_hint, rectification_findings, swap_hint
 
     frames = iter(copy.copy(source))
     try:
@@ -269,7 +269,10 @@ def _check_first_frame(args: argparse.Namespace, source: FrameSource, prepare: F
             close()
     if pair is None:
         return
-    messages, _ = rectification_warnings(pair, exposure_hint(args), prepare.align_rows, raw_rig_hint(args.calib))
+    findings, _ = rectification_findings(
+        pair, exposure_hint(args), prepare.align_rows, raw_rig_hint(args.calib), swap_hint(args.swap)
+    )
+    messages = findings.values()
     for message in messages:
         log.warning("frame %s: %s", pair.index, message)
 
@@ -366,10 +369,17 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     prepare = FramePreparer(size_wh=parse_size_hw(args.size)[::-1] if args.size else None, **_geometry(args))
     checked = None
     if not args.no_rectification_check:
-        from .rectification import StreamRectificationCheck, exposure_hint, raw_rig_hint
+        from .rectification import StreamRectificationCheck, exposure_hint, raw_rig_hint, swap_hint
 
+        # --swap exchanges the views of every video input and of a uvc camera (OAK-D and RealSense name their own)
+        swappable = verb == "video" or args.camera.strip().lower().partition(":")[0] == "uvc"
         checked = StreamRectificationCheck(
-            prepare, exposure_hint(args), prepare.align_rows, raw_rig_hint(args.calib), logging.getLogger(STREAM_LOGGER)
+            prepare,
+            exposure_hint(args),
+            prepare.align_rows,
+            raw_rig_hint(args.calib),
+            logging.getLogger(STREAM_LOGGER),
+            swap_hint=swap_hint(args.swap) if swappable else None,
         )
     settings = temporal_settings(args)
     temporal = TemporalFilter(*settings) if settings is not None else None
@@ -415,7 +425,14 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
             _report(args, stream.summary)
     if summary.stopped_by == "interrupt":
         if summary.frames_written:
-            print(f"rtstereo {verb}: interrupted; what was written is complete", file=sys.stderr)
+            # As --engine ray says it; a camera's frame count is not known (and frames it dropped are not missing).
+            total = None if source.live else stream._expected_frames()
+            of = f" of {total}" if total is not None else ""
+            print(
+                f"rtstereo {verb}: interrupted: {summary.frames_written}{of} frame(s) written; what was written is "
+                "complete",
+                file=sys.stderr,
+            )
         else:  # an -o file from an earlier run is left as it was, not replaced by an empty video
             print(
                 f"rtstereo {verb}: interrupted before the first frame was written: no video or PNG written",

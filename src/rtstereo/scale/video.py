@@ -35,7 +35,7 @@ from .session import (
 )
 
 RANGES_PER_WORKER = 4
-INTERRUPTED = "interrupted"  # a range whose report never came back, and whose frames are not all on disk
+INTERRUPTED = "interrupted"  # a range stopped by Ctrl-C, or whose report never came back, with frames missing
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,12 @@ class VideoJob:
                 row.update(status=FAILED, error=failure_reason(exc))
         row["warnings"] = json.dumps(found)
         row["written"] = len(sink.written)
-        if row["status"] == DONE and row["written"] < frames.count:
+        interrupted = stream.summary is not None and stream.summary.stopped_by == "interrupt"
+        if row["status"] == DONE and interrupted and row["written"] < frames.count:
+            # Ctrl-C reached the range's stream, which stops as a one-process run does: not a video that ended
+            # early, nor a failed range (as the driver counts a range whose report never came back).
+            row.update(status=INTERRUPTED, error=f"interrupted with {row['written']} of {frames.count} frames written")
+        elif row["status"] == DONE and row["written"] < frames.count:
             row.update(status=FAILED, error=f"the video ended after {row['written']} of {frames.count} frames")
         row["wall_s"] = time.perf_counter() - started
         return row

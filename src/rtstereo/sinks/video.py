@@ -25,33 +25,42 @@ import numpy as np
 from ..errors import DisparityRangeError, InputError, OutputError, warn
 from ..io.atomic import partial_path, remove_stale_partials
 from ..io.disparity import colorize, to_png16
+from ..io.quiet import ffmpeg_quietened
 from ..types import DisparityResult, StereoPair
 
 log = logging.getLogger("rtstereo.stream")
 
 COLOUR_PERCENTILE = 99.0  # top of the colour range taken from the first frames: robust to outliers
+# A frame counts towards measuring the colour range when this share of its pixels have a disparity: the dark
+# first frames of a video fading in from black, or of a camera still adjusting its exposure, do not.
+COLOUR_MIN_VALID_SHARE = 0.01
 MP4_FOURCC = "mp4v"  # in every OpenCV build with FFmpeg; H.264 encoders are not
 
 
 class ColourScale:
     """The disparity that maps to the top of the colour map, fixed for a whole stream.
 
-    Either given (``--max-disp``), or measured once from the first ``warmup_frames`` frames (the 99th
-    percentile of their valid disparities) and then frozen: never rescaled per frame, which makes
-    colours flicker.
+    Either given (``--max-disp``), or measured once from the first ``warmup_frames`` frames that have
+    disparities (the 99th percentile of their valid disparities; frames with fewer than
+    :data:`COLOUR_MIN_VALID_SHARE` of their pixels valid, such as black ones, are passed over) and then
+    frozen: never rescaled per frame, which makes colours flicker.
 
     Args:
         max_disp_px: the top of the range, pixels; ``None`` measures it.
         warmup_frames: frames to measure it from.
+        fallback_px: the top of the range when it is frozen before any frame had disparities (the model's
+            largest disparity); ``None``: 1 px.
     """
 
-    def __init__(self, max_disp_px: float | None = None, warmup_frames: int = 5):
+    def __init__(self, max_disp_px: float | None = None, warmup_frames: int = 5, fallback_px: float | None = None):
         if max_disp_px is not None and not max_disp_px > 0:
             raise InputError(f"colour range: max disparity must be > 0 pixels, got {max_disp_px}")
         self.max_disp_px = float(max_disp_px) if max_disp_px is not None else None
         self.warmup_frames = max(1, int(warmup_frames))
+        self.fallback_px = fallback_px
         self.source = "given" if max_disp_px is not None else "first frames"
         self._samples: list[np.ndarray] = []
+        self._passed = 0  # frames observed without enough valid disparities
 
     @property
     def ready(self) -> bool:
@@ -63,22 +72,34 @@ class ColourScale:
             return
         d = np.asarray(disparity_px, dtype=np.float32)
         valid = d[np.isfinite(d) & (d > 0)]
+        if valid.size < COLOUR_MIN_VALID_SHARE * d.size or valid.size == 0:
+            self._passed += 1
+            return
         # A subsample is enough for a percentile and keeps the warm-up cheap at full HD.
         self._samples.append(valid[:: max(1, valid.size // 20000)])
         if len(self._samples) >= self.warmup_frames:
             self.freeze()
 
     def freeze(self) -> float:
-        """Fix the range from what was observed (1 px when nothing valid was seen)."""
+        """Fix the range from what was observed (:attr:`fallback_px`, else 1 px, when nothing valid was seen)."""
         if self.max_disp_px is None:
-            values = np.concatenate(self._samples) if self._samples else np.zeros(0, np.float32)
-            self.max_disp_px = float(np.percentile(values, COLOUR_PERCENTILE)) if values.size else 1.0
-            self.max_disp_px = max(self.max_disp_px, 1.0)
-            log.info(
-                "colour range fixed at 0..%.1f px from the first %d frame(s)",
-                self.max_disp_px,
-                len(self._samples),
-            )
+            passed = f", {self._passed} frame(s) without disparities passed over" if self._passed else ""
+            if self._samples:
+                values = np.concatenate(self._samples)
+                self.max_disp_px = max(float(np.percentile(values, COLOUR_PERCENTILE)), 1.0)
+                log.info(
+                    "colour range fixed at 0..%.1f px from the first %d frame(s) with disparities%s",
+                    self.max_disp_px,
+                    len(self._samples),
+                    passed,
+                )
+            else:
+                self.max_disp_px = max(float(self.fallback_px or 1.0), 1.0)
+                log.info(
+                    "colour range fixed at 0..%.1f px (the model's range): no frame had disparities to measure it%s",
+                    self.max_disp_px,
+                    passed,
+                )
             self._samples = []
         return self.max_disp_px
 
@@ -172,7 +193,8 @@ class VideoSink(Sink):
         padded_wh = (width + width % 2, height + height % 2)
         if self._writer is None:
             fps = float(self.fps or 10.0)
-            self._writer = cv2.VideoWriter(str(self._partial), cv2.VideoWriter_fourcc(*MP4_FOURCC), fps, padded_wh)
+            with ffmpeg_quietened():  # a writer opened first sets FFmpeg's level for the videos read after it
+                self._writer = cv2.VideoWriter(str(self._partial), cv2.VideoWriter_fourcc(*MP4_FOURCC), fps, padded_wh)
             if not self._writer.isOpened():
                 self._writer = None
                 self._partial.unlink(missing_ok=True)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -21,6 +22,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from ..io.quiet import ffmpeg_quietened
 from .base import CameraError, Grab, LiveSource, check_side_by_side_width, split_side_by_side
 from .video import FRAME_COUNT_SLACK, is_still_image, still_image_message
 
@@ -81,7 +83,9 @@ class UVCSource(LiveSource):
         return self._recording_frames is not None
 
     def _open(self) -> None:
-        capture = self._factory(self.device)
+        # A recording played as a camera: FFmpeg's lines about its damage off, as for a video (a device is no FFmpeg's).
+        with contextlib.nullcontext() if self.is_device else ffmpeg_quietened():
+            capture = self._factory(self.device)
         if capture is None or not capture.isOpened():
             hint = "is it plugged in, and not used by another program?" if self.is_device else "check the path"
             raise CameraError(f"cannot open {self.description}: {hint}")

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import InputError, require
 from ..io.download import cache_dir, is_url
-from ..io.quiet import native_output_held
+from ..io.quiet import ffmpeg_quietened, native_output_held
 from ..types import StereoPair
 from .base import FrameSource, check_side_by_side_width, check_start_stride, split_side_by_side
 
@@ -56,7 +56,7 @@ class VideoReader:
             raise InputError(f"{label} {self.path} is a folder, not a video file")
         if not self.path.is_file():
             raise InputError(f"{label} not found: {self.path}")
-        with native_output_held() as noise:  # FFmpeg's own lines about a file it cannot open
+        with native_output_held() as noise, ffmpeg_quietened():  # FFmpeg's own lines about a file it cannot open
             self.capture = cv2.VideoCapture(str(self.path))
             if not self.capture.isOpened():
                 noise.discard()
