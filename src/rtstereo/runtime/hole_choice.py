@@ -164,16 +164,21 @@ class HolePreparation:
 
 
 def prepare_holes(
-    left: np.ndarray, right: np.ndarray, confident: np.ndarray, window_px: int = CHOICE_WINDOW_PX
+    left: np.ndarray,
+    right: np.ndarray,
+    confident: np.ndarray,
+    window_px: int = CHOICE_WINDOW_PX,
+    cost: PhotometricCost | None = None,
 ) -> HolePreparation:
-    """The part of :func:`hole_candidates` that does not need the network's map."""
+    """The part of :func:`hole_candidates` that does not need the network's map (``cost``: the pair's
+    :class:`~rtstereo.runtime.refine.PhotometricCost`, if already made)."""
     width = confident.shape[1]
     holes = ~np.isfinite(confident)
     ys, xs, ends = _hole_ends(confident, *hole_runs(holes))  # left and right end values, distances to them
     points = ys * np.intp(width) + xs  # 1-D takes are several times faster than 2-D indexing
     fill = np.array(confident, dtype=np.float32, copy=True)  # = fill_holes_rowwise(confident)
     fill.reshape(-1).put(points, np.fmin(ends[0], ends[1]))
-    cost = PhotometricCost(left, right)
+    cost = PhotometricCost(left, right) if cost is None else cost
     fill_pixel = cost(fill, out=np.empty_like(fill))  # the cost's own buffer is reused by the next call
     window = (window_px, window_px)
     grey = cv2.cvtColor(left, cv2.COLOR_RGB2GRAY)
