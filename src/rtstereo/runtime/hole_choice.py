@@ -419,8 +419,10 @@ class HoleSelector:
 
     def column_logits(self, columns: np.ndarray) -> np.ndarray:
         """``(N,)`` log-odds from features laid out ``(F, N)`` (contiguous float32)."""
-        # OpenCV's matrix product, not numpy's: numpy's BLAS threads keep spinning after a product and
-        # slowed SGBM and the network of the next frame by a third (on 2 cores).
+        # OpenCV's matrix product, not numpy's: numpy's BLAS threads kept spinning after a product and
+        # slowed SGBM and the network of the next frame by a third (on 2 cores). OpenCV's runs on the
+        # OpenBLAS it bundles, whose idle thread spun too until the package set OPENBLAS_THREAD_TIMEOUT
+        # (rtstereo/__init__.py); its thread count decides the sums' order, so it is left as it is.
         hidden = cv2.gemm(self.hidden_weight, columns, 1.0, None, 0.0)  # (H, N)
         hidden += self.hidden_bias[:, None]
         np.tanh(hidden, out=hidden)
