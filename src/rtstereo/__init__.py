@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
@@ -22,6 +23,14 @@ from .errors import (
 )
 
 __version__ = "0.1.0"
+
+# OpenBLAS (bundled with OpenCV's wheels for cv2.gemm, the hybrid's perceptrons; NumPy's own) keeps its idle
+# threads spinning for 2^28 cycles after each product: on 2 cores the hybrid's next SGBM and network ran
+# beside a spinning thread (default at 640x480, streams of 5 pairs on a loaded machine: 186 ms of CPU and
+# 205 ms per pair, against 171 and 195).
+# 2^4 cycles lets them sleep at once; the numbers are the same (the thread count is not changed). Read when
+# the library loads: set here, before anything of this package imports OpenCV or NumPy.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 # The public names that need NumPy, OpenCV or the model registry, and the module of each. They are
 # imported on first use (PEP 562), so that importing the package is quick: the console script

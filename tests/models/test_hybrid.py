@@ -22,7 +22,10 @@ from rtstereo.models.sgbm import (
     normalize_local_contrast,
     resolved_sgbm_input,
 )
+from rtstereo.runtime.confident_check import check_confident, prepare_check
+from rtstereo.runtime.hole_choice import learned_fusion, prepare_holes
 from rtstereo.runtime.predictor import ResizeWarning
+from rtstereo.runtime.refine import PhotometricCost
 from rtstereo.types import StereoPair
 
 from .conftest import shifted_pair
@@ -60,6 +63,21 @@ def test_by_default_each_hole_takes_the_network_or_the_row_fill():
     from_network = np.isclose(fused, network, atol=1e-5)
     from_fill = np.isclose(fused, row_fill, atol=1e-5)
     assert (from_network | from_fill)[holes].all()
+
+
+def test_a_guided_hybrid_makes_one_photometric_cost_for_its_networks_refinement_and_its_fusion(monkeypatch):
+    left, right = shifted_pair()
+    confident = confident_disparity(left, right, 192, 10, mirrored_check=False, three_way=True)
+    network = rtstereo.load("rtnet-guided").predict_pair(StereoPair(left, right), hints=confident).disparity_px
+    holes = prepare_holes(left, right, confident)
+    expected, candidates = learned_fusion(left, right, confident, network, 192.0, prepared=holes)
+    expected = check_confident(expected, network, prepare_check(right, holes), 192.0, maps=candidates.maps)
+    made = []
+    make = PhotometricCost.__init__
+    monkeypatch.setattr(PhotometricCost, "__init__", lambda cost, *images: made.append(make(cost, *images)))
+    hybrid = rtstereo.load("hybrid")
+    np.testing.assert_array_equal(hybrid.predict(left, right).disparity_px, expected)
+    assert len(made) == 1  # it was made twice, 1.4 ms of a 640x480 pair
 
 
 def test_the_example_pair_is_better_than_either_method_alone():

@@ -140,6 +140,16 @@ def test_refine_edges_keeps_nan_and_checks_sizes():
         refine_edges(left, right, truth[:, :-1])
 
 
+def test_refine_edges_with_a_cost_made_beforehand_gives_the_same_map():
+    left, right, truth, _ = step_edge_scene()
+    d = truth + np.random.default_rng(1).normal(0.0, 1.5, truth.shape).astype(np.float32)
+    cost = PhotometricCost(left, right)
+    cost(truth)  # its buffers hold another map's cost: they are overwritten
+    np.testing.assert_array_equal(refine_edges(left, right, d, cost), refine_edges(left, right, d))
+    with pytest.raises(ValueError, match="photometric cost is of"):
+        refine_edges(left[:, :-1], right[:, :-1], d[:, :-1], cost)
+
+
 def test_packaged_network_refines_by_default_and_the_setting_turns_it_off(textured_pair):
     left, right = textured_pair
     on = rtstereo.load(PACKAGED_NETWORK).predict(left, right)

@@ -164,16 +164,21 @@ class HolePreparation:
 
 
 def prepare_holes(
-    left: np.ndarray, right: np.ndarray, confident: np.ndarray, window_px: int = CHOICE_WINDOW_PX
+    left: np.ndarray,
+    right: np.ndarray,
+    confident: np.ndarray,
+    window_px: int = CHOICE_WINDOW_PX,
+    cost: PhotometricCost | None = None,
 ) -> HolePreparation:
-    """The part of :func:`hole_candidates` that does not need the network's map."""
+    """The part of :func:`hole_candidates` that does not need the network's map (``cost``: the pair's
+    :class:`~rtstereo.runtime.refine.PhotometricCost`, if already made)."""
     width = confident.shape[1]
     holes = ~np.isfinite(confident)
     ys, xs, ends = _hole_ends(confident, *hole_runs(holes))  # left and right end values, distances to them
     points = ys * np.intp(width) + xs  # 1-D takes are several times faster than 2-D indexing
     fill = np.array(confident, dtype=np.float32, copy=True)  # = fill_holes_rowwise(confident)
     fill.reshape(-1).put(points, np.fmin(ends[0], ends[1]))
-    cost = PhotometricCost(left, right)
+    cost = PhotometricCost(left, right) if cost is None else cost
     fill_pixel = cost(fill, out=np.empty_like(fill))  # the cost's own buffer is reused by the next call
     window = (window_px, window_px)
     grey = cv2.cvtColor(left, cv2.COLOR_RGB2GRAY)
@@ -414,8 +419,10 @@ class HoleSelector:
 
     def column_logits(self, columns: np.ndarray) -> np.ndarray:
         """``(N,)`` log-odds from features laid out ``(F, N)`` (contiguous float32)."""
-        # OpenCV's matrix product, not numpy's: numpy's BLAS threads keep spinning after a product and
-        # slowed SGBM and the network of the next frame by a third (on 2 cores).
+        # OpenCV's matrix product, not numpy's: numpy's BLAS threads kept spinning after a product and
+        # slowed SGBM and the network of the next frame by a third (on 2 cores). OpenCV's runs on the
+        # OpenBLAS it bundles, whose idle thread spun too until the package set OPENBLAS_THREAD_TIMEOUT
+        # (rtstereo/__init__.py); its thread count decides the sums' order, so it is left as it is.
         hidden = cv2.gemm(self.hidden_weight, columns, 1.0, None, 0.0)  # (H, N)
         hidden += self.hidden_bias[:, None]
         np.tanh(hidden, out=hidden)

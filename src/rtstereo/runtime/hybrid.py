@@ -59,7 +59,7 @@ from .memory import BUDGET_ENV as MEMORY_BUDGET_ENV
 from .memory import plan_network_size
 from .predictor import Predictor, ResizeWarning
 from .providers import default_threads
-from .refine import median_valid
+from .refine import PhotometricCost, median_valid
 
 MEDIAN_SIZES = (0, 3, 5)  # the final median's sizes (OpenCV's median of float maps takes 3 and 5)
 
@@ -285,10 +285,14 @@ class HybridPredictor:
         prepare = learned or self.settings["check_confident"]
         if self.guided:  # the network takes SGBM's matches: SGBM first
             confident, sgbm_ms = self._confident(pair, search_px, sgbm_settings)
-            result = self.network.predict_pair(pair, hints=confident)
+            # One photometric cost of the pair for the network's edge refinement and the maps after it
             t_prepare = time.perf_counter()
-            prepared = self._prepare(pair, confident) if prepare else None
+            cost = PhotometricCost(pair.left, pair.right) if prepare else None
             prepare_ms = (time.perf_counter() - t_prepare) * 1e3
+            result = self.network.predict_pair(pair, hints=confident, cost=cost)
+            t_prepare = time.perf_counter()
+            prepared = self._prepare(pair, confident, cost) if prepare else None
+            prepare_ms += (time.perf_counter() - t_prepare) * 1e3
         else:
             if self._sgbm_thread is None:
                 self._sgbm_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtstereo-sgbm")
@@ -330,7 +334,7 @@ class HybridPredictor:
         timings = {
             **result.timings_ms,
             "sgbm": sgbm_ms,  # on its own thread beside the network's stages (before them for a guided network)
-            "fusion": (t2 - t1) * 1e3 + (prepare_ms or 0.0),  # with the maps made after a guided network
+            "fusion": (t2 - t1) * 1e3 + (prepare_ms or 0.0),  # with the maps made around a guided network
             "total": (t2 - t0) * 1e3 - result.timings_ms.get("export", 0.0),  # the network's export: apart
         }
         settings = {**result.settings, **self.settings}  # "network": the name or file it was loaded from
@@ -347,7 +351,9 @@ class HybridPredictor:
         sgbm_ms = (time.perf_counter() - t0) * 1e3
         return (confident, sgbm_ms, self._prepare(pair, confident)) if prepare else (confident, sgbm_ms)
 
-    def _prepare(self, pair: StereoPair, confident: np.ndarray) -> tuple[HolePreparation, CheckPreparation | None]:
-        holes = prepare_holes(pair.left, pair.right, confident)
+    def _prepare(
+        self, pair: StereoPair, confident: np.ndarray, cost: PhotometricCost | None = None
+    ) -> tuple[HolePreparation, CheckPreparation | None]:
+        holes = prepare_holes(pair.left, pair.right, confident, cost=cost)
         check = prepare_check(pair.right, holes) if self.settings["check_confident"] else None
         return holes, check

@@ -25,7 +25,7 @@ from .memory import BUDGET_ENV as MEMORY_BUDGET_ENV
 from .memory import plan_network_size
 from .postprocess import FILL_LEFT_BORDER, REFINE_EDGES, fill_left_border
 from .preprocess import normalize, pad_to_divisor
-from .refine import refine_edges
+from .refine import PhotometricCost, refine_edges
 
 
 class ResizeWarning(UserWarning):
@@ -121,8 +121,11 @@ class Predictor:
         """
         return self.predict_pair(StereoPair(left, right, calibration=calibration))
 
-    def _postprocess(self, disparity: np.ndarray, pair: StereoPair, pad: tuple[int, int]) -> np.ndarray:
-        """Unpad (or rescale a fixed-shape network's map), mark ``<= 0`` invalid, fill, refine (numpy)."""
+    def _postprocess(
+        self, disparity: np.ndarray, pair: StereoPair, pad: tuple[int, int], cost: PhotometricCost | None = None
+    ) -> np.ndarray:
+        """Unpad (or rescale a fixed-shape network's map), mark ``<= 0`` invalid, fill, refine (numpy; with
+        ``cost``, the pair's photometric cost made beforehand)."""
         height, width = pair.size_hw
         if pad != (0, 0):
             disparity = disparity[: disparity.shape[0] - pad[0], : disparity.shape[1] - pad[1]]
@@ -137,7 +140,7 @@ class Predictor:
         if self.fill_left_border:
             disparity = fill_left_border(disparity)
         if self.refine_edges:
-            disparity = refine_edges(pair.left, pair.right, disparity)
+            disparity = refine_edges(pair.left, pair.right, disparity, cost)
         return disparity
 
     def _postprocess_on_device(self, disparity: Any, pair: StereoPair, left: Any, right: Any) -> Any:
@@ -182,7 +185,9 @@ class Predictor:
         """Whether the network takes hints (a guided rtnet: ``settings["guided"]``)."""
         return bool(self.settings.get("guided"))
 
-    def predict_pair(self, pair: StereoPair, hints: np.ndarray | None = None) -> DisparityResult:
+    def predict_pair(
+        self, pair: StereoPair, hints: np.ndarray | None = None, cost: PhotometricCost | None = None
+    ) -> DisparityResult:
         """Like :meth:`predict`, for a :class:`StereoPair`.
 
         Before running, the method's peak memory is estimated for the input size
@@ -193,9 +198,11 @@ class Predictor:
             pair: the images.
             hints: for a :attr:`guided` network: float ``(H, W)`` disparities known in advance (SGBM's
                 confident matches in the hybrid method), ``nan`` where there are none.
+            cost: the pair's :class:`~.refine.PhotometricCost` for the edge refinement, if already made
+                (the hybrid method uses it again in its fusion); its buffers are overwritten.
         """
         pair = pair_with_calibration_for_size(pair)
-        disparity, timings, net_hw = self._predict(pair, keep_on_device=False, hints=hints)
+        disparity, timings, net_hw = self._predict(pair, keep_on_device=False, hints=hints, cost=cost)
         return DisparityResult(
             disparity_px=disparity,
             timings_ms=timings,
@@ -227,7 +234,11 @@ class Predictor:
         return self._predict(pair, keep_on_device=True)[0]
 
     def _predict(
-        self, pair: StereoPair, keep_on_device: bool, hints: np.ndarray | None = None
+        self,
+        pair: StereoPair,
+        keep_on_device: bool,
+        hints: np.ndarray | None = None,
+        cost: PhotometricCost | None = None,
     ) -> tuple[Any, dict[str, float], tuple[int, int]]:
         """Disparity (numpy, or a device tensor with ``keep_on_device``), stage timings, network size."""
         t0 = time.perf_counter()
@@ -289,7 +300,7 @@ class Predictor:
         t1 = time.perf_counter()
         disparity = self.backend.run(left, right)
         t2 = time.perf_counter()
-        disparity = self._postprocess(np.asarray(disparity, dtype=np.float32), pair, pad)
+        disparity = self._postprocess(np.asarray(disparity, dtype=np.float32), pair, pad, cost)
         if keep_on_device:
             import torch
 

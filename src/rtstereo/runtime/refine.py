@@ -220,13 +220,16 @@ def median_valid(disparity: np.ndarray, size: int = MEDIAN_PX) -> np.ndarray:
     return np.where(near_invalid, d, smoothed).astype(np.float32)
 
 
-def refine_edges(left: np.ndarray, right: np.ndarray, disparity_px: np.ndarray) -> np.ndarray:
+def refine_edges(
+    left: np.ndarray, right: np.ndarray, disparity_px: np.ndarray, cost: PhotometricCost | None = None
+) -> np.ndarray:
     """Sharpen the depth edges of a disparity map against its image pair (the three steps above).
 
     Args:
         left: uint8 RGB ``(H, W, 3)``, the view the disparity belongs to.
         right: uint8 RGB, same shape.
         disparity_px: float ``(H, W)`` disparity of the left view, ``nan`` where invalid.
+        cost: the pair's :class:`PhotometricCost`, if already made (the hybrid uses it again after).
 
     Returns:
         A float32 ``(H, W)`` map, ``nan`` where the input is.
@@ -234,5 +237,7 @@ def refine_edges(left: np.ndarray, right: np.ndarray, disparity_px: np.ndarray) 
     d = np.asarray(disparity_px, dtype=np.float32)
     if d.shape != left.shape[:2]:
         raise ValueError(f"disparity {d.shape} and images {left.shape[:2]} differ in size")
-    d = propagate_neighbours(PhotometricCost(left, right), d)
+    if cost is not None and cost.left.shape[:2] != d.shape:
+        raise ValueError(f"the photometric cost is of {cost.left.shape[:2]} images, the disparity {d.shape}")
+    d = propagate_neighbours(PhotometricCost(left, right) if cost is None else cost, d)
     return median_valid(fill_occlusions(d))

@@ -513,11 +513,11 @@ class AdaptingPredictor(Predictor):
         super().__init__(spec, settings, backend, name=name)
         self.adapter = adapter
 
-    def predict_pair(self, pair: StereoPair, hints: Any = None) -> Any:
-        """Predict with the newest weights (``hints`` for a guided network: see :class:`Predictor`), then
-        offer the pair to the adapter (which makes a guided network's hints of its crop itself)."""
+    def predict_pair(self, pair: StereoPair, hints: Any = None, cost: Any = None) -> Any:
+        """Predict with the newest weights (``hints`` for a guided network, ``cost``: see :class:`Predictor`),
+        then offer the pair to the adapter (which makes a guided network's hints of its crop itself)."""
         self.adapter.apply_to(self.backend.module)
-        result = super().predict_pair(pair, hints=hints)
+        result = super().predict_pair(pair, hints=hints, cost=cost)
         self.adapter.offer(pair)
         return result
 
