@@ -296,6 +296,7 @@ class Stream:
         self._t0 = 0.0
         self._wall_s = 0.0
         self._inferred_at = 0.0  # perf_counter() when inference last finished a frame
+        self._exposure_latch: Any = None  # the predictor's, from end_sequence, when the inference thread ends
         self.summary: StreamSummary | None = None
 
     # -- control ------------------------------------------------------------------------------
@@ -416,6 +417,11 @@ class Stream:
 
     def _infer(self) -> None:
         clock = self.clocks["inference"]
+        # Consecutive frames: a predictor that keeps state across them (the hybrid's exposure latch) is told, by
+        # this thread, so that other threads' pairs on the same predictor are not taken for frames of this stream.
+        begin, end = (getattr(self.predictor, name, None) for name in ("begin_sequence", "end_sequence"))
+        if begin is not None:
+            begin()
         try:
             while True:
                 pair = self._get(self._captured)
@@ -437,6 +443,8 @@ class Stream:
         except BaseException as exc:  # noqa: BLE001
             self._fail(exc, stop_now=False)
         finally:
+            if end is not None:
+                self._exposure_latch = end()
             self._put(self._results, _END, always=True)
 
     def _needs_warmup(self) -> bool:
@@ -538,10 +546,6 @@ class Stream:
                 the outputs are closed first, and :attr:`summary` holds what was done.
         """
         self._t0 = time.perf_counter()
-        # Consecutive frames: a predictor that keeps state across them (the hybrid's exposure latch) is told.
-        begin, end = (getattr(self.predictor, name, None) for name in ("begin_sequence", "end_sequence"))
-        if begin is not None:
-            begin()
         threads = [
             threading.Thread(target=self._capture, name="rtstereo-capture", daemon=True),
             # Not a daemon either: a process that ends while a daemon thread is inside native code (OpenCV,
@@ -559,7 +563,7 @@ class Stream:
             self.stop("interrupt")
         finally:
             self._shutdown(threads)
-            latch = end() if end is not None else None
+        latch = self._exposure_latch  # None while a slow model is still inside its last frame
         if latch is not None and latch.switches > 1:
             log.info(
                 "SGBM's input switched %d times between raw and normalised views as the brightness of the two "

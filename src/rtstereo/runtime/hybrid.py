@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -174,7 +175,10 @@ class HybridPredictor:
         self.network = network
         self.name = spec.name
         self._sgbm_thread: ThreadPoolExecutor | None = None  # made on first use, kept for the next frames
-        self._latch: ExposureLatch | None = None  # between begin_sequence and end_sequence, with sgbm_input=auto
+        # The latch of the stream the calling thread runs (begin_sequence ... end_sequence, sgbm_input=auto): per
+        # thread, so that a pair predicted by another thread meanwhile is decided alone and leaves the stream's
+        # hysteresis as it was, and two streams on one predictor each keep their own.
+        self._sequence = threading.local()
 
     def __repr__(self) -> str:
         return f"HybridPredictor({self.name!r}, settings={self.settings}, network={self.network!r})"
@@ -210,14 +214,16 @@ class HybridPredictor:
         return self.network.max_disp_px
 
     def begin_sequence(self) -> None:
-        """The next pairs are consecutive frames of one stream (:class:`~rtstereo.stream.Stream` says so):
-        with ``sgbm_input=auto`` the choice of SGBM's input keeps a hysteresis across them
-        (:class:`~rtstereo.models.sgbm.ExposureLatch`) instead of being made afresh for each pair."""
-        self._latch = ExposureLatch() if self.settings["sgbm_input"] == "auto" else None
+        """The next pairs the calling thread predicts are consecutive frames of one stream
+        (:class:`~rtstereo.stream.Stream`'s inference thread says so): with ``sgbm_input=auto`` the choice of
+        SGBM's input keeps a hysteresis across them (:class:`~rtstereo.models.sgbm.ExposureLatch`) instead of
+        being made afresh for each pair. Other threads' pairs are still decided alone."""
+        self._sequence.latch = ExposureLatch() if self.settings["sgbm_input"] == "auto" else None
 
     def end_sequence(self) -> ExposureLatch | None:
-        """Back to deciding every pair alone; returns the stream's latch (its ``switches``), if it had one."""
-        latch, self._latch = self._latch, None
+        """Back to deciding every pair alone; returns the calling thread's stream's latch (its ``switches``),
+        if it had one."""
+        latch, self._sequence.latch = getattr(self._sequence, "latch", None), None
         return latch
 
     def predict(self, left: np.ndarray, right: np.ndarray, calibration: Calibration | None = None) -> DisparityResult:
@@ -265,7 +271,7 @@ class HybridPredictor:
         t0 = time.perf_counter()
         search_px = self.settings["max_disp"] * max_disp_scale
         # ``auto`` decided once per pair: what SGBM matches is also what the result records
-        latch = self._latch
+        latch = getattr(self._sequence, "latch", None)
         if latch is not None:
             used = latch(pair.left, pair.right)
         else:
