@@ -196,7 +196,6 @@ def test_float_images_are_refused(textured_pair):
     "dtype, hint",
     [
         (np.uint16, "image // 257"),
-        (np.float32, "if it is a 0..1 float image"),
         (np.int64, "check its range"),
         (bool, "check its range"),
     ],
@@ -206,8 +205,19 @@ def test_the_dtype_error_gives_advice_for_that_dtype(textured_pair, dtype, hint)
     with pytest.raises(rtstereo.InputError, match=f"got {np.dtype(dtype)}") as raised:
         rtstereo.load("sgbm", max_disp=16).predict(left.astype(dtype), right)
     assert hint in str(raised.value)
-    if dtype is not np.float32:  # scaling by 255 turns a 16-bit image white
-        assert "* 255" not in str(raised.value)
+    assert "* 255" not in str(raised.value)  # scaling by 255 turns a 16-bit image white
+
+
+def test_a_float_image_is_told_how_to_convert_by_its_range(textured_pair):
+    left, right = textured_pair
+    sgbm = rtstereo.load("sgbm", max_disp=16)
+    with pytest.raises(rtstereo.InputError, match="got float32") as raised:
+        sgbm.predict((left / 255.0).astype(np.float32), right)
+    assert "convert with (image * 255).clip(0, 255).astype(np.uint8) if it is a 0..1 float image" in str(raised.value)
+    with pytest.raises(rtstereo.InputError, match="got float32") as raised:
+        sgbm.predict(left.astype(np.float32), right)  # was told "(image * 255)...", which turns it white
+    assert "a 0..255 float image converts with image.round().clip(0, 255).astype(np.uint8)" in str(raised.value)
+    assert "* 255" not in str(raised.value)
 
 
 def test_max_disp_wider_than_image_is_refused(textured_pair):
