@@ -353,3 +353,48 @@ def test_a_warning_names_the_line_of_the_callers_code_not_rtstereos():
     with pytest.warns(SmallInputWarning) as caught:
         network.predict(tiny, tiny)  # several calls deep inside rtstereo, attributed here
     assert [w.filename for w in caught] == [__file__]
+
+
+@pytest.mark.parametrize("model, settings", [("sgbm", {"max_disp": 16}), ("rtnet-v5", {})])
+def test_a_predictor_closes_in_a_with_block_and_then_refuses_to_predict(textured_pair, model, settings):
+    left, right = textured_pair
+    with rtstereo.load(model, **settings) as predictor:  # was: TypeError, no context manager protocol
+        inside = predictor.predict(left, right).disparity_px
+    assert inside.shape == left.shape[:2]
+    with pytest.raises(rtstereo.InputError, match=f"the {model} predictor was closed; load the model again"):
+        predictor.predict(left, right)
+    predictor.close()  # twice: harmless
+    assert "'closed': True" in repr(predictor)
+
+
+def test_closing_the_hybrid_stops_its_sgbm_thread_and_closes_its_network():
+    import threading
+
+    from .conftest import make_textured_pair
+
+    left, right = make_textured_pair(64, 96)
+    hybrid = rtstereo.load("hybrid", max_disp=16, network="rtnet-v5")  # an unguided network: SGBM beside it
+    hybrid.predict(left, right)
+    workers = [t for t in threading.enumerate() if t.name.startswith("rtstereo-sgbm")]
+    assert workers and all(t.is_alive() for t in workers)
+    hybrid.close()
+    assert not any(t.is_alive() for t in workers)
+    with pytest.raises(rtstereo.InputError, match="the hybrid predictor was closed"):
+        hybrid.predict(left, right)
+    hybrid.close()
+
+
+def test_threads_sharing_predictors_get_the_maps_of_serial_calls():
+    """As the README says: one predictor (and two) called from several threads at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .conftest import make_textured_pair
+
+    pairs = [make_textured_pair(64, 96, disparity_px=d, seed=d) for d in (3, 6)]
+    hybrid, sgbm = rtstereo.load("default", max_disp=16), rtstereo.load("sgbm", max_disp=16)
+    jobs = [(model, pair) for model in (hybrid, sgbm) for pair in pairs] * 2
+    serial = [model.predict(*pair).disparity_px for model, pair in jobs]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        threaded = list(pool.map(lambda job: job[0].predict(*job[1]).disparity_px, jobs))
+    for one, other in zip(serial, threaded):
+        np.testing.assert_array_equal(one, other)

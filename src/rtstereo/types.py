@@ -301,7 +301,8 @@ class DisparityResult:
     Attributes:
         disparity_px: ``float32`` ``(H, W)``, pixels of the input left image, ``nan`` where invalid.
         timings_ms: per-stage wall times in milliseconds (``preprocess``, ``inference``,
-            ``postprocess``, ``total``).
+            ``postprocess``, ``total``: the whole call; the hybrid adds ``sgbm`` and ``fusion``, and an
+            ONNX export made on first use at this size is ``export``, left out of the others).
         model: the model name.
         settings: the settings the model ran with (max disparity, iterations, backend...).
         input_size_hw: ``(H, W)`` of the input pair.

@@ -58,7 +58,7 @@ from .confident_check import CheckPreparation, check_confident, prepare_check
 from .hole_choice import HOLE_CHOICES, HolePreparation, choose_in_holes, learned_fusion, prepare_holes
 from .memory import BUDGET_ENV as MEMORY_BUDGET_ENV
 from .memory import plan_network_size
-from .predictor import Predictor, ResizeWarning
+from .predictor import ClosedBackend, Predictor, ResizeWarning
 from .providers import default_threads
 from .refine import median_valid
 
@@ -175,6 +175,7 @@ class HybridPredictor:
         self.network = network
         self.name = spec.name
         self._sgbm_thread: ThreadPoolExecutor | None = None  # made on first use, kept for the next frames
+        self._sgbm_thread_lock = threading.Lock()  # two threads' first pairs must not make two
         # The latch of the stream the calling thread runs (begin_sequence ... end_sequence, sgbm_input=auto): per
         # thread, so that a pair predicted by another thread meanwhile is decided alone and leaves the stream's
         # hysteresis as it was, and two streams on one predictor each keep their own.
@@ -182,6 +183,21 @@ class HybridPredictor:
 
     def __repr__(self) -> str:
         return f"HybridPredictor({self.name!r}, settings={self.settings}, network={self.network!r})"
+
+    def __enter__(self) -> HybridPredictor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the network (:meth:`Predictor.close`) and stop SGBM's worker thread (after the pair it may be
+        matching); a closed hybrid refuses to predict. Closing twice is harmless."""
+        self.network.close()
+        with self._sgbm_thread_lock:
+            worker, self._sgbm_thread = self._sgbm_thread, None
+        if worker is not None:
+            worker.shutdown(wait=True)
 
     @property
     def backend(self) -> Any:
@@ -241,6 +257,8 @@ class HybridPredictor:
     def predict_pair(self, pair: StereoPair) -> DisparityResult:
         """Network and confident SGBM at once, fused; a pair too large for the memory budget runs at a
         lower resolution (a warning says so; the disparity is scaled back to the input's pixels)."""
+        if isinstance(self.backend, ClosedBackend):
+            self.backend.refuse(self.name)
         pair = pair_with_calibration_for_size(pair)
         height, width = pair.size_hw
         reduced = plan_network_size(self.spec.name, "hybrid", self.max_disp_px, (height, width), self.spec.size_divisor)
@@ -296,9 +314,10 @@ class HybridPredictor:
             prepared = self._prepare(pair, confident) if prepare else None
             prepare_ms = (time.perf_counter() - t_prepare) * 1e3
         else:
-            if self._sgbm_thread is None:
-                self._sgbm_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtstereo-sgbm")
-            pending = self._sgbm_thread.submit(self._confident, pair, search_px, sgbm_settings, prepare)
+            with self._sgbm_thread_lock:
+                if self._sgbm_thread is None:
+                    self._sgbm_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtstereo-sgbm")
+                pending = self._sgbm_thread.submit(self._confident, pair, search_px, sgbm_settings, prepare)
             try:
                 result = self.network.predict_pair(pair)
             finally:
