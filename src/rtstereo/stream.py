@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import OutputError
+from .errors import InputError, OutputError
 from .io.atomic import atomic_path
 from .runtime.predictor import Predictor
 from .sinks.video import ColourScale, OutputFrame, Sink, VideoSink, compose_preview
@@ -544,7 +544,13 @@ class Stream:
         Raises:
             RtStereoError: a stage failed (unreadable frame, camera unplugged, output not writable);
                 the outputs are closed first, and :attr:`summary` holds what was done.
+            InputError: the stream has run before (its source is spent and its outputs are closed).
         """
+        if self._t0:  # a second run read nothing and reported the first's frames over a wall time of 0 s
+            raise InputError(
+                "this Stream has run already (its source is spent, its outputs closed): make a new Stream, with a "
+                "new source and new sinks, for another run; the first run's summary is its .summary"
+            )
         self._t0 = time.perf_counter()
         threads = [
             threading.Thread(target=self._capture, name="rtstereo-capture", daemon=True),

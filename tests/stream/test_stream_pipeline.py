@@ -207,6 +207,16 @@ def test_max_frames_stops_the_source_and_closes_it():
     assert summary.frames_written == 3 and summary.stopped_by == "max-frames" and source.closed
 
 
+def test_a_stream_runs_once_and_a_second_run_says_so():
+    stream = Stream(Frames(3), FakePredictor())
+    first = stream.run()
+    assert first.frames_written == 3
+    # was: a second summary of the first run's 3 frames "in 0.0 s", at tens of thousands of frames per second
+    with pytest.raises(rtstereo.InputError, match="this Stream has run already .*make a new Stream"):
+        stream.run()
+    assert stream.summary is first
+
+
 def test_window_quit_returns_at_once_even_when_inference_is_slow(tmp_path):
     sink = VideoSink(tmp_path / "o.mp4", fps=10)
     window = ScriptedWindow(quit_after_shown=1)
