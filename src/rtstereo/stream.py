@@ -233,6 +233,36 @@ class NewestFrameQueue(queue.Queue):
             self.not_empty.notify()
 
 
+def _checked_parts(source: Any, predictor: Any, sinks: Any) -> list[Sink]:
+    """Check a :class:`Stream`'s parts when it is made, so that a wrong one is an :class:`InputError` at once
+    (a string given as ``sinks``, read letter by letter, failed in the writer's thread before it could say
+    that it had ended, and :meth:`Stream.run` waited for ever).
+
+    Returns:
+        The sinks, as a list.
+
+    Raises:
+        InputError: a source that is not a frame source, a predictor without ``predict_pair``, or sinks
+            that are not a sequence of outputs.
+    """
+    if not (hasattr(source, "live") and hasattr(source, "__iter__")):
+        raise InputError(
+            f"source: expected a frame source (rtstereo.sources: SideBySideVideoSource, open_camera(...), a "
+            f"FrameSource), got {type(source).__name__}"
+        )
+    if not callable(getattr(predictor, "predict_pair", None)):
+        raise InputError(f"predictor: expected a model from rtstereo.load(...), got {type(predictor).__name__}")
+    outputs = None if isinstance(sinks, (str, bytes, Path)) or not hasattr(sinks, "__iter__") else list(sinks)
+    if outputs is None or not all(
+        callable(getattr(o, "write", None)) and callable(getattr(o, "close", None)) for o in outputs
+    ):
+        raise InputError(
+            "sinks: expected a list of outputs (rtstereo.sinks: VideoSink, DisparityPngSink, ...), got "
+            f"{type(sinks).__name__} {sinks!r:.80}"
+        )
+    return outputs
+
+
 class Stream:
     """Run a predictor over a source and feed the outputs, with the three stages overlapped.
 
@@ -278,7 +308,7 @@ class Stream:
         progress: bool = False,
     ):
         self.source, self.predictor = source, predictor
-        self.sinks, self.window = list(sinks), window
+        self.sinks, self.window = _checked_parts(source, predictor, sinks), window
         self.prepare, self.temporal = prepare, temporal
         self.colour_scale = colour_scale or ColourScale(None)
         self.max_frames, self.progress = max_frames, progress
@@ -357,11 +387,12 @@ class Stream:
 
     def _capture(self) -> None:
         clock = self.clocks["capture"]
-        frames = iter(self.source)
+        frames: Any = None
         # A file's frames all reach inference, so capture counts them; a camera's are partly dropped,
         # so inference counts and tells capture when it has enough.
         limit = None if self.source.live else self.max_frames
-        try:
+        try:  # everything that may fail inside it: a stage that ends without passing _END on hangs the run
+            frames = iter(self.source)
             while not (self._stop.is_set() or self._enough.is_set()):
                 if limit is not None and clock.frames >= limit:
                     self._finish("max-frames")
@@ -420,9 +451,9 @@ class Stream:
         # Consecutive frames: a predictor that keeps state across them (the hybrid's exposure latch) is told, by
         # this thread, so that other threads' pairs on the same predictor are not taken for frames of this stream.
         begin, end = (getattr(self.predictor, name, None) for name in ("begin_sequence", "end_sequence"))
-        if begin is not None:
-            begin()
         try:
+            if begin is not None:
+                begin()
             while True:
                 pair = self._get(self._captured)
                 if pair is _END:
@@ -465,8 +496,8 @@ class Stream:
         )
         pending: list[tuple[StereoPair, DisparityResult]] = []
         arrivals: list[float] = []
-        warming = self._needs_warmup()
-        try:
+        try:  # a failure before it left the writer's event unset, and run() waiting for it for ever
+            warming = self._needs_warmup()
             while True:
                 item = self._get(self._results)
                 if item is _END:
