@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import numbers
 import queue
 import sys
 import threading
@@ -277,8 +278,8 @@ class Stream:
         colour_scale: the fixed colour range of the previews (measured from the first frames when it
             has no value).
         max_frames: stop after this many pairs (processed pairs for a live source, which drops some).
-        queue_size: capacity of each queue between stages, frames (a live source's hand-over to
-            inference always holds one: the newest).
+        queue_size: capacity of each queue between stages, frames, at least 1 (a live source's hand-over
+            to inference always holds one: the newest).
         progress: show a progress bar (tqdm) on stderr.
 
     Examples:
@@ -307,6 +308,18 @@ class Stream:
         queue_size: int = 2,
         progress: bool = False,
     ):
+        if isinstance(queue_size, bool) or not isinstance(queue_size, numbers.Integral) or queue_size < 1:
+            # Queue(maxsize=0) has no bound: a file read faster than the model was held in memory whole
+            raise InputError(f"queue_size must be a whole number of frames >= 1, got {queue_size!r}")
+        if max_frames is not None and (
+            isinstance(max_frames, bool) or not isinstance(max_frames, numbers.Integral) or max_frames < 0
+        ):
+            raise InputError(f"max_frames must be a whole number >= 0 or None (no limit), got {max_frames!r}")
+        if colour_scale is not None and not isinstance(colour_scale, ColourScale):
+            raise InputError(
+                f"colour_scale: expected a ColourScale (ColourScale(max_disp_px), or None to measure it), got "
+                f"{type(colour_scale).__name__} {colour_scale!r}"
+            )
         self.source, self.predictor = source, predictor
         self.sinks, self.window = _checked_parts(source, predictor, sinks), window
         self.prepare, self.temporal = prepare, temporal

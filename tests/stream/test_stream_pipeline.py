@@ -223,6 +223,9 @@ def test_a_stream_runs_once_and_a_second_run_says_so():
         ({"sinks": "out"}, "sinks: expected a list of outputs .*, got str 'out'"),
         ({"predictor": "sgbm"}, r"predictor: expected a model from rtstereo.load\(...\), got str"),
         ({"source": [1, 2]}, "source: expected a frame source .*, got list"),
+        ({"queue_size": 0}, "queue_size must be a whole number of frames >= 1, got 0"),  # was: no bound at all
+        ({"max_frames": -1}, "max_frames must be a whole number >= 0 or None"),
+        ({"colour_scale": 64}, r"colour_scale: expected a ColourScale \(ColourScale\(max_disp_px\)"),
     ],
 )
 def test_parts_a_stream_cannot_use_are_refused_when_it_is_made(parts, message):
