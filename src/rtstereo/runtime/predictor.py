@@ -137,6 +137,11 @@ class Predictor:
 
         Returns:
             :class:`DisparityResult` with ``disparity_px`` float32 ``(H, W)`` (nan = invalid).
+
+        Raises:
+            InputError: an image that is not a uint8 array of shape ``(H, W[, 1|3|4])``, two sizes, a
+                calibration of another aspect ratio, an image too small for the method, a closed predictor;
+                :class:`~.memory.MemoryBudgetError` (an ``InputError``): no size of the pair fits the budget.
         """
         return self.predict_pair(StereoPair(left, right, calibration=calibration))
 
