@@ -226,6 +226,13 @@ class DisparityPngSink(Sink):
     """
 
     def __init__(self, prefix: str | Path):
+        text = os.fspath(prefix)
+        # "frames/" wrote frames_00000.png beside the folder, and "" wrote _00000.png in the working folder
+        if not str(text).strip() or str(text).endswith(("/", os.sep)):
+            raise OutputError(
+                f"PNG prefix {str(text)!r} names no file: the PNGs are <prefix>_00000.png, so give a folder and a "
+                "name, e.g. frames/disp for frames/disp_00000.png"
+            )
         self.prefix = Path(prefix)
         try:
             self.prefix.parent.mkdir(parents=True, exist_ok=True)
