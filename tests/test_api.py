@@ -205,7 +205,6 @@ def test_float_images_are_refused(textured_pair):
     "dtype, hint",
     [
         (np.uint16, "image // 257"),
-        (np.float32, "if it is a 0..1 float image"),
         (np.int64, "check its range"),
         (bool, "check its range"),
     ],
@@ -215,8 +214,19 @@ def test_the_dtype_error_gives_advice_for_that_dtype(textured_pair, dtype, hint)
     with pytest.raises(rtstereo.InputError, match=f"got {np.dtype(dtype)}") as raised:
         rtstereo.load("sgbm", max_disp=16).predict(left.astype(dtype), right)
     assert hint in str(raised.value)
-    if dtype is not np.float32:  # scaling by 255 turns a 16-bit image white
-        assert "* 255" not in str(raised.value)
+    assert "* 255" not in str(raised.value)  # scaling by 255 turns a 16-bit image white
+
+
+def test_a_float_image_is_told_how_to_convert_by_its_range(textured_pair):
+    left, right = textured_pair
+    sgbm = rtstereo.load("sgbm", max_disp=16)
+    with pytest.raises(rtstereo.InputError, match="got float32") as raised:
+        sgbm.predict((left / 255.0).astype(np.float32), right)
+    assert "convert with (image * 255).clip(0, 255).astype(np.uint8) if it is a 0..1 float image" in str(raised.value)
+    with pytest.raises(rtstereo.InputError, match="got float32") as raised:
+        sgbm.predict(left.astype(np.float32), right)  # was told "(image * 255)...", which turns it white
+    assert "a 0..255 float image converts with image.round().clip(0, 255).astype(np.uint8)" in str(raised.value)
+    assert "* 255" not in str(raised.value)
 
 
 def test_max_disp_wider_than_image_is_refused(textured_pair):
@@ -352,3 +362,48 @@ def test_a_warning_names_the_line_of_the_callers_code_not_rtstereos():
     with pytest.warns(SmallInputWarning) as caught:
         network.predict(tiny, tiny)  # several calls deep inside rtstereo, attributed here
     assert [w.filename for w in caught] == [__file__]
+
+
+@pytest.mark.parametrize("model, settings", [("sgbm", {"max_disp": 16}), ("rtnet-v5", {})])
+def test_a_predictor_closes_in_a_with_block_and_then_refuses_to_predict(textured_pair, model, settings):
+    left, right = textured_pair
+    with rtstereo.load(model, **settings) as predictor:  # was: TypeError, no context manager protocol
+        inside = predictor.predict(left, right).disparity_px
+    assert inside.shape == left.shape[:2]
+    with pytest.raises(rtstereo.InputError, match=f"the {model} predictor was closed; load the model again"):
+        predictor.predict(left, right)
+    predictor.close()  # twice: harmless
+    assert "'closed': True" in repr(predictor)
+
+
+def test_closing_the_hybrid_stops_its_sgbm_thread_and_closes_its_network():
+    import threading
+
+    from .conftest import make_textured_pair
+
+    left, right = make_textured_pair(64, 96)
+    hybrid = rtstereo.load("hybrid", max_disp=16, network="rtnet-v5")  # an unguided network: SGBM beside it
+    hybrid.predict(left, right)
+    workers = [t for t in threading.enumerate() if t.name.startswith("rtstereo-sgbm")]
+    assert workers and all(t.is_alive() for t in workers)
+    hybrid.close()
+    assert not any(t.is_alive() for t in workers)
+    with pytest.raises(rtstereo.InputError, match="the hybrid predictor was closed"):
+        hybrid.predict(left, right)
+    hybrid.close()
+
+
+def test_threads_sharing_predictors_get_the_maps_of_serial_calls():
+    """As the README says: one predictor (and two) called from several threads at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .conftest import make_textured_pair
+
+    pairs = [make_textured_pair(64, 96, disparity_px=d, seed=d) for d in (3, 6)]
+    hybrid, sgbm = rtstereo.load("default", max_disp=16), rtstereo.load("sgbm", max_disp=16)
+    jobs = [(model, pair) for model in (hybrid, sgbm) for pair in pairs] * 2
+    serial = [model.predict(*pair).disparity_px for model, pair in jobs]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        threaded = list(pool.map(lambda job: job[0].predict(*job[1]).disparity_px, jobs))
+    for one, other in zip(serial, threaded):
+        np.testing.assert_array_equal(one, other)

@@ -156,6 +156,19 @@ def test_predict_example_pair_is_accurate(capsys, tmp_path):
     assert np.mean(np.abs(d - gt)[:, 48:] > 2) < 0.1
 
 
+@pytest.mark.parametrize("model", ["default", "sgbm"])
+def test_predict_on_the_command_line_and_from_python_give_the_same_map(capsys, tmp_path, model):
+    import rtstereo
+    from rtstereo.io import read_image
+
+    code, _, err = run_cli(
+        capsys, "predict", EXAMPLES / "left.png", EXAMPLES / "right.png", "-m", model, "-o", tmp_path, "--format", "pfm"
+    )
+    assert code == 0, err
+    result = rtstereo.load(model).predict(read_image(EXAMPLES / "left.png"), read_image(EXAMPLES / "right.png"))
+    np.testing.assert_array_equal(read_disparity(tmp_path / "left.pfm"), result.disparity_px)
+
+
 def test_predict_example_pair_with_default_is_the_hybrid(capsys, tmp_path):
     """The quick start's figures (README): `default` is the hybrid, 0.49 px mean error and 2.8 % of the
     pixels off by more than 3 px (SGBM alone over 192 px: 4.70 px, as it guesses the left 192 columns by

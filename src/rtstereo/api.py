@@ -59,6 +59,8 @@ def load(
         InputError: an unknown setting or backend, a device or precision that is not one of the above,
             ``weights`` for a model that takes none, or a network without the weights it needs.
         CheckpointError: a model or weights file that is missing or not a checkpoint.
+        MissingDependencyError: a network that runs in PyTorch (registry networks, rtstereo checkpoints)
+            without torch installed.
 
     Examples:
         >>> import rtstereo

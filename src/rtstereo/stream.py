@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import numbers
 import queue
 import sys
 import threading
@@ -43,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import OutputError
+from .errors import InputError, OutputError
 from .io.atomic import atomic_path
 from .runtime.predictor import Predictor
 from .sinks.video import ColourScale, OutputFrame, Sink, VideoSink, compose_preview
@@ -235,6 +236,36 @@ class NewestFrameQueue(queue.Queue):
             self.not_empty.notify()
 
 
+def _checked_parts(source: Any, predictor: Any, sinks: Any) -> list[Sink]:
+    """Check a :class:`Stream`'s parts when it is made, so that a wrong one is an :class:`InputError` at once
+    (a string given as ``sinks``, read letter by letter, failed in the writer's thread before it could say
+    that it had ended, and :meth:`Stream.run` waited for ever).
+
+    Returns:
+        The sinks, as a list.
+
+    Raises:
+        InputError: a source that is not a frame source, a predictor without ``predict_pair``, or sinks
+            that are not a sequence of outputs.
+    """
+    if not (hasattr(source, "live") and hasattr(source, "__iter__")):
+        raise InputError(
+            f"source: expected a frame source (rtstereo.sources: SideBySideVideoSource, open_camera(...), a "
+            f"FrameSource), got {type(source).__name__}"
+        )
+    if not callable(getattr(predictor, "predict_pair", None)):
+        raise InputError(f"predictor: expected a model from rtstereo.load(...), got {type(predictor).__name__}")
+    outputs = None if isinstance(sinks, (str, bytes, Path)) or not hasattr(sinks, "__iter__") else list(sinks)
+    if outputs is None or not all(
+        callable(getattr(o, "write", None)) and callable(getattr(o, "close", None)) for o in outputs
+    ):
+        raise InputError(
+            "sinks: expected a list of outputs (rtstereo.sinks: VideoSink, DisparityPngSink, ...), got "
+            f"{type(sinks).__name__} {sinks!r:.80}"
+        )
+    return outputs
+
+
 class Stream:
     """Run a predictor over a source and feed the outputs, with the three stages overlapped.
 
@@ -249,8 +280,8 @@ class Stream:
         colour_scale: the fixed colour range of the previews (measured from the first frames when it
             has no value).
         max_frames: stop after this many pairs (processed pairs for a live source, which drops some).
-        queue_size: capacity of each queue between stages, frames (a live source's hand-over to
-            inference always holds one: the newest).
+        queue_size: capacity of each queue between stages, frames, at least 1 (a live source's hand-over
+            to inference always holds one: the newest).
         progress: show a progress bar (tqdm) on stderr.
 
     Examples:
@@ -279,8 +310,20 @@ class Stream:
         queue_size: int = 2,
         progress: bool = False,
     ):
+        if isinstance(queue_size, bool) or not isinstance(queue_size, numbers.Integral) or queue_size < 1:
+            # Queue(maxsize=0) has no bound: a file read faster than the model was held in memory whole
+            raise InputError(f"queue_size must be a whole number of frames >= 1, got {queue_size!r}")
+        if max_frames is not None and (
+            isinstance(max_frames, bool) or not isinstance(max_frames, numbers.Integral) or max_frames < 0
+        ):
+            raise InputError(f"max_frames must be a whole number >= 0 or None (no limit), got {max_frames!r}")
+        if colour_scale is not None and not isinstance(colour_scale, ColourScale):
+            raise InputError(
+                f"colour_scale: expected a ColourScale (ColourScale(max_disp_px), or None to measure it), got "
+                f"{type(colour_scale).__name__} {colour_scale!r}"
+            )
         self.source, self.predictor = source, predictor
-        self.sinks, self.window = list(sinks), window
+        self.sinks, self.window = _checked_parts(source, predictor, sinks), window
         self.prepare, self.temporal = prepare, temporal
         self.colour_scale = colour_scale or ColourScale(None)
         if self.colour_scale.fallback_px is None:  # no frame with disparities to measure: the model's range
@@ -300,6 +343,7 @@ class Stream:
         self._t0 = 0.0
         self._wall_s = 0.0
         self._inferred_at = 0.0  # perf_counter() when inference last finished a frame
+        self._exposure_latch: Any = None  # the predictor's, from end_sequence, when the inference thread ends
         self.summary: StreamSummary | None = None
 
     # -- control ------------------------------------------------------------------------------
@@ -360,11 +404,12 @@ class Stream:
 
     def _capture(self) -> None:
         clock = self.clocks["capture"]
-        frames = iter(self.source)
+        frames: Any = None
         # A file's frames all reach inference, so capture counts them; a camera's are partly dropped,
         # so inference counts and tells capture when it has enough.
         limit = None if self.source.live else self.max_frames
-        try:
+        try:  # everything that may fail inside it: a stage that ends without passing _END on hangs the run
+            frames = iter(self.source)
             while not (self._stop.is_set() or self._enough.is_set()):
                 if limit is not None and clock.frames >= limit:
                     self._finish("max-frames")
@@ -420,7 +465,12 @@ class Stream:
 
     def _infer(self) -> None:
         clock = self.clocks["inference"]
+        # Consecutive frames: a predictor that keeps state across them (the hybrid's exposure latch) is told, by
+        # this thread, so that other threads' pairs on the same predictor are not taken for frames of this stream.
+        begin, end = (getattr(self.predictor, name, None) for name in ("begin_sequence", "end_sequence"))
         try:
+            if begin is not None:
+                begin()
             while True:
                 pair = self._get(self._captured)
                 if pair is _END:
@@ -441,6 +491,8 @@ class Stream:
         except BaseException as exc:  # noqa: BLE001
             self._fail(exc, stop_now=False)
         finally:
+            if end is not None:
+                self._exposure_latch = end()
             self._put(self._results, _END, always=True)
 
     def _needs_warmup(self) -> bool:
@@ -461,8 +513,8 @@ class Stream:
         )
         pending: list[tuple[StereoPair, DisparityResult]] = []
         arrivals: list[float] = []
-        warming = self._needs_warmup()
-        try:
+        try:  # a failure before it left the writer's event unset, and run() waiting for it for ever
+            warming = self._needs_warmup()
             while True:
                 item = self._get(self._results)
                 if item is _END:
@@ -542,12 +594,14 @@ class Stream:
         Raises:
             RtStereoError: a stage failed (unreadable frame, camera unplugged, output not writable);
                 the outputs are closed first, and :attr:`summary` holds what was done.
+            InputError: the stream has run before (its source is spent and its outputs are closed).
         """
+        if self._t0:  # a second run read nothing and reported the first's frames over a wall time of 0 s
+            raise InputError(
+                "this Stream has run already (its source is spent, its outputs closed): make a new Stream, with a "
+                "new source and new sinks, for another run; the first run's summary is its .summary"
+            )
         self._t0 = time.perf_counter()
-        # Consecutive frames: a predictor that keeps state across them (the hybrid's exposure latch) is told.
-        begin, end = (getattr(self.predictor, name, None) for name in ("begin_sequence", "end_sequence"))
-        if begin is not None:
-            begin()
         threads = [
             threading.Thread(target=self._capture, name="rtstereo-capture", daemon=True),
             # Not a daemon either: a process that ends while a daemon thread is inside native code (OpenCV,
@@ -565,7 +619,7 @@ class Stream:
             self.stop("interrupt")
         finally:
             self._shutdown(threads)
-            latch = end() if end is not None else None
+        latch = self._exposure_latch  # None while a slow model is still inside its last frame
         if latch is not None and latch.switches > 1:
             log.info(
                 "SGBM's input switched %d times between raw and normalised views as the brightness of the two "

@@ -40,7 +40,7 @@ def as_rgb_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
     if not isinstance(image, np.ndarray):
         raise InputError(f"{name}: expected a numpy array, got {type(image).__name__}{_array_hint(image)}")
     if image.dtype != np.uint8:
-        raise InputError(f"{name}: expected dtype uint8 (RGB 0..255), got {image.dtype}; {_uint8_hint(image.dtype)}")
+        raise InputError(f"{name}: expected dtype uint8 (RGB 0..255), got {image.dtype}; {_uint8_hint(image)}")
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
     elif image.ndim == 3 and image.shape[2] == 1:
@@ -114,15 +114,29 @@ def grey_alike(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndar
     return (left, turned) if grey_side == 0 else (turned, right)
 
 
-def _uint8_hint(dtype: np.dtype) -> str:
-    """How to bring an image of ``dtype`` to uint8: the advice differs by dtype (scaling a 16-bit image by
-    255, as for a 0..1 float one, turns it white)."""
+def _uint8_hint(image: np.ndarray) -> str:
+    """How to bring ``image`` to uint8: the advice differs by dtype (scaling a 16-bit image by 255, as for a
+    0..1 float one, turns it white) and, for a float image, by its range (a 0..255 float image, as
+    ``image.astype(np.float32)`` makes, was told to multiply by 255 first).
+
+    Examples:
+        >>> _uint8_hint(np.full((2, 2), 200.0))
+        'its values reach 200: a 0..255 float image converts with image.round().clip(0, 255).astype(np.uint8)'
+    """
+    dtype = image.dtype
     if dtype == np.uint16:
         return (
             "for 16-bit data convert with (image // 257).astype(np.uint8) or (image >> 8).astype(np.uint8) "
             "(10- or 12-bit data held in 16 bits: image >> 2 or image >> 4)"
         )
     if np.issubdtype(dtype, np.floating):
+        finite = image[np.isfinite(image)]
+        top = float(finite.max()) if finite.size else 0.0
+        if top > 1.0:
+            return (
+                f"its values reach {top:g}: a 0..255 float image converts with "
+                "image.round().clip(0, 255).astype(np.uint8)"
+            )
         return "convert with (image * 255).clip(0, 255).astype(np.uint8) if it is a 0..1 float image (check its range)"
     return "check its range and bring it to 0..255 first (image.astype(np.uint8) only if it already is 0..255)"
 
@@ -287,7 +301,8 @@ class DisparityResult:
     Attributes:
         disparity_px: ``float32`` ``(H, W)``, pixels of the input left image, ``nan`` where invalid.
         timings_ms: per-stage wall times in milliseconds (``preprocess``, ``inference``,
-            ``postprocess``, ``total``).
+            ``postprocess``, ``total``: the whole call; the hybrid adds ``sgbm`` and ``fusion``, and an
+            ONNX export made on first use at this size is ``export``, left out of the others).
         model: the model name.
         settings: the settings the model ran with (max disparity, iterations, backend...).
         input_size_hw: ``(H, W)`` of the input pair.

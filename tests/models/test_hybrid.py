@@ -229,6 +229,25 @@ def test_a_stream_keeps_sgbm_input_auto_from_flickering_near_the_limit():
     assert raw.predict(left, rights[1]).settings["sgbm_input_used"] == "raw" and raw.end_sequence() is None
 
 
+def test_a_streams_exposure_latch_is_the_streams_thread_own():
+    """A pair predicted by another thread while a stream ran on the same predictor (a robot loop's snapshot)
+    went through the stream's latch: 1.19x came out normalised, as no pair decided alone does."""
+    import threading
+
+    left, right = shifted_pair()
+    rights = [np.clip(right * gain, 0, 255).astype(np.uint8) for gain in (1.3, 1.19)]
+    hybrid = rtstereo.load("hybrid", max_disp=32)
+    hybrid.begin_sequence()
+    assert hybrid.predict(left, rights[0]).settings["sgbm_input_used"] == "normalized"
+    elsewhere = []
+    worker = threading.Thread(target=lambda: elsewhere.append(hybrid.predict(left, rights[1]).settings))
+    worker.start()
+    worker.join()
+    assert elsewhere[0]["sgbm_input_used"] == "raw"  # decided alone, as without a stream
+    assert hybrid.predict(left, rights[1]).settings["sgbm_input_used"] == "normalized"  # the stream's hysteresis
+    assert hybrid.end_sequence().switches == 1
+
+
 def test_a_pair_over_the_memory_budget_runs_smaller_with_a_warning(monkeypatch):
     left, right = shifted_pair(8, (192, 640))
     monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", str(192 * 640 * 260))  # room for about 0.6x the width

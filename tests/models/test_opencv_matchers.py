@@ -176,3 +176,20 @@ def test_threads_given_as_a_setting_of_a_classical_method_points_to_the_option()
         rtstereo.load("sgbm", threads=2)
     with pytest.raises(InputError, match=r"no setting .thread. \(.*\): CPU threads are an option of their own"):
         rtstereo.load("sgbm", thread=2)
+
+
+@pytest.mark.parametrize(
+    "model, key, message",
+    [
+        ("sgbm", "max_disp", "max_disp must be at most 2147483632 pixels"),
+        ("bm", "max_disp", "max_disp must be at most 2147483632 pixels"),
+        ("sgbm", "speckle_window", "setting 'speckle_window' must lie within"),
+        ("sgbm", "disp12_max_diff", "setting 'disp12_max_diff' must lie within"),
+        ("bm", "uniqueness", "setting 'uniqueness' must lie within"),
+        ("hybrid", "lr_tolerance", "hybrid: setting 'lr_tolerance' must be at most 2147483647 px"),
+    ],
+)
+def test_settings_beyond_opencvs_c_ints_are_an_input_error_not_a_bare_value_error(model, key, message):
+    # was: ValueError: integer won't fit into a C int, from cv2.StereoSGBM_create
+    with pytest.raises(InputError, match=message):
+        rtstereo.load(model, **{key: 10**12})

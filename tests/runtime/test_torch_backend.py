@@ -201,6 +201,42 @@ def test_the_predictor_gives_the_same_map_through_a_graph():
     assert recorder.recorded == 1 and recorder.replays == 2
 
 
+def test_threads_sharing_a_graph_each_get_their_own_map():
+    """A graph reads fixed input buffers (cuda_graphs.capture): a thread whose inputs were copied in while
+    another's replay was under way got the other thread's map."""
+    import threading
+    import time
+
+    def static_recorder(forward, left, right):
+        static_left, static_right = left.clone(), right.clone()
+
+        def replay(a, b):
+            static_left.copy_(a)
+            static_right.copy_(b)
+            time.sleep(0.05)  # the GPU's time: another thread's inputs may land in the buffers meanwhile
+            return forward(static_left, static_right).clone()
+
+        return replay
+
+    policy = GraphPolicy("on", capture_fn=static_recorder)
+    inputs = [torch.full((1, 3, 4, 4), float(value)) for value in (1, 2)]
+    policy.run(_double, inputs[0], inputs[0])
+    start, maps = threading.Barrier(2), {}
+
+    def run(index):
+        start.wait()
+        maps[index] = policy.run(_double, inputs[index], inputs[index])
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert policy.active
+    for index in (0, 1):
+        assert torch.equal(maps[index], 3 * inputs[index][0, 0]), (index, maps[index][0, 0])
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device to record a graph")
 def test_a_real_cuda_graph_reproduces_the_network(inputs):
     backend = TorchBackend(_network("gwcnet-g"), device="cuda", cuda_graphs="on")

@@ -201,6 +201,19 @@ def test_unknown_camera_and_misplaced_swap():
         open_camera("oak", swap=True)
 
 
+@pytest.mark.parametrize(
+    ("spec", "fps", "message"),
+    [
+        (0, None, "camera: expected a name \\(oak, uvc:N, realsense\\), got int 0: a device index goes in as 'uvc:0'"),
+        (None, None, "camera: expected a name \\(oak, uvc:N, realsense\\), got NoneType None$"),
+        ("uvc:0", "30", "--camera-fps must be a number > 0 \\(frames per second\\), got '30'"),
+    ],
+)
+def test_a_camera_or_frame_rate_of_another_type_is_an_input_error(spec, fps, message):
+    with pytest.raises(InputError, match=message):  # was: AttributeError, TypeError
+        open_camera(spec, fps=fps)
+
+
 @pytest.mark.parametrize("fps", [0.0, -5.0, float("nan"), float("inf")])
 def test_a_camera_frame_rate_must_be_positive(fps):
     for spec in ("uvc:0", "oak", "realsense"):

@@ -233,6 +233,65 @@ def test_max_frames_stops_the_source_and_closes_it():
     assert summary.frames_written == 3 and summary.stopped_by == "max-frames" and source.closed
 
 
+def test_a_stream_runs_once_and_a_second_run_says_so():
+    stream = Stream(Frames(3), FakePredictor())
+    first = stream.run()
+    assert first.frames_written == 3
+    # was: a second summary of the first run's 3 frames "in 0.0 s", at tens of thousands of frames per second
+    with pytest.raises(rtstereo.InputError, match="this Stream has run already .*make a new Stream"):
+        stream.run()
+    assert stream.summary is first
+
+
+@pytest.mark.parametrize(
+    ("parts", "message"),
+    [
+        ({"sinks": "out"}, "sinks: expected a list of outputs .*, got str 'out'"),
+        ({"predictor": "sgbm"}, r"predictor: expected a model from rtstereo.load\(...\), got str"),
+        ({"source": [1, 2]}, "source: expected a frame source .*, got list"),
+        ({"queue_size": 0}, "queue_size must be a whole number of frames >= 1, got 0"),  # was: no bound at all
+        ({"max_frames": -1}, "max_frames must be a whole number >= 0 or None"),
+        ({"colour_scale": 64}, r"colour_scale: expected a ColourScale \(ColourScale\(max_disp_px\)"),
+    ],
+)
+def test_parts_a_stream_cannot_use_are_refused_when_it_is_made(parts, message):
+    with pytest.raises(rtstereo.InputError, match=message):
+        Stream(**{"source": Frames(3), "predictor": FakePredictor(), **parts})
+
+
+class _BrokenIter(Frames):
+    def __iter__(self):
+        raise OSError("device busy")
+
+
+class _BrokenPreviewSink(SlowSink):
+    @property
+    def wants_preview(self):
+        raise RuntimeError("sink broken")
+
+
+@pytest.mark.parametrize(
+    ("source", "sinks", "message"),
+    [(_BrokenIter(3), [], "device busy"), (Frames(3), [_BrokenPreviewSink(0.0)], "sink broken")],
+)
+def test_a_stage_failing_before_its_first_frame_ends_the_run_with_its_error(source, sinks, message):
+    # was: the stage's thread died before passing on the end of the input, and run() waited for ever
+    stream = Stream(source, FakePredictor(), sinks=sinks)
+    raised = []
+
+    def run():
+        try:
+            stream.run()
+        except Exception as exc:  # noqa: BLE001 - the test looks at it
+            raised.append(exc)
+
+    runner = threading.Thread(target=run, daemon=True)
+    runner.start()
+    runner.join(timeout=20)
+    assert not runner.is_alive(), "the run hangs"
+    assert [str(exc) for exc in raised] == [message]
+
+
 def test_window_quit_returns_at_once_even_when_inference_is_slow(tmp_path):
     sink = VideoSink(tmp_path / "o.mp4", fps=10)
     window = ScriptedWindow(quit_after_shown=1)

@@ -55,6 +55,21 @@ def test_mp4_name_size_and_folder_errors(tmp_path):
     assert VideoSink(tmp_path / "never.mp4").outputs == []
 
 
+@pytest.mark.parametrize("prefix", ["", "frames/"])
+def test_a_png_prefix_that_names_no_file_is_refused(tmp_path, monkeypatch, prefix):
+    monkeypatch.chdir(tmp_path)  # was: frames_00000.png beside the folder, or _00000.png here
+    with pytest.raises(OutputError, match=f"PNG prefix {prefix!r} names no file: .* frames/disp for frames/disp_00000"):
+        DisparityPngSink(prefix)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("fps", [0, -5.0, float("nan"), "25"])
+def test_mp4_frame_rate_must_be_a_number_above_0(tmp_path, fps):
+    # was: 0 wrote a 10 fps file, -5 failed at the first frame with "folder not writable?"
+    with pytest.raises(InputError, match=f"o.mp4: fps must be a number > 0, or None to measure it; got {fps!r}"):
+        VideoSink(tmp_path / "o.mp4", fps=fps)
+
+
 def test_mp4_on_a_folder_is_refused_at_once_and_a_failed_close_leaves_no_partial(tmp_path):
     (tmp_path / "o.mp4").mkdir()
     with pytest.raises(OutputError, match=r"o.mp4 is a folder: give a file name"):

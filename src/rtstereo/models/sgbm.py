@@ -14,6 +14,10 @@ import numpy as np
 
 from ..errors import InputError
 
+# OpenCV's matchers take their settings as C ints: a larger value failed with a bare ValueError ("integer
+# won't fit into a C int") instead of an InputError.
+OPENCV_INT_MAX = 2**31 - 1
+
 
 def num_disparities(max_disp_px: int) -> int:
     """OpenCV wants a multiple of 16 searched disparities.
@@ -24,6 +28,8 @@ def num_disparities(max_disp_px: int) -> int:
     """
     if max_disp_px < 1:
         raise InputError(f"max_disp must be >= 1 pixel, got {max_disp_px}")
+    if max_disp_px > OPENCV_INT_MAX - 15:
+        raise InputError(f"max_disp must be at most {OPENCV_INT_MAX - 15} pixels (OpenCV's limit), got {max_disp_px}")
     return int(math.ceil(max_disp_px / 16) * 16)
 
 
@@ -142,6 +148,7 @@ def build_sgbm(settings: Mapping[str, Any]) -> OpenCVMatcher:
             "2012 000070 are off by more than 3 px, against 4 % at 11)"
         )
     _check_not_negative(settings, ("uniqueness", "speckle_window", "speckle_range"))
+    _check_opencv_ints(settings, ("disp12_max_diff", "speckle_window", "speckle_range"))
     check_sgbm_uniqueness(settings["uniqueness"])
     matcher = cv2.StereoSGBM_create(
         minDisparity=0,
@@ -162,6 +169,7 @@ def build_bm(settings: Mapping[str, Any]) -> OpenCVMatcher:
     """OpenCV StereoBM on grey images."""
     block = _odd_block(settings["block_size"])
     _check_not_negative(settings, ("uniqueness", "speckle_window", "speckle_range"))
+    _check_opencv_ints(settings, ("disp12_max_diff", "uniqueness", "speckle_window", "speckle_range"))
     if not 5 <= block <= 255:
         raise InputError(f"block_size for bm must be an odd number from 5 to 255, got {block}")
     matcher = cv2.StereoBM_create(numDisparities=num_disparities(settings["max_disp"]), blockSize=block)
@@ -319,6 +327,8 @@ def check_lr_tolerance(lr_tolerance_px: float, mirrored_check: bool, owner: str 
     """
     if not 0 <= lr_tolerance_px < float("inf"):  # nan fails too
         raise InputError(f"{owner}setting 'lr_tolerance' must be a number >= 0, got {lr_tolerance_px}")
+    if lr_tolerance_px > OPENCV_INT_MAX:  # it becomes OpenCV's disp12MaxDiff, a C int
+        raise InputError(f"{owner}setting 'lr_tolerance' must be at most {OPENCV_INT_MAX} px, got {lr_tolerance_px}")
     if not mirrored_check and lr_tolerance_px != int(lr_tolerance_px):
         whole = math.floor(lr_tolerance_px)
         raise InputError(
@@ -398,6 +408,15 @@ def _check_not_negative(settings: Mapping[str, Any], keys: tuple[str, ...]) -> N
     for key in keys:
         if key in settings and not settings[key] >= 0:  # nan fails too
             raise InputError(f"setting '{key}' must be >= 0, got {settings[key]}")
+
+
+def _check_opencv_ints(settings: Mapping[str, Any], keys: tuple[str, ...]) -> None:
+    """Refuse values that OpenCV's C ints cannot hold."""
+    for key in keys:
+        if key in settings and not -OPENCV_INT_MAX <= settings[key] <= OPENCV_INT_MAX:
+            raise InputError(
+                f"setting '{key}' must lie within +-{OPENCV_INT_MAX} (OpenCV's limit), got {settings[key]}"
+            )
 
 
 # StereoSGBM keeps a match when its cost times (100 - uniqueness) / 100 beats every other: at 100 its

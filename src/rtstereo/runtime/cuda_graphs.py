@@ -15,6 +15,7 @@ decisions and fall-backs are tested on the CPU with a stand-in.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -87,6 +88,9 @@ class GraphPolicy:
         self.calls = 0
         self.graph: Forward | None = None
         self.failed: set[tuple[Any, ...]] = set()
+        # One call at a time: a graph reads fixed input buffers, so a thread whose inputs were copied in just
+        # after another's got the other's map; and a recording must not see other threads' kernels.
+        self._lock = threading.Lock()
 
     @property
     def active(self) -> bool:
@@ -94,7 +98,11 @@ class GraphPolicy:
         return self.graph is not None
 
     def run(self, forward: Forward, left: Any, right: Any) -> Any:
-        """``forward(left, right)``, through a graph when one is recorded for this shape."""
+        """``forward(left, right)``, through a graph when one is recorded for this shape (one thread at a time)."""
+        with self._lock:
+            return self._run(forward, left, right)
+
+    def _run(self, forward: Forward, left: Any, right: Any) -> Any:
         shape = (tuple(left.shape), tuple(right.shape), left.dtype, left.device)
         if shape != self.shape:
             self.shape, self.calls, self.graph = shape, 0, None  # one graph at a time: its memory is freed

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -57,7 +58,7 @@ from .confident_check import CheckPreparation, check_confident, prepare_check
 from .hole_choice import HOLE_CHOICES, HolePreparation, choose_in_holes, learned_fusion, prepare_holes
 from .memory import BUDGET_ENV as MEMORY_BUDGET_ENV
 from .memory import plan_network_size
-from .predictor import Predictor, ResizeWarning
+from .predictor import ClosedBackend, Predictor, ResizeWarning
 from .providers import default_threads
 from .refine import PhotometricCost, median_valid
 
@@ -174,10 +175,29 @@ class HybridPredictor:
         self.network = network
         self.name = spec.name
         self._sgbm_thread: ThreadPoolExecutor | None = None  # made on first use, kept for the next frames
-        self._latch: ExposureLatch | None = None  # between begin_sequence and end_sequence, with sgbm_input=auto
+        self._sgbm_thread_lock = threading.Lock()  # two threads' first pairs must not make two
+        # The latch of the stream the calling thread runs (begin_sequence ... end_sequence, sgbm_input=auto): per
+        # thread, so that a pair predicted by another thread meanwhile is decided alone and leaves the stream's
+        # hysteresis as it was, and two streams on one predictor each keep their own.
+        self._sequence = threading.local()
 
     def __repr__(self) -> str:
         return f"HybridPredictor({self.name!r}, settings={self.settings}, network={self.network!r})"
+
+    def __enter__(self) -> HybridPredictor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the network (:meth:`Predictor.close`) and stop SGBM's worker thread (after the pair it may be
+        matching); a closed hybrid refuses to predict. Closing twice is harmless."""
+        self.network.close()
+        with self._sgbm_thread_lock:
+            worker, self._sgbm_thread = self._sgbm_thread, None
+        if worker is not None:
+            worker.shutdown(wait=True)
 
     @property
     def backend(self) -> Any:
@@ -210,14 +230,16 @@ class HybridPredictor:
         return self.network.max_disp_px
 
     def begin_sequence(self) -> None:
-        """The next pairs are consecutive frames of one stream (:class:`~rtstereo.stream.Stream` says so):
-        with ``sgbm_input=auto`` the choice of SGBM's input keeps a hysteresis across them
-        (:class:`~rtstereo.models.sgbm.ExposureLatch`) instead of being made afresh for each pair."""
-        self._latch = ExposureLatch() if self.settings["sgbm_input"] == "auto" else None
+        """The next pairs the calling thread predicts are consecutive frames of one stream
+        (:class:`~rtstereo.stream.Stream`'s inference thread says so): with ``sgbm_input=auto`` the choice of
+        SGBM's input keeps a hysteresis across them (:class:`~rtstereo.models.sgbm.ExposureLatch`) instead of
+        being made afresh for each pair. Other threads' pairs are still decided alone."""
+        self._sequence.latch = ExposureLatch() if self.settings["sgbm_input"] == "auto" else None
 
     def end_sequence(self) -> ExposureLatch | None:
-        """Back to deciding every pair alone; returns the stream's latch (its ``switches``), if it had one."""
-        latch, self._latch = self._latch, None
+        """Back to deciding every pair alone; returns the calling thread's stream's latch (its ``switches``),
+        if it had one."""
+        latch, self._sequence.latch = getattr(self._sequence, "latch", None), None
         return latch
 
     def predict(self, left: np.ndarray, right: np.ndarray, calibration: Calibration | None = None) -> DisparityResult:
@@ -235,6 +257,8 @@ class HybridPredictor:
     def predict_pair(self, pair: StereoPair) -> DisparityResult:
         """Network and confident SGBM at once, fused; a pair too large for the memory budget runs at a
         lower resolution (a warning says so; the disparity is scaled back to the input's pixels)."""
+        if isinstance(self.backend, ClosedBackend):
+            self.backend.refuse(self.name)
         pair = pair_with_calibration_for_size(pair)
         height, width = pair.size_hw
         reduced = plan_network_size(self.spec.name, "hybrid", self.max_disp_px, (height, width), self.spec.size_divisor)
@@ -265,7 +289,7 @@ class HybridPredictor:
         t0 = time.perf_counter()
         search_px = self.settings["max_disp"] * max_disp_scale
         # ``auto`` decided once per pair: what SGBM matches is also what the result records
-        latch = self._latch
+        latch = getattr(self._sequence, "latch", None)
         if latch is not None:
             used = latch(pair.left, pair.right)
         else:
@@ -294,9 +318,10 @@ class HybridPredictor:
             prepared = self._prepare(pair, confident, cost) if prepare else None
             prepare_ms += (time.perf_counter() - t_prepare) * 1e3
         else:
-            if self._sgbm_thread is None:
-                self._sgbm_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtstereo-sgbm")
-            pending = self._sgbm_thread.submit(self._confident, pair, search_px, sgbm_settings, prepare)
+            with self._sgbm_thread_lock:
+                if self._sgbm_thread is None:
+                    self._sgbm_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtstereo-sgbm")
+                pending = self._sgbm_thread.submit(self._confident, pair, search_px, sgbm_settings, prepare)
             try:
                 result = self.network.predict_pair(pair)
             finally:

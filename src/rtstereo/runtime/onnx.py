@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -586,27 +587,41 @@ class ExportOnFirstUseBackend(Backend):
         self.parity = parity
         self.sessions: OrderedDict[tuple[int, int], _Checked] = OrderedDict()
         self.exports: dict[tuple[int, int], ExportedModel] = {}
-        self._setup_ms = 0.0
+        # Predictors may be called from several threads at once: the sessions are looked up and evicted under
+        # _lock, one export runs at a time (two threads with a new size made it twice, into one cache file),
+        # and each thread's setup time is its own (one thread took another's export and reported a negative
+        # inference time).
+        self._lock = threading.Lock()
+        self._export_lock = threading.Lock()
+        self._setup = threading.local()
 
     def run(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         size_hw = (int(left.shape[-2]), int(left.shape[-1]))
-        backend = self.sessions.get(size_hw)
+        backend = self._session(size_hw)
         if backend is None:
             start = time.perf_counter()
-            backend = self._prepare(size_hw, left, right)
-            self._setup_ms += (time.perf_counter() - start) * 1e3
-        self.sessions.move_to_end(size_hw)
+            with self._export_lock:  # waiting for another thread's export is setup time too, not the model's
+                backend = self._session(size_hw) or self._prepare(size_hw, left, right)
+            self._setup.ms = getattr(self._setup, "ms", 0.0) + (time.perf_counter() - start) * 1e3
         return backend.run(left, right)
+
+    def _session(self, size_hw: tuple[int, int]) -> _Checked | None:
+        """The session of ``size_hw``, made the most recently used, or ``None``."""
+        with self._lock:
+            backend = self.sessions.get(size_hw)
+            if backend is not None:
+                self.sessions.move_to_end(size_hw)
+            return backend
 
     def take_setup_ms(self) -> float:
         """The export, its check against PyTorch and the session opening of a new size (seconds, where the
-        model itself takes milliseconds), which the Predictor reports as ``export``, not ``inference``."""
-        setup_ms, self._setup_ms = self._setup_ms, 0.0
+        model itself takes milliseconds), which the Predictor reports as ``export``, not ``inference``; the
+        calling thread's own."""
+        setup_ms, self._setup.ms = getattr(self._setup, "ms", 0.0), 0.0
         return setup_ms
 
     def _prepare(self, size_hw: tuple[int, int], left: np.ndarray, right: np.ndarray) -> _Checked:
         result = self.export(size_hw, left, right)
-        self.exports[size_hw] = result
         args = {
             "device": self.device,
             "providers": self.providers,
@@ -627,14 +642,17 @@ class ExportOnFirstUseBackend(Backend):
             self.engine_cache,
             engines_before,
         )
-        self.sessions[size_hw] = backend
-        while len(self.sessions) > MAX_CACHED_SIZES:
-            self.sessions.popitem(last=False)
+        with self._lock:
+            self.exports[size_hw] = result
+            self.sessions[size_hw] = backend
+            while len(self.sessions) > MAX_CACHED_SIZES:
+                self.sessions.popitem(last=False)
         return backend
 
     def describe(self) -> dict[str, Any]:
         info: dict[str, Any] = {"backend": self.name, "device": self.device, "precision": self.precision}
-        if self.sessions:
-            last = next(reversed(self.sessions.values()))
+        with self._lock:
+            last = next(reversed(self.sessions.values()), None)
+        if last is not None:
             info.update({k: v for k, v in last.describe().items() if k in ("providers", "onnx", "provider_parity")})
         return info

@@ -67,12 +67,18 @@ class Predictor:
         weights: the weights file (or URL) the network was loaded from, recorded in results as
             ``settings["weights"]``: two checkpoints of one architecture give otherwise identical records.
 
+    One predictor may be called from several threads at once: each call gives the map a call alone gives.
+    :meth:`close` (or a ``with`` block) releases it at once; a predictor no longer referenced is released too.
+
     Examples:
         >>> import rtstereo
         >>> m = rtstereo.load("sgbm", max_disp=16)
         >>> r = m.predict(np.zeros((32, 48, 3), np.uint8), np.zeros((32, 48, 3), np.uint8))
         >>> r.disparity_px.shape, r.disparity_px.dtype
         ((32, 48), dtype('float32'))
+        >>> with rtstereo.load("sgbm", max_disp=16) as m:
+        ...     m.predict(np.zeros((32, 48, 3), np.uint8), np.zeros((32, 48, 3), np.uint8)).model
+        'sgbm'
     """
 
     def __init__(
@@ -98,6 +104,19 @@ class Predictor:
     def __repr__(self) -> str:
         return f"Predictor({self.name!r}, settings={self.settings}, backend={self.backend.describe()})"
 
+    def __enter__(self) -> Predictor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Let go of the backend (ONNX Runtime sessions, a network's weights) now rather than when the
+        predictor is no longer referenced; a closed predictor refuses to predict (:class:`InputError`).
+        Closing twice is harmless."""
+        if not isinstance(self.backend, ClosedBackend):
+            self.backend = ClosedBackend(self.name, self.backend.describe())
+
     @property
     def max_disp_px(self) -> float | None:
         """The largest disparity the method searches at its input resolution, when it has one."""
@@ -118,6 +137,11 @@ class Predictor:
 
         Returns:
             :class:`DisparityResult` with ``disparity_px`` float32 ``(H, W)`` (nan = invalid).
+
+        Raises:
+            InputError: an image that is not a uint8 array of shape ``(H, W[, 1|3|4])``, two sizes, a
+                calibration of another aspect ratio, an image too small for the method, a closed predictor;
+                :class:`~.memory.MemoryBudgetError` (an ``InputError``): no size of the pair fits the budget.
         """
         return self.predict_pair(StereoPair(left, right, calibration=calibration))
 
@@ -241,6 +265,8 @@ class Predictor:
         cost: PhotometricCost | None = None,
     ) -> tuple[Any, dict[str, float], tuple[int, int]]:
         """Disparity (numpy, or a device tensor with ``keep_on_device``), stage timings, network size."""
+        if isinstance(self.backend, ClosedBackend):
+            self.backend.refuse()
         t0 = time.perf_counter()
         height, width = pair.size_hw
         if hints is not None:
@@ -376,6 +402,26 @@ def resize_valid(disparity: np.ndarray, usable: np.ndarray, size_hw: tuple[int, 
     weight = cv2.resize(usable.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
     # The weight is 1 up to rounding where every neighbour is valid; dividing by it undoes that rounding.
     return np.where(weight > 1 - 1e-4, values / np.maximum(weight, 1e-6), np.nan).astype(np.float32)
+
+
+class ClosedBackend(Backend):
+    """What a :class:`Predictor` holds after :meth:`Predictor.close`: the description of the backend it had."""
+
+    def __init__(self, model: str, description: dict[str, Any]):
+        self.model = model
+        self.description = description
+        self.name = str(description.get("backend", "backend"))
+
+    def refuse(self, model: str | None = None) -> None:
+        """Raise the error a closed predictor of ``model`` (default: the backend's own) gives."""
+        raise InputError(f"the {model or self.model} predictor was closed; load the model again (rtstereo.load)")
+
+    def run(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        self.refuse()
+        raise AssertionError("unreachable")
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.description, "closed": True}
 
 
 def hint_channel(hints: np.ndarray, resized_hw: tuple[int, int] | None, net_hw: tuple[int, ...]) -> np.ndarray:

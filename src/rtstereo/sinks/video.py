@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import logging
+import math
 import os
 import re
 import sys
@@ -157,14 +158,17 @@ class VideoSink(Sink):
 
     Args:
         path: the ``.mp4`` file; its folder is created.
-        fps: the frame rate stored in the file; may be set later through :attr:`fps`, before the
-            first write.
+        fps: the frame rate stored in the file (> 0); ``None``: set later through :attr:`fps`, before the
+            first write (10 when it never is).
     """
 
     wants_preview = True
 
     def __init__(self, path: str | Path, fps: float | None = None):
         self.path = Path(path)
+        # 0 was taken for "unknown" (10 fps written) and a negative rate blamed on the folder ("not writable?")
+        if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0 < fps < math.inf):
+            raise InputError(f"video output {self.path}: fps must be a number > 0, or None to measure it; got {fps!r}")
         if self.path.suffix.lower() not in (".mp4", ".m4v", ".mov"):
             raise OutputError(f"video output {self.path}: expected a .mp4 file name")
         if self.path.is_dir():
@@ -244,6 +248,13 @@ class DisparityPngSink(Sink):
     """
 
     def __init__(self, prefix: str | Path):
+        text = os.fspath(prefix)
+        # "frames/" wrote frames_00000.png beside the folder, and "" wrote _00000.png in the working folder
+        if not str(text).strip() or str(text).endswith(("/", os.sep)):
+            raise OutputError(
+                f"PNG prefix {str(text)!r} names no file: the PNGs are <prefix>_00000.png, so give a folder and a "
+                "name, e.g. frames/disp for frames/disp_00000.png"
+            )
         self.prefix = Path(prefix)
         try:
             self.prefix.parent.mkdir(parents=True, exist_ok=True)

@@ -188,13 +188,20 @@ def open_camera(
         color: OAK-D only: the colour stereo sensors, rectified on the host (mono pairs are refused).
 
     Raises:
-        InputError: an unknown camera name, a frame rate that is not > 0, or ``color`` for a camera
-            other than an OAK.
+        InputError: an unknown camera name (or not a string: ``0`` for ``"uvc:0"``), a frame rate that is not
+            a number > 0, or ``color`` for a camera other than an OAK.
 
     Examples:
         >>> open_camera("uvc:1").device
         1
     """
+    if not isinstance(spec, str):  # was an AttributeError ('int' object has no attribute 'strip')
+        hint = (
+            f": a device index goes in as 'uvc:{spec}'" if isinstance(spec, int) and not isinstance(spec, bool) else ""
+        )
+        raise InputError(f"camera: expected a name (oak, uvc:N, realsense), got {type(spec).__name__} {spec!r}{hint}")
+    if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float))):
+        raise InputError(f"--camera-fps must be a number > 0 (frames per second), got {fps!r}")
     if fps is not None and not (math.isfinite(fps) and fps > 0):
         raise InputError(f"--camera-fps must be > 0 (frames per second), got {fps:g}")
     name, _, argument = spec.strip().partition(":")
