@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from rtstereo.cli import main
@@ -319,3 +321,25 @@ def test_a_rerun_removes_the_staging_folder_a_killed_run_left(capsys, tmp_path, 
     assert len(list((tmp_path / "o").glob(".*"))) == 2
     run_cli(capsys, "predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "-q")
     assert not list((tmp_path / "o").glob(".*"))
+
+
+def test_an_output_folder_that_cannot_be_written_is_one_usage_error(capsys, tmp_path, three_pairs, monkeypatch):
+    import tempfile
+
+    from rtstereo.io import atomic
+
+    left, right = three_pairs
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    made = tempfile.TemporaryFile
+
+    def denied(*args, dir=None, **kwargs):  # chmod 555 does not stop root, who runs these tests
+        if dir is not None and Path(dir) == out_dir:
+            raise PermissionError(13, "Permission denied")
+        return made(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(atomic.tempfile, "TemporaryFile", denied)
+    code, out, err = run_cli(capsys, "predict", left, right, "-o", out_dir, *SGBM_ARGS)
+    assert code == 2
+    assert err == f"rtstereo predict: error: cannot write into output folder {out_dir}: Permission denied\n"
+    assert out == "" and list(out_dir.iterdir()) == []
