@@ -117,3 +117,16 @@ def test_what_a_killed_writer_left_is_removed_and_a_live_or_remote_writers_kept(
         assert sorted(p.name for p in removed) == left
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, remote.name])
     assert remove_stale_partials(tmp_path / "missing") == []
+
+
+def test_a_full_disk_in_a_folder_names_the_users_file_never_the_staging_one(tmp_path, monkeypatch):
+    from rtstereo.sinks.files import save_result
+
+    def full(path, array):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(disparity, "write_pfm", full)
+    with pytest.raises(OutputError) as info:
+        save_result(DisparityResult(np.ones((4, 6), np.float32)), tmp_path / "out", "seq/p", ("png16", "pfm"))
+    assert str(info.value) == f"cannot write {tmp_path / 'out' / 'seq' / 'p.pfm'}: No space left on device"
+    assert list((tmp_path / "out").iterdir()) == []

@@ -298,6 +298,8 @@ def save_result(
                 reason = _png16_out_of_range(exc, name, alone=len(formats) == 1)
                 staged.append(_write_note(staging / NOT_WRITTEN_NOTES[f].format(name=name), reason))
                 stale.append(folder / FORMAT_FILES[f].format(name=name))
+            except OutputError as exc:  # a full disk: name the file asked for, not the hidden staging copy
+                raise OutputError(str(exc).replace(str(staging), str(folder))) from None
             else:
                 if f in NOT_WRITTEN_NOTES:
                     stale.append(folder / NOT_WRITTEN_NOTES[f].format(name=name))
