@@ -142,6 +142,11 @@ def test_a_folder_or_glob_of_one_pair_is_a_batch_as_a_one_pair_manifest_is(capsy
         (["predict", "{left}", "{right}", "--engine", "ray", "--workers", "0", "-o", "{tmp}/o"], "must be >= 1"),
         (["predict", "{left}", "{right}", "-o", "{tmp}/o", "--summary", "{tmp}/s.json"], "expected a .parquet or"),
         (["predict", "{left}", "{right}", "-o", "{blocker}/o"], "cannot create output folder"),
+        (["predict", "{left}", "{right}", "-o", "{tmp}/o", "--summary", "{blocker}/s.csv"], "cannot write the summary"),
+        (
+            ["predict", "{left}", "{right}", "-o", "{tmp}/o", "--summary", "{tmp}/d.csv"],
+            "is a folder: give a file name",
+        ),
         (["predict", "--pairs", "{tmp}/p.csv", "-o", "{tmp}/o", "--summary", "{tmp}/p.csv"], "is the manifest --pairs"),
     ],
 )
@@ -149,6 +154,7 @@ def test_batch_usage_errors_are_one_line_and_exit_2(capsys, tmp_path, three_pair
     left, right = three_pairs
     blocker = tmp_path / "file"
     blocker.write_text("x")
+    (tmp_path / "d.csv").mkdir()
     manifest = "left,right\nin/L/00.png,in/R/00.png\n"
     (tmp_path / "p.csv").write_text(manifest)
     values = {"left": left, "right": right, "tmp": tmp_path, "blocker": blocker}
@@ -343,3 +349,17 @@ def test_an_output_folder_that_cannot_be_written_is_one_usage_error(capsys, tmp_
     assert code == 2
     assert err == f"rtstereo predict: error: cannot write into output folder {out_dir}: Permission denied\n"
     assert out == "" and list(out_dir.iterdir()) == []
+
+
+def test_a_summary_that_cannot_be_written_is_refused_before_the_first_pair(capsys, tmp_path, three_pairs):
+    """The summary was written after the last pair: the whole batch ran, then exited 2 without its table."""
+    left, right = three_pairs
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    summary = blocker / "s.csv"
+    code, out, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "--summary", summary)
+    assert (
+        code == 2
+        and err == f"rtstereo predict: error: cannot write the summary {summary}: {blocker} is a file, not a folder\n"
+    )
+    assert out == "" and list((tmp_path / "o").iterdir()) == []
