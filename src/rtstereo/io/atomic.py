@@ -229,9 +229,13 @@ def publish(staged: Path, staging: Path, folder: Path) -> Path:
     return final
 
 
+_DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextlib.contextmanager
 def interrupts_deferred() -> Iterator[None]:
-    """Hold Ctrl-C back while the block runs (a few renames), then raise it: a set of files is all or none.
+    """Hold Ctrl-C and SIGTERM back while the block runs (a few renames), then act on them: a set of files is
+    all or none. Ctrl-C raises ``KeyboardInterrupt``; SIGTERM is sent again, to the handler that was in place.
 
     Only the main thread receives signals, so elsewhere the block simply runs.
 
@@ -242,11 +246,14 @@ def interrupts_deferred() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    caught: list[object] = []
-    previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    caught: list[int] = []
+    previous = {number: signal.signal(number, lambda n, frame: caught.append(n)) for number in _DEFERRED_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if signal.SIGTERM in caught:
+        signal.raise_signal(signal.SIGTERM)
+    if signal.SIGINT in caught:
         raise KeyboardInterrupt
