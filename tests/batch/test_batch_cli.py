@@ -57,6 +57,20 @@ def test_a_rerun_over_fewer_pairs_names_the_earlier_outputs_it_leaves(capsys, tm
     assert code == 0 and "not in this run" not in err, err
 
 
+def test_a_rerun_with_fewer_formats_takes_no_preview_for_a_pair_of_its_own(capsys, tmp_path):
+    """After a run with the default formats, --format png16 over the same pairs said the folder held the outputs
+    of pairs 00_color and 01_color: each pair's preview, read as a pair's 16-bit PNG."""
+    from .conftest import write_pairs
+
+    left, right = write_pairs(tmp_path / "in", 3)
+    out = tmp_path / "out"
+    assert run_cli(capsys, "predict", left, right, "-o", out, *SGBM_ARGS)[0] == 0
+    code, _, err = run_cli(capsys, "predict", left, right, "-o", out, *SGBM_ARGS, "--format", "png16")
+    assert code == 0 and "not in this run" not in err, err
+    code, _, err = run_cli(capsys, "predict", f"{left}/0[01].png", f"{right}/0[01].png", "-o", out, *SGBM_ARGS)
+    assert code == 0 and "holds the outputs of 1 pair(s) not in this run (02)," in err, err
+
+
 def test_fail_fast_stops_after_the_first_failure(capsys, tmp_path, three_pairs):
     left, right = three_pairs
     code, out, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "out", *SGBM_ARGS, "--fail-fast")
