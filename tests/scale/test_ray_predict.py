@@ -166,6 +166,7 @@ def test_missing_ray_names_the_extra(capsys, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` fail
     code, _, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "--engine", "ray")
     assert code == 2 and "pip install 'rtstereo[scale]'" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()  # refused before the output folder was made
 
 
 def test_pool_size():

@@ -77,6 +77,7 @@ def check_engine_args(args: argparse.Namespace, folder: Path | None) -> None:
     Raises:
         InputError: ``--workers``/``--ray-address`` without ``--engine ray``, a worker count below 1,
             or ``--engine ray`` without an output folder.
+        MissingDependencyError: ``--engine ray`` without Ray installed.
     """
     if args.engine != "ray":
         given = [o for o, v in (("--workers", args.workers), ("--ray-address", args.ray_address)) if v is not None]
@@ -85,6 +86,7 @@ def check_engine_args(args: argparse.Namespace, folder: Path | None) -> None:
         return
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers must be >= 1, got {args.workers}")
+    require_installed("ray", "scale", "--engine ray (Ray Data)")  # before the output folder is made
     if folder is None:
         raise InputError(
             "--engine ray writes one set of files per pair: give an output folder with -o (on a cluster, "
