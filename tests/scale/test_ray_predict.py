@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 
 import numpy as np
@@ -109,14 +111,17 @@ def test_a_broken_pipeline_is_an_engine_error(capsys, tmp_path, ray_local, dozen
     assert code == 2 and "the Ray pipeline stopped after 0 of 12 pairs: a node was lost; rerun" in err
 
 
-@pytest.mark.parametrize("how", ["KeyboardInterrupt", "inside Ray's queue"])
+@pytest.mark.parametrize("how", ["KeyboardInterrupt", "inside Ray's queue", "SIGTERM"])
 def test_ctrl_c_is_an_interrupted_run_not_an_engine_error(capsys, tmp_path, ray_local, dozen, monkeypatch, how):
+    """SIGTERM met Ray's own handler (in place since ray.init), which exited at once: no count, no summary."""
     from .conftest import interrupted_in_rays_queue
 
     def interrupted(self):
         yield from ()
         if how == "KeyboardInterrupt":
             raise KeyboardInterrupt
+        if how == "SIGTERM":
+            os.kill(os.getpid(), signal.SIGTERM)
         interrupted_in_rays_queue(self)
 
     monkeypatch.setattr(ray_local.data.Dataset, "iter_rows", interrupted)

@@ -4,12 +4,9 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import signal
 import sys
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..batch import BatchJob, BatchSummary, PairOutcome, PredictorOptions, run_local
@@ -92,25 +89,6 @@ def check_engine_args(args: argparse.Namespace, folder: Path | None) -> None:
             "--engine ray writes one set of files per pair: give an output folder with -o (on a cluster, "
             "a folder every node can write, e.g. a shared file system)"
         )
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (``kill``, a job scheduler's stop) ends a local batch as Ctrl-C does: between two pairs' files,
-    with the pairs written counted and the summary table written; it killed the process mid-pair, without
-    either. Only the main thread receives signals, so elsewhere the block simply runs."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(number, frame):
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _check_summary_path(path: Path) -> None:
@@ -197,8 +175,7 @@ def run_batch(
             summary_path = str(Path(job.output) / RAY_SUMMARY_NAME)
     else:
         predictor = predictor_from_args(args)
-        with _terminate_as_interrupt():
-            summary = run_local(job, predictor, sources, fail_fast=args.fail_fast, progress=progress, on_outcome=report)
+        summary = run_local(job, predictor, sources, fail_fast=args.fail_fast, progress=progress, on_outcome=report)
     if summary_path is not None:
         summary.write_table(summary_path)
     for warning, count in repeats.items():

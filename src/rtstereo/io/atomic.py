@@ -247,7 +247,9 @@ def interrupts_deferred() -> Iterator[None]:
         yield
         return
     caught: list[int] = []
-    previous = {number: signal.signal(number, lambda n, frame: caught.append(n)) for number in _DEFERRED_SIGNALS}
+    # A handler not set from Python (getsignal gives None) could not be put back: that signal is left alone.
+    numbers = [number for number in _DEFERRED_SIGNALS if signal.getsignal(number) is not None]
+    previous = {number: signal.signal(number, lambda n, frame: caught.append(n)) for number in numbers}
     try:
         yield
     finally:
@@ -257,3 +259,28 @@ def interrupts_deferred() -> Iterator[None]:
         signal.raise_signal(signal.SIGTERM)
     if signal.SIGINT in caught:
         raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a job scheduler's stop) raises ``KeyboardInterrupt`` while the block runs, so that a
+    batch ends as after Ctrl-C: between two pairs' files, with the pairs written counted and its summary table
+    written (Ray's own handler, in place after ``ray.init``, exits at once). Elsewhere than in the main thread,
+    or where the handler in place was not set from Python, the block simply runs.
+
+    Examples:
+        >>> with terminate_as_interrupt():
+        ...     pass
+    """
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is None:
+        yield
+        return
+
+    def stop(number, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
