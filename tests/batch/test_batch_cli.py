@@ -377,3 +377,19 @@ def test_a_summary_that_cannot_be_written_is_refused_before_the_first_pair(capsy
         and err == f"rtstereo predict: error: cannot write the summary {summary}: {blocker} is a file, not a folder\n"
     )
     assert out == "" and list((tmp_path / "o").iterdir()) == []
+
+
+def test_a_pattern_the_shell_expanded_is_named_with_the_quotes_it_needs(capsys, tmp_path):
+    """`predict L/*.png R/*.png` unquoted: the error listed the files after the first two, and nothing more."""
+    from .conftest import write_pairs
+
+    left, right = write_pairs(tmp_path / "in", 2)
+    files = [*sorted(left.iterdir()), *sorted(right.iterdir())]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["predict", *map(str, files), "-o", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and len(err.strip().splitlines()) == 1
+    assert "; 4 files came in place of LEFT RIGHT: the shell expanded a pattern, so quote it" in err
+    with pytest.raises(SystemExit):
+        main(["predict", str(left), str(right), str(files[0])])  # folders: no pattern was expanded
+    assert "in place of LEFT RIGHT" not in capsys.readouterr().err
