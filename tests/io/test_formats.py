@@ -427,8 +427,24 @@ def test_read_grey_palette_16bit_and_errors(tmp_path):
 
 
 def test_write_image_errors(tmp_path):
-    with pytest.raises(OutputError, match="cannot write"):
+    with pytest.raises(OutputError, match="cannot write .*: OpenCV has no encoder for '.unknownsuffix' files$"):
         write_image(tmp_path / "x.unknownsuffix", np.zeros((2, 2, 3), np.uint8))
+
+
+def test_write_image_says_why_the_system_refused_the_file(tmp_path):
+    """cv2.imwrite's bare False became 'unknown image suffix or the folder is not writable' for a .png whose
+    name was too long (a batch pair's manifest name) or whose disk was full."""
+    long_name = tmp_path / f"{'x' * 300}.png"
+    with pytest.raises(OutputError) as info:
+        write_image(long_name, np.zeros((2, 2, 3), np.uint8))
+    assert str(info.value) == f"cannot write {long_name}: File name too long"
+    (tmp_path / "taken").write_text("x")
+    with pytest.raises(OutputError) as info:
+        write_image(tmp_path / "taken" / "x.png", np.zeros((2, 2, 3), np.uint8))
+    assert (
+        str(info.value) == f"cannot write {tmp_path / 'taken' / 'x.png'}: {tmp_path / 'taken'} is a file, not a folder"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
 
 
 @pytest.mark.parametrize(
@@ -576,10 +592,11 @@ def test_an_interrupted_write_disparity_leaves_the_earlier_file_as_it_was(tmp_pa
     before = path.read_bytes()
 
     def halfway(target, *args, **kwargs):
-        Path(str(target)).write_bytes(b"trunc")
+        with open(target, "wb") as file:
+            file.write(b"trunc")
         raise _Interrupted
 
-    monkeypatch.setattr(images.cv2, "imwrite", halfway)
+    monkeypatch.setattr(images.Path, "write_bytes", halfway)  # the encoded PNG's bytes
     monkeypatch.setattr(disparity, "write_pfm", halfway)
     monkeypatch.setattr(disparity, "_save_npy", halfway)
     with pytest.raises(_Interrupted):

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, OutputError, warn
-from .atomic import atomic_path
+from .atomic import atomic_path, os_reason
 from .download import fetch, forget, is_url
 from .quiet import native_output_held
 
@@ -156,12 +156,16 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc}") from None
+        raise OutputError(f"cannot write {path}: {os_reason(exc, path)}") from None
+    # Encoded here and written by Python, not by cv2.imwrite, whose bare False hid why (a full disk, a name too
+    # long, a folder not writable): the OSError names it.
+    try:
+        ok, encoded = cv2.imencode(path.suffix, out)
+    except cv2.error as exc:
+        reason = f"OpenCV has no encoder for '{path.suffix}' files" if "encoder" in str(exc) else str(exc)
+        raise OutputError(f"cannot write {path}: {reason}") from None
+    if not ok:
+        raise OutputError(f"cannot write {path}: OpenCV could not encode the image as '{path.suffix}'")
     # Under a temporary name, then renamed: an interrupted write leaves no truncated image under the real name.
     with atomic_path(path) as partial:
-        try:
-            ok = cv2.imwrite(str(partial), out)
-        except cv2.error as exc:
-            raise OutputError(f"cannot write {path}: {exc}") from None
-        if not ok:
-            raise OutputError(f"cannot write {path}: unknown image suffix or the folder is not writable")
+        partial.write_bytes(encoded.tobytes())
