@@ -43,6 +43,23 @@ def test_staging_folder_in_an_unwritable_place_is_an_output_error(tmp_path):
         pass
 
 
+def test_staging_folder_in_a_read_only_folder_says_it_cannot_write_into_it(tmp_path, monkeypatch):
+    """A folder that exists but refuses new files was 'cannot create output folder', as if it were missing."""
+    from pathlib import Path
+
+    made = Path.mkdir
+
+    def denied(self, *args, **kwargs):  # chmod 555 does not stop root, who runs these tests
+        if self.parent == tmp_path:
+            raise PermissionError(13, "Permission denied")
+        return made(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", denied)
+    with pytest.raises(OutputError) as info, staging_folder(tmp_path):
+        pass
+    assert str(info.value) == f"cannot write into output folder {tmp_path}: Permission denied"
+
+
 def test_publish_onto_a_folder_is_an_output_error(tmp_path):
     (tmp_path / "out" / "f.txt").mkdir(parents=True)  # a folder where the file should go
     with staging_folder(tmp_path / "out") as staging:

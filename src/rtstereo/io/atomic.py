@@ -206,7 +206,8 @@ def staging_folder(folder: str | Path) -> Iterator[Path]:
     try:
         staging.mkdir(parents=True)
     except OSError as exc:
-        raise OutputError(f"cannot create output folder {folder}: {os_reason(exc, staging)}") from None
+        doing = "write into" if folder.is_dir() else "create"  # a folder there already, read-only
+        raise OutputError(f"cannot {doing} output folder {folder}: {os_reason(exc, staging)}") from None
     try:
         yield staging
     finally:
