@@ -101,6 +101,36 @@ def test_ray_fail_fast_stops_gathering(capsys, tmp_path, ray_local, dozen):
     assert code == 1 and "failed: 05" in err
 
 
+def test_ray_fail_fast_stops_rays_executor_before_the_session_ends(capsys, tmp_path, ray_local, dozen, monkeypatch):
+    """After --fail-fast broke off, Ray's executor ran on past ray.shutdown(): it started a new local Ray, with
+    a traceback and a screen of Ray's errors."""
+    import contextlib
+
+    from rtstereo.scale import predict
+
+    events = []
+    real_iter_rows, real_session = ray_local.data.Dataset.iter_rows, predict.ray_session
+
+    def iter_rows(self):
+        try:
+            yield from real_iter_rows(self)
+        finally:
+            events.append("executor stopped")
+
+    @contextlib.contextmanager
+    def session(address=None):
+        with real_session(address) as ray:
+            yield ray
+        events.append("session ended")
+
+    monkeypatch.setattr(ray_local.data.Dataset, "iter_rows", iter_rows)
+    monkeypatch.setattr(predict, "ray_session", session)
+    left, right = dozen
+    argv = ["predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "--engine", "ray", "--fail-fast", "-q"]
+    assert run_cli(capsys, *argv)[0] == 1
+    assert events == ["executor stopped", "session ended"]
+
+
 def test_a_broken_pipeline_is_an_engine_error(capsys, tmp_path, ray_local, dozen, monkeypatch):
     def broken(self):
         raise RuntimeError("a node was lost\ndetails")
