@@ -169,8 +169,9 @@ def run_ray(
             disable=not progress,
         )
         interrupted = False
-        done = (PairOutcome.from_row(row) for row in dataset.iter_rows())
+        done = None
         try:
+            done = (PairOutcome.from_row(row) for row in dataset.iter_rows())
             with terminate_as_interrupt():
                 record_outcomes(done, outcomes, bar, on_outcome, fail_fast)
         except RtStereoError:
@@ -185,7 +186,8 @@ def run_ray(
         finally:
             # Stops Ray's executor before the session ends: left running after --fail-fast or Ctrl-C, it went
             # on once Ray was shut down, and started a new local Ray, with a screen of Ray's errors.
-            done.close()
+            if done is not None:
+                done.close()
             bar.close()
     if job.output is not None and job.writes_folder:
         # A worker killed mid-write (lost node, memory killer) never removed its staging folder.
