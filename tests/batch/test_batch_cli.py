@@ -393,3 +393,16 @@ def test_a_pattern_the_shell_expanded_is_named_with_the_quotes_it_needs(capsys, 
     with pytest.raises(SystemExit):
         main(["predict", str(left), str(right), str(files[0])])  # folders: no pattern was expanded
     assert "in place of LEFT RIGHT" not in capsys.readouterr().err
+
+
+def test_a_parquet_summary_without_pyarrow_is_refused_before_the_first_pair(capsys, tmp_path, monkeypatch):
+    import sys
+
+    from .conftest import write_pairs
+
+    left, right = write_pairs(tmp_path / "in", 2)
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # makes `import pyarrow` fail
+    argv = ["predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "--summary", tmp_path / "s.parquet"]
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2 and "pip install 'rtstereo[scale]'" in err and len(err.strip().splitlines()) == 1, err
+    assert out == "" and list((tmp_path / "o").iterdir()) == []
