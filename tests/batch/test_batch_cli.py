@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from rtstereo.cli import main
@@ -53,6 +55,20 @@ def test_a_rerun_over_fewer_pairs_names_the_earlier_outputs_it_leaves(capsys, tm
     assert (out / "02.png").is_file() and (out / "notes.png").is_file()  # nothing removed
     code, _, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "fresh", *SGBM_ARGS)
     assert code == 0 and "not in this run" not in err, err
+
+
+def test_a_rerun_with_fewer_formats_takes_no_preview_for_a_pair_of_its_own(capsys, tmp_path):
+    """After a run with the default formats, --format png16 over the same pairs said the folder held the outputs
+    of pairs 00_color and 01_color: each pair's preview, read as a pair's 16-bit PNG."""
+    from .conftest import write_pairs
+
+    left, right = write_pairs(tmp_path / "in", 3)
+    out = tmp_path / "out"
+    assert run_cli(capsys, "predict", left, right, "-o", out, *SGBM_ARGS)[0] == 0
+    code, _, err = run_cli(capsys, "predict", left, right, "-o", out, *SGBM_ARGS, "--format", "png16")
+    assert code == 0 and "not in this run" not in err, err
+    code, _, err = run_cli(capsys, "predict", f"{left}/0[01].png", f"{right}/0[01].png", "-o", out, *SGBM_ARGS)
+    assert code == 0 and "holds the outputs of 1 pair(s) not in this run (02)," in err, err
 
 
 def test_fail_fast_stops_after_the_first_failure(capsys, tmp_path, three_pairs):
@@ -140,6 +156,11 @@ def test_a_folder_or_glob_of_one_pair_is_a_batch_as_a_one_pair_manifest_is(capsy
         (["predict", "{left}", "{right}", "--engine", "ray", "--workers", "0", "-o", "{tmp}/o"], "must be >= 1"),
         (["predict", "{left}", "{right}", "-o", "{tmp}/o", "--summary", "{tmp}/s.json"], "expected a .parquet or"),
         (["predict", "{left}", "{right}", "-o", "{blocker}/o"], "cannot create output folder"),
+        (["predict", "{left}", "{right}", "-o", "{tmp}/o", "--summary", "{blocker}/s.csv"], "cannot write the summary"),
+        (
+            ["predict", "{left}", "{right}", "-o", "{tmp}/o", "--summary", "{tmp}/d.csv"],
+            "is a folder: give a file name",
+        ),
         (["predict", "--pairs", "{tmp}/p.csv", "-o", "{tmp}/o", "--summary", "{tmp}/p.csv"], "is the manifest --pairs"),
     ],
 )
@@ -147,6 +168,7 @@ def test_batch_usage_errors_are_one_line_and_exit_2(capsys, tmp_path, three_pair
     left, right = three_pairs
     blocker = tmp_path / "file"
     blocker.write_text("x")
+    (tmp_path / "d.csv").mkdir()
     manifest = "left,right\nin/L/00.png,in/R/00.png\n"
     (tmp_path / "p.csv").write_text(manifest)
     values = {"left": left, "right": right, "tmp": tmp_path, "blocker": blocker}
@@ -349,3 +371,68 @@ def test_what_reading_a_pair_warns_about_is_the_pairs_warning_said_once(capsys, 
     with open(summary, newline="") as f:
         warned = [row["warning"] for row in csv.DictReader(f)]
     assert [w.startswith(f"{tmp_path / 'L'}") and "Corrupt JPEG data" in w for w in warned] == [True, True, False]
+
+
+def test_an_output_folder_that_cannot_be_written_is_one_usage_error(capsys, tmp_path, three_pairs, monkeypatch):
+    import tempfile
+
+    from rtstereo.io import atomic
+
+    left, right = three_pairs
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    made = tempfile.TemporaryFile
+
+    def denied(*args, dir=None, **kwargs):  # chmod 555 does not stop root, who runs these tests
+        if dir is not None and Path(dir) == out_dir:
+            raise PermissionError(13, "Permission denied")
+        return made(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(atomic.tempfile, "TemporaryFile", denied)
+    code, out, err = run_cli(capsys, "predict", left, right, "-o", out_dir, *SGBM_ARGS)
+    assert code == 2
+    assert err == f"rtstereo predict: error: cannot write into output folder {out_dir}: Permission denied\n"
+    assert out == "" and list(out_dir.iterdir()) == []
+
+
+def test_a_summary_that_cannot_be_written_is_refused_before_the_first_pair(capsys, tmp_path, three_pairs):
+    """The summary was written after the last pair: the whole batch ran, then exited 2 without its table."""
+    left, right = three_pairs
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    summary = blocker / "s.csv"
+    code, out, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "--summary", summary)
+    assert (
+        code == 2
+        and err == f"rtstereo predict: error: cannot write the summary {summary}: {blocker} is a file, not a folder\n"
+    )
+    assert out == "" and list((tmp_path / "o").iterdir()) == []
+
+
+def test_a_pattern_the_shell_expanded_is_named_with_the_quotes_it_needs(capsys, tmp_path):
+    """`predict L/*.png R/*.png` unquoted: the error listed the files after the first two, and nothing more."""
+    from .conftest import write_pairs
+
+    left, right = write_pairs(tmp_path / "in", 2)
+    files = [*sorted(left.iterdir()), *sorted(right.iterdir())]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["predict", *map(str, files), "-o", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and len(err.strip().splitlines()) == 1
+    assert "; 4 files came in place of LEFT RIGHT: the shell expanded a pattern, so quote it" in err
+    with pytest.raises(SystemExit):
+        main(["predict", str(left), str(right), str(files[0])])  # folders: no pattern was expanded
+    assert "in place of LEFT RIGHT" not in capsys.readouterr().err
+
+
+def test_a_parquet_summary_without_pyarrow_is_refused_before_the_first_pair(capsys, tmp_path, monkeypatch):
+    import sys
+
+    from .conftest import write_pairs
+
+    left, right = write_pairs(tmp_path / "in", 2)
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # makes `import pyarrow` fail
+    argv = ["predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "--summary", tmp_path / "s.parquet"]
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2 and "pip install 'rtstereo[scale]'" in err and len(err.strip().splitlines()) == 1, err
+    assert out == "" and list((tmp_path / "o").iterdir()) == []

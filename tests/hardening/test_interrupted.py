@@ -47,6 +47,50 @@ def test_ctrl_c_in_a_batch_says_how_many_pairs_were_written_and_where(capsys, mo
     assert not list(out.iterdir())[0].name.startswith(".partial")  # the staging folder is gone
 
 
+def test_sigterm_in_a_batch_stops_it_as_ctrl_c_does_and_writes_the_summary(capsys, monkeypatch, tmp_path):
+    """`kill PID` (a scheduler's stop) killed the run mid-pair: no count, no summary table."""
+    lefts, rights = write_pairs(tmp_path / "in", 5)
+    calls = []
+    real_predict = BatchJob.predict
+
+    def predict_then_terminate(self, predictor, pair):
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_predict(self, predictor, pair)
+
+    def reached(number, frame):  # stands in for the default action, which would end pytest
+        raise RuntimeError("SIGTERM reached the process's own handler")
+
+    monkeypatch.setattr(BatchJob, "predict", predict_then_terminate)
+    previous = signal.signal(signal.SIGTERM, reached)
+    try:
+        out, summary = tmp_path / "out", tmp_path / "s.csv"
+        argv = ["predict", str(lefts), str(rights), *SGBM_ARGS, "-o", f"{out}/", "--format", "png16", "-q"]
+        code = main([*argv, "--summary", str(summary)])
+        assert signal.getsignal(signal.SIGTERM) is reached
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert code == 130
+    assert f"rtstereo predict: interrupted after 2 of 5 pair(s): 2 written to {out}" in capsys.readouterr().err
+    assert _visible_files(out) == ["00.png", "01.png"]
+    assert [row.split(",")[4] for row in summary.read_text().splitlines()[1:]] == ["done", "done"]
+
+
+def test_sigterm_during_the_renames_is_held_until_the_set_is_complete(tmp_path):
+    names, seen = [], []
+    previous = signal.signal(signal.SIGTERM, lambda number, frame: seen.append(list(names)))
+    try:
+        with interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            for name in ("a", "b", "c"):
+                (tmp_path / name).write_text(name)
+                names.append(name)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert seen == [["a", "b", "c"]]  # delivered once, to the handler in place, after the last rename
+
+
 def test_an_interruption_while_a_pair_is_written_leaves_none_of_its_files(tmp_path):
     result = DisparityResult(np.full((8, 8), 2.0, np.float32))
 

@@ -43,6 +43,23 @@ def test_staging_folder_in_an_unwritable_place_is_an_output_error(tmp_path):
         pass
 
 
+def test_staging_folder_in_a_read_only_folder_says_it_cannot_write_into_it(tmp_path, monkeypatch):
+    """A folder that exists but refuses new files was 'cannot create output folder', as if it were missing."""
+    from pathlib import Path
+
+    made = Path.mkdir
+
+    def denied(self, *args, **kwargs):  # chmod 555 does not stop root, who runs these tests
+        if self.parent == tmp_path:
+            raise PermissionError(13, "Permission denied")
+        return made(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", denied)
+    with pytest.raises(OutputError) as info, staging_folder(tmp_path):
+        pass
+    assert str(info.value) == f"cannot write into output folder {tmp_path}: Permission denied"
+
+
 def test_publish_onto_a_folder_is_an_output_error(tmp_path):
     (tmp_path / "out" / "f.txt").mkdir(parents=True)  # a folder where the file should go
     with staging_folder(tmp_path / "out") as staging:
@@ -117,3 +134,16 @@ def test_what_a_killed_writer_left_is_removed_and_a_live_or_remote_writers_kept(
         assert sorted(p.name for p in removed) == left
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, remote.name])
     assert remove_stale_partials(tmp_path / "missing") == []
+
+
+def test_a_full_disk_in_a_folder_names_the_users_file_never_the_staging_one(tmp_path, monkeypatch):
+    from rtstereo.sinks.files import save_result
+
+    def full(path, array):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(disparity, "write_pfm", full)
+    with pytest.raises(OutputError) as info:
+        save_result(DisparityResult(np.ones((4, 6), np.float32)), tmp_path / "out", "seq/p", ("png16", "pfm"))
+    assert str(info.value) == f"cannot write {tmp_path / 'out' / 'seq' / 'p.pfm'}: No space left on device"
+    assert list((tmp_path / "out").iterdir()) == []

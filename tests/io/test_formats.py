@@ -432,9 +432,7 @@ def test_read_grey_palette_16bit_and_errors(tmp_path):
 
 
 def test_write_image_errors(tmp_path):
-    with pytest.raises(
-        OutputError, match="cannot write .*x.unknownsuffix: OpenCV writes no image format with the suff"
-    ):
+    with pytest.raises(OutputError, match="cannot write .*: OpenCV has no encoder for '.unknownsuffix' files$"):
         write_image(tmp_path / "x.unknownsuffix", np.zeros((2, 2, 3), np.uint8))
     with pytest.raises(OutputError, match="cannot write .*x.png: .*is a file, not a folder"):
         (tmp_path / "taken").write_text("")
@@ -461,6 +459,22 @@ def test_write_image_to_a_path_that_is_not_utf8_writes_it(tmp_path):
     )
     run = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and run.stdout.strip() == str(3 * 4 * 3 * 7), (run.returncode, run.stderr[-2000:])
+
+
+def test_write_image_says_why_the_system_refused_the_file(tmp_path):
+    """cv2.imwrite's bare False became 'unknown image suffix or the folder is not writable' for a .png whose
+    name was too long (a batch pair's manifest name) or whose disk was full."""
+    long_name = tmp_path / f"{'x' * 300}.png"
+    with pytest.raises(OutputError) as info:
+        write_image(long_name, np.zeros((2, 2, 3), np.uint8))
+    assert str(info.value) == f"cannot write {long_name}: File name too long"
+    (tmp_path / "taken").write_text("x")
+    with pytest.raises(OutputError) as info:
+        write_image(tmp_path / "taken" / "x.png", np.zeros((2, 2, 3), np.uint8))
+    assert (
+        str(info.value) == f"cannot write {tmp_path / 'taken' / 'x.png'}: {tmp_path / 'taken'} is a file, not a folder"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
 
 
 @pytest.mark.parametrize(
@@ -608,7 +622,8 @@ def test_an_interrupted_write_disparity_leaves_the_earlier_file_as_it_was(tmp_pa
     before = path.read_bytes()
 
     def halfway(target, *args, **kwargs):
-        Path(str(target)).write_bytes(b"trunc")
+        with open(target, "wb") as file:
+            file.write(b"trunc")
         raise _Interrupted
 
     monkeypatch.setattr(images, "_write_bytes", halfway)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import pytest
 
@@ -52,6 +54,19 @@ def test_ctrl_c_in_a_ray_eval_is_an_interruption_not_an_engine_error(capsys, tmp
     data = write_kitti(tmp_path / "kitti", 2)
     code, _, err = run_cli(capsys, "eval", data, *SGBM_ARGS, "-o", tmp_path / "r", "--engine", "ray")
     assert code == 130 and "rtstereo eval: interrupted" in err and "Ray pipeline stopped" not in err
+
+
+def test_sigterm_in_a_ray_eval_is_an_interruption(capsys, tmp_path, ray_local, monkeypatch):
+    """Ray's own SIGTERM handler, in place since ray.init, exited at once with code 15."""
+
+    def terminated(self):
+        yield from ()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(ray_local.data.Dataset, "iter_rows", terminated)
+    data = write_kitti(tmp_path / "kitti", 2)
+    code, _, err = run_cli(capsys, "eval", data, *SGBM_ARGS, "-o", tmp_path / "r", "--engine", "ray")
+    assert code == 130 and "rtstereo eval: interrupted" in err
 
 
 def test_ray_eval_usage_error_stops_before_ray_starts(capsys, tmp_path, monkeypatch):

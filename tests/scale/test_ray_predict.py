@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 
 import numpy as np
@@ -99,6 +101,36 @@ def test_ray_fail_fast_stops_gathering(capsys, tmp_path, ray_local, dozen):
     assert code == 1 and "failed: 05" in err
 
 
+def test_ray_fail_fast_stops_rays_executor_before_the_session_ends(capsys, tmp_path, ray_local, dozen, monkeypatch):
+    """After --fail-fast broke off, Ray's executor ran on past ray.shutdown(): it started a new local Ray, with
+    a traceback and a screen of Ray's errors."""
+    import contextlib
+
+    from rtstereo.scale import predict
+
+    events = []
+    real_iter_rows, real_session = ray_local.data.Dataset.iter_rows, predict.ray_session
+
+    def iter_rows(self):
+        try:
+            yield from real_iter_rows(self)
+        finally:
+            events.append("executor stopped")
+
+    @contextlib.contextmanager
+    def session(address=None):
+        with real_session(address) as ray:
+            yield ray
+        events.append("session ended")
+
+    monkeypatch.setattr(ray_local.data.Dataset, "iter_rows", iter_rows)
+    monkeypatch.setattr(predict, "ray_session", session)
+    left, right = dozen
+    argv = ["predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "--engine", "ray", "--fail-fast", "-q"]
+    assert run_cli(capsys, *argv)[0] == 1
+    assert events == ["executor stopped", "session ended"]
+
+
 def test_a_broken_pipeline_is_an_engine_error(capsys, tmp_path, ray_local, dozen, monkeypatch):
     def broken(self):
         raise RuntimeError("a node was lost\ndetails")
@@ -109,14 +141,17 @@ def test_a_broken_pipeline_is_an_engine_error(capsys, tmp_path, ray_local, dozen
     assert code == 2 and "the Ray pipeline stopped after 0 of 12 pairs: a node was lost; rerun" in err
 
 
-@pytest.mark.parametrize("how", ["KeyboardInterrupt", "inside Ray's queue"])
+@pytest.mark.parametrize("how", ["KeyboardInterrupt", "inside Ray's queue", "SIGTERM"])
 def test_ctrl_c_is_an_interrupted_run_not_an_engine_error(capsys, tmp_path, ray_local, dozen, monkeypatch, how):
+    """SIGTERM met Ray's own handler (in place since ray.init), which exited at once: no count, no summary."""
     from .conftest import interrupted_in_rays_queue
 
     def interrupted(self):
         yield from ()
         if how == "KeyboardInterrupt":
             raise KeyboardInterrupt
+        if how == "SIGTERM":
+            os.kill(os.getpid(), signal.SIGTERM)
         interrupted_in_rays_queue(self)
 
     monkeypatch.setattr(ray_local.data.Dataset, "iter_rows", interrupted)
@@ -166,6 +201,7 @@ def test_missing_ray_names_the_extra(capsys, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` fail
     code, _, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "--engine", "ray")
     assert code == 2 and "pip install 'rtstereo[scale]'" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()  # refused before the output folder was made
 
 
 def test_pool_size():

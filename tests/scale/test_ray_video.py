@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 
 import pytest
@@ -119,6 +121,19 @@ def test_ctrl_c_in_a_ray_video_is_an_interruption_not_an_engine_error(capsys, tm
     argv = ["video", *videos, "--output-prefix", tmp_path / "d", *SGBM, "--engine", "ray"]
     code, _, err = run_cli(capsys, *argv)
     assert code == 130 and "rtstereo video: interrupted" in err and "Ray pipeline stopped" not in err
+
+
+def test_sigterm_in_a_ray_video_is_an_interruption(capsys, tmp_path, ray_local, videos, monkeypatch):
+    """Ray's own SIGTERM handler, in place since ray.init, exited at once with code 15."""
+
+    def terminated(self):
+        yield from ()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(ray_local.data.Dataset, "iter_rows", terminated)
+    argv = ["video", *videos, "--output-prefix", tmp_path / "d", *SGBM, "--engine", "ray"]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 130 and "rtstereo video: interrupted" in err
 
 
 def test_an_interrupt_counts_the_frames_workers_wrote_whose_reports_had_not_come_back(

@@ -6,7 +6,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from ..io.atomic import remove_stale_partials
+from ..io.atomic import remove_stale_partials, terminate_as_interrupt
 from ..sources.pairs import PairSource
 from .job import BatchJob, process_pair
 from .outcome import BatchSummary, PairOutcome, record_outcomes
@@ -32,8 +32,8 @@ def run_local(
         on_outcome: called with each outcome as soon as it is known (e.g. to print failures).
 
     Returns:
-        The :class:`~rtstereo.batch.outcome.BatchSummary`; after Ctrl-C, the pairs finished so far with
-        ``interrupted`` set (the pair being worked on left no file under its final names).
+        The :class:`~rtstereo.batch.outcome.BatchSummary`; after Ctrl-C or SIGTERM, the pairs finished so far
+        with ``interrupted`` set (the pair being worked on left no file under its final names).
 
     Raises:
         InputError: an output that would replace an input image, or two pairs whose files would be one
@@ -51,7 +51,8 @@ def run_local(
     with tqdm(total=len(sources), desc="predict", unit="pair", file=sys.stderr, disable=not progress) as bar:
         try:
             done = (process_pair(job, predictor, source, index) for index, source in enumerate(sources))
-            record_outcomes(done, outcomes, bar, on_outcome, fail_fast)
+            with terminate_as_interrupt():
+                record_outcomes(done, outcomes, bar, on_outcome, fail_fast)
         except KeyboardInterrupt:
             interrupted = True
     return BatchSummary(

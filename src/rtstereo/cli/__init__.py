@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     if extra:  # argparse's own parse_args names the program alone: say whose arguments they are not
         verb_parser = parser.verb_parsers.get(args.verb, parser) if args.verb else parser
-        verb_parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        verb_parser.error(f"unrecognized arguments: {' '.join(extra)}{_expanded_glob_hint(args, extra)}")
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
@@ -111,6 +111,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"rtstereo {args.verb}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _expanded_glob_hint(args: argparse.Namespace, extra: list[str]) -> str:
+    """What to do when ``predict`` is given more image files than LEFT RIGHT: the shell expanded an unquoted
+    pattern (``L/*.png R/*.png``), whose first two files became LEFT and RIGHT."""
+    if args.verb != "predict" or not all(os.path.isfile(word or "") for word in (args.left, args.right, *extra)):
+        return ""
+    return (
+        f"; {len(extra) + 2} files came in place of LEFT RIGHT: the shell expanded a pattern, so quote it "
+        "for rtstereo to match it ('L/*.png' 'R/*.png'), or give the folders"
+    )
 
 
 @contextlib.contextmanager

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from ..batch import BatchJob, BatchSummary, PairOutcome, PredictorOptions, run_local
 from ..batch.outcome import DONE, FAILED
-from ..errors import InputError
+from ..errors import InputError, OutputError, require_installed
+from ..io.atomic import folder_write_problem
 from ..sources.pairs import PairSource
 from .common import predictor_from_args, settings_from_args
 
@@ -73,6 +74,7 @@ def check_engine_args(args: argparse.Namespace, folder: Path | None) -> None:
     Raises:
         InputError: ``--workers``/``--ray-address`` without ``--engine ray``, a worker count below 1,
             or ``--engine ray`` without an output folder.
+        MissingDependencyError: ``--engine ray`` without Ray installed.
     """
     if args.engine != "ray":
         given = [o for o, v in (("--workers", args.workers), ("--ray-address", args.ray_address)) if v is not None]
@@ -81,11 +83,28 @@ def check_engine_args(args: argparse.Namespace, folder: Path | None) -> None:
         return
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers must be >= 1, got {args.workers}")
+    require_installed("ray", "scale", "--engine ray (Ray Data)")  # before the output folder is made
     if folder is None:
         raise InputError(
             "--engine ray writes one set of files per pair: give an output folder with -o (on a cluster, "
             "a folder every node can write, e.g. a shared file system)"
         )
+
+
+def _check_summary_path(path: Path) -> None:
+    """Refuse, before the first pair, a summary table that could not be written at the end of the batch.
+
+    Raises:
+        OutputError: ``path`` is a folder, or its folder cannot be created or written.
+        MissingDependencyError: a ``.parquet`` summary without pyarrow.
+    """
+    if path.is_dir():
+        raise OutputError(f"--summary {path} is a folder: give a file name, e.g. {path / 'summary.csv'}")
+    problem = folder_write_problem(path.parent)
+    if problem is not None:
+        raise OutputError(f"cannot write the summary {path}: {problem}")
+    if path.suffix.lower() == ".parquet":
+        require_installed("pyarrow", "scale", "a Parquet summary")
 
 
 def predictor_options(args: argparse.Namespace) -> PredictorOptions:
@@ -136,6 +155,8 @@ def run_batch(
     manifest = getattr(args, "pairs", None)
     if summary_path is not None and manifest is not None and os.path.abspath(summary_path) == os.path.abspath(manifest):
         raise InputError(f"--summary {summary_path} is the manifest --pairs reads: write the summary to another file")
+    if summary_path is not None:  # written after the last pair: refused now, not after the whole batch
+        _check_summary_path(Path(summary_path))
     progress = not args.quiet
     if args.engine == "ray":
         from ..scale.predict import run_ray

@@ -14,7 +14,7 @@ import numpy as np
 from ..batch import BatchJob
 from ..errors import InputError, OutputError, RtStereoError
 from ..geometry import DEFAULT_MAX_JUMP_REL
-from ..io.atomic import os_reason
+from ..io.atomic import folder_write_problem, os_reason
 from ..sinks import pointcloud  # registers the 3D formats: depth, depth_npy, depth_mm, ply, glb
 from ..sinks.files import DEFAULT_FORMATS, FILE_SUFFIXES, FORMATS, parse_formats
 from ..sources.manifest import read_manifest
@@ -306,10 +306,19 @@ def _warn_if_unrectified(
 
 
 def _make_folder(folder: Path) -> None:
+    """Make the batch's output folder and check that files can be made in it, before any pair runs.
+
+    Raises:
+        OutputError: the folder cannot be created, or exists and cannot be written (a read-only disk or
+            folder): a usage error, not one failure per pair.
+    """
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create output folder {folder}: {os_reason(exc, folder / 'x')}") from None
+    problem = folder_write_problem(folder)
+    if problem is not None:
+        raise OutputError(f"cannot write into output folder {folder}: {problem}")
 
 
 def _check_first_pair(args: argparse.Namespace, job: BatchJob, source: PairSource) -> None:

@@ -206,7 +206,8 @@ def staging_folder(folder: str | Path) -> Iterator[Path]:
     try:
         staging.mkdir(parents=True)
     except OSError as exc:
-        raise OutputError(f"cannot create output folder {folder}: {os_reason(exc, staging)}") from None
+        doing = "write into" if folder.is_dir() else "create"  # a folder there already, read-only
+        raise OutputError(f"cannot {doing} output folder {folder}: {os_reason(exc, staging)}") from None
     try:
         yield staging
     finally:
@@ -229,9 +230,13 @@ def publish(staged: Path, staging: Path, folder: Path) -> Path:
     return final
 
 
+_DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextlib.contextmanager
 def interrupts_deferred() -> Iterator[None]:
-    """Hold Ctrl-C back while the block runs (a few renames), then raise it: a set of files is all or none.
+    """Hold Ctrl-C and SIGTERM back while the block runs (a few renames), then act on them: a set of files is
+    all or none. Ctrl-C raises ``KeyboardInterrupt``; SIGTERM is sent again, to the handler that was in place.
 
     Only the main thread receives signals, so elsewhere the block simply runs.
 
@@ -242,11 +247,41 @@ def interrupts_deferred() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    caught: list[object] = []
-    previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    caught: list[int] = []
+    # A handler not set from Python (getsignal gives None) could not be put back: that signal is left alone.
+    numbers = [number for number in _DEFERRED_SIGNALS if signal.getsignal(number) is not None]
+    previous = {number: signal.signal(number, lambda n, frame: caught.append(n)) for number in numbers}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if signal.SIGTERM in caught:
+        signal.raise_signal(signal.SIGTERM)
+    if signal.SIGINT in caught:
         raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a job scheduler's stop) raises ``KeyboardInterrupt`` while the block runs, so that a
+    batch ends as after Ctrl-C: between two pairs' files, with the pairs written counted and its summary table
+    written (Ray's own handler, in place after ``ray.init``, exits at once). Elsewhere than in the main thread,
+    or where the handler in place was not set from Python, the block simply runs.
+
+    Examples:
+        >>> with terminate_as_interrupt():
+        ...     pass
+    """
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is None:
+        yield
+        return
+
+    def stop(number, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -164,15 +164,17 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {os_reason(exc, path)}") from None
-    # Under a temporary name, then renamed: an interrupted write leaves no truncated image under the real name.
     # Encoded here and written by Python: cv2.imwrite crashed the process (a segmentation fault) on a path that is
-    # not valid UTF-8, which Linux allows (a file copied from an old camera card or archive).
+    # not valid UTF-8, which Linux allows (a file copied from an old camera card or archive), and its bare False
+    # hid why a write failed (a full disk, a name too long), which the OSError names.
     try:
         ok, encoded = cv2.imencode(path.suffix, out)
-    except cv2.error:
-        ok = False
+    except cv2.error as exc:
+        reason = f"OpenCV has no encoder for '{path.suffix}' files" if "encoder" in str(exc) else str(exc)
+        raise OutputError(f"cannot write {path}: {reason}") from None
     if not ok:
-        raise OutputError(f"cannot write {path}: OpenCV writes no image format with the suffix '{path.suffix}'")
+        raise OutputError(f"cannot write {path}: OpenCV could not encode the image as '{path.suffix}'")
+    # Under a temporary name, then renamed: an interrupted write leaves no truncated image under the real name.
     with atomic_path(path) as partial:
         try:
             _write_bytes(partial, encoded.tobytes())

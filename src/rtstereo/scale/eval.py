@@ -16,6 +16,7 @@ from ..batch.job import PredictorOptions, failure_reason
 from ..datasets.readers import Sample
 from ..errors import RtStereoError
 from ..eval import EvalReport, SceneResult, score_sample
+from ..io.atomic import terminate_as_interrupt
 from ..runtime.providers import limit_threads
 from .session import (
     caused_by_interrupt,
@@ -130,19 +131,20 @@ def run_ray_eval(
         bar = tqdm(total=len(samples), desc="eval (ray)", unit="scene", file=sys.stderr, disable=not progress)
         said: set[str] = set()
         try:
-            for row in dataset.iter_rows():
-                index = int(row["index"])
-                bar.update(1)
-                reissue_warnings(row.get("warnings"), said)
-                if row["error"]:
-                    sample = samples[index]
-                    failed[index] = {"name": sample.name, "left": str(sample.left_path), "error": row["error"]}
-                    if fail_fast:
-                        break
-                elif row["scene"]:
-                    values = json.loads(row["scene"])
-                    values["size_hw"] = tuple(values["size_hw"])
-                    scored[index] = SceneResult(**values)
+            with terminate_as_interrupt():  # Ray's own SIGTERM handler exits at once, with a stack dump
+                for row in dataset.iter_rows():
+                    index = int(row["index"])
+                    bar.update(1)
+                    reissue_warnings(row.get("warnings"), said)
+                    if row["error"]:
+                        sample = samples[index]
+                        failed[index] = {"name": sample.name, "left": str(sample.left_path), "error": row["error"]}
+                        if fail_fast:
+                            break
+                    elif row["scene"]:
+                        values = json.loads(row["scene"])
+                        values["size_hw"] = tuple(values["size_hw"])
+                        scored[index] = SceneResult(**values)
         except RtStereoError:
             raise
         except Exception as exc:  # noqa: BLE001 - Ray's own failures (a worker died, a node was lost)

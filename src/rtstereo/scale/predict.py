@@ -27,7 +27,7 @@ from ..batch.job import (
 )
 from ..batch.outcome import FAILED, BatchSummary, PairOutcome, record_outcomes
 from ..errors import RtStereoError
-from ..io.atomic import remove_stale_partials
+from ..io.atomic import remove_stale_partials, terminate_as_interrupt
 from ..runtime.providers import limit_threads
 from ..sources.pairs import PairSource
 from ..types import StereoPair
@@ -116,8 +116,8 @@ def run_ray(
         on_outcome: called with each outcome as it arrives.
 
     Returns:
-        The :class:`~rtstereo.batch.outcome.BatchSummary` (engine ``ray``); after Ctrl-C, the pairs gathered
-        so far with ``interrupted`` set (a pair a worker was writing left no file under its final names).
+        The :class:`~rtstereo.batch.outcome.BatchSummary` (engine ``ray``); after Ctrl-C or SIGTERM, the pairs
+        gathered so far with ``interrupted`` set (a pair a worker was writing left no file under its final names).
 
     Raises:
         MissingDependencyError: Ray is not installed (``pip install 'rtstereo[scale]'``).
@@ -169,9 +169,11 @@ def run_ray(
             disable=not progress,
         )
         interrupted = False
+        done = None
         try:
             done = (PairOutcome.from_row(row) for row in dataset.iter_rows())
-            record_outcomes(done, outcomes, bar, on_outcome, fail_fast)
+            with terminate_as_interrupt():
+                record_outcomes(done, outcomes, bar, on_outcome, fail_fast)
         except RtStereoError:
             raise
         except KeyboardInterrupt:
@@ -182,6 +184,10 @@ def run_ray(
                 raise pipeline_stopped(exc, progress, "rerun the same command to resume") from exc
             interrupted = True
         finally:
+            # Stops Ray's executor before the session ends: left running after --fail-fast or Ctrl-C, it went
+            # on once Ray was shut down, and started a new local Ray, with a screen of Ray's errors.
+            if done is not None:
+                done.close()
             bar.close()
     if job.output is not None and job.writes_folder:
         # A worker killed mid-write (lost node, memory killer) never removed its staging folder.

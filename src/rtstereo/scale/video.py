@@ -21,7 +21,7 @@ from typing import Any
 from ..batch.job import PredictorOptions, failure_reason
 from ..batch.outcome import DONE, FAILED
 from ..errors import InputError, RtStereoError
-from ..io.atomic import remove_stale_partials
+from ..io.atomic import remove_stale_partials, terminate_as_interrupt
 from ..runtime.providers import limit_threads
 from ..sinks.video import DisparityPngSink, numbered_pngs
 from ..sources.base import FramePreparer, FrameSource
@@ -230,13 +230,14 @@ def run_ray_video(
         bar = tqdm(total=total_frames, desc="video (ray)", unit="frame", file=sys.stderr, disable=not progress)
         said: set[str] = set()
         try:
-            for row in dataset.iter_rows():
-                row = {k: v.item() if hasattr(v, "item") else v for k, v in row.items()}
-                reissue_warnings(row.pop("warnings", None), said)
-                rows.append(row)
-                bar.update(row["count"])
-                if on_range is not None:
-                    on_range(row)
+            with terminate_as_interrupt():  # Ray's own SIGTERM handler exits at once, without the count
+                for row in dataset.iter_rows():
+                    row = {k: v.item() if hasattr(v, "item") else v for k, v in row.items()}
+                    reissue_warnings(row.pop("warnings", None), said)
+                    rows.append(row)
+                    bar.update(row["count"])
+                    if on_range is not None:
+                        on_range(row)
         except RtStereoError:
             raise
         except KeyboardInterrupt:

@@ -169,6 +169,8 @@ def other_pairs(folder: str | Path, names: Iterable[str], formats: Iterable[str]
         ...     _ = (folder / file).write_bytes(b"")
         >>> other_pairs(folder, ["a"], ["png16", "color"])  # c lacks its colour map; notes is no pair
         ['b']
+        >>> other_pairs(folder, ["a"], ["png16"])  # b_color.png is b's preview, not a pair b_color
+        ['b', 'c', 'notes']
     """
     folder, formats = Path(folder), tuple(formats)
     templates = [FORMAT_FILES.get(f) for f in formats]
@@ -185,7 +187,13 @@ def other_pairs(folder: str | Path, names: Iterable[str], formats: Iterable[str]
             name = str((Path(root) / file[: len(file) - len(ending)]).relative_to(folder))
             if name not in ours and outputs_complete(folder, name, formats):
                 found.add(name)
-    return sorted(found)
+    # A file of another format of a pair (pair a's preview a_color.png, after a run with --format png16) is
+    # no pair a_color of its own.
+    owners: dict[str, set[str]] = {}
+    for base in ours | found:
+        for template in FORMAT_FILES.values():
+            owners.setdefault(str(Path(template.format(name=base))), set()).add(base)
+    return sorted(name for name in found if owners[str(Path(templates[0].format(name=name)))] == {name})
 
 
 def not_written_notes(folder: str | Path, name: str, formats: Iterable[str]) -> list[str]:
@@ -298,6 +306,8 @@ def save_result(
                 reason = _png16_out_of_range(exc, name, alone=len(formats) == 1)
                 staged.append(_write_note(staging / NOT_WRITTEN_NOTES[f].format(name=name), reason))
                 stale.append(folder / FORMAT_FILES[f].format(name=name))
+            except OutputError as exc:  # a full disk: name the file asked for, not the hidden staging copy
+                raise OutputError(str(exc).replace(str(staging), str(folder))) from None
             else:
                 if f in NOT_WRITTEN_NOTES:
                     stale.append(folder / NOT_WRITTEN_NOTES[f].format(name=name))
