@@ -72,7 +72,7 @@ def test_a_rerun_with_fewer_frames_says_the_earlier_pngs_it_leaves(run_cli, two_
     assert code == 0 and not said(), err  # only this run's PNGs there
     code, _, err = run_cli("video", *two_videos, "--output-prefix", prefix, "--max-frames", 2, *FAST)
     assert code == 0, err
-    expected = f"4 PNG(s) of an earlier run are left beside this run's under {prefix}_ (d_00002.png to d_00005.png)"
+    expected = f"4 PNGs of an earlier run are left beside this run's under {prefix}_ (d_00002.png to d_00005.png)"
     assert [m for m in said() if expected in m], recwarn.list
     assert len(list((tmp_path / "png").glob("d_*.png"))) == 7  # nothing removed
     code, _, err = run_cli("video", *two_videos, "--output-prefix", prefix, *FAST)
@@ -197,7 +197,7 @@ def test_live_uvc_camera_on_a_side_by_side_file(run_cli, sbs_video, tmp_path):
     [
         (
             ["video", "a.mp4"],
-            "expected LEFT_VIDEO RIGHT_VIDEO, got 1 input(s); for one side-by-side video add --sbs",
+            "expected LEFT_VIDEO RIGHT_VIDEO, got 1 input; for one side-by-side video add --sbs",
         ),
         (["video", "--sbs", "a.mp4", "b.mp4"], "--sbs takes one side-by-side video"),
         (["video", "--sbs", "missing.mp4"], "side-by-side video not found: missing.mp4"),
@@ -250,7 +250,7 @@ def test_start_past_the_end_of_a_video_cut_short_is_an_error_not_an_empty_run(ru
     for inputs, label in (([video, "--sbs"], "side-by-side video sbs.avi"), ([left, right], "left video left.avi")):
         code, out, err = run_cli("video", *inputs, "--start", 11, "-o", tmp_path / "o.mp4", *FAST)
         assert code == 2, err
-        said = f"error: --start 11 is past the end of the {label} (it holds {held} frame(s); its header claims 12: "
+        said = f"error: --start 11 is past the end of the {label} (it holds {held} frames; its header claims 12: "
         assert said + "the file is cut short or damaged); give a smaller --start" in err, err
         assert not (tmp_path / "o.mp4").exists()
     code, _, err = run_cli("video", video, "--sbs", "--start", held - 1, "-o", tmp_path / "o.mp4", *FAST)
@@ -409,7 +409,7 @@ def test_ctrl_c_keeps_a_playable_mp4_and_complete_pngs(tmp_path):
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     pngs = sorted(tmp_path.glob("d_*.png"))
-    assert f"rtstereo video: interrupted: {len(pngs)} of {frames} frame(s) written; what was written is complete" in err
+    assert f"rtstereo video: interrupted: {len(pngs)} of {frames} frames written; what was written is complete" in err
     assert 1 <= len(pngs) < frames
     for png in pngs:
         assert read_disparity(png).shape == (512, 1024)
@@ -465,7 +465,7 @@ def test_ctrl_c_says_how_many_frames_of_how_many_were_written(run_cli, sbs_video
     assert code == 130, err
     written = json.loads((tmp_path / "d_summary.json").read_text())["frames_written"]
     assert written == len(list(tmp_path.glob("d_*.png"))) == 2
-    assert f"rtstereo video: interrupted: {written} of 3 frame(s) written; what was written is complete" in err, err
+    assert f"rtstereo video: interrupted: {written} of 3 frames written; what was written is complete" in err, err
 
 
 @pytest.mark.parametrize("fps", ["0", "-5", "nan", "inf"])

@@ -101,7 +101,7 @@ def test_a_frame_too_far_for_png16_gets_no_png_and_the_stream_goes_on(tmp_path):
     assert len(caught) == 1
     sink.write(frame(3))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d_00000.png", "d_00003.png"]
-    assert sink.outputs == [f"{tmp_path / 'd'}_NNNNN.png x 2 (2 frame(s) beyond 256 px have none)"]
+    assert sink.outputs == [f"{tmp_path / 'd'}_NNNNN.png x 2 (2 frames beyond 256 px have none)"]
 
 
 def test_pngs_of_an_earlier_run_are_not_passed_off_as_this_runs(tmp_path, recwarn):
@@ -118,7 +118,7 @@ def test_pngs_of_an_earlier_run_are_not_passed_off_as_this_runs(tmp_path, recwar
     with pytest.warns(UserWarning) as caught:
         sink.close()
     assert [str(w.message) for w in caught] == [
-        f"3 PNG(s) of an earlier run are left beside this run's under {tmp_path / 'd'}_ (d_00002.png to d_00004.png): "
+        f"3 PNGs of an earlier run are left beside this run's under {tmp_path / 'd'}_ (d_00002.png to d_00004.png): "
         "they are not this run's frames; remove them, or write each run under its own --output-prefix"
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == [

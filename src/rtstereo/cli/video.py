@@ -18,6 +18,7 @@ from pathlib import Path
 from ..errors import InputError, OutputError, RtStereoError, require
 from ..sources.base import FramePreparer, FrameSource
 from ..temporal import TemporalFilter
+from ..text import counted
 from ..viewer import DEFAULT_MAX_POINTS
 from .batch import add_engine_args
 from .common import add_calib_unit_arg, add_model_args, parse_size_hw, predictor_from_args, refuse_unused_calib_unit
@@ -236,15 +237,17 @@ def run_ray(args: argparse.Namespace) -> int:
     _write_ray_summary(summary_path, rows, written, wall_s, interrupted)
     if interrupted:
         print(
-            f"rtstereo video: interrupted: {written} of {total} frame(s) written ({args.output_prefix}_NNNNN.png, "
-            f"each complete), {len(failed)} range(s) failed; summary {summary_path}",
+            f"rtstereo video: interrupted: {written} of {counted(total, 'frame')} written "
+            f"({args.output_prefix}_NNNNN.png, "
+            f"each complete), {counted(len(failed), 'range')} failed; summary {summary_path}",
             file=sys.stderr,
             flush=True,
         )
         return 130  # as the one-process stream, and predict, after Ctrl-C
     if not args.quiet:
         print(
-            f"{written} of {total} frame(s) in {len(rows)} range(s), {len(failed)} failed; {wall_s:.1f} s, "
+            f"{written} of {counted(total, 'frame')} in {counted(len(rows), 'range')}, {len(failed)} failed; "
+            f"{wall_s:.1f} s, "
             f"{written / wall_s:.2f} fps end to end (ray); PNGs {args.output_prefix}_NNNNN.png, summary {summary_path}"
         )
     return 1 if failed else 0
@@ -313,7 +316,8 @@ def video_source(args: argparse.Namespace) -> FrameSource:
         )
     if len(inputs) != 2:
         raise InputError(
-            f"expected LEFT_VIDEO RIGHT_VIDEO, got {len(inputs)} input(s); for one side-by-side video add --sbs"
+            f"expected LEFT_VIDEO RIGHT_VIDEO, got {counted(len(inputs), 'input')}; "
+            "for one side-by-side video add --sbs"
         )
     left, right = inputs
     if args.swap:
@@ -427,10 +431,10 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         if summary.frames_written:
             # As --engine ray says it; a camera's frame count is not known (and frames it dropped are not missing).
             total = None if source.live else stream._expected_frames()
-            of = f" of {total}" if total is not None else ""
+            written = counted(total, "frame") if total is not None else counted(summary.frames_written, "frame")
+            of = f"{summary.frames_written} of " if total is not None else ""
             print(
-                f"rtstereo {verb}: interrupted: {summary.frames_written}{of} frame(s) written; what was written is "
-                "complete",
+                f"rtstereo {verb}: interrupted: {of}{written} written; what was written is complete",
                 file=sys.stderr,
             )
         else:  # an -o file from an earlier run is left as it was, not replaced by an empty video

@@ -26,6 +26,7 @@ from ..errors import DisparityRangeError, InputError, OutputError, warn
 from ..io.atomic import partial_path, remove_stale_partials
 from ..io.disparity import colorize, to_png16
 from ..io.quiet import ffmpeg_quietened
+from ..text import counted
 from ..types import DisparityResult, StereoPair
 
 log = logging.getLogger("rtstereo.stream")
@@ -83,14 +84,14 @@ class ColourScale:
     def freeze(self) -> float:
         """Fix the range from what was observed (:attr:`fallback_px`, else 1 px, when nothing valid was seen)."""
         if self.max_disp_px is None:
-            passed = f", {self._passed} frame(s) without disparities passed over" if self._passed else ""
+            passed = f", {counted(self._passed, 'frame')} without disparities passed over" if self._passed else ""
             if self._samples:
                 values = np.concatenate(self._samples)
                 self.max_disp_px = max(float(np.percentile(values, COLOUR_PERCENTILE)), 1.0)
                 log.info(
-                    "colour range fixed at 0..%.1f px from the first %d frame(s) with disparities%s",
+                    "colour range fixed at 0..%.1f px from the first %s with disparities%s",
                     self.max_disp_px,
-                    len(self._samples),
+                    counted(len(self._samples), "frame"),
                     passed,
                 )
             else:
@@ -298,7 +299,8 @@ class DisparityPngSink(Sink):
     def outputs(self) -> list[str]:
         if not self.written and not self.too_far:
             return []
-        skipped = f" ({len(self.too_far)} frame(s) beyond 256 px have none)" if self.too_far else ""
+        have = "has" if len(self.too_far) == 1 else "have"
+        skipped = f" ({counted(len(self.too_far), 'frame')} beyond 256 px {have} none)" if self.too_far else ""
         return [f"{self.prefix}_NNNNN.png x {len(self.written)}{skipped}"]
 
 
@@ -344,7 +346,8 @@ def earlier_pngs_message(prefix: str | Path, names: list[str]) -> str:
     """What is said of an earlier run's PNGs ``names`` (sorted) left among this run's under ``prefix``."""
     span = names[0] + (f" to {names[-1]}" if len(names) > 1 else "")
     return (
-        f"{len(names)} PNG(s) of an earlier run are left beside this run's under {prefix}_ ({span}): "
+        f"{counted(len(names), 'PNG')} of an earlier run {'is' if len(names) == 1 else 'are'} left beside this "
+        f"run's under {prefix}_ ({span}): "
         "they are not this run's frames; remove them, or write each run under its own --output-prefix"
     )
 

@@ -24,6 +24,7 @@ from ..errors import InputError
 from ..geometry import calibration_scale
 from ..io.quiet import native_output_held
 from ..rectify import check_rectification, row_alignment_maps
+from ..text import counted
 from ..types import Calibration, StereoPair
 
 log = logging.getLogger("rtstereo.stream")
@@ -379,7 +380,7 @@ class LiveSource(FrameSource):
                 except TimeoutError:
                     raise CameraError(
                         f"{self.description}: no frame for {self.frame_timeout_s:g} s after "
-                        f"{self._grabbed} frame(s); the camera stalled or was unplugged"
+                        f"{counted(self._grabbed, 'frame')}; the camera stalled or was unplugged"
                     ) from None
                 if grabbed is None:
                     return
