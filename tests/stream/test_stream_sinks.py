@@ -42,8 +42,12 @@ def test_mp4_keeps_odd_sized_previews_whole_and_plays(tmp_path):
 
 
 def test_mp4_name_size_and_folder_errors(tmp_path):
-    with pytest.raises(OutputError, match="expected a .mp4"):
+    with pytest.raises(
+        OutputError, match=r"o.avi: expected a .mp4, .m4v, .mov file name \(an MPEG-4 video\), got '.avi'"
+    ):
         VideoSink(tmp_path / "o.avi")
+    for accepted in ("o.m4v", "o.MOV"):
+        assert VideoSink(tmp_path / accepted).path.name == accepted
     (tmp_path / "file").write_text("x")
     with pytest.raises(OutputError, match="cannot create folder"):
         VideoSink(tmp_path / "file" / "o.mp4")

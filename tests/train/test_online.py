@@ -388,7 +388,7 @@ def test_a_bad_output_is_said_before_the_adapter_starts(capsys, monkeypatch, tmp
     started = []
     monkeypatch.setattr(ProcessAdapter, "start", lambda self: started.append(self))
     code, _, err = run_cli(capsys, "video", *videos[:2], "--model", tiny_checkpoint, "--adapt", "-o", tmp_path / "o")
-    assert code == 2 and "expected a .mp4 file name" in err and not started
+    assert code == 2 and "expected a .mp4, .m4v, .mov file name" in err and not started
 
 
 @pytest.mark.parametrize(

@@ -153,6 +153,9 @@ class Sink(abc.ABC):
         """Paths written (for the summary)."""
 
 
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov")  # what the mp4v writer stores as MPEG-4
+
+
 class VideoSink(Sink):
     """An mp4 (MPEG-4 part 2, ``mp4v``) of the previews.
 
@@ -166,8 +169,11 @@ class VideoSink(Sink):
 
     def __init__(self, path: str | Path, fps: float | None = None):
         self.path = Path(path)
-        if self.path.suffix.lower() not in (".mp4", ".m4v", ".mov"):
-            raise OutputError(f"video output {self.path}: expected a .mp4 file name")
+        if self.path.suffix.lower() not in VIDEO_SUFFIXES:
+            raise OutputError(
+                f"video output {self.path}: expected a {', '.join(VIDEO_SUFFIXES)} file name (an MPEG-4 video), "
+                f"got {repr(self.path.suffix) if self.path.suffix else 'no suffix'}"
+            )
         if self.path.is_dir():
             raise OutputError(f"video output {self.path} is a folder: give a file name, e.g. {self.path / 'out.mp4'}")
         try:
