@@ -708,6 +708,25 @@ def test_swapped_views_of_a_side_by_side_video_are_answered_with_swap(run_cli, t
     assert err.count("left and right look swapped") == 1 and f"swap the two inputs ({advice})" in err, err
 
 
+@pytest.mark.parametrize("verb", ["video", "predict"])
+def test_swapped_views_under_align_rows_get_the_same_advice_as_without(run_cli, tmp_path, verb):
+    """--align-rows told --sbs users to "swap the inputs" (one video: --swap is the way), and the check after it
+    told them the swapped pair "needs calibrating"."""
+    scene = render_scene(frames=3, height=120, width=192)
+    if verb == "video":
+        video = write_video(tmp_path / "sbs.mp4", [np.hstack([b, a]) for a, b in zip(scene.lefts, scene.rights)])
+        args, advice = ["video", "--sbs", video], "swap the two inputs (--swap exchanges them)"
+    else:
+        right, left = _sequence(tmp_path, scene)
+        args, advice = ["predict", left / "0.png", right / "0.png", "-o", tmp_path / "out"], "swap the two inputs"
+    code, _, err = run_cli(*args, *FAST, "--align-rows")
+    assert code == 0, err
+    if verb == "video":
+        assert f"--align-rows: left and right look swapped; nothing aligned: {advice}" in err, err
+    said = [line for line in err.splitlines() if "look swapped" in line and "--align-rows:" not in line]
+    assert len(said) == 1 and said[0].endswith(advice), err
+
+
 def test_rectified_frames_give_no_rectification_warning(run_cli, tmp_path):
     left, right = _sequence(tmp_path, render_scene(frames=3, height=120, width=192))
     code, _, err = run_cli("video", left, right, *FAST)

@@ -375,8 +375,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     if not args.no_rectification_check:
         from .rectification import StreamRectificationCheck, exposure_hint, raw_rig_hint, swap_hint
 
-        # --swap exchanges the views of every video input and of a uvc camera (OAK-D and RealSense name their own)
-        swappable = verb == "video" or args.camera.strip().lower().partition(":")[0] == "uvc"
+        swappable = _swappable(args)
         checked = StreamRectificationCheck(
             prepare,
             exposure_hint(args),
@@ -473,10 +472,21 @@ def temporal_settings(args: argparse.Namespace) -> tuple[float, float, int] | No
     )
 
 
+def _swappable(args: argparse.Namespace) -> bool:
+    """Whether ``--swap`` can exchange the views: those of every video input and of a uvc camera (OAK-D and
+    RealSense name their own)."""
+    camera = getattr(args, "camera", None)
+    return camera is None or camera.strip().lower().partition(":")[0] == "uvc"
+
+
 def _geometry(args: argparse.Namespace) -> dict:
     if args.rectify and args.calib:
         raise InputError("--rectify maps carry their own calibration: give --rectify or --calib, not both")
     aligned = {"align_rows": True} if getattr(args, "align_rows", False) else {}
+    if aligned and _swappable(args):
+        from .rectification import swap_hint
+
+        aligned["swap_hint"] = swap_hint(args.swap)
     if args.kitti_cameras and not args.calib:
         raise InputError("--kitti-cameras names the cameras of a KITTI --calib file: give that file with --calib")
     geometry = dict(aligned)
