@@ -190,3 +190,48 @@ def test_window_quits_on_q_esc_or_close(monkeypatch):
     assert [window.poll(), window.poll(), window.poll()] == [False, True, True]  # 'a', then q, then Esc
     assert window.poll() is False and window.poll() is True  # visible, then closed with its button
     window.close()
+
+
+NOT_UTF8_SCRIPT = """
+import os, sys
+from pathlib import Path
+import numpy as np
+from rtstereo.errors import RtStereoError
+from rtstereo.sinks.video import DisparityPngSink, OutputFrame, VideoSink, compose_preview
+from rtstereo.sources.video import VideoReader
+from rtstereo.types import DisparityResult, StereoPair
+
+folder = Path(os.fsdecode(os.fsencode(sys.argv[1]) + b"/caf\\xe9"))
+left, disparity = np.zeros((31, 40, 3), np.uint8), np.full((31, 40), 7.25, np.float32)
+frame = OutputFrame(0, StereoPair(left, left), DisparityResult(disparity), compose_preview(left, disparity, 16.0))
+sink = DisparityPngSink(folder / "d")
+sink.write(frame)
+sink.close()
+print(len(sink.written), sorted(os.listdir(os.fsencode(folder))))
+for make in (lambda: VideoSink(folder / "o.mp4", fps=10), lambda: VideoReader(folder / "d_00000.png")):
+    try:
+        make()
+    except RtStereoError as exc:
+        print(exc)
+"""
+
+
+def test_outputs_under_a_path_that_is_not_utf8_are_written_or_refused_not_a_crash(tmp_path):
+    """Linux names are bytes: cv2.imwrite, VideoWriter and VideoCapture crashed (a segmentation fault) on one
+    that is not UTF-8; the PNGs are written, an mp4 (or a video to read) is refused in one line."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", NOT_UTF8_SCRIPT, str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 0, (done.returncode, done.stderr)
+    lines = done.stdout.splitlines()
+    assert lines[0] == "1 [b'd_00000.png']", done.stdout
+    folder = f"{tmp_path}/caf\\xe9"
+    assert lines[1] == (
+        f"video output {folder}/o.mp4: OpenCV's video writer takes only names in UTF-8, and this path is not "
+        "(bytes from another encoding): give -o a path in UTF-8"
+    )
+    assert lines[2].startswith(
+        f"cannot read video {folder}/d_00000.png: OpenCV's video reader takes only names in UTF-8"
+    )
+    assert read_disparity(tmp_path / "caf\udce9" / "d_00000.png")[5, 5] == 7.25

@@ -25,6 +25,7 @@ import numpy as np
 from ..errors import DisparityRangeError, InputError, OutputError, warn
 from ..io.atomic import partial_path, remove_stale_partials
 from ..io.disparity import colorize, to_png16
+from ..io.images import write_image
 from ..io.quiet import ffmpeg_quietened
 from ..text import counted
 from ..types import DisparityResult, StereoPair
@@ -156,6 +157,20 @@ class Sink(abc.ABC):
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov")  # what the mp4v writer stores as MPEG-4
 
 
+def _opencv_can_name(path: Path) -> bool:
+    """Whether OpenCV can be given ``path`` as text: it must be UTF-8, which a Linux name (bytes) need not be."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:  # the bytes Python decoded as surrogate escapes
+        return False
+    return True
+
+
+def _shown(path: Path) -> str:
+    """``path`` printable: the bytes of a name that is not UTF-8 as ``\\xNN``."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 class VideoSink(Sink):
     """An mp4 (MPEG-4 part 2, ``mp4v``) of the previews.
 
@@ -173,6 +188,13 @@ class VideoSink(Sink):
             raise OutputError(
                 f"video output {self.path}: expected a {', '.join(VIDEO_SUFFIXES)} file name (an MPEG-4 video), "
                 f"got {repr(self.path.suffix) if self.path.suffix else 'no suffix'}"
+            )
+        if not _opencv_can_name(self.path):
+            # OpenCV's writer takes the name as UTF-8 text: on a name that is not (Linux names are bytes) it
+            # crashed the process with a segmentation fault; it cannot be handed bytes, so the name is refused.
+            raise OutputError(
+                f"video output {_shown(self.path)}: OpenCV's video writer takes only names in UTF-8, and this path is "
+                "not (bytes from another encoding): give -o a path in UTF-8"
             )
         if self.path.is_dir():
             raise OutputError(f"video output {self.path} is a folder: give a file name, e.g. {self.path / 'out.mp4'}")
@@ -268,7 +290,6 @@ class DisparityPngSink(Sink):
 
     def write(self, frame: OutputFrame) -> None:
         path = self.path_for(frame.number)
-        partial = partial_path(path)  # tagged: a kill mid-write leaves a file the next run removes
         try:
             encoded = to_png16(frame.result.disparity_px)
         except DisparityRangeError as exc:
@@ -286,13 +307,9 @@ class DisparityPngSink(Sink):
                     raise OutputError(f"cannot remove {path}, left by an earlier run: {exc}") from None
                 self._earlier.discard(str(path))
             return
-        try:
-            if not cv2.imwrite(str(partial), encoded):
-                raise OSError("OpenCV could not encode or write the PNG")
-            os.replace(partial, path)
-        except (OSError, cv2.error) as exc:
-            partial.unlink(missing_ok=True)
-            raise OutputError(f"cannot write {path}: {exc}") from None
+        # Encoded by OpenCV, written by Python under a tagged temporary name (a kill mid-write leaves a file the
+        # next run removes): cv2.imwrite crashed on a path that is not UTF-8.
+        write_image(path, encoded)
         self.written.append(str(path))
 
     def close(self) -> None:

@@ -57,6 +57,14 @@ class VideoReader:
             raise InputError(f"{label} {self.path} is a folder, not a video file")
         if not self.path.is_file():
             raise InputError(f"{label} not found: {self.path}")
+        try:
+            str(self.path).encode("utf-8")
+        except UnicodeEncodeError:  # OpenCV crashed (a segmentation fault) on a name that is not UTF-8
+            shown = str(self.path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            raise InputError(
+                f"cannot read {label} {shown}: OpenCV's video reader takes only names in UTF-8, and this path is not "
+                "(bytes from another encoding): rename the file or link it under a name in UTF-8"
+            ) from None
         with native_output_held() as noise, ffmpeg_quietened():  # FFmpeg's own lines about a file it cannot open
             self.capture = cv2.VideoCapture(str(self.path))
             if not self.capture.isOpened():
