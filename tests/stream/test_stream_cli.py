@@ -727,6 +727,24 @@ def test_swapped_views_under_align_rows_get_the_same_advice_as_without(run_cli, 
     assert len(said) == 1 and said[0].endswith(advice), err
 
 
+@pytest.mark.parametrize("verb", ["video", "live"])
+def test_colour_frames_with_a_kitti_2012_file_read_for_the_grey_cameras_get_predicts_warning(run_cli, tmp_path, verb):
+    kitti = tmp_path / "000000.txt"  # grey cameras 0,1 0.105 m apart, colour cameras 2,3 0.1 m apart
+    rows = "0 200 59.5 0 0 0 1 0"
+    kitti.write_text("".join(f"P{i}: 200 0 95.5 {x} {rows}\n" for i, x in enumerate((0, -21.0, 1.0, -19.0))))
+    scene = render_scene(frames=3, height=120, width=192)
+    if verb == "video":
+        args = ["video", *_sequence(tmp_path, scene)]
+    else:
+        write_video(tmp_path / "sbs.mp4", [np.hstack([a, b]) for a, b in zip(scene.lefts, scene.rights)])
+        args = ["live", "--camera", f"uvc:{tmp_path / 'sbs.mp4'}"]
+    advice = "KITTI's colour pairs are cameras 2,3 (baseline 0.1000 m), whose depths this makes 5.0 % too far"
+    for extra, warned in (((), True), (("--kitti-cameras", "2,3"), False)):
+        code, _, err = run_cli(*args, *FAST, "--calib", kitti, *extra)
+        assert code == 0, err
+        assert (err.count(advice) == 1 and "add --kitti-cameras 2,3" in err) == warned, (extra, err)
+
+
 def test_rectified_frames_give_no_rectification_warning(run_cli, tmp_path):
     left, right = _sequence(tmp_path, render_scene(frames=3, height=120, width=192))
     code, _, err = run_cli("video", left, right, *FAST)

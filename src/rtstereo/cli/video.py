@@ -21,7 +21,14 @@ from ..temporal import TemporalFilter
 from ..text import counted
 from ..viewer import DEFAULT_MAX_POINTS
 from .batch import add_engine_args
-from .common import add_calib_unit_arg, add_model_args, parse_size_hw, predictor_from_args, refuse_unused_calib_unit
+from .common import (
+    add_calib_unit_arg,
+    add_model_args,
+    kitti_colour_warning,
+    parse_size_hw,
+    predictor_from_args,
+    refuse_unused_calib_unit,
+)
 from .stream_adapt import add_adapt_args, bind_freeze_key, refuse_stray_adapt_options, stream_predictor
 
 EPILOG = """examples:
@@ -408,12 +415,15 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         sinks.append(adaptation)
         bind_freeze_key(window, adaptation)
     log.info("%s -> %s", source.description, predictor.name)
+    step = checked if checked is not None else prepare
+    if args.calib:  # as predict warns: colour frames with a KITTI 2012 file read for its grey cameras (depths ~1 % off)
+        step = _FirstFrameWarning(step, lambda left: kitti_colour_warning(args.calib, args.kitti_cameras, left), log)
     stream = Stream(
         source,
         predictor,
         sinks=sinks,
         window=window,
-        prepare=checked if checked is not None else prepare,
+        prepare=step,
         temporal=temporal,
         colour_scale=ColourScale(args.max_disp),
         max_frames=args.max_frames,
@@ -470,6 +480,29 @@ def temporal_settings(args: argparse.Namespace) -> tuple[float, float, int] | No
         TEMPORAL_DEFAULTS["reset_px"] if reset_px is None else reset_px,
         TEMPORAL_DEFAULTS["confirm_frames"] if confirm is None else confirm,
     )
+
+
+class _FirstFrameWarning:
+    """Capture-stage preparation that warns, once, what ``warning`` finds in the first prepared frame's left view.
+
+    Args:
+        prepare: the preparation it wraps (:class:`~rtstereo.sources.base.FramePreparer` or a check around it).
+        warning: the left view (uint8 RGB ``(H, W, 3)``) -> the warning, or ``None``.
+        log: the stream's logger.
+    """
+
+    def __init__(self, prepare, warning, log: logging.Logger):
+        self.prepare, self.warning, self.log = prepare, warning, log
+        self._checked = False
+
+    def __call__(self, pair):
+        pair = self.prepare(pair)
+        if not self._checked:
+            self._checked = True
+            message = self.warning(pair.left)
+            if message is not None:
+                self.log.warning(message)
+        return pair
 
 
 def _swappable(args: argparse.Namespace) -> bool:
