@@ -803,3 +803,24 @@ def test_the_stream_check_says_each_change_once(monkeypatch, caplog):
         ("WARNING", "frame 11, checked again: off"),  # frame 21's reading of the same misalignment is not repeated
         ("INFO", "frame 31, checked again: the rows line up again (within 1 px)"),
     ]
+
+
+def test_a_stream_whose_maps_pile_up_at_the_top_of_the_range_gets_predicts_warning_once(run_cli, tmp_path):
+    height, width = 120, 192
+    coarse = np.random.default_rng(0).integers(0, 256, (height // 2, width // 2, 3), dtype=np.uint8)
+    left = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
+    # a ground plane: 8 px at the top row to 50 px at the bottom one (the right view sees left's x at x - d)
+    xs = np.arange(width, dtype=np.float32)[None, :] + np.linspace(8, 50, height, dtype=np.float32)[:, None]
+    ys = np.repeat(np.arange(height, dtype=np.float32)[:, None], width, 1)
+    right = cv2.remap(left, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    for side, image in (("L", left), ("R", right)):
+        (tmp_path / side).mkdir()
+        for index in range(3):
+            cv2.imwrite(str(tmp_path / side / f"{index}.png"), image)
+    args = ["video", tmp_path / "L", tmp_path / "R", "--model", "sgbm", "--no-rectification-check"]
+    code, _, err = run_cli(*args, "--max-disp", "32")
+    assert code == 0, err
+    assert err.count("of the map sits at the top of the searched range") == 1, err
+    assert "frame 0: " in err and "(30-31 px; --max-disp 32)" in err and "larger --max-disp" in err, err
+    code, _, err = run_cli(*args, "--max-disp", "64")
+    assert code == 0 and "top of the searched range" not in err, err

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import InputError, OutputError, RtStereoError, require
+from ..sinks.video import Sink
 from ..sources.base import FramePreparer, FrameSource
 from ..temporal import TemporalFilter
 from ..text import counted
@@ -410,6 +411,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         # After "--show: no display", asking for --show again would contradict it.
         ways = "-o FILE.mp4 or --output-prefix PREFIX" if args.show else "-o FILE.mp4, --output-prefix PREFIX or --show"
         log.info(f"nothing is written or shown (give {ways}): measuring speed only")
+    sinks.append(_RangeCeilingCheck(predictor.max_disp_px, log))
     if adaptation is not None:
         adaptation.start()  # after the outputs: one that cannot be written is said before the adapter starts
         sinks.append(adaptation)
@@ -480,6 +482,34 @@ def temporal_settings(args: argparse.Namespace) -> tuple[float, float, int] | No
         TEMPORAL_DEFAULTS["reset_px"] if reset_px is None else reset_px,
         TEMPORAL_DEFAULTS["confirm_frames"] if confirm is None else confirm,
     )
+
+
+class _RangeCeilingCheck(Sink):
+    """Warns once when a frame's map piles up at the top of the searched range (as ``predict`` warns of a pair:
+    :func:`~rtstereo.runtime.predictor.range_ceiling_warning`), checked on every :attr:`EVERY`-th frame."""
+
+    EVERY = 30
+
+    def __init__(self, max_disp_px: float | None, log: logging.Logger):
+        self.max_disp_px, self.log = max_disp_px, log
+        self._warned = max_disp_px is None
+
+    def write(self, frame) -> None:
+        if self._warned or frame.number % self.EVERY:
+            return
+        from ..runtime.predictor import range_ceiling_warning
+
+        message = range_ceiling_warning(frame.result, self.max_disp_px)
+        if message is not None:
+            self._warned = True
+            self.log.warning("frame %d: %s", frame.number, message)
+
+    def close(self) -> None:
+        pass
+
+    @property
+    def outputs(self) -> list[str]:
+        return []
 
 
 class _FirstFrameWarning:
