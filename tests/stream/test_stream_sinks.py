@@ -208,7 +208,10 @@ sink = DisparityPngSink(folder / "d")
 sink.write(frame)
 sink.close()
 print(len(sink.written), sorted(os.listdir(os.fsencode(folder))))
-for make in (lambda: VideoSink(folder / "o.mp4", fps=10), lambda: VideoReader(folder / "d_00000.png")):
+from rtstereo.sources.cameras import UVCSource
+
+makers = (lambda: VideoSink(folder / "o.mp4", fps=10), lambda: VideoReader(folder / "d_00000.png"))
+for make in (*makers, lambda: next(iter(UVCSource(str(folder / "d_00000.png"))))):
     try:
         make()
     except RtStereoError as exc:
@@ -234,4 +237,5 @@ def test_outputs_under_a_path_that_is_not_utf8_are_written_or_refused_not_a_cras
     assert lines[2].startswith(
         f"cannot read video {folder}/d_00000.png: OpenCV's video reader takes only names in UTF-8"
     )
+    assert lines[3].startswith(f"cannot open camera uvc:{folder}/d_00000.png: OpenCV's video reader takes only names")
     assert read_disparity(tmp_path / "caf\udce9" / "d_00000.png")[5, 5] == 7.25

@@ -84,6 +84,15 @@ class UVCSource(LiveSource):
         return self._recording_frames is not None
 
     def _open(self) -> None:
+        if not self.is_device:
+            try:
+                str(self.device).encode("utf-8")
+            except UnicodeEncodeError:  # OpenCV crashed (a segmentation fault) on a name that is not UTF-8
+                shown = str(self.device).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                raise CameraError(
+                    f"cannot open camera uvc:{shown}: OpenCV's video reader takes only names in UTF-8, and this "
+                    "path is not (bytes from another encoding): rename the file or link it under a name in UTF-8"
+                ) from None
         # A recording played as a camera: FFmpeg's lines about its damage off, as for a video (a device is no FFmpeg's).
         with contextlib.nullcontext() if self.is_device else ffmpeg_quietened():
             capture = self._factory(self.device)
