@@ -55,18 +55,27 @@ def texture(height: int, width: int, rng: np.random.Generator, blob_px: int = 4)
 def render(
     frames: int, height: int = 480, width: int = 640, moving: bool = True, noise: float = 0.0, seed: int = 0
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """A textured background at 24 px and a textured rectangle at 64 px disparity (moving if asked)."""
+    """A textured background at 24 px and a textured rectangle at 64 px disparity (moving if asked).
+
+    The rectangle moves 4 px a frame to the right from a third of the width and bounces back at the
+    edges, so it stays whole in both views however long the clip (86 px wide or more).
+    """
     background_px, rectangle_px = 24, 64
     rng = np.random.default_rng(seed)
     background = texture(height, width + background_px, rng)
     patch = texture(height // 2, width // 4, rng)
+    y0, (h, w) = height // 4, patch.shape[:2]
+    # the left x0 at which the rectangle is whole in the left view and, shifted, in the right view
+    lowest_x0, span = rectangle_px, width - w - rectangle_px
+    if span < 0:
+        raise ValueError(f"a {width} px wide clip is too narrow for the {rectangle_px} px rectangle (86 px or more)")
     lefts, rights = [], []
     for t in range(frames):
         # left x shows what right shows at x - d
         left = background[:, :width].copy()
         right = background[:, background_px:].copy()
-        x0 = width // 3 + (4 * t if moving else 0) % (width // 2)
-        y0, (h, w) = height // 4, patch.shape[:2]
+        travel = (max(width // 3 - lowest_x0, 0) + (4 * t if moving else 0)) % (2 * span or 1)
+        x0 = lowest_x0 + (travel if travel <= span else 2 * span - travel)
         left[y0 : y0 + h, x0 : x0 + w] = patch
         right[y0 : y0 + h, x0 - rectangle_px : x0 - rectangle_px + w] = patch
         if noise:

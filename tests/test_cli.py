@@ -688,3 +688,38 @@ def test_compare_says_16bit_grey_images_were_read_as_disparity_and_how_to_compar
     ), out
     code, out, err = run_cli(capsys, "compare", tmp_path / "a.png", tmp_path / "b.png", "--kind", "image", "--json")
     assert code == 0 and json.loads(out)["kind"] == "image" and json.loads(out)["note"] is None, err
+
+
+def test_a_large_single_pair_is_announced_before_it_runs(capsys, tmp_path, pair_files, monkeypatch):
+    """A 4000x3000 pair ran ~55 s with default and said nothing until it was done."""
+    import rtstereo.cli.predict as predict_cli
+
+    lp, rp = pair_files
+    height, width = cv2.imread(str(lp)).shape[:2]
+    monkeypatch.setattr(predict_cli, "LARGE_PAIR_MP", width * height / 1e6)  # this small pair counts as large
+    argv = ("predict", lp, rp, "--model", "sgbm", "--max-disp", 16, "-o", tmp_path / "d.pfm")
+    code, _, err = run_cli(capsys, *argv)
+    megapixels = width * height / 1e6
+    said = (
+        f"rtstereo predict: note: {lp.stem}: {width}x{height} ({megapixels:.1f} MP) with sgbm takes a while: roughly "
+    )
+    assert code == 0 and said in err and "s on 2 CPU cores (less with more cores or --device cuda)" in err, err
+    code, _, err = run_cli(capsys, *argv, "--quiet")
+    assert code == 0 and "takes a while" not in err, err
+
+
+def test_the_large_pair_note_estimates_from_the_size():
+    from types import SimpleNamespace
+
+    from rtstereo.cli.predict import large_pair_note
+
+    def model(name, device="cpu"):
+        return SimpleNamespace(name=name, backend=SimpleNamespace(describe=lambda: {"device": device}))
+
+    assert large_pair_note(model("hybrid"), 1080, 1920) is None
+    assert large_pair_note(model("hybrid"), 3000, 4000) == (
+        "4000x3000 (12.0 MP) with hybrid takes a while: roughly 55 s on 2 CPU cores "
+        "(less with more cores or --device cuda)"
+    )
+    assert large_pair_note(model("hybrid", "cuda"), 3000, 4000) == "4000x3000 (12.0 MP) with hybrid takes a while"
+    assert large_pair_note(model("gwcnet-gc"), 3000, 4000) == "4000x3000 (12.0 MP) with gwcnet-gc takes a while"

@@ -315,8 +315,10 @@ def calibration_for_size(calibration: Calibration, height_px: int, width_px: int
     if factors is None:
         raise InputError(
             f"the calibration is for {calibration.width_px}x{calibration.height_px} images but these are "
-            f"{width_px}x{height_px} (another aspect ratio: cropped, or another camera); crop the "
-            "calibration with Calibration.cropped() or calibrate at this size"
+            f"{width_px}x{height_px} (another aspect ratio: cropped, or another camera); give the images at "
+            f"{calibration.width_px}x{calibration.height_px} (or resized alike), or calibrate at this size "
+            "(rtstereo calibrate); from Python, Calibration.cropped(x0, y0, width, height) moves the calibration "
+            "with a crop"
         )
     warn(
         f"the calibration is for {calibration.width_px}x{calibration.height_px} images; scaled by "

@@ -50,6 +50,7 @@ from .runtime.predictor import Predictor
 from .sinks.video import ColourScale, OutputFrame, Sink, VideoSink, compose_preview
 from .sources.base import FrameSource, LatestSlot
 from .temporal import TemporalFilter
+from .text import counted
 from .types import DisparityResult, StereoPair
 
 log = logging.getLogger("rtstereo.stream")
@@ -149,7 +150,7 @@ class StreamSummary:
     def report(self) -> str:
         """A few lines for the terminal."""
         lines = [
-            f"{self.frames_written} frame(s) in {self.wall_s:.1f} s: {self.throughput_fps:.2f} fps end to "
+            f"{counted(self.frames_written, 'frame')} in {self.wall_s:.1f} s: {self.throughput_fps:.2f} fps end to "
             f"end ({self.model}; stopped: {STOP_REASONS.get(self.stopped_by, self.stopped_by)})",
             f"  {'stage':<10} {'frames':>7} {'fps':>9} {'ms/frame':>9}",
         ]
@@ -161,7 +162,8 @@ class StreamSummary:
             share = f" ({self.throughput_fps / own_fps:.0%} of it end to end)" if own_fps > 0 else ""
             lines.append(f"  limit: {self.bottleneck}, {own_fps:.2f} fps alone{share}")
         if self.frames_dropped:
-            lines.append(f"  {self.frames_dropped} stale live frame(s) replaced by newer ones before inference")
+            stale = counted(self.frames_dropped, "stale live frame")
+            lines.append(f"  {stale} replaced by newer ones before inference")
         if self.source_stats:
             stats = ", ".join(f"{k} {v}" for k, v in self.source_stats.items())
             lines.append(f"  source: {stats}")

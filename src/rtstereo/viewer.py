@@ -42,6 +42,7 @@ from .io.atomic import os_reason, partial_path, remove_stale_partials
 from .io.disparity import colorize
 from .sinks.video import OutputFrame, Sink
 from .sources.base import LatestSlot
+from .text import counted
 from .types import Calibration
 
 log = logging.getLogger("rtstereo.stream")
@@ -381,8 +382,8 @@ class Viewer3DSink(Sink):
                 failure = failure or exc
         if self.logged or self.skipped:
             log.info(
-                "3D viewer: %d frame(s) logged, %d skipped%s",
-                self.logged,
+                "3D viewer: %s logged, %d skipped%s",
+                counted(self.logged, "frame"),
                 self.skipped,
                 " (the viewer was slower than the stream)" if self.skipped else "",
             )

@@ -190,3 +190,21 @@ def test_one_picture_twice_under_two_names_is_refused_when_read(tmp_path, capsys
     code = main(["predict", str(tmp_path / "L"), str(tmp_path / "R"), *sgbm, "-o", str(tmp_path / "out")])
     assert code == 1 and "failed: b (" in capsys.readouterr().err
     assert sorted(p.stem for p in (tmp_path / "out").glob("*.pfm")) == ["a"]
+
+
+def test_a_folder_gives_every_image_opencv_decodes(tmp_path):
+    """.jfif, .jpe (JPEG), .pnm, .pbm (Netpbm) were left out of a folder without a word."""
+    import cv2
+    import numpy as np
+
+    from rtstereo.io import read_image
+
+    names = ["0.jfif", "1.jpe", "2.pnm", "3.pbm", "4.png"]
+    left, right = _folders(tmp_path, names, names)
+    image = np.full((8, 12), 200, np.uint8)
+    for name in names:
+        suffix = ".jpg" if name.endswith((".jfif", ".jpe")) else Path(name).suffix
+        (Path(left) / name).write_bytes(cv2.imencode(suffix, image)[1].tobytes())
+    pairs, said = _pairs_and_warnings(left, right)
+    assert [Path(pair.left).name for pair in pairs] == names and not said
+    assert all(read_image(Path(left) / name).shape == (8, 12, 3) for name in names)

@@ -401,3 +401,29 @@ def test_an_opencv_file_that_fails_halfway_is_not_left_under_its_name(tmp_path):
     with pytest.raises(ValueError):
         write_opencv(tmp_path / "stereo.yaml", matrices, 640, 480)
     assert list(tmp_path.iterdir()) == []
+
+
+NOT_UTF8_SCRIPT = """
+import os, sys
+from pathlib import Path
+import numpy as np
+from rtstereo.io.calibration import read_opencv, write_opencv
+
+folder = Path(os.fsdecode(os.fsencode(sys.argv[1]) + b"/caf\\xe9"))
+folder.mkdir()
+for suffix in (".yaml", ".xml", ".json"):
+    path = write_opencv(folder / f"rig{suffix}", {"Q": np.arange(16.0).reshape(4, 4)}, 640, 480)
+    found = read_opencv(path)
+    listed = os.listdir(os.fsencode(folder)).count(os.fsencode(path.name))
+    print(suffix, found.size_wh, float(found.matrices["Q"][3, 3]), listed)
+"""
+
+
+def test_opencv_files_under_a_path_that_is_not_utf8_are_written_and_read_not_a_crash(tmp_path):
+    """Linux names are bytes: cv2.FileStorage crashed (a segmentation fault) on a name that is not UTF-8."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", NOT_UTF8_SCRIPT, str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 0, (done.returncode, done.stderr)
+    assert done.stdout.splitlines() == [f"{suffix} (640, 480) 15.0 1" for suffix in (".yaml", ".xml", ".json")]

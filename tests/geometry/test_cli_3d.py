@@ -190,6 +190,22 @@ def test_predict_warns_when_the_right_camera_exposes_differently(capsys, tmp_pat
         assert code == 0 and "expose differently" in err
 
 
+def test_a_calibration_of_another_aspect_ratio_is_refused_with_advice_for_the_command_line(
+    capsys, tmp_path, pair_files
+):
+    """It told command-line users to call Calibration.cropped(), a Python method."""
+    wide = write_calibration(tmp_path / "wide.json", dataclasses.replace(CAL, width_px=CAL.width_px * 2))
+    code, _, err = run_cli(
+        capsys, "predict", *pair_files, *SGBM, "--calib", wide, "--format", "depth", "-o", tmp_path / "o"
+    )
+    assert code == 2, err
+    size = f"{CAL.width_px * 2}x{CAL.height_px}"
+    assert (
+        f"(another aspect ratio: cropped, or another camera); give the images at {size} (or resized alike), or " in err
+    )
+    assert "calibrate at this size (rtstereo calibrate); from Python, Calibration.cropped(x0, y0, width, height)" in err
+
+
 def test_predict_scales_a_calibration_made_at_another_size(capsys, tmp_path, pair_files):
     double = write_calibration(tmp_path / "double.json", CAL.scaled(2.0))
     with pytest.warns(CalibrationWarning, match="scaled by 0.5000"):
@@ -311,6 +327,10 @@ def test_calibrate_skips_an_unreadable_pair_and_names_the_pairs_it_did_not_use(c
     assert "board found in both images of 5 of 7 pairs (1 unreadable, skipped)" in stdout
     assert "not used (board not found in both images): 05.png" in stdout
     assert read_calibration(tmp_path / "rig" / "calibration.json").baseline_m == pytest.approx(rig.baseline_m, rel=0.01)
+    # the detection (0.5 s a view at 1080p) shows its progress over the readable pairs on stderr; --quiet leaves it out
+    assert "detecting the chessboard: 100%" in err and "6/6" in err, err  # 7 pairs, 1 unreadable
+    code, stdout, err = run_cli(capsys, *argv, "-o", tmp_path / "rig2", "--quiet")
+    assert code == 0 and "detecting" not in err and stdout == "", (stdout, err)
 
 
 # --- exceptions -----------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ def test_ray_video_writes_the_same_pngs_as_one_process(capsys, tmp_path, ray_loc
     argv = ["video", left, right, "--output-prefix", tmp_path / "ray" / "d", *SGBM, "--engine", "ray"]
     code, out, err = run_cli(capsys, *argv, "--workers", 2, "--temporal")
     assert code == 0, err
-    assert f"{FRAMES} of {FRAMES} frame(s) in 8 range(s), 0 failed" in out
+    assert f"{FRAMES} of {FRAMES} frames in 8 ranges, 0 failed" in out
     assert "temporal filter restarts at the first frame of each frame range" in err
     code, out, err = run_cli(capsys, *argv, "--workers", 2, "--stride", 1)
     one = sorted(p.name for p in (tmp_path / "one").glob("d_*.png"))
@@ -99,7 +99,7 @@ def test_a_range_with_a_damaged_frame_fails_alone(capsys, tmp_path, ray_local):
     left, right = write_pairs(tmp_path / "seq", FRAMES, corrupt=(5,))
     argv = ["video", left, right, "--output-prefix", tmp_path / "o" / "d", *SGBM, "--engine", "ray", "--workers", 2]
     code, out, err = run_cli(capsys, *argv)
-    assert code == 1 and f"{FRAMES - 1} of {FRAMES} frame(s) in 8 range(s), 1 failed" in out
+    assert code == 1 and f"{FRAMES - 1} of {FRAMES} frames in 8 ranges, 1 failed" in out
     assert "frames 4-5 failed after 1 written: cannot read" in err
     assert not (tmp_path / "o" / "d_00005.png").exists() and (tmp_path / "o" / "d_00006.png").exists()
 
@@ -152,7 +152,7 @@ def test_an_interrupt_counts_the_frames_workers_wrote_whose_reports_had_not_come
     prefix = tmp_path / "d"
     argv = ["video", *videos, "--output-prefix", prefix, *SGBM, "--engine", "ray", "--workers", 1, "-q"]
     code, _, err = run_cli(capsys, *argv)
-    assert code == 130 and err.startswith(f"rtstereo video: interrupted: {FRAMES} of {FRAMES} frame(s) written"), err
+    assert code == 130 and err.startswith(f"rtstereo video: interrupted: {FRAMES} of {FRAMES} frames written"), err
     summary = json.loads((tmp_path / "d_summary.json").read_text())
     assert summary["interrupted"] is True and summary["frames_written"] == FRAMES
     assert [r["first"] for r in summary["ranges"]] == [0, 3, 6, 9]
@@ -160,7 +160,7 @@ def test_an_interrupt_counts_the_frames_workers_wrote_whose_reports_had_not_come
     # an earlier run's PNGs are not taken for this run's: nothing written this time
     monkeypatch.setattr(ray_local.data.Dataset, "iter_rows", lambda self: (_ for _ in ()).throw(KeyboardInterrupt))
     code, _, err = run_cli(capsys, *argv)
-    assert code == 130 and err.startswith(f"rtstereo video: interrupted: 0 of {FRAMES} frame(s) written"), err
+    assert code == 130 and err.startswith(f"rtstereo video: interrupted: 0 of {FRAMES} frames written"), err
     summary = json.loads((tmp_path / "d_summary.json").read_text())
     assert summary["frames_written"] == 0 and {r["status"] for r in summary["ranges"]} == {"interrupted"}
     assert summary["ranges"][0]["error"] == "interrupted with 0 of 3 frames written"

@@ -72,7 +72,7 @@ def test_a_rerun_with_fewer_frames_says_the_earlier_pngs_it_leaves(run_cli, two_
     assert code == 0 and not said(), err  # only this run's PNGs there
     code, _, err = run_cli("video", *two_videos, "--output-prefix", prefix, "--max-frames", 2, *FAST)
     assert code == 0, err
-    expected = f"4 PNG(s) of an earlier run are left beside this run's under {prefix}_ (d_00002.png to d_00005.png)"
+    expected = f"4 PNGs of an earlier run are left beside this run's under {prefix}_ (d_00002.png to d_00005.png)"
     assert [m for m in said() if expected in m], recwarn.list
     assert len(list((tmp_path / "png").glob("d_*.png"))) == 7  # nothing removed
     code, _, err = run_cli("video", *two_videos, "--output-prefix", prefix, *FAST)
@@ -197,7 +197,7 @@ def test_live_uvc_camera_on_a_side_by_side_file(run_cli, sbs_video, tmp_path):
     [
         (
             ["video", "a.mp4"],
-            "expected LEFT_VIDEO RIGHT_VIDEO, got 1 input(s); for one side-by-side video add --sbs",
+            "expected LEFT_VIDEO RIGHT_VIDEO, got 1 input; for one side-by-side video add --sbs",
         ),
         (["video", "--sbs", "a.mp4", "b.mp4"], "--sbs takes one side-by-side video"),
         (["video", "--sbs", "missing.mp4"], "side-by-side video not found: missing.mp4"),
@@ -250,7 +250,7 @@ def test_start_past_the_end_of_a_video_cut_short_is_an_error_not_an_empty_run(ru
     for inputs, label in (([video, "--sbs"], "side-by-side video sbs.avi"), ([left, right], "left video left.avi")):
         code, out, err = run_cli("video", *inputs, "--start", 11, "-o", tmp_path / "o.mp4", *FAST)
         assert code == 2, err
-        said = f"error: --start 11 is past the end of the {label} (it holds {held} frame(s); its header claims 12: "
+        said = f"error: --start 11 is past the end of the {label} (it holds {held} frames; its header claims 12: "
         assert said + "the file is cut short or damaged); give a smaller --start" in err, err
         assert not (tmp_path / "o.mp4").exists()
     code, _, err = run_cli("video", video, "--sbs", "--start", held - 1, "-o", tmp_path / "o.mp4", *FAST)
@@ -409,7 +409,7 @@ def test_ctrl_c_keeps_a_playable_mp4_and_complete_pngs(tmp_path):
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     pngs = sorted(tmp_path.glob("d_*.png"))
-    assert f"rtstereo video: interrupted: {len(pngs)} of {frames} frame(s) written; what was written is complete" in err
+    assert f"rtstereo video: interrupted: {len(pngs)} of {frames} frames written; what was written is complete" in err
     assert 1 <= len(pngs) < frames
     for png in pngs:
         assert read_disparity(png).shape == (512, 1024)
@@ -465,7 +465,7 @@ def test_ctrl_c_says_how_many_frames_of_how_many_were_written(run_cli, sbs_video
     assert code == 130, err
     written = json.loads((tmp_path / "d_summary.json").read_text())["frames_written"]
     assert written == len(list(tmp_path.glob("d_*.png"))) == 2
-    assert f"rtstereo video: interrupted: {written} of 3 frame(s) written; what was written is complete" in err, err
+    assert f"rtstereo video: interrupted: {written} of 3 frames written; what was written is complete" in err, err
 
 
 @pytest.mark.parametrize("fps", ["0", "-5", "nan", "inf"])
@@ -708,6 +708,43 @@ def test_swapped_views_of_a_side_by_side_video_are_answered_with_swap(run_cli, t
     assert err.count("left and right look swapped") == 1 and f"swap the two inputs ({advice})" in err, err
 
 
+@pytest.mark.parametrize("verb", ["video", "predict"])
+def test_swapped_views_under_align_rows_get_the_same_advice_as_without(run_cli, tmp_path, verb):
+    """--align-rows told --sbs users to "swap the inputs" (one video: --swap is the way), and the check after it
+    told them the swapped pair "needs calibrating"."""
+    scene = render_scene(frames=3, height=120, width=192)
+    if verb == "video":
+        video = write_video(tmp_path / "sbs.mp4", [np.hstack([b, a]) for a, b in zip(scene.lefts, scene.rights)])
+        args, advice = ["video", "--sbs", video], "swap the two inputs (--swap exchanges them)"
+    else:
+        right, left = _sequence(tmp_path, scene)
+        args, advice = ["predict", left / "0.png", right / "0.png", "-o", tmp_path / "out"], "swap the two inputs"
+    code, _, err = run_cli(*args, *FAST, "--align-rows")
+    assert code == 0, err
+    if verb == "video":
+        assert f"--align-rows: left and right look swapped; nothing aligned: {advice}" in err, err
+    said = [line for line in err.splitlines() if "look swapped" in line and "--align-rows:" not in line]
+    assert len(said) == 1 and said[0].endswith(advice), err
+
+
+@pytest.mark.parametrize("verb", ["video", "live"])
+def test_colour_frames_with_a_kitti_2012_file_read_for_the_grey_cameras_get_predicts_warning(run_cli, tmp_path, verb):
+    kitti = tmp_path / "000000.txt"  # grey cameras 0,1 0.105 m apart, colour cameras 2,3 0.1 m apart
+    rows = "0 200 59.5 0 0 0 1 0"
+    kitti.write_text("".join(f"P{i}: 200 0 95.5 {x} {rows}\n" for i, x in enumerate((0, -21.0, 1.0, -19.0))))
+    scene = render_scene(frames=3, height=120, width=192)
+    if verb == "video":
+        args = ["video", *_sequence(tmp_path, scene)]
+    else:
+        write_video(tmp_path / "sbs.mp4", [np.hstack([a, b]) for a, b in zip(scene.lefts, scene.rights)])
+        args = ["live", "--camera", f"uvc:{tmp_path / 'sbs.mp4'}"]
+    advice = "KITTI's colour pairs are cameras 2,3 (baseline 0.1000 m), whose depths this makes 5.0 % too far"
+    for extra, warned in (((), True), (("--kitti-cameras", "2,3"), False)):
+        code, _, err = run_cli(*args, *FAST, "--calib", kitti, *extra)
+        assert code == 0, err
+        assert (err.count(advice) == 1 and "add --kitti-cameras 2,3" in err) == warned, (extra, err)
+
+
 def test_rectified_frames_give_no_rectification_warning(run_cli, tmp_path):
     left, right = _sequence(tmp_path, render_scene(frames=3, height=120, width=192))
     code, _, err = run_cli("video", left, right, *FAST)
@@ -766,3 +803,24 @@ def test_the_stream_check_says_each_change_once(monkeypatch, caplog):
         ("WARNING", "frame 11, checked again: off"),  # frame 21's reading of the same misalignment is not repeated
         ("INFO", "frame 31, checked again: the rows line up again (within 1 px)"),
     ]
+
+
+def test_a_stream_whose_maps_pile_up_at_the_top_of_the_range_gets_predicts_warning_once(run_cli, tmp_path):
+    height, width = 120, 192
+    coarse = np.random.default_rng(0).integers(0, 256, (height // 2, width // 2, 3), dtype=np.uint8)
+    left = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
+    # a ground plane: 8 px at the top row to 50 px at the bottom one (the right view sees left's x at x - d)
+    xs = np.arange(width, dtype=np.float32)[None, :] + np.linspace(8, 50, height, dtype=np.float32)[:, None]
+    ys = np.repeat(np.arange(height, dtype=np.float32)[:, None], width, 1)
+    right = cv2.remap(left, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    for side, image in (("L", left), ("R", right)):
+        (tmp_path / side).mkdir()
+        for index in range(3):
+            cv2.imwrite(str(tmp_path / side / f"{index}.png"), image)
+    args = ["video", tmp_path / "L", tmp_path / "R", "--model", "sgbm", "--no-rectification-check"]
+    code, _, err = run_cli(*args, "--max-disp", "32")
+    assert code == 0, err
+    assert err.count("of the map sits at the top of the searched range") == 1, err
+    assert "frame 0: " in err and "(30-31 px; --max-disp 32)" in err and "larger --max-disp" in err, err
+    code, _, err = run_cli(*args, "--max-disp", "64")
+    assert code == 0 and "top of the searched range" not in err, err

@@ -450,7 +450,8 @@ def test_an_output_that_fails_stops_the_stream_with_its_error(tmp_path):
 def test_an_unwritable_png_is_reported_and_the_mp4_still_closed(tmp_path, monkeypatch):
     sink = VideoSink(tmp_path / "o.mp4", fps=10)
     pngs = DisparityPngSink(tmp_path / "d")
-    monkeypatch.setattr(pngs, "path_for", lambda number: tmp_path / "missing" / f"d_{number:05d}.png")
+    (tmp_path / "a_file").write_text("x")  # a folder that cannot be made
+    monkeypatch.setattr(pngs, "path_for", lambda number: tmp_path / "a_file" / f"d_{number:05d}.png")
     stream = Stream(Frames(3), FakePredictor(), sinks=[sink, pngs], colour_scale=ColourScale(32))
     with pytest.raises(OutputError, match="cannot write .*d_00000.png"):
         stream.run()

@@ -42,8 +42,12 @@ def test_mp4_keeps_odd_sized_previews_whole_and_plays(tmp_path):
 
 
 def test_mp4_name_size_and_folder_errors(tmp_path):
-    with pytest.raises(OutputError, match="expected a .mp4"):
+    with pytest.raises(
+        OutputError, match=r"o.avi: expected a .mp4, .m4v, .mov file name \(an MPEG-4 video\), got '.avi'"
+    ):
         VideoSink(tmp_path / "o.avi")
+    for accepted in ("o.m4v", "o.MOV"):
+        assert VideoSink(tmp_path / accepted).path.name == accepted
     (tmp_path / "file").write_text("x")
     with pytest.raises(OutputError, match="cannot create folder"):
         VideoSink(tmp_path / "file" / "o.mp4")
@@ -116,7 +120,7 @@ def test_a_frame_too_far_for_png16_gets_no_png_and_the_stream_goes_on(tmp_path):
     assert len(caught) == 1
     sink.write(frame(3))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d_00000.png", "d_00003.png"]
-    assert sink.outputs == [f"{tmp_path / 'd'}_NNNNN.png x 2 (2 frame(s) beyond 256 px have none)"]
+    assert sink.outputs == [f"{tmp_path / 'd'}_NNNNN.png x 2 (2 frames beyond 256 px have none)"]
 
 
 def test_pngs_of_an_earlier_run_are_not_passed_off_as_this_runs(tmp_path, recwarn):
@@ -133,7 +137,7 @@ def test_pngs_of_an_earlier_run_are_not_passed_off_as_this_runs(tmp_path, recwar
     with pytest.warns(UserWarning) as caught:
         sink.close()
     assert [str(w.message) for w in caught] == [
-        f"3 PNG(s) of an earlier run are left beside this run's under {tmp_path / 'd'}_ (d_00002.png to d_00004.png): "
+        f"3 PNGs of an earlier run are left beside this run's under {tmp_path / 'd'}_ (d_00002.png to d_00004.png): "
         "they are not this run's frames; remove them, or write each run under its own --output-prefix"
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
@@ -201,3 +205,52 @@ def test_window_quits_on_q_esc_or_close(monkeypatch):
     assert [window.poll(), window.poll(), window.poll()] == [False, True, True]  # 'a', then q, then Esc
     assert window.poll() is False and window.poll() is True  # visible, then closed with its button
     window.close()
+
+
+NOT_UTF8_SCRIPT = """
+import os, sys
+from pathlib import Path
+import numpy as np
+from rtstereo.errors import RtStereoError
+from rtstereo.sinks.video import DisparityPngSink, OutputFrame, VideoSink, compose_preview
+from rtstereo.sources.video import VideoReader
+from rtstereo.types import DisparityResult, StereoPair
+
+folder = Path(os.fsdecode(os.fsencode(sys.argv[1]) + b"/caf\\xe9"))
+left, disparity = np.zeros((31, 40, 3), np.uint8), np.full((31, 40), 7.25, np.float32)
+frame = OutputFrame(0, StereoPair(left, left), DisparityResult(disparity), compose_preview(left, disparity, 16.0))
+sink = DisparityPngSink(folder / "d")
+sink.write(frame)
+sink.close()
+print(len(sink.written), sorted(os.listdir(os.fsencode(folder))))
+from rtstereo.sources.cameras import UVCSource
+
+makers = (lambda: VideoSink(folder / "o.mp4", fps=10), lambda: VideoReader(folder / "d_00000.png"))
+for make in (*makers, lambda: next(iter(UVCSource(str(folder / "d_00000.png"))))):
+    try:
+        make()
+    except RtStereoError as exc:
+        print(exc)
+"""
+
+
+def test_outputs_under_a_path_that_is_not_utf8_are_written_or_refused_not_a_crash(tmp_path):
+    """Linux names are bytes: cv2.imwrite, VideoWriter and VideoCapture crashed (a segmentation fault) on one
+    that is not UTF-8; the PNGs are written, an mp4 (or a video to read) is refused in one line."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", NOT_UTF8_SCRIPT, str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 0, (done.returncode, done.stderr)
+    lines = done.stdout.splitlines()
+    assert lines[0] == "1 [b'd_00000.png']", done.stdout
+    folder = f"{tmp_path}/caf\\xe9"
+    assert lines[1] == (
+        f"video output {folder}/o.mp4: OpenCV's video writer takes only names in UTF-8, and this path is not "
+        "(bytes from another encoding): give -o a path in UTF-8"
+    )
+    assert lines[2].startswith(
+        f"cannot read video {folder}/d_00000.png: OpenCV's video reader takes only names in UTF-8"
+    )
+    assert lines[3].startswith(f"cannot open camera uvc:{folder}/d_00000.png: OpenCV's video reader takes only names")
+    assert read_disparity(tmp_path / "caf\udce9" / "d_00000.png")[5, 5] == 7.25

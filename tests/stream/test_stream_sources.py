@@ -122,6 +122,14 @@ def test_videos_of_different_lengths_stop_at_the_shorter(tmp_path, scene, caplog
     assert "ended at frame" not in caplog.text  # one warning for one fact
 
 
+def test_a_one_frame_video_is_one_frame_not_one_frames(tmp_path, scene, caplog):
+    left = write_video(tmp_path / "l.mp4", scene.lefts)
+    right = write_video(tmp_path / "r.mp4", scene.rights[:1])
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        assert len(list(TwoVideoSource(left, right))) == 1
+    assert "differ in length (left 6 frames, right 1): stopping at the shorter, 1 frame\n" in caplog.text + "\n"
+
+
 def test_a_video_that_ends_before_its_frame_count_says_where(tmp_path, scene, caplog, monkeypatch):
     from rtstereo.sources.video import VideoReader
 
@@ -138,7 +146,7 @@ def test_a_video_that_ends_before_its_frame_count_says_where(tmp_path, scene, ca
     with caplog.at_level(logging.WARNING, "rtstereo.stream"):
         pairs = list(TwoVideoSource(left, right))
     assert len(pairs) == 4 and "differ in length" not in caplog.text
-    assert "the right video r.mp4 ended after 4 frame(s) although its header claims 6" in caplog.text
+    assert "the right video r.mp4 ended after 4 frames although its header claims 6" in caplog.text
     assert "left video" not in caplog.text  # it had a frame 4: it did not end
 
 
@@ -185,7 +193,7 @@ def test_a_side_by_side_video_cut_short_says_how_many_frames_of_how_many(tmp_pat
         pairs = list(SideBySideVideoSource(video, stride=stride))
     assert len(pairs) == -(-held // stride)
     assert caplog.messages == [
-        f"the side-by-side video sbs.avi ended after {held} frame(s) although its header claims 12: the file is "
+        f"the side-by-side video sbs.avi ended after {held} frames although its header claims 12: the file is "
         "cut short or damaged; the stream stops there"
     ]
 
@@ -212,7 +220,7 @@ def test_the_python_api_holds_back_ffmpegs_lines_about_a_damaged_video(tmp_path)
     held = int(quiet.stdout.split()[0])
     assert quiet.stdout.splitlines() == [f"{held} None"]  # the caller's environment is left as it was
     assert quiet.stderr.splitlines() == [
-        f"the side-by-side video sbs.mp4 ended after {held} frame(s) although its header claims 12: the file is cut "
+        f"the side-by-side video sbs.mp4 ended after {held} frames although its header claims 12: the file is cut "
         "short or damaged; the stream stops there"
     ]
     loud = subprocess.run(
@@ -249,7 +257,7 @@ def test_one_of_two_videos_cut_short_is_named(tmp_path, caplog):
         pairs = list(TwoVideoSource(left, right))
     assert len(pairs) == held
     assert caplog.messages == [
-        f"the right video r.avi ended after {held} frame(s) although its header claims 12: the file is cut short "
+        f"the right video r.avi ended after {held} frames although its header claims 12: the file is cut short "
         "or damaged; the stream stops there"
     ]
 

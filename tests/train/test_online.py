@@ -388,7 +388,7 @@ def test_a_bad_output_is_said_before_the_adapter_starts(capsys, monkeypatch, tmp
     started = []
     monkeypatch.setattr(ProcessAdapter, "start", lambda self: started.append(self))
     code, _, err = run_cli(capsys, "video", *videos[:2], "--model", tiny_checkpoint, "--adapt", "-o", tmp_path / "o")
-    assert code == 2 and "expected a .mp4 file name" in err and not started
+    assert code == 2 and "expected a .mp4, .m4v, .mov file name" in err and not started
 
 
 @pytest.mark.parametrize(
@@ -482,7 +482,7 @@ def test_the_loss_before_and_after_never_averages_the_same_steps(tiny_checkpoint
     adapter.history = [{"photometric": value, "total": value, "frame": 0.0} for value in (0.3, 0.2, 0.1)]
     summary = adapter.summary()
     assert summary["loss_first_steps"]["photometric"] == 0.3 and summary["loss_last_steps"]["photometric"] == 0.1
-    assert "photometric loss 0.3000 -> 0.1000 (mean of the first/last 1 step(s))" in adapter.describe()
+    assert "photometric loss 0.3000 -> 0.1000 (mean of the first/last 1 step)" in adapter.describe()
     adapter.history = [{"photometric": float(i), "frame": 0.0} for i in range(25)]
     summary = adapter.summary()
     assert summary["loss_first_steps"]["photometric"] == 4.5 and summary["loss_last_steps"]["photometric"] == 19.5

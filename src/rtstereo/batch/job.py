@@ -22,10 +22,11 @@ from typing import Any
 import numpy as np
 
 from ..confidence import lr_check
-from ..errors import InputError, RtStereoError
+from ..errors import InputError, RtStereoError, warn
 from ..geometry import pair_with_calibration_for_size
 from ..io.download import is_url
 from ..rectify import align_rows
+from ..runtime.predictor import RangeCeilingWarning, range_ceiling_warning
 from ..sinks.files import (
     DEFAULT_FORMATS,
     FORMAT_FILES,
@@ -194,6 +195,9 @@ class BatchJob:
         result = predictor.predict_pair(pair)
         if self.lr_check_px is not None:
             result, _ = lr_check(predictor, pair, result, self.lr_check_px)
+        ceiling = range_ceiling_warning(result, getattr(predictor, "max_disp_px", None))
+        if ceiling is not None:  # the pair's warning (finish_pair): a map cut off at --max-disp says so
+            warn(ceiling, RangeCeilingWarning)
         return result
 
     def write(self, result: DisparityResult, name: str) -> list[Path]:

@@ -289,12 +289,36 @@ def _run_one(args: argparse.Namespace, job: BatchJob, source: PairSource, where:
     predictor = predictor_from_args(args)
     pair = job.prepare(source.load(0))
     _warn_about_first(args, pair, source.name, job.align_rows)
+    if not args.quiet:
+        note = large_pair_note(predictor, *pair.size_hw)
+        if note is not None:  # one pair has no progress bar: a minute of silence looked like a hang
+            print(f"rtstereo predict: note: {source.name}: {note}", file=sys.stderr, flush=True)
     result = job.predict(predictor, pair)
     job.write(result, source.name)
     if not args.quiet:
         print(_summary(source.name, predictor.name, result))
         print(f"1 pair(s), {result.timings_ms['total']:.1f} ms per pair, {where}")
     return 0
+
+
+# A pair of at least this many megapixels (twice 1080p) is announced before it runs: it takes seconds to minutes.
+LARGE_PAIR_MP = 4.0
+# Seconds per megapixel on the CPU, measured on 1600x1200 pairs on 2 cores (session 22); the networks' rate
+# grows with the size (the hybrid: 2.2 s/MP at 800x600, 3.9 at 1600x1200, ~4.6 at 4000x3000: 55 s).
+CPU_S_PER_MP = {"sgbm": 1.1, "rtnet-v5": 2.3, "hybrid": 4.6}
+
+
+def large_pair_note(predictor, height_px: int, width_px: int) -> str | None:
+    """What to say before a large pair runs (its size, and on the CPU a rough time), or ``None`` for a small one."""
+    megapixels = height_px * width_px / 1e6
+    if megapixels < LARGE_PAIR_MP:
+        return None
+    note = f"{width_px}x{height_px} ({megapixels:.1f} MP) with {predictor.name} takes a while"
+    rate = CPU_S_PER_MP.get(predictor.name)
+    on_cpu = predictor.backend.describe().get("device", "cpu") == "cpu"
+    if rate is not None and on_cpu:
+        note += f": roughly {rate * megapixels:.0f} s on 2 CPU cores (less with more cores or --device cuda)"
+    return note
 
 
 def _warn_if_unrectified(

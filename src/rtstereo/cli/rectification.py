@@ -100,7 +100,7 @@ def rectification_findings(
         pass
     elif rows and rig_hint and check.median_dx_px >= -1.0:
         rows += f"; {rig_hint}"
-    elif rows and align_rows:
+    elif rows and align_rows and check.median_dx_px >= -1.0:  # swapped views: swapping them is the advice
         rows += " after --align-rows; it corrects a pixel or two, this pair needs calibrating"
     elif rows and check.median_dx_px >= -1.0 and check.misalignment_px <= ALIGN_HINT_MAX_PX:
         rows += "; or --align-rows, which corrects a pixel or two from the matched features"

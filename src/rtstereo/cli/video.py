@@ -16,11 +16,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import InputError, OutputError, RtStereoError, require
+from ..sinks.video import Sink
 from ..sources.base import FramePreparer, FrameSource
 from ..temporal import TemporalFilter
+from ..text import counted
 from ..viewer import DEFAULT_MAX_POINTS
 from .batch import add_engine_args
-from .common import add_calib_unit_arg, add_model_args, parse_size_hw, predictor_from_args, refuse_unused_calib_unit
+from .common import (
+    add_calib_unit_arg,
+    add_model_args,
+    kitti_colour_warning,
+    parse_size_hw,
+    predictor_from_args,
+    refuse_unused_calib_unit,
+)
 from .stream_adapt import add_adapt_args, bind_freeze_key, refuse_stray_adapt_options, stream_predictor
 
 EPILOG = """examples:
@@ -236,15 +245,17 @@ def run_ray(args: argparse.Namespace) -> int:
     _write_ray_summary(summary_path, rows, written, wall_s, interrupted)
     if interrupted:
         print(
-            f"rtstereo video: interrupted: {written} of {total} frame(s) written ({args.output_prefix}_NNNNN.png, "
-            f"each complete), {len(failed)} range(s) failed; summary {summary_path}",
+            f"rtstereo video: interrupted: {written} of {counted(total, 'frame')} written "
+            f"({args.output_prefix}_NNNNN.png, "
+            f"each complete), {counted(len(failed), 'range')} failed; summary {summary_path}",
             file=sys.stderr,
             flush=True,
         )
         return 130  # as the one-process stream, and predict, after Ctrl-C
     if not args.quiet:
         print(
-            f"{written} of {total} frame(s) in {len(rows)} range(s), {len(failed)} failed; {wall_s:.1f} s, "
+            f"{written} of {counted(total, 'frame')} in {counted(len(rows), 'range')}, {len(failed)} failed; "
+            f"{wall_s:.1f} s, "
             f"{written / wall_s:.2f} fps end to end (ray); PNGs {args.output_prefix}_NNNNN.png, summary {summary_path}"
         )
     return 1 if failed else 0
@@ -313,7 +324,8 @@ def video_source(args: argparse.Namespace) -> FrameSource:
         )
     if len(inputs) != 2:
         raise InputError(
-            f"expected LEFT_VIDEO RIGHT_VIDEO, got {len(inputs)} input(s); for one side-by-side video add --sbs"
+            f"expected LEFT_VIDEO RIGHT_VIDEO, got {counted(len(inputs), 'input')}; "
+            "for one side-by-side video add --sbs"
         )
     left, right = inputs
     if args.swap:
@@ -371,8 +383,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     if not args.no_rectification_check:
         from .rectification import StreamRectificationCheck, exposure_hint, raw_rig_hint, swap_hint
 
-        # --swap exchanges the views of every video input and of a uvc camera (OAK-D and RealSense name their own)
-        swappable = verb == "video" or args.camera.strip().lower().partition(":")[0] == "uvc"
+        swappable = _swappable(args)
         checked = StreamRectificationCheck(
             prepare,
             exposure_hint(args),
@@ -400,17 +411,21 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         # After "--show: no display", asking for --show again would contradict it.
         ways = "-o FILE.mp4 or --output-prefix PREFIX" if args.show else "-o FILE.mp4, --output-prefix PREFIX or --show"
         log.info(f"nothing is written or shown (give {ways}): measuring speed only")
+    sinks.append(_RangeCeilingCheck(predictor.max_disp_px, log))
     if adaptation is not None:
         adaptation.start()  # after the outputs: one that cannot be written is said before the adapter starts
         sinks.append(adaptation)
         bind_freeze_key(window, adaptation)
     log.info("%s -> %s", source.description, predictor.name)
+    step = checked if checked is not None else prepare
+    if args.calib:  # as predict warns: colour frames with a KITTI 2012 file read for its grey cameras (depths ~1 % off)
+        step = _FirstFrameWarning(step, lambda left: kitti_colour_warning(args.calib, args.kitti_cameras, left), log)
     stream = Stream(
         source,
         predictor,
         sinks=sinks,
         window=window,
-        prepare=checked if checked is not None else prepare,
+        prepare=step,
         temporal=temporal,
         colour_scale=ColourScale(args.max_disp),
         max_frames=args.max_frames,
@@ -427,10 +442,10 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         if summary.frames_written:
             # As --engine ray says it; a camera's frame count is not known (and frames it dropped are not missing).
             total = None if source.live else stream._expected_frames()
-            of = f" of {total}" if total is not None else ""
+            written = counted(total, "frame") if total is not None else counted(summary.frames_written, "frame")
+            of = f"{summary.frames_written} of " if total is not None else ""
             print(
-                f"rtstereo {verb}: interrupted: {summary.frames_written}{of} frame(s) written; what was written is "
-                "complete",
+                f"rtstereo {verb}: interrupted: {of}{written} written; what was written is complete",
                 file=sys.stderr,
             )
         else:  # an -o file from an earlier run is left as it was, not replaced by an empty video
@@ -469,10 +484,72 @@ def temporal_settings(args: argparse.Namespace) -> tuple[float, float, int] | No
     )
 
 
+class _RangeCeilingCheck(Sink):
+    """Warns once when a frame's map piles up at the top of the searched range (as ``predict`` warns of a pair:
+    :func:`~rtstereo.runtime.predictor.range_ceiling_warning`), checked on every :attr:`EVERY`-th frame."""
+
+    EVERY = 30
+
+    def __init__(self, max_disp_px: float | None, log: logging.Logger):
+        self.max_disp_px, self.log = max_disp_px, log
+        self._warned = max_disp_px is None
+
+    def write(self, frame) -> None:
+        if self._warned or frame.number % self.EVERY:
+            return
+        from ..runtime.predictor import range_ceiling_warning
+
+        message = range_ceiling_warning(frame.result, self.max_disp_px)
+        if message is not None:
+            self._warned = True
+            self.log.warning("frame %d: %s", frame.number, message)
+
+    def close(self) -> None:
+        pass
+
+    @property
+    def outputs(self) -> list[str]:
+        return []
+
+
+class _FirstFrameWarning:
+    """Capture-stage preparation that warns, once, what ``warning`` finds in the first prepared frame's left view.
+
+    Args:
+        prepare: the preparation it wraps (:class:`~rtstereo.sources.base.FramePreparer` or a check around it).
+        warning: the left view (uint8 RGB ``(H, W, 3)``) -> the warning, or ``None``.
+        log: the stream's logger.
+    """
+
+    def __init__(self, prepare, warning, log: logging.Logger):
+        self.prepare, self.warning, self.log = prepare, warning, log
+        self._checked = False
+
+    def __call__(self, pair):
+        pair = self.prepare(pair)
+        if not self._checked:
+            self._checked = True
+            message = self.warning(pair.left)
+            if message is not None:
+                self.log.warning(message)
+        return pair
+
+
+def _swappable(args: argparse.Namespace) -> bool:
+    """Whether ``--swap`` can exchange the views: those of every video input and of a uvc camera (OAK-D and
+    RealSense name their own)."""
+    camera = getattr(args, "camera", None)
+    return camera is None or camera.strip().lower().partition(":")[0] == "uvc"
+
+
 def _geometry(args: argparse.Namespace) -> dict:
     if args.rectify and args.calib:
         raise InputError("--rectify maps carry their own calibration: give --rectify or --calib, not both")
     aligned = {"align_rows": True} if getattr(args, "align_rows", False) else {}
+    if aligned and _swappable(args):
+        from .rectification import swap_hint
+
+        aligned["swap_hint"] = swap_hint(args.swap)
     if args.kitti_cameras and not args.calib:
         raise InputError("--kitti-cameras names the cameras of a KITTI --calib file: give that file with --calib")
     geometry = dict(aligned)

@@ -42,7 +42,27 @@ from ..errors import DatasetError
 from ..io.disparity import read_disparity
 from ..io.images import read_grey, read_image
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp")
+# The suffixes of the formats every OpenCV build decodes (JPEG's .jpe and .jfif, the whole Netpbm family,
+# Sun raster); JPEG 2000, AVIF and EXR depend on how OpenCV was built, PFM is read as disparity.
+IMAGE_SUFFIXES = (
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".jpe",
+    ".jfif",
+    ".ppm",
+    ".pgm",
+    ".pbm",
+    ".pnm",
+    ".pxm",
+    ".bmp",
+    ".dib",
+    ".tif",
+    ".tiff",
+    ".webp",
+    ".ras",
+    ".sr",
+)
 
 
 @dataclass(frozen=True)

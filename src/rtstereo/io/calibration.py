@@ -263,7 +263,13 @@ def write_opencv(
 
     path = Path(path)
     with atomic_path(path) as partial:
-        fs = cv2.FileStorage(str(partial), cv2.FILE_STORAGE_WRITE)
+        # OpenCV crashed (a segmentation fault) on a name that is not UTF-8 (Linux names are bytes): such a
+        # file is written in memory, its format picked by the suffix alone, and saved by Python.
+        in_memory = not _utf8(partial)
+        if in_memory:
+            fs = cv2.FileStorage("".join(partial.suffixes[-1:]), cv2.FILE_STORAGE_WRITE | cv2.FILE_STORAGE_MEMORY)
+        else:
+            fs = cv2.FileStorage(str(partial), cv2.FILE_STORAGE_WRITE)
         if not fs.isOpened():
             raise OutputError(f"cannot write {path}: OpenCV could not open it for writing")
         try:
@@ -275,8 +281,19 @@ def write_opencv(
             for name, matrix in matrices.items():
                 fs.write(name, np.asarray(matrix, dtype=np.float64))
         finally:
-            fs.release()
+            text = fs.releaseAndGetString() if in_memory else fs.release()
+        if in_memory:
+            partial.write_text(text, encoding="utf-8")
     return path
+
+
+def _utf8(path: Path) -> bool:
+    """Whether ``path`` is UTF-8 text, as OpenCV needs a file name to be (a Linux name is bytes)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:  # bytes that Python decoded as surrogate escapes
+        return False
+    return True
 
 
 class OpenCVFile(NamedTuple):
@@ -293,7 +310,14 @@ def read_opencv(path: str | Path) -> OpenCVFile:
 
     path = Path(path)
     try:
-        fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
+        if _utf8(path):
+            fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
+        else:  # OpenCV crashed on a name that is not UTF-8: the text is read by Python and parsed in memory
+            try:
+                text = path.read_bytes().decode("utf-8", "replace")
+            except OSError as exc:
+                raise InputError(f"cannot read {path}: {exc.strerror}") from None
+            fs = cv2.FileStorage(text, cv2.FILE_STORAGE_READ | cv2.FILE_STORAGE_MEMORY)
     except (cv2.error, SystemError) as exc:  # a parse error surfaces as SystemError from the constructor
         reason = str(exc.__cause__ or exc).strip().splitlines()[-1]
         raise InputError(f"{path}: OpenCV cannot parse it as YAML/XML/JSON ({reason})") from None

@@ -10,6 +10,7 @@ code) and only the finished map is copied back.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -374,6 +375,65 @@ class Predictor:
             "total": (time.perf_counter() - t0) * 1e3,
         }
         return disparity, timings, (int(left.shape[-2]), int(left.shape[-1]))
+
+
+# A map with at least this share of its valid pixels within 1 px of the top of the searched range is warned
+# about: a scene that fits leaves almost none there (0.19 % at most for SGBM on MiddEval3-Q's mismatched
+# PianoL, 0 on the others), one with nearer points beyond the range piles them up there (2-21 % on the same
+# pairs searched to 48 px).
+CEILING_SHARE = 0.01
+
+
+class RangeCeilingWarning(UserWarning):
+    """A noticeable share of a map sits at the top of the searched disparity range (nearer points cut off)."""
+
+
+def range_ceiling_share(result: DisparityResult, max_disp_px: float | None) -> tuple[float, float]:
+    """The share of ``result``'s valid pixels within 1 px of the top of the searched range, and that top.
+
+    The top is ``max_disp_px - 1`` (SGBM's last disparity, a network's just under ``max_disp_px``), in pixels
+    of the input: scaled when the model ran smaller (to fit memory) and its disparity was rescaled.
+
+    Args:
+        result: a map (``disparity_px`` float32 ``(H, W)``, ``nan`` where invalid).
+        max_disp_px: the range searched at the network's resolution (:attr:`Predictor.max_disp_px`);
+            ``None``: the method has no range, ``(0.0, nan)``.
+
+    Returns:
+        ``(share, top_px)``: share in 0..1 of the valid pixels, top in input pixels.
+
+    Examples:
+        >>> disparity = np.full((10, 10), 20.0, np.float32)
+        >>> disparity[:2] = 191.0
+        >>> range_ceiling_share(DisparityResult(disparity), 192.0)
+        (0.2, 191.0)
+    """
+    if max_disp_px is None:
+        return 0.0, float("nan")
+    input_w, network_w = result.input_size_hw[1], result.network_size_hw[1]
+    # a network run smaller has its disparity rescaled by input_w / network_w; padding only makes it wider
+    scale = input_w / network_w if 0 < network_w < input_w else 1.0
+    top_px = (max_disp_px - 1) * scale
+    valid = result.disparity_px[np.isfinite(result.disparity_px)]
+    if valid.size == 0:
+        return 0.0, top_px
+    # not beyond it: a hybrid's network part may search further than its SGBM (--max-disp 32 with default)
+    at_top = (valid >= top_px - 1.0) & (valid <= top_px + 1.0)
+    return float(np.count_nonzero(at_top) / valid.size), top_px
+
+
+def range_ceiling_warning(result: DisparityResult, max_disp_px: float | None) -> str | None:
+    """The warning for a map that piles up at the top of its range (:func:`range_ceiling_share` at least
+    :data:`CEILING_SHARE`), naming ``--max-disp``; ``None`` otherwise."""
+    share, top_px = range_ceiling_share(result, max_disp_px)
+    if share < CEILING_SHARE or max_disp_px is None:
+        return None
+    larger = 32 * math.ceil(max_disp_px * 1.5 / 32)
+    return (
+        f"{share * 100:.1f} % of the map sits at the top of the searched range ({top_px - 1:.0f}-{top_px:.0f} px; "
+        f"--max-disp {max_disp_px:g}): nearer points lie beyond it and are cut off there; search further with a "
+        f"larger --max-disp (max_disp= in Python), e.g. {larger}"
+    )
 
 
 def resize_valid(disparity: np.ndarray, usable: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:

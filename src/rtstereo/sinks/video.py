@@ -26,7 +26,9 @@ import numpy as np
 from ..errors import DisparityRangeError, InputError, OutputError, warn
 from ..io.atomic import partial_path, remove_stale_partials
 from ..io.disparity import colorize, to_png16
+from ..io.images import write_image
 from ..io.quiet import ffmpeg_quietened
+from ..text import counted
 from ..types import DisparityResult, StereoPair
 
 log = logging.getLogger("rtstereo.stream")
@@ -84,14 +86,14 @@ class ColourScale:
     def freeze(self) -> float:
         """Fix the range from what was observed (:attr:`fallback_px`, else 1 px, when nothing valid was seen)."""
         if self.max_disp_px is None:
-            passed = f", {self._passed} frame(s) without disparities passed over" if self._passed else ""
+            passed = f", {counted(self._passed, 'frame')} without disparities passed over" if self._passed else ""
             if self._samples:
                 values = np.concatenate(self._samples)
                 self.max_disp_px = max(float(np.percentile(values, COLOUR_PERCENTILE)), 1.0)
                 log.info(
-                    "colour range fixed at 0..%.1f px from the first %d frame(s) with disparities%s",
+                    "colour range fixed at 0..%.1f px from the first %s with disparities%s",
                     self.max_disp_px,
-                    len(self._samples),
+                    counted(len(self._samples), "frame"),
                     passed,
                 )
             else:
@@ -153,6 +155,23 @@ class Sink(abc.ABC):
         """Paths written (for the summary)."""
 
 
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov")  # what the mp4v writer stores as MPEG-4
+
+
+def _opencv_can_name(path: Path) -> bool:
+    """Whether OpenCV can be given ``path`` as text: it must be UTF-8, which a Linux name (bytes) need not be."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:  # the bytes Python decoded as surrogate escapes
+        return False
+    return True
+
+
+def _shown(path: Path) -> str:
+    """``path`` printable: the bytes of a name that is not UTF-8 as ``\\xNN``."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 class VideoSink(Sink):
     """An mp4 (MPEG-4 part 2, ``mp4v``) of the previews.
 
@@ -169,8 +188,18 @@ class VideoSink(Sink):
         # 0 was taken for "unknown" (10 fps written) and a negative rate blamed on the folder ("not writable?")
         if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0 < fps < math.inf):
             raise InputError(f"video output {self.path}: fps must be a number > 0, or None to measure it; got {fps!r}")
-        if self.path.suffix.lower() not in (".mp4", ".m4v", ".mov"):
-            raise OutputError(f"video output {self.path}: expected a .mp4 file name")
+        if self.path.suffix.lower() not in VIDEO_SUFFIXES:
+            raise OutputError(
+                f"video output {self.path}: expected a {', '.join(VIDEO_SUFFIXES)} file name (an MPEG-4 video), "
+                f"got {repr(self.path.suffix) if self.path.suffix else 'no suffix'}"
+            )
+        if not _opencv_can_name(self.path):
+            # OpenCV's writer takes the name as UTF-8 text: on a name that is not (Linux names are bytes) it
+            # crashed the process with a segmentation fault; it cannot be handed bytes, so the name is refused.
+            raise OutputError(
+                f"video output {_shown(self.path)}: OpenCV's video writer takes only names in UTF-8, and this path is "
+                "not (bytes from another encoding): give -o a path in UTF-8"
+            )
         if self.path.is_dir():
             raise OutputError(f"video output {self.path} is a folder: give a file name, e.g. {self.path / 'out.mp4'}")
         try:
@@ -272,7 +301,6 @@ class DisparityPngSink(Sink):
 
     def write(self, frame: OutputFrame) -> None:
         path = self.path_for(frame.number)
-        partial = partial_path(path)  # tagged: a kill mid-write leaves a file the next run removes
         try:
             encoded = to_png16(frame.result.disparity_px)
         except DisparityRangeError as exc:
@@ -290,13 +318,9 @@ class DisparityPngSink(Sink):
                     raise OutputError(f"cannot remove {path}, left by an earlier run: {exc}") from None
                 self._earlier.discard(str(path))
             return
-        try:
-            if not cv2.imwrite(str(partial), encoded):
-                raise OSError("OpenCV could not encode or write the PNG")
-            os.replace(partial, path)
-        except (OSError, cv2.error) as exc:
-            partial.unlink(missing_ok=True)
-            raise OutputError(f"cannot write {path}: {exc}") from None
+        # Encoded by OpenCV, written by Python under a tagged temporary name (a kill mid-write leaves a file the
+        # next run removes): cv2.imwrite crashed on a path that is not UTF-8.
+        write_image(path, encoded)
         self.written.append(str(path))
 
     def close(self) -> None:
@@ -309,7 +333,8 @@ class DisparityPngSink(Sink):
     def outputs(self) -> list[str]:
         if not self.written and not self.too_far:
             return []
-        skipped = f" ({len(self.too_far)} frame(s) beyond 256 px have none)" if self.too_far else ""
+        have = "has" if len(self.too_far) == 1 else "have"
+        skipped = f" ({counted(len(self.too_far), 'frame')} beyond 256 px {have} none)" if self.too_far else ""
         return [f"{self.prefix}_NNNNN.png x {len(self.written)}{skipped}"]
 
 
@@ -355,7 +380,8 @@ def earlier_pngs_message(prefix: str | Path, names: list[str]) -> str:
     """What is said of an earlier run's PNGs ``names`` (sorted) left among this run's under ``prefix``."""
     span = names[0] + (f" to {names[-1]}" if len(names) > 1 else "")
     return (
-        f"{len(names)} PNG(s) of an earlier run are left beside this run's under {prefix}_ ({span}): "
+        f"{counted(len(names), 'PNG')} of an earlier run {'is' if len(names) == 1 else 'are'} left beside this "
+        f"run's under {prefix}_ ({span}): "
         "they are not this run's frames; remove them, or write each run under its own --output-prefix"
     )
 

@@ -24,6 +24,7 @@ from ..errors import InputError
 from ..geometry import calibration_scale
 from ..io.quiet import native_output_held
 from ..rectify import check_rectification, row_alignment_maps
+from ..text import counted
 from ..types import Calibration, StereoPair
 
 log = logging.getLogger("rtstereo.stream")
@@ -128,12 +129,15 @@ class FramePreparer:
         align_rows: align the right view's rows with the left one's (``--align-rows``): measured once,
             on the first frame whose features can be judged (:func:`~rtstereo.rectify.check_rectification`,
             at most :data:`ALIGN_TRIES` frames), and applied to every frame from then on.
+        swap_hint: how the command exchanges the views (``"--swap exchanges them"``), added to the advice
+            for views that look swapped, which ``align_rows`` leaves alone.
     """
 
     size_wh: tuple[int, int] | None = None
     rectifier: Any = None
     calibration: Calibration | None = None
     align_rows: bool = False
+    swap_hint: str | None = None
     _announced: bool = field(default=False, repr=False)
     _row_maps: Any = field(default=None, repr=False)
     _align_tries: int = field(default=0, repr=False)
@@ -194,7 +198,8 @@ class FramePreparer:
                 maps = row_alignment_maps(check, *right.shape[:2])
                 self._row_maps = maps if maps is not None else False
                 if check.median_dx_px < -1.0:
-                    log.warning("--align-rows: left and right look swapped; nothing aligned (swap the inputs)")
+                    how = f" ({self.swap_hint})" if self.swap_hint else ""
+                    log.warning(f"--align-rows: left and right look swapped; nothing aligned: swap the two inputs{how}")
                 else:
                     log.info(
                         "--align-rows: rows off by up to %.2f px (%s; %d matched features)%s",
@@ -379,7 +384,7 @@ class LiveSource(FrameSource):
                 except TimeoutError:
                     raise CameraError(
                         f"{self.description}: no frame for {self.frame_timeout_s:g} s after "
-                        f"{self._grabbed} frame(s); the camera stalled or was unplugged"
+                        f"{counted(self._grabbed, 'frame')}; the camera stalled or was unplugged"
                     ) from None
                 if grabbed is None:
                     return

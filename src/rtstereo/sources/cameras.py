@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io.quiet import ffmpeg_quietened
+from ..text import counted
 from .base import CameraError, Grab, LiveSource, check_side_by_side_width, split_side_by_side
 from .video import FRAME_COUNT_SLACK, is_still_image, still_image_message
 
@@ -83,6 +84,15 @@ class UVCSource(LiveSource):
         return self._recording_frames is not None
 
     def _open(self) -> None:
+        if not self.is_device:
+            try:
+                str(self.device).encode("utf-8")
+            except UnicodeEncodeError:  # OpenCV crashed (a segmentation fault) on a name that is not UTF-8
+                shown = str(self.device).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+                raise CameraError(
+                    f"cannot open camera uvc:{shown}: OpenCV's video reader takes only names in UTF-8, and this "
+                    "path is not (bytes from another encoding): rename the file or link it under a name in UTF-8"
+                ) from None
         # A recording played as a camera: FFmpeg's lines about its damage off, as for a video (a device is no FFmpeg's).
         with contextlib.nullcontext() if self.is_device else ffmpeg_quietened():
             capture = self._factory(self.device)
@@ -132,15 +142,15 @@ class UVCSource(LiveSource):
         if not ok or frame is None:
             if self.is_device:
                 raise CameraError(
-                    f"{self.description} stopped delivering frames after {self._number} frame(s) (unplugged?)"
+                    f"{self.description} stopped delivering frames after {counted(self._number, 'frame')} (unplugged?)"
                 )
             claimed = self._recording_frames
             if claimed is not None and self._number < claimed - FRAME_COUNT_SLACK:  # as rtstereo video says it
                 log.warning(
-                    "%s: the recording ended after %d frame(s) although its header claims %d: the file is cut short "
+                    "%s: the recording ended after %s although its header claims %d: the file is cut short "
                     "or damaged; the stream stops there",
                     self.description,
-                    self._number,
+                    counted(self._number, "frame"),
                     claimed,
                 )
             return None

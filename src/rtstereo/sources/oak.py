@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from ..errors import require, require_installed
+from ..text import counted
 from ..types import Calibration
 from .base import CameraError, Grab, LiveSource
 
@@ -292,12 +293,12 @@ class OakSource(LiveSource):
             message = queue.get(datetime.timedelta(seconds=self.frame_timeout_s))
         except (RuntimeError, self._dai.MessageQueue.QueueException) as exc:
             raise CameraError(
-                f"{self.description} stopped after {self._grabbed} frame(s) (unplugged?): {exc}"
+                f"{self.description} stopped after {counted(self._grabbed, 'frame')} (unplugged?): {exc}"
             ) from None
         if message is None:
             raise CameraError(
                 f"{self.description}: no {side} frame for {self.frame_timeout_s:g} s after "
-                f"{self._grabbed} frame(s); the camera stalled or was unplugged"
+                f"{counted(self._grabbed, 'frame')}; the camera stalled or was unplugged"
             )
         return message
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import require, require_installed
+from ..text import counted
 from ..types import Calibration
 from .base import CameraError, Grab, LiveSource
 
@@ -104,7 +105,7 @@ class RealSenseSource(LiveSource):
         if not ok:
             raise CameraError(
                 f"{self.description}: no frames for {self.frame_timeout_s:g} s after "
-                f"{self._grabbed} frame(s); the camera stalled or was unplugged"
+                f"{counted(self._grabbed, 'frame')}; the camera stalled or was unplugged"
             )
         left, right = frames.get_infrared_frame(1), frames.get_infrared_frame(2)
         if not left or not right:

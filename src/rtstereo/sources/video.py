@@ -27,6 +27,7 @@ import numpy as np
 from ..errors import InputError, require
 from ..io.download import cache_dir, is_url
 from ..io.quiet import ffmpeg_quietened, native_output_held
+from ..text import counted
 from ..types import StereoPair
 from .base import FrameSource, check_side_by_side_width, check_start_stride, split_side_by_side
 
@@ -56,6 +57,14 @@ class VideoReader:
             raise InputError(f"{label} {self.path} is a folder, not a video file")
         if not self.path.is_file():
             raise InputError(f"{label} not found: {self.path}")
+        try:
+            str(self.path).encode("utf-8")
+        except UnicodeEncodeError:  # OpenCV crashed (a segmentation fault) on a name that is not UTF-8
+            shown = str(self.path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            raise InputError(
+                f"cannot read {label} {shown}: OpenCV's video reader takes only names in UTF-8, and this path is not "
+                "(bytes from another encoding): rename the file or link it under a name in UTF-8"
+            ) from None
         with native_output_held() as noise, ffmpeg_quietened():  # FFmpeg's own lines about a file it cannot open
             self.capture = cv2.VideoCapture(str(self.path))
             if not self.capture.isOpened():
@@ -119,7 +128,8 @@ class VideoReader:
     def nothing_from(self, start: int) -> InputError:
         """The error for a stream that gave no frame from ``start`` on: the video ended at or before it, which the
         header's frame count (checked up front) did not show, as in a file cut short."""
-        held = f"it holds {self.ended_at} frame(s)" if self.ended_at is not None and self.ended_at < start else ""
+        cut_short = self.ended_at is not None and self.ended_at < start
+        held = f"it holds {counted(self.ended_at, 'frame')}" if cut_short else ""
         claims = f"its header claims {self.frame_count}" if self.frame_count is not None else ""
         told = "; ".join(part for part in (held, claims) if part)
         cut = ": the file is cut short or damaged" if self.frame_count is not None and self.frame_count > start else ""
@@ -137,7 +147,8 @@ class VideoReader:
         if self.ended_at is None or self.frame_count is None or self.ended_at >= self.frame_count - FRAME_COUNT_SLACK:
             return None
         return (
-            f"the {self.label} {self.path.name} ended after {self.ended_at} frame(s) although its header claims "
+            f"the {self.label} {self.path.name} ended after {counted(self.ended_at, 'frame')} although its header "
+            "claims "
             f"{self.frame_count}: the file is cut short or damaged"
         )
 
@@ -225,10 +236,10 @@ class TwoVideoSource(FrameSource):
         if None not in counts and counts[0] != counts[1]:
             self._announced_end = min(counts)
             log.warning(
-                "the two videos differ in length (left %d frames, right %d): stopping at the shorter, %d frames",
-                counts[0],
+                "the two videos differ in length (left %s, right %d): stopping at the shorter, %s",
+                counted(counts[0], "frame"),
                 counts[1],
-                min(counts),
+                counted(min(counts), "frame"),
             )
         if self._frame_count is not None and self.start >= self._frame_count:
             raise InputError(f"--start {self.start} is past the end of the videos ({self._frame_count} frames)")

@@ -45,6 +45,7 @@ from ..errors import InputError, OutputError, SettingError
 from ..runtime.predictor import Predictor
 from ..sinks.video import OutputFrame, Sink
 from ..sources.base import LatestSlot
+from ..text import counted
 from ..types import StereoPair
 from .adapt import AdaptConfig, Adapter, UserPair, adapting_optimizer, fit_crop
 from .adapt_network import AdaptableNetwork
@@ -202,13 +203,13 @@ class OnlineAdapter:
         if not self._frozen.is_set():
             self.frozen_by = reason
             self._frozen.set()
-            log.info("online adaptation frozen after %d step(s) (%s)", self.steps, reason)
+            log.info("online adaptation frozen after %s (%s)", counted(self.steps, "step"), reason)
 
     def resume(self) -> None:
         if self._frozen.is_set() and self.error is None:
             self.frozen_by = None
             self._frozen.clear()
-            log.info("online adaptation resumed after %d step(s)", self.steps)
+            log.info("online adaptation resumed after %s", counted(self.steps, "step"))
 
     def toggle_freeze(self) -> None:
         """Freeze, or resume when frozen (the window's key)."""
@@ -252,7 +253,7 @@ class OnlineAdapter:
                 self.step(pair)
             except Exception as exc:  # noqa: BLE001 - the stream goes on with the weights it has
                 self.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                log.warning("online adaptation stopped after %d step(s): %s", self.steps, self.error)
+                log.warning("online adaptation stopped after %s: %s", counted(self.steps, "step"), self.error)
                 self.freeze("error")
                 return
 
@@ -375,13 +376,14 @@ class OnlineAdapter:
 
     def describe(self) -> str:
         """One line for the terminal."""
-        text = f"online adaptation: {self.steps} step(s) on {self.frames_seen} frame(s) ({self.busy_s:.1f} s busy)"
+        steps, frames = counted(self.steps, "step"), counted(self.frames_seen, "frame")
+        text = f"online adaptation: {steps} on {frames} ({self.busy_s:.1f} s busy)"
         first_steps, last_steps = _first_and_last(self.history)
         first, last = _mean_terms(first_steps), _mean_terms(last_steps)
         if "photometric" in first and len(self.history) > 1:
             text += (
                 f"; photometric loss {first['photometric']:.4f} -> {last['photometric']:.4f} "
-                f"(mean of the first/last {len(first_steps)} step(s))"
+                f"(mean of the first/last {counted(len(first_steps), 'step')})"
             )
         return text + (f"; frozen: {self.frozen_by}" if self.frozen_by else "")
 

@@ -1,0 +1,79 @@
+"""A map cut off at the top of its disparity range is warned about, naming --max-disp: a scene that fits
+its range leaves almost nothing there, one with nearer points beyond it piles them up there."""
+
+from __future__ import annotations
+
+import warnings
+
+import cv2
+import numpy as np
+import pytest
+
+from rtstereo.cli import main
+from rtstereo.runtime.predictor import (
+    CEILING_SHARE,
+    RangeCeilingWarning,
+    range_ceiling_share,
+    range_ceiling_warning,
+)
+from rtstereo.types import DisparityResult
+
+
+def _ground_plane(tmp_path, near_px: float = 60.0, height: int = 160, width: int = 320):
+    """A textured plane seen from above it: 8 px disparity at the top row, ``near_px`` at the bottom one."""
+    rng = np.random.default_rng(0)
+    coarse = rng.integers(0, 256, (height // 2, width // 2, 3), dtype=np.uint8)
+    left = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
+    disparity = np.linspace(8, near_px, height, dtype=np.float32)[:, None] * np.ones((1, width), np.float32)
+    xs = np.arange(width, dtype=np.float32)[None, :] + disparity  # the right view sees left's x at x - d
+    ys = np.repeat(np.arange(height, dtype=np.float32)[:, None], width, 1)
+    right = cv2.remap(left, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    cv2.imwrite(str(tmp_path / "l.png"), left)
+    cv2.imwrite(str(tmp_path / "r.png"), right)
+    return tmp_path / "l.png", tmp_path / "r.png"
+
+
+def test_predict_warns_when_the_map_piles_up_at_the_top_of_its_range(capsys, tmp_path):
+    left, right = _ground_plane(tmp_path)  # 8..60 px
+    said = r"\d+\.\d % of the map sits at the top of the searched range \(30-31 px; --max-disp 32\): .* e\.g\. 64"
+    with pytest.warns(RangeCeilingWarning, match=said):
+        code = main(
+            ["predict", str(left), str(right), "--model", "sgbm", "--max-disp", "32", "-o", str(tmp_path / "a")]
+        )
+    assert code == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RangeCeilingWarning)
+        assert (
+            main(["predict", str(left), str(right), "--model", "sgbm", "--max-disp", "64", "-o", str(tmp_path / "b")])
+            == 0
+        )
+
+
+def test_a_batch_says_it_as_the_pairs_warning(capsys, tmp_path):
+    left, right = _ground_plane(tmp_path)
+    for side, image in (("L", left), ("R", right)):
+        (tmp_path / side).mkdir()
+        for index in range(2):
+            (tmp_path / side / f"{index}.png").write_bytes(image.read_bytes())
+    code = main(["predict", str(tmp_path / "L"), str(tmp_path / "R"), "--model", "sgbm", "--max-disp", "32"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert err.count("of the map sits at the top of the searched range (30-31 px; --max-disp 32)") == 1, err
+    assert "1 more pair(s) gave the same warning as above (7.3 % of the map sits at the" in err
+
+
+def test_the_share_counts_a_band_of_1_px_about_the_top_in_input_pixels():
+    disparity = np.full((10, 100), 20.0, np.float32)
+    disparity[0, :5] = np.nan
+    disparity[1] = 190.5  # within 1 px of 191
+    disparity[2, :50] = 193.0  # beyond it (a hybrid's network part): not cut off
+    share, top_px = range_ceiling_share(DisparityResult(disparity, input_size_hw=(10, 100)), 192.0)
+    assert top_px == 191.0 and share == 100 / 995
+    assert range_ceiling_warning(DisparityResult(disparity), 192.0).startswith("10.1 % of the map")
+    # run at half the width (to fit memory), its disparity doubled: the top is 2 x 191 px
+    result = DisparityResult(disparity * 2, input_size_hw=(10, 100), network_size_hw=(5, 50))
+    assert range_ceiling_share(result, 192.0) == (share, 382.0)
+    assert range_ceiling_share(DisparityResult(disparity), None)[0] == 0.0
+    disparity[1, : int(CEILING_SHARE * 995) - 1] = 20.0  # just under the threshold
+    disparity[1, int(CEILING_SHARE * 995) - 1 :] = 20.0
+    assert range_ceiling_warning(DisparityResult(disparity), 192.0) is None

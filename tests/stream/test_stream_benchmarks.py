@@ -1,0 +1,42 @@
+"""The stream benchmarks (benchmarks/stream_fps.py, stream_overlap.py) at a tiny size: the rendered
+clip stays whole however long it is, and ``stream_overlap.py`` runs end to end."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def _script(name: str):
+    """``benchmarks/<name>.py`` as a module (its sibling imports found in ``benchmarks/``)."""
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location(f"{name}_under_test", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_moving_rectangle_stays_whole_in_a_long_clip():
+    lefts, rights = _script("stream_fps").render(300, height=64, width=160)
+    assert len(lefts) == len(rights) == 300
+    assert all(frame.shape == (64, 160, 3) for frame in lefts + rights)
+    assert not np.array_equal(lefts[0], lefts[1])  # it moves
+
+
+def test_stream_overlap_runs_a_300_frame_clip(tmp_path):
+    script = _script("stream_overlap")
+    argv = ["--before", "none", "--rounds", "1", "--frames", "300", "--clip-size", "64x128"]
+    argv += ["--model", "sgbm", "--args=--max-disp 16", "--out", str(tmp_path)]
+    assert script.main(argv) == 0
+    (json_path,) = tmp_path.glob("stream_overlap_*.json")
+    report = json.loads(json_path.read_text())
+    assert report["frames"] == 300
+    assert report["rounds"][0]["after"]["frames"] == 300
+    assert (tmp_path / json_path.name.replace(".json", ".md")).exists()
