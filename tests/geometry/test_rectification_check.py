@@ -8,7 +8,14 @@ import pytest
 
 from rtstereo.errors import InputError
 from rtstereo.io.images import read_image
-from rtstereo.rectify import ALIGN_MIN_PX, MIN_MATCHES, RectificationCheck, align_rows, check_rectification
+from rtstereo.rectify import (
+    ALIGN_MIN_PX,
+    MIN_MATCHES,
+    RectificationCheck,
+    align_rows,
+    check_rectification,
+    row_alignment_maps,
+)
 
 
 def _shift_down(image: np.ndarray, dy_px: float) -> np.ndarray:
@@ -229,6 +236,14 @@ def test_a_wrong_match_that_does_not_survive_the_round_trip_does_not_tilt_the_ro
     assert check.measured_misalignment_px < 0.5 and check.median_abs_dy_px < 0.2, check  # 0.34 / 0.36
 
 
+def test_the_example_pair_keeps_enough_matches_to_be_judged_with_its_right_view_1_4x_brighter(example_pair):
+    """With ORB's default corner threshold it kept exactly the 20 matches needed to judge it (at 1.0x, 34);
+    with the lower one, 61 (at 1.0x, 129)."""
+    left, right = example_pair
+    check = check_rectification(left, _brighter(right, 1.4))
+    assert check.conclusive and check.matches >= 2 * MIN_MATCHES, check
+
+
 @pytest.mark.parametrize("gain", [1.0, 1.35])
 @pytest.mark.parametrize("dy_px", [1.5, -1.5])
 def test_a_shift_of_the_example_pair_is_measured_however_bright_its_right_view(example_pair, dy_px, gain):
@@ -284,3 +299,75 @@ def test_align_rows_takes_out_a_shift_of_the_example_and_rendered_pairs(example_
         assert before.offset_px == pytest.approx(-dy_px, abs=0.1), before
         after = check_rectification(left, aligned)
         assert after.misalignment_px < 0.15 and after.median_abs_dy_px < 0.1, after
+
+
+def _views(batch, item: int) -> tuple[np.ndarray, np.ndarray]:
+    return tuple(
+        (batch[key][item].permute(1, 2, 0).numpy() * 255).round().clip(0, 255).astype(np.uint8)
+        for key in ("left", "right")
+    )
+
+
+@pytest.fixture(scope="module")
+def false_alarm_scenes():
+    """Rectified rendered 480 x 640 scenes that the check read as not rectified (benchmarks/rectification_check.py
+    found the last two; all read so at other brightnesses too)."""
+    pytest.importorskip("torch")
+    from rtstereo.datasets.synthetic import RenderSettings, render_batch
+
+    return {
+        "slanted stripes": _views(render_batch(1, 480, 640, seed=12), 0),
+        "noisy": _views(render_batch(1, 480, 640, seed=0), 0),
+        "twice the noise": _views(render_batch(3, 480, 640, seed=101, settings=RenderSettings(noise_scale=2.0)), 2),
+        "geometry only": _views(render_batch(2, 480, 640, seed=102, settings=RenderSettings.geometry_only()), 1),
+    }
+
+
+@pytest.mark.parametrize(
+    ("scene", "gain", "read_px"),
+    [
+        ("slanted stripes", 0.7, 1.2),
+        ("slanted stripes", 1.0, 1.9),
+        ("slanted stripes", 1.4, 3.9),
+        ("noisy", 1.35, 1.12),
+        ("twice the noise", 1.35, 2.44),
+        ("geometry only", 1.4, 1.49),
+    ],
+)
+def test_rectified_rendered_scenes_with_repeating_texture_or_noise_pass(false_alarm_scenes, scene, gain, read_px):
+    """Wrong matches that agree with one another (along repeating slanted stripes, or a few lone ones far
+    from the rest) tilted the plane fitted to all matches: these rectified pairs read ``read_px`` off where
+    features matched, and --align-rows resampled them. The fit now gives no region of the image more than a
+    few matches' say and takes a roll or scale difference only when the matches need one."""
+    left, right = false_alarm_scenes[scene]
+    check = check_rectification(left, _brighter(right, gain))
+    assert check.conclusive and check.is_rectified() and check.warning() is None, check
+    assert check.measured_misalignment_px < 0.3 and row_alignment_maps(check, *left.shape[:2]) is None, check
+
+
+@pytest.mark.parametrize("dy_px", [1.0, -1.0])
+def test_a_shift_of_the_stripes_scene_is_measured(false_alarm_scenes, dy_px):
+    left, right = false_alarm_scenes["slanted stripes"]
+    check = check_rectification(left, _shift_down(right, dy_px))
+    assert check.conclusive and check.offset_px == pytest.approx(-dy_px, abs=0.25), check
+
+
+def test_a_pair_whose_matches_mostly_disagree_is_inconclusive_not_far_off():
+    """Rendered with twice the sensor noise and its right view 0.7x as bright, most of its 71 matches were
+    wrong; 20 of them, fitted by a tilted plane, read 36.7 px off."""
+    pytest.importorskip("torch")
+    from rtstereo.datasets.synthetic import RenderSettings, render_batch
+
+    left, right = _views(render_batch(1, 480, 640, seed=101, settings=RenderSettings(noise_scale=2.0)), 0)
+    check = check_rectification(left, _brighter(right, 0.7))
+    assert not check.conclusive and check.is_rectified() and check.warning() is None, check
+
+
+@pytest.mark.parametrize("gain", [1.2, 1.25, 1.3, 1.35, 1.4])
+def test_align_rows_leaves_the_rectified_example_pair_alone_however_bright_its_right_view(example_pair, gain):
+    """--align-rows decided from the fit extrapolated to the image corners, which a few wrong matches had
+    tilted: 0.5-2.2 px there, so it resampled this rectified pair."""
+    left, right = example_pair
+    brighter = _brighter(right, gain)
+    aligned, check = align_rows(left, brighter)
+    assert aligned is brighter and check.misalignment_px <= ALIGN_MIN_PX, check
