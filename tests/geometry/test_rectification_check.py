@@ -371,3 +371,13 @@ def test_align_rows_leaves_the_rectified_example_pair_alone_however_bright_its_r
     brighter = _brighter(right, gain)
     aligned, check = align_rows(left, brighter)
     assert aligned is brighter and check.misalignment_px <= ALIGN_MIN_PX, check
+
+
+@pytest.mark.parametrize("gain", [1.0, 1.35])
+@pytest.mark.parametrize("dy_px", [1.0, -1.0])
+def test_a_one_pixel_shift_is_reported(example_pair, rendered_pair, dy_px, gain):
+    """A 1 px shift of the example pair reads 1.00 px, which a warning above 1 px missed."""
+    for left, right in (example_pair, rendered_pair):
+        check = check_rectification(left, _brighter(_shift_down(right, dy_px), gain))
+        assert check.offset_px == pytest.approx(-dy_px, abs=0.25), check
+        assert not check.is_rectified() and "does not look rectified" in check.warning(), check
