@@ -62,6 +62,7 @@ _MAX_DX_FRACTION = 0.5  # matches moving further across than this share of the w
 _REGIONS = 4  # no cell of a _REGIONS x _REGIONS grid counts more than _REGION_CAP matches (_region_weights)
 _REGION_CAP = 10
 _TILT_GAIN = 0.6  # a roll / scale difference is fitted only when it cuts the fit's cost below this share
+_MIN_SLOPE_SPAN = 0.2  # ... and only along a direction in which the matches span this share of the image
 # The rows' fit must hold this share of the (weighted) matches for the check to judge the pair: below it,
 # wrong matches (repeating texture, noise) outweigh the ones that agree on one set of rows.
 MIN_AGREEING_SHARE = 0.5
@@ -88,6 +89,8 @@ class RectificationCheck:
             pixels (``None``: as ``misalignment_px``); see :attr:`measured_misalignment_px`.
         agreeing_share: share of the matches the fit keeps, each weighted by its region of the image; below
             :data:`MIN_AGREEING_SHARE` the check is not ``conclusive``.
+        supported_misalignment_px: largest ``|dy|`` at the image corners less twice the fit's standard error
+            there (at least 0), pixels: what :func:`align_rows` goes by (``None``: as ``misalignment_px``).
     """
 
     misalignment_px: float
@@ -99,6 +102,7 @@ class RectificationCheck:
     row_plane: tuple[float, float, float] | None = None  # dy = offset + a x_right + b y_left, centred full-size px
     matched_misalignment_px: float | None = None
     agreeing_share: float = 1.0
+    supported_misalignment_px: float | None = None
 
     @property
     def conclusive(self) -> bool:
@@ -213,7 +217,7 @@ def check_rectification(
     points_left = points_left / scale - np.array([width / 2, height / 2])
     points_right = points_right / scale - np.array([width / 2, height / 2])
     dy = points_left[:, 1] - points_right[:, 1]
-    coefficients, inliers = _fit_rows(points_left, dy, weights)
+    coefficients, inliers = _fit_rows(points_left, dy, weights, (width, height))
     agreeing_share = float(weights[inliers].sum() / weights.sum())
     if inliers.sum() < MIN_MATCHES or agreeing_share < MIN_AGREEING_SHARE:
         return RectificationCheck(
@@ -226,38 +230,53 @@ def check_rectification(
     )
     corners = np.array([[-1, -1], [1, -1], [-1, 1], [1, 1]]) * np.array([width / 2, height / 2])
     at_corners = coefficients[0] + corners @ coefficients[1:]
+    terms = [0] + [i for i in (1, 2) if coefficients[i] != 0]
+    corner_error = _standard_error(points_left[inliers], dy[inliers], weights[inliers], coefficients, terms, corners)
     low, high = points_left[inliers].min(axis=0), points_left[inliers].max(axis=0)
     box = np.array([[low[0], low[1]], [high[0], low[1]], [low[0], high[1]], [high[0], high[1]]])
     at_box = coefficients[0] + box @ coefficients[1:]
     return RectificationCheck(
         misalignment_px=float(np.abs(at_corners).max()),
+        supported_misalignment_px=float(np.maximum(np.abs(at_corners) - 2 * corner_error, 0).max()),
         matched_misalignment_px=float(np.abs(at_box).max()),
         offset_px=float(coefficients[0]),
         median_abs_dy_px=float(np.median(np.abs(dy[inliers]))),
         median_dx_px=float(np.median(points_left[inliers, 0] - points_right[inliers, 0])),
         matches=int(inliers.sum()),
         brightness_ratio=brightness,
-        row_plane=(
-            _alignment_plane(points_left[inliers], points_right[inliers], dy[inliers])
-            if coefficients[1:].any()
-            else (float(coefficients[0]), 0.0, 0.0)
-        ),
+        row_plane=_alignment_plane(points_left[inliers], points_right[inliers], dy[inliers], terms),
         agreeing_share=round(agreeing_share, 3),
     )
 
 
-def _alignment_plane(points_left: np.ndarray, points_right: np.ndarray, dy: np.ndarray) -> tuple[float, float, float]:
-    """``dy`` fitted as ``offset + a * x_right + b * y_left`` (centred pixels) over the kept matches: the
-    aligned right view takes, at its column x and the left view's row y, the right view's row ``y - dy``.
-    Fitted at the left view's columns instead, a roll left ``a * disparity`` behind (0.3 px at 0.4 degrees
-    on teddy)."""
+def _alignment_plane(
+    points_left: np.ndarray, points_right: np.ndarray, dy: np.ndarray, terms: list[int]
+) -> tuple[float, float, float]:
+    """``dy`` fitted as ``offset + a * x_right + b * y_left`` (centred pixels) over the kept matches, with the
+    ``terms`` the check fitted (0: offset, 1: ``a``, 2: ``b``; the others 0): the aligned right view takes,
+    at its column x and the left view's row y, the right view's row ``y - dy``. Fitted at the left view's
+    columns instead, a roll left ``a * disparity`` behind (0.3 px at 0.4 degrees on teddy)."""
     design = np.column_stack([np.ones(len(dy)), points_right[:, 0], points_left[:, 1]])
-    offset, a, b = np.linalg.lstsq(design, dy, rcond=None)[0]
-    return float(offset), float(a), float(b)
+    plane = np.zeros(3)
+    plane[terms] = np.linalg.lstsq(design[:, terms], dy, rcond=None)[0]
+    return float(plane[0]), float(plane[1]), float(plane[2])
 
 
-# align_rows corrects a measured misalignment above this at the image corners (pixels); below it the fit is
-# mostly noise (rectified pairs of the selection set measure 0.03-0.47 px).
+def _standard_error(
+    xy: np.ndarray, dy: np.ndarray, weights: np.ndarray, coefficients: np.ndarray, terms: list[int], at: np.ndarray
+) -> np.ndarray:
+    """Standard error (pixels) of the fitted ``dy`` at the points ``at`` (centred pixels), from the scatter of
+    the kept matches about the fit, each counting as its weight of an observation (:func:`_region_weights`)."""
+    design = np.column_stack([np.ones(len(dy)), xy])[:, terms]
+    residuals = dy - np.column_stack([np.ones(len(dy)), xy]) @ coefficients
+    variance = float(weights @ np.square(residuals)) / max(float(weights.sum()) - len(terms), 1.0)
+    covariance = variance * np.linalg.pinv(design.T @ (design * weights[:, None]))
+    points = np.column_stack([np.ones(len(at)), at])[:, terms]
+    return np.sqrt(np.einsum("ij,jk,ik->i", points, covariance, points))
+
+
+# align_rows corrects a measured misalignment above this at the image corners, less twice the fit's standard
+# error there (pixels); below it the fit is mostly noise (rectified pairs of the selection set measure 0.03-0.47 px).
 ALIGN_MIN_PX = 0.3
 
 
@@ -270,7 +289,8 @@ def align_rows(
     for rectification.
 
     It changes nothing when the check is inconclusive, finds the views swapped, or measures at most
-    :data:`ALIGN_MIN_PX` at the corners. Disparity is unchanged in meaning: only rows move.
+    :data:`ALIGN_MIN_PX` at the corners once twice the fit's standard error there is taken off
+    (:attr:`RectificationCheck.supported_misalignment_px`). Disparity is unchanged in meaning: only rows move.
 
     Args:
         left, right: uint8 RGB ``(H, W, 3)`` of one size.
@@ -289,13 +309,10 @@ def align_rows(
 def row_alignment_maps(check: RectificationCheck, height: int, width: int) -> tuple[np.ndarray, np.ndarray] | None:
     """``cv2.remap`` maps that align a right view of ``height`` x ``width`` by ``check``'s fitted rows
     (see :func:`align_rows`), or ``None`` when there is nothing to align (inconclusive, swapped, or at
-    most :data:`ALIGN_MIN_PX`). A stream computes them once and applies them to every frame."""
-    if (
-        check.row_plane is None
-        or not check.conclusive
-        or check.median_dx_px < -1.0
-        or not check.misalignment_px > ALIGN_MIN_PX
-    ):
+    most :data:`ALIGN_MIN_PX` beyond the fit's uncertainty). A stream computes them once and applies them to
+    every frame."""
+    supported_px = check.misalignment_px if check.supported_misalignment_px is None else check.supported_misalignment_px
+    if check.row_plane is None or not check.conclusive or check.median_dx_px < -1.0 or not supported_px > ALIGN_MIN_PX:
         return None
     offset, a, b = check.row_plane
     xs = np.arange(width, dtype=np.float32)[None, :] - np.float32(width / 2)
@@ -417,7 +434,12 @@ def _region_weights(points: np.ndarray, shape_hw: tuple[int, ...]) -> np.ndarray
 
 
 def _fit_rows(
-    xy: np.ndarray, dy: np.ndarray, weights: np.ndarray, iterations: int = 200, band: float = _INLIER_BAND_PX
+    xy: np.ndarray,
+    dy: np.ndarray,
+    weights: np.ndarray,
+    size_wh: tuple[int, int],
+    iterations: int = 200,
+    band: float = _INLIER_BAND_PX,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fit the vertical offsets ``dy = c0 + c1 x + c2 y`` robustly, with a roll and scale difference only
     where the matches need them.
@@ -429,7 +451,9 @@ def _fit_rows(
     tilted to take in a few wrong matches gains little, and so tilted read rectified rendered scenes up to
     3.9 px off. MSAC rather than counting the matches within ``band``: a count let a plane tilted just enough to
     take in two wrong matches far from the rest beat the flat one (the example pair, right view 1.3x
-    brighter, read 1.8 px off). Least squares over the matches within ``band`` gives the figures.
+    brighter, read 1.8 px off). A slope is kept only where the plane's matches span at least
+    :data:`_MIN_SLOPE_SPAN` of the image's width (roll) or height (scale; ``size_wh``, pixels). Least squares
+    over the matches within ``band`` gives the figures.
 
     Returns:
         ``(coefficients, inliers)``: ``(c0, c1, c2)`` (``c1 = c2 = 0`` for an offset) and the matches kept.
@@ -449,11 +473,18 @@ def _fit_rows(
     planes = np.linalg.solve(matrices[usable], dy[samples[usable]][..., None])[..., 0]
     plane_costs = cost(dy[None, :] - planes @ design.T) if len(planes) else np.array([np.inf])
     if plane_costs.min() < _TILT_GAIN * offset_costs.min():
-        terms, coefficients = [0, 1, 2], planes[int(np.argmin(plane_costs))].copy()
+        coefficients = planes[int(np.argmin(plane_costs))].copy()
+        inliers = np.abs(dy - design @ coefficients) <= band
+        # A slope is fitted only where the matches span a fifth of the image or more (5-95 %): measured over a
+        # narrow patch it is mostly noise, and extrapolated to the image corners it read a rectified rendered
+        # scene 7.3 px off (from matches 29 px wide), which --align-rows then resampled by as much.
+        spread = np.percentile(xy[inliers], 95, axis=0) - np.percentile(xy[inliers], 5, axis=0)
+        terms = [0] + [1 + axis for axis in (0, 1) if spread[axis] >= size_wh[axis] * _MIN_SLOPE_SPAN]
+        coefficients[[axis for axis in (1, 2) if axis not in terms]] = 0.0
     else:
         terms, coefficients = [0], np.array([offsets[int(np.argmin(offset_costs))], 0.0, 0.0])
-    inliers = np.abs(dy - design @ coefficients) <= band
-    for _ in range(2):
+        inliers = np.abs(dy - design @ coefficients) <= band
+    for _ in range(2):  # refitted on the matches of the chosen model, then on those of the refit
         if inliers.sum() <= len(terms):
             break
         root = np.sqrt(weights[inliers])
