@@ -62,6 +62,7 @@ _MAX_DX_FRACTION = 0.5  # matches moving further across than this share of the w
 _REGIONS = 4  # no cell of a _REGIONS x _REGIONS grid counts more than _REGION_CAP matches (_region_weights)
 _REGION_CAP = 10
 _TILT_GAIN = 0.6  # a roll / scale difference is fitted only when it cuts the fit's cost below this share
+_MATCH_SCATTER_PX = 0.25  # the sub-pixel matches of a pair scatter by about this much about its rows
 _MIN_SLOPE_SPAN = 0.2  # ... and only along a direction in which the matches span this share of the image
 # The rows' fit must hold this share of the (weighted) matches for the check to judge the pair: below it,
 # wrong matches (repeating texture, noise) outweigh the ones that agree on one set of rows.
@@ -220,9 +221,7 @@ def check_rectification(
     coefficients, inliers = _fit_rows(points_left, dy, weights, (width, height))
     agreeing_share = float(weights[inliers].sum() / weights.sum())
     if inliers.sum() < MIN_MATCHES or agreeing_share < MIN_AGREEING_SHARE:
-        return RectificationCheck(
-            np.nan, np.nan, np.nan, np.nan, int(inliers.sum()), agreeing_share=round(agreeing_share, 3)
-        )
+        return RectificationCheck(np.nan, np.nan, np.nan, np.nan, int(inliers.sum()), agreeing_share=agreeing_share)
     brightness = _brightness_ratio(
         grey,
         (points_left[inliers] + [width / 2, height / 2]) * scale,
@@ -245,7 +244,7 @@ def check_rectification(
         matches=int(inliers.sum()),
         brightness_ratio=brightness,
         row_plane=_alignment_plane(points_left[inliers], points_right[inliers], dy[inliers], terms),
-        agreeing_share=round(agreeing_share, 3),
+        agreeing_share=agreeing_share,
     )
 
 
@@ -447,11 +446,12 @@ def _fit_rows(
     Two models are fitted by MSAC (each match's squared residual capped at ``band^2`` and weighted by
     :func:`_region_weights`): a constant offset (every match's ``dy`` tried) and a plane (``iterations``
     random triples). The plane is taken only when it costs less than :data:`_TILT_GAIN` times the offset's
-    cost: a roll of 0.5 degrees leaves most matches beyond the band of a constant offset, while a plane
-    tilted to take in a few wrong matches gains little, and so tilted read rectified rendered scenes up to
-    3.9 px off. MSAC rather than counting the matches within ``band``: a count let a plane tilted just enough to
-    take in two wrong matches far from the rest beat the flat one (the example pair, right view 1.3x
-    brighter, read 1.8 px off). A slope is kept only where the plane's matches span at least
+    cost, each with the matches' own scatter (:data:`_MATCH_SCATTER_PX` each) added: a roll of 0.5 degrees
+    leaves most matches beyond the band of a constant offset, while a plane tilted to take in a few wrong
+    matches gains little, and so tilted read rectified rendered scenes up to 3.9 px off. MSAC rather than
+    counting the matches within ``band``: a count let a plane tilted just enough to take in two wrong
+    matches far from the rest beat the flat one (the example pair, right view 1.3x brighter, read 1.8 px
+    off). A slope is kept only where the plane's matches span at least
     :data:`_MIN_SLOPE_SPAN` of the image's width (roll) or height (scale; ``size_wh``, pixels). Least squares
     over the matches within ``band`` gives the figures.
 
@@ -472,7 +472,10 @@ def _fit_rows(
     usable = np.abs(np.linalg.det(matrices)) > 1e-6 * np.abs(xy).max() ** 2
     planes = np.linalg.solve(matrices[usable], dy[samples[usable]][..., None])[..., 0]
     plane_costs = cost(dy[None, :] - planes @ design.T) if len(planes) else np.array([np.inf])
-    if plane_costs.min() < _TILT_GAIN * offset_costs.min():
+    # Both costs carry the matches' own scatter, so that a plane fitting the noise of an offset that already
+    # fits does not count as a gain.
+    floor = _MATCH_SCATTER_PX**2 * weights.sum()
+    if plane_costs.min() + floor < _TILT_GAIN * (offset_costs.min() + floor):
         coefficients = planes[int(np.argmin(plane_costs))].copy()
         inliers = np.abs(dy - design @ coefficients) <= band
         # A slope is fitted only where the matches span a fifth of the image or more (5-95 %): measured over a
