@@ -10,7 +10,7 @@ measured offset. Also the check's time at 640x480. It chooses nothing.
 
 Usage::
 
-    python benchmarks/rectification_check.py [--scenes 24] [--output results/rectification_check.json]
+    python benchmarks/rectification_check.py [--scenes 24] [--seed 100] [--output results/rectification_check.json]
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ GAINS = (0.7, 1.0, 1.2, 1.35, 1.4)
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenes", type=int, default=24, help="rendered scenes (a third each of three settings)")
+    parser.add_argument("--seed", type=int, default=100, help="render seeds seed, seed + 1, seed + 2")
     parser.add_argument("--unlabeled", default=str(UNLABELED), help="real rectified pairs ('' to skip)")
     parser.add_argument("--output", default=None, help="JSON file for the figures")
     parser.add_argument("--verbose", action="store_true", help="print every false alarm")
@@ -53,7 +54,7 @@ def moved(image: np.ndarray, dy_px: float = 0.0, roll_degrees: float = 0.0) -> n
     return cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
-def rendered_pairs(count: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def rendered_pairs(count: int, seed: int = 100) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     from rtstereo.datasets.synthetic import RenderSettings, render_batch
 
     settings = {
@@ -64,7 +65,7 @@ def rendered_pairs(count: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     pairs = {}
     per = max(1, count // len(settings))
     for index, (name, setting) in enumerate(settings.items()):
-        batch = render_batch(per, 480, 640, seed=100 + index, settings=setting)
+        batch = render_batch(per, 480, 640, seed=seed + index, settings=setting)
         for i in range(per):
             left, right = (
                 (batch[key][i].permute(1, 2, 0).numpy() * 255).round().clip(0, 255).astype(np.uint8)
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     cv2.setNumThreads(1)
     examples = HERE.parent / "examples"
     example = {"example": (read_image(examples / "left.png"), read_image(examples / "right.png"))}
-    rendered = rendered_pairs(args.scenes)
+    rendered = rendered_pairs(args.scenes, args.seed)
     results = {
         "rendered_rectified": rectified_figures(rendered, GAINS, args.verbose),
         "example_rectified": rectified_figures(example, (*GAINS, 1.25, 1.3), args.verbose),
@@ -171,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{key}: {value}")
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        document = {"machine": machine_info(), "scenes": args.scenes, "results": results}
+        document = {"machine": machine_info(), "scenes": args.scenes, "seed": args.seed, "results": results}
         Path(args.output).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return 0
 

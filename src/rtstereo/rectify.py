@@ -40,8 +40,8 @@ from .types import Calibration, as_rgb_uint8
 # Rectification check
 # ---------------------------------------------------------------------------------------------------
 
-# A pair is warned about (adapt: refused) beyond this misalignment where features matched: a 1 px offset
-# of a rendered scene reads 0.75-1.32 px, a rectified one at most 0.35 px (benchmarks/rectification_check.py).
+# A pair is warned about (adapt: refused) beyond this misalignment where features matched: a 1 px offset of
+# a rendered scene can read a little under 1 px, a rectified one at most 0.54 px (benchmarks/rectification_check.py).
 MAX_MISALIGNMENT_PX = 0.75
 LEVEL_PX = 0.5  # a vertical offset below this is "level": the sub-pixel matches scatter by about 0.2 px
 MIN_MATCHES = 20
