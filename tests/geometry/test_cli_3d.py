@@ -171,6 +171,22 @@ def test_predict_align_rows_says_when_it_cannot_measure_the_rows(capsys, tmp_pat
     assert code == 0 and "matched features" not in err, err  # without --align-rows an unjudged pair is no news
 
 
+def test_align_rows_says_when_the_matched_features_disagree_on_the_rows(monkeypatch):
+    """Enough matches, but the best fit holds under half of them: not "too few matched features"."""
+    import rtstereo.rectify
+    from rtstereo.cli.rectification import rectification_warnings
+    from rtstereo.types import StereoPair
+
+    disagreeing = rtstereo.rectify.RectificationCheck(np.nan, np.nan, np.nan, np.nan, 31, agreeing_share=0.43)
+    monkeypatch.setattr(rtstereo.rectify, "check_rectification", lambda left, right: disagreeing)
+    image = np.zeros((48, 64, 3), np.uint8)
+    messages, conclusive = rectification_warnings(StereoPair(image, image), align_rows=True)
+    assert not conclusive and messages == [
+        "--align-rows: the matched features disagree on the rows (the best fit holds 43% of them, at least 50%: "
+        "repeating texture or noise); the pair goes through unaligned"
+    ], messages
+
+
 def test_predict_warns_when_the_right_camera_exposes_differently(capsys, tmp_path, pair_files):
     left, right = pair_files
     code, _, err = run_cli(capsys, "predict", left, right, *SGBM, "-o", tmp_path / "d.pfm")

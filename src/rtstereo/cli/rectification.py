@@ -92,7 +92,7 @@ def rectification_findings(
         judged.
     """
     from ..models.sgbm import EXPOSURE_RATIO_LIMIT, resolved_sgbm_input
-    from ..rectify import MIN_MATCHES, check_rectification
+    from ..rectify import MIN_AGREEING_SHARE, MIN_MATCHES, check_rectification
 
     check = check_rectification(pair.left, pair.right)
     rows = check.warning()
@@ -107,6 +107,10 @@ def rectification_findings(
     if align_rows and not check.conclusive:  # align_rows left it alone: asked for, so not done silently
         rows = (
             f"--align-rows: too few matched features ({check.matches}, at least {MIN_MATCHES}) to measure the rows; "
+            "the pair goes through unaligned"
+            if check.matches < MIN_MATCHES
+            else f"--align-rows: the matched features disagree on the rows (the best fit holds "
+            f"{check.agreeing_share:.0%} of them, at least {MIN_AGREEING_SHARE:.0%}: repeating texture or noise); "
             "the pair goes through unaligned"
         )
     light = check.exposure_warning() if exposure != "off" else None

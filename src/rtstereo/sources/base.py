@@ -210,8 +210,8 @@ class FramePreparer:
                     )
             elif self._align_tries == self.ALIGN_TRIES:
                 log.warning(
-                    "--align-rows: the first %d frames gave too few matched features to measure the rows; "
-                    "frames go through unaligned",
+                    "--align-rows: the first %d frames gave too few matched features (or too few that agree on "
+                    "the rows) to measure the rows; frames go through unaligned",
                     self.ALIGN_TRIES,
                 )
         if self._row_maps is None or self._row_maps is False or self._row_maps[0].shape != right.shape[:2]:
