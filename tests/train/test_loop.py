@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import signal
 import threading
 import warnings
 from pathlib import Path
@@ -243,6 +245,25 @@ def test_ctrl_c_or_a_crash_saves_the_state_and_reraises(tmp_path, monkeypatch, e
     end = records(tmp_path, "end")[-1]
     assert end["interrupted"] is True and end["step"] == 2 and end["reason"] == error.__name__
     assert (tmp_path / "curve.png").is_file()
+
+
+def test_sigterm_saves_the_state_as_ctrl_c_does(tmp_path, monkeypatch):
+    """kill, a job scheduler or torchrun stopping its workers send SIGTERM: the steps done are kept."""
+    render = loop.SyntheticStream.__call__
+
+    def terminated_at_step_2(self, step):
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return render(self, step)
+
+    monkeypatch.setattr(loop.SyntheticStream, "__call__", terminated_at_step_2)
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(tmp_path, checkpoint_every=100), echo=quiet)
+    assert signal.getsignal(signal.SIGTERM) is previous  # the process's own handler is back
+    assert read_torch_file(tmp_path / "last.pt")["step"] == 2
+    end = records(tmp_path, "end")[-1]
+    assert end["interrupted"] is True and end["step"] == 2 and end["reason"] == "Terminated"
 
 
 @pytest.mark.parametrize("prefetch", [None, True])

@@ -16,11 +16,14 @@ only on ``(seed, s)``, so a resumed run sees the same data an uninterrupted one 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -630,7 +633,8 @@ class _Run:
 
     def run(self) -> dict[str, Any]:
         try:
-            return self._run()
+            with _terminate_as_interrupt():
+                return self._run()
         finally:
             distributed.stop(self.ranks)
 
@@ -797,6 +801,36 @@ class _Run:
 
 def _quiet(_line: str) -> None:
     pass
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM while a run trains: handled as Ctrl+C (``last.pt`` written, the log's end record says so)."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Make SIGTERM stop the run as Ctrl+C does, with its state saved.
+
+    ``kill``, job schedulers, container runtimes and torchrun (stopping its workers after Ctrl+C) send
+    SIGTERM, whose default action ends the process at once: the steps since the last checkpoint were lost.
+    Further SIGTERMs while the state is written are ignored. Outside the main thread it does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    terminated = False
+
+    def handle(signum: int, frame: Any) -> None:  # noqa: ARG001 - signal's signature
+        nonlocal terminated
+        if not terminated:
+            terminated = True
+            raise Terminated(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _now() -> float:
