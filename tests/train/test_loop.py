@@ -306,6 +306,17 @@ def test_init_fine_tunes_with_the_checkpoint_architecture(tmp_path, three_steps)
     assert records(tmp_path, "val")[0]["epe"] == pytest.approx(source_epe, rel=1e-5)
 
 
+@pytest.mark.parametrize("flag", ["--init", "--resume"])
+def test_cli_refuses_a_model_other_than_the_checkpoints(tmp_path, capsys, three_steps, flag):
+    """The architecture comes from the checkpoint: --model anynet trained rtnet without a word."""
+    source = three_steps[0] / ("best.pt" if flag == "--init" else "last.pt")
+    code = main(["train", flag, str(source), "--model", "anynet", "-o", str(tmp_path / "run"), "--steps", "9"])
+    err = capsys.readouterr().err
+    said = f"--model anynet: {flag} {source} is a checkpoint of rtnet, and the run takes the architecture from it"
+    assert code == 2 and err.startswith(f"rtstereo train: error: {said}") and err.count("\n") == 1, err
+    assert not (tmp_path / "run").exists()
+
+
 def test_init_with_a_setting_the_weights_cannot_take_fails(tmp_path, three_steps):
     config = tiny_config(tmp_path, init=str(three_steps[0] / "best.pt"), settings={"max_disp": 64}, steps=1)
     with pytest.raises(CheckpointError, match="another shape"):
