@@ -457,6 +457,14 @@ def test_init_needs_an_rtstereo_checkpoint(tmp_path):
         train(tiny_config(tmp_path, init=str(path)), echo=quiet)
 
 
+@pytest.mark.parametrize("flag", ["init", "resume"])
+def test_an_onnx_file_to_start_from_is_named_as_one(tmp_path, flag):
+    """It was called "not a PyTorch file (a plain pickle, or damaged)", as if the user's file were broken."""
+    onnx = Path(__file__).parents[2] / "src" / "rtstereo" / "weights" / "rtnet-v5.onnx"
+    with pytest.raises(CheckpointError, match="rtnet-v5.onnx: an ONNX model, made for inference, not a PyTorch file"):
+        train(resolve_config(flag_values={flag: str(onnx), "out_dir": str(tmp_path / "run")}), echo=quiet)
+
+
 def test_init_with_weights_of_other_shapes_fails(tmp_path):
     path = tmp_path / "wrong.pt"
     save_checkpoint(path, "rtnet", {"max_disp": 32}, {"encoder.to_half.0.weight": torch.zeros(1)})
