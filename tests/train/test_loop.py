@@ -266,6 +266,28 @@ def test_sigterm_saves_the_state_as_ctrl_c_does(tmp_path, monkeypatch):
     assert end["interrupted"] is True and end["step"] == 2 and end["reason"] == "Terminated"
 
 
+def test_sigterm_after_ctrl_c_does_not_cut_the_saving_short(tmp_path, monkeypatch):
+    """torchrun answers Ctrl+C by sending its workers SIGTERM while they write last.pt."""
+    render, save = loop.SyntheticStream.__call__, loop._Run.save
+
+    def interrupted_at_step_2(self, step):
+        if step == 2:
+            raise KeyboardInterrupt
+        return render(self, step)
+
+    def terminated_while_saving(self, path, training_state=True):
+        if self.stopping:
+            os.kill(os.getpid(), signal.SIGTERM)
+        save(self, path, training_state)
+
+    monkeypatch.setattr(loop.SyntheticStream, "__call__", interrupted_at_step_2)
+    monkeypatch.setattr(loop._Run, "save", terminated_while_saving)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(tmp_path, checkpoint_every=100), echo=quiet)
+    assert read_torch_file(tmp_path / "last.pt")["step"] == 2
+    assert records(tmp_path, "end")[-1]["reason"] == "KeyboardInterrupt"
+
+
 @pytest.mark.parametrize("prefetch", [None, True])
 def test_batches_are_made_ahead_on_a_cpu_only_when_asked(tmp_path, monkeypatch, prefetch):
     """On a CPU the batch thread competes with the step for the cores (rtstereo.train.prefetch): by

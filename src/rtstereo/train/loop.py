@@ -503,6 +503,7 @@ class _Run:
     """
 
     plotting = True  # until matplotlib turns out to be missing
+    stopping = False  # once Ctrl-C or a failure has stopped the steps: the state is being written
 
     def __init__(self, config: TrainConfig, echo: Callable[[str], None]):
         self.ranks = ranks_from_environment()
@@ -633,7 +634,7 @@ class _Run:
 
     def run(self) -> dict[str, Any]:
         try:
-            with _terminate_as_interrupt():
+            with _terminate_as_interrupt(lambda: self.stopping):
                 return self._run()
         finally:
             distributed.stop(self.ranks)
@@ -669,6 +670,7 @@ class _Run:
                     self.echo(f"time limit of {config.time_limit_min:g} min reached at step {self.step}")
                     break
         except BaseException as exc:  # Ctrl-C, or a failure in the data or the model: keep the work done
+            self.stopping = True  # torchrun follows Ctrl-C with SIGTERM: it must not cut this short
             _close(batches)
             self.finish(interrupted=True, reason=type(exc).__name__)
             if isinstance(exc, InputError):  # a setting this run cannot train with: a plain resume would stop again
@@ -808,12 +810,13 @@ class Terminated(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
+def _terminate_as_interrupt(stopping: Callable[[], bool]) -> Iterator[None]:
     """Make SIGTERM stop the run as Ctrl+C does, with its state saved.
 
     ``kill``, job schedulers, container runtimes and torchrun (stopping its workers after Ctrl+C) send
     SIGTERM, whose default action ends the process at once: the steps since the last checkpoint were lost.
-    Further SIGTERMs while the state is written are ignored. Outside the main thread it does nothing.
+    A SIGTERM once the run is ``stopping`` (writing its state after Ctrl+C, which torchrun follows with
+    SIGTERM, or after a first SIGTERM) is ignored. Outside the main thread it does nothing.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -822,7 +825,7 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
     def handle(signum: int, frame: Any) -> None:  # noqa: ARG001 - signal's signature
         nonlocal terminated
-        if not terminated:
+        if not terminated and not stopping():
             terminated = True
             raise Terminated(f"signal {signum}")
 
