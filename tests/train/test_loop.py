@@ -288,6 +288,21 @@ def test_sigterm_after_ctrl_c_does_not_cut_the_saving_short(tmp_path, monkeypatc
     assert records(tmp_path, "end")[-1]["reason"] == "KeyboardInterrupt"
 
 
+def test_compile_on_a_cpu_without_a_cpp_compiler_is_refused_before_the_run(tmp_path, monkeypatch, capsys):
+    """It failed in the first step, a minute later, with inductor's traceback and a run folder to resume."""
+    from torch._inductor import cpp_builder, exc
+
+    def no_compiler():
+        raise exc.InvalidCxxCompiler
+
+    monkeypatch.setattr(cpp_builder, "get_cpp_compiler", no_compiler)
+    code = main(["train", "-o", str(tmp_path / "run"), "--steps", "1", "--crop", "64x96", "--compile"])
+    err = capsys.readouterr().err
+    said = "--compile: torch.compile on a CPU builds C++ kernels, and no working C++ compiler was found"
+    assert code == 2 and err.startswith(f"rtstereo train: error: {said}") and err.count("\n") == 1, err
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("prefetch", [None, True])
 def test_batches_are_made_ahead_on_a_cpu_only_when_asked(tmp_path, monkeypatch, prefetch):
     """On a CPU the batch thread competes with the step for the cores (rtstereo.train.prefetch): by

@@ -571,6 +571,7 @@ class _Run:
         # files always get self.model's own weights (no "module." or "_orig_mod." in their names).
         network = distributed.wrap(self.model, self.ranks, self.device)
         if config.compile:
+            _check_cpu_compiler(self.device)
             network = torch.compile(network)
         self.train_step = TrainStep(
             network, self.optimizer, self.scaler, self.spec, config, self.dtype, self.max_disp, self.ranks
@@ -882,6 +883,25 @@ def _check_crop(config: TrainConfig, spec: ModelSpec) -> None:
             f"{spec.name} trains on sizes that are multiples of {spec.size_divisor}, got {height}x{width}; "
             f"use e.g. {_round_up(height, spec.size_divisor)}x{_round_up(width, spec.size_divisor)}",
         )
+
+
+def _check_cpu_compiler(device: torch.device) -> None:
+    """Refuse ``compile`` on a CPU without the C++ compiler inductor builds its kernels with, before the run
+    folder is made: torch.compile failed only in the first step, a minute later, with a long traceback."""
+    if device.type != "cpu":
+        return
+    try:
+        from torch._inductor.cpp_builder import get_cpp_compiler
+    except ImportError:  # a torch without it: torch.compile says what it misses itself
+        return
+    try:
+        get_cpp_compiler()
+    except Exception:  # torch._inductor.exc.InvalidCxxCompiler, or another failure to find one
+        raise ConfigSettingError(
+            "compile",
+            "torch.compile on a CPU builds C++ kernels, and no working C++ compiler was found (g++, or the one "
+            "$CXX names): install one, or train without it",
+        ) from None
 
 
 def _round_up(value: int, divisor: int) -> int:
