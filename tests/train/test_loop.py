@@ -613,6 +613,7 @@ def test_unknown_option_suggests_the_close_one():
         ({"lr": 0}, "'lr'"),
         ({"weight_decay": -1}, "'weight_decay'"),
         ({"seed": -1}, "'seed'"),
+        ({"seed": 2**30}, r"'seed': expected a whole number below 2\^30 \(1073741824\), got 1073741824: the training"),
         ({"precision": "fp8"}, "'precision'"),
         ({"loss_weights": [0, 0]}, "'loss_weights'"),
         ({"loss_weights": "a,b"}, "'loss_weights'"),
@@ -716,6 +717,8 @@ def test_stream_seeds_are_distinct_and_apart_from_validation_seeds():
     # run seeds 2**15 apart used to train on the same scenes
     wide = {loop.stream_seed(seed, step) for seed in (0, 2**15, 2**16, 2**30 - 1) for step in (0, 7)}
     assert len(wide) == 8 and max(wide) < 2**63
+    # beyond 2**30 the streams repeat (seed 2**30 trained on the scenes of seed 0): such seeds are refused
+    assert loop.stream_seed(2**30, 5) == loop.stream_seed(0, 5)
 
 
 def test_learning_curve_survives_a_truncated_log(tmp_path):

@@ -56,7 +56,7 @@ def register(subparsers) -> None:
     run.add_argument(
         "--threads", type=int, help="CPU threads, >= 1 (default: the config's threads; 0 there is torch's choice)"
     )
-    run.add_argument("--seed", type=int, help="seed of initialisation and data (default: 0)")
+    run.add_argument("--seed", type=int, help="seed of initialisation and data, 0 to 2^30 - 1 (default: 0)")
     run.add_argument(
         "--compile",
         action=argparse.BooleanOptionalAction,
