@@ -326,6 +326,8 @@ def test_synth_verb_writes_a_sceneflow_folder_that_reads_back(tmp_path):
         (["synth", "2", "-o", "X", "--size", "8x8"], "--size"),
         (["synth", "0", "-o", "X"], "N"),
         (["synth", "2", "-o", "X", "--batch-size", "0"], "--batch-size"),
+        (["synth", "2", "-o", "X", "--seed", "-1"], "--seed: expected a whole number from 0 to 2"),  # = 2^63 - 1
+        (["synth", "2", "-o", "X", "--seed", str(2**63)], "--seed: expected a whole number from 0 to 2"),  # = 0
         (["synth", "2", "-o", "X", "--max-disp", "0"], "--max-disp"),
         (["synth", "2", "-o", "X", "--max-disp", "nan"], "--max-disp"),
         (["synth", "2", "-o", "X", "--device", "banana"], "unknown device 'banana'"),

@@ -32,7 +32,7 @@ def register(subparsers) -> None:
     parser.add_argument("count", type=int, metavar="N", help="number of pairs")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--size", default="480x640", metavar="HxW", help="image size (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="stream seed (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="stream seed, 0 to 2^63 - 1 (default: %(default)s)")
     parser.add_argument(
         "--max-disp",
         type=float,
@@ -66,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.batch_size < 1:
         raise InputError(f"--batch-size: expected a positive integer, got {args.batch_size}")
+    if not 0 <= args.seed < SEED_LIMIT:  # item_seeds keeps 63 bits: -1 was the set of seed 2^63 - 1
+        raise InputError(f"--seed: expected a whole number from 0 to 2^63 - 1, got {args.seed}")
     if not (math.isfinite(args.max_disp) and args.max_disp > 0):
         raise InputError(f"--max-disp: expected a positive number of pixels, got {args.max_disp:g}")
     device = resolve_device(args.device)
@@ -135,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 MAX_PAIRS = 1 << 32  # item_seeds takes the index modulo 2^32
+SEED_LIMIT = 1 << 63  # and the seed modulo 2^63
 RECORD_ONLY = ("rtstereo_version", "devices")  # in synth.json, but a folder may go on with other values
 MIN_NAME_DIGITS = 6  # SceneFlow's own names: 000000.png
 
