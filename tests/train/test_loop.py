@@ -462,6 +462,23 @@ def test_random_crop_pads_small_images_with_unknown_disparity():
 
 
 # ------------------------------------------------------------------------------------ exceptions
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["--val-hw", "96x128"], "--val-hw: 96x128 validates on another set than the run of {} did (64x128)"),
+        (["--noise-scale", "0.5"], "--noise-scale: 0.5 validates on another set than the run of {} did (1)"),
+        (["--loss-region", "matchable"], "--loss-region: matchable validates on another set than the run of {} did"),
+    ],
+)
+def test_resume_on_another_validation_set_is_refused(tmp_path, capsys, three_steps, flags, said):
+    """best.pt was kept only if it beat a score measured on the run's own validation set, now another one."""
+    source = three_steps[0] / "last.pt"
+    code = main(["train", "--resume", str(source), "--steps", "4", "-o", str(tmp_path / "run"), *flags])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"rtstereo train: error: {said.format(source)}"), err
+    assert not (tmp_path / "run").exists()
+
+
 def test_resume_needs_a_training_step(tmp_path):
     from rtstereo.models.checkpoint import save_checkpoint
 

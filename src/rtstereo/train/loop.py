@@ -566,6 +566,8 @@ class _Run:
                 self.scaler.load_state_dict(checkpoint["scaler"])
             self.step = int(checkpoint["step"])
             self.best_epe, self.best_step = self.best_so_far(checkpoint, source)
+            if math.isfinite(self.best_epe):  # a score to beat, measured on the run's own validation set
+                _check_same_validation(config, checkpoint.get("config"), source)
 
         # What the step calls: the network, wrapped for gradient averaging, compiled if asked. The
         # files always get self.model's own weights (no "module." or "_orig_mod." in their names).
@@ -883,6 +885,33 @@ def _check_crop(config: TrainConfig, spec: ModelSpec) -> None:
             f"{spec.name} trains on sizes that are multiples of {spec.size_divisor}, got {height}x{width}; "
             f"use e.g. {_round_up(height, spec.size_divisor)}x{_round_up(width, spec.size_divisor)}",
         )
+
+
+# The options that make the validation set and its score: best.pt was chosen by them.
+VALIDATION_KEYS = ("val_data", "val_size", "val_hw", "val_seed", "noise_scale", "data_max_disp", "loss_region")
+
+
+def _check_same_validation(config: TrainConfig, stored: Any, source: str) -> None:
+    """Refuse to resume a run on another validation set than its own: its best score, which ``best.pt``
+    must be beaten by, was measured on that one (a new run from the weights, ``--init``, starts afresh)."""
+    if not isinstance(stored, dict):  # a state written without its config: nothing to compare
+        return
+    before = TrainConfig().replace(**{key: stored[key] for key in VALIDATION_KEYS if key in stored})
+    for key in VALIDATION_KEYS:
+        if getattr(before, key) != getattr(config, key):
+            raise ConfigSettingError(
+                key,
+                f"{_shown(getattr(config, key))} validates on another set than the run of {source} did "
+                f"({_shown(getattr(before, key))}), whose best.pt was chosen on it: keep its value to resume, "
+                f"or start a new run from its weights with --init {source}",
+            )
+
+
+def _shown(value: Any) -> str:
+    """A config value as typed: ``64x128`` for a size."""
+    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return f"{value[0]}x{value[1]}"
+    return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _check_cpu_compiler(device: torch.device) -> None:
