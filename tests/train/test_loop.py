@@ -193,6 +193,14 @@ def test_a_new_run_refuses_a_folder_that_holds_a_run(tmp_path, three_steps):
     assert ((out / "last.pt").read_bytes(), (out / "log.jsonl").read_text()) == before  # nothing overwritten
 
 
+def test_a_folder_of_a_run_killed_before_its_first_last_pt_says_to_resume_from_best_pt(tmp_path, three_steps):
+    """best.pt resumes too; the refusal said only to give another folder or remove this one."""
+    (tmp_path / "best.pt").write_bytes((three_steps[0] / "best.pt").read_bytes())
+    (tmp_path / "log.jsonl").write_text("")
+    with pytest.raises(OutputError, match=f"continue it with --resume {tmp_path / 'best.pt'}, give another folder"):
+        train(tiny_config(tmp_path, steps=1), echo=quiet)
+
+
 @pytest.mark.parametrize("below", ["", "sub"])
 def test_a_run_folder_that_is_a_file_is_refused_in_one_line(tmp_path, capsys, below):
     from rtstereo.cli import main

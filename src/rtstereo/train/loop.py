@@ -96,7 +96,10 @@ class RunFiles:
             return
         held = [f.name for f in (self.last, self.best, self.log) if f.exists()]
         if held:
-            resume = f"continue it with --resume {self.last}, " if self.last.exists() else ""
+            # A run stopped before its first last.pt (killed: SIGKILL, a lost machine) has its best.pt, which
+            # resumes too, at the step it was validated.
+            start = next((f for f in (self.last, self.best) if f.exists()), None)
+            resume = f"continue it with --resume {start}, " if start is not None else ""
             raise OutputError(
                 f"run folder {self.folder} already holds a run ({', '.join(held)}); a new run would overwrite it: "
                 f"{resume}give another folder with -o, or remove that one"
