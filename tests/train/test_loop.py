@@ -487,6 +487,22 @@ def test_resume_on_another_validation_set_is_refused(tmp_path, capsys, three_ste
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["--set", "half_refinement=true"], "--set half_refinement: True would change the network of {}"),
+        (["--max-disp", "64"], "--max-disp: 64 would change the network of {} (max_disp 32 there)"),
+    ],
+)
+def test_resume_refuses_settings_that_would_change_the_network(tmp_path, capsys, three_steps, flags, said):
+    """They were dropped without a word: the run went on with the checkpoint's network."""
+    source = three_steps[0] / "last.pt"
+    code = main(["train", "--resume", str(source), "--steps", "4", "-o", str(tmp_path / "run"), *flags])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"rtstereo train: error: {said.format(source)}"), err
+    assert not (tmp_path / "run").exists()
+
+
 def test_resume_needs_a_training_step(tmp_path):
     from rtstereo.models.checkpoint import save_checkpoint
 

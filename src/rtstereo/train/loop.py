@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import CheckpointError, DatasetError, InputError, OutputError, RtStereoError, warn
+from ..errors import CheckpointError, DatasetError, InputError, OutputError, RtStereoError, SettingError, warn
 from ..io.atomic import atomic_path
 from ..models.checkpoint import (
     FORMAT_TAG,
@@ -533,6 +533,8 @@ class _Run:
                     f"{source} holds weights but no training step; start a new run from it with --init {source}"
                 )
             # Fine-tuning may change settings that add modules; a resumed run is what it was.
+            if config.resume:
+                _check_same_settings(name, stored_settings, settings, source)
             settings = {**stored_settings, **settings} if config.init else dict(stored_settings)
         torch.manual_seed(config.seed)
         self.model, self.spec, settings = build_network(name, settings)
@@ -888,6 +890,20 @@ def _check_crop(config: TrainConfig, spec: ModelSpec) -> None:
             f"{spec.name} trains on sizes that are multiples of {spec.size_divisor}, got {height}x{width}; "
             f"use e.g. {_round_up(height, spec.size_divisor)}x{_round_up(width, spec.size_divisor)}",
         )
+
+
+def _check_same_settings(name: str, stored: dict[str, Any], asked: dict[str, Any], source: str) -> None:
+    """Refuse model settings (``--set``, ``--max-disp``) that would change the network a run resumes: they were
+    silently dropped, the run going on with the checkpoint's."""
+    spec = get_spec(name)
+    have, want = spec.resolve_settings(stored), spec.resolve_settings({**stored, **asked})
+    for key, value in want.items():
+        if have.get(key) != value:
+            raise SettingError(
+                key,
+                f"{value} would change the network of {source} ({key} {have.get(key)} there), which a resumed run "
+                f"continues as it was: drop it, or start a new run from the weights with --init {source}",
+            )
 
 
 # The options that make the validation set and its score: best.pt was chosen by them.
