@@ -281,6 +281,25 @@ def test_synth_quiet_prints_no_progress_bar_or_summary(tmp_path, capsys):
     assert len(list((tmp_path / "s" / "RGB_cleanpass" / "left").iterdir())) == 1
 
 
+def test_synth_interrupted_ends_with_its_interrupted_line_not_a_stale_progress_bar(tmp_path, capsys, monkeypatch):
+    """The bar was closed only when Python freed it, after "interrupted", which it then hid."""
+    import rtstereo.datasets.synthetic as synthetic
+    from rtstereo.cli import main
+
+    render, calls = synthetic.render_scenes, []
+
+    def interrupted_at_the_second_batch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return render(*args, **kwargs)
+
+    monkeypatch.setattr(synthetic, "render_scenes", interrupted_at_the_second_batch)
+    argv = ["synth", "4", "-o", str(tmp_path / "s"), "--size", "32x48", "--max-disp", "16", "--batch-size", "2"]
+    assert main(argv) == 130
+    assert capsys.readouterr().err.endswith("\nrtstereo synth: interrupted\n")
+
+
 def test_synth_verb_writes_a_sceneflow_folder_that_reads_back(tmp_path):
     from rtstereo.datasets import find_samples
     from rtstereo.io.images import read_image
@@ -326,6 +345,8 @@ def test_synth_verb_writes_a_sceneflow_folder_that_reads_back(tmp_path):
         (["synth", "2", "-o", "X", "--size", "8x8"], "--size"),
         (["synth", "0", "-o", "X"], "N"),
         (["synth", "2", "-o", "X", "--batch-size", "0"], "--batch-size"),
+        (["synth", "2", "-o", "X", "--seed", "-1"], "--seed: expected a whole number from 0 to 2"),  # = 2^63 - 1
+        (["synth", "2", "-o", "X", "--seed", str(2**63)], "--seed: expected a whole number from 0 to 2"),  # = 0
         (["synth", "2", "-o", "X", "--max-disp", "0"], "--max-disp"),
         (["synth", "2", "-o", "X", "--max-disp", "nan"], "--max-disp"),
         (["synth", "2", "-o", "X", "--device", "banana"], "unknown device 'banana'"),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import signal
 import threading
 import warnings
 from pathlib import Path
@@ -191,6 +193,14 @@ def test_a_new_run_refuses_a_folder_that_holds_a_run(tmp_path, three_steps):
     assert ((out / "last.pt").read_bytes(), (out / "log.jsonl").read_text()) == before  # nothing overwritten
 
 
+def test_a_folder_of_a_run_killed_before_its_first_last_pt_says_to_resume_from_best_pt(tmp_path, three_steps):
+    """best.pt resumes too; the refusal said only to give another folder or remove this one."""
+    (tmp_path / "best.pt").write_bytes((three_steps[0] / "best.pt").read_bytes())
+    (tmp_path / "log.jsonl").write_text("")
+    with pytest.raises(OutputError, match=f"continue it with --resume {tmp_path / 'best.pt'}, give another folder"):
+        train(tiny_config(tmp_path, steps=1), echo=quiet)
+
+
 @pytest.mark.parametrize("below", ["", "sub"])
 def test_a_run_folder_that_is_a_file_is_refused_in_one_line(tmp_path, capsys, below):
     from rtstereo.cli import main
@@ -245,6 +255,62 @@ def test_ctrl_c_or_a_crash_saves_the_state_and_reraises(tmp_path, monkeypatch, e
     assert (tmp_path / "curve.png").is_file()
 
 
+def test_sigterm_saves_the_state_as_ctrl_c_does(tmp_path, monkeypatch):
+    """kill, a job scheduler or torchrun stopping its workers send SIGTERM: the steps done are kept."""
+    render = loop.SyntheticStream.__call__
+
+    def terminated_at_step_2(self, step):
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return render(self, step)
+
+    monkeypatch.setattr(loop.SyntheticStream, "__call__", terminated_at_step_2)
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(tmp_path, checkpoint_every=100), echo=quiet)
+    assert signal.getsignal(signal.SIGTERM) is previous  # the process's own handler is back
+    assert read_torch_file(tmp_path / "last.pt")["step"] == 2
+    end = records(tmp_path, "end")[-1]
+    assert end["interrupted"] is True and end["step"] == 2 and end["reason"] == "Terminated"
+
+
+def test_sigterm_after_ctrl_c_does_not_cut_the_saving_short(tmp_path, monkeypatch):
+    """torchrun answers Ctrl+C by sending its workers SIGTERM while they write last.pt."""
+    render, save = loop.SyntheticStream.__call__, loop._Run.save
+
+    def interrupted_at_step_2(self, step):
+        if step == 2:
+            raise KeyboardInterrupt
+        return render(self, step)
+
+    def terminated_while_saving(self, path, training_state=True):
+        if self.stopping:
+            os.kill(os.getpid(), signal.SIGTERM)
+        save(self, path, training_state)
+
+    monkeypatch.setattr(loop.SyntheticStream, "__call__", interrupted_at_step_2)
+    monkeypatch.setattr(loop._Run, "save", terminated_while_saving)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(tmp_path, checkpoint_every=100), echo=quiet)
+    assert read_torch_file(tmp_path / "last.pt")["step"] == 2
+    assert records(tmp_path, "end")[-1]["reason"] == "KeyboardInterrupt"
+
+
+def test_compile_on_a_cpu_without_a_cpp_compiler_is_refused_before_the_run(tmp_path, monkeypatch, capsys):
+    """It failed in the first step, a minute later, with inductor's traceback and a run folder to resume."""
+    from torch._inductor import cpp_builder, exc
+
+    def no_compiler():
+        raise exc.InvalidCxxCompiler
+
+    monkeypatch.setattr(cpp_builder, "get_cpp_compiler", no_compiler)
+    code = main(["train", "-o", str(tmp_path / "run"), "--steps", "1", "--crop", "64x96", "--compile"])
+    err = capsys.readouterr().err
+    said = "--compile: torch.compile on a CPU builds C++ kernels, and no working C++ compiler was found"
+    assert code == 2 and err.startswith(f"rtstereo train: error: {said}") and err.count("\n") == 1, err
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("prefetch", [None, True])
 def test_batches_are_made_ahead_on_a_cpu_only_when_asked(tmp_path, monkeypatch, prefetch):
     """On a CPU the batch thread competes with the step for the cores (rtstereo.train.prefetch): by
@@ -283,6 +349,17 @@ def test_init_fine_tunes_with_the_checkpoint_architecture(tmp_path, three_steps)
     assert start["settings"] == {"max_disp": 32, "half_refinement": False, "full_refinement": False, "guided": False}
     source_epe = {r["step"]: r["epe"] for r in records(three_steps[0], "val")}[three_steps[1]["best"]["step"]]
     assert records(tmp_path, "val")[0]["epe"] == pytest.approx(source_epe, rel=1e-5)
+
+
+@pytest.mark.parametrize("flag", ["--init", "--resume"])
+def test_cli_refuses_a_model_other_than_the_checkpoints(tmp_path, capsys, three_steps, flag):
+    """The architecture comes from the checkpoint: --model anynet trained rtnet without a word."""
+    source = three_steps[0] / ("best.pt" if flag == "--init" else "last.pt")
+    code = main(["train", flag, str(source), "--model", "anynet", "-o", str(tmp_path / "run"), "--steps", "9"])
+    err = capsys.readouterr().err
+    said = f"--model anynet: {flag} {source} is a checkpoint of rtnet, and the run takes the architecture from it"
+    assert code == 2 and err.startswith(f"rtstereo train: error: {said}") and err.count("\n") == 1, err
+    assert not (tmp_path / "run").exists()
 
 
 def test_init_with_a_setting_the_weights_cannot_take_fails(tmp_path, three_steps):
@@ -393,6 +470,39 @@ def test_random_crop_pads_small_images_with_unknown_disparity():
 
 
 # ------------------------------------------------------------------------------------ exceptions
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["--val-hw", "96x128"], "--val-hw: 96x128 validates on another set than the run of {} did (64x128)"),
+        (["--noise-scale", "0.5"], "--noise-scale: 0.5 validates on another set than the run of {} did (1)"),
+        (["--loss-region", "matchable"], "--loss-region: matchable validates on another set than the run of {} did"),
+    ],
+)
+def test_resume_on_another_validation_set_is_refused(tmp_path, capsys, three_steps, flags, said):
+    """best.pt was kept only if it beat a score measured on the run's own validation set, now another one."""
+    source = three_steps[0] / "last.pt"
+    code = main(["train", "--resume", str(source), "--steps", "4", "-o", str(tmp_path / "run"), *flags])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"rtstereo train: error: {said.format(source)}"), err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["--set", "half_refinement=true"], "--set half_refinement: True would change the network of {}"),
+        (["--max-disp", "64"], "--max-disp: 64 would change the network of {} (max_disp 32 there)"),
+    ],
+)
+def test_resume_refuses_settings_that_would_change_the_network(tmp_path, capsys, three_steps, flags, said):
+    """They were dropped without a word: the run went on with the checkpoint's network."""
+    source = three_steps[0] / "last.pt"
+    code = main(["train", "--resume", str(source), "--steps", "4", "-o", str(tmp_path / "run"), *flags])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"rtstereo train: error: {said.format(source)}"), err
+    assert not (tmp_path / "run").exists()
+
+
 def test_resume_needs_a_training_step(tmp_path):
     from rtstereo.models.checkpoint import save_checkpoint
 
@@ -423,6 +533,14 @@ def test_init_needs_an_rtstereo_checkpoint(tmp_path):
     torch.save(build_rtnet({"max_disp": 32}).state_dict(), path)
     with pytest.raises(CheckpointError, match="not an rtstereo checkpoint"):
         train(tiny_config(tmp_path, init=str(path)), echo=quiet)
+
+
+@pytest.mark.parametrize("flag", ["init", "resume"])
+def test_an_onnx_file_to_start_from_is_named_as_one(tmp_path, flag):
+    """It was called "not a PyTorch file (a plain pickle, or damaged)", as if the user's file were broken."""
+    onnx = Path(__file__).parents[2] / "src" / "rtstereo" / "weights" / "rtnet-v5.onnx"
+    with pytest.raises(CheckpointError, match="rtnet-v5.onnx: an ONNX model, made for inference, not a PyTorch file"):
+        train(resolve_config(flag_values={flag: str(onnx), "out_dir": str(tmp_path / "run")}), echo=quiet)
 
 
 def test_init_with_weights_of_other_shapes_fails(tmp_path):
@@ -536,6 +654,7 @@ def test_unknown_option_suggests_the_close_one():
         ({"lr": 0}, "'lr'"),
         ({"weight_decay": -1}, "'weight_decay'"),
         ({"seed": -1}, "'seed'"),
+        ({"seed": 2**30}, r"'seed': expected a whole number below 2\^30 \(1073741824\), got 1073741824: the training"),
         ({"precision": "fp8"}, "'precision'"),
         ({"loss_weights": [0, 0]}, "'loss_weights'"),
         ({"loss_weights": "a,b"}, "'loss_weights'"),
@@ -639,6 +758,8 @@ def test_stream_seeds_are_distinct_and_apart_from_validation_seeds():
     # run seeds 2**15 apart used to train on the same scenes
     wide = {loop.stream_seed(seed, step) for seed in (0, 2**15, 2**16, 2**30 - 1) for step in (0, 7)}
     assert len(wide) == 8 and max(wide) < 2**63
+    # beyond 2**30 the streams repeat (seed 2**30 trained on the scenes of seed 0): such seeds are refused
+    assert loop.stream_seed(2**30, 5) == loop.stream_seed(0, 5)
 
 
 def test_learning_curve_survives_a_truncated_log(tmp_path):

@@ -32,7 +32,7 @@ def register(subparsers) -> None:
     parser.add_argument("count", type=int, metavar="N", help="number of pairs")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--size", default="480x640", metavar="HxW", help="image size (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="stream seed (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="stream seed, 0 to 2^63 - 1 (default: %(default)s)")
     parser.add_argument(
         "--max-disp",
         type=float,
@@ -66,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.batch_size < 1:
         raise InputError(f"--batch-size: expected a positive integer, got {args.batch_size}")
+    if not 0 <= args.seed < SEED_LIMIT:  # item_seeds keeps 63 bits: -1 was the set of seed 2^63 - 1
+        raise InputError(f"--seed: expected a whole number from 0 to 2^63 - 1, got {args.seed}")
     if not (math.isfinite(args.max_disp) and args.max_disp > 0):
         raise InputError(f"--max-disp: expected a positive number of pixels, got {args.max_disp:g}")
     device = resolve_device(args.device)
@@ -108,26 +110,28 @@ def run(args: argparse.Namespace) -> int:
     progress = _NoProgress() if args.quiet else _progress(args.count)
     progress.update(len(done))
     written = 0
-    while indices := list(itertools.islice(todo, args.batch_size)):
-        span = item_seeds(args.seed, indices[-1] - indices[0] + 1, start=indices[0])
-        seeds = span[torch.tensor(indices) - indices[0]]
-        batch = render_scenes(seeds, height, width, device=device, max_disp_px=args.max_disp)
-        for row, index in enumerate(indices):
-            name = f"{index:0{digits}d}"
-            # Each file under a temporary name, then renamed; the left image last, because readers list
-            # the left images: an interrupted run never shows a pair whose other files are missing.
-            occluded = batch["occluded"][row].cpu().numpy().astype(np.uint8) * 255
-            with atomic_path(folders["occluded"] / f"{name}.png") as partial:
-                write_image(partial, occluded)
-            with atomic_path(folders["disparity"] / f"{name}.pfm") as partial:
-                write_pfm(partial, batch["disparity"][row].cpu().numpy())
-            for view in ("right", "left"):
-                image = batch[view][row].permute(1, 2, 0).mul(255.0).round().clamp(0, 255).byte().cpu().numpy()
-                with atomic_path(folders[view] / f"{name}.png") as partial:
-                    write_image(partial, image)
-            progress.update(1)
-            written += 1
-    progress.close()
+    try:
+        while indices := list(itertools.islice(todo, args.batch_size)):
+            span = item_seeds(args.seed, indices[-1] - indices[0] + 1, start=indices[0])
+            seeds = span[torch.tensor(indices) - indices[0]]
+            batch = render_scenes(seeds, height, width, device=device, max_disp_px=args.max_disp)
+            for row, index in enumerate(indices):
+                name = f"{index:0{digits}d}"
+                # Each file under a temporary name, then renamed; the left image last, because readers list
+                # the left images: an interrupted run never shows a pair whose other files are missing.
+                occluded = batch["occluded"][row].cpu().numpy().astype(np.uint8) * 255
+                with atomic_path(folders["occluded"] / f"{name}.png") as partial:
+                    write_image(partial, occluded)
+                with atomic_path(folders["disparity"] / f"{name}.pfm") as partial:
+                    write_pfm(partial, batch["disparity"][row].cpu().numpy())
+                for view in ("right", "left"):
+                    image = batch[view][row].permute(1, 2, 0).mul(255.0).round().clamp(0, 255).byte().cpu().numpy()
+                    with atomic_path(folders[view] / f"{name}.png") as partial:
+                        write_image(partial, image)
+                progress.update(1)
+                written += 1
+    finally:  # before the summary, or the "interrupted" line of Ctrl+C, not over it when Python exits
+        progress.close()
     kept = f" ({len(done)} already there)" if done else ""
     if not args.quiet:
         print(f"wrote {written} pairs of {height}x{width} to {root}{kept}")
@@ -135,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 MAX_PAIRS = 1 << 32  # item_seeds takes the index modulo 2^32
+SEED_LIMIT = 1 << 63  # and the seed modulo 2^63
 RECORD_ONLY = ("rtstereo_version", "devices")  # in synth.json, but a folder may go on with other values
 MIN_NAME_DIGITS = 6  # SceneFlow's own names: 000000.png
 

@@ -56,7 +56,7 @@ def register(subparsers) -> None:
     run.add_argument(
         "--threads", type=int, help="CPU threads, >= 1 (default: the config's threads; 0 there is torch's choice)"
     )
-    run.add_argument("--seed", type=int, help="seed of initialisation and data (default: 0)")
+    run.add_argument("--seed", type=int, help="seed of initialisation and data, 0 to 2^30 - 1 (default: 0)")
     run.add_argument(
         "--compile",
         action=argparse.BooleanOptionalAction,
@@ -247,6 +247,21 @@ def setting_flags(args: argparse.Namespace) -> dict[str, str]:
     return flags
 
 
+def check_model_of_checkpoint(model: str, checkpoint: str, flag: str) -> None:
+    """Refuse a ``--model`` that is not the network of the checkpoint a run starts from, which it would
+    otherwise silently give way to (the architecture comes from the checkpoint)."""
+    from ..models.registry import get_spec
+    from ..train.loop import architecture_of
+
+    wanted = get_spec(model).name
+    stored = architecture_of(checkpoint)[0]
+    if wanted != stored:
+        raise InputError(
+            f"--model {model}: {flag} {checkpoint} is a checkpoint of {stored}, and the run takes the architecture "
+            f"from it: drop --model, or start {wanted} without {flag}"
+        )
+
+
 def run_train(args: argparse.Namespace) -> int:
     require("torch", "torch", "training")
     from ..train.config import read_config_file, resolve_config
@@ -257,6 +272,8 @@ def run_train(args: argparse.Namespace) -> int:
     given = flag_values(args)
     with flags_named(given):
         config = resolve_config(file_values, given)
+    if args.model is not None and (config.init or config.resume):
+        check_model_of_checkpoint(args.model, config.init or config.resume, "--init" if config.init else "--resume")
     if args.unlabeled_per_batch is not None and not config.unlabeled:
         raise InputError("--unlabeled-per-batch takes pairs from --unlabeled DIR: give that folder too")
     synthetic_only = [flag for flag, value in (("--val-size", args.val_size), ("--val-hw", args.val_hw)) if value]

@@ -48,8 +48,10 @@ def read_torch_file(path: str | Path) -> Any:
             warnings.simplefilter("ignore")
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for damaged files
+        # An exported network is a protobuf, which torch can only call "a plain pickle, or damaged".
+        reason = "an ONNX model, made for inference, not a PyTorch file" if path.suffix.lower() == ".onnx" else None
         raise CheckpointError(
-            f"cannot read weights file {path}: {load_failure_reason(exc)}; expected {EXPECTED_LAYOUT}"
+            f"cannot read weights file {path}: {reason or load_failure_reason(exc)}; expected {EXPECTED_LAYOUT}"
         ) from exc
 
 

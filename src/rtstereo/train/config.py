@@ -19,6 +19,7 @@ from typing import Any
 from ..errors import InputError, MissingDependencyError, SettingError
 
 PRECISIONS = ("auto", "off", "bf16", "fp16")
+SEED_LIMIT = 1 << 30  # run seeds from 0 to this - 1 give distinct training streams
 LOSS_REGIONS = ("all", "matchable")  # the pixels of the loss: rtstereo.train.losses.training_mask
 
 
@@ -153,6 +154,12 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigSettingError(name, f"expected a whole number >= 0, got {value!r}")
+        if self.seed >= SEED_LIMIT:  # rtstereo.train.loop.stream_seed keeps 30 bits of it
+            raise ConfigSettingError(
+                "seed",
+                f"expected a whole number below 2^30 ({SEED_LIMIT}), got {self.seed}: the training scenes of seed "
+                f"s + 2^30 are those of seed s",
+            )
         for name in ("lr", "weight_decay", "grad_clip", "noise_scale", "checkpoint_minutes", "time_limit_min"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:

@@ -16,11 +16,14 @@ only on ``(seed, s)``, so a resumed run sees the same data an uninterrupted one 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import CheckpointError, DatasetError, InputError, OutputError, RtStereoError, warn
+from ..errors import CheckpointError, DatasetError, InputError, OutputError, RtStereoError, SettingError, warn
 from ..io.atomic import atomic_path
 from ..models.checkpoint import (
     FORMAT_TAG,
@@ -93,7 +96,10 @@ class RunFiles:
             return
         held = [f.name for f in (self.last, self.best, self.log) if f.exists()]
         if held:
-            resume = f"continue it with --resume {self.last}, " if self.last.exists() else ""
+            # A run stopped before its first last.pt (killed: SIGKILL, a lost machine) has its best.pt, which
+            # resumes too, at the step it was validated.
+            start = next((f for f in (self.last, self.best) if f.exists()), None)
+            resume = f"continue it with --resume {start}, " if start is not None else ""
             raise OutputError(
                 f"run folder {self.folder} already holds a run ({', '.join(held)}); a new run would overwrite it: "
                 f"{resume}give another folder with -o, or remove that one"
@@ -500,6 +506,7 @@ class _Run:
     """
 
     plotting = True  # until matplotlib turns out to be missing
+    stopping = False  # once Ctrl-C or a failure has stopped the steps: the state is being written
 
     def __init__(self, config: TrainConfig, echo: Callable[[str], None]):
         self.ranks = ranks_from_environment()
@@ -526,6 +533,8 @@ class _Run:
                     f"{source} holds weights but no training step; start a new run from it with --init {source}"
                 )
             # Fine-tuning may change settings that add modules; a resumed run is what it was.
+            if config.resume:
+                _check_same_settings(name, stored_settings, settings, source)
             settings = {**stored_settings, **settings} if config.init else dict(stored_settings)
         torch.manual_seed(config.seed)
         self.model, self.spec, settings = build_network(name, settings)
@@ -562,11 +571,14 @@ class _Run:
                 self.scaler.load_state_dict(checkpoint["scaler"])
             self.step = int(checkpoint["step"])
             self.best_epe, self.best_step = self.best_so_far(checkpoint, source)
+            if math.isfinite(self.best_epe):  # a score to beat, measured on the run's own validation set
+                _check_same_validation(config, checkpoint.get("config"), source)
 
         # What the step calls: the network, wrapped for gradient averaging, compiled if asked. The
         # files always get self.model's own weights (no "module." or "_orig_mod." in their names).
         network = distributed.wrap(self.model, self.ranks, self.device)
         if config.compile:
+            _check_cpu_compiler(self.device)
             network = torch.compile(network)
         self.train_step = TrainStep(
             network, self.optimizer, self.scaler, self.spec, config, self.dtype, self.max_disp, self.ranks
@@ -630,7 +642,8 @@ class _Run:
 
     def run(self) -> dict[str, Any]:
         try:
-            return self._run()
+            with _terminate_as_interrupt(lambda: self.stopping):
+                return self._run()
         finally:
             distributed.stop(self.ranks)
 
@@ -665,6 +678,7 @@ class _Run:
                     self.echo(f"time limit of {config.time_limit_min:g} min reached at step {self.step}")
                     break
         except BaseException as exc:  # Ctrl-C, or a failure in the data or the model: keep the work done
+            self.stopping = True  # torchrun follows Ctrl-C with SIGTERM: it must not cut this short
             _close(batches)
             self.finish(interrupted=True, reason=type(exc).__name__)
             if isinstance(exc, InputError):  # a setting this run cannot train with: a plain resume would stop again
@@ -799,6 +813,37 @@ def _quiet(_line: str) -> None:
     pass
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM while a run trains: handled as Ctrl+C (``last.pt`` written, the log's end record says so)."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt(stopping: Callable[[], bool]) -> Iterator[None]:
+    """Make SIGTERM stop the run as Ctrl+C does, with its state saved.
+
+    ``kill``, job schedulers, container runtimes and torchrun (stopping its workers after Ctrl+C) send
+    SIGTERM, whose default action ends the process at once: the steps since the last checkpoint were lost.
+    A SIGTERM once the run is ``stopping`` (writing its state after Ctrl+C, which torchrun follows with
+    SIGTERM, or after a first SIGTERM) is ignored. Outside the main thread it does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    terminated = False
+
+    def handle(signum: int, frame: Any) -> None:  # noqa: ARG001 - signal's signature
+        nonlocal terminated
+        if not terminated and not stopping():
+            terminated = True
+            raise Terminated(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _now() -> float:
     """Seconds on a monotonic clock (a function of its own, so tests can move time)."""
     return time.monotonic()
@@ -845,6 +890,66 @@ def _check_crop(config: TrainConfig, spec: ModelSpec) -> None:
             f"{spec.name} trains on sizes that are multiples of {spec.size_divisor}, got {height}x{width}; "
             f"use e.g. {_round_up(height, spec.size_divisor)}x{_round_up(width, spec.size_divisor)}",
         )
+
+
+def _check_same_settings(name: str, stored: dict[str, Any], asked: dict[str, Any], source: str) -> None:
+    """Refuse model settings (``--set``, ``--max-disp``) that would change the network a run resumes: they were
+    silently dropped, the run going on with the checkpoint's."""
+    spec = get_spec(name)
+    have, want = spec.resolve_settings(stored), spec.resolve_settings({**stored, **asked})
+    for key, value in want.items():
+        if have.get(key) != value:
+            raise SettingError(
+                key,
+                f"{value} would change the network of {source} ({key} {have.get(key)} there), which a resumed run "
+                f"continues as it was: drop it, or start a new run from the weights with --init {source}",
+            )
+
+
+# The options that make the validation set and its score: best.pt was chosen by them.
+VALIDATION_KEYS = ("val_data", "val_size", "val_hw", "val_seed", "noise_scale", "data_max_disp", "loss_region")
+
+
+def _check_same_validation(config: TrainConfig, stored: Any, source: str) -> None:
+    """Refuse to resume a run on another validation set than its own: its best score, which ``best.pt``
+    must be beaten by, was measured on that one (a new run from the weights, ``--init``, starts afresh)."""
+    if not isinstance(stored, dict):  # a state written without its config: nothing to compare
+        return
+    before = TrainConfig().replace(**{key: stored[key] for key in VALIDATION_KEYS if key in stored})
+    for key in VALIDATION_KEYS:
+        if getattr(before, key) != getattr(config, key):
+            raise ConfigSettingError(
+                key,
+                f"{_shown(getattr(config, key))} validates on another set than the run of {source} did "
+                f"({_shown(getattr(before, key))}), whose best.pt was chosen on it: keep its value to resume, "
+                f"or start a new run from its weights with --init {source}",
+            )
+
+
+def _shown(value: Any) -> str:
+    """A config value as typed: ``64x128`` for a size."""
+    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, int) for v in value):
+        return f"{value[0]}x{value[1]}"
+    return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _check_cpu_compiler(device: torch.device) -> None:
+    """Refuse ``compile`` on a CPU without the C++ compiler inductor builds its kernels with, before the run
+    folder is made: torch.compile failed only in the first step, a minute later, with a long traceback."""
+    if device.type != "cpu":
+        return
+    try:
+        from torch._inductor.cpp_builder import get_cpp_compiler
+    except ImportError:  # a torch without it: torch.compile says what it misses itself
+        return
+    try:
+        get_cpp_compiler()
+    except Exception:  # torch._inductor.exc.InvalidCxxCompiler, or another failure to find one
+        raise ConfigSettingError(
+            "compile",
+            "torch.compile on a CPU builds C++ kernels, and no working C++ compiler was found (g++, or the one "
+            "$CXX names): install one, or train without it",
+        ) from None
 
 
 def _round_up(value: int, divisor: int) -> int:
