@@ -145,7 +145,7 @@ def register(subparsers) -> None:
         help="largest disparity of the SGBM proxy labels, pixels; only with the proxy term in --losses (default: 192; "
         "a Middlebury calib.txt's ndisp beside the images lowers it)",
     )
-    losses.add_argument("--seed", type=int, default=0, help="crops, scenes and hold-out split (default: 0)")
+    losses.add_argument("--seed", type=int, default=0, help="crops, scenes and hold-out split, >= 0 (default: 0)")
     parser.add_argument(
         "--export-size",
         type=size_arg,
@@ -172,6 +172,7 @@ CONFIG_OPTIONS = {
     "lr": "--lr",
     "holdout": "--holdout",
     "max_disp": "--max-disp",
+    "seed": "--seed",
 }
 
 

@@ -140,6 +140,8 @@ class AdaptConfig:
             raise SettingError(
                 "max_disp", f"expected the proxy labels' disparity range > 0 pixels, got {self.max_disp}"
             )
+        if self.seed < 0:  # numpy's generators take none: it failed after the pairs were read and labelled
+            raise SettingError("seed", f"expected an integer >= 0, got {self.seed}")
 
     def weight(self, term: str) -> float:
         return float(self.weights.get(term, DEFAULT_WEIGHTS[term]))
