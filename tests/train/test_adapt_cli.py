@@ -222,6 +222,32 @@ def test_an_output_that_cannot_be_written_is_refused_before_training(capsys, tmp
     assert "before" not in stdout  # refused before any pair was read or scored
 
 
+def test_an_onnx_output_whose_checkpoint_beside_it_is_a_folder_is_refused_before_training(
+    capsys, tmp_path, folders, tiny_network
+):
+    """-o m.onnx writes m.pt beside it: a folder of that name stopped the command after the whole budget."""
+    (tmp_path / "m.pt").mkdir()
+    full = ["adapt", *folders, "--model", tiny_network, *FAST, "-o", tmp_path / "m.onnx"]
+    code, stdout, err = run_cli(capsys, *full)
+    assert code == 2 and err.count("\n") == 1, err
+    assert (
+        f"-o {tmp_path / 'm.onnx'}: the adapted checkpoint is written beside it, to {tmp_path / 'm.pt'}, which is a "
+        in err
+    )
+    assert "before" not in stdout  # refused before any pair was read or scored
+
+
+def test_an_onnx_output_does_not_replace_the_checkpoint_adapted_from(capsys, tmp_path, folders, tiny_network):
+    """-o mine.onnx with --model mine.pt replaced mine.pt, the weights adapted from, without a word."""
+    source = tmp_path / "mine.pt"
+    source.write_bytes(tiny_network.read_bytes())
+    for model in (["--model", source], ["--model", "rtnet", "--weights", source, "--set", "max_disp=32"]):
+        code, stdout, err = run_cli(capsys, "adapt", *folders, *model, *FAST, "-o", tmp_path / "mine.onnx")
+        assert code == 2 and err.count("\n") == 1, err
+        assert "which is the checkpoint adapted from and would be replaced; give -o another name, e.g. " in err
+        assert "before" not in stdout and source.read_bytes() == tiny_network.read_bytes()
+
+
 def test_a_crop_larger_than_the_images_is_said(capsys, tmp_path, folders, tiny_network):
     argv = ["adapt", *folders, "--model", tiny_network, *FAST, "--crop", "500x130", "-o", tmp_path / "m.pt"]
     code, stdout, err = run_cli(capsys, *argv)

@@ -264,6 +264,37 @@ def _check_output_folder(output: Path, option: str = "-o") -> None:
         raise OutputError(f"{option} {output}: cannot write in {existing}")
 
 
+def _check_checkpoint_beside(output: Path, checkpoint: Path) -> None:
+    """Refuse ``-o FILE.onnx`` whose checkpoint beside it, ``FILE.pt``, is a folder, before the training budget
+    (it failed after it, losing the adapted weights).
+
+    Raises:
+        OutputError: ``checkpoint`` is a folder.
+    """
+    if checkpoint.is_dir():
+        raise OutputError(
+            f"-o {output}: the adapted checkpoint is written beside it, to {checkpoint}, which is a folder; "
+            "give -o another name"
+        )
+
+
+def _refuse_replacing_the_source(output: Path, checkpoint: Path, source: str) -> None:
+    """Refuse ``-o FILE.onnx`` whose checkpoint beside it, ``FILE.pt``, is the checkpoint being adapted: it
+    would be replaced without being named (``-o FILE.pt`` itself may replace it: that is asked for).
+
+    Raises:
+        OutputError: ``checkpoint`` is the file ``source`` names.
+    """
+    if checkpoint == output or not checkpoint.is_file() or not Path(source).is_file():
+        return
+    if checkpoint.samefile(source):
+        other = output.with_name(f"{output.stem}-adapted{output.suffix}")
+        raise OutputError(
+            f"-o {output}: the adapted checkpoint is written beside it, to {checkpoint}, which is the checkpoint "
+            f"adapted from and would be replaced; give -o another name, e.g. {other}"
+        )
+
+
 def _is_video_input(args: argparse.Namespace) -> bool:
     """Whether LEFT RIGHT name videos (``--sbs``, or two video files); mixed inputs are refused."""
     from ..train.video_pairs import is_video_file
@@ -409,7 +440,10 @@ def run(args: argparse.Namespace) -> int:
             f"-o {args.output} (drop it, or export with -o FILE.onnx)"
         )
     export_hw = args.export_size or DEFAULT_EXPORT_HW
-    _check_output_folder(Path(args.output))
+    output = Path(args.output)
+    checkpoint = output if kind == "checkpoint" else output.with_suffix(".pt")
+    _check_output_folder(output)
+    _check_checkpoint_beside(output, checkpoint)
     device = resolve_device(args.device)  # now, as train does: not after the pairs are read and labelled
     check_torch_threads(args.threads)
     if args.threads is not None:
@@ -455,6 +489,7 @@ def run(args: argparse.Namespace) -> int:
     network = load_adaptable(args.model, args.weights, parse_set_values(args.set_values))
     if network.note:
         print(f"rtstereo adapt: note: {network.note}", file=sys.stderr)
+    _refuse_replacing_the_source(output, checkpoint, network.source)
     if kind == "onnx":  # before the steps, not after them
         from ..export.onnx_export import check_size
 
@@ -473,8 +508,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"before ({scored}): {format_scores(result.before)}")
     print(f"after  ({scored}): {format_scores(result.after)}")
     network.module.cpu().eval()
-    output = Path(args.output)
-    checkpoint = output if kind == "checkpoint" else output.with_suffix(".pt")
     try:
         save_adapted(network, result, config, checkpoint)
     except OSError as exc:
