@@ -418,6 +418,21 @@ def test_an_adapt_save_that_cannot_be_written_is_refused_before_the_model_loads(
     assert err.count("\n") == 1 and (tmp_path / "in.mp4").read_bytes() == b"video"
 
 
+def test_a_summary_naming_the_adapt_save_checkpoint_is_refused_before_the_model_loads(
+    capsys, monkeypatch, tmp_path, videos, tiny_checkpoint
+):
+    """Written after it at the stream's end, the summary replaced the adapted checkpoint ("written: w.pt, w.pt")."""
+    import rtstereo.train.online as online
+
+    loaded = []
+    monkeypatch.setattr(online, "adapting_predictor", lambda *a: loaded.append(a))
+    save = tmp_path / "w.pt"
+    argv = ["video", *videos[:2], "--model", tiny_checkpoint, "--adapt", "--adapt-save", save, "--summary", save]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and err.count("\n") == 1 and not loaded, err
+    assert f"--summary {save} is the --adapt-save checkpoint: the summary would replace the adapted weights" in err
+
+
 def test_the_stream_starts_the_adapter_once(capsys, monkeypatch, tmp_path, videos, tiny_checkpoint):
     """The CLI makes the adaptation sink unstarted and starts it after the outputs: exactly once."""
     from rtstereo.train.online import OnlineAdapter
