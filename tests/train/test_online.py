@@ -165,6 +165,55 @@ def test_the_process_worker_steps_publishes_freezes_and_saves(tmp_path, tiny_che
     np.testing.assert_allclose(reloaded, served, atol=1e-4, equal_nan=True)
 
 
+class _SteppingChild:
+    """A child process still in its last step at close: it copies its weights under the lock for a while."""
+
+    def __init__(self, lock):
+        self.lock, self.alive, self.killed_while_copying = lock, True, None
+        self.copying = threading.Event()
+        threading.Thread(target=self._copy, daemon=True).start()
+        assert self.copying.wait(5.0)
+
+    def _copy(self):
+        with self.lock:
+            self.copying.set()
+            time.sleep(0.5)
+            self.copying.clear()
+
+    def join(self, timeout=None):
+        pass
+
+    def is_alive(self):
+        return self.alive
+
+    def terminate(self):
+        self.killed_while_copying, self.alive = self.copying.is_set(), False
+
+
+def test_a_child_still_stepping_at_close_is_not_killed_in_the_middle_of_copying_its_weights(tmp_path, tiny_checkpoint):
+    """Killed holding the lock, it kept it for good: save() waited for ever and the stream never ended."""
+    config = OnlineConfig(**{**SMALL, "worker": "process"})
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=config)
+    adapter._started_s = 0.0  # as if started; the child is a stand-in that copies when close() kills it
+    adapter._process = child = _SteppingChild(adapter._shared_lock)
+    adapter.close(timeout_s=0.0)
+    assert child.killed_while_copying is False
+    assert adapter.save(tmp_path / "w.pt").is_file()
+
+
+def test_saving_weights_a_dead_child_left_locked_fails_instead_of_waiting_for_ever(
+    tmp_path, monkeypatch, tiny_checkpoint
+):
+    from rtstereo.train import online_process
+
+    monkeypatch.setattr(online_process, "KILL_LOCK_WAIT_S", 0.1, raising=False)
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**{**SMALL, "worker": "process"}))
+    assert adapter._shared_lock.acquire(timeout=1.0)  # as a child killed in the middle of its copy left it
+    with pytest.raises(OSError, match="stopped while it copied its weights"):
+        adapter.save(tmp_path / "w.pt")
+    assert not (tmp_path / "w.pt").exists()
+
+
 def test_the_process_worker_is_ready_before_the_stream_begins(tiny_checkpoint):
     """start() returns once the child has built its network: its start (torch's import, 1-2 CPU-seconds)
     does not run beside the stream's first frames."""

@@ -40,6 +40,7 @@ from .online import LOWEST_PRIORITY, OnlineAdapter, OnlineConfig, log, lower_own
 
 _WAIT_S = 0.1
 READY_TIMEOUT_S = 60.0  # the longest start() waits for the child to be ready before the stream begins
+KILL_LOCK_WAIT_S = 10.0  # at close, the longest a child still stepping may take to finish copying its weights
 
 
 class ProcessAdapter(OnlineAdapter):
@@ -160,8 +161,16 @@ class ProcessAdapter(OnlineAdapter):
         if self._started_s is not None:
             self._process.join(timeout_s)
             if self._process.is_alive():
-                self._process.terminate()
-                self._process.join(1.0)
+                # Never while it copies its weights under the lock: killed there, it would hold the lock for
+                # good (save() waited on it for ever) and leave the shared weights half of one step, half of
+                # the next. Holding the lock, it is between two copies.
+                held = self._shared_lock.acquire(timeout=KILL_LOCK_WAIT_S)
+                try:
+                    self._process.terminate()
+                    self._process.join(1.0)
+                finally:
+                    if held:
+                        self._shared_lock.release()
         self._collect()
 
     def _collect(self) -> None:
@@ -186,8 +195,12 @@ class ProcessAdapter(OnlineAdapter):
         from ..models.checkpoint import save_checkpoint
 
         self._collect()
-        with self._shared_lock:
+        if not self._shared_lock.acquire(timeout=KILL_LOCK_WAIT_S):  # a child stopped in the middle of a copy
+            raise OSError("the adaptation process stopped while it copied its weights, which are incomplete")
+        try:
             state = {key: value.clone() for key, value in self.shared.items()}
+        finally:
+            self._shared_lock.release()
         save_checkpoint(
             Path(path),
             self.network.spec.name,
