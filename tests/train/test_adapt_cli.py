@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import numpy as np
@@ -390,6 +391,36 @@ def test_the_cli_defaults_are_adapt_configs():
     assert {field: getattr(args, option) for option, field in fields.items()} == {
         field: getattr(config, field) for field in fields.values()
     }
+
+
+def test_threads_bound_opencv_and_the_labelling_threads_too(capsys, tmp_path, monkeypatch, folders, tiny_network):
+    """--threads 2 set PyTorch's threads only: SGBM labelled the pairs on one thread per core, each with
+    OpenCV's own threads, and the export's parity check ran ONNX Runtime on every core."""
+    import concurrent.futures
+
+    import cv2
+
+    from rtstereo.train import adapt as adapt_loop
+
+    pools = []
+
+    class Recording(concurrent.futures.ThreadPoolExecutor):
+        def __init__(self, max_workers=None, *args, **kwargs):
+            pools.append(max_workers)
+            super().__init__(max_workers, *args, **kwargs)
+
+    monkeypatch.setattr(adapt_loop, "ThreadPoolExecutor", Recording)
+    monkeypatch.delenv("RTSTEREO_THREADS", raising=False)  # restored (unset) after the test, as are the libraries
+    opencv, pytorch = cv2.getNumThreads(), torch.get_num_threads()
+    try:
+        argv = ["adapt", *folders, "--model", tiny_network, *FAST, "--threads", "1", "-o", tmp_path / "m.pt"]
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 0, err
+        assert pools == [1] and cv2.getNumThreads() == 1 and torch.get_num_threads() == 1
+        assert os.environ["RTSTEREO_THREADS"] == "1"
+    finally:
+        cv2.setNumThreads(opencv)
+        torch.set_num_threads(pytorch)
 
 
 def test_adapt_and_train_check_threads_alike():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import InputError, OutputError, RtStereoError, SettingError, require
 from ..io.atomic import folder_write_problem
-from .common import check_torch_threads, parse_set_values, progress_echo, size_arg
+from .common import check_torch_threads, parse_set_values, progress_echo, set_cpu_threads, size_arg
 
 EPILOG = """examples:
   rtstereo adapt lefts/ rights/ -o mycam.pt                 # rtnet-v5's PyTorch state, 10 minutes
@@ -97,7 +97,12 @@ def register(subparsers) -> None:
         "guided network trains with (e.g. --set uniqueness=15), the others go to the network",
     )
     model.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
-    model.add_argument("--threads", type=int, help="CPU threads, >= 1 (default: torch's choice)")
+    model.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads of PyTorch, OpenCV and SGBM's labelling, >= 1 (default: $RTSTEREO_THREADS, else each "
+        "library's own)",
+    )
     losses = parser.add_argument_group("losses and budget")
     losses.add_argument(
         "--losses",
@@ -427,8 +432,6 @@ def refuse_unrectified(pairs: list, swapped_hint: str = "give the left images fi
 
 def run(args: argparse.Namespace) -> int:
     require("torch", "torch", "adapting a network")
-    import torch
-
     from ..train.adapt import AdaptConfig, Adapter, adapt, format_scores
     from ..train.adapt_network import load_adaptable, save_adapted
     from ..train.loop import resolve_device
@@ -446,8 +449,7 @@ def run(args: argparse.Namespace) -> int:
     _check_checkpoint_beside(output, checkpoint)
     device = resolve_device(args.device)  # now, as train does: not after the pairs are read and labelled
     check_torch_threads(args.threads)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    set_cpu_threads(args.threads)  # PyTorch's, and OpenCV's and the labelling threads' (SGBM), and the export's
     minutes = args.minutes if args.minutes is not None or args.steps is not None else DEFAULT_MINUTES
     losses = tuple(name.strip() for name in args.losses.split(",") if name.strip())
     if args.max_disp is not None and "proxy" not in losses:

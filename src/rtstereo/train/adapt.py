@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from ..errors import InputError, SettingError
 from ..models.registry import ModelSpec
+from ..runtime.providers import default_threads
 from .hints import hybrid_hint_settings, runtime_hints, tensor_runtime_hints, with_hints
 from .losses import multiscale_loss, training_mask
 from .proxy import proxy_disparity
@@ -216,9 +217,14 @@ def fit_crop(crop_hw: tuple[int, int], pairs: Sequence[UserPair], divisor: int) 
     return height, width
 
 
+def labelling_threads() -> int:
+    """Threads that label pairs in parallel (SGBM): ``$RTSTEREO_THREADS`` (``--threads``), else one per core."""
+    return default_threads() or max(1, os.cpu_count() or 1)
+
+
 def proxy_labels(pairs: Sequence[UserPair], max_disp: float) -> list[np.ndarray]:
     """SGBM proxy disparity of each pair (``nan`` where its checks reject it), in parallel threads."""
-    with ThreadPoolExecutor(max(1, os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(labelling_threads()) as pool:
         return list(pool.map(lambda p: proxy_disparity(p.left, p.right, min(max_disp, p.max_disp or max_disp)), pairs))
 
 
@@ -235,7 +241,7 @@ def adapting_optimizer(model: torch.nn.Module, lr: float) -> torch.optim.Adam:
 def pair_hints(pairs: Sequence[UserPair], settings: dict[str, Any]) -> list[np.ndarray]:
     """A guided network's hints for each whole pair (:func:`rtstereo.train.hints.runtime_hints`), in
     parallel threads."""
-    with ThreadPoolExecutor(max(1, os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(labelling_threads()) as pool:
         return list(pool.map(lambda p: runtime_hints(p.left, p.right, settings), pairs))
 
 
