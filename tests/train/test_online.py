@@ -133,6 +133,26 @@ def test_a_slow_step_never_holds_the_stream_back(tiny_checkpoint):
     assert times.times[-1] - times.times[-30] < 2.5, "the frames waited for the step"
 
 
+def test_the_thread_workers_step_under_way_when_the_stream_ends_is_kept(tiny_checkpoint, frames):
+    """close() waited up to 2 s for that step, then threw its result away (the process worker keeps it):
+    a short stream ended with "0 step(s)" and --adapt-save wrote the starting weights."""
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**SMALL))
+    under_way = threading.Event()
+    step_terms = adapter.adapter.user_terms
+
+    def slow_terms(batch):
+        under_way.set()
+        time.sleep(0.5)  # the stream ends now
+        return step_terms(batch)
+
+    adapter.adapter.user_terms = slow_terms
+    adapter.start()
+    adapter.offer(StereoPair(frames[0][0], frames[1][0], index=0))
+    assert under_way.wait(30.0)
+    adapter.close(timeout_s=30.0)
+    assert adapter.steps == 1 and adapter.version == 1 and len(adapter.history) == 1
+
+
 def _wait(condition, timeout_s: float = 60.0) -> bool:
     deadline = time.monotonic() + timeout_s
     while not condition() and time.monotonic() < deadline:

@@ -170,6 +170,7 @@ class OnlineAdapter:
         self._crop_said = False  # whether the crop made smaller than asked was said
         self._slot = LatestSlot()
         self._stop = threading.Event()
+        self._closed = threading.Event()  # close() has stopped waiting: a step still under way is not kept
         self._frozen = threading.Event()
         self._thread: threading.Thread | None = None
         self._started_s: float | None = None
@@ -228,11 +229,13 @@ class OnlineAdapter:
         self._thread.start()
 
     def close(self, timeout_s: float = 5.0) -> None:
-        """Stop the thread: a step under way finishes (up to ``timeout_s``), no new one starts."""
+        """Stop the thread: a step under way finishes (up to ``timeout_s``) and is kept, as the process worker
+        keeps it; no new one starts, and a step that outlives the wait is dropped (the weights may be saved)."""
         self._stop.set()
         self._slot.close()
         if self._thread is not None:
             self._thread.join(timeout_s)
+        self._closed.set()
 
     def _run(self) -> None:
         lower_own_priority(self.config.low_priority)
@@ -318,7 +321,7 @@ class OnlineAdapter:
         )
         record = {name: float(value.detach()) for name, value in {**terms, "total": total}.items()}
         record["frame"] = float(frame)
-        if not self._stop.is_set() and torch.isfinite(total):  # a stream that ended wants no more steps
+        if not self._closed.is_set() and torch.isfinite(total):
             self.optimizer.zero_grad(set_to_none=True)
             total.backward()
             torch.nn.utils.clip_grad_norm_(adapter.model.parameters(), 1.0)
