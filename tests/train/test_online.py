@@ -13,6 +13,7 @@ import torch
 from adapt_helpers import sliding_frames, write_tiny_checkpoint, write_video
 
 import rtstereo
+import rtstereo.train.adapt_network
 from rtstereo.cli import main
 from rtstereo.errors import InputError
 from rtstereo.sinks.video import OutputFrame, Sink
@@ -151,6 +152,18 @@ def test_the_thread_workers_step_under_way_when_the_stream_ends_is_kept(tiny_che
     assert under_way.wait(30.0)
     adapter.close(timeout_s=30.0)
     assert adapter.steps == 1 and adapter.version == 1 and len(adapter.history) == 1
+
+
+@pytest.mark.skipif(
+    rtstereo.train.adapt_network.packaged_network_source() is None, reason="needs training/default/state.pt"
+)
+def test_a_packaged_onnx_network_says_it_is_served_on_pytorch_while_it_adapts(caplog):
+    """rtstereo video --model rtnet-v5 runs on ONNX Runtime (89 fps at 128x256 on 2 cores), with --adapt on
+    PyTorch (28 fps): the switch went unsaid, and looked like the cost of adapting."""
+    with caplog.at_level("INFO", logger="rtstereo.stream"):
+        _, adapter = adapting_predictor("rtnet-v5", config=OnlineConfig(**SMALL))
+    adapter.close()
+    assert "--adapt serves rtnet-v5 on PyTorch (its ONNX export cannot take new weights)" in caplog.text
 
 
 def _wait(condition, timeout_s: float = 60.0) -> bool:
