@@ -366,6 +366,41 @@ def test_ctrl_c_in_the_last_step_is_a_finished_run(capsys, tmp_path, folders, ti
     assert torch.load(out, weights_only=True)["adaptation"]["interrupted"] is False
 
 
+def test_ctrl_c_while_the_adapted_network_is_scored_keeps_the_weights(
+    capsys, tmp_path, folders, tiny_network, monkeypatch
+):
+    """After the whole budget, a first Ctrl+C during the last scoring (a minute on large held-out pairs)
+    stopped the command at once and wrote nothing: the budget was lost."""
+    import os
+    import signal
+
+    from rtstereo.train.adapt import Adapter
+
+    scores = []
+    score = Adapter.score
+
+    def interrupted_while_scoring_after(self, pairs, presses=1):
+        scores.append(1)
+        if len(scores) == 2:
+            for _ in range(presses):
+                os.kill(os.getpid(), signal.SIGINT)
+        return score(self, pairs)
+
+    monkeypatch.setattr(Adapter, "score", interrupted_while_scoring_after)
+    out = tmp_path / "done.pt"
+    argv = [*folders, "--model", tiny_network, *FAST[2:], "--steps", "2", "--holdout", "0", "-o", out]
+    code, stdout, err = run_cli(capsys, "adapt", *argv)
+    assert code == 0 and out.is_file(), err
+    assert "Ctrl+C: the steps are over; scoring and keeping the weights reached (Ctrl+C again stops at once)" in err
+    assert "after  (training pairs, none held out)" in stdout
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+    scores.clear()
+    monkeypatch.setattr(Adapter, "score", lambda self, pairs: interrupted_while_scoring_after(self, pairs, 2))
+    code, _, err = run_cli(capsys, "adapt", *argv[:-1], tmp_path / "twice.pt")
+    assert code == 130 and not (tmp_path / "twice.pt").exists()
+
+
 def test_the_synthetic_pool_default_of_the_help_is_the_configs():
     from rtstereo.cli.adapt import DEFAULT_SYNTHETIC_POOL
     from rtstereo.train.adapt import AdaptConfig

@@ -529,7 +529,13 @@ def adapt(
     seconds = clock() - start
     model.eval()
     echo(f"scoring {len(held_pairs)} {scored} pair(s) after {step} steps ({seconds:.0f} s) ...")
-    after = adapter.score(held_pairs)
+
+    def finishing() -> None:
+        echo("Ctrl+C: the steps are over; scoring and keeping the weights reached (Ctrl+C again stops at once)")
+
+    # A first Ctrl+C here, after the whole budget, threw the adapted weights away with the default handler.
+    with StopRequest(finishing, requested=interrupted):
+        after = adapter.score(held_pairs)
     echo("after:  " + format_scores(after))
     return AdaptResult(
         steps=step,
@@ -547,16 +553,24 @@ def adapt(
 
 class StopRequest:
     """Ctrl+C while it is entered asks the loop to stop between two steps (:attr:`requested`); a second
-    Ctrl+C stops at once (``KeyboardInterrupt``). Outside the main thread it does nothing."""
+    Ctrl+C stops at once (``KeyboardInterrupt``). Outside the main thread it does nothing.
 
-    def __init__(self) -> None:
-        self.requested = False
+    Args:
+        on_request: called at the first Ctrl+C (to say what happens now).
+        requested: a Ctrl+C came before (the next one stops at once).
+    """
+
+    def __init__(self, on_request: Callable[[], None] | None = None, requested: bool = False) -> None:
+        self.requested = requested
+        self._on_request = on_request
         self._previous: Any = None
 
     def _handle(self, signum: int, frame: Any) -> None:  # noqa: ARG002 - signal's signature
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
+        if self._on_request is not None:
+            self._on_request()
 
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
