@@ -166,6 +166,24 @@ def test_a_packaged_onnx_network_says_it_is_served_on_pytorch_while_it_adapts(ca
     assert "--adapt serves rtnet-v5 on PyTorch (its ONNX export cannot take new weights)" in caplog.text
 
 
+@pytest.mark.parametrize("worker", ["thread", "process"])
+def test_a_frame_too_small_to_crop_stops_the_adaptation_not_the_stream(tiny_checkpoint, caplog, worker):
+    """With the process worker the stream itself stopped at its first frame ('error: pair frame is 24x48 ...'),
+    nothing written; the thread worker said so and went on."""
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**{**SMALL, "worker": worker}))
+    small = sliding_frames(1, 24, 48)
+    try:
+        with caplog.at_level("WARNING", logger="rtstereo.stream"):
+            if worker == "thread":
+                adapter.start()
+            adapter.offer(StereoPair(small[0][0], small[1][0], index=0))
+            assert _wait(lambda: adapter.frozen, timeout_s=30)
+    finally:
+        adapter.close()
+    assert adapter.frozen_by == "error" and "adapting needs images of at least 32x32" in adapter.error
+    assert "online adaptation stopped after 0 step(s)" in caplog.text
+
+
 def _wait(condition, timeout_s: float = 60.0) -> bool:
     deadline = time.monotonic() + timeout_s
     while not condition() and time.monotonic() < deadline:

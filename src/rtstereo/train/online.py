@@ -254,10 +254,14 @@ class OnlineAdapter:
             try:
                 self.step(pair)
             except Exception as exc:  # noqa: BLE001 - the stream goes on with the weights it has
-                self.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                log.warning("online adaptation stopped after %d step(s): %s", self.steps, self.error)
-                self.freeze("error")
+                self._stop_on_error(exc)
                 return
+
+    def _stop_on_error(self, exc: Exception) -> None:
+        """Say why adaptation stopped, and freeze: the stream goes on with the weights it has."""
+        self.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        log.warning("online adaptation stopped after %d step(s): %s", self.steps, self.error)
+        self.freeze("error")
 
     def _budget_spent(self) -> bool:
         """Freeze (and say so) once ``steps`` or ``until_s`` is reached."""

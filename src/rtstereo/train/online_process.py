@@ -34,6 +34,7 @@ from typing import Any
 
 import torch
 
+from ..errors import InputError
 from ..types import StereoPair
 from .adapt_network import AdaptableNetwork
 from .online import LOWEST_PRIORITY, OnlineAdapter, OnlineConfig, log, lower_own_priority
@@ -124,7 +125,11 @@ class ProcessAdapter(OnlineAdapter):
         self._collect()
         if self._budget_spent() or (self.frames_seen - 1) % self.config.every:
             return
-        left, right = self.crop(pair)
+        try:
+            left, right = self.crop(pair)
+        except InputError as exc:  # a frame too small to crop: it stopped the stream, not only its adaptation
+            self._stop_on_error(exc)
+            return
         with contextlib.suppress(queue.Full):  # the child is busy: this frame is skipped
             frame = pair.index if pair.index is not None else self.frames_seen
             self._crops.put_nowait((left, right, frame, pair.size_hw[1]))
