@@ -184,6 +184,19 @@ def test_a_frame_too_small_to_crop_stops_the_adaptation_not_the_stream(tiny_chec
     assert "online adaptation stopped after 0 step(s)" in caplog.text
 
 
+def test_a_checkpoint_saved_after_an_error_before_the_first_step_names_the_error(tmp_path, tiny_checkpoint, caplog):
+    """It said "no adaptation step was made before the stream ended", whatever the stream's length."""
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**SMALL))
+    small = sliding_frames(1, 24, 48)
+    sink = AdaptationSink(adapter, tmp_path / "w.pt")
+    adapter.offer(StereoPair(small[0][0], small[1][0], index=0))
+    assert _wait(lambda: adapter.frozen, timeout_s=30)
+    with caplog.at_level("WARNING", logger="rtstereo.stream"):
+        sink.close()
+    assert "no adaptation step was made before adaptation stopped (pair frame is 24x48 (HxW) pixels" in caplog.text
+    assert f"{tmp_path / 'w.pt'} holds the weights it started with" in caplog.text
+
+
 def _wait(condition, timeout_s: float = 60.0) -> bool:
     deadline = time.monotonic() + timeout_s
     while not condition() and time.monotonic() < deadline:

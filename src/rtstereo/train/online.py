@@ -571,9 +571,10 @@ class AdaptationSink(Sink):
             except OSError as exc:
                 raise OutputError(f"cannot write the adapted checkpoint {self.save_path}: {exc}") from None
             if self.adapter.steps == 0:
+                # An error before the first step is the cause to name, not the stream's length.
+                why = f"adaptation stopped ({self.adapter.error})" if self.adapter.error else "the stream ended"
                 log.warning(
-                    "no adaptation step was made before the stream ended: %s holds the weights it started with",
-                    self.save_path,
+                    "no adaptation step was made before %s: %s holds the weights it started with", why, self.save_path
                 )
 
     @property
