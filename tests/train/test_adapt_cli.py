@@ -185,6 +185,12 @@ def test_one_pair_off_among_rectified_ones_is_a_warning(capsys, tmp_path, textur
         (["--export-size", "64x64"], "--export-size is the parity check's size of an exported model: it applies to"),
         (["--device", "nonsense"], "nonsense"),
         (["--model", "sgbm"], "'sgbm' is a classical method"),
+        # It said "'default' stands for hybrid, a packaged ONNX model with no trainable weights"
+        (
+            ["--model", "default", "--weights", "g.pt"],
+            "model 'hybrid' takes no --weights (its network is a setting, the one adapted): --model default --set "
+            "network=g.pt",
+        ),
         (["--set", "uniqueness"], "--set expects KEY=VALUE, got 'uniqueness'"),
         (["--set", "nonsense=1"], "has no setting 'nonsense'"),
     ],
