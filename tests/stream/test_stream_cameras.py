@@ -182,6 +182,14 @@ def test_an_absent_uvc_camera_is_reported():
         list(UVCSource(99))
 
 
+def test_a_missing_uvc_recording_is_refused_when_named(tmp_path):
+    """It was said when the stream opened it: after the model had loaded and an --adapt process had started."""
+    with pytest.raises(InputError, match=r"^camera uvc:.*rig\.mp4: no such file$"):
+        open_camera(f"uvc:{tmp_path / 'rig.mp4'}")
+    for spec in ("uvc:rtsp://cam/stream.sdp", "uvc:frames/%04d.png", "uvc:/dev/video7"):
+        assert open_camera(spec).device == spec[4:]  # opened (or not) by OpenCV, as before
+
+
 def test_an_odd_width_uvc_camera_is_refused():
     capture = ScriptedCapture([np.zeros((8, 17, 3), np.uint8)])
     with pytest.raises(InputError, match="17 px wide"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import numpy as np
@@ -180,9 +181,16 @@ def test_one_pair_off_among_rectified_ones_is_a_warning(capsys, tmp_path, textur
         ),
         (["--threads", "0"], "--threads must be >= 1, got 0 (leave it out for torch's own choice)"),
         (["--holdout", "1"], "--holdout: expected a fraction"),
+        (["--seed", "-1"], "--seed: expected an integer >= 0, got -1"),
         (["--export-size", "64x64"], "--export-size is the parity check's size of an exported model: it applies to"),
         (["--device", "nonsense"], "nonsense"),
         (["--model", "sgbm"], "'sgbm' is a classical method"),
+        # It said "'default' stands for hybrid, a packaged ONNX model with no trainable weights"
+        (
+            ["--model", "default", "--weights", "g.pt"],
+            "model 'hybrid' takes no --weights (its network is a setting, the one adapted): --model default --set "
+            "network=g.pt",
+        ),
         (["--set", "uniqueness"], "--set expects KEY=VALUE, got 'uniqueness'"),
         (["--set", "nonsense=1"], "has no setting 'nonsense'"),
     ],
@@ -219,6 +227,32 @@ def test_an_output_that_cannot_be_written_is_refused_before_training(capsys, tmp
     code, stdout, err = run_cli(capsys, *full)
     assert code == 2 and err.startswith(f"rtstereo adapt: error: -o {tmp_path / where}: ") and err.count("\n") == 1
     assert "before" not in stdout  # refused before any pair was read or scored
+
+
+def test_an_onnx_output_whose_checkpoint_beside_it_is_a_folder_is_refused_before_training(
+    capsys, tmp_path, folders, tiny_network
+):
+    """-o m.onnx writes m.pt beside it: a folder of that name stopped the command after the whole budget."""
+    (tmp_path / "m.pt").mkdir()
+    full = ["adapt", *folders, "--model", tiny_network, *FAST, "-o", tmp_path / "m.onnx"]
+    code, stdout, err = run_cli(capsys, *full)
+    assert code == 2 and err.count("\n") == 1, err
+    assert (
+        f"-o {tmp_path / 'm.onnx'}: the adapted checkpoint is written beside it, to {tmp_path / 'm.pt'}, which is a "
+        in err
+    )
+    assert "before" not in stdout  # refused before any pair was read or scored
+
+
+def test_an_onnx_output_does_not_replace_the_checkpoint_adapted_from(capsys, tmp_path, folders, tiny_network):
+    """-o mine.onnx with --model mine.pt replaced mine.pt, the weights adapted from, without a word."""
+    source = tmp_path / "mine.pt"
+    source.write_bytes(tiny_network.read_bytes())
+    for model in (["--model", source], ["--model", "rtnet", "--weights", source, "--set", "max_disp=32"]):
+        code, stdout, err = run_cli(capsys, "adapt", *folders, *model, *FAST, "-o", tmp_path / "mine.onnx")
+        assert code == 2 and err.count("\n") == 1, err
+        assert "which is the checkpoint adapted from and would be replaced; give -o another name, e.g. " in err
+        assert "before" not in stdout and source.read_bytes() == tiny_network.read_bytes()
 
 
 def test_a_crop_larger_than_the_images_is_said(capsys, tmp_path, folders, tiny_network):
@@ -338,6 +372,41 @@ def test_ctrl_c_in_the_last_step_is_a_finished_run(capsys, tmp_path, folders, ti
     assert torch.load(out, weights_only=True)["adaptation"]["interrupted"] is False
 
 
+def test_ctrl_c_while_the_adapted_network_is_scored_keeps_the_weights(
+    capsys, tmp_path, folders, tiny_network, monkeypatch
+):
+    """After the whole budget, a first Ctrl+C during the last scoring (a minute on large held-out pairs)
+    stopped the command at once and wrote nothing: the budget was lost."""
+    import os
+    import signal
+
+    from rtstereo.train.adapt import Adapter
+
+    scores = []
+    score = Adapter.score
+
+    def interrupted_while_scoring_after(self, pairs, presses=1):
+        scores.append(1)
+        if len(scores) == 2:
+            for _ in range(presses):
+                os.kill(os.getpid(), signal.SIGINT)
+        return score(self, pairs)
+
+    monkeypatch.setattr(Adapter, "score", interrupted_while_scoring_after)
+    out = tmp_path / "done.pt"
+    argv = [*folders, "--model", tiny_network, *FAST[2:], "--steps", "2", "--holdout", "0", "-o", out]
+    code, stdout, err = run_cli(capsys, "adapt", *argv)
+    assert code == 0 and out.is_file(), err
+    assert "Ctrl+C: the steps are over; scoring and keeping the weights reached (Ctrl+C again stops at once)" in err
+    assert "after  (training pairs, none held out)" in stdout
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+    scores.clear()
+    monkeypatch.setattr(Adapter, "score", lambda self, pairs: interrupted_while_scoring_after(self, pairs, 2))
+    code, _, err = run_cli(capsys, "adapt", *argv[:-1], tmp_path / "twice.pt")
+    assert code == 130 and not (tmp_path / "twice.pt").exists()
+
+
 def test_the_synthetic_pool_default_of_the_help_is_the_configs():
     from rtstereo.cli.adapt import DEFAULT_SYNTHETIC_POOL
     from rtstereo.train.adapt import AdaptConfig
@@ -363,6 +432,36 @@ def test_the_cli_defaults_are_adapt_configs():
     assert {field: getattr(args, option) for option, field in fields.items()} == {
         field: getattr(config, field) for field in fields.values()
     }
+
+
+def test_threads_bound_opencv_and_the_labelling_threads_too(capsys, tmp_path, monkeypatch, folders, tiny_network):
+    """--threads 2 set PyTorch's threads only: SGBM labelled the pairs on one thread per core, each with
+    OpenCV's own threads, and the export's parity check ran ONNX Runtime on every core."""
+    import concurrent.futures
+
+    import cv2
+
+    from rtstereo.train import adapt as adapt_loop
+
+    pools = []
+
+    class Recording(concurrent.futures.ThreadPoolExecutor):
+        def __init__(self, max_workers=None, *args, **kwargs):
+            pools.append(max_workers)
+            super().__init__(max_workers, *args, **kwargs)
+
+    monkeypatch.setattr(adapt_loop, "ThreadPoolExecutor", Recording)
+    monkeypatch.delenv("RTSTEREO_THREADS", raising=False)  # restored (unset) after the test, as are the libraries
+    opencv, pytorch = cv2.getNumThreads(), torch.get_num_threads()
+    try:
+        argv = ["adapt", *folders, "--model", tiny_network, *FAST, "--threads", "1", "-o", tmp_path / "m.pt"]
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 0, err
+        assert pools == [1] and cv2.getNumThreads() == 1 and torch.get_num_threads() == 1
+        assert os.environ["RTSTEREO_THREADS"] == "1"
+    finally:
+        cv2.setNumThreads(opencv)
+        torch.set_num_threads(pytorch)
 
 
 def test_adapt_and_train_check_threads_alike():

@@ -13,6 +13,7 @@ import torch
 from adapt_helpers import sliding_frames, write_tiny_checkpoint, write_video
 
 import rtstereo
+import rtstereo.train.adapt_network
 from rtstereo.cli import main
 from rtstereo.errors import InputError
 from rtstereo.sinks.video import OutputFrame, Sink
@@ -133,6 +134,69 @@ def test_a_slow_step_never_holds_the_stream_back(tiny_checkpoint):
     assert times.times[-1] - times.times[-30] < 2.5, "the frames waited for the step"
 
 
+def test_the_thread_workers_step_under_way_when_the_stream_ends_is_kept(tiny_checkpoint, frames):
+    """close() waited up to 2 s for that step, then threw its result away (the process worker keeps it):
+    a short stream ended with "0 step(s)" and --adapt-save wrote the starting weights."""
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**SMALL))
+    under_way = threading.Event()
+    step_terms = adapter.adapter.user_terms
+
+    def slow_terms(batch):
+        under_way.set()
+        time.sleep(0.5)  # the stream ends now
+        return step_terms(batch)
+
+    adapter.adapter.user_terms = slow_terms
+    adapter.start()
+    adapter.offer(StereoPair(frames[0][0], frames[1][0], index=0))
+    assert under_way.wait(30.0)
+    adapter.close(timeout_s=30.0)
+    assert adapter.steps == 1 and adapter.version == 1 and len(adapter.history) == 1
+
+
+@pytest.mark.skipif(
+    rtstereo.train.adapt_network.packaged_network_source() is None, reason="needs training/default/state.pt"
+)
+def test_a_packaged_onnx_network_says_it_is_served_on_pytorch_while_it_adapts(caplog):
+    """rtstereo video --model rtnet-v5 runs on ONNX Runtime (89 fps at 128x256 on 2 cores), with --adapt on
+    PyTorch (28 fps): the switch went unsaid, and looked like the cost of adapting."""
+    with caplog.at_level("INFO", logger="rtstereo.stream"):
+        _, adapter = adapting_predictor("rtnet-v5", config=OnlineConfig(**SMALL))
+    adapter.close()
+    assert "--adapt serves rtnet-v5 on PyTorch (its ONNX export cannot take new weights)" in caplog.text
+
+
+@pytest.mark.parametrize("worker", ["thread", "process"])
+def test_a_frame_too_small_to_crop_stops_the_adaptation_not_the_stream(tiny_checkpoint, caplog, worker):
+    """With the process worker the stream itself stopped at its first frame ('error: pair frame is 24x48 ...'),
+    nothing written; the thread worker said so and went on."""
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**{**SMALL, "worker": worker}))
+    small = sliding_frames(1, 24, 48)
+    try:
+        with caplog.at_level("WARNING", logger="rtstereo.stream"):
+            if worker == "thread":
+                adapter.start()
+            adapter.offer(StereoPair(small[0][0], small[1][0], index=0))
+            assert _wait(lambda: adapter.frozen, timeout_s=30)
+    finally:
+        adapter.close()
+    assert adapter.frozen_by == "error" and "adapting needs images of at least 32x32" in adapter.error
+    assert "online adaptation stopped after 0 step(s)" in caplog.text
+
+
+def test_a_checkpoint_saved_after_an_error_before_the_first_step_names_the_error(tmp_path, tiny_checkpoint, caplog):
+    """It said "no adaptation step was made before the stream ended", whatever the stream's length."""
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**SMALL))
+    small = sliding_frames(1, 24, 48)
+    sink = AdaptationSink(adapter, tmp_path / "w.pt")
+    adapter.offer(StereoPair(small[0][0], small[1][0], index=0))
+    assert _wait(lambda: adapter.frozen, timeout_s=30)
+    with caplog.at_level("WARNING", logger="rtstereo.stream"):
+        sink.close()
+    assert "no adaptation step was made before adaptation stopped (pair frame is 24x48 (HxW) pixels" in caplog.text
+    assert f"{tmp_path / 'w.pt'} holds the weights it started with" in caplog.text
+
+
 def _wait(condition, timeout_s: float = 60.0) -> bool:
     deadline = time.monotonic() + timeout_s
     while not condition() and time.monotonic() < deadline:
@@ -163,6 +227,55 @@ def test_the_process_worker_steps_publishes_freezes_and_saves(tmp_path, tiny_che
     assert checkpoint["adaptation"]["worker"] == "process" and checkpoint["adaptation"]["steps"] == 2
     reloaded = rtstereo.load(str(path)).predict(pair.left, pair.right).disparity_px
     np.testing.assert_allclose(reloaded, served, atol=1e-4, equal_nan=True)
+
+
+class _SteppingChild:
+    """A child process still in its last step at close: it copies its weights under the lock for a while."""
+
+    def __init__(self, lock):
+        self.lock, self.alive, self.killed_while_copying = lock, True, None
+        self.copying = threading.Event()
+        threading.Thread(target=self._copy, daemon=True).start()
+        assert self.copying.wait(5.0)
+
+    def _copy(self):
+        with self.lock:
+            self.copying.set()
+            time.sleep(0.5)
+            self.copying.clear()
+
+    def join(self, timeout=None):
+        pass
+
+    def is_alive(self):
+        return self.alive
+
+    def terminate(self):
+        self.killed_while_copying, self.alive = self.copying.is_set(), False
+
+
+def test_a_child_still_stepping_at_close_is_not_killed_in_the_middle_of_copying_its_weights(tmp_path, tiny_checkpoint):
+    """Killed holding the lock, it kept it for good: save() waited for ever and the stream never ended."""
+    config = OnlineConfig(**{**SMALL, "worker": "process"})
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=config)
+    adapter._started_s = 0.0  # as if started; the child is a stand-in that copies when close() kills it
+    adapter._process = child = _SteppingChild(adapter._shared_lock)
+    adapter.close(timeout_s=0.0)
+    assert child.killed_while_copying is False
+    assert adapter.save(tmp_path / "w.pt").is_file()
+
+
+def test_saving_weights_a_dead_child_left_locked_fails_instead_of_waiting_for_ever(
+    tmp_path, monkeypatch, tiny_checkpoint
+):
+    from rtstereo.train import online_process
+
+    monkeypatch.setattr(online_process, "KILL_LOCK_WAIT_S", 0.1, raising=False)
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**{**SMALL, "worker": "process"}))
+    assert adapter._shared_lock.acquire(timeout=1.0)  # as a child killed in the middle of its copy left it
+    with pytest.raises(OSError, match="stopped while it copied its weights"):
+        adapter.save(tmp_path / "w.pt")
+    assert not (tmp_path / "w.pt").exists()
 
 
 def test_the_process_worker_is_ready_before_the_stream_begins(tiny_checkpoint):
@@ -416,6 +529,21 @@ def test_an_adapt_save_that_cannot_be_written_is_refused_before_the_model_loads(
     )
     assert code == 2 and message.replace("TMP", str(tmp_path)) in err and not loaded, err
     assert err.count("\n") == 1 and (tmp_path / "in.mp4").read_bytes() == b"video"
+
+
+def test_a_summary_naming_the_adapt_save_checkpoint_is_refused_before_the_model_loads(
+    capsys, monkeypatch, tmp_path, videos, tiny_checkpoint
+):
+    """Written after it at the stream's end, the summary replaced the adapted checkpoint ("written: w.pt, w.pt")."""
+    import rtstereo.train.online as online
+
+    loaded = []
+    monkeypatch.setattr(online, "adapting_predictor", lambda *a: loaded.append(a))
+    save = tmp_path / "w.pt"
+    argv = ["video", *videos[:2], "--model", tiny_checkpoint, "--adapt", "--adapt-save", save, "--summary", save]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and err.count("\n") == 1 and not loaded, err
+    assert f"--summary {save} is the --adapt-save checkpoint: the summary would replace the adapted weights" in err
 
 
 def test_the_stream_starts_the_adapter_once(capsys, monkeypatch, tmp_path, videos, tiny_checkpoint):

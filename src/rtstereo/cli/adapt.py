@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import InputError, OutputError, RtStereoError, SettingError, require
 from ..io.atomic import folder_write_problem
-from .common import check_torch_threads, parse_set_values, progress_echo, size_arg
+from .common import check_torch_threads, parse_set_values, progress_echo, set_cpu_threads, size_arg
 
 EPILOG = """examples:
   rtstereo adapt lefts/ rights/ -o mycam.pt                 # rtnet-v5's PyTorch state, 10 minutes
@@ -97,7 +97,12 @@ def register(subparsers) -> None:
         "guided network trains with (e.g. --set uniqueness=15), the others go to the network",
     )
     model.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
-    model.add_argument("--threads", type=int, help="CPU threads, >= 1 (default: torch's choice)")
+    model.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads of PyTorch, OpenCV and SGBM's labelling, >= 1 (default: $RTSTEREO_THREADS, else each "
+        "library's own)",
+    )
     losses = parser.add_argument_group("losses and budget")
     losses.add_argument(
         "--losses",
@@ -145,7 +150,7 @@ def register(subparsers) -> None:
         help="largest disparity of the SGBM proxy labels, pixels; only with the proxy term in --losses (default: 192; "
         "a Middlebury calib.txt's ndisp beside the images lowers it)",
     )
-    losses.add_argument("--seed", type=int, default=0, help="crops, scenes and hold-out split (default: 0)")
+    losses.add_argument("--seed", type=int, default=0, help="crops, scenes and hold-out split, >= 0 (default: 0)")
     parser.add_argument(
         "--export-size",
         type=size_arg,
@@ -172,6 +177,7 @@ CONFIG_OPTIONS = {
     "lr": "--lr",
     "holdout": "--holdout",
     "max_disp": "--max-disp",
+    "seed": "--seed",
 }
 
 
@@ -261,6 +267,37 @@ def _check_output_folder(output: Path, option: str = "-o") -> None:
         raise OutputError(f"{option} {output}: {existing} is a file, not a folder")
     if folder_write_problem(existing) is not None:
         raise OutputError(f"{option} {output}: cannot write in {existing}")
+
+
+def _check_checkpoint_beside(output: Path, checkpoint: Path) -> None:
+    """Refuse ``-o FILE.onnx`` whose checkpoint beside it, ``FILE.pt``, is a folder, before the training budget
+    (it failed after it, losing the adapted weights).
+
+    Raises:
+        OutputError: ``checkpoint`` is a folder.
+    """
+    if checkpoint.is_dir():
+        raise OutputError(
+            f"-o {output}: the adapted checkpoint is written beside it, to {checkpoint}, which is a folder; "
+            "give -o another name"
+        )
+
+
+def _refuse_replacing_the_source(output: Path, checkpoint: Path, source: str) -> None:
+    """Refuse ``-o FILE.onnx`` whose checkpoint beside it, ``FILE.pt``, is the checkpoint being adapted: it
+    would be replaced without being named (``-o FILE.pt`` itself may replace it: that is asked for).
+
+    Raises:
+        OutputError: ``checkpoint`` is the file ``source`` names.
+    """
+    if checkpoint == output or not checkpoint.is_file() or not Path(source).is_file():
+        return
+    if checkpoint.samefile(source):
+        other = output.with_name(f"{output.stem}-adapted{output.suffix}")
+        raise OutputError(
+            f"-o {output}: the adapted checkpoint is written beside it, to {checkpoint}, which is the checkpoint "
+            f"adapted from and would be replaced; give -o another name, e.g. {other}"
+        )
 
 
 def _is_video_input(args: argparse.Namespace) -> bool:
@@ -395,8 +432,6 @@ def refuse_unrectified(pairs: list, swapped_hint: str = "give the left images fi
 
 def run(args: argparse.Namespace) -> int:
     require("torch", "torch", "adapting a network")
-    import torch
-
     from ..train.adapt import AdaptConfig, Adapter, adapt, format_scores
     from ..train.adapt_network import load_adaptable, save_adapted
     from ..train.loop import resolve_device
@@ -408,11 +443,13 @@ def run(args: argparse.Namespace) -> int:
             f"-o {args.output} (drop it, or export with -o FILE.onnx)"
         )
     export_hw = args.export_size or DEFAULT_EXPORT_HW
-    _check_output_folder(Path(args.output))
+    output = Path(args.output)
+    checkpoint = output if kind == "checkpoint" else output.with_suffix(".pt")
+    _check_output_folder(output)
+    _check_checkpoint_beside(output, checkpoint)
     device = resolve_device(args.device)  # now, as train does: not after the pairs are read and labelled
     check_torch_threads(args.threads)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    set_cpu_threads(args.threads)  # PyTorch's, and OpenCV's and the labelling threads' (SGBM), and the export's
     minutes = args.minutes if args.minutes is not None or args.steps is not None else DEFAULT_MINUTES
     losses = tuple(name.strip() for name in args.losses.split(",") if name.strip())
     if args.max_disp is not None and "proxy" not in losses:
@@ -454,6 +491,7 @@ def run(args: argparse.Namespace) -> int:
     network = load_adaptable(args.model, args.weights, parse_set_values(args.set_values))
     if network.note:
         print(f"rtstereo adapt: note: {network.note}", file=sys.stderr)
+    _refuse_replacing_the_source(output, checkpoint, network.source)
     if kind == "onnx":  # before the steps, not after them
         from ..export.onnx_export import check_size
 
@@ -472,8 +510,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"before ({scored}): {format_scores(result.before)}")
     print(f"after  ({scored}): {format_scores(result.after)}")
     network.module.cpu().eval()
-    output = Path(args.output)
-    checkpoint = output if kind == "checkpoint" else output.with_suffix(".pt")
     try:
         save_adapted(network, result, config, checkpoint)
     except OSError as exc:

@@ -378,6 +378,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     check_output_prefix(args.output_prefix)
     _refuse_writing_over_inputs(args, input_files(args, verb))
     check_summary_path(_summary_path(args), args.output)
+    _refuse_summary_over_adapt_save(args)
     prepare = FramePreparer(size_wh=parse_size_hw(args.size)[::-1] if args.size else None, **_geometry(args))
     checked = None
     if not args.no_rectification_check:
@@ -655,6 +656,21 @@ def check_summary_path(path: str | None, video: str | None = None) -> None:
     problem = folder_write_problem(Path(path).parent)
     if problem is not None:
         raise OutputError(f"cannot write the summary {path}: {problem}")
+
+
+def _refuse_summary_over_adapt_save(args: argparse.Namespace) -> None:
+    """Refuse a ``--summary`` that names the ``--adapt-save`` checkpoint: written after it, at the end of the
+    stream, the summary replaced the adapted weights.
+
+    Raises:
+        InputError: the two name one file.
+    """
+    summary, checkpoint = _summary_path(args), getattr(args, "adapt_save", None)
+    if summary is not None and checkpoint is not None and os.path.abspath(summary) == os.path.abspath(checkpoint):
+        raise InputError(
+            f"--summary {summary} is the --adapt-save checkpoint: the summary would replace the adapted weights; "
+            "give a .json file name"
+        )
 
 
 def input_files(args: argparse.Namespace, verb: str) -> list[Path]:

@@ -16,6 +16,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -179,6 +180,19 @@ class UVCSource(LiveSource):
 _OAK_NAMES = ("oak", "oak-d", "oakd", "depthai")
 
 
+def _missing_recording(device: str) -> bool:
+    """Whether ``uvc:PATH`` names a file (a name with a suffix; not a URL, a device, a GStreamer pipeline or an
+    image-sequence pattern, which OpenCV opens without a file of that name) that does not exist.
+
+    Examples:
+        >>> _missing_recording("no/such/rig.mp4"), _missing_recording("/dev/video4"), _missing_recording("rtsp://cam/s.sdp")
+        (True, False, False)
+    """
+    if "://" in device or "!" in device or "%" in device or device.startswith("/dev/"):
+        return False
+    return Path(device).suffix != "" and not Path(device).exists()
+
+
 def open_camera(
     spec: str,
     *,
@@ -220,6 +234,9 @@ def open_camera(
         raise InputError(f"--oak-color applies to --camera oak, not to '{spec}'; drop --oak-color")
     if name == "uvc":
         device: int | str = int(argument) if argument.strip().isdigit() else (argument or 0)
+        if isinstance(device, str) and _missing_recording(device):
+            # Said now: it was said when the stream opened it, after the model and an --adapt process had started.
+            raise InputError(f"camera uvc:{device}: no such file")
         return UVCSource(device, swap=swap, frame_size_wh=frame_size_wh, fps=fps)
     if swap:
         raise InputError(f"--swap applies to side-by-side (uvc) cameras, not to '{spec}'")

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from ..errors import InputError, SettingError
 from ..models.registry import ModelSpec
+from ..runtime.providers import default_threads
 from .hints import hybrid_hint_settings, runtime_hints, tensor_runtime_hints, with_hints
 from .losses import multiscale_loss, training_mask
 from .proxy import proxy_disparity
@@ -140,6 +141,8 @@ class AdaptConfig:
             raise SettingError(
                 "max_disp", f"expected the proxy labels' disparity range > 0 pixels, got {self.max_disp}"
             )
+        if self.seed < 0:  # numpy's generators take none: it failed after the pairs were read and labelled
+            raise SettingError("seed", f"expected an integer >= 0, got {self.seed}")
 
     def weight(self, term: str) -> float:
         return float(self.weights.get(term, DEFAULT_WEIGHTS[term]))
@@ -214,9 +217,14 @@ def fit_crop(crop_hw: tuple[int, int], pairs: Sequence[UserPair], divisor: int) 
     return height, width
 
 
+def labelling_threads() -> int:
+    """Threads that label pairs in parallel (SGBM): ``$RTSTEREO_THREADS`` (``--threads``), else one per core."""
+    return default_threads() or max(1, os.cpu_count() or 1)
+
+
 def proxy_labels(pairs: Sequence[UserPair], max_disp: float) -> list[np.ndarray]:
     """SGBM proxy disparity of each pair (``nan`` where its checks reject it), in parallel threads."""
-    with ThreadPoolExecutor(max(1, os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(labelling_threads()) as pool:
         return list(pool.map(lambda p: proxy_disparity(p.left, p.right, min(max_disp, p.max_disp or max_disp)), pairs))
 
 
@@ -233,7 +241,7 @@ def adapting_optimizer(model: torch.nn.Module, lr: float) -> torch.optim.Adam:
 def pair_hints(pairs: Sequence[UserPair], settings: dict[str, Any]) -> list[np.ndarray]:
     """A guided network's hints for each whole pair (:func:`rtstereo.train.hints.runtime_hints`), in
     parallel threads."""
-    with ThreadPoolExecutor(max(1, os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(labelling_threads()) as pool:
         return list(pool.map(lambda p: runtime_hints(p.left, p.right, settings), pairs))
 
 
@@ -521,7 +529,13 @@ def adapt(
     seconds = clock() - start
     model.eval()
     echo(f"scoring {len(held_pairs)} {scored} pair(s) after {step} steps ({seconds:.0f} s) ...")
-    after = adapter.score(held_pairs)
+
+    def finishing() -> None:
+        echo("Ctrl+C: the steps are over; scoring and keeping the weights reached (Ctrl+C again stops at once)")
+
+    # A first Ctrl+C here, after the whole budget, threw the adapted weights away with the default handler.
+    with StopRequest(finishing, requested=interrupted):
+        after = adapter.score(held_pairs)
     echo("after:  " + format_scores(after))
     return AdaptResult(
         steps=step,
@@ -539,16 +553,24 @@ def adapt(
 
 class StopRequest:
     """Ctrl+C while it is entered asks the loop to stop between two steps (:attr:`requested`); a second
-    Ctrl+C stops at once (``KeyboardInterrupt``). Outside the main thread it does nothing."""
+    Ctrl+C stops at once (``KeyboardInterrupt``). Outside the main thread it does nothing.
 
-    def __init__(self) -> None:
-        self.requested = False
+    Args:
+        on_request: called at the first Ctrl+C (to say what happens now).
+        requested: a Ctrl+C came before (the next one stops at once).
+    """
+
+    def __init__(self, on_request: Callable[[], None] | None = None, requested: bool = False) -> None:
+        self.requested = requested
+        self._on_request = on_request
         self._previous: Any = None
 
     def _handle(self, signum: int, frame: Any) -> None:  # noqa: ARG002 - signal's signature
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
+        if self._on_request is not None:
+            self._on_request()
 
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():

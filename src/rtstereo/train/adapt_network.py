@@ -78,7 +78,13 @@ def load_adaptable(model: str, weights: str | None = None, settings: dict[str, A
 
     note = None
     name = resolve_alias(model)
-    hybrid = hybrid_spec(model) if weights is None else None
+    hybrid = hybrid_spec(model)
+    if hybrid is not None and weights is not None:
+        # Skipped as a hybrid, it was refused as "a packaged ONNX model with no trainable weights".
+        raise InputError(
+            f"model '{hybrid.name}' takes no --weights (its network is a setting, the one adapted): --model {model} "
+            f"--set network={weights}"
+        )
     hybrid_settings = None
     if hybrid is not None:
         hybrid_settings, settings = split_hybrid_settings(hybrid, settings)

@@ -171,6 +171,7 @@ class OnlineAdapter:
         self._crop_said = False  # whether the crop made smaller than asked was said
         self._slot = LatestSlot()
         self._stop = threading.Event()
+        self._closed = threading.Event()  # close() has stopped waiting: a step still under way is not kept
         self._frozen = threading.Event()
         self._thread: threading.Thread | None = None
         self._started_s: float | None = None
@@ -229,11 +230,13 @@ class OnlineAdapter:
         self._thread.start()
 
     def close(self, timeout_s: float = 5.0) -> None:
-        """Stop the thread: a step under way finishes (up to ``timeout_s``), no new one starts."""
+        """Stop the thread: a step under way finishes (up to ``timeout_s``) and is kept, as the process worker
+        keeps it; no new one starts, and a step that outlives the wait is dropped (the weights may be saved)."""
         self._stop.set()
         self._slot.close()
         if self._thread is not None:
             self._thread.join(timeout_s)
+        self._closed.set()
 
     def _run(self) -> None:
         lower_own_priority(self.config.low_priority)
@@ -252,10 +255,14 @@ class OnlineAdapter:
             try:
                 self.step(pair)
             except Exception as exc:  # noqa: BLE001 - the stream goes on with the weights it has
-                self.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                log.warning("online adaptation stopped after %s: %s", counted(self.steps, "step"), self.error)
-                self.freeze("error")
+                self._stop_on_error(exc)
                 return
+
+    def _stop_on_error(self, exc: Exception) -> None:
+        """Say why adaptation stopped, and freeze: the stream goes on with the weights it has."""
+        self.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        log.warning("online adaptation stopped after %s: %s", counted(self.steps, "step"), self.error)
+        self.freeze("error")
 
     def _budget_spent(self) -> bool:
         """Freeze (and say so) once ``steps`` or ``until_s`` is reached."""
@@ -319,7 +326,7 @@ class OnlineAdapter:
         )
         record = {name: float(value.detach()) for name, value in {**terms, "total": total}.items()}
         record["frame"] = float(frame)
-        if not self._stop.is_set() and torch.isfinite(total):  # a stream that ended wants no more steps
+        if not self._closed.is_set() and torch.isfinite(total):
             self.optimizer.zero_grad(set_to_none=True)
             total.backward()
             torch.nn.utils.clip_grad_norm_(adapter.model.parameters(), 1.0)
@@ -461,10 +468,11 @@ def adapting_predictor(
     Raises:
         InputError: a classical or ONNX-only model (nothing to train), or a bad setting.
     """
+    from ..models import resolve_alias
     from ..models.registry import coerce_setting
     from ..runtime.backends import TorchBackend
     from ..runtime.postprocess import POSTPROCESS_SETTINGS
-    from .adapt_network import hybrid_spec, load_adaptable
+    from .adapt_network import PACKAGED_SOURCES, hybrid_spec, load_adaptable
 
     overrides = dict(settings or {})
     switches = {name: overrides.pop(name) for name in POSTPROCESS_SETTINGS if name in overrides}
@@ -476,6 +484,13 @@ def adapting_predictor(
         model = hybrid_settings["network"]
     if network.note:
         log.info("%s", network.note)
+    if weights is None and resolve_alias(model) in PACKAGED_SOURCES:
+        # Without --adapt the same name runs its ONNX export on ONNX Runtime: on a CPU several times faster.
+        log.info(
+            "--adapt serves %s on PyTorch (its ONNX export cannot take new weights): frames run at PyTorch's "
+            "speed, not at ONNX Runtime's as without --adapt",
+            model,
+        )
     try:
         network.module.to(torch.device(device))
     except (RuntimeError, AssertionError) as exc:
@@ -558,9 +573,10 @@ class AdaptationSink(Sink):
             except OSError as exc:
                 raise OutputError(f"cannot write the adapted checkpoint {self.save_path}: {exc}") from None
             if self.adapter.steps == 0:
+                # An error before the first step is the cause to name, not the stream's length.
+                why = f"adaptation stopped ({self.adapter.error})" if self.adapter.error else "the stream ended"
                 log.warning(
-                    "no adaptation step was made before the stream ended: %s holds the weights it started with",
-                    self.save_path,
+                    "no adaptation step was made before %s: %s holds the weights it started with", why, self.save_path
                 )
 
     @property

@@ -34,12 +34,14 @@ from typing import Any
 
 import torch
 
+from ..errors import InputError
 from ..types import StereoPair
 from .adapt_network import AdaptableNetwork
 from .online import LOWEST_PRIORITY, OnlineAdapter, OnlineConfig, log, lower_own_priority
 
 _WAIT_S = 0.1
 READY_TIMEOUT_S = 60.0  # the longest start() waits for the child to be ready before the stream begins
+KILL_LOCK_WAIT_S = 10.0  # at close, the longest a child still stepping may take to finish copying its weights
 
 
 class ProcessAdapter(OnlineAdapter):
@@ -123,7 +125,11 @@ class ProcessAdapter(OnlineAdapter):
         self._collect()
         if self._budget_spent() or (self.frames_seen - 1) % self.config.every:
             return
-        left, right = self.crop(pair)
+        try:
+            left, right = self.crop(pair)
+        except InputError as exc:  # a frame too small to crop: it stopped the stream, not only its adaptation
+            self._stop_on_error(exc)
+            return
         with contextlib.suppress(queue.Full):  # the child is busy: this frame is skipped
             frame = pair.index if pair.index is not None else self.frames_seen
             self._crops.put_nowait((left, right, frame, pair.size_hw[1]))
@@ -160,8 +166,16 @@ class ProcessAdapter(OnlineAdapter):
         if self._started_s is not None:
             self._process.join(timeout_s)
             if self._process.is_alive():
-                self._process.terminate()
-                self._process.join(1.0)
+                # Never while it copies its weights under the lock: killed there, it would hold the lock for
+                # good (save() waited on it for ever) and leave the shared weights half of one step, half of
+                # the next. Holding the lock, it is between two copies.
+                held = self._shared_lock.acquire(timeout=KILL_LOCK_WAIT_S)
+                try:
+                    self._process.terminate()
+                    self._process.join(1.0)
+                finally:
+                    if held:
+                        self._shared_lock.release()
         self._collect()
 
     def _collect(self) -> None:
@@ -186,8 +200,12 @@ class ProcessAdapter(OnlineAdapter):
         from ..models.checkpoint import save_checkpoint
 
         self._collect()
-        with self._shared_lock:
+        if not self._shared_lock.acquire(timeout=KILL_LOCK_WAIT_S):  # a child stopped in the middle of a copy
+            raise OSError("the adaptation process stopped while it copied its weights, which are incomplete")
+        try:
             state = {key: value.clone() for key, value in self.shared.items()}
+        finally:
+            self._shared_lock.release()
         save_checkpoint(
             Path(path),
             self.network.spec.name,
