@@ -181,7 +181,7 @@ def test_a_frame_too_small_to_crop_stops_the_adaptation_not_the_stream(tiny_chec
     finally:
         adapter.close()
     assert adapter.frozen_by == "error" and "adapting needs images of at least 32x32" in adapter.error
-    assert "online adaptation stopped after 0 step(s)" in caplog.text
+    assert "online adaptation stopped after 0 steps" in caplog.text
 
 
 def test_a_checkpoint_saved_after_an_error_before_the_first_step_names_the_error(tmp_path, tiny_checkpoint, caplog):
