@@ -112,6 +112,10 @@ def _model_argument(model: Any) -> str:
 class _NotSelfDescribing(CheckpointError):
     """A weights file that does not name its model (a published network's own checkpoint)."""
 
+    def __init__(self, message: str, network: str | None) -> None:
+        super().__init__(message)
+        self.network = network  # the registry name of the network whose weights it holds, when rtstereo knows it
+
 
 # The hybrid's network is one setting, without --weights: a network that needs them goes in as a file.
 _HYBRID_WEIGHTS_HINT = (
@@ -285,7 +289,7 @@ def _load(
         except _NotSelfDescribing as exc:  # a published network's own file: --model NAME --weights is no way here
             raise CheckpointError(
                 f"{name} is not an rtstereo checkpoint (it does not name its model); for a published network's own "
-                "file in the hybrid, " + _HYBRID_WEIGHTS_HINT.format(name="NAME")
+                "file in the hybrid, " + _HYBRID_WEIGHTS_HINT.format(name=exc.network or "NAME")
             ) from exc
         if getattr(network, "guided", False) and runtime != asked:  # it runs after SGBM, not beside it: every thread
             network = _load(name, None, backend, device, precision, asked)
@@ -393,14 +397,18 @@ def _load_network(
 def _load_self_describing(
     path: Path, backend: str | None, device: str, precision: str, overrides: dict[str, Any]
 ) -> Predictor:
-    from .models.checkpoint import describe, read_torch_file
+    from .models.checkpoint import describe, network_of_file, read_torch_file
 
-    description = describe(read_torch_file(path))
+    obj = read_torch_file(path)
+    description = describe(obj)
     if description is None:
-        raise _NotSelfDescribing(
-            f"{path} is not an rtstereo checkpoint (it does not name its model); "
-            "pass --model NAME --weights FILE for the published networks' own files"
+        network = network_of_file(obj)
+        how = (
+            f"it holds {network} weights: pass --model {network} --weights {path}"
+            if network
+            else "pass --model NAME --weights FILE for the published networks' own files"
         )
+        raise _NotSelfDescribing(f"{path} is not an rtstereo checkpoint (it does not name its model); {how}", network)
     name, saved = description
     spec = get_spec(name)
     overrides = dict(overrides)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -121,3 +123,33 @@ def test_an_rtstereo_checkpoint_of_another_network_reads_alike(tmp_path, network
     assert str(info.value) == (
         f"{path} is an rtstereo checkpoint of '{holder}', but the network is '{network}'; load it with model '{holder}'"
     )
+
+
+@pytest.mark.parametrize("network", ["gwcnet-g", "crestereo", "anynet"])
+def test_a_published_file_given_as_the_model_names_the_model_that_loads_it(tmp_path, capsys, network):
+    """`rtstereo models sceneflow.ckpt` (and predict/export/bench with it as the model) said only "not an rtstereo
+    checkpoint ... --model NAME": the file's keys say which network it is, so the line names it."""
+    from rtstereo.cli import main
+
+    path = _original_files(tmp_path)[network]
+    pair = [tmp_path / "l.png", tmp_path / "r.png"]
+    for image in pair:
+        cv2.imwrite(str(image), np.zeros((32, 32, 3), np.uint8))
+    for verb, args, advice in (
+        ("models", [path], f"{network} weights, which go to --weights of that model (rtstereo models {network})"),
+        ("predict", [*pair, "--model", path], f"it holds {network} weights: pass --model {network} --weights {path}"),
+        ("export", [path, "--size", "64x64", "-o", tmp_path / "x.onnx"], f"rtstereo export {network} --weights {path}"),
+        ("bench", [path, "--sizes", "64x64"], f"it holds {network} weights: bench {network} with --weights {path}"),
+    ):
+        code = main([verb, *map(str, args)])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1, err
+        assert f"{path} is not an rtstereo checkpoint (it does not name its model); " in err and advice in err, err
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "plain.pt")
+    assert main(["models", str(tmp_path / "plain.pt")]) == 2
+    assert "(rtstereo models NAME)" in capsys.readouterr().err
+    import rtstereo
+
+    with pytest.raises(CheckpointError) as info:  # inside the hybrid, the way in is an export of that model
+        rtstereo.load("hybrid", network=str(path))
+    assert f"rtstereo export {network} --weights FILE" in str(info.value)

@@ -161,7 +161,7 @@ def build_network(
     from ..api import names_a_path
     from ..io.download import fetch, is_url
     from ..models import get_spec, is_onnx_file, list_models, resolve_alias
-    from ..models.checkpoint import describe, read_torch_file
+    from ..models.checkpoint import describe, network_of_file, read_torch_file
     from ..runtime.postprocess import POSTPROCESS_SETTINGS
 
     overrides = dict(settings or {})
@@ -190,12 +190,16 @@ def build_network(
         if names_a_path(name):
             raise CheckpointError(f"checkpoint not found: {name}")
     if path.suffix and path.is_file():
-        description = describe(read_torch_file(path))
+        obj = read_torch_file(path)
+        description = describe(obj)
         if description is None:
-            raise CheckpointError(
-                f"{path} is not an rtstereo checkpoint (it does not name its model); "
-                "give the model name and --weights FILE for the published networks' own files"
+            network = network_of_file(obj)
+            how = (
+                f"it holds {network} weights: rtstereo export {network} --weights {path}"
+                if network
+                else "give the model name and --weights FILE for the published networks' own files"
             )
+            raise CheckpointError(f"{path} is not an rtstereo checkpoint (it does not name its model); {how}")
         name, saved = description
         overrides = {**saved, **overrides}
         weights = weights or path

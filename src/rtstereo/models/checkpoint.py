@@ -130,6 +130,28 @@ def identify_network(state_dict: Mapping[str, Any]) -> str | None:
     return None
 
 
+def network_of_file(obj: Any) -> str | None:
+    """The registry name of the network whose weights a published network's own file holds (a state dict alone or
+    under 'model' or 'state_dict', :func:`identify_network`); ``None`` for any other file.
+
+    Examples:
+        >>> network_of_file({"epoch": 9, "model": {"module.dres0.0.0.weight": 0, "module.classif3.0.0.weight": 0}})
+        'gwcnet-g'
+        >>> network_of_file({"state_dict": {"feature_extraction.x": 0, "volume_postprocess.y": 0}})
+        'anynet'
+        >>> network_of_file({"weights": 0}) is None
+        True
+    """
+    if not isinstance(obj, Mapping):
+        return None
+    for candidate in (obj.get("model"), obj.get("state_dict"), obj):
+        if isinstance(candidate, Mapping) and all(isinstance(key, str) for key in candidate):
+            found = identify_network(candidate)
+            if found is not None:
+                return found
+    return None
+
+
 def load_into(
     module: Any, state_dict: Mapping[str, Any], path: str | Path, architecture: str, expected: str | None = None
 ) -> None:
