@@ -371,6 +371,11 @@ def _load_network(
             f"model '{spec.name}' needs its weights: pass --weights FILE_OR_URL "
             f"(official weights: {spec.weights_source})"
         )
+    if weights is not None and is_onnx_file(str(weights)):  # torch.load called it "a plain pickle, or damaged"
+        raise InputError(
+            f"--weights {weights} is an exported ONNX model, which carries its weights: run it as --model {weights} "
+            "without --weights, or give --weights the PyTorch checkpoint it was made from"
+        )
     require("torch", "torch", f"the network '{spec.name}' (run exported .onnx files without torch)")
     module = import_object(spec.builder)(settings)
     if weights is not None:

@@ -153,3 +153,17 @@ def test_a_published_file_given_as_the_model_names_the_model_that_loads_it(tmp_p
     with pytest.raises(CheckpointError) as info:  # inside the hybrid, the way in is an export of that model
         rtstereo.load("hybrid", network=str(path))
     assert f"rtstereo export {network} --weights FILE" in str(info.value)
+
+
+def test_an_exported_onnx_file_as_weights_is_named_as_such(tmp_path):
+    """`--model gwcnet-g --weights g.onnx` said "not a PyTorch file (a plain pickle, or damaged)" of a sound export."""
+    import rtstereo
+    from rtstereo.errors import InputError
+
+    (tmp_path / "g.onnx").write_bytes(b"an export")
+    with pytest.raises(InputError) as info:
+        rtstereo.load("gwcnet-g", weights=tmp_path / "g.onnx")
+    assert str(info.value) == (
+        f"--weights {tmp_path / 'g.onnx'} is an exported ONNX model, which carries its weights: run it as --model "
+        f"{tmp_path / 'g.onnx'} without --weights, or give --weights the PyTorch checkpoint it was made from"
+    )
