@@ -167,3 +167,53 @@ def test_an_exported_onnx_file_as_weights_is_named_as_such(tmp_path):
         f"--weights {tmp_path / 'g.onnx'} is an exported ONNX model, which carries its weights: run it as --model "
         f"{tmp_path / 'g.onnx'} without --weights, or give --weights the PyTorch checkpoint it was made from"
     )
+
+
+def _packed(folder, kind):
+    """A checkpoint as downloads sometimes come: inside a tar, zip or gzip file."""
+    import gzip
+    import tarfile
+    import zipfile
+
+    inner = folder / "checkpoint.tar"
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, inner)
+    packed = folder / f"packed.{kind}"
+    if kind == "tar":
+        with tarfile.open(packed, "w") as archive:
+            archive.add(inner, arcname="checkpoint.tar")
+    elif kind == "zip":
+        with zipfile.ZipFile(packed, "w") as archive:
+            archive.write(inner, arcname="checkpoint.tar")
+    elif kind == "gz":
+        packed.write_bytes(gzip.compress(inner.read_bytes()))
+    else:  # torch.save's own tar layout of before PyTorch 0.4
+        with tarfile.open(packed, "w") as archive:
+            for name in ("sys_info", "pickle", "storages", "tensors"):
+                (folder / name).write_bytes(b"x")
+                archive.add(folder / name, arcname=name)
+    return packed
+
+
+@pytest.mark.parametrize(
+    "kind, reason",
+    [
+        (
+            "tar",
+            "a tar archive, not a torch.save file: extract it and give the checkpoint inside (it holds checkpoint.tar)",
+        ),
+        (
+            "zip",
+            "a zip archive, not a torch.save file: extract it and give the checkpoint inside (it holds checkpoint.tar)",
+        ),
+        ("gz", "a gzip-compressed file, not a torch.save file: decompress it (gunzip) and give the file inside"),
+        ("old", "saved in PyTorch's tar format of before version 0.4, which cannot be read without running its code"),
+    ],
+)
+def test_a_checkpoint_packed_in_an_archive_is_said_to_be_one(tmp_path, kind, reason):
+    """A tar or zip around the checkpoint gave torch's "Cannot use ``weights_only=True`` with files saved in the legacy
+    .tar format. In PyTorch 2.6, we changed the default valu" (cut there) or "[enforce fail at inline_container.cc]"."""
+    path = _packed(tmp_path, kind)
+    with pytest.raises(CheckpointError) as info:
+        load_anynet_checkpoint(AnyNet(), path)
+    assert str(info.value).startswith(f"cannot read weights file {path}: {reason}"), str(info.value)
+    assert "\n" not in str(info.value) and "weights_only" not in str(info.value)

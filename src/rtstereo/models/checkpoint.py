@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import pickle
 import re
+import tarfile
 import warnings
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -48,12 +50,38 @@ def read_torch_file(path: str | Path) -> Any:
             warnings.simplefilter("ignore")
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for damaged files
-        raise CheckpointError(
-            f"cannot read weights file {path}: {load_failure_reason(exc)}; expected {EXPECTED_LAYOUT}"
-        ) from exc
+        reason = archive_reason(path) or load_failure_reason(exc)
+        raise CheckpointError(f"cannot read weights file {path}: {reason}; expected {EXPECTED_LAYOUT}") from exc
 
 
 EXPECTED_LAYOUT = "a torch.save file of tensors (a state dict, alone or under a key like 'model' or 'state_dict')"
+
+
+def archive_reason(path: Path) -> str | None:
+    """Why a file that ``torch.load`` refused is an archive around a checkpoint (a download packed in a tar, zip or
+    gzip file; torch's messages about those speak of its legacy formats), or ``None`` for any other file."""
+    with open(path, "rb") as handle:
+        if handle.read(2) == b"\x1f\x8b":
+            return "a gzip-compressed file, not a torch.save file: decompress it (gunzip) and give the file inside"
+    names: list[str] = []
+    with contextlib.suppress(OSError, tarfile.TarError, zipfile.BadZipFile):
+        if tarfile.is_tarfile(path):
+            with tarfile.open(path) as archive:
+                names = [member.name for member in archive.getmembers() if member.isfile()]
+            if {"sys_info", "pickle", "storages", "tensors"} <= set(names):  # torch.save before PyTorch 0.4
+                return (
+                    "saved in PyTorch's tar format of before version 0.4, which cannot be read without running its "
+                    "code: in a trusted environment, re-save its state dict with a recent PyTorch"
+                )
+            kind = "tar"
+        elif zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                names = [name for name in archive.namelist() if not name.endswith("/")]
+            kind = "zip"
+    if not names or any(name.endswith("/data.pkl") for name in names):  # torch.save's own zip: its reason is torch's
+        return None
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return f"a {kind} archive, not a torch.save file: extract it and give the checkpoint inside (it holds {shown})"
 
 
 def load_failure_reason(exc: BaseException) -> str:
