@@ -169,5 +169,9 @@ def describe_onnx(path: Path) -> int:
     )
     if written:
         print(f"  written by: {written}")
-    print(f"  use it: rtstereo predict LEFT RIGHT --model {path}")
+    if contract.role == "init":  # predict refuses the first pass alone: its refinement model runs both
+        refinement = path.with_name(path.name.removesuffix("_init.onnx") + ".onnx")
+        print(f"  use it: through the refinement model beside it, rtstereo predict LEFT RIGHT --model {refinement}")
+    else:
+        print(f"  use it: rtstereo predict LEFT RIGHT --model {path}")
     return 0
