@@ -299,7 +299,7 @@ def _load(
 
         _onnx_only(spec.name, backend)
         return load_packaged(spec, device=device, precision=precision, settings={**resolved, **runtime})
-    return _load_network(spec, resolved, weights, backend or "torch", device, precision, runtime)
+    return _load_network(spec, resolved, weights, backend or "torch", device, precision, runtime, given=set(overrides))
 
 
 def _check_device(device: str, precision: str) -> None:
@@ -363,7 +363,10 @@ def _load_network(
     device: str,
     precision: str,
     runtime: dict[str, Any] | None = None,
+    given: set[str] | None = None,
 ) -> Predictor:
+    """``given``: the settings the caller named; an rtstereo checkpoint's stored ones that differ from the others
+    are said in a warning (the file's settings apply only when it is the model itself)."""
     if backend == "opencv":
         raise InputError(f"model '{spec.name}' is a network: use --backend torch or onnxruntime")
     if spec.needs_weights and weights is None:
@@ -382,12 +385,23 @@ def _load_network(
         url = str(weights) if is_url(str(weights)) else None
         local = fetch(url, subdir="weights") if url is not None else Path(weights)
         try:
-            import_object(spec.checkpoint_loader)(module, local)
+            metadata = import_object(spec.checkpoint_loader)(module, local)
         except CheckpointError as exc:
             if url is None:
                 raise
             forget(local)  # what the URL gave is not these weights: not kept, a rerun downloads it again
             raise CheckpointError(str(exc).replace(str(local), url)) from None
+        stored = metadata.get("settings") or {} if isinstance(metadata, Mapping) else {}
+        unlike = [
+            f"{key}={value!r} (runs with {settings[key]!r})"
+            for key, value in stored.items()
+            if key in settings and key not in (given or ()) and not _same_setting(settings[key], value)
+        ]
+        if unlike:  # max_disp changes no GwcNet weight: a network trained at 48 ran at 192 without a word
+            warn(
+                f"{weights} is an rtstereo checkpoint saved with {', '.join(unlike)}: as --weights its settings are "
+                f"not read; give them (--set KEY=VALUE), or the file itself as the model (--model {weights})"
+            )
     source = None if weights is None else str(weights)  # recorded in results as given: a URL stays a URL
     if backend == "onnxruntime":
         from .export.on_demand import predictor_from_module

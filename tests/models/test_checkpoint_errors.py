@@ -217,3 +217,25 @@ def test_a_checkpoint_packed_in_an_archive_is_said_to_be_one(tmp_path, kind, rea
         load_anynet_checkpoint(AnyNet(), path)
     assert str(info.value).startswith(f"cannot read weights file {path}: {reason}"), str(info.value)
     assert "\n" not in str(info.value) and "weights_only" not in str(info.value)
+
+
+def test_an_rtstereo_checkpoint_as_weights_says_when_its_settings_are_not_those_run(tmp_path):
+    """`--model gwcnet-g --weights best.pt` of a network trained at max_disp=32 ran it at 192 without a word: max_disp
+    changes no GwcNet weight, so nothing failed."""
+    import warnings
+
+    import rtstereo
+
+    path = tmp_path / "best.pt"
+    save_checkpoint(path, "gwcnet-g", {"max_disp": 32}, _gwcnet_g().state_dict())
+    with pytest.warns(UserWarning) as caught:
+        assert rtstereo.load("gwcnet-g", weights=path).settings["max_disp"] == 192
+    assert [str(w.message) for w in caught] == [
+        f"{path} is an rtstereo checkpoint saved with max_disp=32 (runs with 192): as --weights its settings are not "
+        f"read; give them (--set KEY=VALUE), or the file itself as the model (--model {path})"
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rtstereo.load("gwcnet-g", weights=path, max_disp=64)  # asked for: no warning
+        rtstereo.load("gwcnet-g", weights=path, max_disp=32)
+        assert rtstereo.load(path).settings["max_disp"] == 32
