@@ -355,6 +355,28 @@ def _backend_options(overrides: dict[str, Any], backend: str | None) -> dict[str
     return torch_runtime_options(overrides)
 
 
+def warn_unread_settings(weights: str | Path, metadata: Any, settings: Mapping[str, Any], given: set[str]) -> None:
+    """Warn when an rtstereo checkpoint given as weights stored settings unlike those the network runs with.
+
+    Args:
+        weights: the file, as given.
+        metadata: what the model's checkpoint loader returned (its ``settings``: those stored in the file).
+        settings: the settings the network was built with.
+        given: the names of those the caller asked for (never warned about).
+    """
+    stored = (metadata.get("settings") or {}) if isinstance(metadata, Mapping) else {}
+    unlike = [
+        f"{key}={value!r} (runs with {settings[key]!r})"
+        for key, value in stored.items()
+        if key in settings and key not in given and not _same_setting(settings[key], value)
+    ]
+    if unlike:  # max_disp changes no GwcNet weight: a network trained at 48 ran at 192 without a word
+        warn(
+            f"{weights} is an rtstereo checkpoint saved with {', '.join(unlike)}: as --weights its settings are "
+            f"not read; give them (--set KEY=VALUE), or the file itself in place of the model name ({weights})"
+        )
+
+
 def _load_network(
     spec: ModelSpec,
     settings: dict[str, Any],
@@ -391,17 +413,7 @@ def _load_network(
                 raise
             forget(local)  # what the URL gave is not these weights: not kept, a rerun downloads it again
             raise CheckpointError(str(exc).replace(str(local), url)) from None
-        stored = metadata.get("settings") or {} if isinstance(metadata, Mapping) else {}
-        unlike = [
-            f"{key}={value!r} (runs with {settings[key]!r})"
-            for key, value in stored.items()
-            if key in settings and key not in (given or ()) and not _same_setting(settings[key], value)
-        ]
-        if unlike:  # max_disp changes no GwcNet weight: a network trained at 48 ran at 192 without a word
-            warn(
-                f"{weights} is an rtstereo checkpoint saved with {', '.join(unlike)}: as --weights its settings are "
-                f"not read; give them (--set KEY=VALUE), or the file itself as the model (--model {weights})"
-            )
+        warn_unread_settings(weights, metadata, settings, given or set())
     source = None if weights is None else str(weights)  # recorded in results as given: a URL stays a URL
     if backend == "onnxruntime":
         from .export.on_demand import predictor_from_module

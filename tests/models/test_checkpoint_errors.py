@@ -232,8 +232,12 @@ def test_an_rtstereo_checkpoint_as_weights_says_when_its_settings_are_not_those_
         assert rtstereo.load("gwcnet-g", weights=path).settings["max_disp"] == 192
     assert [str(w.message) for w in caught] == [
         f"{path} is an rtstereo checkpoint saved with max_disp=32 (runs with 192): as --weights its settings are not "
-        f"read; give them (--set KEY=VALUE), or the file itself as the model (--model {path})"
+        f"read; give them (--set KEY=VALUE), or the file itself in place of the model name ({path})"
     ]
+    from rtstereo.export.onnx_export import build_network
+
+    with pytest.warns(UserWarning, match=r"saved with max_disp=32 \(runs with 192\)"):
+        build_network("gwcnet-g", path)  # export reads the file alike
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         rtstereo.load("gwcnet-g", weights=path, max_disp=64)  # asked for: no warning

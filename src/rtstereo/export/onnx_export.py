@@ -158,7 +158,7 @@ def build_network(
             weights, a post-processing switch among the settings, or missing weights.
         CheckpointError: a checkpoint path that does not exist, or a file that is not one.
     """
-    from ..api import names_a_path
+    from ..api import names_a_path, warn_unread_settings
     from ..io.download import fetch, is_url
     from ..models import get_spec, is_onnx_file, list_models, resolve_alias
     from ..models.checkpoint import describe, network_of_file, read_torch_file
@@ -216,7 +216,8 @@ def build_network(
     digest = None
     if weights is not None:
         local = fetch(str(weights), subdir="weights") if is_url(str(weights)) else Path(weights)
-        import_object(spec.checkpoint_loader or "")(module, local)
+        metadata = import_object(spec.checkpoint_loader or "")(module, local)
+        warn_unread_settings(weights, metadata, resolved, set(overrides))
         digest = sha256_of_file(local)
     return spec, resolved, module.eval(), digest
 
