@@ -671,6 +671,14 @@ def export_onnx(
     size_hw = check_size(spec, module, size_hw)
     settings = dict(settings)
     timings: dict[str, float] = {}
+    two_pass = _is_two_pass(spec, settings)
+    if dynamic and two_pass:
+        raise InputError("a two-pass CREStereo export has fixed sizes; export it without --dynamic")
+    if dynamic and spec.name == "anynet" and settings.get("stage") == 4:  # it failed parity at the second size
+        raise InputError(
+            "AnyNet's stage 4 has a fixed size (its SPN scans the columns one by one, unrolled for one width); "
+            "export it without --dynamic, or stage 1, 2 or 3 with it"
+        )
 
     started = time.perf_counter()
     left, right, pair_text = _prepared_inputs(spec, size_hw, pair, parity_inputs, _guided(module))
@@ -679,9 +687,6 @@ def export_onnx(
         reference = _disparity_hw(module(left_t, right_t).float().numpy())
     timings["pytorch"] = time.perf_counter() - started
 
-    two_pass = _is_two_pass(spec, settings)
-    if dynamic and two_pass:
-        raise InputError("a two-pass CREStereo export has fixed sizes; export it without --dynamic")
     second = _second_size_check(spec, module, size_hw, pair) if dynamic else None
     precision = "fp16" if fp16 else "fp32"
     init_output = companion_path(output) if two_pass else None
