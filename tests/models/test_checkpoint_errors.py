@@ -243,3 +243,17 @@ def test_an_rtstereo_checkpoint_as_weights_says_when_its_settings_are_not_those_
         rtstereo.load("gwcnet-g", weights=path, max_disp=64)  # asked for: no warning
         rtstereo.load("gwcnet-g", weights=path, max_disp=32)
         assert rtstereo.load(path).settings["max_disp"] == 32
+
+
+def test_the_original_megengine_crestereo_file_is_named(tmp_path):
+    """CREStereo's own release, `crestereo_eth3d.mge`, was "not a PyTorch file (a plain pickle, or damaged)"."""
+    import pickle
+
+    path = tmp_path / "crestereo_eth3d.mge"
+    path.write_bytes(pickle.dumps({"state_dict": {"fnet.conv1.weight": np.zeros(3)}}))
+    with pytest.raises(CheckpointError) as info:
+        load_crestereo_checkpoint(CREStereo(), path)
+    assert str(info.value).startswith(
+        f"cannot read weights file {path}: a MegEngine file (as the original CREStereo release), not a PyTorch one: "
+        "use the PyTorch conversion of its weights (crestereo_eth3d.pth)"
+    )

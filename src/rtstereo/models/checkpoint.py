@@ -59,7 +59,13 @@ EXPECTED_LAYOUT = "a torch.save file of tensors (a state dict, alone or under a 
 
 def archive_reason(path: Path) -> str | None:
     """Why a file that ``torch.load`` refused is an archive around a checkpoint (a download packed in a tar, zip or
-    gzip file; torch's messages about those speak of its legacy formats), or ``None`` for any other file."""
+    gzip file; torch's messages about those speak of its legacy formats) or another framework's file, or ``None`` for
+    any other file."""
+    if path.suffix.lower() == ".mge":  # the official CREStereo release: torch.load called it "a plain pickle"
+        return (
+            "a MegEngine file (as the original CREStereo release), not a PyTorch one: use the PyTorch conversion of "
+            "its weights (crestereo_eth3d.pth)"
+        )
     with open(path, "rb") as handle:
         if handle.read(2) == b"\x1f\x8b":
             return "a gzip-compressed file, not a torch.save file: decompress it (gunzip) and give the file inside"
