@@ -257,3 +257,19 @@ def test_the_original_megengine_crestereo_file_is_named(tmp_path):
         f"cannot read weights file {path}: a MegEngine file (as the original CREStereo release), not a PyTorch one: "
         "use the PyTorch conversion of its weights (crestereo_eth3d.pth)"
     )
+
+
+@pytest.mark.parametrize("network", ["gwcnet-g", "crestereo", "anynet"])
+@pytest.mark.parametrize("layout", ["bare", "model", "state_dict"])
+def test_tensors_keyed_by_numbers_are_refused_in_one_line(tmp_path, network, layout):
+    """A dict of tensors keyed by numbers (an optimizer's state, say) ended in AttributeError: 'int' object has no
+    attribute 'startswith'."""
+    load, build, _ = LOADERS[network]
+    tensors = {0: torch.zeros(2), 1: torch.ones(3)}
+    torch.save(tensors if layout == "bare" else {layout: tensors}, tmp_path / "w.pth")
+    with pytest.raises(CheckpointError) as info:
+        load(build(), tmp_path / "w.pth")
+    assert str(info.value) == (
+        f"{tmp_path / 'w.pth'}: expected a state dict keyed by parameter names, found a key of type int (0); "
+        "save the network's model.state_dict()"
+    )

@@ -125,15 +125,26 @@ def find_state_dict(obj: Any, path: str | Path, keys: tuple[str, ...]) -> dict[s
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path}: expected a dict checkpoint, found {type(obj).__name__}")
     if obj.get("format") == FORMAT_TAG:
-        return dict(obj["state_dict"])
+        return _named(obj["state_dict"], path)
     for key in keys:
         if key in obj and isinstance(obj[key], Mapping):
-            return dict(obj[key])
+            return _named(obj[key], path)
     if all(hasattr(v, "shape") for v in obj.values()) and obj:
-        return dict(obj)
+        return _named(obj, path)
     found = f"found keys: {', '.join(list(map(str, obj.keys()))[:8])}" if obj else "found an empty dict"
     wanted = " or ".join(repr(k) for k in keys) or "a bare state dict"
     raise CheckpointError(f"{path}: expected a checkpoint with {wanted}, {found}")
+
+
+def _named(state_dict: Mapping[Any, Any], path: str | Path) -> dict[str, Any]:
+    """A state dict whose keys are parameter names (tensors keyed by numbers crashed the prefix removal)."""
+    other = next((key for key in state_dict if not isinstance(key, str)), None)
+    if other is not None:
+        raise CheckpointError(
+            f"{path}: expected a state dict keyed by parameter names, found a key of type {type(other).__name__} "
+            f"({other!r}); save the network's model.state_dict()"
+        )
+    return dict(state_dict)
 
 
 def strip_prefix(state_dict: Mapping[str, Any], prefix: str = "module.") -> dict[str, Any]:
