@@ -273,3 +273,18 @@ def test_tensors_keyed_by_numbers_are_refused_in_one_line(tmp_path, network, lay
         f"{tmp_path / 'w.pth'}: expected a state dict keyed by parameter names, found a key of type int (0); "
         "save the network's model.state_dict()"
     )
+
+
+@pytest.mark.parametrize("network", ["gwcnet-g", "crestereo", "anynet"])
+@pytest.mark.parametrize("prefix", ["_orig_mod.", "module._orig_mod.", "_orig_mod.module."])
+def test_a_compiled_networks_keys_load(tmp_path, network, prefix):
+    """Weights saved from a `torch.compile`d network (keys under `_orig_mod.`, also inside DataParallel) gave
+    "does not hold ... weights: N missing ..., N unexpected (e.g. _orig_mod....)"."""
+    load, build, _ = LOADERS[network]
+    source = build()
+    torch.save({"state_dict": {prefix + k: v for k, v in source.state_dict().items()}}, tmp_path / "w.pth")
+    target = build()
+    load(target, tmp_path / "w.pth")
+    for name, tensor in source.state_dict().items():
+        assert torch.equal(tensor, target.state_dict()[name]), name
+    assert identify_network({prefix + k: v for k, v in source.state_dict().items()}) == network

@@ -147,9 +147,29 @@ def _named(state_dict: Mapping[Any, Any], path: str | Path) -> dict[str, Any]:
     return dict(state_dict)
 
 
-def strip_prefix(state_dict: Mapping[str, Any], prefix: str = "module.") -> dict[str, Any]:
-    """Drop a ``DataParallel`` style prefix from every key that has it."""
-    return {(k[len(prefix) :] if k.startswith(prefix) else k): v for k, v in state_dict.items()}
+# Prefixes that wrappers add to every key: DataParallel and DistributedDataParallel, torch.compile.
+WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+
+
+def strip_prefix(state_dict: Mapping[str, Any], prefix: str | None = None) -> dict[str, Any]:
+    """Drop ``prefix`` from every key that has it; by default, every wrapper's (:data:`WRAPPER_PREFIXES`, in any
+    order and number, as a compiled network inside ``DataParallel`` saves ``module._orig_mod.``).
+
+    Examples:
+        >>> strip_prefix({"module._orig_mod.conv.weight": 0, "conv.bias": 1})
+        {'conv.weight': 0, 'conv.bias': 1}
+        >>> strip_prefix({"net.conv.weight": 0}, "net.")
+        {'conv.weight': 0}
+    """
+    if prefix is not None:
+        return {(k[len(prefix) :] if k.startswith(prefix) else k): v for k, v in state_dict.items()}
+
+    def bare(key: str) -> str:
+        while key.startswith(WRAPPER_PREFIXES):
+            key = key[len(next(p for p in WRAPPER_PREFIXES if key.startswith(p))) :]
+        return key
+
+    return {bare(k): v for k, v in state_dict.items()}
 
 
 def identify_network(state_dict: Mapping[str, Any]) -> str | None:
@@ -162,7 +182,7 @@ def identify_network(state_dict: Mapping[str, Any]) -> str | None:
         >>> identify_network({"conv.weight": 0}) is None
         True
     """
-    keys = strip_prefix(strip_prefix(state_dict, "module."), "net.")
+    keys = strip_prefix(strip_prefix(state_dict), "net.")
     modules = {key.split(".")[0] for key in keys}
     if {"dres0", "classif3"} <= modules:
         return "gwcnet-gc" if any(key.startswith("feature_extraction.lastconv.") for key in keys) else "gwcnet-g"
