@@ -469,6 +469,8 @@ def test_bench_help_examples_keep_their_line_continuations(cli, capsys):
         # no model searches 0 levels: one line (exit 2), not a table of skipped rows (exit 1)
         (["sgbm", "--max-disp", "64,0"], "'0' is not a valid disparity range (in '64,0')"),
         (["sgbm", "--iters", "-2"], "'-2' is not a valid iteration count"),
+        # CREStereo, the one model with iterations, needs 2: 1 made a table of one skipped row (exit 1)
+        (["sgbm", "--iters", "5,1"], "'1' is not a valid iteration count: no model takes fewer than 2"),
         (["sgbm", "--set", "block_size"], "--set expects KEY=V1,V2"),
         (["anynet,gwcnet-g", "--weights", "w.tar"], "with 2 networks (anynet, gwcnet-g) write MODEL=FILE"),
         (["anynet,sgbm", "--weights", "sgbm=w.tar"], "sgbm takes no weights file (networks do: anynet)"),

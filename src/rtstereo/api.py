@@ -114,6 +114,10 @@ def _model_argument(model: Any) -> str:
 class _NotSelfDescribing(CheckpointError):
     """A weights file that does not name its model (a published network's own checkpoint)."""
 
+    def __init__(self, message: str, network: str | None) -> None:
+        super().__init__(message)
+        self.network = network  # the registry name of the network whose weights it holds, when rtstereo knows it
+
 
 # The hybrid's network is one setting, without --weights: a network that needs them goes in as a file.
 _HYBRID_WEIGHTS_HINT = (
@@ -287,7 +291,7 @@ def _load(
         except _NotSelfDescribing as exc:  # a published network's own file: --model NAME --weights is no way here
             raise CheckpointError(
                 f"{name} is not an rtstereo checkpoint (it does not name its model); for a published network's own "
-                "file in the hybrid, " + _HYBRID_WEIGHTS_HINT.format(name="NAME")
+                "file in the hybrid, " + _HYBRID_WEIGHTS_HINT.format(name=exc.network or "NAME")
             ) from exc
         if getattr(network, "guided", False) and runtime != asked:  # it runs after SGBM, not beside it: every thread
             network = _load(name, None, backend, device, precision, asked)
@@ -297,7 +301,7 @@ def _load(
 
         _onnx_only(spec.name, backend)
         return load_packaged(spec, device=device, precision=precision, settings={**resolved, **runtime})
-    return _load_network(spec, resolved, weights, backend or "torch", device, precision, runtime)
+    return _load_network(spec, resolved, weights, backend or "torch", device, precision, runtime, given=set(overrides))
 
 
 def _check_device(device: str, precision: str) -> None:
@@ -353,6 +357,28 @@ def _backend_options(overrides: dict[str, Any], backend: str | None) -> dict[str
     return torch_runtime_options(overrides)
 
 
+def warn_unread_settings(weights: str | Path, metadata: Any, settings: Mapping[str, Any], given: set[str]) -> None:
+    """Warn when an rtstereo checkpoint given as weights stored settings unlike those the network runs with.
+
+    Args:
+        weights: the file, as given.
+        metadata: what the model's checkpoint loader returned (its ``settings``: those stored in the file).
+        settings: the settings the network was built with.
+        given: the names of those the caller asked for (never warned about).
+    """
+    stored = (metadata.get("settings") or {}) if isinstance(metadata, Mapping) else {}
+    unlike = [
+        f"{key}={value!r} (runs with {settings[key]!r})"
+        for key, value in stored.items()
+        if key in settings and key not in given and not _same_setting(settings[key], value)
+    ]
+    if unlike:  # max_disp changes no GwcNet weight: a network trained at 48 ran at 192 without a word
+        warn(
+            f"{weights} is an rtstereo checkpoint saved with {', '.join(unlike)}: as --weights its settings are "
+            f"not read; give them (--set KEY=VALUE), or the file itself in place of the model name ({weights})"
+        )
+
+
 def _load_network(
     spec: ModelSpec,
     settings: dict[str, Any],
@@ -361,7 +387,10 @@ def _load_network(
     device: str,
     precision: str,
     runtime: dict[str, Any] | None = None,
+    given: set[str] | None = None,
 ) -> Predictor:
+    """``given``: the settings the caller named; an rtstereo checkpoint's stored ones that differ from the others
+    are said in a warning (the file's settings apply only when it is the model itself)."""
     if backend == "opencv":
         raise InputError(f"model '{spec.name}' is a network: use --backend torch or onnxruntime")
     if spec.needs_weights and weights is None:
@@ -369,18 +398,24 @@ def _load_network(
             f"model '{spec.name}' needs its weights: pass --weights FILE_OR_URL "
             f"(official weights: {spec.weights_source})"
         )
+    if weights is not None and is_onnx_file(str(weights)):  # torch.load called it "a plain pickle, or damaged"
+        raise InputError(
+            f"--weights {weights} is an exported ONNX model, which carries its weights: run it as --model {weights} "
+            "without --weights, or give --weights the PyTorch checkpoint it was made from"
+        )
     require("torch", "torch", f"the network '{spec.name}' (run exported .onnx files without torch)")
     module = import_object(spec.builder)(settings)
     if weights is not None:
         url = str(weights) if is_url(str(weights)) else None
         local = fetch(url, subdir="weights") if url is not None else Path(weights)
         try:
-            import_object(spec.checkpoint_loader)(module, local)
+            metadata = import_object(spec.checkpoint_loader)(module, local)
         except CheckpointError as exc:
             if url is None:
                 raise
             forget(local)  # what the URL gave is not these weights: not kept, a rerun downloads it again
             raise CheckpointError(str(exc).replace(str(local), url)) from None
+        warn_unread_settings(weights, metadata, settings, given or set())
     source = None if weights is None else str(weights)  # recorded in results as given: a URL stays a URL
     if backend == "onnxruntime":
         from .export.on_demand import predictor_from_module
@@ -395,14 +430,18 @@ def _load_network(
 def _load_self_describing(
     path: Path, backend: str | None, device: str, precision: str, overrides: dict[str, Any]
 ) -> Predictor:
-    from .models.checkpoint import describe, read_torch_file
+    from .models.checkpoint import describe, network_of_file, read_torch_file
 
-    description = describe(read_torch_file(path))
+    obj = read_torch_file(path)
+    description = describe(obj)
     if description is None:
-        raise _NotSelfDescribing(
-            f"{path} is not an rtstereo checkpoint (it does not name its model); "
-            "pass --model NAME --weights FILE for the published networks' own files"
+        network = network_of_file(obj)
+        how = (
+            f"it holds {network} weights: pass --model {network} --weights {path}"
+            if network
+            else "pass --model NAME --weights FILE for the published networks' own files"
         )
+        raise _NotSelfDescribing(f"{path} is not an rtstereo checkpoint (it does not name its model); {how}", network)
     name, saved = description
     spec = get_spec(name)
     overrides = dict(overrides)

@@ -474,14 +474,18 @@ def model_spec(model: str) -> ModelSpec:
 
 @functools.lru_cache(maxsize=16)
 def _checkpoint_model(path: str) -> str:
-    from .models.checkpoint import describe, read_torch_file
+    from .models.checkpoint import describe, network_of_file, read_torch_file
 
-    description = describe(read_torch_file(path))
+    obj = read_torch_file(path)
+    description = describe(obj)
     if description is None:
-        raise CheckpointError(
-            f"{path} is not an rtstereo checkpoint (it does not name its model); bench a registry name "
-            "with --weights FILE for the published networks' own files"
+        network = network_of_file(obj)
+        how = (
+            f"it holds {network} weights: bench {network} with --weights {path}"
+            if network
+            else "bench a registry name with --weights FILE for the published networks' own files"
         )
+        raise CheckpointError(f"{path} is not an rtstereo checkpoint (it does not name its model); {how}")
     return description[0]
 
 

@@ -87,6 +87,19 @@ def test_two_pass_exports_cannot_be_dynamic(tmp_path, monkeypatch):
         export_onnx(get_spec("rtnet"), SETTINGS, _rtnet(), (64, 96), tmp_path / "m.onnx", dynamic=True)
 
 
+def test_anynet_stage_4_cannot_be_dynamic_and_is_refused_before_any_work(tmp_path, monkeypatch):
+    """`export anynet --set stage=4 --dynamic` traced and ran everything, then failed parity at the second size (bad-1
+    46 %, exit 1): its SPN scan is unrolled for one width."""
+    from rtstereo.models.anynet import build_anynet
+
+    monkeypatch.setattr(onnx_export, "_prepared_inputs", lambda *a: pytest.fail("an export was started"))
+    with pytest.raises(InputError, match=r"AnyNet's stage 4 has a fixed size .* export it without --dynamic"):
+        export_onnx(
+            get_spec("anynet"), {"stage": 4}, build_anynet({"stage": 4}), (64, 96), tmp_path / "m.onnx", dynamic=True
+        )
+    assert not list(tmp_path.iterdir())
+
+
 def test_int8_keeps_disparity_heads_in_float_and_runs(dynamic_export, tmp_path, capsys):
     _, result = dynamic_export
     kept = float_nodes(onnx.load(str(result.path)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -121,3 +123,168 @@ def test_an_rtstereo_checkpoint_of_another_network_reads_alike(tmp_path, network
     assert str(info.value) == (
         f"{path} is an rtstereo checkpoint of '{holder}', but the network is '{network}'; load it with model '{holder}'"
     )
+
+
+@pytest.mark.parametrize("network", ["gwcnet-g", "crestereo", "anynet"])
+def test_a_published_file_given_as_the_model_names_the_model_that_loads_it(tmp_path, capsys, network):
+    """`rtstereo models sceneflow.ckpt` (and predict/export/bench with it as the model) said only "not an rtstereo
+    checkpoint ... --model NAME": the file's keys say which network it is, so the line names it."""
+    from rtstereo.cli import main
+
+    path = _original_files(tmp_path)[network]
+    pair = [tmp_path / "l.png", tmp_path / "r.png"]
+    for image in pair:
+        cv2.imwrite(str(image), np.zeros((32, 32, 3), np.uint8))
+    for verb, args, advice in (
+        ("models", [path], f"{network} weights, which go to --weights of that model (rtstereo models {network})"),
+        ("predict", [*pair, "--model", path], f"it holds {network} weights: pass --model {network} --weights {path}"),
+        ("export", [path, "--size", "64x64", "-o", tmp_path / "x.onnx"], f"rtstereo export {network} --weights {path}"),
+        ("bench", [path, "--sizes", "64x64"], f"it holds {network} weights: bench {network} with --weights {path}"),
+    ):
+        code = main([verb, *map(str, args)])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1, err
+        assert f"{path} is not an rtstereo checkpoint (it does not name its model); " in err and advice in err, err
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "plain.pt")
+    assert main(["models", str(tmp_path / "plain.pt")]) == 2
+    assert "(rtstereo models NAME)" in capsys.readouterr().err
+    import rtstereo
+
+    with pytest.raises(CheckpointError) as info:  # inside the hybrid, the way in is an export of that model
+        rtstereo.load("hybrid", network=str(path))
+    assert f"rtstereo export {network} --weights FILE" in str(info.value)
+
+
+def test_an_exported_onnx_file_as_weights_is_named_as_such(tmp_path):
+    """`--model gwcnet-g --weights g.onnx` said "not a PyTorch file (a plain pickle, or damaged)" of a sound export."""
+    import rtstereo
+    from rtstereo.errors import InputError
+
+    (tmp_path / "g.onnx").write_bytes(b"an export")
+    with pytest.raises(InputError) as info:
+        rtstereo.load("gwcnet-g", weights=tmp_path / "g.onnx")
+    assert str(info.value) == (
+        f"--weights {tmp_path / 'g.onnx'} is an exported ONNX model, which carries its weights: run it as --model "
+        f"{tmp_path / 'g.onnx'} without --weights, or give --weights the PyTorch checkpoint it was made from"
+    )
+
+
+def _packed(folder, kind):
+    """A checkpoint as downloads sometimes come: inside a tar, zip or gzip file."""
+    import gzip
+    import tarfile
+    import zipfile
+
+    inner = folder / "checkpoint.tar"
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, inner)
+    packed = folder / f"packed.{kind}"
+    if kind == "tar":
+        with tarfile.open(packed, "w") as archive:
+            archive.add(inner, arcname="checkpoint.tar")
+    elif kind == "zip":
+        with zipfile.ZipFile(packed, "w") as archive:
+            archive.write(inner, arcname="checkpoint.tar")
+    elif kind == "gz":
+        packed.write_bytes(gzip.compress(inner.read_bytes()))
+    else:  # torch.save's own tar layout of before PyTorch 0.4
+        with tarfile.open(packed, "w") as archive:
+            for name in ("sys_info", "pickle", "storages", "tensors"):
+                (folder / name).write_bytes(b"x")
+                archive.add(folder / name, arcname=name)
+    return packed
+
+
+@pytest.mark.parametrize(
+    "kind, reason",
+    [
+        (
+            "tar",
+            "a tar archive, not a torch.save file: extract it and give the checkpoint inside (it holds checkpoint.tar)",
+        ),
+        (
+            "zip",
+            "a zip archive, not a torch.save file: extract it and give the checkpoint inside (it holds checkpoint.tar)",
+        ),
+        ("gz", "a gzip-compressed file, not a torch.save file: decompress it (gunzip) and give the file inside"),
+        ("old", "saved in PyTorch's tar format of before version 0.4, which cannot be read without running its code"),
+    ],
+)
+def test_a_checkpoint_packed_in_an_archive_is_said_to_be_one(tmp_path, kind, reason):
+    """A tar or zip around the checkpoint gave torch's "Cannot use ``weights_only=True`` with files saved in the legacy
+    .tar format. In PyTorch 2.6, we changed the default valu" (cut there) or "[enforce fail at inline_container.cc]"."""
+    path = _packed(tmp_path, kind)
+    with pytest.raises(CheckpointError) as info:
+        load_anynet_checkpoint(AnyNet(), path)
+    assert str(info.value).startswith(f"cannot read weights file {path}: {reason}"), str(info.value)
+    assert "\n" not in str(info.value) and "weights_only" not in str(info.value)
+
+
+def test_an_rtstereo_checkpoint_as_weights_says_when_its_settings_are_not_those_run(tmp_path):
+    """`--model gwcnet-g --weights best.pt` of a network trained at max_disp=32 ran it at 192 without a word: max_disp
+    changes no GwcNet weight, so nothing failed."""
+    import warnings
+
+    import rtstereo
+
+    path = tmp_path / "best.pt"
+    save_checkpoint(path, "gwcnet-g", {"max_disp": 32}, _gwcnet_g().state_dict())
+    with pytest.warns(UserWarning) as caught:
+        assert rtstereo.load("gwcnet-g", weights=path).settings["max_disp"] == 192
+    assert [str(w.message) for w in caught] == [
+        f"{path} is an rtstereo checkpoint saved with max_disp=32 (runs with 192): as --weights its settings are not "
+        f"read; give them (--set KEY=VALUE), or the file itself in place of the model name ({path})"
+    ]
+    from rtstereo.export.onnx_export import build_network
+
+    with pytest.warns(UserWarning, match=r"saved with max_disp=32 \(runs with 192\)"):
+        build_network("gwcnet-g", path)  # export reads the file alike
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rtstereo.load("gwcnet-g", weights=path, max_disp=64)  # asked for: no warning
+        rtstereo.load("gwcnet-g", weights=path, max_disp=32)
+        assert rtstereo.load(path).settings["max_disp"] == 32
+
+
+def test_the_original_megengine_crestereo_file_is_named(tmp_path):
+    """CREStereo's own release, `crestereo_eth3d.mge`, was "not a PyTorch file (a plain pickle, or damaged)"."""
+    import pickle
+
+    path = tmp_path / "crestereo_eth3d.mge"
+    path.write_bytes(pickle.dumps({"state_dict": {"fnet.conv1.weight": np.zeros(3)}}))
+    with pytest.raises(CheckpointError) as info:
+        load_crestereo_checkpoint(CREStereo(), path)
+    assert str(info.value).startswith(
+        f"cannot read weights file {path}: a MegEngine file (as the original CREStereo release), not a PyTorch one: "
+        "use the PyTorch conversion of its weights (crestereo_eth3d.pth)"
+    )
+
+
+@pytest.mark.parametrize("network", ["gwcnet-g", "crestereo", "anynet"])
+@pytest.mark.parametrize("layout", ["bare", "model", "state_dict"])
+def test_tensors_keyed_by_numbers_are_refused_in_one_line(tmp_path, network, layout):
+    """A dict of tensors keyed by numbers (an optimizer's state, say) ended in AttributeError: 'int' object has no
+    attribute 'startswith'."""
+    load, build, _ = LOADERS[network]
+    tensors = {0: torch.zeros(2), 1: torch.ones(3)}
+    torch.save(tensors if layout == "bare" else {layout: tensors}, tmp_path / "w.pth")
+    with pytest.raises(CheckpointError) as info:
+        load(build(), tmp_path / "w.pth")
+    assert str(info.value) == (
+        f"{tmp_path / 'w.pth'}: expected a state dict keyed by parameter names, found a key of type int (0); "
+        "save the network's model.state_dict()"
+    )
+
+
+@pytest.mark.parametrize("network", ["gwcnet-g", "crestereo", "anynet"])
+@pytest.mark.parametrize("prefix", ["_orig_mod.", "module._orig_mod.", "_orig_mod.module."])
+def test_a_compiled_networks_keys_load(tmp_path, network, prefix):
+    """Weights saved from a `torch.compile`d network (keys under `_orig_mod.`, also inside DataParallel) gave
+    "does not hold ... weights: N missing ..., N unexpected (e.g. _orig_mod....)"."""
+    load, build, _ = LOADERS[network]
+    source = build()
+    torch.save({"state_dict": {prefix + k: v for k, v in source.state_dict().items()}}, tmp_path / "w.pth")
+    target = build()
+    load(target, tmp_path / "w.pth")
+    for name, tensor in source.state_dict().items():
+        assert torch.equal(tensor, target.state_dict()[name]), name
+    assert identify_network({prefix + k: v for k, v in source.state_dict().items()}) == network

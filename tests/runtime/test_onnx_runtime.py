@@ -768,3 +768,18 @@ def test_a_network_warns_on_an_input_too_small_for_its_coarsest_level():
         warnings.simplefilter("error", SmallInputWarning)
         network.predict(*small)
         rtstereo.load("default", max_disp=8).predict(*tiny)  # the hybrid's maps there are mostly SGBM's
+
+
+def test_models_on_the_half_size_file_says_to_run_its_refinement_model(tmp_path, capsys):
+    """`rtstereo models cre_init.onnx` ended "use it: rtstereo predict LEFT RIGHT --model cre_init.onnx", which
+    predict refuses (the first pass alone): it names the refinement model beside it."""
+    from rtstereo.cli import main
+
+    path, init_path = toy_two_pass(tmp_path / "cre.onnx")
+    assert main(["models", str(init_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.endswith(
+        f"  use it: through the refinement model beside it, rtstereo predict LEFT RIGHT --model {path}\n"
+    )
+    assert main(["models", str(path)]) == 0
+    assert capsys.readouterr().out.endswith(f"  use it: rtstereo predict LEFT RIGHT --model {path}\n")

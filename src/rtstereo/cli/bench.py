@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import InputError, OutputError
 from ..io.atomic import folder_write_problem
-from .common import parse_size_hw
+from .common import SETTING_MINIMUM, parse_size_hw
 
 EPILOG = """examples:
   rtstereo bench gwcnet-gc --weights sceneflow.ckpt --sizes 480x640,720x1280 --max-disp 96,192 \\
@@ -140,7 +140,7 @@ def sweeps_from_args(args: argparse.Namespace) -> dict[str, list[Any]]:
     if args.max_disp:
         sweeps["max_disp"] = parse_list(args.max_disp, _positive_int, "disparity range")
     if args.iters:
-        sweeps["iters"] = parse_list(args.iters, _positive_int, "iteration count")
+        sweeps["iters"] = parse_list(args.iters, _iteration_count, "iteration count")
     for item in args.set_values:
         key, sep, values = item.partition("=")
         if not sep or not key.strip():
@@ -166,6 +166,16 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise ValueError(text)
+    return value
+
+
+def _iteration_count(text: str) -> int:
+    """A whole number of at least 2: fewer fits no model (CREStereo needs 2), a usage error as a count of 0 is."""
+    value = int(text)
+    if value < SETTING_MINIMUM["iters"]:
+        raise InputError(
+            f"'{text}' is not a valid iteration count: no model takes fewer than {SETTING_MINIMUM['iters']}"
+        )
     return value
 
 

@@ -198,8 +198,13 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         settings[key] = value
         given[key] = option
     for key, option in given.items():
-        check_positive_setting(settings[key], f"--set {key}" if key in from_set else option)
+        check_positive_setting(settings[key], f"--set {key}" if key in from_set else option, SETTING_MINIMUM[key])
     return settings
+
+
+# The least value of each setting that some model takes: CREStereo, the one model with iterations, needs 2 of them
+# (its coarse levels run iters // 2 steps), so "--iters must be >= 1" would send the user to a value refused next.
+SETTING_MINIMUM = {"max_disp": 1, "iters": 2}
 
 
 def same_number(a: Any, b: Any) -> bool:
@@ -210,14 +215,14 @@ def same_number(a: Any, b: Any) -> bool:
         return str(a) == str(b)
 
 
-def check_positive_setting(value: Any, option: str) -> None:
-    """A disparity range or iteration count below 1 is refused before any model is built."""
+def check_positive_setting(value: Any, option: str, minimum: int = 1) -> None:
+    """A disparity range or iteration count below ``minimum`` is refused before any model is built."""
     try:
         number = float(value)
     except (TypeError, ValueError):
         return  # not a number: the model's own setting check names the expected type
-    if not number >= 1:
-        raise InputError(f"{option} must be >= 1, got {value}")
+    if not number >= minimum:
+        raise InputError(f"{option} must be >= {minimum}, got {value}")
 
 
 def predictor_from_args(args: argparse.Namespace, **overrides: Any) -> Predictor:

@@ -51,7 +51,8 @@ def register(subparsers) -> None:
         "--dynamic",
         action="store_true",
         help="any input size that is a multiple of the size divisor (parity is checked at --size and at a "
-        "second size); rtnet, gwcnet and anynet, not two-pass CREStereo",
+        "second size); rtnet, gwcnet, anynet stages 1-3 and single-pass CREStereo (not AnyNet's stage 4 or two-pass "
+        "CREStereo)",
     )
     add_setting_args(parser)
     parser.add_argument(

@@ -104,16 +104,19 @@ def run(args: argparse.Namespace) -> int:
 def describe_checkpoint(path: Path) -> int:
     """Print what a self-describing rtstereo checkpoint (``train``, ``adapt``) says about itself."""
     from ..api import check_model_file
-    from ..models.checkpoint import describe, read_torch_file
+    from ..models.checkpoint import describe, network_of_file, read_torch_file
 
     check_model_file(str(path))
     obj = read_torch_file(path)
     description = describe(obj)
     if description is None:
-        raise InputError(
-            f"{path} is not an rtstereo checkpoint (it does not name its model); a published network's own file "
-            "goes to --weights of its model (rtstereo models NAME)"
+        network = network_of_file(obj)
+        how = (
+            f"it holds {network} weights, which go to --weights of that model (rtstereo models {network})"
+            if network
+            else "a published network's own file goes to --weights of its model (rtstereo models NAME)"
         )
+        raise InputError(f"{path} is not an rtstereo checkpoint (it does not name its model); {how}")
     model, settings = description
     step = f", step {obj['step']}" if obj.get("step") is not None else ""
     adapted = f", adapted from {obj['adapted_from']}" if obj.get("adapted_from") else ""
@@ -166,5 +169,9 @@ def describe_onnx(path: Path) -> int:
     )
     if written:
         print(f"  written by: {written}")
-    print(f"  use it: rtstereo predict LEFT RIGHT --model {path}")
+    if contract.role == "init":  # predict refuses the first pass alone: its refinement model runs both
+        refinement = path.with_name(path.name.removesuffix("_init.onnx") + ".onnx")
+        print(f"  use it: through the refinement model beside it, rtstereo predict LEFT RIGHT --model {refinement}")
+    else:
+        print(f"  use it: rtstereo predict LEFT RIGHT --model {path}")
     return 0

@@ -158,10 +158,10 @@ def build_network(
             weights, a post-processing switch among the settings, or missing weights.
         CheckpointError: a checkpoint path that does not exist, or a file that is not one.
     """
-    from ..api import names_a_path
+    from ..api import names_a_path, warn_unread_settings
     from ..io.download import fetch, is_url
     from ..models import get_spec, is_onnx_file, list_models, resolve_alias
-    from ..models.checkpoint import describe, read_torch_file
+    from ..models.checkpoint import describe, network_of_file, read_torch_file
     from ..runtime.postprocess import POSTPROCESS_SETTINGS
 
     overrides = dict(settings or {})
@@ -190,12 +190,16 @@ def build_network(
         if names_a_path(name):
             raise CheckpointError(f"checkpoint not found: {name}")
     if path.suffix and path.is_file():
-        description = describe(read_torch_file(path))
+        obj = read_torch_file(path)
+        description = describe(obj)
         if description is None:
-            raise CheckpointError(
-                f"{path} is not an rtstereo checkpoint (it does not name its model); "
-                "give the model name and --weights FILE for the published networks' own files"
+            network = network_of_file(obj)
+            how = (
+                f"it holds {network} weights: rtstereo export {network} --weights {path}"
+                if network
+                else "give the model name and --weights FILE for the published networks' own files"
             )
+            raise CheckpointError(f"{path} is not an rtstereo checkpoint (it does not name its model); {how}")
         name, saved = description
         overrides = {**saved, **overrides}
         weights = weights or path
@@ -212,7 +216,8 @@ def build_network(
     digest = None
     if weights is not None:
         local = fetch(str(weights), subdir="weights") if is_url(str(weights)) else Path(weights)
-        import_object(spec.checkpoint_loader or "")(module, local)
+        metadata = import_object(spec.checkpoint_loader or "")(module, local)
+        warn_unread_settings(weights, metadata, resolved, set(overrides))
         digest = sha256_of_file(local)
     return spec, resolved, module.eval(), digest
 
@@ -666,6 +671,14 @@ def export_onnx(
     size_hw = check_size(spec, module, size_hw)
     settings = dict(settings)
     timings: dict[str, float] = {}
+    two_pass = _is_two_pass(spec, settings)
+    if dynamic and two_pass:
+        raise InputError("a two-pass CREStereo export has fixed sizes; export it without --dynamic")
+    if dynamic and spec.name == "anynet" and settings.get("stage") == 4:  # it failed parity at the second size
+        raise InputError(
+            "AnyNet's stage 4 has a fixed size (its SPN scans the columns one by one, unrolled for one width); "
+            "export it without --dynamic, or stage 1, 2 or 3 with it"
+        )
 
     started = time.perf_counter()
     left, right, pair_text = _prepared_inputs(spec, size_hw, pair, parity_inputs, _guided(module))
@@ -674,9 +687,6 @@ def export_onnx(
         reference = _disparity_hw(module(left_t, right_t).float().numpy())
     timings["pytorch"] = time.perf_counter() - started
 
-    two_pass = _is_two_pass(spec, settings)
-    if dynamic and two_pass:
-        raise InputError("a two-pass CREStereo export has fixed sizes; export it without --dynamic")
     second = _second_size_check(spec, module, size_hw, pair) if dynamic else None
     precision = "fp16" if fp16 else "fp32"
     init_output = companion_path(output) if two_pass else None

@@ -522,8 +522,9 @@ def build_anynet(settings: Mapping[str, Any]) -> AnyNetStage:
 def load_anynet_checkpoint(module: AnyNet, path: str | Path) -> dict[str, Any]:
     """Load AnyNet weights: the original ``{"state_dict": ...}`` file or an rtstereo checkpoint.
 
-    The original's ``module.`` (``DataParallel``) prefix is removed. A file trained without the SPN
-    (no ``refine_spn.*`` weights) loads into a network that does not use the SPN.
+    The original's ``module.`` (``DataParallel``) prefix is removed, as is ``torch.compile``'s
+    ``_orig_mod.``. A file trained without the SPN (no ``refine_spn.*`` weights) loads into a network that does
+    not use the SPN.
 
     Args:
         module: an :class:`AnyNet` (or :class:`AnyNetStage`).
@@ -540,7 +541,7 @@ def load_anynet_checkpoint(module: AnyNet, path: str | Path) -> dict[str, Any]:
     """
     obj, described = read_checkpoint_of(path, ARCHITECTURE)
     # under "model" as well, so that another network's file (GwcNet's) is named rather than refused for its layout
-    state_dict = strip_prefix(find_state_dict(obj, path, ("state_dict", "model")), "module.")
+    state_dict = strip_prefix(find_state_dict(obj, path, ("state_dict", "model")))
     has_spn = any(key.startswith(SPN_PREFIX) for key in state_dict)
     if not has_spn and any(key.startswith("volume_postprocess.") for key in state_dict):
         if module.with_spn:

@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import pickle
 import re
+import tarfile
 import warnings
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -49,13 +51,45 @@ def read_torch_file(path: str | Path) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for damaged files
         # An exported network is a protobuf, which torch can only call "a plain pickle, or damaged".
-        reason = "an ONNX model, made for inference, not a PyTorch file" if path.suffix.lower() == ".onnx" else None
-        raise CheckpointError(
-            f"cannot read weights file {path}: {reason or load_failure_reason(exc)}; expected {EXPECTED_LAYOUT}"
-        ) from exc
+        onnx = "an ONNX model, made for inference, not a PyTorch file" if path.suffix.lower() == ".onnx" else None
+        reason = onnx or archive_reason(path) or load_failure_reason(exc)
+        raise CheckpointError(f"cannot read weights file {path}: {reason}; expected {EXPECTED_LAYOUT}") from exc
 
 
 EXPECTED_LAYOUT = "a torch.save file of tensors (a state dict, alone or under a key like 'model' or 'state_dict')"
+
+
+def archive_reason(path: Path) -> str | None:
+    """Why a file that ``torch.load`` refused is an archive around a checkpoint (a download packed in a tar, zip or
+    gzip file; torch's messages about those speak of its legacy formats) or another framework's file, or ``None`` for
+    any other file."""
+    if path.suffix.lower() == ".mge":  # the official CREStereo release: torch.load called it "a plain pickle"
+        return (
+            "a MegEngine file (as the original CREStereo release), not a PyTorch one: use the PyTorch conversion of "
+            "its weights (crestereo_eth3d.pth)"
+        )
+    with open(path, "rb") as handle:
+        if handle.read(2) == b"\x1f\x8b":
+            return "a gzip-compressed file, not a torch.save file: decompress it (gunzip) and give the file inside"
+    names: list[str] = []
+    with contextlib.suppress(OSError, tarfile.TarError, zipfile.BadZipFile):
+        if tarfile.is_tarfile(path):
+            with tarfile.open(path) as archive:
+                names = [member.name for member in archive.getmembers() if member.isfile()]
+            if {"sys_info", "pickle", "storages", "tensors"} <= set(names):  # torch.save before PyTorch 0.4
+                return (
+                    "saved in PyTorch's tar format of before version 0.4, which cannot be read without running its "
+                    "code: in a trusted environment, re-save its state dict with a recent PyTorch"
+                )
+            kind = "tar"
+        elif zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                names = [name for name in archive.namelist() if not name.endswith("/")]
+            kind = "zip"
+    if not names or any(name.endswith("/data.pkl") for name in names):  # torch.save's own zip: its reason is torch's
+        return None
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return f"a {kind} archive, not a torch.save file: extract it and give the checkpoint inside (it holds {shown})"
 
 
 def load_failure_reason(exc: BaseException) -> str:
@@ -93,20 +127,51 @@ def find_state_dict(obj: Any, path: str | Path, keys: tuple[str, ...]) -> dict[s
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path}: expected a dict checkpoint, found {type(obj).__name__}")
     if obj.get("format") == FORMAT_TAG:
-        return dict(obj["state_dict"])
+        return _named(obj["state_dict"], path)
     for key in keys:
         if key in obj and isinstance(obj[key], Mapping):
-            return dict(obj[key])
+            return _named(obj[key], path)
     if all(hasattr(v, "shape") for v in obj.values()) and obj:
-        return dict(obj)
+        return _named(obj, path)
     found = f"found keys: {', '.join(list(map(str, obj.keys()))[:8])}" if obj else "found an empty dict"
     wanted = " or ".join(repr(k) for k in keys) or "a bare state dict"
     raise CheckpointError(f"{path}: expected a checkpoint with {wanted}, {found}")
 
 
-def strip_prefix(state_dict: Mapping[str, Any], prefix: str = "module.") -> dict[str, Any]:
-    """Drop a ``DataParallel`` style prefix from every key that has it."""
-    return {(k[len(prefix) :] if k.startswith(prefix) else k): v for k, v in state_dict.items()}
+def _named(state_dict: Mapping[Any, Any], path: str | Path) -> dict[str, Any]:
+    """A state dict whose keys are parameter names (tensors keyed by numbers crashed the prefix removal)."""
+    other = next((key for key in state_dict if not isinstance(key, str)), None)
+    if other is not None:
+        raise CheckpointError(
+            f"{path}: expected a state dict keyed by parameter names, found a key of type {type(other).__name__} "
+            f"({other!r}); save the network's model.state_dict()"
+        )
+    return dict(state_dict)
+
+
+# Prefixes that wrappers add to every key: DataParallel and DistributedDataParallel, torch.compile.
+WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+
+
+def strip_prefix(state_dict: Mapping[str, Any], prefix: str | None = None) -> dict[str, Any]:
+    """Drop ``prefix`` from every key that has it; by default, every wrapper's (:data:`WRAPPER_PREFIXES`, in any
+    order and number, as a compiled network inside ``DataParallel`` saves ``module._orig_mod.``).
+
+    Examples:
+        >>> strip_prefix({"module._orig_mod.conv.weight": 0, "conv.bias": 1})
+        {'conv.weight': 0, 'conv.bias': 1}
+        >>> strip_prefix({"net.conv.weight": 0}, "net.")
+        {'conv.weight': 0}
+    """
+    if prefix is not None:
+        return {(k[len(prefix) :] if k.startswith(prefix) else k): v for k, v in state_dict.items()}
+
+    def bare(key: str) -> str:
+        while key.startswith(WRAPPER_PREFIXES):
+            key = key[len(next(p for p in WRAPPER_PREFIXES if key.startswith(p))) :]
+        return key
+
+    return {bare(k): v for k, v in state_dict.items()}
 
 
 def identify_network(state_dict: Mapping[str, Any]) -> str | None:
@@ -119,7 +184,7 @@ def identify_network(state_dict: Mapping[str, Any]) -> str | None:
         >>> identify_network({"conv.weight": 0}) is None
         True
     """
-    keys = strip_prefix(strip_prefix(state_dict, "module."), "net.")
+    keys = strip_prefix(strip_prefix(state_dict), "net.")
     modules = {key.split(".")[0] for key in keys}
     if {"dres0", "classif3"} <= modules:
         return "gwcnet-gc" if any(key.startswith("feature_extraction.lastconv.") for key in keys) else "gwcnet-g"
@@ -129,6 +194,28 @@ def identify_network(state_dict: Mapping[str, Any]) -> str | None:
         return "anynet"
     if {"encoder", "match", "aggregation"} <= modules:
         return "rtnet"
+    return None
+
+
+def network_of_file(obj: Any) -> str | None:
+    """The registry name of the network whose weights a published network's own file holds (a state dict alone or
+    under 'model' or 'state_dict', :func:`identify_network`); ``None`` for any other file.
+
+    Examples:
+        >>> network_of_file({"epoch": 9, "model": {"module.dres0.0.0.weight": 0, "module.classif3.0.0.weight": 0}})
+        'gwcnet-g'
+        >>> network_of_file({"state_dict": {"feature_extraction.x": 0, "volume_postprocess.y": 0}})
+        'anynet'
+        >>> network_of_file({"weights": 0}) is None
+        True
+    """
+    if not isinstance(obj, Mapping):
+        return None
+    for candidate in (obj.get("model"), obj.get("state_dict"), obj):
+        if isinstance(candidate, Mapping) and all(isinstance(key, str) for key in candidate):
+            found = identify_network(candidate)
+            if found is not None:
+                return found
     return None
 
 

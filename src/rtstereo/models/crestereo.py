@@ -299,8 +299,9 @@ def load_crestereo_checkpoint(module: nn.Module, path: str | Path) -> dict[str, 
         raise CheckpointError(f"load_crestereo_checkpoint needs a CREStereo module, got {type(module).__name__}")
     obj, described = read_checkpoint_of(path, ARCHITECTURE)
     state_dict = find_state_dict(obj, path, ("state_dict", "model"))
-    # rtstereo checkpoints of the predictor hold "net."-prefixed keys; DataParallel adds "module.".
-    state_dict = strip_prefix(strip_prefix(state_dict, "module."), "net.")
+    # rtstereo checkpoints of the predictor hold "net."-prefixed keys; DataParallel adds "module.",
+    # torch.compile "_orig_mod.".
+    state_dict = strip_prefix(strip_prefix(state_dict), "net.")
     # iters and two_pass change no weight: a mismatch is another file, never another setting
     load_into(core, state_dict, path, "CREStereo", expected="the state dict of the CREStereo PyTorch port")
 

@@ -325,8 +325,9 @@ def build_gwcnet_gc(settings: Mapping[str, Any]) -> GwcNet:
 def load_gwcnet_checkpoint(module: GwcNet, path: str | Path) -> dict[str, Any]:
     """Load GwcNet weights: the original ``{"epoch", "model"}`` file or an rtstereo checkpoint.
 
-    The original's ``module.`` (``DataParallel``) prefix is removed. ``max_disp`` does not change any
-    weight shape, so weights trained at one range load into a network built for another.
+    The original's ``module.`` (``DataParallel``) prefix is removed, as is ``torch.compile``'s
+    ``_orig_mod.``. ``max_disp`` does not change any weight shape, so weights trained at one range load into a
+    network built for another.
 
     Args:
         module: a :class:`GwcNet` of the variant the file holds.
@@ -340,7 +341,7 @@ def load_gwcnet_checkpoint(module: GwcNet, path: str | Path) -> dict[str, Any]:
         CheckpointError: the file is missing, damaged, not a checkpoint, or of the other variant.
     """
     obj, described = read_checkpoint_of(path, module.architecture)
-    state_dict = strip_prefix(find_state_dict(obj, path, ("model", "state_dict")), "module.")
+    state_dict = strip_prefix(find_state_dict(obj, path, ("model", "state_dict")))
     file_variant = _variant_of(state_dict)
     if file_variant is not None and file_variant != module.architecture:
         raise CheckpointError(
