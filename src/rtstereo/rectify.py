@@ -370,7 +370,8 @@ def align_rows(
     difference): a touch-up for a rig whose calibration has drifted by a pixel or two, not a replacement
     for rectification.
 
-    It changes nothing when the check is inconclusive, finds the views swapped or on their side
+    It changes nothing when the check is inconclusive, judges the pair without a fit
+    (:attr:`RectificationCheck.judged_without_fit`: no ``row_plane``), finds the views swapped or on their side
     (:meth:`RectificationCheck.sideways`: shifting rows would only slide one camera's view over the other's), or
     measures at most :data:`ALIGN_MIN_PX` at the corners once twice the fit's standard error there is taken off
     (:attr:`RectificationCheck.supported_misalignment_px`). Disparity is unchanged in meaning: only rows move.
@@ -391,9 +392,9 @@ def align_rows(
 
 def row_alignment_maps(check: RectificationCheck, height: int, width: int) -> tuple[np.ndarray, np.ndarray] | None:
     """``cv2.remap`` maps that align a right view of ``height`` x ``width`` by ``check``'s fitted rows
-    (see :func:`align_rows`), or ``None`` when there is nothing to align (inconclusive, swapped, on their side,
-    or at most :data:`ALIGN_MIN_PX` beyond the fit's uncertainty). A stream computes them once and applies them
-    to every frame."""
+    (see :func:`align_rows`), or ``None`` when there is nothing to align (inconclusive, judged without a fit,
+    swapped, on their side, or at most :data:`ALIGN_MIN_PX` beyond the fit's uncertainty). A stream computes
+    them once and applies them to every frame."""
     supported_px = check.misalignment_px if check.supported_misalignment_px is None else check.supported_misalignment_px
     if (
         check.row_plane is None
