@@ -11,7 +11,7 @@ from board_views import default_rig, render_stereo_views
 
 from rtstereo.errors import InputError, OutputError
 from rtstereo.io.calibration import read_calibration
-from rtstereo.rectify import Board, Rectifier, calibrate_stereo, check_rectification
+from rtstereo.rectify import MIN_AGREEING_SHARE, Board, Rectifier, align_rows, calibrate_stereo, check_rectification
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +63,23 @@ def test_chessboard_rectification_aligns_the_rows(chessboard_result, chessboard_
     check = check_rectification(*rectifier.rectify(lefts[0], rights[0])[:2])
     assert check.is_rectified(), check  # the raw views are off by several pixels:
     assert not check_rectification(lefts[0], rights[0]).is_rectified()
+
+
+def test_the_raw_views_of_a_rig_are_reported_though_no_one_set_of_rows_fits_their_matches(chessboard_views):
+    """The check's fit holds 31 % of these raw views' matches (their rows bend beyond a plane, and the board's
+    repeats match wrongly): it called the pair inconclusive, and so rectified. Nearly all of its matches lie
+    well off their rows, so it is reported, without a fit for --align-rows to resample by."""
+    from rtstereo.cli.rectification import rectification_findings
+    from rtstereo.types import StereoPair
+
+    _, lefts, rights, _ = chessboard_views
+    check = check_rectification(lefts[0], rights[0])
+    assert check.judged_without_fit and check.agreeing_share < MIN_AGREEING_SHARE and check.row_plane is None, check
+    assert check.conclusive and check.median_abs_dy_px > 3 and not check.sideways(), check
+    assert "does not look rectified" in check.warning() and "at the median matched feature" in check.warning()
+    assert align_rows(lefts[0], rights[0], check)[0] is rights[0]
+    findings, conclusive = rectification_findings(StereoPair(lefts[0], rights[0]))
+    assert conclusive and "Calibrate the rig" in findings["rows"] and "--align-rows" not in findings["rows"], findings
 
 
 def test_charuco_round_trip():

@@ -788,6 +788,7 @@ def test_a_video_whose_second_half_is_misaligned_is_warned_about_when_it_changes
 
 def test_the_stream_check_says_each_change_once(monkeypatch, caplog):
     from rtstereo.cli import rectification
+    from rtstereo.rectify import MAX_MISALIGNMENT_PX
     from rtstereo.types import StereoPair
 
     verdicts = iter([({}, False), ({}, True), ({"rows": "off"}, True), ({"rows": "off by more"}, True), ({}, True)])
@@ -801,7 +802,7 @@ def test_the_stream_check_says_each_change_once(monkeypatch, caplog):
     assert checked.checks == 5
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
         ("WARNING", "frame 11, checked again: off"),  # frame 21's reading of the same misalignment is not repeated
-        ("INFO", "frame 31, checked again: the rows line up again (within 1 px)"),
+        ("INFO", f"frame 31, checked again: the rows line up again (within {MAX_MISALIGNMENT_PX:g} px)"),
     ]
 
 

@@ -126,7 +126,7 @@ def add_3d_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--no-rectification-check",
         action="store_true",
-        help="skip the check that the first pair is rectified (rows aligned within 1 px) and exposed alike "
+        help="skip the check that the first pair is rectified (rows aligned within 0.75 px) and exposed alike "
         "(the right view within 1.2x the left one's brightness at matched features)",
     )
 

@@ -103,7 +103,8 @@ def rectification_findings(
     elif rows and align_rows and check.median_dx_px >= -1.0:  # swapped views: swapping them is the advice
         rows += " after --align-rows; it corrects a pixel or two, this pair needs calibrating"
     elif rows and check.median_dx_px >= -1.0 and check.misalignment_px <= ALIGN_HINT_MAX_PX:
-        rows += "; or --align-rows, which corrects a pixel or two from the matched features"
+        if not check.judged_without_fit:  # rows that no one offset, roll or scale lines up: --align-rows cannot
+            rows += "; or --align-rows, which corrects a pixel or two from the matched features"
     if align_rows and not check.conclusive:  # align_rows left it alone: asked for, so not done silently
         rows = (
             f"--align-rows: too few matched features ({check.matches}, at least {MIN_MATCHES}) to measure the rows; "
