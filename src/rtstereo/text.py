@@ -1,4 +1,4 @@
-"""Wording of counts in messages: "1 frame", "2 frames", never "1 frame(s)"."""
+"""Wording in messages: counts ("1 frame", "2 frames", never "1 frame(s)"), and file names that are not UTF-8."""
 
 from __future__ import annotations
 
@@ -19,3 +19,29 @@ def counted(count: int, noun: str, nouns: str | None = None) -> str:
         ('1 frame', '0 frames', '2 pixels', '2 PNGs')
     """
     return f"{count} {noun if count == 1 else nouns or noun + 's'}"
+
+
+def is_utf8(name: object) -> bool:
+    """Whether ``name`` (a path or text) is UTF-8 text, as OpenCV needs a file name to be: a Linux name is
+    bytes, and the bytes of one in another encoding reach Python as surrogate escapes, on which OpenCV's
+    readers and writers crashed the process (a segmentation fault).
+
+    Examples:
+        >>> is_utf8("seq/caf\\u00e9.png"), is_utf8("seq/a\\udcff.png")
+        (True, False)
+    """
+    try:
+        str(name).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def shown(name: object) -> str:
+    """``name`` (a path or text) printable: the bytes of a name that is not UTF-8 written as ``\\xNN``.
+
+    Examples:
+        >>> shown("seq/a\\udcff.png"), shown("caf\\u00e9")
+        ('seq/a\\\\xff.png', 'café')
+    """
+    return str(name).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

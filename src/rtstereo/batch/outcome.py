@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import OutputError, require
 from ..io.atomic import atomic_path
+from ..text import shown
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
 SUMMARY_SUFFIXES = (".parquet", ".csv")
@@ -162,7 +163,7 @@ class BatchSummary:
                 import pyarrow.parquet as parquet
 
                 # Parquet strings are UTF-8: a path that is not (Linux names are bytes) keeps its odd bytes as \xff
-                utf8 = [{k: _utf8(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows]
+                utf8 = [{k: shown(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows]
                 table = pyarrow.Table.from_pylist(utf8, schema=_arrow_schema(pyarrow))
                 with atomic_path(path, "the summary") as partial, partial.open("wb") as f:
                     parquet.write_table(table, f)  # a file object: pyarrow takes path names in UTF-8 only
@@ -195,16 +196,6 @@ def record_outcomes(
             on_outcome(outcome)
         if fail_fast and outcome.status == FAILED:
             break
-
-
-def _utf8(text: str) -> str:
-    """``text`` with the bytes that a file name not in UTF-8 leaves in it (surrogate escapes) written as ``\\xNN``.
-
-    Examples:
-        >>> _utf8("seq/a\\udcff.png"), _utf8("caf\\u00e9")
-        ('seq/a\\\\xff.png', 'café')
-    """
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _arrow_schema(pyarrow):

@@ -27,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import InputError, OutputError, warn
+from ..text import is_utf8
 from ..types import Calibration
 from .atomic import atomic_path
 
@@ -265,7 +266,7 @@ def write_opencv(
     with atomic_path(path) as partial:
         # OpenCV crashed (a segmentation fault) on a name that is not UTF-8 (Linux names are bytes): such a
         # file is written in memory, its format picked by the suffix alone, and saved by Python.
-        in_memory = not _utf8(partial)
+        in_memory = not is_utf8(partial)
         if in_memory:
             fs = cv2.FileStorage("".join(partial.suffixes[-1:]), cv2.FILE_STORAGE_WRITE | cv2.FILE_STORAGE_MEMORY)
         else:
@@ -287,15 +288,6 @@ def write_opencv(
     return path
 
 
-def _utf8(path: Path) -> bool:
-    """Whether ``path`` is UTF-8 text, as OpenCV needs a file name to be (a Linux name is bytes)."""
-    try:
-        str(path).encode("utf-8")
-    except UnicodeEncodeError:  # bytes that Python decoded as surrogate escapes
-        return False
-    return True
-
-
 class OpenCVFile(NamedTuple):
     """What :func:`read_opencv` found: matrices, image size ``(width, height)`` (0 if absent), texts."""
 
@@ -310,7 +302,7 @@ def read_opencv(path: str | Path) -> OpenCVFile:
 
     path = Path(path)
     try:
-        if _utf8(path):
+        if is_utf8(path):
             fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
         else:  # OpenCV crashed on a name that is not UTF-8: the text is read by Python and parsed in memory
             try:

@@ -28,7 +28,7 @@ from ..io.atomic import partial_path, remove_stale_partials
 from ..io.disparity import colorize, to_png16
 from ..io.images import write_image
 from ..io.quiet import ffmpeg_quietened
-from ..text import counted
+from ..text import counted, is_utf8, shown
 from ..types import DisparityResult, StereoPair
 
 log = logging.getLogger("rtstereo.stream")
@@ -158,20 +158,6 @@ class Sink(abc.ABC):
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov")  # what the mp4v writer stores as MPEG-4
 
 
-def _opencv_can_name(path: Path) -> bool:
-    """Whether OpenCV can be given ``path`` as text: it must be UTF-8, which a Linux name (bytes) need not be."""
-    try:
-        str(path).encode("utf-8")
-    except UnicodeEncodeError:  # the bytes Python decoded as surrogate escapes
-        return False
-    return True
-
-
-def _shown(path: Path) -> str:
-    """``path`` printable: the bytes of a name that is not UTF-8 as ``\\xNN``."""
-    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
 class VideoSink(Sink):
     """An mp4 (MPEG-4 part 2, ``mp4v``) of the previews.
 
@@ -193,11 +179,11 @@ class VideoSink(Sink):
                 f"video output {self.path}: expected a {', '.join(VIDEO_SUFFIXES)} file name (an MPEG-4 video), "
                 f"got {repr(self.path.suffix) if self.path.suffix else 'no suffix'}"
             )
-        if not _opencv_can_name(self.path):
+        if not is_utf8(self.path):
             # OpenCV's writer takes the name as UTF-8 text: on a name that is not (Linux names are bytes) it
             # crashed the process with a segmentation fault; it cannot be handed bytes, so the name is refused.
             raise OutputError(
-                f"video output {_shown(self.path)}: OpenCV's video writer takes only names in UTF-8, and this path is "
+                f"video output {shown(self.path)}: OpenCV's video writer takes only names in UTF-8, and this path is "
                 "not (bytes from another encoding): give -o a path in UTF-8"
             )
         if self.path.is_dir():

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io.quiet import ffmpeg_quietened
-from ..text import counted
+from ..text import counted, is_utf8, shown
 from .base import CameraError, Grab, LiveSource, check_side_by_side_width, split_side_by_side
 from .video import FRAME_COUNT_SLACK, is_still_image, still_image_message
 
@@ -86,14 +86,12 @@ class UVCSource(LiveSource):
 
     def _open(self) -> None:
         if not self.is_device:
-            try:
-                str(self.device).encode("utf-8")
-            except UnicodeEncodeError:  # OpenCV crashed (a segmentation fault) on a name that is not UTF-8
-                shown = str(self.device).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            if not is_utf8(self.device):  # OpenCV crashed (a segmentation fault) on a name that is not UTF-8
                 raise CameraError(
-                    f"cannot open camera uvc:{shown}: OpenCV's video reader takes only names in UTF-8, and this "
-                    "path is not (bytes from another encoding): rename the file or link it under a name in UTF-8"
-                ) from None
+                    f"cannot open camera uvc:{shown(self.device)}: OpenCV's video reader takes only names in UTF-8, "
+                    "and this path is not (bytes from another encoding): rename the file or link it under a name "
+                    "in UTF-8"
+                )
         # A recording played as a camera: FFmpeg's lines about its damage off, as for a video (a device is no FFmpeg's).
         with contextlib.nullcontext() if self.is_device else ffmpeg_quietened():
             capture = self._factory(self.device)

@@ -27,7 +27,7 @@ import numpy as np
 from ..errors import InputError, require
 from ..io.download import cache_dir, is_url
 from ..io.quiet import ffmpeg_quietened, native_output_held
-from ..text import counted
+from ..text import counted, is_utf8, shown
 from ..types import StereoPair
 from .base import FrameSource, check_side_by_side_width, check_start_stride, split_side_by_side
 
@@ -57,14 +57,11 @@ class VideoReader:
             raise InputError(f"{label} {self.path} is a folder, not a video file")
         if not self.path.is_file():
             raise InputError(f"{label} not found: {self.path}")
-        try:
-            str(self.path).encode("utf-8")
-        except UnicodeEncodeError:  # OpenCV crashed (a segmentation fault) on a name that is not UTF-8
-            shown = str(self.path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        if not is_utf8(self.path):  # OpenCV crashed (a segmentation fault) on a name that is not UTF-8
             raise InputError(
-                f"cannot read {label} {shown}: OpenCV's video reader takes only names in UTF-8, and this path is not "
-                "(bytes from another encoding): rename the file or link it under a name in UTF-8"
-            ) from None
+                f"cannot read {label} {shown(self.path)}: OpenCV's video reader takes only names in UTF-8, and this "
+                "path is not (bytes from another encoding): rename the file or link it under a name in UTF-8"
+            )
         with native_output_held() as noise, ffmpeg_quietened():  # FFmpeg's own lines about a file it cannot open
             self.capture = cv2.VideoCapture(str(self.path))
             if not self.capture.isOpened():
