@@ -65,7 +65,7 @@ STOP_REASONS = {
     "end": "end of input",
     "max-frames": "--max-frames reached",
     "window": "window closed (q/Esc)",
-    "interrupt": "interrupted (Ctrl-C)",
+    "interrupt": "interrupted (Ctrl-C or SIGTERM)",
     "error": "error",
 }
 

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import InputError, OutputError, RtStereoError, require
+from ..io.atomic import terminate_as_interrupt
 from ..sinks.video import Sink
 from ..sources.base import FramePreparer, FrameSource
 from ..temporal import TemporalFilter
@@ -433,7 +434,8 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         progress=not args.quiet,
     )
     try:
-        summary = stream.run()
+        with terminate_as_interrupt():  # kill or a scheduler's stop: the outputs closed and counted, as after Ctrl-C
+            summary = stream.run()
     finally:
         if checked is not None:
             checked.wait()  # its warning before the summary, also on a stream shorter than the check
