@@ -157,6 +157,21 @@ class RectificationCheck:
             "expose differently')"
         )
 
+    def rows_off(self) -> str:
+        """How far the rows are off, in words that say what was measured: the largest ``|dy|`` the fit gives where
+        features matched, or, for a pair judged without a fit (:attr:`judged_without_fit`), the median ``|dy|``
+        of its matches, which is no maximum.
+
+        Examples:
+            >>> RectificationCheck(2.1, -2.1, 2.0, 30.0, 400).rows_off()
+            'rows off by up to 2.1 px'
+            >>> RectificationCheck(6.0, 6.0, 6.0, 30.0, 400, judged_without_fit=True).rows_off()
+            'rows off by 6.0 px at the median matched feature'
+        """
+        if self.judged_without_fit:
+            return f"rows off by {self.median_abs_dy_px:.1f} px at the median matched feature"
+        return f"rows off by up to {self.measured_misalignment_px:.1f} px"
+
     def lower_view(self) -> str:
         """Which view is lower, in words: what a user turns or shims on the rig (``dy = y_left - y_right``).
 

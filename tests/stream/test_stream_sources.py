@@ -468,6 +468,31 @@ def test_align_rows_is_measured_once_on_the_first_judgeable_frame_and_applied_to
     assert sum("--align-rows: rows off by up to" in r.getMessage() for r in caplog.records) == 1
 
 
+def test_align_rows_on_rows_within_the_fits_uncertainty_says_the_figure_it_went_by(caplog):
+    """It said "rows off by up to" the corners' figure (the fit extrapolated) beside "nothing to align", while the
+    figure that decided it is the one less the fit's uncertainty."""
+    from tests.conftest import shared_path
+
+    from rtstereo.io.images import read_image
+    from rtstereo.rectify import ALIGN_MIN_PX, check_rectification
+
+    teddy = shared_path("data", "real", "middlebury2003", "teddy")
+    left, right = read_image(teddy / "im2.png"), read_image(teddy / "im6.png")
+    height, width = right.shape[:2]
+    right = cv2.warpAffine(right, np.float32([[1, 0, 0], [0, 1, 0.35]]), (width, height), borderMode=cv2.BORDER_REFLECT)
+    check = check_rectification(left, right)
+    assert check.supported_misalignment_px <= ALIGN_MIN_PX < check.misalignment_px, check  # measured: 0.29, 0.33
+    prepare = FramePreparer(align_rows=True)
+    with caplog.at_level(logging.INFO, logger="rtstereo.stream"):
+        assert prepare(StereoPair(left, right)).right is right
+    (said,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("--align-rows")]
+    assert said == (
+        f"--align-rows: rows off by at most {check.supported_misalignment_px:.2f} px at the corners once the fit's "
+        f"uncertainty is taken off (at most {ALIGN_MIN_PX:g} px is left alone; {check.matches} matched features): "
+        "nothing aligned"
+    ), said
+
+
 def test_align_rows_gives_up_after_its_tries_and_leaves_frames_alone(caplog):
     flat = np.full((48, 64, 3), 128, np.uint8)
     prepare = FramePreparer(align_rows=True)

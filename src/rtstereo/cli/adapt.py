@@ -416,16 +416,16 @@ def refuse_unrectified(pairs: list, swapped_hint: str = "give the left images fi
     if off and 2 * len(off) > len(judged):
         name, check = off[0]
         raise InputError(
-            f"the pairs are not rectified ({len(off)} of {len(judged)} checked; pair {name}: rows off by up to "
-            f"{check.measured_misalignment_px:.1f} px, expected < {MAX_MISALIGNMENT_PX:g}; {check.lower_view()}): "
+            f"the pairs are not rectified ({len(off)} of {len(judged)} checked; pair {name}: {check.rows_off()}, "
+            f"expected < {MAX_MISALIGNMENT_PX:g}; {check.lower_view()}): "
             "adapting on them would "
             "teach wrong matches; rectify them first (rtstereo calibrate, rtstereo predict --rectify) or pass "
             "--no-rectification-check"
         )
     for name, check in off:
         print(
-            f"rtstereo adapt: warning: pair {name}: rows off by up to {check.measured_misalignment_px:.1f} px "
-            f"({check.lower_view()}; {check.matches} matched features); the other checked pairs are rectified",
+            f"rtstereo adapt: warning: pair {name}: {check.rows_off()} ({check.lower_view()}; "
+            f"{check.matches} matched features); the other checked pairs are rectified",
             file=sys.stderr,
         )
 
