@@ -192,6 +192,7 @@ def test_a_cluster_address_where_nothing_listens_is_refused_at_once(capsys, tmp_
     code, _, err = run_cli(capsys, *argv, *(["--ray-address", address] if flag != "RAY_ADDRESS" else []))
     assert code == 2 and f"cannot reach the Ray cluster at {address}: nothing answers" in err
     assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()  # refused before the output folder was made (it was left there, empty)
 
 
 def test_missing_ray_names_the_extra(capsys, tmp_path, monkeypatch):

@@ -76,6 +76,7 @@ def check_engine_args(args: argparse.Namespace, folder: Path | None) -> None:
         InputError: ``--workers``/``--ray-address`` without ``--engine ray``, a worker count below 1,
             or ``--engine ray`` without an output folder.
         MissingDependencyError: ``--engine ray`` without Ray installed.
+        EngineError: nothing answers at the port of ``--ray-address`` (or ``$RAY_ADDRESS``).
     """
     if args.engine != "ray":
         given = [o for o, v in (("--workers", args.workers), ("--ray-address", args.ray_address)) if v is not None]
@@ -90,6 +91,9 @@ def check_engine_args(args: argparse.Namespace, folder: Path | None) -> None:
             "--engine ray writes one set of files per pair: give an output folder with -o (on a cluster, "
             "a folder every node can write, e.g. a shared file system)"
         )
+    from ..scale.session import refuse_unreachable
+
+    refuse_unreachable(args.ray_address)  # now: the output folder is made before Ray starts
 
 
 def _check_summary_path(path: Path) -> None:

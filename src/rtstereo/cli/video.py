@@ -204,6 +204,9 @@ def run_ray(args: argparse.Namespace) -> int:
         raise InputError(f"--workers must be >= 1, got {args.workers}")
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be >= 1, got {args.max_frames}")
+    from ..scale.session import refuse_unreachable
+
+    refuse_unreachable(args.ray_address)  # before the video is opened and its first frame checked
     source = video_source(args)
     total = source.expected_frames
     if total is None:
