@@ -57,7 +57,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     board = Board.parse(args.board)
     lefts, rights = expand(args.left, "left"), expand(args.right, "right")
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         raise OutputError(f"-o {output}: cannot write the calibration there: {problem}")
     names, images_left, images_right = _readable_pairs(lefts, rights)
     # about 0.5 s a view at 1080p: a bar over the pairs, on stderr as the other verbs' bars
-    with tqdm(
+    with progress_bar(
         total=len(names), desc=f"detecting the {board.kind}", unit="pair", file=sys.stderr, disable=args.quiet
     ) as bar:
         result = calibrate_stereo(

@@ -51,6 +51,8 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from ..progress import progress_bar
+
     samples = find_samples(*args.paths)
     # Scenes without ground truth (a KITTI testing split, SceneFlow images without disparity) cannot be
     # scored: said once, here, rather than left out of the table unsaid.
@@ -109,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.quiet,
         )
     else:
-        progress = lambda items: tqdm(items, desc="eval", unit="scene", file=sys.stderr, disable=args.quiet)  # noqa: E731
+        progress = lambda items: progress_bar(items, desc="eval", unit="scene", file=sys.stderr, disable=args.quiet)  # noqa: E731
 
         def on_error(sample: Sample, exc: Exception) -> bool:
             tqdm.write(

@@ -275,7 +275,7 @@ class _NoProgress:
 def _progress(total: int):
     """A tqdm progress bar on stderr (silent when tqdm is missing)."""
     try:
-        from tqdm import tqdm
+        from ..progress import progress_bar
     except ImportError:  # pragma: no cover - tqdm ships with the torch extra
         return _NoProgress()
-    return tqdm(total=total, unit="pair", desc="rtstereo synth")
+    return progress_bar(total=total, unit="pair", desc="rtstereo synth")

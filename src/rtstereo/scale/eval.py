@@ -99,7 +99,7 @@ def run_ray_eval(
     Raises:
         EngineError: Ray cannot be reached, or the pipeline broke down.
     """
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     options.load()
     samples = list(samples)
@@ -128,7 +128,7 @@ def run_ray_eval(
             num_cpus=size.cpus,
             num_gpus=size.gpus,
         )
-        bar = tqdm(total=len(samples), desc="eval (ray)", unit="scene", file=sys.stderr, disable=not progress)
+        bar = progress_bar(total=len(samples), desc="eval (ray)", unit="scene", file=sys.stderr, disable=not progress)
         said: set[str] = set()
         try:
             with terminate_as_interrupt():  # Ray's own SIGTERM handler exits at once, with a stack dump

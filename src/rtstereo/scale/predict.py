@@ -125,7 +125,7 @@ def run_ray(
         InputError: an output that would replace an input image, or two pairs whose files would be one
             (:meth:`~rtstereo.batch.job.BatchJob.check_outputs`).
     """
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     job.check_outputs(sources)
     start, since_s = time.perf_counter(), time.time()
@@ -160,7 +160,7 @@ def run_ray(
                 num_gpus=size.gpus,
             )
         )
-        bar = tqdm(
+        bar = progress_bar(
             total=len(sources),
             initial=len(outcomes),
             desc="predict (ray)",

@@ -203,7 +203,7 @@ def run_ray_video(
         InputError: no frames.
         EngineError: Ray cannot be reached, or the pipeline broke down.
     """
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     if total_frames < 1:
         raise InputError("the video gives no frames to process (check --start, --stride and --max-frames)")
@@ -227,7 +227,7 @@ def run_ray_video(
             num_cpus=size.cpus,
             num_gpus=size.gpus,
         )
-        bar = tqdm(total=total_frames, desc="video (ray)", unit="frame", file=sys.stderr, disable=not progress)
+        bar = progress_bar(total=total_frames, desc="video (ray)", unit="frame", file=sys.stderr, disable=not progress)
         said: set[str] = set()
         try:
             with terminate_as_interrupt():  # Ray's own SIGTERM handler exits at once, without the count
