@@ -552,8 +552,8 @@ def adapt(
 
 
 class StopRequest:
-    """Ctrl+C while it is entered asks the loop to stop between two steps (:attr:`requested`); a second
-    Ctrl+C stops at once (``KeyboardInterrupt``). Outside the main thread it does nothing.
+    """Ctrl+C or SIGTERM while it is entered asks the loop to stop between two steps (:attr:`requested`); a
+    second one stops at once (``KeyboardInterrupt``). Outside the main thread it does nothing.
 
     Args:
         on_request: called at the first Ctrl+C (to say what happens now).
@@ -563,7 +563,7 @@ class StopRequest:
     def __init__(self, on_request: Callable[[], None] | None = None, requested: bool = False) -> None:
         self.requested = requested
         self._on_request = on_request
-        self._previous: Any = None
+        self._previous: dict[int, Any] | None = None
 
     def _handle(self, signum: int, frame: Any) -> None:  # noqa: ARG002 - signal's signature
         if self.requested:
@@ -574,13 +574,16 @@ class StopRequest:
 
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            # SIGTERM (kill, a job scheduler's stop) as Ctrl+C: its default action threw the steps away. A handler
+            # not set from Python (getsignal gives None) could not be put back: that signal is left alone.
+            numbers = [n for n in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(n) is not None]
+            self._previous = {number: signal.signal(number, self._handle) for number in numbers}
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        for number, handler in (self._previous or {}).items():
+            signal.signal(number, handler)
+        self._previous = None
 
 
 def format_scores(scores: dict[str, float]) -> str:
