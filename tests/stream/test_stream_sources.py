@@ -387,6 +387,12 @@ def test_image_sequences_of_different_counts_are_refused(tmp_path):
             cv2.imwrite(str(tmp_path / side / f"{i}.png"), scene.lefts[i])
     with pytest.raises(InputError, match="left gives 2 images and right gives 1"):
         ImageSequenceSource(str(tmp_path / "L"), str(tmp_path / "R"))
+    with pytest.raises(InputError, match="left gives 1 image and right gives 2"):  # was "1 images"
+        ImageSequenceSource(str(tmp_path / "R"), str(tmp_path / "L"))
+    (tmp_path / "R1").mkdir()
+    cv2.imwrite(str(tmp_path / "R1" / "0.png"), scene.rights[0])
+    with pytest.raises(InputError, match=r"--start 1 is past the end of the image sequence \(1 pair\)$"):
+        ImageSequenceSource(str(tmp_path / "R"), str(tmp_path / "R1"), start=1)
 
 
 # -- capture-stage preparation ---------------------------------------------------------------------

@@ -143,8 +143,8 @@ def resolve_pairs(left: str, right: str) -> list[PairSource]:
     if len(lefts) != len(rights):
         alone = _numbers_on_one_side(lefts, rights)
         raise InputError(
-            f"left gives {len(lefts)} images and right gives {len(rights)}: pairs are matched by position after "
-            f"sorting by name, so both sides need the same number{alone}"
+            f"left gives {counted(len(lefts), 'image')} and right gives {len(rights)}: pairs are matched by position "
+            f"after sorting by name, so both sides need the same number{alone}"
         )
     odd = _unlike_pairs(lefts, rights)
     if odd:
