@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, OutputError, require
-from ..io.atomic import atomic_path
+from ..io.atomic import atomic_path, terminate_as_interrupt
 from .common import parse_size_hw
 
 
@@ -111,25 +111,28 @@ def run(args: argparse.Namespace) -> int:
     progress.update(len(done))
     written = 0
     try:
-        while indices := list(itertools.islice(todo, args.batch_size)):
-            span = item_seeds(args.seed, indices[-1] - indices[0] + 1, start=indices[0])
-            seeds = span[torch.tensor(indices) - indices[0]]
-            batch = render_scenes(seeds, height, width, device=device, max_disp_px=args.max_disp)
-            for row, index in enumerate(indices):
-                name = f"{index:0{digits}d}"
-                # Each file under a temporary name, then renamed; the left image last, because readers list
-                # the left images: an interrupted run never shows a pair whose other files are missing.
-                occluded = batch["occluded"][row].cpu().numpy().astype(np.uint8) * 255
-                with atomic_path(folders["occluded"] / f"{name}.png") as partial:
-                    write_image(partial, occluded)
-                with atomic_path(folders["disparity"] / f"{name}.pfm") as partial:
-                    write_pfm(partial, batch["disparity"][row].cpu().numpy())
-                for view in ("right", "left"):
-                    image = batch[view][row].permute(1, 2, 0).mul(255.0).round().clamp(0, 255).byte().cpu().numpy()
-                    with atomic_path(folders[view] / f"{name}.png") as partial:
-                        write_image(partial, image)
-                progress.update(1)
-                written += 1
+        # SIGTERM (kill, a job scheduler's stop) as Ctrl+C: the pair under way leaves no partial file, the run
+        # ends with its "interrupted" line, and a rerun goes on from there.
+        with terminate_as_interrupt():
+            while indices := list(itertools.islice(todo, args.batch_size)):
+                span = item_seeds(args.seed, indices[-1] - indices[0] + 1, start=indices[0])
+                seeds = span[torch.tensor(indices) - indices[0]]
+                batch = render_scenes(seeds, height, width, device=device, max_disp_px=args.max_disp)
+                for row, index in enumerate(indices):
+                    name = f"{index:0{digits}d}"
+                    # Each file under a temporary name, then renamed; the left image last, because readers list
+                    # the left images: an interrupted run never shows a pair whose other files are missing.
+                    occluded = batch["occluded"][row].cpu().numpy().astype(np.uint8) * 255
+                    with atomic_path(folders["occluded"] / f"{name}.png") as partial:
+                        write_image(partial, occluded)
+                    with atomic_path(folders["disparity"] / f"{name}.pfm") as partial:
+                        write_pfm(partial, batch["disparity"][row].cpu().numpy())
+                    for view in ("right", "left"):
+                        image = batch[view][row].permute(1, 2, 0).mul(255.0).round().clamp(0, 255).byte().cpu().numpy()
+                        with atomic_path(folders[view] / f"{name}.png") as partial:
+                            write_image(partial, image)
+                    progress.update(1)
+                    written += 1
     finally:  # before the summary, or the "interrupted" line of Ctrl+C, not over it when Python exits
         progress.close()
     kept = f" ({len(done)} already there)" if done else ""
