@@ -468,9 +468,7 @@ def test_synth_verb_records_the_devices_and_warns_when_a_resume_renders_elsewher
     assert synth("2") == 0  # not refused: the same scenes, up to the last bits of float arithmetic
     assert json.loads((tmp_path / "s" / "synth.json").read_text())["devices"] == ["cpu", "cuda:0 (a GPU)"]
     err = capsys.readouterr().err
-    assert (
-        "warning: the 1 pair(s) already in" in err and "were rendered on cpu, the others now on cuda:0 (a GPU)" in err
-    )
+    assert "warning: the 1 pair already in" in err and "were rendered on cpu, the others now on cuda:0 (a GPU)" in err
     assert synth("3") == 0  # the same device as last time: nothing to say
     assert json.loads((tmp_path / "s" / "synth.json").read_text())["devices"] == ["cpu", "cuda:0 (a GPU)"]
     assert "warning" not in capsys.readouterr().err

@@ -209,7 +209,7 @@ def test_calibration_errors(chessboard_views):
         calibrate_stereo(lefts[:3], rights[:3], board)
     with pytest.raises(InputError, match="swap the left and right"):
         calibrate_stereo(rights[:6], lefts[:6], board)
-    with pytest.raises(InputError, match=r"found in both images of 5 of 5 pairs, but in only 1 different place"):
+    with pytest.raises(InputError, match=r"of 5 of 5 pairs, but in only 1 different place \(the same"):
         calibrate_stereo(lefts[:1] * 5, rights[:1] * 5, board)  # five frames of a board held still
 
 
@@ -329,7 +329,7 @@ def test_rectifier_reads_lengths_in_the_unit_of_the_file_or_the_one_given(tmp_pa
     [
         ({"K1": np.eye(2)}, r"K1 has shape \(2, 2\); expected 3x3"),
         ({"K2": np.zeros((3, 3))}, "K2's focal lengths must be > 0, got 0, 0"),
-        ({"D1": np.zeros(3)}, r"D1 holds 3 distortion coefficient\(s\) \(shape \(3,\)\); expected a vector of 4, 5"),
+        ({"D1": np.zeros(3)}, r"D1 holds 3 distortion coefficients \(shape \(3,\)\); expected a vector of 4, 5"),
         ({"D2": np.zeros((3, 3))}, "D2 holds 9 distortion coefficient"),
         ({"R": np.eye(2)}, r"R has shape \(2, 2\)"),
         ({"R": np.full((3, 3), np.nan)}, "R holds values that are not finite"),

@@ -280,7 +280,7 @@ def test_unreadable_or_mismatched_pairs_are_named(capsys, tmp_path, tiny_network
     write_image(tmp_path / "wide.png", np.zeros((64, 128, 3), np.uint8))
     out = ["--model", tiny_network, "-o", tmp_path / "m.pt"]
     code, _, err = run_cli(capsys, "adapt", tmp_path / "bad.png", tmp_path / "r.png", *out)
-    assert code == 2 and "none of the 1 pair(s) can be read: pair bad:" in err
+    assert code == 2 and "none of the 1 pair can be read: pair bad:" in err
     code, _, err = run_cli(capsys, "adapt", tmp_path / "wide.png", tmp_path / "r.png", *out)
     assert code == 2 and "pair wide: left and right images differ in size" in err
 
@@ -291,7 +291,7 @@ def test_a_damaged_pair_among_good_ones_is_left_out_with_a_warning(capsys, tmp_p
     argv = ["adapt", left, right, "--model", tiny_network, *FAST, "--holdout", "0", "-o", tmp_path / "m.pt"]
     code, stdout, err = run_cli(capsys, *argv)
     assert code == 0, err
-    assert f"rtstereo adapt: warning: 1 pair(s) left out: p1: cannot read {left / 'p1.png'}" in err
+    assert f"rtstereo adapt: warning: 1 pair left out: p1: cannot read {left / 'p1.png'}" in err
     assert (tmp_path / "m.pt").is_file()
     # A manifest's pair is named once, with its line, as predict names it (it read "b (m.csv line 3) (pair b
     # (m.csv line 3): ..."); several: the first one's reason
@@ -302,7 +302,7 @@ def test_a_damaged_pair_among_good_ones_is_left_out_with_a_warning(capsys, tmp_p
     code, stdout, err = run_cli(capsys, *argv)
     assert code == 0, err
     assert (
-        f"rtstereo adapt: warning: 2 pair(s) left out: p1 ({manifest} line 3), p2 ({manifest} line 4) (the first: "
+        f"rtstereo adapt: warning: 2 pairs left out: p1 ({manifest} line 3), p2 ({manifest} line 4) (the first: "
         f"cannot read {left / 'p1.png'}"
     ) in err
 

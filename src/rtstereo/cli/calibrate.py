@@ -11,6 +11,7 @@ from ..io.atomic import folder_write_problem
 from ..io.images import read_image
 from ..rectify import BOARD_HELP, Board, calibrate_stereo
 from ..sources.pairs import expand
+from ..text import counted
 
 EPILOG = """examples:
   rtstereo calibrate --left 'calib/L/*.png' --right 'calib/R/*.png' --board chessboard:9x6:0.025 -o rig/
@@ -129,7 +130,7 @@ def _readable_pairs(lefts: list[str], rights: list[str]) -> tuple[list[str], lis
         images_left.append(images[0])
         images_right.append(images[1])
     if not names:
-        raise InputError(f"none of the {len(lefts)} pair(s) could be read (see the warnings above)")
+        raise InputError(f"none of the {counted(len(lefts), 'pair')} could be read (see the warnings above)")
     return names, images_left, images_right
 
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import InputError, OutputError, require
 from ..io.atomic import atomic_path, terminate_as_interrupt
+from ..text import counted
 from .common import parse_size_hw
 
 
@@ -180,7 +181,7 @@ def _devices(root: Path, done: set[int], device: str) -> list[str]:
         before = [str(d) for d in recorded] if isinstance(recorded, list) else ["not recorded"]
     if before and before[-1] != device:
         print(
-            f"rtstereo synth: warning: the {len(done)} pair(s) already in {root} were rendered on "
+            f"rtstereo synth: warning: the {counted(len(done), 'pair')} already in {root} were rendered on "
             f"{', then '.join(before)}, the others now on {device}: the two can differ in the last bits of their "
             "pixels; for identical sets render on one device",
             file=sys.stderr,
