@@ -66,9 +66,10 @@ def test_threads_reach_onnx_runtime_and_opencv(capsys, tmp_path, pair_files, mon
 def test_predict_to_single_file(capsys, tmp_path, pair_files, suffix):
     lp, rp = pair_files
     target = tmp_path / f"d{suffix}"
-    code, _, err = run_cli(capsys, "predict", lp, rp, "-o", target, "--model", "sgbm", "--max-disp", 16)
+    code, out, err = run_cli(capsys, "predict", lp, rp, "-o", target, "--model", "sgbm", "--max-disp", 16)
     assert code == 0, err
     assert np.nanmedian(read_disparity(target)[10:-10, 30:-10]) == pytest.approx(5, abs=0.2)
+    assert "\n1 pair, " in out and "(s)" not in out, out  # was "1 pair(s), ... ms per pair"
 
 
 def test_predict_folders_and_globs_match_by_sorted_name(capsys, tmp_path):

@@ -48,6 +48,7 @@ from .runtime.backends import TORCH_RUNTIME_SETTINGS
 from .runtime.onnx import RUNTIME_SETTINGS as ONNX_RUNTIME_SETTINGS
 from .runtime.postprocess import POSTPROCESS_SETTINGS
 from .runtime.predictor import Predictor
+from .text import counted
 from .types import DisparityResult
 
 BACKENDS = ("torch", "onnxruntime", "opencv")
@@ -646,11 +647,11 @@ def run_bench(
             "so no accuracy to add; give a dataset with disparity maps, or drop --data"
         )
     if unscored:
-        notes.append(f"{len(unscored)} scene(s) of --data without ground truth left out of the accuracy")
+        notes.append(f"{counted(len(unscored), 'scene')} of --data without ground truth left out of the accuracy")
     broken = [s for s in samples if s.problem is not None]  # a missing right image, a damaged calib.txt
     if broken:
         first = f"{broken[0].name}: {broken[0].problem}"
-        notes.append(f"{len(broken)} scene(s) of --data left out of the accuracy (first: {first})")
+        notes.append(f"{counted(len(broken), 'scene')} of --data left out of the accuracy (first: {first})")
         samples = [s for s in samples if s.problem is None]
     _set_threads(threads)
     networks = _NetworkCache(weights or {}, random_weights)
@@ -711,7 +712,8 @@ def check_device(device: str, sweeps: Mapping[str, Sequence[Any]]) -> None:
             f"{', '.join(sorted(ort_providers))}); bench on the CPU with --device cpu"
         )
     if index and int(index) >= gpus:
-        raise InputError(f"--device {device}: PyTorch sees {gpus} CUDA GPU(s), cuda:0 to cuda:{gpus - 1}")
+        names = "cuda:0" if gpus == 1 else f"cuda:0 to cuda:{gpus - 1}"
+        raise InputError(f"--device {device}: PyTorch sees {counted(gpus, 'CUDA GPU')}, {names}")
 
 
 def _set_threads(threads: int | None) -> None:

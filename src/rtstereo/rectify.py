@@ -34,6 +34,7 @@ from .io.calibration import (
     write_opencv,
 )
 from .models.sgbm import EXPOSURE_RATIO_LIMIT
+from .text import counted
 from .types import Calibration, as_rgb_uint8
 
 # ---------------------------------------------------------------------------------------------------
@@ -156,6 +157,21 @@ class RectificationCheck:
             "README: 'Cameras that "
             "expose differently')"
         )
+
+    def rows_off(self) -> str:
+        """How far the rows are off, in words that say what was measured: the largest ``|dy|`` the fit gives where
+        features matched, or, for a pair judged without a fit (:attr:`judged_without_fit`), the median ``|dy|``
+        of its matches, which is no maximum.
+
+        Examples:
+            >>> RectificationCheck(2.1, -2.1, 2.0, 30.0, 400).rows_off()
+            'rows off by up to 2.1 px'
+            >>> RectificationCheck(6.0, 6.0, 6.0, 30.0, 400, judged_without_fit=True).rows_off()
+            'rows off by 6.0 px at the median matched feature'
+        """
+        if self.judged_without_fit:
+            return f"rows off by {self.median_abs_dy_px:.1f} px at the median matched feature"
+        return f"rows off by up to {self.measured_misalignment_px:.1f} px"
 
     def lower_view(self) -> str:
         """Which view is lower, in words: what a user turns or shims on the rig (``dy = y_left - y_right``).
@@ -960,9 +976,10 @@ def _check_board_poses(objects, images, k: np.ndarray, d: np.ndarray, pairs: int
         ):
             distinct.append(i)
     if len(distinct) < MIN_PAIRS:
+        places = counted(len(distinct), "different place")
         raise InputError(
-            f"the board was found in both images of {len(objects)} of {pairs} pairs, but in only {len(distinct)} "
-            f"different place(s) (the same view repeated); need at least {MIN_PAIRS}, better 15-30 views covering "
+            f"the board was found in both images of {len(objects)} of {counted(pairs, 'pair')}, but in only {places} "
+            f"(the same view repeated); need at least {MIN_PAIRS}, better 15-30 views covering "
             "the whole image at several tilts: move the board between pairs"
         )
     tilt_deg = max(np.degrees(np.arccos(min(1.0, abs(float(n[2]))))) for n in normals)
@@ -1042,8 +1059,8 @@ def _check_rig_matrices(path: Path, matrices: dict[str, np.ndarray]) -> None:
         if name in ("D1", "D2"):
             if sum(n > 1 for n in value.shape) > 1 or value.size not in _DISTORTION_SIZES:
                 raise InputError(
-                    f"{path}: {name} holds {value.size} distortion coefficient(s) (shape {value.shape}); expected "
-                    f"a vector of {', '.join(map(str, _DISTORTION_SIZES))}"
+                    f"{path}: {name} holds {counted(value.size, 'distortion coefficient')} (shape {value.shape}); "
+                    f"expected a vector of {', '.join(map(str, _DISTORTION_SIZES))}"
                 )
         elif (value.ravel().shape if name == "T" else value.shape) != shapes[name]:
             expected = "3 numbers" if name == "T" else "x".join(map(str, shapes[name]))

@@ -65,7 +65,7 @@ STOP_REASONS = {
     "end": "end of input",
     "max-frames": "--max-frames reached",
     "window": "window closed (q/Esc)",
-    "interrupt": "interrupted (Ctrl-C)",
+    "interrupt": "interrupted (Ctrl-C or SIGTERM)",
     "error": "error",
 }
 
@@ -503,9 +503,9 @@ class Stream:
         return (wants_preview and not self.colour_scale.ready) or unknown_fps
 
     def _write(self) -> None:
-        from tqdm import tqdm
+        from .progress import progress_bar
 
-        bar = tqdm(
+        bar = progress_bar(
             total=self._expected_frames(),
             desc="stream",
             unit="frame",

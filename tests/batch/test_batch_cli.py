@@ -22,7 +22,7 @@ def test_folder_run_lists_the_bad_pair_does_the_rest_and_exits_1(capsys, tmp_pat
     code, out, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "out", *SGBM_ARGS, "-q")
     assert code == 1
     assert f"failed: 01 ({left / '01.png'}, {right / '01.png'}): cannot read {left / '01.png'}" in err
-    assert "1 pair(s) failed: 01" in err
+    assert "1 pair failed: 01" in err
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names == ["00.json", "00.pfm", "00.png", "00_color.png", "02.json", "02.pfm", "02.png", "02_color.png"]
 
@@ -33,7 +33,7 @@ def test_rerun_skips_complete_pairs_and_overwrite_redoes_them(capsys, tmp_path, 
     run_cli(capsys, *argv)
     before = (tmp_path / "out" / "00.png").stat().st_mtime_ns
     code, out, _ = run_cli(capsys, *argv)
-    assert code == 1 and "3 pair(s): 0 done, 2 skipped (complete outputs exist" in out and ", 1 failed" in out
+    assert code == 1 and "3 pairs: 0 done, 2 skipped (complete outputs exist" in out and ", 1 failed" in out
     assert (tmp_path / "out" / "00.png").stat().st_mtime_ns == before
     code, out, _ = run_cli(capsys, *argv, "--overwrite")
     assert "2 done, 0 skipped, 1 failed" in out
@@ -50,7 +50,7 @@ def test_a_rerun_over_fewer_pairs_names_the_earlier_outputs_it_leaves(capsys, tm
     (out / "notes.png").write_bytes(b"a file of the user's: no pair's outputs")
     code, _, err = run_cli(capsys, "predict", left, right, "-o", out, *SGBM_ARGS, "--overwrite")
     assert code == 0, err
-    said = f"note: {out} also holds the outputs of 1 pair(s) not in this run (02), from an earlier run; they are left"
+    said = f"note: {out} also holds the outputs of 1 pair not in this run (02), from an earlier run; they are left"
     assert said in err
     assert (out / "02.png").is_file() and (out / "notes.png").is_file()  # nothing removed
     code, _, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "fresh", *SGBM_ARGS)
@@ -68,7 +68,7 @@ def test_a_rerun_with_fewer_formats_takes_no_preview_for_a_pair_of_its_own(capsy
     code, _, err = run_cli(capsys, "predict", left, right, "-o", out, *SGBM_ARGS, "--format", "png16")
     assert code == 0 and "not in this run" not in err, err
     code, _, err = run_cli(capsys, "predict", f"{left}/0[01].png", f"{right}/0[01].png", "-o", out, *SGBM_ARGS)
-    assert code == 0 and "holds the outputs of 1 pair(s) not in this run (02)," in err, err
+    assert code == 0 and "holds the outputs of 1 pair not in this run (02)," in err, err
 
 
 def test_fail_fast_stops_after_the_first_failure(capsys, tmp_path, three_pairs):
@@ -85,7 +85,7 @@ def test_a_clean_batch_exits_0_and_writes_its_summary(capsys, tmp_path):
     summary = tmp_path / "s.csv"
     code, out, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "--summary", summary)
     assert code == 0, err
-    assert "2 pair(s): 2 done, 0 skipped, 0 failed" in out and len(summary.read_text().splitlines()) == 3
+    assert "2 pairs: 2 done, 0 skipped, 0 failed" in out and len(summary.read_text().splitlines()) == 3
 
 
 def test_one_pair_given_as_two_files_writes_the_summary_asked_for_and_always_writes(capsys, tmp_path):
@@ -114,7 +114,7 @@ def test_manifest_run(capsys, tmp_path, three_pairs):
     # The failed pair names its manifest line (as the file's own errors do), line 4 in an editor
     in_dir = tmp_path / "in"
     assert code == 1 and f"failed: seq/b ({manifest} line 4: {in_dir / 'L/01.png'}, {in_dir / 'R/01.png'}): " in err
-    assert f"1 pair(s) failed: seq/b ({manifest} line 4)" in err
+    assert f"1 pair failed: seq/b ({manifest} line 4)" in err
     assert sorted(str(p.relative_to(tmp_path / "o")) for p in (tmp_path / "o").rglob("*.pfm")) == ["c.pfm", "seq/a.pfm"]
 
 
@@ -122,7 +122,7 @@ def test_a_one_pair_manifest_is_a_batch(capsys, tmp_path, three_pairs):
     manifest = tmp_path / "in" / "pairs.csv"
     manifest.write_text("left,right\nL/01.png,R/01.png\n")
     code, out, err = run_cli(capsys, "predict", "--pairs", manifest, "-o", tmp_path / "o", *SGBM_ARGS)
-    assert code == 1 and "1 pair(s): 0 done, 0 skipped, 1 failed" in out
+    assert code == 1 and "1 pair: 0 done, 0 skipped, 1 failed" in out
 
 
 def test_a_folder_or_glob_of_one_pair_is_a_batch_as_a_one_pair_manifest_is(capsys, tmp_path):
@@ -133,12 +133,12 @@ def test_a_folder_or_glob_of_one_pair_is_a_batch_as_a_one_pair_manifest_is(capsy
     for n, inputs in enumerate(((left, right), (left / "*.PNG", right / "*.png"))):
         out_dir = tmp_path / f"o{n}"
         code, out, err = run_cli(capsys, "predict", *inputs, "-o", out_dir, *SGBM_ARGS)
-        assert code == 0 and "1 pair(s): 1 done, 0 skipped, 0 failed" in out, err
+        assert code == 0 and "1 pair: 1 done, 0 skipped, 0 failed" in out, err
         code, out, err = run_cli(capsys, "predict", *inputs, "-o", out_dir, *SGBM_ARGS)
-        assert code == 0 and "1 pair(s): 0 done, 1 skipped" in out, err
+        assert code == 0 and "1 pair: 0 done, 1 skipped" in out, err
     (left / "00.png").write_bytes(b"not an image")
     code, out, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "o3", *SGBM_ARGS)
-    assert code == 1 and "1 pair(s): 0 done, 0 skipped, 1 failed" in out and "failed: 00 (" in err
+    assert code == 1 and "1 pair: 0 done, 0 skipped, 1 failed" in out and "failed: 00 (" in err
     # -o one file still takes the pair alone, whose error is the command's
     code, out, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "d.pfm", *SGBM_ARGS)
     assert code == 2 and "cannot read" in err
@@ -215,11 +215,11 @@ def test_a_batch_pair_beyond_the_png16_range_is_warned_about_and_skipped_by_a_re
         cv2.imwrite(str(tmp_path / "R" / f"{i}.png"), right)
     argv = ["predict", tmp_path / "L", tmp_path / "R", "-o", tmp_path / "out", "--model", "sgbm", "--max-disp", "288"]
     code, out, err = run_cli(capsys, *argv)
-    assert code == 0 and "2 pair(s): 2 done, 0 skipped, 0 failed" in out
+    assert code == 0 and "2 pairs: 2 done, 0 skipped, 0 failed" in out
     assert "rtstereo predict: warning: 0: disparity up to 2" in err and "0.png not written" in err
     assert (tmp_path / "out" / "0.png-not-written.txt").is_file() and not (tmp_path / "out" / "0.png").exists()
     code, out, err = run_cli(capsys, *argv)
-    assert code == 0 and "2 pair(s): 0 done, 2 skipped" in out and "warning: 0: disparity up to 2" in err
+    assert code == 0 and "2 pairs: 0 done, 2 skipped" in out and "warning: 0: disparity up to 2" in err
 
 
 def test_pairs_whose_names_hold_dots_keep_their_own_files_and_resume(capsys, tmp_path):
@@ -235,7 +235,7 @@ def test_pairs_whose_names_hold_dots_keep_their_own_files_and_resume(capsys, tmp
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names == ["img.00.json", "img.00.png", "img.01.json", "img.01.png"]
     code, out, _ = run_cli(capsys, *argv)
-    assert code == 0 and "2 pair(s): 0 done, 2 skipped" in out
+    assert code == 0 and "2 pairs: 0 done, 2 skipped" in out
 
 
 def test_a_name_too_long_for_the_file_system_fails_that_pair_only(capsys, tmp_path, three_pairs):
@@ -244,7 +244,7 @@ def test_a_name_too_long_for_the_file_system_fails_that_pair_only(capsys, tmp_pa
     argv = ["predict", "--pairs", manifest, "-o", tmp_path / "out", "--format", "png16", *SGBM_ARGS]
     code, out, err = run_cli(capsys, *argv)
     assert code == 1 and "Traceback" not in err
-    assert "2 pair(s): 1 done, 0 skipped, 1 failed" in out and f"failed: {'x' * 300} (" in err
+    assert "2 pairs: 1 done, 0 skipped, 1 failed" in out and f"failed: {'x' * 300} (" in err
     assert (tmp_path / "out" / "ok.png").is_file()
 
 
@@ -301,12 +301,12 @@ def test_same_stems_in_sub_folders_are_named_by_their_paths_and_a_rerun_after_ad
         (side / "seq1").rename(tmp_path / f"later_{side.name}")
     argv = ["predict", f"{left}/**/*.png", f"{right}/**/*.png", "-o", tmp_path / "out", "--format", "pfm", *SGBM_ARGS]
     code, out, err = run_cli(capsys, *argv)
-    assert code == 0 and "2 pair(s): 2 done" in out, err
+    assert code == 0 and "2 pairs: 2 done" in out, err
     seq2 = (tmp_path / "out" / "seq2" / "0001.pfm").read_bytes()
     for side in (left, right):
         (tmp_path / f"later_{side.name}").rename(side / "seq1")
     code, out, err = run_cli(capsys, *argv)
-    assert code == 0 and "3 pair(s): 1 done, 2 skipped" in out, err
+    assert code == 0 and "3 pairs: 1 done, 2 skipped" in out, err
     assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.pfm")) == [
         "seq1/0001.pfm",
         "seq2/0001.pfm",
@@ -327,7 +327,7 @@ def test_a_warning_every_pair_gives_is_said_once_then_counted_and_kept_per_pair(
     code, _, err = run_cli(capsys, *args, "--summary", summary)
     assert code == 0, err
     assert err.count("would need more memory than") == 2, err  # the warning, then the count
-    assert "rtstereo predict: warning: 2 more pair(s) gave the same warning as above (sgbm on" in err
+    assert "rtstereo predict: warning: 2 more pairs gave the same warning as above (sgbm on" in err
     rows = summary.read_text().splitlines()[1:]
     assert len(rows) == 3 and all("would need more memory than the budget" in row for row in rows), rows
 

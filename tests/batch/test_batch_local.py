@@ -88,7 +88,7 @@ def test_summary_counts_and_rate():
     summary = _summary()
     assert [o.name for o in summary.outcomes] == ["a", "b"]
     assert summary.pairs_per_s == pytest.approx(2.0)
-    assert summary.report().startswith("2 pair(s): 1 done, 0 skipped, 1 failed; 3.0 ms per pair in the model, 2.00")
+    assert summary.report().startswith("2 pairs: 1 done, 0 skipped, 1 failed; 3.0 ms per pair in the model, 2.00")
     assert BatchSummary([], listed=0).pairs_per_s == 0.0 and BatchSummary([], listed=0).exit_code == 0
 
 

@@ -20,7 +20,7 @@ def test_eval_lists_the_bad_scene_and_scores_the_rest(capsys, tmp_path):
     data = write_kitti(tmp_path / "kitti", 3, corrupt=(1,))
     code, out, err = run_cli(capsys, "eval", data, *SGBM_ARGS, "-o", tmp_path / "res", "-q")
     assert code == 1
-    assert "failed: kitti/000001 (" in err and "cannot read" in err and "1 scene(s) failed: kitti/000001" in err
+    assert "failed: kitti/000001 (" in err and "cannot read" in err and "1 scene failed: kitti/000001" in err
     results = json.loads((tmp_path / "res" / SGBM_RESULTS).read_text())
     assert [s["name"] for s in results["scenes"]] == ["kitti/000000", "kitti/000002"]
     assert results["failed"][0]["name"] == "kitti/000001" and results["failed"][0]["error"].startswith("cannot read")

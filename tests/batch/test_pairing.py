@@ -46,7 +46,7 @@ def test_a_missing_image_on_one_side_is_pointed_out(tmp_path):
     pairs, said = _pairs_and_warnings(left, right)
     assert [Path(p.right).name for p in pairs] == ["000.png", "002.png", "003.png"]  # by position, as documented
     (message,) = said
-    assert "numbers in 2 pair(s)' names do not follow the first pair's" in message
+    assert "numbers in 2 pairs' names do not follow the first pair's" in message
     assert "e.g. 001.png with 002.png" in message
 
 
@@ -146,7 +146,7 @@ def test_a_glob_gives_its_images_only_as_a_folder_does(tmp_path):
     left, right = _folders(tmp_path, ["a.png", "b.JPG", "notes.txt", "calib.json"], ["a.png", "b.jpg", "notes.txt"])
     pairs = resolve_pairs(f"{left}/*", f"{right}/*")
     assert [(Path(p.left).name, Path(p.right).name) for p in pairs] == [("a.png", "a.png"), ("b.JPG", "b.jpg")]
-    with pytest.raises(InputError, match=r"left pattern '.*\*\.t\*' matches 1 file\(s\) \(notes.txt\) but no images"):
+    with pytest.raises(InputError, match=r"left pattern '.*\*\.t\*' matches 1 file \(notes.txt\) but no images"):
         resolve_pairs(f"{left}/*.t*", f"{right}/*.t*")
 
 

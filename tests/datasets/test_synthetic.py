@@ -300,6 +300,40 @@ def test_synth_interrupted_ends_with_its_interrupted_line_not_a_stale_progress_b
     assert capsys.readouterr().err.endswith("\nrtstereo synth: interrupted\n")
 
 
+def test_synth_stops_on_sigterm_as_on_ctrl_c_leaving_no_partial_file(tmp_path, capsys, monkeypatch):
+    """`kill PID` (a job scheduler's stop) ended the process at once, a hidden partial image left behind."""
+    import os
+    import signal
+
+    import rtstereo.io.images as images
+    from rtstereo.cli import main
+
+    write, calls = images.write_image, []
+
+    def terminated_at_the_third_image(path, image):
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return write(path, image)
+
+    def reached(number, frame):  # stands in for the default action, which would end pytest
+        raise RuntimeError("SIGTERM reached the process's own handler")
+
+    monkeypatch.setattr(images, "write_image", terminated_at_the_third_image)
+    argv = ["synth", "4", "-o", str(tmp_path / "s"), "--size", "32x48", "--max-disp", "16", "--batch-size", "2"]
+    previous = signal.signal(signal.SIGTERM, reached)
+    try:
+        assert main(argv) == 130
+        assert signal.getsignal(signal.SIGTERM) is reached
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert capsys.readouterr().err.endswith("\nrtstereo synth: interrupted\n")
+    files = sorted(p.relative_to(tmp_path / "s").as_posix() for p in (tmp_path / "s").rglob("*") if p.is_file())
+    assert not [name for name in files if "partial" in name], files
+    # SIGTERM came while the first pair's left image, written last, was being written: no pair shows
+    assert "RGB_cleanpass/right/000000.png" in files and not [n for n in files if "cleanpass/left" in n], files
+
+
 def test_synth_verb_writes_a_sceneflow_folder_that_reads_back(tmp_path):
     from rtstereo.datasets import find_samples
     from rtstereo.io.images import read_image
@@ -434,9 +468,7 @@ def test_synth_verb_records_the_devices_and_warns_when_a_resume_renders_elsewher
     assert synth("2") == 0  # not refused: the same scenes, up to the last bits of float arithmetic
     assert json.loads((tmp_path / "s" / "synth.json").read_text())["devices"] == ["cpu", "cuda:0 (a GPU)"]
     err = capsys.readouterr().err
-    assert (
-        "warning: the 1 pair(s) already in" in err and "were rendered on cpu, the others now on cuda:0 (a GPU)" in err
-    )
+    assert "warning: the 1 pair already in" in err and "were rendered on cpu, the others now on cuda:0 (a GPU)" in err
     assert synth("3") == 0  # the same device as last time: nothing to say
     assert json.loads((tmp_path / "s" / "synth.json").read_text())["devices"] == ["cpu", "cuda:0 (a GPU)"]
     assert "warning" not in capsys.readouterr().err

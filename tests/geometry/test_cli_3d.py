@@ -437,7 +437,7 @@ def test_calibrate_errors(capsys, tmp_path, pair_files):
     (tmp_path / "damaged.png").write_bytes(b"")
     damaged = ("--left", tmp_path / "damaged.png", "--right", right)
     code, _, err = run_cli(capsys, "calibrate", *damaged, *board, "-o", tmp_path / "rig")
-    assert code == 2 and "none of the 1 pair(s) could be read" in err
+    assert code == 2 and "none of the 1 pair could be read" in err
 
 
 def _pose_yaml(path, translation, **scalars):

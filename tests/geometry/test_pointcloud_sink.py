@@ -52,6 +52,8 @@ def _default_formats():
 def test_formats_are_registered():
     assert set(pointcloud.NEEDS_CALIBRATION) <= set(FORMATS)
     assert parse_formats("depth,ply") == ("depth", "ply")
+    with pytest.raises(InputError, match=r"^unknown output format plyy \(known: .*\); did you mean ply\?$"):
+        parse_formats("depth,plyy")  # one unknown name: "format", not "format(s)"
 
 
 def test_depth_outputs_in_metres_and_millimetres(result, tmp_path):
@@ -70,12 +72,16 @@ def test_depth_mm_says_how_many_far_pixels_it_cannot_hold(result, tmp_path):
     disparity = result.disparity_px.copy()
     disparity[disparity == 4.0] = 0.25  # the background from 5 m to 80 m; the 1 m square and one nan stay
     far = dataclasses.replace(result, disparity_px=disparity)
-    with pytest.warns(UserWarning, match=r"pair: 155 pixel\(s\) \(80.7 %\) are farther than 65.535 m.*depth_npy"):
+    with pytest.warns(UserWarning, match=r"pair: 155 pixels \(80.7 %\) are farther than 65.535 m.*depth_npy"):
         files = save_result(far, tmp_path, "pair", ("depth_mm", "depth_npy"))
     assert read_grey(files[0]).max() == 1000 and np.nanmax(np.load(files[1])) == pytest.approx(80.0)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         save_result(result, tmp_path, "near", ("depth_mm",))
+    one = result.disparity_px.copy()
+    one[tuple(np.argwhere(one == 4.0)[0])] = 0.25  # one pixel at 80 m: "1 pixel(s) ... are" was said
+    with pytest.warns(UserWarning, match=r"one: 1 pixel \(0.5 %\) is farther than 65.535 m, .* and is 0 \(invalid\)"):
+        save_result(dataclasses.replace(result, disparity_px=one), tmp_path, "one", ("depth_mm",))
 
 
 def test_depth_mm_encoding_limits():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import cv2
@@ -80,6 +81,32 @@ def test_the_raw_views_of_a_rig_are_reported_though_no_one_set_of_rows_fits_thei
     assert align_rows(lefts[0], rights[0], check)[0] is rights[0]
     findings, conclusive = rectification_findings(StereoPair(lefts[0], rights[0]))
     assert conclusive and "Calibrate the rig" in findings["rows"] and "--align-rows" not in findings["rows"], findings
+
+
+def test_a_pair_judged_without_a_fit_is_worded_by_its_median_and_as_not_aligned(chessboard_views, caplog):
+    """Its rows are measured by the median |dy| of its matches: adapt and the stream said "rows off by up to"
+    that median, and --align-rows, which resampled nothing, "after --align-rows ..., this pair needs calibrating"."""
+    import logging
+    from types import SimpleNamespace
+
+    from rtstereo.cli.adapt import refuse_unrectified
+    from rtstereo.cli.rectification import rectification_findings
+    from rtstereo.sources.base import FramePreparer
+    from rtstereo.types import StereoPair
+
+    _, lefts, rights, _ = chessboard_views
+    check = check_rectification(lefts[0], rights[0])
+    median = f"rows off by {check.median_abs_dy_px:.1f} px at the median matched feature"
+    assert check.judged_without_fit and check.rows_off() == median, check
+    findings, _ = rectification_findings(StereoPair(lefts[0], rights[0]), align_rows=True)
+    assert "after --align-rows" not in findings["rows"] and "--align-rows left the pair as it was" in findings["rows"]
+    with pytest.raises(InputError, match=f"pair p: {re.escape(median)}, expected < "):
+        refuse_unrectified([SimpleNamespace(name="p", left=lefts[0], right=rights[0])])
+    prepare = FramePreparer(align_rows=True)
+    with caplog.at_level(logging.INFO, logger="rtstereo.stream"):
+        assert prepare(StereoPair(lefts[0], rights[0])).right is rights[0]
+    (said,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("--align-rows")]
+    assert said.startswith(f"--align-rows: {median} (") and said.endswith(": nothing aligned"), said
 
 
 def test_charuco_round_trip():
@@ -182,7 +209,7 @@ def test_calibration_errors(chessboard_views):
         calibrate_stereo(lefts[:3], rights[:3], board)
     with pytest.raises(InputError, match="swap the left and right"):
         calibrate_stereo(rights[:6], lefts[:6], board)
-    with pytest.raises(InputError, match=r"found in both images of 5 of 5 pairs, but in only 1 different place"):
+    with pytest.raises(InputError, match=r"of 5 of 5 pairs, but in only 1 different place \(the same"):
         calibrate_stereo(lefts[:1] * 5, rights[:1] * 5, board)  # five frames of a board held still
 
 
@@ -302,7 +329,7 @@ def test_rectifier_reads_lengths_in_the_unit_of_the_file_or_the_one_given(tmp_pa
     [
         ({"K1": np.eye(2)}, r"K1 has shape \(2, 2\); expected 3x3"),
         ({"K2": np.zeros((3, 3))}, "K2's focal lengths must be > 0, got 0, 0"),
-        ({"D1": np.zeros(3)}, r"D1 holds 3 distortion coefficient\(s\) \(shape \(3,\)\); expected a vector of 4, 5"),
+        ({"D1": np.zeros(3)}, r"D1 holds 3 distortion coefficients \(shape \(3,\)\); expected a vector of 4, 5"),
         ({"D2": np.zeros((3, 3))}, "D2 holds 9 distortion coefficient"),
         ({"R": np.eye(2)}, r"R has shape \(2, 2\)"),
         ({"R": np.full((3, 3), np.nan)}, "R holds values that are not finite"),

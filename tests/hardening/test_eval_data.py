@@ -134,7 +134,7 @@ def test_eval_cli_refuses_scenes_that_all_lack_ground_truth_and_writes_nothing(c
     out, err = capsys.readouterr()
     assert code == 2 and out == ""
     assert err == (
-        f"rtstereo eval: error: no scene with ground truth under {data}: 1 scene(s) found (testing/000000), "
+        f"rtstereo eval: error: no scene with ground truth under {data}: 1 scene found (testing/000000), "
         "none with a disparity map to score against\n"
     )
     assert not (tmp_path / "res").exists()
@@ -146,7 +146,7 @@ def test_eval_cli_notes_the_scenes_without_ground_truth_it_leaves_out(capsys, tm
     code = main(["eval", "--model", "sgbm", str(tmp_path / "data"), "-q", "-o", str(tmp_path / "res")])
     out, err = capsys.readouterr()
     assert code == 0
-    assert err == "rtstereo eval: note: 1 scene(s) without ground truth left out: testing/000000\n"
+    assert err == "rtstereo eval: note: 1 scene without ground truth left out: testing/000000\n"
     assert [line.split()[0] for line in out.splitlines()[1:3]] == ["s", "mean"]
 
 

@@ -40,7 +40,7 @@ def test_ctrl_c_in_a_batch_says_how_many_pairs_were_written_and_where(capsys, mo
     err = capsys.readouterr().err
     assert code == 130
     assert (
-        f"rtstereo predict: interrupted after 2 of 5 pair(s): 2 written to {out}, each pair complete "
+        f"rtstereo predict: interrupted after 2 of 5 pairs: 2 written to {out}, each pair complete "
         "(a rerun skips them)" in err
     )
     assert _visible_files(out) == ["00.json", "00.png", "01.json", "01.png"]
@@ -72,7 +72,7 @@ def test_sigterm_in_a_batch_stops_it_as_ctrl_c_does_and_writes_the_summary(capsy
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert code == 130
-    assert f"rtstereo predict: interrupted after 2 of 5 pair(s): 2 written to {out}" in capsys.readouterr().err
+    assert f"rtstereo predict: interrupted after 2 of 5 pairs: 2 written to {out}" in capsys.readouterr().err
     assert _visible_files(out) == ["00.png", "01.png"]
     assert [row.split(",")[4] for row in summary.read_text().splitlines()[1:]] == ["done", "done"]
 

@@ -59,7 +59,7 @@ def test_a_batch_says_it_as_the_pairs_warning(capsys, tmp_path):
     err = capsys.readouterr().err
     assert code == 0, err
     assert err.count("of the map sits at the top of the searched range (30-31 px; --max-disp 32)") == 1, err
-    assert "1 more pair(s) gave the same warning as above (7.3 % of the map sits at the" in err
+    assert "1 more pair gave the same warning as above (7.3 % of the map sits at the" in err
 
 
 def test_the_share_counts_a_band_of_1_px_about_the_top_in_input_pixels():

@@ -46,7 +46,7 @@ def test_ray_writes_the_same_files_as_one_process(capsys, tmp_path, ray_local, d
         capsys, "predict", left, right, "-o", tmp_path / "ray", *SGBM_ARGS, "--engine", "ray", "--workers", 2
     )
     assert code == 1, err
-    assert f"{PAIRS} pair(s): {PAIRS - 1} done, 0 skipped, 1 failed" in out and "(ray, 2 workers)" in out
+    assert f"{PAIRS} pairs: {PAIRS - 1} done, 0 skipped, 1 failed" in out and "(ray, 2 workers)" in out
     assert f"failed: {CORRUPT:02d} ({left / f'{CORRUPT:02d}.png'}" in err and "cannot read" in err
     local, ray = tmp_path / "local", tmp_path / "ray"
     assert _files(local) == _files(ray) and len(_files(ray)) == 4 * (PAIRS - 1)
@@ -79,7 +79,7 @@ def test_ray_resumes_an_interrupted_run(capsys, tmp_path, ray_local, dozen):
     (tmp_path / "o" / "03.png").unlink()
     before = (tmp_path / "o" / "00.png").stat().st_mtime_ns
     code, out, err = run_cli(capsys, *argv)
-    assert code == 1 and f"{PAIRS} pair(s): 2 done, {PAIRS - 3} skipped" in out and ", 1 failed" in out
+    assert code == 1 and f"{PAIRS} pairs: 2 done, {PAIRS - 3} skipped" in out and ", 1 failed" in out
     assert (tmp_path / "o" / "00.png").stat().st_mtime_ns == before
     assert len(list((tmp_path / "o").glob("*.png"))) == PAIRS - 1 and not list((tmp_path / "o").glob(".*"))
     code, out, _ = run_cli(capsys, *argv, "--overwrite", "--summary", tmp_path / "s.csv")
@@ -91,7 +91,7 @@ def test_ray_with_nothing_left_to_do_does_not_start_workers(capsys, tmp_path, ra
     argv = ["predict", left / "00.png", right / "00.png", "-o", tmp_path / "o", *SGBM_ARGS, "--engine", "ray"]
     assert run_cli(capsys, *argv)[0] == 0
     code, out, _ = run_cli(capsys, *argv)
-    assert code == 0 and "1 pair(s): 0 done, 1 skipped" in out
+    assert code == 0 and "1 pair: 0 done, 1 skipped" in out
 
 
 def test_ray_fail_fast_stops_gathering(capsys, tmp_path, ray_local, dozen):
@@ -158,7 +158,7 @@ def test_ctrl_c_is_an_interrupted_run_not_an_engine_error(capsys, tmp_path, ray_
     left, right = dozen
     argv = ["predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "--engine", "ray", "-q"]
     code, _, err = run_cli(capsys, *argv)
-    assert code == 130 and err.startswith("rtstereo predict: interrupted after 0 of 12 pair(s)"), err
+    assert code == 130 and err.startswith("rtstereo predict: interrupted after 0 of 12 pairs"), err
     assert (tmp_path / "o" / SUMMARY).is_file()
 
 
@@ -192,6 +192,7 @@ def test_a_cluster_address_where_nothing_listens_is_refused_at_once(capsys, tmp_
     code, _, err = run_cli(capsys, *argv, *(["--ray-address", address] if flag != "RAY_ADDRESS" else []))
     assert code == 2 and f"cannot reach the Ray cluster at {address}: nothing answers" in err
     assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()  # refused before the output folder was made (it was left there, empty)
 
 
 def test_missing_ray_names_the_extra(capsys, tmp_path, monkeypatch):
@@ -230,7 +231,7 @@ def test_an_interrupt_counts_the_pairs_workers_wrote_whose_reports_had_not_come_
     code, _, err = run_cli(capsys, *argv)
     written = len(list((tmp_path / "o").glob("*.pfm")))
     assert code == 130 and written == PAIRS - 1
-    assert f"interrupted after {PAIRS - 1} of {PAIRS} pair(s): {PAIRS - 1} written" in err, err
+    assert f"interrupted after {PAIRS - 1} of {PAIRS} pairs: {PAIRS - 1} written" in err, err
     import pyarrow.parquet as parquet
 
     rows = parquet.read_table(tmp_path / "o" / SUMMARY).to_pylist()
@@ -238,7 +239,7 @@ def test_an_interrupt_counts_the_pairs_workers_wrote_whose_reports_had_not_come_
     # --overwrite: an earlier run's files are not taken for this run's
     monkeypatch.setattr(ray_local.data.Dataset, "iter_rows", lambda self: (_ for _ in ()).throw(KeyboardInterrupt))
     code, _, err = run_cli(capsys, *argv, "--overwrite")
-    assert code == 130 and f"interrupted after 0 of {PAIRS} pair(s): 0 written" in err, err
+    assert code == 130 and f"interrupted after 0 of {PAIRS} pairs: 0 written" in err, err
 
 
 def test_a_ray_run_removes_the_staging_folder_a_killed_worker_left(capsys, tmp_path, ray_local, dozen):

@@ -80,6 +80,22 @@ def test_ray_video_usage_errors(capsys, tmp_path, videos, extra, message):
     assert code == 2 and message in err
 
 
+def test_a_cluster_where_nothing_listens_is_refused_before_the_video_is_read(capsys, tmp_path, videos, monkeypatch):
+    """It was refused only after the first frame was read, checked and the run announced ("... on Ray, N frames")."""
+    import socket
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"
+    pytest.importorskip("ray")
+    monkeypatch.setattr("ray.is_initialized", lambda: False)  # an earlier test's local Ray would be used instead
+    monkeypatch.setattr("ray.init", lambda **kwargs: pytest.fail("ray.init would retry for minutes"))
+    argv = ["video", *videos, *SGBM, "--output-prefix", tmp_path / "d", "--engine", "ray", "--ray-address", address]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and err.startswith(f"rtstereo video: error: cannot reach the Ray cluster at {address}"), err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_workers_without_ray_engine_is_refused(capsys, videos):
     code, _, err = run_cli(capsys, "video", *videos, *SGBM, "--workers", "2")
     assert code == 2 and "apply to --engine ray only" in err

@@ -468,6 +468,40 @@ def test_ctrl_c_says_how_many_frames_of_how_many_were_written(run_cli, sbs_video
     assert f"rtstereo video: interrupted: {written} of 3 frames written; what was written is complete" in err, err
 
 
+def test_sigterm_stops_the_video_as_ctrl_c_does_with_a_finished_mp4(run_cli, sbs_video, tmp_path, monkeypatch):
+    """`kill PID` (a scheduler's stop) ended the process at once: no count, no summary, an mp4 without its index."""
+    from rtstereo.sources.video import VideoReader
+    from rtstereo.stream import Stream
+
+    read = VideoReader.read
+
+    def terminate_after_two_frames(self):
+        while self._written < 2 and not self._writer_done.is_set():
+            time.sleep(0.005)
+        os.kill(os.getpid(), signal.SIGTERM)
+        self._writer_done.wait(5.0)  # the handler raises here; without it, the stream ran to its end
+
+    def reached(number, frame):  # stands in for the default action, which would end pytest
+        raise RuntimeError("SIGTERM reached the process's own handler")
+
+    monkeypatch.setattr(VideoReader, "read", lambda reader: (time.sleep(0.1), read(reader))[1])
+    monkeypatch.setattr(Stream, "_supervise", terminate_after_two_frames)
+    previous = signal.signal(signal.SIGTERM, reached)
+    try:
+        code, _, err = run_cli(
+            "video", "--sbs", sbs_video, "-o", tmp_path / "o.mp4", "--output-prefix", tmp_path / "d", *FAST
+        )
+        assert signal.getsignal(signal.SIGTERM) is reached  # the process's own handler is back
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert code == 130, err
+    summary = json.loads((tmp_path / "o.json").read_text())
+    written = summary["frames_written"]
+    assert summary["stopped_by"] == "interrupt" and written >= 2
+    assert f"rtstereo video: interrupted: {written} of " in err and "what was written is complete" in err, err
+    assert len(read_video(tmp_path / "o.mp4")) == written == len(list(tmp_path.glob("d_*.png")))
+
+
 @pytest.mark.parametrize("fps", ["0", "-5", "nan", "inf"])
 def test_fps_must_be_positive_before_anything_starts(run_cli, tmp_path, sbs_video, fps):
     for side in ("L", "R"):

@@ -387,6 +387,12 @@ def test_image_sequences_of_different_counts_are_refused(tmp_path):
             cv2.imwrite(str(tmp_path / side / f"{i}.png"), scene.lefts[i])
     with pytest.raises(InputError, match="left gives 2 images and right gives 1"):
         ImageSequenceSource(str(tmp_path / "L"), str(tmp_path / "R"))
+    with pytest.raises(InputError, match="left gives 1 image and right gives 2"):  # was "1 images"
+        ImageSequenceSource(str(tmp_path / "R"), str(tmp_path / "L"))
+    (tmp_path / "R1").mkdir()
+    cv2.imwrite(str(tmp_path / "R1" / "0.png"), scene.rights[0])
+    with pytest.raises(InputError, match=r"--start 1 is past the end of the image sequence \(1 pair\)$"):
+        ImageSequenceSource(str(tmp_path / "R"), str(tmp_path / "R1"), start=1)
 
 
 # -- capture-stage preparation ---------------------------------------------------------------------
@@ -466,6 +472,31 @@ def test_align_rows_is_measured_once_on_the_first_judgeable_frame_and_applied_to
     assert check_rectification(left, aligned.right).misalignment_px < 0.4
     np.testing.assert_array_equal(again.right, aligned.right)  # the same maps, not measured again
     assert sum("--align-rows: rows off by up to" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_align_rows_on_rows_within_the_fits_uncertainty_says_the_figure_it_went_by(caplog):
+    """It said "rows off by up to" the corners' figure (the fit extrapolated) beside "nothing to align", while the
+    figure that decided it is the one less the fit's uncertainty."""
+    from tests.conftest import shared_path
+
+    from rtstereo.io.images import read_image
+    from rtstereo.rectify import ALIGN_MIN_PX, check_rectification
+
+    teddy = shared_path("data", "real", "middlebury2003", "teddy")
+    left, right = read_image(teddy / "im2.png"), read_image(teddy / "im6.png")
+    height, width = right.shape[:2]
+    right = cv2.warpAffine(right, np.float32([[1, 0, 0], [0, 1, 0.35]]), (width, height), borderMode=cv2.BORDER_REFLECT)
+    check = check_rectification(left, right)
+    assert check.supported_misalignment_px <= ALIGN_MIN_PX < check.misalignment_px, check  # measured: 0.29, 0.33
+    prepare = FramePreparer(align_rows=True)
+    with caplog.at_level(logging.INFO, logger="rtstereo.stream"):
+        assert prepare(StereoPair(left, right)).right is right
+    (said,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("--align-rows")]
+    assert said == (
+        f"--align-rows: rows off by at most {check.supported_misalignment_px:.2f} px at the corners once the fit's "
+        f"uncertainty is taken off (at most {ALIGN_MIN_PX:g} px is left alone; {check.matches} matched features): "
+        "nothing aligned"
+    ), said
 
 
 def test_align_rows_gives_up_after_its_tries_and_leaves_frames_alone(caplog):

@@ -280,7 +280,7 @@ def test_unreadable_or_mismatched_pairs_are_named(capsys, tmp_path, tiny_network
     write_image(tmp_path / "wide.png", np.zeros((64, 128, 3), np.uint8))
     out = ["--model", tiny_network, "-o", tmp_path / "m.pt"]
     code, _, err = run_cli(capsys, "adapt", tmp_path / "bad.png", tmp_path / "r.png", *out)
-    assert code == 2 and "none of the 1 pair(s) can be read: pair bad:" in err
+    assert code == 2 and "none of the 1 pair can be read: pair bad:" in err
     code, _, err = run_cli(capsys, "adapt", tmp_path / "wide.png", tmp_path / "r.png", *out)
     assert code == 2 and "pair wide: left and right images differ in size" in err
 
@@ -291,7 +291,7 @@ def test_a_damaged_pair_among_good_ones_is_left_out_with_a_warning(capsys, tmp_p
     argv = ["adapt", left, right, "--model", tiny_network, *FAST, "--holdout", "0", "-o", tmp_path / "m.pt"]
     code, stdout, err = run_cli(capsys, *argv)
     assert code == 0, err
-    assert f"rtstereo adapt: warning: 1 pair(s) left out: p1: cannot read {left / 'p1.png'}" in err
+    assert f"rtstereo adapt: warning: 1 pair left out: p1: cannot read {left / 'p1.png'}" in err
     assert (tmp_path / "m.pt").is_file()
     # A manifest's pair is named once, with its line, as predict names it (it read "b (m.csv line 3) (pair b
     # (m.csv line 3): ..."); several: the first one's reason
@@ -302,9 +302,42 @@ def test_a_damaged_pair_among_good_ones_is_left_out_with_a_warning(capsys, tmp_p
     code, stdout, err = run_cli(capsys, *argv)
     assert code == 0, err
     assert (
-        f"rtstereo adapt: warning: 2 pair(s) left out: p1 ({manifest} line 3), p2 ({manifest} line 4) (the first: "
+        f"rtstereo adapt: warning: 2 pairs left out: p1 ({manifest} line 3), p2 ({manifest} line 4) (the first: "
         f"cannot read {left / 'p1.png'}"
     ) in err
+
+
+def test_sigterm_keeps_the_weights_reached_as_ctrl_c_does(capsys, tmp_path, folders, tiny_network, monkeypatch):
+    """`kill PID` (a job scheduler's stop) ended the process at once: the steps done, and the weights, were lost."""
+    import os
+    import signal
+
+    from rtstereo.train.adapt import Adapter
+
+    calls = []
+    user_terms = Adapter.user_terms
+
+    def terminated_at_the_third_step(self, batch):
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return user_terms(self, batch)
+
+    def reached(number, frame):  # stands in for the default action, which would end pytest
+        raise RuntimeError("SIGTERM reached the process's own handler")
+
+    monkeypatch.setattr(Adapter, "user_terms", terminated_at_the_third_step)
+    argv = [*folders, "--model", tiny_network, *FAST[2:], "--steps", "50", "--holdout", "0"]
+    out = tmp_path / "stopped.pt"
+    previous = signal.signal(signal.SIGTERM, reached)
+    try:
+        code, _, err = run_cli(capsys, "adapt", *argv, "-o", out)
+        assert signal.getsignal(signal.SIGTERM) is reached  # the process's own handler is back
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert code == 130, err
+    assert f"rtstereo adapt: interrupted after 3 steps, before the budget; {out} holds the weights reached" in err
+    assert torch.load(out, weights_only=True)["adaptation"]["steps"] == 3
 
 
 def test_ctrl_c_keeps_the_weights_reached_and_a_second_one_stops_at_once(

@@ -69,7 +69,7 @@ def test_adapt_on_two_videos_writes_a_checkpoint(capsys, tmp_path, videos, tiny_
     argv = ["adapt", videos["left"], videos["right"], "--model", tiny_checkpoint, "--max-pairs", "3", *FAST, "-o", out]
     code, stdout, err = run_cli(capsys, *argv, "-q")
     assert code == 0, err
-    assert "3 pair(s) from the video: frame00000 to frame00008" in err
+    assert "3 pairs from the video: frame00000 to frame00008" in err
     checkpoint = torch.load(out, weights_only=True)
     assert checkpoint["adaptation"]["train_pairs"] == ["frame00000", "frame00004", "frame00008"]
 

@@ -871,7 +871,7 @@ def test_cli_names_the_flag_of_a_setting_the_first_step_refuses(tmp_path, capsys
     (tmp_path / "train.json").write_text(json.dumps(config))
     code = main(["train", "-c", str(tmp_path / "train.json"), "--loss-weights", "1"])
     last = capsys.readouterr().err.splitlines()[-1]
-    said = "--loss-weights: 1 weight(s) given, but the network returns 2 predictions in training mode; give 2 weights"
+    said = "--loss-weights: 1 weight given, but the network returns 2 predictions in training mode; give 2 weights"
     assert code == 2 and last.startswith(f"rtstereo train: error: {said}"), last
 
 
@@ -880,7 +880,7 @@ def test_a_wrong_count_of_loss_weights_is_refused_before_the_run_folder_is_made(
     advice to resume from that last.pt."""
     code = main(["train", "-o", str(tmp_path / "run"), "--steps", "1", "--crop", "64x96", "--loss-weights", "1"])
     err = capsys.readouterr().err
-    said = "--loss-weights: 1 weight(s) given, but the network returns 2 predictions in training mode; give 2 weights"
+    said = "--loss-weights: 1 weight given, but the network returns 2 predictions in training mode; give 2 weights"
     assert code == 2 and err.startswith(f"rtstereo train: error: {said}") and err.count("\n") == 1, err
     assert not (tmp_path / "run").exists()
     from rtstereo.train.loop import training_prediction_count

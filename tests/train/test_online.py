@@ -624,3 +624,20 @@ def test_a_checkpoint_saved_without_a_step_says_so(tmp_path, tiny_checkpoint, ca
         sink.close()
     assert sink.outputs == [str(tmp_path / "none.pt")]
     assert f"no adaptation step was made before the stream ended: {tmp_path / 'none.pt'}" in caplog.text
+
+
+def test_a_failed_adaptation_process_counts_its_steps_in_words(caplog):
+    """The process-based adapter said "stopped after 1 step(s)" where the in-process one says "1 step"."""
+    import queue
+    from types import SimpleNamespace
+
+    from rtstereo.train.online_process import ProcessAdapter
+
+    adapter = object.__new__(ProcessAdapter)  # only its report of the child's records is exercised
+    adapter._records, adapter._shared_version = queue.Queue(), SimpleNamespace(value=1)
+    adapter.steps, adapter.busy_s, adapter.history, adapter.error = 1, 0.0, [], None
+    adapter.freeze = lambda reason: None
+    adapter._records.put({"error": "out of memory"})
+    with caplog.at_level("WARNING", logger="rtstereo"):
+        adapter._collect()
+    assert "online adaptation stopped after 1 step: out of memory" in caplog.text

@@ -105,7 +105,7 @@ def test_a_damaged_unlabeled_pair_is_left_out_with_a_warning_naming_it(tmp_path,
     (root / "broken").mkdir()
     for name in ("im0.png", "im1.png"):
         (root / "broken" / name).write_bytes(b"not a png")
-    with pytest.warns(UserWarning, match=r"1 unlabeled pair\(s\) left out: broken \(cannot read .*im0.png"):
+    with pytest.warns(UserWarning, match=r"1 unlabeled pair left out: broken \(cannot read .*im0.png"):
         stream = ProxyStream(root, batch_size=2, crop_hw=(64, 128), max_disp=32, seed=1, device="cpu")
     assert [p.name for p in stream.pairs] == ["group/scene_b", "scene_a"]
     assert "2 unlabeled real pairs" in stream.describe()
@@ -120,7 +120,7 @@ def test_unlabeled_pairs_smaller_than_the_crop_are_said(unlabeled_root):
     with pytest.warns(
         UserWarning,
         match=r"training pair group/scene_b is 96x192, smaller than the 128x256 crop "
-        r"\(and 1 other pair\(s\)\): its crops are padded with pixels that have no label \(44 %",
+        r"\(and 1 other pair\): its crops are padded with pixels that have no label \(44 %",
     ):
         ProxyStream(unlabeled_root, batch_size=1, crop_hw=(128, 256), max_disp=32, seed=0, device="cpu")
 

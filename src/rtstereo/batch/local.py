@@ -39,7 +39,7 @@ def run_local(
         InputError: an output that would replace an input image, or two pairs whose files would be one
             (:meth:`~rtstereo.batch.job.BatchJob.check_outputs`).
     """
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     job.check_outputs(sources)
     if job.output is not None and job.writes_folder:  # what an earlier run killed mid-write (kill -9) left
@@ -48,7 +48,7 @@ def run_local(
     start = time.perf_counter()
     outcomes: list[PairOutcome] = []
     interrupted = False
-    with tqdm(total=len(sources), desc="predict", unit="pair", file=sys.stderr, disable=not progress) as bar:
+    with progress_bar(total=len(sources), desc="predict", unit="pair", file=sys.stderr, disable=not progress) as bar:
         try:
             done = (process_pair(job, predictor, source, index) for index, source in enumerate(sources))
             with terminate_as_interrupt():

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import OutputError, require
 from ..io.atomic import atomic_path
-from ..text import shown
+from ..text import counted, shown
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
 SUMMARY_SUFFIXES = (".parquet", ".csv")
@@ -99,8 +99,8 @@ class BatchSummary:
 
     @property
     def counts(self) -> dict[str, int]:
-        counted = Counter(o.status for o in self.outcomes)
-        return {status: counted.get(status, 0) for status in (DONE, SKIPPED, FAILED)}
+        tally = Counter(o.status for o in self.outcomes)
+        return {status: tally.get(status, 0) for status in (DONE, SKIPPED, FAILED)}
 
     @property
     def failures(self) -> list[PairOutcome]:
@@ -125,7 +125,7 @@ class BatchSummary:
     def report(self) -> str:
         """One line: ``12 pairs: 10 done, 1 skipped, 1 failed; 4.2 pairs/s (local, 1 worker)``."""
         counts = self.counts
-        line = f"{self.listed} pair(s): {counts[DONE]} done, {counts[SKIPPED]} skipped"
+        line = f"{counted(self.listed, 'pair')}: {counts[DONE]} done, {counts[SKIPPED]} skipped"
         if counts[SKIPPED]:
             line += " (complete outputs exist; --overwrite redoes them)"
         line += f", {counts[FAILED]} failed"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..errors import InputError, OutputError, RtStereoError, SettingError, require
 from ..io.atomic import folder_write_problem
+from ..text import counted
 from .common import check_torch_threads, parse_set_values, progress_echo, set_cpu_threads, size_arg
 
 EPILOG = """examples:
@@ -374,12 +375,12 @@ def load_user_pairs(sources, check_rectification: bool = True) -> list:
         bound = None if is_url(source.left) else calibrated_range(Path(source.left).parent)
         pairs.append(UserPair(source.name, pair.left, pair.right, bound))
     if broken and not pairs:
-        raise InputError(f"none of the {len(broken)} pair(s) can be read: pair {broken[0][0]}: {broken[0][1]}")
+        raise InputError(f"none of the {counted(len(broken), 'pair')} can be read: pair {broken[0][0]}: {broken[0][1]}")
     if broken:
         names = ", ".join(name for name, _ in broken[:5]) + (f" and {len(broken) - 5} more" if len(broken) > 5 else "")
         # Each pair named once, as predict names a failed pair: "b (pairs.csv line 5): cannot read ..."
         reason = f": {broken[0][1]}" if len(broken) == 1 else f" (the first: {broken[0][1]})"
-        print(f"rtstereo adapt: warning: {len(broken)} pair(s) left out: {names}{reason}", file=sys.stderr)
+        print(f"rtstereo adapt: warning: {counted(len(broken), 'pair')} left out: {names}{reason}", file=sys.stderr)
     if check_rectification:
         refuse_unrectified(pairs)
     return pairs
@@ -416,16 +417,16 @@ def refuse_unrectified(pairs: list, swapped_hint: str = "give the left images fi
     if off and 2 * len(off) > len(judged):
         name, check = off[0]
         raise InputError(
-            f"the pairs are not rectified ({len(off)} of {len(judged)} checked; pair {name}: rows off by up to "
-            f"{check.measured_misalignment_px:.1f} px, expected < {MAX_MISALIGNMENT_PX:g}; {check.lower_view()}): "
+            f"the pairs are not rectified ({len(off)} of {len(judged)} checked; pair {name}: {check.rows_off()}, "
+            f"expected < {MAX_MISALIGNMENT_PX:g}; {check.lower_view()}): "
             "adapting on them would "
             "teach wrong matches; rectify them first (rtstereo calibrate, rtstereo predict --rectify) or pass "
             "--no-rectification-check"
         )
     for name, check in off:
         print(
-            f"rtstereo adapt: warning: pair {name}: rows off by up to {check.measured_misalignment_px:.1f} px "
-            f"({check.lower_view()}; {check.matches} matched features); the other checked pairs are rectified",
+            f"rtstereo adapt: warning: pair {name}: {check.rows_off()} ({check.lower_view()}; "
+            f"{check.matches} matched features); the other checked pairs are rectified",
             file=sys.stderr,
         )
 
@@ -478,7 +479,8 @@ def run(args: argparse.Namespace) -> int:
     if _is_video_input(args):
         pairs = _video_pairs(args)
         print(
-            f"rtstereo adapt: {len(pairs)} pair(s) from the video: {pairs[0].name} to {pairs[-1].name}", file=sys.stderr
+            f"rtstereo adapt: {counted(len(pairs), 'pair')} from the video: {pairs[0].name} to {pairs[-1].name}",
+            file=sys.stderr,
         )
         if not args.no_rectification_check:
             refuse_unrectified(pairs, _swapped_video_hint(args))

@@ -14,6 +14,7 @@ from ..batch.outcome import DONE, FAILED
 from ..errors import InputError, OutputError, require_installed
 from ..io.atomic import folder_write_problem
 from ..sources.pairs import PairSource
+from ..text import counted
 from .common import predictor_from_args, settings_from_args
 
 ENGINES = ("local", "ray")
@@ -75,6 +76,7 @@ def check_engine_args(args: argparse.Namespace, folder: Path | None) -> None:
         InputError: ``--workers``/``--ray-address`` without ``--engine ray``, a worker count below 1,
             or ``--engine ray`` without an output folder.
         MissingDependencyError: ``--engine ray`` without Ray installed.
+        EngineError: nothing answers at the port of ``--ray-address`` (or ``$RAY_ADDRESS``).
     """
     if args.engine != "ray":
         given = [o for o, v in (("--workers", args.workers), ("--ray-address", args.ray_address)) if v is not None]
@@ -89,6 +91,9 @@ def check_engine_args(args: argparse.Namespace, folder: Path | None) -> None:
             "--engine ray writes one set of files per pair: give an output folder with -o (on a cluster, "
             "a folder every node can write, e.g. a shared file system)"
         )
+    from ..scale.session import refuse_unreachable
+
+    refuse_unreachable(args.ray_address)  # now: the output folder is made before Ray starts
 
 
 def _check_summary_path(path: Path) -> None:
@@ -182,16 +187,16 @@ def run_batch(
         if count:
             table = f"; each pair's in {summary_path}" if summary_path is not None else ""
             print(
-                f"rtstereo {verb}: warning: {count} more pair(s) gave the same warning as above "
+                f"rtstereo {verb}: warning: {counted(count, 'more pair', 'more pairs')} gave the same warning as above "
                 f"({' '.join(warning.split()[:8])} ...){table}",
                 file=sys.stderr,
             )
     if summary.interrupted:
         done = summary.counts[DONE]
         print(
-            f"rtstereo {verb}: interrupted after {len(summary.outcomes)} of {summary.listed} pair(s): {done} written "
-            f"{'to ' + str(job.output) if job.output is not None else '(no -o: nothing written)'}, each pair "
-            "complete (a rerun skips them)",
+            f"rtstereo {verb}: interrupted after {len(summary.outcomes)} of {counted(summary.listed, 'pair')}: "
+            f"{done} written {'to ' + str(job.output) if job.output is not None else '(no -o: nothing written)'}, "
+            "each pair complete (a rerun skips them)",
             file=sys.stderr,
             flush=True,
         )
@@ -206,7 +211,7 @@ def run_batch(
         )
         more = f" and {len(failures) - FAILURES_LISTED} more" if len(failures) > FAILURES_LISTED else ""
         where = f" (details: {summary_path})" if summary_path is not None else ""
-        print(f"rtstereo {verb}: {len(failures)} pair(s) failed: {names}{more}{where}", file=sys.stderr)
+        print(f"rtstereo {verb}: {counted(len(failures), 'pair')} failed: {names}{more}{where}", file=sys.stderr)
     return summary
 
 
@@ -221,7 +226,7 @@ def _say_other_pairs(job: BatchJob, sources: Sequence[PairSource], verb: str) ->
             f" and {len(others) - FAILURES_LISTED} more" if len(others) > FAILURES_LISTED else ""
         )
         print(
-            f"rtstereo {verb}: note: {job.output} also holds the outputs of {len(others)} pair(s) not in this run "
-            f"({names}), from an earlier run; they are left there",
+            f"rtstereo {verb}: note: {job.output} also holds the outputs of {counted(len(others), 'pair')} not in "
+            f"this run ({names}), from an earlier run; they are left there",
             file=sys.stderr,
         )

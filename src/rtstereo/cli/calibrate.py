@@ -11,6 +11,7 @@ from ..io.atomic import folder_write_problem
 from ..io.images import read_image
 from ..rectify import BOARD_HELP, Board, calibrate_stereo
 from ..sources.pairs import expand
+from ..text import counted
 
 EPILOG = """examples:
   rtstereo calibrate --left 'calib/L/*.png' --right 'calib/R/*.png' --board chessboard:9x6:0.025 -o rig/
@@ -57,7 +58,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     board = Board.parse(args.board)
     lefts, rights = expand(args.left, "left"), expand(args.right, "right")
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         raise OutputError(f"-o {output}: cannot write the calibration there: {problem}")
     names, images_left, images_right = _readable_pairs(lefts, rights)
     # about 0.5 s a view at 1080p: a bar over the pairs, on stderr as the other verbs' bars
-    with tqdm(
+    with progress_bar(
         total=len(names), desc=f"detecting the {board.kind}", unit="pair", file=sys.stderr, disable=args.quiet
     ) as bar:
         result = calibrate_stereo(
@@ -129,7 +130,7 @@ def _readable_pairs(lefts: list[str], rights: list[str]) -> tuple[list[str], lis
         images_left.append(images[0])
         images_right.append(images[1])
     if not names:
-        raise InputError(f"none of the {len(lefts)} pair(s) could be read (see the warnings above)")
+        raise InputError(f"none of the {counted(len(lefts), 'pair')} could be read (see the warnings above)")
     return names, images_left, images_right
 
 

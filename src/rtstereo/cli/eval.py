@@ -13,6 +13,7 @@ from ..datasets.readers import Sample
 from ..errors import InputError
 from ..eval import clamp_search_ranges, evaluate
 from ..models import get_spec, is_onnx_file, resolve_alias
+from ..text import counted
 from .batch import add_engine_args, predictor_options
 from .bench import check_output_folder
 from .common import add_model_args, predictor_from_args, settings_from_args
@@ -51,6 +52,8 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from ..progress import progress_bar
+
     samples = find_samples(*args.paths)
     # Scenes without ground truth (a KITTI testing split, SceneFlow images without disparity) cannot be
     # scored: said once, here, rather than left out of the table unsaid.
@@ -58,12 +61,12 @@ def run(args: argparse.Namespace) -> int:
     samples = [s for s in samples if s.gt_path is not None]
     if not samples:
         raise InputError(
-            f"no scene with ground truth under {', '.join(args.paths)}: {len(unscored)} scene(s) found "
+            f"no scene with ground truth under {', '.join(args.paths)}: {counted(len(unscored), 'scene')} found "
             f"({_names(unscored)}), none with a disparity map to score against"
         )
     if unscored:
         print(
-            f"rtstereo eval: note: {len(unscored)} scene(s) without ground truth left out: {_names(unscored)}",
+            f"rtstereo eval: note: {counted(len(unscored), 'scene')} without ground truth left out: {_names(unscored)}",
             file=sys.stderr,
         )
     name = resolve_alias(args.model)
@@ -109,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.quiet,
         )
     else:
-        progress = lambda items: tqdm(items, desc="eval", unit="scene", file=sys.stderr, disable=args.quiet)  # noqa: E731
+        progress = lambda items: progress_bar(items, desc="eval", unit="scene", file=sys.stderr, disable=args.quiet)  # noqa: E731
 
         def on_error(sample: Sample, exc: Exception) -> bool:
             tqdm.write(
@@ -137,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
     if report.failures:
         names = ", ".join(f["name"] for f in report.failures)
         print(
-            f"rtstereo eval: {len(report.failures)} scene(s) failed: {names} (listed in {json_path})", file=sys.stderr
+            f"rtstereo eval: {counted(len(report.failures), 'scene')} failed: {names} (listed in {json_path})",
+            file=sys.stderr,
         )
         return 1
     return 0

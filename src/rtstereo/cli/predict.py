@@ -297,7 +297,7 @@ def _run_one(args: argparse.Namespace, job: BatchJob, source: PairSource, where:
     job.write(result, source.name)
     if not args.quiet:
         print(_summary(source.name, predictor.name, result))
-        print(f"1 pair(s), {result.timings_ms['total']:.1f} ms per pair, {where}")
+        print(f"1 pair, {result.timings_ms['total']:.1f} ms per pair, {where}")
     return 0
 
 

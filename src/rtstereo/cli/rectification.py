@@ -100,6 +100,11 @@ def rectification_findings(
         pass
     elif rows and rig_hint and check.median_dx_px >= -1.0:
         rows += f"; {rig_hint}"
+    elif rows and align_rows and check.judged_without_fit:  # no fitted rows: --align-rows had nothing to go by
+        rows += (
+            "; --align-rows left the pair as it was: it corrects one offset, roll or focal-length difference of a "
+            "pixel or two, and none fits these rows"
+        )
     elif rows and align_rows and check.median_dx_px >= -1.0:  # swapped views: swapping them is the advice
         rows += " after --align-rows; it corrects a pixel or two, this pair needs calibrating"
     elif rows and check.median_dx_px >= -1.0 and check.misalignment_px <= ALIGN_HINT_MAX_PX:

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, OutputError, require
-from ..io.atomic import atomic_path
+from ..io.atomic import atomic_path, terminate_as_interrupt
+from ..text import counted
 from .common import parse_size_hw
 
 
@@ -111,25 +112,28 @@ def run(args: argparse.Namespace) -> int:
     progress.update(len(done))
     written = 0
     try:
-        while indices := list(itertools.islice(todo, args.batch_size)):
-            span = item_seeds(args.seed, indices[-1] - indices[0] + 1, start=indices[0])
-            seeds = span[torch.tensor(indices) - indices[0]]
-            batch = render_scenes(seeds, height, width, device=device, max_disp_px=args.max_disp)
-            for row, index in enumerate(indices):
-                name = f"{index:0{digits}d}"
-                # Each file under a temporary name, then renamed; the left image last, because readers list
-                # the left images: an interrupted run never shows a pair whose other files are missing.
-                occluded = batch["occluded"][row].cpu().numpy().astype(np.uint8) * 255
-                with atomic_path(folders["occluded"] / f"{name}.png") as partial:
-                    write_image(partial, occluded)
-                with atomic_path(folders["disparity"] / f"{name}.pfm") as partial:
-                    write_pfm(partial, batch["disparity"][row].cpu().numpy())
-                for view in ("right", "left"):
-                    image = batch[view][row].permute(1, 2, 0).mul(255.0).round().clamp(0, 255).byte().cpu().numpy()
-                    with atomic_path(folders[view] / f"{name}.png") as partial:
-                        write_image(partial, image)
-                progress.update(1)
-                written += 1
+        # SIGTERM (kill, a job scheduler's stop) as Ctrl+C: the pair under way leaves no partial file, the run
+        # ends with its "interrupted" line, and a rerun goes on from there.
+        with terminate_as_interrupt():
+            while indices := list(itertools.islice(todo, args.batch_size)):
+                span = item_seeds(args.seed, indices[-1] - indices[0] + 1, start=indices[0])
+                seeds = span[torch.tensor(indices) - indices[0]]
+                batch = render_scenes(seeds, height, width, device=device, max_disp_px=args.max_disp)
+                for row, index in enumerate(indices):
+                    name = f"{index:0{digits}d}"
+                    # Each file under a temporary name, then renamed; the left image last, because readers list
+                    # the left images: an interrupted run never shows a pair whose other files are missing.
+                    occluded = batch["occluded"][row].cpu().numpy().astype(np.uint8) * 255
+                    with atomic_path(folders["occluded"] / f"{name}.png") as partial:
+                        write_image(partial, occluded)
+                    with atomic_path(folders["disparity"] / f"{name}.pfm") as partial:
+                        write_pfm(partial, batch["disparity"][row].cpu().numpy())
+                    for view in ("right", "left"):
+                        image = batch[view][row].permute(1, 2, 0).mul(255.0).round().clamp(0, 255).byte().cpu().numpy()
+                        with atomic_path(folders[view] / f"{name}.png") as partial:
+                            write_image(partial, image)
+                    progress.update(1)
+                    written += 1
     finally:  # before the summary, or the "interrupted" line of Ctrl+C, not over it when Python exits
         progress.close()
     kept = f" ({len(done)} already there)" if done else ""
@@ -177,7 +181,7 @@ def _devices(root: Path, done: set[int], device: str) -> list[str]:
         before = [str(d) for d in recorded] if isinstance(recorded, list) else ["not recorded"]
     if before and before[-1] != device:
         print(
-            f"rtstereo synth: warning: the {len(done)} pair(s) already in {root} were rendered on "
+            f"rtstereo synth: warning: the {counted(len(done), 'pair')} already in {root} were rendered on "
             f"{', then '.join(before)}, the others now on {device}: the two can differ in the last bits of their "
             "pixels; for identical sets render on one device",
             file=sys.stderr,
@@ -275,7 +279,7 @@ class _NoProgress:
 def _progress(total: int):
     """A tqdm progress bar on stderr (silent when tqdm is missing)."""
     try:
-        from tqdm import tqdm
+        from ..progress import progress_bar
     except ImportError:  # pragma: no cover - tqdm ships with the torch extra
         return _NoProgress()
-    return tqdm(total=total, unit="pair", desc="rtstereo synth")
+    return progress_bar(total=total, unit="pair", desc="rtstereo synth")

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import InputError, OutputError, RtStereoError, require
+from ..io.atomic import terminate_as_interrupt
 from ..sinks.video import Sink
 from ..sources.base import FramePreparer, FrameSource
 from ..temporal import TemporalFilter
@@ -203,6 +204,9 @@ def run_ray(args: argparse.Namespace) -> int:
         raise InputError(f"--workers must be >= 1, got {args.workers}")
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be >= 1, got {args.max_frames}")
+    from ..scale.session import refuse_unreachable
+
+    refuse_unreachable(args.ray_address)  # before the video is opened and its first frame checked
     source = video_source(args)
     total = source.expected_frames
     if total is None:
@@ -433,7 +437,8 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         progress=not args.quiet,
     )
     try:
-        summary = stream.run()
+        with terminate_as_interrupt():  # kill or a scheduler's stop: the outputs closed and counted, as after Ctrl-C
+            summary = stream.run()
     finally:
         if checked is not None:
             checked.wait()  # its warning before the summary, also on a stream shorter than the check

@@ -166,9 +166,9 @@ def _remove(path: Path | None) -> None:
 def _copy(response, out, total: int, show: bool, name: str) -> None:
     bar = None
     if show:
-        from tqdm import tqdm
+        from ..progress import progress_bar
 
-        bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"downloading {name}", file=sys.stderr)
+        bar = progress_bar(total=total, unit="B", unit_scale=True, desc=f"downloading {name}", file=sys.stderr)
     while chunk := response.read(1 << 16):
         out.write(chunk)
         if bar is not None:

@@ -18,6 +18,7 @@ from ..errors import RtStereoError
 from ..eval import EvalReport, SceneResult, score_sample
 from ..io.atomic import terminate_as_interrupt
 from ..runtime.providers import limit_threads
+from ..text import counted
 from .session import (
     caused_by_interrupt,
     pipeline_stopped,
@@ -99,7 +100,7 @@ def run_ray_eval(
     Raises:
         EngineError: Ray cannot be reached, or the pipeline broke down.
     """
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     options.load()
     samples = list(samples)
@@ -128,7 +129,7 @@ def run_ray_eval(
             num_cpus=size.cpus,
             num_gpus=size.gpus,
         )
-        bar = tqdm(total=len(samples), desc="eval (ray)", unit="scene", file=sys.stderr, disable=not progress)
+        bar = progress_bar(total=len(samples), desc="eval (ray)", unit="scene", file=sys.stderr, disable=not progress)
         said: set[str] = set()
         try:
             with terminate_as_interrupt():  # Ray's own SIGTERM handler exits at once, with a stack dump
@@ -150,7 +151,7 @@ def run_ray_eval(
         except Exception as exc:  # noqa: BLE001 - Ray's own failures (a worker died, a node was lost)
             if caused_by_interrupt(exc):
                 raise KeyboardInterrupt from None
-            raise pipeline_stopped(exc, f"{bar.n} of {len(samples)} scenes") from exc
+            raise pipeline_stopped(exc, f"{bar.n} of {counted(len(samples), 'scene')}") from exc
         finally:
             bar.close()
     report.scenes = [scored[i] for i in sorted(scored)]

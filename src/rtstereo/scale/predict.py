@@ -30,6 +30,7 @@ from ..errors import RtStereoError
 from ..io.atomic import remove_stale_partials, terminate_as_interrupt
 from ..runtime.providers import limit_threads
 from ..sources.pairs import PairSource
+from ..text import counted
 from ..types import StereoPair
 from .session import DECODE_CPUS, caused_by_interrupt, pipeline_stopped, pool_size, ray_session
 
@@ -125,7 +126,7 @@ def run_ray(
         InputError: an output that would replace an input image, or two pairs whose files would be one
             (:meth:`~rtstereo.batch.job.BatchJob.check_outputs`).
     """
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     job.check_outputs(sources)
     start, since_s = time.perf_counter(), time.time()
@@ -160,7 +161,7 @@ def run_ray(
                 num_gpus=size.gpus,
             )
         )
-        bar = tqdm(
+        bar = progress_bar(
             total=len(sources),
             initial=len(outcomes),
             desc="predict (ray)",
@@ -180,7 +181,7 @@ def run_ray(
             interrupted = True
         except Exception as exc:  # noqa: BLE001 - Ray's own failures (a worker died, a node was lost)
             if not caused_by_interrupt(exc):
-                progress = f"{len(outcomes)} of {len(sources)} pairs"
+                progress = f"{len(outcomes)} of {counted(len(sources), 'pair')}"
                 raise pipeline_stopped(exc, progress, "rerun the same command to resume") from exc
             interrupted = True
         finally:

@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import socket
+import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -97,6 +98,23 @@ def ray_session(address: str | None = None) -> Iterator:
     finally:
         if started:
             ray.shutdown()
+
+
+def refuse_unreachable(address: str | None) -> None:
+    """Refuse the cluster ``--ray-address`` (else ``$RAY_ADDRESS``) names when nothing answers at its port, as
+    :func:`ray_session` would, but before a command makes its output folder or loads a model. A Ray session
+    already open in this process is the one used, whatever the address: then nothing is checked.
+
+    Raises:
+        EngineError: nothing accepts a connection at the address's host and port.
+
+    Examples:
+        >>> refuse_unreachable("auto")
+    """
+    ray = sys.modules.get("ray")
+    if ray is not None and getattr(ray, "is_initialized", lambda: False)():
+        return
+    _check_reachable(address or os.environ.get("RAY_ADDRESS") or None)
 
 
 def _check_reachable(target: str | None, timeout_s: float = REACH_TIMEOUT_S) -> None:

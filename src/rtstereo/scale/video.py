@@ -25,6 +25,7 @@ from ..io.atomic import remove_stale_partials, terminate_as_interrupt
 from ..runtime.providers import limit_threads
 from ..sinks.video import DisparityPngSink, numbered_pngs
 from ..sources.base import FramePreparer, FrameSource
+from ..text import counted
 from .session import (
     caused_by_interrupt,
     pipeline_stopped,
@@ -124,9 +125,14 @@ class VideoJob:
         if row["status"] == DONE and interrupted and row["written"] < frames.count:
             # Ctrl-C reached the range's stream, which stops as a one-process run does: not a video that ended
             # early, nor a failed range (as the driver counts a range whose report never came back).
-            row.update(status=INTERRUPTED, error=f"interrupted with {row['written']} of {frames.count} frames written")
+            row.update(
+                status=INTERRUPTED,
+                error=f"interrupted with {row['written']} of {counted(frames.count, 'frame')} written",
+            )
         elif row["status"] == DONE and row["written"] < frames.count:
-            row.update(status=FAILED, error=f"the video ended after {row['written']} of {frames.count} frames")
+            row.update(
+                status=FAILED, error=f"the video ended after {row['written']} of {counted(frames.count, 'frame')}"
+            )
         row["wall_s"] = time.perf_counter() - started
         return row
 
@@ -169,7 +175,7 @@ def written_unreported(
     numbers = range(frames.first, frames.first + frames.count)
     written = sum(1 for n in numbers if (png := f"{name}_{n:05d}.png") in now and now[png] != before.get(png))
     complete = written == frames.count
-    error = "" if complete else f"interrupted with {written} of {frames.count} frames written"
+    error = "" if complete else f"interrupted with {written} of {counted(frames.count, 'frame')} written"
     row = {**asdict(frames), "written": written, "status": DONE if complete else INTERRUPTED, "error": error}
     return {**row, "wall_s": 0.0}
 
@@ -203,7 +209,7 @@ def run_ray_video(
         InputError: no frames.
         EngineError: Ray cannot be reached, or the pipeline broke down.
     """
-    from tqdm import tqdm
+    from ..progress import progress_bar
 
     if total_frames < 1:
         raise InputError("the video gives no frames to process (check --start, --stride and --max-frames)")
@@ -227,7 +233,7 @@ def run_ray_video(
             num_cpus=size.cpus,
             num_gpus=size.gpus,
         )
-        bar = tqdm(total=total_frames, desc="video (ray)", unit="frame", file=sys.stderr, disable=not progress)
+        bar = progress_bar(total=total_frames, desc="video (ray)", unit="frame", file=sys.stderr, disable=not progress)
         said: set[str] = set()
         try:
             with terminate_as_interrupt():  # Ray's own SIGTERM handler exits at once, without the count

@@ -256,7 +256,7 @@ def parse_formats(text: str | None) -> tuple[str, ...]:
         >>> parse_formats("PFM,png")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        rtstereo.errors.InputError: unknown output format(s) PFM, png (known: ...); did you mean pfm, png16?
+        rtstereo.errors.InputError: unknown output formats PFM, png (known: ...); did you mean pfm, png16?
     """
     if text is None:
         return DEFAULT_FORMATS
@@ -267,7 +267,8 @@ def parse_formats(text: str | None) -> tuple[str, ...]:
     if unknown:
         close = [m for n in unknown for m in difflib.get_close_matches(n.lower(), sorted(FORMATS), n=1, cutoff=0.6)]
         hint = f"; did you mean {', '.join(dict.fromkeys(close))}?" if close else ""
-        raise InputError(f"unknown output format(s) {', '.join(unknown)} (known: {', '.join(sorted(FORMATS))}){hint}")
+        kind = "format" if len(unknown) == 1 else "formats"
+        raise InputError(f"unknown output {kind} {', '.join(unknown)} (known: {', '.join(sorted(FORMATS))}){hint}")
     return names
 
 

@@ -37,6 +37,7 @@ from ..geometry import (
 from ..io.atomic import atomic_path
 from ..io.images import write_image
 from ..io.pfm import write_pfm
+from ..text import counted
 from ..types import DisparityResult
 from .files import register_format
 
@@ -295,9 +296,10 @@ def make_writers(options: PointCloudOptions = PointCloudOptions()) -> dict:
         with np.errstate(invalid="ignore"):
             beyond = int(np.count_nonzero(np.round(depth * 1000.0) > 65535))
         if beyond:  # a 16-bit PNG cannot hold them: never dropped without a word
+            verb = "is" if beyond == 1 else "are"
             warn(
-                f"{stem.name}: {beyond} pixel(s) ({100 * beyond / depth.size:.1f} %) are farther than "
-                f"{DEPTH_MM_MAX_M} m, the most a 16-bit depth_mm PNG holds, and are 0 (invalid) there; "
+                f"{stem.name}: {counted(beyond, 'pixel')} ({100 * beyond / depth.size:.1f} %) {verb} farther than "
+                f"{DEPTH_MM_MAX_M} m, the most a 16-bit depth_mm PNG holds, and {verb} 0 (invalid) there; "
                 "--format depth or depth_npy keeps them"
             )
         write_image(path, to_depth_mm(depth))

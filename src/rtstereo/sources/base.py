@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import InputError
 from ..geometry import calibration_scale
 from ..io.quiet import native_output_held
-from ..rectify import check_rectification, row_alignment_maps
+from ..rectify import ALIGN_MIN_PX, RectificationCheck, check_rectification, row_alignment_maps
 from ..text import counted
 from ..types import Calibration, StereoPair
 
@@ -200,14 +200,15 @@ class FramePreparer:
                 if check.median_dx_px < -1.0:
                     how = f" ({self.swap_hint})" if self.swap_hint else ""
                     log.warning(f"--align-rows: left and right look swapped; nothing aligned: swap the two inputs{how}")
-                else:
+                elif maps is not None:
                     log.info(
-                        "--align-rows: rows off by up to %.2f px (%s; %d matched features)%s",
+                        "--align-rows: rows off by up to %.2f px (%s; %d matched features): aligning every frame",
                         check.misalignment_px,
                         check.lower_view(),
                         check.matches,
-                        ": aligning every frame" if maps is not None else ": nothing to align",
                     )
+                else:
+                    log.info("--align-rows: %s: nothing aligned", _why_not_aligned(check))
             elif self._align_tries == self.ALIGN_TRIES:
                 log.warning(
                     "--align-rows: the first %d frames gave too few matched features (or too few that agree on "
@@ -244,6 +245,23 @@ class FramePreparer:
             )
             self._scaled = (tuple(size_hw), calibration.scaled(*factors))
         return self._scaled[1]
+
+
+def _why_not_aligned(check: RectificationCheck) -> str:
+    """Why :func:`~rtstereo.rectify.row_alignment_maps` gave no maps for a judged pair that is not swapped, in the
+    figures that decided it."""
+    if check.judged_without_fit:
+        return f"{check.rows_off()} ({check.lower_view()}; {check.matches} matched features)"
+    if check.sideways():
+        return (
+            f"the views are offset along the columns, not the rows ({check.median_abs_dy_px:.1f} px vertically at "
+            f"the median matched feature): shifting rows cannot make them a horizontal pair"
+        )
+    supported_px = check.misalignment_px if check.supported_misalignment_px is None else check.supported_misalignment_px
+    return (
+        f"rows off by at most {supported_px:.2f} px at the corners once the fit's uncertainty is taken off "
+        f"(at most {ALIGN_MIN_PX:g} px is left alone; {check.matches} matched features)"
+    )
 
 
 class LatestSlot:

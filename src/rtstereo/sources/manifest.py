@@ -84,8 +84,9 @@ def read_manifest(path: str | Path) -> list[PairSource]:
     repeated = {name: wheres for name, wheres in places.items() if len(wheres) > 1}
     if repeated:
         shown = "; ".join(f"{name} ({', '.join(wheres[:3])})" for name, wheres in list(repeated.items())[:5])
+        repeat = "pair name repeats" if len(repeated) == 1 else "pair names repeat"
         raise InputError(
-            f"manifest {path}: pair name(s) repeat: {shown}; each pair needs its own name (it names the output files)"
+            f"manifest {path}: {repeat}: {shown}; each pair needs its own name (it names the output files)"
         )
     return [PairSource(a, b, n, f"{path} {where}") for a, b, n, (where, _) in zip(lefts, rights, checked, rows)]
 

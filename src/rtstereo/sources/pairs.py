@@ -22,6 +22,7 @@ from ..errors import InputError, warn
 from ..io.download import is_url
 from ..io.images import read_image
 from ..sinks.files import clashing_names
+from ..text import counted
 from ..types import Calibration, StereoPair
 
 
@@ -91,7 +92,7 @@ def expand(argument: str, side: str) -> list[str]:
         if not images:
             shown = ", ".join(Path(p).name for p in sorted(files)[:3]) + (", ..." if len(files) > 3 else "")
             raise InputError(
-                f"{side} pattern '{argument}' matches {len(files)} file(s) ({shown}) but no images "
+                f"{side} pattern '{argument}' matches {counted(len(files), 'file')} ({shown}) but no images "
                 f"({', '.join(IMAGE_SUFFIXES)})"
             )
         return images
@@ -142,16 +143,17 @@ def resolve_pairs(left: str, right: str) -> list[PairSource]:
     if len(lefts) != len(rights):
         alone = _numbers_on_one_side(lefts, rights)
         raise InputError(
-            f"left gives {len(lefts)} images and right gives {len(rights)}: pairs are matched by position after "
-            f"sorting by name, so both sides need the same number{alone}"
+            f"left gives {counted(len(lefts), 'image')} and right gives {len(rights)}: pairs are matched by position "
+            f"after sorting by name, so both sides need the same number{alone}"
         )
     odd = _unlike_pairs(lefts, rights)
     if odd:
         (a, b), (first_a, first_b), count = odd
+        whose = counted(count, "pair's", "pairs'")
         warn(
-            f"pairs are matched by position after sorting by name, and the numbers in {count} pair(s)' names do "
-            f"not follow the first pair's ({_base(first_a)} with {_base(first_b)}; e.g. {_base(a)} with "
-            f"{_base(b)}): check that no image is missing on one side"
+            f"pairs are matched by position after sorting by name, and the numbers in {whose} names do not follow "
+            f"the first pair's ({_base(first_a)} with {_base(first_b)}; e.g. {_base(a)} with {_base(b)}): check "
+            "that no image is missing on one side"
         )
     return [PairSource(a, b, n) for a, b, n in zip(lefts, rights, unique_names(lefts))]
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..io.download import is_url
+from ..text import counted
 from ..types import StereoPair
 from .base import FrameSource, check_start_stride
 from .pairs import resolve_pairs
@@ -48,9 +49,11 @@ class ImageSequenceSource(FrameSource):
         check_fps(fps)
         self.pairs = resolve_pairs(left, right)
         if start >= len(self.pairs):
-            raise InputError(f"--start {start} is past the end of the image sequence ({len(self.pairs)} pairs)")
+            raise InputError(
+                f"--start {start} is past the end of the image sequence ({counted(len(self.pairs), 'pair')})"
+            )
         self.fps, self.start, self.stride = fps, start, stride
-        self.description = f"image sequence {left} + {right} ({len(self.pairs)} pairs)"
+        self.description = f"image sequence {left} + {right} ({counted(len(self.pairs), 'pair')})"
 
     @property
     def expected_frames(self) -> int:

@@ -239,7 +239,9 @@ class TwoVideoSource(FrameSource):
                 counted(min(counts), "frame"),
             )
         if self._frame_count is not None and self.start >= self._frame_count:
-            raise InputError(f"--start {self.start} is past the end of the videos ({self._frame_count} frames)")
+            raise InputError(
+                f"--start {self.start} is past the end of the videos ({counted(self._frame_count, 'frame')})"
+            )
 
     @property
     def expected_frames(self) -> int | None:
@@ -321,7 +323,7 @@ class SideBySideVideoSource(FrameSource):
         finally:
             reader.release()
         if self._frame_count is not None and start >= self._frame_count:
-            raise InputError(f"--start {start} is past the end of the video ({self._frame_count} frames)")
+            raise InputError(f"--start {start} is past the end of the video ({counted(self._frame_count, 'frame')})")
 
     @property
     def expected_frames(self) -> int | None:

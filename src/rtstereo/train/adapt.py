@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from ..errors import InputError, SettingError
 from ..models.registry import ModelSpec
 from ..runtime.providers import default_threads
+from ..text import counted
 from .hints import hybrid_hint_settings, runtime_hints, tensor_runtime_hints, with_hints
 from .losses import multiscale_loss, training_mask
 from .proxy import proxy_disparity
@@ -403,7 +404,7 @@ def synthetic_pool(
     if config.synthetic_batch == 0 or config.weight("synthetic") == 0:
         return None
     count = max(config.synthetic_pool, config.synthetic_batch)
-    echo(f"rendering {count} synthetic pair(s) {crop_hw[0]}x{crop_hw[1]} to mix in ...")
+    echo(f"rendering {counted(count, 'synthetic pair')} {crop_hw[0]}x{crop_hw[1]} to mix in ...")
     parts = [
         render_batch(
             min(RENDER_CHUNK, count - start),
@@ -452,7 +453,7 @@ def adapt(
     rng = np.random.default_rng([config.seed, 0x5E1F])
 
     if "proxy" in config.losses:
-        echo(f"proxy labels: SGBM on {len(train_pairs)} pair(s) with its left-right check ...")
+        echo(f"proxy labels: SGBM on {counted(len(train_pairs), 'pair')} with its left-right check ...")
         labels: list[np.ndarray | None] = list(proxy_labels(train_pairs, config.max_disp))
         density = np.mean([np.isfinite(d).mean() for d in labels if d is not None])
         echo(f"proxy labels: {100 * density:.0f} % of pixels kept")
@@ -460,11 +461,14 @@ def adapt(
         labels = [None] * len(train_pairs)
     hint_maps: list[np.ndarray | None] = [None] * len(train_pairs)
     if adapter.guided:
-        echo(f"hints: SGBM's confident matches of {len(train_pairs)} pair(s), as the hybrid gives its guided network")
+        echo(
+            f"hints: SGBM's confident matches of {counted(len(train_pairs), 'pair')}, as the hybrid gives its guided "
+            "network"
+        )
         hint_maps = list(pair_hints(train_pairs, adapter.hint_settings))
 
     scored = "held-out" if held_ids else "training (none held out)"
-    echo(f"scoring {len(held_pairs)} {scored} pair(s) before adapting ...")
+    echo(f"scoring {counted(len(held_pairs), scored + ' pair')} before adapting ...")
     before = adapter.score(held_pairs)
     echo("before: " + format_scores(before))
 
@@ -528,7 +532,7 @@ def adapt(
                 echo(f"step {step}  {record['seconds']:.0f} s  {terms_text}")
     seconds = clock() - start
     model.eval()
-    echo(f"scoring {len(held_pairs)} {scored} pair(s) after {step} steps ({seconds:.0f} s) ...")
+    echo(f"scoring {counted(len(held_pairs), scored + ' pair')} after {step} steps ({seconds:.0f} s) ...")
 
     def finishing() -> None:
         echo("Ctrl+C: the steps are over; scoring and keeping the weights reached (Ctrl+C again stops at once)")
@@ -552,8 +556,8 @@ def adapt(
 
 
 class StopRequest:
-    """Ctrl+C while it is entered asks the loop to stop between two steps (:attr:`requested`); a second
-    Ctrl+C stops at once (``KeyboardInterrupt``). Outside the main thread it does nothing.
+    """Ctrl+C or SIGTERM while it is entered asks the loop to stop between two steps (:attr:`requested`); a
+    second one stops at once (``KeyboardInterrupt``). Outside the main thread it does nothing.
 
     Args:
         on_request: called at the first Ctrl+C (to say what happens now).
@@ -563,7 +567,7 @@ class StopRequest:
     def __init__(self, on_request: Callable[[], None] | None = None, requested: bool = False) -> None:
         self.requested = requested
         self._on_request = on_request
-        self._previous: Any = None
+        self._previous: dict[int, Any] | None = None
 
     def _handle(self, signum: int, frame: Any) -> None:  # noqa: ARG002 - signal's signature
         if self.requested:
@@ -574,13 +578,16 @@ class StopRequest:
 
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            # SIGTERM (kill, a job scheduler's stop) as Ctrl+C: its default action threw the steps away. A handler
+            # not set from Python (getsignal gives None) could not be put back: that signal is left alone.
+            numbers = [n for n in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(n) is not None]
+            self._previous = {number: signal.signal(number, self._handle) for number in numbers}
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        for number, handler in (self._previous or {}).items():
+            signal.signal(number, handler)
+        self._previous = None
 
 
 def format_scores(scores: dict[str, float]) -> str:

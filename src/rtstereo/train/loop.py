@@ -45,6 +45,7 @@ from ..models.checkpoint import (
 )
 from ..models.registry import ModelSpec, get_spec, import_object
 from ..runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from ..text import counted
 from . import distributed
 from .augment import augment_batch
 from .config import ConfigSettingError, TrainConfig
@@ -258,7 +259,7 @@ def say_padded_crops(sizes: list[tuple[str, tuple[int, ...]]], crop_hw: tuple[in
         return False
     name, (height, width) = small[0]
     padded = 1 - min(height, crop_hw[0]) * min(width, crop_hw[1]) / (crop_hw[0] * crop_hw[1])
-    others = f" (and {len(small) - 1} other pair(s))" if len(small) > 1 else ""
+    others = f" (and {counted(len(small) - 1, 'other pair')})" if len(small) > 1 else ""
     warn(
         f"training pair {name} is {height}x{width}, smaller than the {crop_hw[0]}x{crop_hw[1]} crop{others}: "
         f"its crops are padded with pixels that have no label ({100 * padded:.0f} % of each), which teach "
@@ -273,7 +274,7 @@ def usable_samples(samples: list, folder: str | Path) -> list:
     broken = [s for s in samples if s.problem is not None]
     if broken:
         names = ", ".join(s.name for s in broken[:5]) + (f" and {len(broken) - 5} more" if len(broken) > 5 else "")
-        warn(f"{folder}: {len(broken)} pair(s) left out: {names} ({broken[0].problem})")
+        warn(f"{folder}: {counted(len(broken), 'pair')} left out: {names} ({broken[0].problem})")
     return [s for s in samples if s.problem is None and s.gt_path is not None]
 
 

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
+from ..text import counted
 from .config import LOSS_REGIONS, ConfigSettingError
 
 
@@ -65,7 +66,7 @@ def check_weight_count(weights: Sequence[float], predictions: int) -> None:
     if len(weights) != predictions:
         raise ConfigSettingError(
             "loss_weights",
-            f"{len(weights)} weight(s) given, but the network returns {predictions} predictions in training "
+            f"{counted(len(weights), 'weight')} given, but the network returns {predictions} predictions in training "
             f"mode; give {predictions} weights, coarse to fine",
         )
 

@@ -35,6 +35,7 @@ from typing import Any
 import torch
 
 from ..errors import InputError
+from ..text import counted
 from ..types import StereoPair
 from .adapt_network import AdaptableNetwork
 from .online import LOWEST_PRIORITY, OnlineAdapter, OnlineConfig, log, lower_own_priority
@@ -187,7 +188,7 @@ class ProcessAdapter(OnlineAdapter):
                 break
             if "error" in record:
                 self.error = record["error"]
-                log.warning("online adaptation stopped after %d step(s): %s", self.steps, self.error)
+                log.warning("online adaptation stopped after %s: %s", counted(self.steps, "step"), self.error)
                 self.freeze("error")
                 continue
             self.busy_s += record.pop("busy_s", 0.0)

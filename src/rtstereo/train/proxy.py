@@ -26,6 +26,7 @@ from ..errors import DatasetError, RtStereoError, warn
 from ..models.sgbm import CONFIDENT_LR_TOLERANCE_PX as LR_TOLERANCE_PX
 from ..models.sgbm import CONFIDENT_UNIQUENESS as UNIQUENESS
 from ..models.sgbm import confident_disparity
+from ..text import counted
 from .augment import augment_batch
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".bmp", ".tif", ".tiff")
@@ -137,11 +138,11 @@ class ProxyStream:
         if broken:
             names = ", ".join(pair.name for pair, _ in broken[:5])
             more = f" and {len(broken) - 5} more" if len(broken) > 5 else ""
-            warn(f"{root}: {len(broken)} unlabeled pair(s) left out: {names}{more} ({broken[0][1]})")
+            warn(f"{root}: {counted(len(broken), 'unlabeled pair')} left out: {names}{more} ({broken[0][1]})")
         self.pairs = [pair for pair, why in zip(self.pairs, loaded) if not isinstance(why, str)]
         self.samples = [sample for sample in loaded if not isinstance(sample, str)]
         if not self.samples:
-            raise DatasetError(f"unlabeled pairs: none of the {len(loaded)} pair(s) under {root} can be read")
+            raise DatasetError(f"unlabeled pairs: none of the {counted(len(loaded), 'pair')} under {root} can be read")
         say_padded_crops([(p.name, left.shape[:2]) for p, (left, _, _) in zip(self.pairs, self.samples)], crop_hw)
         labelled = [float(np.isfinite(d).mean()) for _, _, d in self.samples]
         self.label_density = float(np.mean(labelled))
