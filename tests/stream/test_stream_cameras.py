@@ -680,3 +680,12 @@ def test_a_recording_cut_short_says_how_many_frames_of_how_many(tmp_path, caplog
         f"camera uvc:{video}: the recording ended after {held} frames although its header claims 12: the file is "
         "cut short or damaged; the stream stops there"
     ]
+
+
+def test_the_camera_frame_rate_counts_the_intervals_between_frames(tmp_path):
+    # 12 frames played at 20 fps span 0.55 s: 11 intervals; 12 / 0.55 s said 21.8 fps.
+    video = write_video(tmp_path / "sbs.mp4", sbs_frames(12), fps=20)
+    source = UVCSource(str(video))
+    pairs = list(source)
+    assert [p.index for p in pairs] == list(range(12))
+    assert source.stats()["camera_fps"] == pytest.approx(20.0, rel=0.04)
