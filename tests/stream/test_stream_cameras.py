@@ -79,6 +79,18 @@ def test_a_camera_size_the_camera_does_not_deliver_is_said(sbs_video, caplog):
     assert not caplog.messages
 
 
+def test_a_camera_fps_the_camera_does_not_run_at_is_said(caplog):
+    # ScriptedCapture keeps 30 fps whatever is set, as a UVC camera without that mode does.
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        next(iter(UVCSource(0, fps=60, capture_factory=lambda device: ScriptedCapture(sbs_frames(1)))))
+    said = "camera uvc:0: --camera-fps asked for 60 fps, but it runs at 30 fps: going on at that rate"
+    assert caplog.messages == [said]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        next(iter(UVCSource(0, fps=30, capture_factory=lambda device: ScriptedCapture(sbs_frames(1)))))
+    assert not caplog.messages
+
+
 def test_uvc_swap_exchanges_the_halves(sbs_video):
     frames = read_video(sbs_video)
     pair = next(iter(UVCSource(str(sbs_video), swap=True)))

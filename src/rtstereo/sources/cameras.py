@@ -115,6 +115,14 @@ class UVCSource(LiveSource):
             self.fps = self.requested_fps or self.fps
             self._pace_fps = self.fps
             self._recording_frames = int(frame_count)
+        elif self.requested_fps and self.fps and abs(self.fps - self.requested_fps) > 0.01 * self.requested_fps:
+            # As for the size: set() does not fail for a rate the camera lacks, it keeps its own.
+            log.warning(
+                "%s: --camera-fps asked for %g fps, but it runs at %g fps: going on at that rate",
+                self.description,
+                self.requested_fps,
+                self.fps,
+            )
         width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
         height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
         if self.frame_size_wh is not None and width and height and (width, height) != tuple(self.frame_size_wh):
