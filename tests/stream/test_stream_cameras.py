@@ -344,6 +344,13 @@ def realsense_or_skip():
     return pyrealsense2
 
 
+@pytest.mark.parametrize("fps", [29.97, 0.5])
+def test_realsense_refuses_a_fractional_frame_rate(fps):
+    # It was cut to an int by librealsense's config: 0.5 became 0, "any rate", and ran at the default.
+    with pytest.raises(InputError, match=rf"^--camera-fps {fps:g}: a RealSense camera runs at whole frame rates"):
+        open_camera("realsense", fps=fps)
+
+
 def test_realsense_with_no_camera_connected_says_so():
     realsense_or_skip()
     with pytest.raises(CameraError, match="no RealSense camera found"):

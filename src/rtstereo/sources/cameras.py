@@ -251,6 +251,11 @@ def open_camera(
 
         return OakSource(frame_size_wh=frame_size_wh or (640, 400), fps=fps, color=color)
     if name in ("realsense", "rs"):
+        if fps is not None and fps != int(fps):
+            # librealsense takes an int: 29.97 asked for 29 (refused by the camera), 0.5 for 0 (= any rate)
+            raise InputError(
+                f"--camera-fps {fps:g}: a RealSense camera runs at whole frame rates (e.g. 6, 15, 30, 60, 90)"
+            )
         from .realsense import RealSenseSource
 
         return RealSenseSource(frame_size_wh=frame_size_wh or (640, 480), fps=fps or 30)
