@@ -234,6 +234,12 @@ def test_a_camera_or_frame_rate_of_another_type_is_an_input_error(spec, fps, mes
         open_camera(spec, fps=fps)
 
 
+@pytest.mark.parametrize(("spec", "name"), [("oak:1", "oak"), ("realsense:012345", "realsense"), ("OAK: x", "oak")])
+def test_a_device_choice_after_oak_or_realsense_is_refused_not_ignored(spec, name):
+    with pytest.raises(InputError, match=rf"^camera '{spec}': {name} takes nothing after ':'"):
+        open_camera(spec)
+
+
 @pytest.mark.parametrize("fps", [0.0, -5.0, float("nan"), float("inf")])
 def test_a_camera_frame_rate_must_be_positive(fps):
     for spec in ("uvc:0", "oak", "realsense"):

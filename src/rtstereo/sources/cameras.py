@@ -246,6 +246,12 @@ def open_camera(
         return UVCSource(device, swap=swap, frame_size_wh=frame_size_wh, fps=fps)
     if swap:
         raise InputError(f"--swap applies to side-by-side (uvc) cameras, not to '{spec}'")
+    if argument.strip() and name in (*_OAK_NAMES, "realsense", "rs"):
+        # 'oak:1' or 'realsense:SERIAL' opened the first camera found, another one than meant with two plugged in
+        raise InputError(
+            f"camera '{spec}': {name} takes nothing after ':' (the first {name} camera found is opened); "
+            f"give --camera {name}"
+        )
     if name in _OAK_NAMES:
         from .oak import OakSource
 
