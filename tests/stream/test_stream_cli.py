@@ -290,6 +290,22 @@ def test_videos_of_different_sizes_fail_before_any_output(run_cli, tmp_path, sce
     assert not (tmp_path / "o.mp4").exists()
 
 
+@pytest.mark.parametrize("option", ["--calib", "--rectify"])
+def test_live_oak_refuses_a_calibration_or_maps_of_its_own(run_cli, monkeypatch, tmp_path, option):
+    """The OAK's pairs carry the device's calibration: --calib was ignored, --rectify rectified them twice."""
+    from rtstereo.sources.oak import OakSource
+
+    def never_started(dai):
+        raise AssertionError("the camera started before the options were checked")
+
+    monkeypatch.setattr("rtstereo.cli.live.open_camera", lambda *a, **k: OakSource(start_device=never_started))
+    calib = tmp_path / "calib.txt"
+    calib.write_text("cam0=[100 0 32; 0 100 24; 0 0 1]\ncam1=[100 0 32; 0 100 24; 0 0 1]\ndoffs=0\nbaseline=100\n")
+    code, _, err = run_cli("live", "--camera", "oak", option, calib, "-o", tmp_path / "o.mp4", *FAST)
+    assert code == 2 and f"{option}: camera oak " in err and f"drop {option}" in err, err
+    assert not (tmp_path / "o.mp4").exists()
+
+
 def test_live_oak_without_a_device(run_cli):
     pytest.importorskip("depthai", reason="depthai is not installed (extra camera)")
     code, _, err = run_cli("live", "--camera", "oak", *FAST)
