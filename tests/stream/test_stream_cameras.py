@@ -66,6 +66,13 @@ def test_a_video_file_as_a_camera_plays_at_its_frame_rate(tmp_path, camera_fps, 
     assert gaps_s.min() >= 0.5 / fps
 
 
+def test_a_recording_played_slower_than_the_stall_timeout_is_not_a_stalled_camera(tmp_path):
+    # --camera-fps 0.15 paced frames 6.7 s apart: "no frame for 5 s after 1 frame; the camera stalled"
+    video = write_video(tmp_path / "sbs.mp4", sbs_frames(3), fps=20)
+    source = UVCSource(str(video), fps=4, frame_timeout_s=0.15)
+    assert [p.index for p in source] == [0, 1, 2]
+
+
 def test_a_camera_size_the_camera_does_not_deliver_is_said(sbs_video, caplog):
     with caplog.at_level(logging.WARNING, "rtstereo.stream"):
         pair = next(iter(UVCSource(str(sbs_video), frame_size_wh=(2560, 720))))

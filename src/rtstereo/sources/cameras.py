@@ -61,6 +61,7 @@ class UVCSource(LiveSource):
         frame_timeout_s: float = 5.0,
     ):
         super().__init__(frame_timeout_s)
+        self._stall_s = frame_timeout_s  # a recording's pace adds its frame interval to it (see _open)
         self.device, self.swap = device, swap
         self.frame_size_wh, self.requested_fps = frame_size_wh, fps
         self._factory = capture_factory or cv2.VideoCapture
@@ -106,6 +107,7 @@ class UVCSource(LiveSource):
         fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
         self.fps = fps if 0 < fps < 1000 else None
         self._pace_fps = None
+        self.frame_timeout_s = self._stall_s
         frame_count = float(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0)
         if not self.is_device and is_still_image(str(self.device), frame_count if frame_count > 0 else None):
             capture.release()  # FFmpeg plays it as a one-frame video: the stream would end after one frame, exit 0
@@ -114,6 +116,8 @@ class UVCSource(LiveSource):
             # A recording cannot be asked for a frame rate (set() fails), so --camera-fps sets its pace.
             self.fps = self.requested_fps or self.fps
             self._pace_fps = self.fps
+            if self._pace_fps:  # --camera-fps 0.1 waits 10 s for each frame: that is no stalled camera
+                self.frame_timeout_s = self._stall_s + 1.0 / self._pace_fps
             self._recording_frames = int(frame_count)
         elif self.requested_fps and self.fps and abs(self.fps - self.requested_fps) > 0.01 * self.requested_fps:
             # As for the size: set() does not fail for a rate the camera lacks, it keeps its own.
