@@ -646,6 +646,22 @@ def test_temporal_settings_without_temporal_are_refused_and_defaults_fill_the_re
     assert temporal == {"alpha": 0.5, "reset_px": 2.0, "confirm_frames": 1, "hold_frames": 2}
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "said"),
+    [
+        ("--temporal-alpha", "0", "--temporal-alpha must be over 0 and at most 1 (the weight of the new frame), got 0"),
+        ("--temporal-alpha", "1.5", "--temporal-alpha must be over 0 and at most 1"),
+        ("--temporal-reset-px", "inf", "--temporal-reset-px must be > 0 pixels (a finite number), got inf"),
+        ("--temporal-confirm", "-1", "--temporal-confirm must be >= 0 frames, got -1"),
+    ],
+)
+def test_bad_temporal_settings_name_their_flag(run_cli, sbs_video, tmp_path, flag, value, said):
+    # They said the filter's parameter names: "temporal filter: confirm_frames must be >= 0, got -1".
+    code, _, err = run_cli("video", "--sbs", sbs_video, "--temporal", flag, value, "-o", tmp_path / "o.mp4", *FAST)
+    assert code == 2 and f"error: {said}" in err, err
+    assert not (tmp_path / "o.mp4").exists()
+
+
 @pytest.mark.parametrize("engine", ["local", "ray"])
 def test_an_output_prefix_that_is_a_folder_path_is_refused(run_cli, sbs_video, tmp_path, engine):
     prefix = f"{tmp_path / 'frames'}/"

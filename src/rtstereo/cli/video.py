@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import inspect
 import logging
+import math
 import os
 import sys
 from collections.abc import Iterator
@@ -155,7 +156,7 @@ def add_stream_args(parser: argparse.ArgumentParser, frames=None) -> None:
     temporal.add_argument(
         "--temporal-alpha",
         type=float,
-        help=f"weight of the new frame, 0..1 (default: {TEMPORAL_DEFAULTS['alpha']})",
+        help=f"weight of the new frame, over 0 and at most 1 (1: no averaging) (default: {TEMPORAL_DEFAULTS['alpha']})",
     )
     temporal.add_argument(
         "--temporal-reset-px",
@@ -478,6 +479,13 @@ def temporal_settings(args: argparse.Namespace) -> tuple[float, float, int] | No
             )
         return None
     alpha, reset_px, confirm = given.values()
+    # Named by the flags here: the filter's own messages say "alpha", "reset_px", "confirm_frames".
+    if alpha is not None and not 0 < alpha <= 1:
+        raise InputError(f"--temporal-alpha must be over 0 and at most 1 (the weight of the new frame), got {alpha}")
+    if reset_px is not None and not (math.isfinite(reset_px) and reset_px > 0):
+        raise InputError(f"--temporal-reset-px must be > 0 pixels (a finite number), got {reset_px}")
+    if confirm is not None and confirm < 0:
+        raise InputError(f"--temporal-confirm must be >= 0 frames, got {confirm}")
     return (
         TEMPORAL_DEFAULTS["alpha"] if alpha is None else alpha,
         TEMPORAL_DEFAULTS["reset_px"] if reset_px is None else reset_px,
