@@ -201,6 +201,16 @@ def test_an_absent_uvc_camera_is_reported():
         list(UVCSource(99))
 
 
+def test_a_uvc_path_that_is_a_folder_or_no_video_says_which(tmp_path):
+    # Both said "check the path", though the path was right.
+    (tmp_path / "clips").mkdir()
+    (tmp_path / "notes.mp4").write_text("not a video")
+    with pytest.raises(CameraError, match=r"clips: it is a folder, not a video file or device$"):
+        list(open_camera(f"uvc:{tmp_path / 'clips'}"))
+    with pytest.raises(CameraError, match=r"notes\.mp4: not a video OpenCV \(FFmpeg\) can open, or damaged$"):
+        list(open_camera(f"uvc:{tmp_path / 'notes.mp4'}"))
+
+
 def test_a_missing_uvc_recording_is_refused_when_named(tmp_path):
     """It was said when the stream opened it: after the model had loaded and an --adapt process had started."""
     with pytest.raises(InputError, match=r"^camera uvc:.*rig\.mp4: no such file$"):

@@ -98,6 +98,10 @@ class UVCSource(LiveSource):
             capture = self._factory(self.device)
         if capture is None or not capture.isOpened():
             hint = "is it plugged in, and not used by another program?" if self.is_device else "check the path"
+            if not self.is_device and Path(self.device).is_dir():
+                hint = "it is a folder, not a video file or device"
+            elif not self.is_device and Path(self.device).is_file():  # the path is right: "check the path" misled
+                hint = "not a video OpenCV (FFmpeg) can open, or damaged"
             raise CameraError(f"cannot open {self.description}: {hint}")
         if self.frame_size_wh is not None:
             capture.set(cv2.CAP_PROP_FRAME_WIDTH, self.frame_size_wh[0])
