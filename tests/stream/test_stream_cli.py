@@ -433,6 +433,33 @@ def test_ctrl_c_keeps_a_playable_mp4_and_complete_pngs(tmp_path):
     assert json.loads((tmp_path / "o.json").read_text())["stopped_by"] == "interrupt"
 
 
+def test_kill_stops_a_live_stream_as_ctrl_c_does(tmp_path):
+    """SIGTERM (`kill`, a service manager, `timeout`) ended the process at once: the mp4 was never finished."""
+    frames = 200  # played as a camera at 20 fps: 10 s, far longer than the test waits
+    scene = render_scene(frames=frames, step_px=1)
+    video = write_video(
+        tmp_path / "sbs.mp4", [np.concatenate([a, b], axis=1) for a, b in zip(scene.lefts, scene.rights)], fps=20
+    )
+    script = (
+        "import sys; from rtstereo import cli; cli.VERBS += ['live'] * ('live' not in cli.VERBS); sys.exit(cli.main())"
+    )
+    args = ["live", "--camera", f"uvc:{video}", "-o", str(tmp_path / "o.mp4"), "--output-prefix", str(tmp_path / "d")]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, *args, *FAST], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob("d_*.png")) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    pngs = sorted(tmp_path.glob("d_*.png"))
+    assert f"rtstereo live: interrupted: {len(pngs)} frames written; what was written is complete" in err
+    assert 1 <= len(pngs) < frames and len(read_video(tmp_path / "o.mp4")) == len(pngs)
+    assert json.loads((tmp_path / "o.json").read_text())["stopped_by"] == "interrupt"
+
+
 def test_ctrl_c_before_the_first_frame_leaves_no_video_and_says_so(run_cli, sbs_video, tmp_path, monkeypatch):
     from rtstereo.sources.video import VideoReader
     from rtstereo.stream import Stream

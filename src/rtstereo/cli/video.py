@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import InputError, OutputError, RtStereoError, require
+from ..io.atomic import terminate_as_interrupt
 from ..sinks.video import Sink
 from ..sources.base import FramePreparer, FrameSource
 from ..temporal import TemporalFilter
@@ -434,7 +435,9 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         progress=not args.quiet,
     )
     try:
-        summary = stream.run()
+        # `kill` (a service manager, `timeout`) stops it as Ctrl-C does: it ended the process with the mp4 unfinished
+        with terminate_as_interrupt():
+            summary = stream.run()
     finally:
         if checked is not None:
             checked.wait()  # its warning before the summary, also on a stream shorter than the check
