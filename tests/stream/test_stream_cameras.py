@@ -211,6 +211,13 @@ def test_a_uvc_path_that_is_a_folder_or_no_video_says_which(tmp_path):
         list(open_camera(f"uvc:{tmp_path / 'notes.mp4'}"))
 
 
+def test_a_uvc_index_opencv_cannot_take_is_an_input_error():
+    # Both were tracebacks: int('²') (a digit to str.isdigit), and OpenCV's overload error for a huge int.
+    with pytest.raises(InputError, match=r"^camera uvc:99999999999999999999: a device index is at most 2147483647$"):
+        open_camera("uvc:99999999999999999999")
+    assert open_camera("uvc:²").device == "²"  # a name, which OpenCV then fails to open, in one line
+
+
 def test_a_missing_uvc_recording_is_refused_when_named(tmp_path):
     """It was said when the stream opened it: after the model had loaded and an --adapt process had started."""
     with pytest.raises(InputError, match=r"^camera uvc:.*rig\.mp4: no such file$"):

@@ -192,6 +192,7 @@ class UVCSource(LiveSource):
 
 
 _OAK_NAMES = ("oak", "oak-d", "oakd", "depthai")
+_MAX_DEVICE_INDEX = 2**31 - 1
 
 
 def _missing_recording(device: str) -> bool:
@@ -247,7 +248,10 @@ def open_camera(
     if color and name not in _OAK_NAMES:
         raise InputError(f"--oak-color applies to --camera oak, not to '{spec}'; drop --oak-color")
     if name == "uvc":
-        device: int | str = int(argument) if argument.strip().isdigit() else (argument or 0)
+        # isdecimal, not isdigit: 'uvc:²' is a digit that int() refuses (a traceback)
+        device: int | str = int(argument) if argument.strip().isdecimal() else (argument or 0)
+        if isinstance(device, int) and device > _MAX_DEVICE_INDEX:  # OpenCV takes a C int: a traceback beyond
+            raise InputError(f"camera uvc:{argument.strip()}: a device index is at most {_MAX_DEVICE_INDEX}")
         if isinstance(device, str) and _missing_recording(device):
             # Said now: it was said when the stream opened it, after the model and an --adapt process had started.
             raise InputError(f"camera uvc:{device}: no such file")
