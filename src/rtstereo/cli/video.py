@@ -381,6 +381,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     _refuse_writing_over_inputs(args, input_files(args, verb))
     check_summary_path(_summary_path(args), args.output)
     _refuse_summary_over_adapt_save(args)
+    _refuse_summary_over_recording(args)
     prepare = FramePreparer(size_wh=parse_size_hw(args.size)[::-1] if args.size else None, **_geometry(args))
     checked = None
     if not args.no_rectification_check:
@@ -681,6 +682,20 @@ def _refuse_summary_over_adapt_save(args: argparse.Namespace) -> None:
         raise InputError(
             f"--summary {summary} is the --adapt-save checkpoint: the summary would replace the adapted weights; "
             "give a .json file name"
+        )
+
+
+def _refuse_summary_over_recording(args: argparse.Namespace) -> None:
+    """Refuse a ``--summary`` that names the ``--view3d-save`` recording: written after it, at the end of the
+    stream, the summary replaced the 3D recording.
+
+    Raises:
+        InputError: the two name one file.
+    """
+    summary, recording = _summary_path(args), getattr(args, "view3d_save", None)
+    if summary is not None and recording is not None and os.path.abspath(summary) == os.path.abspath(recording):
+        raise InputError(
+            f"--summary {summary} is the --view3d-save recording: the summary would replace it; give a .json file name"
         )
 
 
