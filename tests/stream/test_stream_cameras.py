@@ -738,3 +738,5 @@ def test_the_camera_frame_rate_counts_the_intervals_between_frames(tmp_path):
     pairs = list(source)
     assert [p.index for p in pairs] == list(range(12))
     assert source.stats()["camera_fps"] == pytest.approx(20.0, rel=0.04)
+    assert [p.index for p in source] == list(range(12))  # opened again: its own frames and rate
+    assert source.stats()["camera_frames"] == 12 and source.stats()["camera_fps"] == pytest.approx(20.0, rel=0.04)

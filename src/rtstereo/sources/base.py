@@ -354,6 +354,7 @@ class LiveSource(FrameSource):
 
     def _grab_loop(self, slot: LatestSlot, stop: threading.Event) -> None:
         first_at = 0.0  # time.perf_counter() of the first frame (not of the start: the wait for it is no interval)
+        self._grabbed, self._grab_elapsed_s = 0, 0.0  # this opening's frames, as the slot's dropped ones are
         try:
             while not stop.is_set():
                 grabbed = self._read()
