@@ -13,6 +13,7 @@ right image, positive, in its own pixels.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 
 import numpy as np
@@ -85,11 +86,16 @@ def consistency_mask(
 
     False marks occluded pixels, mismatches and pixels without a disparity.
     """
-    if not max_diff_px > 0:
-        raise InputError(f"max_diff_px must be > 0 pixels, got {max_diff_px}")
+    _check_max_diff_px(max_diff_px)
     difference = lr_difference_px(disparity_left_px, disparity_right_px)
     with np.errstate(invalid="ignore"):
         return np.isfinite(difference) & (difference <= max_diff_px)
+
+
+def _check_max_diff_px(max_diff_px: float) -> None:
+    # inf passes no judgement, and lands as "Infinity" (not JSON) in the result's settings
+    if not (math.isfinite(max_diff_px) and max_diff_px > 0):
+        raise InputError(f"max_diff_px must be > 0 pixels (a finite number), got {max_diff_px}")
 
 
 def confidence_from_difference(difference_px: np.ndarray, scale_px: float = DEFAULT_MAX_DIFF_PX) -> np.ndarray:
@@ -118,6 +124,7 @@ def lr_check(
         ``(result, mask)``: the result with ``nan`` where the check fails (its timings gain
         ``lr_check``, its settings ``lr_max_diff_px``), and the bool ``(H, W)`` consistency mask.
     """
+    _check_max_diff_px(max_diff_px)  # before the model runs, not after its first pass
     if result is None:
         result = predictor.predict_pair(pair)
     t0 = time.perf_counter()
@@ -150,8 +157,7 @@ def _device_consistency_mask(
 
     from .runtime import postprocess_torch
 
-    if not max_diff_px > 0:
-        raise InputError(f"max_diff_px must be > 0 pixels, got {max_diff_px}")
+    _check_max_diff_px(max_diff_px)
     right_px = postprocess_torch.right_disparity(predictor, pair.left, pair.right)
     left_px = torch.from_numpy(np.asarray(disparity_left_px, dtype=np.float32)).to(right_px.device)
     return postprocess_torch.consistency_mask(left_px, right_px, max_diff_px).cpu().numpy()

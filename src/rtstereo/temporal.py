@@ -12,6 +12,7 @@ flicker = mean ``|d_t - d_{t-1}|`` over the pixels valid in both frames, in pixe
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import numpy as np
@@ -80,8 +81,8 @@ class TemporalFilter:
     def __init__(self, alpha: float = 0.3, reset_px: float = 2.0, confirm_frames: int = 1, hold_frames: int = 2):
         if not 0 < alpha <= 1:
             raise InputError(f"temporal filter: alpha must be in (0, 1] (weight of the new frame), got {alpha}")
-        if not reset_px > 0:
-            raise InputError(f"temporal filter: reset_px must be > 0 pixels, got {reset_px}")
+        if not (math.isfinite(reset_px) and reset_px > 0):  # inf: "Infinity" in the summary JSON, which is not JSON
+            raise InputError(f"temporal filter: reset_px must be > 0 pixels (a finite number), got {reset_px}")
         if confirm_frames < 0:
             raise InputError(f"temporal filter: confirm_frames must be >= 0, got {confirm_frames}")
         if hold_frames < 0:

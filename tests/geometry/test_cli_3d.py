@@ -545,9 +545,9 @@ def test_lr_check_is_checked_before_the_model_runs(capsys, tmp_path, pair_files,
         raise AssertionError("the model was loaded before the arguments were checked")
 
     monkeypatch.setattr("rtstereo.cli.predict.predictor_from_args", no_model)
-    for value in ("0", "-1"):
+    for value in ("0", "-1", "inf", "nan"):  # inf wrote "Infinity" into each pair's JSON
         code, _, err = run_cli(capsys, "predict", *pair_files, *SGBM, "--lr-check", value, "-o", tmp_path / "out")
-        assert code == 2 and f"--lr-check must be > 0 pixels, got {float(value)}" in err, err
+        assert code == 2 and f"--lr-check must be > 0 pixels (a finite number), got {float(value)}" in err, err
 
 
 def test_default_says_so_when_its_own_switch_kept_raw_views_the_features_find_exposed_differently(

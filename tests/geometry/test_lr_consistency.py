@@ -97,3 +97,14 @@ def test_confidence_errors():
         consistency_mask(np.zeros((2, 2)), np.zeros((2, 2)), 0)
     with pytest.raises(InputError, match="scale_px must be > 0"):
         confidence_from_difference(np.zeros(2), -1)
+
+
+def test_lr_check_refuses_an_infinite_threshold_before_the_model_runs():
+    class NoModel:
+        def predict_pair(self, pair):
+            raise AssertionError("the model ran before the threshold was checked")
+
+    pair = StereoPair(np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint8))
+    for value in (float("inf"), float("nan"), 0.0):  # inf was taken: "lr_max_diff_px": Infinity in the JSON
+        with pytest.raises(InputError, match="max_diff_px must be > 0 pixels"):
+            lr_check(NoModel(), pair, max_diff_px=value)

@@ -66,6 +66,13 @@ def test_a_video_file_as_a_camera_plays_at_its_frame_rate(tmp_path, camera_fps, 
     assert gaps_s.min() >= 0.5 / fps
 
 
+def test_a_recording_played_slower_than_the_stall_timeout_is_not_a_stalled_camera(tmp_path):
+    # --camera-fps 0.15 paced frames 6.7 s apart: "no frame for 5 s after 1 frame; the camera stalled"
+    video = write_video(tmp_path / "sbs.mp4", sbs_frames(3), fps=20)
+    source = UVCSource(str(video), fps=4, frame_timeout_s=0.15)
+    assert [p.index for p in source] == [0, 1, 2]
+
+
 def test_a_camera_size_the_camera_does_not_deliver_is_said(sbs_video, caplog):
     with caplog.at_level(logging.WARNING, "rtstereo.stream"):
         pair = next(iter(UVCSource(str(sbs_video), frame_size_wh=(2560, 720))))
@@ -76,6 +83,18 @@ def test_a_camera_size_the_camera_does_not_deliver_is_said(sbs_video, caplog):
     caplog.clear()
     with caplog.at_level(logging.WARNING, "rtstereo.stream"):
         next(iter(UVCSource(str(sbs_video), frame_size_wh=(256, 64))))
+    assert not caplog.messages
+
+
+def test_a_camera_fps_the_camera_does_not_run_at_is_said(caplog):
+    # ScriptedCapture keeps 30 fps whatever is set, as a UVC camera without that mode does.
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        next(iter(UVCSource(0, fps=60, capture_factory=lambda device: ScriptedCapture(sbs_frames(1)))))
+    said = "camera uvc:0: --camera-fps asked for 60 fps, but it runs at 30 fps: going on at that rate"
+    assert caplog.messages == [said]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        next(iter(UVCSource(0, fps=30, capture_factory=lambda device: ScriptedCapture(sbs_frames(1)))))
     assert not caplog.messages
 
 
@@ -182,6 +201,23 @@ def test_an_absent_uvc_camera_is_reported():
         list(UVCSource(99))
 
 
+def test_a_uvc_path_that_is_a_folder_or_no_video_says_which(tmp_path):
+    # Both said "check the path", though the path was right.
+    (tmp_path / "clips").mkdir()
+    (tmp_path / "notes.mp4").write_text("not a video")
+    with pytest.raises(CameraError, match=r"clips: it is a folder, not a video file or device$"):
+        list(open_camera(f"uvc:{tmp_path / 'clips'}"))
+    with pytest.raises(CameraError, match=r"notes\.mp4: not a video OpenCV \(FFmpeg\) can open, or damaged$"):
+        list(open_camera(f"uvc:{tmp_path / 'notes.mp4'}"))
+
+
+def test_a_uvc_index_opencv_cannot_take_is_an_input_error():
+    # Both were tracebacks: int('²') (a digit to str.isdigit), and OpenCV's overload error for a huge int.
+    with pytest.raises(InputError, match=r"^camera uvc:99999999999999999999: a device index is at most 2147483647$"):
+        open_camera("uvc:99999999999999999999")
+    assert open_camera("uvc:²").device == "²"  # a name, which OpenCV then fails to open, in one line
+
+
 def test_a_missing_uvc_recording_is_refused_when_named(tmp_path):
     """It was said when the stream opened it: after the model had loaded and an --adapt process had started."""
     with pytest.raises(InputError, match=r"^camera uvc:.*rig\.mp4: no such file$"):
@@ -220,6 +256,12 @@ def test_unknown_camera_and_misplaced_swap():
 def test_a_camera_or_frame_rate_of_another_type_is_an_input_error(spec, fps, message):
     with pytest.raises(InputError, match=message):  # was: AttributeError, TypeError
         open_camera(spec, fps=fps)
+
+
+@pytest.mark.parametrize(("spec", "name"), [("oak:1", "oak"), ("realsense:012345", "realsense"), ("OAK: x", "oak")])
+def test_a_device_choice_after_oak_or_realsense_is_refused_not_ignored(spec, name):
+    with pytest.raises(InputError, match=rf"^camera '{spec}': {name} takes nothing after ':'"):
+        open_camera(spec)
 
 
 @pytest.mark.parametrize("fps", [0.0, -5.0, float("nan"), float("inf")])
@@ -330,6 +372,13 @@ def realsense_or_skip():
     except ImportError as exc:  # the wheel needs libusb-1.0 from the system
         pytest.skip(f"pyrealsense2 does not import here: {exc}")
     return pyrealsense2
+
+
+@pytest.mark.parametrize("fps", [29.97, 0.5])
+def test_realsense_refuses_a_fractional_frame_rate(fps):
+    # It was cut to an int by librealsense's config: 0.5 became 0, "any rate", and ran at the default.
+    with pytest.raises(InputError, match=rf"^--camera-fps {fps:g}: a RealSense camera runs at whole frame rates"):
+        open_camera("realsense", fps=fps)
 
 
 def test_realsense_with_no_camera_connected_says_so():
@@ -680,3 +729,14 @@ def test_a_recording_cut_short_says_how_many_frames_of_how_many(tmp_path, caplog
         f"camera uvc:{video}: the recording ended after {held} frames although its header claims 12: the file is "
         "cut short or damaged; the stream stops there"
     ]
+
+
+def test_the_camera_frame_rate_counts_the_intervals_between_frames(tmp_path):
+    # 12 frames played at 20 fps span 0.55 s: 11 intervals; 12 / 0.55 s said 21.8 fps.
+    video = write_video(tmp_path / "sbs.mp4", sbs_frames(12), fps=20)
+    source = UVCSource(str(video))
+    pairs = list(source)
+    assert [p.index for p in pairs] == list(range(12))
+    assert source.stats()["camera_fps"] == pytest.approx(20.0, rel=0.04)
+    assert [p.index for p in source] == list(range(12))  # opened again: its own frames and rate
+    assert source.stats()["camera_frames"] == 12 and source.stats()["camera_fps"] == pytest.approx(20.0, rel=0.04)

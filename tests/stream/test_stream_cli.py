@@ -290,6 +290,22 @@ def test_videos_of_different_sizes_fail_before_any_output(run_cli, tmp_path, sce
     assert not (tmp_path / "o.mp4").exists()
 
 
+@pytest.mark.parametrize("option", ["--calib", "--rectify"])
+def test_live_oak_refuses_a_calibration_or_maps_of_its_own(run_cli, monkeypatch, tmp_path, option):
+    """The OAK's pairs carry the device's calibration: --calib was ignored, --rectify rectified them twice."""
+    from rtstereo.sources.oak import OakSource
+
+    def never_started(dai):
+        raise AssertionError("the camera started before the options were checked")
+
+    monkeypatch.setattr("rtstereo.cli.live.open_camera", lambda *a, **k: OakSource(start_device=never_started))
+    calib = tmp_path / "calib.txt"
+    calib.write_text("cam0=[100 0 32; 0 100 24; 0 0 1]\ncam1=[100 0 32; 0 100 24; 0 0 1]\ndoffs=0\nbaseline=100\n")
+    code, _, err = run_cli("live", "--camera", "oak", option, calib, "-o", tmp_path / "o.mp4", *FAST)
+    assert code == 2 and f"{option}: camera oak " in err and f"drop {option}" in err, err
+    assert not (tmp_path / "o.mp4").exists()
+
+
 def test_live_oak_without_a_device(run_cli):
     pytest.importorskip("depthai", reason="depthai is not installed (extra camera)")
     code, _, err = run_cli("live", "--camera", "oak", *FAST)
@@ -414,6 +430,33 @@ def test_ctrl_c_keeps_a_playable_mp4_and_complete_pngs(tmp_path):
     for png in pngs:
         assert read_disparity(png).shape == (512, 1024)
     assert len(read_video(tmp_path / "o.mp4")) == len(pngs)
+    assert json.loads((tmp_path / "o.json").read_text())["stopped_by"] == "interrupt"
+
+
+def test_kill_stops_a_live_stream_as_ctrl_c_does(tmp_path):
+    """SIGTERM (`kill`, a service manager, `timeout`) ended the process at once: the mp4 was never finished."""
+    frames = 200  # played as a camera at 20 fps: 10 s, far longer than the test waits
+    scene = render_scene(frames=frames, step_px=1)
+    video = write_video(
+        tmp_path / "sbs.mp4", [np.concatenate([a, b], axis=1) for a, b in zip(scene.lefts, scene.rights)], fps=20
+    )
+    script = (
+        "import sys; from rtstereo import cli; cli.VERBS += ['live'] * ('live' not in cli.VERBS); sys.exit(cli.main())"
+    )
+    args = ["live", "--camera", f"uvc:{video}", "-o", str(tmp_path / "o.mp4"), "--output-prefix", str(tmp_path / "d")]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, *args, *FAST], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob("d_*.png")) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    pngs = sorted(tmp_path.glob("d_*.png"))
+    assert f"rtstereo live: interrupted: {len(pngs)} frames written; what was written is complete" in err
+    assert 1 <= len(pngs) < frames and len(read_video(tmp_path / "o.mp4")) == len(pngs)
     assert json.loads((tmp_path / "o.json").read_text())["stopped_by"] == "interrupt"
 
 
@@ -662,6 +705,22 @@ def test_temporal_settings_without_temporal_are_refused_and_defaults_fill_the_re
     assert code == 0, err
     temporal = json.loads((tmp_path / "o.json").read_text())["temporal"]
     assert temporal == {"alpha": 0.5, "reset_px": 2.0, "confirm_frames": 1, "hold_frames": 2}
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "said"),
+    [
+        ("--temporal-alpha", "0", "--temporal-alpha must be over 0 and at most 1 (the weight of the new frame), got 0"),
+        ("--temporal-alpha", "1.5", "--temporal-alpha must be over 0 and at most 1"),
+        ("--temporal-reset-px", "inf", "--temporal-reset-px must be > 0 pixels (a finite number), got inf"),
+        ("--temporal-confirm", "-1", "--temporal-confirm must be >= 0 frames, got -1"),
+    ],
+)
+def test_bad_temporal_settings_name_their_flag(run_cli, sbs_video, tmp_path, flag, value, said):
+    # They said the filter's parameter names: "temporal filter: confirm_frames must be >= 0, got -1".
+    code, _, err = run_cli("video", "--sbs", sbs_video, "--temporal", flag, value, "-o", tmp_path / "o.mp4", *FAST)
+    assert code == 2 and f"error: {said}" in err, err
+    assert not (tmp_path / "o.mp4").exists()
 
 
 @pytest.mark.parametrize("engine", ["local", "ray"])

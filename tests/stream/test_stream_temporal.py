@@ -71,6 +71,8 @@ def test_a_new_frame_size_restarts_and_reset_forgets():
         ({"alpha": 0}, "alpha"),
         ({"alpha": 1.5}, "alpha"),
         ({"reset_px": 0}, "reset_px"),
+        ({"reset_px": float("inf")}, "reset_px"),  # was taken, and the summary JSON said Infinity
+        ({"reset_px": float("nan")}, "reset_px"),
         ({"confirm_frames": -1}, "confirm_frames"),
         ({"hold_frames": -1}, "hold_frames"),
     ],

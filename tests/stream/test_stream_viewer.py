@@ -383,6 +383,21 @@ def test_bad_3d_view_values_name_their_flag_before_a_missing_rerun(
     assert code == 2 and err == f"rtstereo video: error: {said}\n", err
 
 
+@pytest.mark.parametrize("verb", ["video", "live"])
+def test_a_summary_naming_the_recording_is_refused(
+    fake_rerun, run_cli, two_videos, sbs_video, calib_file, tmp_path, verb
+):
+    """The summary, written last, replaced the .rrd the viewer had recorded."""
+    fake_rerun(FakeRecording())
+    recording = tmp_path / "run.rrd"
+    inputs = list(two_videos) if verb == "video" else ["--camera", f"uvc:{sbs_video}"]
+    code, _, err = run_cli(
+        verb, *inputs, "--calib", calib_file, "--view3d-save", recording, "--summary", recording, *FAST
+    )
+    assert code == 2 and f"--summary {recording} is the --view3d-save recording" in err, err
+    assert not recording.exists()
+
+
 def test_recording_name_must_end_in_rrd(run_cli, two_videos, calib_file, tmp_path):
     code, _, err = run_cli("video", *two_videos, "--calib", calib_file, "--view3d-save", tmp_path / "o.mp4", *FAST)
     assert code == 2 and "expected a .rrd file name" in err

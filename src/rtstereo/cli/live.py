@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import InputError
 from ..sources.base import LiveSource
-from ..sources.cameras import open_camera
+from ..sources.cameras import UVCSource, open_camera
 from .common import add_model_args, parse_size_hw
 from .video import add_stream_args, run_stream, stream_logging
 
@@ -67,6 +68,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     with stream_logging("live", args.quiet):
         source = open_live_camera(args)
+        refuse_a_second_calibration(args, source)
         return run_stream(args, source, "live")
 
 
@@ -79,3 +81,24 @@ def open_live_camera(args: argparse.Namespace) -> LiveSource:
         fps=args.camera_fps,
         color=args.oak_color,
     )
+
+
+def refuse_a_second_calibration(args: argparse.Namespace, source: LiveSource) -> None:
+    """OAK-D and RealSense frames come rectified, with the device's calibration: ``--calib`` was ignored for
+    them (the pairs carry one already) and ``--rectify`` rectified them a second time.
+
+    Raises:
+        InputError: ``--calib`` or ``--rectify`` with a camera that supplies its own calibration.
+    """
+    if isinstance(source, UVCSource):
+        return
+    if args.calib:
+        raise InputError(
+            f"--calib: {source.description} supplies its own calibration, read from the device, and the file "
+            "would be ignored; drop --calib"
+        )
+    if args.rectify:
+        raise InputError(
+            f"--rectify: {source.description} delivers frames already rectified with the device's calibration, "
+            "and rectifying them again would distort them; drop --rectify"
+        )

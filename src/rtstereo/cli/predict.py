@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import sys
 import warnings
@@ -213,8 +214,9 @@ def run(args: argparse.Namespace) -> int:
             else (f"--format {','.join(formats)}", "add ply or glb to --format")
         )
         raise InputError(f"{named} {verb} point clouds, and {written} writes none: {fix}, or leave {named} out")
-    if args.lr_check is not None and not args.lr_check > 0:
-        raise InputError(f"--lr-check must be > 0 pixels, got {args.lr_check}")
+    # inf would keep every pixel the right view sees, and write "Infinity" into each pair's JSON (not JSON)
+    if args.lr_check is not None and not (math.isfinite(args.lr_check) and args.lr_check > 0):
+        raise InputError(f"--lr-check must be > 0 pixels (a finite number), got {args.lr_check}")
     check_engine_args(args, output if not to_file else None)
     job = BatchJob(
         output=output,

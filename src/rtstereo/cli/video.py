@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import inspect
 import logging
+import math
 import os
 import sys
 from collections.abc import Iterator
@@ -156,7 +157,7 @@ def add_stream_args(parser: argparse.ArgumentParser, frames=None) -> None:
     temporal.add_argument(
         "--temporal-alpha",
         type=float,
-        help=f"weight of the new frame, 0..1 (default: {TEMPORAL_DEFAULTS['alpha']})",
+        help=f"weight of the new frame, over 0 and at most 1 (1: no averaging) (default: {TEMPORAL_DEFAULTS['alpha']})",
     )
     temporal.add_argument(
         "--temporal-reset-px",
@@ -383,6 +384,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     _refuse_writing_over_inputs(args, input_files(args, verb))
     check_summary_path(_summary_path(args), args.output)
     _refuse_summary_over_adapt_save(args)
+    _refuse_summary_over_recording(args)
     prepare = FramePreparer(size_wh=parse_size_hw(args.size)[::-1] if args.size else None, **_geometry(args))
     checked = None
     if not args.no_rectification_check:
@@ -483,6 +485,13 @@ def temporal_settings(args: argparse.Namespace) -> tuple[float, float, int] | No
             )
         return None
     alpha, reset_px, confirm = given.values()
+    # Named by the flags here: the filter's own messages say "alpha", "reset_px", "confirm_frames".
+    if alpha is not None and not 0 < alpha <= 1:
+        raise InputError(f"--temporal-alpha must be over 0 and at most 1 (the weight of the new frame), got {alpha}")
+    if reset_px is not None and not (math.isfinite(reset_px) and reset_px > 0):
+        raise InputError(f"--temporal-reset-px must be > 0 pixels (a finite number), got {reset_px}")
+    if confirm is not None and confirm < 0:
+        raise InputError(f"--temporal-confirm must be >= 0 frames, got {confirm}")
     return (
         TEMPORAL_DEFAULTS["alpha"] if alpha is None else alpha,
         TEMPORAL_DEFAULTS["reset_px"] if reset_px is None else reset_px,
@@ -675,6 +684,20 @@ def _refuse_summary_over_adapt_save(args: argparse.Namespace) -> None:
         raise InputError(
             f"--summary {summary} is the --adapt-save checkpoint: the summary would replace the adapted weights; "
             "give a .json file name"
+        )
+
+
+def _refuse_summary_over_recording(args: argparse.Namespace) -> None:
+    """Refuse a ``--summary`` that names the ``--view3d-save`` recording: written after it, at the end of the
+    stream, the summary replaced the 3D recording.
+
+    Raises:
+        InputError: the two name one file.
+    """
+    summary, recording = _summary_path(args), getattr(args, "view3d_save", None)
+    if summary is not None and recording is not None and os.path.abspath(summary) == os.path.abspath(recording):
+        raise InputError(
+            f"--summary {summary} is the --view3d-save recording: the summary would replace it; give a .json file name"
         )
 
 

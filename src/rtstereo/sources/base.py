@@ -361,7 +361,9 @@ class LiveSource(FrameSource):
     def _close(self) -> None: ...
 
     def stats(self) -> dict[str, Any]:
-        delivered = self._grabbed / self._grab_elapsed_s if self._grab_elapsed_s > 0 else 0.0
+        # N frames span N - 1 intervals from the first to the last: N / span read a 10 fps file of 12 frames as 10.9
+        intervals = self._grabbed - 1
+        delivered = intervals / self._grab_elapsed_s if intervals > 0 and self._grab_elapsed_s > 0 else 0.0
         return {
             "camera_frames": self._grabbed,
             "camera_fps": round(delivered, 2),
@@ -369,7 +371,8 @@ class LiveSource(FrameSource):
         }
 
     def _grab_loop(self, slot: LatestSlot, stop: threading.Event) -> None:
-        start = time.perf_counter()
+        first_at = 0.0  # time.perf_counter() of the first frame (not of the start: the wait for it is no interval)
+        self._grabbed, self._grab_elapsed_s = 0, 0.0  # this opening's frames, as the slot's dropped ones are
         try:
             while not stop.is_set():
                 grabbed = self._read()
@@ -377,7 +380,9 @@ class LiveSource(FrameSource):
                     slot.close()
                     return
                 self._grabbed += 1
-                self._grab_elapsed_s = time.perf_counter() - start
+                if self._grabbed == 1:
+                    first_at = time.perf_counter()
+                self._grab_elapsed_s = time.perf_counter() - first_at
                 slot.put(grabbed)
             slot.close()
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread, which raises it

@@ -61,6 +61,7 @@ class UVCSource(LiveSource):
         frame_timeout_s: float = 5.0,
     ):
         super().__init__(frame_timeout_s)
+        self._stall_s = frame_timeout_s  # a recording's pace adds its frame interval to it (see _open)
         self.device, self.swap = device, swap
         self.frame_size_wh, self.requested_fps = frame_size_wh, fps
         self._factory = capture_factory or cv2.VideoCapture
@@ -97,6 +98,10 @@ class UVCSource(LiveSource):
             capture = self._factory(self.device)
         if capture is None or not capture.isOpened():
             hint = "is it plugged in, and not used by another program?" if self.is_device else "check the path"
+            if not self.is_device and Path(self.device).is_dir():
+                hint = "it is a folder, not a video file or device"
+            elif not self.is_device and Path(self.device).is_file():  # the path is right: "check the path" misled
+                hint = "not a video OpenCV (FFmpeg) can open, or damaged"
             raise CameraError(f"cannot open {self.description}: {hint}")
         if self.frame_size_wh is not None:
             capture.set(cv2.CAP_PROP_FRAME_WIDTH, self.frame_size_wh[0])
@@ -106,6 +111,7 @@ class UVCSource(LiveSource):
         fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
         self.fps = fps if 0 < fps < 1000 else None
         self._pace_fps = None
+        self.frame_timeout_s = self._stall_s
         frame_count = float(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0)
         if not self.is_device and is_still_image(str(self.device), frame_count if frame_count > 0 else None):
             capture.release()  # FFmpeg plays it as a one-frame video: the stream would end after one frame, exit 0
@@ -114,7 +120,17 @@ class UVCSource(LiveSource):
             # A recording cannot be asked for a frame rate (set() fails), so --camera-fps sets its pace.
             self.fps = self.requested_fps or self.fps
             self._pace_fps = self.fps
+            if self._pace_fps:  # --camera-fps 0.1 waits 10 s for each frame: that is no stalled camera
+                self.frame_timeout_s = self._stall_s + 1.0 / self._pace_fps
             self._recording_frames = int(frame_count)
+        elif self.requested_fps and self.fps and abs(self.fps - self.requested_fps) > 0.01 * self.requested_fps:
+            # As for the size: set() does not fail for a rate the camera lacks, it keeps its own.
+            log.warning(
+                "%s: --camera-fps asked for %g fps, but it runs at %g fps: going on at that rate",
+                self.description,
+                self.requested_fps,
+                self.fps,
+            )
         width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
         height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
         if self.frame_size_wh is not None and width and height and (width, height) != tuple(self.frame_size_wh):
@@ -176,6 +192,7 @@ class UVCSource(LiveSource):
 
 
 _OAK_NAMES = ("oak", "oak-d", "oakd", "depthai")
+_MAX_DEVICE_INDEX = 2**31 - 1
 
 
 def _missing_recording(device: str) -> bool:
@@ -231,18 +248,32 @@ def open_camera(
     if color and name not in _OAK_NAMES:
         raise InputError(f"--oak-color applies to --camera oak, not to '{spec}'; drop --oak-color")
     if name == "uvc":
-        device: int | str = int(argument) if argument.strip().isdigit() else (argument or 0)
+        # isdecimal, not isdigit: 'uvc:²' is a digit that int() refuses (a traceback)
+        device: int | str = int(argument) if argument.strip().isdecimal() else (argument or 0)
+        if isinstance(device, int) and device > _MAX_DEVICE_INDEX:  # OpenCV takes a C int: a traceback beyond
+            raise InputError(f"camera uvc:{argument.strip()}: a device index is at most {_MAX_DEVICE_INDEX}")
         if isinstance(device, str) and _missing_recording(device):
             # Said now: it was said when the stream opened it, after the model and an --adapt process had started.
             raise InputError(f"camera uvc:{device}: no such file")
         return UVCSource(device, swap=swap, frame_size_wh=frame_size_wh, fps=fps)
     if swap:
         raise InputError(f"--swap applies to side-by-side (uvc) cameras, not to '{spec}'")
+    if argument.strip() and name in (*_OAK_NAMES, "realsense", "rs"):
+        # 'oak:1' or 'realsense:SERIAL' opened the first camera found, another one than meant with two plugged in
+        raise InputError(
+            f"camera '{spec}': {name} takes nothing after ':' (the first {name} camera found is opened); "
+            f"give --camera {name}"
+        )
     if name in _OAK_NAMES:
         from .oak import OakSource
 
         return OakSource(frame_size_wh=frame_size_wh or (640, 400), fps=fps, color=color)
     if name in ("realsense", "rs"):
+        if fps is not None and fps != int(fps):
+            # librealsense takes an int: 29.97 asked for 29 (refused by the camera), 0.5 for 0 (= any rate)
+            raise InputError(
+                f"--camera-fps {fps:g}: a RealSense camera runs at whole frame rates (e.g. 6, 15, 30, 60, 90)"
+            )
         from .realsense import RealSenseSource
 
         return RealSenseSource(frame_size_wh=frame_size_wh or (640, 480), fps=fps or 30)
