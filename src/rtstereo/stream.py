@@ -324,6 +324,12 @@ class Stream:
                 f"colour_scale: expected a ColourScale (ColourScale(max_disp_px), or None to measure it), got "
                 f"{type(colour_scale).__name__} {colour_scale!r}"
             )
+        if temporal is not None and not isinstance(temporal, TemporalFilter):
+            # anything else failed in the inference thread, at the first frame
+            raise InputError(
+                f"temporal: expected a TemporalFilter (TemporalFilter(alpha=0.3), or None for none), got "
+                f"{type(temporal).__name__} {temporal!r:.80}"
+            )
         self.source, self.predictor = source, predictor
         self.sinks, self.window = _checked_parts(source, predictor, sinks), window
         self.prepare, self.temporal = prepare, temporal

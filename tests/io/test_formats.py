@@ -414,6 +414,26 @@ def test_read_image_missing(tmp_path):
         read_image(tmp_path / "none.png")
 
 
+def test_read_image_of_a_folder_says_it_is_a_folder(tmp_path):
+    (tmp_path / "lefts").mkdir()
+    with pytest.raises(InputError, match=f"{re.escape(str(tmp_path / 'lefts'))} is a folder, not an image"):
+        read_image(tmp_path / "lefts")
+
+
+@pytest.mark.parametrize(
+    ("source", "match"),
+    [
+        (5, r"image: expected a path or URL \(str or Path\), got int$"),
+        (None, "got NoneType"),
+        (np.zeros((4, 5, 3), np.uint8), r"got ndarray; arrays go to rtstereo.load\(...\).predict\(left, right\)"),
+    ],
+)
+def test_read_image_of_no_path_is_an_input_error(source, match):
+    """A bare TypeError from pathlib ("expected str, bytes or os.PathLike object, not int") before."""
+    with pytest.raises(InputError, match=match):
+        read_image(source)
+
+
 def test_read_grey_palette_16bit_and_errors(tmp_path):
     palette = Image.fromarray(np.array([[0, 1, 1]], np.uint8))
     palette.putpalette([0, 0, 0, 255, 255, 255])

@@ -11,7 +11,7 @@ import pytest
 
 import rtstereo
 from conftest import BACKGROUND_PX, read_video, render_scene
-from rtstereo.errors import OutputError
+from rtstereo.errors import InputError, OutputError
 from rtstereo.io import read_disparity
 from rtstereo.sinks.video import ColourScale, DisparityPngSink, Sink, VideoSink
 from rtstereo.sources.base import CameraError, FrameSource
@@ -149,6 +149,27 @@ def test_colour_range_is_measured_once_from_the_first_frames(tmp_path):
     # the 99th percentile of frames 0..2 (disparities 5, 6, 7), then frozen
     assert summary.colour_max_disp_px == pytest.approx(7.0)
     assert summary.frames_written == 6 and len(read_video(tmp_path / "o.mp4")) == 6
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (("64",), "colour range: expected a max disparity in pixels, or None to measure it, got str '64'"),
+        ((True,), "colour range: expected .* got bool"),
+        ((float("inf"),), "max disparity must be > 0 pixels, got inf"),  # every frame coloured as 0 px
+        ((0,), "max disparity must be > 0 pixels, got 0"),
+        ((None, 0), "warmup_frames must be >= 1, got 0"),  # taken as 1 without a word
+        ((None, 2.5), "warmup_frames: expected a whole number of frames >= 1, got float 2.5"),
+    ],
+)
+def test_a_bad_colour_range_is_an_input_error(args, match):
+    with pytest.raises(InputError, match=match):
+        ColourScale(*args)
+
+
+def test_a_temporal_filter_that_is_not_one_is_refused_before_the_stream_starts():
+    with pytest.raises(InputError, match="temporal: expected a TemporalFilter .* got float 0.3"):
+        Stream(Frames(2), FakePredictor(), temporal=0.3)
 
 
 class FadeInPredictor(FakePredictor):

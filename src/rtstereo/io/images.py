@@ -5,6 +5,7 @@ BGR exists only inside this module's OpenCV calls.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -80,8 +81,17 @@ def read_image_levels(source: str | Path) -> np.ndarray:
 
 def _decode(source: str | Path) -> tuple[np.ndarray, str | Path]:
     """The image as OpenCV decodes it (uint8 or uint16, BGR or grey, upright), and what messages call it."""
+    if not isinstance(source, (str, os.PathLike)):
+        hint = (
+            "; arrays go to rtstereo.load(...).predict(left, right) as they are"
+            if isinstance(source, np.ndarray)
+            else ""
+        )
+        raise InputError(f"image: expected a path or URL (str or Path), got {type(source).__name__}{hint}")
     url = str(source) if is_url(str(source)) else None
     path = fetch(url) if url is not None else Path(source)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder, not an image: name an image file in it")
     if not path.is_file():
         raise InputError(f"image not found: {path}")
     data = np.fromfile(path, dtype=np.uint8)

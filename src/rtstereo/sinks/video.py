@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import DisparityRangeError, InputError, OutputError, warn
+from ..errors import DisparityRangeError, InputError, OutputError, require_number, require_whole, warn
 from ..io.atomic import partial_path, remove_stale_partials
 from ..io.disparity import colorize, to_png16
 from ..io.images import write_image
@@ -56,10 +56,18 @@ class ColourScale:
     """
 
     def __init__(self, max_disp_px: float | None = None, warmup_frames: int = 5, fallback_px: float | None = None):
-        if max_disp_px is not None and not max_disp_px > 0:
-            raise InputError(f"colour range: max disparity must be > 0 pixels, got {max_disp_px}")
-        self.max_disp_px = float(max_disp_px) if max_disp_px is not None else None
-        self.warmup_frames = max(1, int(warmup_frames))
+        if max_disp_px is not None:
+            max_disp_px = require_number(
+                max_disp_px, "colour range", "a max disparity in pixels, or None to measure it"
+            )
+            # inf coloured every frame as 0 px
+            if not 0 < max_disp_px < math.inf:
+                raise InputError(f"colour range: max disparity must be > 0 pixels, got {max_disp_px}")
+        warmup_frames = require_whole(warmup_frames, "colour range: warmup_frames", "a whole number of frames >= 1")
+        if warmup_frames < 1:
+            raise InputError(f"colour range: warmup_frames must be >= 1, got {warmup_frames}")
+        self.max_disp_px = max_disp_px
+        self.warmup_frames = warmup_frames
         self.fallback_px = fallback_px
         self.source = "given" if max_disp_px is not None else "first frames"
         self._samples: list[np.ndarray] = []
