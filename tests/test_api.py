@@ -376,6 +376,16 @@ def test_a_predictor_closes_in_a_with_block_and_then_refuses_to_predict(textured
     assert "'closed': True" in repr(predictor)
 
 
+@pytest.mark.parametrize("model, settings", [("sgbm", {"max_disp": 16}), ("hybrid", {"max_disp": 16})])
+def test_a_closed_predictor_on_the_device_says_it_was_closed(textured_pair, model, settings):
+    """It said "the opencv backend does not post-process on a device", as if the backend were the matter."""
+    left, right = textured_pair
+    predictor = rtstereo.load(model, **settings)
+    predictor.close()
+    with pytest.raises(rtstereo.InputError, match=f"the {model} predictor was closed; load the model again"):
+        predictor.predict_on_device(rtstereo.StereoPair(left, right))
+
+
 def test_closing_the_hybrid_stops_its_sgbm_thread_and_closes_its_network():
     import threading
 

@@ -346,6 +346,15 @@ def test_a_low_priority_child_is_lowered_at_once_before_its_own_start(tiny_check
         adapter.close()
 
 
+def test_a_closed_adapting_predictor_refuses_to_predict(tiny_checkpoint, frames):
+    """It raised AttributeError: 'ClosedBackend' object has no attribute 'module'."""
+    predictor, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**SMALL))
+    predictor.close()
+    with pytest.raises(InputError, match="predictor was closed; load the model again"):
+        predictor.predict(frames[0][0], frames[1][0])
+    assert adapter.frames_seen == 0
+
+
 def test_freeze_stops_updates_until_resumed(tiny_checkpoint, frames):
     predictor, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**SMALL))
     pair = StereoPair(frames[0][0], frames[1][0], index=0)

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError, OutputError, SettingError
-from ..runtime.predictor import Predictor
+from ..runtime.predictor import ClosedBackend, Predictor
 from ..sinks.video import OutputFrame, Sink
 from ..sources.base import LatestSlot
 from ..text import counted
@@ -533,6 +533,8 @@ class AdaptingPredictor(Predictor):
     def predict_pair(self, pair: StereoPair, hints: Any = None, cost: Any = None) -> Any:
         """Predict with the newest weights (``hints`` for a guided network, ``cost``: see :class:`Predictor`),
         then offer the pair to the adapter (which makes a guided network's hints of its crop itself)."""
+        if isinstance(self.backend, ClosedBackend):  # it has no network to take the weights
+            self.backend.refuse()
         self.adapter.apply_to(self.backend.module)
         result = super().predict_pair(pair, hints=hints, cost=cost)
         self.adapter.offer(pair)
