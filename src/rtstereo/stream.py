@@ -47,7 +47,7 @@ from typing import Any
 from .errors import InputError, OutputError
 from .io.atomic import atomic_path
 from .runtime.predictor import Predictor
-from .sinks.video import ColourScale, OutputFrame, Sink, VideoSink, compose_preview
+from .sinks.video import ColourScale, OutputFrame, Sink, VideoSink, compose_preview, refuse_writing_over_inputs
 from .sources.base import FrameSource, LatestSlot
 from .temporal import TemporalFilter
 from .text import counted
@@ -332,6 +332,10 @@ class Stream:
             )
         self.source, self.predictor = source, predictor
         self.sinks, self.window = _checked_parts(source, predictor, sinks), window
+        refuse_writing_over_inputs(
+            [("video output", sink.path) for sink in self.sinks if isinstance(sink, VideoSink)],
+            getattr(source, "input_files", ()),
+        )
         self.prepare, self.temporal = prepare, temporal
         self.colour_scale = colour_scale or ColourScale(None)
         if self.colour_scale.fallback_px is None:  # no frame with disparities to measure: the model's range

@@ -559,6 +559,31 @@ def test_an_output_that_names_an_input_video_is_refused(run_cli, two_videos, sbs
     assert code == 2 and "would destroy the input" in err
 
 
+def test_a_python_stream_refuses_a_video_output_that_is_its_input(two_videos, sbs_video, tmp_path):
+    """Only the command line checked: Stream(source, model, sinks=[VideoSink(input)]).run() replaced the input
+    video with the disparity preview when the finished mp4 was renamed into place."""
+    import rtstereo
+    from rtstereo.errors import InputError
+    from rtstereo.sinks.video import VideoSink
+    from rtstereo.sources.cameras import UVCSource
+    from rtstereo.sources.video import SideBySideVideoSource, TwoVideoSource
+    from rtstereo.stream import Stream
+
+    left, right = two_videos
+    (tmp_path / "link.mp4").symlink_to(sbs_video)
+    before = {path: path.read_bytes() for path in (left, right, sbs_video)}
+    model = rtstereo.load("sgbm", max_disp=16)
+    for source, output in [
+        (TwoVideoSource(left, right), right),
+        (SideBySideVideoSource(sbs_video), tmp_path / "link.mp4"),  # the same file under another name
+        (UVCSource(str(sbs_video)), sbs_video),  # a recording played as a camera
+    ]:
+        with pytest.raises(InputError, match=f"video output {output} is the input video .*would destroy the input"):
+            Stream(source, model, sinks=[VideoSink(output, fps=10)])
+    assert {path: path.read_bytes() for path in before} == before
+    assert SideBySideVideoSource(sbs_video).input_files == (sbs_video,) and UVCSource(0).input_files == ()
+
+
 def test_a_summary_that_cannot_be_written_does_not_hide_the_streams_error(run_cli, two_videos, tmp_path, monkeypatch):
     class ClosedWriter:  # an FFmpeg writer that refuses the file
         def __init__(self, *args):

@@ -12,7 +12,7 @@ import inspect
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ..errors import InputError, OutputError, RtStereoError, require
@@ -376,7 +376,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be >= 1, got {args.max_frames}")
     check_output_prefix(args.output_prefix)
-    _refuse_writing_over_inputs(args, input_files(args, verb))
+    _refuse_writing_over_inputs(args, source.input_files)
     check_summary_path(_summary_path(args), args.output)
     _refuse_summary_over_adapt_save(args)
     prepare = FramePreparer(size_wh=parse_size_hw(args.size)[::-1] if args.size else None, **_geometry(args))
@@ -673,12 +673,6 @@ def _refuse_summary_over_adapt_save(args: argparse.Namespace) -> None:
         )
 
 
-def input_files(args: argparse.Namespace, verb: str) -> list[Path]:
-    """The local files the stream reads: the video verb's inputs, or the file after ``uvc:``."""
-    names = args.inputs if verb == "video" else [args.camera.strip().partition(":")[2]]
-    return [Path(name) for name in names if name and Path(name).is_file()]
-
-
 def _summary_path(args: argparse.Namespace) -> str | None:
     """``--summary``, or by default beside ``-o`` (``.json``) or ``PREFIX_summary.json``."""
     if args.summary is not None:
@@ -690,18 +684,13 @@ def _summary_path(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _refuse_writing_over_inputs(args: argparse.Namespace, inputs: list[Path]) -> None:
-    """Refuse an mp4 or a summary that would replace one of the files the stream reads."""
+def _refuse_writing_over_inputs(args: argparse.Namespace, inputs: Sequence[Path]) -> None:
+    """Refuse an mp4 or a summary that would replace one of the files the stream reads (before the outputs are
+    made; :class:`~rtstereo.stream.Stream` checks its video outputs the same way)."""
+    from ..sinks.video import refuse_writing_over_inputs
+
     outputs = [("-o", args.output), ("--summary" if args.summary else "the summary", _summary_path(args))]
-    for option, output in outputs:
-        if output is None or not Path(output).is_file():
-            continue
-        for source in inputs:
-            if Path(output).samefile(source):
-                raise InputError(
-                    f"{option} {output} is the input video {source}: writing it would destroy the input; "
-                    "choose another output name"
-                )
+    refuse_writing_over_inputs(outputs, inputs)
 
 
 def _report(args: argparse.Namespace, summary) -> None:

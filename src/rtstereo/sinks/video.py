@@ -16,7 +16,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -400,6 +400,30 @@ def say_earlier_pngs(prefix: str | Path, before: dict[str, tuple[int, int]]) -> 
     stale = earlier_pngs(prefix, before)
     if stale:
         log.warning(earlier_pngs_message(prefix, stale))
+
+
+def refuse_writing_over_inputs(outputs: Iterable[tuple[str, str | Path | None]], inputs: Iterable[str | Path]) -> None:
+    """Refuse an output file that is one of the files a stream reads (also under another name or a link):
+    the finished video replaced the input when it was renamed into place.
+
+    Args:
+        outputs: ``(what, path)`` of each output file (``what`` names it in the message: ``-o``, ``--summary``,
+            ``video output``); ``None`` paths are skipped.
+        inputs: the files the source reads (:attr:`~rtstereo.sources.base.FrameSource.input_files`).
+
+    Raises:
+        InputError: an output that is an input.
+    """
+    sources = [Path(source) for source in inputs if Path(source).is_file()]
+    for what, output in outputs:
+        if output is None or not Path(output).is_file():
+            continue
+        for source in sources:
+            if Path(output).samefile(source):
+                raise InputError(
+                    f"{what} {output} is the input video {source}: writing it would destroy the input; "
+                    "choose another output name"
+                )
 
 
 def _check_writable(probe: Path, what: str) -> None:
