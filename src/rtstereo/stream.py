@@ -348,6 +348,7 @@ class Stream:
         self._stop = threading.Event()
         self._enough = threading.Event()  # inference reached max_frames (live sources count there)
         self._writer_done = threading.Event()
+        self._ctrl_c = False  # a KeyboardInterrupt reached run(): raised again at its end unless asked not to
         self._lock = threading.Lock()
         self._reason: str | None = None
         self._error: BaseException | None = None
@@ -600,12 +601,20 @@ class Stream:
 
     # -- supervision --------------------------------------------------------------------------
 
-    def run(self) -> StreamSummary:
+    def run(self, raise_interrupt: bool = True) -> StreamSummary:
         """Run to the end of the input (or a stop) and return the summary.
+
+        Args:
+            raise_interrupt: on Ctrl-C (``KeyboardInterrupt``), raise it again once the outputs are closed
+                and :attr:`summary` is made, so that a script looping over videos stops too; ``False``
+                returns the summary (``stopped_by == "interrupt"``), as the command line and Ray's workers
+                do. A :meth:`stop` from another thread always returns it.
 
         Raises:
             RtStereoError: a stage failed (unreadable frame, camera unplugged, output not writable);
                 the outputs are closed first, and :attr:`summary` holds what was done.
+            KeyboardInterrupt: Ctrl-C, with ``raise_interrupt``; the outputs hold the frames written
+                before it, and :attr:`summary` says so.
             InputError: the stream has run before (its source is spent and its outputs are closed).
         """
         if self._t0:  # a second run read nothing and reported the first's frames over a wall time of 0 s
@@ -628,6 +637,7 @@ class Stream:
         try:
             self._supervise()
         except KeyboardInterrupt:
+            self._ctrl_c = True
             self.stop("interrupt")
         finally:
             self._shutdown(threads)
@@ -641,6 +651,8 @@ class Stream:
         self.summary = self._summarise()
         if self._error is not None:
             raise self._error
+        if self._ctrl_c and raise_interrupt:
+            raise KeyboardInterrupt
         return self.summary
 
     def _supervise(self) -> None:
@@ -666,6 +678,7 @@ class Stream:
                 if self._writer_done.wait(_POLL_S):
                     break
             except KeyboardInterrupt:
+                self._ctrl_c = True
                 self._finish("interrupt")
         writer.join(timeout=2.0)
         capture.join(timeout=2.0)

@@ -330,16 +330,25 @@ def test_window_quit_returns_at_once_even_when_inference_is_slow(tmp_path):
     assert summary.frames_written == 1 and len(read_video(tmp_path / "o.mp4")) == 1
 
 
-def test_ctrl_c_stops_cleanly_and_keeps_what_was_written(tmp_path):
+@pytest.mark.parametrize("raise_interrupt", [True, False])
+def test_ctrl_c_stops_cleanly_and_keeps_what_was_written(tmp_path, raise_interrupt):
+    """Ctrl-C is raised again once the outputs are closed (a script looping over videos went on to the next
+    one); with raise_interrupt=False, as the command line and Ray's workers run it, the summary comes back."""
     sink, pngs = VideoSink(tmp_path / "o.mp4", fps=10), DisparityPngSink(tmp_path / "d")
     window = ScriptedWindow(quit_after_shown=2, action="interrupt")
-    summary = Stream(
+    stream = Stream(
         Frames(50, delay_s=0.02),
         FakePredictor(),
         sinks=[sink, pngs],
         window=window,
         colour_scale=ColourScale(32),
-    ).run()
+    )
+    if raise_interrupt:
+        with pytest.raises(KeyboardInterrupt):
+            stream.run()
+    else:
+        assert stream.run(raise_interrupt=False) is stream.summary
+    summary = stream.summary
     assert summary.stopped_by == "interrupt"
     written = summary.frames_written
     assert 2 <= written < 50
@@ -347,12 +356,43 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_was_written(tmp_path):
     assert sorted(p.name for p in tmp_path.glob("d_*.png")) == [f"d_{n:05d}.png" for n in range(written)]
 
 
+def test_a_ctrl_c_while_the_outputs_close_is_raised_again_after_they_are_closed(monkeypatch):
+    """The first Ctrl-C lands after the input ended, while run() waits for the writer: still raised, once closed."""
+    wait = threading.Event.wait
+    interrupted = []
+
+    def ctrl_c_in_wait(event, timeout=None):
+        if threading.current_thread() is threading.main_thread() and not interrupted and event is stream._writer_done:
+            interrupted.append(event)
+            raise KeyboardInterrupt
+        return wait(event, timeout)
+
+    sink = SlowClose(0.0)
+    stream = Stream(Frames(3), FakePredictor(), sinks=[sink], colour_scale=ColourScale(32))
+    monkeypatch.setattr(stream, "_supervise", lambda: None)  # as if the input had ended
+    monkeypatch.setattr(threading.Event, "wait", ctrl_c_in_wait)
+    with pytest.raises(KeyboardInterrupt):
+        stream.run()
+    assert interrupted and sink.closed and stream.summary is not None
+
+
+def test_a_stop_from_another_thread_returns_the_summary():
+    stream = Stream(Frames(10_000, delay_s=0.005), FakePredictor(), colour_scale=ColourScale(32))
+    timer = threading.Timer(0.3, stream.stop)
+    timer.start()
+    try:
+        summary = stream.run()  # not a Ctrl-C: nothing to raise
+    finally:
+        timer.cancel()
+    assert summary.stopped_by == "interrupt" and summary.frames_written < 10_000
+
+
 @pytest.mark.parametrize(("action", "reason"), [("interrupt", "interrupt"), ("quit", "window")])
 def test_a_stop_after_the_input_was_all_read_is_the_reason_not_the_end_of_input(action, reason):
     """Three frames are all read while the model is on the first: the end of input is not why it stopped."""
     window = ScriptedWindow(quit_after_shown=1, action=action)
     stream = Stream(Frames(3), FakePredictor(delay_s=0.3), window=window, colour_scale=ColourScale(32))
-    summary = stream.run()
+    summary = stream.run(raise_interrupt=False)
     assert summary.frames_read == 3 and summary.frames_written < 3
     assert summary.stopped_by == reason
 
@@ -390,7 +430,7 @@ def test_a_second_ctrl_c_while_the_outputs_close_does_not_cut_the_closing_short(
     )
     monkeypatch.setattr(threading.Event, "wait", ctrl_c_in_wait)
     try:
-        summary = stream.run()
+        summary = stream.run(raise_interrupt=False)
     except KeyboardInterrupt:
         pytest.fail("the second Ctrl-C left run() before the outputs were closed")
     assert interrupted and sink.closed and summary.stopped_by == "interrupt"

@@ -433,7 +433,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         progress=not args.quiet,
     )
     try:
-        summary = stream.run()
+        summary = stream.run(raise_interrupt=False)  # Ctrl-C: the summary, then exit code 130 below
     finally:
         if checked is not None:
             checked.wait()  # its warning before the summary, also on a stream shorter than the check
