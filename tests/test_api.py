@@ -73,6 +73,14 @@ def test_list_models_and_pattern():
     assert rtstereo.list_models("gwcnet*") == ["gwcnet-g", "gwcnet-gc"]
 
 
+def test_a_model_name_or_pattern_that_is_no_string_is_an_input_error():
+    """list_models(5) raised AttributeError ('int' object has no attribute 'lower'), get_spec(5) a TypeError."""
+    with pytest.raises(rtstereo.InputError, match="pattern: expected a str such as 'gwc\\*', got int 5"):
+        rtstereo.list_models(5)
+    with pytest.raises(rtstereo.InputError, match=r"model name: expected a str \(rtstereo.list_models\(\)\), got int"):
+        rtstereo.get_spec(5)
+
+
 def test_unknown_model_names_close_matches():
     with pytest.raises(rtstereo.ModelNotFoundError, match="Did you mean: sgbm"):
         rtstereo.load("sgmb")

@@ -10,6 +10,7 @@ import numbers
 import os
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 
@@ -114,6 +115,24 @@ def require_whole(value: Any, name: str, expected: str = "a whole number") -> in
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InputError(f"{name}: expected {expected}, got {type(value).__name__} {value!r:.80}")
     return int(value)
+
+
+def require_path(value: Any, name: str, expected: str = "a path (str or Path)", hint: str = "") -> Path:
+    """``value`` as a :class:`~pathlib.Path` when it is a ``str`` or ``os.PathLike``, else an :class:`InputError`
+    that names ``name`` and ``expected`` (pathlib's own was a bare ``TypeError``: "expected str, bytes or
+    os.PathLike object, not int"); ``hint`` follows the type received.
+
+    Examples:
+        >>> require_path("left.png", "image").name
+        'left.png'
+        >>> require_path(5, "disparity file")
+        Traceback (most recent call last):
+        ...
+        rtstereo.errors.InputError: disparity file: expected a path (str or Path), got int
+    """
+    if not isinstance(value, (str, os.PathLike)):
+        raise InputError(f"{name}: expected {expected}, got {type(value).__name__}{hint}")
+    return Path(value)
 
 
 def require_installed(module: str, extra: str | None, purpose: str) -> None:

@@ -265,9 +265,10 @@ def result_point_cloud(
     Raises:
         InputError: the result has no calibration.
     """
+    calibration = require_calibration(result)  # checks that it is a result, before its fields are read
     return point_cloud(
         result.disparity_px,
-        require_calibration(result),
+        calibration,
         result.left,
         max_depth_m=max_depth_m,
         max_jump_rel=max_jump_rel,
@@ -277,6 +278,11 @@ def result_point_cloud(
 
 def require_calibration(result: DisparityResult) -> Calibration:
     """The result's calibration, or an error that says how to give one."""
+    if not isinstance(result, DisparityResult):  # an AttributeError ('... has no attribute calibration') before
+        raise InputError(
+            f"expected a DisparityResult (what predict() returns), got {type(result).__name__}; for a bare map, "
+            "point_cloud(disparity_px, calibration)"
+        )
     if result.calibration is None:
         raise InputError(
             "metric depth and point clouds need the cameras' calibration (focal length, baseline), and this "

@@ -350,6 +350,9 @@ def test_geometry_input_errors():
     with pytest.raises(InputError, match="max_jump_rel: expected a relative depth jump > 0, e.g. 0.1, got str"):
         point_cloud(np.ones((2, 2)), cal, max_jump_rel="0.1")
     assert len(point_cloud(np.ones((2, 2)), cal, max_depth_m=np.float32(1e4), max_jump_rel=None)) == 4
+    # a map instead of the result: an AttributeError ('numpy.ndarray' object has no attribute 'disparity_px')
+    with pytest.raises(InputError, match=r"expected a DisparityResult \(what predict\(\) returns\), got ndarray"):
+        result_point_cloud(np.ones((2, 2)))
     with pytest.raises(InputError, match="mask: expected shape"):
         point_cloud(np.ones((2, 2)), cal, mask=np.ones((3, 3), bool))
     with pytest.raises(
