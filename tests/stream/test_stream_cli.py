@@ -662,6 +662,14 @@ def test_an_output_prefix_that_is_a_folder_path_is_refused(run_cli, sbs_video, t
     assert code == 2 and f"--output-prefix {prefix} ends with a folder separator" in err
     assert f"e.g. {prefix}disp" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sbs.mp4"]
+    (tmp_path / "frames").mkdir()  # the folder, named without the separator: frames_00000.png beside it before
+    code, _, err = run_cli(
+        "video", "--sbs", sbs_video, "--output-prefix", tmp_path / "frames", "--engine", engine, *FAST
+    )
+    assert code == 2 and f"--output-prefix {tmp_path / 'frames'} is a folder" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames", "sbs.mp4"] and not any(
+        (tmp_path / "frames").iterdir()
+    )
 
 
 def test_show_without_a_display_does_not_then_suggest_show(run_cli, two_videos, monkeypatch):

@@ -634,6 +634,11 @@ def check_output_prefix(prefix: str | None) -> None:
             f"--output-prefix {prefix} ends with a folder separator: the PNGs are named PREFIX_00000.png, so "
             f"give a file-name prefix inside the folder, e.g. {prefix}disp"
         )
+    if prefix and Path(prefix).is_dir():  # the same, for a folder that exists, named without the separator
+        raise InputError(
+            f"--output-prefix {prefix} is a folder: the PNGs are named PREFIX_00000.png and would be written beside "
+            f"it; give a file-name prefix inside it, e.g. {Path(prefix) / 'disp'}"
+        )
 
 
 def check_summary_path(path: str | None, video: str | None = None) -> None:

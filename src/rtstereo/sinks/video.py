@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import DisparityRangeError, InputError, OutputError, require_number, require_whole, warn
+from ..errors import DisparityRangeError, InputError, OutputError, require_number, require_path, require_whole, warn
 from ..io.atomic import partial_path, remove_stale_partials
 from ..io.disparity import colorize, to_png16
 from ..io.images import write_image
@@ -192,7 +192,7 @@ class VideoSink(Sink):
     wants_preview = True
 
     def __init__(self, path: str | Path, fps: float | None = None):
-        self.path = Path(path)
+        self.path = require_path(path, "video output", "an .mp4 file name (str or Path)")
         # 0 was taken for "unknown" (10 fps written) and a negative rate blamed on the folder ("not writable?")
         if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0 < fps < math.inf):
             raise InputError(f"video output {self.path}: fps must be a number > 0, or None to measure it; got {fps!r}")
@@ -285,7 +285,8 @@ class DisparityPngSink(Sink):
     """
 
     def __init__(self, prefix: str | Path):
-        text = os.fspath(prefix)
+        require_path(prefix, "PNG prefix", "a path prefix (str or Path), e.g. frames/disp")
+        text = os.fspath(prefix)  # as given: Path("frames/") drops the separator, Path("") is "."
         # "frames/" wrote frames_00000.png beside the folder, and "" wrote _00000.png in the working folder
         if not str(text).strip() or str(text).endswith(("/", os.sep)):
             raise OutputError(
@@ -293,6 +294,11 @@ class DisparityPngSink(Sink):
                 "name, e.g. frames/disp for frames/disp_00000.png"
             )
         self.prefix = Path(prefix)
+        if self.prefix.is_dir():  # an existing folder, named without the separator: the PNGs went beside it too
+            raise OutputError(
+                f"PNG prefix {text} is a folder: the PNGs are <prefix>_00000.png and would be written beside it; "
+                f"give a name inside it, e.g. {self.prefix / 'disp'} for {self.prefix / 'disp'}_00000.png"
+            )
         try:
             self.prefix.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
