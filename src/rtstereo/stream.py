@@ -324,6 +324,17 @@ class Stream:
                 f"colour_scale: expected a ColourScale (ColourScale(max_disp_px), or None to measure it), got "
                 f"{type(colour_scale).__name__} {colour_scale!r}"
             )
+        if window is not None and not all(callable(getattr(window, name, None)) for name in ("show", "poll", "close")):
+            # anything else ran the whole stream and then failed with an AttributeError on window.close()
+            raise InputError(
+                "window: expected a window with show, poll and close (rtstereo.sinks.video.open_window(...)), or "
+                f"None; got {type(window).__name__} {window!r:.80}"
+            )
+        if prepare is not None and not callable(prepare):  # it failed in the capture thread, at the first frame
+            raise InputError(
+                f"prepare: expected a function of a StereoPair (FramePreparer(...)), or None; got "
+                f"{type(prepare).__name__} {prepare!r:.80}"
+            )
         if temporal is not None and not isinstance(temporal, TemporalFilter):
             # anything else failed in the inference thread, at the first frame
             raise InputError(

@@ -172,6 +172,20 @@ def test_a_temporal_filter_that_is_not_one_is_refused_before_the_stream_starts()
         Stream(Frames(2), FakePredictor(), temporal=0.3)
 
 
+@pytest.mark.parametrize(
+    ("parts", "match"),
+    [
+        # the stream ran to its end, then failed with AttributeError: 'str' object has no attribute 'close'
+        ({"window": "yes"}, "window: expected a window with show, poll and close .* got str 'yes'"),
+        # TypeError: 'str' object is not callable, from the capture thread
+        ({"prepare": "resize"}, "prepare: expected a function of a StereoPair .* got str 'resize'"),
+    ],
+)
+def test_a_window_or_prepare_that_is_not_one_is_refused_before_the_stream_starts(parts, match):
+    with pytest.raises(InputError, match=match):
+        Stream(Frames(2), FakePredictor(), **parts)
+
+
 class FadeInPredictor(FakePredictor):
     """No disparity at all for the first ``dark`` frames (a video fading in from black), then as FakePredictor."""
 
