@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, OutputError
+from .errors import InputError, OutputError, require_path
 from .io.atomic import atomic_path
 from .runtime.predictor import Predictor
 from .sinks.video import ColourScale, OutputFrame, Sink, VideoSink, compose_preview, refuse_writing_over_inputs
@@ -138,7 +138,7 @@ class StreamSummary:
         return {**dataclasses.asdict(self), "bottleneck": self.bottleneck}
 
     def write_json(self, path: str | Path) -> Path:
-        path = Path(path)
+        path = require_path(path, "summary file", "a .json file name (str or Path)")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(path, "the summary") as partial:

@@ -167,6 +167,12 @@ def test_a_bad_colour_range_is_an_input_error(args, match):
         ColourScale(*args)
 
 
+def test_a_summary_path_of_the_wrong_type_is_an_input_error():
+    summary = Stream(Frames(1), FakePredictor(), colour_scale=ColourScale(32)).run()
+    with pytest.raises(InputError, match=r"summary file: expected a .json file name \(str or Path\), got int"):
+        summary.write_json(5)  # pathlib's bare TypeError before
+
+
 def test_a_temporal_filter_that_is_not_one_is_refused_before_the_stream_starts():
     with pytest.raises(InputError, match="temporal: expected a TemporalFilter .* got float 0.3"):
         Stream(Frames(2), FakePredictor(), temporal=0.3)
