@@ -232,6 +232,20 @@ def test_results_record_the_threads_onnx_runtime_was_given(toy_path, monkeypatch
     assert "threads" not in load_onnx(toy_path).predict(left, right).settings  # ONNX Runtime's own choice
 
 
+def test_an_export_on_first_use_records_its_threads(toy_path, monkeypatch):
+    """``backend="onnxruntime"`` for a registry network: its sessions' threads were left out of the settings."""
+    monkeypatch.delenv("RTSTEREO_THREADS", raising=False)
+
+    @dataclasses.dataclass(frozen=True)
+    class Exported:
+        path: Path
+        init_path: Path | None = None
+
+    spec = ModelSpec(name="toy", summary="toy", kind="network", builder="", normalization="unit", size_divisor=8)
+    predictor = ort_backend.predictor_from_export(spec, {}, lambda *_: Exported(toy_path), threads=2)
+    assert predictor.predict(*_gradient_pair((16, 24))).settings["threads"] == 2
+
+
 def test_a_hybrid_records_its_networks_share_of_the_threads(textured_pair):
     """An unguided network runs beside SGBM on all threads but one; a guided one after it, on all."""
     left, right = textured_pair

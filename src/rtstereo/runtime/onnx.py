@@ -658,5 +658,6 @@ class ExportOnFirstUseBackend(Backend):
         with self._lock:
             last = next(reversed(self.sessions.values()), None)
         if last is not None:
-            info.update({k: v for k, v in last.describe().items() if k in ("providers", "onnx", "provider_parity")})
+            shared = ("providers", "threads", "onnx", "provider_parity")
+            info.update({k: v for k, v in last.describe().items() if k in shared})
         return info
