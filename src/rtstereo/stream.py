@@ -47,7 +47,15 @@ from typing import Any
 from .errors import InputError, OutputError, require_path
 from .io.atomic import atomic_path
 from .runtime.predictor import Predictor
-from .sinks.video import ColourScale, OutputFrame, Sink, VideoSink, compose_preview, refuse_writing_over_inputs
+from .sinks.video import (
+    ColourScale,
+    DisparityPngSink,
+    OutputFrame,
+    Sink,
+    VideoSink,
+    compose_preview,
+    refuse_writing_over_inputs,
+)
 from .sources.base import FrameSource, LatestSlot
 from .temporal import TemporalFilter
 from .text import counted
@@ -346,6 +354,7 @@ class Stream:
         refuse_writing_over_inputs(
             [("video output", sink.path) for sink in self.sinks if isinstance(sink, VideoSink)],
             getattr(source, "input_files", ()),
+            [("PNG prefix", sink.prefix) for sink in self.sinks if isinstance(sink, DisparityPngSink)],
         )
         self.prepare, self.temporal = prepare, temporal
         self.colour_scale = colour_scale or ColourScale(None)

@@ -559,6 +559,55 @@ def test_an_output_that_names_an_input_video_is_refused(run_cli, two_videos, sbs
     assert code == 2 and "would destroy the input" in err
 
 
+def _image_sequence(folder: Path, scene) -> Path:
+    """``folder/left_00000.png``... and ``folder/right_00000.png``...: a camera's frames as many tools save them."""
+    folder.mkdir()
+    for side, frames in (("left", scene.lefts), ("right", scene.rights)):
+        for i, frame in enumerate(frames[:3]):
+            cv2.imwrite(str(folder / f"{side}_{i:05d}.png"), frame[:, :, ::-1])
+    return folder
+
+
+@pytest.mark.parametrize("engine", ["local", "ray"])
+def test_an_output_prefix_whose_pngs_are_the_input_images_is_refused(run_cli, scene, tmp_path, engine):
+    """`--output-prefix frames/left` over frames/left_00000.png...: the input images were replaced by the
+    disparity PNGs, silently (exit code 0)."""
+    frames = _image_sequence(tmp_path / "frames", scene)
+    before = {path: path.read_bytes() for path in frames.iterdir()}
+    code, _, err = run_cli(
+        "video",
+        frames / "left_*.png",
+        frames / "right_*.png",
+        "--output-prefix",
+        frames / "left",
+        "--engine",
+        engine,
+        *FAST,
+    )
+    assert code == 2, err
+    assert (
+        f"--output-prefix {frames / 'left'} would write its PNGs (left_00000.png, ...) over the input images "
+        f"({frames / 'left_00000.png'} and 2 more): writing them would destroy the input" in err
+    )
+    assert {path: path.read_bytes() for path in frames.iterdir()} == before  # nothing written, nothing replaced
+
+
+def test_a_python_stream_refuses_png_outputs_that_are_its_input_images(scene, tmp_path):
+    import rtstereo
+    from rtstereo.errors import InputError
+    from rtstereo.sinks.video import DisparityPngSink
+    from rtstereo.sources.sequence import ImageSequenceSource
+    from rtstereo.stream import Stream
+
+    frames = _image_sequence(tmp_path / "frames", scene)
+    source = ImageSequenceSource(str(frames / "left_*.png"), str(frames / "right_*.png"))
+    model = rtstereo.load("sgbm", max_disp=16)
+    with pytest.raises(InputError, match=r"PNG prefix .*frames/right would write its PNGs .* over the input images"):
+        Stream(source, model, sinks=[DisparityPngSink(frames / "right")])
+    Stream(source, model, sinks=[DisparityPngSink(frames / "disp")])  # a prefix of its own: no input is named so
+    assert len(source.input_files) == 6
+
+
 def test_a_python_stream_refuses_a_video_output_that_is_its_input(two_videos, sbs_video, tmp_path):
     """Only the command line checked: Stream(source, model, sinks=[VideoSink(input)]).run() replaced the input
     video with the disparity preview when the finished mp4 was renamed into place."""

@@ -204,6 +204,7 @@ def run_ray(args: argparse.Namespace) -> int:
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be >= 1, got {args.max_frames}")
     source = video_source(args)
+    _refuse_writing_over_inputs(args, source.input_files)
     total = source.expected_frames
     if total is None:
         raise InputError(
@@ -695,7 +696,7 @@ def _refuse_writing_over_inputs(args: argparse.Namespace, inputs: Sequence[Path]
     from ..sinks.video import refuse_writing_over_inputs
 
     outputs = [("-o", args.output), ("--summary" if args.summary else "the summary", _summary_path(args))]
-    refuse_writing_over_inputs(outputs, inputs)
+    refuse_writing_over_inputs(outputs, inputs, [("--output-prefix", args.output_prefix)])
 
 
 def _report(args: argparse.Namespace, summary) -> None:

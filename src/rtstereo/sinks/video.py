@@ -408,19 +408,35 @@ def say_earlier_pngs(prefix: str | Path, before: dict[str, tuple[int, int]]) -> 
         log.warning(earlier_pngs_message(prefix, stale))
 
 
-def refuse_writing_over_inputs(outputs: Iterable[tuple[str, str | Path | None]], inputs: Iterable[str | Path]) -> None:
+def refuse_writing_over_inputs(
+    outputs: Iterable[tuple[str, str | Path | None]],
+    inputs: Iterable[str | Path],
+    png_prefixes: Iterable[tuple[str, str | Path | None]] = (),
+) -> None:
     """Refuse an output file that is one of the files a stream reads (also under another name or a link):
-    the finished video replaced the input when it was renamed into place.
+    the finished video replaced the input when it was renamed into place, and the PNGs of ``--output-prefix
+    frames/left`` replaced the input images ``frames/left_00000.png``...
 
     Args:
         outputs: ``(what, path)`` of each output file (``what`` names it in the message: ``-o``, ``--summary``,
             ``video output``); ``None`` paths are skipped.
         inputs: the files the source reads (:attr:`~rtstereo.sources.base.FrameSource.input_files`).
+        png_prefixes: ``(what, prefix)`` of each :class:`DisparityPngSink` (``PREFIX_00000.png``...).
 
     Raises:
         InputError: an output that is an input.
     """
     sources = [Path(source) for source in inputs if Path(source).is_file()]
+    for what, prefix in png_prefixes:
+        if prefix is None:
+            continue
+        named = [source for source in sources if _png_of_prefix(source, Path(prefix))]
+        if named:
+            more = f" and {len(named) - 1} more" if len(named) > 1 else ""
+            raise InputError(
+                f"{what} {prefix} would write its PNGs ({Path(prefix).name}_00000.png, ...) over the input images "
+                f"({named[0]}{more}): writing them would destroy the input; choose another prefix"
+            )
     for what, output in outputs:
         if output is None or not Path(output).is_file():
             continue
@@ -430,6 +446,14 @@ def refuse_writing_over_inputs(outputs: Iterable[tuple[str, str | Path | None]],
                     f"{what} {output} is the input video {source}: writing it would destroy the input; "
                     "choose another output name"
                 )
+
+
+def _png_of_prefix(path: Path, prefix: Path) -> bool:
+    """Whether ``path`` is a name :class:`DisparityPngSink` gives its PNGs under ``prefix``, in its folder."""
+    if not re.fullmatch(re.escape(prefix.name) + r"_\d{5,}\.png", path.name):
+        return False
+    folder = prefix.parent if prefix.parent.exists() else None
+    return folder is not None and path.parent.resolve() == folder.resolve()
 
 
 def _check_writable(probe: Path, what: str) -> None:

@@ -65,7 +65,7 @@ class FrameSource(abc.ABC):
 
     @property
     def input_files(self) -> tuple[Path, ...]:
-        """The local video files the source reads, which no output may replace (none: a camera, images)."""
+        """The local files the source reads (videos, images), which no output may replace (none: a camera)."""
         return ()
 
     def stats(self) -> dict[str, Any]:
