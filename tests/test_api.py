@@ -73,6 +73,14 @@ def test_list_models_and_pattern():
     assert rtstereo.list_models("gwcnet*") == ["gwcnet-g", "gwcnet-gc"]
 
 
+def test_a_model_name_or_pattern_that_is_no_string_is_an_input_error():
+    """list_models(5) raised AttributeError ('int' object has no attribute 'lower'), get_spec(5) a TypeError."""
+    with pytest.raises(rtstereo.InputError, match="pattern: expected a str such as 'gwc\\*', got int 5"):
+        rtstereo.list_models(5)
+    with pytest.raises(rtstereo.InputError, match=r"model name: expected a str \(rtstereo.list_models\(\)\), got int"):
+        rtstereo.get_spec(5)
+
+
 def test_unknown_model_names_close_matches():
     with pytest.raises(rtstereo.ModelNotFoundError, match="Did you mean: sgbm"):
         rtstereo.load("sgmb")
@@ -374,6 +382,16 @@ def test_a_predictor_closes_in_a_with_block_and_then_refuses_to_predict(textured
         predictor.predict(left, right)
     predictor.close()  # twice: harmless
     assert "'closed': True" in repr(predictor)
+
+
+@pytest.mark.parametrize("model, settings", [("sgbm", {"max_disp": 16}), ("hybrid", {"max_disp": 16})])
+def test_a_closed_predictor_on_the_device_says_it_was_closed(textured_pair, model, settings):
+    """It said "the opencv backend does not post-process on a device", as if the backend were the matter."""
+    left, right = textured_pair
+    predictor = rtstereo.load(model, **settings)
+    predictor.close()
+    with pytest.raises(rtstereo.InputError, match=f"the {model} predictor was closed; load the model again"):
+        predictor.predict_on_device(rtstereo.StereoPair(left, right))
 
 
 def test_closing_the_hybrid_stops_its_sgbm_thread_and_closes_its_network():

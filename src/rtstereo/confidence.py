@@ -124,6 +124,12 @@ def lr_check(
         ``(result, mask)``: the result with ``nan`` where the check fails (its timings gain
         ``lr_check``, its settings ``lr_max_diff_px``), and the bool ``(H, W)`` consistency mask.
     """
+    if not isinstance(pair, StereoPair):  # with a result given, pair.left failed with an AttributeError
+        raise InputError(
+            f"pair: expected a StereoPair, got {type(pair).__name__}: lr_check(model, StereoPair(left, right))"
+        )
+    if result is not None and not isinstance(result, DisparityResult):
+        raise InputError(f"result: expected a DisparityResult of the pair (or None), got {type(result).__name__}")
     _check_max_diff_px(max_diff_px)  # before the model runs, not after its first pass
     if result is None:
         result = predictor.predict_pair(pair)

@@ -6,9 +6,12 @@ Every message says what was expected, what was received, and what to do.
 
 from __future__ import annotations
 
+import numbers
 import os
 import sys
 import warnings
+from pathlib import Path
+from typing import Any
 
 
 class RtStereoError(Exception):
@@ -77,6 +80,59 @@ class EngineError(RtStereoError):
 
 class ExportError(RtStereoError):
     """An export that failed or whose parity check is outside tolerance."""
+
+
+def require_number(value: Any, name: str, expected: str = "a number") -> float:
+    """``value`` as a float when it is a real number (a numpy scalar too), else an :class:`InputError` that
+    names ``name`` and ``expected``: a string such as ``"0.3"``, ``None`` or a bool would otherwise fail in a
+    comparison with a bare ``TypeError``, or pass as 1. The range is the caller's to check.
+
+    Examples:
+        >>> require_number(2, "alpha")
+        2.0
+        >>> require_number("0.3", "alpha", "a weight in (0, 1]")
+        Traceback (most recent call last):
+        ...
+        rtstereo.errors.InputError: alpha: expected a weight in (0, 1], got str '0.3'
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputError(f"{name}: expected {expected}, got {type(value).__name__} {value!r:.80}")
+    return float(value)
+
+
+def require_whole(value: Any, name: str, expected: str = "a whole number") -> int:
+    """``value`` as an int when it is a whole number (an int or a numpy integer), else an :class:`InputError` as
+    :func:`require_number`'s: ``1.5`` frames would otherwise be cut to 1 without a word.
+
+    Examples:
+        >>> require_whole(3, "hold_frames")
+        3
+        >>> require_whole(1.5, "hold_frames", "a whole number of frames >= 0")
+        Traceback (most recent call last):
+        ...
+        rtstereo.errors.InputError: hold_frames: expected a whole number of frames >= 0, got float 1.5
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InputError(f"{name}: expected {expected}, got {type(value).__name__} {value!r:.80}")
+    return int(value)
+
+
+def require_path(value: Any, name: str, expected: str = "a path (str or Path)", hint: str = "") -> Path:
+    """``value`` as a :class:`~pathlib.Path` when it is a ``str`` or ``os.PathLike``, else an :class:`InputError`
+    that names ``name`` and ``expected`` (pathlib's own was a bare ``TypeError``: "expected str, bytes or
+    os.PathLike object, not int"); ``hint`` follows the type received.
+
+    Examples:
+        >>> require_path("left.png", "image").name
+        'left.png'
+        >>> require_path(5, "disparity file")
+        Traceback (most recent call last):
+        ...
+        rtstereo.errors.InputError: disparity file: expected a path (str or Path), got int
+    """
+    if not isinstance(value, (str, os.PathLike)):
+        raise InputError(f"{name}: expected {expected}, got {type(value).__name__}{hint}")
+    return Path(value)
 
 
 def require_installed(module: str, extra: str | None, purpose: str) -> None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InputError, warn
+from .errors import InputError, require_number, warn
 from .types import Calibration, DisparityResult, StereoPair, require_calibration_type
 
 DEFAULT_MAX_JUMP_REL = 0.1
@@ -143,6 +143,7 @@ def flying_pixel_mask(depth_m: np.ndarray, max_jump_rel: float = DEFAULT_MAX_JUM
         >>> flying_pixel_mask(z, 0.1)
         array([[False,  True,  True, False]])
     """
+    max_jump_rel = require_number(max_jump_rel, "max_jump_rel", "a relative depth jump > 0, e.g. 0.1")
     if not max_jump_rel > 0:
         raise InputError(f"max_jump_rel must be > 0 (a relative depth jump, e.g. 0.1), got {max_jump_rel}")
     z = np.asarray(depth_m, dtype=np.float32)
@@ -217,6 +218,7 @@ def point_cloud(
     depth = depth_from_disparity(disparity_px, calibration)
     keep = np.isfinite(depth)
     if max_depth_m is not None:
+        max_depth_m = require_number(max_depth_m, "max_depth_m", "a depth in metres > 0, or None to keep all points")
         if not max_depth_m > 0:
             raise InputError(f"max_depth_m must be > 0 metres, got {max_depth_m}")
         keep &= depth <= max_depth_m
@@ -263,9 +265,10 @@ def result_point_cloud(
     Raises:
         InputError: the result has no calibration.
     """
+    calibration = require_calibration(result)  # checks that it is a result, before its fields are read
     return point_cloud(
         result.disparity_px,
-        require_calibration(result),
+        calibration,
         result.left,
         max_depth_m=max_depth_m,
         max_jump_rel=max_jump_rel,
@@ -275,6 +278,11 @@ def result_point_cloud(
 
 def require_calibration(result: DisparityResult) -> Calibration:
     """The result's calibration, or an error that says how to give one."""
+    if not isinstance(result, DisparityResult):  # an AttributeError ('... has no attribute calibration') before
+        raise InputError(
+            f"expected a DisparityResult (what predict() returns), got {type(result).__name__}; for a bare map, "
+            "point_cloud(disparity_px, calibration)"
+        )
     if result.calibration is None:
         raise InputError(
             "metric depth and point clouds need the cameras' calibration (focal length, baseline), and this "

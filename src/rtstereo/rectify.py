@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import InputError, OutputError, warn
+from .errors import InputError, OutputError, require_path, warn
 from .io.calibration import (
     FORMAT_TAG,
     calibration_from_dict,
@@ -1167,7 +1167,7 @@ class Rectifier:
             InputError: a missing or unreadable file, a rectified calibration (for images rectified
                 already, read by :func:`~rtstereo.io.calibration.read_calibration`), missing matrices.
         """
-        path = Path(path)
+        path = require_path(path, "rectification file")
         if not path.is_file():
             kind = "is a folder, not a file" if path.is_dir() else "not found"
             raise InputError(f"rectification file {kind}: {path}")

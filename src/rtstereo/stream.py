@@ -44,10 +44,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, OutputError
+from .errors import InputError, OutputError, require_path
 from .io.atomic import atomic_path
 from .runtime.predictor import Predictor
-from .sinks.video import ColourScale, OutputFrame, Sink, VideoSink, compose_preview
+from .sinks.video import (
+    ColourScale,
+    DisparityPngSink,
+    OutputFrame,
+    Sink,
+    VideoSink,
+    compose_preview,
+    refuse_writing_over_inputs,
+)
 from .sources.base import FrameSource, LatestSlot
 from .temporal import TemporalFilter
 from .text import counted
@@ -138,7 +146,7 @@ class StreamSummary:
         return {**dataclasses.asdict(self), "bottleneck": self.bottleneck}
 
     def write_json(self, path: str | Path) -> Path:
-        path = Path(path)
+        path = require_path(path, "summary file", "a .json file name (str or Path)")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(path, "the summary") as partial:
@@ -324,8 +332,30 @@ class Stream:
                 f"colour_scale: expected a ColourScale (ColourScale(max_disp_px), or None to measure it), got "
                 f"{type(colour_scale).__name__} {colour_scale!r}"
             )
+        if window is not None and not all(callable(getattr(window, name, None)) for name in ("show", "poll", "close")):
+            # anything else ran the whole stream and then failed with an AttributeError on window.close()
+            raise InputError(
+                "window: expected a window with show, poll and close (rtstereo.sinks.video.open_window(...)), or "
+                f"None; got {type(window).__name__} {window!r:.80}"
+            )
+        if prepare is not None and not callable(prepare):  # it failed in the capture thread, at the first frame
+            raise InputError(
+                f"prepare: expected a function of a StereoPair (FramePreparer(...)), or None; got "
+                f"{type(prepare).__name__} {prepare!r:.80}"
+            )
+        if temporal is not None and not isinstance(temporal, TemporalFilter):
+            # anything else failed in the inference thread, at the first frame
+            raise InputError(
+                f"temporal: expected a TemporalFilter (TemporalFilter(alpha=0.3), or None for none), got "
+                f"{type(temporal).__name__} {temporal!r:.80}"
+            )
         self.source, self.predictor = source, predictor
         self.sinks, self.window = _checked_parts(source, predictor, sinks), window
+        refuse_writing_over_inputs(
+            [("video output", sink.path) for sink in self.sinks if isinstance(sink, VideoSink)],
+            getattr(source, "input_files", ()),
+            [("PNG prefix", sink.prefix) for sink in self.sinks if isinstance(sink, DisparityPngSink)],
+        )
         self.prepare, self.temporal = prepare, temporal
         self.colour_scale = colour_scale or ColourScale(None)
         if self.colour_scale.fallback_px is None:  # no frame with disparities to measure: the model's range
@@ -338,6 +368,7 @@ class Stream:
         self._stop = threading.Event()
         self._enough = threading.Event()  # inference reached max_frames (live sources count there)
         self._writer_done = threading.Event()
+        self._ctrl_c = False  # a KeyboardInterrupt reached run(): raised again at its end unless asked not to
         self._lock = threading.Lock()
         self._reason: str | None = None
         self._error: BaseException | None = None
@@ -590,12 +621,20 @@ class Stream:
 
     # -- supervision --------------------------------------------------------------------------
 
-    def run(self) -> StreamSummary:
+    def run(self, raise_interrupt: bool = True) -> StreamSummary:
         """Run to the end of the input (or a stop) and return the summary.
+
+        Args:
+            raise_interrupt: on Ctrl-C (``KeyboardInterrupt``), raise it again once the outputs are closed
+                and :attr:`summary` is made, so that a script looping over videos stops too; ``False``
+                returns the summary (``stopped_by == "interrupt"``), as the command line and Ray's workers
+                do. A :meth:`stop` from another thread always returns it.
 
         Raises:
             RtStereoError: a stage failed (unreadable frame, camera unplugged, output not writable);
                 the outputs are closed first, and :attr:`summary` holds what was done.
+            KeyboardInterrupt: Ctrl-C, with ``raise_interrupt``; the outputs hold the frames written
+                before it, and :attr:`summary` says so.
             InputError: the stream has run before (its source is spent and its outputs are closed).
         """
         if self._t0:  # a second run read nothing and reported the first's frames over a wall time of 0 s
@@ -618,6 +657,7 @@ class Stream:
         try:
             self._supervise()
         except KeyboardInterrupt:
+            self._ctrl_c = True
             self.stop("interrupt")
         finally:
             self._shutdown(threads)
@@ -631,6 +671,8 @@ class Stream:
         self.summary = self._summarise()
         if self._error is not None:
             raise self._error
+        if self._ctrl_c and raise_interrupt:
+            raise KeyboardInterrupt
         return self.summary
 
     def _supervise(self) -> None:
@@ -656,6 +698,7 @@ class Stream:
                 if self._writer_done.wait(_POLL_S):
                     break
             except KeyboardInterrupt:
+                self._ctrl_c = True
                 self._finish("interrupt")
         writer.join(timeout=2.0)
         capture.join(timeout=2.0)

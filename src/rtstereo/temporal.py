@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, require_number, require_whole
 
 
 def flicker_px(previous_px: np.ndarray, current_px: np.ndarray) -> float:
@@ -79,6 +79,12 @@ class TemporalFilter:
     """
 
     def __init__(self, alpha: float = 0.3, reset_px: float = 2.0, confirm_frames: int = 1, hold_frames: int = 2):
+        alpha = require_number(alpha, "temporal filter: alpha", "a weight of the new frame in (0, 1]")
+        reset_px = require_number(reset_px, "temporal filter: reset_px", "a change in pixels > 0")
+        confirm_frames = require_whole(
+            confirm_frames, "temporal filter: confirm_frames", "a whole number of frames >= 0"
+        )
+        hold_frames = require_whole(hold_frames, "temporal filter: hold_frames", "a whole number of frames >= 0")
         if not 0 < alpha <= 1:
             raise InputError(f"temporal filter: alpha must be in (0, 1] (weight of the new frame), got {alpha}")
         if not (math.isfinite(reset_px) and reset_px > 0):  # inf: "Infinity" in the summary JSON, which is not JSON
@@ -87,8 +93,8 @@ class TemporalFilter:
             raise InputError(f"temporal filter: confirm_frames must be >= 0, got {confirm_frames}")
         if hold_frames < 0:
             raise InputError(f"temporal filter: hold_frames must be >= 0, got {hold_frames}")
-        self.alpha, self.reset_px = float(alpha), float(reset_px)
-        self.confirm_frames, self.hold_frames = int(confirm_frames), int(hold_frames)
+        self.alpha, self.reset_px = alpha, reset_px
+        self.confirm_frames, self.hold_frames = confirm_frames, hold_frames
         self._average: np.ndarray | None = None
         self._age: np.ndarray | None = None  # frames since each pixel last had a valid measurement
         self._changed: np.ndarray | None = None  # consecutive frames each pixel has departed from its average
@@ -113,8 +119,18 @@ class TemporalFilter:
 
         Returns:
             float32 ``(H, W)`` filtered disparity, ``nan`` where no recent valid value exists.
+
+        Raises:
+            InputError: not one ``(H, W)`` map (a batch or an image would be averaged as one frame).
         """
-        d = np.asarray(disparity_px, dtype=np.float32)
+        try:
+            d = np.asarray(disparity_px, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise InputError(
+                f"temporal filter: expected a float (H, W) disparity map, got {type(disparity_px).__name__}"
+            ) from None
+        if d.ndim != 2:
+            raise InputError(f"temporal filter: expected one disparity map of shape (H, W), got shape {d.shape}")
         valid = np.isfinite(d) & (d > 0)
         if self._average is None or self._average.shape != d.shape:
             self._average = np.where(valid, d, np.nan).astype(np.float32)

@@ -342,6 +342,17 @@ def test_geometry_input_errors():
         flying_pixel_mask(np.zeros((2, 2)), 0.0)
     with pytest.raises(InputError, match="max_depth_m must be > 0"):
         point_cloud(np.ones((2, 2)), cal, max_depth_m=-1)
+    # a string (a value read from a text file) failed with a bare TypeError from the comparison
+    with pytest.raises(
+        InputError, match="max_depth_m: expected a depth in metres > 0, or None to keep all points, got str '5'"
+    ):
+        point_cloud(np.ones((2, 2)), cal, max_depth_m="5")
+    with pytest.raises(InputError, match="max_jump_rel: expected a relative depth jump > 0, e.g. 0.1, got str"):
+        point_cloud(np.ones((2, 2)), cal, max_jump_rel="0.1")
+    assert len(point_cloud(np.ones((2, 2)), cal, max_depth_m=np.float32(1e4), max_jump_rel=None)) == 4
+    # a map instead of the result: an AttributeError ('numpy.ndarray' object has no attribute 'disparity_px')
+    with pytest.raises(InputError, match=r"expected a DisparityResult \(what predict\(\) returns\), got ndarray"):
+        result_point_cloud(np.ones((2, 2)))
     with pytest.raises(InputError, match="mask: expected shape"):
         point_cloud(np.ones((2, 2)), cal, mask=np.ones((3, 3), bool))
     with pytest.raises(

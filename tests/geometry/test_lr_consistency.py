@@ -108,3 +108,14 @@ def test_lr_check_refuses_an_infinite_threshold_before_the_model_runs():
     for value in (float("inf"), float("nan"), 0.0):  # inf was taken: "lr_max_diff_px": Infinity in the JSON
         with pytest.raises(InputError, match="max_diff_px must be > 0 pixels"):
             lr_check(NoModel(), pair, max_diff_px=value)
+
+
+def test_lr_check_of_no_pair_or_no_result_is_an_input_error():
+    """With a result given, a tuple as the pair failed with an AttributeError ('tuple' ... 'left')."""
+    model = rtstereo.load("sgbm", max_disp=16)
+    image = np.zeros((16, 32, 3), np.uint8)
+    result = model.predict(image, image)
+    with pytest.raises(InputError, match=r"pair: expected a StereoPair, got tuple: lr_check\(model, StereoPair"):
+        lr_check(model, (image, image), result)
+    with pytest.raises(InputError, match="result: expected a DisparityResult of the pair \\(or None\\), got ndarray"):
+        lr_check(model, StereoPair(image, image), result.disparity_px)

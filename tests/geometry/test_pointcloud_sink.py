@@ -194,6 +194,11 @@ def test_sink_errors(tmp_path, result):
     blocker.write_text("")
     with pytest.raises(OutputError, match="cannot write"):
         write_ply(blocker / "c.ply", cloud)
+    # wrong types: pathlib's bare TypeError, and AttributeError ('numpy.ndarray' object has no attribute 'colors')
+    with pytest.raises(InputError, match=r"point cloud file: expected a .ply file name \(str or Path\), got int"):
+        write_ply(5, cloud)
+    with pytest.raises(InputError, match=r"cloud: expected a PointCloud \(point_cloud\(.*got ndarray"):
+        write_ply(tmp_path / "c.ply", cloud.points_m)
     with pytest.raises(OutputError, match="cannot write"):
         save_result(result, tmp_path, "file/x", ("depth",))
     with pytest.raises(InputError, match="not a PLY file"):

@@ -375,3 +375,10 @@ def test_rectifier_says_which_option_takes_a_rectified_calibration(tmp_path):
     for path in (json_file, p1_p2, q_only, middlebury, kitti):
         with pytest.raises(InputError, match=r"rectified calibration.*--calib"):
             Rectifier.from_file(path)
+
+
+def test_a_rectification_file_of_the_wrong_type_or_a_folder_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match=r"rectification file: expected a path \(str or Path\), got int"):
+        Rectifier.from_file(5)  # pathlib's bare TypeError before
+    with pytest.raises(InputError, match="rectification file is a folder, not a file"):
+        Rectifier.from_file(tmp_path)

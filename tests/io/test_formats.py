@@ -23,6 +23,7 @@ from rtstereo.io import (
     write_image,
     write_pfm,
 )
+from rtstereo.io.calibration import read_calibration
 from rtstereo.io.disparity import PNG16_MAX_PX, to_png16
 
 
@@ -317,6 +318,28 @@ def test_write_disparity_errors(tmp_path):
     (tmp_path / "file").write_text("a file where a folder should be")
     with pytest.raises(OutputError, match="file is a file, not a folder"):
         write_disparity(tmp_path / "file" / "d.npy", _ramp())
+    # a folder was "unknown disparity format ''"
+    with pytest.raises(OutputError, match=f"{re.escape(str(tmp_path))} is a folder: give a file name, e.g. "):
+        write_disparity(tmp_path, _ramp())
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: read_disparity(5), "disparity file: expected a path \\(str or Path\\), got int"),
+        (lambda: write_disparity(None, _ramp()), "disparity file to write: expected a path .*got NoneType"),
+        (lambda: read_calibration(5), "calibration file: expected a path \\(str or Path\\), got int"),
+    ],
+)
+def test_a_path_of_the_wrong_type_is_an_input_error(call, match):
+    """pathlib's bare TypeError ("expected str, bytes or os.PathLike object, not int") before."""
+    with pytest.raises(InputError, match=match):
+        call()
+
+
+def test_read_disparity_of_a_folder_says_it_is_a_folder(tmp_path):
+    with pytest.raises(InputError, match=f"{re.escape(str(tmp_path))} is a folder, not a disparity map"):
+        read_disparity(tmp_path)  # was "file not found"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -412,6 +435,26 @@ def test_read_image_of_a_numpy_file_says_arrays_go_through_the_python_api(tmp_pa
 def test_read_image_missing(tmp_path):
     with pytest.raises(InputError, match="image not found"):
         read_image(tmp_path / "none.png")
+
+
+def test_read_image_of_a_folder_says_it_is_a_folder(tmp_path):
+    (tmp_path / "lefts").mkdir()
+    with pytest.raises(InputError, match=f"{re.escape(str(tmp_path / 'lefts'))} is a folder, not an image"):
+        read_image(tmp_path / "lefts")
+
+
+@pytest.mark.parametrize(
+    ("source", "match"),
+    [
+        (5, r"image: expected a path or URL \(str or Path\), got int$"),
+        (None, "got NoneType"),
+        (np.zeros((4, 5, 3), np.uint8), r"got ndarray; arrays go to rtstereo.load\(...\).predict\(left, right\)"),
+    ],
+)
+def test_read_image_of_no_path_is_an_input_error(source, match):
+    """A bare TypeError from pathlib ("expected str, bytes or os.PathLike object, not int") before."""
+    with pytest.raises(InputError, match=match):
+        read_image(source)
 
 
 def test_read_grey_palette_16bit_and_errors(tmp_path):

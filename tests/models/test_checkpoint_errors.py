@@ -10,9 +10,9 @@ torch = pytest.importorskip("torch")
 
 from rtstereo.errors import CheckpointError  # noqa: E402
 from rtstereo.models.anynet import AnyNet, load_anynet_checkpoint  # noqa: E402
-from rtstereo.models.checkpoint import identify_network, save_checkpoint  # noqa: E402
+from rtstereo.models.checkpoint import identify_network, network_of_file, save_checkpoint  # noqa: E402
 from rtstereo.models.crestereo import CREStereo, load_crestereo_checkpoint  # noqa: E402
-from rtstereo.models.gwcnet import build_gwcnet_g, load_gwcnet_checkpoint  # noqa: E402
+from rtstereo.models.gwcnet import build_gwcnet_g, build_gwcnet_gc, load_gwcnet_checkpoint  # noqa: E402
 
 
 def _gwcnet_g():
@@ -288,3 +288,42 @@ def test_a_compiled_networks_keys_load(tmp_path, network, prefix):
     for name, tensor in source.state_dict().items():
         assert torch.equal(tensor, target.state_dict()[name]), name
     assert identify_network({prefix + k: v for k, v in source.state_dict().items()}) == network
+
+
+GOLDEN = {
+    "gwcnet-g": ("gwcnet-g_maxdisp48.ckpt", load_gwcnet_checkpoint, lambda: build_gwcnet_g({"max_disp": 48})),
+    "gwcnet-gc": ("gwcnet-gc_maxdisp48.ckpt", load_gwcnet_checkpoint, lambda: build_gwcnet_gc({"max_disp": 48})),
+    "crestereo": ("crestereo_random.pth", load_crestereo_checkpoint, CREStereo),
+}
+
+
+@pytest.mark.parametrize("network", list(GOLDEN))
+@pytest.mark.parametrize("prefix", ["model.", "model._orig_mod.", "module.model."])
+def test_a_lightning_checkpoint_of_a_published_network_loads(shared, tmp_path, network, prefix):
+    """A PyTorch Lightning module keeps the network as ``self.model``: its ``.ckpt`` holds every key under
+    ``model.`` (inside the wrappers or around them), which gave "N missing ..., N unexpected (e.g. model....)" and was
+    not recognised as the network's file. Built from the golden fixtures, loaded as the originals load."""
+    name, load, build = GOLDEN[network]
+    original = shared("fixtures", "golden", name)
+    obj = torch.load(original, map_location="cpu", weights_only=True)
+    weights = {key.removeprefix("module."): value for key, value in obj.get("model", obj).items()}
+    lightning = {
+        "epoch": 3,
+        "global_step": 120,
+        "pytorch-lightning_version": "2.4.0",
+        "state_dict": {prefix + key: value for key, value in weights.items()},
+    }
+    torch.save(lightning, tmp_path / "last.ckpt")
+    reference, ours = build(), build()
+    load(reference, original)
+    load(ours, tmp_path / "last.ckpt")
+    for key, tensor in reference.state_dict().items():
+        assert torch.equal(tensor, ours.state_dict()[key]), key
+    assert network_of_file(lightning) == network
+
+
+def test_a_model_prefix_on_some_keys_only_is_a_modules_name_and_kept(tmp_path):
+    weights = {f"model.{k}" if k.startswith("feature") else k: v for k, v in _gwcnet_g().state_dict().items()}
+    torch.save({"model": weights}, tmp_path / "w.pth")
+    with pytest.raises(CheckpointError, match=r"unexpected \(e\.g\. model\.feature"):
+        load_gwcnet_checkpoint(_gwcnet_g(), tmp_path / "w.pth")

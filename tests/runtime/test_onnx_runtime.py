@@ -220,6 +220,43 @@ def test_threads_come_from_the_argument_or_the_environment(toy_path, monkeypatch
     assert open_session(toy_path).get_providers() == ["CPUExecutionProvider"]
 
 
+def test_results_record_the_threads_onnx_runtime_was_given(toy_path, monkeypatch):
+    """The settings of a result said nothing of them: two runs at 1 and 8 threads gave the same record."""
+    monkeypatch.delenv("RTSTEREO_THREADS", raising=False)
+    left, right = _gradient_pair(SIZE_HW)
+    assert load_onnx(toy_path, threads=3).predict(left, right).settings["threads"] == 3
+    assert load_onnx(toy_path, settings={"threads": "2"}).predict(left, right).settings["threads"] == 2
+    monkeypatch.setenv("RTSTEREO_THREADS", "1")  # as --threads 1 sets it
+    assert load_onnx(toy_path).predict(left, right).settings["threads"] == 1
+    monkeypatch.delenv("RTSTEREO_THREADS")
+    assert "threads" not in load_onnx(toy_path).predict(left, right).settings  # ONNX Runtime's own choice
+
+
+def test_an_export_on_first_use_records_its_threads(toy_path, monkeypatch):
+    """``backend="onnxruntime"`` for a registry network: its sessions' threads were left out of the settings."""
+    monkeypatch.delenv("RTSTEREO_THREADS", raising=False)
+
+    @dataclasses.dataclass(frozen=True)
+    class Exported:
+        path: Path
+        init_path: Path | None = None
+
+    spec = ModelSpec(name="toy", summary="toy", kind="network", builder="", normalization="unit", size_divisor=8)
+    predictor = ort_backend.predictor_from_export(spec, {}, lambda *_: Exported(toy_path), threads=2)
+    assert predictor.predict(*_gradient_pair((16, 24))).settings["threads"] == 2
+
+
+def test_a_hybrid_records_its_networks_share_of_the_threads(textured_pair):
+    """An unguided network runs beside SGBM on all threads but one; a guided one after it, on all."""
+    left, right = textured_pair
+    unguided = rtstereo.load("hybrid", max_disp=16, network="rtnet-v5", threads=3)
+    assert unguided.predict(left, right).settings["threads"] == 2
+    unguided.close()
+    guided = rtstereo.load("hybrid", max_disp=16, threads=3)
+    assert guided.predict(left, right).settings["threads"] == 3
+    guided.close()
+
+
 def test_cpu_threads_sleep_after_their_work_unless_asked_to_spin(toy_path, monkeypatch):
     from rtstereo.runtime.providers import cpu_spinning
 

@@ -636,6 +636,80 @@ def test_an_output_that_names_an_input_video_is_refused(run_cli, two_videos, sbs
     assert code == 2 and "would destroy the input" in err
 
 
+def _image_sequence(folder: Path, scene) -> Path:
+    """``folder/left_00000.png``... and ``folder/right_00000.png``...: a camera's frames as many tools save them."""
+    folder.mkdir()
+    for side, frames in (("left", scene.lefts), ("right", scene.rights)):
+        for i, frame in enumerate(frames[:3]):
+            cv2.imwrite(str(folder / f"{side}_{i:05d}.png"), frame[:, :, ::-1])
+    return folder
+
+
+@pytest.mark.parametrize("engine", ["local", "ray"])
+def test_an_output_prefix_whose_pngs_are_the_input_images_is_refused(run_cli, scene, tmp_path, engine):
+    """`--output-prefix frames/left` over frames/left_00000.png...: the input images were replaced by the
+    disparity PNGs, silently (exit code 0)."""
+    frames = _image_sequence(tmp_path / "frames", scene)
+    before = {path: path.read_bytes() for path in frames.iterdir()}
+    code, _, err = run_cli(
+        "video",
+        frames / "left_*.png",
+        frames / "right_*.png",
+        "--output-prefix",
+        frames / "left",
+        "--engine",
+        engine,
+        *FAST,
+    )
+    assert code == 2, err
+    assert (
+        f"--output-prefix {frames / 'left'} would write its PNGs (left_00000.png, ...) over the input images "
+        f"({frames / 'left_00000.png'} and 2 more): writing them would destroy the input" in err
+    )
+    assert {path: path.read_bytes() for path in frames.iterdir()} == before  # nothing written, nothing replaced
+
+
+def test_a_python_stream_refuses_png_outputs_that_are_its_input_images(scene, tmp_path):
+    import rtstereo
+    from rtstereo.errors import InputError
+    from rtstereo.sinks.video import DisparityPngSink
+    from rtstereo.sources.sequence import ImageSequenceSource
+    from rtstereo.stream import Stream
+
+    frames = _image_sequence(tmp_path / "frames", scene)
+    source = ImageSequenceSource(str(frames / "left_*.png"), str(frames / "right_*.png"))
+    model = rtstereo.load("sgbm", max_disp=16)
+    with pytest.raises(InputError, match=r"PNG prefix .*frames/right would write its PNGs .* over the input images"):
+        Stream(source, model, sinks=[DisparityPngSink(frames / "right")])
+    Stream(source, model, sinks=[DisparityPngSink(frames / "disp")])  # a prefix of its own: no input is named so
+    assert len(source.input_files) == 6
+
+
+def test_a_python_stream_refuses_a_video_output_that_is_its_input(two_videos, sbs_video, tmp_path):
+    """Only the command line checked: Stream(source, model, sinks=[VideoSink(input)]).run() replaced the input
+    video with the disparity preview when the finished mp4 was renamed into place."""
+    import rtstereo
+    from rtstereo.errors import InputError
+    from rtstereo.sinks.video import VideoSink
+    from rtstereo.sources.cameras import UVCSource
+    from rtstereo.sources.video import SideBySideVideoSource, TwoVideoSource
+    from rtstereo.stream import Stream
+
+    left, right = two_videos
+    (tmp_path / "link.mp4").symlink_to(sbs_video)
+    before = {path: path.read_bytes() for path in (left, right, sbs_video)}
+    model = rtstereo.load("sgbm", max_disp=16)
+    for source, output in [
+        (TwoVideoSource(left, right), right),
+        (SideBySideVideoSource(sbs_video), tmp_path / "link.mp4"),  # the same file under another name
+        (UVCSource(str(sbs_video)), sbs_video),  # a recording played as a camera
+    ]:
+        with pytest.raises(InputError, match=f"video output {output} is the input video .*would destroy the input"):
+            Stream(source, model, sinks=[VideoSink(output, fps=10)])
+    assert {path: path.read_bytes() for path in before} == before
+    assert SideBySideVideoSource(sbs_video).input_files == (sbs_video,) and UVCSource(0).input_files == ()
+
+
 def test_a_summary_that_cannot_be_written_does_not_hide_the_streams_error(run_cli, two_videos, tmp_path, monkeypatch):
     class ClosedWriter:  # an FFmpeg writer that refuses the file
         def __init__(self, *args):
@@ -730,6 +804,14 @@ def test_an_output_prefix_that_is_a_folder_path_is_refused(run_cli, sbs_video, t
     assert code == 2 and f"--output-prefix {prefix} ends with a folder separator" in err
     assert f"e.g. {prefix}disp" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sbs.mp4"]
+    (tmp_path / "frames").mkdir()  # the folder, named without the separator: frames_00000.png beside it before
+    code, _, err = run_cli(
+        "video", "--sbs", sbs_video, "--output-prefix", tmp_path / "frames", "--engine", engine, *FAST
+    )
+    assert code == 2 and f"--output-prefix {tmp_path / 'frames'} is a folder" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames", "sbs.mp4"] and not any(
+        (tmp_path / "frames").iterdir()
+    )
 
 
 def test_show_without_a_display_does_not_then_suggest_show(run_cli, two_videos, monkeypatch):

@@ -11,7 +11,7 @@ import pytest
 
 import rtstereo
 from conftest import BACKGROUND_PX, read_video, render_scene
-from rtstereo.errors import OutputError
+from rtstereo.errors import InputError, OutputError
 from rtstereo.io import read_disparity
 from rtstereo.sinks.video import ColourScale, DisparityPngSink, Sink, VideoSink
 from rtstereo.sources.base import CameraError, FrameSource
@@ -149,6 +149,47 @@ def test_colour_range_is_measured_once_from_the_first_frames(tmp_path):
     # the 99th percentile of frames 0..2 (disparities 5, 6, 7), then frozen
     assert summary.colour_max_disp_px == pytest.approx(7.0)
     assert summary.frames_written == 6 and len(read_video(tmp_path / "o.mp4")) == 6
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (("64",), "colour range: expected a max disparity in pixels, or None to measure it, got str '64'"),
+        ((True,), "colour range: expected .* got bool"),
+        ((float("inf"),), "max disparity must be > 0 pixels, got inf"),  # every frame coloured as 0 px
+        ((0,), "max disparity must be > 0 pixels, got 0"),
+        ((None, 0), "warmup_frames must be >= 1, got 0"),  # taken as 1 without a word
+        ((None, 2.5), "warmup_frames: expected a whole number of frames >= 1, got float 2.5"),
+    ],
+)
+def test_a_bad_colour_range_is_an_input_error(args, match):
+    with pytest.raises(InputError, match=match):
+        ColourScale(*args)
+
+
+def test_a_summary_path_of_the_wrong_type_is_an_input_error():
+    summary = Stream(Frames(1), FakePredictor(), colour_scale=ColourScale(32)).run()
+    with pytest.raises(InputError, match=r"summary file: expected a .json file name \(str or Path\), got int"):
+        summary.write_json(5)  # pathlib's bare TypeError before
+
+
+def test_a_temporal_filter_that_is_not_one_is_refused_before_the_stream_starts():
+    with pytest.raises(InputError, match="temporal: expected a TemporalFilter .* got float 0.3"):
+        Stream(Frames(2), FakePredictor(), temporal=0.3)
+
+
+@pytest.mark.parametrize(
+    ("parts", "match"),
+    [
+        # the stream ran to its end, then failed with AttributeError: 'str' object has no attribute 'close'
+        ({"window": "yes"}, "window: expected a window with show, poll and close .* got str 'yes'"),
+        # TypeError: 'str' object is not callable, from the capture thread
+        ({"prepare": "resize"}, "prepare: expected a function of a StereoPair .* got str 'resize'"),
+    ],
+)
+def test_a_window_or_prepare_that_is_not_one_is_refused_before_the_stream_starts(parts, match):
+    with pytest.raises(InputError, match=match):
+        Stream(Frames(2), FakePredictor(), **parts)
 
 
 class FadeInPredictor(FakePredictor):
@@ -309,16 +350,25 @@ def test_window_quit_returns_at_once_even_when_inference_is_slow(tmp_path):
     assert summary.frames_written == 1 and len(read_video(tmp_path / "o.mp4")) == 1
 
 
-def test_ctrl_c_stops_cleanly_and_keeps_what_was_written(tmp_path):
+@pytest.mark.parametrize("raise_interrupt", [True, False])
+def test_ctrl_c_stops_cleanly_and_keeps_what_was_written(tmp_path, raise_interrupt):
+    """Ctrl-C is raised again once the outputs are closed (a script looping over videos went on to the next
+    one); with raise_interrupt=False, as the command line and Ray's workers run it, the summary comes back."""
     sink, pngs = VideoSink(tmp_path / "o.mp4", fps=10), DisparityPngSink(tmp_path / "d")
     window = ScriptedWindow(quit_after_shown=2, action="interrupt")
-    summary = Stream(
+    stream = Stream(
         Frames(50, delay_s=0.02),
         FakePredictor(),
         sinks=[sink, pngs],
         window=window,
         colour_scale=ColourScale(32),
-    ).run()
+    )
+    if raise_interrupt:
+        with pytest.raises(KeyboardInterrupt):
+            stream.run()
+    else:
+        assert stream.run(raise_interrupt=False) is stream.summary
+    summary = stream.summary
     assert summary.stopped_by == "interrupt"
     written = summary.frames_written
     assert 2 <= written < 50
@@ -326,12 +376,43 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_was_written(tmp_path):
     assert sorted(p.name for p in tmp_path.glob("d_*.png")) == [f"d_{n:05d}.png" for n in range(written)]
 
 
+def test_a_ctrl_c_while_the_outputs_close_is_raised_again_after_they_are_closed(monkeypatch):
+    """The first Ctrl-C lands after the input ended, while run() waits for the writer: still raised, once closed."""
+    wait = threading.Event.wait
+    interrupted = []
+
+    def ctrl_c_in_wait(event, timeout=None):
+        if threading.current_thread() is threading.main_thread() and not interrupted and event is stream._writer_done:
+            interrupted.append(event)
+            raise KeyboardInterrupt
+        return wait(event, timeout)
+
+    sink = SlowClose(0.0)
+    stream = Stream(Frames(3), FakePredictor(), sinks=[sink], colour_scale=ColourScale(32))
+    monkeypatch.setattr(stream, "_supervise", lambda: None)  # as if the input had ended
+    monkeypatch.setattr(threading.Event, "wait", ctrl_c_in_wait)
+    with pytest.raises(KeyboardInterrupt):
+        stream.run()
+    assert interrupted and sink.closed and stream.summary is not None
+
+
+def test_a_stop_from_another_thread_returns_the_summary():
+    stream = Stream(Frames(10_000, delay_s=0.005), FakePredictor(), colour_scale=ColourScale(32))
+    timer = threading.Timer(0.3, stream.stop)
+    timer.start()
+    try:
+        summary = stream.run()  # not a Ctrl-C: nothing to raise
+    finally:
+        timer.cancel()
+    assert summary.stopped_by == "interrupt" and summary.frames_written < 10_000
+
+
 @pytest.mark.parametrize(("action", "reason"), [("interrupt", "interrupt"), ("quit", "window")])
 def test_a_stop_after_the_input_was_all_read_is_the_reason_not_the_end_of_input(action, reason):
     """Three frames are all read while the model is on the first: the end of input is not why it stopped."""
     window = ScriptedWindow(quit_after_shown=1, action=action)
     stream = Stream(Frames(3), FakePredictor(delay_s=0.3), window=window, colour_scale=ColourScale(32))
-    summary = stream.run()
+    summary = stream.run(raise_interrupt=False)
     assert summary.frames_read == 3 and summary.frames_written < 3
     assert summary.stopped_by == reason
 
@@ -369,7 +450,7 @@ def test_a_second_ctrl_c_while_the_outputs_close_does_not_cut_the_closing_short(
     )
     monkeypatch.setattr(threading.Event, "wait", ctrl_c_in_wait)
     try:
-        summary = stream.run()
+        summary = stream.run(raise_interrupt=False)
     except KeyboardInterrupt:
         pytest.fail("the second Ctrl-C left run() before the outputs were closed")
     assert interrupted and sink.closed and summary.stopped_by == "interrupt"

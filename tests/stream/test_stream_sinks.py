@@ -67,6 +67,20 @@ def test_a_png_prefix_that_names_no_file_is_refused(tmp_path, monkeypatch, prefi
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_png_prefix_that_is_an_existing_folder_is_refused(tmp_path):
+    """An existing folder named without the separator wrote frames_00000.png beside it, as "frames/" did."""
+    (tmp_path / "frames").mkdir()
+    with pytest.raises(OutputError, match=r"PNG prefix .*frames is a folder: .* written beside it; .*frames/disp for"):
+        DisparityPngSink(tmp_path / "frames")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
+
+
+@pytest.mark.parametrize("sink", [DisparityPngSink, VideoSink])
+def test_an_output_path_of_the_wrong_type_is_an_input_error(sink):
+    with pytest.raises(InputError, match=": expected .*\\(str or Path\\).*, got int"):
+        sink(5)  # pathlib's bare TypeError before
+
+
 @pytest.mark.parametrize("fps", [0, -5.0, float("nan"), "25"])
 def test_mp4_frame_rate_must_be_a_number_above_0(tmp_path, fps):
     # was: 0 wrote a 10 fps file, -5 failed at the first frame with "folder not writable?"

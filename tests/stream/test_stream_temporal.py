@@ -75,11 +75,38 @@ def test_a_new_frame_size_restarts_and_reset_forgets():
         ({"reset_px": float("nan")}, "reset_px"),
         ({"confirm_frames": -1}, "confirm_frames"),
         ({"hold_frames": -1}, "hold_frames"),
+        # wrong types: a bare TypeError from a comparison, or 1.5 frames cut to 1 without a word
+        ({"alpha": "0.3"}, "alpha: expected a weight of the new frame in \\(0, 1\\], got str '0.3'"),
+        ({"alpha": None}, "alpha: expected .* got NoneType"),
+        ({"alpha": True}, "alpha: expected .* got bool"),
+        ({"reset_px": "2"}, "reset_px: expected a change in pixels > 0, got str"),
+        ({"confirm_frames": 1.5}, "confirm_frames: expected a whole number of frames >= 0, got float 1.5"),
+        ({"hold_frames": "2"}, "hold_frames: expected a whole number of frames >= 0, got str"),
     ],
 )
 def test_bad_settings(kwargs, match):
     with pytest.raises(InputError, match=match):
         TemporalFilter(**kwargs)
+
+
+def test_numpy_numbers_are_settings():
+    temporal = TemporalFilter(alpha=np.float32(0.5), reset_px=np.float64(2), confirm_frames=np.int64(0))
+    assert temporal.settings() == {"alpha": 0.5, "reset_px": 2.0, "confirm_frames": 0, "hold_frames": 2}
+    assert type(temporal.settings()["confirm_frames"]) is int  # written to the summary's JSON
+
+
+@pytest.mark.parametrize(
+    ("frame", "match"),
+    [
+        (np.ones((2, 4, 4), np.float32), r"one disparity map of shape \(H, W\), got shape \(2, 4, 4\)"),
+        (np.ones(4, np.float32), r"got shape \(4,\)"),
+        ("abc", "expected a float \\(H, W\\) disparity map, got str"),
+    ],
+)
+def test_only_one_map_is_filtered(frame, match):
+    """A batch or an image of three channels was averaged as one frame and came back 3-D."""
+    with pytest.raises(InputError, match=match):
+        TemporalFilter()(frame)
 
 
 def test_flicker_counts_only_pixels_valid_in_both_frames():

@@ -346,6 +346,32 @@ def test_a_low_priority_child_is_lowered_at_once_before_its_own_start(tiny_check
         adapter.close()
 
 
+@pytest.mark.parametrize(
+    ("setting", "match"),
+    [
+        ({"every": 1.5}, "--adapt-every: expected a whole number of frames >= 1, got float 1.5"),
+        ({"steps": "2"}, "--adapt-steps: expected a whole number of steps >= 1, or None, got str '2'"),
+        ({"until_s": "60"}, "--adapt-until: expected seconds > 0, or None, got str"),
+        ({"threads": 1.0}, "--adapt-threads: expected a whole number >= 1, got float"),
+        ({"lr": "1e-4"}, "--adapt-lr: expected a learning rate > 0, got str '1e-4'"),
+        ({"crop_hw": (64,)}, r"--adapt-crop: expected \(height, width\) in whole pixels > 0, got \(64,\)"),
+    ],
+)
+def test_online_settings_of_the_wrong_type_are_input_errors(setting, match):
+    """From Python: a bare TypeError from a comparison, or every=1.5 and crop_hw=(64,) taken as they were."""
+    with pytest.raises(InputError, match=match):
+        OnlineConfig(**setting)
+
+
+def test_a_closed_adapting_predictor_refuses_to_predict(tiny_checkpoint, frames):
+    """It raised AttributeError: 'ClosedBackend' object has no attribute 'module'."""
+    predictor, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**SMALL))
+    predictor.close()
+    with pytest.raises(InputError, match="predictor was closed; load the model again"):
+        predictor.predict(frames[0][0], frames[1][0])
+    assert adapter.frames_seen == 0
+
+
 def test_freeze_stops_updates_until_resumed(tiny_checkpoint, frames):
     predictor, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**SMALL))
     pair = StereoPair(frames[0][0], frames[1][0], index=0)

@@ -13,7 +13,7 @@ import logging
 import math
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ..errors import InputError, OutputError, RtStereoError, require
@@ -209,6 +209,7 @@ def run_ray(args: argparse.Namespace) -> int:
 
     refuse_unreachable(args.ray_address)  # before the video is opened and its first frame checked
     source = video_source(args)
+    _refuse_writing_over_inputs(args, source.input_files)
     total = source.expected_frames
     if total is None:
         raise InputError(
@@ -381,7 +382,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be >= 1, got {args.max_frames}")
     check_output_prefix(args.output_prefix)
-    _refuse_writing_over_inputs(args, input_files(args, verb))
+    _refuse_writing_over_inputs(args, source.input_files)
     check_summary_path(_summary_path(args), args.output)
     _refuse_summary_over_adapt_save(args)
     _refuse_summary_over_recording(args)
@@ -440,7 +441,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     )
     try:
         with terminate_as_interrupt():  # kill or a scheduler's stop: the outputs closed and counted, as after Ctrl-C
-            summary = stream.run()
+            summary = stream.run(raise_interrupt=False)  # Ctrl-C: the summary, then exit code 130 below
     finally:
         if checked is not None:
             checked.wait()  # its warning before the summary, also on a stream shorter than the check
@@ -648,6 +649,11 @@ def check_output_prefix(prefix: str | None) -> None:
             f"--output-prefix {prefix} ends with a folder separator: the PNGs are named PREFIX_00000.png, so "
             f"give a file-name prefix inside the folder, e.g. {prefix}disp"
         )
+    if prefix and Path(prefix).is_dir():  # the same, for a folder that exists, named without the separator
+        raise InputError(
+            f"--output-prefix {prefix} is a folder: the PNGs are named PREFIX_00000.png and would be written beside "
+            f"it; give a file-name prefix inside it, e.g. {Path(prefix) / 'disp'}"
+        )
 
 
 def check_summary_path(path: str | None, video: str | None = None) -> None:
@@ -701,12 +707,6 @@ def _refuse_summary_over_recording(args: argparse.Namespace) -> None:
         )
 
 
-def input_files(args: argparse.Namespace, verb: str) -> list[Path]:
-    """The local files the stream reads: the video verb's inputs, or the file after ``uvc:``."""
-    names = args.inputs if verb == "video" else [args.camera.strip().partition(":")[2]]
-    return [Path(name) for name in names if name and Path(name).is_file()]
-
-
 def _summary_path(args: argparse.Namespace) -> str | None:
     """``--summary``, or by default beside ``-o`` (``.json``) or ``PREFIX_summary.json``."""
     if args.summary is not None:
@@ -718,18 +718,13 @@ def _summary_path(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _refuse_writing_over_inputs(args: argparse.Namespace, inputs: list[Path]) -> None:
-    """Refuse an mp4 or a summary that would replace one of the files the stream reads."""
+def _refuse_writing_over_inputs(args: argparse.Namespace, inputs: Sequence[Path]) -> None:
+    """Refuse an mp4 or a summary that would replace one of the files the stream reads (before the outputs are
+    made; :class:`~rtstereo.stream.Stream` checks its video outputs the same way)."""
+    from ..sinks.video import refuse_writing_over_inputs
+
     outputs = [("-o", args.output), ("--summary" if args.summary else "the summary", _summary_path(args))]
-    for option, output in outputs:
-        if output is None or not Path(output).is_file():
-            continue
-        for source in inputs:
-            if Path(output).samefile(source):
-                raise InputError(
-                    f"{option} {output} is the input video {source}: writing it would destroy the input; "
-                    "choose another output name"
-                )
+    refuse_writing_over_inputs(outputs, inputs, [("--output-prefix", args.output_prefix)])
 
 
 def _report(args: argparse.Namespace, summary) -> None:

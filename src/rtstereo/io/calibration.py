@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import InputError, OutputError, warn
+from ..errors import InputError, OutputError, require_path, warn
 from ..text import is_utf8
 from ..types import Calibration
 from .atomic import atomic_path
@@ -84,7 +84,7 @@ def read_calibration(
     Raises:
         InputError: missing file, unknown format, or missing / inconsistent values.
     """
-    path = Path(path)
+    path = require_path(path, "calibration file")
     if not path.is_file():
         kind = "is a folder, not a file" if path.is_dir() else "not found"
         raise InputError(f"calibration file {kind}: {path}")

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import DisparityRangeError, InputError, OutputError
+from ..errors import DisparityRangeError, InputError, OutputError, require_path
 from .atomic import atomic_path, os_reason
 from .images import read_grey, write_image
 from .pfm import read_pfm, write_pfm
@@ -60,7 +60,9 @@ def read_disparity(path: str | Path, scale: float | None = None) -> np.ndarray:
             one with it (a map of another tool where an 8-bit one belongs: guessing its encoding would score
             nonsense).
     """
-    path = Path(path)
+    path = require_path(path, "disparity file")
+    if path.is_dir():  # it said "file not found"
+        raise InputError(f"{path} is a folder, not a disparity map: name a .pfm, .png or .npy file in it")
     suffix = path.suffix.lower()
     if suffix == ".pfm":
         d = read_pfm(path)
@@ -134,7 +136,9 @@ def write_disparity(path: str | Path, disparity_px: np.ndarray) -> None:
             not even its folder).
         DisparityRangeError: a ``.png`` for a disparity above 255.99 px (:func:`to_png16`).
     """
-    path = Path(path)
+    path = require_path(path, "disparity file to write")
+    if path.is_dir():  # it said "unknown disparity format ''"
+        raise OutputError(f"{path} is a folder: give a file name, e.g. {path / 'left.pfm'}")
     suffix = path.suffix.lower()
     d = np.asarray(disparity_px, dtype=np.float32)
     if d.ndim != 2:

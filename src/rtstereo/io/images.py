@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import InputError, OutputError, warn
+from ..errors import InputError, OutputError, require_path, warn
 from .atomic import atomic_path, os_reason
 from .download import fetch, forget, is_url
 from .quiet import native_output_held
@@ -80,8 +80,14 @@ def read_image_levels(source: str | Path) -> np.ndarray:
 
 def _decode(source: str | Path) -> tuple[np.ndarray, str | Path]:
     """The image as OpenCV decodes it (uint8 or uint16, BGR or grey, upright), and what messages call it."""
+    hint = (
+        "; arrays go to rtstereo.load(...).predict(left, right) as they are" if isinstance(source, np.ndarray) else ""
+    )
+    require_path(source, "image", "a path or URL (str or Path)", hint)
     url = str(source) if is_url(str(source)) else None
     path = fetch(url) if url is not None else Path(source)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder, not an image: name an image file in it")
     if not path.is_file():
         raise InputError(f"image not found: {path}")
     data = np.fromfile(path, dtype=np.uint8)

@@ -151,15 +151,23 @@ def _named(state_dict: Mapping[Any, Any], path: str | Path) -> dict[str, Any]:
 
 # Prefixes that wrappers add to every key: DataParallel and DistributedDataParallel, torch.compile.
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+# A PyTorch Lightning module's checkpoint holds the network under the attribute it was kept in, most often "model".
+LIGHTNING_PREFIX = "model."
 
 
 def strip_prefix(state_dict: Mapping[str, Any], prefix: str | None = None) -> dict[str, Any]:
     """Drop ``prefix`` from every key that has it; by default, every wrapper's (:data:`WRAPPER_PREFIXES`, in any
-    order and number, as a compiled network inside ``DataParallel`` saves ``module._orig_mod.``).
+    order and number, as a compiled network inside ``DataParallel`` saves ``module._orig_mod.``), and
+    PyTorch Lightning's :data:`LIGHTNING_PREFIX` where every key has it (no published network has a
+    top-level module of that name; where only some keys have it, it is a module's own name, and kept).
 
     Examples:
         >>> strip_prefix({"module._orig_mod.conv.weight": 0, "conv.bias": 1})
         {'conv.weight': 0, 'conv.bias': 1}
+        >>> strip_prefix({"model.conv.weight": 0, "model._orig_mod.conv.bias": 1})
+        {'conv.weight': 0, 'conv.bias': 1}
+        >>> strip_prefix({"model.conv.weight": 0, "head.bias": 1})
+        {'model.conv.weight': 0, 'head.bias': 1}
         >>> strip_prefix({"net.conv.weight": 0}, "net.")
         {'conv.weight': 0}
     """
@@ -171,7 +179,10 @@ def strip_prefix(state_dict: Mapping[str, Any], prefix: str | None = None) -> di
             key = key[len(next(p for p in WRAPPER_PREFIXES if key.startswith(p))) :]
         return key
 
-    return {bare(k): v for k, v in state_dict.items()}
+    stripped = {bare(k): v for k, v in state_dict.items()}
+    if stripped and all(key.startswith(LIGHTNING_PREFIX) for key in stripped):
+        stripped = {bare(k[len(LIGHTNING_PREFIX) :]): v for k, v in stripped.items()}
+    return stripped
 
 
 def identify_network(state_dict: Mapping[str, Any]) -> str | None:

@@ -200,6 +200,8 @@ def register(spec: ModelSpec) -> ModelSpec:
 def get_spec(name: str) -> ModelSpec:
     """The spec registered under ``name`` (``default``: the model it stands for); unknown names fail with
     the close matches."""
+    if not isinstance(name, str):  # a bare TypeError from difflib before
+        raise InputError(f"model name: expected a str (rtstereo.list_models()), got {type(name).__name__} {name!r:.80}")
     if name == ALIAS:  # it said "unknown model 'default'. Did you mean: default?"
         from . import DEFAULT_ALIAS
 
@@ -225,6 +227,8 @@ def list_models(pattern: str = "*") -> list[str]:
         >>> "sgbm" in list_models(), list_models("GWCNET-*")
         (True, ['gwcnet-g', 'gwcnet-gc'])
     """
+    if not isinstance(pattern, str):  # an AttributeError ('int' object has no attribute 'lower') before
+        raise InputError(f"pattern: expected a str such as 'gwc*', got {type(pattern).__name__} {pattern!r:.80}")
     return sorted(name for name in _REGISTRY if matches_name(name, pattern))
 
 

@@ -248,6 +248,8 @@ class HybridPredictor:
 
     def predict_on_device(self, pair: StereoPair) -> Any:
         """The finished map as a tensor on the network's device (see :meth:`Predictor.predict_on_device`)."""
+        if isinstance(self.backend, ClosedBackend):
+            self.backend.refuse(self.name)
         if not self.backend.device_postprocess:
             raise InputError(f"the {self.backend.name} backend does not post-process on a device")
         import torch

@@ -237,12 +237,16 @@ class _Checked(Backend):
         return self.check.describe() if self.check is not None else {}
 
     def _description(self, last: _Session, **files: str) -> dict[str, Any]:
-        """:meth:`describe` for a backend whose ``last`` session gives the disparity; ``files``: its other ones."""
+        """:meth:`describe` for a backend whose ``last`` session gives the disparity; ``files``: its other ones.
+        ``threads``: the session's intra-op threads where they were set (``--threads``, ``$RTSTEREO_THREADS``,
+        ``threads=N``, the hybrid's share); without it ONNX Runtime picks them (one per physical core)."""
+        threads = last.session.get_session_options().intra_op_num_threads
         return {
             "backend": self.name,
             "device": self.device,
             "precision": self.precision,
             "providers": last.session.get_providers()[:1],
+            **({"threads": threads} if threads > 0 else {}),
             "onnx": str(last.path),
             **files,
             **self.check_report(),
@@ -654,5 +658,6 @@ class ExportOnFirstUseBackend(Backend):
         with self._lock:
             last = next(reversed(self.sessions.values()), None)
         if last is not None:
-            info.update({k: v for k, v in last.describe().items() if k in ("providers", "onnx", "provider_parity")})
+            shared = ("providers", "threads", "onnx", "provider_parity")
+            info.update({k: v for k, v in last.describe().items() if k in shared})
         return info

@@ -252,8 +252,10 @@ class Predictor:
         (:func:`rtstereo.confidence.lr_check`) to keep the right view's map on the device.
 
         Raises:
-            InputError: the backend keeps nothing on a device.
+            InputError: the backend keeps nothing on a device, or the predictor was closed.
         """
+        if isinstance(self.backend, ClosedBackend):
+            self.backend.refuse()
         if not self.backend.device_postprocess:
             raise InputError(f"the {self.backend.name} backend does not post-process on a device")
         return self._predict(pair, keep_on_device=True)[0]

@@ -116,7 +116,7 @@ class VideoJob:
         started = time.perf_counter()
         with worker_warnings() as found:  # said by the driver: resizing is never silent
             try:
-                stream.run()
+                stream.run(raise_interrupt=False)  # an interrupted range is a row, below
             except Exception as exc:  # noqa: BLE001 - a bad range is reported, the others go on
                 row.update(status=FAILED, error=failure_reason(exc))
         row["warnings"] = json.dumps(found)

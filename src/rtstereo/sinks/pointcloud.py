@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, OutputError, require, warn
+from ..errors import InputError, OutputError, require, require_path, warn
 from ..geometry import (
     DEFAULT_MAX_JUMP_REL,
     PointCloud,
@@ -102,7 +102,11 @@ def to_depth_mm(depth_m: np.ndarray) -> np.ndarray:
 def write_ply(path: str | Path, cloud: PointCloud) -> Path:
     """Write a point cloud as binary little-endian PLY (``x y z`` float32, ``red green blue`` uint8), atomically
     (under a temporary name, then renamed)."""
-    path = Path(path)
+    path = require_path(path, "point cloud file", "a .ply file name (str or Path)")
+    if not isinstance(cloud, PointCloud):  # an AttributeError ('... has no attribute colors') before
+        raise InputError(
+            f"cloud: expected a PointCloud (point_cloud(disparity_px, calibration, left)), got {type(cloud).__name__}"
+        )
     fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
     if cloud.colors is not None:
         fields += [("red", "u1"), ("green", "u1"), ("blue", "u1")]

@@ -16,14 +16,14 @@ import math
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ..errors import DisparityRangeError, InputError, OutputError, warn
+from ..errors import DisparityRangeError, InputError, OutputError, require_number, require_path, require_whole, warn
 from ..io.atomic import partial_path, remove_stale_partials
 from ..io.disparity import colorize, to_png16
 from ..io.images import write_image
@@ -56,10 +56,18 @@ class ColourScale:
     """
 
     def __init__(self, max_disp_px: float | None = None, warmup_frames: int = 5, fallback_px: float | None = None):
-        if max_disp_px is not None and not max_disp_px > 0:
-            raise InputError(f"colour range: max disparity must be > 0 pixels, got {max_disp_px}")
-        self.max_disp_px = float(max_disp_px) if max_disp_px is not None else None
-        self.warmup_frames = max(1, int(warmup_frames))
+        if max_disp_px is not None:
+            max_disp_px = require_number(
+                max_disp_px, "colour range", "a max disparity in pixels, or None to measure it"
+            )
+            # inf coloured every frame as 0 px
+            if not 0 < max_disp_px < math.inf:
+                raise InputError(f"colour range: max disparity must be > 0 pixels, got {max_disp_px}")
+        warmup_frames = require_whole(warmup_frames, "colour range: warmup_frames", "a whole number of frames >= 1")
+        if warmup_frames < 1:
+            raise InputError(f"colour range: warmup_frames must be >= 1, got {warmup_frames}")
+        self.max_disp_px = max_disp_px
+        self.warmup_frames = warmup_frames
         self.fallback_px = fallback_px
         self.source = "given" if max_disp_px is not None else "first frames"
         self._samples: list[np.ndarray] = []
@@ -170,7 +178,7 @@ class VideoSink(Sink):
     wants_preview = True
 
     def __init__(self, path: str | Path, fps: float | None = None):
-        self.path = Path(path)
+        self.path = require_path(path, "video output", "an .mp4 file name (str or Path)")
         # 0 was taken for "unknown" (10 fps written) and a negative rate blamed on the folder ("not writable?")
         if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0 < fps < math.inf):
             raise InputError(f"video output {self.path}: fps must be a number > 0, or None to measure it; got {fps!r}")
@@ -263,7 +271,8 @@ class DisparityPngSink(Sink):
     """
 
     def __init__(self, prefix: str | Path):
-        text = os.fspath(prefix)
+        require_path(prefix, "PNG prefix", "a path prefix (str or Path), e.g. frames/disp")
+        text = os.fspath(prefix)  # as given: Path("frames/") drops the separator, Path("") is "."
         # "frames/" wrote frames_00000.png beside the folder, and "" wrote _00000.png in the working folder
         if not str(text).strip() or str(text).endswith(("/", os.sep)):
             raise OutputError(
@@ -271,6 +280,11 @@ class DisparityPngSink(Sink):
                 "name, e.g. frames/disp for frames/disp_00000.png"
             )
         self.prefix = Path(prefix)
+        if self.prefix.is_dir():  # an existing folder, named without the separator: the PNGs went beside it too
+            raise OutputError(
+                f"PNG prefix {text} is a folder: the PNGs are <prefix>_00000.png and would be written beside it; "
+                f"give a name inside it, e.g. {self.prefix / 'disp'} for {self.prefix / 'disp'}_00000.png"
+            )
         try:
             self.prefix.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -378,6 +392,54 @@ def say_earlier_pngs(prefix: str | Path, before: dict[str, tuple[int, int]]) -> 
     stale = earlier_pngs(prefix, before)
     if stale:
         log.warning(earlier_pngs_message(prefix, stale))
+
+
+def refuse_writing_over_inputs(
+    outputs: Iterable[tuple[str, str | Path | None]],
+    inputs: Iterable[str | Path],
+    png_prefixes: Iterable[tuple[str, str | Path | None]] = (),
+) -> None:
+    """Refuse an output file that is one of the files a stream reads (also under another name or a link):
+    the finished video replaced the input when it was renamed into place, and the PNGs of ``--output-prefix
+    frames/left`` replaced the input images ``frames/left_00000.png``...
+
+    Args:
+        outputs: ``(what, path)`` of each output file (``what`` names it in the message: ``-o``, ``--summary``,
+            ``video output``); ``None`` paths are skipped.
+        inputs: the files the source reads (:attr:`~rtstereo.sources.base.FrameSource.input_files`).
+        png_prefixes: ``(what, prefix)`` of each :class:`DisparityPngSink` (``PREFIX_00000.png``...).
+
+    Raises:
+        InputError: an output that is an input.
+    """
+    sources = [Path(source) for source in inputs if Path(source).is_file()]
+    for what, prefix in png_prefixes:
+        if prefix is None:
+            continue
+        named = [source for source in sources if _png_of_prefix(source, Path(prefix))]
+        if named:
+            more = f" and {len(named) - 1} more" if len(named) > 1 else ""
+            raise InputError(
+                f"{what} {prefix} would write its PNGs ({Path(prefix).name}_00000.png, ...) over the input images "
+                f"({named[0]}{more}): writing them would destroy the input; choose another prefix"
+            )
+    for what, output in outputs:
+        if output is None or not Path(output).is_file():
+            continue
+        for source in sources:
+            if Path(output).samefile(source):
+                raise InputError(
+                    f"{what} {output} is the input video {source}: writing it would destroy the input; "
+                    "choose another output name"
+                )
+
+
+def _png_of_prefix(path: Path, prefix: Path) -> bool:
+    """Whether ``path`` is a name :class:`DisparityPngSink` gives its PNGs under ``prefix``, in its folder."""
+    if not re.fullmatch(re.escape(prefix.name) + r"_\d{5,}\.png", path.name):
+        return False
+    folder = prefix.parent if prefix.parent.exists() else None
+    return folder is not None and path.parent.resolve() == folder.resolve()
 
 
 def _check_writable(probe: Path, what: str) -> None:

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -61,6 +62,11 @@ class FrameSource(abc.ABC):
         """Whether progress is the pairs' ``index`` (their frame number) rather than the pairs processed: a
         recording played at its own pace drops the frames a slow model is not ready for, which have passed too."""
         return False
+
+    @property
+    def input_files(self) -> tuple[Path, ...]:
+        """The local files the source reads (videos, images), which no output may replace (none: a camera)."""
+        return ()
 
     def stats(self) -> dict[str, Any]:
         """Source-side figures for the summary (delivered frame rate, dropped frames)."""

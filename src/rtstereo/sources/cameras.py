@@ -77,6 +77,11 @@ class UVCSource(LiveSource):
         return isinstance(self.device, int)
 
     @property
+    def input_files(self) -> tuple[Path, ...]:
+        """A recording played as a camera (``uvc:FILE``); none for a device or a URL."""
+        return () if self.is_device or not Path(str(self.device)).is_file() else (Path(str(self.device)),)
+
+    @property
     def expected_frames(self) -> int | None:
         """A recording's frame count once it is open (``None`` for a camera, or a stream without one)."""
         return self._recording_frames

@@ -59,6 +59,10 @@ class ImageSequenceSource(FrameSource):
     def expected_frames(self) -> int:
         return len(range(self.start, len(self.pairs), self.stride))
 
+    @property
+    def input_files(self) -> tuple[Path, ...]:
+        return tuple(Path(name) for pair in self.pairs for name in (pair.left, pair.right) if not is_url(name))
+
     def _frames(self) -> Iterator[StereoPair]:
         for index in range(self.start, len(self.pairs), self.stride):
             pair = self.pairs[index].load(index)

@@ -204,6 +204,10 @@ class TwoVideoSource(FrameSource):
             for reader in readers:
                 reader.release()
 
+    @property
+    def input_files(self) -> tuple[Path, ...]:
+        return (Path(self.left_path), Path(self.right_path))
+
     def _open(self) -> tuple[VideoReader, VideoReader]:
         left = VideoReader(self.left_path, "left video")
         try:
@@ -328,6 +332,10 @@ class SideBySideVideoSource(FrameSource):
     @property
     def expected_frames(self) -> int | None:
         return _frames_after(self._frame_count, self.start, self.stride)
+
+    @property
+    def input_files(self) -> tuple[Path, ...]:
+        return (Path(self.path),)
 
     def _frames(self) -> Iterator[StereoPair]:
         reader = VideoReader(self.path, "side-by-side video")

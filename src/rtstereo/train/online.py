@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import numbers
 import os
 import threading
 import time
@@ -41,8 +42,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import InputError, OutputError, SettingError
-from ..runtime.predictor import Predictor
+from ..errors import InputError, OutputError, SettingError, require_number, require_whole
+from ..runtime.predictor import ClosedBackend, Predictor
 from ..sinks.video import OutputFrame, Sink
 from ..sources.base import LatestSlot
 from ..text import counted
@@ -94,6 +95,22 @@ class OnlineConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        # From Python a string or 1.5 frames failed with a bare TypeError, or passed and ran every 1.5th frame.
+        require_whole(self.every, "--adapt-every", "a whole number of frames >= 1")
+        if self.steps is not None:
+            require_whole(self.steps, "--adapt-steps", "a whole number of steps >= 1, or None")
+        if self.until_s is not None:
+            require_number(self.until_s, "--adapt-until", "seconds > 0, or None")
+        require_whole(self.threads, "--adapt-threads", "a whole number >= 1")
+        require_number(self.lr, "--adapt-lr", "a learning rate > 0")
+        if not (
+            isinstance(self.crop_hw, (tuple, list))
+            and len(self.crop_hw) == 2
+            and all(
+                isinstance(side, numbers.Integral) and not isinstance(side, bool) and side > 0 for side in self.crop_hw
+            )
+        ):
+            raise InputError(f"--adapt-crop: expected (height, width) in whole pixels > 0, got {self.crop_hw!r}")
         if self.every < 1:
             raise InputError(f"--adapt-every must be >= 1 (frames between steps), got {self.every}")
         if self.steps is not None and self.steps < 1:
@@ -533,6 +550,8 @@ class AdaptingPredictor(Predictor):
     def predict_pair(self, pair: StereoPair, hints: Any = None, cost: Any = None) -> Any:
         """Predict with the newest weights (``hints`` for a guided network, ``cost``: see :class:`Predictor`),
         then offer the pair to the adapter (which makes a guided network's hints of its crop itself)."""
+        if isinstance(self.backend, ClosedBackend):  # it has no network to take the weights
+            self.backend.refuse()
         self.adapter.apply_to(self.backend.module)
         result = super().predict_pair(pair, hints=hints, cost=cost)
         self.adapter.offer(pair)
