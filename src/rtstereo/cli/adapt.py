@@ -516,8 +516,9 @@ def run(args: argparse.Namespace) -> int:
         raise OutputError(f"cannot write {checkpoint}: {exc.strerror or exc}") from None
     guided = " (guided: the hybrid's network)" if network.settings.get("guided") else ""
     crops = f" on {result.crop_hw[0]}x{result.crop_hw[1]} crops" if result.crop_hw else ""
+    skipped = f", {result.skipped_steps} of them skipped (non-finite loss)" if result.skipped_steps else ""
     print(
-        f"adapted {network.spec.name}{guided} for {result.steps} steps{crops} ({result.seconds:.0f} s); "
+        f"adapted {network.spec.name}{guided} for {result.steps} steps{skipped}{crops} ({result.seconds:.0f} s); "
         f"wrote {checkpoint}"
     )
     code = _export(network, checkpoint, output, export_hw, pairs[0]) if kind == "onnx" else 0
@@ -527,8 +528,27 @@ def run(args: argparse.Namespace) -> int:
             "weights reached",
             file=sys.stderr,
         )
-        return 130
-    return code
+    line = verdict(result, args.model)
+    if line.startswith("warning:") or not args.quiet:  # a collapse is said even with --quiet
+        print(f"rtstereo adapt: {line}", file=sys.stderr)
+    return 130 if result.interrupted else code
+
+
+def verdict(result, model: str) -> str:
+    """The last line: whether the scores say adapting made the network clearly worse (``WORSE_RULE``), or
+    that no held-out pair was scored."""
+    if result.worse:
+        scored = "scores of the pairs trained on" if result.scored_on_training_pairs else "held-out scores"
+        return (
+            f"warning: the {scored} got clearly worse ({'; '.join(result.worse)}): adapting may have collapsed; "
+            f"keep the original network ({model}) rather than this one"
+        )
+    if result.scored_on_training_pairs:
+        return (
+            "note: no pair was held out (--holdout 0 or a single pair): nothing unseen was scored, so the scores "
+            "above, of the pairs trained on, cannot tell whether adapting helped"
+        )
+    return "the held-out scores did not get clearly worse (no ground truth: check with rtstereo eval if you can)"
 
 
 def _export(network, checkpoint: Path, output: Path, size_hw: tuple[int, int], pair) -> int:
