@@ -180,7 +180,7 @@ def test_a_frame_too_small_to_crop_stops_the_adaptation_not_the_stream(tiny_chec
             assert _wait(lambda: adapter.frozen, timeout_s=30)
     finally:
         adapter.close()
-    assert adapter.frozen_by == "error" and "adapting needs images of at least 32x32" in adapter.error
+    assert adapter.frozen_by == "error" and adapter.error.startswith("frame 0 is 24x48 (HxW) pixels: adapting needs")
     assert "online adaptation stopped after 0 steps" in caplog.text
 
 
@@ -193,7 +193,7 @@ def test_a_checkpoint_saved_after_an_error_before_the_first_step_names_the_error
     assert _wait(lambda: adapter.frozen, timeout_s=30)
     with caplog.at_level("WARNING", logger="rtstereo.stream"):
         sink.close()
-    assert "no adaptation step was made before adaptation stopped (pair frame is 24x48 (HxW) pixels" in caplog.text
+    assert "no adaptation step was made before adaptation stopped (frame 0 is 24x48 (HxW) pixels" in caplog.text
     assert f"{tmp_path / 'w.pt'} holds the weights it started with" in caplog.text
 
 

@@ -208,8 +208,12 @@ def split_holdout(count: int, fraction: float, seed: int) -> tuple[list[int], li
     return sorted(int(i) for i in order[held:]), sorted(int(i) for i in order[:held])
 
 
-def fit_crop(crop_hw: tuple[int, int], pairs: Sequence[UserPair], divisor: int) -> tuple[int, int]:
-    """The crop size: at most ``crop_hw`` and the smallest image, rounded down to ``divisor``."""
+def fit_crop(crop_hw: tuple[int, int], pairs: Sequence[UserPair], divisor: int, kind: str = "pair") -> tuple[int, int]:
+    """The crop size: at most ``crop_hw`` and the smallest image, rounded down to ``divisor``.
+
+    Args:
+        kind: what the error calls a pair too small (``"frame"`` for a stream's frames, named by their index).
+    """
     if min(crop_hw) < divisor:
         raise InputError(f"crop {crop_hw[0]}x{crop_hw[1]}: the network takes crops of at least {divisor}x{divisor}")
     height = min(crop_hw[0], *(p.left.shape[0] for p in pairs)) // divisor * divisor
@@ -217,7 +221,7 @@ def fit_crop(crop_hw: tuple[int, int], pairs: Sequence[UserPair], divisor: int) 
     if height < divisor or width < divisor:
         small = next(p for p in pairs if min(p.left.shape[:2]) < divisor)  # the side that fails, not the area
         raise InputError(
-            f"pair {small.name} is {small.left.shape[0]}x{small.left.shape[1]} (HxW) pixels: adapting needs "
+            f"{kind} {small.name} is {small.left.shape[0]}x{small.left.shape[1]} (HxW) pixels: adapting needs "
             f"images of at least {divisor}x{divisor}"
         )
     return height, width

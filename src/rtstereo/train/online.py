@@ -287,7 +287,9 @@ class OnlineAdapter:
     def crop(self, pair: StereoPair) -> tuple[np.ndarray, np.ndarray]:
         """A random crop of the pair (``config.crop_hw`` fitted to the frame and the size divisor)."""
         asked = self.adapter.config.crop_hw
-        height, width = fit_crop(asked, [UserPair("frame", pair.left, pair.right)], self.adapter.divisor)
+        # Named as the stream counts its frames (it read "pair frame is 24x48 ..."), from 0.
+        name = str(pair.index if pair.index is not None else self.frames_seen)
+        height, width = fit_crop(asked, [UserPair(name, pair.left, pair.right)], self.adapter.divisor, "frame")
         if (height, width) != tuple(asked) and not self._crop_said:
             self._crop_said = True  # once: every frame of a stream has the same size
             frame_h, frame_w = pair.left.shape[:2]
