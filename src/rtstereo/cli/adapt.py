@@ -335,7 +335,15 @@ def _video_pairs(args: argparse.Namespace) -> list:
 
     def open_source(stride: int):
         return video_source(
-            argparse.Namespace(inputs=inputs, sbs=args.sbs, swap=args.swap, start=args.start, stride=stride, fps=None)
+            argparse.Namespace(
+                inputs=inputs,
+                sbs=args.sbs,
+                swap=args.swap,
+                start=args.start,
+                stride=stride,
+                fps=None,
+                images_command="adapt",
+            )
         )
 
     max_pairs = DEFAULT_MAX_PAIRS if args.max_pairs is None else args.max_pairs
