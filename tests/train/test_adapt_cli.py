@@ -261,7 +261,7 @@ def test_a_crop_larger_than_the_images_is_said(capsys, tmp_path, folders, tiny_n
     code, stdout, err = run_cli(capsys, *argv)
     assert code == 0, err
     assert "crops 64x128, not 500x130: at most the smallest training image (64x128), in multiples of 32" in err
-    assert "for 1 steps on 64x128 crops" in stdout
+    assert "for 1 step on 64x128 crops" in stdout
     assert torch.load(tmp_path / "m.pt", weights_only=True)["adaptation"]["crop_hw"] == [64, 128]
 
 
@@ -427,8 +427,8 @@ def test_a_collapse_is_said_in_one_warning_line_at_the_end_and_recorded(capsys, 
     last = err.strip().splitlines()[-1]
     assert re.fullmatch(
         r"rtstereo adapt: warning: the held-out scores got clearly worse \(photometric error 0\.0\d+ -> 0\.[1-9]\d+ "
-        r"\(\+\d+ %\); left-right disagreement .* px\): adapting may have collapsed; keep the original network "
-        r"\(rtnet-v5\) rather than this one",
+        r"\(\+\d+ %\); left-right disagreement .* px\): adapting made the network worse on your images "
+        r"\(it can collapse\); keep the original network \(rtnet-v5\) rather than this one",
         last,
     ), err
     adaptation = torch.load(out, weights_only=True)["adaptation"]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..errors import InputError, OutputError, RtStereoError, SettingError, require
 from ..io.atomic import folder_write_problem
+from ..text import counted
 from .common import check_torch_threads, parse_set_values, progress_echo, set_cpu_threads, size_arg
 
 EPILOG = """examples:
@@ -525,15 +526,13 @@ def run(args: argparse.Namespace) -> int:
     guided = " (guided: the hybrid's network)" if network.settings.get("guided") else ""
     crops = f" on {result.crop_hw[0]}x{result.crop_hw[1]} crops" if result.crop_hw else ""
     skipped = f", {result.skipped_steps} of them skipped (non-finite loss)" if result.skipped_steps else ""
-    print(
-        f"adapted {network.spec.name}{guided} for {result.steps} steps{skipped}{crops} ({result.seconds:.0f} s); "
-        f"wrote {checkpoint}"
-    )
+    steps = counted(result.steps, "step")
+    took = f"{steps}{skipped}{crops} ({result.seconds:.0f} s)"
+    print(f"adapted {network.spec.name}{guided} for {took}; wrote {checkpoint}")
     code = _export(network, checkpoint, output, export_hw, pairs[0]) if kind == "onnx" else 0
     if result.interrupted:
         print(
-            f"rtstereo adapt: interrupted after {result.steps} steps, before the budget; {checkpoint} holds the "
-            "weights reached",
+            f"rtstereo adapt: interrupted after {steps}, before the budget; {checkpoint} holds the weights reached",
             file=sys.stderr,
         )
     line = verdict(result, args.model)
@@ -548,8 +547,8 @@ def verdict(result, model: str) -> str:
     if result.worse:
         scored = "scores of the pairs trained on" if result.scored_on_training_pairs else "held-out scores"
         return (
-            f"warning: the {scored} got clearly worse ({'; '.join(result.worse)}): adapting may have collapsed; "
-            f"keep the original network ({model}) rather than this one"
+            f"warning: the {scored} got clearly worse ({'; '.join(result.worse)}): adapting made the network worse "
+            f"on your images (it can collapse); keep the original network ({model}) rather than this one"
         )
     if result.scored_on_training_pairs:
         return (

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from ..errors import InputError, RtStereoError, SettingError
 from ..models.registry import ModelSpec
 from ..runtime.providers import default_threads
+from ..text import counted
 from .hints import hybrid_hint_settings, runtime_hints, tensor_runtime_hints, with_hints
 from .losses import multiscale_loss, training_mask
 from .proxy import proxy_disparity
@@ -556,7 +557,7 @@ def adapt(
         log_group()
     seconds = clock() - start
     model.eval()
-    echo(f"scoring {len(held_pairs)} {scored} pair(s) after {step} steps ({seconds:.0f} s) ...")
+    echo(f"scoring {len(held_pairs)} {scored} pair(s) after {counted(step, 'step')} ({seconds:.0f} s) ...")
 
     def finishing() -> None:
         echo("Ctrl+C: the steps are over; scoring and keeping the weights reached (Ctrl+C again stops at once)")
@@ -614,7 +615,7 @@ class StopRequest:
 
 
 WORSE_RELATIVE = 0.10  # a score up by more than this fraction of its value before adapting is "clearly worse"
-WORSE_DISAGREEMENT_PX = 0.1  # ... and the left-right disagreement by more than this too (tiny values are noise)
+WORSE_DISAGREEMENT_PX = 0.25  # ... and the left-right disagreement by more than this too (tiny values are noise)
 WORSE_RULE = (
     f"photometric error up by more than {WORSE_RELATIVE:.0%} of its value before, or the left-right disagreement "
     f"up by more than {WORSE_RELATIVE:.0%} and {WORSE_DISAGREEMENT_PX:g} px"
@@ -631,7 +632,7 @@ def worse_scores(before: dict[str, float], after: dict[str, float]) -> list[str]
         >>> before = {"photometric": 0.02, "lr_disagreement_px": 0.3}
         >>> worse_scores(before, {"photometric": 0.51, "lr_disagreement_px": 9.8})
         ['photometric error 0.0200 -> 0.5100 (+2450 %)', 'left-right disagreement 0.30 -> 9.80 px']
-        >>> worse_scores(before, {"photometric": 0.021, "lr_disagreement_px": 0.35})
+        >>> worse_scores(before, {"photometric": 0.021, "lr_disagreement_px": 0.5})  # +67 %, but only 0.2 px
         []
     """
     worse = []
