@@ -143,14 +143,38 @@ def test_steps_with_a_non_finite_loss_are_counted_and_said():
     result = adapt(adapter, _pairs(2), echo=lines.append)
     assert result.steps == 4 and result.skipped_steps == 1 and result.to_dict()["skipped_steps"] == 1
     steps = [line for line in lines if line.startswith("step ")]
-    assert steps[0].endswith("(1 of 2 steps skipped: non-finite loss)") and "nan" in steps[0]
-    assert steps[1].endswith("(1 of 4 steps skipped: non-finite loss)")
+    assert steps[0].endswith("(1 of 2 steps skipped: non-finite loss or gradient)") and "nan" in steps[0]
+    assert steps[1].endswith("(1 of 4 steps skipped: non-finite loss or gradient)")
+
+
+def test_a_step_with_a_finite_loss_but_non_finite_gradients_is_skipped_not_applied():
+    """A uniform crop online gave a finite loss and NaN gradients: one step made every weight NaN."""
+    adapter = _adapter(steps=4, log_every=2, losses=("photometric",), synthetic_batch=0)
+    user_terms, calls = adapter.user_terms, []
+
+    def nan_gradient_at_the_second_step(batch):
+        calls.append(1)
+        terms = user_terms(batch)
+        if len(calls) == 2:  # sqrt at 0: a value of 0, a gradient of infinity times 0
+            terms["photometric"] = terms["photometric"] + torch.sqrt(terms["photometric"] * 0)
+        return terms
+
+    adapter.user_terms = nan_gradient_at_the_second_step
+    lines = []
+    result = adapt(adapter, _pairs(2), echo=lines.append)
+    assert result.skipped_steps == 1 and any(
+        line.endswith("(1 of 2 steps skipped: non-finite loss or gradient)") for line in lines
+    )
+    assert all(torch.isfinite(p).all() for p in adapter.model.parameters())
+    assert np.isfinite(result.after["photometric"])
 
 
 def test_every_step_non_finite_is_an_error():
     adapter = _adapter(steps=50, log_every=3, losses=("photometric",), synthetic_batch=0)
     _non_finite_at(adapter, set(range(1, 51)))
-    with pytest.raises(RtStereoError, match=r"every step so far \(3\) had a non-finite loss and changed nothing"):
+    with pytest.raises(
+        RtStereoError, match=r"every step so far \(3\) had a non-finite loss or gradient and changed nothing"
+    ):
         adapt(adapter, _pairs(2), echo=lambda _line: None)
 
 

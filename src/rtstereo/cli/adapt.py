@@ -525,7 +525,7 @@ def run(args: argparse.Namespace) -> int:
         raise OutputError(f"cannot write {checkpoint}: {exc.strerror or exc}") from None
     guided = " (guided: the hybrid's network)" if network.settings.get("guided") else ""
     crops = f" on {result.crop_hw[0]}x{result.crop_hw[1]} crops" if result.crop_hw else ""
-    skipped = f", {result.skipped_steps} of them skipped (non-finite loss)" if result.skipped_steps else ""
+    skipped = f", {result.skipped_steps} of them skipped (non-finite loss or gradient)" if result.skipped_steps else ""
     steps = counted(result.steps, "step")
     took = f"{steps}{skipped}{crops} ({result.seconds:.0f} s)"
     print(f"adapted {network.spec.name}{guided} for {took}; wrote {checkpoint}")

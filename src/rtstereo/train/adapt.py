@@ -163,7 +163,7 @@ class AdaptResult:
     history: list[dict[str, float]]
     crop_hw: tuple[int, int] | None = None  # the crops trained on (``fit_crop`` of the asked size)
     interrupted: bool = False  # stopped by Ctrl+C before its budget (the weights are those it reached)
-    skipped_steps: int = 0  # steps whose loss was not finite: counted in ``steps``, their gradients not applied
+    skipped_steps: int = 0  # steps whose loss or gradients were not finite: counted in ``steps``, not applied
     worse: list[str] = field(default_factory=list)  # the scores that got clearly worse (:func:`worse_scores`)
 
     def to_dict(self) -> dict[str, Any]:
@@ -237,6 +237,25 @@ def proxy_labels(pairs: Sequence[UserPair], max_disp: float) -> list[np.ndarray]
     """SGBM proxy disparity of each pair (``nan`` where its checks reject it), in parallel threads."""
     with ThreadPoolExecutor(labelling_threads()) as pool:
         return list(pool.map(lambda p: proxy_disparity(p.left, p.right, min(max_disp, p.max_disp or max_disp)), pairs))
+
+
+def apply_step(total: torch.Tensor, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> bool:
+    """Back-propagate ``total`` and take the optimiser step, unless the loss or a gradient is not finite.
+
+    A finite loss can still have non-finite gradients (a uniform crop, grey or black: the exposure
+    normalisation divides by a deviation of zero); one such step made every weight NaN, for good.
+
+    Returns:
+        Whether the step was applied (the gradients are left to be zeroed either way).
+    """
+    if not torch.isfinite(total):
+        return False
+    total.backward()
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    if not torch.isfinite(norm):
+        return False
+    optimizer.step()
+    return True
 
 
 def adapting_optimizer(model: torch.nn.Module, lr: float) -> torch.optim.Adam:
@@ -490,7 +509,7 @@ def adapt(
     running: dict[str, float] = {}
     start = clock()
     step = 0
-    skipped = 0  # steps whose loss was not finite: counted, but their gradients not applied
+    skipped = 0  # steps whose loss or gradients were not finite: counted, but not applied
     group_start = 0  # the step the progress group under way started after
     stop = StopRequest()
     interrupted = False
@@ -504,12 +523,13 @@ def adapt(
         history.append(record)
         running, group_start = {}, step
         terms_text = "  ".join(f"{k} {v:.4f}" for k, v in record.items() if k not in ("step", "seconds"))
-        not_applied = f"  ({skipped} of {step} steps skipped: non-finite loss)" if skipped else ""
+        not_applied = f"  ({skipped} of {step} steps skipped: non-finite loss or gradient)" if skipped else ""
         echo(f"step {step}  {record['seconds']:.0f} s  {terms_text}{not_applied}")
         if skipped == step:
             raise RtStereoError(
-                f"every step so far ({step}) had a non-finite loss and changed nothing: the network's predictions "
-                "or the images give NaN or infinity (try a lower learning rate, other losses, or check the pairs)"
+                f"every step so far ({step}) had a non-finite loss or gradient and changed nothing: the network's "
+                "predictions or the images give NaN or infinity (try a lower learning rate, other losses, or check "
+                "the pairs)"
             )
 
     with stop:
@@ -543,11 +563,7 @@ def adapt(
                 terms["synthetic"] = adapter.synthetic_term({key: value[picks] for key, value in pool.items()})
                 total = total + config.weight("synthetic") * terms["synthetic"]
             optimizer.zero_grad(set_to_none=True)
-            if torch.isfinite(total):
-                total.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-            else:
+            if not apply_step(total, model, optimizer):
                 skipped += 1
             step += 1
             for name, value in {**terms, "total": total}.items():
