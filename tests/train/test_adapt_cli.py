@@ -194,6 +194,7 @@ def test_one_pair_off_among_rectified_ones_is_a_warning(capsys, tmp_path, textur
         ),
         (["--set", "uniqueness"], "--set expects KEY=VALUE, got 'uniqueness'"),
         (["--set", "nonsense=1"], "has no setting 'nonsense'"),
+        (["--crop", "16x64"], "--crop 16x64: rtnet takes crops of at least 32x32"),  # it read "crop 16x64: ..."
     ],
 )
 def test_bad_options_are_refused_in_one_line(capsys, tmp_path, folders, tiny_network, argv, message):

@@ -512,6 +512,11 @@ def run(args: argparse.Namespace) -> int:
     adapter = Adapter(
         network.module, network.spec, network.settings, config, network.loss_weights, network.hint_settings
     )
+    if min(config.crop_hw) < adapter.divisor:  # named by its option here (it read "crop 16x16: ...")
+        raise InputError(
+            f"--crop {config.crop_hw[0]}x{config.crop_hw[1]}: {network.spec.name} takes crops of at least "
+            f"{adapter.divisor}x{adapter.divisor}"
+        )
     # Progress on stderr, results on stdout: `rtstereo adapt ... > scores.txt` keeps only the scores and the file.
     echo = (lambda _line: None) if args.quiet else progress_echo("adapt")
     result = adapt(adapter, pairs, echo=echo)
