@@ -485,6 +485,19 @@ def test_the_synthetic_pool_default_of_the_help_is_the_configs():
     assert AdaptConfig.synthetic_pool == DEFAULT_SYNTHETIC_POOL
 
 
+def test_the_help_says_what_judges_the_scores(capsys):
+    from rtstereo.train.adapt import WORSE_DISAGREEMENT_PX, WORSE_RELATIVE
+
+    with pytest.raises(SystemExit):
+        main(["adapt", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "only the before/after scores, the result and warnings" in text
+    assert (
+        f"photometric error up by more than {WORSE_RELATIVE:.0%}".replace("%", " %") in text
+        and f"{WORSE_DISAGREEMENT_PX:g} px" in text
+    )
+
+
 def test_the_cli_defaults_are_adapt_configs():
     """The CLI cannot import torch at start-up, so it repeats AdaptConfig's defaults (--synthetic-pool's among
     them): this keeps the two from drifting apart."""

@@ -28,7 +28,9 @@ No ground truth is needed. Each step trains on crops of your pairs with self-sup
 (photometric reconstruction of the left view from the right one, SSIM + L1 on exposure-normalised
 images; edge-aware smoothness; left-right consistency; SGBM proxy labels where its left-right check
 keeps them) and on rendered scenes with exact disparity, so the network does not forget. A held-out
-part of your pairs is scored before and after (photometric error, left-right disagreement). Pairs must
+part of your pairs is scored before and after (photometric error, left-right disagreement); the last
+line warns when those scores got clearly worse (photometric error up by more than 10 %, or left-right
+disagreement up by more than 10 % and 0.25 px): keep the original network then. Pairs must
 be rectified: the command refuses pairs whose rows do not line up (see `rtstereo calibrate`).
 With -o FILE.onnx the checkpoint is written beside it (FILE.pt) and exported, with its parity report.
 """
@@ -162,7 +164,12 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--no-rectification-check", action="store_true", help="skip the check that the pairs are rectified"
     )
-    parser.add_argument("--quiet", "-q", action="store_true", help="only the before/after scores and the result")
+    parser.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="only the before/after scores, the result and warnings (a warning says when the scores got clearly worse)",
+    )
     parser.set_defaults(func=run)
 
 
