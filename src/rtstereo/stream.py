@@ -69,6 +69,8 @@ MAX_VIDEO_FPS = 120.0  # a live recording's rate is measured; this caps a nonsen
 # Frames held back at most while the colour range waits for frames with disparities (a video fading in from black)
 MAX_WARMUP_FRAMES = 20
 
+CLOSING_SAID_S = 0.1  # closing the outputs takes longer than this: the report says so
+
 STOP_REASONS = {
     "end": "end of input",
     "max-frames": "--max-frames reached",
@@ -108,8 +110,8 @@ class StreamSummary:
         source: the source's description.
         model: the model name; ``settings`` its settings.
         frames_read, frames_processed, frames_written: frames that left each stage.
-        wall_s: seconds from start to the last output closed.
-        throughput_fps: frames written per wall-clock second (end to end).
+        wall_s: seconds from start to the last frame written.
+        throughput_fps: frames written per wall-clock second (end to end), over ``wall_s``.
         stages: per stage (``capture``, ``inference``, ``write``): frames, fps, ms per frame.
         frames_dropped: live frames captured but replaced by a newer one before inference started.
         stopped_by: ``end``, ``max-frames``, ``window``, ``interrupt`` or ``error``.
@@ -118,6 +120,8 @@ class StreamSummary:
         colour_max_disp_px: the fixed top of the colour range.
         temporal: the temporal filter's settings, when one ran.
         source_stats: camera frame rate and dropped frames for live sources.
+        closing_s: seconds closing the outputs after the last frame, apart from ``wall_s``: with ``--adapt``
+            the adapter's shutdown (up to 2 s) and its checkpoint's save, which are no part of the stream's rate.
     """
 
     source: str
@@ -136,6 +140,7 @@ class StreamSummary:
     temporal: dict[str, float] | None = None
     source_stats: dict[str, Any] = field(default_factory=dict)
     frames_dropped: int = 0
+    closing_s: float = 0.0
 
     @property
     def bottleneck(self) -> str | None:
@@ -144,6 +149,10 @@ class StreamSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "bottleneck": self.bottleneck}
+
+    def _closing_what(self) -> str:
+        # An adapting predictor's name says so (rtstereo.train.online.AdaptingPredictor).
+        return " (online adaptation's shutdown and checkpoint)" if "(adapting online)" in self.model else ""
 
     def write_json(self, path: str | Path) -> Path:
         path = require_path(path, "summary file", "a .json file name (str or Path)")
@@ -169,6 +178,8 @@ class StreamSummary:
             own_fps = self.stages[self.bottleneck]["fps"]
             share = f" ({self.throughput_fps / own_fps:.0%} of it end to end)" if own_fps > 0 else ""
             lines.append(f"  limit: {self.bottleneck}, {own_fps:.2f} fps alone{share}")
+        if self.closing_s >= CLOSING_SAID_S:
+            lines.append(f"  then {self.closing_s:.1f} s closing the outputs{self._closing_what()}, not counted above")
         if self.frames_dropped:
             stale = counted(self.frames_dropped, "stale live frame")
             lines.append(f"  {stale} replaced by newer ones before inference")
@@ -375,6 +386,7 @@ class Stream:
         self._written = 0
         self._t0 = 0.0
         self._wall_s = 0.0
+        self._closing_s = 0.0
         self._inferred_at = 0.0  # perf_counter() when inference last finished a frame
         self._exposure_latch: Any = None  # the predictor's, from end_sequence, when the inference thread ends
         self.summary: StreamSummary | None = None
@@ -569,12 +581,15 @@ class Stream:
             self._fail(exc)
         finally:
             bar.close()
+            # The stream's time ends with its last frame: closing the outputs (with --adapt, the adapter's
+            # shutdown and save, seconds) made a 12-frame stream at 25.9 frames/s report 4.6 fps.
+            self._wall_s = time.perf_counter() - self._t0
             for sink in self.sinks:
                 try:
                     sink.close()
                 except Exception as exc:  # noqa: BLE001 - keep closing the others
                     self._fail(exc)
-            self._wall_s = time.perf_counter() - self._t0
+            self._closing_s = time.perf_counter() - self._t0 - self._wall_s
             self._writer_done.set()
 
     def _flush(self, pending: list, arrivals: list[float], bar: Any) -> None:
@@ -733,4 +748,5 @@ class Stream:
             temporal=self.temporal.settings() if self.temporal is not None else None,
             source_stats=self.source.stats(),
             frames_dropped=getattr(self._captured, "dropped", 0),
+            closing_s=round(self._closing_s, 3),
         )

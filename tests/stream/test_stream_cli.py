@@ -223,7 +223,12 @@ def test_a_still_image_given_as_a_side_by_side_video_is_refused(run_cli, tmp_pat
     options = FAST if verb == "video" else ["--steps", "1"]
     code, out, err = run_cli(verb, "--sbs", photo, "-o", tmp_path / ("o.mp4" if verb == "video" else "o.pt"), *options)
     assert code == 2, err
-    assert f"side-by-side video {photo} is a still image, not a video: for a pair of images use rtstereo predict" in err
+    # Named after the command that was run where it takes image pairs (adapt said "use rtstereo predict").
+    command = "predict" if verb == "video" else "adapt"
+    assert (
+        f"side-by-side video {photo} is a still image, not a video: for a pair of images use rtstereo {command} "
+        "LEFT RIGHT (cut a side-by-side photo into its left and right halves first)"
+    ) in err
     assert not list(tmp_path.glob("o.*"))
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from rtstereo.datasets.synthetic import RenderSettings, render_batch
-from rtstereo.errors import CheckpointError, InputError, ModelNotFoundError
+from rtstereo.errors import CheckpointError, InputError, ModelNotFoundError, RtStereoError
 from rtstereo.train import adapt_network
 from rtstereo.train.adapt import AdaptConfig, Adapter, UserPair, adapt, fit_crop, split_holdout
 from rtstereo.train.adapt_network import AdaptableNetwork, load_adaptable, save_adapted
@@ -113,11 +113,69 @@ def test_adapt_runs_its_steps_changes_weights_but_not_batch_norm_statistics():
     assert not adapter.model.training
 
 
-def test_adapt_stops_when_its_minutes_run_out():
+def test_adapt_stops_when_its_minutes_run_out_and_prints_the_last_short_group():
     ticks = itertools.count(step=20.0)  # every clock reading is 20 s later
     adapter = _adapter(steps=None, minutes=1.0, losses=("photometric", "smoothness"), synthetic_batch=0)
-    result = adapt(adapter, _pairs(2), echo=lambda _line: None, clock=lambda: next(ticks))
+    lines = []
+    result = adapt(adapter, _pairs(2), echo=lines.append, clock=lambda: next(ticks))
     assert 1 <= result.steps <= 3
+    # The budget ended before the tenth step: that group was left unprinted.
+    assert [r["step"] for r in result.history] == [result.steps]
+    assert any(line.startswith(f"step {result.steps} ") for line in lines), lines
+
+
+def _non_finite_at(adapter: Adapter, steps: set[int]) -> None:
+    """Make the user terms of the given steps (from 1) NaN."""
+    user_terms, calls = adapter.user_terms, []
+
+    def terms(batch):
+        calls.append(1)
+        found = user_terms(batch)
+        return {k: v * float("nan") for k, v in found.items()} if len(calls) in steps else found
+
+    adapter.user_terms = terms
+
+
+def test_steps_with_a_non_finite_loss_are_counted_and_said():
+    adapter = _adapter(steps=4, log_every=2, losses=("photometric",), synthetic_batch=0)
+    _non_finite_at(adapter, {2})
+    lines = []
+    result = adapt(adapter, _pairs(2), echo=lines.append)
+    assert result.steps == 4 and result.skipped_steps == 1 and result.to_dict()["skipped_steps"] == 1
+    steps = [line for line in lines if line.startswith("step ")]
+    assert steps[0].endswith("(1 of 2 steps skipped: non-finite loss or gradient)") and "nan" in steps[0]
+    assert steps[1].endswith("(1 of 4 steps skipped: non-finite loss or gradient)")
+
+
+def test_a_step_with_a_finite_loss_but_non_finite_gradients_is_skipped_not_applied():
+    """A uniform crop online gave a finite loss and NaN gradients: one step made every weight NaN."""
+    adapter = _adapter(steps=4, log_every=2, losses=("photometric",), synthetic_batch=0)
+    user_terms, calls = adapter.user_terms, []
+
+    def nan_gradient_at_the_second_step(batch):
+        calls.append(1)
+        terms = user_terms(batch)
+        if len(calls) == 2:  # sqrt at 0: a value of 0, a gradient of infinity times 0
+            terms["photometric"] = terms["photometric"] + torch.sqrt(terms["photometric"] * 0)
+        return terms
+
+    adapter.user_terms = nan_gradient_at_the_second_step
+    lines = []
+    result = adapt(adapter, _pairs(2), echo=lines.append)
+    assert result.skipped_steps == 1 and any(
+        line.endswith("(1 of 2 steps skipped: non-finite loss or gradient)") for line in lines
+    )
+    assert all(torch.isfinite(p).all() for p in adapter.model.parameters())
+    assert np.isfinite(result.after["photometric"])
+
+
+def test_every_step_non_finite_is_an_error():
+    adapter = _adapter(steps=50, log_every=3, losses=("photometric",), synthetic_batch=0)
+    _non_finite_at(adapter, set(range(1, 51)))
+    with pytest.raises(
+        RtStereoError, match=r"every step so far \(3\) had a non-finite loss or gradient and changed nothing"
+    ):
+        adapt(adapter, _pairs(2), echo=lambda _line: None)
 
 
 def test_one_pair_is_scored_on_itself_and_consistency_runs_the_network_twice():

@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from adapt_helpers import sliding_frames
 
 from rtstereo.cli import main
 from rtstereo.datasets.synthetic import RenderSettings, render_batch
@@ -193,6 +194,7 @@ def test_one_pair_off_among_rectified_ones_is_a_warning(capsys, tmp_path, textur
         ),
         (["--set", "uniqueness"], "--set expects KEY=VALUE, got 'uniqueness'"),
         (["--set", "nonsense=1"], "has no setting 'nonsense'"),
+        (["--crop", "16x64"], "--crop 16x64: rtnet takes crops of at least 32x32"),  # it read "crop 16x64: ..."
     ],
 )
 def test_bad_options_are_refused_in_one_line(capsys, tmp_path, folders, tiny_network, argv, message):
@@ -260,7 +262,7 @@ def test_a_crop_larger_than_the_images_is_said(capsys, tmp_path, folders, tiny_n
     code, stdout, err = run_cli(capsys, *argv)
     assert code == 0, err
     assert "crops 64x128, not 500x130: at most the smallest training image (64x128), in multiples of 32" in err
-    assert "for 1 steps on 64x128 crops" in stdout
+    assert "for 1 step on 64x128 crops" in stdout
     assert torch.load(tmp_path / "m.pt", weights_only=True)["adaptation"]["crop_hw"] == [64, 128]
 
 
@@ -363,6 +365,7 @@ def test_ctrl_c_keeps_the_weights_reached_and_a_second_one_stops_at_once(
     code, stdout, err = run_cli(capsys, "adapt", *argv, "-o", out)
     assert code == 130, err
     assert "interrupted at step 3: scoring and keeping the weights reached" in err
+    assert "rtstereo adapt: step 3 " in err  # the short last group of progress is printed too
     assert f"rtstereo adapt: interrupted after 3 steps, before the budget; {out} holds the weights reached" in err
     adaptation = torch.load(out, weights_only=True)["adaptation"]
     assert adaptation["steps"] == 3 and adaptation["interrupted"] is True
@@ -440,11 +443,92 @@ def test_ctrl_c_while_the_adapted_network_is_scored_keeps_the_weights(
     assert code == 130 and not (tmp_path / "twice.pt").exists()
 
 
+def test_a_collapse_is_said_in_one_warning_line_at_the_end_and_recorded(capsys, tmp_path):
+    """Blob-textured pairs, photometric and smoothness only: 200 steps took the held-out photometric error of
+    rtnet-v5 from 0.022 to 0.51 (an untrained network's) and nothing said so. A high learning rate does it in
+    ten steps."""
+    from rtstereo.train import adapt_network
+
+    if adapt_network.packaged_network_source() is None:
+        pytest.skip("rtnet-v5's PyTorch state is in a source checkout only")
+    lefts, rights = sliding_frames(4, 64, 128, disparity_px=5)
+    folders = _write_pairs(tmp_path / "blobs", list(zip(lefts, rights)))
+    out = tmp_path / "collapsed.pt"
+    argv = ["--losses", "photometric,smoothness", "--synthetic-batch", "0", "--crop", "64x128", "--batch-size", "1"]
+    argv += ["--steps", "10", "--lr", "1e-2", "--holdout", "0.25", "--no-rectification-check", "-q", "-o", out]
+    code, stdout, err = run_cli(capsys, "adapt", *folders, *argv)
+    assert code == 0 and out.is_file(), err  # written all the same: the user decides
+    last = err.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"rtstereo adapt: warning: the held-out scores got clearly worse \(photometric error 0\.0\d+ -> 0\.[1-9]\d+ "
+        r"\(\+\d+ %\); left-right disagreement .* px\): adapting made the network worse on your images "
+        r"\(it can collapse\); keep the original network \(rtnet-v5\) rather than this one",
+        last,
+    ), err
+    adaptation = torch.load(out, weights_only=True)["adaptation"]
+    assert adaptation["scores_worse"][0].startswith("photometric error 0.0")
+    assert "more than 10%" in adaptation["scores_worse_rule"]
+
+
+def test_the_last_line_says_whether_the_scores_can_tell(capsys, tmp_path, folders, tiny_network, monkeypatch):
+    from rtstereo.train import adapt as adapt_module
+
+    monkeypatch.setattr(adapt_module, "worse_scores", lambda before, after: [])
+    argv = [*folders, "--model", tiny_network, *FAST]
+    code, _, err = run_cli(capsys, "adapt", *argv, "--holdout", "0", "-o", tmp_path / "a.pt")
+    assert code == 0, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("rtstereo adapt: note: no pair was held out (--holdout 0 or a single pair): nothing unseen")
+    code, _, err = run_cli(capsys, "adapt", *argv, "-o", tmp_path / "b.pt")
+    assert code == 0, err
+    assert err.strip().splitlines()[-1] == (
+        "rtstereo adapt: the held-out scores did not get clearly worse (no ground truth: check with rtstereo eval if "
+        "you can)"
+    )
+    assert torch.load(tmp_path / "b.pt", weights_only=True)["adaptation"]["scores_worse"] == []
+
+
+def test_the_summary_counts_the_steps_skipped_for_a_non_finite_loss(
+    capsys, tmp_path, folders, tiny_network, monkeypatch
+):
+    from rtstereo.train.adapt import Adapter
+
+    calls = []
+    user_terms = Adapter.user_terms
+
+    def nan_at_the_first_step(self, batch):
+        calls.append(1)
+        terms = user_terms(self, batch)
+        return {k: v * float("nan") for k, v in terms.items()} if len(calls) == 1 else terms
+
+    monkeypatch.setattr(Adapter, "user_terms", nan_at_the_first_step)
+    out = tmp_path / "m.pt"
+    argv = [*folders, "--model", tiny_network, *FAST[2:], "--steps", "2", "-o", out]
+    code, stdout, err = run_cli(capsys, "adapt", *argv)
+    assert code == 0, err
+    assert "rtstereo adapt: step 2 " in err and "(1 of 2 steps skipped: non-finite loss or gradient)" in err
+    assert "for 2 steps, 1 of them skipped (non-finite loss or gradient) on 64x96 crops" in stdout
+    assert torch.load(out, weights_only=True)["adaptation"]["skipped_steps"] == 1
+
+
 def test_the_synthetic_pool_default_of_the_help_is_the_configs():
     from rtstereo.cli.adapt import DEFAULT_SYNTHETIC_POOL
     from rtstereo.train.adapt import AdaptConfig
 
     assert AdaptConfig.synthetic_pool == DEFAULT_SYNTHETIC_POOL
+
+
+def test_the_help_says_what_judges_the_scores(capsys):
+    from rtstereo.train.adapt import WORSE_DISAGREEMENT_PX, WORSE_RELATIVE
+
+    with pytest.raises(SystemExit):
+        main(["adapt", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "only the before/after scores, the result and warnings" in text
+    assert (
+        f"photometric error up by more than {WORSE_RELATIVE:.0%}".replace("%", " %") in text
+        and f"{WORSE_DISAGREEMENT_PX:g} px" in text
+    )
 
 
 def test_the_cli_defaults_are_adapt_configs():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import threading
@@ -180,8 +181,39 @@ def test_a_frame_too_small_to_crop_stops_the_adaptation_not_the_stream(tiny_chec
             assert _wait(lambda: adapter.frozen, timeout_s=30)
     finally:
         adapter.close()
-    assert adapter.frozen_by == "error" and "adapting needs images of at least 32x32" in adapter.error
+    assert adapter.frozen_by == "error" and adapter.error.startswith("frame 0 is 24x48 (HxW) pixels: adapting needs")
     assert "online adaptation stopped after 0 steps" in caplog.text
+
+
+@pytest.mark.parametrize("worker", ["thread", "process"])
+def test_steps_with_a_non_finite_loss_are_counted_and_all_of_them_stop_the_adaptation(tiny_checkpoint, caplog, worker):
+    """A uniform frame has a finite loss but NaN gradients: one step made every weight NaN, and the stream's
+    maps with them; a NaN loss's step was dropped without a word (the process worker counted it as a step)."""
+    from rtstereo.train.online import NON_FINITE_LIMIT
+
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**{**SMALL, "worker": worker}))
+    grey = np.full((64, 128, 3), 128, np.uint8)
+    try:
+        with caplog.at_level("WARNING", logger="rtstereo.stream"):
+            adapter.start()
+            frames = itertools.count()
+
+            def offered_until_frozen() -> bool:  # as a stream offers its frames (the process worker reports then)
+                adapter.offer(StereoPair(grey, grey, index=next(frames)))
+                time.sleep(0.02)
+                return adapter.frozen
+
+            assert _wait(offered_until_frozen, timeout_s=60)
+    finally:
+        adapter.close()
+    assert adapter.steps == 0 and adapter.skipped == NON_FINITE_LIMIT and adapter.summary()["skipped_steps"] == 10
+    assert adapter.error == (
+        f"every step so far ({NON_FINITE_LIMIT}) had a non-finite loss or gradient and changed nothing: the network's "
+        "predictions or the frames give NaN or infinity (uniform frames, grey or black, do)"
+    )
+    assert all(torch.isfinite(p).all() for p in adapter.adapter.model.parameters()) if worker == "thread" else True
+    assert "online adaptation stopped after 0 steps: every step so far" in caplog.text
+    assert "; 10 more steps skipped (non-finite loss or gradient)" in adapter.describe()
 
 
 def test_a_checkpoint_saved_after_an_error_before_the_first_step_names_the_error(tmp_path, tiny_checkpoint, caplog):
@@ -193,7 +225,7 @@ def test_a_checkpoint_saved_after_an_error_before_the_first_step_names_the_error
     assert _wait(lambda: adapter.frozen, timeout_s=30)
     with caplog.at_level("WARNING", logger="rtstereo.stream"):
         sink.close()
-    assert "no adaptation step was made before adaptation stopped (pair frame is 24x48 (HxW) pixels" in caplog.text
+    assert "no adaptation step was made before adaptation stopped (frame 0 is 24x48 (HxW) pixels" in caplog.text
     assert f"{tmp_path / 'w.pt'} holds the weights it started with" in caplog.text
 
 

@@ -28,7 +28,9 @@ No ground truth is needed. Each step trains on crops of your pairs with self-sup
 (photometric reconstruction of the left view from the right one, SSIM + L1 on exposure-normalised
 images; edge-aware smoothness; left-right consistency; SGBM proxy labels where its left-right check
 keeps them) and on rendered scenes with exact disparity, so the network does not forget. A held-out
-part of your pairs is scored before and after (photometric error, left-right disagreement). Pairs must
+part of your pairs is scored before and after (photometric error, left-right disagreement); the last
+line warns when those scores got clearly worse (photometric error up by more than 10 %, or left-right
+disagreement up by more than 10 % and 0.25 px): keep the original network then. Pairs must
 be rectified: the command refuses pairs whose rows do not line up (see `rtstereo calibrate`).
 With -o FILE.onnx the checkpoint is written beside it (FILE.pt) and exported, with its parity report.
 """
@@ -162,7 +164,12 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--no-rectification-check", action="store_true", help="skip the check that the pairs are rectified"
     )
-    parser.add_argument("--quiet", "-q", action="store_true", help="only the before/after scores and the result")
+    parser.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="only the before/after scores, the result and warnings (a warning says when the scores got clearly worse)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -336,7 +343,15 @@ def _video_pairs(args: argparse.Namespace) -> list:
 
     def open_source(stride: int):
         return video_source(
-            argparse.Namespace(inputs=inputs, sbs=args.sbs, swap=args.swap, start=args.start, stride=stride, fps=None)
+            argparse.Namespace(
+                inputs=inputs,
+                sbs=args.sbs,
+                swap=args.swap,
+                start=args.start,
+                stride=stride,
+                fps=None,
+                images_command="adapt",
+            )
         )
 
     max_pairs = DEFAULT_MAX_PAIRS if args.max_pairs is None else args.max_pairs
@@ -505,6 +520,11 @@ def run(args: argparse.Namespace) -> int:
     adapter = Adapter(
         network.module, network.spec, network.settings, config, network.loss_weights, network.hint_settings
     )
+    if min(config.crop_hw) < adapter.divisor:  # named by its option here (it read "crop 16x16: ...")
+        raise InputError(
+            f"--crop {config.crop_hw[0]}x{config.crop_hw[1]}: {network.spec.name} takes crops of at least "
+            f"{adapter.divisor}x{adapter.divisor}"
+        )
     # Progress on stderr, results on stdout: `rtstereo adapt ... > scores.txt` keeps only the scores and the file.
     echo = (lambda _line: None) if args.quiet else progress_echo("adapt")
     result = adapt(adapter, pairs, echo=echo)
@@ -518,19 +538,37 @@ def run(args: argparse.Namespace) -> int:
         raise OutputError(f"cannot write {checkpoint}: {exc.strerror or exc}") from None
     guided = " (guided: the hybrid's network)" if network.settings.get("guided") else ""
     crops = f" on {result.crop_hw[0]}x{result.crop_hw[1]} crops" if result.crop_hw else ""
-    print(
-        f"adapted {network.spec.name}{guided} for {result.steps} steps{crops} ({result.seconds:.0f} s); "
-        f"wrote {checkpoint}"
-    )
+    skipped = f", {result.skipped_steps} of them skipped (non-finite loss or gradient)" if result.skipped_steps else ""
+    steps = counted(result.steps, "step")
+    took = f"{steps}{skipped}{crops} ({result.seconds:.0f} s)"
+    print(f"adapted {network.spec.name}{guided} for {took}; wrote {checkpoint}")
     code = _export(network, checkpoint, output, export_hw, pairs[0]) if kind == "onnx" else 0
     if result.interrupted:
         print(
-            f"rtstereo adapt: interrupted after {result.steps} steps, before the budget; {checkpoint} holds the "
-            "weights reached",
+            f"rtstereo adapt: interrupted after {steps}, before the budget; {checkpoint} holds the weights reached",
             file=sys.stderr,
         )
-        return 130
-    return code
+    line = verdict(result, args.model)
+    if line.startswith("warning:") or not args.quiet:  # a collapse is said even with --quiet
+        print(f"rtstereo adapt: {line}", file=sys.stderr)
+    return 130 if result.interrupted else code
+
+
+def verdict(result, model: str) -> str:
+    """The last line: whether the scores say adapting made the network clearly worse (``WORSE_RULE``), or
+    that no held-out pair was scored."""
+    if result.worse:
+        scored = "scores of the pairs trained on" if result.scored_on_training_pairs else "held-out scores"
+        return (
+            f"warning: the {scored} got clearly worse ({'; '.join(result.worse)}): adapting made the network worse "
+            f"on your images (it can collapse); keep the original network ({model}) rather than this one"
+        )
+    if result.scored_on_training_pairs:
+        return (
+            "note: no pair was held out (--holdout 0 or a single pair): nothing unseen was scored, so the scores "
+            "above, of the pairs trained on, cannot tell whether adapting helped"
+        )
+    return "the held-out scores did not get clearly worse (no ground truth: check with rtstereo eval if you can)"
 
 
 def _export(network, checkpoint: Path, output: Path, size_hw: tuple[int, int], pair) -> int:

@@ -318,11 +318,15 @@ def video_source(args: argparse.Namespace) -> FrameSource:
     if args.fps is not None:
         check_fps(args.fps)  # used by image sequences only, but a wrong value is wrong for any input
     inputs = args.inputs
+    # The command a still image given as a video is sent to: adapt takes image pairs itself.
+    images_command = getattr(args, "images_command", "predict")
     if args.sbs:
         if len(inputs) != 1:
             raise InputError(f"--sbs takes one side-by-side video (file or URL), got {len(inputs)}: {' '.join(inputs)}")
         _refuse_fps_for_videos(args)
-        return SideBySideVideoSource(inputs[0], swap=args.swap, start=args.start, stride=args.stride)
+        return SideBySideVideoSource(
+            inputs[0], swap=args.swap, start=args.start, stride=args.stride, images_command=images_command
+        )
     if len(inputs) > 2 and all(Path(name).suffix.lower() in IMAGE_SUFFIXES for name in inputs):
         raise InputError(
             f"expected LEFT RIGHT, got {len(inputs)} images: the shell expanded the globs; quote them, "
@@ -362,7 +366,7 @@ def video_source(args: argparse.Namespace) -> FrameSource:
             f"camera; for one side-by-side video: --sbs {left})"
         )
     _refuse_fps_for_videos(args)
-    return TwoVideoSource(left, right, start=args.start, stride=args.stride)
+    return TwoVideoSource(left, right, start=args.start, stride=args.stride, images_command=images_command)
 
 
 def _refuse_fps_for_videos(args: argparse.Namespace) -> None:

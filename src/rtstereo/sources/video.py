@@ -45,12 +45,14 @@ class VideoReader:
     Args:
         path: the video file.
         label: how messages call it (``left video``).
+        images_command: the rtstereo command a still image given as a video is sent to (``predict``; ``adapt``
+            takes image pairs too).
 
     Raises:
         InputError: missing file, or a file OpenCV cannot decode.
     """
 
-    def __init__(self, path: str | Path, label: str = "video"):
+    def __init__(self, path: str | Path, label: str = "video", images_command: str = "predict"):
         self.path = Path(path)
         self.label = label
         if self.path.is_dir():
@@ -82,7 +84,8 @@ class VideoReader:
         if is_still_image(self.path, self.frame_count):
             # FFmpeg plays a still image as a one-frame video: the run would "succeed" on one frame.
             self.release()
-            raise InputError(still_image_message(f"{label} {self.path}", side_by_side="side-by-side" in label))
+            side_by_side = "side-by-side" in label
+            raise InputError(still_image_message(f"{label} {self.path}", side_by_side, images_command))
 
     def seek(self, frame: int) -> None:
         """Move to ``frame`` (0-based) so that :meth:`read` returns it next."""
@@ -159,15 +162,17 @@ def is_still_image(path: str | Path, frame_count: float | None) -> bool:
     return (frame_count is None or frame_count <= 1) and Path(path).is_file() and cv2.haveImageReader(str(path))
 
 
-def still_image_message(what: str, side_by_side: bool) -> str:
-    """The refusal of a still image given as a video (``what``: ``side-by-side video photo.png``).
+def still_image_message(what: str, side_by_side: bool, images_command: str = "predict") -> str:
+    """The refusal of a still image given as a video (``what``: ``side-by-side video photo.png``), pointing to
+    ``rtstereo IMAGES_COMMAND LEFT RIGHT``, the command that was run when it takes image pairs.
 
     Examples:
         >>> still_image_message("left video l.png", side_by_side=False)
         'left video l.png is a still image, not a video: for a pair of images use rtstereo predict LEFT RIGHT'
     """
     halves = " (cut a side-by-side photo into its left and right halves first)" if side_by_side else ""
-    return f"{what} is a still image, not a video: for a pair of images use rtstereo predict LEFT RIGHT{halves}"
+    use = f"rtstereo {images_command} LEFT RIGHT"
+    return f"{what} is a still image, not a video: for a pair of images use {use}{halves}"
 
 
 def _frames_after(total: int | None, start: int, stride: int, max_frames: int | None = None) -> int | None:
@@ -186,14 +191,18 @@ class TwoVideoSource(FrameSource):
         right: the right camera's video, as ``left``.
         start: first frame to use (0-based).
         stride: use every ``stride``-th frame.
+        images_command: the command a still image given as a video is sent to (see :class:`VideoReader`).
 
     Raises:
         InputError: a file or URL that cannot be read, or videos of different frame sizes.
         MissingDependencyError: a web URL without ``yt-dlp`` installed.
     """
 
-    def __init__(self, left: str | Path, right: str | Path, start: int = 0, stride: int = 1):
+    def __init__(
+        self, left: str | Path, right: str | Path, start: int = 0, stride: int = 1, images_command: str = "predict"
+    ):
         check_start_stride(start, stride)
+        self.images_command = images_command
         self.left_path, self.right_path = resolve_video(str(left)), resolve_video(str(right))
         self.start, self.stride = start, stride
         self.description = f"two videos {Path(str(left)).name} + {Path(str(right)).name}"
@@ -209,9 +218,9 @@ class TwoVideoSource(FrameSource):
         return (Path(self.left_path), Path(self.right_path))
 
     def _open(self) -> tuple[VideoReader, VideoReader]:
-        left = VideoReader(self.left_path, "left video")
+        left = VideoReader(self.left_path, "left video", self.images_command)
         try:
-            right = VideoReader(self.right_path, "right video")
+            right = VideoReader(self.right_path, "right video", self.images_command)
         except InputError:
             left.release()
             raise
@@ -309,18 +318,21 @@ class SideBySideVideoSource(FrameSource):
         swap: the halves are stored right|left (cross-eye videos).
         start: first frame to use (0-based).
         stride: use every ``stride``-th frame.
+        images_command: the command a still image given as a video is sent to (see :class:`VideoReader`).
 
     Raises:
         InputError: unreadable file or URL, or an odd frame width.
         MissingDependencyError: a web URL without ``yt-dlp`` installed.
     """
 
-    def __init__(self, video: str | Path, swap: bool = False, start: int = 0, stride: int = 1):
+    def __init__(
+        self, video: str | Path, swap: bool = False, start: int = 0, stride: int = 1, images_command: str = "predict"
+    ):
         check_start_stride(start, stride)
         self.path = resolve_video(str(video))
         self.swap, self.start, self.stride = swap, start, stride
         self.description = f"side-by-side video {Path(str(video)).name}{' (swapped)' if swap else ''}"
-        reader = VideoReader(self.path, "side-by-side video")
+        reader = VideoReader(self.path, "side-by-side video", images_command)
         try:
             check_side_by_side_width(reader.width)
             self.fps, self._frame_count = reader.fps, reader.frame_count

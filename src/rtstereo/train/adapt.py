@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import InputError, SettingError
+from ..errors import InputError, RtStereoError, SettingError
 from ..models.registry import ModelSpec
 from ..runtime.providers import default_threads
 from ..text import counted
@@ -163,10 +163,13 @@ class AdaptResult:
     history: list[dict[str, float]]
     crop_hw: tuple[int, int] | None = None  # the crops trained on (``fit_crop`` of the asked size)
     interrupted: bool = False  # stopped by Ctrl+C before its budget (the weights are those it reached)
+    skipped_steps: int = 0  # steps whose loss or gradients were not finite: counted in ``steps``, not applied
+    worse: list[str] = field(default_factory=list)  # the scores that got clearly worse (:func:`worse_scores`)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "steps": self.steps,
+            "skipped_steps": self.skipped_steps,
             "interrupted": self.interrupted,
             "seconds": round(self.seconds, 1),
             "crop_hw": None if self.crop_hw is None else list(self.crop_hw),
@@ -175,6 +178,9 @@ class AdaptResult:
             "scored_on_training_pairs": self.scored_on_training_pairs,
             "before": self.before,
             "after": self.after,
+            # The verdict of WORSE_RULE on the scores above, so that the checkpoint says it too.
+            "scores_worse": self.worse,
+            "scores_worse_rule": WORSE_RULE,
         }
 
 
@@ -203,8 +209,12 @@ def split_holdout(count: int, fraction: float, seed: int) -> tuple[list[int], li
     return sorted(int(i) for i in order[held:]), sorted(int(i) for i in order[:held])
 
 
-def fit_crop(crop_hw: tuple[int, int], pairs: Sequence[UserPair], divisor: int) -> tuple[int, int]:
-    """The crop size: at most ``crop_hw`` and the smallest image, rounded down to ``divisor``."""
+def fit_crop(crop_hw: tuple[int, int], pairs: Sequence[UserPair], divisor: int, kind: str = "pair") -> tuple[int, int]:
+    """The crop size: at most ``crop_hw`` and the smallest image, rounded down to ``divisor``.
+
+    Args:
+        kind: what the error calls a pair too small (``"frame"`` for a stream's frames, named by their index).
+    """
     if min(crop_hw) < divisor:
         raise InputError(f"crop {crop_hw[0]}x{crop_hw[1]}: the network takes crops of at least {divisor}x{divisor}")
     height = min(crop_hw[0], *(p.left.shape[0] for p in pairs)) // divisor * divisor
@@ -212,7 +222,7 @@ def fit_crop(crop_hw: tuple[int, int], pairs: Sequence[UserPair], divisor: int) 
     if height < divisor or width < divisor:
         small = next(p for p in pairs if min(p.left.shape[:2]) < divisor)  # the side that fails, not the area
         raise InputError(
-            f"pair {small.name} is {small.left.shape[0]}x{small.left.shape[1]} (HxW) pixels: adapting needs "
+            f"{kind} {small.name} is {small.left.shape[0]}x{small.left.shape[1]} (HxW) pixels: adapting needs "
             f"images of at least {divisor}x{divisor}"
         )
     return height, width
@@ -227,6 +237,25 @@ def proxy_labels(pairs: Sequence[UserPair], max_disp: float) -> list[np.ndarray]
     """SGBM proxy disparity of each pair (``nan`` where its checks reject it), in parallel threads."""
     with ThreadPoolExecutor(labelling_threads()) as pool:
         return list(pool.map(lambda p: proxy_disparity(p.left, p.right, min(max_disp, p.max_disp or max_disp)), pairs))
+
+
+def apply_step(total: torch.Tensor, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> bool:
+    """Back-propagate ``total`` and take the optimiser step, unless the loss or a gradient is not finite.
+
+    A finite loss can still have non-finite gradients (a uniform crop, grey or black: the exposure
+    normalisation divides by a deviation of zero); one such step made every weight NaN, for good.
+
+    Returns:
+        Whether the step was applied (the gradients are left to be zeroed either way).
+    """
+    if not torch.isfinite(total):
+        return False
+    total.backward()
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    if not torch.isfinite(norm):
+        return False
+    optimizer.step()
+    return True
 
 
 def adapting_optimizer(model: torch.nn.Module, lr: float) -> torch.optim.Adam:
@@ -483,8 +512,29 @@ def adapt(
     running: dict[str, float] = {}
     start = clock()
     step = 0
+    skipped = 0  # steps whose loss or gradients were not finite: counted, but not applied
+    group_start = 0  # the step the progress group under way started after
     stop = StopRequest()
     interrupted = False
+
+    def log_group() -> None:
+        # Also at a budget ended by time or Ctrl+C, where the last group is short.
+        nonlocal running, group_start
+        if step == group_start:
+            return
+        record = {"step": step, "seconds": clock() - start, **{k: v / (step - group_start) for k, v in running.items()}}
+        history.append(record)
+        running, group_start = {}, step
+        terms_text = "  ".join(f"{k} {v:.4f}" for k, v in record.items() if k not in ("step", "seconds"))
+        not_applied = f"  ({skipped} of {step} steps skipped: non-finite loss or gradient)" if skipped else ""
+        echo(f"step {step}  {record['seconds']:.0f} s  {terms_text}{not_applied}")
+        if skipped == step:
+            raise RtStereoError(
+                f"every step so far ({step}) had a non-finite loss or gradient and changed nothing: the network's "
+                "predictions or the images give NaN or infinity (try a lower learning rate, other losses, or check "
+                "the pairs)"
+            )
+
     with stop:
         while True:
             elapsed = clock() - start
@@ -516,23 +566,17 @@ def adapt(
                 terms["synthetic"] = adapter.synthetic_term({key: value[picks] for key, value in pool.items()})
                 total = total + config.weight("synthetic") * terms["synthetic"]
             optimizer.zero_grad(set_to_none=True)
-            if torch.isfinite(total):
-                total.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
+            if not apply_step(total, model, optimizer):
+                skipped += 1
             step += 1
             for name, value in {**terms, "total": total}.items():
                 running[name] = running.get(name, 0.0) + float(value.detach())
             if step % config.log_every == 0 or step == config.steps:
-                count = config.log_every if step % config.log_every == 0 else step % config.log_every
-                record = {"step": step, "seconds": clock() - start, **{k: v / count for k, v in running.items()}}
-                history.append(record)
-                running = {}
-                terms_text = "  ".join(f"{k} {v:.4f}" for k, v in record.items() if k not in ("step", "seconds"))
-                echo(f"step {step}  {record['seconds']:.0f} s  {terms_text}")
+                log_group()
+        log_group()
     seconds = clock() - start
     model.eval()
-    echo(f"scoring {counted(len(held_pairs), scored + ' pair')} after {step} steps ({seconds:.0f} s) ...")
+    echo(f"scoring {counted(len(held_pairs), scored + ' pair')} after {counted(step, 'step')} ({seconds:.0f} s) ...")
 
     def finishing() -> None:
         echo("Ctrl+C: the steps are over; scoring and keeping the weights reached (Ctrl+C again stops at once)")
@@ -552,6 +596,8 @@ def adapt(
         history=history,
         crop_hw=crop_hw,
         interrupted=interrupted,
+        skipped_steps=skipped,
+        worse=worse_scores(before, after),
     )
 
 
@@ -588,6 +634,38 @@ class StopRequest:
         for number, handler in (self._previous or {}).items():
             signal.signal(number, handler)
         self._previous = None
+
+
+WORSE_RELATIVE = 0.10  # a score up by more than this fraction of its value before adapting is "clearly worse"
+WORSE_DISAGREEMENT_PX = 0.25  # ... and the left-right disagreement by more than this too (tiny values are noise)
+WORSE_RULE = (
+    f"photometric error up by more than {WORSE_RELATIVE:.0%} of its value before, or the left-right disagreement "
+    f"up by more than {WORSE_RELATIVE:.0%} and {WORSE_DISAGREEMENT_PX:g} px"
+)
+
+
+def worse_scores(before: dict[str, float], after: dict[str, float]) -> list[str]:
+    """The scores of :meth:`Adapter.score` that got clearly worse by :data:`WORSE_RULE`, one text each.
+
+    Adapting can collapse (a network that reproduces nothing, as an untrained one): the held-out
+    scores are what tells it, without ground truth.
+
+    Examples:
+        >>> before = {"photometric": 0.02, "lr_disagreement_px": 0.3}
+        >>> worse_scores(before, {"photometric": 0.51, "lr_disagreement_px": 9.8})
+        ['photometric error 0.0200 -> 0.5100 (+2450 %)', 'left-right disagreement 0.30 -> 9.80 px']
+        >>> worse_scores(before, {"photometric": 0.021, "lr_disagreement_px": 0.5})  # +67 %, but only 0.2 px
+        []
+    """
+    worse = []
+    photometric = before["photometric"], after["photometric"]
+    if not photometric[1] <= photometric[0] * (1 + WORSE_RELATIVE):  # a NaN after is worse too
+        change = f" (+{100 * (photometric[1] / photometric[0] - 1):.0f} %)" if photometric[0] > 0 else ""
+        worse.append(f"photometric error {photometric[0]:.4f} -> {photometric[1]:.4f}{change}")
+    disagreement = before["lr_disagreement_px"], after["lr_disagreement_px"]
+    if not disagreement[1] <= max(disagreement[0] * (1 + WORSE_RELATIVE), disagreement[0] + WORSE_DISAGREEMENT_PX):
+        worse.append(f"left-right disagreement {disagreement[0]:.2f} -> {disagreement[1]:.2f} px")
+    return worse
 
 
 def format_scores(scores: dict[str, float]) -> str:

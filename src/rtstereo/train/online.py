@@ -42,13 +42,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import InputError, OutputError, SettingError, require_number, require_whole
+from ..errors import InputError, OutputError, RtStereoError, SettingError, require_number, require_whole
 from ..runtime.predictor import ClosedBackend, Predictor
 from ..sinks.video import OutputFrame, Sink
 from ..sources.base import LatestSlot
 from ..text import counted
 from ..types import StereoPair
-from .adapt import AdaptConfig, Adapter, UserPair, adapting_optimizer, fit_crop
+from .adapt import AdaptConfig, Adapter, UserPair, adapting_optimizer, apply_step, fit_crop
 from .adapt_network import AdaptableNetwork
 from .proxy import proxy_disparity
 
@@ -59,6 +59,8 @@ LOWEST_PRIORITY = 19  # Unix nice value of the adapter thread
 WORKERS = ("process", "thread")  # where the steps run (see rtstereo.train.online_process)
 _WAIT_S = 0.1  # how often an idle adapter thread looks at the stop flag
 SUMMARY_STEPS = 10  # steps averaged at each end for the loss before and after
+# Non-finite tries before any step stop adaptation: a few (black frames at a stream's start) are said and skipped.
+NON_FINITE_LIMIT = 10
 CLOSE_WAIT_S = 2.0  # at the end of a stream, how long a step under way may take to finish
 
 
@@ -194,6 +196,7 @@ class OnlineAdapter:
         self._started_s: float | None = None
         self.frames_seen = 0  # frames the stream offered (every one, before ``every`` picks)
         self.steps = 0
+        self.skipped = 0  # tries whose loss or gradients were not finite: not applied, not in ``steps``
         self.busy_s = 0.0  # time spent in steps
         self.history: list[dict[str, float]] = []
         self.frozen_by: str | None = None
@@ -304,7 +307,9 @@ class OnlineAdapter:
     def crop(self, pair: StereoPair) -> tuple[np.ndarray, np.ndarray]:
         """A random crop of the pair (``config.crop_hw`` fitted to the frame and the size divisor)."""
         asked = self.adapter.config.crop_hw
-        height, width = fit_crop(asked, [UserPair("frame", pair.left, pair.right)], self.adapter.divisor)
+        # Named as the stream counts its frames (it read "pair frame is 24x48 ..."), from 0.
+        name = str(pair.index if pair.index is not None else self.frames_seen)
+        height, width = fit_crop(asked, [UserPair(name, pair.left, pair.right)], self.adapter.divisor, "frame")
         if (height, width) != tuple(asked) and not self._crop_said:
             self._crop_said = True  # once: every frame of a stream has the same size
             frame_h, frame_w = pair.left.shape[:2]
@@ -343,15 +348,20 @@ class OnlineAdapter:
         )
         record = {name: float(value.detach()) for name, value in {**terms, "total": total}.items()}
         record["frame"] = float(frame)
-        if not self._closed.is_set() and torch.isfinite(total):
+        if not self._closed.is_set():
             self.optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            torch.nn.utils.clip_grad_norm_(adapter.model.parameters(), 1.0)
-            self.optimizer.step()
-            self.steps += 1
-            self.publish()
-            self.history.append(record)
+            if apply_step(total, adapter.model, self.optimizer):
+                self.steps += 1
+                self.publish()
+                self.history.append(record)
+            else:
+                self.skipped += 1
         self.busy_s += time.perf_counter() - started
+        if self.steps == 0 and self.skipped >= NON_FINITE_LIMIT:
+            raise RtStereoError(
+                f"every step so far ({self.skipped}) had a non-finite loss or gradient and changed nothing: the "
+                "network's predictions or the frames give NaN or infinity (uniform frames, grey or black, do)"
+            )
         if self.steps == 1 or self.steps % 10 == 0:
             log.debug("online adaptation step %d: %s", self.steps, record)
         return record
@@ -388,6 +398,7 @@ class OnlineAdapter:
         first, last = _first_and_last(self.history)
         return {
             "steps": self.steps,
+            "skipped_steps": self.skipped,
             "weights_version": self.version,
             "frames_seen": self.frames_seen,
             "step_busy_s": round(self.busy_s, 2),
@@ -402,6 +413,8 @@ class OnlineAdapter:
         """One line for the terminal."""
         steps, frames = counted(self.steps, "step"), counted(self.frames_seen, "frame")
         text = f"online adaptation: {steps} on {frames} ({self.busy_s:.1f} s busy)"
+        if self.skipped:
+            text += f"; {counted(self.skipped, 'more step')} skipped (non-finite loss or gradient)"
         first_steps, last_steps = _first_and_last(self.history)
         first, last = _mean_terms(first_steps), _mean_terms(last_steps)
         if "photometric" in first and len(self.history) > 1:

@@ -192,6 +192,9 @@ class ProcessAdapter(OnlineAdapter):
                 self.freeze("error")
                 continue
             self.busy_s += record.pop("busy_s", 0.0)
+            if "skipped" in record:
+                self.skipped += 1
+                continue
             self.history.append(record)
         self.steps = self.version = self._shared_version.value
 
@@ -275,11 +278,17 @@ def _child_main(
             continue
         left, right, frame, frame_width = item
         started = time.perf_counter()
+        skipped = adapter.skipped
         try:
             record = adapter.train_on(left, right, frame, frame_width)
         except Exception as exc:  # noqa: BLE001 - reported to the stream, which goes on
+            if adapter.skipped > skipped:  # the non-finite try that ended it counts too
+                records.put({"skipped": 1, "busy_s": time.perf_counter() - started})
             records.put({"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__})
             return
+        if adapter.skipped > skipped:  # a non-finite loss: nothing changed, nothing to share
+            records.put({"skipped": 1, "busy_s": time.perf_counter() - started})
+            continue
         with lock, torch.no_grad():
             for key, tensor in module.state_dict().items():
                 shared[key].copy_(tensor)
