@@ -221,7 +221,7 @@ def test_a_setting_the_step_refuses_stops_and_says_how_to_go_on(tmp_path, monkey
     monkeypatch.setattr(loop, "training_prediction_count", lambda *args: 3)
     lines: list[str] = []
     with pytest.raises(
-        InputError, match="training config 'loss_weights': 3 weight\\(s\\) given, but the network returns 2"
+        InputError, match="training config 'loss_weights': 3 weights given, but the network returns 2"
     ):
         train(tiny_config(tmp_path, loss_weights=[0.5, 0.7, 1.0]), echo=lines.append)
     assert "fix the setting the error names" in lines[-1], lines[-1]
@@ -426,7 +426,7 @@ def test_trains_and_validates_on_a_dataset_folder(tmp_path):
     data = tmp_path / "kitti"
     _write_kitti_like(data)
     cv2.imwrite(str(data / "colored_0" / "000009_10.png"), np.zeros((40, 60, 3), np.uint8))  # no right image
-    with pytest.warns(UserWarning, match=r"1 pair\(s\) left out: kitti/000009 \(the right image .* is missing\)"):
+    with pytest.warns(UserWarning, match=r"1 pair left out: kitti/000009 \(the right image .* is missing\)"):
         summary = train(tiny_config(tmp_path / "run", data=str(data), val_data=str(data), steps=1), echo=quiet)
     assert summary["step"] == 1
     assert "2 pairs from" in records(tmp_path / "run", "start")[0]["data"]
