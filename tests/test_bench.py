@@ -144,6 +144,23 @@ def test_sgbm_rows_are_timed_with_ratios_against_the_baseline():
     assert "|sgbm|opencv|32p (48x32)|16|-|" in table and "x sgbm time" in table
 
 
+def test_a_row_that_fails_without_a_message_ends_that_row_not_the_sweep(monkeypatch):
+    """MemoryError() has no text: its row's reason took the first line of none, and the IndexError ended the sweep."""
+    predictor = bench._predictor
+
+    def out_of_memory(case, *args):
+        if case.model == "bm":
+            raise MemoryError()
+        return predictor(case, *args)
+
+    monkeypatch.setattr(bench, "_predictor", out_of_memory)
+    report = run_bench(["bm", "sgbm"], [SIZE_HW], sweeps={"max_disp": [16]}, warmup=1, runs=1, threads=1)
+    assert [(r.case.model, r.status, r.reason) for r in report.rows] == [
+        ("bm", "failed", "MemoryError"),
+        ("sgbm", "ok", ""),
+    ]
+
+
 def test_without_a_baseline_the_table_has_no_baseline_column():
     """Without --baseline the table carried an 'x baseline time' column of dashes, and a note about it."""
     report = run_bench(["sgbm"], [SIZE_HW], sweeps={"max_disp": [16]}, warmup=1, runs=1, threads=1)

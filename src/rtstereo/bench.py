@@ -919,7 +919,8 @@ def _fail(row: BenchRow, exc: Exception) -> None:
     if isinstance(exc, RtStereoError):  # a combination that cannot run here, said by the library
         row.status, row.reason = "skipped", str(exc).split(";")[0][:160]
     else:  # a backend crash ends this row, not the sweep
-        row.status, row.reason = "failed", f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:160]}"
+        first_line = next(iter(str(exc).splitlines()), "")  # a MemoryError() or a bare assert says nothing
+        row.status, row.reason = "failed", f"{exc.__class__.__name__}: {first_line[:160]}".removesuffix(": ")
 
 
 def _cuda_torch(device: str, backend: str) -> Any:
