@@ -470,6 +470,44 @@ def test_bench_command_refuses_an_unwritable_output_before_the_sweep(cli, tmp_pa
     assert err == f"rtstereo bench: error: {message}\n"
 
 
+def _interrupt_at_group(monkeypatch, group_index):
+    """Ctrl-C as the sweep's configuration ``group_index`` (0-based) is being measured."""
+    measure, calls = bench._measure_group, []
+
+    def measure_or_interrupt(*args):
+        calls.append(args)
+        if len(calls) > group_index:
+            raise KeyboardInterrupt
+        return measure(*args)
+
+    monkeypatch.setattr(bench, "_measure_group", measure_or_interrupt)
+
+
+def test_ctrl_c_keeps_the_rows_measured_and_says_the_sweep_was_interrupted(cli, tmp_path, monkeypatch):
+    """Ctrl-C wrote nothing: every row measured before it was lost with the sweep."""
+    _interrupt_at_group(monkeypatch, 2)
+    argv = ["bench", "sgbm", "--sizes", "32x48", "--max-disp", "16,32,48", "--warmup", "1", "--runs", "1"]
+    code, out, err = cli(*argv, "--threads", "1", "-o", tmp_path)
+    assert code == 130
+    assert out.count("|sgbm|opencv|") == 2 and "Interrupted (Ctrl-C): 2 of 3 rows; the rest were not measured." in out
+    assert err.splitlines()[-1] == (
+        f"rtstereo bench: interrupted after 2 of 3 row(s): the rows measured are written to {tmp_path}, the rest "
+        "were not measured"
+    )
+    written = json.loads((tmp_path / "bench.json").read_text())
+    assert (written["interrupted"], written["cases"]) == (True, 3)
+    assert [row["settings"]["max_disp"] for row in written["rows"]] == [16, 32]
+    assert "Interrupted (Ctrl-C): 2 of 3 rows" in (tmp_path / "bench.md").read_text()
+    assert BenchReport.from_json(written).interrupted
+
+
+def test_ctrl_c_before_any_row_was_measured_writes_nothing(cli, tmp_path, monkeypatch):
+    _interrupt_at_group(monkeypatch, 0)
+    code, out, err = cli("bench", "sgbm", "--sizes", "32x48", "--runs", "1", "-o", tmp_path / "results")
+    assert (code, out, err.splitlines()[-1]) == (130, "", "rtstereo bench: interrupted")
+    assert not (tmp_path / "results").exists()
+
+
 def test_bench_help_examples_keep_their_line_continuations(cli, capsys):
     with pytest.raises(SystemExit):
         cli("bench", "--help")

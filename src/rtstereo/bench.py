@@ -154,6 +154,9 @@ class BenchReport:
     machine: dict[str, Any]
     baseline: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: Ctrl-C stopped the sweep: ``rows`` holds the configurations measured before it, ``cases`` counts them all.
+    interrupted: bool = False
+    cases: int | None = None
 
     def table(self) -> str:
         """Markdown, in the layout of the seed's table (resolution, disparity levels, precision,
@@ -223,6 +226,8 @@ class BenchReport:
         )
         if any(row.caveat == CPU_FP16_CAVEAT for row in self.rows):
             lines.append(CPU_FP16_NOTE + ".")
+        if self.interrupted:  # the table must not pass for the whole sweep
+            lines.append(f"Interrupted (Ctrl-C): {len(self.rows)} of {self.cases} rows; the rest were not measured.")
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
@@ -233,6 +238,8 @@ class BenchReport:
             "options": self.options,
             "baseline": self.baseline,
             "notes": self.notes,
+            "interrupted": self.interrupted,
+            "cases": self.cases,
             "rows": [r.to_json() for r in self.rows],
         }
 
@@ -245,6 +252,8 @@ class BenchReport:
             machine=dict(data["machine"]),
             baseline=data.get("baseline"),
             notes=list(data.get("notes", [])),
+            interrupted=bool(data.get("interrupted", False)),
+            cases=data.get("cases"),
         )
 
     def save(self, folder: str | Path, stem: str = "bench") -> list[Path]:
@@ -618,7 +627,8 @@ def run_bench(
         progress: called with a line before each case.
 
     Returns:
-        A :class:`BenchReport`.
+        A :class:`BenchReport`. Ctrl-C (``KeyboardInterrupt``) ends the sweep early: the report then holds the
+        configurations measured before it, the one it cut short left out, and says ``interrupted``.
     """
     from .datasets import find_samples
 
@@ -655,8 +665,13 @@ def run_bench(
     _set_threads(threads)
     networks = _NetworkCache(weights or {}, random_weights)
     rows: list[BenchRow] = []
+    interrupted = False
     for group in _groups(cases):
-        rows += _measure_group(group, networks, device, threads, warmup, runs, samples, progress)
+        try:
+            rows += _measure_group(group, networks, device, threads, warmup, runs, samples, progress)
+        except KeyboardInterrupt:  # an hour's sweep keeps what it measured; a half-timed group is no result
+            interrupted = True
+            break
     _add_ratios(rows, baseline)
     options = {
         "models": models,
@@ -675,7 +690,15 @@ def run_bench(
         "random_weights": random_weights,
         "scenes": [s.name for s in samples],
     }
-    return BenchReport(rows=rows, options=options, machine=machine_info(device), baseline=baseline, notes=notes)
+    return BenchReport(
+        rows=rows,
+        options=options,
+        machine=machine_info(device),
+        baseline=baseline,
+        notes=notes,
+        interrupted=interrupted,
+        cases=len(cases),
+    )
 
 
 def check_device(device: str, sweeps: Mapping[str, Sequence[Any]]) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import InputError, OutputError
 from ..io.atomic import folder_write_problem
+from . import EXIT_INTERRUPTED
 from .common import SETTING_MINIMUM, parse_size_hw
 
 EPILOG = """examples:
@@ -27,6 +28,7 @@ Times are of the whole predict call per pair, after warm-up. With -o: bench.json
 CPU/GPU, library versions, every row), bench.md (the table) and, with --data, bench.png (quality
 against speed). Rows that cannot run (fp16 on a CPU with the torch backend, cuda_graphs=true on
 a CPU, a fixed-size .onnx file at another size...) say why; --device cuda without a GPU is refused.
+Ctrl+C keeps the rows measured so far: printed and written (marked interrupted), exit code 130.
 An fp16 ONNX file on the CPU is timed but reads "Half (CPU)": not a measure of fp16 speed.
 The backends' own settings (torch: channels_last, cuda_graphs, compile, cudnn_benchmark;
 onnxruntime: providers, engine_cache, parity) are swept on their backend's rows only, in
@@ -222,6 +224,8 @@ def run(args: argparse.Namespace) -> int:
         random_weights=args.random_weights,
         progress=lambda label: print(f"rtstereo bench: {label}", file=sys.stderr),
     )
+    if report.interrupted and not report.rows:
+        raise KeyboardInterrupt  # nothing measured: nothing to print or to write over an earlier sweep's results
     print(report.table())
     if args.output:
         written = report.save(Path(args.output))
@@ -230,6 +234,14 @@ def run(args: argparse.Namespace) -> int:
         print("nothing written (give -o DIR for bench.json and bench.md)")
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
+    if report.interrupted:
+        kept = f"written to {args.output}" if args.output else "in the table above"
+        print(
+            f"rtstereo bench: interrupted after {len(report.rows)} of {report.cases} row(s): the rows measured are "
+            f"{kept}, the rest were not measured",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     if not any(row.status == "ok" for row in report.rows):  # a script must not take an empty table for results
         print("rtstereo bench: nothing was measured: every row was skipped or failed (see the table)", file=sys.stderr)
         return 1
