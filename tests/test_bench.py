@@ -535,6 +535,12 @@ def test_bench_help_examples_keep_their_line_continuations(cli, capsys):
         (["runs/nope/best.pt"], "model file not found: runs/nope/best.pt"),
         (["nope.onnx,sgbm"], "model file not found: nope.onnx"),
         (["sgbm", "--baseline", "nope.onnx"], "model file not found: nope.onnx"),  # was a row of skips
+        # a setting no model has, or a value of the wrong type: one line, not a sweep without it and a note at its end
+        (["sgbm", "--set", "blok_size=5,7"], "blok_size is swept, but no model benched (sgbm) has that setting; did "),
+        (["sgbm,bm", "--iters", "2"], "iters is swept, but no model benched (sgbm, bm) has that setting (they have: "),
+        (["anynet", "--set", "providers=cpu"], "it is a setting of the onnxruntime backend, on which none"),
+        (["sgbm", "--set", "block_size=5,x"], "setting 'block_size': expected a whole number, got 'x'"),
+        (["sgbm", "--set", "refine_edges=true,maybe"], "setting 'refine_edges': expected true or false, got 'maybe'"),
     ],
 )
 def test_bench_command_reports_bad_arguments_in_one_line(cli, argv, message):

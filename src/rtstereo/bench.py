@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime
+import difflib
 import functools
 import gc
 import itertools
@@ -402,13 +403,22 @@ def expand_cases(
     Returns:
         ``(cases, notes)``.
 
+    Raises:
+        InputError: an unknown backend or precision, no size, a swept setting that no model of the sweep has
+            (a typo: the sweep would run without it), or a value of the wrong type for a model that has it.
+
     Examples:
-        >>> cases, notes = expand_cases(["sgbm"], [(48, 64)], {"max_disp": [32, 64], "iters": [2]},
+        >>> cases, notes = expand_cases(["sgbm", "crestereo"], [(48, 64)], {"max_disp": [32, 64], "iters": [2]},
         ...                             ["fp32"], ["torch", "opencv"])
-        >>> [c.label for c in cases]
+        >>> [c.label for c in cases if c.model == "sgbm"]
         ['sgbm opencv 64x48 max_disp=32 -', 'sgbm opencv 64x48 max_disp=64 -']
         >>> notes
-        ['sgbm has no setting iters: not swept for it']
+        ['sgbm has no setting iters: not swept for it', 'crestereo has no setting max_disp: not swept for it']
+        >>> expand_cases(["sgbm"], [(48, 64)], {"blok_size": ["5", "7"]}, ["fp32"], ["torch"])
+        Traceback (most recent call last):
+        ...
+        rtstereo.errors.InputError: blok_size is swept, but no model benched (sgbm) has that setting; did you mean \
+block_size?
         >>> cases, _ = expand_cases(["anynet"], [(48, 64)], {"channels_last": ["true", "false"]},
         ...                         ["fp32"], ["torch", "onnxruntime"])
         >>> [c.label for c in cases]
@@ -425,8 +435,13 @@ def expand_cases(
         raise InputError("no sizes to benchmark (for example --sizes 480x640)")
     cases: list[BenchCase] = []
     notes: list[str] = []
+    taken = set(POSTPROCESS_SETTINGS)  # the swept settings some model of the sweep has
+    for key in set(sweeps) & set(POSTPROCESS_SETTINGS):
+        for value in sweeps[key]:
+            coerce_setting(key, value, False)
     for model in models:
         if is_onnx_file(model):  # an exported file: its settings and precision are fixed in it
+            taken |= set(sweeps)  # which of them it has, its contract says when it is opened
             runtime = _combos(sweeps, BACKEND_SETTINGS["onnxruntime"])
             cases += [
                 BenchCase(model, "onnxruntime", tuple(size_hw), "-", combo, extra)
@@ -450,6 +465,10 @@ def expand_cases(
             if not model_backends:
                 notes.append(f"{spec.name} is a network: it runs on torch or onnxruntime, not opencv (skipped)")
         runtime_keys = {k for b in model_backends for k in BACKEND_SETTINGS.get(b, ())}
+        taken |= set(spec.defaults) | runtime_keys
+        for key in set(sweeps) & set(spec.defaults):  # a value of the wrong type is a typo, not a row to skip
+            for value in sweeps[key]:
+                coerce_setting(key, value, spec.defaults[key])
         notes += [
             f"{spec.name} has no setting {k}: not swept for it"
             for k in sweeps
@@ -460,7 +479,23 @@ def expand_cases(
             for backend in model_backends:
                 for extra in _combos(sweeps, BACKEND_SETTINGS.get(backend, ())):
                     cases.append(BenchCase(name, backend, tuple(size_hw), precision, combo, extra))
+    unknown = [key for key in sweeps if key not in taken]
+    if unknown:  # a mistyped name would cost a whole sweep without it, said in a note at its end
+        raise InputError(_no_model_has(unknown[0], models, taken))
     return cases, notes
+
+
+def _no_model_has(key: str, models: Sequence[str], taken: set[str]) -> str:
+    """Why a swept setting that no model of the sweep has is refused, and what was probably meant."""
+    backend = next((b for b, keys in BACKEND_SETTINGS.items() if key in keys), None)
+    if backend is not None:
+        hint = f": it is a setting of the {backend} backend, on which none of them runs here (--backend {backend})"
+    elif key == "threads":
+        hint = ": CPU threads are an option of their own, --threads N"
+    else:
+        close = difflib.get_close_matches(key, sorted(taken), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else f" (they have: {', '.join(sorted(taken))})"
+    return f"{key} is swept, but no model benched ({', '.join(models)}) has that setting{hint}"
 
 
 def _combos(sweeps: Mapping[str, Sequence[Any]], keys: Sequence[str]) -> list[tuple[tuple[str, Any], ...]]:
