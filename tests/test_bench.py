@@ -406,6 +406,20 @@ def test_json_records_date_commit_machine_and_versions(tmp_path):
     assert BenchReport.from_json(data).table() == report.table(), "a saved report redraws the same table"
 
 
+def test_json_keeps_each_timed_call_so_median_p90_and_ratios_can_be_checked(tmp_path):
+    """The JSON held the median and p90 only: nothing to check them, or the baseline ratios, against."""
+    report = run_bench(["sgbm", "bm"], [SIZE_HW], sweeps={"max_disp": [16]}, warmup=1, runs=4, baseline="sgbm")
+    report.save(tmp_path)
+    rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
+    for row in rows:
+        times = row["times_ms"]
+        assert len(times) == 4 and all(t > 0 for t in times)
+        assert row["median_ms"] == pytest.approx(float(np.median(times)))
+        assert row["p90_ms"] == pytest.approx(float(np.percentile(times, 90)))
+    sgbm, bm = rows
+    assert bm["vs_baseline"] == pytest.approx(np.median(bm["times_ms"]) / np.median(sgbm["times_ms"]))
+
+
 def test_settings_that_were_not_swept_still_show_in_the_table():
     report = run_bench(["sgbm"], [(32, 256)], warmup=1, runs=1)
     assert "|sgbm|opencv|32p (256x32)|192|-|" in report.table()

@@ -8,7 +8,8 @@ For each combination: ``warmup`` untimed calls (the first one, reported as ``fir
 an on-the-fly ONNX export or a TensorRT engine build), then ``runs`` timed calls of the whole
 ``Predictor.predict`` (normalisation, padding, network, unpadding). The backends of one
 configuration are timed in alternation, call by call, so that their ratio survives a machine whose
-load changes. Reported: median and p90 ms, FPS (1000 / median), and peak memory over the first
+load changes. Reported: each timed call's ms (``times_ms``), their median and p90 (NumPy's linear
+interpolation), FPS (1000 / median), and peak memory over the first
 timed call: on the CPU the peak resident set size minus the RSS before the predictor was built
 (sampled every 2 ms; memory freed by an earlier row and reused is not counted again), on CUDA with
 the torch backend ``torch.cuda.max_memory_allocated``.
@@ -121,6 +122,7 @@ class BenchRow:
     describe: dict[str, Any] = field(default_factory=dict)
     caveat: str = ""  # what the time is not a measure of (CPU_FP16_CAVEAT), shown beside the precision
     file_precision: str = ""  # an exported file's own precision (fp32, fp16, int8): its case's is "-"
+    times_ms: list[float] = field(default_factory=list)  # each timed call's total, in the order run
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -888,6 +890,7 @@ def _measure_group(
     for index, (predictor, results) in live.items():
         row = rows[index]
         totals = [r.timings_ms["total"] for r in results]
+        row.times_ms = totals
         row.median_ms = float(np.median(totals))
         row.p90_ms = float(np.percentile(totals, 90))
         row.inference_median_ms = float(np.median([r.timings_ms["inference"] for r in results]))
