@@ -544,6 +544,12 @@ def test_bench_help_examples_keep_their_line_continuations(cli, capsys):
         (["anynet,gwcnet-g", "--weights", "w.tar"], "with 2 networks (anynet, gwcnet-g) write MODEL=FILE"),
         (["anynet,sgbm", "--weights", "sgbm=w.tar"], "sgbm takes no weights file (networks do: anynet)"),
         (["anynet,sgbm", "--weights", "gwcnet-gc=w.tar"], "gwcnet-gc is not among the models benched (anynet, sgbm)"),
+        # a bare file with no network to take it read "with 0 networks (none) write MODEL=FILE"
+        (["sgbm,bm", "--weights", "w.tar"], "no model benched takes a weights file (sgbm, bm: networks do"),
+        (["sgbm", "--baseline", "anynet", "--weights", "w.tar"], "the baseline's goes as anynet=FILE"),
+        # two files for one network: the last one was timed, unsaid
+        (["anynet", "--weights", "a.tar", "--weights", "b.tar"], "--weights: two files for anynet (a.tar, b.tar)"),
+        (["anynet,sgbm", "-w", "anynet=a.tar", "-w", "b.tar"], "--weights: two files for anynet (a.tar, b.tar)"),
         (["sgbn"], "unknown model 'sgbn'. Did you mean: sgbm"),
         # a missing file: one line before any work, not "unknown model" or a sweep of skipped rows (exit 1)
         (["runs/nope/best.pt"], "model file not found: runs/nope/best.pt"),

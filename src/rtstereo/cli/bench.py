@@ -97,8 +97,8 @@ def weights_by_model(items: list[str], models: list[str], baseline: str | None =
     The ``--baseline`` model is benched too: ``MODEL=FILE`` gives it its weights.
 
     Raises:
-        InputError: ``MODEL=FILE`` names a model that takes no weights or is not benched, or a bare
-            file is given with other than one network.
+        InputError: ``MODEL=FILE`` names a model that takes no weights or is not benched, a bare
+            file is given with other than one network, or one model is given two files.
 
     Examples:
         >>> weights_by_model(["anynet=a.tar"], ["anynet", "sgbm"])
@@ -124,13 +124,25 @@ def weights_by_model(items: list[str], models: list[str], baseline: str | None =
         if sep and name not in models and name in list_models() and not Path(item).exists():
             raise InputError(f"--weights '{item}': {name} is not among the models benched ({', '.join(models)})")
         if sep and name in models:
-            out[name] = path
+            model, path = name, path
         elif len(bare_to) == 1:
-            out[bare_to[0]] = item
+            model, path = bare_to[0], item
+        elif not networks:
+            raise InputError(
+                f"--weights '{item}': no model benched takes a weights file ({', '.join(models)}: networks do, "
+                "rtstereo models)"
+            )
+        elif not bare_to:
+            raise InputError(
+                f"--weights '{item}': the models listed take none; the baseline's goes as {networks[0]}=FILE"
+            )
         else:
             raise InputError(
                 f"--weights '{item}': with {len(bare_to)} networks ({', '.join(bare_to) or 'none'}) write MODEL=FILE"
             )
+        if model in out:  # the last would win unsaid: which file was timed?
+            raise InputError(f"--weights: two files for {model} ({out[model]}, {path}); bench one at a time")
+        out[model] = path
     return out
 
 
