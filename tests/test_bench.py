@@ -459,7 +459,9 @@ def test_bench_command_prints_the_table_and_writes_results(cli, tmp_path):
     assert code == 0, err
     assert out.count("|sgbm|opencv|") == 4 and "written:" in out
     assert (tmp_path / "bench.json").is_file() and (tmp_path / "bench.md").is_file()
-    assert "bench: sgbm opencv 48x32 max_disp=16 -" in err
+    # each row's line says how far the sweep is
+    assert "rtstereo bench: sgbm opencv 48x32 max_disp=16 - (row 1 of 4)\n" in err
+    assert "rtstereo bench: sgbm opencv 64x48 max_disp=32 - (row 4 of 4)\n" in err
 
 
 def test_bench_command_without_output_writes_nothing(cli):

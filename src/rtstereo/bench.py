@@ -661,7 +661,7 @@ def run_bench(
         baseline: a model (a registry name, an exported ``.onnx`` file or an rtstereo checkpoint;
             added when not in ``models``) whose time at the same size divides every row's time.
         random_weights: networks without weights (timing only; accuracy is then refused).
-        progress: called with a line before each case.
+        progress: called with a line before each case: its label and how far the sweep is (``(row 3 of 12)``).
 
     Returns:
         A :class:`BenchReport`. Ctrl-C (``KeyboardInterrupt``) ends the sweep early: the report then holds the
@@ -703,6 +703,9 @@ def run_bench(
     networks = _NetworkCache(weights or {}, random_weights)
     rows: list[BenchRow] = []
     interrupted = False
+    if progress is not None:  # an hour's sweep says how far it is
+        say, started = progress, itertools.count(1)
+        progress = lambda label: say(f"{label} (row {next(started)} of {len(cases)})")  # noqa: E731
     for group in _groups(cases):
         try:
             rows += _measure_group(group, networks, device, threads, warmup, runs, samples, progress)
