@@ -627,6 +627,13 @@ def test_models_pattern_ignores_case_on_every_system(capsys):
     assert code == 0 and out.startswith("default") and "alias" in out
 
 
+def test_models_given_a_pattern_as_the_name_points_to_pattern(capsys):
+    """`rtstereo models 'gwc*'` said "unknown model 'gwc*'", with the list of names but no word of --pattern."""
+    code, out, err = run_cli(capsys, "models", "gwc*")
+    assert (code, out) == (2, "")
+    assert err == "rtstereo models: error: 'gwc*' is a pattern, not a model name: rtstereo models --pattern 'gwc*'\n"
+
+
 def test_models_refuses_a_pattern_with_a_model_name(capsys):
     code, out, err = run_cli(capsys, "models", "sgbm", "--pattern", "gwc*")
     assert (code, out) == (2, "")  # the pattern was ignored silently
