@@ -786,6 +786,21 @@ def test_a_checkpoint_is_taken_as_the_baseline_as_it_is_as_a_model(tmp_path):
     assert rows["sgbm"].vs_baseline == pytest.approx(rows["sgbm"].median_ms / rows[str(checkpoint)].median_ms)
 
 
+def test_a_baseline_file_written_another_way_than_its_model_is_benched_once(monkeypatch):
+    """`bench x.onnx --baseline ./x.onnx` timed the file twice, as two models, each row its own baseline."""
+    from pathlib import Path
+
+    import rtstereo
+
+    folder = Path(rtstereo.__file__).parent / "weights"
+    monkeypatch.chdir(folder)
+    report = run_bench(
+        [str(folder / "rtnet-v5.onnx")], [(64, 96)], warmup=1, runs=1, threads=1, baseline="./rtnet-v5.onnx"
+    )
+    assert report.baseline == str(folder / "rtnet-v5.onnx")
+    assert [(r.case.model, r.status, r.vs_baseline) for r in report.rows] == [(report.baseline, "ok", 1.0)]
+
+
 def test_the_baseline_network_takes_its_weights_as_model_file(cli, tmp_path):
     """--baseline anynet --weights anynet=W was refused: anynet was "not among the models benched"."""
     import torch

@@ -679,6 +679,9 @@ def run_bench(
         # A checkpoint or an exported file is named by its path, as its rows are (expand_cases).
         named_by_path = is_onnx_file(baseline) or _is_checkpoint(baseline)
         baseline = baseline if named_by_path else get_spec(resolve_alias(baseline)).name
+        if named_by_path:  # a file benched already, written another way (./x.onnx, its absolute path): not twice
+            spelled = [m for m in models if (is_onnx_file(m) or _is_checkpoint(m)) and Path(m).is_file()]
+            baseline = next((m for m in spelled if os.path.samefile(m, baseline)), baseline)
         if baseline not in models:
             models.append(baseline)
     if data and random_weights:
