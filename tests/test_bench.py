@@ -161,6 +161,15 @@ def test_a_row_that_fails_without_a_message_ends_that_row_not_the_sweep(monkeypa
     ]
 
 
+def test_a_value_given_twice_is_benched_once():
+    """`bench default,hybrid --sizes 32x48,32x48 --max-disp 16,16` timed one configuration eight times."""
+    report = run_bench(
+        ["sgbm", "sgbm"], [SIZE_HW, SIZE_HW], sweeps={"max_disp": [16, 16]}, backends=["opencv", "opencv"], runs=1
+    )
+    assert [r.case.label for r in report.rows] == ["sgbm opencv 48x32 max_disp=16 -"]
+    assert report.options["sizes_hw"] == [list(SIZE_HW)] and report.options["sweeps"] == {"max_disp": [16]}
+
+
 def test_without_a_baseline_the_table_has_no_baseline_column():
     """Without --baseline the table carried an 'x baseline time' column of dashes, and a note about it."""
     report = run_bench(["sgbm"], [SIZE_HW], sweeps={"max_disp": [16]}, warmup=1, runs=1, threads=1)

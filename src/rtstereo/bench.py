@@ -674,7 +674,11 @@ def run_bench(
     if threads is not None and threads < 1:
         raise InputError(f"threads must be >= 1, got {threads}")
     check_device(device, sweeps or {})
-    models = [resolve_alias(m) for m in models]
+    # A value given twice (default,hybrid; --sizes 480x640,480x640) is one row, not two timings of one thing.
+    models = list(dict.fromkeys(resolve_alias(m) for m in models))
+    sizes = list(dict.fromkeys(tuple(size_hw) for size_hw in sizes))
+    sweeps = {key: list(dict.fromkeys(values)) for key, values in (sweeps or {}).items()}
+    precisions, backends = list(dict.fromkeys(precisions)), list(dict.fromkeys(backends))
     if baseline is not None:
         # A checkpoint or an exported file is named by its path, as its rows are (expand_cases).
         named_by_path = is_onnx_file(baseline) or _is_checkpoint(baseline)
