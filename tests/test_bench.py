@@ -479,8 +479,8 @@ def test_bench_command_without_output_writes_nothing(cli):
 
 
 def test_a_sweep_that_measured_nothing_exits_with_1(cli, tmp_path):
-    code, out, err = cli("bench", "anynet", "--weights", tmp_path / "missing.tar", "--sizes", "32x48", "--runs", "1")
-    assert code == 1 and "skipped: weights file not found" in out
+    code, out, err = cli("bench", "sgbm", "--sizes", "32x48", "--runs", "1")
+    assert code == 1 and "skipped: image width 48 px must exceed the searched disparities (192)" in out
     assert err.splitlines()[-1].startswith("rtstereo bench: nothing was measured: every row was skipped or failed")
     code, out, _ = cli("bench", "anynet", "--backend", "opencv", "--sizes", "32x48", "--random-weights")
     assert code == 1 and "|anynet|" not in out
@@ -566,6 +566,9 @@ def test_bench_help_examples_keep_their_line_continuations(cli, capsys):
         (["runs/nope/best.pt"], "model file not found: runs/nope/best.pt"),
         (["nope.onnx,sgbm"], "model file not found: nope.onnx"),
         (["sgbm", "--baseline", "nope.onnx"], "model file not found: nope.onnx"),  # was a row of skips
+        # a missing weights file too: its network's rows were skipped, the others timed, and the run exited 0
+        (["anynet,sgbm", "--weights", "anynet=nope.tar"], "--weights anynet: weights file not found: nope.tar"),
+        (["anynet", "--weights", "."], "--weights anynet: . is a folder: give the checkpoint file inside it"),
         # a setting no model has, or a value of the wrong type: one line, not a sweep without it and a note at its end
         (["sgbm", "--set", "blok_size=5,7"], "blok_size is swept, but no model benched (sgbm) has that setting; did "),
         (["sgbm,bm", "--iters", "2"], "iters is swept, but no model benched (sgbm, bm) has that setting (they have: "),

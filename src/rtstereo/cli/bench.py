@@ -146,6 +146,24 @@ def weights_by_model(items: list[str], models: list[str], baseline: str | None =
     return out
 
 
+def check_weights_files(weights: dict[str, str]) -> None:
+    """Refuse a ``--weights`` file that is not there now, as a missing model file is: found in the sweep, it
+    skipped that network's every row while the others were timed, and the run could exit 0.
+
+    Raises:
+        InputError: a local file (not a URL) that does not exist, or is a folder.
+    """
+    from ..io.download import is_url
+
+    for model, path in weights.items():
+        if is_url(path):
+            continue
+        if Path(path).is_dir():
+            raise InputError(f"--weights {model}: {path} is a folder: give the checkpoint file inside it")
+        if not Path(path).is_file():
+            raise InputError(f"--weights {model}: weights file not found: {path}")
+
+
 def sweeps_from_args(args: argparse.Namespace) -> dict[str, list[Any]]:
     """The swept settings: ``--max-disp``, ``--iters`` and ``--set KEY=V1,V2``."""
     from ..bench import parse_list
@@ -218,6 +236,8 @@ def run(args: argparse.Namespace) -> int:
     for model in [*models, *([baseline] if baseline else [])]:  # a missing file is a usage error now, not
         check_model_file(model)  # a sweep of rows that each say so
     sizes = parse_list(args.sizes, lambda text: parse_size_hw(text, "--sizes"), "size")
+    weights = weights_by_model(args.weights, models, baseline)
+    check_weights_files(weights)
     if args.output:
         check_output_folder(Path(args.output))  # now, not after a sweep that may take hours
     report = run_bench(
@@ -226,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
         sweeps=sweeps_from_args(args),
         precisions=parse_list(args.precision, str, "precision"),
         backends=parse_list(args.backend, str, "backend"),
-        weights=weights_by_model(args.weights, models, baseline),
+        weights=weights,
         device=args.device,
         threads=args.threads,
         warmup=args.warmup,
