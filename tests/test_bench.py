@@ -144,6 +144,32 @@ def test_sgbm_rows_are_timed_with_ratios_against_the_baseline():
     assert "|sgbm|opencv|32p (48x32)|16|-|" in table and "x sgbm time" in table
 
 
+def test_a_row_that_fails_without_a_message_ends_that_row_not_the_sweep(monkeypatch):
+    """MemoryError() has no text: its row's reason took the first line of none, and the IndexError ended the sweep."""
+    predictor = bench._predictor
+
+    def out_of_memory(case, *args):
+        if case.model == "bm":
+            raise MemoryError()
+        return predictor(case, *args)
+
+    monkeypatch.setattr(bench, "_predictor", out_of_memory)
+    report = run_bench(["bm", "sgbm"], [SIZE_HW], sweeps={"max_disp": [16]}, warmup=1, runs=1, threads=1)
+    assert [(r.case.model, r.status, r.reason) for r in report.rows] == [
+        ("bm", "failed", "MemoryError"),
+        ("sgbm", "ok", ""),
+    ]
+
+
+def test_a_value_given_twice_is_benched_once():
+    """`bench default,hybrid --sizes 32x48,32x48 --max-disp 16,16` timed one configuration eight times."""
+    report = run_bench(
+        ["sgbm", "sgbm"], [SIZE_HW, SIZE_HW], sweeps={"max_disp": [16, 16]}, backends=["opencv", "opencv"], runs=1
+    )
+    assert [r.case.label for r in report.rows] == ["sgbm opencv 48x32 max_disp=16 -"]
+    assert report.options["sizes_hw"] == [list(SIZE_HW)] and report.options["sweeps"] == {"max_disp": [16]}
+
+
 def test_without_a_baseline_the_table_has_no_baseline_column():
     """Without --baseline the table carried an 'x baseline time' column of dashes, and a note about it."""
     report = run_bench(["sgbm"], [SIZE_HW], sweeps={"max_disp": [16]}, warmup=1, runs=1, threads=1)
@@ -389,6 +415,20 @@ def test_json_records_date_commit_machine_and_versions(tmp_path):
     assert BenchReport.from_json(data).table() == report.table(), "a saved report redraws the same table"
 
 
+def test_json_keeps_each_timed_call_so_median_p90_and_ratios_can_be_checked(tmp_path):
+    """The JSON held the median and p90 only: nothing to check them, or the baseline ratios, against."""
+    report = run_bench(["sgbm", "bm"], [SIZE_HW], sweeps={"max_disp": [16]}, warmup=1, runs=4, baseline="sgbm")
+    report.save(tmp_path)
+    rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
+    for row in rows:
+        times = row["times_ms"]
+        assert len(times) == 4 and all(t > 0 for t in times)
+        assert row["median_ms"] == pytest.approx(float(np.median(times)))
+        assert row["p90_ms"] == pytest.approx(float(np.percentile(times, 90)))
+    sgbm, bm = rows
+    assert bm["vs_baseline"] == pytest.approx(np.median(bm["times_ms"]) / np.median(sgbm["times_ms"]))
+
+
 def test_settings_that_were_not_swept_still_show_in_the_table():
     report = run_bench(["sgbm"], [(32, 256)], warmup=1, runs=1)
     assert "|sgbm|opencv|32p (256x32)|192|-|" in report.table()
@@ -428,7 +468,9 @@ def test_bench_command_prints_the_table_and_writes_results(cli, tmp_path):
     assert code == 0, err
     assert out.count("|sgbm|opencv|") == 4 and "written:" in out
     assert (tmp_path / "bench.json").is_file() and (tmp_path / "bench.md").is_file()
-    assert "bench: sgbm opencv 48x32 max_disp=16 -" in err
+    # each row's line says how far the sweep is
+    assert "rtstereo bench: sgbm opencv 48x32 max_disp=16 - (row 1 of 4)\n" in err
+    assert "rtstereo bench: sgbm opencv 64x48 max_disp=32 - (row 4 of 4)\n" in err
 
 
 def test_bench_command_without_output_writes_nothing(cli):
@@ -437,8 +479,8 @@ def test_bench_command_without_output_writes_nothing(cli):
 
 
 def test_a_sweep_that_measured_nothing_exits_with_1(cli, tmp_path):
-    code, out, err = cli("bench", "anynet", "--weights", tmp_path / "missing.tar", "--sizes", "32x48", "--runs", "1")
-    assert code == 1 and "skipped: weights file not found" in out
+    code, out, err = cli("bench", "sgbm", "--sizes", "32x48", "--runs", "1")
+    assert code == 1 and "skipped: image width 48 px must exceed the searched disparities (192)" in out
     assert err.splitlines()[-1].startswith("rtstereo bench: nothing was measured: every row was skipped or failed")
     code, out, _ = cli("bench", "anynet", "--backend", "opencv", "--sizes", "32x48", "--random-weights")
     assert code == 1 and "|anynet|" not in out
@@ -451,6 +493,44 @@ def test_bench_command_refuses_an_unwritable_output_before_the_sweep(cli, tmp_pa
     assert (code, out) == (2, "")
     message = f"cannot write benchmark results to {tmp_path / 'taken'}: it is a file, not a folder"
     assert err == f"rtstereo bench: error: {message}\n"
+
+
+def _interrupt_at_group(monkeypatch, group_index):
+    """Ctrl-C as the sweep's configuration ``group_index`` (0-based) is being measured."""
+    measure, calls = bench._measure_group, []
+
+    def measure_or_interrupt(*args):
+        calls.append(args)
+        if len(calls) > group_index:
+            raise KeyboardInterrupt
+        return measure(*args)
+
+    monkeypatch.setattr(bench, "_measure_group", measure_or_interrupt)
+
+
+def test_ctrl_c_keeps_the_rows_measured_and_says_the_sweep_was_interrupted(cli, tmp_path, monkeypatch):
+    """Ctrl-C wrote nothing: every row measured before it was lost with the sweep."""
+    _interrupt_at_group(monkeypatch, 2)
+    argv = ["bench", "sgbm", "--sizes", "32x48", "--max-disp", "16,32,48", "--warmup", "1", "--runs", "1"]
+    code, out, err = cli(*argv, "--threads", "1", "-o", tmp_path)
+    assert code == 130
+    assert out.count("|sgbm|opencv|") == 2 and "Interrupted (Ctrl-C): 2 of 3 rows; the rest were not measured." in out
+    assert err.splitlines()[-1] == (
+        f"rtstereo bench: interrupted after 2 of 3 row(s): the rows measured are written to {tmp_path}, the rest "
+        "were not measured"
+    )
+    written = json.loads((tmp_path / "bench.json").read_text())
+    assert (written["interrupted"], written["cases"]) == (True, 3)
+    assert [row["settings"]["max_disp"] for row in written["rows"]] == [16, 32]
+    assert "Interrupted (Ctrl-C): 2 of 3 rows" in (tmp_path / "bench.md").read_text()
+    assert BenchReport.from_json(written).interrupted
+
+
+def test_ctrl_c_before_any_row_was_measured_writes_nothing(cli, tmp_path, monkeypatch):
+    _interrupt_at_group(monkeypatch, 0)
+    code, out, err = cli("bench", "sgbm", "--sizes", "32x48", "--runs", "1", "-o", tmp_path / "results")
+    assert (code, out, err.splitlines()[-1]) == (130, "", "rtstereo bench: interrupted")
+    assert not (tmp_path / "results").exists()
 
 
 def test_bench_help_examples_keep_their_line_continuations(cli, capsys):
@@ -475,11 +555,26 @@ def test_bench_help_examples_keep_their_line_continuations(cli, capsys):
         (["anynet,gwcnet-g", "--weights", "w.tar"], "with 2 networks (anynet, gwcnet-g) write MODEL=FILE"),
         (["anynet,sgbm", "--weights", "sgbm=w.tar"], "sgbm takes no weights file (networks do: anynet)"),
         (["anynet,sgbm", "--weights", "gwcnet-gc=w.tar"], "gwcnet-gc is not among the models benched (anynet, sgbm)"),
+        # a bare file with no network to take it read "with 0 networks (none) write MODEL=FILE"
+        (["sgbm,bm", "--weights", "w.tar"], "no model benched takes a weights file (sgbm, bm: networks do"),
+        (["sgbm", "--baseline", "anynet", "--weights", "w.tar"], "the baseline's goes as anynet=FILE"),
+        # two files for one network: the last one was timed, unsaid
+        (["anynet", "--weights", "a.tar", "--weights", "b.tar"], "--weights: two files for anynet (a.tar, b.tar)"),
+        (["anynet,sgbm", "-w", "anynet=a.tar", "-w", "b.tar"], "--weights: two files for anynet (a.tar, b.tar)"),
         (["sgbn"], "unknown model 'sgbn'. Did you mean: sgbm"),
         # a missing file: one line before any work, not "unknown model" or a sweep of skipped rows (exit 1)
         (["runs/nope/best.pt"], "model file not found: runs/nope/best.pt"),
         (["nope.onnx,sgbm"], "model file not found: nope.onnx"),
         (["sgbm", "--baseline", "nope.onnx"], "model file not found: nope.onnx"),  # was a row of skips
+        # a missing weights file too: its network's rows were skipped, the others timed, and the run exited 0
+        (["anynet,sgbm", "--weights", "anynet=nope.tar"], "--weights anynet: weights file not found: nope.tar"),
+        (["anynet", "--weights", "."], "--weights anynet: . is a folder: give the checkpoint file inside it"),
+        # a setting no model has, or a value of the wrong type: one line, not a sweep without it and a note at its end
+        (["sgbm", "--set", "blok_size=5,7"], "blok_size is swept, but no model benched (sgbm) has that setting; did "),
+        (["sgbm,bm", "--iters", "2"], "iters is swept, but no model benched (sgbm, bm) has that setting (they have: "),
+        (["anynet", "--set", "providers=cpu"], "it is a setting of the onnxruntime backend, on which none"),
+        (["sgbm", "--set", "block_size=5,x"], "setting 'block_size': expected a whole number, got 'x'"),
+        (["sgbm", "--set", "refine_edges=true,maybe"], "setting 'refine_edges': expected true or false, got 'maybe'"),
     ],
 )
 def test_bench_command_reports_bad_arguments_in_one_line(cli, argv, message):
@@ -701,6 +796,21 @@ def test_a_checkpoint_is_taken_as_the_baseline_as_it_is_as_a_model(tmp_path):
     assert set(rows) == {"sgbm", str(checkpoint)} and all(r.status == "ok" for r in rows.values())
     assert rows[str(checkpoint)].vs_baseline == 1.0
     assert rows["sgbm"].vs_baseline == pytest.approx(rows["sgbm"].median_ms / rows[str(checkpoint)].median_ms)
+
+
+def test_a_baseline_file_written_another_way_than_its_model_is_benched_once(monkeypatch):
+    """`bench x.onnx --baseline ./x.onnx` timed the file twice, as two models, each row its own baseline."""
+    from pathlib import Path
+
+    import rtstereo
+
+    folder = Path(rtstereo.__file__).parent / "weights"
+    monkeypatch.chdir(folder)
+    report = run_bench(
+        [str(folder / "rtnet-v5.onnx")], [(64, 96)], warmup=1, runs=1, threads=1, baseline="./rtnet-v5.onnx"
+    )
+    assert report.baseline == str(folder / "rtnet-v5.onnx")
+    assert [(r.case.model, r.status, r.vs_baseline) for r in report.rows] == [(report.baseline, "ok", 1.0)]
 
 
 def test_the_baseline_network_takes_its_weights_as_model_file(cli, tmp_path):

@@ -343,6 +343,21 @@ def test_models_calls_a_folder_named_like_an_onnx_file_a_folder(capsys, tmp_path
     ) and err == f"rtstereo models: error: {tmp_path / 'x.onnx'}: is a folder, not an ONNX file\n"
 
 
+def test_a_run_folder_given_as_the_model_is_called_a_folder_with_the_files_in_it(capsys, tmp_path):
+    """`rtstereo models training/default` and `bench training/default` said "model file not found" of a folder
+    that is there (predict said it is a folder), and `models nothere/` read a weights file "nothere"."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "state.pt").write_bytes(b"")
+    (run / "log.jsonl").write_text("")
+    folder = f"model {run} is a folder: give a registry name (rtstereo models), an rtstereo checkpoint or an exported"
+    for verb in ("models", "bench"):
+        code, out, err = run_cli(capsys, verb, run)
+        assert (code, out) == (2, "") and err == f"rtstereo {verb}: error: {folder} .onnx file (in it: state.pt)\n"
+    code, out, err = run_cli(capsys, "models", f"{tmp_path / 'nothere'}/")
+    assert (code, out) == (2, "") and f"error: model file not found: {tmp_path}/nothere/ (" in err
+
+
 def test_models_describes_an_rtstereo_checkpoint_and_refuses_other_files_in_one_line(capsys, tmp_path):
     """`rtstereo models runs/x/best.pt` said "unknown model": a checkpoint describes itself as an export does."""
     torch = pytest.importorskip("torch")
@@ -611,6 +626,13 @@ def test_models_pattern_ignores_case_on_every_system(capsys):
     assert code == 0 and out.splitlines()[0].startswith("gwcnet-g ") and len(out.splitlines()) == 2
     code, out, _ = run_cli(capsys, "models", "--pattern", "Def*")
     assert code == 0 and out.startswith("default") and "alias" in out
+
+
+def test_models_given_a_pattern_as_the_name_points_to_pattern(capsys):
+    """`rtstereo models 'gwc*'` said "unknown model 'gwc*'", with the list of names but no word of --pattern."""
+    code, out, err = run_cli(capsys, "models", "gwc*")
+    assert (code, out) == (2, "")
+    assert err == "rtstereo models: error: 'gwc*' is a pattern, not a model name: rtstereo models --pattern 'gwc*'\n"
 
 
 def test_models_refuses_a_pattern_with_a_model_name(capsys):

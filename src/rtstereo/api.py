@@ -157,7 +157,7 @@ def names_a_path(model: str) -> bool:
         (True, True, False)
     """
     path = Path(model)
-    return path.suffix.lower() in CHECKPOINT_SUFFIXES or len(path.parts) > 1
+    return path.suffix.lower() in CHECKPOINT_SUFFIXES or len(path.parts) > 1 or model.endswith(("/", os.sep))
 
 
 def check_model_file(model: str) -> None:
@@ -167,7 +167,7 @@ def check_model_file(model: str) -> None:
     A path, not a name: "unknown model ... Did you mean: rtnet-guided?" would send a mistyped path elsewhere.
 
     Raises:
-        CheckpointError: no such file.
+        CheckpointError: no such file, or a folder (named with the model files in it).
 
     Examples:
         >>> check_model_file("sgbm")
@@ -181,6 +181,13 @@ def check_model_file(model: str) -> None:
     path = Path(name)
     if name in list_models() or path.is_file():
         return
+    if path.is_dir():  # a training run's folder, say: "not found" would be wrong, and the file is in it
+        inside = sorted(p.name for p in path.iterdir() if p.suffix.lower() in (*CHECKPOINT_SUFFIXES, ".onnx"))
+        hint = f" (in it: {', '.join(inside[:4])}{', ...' if len(inside) > 4 else ''})" if inside else ""
+        raise CheckpointError(
+            f"model {name} is a folder: give a registry name (rtstereo models), an rtstereo checkpoint or an "
+            f"exported .onnx file{hint}"
+        )
     if is_onnx_file(name) or names_a_path(name):
         raise CheckpointError(
             f"model file not found: {name} (an rtstereo checkpoint or an exported .onnx file; registry names: "
@@ -220,11 +227,6 @@ def _load(
     if path.is_file() and (path.suffix or model not in list_models()):  # a file, unless a registry name
         _no_weights(model, weights, "an rtstereo checkpoint carries its weights")
         return _load_self_describing(path, backend, device, precision, overrides)
-    if model not in list_models() and path.is_dir():
-        raise CheckpointError(
-            f"model {model} is a folder: give a registry name (rtstereo models), an rtstereo checkpoint or an "
-            "exported .onnx file"
-        )
     check_model_file(model)
 
     spec = get_spec(model)

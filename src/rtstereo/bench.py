@@ -8,7 +8,8 @@ For each combination: ``warmup`` untimed calls (the first one, reported as ``fir
 an on-the-fly ONNX export or a TensorRT engine build), then ``runs`` timed calls of the whole
 ``Predictor.predict`` (normalisation, padding, network, unpadding). The backends of one
 configuration are timed in alternation, call by call, so that their ratio survives a machine whose
-load changes. Reported: median and p90 ms, FPS (1000 / median), and peak memory over the first
+load changes. Reported: each timed call's ms (``times_ms``), their median and p90 (NumPy's linear
+interpolation), FPS (1000 / median), and peak memory over the first
 timed call: on the CPU the peak resident set size minus the RSS before the predictor was built
 (sampled every 2 ms; memory freed by an earlier row and reused is not counted again), on CUDA with
 the torch backend ``torch.cuda.max_memory_allocated``.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime
+import difflib
 import functools
 import gc
 import itertools
@@ -121,6 +123,7 @@ class BenchRow:
     describe: dict[str, Any] = field(default_factory=dict)
     caveat: str = ""  # what the time is not a measure of (CPU_FP16_CAVEAT), shown beside the precision
     file_precision: str = ""  # an exported file's own precision (fp32, fp16, int8): its case's is "-"
+    times_ms: list[float] = field(default_factory=list)  # each timed call's total, in the order run
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -155,6 +158,9 @@ class BenchReport:
     machine: dict[str, Any]
     baseline: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: Ctrl-C stopped the sweep: ``rows`` holds the configurations measured before it, ``cases`` counts them all.
+    interrupted: bool = False
+    cases: int | None = None
 
     def table(self) -> str:
         """Markdown, in the layout of the seed's table (resolution, disparity levels, precision,
@@ -224,6 +230,8 @@ class BenchReport:
         )
         if any(row.caveat == CPU_FP16_CAVEAT for row in self.rows):
             lines.append(CPU_FP16_NOTE + ".")
+        if self.interrupted:  # the table must not pass for the whole sweep
+            lines.append(f"Interrupted (Ctrl-C): {len(self.rows)} of {self.cases} rows; the rest were not measured.")
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
@@ -234,6 +242,8 @@ class BenchReport:
             "options": self.options,
             "baseline": self.baseline,
             "notes": self.notes,
+            "interrupted": self.interrupted,
+            "cases": self.cases,
             "rows": [r.to_json() for r in self.rows],
         }
 
@@ -246,6 +256,8 @@ class BenchReport:
             machine=dict(data["machine"]),
             baseline=data.get("baseline"),
             notes=list(data.get("notes", [])),
+            interrupted=bool(data.get("interrupted", False)),
+            cases=data.get("cases"),
         )
 
     def save(self, folder: str | Path, stem: str = "bench") -> list[Path]:
@@ -394,13 +406,22 @@ def expand_cases(
     Returns:
         ``(cases, notes)``.
 
+    Raises:
+        InputError: an unknown backend or precision, no size, a swept setting that no model of the sweep has
+            (a typo: the sweep would run without it), or a value of the wrong type for a model that has it.
+
     Examples:
-        >>> cases, notes = expand_cases(["sgbm"], [(48, 64)], {"max_disp": [32, 64], "iters": [2]},
+        >>> cases, notes = expand_cases(["sgbm", "crestereo"], [(48, 64)], {"max_disp": [32, 64], "iters": [2]},
         ...                             ["fp32"], ["torch", "opencv"])
-        >>> [c.label for c in cases]
+        >>> [c.label for c in cases if c.model == "sgbm"]
         ['sgbm opencv 64x48 max_disp=32 -', 'sgbm opencv 64x48 max_disp=64 -']
         >>> notes
-        ['sgbm has no setting iters: not swept for it']
+        ['sgbm has no setting iters: not swept for it', 'crestereo has no setting max_disp: not swept for it']
+        >>> expand_cases(["sgbm"], [(48, 64)], {"blok_size": ["5", "7"]}, ["fp32"], ["torch"])
+        Traceback (most recent call last):
+        ...
+        rtstereo.errors.InputError: blok_size is swept, but no model benched (sgbm) has that setting; did you mean \
+block_size?
         >>> cases, _ = expand_cases(["anynet"], [(48, 64)], {"channels_last": ["true", "false"]},
         ...                         ["fp32"], ["torch", "onnxruntime"])
         >>> [c.label for c in cases]
@@ -417,8 +438,13 @@ def expand_cases(
         raise InputError("no sizes to benchmark (for example --sizes 480x640)")
     cases: list[BenchCase] = []
     notes: list[str] = []
+    taken = set(POSTPROCESS_SETTINGS)  # the swept settings some model of the sweep has
+    for key in set(sweeps) & set(POSTPROCESS_SETTINGS):
+        for value in sweeps[key]:
+            coerce_setting(key, value, False)
     for model in models:
         if is_onnx_file(model):  # an exported file: its settings and precision are fixed in it
+            taken |= set(sweeps)  # which of them it has, its contract says when it is opened
             runtime = _combos(sweeps, BACKEND_SETTINGS["onnxruntime"])
             cases += [
                 BenchCase(model, "onnxruntime", tuple(size_hw), "-", combo, extra)
@@ -442,6 +468,10 @@ def expand_cases(
             if not model_backends:
                 notes.append(f"{spec.name} is a network: it runs on torch or onnxruntime, not opencv (skipped)")
         runtime_keys = {k for b in model_backends for k in BACKEND_SETTINGS.get(b, ())}
+        taken |= set(spec.defaults) | runtime_keys
+        for key in set(sweeps) & set(spec.defaults):  # a value of the wrong type is a typo, not a row to skip
+            for value in sweeps[key]:
+                coerce_setting(key, value, spec.defaults[key])
         notes += [
             f"{spec.name} has no setting {k}: not swept for it"
             for k in sweeps
@@ -452,7 +482,23 @@ def expand_cases(
             for backend in model_backends:
                 for extra in _combos(sweeps, BACKEND_SETTINGS.get(backend, ())):
                     cases.append(BenchCase(name, backend, tuple(size_hw), precision, combo, extra))
+    unknown = [key for key in sweeps if key not in taken]
+    if unknown:  # a mistyped name would cost a whole sweep without it, said in a note at its end
+        raise InputError(_no_model_has(unknown[0], models, taken))
     return cases, notes
+
+
+def _no_model_has(key: str, models: Sequence[str], taken: set[str]) -> str:
+    """Why a swept setting that no model of the sweep has is refused, and what was probably meant."""
+    backend = next((b for b, keys in BACKEND_SETTINGS.items() if key in keys), None)
+    if backend is not None:
+        hint = f": it is a setting of the {backend} backend, on which none of them runs here (--backend {backend})"
+    elif key == "threads":
+        hint = ": CPU threads are an option of their own, --threads N"
+    else:
+        close = difflib.get_close_matches(key, sorted(taken), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else f" (they have: {', '.join(sorted(taken))})"
+    return f"{key} is swept, but no model benched ({', '.join(models)}) has that setting{hint}"
 
 
 def _combos(sweeps: Mapping[str, Sequence[Any]], keys: Sequence[str]) -> list[tuple[tuple[str, Any], ...]]:
@@ -616,10 +662,11 @@ def run_bench(
         baseline: a model (a registry name, an exported ``.onnx`` file or an rtstereo checkpoint;
             added when not in ``models``) whose time at the same size divides every row's time.
         random_weights: networks without weights (timing only; accuracy is then refused).
-        progress: called with a line before each case.
+        progress: called with a line before each case: its label and how far the sweep is (``(row 3 of 12)``).
 
     Returns:
-        A :class:`BenchReport`.
+        A :class:`BenchReport`. Ctrl-C (``KeyboardInterrupt``) ends the sweep early: the report then holds the
+        configurations measured before it, the one it cut short left out, and says ``interrupted``.
     """
     from .datasets import find_samples
 
@@ -628,11 +675,18 @@ def run_bench(
     if threads is not None and threads < 1:
         raise InputError(f"threads must be >= 1, got {threads}")
     check_device(device, sweeps or {})
-    models = [resolve_alias(m) for m in models]
+    # A value given twice (default,hybrid; --sizes 480x640,480x640) is one row, not two timings of one thing.
+    models = list(dict.fromkeys(resolve_alias(m) for m in models))
+    sizes = list(dict.fromkeys(tuple(size_hw) for size_hw in sizes))
+    sweeps = {key: list(dict.fromkeys(values)) for key, values in (sweeps or {}).items()}
+    precisions, backends = list(dict.fromkeys(precisions)), list(dict.fromkeys(backends))
     if baseline is not None:
         # A checkpoint or an exported file is named by its path, as its rows are (expand_cases).
         named_by_path = is_onnx_file(baseline) or _is_checkpoint(baseline)
         baseline = baseline if named_by_path else get_spec(resolve_alias(baseline)).name
+        if named_by_path:  # a file benched already, written another way (./x.onnx, its absolute path): not twice
+            spelled = [m for m in models if (is_onnx_file(m) or _is_checkpoint(m)) and Path(m).is_file()]
+            baseline = next((m for m in spelled if os.path.samefile(m, baseline)), baseline)
         if baseline not in models:
             models.append(baseline)
     if data and random_weights:
@@ -656,8 +710,16 @@ def run_bench(
     _set_threads(threads)
     networks = _NetworkCache(weights or {}, random_weights)
     rows: list[BenchRow] = []
+    interrupted = False
+    if progress is not None:  # an hour's sweep says how far it is
+        say, started = progress, itertools.count(1)
+        progress = lambda label: say(f"{label} (row {next(started)} of {len(cases)})")  # noqa: E731
     for group in _groups(cases):
-        rows += _measure_group(group, networks, device, threads, warmup, runs, samples, progress)
+        try:
+            rows += _measure_group(group, networks, device, threads, warmup, runs, samples, progress)
+        except KeyboardInterrupt:  # an hour's sweep keeps what it measured; a half-timed group is no result
+            interrupted = True
+            break
     _add_ratios(rows, baseline)
     options = {
         "models": models,
@@ -676,7 +738,15 @@ def run_bench(
         "random_weights": random_weights,
         "scenes": [s.name for s in samples],
     }
-    return BenchReport(rows=rows, options=options, machine=machine_info(device), baseline=baseline, notes=notes)
+    return BenchReport(
+        rows=rows,
+        options=options,
+        machine=machine_info(device),
+        baseline=baseline,
+        notes=notes,
+        interrupted=interrupted,
+        cases=len(cases),
+    )
 
 
 def check_device(device: str, sweeps: Mapping[str, Sequence[Any]]) -> None:
@@ -832,6 +902,7 @@ def _measure_group(
     for index, (predictor, results) in live.items():
         row = rows[index]
         totals = [r.timings_ms["total"] for r in results]
+        row.times_ms = totals
         row.median_ms = float(np.median(totals))
         row.p90_ms = float(np.percentile(totals, 90))
         row.inference_median_ms = float(np.median([r.timings_ms["inference"] for r in results]))
@@ -921,7 +992,8 @@ def _fail(row: BenchRow, exc: Exception) -> None:
     if isinstance(exc, RtStereoError):  # a combination that cannot run here, said by the library
         row.status, row.reason = "skipped", str(exc).split(";")[0][:160]
     else:  # a backend crash ends this row, not the sweep
-        row.status, row.reason = "failed", f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:160]}"
+        first_line = next(iter(str(exc).splitlines()), "")  # a MemoryError() or a bare assert says nothing
+        row.status, row.reason = "failed", f"{exc.__class__.__name__}: {first_line[:160]}".removesuffix(": ")
 
 
 def _cuda_torch(device: str, backend: str) -> Any:

@@ -84,9 +84,9 @@ def compare_images(
     """Compare two RGB images; another size of the same aspect ratio is resized to ``a``'s.
 
     Args:
-        a: the first image, RGB ``(H, W, 3)``: uint8, uint16 (all 16 bits compared, not rounded to 8), or
-            float in 0..1.
-        b: the second, of any of these types.
+        a: the first image, RGB ``(H, W, 3)`` (RGBA: alpha left out; grey ``(H, W)``): uint8, uint16 (all 16
+            bits compared, not rounded to 8), or float in 0..1.
+        b: the second, of any of these types and layouts.
         names: what the messages call ``a`` and ``b``.
 
     Returns:
@@ -94,15 +94,19 @@ def compare_images(
         ``psnr_db``.
 
     Raises:
-        InputError: ``b`` has another aspect ratio (resizing would stretch it).
+        InputError: an array that is not an image, or ``b`` has another aspect ratio (resizing would stretch it).
     """
-    a, b = _levels(a), _levels(b)
+    for image, name in zip((a, b), names):
+        if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3, 4))):
+            raise InputError(f"{name}: expected an image (H, W), (H, W, 3) or (H, W, 4), got shape {image.shape}")
+    # One grey channel each: the score is of grey levels (a grey view against a colour one is compared in grey).
+    a, b = (x if x.ndim == 2 else x[..., 0] if x.shape[2] == 1 else x[..., :3] for x in (_levels(a), _levels(b)))
     resized = None
     if a.shape[:2] != b.shape[:2]:
         _check_aspect_ratio(a.shape, b.shape, names)
         resized = f"second image resized from {b.shape[1]}x{b.shape[0]} to {a.shape[1]}x{a.shape[0]}"
         b = cv2.resize(b, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_AREA)
-    grey = lambda x: cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(np.float64)  # noqa: E731
+    grey = lambda x: (x if x.ndim == 2 else cv2.cvtColor(x, cv2.COLOR_RGB2GRAY)).astype(np.float64)  # noqa: E731
     ga, gb = grey(a), grey(b)
     score = (1.0 - ssim(ga, gb)) / 2.0
     metrics = {"mean_abs_diff": float(np.abs(ga - gb).mean() * 255), "psnr_db": _psnr(ga, gb)}
@@ -127,9 +131,12 @@ def compare_disparities(
         names: what the messages call ``a`` and ``b`` (file names).
 
     Raises:
-        InputError: ``a`` has no valid pixel (finite and above 0, as the metrics count them), or ``b`` has
-            another aspect ratio.
+        InputError: ``a`` or ``b`` is not 2-D, ``a`` has no valid pixel (finite and above 0, as the metrics count
+            them), or ``b`` has another aspect ratio.
     """
+    for disparity, name in zip((a, b), names):
+        if disparity.ndim != 2:
+            raise InputError(f"{name}: expected a disparity map (H, W), got shape {disparity.shape}")
     with np.errstate(invalid="ignore"):
         scored = np.isfinite(a) & (a > 0)  # the pixels the metrics score: ground truth <= 0 is unknown
     if not scored.any():

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import InputError, OutputError
 from ..io.atomic import folder_write_problem
+from . import EXIT_INTERRUPTED
 from .common import SETTING_MINIMUM, parse_size_hw
 
 EPILOG = """examples:
@@ -27,6 +28,7 @@ Times are of the whole predict call per pair, after warm-up. With -o: bench.json
 CPU/GPU, library versions, every row), bench.md (the table) and, with --data, bench.png (quality
 against speed). Rows that cannot run (fp16 on a CPU with the torch backend, cuda_graphs=true on
 a CPU, a fixed-size .onnx file at another size...) say why; --device cuda without a GPU is refused.
+Ctrl+C keeps the rows measured so far: printed and written (marked interrupted), exit code 130.
 An fp16 ONNX file on the CPU is timed but reads "Half (CPU)": not a measure of fp16 speed.
 The backends' own settings (torch: channels_last, cuda_graphs, compile, cudnn_benchmark;
 onnxruntime: providers, engine_cache, parity) are swept on their backend's rows only, in
@@ -95,8 +97,8 @@ def weights_by_model(items: list[str], models: list[str], baseline: str | None =
     The ``--baseline`` model is benched too: ``MODEL=FILE`` gives it its weights.
 
     Raises:
-        InputError: ``MODEL=FILE`` names a model that takes no weights or is not benched, or a bare
-            file is given with other than one network.
+        InputError: ``MODEL=FILE`` names a model that takes no weights or is not benched, a bare
+            file is given with other than one network, or one model is given two files.
 
     Examples:
         >>> weights_by_model(["anynet=a.tar"], ["anynet", "sgbm"])
@@ -122,14 +124,44 @@ def weights_by_model(items: list[str], models: list[str], baseline: str | None =
         if sep and name not in models and name in list_models() and not Path(item).exists():
             raise InputError(f"--weights '{item}': {name} is not among the models benched ({', '.join(models)})")
         if sep and name in models:
-            out[name] = path
+            model, path = name, path
         elif len(bare_to) == 1:
-            out[bare_to[0]] = item
+            model, path = bare_to[0], item
+        elif not networks:
+            raise InputError(
+                f"--weights '{item}': no model benched takes a weights file ({', '.join(models)}: networks do, "
+                "rtstereo models)"
+            )
+        elif not bare_to:
+            raise InputError(
+                f"--weights '{item}': the models listed take none; the baseline's goes as {networks[0]}=FILE"
+            )
         else:
             raise InputError(
                 f"--weights '{item}': with {len(bare_to)} networks ({', '.join(bare_to) or 'none'}) write MODEL=FILE"
             )
+        if model in out:  # the last would win unsaid: which file was timed?
+            raise InputError(f"--weights: two files for {model} ({out[model]}, {path}); bench one at a time")
+        out[model] = path
     return out
+
+
+def check_weights_files(weights: dict[str, str]) -> None:
+    """Refuse a ``--weights`` file that is not there now, as a missing model file is: found in the sweep, it
+    skipped that network's every row while the others were timed, and the run could exit 0.
+
+    Raises:
+        InputError: a local file (not a URL) that does not exist, or is a folder.
+    """
+    from ..io.download import is_url
+
+    for model, path in weights.items():
+        if is_url(path):
+            continue
+        if Path(path).is_dir():
+            raise InputError(f"--weights {model}: {path} is a folder: give the checkpoint file inside it")
+        if not Path(path).is_file():
+            raise InputError(f"--weights {model}: weights file not found: {path}")
 
 
 def sweeps_from_args(args: argparse.Namespace) -> dict[str, list[Any]]:
@@ -204,6 +236,8 @@ def run(args: argparse.Namespace) -> int:
     for model in [*models, *([baseline] if baseline else [])]:  # a missing file is a usage error now, not
         check_model_file(model)  # a sweep of rows that each say so
     sizes = parse_list(args.sizes, lambda text: parse_size_hw(text, "--sizes"), "size")
+    weights = weights_by_model(args.weights, models, baseline)
+    check_weights_files(weights)
     if args.output:
         check_output_folder(Path(args.output))  # now, not after a sweep that may take hours
     report = run_bench(
@@ -212,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
         sweeps=sweeps_from_args(args),
         precisions=parse_list(args.precision, str, "precision"),
         backends=parse_list(args.backend, str, "backend"),
-        weights=weights_by_model(args.weights, models, baseline),
+        weights=weights,
         device=args.device,
         threads=args.threads,
         warmup=args.warmup,
@@ -222,6 +256,8 @@ def run(args: argparse.Namespace) -> int:
         random_weights=args.random_weights,
         progress=lambda label: print(f"rtstereo bench: {label}", file=sys.stderr),
     )
+    if report.interrupted and not report.rows:
+        raise KeyboardInterrupt  # nothing measured: nothing to print or to write over an earlier sweep's results
     print(report.table())
     if args.output:
         written = report.save(Path(args.output))
@@ -230,6 +266,14 @@ def run(args: argparse.Namespace) -> int:
         print("nothing written (give -o DIR for bench.json and bench.md)")
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
+    if report.interrupted:
+        kept = f"written to {args.output}" if args.output else "in the table above"
+        print(
+            f"rtstereo bench: interrupted after {len(report.rows)} of {report.cases} row(s): the rows measured are "
+            f"{kept}, the rest were not measured",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     if not any(row.status == "ok" for row in report.rows):  # a script must not take an empty table for results
         print("rtstereo bench: nothing was measured: every row was skipped or failed (see the table)", file=sys.stderr)
         return 1

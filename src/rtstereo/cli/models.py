@@ -27,7 +27,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..api import names_a_path, runtime_settings_by_backend
+    from ..api import check_model_file, names_a_path, runtime_settings_by_backend
 
     if args.name and args.pattern != "*":  # a filter of the list, which a named model does not print
         raise InputError(
@@ -35,8 +35,11 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.name and is_onnx_file(args.name):
         return describe_onnx(Path(args.name))
-    if args.name and args.name not in list_models() and (Path(args.name).is_file() or names_a_path(args.name)):
+    if args.name and args.name not in list_models() and (Path(args.name).exists() or names_a_path(args.name)):
+        check_model_file(args.name)  # as written: Path() drops the "/" that makes "runs/" a folder's name
         return describe_checkpoint(Path(args.name))
+    if args.name and args.name not in list_models() and any(c in args.name for c in "*?["):
+        raise InputError(f"'{args.name}' is a pattern, not a model name: rtstereo models --pattern '{args.name}'")
     if args.name:
         name = DEFAULT_ALIAS if args.name == "default" else args.name
         spec = get_spec(name)
