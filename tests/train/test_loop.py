@@ -220,9 +220,7 @@ def test_a_setting_the_step_refuses_stops_and_says_how_to_go_on(tmp_path, monkey
     # The count is checked before the folder is made; a network whose count differs in its steps gets here.
     monkeypatch.setattr(loop, "training_prediction_count", lambda *args: 3)
     lines: list[str] = []
-    with pytest.raises(
-        InputError, match="training config 'loss_weights': 3 weights given, but the network returns 2"
-    ):
+    with pytest.raises(InputError, match="training config 'loss_weights': 3 weights given, but the network returns 2"):
         train(tiny_config(tmp_path, loss_weights=[0.5, 0.7, 1.0]), echo=lines.append)
     assert "fix the setting the error names" in lines[-1], lines[-1]
     assert f"--resume {tmp_path / 'last.pt'} and the corrected option (a plain --resume stops again)" in lines[-1]
