@@ -346,6 +346,25 @@ def test_a_child_that_fails_to_start_does_not_hold_the_stream(tiny_checkpoint, c
     try:
         assert time.monotonic() - started < 30 and adapter.ready_s is None
         assert "ended before it was ready" in caplog.text
+        assert adapter.frozen and adapter.error.startswith("the adaptation process ended before it was ready")
+    finally:
+        adapter.close()
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs Unix signals")
+def test_a_child_that_ends_without_a_report_stops_the_adaptation_and_says_so(tiny_checkpoint, frames, caplog):
+    """A child killed (out of memory, a signal) sends no report: the stream went on offering crops to no one,
+    and never said that adaptation had stopped."""
+    config = OnlineConfig(**{**SMALL, "worker": "process"})
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=config)
+    adapter.start()
+    try:
+        os.kill(adapter._process.pid, signal.SIGKILL)
+        adapter._process.join(30)
+        with caplog.at_level("WARNING", logger="rtstereo.stream"):
+            adapter.offer(StereoPair(frames[0][0], frames[1][0], index=0))
+        assert adapter.frozen and adapter.error == "the adaptation process ended (exit code -9)"
+        assert "online adaptation stopped after 0 steps: the adaptation process ended (exit code -9)" in caplog.text
     finally:
         adapter.close()
 

@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 
-from ..errors import InputError
+from ..errors import InputError, RtStereoError
 from ..text import counted
 from ..types import StereoPair
 from .adapt_network import AdaptableNetwork
@@ -114,6 +114,8 @@ class ProcessAdapter(OnlineAdapter):
                 self._collect()
                 reason = self.error or f"exit code {self._process.exitcode}"
                 log.warning("the online adaptation process ended before it was ready (%s)", reason)
+                self.error = self.error or f"the adaptation process ended before it was ready ({reason})"
+                self.freeze("error")  # offer() would otherwise crop frames for a child that is gone
                 return
             if time.perf_counter() - started > timeout_s:
                 log.warning("the online adaptation process is not ready after %.0f s: the stream goes on", timeout_s)
@@ -124,6 +126,7 @@ class ProcessAdapter(OnlineAdapter):
     def offer(self, pair: StereoPair) -> None:
         self.frames_seen += 1
         self._collect()
+        self._check_alive()
         if self._budget_spent() or (self.frames_seen - 1) % self.config.every:
             return
         try:
@@ -134,6 +137,16 @@ class ProcessAdapter(OnlineAdapter):
         with contextlib.suppress(queue.Full):  # the child is busy: this frame is skipped
             frame = pair.index if pair.index is not None else self.frames_seen
             self._crops.put_nowait((left, right, frame, pair.size_hw[1]))
+
+    def _check_alive(self) -> None:
+        """Say so, and freeze, when the child has ended without a report (killed: out of memory, a signal)."""
+        if self.error is not None or self._frozen.is_set() or self._started_s is None or self._stop.is_set():
+            return
+        if self._process.is_alive():
+            return
+        self._collect()  # the reports it sent before it ended, its error among them
+        if self.error is None:
+            self._stop_on_error(RtStereoError(f"the adaptation process ended (exit code {self._process.exitcode})"))
 
     def freeze(self, reason: str = "frozen by request") -> None:
         self._child_frozen.set()
@@ -259,7 +272,6 @@ def _child_main(
     """The adapter process: build the network from the shared weights, then step on each crop it gets."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the stream's process stops it (see _sigint_ignored)
     lower_own_priority(config.low_priority)  # this thread, and the threads it starts inherit it
-    records.cancel_join_thread()  # a report the stream no longer reads must not keep this process alive
     torch.set_num_threads(config.threads)
     from .loop import build_network
 
@@ -285,6 +297,11 @@ def _child_main(
             if adapter.skipped > skipped:  # the non-finite try that ended it counts too
                 records.put({"skipped": 1, "busy_s": time.perf_counter() - started})
             records.put({"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__})
+            # Sent before this process exits (put() only hands them to a feeder thread, which exit does not
+            # wait for once cancelled): on a loaded CPU they were lost, and the stream never learned that
+            # adaptation had stopped.
+            records.close()
+            records.join_thread()
             return
         if adapter.skipped > skipped:  # a non-finite loss: nothing changed, nothing to share
             records.put({"skipped": 1, "busy_s": time.perf_counter() - started})
@@ -294,3 +311,4 @@ def _child_main(
                 shared[key].copy_(tensor)
             version.value += 1
         records.put({**record, "busy_s": time.perf_counter() - started})
+    records.cancel_join_thread()  # stopped by the stream: a report it no longer reads must not keep this process alive
