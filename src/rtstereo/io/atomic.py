@@ -16,7 +16,7 @@ import socket
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..errors import OutputError
@@ -263,11 +263,18 @@ def interrupts_deferred() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
+def terminate_as_interrupt(
+    error: type[KeyboardInterrupt] = KeyboardInterrupt, unless: Callable[[], bool] | None = None, once: bool = False
+) -> Iterator[None]:
     """SIGTERM (``kill``, a job scheduler's stop) raises ``KeyboardInterrupt`` while the block runs, so that a
     batch ends as after Ctrl-C: between two pairs' files, with the pairs written counted and its summary table
     written (Ray's own handler, in place after ``ray.init``, exits at once). Elsewhere than in the main thread,
     or where the handler in place was not set from Python, the block simply runs.
+
+    Args:
+        error: what a SIGTERM raises (a ``KeyboardInterrupt`` type, so that it ends the work as Ctrl-C does).
+        unless: a SIGTERM while this says True is ignored (a run already writing its state after Ctrl-C).
+        once: only the first SIGTERM raises; later ones are ignored (the state being written is not cut short).
 
     Examples:
         >>> with terminate_as_interrupt():
@@ -276,9 +283,14 @@ def terminate_as_interrupt() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is None:
         yield
         return
+    raised = False
 
     def stop(number, frame):
-        raise KeyboardInterrupt
+        nonlocal raised
+        if (once and raised) or (unless is not None and unless()):
+            return
+        raised = True
+        raise error(f"signal {number}")
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:

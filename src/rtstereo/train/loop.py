@@ -16,14 +16,11 @@ only on ``(seed, s)``, so a resumed run sees the same data an uninterrupted one 
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import math
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import CheckpointError, DatasetError, InputError, OutputError, RtStereoError, SettingError, warn
-from ..io.atomic import atomic_path
+from ..io.atomic import atomic_path, terminate_as_interrupt
 from ..models.checkpoint import (
     FORMAT_TAG,
     describe,
@@ -643,7 +640,9 @@ class _Run:
 
     def run(self) -> dict[str, Any]:
         try:
-            with _terminate_as_interrupt(lambda: self.stopping):
+            # kill, job schedulers and torchrun (stopping its workers after Ctrl+C) send SIGTERM, whose default
+            # action lost the steps since the last checkpoint; one while the state is being written is ignored
+            with terminate_as_interrupt(Terminated, unless=lambda: self.stopping, once=True):
                 return self._run()
         finally:
             distributed.stop(self.ranks)
@@ -816,33 +815,6 @@ def _quiet(_line: str) -> None:
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM while a run trains: handled as Ctrl+C (``last.pt`` written, the log's end record says so)."""
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt(stopping: Callable[[], bool]) -> Iterator[None]:
-    """Make SIGTERM stop the run as Ctrl+C does, with its state saved.
-
-    ``kill``, job schedulers, container runtimes and torchrun (stopping its workers after Ctrl+C) send
-    SIGTERM, whose default action ends the process at once: the steps since the last checkpoint were lost.
-    A SIGTERM once the run is ``stopping`` (writing its state after Ctrl+C, which torchrun follows with
-    SIGTERM, or after a first SIGTERM) is ignored. Outside the main thread it does nothing.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    terminated = False
-
-    def handle(signum: int, frame: Any) -> None:  # noqa: ARG001 - signal's signature
-        nonlocal terminated
-        if not terminated and not stopping():
-            terminated = True
-            raise Terminated(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, handle)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _now() -> float:
