@@ -388,8 +388,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     check_output_prefix(args.output_prefix)
     _refuse_writing_over_inputs(args, source.input_files)
     check_summary_path(_summary_path(args), args.output)
-    _refuse_summary_over_adapt_save(args)
-    _refuse_summary_over_recording(args)
+    _refuse_summary_over_outputs(args)
     prepare = FramePreparer(size_wh=parse_size_hw(args.size)[::-1] if args.size else None, **_geometry(args))
     checked = None
     if not args.no_rectification_check:
@@ -682,33 +681,30 @@ def check_summary_path(path: str | None, video: str | None = None) -> None:
         raise OutputError(f"cannot write the summary {path}: {problem}")
 
 
-def _refuse_summary_over_adapt_save(args: argparse.Namespace) -> None:
-    """Refuse a ``--summary`` that names the ``--adapt-save`` checkpoint: written after it, at the end of the
-    stream, the summary replaced the adapted weights.
+# Files a stream writes before its summary, which a --summary of the same name would replace at the end:
+# (the flag's attribute, its name, what the summary would replace).
+_WRITTEN_BEFORE_SUMMARY = (
+    ("adapt_save", "--adapt-save checkpoint", "the adapted weights"),
+    ("view3d_save", "--view3d-save recording", "it"),
+)
+
+
+def _refuse_summary_over_outputs(args: argparse.Namespace) -> None:
+    """Refuse a ``--summary`` that names the ``--adapt-save`` checkpoint or the ``--view3d-save`` recording:
+    written after them, at the end of the stream, the summary replaced the adapted weights or the 3D recording.
 
     Raises:
         InputError: the two name one file.
     """
-    summary, checkpoint = _summary_path(args), getattr(args, "adapt_save", None)
-    if summary is not None and checkpoint is not None and os.path.abspath(summary) == os.path.abspath(checkpoint):
-        raise InputError(
-            f"--summary {summary} is the --adapt-save checkpoint: the summary would replace the adapted weights; "
-            "give a .json file name"
-        )
-
-
-def _refuse_summary_over_recording(args: argparse.Namespace) -> None:
-    """Refuse a ``--summary`` that names the ``--view3d-save`` recording: written after it, at the end of the
-    stream, the summary replaced the 3D recording.
-
-    Raises:
-        InputError: the two name one file.
-    """
-    summary, recording = _summary_path(args), getattr(args, "view3d_save", None)
-    if summary is not None and recording is not None and os.path.abspath(summary) == os.path.abspath(recording):
-        raise InputError(
-            f"--summary {summary} is the --view3d-save recording: the summary would replace it; give a .json file name"
-        )
+    summary = _summary_path(args)
+    if summary is None:
+        return
+    for attribute, named, replaced in _WRITTEN_BEFORE_SUMMARY:
+        other = getattr(args, attribute, None)
+        if other is not None and os.path.abspath(summary) == os.path.abspath(other):
+            raise InputError(
+                f"--summary {summary} is the {named}: the summary would replace {replaced}; give a .json file name"
+            )
 
 
 def _summary_path(args: argparse.Namespace) -> str | None:
