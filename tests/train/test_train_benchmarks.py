@@ -80,3 +80,31 @@ def test_prefetch_ab_alternates_the_two_settings_and_writes_its_tables(tmp_path)
     assert set(report["median_pairs_per_s"]) == {"prefetch", "no_prefetch"}
     assert 0 <= report["rounds_prefetch_faster"] <= 2
     assert "| on |" in report_file.with_suffix(".md").read_text()
+
+
+def test_compile_ab_alternates_eager_and_compiled_steps_and_writes_its_tables(tmp_path, monkeypatch):
+    import torch
+
+    script = _script("train_compile_ab")
+    compiled = []
+    # Compiling takes minutes: the plumbing is checked with a compile that hands the model back.
+    monkeypatch.setattr(torch, "compile", lambda model: compiled.append(model) or model)
+    monkeypatch.setattr(
+        script.train_throughput,
+        "read_recipe",
+        lambda path, read=script.train_throughput.read_recipe: {
+            **read(path),
+            "settings": {**read(path)["settings"], "max_disp": 32},
+        },
+    )
+    argv = ["--size", "32x64", "--batch-size", "1", "--rounds", "2", "--warmup", "1", "--output-dir", str(tmp_path)]
+    assert script.main(argv) == 0
+    assert len(compiled) == 1  # one of the two forms is compiled
+    (report_file,) = tmp_path.glob("compile_ab_cpu_32x64_*.json")
+    report = json.loads(report_file.read_text())
+    forms = [(run["round"], run["form"]) for run in report["runs"]]
+    assert forms == [(0, "eager"), (0, "compiled"), (1, "compiled"), (1, "eager")]
+    assert all(run["cpu_s"] > 0 and run["wall_s"] > 0 for run in report["runs"])
+    assert set(report["medians"]) == {"eager", "compiled"}
+    text = report_file.with_suffix(".md").read_text()
+    assert "| eager |" in text and "| compiled |" in text and "Eager / compiled" in text
