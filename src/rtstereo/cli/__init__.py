@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Iterator
 
 from ..errors import SHOWN_WARNINGS, RtStereoError
+from ..io.atomic import terminate_as_interrupt
 
 # Verb modules, in the order `rtstereo --help` lists them.
 VERBS = [
@@ -82,7 +83,17 @@ def build_parser() -> _Parser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit code."""
+    """Entry point of the console script; returns the exit code.
+
+    SIGTERM (``kill PID``, a job scheduler's stop) is Ctrl-C from start to end, also while the model loads or a
+    single pair runs: one "interrupted" line and exit code 130, not a silent exit with code 143 (the verbs that
+    count what they wrote install their own handler around that work).
+    """
+    with terminate_as_interrupt():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         # Building the parser imports every verb (NumPy, OpenCV, the models: the slow part of the
         # start), so Ctrl-C there is answered like Ctrl-C in the verb's work.
