@@ -436,3 +436,35 @@ def test_a_parquet_summary_without_pyarrow_is_refused_before_the_first_pair(caps
     code, out, err = run_cli(capsys, *argv)
     assert code == 2 and "pip install 'rtstereo[scale]'" in err and len(err.strip().splitlines()) == 1, err
     assert out == "" and list((tmp_path / "o").iterdir()) == []
+
+
+def test_a_full_disk_stops_the_batch_at_the_first_pair_it_fails(capsys, tmp_path, monkeypatch):
+    """Every pair after the disk filled failed alike, one line each, until the whole batch was ground through."""
+    import errno
+
+    from rtstereo.io import disparity
+
+    from .conftest import write_pairs
+
+    left, right = write_pairs(tmp_path / "in", 5)
+    real_write_pfm, written = disparity.write_pfm, []
+
+    def fills_the_disk(path, array):
+        if len(written) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        written.append(path)
+        real_write_pfm(path, array)
+
+    monkeypatch.setattr(disparity, "write_pfm", fills_the_disk)
+    out, summary = tmp_path / "out", tmp_path / "s.csv"
+    argv = ["predict", left, right, "-o", out, "--format", "png16,pfm", "--summary", summary, *SGBM_ARGS]
+    code, stdout, err = run_cli(capsys, *argv)
+    assert code == 1
+    assert err.count("No space left on device") == 2, err  # the pair's failure, then why the batch stopped
+    assert (
+        f"rtstereo predict: stopped: the disk holding {out} is full (No space left on device): 2 of 5 pairs written, "
+        "2 not reached; free space and run the same command again (the pairs written are skipped)"
+    ) in err
+    assert "5 pairs: 2 done, 0 skipped, 1 failed, 2 not reached (disk full)" in stdout
+    assert sorted(p.name for p in out.iterdir()) == ["00.pfm", "00.png", "01.pfm", "01.png"]  # no partial file
+    assert [row.split(",")[4] for row in summary.read_text().splitlines()[1:]] == ["done", "done", "failed"]
