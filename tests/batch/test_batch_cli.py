@@ -468,3 +468,24 @@ def test_a_full_disk_stops_the_batch_at_the_first_pair_it_fails(capsys, tmp_path
     assert "5 pairs: 2 done, 0 skipped, 1 failed, 2 not reached (disk full)" in stdout
     assert sorted(p.name for p in out.iterdir()) == ["00.pfm", "00.png", "01.pfm", "01.png"]  # no partial file
     assert [row.split(",")[4] for row in summary.read_text().splitlines()[1:]] == ["done", "done", "failed"]
+
+
+def test_the_12bit_warning_is_said_once_per_run_and_again_by_the_next_run(capsys, tmp_path):
+    """A run in the same process after one that had said it said nothing: the warning was once per process."""
+    import cv2
+    import numpy as np
+
+    from .conftest import BATCH_HW, make_textured_pair
+
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+    for i in range(3):
+        for side, image in zip(("L", "R"), make_textured_pair(*BATCH_HW, disparity_px=3, seed=i)):
+            cv2.imwrite(str(tmp_path / side / f"{i}.png"), image[:, :, 0].astype(np.uint16) * 16)  # 12-bit values
+    said = "is a 16-bit image whose values stay at or below"
+    for run in range(2):
+        argv = ["predict", tmp_path / "L", tmp_path / "R", "-o", tmp_path / "out", "--overwrite", *SGBM_ARGS, "-q"]
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 0 and err.count(said) == 1, (run, err)
+    with pytest.warns(UserWarning, match=said):  # one pair, a Python warning (one_voice prints it as a line)
+        code, _, _ = run_cli(capsys, "predict", tmp_path / "L" / "0.png", tmp_path / "R" / "0.png", *SGBM_ARGS, "-q")

@@ -145,6 +145,7 @@ def one_voice(verb: str) -> Iterator[None]:
     """
     import cv2
 
+    from ..io.images import LOW_BIT_DEPTH_SAID
     from ..io.quiet import FFMPEG_DEBUG, FFMPEG_LOGLEVEL, FFMPEG_QUIET, hold_native_output
 
     def one_line(message, category, filename, lineno, line=None):  # noqa: ARG001 - warnings' signature
@@ -153,6 +154,7 @@ def one_voice(verb: str) -> Iterator[None]:
         return f"rtstereo {verb}: warning: {text}\n"
 
     SHOWN_WARNINGS.clear()
+    LOW_BIT_DEPTH_SAID.reset()  # said once per run, and a run in this process is a new one
 
     level = cv2.utils.logging.getLogLevel()
     # Errors only: OpenCV's warnings about a damaged file come with our own error.

@@ -349,18 +349,16 @@ def _make_folder(folder: Path) -> None:
 
 def _check_first_pair(args: argparse.Namespace, job: BatchJob, source: PairSource) -> None:
     """:func:`_warn_about_first` of a batch's first pair; a first pair that cannot be read is left to the batch."""
-    from ..io import images
+    from ..io.images import LOW_BIT_DEPTH_SAID
 
-    said_once = images._warned_low_bit_depth
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # what reading it warns about, the batch reports as the pair's
+        # What reading it warns about, the batch reports as the pair's: ignored here, and not counted as said.
+        with warnings.catch_warnings(), LOW_BIT_DEPTH_SAID.unspent():
+            warnings.simplefilter("ignore")
             loaded = source.load(0)
         pair = job.prepare(loaded)
     except RtStereoError:
         return
-    finally:
-        images._warned_low_bit_depth = said_once  # a warning said once per run: not yet said, by this read
     _warn_about_first(args, pair, source.name, job.align_rows)
 
 
