@@ -438,26 +438,36 @@ def test_a_parquet_summary_without_pyarrow_is_refused_before_the_first_pair(caps
     assert out == "" and list((tmp_path / "o").iterdir()) == []
 
 
-def test_a_full_disk_stops_the_batch_at_the_first_pair_it_fails(capsys, tmp_path, monkeypatch):
+@pytest.mark.parametrize("full_at", ["pfm", "json"])
+def test_a_full_disk_stops_the_batch_at_the_first_pair_it_fails(capsys, tmp_path, monkeypatch, full_at):
     """Every pair after the disk filled failed alike, one line each, until the whole batch was ground through."""
     import errno
+    import json
+    import types
 
     from rtstereo.io import disparity
+    from rtstereo.sinks import files
 
     from .conftest import write_pairs
 
     left, right = write_pairs(tmp_path / "in", 5)
-    real_write_pfm, written = disparity.write_pfm, []
+    written = []
 
-    def fills_the_disk(path, array):
-        if len(written) == 2:
-            raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        written.append(path)
-        real_write_pfm(path, array)
+    def fills_the_disk(write):
+        def writes_two(*args, **kwargs):
+            if len(written) == 2:
+                raise OSError(errno.ENOSPC, "No space left on device", "the file")
+            written.append(args)
+            return write(*args, **kwargs)
 
-    monkeypatch.setattr(disparity, "write_pfm", fills_the_disk)
+        return writes_two
+
+    if full_at == "pfm":  # under atomic_path: "cannot write P: No space left on device"
+        monkeypatch.setattr(disparity, "write_pfm", fills_the_disk(disparity.write_pfm))
+    else:  # the sidecar's own OSError: "cannot write P: [Errno 28] No space left on device: 'the file'"
+        monkeypatch.setattr(files, "json", types.SimpleNamespace(dumps=fills_the_disk(json.dumps)))
     out, summary = tmp_path / "out", tmp_path / "s.csv"
-    argv = ["predict", left, right, "-o", out, "--format", "png16,pfm", "--summary", summary, *SGBM_ARGS]
+    argv = ["predict", left, right, "-o", out, "--format", f"png16,{full_at}", "--summary", summary, *SGBM_ARGS]
     code, stdout, err = run_cli(capsys, *argv)
     assert code == 1
     assert err.count("No space left on device") == 2, err  # the pair's failure, then why the batch stopped
@@ -466,7 +476,7 @@ def test_a_full_disk_stops_the_batch_at_the_first_pair_it_fails(capsys, tmp_path
         "2 not reached; free space and run the same command again (the pairs written are skipped)"
     ) in err
     assert "5 pairs: 2 done, 0 skipped, 1 failed, 2 not reached (disk full)" in stdout
-    assert sorted(p.name for p in out.iterdir()) == ["00.pfm", "00.png", "01.pfm", "01.png"]  # no partial file
+    assert sorted(p.name for p in out.iterdir()) == [f"00.{full_at}", "00.png", f"01.{full_at}", "01.png"]  # no partial
     assert [row.split(",")[4] for row in summary.read_text().splitlines()[1:]] == ["done", "done", "failed"]
 
 

@@ -19,8 +19,8 @@ from ..text import counted, shown
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
 SUMMARY_SUFFIXES = (".parquet", ".csv")
-# What the system says of a full disk or quota, the end of such a pair's error: every pair after it would fail
-# alike, so a batch stops there. Words, not the exception: they come back in a Ray worker's row as well.
+# What the system says of a full disk or quota, in such a pair's error: every pair after it would fail alike,
+# so a batch stops there. Words, not the exception: they come back in a Ray worker's row as well.
 DISK_FULL_REASONS = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT))
 
 
@@ -78,7 +78,7 @@ class PairOutcome:
         """
         if self.status != FAILED:
             return None
-        return next((reason for reason in DISK_FULL_REASONS if self.error.endswith(reason)), None)
+        return next((reason for reason in DISK_FULL_REASONS if reason in self.error), None)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> PairOutcome:
