@@ -41,7 +41,8 @@ EPILOG = """examples:
   rtstereo predict raw_l.png raw_r.png --rectify rig/maps.npz --lr-check --format color,depth_mm,ply -o out/
 
 batches (folders, globs, --pairs): a bad pair is reported (path and reason) and the rest is done; the
-exit code is 1 when any pair failed. A rerun skips pairs whose outputs are complete (--overwrite
+exit code is 1 when any pair failed. A full disk stops the batch at the first pair it fails, with a line
+saying so. A rerun skips pairs whose outputs are complete (--overwrite
 redoes them); files appear only when complete (written under a temporary name, then renamed).
   rtstereo predict --pairs pairs.csv -o out/          # manifest: CSV or Parquet, columns left,right[,name]
   rtstereo predict lefts/ rights/ -o out/ --engine ray --workers 2     # Ray Data on this machine
