@@ -425,3 +425,14 @@ def test_threads_sharing_predictors_get_the_maps_of_serial_calls():
         threaded = list(pool.map(lambda job: job[0].predict(*job[1]).disparity_px, jobs))
     for one, other in zip(serial, threaded):
         np.testing.assert_array_equal(one, other)
+
+
+@pytest.mark.parametrize("model", ["sgbm", "default"])
+def test_the_results_left_image_is_not_the_callers_array(textured_pair, model):
+    """result.left was the caller's own array: changing it afterwards (a reused camera buffer) changed the result."""
+    left, right = textured_pair
+    kept = left.copy()
+    with rtstereo.load(model, max_disp=16) as predictor:
+        result = predictor.predict(left, right)
+    left[:] = 0
+    np.testing.assert_array_equal(result.left, kept)

@@ -842,3 +842,16 @@ def test_the_table_says_which_baseline_row_divides_a_row_without_the_swept_range
     assert [r.vs_baseline for r in rows] == [10.0, 1.0, 1.0]
     table = BenchReport(rows=rows, options={}, machine={}, baseline="sgbm").table()
     assert "else the first of its rows that fits best, in the order of the sweep" in table
+
+
+def test_a_torch_row_records_pytorchs_threads_as_an_onnx_runtime_row_records_its_own():
+    """bench.json held ONNX Runtime's thread count (its session's) but not PyTorch's, and bench.md said "default"."""
+    import torch
+
+    report = run_bench(["anynet"], [SIZE_HW], sweeps={"stage": [1]}, warmup=1, runs=1, random_weights=True)
+    (row,) = report.rows
+    assert row.status == "ok" and row.describe["threads"] == torch.get_num_threads()
+    assert BenchRow.from_json(row.to_json()).describe["threads"] == torch.get_num_threads()
+    assert f"default threads (PyTorch's: {torch.get_num_threads()})." in report.table()
+    report.options["threads"] = torch.get_num_threads()  # as --threads N says: not said twice
+    assert f"{torch.get_num_threads()} threads." in report.table()

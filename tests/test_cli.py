@@ -491,7 +491,9 @@ def test_compare_refuses_a_reference_whose_pixels_are_all_zero_or_negative(capsy
     np.save(tmp_path / "b.npy", np.full((40, 80), 3.0, np.float32))
     code, out, err = run_cli(capsys, "compare", tmp_path / "zero.npy", tmp_path / "b.npy")
     assert (code, out) == (2, "")
-    assert err == f"rtstereo compare: error: {tmp_path / 'zero.npy'} (the reference) has no valid pixels\n"
+    sign = "disparity stored with the other sign, x_right - x_left, as some tools write it? compare its negation"
+    hint = f": 3200 of its values are below 0 ({sign})" if value < 0 else ""
+    assert err == f"rtstereo compare: error: {tmp_path / 'zero.npy'} (the reference) has no valid pixels{hint}\n"
 
 
 def test_compare_keeps_a_resized_maps_valid_pixels_valid_and_its_invalid_ones_invalid(capsys, tmp_path):

@@ -34,3 +34,28 @@ def test_compare_images_and_disparities_refuse_arrays_of_another_layout_in_one_l
         compare_images(_photo(), np.zeros((20, 30, 2), np.uint8))
     with pytest.raises(InputError, match=r"^the first map: expected a disparity map \(H, W\), got shape \(20, 30, 1\)"):
         compare_disparities(np.ones((20, 30, 1), np.float32), np.ones((20, 30), np.float32))
+
+
+def test_a_map_compared_with_its_negation_says_the_sign_convention_may_differ(tmp_path, capsys):
+    """`rtstereo compare` of a map and its negation (x_right - x_left, as RAFT-Stereo's flow) gave an EPE of twice
+    the disparities, a score that called them nearly identical and nothing more; with the negated map as the
+    reference, "no valid pixels" alone."""
+    from rtstereo.cli import main
+
+    disparity = np.random.default_rng(0).uniform(2, 20, (24, 32)).astype(np.float32)
+    np.save(tmp_path / "a.npy", disparity)
+    np.save(tmp_path / "neg.npy", -disparity)
+    assert compare_disparities(disparity, disparity).note is None
+    assert compare_disparities(disparity, -disparity).score > 0.45  # was 0.007, "identical": SSIM(x, -x) is 1
+    assert compare_disparities(disparity, np.where(disparity > 17, -disparity, disparity)).note is None  # a few
+    assert main(["compare", str(tmp_path / "a.npy"), str(tmp_path / "neg.npy")]) == 0
+    assert (
+        f"note: {tmp_path / 'neg.npy'} is below 0 at 100 % of the pixels where {tmp_path / 'a.npy'} is above 0: "
+        "disparity stored with the other sign, x_right - x_left, as some tools write it? compare its negation"
+    ) in capsys.readouterr().out
+    assert main(["compare", str(tmp_path / "neg.npy"), str(tmp_path / "a.npy")]) == 2
+    assert capsys.readouterr().err == (
+        f"rtstereo compare: error: {tmp_path / 'neg.npy'} (the reference) has no valid pixels: 768 of its values are "
+        "below 0 (disparity stored with the other sign, x_right - x_left, as some tools write it? compare its "
+        "negation)\n"
+    )

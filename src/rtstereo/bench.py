@@ -225,6 +225,7 @@ class BenchReport:
                 else ""
             )
             + f". {self.machine.get('cpu', '')}, {self.options.get('threads') or 'default'} threads"
+            + self._torch_threads()
             + (f", GPU {self.machine['gpu']}" if self.machine.get("gpu") else "")
             + "."
         )
@@ -233,6 +234,15 @@ class BenchReport:
         if self.interrupted:  # the table must not pass for the whole sweep
             lines.append(f"Interrupted (Ctrl-C): {len(self.rows)} of {self.cases} rows; the rest were not measured.")
         return "\n".join(lines)
+
+    def _torch_threads(self) -> str:
+        """`` (PyTorch's: N)`` where the torch rows ran on other threads than ``--threads`` said (its default)."""
+        counts = sorted(
+            {r.describe["threads"] for r in self.rows if r.case.backend == "torch" and "threads" in r.describe}
+        )
+        if not counts or counts == [self.options.get("threads")]:
+            return ""
+        return f" (PyTorch's: {', '.join(map(str, counts))})"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -908,6 +918,10 @@ def _measure_group(
         row.inference_median_ms = float(np.median([r.timings_ms["inference"] for r in results]))
         row.fps = 1000.0 / row.median_ms
         row.describe = {k: v for k, v in results[-1].settings.items() if k not in dict(row.case.settings)}
+        if row.case.backend == "torch":  # as an ONNX Runtime row's session records its own (where set)
+            import torch
+
+            row.describe["threads"] = torch.get_num_threads()
         if is_onnx_file(row.case.model):
             row.file_precision = _exported_precision(row.case.model)
         if _fp16_on_the_cpu_provider(row):

@@ -140,7 +140,10 @@ def compare_disparities(
     with np.errstate(invalid="ignore"):
         scored = np.isfinite(a) & (a > 0)  # the pixels the metrics score: ground truth <= 0 is unknown
     if not scored.any():
-        raise InputError(f"{names[0]} (the reference) has no valid pixels")
+        with np.errstate(invalid="ignore"):
+            negative = int((np.isfinite(a) & (a < 0)).sum())
+        hint = f": {negative} of its values are below 0 ({SIGN_HINT})" if negative else ""
+        raise InputError(f"{names[0]} (the reference) has no valid pixels{hint}")
     resized = None
     if a.shape != b.shape:
         _check_aspect_ratio(a.shape, b.shape, names)
@@ -153,12 +156,29 @@ def compare_disparities(
         b = cv2.resize(b.astype(np.float32), (a.shape[1], a.shape[0]), interpolation=cv2.INTER_NEAREST) * scale
     both = np.isfinite(a) & np.isfinite(b)
     top = float(np.nanmax(np.concatenate([a[both], b[both]]))) if both.any() else 1.0
-    na = np.where(np.isfinite(a), a, 0) / max(top, 1e-6)
-    nb = np.where(np.isfinite(b), b, 0) / max(top, 1e-6)
+    # Below 0 is invalid, as nan is: SSIM of a map and its negation is 1 (both of its factors change sign), "identical"
+    with np.errstate(invalid="ignore"):
+        na = np.where(np.isfinite(a) & (a > 0), a, 0) / max(top, 1e-6)
+        nb = np.where(np.isfinite(b) & (b > 0), b, 0) / max(top, 1e-6)
     score = (1.0 - ssim(na, nb)) / 2.0
     metrics = disparity_metrics(b, a)
     metrics.pop("pixels", None)
-    return Comparison("disparity", float(np.clip(score, 0, 1)), metrics, resized)
+    return Comparison("disparity", float(np.clip(score, 0, 1)), metrics, resized, _sign_note(a, b, names))
+
+
+# Disparity here is x_left - x_right, positive; some tools store it with the other sign (RAFT-Stereo's flow).
+SIGN_HINT = "disparity stored with the other sign, x_right - x_left, as some tools write it? compare its negation"
+
+
+def _sign_note(a: np.ndarray, b: np.ndarray, names: tuple[str, str]) -> str | None:
+    """A note when ``b`` is below 0 at most of the pixels where ``a`` is above 0: a sign convention mistake, whose
+    metrics alone (an EPE of twice the disparities) do not say so."""
+    with np.errstate(invalid="ignore"):
+        compared = (a > 0) & np.isfinite(b) & (b != 0)
+        negative = float((b[compared] < 0).mean()) if compared.any() else 0.0
+    if negative <= 0.5:
+        return None
+    return f"{names[1]} is below 0 at {negative * 100:.0f} % of the pixels where {names[0]} is above 0: {SIGN_HINT}"
 
 
 def _check_aspect_ratio(shape_a: tuple[int, ...], shape_b: tuple[int, ...], names: tuple[str, str]) -> None:
@@ -230,7 +250,8 @@ def compare_files(path_a: str | Path, path_b: str | Path, kind: str = "auto", sc
                     f"{' and '.join(grey16)} read as disparity (16-bit grey: value / 256, KITTI's convention); "
                     "for a mono camera's 16-bit photos give --kind image"
                 )
-                return replace(_compare_maps(path_a, path_b, scale), note=note)
+                compared = _compare_maps(path_a, path_b, scale)
+                return replace(compared, note="; ".join(filter(None, (note, compared.note))))
     if kind == "image":
         return compare_images(read_image_levels(path_a), read_image_levels(path_b), (str(path_a), str(path_b)))
     if kind == "disparity":

@@ -258,7 +258,7 @@ class StereoPair:
     """A rectified stereo pair.
 
     Attributes:
-        left: ``uint8`` RGB ``(H, W, 3)``.
+        left: ``uint8`` RGB ``(H, W, 3)`` (an array given in that form is held as it is, not copied).
         right: ``uint8`` RGB ``(H, W, 3)``, same shape as ``left``.
         name: a label for outputs (file stem, frame name).
         index: position in a sequence (frame number), 0 for a single pair.
@@ -308,7 +308,9 @@ class DisparityResult:
         input_size_hw: ``(H, W)`` of the input pair.
         network_size_hw: ``(H, W)`` the network actually ran at (after padding or resizing).
         calibration: the pair's calibration, when known (enables depth and point clouds).
-        left: the left image, kept for colour point clouds and overlays (may be ``None``).
+        left: the left image, kept for colour point clouds and overlays (may be ``None``): from ``predict(left,
+            right)`` a copy, which the caller's later changes to its array leave alone (a camera's reused buffer);
+            from ``predict_pair(pair)`` the pair's own ``left``, which :class:`StereoPair` holds as given.
     """
 
     disparity_px: np.ndarray
@@ -342,3 +344,18 @@ class DisparityResult:
             "density": round(self.density, 6),
             "calibration": dataclasses.asdict(self.calibration) if self.calibration else None,
         }
+
+
+def with_own_left(result: DisparityResult, given: np.ndarray) -> DisparityResult:
+    """``result`` with a copy of its left image when that is the array the caller gave (``given``), so that
+    changing that array afterwards leaves the result as it was. A grey or RGBA image was converted into a new
+    array already: no second copy.
+
+    Examples:
+        >>> image = np.zeros((4, 6, 3), np.uint8)
+        >>> with_own_left(DisparityResult(np.ones((4, 6), np.float32), left=image), image).left is image
+        False
+    """
+    if result.left is None or not np.may_share_memory(result.left, given):
+        return result
+    return dataclasses.replace(result, left=result.left.copy())

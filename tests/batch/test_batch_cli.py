@@ -436,3 +436,66 @@ def test_a_parquet_summary_without_pyarrow_is_refused_before_the_first_pair(caps
     code, out, err = run_cli(capsys, *argv)
     assert code == 2 and "pip install 'rtstereo[scale]'" in err and len(err.strip().splitlines()) == 1, err
     assert out == "" and list((tmp_path / "o").iterdir()) == []
+
+
+@pytest.mark.parametrize("full_at", ["pfm", "json"])
+def test_a_full_disk_stops_the_batch_at_the_first_pair_it_fails(capsys, tmp_path, monkeypatch, full_at):
+    """Every pair after the disk filled failed alike, one line each, until the whole batch was ground through."""
+    import errno
+    import json
+    import types
+
+    from rtstereo.io import disparity
+    from rtstereo.sinks import files
+
+    from .conftest import write_pairs
+
+    left, right = write_pairs(tmp_path / "in", 5)
+    written = []
+
+    def fills_the_disk(write):
+        def writes_two(*args, **kwargs):
+            if len(written) == 2:
+                raise OSError(errno.ENOSPC, "No space left on device", "the file")
+            written.append(args)
+            return write(*args, **kwargs)
+
+        return writes_two
+
+    if full_at == "pfm":  # under atomic_path: "cannot write P: No space left on device"
+        monkeypatch.setattr(disparity, "write_pfm", fills_the_disk(disparity.write_pfm))
+    else:  # the sidecar's own OSError: "cannot write P: [Errno 28] No space left on device: 'the file'"
+        monkeypatch.setattr(files, "json", types.SimpleNamespace(dumps=fills_the_disk(json.dumps)))
+    out, summary = tmp_path / "out", tmp_path / "s.csv"
+    argv = ["predict", left, right, "-o", out, "--format", f"png16,{full_at}", "--summary", summary, *SGBM_ARGS]
+    code, stdout, err = run_cli(capsys, *argv)
+    assert code == 1
+    assert err.count("No space left on device") == 2, err  # the pair's failure, then why the batch stopped
+    assert (
+        f"rtstereo predict: stopped: the disk holding {out} is full (No space left on device): 2 of 5 pairs written, "
+        "2 not reached; free space and run the same command again (the pairs written are skipped)"
+    ) in err
+    assert "5 pairs: 2 done, 0 skipped, 1 failed, 2 not reached (disk full)" in stdout
+    assert sorted(p.name for p in out.iterdir()) == [f"00.{full_at}", "00.png", f"01.{full_at}", "01.png"]  # no partial
+    assert [row.split(",")[4] for row in summary.read_text().splitlines()[1:]] == ["done", "done", "failed"]
+
+
+def test_the_12bit_warning_is_said_once_per_run_and_again_by_the_next_run(capsys, tmp_path):
+    """A run in the same process after one that had said it said nothing: the warning was once per process."""
+    import cv2
+    import numpy as np
+
+    from .conftest import BATCH_HW, make_textured_pair
+
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+    for i in range(3):
+        for side, image in zip(("L", "R"), make_textured_pair(*BATCH_HW, disparity_px=3, seed=i)):
+            cv2.imwrite(str(tmp_path / side / f"{i}.png"), image[:, :, 0].astype(np.uint16) * 16)  # 12-bit values
+    said = "is a 16-bit image whose values stay at or below"
+    for run in range(2):
+        argv = ["predict", tmp_path / "L", tmp_path / "R", "-o", tmp_path / "out", "--overwrite", *SGBM_ARGS, "-q"]
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 0 and err.count(said) == 1, (run, err)
+    with pytest.warns(UserWarning, match=said):  # one pair, a Python warning (one_voice prints it as a line)
+        code, _, _ = run_cli(capsys, "predict", tmp_path / "L" / "0.png", tmp_path / "R" / "0.png", *SGBM_ARGS, "-q")

@@ -14,7 +14,7 @@ from rtstereo.io.atomic import interrupts_deferred
 from rtstereo.sinks.files import save_result
 from rtstereo.types import DisparityResult
 
-from ..batch.conftest import SGBM_ARGS, write_pairs
+from ..batch.conftest import SGBM_ARGS, write_kitti, write_pairs
 
 
 def _visible_files(folder):
@@ -75,6 +75,41 @@ def test_sigterm_in_a_batch_stops_it_as_ctrl_c_does_and_writes_the_summary(capsy
     assert f"rtstereo predict: interrupted after 2 of 5 pairs: 2 written to {out}" in capsys.readouterr().err
     assert _visible_files(out) == ["00.png", "01.png"]
     assert [row.split(",")[4] for row in summary.read_text().splitlines()[1:]] == ["done", "done"]
+
+
+@pytest.mark.parametrize("verb", ["predict", "video", "eval"])
+def test_sigterm_while_the_model_loads_is_ctrl_c(capsys, monkeypatch, tmp_path, verb):
+    """`kill PID` while the model loaded (or while one pair ran, or a one-process eval scored) ended the process
+    at once: no line, exit code 143, where Ctrl-C said "interrupted" with exit code 130."""
+    import importlib
+
+    module = importlib.import_module(f"rtstereo.cli.{verb}")
+    real_load = module.predictor_from_args
+
+    def load_then_terminate(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real_load(*args, **kwargs)
+
+    def reached(number, frame):  # stands in for the default action, which would end pytest
+        raise RuntimeError("SIGTERM reached the process's own handler")
+
+    monkeypatch.setattr(module, "predictor_from_args", load_then_terminate)
+    lefts, rights = write_pairs(tmp_path / "in", 2)
+    out = tmp_path / "out"
+    argv = {
+        "predict": ["predict", str(lefts / "00.png"), str(rights / "00.png"), "-o", str(out / "d.pfm")],
+        "video": ["video", str(lefts), str(rights), "-o", str(out / "d.mp4")],
+        "eval": ["eval", str(write_kitti(tmp_path / "kitti", 1)), "-o", str(out)],
+    }[verb]
+    previous = signal.signal(signal.SIGTERM, reached)
+    try:
+        code = main([*argv, *SGBM_ARGS, "-q"])
+        assert signal.getsignal(signal.SIGTERM) is reached
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert code == 130
+    assert capsys.readouterr().err.endswith(f"rtstereo {verb}: interrupted\n")
+    assert not out.exists() or _visible_files(out) == []
 
 
 def test_sigterm_during_the_renames_is_held_until_the_set_is_complete(tmp_path):

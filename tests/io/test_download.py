@@ -100,7 +100,7 @@ def test_weights_from_a_url_that_are_not_a_checkpoint_name_the_url_and_are_not_c
 def test_the_12bit_warning_names_the_url_not_the_cache_file(served, tmp_path, monkeypatch):
     from rtstereo.io import images
 
-    monkeypatch.setattr(images, "_warned_low_bit_depth", False)
+    monkeypatch.setattr(images.LOW_BIT_DEPTH_SAID, "said", False)
     served["https://x.org/raw.png"] = cv2.imencode(".png", np.full((4, 6), 4000, np.uint16))[1].tobytes()
     with pytest.warns(UserWarning, match=r"^https://x.org/raw.png is a 16-bit image"):
         read_image("https://x.org/raw.png")

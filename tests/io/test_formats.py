@@ -576,7 +576,7 @@ def test_colorize_min_disp_shifts_the_range():
 def test_a_16bit_image_holding_12bit_values_is_pointed_out_once(tmp_path, monkeypatch):
     import rtstereo.io.images as images
 
-    monkeypatch.setattr(images, "_warned_low_bit_depth", False)
+    monkeypatch.setattr(images.LOW_BIT_DEPTH_SAID, "said", False)
     cv2.imwrite(str(tmp_path / "black.png"), np.zeros((4, 6), np.uint16))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -591,7 +591,7 @@ def test_a_16bit_image_holding_12bit_values_is_pointed_out_once(tmp_path, monkey
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         read_image(tmp_path / "b.png")  # said once for the run
-        monkeypatch.setattr(images, "_warned_low_bit_depth", False)
+        monkeypatch.setattr(images.LOW_BIT_DEPTH_SAID, "said", False)
         read_image(tmp_path / "full.png")  # the whole 16-bit range: nothing to say
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import math
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
@@ -17,6 +19,9 @@ from ..text import counted, shown
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
 SUMMARY_SUFFIXES = (".parquet", ".csv")
+# What the system says of a full disk or quota, in such a pair's error: every pair after it would fail alike,
+# so a batch stops there. Words, not the exception: they come back in a Ray worker's row as well.
+DISK_FULL_REASONS = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT))
 
 
 @dataclass
@@ -62,6 +67,18 @@ class PairOutcome:
 
     def to_row(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def disk_full(self) -> str | None:
+        """The system's reason when the pair failed on a full disk or quota (``No space left on device``), or ``None``.
+
+        Examples:
+            >>> PairOutcome(0, "a", "l.png", "r.png", error="cannot write out/a.pfm: No space left on device").disk_full
+            'No space left on device'
+        """
+        if self.status != FAILED:
+            return None
+        return next((reason for reason in DISK_FULL_REASONS if reason in self.error), None)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> PairOutcome:
@@ -111,6 +128,13 @@ class BatchSummary:
         return self.listed - len(self.outcomes)
 
     @property
+    def stopped_by_full_disk(self) -> PairOutcome | None:
+        """The pair whose full disk stopped the batch before every pair was reached, else ``None``."""
+        if not self.not_reached or self.interrupted:
+            return None
+        return next((o for o in self.outcomes if o.disk_full), None)
+
+    @property
     def pairs_per_s(self) -> float:
         """Pairs done per second of wall time (skipped and failed pairs not counted)."""
         return self.counts[DONE] / self.elapsed_s if self.elapsed_s > 0 else 0.0
@@ -130,7 +154,8 @@ class BatchSummary:
             line += " (complete outputs exist; --overwrite redoes them)"
         line += f", {counts[FAILED]} failed"
         if self.not_reached:
-            line += f", {self.not_reached} not reached ({'interrupted' if self.interrupted else '--fail-fast'})"
+            why = "interrupted" if self.interrupted else "disk full" if self.stopped_by_full_disk else "--fail-fast"
+            line += f", {self.not_reached} not reached ({why})"
         done = [o for o in self.outcomes if o.status == DONE]
         if done:
             mean_ms = sum(o.model_ms for o in done) / len(done)
@@ -188,13 +213,14 @@ def record_outcomes(
     fail_fast: bool,
 ) -> None:
     """Take outcomes as an engine produces them: keep each, advance the bar, tell ``on_outcome``, and
-    stop after the first failure when ``fail_fast`` (the same bookkeeping for every engine)."""
+    stop after the first failure when ``fail_fast``, and after the first full disk always (the same bookkeeping
+    for every engine)."""
     for outcome in outcomes:
         into.append(outcome)
         bar.update(1)
         if on_outcome is not None:
             on_outcome(outcome)
-        if fail_fast and outcome.status == FAILED:
+        if (fail_fast and outcome.status == FAILED) or outcome.disk_full:
             break
 
 

@@ -82,35 +82,44 @@ def build_parser() -> _Parser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit code."""
-    try:
-        # Building the parser imports every verb (NumPy, OpenCV, the models: the slow part of the
-        # start), so Ctrl-C there is answered like Ctrl-C in the verb's work.
-        parser = build_parser()
-        args, extra = parser.parse_known_args(argv)
-    except KeyboardInterrupt:
-        words = [word for word in (sys.argv[1:] if argv is None else argv) if not word.startswith("-")]
-        verb = f" {words[0]}" if words and words[0] in VERBS else ""
-        print(f"rtstereo{verb}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    if extra:  # argparse's own parse_args names the program alone: say whose arguments they are not
-        verb_parser = parser.verb_parsers.get(args.verb, parser) if args.verb else parser
-        verb_parser.error(f"unrecognized arguments: {' '.join(extra)}{_expanded_glob_hint(args, extra)}")
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return EXIT_USAGE
-    try:
-        with one_voice(args.verb):
-            return int(args.func(args) or 0)
-    except RtStereoError as exc:
-        print(f"rtstereo {args.verb}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except BrokenPipeError:  # the reader went away (e.g. `| head`): not an error of ours
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
-        return 0
-    except KeyboardInterrupt:
-        print(f"rtstereo {args.verb}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    """Entry point of the console script; returns the exit code.
+
+    SIGTERM (``kill PID``, a job scheduler's stop) is Ctrl-C from start to end, also while the model loads or a
+    single pair runs: one "interrupted" line and exit code 130, not a silent exit with code 143 (the verbs that
+    count what they wrote install their own handler around that work).
+    """
+    with contextlib.ExitStack() as sigterm_as_ctrl_c:
+        try:
+            from ..io.atomic import terminate_as_interrupt  # rtstereo.io imports NumPy: here, where Ctrl-C is answered
+
+            sigterm_as_ctrl_c.enter_context(terminate_as_interrupt())
+            # Building the parser imports every verb (NumPy, OpenCV, the models: the slow part of the
+            # start), so Ctrl-C there is answered like Ctrl-C in the verb's work.
+            parser = build_parser()
+            args, extra = parser.parse_known_args(argv)
+        except KeyboardInterrupt:
+            words = [word for word in (sys.argv[1:] if argv is None else argv) if not word.startswith("-")]
+            verb = f" {words[0]}" if words and words[0] in VERBS else ""
+            print(f"rtstereo{verb}: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        if extra:  # argparse's own parse_args names the program alone: say whose arguments they are not
+            verb_parser = parser.verb_parsers.get(args.verb, parser) if args.verb else parser
+            verb_parser.error(f"unrecognized arguments: {' '.join(extra)}{_expanded_glob_hint(args, extra)}")
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return EXIT_USAGE
+        try:
+            with one_voice(args.verb):
+                return int(args.func(args) or 0)
+        except RtStereoError as exc:
+            print(f"rtstereo {args.verb}: error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except BrokenPipeError:  # the reader went away (e.g. `| head`): not an error of ours
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+            return 0
+        except KeyboardInterrupt:
+            print(f"rtstereo {args.verb}: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
 
 
 def _expanded_glob_hint(args: argparse.Namespace, extra: list[str]) -> str:
@@ -136,6 +145,7 @@ def one_voice(verb: str) -> Iterator[None]:
     """
     import cv2
 
+    from ..io.images import LOW_BIT_DEPTH_SAID
     from ..io.quiet import FFMPEG_DEBUG, FFMPEG_LOGLEVEL, FFMPEG_QUIET, hold_native_output
 
     def one_line(message, category, filename, lineno, line=None):  # noqa: ARG001 - warnings' signature
@@ -144,6 +154,7 @@ def one_voice(verb: str) -> Iterator[None]:
         return f"rtstereo {verb}: warning: {text}\n"
 
     SHOWN_WARNINGS.clear()
+    LOW_BIT_DEPTH_SAID.reset()  # said once per run, and a run in this process is a new one
 
     level = cv2.utils.logging.getLogLevel()
     # Errors only: OpenCV's warnings about a damaged file come with our own error.

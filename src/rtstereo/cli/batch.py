@@ -202,6 +202,14 @@ def run_batch(
         )
     elif not args.quiet:
         print(f"{summary.report()}; {where}", flush=True)
+    full = summary.stopped_by_full_disk
+    if full is not None:  # the pairs after it would each have failed with the same line
+        print(
+            f"rtstereo {verb}: stopped: the disk holding {job.output} is full ({full.disk_full}): "
+            f"{summary.counts[DONE]} of {counted(summary.listed, 'pair')} written, {summary.not_reached} not reached; "
+            "free space and run the same command again (the pairs written are skipped)",
+            file=sys.stderr,
+        )
     if job.writes_folder and not summary.interrupted:
         _say_other_pairs(job, sources, verb)
     failures = summary.failures

@@ -41,7 +41,8 @@ EPILOG = """examples:
   rtstereo predict raw_l.png raw_r.png --rectify rig/maps.npz --lr-check --format color,depth_mm,ply -o out/
 
 batches (folders, globs, --pairs): a bad pair is reported (path and reason) and the rest is done; the
-exit code is 1 when any pair failed. A rerun skips pairs whose outputs are complete (--overwrite
+exit code is 1 when any pair failed. A full disk stops the batch at the first pair it fails, with a line
+saying so. A rerun skips pairs whose outputs are complete (--overwrite
 redoes them); files appear only when complete (written under a temporary name, then renamed).
   rtstereo predict --pairs pairs.csv -o out/          # manifest: CSV or Parquet, columns left,right[,name]
   rtstereo predict lefts/ rights/ -o out/ --engine ray --workers 2     # Ray Data on this machine
@@ -349,18 +350,16 @@ def _make_folder(folder: Path) -> None:
 
 def _check_first_pair(args: argparse.Namespace, job: BatchJob, source: PairSource) -> None:
     """:func:`_warn_about_first` of a batch's first pair; a first pair that cannot be read is left to the batch."""
-    from ..io import images
+    from ..io.images import LOW_BIT_DEPTH_SAID
 
-    said_once = images._warned_low_bit_depth
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # what reading it warns about, the batch reports as the pair's
+        # What reading it warns about, the batch reports as the pair's: ignored here, and not counted as said.
+        with warnings.catch_warnings(), LOW_BIT_DEPTH_SAID.unspent():
+            warnings.simplefilter("ignore")
             loaded = source.load(0)
         pair = job.prepare(loaded)
     except RtStereoError:
         return
-    finally:
-        images._warned_low_bit_depth = said_once  # a warning said once per run: not yet said, by this read
     _warn_about_first(args, pair, source.name, job.align_rows)
 
 

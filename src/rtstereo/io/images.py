@@ -5,6 +5,8 @@ BGR exists only inside this module's OpenCV calls.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -20,15 +22,51 @@ from .quiet import native_output_held
 IMREAD_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
 # A 16-bit image whose values all stay below this most likely holds a 10- or 12-bit sensor's values.
 LOW_BIT_DEPTH_LIMIT = 4096
-_warned_low_bit_depth = False
+
+
+class SaidOnce:
+    """Whether a warning that a run says once (every image of a run could give it) has been said.
+
+    ``rtstereo.cli.main`` starts each run with :meth:`reset`; a read ahead whose warnings are dropped (``predict``
+    checking a batch's first pair) runs inside :meth:`unspent`, so that the read the run reports still says it.
+
+    Examples:
+        >>> once = SaidOnce()
+        >>> with once.unspent():
+        ...     first = once.take()
+        >>> first, once.take(), once.take()
+        (True, True, False)
+    """
+
+    def __init__(self) -> None:
+        self.said = False
+
+    def take(self) -> bool:
+        """True the first time (say it now), then False until :meth:`reset`."""
+        first, self.said = not self.said, True
+        return first
+
+    def reset(self) -> None:
+        self.said = False
+
+    @contextlib.contextmanager
+    def unspent(self) -> Iterator[None]:
+        """What the block says is not counted: the warning stays as said or unsaid as it was before it."""
+        said = self.said
+        try:
+            yield
+        finally:
+            self.said = said
+
+
+# 16-bit images whose values stay below LOW_BIT_DEPTH_LIMIT: said for the first such image of a run.
+LOW_BIT_DEPTH_SAID = SaidOnce()
 
 
 def _warn_low_bit_depth(path: str | Path, largest: int) -> None:
-    """Say once per process that 16-bit images seem to hold fewer bits (read as 16-bit, they turn dark)."""
-    global _warned_low_bit_depth
-    if _warned_low_bit_depth:
+    """Say once per run that 16-bit images seem to hold fewer bits (read as 16-bit, they turn dark)."""
+    if not LOW_BIT_DEPTH_SAID.take():
         return
-    _warned_low_bit_depth = True
     warn(
         f"{path} is a 16-bit image whose values stay at or below {largest} (10- or 12-bit camera data?): read as "
         "16 bits (divided by 257) it keeps only a few grey levels and matching suffers; convert such images to "
@@ -40,7 +78,8 @@ def read_image(source: str | Path) -> np.ndarray:
     """Read an image file or URL as uint8 RGB ``(H, W, 3)``.
 
     Grey images are repeated to three channels, alpha is dropped, 16-bit images are scaled to 8 bits (divided
-    by 257; a warning, once per process, when all values stay below 4096: a 10- or 12-bit sensor's data).
+    by 257; a warning, once per run (:data:`LOW_BIT_DEPTH_SAID`), when all values stay below 4096: a 10- or
+    12-bit sensor's data).
     An image whose EXIF orientation tag says it is stored rotated or mirrored (photos from phones and
     cameras) is turned upright, as viewers show it.
 

@@ -53,7 +53,7 @@ from ..models.sgbm import (
     normalize_local_contrast,
     resolved_sgbm_input,
 )
-from ..types import Calibration, DisparityResult, StereoPair
+from ..types import Calibration, DisparityResult, StereoPair, with_own_left
 from .confident_check import CheckPreparation, check_confident, prepare_check
 from .hole_choice import HOLE_CHOICES, HolePreparation, choose_in_holes, learned_fusion, prepare_holes
 from .memory import BUDGET_ENV as MEMORY_BUDGET_ENV
@@ -244,7 +244,7 @@ class HybridPredictor:
 
     def predict(self, left: np.ndarray, right: np.ndarray, calibration: Calibration | None = None) -> DisparityResult:
         """Disparity of the left image (see :meth:`Predictor.predict`)."""
-        return self.predict_pair(StereoPair(left, right, calibration=calibration))
+        return with_own_left(self.predict_pair(StereoPair(left, right, calibration=calibration)), left)
 
     def predict_on_device(self, pair: StereoPair) -> Any:
         """The finished map as a tensor on the network's device (see :meth:`Predictor.predict_on_device`)."""

@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import InputError, warn
 from ..geometry import pair_with_calibration_for_size
 from ..models.registry import ModelSpec
-from ..types import Calibration, DisparityResult, StereoPair
+from ..types import Calibration, DisparityResult, StereoPair, with_own_left
 from .backends import Backend
 from .memory import BUDGET_ENV as MEMORY_BUDGET_ENV
 from .memory import plan_network_size
@@ -144,7 +144,7 @@ class Predictor:
                 calibration of another aspect ratio, an image too small for the method, a closed predictor;
                 :class:`~.memory.MemoryBudgetError` (an ``InputError``): no size of the pair fits the budget.
         """
-        return self.predict_pair(StereoPair(left, right, calibration=calibration))
+        return with_own_left(self.predict_pair(StereoPair(left, right, calibration=calibration)), left)
 
     def _postprocess(
         self, disparity: np.ndarray, pair: StereoPair, pad: tuple[int, int], cost: PhotometricCost | None = None
