@@ -499,6 +499,59 @@ def test_sceneflow_image_without_right_view_is_listed_with_its_problem(tmp_path)
     assert samples[0].problem is None and "right image" in samples[1].problem
 
 
+def _middlebury_2005(folder: Path) -> None:
+    _save_rgb(folder / "view1.png")
+    _save_rgb(folder / "view5.png", seed=1)
+    _save_grey8(folder / "disp1.png", _raw_8bit_gt(2))
+
+
+def _kitti_2015_frame(folder: Path, frame: str) -> None:
+    _write_kitti(folder, ("image_2", "image_3", "disp_occ_0", "disp_noc_0"), (frame,))
+
+
+# (writer of two complete scenes or frames, the image to delete from the second, the second's name)
+_SCENES_WITH_AN_IMAGE_MISSING = {
+    "middlebury2001": (lambda root: [_tsukuba(root / n) for n in ("a", "b")], "b/im4.png", "b"),
+    "middlebury2005": (lambda root: [_middlebury_2005(root / n) for n in ("a", "b")], "b/view1.png", "b"),
+    "middlebury2014": (
+        lambda root: [_write_two_view_scene(root / n, MIDDEVAL3_CALIB) for n in ("a", "b")],
+        "b/im1.png",
+        "b",
+    ),
+    "eth3d-both": (lambda root: [_write_two_view_scene(root / n, None) for n in ("a", "b")], "b/im*.png", "b"),
+    "kitti": (
+        lambda root: [_kitti_2015_frame(root, frame) for frame in ("000000", "000001")],
+        "image_2/000001_10.png",
+        "000001",
+    ),
+    "sceneflow": (
+        lambda root: [_write_sceneflow_frame(root / "images", root / "disparity", n) for n in ("0", "1")],
+        "images/left/1.png",
+        "1",
+    ),
+}
+
+
+@pytest.mark.parametrize("layout", sorted(_SCENES_WITH_AN_IMAGE_MISSING))
+def test_a_scene_with_an_image_missing_is_listed_with_its_problem_beside_the_others(tmp_path, layout):
+    write, missing, name = _SCENES_WITH_AN_IMAGE_MISSING[layout]
+    root = tmp_path / "data"
+    write(root)
+    deleted = sorted(root.glob(missing))
+    for path in deleted:
+        path.unlink()
+
+    complete, broken = find_samples(root)  # the scene did not vanish from the count
+
+    assert complete.problem is None and complete.load_gt() is not None
+    assert broken.name.endswith(name) and broken.gt_path is not None
+    for path in deleted:  # each missing image named, with its own side
+        side = "left" if path.stem in ("view1", "im0", "000001_10") or path.parent.name == "left" else "right"
+        assert f"the {side} image {path} is missing" in broken.problem
+    with pytest.raises(DatasetError, match="is missing"):
+        broken.load()
+
+
 # ---------------------------------------------------------------------------------------------
 # Several datasets, names, errors
 

@@ -2,7 +2,9 @@
 
 Each layout yields :class:`Sample` objects that know where their images, ground truth and masks are
 and how to decode them. :func:`find_samples` walks a folder tree and lets every layout claim what it
-recognises, so one call reads a single scene, a dataset, or a folder of several datasets.
+recognises, so one call reads a single scene, a dataset, or a folder of several datasets. A scene or frame
+with one of its images missing (its ground truth, or the other image, is there) is listed with the
+:attr:`Sample.problem` that names the missing file, so that it fails alone rather than vanish from the count.
 
 Layouts:
 
@@ -150,6 +152,8 @@ _TSUKUBA_SIZE_WH = (384, 288)
 _MB2001_DEFAULT_SCALE = 8
 # Middlebury 2003 was published at these widths only (full, half, quarter size), its 8-bit divisor 1, 2 or 4.
 _MB2003_SCALE_BY_WIDTH = {1800: 1, 900: 2, 450: 4}
+# (left, right, ground truth) file stems of a Middlebury 2001/2003 scene: tsukuba's, then the others'.
+_MB2001_NAMES = (("im3", "im4", "disp3"), ("im2", "im6", "disp2"))
 # Middlebury 2005 full-size width; smaller versions scale disparity (and the 8-bit divisor).
 _MB2005_FULL_WIDTH = 1390
 
@@ -160,6 +164,18 @@ def _first(folder: Path, stems: tuple[str, ...], files: set[str]) -> Path | None
             if stem + suffix in files:
                 return folder / (stem + suffix)
     return None
+
+
+def _pair(folder: Path, left_stem: str, right_stem: str, files: set[str]) -> tuple[Path, Path, str | None, bool]:
+    """A scene's two images: ``(left, right, problem, any_found)``.
+
+    A missing image gets the path it would have (with the other's suffix, or ``.png``) and ``problem`` names
+    it, so that a detector can list the scene and it fails alone, by name, rather than vanish from the count.
+    """
+    left, right = _first(folder, (left_stem,), files), _first(folder, (right_stem,), files)
+    suffix = (left or right).suffix if (left or right) else ".png"
+    left_path, right_path = left or folder / (left_stem + suffix), right or folder / (right_stem + suffix)
+    return left_path, right_path, _missing_images(left_path, right_path), bool(left or right)
 
 
 def image_width_px(path: Path) -> int:
@@ -202,15 +218,19 @@ def _nonocc(folder: Path, files: set[str]) -> Path | None:
 
 def detect_middlebury_2001_2003(folder: Path, dirs: list[str], names: list[str], root: Path) -> list[Sample]:
     files = set(names)
-    # (left, right, ground truth) conventions: tsukuba im3/im4/disp3, the others im2/im6/disp2.
-    for left, right, gt in (("im3", "im4", "disp3"), ("im2", "im6", "disp2")):
-        left_path, right_path = _first(folder, (left,), files), _first(folder, (right,), files)
+    # (left, right, ground truth) conventions: tsukuba im3/im4/disp3, the others im2/im6/disp2. A complete
+    # scene first; else ground truth beside one of its images: a scene with the other missing.
+    scenes = []
+    for left, right, gt in _MB2001_NAMES:
+        left_path, right_path, problem, any_image = _pair(folder, left, right, files)
         gt_path = _first(folder, (gt,), files)
-        if left_path and right_path and gt_path:
-            break
-    else:
+        if any_image and gt_path:
+            scenes.append((problem is not None, left == "im3", left_path, right_path, gt_path, problem))
+    if not scenes:
         return []
-    dataset, scale = _middlebury_2001_2003_scale(folder, left_path, gt_path, tsukuba_names=left == "im3")
+    _, tsukuba_names, left_path, right_path, gt_path, problem = min(scenes, key=lambda scene: scene[0])
+    present = left_path if left_path.is_file() else right_path  # both views have the image size that tells the scale
+    dataset, scale = _middlebury_2001_2003_scale(folder, present, gt_path, tsukuba_names=tsukuba_names)
     # An 8-bit map with divisor s holds disparities below 256 / s: the natural search range.
     return [
         Sample(
@@ -223,6 +243,7 @@ def detect_middlebury_2001_2003(folder: Path, dirs: list[str], names: list[str],
             nonocc_path=_nonocc(folder, files),
             nonocc_value=255,
             max_disp_hint_px=256 // scale,
+            problem=problem,
         )
     ]
 
@@ -284,13 +305,13 @@ def _check_2001_values(folder: Path, gt_path: Path, scale: int) -> None:
 
 def detect_middlebury_2005(folder: Path, dirs: list[str], names: list[str], root: Path) -> list[Sample]:
     files = set(names)
-    left_path, right_path = _first(folder, ("view1",), files), _first(folder, ("view5",), files)
+    left_path, right_path, problem, any_image = _pair(folder, "view1", "view5", files)
     gt_path = _first(folder, ("disp1",), files)
-    if not (left_path and right_path and gt_path):
+    if not (any_image and gt_path):
         return []
     scale = _size_scale(left_path, _MB2005_FULL_WIDTH)
-    offset, problem = 0.0, None
-    if "dmin.txt" in files:
+    offset = 0.0
+    if "dmin.txt" in files and problem is None:
         dmin = folder / "dmin.txt"
         try:
             words = _read_text(dmin).split()
@@ -334,15 +355,16 @@ def _read_calib_txt(path: Path) -> dict[str, str]:
 
 def detect_middlebury_2014_eth3d(folder: Path, dirs: list[str], names: list[str], root: Path) -> list[Sample]:
     files = set(names)
-    left_path, right_path = _first(folder, ("im0",), files), _first(folder, ("im1",), files)
+    left_path, right_path, missing, any_image = _pair(folder, "im0", "im1", files)
     # A test split (MiddEval3 testF/H/Q, ETH3D two_view_test) has no disp0GT.pfm: its calib.txt still marks
-    # the layout, and its scenes are named as having no ground truth rather than as an unknown layout.
+    # the layout, and its scenes are named as having no ground truth rather than as an unknown layout. Ground
+    # truth, or calib.txt beside an image, with an image missing is a scene that fails by name.
     has_gt = "disp0GT.pfm" in files
-    if not (left_path and right_path and (has_gt or "calib.txt" in files)):
+    if not (has_gt or (any_image and "calib.txt" in files)):
         return []
     calib = folder / "calib.txt" if "calib.txt" in files else None
     values: dict[str, str] = {}
-    hint, offset, problem = 192, 0.0, None
+    hint, offset, problem = 192, 0.0, missing
     # A damaged calib.txt makes its scene fail when it is loaded, not the search of every dataset.
     try:
         values = _read_calib_txt(calib) if calib else {}
@@ -391,7 +413,8 @@ def detect_kitti(folder: Path, dirs: list[str], names: list[str], root: Path) ->
         return []
     dataset, left_dir, right_dir, occ_dir, noc_dir = layout
     samples = []
-    for frame in sorted(os.listdir(folder / left_dir)):
+    # Frames of either view: one whose left image is missing is listed too, and fails by name.
+    for frame in sorted({*os.listdir(folder / left_dir), *os.listdir(folder / right_dir)}):
         match = _KITTI_FRAME.match(frame)
         if not match:
             continue
@@ -411,15 +434,18 @@ def detect_kitti(folder: Path, dirs: list[str], names: list[str], root: Path) ->
                 nonocc_value=-1,
                 max_disp_hint_px=192,
                 calib_path=calib if calib.is_file() else (calib_2015 if calib_2015.is_file() else None),
-                problem=_missing_right(folder / right_dir / frame),
+                problem=_missing_images(folder / left_dir / frame, folder / right_dir / frame),
             )
         )
     return samples
 
 
-def _missing_right(right: Path) -> str | None:
-    """The problem of a frame whose right image is missing (listed, so that it fails alone and is named)."""
-    return None if right.is_file() else f"the right image {right} is missing"
+def _missing_images(left: Path, right: Path) -> str | None:
+    """The problem of a pair whose left or right image is missing (listed, so that it fails alone and is named)."""
+    missing = [
+        f"the {side} image {path} is missing" for side, path in (("left", left), ("right", right)) if not path.is_file()
+    ]
+    return "; ".join(missing) or None
 
 
 _SCENEFLOW_IMAGE_DIRS = ("RGB_cleanpass", "RGB_finalpass", "frames_cleanpass", "frames_finalpass", "images")
@@ -443,7 +469,7 @@ def detect_sceneflow(folder: Path, dirs: list[str], names: list[str], root: Path
     disparity_dir = root / "disparity" / tail / "left"
     occlusion_dir = root / ("disparity_occlusions" if subset else "occlusion") / tail / "left"
     samples = []
-    for image in sorted(os.listdir(folder / "left")):
+    for image in sorted({*os.listdir(folder / "left"), *os.listdir(folder / "right")}):
         stem, suffix = os.path.splitext(image)
         if suffix.lower() not in IMAGE_SUFFIXES:
             continue
@@ -461,7 +487,7 @@ def detect_sceneflow(folder: Path, dirs: list[str], names: list[str], root: Path
                 nonocc_path=occ if occ.is_file() else None,
                 nonocc_value=0 if subset else None,  # the subset's masks: 0 visible, 1 or 255 occluded
                 max_disp_hint_px=192,
-                problem=_missing_right(folder / "right" / image),
+                problem=_missing_images(folder / "left" / image, folder / "right" / image),
             )
         )
     return samples
