@@ -287,6 +287,21 @@ def test_middlebury_2014_midd_eval3(tmp_path):
     np.testing.assert_array_equal(sample.load_nonocc(), expected_mask)  # 128 (occluded) is not 255
 
 
+def test_full_size_middlebury_2014_scene_reads_its_disp0_pfm(tmp_path):
+    # The full-size 2014 (and 2021) downloads, e.g. Adirondack-perfect: disp0.pfm, no mask, calib.txt with ndisp.
+    folder = tmp_path / "Adirondack-perfect"
+    expected_gt, _ = _write_two_view_scene(folder, MIDDEVAL3_CALIB)
+    (folder / "disp0GT.pfm").rename(folder / "disp0.pfm")
+    (folder / "mask0nocc.png").unlink()
+    _save_rgb(folder / "im1E.png")  # the other exposures and lightings: not pairs of their own
+
+    sample = _only(find_samples(tmp_path))
+
+    assert (sample.name, sample.dataset, sample.max_disp_hint_px) == ("Adirondack-perfect", "middlebury2014", 73)
+    assert sample.gt_path == folder / "disp0.pfm" and sample.nonocc_path is None
+    _assert_gt(sample, expected_gt)
+
+
 def test_eth3d_two_view_has_no_ndisp(tmp_path):
     folder = tmp_path / "eth3d_two_view_training" / "delivery_area_1l"
     calib = "cam0=[541.7 0 553.8; 0 541.7 232.3; 0 0 1]\ncam1=[541.7 0 553.8; 0 541.7 232.3; 0 0 1]\n"

@@ -15,8 +15,9 @@ Layouts:
 - Middlebury 2005/2006: ``view1/view5``, ``disp1/disp5`` (value / scale: 1 full, 2 half, 3 third
   size), ``dmin.txt`` (disparity offset, for depth).
 - Middlebury 2014 (MiddEval3) and ETH3D two-view: ``im0/im1``, ``disp0GT.pfm``, ``mask0nocc.png``
-  (255 = non-occluded), ``calib.txt``; a test folder (no ``disp0GT.pfm``: ``im0/im1`` and ``calib.txt``) is a
-  scene without ground truth.
+  (255 = non-occluded), ``calib.txt``; the full-size Middlebury 2014 and 2021 scenes (``Adirondack-perfect``)
+  name their ground truth ``disp0.pfm`` and have no mask; a test folder (no ground truth: ``im0/im1`` and
+  ``calib.txt``) is a scene without ground truth.
 - KITTI 2012 (``colored_0/1``, ``disp_occ``, ``disp_noc``) and 2015 (``image_2/3``,
   ``disp_occ_0``, ``disp_noc_0``): uint16 / 256, 0 = invalid; one sample per ``*_10.png`` frame.
 - SceneFlow: ``<images>/{left,right}/X.png`` with ``disparity/{left}/X.pfm`` beside ``<images>``
@@ -353,13 +354,18 @@ def _read_calib_txt(path: Path) -> dict[str, str]:
     return values
 
 
+# MiddEval3's and ETH3D's ground truth, and the full-size Middlebury 2014 (and 2021) scenes'.
+_TWO_VIEW_GT_NAMES = ("disp0GT.pfm", "disp0.pfm")
+
+
 def detect_middlebury_2014_eth3d(folder: Path, dirs: list[str], names: list[str], root: Path) -> list[Sample]:
     files = set(names)
     left_path, right_path, missing, any_image = _pair(folder, "im0", "im1", files)
     # A test split (MiddEval3 testF/H/Q, ETH3D two_view_test) has no disp0GT.pfm: its calib.txt still marks
     # the layout, and its scenes are named as having no ground truth rather than as an unknown layout. Ground
     # truth, or calib.txt beside an image, with an image missing is a scene that fails by name.
-    has_gt = "disp0GT.pfm" in files
+    gt_name = next((name for name in _TWO_VIEW_GT_NAMES if name in files), None)
+    has_gt = gt_name is not None
     if not (has_gt or (any_image and "calib.txt" in files)):
         return []
     calib = folder / "calib.txt" if "calib.txt" in files else None
@@ -386,7 +392,7 @@ def detect_middlebury_2014_eth3d(folder: Path, dirs: list[str], names: list[str]
             dataset="eth3d" if is_eth3d else "middlebury2014",
             left_path=left_path,
             right_path=right_path,
-            gt_path=folder / "disp0GT.pfm" if has_gt else None,
+            gt_path=folder / gt_name if gt_name else None,
             nonocc_path=folder / "mask0nocc.png" if "mask0nocc.png" in files else None,
             nonocc_value=255,
             max_disp_hint_px=hint,
