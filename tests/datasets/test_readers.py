@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from rtstereo.datasets import LAYOUTS, Sample, find_samples
-from rtstereo.errors import DatasetError
+from rtstereo.errors import DatasetError, InputError
 
 HEIGHT, WIDTH = 40, 60
 
@@ -700,6 +700,12 @@ def test_one_unknown_folder_among_several_paths_raises(tmp_path):
 def test_missing_folder_raises(tmp_path):
     with pytest.raises(DatasetError, match="not found"):
         find_samples(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("path", [5, None, b"/data"])
+def test_a_path_of_another_type_is_an_input_error_naming_the_type(path):
+    with pytest.raises(InputError, match=f"dataset folder: expected a path .*, got {type(path).__name__}"):
+        find_samples(path)
 
 
 def test_a_file_instead_of_a_folder_raises(tmp_path):

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DatasetError
+from ..errors import DatasetError, require_path
 from ..io.disparity import read_disparity
 from ..io.images import read_grey, read_image
 
@@ -546,10 +546,11 @@ def find_samples(*paths: str | Path) -> list[Sample]:
 
     Raises:
         DatasetError: a path is missing or not a folder, or nothing under it has a known layout.
+        InputError: a path that is not a ``str`` or ``os.PathLike``.
     """
     samples: list[Sample] = []
     read: set[tuple[str, str]] = set()  # the real paths of each pair already found
-    for path in (Path(p).absolute() for p in paths):
+    for path in (require_path(p, "dataset folder").absolute() for p in paths):
         if not path.exists():
             raise DatasetError(f"dataset folder not found: {path}")
         if not path.is_dir():
