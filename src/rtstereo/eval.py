@@ -47,11 +47,15 @@ class EvalReport:
         model: the method's name.
         scenes: one row per scored scene.
         failures: scenes that could not be scored: ``{"name", "left", "error"}`` (a one-line reason).
+        listed: how many scenes the run was given (``None``: not counted).
+        interrupted: Ctrl-C stopped the run: the scenes after the last one scored or failed were not scored.
     """
 
     model: str
     scenes: list[SceneResult] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
+    listed: int | None = None
+    interrupted: bool = False
 
     @property
     def mean(self) -> dict[str, float]:
@@ -98,6 +102,8 @@ class EvalReport:
             ],
             "mean": self.mean,
             "failed": self.failures,
+            "scenes_listed": self.listed,
+            "interrupted": self.interrupted,
         }
 
     def save(self, folder: str | Path, stem: str) -> tuple[Path, Path]:
@@ -119,6 +125,16 @@ class EvalReport:
         return json_path, md_path
 
 
+class EvalInterrupted(KeyboardInterrupt):
+    """Ctrl-C while scenes were scored; :attr:`report` holds the scenes scored (and failed) before it, and says
+    ``interrupted``. A ``KeyboardInterrupt``, so that a script not looking for it stops as before."""
+
+    def __init__(self, report: EvalReport):
+        done = len(report.scenes) + len(report.failures)
+        super().__init__(f"interrupted after {done} of {report.listed} scenes")
+        self.report = report
+
+
 def evaluate(
     predictor_for: Callable[[Sample], Predictor],
     samples: Iterable[Sample],
@@ -137,24 +153,32 @@ def evaluate(
         on_error: a batch that survives bad scenes: a scene that raises is passed here, recorded in
             :attr:`EvalReport.failures` and skipped; the run stops when it returns ``False``. Without
             it the error propagates.
-    """
-    report = EvalReport(model=model)
-    items = list(samples)
-    warmed: dict[tuple[int, tuple[int, ...]], Predictor] = {}
-    for sample in progress(items) if progress else items:
-        try:
-            scene = score_sample(predictor_for, sample, warmed)
-        except Exception as exc:
-            if on_error is None:
-                raise
-            from .batch.job import failure_reason
 
-            report.failures.append({"name": sample.name, "left": str(sample.left_path), "error": failure_reason(exc)})
-            if not on_error(sample, exc):
-                break
-            continue
-        if scene is not None:
-            report.scenes.append(scene)
+    Raises:
+        EvalInterrupted: Ctrl-C; its ``report`` holds the scenes scored before it.
+    """
+    items = list(samples)
+    report = EvalReport(model=model, listed=len(items))
+    warmed: dict[tuple[int, tuple[int, ...]], Predictor] = {}
+    try:
+        for sample in progress(items) if progress else items:
+            try:
+                scene = score_sample(predictor_for, sample, warmed)
+            except Exception as exc:
+                if on_error is None:
+                    raise
+                from .batch.job import failure_reason
+
+                failure = {"name": sample.name, "left": str(sample.left_path), "error": failure_reason(exc)}
+                report.failures.append(failure)
+                if not on_error(sample, exc):
+                    break
+                continue
+            if scene is not None:
+                report.scenes.append(scene)
+    except KeyboardInterrupt:  # the scene it cut short is left out; those before it are kept
+        report.interrupted = True
+        raise EvalInterrupted(report) from None
     return report
 
 

@@ -229,3 +229,60 @@ def test_eval_warms_up_again_for_each_new_image_size(tmp_path):
     assert [s.size_hw[1] for s in report.scenes] == [BATCH_HW[1], BATCH_HW[1] - 16, BATCH_HW[1]]
     assert [s.metrics["time_ms"] for s in report.scenes] == [22.0, 22.0, 22.0]
     assert len(calls) == 5, "one warm-up run per size, not one per scene"
+
+
+def test_ctrl_c_keeps_the_scenes_scored_before_it(tmp_path):
+    import types
+
+    from rtstereo.eval import EvalInterrupted
+
+    samples = find_samples(write_kitti(tmp_path / "kitti", 4))
+    calls = []
+
+    class InterruptedAtTheThirdScene:
+        def predict(self, left, right):
+            calls.append(left.shape)
+            if len(calls) == 4:  # the warm-up run, then one per scene
+                raise KeyboardInterrupt
+            return types.SimpleNamespace(
+                disparity_px=np.full(left.shape[:2], 3.0, np.float32), settings={}, timings_ms={"total": 1.0}
+            )
+
+    predictor = InterruptedAtTheThirdScene()
+    with pytest.raises(EvalInterrupted, match="interrupted after 2 of 4 scenes") as info:
+        evaluate(lambda s: predictor, samples, model="stops")
+    assert isinstance(info.value, KeyboardInterrupt)  # a script not looking for it stops as before
+    report = info.value.report
+    assert [s.name for s in report.scenes] == ["kitti/000000", "kitti/000001"]
+    assert report.interrupted and report.listed == 4
+    assert report.to_json()["interrupted"] is True and report.to_json()["scenes_listed"] == 4
+
+
+@pytest.mark.parametrize("interrupted_at", [0, 2])
+def test_eval_cli_interrupted_writes_the_scenes_scored_or_nothing(capsys, tmp_path, monkeypatch, interrupted_at):
+    import rtstereo.eval
+
+    score_sample = rtstereo.eval.score_sample
+    scored = []
+
+    def interrupted(*args, **kwargs):
+        if len(scored) == interrupted_at:
+            raise KeyboardInterrupt
+        scored.append(args[1].name)
+        return score_sample(*args, **kwargs)
+
+    monkeypatch.setattr(rtstereo.eval, "score_sample", interrupted)
+    data = write_kitti(tmp_path / "kitti", 3)
+    code, out, err = run_cli(capsys, "eval", data, *SGBM_ARGS, "-o", tmp_path / "res", "-q")
+    assert code == 130
+    if interrupted_at == 0:  # nothing scored: nothing written over an earlier run's results
+        assert err.strip().splitlines()[-1] == "rtstereo eval: interrupted" and not (tmp_path / "res").exists()
+        return
+    assert "mean (2)" in out
+    results = json.loads((tmp_path / "res" / SGBM_RESULTS).read_text())
+    assert [s["name"] for s in results["scenes"]] == scored == ["kitti/000000", "kitti/000001"]
+    assert results["interrupted"] is True and results["scenes_listed"] == 3
+    assert err.strip().splitlines()[-1] == (
+        f"rtstereo eval: interrupted after 2 of 3 scenes: the scenes scored are written to "
+        f'{tmp_path / "res" / SGBM_RESULTS} ("interrupted": true), the rest were not scored'
+    )
