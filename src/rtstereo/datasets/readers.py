@@ -87,7 +87,7 @@ class Sample:
         max_disp_hint_px: the disparity range a classical method should search for this scene.
         calib_path: calibration file, when present.
         disparity_offset_px: Middlebury's ``doffs``/``dmin`` (for depth), 0 otherwise.
-        problem: why the scene cannot be used (a damaged ``calib.txt`` or ``dmin.txt``), ``None`` when
+        problem: why the scene cannot be used (a damaged ``calib.txt`` or ``dmin.txt``, a missing image), ``None`` when
             nothing is known to be wrong. The search still lists such a scene, so that it fails alone:
             loading it raises :class:`~rtstereo.errors.DatasetError` with this reason.
     """
