@@ -468,8 +468,12 @@ def test_read_grey_palette_16bit_and_errors(tmp_path):
     d16 = read_grey(tmp_path / "d16.png")
     assert d16.dtype == np.uint16
     np.testing.assert_array_equal(d16, [[0, 300, 65535]])
-    with pytest.raises(InputError, match="cannot read"):
+    with pytest.raises(InputError) as info:
         read_grey(tmp_path / "bad.png")
+    assert str(info.value) == f"cannot read {tmp_path / 'bad.png'}: not an image file, or the file is damaged"
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(InputError, match=r"cannot read .*empty.png: the file is empty \(0 bytes\)$"):
+        read_grey(tmp_path / "empty.png")
     with pytest.raises(InputError, match="not found"):
         read_grey(tmp_path / "none.png")
 

@@ -142,8 +142,12 @@ def read_grey(path: str | Path) -> np.ndarray:
             if im.mode in ("I;16", "I;16B", "I"):
                 return np.array(im).astype(np.uint16)
             return np.array(im.convert("L"))
-    except (UnidentifiedImageError, OSError) as exc:
-        raise InputError(f"cannot read {path}: {exc}") from None
+    except UnidentifiedImageError:  # PIL's own message named the file a second time
+        empty = path.stat().st_size == 0
+        reason = "the file is empty (0 bytes)" if empty else "not an image file, or the file is damaged"
+        raise InputError(f"cannot read {path}: {reason}") from None
+    except OSError as exc:  # a truncated file, or one the disk cannot give back
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def write_image(path: str | Path, image: np.ndarray) -> None:
