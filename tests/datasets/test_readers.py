@@ -325,6 +325,36 @@ def test_eth3d_given_by_its_own_folder_is_eth3d_though_its_calib_gives_ndisp(tmp
     assert [(s.name, s.dataset) for s in find_samples(root)] == [("terrace", "eth3d")]
 
 
+@pytest.mark.parametrize("given", ["ETH3D", "ETH3D/two_view_training", "ETH3D/two_view_training_gt"])
+def test_eth3d_ground_truth_in_its_own_tree_beside_the_images(tmp_path, given):
+    # ETH3D's downloads as RAFT-Stereo and most stereo code keep them: images and ground truth in twin trees.
+    root = tmp_path / "ETH3D"
+    calib = MIDDEVAL3_CALIB.replace("ndisp=73", "ndisp=60")
+    truth = {}
+    for scene in ("delivery_area_1l", "terrace"):
+        truth[scene] = _write_two_view_scene(root / "two_view_training" / scene, calib)
+        (root / "two_view_training_gt" / scene).mkdir(parents=True)
+        for name in ("disp0GT.pfm", "mask0nocc.png"):
+            (root / "two_view_training" / scene / name).rename(root / "two_view_training_gt" / scene / name)
+    _write_two_view_scene(root / "two_view_test" / "lakeside_1l", calib)
+    (root / "two_view_test" / "lakeside_1l" / "disp0GT.pfm").unlink()
+
+    samples = find_samples(tmp_path / given)
+
+    with_gt = [s for s in samples if s.gt_path is not None]
+    assert [(s.name, s.dataset, s.problem) for s in with_gt] == [
+        ("delivery_area_1l", "eth3d", None),
+        ("terrace", "eth3d", None),
+    ], "each scene once, with its ground truth, none failed for lack of images"
+    for sample in with_gt:
+        assert sample.left_path == root / "two_view_training" / sample.name / "im0.png"
+        assert sample.gt_path == root / "two_view_training_gt" / sample.name / "disp0GT.pfm"
+        assert sample.max_disp_hint_px == 60 and sample.calib_path.parent.parent.name == "two_view_training"
+        _assert_gt(sample, truth[sample.name][0])
+        np.testing.assert_array_equal(sample.load_nonocc(), truth[sample.name][1])
+    assert [s.name for s in samples if s.gt_path is None] == (["lakeside_1l"] if given == "ETH3D" else [])
+
+
 def test_two_view_scene_without_calib_or_mask(tmp_path):
     folder = tmp_path / "scene"
     _write_two_view_scene(folder, calib=None)

@@ -15,9 +15,10 @@ Layouts:
 - Middlebury 2005/2006: ``view1/view5``, ``disp1/disp5`` (value / scale: 1 full, 2 half, 3 third
   size), ``dmin.txt`` (disparity offset, for depth).
 - Middlebury 2014 (MiddEval3) and ETH3D two-view: ``im0/im1``, ``disp0GT.pfm``, ``mask0nocc.png``
-  (255 = non-occluded), ``calib.txt``; the full-size Middlebury 2014 and 2021 scenes (``Adirondack-perfect``)
-  name their ground truth ``disp0.pfm`` and have no mask; a test folder (no ground truth: ``im0/im1`` and
-  ``calib.txt``) is a scene without ground truth.
+  (255 = non-occluded), ``calib.txt``; ETH3D's ground truth also in its own download's tree beside the
+  images' (``two_view_training_gt/<scene>`` for ``two_view_training/<scene>``); the full-size Middlebury
+  2014 and 2021 scenes (``Adirondack-perfect``) name their ground truth ``disp0.pfm`` and have no mask; a
+  test folder (no ground truth: ``im0/im1`` and ``calib.txt``) is a scene without ground truth.
 - KITTI 2012 (``colored_0/1``, ``disp_occ``, ``disp_noc``) and 2015 (``image_2/3``,
   ``disp_occ_0``, ``disp_noc_0``): uint16 / 256, 0 = invalid; one sample per ``*_10.png`` frame.
 - SceneFlow: ``<images>/{left,right}/X.png`` with ``disparity/{left}/X.pfm`` beside ``<images>``
@@ -358,17 +359,46 @@ def _read_calib_txt(path: Path) -> dict[str, str]:
 _TWO_VIEW_GT_NAMES = ("disp0GT.pfm", "disp0.pfm")
 
 
+# ETH3D's ground truth is a download of its own, unpacked beside the images' (the layout RAFT-Stereo and most
+# stereo code read): two_view_training/<scene> holds im0, im1 and calib.txt, two_view_training_gt/<scene>
+# disp0GT.pfm and mask0nocc.png.
+_GT_TREE_SUFFIX = "_gt"
+
+
+def _files_in(folder: Path) -> set[str]:
+    try:
+        return {entry.name for entry in os.scandir(folder) if entry.is_file()}
+    except OSError:
+        return set()
+
+
+def _two_view_folders(folder: Path, files: set[str]) -> tuple[Path, set[str], Path, set[str]]:
+    """``(images folder, its files, ground-truth folder, its files)`` of a two-view scene: the folder itself
+    for both, unless the images or the ground truth it lacks are in the twin folder of ETH3D's separate ground
+    truth tree (``two_view_training`` and ``two_view_training_gt``)."""
+    split = folder.parent
+    if split.name.endswith(_GT_TREE_SUFFIX):
+        twin = split.parent / split.name[: -len(_GT_TREE_SUFFIX)] / folder.name
+        if _first(folder, ("im0", "im1"), files) is None and twin.is_dir():
+            return twin, _files_in(twin), folder, files
+    elif not any(name in files for name in _TWO_VIEW_GT_NAMES):
+        twin = split.parent / f"{split.name}{_GT_TREE_SUFFIX}" / folder.name
+        if twin.is_dir():
+            return folder, files, twin, _files_in(twin)
+    return folder, files, folder, files
+
+
 def detect_middlebury_2014_eth3d(folder: Path, dirs: list[str], names: list[str], root: Path) -> list[Sample]:
-    files = set(names)
-    left_path, right_path, missing, any_image = _pair(folder, "im0", "im1", files)
+    images, files, truth, truth_files = _two_view_folders(folder, set(names))
+    left_path, right_path, missing, any_image = _pair(images, "im0", "im1", files)
     # A test split (MiddEval3 testF/H/Q, ETH3D two_view_test) has no disp0GT.pfm: its calib.txt still marks
     # the layout, and its scenes are named as having no ground truth rather than as an unknown layout. Ground
     # truth, or calib.txt beside an image, with an image missing is a scene that fails by name.
-    gt_name = next((name for name in _TWO_VIEW_GT_NAMES if name in files), None)
+    gt_name = next((name for name in _TWO_VIEW_GT_NAMES if name in truth_files), None)
     has_gt = gt_name is not None
     if not (has_gt or (any_image and "calib.txt" in files)):
         return []
-    calib = folder / "calib.txt" if "calib.txt" in files else None
+    calib = images / "calib.txt" if "calib.txt" in files else None
     values: dict[str, str] = {}
     hint, offset, problem = 192, 0.0, missing
     # A damaged calib.txt makes its scene fail when it is loaded, not the search of every dataset.
@@ -392,8 +422,8 @@ def detect_middlebury_2014_eth3d(folder: Path, dirs: list[str], names: list[str]
             dataset="eth3d" if is_eth3d else "middlebury2014",
             left_path=left_path,
             right_path=right_path,
-            gt_path=folder / gt_name if gt_name else None,
-            nonocc_path=folder / "mask0nocc.png" if "mask0nocc.png" in files else None,
+            gt_path=truth / gt_name if gt_name else None,
+            nonocc_path=truth / "mask0nocc.png" if "mask0nocc.png" in truth_files else None,
             nonocc_value=255,
             max_disp_hint_px=hint,
             calib_path=calib,
