@@ -30,6 +30,12 @@ def test_eval_fail_fast(capsys, tmp_path):
     data = write_kitti(tmp_path / "kitti", 3, corrupt=(0,))
     code, out, err = run_cli(capsys, "eval", data, *SGBM_ARGS, "-o", tmp_path / "res", "-q", "--fail-fast")
     assert code == 1 and "mean (0)" in out
+    # the scenes it did not score are counted, not left unsaid
+    assert (
+        err.strip().splitlines()[-1]
+        == "rtstereo eval: --fail-fast: stopped at the first failure; 2 of 3 scenes not scored"
+    )
+    assert json.loads((tmp_path / "res" / SGBM_RESULTS).read_text())["scenes_listed"] == 3
 
 
 def test_eval_workers_need_ray(capsys, tmp_path):

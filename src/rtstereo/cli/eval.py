@@ -124,8 +124,14 @@ def run(args: argparse.Namespace) -> int:
             f"rtstereo eval: {counted(len(report.failures), 'scene')} failed: {names} (listed in {json_path})",
             file=sys.stderr,
         )
+    done = len(report.scenes) + len(report.failures)
+    if args.fail_fast and report.failures and done < len(samples) and not report.interrupted:
+        print(
+            f"rtstereo eval: --fail-fast: stopped at the first failure; {len(samples) - done} of "
+            f"{counted(len(samples), 'scene')} not scored",
+            file=sys.stderr,
+        )
     if report.interrupted:
-        done = len(report.scenes) + len(report.failures)
         print(
             f"rtstereo eval: interrupted after {done} of {counted(len(samples), 'scene')}: the scenes scored are "
             f'written to {json_path} ("interrupted": true), the rest were not scored',
