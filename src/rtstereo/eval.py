@@ -48,6 +48,7 @@ class EvalReport:
         scenes: one row per scored scene.
         failures: scenes that could not be scored: ``{"name", "left", "error"}`` (a one-line reason).
         listed: how many scenes the run was given (``None``: not counted).
+        without_ground_truth: the names of the scenes left out for having no ground truth.
         interrupted: Ctrl-C stopped the run: the scenes after the last one scored or failed were not scored.
     """
 
@@ -56,6 +57,7 @@ class EvalReport:
     failures: list[dict[str, str]] = field(default_factory=list)
     listed: int | None = None
     interrupted: bool = False
+    without_ground_truth: list[str] = field(default_factory=list)
 
     @property
     def mean(self) -> dict[str, float]:
@@ -103,6 +105,7 @@ class EvalReport:
             "mean": self.mean,
             "failed": self.failures,
             "scenes_listed": self.listed,
+            "without_ground_truth": self.without_ground_truth,
             "interrupted": self.interrupted,
         }
 
@@ -147,7 +150,8 @@ def evaluate(
     Args:
         predictor_for: returns the predictor to use for a sample (lets classical methods search the
             scene's own disparity range).
-        samples: from :func:`rtstereo.datasets.find_samples`; those without ground truth are skipped.
+        samples: from :func:`rtstereo.datasets.find_samples`; those without ground truth are skipped (named in
+            :attr:`EvalReport.without_ground_truth`).
         model: name recorded in the report.
         progress: optional wrapper over the iterable (a progress bar).
         on_error: a batch that survives bad scenes: a scene that raises is passed here, recorded in
@@ -176,6 +180,8 @@ def evaluate(
                 continue
             if scene is not None:
                 report.scenes.append(scene)
+            else:
+                report.without_ground_truth.append(sample.name)
     except KeyboardInterrupt:  # the scene it cut short is left out; those before it are kept
         report.interrupted = True
         raise EvalInterrupted(report) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import cv2
@@ -262,6 +263,25 @@ def test_ctrl_c_keeps_the_scenes_scored_before_it(tmp_path):
     assert [s.name for s in report.scenes] == ["kitti/000000", "kitti/000001"]
     assert report.interrupted and report.listed == 4
     assert report.to_json()["interrupted"] is True and report.to_json()["scenes_listed"] == 4
+
+
+def test_evaluate_names_the_scenes_it_skips_for_want_of_ground_truth(tmp_path):
+    import types
+
+    samples = find_samples(write_kitti(tmp_path / "kitti", 2))
+    samples[1] = dataclasses.replace(samples[1], gt_path=None)
+
+    class Constant:
+        def predict(self, left, right):
+            return types.SimpleNamespace(
+                disparity_px=np.full(left.shape[:2], 3.0, np.float32), settings={}, timings_ms={"total": 1.0}
+            )
+
+    report = evaluate(lambda s: Constant(), samples, model="constant")
+    assert [s.name for s in report.scenes] == ["kitti/000000"]
+    assert report.without_ground_truth == ["kitti/000001"] and report.to_json()["without_ground_truth"] == [
+        "kitti/000001"
+    ]
 
 
 @pytest.mark.parametrize("interrupted_at", [0, 2])

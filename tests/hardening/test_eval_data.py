@@ -148,6 +148,8 @@ def test_eval_cli_notes_the_scenes_without_ground_truth_it_leaves_out(capsys, tm
     assert code == 0
     assert err == "rtstereo eval: note: 1 scene without ground truth left out: testing/000000\n"
     assert [line.split()[0] for line in out.splitlines()[1:3]] == ["s", "mean"]
+    results = json.loads((tmp_path / "res" / "sgbm.json").read_text())  # the JSON counts them too
+    assert results["without_ground_truth"] == ["testing/000000"] and results["scenes_listed"] == 1
 
 
 def test_a_scene_whose_ground_truth_has_no_valid_pixel_fails_alone_and_the_json_stays_strict(capsys, tmp_path):
