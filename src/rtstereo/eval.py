@@ -121,8 +121,12 @@ class EvalReport:
                 # A metric over no pixels (nan) is null: JSON has no NaN.
                 document = finite_or_none(self.to_json())
                 partial.write_text(json.dumps(document, indent=2, default=_jsonable, allow_nan=False) + "\n")
+            note = ""
+            if self.interrupted:  # the table must not pass for the whole run
+                done = len(self.scenes) + len(self.failures)
+                note = f"\nInterrupted (Ctrl-C): {done} of {self.listed} scenes; the rest were not scored.\n"
             with atomic_path(md_path, "evaluation results") as partial:
-                partial.write_text(f"# {self.model}\n\n{self.table(markdown=True)}\n", encoding="utf-8")
+                partial.write_text(f"# {self.model}\n\n{self.table(markdown=True)}\n{note}", encoding="utf-8")
         except OSError as exc:
             raise OutputError(f"cannot write evaluation results to {folder}: {exc}") from None
         return json_path, md_path

@@ -308,6 +308,8 @@ def test_eval_cli_interrupted_writes_the_scenes_scored_or_nothing(capsys, tmp_pa
     results = json.loads((tmp_path / "res" / SGBM_RESULTS).read_text())
     assert [s["name"] for s in results["scenes"]] == scored == ["kitti/000000", "kitti/000001"]
     assert results["interrupted"] is True and results["scenes_listed"] == 3
+    markdown = (tmp_path / "res" / SGBM_RESULTS).with_suffix(".md").read_text()
+    assert markdown.endswith("\nInterrupted (Ctrl-C): 2 of 3 scenes; the rest were not scored.\n")
     assert err.strip().splitlines()[-1] == (
         f"rtstereo eval: interrupted after 2 of 3 scenes: the scenes scored are written to "
         f'{tmp_path / "res" / SGBM_RESULTS} ("interrupted": true), the rest were not scored'
