@@ -195,6 +195,20 @@ def test_eval_cli_refuses_an_unwritable_output_before_scoring(capsys, tmp_path, 
     )
 
 
+@pytest.mark.parametrize("output", ["", " "])
+def test_eval_cli_refuses_an_empty_output_instead_of_writing_to_the_current_folder(
+    capsys, tmp_path, monkeypatch, output
+):
+    _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72), ndisp=32)
+    monkeypatch.chdir(tmp_path)
+    code = main(["eval", "--model", "sgbm", str(tmp_path / "eth3d"), "-q", "-o", output])
+    assert code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "rtstereo eval: error: -o/--output is empty: give the folder for the results (default: rtstereo-eval)"
+    ]
+    assert not list(tmp_path.glob("*.json"))
+
+
 def test_a_16bit_map_in_a_middlebury_folder_fails_its_scene_by_name(capsys, tmp_path):
     import cv2
 
