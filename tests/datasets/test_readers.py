@@ -738,6 +738,14 @@ def test_a_path_of_another_type_is_an_input_error_naming_the_type(path):
         find_samples(path)
 
 
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(tmp_path, monkeypatch):
+    _tsukuba(tmp_path / "tsukuba")
+    monkeypatch.chdir(tmp_path)  # Path("") is "." : the whole current folder was searched
+    with pytest.raises(DatasetError, match="^dataset folder: the path is empty$"):
+        find_samples("")
+    assert [s.name for s in find_samples(".")] == ["tsukuba"]  # the current folder, named so, still is
+
+
 def test_a_file_instead_of_a_folder_raises(tmp_path):
     _save_rgb(tmp_path / "im.png")
 

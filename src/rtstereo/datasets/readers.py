@@ -575,12 +575,15 @@ def find_samples(*paths: str | Path) -> list[Sample]:
         Samples sorted by folder order, with unique names.
 
     Raises:
-        DatasetError: a path is missing or not a folder, or nothing under it has a known layout.
+        DatasetError: a path is empty, missing or not a folder, or nothing under it has a known layout.
         InputError: a path that is not a ``str`` or ``os.PathLike``.
     """
     samples: list[Sample] = []
     read: set[tuple[str, str]] = set()  # the real paths of each pair already found
-    for path in (require_path(p, "dataset folder").absolute() for p in paths):
+    for given in paths:
+        path = require_path(given, "dataset folder").absolute()
+        if str(given) == "":  # an unset shell variable ("$DATA"): Path("") is the current folder, searched whole
+            raise DatasetError("dataset folder: the path is empty")
         if not path.exists():
             raise DatasetError(f"dataset folder not found: {path}")
         if not path.is_dir():
