@@ -311,9 +311,15 @@ def score_sample(
             f"ground truth is {gt.shape[1]}x{gt.shape[0]} (WxH): they must be the same size"
         )
     if not (np.isfinite(gt) & (gt > 0)).any():  # scored, it would be a row of dashes counted in the mean
+        negative = int(np.count_nonzero(np.isfinite(gt) & (gt < 0)))
+        what = (
+            f"all {negative} of its known values are negative: a map of x_right - x_left? Ground truth is the "
+            "left view's x_left - x_right, positive"
+            if negative
+            else "all 0, inf or nan"
+        )
         raise InputError(
-            f"scene {sample.name}: ground truth {sample.gt_path} has no valid pixel (all 0, inf or nan), nothing to "
-            "score against"
+            f"scene {sample.name}: ground truth {sample.gt_path} has no valid pixel ({what}), nothing to score against"
         )
     predictor = predictor_for(sample)
     if warmed is not None and (id(predictor), left.shape) not in warmed:

@@ -172,6 +172,23 @@ def test_a_scene_whose_ground_truth_has_no_valid_pixel_fails_alone_and_the_json_
     assert [s["name"] for s in results["scenes"]] == ["a"] and results["failed"][0]["name"] == "b"
 
 
+def test_ground_truth_stored_negated_is_named_as_such_not_as_all_unknown(tmp_path):
+    from .corpus import _write_pfm
+
+    folder = _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72), ndisp=32)
+    negated = np.full((40, 72), -5.0)
+    negated[:4] = -np.inf  # unknown pixels are not counted among the negative values
+    _write_pfm(folder / "disp0GT.pfm", negated)
+    sample = find_samples(folder)[0]
+    with pytest.raises(InputError) as info:
+        score_sample(lambda s: None, sample)
+    assert str(info.value) == (
+        f"scene s: ground truth {folder / 'disp0GT.pfm'} has no valid pixel (all 2592 of its known values are "
+        "negative: a map of x_right - x_left? Ground truth is the left view's x_left - x_right, positive), nothing "
+        "to score against"
+    )
+
+
 def test_eval_json_writes_a_metric_over_no_pixels_as_null(tmp_path):
     from rtstereo.eval import SceneResult
 
