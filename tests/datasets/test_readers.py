@@ -904,6 +904,24 @@ def test_damaged_dmin_txt_fails_its_scene_only(tmp_path):
         sample.load()
 
 
+def test_dmin_and_calib_txt_saved_with_a_byte_order_mark_are_read(tmp_path):
+    """Notepad's UTF-8 files start with a byte-order mark: dmin.txt's number read as '\ufeff270', not a number."""
+    folder = tmp_path / "Art"
+    _save_rgb(folder / "view1.png", height=4, width=695)
+    _save_rgb(folder / "view5.png", height=4, width=695, seed=1)
+    _save_grey8(folder / "disp1.png", _raw_8bit_gt(2, height=4, width=695))
+    (folder / "dmin.txt").write_bytes(b"\xef\xbb\xbf270\r\n")
+    scene = tmp_path / "MiddEval3" / "Adirondack"
+    _write_two_view_scene(scene, None)
+    (scene / "calib.txt").write_bytes(b"\xef\xbb\xbfndisp=73\ndoffs=53.271\n")
+
+    samples = {sample.name: sample for sample in find_samples(tmp_path)}
+    art, adirondack = samples["Art"], samples["Adirondack"]
+
+    assert art.problem is None and art.disparity_offset_px == 270.0
+    assert adirondack.problem is None and adirondack.max_disp_hint_px == 73
+
+
 def test_damaged_middlebury_2005_image_fails_when_loaded_not_while_searching(tmp_path):
     folder = tmp_path / "Art"
     (folder / "view1.png").parent.mkdir(parents=True)

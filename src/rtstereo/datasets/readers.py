@@ -339,7 +339,7 @@ def detect_middlebury_2005(folder: Path, dirs: list[str], names: list[str], root
 def _read_text(path: Path) -> str:
     """A dataset's small text file, or :class:`DatasetError` naming it."""
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")  # a Windows editor's byte-order mark is not part of the text
     except UnicodeDecodeError:
         raise DatasetError(f"cannot read {path}: not a UTF-8 text file") from None
     except OSError as exc:
