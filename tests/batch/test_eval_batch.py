@@ -314,3 +314,31 @@ def test_eval_cli_interrupted_writes_the_scenes_scored_or_nothing(capsys, tmp_pa
         f"rtstereo eval: interrupted after 2 of 3 scenes: the scenes scored are written to "
         f'{tmp_path / "res" / SGBM_RESULTS} ("interrupted": true), the rest were not scored'
     )
+
+
+def test_eval_cli_stopped_by_sigterm_keeps_the_scenes_scored(tmp_path):
+    """`kill` (a job scheduler's stop) ended eval at once, with nothing written; now it stops as Ctrl-C does."""
+    import os
+    import subprocess
+    import sys
+
+    data = write_kitti(tmp_path / "kitti", 3)
+    script = (
+        "import os, signal, sys\n"
+        "import rtstereo.eval as e\n"
+        "score, calls = e.score_sample, []\n"
+        "def killed_at_the_second(*args, **kwargs):\n"
+        "    calls.append(1)\n"
+        "    if len(calls) == 2:\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    return score(*args, **kwargs)\n"
+        "e.score_sample = killed_at_the_second\n"
+        "from rtstereo.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    args = ["eval", str(data), *map(str, SGBM_ARGS), "-o", str(tmp_path / "res"), "-q"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 130, done.stderr
+    assert "rtstereo eval: interrupted after 1 of 3 scenes" in done.stderr
+    assert json.loads((tmp_path / "res" / SGBM_RESULTS).read_text())["interrupted"] is True
