@@ -47,11 +47,17 @@ class EvalReport:
         model: the method's name.
         scenes: one row per scored scene.
         failures: scenes that could not be scored: ``{"name", "left", "error"}`` (a one-line reason).
+        listed: how many scenes the run was given (``None``: not counted).
+        without_ground_truth: the names of the scenes left out for having no ground truth.
+        interrupted: Ctrl-C stopped the run: the scenes after the last one scored or failed were not scored.
     """
 
     model: str
     scenes: list[SceneResult] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
+    listed: int | None = None
+    interrupted: bool = False
+    without_ground_truth: list[str] = field(default_factory=list)
 
     @property
     def mean(self) -> dict[str, float]:
@@ -98,6 +104,9 @@ class EvalReport:
             ],
             "mean": self.mean,
             "failed": self.failures,
+            "scenes_listed": self.listed,
+            "without_ground_truth": self.without_ground_truth,
+            "interrupted": self.interrupted,
         }
 
     def save(self, folder: str | Path, stem: str) -> tuple[Path, Path]:
@@ -112,11 +121,25 @@ class EvalReport:
                 # A metric over no pixels (nan) is null: JSON has no NaN.
                 document = finite_or_none(self.to_json())
                 partial.write_text(json.dumps(document, indent=2, default=_jsonable, allow_nan=False) + "\n")
+            note = ""
+            if self.interrupted:  # the table must not pass for the whole run
+                done = len(self.scenes) + len(self.failures)
+                note = f"\nInterrupted (Ctrl-C): {done} of {self.listed} scenes; the rest were not scored.\n"
             with atomic_path(md_path, "evaluation results") as partial:
-                partial.write_text(f"# {self.model}\n\n{self.table(markdown=True)}\n", encoding="utf-8")
+                partial.write_text(f"# {self.model}\n\n{self.table(markdown=True)}\n{note}", encoding="utf-8")
         except OSError as exc:
             raise OutputError(f"cannot write evaluation results to {folder}: {exc}") from None
         return json_path, md_path
+
+
+class EvalInterrupted(KeyboardInterrupt):
+    """Ctrl-C while scenes were scored; :attr:`report` holds the scenes scored (and failed) before it, and says
+    ``interrupted``. A ``KeyboardInterrupt``, so that a script not looking for it stops as before."""
+
+    def __init__(self, report: EvalReport):
+        done = len(report.scenes) + len(report.failures)
+        super().__init__(f"interrupted after {done} of {report.listed} scenes")
+        self.report = report
 
 
 def evaluate(
@@ -131,30 +154,41 @@ def evaluate(
     Args:
         predictor_for: returns the predictor to use for a sample (lets classical methods search the
             scene's own disparity range).
-        samples: from :func:`rtstereo.datasets.find_samples`; those without ground truth are skipped.
+        samples: from :func:`rtstereo.datasets.find_samples`; those without ground truth are skipped (named in
+            :attr:`EvalReport.without_ground_truth`).
         model: name recorded in the report.
         progress: optional wrapper over the iterable (a progress bar).
         on_error: a batch that survives bad scenes: a scene that raises is passed here, recorded in
             :attr:`EvalReport.failures` and skipped; the run stops when it returns ``False``. Without
             it the error propagates.
-    """
-    report = EvalReport(model=model)
-    items = list(samples)
-    warmed: dict[tuple[int, tuple[int, ...]], Predictor] = {}
-    for sample in progress(items) if progress else items:
-        try:
-            scene = score_sample(predictor_for, sample, warmed)
-        except Exception as exc:
-            if on_error is None:
-                raise
-            from .batch.job import failure_reason
 
-            report.failures.append({"name": sample.name, "left": str(sample.left_path), "error": failure_reason(exc)})
-            if not on_error(sample, exc):
-                break
-            continue
-        if scene is not None:
-            report.scenes.append(scene)
+    Raises:
+        EvalInterrupted: Ctrl-C; its ``report`` holds the scenes scored before it.
+    """
+    items = list(samples)
+    report = EvalReport(model=model, listed=len(items))
+    warmed: dict[tuple[int, tuple[int, ...]], Predictor] = {}
+    try:
+        for sample in progress(items) if progress else items:
+            try:
+                scene = score_sample(predictor_for, sample, warmed)
+            except Exception as exc:
+                if on_error is None:
+                    raise
+                from .batch.job import failure_reason
+
+                failure = {"name": sample.name, "left": str(sample.left_path), "error": failure_reason(exc)}
+                report.failures.append(failure)
+                if not on_error(sample, exc):
+                    break
+                continue
+            if scene is not None:
+                report.scenes.append(scene)
+            else:
+                report.without_ground_truth.append(sample.name)
+    except KeyboardInterrupt:  # the scene it cut short is left out; those before it are kept
+        report.interrupted = True
+        raise EvalInterrupted(report) from None
     return report
 
 
@@ -277,9 +311,15 @@ def score_sample(
             f"ground truth is {gt.shape[1]}x{gt.shape[0]} (WxH): they must be the same size"
         )
     if not (np.isfinite(gt) & (gt > 0)).any():  # scored, it would be a row of dashes counted in the mean
+        negative = int(np.count_nonzero(np.isfinite(gt) & (gt < 0)))
+        what = (
+            f"all {negative} of its known values are negative: a map of x_right - x_left? Ground truth is the "
+            "left view's x_left - x_right, positive"
+            if negative
+            else "all 0, inf or nan"
+        )
         raise InputError(
-            f"scene {sample.name}: ground truth {sample.gt_path} has no valid pixel (all 0, inf or nan), nothing to "
-            "score against"
+            f"scene {sample.name}: ground truth {sample.gt_path} has no valid pixel ({what}), nothing to score against"
         )
     predictor = predictor_for(sample)
     if warmed is not None and (id(predictor), left.shape) not in warmed:

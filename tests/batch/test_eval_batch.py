@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import cv2
@@ -30,6 +31,12 @@ def test_eval_fail_fast(capsys, tmp_path):
     data = write_kitti(tmp_path / "kitti", 3, corrupt=(0,))
     code, out, err = run_cli(capsys, "eval", data, *SGBM_ARGS, "-o", tmp_path / "res", "-q", "--fail-fast")
     assert code == 1 and "mean (0)" in out
+    # the scenes it did not score are counted, not left unsaid
+    assert (
+        err.strip().splitlines()[-1]
+        == "rtstereo eval: --fail-fast: stopped at the first failure; 2 of 3 scenes not scored"
+    )
+    assert json.loads((tmp_path / "res" / SGBM_RESULTS).read_text())["scenes_listed"] == 3
 
 
 def test_eval_workers_need_ray(capsys, tmp_path):
@@ -229,3 +236,109 @@ def test_eval_warms_up_again_for_each_new_image_size(tmp_path):
     assert [s.size_hw[1] for s in report.scenes] == [BATCH_HW[1], BATCH_HW[1] - 16, BATCH_HW[1]]
     assert [s.metrics["time_ms"] for s in report.scenes] == [22.0, 22.0, 22.0]
     assert len(calls) == 5, "one warm-up run per size, not one per scene"
+
+
+def test_ctrl_c_keeps_the_scenes_scored_before_it(tmp_path):
+    import types
+
+    from rtstereo.eval import EvalInterrupted
+
+    samples = find_samples(write_kitti(tmp_path / "kitti", 4))
+    calls = []
+
+    class InterruptedAtTheThirdScene:
+        def predict(self, left, right):
+            calls.append(left.shape)
+            if len(calls) == 4:  # the warm-up run, then one per scene
+                raise KeyboardInterrupt
+            return types.SimpleNamespace(
+                disparity_px=np.full(left.shape[:2], 3.0, np.float32), settings={}, timings_ms={"total": 1.0}
+            )
+
+    predictor = InterruptedAtTheThirdScene()
+    with pytest.raises(EvalInterrupted, match="interrupted after 2 of 4 scenes") as info:
+        evaluate(lambda s: predictor, samples, model="stops")
+    assert isinstance(info.value, KeyboardInterrupt)  # a script not looking for it stops as before
+    report = info.value.report
+    assert [s.name for s in report.scenes] == ["kitti/000000", "kitti/000001"]
+    assert report.interrupted and report.listed == 4
+    assert report.to_json()["interrupted"] is True and report.to_json()["scenes_listed"] == 4
+
+
+def test_evaluate_names_the_scenes_it_skips_for_want_of_ground_truth(tmp_path):
+    import types
+
+    samples = find_samples(write_kitti(tmp_path / "kitti", 2))
+    samples[1] = dataclasses.replace(samples[1], gt_path=None)
+
+    class Constant:
+        def predict(self, left, right):
+            return types.SimpleNamespace(
+                disparity_px=np.full(left.shape[:2], 3.0, np.float32), settings={}, timings_ms={"total": 1.0}
+            )
+
+    report = evaluate(lambda s: Constant(), samples, model="constant")
+    assert [s.name for s in report.scenes] == ["kitti/000000"]
+    assert report.without_ground_truth == ["kitti/000001"] and report.to_json()["without_ground_truth"] == [
+        "kitti/000001"
+    ]
+
+
+@pytest.mark.parametrize("interrupted_at", [0, 2])
+def test_eval_cli_interrupted_writes_the_scenes_scored_or_nothing(capsys, tmp_path, monkeypatch, interrupted_at):
+    import rtstereo.eval
+
+    score_sample = rtstereo.eval.score_sample
+    scored = []
+
+    def interrupted(*args, **kwargs):
+        if len(scored) == interrupted_at:
+            raise KeyboardInterrupt
+        scored.append(args[1].name)
+        return score_sample(*args, **kwargs)
+
+    monkeypatch.setattr(rtstereo.eval, "score_sample", interrupted)
+    data = write_kitti(tmp_path / "kitti", 3)
+    code, out, err = run_cli(capsys, "eval", data, *SGBM_ARGS, "-o", tmp_path / "res", "-q")
+    assert code == 130
+    if interrupted_at == 0:  # nothing scored: nothing written over an earlier run's results
+        assert err.strip().splitlines()[-1] == "rtstereo eval: interrupted" and not (tmp_path / "res").exists()
+        return
+    assert "mean (2)" in out
+    results = json.loads((tmp_path / "res" / SGBM_RESULTS).read_text())
+    assert [s["name"] for s in results["scenes"]] == scored == ["kitti/000000", "kitti/000001"]
+    assert results["interrupted"] is True and results["scenes_listed"] == 3
+    markdown = (tmp_path / "res" / SGBM_RESULTS).with_suffix(".md").read_text()
+    assert markdown.endswith("\nInterrupted (Ctrl-C): 2 of 3 scenes; the rest were not scored.\n")
+    assert err.strip().splitlines()[-1] == (
+        f"rtstereo eval: interrupted after 2 of 3 scenes: the scenes scored are written to "
+        f'{tmp_path / "res" / SGBM_RESULTS} ("interrupted": true), the rest were not scored'
+    )
+
+
+def test_eval_cli_stopped_by_sigterm_keeps_the_scenes_scored(tmp_path):
+    """`kill` (a job scheduler's stop) ended eval at once, with nothing written; now it stops as Ctrl-C does."""
+    import os
+    import subprocess
+    import sys
+
+    data = write_kitti(tmp_path / "kitti", 3)
+    script = (
+        "import os, signal, sys\n"
+        "import rtstereo.eval as e\n"
+        "score, calls = e.score_sample, []\n"
+        "def killed_at_the_second(*args, **kwargs):\n"
+        "    calls.append(1)\n"
+        "    if len(calls) == 2:\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    return score(*args, **kwargs)\n"
+        "e.score_sample = killed_at_the_second\n"
+        "from rtstereo.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    args = ["eval", str(data), *map(str, SGBM_ARGS), "-o", str(tmp_path / "res"), "-q"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 130, done.stderr
+    assert "rtstereo eval: interrupted after 1 of 3 scenes" in done.stderr
+    assert json.loads((tmp_path / "res" / SGBM_RESULTS).read_text())["interrupted"] is True

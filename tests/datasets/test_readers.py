@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from rtstereo.datasets import LAYOUTS, Sample, find_samples
-from rtstereo.errors import DatasetError
+from rtstereo.errors import DatasetError, InputError
 
 HEIGHT, WIDTH = 40, 60
 
@@ -287,6 +287,21 @@ def test_middlebury_2014_midd_eval3(tmp_path):
     np.testing.assert_array_equal(sample.load_nonocc(), expected_mask)  # 128 (occluded) is not 255
 
 
+def test_full_size_middlebury_2014_scene_reads_its_disp0_pfm(tmp_path):
+    # The full-size 2014 (and 2021) downloads, e.g. Adirondack-perfect: disp0.pfm, no mask, calib.txt with ndisp.
+    folder = tmp_path / "Adirondack-perfect"
+    expected_gt, _ = _write_two_view_scene(folder, MIDDEVAL3_CALIB)
+    (folder / "disp0GT.pfm").rename(folder / "disp0.pfm")
+    (folder / "mask0nocc.png").unlink()
+    _save_rgb(folder / "im1E.png")  # the other exposures and lightings: not pairs of their own
+
+    sample = _only(find_samples(tmp_path))
+
+    assert (sample.name, sample.dataset, sample.max_disp_hint_px) == ("Adirondack-perfect", "middlebury2014", 73)
+    assert sample.gt_path == folder / "disp0.pfm" and sample.nonocc_path is None
+    _assert_gt(sample, expected_gt)
+
+
 def test_eth3d_two_view_has_no_ndisp(tmp_path):
     folder = tmp_path / "eth3d_two_view_training" / "delivery_area_1l"
     calib = "cam0=[541.7 0 553.8; 0 541.7 232.3; 0 0 1]\ncam1=[541.7 0 553.8; 0 541.7 232.3; 0 0 1]\n"
@@ -308,6 +323,36 @@ def test_eth3d_given_by_its_own_folder_is_eth3d_though_its_calib_gives_ndisp(tmp
     _write_two_view_scene(root / "terrace", MIDDEVAL3_CALIB.replace("ndisp=73", "ndisp=60"))
 
     assert [(s.name, s.dataset) for s in find_samples(root)] == [("terrace", "eth3d")]
+
+
+@pytest.mark.parametrize("given", ["ETH3D", "ETH3D/two_view_training", "ETH3D/two_view_training_gt"])
+def test_eth3d_ground_truth_in_its_own_tree_beside_the_images(tmp_path, given):
+    # ETH3D's downloads as RAFT-Stereo and most stereo code keep them: images and ground truth in twin trees.
+    root = tmp_path / "ETH3D"
+    calib = MIDDEVAL3_CALIB.replace("ndisp=73", "ndisp=60")
+    truth = {}
+    for scene in ("delivery_area_1l", "terrace"):
+        truth[scene] = _write_two_view_scene(root / "two_view_training" / scene, calib)
+        (root / "two_view_training_gt" / scene).mkdir(parents=True)
+        for name in ("disp0GT.pfm", "mask0nocc.png"):
+            (root / "two_view_training" / scene / name).rename(root / "two_view_training_gt" / scene / name)
+    _write_two_view_scene(root / "two_view_test" / "lakeside_1l", calib)
+    (root / "two_view_test" / "lakeside_1l" / "disp0GT.pfm").unlink()
+
+    samples = find_samples(tmp_path / given)
+
+    with_gt = [s for s in samples if s.gt_path is not None]
+    assert [(s.name, s.dataset, s.problem) for s in with_gt] == [
+        ("delivery_area_1l", "eth3d", None),
+        ("terrace", "eth3d", None),
+    ], "each scene once, with its ground truth, none failed for lack of images"
+    for sample in with_gt:
+        assert sample.left_path == root / "two_view_training" / sample.name / "im0.png"
+        assert sample.gt_path == root / "two_view_training_gt" / sample.name / "disp0GT.pfm"
+        assert sample.max_disp_hint_px == 60 and sample.calib_path.parent.parent.name == "two_view_training"
+        _assert_gt(sample, truth[sample.name][0])
+        np.testing.assert_array_equal(sample.load_nonocc(), truth[sample.name][1])
+    assert [s.name for s in samples if s.gt_path is None] == (["lakeside_1l"] if given == "ETH3D" else [])
 
 
 def test_two_view_scene_without_calib_or_mask(tmp_path):
@@ -499,6 +544,59 @@ def test_sceneflow_image_without_right_view_is_listed_with_its_problem(tmp_path)
     assert samples[0].problem is None and "right image" in samples[1].problem
 
 
+def _middlebury_2005(folder: Path) -> None:
+    _save_rgb(folder / "view1.png")
+    _save_rgb(folder / "view5.png", seed=1)
+    _save_grey8(folder / "disp1.png", _raw_8bit_gt(2))
+
+
+def _kitti_2015_frame(folder: Path, frame: str) -> None:
+    _write_kitti(folder, ("image_2", "image_3", "disp_occ_0", "disp_noc_0"), (frame,))
+
+
+# (writer of two complete scenes or frames, the image to delete from the second, the second's name)
+_SCENES_WITH_AN_IMAGE_MISSING = {
+    "middlebury2001": (lambda root: [_tsukuba(root / n) for n in ("a", "b")], "b/im4.png", "b"),
+    "middlebury2005": (lambda root: [_middlebury_2005(root / n) for n in ("a", "b")], "b/view1.png", "b"),
+    "middlebury2014": (
+        lambda root: [_write_two_view_scene(root / n, MIDDEVAL3_CALIB) for n in ("a", "b")],
+        "b/im1.png",
+        "b",
+    ),
+    "eth3d-both": (lambda root: [_write_two_view_scene(root / n, None) for n in ("a", "b")], "b/im*.png", "b"),
+    "kitti": (
+        lambda root: [_kitti_2015_frame(root, frame) for frame in ("000000", "000001")],
+        "image_2/000001_10.png",
+        "000001",
+    ),
+    "sceneflow": (
+        lambda root: [_write_sceneflow_frame(root / "images", root / "disparity", n) for n in ("0", "1")],
+        "images/left/1.png",
+        "1",
+    ),
+}
+
+
+@pytest.mark.parametrize("layout", sorted(_SCENES_WITH_AN_IMAGE_MISSING))
+def test_a_scene_with_an_image_missing_is_listed_with_its_problem_beside_the_others(tmp_path, layout):
+    write, missing, name = _SCENES_WITH_AN_IMAGE_MISSING[layout]
+    root = tmp_path / "data"
+    write(root)
+    deleted = sorted(root.glob(missing))
+    for path in deleted:
+        path.unlink()
+
+    complete, broken = find_samples(root)  # the scene did not vanish from the count
+
+    assert complete.problem is None and complete.load_gt() is not None
+    assert broken.name.endswith(name) and broken.gt_path is not None
+    for path in deleted:  # each missing image named, with its own side
+        side = "left" if path.stem in ("view1", "im0", "000001_10") or path.parent.name == "left" else "right"
+        assert f"the {side} image {path} is missing" in broken.problem
+    with pytest.raises(DatasetError, match="is missing"):
+        broken.load()
+
+
 # ---------------------------------------------------------------------------------------------
 # Several datasets, names, errors
 
@@ -632,6 +730,20 @@ def test_one_unknown_folder_among_several_paths_raises(tmp_path):
 def test_missing_folder_raises(tmp_path):
     with pytest.raises(DatasetError, match="not found"):
         find_samples(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("path", [5, None, b"/data"])
+def test_a_path_of_another_type_is_an_input_error_naming_the_type(path):
+    with pytest.raises(InputError, match=f"dataset folder: expected a path .*, got {type(path).__name__}"):
+        find_samples(path)
+
+
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(tmp_path, monkeypatch):
+    _tsukuba(tmp_path / "tsukuba")
+    monkeypatch.chdir(tmp_path)  # Path("") is "." : the whole current folder was searched
+    with pytest.raises(DatasetError, match="^dataset folder: the path is empty$"):
+        find_samples("")
+    assert [s.name for s in find_samples(".")] == ["tsukuba"]  # the current folder, named so, still is
 
 
 def test_a_file_instead_of_a_folder_raises(tmp_path):
@@ -790,6 +902,24 @@ def test_damaged_dmin_txt_fails_its_scene_only(tmp_path):
 
     with pytest.raises(DatasetError, match=r"dmin.txt: dmin 'abc' is not a number"):
         sample.load()
+
+
+def test_dmin_and_calib_txt_saved_with_a_byte_order_mark_are_read(tmp_path):
+    """Notepad's UTF-8 files start with a byte-order mark: dmin.txt's number read as '\ufeff270', not a number."""
+    folder = tmp_path / "Art"
+    _save_rgb(folder / "view1.png", height=4, width=695)
+    _save_rgb(folder / "view5.png", height=4, width=695, seed=1)
+    _save_grey8(folder / "disp1.png", _raw_8bit_gt(2, height=4, width=695))
+    (folder / "dmin.txt").write_bytes(b"\xef\xbb\xbf270\r\n")
+    scene = tmp_path / "MiddEval3" / "Adirondack"
+    _write_two_view_scene(scene, None)
+    (scene / "calib.txt").write_bytes(b"\xef\xbb\xbfndisp=73\ndoffs=53.271\n")
+
+    samples = {sample.name: sample for sample in find_samples(tmp_path)}
+    art, adirondack = samples["Art"], samples["Adirondack"]
+
+    assert art.problem is None and art.disparity_offset_px == 270.0
+    assert adirondack.problem is None and adirondack.max_disp_hint_px == 73
 
 
 def test_damaged_middlebury_2005_image_fails_when_loaded_not_while_searching(tmp_path):

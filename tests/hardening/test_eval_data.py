@@ -148,6 +148,8 @@ def test_eval_cli_notes_the_scenes_without_ground_truth_it_leaves_out(capsys, tm
     assert code == 0
     assert err == "rtstereo eval: note: 1 scene without ground truth left out: testing/000000\n"
     assert [line.split()[0] for line in out.splitlines()[1:3]] == ["s", "mean"]
+    results = json.loads((tmp_path / "res" / "sgbm.json").read_text())  # the JSON counts them too
+    assert results["without_ground_truth"] == ["testing/000000"] and results["scenes_listed"] == 1
 
 
 def test_a_scene_whose_ground_truth_has_no_valid_pixel_fails_alone_and_the_json_stays_strict(capsys, tmp_path):
@@ -168,6 +170,23 @@ def test_a_scene_whose_ground_truth_has_no_valid_pixel_fails_alone_and_the_json_
     # No scene has a mask: the noc/ columns are absent, and a metric over no pixels would be null, not NaN.
     results = json.loads((tmp_path / "res" / "sgbm.json").read_text(), parse_constant=refuse)
     assert [s["name"] for s in results["scenes"]] == ["a"] and results["failed"][0]["name"] == "b"
+
+
+def test_ground_truth_stored_negated_is_named_as_such_not_as_all_unknown(tmp_path):
+    from .corpus import _write_pfm
+
+    folder = _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72), ndisp=32)
+    negated = np.full((40, 72), -5.0)
+    negated[:4] = -np.inf  # unknown pixels are not counted among the negative values
+    _write_pfm(folder / "disp0GT.pfm", negated)
+    sample = find_samples(folder)[0]
+    with pytest.raises(InputError) as info:
+        score_sample(lambda s: None, sample)
+    assert str(info.value) == (
+        f"scene s: ground truth {folder / 'disp0GT.pfm'} has no valid pixel (all 2592 of its known values are "
+        "negative: a map of x_right - x_left? Ground truth is the left view's x_left - x_right, positive), nothing "
+        "to score against"
+    )
 
 
 def test_eval_json_writes_a_metric_over_no_pixels_as_null(tmp_path):
@@ -191,6 +210,20 @@ def test_eval_cli_refuses_an_unwritable_output_before_scoring(capsys, tmp_path, 
         err
         == f"rtstereo eval: error: cannot write evaluation results to {tmp_path / 'file'}: it is a file, not a folder\n"
     )
+
+
+@pytest.mark.parametrize("output", ["", " "])
+def test_eval_cli_refuses_an_empty_output_instead_of_writing_to_the_current_folder(
+    capsys, tmp_path, monkeypatch, output
+):
+    _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72), ndisp=32)
+    monkeypatch.chdir(tmp_path)
+    code = main(["eval", "--model", "sgbm", str(tmp_path / "eth3d"), "-q", "-o", output])
+    assert code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "rtstereo eval: error: -o/--output is empty: give the folder for the results (default: rtstereo-eval)"
+    ]
+    assert not list(tmp_path.glob("*.json"))
 
 
 def test_a_16bit_map_in_a_middlebury_folder_fails_its_scene_by_name(capsys, tmp_path):

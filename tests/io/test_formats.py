@@ -218,6 +218,19 @@ def test_read_16bit_png_written_elsewhere(tmp_path):
     np.testing.assert_array_equal(d, [[np.nan, 1.0, 65535 / 256]])
 
 
+def test_a_16bit_map_stored_as_rgb_keeps_its_16_bits(tmp_path):
+    """PIL opens a 16-bit RGB PNG as 8-bit RGB (the high bytes): KITTI's 1 px (256) read as 1, below 1 px as 0."""
+    raw = np.array([[0, 200, 256, 65535]], np.uint16)
+    assert cv2.imwrite(str(tmp_path / "kitti_rgb.png"), np.dstack([raw, raw, raw]))
+    assert cv2.imwrite(str(tmp_path / "colour16.png"), np.dstack([raw, raw, raw + 1]))
+
+    np.testing.assert_array_equal(read_disparity(tmp_path / "kitti_rgb.png"), [[np.nan, 200 / 256, 1.0, 65535 / 256]])
+    with pytest.raises(InputError, match=r"kitti_rgb.png: a 16-bit map where 8-bit ground truth"):
+        read_disparity(tmp_path / "kitti_rgb.png", scale=8)  # refused, not read as its high bytes / 8
+    with pytest.raises(InputError, match=r"colour16.png: a 16-bit colour image, not a disparity map or mask"):
+        read_disparity(tmp_path / "colour16.png")
+
+
 def test_read_8bit_disparity_needs_scale(tmp_path):
     Image.fromarray(np.array([[0, 16, 32]], np.uint8)).save(tmp_path / "disp.pgm")
 
@@ -468,8 +481,12 @@ def test_read_grey_palette_16bit_and_errors(tmp_path):
     d16 = read_grey(tmp_path / "d16.png")
     assert d16.dtype == np.uint16
     np.testing.assert_array_equal(d16, [[0, 300, 65535]])
-    with pytest.raises(InputError, match="cannot read"):
+    with pytest.raises(InputError) as info:
         read_grey(tmp_path / "bad.png")
+    assert str(info.value) == f"cannot read {tmp_path / 'bad.png'}: not an image file, or the file is damaged"
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(InputError, match=r"cannot read .*empty.png: the file is empty \(0 bytes\)$"):
+        read_grey(tmp_path / "empty.png")
     with pytest.raises(InputError, match="not found"):
         read_grey(tmp_path / "none.png")
 

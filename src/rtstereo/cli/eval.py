@@ -11,9 +11,11 @@ from ..batch.job import failure_reason
 from ..datasets import LAYOUTS, find_samples
 from ..datasets.readers import Sample
 from ..errors import InputError
-from ..eval import clamp_search_ranges, evaluate
+from ..eval import EvalInterrupted, clamp_search_ranges, evaluate
+from ..io.atomic import terminate_as_interrupt
 from ..models import get_spec, is_onnx_file, resolve_alias
 from ..text import counted
+from . import EXIT_INTERRUPTED
 from .batch import add_engine_args, predictor_options
 from .bench import check_output_folder
 from .common import add_model_args, predictor_from_args, settings_from_args
@@ -50,10 +52,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from ..progress import progress_bar
-
+    if not args.output.strip():  # an unset shell variable (-o "$OUT"): the results went to the current folder
+        raise InputError("-o/--output is empty: give the folder for the results (default: rtstereo-eval)")
     samples = find_samples(*args.paths)
     # Scenes without ground truth (a KITTI testing split, SceneFlow images without disparity) cannot be
     # scored: said once, here, rather than left out of the table unsaid.
@@ -98,29 +98,13 @@ def run(args: argparse.Namespace) -> int:
             cache[key] = predictor_from_args(args, **({"max_disp": key} if key else {}))
         return cache[key]
 
-    if args.engine == "ray":
-        from ..scale.eval import run_ray_eval
-
-        report = run_ray_eval(
-            samples,
-            predictor_options(args),
-            name,
-            per_scene_range=per_scene_range,
-            workers=args.workers,
-            address=args.ray_address,
-            fail_fast=args.fail_fast,
-            progress=not args.quiet,
-        )
-    else:
-        progress = lambda items: progress_bar(items, desc="eval", unit="scene", file=sys.stderr, disable=args.quiet)  # noqa: E731
-
-        def on_error(sample: Sample, exc: Exception) -> bool:
-            tqdm.write(
-                f"rtstereo eval: failed: {sample.name} ({sample.left_path}): {failure_reason(exc)}", file=sys.stderr
-            )
-            return not args.fail_fast
-
-        report = evaluate(predictor_for, samples, model=name, progress=progress, on_error=on_error)
+    try:
+        report = _score(args, samples, name, per_scene_range, predictor_for)
+    except EvalInterrupted as exc:  # Ctrl-C or kill: the scenes scored are kept, as bench keeps its rows
+        report = exc.report
+        if not (report.scenes or report.failures):
+            raise KeyboardInterrupt from None  # nothing scored: nothing to print or to write over earlier results
+    report.without_ground_truth = unscored + report.without_ground_truth  # left out here, before scoring
     if args.engine == "ray":
         for failure in report.failures:
             print(f"rtstereo eval: failed: {failure['name']} ({failure['left']}): {failure['error']}", file=sys.stderr)
@@ -143,8 +127,54 @@ def run(args: argparse.Namespace) -> int:
             f"rtstereo eval: {counted(len(report.failures), 'scene')} failed: {names} (listed in {json_path})",
             file=sys.stderr,
         )
-        return 1
-    return 0
+    done = len(report.scenes) + len(report.failures)
+    if args.fail_fast and report.failures and done < len(samples) and not report.interrupted:
+        print(
+            f"rtstereo eval: --fail-fast: stopped at the first failure; {len(samples) - done} of "
+            f"{counted(len(samples), 'scene')} not scored",
+            file=sys.stderr,
+        )
+    if report.interrupted:
+        print(
+            f"rtstereo eval: interrupted after {done} of {counted(len(samples), 'scene')}: the scenes scored are "
+            f'written to {json_path} ("interrupted": true), the rest were not scored',
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    return 1 if report.failures else 0
+
+
+def _score(args: argparse.Namespace, samples: list[Sample], name: str, per_scene_range: bool, predictor_for):
+    """The report of the chosen engine; SIGTERM (``kill``) stops it as Ctrl-C does.
+
+    Raises:
+        EvalInterrupted: Ctrl-C or SIGTERM, with the scenes scored before it.
+    """
+    from tqdm import tqdm
+
+    from ..progress import progress_bar
+
+    if args.engine == "ray":
+        from ..scale.eval import run_ray_eval
+
+        return run_ray_eval(
+            samples,
+            predictor_options(args),
+            name,
+            per_scene_range=per_scene_range,
+            workers=args.workers,
+            address=args.ray_address,
+            fail_fast=args.fail_fast,
+            progress=not args.quiet,
+        )
+    progress = lambda items: progress_bar(items, desc="eval", unit="scene", file=sys.stderr, disable=args.quiet)  # noqa: E731
+
+    def on_error(sample: Sample, exc: Exception) -> bool:
+        tqdm.write(f"rtstereo eval: failed: {sample.name} ({sample.left_path}): {failure_reason(exc)}", file=sys.stderr)
+        return not args.fail_fast
+
+    with terminate_as_interrupt():
+        return evaluate(predictor_for, samples, model=name, progress=progress, on_error=on_error)
 
 
 # Checkpoint names a run folder gives every run (`rtstereo train`'s best.pt and last.pt, the packaged

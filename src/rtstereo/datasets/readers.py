@@ -2,7 +2,9 @@
 
 Each layout yields :class:`Sample` objects that know where their images, ground truth and masks are
 and how to decode them. :func:`find_samples` walks a folder tree and lets every layout claim what it
-recognises, so one call reads a single scene, a dataset, or a folder of several datasets.
+recognises, so one call reads a single scene, a dataset, or a folder of several datasets. A scene or frame
+with one of its images missing (its ground truth, or the other image, is there) is listed with the
+:attr:`Sample.problem` that names the missing file, so that it fails alone rather than vanish from the count.
 
 Layouts:
 
@@ -13,8 +15,10 @@ Layouts:
 - Middlebury 2005/2006: ``view1/view5``, ``disp1/disp5`` (value / scale: 1 full, 2 half, 3 third
   size), ``dmin.txt`` (disparity offset, for depth).
 - Middlebury 2014 (MiddEval3) and ETH3D two-view: ``im0/im1``, ``disp0GT.pfm``, ``mask0nocc.png``
-  (255 = non-occluded), ``calib.txt``; a test folder (no ``disp0GT.pfm``: ``im0/im1`` and ``calib.txt``) is a
-  scene without ground truth.
+  (255 = non-occluded), ``calib.txt``; ETH3D's ground truth also in its own download's tree beside the
+  images' (``two_view_training_gt/<scene>`` for ``two_view_training/<scene>``); the full-size Middlebury
+  2014 and 2021 scenes (``Adirondack-perfect``) name their ground truth ``disp0.pfm`` and have no mask; a
+  test folder (no ground truth: ``im0/im1`` and ``calib.txt``) is a scene without ground truth.
 - KITTI 2012 (``colored_0/1``, ``disp_occ``, ``disp_noc``) and 2015 (``image_2/3``,
   ``disp_occ_0``, ``disp_noc_0``): uint16 / 256, 0 = invalid; one sample per ``*_10.png`` frame.
 - SceneFlow: ``<images>/{left,right}/X.png`` with ``disparity/{left}/X.pfm`` beside ``<images>``
@@ -38,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DatasetError
+from ..errors import DatasetError, require_path
 from ..io.disparity import read_disparity
 from ..io.images import read_grey, read_image
 
@@ -84,7 +88,7 @@ class Sample:
         max_disp_hint_px: the disparity range a classical method should search for this scene.
         calib_path: calibration file, when present.
         disparity_offset_px: Middlebury's ``doffs``/``dmin`` (for depth), 0 otherwise.
-        problem: why the scene cannot be used (a damaged ``calib.txt`` or ``dmin.txt``), ``None`` when
+        problem: why the scene cannot be used (a damaged ``calib.txt`` or ``dmin.txt``, a missing image), ``None`` when
             nothing is known to be wrong. The search still lists such a scene, so that it fails alone:
             loading it raises :class:`~rtstereo.errors.DatasetError` with this reason.
     """
@@ -150,6 +154,8 @@ _TSUKUBA_SIZE_WH = (384, 288)
 _MB2001_DEFAULT_SCALE = 8
 # Middlebury 2003 was published at these widths only (full, half, quarter size), its 8-bit divisor 1, 2 or 4.
 _MB2003_SCALE_BY_WIDTH = {1800: 1, 900: 2, 450: 4}
+# (left, right, ground truth) file stems of a Middlebury 2001/2003 scene: tsukuba's, then the others'.
+_MB2001_NAMES = (("im3", "im4", "disp3"), ("im2", "im6", "disp2"))
 # Middlebury 2005 full-size width; smaller versions scale disparity (and the 8-bit divisor).
 _MB2005_FULL_WIDTH = 1390
 
@@ -160,6 +166,18 @@ def _first(folder: Path, stems: tuple[str, ...], files: set[str]) -> Path | None
             if stem + suffix in files:
                 return folder / (stem + suffix)
     return None
+
+
+def _pair(folder: Path, left_stem: str, right_stem: str, files: set[str]) -> tuple[Path, Path, str | None, bool]:
+    """A scene's two images: ``(left, right, problem, any_found)``.
+
+    A missing image gets the path it would have (with the other's suffix, or ``.png``) and ``problem`` names
+    it, so that a detector can list the scene and it fails alone, by name, rather than vanish from the count.
+    """
+    left, right = _first(folder, (left_stem,), files), _first(folder, (right_stem,), files)
+    suffix = (left or right).suffix if (left or right) else ".png"
+    left_path, right_path = left or folder / (left_stem + suffix), right or folder / (right_stem + suffix)
+    return left_path, right_path, _missing_images(left_path, right_path), bool(left or right)
 
 
 def image_width_px(path: Path) -> int:
@@ -202,15 +220,19 @@ def _nonocc(folder: Path, files: set[str]) -> Path | None:
 
 def detect_middlebury_2001_2003(folder: Path, dirs: list[str], names: list[str], root: Path) -> list[Sample]:
     files = set(names)
-    # (left, right, ground truth) conventions: tsukuba im3/im4/disp3, the others im2/im6/disp2.
-    for left, right, gt in (("im3", "im4", "disp3"), ("im2", "im6", "disp2")):
-        left_path, right_path = _first(folder, (left,), files), _first(folder, (right,), files)
+    # (left, right, ground truth) conventions: tsukuba im3/im4/disp3, the others im2/im6/disp2. A complete
+    # scene first; else ground truth beside one of its images: a scene with the other missing.
+    scenes = []
+    for left, right, gt in _MB2001_NAMES:
+        left_path, right_path, problem, any_image = _pair(folder, left, right, files)
         gt_path = _first(folder, (gt,), files)
-        if left_path and right_path and gt_path:
-            break
-    else:
+        if any_image and gt_path:
+            scenes.append((problem is not None, left == "im3", left_path, right_path, gt_path, problem))
+    if not scenes:
         return []
-    dataset, scale = _middlebury_2001_2003_scale(folder, left_path, gt_path, tsukuba_names=left == "im3")
+    _, tsukuba_names, left_path, right_path, gt_path, problem = min(scenes, key=lambda scene: scene[0])
+    present = left_path if left_path.is_file() else right_path  # both views have the image size that tells the scale
+    dataset, scale = _middlebury_2001_2003_scale(folder, present, gt_path, tsukuba_names=tsukuba_names)
     # An 8-bit map with divisor s holds disparities below 256 / s: the natural search range.
     return [
         Sample(
@@ -223,6 +245,7 @@ def detect_middlebury_2001_2003(folder: Path, dirs: list[str], names: list[str],
             nonocc_path=_nonocc(folder, files),
             nonocc_value=255,
             max_disp_hint_px=256 // scale,
+            problem=problem,
         )
     ]
 
@@ -284,13 +307,13 @@ def _check_2001_values(folder: Path, gt_path: Path, scale: int) -> None:
 
 def detect_middlebury_2005(folder: Path, dirs: list[str], names: list[str], root: Path) -> list[Sample]:
     files = set(names)
-    left_path, right_path = _first(folder, ("view1",), files), _first(folder, ("view5",), files)
+    left_path, right_path, problem, any_image = _pair(folder, "view1", "view5", files)
     gt_path = _first(folder, ("disp1",), files)
-    if not (left_path and right_path and gt_path):
+    if not (any_image and gt_path):
         return []
     scale = _size_scale(left_path, _MB2005_FULL_WIDTH)
-    offset, problem = 0.0, None
-    if "dmin.txt" in files:
+    offset = 0.0
+    if "dmin.txt" in files and problem is None:
         dmin = folder / "dmin.txt"
         try:
             words = _read_text(dmin).split()
@@ -316,7 +339,7 @@ def detect_middlebury_2005(folder: Path, dirs: list[str], names: list[str], root
 def _read_text(path: Path) -> str:
     """A dataset's small text file, or :class:`DatasetError` naming it."""
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")  # a Windows editor's byte-order mark is not part of the text
     except UnicodeDecodeError:
         raise DatasetError(f"cannot read {path}: not a UTF-8 text file") from None
     except OSError as exc:
@@ -332,17 +355,52 @@ def _read_calib_txt(path: Path) -> dict[str, str]:
     return values
 
 
+# MiddEval3's and ETH3D's ground truth, and the full-size Middlebury 2014 (and 2021) scenes'.
+_TWO_VIEW_GT_NAMES = ("disp0GT.pfm", "disp0.pfm")
+
+
+# ETH3D's ground truth is a download of its own, unpacked beside the images' (the layout RAFT-Stereo and most
+# stereo code read): two_view_training/<scene> holds im0, im1 and calib.txt, two_view_training_gt/<scene>
+# disp0GT.pfm and mask0nocc.png.
+_GT_TREE_SUFFIX = "_gt"
+
+
+def _files_in(folder: Path) -> set[str]:
+    try:
+        return {entry.name for entry in os.scandir(folder) if entry.is_file()}
+    except OSError:
+        return set()
+
+
+def _two_view_folders(folder: Path, files: set[str]) -> tuple[Path, set[str], Path, set[str]]:
+    """``(images folder, its files, ground-truth folder, its files)`` of a two-view scene: the folder itself
+    for both, unless the images or the ground truth it lacks are in the twin folder of ETH3D's separate ground
+    truth tree (``two_view_training`` and ``two_view_training_gt``)."""
+    split = folder.parent
+    if split.name.endswith(_GT_TREE_SUFFIX):
+        twin = split.parent / split.name[: -len(_GT_TREE_SUFFIX)] / folder.name
+        if _first(folder, ("im0", "im1"), files) is None and twin.is_dir():
+            return twin, _files_in(twin), folder, files
+    elif not any(name in files for name in _TWO_VIEW_GT_NAMES):
+        twin = split.parent / f"{split.name}{_GT_TREE_SUFFIX}" / folder.name
+        if twin.is_dir():
+            return folder, files, twin, _files_in(twin)
+    return folder, files, folder, files
+
+
 def detect_middlebury_2014_eth3d(folder: Path, dirs: list[str], names: list[str], root: Path) -> list[Sample]:
-    files = set(names)
-    left_path, right_path = _first(folder, ("im0",), files), _first(folder, ("im1",), files)
+    images, files, truth, truth_files = _two_view_folders(folder, set(names))
+    left_path, right_path, missing, any_image = _pair(images, "im0", "im1", files)
     # A test split (MiddEval3 testF/H/Q, ETH3D two_view_test) has no disp0GT.pfm: its calib.txt still marks
-    # the layout, and its scenes are named as having no ground truth rather than as an unknown layout.
-    has_gt = "disp0GT.pfm" in files
-    if not (left_path and right_path and (has_gt or "calib.txt" in files)):
+    # the layout, and its scenes are named as having no ground truth rather than as an unknown layout. Ground
+    # truth, or calib.txt beside an image, with an image missing is a scene that fails by name.
+    gt_name = next((name for name in _TWO_VIEW_GT_NAMES if name in truth_files), None)
+    has_gt = gt_name is not None
+    if not (has_gt or (any_image and "calib.txt" in files)):
         return []
-    calib = folder / "calib.txt" if "calib.txt" in files else None
+    calib = images / "calib.txt" if "calib.txt" in files else None
     values: dict[str, str] = {}
-    hint, offset, problem = 192, 0.0, None
+    hint, offset, problem = 192, 0.0, missing
     # A damaged calib.txt makes its scene fail when it is loaded, not the search of every dataset.
     try:
         values = _read_calib_txt(calib) if calib else {}
@@ -364,8 +422,8 @@ def detect_middlebury_2014_eth3d(folder: Path, dirs: list[str], names: list[str]
             dataset="eth3d" if is_eth3d else "middlebury2014",
             left_path=left_path,
             right_path=right_path,
-            gt_path=folder / "disp0GT.pfm" if has_gt else None,
-            nonocc_path=folder / "mask0nocc.png" if "mask0nocc.png" in files else None,
+            gt_path=truth / gt_name if gt_name else None,
+            nonocc_path=truth / "mask0nocc.png" if "mask0nocc.png" in truth_files else None,
             nonocc_value=255,
             max_disp_hint_px=hint,
             calib_path=calib,
@@ -391,7 +449,8 @@ def detect_kitti(folder: Path, dirs: list[str], names: list[str], root: Path) ->
         return []
     dataset, left_dir, right_dir, occ_dir, noc_dir = layout
     samples = []
-    for frame in sorted(os.listdir(folder / left_dir)):
+    # Frames of either view: one whose left image is missing is listed too, and fails by name.
+    for frame in sorted({*os.listdir(folder / left_dir), *os.listdir(folder / right_dir)}):
         match = _KITTI_FRAME.match(frame)
         if not match:
             continue
@@ -411,15 +470,18 @@ def detect_kitti(folder: Path, dirs: list[str], names: list[str], root: Path) ->
                 nonocc_value=-1,
                 max_disp_hint_px=192,
                 calib_path=calib if calib.is_file() else (calib_2015 if calib_2015.is_file() else None),
-                problem=_missing_right(folder / right_dir / frame),
+                problem=_missing_images(folder / left_dir / frame, folder / right_dir / frame),
             )
         )
     return samples
 
 
-def _missing_right(right: Path) -> str | None:
-    """The problem of a frame whose right image is missing (listed, so that it fails alone and is named)."""
-    return None if right.is_file() else f"the right image {right} is missing"
+def _missing_images(left: Path, right: Path) -> str | None:
+    """The problem of a pair whose left or right image is missing (listed, so that it fails alone and is named)."""
+    missing = [
+        f"the {side} image {path} is missing" for side, path in (("left", left), ("right", right)) if not path.is_file()
+    ]
+    return "; ".join(missing) or None
 
 
 _SCENEFLOW_IMAGE_DIRS = ("RGB_cleanpass", "RGB_finalpass", "frames_cleanpass", "frames_finalpass", "images")
@@ -443,7 +505,7 @@ def detect_sceneflow(folder: Path, dirs: list[str], names: list[str], root: Path
     disparity_dir = root / "disparity" / tail / "left"
     occlusion_dir = root / ("disparity_occlusions" if subset else "occlusion") / tail / "left"
     samples = []
-    for image in sorted(os.listdir(folder / "left")):
+    for image in sorted({*os.listdir(folder / "left"), *os.listdir(folder / "right")}):
         stem, suffix = os.path.splitext(image)
         if suffix.lower() not in IMAGE_SUFFIXES:
             continue
@@ -461,7 +523,7 @@ def detect_sceneflow(folder: Path, dirs: list[str], names: list[str], root: Path
                 nonocc_path=occ if occ.is_file() else None,
                 nonocc_value=0 if subset else None,  # the subset's masks: 0 visible, 1 or 255 occluded
                 max_disp_hint_px=192,
-                problem=_missing_right(folder / "right" / image),
+                problem=_missing_images(folder / "left" / image, folder / "right" / image),
             )
         )
     return samples
@@ -513,11 +575,15 @@ def find_samples(*paths: str | Path) -> list[Sample]:
         Samples sorted by folder order, with unique names.
 
     Raises:
-        DatasetError: a path is missing or not a folder, or nothing under it has a known layout.
+        DatasetError: a path is empty, missing or not a folder, or nothing under it has a known layout.
+        InputError: a path that is not a ``str`` or ``os.PathLike``.
     """
     samples: list[Sample] = []
     read: set[tuple[str, str]] = set()  # the real paths of each pair already found
-    for path in (Path(p).absolute() for p in paths):
+    for given in paths:
+        path = require_path(given, "dataset folder").absolute()
+        if str(given) == "":  # an unset shell variable ("$DATA"): Path("") is the current folder, searched whole
+            raise DatasetError("dataset folder: the path is empty")
         if not path.exists():
             raise DatasetError(f"dataset folder not found: {path}")
         if not path.is_dir():

@@ -180,9 +180,34 @@ def read_grey(path: str | Path) -> np.ndarray:
         with Image.open(path) as im:
             if im.mode in ("I;16", "I;16B", "I"):
                 return np.array(im).astype(np.uint16)
-            return np.array(im.convert("L"))
-    except (UnidentifiedImageError, OSError) as exc:
-        raise InputError(f"cannot read {path}: {exc}") from None
+            deep = _grey_of_16bit_colour(path) if im.mode in ("RGB", "RGBA") else None
+            return deep if deep is not None else np.array(im.convert("L"))
+    except UnidentifiedImageError:  # PIL's own message named the file a second time
+        empty = path.stat().st_size == 0
+        reason = "the file is empty (0 bytes)" if empty else "not an image file, or the file is damaged"
+        raise InputError(f"cannot read {path}: {reason}") from None
+    except OSError as exc:  # a truncated file, or one the disk cannot give back
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _grey_of_16bit_colour(path: Path) -> np.ndarray | None:
+    """The uint16 grey level of a 16-bit file stored with three or four channels (a KITTI map saved as RGB),
+    ``None`` for an 8-bit one. PIL opens such a file as 8-bit RGB, its high bytes only: a disparity of 2 px
+    (512 in KITTI's x 256) read as 2, and one below 1 px as 0, unknown.
+
+    Raises:
+        InputError: the channels differ (a colour image, not a map).
+    """
+    data = np.fromfile(path, dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None or image.dtype != np.uint16 or image.ndim != 3:
+        return None
+    grey = image[:, :, 0]
+    if (image[:, :, 1:3] != grey[:, :, None]).any():
+        raise InputError(
+            f"{path}: a 16-bit colour image, not a disparity map or mask (those have one grey level per pixel)"
+        )
+    return np.ascontiguousarray(grey)
 
 
 def write_image(path: str | Path, image: np.ndarray) -> None:

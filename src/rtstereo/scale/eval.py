@@ -15,7 +15,7 @@ from typing import Any
 from ..batch.job import PredictorOptions, failure_reason
 from ..datasets.readers import Sample
 from ..errors import RtStereoError
-from ..eval import EvalReport, SceneResult, score_sample
+from ..eval import EvalInterrupted, EvalReport, SceneResult, score_sample
 from ..io.atomic import terminate_as_interrupt
 from ..runtime.providers import limit_threads
 from ..text import counted
@@ -99,12 +99,13 @@ def run_ray_eval(
 
     Raises:
         EngineError: Ray cannot be reached, or the pipeline broke down.
+        EvalInterrupted: Ctrl-C or SIGTERM; its ``report`` holds the scenes whose results had come back.
     """
     from ..progress import progress_bar
 
     options.load()
     samples = list(samples)
-    report = EvalReport(model=model)
+    report = EvalReport(model=model, listed=len(samples))
     if not samples:
         return report
     scored: dict[int, SceneResult] = {}
@@ -131,6 +132,7 @@ def run_ray_eval(
         )
         bar = progress_bar(total=len(samples), desc="eval (ray)", unit="scene", file=sys.stderr, disable=not progress)
         said: set[str] = set()
+        interrupted = False
         try:
             with terminate_as_interrupt():  # Ray's own SIGTERM handler exits at once, with a stack dump
                 for row in dataset.iter_rows():
@@ -148,14 +150,19 @@ def run_ray_eval(
                         scored[index] = SceneResult(**values)
         except RtStereoError:
             raise
+        except KeyboardInterrupt:
+            interrupted = True
         except Exception as exc:  # noqa: BLE001 - Ray's own failures (a worker died, a node was lost)
-            if caused_by_interrupt(exc):
-                raise KeyboardInterrupt from None
-            raise pipeline_stopped(exc, f"{bar.n} of {counted(len(samples), 'scene')}") from exc
+            if not caused_by_interrupt(exc):
+                raise pipeline_stopped(exc, f"{bar.n} of {counted(len(samples), 'scene')}") from exc
+            interrupted = True
         finally:
             bar.close()
     report.scenes = [scored[i] for i in sorted(scored)]
     report.failures = [failed[i] for i in sorted(failed)]
+    if interrupted:  # the scenes whose results came back are kept, as in one process
+        report.interrupted = True
+        raise EvalInterrupted(report)
     return report
 
 
