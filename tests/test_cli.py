@@ -125,7 +125,7 @@ def test_predict_format_named_twice_is_written_once_and_a_format_list_naming_non
     assert code == 2 and "--format ',' names no output" in err
     assert not (tmp_path / "o2").exists()
     code, _, err = run_cli(capsys, *args, tmp_path / "o2", "--format", "")  # it wrote the default set
-    assert code == 2 and "--format '' names no output" in err
+    assert code == 2 and "--format is empty" in err
     code, _, err = run_cli(capsys, *args, tmp_path / "o2", "--format", "PFM,png")
     assert code == 2 and "; did you mean pfm, png16?" in err
     assert not (tmp_path / "o2").exists()
@@ -748,3 +748,26 @@ def test_the_large_pair_note_estimates_from_the_size():
     )
     assert large_pair_note(model("hybrid", "cuda"), 3000, 4000) == "4000x3000 (12.0 MP) with hybrid takes a while"
     assert large_pair_note(model("gwcnet-gc"), 3000, 4000) == "4000x3000 (12.0 MP) with gwcnet-gc takes a while"
+
+
+@pytest.mark.parametrize(
+    "verb_args",
+    [
+        ("synth", "1", "--size", "32x48"),
+        ("predict", "L", "R", "--model", "sgbm"),
+        ("bench", "sgbm", "--sizes", "32x32", "--runs", "1"),
+        ("eval", "D"),
+    ],
+    ids=lambda args: args[0],
+)
+def test_an_empty_output_is_refused_before_any_work(capsys, tmp_path, monkeypatch, pair_files, verb_args):
+    # `-o "$OUT"` with OUT unset: synth and eval wrote into the current folder, predict and bench wrote nothing
+    # and exited 0.
+    monkeypatch.chdir(tmp_path)
+    lp, rp = pair_files
+    argv = [{"L": lp, "R": rp, "D": tmp_path}.get(word, word) for word in verb_args]
+    before = sorted(tmp_path.rglob("*"))
+    code, _, err = run_cli(capsys, *argv, "-o", "")
+    assert code == 2
+    assert f"rtstereo {verb_args[0]}: error: -o/--output is empty" in err
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written in the current folder

@@ -108,6 +108,14 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return EXIT_USAGE
+        empty = _empty_option(parser.verb_parsers[args.verb], args)
+        if empty:  # `-o "$OUT"` with OUT unset: the verb would write to (or read) the current folder, or nothing
+            print(
+                f"rtstereo {args.verb}: error: {empty} is empty (an unset shell variable?): give it a value "
+                f"(see `rtstereo {args.verb} --help`)",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
         try:
             with one_voice(args.verb):
                 return int(args.func(args) or 0)
@@ -120,6 +128,24 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print(f"rtstereo {args.verb}: interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
+
+
+def _empty_option(verb_parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
+    """The first option given an empty (or blank) text, as ``-o/--output``, or ``""`` if none was.
+
+    No option of any verb takes an empty text: an empty one comes from an unset shell variable, and was
+    read as the current folder (``synth``, ``eval``) or as no output at all (``predict``, ``bench``).
+    """
+    for action in verb_parser._actions:
+        if not action.option_strings or action.dest not in vars(args):
+            continue
+        value = getattr(args, action.dest)
+        if value is action.default or value == action.default:  # not given (some defaults are empty texts)
+            continue
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(item, str) and not item.strip() for item in values):
+            return "/".join(action.option_strings)
+    return ""
 
 
 def _expanded_glob_hint(args: argparse.Namespace, extra: list[str]) -> str:
