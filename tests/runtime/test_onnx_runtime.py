@@ -26,6 +26,7 @@ from rtstereo.models.registry import ModelSpec
 from rtstereo.runtime import onnx as ort_backend
 from rtstereo.runtime.onnx import (
     METADATA_KEY,
+    HalfOnCpuWarning,
     OnnxContract,
     ProviderFallbackWarning,
     companion_path,
@@ -374,7 +375,63 @@ def test_fp16_on_an_fp32_file_needs_tensorrt_and_bf16_is_refused(toy_path):
 
 def test_fp16_file_reports_fp16(tmp_path):
     path = toy_single(tmp_path / "t16.onnx", contract=_contract(precision="fp16"))
-    assert load_onnx(path).backend.describe()["precision"] == "fp16"
+    with pytest.warns(HalfOnCpuWarning):
+        assert load_onnx(path).backend.describe()["precision"] == "fp16"
+
+
+def test_int8_file_reports_int8(tmp_path):
+    """An int8 export's results read "precision": "fp32" (the --precision default), and --precision fp16 on it
+    said it held an fp32 model."""
+    path = toy_single(tmp_path / "t8.onnx", contract=_contract(precision="int8"))
+    predictor = load_onnx(path)
+    assert predictor.backend.describe()["precision"] == "int8"
+    left, right = _gradient_pair(SIZE_HW)
+    assert predictor.predict(left, right).settings["precision"] == "int8"
+    with pytest.raises(InputError, match="holds an int8 model and only TensorRT can run it in fp16"):
+        load_onnx(path, precision="fp16")
+
+
+def test_fp16_on_the_cpu_provider_says_it_runs_in_float32_behind_casts(tmp_path, toy_path):
+    """An fp16 file, or --precision fp16 on --backend onnxruntime, ran on the CPU without a word: the CPU
+    provider runs float16 operators it has no kernel for in float32, so the user got fp16's rounding and
+    no speed."""
+    path = toy_single(tmp_path / "t16.onnx", contract=_contract(precision="fp16"))
+    with pytest.warns(
+        HalfOnCpuWarning,
+        match=r"t16.onnx is float16 and runs on ONNX Runtime's CPU provider.*"
+        r"float32 behind casts.*use a file exported without --fp16",
+    ):
+        load_onnx(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", HalfOnCpuWarning)
+        load_onnx(toy_path)  # fp32: nothing to say
+
+    @dataclasses.dataclass(frozen=True)
+    class Exported:
+        path: Path
+        init_path: Path | None = None
+
+    def export(size_hw, left, right):
+        return Exported(toy_single(tmp_path / f"toy_{size_hw[0]}x{size_hw[1]}.onnx", size_hw))
+
+    spec = ModelSpec(name="toy", summary="toy", kind="network", builder="", normalization="unit", size_divisor=8)
+    for precision in ("fp16", "fp32"):
+        predictor = ort_backend.predictor_from_export(spec, {}, export, precision=precision)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            predictor.predict(*_gradient_pair((16, 24)))
+            predictor.predict(*_gradient_pair((32, 24)))  # a second size: said once per predictor
+        said = [str(w.message) for w in caught if w.category is HalfOnCpuWarning]
+        assert said == (
+            [
+                "the network's fp16 export is float16 and runs on ONNX Runtime's CPU provider, which "
+                "computes the float16 operators it has no kernel for in float32 behind casts: fp16's "
+                "rounding without fp16's speed (often slower than fp32); on the CPU use --precision fp32; "
+                "fp16 pays off with --device cuda"
+            ]
+            if precision == "fp16"
+            else []
+        )
 
 
 def test_missing_and_foreign_files_are_checkpoint_errors(tmp_path):
