@@ -312,6 +312,24 @@ def test_another_input_size_is_resized_with_a_warning_and_rescaled(toy_path):
     np.testing.assert_allclose(result.disparity_px, 2 * (SCALE_PX * 102 / 255 + 1), rtol=1e-5)
 
 
+def test_a_fixed_size_map_records_its_scale_and_its_range_top_follows_it(tmp_path):
+    """A fixed-size export run on a smaller pair is wider than its input, as a padded network is: the top of its
+    range was taken in the network's pixels (11 px where the map, halved, held 5.5 px), so a map piled up
+    there was not warned about."""
+    from rtstereo.runtime.predictor import range_ceiling_share
+
+    path = toy_single(tmp_path / "t.onnx", contract=_contract(settings={"max_disp": 12}))  # white: 11 px, the top
+    predictor = load_onnx(path)
+    for size_hw, scale in (((8, 12), 0.5), ((32, 48), 2.0), (SIZE_HW, 1.0)):
+        white = np.full((*size_hw, 3), 255, np.uint8)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResizeWarning)
+            result = predictor.predict(white, white)
+        assert result.disparity_scale == scale
+        np.testing.assert_allclose(result.disparity_px, 11 * scale, rtol=1e-5)
+        assert range_ceiling_share(result, predictor.max_disp_px) == (1.0, 11 * scale)
+
+
 def test_invalid_pixels_of_a_fixed_size_map_are_not_interpolated_into_valid_ones(toy_path, monkeypatch):
     """Marked invalid after the resize, a 0 beside 10 px became a valid 5 px (then 10 px once rescaled)."""
     predictor = load_onnx(toy_path)
