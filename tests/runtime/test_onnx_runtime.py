@@ -191,6 +191,29 @@ def test_an_explicit_list_falls_back_to_the_cpu_with_a_warning(toy_path):
     assert session.get_providers() == ["CPUExecutionProvider"]
 
 
+def test_a_run_that_fell_back_to_the_cpu_records_the_cpu(toy_path, tmp_path):
+    """--device cuda --set providers=cuda,cpu ran on the CPU provider and its results said "device": "cuda"."""
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this onnxruntime build has CUDA: nothing to fall back from")
+
+    @dataclasses.dataclass(frozen=True)
+    class Exported:
+        path: Path
+        init_path: Path | None = None
+
+    spec = ModelSpec(name="toy", summary="toy", kind="network", builder="", normalization="unit", size_divisor=8)
+    with pytest.warns(ProviderFallbackWarning):
+        predictors = (
+            rtstereo.load(str(toy_path), device="cuda", providers="cuda,cpu"),
+            ort_backend.predictor_from_export(spec, {}, lambda *_: Exported(toy_path), "cuda", providers="cuda,cpu"),
+        )
+        for predictor in predictors:
+            settings = predictor.predict(*_gradient_pair(SIZE_HW)).settings
+            assert (settings["device"], settings["providers"]) == ("cpu", ["CPUExecutionProvider"])
+
+
 def test_cuda_without_a_gpu_provider_is_refused_with_the_install_line(toy_path):
     import onnxruntime
 

@@ -241,11 +241,13 @@ class _Checked(Backend):
         ``threads``: the session's intra-op threads where they were set (``--threads``, ``$RTSTEREO_THREADS``,
         ``threads=N``, the hybrid's share); without it ONNX Runtime picks them (one per physical core)."""
         threads = last.session.get_session_options().intra_op_num_threads
+        providers = last.session.get_providers()[:1]
         return {
             "backend": self.name,
-            "device": self.device,
+            # where it ran: --device cuda with providers=cuda,cpu falls back to the CPU (with a warning)
+            "device": "cpu" if providers[0] == "CPUExecutionProvider" else self.device,
             "precision": self.precision,
-            "providers": last.session.get_providers()[:1],
+            "providers": providers,
             **({"threads": threads} if threads > 0 else {}),
             "onnx": str(last.path),
             **files,
@@ -681,6 +683,6 @@ class ExportOnFirstUseBackend(Backend):
         with self._lock:
             last = next(reversed(self.sessions.values()), None)
         if last is not None:
-            shared = ("providers", "threads", "onnx", "provider_parity")
+            shared = ("device", "providers", "threads", "onnx", "provider_parity")
             info.update({k: v for k, v in last.describe().items() if k in shared})
         return info
