@@ -43,6 +43,28 @@ def test_sgbm_three_way_needs_only_the_searched_range_and_never_reaches_opencv_b
         sgbm(*_pair(32, 31))
 
 
+def test_a_map_without_a_match_from_an_image_barely_wider_than_the_range_is_warned_about():
+    """Just above the least width, SGBM's block and checks left no column matched: an empty map, without a word."""
+    import warnings
+
+    sgbm = rtstereo.load("sgbm", max_disp=64)
+    with pytest.warns(
+        UserWarning,
+        match=r"^sgbm matched no pixel: the image is 67 px wide, only 3 px more than the 64 "
+        r"disparities it searches, .* lower --max-disp \(48 or less\)$",
+    ):
+        assert np.isnan(sgbm.predict(*make_textured_pair(32, 67)).disparity_px).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isfinite(sgbm.predict(*make_textured_pair(32, 96)).disparity_px).any()
+        blank = np.zeros((32, 96, 3), np.uint8)  # nothing to match, but not for want of width
+        assert np.isnan(sgbm.predict(blank, blank).disparity_px).all()
+        assert np.isfinite(rtstereo.load("sgbm", max_disp=48).predict(*make_textured_pair(32, 67)).disparity_px).all()
+        # the hybrid's SGBM pass leaves its holes to the network: its map is whole, nothing to say
+        narrow = np.zeros((32, 20, 3), np.uint8)
+        assert np.isfinite(rtstereo.load("hybrid").predict(narrow, narrow).disparity_px).all()
+
+
 def test_a_block_larger_than_the_image_allows_is_refused_not_an_opencv_assertion():
     with pytest.raises(InputError, match="block_size 11: it must exceed 21 px"):
         rtstereo.load("sgbm", max_disp=16, block_size=11).predict(*_pair(64, 21))
