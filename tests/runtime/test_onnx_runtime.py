@@ -175,6 +175,29 @@ def test_bad_provider_lists_are_refused(text, message):
         parse_providers(text)
 
 
+def test_gpu_providers_with_device_cpu_are_refused(toy_path, monkeypatch):
+    """--device cpu --set providers=cuda ran on GPU 0 of a GPU build (its results saying cpu); here, it was told to
+    use --device cpu, which it had."""
+    import onnxruntime
+
+    with pytest.raises(InputError, match=r"^--device cpu and the providers CUDAExecutionProvider disagree"):
+        provider_list("cpu", "fp32", providers="cuda,cpu")
+    real = onnxruntime.get_available_providers()
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", *real])
+    with pytest.raises(InputError, match="TensorrtExecutionProvider, CUDAExecutionProvider disagree"):
+        rtstereo.load(str(toy_path), providers="tensorrt,cuda")
+    assert [n for n, _ in provider_list("cpu", "fp32", providers="cpu")] == ["CPUExecutionProvider"]
+
+
+def test_a_list_none_of_which_is_here_says_how_to_accept_the_cpu(toy_path):
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this onnxruntime build has CUDA")
+    with pytest.raises(InputError, match=r"add cpu to the list to accept the CPU \(--set providers=...,cpu\)"):
+        open_session(toy_path, device="cuda", providers="tensorrt,cuda")
+
+
 @pytest.mark.parametrize("device", ["gpu", "cuda:x"])
 def test_bad_device_is_refused(device):
     with pytest.raises(InputError, match="device must be cpu or cuda"):
