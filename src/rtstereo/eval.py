@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
 import platform
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +18,7 @@ import numpy as np
 from .datasets import Sample
 from .errors import InputError, OutputError
 from .metrics import BAD_THRESHOLDS_PX, bad_key, disparity_metrics, finite_or_none, mean_metrics
+from .models.sgbm import UnmatchedBandWarning
 from .runtime.predictor import Predictor
 
 # Columns of the terminal / Markdown table: (metric key, header, format)
@@ -285,10 +288,16 @@ def score_sample(
             "score against"
         )
     predictor = predictor_for(sample)
-    if warmed is not None and (id(predictor), left.shape) not in warmed:
-        predictor.predict(left, right)
-        warmed[id(predictor), left.shape] = predictor  # held, so that its id is never another predictor's
-    result = predictor.predict(left, right)
+    searched = getattr(predictor, "max_disp_px", None)
+    noted = searched == sample.max_disp_hint_px and _unmatched_columns(int(searched), left.shape[1])
+    # Only then: a change of the filters lets every warning already said be said again
+    with warnings.catch_warnings() if noted else contextlib.nullcontext():
+        if noted:
+            warnings.simplefilter("ignore", UnmatchedBandWarning)  # the scene's range: its note said it
+        if warmed is not None and (id(predictor), left.shape) not in warmed:
+            predictor.predict(left, right)
+            warmed[id(predictor), left.shape] = predictor  # held, so that its id is never another predictor's
+        result = predictor.predict(left, right)
     if result.disparity_px.shape != gt.shape:  # a predictor that does not keep the input size
         raise InputError(
             f"scene {sample.name}: the prediction is {result.disparity_px.shape[1]}x{result.disparity_px.shape[0]} "
