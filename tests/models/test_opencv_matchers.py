@@ -218,6 +218,8 @@ def test_a_left_right_tolerance_opencv_would_round_is_refused_unless_the_mirrore
 def test_threads_given_as_a_setting_of_a_classical_method_points_to_the_option():
     with pytest.raises(InputError, match=r"model 'sgbm' has no setting 'threads' \(.*\): CPU threads are an option of"):
         rtstereo.load("sgbm", threads=2)
+    with pytest.raises(InputError, match=r"from Python: rtstereo.runtime.providers.limit_threads\(N\) before loading"):
+        rtstereo.load("sgbm", threads=2)  # the command line's --threads is no way from Python
     with pytest.raises(InputError, match=r"no setting .thread. \(.*\): CPU threads are an option of their own"):
         rtstereo.load("sgbm", thread=2)
 
