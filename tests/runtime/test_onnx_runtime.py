@@ -928,6 +928,17 @@ def test_a_network_warns_on_an_input_too_small_for_its_coarsest_level():
         rtstereo.load("default", max_disp=8).predict(*tiny)  # the hybrid's maps there are mostly SGBM's
 
 
+def test_models_on_a_fixed_size_file_says_other_sizes_are_resized(toy_path, capsys):
+    """It read "size 16x24 (HxW) only", as if other sizes were refused: predict resizes them (with a warning)."""
+    from rtstereo.cli import main
+
+    assert main(["models", str(toy_path)]) == 0
+    assert (
+        "  input: unit normalisation, size 16x24 (HxW); other sizes are resized to it, with a warning, and the "
+        "disparity rescaled by the width ratio (export with --dynamic for any size)\n"
+    ) in capsys.readouterr().out
+
+
 def test_models_on_the_half_size_file_says_to_run_its_refinement_model(tmp_path, capsys):
     """`rtstereo models cre_init.onnx` ended "use it: rtstereo predict LEFT RIGHT --model cre_init.onnx", which
     predict refuses (the first pass alone): it names the refinement model beside it."""
