@@ -169,7 +169,7 @@ def test_an_unknown_setting_is_matched_against_the_runtimes_settings_too(model, 
     assert "of its runtime (onnxruntime), threads, providers" in str(err.value)
     with pytest.raises(rtstereo.InputError) as err:
         rtstereo.load("sgbm", thread=2)
-    assert "runtime" not in str(err.value)  # OpenCV's threads are --threads alone
+    assert "of its runtime" not in str(err.value)  # OpenCV's threads are --threads alone
 
 
 @pytest.mark.parametrize(

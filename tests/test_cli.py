@@ -62,6 +62,23 @@ def test_threads_reach_onnx_runtime_and_opencv(capsys, tmp_path, pair_files, mon
         cv2.setNumThreads(before)
 
 
+def test_threads_given_twice_must_agree(capsys, tmp_path, pair_files, monkeypatch):
+    """--threads 2 --set threads=1 gave ONNX Runtime 1 thread and OpenCV 2, without a word."""
+    monkeypatch.delenv("RTSTEREO_THREADS", raising=False)
+    before = cv2.getNumThreads()
+    try:
+        lp, rp = pair_files
+        argv = ("predict", lp, rp, "-o", tmp_path / "out", "--model", "rtnet-v5", "--threads", "2")
+        code, _, err = run_cli(capsys, *argv, "--set", "threads=1")
+        assert code == 2
+        assert err == "rtstereo predict: error: --threads 2 and --set threads=1 disagree: give one of them\n"
+        code, _, err = run_cli(capsys, *argv, "--set", "threads=2")
+        assert code == 0, err
+        assert json.loads((tmp_path / "out" / "l.json").read_text())["settings"]["threads"] == 2
+    finally:
+        cv2.setNumThreads(before)
+
+
 @pytest.mark.parametrize("suffix", [".pfm", ".png", ".npy"])
 def test_predict_to_single_file(capsys, tmp_path, pair_files, suffix):
     lp, rp = pair_files

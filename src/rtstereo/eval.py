@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
 import platform
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +18,7 @@ import numpy as np
 from .datasets import Sample
 from .errors import InputError, OutputError
 from .metrics import BAD_THRESHOLDS_PX, bad_key, disparity_metrics, finite_or_none, mean_metrics
+from .models.sgbm import UnmatchedBandWarning
 from .runtime.predictor import Predictor
 
 # Columns of the terminal / Markdown table: (metric key, header, format)
@@ -37,6 +40,8 @@ class SceneResult:
     size_hw: tuple[int, int]
     settings: dict[str, Any]
     metrics: dict[str, float]
+    #: the size the model ran at when the scene was resized for it (a fixed-size export, a memory budget), else None
+    ran_at_hw: tuple[int, int] | None = None
 
 
 @dataclass
@@ -67,7 +72,7 @@ class EvalReport:
         """The table as aligned text, or as Markdown."""
         header = ["scene", "size", "max disp"] + [h for _, h, _ in TABLE_COLUMNS]
         rows = [
-            [s.name, f"{s.size_hw[1]}x{s.size_hw[0]}", str(s.settings.get("max_disp", "-"))]
+            [s.name, _size_cell(s), str(s.settings.get("max_disp", "-"))]
             + [_fmt(s.metrics.get(k), f) for k, _, f in TABLE_COLUMNS]
             for s in self.scenes
         ]
@@ -97,6 +102,7 @@ class EvalReport:
                     "name": s.name,
                     "dataset": s.dataset,
                     "size_hw": list(s.size_hw),
+                    **({"ran_at_hw": list(s.ran_at_hw)} if s.ran_at_hw else {}),
                     "settings": s.settings,
                     "metrics": s.metrics,
                 }
@@ -322,10 +328,16 @@ def score_sample(
             f"scene {sample.name}: ground truth {sample.gt_path} has no valid pixel ({what}), nothing to score against"
         )
     predictor = predictor_for(sample)
-    if warmed is not None and (id(predictor), left.shape) not in warmed:
-        predictor.predict(left, right)
-        warmed[id(predictor), left.shape] = predictor  # held, so that its id is never another predictor's
-    result = predictor.predict(left, right)
+    searched = getattr(predictor, "max_disp_px", None)
+    noted = searched == sample.max_disp_hint_px and _unmatched_columns(int(searched), left.shape[1])
+    # Only then: a change of the filters lets every warning already said be said again
+    with warnings.catch_warnings() if noted else contextlib.nullcontext():
+        if noted:
+            warnings.simplefilter("ignore", UnmatchedBandWarning)  # the scene's range: its note said it
+        if warmed is not None and (id(predictor), left.shape) not in warmed:
+            predictor.predict(left, right)
+            warmed[id(predictor), left.shape] = predictor  # held, so that its id is never another predictor's
+        result = predictor.predict(left, right)
     if result.disparity_px.shape != gt.shape:  # a predictor that does not keep the input size
         raise InputError(
             f"scene {sample.name}: the prediction is {result.disparity_px.shape[1]}x{result.disparity_px.shape[0]} "
@@ -335,7 +347,20 @@ def score_sample(
     if nonocc is not None:
         metrics.update({f"noc/{k}": v for k, v in disparity_metrics(result.disparity_px, gt, nonocc).items()})
     metrics["time_ms"] = result.timings_ms["total"]
-    return SceneResult(sample.name, sample.dataset, gt.shape, dict(result.settings), metrics)
+    # scored at the scene's size, but the model saw a resized pair: the report says so, not only a warning
+    ran_at = tuple(result.network_size_hw) if getattr(result, "disparity_scale", 1.0) != 1.0 else None
+    return SceneResult(sample.name, sample.dataset, gt.shape, dict(result.settings), metrics, ran_at)
+
+
+def _size_cell(scene: SceneResult) -> str:
+    """A scene's size in the table, WxH, and the size its model ran at when the scene was resized for it.
+
+    Examples:
+        >>> _size_cell(SceneResult("s", "d", (288, 384), {}, {}, (96, 128)))
+        '384x288 (ran at 128x96)'
+    """
+    size = f"{scene.size_hw[1]}x{scene.size_hw[0]}"
+    return size + (f" (ran at {scene.ran_at_hw[1]}x{scene.ran_at_hw[0]})" if scene.ran_at_hw else "")
 
 
 def _fmt(value: float | None, pattern: str) -> str:

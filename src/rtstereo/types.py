@@ -307,6 +307,9 @@ class DisparityResult:
         settings: the settings the model ran with (max disparity, iterations, backend...).
         input_size_hw: ``(H, W)`` of the input pair.
         network_size_hw: ``(H, W)`` the network actually ran at (after padding or resizing).
+        disparity_scale: what the network's disparities were multiplied by to be in the input's pixels:
+            input width / the width it ran at when the pair was resized (a fixed-size export, a memory
+            budget), 1.0 when it ran at the input's size or was only padded.
         calibration: the pair's calibration, when known (enables depth and point clouds).
         left: the left image, kept for colour point clouds and overlays (may be ``None``): from ``predict(left,
             right)`` a copy, which the caller's later changes to its array leave alone (a camera's reused buffer);
@@ -321,6 +324,7 @@ class DisparityResult:
     network_size_hw: tuple[int, int] = (0, 0)
     calibration: Calibration | None = None
     left: np.ndarray | None = None
+    disparity_scale: float = 1.0
 
     @property
     def valid_mask(self) -> np.ndarray:

@@ -342,3 +342,46 @@ def test_eval_cli_stopped_by_sigterm_keeps_the_scenes_scored(tmp_path):
     assert done.returncode == 130, done.stderr
     assert "rtstereo eval: interrupted after 1 of 3 scenes" in done.stderr
     assert json.loads((tmp_path / "res" / SGBM_RESULTS).read_text())["interrupted"] is True
+
+
+def _fixed_size_onnx(path, size_hw):
+    """An rtstereo export fixed at ``size_hw`` whose disparity is 2 px everywhere."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from rtstereo.runtime.onnx import METADATA_KEY, OnnxContract
+
+    image = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, 3, *size_hw]) for name in ("left", "right")]
+    nodes = [
+        helper.make_node("ReduceMean", ["left"], ["mean"], axes=[1], keepdims=0),
+        helper.make_node("ReduceMean", ["right"], ["other"], axes=[1], keepdims=0),
+        helper.make_node("Add", ["mean", "other"], ["sum"]),
+        helper.make_node("Mul", ["sum", "zero"], ["nothing"]),
+        helper.make_node("Add", ["nothing", "two"], ["disparity"]),
+    ]
+    constants = [helper.make_tensor(n, TensorProto.FLOAT, [], [v]) for n, v in (("zero", 0.0), ("two", 2.0))]
+    output = helper.make_tensor_value_info("disparity", TensorProto.FLOAT, [1, *size_hw])
+    model = helper.make_model(
+        helper.make_graph(nodes, "fixed", image, [output], constants), opset_imports=[helper.make_opsetid("", 17)]
+    )
+    model.ir_version = 8
+    contract = OnnxContract("toy-net", {"max_disp": 16}, "unit", 8, size_hw)
+    helper.set_model_props(model, {METADATA_KEY: contract.to_json()})
+    onnx.save_model(model, str(path))
+    return path
+
+
+def test_eval_reports_the_size_a_fixed_size_model_ran_at(capsys, tmp_path):
+    """Scenes resized for a fixed-size export were scored as if the model had seen them: the warning was the only
+    trace, and --quiet or a saved report had none."""
+    data = write_kitti(tmp_path / "kitti", 1)
+    model = _fixed_size_onnx(tmp_path / "fixed.onnx", (32, 48))  # half the scenes' 64x96
+    code, out, err = run_cli(capsys, "eval", data, "--model", model, "-o", tmp_path / "res", "-q")
+    assert code == 0, err
+    assert "kitti/000000  96x64 (ran at 48x32)" in out
+    scene = json.loads((tmp_path / "res" / "fixed.json").read_text())["scenes"][0]
+    assert scene["size_hw"] == [64, 96] and scene["ran_at_hw"] == [32, 48]
+    assert "| 96x64 (ran at 48x32) |" in (tmp_path / "res" / "fixed.md").read_text()
+    code, out, err = run_cli(capsys, "eval", data, *SGBM_ARGS, "-o", tmp_path / "res", "-q")
+    assert code == 0 and "ran at" not in out
+    assert "ran_at_hw" not in json.loads((tmp_path / "res" / SGBM_RESULTS).read_text())["scenes"][0]

@@ -546,3 +546,12 @@ def test_export_verb_registers_its_options(monkeypatch):
         18,
         True,
     )
+
+
+def test_export_help_says_what_fp16_does_on_the_cpu(monkeypatch):
+    """--help promised half-precision arithmetic; ONNX Runtime's CPU provider runs such a file in float32."""
+    monkeypatch.setattr("rtstereo.cli.VERBS", ["export"])
+    parser = build_parser()
+    verb = next(a for a in parser._actions if a.dest == "verb").choices["export"]
+    fp16 = next(a for a in verb._actions if "--fp16" in a.option_strings)
+    assert "CPU provider runs it in float32 behind casts" in fp16.help

@@ -53,8 +53,15 @@ def test_clamp_keeps_the_hint_of_an_unreadable_image(tmp_path):
 
 
 def test_eval_cli_clamps_the_range_of_an_eth3d_scene(capsys, tmp_path):
+    import warnings
+
+    from rtstereo.models.sgbm import UnmatchedBandWarning
+
     _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72), ndisp=72)
-    code = main(["eval", "--model", "sgbm", str(tmp_path / "eth3d"), "-q", "-o", str(tmp_path / "res")])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = main(["eval", "--model", "sgbm", str(tmp_path / "eth3d"), "-q", "-o", str(tmp_path / "res")])
+    assert not [w for w in caught if w.category is UnmatchedBandWarning]  # the note says it, not sgbm again
     err = capsys.readouterr().err
     assert code == 0
     assert err.splitlines()[0] == (
@@ -63,6 +70,10 @@ def test_eval_cli_clamps_the_range_of_an_eth3d_scene(capsys, tmp_path):
     )
     scene = json.loads((tmp_path / "res" / "sgbm.json").read_text())["scenes"][0]
     assert scene["settings"]["max_disp"] == 64
+    # a range the user gave is not the dataset's: no note, sgbm's own warning says it
+    with pytest.warns(UnmatchedBandWarning, match=r"first 48 columns \(67 % of the 72-px width\)"):
+        code = main(["eval", "--model", "sgbm", "--max-disp", "48", str(tmp_path / "eth3d"), "-q", "-o", str(tmp_path)])
+    assert code == 0 and "note:" not in capsys.readouterr().err
 
 
 def test_ground_truth_of_another_size_names_the_scene(tmp_path):

@@ -256,6 +256,7 @@ def test_a_pair_over_the_memory_budget_runs_smaller_with_a_warning(monkeypatch):
     assert "runs at 384x96" in str(caught[0].message)
     assert result.disparity_px.shape == (192, 640) and result.input_size_hw == (192, 640)
     assert abs(float(np.nanmedian(result.disparity_px[:, 200:])) - 8.0) < 0.5  # scaled back to input pixels
+    assert result.disparity_scale == 640 / 384  # so is the top of its range (range_ceiling_share)
 
 
 def test_eval_searches_each_scenes_range_for_the_hybrid_as_for_sgbm():

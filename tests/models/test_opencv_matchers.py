@@ -10,7 +10,7 @@ import pytest
 import rtstereo
 from rtstereo.cli import main
 from rtstereo.errors import InputError
-from rtstereo.models.sgbm import build_sgbm
+from rtstereo.models.sgbm import UnmatchedBandWarning, build_sgbm
 
 from ..conftest import make_textured_pair
 
@@ -41,6 +41,50 @@ def test_sgbm_three_way_needs_only_the_searched_range_and_never_reaches_opencv_b
     assert sgbm(*_pair(32, 33)).shape == (32, 33)
     with pytest.raises(InputError, match=r"width 31 px must exceed the searched disparities \(32\); lower --max-disp"):
         sgbm(*_pair(32, 31))
+
+
+def test_a_map_without_a_match_from_an_image_barely_wider_than_the_range_is_warned_about():
+    """Just above the least width, SGBM's block and checks left no column matched: an empty map, without a word."""
+    import warnings
+
+    sgbm = rtstereo.load("sgbm", max_disp=64)
+    with pytest.warns(
+        UserWarning,
+        match=r"^sgbm matched no pixel: the image is 67 px wide, only 3 px more than the 64 "
+        r"disparities it searches, .* lower --max-disp \(48 or less\)$",
+    ):
+        assert np.isnan(sgbm.predict(*make_textured_pair(32, 67)).disparity_px).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isfinite(sgbm.predict(*make_textured_pair(32, 160)).disparity_px).any()
+        blank = np.zeros((32, 96, 3), np.uint8)  # nothing to match, but not for want of width
+        assert np.isnan(sgbm.predict(blank, blank).disparity_px).all()
+        # the hybrid's SGBM pass leaves its holes to the network: its map is whole, nothing to say
+        narrow = np.zeros((32, 20, 3), np.uint8)
+        assert np.isfinite(rtstereo.load("hybrid").predict(narrow, narrow).disparity_px).all()
+    with pytest.warns(UnmatchedBandWarning):  # 48 of 67 columns unmatched, but matched beyond them
+        assert np.isfinite(rtstereo.load("sgbm", max_disp=48).predict(*make_textured_pair(32, 67)).disparity_px).all()
+
+
+@pytest.mark.parametrize("fill_holes, said", [(True, "its row fill makes up the map there"), (False, "left invalid")])
+def test_a_range_over_half_the_width_is_warned_about(fill_holes, said):
+    """SGBM searching 192 px of the 320-px example pair matched none of its first 192 columns and filled them (4.70 px
+    mean error against 0.54 at --max-disp 32): only eval said so."""
+    import warnings
+
+    left, right = make_textured_pair(48, 320)
+    with pytest.warns(UnmatchedBandWarning) as caught:
+        rtstereo.load("sgbm", fill_holes=fill_holes).predict(left, right)
+    assert str(caught[0].message) == (
+        f"sgbm matches no pixel in the first 192 columns (60 % of the 320-px width) when it searches 192 disparities "
+        f"({said}); a --max-disp near the scene's largest disparity leaves more of it matched"
+    )
+    with pytest.warns(UnmatchedBandWarning, match="^bm matches no pixel in the first 176 columns"):
+        rtstereo.load("bm", max_disp=170).predict(left, right)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnmatchedBandWarning)
+        rtstereo.load("sgbm", max_disp=160).predict(left, right)  # half the width: most of it matched
+        rtstereo.load("hybrid").predict(left, right)  # its SGBM searches at most a quarter of the width
 
 
 def test_a_block_larger_than_the_image_allows_is_refused_not_an_opencv_assertion():
@@ -174,6 +218,8 @@ def test_a_left_right_tolerance_opencv_would_round_is_refused_unless_the_mirrore
 def test_threads_given_as_a_setting_of_a_classical_method_points_to_the_option():
     with pytest.raises(InputError, match=r"model 'sgbm' has no setting 'threads' \(.*\): CPU threads are an option of"):
         rtstereo.load("sgbm", threads=2)
+    with pytest.raises(InputError, match=r"from Python: rtstereo.runtime.providers.limit_threads\(N\) before loading"):
+        rtstereo.load("sgbm", threads=2)  # the command line's --threads is no way from Python
     with pytest.raises(InputError, match=r"no setting .thread. \(.*\): CPU threads are an option of their own"):
         rtstereo.load("sgbm", thread=2)
 

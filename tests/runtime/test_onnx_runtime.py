@@ -26,6 +26,7 @@ from rtstereo.models.registry import ModelSpec
 from rtstereo.runtime import onnx as ort_backend
 from rtstereo.runtime.onnx import (
     METADATA_KEY,
+    HalfOnCpuWarning,
     OnnxContract,
     ProviderFallbackWarning,
     companion_path,
@@ -174,6 +175,29 @@ def test_bad_provider_lists_are_refused(text, message):
         parse_providers(text)
 
 
+def test_gpu_providers_with_device_cpu_are_refused(toy_path, monkeypatch):
+    """--device cpu --set providers=cuda ran on GPU 0 of a GPU build (its results saying cpu); here, it was told to
+    use --device cpu, which it had."""
+    import onnxruntime
+
+    with pytest.raises(InputError, match=r"^--device cpu and the providers CUDAExecutionProvider disagree"):
+        provider_list("cpu", "fp32", providers="cuda,cpu")
+    real = onnxruntime.get_available_providers()
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", *real])
+    with pytest.raises(InputError, match="TensorrtExecutionProvider, CUDAExecutionProvider disagree"):
+        rtstereo.load(str(toy_path), providers="tensorrt,cuda")
+    assert [n for n, _ in provider_list("cpu", "fp32", providers="cpu")] == ["CPUExecutionProvider"]
+
+
+def test_a_list_none_of_which_is_here_says_how_to_accept_the_cpu(toy_path):
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this onnxruntime build has CUDA")
+    with pytest.raises(InputError, match=r"add cpu to the list to accept the CPU \(--set providers=...,cpu\)"):
+        open_session(toy_path, device="cuda", providers="tensorrt,cuda")
+
+
 @pytest.mark.parametrize("device", ["gpu", "cuda:x"])
 def test_bad_device_is_refused(device):
     with pytest.raises(InputError, match="device must be cpu or cuda"):
@@ -188,6 +212,29 @@ def test_an_explicit_list_falls_back_to_the_cpu_with_a_warning(toy_path):
     with pytest.warns(ProviderFallbackWarning, match="TensorrtExecutionProvider, CUDAExecutionProvider not available"):
         session = open_session(toy_path, device="cuda", providers="tensorrt,cuda,cpu")
     assert session.get_providers() == ["CPUExecutionProvider"]
+
+
+def test_a_run_that_fell_back_to_the_cpu_records_the_cpu(toy_path, tmp_path):
+    """--device cuda --set providers=cuda,cpu ran on the CPU provider and its results said "device": "cuda"."""
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this onnxruntime build has CUDA: nothing to fall back from")
+
+    @dataclasses.dataclass(frozen=True)
+    class Exported:
+        path: Path
+        init_path: Path | None = None
+
+    spec = ModelSpec(name="toy", summary="toy", kind="network", builder="", normalization="unit", size_divisor=8)
+    with pytest.warns(ProviderFallbackWarning):
+        predictors = (
+            rtstereo.load(str(toy_path), device="cuda", providers="cuda,cpu"),
+            ort_backend.predictor_from_export(spec, {}, lambda *_: Exported(toy_path), "cuda", providers="cuda,cpu"),
+        )
+        for predictor in predictors:
+            settings = predictor.predict(*_gradient_pair(SIZE_HW)).settings
+            assert (settings["device"], settings["providers"]) == ("cpu", ["CPUExecutionProvider"])
 
 
 def test_cuda_without_a_gpu_provider_is_refused_with_the_install_line(toy_path):
@@ -311,6 +358,24 @@ def test_another_input_size_is_resized_with_a_warning_and_rescaled(toy_path):
     np.testing.assert_allclose(result.disparity_px, 2 * (SCALE_PX * 102 / 255 + 1), rtol=1e-5)
 
 
+def test_a_fixed_size_map_records_its_scale_and_its_range_top_follows_it(tmp_path):
+    """A fixed-size export run on a smaller pair is wider than its input, as a padded network is: the top of its
+    range was taken in the network's pixels (11 px where the map, halved, held 5.5 px), so a map piled up
+    there was not warned about."""
+    from rtstereo.runtime.predictor import range_ceiling_share
+
+    path = toy_single(tmp_path / "t.onnx", contract=_contract(settings={"max_disp": 12}))  # white: 11 px, the top
+    predictor = load_onnx(path)
+    for size_hw, scale in (((8, 12), 0.5), ((32, 48), 2.0), (SIZE_HW, 1.0)):
+        white = np.full((*size_hw, 3), 255, np.uint8)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResizeWarning)
+            result = predictor.predict(white, white)
+        assert result.disparity_scale == scale
+        np.testing.assert_allclose(result.disparity_px, 11 * scale, rtol=1e-5)
+        assert range_ceiling_share(result, predictor.max_disp_px) == (1.0, 11 * scale)
+
+
 def test_invalid_pixels_of_a_fixed_size_map_are_not_interpolated_into_valid_ones(toy_path, monkeypatch):
     """Marked invalid after the resize, a 0 beside 10 px became a valid 5 px (then 10 px once rescaled)."""
     predictor = load_onnx(toy_path)
@@ -374,7 +439,63 @@ def test_fp16_on_an_fp32_file_needs_tensorrt_and_bf16_is_refused(toy_path):
 
 def test_fp16_file_reports_fp16(tmp_path):
     path = toy_single(tmp_path / "t16.onnx", contract=_contract(precision="fp16"))
-    assert load_onnx(path).backend.describe()["precision"] == "fp16"
+    with pytest.warns(HalfOnCpuWarning):
+        assert load_onnx(path).backend.describe()["precision"] == "fp16"
+
+
+def test_int8_file_reports_int8(tmp_path):
+    """An int8 export's results read "precision": "fp32" (the --precision default), and --precision fp16 on it
+    said it held an fp32 model."""
+    path = toy_single(tmp_path / "t8.onnx", contract=_contract(precision="int8"))
+    predictor = load_onnx(path)
+    assert predictor.backend.describe()["precision"] == "int8"
+    left, right = _gradient_pair(SIZE_HW)
+    assert predictor.predict(left, right).settings["precision"] == "int8"
+    with pytest.raises(InputError, match="holds an int8 model and only TensorRT can run it in fp16"):
+        load_onnx(path, precision="fp16")
+
+
+def test_fp16_on_the_cpu_provider_says_it_runs_in_float32_behind_casts(tmp_path, toy_path):
+    """An fp16 file, or --precision fp16 on --backend onnxruntime, ran on the CPU without a word: the CPU
+    provider runs float16 operators it has no kernel for in float32, so the user got fp16's rounding and
+    no speed."""
+    path = toy_single(tmp_path / "t16.onnx", contract=_contract(precision="fp16"))
+    with pytest.warns(
+        HalfOnCpuWarning,
+        match=r"t16.onnx is float16 and runs on ONNX Runtime's CPU provider.*"
+        r"float32 behind casts.*use a file exported without --fp16",
+    ):
+        load_onnx(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", HalfOnCpuWarning)
+        load_onnx(toy_path)  # fp32: nothing to say
+
+    @dataclasses.dataclass(frozen=True)
+    class Exported:
+        path: Path
+        init_path: Path | None = None
+
+    def export(size_hw, left, right):
+        return Exported(toy_single(tmp_path / f"toy_{size_hw[0]}x{size_hw[1]}.onnx", size_hw))
+
+    spec = ModelSpec(name="toy", summary="toy", kind="network", builder="", normalization="unit", size_divisor=8)
+    for precision in ("fp16", "fp32"):
+        predictor = ort_backend.predictor_from_export(spec, {}, export, precision=precision)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            predictor.predict(*_gradient_pair((16, 24)))
+            predictor.predict(*_gradient_pair((32, 24)))  # a second size: said once per predictor
+        said = [str(w.message) for w in caught if w.category is HalfOnCpuWarning]
+        assert said == (
+            [
+                "the network's fp16 export is float16 and runs on ONNX Runtime's CPU provider, which "
+                "computes the float16 operators it has no kernel for in float32 behind casts: fp16's "
+                "rounding without fp16's speed (often slower than fp32); on the CPU use --precision fp32; "
+                "fp16 pays off with --device cuda"
+            ]
+            if precision == "fp16"
+            else []
+        )
 
 
 def test_missing_and_foreign_files_are_checkpoint_errors(tmp_path):
@@ -805,6 +926,17 @@ def test_a_network_warns_on_an_input_too_small_for_its_coarsest_level():
         warnings.simplefilter("error", SmallInputWarning)
         network.predict(*small)
         rtstereo.load("default", max_disp=8).predict(*tiny)  # the hybrid's maps there are mostly SGBM's
+
+
+def test_models_on_a_fixed_size_file_says_other_sizes_are_resized(toy_path, capsys):
+    """It read "size 16x24 (HxW) only", as if other sizes were refused: predict resizes them (with a warning)."""
+    from rtstereo.cli import main
+
+    assert main(["models", str(toy_path)]) == 0
+    assert (
+        "  input: unit normalisation, size 16x24 (HxW); other sizes are resized to it, with a warning, and the "
+        "disparity rescaled by the width ratio (export with --dynamic for any size)\n"
+    ) in capsys.readouterr().out
 
 
 def test_models_on_the_half_size_file_says_to_run_its_refinement_model(tmp_path, capsys):

@@ -71,7 +71,7 @@ def test_the_share_counts_a_band_of_1_px_about_the_top_in_input_pixels():
     assert top_px == 191.0 and share == 100 / 995
     assert range_ceiling_warning(DisparityResult(disparity), 192.0).startswith("10.1 % of the map")
     # run at half the width (to fit memory), its disparity doubled: the top is 2 x 191 px
-    result = DisparityResult(disparity * 2, input_size_hw=(10, 100), network_size_hw=(5, 50))
+    result = DisparityResult(disparity * 2, input_size_hw=(10, 100), network_size_hw=(5, 50), disparity_scale=2.0)
     assert range_ceiling_share(result, 192.0) == (share, 382.0)
     assert range_ceiling_share(DisparityResult(disparity), None)[0] == 0.0
     disparity[1, : int(CEILING_SHARE * 995) - 1] = 20.0  # just under the threshold

@@ -294,7 +294,11 @@ def test_settings_travel_through_load_and_are_recorded(tmp_path):
     )
     with pytest.raises(InputError, match="cuda_graphs is a setting of the torch backend, add --backend torch"):
         rtstereo.load(str(checkpoint), backend="onnxruntime", settings={"cuda_graphs": "false"})
-    with pytest.raises(InputError, match="'threads' .*: CPU threads are an option of their own, --threads N$"):
+    with pytest.raises(
+        InputError,
+        match=r"'threads' .*: CPU threads are an option of their own, --threads N \(from Python: "
+        r"rtstereo.runtime.providers.limit_threads\(N\) before loading\)$",
+    ):
         rtstereo.load(str(checkpoint), settings={"threads": "2"})
     on_ort = rtstereo.load(
         str(checkpoint), backend="onnxruntime", settings={"parity": "off", "threads": "1", "engine_cache": tmp_path}

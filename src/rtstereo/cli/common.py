@@ -199,6 +199,9 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
         given[key] = option
     for key, option in given.items():
         check_positive_setting(settings[key], f"--set {key}" if key in from_set else option, SETTING_MINIMUM[key])
+    threads = getattr(args, "threads", None)  # ONNX Runtime took --set's, OpenCV and PyTorch --threads'
+    if threads is not None and "threads" in settings and not same_number(settings["threads"], threads):
+        raise InputError(f"--threads {threads} and --set threads={settings['threads']} disagree: give one of them")
     return settings
 
 

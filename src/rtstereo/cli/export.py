@@ -58,7 +58,8 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--fp16",
         action="store_true",
-        help="half-precision weights and arithmetic (inputs and outputs stay float32)",
+        help="half-precision weights and arithmetic (inputs and outputs stay float32); fp16 arithmetic on a GPU: "
+        "ONNX Runtime's CPU provider runs it in float32 behind casts (fp16's rounding, not its speed)",
     )
     parser.add_argument(
         "--int8",

@@ -147,7 +147,8 @@ def describe_onnx(path: Path) -> int:
         raise InputError(f"{path}: not an ONNX model ONNX Runtime can read ({cause})") from None
     contract = read_contract(session, path)
     size = (
-        f"{contract.fixed_size_hw[0]}x{contract.fixed_size_hw[1]} (HxW) only"
+        f"{contract.fixed_size_hw[0]}x{contract.fixed_size_hw[1]} (HxW); other sizes are resized to it, with a "
+        "warning, and the disparity rescaled by the width ratio (export with --dynamic for any size)"
         if contract.fixed_size_hw
         else f"any, padded to a multiple of {contract.size_divisor}"
     )

@@ -122,7 +122,10 @@ class ModelSpec:
         elsewhere = [b for b in backends[1:] if key in runtime_options[b]]
         if key == "threads" or ("threads" not in names and difflib.get_close_matches(key, ["threads"])):
             # the CPU threads of every library: an option on every backend
-            hint = ": CPU threads are an option of their own, --threads N"
+            hint = (  # one message for both: rtstereo.load(threads=N) got a command-line option only
+                ": CPU threads are an option of their own, --threads N (from Python: "
+                "rtstereo.runtime.providers.limit_threads(N) before loading)"
+            )
         elif elsewhere:
             hint = f": {key} is a setting of the {elsewhere[0]} backend, add --backend {elsewhere[0]}"
         else:

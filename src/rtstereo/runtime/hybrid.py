@@ -285,6 +285,7 @@ class HybridPredictor:
             input_size_hw=(height, width),
             calibration=pair.calibration,
             left=pair.left,
+            disparity_scale=result.disparity_scale * scale,
         )
 
     def _predict_fused(self, pair: StereoPair, max_disp_scale: float = 1.0) -> DisparityResult:

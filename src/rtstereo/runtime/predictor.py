@@ -227,7 +227,7 @@ class Predictor:
                 (the hybrid method uses it again in its fusion); its buffers are overwritten.
         """
         pair = pair_with_calibration_for_size(pair)
-        disparity, timings, net_hw = self._predict(pair, keep_on_device=False, hints=hints, cost=cost)
+        disparity, timings, net_hw, scale = self._predict(pair, keep_on_device=False, hints=hints, cost=cost)
         return DisparityResult(
             disparity_px=disparity,
             timings_ms=timings,
@@ -242,6 +242,7 @@ class Predictor:
             network_size_hw=net_hw,
             calibration=pair.calibration,
             left=pair.left,
+            disparity_scale=scale,
         )
 
     def predict_on_device(self, pair: StereoPair) -> Any:
@@ -266,8 +267,9 @@ class Predictor:
         keep_on_device: bool,
         hints: np.ndarray | None = None,
         cost: PhotometricCost | None = None,
-    ) -> tuple[Any, dict[str, float], tuple[int, int]]:
-        """Disparity (numpy, or a device tensor with ``keep_on_device``), stage timings, network size."""
+    ) -> tuple[Any, dict[str, float], tuple[int, int], float]:
+        """Disparity (numpy, or a device tensor with ``keep_on_device``), stage timings, network size, and the
+        factor its disparities were scaled by (:attr:`~rtstereo.types.DisparityResult.disparity_scale`)."""
         if isinstance(self.backend, ClosedBackend):
             self.backend.refuse()
         t0 = time.perf_counter()
@@ -346,11 +348,11 @@ class Predictor:
         }
         if setup_ms:
             timings["export"] = setup_ms
-        return disparity, timings, net_hw
+        return disparity, timings, net_hw, width / resized_hw[1] if resized_hw is not None else 1.0
 
     def _predict_on_device(
         self, pair: StereoPair, keep_on_device: bool, t0: float
-    ) -> tuple[Any, dict[str, float], tuple[int, int]]:
+    ) -> tuple[Any, dict[str, float], tuple[int, int], float]:
         """:meth:`_predict` with the data on the backend's device: the uint8 images go up once, the
         finished map comes back once (unless ``keep_on_device``). Stage times are measured on the
         device's timeline (CUDA events), so the stages are not made to wait for one another."""
@@ -376,7 +378,7 @@ class Predictor:
             "postprocess": postprocess_ms,
             "total": (time.perf_counter() - t0) * 1e3,
         }
-        return disparity, timings, (int(left.shape[-2]), int(left.shape[-1]))
+        return disparity, timings, (int(left.shape[-2]), int(left.shape[-1])), 1.0  # padded only
 
 
 # A map with at least this share of its valid pixels within 1 px of the top of the searched range is warned
@@ -394,7 +396,8 @@ def range_ceiling_share(result: DisparityResult, max_disp_px: float | None) -> t
     """The share of ``result``'s valid pixels within 1 px of the top of the searched range, and that top.
 
     The top is ``max_disp_px - 1`` (SGBM's last disparity, a network's just under ``max_disp_px``), in pixels
-    of the input: scaled when the model ran smaller (to fit memory) and its disparity was rescaled.
+    of the input: scaled by ``result.disparity_scale`` when the model ran at another size (to fit memory, or a
+    fixed-size export) and its disparity was rescaled.
 
     Args:
         result: a map (``disparity_px`` float32 ``(H, W)``, ``nan`` where invalid).
@@ -412,10 +415,8 @@ def range_ceiling_share(result: DisparityResult, max_disp_px: float | None) -> t
     """
     if max_disp_px is None:
         return 0.0, float("nan")
-    input_w, network_w = result.input_size_hw[1], result.network_size_hw[1]
-    # a network run smaller has its disparity rescaled by input_w / network_w; padding only makes it wider
-    scale = input_w / network_w if 0 < network_w < input_w else 1.0
-    top_px = (max_disp_px - 1) * scale
+    # not from the sizes: a fixed-size export run on a smaller pair is wider than its input, as a padded one is
+    top_px = (max_disp_px - 1) * result.disparity_scale
     valid = result.disparity_px[np.isfinite(result.disparity_px)]
     if valid.size == 0:
         return 0.0, top_px

@@ -111,6 +111,12 @@ def provider_list(
     device_id = _device_id(device)
     if providers is not None:
         names = parse_providers(providers)
+        on_gpu = [name for name in names if name in GPU_PROVIDERS]
+        if device == "cpu" and on_gpu:  # they ran on GPU 0 of a GPU build: not where --device cpu said
+            raise InputError(
+                f"--device cpu and the providers {', '.join(on_gpu)} disagree: they run on a GPU; give --device "
+                "cuda[:N] with them, or leave them out of --set providers"
+            )
     elif device == "cpu":
         names = ["CPUExecutionProvider"]
     else:
@@ -160,8 +166,9 @@ def _available(requested: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, d
     if not kept:
         raise InputError(
             f"none of the execution providers {', '.join(n for n, _ in requested)} is available in this "
-            f"onnxruntime build (it has: {', '.join(sorted(available))}); use --device cpu, or install "
-            f"onnxruntime-gpu for CUDA and TensorRT ({GPU_INSTALL})"
+            f"onnxruntime build (it has: {', '.join(sorted(available))}); add cpu to the list to accept the CPU "
+            f"(--set providers=...,cpu), use --device cpu without them, or install onnxruntime-gpu for CUDA and "
+            f"TensorRT ({GPU_INSTALL})"
         )
     if missing:
         warn(

@@ -147,6 +147,8 @@ def run_ray_eval(
                     elif row["scene"]:
                         values = json.loads(row["scene"])
                         values["size_hw"] = tuple(values["size_hw"])
+                        if values.get("ran_at_hw"):
+                            values["ran_at_hw"] = tuple(values["ran_at_hw"])
                         scored[index] = SceneResult(**values)
         except RtStereoError:
             raise
