@@ -232,7 +232,8 @@ def test_eval_cli_refuses_an_empty_output_instead_of_writing_to_the_current_fold
     code = main(["eval", "--model", "sgbm", str(tmp_path / "eth3d"), "-q", "-o", output])
     assert code == 2
     assert capsys.readouterr().err.splitlines() == [
-        "rtstereo eval: error: -o/--output is empty: give the folder for the results (default: rtstereo-eval)"
+        "rtstereo eval: error: -o/--output is empty (an unset shell variable?): give it a value "
+        "(see `rtstereo eval --help`)"
     ]
     assert not list(tmp_path.glob("*.json"))
 
