@@ -324,6 +324,33 @@ def test_peak_rss_sees_a_short_allocation():
     assert peak.peak_bytes - before >= 32 * 2**20
 
 
+class _AllocatingPredictor:
+    """Allocates about 95 MiB in 100 kB blocks per call and frees them, keeping a small object after each block
+    (as a network's arena beside Python's own objects): glibc keeps such freed memory for reuse."""
+
+    backend = None
+    kept: list[bytearray] = []
+
+    def predict(self, left, right):
+        blocks = []
+        for _ in range(1000):
+            blocks.append(np.ones(100_000, np.uint8))
+            self.kept.append(bytearray(600))
+        time.sleep(0.05)  # several of the sampler's 2 ms periods
+        del blocks
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="resident set size read from /proc")
+def test_peak_memory_counts_a_row_that_reuses_what_an_earlier_row_freed(monkeypatch):
+    monkeypatch.setattr(bench, "_predictor", lambda *args: _AllocatingPredictor())
+    monkeypatch.setattr(bench, "_arm", lambda predictor: None)
+    rows = [BenchRow(BenchCase("fake", "torch", SIZE_HW, "-")) for _ in range(3)]
+    for row in rows:
+        bench._prepare(row, None, None, None, "cpu", None, 1)
+    peaks = [row.peak_memory_mb for row in rows]
+    assert min(peaks) >= 64, f"every row allocates 95 MiB, read {peaks}"
+
+
 # --- feature: accuracy at the row's resolution, scored at full resolution ---------------------------------
 
 

@@ -11,7 +11,8 @@ configuration are timed in alternation, call by call, so that their ratio surviv
 load changes. Reported: each timed call's ms (``times_ms``), their median and p90 (NumPy's linear
 interpolation), FPS (1000 / median), and peak memory over the first
 timed call: on the CPU the peak resident set size minus the RSS before the predictor was built
-(sampled every 2 ms; memory freed by an earlier row and reused is not counted again), on CUDA with
+(sampled every 2 ms; what earlier rows freed is handed back to the system first, so that a row reusing it
+is not read as 0 MB), on CUDA with
 the torch backend ``torch.cuda.max_memory_allocated``.
 
 With ``data`` the same predictors are scored on the datasets (:func:`rtstereo.eval.evaluate`). The
@@ -22,6 +23,7 @@ and multiplied by the width ratio, so a lower resolution is scored at full resol
 from __future__ import annotations
 
 import copy
+import ctypes
 import dataclasses
 import datetime
 import difflib
@@ -572,6 +574,24 @@ class PeakRSS:
         self.peak_bytes = max(self.peak_bytes, self.current_bytes())
 
 
+def release_freed_memory() -> bool:
+    """Hand the memory that the process has freed back to the system (glibc's ``malloc_trim``).
+
+    glibc keeps freed blocks for reuse, so without this a row that reuses what an earlier row's
+    predictor freed shows no growth of the resident set: the peak memory read 0 MB for rows that
+    allocate hundreds. Elsewhere than Linux with glibc it does nothing.
+
+    Returns:
+        True if some memory was handed back.
+    """
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
+    except (OSError, AttributeError):
+        return False
+
+
 def synthetic_pair(size_hw: tuple[int, int], disparity_px: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A smooth random-texture pair whose right view is the left shifted by ``disparity_px``."""
     height, width = size_hw
@@ -959,6 +979,7 @@ def _prepare(
     """Build and warm up the row's predictor; record its first call and its peak memory."""
     cuda = _cuda_torch(device, row.case.backend)
     gc.collect()
+    release_freed_memory()
     rss_before = PeakRSS.current_bytes()
     predictor = _predictor(row.case, networks, device, threads)
     _arm(predictor)
