@@ -849,10 +849,16 @@ def _predictor(case: BenchCase, networks: _NetworkCache, device: str, threads: i
         predictor = load(case.model, device=device, settings={**settings, **runtime, "threads": threads})
         fixed = getattr(predictor, "fixed_size_hw", None)
         if fixed is not None and tuple(fixed) != case.size_hw:  # timing a resize into it would be no one's figure
+            from .runtime.public_onnx import PublicCREStereoBackend
+
             height, width = fixed
+            other = (
+                "or the public file made at that size (HxW in its name)"
+                if isinstance(predictor.backend, PublicCREStereoBackend)
+                else "or export it with --dynamic"
+            )
             raise InputError(
-                f"{case.model} is fixed at {height}x{width} (HxW): bench it with --sizes {height}x{width}, "
-                "or export it with --dynamic"
+                f"{case.model} is fixed at {height}x{width} (HxW): bench it with --sizes {height}x{width}, {other}"
             )
         return predictor
     # The post-processing switches act on the predictor, after the network: one network serves both values.

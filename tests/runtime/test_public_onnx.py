@@ -14,6 +14,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import rtstereo
+from rtstereo.bench import run_bench
 from rtstereo.cli import main
 from rtstereo.errors import CheckpointError
 from rtstereo.io import write_image
@@ -151,3 +152,15 @@ def test_another_onnx_file_without_metadata_is_still_refused(tmp_path):
     path = _save(graph, tmp_path / "other.onnx")
     with pytest.raises(CheckpointError, match="has no rtstereo metadata.*public CREStereo"):
         rtstereo.load(str(path))
+
+
+def test_a_public_file_is_benched_at_its_own_size(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a short name: a skipped row's reason is cut at 160 characters
+    path = public_init(Path("crestereo_init_iter2_16x32.onnx")).name
+    report = run_bench([path], [SIZE_HW, (32, 64)], warmup=1, runs=1, threads=1)
+    assert [row.status for row in report.rows] == ["ok", "skipped"]
+    assert report.rows[0].describe["two_pass"] is False
+    assert (
+        "fixed at 16x32 (HxW): bench it with --sizes 16x32, or the public file made at that size"
+        in report.rows[1].reason
+    )
