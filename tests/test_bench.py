@@ -730,6 +730,24 @@ def test_a_fixed_size_onnx_file_is_benched_at_its_own_size_only(tmp_path):
     assert other.reason == f"{path} is fixed at 32x64 (HxW): bench it with --sizes 32x64, or export it with --dynamic"
 
 
+def test_without_sizes_a_fixed_size_onnx_file_is_benched_at_its_own_size(tmp_path, cli):
+    pytest.importorskip("onnx")
+    from rtstereo.export.onnx_export import build_network, export_onnx
+
+    spec, settings, module, _ = build_network("anynet", None, {}, random_weights=True)
+    path = export_onnx(spec, settings, module, (32, 64), tmp_path / "anynet.onnx").path
+    # Without --sizes it ran at the default 480x640 only, a skipped row, and the sweep exited with code 1.
+    code, out, err = cli("bench", f"{path},sgbm", "--runs", 1, "--warmup", 1, "-o", tmp_path / "b")
+    assert code == 0, err
+    rows = json.loads((tmp_path / "b" / "bench.json").read_text())["rows"]
+    assert [(r["model"], r["size_hw"], r["status"]) for r in rows] == [
+        (str(path), [32, 64], "ok"),
+        ("sgbm", [480, 640], "ok"),  # the default size for what is not fixed
+    ]
+    code, out, err = cli("bench", path, "--sizes", "64x128", "--runs", 1, "--warmup", 1)
+    assert code == 1 and "is fixed at 32x64 (HxW)" in out  # a size asked for is kept
+
+
 @pytest.mark.parametrize(
     ("file_precision", "caveat", "cell"),
     [("fp32", "", "Full"), ("fp16", "", "Half"), ("int8", "", "int8"), ("fp16", "cpu", "Half (CPU)"), ("", "", "-")],

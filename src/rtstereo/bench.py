@@ -663,6 +663,7 @@ def run_bench(
     data: Sequence[str | Path] | None = None,
     baseline: str | None = None,
     random_weights: bool = False,
+    fixed_files_at_own_size: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> BenchReport:
     """Measure every combination of the options.
@@ -682,6 +683,9 @@ def run_bench(
         baseline: a model (a registry name, an exported ``.onnx`` file or an rtstereo checkpoint;
             added when not in ``models``) whose time at the same size divides every row's time.
         random_weights: networks without weights (timing only; accuracy is then refused).
+        fixed_files_at_own_size: time an exported ``.onnx`` file of fixed size at its own size instead of
+            ``sizes`` (the command line's default when ``--sizes`` is not given: at another size its rows
+            would only say that it cannot run there).
         progress: called with a line before each case: its label and how far the sweep is (``(row 3 of 12)``).
 
     Returns:
@@ -713,6 +717,13 @@ def run_bench(
         raise InputError("accuracy (--data) with random weights means nothing: give --weights, or drop --data")
     samples = find_samples(*data) if data else []
     cases, notes = expand_cases(models, sizes, sweeps or {}, precisions, backends)
+    if fixed_files_at_own_size:
+        own = {case.model: _fixed_size_of(case.model) for case in cases if is_onnx_file(case.model)}
+        cases = list(
+            dict.fromkeys(
+                dataclasses.replace(case, size_hw=own[case.model]) if own.get(case.model) else case for case in cases
+            )
+        )
     unscored = [s.name for s in samples if s.gt_path is None]  # accuracy needs ground truth
     samples = [s for s in samples if s.gt_path is not None]
     if unscored and not samples:
@@ -743,7 +754,7 @@ def run_bench(
     _add_ratios(rows, baseline)
     options = {
         "models": models,
-        "sizes_hw": [list(s) for s in sizes],
+        "sizes_hw": [list(s) for s in dict.fromkeys([*sizes, *(case.size_hw for case in cases)])],
         "sweeps": {k: list(v) for k, v in (sweeps or {}).items()},
         "precisions": list(precisions),
         # The backends the rows ran on (a classical method runs on opencv, a packaged ONNX model on
@@ -953,6 +964,19 @@ def _precision_cell(row: BenchRow) -> str:
     if row.caveat == CPU_FP16_CAVEAT:
         precision = "fp16"
     return PRECISION_WORDS.get(precision, precision) + (" (CPU)" if row.caveat == CPU_FP16_CAVEAT else "")
+
+
+@functools.cache
+def _fixed_size_of(path: str) -> tuple[int, int] | None:
+    """The input size an exported file is fixed at, from its contract (``None``: any size, or unreadable)."""
+    from .runtime.onnx import read_contract
+    from .runtime.providers import open_session
+
+    try:
+        fixed = read_contract(open_session(Path(path)), path).fixed_size_hw
+    except RtStereoError:  # its row says why it cannot run
+        return None
+    return (int(fixed[0]), int(fixed[1])) if fixed else None
 
 
 @functools.cache
