@@ -326,6 +326,33 @@ def test_peak_rss_sees_a_short_allocation():
     assert peak.peak_bytes - before >= 32 * 2**20
 
 
+class _AllocatingPredictor:
+    """Allocates about 95 MiB in 100 kB blocks per call and frees them, keeping a small object after each block
+    (as a network's arena beside Python's own objects): glibc keeps such freed memory for reuse."""
+
+    backend = None
+    kept: list[bytearray] = []
+
+    def predict(self, left, right):
+        blocks = []
+        for _ in range(1000):
+            blocks.append(np.ones(100_000, np.uint8))
+            self.kept.append(bytearray(600))
+        time.sleep(0.05)  # several of the sampler's 2 ms periods
+        del blocks
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="resident set size read from /proc")
+def test_peak_memory_counts_a_row_that_reuses_what_an_earlier_row_freed(monkeypatch):
+    monkeypatch.setattr(bench, "_predictor", lambda *args: _AllocatingPredictor())
+    monkeypatch.setattr(bench, "_arm", lambda predictor: None)
+    rows = [BenchRow(BenchCase("fake", "torch", SIZE_HW, "-")) for _ in range(3)]
+    for row in rows:
+        bench._prepare(row, None, None, None, "cpu", None, 1)
+    peaks = [row.peak_memory_mb for row in rows]
+    assert min(peaks) >= 64, f"every row allocates 95 MiB, read {peaks}"
+
+
 # --- feature: accuracy at the row's resolution, scored at full resolution ---------------------------------
 
 
@@ -703,6 +730,24 @@ def test_a_fixed_size_onnx_file_is_benched_at_its_own_size_only(tmp_path):
     assert BenchRow.from_json(own.to_json()).file_precision == "fp32"
     assert other.status == "skipped" and np.isnan(other.median_ms)
     assert other.reason == f"{path} is fixed at 32x64 (HxW): bench it with --sizes 32x64, or export it with --dynamic"
+
+
+def test_without_sizes_a_fixed_size_onnx_file_is_benched_at_its_own_size(tmp_path, cli):
+    pytest.importorskip("onnx")
+    from rtstereo.export.onnx_export import build_network, export_onnx
+
+    spec, settings, module, _ = build_network("anynet", None, {}, random_weights=True)
+    path = export_onnx(spec, settings, module, (32, 64), tmp_path / "anynet.onnx").path
+    # Without --sizes it ran at the default 480x640 only, a skipped row, and the sweep exited with code 1.
+    code, out, err = cli("bench", f"{path},sgbm", "--runs", 1, "--warmup", 1, "-o", tmp_path / "b")
+    assert code == 0, err
+    rows = json.loads((tmp_path / "b" / "bench.json").read_text())["rows"]
+    assert [(r["model"], r["size_hw"], r["status"]) for r in rows] == [
+        (str(path), [32, 64], "ok"),
+        ("sgbm", [480, 640], "ok"),  # the default size for what is not fixed
+    ]
+    code, out, err = cli("bench", path, "--sizes", "64x128", "--runs", 1, "--warmup", 1)
+    assert code == 1 and "is fixed at 32x64 (HxW)" in out  # a size asked for is kept
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,8 @@ configuration are timed in alternation, call by call, so that their ratio surviv
 load changes. Reported: each timed call's ms (``times_ms``), their median and p90 (NumPy's linear
 interpolation), FPS (1000 / median), and peak memory over the first
 timed call: on the CPU the peak resident set size minus the RSS before the predictor was built
-(sampled every 2 ms; memory freed by an earlier row and reused is not counted again), on CUDA with
+(sampled every 2 ms; what earlier rows freed is handed back to the system first, so that a row reusing it
+is not read as 0 MB), on CUDA with
 the torch backend ``torch.cuda.max_memory_allocated``.
 
 With ``data`` the same predictors are scored on the datasets (:func:`rtstereo.eval.evaluate`). The
@@ -22,6 +23,7 @@ and multiplied by the width ratio, so a lower resolution is scored at full resol
 from __future__ import annotations
 
 import copy
+import ctypes
 import dataclasses
 import datetime
 import difflib
@@ -584,6 +586,24 @@ class PeakRSS:
         self.peak_bytes = max(self.peak_bytes, self.current_bytes())
 
 
+def release_freed_memory() -> bool:
+    """Hand the memory that the process has freed back to the system (glibc's ``malloc_trim``).
+
+    glibc keeps freed blocks for reuse, so without this a row that reuses what an earlier row's
+    predictor freed shows no growth of the resident set: the peak memory read 0 MB for rows that
+    allocate hundreds. Elsewhere than Linux with glibc it does nothing.
+
+    Returns:
+        True if some memory was handed back.
+    """
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
+    except (OSError, AttributeError):
+        return False
+
+
 def synthetic_pair(size_hw: tuple[int, int], disparity_px: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A smooth random-texture pair whose right view is the left shifted by ``disparity_px``."""
     height, width = size_hw
@@ -655,6 +675,7 @@ def run_bench(
     data: Sequence[str | Path] | None = None,
     baseline: str | None = None,
     random_weights: bool = False,
+    fixed_files_at_own_size: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> BenchReport:
     """Measure every combination of the options.
@@ -674,6 +695,9 @@ def run_bench(
         baseline: a model (a registry name, an exported ``.onnx`` file or an rtstereo checkpoint;
             added when not in ``models``) whose time at the same size divides every row's time.
         random_weights: networks without weights (timing only; accuracy is then refused).
+        fixed_files_at_own_size: time an exported ``.onnx`` file of fixed size at its own size instead of
+            ``sizes`` (the command line's default when ``--sizes`` is not given: at another size its rows
+            would only say that it cannot run there).
         progress: called with a line before each case: its label and how far the sweep is (``(row 3 of 12)``).
 
     Returns:
@@ -705,6 +729,13 @@ def run_bench(
         raise InputError("accuracy (--data) with random weights means nothing: give --weights, or drop --data")
     samples = find_samples(*data) if data else []
     cases, notes = expand_cases(models, sizes, sweeps or {}, precisions, backends)
+    if fixed_files_at_own_size:
+        own = {case.model: _fixed_size_of(case.model) for case in cases if is_onnx_file(case.model)}
+        cases = list(
+            dict.fromkeys(
+                dataclasses.replace(case, size_hw=own[case.model]) if own.get(case.model) else case for case in cases
+            )
+        )
     unscored = [s.name for s in samples if s.gt_path is None]  # accuracy needs ground truth
     samples = [s for s in samples if s.gt_path is not None]
     if unscored and not samples:
@@ -735,7 +766,7 @@ def run_bench(
     _add_ratios(rows, baseline)
     options = {
         "models": models,
-        "sizes_hw": [list(s) for s in sizes],
+        "sizes_hw": [list(s) for s in dict.fromkeys([*sizes, *(case.size_hw for case in cases)])],
         "sweeps": {k: list(v) for k, v in (sweeps or {}).items()},
         "precisions": list(precisions),
         # The backends the rows ran on (a classical method runs on opencv, a packaged ONNX model on
@@ -841,10 +872,16 @@ def _predictor(case: BenchCase, networks: _NetworkCache, device: str, threads: i
         predictor = load(case.model, device=device, settings={**settings, **runtime, "threads": threads})
         fixed = getattr(predictor, "fixed_size_hw", None)
         if fixed is not None and tuple(fixed) != case.size_hw:  # timing a resize into it would be no one's figure
+            from .runtime.public_onnx import PublicCREStereoBackend
+
             height, width = fixed
+            other = (
+                "or the public file made at that size (HxW in its name)"
+                if isinstance(predictor.backend, PublicCREStereoBackend)
+                else "or export it with --dynamic"
+            )
             raise InputError(
-                f"{case.model} is fixed at {height}x{width} (HxW): bench it with --sizes {height}x{width}, "
-                "or export it with --dynamic"
+                f"{case.model} is fixed at {height}x{width} (HxW): bench it with --sizes {height}x{width}, {other}"
             )
         return predictor
     # The post-processing switches act on the predictor, after the network: one network serves both values.
@@ -948,6 +985,19 @@ def _precision_cell(row: BenchRow) -> str:
 
 
 @functools.cache
+def _fixed_size_of(path: str) -> tuple[int, int] | None:
+    """The input size an exported file is fixed at, from its contract (``None``: any size, or unreadable)."""
+    from .runtime.onnx import read_contract
+    from .runtime.providers import open_session
+
+    try:
+        fixed = read_contract(open_session(Path(path)), path).fixed_size_hw
+    except RtStereoError:  # its row says why it cannot run
+        return None
+    return (int(fixed[0]), int(fixed[1])) if fixed else None
+
+
+@functools.cache
 def _exported_precision(path: str) -> str:
     """The precision an exported file was written in (``fp32``, ``fp16``, ``int8``), from its metadata."""
     from .runtime.onnx import read_contract
@@ -977,6 +1027,7 @@ def _prepare(
     """Build and warm up the row's predictor; record its first call and its peak memory."""
     cuda = _cuda_torch(device, row.case.backend)
     gc.collect()
+    release_freed_memory()
     rss_before = PeakRSS.current_bytes()
     predictor = _predictor(row.case, networks, device, threads)
     _arm(predictor)

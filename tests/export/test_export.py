@@ -426,6 +426,11 @@ def test_export_command_then_predict_with_the_file_alone(cli, capsys, tmp_path, 
     code, out, err = cli(capsys, "export", anynet_checkpoint, "--size", "32x64", "-o", tmp_path / "a.onnx")
     assert code == 0, err
     assert "parity ok" in out and "wrote" in out and (tmp_path / "a.parity.json").is_file()
+    # the long part is announced before it starts, on stderr as every line rtstereo says about its work
+    announced = "rtstereo export: exporting anynet at 32x64 (HxW; fp32), then checking it against PyTorch"
+    assert err.startswith(announced), err
+    code, out, err = cli(capsys, "export", anynet_checkpoint, "--size", "30x60", "-o", tmp_path / "b.onnx")
+    assert code == 2 and len(err.splitlines()) == 1 and "rtstereo export: error:" in err, err  # bad input: one line
     predictor = load_onnx(tmp_path / "a.onnx")
     assert predictor.settings == {"stage": 1} and predictor.fixed_size_hw == (32, 64)
     left, right, _ = parity_pair((32, 64))

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import read_video, render_scene, write_video
+from rtstereo.cli import main
 from rtstereo.errors import InputError, MissingDependencyError
 from rtstereo.sources.base import CameraError, LatestSlot
 from rtstereo.sources.cameras import UVCSource, open_camera
@@ -262,6 +263,20 @@ def test_a_camera_or_frame_rate_of_another_type_is_an_input_error(spec, fps, mes
 def test_a_device_choice_after_oak_or_realsense_is_refused_not_ignored(spec, name):
     with pytest.raises(InputError, match=rf"^camera '{spec}': {name} takes nothing after ':'"):
         open_camera(spec)
+
+
+@pytest.mark.parametrize("spec", ["oak", "realsense"])
+def test_a_camera_size_written_width_first_is_refused_for_landscape_stereo_sensors(spec, monkeypatch):
+    monkeypatch.setitem(sys.modules, "depthai", None)  # refused before the camera's package is asked for
+    monkeypatch.setitem(sys.modules, "pyrealsense2", None)
+    with pytest.raises(InputError, match=r"^--camera-size 640x400 asks .* did you mean --camera-size 400x640\?$"):
+        open_camera(spec, frame_size_wh=(400, 640))  # the command line's --camera-size 640x400, read HxW
+
+
+def test_a_camera_size_given_through_live_is_height_first(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "depthai", None)
+    assert main(["live", "--camera", "oak", "--camera-size", "640x400", "--model", "sgbm"]) == 2
+    assert "did you mean --camera-size 400x640?" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("fps", [0.0, -5.0, float("nan"), float("inf")])

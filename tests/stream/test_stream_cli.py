@@ -376,6 +376,28 @@ def test_a_video_url_that_fails_says_so(run_cli, http_server, stream_cache, monk
     assert f"cannot fetch the video at {http_server}/missing.mp4" in err and "404" in err
 
 
+def test_a_video_url_that_is_no_video_is_named_by_its_url_and_not_kept(
+    run_cli, two_videos, http_server, stream_cache, tmp_path, monkeypatch
+):
+    pytest.importorskip("yt_dlp", reason="yt-dlp is not installed (extra video)")
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    cv2.imwrite(str(tmp_path / "photo.png"), np.full((24, 64, 3), 128, np.uint8))
+    url = f"{http_server}/photo.png"
+    for _ in range(2):  # the second run fetches it again instead of failing on a cached still image
+        code, _, err = run_cli("video", "--sbs", url, *FAST)
+        assert code == 2
+        assert f"side-by-side video {url} is a still image, not a video" in err, err
+        error = [line for line in err.splitlines() if "error:" in line]
+        assert "using the cached download" not in err and len(error) == 1 and str(stream_cache) not in error[0]
+        assert list((stream_cache / "videos").iterdir()) == []
+    (tmp_path / "notes.txt").write_text("not a video")
+    left = two_videos[0]
+    code, _, err = run_cli("video", f"{http_server}/{left.name}", f"{http_server}/notes.txt", *FAST)
+    assert code == 2 and f"cannot read right video {http_server}/notes.txt: not a video" in err, err
+    assert [p.read_bytes() for p in (stream_cache / "videos").iterdir()] == [left.read_bytes()]
+
+
 def test_a_video_url_without_yt_dlp_names_the_extra(run_cli, stream_cache, monkeypatch):
     monkeypatch.setitem(sys.modules, "yt_dlp", None)  # as if not installed
     code, _, err = run_cli("video", "--sbs", "https://www.youtube.com/watch?v=abc", *FAST)

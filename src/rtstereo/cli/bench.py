@@ -58,7 +58,10 @@ def register(subparsers) -> None:
         metavar="[MODEL=]FILE",
         help="weights file or URL; MODEL=FILE when several networks are benched (repeatable)",
     )
-    parser.add_argument("--sizes", default="480x640", help="input sizes HxW, comma-separated (default: %(default)s)")
+    parser.add_argument(
+        "--sizes",
+        help="input sizes HxW, comma-separated (default: 480x640; an exported .onnx file of fixed size: its own)",
+    )
     parser.add_argument("--max-disp", help="disparity ranges to sweep, comma-separated (e.g. 96,192)")
     parser.add_argument("--iters", help="refinement iterations to sweep, comma-separated (e.g. 2,5,10,20)")
     parser.add_argument(
@@ -235,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
     baseline = resolve_alias(args.baseline) if args.baseline else None
     for model in [*models, *([baseline] if baseline else [])]:  # a missing file is a usage error now, not
         check_model_file(model)  # a sweep of rows that each say so
-    sizes = parse_list(args.sizes, lambda text: parse_size_hw(text, "--sizes"), "size")
+    sizes = parse_list(args.sizes or "480x640", lambda text: parse_size_hw(text, "--sizes"), "size")
     weights = weights_by_model(args.weights, models, baseline)
     check_weights_files(weights)
     if args.output:
@@ -254,6 +257,7 @@ def run(args: argparse.Namespace) -> int:
         data=args.data,
         baseline=args.baseline,
         random_weights=args.random_weights,
+        fixed_files_at_own_size=args.sizes is None,
         progress=lambda label: print(f"rtstereo bench: {label}", file=sys.stderr),
     )
     if report.interrupted and not report.rows:

@@ -94,6 +94,17 @@ def run(args: argparse.Namespace) -> int:
     pair = parity_pair(args.size, *(args.pair or (None, None)))
     # The int8 model is quantized from a verified fp32 export, written beside it as <stem>_fp32.onnx.
     fp32_output = output.with_name(f"{output.stem}_fp32.onnx") if args.int8 else output
+    height, width = args.size
+    form = ", ".join(["fp16" if args.fp16 else "fp32", *(["any size"] if args.dynamic else [])])
+
+    def announce() -> None:  # tracing, simplifying and checking a large network take minutes, silent otherwise
+        print(
+            f"rtstereo export: exporting {spec.name} at {height}x{width} (HxW; {form}), then checking it against "
+            "PyTorch in ONNX Runtime: a few seconds for small networks and sizes, minutes for large ones",
+            file=sys.stderr,
+            flush=True,
+        )
+
     try:
         result = export_onnx(
             spec,
@@ -107,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
             checkpoint_sha256=digest,
             pair=pair,
             dynamic=args.dynamic,
+            on_start=announce,
         )
     except ParityError as exc:
         report = exc.result.report

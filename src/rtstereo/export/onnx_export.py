@@ -40,7 +40,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -634,6 +634,7 @@ def export_onnx(
     pair: tuple[np.ndarray, np.ndarray, str] | None = None,
     parity_inputs: tuple[np.ndarray, np.ndarray] | None = None,
     dynamic: bool = False,
+    on_start: Callable[[], None] | None = None,
 ) -> ExportResult:
     """Export a network at a fixed size (or any size), verify it against PyTorch, and write it.
 
@@ -653,6 +654,8 @@ def export_onnx(
         dynamic: height and width become free (any multiple of the size divisor); parity is then
             checked at ``size_hw`` and at a second size, one divisor taller and two wider. Not for
             two-pass CREStereo.
+        on_start: called once the inputs are checked, before the long part (the command line says what
+            it is about to do there).
 
     Returns:
         An :class:`ExportResult`.
@@ -679,6 +682,8 @@ def export_onnx(
             "AnyNet's stage 4 has a fixed size (its SPN scans the columns one by one, unrolled for one width); "
             "export it without --dynamic, or stage 1, 2 or 3 with it"
         )
+    if on_start is not None:
+        on_start()
 
     started = time.perf_counter()
     left, right, pair_text = _prepared_inputs(spec, size_hw, pair, parity_inputs, _guided(module))

@@ -62,7 +62,7 @@ from .providers import (  # noqa: F401 - re-exported: the session functions were
 
 METADATA_KEY = "rtstereo"
 FORMAT_TAG = "rtstereo-onnx"
-ROLES = ("single", "init", "refine")
+ROLES = ("single", "init", "refine", "public")
 #: Settings that configure ONNX Runtime rather than the network; accepted for exported files.
 RUNTIME_SETTINGS = ("threads", "providers", "engine_cache", "parity")
 #: Sessions kept per on-the-fly backend (one per padded input size).
@@ -171,13 +171,19 @@ def companion_path(path: str | Path) -> Path:
 
 
 def read_contract(session: Any, path: str | Path) -> OnnxContract:
-    """The :class:`OnnxContract` stored in an open session's model metadata."""
+    """The :class:`OnnxContract` stored in an open session's model metadata; for a public CREStereo file, which
+    has none, the one its graph shows (:func:`.public_onnx.public_crestereo_contract`)."""
     metadata = session.get_modelmeta().custom_metadata_map
     if METADATA_KEY not in metadata:
+        from .public_onnx import public_crestereo_contract
+
+        public = public_crestereo_contract(session, path)
+        if public is not None:
+            return public
         raise CheckpointError(
             f"{path} has no rtstereo metadata (input size, normalisation, model settings), so rtstereo "
-            "cannot know how to feed it; export it with "
-            "`rtstereo export MODEL --weights W --size HxW -o FILE`"
+            "cannot know how to feed it (of the files other tools write, it runs the public CREStereo ones); "
+            "export it with `rtstereo export MODEL --weights W --size HxW -o FILE`"
         )
     return OnnxContract.from_json(metadata[METADATA_KEY], path)
 
@@ -348,7 +354,8 @@ def load_onnx(
     parity: str = "warn",
     registered: ModelSpec | None = None,
 ) -> Predictor:
-    """A Predictor for a file written by ``rtstereo export``.
+    """A Predictor for a file written by ``rtstereo export``, or a public CREStereo ONNX file
+    (:mod:`.public_onnx`).
 
     Args:
         path: the ``.onnx`` file (for a two-pass export, the refinement file ``m.onnx``; its
@@ -369,7 +376,7 @@ def load_onnx(
         for a dynamic-size export, padding each pair to the size divisor like the PyTorch predictor.
 
     Raises:
-        CheckpointError: the file is missing, damaged, or not an rtstereo export.
+        CheckpointError: the file is missing, damaged, or neither an rtstereo export nor a public CREStereo file.
         InputError: settings that differ from the exported ones, or an impossible precision.
     """
     path = Path(path)
@@ -451,6 +458,10 @@ def _backend(
 ) -> _Checked:
     """The backend of one export: single-pass, or two-pass with its half-size companion opened alike."""
     device = session_args["device"]
+    if read_contract(session, path).role == "public":
+        from .public_onnx import PublicCREStereoBackend
+
+        return PublicCREStereoBackend(session, path, device, run_precision)
     if init_path is None:
         return OnnxRuntimeBackend(session, path, device, run_precision)
     init_session = open_session(init_path, precision=precision, **session_args)
@@ -495,6 +506,16 @@ def _check_settings(contract: OnnxContract, overrides: dict[str, Any], path: Pat
         wanted = coerce_setting(key, value, baked)
         if key in ("max_disp", "iters") and isinstance(wanted, (int, float)) and wanted < 1:
             raise InputError(f"{key} must be >= 1, got {value}")  # no advice to re-export with a value that cannot be
+        if wanted != baked and contract.role == "public":
+            other = (
+                f"the public file of {value} iterations (iter{value} in its name)"
+                if key == "iters"
+                else "the public file of the other layout (crestereo_combined_*: two passes; crestereo_init_*: one)"
+            )
+            raise InputError(
+                f"{path} was made with {key}={baked} and cannot run with {key}={value}: the value is fixed in the "
+                f"graph; use {other}"
+            )
         if wanted != baked:
             raise InputError(
                 f"{path} was exported with {key}={baked} and cannot run with {key}={value}: the value "

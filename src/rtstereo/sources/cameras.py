@@ -233,7 +233,8 @@ def open_camera(
 
     Raises:
         InputError: an unknown camera name (or not a string: ``0`` for ``"uvc:0"``), a frame rate that is not
-            a number > 0, or ``color`` for a camera other than an OAK.
+            a number > 0, ``color`` for a camera other than an OAK, or a frame size taller than wide for an
+            OAK-D or a RealSense (whose sensors are all wider than high).
 
     Examples:
         >>> open_camera("uvc:1").device
@@ -268,6 +269,13 @@ def open_camera(
         raise InputError(
             f"camera '{spec}': {name} takes nothing after ':' (the first {name} camera found is opened); "
             f"give --camera {name}"
+        )
+    if name in (*_OAK_NAMES, "realsense", "rs") and frame_size_wh is not None and frame_size_wh[0] < frame_size_wh[1]:
+        # Their stereo sensors are all wider than high: a taller size is a width and height written the other way.
+        width, height = frame_size_wh
+        raise InputError(
+            f"--camera-size {height}x{width} asks {name} for views {width} px wide and {height} px high, but its "
+            f"sensors are wider than high (sizes are HxW, height first): did you mean --camera-size {width}x{height}?"
         )
     if name in _OAK_NAMES:
         from .oak import OakSource

@@ -47,14 +47,18 @@ class VideoReader:
         label: how messages call it (``left video``).
         images_command: the rtstereo command a still image given as a video is sent to (``predict``; ``adapt``
             takes image pairs too).
+        name: what messages call the file (the URL it was downloaded from); its path by default.
 
     Raises:
         InputError: missing file, or a file OpenCV cannot decode.
     """
 
-    def __init__(self, path: str | Path, label: str = "video", images_command: str = "predict"):
+    def __init__(
+        self, path: str | Path, label: str = "video", images_command: str = "predict", name: str | None = None
+    ):
         self.path = Path(path)
         self.label = label
+        self.name = name or str(self.path)
         if self.path.is_dir():
             raise InputError(f"{label} {self.path} is a folder, not a video file")
         if not self.path.is_file():
@@ -69,7 +73,7 @@ class VideoReader:
             if not self.capture.isOpened():
                 noise.discard()
         if not self.capture.isOpened():
-            raise InputError(f"cannot read {label} {self.path}: not a video OpenCV (FFmpeg) can open, or damaged")
+            raise InputError(f"cannot read {label} {self.name}: not a video OpenCV (FFmpeg) can open, or damaged")
         self.width = int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH))
         self.height = int(self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
         fps = float(self.capture.get(cv2.CAP_PROP_FPS) or 0.0)
@@ -80,12 +84,12 @@ class VideoReader:
         self.ended_at: int | None = None  # the position where decoding found no further frame
         if self.width <= 0 or self.height <= 0:
             self.release()
-            raise InputError(f"cannot read {label} {self.path}: it reports no frame size (no video stream?)")
+            raise InputError(f"cannot read {label} {self.name}: it reports no frame size (no video stream?)")
         if is_still_image(self.path, self.frame_count):
             # FFmpeg plays a still image as a one-frame video: the run would "succeed" on one frame.
             self.release()
             side_by_side = "side-by-side" in label
-            raise InputError(still_image_message(f"{label} {self.path}", side_by_side, images_command))
+            raise InputError(still_image_message(f"{label} {self.name}", side_by_side, images_command))
 
     def seek(self, frame: int) -> None:
         """Move to ``frame`` (0-based) so that :meth:`read` returns it next."""
@@ -134,7 +138,7 @@ class VideoReader:
         told = "; ".join(part for part in (held, claims) if part)
         cut = ": the file is cut short or damaged" if self.frame_count is not None and self.frame_count > start else ""
         return InputError(
-            f"--start {start} is past the end of the {self.label} {self.path.name}"
+            f"--start {start} is past the end of the {self.label} {self._short_name}"
             f"{f' ({told}{cut})' if told else ''}; give a smaller --start"
         )
 
@@ -147,13 +151,30 @@ class VideoReader:
         if self.ended_at is None or self.frame_count is None or self.ended_at >= self.frame_count - FRAME_COUNT_SLACK:
             return None
         return (
-            f"the {self.label} {self.path.name} ended after {counted(self.ended_at, 'frame')} although its header "
+            f"the {self.label} {self._short_name} ended after {counted(self.ended_at, 'frame')} although its header "
             "claims "
             f"{self.frame_count}: the file is cut short or damaged"
         )
 
+    @property
+    def _short_name(self) -> str:
+        return self.path.name if self.name == str(self.path) else self.name
+
     def release(self) -> None:
         self.capture.release()
+
+
+def open_video(video: str, path: Path, label: str, images_command: str = "predict") -> VideoReader:
+    """The :class:`VideoReader` of a video argument resolved to ``path`` (:func:`resolve_video`): a web URL is
+    named by its address in messages, and its download is not kept when it is no video OpenCV can read (a
+    still image, a web page), so that the next run fetches it again rather than failing on the cached copy."""
+    web = is_url(video) and urllib.parse.urlparse(video).scheme.lower() != "file"
+    try:
+        return VideoReader(path, label, images_command, name=video if web else None)
+    except InputError:
+        if web:
+            path.unlink(missing_ok=True)
+        raise
 
 
 def is_still_image(path: str | Path, frame_count: float | None) -> bool:
@@ -204,6 +225,7 @@ class TwoVideoSource(FrameSource):
         check_start_stride(start, stride)
         self.images_command = images_command
         self.left_path, self.right_path = resolve_video(str(left)), resolve_video(str(right))
+        self._videos = (str(left), str(right))
         self.start, self.stride = start, stride
         self.description = f"two videos {Path(str(left)).name} + {Path(str(right)).name}"
         readers = self._open()
@@ -218,9 +240,9 @@ class TwoVideoSource(FrameSource):
         return (Path(self.left_path), Path(self.right_path))
 
     def _open(self) -> tuple[VideoReader, VideoReader]:
-        left = VideoReader(self.left_path, "left video", self.images_command)
+        left = open_video(self._videos[0], self.left_path, "left video", self.images_command)
         try:
-            right = VideoReader(self.right_path, "right video", self.images_command)
+            right = open_video(self._videos[1], self.right_path, "right video", self.images_command)
         except InputError:
             left.release()
             raise
@@ -332,7 +354,8 @@ class SideBySideVideoSource(FrameSource):
         self.path = resolve_video(str(video))
         self.swap, self.start, self.stride = swap, start, stride
         self.description = f"side-by-side video {Path(str(video)).name}{' (swapped)' if swap else ''}"
-        reader = VideoReader(self.path, "side-by-side video", images_command)
+        self._video = str(video)
+        reader = open_video(self._video, self.path, "side-by-side video", images_command)
         try:
             check_side_by_side_width(reader.width)
             self.fps, self._frame_count = reader.fps, reader.frame_count
@@ -350,7 +373,7 @@ class SideBySideVideoSource(FrameSource):
         return (Path(self.path),)
 
     def _frames(self) -> Iterator[StereoPair]:
-        reader = VideoReader(self.path, "side-by-side video")
+        reader = open_video(self._video, self.path, "side-by-side video")
         try:
             reader.seek(self.start)
             while True:

@@ -1,0 +1,166 @@
+"""The public CREStereo ONNX files (PINTO model zoo 284): run as their own scripts run them.
+
+The graphs here are tiny stand-ins with the files' layout (inputs by position, BGR, output ``(1, 2, H, W)``),
+whose outputs are known in closed form.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+import rtstereo
+from rtstereo.bench import run_bench
+from rtstereo.cli import main
+from rtstereo.errors import CheckpointError
+from rtstereo.io import write_image
+
+SIZE_HW = (16, 32)
+HALF_HW = (8, 16)
+LEFT_RGB, RIGHT_RGB = (10, 20, 30), (1, 2, 3)
+
+
+def _image(name: str, size_hw) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, 3, *size_hw])
+
+
+def _save(graph, path: Path) -> Path:
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save_model(model, str(path))  # no rtstereo metadata, as the public files
+    return path
+
+
+def _first_channel(name: str, out: str) -> list[onnx.NodeProto]:
+    return [helper.make_node("Slice", [name, "c0", "c1", "axis1"], [out])]
+
+
+def _channel_tensors() -> list[onnx.TensorProto]:
+    return [helper.make_tensor(n, TensorProto.INT64, [1], [v]) for n, v in (("c0", 0), ("c1", 1), ("axis1", 1))]
+
+
+def public_init(path: Path) -> Path:
+    """``crestereo_init`` layout: disparity (channel 0) = first channel of the left input + that of the right."""
+    nodes = [
+        *_first_channel("left", "l0"),
+        *_first_channel("right", "r0"),
+        helper.make_node("Add", ["l0", "r0"], ["d"]),
+        helper.make_node("Concat", ["d", "r0"], ["flow"], axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "init",
+        [_image("left", SIZE_HW), _image("right", SIZE_HW)],
+        [helper.make_tensor_value_info("flow", TensorProto.FLOAT, [1, 2, *SIZE_HW])],
+        _channel_tensors(),
+    )
+    return _save(graph, path)
+
+
+def public_combined(path: Path) -> Path:
+    """``crestereo_combined`` layout, half-size pair first: disparity = first channel of the full-size left
+    + 2 x that of the half-size right (upsampled)."""
+    nodes = [
+        *_first_channel("left_full", "l0"),
+        *_first_channel("right_half", "r0"),
+        helper.make_node("Resize", ["r0", "", "scales"], ["r0_up"], mode="nearest"),
+        helper.make_node("Mul", ["r0_up", "two"], ["r0_twice"]),
+        helper.make_node("Add", ["l0", "r0_twice"], ["d"]),
+        helper.make_node("Concat", ["d", "l0"], ["flow"], axis=1),
+    ]
+    extra = [
+        helper.make_tensor("scales", TensorProto.FLOAT, [4], [1, 1, 2, 2]),
+        helper.make_tensor("two", TensorProto.FLOAT, [], [2.0]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "combined",
+        [
+            _image("left_half", HALF_HW),
+            _image("right_half", HALF_HW),
+            _image("left_full", SIZE_HW),
+            _image("right_full", SIZE_HW),
+        ],
+        [helper.make_tensor_value_info("flow", TensorProto.FLOAT, [1, 2, *SIZE_HW])],
+        [*_channel_tensors(), *extra],
+    )
+    return _save(graph, path)
+
+
+def _pair() -> tuple[np.ndarray, np.ndarray]:
+    return tuple(np.full((*SIZE_HW, 3), colour, np.uint8) for colour in (LEFT_RGB, RIGHT_RGB))  # type: ignore[return-value]
+
+
+def test_a_public_init_file_runs_with_bgr_inputs_and_channel_0_as_disparity(tmp_path):
+    model = rtstereo.load(str(public_init(tmp_path / "crestereo_init_iter5_16x32.onnx")))
+    result = model.predict(*_pair())
+    np.testing.assert_allclose(result.disparity_px, 30 + 3)  # the blue channels: BGR's first
+    assert result.settings["iters"] == 5 and result.settings["two_pass"] is False
+
+
+def test_a_public_combined_file_takes_the_half_size_pair_first(tmp_path):
+    model = rtstereo.load(str(public_combined(tmp_path / "crestereo_combined_iter10_16x32.onnx")))
+    result = model.predict(*_pair())
+    np.testing.assert_allclose(result.disparity_px, 30 + 2 * 3, rtol=1e-6)
+    assert result.settings["iters"] == 10 and result.settings["two_pass"] is True
+
+
+def test_a_public_file_refuses_other_iterations_and_is_described(tmp_path, capsys):
+    path = public_combined(tmp_path / "crestereo_combined_iter10_16x32.onnx")
+    left, right = _pair()
+    write_image(tmp_path / "l.png", left)
+    write_image(tmp_path / "r.png", right)
+    assert (
+        main(["predict", str(tmp_path / "l.png"), str(tmp_path / "r.png"), "--model", str(path), "--iters", "5"]) == 2
+    )
+    err = capsys.readouterr().err
+    assert "made with iters=10 and cannot run with iters=5: the value is fixed in the graph; use the public file" in err
+    assert main(["models", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "a public CREStereo ONNX model, combined" in out
+        and "16x32 (HxW) only (BGR order, the half-size pair first)" in out
+    )
+    assert (
+        main(
+            [
+                "predict",
+                str(tmp_path / "l.png"),
+                str(tmp_path / "r.png"),
+                "--model",
+                str(path),
+                "-o",
+                str(tmp_path / "out/"),
+            ]
+        )
+        == 0
+    )
+    np.testing.assert_allclose(rtstereo.io.read_disparity(tmp_path / "out" / "l.pfm"), 36, rtol=1e-6)
+
+
+def test_another_onnx_file_without_metadata_is_still_refused(tmp_path):
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["left", "right"], ["disparity"])],
+        "other",
+        [_image("left", SIZE_HW), _image("right", SIZE_HW)],
+        [helper.make_tensor_value_info("disparity", TensorProto.FLOAT, [1, 3, *SIZE_HW])],
+    )
+    path = _save(graph, tmp_path / "other.onnx")
+    with pytest.raises(CheckpointError, match="has no rtstereo metadata.*public CREStereo"):
+        rtstereo.load(str(path))
+
+
+def test_a_public_file_is_benched_at_its_own_size(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a short name: a skipped row's reason is cut at 160 characters
+    path = public_init(Path("crestereo_init_iter2_16x32.onnx")).name
+    report = run_bench([path], [SIZE_HW, (32, 64)], warmup=1, runs=1, threads=1)
+    assert [row.status for row in report.rows] == ["ok", "skipped"]
+    assert report.rows[0].describe["two_pass"] is False
+    assert (
+        "fixed at 16x32 (HxW): bench it with --sizes 16x32, or the public file made at that size"
+        in report.rows[1].reason
+    )
