@@ -160,6 +160,22 @@ def test_pfm_write_refuses_other_shapes(tmp_path):
         write_pfm(tmp_path / "x.pfm", np.zeros((2, 3, 2), np.float32))
 
 
+@pytest.mark.parametrize("shape", [(0, 5), (5, 0), (0, 4, 3)])
+def test_pfm_write_refuses_an_empty_array_its_reader_would_call_damaged(tmp_path, shape):
+    with pytest.raises(InputError, match=rf"at least 1x1 pixels, got shape {re.escape(str(shape))}"):
+        write_pfm(tmp_path / "x.pfm", np.zeros(shape, np.float32))
+    assert not (tmp_path / "x.pfm").exists()
+
+
+@pytest.mark.parametrize("suffix", [".png", ".pfm", ".npy"])
+@pytest.mark.parametrize("shape", [(0, 5), (5, 0)])
+def test_write_disparity_refuses_an_empty_map(tmp_path, suffix, shape):
+    """A PFM of 0 rows was written (and read back as 'damaged'), a PNG failed with OpenCV's assertion text."""
+    with pytest.raises(OutputError, match=rf"disparity to write is empty: shape {re.escape(str(shape))}"):
+        write_disparity(tmp_path / f"d{suffix}", np.zeros(shape, np.float32))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_read_disparity_pfm_inf_is_nan_and_colour_takes_first_channel(tmp_path):
     rgb = np.stack([_ramp(), _ramp() + 100, _ramp() + 200], axis=2)
     rgb[0, 0, 0] = np.inf
@@ -526,6 +542,9 @@ def test_write_image_says_why_the_system_refused_the_file(tmp_path):
         ([[0, 255], [255, 0]], "expected a numpy array, got list"),
         (np.full((2, 2, 3), 0.5, np.float32), r"expected dtype uint8 \(or uint16\), got float32; .*\* 255"),
         (np.zeros((2, 2, 1), np.uint8), r"expected shape \(H, W, 3\) or \(H, W\), got \(2, 2, 1\)"),
+        # a bare cv2.error ('!_src.empty()') for an empty RGB image
+        (np.zeros((0, 4, 3), np.uint8), r"expected at least 1x1 pixels, got shape \(0, 4, 3\)"),
+        (np.zeros((4, 0), np.uint16), r"expected at least 1x1 pixels, got shape \(4, 0\)"),
     ],
 )
 def test_write_image_refuses_what_it_would_write_wrongly_or_crash_on(tmp_path, image, message):

@@ -143,6 +143,8 @@ def write_disparity(path: str | Path, disparity_px: np.ndarray) -> None:
     d = np.asarray(disparity_px, dtype=np.float32)
     if d.ndim != 2:
         raise OutputError(f"disparity to write must be (H, W), got shape {d.shape}")
+    if d.size == 0:  # a PFM of 0 rows was written, which read_disparity then called damaged
+        raise OutputError(f"disparity to write is empty: shape {d.shape}, expected at least 1x1 pixels")
     if suffix not in DISPARITY_SUFFIXES:
         raise OutputError(f"unknown disparity format '{suffix}' for {path} (expected .png, .pfm or .npy)")
     encoded = to_png16(d) if suffix == ".png" else None  # refused before a folder is made for it

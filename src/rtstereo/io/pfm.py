@@ -70,6 +70,8 @@ def write_pfm(path: str | Path, array: np.ndarray) -> None:
         kind = b"PF"
     else:
         raise InputError(f"PFM holds (H, W) or (H, W, 3) arrays, got shape {array.shape}")
+    if array.size == 0:  # read_pfm refuses a size below 1x1 as a damaged header
+        raise InputError(f"PFM holds at least 1x1 pixels, got shape {array.shape}")
     height, width = array.shape[:2]
     with Path(path).open("wb") as f:
         f.write(kind + b"\n" + f"{width} {height}\n".encode() + b"-1.0\n")
