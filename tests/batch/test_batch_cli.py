@@ -27,6 +27,15 @@ def test_folder_run_lists_the_bad_pair_does_the_rest_and_exits_1(capsys, tmp_pat
     assert names == ["00.json", "00.pfm", "00.png", "00_color.png", "02.json", "02.pfm", "02.png", "02_color.png"]
 
 
+def test_file_urls_of_folders_are_those_folders_batch(capsys, tmp_path, three_pairs):
+    """file:///.../L/ said 'file not found: .../L' of the folder that is there."""
+    left, right = three_pairs
+    code, out, err = run_cli(capsys, "predict", left.as_uri(), right.as_uri(), "-o", tmp_path / "out", *SGBM_ARGS)
+    assert code == 1 and "3 pairs: 2 done, 0 skipped, 1 failed" in out
+    assert f"failed: 01 ({left / '01.png'}, {right / '01.png'})" in err
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.pfm")) == ["00.pfm", "02.pfm"]
+
+
 def test_rerun_skips_complete_pairs_and_overwrite_redoes_them(capsys, tmp_path, three_pairs):
     left, right = three_pairs
     argv = ["predict", left, right, "-o", tmp_path / "out", "--format", "png16", *SGBM_ARGS]
