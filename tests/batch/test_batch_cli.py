@@ -158,8 +158,8 @@ def test_a_folder_or_glob_of_one_pair_is_a_batch_as_a_one_pair_manifest_is(capsy
     [
         (["predict", "{left}", "{right}", "--pairs", "{tmp}/p.csv"], "not both"),
         (["predict", "{left}"], "expected LEFT RIGHT"),
-        (["predict", "{left}", "{right}", "--workers", "2"], "--workers apply to --engine ray only"),
-        (["predict", "{left}", "{right}", "--ray-address", "auto"], "--ray-address apply to --engine ray only"),
+        (["predict", "{left}", "{right}", "--workers", "2"], "--workers applies to --engine ray only"),
+        (["predict", "{left}", "{right}", "--ray-address", "auto"], "--ray-address applies to --engine ray only"),
         (["predict", "{left}", "{right}", "--engine", "ray"], "give an output folder with -o"),
         (["predict", "{left}/00.png", "{right}/00.png", "--engine", "ray", "-o", "{tmp}/d.pfm"], "an output folder"),
         (["predict", "{left}", "{right}", "--engine", "ray", "--workers", "0", "-o", "{tmp}/o"], "must be >= 1"),
