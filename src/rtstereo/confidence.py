@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, require_number
 from .types import DisparityResult, StereoPair
 
 DEFAULT_MAX_DIFF_PX = 1.0
@@ -93,6 +93,8 @@ def consistency_mask(
 
 
 def _check_max_diff_px(max_diff_px: float) -> None:
+    # a string failed in math.isfinite with a bare TypeError
+    max_diff_px = require_number(max_diff_px, "max_diff_px", "a number of pixels > 0")
     # inf passes no judgement, and lands as "Infinity" (not JSON) in the result's settings
     if not (math.isfinite(max_diff_px) and max_diff_px > 0):
         raise InputError(f"max_diff_px must be > 0 pixels (a finite number), got {max_diff_px}")

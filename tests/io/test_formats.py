@@ -345,12 +345,35 @@ def test_write_disparity_errors(tmp_path):
         (lambda: read_disparity(5), "disparity file: expected a path \\(str or Path\\), got int"),
         (lambda: write_disparity(None, _ramp()), "disparity file to write: expected a path .*got NoneType"),
         (lambda: read_calibration(5), "calibration file: expected a path \\(str or Path\\), got int"),
+        (lambda: read_pfm(5), "PFM file: expected a path \\(str or Path\\), got int"),
+        (lambda: write_pfm(5, _ramp()), "PFM file to write: expected a path \\(str or Path\\), got int"),
     ],
 )
 def test_a_path_of_the_wrong_type_is_an_input_error(call, match):
     """pathlib's bare TypeError ("expected str, bytes or os.PathLike object, not int") before."""
     with pytest.raises(InputError, match=match):
         call()
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda p: write_disparity(p / "d.pfm", None), OutputError, "disparity to write: .* got NoneType None"),
+        (lambda p: write_disparity(p / "d.png", np.array([["a"]])), OutputError, "to write: .* got <U1 values"),
+        (lambda p: write_pfm(p / "d.pfm", np.array([[None]])), InputError, "PFM data: .* got object values"),
+        (lambda p: to_png16("d.png"), InputError, r"disparity: expected a float \(H, W\) array, got str 'd.png'"),
+        (lambda p: colorize(None), InputError, r"disparity: expected a float \(H, W\) array, got NoneType"),
+        (lambda p: colorize(np.zeros((2, 2, 3))), InputError, r"array, got shape \(2, 2, 3\)"),
+        (lambda p: colorize(_ramp(), "40"), InputError, "max_disp_px: expected a disparity in pixels.* got str '40'"),
+        (lambda p: colorize(_ramp(), 40, None), InputError, "min_disp_px: expected .* got NoneType"),
+    ],
+)
+def test_maps_and_ranges_of_the_wrong_type_are_input_errors(tmp_path, call, error, match):
+    """numpy's bare ValueError ("could not convert string to float"), OpenCV's cv2.error for None, a TypeError for
+    a string range before; a colour image came out of colorize as (H, W, 3, 3)."""
+    with pytest.raises(error, match=match):
+        call(tmp_path)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_read_disparity_of_a_folder_says_it_is_a_folder(tmp_path):
