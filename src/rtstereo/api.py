@@ -310,7 +310,8 @@ def _check_device(device: str, precision: str) -> None:
     """Refuse a device or precision that no backend knows, whatever the model (a classical method runs on
     the CPU, but a mistyped value must not pass unnoticed)."""
     head, _, index = str(device).partition(":")
-    if device != "cpu" and not (head == "cuda" and (not index or index.isdigit())):
+    # "²" is a digit to str.isdigit, which int() refuses: cuda:² passed here and crashed in the backend
+    if device != "cpu" and not (head == "cuda" and (not index or (index.isascii() and index.isdigit()))):
         raise InputError(f"device must be cpu or cuda[:N], got '{device}'")
     if precision not in PRECISIONS:
         raise InputError(f"precision must be {', '.join(PRECISIONS[:-1])} or {PRECISIONS[-1]}, got '{precision}'")
