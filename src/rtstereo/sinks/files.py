@@ -291,8 +291,13 @@ def save_result(
     a rerun counts the pair as complete); with ``png16`` alone it raises
     :class:`~rtstereo.errors.DisparityRangeError`. Whichever of the file and the note is written, the other
     one left by an earlier run is removed.
+
+    Raises:
+        InputError: a name that would write outside ``folder`` or hide its files (:func:`check_pair_name`).
     """
     folder = Path(folder)
+    # "../a" wrote beside the folder, "/tmp/a" wrote there and then failed with a bare ValueError
+    name = check_pair_name(name)
     formats = tuple(dict.fromkeys(formats))  # one file per format: a second write would find it moved away
     table = {**FORMATS, **(writers or {})}
     stale: list[Path] = []
