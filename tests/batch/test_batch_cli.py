@@ -36,6 +36,17 @@ def test_file_urls_of_folders_are_those_folders_batch(capsys, tmp_path, three_pa
     assert sorted(p.name for p in (tmp_path / "out").glob("*.pfm")) == ["00.pfm", "02.pfm"]
 
 
+def test_a_folder_in_the_way_of_one_output_leaves_none_of_the_pairs_files(capsys, tmp_path, three_pairs):
+    """00.png, 00.pfm and 00_color.png were renamed into place before 00.json's rename failed: a pair is all or none."""
+    left, right = three_pairs
+    (tmp_path / "out" / "00.json").mkdir(parents=True)
+    code, out, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "out", *SGBM_ARGS, "-q")
+    assert code == 1
+    assert f"failed: 00 ({left / '00.png'}, {right / '00.png'}): cannot write {tmp_path / 'out' / '00.json'}: a " in err
+    assert sorted(p.name for p in (tmp_path / "out").glob("00*")) == ["00.json"]  # the folder alone
+    assert sorted(p.name for p in (tmp_path / "out").glob("02*")) == ["02.json", "02.pfm", "02.png", "02_color.png"]
+
+
 def test_rerun_skips_complete_pairs_and_overwrite_redoes_them(capsys, tmp_path, three_pairs):
     left, right = three_pairs
     argv = ["predict", left, right, "-o", tmp_path / "out", "--format", "png16", *SGBM_ARGS]

@@ -317,6 +317,10 @@ def save_result(
             else:
                 if f in NOT_WRITTEN_NOTES:
                     stale.append(folder / NOT_WRITTEN_NOTES[f].format(name=name))
+        for path in staged:  # found at its own rename, after the pair's other files were in place: all or none
+            target = folder / path.relative_to(staging) if path is not None else None
+            if target is not None and target.is_dir():
+                raise OutputError(f"cannot write {target}: a folder of that name is in the way")
         with interrupts_deferred():
             written = [publish(path, staging, folder) for path in staged if path is not None]
             for path in stale:
