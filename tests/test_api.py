@@ -315,6 +315,7 @@ def test_weights_for_a_model_that_takes_none_are_refused_not_ignored(model, why,
     [
         ({"device": "gpu"}, "device must be cpu or cuda\\[:N\\], got 'gpu'"),
         ({"device": "cuda:x"}, "device must be cpu or cuda\\[:N\\], got 'cuda:x'"),
+        ({"device": "cuda:²"}, "device must be cpu or cuda\\[:N\\], got 'cuda:²'"),  # a digit int() refuses: crashed
         ({"precision": "fp64"}, "precision must be fp32, fp16 or bf16, got 'fp64'"),
     ],
 )

@@ -761,7 +761,7 @@ def test_an_exported_files_row_reads_the_files_own_precision(file_precision, cav
     assert _precision_cell(row) == cell  # an fp16 file on a GPU read "-"
 
 
-@pytest.mark.parametrize("device", ["gpu", "cuda:x", "cpu:0"])
+@pytest.mark.parametrize("device", ["gpu", "cuda:x", "cpu:0", "cuda:²"])
 def test_a_device_no_backend_knows_is_refused(cli, device):
     code, out, err = cli("bench", "sgbm", "--sizes", "32x48", "--device", device)
     assert code == 2 and out == ""

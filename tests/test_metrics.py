@@ -145,3 +145,11 @@ def test_mean_metrics_covers_keys_the_first_scene_lacks_and_no_pixel_counts():
     mean = mean_metrics([no_mask, masked])
 
     assert mean == {"epe": 2.0, "noc/epe": 2.0, "noc/d1": 5.0}
+
+
+def test_maps_of_the_wrong_type_are_input_errors():
+    """numpy's bare ValueError ("could not convert string to float") before."""
+    with pytest.raises(InputError, match=r"prediction: expected a float \(H, W\) array of pixels, got str 'a.pfm'"):
+        disparity_metrics("a.pfm", np.ones((2, 2)))
+    with pytest.raises(InputError, match="ground truth: expected .* got NoneType None"):
+        disparity_metrics(np.ones((2, 2)), None)

@@ -310,7 +310,8 @@ def _check_device(device: str, precision: str) -> None:
     """Refuse a device or precision that no backend knows, whatever the model (a classical method runs on
     the CPU, but a mistyped value must not pass unnoticed)."""
     head, _, index = str(device).partition(":")
-    if device != "cpu" and not (head == "cuda" and (not index or index.isdigit())):
+    # "²" is a digit to str.isdigit, which int() refuses: cuda:² passed here and crashed in the backend
+    if device != "cpu" and not (head == "cuda" and (not index or (index.isascii() and index.isdigit()))):
         raise InputError(f"device must be cpu or cuda[:N], got '{device}'")
     if precision not in PRECISIONS:
         raise InputError(f"precision must be {', '.join(PRECISIONS[:-1])} or {PRECISIONS[-1]}, got '{precision}'")
@@ -449,7 +450,31 @@ def _load_self_describing(
     overrides = dict(overrides)
     runtime = _backend_options(overrides, backend)
     settings = spec.resolve_settings({**saved, **overrides}, runtime_settings_by_backend(spec.kind, backend))
-    return _load_network(spec, settings, path, backend or "torch", device, precision, runtime)
+    try:
+        return _load_network(spec, settings, path, backend or "torch", device, precision, runtime)
+    except CheckpointError:
+        error = changed_network_error(path, name, saved, overrides)
+        if error is None:
+            raise
+        raise error from None
+
+
+def changed_network_error(path: Path, name: str, saved: Mapping[str, Any], overrides: Mapping[str, Any]):
+    """The error for settings given with a checkpoint used as the model that its weights do not fit, or ``None``
+    when none of them differs from the file's.
+
+    The loader's advice, "give the checkpoint as the model and leave these settings out", went to a caller who had
+    done the first: what to leave out is the setting that changed the network.
+    """
+    changed = {k: v for k, v in overrides.items() if k in saved and not _same_setting(saved[k], v)}
+    if not changed:
+        return None
+    was = ", ".join(f"{k}={saved[k]}" for k in changed)
+    asked = ", ".join(f"{k}={v}" for k, v in changed.items())
+    return InputError(
+        f"{path} holds {name} weights built with {was}; {asked} would be another network, which these weights do "
+        f"not fit: leave {', '.join(changed)} out (the file sets {'them' if len(changed) > 1 else 'it'})"
+    )
 
 
 def predict(

@@ -802,7 +802,7 @@ def check_device(device: str, sweeps: Mapping[str, Sequence[Any]]) -> None:
             the CPU, as it does in ``predict``.
     """
     head, _, index = str(device).partition(":")
-    if device != "cpu" and not (head == "cuda" and (not index or index.isdigit())):
+    if device != "cpu" and not (head == "cuda" and (not index or (index.isascii() and index.isdigit()))):
         raise InputError(f"device must be cpu or cuda[:N], got '{device}'")
     if device == "cpu" or "providers" in sweeps:
         return

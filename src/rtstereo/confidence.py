@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, require_number, require_numbers
 from .types import DisparityResult, StereoPair
 
 DEFAULT_MAX_DIFF_PX = 1.0
@@ -62,8 +62,8 @@ def lr_difference_px(disparity_left_px: np.ndarray, disparity_right_px: np.ndarr
         >>> lr_difference_px(dl, dr)
         array([[nan,  0.,  0.,  2.]], dtype=float32)
     """
-    dl = np.asarray(disparity_left_px, dtype=np.float64)
-    dr = np.asarray(disparity_right_px, dtype=np.float64)
+    dl = require_numbers(disparity_left_px, "left disparity", "a float (H, W) array").astype(np.float64)
+    dr = require_numbers(disparity_right_px, "right disparity", "a float (H, W) array").astype(np.float64)
     if dl.ndim != 2 or dl.shape != dr.shape:
         raise InputError(f"left and right disparity must both be (H, W) of one size, got {dl.shape} and {dr.shape}")
     height, width = dl.shape
@@ -93,6 +93,8 @@ def consistency_mask(
 
 
 def _check_max_diff_px(max_diff_px: float) -> None:
+    # a string failed in math.isfinite with a bare TypeError
+    max_diff_px = require_number(max_diff_px, "max_diff_px", "a number of pixels > 0")
     # inf passes no judgement, and lands as "Infinity" (not JSON) in the result's settings
     if not (math.isfinite(max_diff_px) and max_diff_px > 0):
         raise InputError(f"max_diff_px must be > 0 pixels (a finite number), got {max_diff_px}")

@@ -117,6 +117,30 @@ def require_whole(value: Any, name: str, expected: str = "a whole number") -> in
     return int(value)
 
 
+def require_numbers(
+    value: Any, name: str, expected: str = "an array of numbers", error: type[RtStereoError] | None = None
+) -> Any:
+    """``value`` as a numpy array when it holds numbers (or bools), else an :class:`InputError` (or ``error``)
+    that names ``name``, ``expected`` and what was received: ``None`` or an array of strings failed deep inside
+    numpy or OpenCV with a bare ``ValueError`` ("could not convert string to float") or ``cv2.error``.
+
+    Examples:
+        >>> require_numbers([[1.5, 2.0]], "disparity").dtype
+        dtype('float64')
+        >>> require_numbers("d.pfm", "disparity", "a float (H, W) array")
+        Traceback (most recent call last):
+        ...
+        rtstereo.errors.InputError: disparity: expected a float (H, W) array, got str 'd.pfm'
+    """
+    import numpy as np
+
+    array = np.asarray(value) if value is not None else None
+    if array is None or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+        what = f"{type(value).__name__} {value!r:.80}" if array is None or array.ndim == 0 else f"{array.dtype} values"
+        raise (error or InputError)(f"{name}: expected {expected}, got {what}")
+    return array
+
+
 def require_path(value: Any, name: str, expected: str = "a path (str or Path)", hint: str = "") -> Path:
     """``value`` as a :class:`~pathlib.Path` when it is a ``str`` or ``os.PathLike``, else an :class:`InputError`
     that names ``name`` and ``expected`` (pathlib's own was a bare ``TypeError``: "expected str, bytes or

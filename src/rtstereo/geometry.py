@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InputError, require_number, warn
+from .errors import InputError, require_number, require_numbers, warn
 from .types import Calibration, DisparityResult, StereoPair, require_calibration_type
 
 DEFAULT_MAX_JUMP_REL = 0.1
@@ -38,7 +38,7 @@ class CalibrationWarning(UserWarning):
 
 
 def _check_disparity(disparity_px: np.ndarray) -> np.ndarray:
-    d = np.asarray(disparity_px)
+    d = require_numbers(disparity_px, "disparity", "a float (H, W) array of pixels")
     if d.ndim != 2:
         raise InputError(f"disparity: expected shape (H, W), got {d.shape}")
     return d.astype(np.float64)
@@ -84,7 +84,7 @@ def disparity_from_depth(depth_m: np.ndarray, calibration: Calibration) -> np.nd
     Returns:
         float32 ``(H, W)`` disparity in pixels, ``nan`` where the depth is unknown.
     """
-    z = np.asarray(depth_m, dtype=np.float64)
+    z = require_numbers(depth_m, "depth", "a float (H, W) array of metres").astype(np.float64)
     calibration = require_calibration_type(calibration)
     if z.ndim == 2:
         calibration = calibration_for_size(calibration, *z.shape)
@@ -108,7 +108,7 @@ def points_from_depth(depth_m: np.ndarray, calibration: Calibration) -> np.ndarr
     Returns:
         float32 ``(H, W, 3)``: ``X, Y, Z`` in metres (x right, y down, z forward).
     """
-    z = np.asarray(depth_m, dtype=np.float64)
+    z = require_numbers(depth_m, "depth", "a float (H, W) array of metres").astype(np.float64)
     if z.ndim != 2:
         raise InputError(f"depth: expected shape (H, W), got {z.shape}")
     calibration = calibration_for_size(calibration, *z.shape)
@@ -146,7 +146,7 @@ def flying_pixel_mask(depth_m: np.ndarray, max_jump_rel: float = DEFAULT_MAX_JUM
     max_jump_rel = require_number(max_jump_rel, "max_jump_rel", "a relative depth jump > 0, e.g. 0.1")
     if not max_jump_rel > 0:
         raise InputError(f"max_jump_rel must be > 0 (a relative depth jump, e.g. 0.1), got {max_jump_rel}")
-    z = np.asarray(depth_m, dtype=np.float32)
+    z = require_numbers(depth_m, "depth", "a float (H, W) array of metres").astype(np.float32)
     if z.ndim != 2:
         raise InputError(f"depth: expected shape (H, W), got {z.shape}")
     height, width = z.shape

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, require_numbers
 
 BAD_THRESHOLDS_PX = (0.5, 1.0, 2.0, 3.0, 4.0)
 
@@ -42,8 +42,8 @@ def disparity_metrics(pred_px: np.ndarray, gt_px: np.ndarray, mask: np.ndarray |
         >>> m["epe"], m["bad-1"], m["d1"]
         (2.0, 50.0, 25.0)
     """
-    pred = np.asarray(pred_px, dtype=np.float32)
-    gt = np.asarray(gt_px, dtype=np.float32)
+    pred = require_numbers(pred_px, "prediction", "a float (H, W) array of pixels").astype(np.float32)
+    gt = require_numbers(gt_px, "ground truth", "a float (H, W) array of pixels").astype(np.float32)
     if pred.shape != gt.shape:
         raise InputError(f"prediction {pred.shape} and ground truth {gt.shape} differ in shape")
     region = np.isfinite(gt) & (gt > 0)

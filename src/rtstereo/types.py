@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError, warn
+from .errors import InputError, require_number, warn
 
 
 def as_rgb_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
@@ -208,7 +208,8 @@ class Calibration:
 
         Pixel-centre convention: a pixel centre at ``x`` moves to ``(x + 0.5) * sx - 0.5``.
         """
-        sy = sx if sy is None else sy
+        sx = require_number(sx, "sx", "a scale factor > 0")  # a string failed with a bare TypeError
+        sy = sx if sy is None else require_number(sy, "sy", "a scale factor > 0")
         return dataclasses.replace(
             self,
             fx_px=self.fx_px * sx,
@@ -222,6 +223,8 @@ class Calibration:
 
     def cropped(self, x0_px: int, y0_px: int, width_px: int = 0, height_px: int = 0) -> Calibration:
         """The calibration after cropping both images at ``(x0_px, y0_px)``."""
+        x0_px = require_number(x0_px, "x0_px", "the crop's left column, pixels")
+        y0_px = require_number(y0_px, "y0_px", "the crop's top row, pixels")
         return dataclasses.replace(
             self,
             cx0_px=self.cx0_px - x0_px,

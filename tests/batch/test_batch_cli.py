@@ -27,6 +27,26 @@ def test_folder_run_lists_the_bad_pair_does_the_rest_and_exits_1(capsys, tmp_pat
     assert names == ["00.json", "00.pfm", "00.png", "00_color.png", "02.json", "02.pfm", "02.png", "02_color.png"]
 
 
+def test_file_urls_of_folders_are_those_folders_batch(capsys, tmp_path, three_pairs):
+    """file:///.../L/ said 'file not found: .../L' of the folder that is there."""
+    left, right = three_pairs
+    code, out, err = run_cli(capsys, "predict", left.as_uri(), right.as_uri(), "-o", tmp_path / "out", *SGBM_ARGS)
+    assert code == 1 and "3 pairs: 2 done, 0 skipped, 1 failed" in out
+    assert f"failed: 01 ({left / '01.png'}, {right / '01.png'})" in err
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.pfm")) == ["00.pfm", "02.pfm"]
+
+
+def test_a_folder_in_the_way_of_one_output_leaves_none_of_the_pairs_files(capsys, tmp_path, three_pairs):
+    """00.png, 00.pfm and 00_color.png were renamed into place before 00.json's rename failed: a pair is all or none."""
+    left, right = three_pairs
+    (tmp_path / "out" / "00.json").mkdir(parents=True)
+    code, out, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "out", *SGBM_ARGS, "-q")
+    assert code == 1
+    assert f"failed: 00 ({left / '00.png'}, {right / '00.png'}): cannot write {tmp_path / 'out' / '00.json'}: a " in err
+    assert sorted(p.name for p in (tmp_path / "out").glob("00*")) == ["00.json"]  # the folder alone
+    assert sorted(p.name for p in (tmp_path / "out").glob("02*")) == ["02.json", "02.pfm", "02.png", "02_color.png"]
+
+
 def test_rerun_skips_complete_pairs_and_overwrite_redoes_them(capsys, tmp_path, three_pairs):
     left, right = three_pairs
     argv = ["predict", left, right, "-o", tmp_path / "out", "--format", "png16", *SGBM_ARGS]
@@ -149,8 +169,8 @@ def test_a_folder_or_glob_of_one_pair_is_a_batch_as_a_one_pair_manifest_is(capsy
     [
         (["predict", "{left}", "{right}", "--pairs", "{tmp}/p.csv"], "not both"),
         (["predict", "{left}"], "expected LEFT RIGHT"),
-        (["predict", "{left}", "{right}", "--workers", "2"], "--workers apply to --engine ray only"),
-        (["predict", "{left}", "{right}", "--ray-address", "auto"], "--ray-address apply to --engine ray only"),
+        (["predict", "{left}", "{right}", "--workers", "2"], "--workers applies to --engine ray only"),
+        (["predict", "{left}", "{right}", "--ray-address", "auto"], "--ray-address applies to --engine ray only"),
         (["predict", "{left}", "{right}", "--engine", "ray"], "give an output folder with -o"),
         (["predict", "{left}/00.png", "{right}/00.png", "--engine", "ray", "-o", "{tmp}/d.pfm"], "an output folder"),
         (["predict", "{left}", "{right}", "--engine", "ray", "--workers", "0", "-o", "{tmp}/o"], "must be >= 1"),

@@ -153,6 +153,23 @@ def test_pair_names_stay_inside_the_output_folder(name, message):
         check_pair_name(name)
 
 
+@pytest.mark.parametrize(
+    ("name", "message"), [("../out", "would not stay"), ("ABS", "would not stay"), (".a", "with '.'")]
+)
+def test_save_result_writes_nothing_outside_its_folder_or_hidden(tmp_path, name, message):
+    """save_result wrote ../out.pfm beside the folder and /abs.pfm where the absolute name said, then failed with
+    a bare ValueError; .a.pfm was written hidden, as the staging files are."""
+    import numpy as np
+
+    from rtstereo.sinks.files import save_result
+    from rtstereo.types import DisparityResult
+
+    name = str(tmp_path / "abs") if name == "ABS" else name
+    with pytest.raises(InputError, match=message):
+        save_result(DisparityResult(np.ones((2, 3), np.float32)), tmp_path / "out", name, ["pfm"])
+    assert [str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")] in ([], ["out"])
+
+
 def test_a_parquet_manifest_with_a_column_twice_in_two_cases_is_an_input_error(tmp_path):
     pyarrow = pytest.importorskip("pyarrow")
     import pyarrow.parquet as parquet

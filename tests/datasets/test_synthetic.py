@@ -561,7 +561,7 @@ def test_synth_verb_runs_through_the_console_entry_point(tmp_path, monkeypatch, 
     monkeypatch.setattr(rtstereo.cli, "VERBS", ["synth"])
     code = rtstereo.cli.main(["synth", "1", "-o", str(tmp_path / "s"), "--size", "16x16", "--max-disp", "4"])
     assert code == 0
-    assert "wrote 1 pairs" in capsys.readouterr().out
+    assert "wrote 1 pair of 16x16" in capsys.readouterr().out  # it said "1 pairs"
     assert rtstereo.cli.main(["synth", "1", "-o", str(tmp_path / "s"), "--size", "bad"]) == 2
 
 

@@ -407,3 +407,32 @@ def test_geometry_without_a_calibration_object_is_an_input_error(calibration, me
     for call in (depth_from_disparity, disparity_from_depth, points_from_depth, point_cloud):
         with pytest.raises(InputError, match=message):
             call(disparity, calibration)
+
+
+def test_scaling_or_cropping_a_calibration_by_a_value_of_the_wrong_type_is_an_input_error():
+    """Bare TypeErrors before ("can't multiply sequence by non-int of type 'float'")."""
+    calibration = Calibration(fx_px=100, fy_px=100, cx0_px=50, cx1_px=50, cy_px=40, baseline_m=0.1)
+    assert calibration.scaled(np.float64(0.5)).fx_px == 50.0
+    with pytest.raises(InputError, match="sx: expected a scale factor > 0, got str '0.5'"):
+        calibration.scaled("0.5")
+    with pytest.raises(InputError, match="sy: expected a scale factor > 0, got str .x."):
+        calibration.scaled(0.5, "x")
+    with pytest.raises(InputError, match="y0_px: expected the crop's top row, pixels, got str '4'"):
+        calibration.cropped(0, "4")
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda cal: depth_from_disparity([["5"]], cal), r"disparity: expected a float \(H, W\) array of pixels"),
+        (lambda cal: point_cloud(None, cal), "disparity: expected .* got NoneType None"),
+        (lambda cal: disparity_from_depth("z.pfm", cal), r"depth: expected a float \(H, W\) array of metres, got str"),
+        (lambda cal: points_from_depth(None, cal), "depth: expected .* got NoneType None"),
+        (lambda cal: flying_pixel_mask("z"), "depth: expected .* got str 'z'"),
+    ],
+)
+def test_maps_of_the_wrong_type_are_input_errors(call, match):
+    """numpy's bare ValueError ("could not convert string to float") before; None read as a 0-d map."""
+    calibration = Calibration(fx_px=100, fy_px=100, cx0_px=50, cx1_px=50, cy_px=40, baseline_m=0.1)
+    with pytest.raises(InputError, match=match):
+        call(calibration)

@@ -119,3 +119,13 @@ def test_lr_check_of_no_pair_or_no_result_is_an_input_error():
         lr_check(model, (image, image), result)
     with pytest.raises(InputError, match="result: expected a DisparityResult of the pair \\(or None\\), got ndarray"):
         lr_check(model, StereoPair(image, image), result.disparity_px)
+
+
+def test_a_threshold_of_the_wrong_type_is_an_input_error():
+    """math.isfinite's bare TypeError ("must be real number, not str") before."""
+    model = rtstereo.load("sgbm", max_disp=16)
+    pair = StereoPair(np.zeros((20, 40, 3), np.uint8), np.zeros((20, 40, 3), np.uint8))
+    with pytest.raises(InputError, match="max_diff_px: expected a number of pixels > 0, got str '1'"):
+        lr_check(model, pair, max_diff_px="1")
+    with pytest.raises(InputError, match="max_diff_px: expected a number of pixels > 0, got NoneType"):
+        consistency_mask(np.zeros((2, 2)), np.zeros((2, 2)), None)

@@ -33,6 +33,13 @@ def test_sizes_are_parsed_and_bad_ones_refused():
         parse_bytes("lots")
 
 
+@pytest.mark.parametrize("text", ["0", "-1G", "0.5", "inf", "-inf", "nan"])
+def test_a_budget_of_no_size_is_refused(text):
+    """inf raised a bare OverflowError; 0 and -1G refused every pair against "a 0 KB budget", "-1048576 KB"."""
+    with pytest.raises(InputError, match=f"MEMORY_BUDGET='{text}' not understood: expected a size of at least 1 byte"):
+        parse_bytes(text)
+
+
 def test_the_budget_comes_from_the_environment_or_the_machine(monkeypatch):
     monkeypatch.setenv(memory.BUDGET_ENV, "3G")
     assert memory.memory_budget() == Budget(3 << 30, "RTSTEREO_MEMORY_BUDGET=3G")

@@ -57,6 +57,8 @@ def test_a_file_url_is_read_where_it_is_not_from_a_stale_copy(tmp_path, monkeypa
     assert not (tmp_path / "cache").exists()
     with pytest.raises(InputError, match="file not found"):
         read_image((tmp_path / "missing.png").as_uri())
+    with pytest.raises(InputError, match=rf"{tmp_path} \(from {tmp_path.as_uri()}/?\) is a folder, not a file"):
+        read_image(tmp_path.as_uri())  # it said "file not found" of the folder that is there
 
 
 def test_an_http_url_is_downloaded_once(served, tmp_path):

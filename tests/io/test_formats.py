@@ -160,6 +160,22 @@ def test_pfm_write_refuses_other_shapes(tmp_path):
         write_pfm(tmp_path / "x.pfm", np.zeros((2, 3, 2), np.float32))
 
 
+@pytest.mark.parametrize("shape", [(0, 5), (5, 0), (0, 4, 3)])
+def test_pfm_write_refuses_an_empty_array_its_reader_would_call_damaged(tmp_path, shape):
+    with pytest.raises(InputError, match=rf"at least 1x1 pixels, got shape {re.escape(str(shape))}"):
+        write_pfm(tmp_path / "x.pfm", np.zeros(shape, np.float32))
+    assert not (tmp_path / "x.pfm").exists()
+
+
+@pytest.mark.parametrize("suffix", [".png", ".pfm", ".npy"])
+@pytest.mark.parametrize("shape", [(0, 5), (5, 0)])
+def test_write_disparity_refuses_an_empty_map(tmp_path, suffix, shape):
+    """A PFM of 0 rows was written (and read back as 'damaged'), a PNG failed with OpenCV's assertion text."""
+    with pytest.raises(OutputError, match=rf"disparity to write is empty: shape {re.escape(str(shape))}"):
+        write_disparity(tmp_path / f"d{suffix}", np.zeros(shape, np.float32))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_read_disparity_pfm_inf_is_nan_and_colour_takes_first_channel(tmp_path):
     rgb = np.stack([_ramp(), _ramp() + 100, _ramp() + 200], axis=2)
     rgb[0, 0, 0] = np.inf
@@ -342,12 +358,35 @@ def test_write_disparity_errors(tmp_path):
         (lambda: read_disparity(5), "disparity file: expected a path \\(str or Path\\), got int"),
         (lambda: write_disparity(None, _ramp()), "disparity file to write: expected a path .*got NoneType"),
         (lambda: read_calibration(5), "calibration file: expected a path \\(str or Path\\), got int"),
+        (lambda: read_pfm(5), "PFM file: expected a path \\(str or Path\\), got int"),
+        (lambda: write_pfm(5, _ramp()), "PFM file to write: expected a path \\(str or Path\\), got int"),
     ],
 )
 def test_a_path_of_the_wrong_type_is_an_input_error(call, match):
     """pathlib's bare TypeError ("expected str, bytes or os.PathLike object, not int") before."""
     with pytest.raises(InputError, match=match):
         call()
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda p: write_disparity(p / "d.pfm", None), OutputError, "disparity to write: .* got NoneType None"),
+        (lambda p: write_disparity(p / "d.png", np.array([["a"]])), OutputError, "to write: .* got <U1 values"),
+        (lambda p: write_pfm(p / "d.pfm", np.array([[None]])), InputError, "PFM data: .* got object values"),
+        (lambda p: to_png16("d.png"), InputError, r"disparity: expected a float \(H, W\) array, got str 'd.png'"),
+        (lambda p: colorize(None), InputError, r"disparity: expected a float \(H, W\) array, got NoneType"),
+        (lambda p: colorize(np.zeros((2, 2, 3))), InputError, r"array, got shape \(2, 2, 3\)"),
+        (lambda p: colorize(_ramp(), "40"), InputError, "max_disp_px: expected a disparity in pixels.* got str '40'"),
+        (lambda p: colorize(_ramp(), 40, None), InputError, "min_disp_px: expected .* got NoneType"),
+    ],
+)
+def test_maps_and_ranges_of_the_wrong_type_are_input_errors(tmp_path, call, error, match):
+    """numpy's bare ValueError ("could not convert string to float"), OpenCV's cv2.error for None, a TypeError for
+    a string range before; a colour image came out of colorize as (H, W, 3, 3)."""
+    with pytest.raises(error, match=match):
+        call(tmp_path)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_read_disparity_of_a_folder_says_it_is_a_folder(tmp_path):
@@ -543,6 +582,9 @@ def test_write_image_says_why_the_system_refused_the_file(tmp_path):
         ([[0, 255], [255, 0]], "expected a numpy array, got list"),
         (np.full((2, 2, 3), 0.5, np.float32), r"expected dtype uint8 \(or uint16\), got float32; .*\* 255"),
         (np.zeros((2, 2, 1), np.uint8), r"expected shape \(H, W, 3\) or \(H, W\), got \(2, 2, 1\)"),
+        # a bare cv2.error ('!_src.empty()') for an empty RGB image
+        (np.zeros((0, 4, 3), np.uint8), r"expected at least 1x1 pixels, got shape \(0, 4, 3\)"),
+        (np.zeros((4, 0), np.uint16), r"expected at least 1x1 pixels, got shape \(4, 0\)"),
     ],
 )
 def test_write_image_refuses_what_it_would_write_wrongly_or_crash_on(tmp_path, image, message):

@@ -357,6 +357,24 @@ def test_loader_names_every_setting_that_differs_at_once(tmp_path, small_full_mo
     assert f"--model {path}) and leave these settings out: it reads them from the file" in message
 
 
+def test_a_setting_given_with_the_checkpoint_as_the_model_is_named_to_leave_out(tmp_path, small_full_model):
+    """`--model FILE --max-disp 64` was told to "give the checkpoint as the model", which it had done."""
+    import rtstereo
+    from rtstereo.export.onnx_export import build_network
+
+    path = tmp_path / "full.pt"
+    settings = {"max_disp": 32, "half_refinement": True, "full_refinement": True}
+    save_checkpoint(path, "rtnet", settings, small_full_model.state_dict())
+    said = rf"{path} holds rtnet weights built with max_disp=32; max_disp=64 would be another .*: leave max_disp out"
+    with pytest.raises(InputError, match=said):
+        rtstereo.load(str(path), max_disp=64)
+    with pytest.raises(InputError, match=said):
+        build_network(str(path), None, {"max_disp": 64})
+    with pytest.raises(InputError, match="half_refinement=False would be .*: leave half_refinement out"):
+        rtstereo.load(str(path), half_refinement=False)
+    assert rtstereo.load(str(path), max_disp=32.0).settings["max_disp"] == 32  # the file's own value is fine
+
+
 @pytest.mark.parametrize("max_disp, up", [(100, "128"), (20, "32"), (-5, "e.g. 192")])
 def test_a_max_disp_off_the_grid_names_the_next_multiple_of_32(max_disp, up):
     with pytest.raises(InputError, match=rf"got {max_disp}; round it up to the next multiple of 32 \({up}\)"):

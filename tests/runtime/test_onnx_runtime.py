@@ -198,7 +198,7 @@ def test_a_list_none_of_which_is_here_says_how_to_accept_the_cpu(toy_path):
         open_session(toy_path, device="cuda", providers="tensorrt,cuda")
 
 
-@pytest.mark.parametrize("device", ["gpu", "cuda:x"])
+@pytest.mark.parametrize("device", ["gpu", "cuda:x", "cuda:²"])
 def test_bad_device_is_refused(device):
     with pytest.raises(InputError, match="device must be cpu or cuda"):
         provider_list(device, "fp32")
@@ -260,9 +260,10 @@ def test_no_available_provider_is_an_error(toy_path):
 def test_threads_come_from_the_argument_or_the_environment(toy_path, monkeypatch):
     with pytest.raises(InputError, match="threads must be a whole number >= 1, got 0"):
         open_session(toy_path, threads=0)
-    monkeypatch.setenv("RTSTEREO_THREADS", "two")
-    with pytest.raises(InputError, match="RTSTEREO_THREADS must be a whole number"):
-        open_session(toy_path)
+    for value in ("two", "²"):  # "²" is a digit to str.isdigit, which int() refused with a bare ValueError
+        monkeypatch.setenv("RTSTEREO_THREADS", value)
+        with pytest.raises(InputError, match=f"RTSTEREO_THREADS must be a whole number >= 1, got '{value}'"):
+            open_session(toy_path)
     monkeypatch.setenv("RTSTEREO_THREADS", "1")
     assert open_session(toy_path).get_providers() == ["CPUExecutionProvider"]
 

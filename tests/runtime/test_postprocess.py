@@ -48,7 +48,7 @@ def test_the_margin_moves_the_first_matched_pixel():
 
 
 def test_a_map_that_is_not_two_dimensional_is_refused():
-    with pytest.raises(ValueError, match=r"\(H, W\)"):
+    with pytest.raises(InputError, match=r"\(H, W\)"):
         fill_left_border(np.zeros((1, 2, 3), np.float32))
 
 

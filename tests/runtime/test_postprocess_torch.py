@@ -123,9 +123,9 @@ def test_lr_difference_and_mask_match_numpy(scene):
 
 def test_mismatched_shapes_are_refused(scene):
     left, right, disparity = scene
-    with pytest.raises(ValueError, match="expected two RGB images of one shape"):
+    with pytest.raises(InputError, match="expected two RGB images of one shape"):
         postprocess_torch.TorchPhotometricCost(*_tensors(left, right[:, :-1]))
-    with pytest.raises(ValueError, match="differ in size"):
+    with pytest.raises(InputError, match="differ in size"):
         postprocess_torch.refine_edges(*_tensors(left, right, disparity[:, :-1]))
 
 

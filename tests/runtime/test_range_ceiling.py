@@ -49,6 +49,28 @@ def test_predict_warns_when_the_map_piles_up_at_the_top_of_its_range(capsys, tmp
         )
 
 
+def test_opencvs_range_is_the_multiple_of_16_it_searches_not_the_max_disp_asked_for(capsys, tmp_path):
+    """--max-disp 17 searches 32 px: the check took 16 px for the top, calling a plane that ends at 19 px cut off
+    at --max-disp 20 and saying nothing of one piled up at 31 px."""
+    import rtstereo
+
+    assert rtstereo.load("sgbm", max_disp=17).max_disp_px == 32.0
+    assert rtstereo.load("bm", max_disp=20).max_disp_px == 32.0
+    assert rtstereo.load("sgbm", max_disp=64).max_disp_px == 64.0
+    for folder in ("within", "beyond"):
+        (tmp_path / folder).mkdir()
+    within = _ground_plane(tmp_path / "within", near_px=19.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RangeCeilingWarning)
+        argv = ["predict", *map(str, within), "--model", "sgbm", "--max-disp", "20", "-o", str(tmp_path / "a.pfm")]
+        assert main(argv) == 0
+    beyond = _ground_plane(tmp_path / "beyond", near_px=60.0)
+    said = r"top of the searched range \(30-31 px; --max-disp 17, searched as 32\): .* e\.g\. 64"
+    with pytest.warns(RangeCeilingWarning, match=said):
+        argv = ["predict", *map(str, beyond), "--model", "sgbm", "--max-disp", "17", "-o", str(tmp_path / "b.pfm")]
+        assert main(argv) == 0
+
+
 def test_a_batch_says_it_as_the_pairs_warning(capsys, tmp_path):
     left, right = _ground_plane(tmp_path)
     for side, image in (("L", left), ("R", right)):

@@ -136,8 +136,11 @@ def test_refine_edges_keeps_nan_and_checks_sizes():
     d[10:12, 20:30] = np.nan
     out = refine_edges(left, right, d)
     np.testing.assert_array_equal(np.isnan(out), np.isnan(d))
-    with pytest.raises(ValueError, match="differ in size"):
+    # ValueError before: the exception family's InputError (still a ValueError) names what was expected
+    with pytest.raises(InputError, match="differ in size"):
         refine_edges(left, right, truth[:, :-1])
+    with pytest.raises(InputError, match="expected two RGB images of one shape"):
+        PhotometricCost(left, right[:, :-1])
 
 
 def test_refine_edges_with_a_cost_made_beforehand_gives_the_same_map():
@@ -146,7 +149,7 @@ def test_refine_edges_with_a_cost_made_beforehand_gives_the_same_map():
     cost = PhotometricCost(left, right)
     cost(truth)  # its buffers hold another map's cost: they are overwritten
     np.testing.assert_array_equal(refine_edges(left, right, d, cost), refine_edges(left, right, d))
-    with pytest.raises(ValueError, match="photometric cost is of"):
+    with pytest.raises(InputError, match="photometric cost is of"):
         refine_edges(left[:, :-1], right[:, :-1], d[:, :-1], cost)
 
 

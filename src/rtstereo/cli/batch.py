@@ -81,7 +81,7 @@ def check_engine_args(args: argparse.Namespace, folder: Path | None) -> None:
     if args.engine != "ray":
         given = [o for o, v in (("--workers", args.workers), ("--ray-address", args.ray_address)) if v is not None]
         if given:
-            raise InputError(f"{' and '.join(given)} apply to --engine ray only")
+            raise InputError(f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} to --engine ray only")
         return
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers must be >= 1, got {args.workers}")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..batch import BatchJob
-from ..errors import InputError, OutputError, RtStereoError
+from ..errors import InputError, OutputError, RtStereoError, require_installed
 from ..geometry import DEFAULT_MAX_JUMP_REL
 from ..io.atomic import folder_write_problem, os_reason
 from ..sinks import pointcloud  # registers the 3D formats: depth, depth_npy, depth_mm, ply, glb
@@ -200,6 +200,8 @@ def run(args: argparse.Namespace) -> int:
             f"--format {','.join(metric)} needs the cameras' calibration (focal length, "
             "baseline): pass --calib FILE or --rectify maps.npz (see `rtstereo calibrate`)"
         )
+    if "glb" in formats and not to_file:  # found missing when each pair was written: a batch failed every pair
+        require_installed("trimesh", "3d", "writing GLB point clouds")
     max_jump = DEFAULT_MAX_JUMP_REL if args.max_jump is None else args.max_jump
     if not max_jump >= 0:  # not "< 0": nan would pass, and fail every pair at writing time
         raise InputError(f"--max-jump must be >= 0 (0 keeps flying pixels), got {max_jump}")

@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         progress.close()
     kept = f" ({len(done)} already there)" if done else ""
     if not args.quiet:
-        print(f"wrote {written} pairs of {height}x{width} to {root}{kept}")
+        print(f"wrote {counted(written, 'pair')} of {height}x{width} to {root}{kept}")
     return 0
 
 

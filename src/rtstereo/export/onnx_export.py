@@ -158,7 +158,7 @@ def build_network(
             weights, a post-processing switch among the settings, or missing weights.
         CheckpointError: a checkpoint path that does not exist, or a file that is not one.
     """
-    from ..api import names_a_path, warn_unread_settings
+    from ..api import changed_network_error, names_a_path, warn_unread_settings
     from ..io.download import fetch, is_url
     from ..models import get_spec, is_onnx_file, list_models, resolve_alias
     from ..models.checkpoint import describe, network_of_file, read_torch_file
@@ -189,6 +189,7 @@ def build_network(
     if not path.is_file() and name not in list_models():
         if names_a_path(name):
             raise CheckpointError(f"checkpoint not found: {name}")
+    description = None  # an rtstereo checkpoint given as the model: (its network, its settings)
     if path.suffix and path.is_file():
         obj = read_torch_file(path)
         description = describe(obj)
@@ -201,7 +202,7 @@ def build_network(
             )
             raise CheckpointError(f"{path} is not an rtstereo checkpoint (it does not name its model); {how}")
         name, saved = description
-        overrides = {**saved, **overrides}
+        given, overrides = overrides, {**saved, **overrides}
         weights = weights or path
     spec = get_spec(name)
     if spec.kind != "network":
@@ -216,7 +217,13 @@ def build_network(
     digest = None
     if weights is not None:
         local = fetch(str(weights), subdir="weights") if is_url(str(weights)) else Path(weights)
-        metadata = import_object(spec.checkpoint_loader or "")(module, local)
+        try:
+            metadata = import_object(spec.checkpoint_loader or "")(module, local)
+        except CheckpointError:
+            error = None if description is None else changed_network_error(path, *description, given)
+            if error is None:
+                raise
+            raise error from None
         warn_unread_settings(weights, metadata, resolved, set(overrides))
         digest = sha256_of_file(local)
     return spec, resolved, module.eval(), digest

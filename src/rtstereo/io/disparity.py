@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import DisparityRangeError, InputError, OutputError, require_path
+from ..errors import DisparityRangeError, InputError, OutputError, require_number, require_numbers, require_path
 from .atomic import atomic_path, os_reason
 from .images import read_grey, write_image
 from .pfm import read_pfm, write_pfm
@@ -140,9 +140,11 @@ def write_disparity(path: str | Path, disparity_px: np.ndarray) -> None:
     if path.is_dir():  # it said "unknown disparity format ''"
         raise OutputError(f"{path} is a folder: give a file name, e.g. {path / 'left.pfm'}")
     suffix = path.suffix.lower()
-    d = np.asarray(disparity_px, dtype=np.float32)
+    d = require_numbers(disparity_px, "disparity to write", "a float (H, W) array", OutputError).astype(np.float32)
     if d.ndim != 2:
         raise OutputError(f"disparity to write must be (H, W), got shape {d.shape}")
+    if d.size == 0:  # a PFM of 0 rows was written, which read_disparity then called damaged
+        raise OutputError(f"disparity to write is empty: shape {d.shape}, expected at least 1x1 pixels")
     if suffix not in DISPARITY_SUFFIXES:
         raise OutputError(f"unknown disparity format '{suffix}' for {path} (expected .png, .pfm or .npy)")
     encoded = to_png16(d) if suffix == ".png" else None  # refused before a folder is made for it
@@ -165,8 +167,9 @@ def to_png16(disparity_px: np.ndarray) -> np.ndarray:
 
     Raises:
         DisparityRangeError: a value above 255.99 px, which the encoding cannot store (refused, not clipped).
+        InputError: not an array of numbers.
     """
-    d = np.asarray(disparity_px, dtype=np.float32)
+    d = require_numbers(disparity_px, "disparity", "a float (H, W) array").astype(np.float32)
     valid = np.isfinite(d) & (d > 0)
     if valid.any() and float(d[valid].max()) > PNG16_MAX_PX:
         top = float(d[valid].max())
@@ -187,8 +190,16 @@ def colorize(disparity_px: np.ndarray, max_disp_px: float | None = None, min_dis
         max_disp_px: top of the colour range; a fixed value keeps colours stable across video
             frames. ``None`` uses the 99th percentile of this map.
         min_disp_px: bottom of the colour range.
+
+    Raises:
+        InputError: not a float ``(H, W)`` array of numbers, or a range limit that is not a number.
     """
-    d = np.asarray(disparity_px, dtype=np.float32)
+    d = require_numbers(disparity_px, "disparity", "a float (H, W) array").astype(np.float32)
+    if d.ndim != 2:  # a colour image came out (H, W, 3, 3), a scalar an OpenCV error
+        raise InputError(f"disparity: expected a float (H, W) array, got shape {d.shape}")
+    min_disp_px = require_number(min_disp_px, "min_disp_px", "a disparity in pixels")
+    if max_disp_px is not None:
+        max_disp_px = require_number(max_disp_px, "max_disp_px", "a disparity in pixels, or None for its percentile")
     valid = np.isfinite(d)
     if max_disp_px is None:
         max_disp_px = float(np.percentile(d[valid], 99)) if valid.any() else 1.0

@@ -30,6 +30,19 @@ def is_url(text: str) -> bool:
     return str(text).split("://", 1)[0].lower() in ("http", "https", "file") and "://" in str(text)
 
 
+def file_url_path(text: str) -> str | None:
+    """The local path a ``file://`` URL names (``%20`` decoded), ``None`` for anything else.
+
+    Examples:
+        >>> file_url_path("file:///data/my%20pairs/l.png"), file_url_path("https://example.org/l.png")
+        ('/data/my pairs/l.png', None)
+    """
+    if not is_url(text):
+        return None
+    parsed = urllib.parse.urlparse(str(text))
+    return urllib.request.url2pathname(parsed.path) if parsed.scheme.lower() == "file" else None
+
+
 def cache_dir() -> Path:
     """``$RTSTEREO_CACHE`` or ``~/.cache/rtstereo``."""
     return Path(os.environ.get("RTSTEREO_CACHE", Path.home() / ".cache" / "rtstereo"))
@@ -87,6 +100,8 @@ def fetch(url: str, *, progress: bool = True, subdir: str = "downloads", sha256:
     parsed = urllib.parse.urlparse(url)
     if parsed.scheme.lower() == "file":
         local = Path(urllib.request.url2pathname(parsed.path))
+        if local.is_dir():  # it said "file not found" of a folder that is there
+            raise InputError(f"{local} (from {url}) is a folder, not a file: name one file in it")
         if not local.is_file():
             raise InputError(f"file not found: {local} (from {url})")
         _check_sha256(local, known, url)

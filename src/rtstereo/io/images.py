@@ -229,6 +229,8 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
         )
     if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
         raise InputError(f"image to write: expected shape (H, W, 3) or (H, W), got {image.shape}")
+    if image.size == 0:  # OpenCV's assertion text ('!_src.empty()') before, a bare cv2.error for RGB
+        raise InputError(f"image to write: expected at least 1x1 pixels, got shape {image.shape}")
     out = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

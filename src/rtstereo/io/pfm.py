@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, require_numbers, require_path
 
 
 def read_pfm(path: str | Path) -> np.ndarray:
@@ -23,7 +23,7 @@ def read_pfm(path: str | Path) -> np.ndarray:
     Returns:
         float32 ``(H, W)`` for ``Pf`` files or ``(H, W, 3)`` for ``PF`` files, top row first.
     """
-    path = Path(path)
+    path = require_path(path, "PFM file")
     if not path.is_file():
         raise InputError(f"file not found: {path}")
     try:
@@ -63,14 +63,17 @@ def _read_pfm(path: Path) -> np.ndarray:
 
 def write_pfm(path: str | Path, array: np.ndarray) -> None:
     """Write float32 ``(H, W)`` or ``(H, W, 3)`` as little-endian PFM (``nan`` is written as-is)."""
-    array = np.asarray(array, dtype=np.float32)
+    path = require_path(path, "PFM file to write")
+    array = require_numbers(array, "PFM data", "a float (H, W) or (H, W, 3) array").astype(np.float32)
     if array.ndim == 2:
         kind = b"Pf"
     elif array.ndim == 3 and array.shape[2] == 3:
         kind = b"PF"
     else:
         raise InputError(f"PFM holds (H, W) or (H, W, 3) arrays, got shape {array.shape}")
+    if array.size == 0:  # read_pfm refuses a size below 1x1 as a damaged header
+        raise InputError(f"PFM holds at least 1x1 pixels, got shape {array.shape}")
     height, width = array.shape[:2]
-    with Path(path).open("wb") as f:
+    with path.open("wb") as f:
         f.write(kind + b"\n" + f"{width} {height}\n".encode() + b"-1.0\n")
         f.write(np.ascontiguousarray(np.flipud(array)).astype("<f4").tobytes())

@@ -62,11 +62,15 @@ def parse_bytes(text: str) -> int:
     units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
     value = str(text).strip().lower().removesuffix("b").removesuffix("i")
     try:
-        if value and value[-1] in units:
-            return int(float(value[:-1]) * units[value[-1]])
-        return int(float(value))
-    except ValueError:
-        raise InputError(f"{BUDGET_ENV}={text!r} not understood: expected bytes or a size like 2G or 512M") from None
+        number = float(value[:-1]) * units[value[-1]] if value and value[-1] in units else float(value)
+        count = int(number)
+    except (ValueError, OverflowError):  # "inf" failed with a bare OverflowError
+        count = 0
+    if count < 1:  # 0 or -1G refused every pair against "a 0 KB budget", nan and inf are no sizes
+        raise InputError(
+            f"{BUDGET_ENV}={text!r} not understood: expected a size of at least 1 byte, such as 2G or 512M"
+        )
+    return count
 
 
 def format_bytes(count: float) -> str:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
+
 BORDER_MARGIN_PX = 8.0
 # The setting that turns the fill on or off for any model (``--set fill_left_border=false``); it is
 # applied by the predictor, never baked into a model or an export.
@@ -47,7 +49,7 @@ def fill_left_border(disparity_px: np.ndarray, margin_px: float = BORDER_MARGIN_
     """
     d = np.asarray(disparity_px, dtype=np.float32)
     if d.ndim != 2:
-        raise ValueError(f"disparity must be (H, W), got shape {d.shape}")
+        raise InputError(f"disparity must be (H, W), got shape {d.shape}")
     height, width = d.shape
     cols = np.arange(width, dtype=np.float32)
     with np.errstate(invalid="ignore"):

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import InputError
 from ..types import StereoPair
 from .postprocess import BORDER_MARGIN_PX
 from .refine import (
@@ -88,7 +89,7 @@ class TorchPhotometricCost:
 
     def __init__(self, left: torch.Tensor, right: torch.Tensor):
         if left.shape != right.shape or left.dim() != 3 or left.shape[2] != 3:
-            raise ValueError(f"expected two RGB images of one shape, got {tuple(left.shape)} and {tuple(right.shape)}")
+            raise InputError(f"expected two RGB images of one shape, got {tuple(left.shape)} and {tuple(right.shape)}")
         self.left = self._features(left)
         self.right = self._features(right)
         height, width = left.shape[:2]
@@ -233,7 +234,7 @@ def refine_edges(left: torch.Tensor, right: torch.Tensor, disparity_px: torch.Te
         A float32 ``(H, W)`` tensor, ``nan`` where the input is.
     """
     if tuple(disparity_px.shape) != tuple(left.shape[:2]):
-        raise ValueError(f"disparity {tuple(disparity_px.shape)} and images {tuple(left.shape[:2])} differ in size")
+        raise InputError(f"disparity {tuple(disparity_px.shape)} and images {tuple(left.shape[:2])} differ in size")
     d = propagate_neighbours(TorchPhotometricCost(left, right), disparity_px.float())
     return median_valid(fill_occlusions(d))
 

@@ -120,9 +120,14 @@ class Predictor:
 
     @property
     def max_disp_px(self) -> float | None:
-        """The largest disparity the method searches at its input resolution, when it has one."""
+        """The disparity range the method searches at its input resolution, when it has one: ``max_disp``, or
+        for OpenCV's matchers the multiple of 16 they round it up to (``--max-disp 17`` searches 32)."""
         value = self.settings.get("max_disp")
-        return float(value) if value is not None else None
+        if value is None:
+            return None
+        # The range check took 17 for the top: a pile-up at 31 px went unsaid, matches at 16 px were called cut off.
+        searched = self.backend.describe().get("searched_disp")
+        return float(searched if searched is not None else value)
 
     def predict(self, left: np.ndarray, right: np.ndarray, calibration: Calibration | None = None) -> DisparityResult:
         """Disparity of the left image.
@@ -432,9 +437,13 @@ def range_ceiling_warning(result: DisparityResult, max_disp_px: float | None) ->
     if share < CEILING_SHARE or max_disp_px is None:
         return None
     larger = 32 * math.ceil(max_disp_px * 1.5 / 32)
+    asked = result.settings.get("max_disp")
+    searched = f"--max-disp {max_disp_px:g}"
+    if isinstance(asked, (int, float)) and asked != max_disp_px:  # OpenCV's matchers round it up to 16s
+        searched = f"--max-disp {asked:g}, searched as {max_disp_px:g}"
     return (
         f"{share * 100:.1f} % of the map sits at the top of the searched range ({top_px - 1:.0f}-{top_px:.0f} px; "
-        f"--max-disp {max_disp_px:g}): nearer points lie beyond it and are cut off there; search further with a "
+        f"{searched}): nearer points lie beyond it and are cut off there; search further with a "
         f"larger --max-disp (max_disp= in Python), e.g. {larger}"
     )
 

@@ -80,7 +80,7 @@ def _device_id(device: str) -> int:
     if device == "cuda":
         return 0
     head, _, index = device.partition(":")
-    if head == "cuda" and index.isdigit():
+    if head == "cuda" and index.isascii() and index.isdigit():  # "²" is a digit int() refuses
         return int(index)
     raise InputError(f"device must be cpu or cuda[:N], got '{device}'")
 
@@ -198,7 +198,7 @@ def default_threads() -> int | None:
     value = os.environ.get("RTSTEREO_THREADS", "").strip()
     if not value:
         return None
-    if not value.isdigit() or int(value) < 1:
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:  # "²" is a digit int() refuses
         raise InputError(f"RTSTEREO_THREADS must be a whole number >= 1, got '{value}'")
     return int(value)
 

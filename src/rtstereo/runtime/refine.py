@@ -24,6 +24,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..errors import InputError
 from ..models.sgbm import fill_holes_rowwise
 from .postprocess import BORDER_MARGIN_PX
 
@@ -62,7 +63,7 @@ class PhotometricCost:
 
     def __init__(self, left: np.ndarray, right: np.ndarray):
         if left.shape != right.shape or left.ndim != 3 or left.shape[2] != 3:
-            raise ValueError(f"expected two RGB images of one shape, got {left.shape} and {right.shape}")
+            raise InputError(f"expected two RGB images of one shape, got {left.shape} and {right.shape}")
         self.left = self._features(left)
         self.right = self._features(right)
         height, width = left.shape[:2]
@@ -236,8 +237,8 @@ def refine_edges(
     """
     d = np.asarray(disparity_px, dtype=np.float32)
     if d.shape != left.shape[:2]:
-        raise ValueError(f"disparity {d.shape} and images {left.shape[:2]} differ in size")
+        raise InputError(f"disparity {d.shape} and images {left.shape[:2]} differ in size")
     if cost is not None and cost.left.shape[:2] != d.shape:
-        raise ValueError(f"the photometric cost is of {cost.left.shape[:2]} images, the disparity {d.shape}")
+        raise InputError(f"the photometric cost is of {cost.left.shape[:2]} images, the disparity {d.shape}")
     d = propagate_neighbours(PhotometricCost(left, right) if cost is None else cost, d)
     return median_valid(fill_occlusions(d))

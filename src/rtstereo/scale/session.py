@@ -128,14 +128,14 @@ def _check_reachable(target: str | None, timeout_s: float = REACH_TIMEOUT_S) -> 
         EngineError: nothing accepts a connection at the address's host and port within ``timeout_s``.
 
     Examples:
-        >>> _check_reachable(None), _check_reachable("auto")
-        (None, None)
+        >>> _check_reachable(None), _check_reachable("auto"), _check_reachable("head:²")  # "²": Ray's to refuse
+        (None, None, None)
     """
     if not target:
         return
     hostport = target.split("://", 1)[-1].rstrip("/")
     host, _, port = hostport.rpartition(":")
-    if not host or not port.isdigit():
+    if not host or not (port.isascii() and port.isdigit()):  # "²" is a digit int() refuses
         return
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()

@@ -291,8 +291,13 @@ def save_result(
     a rerun counts the pair as complete); with ``png16`` alone it raises
     :class:`~rtstereo.errors.DisparityRangeError`. Whichever of the file and the note is written, the other
     one left by an earlier run is removed.
+
+    Raises:
+        InputError: a name that would write outside ``folder`` or hide its files (:func:`check_pair_name`).
     """
     folder = Path(folder)
+    # "../a" wrote beside the folder, "/tmp/a" wrote there and then failed with a bare ValueError
+    name = check_pair_name(name)
     formats = tuple(dict.fromkeys(formats))  # one file per format: a second write would find it moved away
     table = {**FORMATS, **(writers or {})}
     stale: list[Path] = []
@@ -312,6 +317,10 @@ def save_result(
             else:
                 if f in NOT_WRITTEN_NOTES:
                     stale.append(folder / NOT_WRITTEN_NOTES[f].format(name=name))
+        for path in staged:  # found at its own rename, after the pair's other files were in place: all or none
+            target = folder / path.relative_to(staging) if path is not None else None
+            if target is not None and target.is_dir():
+                raise OutputError(f"cannot write {target}: a folder of that name is in the way")
         with interrupts_deferred():
             written = [publish(path, staging, folder) for path in staged if path is not None]
             for path in stale:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..datasets.readers import IMAGE_SUFFIXES
 from ..errors import InputError, warn
-from ..io.download import is_url
+from ..io.download import file_url_path, is_url
 from ..io.images import read_image
 from ..sinks.files import clashing_names
 from ..text import counted
@@ -58,7 +58,10 @@ class PairSource:
 
 def expand(argument: str, side: str) -> list[str]:
     """The images one command-line argument stands for, sorted."""
-    if is_url(argument):
+    folder = _file_url_folder(argument)
+    if folder is not None:  # file:///data/left/ is the folder /data/left: its images (it was 'file not found')
+        argument = folder
+    elif is_url(argument):
         return [argument]
     # A glob is quoted to keep it from the shell, which then leaves a leading "~" to us as well.
     argument = os.path.expanduser(argument)
@@ -165,7 +168,15 @@ def names_one_image(argument: str) -> bool:
         >>> names_one_image("https://example.org/l.png"), names_one_image("no/such/*.png")
         (True, False)
     """
+    if _file_url_folder(argument) is not None:
+        return False
     return is_url(argument) or Path(os.path.expanduser(argument)).is_file()
+
+
+def _file_url_folder(argument: str) -> str | None:
+    """The folder a ``file://`` URL names, read as that folder's images; ``None`` for any other argument."""
+    path = file_url_path(argument)
+    return path if path is not None and os.path.isdir(path) else None
 
 
 def same_image(left: str, right: str) -> bool:
