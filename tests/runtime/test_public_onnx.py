@@ -123,7 +123,8 @@ def test_a_public_file_refuses_other_iterations_and_is_described(tmp_path, capsy
     out = capsys.readouterr().out
     assert (
         "a public CREStereo ONNX model, combined" in out
-        and "16x32 (HxW) only (BGR order, the half-size pair first)" in out
+        and "16x32 (HxW); other sizes are resized to it" in out
+        and "(the public file of that size) (BGR order, the half-size pair first)" in out
     )
     assert (
         main(

@@ -146,9 +146,10 @@ def describe_onnx(path: Path) -> int:
         cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else "unreadable"
         raise InputError(f"{path}: not an ONNX model ONNX Runtime can read ({cause})") from None
     contract = read_contract(session, path)
+    any_size = "the public file of that size" if contract.role == "public" else "export with --dynamic for any size"
     size = (
         f"{contract.fixed_size_hw[0]}x{contract.fixed_size_hw[1]} (HxW); other sizes are resized to it, with a "
-        "warning, and the disparity rescaled by the width ratio (export with --dynamic for any size)"
+        f"warning, and the disparity rescaled by the width ratio ({any_size})"
         if contract.fixed_size_hw
         else f"any, padded to a multiple of {contract.size_divisor}"
     )
