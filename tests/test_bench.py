@@ -395,6 +395,9 @@ def test_without_matplotlib_the_tables_are_written_and_a_note_says_why_there_is_
     assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["bench.json", "bench.md"]
     assert "no bench.png" in err and "pip install 'rtstereo[viz]'" in err
+    # every line rtstereo writes on stderr names the verb, the notes too (it was a bare 'note: no bench.png: ...')
+    assert "rtstereo bench: note: no bench.png: " in err
+    assert all(line.startswith("rtstereo bench: ") for line in err.splitlines() if line.strip()), err
 
 
 # --- feature: outputs --------------------------------------------------------------------------------------

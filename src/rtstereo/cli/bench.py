@@ -265,7 +265,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("nothing written (give -o DIR for bench.json and bench.md)")
     for note in report.notes:
-        print(f"note: {note}", file=sys.stderr)
+        print(f"rtstereo bench: note: {note}", file=sys.stderr)
     if report.interrupted:
         kept = f"written to {args.output}" if args.output else "in the table above"
         print(
