@@ -489,6 +489,15 @@ def test_a_sweep_that_measured_nothing_exits_with_1(cli, tmp_path):
     assert code == 1 and "|anynet|" not in out
 
 
+def test_a_network_row_without_torch_names_the_extra_to_install_in_full(cli, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch -> ImportError, as on a plain `pip install rtstereo`
+    code, out, _ = cli("bench", "anynet", "--sizes", "32x48", "--random-weights", "--warmup", "1", "--runs", "1")
+    assert code == 1
+    # it said "exporting a network to ONNX needs ... Install it with: pip instal", cut at 160 characters
+    assert "|skipped: the network 'anynet' (bench times exported .onnx files without torch) needs" in out
+    assert out.count("Install it with: pip install 'rtstereo[torch]'|") == 1, out
+
+
 def test_bench_command_refuses_an_unwritable_output_before_the_sweep(cli, tmp_path, monkeypatch):
     (tmp_path / "taken").write_text("a file")
     monkeypatch.setattr("rtstereo.bench.run_bench", lambda *a, **k: pytest.fail("swept before -o was checked"))
