@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,3 +36,30 @@ def test_package_data_globs_cover_the_shipped_files():
     covered = {p for pattern in globs for p in package.glob(pattern)}
     assert set(example_pair_paths()) <= covered
     assert (package / "weights" / "rtnet-v5.onnx") in covered
+
+
+def test_the_sdist_holds_the_package_and_its_data_and_no_partial_tests(tmp_path):
+    """setuptools packed tests/test_*.py without tests/conftest.py, which they import (MANIFEST.in prunes tests)."""
+    pytest.importorskip("setuptools", minversion="77")  # the version pyproject.toml's build-system asks for
+    code = (
+        "import sys, tarfile\n"
+        "from setuptools import build_meta\n"
+        "folder = sys.argv[1]  # build_sdist rewrites sys.argv\n"
+        "name = build_meta.build_sdist(folder)\n"
+        "print('\\n'.join(tarfile.open(f'{folder}/{name}').getnames()))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    names = {name.split("/", 1)[1] for name in done.stdout.split() if "/" in name}
+    assert not {name for name in names if name.startswith("tests")}, "tests belong to the clone, not the sdist"
+    shipped = {
+        "README.md",
+        "pyproject.toml",
+        "src/rtstereo/__init__.py",
+        "src/rtstereo/weights/rtnet-v5.onnx",
+        "src/rtstereo/weights/rtnet-guided.onnx",
+        "src/rtstereo/data/example/left.png",
+    }
+    assert shipped <= names, shipped - names
