@@ -39,11 +39,14 @@ def test_package_data_globs_cover_the_shipped_files():
 
 
 def test_the_sdist_holds_the_package_and_its_data_and_no_partial_tests(tmp_path):
-    """setuptools packed tests/test_*.py without tests/conftest.py, which they import (MANIFEST.in prunes tests)."""
+    """setuptools packed tests/test_*.py without tests/conftest.py, which they import (MANIFEST.in prunes tests);
+    it deprecated pyproject.toml's ``license = { text = ... }``, which builds stop accepting in 2027-02."""
     pytest.importorskip("setuptools", minversion="77")  # the version pyproject.toml's build-system asks for
     code = (
-        "import sys, tarfile\n"
+        "import sys, tarfile, warnings\n"
         "from setuptools import build_meta\n"
+        "from setuptools.warnings import SetuptoolsDeprecationWarning\n"
+        "warnings.simplefilter('error', SetuptoolsDeprecationWarning)  # a deprecation ends in builds that fail\n"
         "folder = sys.argv[1]  # build_sdist rewrites sys.argv\n"
         "name = build_meta.build_sdist(folder)\n"
         "print('\\n'.join(tarfile.open(f'{folder}/{name}').getnames()))\n"
