@@ -265,6 +265,18 @@ def test_mistyped_verb_or_option_is_one_line_that_names_the_verb_and_the_close_m
     assert stop.value.code == 2 and message in err and err.count("\n") == 1, err
 
 
+def test_no_verb_is_a_usage_error_of_one_line_on_stderr(capsys):
+    """`rtstereo` alone printed the whole --help on stdout (which carries results only) and exited 2."""
+    with pytest.raises(SystemExit) as stop:
+        main([])
+    captured = capsys.readouterr()
+    assert stop.value.code == 2 and captured.out == ""
+    assert captured.err == (
+        "rtstereo: error: expected a verb: predict, video, live, eval, compare, models, export, bench, calibrate, "
+        "synth, train, adapt (see `rtstereo --help`)\n"
+    )
+
+
 def test_eval_writes_json_and_markdown(capsys, tmp_path, shared):
     scene = shared("data", "real", "middlebury2001", "tsukuba")
     code, out, err = run_cli(capsys, "eval", "--model", "sgbm", scene, "-o", tmp_path, "-q")

@@ -96,9 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     if extra:  # argparse's own parse_args names the program alone: say whose arguments they are not
         verb_parser = parser.verb_parsers.get(args.verb, parser) if args.verb else parser
         verb_parser.error(f"unrecognized arguments: {' '.join(extra)}{_expanded_glob_hint(args, extra)}")
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return EXIT_USAGE
+    if not getattr(args, "func", None):  # a usage error like any other: one line on stderr, stdout left empty
+        parser.error(f"expected a verb: {', '.join(VERBS)}")
     try:
         with one_voice(args.verb):
             return int(args.func(args) or 0)
