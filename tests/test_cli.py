@@ -265,6 +265,20 @@ def test_mistyped_verb_or_option_is_one_line_that_names_the_verb_and_the_close_m
     assert stop.value.code == 2 and message in err and err.count("\n") == 1, err
 
 
+def test_verbs_run_on_opencv_4_8_to_4_12_whose_log_level_is_set_on_cv2_itself(capsys, monkeypatch):
+    """pyproject.toml allows OpenCV 4.8; cv2.utils.logging came with 4.13, and every verb stopped with a traceback
+    (AttributeError: module 'cv2.utils' has no attribute 'logging') before it."""
+    import cv2
+
+    levels = [3]  # OpenCV's default, LOG_LEVEL_WARNING
+    monkeypatch.delattr(cv2.utils, "logging", raising=False)
+    monkeypatch.setattr(cv2, "getLogLevel", lambda: levels[-1], raising=False)
+    monkeypatch.setattr(cv2, "setLogLevel", levels.append, raising=False)
+    code, out, err = run_cli(capsys, "models")
+    assert code == 0 and "sgbm" in out, err
+    assert levels == [3, 2, 3], "errors only (LOG_LEVEL_ERROR) while the verb runs, then the level it had"
+
+
 def test_no_verb_is_a_usage_error_of_one_line_on_stderr(capsys):
     """`rtstereo` alone printed the whole --help on stdout (which carries results only) and exited 2."""
     with pytest.raises(SystemExit) as stop:

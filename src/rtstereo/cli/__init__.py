@@ -144,9 +144,10 @@ def one_voice(verb: str) -> Iterator[None]:
 
     SHOWN_WARNINGS.clear()
 
-    level = cv2.utils.logging.getLogLevel()
+    logging, error_level = _opencv_logging(cv2)
+    level = logging.getLogLevel()
     # Errors only: OpenCV's warnings about a damaged file come with our own error.
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    logging.setLogLevel(error_level)
     quiet_ffmpeg = FFMPEG_LOGLEVEL not in os.environ and FFMPEG_DEBUG not in os.environ
     if quiet_ffmpeg:
         # FFmpeg's own lines (hundreds of "[mpeg4 @ 0x...] marker does not match f_code" for one damaged frame)
@@ -161,9 +162,18 @@ def one_voice(verb: str) -> Iterator[None]:
     finally:
         warnings.formatwarning = previous_format
         hold_native_output(previous)
-        cv2.utils.logging.setLogLevel(level)
+        logging.setLogLevel(level)
         if quiet_ffmpeg:
             os.environ.pop(FFMPEG_LOGLEVEL, None)
+
+
+def _opencv_logging(cv2) -> tuple[object, int]:
+    """What sets OpenCV's log level, and the level of errors only: ``cv2.utils.logging`` from OpenCV 4.13 on;
+    ``cv2`` itself in 4.8 to 4.12 (which pyproject.toml allows), whose levels are plain numbers."""
+    logging = getattr(cv2.utils, "logging", None)
+    if logging is not None:
+        return logging, logging.LOG_LEVEL_ERROR
+    return cv2, 2  # cv::utils::logging::LOG_LEVEL_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover
