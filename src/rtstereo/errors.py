@@ -168,14 +168,29 @@ def require(module: str, extra: str | None, purpose: str):
         missing_library = _missing_shared_library(exc)
         if missing_library is not None:  # the package is there; a system library it links to is not
             raise MissingDependencyError(
-                f"{purpose} needs the Python package '{module}', which is installed but cannot load: the "
+                f"{purpose} needs the Python package '{package_name(module)}', which is installed but cannot load: the "
                 f"system library {missing_library} is missing; install it with the system's package manager"
                 f"{_SYSTEM_PACKAGES.get(missing_library.split('.so')[0], '')}"
             ) from exc
         raise MissingDependencyError(
-            f"{purpose} needs the Python package '{module}', which is not installed "
+            f"{purpose} needs the Python package '{package_name(module)}', which is not installed "
             f"({exc.__class__.__name__}: {exc}). Install it with: {install_command(module, extra)}"
         ) from exc
+
+
+# The distributions whose module has another name: 'rerun' on PyPI is another project than rerun-sdk.
+_PACKAGE_NAMES = {"rerun": "rerun-sdk", "yt_dlp": "yt-dlp", "yaml": "PyYAML", "cv2": "opencv-python-headless"}
+
+
+def package_name(module: str) -> str:
+    """The name pip installs ``module`` by.
+
+    Examples:
+        >>> package_name("rerun"), package_name("pyarrow.parquet"), package_name("torch")
+        ('rerun-sdk', 'pyarrow', 'torch')
+    """
+    top = module.partition(".")[0]
+    return _PACKAGE_NAMES.get(top, top)
 
 
 def install_command(module: str, extra: str | None) -> str:
@@ -188,7 +203,7 @@ def install_command(module: str, extra: str | None) -> str:
         ("pip install 'rtstereo[torch]'", 'pip install onnxruntime (a dependency of rtstereo itself)')
     """
     if extra is None:
-        return f"pip install {module.partition('.')[0]} (a dependency of rtstereo itself)"
+        return f"pip install {package_name(module)} (a dependency of rtstereo itself)"
     return f"pip install 'rtstereo[{extra}]'"
 
 

@@ -149,6 +149,22 @@ def test_a_package_that_is_not_installed_names_the_extra(monkeypatch):
         require("pyrealsense2", "realsense", "the Intel RealSense camera")
 
 
+@pytest.mark.parametrize(
+    "module, package",
+    [("rerun", "rerun-sdk"), ("yt_dlp", "yt-dlp"), ("pyarrow.parquet", "pyarrow"), ("depthai", "depthai")],
+)
+def test_a_missing_package_is_named_as_pip_installs_it(monkeypatch, module, package):
+    """It named the module: 'rerun' on PyPI is another project than rerun-sdk; 'pyarrow.parquet' is no package."""
+
+    def absent(name):
+        raise ModuleNotFoundError(f"No module named '{name}'")
+
+    monkeypatch.setattr(importlib, "import_module", absent)
+    with pytest.raises(MissingDependencyError) as info:
+        require(module, "viewer", "the 3D viewer")
+    assert str(info.value).startswith(f"the 3D viewer needs the Python package '{package}', which is not installed")
+
+
 def _extras_named_in_source() -> set[tuple[str, str]]:
     """(file, extra) of every ``require``/``require_installed`` call in the package that names an extra."""
     call = re.compile(r"require(?:_installed)?\(\s*\"[\w.]+\",\s*\"([\w-]+)\"")
