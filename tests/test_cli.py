@@ -291,6 +291,31 @@ def test_no_verb_is_a_usage_error_of_one_line_on_stderr(capsys):
     )
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["predict", "l.png", "r.png", "-o", ""],
+        ["eval", "data", "-o", ""],
+        ["bench", "sgbm", "--output="],
+        ["video", "v.mp4", "--sbs", "-o", ""],
+        ["export", "anynet", "--size", "64x64", "-o", ""],
+        ["synth", "1", "-o", ""],
+        ["calibrate", "--left", "l", "--right", "r", "--board", "chessboard:9x6:0.025", "-o", ""],
+        ["adapt", "l", "r", "-o", ""],
+        ["train", "--out-dir", ""],
+    ],
+)
+def test_an_empty_output_path_is_a_usage_error(capsys, monkeypatch, tmp_path, argv):
+    """-o "$UNSET": predict and bench wrote nothing and eval wrote into the current folder, with exit code 0."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"rtstereo {argv[0]}: error: argument ") and ": an empty path; give a file or folder" in err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_eval_writes_json_and_markdown(capsys, tmp_path, shared):
     scene = shared("data", "real", "middlebury2001", "tsukuba")
     code, out, err = run_cli(capsys, "eval", "--model", "sgbm", scene, "-o", tmp_path, "-q")

@@ -98,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         verb_parser.error(f"unrecognized arguments: {' '.join(extra)}{_expanded_glob_hint(args, extra)}")
     if not getattr(args, "func", None):  # a usage error like any other: one line on stderr, stdout left empty
         parser.error(f"expected a verb: {', '.join(VERBS)}")
+    for dest, option in (("output", "-o/--output"), ("out_dir", "--out-dir/-o")):
+        # -o "$UNSET": predict and bench wrote nothing, eval wrote into the current folder, all with exit code 0
+        if getattr(args, dest, None) == "":
+            parser.verb_parsers[args.verb].error(f"argument {option}: an empty path; give a file or folder")
     try:
         with one_voice(args.verb):
             return int(args.func(args) or 0)
