@@ -124,8 +124,10 @@ def test_predict_format_named_twice_is_written_once_and_a_format_list_naming_non
     code, _, err = run_cli(capsys, *args, tmp_path / "o2", "--format", ",")
     assert code == 2 and "--format ',' names no output" in err
     assert not (tmp_path / "o2").exists()
-    code, _, err = run_cli(capsys, *args, tmp_path / "o2", "--format", "")  # it wrote the default set
-    assert code == 2 and "--format '' names no output" in err
+    with pytest.raises(SystemExit) as stop:  # it wrote the default set; now an empty value is a usage error
+        run_cli(capsys, *args, tmp_path / "o2", "--format", "")
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "rtstereo predict: error: argument --format: an empty value" in err
     code, _, err = run_cli(capsys, *args, tmp_path / "o2", "--format", "PFM,png")
     assert code == 2 and "; did you mean pfm, png16?" in err
     assert not (tmp_path / "o2").exists()
@@ -292,27 +294,37 @@ def test_no_verb_is_a_usage_error_of_one_line_on_stderr(capsys):
 
 
 @pytest.mark.parametrize(
-    "argv",
+    "argv, name",
     [
-        ["predict", "l.png", "r.png", "-o", ""],
-        ["eval", "data", "-o", ""],
-        ["bench", "sgbm", "--output="],
-        ["video", "v.mp4", "--sbs", "-o", ""],
-        ["export", "anynet", "--size", "64x64", "-o", ""],
-        ["synth", "1", "-o", ""],
-        ["calibrate", "--left", "l", "--right", "r", "--board", "chessboard:9x6:0.025", "-o", ""],
-        ["adapt", "l", "r", "-o", ""],
-        ["train", "--out-dir", ""],
+        (["predict", "l.png", "r.png", "-o", ""], "-o/--output"),
+        (["eval", "data", "-o", ""], "-o/--output"),
+        (["bench", "sgbm", "--output="], "-o/--output"),
+        (["video", "v.mp4", "--sbs", "-o", ""], "-o/--output"),
+        (["export", "anynet", "--size", "64x64", "-o", ""], "-o/--output"),
+        (["synth", "1", "-o", ""], "-o/--output"),
+        (["calibrate", "--left", "l", "--right", "r", "--board", "chessboard:9x6:0.025", "-o", ""], "-o/--output"),
+        (["adapt", "l", "r", "-o", ""], "-o/--output"),
+        (["train", "--out-dir", ""], "--out-dir/-o"),
+        (["eval", ""], "PATH"),  # it scored the current folder
+        (["eval", "data", "", "-o", "out"], "PATH"),
+        (["predict", "", "r.png", "-o", "out/"], "left"),
+        (["predict", "l.png", "r.png", "--model", "", "-o", "out/"], "--model/-m"),  # it ran default
+        (["predict", "l.png", "r.png", "--calib", "", "-o", "out/"], "--calib"),  # it was no calibration
+        (["compare", "", "b.pfm"], "a"),
+        (["models", ""], "name"),  # it listed every model
+        (["export", "anynet", "--size", "64x64", "-o", "a.onnx", "--pair", "l.png", ""], "--pair"),
     ],
 )
-def test_an_empty_output_path_is_a_usage_error(capsys, monkeypatch, tmp_path, argv):
-    """-o "$UNSET": predict and bench wrote nothing and eval wrote into the current folder, with exit code 0."""
+def test_an_empty_argument_is_a_usage_error(capsys, monkeypatch, tmp_path, argv, name):
+    """ "$UNSET" in a script: each was read as something else, with exit code 0 (predict -o '' wrote nothing, eval -o ''
+    wrote into the current folder)."""
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as stop:
         main(argv)
     err = capsys.readouterr().err
     assert stop.value.code == 2 and err.count("\n") == 1, err
-    assert err.startswith(f"rtstereo {argv[0]}: error: argument ") and ": an empty path; give a file or folder" in err
+    verb = argv[0]
+    assert err == f"rtstereo {verb}: error: argument {name}: an empty value (see `rtstereo {verb} --help`)\n"
     assert list(tmp_path.iterdir()) == []
 
 

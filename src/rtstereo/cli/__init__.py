@@ -15,7 +15,7 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from ..errors import SHOWN_WARNINGS, RtStereoError
 
@@ -37,6 +37,11 @@ VERBS = [
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a program stopped by Ctrl-C
+
+# Verbs whose arguments may be '' but for those named: train's flags override its --config file and a resumed
+# run's settings, and '' clears one there (`--resume state.pt --unlabeled ''` trains on rendered scenes only).
+# Every argument of the other verbs refuses ''.
+EMPTY_REFUSED_ONLY = {"train": ("out_dir",)}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -98,10 +103,10 @@ def main(argv: list[str] | None = None) -> int:
         verb_parser.error(f"unrecognized arguments: {' '.join(extra)}{_expanded_glob_hint(args, extra)}")
     if not getattr(args, "func", None):  # a usage error like any other: one line on stderr, stdout left empty
         parser.error(f"expected a verb: {', '.join(VERBS)}")
-    for dest, option in (("output", "-o/--output"), ("out_dir", "--out-dir/-o")):
-        # -o "$UNSET": predict and bench wrote nothing, eval wrote into the current folder, all with exit code 0
-        if getattr(args, dest, None) == "":
-            parser.verb_parsers[args.verb].error(f"argument {option}: an empty path; give a file or folder")
+    verb_parser = parser.verb_parsers[args.verb]
+    empty = _empty_argument(verb_parser, args, EMPTY_REFUSED_ONLY.get(args.verb))
+    if empty is not None:  # "$UNSET" in a script: '' read as no option, or as the current folder
+        verb_parser.error(f"argument {empty}: an empty value")
     try:
         with one_voice(args.verb):
             return int(args.func(args) or 0)
@@ -114,6 +119,27 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"rtstereo {args.verb}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _empty_argument(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, only: Iterable[str] | None = None
+) -> str | None:
+    """The first argument given as an empty string, named as argparse names it, or ``None``; ``only``: the
+    destinations looked at, when not all are (see :data:`EMPTY_REFUSED_ONLY`).
+
+    Each was read as something else, with exit code 0: ``-o ''`` as no output (predict, bench) or the
+    current folder (eval); ``eval ''`` scored the current folder, ``--model ''`` ran ``default``, ``--calib ''`` was
+    no calibration.
+    """
+    for action in parser._actions:
+        if only is not None and action.dest not in only:
+            continue
+        value = getattr(args, action.dest, None)
+        values = value if isinstance(value, list) else [value]
+        values = [v for item in values for v in (item if isinstance(item, list) else [item])]  # append + nargs
+        if "" in values:
+            return "/".join(action.option_strings) or action.metavar or action.dest
+    return None
 
 
 def _expanded_glob_hint(args: argparse.Namespace, extra: list[str]) -> str:
