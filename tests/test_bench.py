@@ -489,6 +489,20 @@ def test_a_sweep_that_measured_nothing_exits_with_1(cli, tmp_path):
     assert code == 1 and "|anynet|" not in out
 
 
+def test_backend_help_says_it_chooses_the_networks_runtime_only(cli, capsys, monkeypatch):
+    """--backend's help said 'default: torch' while sgbm ran on opencv and the hybrid on onnxruntime."""
+    code, out, _ = cli("bench", "sgbm,hybrid", "--sizes", "32x64", "--max-disp", "16", "--backend", "torch")
+    assert code == 0 and "|sgbm|opencv|" in out and "|hybrid|onnxruntime|" in out
+    monkeypatch.setenv("COLUMNS", "400")  # one line per option: no word broken at a hyphen
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert (
+        "--backend BACKEND the networks' runtimes: torch, onnxruntime, comma-separated (default: torch); classical "
+        "methods run on opencv and .onnx files, rtnet-v5 and the hybrid on onnxruntime, whatever it says"
+    ) in text
+
+
 def test_a_network_row_without_torch_names_the_extra_to_install_in_full(cli, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch -> ImportError, as on a plain `pip install rtstereo`
     code, out, _ = cli("bench", "anynet", "--sizes", "32x48", "--random-weights", "--warmup", "1", "--runs", "1")

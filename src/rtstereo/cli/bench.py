@@ -74,7 +74,8 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--backend",
         default="torch",
-        help="torch, onnxruntime, opencv, comma-separated (default: %(default)s)",
+        help="the networks' runtimes: torch, onnxruntime, comma-separated (default: %(default)s); classical methods "
+        "run on opencv and .onnx files, rtnet-v5 and the hybrid on onnxruntime, whatever it says",
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
     parser.add_argument("--threads", type=int, help="CPU threads for PyTorch, ONNX Runtime and OpenCV")
