@@ -809,3 +809,40 @@ def test_the_large_pair_note_estimates_from_the_size():
     )
     assert large_pair_note(model("hybrid", "cuda"), 3000, 4000) == "4000x3000 (12.0 MP) with hybrid takes a while"
     assert large_pair_note(model("gwcnet-gc"), 3000, 4000) == "4000x3000 (12.0 MP) with gwcnet-gc takes a while"
+
+
+@pytest.mark.parametrize("swallowed", ["ImportError", "MissingDependencyError"])
+def test_ctrl_c_that_an_extension_module_turned_into_an_import_error_is_an_interruption(capsys, monkeypatch, swallowed):
+    """Ctrl-C while onnxruntime (or NumPy) initialises comes out as an ImportError ("initialization failed"): predict
+    said "needs the Python package 'onnxruntime', which is not installed" (exit code 2), or printed a traceback."""
+    import signal
+
+    from rtstereo.cli import models
+    from rtstereo.errors import require
+
+    def run(args):
+        try:
+            signal.raise_signal(signal.SIGINT)  # main's handler: KeyboardInterrupt, remembered
+        except KeyboardInterrupt:
+            pass  # what the extension's initialisation does with it
+        if swallowed == "ImportError":
+            raise ImportError("import numpy failed")
+        monkeypatch.setattr("importlib.import_module", lambda name: (_ for _ in ()).throw(ImportError("failed")))
+        require("onnxruntime", None, "the ONNX Runtime backend")
+
+    monkeypatch.setattr(models, "run", run)
+    assert main(["models"]) == 130
+    assert capsys.readouterr().err == "rtstereo models: interrupted\n"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "the handler main found is back"
+
+
+def test_a_missing_package_without_ctrl_c_is_still_an_error(capsys, monkeypatch):
+    from rtstereo.cli import models
+    from rtstereo.errors import MissingDependencyError
+
+    def run(args):
+        raise MissingDependencyError("the ONNX Runtime backend needs the Python package 'onnxruntime'")
+
+    monkeypatch.setattr(models, "run", run)
+    assert main(["models"]) == 2
+    assert capsys.readouterr().err.startswith("rtstereo models: error: the ONNX Runtime backend needs")

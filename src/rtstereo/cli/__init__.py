@@ -13,11 +13,13 @@ import difflib
 import importlib
 import os
 import re
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Iterable, Iterator
 
-from ..errors import SHOWN_WARNINGS, RtStereoError
+from ..errors import SHOWN_WARNINGS, MissingDependencyError, RtStereoError
 
 # Verb modules, in the order `rtstereo --help` lists them.
 VERBS = [
@@ -86,17 +88,50 @@ def build_parser() -> _Parser:
     return parser
 
 
+_CTRL_C = threading.Event()  # set by main's SIGINT handler, _ctrl_c
+
+
+def _ctrl_c(signum, frame):  # noqa: ARG001 - a signal handler's signature
+    """Python's own answer to Ctrl-C, remembered: a C extension being imported at that moment (NumPy,
+    onnxruntime) turns the KeyboardInterrupt into an ImportError ("import numpy failed", "initialization
+    failed"), which read as a traceback or as a missing package ("needs the Python package 'onnxruntime'")."""
+    _CTRL_C.set()
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
+    own_handler = threading.current_thread() is threading.main_thread()
+    own_handler = own_handler and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    if own_handler:
+        _CTRL_C.clear()
+        signal.signal(signal.SIGINT, _ctrl_c)
+    try:
+        return _main(argv)
+    except ImportError:
+        if not _CTRL_C.is_set():
+            raise
+        print(f"rtstereo{_verb_in(argv)}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if own_handler:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _verb_in(argv: list[str] | None) -> str:
+    """`` VERB`` when the command line names one, else ``""``: for messages before the parser has read it."""
+    words = [word for word in (sys.argv[1:] if argv is None else argv) if not word.startswith("-")]
+    return f" {words[0]}" if words and words[0] in VERBS else ""
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         # Building the parser imports every verb (NumPy, OpenCV, the models: the slow part of the
         # start), so Ctrl-C there is answered like Ctrl-C in the verb's work.
         parser = build_parser()
         args, extra = parser.parse_known_args(argv)
     except KeyboardInterrupt:
-        words = [word for word in (sys.argv[1:] if argv is None else argv) if not word.startswith("-")]
-        verb = f" {words[0]}" if words and words[0] in VERBS else ""
-        print(f"rtstereo{verb}: interrupted", file=sys.stderr)
+        print(f"rtstereo{_verb_in(argv)}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     if extra:  # argparse's own parse_args names the program alone: say whose arguments they are not
         verb_parser = parser.verb_parsers.get(args.verb, parser) if args.verb else parser
@@ -111,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         with one_voice(args.verb):
             return int(args.func(args) or 0)
     except RtStereoError as exc:
+        if _CTRL_C.is_set() and isinstance(exc, MissingDependencyError):  # an import that Ctrl-C cut short
+            print(f"rtstereo {args.verb}: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
         print(f"rtstereo {args.verb}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # the reader went away (e.g. `| head`): not an error of ours
