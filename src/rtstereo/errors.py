@@ -172,10 +172,24 @@ def require(module: str, extra: str | None, purpose: str):
                 f"system library {missing_library} is missing; install it with the system's package manager"
                 f"{_SYSTEM_PACKAGES.get(missing_library.split('.so')[0], '')}"
             ) from exc
+        if not _not_installed(exc, module):  # it is there: what it imports fails (pyarrow of another NumPy)
+            raise MissingDependencyError(
+                f"{purpose} needs the Python package '{package_name(module)}', which is installed but cannot be "
+                f"imported ({exc.__class__.__name__}: {exc}): a package it needs is missing, or of a version it "
+                "cannot use"
+            ) from exc
         raise MissingDependencyError(
             f"{purpose} needs the Python package '{package_name(module)}', which is not installed "
             f"({exc.__class__.__name__}: {exc}). Install it with: {install_command(module, extra)}"
         ) from exc
+
+
+def _not_installed(exc: ImportError, module: str) -> bool:
+    """Whether ``exc``, raised importing ``module``, says that ``module`` itself is missing, not a package it imports
+    (``ModuleNotFoundError`` naming another module) nor its own code failing (another ``ImportError``)."""
+    if not isinstance(exc, ModuleNotFoundError) and not str(exc).startswith("No module named"):
+        return False
+    return exc.name is None or f"{module}.".startswith(f"{exc.name}.")
 
 
 # The distributions whose module has another name: 'rerun' on PyPI is another project than rerun-sdk.
