@@ -73,6 +73,21 @@ def test_the_sdist_holds_the_package_and_its_data_and_no_partial_tests(tmp_path)
 # onnxslim 0.1.30-0.1.31 could not simplify rtnet, and 0.1.34-0.1.42 wrote rtnet graphs that failed the parity
 # check (0.78 px mean), so that `rtstereo export` of an rtnet checkpoint stopped with exit code 1.
 FAILING_VERSIONS = {"onnx": ["1.15.0"], "onnxslim": ["0.1.31", "0.1.34", "0.1.42"]}
+# onnxruntime 1.17-1.18 were built for NumPy 1: beside NumPy 2 (which opencv-python-headless 5 requires, so that
+# `pip install rtstereo` next to an onnxruntime 1.17 upgraded NumPy under it) every verb stopped ("_ARRAY_API not
+# found"). 1.19.0 imports and runs the quick start.
+FAILING_DEPENDENCIES = {"onnxruntime": ["1.17.0", "1.18.1"]}
+
+
+def test_the_dependencies_admit_no_version_seen_failing():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    requirements = pytest.importorskip("packaging.requirements")
+
+    listed = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    found = {r.name: r for r in map(requirements.Requirement, listed)}
+    for name, versions in FAILING_DEPENDENCIES.items():
+        for version in versions:
+            assert version not in found[name].specifier, f"{found[name]} admits {name} {version}"
 
 
 def test_the_extras_admit_no_version_of_the_exporters_seen_failing():
