@@ -424,6 +424,9 @@ def test_without_matplotlib_the_tables_are_written_and_a_note_says_why_there_is_
     assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["bench.json", "bench.md"]
     assert "no bench.png" in err and "pip install 'rtstereo[viz]'" in err
+    # every line rtstereo writes on stderr names the verb, the notes too (it was a bare 'note: no bench.png: ...')
+    assert "rtstereo bench: note: no bench.png: " in err
+    assert all(line.startswith("rtstereo bench: ") for line in err.splitlines() if line.strip()), err
 
 
 # --- feature: outputs --------------------------------------------------------------------------------------
@@ -513,6 +516,29 @@ def test_a_sweep_that_measured_nothing_exits_with_1(cli, tmp_path):
     assert err.splitlines()[-1].startswith("rtstereo bench: nothing was measured: every row was skipped or failed")
     code, out, _ = cli("bench", "anynet", "--backend", "opencv", "--sizes", "32x48", "--random-weights")
     assert code == 1 and "|anynet|" not in out
+
+
+def test_backend_help_says_it_chooses_the_networks_runtime_only(cli, capsys, monkeypatch):
+    """--backend's help said 'default: torch' while sgbm ran on opencv and the hybrid on onnxruntime."""
+    code, out, _ = cli("bench", "sgbm,hybrid", "--sizes", "32x64", "--max-disp", "16", "--backend", "torch")
+    assert code == 0 and "|sgbm|opencv|" in out and "|hybrid|onnxruntime|" in out
+    monkeypatch.setenv("COLUMNS", "400")  # one line per option: no word broken at a hyphen
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert (
+        "--backend BACKEND the networks' runtimes: torch, onnxruntime, comma-separated (default: torch); classical "
+        "methods run on opencv and .onnx files, rtnet-v5 and the hybrid on onnxruntime, whatever it says"
+    ) in text
+
+
+def test_a_network_row_without_torch_names_the_extra_to_install_in_full(cli, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch -> ImportError, as on a plain `pip install rtstereo`
+    code, out, _ = cli("bench", "anynet", "--sizes", "32x48", "--random-weights", "--warmup", "1", "--runs", "1")
+    assert code == 1
+    # it said "exporting a network to ONNX needs ... Install it with: pip instal", cut at 160 characters
+    assert "|skipped: the network 'anynet' (bench times exported .onnx files without torch) needs" in out
+    assert out.count("Install it with: pip install 'rtstereo[torch]'|") == 1, out
 
 
 def test_bench_command_refuses_an_unwritable_output_before_the_sweep(cli, tmp_path, monkeypatch):

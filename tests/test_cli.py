@@ -141,8 +141,10 @@ def test_predict_format_named_twice_is_written_once_and_a_format_list_naming_non
     code, _, err = run_cli(capsys, *args, tmp_path / "o2", "--format", ",")
     assert code == 2 and "--format ',' names no output" in err
     assert not (tmp_path / "o2").exists()
-    code, _, err = run_cli(capsys, *args, tmp_path / "o2", "--format", "")  # it wrote the default set
-    assert code == 2 and "--format is empty" in err
+    with pytest.raises(SystemExit) as stop:  # it wrote the default set; now an empty value is a usage error
+        run_cli(capsys, *args, tmp_path / "o2", "--format", "")
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "rtstereo predict: error: argument --format: an empty value" in err
     code, _, err = run_cli(capsys, *args, tmp_path / "o2", "--format", "PFM,png")
     assert code == 2 and "; did you mean pfm, png16?" in err
     assert not (tmp_path / "o2").exists()
@@ -280,6 +282,67 @@ def test_mistyped_verb_or_option_is_one_line_that_names_the_verb_and_the_close_m
         main(argv)
     err = capsys.readouterr().err
     assert stop.value.code == 2 and message in err and err.count("\n") == 1, err
+
+
+def test_verbs_run_on_opencv_4_8_to_4_12_whose_log_level_is_set_on_cv2_itself(capsys, monkeypatch):
+    """pyproject.toml allows OpenCV 4.8; cv2.utils.logging came with 4.13, and every verb stopped with a traceback
+    (AttributeError: module 'cv2.utils' has no attribute 'logging') before it."""
+    import cv2
+
+    levels = [3]  # OpenCV's default, LOG_LEVEL_WARNING
+    monkeypatch.delattr(cv2.utils, "logging", raising=False)
+    monkeypatch.setattr(cv2, "getLogLevel", lambda: levels[-1], raising=False)
+    monkeypatch.setattr(cv2, "setLogLevel", levels.append, raising=False)
+    code, out, err = run_cli(capsys, "models")
+    assert code == 0 and "sgbm" in out, err
+    assert levels == [3, 2, 3], "errors only (LOG_LEVEL_ERROR) while the verb runs, then the level it had"
+
+
+def test_no_verb_is_a_usage_error_of_one_line_on_stderr(capsys):
+    """`rtstereo` alone printed the whole --help on stdout (which carries results only) and exited 2."""
+    with pytest.raises(SystemExit) as stop:
+        main([])
+    captured = capsys.readouterr()
+    assert stop.value.code == 2 and captured.out == ""
+    assert captured.err == (
+        "rtstereo: error: expected a verb: predict, video, live, eval, compare, models, export, bench, calibrate, "
+        "synth, train, adapt (see `rtstereo --help`)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "argv, name",
+    [
+        (["predict", "l.png", "r.png", "-o", ""], "-o/--output"),
+        (["eval", "data", "-o", ""], "-o/--output"),
+        (["bench", "sgbm", "--output="], "-o/--output"),
+        (["video", "v.mp4", "--sbs", "-o", ""], "-o/--output"),
+        (["export", "anynet", "--size", "64x64", "-o", ""], "-o/--output"),
+        (["synth", "1", "-o", ""], "-o/--output"),
+        (["calibrate", "--left", "l", "--right", "r", "--board", "chessboard:9x6:0.025", "-o", ""], "-o/--output"),
+        (["adapt", "l", "r", "-o", ""], "-o/--output"),
+        (["train", "--out-dir", ""], "--out-dir/-o"),
+        (["eval", ""], "PATH"),  # it scored the current folder
+        (["eval", "data", "", "-o", "out"], "PATH"),
+        (["predict", "", "r.png", "-o", "out/"], "left"),
+        (["predict", "l.png", "r.png", "--model", "", "-o", "out/"], "--model/-m"),  # it ran default
+        (["predict", "l.png", "r.png", "--calib", "", "-o", "out/"], "--calib"),  # it was no calibration
+        (["compare", "", "b.pfm"], "a"),
+        (["models", ""], "name"),  # it listed every model
+        (["export", "anynet", "--size", "64x64", "-o", "a.onnx", "--pair", "l.png", ""], "--pair"),
+    ],
+)
+def test_an_empty_argument_is_a_usage_error(capsys, monkeypatch, tmp_path, argv, name):
+    """ "$UNSET" in a script: each was read as something else, with exit code 0 (predict -o '' wrote nothing, eval -o ''
+    wrote into the current folder)."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1, err
+    verb = argv[0]
+    assert err == f"rtstereo {verb}: error: argument {name}: an empty value (see `rtstereo {verb} --help`)\n"
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_eval_writes_json_and_markdown(capsys, tmp_path, shared):
@@ -767,24 +830,38 @@ def test_the_large_pair_note_estimates_from_the_size():
     assert large_pair_note(model("gwcnet-gc"), 3000, 4000) == "4000x3000 (12.0 MP) with gwcnet-gc takes a while"
 
 
-@pytest.mark.parametrize(
-    "verb_args",
-    [
-        ("synth", "1", "--size", "32x48"),
-        ("predict", "L", "R", "--model", "sgbm"),
-        ("bench", "sgbm", "--sizes", "32x32", "--runs", "1"),
-        ("eval", "D"),
-    ],
-    ids=lambda args: args[0],
-)
-def test_an_empty_output_is_refused_before_any_work(capsys, tmp_path, monkeypatch, pair_files, verb_args):
-    # `-o "$OUT"` with OUT unset: synth and eval wrote into the current folder, predict and bench wrote nothing
-    # and exited 0.
-    monkeypatch.chdir(tmp_path)
-    lp, rp = pair_files
-    argv = [{"L": lp, "R": rp, "D": tmp_path}.get(word, word) for word in verb_args]
-    before = sorted(tmp_path.rglob("*"))
-    code, _, err = run_cli(capsys, *argv, "-o", "")
-    assert code == 2
-    assert f"rtstereo {verb_args[0]}: error: -o/--output is empty" in err
-    assert sorted(tmp_path.rglob("*")) == before  # nothing written in the current folder
+@pytest.mark.parametrize("swallowed", ["ImportError", "MissingDependencyError"])
+def test_ctrl_c_that_an_extension_module_turned_into_an_import_error_is_an_interruption(capsys, monkeypatch, swallowed):
+    """Ctrl-C while onnxruntime (or NumPy) initialises comes out as an ImportError ("initialization failed"): predict
+    said "needs the Python package 'onnxruntime', which is not installed" (exit code 2), or printed a traceback."""
+    import signal
+
+    from rtstereo.cli import models
+    from rtstereo.errors import require
+
+    def run(args):
+        try:
+            signal.raise_signal(signal.SIGINT)  # main's handler: KeyboardInterrupt, remembered
+        except KeyboardInterrupt:
+            pass  # what the extension's initialisation does with it
+        if swallowed == "ImportError":
+            raise ImportError("import numpy failed")
+        monkeypatch.setattr("importlib.import_module", lambda name: (_ for _ in ()).throw(ImportError("failed")))
+        require("onnxruntime", None, "the ONNX Runtime backend")
+
+    monkeypatch.setattr(models, "run", run)
+    assert main(["models"]) == 130
+    assert capsys.readouterr().err == "rtstereo models: interrupted\n"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "the handler main found is back"
+
+
+def test_a_missing_package_without_ctrl_c_is_still_an_error(capsys, monkeypatch):
+    from rtstereo.cli import models
+    from rtstereo.errors import MissingDependencyError
+
+    def run(args):
+        raise MissingDependencyError("the ONNX Runtime backend needs the Python package 'onnxruntime'")
+
+    monkeypatch.setattr(models, "run", run)
+    assert main(["models"]) == 2
+    assert capsys.readouterr().err.startswith("rtstereo models: error: the ONNX Runtime backend needs")

@@ -851,6 +851,9 @@ class _NetworkCache:
     def get(self, model: str, settings: dict[str, Any]) -> tuple[Any, dict[str, Any], Any]:
         key = (model, json.dumps(settings, sort_keys=True))
         if key not in self.built:
+            # Both backends build the network in PyTorch (onnxruntime's rows export it): the torch extra, which the
+            # exporter's own check would name as 'exporting a network to ONNX' and the export extra.
+            require("torch", "torch", f"the network '{model}' (bench times exported .onnx files without torch)")
             from .export.onnx_export import build_network
 
             self.built.clear()  # one network in memory at a time
@@ -1058,7 +1061,9 @@ def _arm(predictor: Predictor) -> None:
 
 
 def _fail(row: BenchRow, exc: Exception) -> None:
-    if isinstance(exc, RtStereoError):  # a combination that cannot run here, said by the library
+    if isinstance(exc, MissingDependencyError):  # whole: its end says what to install
+        row.status, row.reason = "skipped", str(exc)
+    elif isinstance(exc, RtStereoError):  # a combination that cannot run here, said by the library
         row.status, row.reason = "skipped", str(exc).split(";")[0][:160]
     else:  # a backend crash ends this row, not the sweep
         first_line = next(iter(str(exc).splitlines()), "")  # a MemoryError() or a bare assert says nothing

@@ -192,14 +192,43 @@ def require(module: str, extra: str | None, purpose: str):
         missing_library = _missing_shared_library(exc)
         if missing_library is not None:  # the package is there; a system library it links to is not
             raise MissingDependencyError(
-                f"{purpose} needs the Python package '{module}', which is installed but cannot load: the "
+                f"{purpose} needs the Python package '{package_name(module)}', which is installed but cannot load: the "
                 f"system library {missing_library} is missing; install it with the system's package manager"
                 f"{_SYSTEM_PACKAGES.get(missing_library.split('.so')[0], '')}"
             ) from exc
+        if not _not_installed(exc, module):  # it is there: what it imports fails (pyarrow of another NumPy)
+            raise MissingDependencyError(
+                f"{purpose} needs the Python package '{package_name(module)}', which is installed but cannot be "
+                f"imported ({exc.__class__.__name__}: {exc}): a package it needs is missing, or of a version it "
+                "cannot use"
+            ) from exc
         raise MissingDependencyError(
-            f"{purpose} needs the Python package '{module}', which is not installed "
+            f"{purpose} needs the Python package '{package_name(module)}', which is not installed "
             f"({exc.__class__.__name__}: {exc}). Install it with: {install_command(module, extra)}"
         ) from exc
+
+
+def _not_installed(exc: ImportError, module: str) -> bool:
+    """Whether ``exc``, raised importing ``module``, says that ``module`` itself is missing, not a package it imports
+    (``ModuleNotFoundError`` naming another module) nor its own code failing (another ``ImportError``)."""
+    if not isinstance(exc, ModuleNotFoundError) and not str(exc).startswith("No module named"):
+        return False
+    return exc.name is None or f"{module}.".startswith(f"{exc.name}.")
+
+
+# The distributions whose module has another name: 'rerun' on PyPI is another project than rerun-sdk.
+_PACKAGE_NAMES = {"rerun": "rerun-sdk", "yt_dlp": "yt-dlp", "yaml": "PyYAML", "cv2": "opencv-python-headless"}
+
+
+def package_name(module: str) -> str:
+    """The name pip installs ``module`` by.
+
+    Examples:
+        >>> package_name("rerun"), package_name("pyarrow.parquet"), package_name("torch")
+        ('rerun-sdk', 'pyarrow', 'torch')
+    """
+    top = module.partition(".")[0]
+    return _PACKAGE_NAMES.get(top, top)
 
 
 def install_command(module: str, extra: str | None) -> str:
@@ -212,7 +241,7 @@ def install_command(module: str, extra: str | None) -> str:
         ("pip install 'rtstereo[torch]'", 'pip install onnxruntime (a dependency of rtstereo itself)')
     """
     if extra is None:
-        return f"pip install {module.partition('.')[0]} (a dependency of rtstereo itself)"
+        return f"pip install {package_name(module)} (a dependency of rtstereo itself)"
     return f"pip install 'rtstereo[{extra}]'"
 
 

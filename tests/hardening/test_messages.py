@@ -149,6 +149,54 @@ def test_a_package_that_is_not_installed_names_the_extra(monkeypatch):
         require("pyrealsense2", "realsense", "the Intel RealSense camera")
 
 
+@pytest.mark.parametrize(
+    "module, package",
+    [("rerun", "rerun-sdk"), ("yt_dlp", "yt-dlp"), ("pyarrow.parquet", "pyarrow"), ("depthai", "depthai")],
+)
+def test_a_missing_package_is_named_as_pip_installs_it(monkeypatch, module, package):
+    """It named the module: 'rerun' on PyPI is another project than rerun-sdk; 'pyarrow.parquet' is no package."""
+
+    def absent(name):
+        raise ModuleNotFoundError(f"No module named '{name}'")
+
+    monkeypatch.setattr(importlib, "import_module", absent)
+    with pytest.raises(MissingDependencyError) as info:
+        require(module, "viewer", "the 3D viewer")
+    assert str(info.value).startswith(f"the 3D viewer needs the Python package '{package}', which is not installed")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ImportError("pyarrow requires NumPy 2.0 or newer, found 1.26.4"),  # rerun-sdk 0.20 beside OpenCV 5
+        ModuleNotFoundError("No module named 'pyarrow'", name="pyarrow"),  # one of its own dependencies
+    ],
+)
+def test_a_package_that_is_installed_but_fails_to_import_is_not_called_missing(monkeypatch, error):
+    """It said "needs the Python package 'rerun-sdk', which is not installed ... Install it with: pip install
+    'rtstereo[viewer]'" of an installed rerun-sdk whose import failed: installing it again changes nothing."""
+
+    def broken(name):
+        raise error
+
+    monkeypatch.setattr(importlib, "import_module", broken)
+    with pytest.raises(MissingDependencyError) as info:
+        require("rerun", "viewer", "the 3D viewer")
+    assert str(info.value) == (
+        f"the 3D viewer needs the Python package 'rerun-sdk', which is installed but cannot be imported "
+        f"({error.__class__.__name__}: {error}): a package it needs is missing, or of a version it cannot use"
+    )
+
+
+def test_a_package_whose_own_module_is_missing_is_not_installed(monkeypatch):
+    def absent(name):
+        raise ModuleNotFoundError(f"No module named '{name}'", name=name.partition(".")[0])
+
+    monkeypatch.setattr(importlib, "import_module", absent)
+    with pytest.raises(MissingDependencyError, match=r"'pyarrow', which is not installed .* 'rtstereo\[scale\]'$"):
+        require("pyarrow.parquet", "scale", "a Parquet manifest")
+
+
 def _extras_named_in_source() -> set[tuple[str, str]]:
     """(file, extra) of every ``require``/``require_installed`` call in the package that names an extra."""
     call = re.compile(r"require(?:_installed)?\(\s*\"[\w.]+\",\s*\"([\w-]+)\"")

@@ -317,7 +317,7 @@ def test_missing_rerun_fails_the_command_before_the_first_frame(monkeypatch, run
         *FAST,
     )
     assert code == 2
-    assert "the 3D viewer (--view3d-save) needs the Python package 'rerun'" in err  # the option given
+    assert "the 3D viewer (--view3d-save) needs the Python package 'rerun-sdk'" in err  # the option given
     assert "pip install 'rtstereo[viewer]'" in err and "Traceback" not in err
     assert not (tmp_path / "o.rrd").exists() and not (tmp_path / "o.mp4").exists()
 

@@ -13,11 +13,13 @@ import difflib
 import importlib
 import os
 import re
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
-from ..errors import SHOWN_WARNINGS, RtStereoError
+from ..errors import SHOWN_WARNINGS, MissingDependencyError, RtStereoError
 
 # Verb modules, in the order `rtstereo --help` lists them.
 VERBS = [
@@ -37,6 +39,11 @@ VERBS = [
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a program stopped by Ctrl-C
+
+# Verbs whose arguments may be '' but for those named: train's flags override its --config file and a resumed
+# run's settings, and '' clears one there (`--resume state.pt --unlabeled ''` trains on rendered scenes only).
+# Every argument of the other verbs refuses ''.
+EMPTY_REFUSED_ONLY = {"train": ("out_dir",)}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -81,6 +88,17 @@ def build_parser() -> _Parser:
     return parser
 
 
+_CTRL_C = threading.Event()  # set by main's SIGINT handler, _ctrl_c
+
+
+def _ctrl_c(signum, frame):  # noqa: ARG001 - a signal handler's signature
+    """Python's own answer to Ctrl-C, remembered: a C extension being imported at that moment (NumPy,
+    onnxruntime) turns the KeyboardInterrupt into an ImportError ("import numpy failed", "initialization
+    failed"), which read as a traceback or as a missing package ("needs the Python package 'onnxruntime'")."""
+    _CTRL_C.set()
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code.
 
@@ -88,64 +106,95 @@ def main(argv: list[str] | None = None) -> int:
     single pair runs: one "interrupted" line and exit code 130, not a silent exit with code 143 (the verbs that
     count what they wrote install their own handler around that work).
     """
+    own_handler = threading.current_thread() is threading.main_thread()
+    own_handler = own_handler and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    if own_handler:
+        _CTRL_C.clear()
+        signal.signal(signal.SIGINT, _ctrl_c)
+    try:
+        return _main(argv)
+    except ImportError:
+        if not _CTRL_C.is_set():
+            raise
+        print(f"rtstereo{_verb_in(argv)}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if own_handler:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _verb_in(argv: list[str] | None) -> str:
+    """`` VERB`` when the command line names one, else ``""``: for messages before the parser has read it."""
+    words = [word for word in (sys.argv[1:] if argv is None else argv) if not word.startswith("-")]
+    return f" {words[0]}" if words and words[0] in VERBS else ""
+
+
+def _main(argv: list[str] | None) -> int:
     with contextlib.ExitStack() as sigterm_as_ctrl_c:
         try:
             from ..io.atomic import terminate_as_interrupt  # rtstereo.io imports NumPy: here, where Ctrl-C is answered
 
             sigterm_as_ctrl_c.enter_context(terminate_as_interrupt())
-            # Building the parser imports every verb (NumPy, OpenCV, the models: the slow part of the
-            # start), so Ctrl-C there is answered like Ctrl-C in the verb's work.
-            parser = build_parser()
-            args, extra = parser.parse_known_args(argv)
         except KeyboardInterrupt:
-            words = [word for word in (sys.argv[1:] if argv is None else argv) if not word.startswith("-")]
-            verb = f" {words[0]}" if words and words[0] in VERBS else ""
-            print(f"rtstereo{verb}: interrupted", file=sys.stderr)
+            print(f"rtstereo{_verb_in(argv)}: interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
-        if extra:  # argparse's own parse_args names the program alone: say whose arguments they are not
-            verb_parser = parser.verb_parsers.get(args.verb, parser) if args.verb else parser
-            verb_parser.error(f"unrecognized arguments: {' '.join(extra)}{_expanded_glob_hint(args, extra)}")
-        if not getattr(args, "func", None):
-            parser.print_help()
-            return EXIT_USAGE
-        empty = _empty_option(parser.verb_parsers[args.verb], args)
-        if empty:  # `-o "$OUT"` with OUT unset: the verb would write to (or read) the current folder, or nothing
-            print(
-                f"rtstereo {args.verb}: error: {empty} is empty (an unset shell variable?): give it a value "
-                f"(see `rtstereo {args.verb} --help`)",
-                file=sys.stderr,
-            )
-            return EXIT_USAGE
-        try:
-            with one_voice(args.verb):
-                return int(args.func(args) or 0)
-        except RtStereoError as exc:
-            print(f"rtstereo {args.verb}: error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        except BrokenPipeError:  # the reader went away (e.g. `| head`): not an error of ours
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
-            return 0
-        except KeyboardInterrupt:
+        return _run(argv)
+
+
+def _run(argv: list[str] | None) -> int:
+    try:
+        # Building the parser imports every verb (NumPy, OpenCV, the models: the slow part of the
+        # start), so Ctrl-C there is answered like Ctrl-C in the verb's work.
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+    except KeyboardInterrupt:
+        print(f"rtstereo{_verb_in(argv)}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if extra:  # argparse's own parse_args names the program alone: say whose arguments they are not
+        verb_parser = parser.verb_parsers.get(args.verb, parser) if args.verb else parser
+        verb_parser.error(f"unrecognized arguments: {' '.join(extra)}{_expanded_glob_hint(args, extra)}")
+    if not getattr(args, "func", None):  # a usage error like any other: one line on stderr, stdout left empty
+        parser.error(f"expected a verb: {', '.join(VERBS)}")
+    verb_parser = parser.verb_parsers[args.verb]
+    empty = _empty_argument(verb_parser, args, EMPTY_REFUSED_ONLY.get(args.verb))
+    if empty is not None:  # "$UNSET" in a script: '' read as no option, or as the current folder
+        verb_parser.error(f"argument {empty}: an empty value")
+    try:
+        with one_voice(args.verb):
+            return int(args.func(args) or 0)
+    except RtStereoError as exc:
+        if _CTRL_C.is_set() and isinstance(exc, MissingDependencyError):  # an import that Ctrl-C cut short
             print(f"rtstereo {args.verb}: interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
+        print(f"rtstereo {args.verb}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:  # the reader went away (e.g. `| head`): not an error of ours
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        return 0
+    except KeyboardInterrupt:
+        print(f"rtstereo {args.verb}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
-def _empty_option(verb_parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
-    """The first option given an empty (or blank) text, as ``-o/--output``, or ``""`` if none was.
+def _empty_argument(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, only: Iterable[str] | None = None
+) -> str | None:
+    """The first argument given as an empty string, named as argparse names it, or ``None``; ``only``: the
+    destinations looked at, when not all are (see :data:`EMPTY_REFUSED_ONLY`).
 
-    No option of any verb takes an empty text: an empty one comes from an unset shell variable, and was
-    read as the current folder (``synth``, ``eval``) or as no output at all (``predict``, ``bench``).
+    Each was read as something else, with exit code 0: ``-o ''`` as no output (predict, bench) or the
+    current folder (eval); ``eval ''`` scored the current folder, ``--model ''`` ran ``default``, ``--calib ''`` was
+    no calibration.
     """
-    for action in verb_parser._actions:
-        if not action.option_strings or action.dest not in vars(args):
+    for action in parser._actions:
+        if only is not None and action.dest not in only:
             continue
-        value = getattr(args, action.dest)
-        if value is action.default or value == action.default:  # not given (some defaults are empty texts)
-            continue
+        value = getattr(args, action.dest, None)
         values = value if isinstance(value, list) else [value]
-        if any(isinstance(item, str) and not item.strip() for item in values):
-            return "/".join(action.option_strings)
-    return ""
+        values = [v for item in values for v in (item if isinstance(item, list) else [item])]  # append + nargs
+        if "" in values:
+            return "/".join(action.option_strings) or action.metavar or action.dest
+    return None
 
 
 def _expanded_glob_hint(args: argparse.Namespace, extra: list[str]) -> str:
@@ -182,9 +231,10 @@ def one_voice(verb: str) -> Iterator[None]:
     SHOWN_WARNINGS.clear()
     LOW_BIT_DEPTH_SAID.reset()  # said once per run, and a run in this process is a new one
 
-    level = cv2.utils.logging.getLogLevel()
+    logging, error_level = _opencv_logging(cv2)
+    level = logging.getLogLevel()
     # Errors only: OpenCV's warnings about a damaged file come with our own error.
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    logging.setLogLevel(error_level)
     quiet_ffmpeg = FFMPEG_LOGLEVEL not in os.environ and FFMPEG_DEBUG not in os.environ
     if quiet_ffmpeg:
         # FFmpeg's own lines (hundreds of "[mpeg4 @ 0x...] marker does not match f_code" for one damaged frame)
@@ -199,9 +249,18 @@ def one_voice(verb: str) -> Iterator[None]:
     finally:
         warnings.formatwarning = previous_format
         hold_native_output(previous)
-        cv2.utils.logging.setLogLevel(level)
+        logging.setLogLevel(level)
         if quiet_ffmpeg:
             os.environ.pop(FFMPEG_LOGLEVEL, None)
+
+
+def _opencv_logging(cv2) -> tuple[object, int]:
+    """What sets OpenCV's log level, and the level of errors only: ``cv2.utils.logging`` from OpenCV 4.13 on;
+    ``cv2`` itself in 4.8 to 4.12 (which pyproject.toml allows), whose levels are plain numbers."""
+    logging = getattr(cv2.utils, "logging", None)
+    if logging is not None:
+        return logging, logging.LOG_LEVEL_ERROR
+    return cv2, 2  # cv::utils::logging::LOG_LEVEL_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover

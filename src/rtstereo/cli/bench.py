@@ -77,7 +77,8 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--backend",
         default="torch",
-        help="torch, onnxruntime, opencv, comma-separated (default: %(default)s)",
+        help="the networks' runtimes: torch, onnxruntime, comma-separated (default: %(default)s); classical methods "
+        "run on opencv and .onnx files, rtnet-v5 and the hybrid on onnxruntime, whatever it says",
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
     parser.add_argument("--threads", type=int, help="CPU threads for PyTorch, ONNX Runtime and OpenCV")
@@ -269,7 +270,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("nothing written (give -o DIR for bench.json and bench.md)")
     for note in report.notes:
-        print(f"note: {note}", file=sys.stderr)
+        print(f"rtstereo bench: note: {note}", file=sys.stderr)
     if report.interrupted:
         kept = f"written to {args.output}" if args.output else "in the table above"
         print(

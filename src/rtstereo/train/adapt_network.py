@@ -103,9 +103,15 @@ def load_adaptable(model: str, weights: str | None = None, settings: dict[str, A
     if name in PACKAGED_SOURCES and weights is None:
         source = packaged_network_source(name)
         if source is None:
+            # The hybrid's network is a setting: --model STATE.pt would adapt (and run) that network alone.
+            instead = (
+                f"--set network=PATH/TO/{PACKAGED_SOURCES[name]}"
+                if hybrid is not None
+                else "--model PATH/TO/state.pt (or --model rtnet --weights FILE)"
+            )
             raise InputError(
                 f"{name} ships as ONNX only; adapting needs its PyTorch state, {PACKAGED_SOURCES[name]} "
-                "of the rtstereo source repository: pass --model PATH/TO/state.pt (or --model rtnet --weights FILE)"
+                f"of the rtstereo source repository: pass {instead}"
             )
         note = "; ".join(filter(None, [note, f"{name} is adapted from its PyTorch source, {source}"]))
         name = str(source)
