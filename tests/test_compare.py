@@ -34,3 +34,39 @@ def test_compare_images_and_disparities_refuse_arrays_of_another_layout_in_one_l
         compare_images(_photo(), np.zeros((20, 30, 2), np.uint8))
     with pytest.raises(InputError, match=r"^the first map: expected a disparity map \(H, W\), got shape \(20, 30, 1\)"):
         compare_disparities(np.ones((20, 30, 1), np.float32), np.ones((20, 30), np.float32))
+
+
+def _flat_ssim(mean_a: float, mean_b: float) -> float:
+    """SSIM of two flat images (levels 0..1): no variance, so only the luminance term, with C1 = (0.01 L)^2."""
+    c1 = 0.01**2
+    return (2 * mean_a * mean_b + c1) / (mean_a**2 + mean_b**2 + c1)
+
+
+def test_flat_images_score_psnr_and_difference_by_hand():
+    a, b = np.full((20, 30, 3), 128, np.uint8), np.full((20, 30, 3), 138, np.uint8)
+
+    result = compare_images(a, b)
+
+    assert result.score == pytest.approx((1 - _flat_ssim(128 / 255, 138 / 255)) / 2, rel=1e-6)
+    assert result.metrics["mean_abs_diff"] == pytest.approx(10.0, abs=1e-4)
+    assert result.metrics["psnr_db"] == pytest.approx(20 * np.log10(255 / 10), abs=1e-4)  # 28.13 dB
+
+
+def test_image_scores_span_identical_unrelated_and_inverted():
+    """The module's scale: 0 = identical, 0.5 = unrelated, 1 = inverted."""
+    rng = np.random.default_rng(0)
+    noise, other = (rng.integers(0, 256, (40, 60), dtype=np.uint8) for _ in range(2))
+
+    assert compare_images(noise, noise).score == pytest.approx(0.0, abs=1e-9)
+    assert compare_images(noise, other).score == pytest.approx(0.5, abs=0.05)
+    assert compare_images(noise, 255 - noise).score == pytest.approx(1.0, abs=0.05)
+
+
+def test_flat_disparity_maps_are_scored_on_their_common_range():
+    reference = np.full((10, 10), 10.0, np.float32)
+
+    result = compare_disparities(reference, reference * 2)
+
+    # both divided by the larger map's top, 20 px: levels 0.5 and 1.0
+    assert result.score == pytest.approx((1 - _flat_ssim(0.5, 1.0)) / 2, rel=1e-6)
+    assert result.metrics["epe"] == 10.0 and result.metrics["d1"] == 100.0 and "pixels" not in result.metrics
