@@ -183,6 +183,13 @@ def test_colour_scale_given_measured_and_empty(caplog):
     assert not dark.ready
     dark.observe(np.full((4, 4), 12.0, np.float32))
     assert dark.ready and dark.max_disp_px == 12.0
+    sparse = ColourScale(None, warmup_frames=1)
+    few = np.full((20, 20), np.nan, np.float32)
+    few[0, :3] = 50.0  # 3 of 400 pixels (0.75 %): under 1 % valid, passed over like a black frame
+    sparse.observe(few)
+    assert not sparse.ready
+    sparse.observe(np.arange(1, 101, dtype=np.float32).reshape(10, 10))  # 1..100 px
+    assert sparse.max_disp_px == pytest.approx(99.01)  # the 99th percentile (interpolated at 98.01 of 0..99)
 
 
 def test_show_without_a_display_runs_without_a_window(monkeypatch, caplog):
