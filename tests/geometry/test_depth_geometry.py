@@ -158,6 +158,28 @@ def test_a_calibration_without_its_size_warns_on_images_it_cannot_belong_to(tmp_
     np.testing.assert_allclose(half, 2 * full[:188, :620])  # taken as it is: only the warning tells
 
 
+def test_scaling_keeps_pixel_centres_and_each_axis_its_own_factor():
+    cal = _cal(fx_px=700.0, fy_px=710.0, cx0_px=319.5, cx1_px=329.5, cy_px=239.5, width_px=640, height_px=480)
+    # pixel centres: x -> (x + 0.5) s - 0.5, so the image's centre (W / 2 - 0.5) stays its centre
+    half = cal.scaled(0.5)
+    assert (half.fx_px, half.fy_px, half.cx0_px, half.cx1_px, half.cy_px) == (350.0, 355.0, 159.5, 164.5, 119.5)
+    assert (half.width_px, half.height_px, half.baseline_m) == (320, 240, 0.1) and half.doffs_px == 5.0
+    squeezed = cal.scaled(0.5, 0.25)
+    assert (squeezed.fx_px, squeezed.fy_px, squeezed.cx0_px, squeezed.cy_px) == (350.0, 177.5, 159.5, 59.5)
+    assert (squeezed.width_px, squeezed.height_px) == (320, 120)
+
+
+def test_cropping_moves_both_principal_points_and_keeps_depth():
+    cal = _cal(cx0_px=319.5, cx1_px=329.5, cy_px=239.5, width_px=640, height_px=480)
+    crop = cal.cropped(100, 50, 200, 100)
+    assert (crop.cx0_px, crop.cx1_px, crop.cy_px, crop.doffs_px) == (219.5, 229.5, 189.5, 10.0)
+    assert (crop.fx_px, crop.fy_px, crop.baseline_m, crop.width_px, crop.height_px) == (700.0, 700.0, 0.1, 200, 100)
+    disparity = np.full((480, 640), 60.0, np.float32)  # a crop keeps each pixel's disparity, and so its depth
+    np.testing.assert_array_equal(
+        depth_from_disparity(disparity[50:150, 100:300], crop), depth_from_disparity(disparity, cal)[50:150, 100:300]
+    )
+
+
 def test_depth_round_trips_through_disparity():
     cal = _cal(cx1_px=331.0)
     disparity = np.array([[1.0, 10.0, 100.0, np.nan]], np.float32)
