@@ -409,6 +409,10 @@ def test_resizing_is_announced_and_scales_the_calibration(caplog):
     assert small.calibration == calibration.scaled(0.5)
     assert caplog.text.count("resizing 128x64 frames to 64x32") == 1
     assert "disparity is in pixels of the 64x32 frames" in caplog.text
+    # another aspect ratio: each axis by its own factor (x 0.5, y 0.25), pixel centres kept
+    squeezed = FramePreparer(size_wh=(64, 16), calibration=calibration)(pair).calibration
+    assert (squeezed.fx_px, squeezed.fy_px, squeezed.cx0_px, squeezed.cy_px) == (50.0, 25.0, 31.5, 7.5)
+    assert (squeezed.width_px, squeezed.height_px) == (64, 16)
 
 
 def test_same_size_is_not_resized_and_calibration_of_another_size_is_refused():
