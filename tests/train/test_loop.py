@@ -180,7 +180,7 @@ def test_a_resumed_run_makes_batches_ahead_as_its_new_machine_does(tmp_path):
 
 def test_a_refused_run_leaves_no_run_folder(tmp_path):
     out = tmp_path / "run"
-    with pytest.raises(DatasetError):
+    with pytest.raises(DatasetError, match=r"^dataset folder not found: .*absent$"):
         train(tiny_config(out, data=str(tmp_path / "absent")), echo=quiet)
     assert not out.exists()
 
@@ -571,7 +571,7 @@ def test_cuda_without_a_gpu_is_refused(tmp_path):
 
 def test_dataset_folder_without_a_known_layout_is_refused(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DatasetError):
+    with pytest.raises(DatasetError, match=r"^no stereo dataset of a known layout under .*empty \(known: "):
         train(tiny_config(tmp_path, data=str(tmp_path / "empty")), echo=quiet)
 
 
