@@ -31,6 +31,13 @@ def test_invalid_pixels_are_nan_without_filling(textured_pair):
     assert np.isfinite(filled).all()
 
 
+def test_density_counts_finite_positive_disparities():
+    disparity = np.array([[0.0, -1.0, np.nan, np.inf, 2.0, 0.25, 3.0, np.nan]], np.float32)
+    result = rtstereo.DisparityResult(disparity)
+    assert result.valid_mask.tolist() == [[False, False, False, False, True, True, True, False]]
+    assert result.density == 3 / 8 and result.sidecar()["density"] == 0.375
+
+
 def test_bm_recovers_constant_shift_from_grey_input(textured_pair):
     left, right = textured_pair
     r = rtstereo.load("bm", max_disp=16, block_size=5, fill_holes=False).predict(left[:, :, 0], right[:, :, 0])
