@@ -70,3 +70,13 @@ def test_flat_disparity_maps_are_scored_on_their_common_range():
     # both divided by the larger map's top, 20 px: levels 0.5 and 1.0
     assert result.score == pytest.approx((1 - _flat_ssim(0.5, 1.0)) / 2, rel=1e-6)
     assert result.metrics["epe"] == 10.0 and result.metrics["d1"] == 100.0 and "pixels" not in result.metrics
+
+
+def test_another_size_is_taken_within_a_pixel_of_rounding_and_refused_beyond():
+    reference = np.full((40, 80), 10.0, np.float32)
+    for rows in (19, 21):  # half the width: 20 rows, give or take one of rounding
+        result = compare_disparities(reference, np.full((rows, 40), 5.0, np.float32))
+        assert result.metrics["epe"] == 0.0 and "disparities scaled by 2.0000" in result.resized
+    for rows in (18, 22):  # 36 or 44 rows at 80 px wide: another aspect ratio
+        with pytest.raises(InputError, match=rf"is 40x{rows} \(WxH\): another aspect ratio"):
+            compare_disparities(reference, np.full((rows, 40), 5.0, np.float32))
