@@ -375,6 +375,9 @@ def test_image_folders_play_as_a_sequence(tmp_path):
     assert [p.timestamp_s for p in pairs] == pytest.approx([0.2, 0.4])
     np.testing.assert_array_equal(pairs[0].left, scene.lefts[1])
     assert len(list(ImageSequenceSource(str(tmp_path / "L"), str(tmp_path / "R"), start=2))) == 1
+    every_other = ImageSequenceSource(str(tmp_path / "L"), str(tmp_path / "R"), fps=5, stride=2)
+    assert every_other.expected_frames == 2 and [(p.index, p.timestamp_s) for p in every_other] == [(0, 0.0), (2, 0.4)]
+    assert ImageSequenceSource(str(tmp_path / "L"), str(tmp_path / "R"), start=1, stride=2).expected_frames == 1
     with pytest.raises(InputError, match=r"--start 3 is past the end of the image sequence \(3 pairs\)"):
         ImageSequenceSource(str(tmp_path / "L"), str(tmp_path / "R"), start=3)
 
