@@ -304,6 +304,10 @@ def test_side_by_side_video_is_split_and_swapped(sbs_video, scene):
     swapped = next(iter(SideBySideVideoSource(sbs_video, swap=True)))
     np.testing.assert_array_equal(swapped.left, pairs[0].right)
     np.testing.assert_array_equal(swapped.right, pairs[0].left)
+    strided = SideBySideVideoSource(sbs_video, start=1, stride=2)
+    picked = list(strided)
+    assert strided.expected_frames == 3 and [p.index for p in picked] == [1, 3, 5]
+    np.testing.assert_array_equal(picked[1].left, pairs[3].left)  # the frame of that index, not another
 
 
 def test_side_by_side_file_url_is_read_locally(sbs_video):
