@@ -739,6 +739,7 @@ def test_metrics_count_broken_predictions_as_wrong():
     prediction = torch.tensor([[[10.0, 11.5], [13.0, float("nan")]]])
     metrics = summarize_errors(batch_errors(prediction, gt, valid_mask(gt, 32.0)))
     assert metrics["epe"] == math.inf and metrics["bad-2"] == 50.0 and metrics["bad-1"] == 75.0
+    assert metrics["bad-3"] == 25.0  # an error of exactly 3 px is not over 3 px; the nan is
     finite = summarize_errors(batch_errors(prediction[..., :1], gt[..., :1], valid_mask(gt[..., :1], 32.0)))
     assert finite["epe"] == pytest.approx(1.5) and finite["pixels"] == 2
 
