@@ -38,6 +38,8 @@ def test_mp4_keeps_odd_sized_previews_whole_and_plays(tmp_path):
     sink.close()
     frames = read_video(tmp_path / "sub" / "o.mp4")
     assert len(frames) == 3 and frames[0].shape == (32, 80, 3)  # 31 rows padded to 32, none cut
+    left_half = frames[0][:, :40].astype(int)  # the grey (90) left view over a black row added at the bottom
+    assert abs(left_half[:31].mean() - 90) < 8 and left_half[31].mean() < 8
     assert sink.outputs == [str(tmp_path / "sub" / "o.mp4")]
 
 
