@@ -226,6 +226,12 @@ def test_a_live_recording_takes_the_measured_rate(tmp_path):
     assert len(read_video(tmp_path / "o.mp4")) == 6
 
 
+def test_a_live_recording_is_never_faster_than_its_camera(tmp_path):
+    sink = VideoSink(tmp_path / "o.mp4", fps=None)
+    Stream(Frames(6, fps=2.0), FakePredictor(), sinks=[sink], colour_scale=ColourScale(32)).run()
+    assert sink.fps == 2.0  # processed far faster than the 2 fps the camera delivers
+
+
 def test_a_recording_standing_in_for_a_camera_shows_its_progress_out_of_its_frame_count(tmp_path, capsys):
     """live uvc:FILE drew a bar with no total; a slow model drops frames, which have passed all the same."""
     from conftest import write_video
