@@ -230,6 +230,8 @@ def test_a_range_over_half_the_width_says_how_much_of_the_image_cannot_be_matche
         "the width); --max-disp gives a tighter range"
     ]
     assert clamp_search_ranges(find_samples(_eth3d_scene(tmp_path / "e2" / "s", hw=(40, 72), ndisp=32)))[1] == []
+    # exactly half the width (32 of 64 columns) is not more than half: no note
+    assert clamp_search_ranges(find_samples(_eth3d_scene(tmp_path / "e3" / "s", hw=(40, 64), ndisp=32)))[1] == []
 
 
 def test_eval_scores_the_non_occluded_mask_apart_and_times_each_scene_after_a_warm_up(tmp_path):
