@@ -31,10 +31,21 @@ def test_invalid_pixels_are_nan_without_filling(textured_pair):
     assert np.isfinite(filled).all()
 
 
-def test_bm_runs_and_grey_input_is_accepted(textured_pair):
+def test_density_counts_finite_positive_disparities():
+    disparity = np.array([[0.0, -1.0, np.nan, np.inf, 2.0, 0.25, 3.0, np.nan]], np.float32)
+    result = rtstereo.DisparityResult(disparity)
+    assert result.valid_mask.tolist() == [[False, False, False, False, True, True, True, False]]
+    assert result.density == 3 / 8 and result.sidecar()["density"] == 0.375
+
+
+def test_bm_recovers_constant_shift_from_grey_input(textured_pair):
     left, right = textured_pair
-    r = rtstereo.load("bm", max_disp=16, block_size=5).predict(left[:, :, 0], right[:, :, 0])
-    assert r.disparity_px.shape == left.shape[:2]
+    r = rtstereo.load("bm", max_disp=16, block_size=5, fill_holes=False).predict(left[:, :, 0], right[:, :, 0])
+    d = r.disparity_px
+    assert d.dtype == np.float32 and d.shape == left.shape[:2]
+    assert np.nanmedian(d[8:-8, 24:-8]) == pytest.approx(4.0, abs=0.1)
+    # 16 px searched: the left band of 16 columns has no match in the right view, and the rest is matched
+    assert np.isnan(d[:, :16]).all() and np.isfinite(d[8:-8, 17:-8]).all()
 
 
 def test_a_grey_view_beside_a_colour_one_is_matched_in_grey_with_a_warning(textured_pair):

@@ -589,7 +589,7 @@ def test_compare_keeps_a_resized_maps_valid_pixels_valid_and_its_invalid_ones_in
     code, out, err = run_cli(capsys, "compare", tmp_path / "a.npy", tmp_path / "half.npy", "--json")
     resized = json.loads(out)["metrics"]
     assert code == 0, err
-    assert same_size["density"] == resized["density"] == 75.0  # the zeros became invalid once resized: 50 %
+    assert same_size["density"] == resized["density"] == 75.0  # it was 50 % resized: the zeros became invalid
     assert same_size["epe"] == resized["epe"] == pytest.approx(2.0)  # 4 px wrong on half the pixels
 
 

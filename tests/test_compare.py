@@ -59,3 +59,49 @@ def test_a_map_compared_with_its_negation_says_the_sign_convention_may_differ(tm
         "below 0 (disparity stored with the other sign, x_right - x_left, as some tools write it? compare its "
         "negation)\n"
     )
+
+
+def _flat_ssim(mean_a: float, mean_b: float) -> float:
+    """SSIM of two flat images (levels 0..1): no variance, so only the luminance term, with C1 = (0.01 L)^2."""
+    c1 = 0.01**2
+    return (2 * mean_a * mean_b + c1) / (mean_a**2 + mean_b**2 + c1)
+
+
+def test_flat_images_score_psnr_and_difference_by_hand():
+    a, b = np.full((20, 30, 3), 128, np.uint8), np.full((20, 30, 3), 138, np.uint8)
+
+    result = compare_images(a, b)
+
+    assert result.score == pytest.approx((1 - _flat_ssim(128 / 255, 138 / 255)) / 2, rel=1e-6)
+    assert result.metrics["mean_abs_diff"] == pytest.approx(10.0, abs=1e-4)
+    assert result.metrics["psnr_db"] == pytest.approx(20 * np.log10(255 / 10), abs=1e-4)  # 28.13 dB
+
+
+def test_image_scores_span_identical_unrelated_and_inverted():
+    """The module's scale: 0 = identical, 0.5 = unrelated, 1 = inverted."""
+    rng = np.random.default_rng(0)
+    noise, other = (rng.integers(0, 256, (40, 60), dtype=np.uint8) for _ in range(2))
+
+    assert compare_images(noise, noise).score == pytest.approx(0.0, abs=1e-9)
+    assert compare_images(noise, other).score == pytest.approx(0.5, abs=0.05)
+    assert compare_images(noise, 255 - noise).score == pytest.approx(1.0, abs=0.05)
+
+
+def test_flat_disparity_maps_are_scored_on_their_common_range():
+    reference = np.full((10, 10), 10.0, np.float32)
+
+    result = compare_disparities(reference, reference * 2)
+
+    # both divided by the larger map's top, 20 px: levels 0.5 and 1.0
+    assert result.score == pytest.approx((1 - _flat_ssim(0.5, 1.0)) / 2, rel=1e-6)
+    assert result.metrics["epe"] == 10.0 and result.metrics["d1"] == 100.0 and "pixels" not in result.metrics
+
+
+def test_another_size_is_taken_within_a_pixel_of_rounding_and_refused_beyond():
+    reference = np.full((40, 80), 10.0, np.float32)
+    for rows in (19, 21):  # half the width: 20 rows, give or take one of rounding
+        result = compare_disparities(reference, np.full((rows, 40), 5.0, np.float32))
+        assert result.metrics["epe"] == 0.0 and "disparities scaled by 2.0000" in result.resized
+    for rows in (18, 22):  # 36 or 44 rows at 80 px wide: another aspect ratio
+        with pytest.raises(InputError, match=rf"is 40x{rows} \(WxH\): another aspect ratio"):
+            compare_disparities(reference, np.full((rows, 40), 5.0, np.float32))

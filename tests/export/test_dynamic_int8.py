@@ -197,7 +197,7 @@ def test_packaged_models_are_benched_on_onnxruntime_only():
     assert notes == []
 
 
-def test_packaged_network_runs_without_torch_and_finds_the_example_scene():
+def test_packaged_network_runs_without_torch_and_finds_the_example_scene(tmp_path):
     """The shipped files work after a plain install: no torch, any size, and they have learnt to match.
 
     On the example pair (a layered scene rendered by examples/make_example.py, 320x240, disparities up
@@ -216,15 +216,14 @@ def test_packaged_network_runs_without_torch_and_finds_the_example_scene():
         f"left = cv2.imread({str(EXAMPLES / 'left.png')!r})[:, :, ::-1]\n"
         f"right = cv2.imread({str(EXAMPLES / 'right.png')!r})[:, :, ::-1]\n"
         "d = m.predict(left, right).disparity_px\n"
-        f"np.save({str(ROOT / '.pytest_cache' / (name + '.npy'))!r}, d)\n"
+        f"np.save({str(tmp_path / (name + '.npy'))!r}, d)\n"
         "print(m.spec.name, m.name, d.shape)\n"
     )
-    (ROOT / ".pytest_cache").mkdir(exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"{name} {name} (240, 320)"  # named as registered, not as its architecture
-    disparity = np.load(ROOT / ".pytest_cache" / f"{name}.npy")
+    disparity = np.load(tmp_path / f"{name}.npy")
     truth = read_pfm(EXAMPLES / "disparity.pfm")
     valid = np.isfinite(disparity)  # the predictor marks disparities <= 0 as nan (no value)
     assert valid.mean() > 0.999

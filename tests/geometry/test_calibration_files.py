@@ -295,6 +295,9 @@ def test_opencv_errors(tmp_path):
     vertical[1, 3] = -50
     with pytest.raises(InputError, match="vertical stereo"):
         calibration_from_projections(p1, vertical)
+    vertical[0, 3] = p1[0, 3] - 40  # displaced diagonally, more down (50) than across (40): vertical still
+    with pytest.raises(InputError, match="vertical stereo"):
+        calibration_from_projections(p1, vertical)
     with pytest.raises(InputError, match="Q must be 4x4"):
         calibration_from_q(np.eye(3))
     with pytest.raises(InputError, match="holds no baseline"):

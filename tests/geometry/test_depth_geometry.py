@@ -158,6 +158,28 @@ def test_a_calibration_without_its_size_warns_on_images_it_cannot_belong_to(tmp_
     np.testing.assert_allclose(half, 2 * full[:188, :620])  # taken as it is: only the warning tells
 
 
+def test_scaling_keeps_pixel_centres_and_each_axis_its_own_factor():
+    cal = _cal(fx_px=700.0, fy_px=710.0, cx0_px=319.5, cx1_px=329.5, cy_px=239.5, width_px=640, height_px=480)
+    # pixel centres: x -> (x + 0.5) s - 0.5, so the image's centre (W / 2 - 0.5) stays its centre
+    half = cal.scaled(0.5)
+    assert (half.fx_px, half.fy_px, half.cx0_px, half.cx1_px, half.cy_px) == (350.0, 355.0, 159.5, 164.5, 119.5)
+    assert (half.width_px, half.height_px, half.baseline_m) == (320, 240, 0.1) and half.doffs_px == 5.0
+    squeezed = cal.scaled(0.5, 0.25)
+    assert (squeezed.fx_px, squeezed.fy_px, squeezed.cx0_px, squeezed.cy_px) == (350.0, 177.5, 159.5, 59.5)
+    assert (squeezed.width_px, squeezed.height_px) == (320, 120)
+
+
+def test_cropping_moves_both_principal_points_and_keeps_depth():
+    cal = _cal(cx0_px=319.5, cx1_px=329.5, cy_px=239.5, width_px=640, height_px=480)
+    crop = cal.cropped(100, 50, 200, 100)
+    assert (crop.cx0_px, crop.cx1_px, crop.cy_px, crop.doffs_px) == (219.5, 229.5, 189.5, 10.0)
+    assert (crop.fx_px, crop.fy_px, crop.baseline_m, crop.width_px, crop.height_px) == (700.0, 700.0, 0.1, 200, 100)
+    disparity = np.full((480, 640), 60.0, np.float32)  # a crop keeps each pixel's disparity, and so its depth
+    np.testing.assert_array_equal(
+        depth_from_disparity(disparity[50:150, 100:300], crop), depth_from_disparity(disparity, cal)[50:150, 100:300]
+    )
+
+
 def test_depth_round_trips_through_disparity():
     cal = _cal(cx1_px=331.0)
     disparity = np.array([[1.0, 10.0, 100.0, np.nan]], np.float32)
@@ -192,6 +214,12 @@ def test_flying_pixels_keep_a_slanted_plane():
     assert not flying_pixel_mask(rows, 0.1).any()
 
 
+def test_a_flying_pixel_jumps_by_more_than_the_limit_relative_to_its_own_depth():
+    z = np.array([[1.0, 1.5]])
+    assert flying_pixel_mask(z, 0.5).tolist() == [[False, False]]  # |1.5 - 1| = 0.5 x 1.0: not more
+    assert flying_pixel_mask(z, 0.4).tolist() == [[True, False]]  # 0.5 > 0.4 x 1.0, but not > 0.4 x 1.5
+
+
 def test_point_cloud_applies_max_depth_flying_pixels_mask_and_colours():
     cal = _cal(fx_px=100.0, fy_px=100.0, cx0_px=3.5, cx1_px=3.5, cy_px=2.5, baseline_m=0.1, width_px=8, height_px=6)
     disparity = np.full((6, 8), 5.0, np.float32)  # 2 m
@@ -203,6 +231,8 @@ def test_point_cloud_applies_max_depth_flying_pixels_mask_and_colours():
     np.testing.assert_array_equal(everything.colors, image.reshape(-1, 3)[everything.pixel_index])
     near = point_cloud(disparity, cal, max_depth_m=5.0, max_jump_rel=None)
     assert len(near) == 6 * 5 - 1 and near.colors is None
+    # "farther than" the maximum: the points at exactly 2 m stay
+    assert len(point_cloud(disparity, cal, max_depth_m=2.0, max_jump_rel=None)) == 6 * 5 - 1
     clean = point_cloud(disparity, cal)
     assert set(np.unique(clean.pixel_index % 8)) == {0, 1, 2, 3, 6, 7}
     mask = np.zeros((6, 8), bool)
@@ -376,6 +406,9 @@ def test_depth_is_nan_where_disparity_is_invalid_or_beyond_infinity():
     assert np.isnan(depth[0, :4]).all()
     assert depth[0, 4] == pytest.approx(0.1 * 700 / 10)
     assert np.isnan(depth[0, 5])
+    # doffs = +10: d + doffs > 0 everywhere, yet a disparity of 0 or below is still no match
+    depth = depth_from_disparity(np.array([[0.0, -1.0, 60.0]]), _cal(cx1_px=330.0))
+    assert np.isnan(depth[0, :2]).all() and depth[0, 2] == pytest.approx(0.1 * 700 / 70)
 
 
 def test_numpy_calibration_values_are_stored_as_python_numbers_so_the_sidecar_is_json():

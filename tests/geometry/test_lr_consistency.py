@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -85,6 +87,24 @@ def test_lr_difference_handles_the_border_and_holes():
 def test_soft_confidence():
     confidence = confidence_from_difference(np.array([0.0, 1.0, np.nan]), 1.0)
     np.testing.assert_allclose(confidence, [1.0, np.exp(-1), 0.0], rtol=1e-6)
+    np.testing.assert_allclose(confidence_from_difference(np.array([1.0, 4.0]), 2.0), np.exp([-0.5, -2.0]), rtol=1e-6)
+
+
+def test_the_mask_keeps_a_disagreement_of_exactly_the_threshold():
+    left = np.full((1, 6), 2.0, np.float32)
+    right = np.array([[3.0, 3.0, 3.0, 3.5, 3.5, 3.5]], np.float32)  # left x matches right x - 2
+    # differences: outside, outside, 1, 1, 1, 1.5
+    assert consistency_mask(left, right, 1.0).tolist() == [[False, False, True, True, True, False]]
+    assert consistency_mask(left, right, 1.5).tolist() == [[False, False, True, True, True, True]]
+
+
+def test_lr_check_adds_its_time_to_the_total_of_the_result_it_is_given(textured_pair):
+    predictor = rtstereo.load("sgbm", max_disp=16)
+    pair = StereoPair(*textured_pair)
+    given = dataclasses.replace(predictor.predict_pair(pair), timings_ms={"inference": 3.0, "total": 5.0})
+    checked, _ = lr_check(predictor, pair, given)
+    assert checked.timings_ms["inference"] == 3.0
+    assert checked.timings_ms["total"] == pytest.approx(5.0 + checked.timings_ms["lr_check"])
 
 
 # --- exceptions -----------------------------------------------------------------------------------

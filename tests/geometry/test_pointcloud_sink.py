@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rtstereo.errors import InputError, MissingDependencyError, OutputError
-from rtstereo.geometry import PointCloud, depth_from_disparity
+from rtstereo.geometry import PointCloud, depth_from_disparity, result_point_cloud
 from rtstereo.io.images import read_grey
 from rtstereo.io.pfm import read_pfm
 from rtstereo.sinks import pointcloud
@@ -127,10 +127,20 @@ def test_glb_through_trimesh(result, tmp_path):
     (path,) = save_result(result, tmp_path, "pair", ("glb",))
     scene = trimesh.load(path, file_type="glb")
     (geometry,) = scene.geometry.values()
-    points, _ = read_ply(save_result(result, tmp_path, "pair", ("ply",))[0])
+    points, colors = read_ply(save_result(result, tmp_path, "pair", ("ply",))[0])
     assert len(geometry.vertices) == len(points)
-    # glTF axes: y up, z backward
-    np.testing.assert_allclose(np.sort(geometry.vertices[:, 2]), np.sort(-points[:, 2]), rtol=1e-6)
+    # glTF axes: y up, z backward; the colours RGB as in the PLY
+    np.testing.assert_allclose(geometry.vertices, points * np.array([1.0, -1.0, -1.0]), rtol=1e-6)
+    np.testing.assert_array_equal(geometry.colors[:, :3], colors)
+
+
+def test_the_ply_reads_back_in_another_reader(result, tmp_path):
+    trimesh = pytest.importorskip("trimesh")
+    (path,) = save_result(result, tmp_path, "pair", ("ply",))
+    expected = result_point_cloud(result)  # what was written, not what read_ply makes of it
+    cloud = trimesh.load(path)
+    np.testing.assert_allclose(cloud.vertices, expected.points_m, rtol=1e-6)
+    np.testing.assert_array_equal(cloud.colors[:, :3], expected.colors)
 
 
 def test_an_empty_cloud_is_written_as_a_valid_glb_and_ply_with_a_warning(result, tmp_path):

@@ -270,3 +270,36 @@ def test_a_range_over_half_the_width_says_how_much_of_the_image_cannot_be_matche
         "the width); --max-disp gives a tighter range"
     ]
     assert clamp_search_ranges(find_samples(_eth3d_scene(tmp_path / "e2" / "s", hw=(40, 72), ndisp=32)))[1] == []
+    # exactly half the width (32 of 64 columns) is not more than half: no note
+    assert clamp_search_ranges(find_samples(_eth3d_scene(tmp_path / "e3" / "s", hw=(40, 64), ndisp=32)))[1] == []
+
+
+def test_eval_scores_the_non_occluded_mask_apart_and_times_each_scene_after_a_warm_up(tmp_path):
+    import cv2
+
+    from rtstereo.eval import evaluate
+    from rtstereo.types import DisparityResult
+
+    for name in ("scene_m1", "scene_m2"):  # ground truth 4 px everywhere; the mask: the left half non-occluded
+        folder = _eth3d_scene(tmp_path / name, hw=(40, 72), ndisp=32)
+        mask = np.zeros((40, 72), np.uint8)
+        mask[:, :36] = 255
+        cv2.imwrite(str(folder / "mask0nocc.png"), mask)
+    calls = []
+
+    class RightOnTheLeftHalf:
+        def predict(self, left, right):
+            calls.append(left.shape)
+            disparity = np.full(left.shape[:2], 10.0, np.float32)
+            disparity[:, :36] = 4.0
+            return DisparityResult(disparity, timings_ms={"inference": 2.0, "total": 7.0}, settings={"max_disp": 32})
+
+    predictor = RightOnTheLeftHalf()
+    report = evaluate(lambda s: predictor, find_samples(tmp_path), "fake")
+
+    assert len(calls) == 3  # the first scene of a size runs once untimed, then each scene once
+    (first, second) = (s.metrics for s in report.scenes)
+    assert first == second
+    assert first["epe"] == 3.0 and first["bad-4"] == 50.0 and first["pixels"] == 40 * 72  # 6 px off on half
+    assert first["noc/epe"] == 0.0 and first["noc/bad-4"] == 0.0 and first["noc/pixels"] == 40 * 36
+    assert first["time_ms"] == 7.0  # the whole call, not its inference alone

@@ -68,6 +68,10 @@ def test_plan_keeps_the_aspect_and_the_divisor_and_fits_the_budget():
     height, width = plan_network_size("rtnet-v5", "onnx", 192, (3000, 4000), 32, budget=budget)
     assert height % 32 == 0 and width % 32 == 0 and abs(width / height - 4 / 3) < 0.05
     assert estimate_peak_bytes("rtnet-v5", "onnx", 192, (3000, 4000), (height, width)) <= budget.bytes
+    # the largest such size: one divisor more on both sides is over the budget. By hand: the network's room is
+    # 600 MiB - 32 B x 12 MP = 245.1 MB, at 560 B/px a scale of sqrt(245.1e6 / 6.72e9) = 0.191: 573x764 -> 544x736
+    assert (height, width) == (544, 736)
+    assert estimate_peak_bytes("rtnet-v5", "onnx", 192, (3000, 4000), (height + 32, width + 32)) > budget.bytes
 
 
 @pytest.mark.parametrize(

@@ -610,6 +610,12 @@ def test_colorize_fixed_range_is_stable_across_maps():
     assert not np.array_equal(ca[0, 0], ca[0, 3])
 
 
+def test_colorize_near_is_warm_and_far_is_cool():
+    near, far = colorize(np.array([[40.0, 4.0]], np.float32), max_disp_px=40.0)[0].astype(int)
+
+    assert near[0] > 2 * near[2] and far[2] > 2 * far[0]  # RGB: near red, far blue (turbo), not swapped as BGR
+
+
 def test_colorize_invalid_is_black_and_valid_is_not():
     d = np.array([[np.nan, np.inf, 0.0, 5.0, 10.0]], np.float32)
 

@@ -114,6 +114,25 @@ def test_an_invalid_network_value_takes_the_fill_and_a_row_without_matches_keeps
     np.testing.assert_array_equal(fused[10:, 70], 8.0)
 
 
+@pytest.mark.parametrize("prefers", ["network", "fill"])
+def test_the_learned_rule_takes_what_its_selector_prefers_and_the_fill_where_the_network_is_invalid(prefers):
+    left, right, confident = plane_and_hole(8)
+    network = np.full(confident.shape, 14.0, np.float32)  # the fill is 8 px: SGBM's plane on both sides
+    network[:, 70] = np.nan
+    weights = {
+        "features": FEATURE_NAMES,
+        "hidden_weight": [[0.0] * len(FEATURE_NAMES)],
+        "hidden_bias": [0.0],
+        "output_weight": [0.0],
+        "output_bias": -5.0 if prefers == "network" else 5.0,  # log-odds that the fill is right, everywhere
+    }
+    fused = choose_in_holes(left, right, confident, network, by="learned", selector=HoleSelector(weights))
+    hole = fused[:, 60:80]
+    np.testing.assert_array_equal(np.delete(hole, 10, axis=1), 14.0 if prefers == "network" else 8.0)
+    np.testing.assert_array_equal(hole[:, 10], 8.0)  # the network's nan is never chosen
+    np.testing.assert_array_equal(np.delete(fused, np.s_[60:80], axis=1), 8.0)  # the confident pixels stay
+
+
 def test_an_unknown_rule_is_refused():
     left, right, confident = plane_and_hole(8)
     with pytest.raises(InputError, match="learned, cost"):

@@ -239,3 +239,31 @@ def test_settings_beyond_opencvs_c_ints_are_an_input_error_not_a_bare_value_erro
     # was: ValueError: integer won't fit into a C int, from cv2.StereoSGBM_create
     with pytest.raises(InputError, match=message):
         rtstereo.load(model, **{key: 10**12})
+
+
+def test_the_mirrored_check_keeps_matches_whose_right_disparity_agrees_within_the_tolerance(monkeypatch):
+    """SGBM replaced by fixed maps, so that the check's own arithmetic is what is tested."""
+    from rtstereo.models import sgbm
+
+    d_left = np.array([[np.nan, 5, 2, 2, 2, 3, 2, 2]], np.float32)
+    d_right = np.array([[2, 3, 1, 9, 0.5, 2.5, 9, 9]], np.float32)  # the right view's, at its own columns
+    built = []
+
+    def fake_sgbm(settings):
+        built.append(settings)
+        maps = [d_left, d_right[:, ::-1]]  # the second pass matches the mirrored pair
+
+        return lambda left, right: maps.pop(0)
+
+    monkeypatch.setattr(sgbm, "build_sgbm", fake_sgbm)
+    image = np.zeros((1, 8, 3), np.uint8)
+    # left x matches right round(x - d): x=1 -> 0 (clipped), 2 -> 0, 3 -> 1, 4 -> 2, 5 -> 2, 6 -> 4, 7 -> 5;
+    # |d_left - d_right| there: 3, 0, 1, 1, 2, 1.5, 0.5
+    kept = sgbm.confident_disparity(image, image, 16, lr_tolerance_px=1.0, quarter_width_cap=False)
+    np.testing.assert_array_equal(kept, [[np.nan, np.nan, 2, 2, 2, np.nan, np.nan, 2]])
+    kept = sgbm.confident_disparity(image, image, 16, lr_tolerance_px=1.5, quarter_width_cap=False)
+    np.testing.assert_array_equal(kept, [[np.nan, np.nan, 2, 2, 2, np.nan, 2, 2]])
+    sgbm.confident_disparity(image, image, 16, lr_tolerance_px=1.25, quarter_width_cap=False)
+    assert built[-1]["disp12_max_diff"] == 2  # OpenCV's own check in whole pixels, rounded up: this one decides
+    unchecked = sgbm.confident_disparity(image, image, 16, lr_tolerance_px=1.0, mirrored_check=False)
+    np.testing.assert_array_equal(unchecked, d_left)

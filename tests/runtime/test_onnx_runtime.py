@@ -357,6 +357,11 @@ def test_another_input_size_is_resized_with_a_warning_and_rescaled(toy_path):
         result = predictor.predict(grey, grey)
     assert result.disparity_px.shape == (32, 48)
     np.testing.assert_allclose(result.disparity_px, 2 * (SCALE_PX * 102 / 255 + 1), rtol=1e-5)
+    # twice as tall, as wide: disparity is horizontal, so only the width ratio (1) scales it
+    with pytest.warns(ResizeWarning, match="resized and the disparity rescaled by 1.0000"):
+        result = predictor.predict(grey[:, :24], grey[:, :24])
+    assert result.disparity_px.shape == (32, 24)
+    np.testing.assert_allclose(result.disparity_px, SCALE_PX * 102 / 255 + 1, rtol=1e-5)
 
 
 def test_a_fixed_size_map_records_its_scale_and_its_range_top_follows_it(tmp_path):

@@ -45,6 +45,8 @@ def test_the_margin_moves_the_first_matched_pixel():
     out = fill_left_border(slanted, margin_px=6)
     assert (out[0, :12] == slanted[0, 12]).all()
     np.testing.assert_array_equal(out[0, 12:], slanted[0, 12:])
+    at_margin = np.array([[7, 7, 7, 7, 7, 7, 7, 5, 4, 4]], np.float32)  # x - d = 2 first at x = 7: matched
+    assert fill_left_border(at_margin, margin_px=2).tolist() == [[5.0] * 8 + [4.0, 4.0]]
 
 
 def test_a_map_that_is_not_two_dimensional_is_refused():

@@ -62,6 +62,10 @@ def test_fill_left_border_matches_numpy(scene):
     _assert_same_map(postprocess.fill_left_border(disparity), postprocess_torch.fill_left_border(d))
     unmatched = np.full((2, 5), 9.0, np.float32)  # no pixel matches: unchanged
     _assert_same_map(unmatched, postprocess_torch.fill_left_border(torch.from_numpy(unmatched)))
+    at_margin = np.array([[7, 7, 7, 7, 7, 7, 7, 5, 4, 4]], np.float32)  # x - d = 2 first at x = 7: matched
+    _assert_same_map(
+        postprocess.fill_left_border(at_margin, 2), postprocess_torch.fill_left_border(torch.from_numpy(at_margin), 2)
+    )
 
 
 def test_photometric_cost_matches_opencv_exactly(scene):

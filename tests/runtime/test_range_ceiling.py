@@ -96,6 +96,11 @@ def test_the_share_counts_a_band_of_1_px_about_the_top_in_input_pixels():
     result = DisparityResult(disparity * 2, input_size_hw=(10, 100), network_size_hw=(5, 50), disparity_scale=2.0)
     assert range_ceiling_share(result, 192.0) == (share, 382.0)
     assert range_ceiling_share(DisparityResult(disparity), None)[0] == 0.0
-    disparity[1, : int(CEILING_SHARE * 995) - 1] = 20.0  # just under the threshold
-    disparity[1, int(CEILING_SHARE * 995) - 1 :] = 20.0
-    assert range_ceiling_warning(DisparityResult(disparity), 192.0) is None
+
+    assert CEILING_SHARE == 0.01
+    exact = np.full((10, 100), 20.0, np.float32)
+    exact[0, :10] = 191.0  # 10 of 1000 valid pixels: 1 %, the threshold, is warned about
+    said = range_ceiling_warning(DisparityResult(exact), 192.0)
+    assert said.startswith("1.0 % of the map") and said.endswith("e.g. 288")  # 1.5 x 192, a multiple of 32
+    exact[0, 9] = 20.0  # 9 of 1000: just under
+    assert range_ceiling_warning(DisparityResult(exact), 192.0) is None

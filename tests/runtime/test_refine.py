@@ -98,6 +98,20 @@ def test_neighbours_outside_the_right_image_are_never_taken():
     assert not taken.any()
 
 
+def test_a_pixel_takes_the_best_of_its_winning_neighbours_not_the_last():
+    class DistanceCost:  # the cost of a disparity: 100 per pixel away from 5 px everywhere
+        cols = np.arange(64, dtype=np.float32)[None, :]
+
+        def __call__(self, disparity, finite=False):
+            return np.abs(disparity - np.float32(5.0)) * np.float32(100.0)
+
+    d = np.full((1, 64), 20.0, np.float32)  # cost 1500
+    d[0, 40] = 0.0  # cost 500
+    d[0, 42] = 5.0  # the neighbour 2 px right, asked first: cost 0
+    d[0, 36] = 9.0  # 4 px left, asked later: cost 400, which beats the pixel's own 500 but not the 0 of 5 px
+    assert propagate_neighbours(DistanceCost(), d, rounds=1)[0, 40] == 5.0
+
+
 def test_every_neighbour_offset_is_two_or_four_pixels_along_one_axis():
     assert sorted(max(abs(dy), abs(dx)) for dy, dx in NEIGHBOUR_OFFSETS) == [2] * 4 + [4] * 4
     assert all(dy == 0 or dx == 0 for dy, dx in NEIGHBOUR_OFFSETS)

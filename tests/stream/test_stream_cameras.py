@@ -60,11 +60,14 @@ def test_a_video_file_as_a_camera_plays_at_its_frame_rate(tmp_path, camera_fps, 
     video = write_video(tmp_path / "sbs.mp4", sbs_frames(6), fps=20)
     source = UVCSource(str(video), fps=camera_fps)  # --camera-fps sets the pace of a file
     pairs = list(source)
-    assert source.fps == fps and [p.index for p in pairs] == list(range(6))  # a fast consumer misses none
-    gaps_s = np.diff([p.timestamp_s for p in pairs])
-    # Frame n comes n/fps after the first, not as fast as it decodes (about 1 ms per frame here).
-    assert pairs[-1].timestamp_s - pairs[0].timestamp_s >= 5 / fps - 0.005
-    assert gaps_s.min() >= 0.5 / fps
+    # every frame grabbed; one the consumer was late for (a busy machine) is dropped, as a camera's would be
+    stats, indices = source.stats(), [p.index for p in pairs]
+    assert source.fps == fps and stats["camera_frames"] == 6 and len(pairs) + stats["dropped_frames"] == 6, stats
+    assert indices == sorted(set(indices)) and indices[0] == 0 and indices[-1] == 5
+    # Frame n comes no sooner than n/fps after the first, not as fast as it decodes (about 1 ms per frame here);
+    # a frame read late (a busy machine) is not made up for by delaying the next ones, so gaps may be short.
+    since_first_s = np.array([p.timestamp_s for p in pairs]) - pairs[0].timestamp_s
+    assert (since_first_s >= np.array(indices) / fps - 0.005).all(), since_first_s
 
 
 def test_a_recording_played_slower_than_the_stall_timeout_is_not_a_stalled_camera(tmp_path):
@@ -737,9 +740,12 @@ def test_a_recording_cut_short_says_how_many_frames_of_how_many(tmp_path, caplog
 
     scene = render_scene(frames=12)
     video, held = cut_video(tmp_path / "sbs.avi", [np.concatenate(p, axis=1) for p in zip(scene.lefts, scene.rights)])
+    source = UVCSource(str(video), fps=200.0)
     with caplog.at_level(logging.WARNING, "rtstereo.stream"):
-        pairs = list(UVCSource(str(video), fps=200.0))
-    assert len(pairs) == held
+        pairs = list(source)
+    # played as a camera, a frame the consumer was late for is dropped (a busy machine): count what was grabbed
+    stats = source.stats()
+    assert stats["camera_frames"] == held and len(pairs) + stats["dropped_frames"] == held, (len(pairs), stats)
     assert caplog.messages == [
         f"camera uvc:{video}: the recording ended after {held} frames although its header claims 12: the file is "
         "cut short or damaged; the stream stops there"

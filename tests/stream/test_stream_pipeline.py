@@ -18,7 +18,7 @@ from rtstereo.sinks.video import ColourScale, DisparityPngSink, Sink, VideoSink
 from rtstereo.sources.base import CameraError, FrameSource
 from rtstereo.sources.cameras import UVCSource
 from rtstereo.sources.video import TwoVideoSource
-from rtstereo.stream import Stream
+from rtstereo.stream import StageClock, Stream
 from rtstereo.types import DisparityResult, StereoPair
 
 
@@ -226,6 +226,12 @@ def test_a_live_recording_takes_the_measured_rate(tmp_path):
     assert len(read_video(tmp_path / "o.mp4")) == 6
 
 
+def test_a_live_recording_is_never_faster_than_its_camera(tmp_path):
+    sink = VideoSink(tmp_path / "o.mp4", fps=None)
+    Stream(Frames(6, fps=2.0), FakePredictor(), sinks=[sink], colour_scale=ColourScale(32)).run()
+    assert sink.fps == 2.0  # processed far faster than the 2 fps the camera delivers
+
+
 def test_a_recording_standing_in_for_a_camera_shows_its_progress_out_of_its_frame_count(tmp_path, capsys):
     """live uvc:FILE drew a bar with no total; a slow model drops frames, which have passed all the same."""
     from conftest import write_video
@@ -240,6 +246,15 @@ def test_a_recording_standing_in_for_a_camera_shows_its_progress_out_of_its_fram
 
 
 # -- overlap ---------------------------------------------------------------------------------------
+
+
+def test_a_stage_clock_rates_its_frames_by_its_busy_time():
+    clock = StageClock("inference")
+    for seconds in (0.1, 0.3, 0.2, 0.2):
+        clock.add(seconds)
+    assert clock.frames == 4 and clock.busy_s == pytest.approx(0.8)
+    assert clock.fps == pytest.approx(5.0) and clock.ms_per_frame == pytest.approx(200.0)
+    assert StageClock("write").fps == 0.0 and StageClock("write").ms_per_frame == 0.0  # no frame yet
 
 
 def test_stages_overlap_so_throughput_is_that_of_the_slowest_stage():

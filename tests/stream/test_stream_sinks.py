@@ -38,6 +38,8 @@ def test_mp4_keeps_odd_sized_previews_whole_and_plays(tmp_path):
     sink.close()
     frames = read_video(tmp_path / "sub" / "o.mp4")
     assert len(frames) == 3 and frames[0].shape == (32, 80, 3)  # 31 rows padded to 32, none cut
+    left_half = frames[0][:, :40].astype(int)  # the grey (90) left view over a black row added at the bottom
+    assert abs(left_half[:31].mean() - 90) < 8 and left_half[31].mean() < 8
     assert sink.outputs == [str(tmp_path / "sub" / "o.mp4")]
 
 
@@ -183,6 +185,13 @@ def test_colour_scale_given_measured_and_empty(caplog):
     assert not dark.ready
     dark.observe(np.full((4, 4), 12.0, np.float32))
     assert dark.ready and dark.max_disp_px == 12.0
+    sparse = ColourScale(None, warmup_frames=1)
+    few = np.full((20, 20), np.nan, np.float32)
+    few[0, :3] = 50.0  # 3 of 400 pixels (0.75 %): under 1 % valid, passed over like a black frame
+    sparse.observe(few)
+    assert not sparse.ready
+    sparse.observe(np.arange(1, 101, dtype=np.float32).reshape(10, 10))  # 1..100 px
+    assert sparse.max_disp_px == pytest.approx(99.01)  # the 99th percentile (interpolated at 98.01 of 0..99)
 
 
 def test_show_without_a_display_runs_without_a_window(monkeypatch, caplog):

@@ -304,6 +304,10 @@ def test_side_by_side_video_is_split_and_swapped(sbs_video, scene):
     swapped = next(iter(SideBySideVideoSource(sbs_video, swap=True)))
     np.testing.assert_array_equal(swapped.left, pairs[0].right)
     np.testing.assert_array_equal(swapped.right, pairs[0].left)
+    strided = SideBySideVideoSource(sbs_video, start=1, stride=2)
+    picked = list(strided)
+    assert strided.expected_frames == 3 and [p.index for p in picked] == [1, 3, 5]
+    np.testing.assert_array_equal(picked[1].left, pairs[3].left)  # the frame of that index, not another
 
 
 def test_side_by_side_file_url_is_read_locally(sbs_video):
@@ -375,6 +379,9 @@ def test_image_folders_play_as_a_sequence(tmp_path):
     assert [p.timestamp_s for p in pairs] == pytest.approx([0.2, 0.4])
     np.testing.assert_array_equal(pairs[0].left, scene.lefts[1])
     assert len(list(ImageSequenceSource(str(tmp_path / "L"), str(tmp_path / "R"), start=2))) == 1
+    every_other = ImageSequenceSource(str(tmp_path / "L"), str(tmp_path / "R"), fps=5, stride=2)
+    assert every_other.expected_frames == 2 and [(p.index, p.timestamp_s) for p in every_other] == [(0, 0.0), (2, 0.4)]
+    assert ImageSequenceSource(str(tmp_path / "L"), str(tmp_path / "R"), start=1, stride=2).expected_frames == 1
     with pytest.raises(InputError, match=r"--start 3 is past the end of the image sequence \(3 pairs\)"):
         ImageSequenceSource(str(tmp_path / "L"), str(tmp_path / "R"), start=3)
 
@@ -409,6 +416,10 @@ def test_resizing_is_announced_and_scales_the_calibration(caplog):
     assert small.calibration == calibration.scaled(0.5)
     assert caplog.text.count("resizing 128x64 frames to 64x32") == 1
     assert "disparity is in pixels of the 64x32 frames" in caplog.text
+    # another aspect ratio: each axis by its own factor (x 0.5, y 0.25), pixel centres kept
+    squeezed = FramePreparer(size_wh=(64, 16), calibration=calibration)(pair).calibration
+    assert (squeezed.fx_px, squeezed.fy_px, squeezed.cx0_px, squeezed.cy_px) == (50.0, 25.0, 31.5, 7.5)
+    assert (squeezed.width_px, squeezed.height_px) == (64, 16)
 
 
 def test_same_size_is_not_resized_and_calibration_of_another_size_is_refused():

@@ -115,3 +115,15 @@ def test_flicker_counts_only_pixels_valid_in_both_frames():
     assert flicker_px(a, b) == 1.0
     assert np.isnan(flicker_px(a[:, 1:2], b[:, 1:2]))
     assert np.isnan(mean_flicker_px([a]))
+    # the mean over consecutive frames with a common valid pixel: |2 - 1|, |4 - 5|, none, then |4 - 1|
+    c, d = np.array([[1.0, np.nan]], np.float32), np.array([[np.nan, 4.0]], np.float32)
+    assert mean_flicker_px([a[:, :2], b[:, :2], d, c, d[:, ::-1]]) == pytest.approx((1 + 1 + 3) / 3)
+
+
+def test_a_change_must_last_consecutive_frames_to_restart_the_pixel():
+    temporal = TemporalFilter(alpha=0.5, reset_px=2.0, confirm_frames=1)
+    temporal(np.full((1, 1), 10.0, np.float32))
+    assert temporal(np.full((1, 1), 30.0, np.float32))[0, 0] == 10.0  # a jump, once
+    assert temporal(np.full((1, 1), 10.0, np.float32))[0, 0] == 10.0  # back: the count starts again
+    assert temporal(np.full((1, 1), 30.0, np.float32))[0, 0] == 10.0  # once again, not twice in a row
+    assert temporal(np.full((1, 1), 30.0, np.float32))[0, 0] == 30.0  # twice in a row: restarted

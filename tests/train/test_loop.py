@@ -187,7 +187,7 @@ def test_a_resumed_run_makes_batches_ahead_as_its_new_machine_does(tmp_path):
 
 def test_a_refused_run_leaves_no_run_folder(tmp_path):
     out = tmp_path / "run"
-    with pytest.raises(DatasetError):
+    with pytest.raises(DatasetError, match=r"^dataset folder not found: .*absent$"):
         train(tiny_config(out, data=str(tmp_path / "absent")), echo=quiet)
     assert not out.exists()
 
@@ -579,7 +579,7 @@ def test_cuda_without_a_gpu_is_refused(tmp_path):
 
 def test_dataset_folder_without_a_known_layout_is_refused(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DatasetError):
+    with pytest.raises(DatasetError, match=r"^no stereo dataset of a known layout under .*empty \(known: "):
         train(tiny_config(tmp_path, data=str(tmp_path / "empty")), echo=quiet)
 
 
@@ -747,6 +747,7 @@ def test_metrics_count_broken_predictions_as_wrong():
     prediction = torch.tensor([[[10.0, 11.5], [13.0, float("nan")]]])
     metrics = summarize_errors(batch_errors(prediction, gt, valid_mask(gt, 32.0)))
     assert metrics["epe"] == math.inf and metrics["bad-2"] == 50.0 and metrics["bad-1"] == 75.0
+    assert metrics["bad-3"] == 25.0  # an error of exactly 3 px is not over 3 px; the nan is
     finite = summarize_errors(batch_errors(prediction[..., :1], gt[..., :1], valid_mask(gt[..., :1], 32.0)))
     assert finite["epe"] == pytest.approx(1.5) and finite["pixels"] == 2
 
