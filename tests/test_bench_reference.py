@@ -182,6 +182,22 @@ def test_pairs_come_from_a_manifest_too(pairs, tmp_path):
     assert [p.name for p in found] == ["one"] and notes == []
 
 
+def test_a_pair_given_twice_counts_once_and_pairs_of_two_data_with_one_name_are_told_apart(pairs, tmp_path):
+    """Two sequences of one layout both have a p0; the reference failing on both was counted as failing on one
+    (its failures were kept by name), and one pair under two --data weighed twice in the mean."""
+    other = tmp_path / "other"
+    for side in ("lefts", "rights"):
+        (other / side).mkdir(parents=True)
+        (other / side / "p0.png").write_text("not an image")
+        (tmp_path / side / "p2.png").write_text("not an image")
+    found, _ = pairs_of([pairs, pairs, (str(other / "lefts"), str(other / "rights"))])
+    assert [p.name for p in found] == ["p0", "p1", "p2", "p0 (2)"]
+    report = run_bench(["bm"], [(48, 96)], sweeps={"max_disp": [16]}, data=[pairs, (other / "lefts", other / "rights")],
+                       reference="sgbm:max_disp=16", **FAST)  # fmt: skip
+    assert report.reference["failed"].keys() == {"p2", "p0 (2)"} and report.reference["pairs"] == ["p0", "p1"]
+    assert "the reference failed on 2 pairs" in report.table()
+
+
 # --- exception: usage errors ------------------------------------------------------------------------------
 
 
@@ -247,3 +263,14 @@ def test_the_command_writes_the_scores_against_the_reference(cli, pairs, tmp_pat
     assert data["reference"]["model"] == "sgbm" and data["reference"]["settings"] == {"max_disp": "16"}
     assert data["rows"][0]["accuracy"] == {"epe": 0.0, "bad-1": 0.0, "bad-2": 0.0}
     assert BenchReport.from_json(data).table() == (tmp_path / "out" / "bench.md").read_text().rstrip("\n")
+
+
+def test_a_dataset_folder_whose_name_ends_in_csv_is_a_dataset_not_a_manifest(tmp_path):
+    scene = tmp_path / "runs.csv" / "scene"
+    scene.mkdir(parents=True)
+    left, right = synthetic_pair((48, 96), disparity_px=6)
+    cv2.imwrite(str(scene / "im0.png"), left[:, :, ::-1])
+    cv2.imwrite(str(scene / "im1.png"), right[:, :, ::-1])
+    write_pfm(scene / "disp0GT.pfm", np.full((48, 96), 6.0, np.float32))
+    report = run_bench(["sgbm"], [(48, 96)], sweeps={"max_disp": [16]}, data=[tmp_path / "runs.csv"], **FAST)
+    assert report.options["scenes"] == ["scene"] and "d1" in report.rows[0].accuracy

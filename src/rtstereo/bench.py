@@ -48,6 +48,7 @@ import cv2
 import numpy as np
 
 from .bench_reference import (
+    MANIFEST_SUFFIXES,
     Reference,
     compute_reference_maps,
     pairs_of,
@@ -813,7 +814,9 @@ def run_bench(
     if isinstance(reference, str):
         reference = parse_reference(reference)
     pair_like = [
-        d for d in data or [] if not isinstance(d, (str, Path)) or Path(d).suffix.lower() in (".csv", ".parquet")
+        d
+        for d in data or []
+        if not isinstance(d, (str, Path)) or (Path(d).suffix.lower() in MANIFEST_SUFFIXES and not Path(d).is_dir())
     ]
     if pair_like and reference is None:  # a manifest or LEFT RIGHT has no ground truth to score against
         first = pair_like[0] if isinstance(pair_like[0], (str, Path)) else " ".join(map(str, pair_like[0]))

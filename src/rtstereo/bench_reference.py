@@ -18,6 +18,7 @@ no ground truth still say how much each step down in cost loses. ``rtstereo benc
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,7 +162,38 @@ def pairs_of(data: Sequence[str | Path | Sequence[str]]) -> tuple[list[PairSourc
         )
     if not pairs:
         raise InputError(f"--data: no pair to score against the reference{' (' + notes[0] + ')' if notes else ''}")
-    return pairs, notes
+    return _distinct_pairs(pairs), notes
+
+
+def _distinct_pairs(pairs: list[PairSource]) -> list[PairSource]:
+    """Each pair once (one given under two ``--data``, or twice in a manifest, would weigh twice in the mean),
+    and names that tell them apart: two ``--data`` of one layout both have a ``000000``, and a pair is named
+    in the notes and in the JSON's ``failed`` by its name.
+
+    Examples:
+        >>> given = [PairSource("a/0.png", "b/0.png", "0"), PairSource("c/0.png", "d/0.png", "0")]
+        >>> [p.name for p in _distinct_pairs([*given, given[0]])]
+        ['0', '0 (2)']
+    """
+    import os
+
+    from .io.download import is_url
+
+    seen: set[tuple[str, str]] = set()
+    names: set[str] = set()
+    out = []
+    for pair in pairs:
+        key = tuple(side if is_url(side) else os.path.realpath(side) for side in (pair.left, pair.right))
+        if key in seen:
+            continue
+        seen.add(key)
+        name, count = pair.name, 1
+        while name in names:
+            count += 1
+            name = f"{pair.name} ({count})"
+        names.add(name)
+        out.append(dataclasses.replace(pair, name=name))
+    return out
 
 
 @dataclass
