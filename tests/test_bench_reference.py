@@ -274,3 +274,10 @@ def test_a_dataset_folder_whose_name_ends_in_csv_is_a_dataset_not_a_manifest(tmp
     write_pfm(scene / "disp0GT.pfm", np.full((48, 96), 6.0, np.float32))
     report = run_bench(["sgbm"], [(48, 96)], sweeps={"max_disp": [16]}, data=[tmp_path / "runs.csv"], **FAST)
     assert report.options["scenes"] == ["scene"] and "d1" in report.rows[0].accuracy
+
+
+def test_the_help_says_data_takes_a_folder_or_left_right(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["bench", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert stop.value.code == 0 and "[--data DIR|LEFT [RIGHT ...]]" in out and "--reference MODEL[:KEY=V,...]" in out

@@ -92,7 +92,7 @@ def register(subparsers) -> None:
         "--data",
         action="append",
         nargs="+",
-        metavar="DIR",
+        metavar=("DIR|LEFT", "RIGHT"),
         help="dataset folder: adds accuracy against its ground truth and a plot (repeatable); with --reference also "
         "pairs without ground truth: a dataset folder, a .csv/.parquet manifest (left,right[,name]) or LEFT RIGHT "
         "(two files, folders or quoted globs, as predict takes them)",
