@@ -276,6 +276,20 @@ def test_a_dataset_folder_whose_name_ends_in_csv_is_a_dataset_not_a_manifest(tmp
     assert report.options["scenes"] == ["scene"] and "d1" in report.rows[0].accuracy
 
 
+def test_two_dataset_folders_after_one_data_are_not_taken_for_left_right(tmp_path, pairs):
+    """``--data real validation`` read the two dataset roots as a pair's camera folders: 'pairs without ground truth
+    are scored against a reference model', or with --reference 'left folder real holds no images'."""
+    for name in ("real", "validation"):
+        (tmp_path / name / "scene").mkdir(parents=True)
+    two = (str(tmp_path / "real"), str(tmp_path / "validation"))
+    expected = r"two values after one --data are LEFT RIGHT.*write --data .*real --data .*validation$"
+    with pytest.raises(InputError, match=expected):
+        run_bench(["sgbm"], [(48, 96)], data=[two], **FAST)
+    with pytest.raises(InputError, match=expected):
+        run_bench(["sgbm"], [(48, 96)], data=[two], reference="sgbm", **FAST)
+    assert len(pairs_of([pairs])[0]) == 2, "camera folders with their images are LEFT RIGHT"
+
+
 def test_the_help_says_data_takes_a_folder_or_left_right(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["bench", "--help"])

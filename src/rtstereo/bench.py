@@ -50,6 +50,7 @@ import numpy as np
 from .bench_reference import (
     MANIFEST_SUFFIXES,
     Reference,
+    check_not_two_datasets,
     compute_reference_maps,
     pairs_of,
     parse_reference,
@@ -819,6 +820,9 @@ def run_bench(
         if not isinstance(d, (str, Path)) or (Path(d).suffix.lower() in MANIFEST_SUFFIXES and not Path(d).is_dir())
     ]
     if pair_like and reference is None:  # a manifest or LEFT RIGHT has no ground truth to score against
+        for item in pair_like:
+            if not isinstance(item, (str, Path)) and len(item) == 2:
+                check_not_two_datasets([str(v) for v in item])
         first = pair_like[0] if isinstance(pair_like[0], (str, Path)) else " ".join(map(str, pair_like[0]))
         raise InputError(
             f"--data {first}: pairs without ground truth are scored against a reference model: add --reference MODEL "

@@ -133,6 +133,7 @@ def pairs_of(data: Sequence[str | Path | Sequence[str]]) -> tuple[list[PairSourc
             if len(values) == 1:
                 item = values[0]
             elif len(values) == 2:
+                check_not_two_datasets(values)
                 try:
                     pairs += resolve_pairs(*values)
                 except InputError as exc:  # which option's LEFT RIGHT: the message names a side only
@@ -194,6 +195,31 @@ def _distinct_pairs(pairs: list[PairSource]) -> list[PairSource]:
         names.add(name)
         out.append(dataclasses.replace(pair, name=name))
     return out
+
+
+def check_not_two_datasets(values: Sequence[str]) -> None:
+    """Refuse ``--data D1 D2`` where both are folders without images of their own (dataset roots): two values
+    after one ``--data`` are LEFT RIGHT, and ``--data real validation`` was taken for a pair of camera folders.
+
+    Raises:
+        InputError: both values are folders that hold no image directly.
+    """
+    from .datasets.readers import IMAGE_SUFFIXES
+
+    def holds_images(folder: Path) -> bool:
+        return any(p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in folder.iterdir())
+
+    folders = [Path(v).expanduser() for v in values]
+    try:
+        datasets = all(f.is_dir() and not holds_images(f) for f in folders)
+    except OSError:  # an unreadable folder: the pairs' own reading says so
+        return
+    if datasets:
+        first, second = values
+        raise InputError(
+            f"--data {first} {second}: two values after one --data are LEFT RIGHT, the folders (or globs) of a "
+            f"pair's images, and neither holds images; for two dataset folders write --data {first} --data {second}"
+        )
 
 
 @dataclass
