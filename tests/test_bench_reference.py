@@ -170,6 +170,7 @@ def test_ground_truth_of_data_is_not_used_with_a_reference_and_a_note_says_so(tm
         ["sgbm"], [(48, 96)], sweeps={"max_disp": [16]}, data=[tmp_path / "data"], reference="sgbm:max_disp=16", **FAST
     )
     assert report.rows[0].accuracy["epe"] == 0.0
+    assert "of the same pair (not ground truth)" in report.table()  # it said "(no ground truth)" of scenes with it
     assert any(
         n.startswith("1 scene of --data has ground truth, not used: the rows are scored against the reference")
         for n in report.notes

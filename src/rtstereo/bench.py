@@ -272,7 +272,7 @@ class BenchReport:
         sizes = {tuple(size) for size in reference.get("sizes_hw", [])}
         other = [r for r in self.rows if r.accuracy and (len(sizes) != 1 or r.case.size_hw not in sizes)]
         note = (
-            f"vs ref: against the map of the reference, {reference.get('label')}, of the same pair (no ground "
+            f"vs ref: against the map of the reference, {reference.get('label')}, of the same pair (not ground "
             f"truth), over the pixels where it is valid (a row's invalid pixel there counts as wrong); mean over "
             f"{counted(len(pairs), 'pair')}"
         )
