@@ -115,6 +115,21 @@ def test_rows_of_the_references_own_settings_and_size_score_zero_and_others_do_n
     assert "resized to it, its disparities scaled by the width ratio" in table  # the 24x48 rows
 
 
+def test_pairs_stretched_to_rows_of_another_aspect_ratio_are_noted(pairs):
+    report = run_bench(
+        ["bm"], [(48, 48), (24, 48)], sweeps={"max_disp": [16]}, data=[pairs], reference="sgbm:max_disp=16", **FAST
+    )
+    assert [n for n in report.notes if "stretched" in n] == [
+        "2 pairs of --data are stretched to rows of another aspect ratio (p0: 96x48 run at 48x48, WxH): the scores "
+        "hold (disparity runs along the width, scaled by its ratio), but the methods see distorted pairs; --sizes of "
+        "the pairs' aspect ratio keep their shape"
+    ]
+    same_shape = run_bench(
+        ["bm"], [(24, 48)], sweeps={"max_disp": [16]}, data=[pairs], reference="sgbm:max_disp=16", **FAST
+    )
+    assert not [n for n in same_shape.notes if "stretched" in n]
+
+
 def test_the_reference_runs_once_per_pair_before_the_sweep_at_the_size_it_is_given(pairs, monkeypatch):
     counting = _Constant(4.0)
     monkeypatch.setattr(bench_reference, "reference_predictor", lambda reference, *args: (counting, reference.size_hw))

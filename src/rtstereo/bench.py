@@ -55,6 +55,7 @@ from .bench_reference import (
     pairs_of,
     parse_reference,
     score_against_reference,
+    stretched_pairs_notes,
 )
 from .errors import CheckpointError, InputError, MissingDependencyError, OutputError, RtStereoError, require
 from .io.atomic import atomic_path
@@ -872,6 +873,7 @@ def run_bench(
                 f"the reference failed on {counted(len(maps.failed), 'pair')} of --data, left out of the scores "
                 f"(first: {name}: {reason})"
             )
+        notes += stretched_pairs_notes(maps, [case.size_hw for case in cases])
         score = lambda predictor, case: score_against_reference(predictor, case.size_hw, maps)  # noqa: E731
     elif samples:
         score = functools.partial(_accuracy, samples)

@@ -346,6 +346,35 @@ def disparity_at(predictor: Any, left: np.ndarray, right: np.ndarray, size_hw: S
     return disparity if disparity.shape == (height, width) else resize_disparity(disparity, (height, width))
 
 
+def stretched_pairs_notes(maps: ReferenceMaps, sizes_hw: Sequence[Sequence[int]]) -> list[str]:
+    """A note when the rows' sizes have another aspect ratio than the reference's maps (more than 1 % apart):
+    each pair is then stretched to the row's size, which ``--sizes`` asks for but the table does not show.
+
+    Examples:
+        >>> source = PairSource("l.png", "r.png", "urban1")
+        >>> maps = ReferenceMaps(Reference("sgbm"), [ReferenceMap(source, np.zeros((391, 1344), np.float32))], {})
+        >>> stretched_pairs_notes(maps, [(240, 320)])[0].split(":")[:2]
+        ['1 pair of --data is stretched to rows of another aspect ratio (urban1', ' 1344x391 run at 320x240, WxH)']
+        >>> stretched_pairs_notes(maps, [(196, 672)])
+        []
+    """
+    stretched = {}
+    for item in maps.maps:
+        height, width = item.disparity_px.shape
+        other = [s for s in sizes_hw if abs((s[1] / s[0]) / (width / height) - 1) > 0.01]
+        if other:
+            stretched[item.source.name] = (width, height, other[0])
+    if not stretched:
+        return []
+    name, (width, height, size) = next(iter(stretched.items()))
+    return [
+        f"{counted(len(stretched), 'pair')} of --data {'is' if len(stretched) == 1 else 'are'} stretched to rows of "
+        f"another aspect ratio ({name}: {width}x{height} run at {size[1]}x{size[0]}, WxH): the scores hold (disparity "
+        "runs along the width, scaled by its ratio), but the methods see distorted pairs; --sizes of the pairs' "
+        "aspect ratio keep their shape"
+    ]
+
+
 def score_against_reference(predictor: Any, run_hw: Sequence[int], maps: ReferenceMaps) -> dict[str, float]:
     """A row's mean EPE and bad-N against the reference's maps (each pair weighs the same).
 
