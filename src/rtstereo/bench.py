@@ -17,7 +17,9 @@ the torch backend ``torch.cuda.max_memory_allocated``.
 
 With ``data`` the same predictors are scored on the datasets (:func:`rtstereo.eval.evaluate`). The
 pair is resized to the row's size, run, and the disparity resized back to the ground truth's size
-and multiplied by the width ratio, so a lower resolution is scored at full resolution.
+and multiplied by the width ratio, so a lower resolution is scored at full resolution. With a
+``reference`` model they are scored against its map of each pair instead, on pairs that need no ground
+truth (:mod:`rtstereo.bench_reference`).
 """
 
 from __future__ import annotations
@@ -45,6 +47,16 @@ from typing import Any
 import cv2
 import numpy as np
 
+from .bench_reference import (
+    MANIFEST_SUFFIXES,
+    Reference,
+    check_not_two_datasets,
+    compute_reference_maps,
+    pairs_of,
+    parse_reference,
+    score_against_reference,
+    stretched_pairs_notes,
+)
 from .errors import CheckpointError, InputError, MissingDependencyError, OutputError, RtStereoError, require
 from .io.atomic import atomic_path
 from .models import get_spec, is_onnx_file, resolve_alias
@@ -165,6 +177,9 @@ class BenchReport:
     #: Ctrl-C stopped the sweep: ``rows`` holds the configurations measured before it, ``cases`` counts them all.
     interrupted: bool = False
     cases: int | None = None
+    #: ``--reference``: the model the accuracy is against instead of ground truth (:mod:`rtstereo.bench_reference`):
+    #: ``label``, ``model``, ``settings``, ``size_hw``, the ``pairs`` it ran on and those it ``failed`` on.
+    reference: dict[str, Any] | None = None
 
     def table(self) -> str:
         """Markdown, in the layout of the seed's table (resolution, disparity levels, precision,
@@ -186,7 +201,11 @@ class BenchReport:
         ]
         with_accuracy = any(r.accuracy for r in self.rows)
         if with_accuracy:
-            header += ["D1 %", "EPE px", "bad-2 %"]
+            header += (
+                ["EPE vs ref px", "bad-1 vs ref %", "bad-2 vs ref %"]
+                if self.reference
+                else ["D1 %", "EPE px", "bad-2 %"]
+            )
         lines = ["|" + "|".join(header) + "|", "|" + "|".join("---" for _ in header) + "|"]
         for row in self.rows:
             case = row.case
@@ -209,7 +228,13 @@ class BenchReport:
                     _ratio(row.vs_torch),
                     *([_ratio(row.vs_baseline)] if baseline else []),
                 ]
-                if with_accuracy:
+                if with_accuracy and self.reference:
+                    cells += [
+                        _num(row.accuracy.get("epe"), "{:.3f}"),
+                        _num(row.accuracy.get("bad-1"), "{:.2f}"),
+                        _num(row.accuracy.get("bad-2"), "{:.2f}"),
+                    ]
+                elif with_accuracy:
                     cells += [
                         _num(row.accuracy.get("d1"), "{:.2f}"),
                         _num(row.accuracy.get("epe"), "{:.3f}"),
@@ -235,9 +260,32 @@ class BenchReport:
         )
         if any(row.caveat == CPU_FP16_CAVEAT for row in self.rows):
             lines.append(CPU_FP16_NOTE + ".")
+        if self.reference:
+            lines.append(self._reference_note())
         if self.interrupted:  # the table must not pass for the whole sweep
             lines.append(f"Interrupted (Ctrl-C): {len(self.rows)} of {self.cases} rows; the rest were not measured.")
         return "\n".join(lines)
+
+    def _reference_note(self) -> str:
+        """What the ``vs ref`` columns are against, over which pairs, and how other sizes are compared."""
+        reference = self.reference or {}
+        pairs, failed = reference.get("pairs", []), reference.get("failed", {})
+        sizes = {tuple(size) for size in reference.get("sizes_hw", [])}
+        other = [r for r in self.rows if r.accuracy and (len(sizes) != 1 or r.case.size_hw not in sizes)]
+        note = (
+            f"vs ref: against the map of the reference, {reference.get('label')}, of the same pair (not ground "
+            f"truth), over the pixels where it is valid (a row's invalid pixel there counts as wrong); mean over "
+            f"{counted(len(pairs), 'pair')}"
+        )
+        if other:
+            note += (
+                "; a row of another size than the reference's map is resized to it, its disparities scaled by the "
+                "width ratio"
+            )
+        if failed:
+            name, reason = next(iter(failed.items()))
+            note += f"; the reference failed on {counted(len(failed), 'pair')}, left out (first: {name}: {reason})"
+        return note + "."
 
     def _torch_threads(self) -> str:
         """`` (PyTorch's: N)`` where the torch rows ran on other threads than ``--threads`` said (its default)."""
@@ -258,6 +306,7 @@ class BenchReport:
             "notes": self.notes,
             "interrupted": self.interrupted,
             "cases": self.cases,
+            "reference": self.reference,
             "rows": [r.to_json() for r in self.rows],
         }
 
@@ -272,6 +321,7 @@ class BenchReport:
             notes=list(data.get("notes", [])),
             interrupted=bool(data.get("interrupted", False)),
             cases=data.get("cases"),
+            reference=data.get("reference"),
         )
 
     def save(self, folder: str | Path, stem: str = "bench") -> list[Path]:
@@ -305,25 +355,27 @@ class BenchReport:
         return written
 
     def plot(self, path: str | Path) -> Path:
-        """Quality (D1) against speed (median ms), one point per row with accuracy."""
+        """Quality (D1, or with a reference the EPE against it) against speed (median ms), one point per row
+        with accuracy."""
         matplotlib = require("matplotlib", "viz", "the quality-vs-speed plot")
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         from matplotlib.ticker import ScalarFormatter
 
-        rows = [r for r in self.rows if r.status == "ok" and np.isfinite(r.accuracy.get("d1", np.nan))]
+        key = "epe" if self.reference else "d1"
+        rows = [r for r in self.rows if r.status == "ok" and np.isfinite(r.accuracy.get(key, np.nan))]
         fig, ax = plt.subplots(figsize=(8, 5.5))
         # Colour: model and backend (legend); marker: precision; text beside each point: the rest.
         series = list(dict.fromkeys((r.case.model, r.case.backend) for r in rows))
         markers = {"fp32": "o", "fp16": "s", "bf16": "^", "-": "D"}
         for index, row in enumerate(rows):
             colour = f"C{series.index((row.case.model, row.case.backend)) % 10}"
-            ax.scatter(row.median_ms, row.accuracy["d1"], s=36, c=colour, marker=markers[row.case.precision])
+            ax.scatter(row.median_ms, row.accuracy[key], s=36, c=colour, marker=markers[row.case.precision])
             size = f"{row.case.size_hw[1]}x{row.case.size_hw[0]}"
             text = " ".join([size, *(str(v) for _, v in row.case.settings), row.case.precision])
             ax.annotate(
                 text,
-                (row.median_ms, row.accuracy["d1"]),
+                (row.median_ms, row.accuracy[key]),
                 fontsize=6.5,
                 xytext=(5, 4 - 9 * (index % 3)),
                 textcoords="offset points",
@@ -336,7 +388,11 @@ class BenchReport:
         ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.xaxis.set_minor_formatter(ScalarFormatter())
         ax.set_xlabel("median time per pair, ms (log scale); marker: o fp32, s fp16, ^ bf16, D classical")
-        ax.set_ylabel("D1, % (lower is better)")
+        ax.set_ylabel(
+            f"EPE against the reference, px (lower is better)\n{self.reference['label']}"
+            if self.reference
+            else "D1, % (lower is better)"
+        )
         ax.set_title(
             f"quality vs speed ({self.machine.get('cpu', '')}, {self.options.get('threads') or 'default'} threads)",
             fontsize=9,
@@ -644,20 +700,41 @@ class ResizedPredictor:
         interpolation = cv2.INTER_AREA if run_w < width else cv2.INTER_LINEAR
         small = [cv2.resize(im, (run_w, run_h), interpolation=interpolation) for im in (left, right)]
         result = self.predictor.predict(small[0], small[1])
-        disparity = result.disparity_px
-        valid = np.isfinite(disparity)
-        # Normalised interpolation: holes neither bleed zeros into their neighbours nor spread.
-        size = (width, height)
-        weight = cv2.resize(valid.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
-        filled = np.where(valid, disparity, 0).astype(np.float32)
-        total = cv2.resize(filled, size, interpolation=cv2.INTER_LINEAR)
-        nearest_valid = cv2.resize(valid.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
-        keep = nearest_valid.astype(bool) & (weight > 0)
-        full = np.full((height, width), np.nan, np.float32)
-        full[keep] = total[keep] / weight[keep] * (width / run_w)
+        full = resize_disparity(result.disparity_px, (height, width))
         return dataclasses.replace(
             result, disparity_px=full, input_size_hw=(height, width), calibration=calibration, left=left
         )
+
+
+def resize_disparity(disparity_px: np.ndarray, size_hw: Sequence[int]) -> np.ndarray:
+    """A disparity map at another size, in pixels of an image of that size.
+
+    Bilinear interpolation over the valid pixels, multiplied by ``W_out / W_in``; pixels invalid at the
+    input's size stay invalid.
+
+    Args:
+        disparity_px: float ``(h, w)`` pixels, ``nan`` where invalid.
+        size_hw: ``(H, W)`` wanted.
+
+    Returns:
+        float32 ``(H, W)``.
+
+    Examples:
+        >>> resize_disparity(np.full((2, 4), 3.0, np.float32), (4, 8))[0, :3]
+        array([6., 6., 6.], dtype=float32)
+    """
+    height, width = int(size_hw[0]), int(size_hw[1])
+    valid = np.isfinite(disparity_px)
+    # Normalised interpolation: holes neither bleed zeros into their neighbours nor spread.
+    size = (width, height)
+    weight = cv2.resize(valid.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+    filled = np.where(valid, disparity_px, 0).astype(np.float32)
+    total = cv2.resize(filled, size, interpolation=cv2.INTER_LINEAR)
+    nearest_valid = cv2.resize(valid.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+    keep = nearest_valid.astype(bool) & (weight > 0)
+    full = np.full((height, width), np.nan, np.float32)
+    full[keep] = total[keep] / weight[keep] * (width / disparity_px.shape[1])
+    return full
 
 
 def run_bench(
@@ -672,11 +749,12 @@ def run_bench(
     threads: int | None = None,
     warmup: int = 2,
     runs: int = 10,
-    data: Sequence[str | Path] | None = None,
+    data: Sequence[str | Path | Sequence[str]] | None = None,
     baseline: str | None = None,
     random_weights: bool = False,
     fixed_files_at_own_size: bool = False,
     progress: Callable[[str], None] | None = None,
+    reference: str | Reference | None = None,
 ) -> BenchReport:
     """Measure every combination of the options.
 
@@ -691,7 +769,9 @@ def run_bench(
         threads: CPU threads for PyTorch, ONNX Runtime and OpenCV (``None``: their defaults).
         warmup: untimed calls first (>= 1).
         runs: timed calls (>= 1).
-        data: dataset folders; adds accuracy columns (and a plot when saved).
+        data: dataset folders; adds accuracy columns against their ground truth (and a plot when saved). With
+            ``reference``, pairs without ground truth too: dataset folders, ``.csv``/``.parquet`` manifests or
+            ``(LEFT, RIGHT)`` files, folders or globs (see :func:`rtstereo.bench_reference.pairs_of`).
         baseline: a model (a registry name, an exported ``.onnx`` file or an rtstereo checkpoint;
             added when not in ``models``) whose time at the same size divides every row's time.
         random_weights: networks without weights (timing only; accuracy is then refused).
@@ -699,6 +779,10 @@ def run_bench(
             ``sizes`` (the command line's default when ``--sizes`` is not given: at another size its rows
             would only say that it cannot run there).
         progress: called with a line before each case: its label and how far the sweep is (``(row 3 of 12)``).
+        reference: score every row against this model's map of each pair of ``data`` instead of ground truth
+            (``"sgbm:max_disp=256,size=480x640"`` or a :class:`~rtstereo.bench_reference.Reference`; its
+            weights from ``weights``): EPE and bad-N over the pixels where it is valid, each row's map brought
+            to the reference's size. It runs once per pair, before the sweep.
 
     Returns:
         A :class:`BenchReport`. Ctrl-C (``KeyboardInterrupt``) ends the sweep early: the report then holds the
@@ -727,7 +811,25 @@ def run_bench(
             models.append(baseline)
     if data and random_weights:
         raise InputError("accuracy (--data) with random weights means nothing: give --weights, or drop --data")
-    samples = find_samples(*data) if data else []
+    if reference is not None and not data:
+        raise InputError("--reference scores the rows on --data PAIRS: give the pairs (folders, globs, a manifest)")
+    if isinstance(reference, str):
+        reference = parse_reference(reference)
+    pair_like = [
+        d
+        for d in data or []
+        if not isinstance(d, (str, Path)) or (Path(d).suffix.lower() in MANIFEST_SUFFIXES and not Path(d).is_dir())
+    ]
+    if pair_like and reference is None:  # a manifest or LEFT RIGHT has no ground truth to score against
+        for item in pair_like:
+            if not isinstance(item, (str, Path)) and len(item) == 2:
+                check_not_two_datasets([str(v) for v in item])
+        first = pair_like[0] if isinstance(pair_like[0], (str, Path)) else " ".join(map(str, pair_like[0]))
+        raise InputError(
+            f"--data {first}: pairs without ground truth are scored against a reference model: add --reference MODEL "
+            "(e.g. --reference sgbm), or give a dataset folder with ground truth"
+        )
+    samples = find_samples(*data) if data and reference is None else []
     cases, notes = expand_cases(models, sizes, sweeps or {}, precisions, backends)
     if fixed_files_at_own_size:
         own = {case.model: _fixed_size_of(case.model) for case in cases if is_onnx_file(case.model)}
@@ -741,7 +843,8 @@ def run_bench(
     if unscored and not samples:
         raise InputError(
             f"--data {', '.join(map(str, data or []))}: no scene with ground truth ({len(unscored)} found without), "
-            "so no accuracy to add; give a dataset with disparity maps, or drop --data"
+            "so no accuracy to add; give a dataset with disparity maps, score the rows against a model's maps with "
+            "--reference MODEL, or drop --data"
         )
     if unscored:
         notes.append(f"{counted(len(unscored), 'scene')} of --data without ground truth left out of the accuracy")
@@ -751,6 +854,29 @@ def run_bench(
         notes.append(f"{counted(len(broken), 'scene')} of --data left out of the accuracy (first: {first})")
         samples = [s for s in samples if s.problem is None]
     _set_threads(threads)
+    score: Callable[[Predictor, BenchCase], dict[str, float]] | None = None
+    maps = None
+    if reference is not None:
+        pairs, pair_notes = pairs_of(data or [])
+        notes += pair_notes
+        maps = compute_reference_maps(
+            reference,
+            pairs,
+            weights=(weights or {}).get(reference.model),
+            device=device,
+            threads=threads,
+            progress=progress,
+        )
+        if maps.failed:  # said on stderr too, not only under the table
+            name, reason = next(iter(maps.failed.items()))
+            notes.append(
+                f"the reference failed on {counted(len(maps.failed), 'pair')} of --data, left out of the scores "
+                f"(first: {name}: {reason})"
+            )
+        notes += stretched_pairs_notes(maps, [case.size_hw for case in cases])
+        score = lambda predictor, case: score_against_reference(predictor, case.size_hw, maps)  # noqa: E731
+    elif samples:
+        score = functools.partial(_accuracy, samples)
     networks = _NetworkCache(weights or {}, random_weights)
     rows: list[BenchRow] = []
     interrupted = False
@@ -759,7 +885,7 @@ def run_bench(
         progress = lambda label: say(f"{label} (row {next(started)} of {len(cases)})")  # noqa: E731
     for group in _groups(cases):
         try:
-            rows += _measure_group(group, networks, device, threads, warmup, runs, samples, progress)
+            rows += _measure_group(group, networks, device, threads, warmup, runs, score, progress)
         except KeyboardInterrupt:  # an hour's sweep keeps what it measured; a half-timed group is no result
             interrupted = True
             break
@@ -777,9 +903,9 @@ def run_bench(
         "threads": threads,
         "warmup": warmup,
         "runs": runs,
-        "data": [str(d) for d in data or []],
+        "data": [str(d) if isinstance(d, (str, Path)) else " ".join(map(str, d)) for d in data or []],
         "random_weights": random_weights,
-        "scenes": [s.name for s in samples],
+        "scenes": [s.name for s in samples] if maps is None else [m.source.name for m in maps.maps],
     }
     return BenchReport(
         rows=rows,
@@ -789,6 +915,7 @@ def run_bench(
         notes=notes,
         interrupted=interrupted,
         cases=len(cases),
+        reference=None if maps is None else {"label": maps.reference.label, **maps.to_json()},
     )
 
 
@@ -924,10 +1051,11 @@ def _measure_group(
     threads: int | None,
     warmup: int,
     runs: int,
-    samples: list[Any],
+    score: Callable[[Predictor, BenchCase], dict[str, float]] | None,
     progress: Callable[[str], None] | None,
 ) -> list[BenchRow]:
-    """One configuration on each of its backends, timed in alternation.
+    """One configuration on each of its backends, timed in alternation, then scored with ``score`` (its
+    accuracy; ``None``: timing only).
 
     Each backend is set up and warmed up in turn, and its peak memory taken over one more call (the
     first timed one); the remaining timed calls alternate between the backends, so that a change in
@@ -970,9 +1098,9 @@ def _measure_group(
             row.file_precision = _exported_precision(row.case.model)
         if _fp16_on_the_cpu_provider(row):
             row.caveat = CPU_FP16_CAVEAT
-        if samples:
+        if score is not None:
             try:
-                row.accuracy = _accuracy(predictor, row.case, samples)
+                row.accuracy = score(predictor, row.case)
             except Exception as exc:
                 _fail(row, exc)
     return rows
@@ -1078,7 +1206,8 @@ def _cuda_torch(device: str, backend: str) -> Any:
     return torch.cuda
 
 
-def _accuracy(predictor: Predictor, case: BenchCase, samples: list[Any]) -> dict[str, float]:
+def _accuracy(samples: list[Any], predictor: Predictor, case: BenchCase) -> dict[str, float]:
+    """The row's mean accuracy against the samples' ground truth, the pairs resized to its size and back."""
     from .eval import evaluate
     from .runtime.predictor import ResizeWarning
 

@@ -23,10 +23,14 @@ EPILOG = """examples:
       --set channels_last=true,false --set cuda_graphs=auto,false --set compile=false,reduce-overhead
   rtstereo bench hybrid,rtnet-v5,sgbm --sizes 480x640 --threads 2 --baseline sgbm
   rtstereo bench training/default/state.pt --sizes 1080x1920 --precision fp16,fp32 --device cuda
+  rtstereo bench sgbm,bm --sizes 120x160,240x320 --max-disp 64 --data 'lefts/*.png' 'rights/*.png' \
+      --reference sgbm:max_disp=64 -o results/      # your own pairs, no ground truth: scored against sgbm
 
 Times are of the whole predict call per pair, after warm-up. With -o: bench.json (date, commit,
 CPU/GPU, library versions, every row), bench.md (the table) and, with --data, bench.png (quality
-against speed). Rows that cannot run (fp16 on a CPU with the torch backend, cuda_graphs=true on
+against speed). With --reference the accuracy is each row's EPE and bad-N against the reference's map of
+the same pair (run once per pair, before the sweep), not against ground truth, which is then not used.
+Rows that cannot run (fp16 on a CPU with the torch backend, cuda_graphs=true on
 a CPU, a fixed-size .onnx file at another size...) say why; --device cuda without a GPU is refused.
 Ctrl+C keeps the rows measured so far: printed and written (marked interrupted), exit code 130.
 An fp16 ONNX file on the CPU is timed but reads "Half (CPU)": not a measure of fp16 speed.
@@ -84,7 +88,22 @@ def register(subparsers) -> None:
     parser.add_argument("--threads", type=int, help="CPU threads for PyTorch, ONNX Runtime and OpenCV")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls first (default: %(default)s)")
     parser.add_argument("--runs", type=int, default=10, help="timed calls (default: %(default)s)")
-    parser.add_argument("--data", action="append", metavar="DIR", help="dataset folder: adds accuracy and a plot")
+    parser.add_argument(
+        "--data",
+        action="append",
+        nargs="+",
+        metavar=("DIR|LEFT", "RIGHT"),
+        help="dataset folder: adds accuracy against its ground truth and a plot (repeatable); with --reference also "
+        "pairs without ground truth: a dataset folder, a .csv/.parquet manifest (left,right[,name]) or LEFT RIGHT "
+        "(two files, folders or quoted globs, as predict takes them)",
+    )
+    parser.add_argument(
+        "--reference",
+        metavar="MODEL[:KEY=V,...]",
+        help="score every row against this model's map of each --data pair instead of ground truth (EPE, bad-1, "
+        "bad-2 where it is valid), e.g. sgbm:max_disp=256 or crestereo:iters=20,size=480x640 (size: the size it "
+        "runs at, default each pair's own; rows of another size are resized to it, disparities scaled)",
+    )
     parser.add_argument("--baseline", help="model whose time at the same size divides every row's (e.g. sgbm)")
     parser.add_argument(
         "--random-weights",
@@ -95,10 +114,13 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def weights_by_model(items: list[str], models: list[str], baseline: str | None = None) -> dict[str, str]:
+def weights_by_model(
+    items: list[str], models: list[str], baseline: str | None = None, reference: str | None = None
+) -> dict[str, str]:
     """``--weights`` values to ``{model: file}``; a bare file belongs to the only network of ``models``.
 
-    The ``--baseline`` model is benched too: ``MODEL=FILE`` gives it its weights.
+    The ``--baseline`` model is benched too, and the ``--reference`` model runs: ``MODEL=FILE`` gives them
+    their weights.
 
     Raises:
         InputError: ``MODEL=FILE`` names a model that takes no weights or is not benched, a bare
@@ -115,8 +137,9 @@ def weights_by_model(items: list[str], models: list[str], baseline: str | None =
 
     networks = [m for m in models if not is_onnx_file(m) and model_spec(m).kind == "network"]
     bare_to = networks  # a bare file: the network the user listed, not the baseline added to them
-    if baseline is not None and baseline not in models:
-        models = [*models, baseline]
+    extra = [m for m in dict.fromkeys((baseline, reference)) if m is not None and m not in models]
+    if extra:
+        models = [*models, *extra]
         networks = [m for m in models if not is_onnx_file(m) and model_spec(m).kind == "network"]
     out: dict[str, str] = {}
     for item in items:
@@ -138,7 +161,8 @@ def weights_by_model(items: list[str], models: list[str], baseline: str | None =
             )
         elif not bare_to:
             raise InputError(
-                f"--weights '{item}': the models listed take none; the baseline's goes as {networks[0]}=FILE"
+                f"--weights '{item}': the models listed take none; the "
+                f"{'baseline' if networks[0] == baseline else 'reference'}'s goes as {networks[0]}=FILE"
             )
         else:
             raise InputError(
@@ -148,6 +172,25 @@ def weights_by_model(items: list[str], models: list[str], baseline: str | None =
             raise InputError(f"--weights: two files for {model} ({out[model]}, {path}); bench one at a time")
         out[model] = path
     return out
+
+
+def _data_items(values: list[list[str]] | None) -> list[str | tuple[str, str]] | None:
+    """``--data`` values: one (a dataset folder or a manifest) or two (LEFT RIGHT) per ``--data``.
+
+    Raises:
+        InputError: more than two values after one ``--data`` (a glob the shell expanded).
+    """
+    if values is None:
+        return None
+    items: list[str | tuple[str, str]] = []
+    for given in values:
+        if len(given) > 2:
+            raise InputError(
+                f"--data takes a dataset folder, a manifest, or LEFT RIGHT; got {len(given)} values ({given[0]}, "
+                f"{given[1]}, ...): a glob the shell expanded? Quote it: '{Path(given[0]).parent / '*.png'}'"
+            )
+        items.append(given[0] if len(given) == 1 else (given[0], given[1]))
+    return items
 
 
 def check_weights_files(weights: dict[str, str]) -> None:
@@ -233,14 +276,16 @@ def check_output_folder(folder: Path, what: str = "benchmark results") -> None:
 def run(args: argparse.Namespace) -> int:
     from ..api import check_model_file
     from ..bench import parse_list, run_bench
+    from ..bench_reference import parse_reference
     from ..models import resolve_alias
 
     models = [resolve_alias(m) for m in parse_list(args.model, str, "model")]
     baseline = resolve_alias(args.baseline) if args.baseline else None
-    for model in [*models, *([baseline] if baseline else [])]:  # a missing file is a usage error now, not
-        check_model_file(model)  # a sweep of rows that each say so
+    reference = parse_reference(args.reference) if args.reference else None
+    for model in [*models, *([baseline] if baseline else []), *([reference.model] if reference else [])]:
+        check_model_file(model)  # a missing file is a usage error now, not a sweep of rows that each say so
     sizes = parse_list(args.sizes or "480x640", lambda text: parse_size_hw(text, "--sizes"), "size")
-    weights = weights_by_model(args.weights, models, baseline)
+    weights = weights_by_model(args.weights, models, baseline, reference.model if reference else None)
     check_weights_files(weights)
     if args.output:
         check_output_folder(Path(args.output))  # now, not after a sweep that may take hours
@@ -255,8 +300,9 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         warmup=args.warmup,
         runs=args.runs,
-        data=args.data,
+        data=_data_items(args.data),
         baseline=args.baseline,
+        reference=reference,
         random_weights=args.random_weights,
         fixed_files_at_own_size=args.sizes is None,
         progress=lambda label: print(f"rtstereo bench: {label}", file=sys.stderr),
