@@ -311,3 +311,19 @@ def test_the_help_says_data_takes_a_folder_or_left_right(capsys):
         main(["bench", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert stop.value.code == 0 and "[--data DIR|LEFT [RIGHT ...]]" in out and "--reference MODEL[:KEY=V,...]" in out
+
+
+def test_a_model_written_after_data_is_still_the_model(capsys, tmp_path, monkeypatch):
+    """`--data` takes one or two values, so `bench --data D sgbm` gave argparse `sgbm` as its second value and
+    stopped with "model required"; before --data took pairs that command ran sgbm on D."""
+    seen = {}
+
+    def fake_run_bench(models, sizes, **kwargs):
+        seen["models"], seen["data"] = models, kwargs.get("data")
+        raise KeyboardInterrupt  # stop there: what was parsed is the point
+
+    monkeypatch.setattr("rtstereo.bench.run_bench", fake_run_bench)
+    assert main(["bench", "--data", str(tmp_path), "sgbm", "--sizes", "32x32"]) == 130
+    assert seen == {"models": ["sgbm"], "data": [str(tmp_path)]}
+    assert main(["bench", "--data", str(tmp_path), "--sizes", "32x32"]) == 2
+    assert "give the model(s) to time first" in capsys.readouterr().err

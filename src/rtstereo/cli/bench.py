@@ -52,6 +52,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "model",
+        nargs="?",  # required; optional to argparse so that `--data D sgbm` (--data takes one or two values) works
         help="registry name(s), exported .onnx file(s) or rtstereo checkpoint(s), comma-separated (e.g. anynet,sgbm)",
     )
     parser.add_argument(
@@ -174,6 +175,22 @@ def weights_by_model(
     return out
 
 
+def _model_after_data(args: argparse.Namespace) -> None:
+    """Give MODEL back when ``--data`` took it (``bench --data D sgbm``: ``--data`` takes one or two values, so
+    argparse reads ``sgbm`` as its second), as ``bench`` read that command before ``--data`` took pairs.
+
+    Raises:
+        InputError: no model at all.
+    """
+    if args.model is not None:
+        return
+    last = args.data[-1] if args.data else []
+    if len(last) >= 2 and not Path(last[-1]).exists() and not any(c in last[-1] for c in "*?["):
+        args.model = last.pop()
+        return
+    raise InputError("give the model(s) to time first, e.g. `rtstereo bench sgbm,rtnet-v5 ...`")
+
+
 def _data_items(values: list[list[str]] | None) -> list[str | tuple[str, str]] | None:
     """``--data`` values: one (a dataset folder or a manifest) or two (LEFT RIGHT) per ``--data``.
 
@@ -279,6 +296,7 @@ def run(args: argparse.Namespace) -> int:
     from ..bench_reference import parse_reference
     from ..models import resolve_alias
 
+    _model_after_data(args)
     models = [resolve_alias(m) for m in parse_list(args.model, str, "model")]
     baseline = resolve_alias(args.baseline) if args.baseline else None
     reference = parse_reference(args.reference) if args.reference else None
