@@ -1027,3 +1027,48 @@ def test_a_stream_whose_maps_pile_up_at_the_top_of_the_range_gets_predicts_warni
     assert "frame 0: " in err and "(30-31 px; --max-disp 32)" in err and "larger --max-disp" in err, err
     code, _, err = run_cli(*args, "--max-disp", "64")
     assert code == 0 and "top of the searched range" not in err, err
+
+
+class _Device:
+    """A cv2.VideoCapture stand-in for a USB camera: plugged in (or not), never read here."""
+
+    def __init__(self, opened: bool):
+        self.opened, self.released = opened, False
+
+    def isOpened(self):  # noqa: N802 - OpenCV's name
+        return self.opened
+
+    def set(self, prop, value):
+        return False
+
+    def get(self, prop):
+        return 0.0
+
+    def release(self):
+        self.released = True
+
+
+def test_live_without_its_camera_says_so_before_the_model_loads(run_cli, monkeypatch):
+    """`live --camera uvc:0` with no camera loaded the model, printed two notes and a progress bar, then the error."""
+    from rtstereo.cli import video
+    from rtstereo.sources.cameras import UVCSource
+
+    loaded = []
+    real_stream_predictor = video.stream_predictor
+
+    def stream_predictor(*args, **kwargs):
+        loaded.append(True)
+        return real_stream_predictor(*args, **kwargs)
+
+    monkeypatch.setattr(video, "stream_predictor", stream_predictor)
+    monkeypatch.setattr(
+        "rtstereo.cli.live.open_camera", lambda *a, **k: UVCSource(0, capture_factory=lambda d: _Device(False))
+    )
+    code, out, err = run_cli("live", "--camera", "uvc:0", *FAST)
+    assert code == 2 and loaded == []
+    assert err == "rtstereo live: error: cannot open camera uvc:0: is it plugged in, and not used by another program?\n"
+    # A camera opened ahead of a model that then fails to load is released (no iteration took it over).
+    device = _Device(True)
+    monkeypatch.setattr("rtstereo.cli.live.open_camera", lambda *a, **k: UVCSource(0, capture_factory=lambda d: device))
+    code, out, err = run_cli("live", "--camera", "uvc:0", "--model", "anynet")
+    assert code == 2 and "needs its weights" in err and loaded == [True] and device.released
