@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import signal
 import sys
 import time
 import warnings
@@ -550,35 +551,39 @@ def test_bench_command_refuses_an_unwritable_output_before_the_sweep(cli, tmp_pa
     assert err == f"rtstereo bench: error: {message}\n"
 
 
-def _interrupt_at_group(monkeypatch, group_index):
-    """Ctrl-C as the sweep's configuration ``group_index`` (0-based) is being measured."""
+def _interrupt_at_group(monkeypatch, group_index, how="Ctrl-C"):
+    """Ctrl-C (or SIGTERM, ``kill``) as the sweep's configuration ``group_index`` (0-based) is being measured."""
     measure, calls = bench._measure_group, []
 
     def measure_or_interrupt(*args):
         calls.append(args)
         if len(calls) > group_index:
+            if how == "SIGTERM":  # the handler rtstereo's main installs turns it into a KeyboardInterrupt
+                signal.raise_signal(signal.SIGTERM)
             raise KeyboardInterrupt
         return measure(*args)
 
     monkeypatch.setattr(bench, "_measure_group", measure_or_interrupt)
 
 
-def test_ctrl_c_keeps_the_rows_measured_and_says_the_sweep_was_interrupted(cli, tmp_path, monkeypatch):
-    """Ctrl-C wrote nothing: every row measured before it was lost with the sweep."""
-    _interrupt_at_group(monkeypatch, 2)
+@pytest.mark.parametrize("how", ["Ctrl-C", "SIGTERM"])
+def test_ctrl_c_keeps_the_rows_measured_and_says_the_sweep_was_interrupted(cli, tmp_path, monkeypatch, how):
+    """Ctrl-C wrote nothing: every row measured before it was lost with the sweep. A sweep stopped by kill
+    (SIGTERM) said "Interrupted (Ctrl-C)" in bench.md: it says what stopped it."""
+    _interrupt_at_group(monkeypatch, 2, how)
     argv = ["bench", "sgbm", "--sizes", "32x48", "--max-disp", "16,32,48", "--warmup", "1", "--runs", "1"]
     code, out, err = cli(*argv, "--threads", "1", "-o", tmp_path)
     assert code == 130
-    assert out.count("|sgbm|opencv|") == 2 and "Interrupted (Ctrl-C): 2 of 3 rows; the rest were not measured." in out
+    assert out.count("|sgbm|opencv|") == 2 and f"Interrupted ({how}): 2 of 3 rows; the rest were not measured." in out
     assert err.splitlines()[-1] == (
         f"rtstereo bench: interrupted after 2 of 3 row(s): the rows measured are written to {tmp_path}, the rest "
         "were not measured"
     )
     written = json.loads((tmp_path / "bench.json").read_text())
-    assert (written["interrupted"], written["cases"]) == (True, 3)
+    assert (written["interrupted"], written["interrupted_by"], written["cases"]) == (True, how, 3)
     assert [row["settings"]["max_disp"] for row in written["rows"]] == [16, 32]
-    assert "Interrupted (Ctrl-C): 2 of 3 rows" in (tmp_path / "bench.md").read_text()
-    assert BenchReport.from_json(written).interrupted
+    assert f"Interrupted ({how}): 2 of 3 rows" in (tmp_path / "bench.md").read_text()
+    assert BenchReport.from_json(written).interrupted and BenchReport.from_json(written).interrupted_by == how
 
 
 def test_ctrl_c_before_any_row_was_measured_writes_nothing(cli, tmp_path, monkeypatch):

@@ -46,7 +46,7 @@ import cv2
 import numpy as np
 
 from .errors import CheckpointError, InputError, MissingDependencyError, OutputError, RtStereoError, require
-from .io.atomic import atomic_path
+from .io.atomic import atomic_path, interruption_cause
 from .models import get_spec, is_onnx_file, resolve_alias
 from .models.registry import ModelSpec, coerce_setting
 from .runtime.backends import TORCH_RUNTIME_SETTINGS
@@ -165,6 +165,8 @@ class BenchReport:
     #: Ctrl-C stopped the sweep: ``rows`` holds the configurations measured before it, ``cases`` counts them all.
     interrupted: bool = False
     cases: int | None = None
+    #: what stopped it: ``Ctrl-C`` or the signal's name (``SIGTERM``); ``None`` where not known.
+    interrupted_by: str | None = None
 
     def table(self) -> str:
         """Markdown, in the layout of the seed's table (resolution, disparity levels, precision,
@@ -236,7 +238,8 @@ class BenchReport:
         if any(row.caveat == CPU_FP16_CAVEAT for row in self.rows):
             lines.append(CPU_FP16_NOTE + ".")
         if self.interrupted:  # the table must not pass for the whole sweep
-            lines.append(f"Interrupted (Ctrl-C): {len(self.rows)} of {self.cases} rows; the rest were not measured.")
+            by = f" ({self.interrupted_by})" if self.interrupted_by else ""  # kill is no Ctrl-C
+            lines.append(f"Interrupted{by}: {len(self.rows)} of {self.cases} rows; the rest were not measured.")
         return "\n".join(lines)
 
     def _torch_threads(self) -> str:
@@ -257,6 +260,7 @@ class BenchReport:
             "baseline": self.baseline,
             "notes": self.notes,
             "interrupted": self.interrupted,
+            "interrupted_by": self.interrupted_by,
             "cases": self.cases,
             "rows": [r.to_json() for r in self.rows],
         }
@@ -272,6 +276,7 @@ class BenchReport:
             notes=list(data.get("notes", [])),
             interrupted=bool(data.get("interrupted", False)),
             cases=data.get("cases"),
+            interrupted_by=data.get("interrupted_by"),
         )
 
     def save(self, folder: str | Path, stem: str = "bench") -> list[Path]:
@@ -753,15 +758,15 @@ def run_bench(
     _set_threads(threads)
     networks = _NetworkCache(weights or {}, random_weights)
     rows: list[BenchRow] = []
-    interrupted = False
+    interrupted: str | None = None  # what stopped the sweep
     if progress is not None:  # an hour's sweep says how far it is
         say, started = progress, itertools.count(1)
         progress = lambda label: say(f"{label} (row {next(started)} of {len(cases)})")  # noqa: E731
     for group in _groups(cases):
         try:
             rows += _measure_group(group, networks, device, threads, warmup, runs, samples, progress)
-        except KeyboardInterrupt:  # an hour's sweep keeps what it measured; a half-timed group is no result
-            interrupted = True
+        except KeyboardInterrupt as exc:  # an hour's sweep keeps what it measured; a half-timed group is no result
+            interrupted = interruption_cause(exc)
             break
     _add_ratios(rows, baseline)
     options = {
@@ -787,8 +792,9 @@ def run_bench(
         machine=machine_info(device),
         baseline=baseline,
         notes=notes,
-        interrupted=interrupted,
+        interrupted=interrupted is not None,
         cases=len(cases),
+        interrupted_by=interrupted,
     )
 
 
