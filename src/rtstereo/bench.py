@@ -33,6 +33,7 @@ import itertools
 import json
 import os
 import platform
+import re
 import subprocess
 import threading
 import time
@@ -200,7 +201,7 @@ class BenchReport:
                 _precision_cell(row),
             ]
             if row.status != "ok":
-                cells += [f"{row.status}: {row.reason}"] + [""] * (len(header) - len(cells) - 1)
+                cells += [f"{row.status}: {_reason_cell(row.reason)}"] + [""] * (len(header) - len(cells) - 1)
             else:
                 cells += [
                     f"{row.median_ms / 1000:.3g} s",
@@ -237,6 +238,15 @@ class BenchReport:
         )
         if any(row.caveat == CPU_FP16_CAVEAT for row in self.rows):
             lines.append(CPU_FP16_NOTE + ".")
+        shortened = [row for row in self.rows if row.status != "ok" and _reason_cell(row.reason) != row.reason]
+        if shortened:  # the advice at the end of a long reason (after a long path) is not lost
+            lines.append("")
+            lines.append("The rows not measured, with their reasons whole:")
+            lines += [
+                f"- {_model_cell(r.case)} {r.case.backend} {_resolution(r.case.size_hw)} {r.case.precision}: "
+                f"{r.status}: {r.reason}"
+                for r in shortened
+            ]
         if self.interrupted:  # the table must not pass for the whole sweep
             by = f" ({self.interrupted_by})" if self.interrupted_by else ""  # kill is no Ctrl-C
             lines.append(f"Interrupted{by}: {len(self.rows)} of {self.cases} rows; the rest were not measured.")
@@ -1067,13 +1077,34 @@ def _arm(predictor: Predictor) -> None:
 
 
 def _fail(row: BenchRow, exc: Exception) -> None:
-    if isinstance(exc, MissingDependencyError):  # whole: its end says what to install
-        row.status, row.reason = "skipped", str(exc)
-    elif isinstance(exc, RtStereoError):  # a combination that cannot run here, said by the library
-        row.status, row.reason = "skipped", str(exc).split(";")[0][:160]
+    """The row's reason is whole, on one line (its advice is at its end); the table shortens it (see _reason_cell)."""
+    if isinstance(exc, RtStereoError):  # a combination that cannot run here, said by the library (or what to install)
+        row.status, row.reason = "skipped", " ".join(str(exc).split())
     else:  # a backend crash ends this row, not the sweep
         first_line = next(iter(str(exc).splitlines()), "")  # a MemoryError() or a bare assert says nothing
-        row.status, row.reason = "failed", f"{exc.__class__.__name__}: {first_line[:160]}".removesuffix(": ")
+        row.status, row.reason = "failed", f"{exc.__class__.__name__}: {first_line.strip()}".removesuffix(": ")
+
+
+# A table cell holds this much of a row's reason; a longer one is listed whole under the table (and is in bench.json).
+REASON_CELL_CHARS = 160
+_LONG_PATH = re.compile(r"(?<![\w.:/])(?:/|~/|\.\.?/)[^\s;,()'\"|]*/([^\s;,()'\"|/]+)")
+
+
+def _reason_cell(reason: str) -> str:
+    """A reason short enough for a table cell: paths as ``.../NAME`` (the advice after them is what counts), then
+    its middle left out, keeping its start (what) and its end (the advice, what to install).
+
+    Examples:
+        >>> _reason_cell("/data/runs/2026/a/b/net.onnx is fixed at 32x64 (HxW): bench it with --sizes 32x64")
+        '.../net.onnx is fixed at 32x64 (HxW): bench it with --sizes 32x64'
+    """
+    if len(reason) <= REASON_CELL_CHARS:
+        return reason
+    short = _LONG_PATH.sub(lambda match: f".../{match.group(1)}", reason)
+    if len(short) <= REASON_CELL_CHARS:
+        return short
+    head, tail = REASON_CELL_CHARS * 2 // 5, REASON_CELL_CHARS * 3 // 5
+    return f"{short[:head].rstrip()} ... (whole below) ... {short[-tail:].lstrip()}"
 
 
 def _cuda_torch(device: str, backend: str) -> Any:
