@@ -323,6 +323,8 @@ def test_errors_rtstereo_load_raises_name_the_python_argument_beside_the_option(
         rtstereo.load("rtnet-v5", weights="w.pt")
     with pytest.raises(rtstereo.InputError, match=r"use --precision fp32 \(precision= in Python\)$"):
         rtstereo.load("rtnet-v5", precision="bf16")
+    with pytest.raises(rtstereo.InputError, match=r"--device cuda\[:N\] with them \(device= in Python\), or leave"):
+        rtstereo.load("rtnet-v5", providers="cuda")
 
 
 @pytest.mark.parametrize("model", ["sgbm", "rtnet-v5", "default"])
