@@ -282,10 +282,14 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, pair_files, argv, me
             "(see `rtstereo predict --help`)",
         ),
         (["video", "a.mp4", "b.mp4", "--providers=cuda"], "--providers=cuda; ONNX Runtime's providers are a setting"),
-        # a verb that runs no model is not sent to --set
+        # a verb that runs no model, or trains in PyTorch, is not sent to --set providers
         (
             ["compare", "a.pfm", "b.pfm", "--providers", "cuda"],
             "rtstereo compare: error: unrecognized arguments: --providers cuda (see `rtstereo compare --help`)",
+        ),
+        (
+            ["train", "-o", "run", "--provider", "cuda"],
+            "rtstereo train: error: unrecognized arguments: --provider cuda (see `rtstereo train --help`)",
         ),
     ],
 )

@@ -72,7 +72,7 @@ class _Parser(argparse.ArgumentParser):
         elif message.startswith("unrecognized arguments: "):
             words = [word.partition("=")[0] for word in message.split()[2:] if word.startswith("--")]
             candidates = [option for action in self._actions for option in action.option_strings]
-            if {"--provider", "--providers"} & set(words) and "--set" in candidates:  # a verb that runs a model
+            if {"--provider", "--providers"} & set(words) and "--backend" in candidates:  # one that runs ONNX Runtime
                 return PROVIDERS_HINT
         else:
             return ""
