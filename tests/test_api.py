@@ -320,6 +320,24 @@ def test_weights_for_a_model_that_takes_none_are_refused_not_ignored(model, why,
         rtstereo.load(model, weights=tmp_path / "mine.pt")
 
 
+def test_errors_rtstereo_load_raises_name_the_python_argument_beside_the_option():
+    """rtstereo.load('anynet') said "pass --weights FILE_OR_URL" alone: the command line's words for a Python user."""
+    with pytest.raises(
+        rtstereo.InputError, match=r"needs its weights: pass --weights FILE_OR_URL \(weights= in Python;"
+    ):
+        rtstereo.load("anynet")
+    with pytest.raises(rtstereo.InputError, match=r"is a network: use --backend torch or onnxruntime \(backend= in Py"):
+        rtstereo.load("anynet", backend="opencv")
+    with pytest.raises(rtstereo.InputError, match=r"leave out --weights w\.pt \(weights= in Python\)$"):
+        rtstereo.load("sgbm", weights="w.pt")
+    with pytest.raises(rtstereo.InputError, match=r"rtstereo\.load\('rtnet', weights=FILE\) in Python"):
+        rtstereo.load("rtnet-v5", weights="w.pt")
+    with pytest.raises(rtstereo.InputError, match=r"use --precision fp32 \(precision= in Python\)$"):
+        rtstereo.load("rtnet-v5", precision="bf16")
+    with pytest.raises(rtstereo.InputError, match=r"--device cuda\[:N\] with them \(device= in Python\), or leave"):
+        rtstereo.load("rtnet-v5", providers="cuda")
+
+
 @pytest.mark.parametrize("model", ["sgbm", "rtnet-v5", "default"])
 @pytest.mark.parametrize(
     ("option", "message"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import signal
 import sys
 import time
 import warnings
@@ -160,6 +161,38 @@ def test_a_row_that_fails_without_a_message_ends_that_row_not_the_sweep(monkeypa
         ("bm", "failed", "MemoryError"),
         ("sgbm", "ok", ""),
     ]
+
+
+def test_a_long_reason_keeps_its_advice_in_the_table_and_whole_in_the_json_and_under_the_table(
+    cli, tmp_path, monkeypatch
+):
+    """A skipped row's reason was cut at 160 characters (and at its first ';'): after a long path, its advice was
+    lost."""
+    predictor = bench._predictor
+    path = "/data/" + "a" * 70 + "/" + "b" * 70 + "/net.onnx"
+    advice = "bench it with --sizes 32x64; or export it with --dynamic"
+    reason = f"{path} is fixed at 32x64 (HxW): {advice}"
+
+    def fixed(case, *args):
+        if case.model == "bm":
+            raise InputError(reason)
+        return predictor(case, *args)
+
+    monkeypatch.setattr(bench, "_predictor", fixed)
+    code, out, err = cli("bench", "bm,sgbm", "--sizes", "32x48", "--max-disp", "16", "--runs", "1", "-o", tmp_path)
+    assert code == 0, err
+    assert f"|skipped: .../net.onnx is fixed at 32x64 (HxW): {advice}|" in out
+    written = json.loads((tmp_path / "bench.json").read_text())
+    assert [row["reason"] for row in written["rows"]] == [reason, ""]
+    markdown = (tmp_path / "bench.md").read_text()
+    assert f"The rows not measured, with their reasons whole:\n- bm opencv 32p (48x32) -: skipped: {reason}" in markdown
+    # a reason still too long without its paths is cut in its cell, and whole under the table
+    rows = BenchReport.from_json(written).rows
+    rows[0].reason = "x" * 150 + " cause " + "y" * 150 + " advice"
+    table = BenchReport(rows, written["options"], written["machine"]).table()
+    assert f"|skipped: {'x' * 64} ... (whole below) ... {'y' * 89} advice|" in table
+    assert f": skipped: {rows[0].reason}" in table
+    assert "reasons whole" not in BenchReport(rows[1:], written["options"], written["machine"]).table()
 
 
 def test_a_value_given_twice_is_benched_once():
@@ -537,8 +570,10 @@ def test_a_network_row_without_torch_names_the_extra_to_install_in_full(cli, mon
     code, out, _ = cli("bench", "anynet", "--sizes", "32x48", "--random-weights", "--warmup", "1", "--runs", "1")
     assert code == 1
     # it said "exporting a network to ONNX needs ... Install it with: pip instal", cut at 160 characters
-    assert "|skipped: the network 'anynet' (bench times exported .onnx files without torch) needs" in out
-    assert out.count("Install it with: pip install 'rtstereo[torch]'|") == 1, out
+    assert "|skipped: the network 'anynet' (bench times exported" in out
+    assert out.count("Install it with: pip install 'rtstereo[torch]'|") == 1, out  # the cell keeps its end
+    whole = "skipped: the network 'anynet' (bench times exported .onnx files without torch) needs the Python package"
+    assert f"- anynet torch 32p (48x32) fp32: {whole}" in out  # and the reason is whole under the table
 
 
 def test_bench_command_refuses_an_unwritable_output_before_the_sweep(cli, tmp_path, monkeypatch):
@@ -550,35 +585,39 @@ def test_bench_command_refuses_an_unwritable_output_before_the_sweep(cli, tmp_pa
     assert err == f"rtstereo bench: error: {message}\n"
 
 
-def _interrupt_at_group(monkeypatch, group_index):
-    """Ctrl-C as the sweep's configuration ``group_index`` (0-based) is being measured."""
+def _interrupt_at_group(monkeypatch, group_index, how="Ctrl-C"):
+    """Ctrl-C (or SIGTERM, ``kill``) as the sweep's configuration ``group_index`` (0-based) is being measured."""
     measure, calls = bench._measure_group, []
 
     def measure_or_interrupt(*args):
         calls.append(args)
         if len(calls) > group_index:
+            if how == "SIGTERM":  # the handler rtstereo's main installs turns it into a KeyboardInterrupt
+                signal.raise_signal(signal.SIGTERM)
             raise KeyboardInterrupt
         return measure(*args)
 
     monkeypatch.setattr(bench, "_measure_group", measure_or_interrupt)
 
 
-def test_ctrl_c_keeps_the_rows_measured_and_says_the_sweep_was_interrupted(cli, tmp_path, monkeypatch):
-    """Ctrl-C wrote nothing: every row measured before it was lost with the sweep."""
-    _interrupt_at_group(monkeypatch, 2)
+@pytest.mark.parametrize("how", ["Ctrl-C", "SIGTERM"])
+def test_ctrl_c_keeps_the_rows_measured_and_says_the_sweep_was_interrupted(cli, tmp_path, monkeypatch, how):
+    """Ctrl-C wrote nothing: every row measured before it was lost with the sweep. A sweep stopped by kill
+    (SIGTERM) said "Interrupted (Ctrl-C)" in bench.md: it says what stopped it."""
+    _interrupt_at_group(monkeypatch, 2, how)
     argv = ["bench", "sgbm", "--sizes", "32x48", "--max-disp", "16,32,48", "--warmup", "1", "--runs", "1"]
     code, out, err = cli(*argv, "--threads", "1", "-o", tmp_path)
     assert code == 130
-    assert out.count("|sgbm|opencv|") == 2 and "Interrupted (Ctrl-C): 2 of 3 rows; the rest were not measured." in out
+    assert out.count("|sgbm|opencv|") == 2 and f"Interrupted ({how}): 2 of 3 rows; the rest were not measured." in out
     assert err.splitlines()[-1] == (
         f"rtstereo bench: interrupted after 2 of 3 row(s): the rows measured are written to {tmp_path}, the rest "
         "were not measured"
     )
     written = json.loads((tmp_path / "bench.json").read_text())
-    assert (written["interrupted"], written["cases"]) == (True, 3)
+    assert (written["interrupted"], written["interrupted_by"], written["cases"]) == (True, how, 3)
     assert [row["settings"]["max_disp"] for row in written["rows"]] == [16, 32]
-    assert "Interrupted (Ctrl-C): 2 of 3 rows" in (tmp_path / "bench.md").read_text()
-    assert BenchReport.from_json(written).interrupted
+    assert f"Interrupted ({how}): 2 of 3 rows" in (tmp_path / "bench.md").read_text()
+    assert BenchReport.from_json(written).interrupted and BenchReport.from_json(written).interrupted_by == how
 
 
 def test_ctrl_c_before_any_row_was_measured_writes_nothing(cli, tmp_path, monkeypatch):

@@ -274,6 +274,23 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, pair_files, argv, me
             "rtstereo: error: argument VERB: invalid choice: 'predcit' (choose from 'predict'",
         ),
         (["predcit", "l.png", "r.png"], "; did you mean predict? (see `rtstereo --help`)"),
+        # providers have no option: --set providers=... and --device are the way (it said "unrecognized" alone)
+        (
+            ["predict", "l.png", "r.png", "--provider", "cuda"],
+            "rtstereo predict: error: unrecognized arguments: --provider cuda; ONNX Runtime's providers are a setting, "
+            "--set providers=tensorrt,cuda,cpu (tried in that order), and --device cuda tries TensorRT, then CUDA "
+            "(see `rtstereo predict --help`)",
+        ),
+        (["video", "a.mp4", "b.mp4", "--providers=cuda"], "--providers=cuda; ONNX Runtime's providers are a setting"),
+        # a verb that runs no model, or trains in PyTorch, is not sent to --set providers
+        (
+            ["compare", "a.pfm", "b.pfm", "--providers", "cuda"],
+            "rtstereo compare: error: unrecognized arguments: --providers cuda (see `rtstereo compare --help`)",
+        ),
+        (
+            ["train", "-o", "run", "--provider", "cuda"],
+            "rtstereo train: error: unrecognized arguments: --provider cuda (see `rtstereo train --help`)",
+        ),
     ],
 )
 def test_mistyped_verb_or_option_is_one_line_that_names_the_verb_and_the_close_matches(capsys, argv, message):

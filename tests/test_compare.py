@@ -105,3 +105,31 @@ def test_another_size_is_taken_within_a_pixel_of_rounding_and_refused_beyond():
     for rows in (18, 22):  # 36 or 44 rows at 80 px wide: another aspect ratio
         with pytest.raises(InputError, match=rf"is 40x{rows} \(WxH\): another aspect ratio"):
             compare_disparities(reference, np.full((rows, 40), 5.0, np.float32))
+
+
+def test_a_map_compared_with_a_multiple_of_it_says_the_factor_and_its_likely_cause(tmp_path, capsys):
+    """A map against its double scored 0.18 ("close") with nothing else said: the score is blind to scale, and a
+    scale mistake (half/full resolution, /16 against /256 PNGs) is the most common one."""
+    from rtstereo.cli import main
+
+    rng = np.random.default_rng(0)
+    disparity = rng.uniform(2, 20, (24, 32)).astype(np.float32)
+    note = compare_disparities(disparity, 2 * disparity, ("a", "b")).note
+    assert note == (
+        "the disparities of b are 2 times those of a at 100 % of the pixels valid in both: a scale mistake? likely a "
+        "map of another resolution (half or full) whose disparities were not scaled with its width"
+    )
+    assert "b are 1/16 of those of a" in compare_disparities(disparity, disparity / 16, ("a", "b")).note
+    assert "KITTI's x 256" in compare_disparities(disparity, disparity / 16).note
+    assert "not divided by 256" in compare_disparities(disparity, disparity * 256).note
+    assert "3 times" in compare_disparities(disparity, disparity * 3).note
+    # no note: the same scale, a factor near 1, or noise with no common factor
+    assert compare_disparities(disparity, disparity * 1.05).note is None
+    assert compare_disparities(disparity, disparity + rng.normal(0, 1, disparity.shape)).note is None
+    assert compare_disparities(disparity, rng.uniform(2, 20, disparity.shape).astype(np.float32)).note is None
+    # the score itself is unchanged
+    assert compare_disparities(disparity, 2 * disparity).score == pytest.approx(0.179, abs=0.01)
+    np.save(tmp_path / "a.npy", disparity)
+    np.save(tmp_path / "double.npy", 2 * disparity)
+    assert main(["compare", str(tmp_path / "a.npy"), str(tmp_path / "double.npy")]) == 0
+    assert f"note: the disparities of {tmp_path / 'double.npy'} are 2 times those of" in capsys.readouterr().out

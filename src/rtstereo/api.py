@@ -122,7 +122,8 @@ class _NotSelfDescribing(CheckpointError):
 # The hybrid's network is one setting, without --weights: a network that needs them goes in as a file.
 _HYBRID_WEIGHTS_HINT = (
     "export the network with its weights and give that file (rtstereo export {name} --weights FILE --dynamic --size "
-    "HxW -o net.onnx, then --set network=net.onnx), or an rtstereo checkpoint (--set network=CHECKPOINT.pt)"
+    "HxW -o net.onnx, then --set network=net.onnx), or an rtstereo checkpoint (--set network=CHECKPOINT.pt; "
+    "network= in Python)"
 )
 
 
@@ -205,7 +206,7 @@ def _refuse_url(model: str) -> None:
     if is_url(model):
         raise InputError(
             f"model {model} is a URL: a model is a registry name or a local file; download the .onnx file or "
-            "checkpoint and give its path (a URL of a registry network's weights goes in --weights)"
+            "checkpoint and give its path (a URL of a registry network's weights goes in --weights, weights= in Python)"
         )
 
 
@@ -233,13 +234,15 @@ def _load(
     if spec.kind == "classical":
         _no_weights(spec.name, weights, "a classical method has no weights")
     elif spec.kind == "hybrid":
-        _no_weights(spec.name, weights, "its network is a setting: --set network=CHECKPOINT_OR_ONNX")
+        _no_weights(
+            spec.name, weights, "its network is a setting: --set network=CHECKPOINT_OR_ONNX, network= in Python"
+        )
     elif spec.kind == "onnx":
         _no_weights(
             spec.name,
             weights,
-            "it ships with its weights; other weights of the same network: --model rtnet --weights FILE, "
-            "or the rtstereo checkpoint as --model",
+            "it ships with its weights; other weights of the same network: --model rtnet --weights FILE "
+            "(rtstereo.load('rtnet', weights=FILE) in Python), or the rtstereo checkpoint as the model",
         )
     runtime = {}
     if spec.kind in ("onnx", "hybrid"):  # ONNX Runtime options travel with the settings, as for .onnx files
@@ -273,14 +276,14 @@ def _load(
             raise InputError(f"the hybrid's network must be a network, not '{name}' ({kind})")
         if kind == "network" and get_spec(name).needs_weights:  # "pass --weights" would send the user to a refusal
             raise InputError(
-                f"the hybrid's network '{name}' needs its weights, and the hybrid takes no --weights: "
+                f"the hybrid's network '{name}' needs its weights, and the hybrid takes no --weights (weights=): "
                 + _HYBRID_WEIGHTS_HINT.format(name=name)
             )
         asked = dict(runtime)
         if (is_onnx_file(name) or kind == "onnx") and backend not in (None, "onnxruntime"):
             raise InputError(
                 f"the hybrid's network '{name}' is an ONNX file and runs only on the onnxruntime backend, not "
-                f"'{backend}' (--set network=CHECKPOINT.pt runs a PyTorch network in the hybrid)"
+                f"'{backend}' (--set network=CHECKPOINT.pt, network= in Python, runs a PyTorch network in the hybrid)"
             )
         if is_onnx_file(name) or kind == "onnx" or backend == "onnxruntime":
             if device == "cpu":  # SGBM runs beside the network on one thread of its own
@@ -320,7 +323,9 @@ def _check_device(device: str, precision: str) -> None:
 def _no_weights(model: str, weights: str | Path | None, why: str) -> None:
     """Weights given to a model that would not use them are refused rather than ignored."""
     if weights is not None:
-        raise InputError(f"model '{model}' takes no --weights ({why}); leave out --weights {weights}")
+        raise InputError(
+            f"model '{model}' takes no --weights ({why}); leave out --weights {weights} (weights= in Python)"
+        )
 
 
 def _onnx_only(model: str, backend: str | None) -> None:
@@ -329,7 +334,8 @@ def _onnx_only(model: str, backend: str | None) -> None:
     if backend not in (None, "onnxruntime"):
         raise InputError(
             f"model '{model}' is an ONNX file and runs only on the onnxruntime backend, not '{backend}' "
-            "(to run a network in PyTorch, give its rtstereo checkpoint as --model)"
+            "(to run a network in PyTorch, give its rtstereo checkpoint as the model: --model, or rtstereo.load's "
+            "first argument)"
         )
 
 
@@ -377,8 +383,9 @@ def warn_unread_settings(weights: str | Path, metadata: Any, settings: Mapping[s
     ]
     if unlike:  # max_disp changes no GwcNet weight: a network trained at 48 ran at 192 without a word
         warn(
-            f"{weights} is an rtstereo checkpoint saved with {', '.join(unlike)}: as --weights its settings are "
-            f"not read; give them (--set KEY=VALUE), or the file itself in place of the model name ({weights})"
+            f"{weights} is an rtstereo checkpoint saved with {', '.join(unlike)}: as --weights (weights=) its "
+            "settings are not read; give them (--set KEY=VALUE, KEY=VALUE in Python), or the file itself in place of "
+            f"the model name ({weights})"
         )
 
 
@@ -395,16 +402,17 @@ def _load_network(
     """``given``: the settings the caller named; an rtstereo checkpoint's stored ones that differ from the others
     are said in a warning (the file's settings apply only when it is the model itself)."""
     if backend == "opencv":
-        raise InputError(f"model '{spec.name}' is a network: use --backend torch or onnxruntime")
+        raise InputError(f"model '{spec.name}' is a network: use --backend torch or onnxruntime (backend= in Python)")
     if spec.needs_weights and weights is None:
         raise InputError(
-            f"model '{spec.name}' needs its weights: pass --weights FILE_OR_URL "
-            f"(official weights: {spec.weights_source})"
+            f"model '{spec.name}' needs its weights: pass --weights FILE_OR_URL (weights= in Python; "
+            f"official weights: {spec.weights_source})"
         )
     if weights is not None and is_onnx_file(str(weights)):  # torch.load called it "a plain pickle, or damaged"
         raise InputError(
-            f"--weights {weights} is an exported ONNX model, which carries its weights: run it as --model {weights} "
-            "without --weights, or give --weights the PyTorch checkpoint it was made from"
+            f"--weights {weights} is an exported ONNX model, which carries its weights: run it as the model "
+            f"(--model {weights}, or rtstereo.load({str(weights)!r})) without weights, or give as weights (--weights, "
+            "weights= in Python) the PyTorch checkpoint it was made from"
         )
     require("torch", "torch", f"the network '{spec.name}' (run exported .onnx files without torch)")
     module = import_object(spec.builder)(settings)
@@ -440,9 +448,11 @@ def _load_self_describing(
     if description is None:
         network = network_of_file(obj)
         how = (
-            f"it holds {network} weights: pass --model {network} --weights {path}"
+            f"it holds {network} weights: pass --model {network} --weights {path} "
+            f"(rtstereo.load({network!r}, weights={str(path)!r}) in Python)"
             if network
-            else "pass --model NAME --weights FILE for the published networks' own files"
+            else "pass --model NAME --weights FILE (rtstereo.load(NAME, weights=FILE) in Python) for the published "
+            "networks' own files"
         )
         raise _NotSelfDescribing(f"{path} is not an rtstereo checkpoint (it does not name its model); {how}", network)
     name, saved = description

@@ -35,6 +35,7 @@ import itertools
 import json
 import os
 import platform
+import re
 import subprocess
 import threading
 import time
@@ -58,7 +59,7 @@ from .bench_reference import (
     stretched_pairs_notes,
 )
 from .errors import CheckpointError, InputError, MissingDependencyError, OutputError, RtStereoError, require
-from .io.atomic import atomic_path
+from .io.atomic import atomic_path, interruption_cause
 from .models import get_spec, is_onnx_file, resolve_alias
 from .models.registry import ModelSpec, coerce_setting
 from .runtime.backends import TORCH_RUNTIME_SETTINGS
@@ -180,6 +181,8 @@ class BenchReport:
     #: ``--reference``: the model the accuracy is against instead of ground truth (:mod:`rtstereo.bench_reference`):
     #: ``label``, ``model``, ``settings``, ``size_hw``, the ``pairs`` it ran on and those it ``failed`` on.
     reference: dict[str, Any] | None = None
+    #: what stopped it: ``Ctrl-C`` or the signal's name (``SIGTERM``); ``None`` where not known.
+    interrupted_by: str | None = None
 
     def table(self) -> str:
         """Markdown, in the layout of the seed's table (resolution, disparity levels, precision,
@@ -217,7 +220,7 @@ class BenchReport:
                 _precision_cell(row),
             ]
             if row.status != "ok":
-                cells += [f"{row.status}: {row.reason}"] + [""] * (len(header) - len(cells) - 1)
+                cells += [f"{row.status}: {_reason_cell(row.reason)}"] + [""] * (len(header) - len(cells) - 1)
             else:
                 cells += [
                     f"{row.median_ms / 1000:.3g} s",
@@ -262,8 +265,18 @@ class BenchReport:
             lines.append(CPU_FP16_NOTE + ".")
         if self.reference:
             lines.append(self._reference_note())
+        shortened = [row for row in self.rows if row.status != "ok" and _reason_cell(row.reason) != row.reason]
+        if shortened:  # the advice at the end of a long reason (after a long path) is not lost
+            lines.append("")
+            lines.append("The rows not measured, with their reasons whole:")
+            lines += [
+                f"- {_model_cell(r.case)} {r.case.backend} {_resolution(r.case.size_hw)} {r.case.precision}: "
+                f"{r.status}: {r.reason}"
+                for r in shortened
+            ]
         if self.interrupted:  # the table must not pass for the whole sweep
-            lines.append(f"Interrupted (Ctrl-C): {len(self.rows)} of {self.cases} rows; the rest were not measured.")
+            by = f" ({self.interrupted_by})" if self.interrupted_by else ""  # kill is no Ctrl-C
+            lines.append(f"Interrupted{by}: {len(self.rows)} of {self.cases} rows; the rest were not measured.")
         return "\n".join(lines)
 
     def _reference_note(self) -> str:
@@ -305,6 +318,7 @@ class BenchReport:
             "baseline": self.baseline,
             "notes": self.notes,
             "interrupted": self.interrupted,
+            "interrupted_by": self.interrupted_by,
             "cases": self.cases,
             "reference": self.reference,
             "rows": [r.to_json() for r in self.rows],
@@ -322,6 +336,7 @@ class BenchReport:
             interrupted=bool(data.get("interrupted", False)),
             cases=data.get("cases"),
             reference=data.get("reference"),
+            interrupted_by=data.get("interrupted_by"),
         )
 
     def save(self, folder: str | Path, stem: str = "bench") -> list[Path]:
@@ -879,15 +894,15 @@ def run_bench(
         score = functools.partial(_accuracy, samples)
     networks = _NetworkCache(weights or {}, random_weights)
     rows: list[BenchRow] = []
-    interrupted = False
+    interrupted: str | None = None  # what stopped the sweep
     if progress is not None:  # an hour's sweep says how far it is
         say, started = progress, itertools.count(1)
         progress = lambda label: say(f"{label} (row {next(started)} of {len(cases)})")  # noqa: E731
     for group in _groups(cases):
         try:
             rows += _measure_group(group, networks, device, threads, warmup, runs, score, progress)
-        except KeyboardInterrupt:  # an hour's sweep keeps what it measured; a half-timed group is no result
-            interrupted = True
+        except KeyboardInterrupt as exc:  # an hour's sweep keeps what it measured; a half-timed group is no result
+            interrupted = interruption_cause(exc)
             break
     _add_ratios(rows, baseline)
     options = {
@@ -913,9 +928,10 @@ def run_bench(
         machine=machine_info(device),
         baseline=baseline,
         notes=notes,
-        interrupted=interrupted,
+        interrupted=interrupted is not None,
         cases=len(cases),
         reference=None if maps is None else {"label": maps.reference.label, **maps.to_json()},
+        interrupted_by=interrupted,
     )
 
 
@@ -1189,13 +1205,34 @@ def _arm(predictor: Predictor) -> None:
 
 
 def _fail(row: BenchRow, exc: Exception) -> None:
-    if isinstance(exc, MissingDependencyError):  # whole: its end says what to install
-        row.status, row.reason = "skipped", str(exc)
-    elif isinstance(exc, RtStereoError):  # a combination that cannot run here, said by the library
-        row.status, row.reason = "skipped", str(exc).split(";")[0][:160]
+    """The row's reason is whole, on one line (its advice is at its end); the table shortens it (see _reason_cell)."""
+    if isinstance(exc, RtStereoError):  # a combination that cannot run here, said by the library (or what to install)
+        row.status, row.reason = "skipped", " ".join(str(exc).split())
     else:  # a backend crash ends this row, not the sweep
         first_line = next(iter(str(exc).splitlines()), "")  # a MemoryError() or a bare assert says nothing
-        row.status, row.reason = "failed", f"{exc.__class__.__name__}: {first_line[:160]}".removesuffix(": ")
+        row.status, row.reason = "failed", f"{exc.__class__.__name__}: {first_line.strip()}".removesuffix(": ")
+
+
+# A table cell holds this much of a row's reason; a longer one is listed whole under the table (and is in bench.json).
+REASON_CELL_CHARS = 160
+_LONG_PATH = re.compile(r"(?<![\w.:/])(?:/|~/|\.\.?/)[^\s;,()'\"|]*/([^\s;,()'\"|/]+)")
+
+
+def _reason_cell(reason: str) -> str:
+    """A reason short enough for a table cell: paths as ``.../NAME`` (the advice after them is what counts), then
+    its middle left out, keeping its start (what) and its end (the advice, what to install).
+
+    Examples:
+        >>> _reason_cell("/data/runs/2026/a/b/net.onnx is fixed at 32x64 (HxW): bench it with --sizes 32x64")
+        '.../net.onnx is fixed at 32x64 (HxW): bench it with --sizes 32x64'
+    """
+    if len(reason) <= REASON_CELL_CHARS:
+        return reason
+    short = _LONG_PATH.sub(lambda match: f".../{match.group(1)}", reason)
+    if len(short) <= REASON_CELL_CHARS:
+        return short
+    head, tail = REASON_CELL_CHARS * 2 // 5, REASON_CELL_CHARS * 3 // 5
+    return f"{short[:head].rstrip()} ... (whole below) ... {short[-tail:].lstrip()}"
 
 
 def _cuda_torch(device: str, backend: str) -> Any:

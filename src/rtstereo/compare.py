@@ -163,7 +163,8 @@ def compare_disparities(
     score = (1.0 - ssim(na, nb)) / 2.0
     metrics = disparity_metrics(b, a)
     metrics.pop("pixels", None)
-    return Comparison("disparity", float(np.clip(score, 0, 1)), metrics, resized, _sign_note(a, b, names))
+    note = "; ".join(filter(None, (_sign_note(a, b, names), _scale_note(a, b, names)))) or None
+    return Comparison("disparity", float(np.clip(score, 0, 1)), metrics, resized, note)
 
 
 # Disparity here is x_left - x_right, positive; some tools store it with the other sign (RAFT-Stereo's flow).
@@ -179,6 +180,36 @@ def _sign_note(a: np.ndarray, b: np.ndarray, names: tuple[str, str]) -> str | No
     if negative <= 0.5:
         return None
     return f"{names[1]} is below 0 at {negative * 100:.0f} % of the pixels where {names[0]} is above 0: {SIGN_HINT}"
+
+
+# The likely causes of a map whose disparities are a constant factor of the reference's, by that factor (above 1).
+SCALE_CAUSES = {
+    2.0: "a map of another resolution (half or full) whose disparities were not scaled with its width",
+    4.0: "a map of another resolution (a quarter or full) whose disparities were not scaled with its width",
+    16.0: "a 16-bit PNG of disparity x 16 read as KITTI's x 256, or the other way round",
+    256.0: "16-bit PNG values not divided by 256 (KITTI's convention)",
+}
+
+
+def _scale_note(a: np.ndarray, b: np.ndarray, names: tuple[str, str]) -> str | None:
+    """A note when ``b`` is ``a`` times one factor far from 1 at most of the pixels valid in both: a scale mistake
+    (resolution or file convention), which the score, blind to scale, calls close (a map and its double: 0.11)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        both = np.isfinite(a) & np.isfinite(b) & (a > 0) & (b > 0)
+        ratio = (b[both] / a[both]).astype(np.float64)
+    if ratio.size == 0:
+        return None
+    factor = float(np.median(ratio))
+    agreeing = float((np.abs(ratio / factor - 1) <= 0.1).mean())
+    if 0.9 <= factor <= 1.1 or agreeing <= 0.5:
+        return None
+    above_1 = max(factor, 1 / factor)
+    said = f"{above_1:.3g} times" if factor > 1 else f"1/{above_1:.3g} of"
+    cause = next((text for known, text in SCALE_CAUSES.items() if abs(above_1 / known - 1) <= 0.05), None)
+    return (
+        f"the disparities of {names[1]} are {said} those of {names[0]} at {agreeing * 100:.0f} % of the pixels valid "
+        f"in both: a scale mistake? likely {cause or 'another resolution, or another file convention'}"
+    )
 
 
 def _check_aspect_ratio(shape_a: tuple[int, ...], shape_b: tuple[int, ...], names: tuple[str, str]) -> None:

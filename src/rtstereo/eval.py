@@ -17,6 +17,7 @@ import numpy as np
 
 from .datasets import Sample
 from .errors import InputError, OutputError
+from .io.atomic import interruption_cause
 from .metrics import BAD_THRESHOLDS_PX, bad_key, disparity_metrics, finite_or_none, mean_metrics
 from .models.sgbm import UnmatchedBandWarning
 from .runtime.predictor import Predictor
@@ -54,7 +55,9 @@ class EvalReport:
         failures: scenes that could not be scored: ``{"name", "left", "error"}`` (a one-line reason).
         listed: how many scenes the run was given (``None``: not counted).
         without_ground_truth: the names of the scenes left out for having no ground truth.
-        interrupted: Ctrl-C stopped the run: the scenes after the last one scored or failed were not scored.
+        interrupted: Ctrl-C (or SIGTERM) stopped the run: the scenes after the last one scored or failed were not
+            scored.
+        interrupted_by: what stopped it, ``Ctrl-C`` or the signal's name (``SIGTERM``); ``None`` where not known.
     """
 
     model: str
@@ -62,6 +65,7 @@ class EvalReport:
     failures: list[dict[str, str]] = field(default_factory=list)
     listed: int | None = None
     interrupted: bool = False
+    interrupted_by: str | None = None
     without_ground_truth: list[str] = field(default_factory=list)
 
     @property
@@ -113,6 +117,7 @@ class EvalReport:
             "scenes_listed": self.listed,
             "without_ground_truth": self.without_ground_truth,
             "interrupted": self.interrupted,
+            "interrupted_by": self.interrupted_by,
         }
 
     def save(self, folder: str | Path, stem: str) -> tuple[Path, Path]:
@@ -130,7 +135,8 @@ class EvalReport:
             note = ""
             if self.interrupted:  # the table must not pass for the whole run
                 done = len(self.scenes) + len(self.failures)
-                note = f"\nInterrupted (Ctrl-C): {done} of {self.listed} scenes; the rest were not scored.\n"
+                by = f" ({self.interrupted_by})" if self.interrupted_by else ""  # kill is no Ctrl-C
+                note = f"\nInterrupted{by}: {done} of {self.listed} scenes; the rest were not scored.\n"
             with atomic_path(md_path, "evaluation results") as partial:
                 partial.write_text(f"# {self.model}\n\n{self.table(markdown=True)}\n{note}", encoding="utf-8")
         except OSError as exc:
@@ -192,8 +198,8 @@ def evaluate(
                 report.scenes.append(scene)
             else:
                 report.without_ground_truth.append(sample.name)
-    except KeyboardInterrupt:  # the scene it cut short is left out; those before it are kept
-        report.interrupted = True
+    except KeyboardInterrupt as exc:  # the scene it cut short is left out; those before it are kept
+        report.interrupted, report.interrupted_by = True, interruption_cause(exc)
         raise EvalInterrupted(report) from None
     return report
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 
 import cv2
 import numpy as np
@@ -284,8 +285,9 @@ def test_evaluate_names_the_scenes_it_skips_for_want_of_ground_truth(tmp_path):
     ]
 
 
-@pytest.mark.parametrize("interrupted_at", [0, 2])
-def test_eval_cli_interrupted_writes_the_scenes_scored_or_nothing(capsys, tmp_path, monkeypatch, interrupted_at):
+@pytest.mark.parametrize(("interrupted_at", "how"), [(0, "Ctrl-C"), (2, "Ctrl-C"), (2, "SIGTERM")])
+def test_eval_cli_interrupted_writes_the_scenes_scored_or_nothing(capsys, tmp_path, monkeypatch, interrupted_at, how):
+    """An eval stopped by kill (SIGTERM) said "Interrupted (Ctrl-C)" in its Markdown: it says what stopped it."""
     import rtstereo.eval
 
     score_sample = rtstereo.eval.score_sample
@@ -293,6 +295,8 @@ def test_eval_cli_interrupted_writes_the_scenes_scored_or_nothing(capsys, tmp_pa
 
     def interrupted(*args, **kwargs):
         if len(scored) == interrupted_at:
+            if how == "SIGTERM":  # the handler rtstereo's main installs turns it into a KeyboardInterrupt
+                signal.raise_signal(signal.SIGTERM)
             raise KeyboardInterrupt
         scored.append(args[1].name)
         return score_sample(*args, **kwargs)
@@ -307,9 +311,9 @@ def test_eval_cli_interrupted_writes_the_scenes_scored_or_nothing(capsys, tmp_pa
     assert "mean (2)" in out
     results = json.loads((tmp_path / "res" / SGBM_RESULTS).read_text())
     assert [s["name"] for s in results["scenes"]] == scored == ["kitti/000000", "kitti/000001"]
-    assert results["interrupted"] is True and results["scenes_listed"] == 3
+    assert results["interrupted"] is True and results["interrupted_by"] == how and results["scenes_listed"] == 3
     markdown = (tmp_path / "res" / SGBM_RESULTS).with_suffix(".md").read_text()
-    assert markdown.endswith("\nInterrupted (Ctrl-C): 2 of 3 scenes; the rest were not scored.\n")
+    assert markdown.endswith(f"\nInterrupted ({how}): 2 of 3 scenes; the rest were not scored.\n")
     assert err.strip().splitlines()[-1] == (
         f"rtstereo eval: interrupted after 2 of 3 scenes: the scenes scored are written to "
         f'{tmp_path / "res" / SGBM_RESULTS} ("interrupted": true), the rest were not scored'

@@ -103,3 +103,14 @@ def test_the_extras_admit_no_version_of_the_exporters_seen_failing():
                 checked += 1
                 assert version not in requirement.specifier, f"[{extra}] {text} admits {requirement.name} {version}"
     assert checked == 3 * 4, "torch, export and dev each list onnx and onnxslim"
+
+
+def test_the_mit_licence_pyproject_declares_is_a_file_it_ships():
+    """pyproject.toml said "MIT" and the repository had no LICENSE: wheels and sdists carried no licence text."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT" and project["license-files"] == ["LICENSE"]
+    text = (REPO / "LICENSE").read_text()
+    assert text.startswith("MIT License\n\nCopyright (c) 2026 the rtstereo contributors\n")
+    assert "Permission is hereby granted, free of charge" in text and 'THE SOFTWARE IS PROVIDED "AS IS"' in text

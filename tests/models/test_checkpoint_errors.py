@@ -164,8 +164,9 @@ def test_an_exported_onnx_file_as_weights_is_named_as_such(tmp_path):
     with pytest.raises(InputError) as info:
         rtstereo.load("gwcnet-g", weights=tmp_path / "g.onnx")
     assert str(info.value) == (
-        f"--weights {tmp_path / 'g.onnx'} is an exported ONNX model, which carries its weights: run it as --model "
-        f"{tmp_path / 'g.onnx'} without --weights, or give --weights the PyTorch checkpoint it was made from"
+        f"--weights {tmp_path / 'g.onnx'} is an exported ONNX model, which carries its weights: run it as the model "
+        f"(--model {tmp_path / 'g.onnx'}, or rtstereo.load({str(tmp_path / 'g.onnx')!r})) without weights, or give as "
+        "weights (--weights, weights= in Python) the PyTorch checkpoint it was made from"
     )
 
 
@@ -231,8 +232,9 @@ def test_an_rtstereo_checkpoint_as_weights_says_when_its_settings_are_not_those_
     with pytest.warns(UserWarning) as caught:
         assert rtstereo.load("gwcnet-g", weights=path).settings["max_disp"] == 192
     assert [str(w.message) for w in caught] == [
-        f"{path} is an rtstereo checkpoint saved with max_disp=32 (runs with 192): as --weights its settings are not "
-        f"read; give them (--set KEY=VALUE), or the file itself in place of the model name ({path})"
+        f"{path} is an rtstereo checkpoint saved with max_disp=32 (runs with 192): as --weights (weights=) its "
+        "settings are not read; give them (--set KEY=VALUE, KEY=VALUE in Python), or the file itself in place of the "
+        f"model name ({path})"
     ]
     from rtstereo.export.onnx_export import build_network
 

@@ -290,7 +290,7 @@ def test_settings_travel_through_load_and_are_recorded(tmp_path):
     assert str(refused.value).endswith(
         "of its runtime (torch), channels_last, cuda_graphs, compile, cudnn_benchmark; with --backend onnxruntime, "
         "threads, providers, engine_cache, parity): providers is a setting of the onnxruntime backend, add "
-        "--backend onnxruntime"
+        "--backend onnxruntime (backend= in Python)"
     )
     with pytest.raises(InputError, match="cuda_graphs is a setting of the torch backend, add --backend torch"):
         rtstereo.load(str(checkpoint), backend="onnxruntime", settings={"cuda_graphs": "false"})

@@ -1027,3 +1027,74 @@ def test_a_stream_whose_maps_pile_up_at_the_top_of_the_range_gets_predicts_warni
     assert "frame 0: " in err and "(30-31 px; --max-disp 32)" in err and "larger --max-disp" in err, err
     code, _, err = run_cli(*args, "--max-disp", "64")
     assert code == 0 and "top of the searched range" not in err, err
+
+
+class _Device:
+    """A cv2.VideoCapture stand-in for a USB camera: plugged in (or not), never read here."""
+
+    def __init__(self, opened: bool):
+        self.opened, self.released = opened, False
+
+    def isOpened(self):  # noqa: N802 - OpenCV's name
+        return self.opened
+
+    def set(self, prop, value):
+        return False
+
+    def get(self, prop):
+        return 0.0
+
+    def release(self):
+        self.released = True
+
+
+def test_live_without_its_camera_says_so_before_the_model_loads(run_cli, monkeypatch):
+    """`live --camera uvc:0` with no camera loaded the model, printed two notes and a progress bar, then the error."""
+    from rtstereo.cli import video
+    from rtstereo.sources.cameras import UVCSource
+
+    loaded = []
+    real_stream_predictor = video.stream_predictor
+
+    def stream_predictor(*args, **kwargs):
+        loaded.append(True)
+        return real_stream_predictor(*args, **kwargs)
+
+    monkeypatch.setattr(video, "stream_predictor", stream_predictor)
+    monkeypatch.setattr(
+        "rtstereo.cli.live.open_camera", lambda *a, **k: UVCSource(0, capture_factory=lambda d: _Device(False))
+    )
+    code, out, err = run_cli("live", "--camera", "uvc:0", *FAST)
+    assert code == 2 and loaded == []
+    assert err == "rtstereo live: error: cannot open camera uvc:0: is it plugged in, and not used by another program?\n"
+    # A camera opened ahead of a model that then fails to load is released (no iteration took it over).
+    device = _Device(True)
+    monkeypatch.setattr("rtstereo.cli.live.open_camera", lambda *a, **k: UVCSource(0, capture_factory=lambda d: device))
+    code, out, err = run_cli("live", "--camera", "uvc:0", "--model", "anynet")
+    assert code == 2 and "needs its weights" in err and loaded == [True] and device.released
+
+
+def test_an_mp4_of_frames_of_odd_size_says_the_black_line_it_adds(run_cli, two_videos, tmp_path, caplog):
+    """`video -o out.mp4` of 63x47 frames (previews 126x47) wrote 126x48 with a black row without a word."""
+    from types import SimpleNamespace
+
+    from rtstereo.sinks.video import VideoSink
+
+    code, out, err = run_cli("video", *two_videos, "-o", tmp_path / "o.mp4", "--size", "47x63", *FAST)
+    assert code == 0, err
+    note = (
+        f"{tmp_path / 'o.mp4'}: the previews are 126x47 (WxH) and MPEG-4 needs even sizes: written 126x48, with a "
+        "black row at the bottom (every pixel of the preview kept; frames of even sizes, e.g. --size HxW, avoid it)"
+    )
+    assert err.count(note) == 1 and read_video(tmp_path / "o.mp4")[0].shape[:2] == (48, 126)
+    code, out, err = run_cli("video", *two_videos, "-o", tmp_path / "even.mp4", "--size", "48x64", *FAST)
+    assert code == 0 and "MPEG-4 needs even sizes" not in err
+    # from Python, a preview of odd width and height: both lines said, once
+    sink = VideoSink(tmp_path / "py.mp4", fps=5)
+    preview = np.zeros((15, 21, 3), np.uint8)
+    with caplog.at_level("INFO", logger="rtstereo.stream"):
+        for number in range(2):
+            sink.write(SimpleNamespace(preview=preview, pair=SimpleNamespace(left=preview), number=number))
+    sink.close()
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"{tmp_path / 'py.mp4'}: ")]
+    assert len(said) == 1 and "written 22x16, with a black column at the right and a black row at the bottom" in said[0]

@@ -46,6 +46,13 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a program stopped by 
 EMPTY_REFUSED_ONLY = {"train": ("out_dir",)}
 
 
+# ONNX Runtime's execution providers have no option of their own: `--provider cuda` got "unrecognized arguments" alone.
+PROVIDERS_HINT = (
+    "; ONNX Runtime's providers are a setting, --set providers=tensorrt,cuda,cpu (tried in that order), and "
+    "--device cuda tries TensorRT, then CUDA"
+)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that answers a mistyped verb or option with the close matches."""
 
@@ -65,6 +72,8 @@ class _Parser(argparse.ArgumentParser):
         elif message.startswith("unrecognized arguments: "):
             words = [word.partition("=")[0] for word in message.split()[2:] if word.startswith("--")]
             candidates = [option for action in self._actions for option in action.option_strings]
+            if {"--provider", "--providers"} & set(words) and "--backend" in candidates:  # one that runs ONNX Runtime
+                return PROVIDERS_HINT
         else:
             return ""
         # 0.75: close enough to be a slip of the keys (at 0.7, --version was offered --precision)

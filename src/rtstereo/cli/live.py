@@ -69,7 +69,10 @@ def run(args: argparse.Namespace) -> int:
     with stream_logging("live", args.quiet):
         source = open_live_camera(args)
         refuse_a_second_calibration(args, source)
-        return run_stream(args, source, "live")
+        try:
+            return run_stream(args, source, "live")
+        finally:
+            source.close()  # opened before the model loaded, which then failed: no frame was taken
 
 
 def open_live_camera(args: argparse.Namespace) -> LiveSource:

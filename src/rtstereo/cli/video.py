@@ -19,7 +19,7 @@ from pathlib import Path
 from ..errors import InputError, OutputError, RtStereoError, require
 from ..io.atomic import terminate_as_interrupt
 from ..sinks.video import Sink
-from ..sources.base import FramePreparer, FrameSource
+from ..sources.base import FramePreparer, FrameSource, LiveSource
 from ..temporal import TemporalFilter
 from ..text import counted
 from ..viewer import DEFAULT_MAX_POINTS
@@ -406,6 +406,8 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     settings = temporal_settings(args)
     temporal = TemporalFilter(*settings) if settings is not None else None
     viewer_options = _viewer_options(args, source)  # fails before the model loads, not at the first frame
+    if isinstance(source, LiveSource):  # no camera: said before the model loads, its notes and its progress bar
+        source.open()
     predictor, adaptation = stream_predictor(args, predictor_from_args)
     sinks = []
     if args.output:
@@ -592,7 +594,6 @@ def _viewer_options(args: argparse.Namespace, source: FrameSource):
         InputError: no calibration is given and the source has none of its own.
         MissingDependencyError: rerun-sdk is not installed.
     """
-    from ..sources.base import LiveSource
     from ..sources.cameras import UVCSource
     from ..viewer import ViewerOptions, check_rrd_path
 

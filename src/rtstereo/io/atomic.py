@@ -262,6 +262,17 @@ def interrupts_deferred() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
+def interruption_cause(exc: BaseException) -> str:
+    """What a ``KeyboardInterrupt`` stands for: the signal's name (``SIGTERM``) where :func:`terminate_as_interrupt`
+    raised it, else ``Ctrl-C`` (Python raises it for SIGINT).
+
+    Examples:
+        >>> interruption_cause(KeyboardInterrupt())
+        'Ctrl-C'
+    """
+    return getattr(exc, "signal_name", None) or "Ctrl-C"
+
+
 @contextlib.contextmanager
 def terminate_as_interrupt(
     error: type[KeyboardInterrupt] = KeyboardInterrupt, unless: Callable[[], bool] | None = None, once: bool = False
@@ -290,7 +301,9 @@ def terminate_as_interrupt(
         if (once and raised) or (unless is not None and unless()):
             return
         raised = True
-        raise error(f"signal {number}")
+        interrupt = error(f"signal {number}")
+        interrupt.signal_name = signal.Signals(number).name  # what a report says stopped it (see interruption_cause)
+        raise interrupt
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:

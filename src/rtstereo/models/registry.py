@@ -127,7 +127,9 @@ class ModelSpec:
                 "rtstereo.runtime.providers.limit_threads(N) before loading)"
             )
         elif elsewhere:
-            hint = f": {key} is a setting of the {elsewhere[0]} backend, add --backend {elsewhere[0]}"
+            hint = (
+                f": {key} is a setting of the {elsewhere[0]} backend, add --backend {elsewhere[0]} (backend= in Python)"
+            )
         else:
             close = difflib.get_close_matches(key, list(dict.fromkeys(names)), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""

@@ -388,7 +388,9 @@ def load_onnx(
     if threads is not None:
         threads = coerce_setting("threads", threads, 1)
     if precision not in ("fp32", "fp16"):
-        raise InputError(f"ONNX Runtime runs fp32 or fp16 exports, not '{precision}'; use --precision fp32")
+        raise InputError(
+            f"ONNX Runtime runs fp32 or fp16 exports, not '{precision}'; use --precision fp32 (precision= in Python)"
+        )
     session_args = {
         "device": device,
         "providers": providers,
@@ -411,7 +413,7 @@ def load_onnx(
     ):
         raise InputError(
             f"{path} holds an {contract.precision} model and only TensorRT can run it in fp16; export it with "
-            "--fp16 (rtstereo export ... --fp16), or use --precision fp32"
+            "--fp16 (rtstereo export ... --fp16), or use --precision fp32 (precision= in Python)"
         )
     # What the file runs in: an int8 export is int8 whatever --precision says (it read fp32 in results)
     run_precision = "fp16" if "fp16" in (precision, contract.precision) else "fp32"
@@ -596,7 +598,9 @@ def predictor_from_export(
         InputError: a precision other than fp32/fp16, or a bad device.
     """
     if precision not in ("fp32", "fp16"):
-        raise InputError(f"ONNX Runtime runs fp32 or fp16, not '{precision}'; use --precision fp32 or fp16")
+        raise InputError(
+            f"ONNX Runtime runs fp32 or fp16, not '{precision}'; use --precision fp32 or fp16 (precision= in Python)"
+        )
     _device_id(device)
     check_gpu_build(device, providers)  # before any export, which the first pair would start
     backend = ExportOnFirstUseBackend(

@@ -115,7 +115,7 @@ def provider_list(
         if device == "cpu" and on_gpu:  # they ran on GPU 0 of a GPU build: not where --device cpu said
             raise InputError(
                 f"--device cpu and the providers {', '.join(on_gpu)} disagree: they run on a GPU; give --device "
-                "cuda[:N] with them, or leave them out of --set providers"
+                "cuda[:N] with them (device= in Python), or leave them out of --set providers (providers=)"
             )
     elif device == "cpu":
         names = ["CPUExecutionProvider"]

@@ -16,7 +16,7 @@ from ..batch.job import PredictorOptions, failure_reason
 from ..datasets.readers import Sample
 from ..errors import RtStereoError
 from ..eval import EvalInterrupted, EvalReport, SceneResult, score_sample
-from ..io.atomic import terminate_as_interrupt
+from ..io.atomic import interruption_cause, terminate_as_interrupt
 from ..runtime.providers import limit_threads
 from ..text import counted
 from .session import (
@@ -132,7 +132,7 @@ def run_ray_eval(
         )
         bar = progress_bar(total=len(samples), desc="eval (ray)", unit="scene", file=sys.stderr, disable=not progress)
         said: set[str] = set()
-        interrupted = False
+        interrupted, interrupted_by = False, None  # Ray's own error around an interrupt does not say what raised it
         try:
             with terminate_as_interrupt():  # Ray's own SIGTERM handler exits at once, with a stack dump
                 for row in dataset.iter_rows():
@@ -152,8 +152,8 @@ def run_ray_eval(
                         scored[index] = SceneResult(**values)
         except RtStereoError:
             raise
-        except KeyboardInterrupt:
-            interrupted = True
+        except KeyboardInterrupt as exc:
+            interrupted, interrupted_by = True, interruption_cause(exc)
         except Exception as exc:  # noqa: BLE001 - Ray's own failures (a worker died, a node was lost)
             if not caused_by_interrupt(exc):
                 raise pipeline_stopped(exc, f"{bar.n} of {counted(len(samples), 'scene')}") from exc
@@ -163,7 +163,7 @@ def run_ray_eval(
     report.scenes = [scored[i] for i in sorted(scored)]
     report.failures = [failed[i] for i in sorted(failed)]
     if interrupted:  # the scenes whose results came back are kept, as in one process
-        report.interrupted = True
+        report.interrupted, report.interrupted_by = True, interrupted_by
         raise EvalInterrupted(report)
     return report
 

@@ -230,6 +230,24 @@ class VideoSink(Sink):
                 )
             self._size_wh = padded_wh
             self._frame_hw = frame.pair.left.shape[:2]
+            if padded_wh != (width, height):  # said once: a black line at an edge is no artefact of the model
+                added = " and ".join(
+                    side
+                    for side, odd in (
+                        ("a black column at the right", width % 2),
+                        ("a black row at the bottom", height % 2),
+                    )
+                    if odd
+                )
+                log.info(
+                    "%s: the previews are %dx%d (WxH) and MPEG-4 needs even sizes: written %dx%d, with %s (every "
+                    "pixel of the preview kept; frames of even sizes, e.g. --size HxW, avoid it)",
+                    self.path,
+                    width,
+                    height,
+                    *padded_wh,
+                    added,
+                )
         elif padded_wh != self._size_wh:
             (h0, w0), (h1, w1) = self._frame_hw, frame.pair.left.shape[:2]
             raise OutputError(

@@ -352,6 +352,31 @@ class LiveSource(FrameSource):
         self._grabbed = 0
         self._grab_elapsed_s = 0.0
         self._slot: LatestSlot | None = None
+        self._opened = False  # by open(), ahead of the iteration, which then takes the device as it is
+
+    def open(self) -> None:
+        """Open the device now rather than at the first frame: a camera that is missing is said before the slow
+        work that precedes its first frame (loading a model). The iteration takes it over; :meth:`close` releases
+        it when no iteration follows.
+
+        Raises:
+            CameraError: the device cannot be opened.
+        """
+        if self._opened:
+            return
+        try:
+            with native_output_held():  # drivers' own lines (DepthAI, V4L2) come after our error, if at all
+                self._open()
+        except BaseException:
+            self._close()  # whatever was opened before the failure
+            raise
+        self._opened = True
+
+    def close(self) -> None:
+        """Release a device :meth:`open` opened and no iteration took over (one did: it releases it itself)."""
+        if self._opened:
+            self._opened = False
+            self._close()
 
     @abc.abstractmethod
     def _open(self) -> None: ...
@@ -395,12 +420,8 @@ class LiveSource(FrameSource):
             slot.close(exc)
 
     def _frames(self) -> Iterator[StereoPair]:
-        try:
-            with native_output_held():  # drivers' own lines (DepthAI, V4L2) come after our error, if at all
-                self._open()
-        except BaseException:
-            self._close()  # whatever was opened before the failure
-            raise
+        self.open()
+        self._opened = False  # this iteration releases it, in its finally
         slot, stop = LatestSlot(), threading.Event()
         self._slot = slot
         grabber = threading.Thread(target=self._grab_loop, args=(slot, stop), name="rtstereo-grabber", daemon=True)
