@@ -120,9 +120,18 @@ def test_gwcnet_fp16_export_of_the_random_weight_fixtures_keeps_its_overflowing_
     assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer)  # still an fp16 model
 
 
+def _crestereo_golden_rgb(shared):
+    """The CREStereo fixture with its images in RGB, as rtstereo feeds every network: the fixture's are in the
+    order the original code feeds the weights (cv2.imread's BGR), which the exported graph makes of RGB."""
+    io = dict(_golden(shared, "crestereo_io.npz"))
+    for key in ("left", "right", "left_half", "right_half"):
+        io[key] = np.ascontiguousarray(io[key][:, ::-1])
+    return io
+
+
 @pytest.mark.slow
 def test_crestereo_single_pass_export_reproduces_the_original(shared, tmp_path):
-    io = _golden(shared, "crestereo_io.npz")
+    io = _crestereo_golden_rgb(shared)
     weights = shared("fixtures", "golden", "crestereo_random.pth")
     _, predictor = _export_and_load(tmp_path, "crestereo", weights, {"iters": 4}, io, (64, 128))
     error_px = float(np.abs(predictor.backend.run(io["left"], io["right"]) - io["flow_noinit"][0, 0]).max())
@@ -131,7 +140,7 @@ def test_crestereo_single_pass_export_reproduces_the_original(shared, tmp_path):
 
 @pytest.mark.slow
 def test_crestereo_two_pass_exports_the_public_pair_and_reproduces_the_original(shared, tmp_path):
-    io = _golden(shared, "crestereo_io.npz")
+    io = _crestereo_golden_rgb(shared)
     weights = shared("fixtures", "golden", "crestereo_random.pth")
     result, predictor = _export_and_load(tmp_path, "crestereo", weights, {"iters": 4, "two_pass": True}, io, (64, 128))
     assert result.path.name == "crestereo.onnx" and result.init_path.name == "crestereo_init.onnx"
