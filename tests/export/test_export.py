@@ -290,6 +290,21 @@ def test_cached_export_is_reused(tmp_path, monkeypatch):
     assert onnx_export.weights_digest(module) != onnx_export.weights_digest(ToyNet())
 
 
+def test_cached_export_key_holds_a_bgr_networks_channel_order(tmp_path, monkeypatch):
+    """CREStereo's exports were fed RGB until its module reversed the channels, under the same rtstereo version:
+    --backend onnxruntime found such a file in the cache and ran it, colour channels swapped."""
+    import dataclasses
+
+    made = []
+    monkeypatch.setattr(onnx_export, "export_onnx", lambda spec, settings, module, size, path, **k: made.append(path))
+    module = ToyNet().eval()
+    bgr = dataclasses.replace(TOY_SPEC, channel_order="bgr")
+    export_cached(TOY_SPEC, {"max_disp": 16}, module, (32, 48), cache=tmp_path)
+    made[0].write_bytes(b"an export made when the network was fed RGB")
+    export_cached(bgr, {"max_disp": 16}, module, (32, 48), cache=tmp_path)
+    assert len(made) == 2 and made[1] != made[0]
+
+
 # --- exceptions ------------------------------------------------------------------------------------------
 
 

@@ -1031,6 +1031,9 @@ def export_cached(
             "opset": opset,
             "rtstereo": __version__,
             "torch": torch.__version__,
+            # CREStereo was exported fed RGB before it was fed BGR, under the same version: such a file must
+            # not be found; RGB networks keep the key they had, and their cached files.
+            **({"channel_order": spec.channel_order} if spec.channel_order != "rgb" else {}),
         },
         sort_keys=True,
     )
