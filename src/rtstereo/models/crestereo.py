@@ -61,8 +61,8 @@ DEFAULT_ITERS = 20
 
 def rgb_to_bgr(images: torch.Tensor) -> torch.Tensor:
     """``(N, 3, H, W)`` images with their colour channels reversed: rtstereo's RGB in the BGR order the
-    released weights take (megvii's ``test.py`` and training reader, and the PyTorch port's test script,
-    load images with ``cv2.imread`` and feed them unconverted)."""
+    released weights take (megvii's ``test.py`` and training reader, and the PyTorch port's
+    ``test_onnx_model.py``, load images with ``cv2.imread`` and feed them unconverted)."""
     return images.flip(1)
 
 
