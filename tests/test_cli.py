@@ -409,9 +409,11 @@ def test_models_lists_and_describes(capsys):
     code, out, _ = run_cli(capsys, "models", PACKAGED_NETWORK)
     assert code == 0 and out.startswith(f"{PACKAGED_NETWORK}: ")
     code, out, _ = run_cli(capsys, "models", "crestereo")
-    assert "two_pass" in out and "raw255" in out
+    assert "two_pass" in out and "raw255 normalisation, BGR order (the RGB images reversed" in out
     assert "size multiple of 32, at least 64 px (padded" in out  # the predictor pads small pairs to 64 px
     assert "refinement iterations, 2 or more" in out  # 1 is refused: "or any" said otherwise
+    code, out, _ = run_cli(capsys, "models", "gwcnet-g")
+    assert "input: imagenet normalisation, RGB order, size multiple of 16" in out
     code, out, _ = run_cli(capsys, "models", "sgbm")
     settings = out.split("settings (--set KEY=VALUE):\n")[1].splitlines()
     columns = {re.match(r" +\S+ = \S+ +", line).end() for line in settings}  # where each help text starts

@@ -120,9 +120,18 @@ def test_gwcnet_fp16_export_of_the_random_weight_fixtures_keeps_its_overflowing_
     assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer)  # still an fp16 model
 
 
+def _crestereo_golden_rgb(shared):
+    """The CREStereo fixture with its images in RGB, as rtstereo feeds every network: the fixture's are in the
+    order the original code feeds the weights (cv2.imread's BGR), which the exported graph makes of RGB."""
+    io = dict(_golden(shared, "crestereo_io.npz"))
+    for key in ("left", "right", "left_half", "right_half"):
+        io[key] = np.ascontiguousarray(io[key][:, ::-1])
+    return io
+
+
 @pytest.mark.slow
 def test_crestereo_single_pass_export_reproduces_the_original(shared, tmp_path):
-    io = _golden(shared, "crestereo_io.npz")
+    io = _crestereo_golden_rgb(shared)
     weights = shared("fixtures", "golden", "crestereo_random.pth")
     _, predictor = _export_and_load(tmp_path, "crestereo", weights, {"iters": 4}, io, (64, 128))
     error_px = float(np.abs(predictor.backend.run(io["left"], io["right"]) - io["flow_noinit"][0, 0]).max())
@@ -131,7 +140,7 @@ def test_crestereo_single_pass_export_reproduces_the_original(shared, tmp_path):
 
 @pytest.mark.slow
 def test_crestereo_two_pass_exports_the_public_pair_and_reproduces_the_original(shared, tmp_path):
-    io = _golden(shared, "crestereo_io.npz")
+    io = _crestereo_golden_rgb(shared)
     weights = shared("fixtures", "golden", "crestereo_random.pth")
     result, predictor = _export_and_load(tmp_path, "crestereo", weights, {"iters": 4, "two_pass": True}, io, (64, 128))
     assert result.path.name == "crestereo.onnx" and result.init_path.name == "crestereo_init.onnx"
@@ -279,6 +288,21 @@ def test_cached_export_is_reused(tmp_path, monkeypatch):
     with torch.no_grad():
         module.conv.bias.add_(1.0)  # other weights: another key
     assert onnx_export.weights_digest(module) != onnx_export.weights_digest(ToyNet())
+
+
+def test_cached_export_key_holds_a_bgr_networks_channel_order(tmp_path, monkeypatch):
+    """CREStereo's exports were fed RGB until its module reversed the channels, under the same rtstereo version:
+    --backend onnxruntime found such a file in the cache and ran it, colour channels swapped."""
+    import dataclasses
+
+    made = []
+    monkeypatch.setattr(onnx_export, "export_onnx", lambda spec, settings, module, size, path, **k: made.append(path))
+    module = ToyNet().eval()
+    bgr = dataclasses.replace(TOY_SPEC, channel_order="bgr")
+    export_cached(TOY_SPEC, {"max_disp": 16}, module, (32, 48), cache=tmp_path)
+    made[0].write_bytes(b"an export made when the network was fed RGB")
+    export_cached(bgr, {"max_disp": 16}, module, (32, 48), cache=tmp_path)
+    assert len(made) == 2 and made[1] != made[0]
 
 
 # --- exceptions ------------------------------------------------------------------------------------------

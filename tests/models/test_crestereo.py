@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import warnings
 
+import cv2
 import numpy as np
 import pytest
 
@@ -42,7 +43,8 @@ def _golden_run(checkpoint: str, io_file: str):
             "flow_noinit": model.net(tensors["left"], tensors["right"], ITERS),
             "flow_half": model.net(tensors["left_half"], tensors["right_half"], ITERS),
             "flow_combined": model.net(tensors["left"], tensors["right"], ITERS, flow_init=tensors["flow_half"]),
-            "two_pass_disparity": model(tensors["left"], tensors["right"]),
+            # the predictor takes RGB; the fixture's images are in the order the port was fed (BGR)
+            "two_pass_disparity": model(tensors["left"].flip(1), tensors["right"].flip(1)),
         }
     return ours, tensors
 
@@ -60,6 +62,23 @@ def _max_error(ours: torch.Tensor, reference: torch.Tensor) -> float:
 
 def _rgb255(height: int = 32, width: int = 64, batch: int = 1) -> torch.Tensor:
     return torch.rand(batch, 3, height, width) * 255.0
+
+
+def _scene_bgr(height: int, width: int) -> np.ndarray:
+    """A uint8 colour image whose channels differ (as cv2.imread returns a photo): smooth random blobs."""
+    rng = np.random.default_rng(3)
+    small = rng.integers(0, 256, (height // 8, width // 8, 3), dtype=np.uint8)
+    small[..., 0] //= 4  # little blue, much red: reversing the channels changes the image
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def _original_two_pass(net, left_bgr, right_bgr, iters):
+    """megvii's test.py ``inference``: half-size pass (bilinear, align_corners=True), then the full-size pass."""
+    half = (left_bgr.shape[2] // 2, left_bgr.shape[3] // 2)
+    left_dw2 = torch.nn.functional.interpolate(left_bgr, size=half, mode="bilinear", align_corners=True)
+    right_dw2 = torch.nn.functional.interpolate(right_bgr, size=half, mode="bilinear", align_corners=True)
+    flow_dw2 = net(left_dw2, right_dw2, iters)
+    return net(left_bgr, right_bgr, iters, flow_init=flow_dw2)[:, 0]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -110,7 +129,29 @@ def test_single_pass_predictor_returns_channel_zero():
     model = CREStereoPredictor(iters=2).eval()
     left, right = _rgb255(), _rgb255()
     with torch.no_grad():
-        assert torch.equal(model(left, right), model.net(left, right, 2)[:, 0])
+        assert torch.equal(model(left, right), model.net(left.flip(1), right.flip(1), 2)[:, 0])
+
+
+@pytest.mark.parametrize("two_pass", [False, True])
+def test_predictor_feeds_the_network_bgr_as_the_original_code(shared, two_pass):
+    """megvii's test.py (and the port's test_model.py) feed ``cv2.imread``'s BGR unconverted, and the weights were
+    trained on images read so: rtstereo's RGB is reversed before the network. It was fed RGB, the colour channels
+    of the released weights swapped."""
+    assert get_spec("crestereo").channel_order == "bgr"  # what `rtstereo models crestereo` says
+    model = build_crestereo({"iters": 2, "two_pass": two_pass}).eval()
+    load_crestereo_checkpoint(model, shared("fixtures", "golden", "crestereo_random.pth"))
+    rgb = torch.from_numpy(cv2.cvtColor(_scene_bgr(64, 64), cv2.COLOR_BGR2RGB)).permute(2, 0, 1)[None].float()
+    right = torch.roll(rgb, -3, dims=3)
+    left_bgr, right_bgr = rgb.flip(1), right.flip(1)  # what cv2.imread gives the original
+    with torch.no_grad():
+        ours = model(rgb, right)
+        if two_pass:
+            original = _original_two_pass(model.net, left_bgr, right_bgr, 2)
+        else:
+            original = model.net(left_bgr, right_bgr, 2)[:, 0]
+        swapped = model(left_bgr, right_bgr)
+    assert _max_error(ours, original) <= TOLERANCE_PX
+    assert _max_error(swapped, original) > 100 * TOLERANCE_PX  # the test sees a swap
 
 
 def test_builder_and_registry_contract():

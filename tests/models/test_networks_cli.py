@@ -13,6 +13,8 @@ import torch
 import rtstereo
 from rtstereo.cli import main
 from rtstereo.io import read_disparity
+from rtstereo.models import get_spec
+from rtstereo.models.registry import import_object
 from rtstereo.runtime.preprocess import normalize
 
 
@@ -120,6 +122,55 @@ def test_crestereo_predict_matches_the_module(capsys, tmp_path, shared, two_pass
     valid = np.isfinite(ours)
     assert np.abs(ours[valid] - expected[valid]).max() <= 1e-3
     assert np.array_equal(valid, expected > 0)
+
+
+def _as_the_original_feeds(model, left_png, right_png):
+    """The network input that the original project's evaluation code makes of two image files."""
+    if model == "crestereo":  # megvii-research/CREStereo test.py: cv2.imread (BGR), float 0..255, unconverted
+        images = [cv2.imread(str(path)).astype(np.float32) for path in (left_png, right_png)]
+    else:  # xy-guo/GwcNet, mileyan/AnyNet: PIL .convert("RGB"), ToTensor (0..1), Normalize(ImageNet mean, std)
+        from PIL import Image
+
+        mean, std = np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32)
+        images = [
+            (np.asarray(Image.open(path).convert("RGB"), np.float32) / 255.0 - mean) / std
+            for path in (left_png, right_png)
+        ]
+    return [torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)[None])) for image in images]
+
+
+@pytest.mark.parametrize(
+    "model, weights, settings",
+    [("gwcnet-gc", "gwcnet-gc_maxdisp48.ckpt", {"max_disp": 48}), ("crestereo", "crestereo_random.pth", {"iters": 2})],
+)
+def test_predict_feeds_each_network_the_channel_order_and_range_of_its_original_code(
+    capsys, tmp_path, shared, model, weights, settings
+):
+    """rtstereo predict on PNG files gives what the original evaluation code gives on them, and would not with
+    the colour channels reversed (AnyNet: test_anynet_golden_through_predict_on_png, with its real weights).
+    CREStereo was fed RGB where megvii's code feeds cv2.imread's BGR."""
+    weights = shared("fixtures", "golden", weights)
+    left, right = _random_rgb(64, 128, seed=4)
+    left_png, right_png = write_png(tmp_path / "l.png", left), write_png(tmp_path / "r.png", right)
+    out = tmp_path / "d.npy"
+    options = [item for key, value in settings.items() for item in ("--set", f"{key}={value}")]
+    cli(capsys, "predict", left_png, right_png, "-o", out, "--model", model, "--weights", weights, *options)
+    spec = get_spec(model)
+    module = import_object(spec.builder)(spec.resolve_settings(settings)).eval()
+    import_object(spec.checkpoint_loader)(module, weights)
+    # the original network: GwcNet's module is its forward; CREStereo's core network is the port's Model
+    network = (lambda a, b: module.net(a, b, 2)[:, 0]) if model == "crestereo" else module
+    inputs = _as_the_original_feeds(model, left_png, right_png)
+    with torch.no_grad():
+        original = network(*inputs)[0].numpy()
+        swapped = network(*(x.flip(1) for x in inputs))[0].numpy()
+    ours = np.load(out)
+    valid = np.isfinite(ours)
+    assert np.array_equal(valid, original > 0)  # the network's own map: only its values <= 0 px are invalid
+    # The seeded random GwcNet weights are chaotic: rounding differences of 5e-7 in the normalised input move
+    # about 10 of its 8192 pixels by up to 0.1 px; a swapped channel order moves most of them.
+    assert np.mean(np.abs(ours[valid] - original[valid]) > 1e-3) < 0.01
+    assert np.mean(np.abs(swapped - original) > 0.05) > 0.3, "the pair cannot tell a swapped channel order"
 
 
 def test_weights_from_a_url_are_downloaded_once(tmp_path, shared, monkeypatch):

@@ -1,13 +1,15 @@
 """The public CREStereo ONNX files (PINTO model zoo 284): run as their own scripts run them.
 
 The graphs here are tiny stand-ins with the files' layout (inputs by position, BGR, output ``(1, 2, H, W)``),
-whose outputs are known in closed form.
+whose outputs are known in closed form; one is the CREStereo port's network traced as the public files were.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnx
 import pytest
@@ -165,3 +167,41 @@ def test_a_public_file_is_benched_at_its_own_size(tmp_path, monkeypatch):
         "fixed at 16x32 (HxW): bench it with --sizes 16x32, or the public file made at that size"
         in report.rows[1].reason
     )
+
+
+@pytest.mark.slow
+def test_the_port_network_as_a_public_file_agrees_with_rtstereo_crestereo(tmp_path, shared):
+    """A public file is the port's network traced as it is (PINTO's conversion: BGR in, as megvii's test.py feeds).
+    Run by rtstereo, it gives what rtstereo's own CREStereo gives on the same RGB pair: both feed the weights BGR.
+    They disagreed when the PyTorch network was fed RGB."""
+    torch = pytest.importorskip("torch")
+    from rtstereo.models.crestereo import CREStereo, load_crestereo_checkpoint
+
+    weights = shared("fixtures", "golden", "crestereo_random.pth")
+    net = CREStereo().eval()
+    load_crestereo_checkpoint(net, weights)
+
+    class Init(torch.nn.Module):  # the public init layout: left, right -> flow (1, 2, H, W)
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, left, right):
+            return self.net(left, right, 2)
+
+    path = tmp_path / "crestereo_init_iter2_64x128.onnx"
+    example = torch.zeros(1, 3, 64, 128)  # at least 64 px: the size rtstereo pads CREStereo to
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about the (static) shape checks
+        torch.onnx.export(Init(), (example, example), path, opset_version=17, dynamo=False)
+    rng = np.random.default_rng(5)
+    left = cv2.resize(rng.integers(0, 256, (8, 16, 3), dtype=np.uint8), (128, 64))
+    left[..., 2] //= 4  # channels that differ, so that their order matters
+    right = np.roll(left, -2, axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # random weights: maps a real scene would not give
+        public = rtstereo.load(str(path)).predict(left, right).disparity_px
+        ours = rtstereo.load("crestereo", weights=weights, settings={"iters": 2}).predict(left, right).disparity_px
+    valid = np.isfinite(ours)
+    assert np.array_equal(valid, np.isfinite(public))
+    assert float(np.abs(public[valid] - ours[valid]).max()) <= 1e-3

@@ -55,8 +55,13 @@ def run(args: argparse.Namespace) -> int:
             )
         elif spec.kind != "classical":
             at_least = f", at least {spec.min_size_px} px" if spec.min_size_px > spec.size_divisor else ""
+            order = (  # the order its weights take; the images given are RGB either way
+                "BGR order (the RGB images reversed, as its original code feeds cv2.imread's)"
+                if spec.channel_order == "bgr"
+                else "RGB order"
+            )
             print(
-                f"  input: {spec.normalization} normalisation, size multiple of {spec.size_divisor}{at_least} "
+                f"  input: {spec.normalization} normalisation, {order}, size multiple of {spec.size_divisor}{at_least} "
                 f"(padded, then cropped back)"
             )
         print(

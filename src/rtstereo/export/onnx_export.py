@@ -256,25 +256,25 @@ class _DisparityOnly(torch.nn.Module):
 
 
 class _InitPass(torch.nn.Module):
-    """CREStereo's first pass: half-size images -> flow ``(N, 2, H/2, W/2)``."""
+    """CREStereo's first pass: half-size RGB images -> flow ``(N, 2, H/2, W/2)``."""
 
-    def __init__(self, network: Any, iters: int):
+    def __init__(self, predictor: Any):
         super().__init__()
-        self.network, self.iters = network, iters
+        self.predictor = predictor
 
     def forward(self, left: Any, right: Any) -> Any:
-        return self.network(left, right, self.iters)
+        return self.predictor.first_pass(left, right)
 
 
 class _RefinePass(torch.nn.Module):
-    """CREStereo's second pass: full-size images and the first pass's flow -> disparity ``(N, H, W)``."""
+    """CREStereo's second pass: full-size RGB images and the first pass's flow -> disparity ``(N, H, W)``."""
 
-    def __init__(self, network: Any, iters: int):
+    def __init__(self, predictor: Any):
         super().__init__()
-        self.network, self.iters = network, iters
+        self.predictor = predictor
 
     def forward(self, left: Any, right: Any, flow_init: Any) -> Any:
-        return self.network(left, right, self.iters, flow_init=flow_init)[:, 0]
+        return self.predictor.refine_pass(left, right, flow_init)[:, 0]
 
 
 @dataclass
@@ -293,19 +293,18 @@ def _is_two_pass(spec: ModelSpec, settings: Mapping[str, Any]) -> bool:
 def _parts(spec: ModelSpec, settings: Mapping[str, Any], module: Any, left: Any, right: Any) -> list[_Part]:
     if not _is_two_pass(spec, settings):
         return [_Part("single", _DisparityOnly(module).eval(), (left, right), ("left", "right"), "disparity")]
-    network, iters = module.net, module.iters
     half_hw = (left.shape[-2] // 2, left.shape[-1] // 2)
     # The same resize as CREStereoPredictor's two-pass forward (bilinear, corners aligned).
     left_half, right_half = (
         torch.nn.functional.interpolate(x, size=half_hw, mode="bilinear", align_corners=True) for x in (left, right)
     )
     with torch.inference_mode():
-        flow_half = network(left_half, right_half, iters)
+        flow_half = module.first_pass(left_half, right_half)
     return [
-        _Part("init", _InitPass(network, iters).eval(), (left_half, right_half), ("left", "right"), "flow_init"),
+        _Part("init", _InitPass(module).eval(), (left_half, right_half), ("left", "right"), "flow_init"),
         _Part(
             "refine",
-            _RefinePass(network, iters).eval(),
+            _RefinePass(module).eval(),
             (left, right, flow_half.clone()),
             ("left", "right", "flow_init"),
             "disparity",
@@ -1032,6 +1031,9 @@ def export_cached(
             "opset": opset,
             "rtstereo": __version__,
             "torch": torch.__version__,
+            # CREStereo was exported fed RGB before it was fed BGR, under the same version: such a file must
+            # not be found; RGB networks keep the key they had, and their cached files.
+            **({"channel_order": spec.channel_order} if spec.channel_order != "rgb" else {}),
         },
         sort_keys=True,
     )

@@ -146,6 +146,7 @@ register(
             "two_pass": "run a half-size pass first and use it to initialise the full-size pass",
         },
         normalization="raw255",
+        channel_order="bgr",  # megvii's test.py and training reader feed cv2.imread's images unconverted
         size_divisor=32,
         min_size_px=64,  # two_pass's half-size pass interpolates at 1/16 of its input: 2 pixels there
         checkpoint_loader="rtstereo.models.crestereo:load_crestereo_checkpoint",

@@ -59,6 +59,13 @@ FEATURE_DIM = 256
 DEFAULT_ITERS = 20
 
 
+def rgb_to_bgr(images: torch.Tensor) -> torch.Tensor:
+    """``(N, 3, H, W)`` images with their colour channels reversed: rtstereo's RGB in the BGR order the
+    released weights take (megvii's ``test.py`` and training reader, and the PyTorch port's
+    ``test_onnx_model.py``, load images with ``cv2.imread`` and feed them unconverted)."""
+    return images.flip(1)
+
+
 def _resize_flow(flow: torch.Tensor, size_hw: tuple[int, int], scale: float) -> torch.Tensor:
     """Bilinear resize (align_corners=True, as the original) with the values multiplied by ``scale``."""
     return scale * F.interpolate(flow, size=size_hw, mode="bilinear", align_corners=True)
@@ -67,7 +74,7 @@ def _resize_flow(flow: torch.Tensor, size_hw: tuple[int, int], scale: float) -> 
 class CREStereo(nn.Module):
     """The CREStereo network (PyTorch port layout).
 
-    ``forward(left, right, iters, flow_init=None)`` takes float images in ``0..255``,
+    ``forward(left, right, iters, flow_init=None)`` takes float BGR images in ``0..255``,
     ``(N, 3, H, W)`` with ``H`` and ``W`` multiples of 16, and returns the flow ``(N, 2, H, W)``
     whose channel 0 is the disparity of the left image in pixels (positive).
 
@@ -96,7 +103,7 @@ class CREStereo(nn.Module):
         """Flow from the left to the right image, negated: channel 0 is the disparity.
 
         Args:
-            left, right: ``(N, 3, H, W)`` float in ``0..255``; ``H``, ``W`` multiples of 16, at least 32.
+            left, right: ``(N, 3, H, W)`` float BGR in ``0..255``; ``H``, ``W`` multiples of 16, at least 32.
             iters: refinement steps at 1/4 (and ``iters // 2`` at each of 1/16 and 1/8 when there is
                 no ``flow_init``).
             flow_init: optional ``(N, 2, h, w)`` output of a pass at another size (usually half);
@@ -203,13 +210,16 @@ def _check_inputs(left: torch.Tensor, right: torch.Tensor, iters: int, flow_init
 class CREStereoPredictor(nn.Module):
     """The registry's view of CREStereo: ``forward(left, right)`` -> disparity ``(N, H, W)``.
 
+    It takes RGB, as every rtstereo network does, and hands :attr:`net` the BGR order that the released
+    weights were trained on and that the original code feeds (:func:`rgb_to_bgr`).
+
     Args:
         iters: refinement steps per pass.
         two_pass: first run the network on the pair resized by 0.5 (bilinear, align_corners=True),
             then initialise the full-size pass with that flow.
 
-    The core network is :attr:`net`; an exporter can export the two passes as separate models:
-    ``net(half_left, half_right, iters)`` and ``net(left, right, iters, flow_init=...)``.
+    The core network is :attr:`net` (BGR in); an exporter can export the two passes as separate models
+    taking RGB: :meth:`first_pass` on the half-size pair and :meth:`refine_pass` with its ``flow_init``.
 
     Examples:
         >>> model = CREStereoPredictor(iters=2, two_pass=True).eval()
@@ -247,30 +257,38 @@ class CREStereoPredictor(nn.Module):
         """Input ``H`` and ``W`` must be at least this: 64 in two-pass mode, else 32."""
         return 2 * MIN_SIZE_PX if self.two_pass else MIN_SIZE_PX
 
+    def first_pass(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        """The flow ``(N, 2, H, W)`` of one pass without initialisation (RGB ``0..255`` in)."""
+        return self.net(rgb_to_bgr(left), rgb_to_bgr(right), self.iters)
+
+    def refine_pass(self, left: torch.Tensor, right: torch.Tensor, flow_init: torch.Tensor) -> torch.Tensor:
+        """The flow ``(N, 2, H, W)`` of a pass initialised by ``flow_init`` (RGB ``0..255`` in)."""
+        return self.net(rgb_to_bgr(left), rgb_to_bgr(right), self.iters, flow_init=flow_init)
+
     def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         """Disparity of the left image.
 
         Args:
-            left, right: ``(N, 3, H, W)`` float in ``0..255``; ``H``, ``W`` multiples of
+            left, right: ``(N, 3, H, W)`` float RGB in ``0..255``; ``H``, ``W`` multiples of
                 :attr:`size_divisor`.
 
         Returns:
             ``(N, H, W)`` disparity, pixels (positive).
         """
-        flow_init = None
-        if self.two_pass:
-            height, width = int(left.shape[-2]), int(left.shape[-1])
-            divisor, minimum = TWO_PASS_SIZE_DIVISOR, 2 * MIN_SIZE_PX
-            if left.dim() != 4 or height % divisor or width % divisor or min(height, width) < minimum:
-                raise InputError(
-                    f"CREStereo in two-pass mode expects (N, 3, H, W) with H and W multiples of {divisor} "
-                    f"and at least {minimum}, got shape {tuple(left.shape)}; pad the images"
-                )
-            half = (height // 2, width // 2)
-            left_half = F.interpolate(left, size=half, mode="bilinear", align_corners=True)
-            right_half = F.interpolate(right, size=half, mode="bilinear", align_corners=True)
-            flow_init = self.net(left_half, right_half, self.iters)
-        return self.net(left, right, self.iters, flow_init=flow_init)[:, 0]
+        if not self.two_pass:
+            return self.first_pass(left, right)[:, 0]
+        height, width = int(left.shape[-2]), int(left.shape[-1])
+        divisor, minimum = TWO_PASS_SIZE_DIVISOR, 2 * MIN_SIZE_PX
+        if left.dim() != 4 or height % divisor or width % divisor or min(height, width) < minimum:
+            raise InputError(
+                f"CREStereo in two-pass mode expects (N, 3, H, W) with H and W multiples of {divisor} "
+                f"and at least {minimum}, got shape {tuple(left.shape)}; pad the images"
+            )
+        half = (height // 2, width // 2)
+        left_half = F.interpolate(left, size=half, mode="bilinear", align_corners=True)
+        right_half = F.interpolate(right, size=half, mode="bilinear", align_corners=True)
+        flow_init = self.first_pass(left_half, right_half)
+        return self.refine_pass(left, right, flow_init)[:, 0]
 
 
 def build_crestereo(settings: Mapping[str, Any]) -> CREStereoPredictor:

@@ -25,6 +25,7 @@ from typing import Any, Literal
 from ..errors import InputError, ModelNotFoundError
 
 Normalization = Literal["imagenet", "raw255", "unit", "none"]
+ChannelOrder = Literal["rgb", "bgr"]
 Kind = Literal["classical", "network", "onnx", "hybrid"]
 
 
@@ -44,6 +45,9 @@ class ModelSpec:
         setting_help: one line per setting.
         normalization: how uint8 RGB is turned into the network input: ``imagenet`` (0..1 then
             ImageNet mean/std), ``raw255`` (float 0..255), ``unit`` (0..1), ``none`` (uint8 as is).
+        channel_order: the colour order the weights were trained on and the original code feeds (``rgb``, or
+            ``bgr`` for images read with ``cv2.imread`` and not converted). Every module is handed RGB; a
+            ``bgr`` network's module reverses the channels itself, so exports and training see the same.
         size_divisor: the network input height and width must be multiples of this; inputs are
             padded to it and the output unpadded.
         checkpoint_loader: ``"module:function"`` loading a weights file into the built module.
@@ -68,6 +72,7 @@ class ModelSpec:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     setting_help: Mapping[str, str] = field(default_factory=dict)
     normalization: Normalization = "none"
+    channel_order: ChannelOrder = "rgb"
     size_divisor: int = 1
     checkpoint_loader: str | None = None
     needs_weights: bool = False

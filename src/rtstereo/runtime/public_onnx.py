@@ -9,10 +9,13 @@ with them read it:
   then the full-size ones ``(1, 3, H, W)``: the half-size pass initialises the full-size one
   (rtstereo's ``--set two_pass=true``).
 
-Inputs are float 0..255 in the BGR order of ``cv2.imread``, as those scripts feed them (CREStereo was
-trained on images read so); the first output is ``(1, 2, H, W)`` with the disparity in channel 0. The
-iterations are in the file's name only (``iterN``). The half-size images are made with the bilinear
-``align_corners=True`` resize of the original two-pass code.
+Inputs are float 0..255 in the BGR order of ``cv2.imread``: the files are the PyTorch port's network traced
+as it is, holding the released weights, which were trained on images read so and which megvii's ``test.py``
+and the port's ``test_onnx_model.py`` feed unconverted. (The ONNX-CREStereo scripts, and the seed project
+built on them, convert to RGB first: they swap the weights' colour channels.) The first output is
+``(1, 2, H, W)`` with the disparity in channel 0. The iterations are in the file's name only (``iterN``).
+The half-size images are made with the bilinear ``align_corners=True`` resize of the original two-pass code
+(those scripts resize with ``cv2.resize``).
 """
 
 from __future__ import annotations
