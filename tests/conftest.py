@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,14 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("RTSTEREO_SHARED", REPO.parent / "shared"))
+
+
+def pytest_configure(config):  # noqa: ARG001 - pytest's hook signature
+    """Ctrl-C as Python sets it up in a terminal, also where the suite was started with SIGINT ignored (a shell
+    without job control ignores it in commands it starts with ``&``, and ``nohup`` keeps that): the tests of
+    Ctrl-C send SIGINT and expect Python's ``default_int_handler`` to turn it into ``KeyboardInterrupt``."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def shared_path(*parts: str) -> Path:
