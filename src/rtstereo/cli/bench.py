@@ -23,7 +23,7 @@ EPILOG = """examples:
       --set channels_last=true,false --set cuda_graphs=auto,false --set compile=false,reduce-overhead
   rtstereo bench hybrid,rtnet-v5,sgbm --sizes 480x640 --threads 2 --baseline sgbm
   rtstereo bench training/default/state.pt --sizes 1080x1920 --precision fp16,fp32 --device cuda
-  rtstereo bench sgbm,bm --sizes 120x160,240x320 --max-disp 64 --data 'lefts/*.png' 'rights/*.png' \
+  rtstereo bench sgbm,bm --sizes 120x160,240x320 --max-disp 64 --data 'lefts/*.png' 'rights/*.png' \\
       --reference sgbm:max_disp=64 -o results/      # your own pairs, no ground truth: scored against sgbm
 
 Times are of the whole predict call per pair, after warm-up. With -o: bench.json (date, commit,
