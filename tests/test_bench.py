@@ -538,6 +538,16 @@ def test_bench_command_prints_the_table_and_writes_results(cli, tmp_path):
     assert "rtstereo bench: sgbm opencv 64x48 max_disp=32 - (row 4 of 4)\n" in err
 
 
+def test_a_rows_warning_is_said_once_not_once_per_warm_up_timing_and_scoring(cli):
+    """A range over half the width is warned about by each call; the sweep said it two or three times per row."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, _, err = cli("bench", "sgbm", "--sizes", "32x48", "--max-disp", "32", "--warmup", "2", "--runs", "3")
+    assert code == 0, err
+    said = [str(w.message) for w in caught if "matches no pixel in the first 32 columns" in str(w.message)]
+    assert len(said) == 1, said
+
+
 def test_bench_command_without_output_writes_nothing(cli):
     code, out, _ = cli("bench", "sgbm", "--sizes", "32x48", "--max-disp", "16", "--warmup", "1", "--runs", "1")
     assert code == 0 and "nothing written" in out

@@ -241,6 +241,19 @@ def test_a_fixed_size_reference_at_another_size_is_refused(monkeypatch):
     assert bench_reference.reference_predictor(Reference("sgbm"), None, "cpu", None)[1] == (48, 96)
 
 
+def test_a_fixed_size_reference_is_named_at_its_own_size_not_each_pairs(pairs, monkeypatch):
+    """The note and bench.json said "at each pair's own size" of an export that ran every pair at its own size."""
+
+    class Fixed(_Constant):
+        fixed_size_hw = (36, 72)
+
+    fixed = Fixed(4.0)
+    monkeypatch.setattr("rtstereo.api.load", lambda *args, **kwargs: fixed)
+    report = run_bench(["sgbm"], [(48, 96)], sweeps={"max_disp": [16]}, data=[pairs], reference="fixed.onnx", **FAST)
+    assert fixed.sizes == [(36, 72), (36, 72)]
+    assert report.reference["label"] == "fixed.onnx at 72x36" and report.reference["size_hw"] == [36, 72]
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

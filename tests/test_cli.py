@@ -498,6 +498,15 @@ def test_help_lists_every_verb(capsys):
         assert verb in out
 
 
+def test_every_verbs_help_examples_keep_their_continued_lines():
+    """A lone backslash at a line's end in an epilog joined two lines of `bench --help` into one, 7 spaces inside."""
+    from rtstereo.cli import build_parser
+
+    for verb, parser in build_parser().verb_parsers.items():
+        for line in (parser.epilog or "").splitlines():
+            assert not re.search(r"\S {3,}--", line), f"rtstereo {verb} --help: {line!r}"
+
+
 def test_an_extra_argument_is_named_with_its_verb(capsys):
     # it was "rtstereo: error: unrecognized arguments: ..." (see `rtstereo --help`), not the verb's line
     with pytest.raises(SystemExit) as exit_:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +26,7 @@ EPILOG = """examples:
       --set channels_last=true,false --set cuda_graphs=auto,false --set compile=false,reduce-overhead
   rtstereo bench hybrid,rtnet-v5,sgbm --sizes 480x640 --threads 2 --baseline sgbm
   rtstereo bench training/default/state.pt --sizes 1080x1920 --precision fp16,fp32 --device cuda
-  rtstereo bench sgbm,bm --sizes 120x160,240x320 --max-disp 64 --data 'lefts/*.png' 'rights/*.png' \
+  rtstereo bench sgbm,bm --sizes 120x160,240x320 --max-disp 64 --data 'lefts/*.png' 'rights/*.png' \\
       --reference sgbm:max_disp=64 -o results/      # your own pairs, no ground truth: scored against sgbm
 
 Times are of the whole predict call per pair, after warm-up. With -o: bench.json (date, commit,
@@ -307,24 +310,25 @@ def run(args: argparse.Namespace) -> int:
     check_weights_files(weights)
     if args.output:
         check_output_folder(Path(args.output))  # now, not after a sweep that may take hours
-    report = run_bench(
-        models,
-        sizes,
-        sweeps=sweeps_from_args(args),
-        precisions=parse_list(args.precision, str, "precision"),
-        backends=parse_list(args.backend, str, "backend"),
-        weights=weights,
-        device=args.device,
-        threads=args.threads,
-        warmup=args.warmup,
-        runs=args.runs,
-        data=_data_items(args.data),
-        baseline=args.baseline,
-        reference=reference,
-        random_weights=args.random_weights,
-        fixed_files_at_own_size=args.sizes is None,
-        progress=lambda label: print(f"rtstereo bench: {label}", file=sys.stderr),
-    )
+    with _each_warning_once():  # each row's warning once, not once per warm-up, timing and scoring
+        report = run_bench(
+            models,
+            sizes,
+            sweeps=sweeps_from_args(args),
+            precisions=parse_list(args.precision, str, "precision"),
+            backends=parse_list(args.backend, str, "backend"),
+            weights=weights,
+            device=args.device,
+            threads=args.threads,
+            warmup=args.warmup,
+            runs=args.runs,
+            data=_data_items(args.data),
+            baseline=args.baseline,
+            reference=reference,
+            random_weights=args.random_weights,
+            fixed_files_at_own_size=args.sizes is None,
+            progress=lambda label: print(f"rtstereo bench: {label}", file=sys.stderr),
+        )
     if report.interrupted and not report.rows:
         raise KeyboardInterrupt  # nothing measured: nothing to print or to write over an earlier sweep's results
     print(report.table())
@@ -347,3 +351,23 @@ def run(args: argparse.Namespace) -> int:
         print("rtstereo bench: nothing was measured: every row was skipped or failed (see the table)", file=sys.stderr)
         return 1
     return 0
+
+
+@contextlib.contextmanager
+def _each_warning_once() -> Iterator[None]:
+    """Each warning's text once per sweep: a row's warm-up, timed calls and scoring each gave it again (the
+    filters' per-line memory is reset by every ``catch_warnings`` the sweep enters), so that a row whose
+    range is over half the width said it two or three times in a row."""
+    said: set[tuple[type, str]] = set()
+    show = warnings.showwarning
+
+    def once(message, category, *rest, **kwargs):
+        if (category, str(message)) not in said:
+            said.add((category, str(message)))
+            show(message, category, *rest, **kwargs)
+
+    warnings.showwarning = once
+    try:
+        yield
+    finally:
+        warnings.showwarning = show

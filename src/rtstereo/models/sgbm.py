@@ -118,7 +118,7 @@ class OpenCVMatcher:
     def _say_nothing_matched(self, width: int) -> None:
         """Warn about a map without a single match from an image barely wider than the searched range: only the
         columns beyond the range can be matched, and the block and the checks leave none of a few (SGBM,
-        block_size 5, 64 disparities: no match at 67-69 px, 3 columns at 70), which gave an empty map without
+        block_size 5, 64 disparities: no match at 67 px on a 32-row textured pair), which gave an empty map without
         a word. A wider image without a match (a blank one) is not the range's doing: nothing to say."""
         searched, block = self.num_disparities, int(self.settings.get("block_size", 5))
         if width - searched >= 2 * block:
