@@ -485,9 +485,11 @@ def test_align_rows_on_rows_within_the_fits_uncertainty_says_the_figure_it_went_
     teddy = shared_path("data", "real", "middlebury2003", "teddy")
     left, right = read_image(teddy / "im2.png"), read_image(teddy / "im6.png")
     height, width = right.shape[:2]
-    right = cv2.warpAffine(right, np.float32([[1, 0, 0], [0, 1, 0.35]]), (width, height), borderMode=cv2.BORDER_REFLECT)
+    # OpenCV 4's warpAffine shifts by whole 1/32 px (0.32 -> 0.3125) where 5 shifts by 0.32: both land here
+    right = cv2.warpAffine(right, np.float32([[1, 0, 0], [0, 1, 0.32]]), (width, height), borderMode=cv2.BORDER_REFLECT)
     check = check_rectification(left, right)
-    assert check.supported_misalignment_px <= ALIGN_MIN_PX < check.misalignment_px, check  # measured: 0.29, 0.33
+    # measured: 0.267, 0.307 on OpenCV 5.1; 0.263, 0.302 on 4.8 and 4.14 (0.35 gave 0.305, 0.343 there)
+    assert check.supported_misalignment_px <= ALIGN_MIN_PX < check.misalignment_px, check
     prepare = FramePreparer(align_rows=True)
     with caplog.at_level(logging.INFO, logger="rtstereo.stream"):
         assert prepare(StereoPair(left, right)).right is right
