@@ -198,6 +198,25 @@ def test_a_side_by_side_video_cut_short_says_how_many_frames_of_how_many(tmp_pat
     ]
 
 
+def test_every_video_rtstereo_opens_gets_ffmpegs_quiet_level(monkeypatch):
+    """OpenCV 4.8 reads OPENCV_FFMPEG_LOGLEVEL again at every open: the variable was set around the process's
+    first open only, so a source that opens its video twice (to check it, then to read it) printed FFmpeg's
+    hundreds of lines about a damaged video on stdout at the second (the test below, on 4.8)."""
+    from rtstereo.io.quiet import FFMPEG_DEBUG, FFMPEG_LOGLEVEL, FFMPEG_QUIET, ffmpeg_quietened
+
+    monkeypatch.delenv(FFMPEG_LOGLEVEL, raising=False)
+    monkeypatch.delenv(FFMPEG_DEBUG, raising=False)
+    seen = []
+    for _ in range(3):
+        with ffmpeg_quietened():
+            seen.append(os.environ.get(FFMPEG_LOGLEVEL))
+    assert seen == [FFMPEG_QUIET] * 3 and FFMPEG_LOGLEVEL not in os.environ  # the caller's environment as it was
+    monkeypatch.setenv(FFMPEG_LOGLEVEL, "16")  # a level the environment chose is left alone
+    with ffmpeg_quietened():
+        assert os.environ[FFMPEG_LOGLEVEL] == "16"
+    assert os.environ[FFMPEG_LOGLEVEL] == "16"
+
+
 def test_the_python_api_holds_back_ffmpegs_lines_about_a_damaged_video(tmp_path):
     """Only the CLI turned FFmpeg's lines off: SideBySideVideoSource printed 500 "[mpeg4 @ 0x...] marker does not
     match f_code" lines for a damaged mp4. A fresh process, as OpenCV reads the level at its first video."""
