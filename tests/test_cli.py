@@ -302,8 +302,8 @@ def test_mistyped_verb_or_option_is_one_line_that_names_the_verb_and_the_close_m
 
 
 def test_verbs_run_on_opencv_4_8_to_4_12_whose_log_level_is_set_on_cv2_itself(capsys, monkeypatch):
-    """pyproject.toml allows OpenCV 4.8; cv2.utils.logging came with 4.13, and every verb stopped with a traceback
-    (AttributeError: module 'cv2.utils' has no attribute 'logging') before it."""
+    """pyproject.toml allows OpenCV 4.10 (it allowed 4.8); cv2.utils.logging came with 4.13, and every verb stopped
+    with a traceback (AttributeError: module 'cv2.utils' has no attribute 'logging') before it."""
     import cv2
 
     levels = [3]  # OpenCV's default, LOG_LEVEL_WARNING

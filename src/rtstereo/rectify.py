@@ -910,7 +910,7 @@ def calibrate_stereo(
     rms_left, k1, d1 = _calibrate_camera(views["left"], size, flags)
     rms_right, k2, d2 = _calibrate_camera(views["right"], size, flags)
     pair_names, objects, image_left, image_right = zip(*views["stereo"])
-    _check_board_poses(objects, image_left, k1, d1, len(lefts))
+    tilt_deg = _check_board_poses(objects, image_left, k1, d1, len(lefts))
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 100, 1e-6)
     rms, k1, d1, k2, d2, rotation, translation, _, _ = cv2.stereoCalibrate(
         list(objects),
@@ -925,15 +925,26 @@ def calibrate_stereo(
         criteria=criteria,
     )
     translation = translation.reshape(3, 1)
+    # Views of a board facing the cameras squarely leave the rig undetermined: whatever the solver then ends
+    # in (a camera on the wrong side, a focal length < 0, or a rig metres wide) says nothing about the images.
+    squarely = (
+        f"the board faces the cameras squarely in every view (largest tilt {tilt_deg:.1f} degrees), so the views "
+        "cannot determine the rig; add views with the board tilted by 20-45 degrees"
+    )
     if translation[0, 0] > 0:
-        raise InputError(
-            f"the camera given as left is {translation[0, 0]:.4f} m to the right of the other one: "
-            "swap the left and right images"
-        )
+        where = f"the camera given as left is {translation[0, 0]:.4f} m to the right of the other one"
+        if tilt_deg < MIN_TILT_DEG:
+            raise InputError(f"{where}: {squarely}")
+        raise InputError(f"{where}: swap the left and right images")
     r1, r2, p1, p2, q, _, _ = cv2.stereoRectify(
         k1, d1, k2, d2, size, rotation, translation, flags=cv2.CALIB_ZERO_DISPARITY, alpha=alpha
     )
-    calibration = calibration_from_projections(p1, p2, width, height, "stereo calibration")
+    try:
+        calibration = calibration_from_projections(p1, p2, width, height, "stereo calibration")
+    except InputError as exc:
+        if tilt_deg >= MIN_TILT_DEG:
+            raise
+        raise InputError(f"{exc}: {squarely}") from None
     return StereoCalibration(
         K1=k1,
         D1=d1,
@@ -955,10 +966,14 @@ def calibrate_stereo(
     )
 
 
-def _check_board_poses(objects, images, k: np.ndarray, d: np.ndarray, pairs: int) -> None:
+def _check_board_poses(objects, images, k: np.ndarray, d: np.ndarray, pairs: int) -> float:
     """Refuse views that show the board in fewer than ``MIN_PAIRS`` different places, and warn when it faces
     the camera squarely in all of them: either way the calibration fits its views (a low RMS error) with a
-    wrong focal length, and so a wrong depth scale (five copies of one view gave 1137 px for 545)."""
+    wrong focal length, and so a wrong depth scale (five copies of one view gave 1137 px for 545).
+
+    Returns:
+        The board's largest tilt towards or away from the camera, in degrees.
+    """
     centres, normals = [], []
     for obj, image in zip(objects, images, strict=True):
         _, rvec, tvec = cv2.solvePnP(obj, image, k, d)
@@ -989,6 +1004,7 @@ def _check_board_poses(objects, images, k: np.ndarray, d: np.ndarray, pairs: int
             "cannot tell the focal length from the distance, so the depth scale may be wrong whatever the RMS "
             "error; add views with the board tilted by 20-45 degrees"
         )
+    return tilt_deg
 
 
 def _calibrate_camera(views: list, size: tuple[int, int], flags: int) -> tuple[float, np.ndarray, np.ndarray]:

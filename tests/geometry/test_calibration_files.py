@@ -332,6 +332,62 @@ def test_a_ros_camera_info_file_is_an_input_error_not_an_opencv_assertion(tmp_pa
         read_calibration(damaged)
 
 
+RECTIFIED_WITHOUT_DIRECTIVE = """# written by hand: no %YAML line
+image_width: 640
+image_height: 480
+P1: !!opencv-matrix
+   rows: 3
+   cols: 4
+   dt: d
+   data: [ 700., 0., 320., 0., 0., 700., 240., 0., 0., 0., 1., 0. ]
+P2: !!opencv-matrix
+   rows: 3
+   cols: 4
+   dt: d
+   data: [ 700., 0., 320., -84., 0., 700., 240., 0., 0., 0., 1., 0. ]
+"""
+
+
+@pytest.fixture(params=["installed", "opencv4"])
+def file_storage(request, monkeypatch):
+    """The installed OpenCV's FileStorage, and one that tells formats as OpenCV 4 does: by the text's first
+    characters, a text without '%YAML', '<?xml' or '{' refused as invalid (OpenCV 5 reads it as YAML)."""
+    if request.param == "opencv4":
+        real = cv2.FileStorage
+
+        def opencv4(source, flags):
+            text = source if flags & cv2.FILE_STORAGE_MEMORY else open(source, encoding="utf-8").read()
+            if not text.lstrip().startswith(("%YAML", "<?xml", "{")):
+                raise SystemError("returned a result with an exception set") from cv2.error(
+                    "OpenCV(4.14.0) (-5:Bad argument) Input file is invalid in function 'open'"
+                )
+            return real(source, flags)
+
+        monkeypatch.setattr(cv2, "FileStorage", opencv4)
+    return request.param
+
+
+def test_yaml_without_a_directive_is_read_on_opencv_4_too(tmp_path, file_storage):
+    # OpenCV 4 (which pyproject.toml admits) refused these as 'Input file is invalid': ROS camera_info files and
+    # YAML written by hand or by other tools have no %YAML line
+    plain = tmp_path / "stereo.yaml"
+    plain.write_text(RECTIFIED_WITHOUT_DIRECTIVE)
+    calibration = read_calibration(plain)
+    assert (calibration.fx_px, calibration.baseline_m, calibration.width_px) == (700.0, pytest.approx(0.12), 640)
+    ros = tmp_path / "left.yaml"
+    ros.write_text(ROS_CAMERA_INFO)
+    with pytest.raises(InputError, match="looks like a ROS camera_info file, which holds one camera"):
+        read_calibration(ros)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("image_width: 640\nP1: [1, 2\n  image_height: : 480\n")
+    with pytest.raises(InputError, match=r"broken.yaml: OpenCV cannot parse it as YAML/XML/JSON \(.*\(3\): "):
+        read_calibration(broken)  # the file's line, not that of the text with a %YAML line put first
+    xml = tmp_path / "broken.xml"
+    xml.write_text('<?xml version="1.0"?>\n<opencv_storage>\n<P1>1 2</P2>\n')
+    with pytest.raises(InputError, match="broken.xml: OpenCV cannot parse it as YAML/XML/JSON"):
+        read_calibration(xml)
+
+
 def test_a_file_for_the_other_option_says_which_option_takes_it(tmp_path):
     maps = tmp_path / "maps.npz"
     np.savez(maps, x=np.zeros(1))

@@ -76,7 +76,10 @@ FAILING_VERSIONS = {"onnx": ["1.15.0"], "onnxslim": ["0.1.31", "0.1.34", "0.1.42
 # onnxruntime 1.17-1.18 were built for NumPy 1: beside NumPy 2 (which opencv-python-headless 5 requires, so that
 # `pip install rtstereo` next to an onnxruntime 1.17 upgraded NumPy under it) every verb stopped ("_ARRAY_API not
 # found"). 1.19.0 imports and runs the quick start.
-FAILING_DEPENDENCIES = {"onnxruntime": ["1.17.0", "1.18.1"]}
+# opencv-python-headless 4.8 and 4.9 were built for NumPy 1 too, and their metadata does not cap it: in a fresh
+# environment `pip install rtstereo opencv-python-headless==4.8.0.76` installed NumPy 2.4 beside it, and every verb
+# stopped with a traceback ("numpy.core.multiarray failed to import"). 4.10.0.84 imports beside NumPy 1 and 2.
+FAILING_DEPENDENCIES = {"onnxruntime": ["1.17.0", "1.18.1"], "opencv-python-headless": ["4.8.0.76", "4.9.0.80"]}
 
 
 def test_the_dependencies_admit_no_version_seen_failing():

@@ -363,6 +363,7 @@ def test_a_guided_network_gets_sgbms_confident_matches_in_onnx_and_pytorch_alike
     torch = pytest.importorskip("torch")
     from rtstereo.models.checkpoint import save_checkpoint
     from rtstereo.models.rtnet import build_rtnet, settings_of
+    from rtstereo.runtime.postprocess_torch import _FIXED_POINT_REMAP
     from rtstereo.types import StereoPair
 
     torch.manual_seed(0)
@@ -377,10 +378,19 @@ def test_a_guided_network_gets_sgbms_confident_matches_in_onnx_and_pytorch_alike
     assert "with SGBM's confident matches as hints" in report["pair"]
 
     left, right = shifted_pair()
+    unrefined = [
+        rtstereo.load("hybrid", network=str(net), threads=3, refine_edges=False).predict(left, right)
+        for net in (checkpoint, exported)
+    ]
+    np.testing.assert_allclose(unrefined[0].disparity_px, unrefined[1].disparity_px, atol=1e-3)
     results = [
         rtstereo.load("hybrid", network=str(net), threads=3).predict(left, right) for net in (checkpoint, exported)
     ]
-    np.testing.assert_allclose(results[0].disparity_px, results[1].disparity_px, atol=1e-3)
+    # The edge refinement's choices hang on exact costs. OpenCV 4's remap rounds the sampled coordinate to 1/32 px
+    # (postprocess_torch), and the two networks' maps, a few 1e-6 px apart, then tip it in a few pixels: 6 of
+    # 15360 on OpenCV 4.14 (by up to 5.7 px), none on 5.1, which interpolates in float
+    differs = np.abs(results[0].disparity_px - results[1].disparity_px) > 1e-3
+    assert differs.mean() <= (1e-3 if _FIXED_POINT_REMAP else 0.0), np.argwhere(differs)
     hybrid = rtstereo.load("hybrid", network=str(exported), threads=3)
     assert hybrid.network.guided
     # it runs after SGBM, not beside it: every thread asked for

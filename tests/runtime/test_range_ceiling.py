@@ -3,6 +3,7 @@ its range leaves almost nothing there, one with nearer points beyond it piles th
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import cv2
@@ -81,7 +82,9 @@ def test_a_batch_says_it_as_the_pairs_warning(capsys, tmp_path):
     err = capsys.readouterr().err
     assert code == 0, err
     assert err.count("of the map sits at the top of the searched range (30-31 px; --max-disp 32)") == 1, err
-    assert "1 more pair gave the same warning as above (7.3 % of the map sits at the" in err
+    # the share of the first pair's warning, repeated (7.3 % on OpenCV 5.1, 7.4 % on 4.14: SGBM differs a little)
+    (share,) = re.findall(r"warning: (\d+\.\d %) of the map sits at the top of the searched range", err)
+    assert f"1 more pair gave the same warning as above ({share} of the map sits at the" in err, err
 
 
 def test_the_share_counts_a_band_of_1_px_about_the_top_in_input_pixels():

@@ -265,7 +265,7 @@ def one_voice(verb: str) -> Iterator[None]:
 
 def _opencv_logging(cv2) -> tuple[object, int]:
     """What sets OpenCV's log level, and the level of errors only: ``cv2.utils.logging`` from OpenCV 4.13 on;
-    ``cv2`` itself in 4.8 to 4.12 (which pyproject.toml allows), whose levels are plain numbers."""
+    ``cv2`` itself in 4.10 to 4.12 (which pyproject.toml allows; 4.8 and 4.9 too), whose levels are plain numbers."""
     logging = getattr(cv2.utils, "logging", None)
     if logging is not None:
         return logging, logging.LOG_LEVEL_ERROR

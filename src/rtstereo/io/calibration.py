@@ -296,23 +296,52 @@ class OpenCVFile(NamedTuple):
     texts: dict[str, str]
 
 
+# How OpenCV 4 tells a FileStorage text's format; OpenCV 5 takes a text without any of them for YAML.
+_STORAGE_SIGNATURES = ("%YAML", "<?xml", "{")
+_YAML_DIRECTIVE = "%YAML:1.0\n"
+_PARSE_LINE = re.compile(r"'\((\d+)\):")  # the line number in OpenCV's parse errors: "in function '(4): ..."
+
+
+def _open_storage(path: Path):
+    """``cv2.FileStorage`` reading ``path``, or an :class:`InputError` naming OpenCV's reason.
+
+    YAML without a ``%YAML`` line (ROS camera_info files, YAML written by hand or by other tools) is read on
+    OpenCV 4 too, which refuses such a text as 'invalid' where OpenCV 5 reads it as YAML.
+    """
+    import cv2
+
+    def text_of() -> str:
+        try:
+            return path.read_bytes().decode("utf-8", "replace")
+        except OSError as exc:
+            raise InputError(f"cannot read {path}: {exc.strerror}") from None
+
+    def refused(exc: Exception, lines_added: int = 0) -> InputError:
+        reason = str(exc.__cause__ or exc).strip().splitlines()[-1]  # a parse error surfaces as SystemError
+        reason = _PARSE_LINE.sub(lambda m: f"'({int(m[1]) - lines_added}):", reason)
+        return InputError(f"{path}: OpenCV cannot parse it as YAML/XML/JSON ({reason})")
+
+    try:
+        if is_utf8(path):
+            return cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
+        # OpenCV crashed on a name that is not UTF-8: the text is read by Python and parsed in memory
+        return cv2.FileStorage(text_of(), cv2.FILE_STORAGE_READ | cv2.FILE_STORAGE_MEMORY)
+    except (cv2.error, SystemError) as exc:
+        text = text_of()
+        if text.lstrip().startswith(_STORAGE_SIGNATURES):
+            raise refused(exc) from None
+    try:
+        return cv2.FileStorage(_YAML_DIRECTIVE + text, cv2.FILE_STORAGE_READ | cv2.FILE_STORAGE_MEMORY)
+    except (cv2.error, SystemError) as exc:
+        raise refused(exc, lines_added=1) from None
+
+
 def read_opencv(path: str | Path) -> OpenCVFile:
     """The matrices, image size and text entries of an OpenCV ``FileStorage`` file."""
     import cv2
 
     path = Path(path)
-    try:
-        if is_utf8(path):
-            fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
-        else:  # OpenCV crashed on a name that is not UTF-8: the text is read by Python and parsed in memory
-            try:
-                text = path.read_bytes().decode("utf-8", "replace")
-            except OSError as exc:
-                raise InputError(f"cannot read {path}: {exc.strerror}") from None
-            fs = cv2.FileStorage(text, cv2.FILE_STORAGE_READ | cv2.FILE_STORAGE_MEMORY)
-    except (cv2.error, SystemError) as exc:  # a parse error surfaces as SystemError from the constructor
-        reason = str(exc.__cause__ or exc).strip().splitlines()[-1]
-        raise InputError(f"{path}: OpenCV cannot parse it as YAML/XML/JSON ({reason})") from None
+    fs = _open_storage(path)
     if not fs.isOpened():
         raise InputError(f"{path}: OpenCV cannot open it as a YAML/XML/JSON FileStorage file")
     try:

@@ -12,8 +12,8 @@ because descriptors are shared by all threads.
 
 FFmpeg's lines about a damaged video (hundreds for one damaged frame, printed while frames decode, not
 only while a file opens) are turned off at their source instead: :func:`ffmpeg_quietened` sets the level
-OpenCV gives FFmpeg when it opens its first video, for the command line and the Python API alike, unless
-the environment chose one (``OPENCV_FFMPEG_LOGLEVEL``, ``OPENCV_FFMPEG_DEBUG``). What the damage means is
+OpenCV gives FFmpeg when it opens a video, for the command line and the Python API alike, unless the
+environment chose one (``OPENCV_FFMPEG_LOGLEVEL``, ``OPENCV_FFMPEG_DEBUG``). What the damage means is
 said once by rtstereo (a video whose frames end before its header's count).
 """
 
@@ -29,11 +29,10 @@ from collections.abc import Iterator
 _LOCK = threading.RLock()
 _ENABLED = False
 
-FFMPEG_LOGLEVEL = "OPENCV_FFMPEG_LOGLEVEL"  # av_log level of OpenCV's FFmpeg backend, read at its first video
+FFMPEG_LOGLEVEL = "OPENCV_FFMPEG_LOGLEVEL"  # av_log level of OpenCV's FFmpeg backend, read as it opens videos
 FFMPEG_DEBUG = "OPENCV_FFMPEG_DEBUG"  # OpenCV's other switch for FFmpeg's lines (at its verbose level)
 FFMPEG_QUIET = "8"  # AV_LOG_FATAL: a crash's last words only
 _FFMPEG_LOCK = threading.Lock()
-_ffmpeg_level_set = False  # OpenCV has opened a video through ffmpeg_quietened (it reads the level once)
 
 
 def hold_native_output(enabled: bool) -> bool:
@@ -99,14 +98,14 @@ def native_output_held() -> Iterator[HeldOutput]:
 def ffmpeg_quietened() -> Iterator[None]:
     """Around opening a video with OpenCV: FFmpeg's own lines off, unless the environment asks for them.
 
-    OpenCV reads ``OPENCV_FFMPEG_LOGLEVEL`` once, when the process opens its first video, and keeps that level
-    for every video after, so this only acts around the first open it sees (the variable is removed again
-    afterwards); if the process had opened a video before (its own code), OpenCV keeps the level it chose then.
+    The variable is set around every open (and removed again afterwards). OpenCV 5 and recent 4.x read
+    ``OPENCV_FFMPEG_LOGLEVEL`` once, when the process opens its first video, and keep that level for every video
+    after (if the process had opened a video before, its own code, they keep the level chosen then); OpenCV 4.8
+    reads it again at every open, and without it went back to FFmpeg's errors, printed on stdout: a source that
+    opens its video twice (to check it, then to read it) printed hundreds of lines about a damaged one.
     """
-    global _ffmpeg_level_set
     with _FFMPEG_LOCK:
-        chosen = _ffmpeg_level_set or FFMPEG_LOGLEVEL in os.environ or FFMPEG_DEBUG in os.environ
-        _ffmpeg_level_set = True
+        chosen = FFMPEG_LOGLEVEL in os.environ or FFMPEG_DEBUG in os.environ
         if not chosen:
             os.environ[FFMPEG_LOGLEVEL] = FFMPEG_QUIET
         try:
