@@ -196,7 +196,8 @@ def pool_size(cluster_cpus: float, cluster_gpus: float, workers: int | None, use
         if cluster_gpus < 1:
             raise InputError("--device cuda with --engine ray: the Ray cluster has no GPU (ray status lists them)")
         workers = workers or int(cluster_gpus)
-        gpus: float = 1 if workers <= cluster_gpus else round(cluster_gpus / workers, 2)
+        # Rounded down: 6 actors of round(1 / 6, 2) = 0.17 GPU ask for 1.02 GPUs, and Ray never places the last.
+        gpus: float = 1 if workers <= cluster_gpus else math.floor(100 * cluster_gpus / workers) / 100
     else:
         workers = workers or max(1, int(cpus) // CPUS_PER_DEFAULT_WORKER)
         gpus = 0
