@@ -718,3 +718,21 @@ def test_a_failed_adaptation_process_counts_its_steps_in_words(caplog):
     with caplog.at_level("WARNING", logger="rtstereo"):
         adapter._collect()
     assert "online adaptation stopped after 1 step: out of memory" in caplog.text
+
+
+def test_a_step_crops_both_views_at_one_window(tiny_checkpoint):
+    """The crop of the right view must be the left one's window: a match moved by the crop offset is a wrong one."""
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**SMALL))
+    rows, cols = np.mgrid[0:80, 0:128]
+    left = np.stack([rows, cols, np.zeros_like(rows)], -1).astype(np.uint8)  # each pixel names its place
+    right = left.copy()
+    right[..., 2] = 7
+    seen = set()
+    for _ in range(12):
+        crop_left, crop_right = adapter.crop(StereoPair(left, right))
+        assert crop_left.shape == crop_right.shape == (64, 96, 3)
+        y0, x0 = int(crop_left[0, 0, 0]), int(crop_left[0, 0, 1])
+        np.testing.assert_array_equal(crop_left, left[y0 : y0 + 64, x0 : x0 + 96])
+        np.testing.assert_array_equal(crop_right, right[y0 : y0 + 64, x0 : x0 + 96])
+        seen.add((y0, x0))
+    assert len({y for y, _ in seen}) > 1 and len({x for _, x in seen}) > 1  # drawn at random, on both axes
