@@ -736,3 +736,25 @@ def test_a_step_crops_both_views_at_one_window(tiny_checkpoint):
         np.testing.assert_array_equal(crop_right, right[y0 : y0 + 64, x0 : x0 + 96])
         seen.add((y0, x0))
     assert len({y for y, _ in seen}) > 1 and len({x for _, x in seen}) > 1  # drawn at random, on both axes
+
+
+def test_an_online_step_weighs_its_terms_and_labels_the_proxy_term_by_sgbm(tiny_checkpoint, frames):
+    from rtstereo.train.proxy import proxy_disparity
+
+    weights = {"photometric": 2.0, "smoothness": 0.5, "proxy": 0.25}
+    config = OnlineConfig(**SMALL, losses=("photometric", "smoothness", "proxy"), weights=weights)
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=config)
+    left, right = frames[0][0][:64, :96], frames[1][0][:64, :96]
+    seen = {}
+    user_terms = adapter.adapter.user_terms
+
+    def spy(batch):
+        seen.update(batch)
+        return user_terms(batch)
+
+    adapter.adapter.user_terms = spy
+    record = adapter.train_on(left, right)
+    assert record["total"] == pytest.approx(sum(w * record[name] for name, w in weights.items()), rel=1e-5)
+    labels = np.nan_to_num(proxy_disparity(left, right, adapter.adapter.max_disp), nan=0.0)
+    assert (labels > 0).any()
+    np.testing.assert_array_equal(seen["disparity"][0].numpy(), labels)
