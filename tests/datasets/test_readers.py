@@ -223,7 +223,8 @@ def test_real_tsukuba_and_venus_under_other_names_keep_their_scale(tmp_path, sha
         np.testing.assert_array_equal(copies[copy].load_gt(), originals[scene].load_gt())
 
 
-@pytest.mark.parametrize(("width", "scale"), [(1390, 1), (695, 2), (463, 3)])
+# 2006 scenes are up to 1396 px wide at full size (Midd1): 698 and 465 at half and third size
+@pytest.mark.parametrize(("width", "scale"), [(1390, 1), (695, 2), (463, 3), (1396, 1), (698, 2), (465, 3)])
 def test_middlebury_2005_scale_and_dmin(tmp_path, width, scale):
     folder = tmp_path / "Art"
     _save_rgb(folder / "view1.png", height=4, width=width)
@@ -481,6 +482,21 @@ def test_sceneflow_flat_with_occlusion(tmp_path):
     assert sample.max_disp_hint_px == 192 and sample.nonocc_value is None
     _assert_gt(sample, gt)
     np.testing.assert_array_equal(sample.load_nonocc(), ~occluded)
+
+
+def test_sceneflow_occlusion_masks_of_8_bit_grey_are_split_at_mid_grey(tmp_path):
+    """A mask saved again as 8-bit grey (resized, or compressed) has values between 0 and 255."""
+    mask = np.array([[0, 100, 127, 128, 200, 255]], np.uint8)
+    Image.fromarray(mask).save(tmp_path / "occ.png")
+    sample = Sample(
+        name="x",
+        dataset="sceneflow",
+        left_path=tmp_path / "l.png",
+        right_path=tmp_path / "r.png",
+        nonocc_path=tmp_path / "occ.png",
+        nonocc_value=None,
+    )
+    assert sample.load_nonocc().tolist() == [[True, True, True, False, False, False]]
 
 
 def test_sceneflow_dense_matching_benchmark_style(tmp_path):

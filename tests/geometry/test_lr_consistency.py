@@ -82,6 +82,10 @@ def test_lr_difference_handles_the_border_and_holes():
     assert difference[0, 1] == 0 and difference[0, 2] == 0  # a hole at one of the two neighbours is skipped
     assert np.isnan(difference[0, 3])  # matches x = -2
     assert np.isnan(difference[0, 4])
+    # a match landing exactly on the last column is inside: x = 2 with d = 0.5 lands at 1.5; x = 3, d = 0 at 3
+    left = np.array([[1.0, 1.0, 0.5, 0.0]], np.float32)
+    right = np.array([[1.0, 1.0, 0.75, 0.25]], np.float32)
+    np.testing.assert_allclose(lr_difference_px(left, right), [[np.nan, 0.0, 0.25, 0.25]])
 
 
 def test_soft_confidence():

@@ -214,6 +214,20 @@ def test_pool_size():
         pool_size(4, 0, None, True)
 
 
+@pytest.mark.parametrize("cluster_gpus", [1, 2, 3, 4])
+def test_the_gpu_shares_of_the_pool_fit_on_the_clusters_gpus(cluster_gpus):
+    """Shares were rounded to the nearest hundredth: 6 actors on one GPU asked for 6 x 0.17 = 1.02 GPUs,
+    and Ray never started the sixth (the pool waited on it)."""
+    assert pool_size(16, 1, 6, True).gpus == 0.16
+    assert pool_size(16, 2, 3, True).gpus == 0.66
+    for workers in range(1, 25):
+        size = pool_size(64, cluster_gpus, workers, True)
+        assert 0 < size.gpus <= 1 and workers * size.gpus <= cluster_gpus, (workers, size)
+    assert pool_size(16, 1, 100, True).gpus == 0.01
+    with pytest.raises(InputError, match=r"--workers 101 with --device cuda: .* 1 GPU\(s\) take at most 100 workers"):
+        pool_size(16, 1, 101, True)  # was 0.0 GPU each: the actors would have run without one
+
+
 def test_an_interrupt_counts_the_pairs_workers_wrote_whose_reports_had_not_come_back(
     capsys, tmp_path, ray_local, dozen, monkeypatch
 ):

@@ -107,6 +107,9 @@ def test_split_frames_covers_every_frame_once():
             ranges = split_frames(total, pieces)
             numbers = [r.first + i for r in ranges for i in range(r.count)]
             assert numbers == list(range(total)) and len(ranges) == min(pieces, total)
+            counts = [r.count for r in ranges]
+            assert max(counts) - min(counts) <= 1, (total, pieces, counts)  # near-equal: no long last range
+    assert [r.count for r in split_frames(100, 8)] == [13, 13, 13, 13, 12, 12, 12, 12]
 
 
 def test_a_range_with_a_damaged_frame_fails_alone(capsys, tmp_path, ray_local):

@@ -277,3 +277,12 @@ def test_outputs_under_a_path_that_is_not_utf8_are_written_or_refused_not_a_cras
     )
     assert lines[3].startswith(f"cannot open camera uvc:{folder}/d_00000.png: OpenCV's video reader takes only names")
     assert read_disparity(tmp_path / "caf\udce9" / "d_00000.png")[5, 5] == 7.25
+
+
+def test_colour_scale_pools_its_warm_up_frames_and_passes_over_zeros():
+    scale = ColourScale(None, warmup_frames=2)
+    first = np.concatenate([np.zeros(100), np.arange(1, 101)]).astype(np.float32).reshape(10, 20)  # 0 = none
+    scale.observe(first)
+    scale.observe(np.arange(101, 201, dtype=np.float32).reshape(10, 10))
+    # the 99th percentile of 1..200 (zeros left out), both frames together: 1 + 0.99 * 199
+    assert scale.max_disp_px == pytest.approx(198.01)

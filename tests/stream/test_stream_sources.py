@@ -405,6 +405,18 @@ def test_image_folders_play_as_a_sequence(tmp_path):
         ImageSequenceSource(str(tmp_path / "L"), str(tmp_path / "R"), start=3)
 
 
+def test_image_sequences_numbered_without_leading_zeros_play_in_the_order_of_their_numbers(tmp_path):
+    """Sorted by name, frame10 and frame11 came right after frame1: the stream jumped back and forth."""
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+        for i in range(1, 12):
+            cv2.imwrite(str(tmp_path / side / f"frame{i}.png"), np.full((8, 16, 3), 10 * i + (side == "R"), np.uint8))
+    pairs = list(ImageSequenceSource(str(tmp_path / "L"), str(tmp_path / "R"), start=1, stride=3))
+    assert [p.name for p in pairs] == ["frame2", "frame5", "frame8", "frame11"]
+    assert [int(p.left[0, 0, 0]) for p in pairs] == [20, 50, 80, 110]
+    assert [int(p.right[0, 0, 0]) for p in pairs] == [21, 51, 81, 111]  # each with its own right view
+
+
 def test_image_sequences_of_different_counts_are_refused(tmp_path):
     scene = render_scene(frames=2)
     for side, count in (("L", 2), ("R", 1)):

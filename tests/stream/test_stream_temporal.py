@@ -127,3 +127,19 @@ def test_a_change_must_last_consecutive_frames_to_restart_the_pixel():
     assert temporal(np.full((1, 1), 10.0, np.float32))[0, 0] == 10.0  # back: the count starts again
     assert temporal(np.full((1, 1), 30.0, np.float32))[0, 0] == 10.0  # once again, not twice in a row
     assert temporal(np.full((1, 1), 30.0, np.float32))[0, 0] == 30.0  # twice in a row: restarted
+
+
+def test_a_restarted_pixel_must_confirm_its_next_change_afresh():
+    temporal = TemporalFilter(alpha=0.5, reset_px=2.0, confirm_frames=1)
+    temporal(np.full((1, 1), 10.0, np.float32))
+    temporal(np.full((1, 1), 30.0, np.float32))
+    assert temporal(np.full((1, 1), 30.0, np.float32))[0, 0] == 30.0  # restarted
+    assert temporal(np.full((1, 1), 50.0, np.float32))[0, 0] == 30.0  # a new jump, seen once: held
+    assert temporal(np.full((1, 1), 50.0, np.float32))[0, 0] == 50.0
+
+
+def test_a_change_of_exactly_reset_px_is_noise_and_averaged():
+    temporal = TemporalFilter(alpha=0.5, reset_px=2.0, confirm_frames=0)
+    temporal(np.full((1, 2), 10.0, np.float32))
+    # |12 - 10| = 2 is not beyond reset_px: averaged to 11; |12.5 - 10| is: taken at once (confirm 0)
+    assert temporal(np.array([[12.0, 12.5]], np.float32)).tolist() == [[11.0, 12.5]]

@@ -317,3 +317,44 @@ def test_default_adapts_its_guided_network_with_the_hybrid_settings_it_is_given(
     assert network.hint_settings["uniqueness"] == 25 and network.hint_settings["three_way"] is False
     adapter = Adapter(network.module, network.spec, network.settings, AdaptConfig(steps=1), None, network.hint_settings)
     assert adapter.guided and adapter.hint_settings["uniqueness"] == 25
+
+
+# ------------------------------------------------------------------------------------- the loss terms
+def test_the_total_weighs_each_term_by_its_weight():
+    weights = {"photometric": 2.0, "smoothness": 0.5, "synthetic": 0.25}
+    adapter = _adapter(steps=1, losses=("photometric", "smoothness"), weights=weights)
+    record = adapt(adapter, _pairs(1), echo=lambda _line: None).history[-1]
+    assert {"photometric", "smoothness", "synthetic", "total"} <= set(record)
+    expected = sum(weight * record[name] for name, weight in weights.items())
+    assert record["total"] == pytest.approx(expected, rel=1e-5)
+    assert record["synthetic"] > 0 and record["total"] != pytest.approx(sum(record[n] for n in weights), rel=1e-3)
+
+
+def test_the_user_terms_leave_out_the_pixels_the_prediction_hides_from_the_right_view():
+    from rtstereo.train.selfsup import consistency_loss, photometric_loss, right_view_disparity, visible_in_right
+
+    adapter = _adapter(losses=("photometric", "consistency"))
+    pair = _pairs(1)[0]
+    left, right = (torch.from_numpy(x).permute(2, 0, 1)[None].float() / 255 for x in (pair.left, pair.right))
+    d = torch.full((1, 64, 128), 3.0)
+    d[..., 60:] = 12.0  # a near surface from x = 60 lands at 48: it hides the far x = 52..59 (landing at 49..56)
+    adapter.forward_train = lambda a, b, hints=None: [d]
+    visible = visible_in_right(d)
+    assert int((~visible).sum()) == 64 * 8
+    terms = adapter.user_terms({"left": left, "right": right})
+    torch.testing.assert_close(terms["photometric"], photometric_loss(left, right, d, mask=visible))
+    assert float(terms["photometric"]) != pytest.approx(float(photometric_loss(left, right, d)), rel=1e-3)
+    right_d = right_view_disparity(lambda a, b: d, left, right)
+    torch.testing.assert_close(terms["consistency"], consistency_loss(d, right_d, mask=visible))
+    assert float(terms["consistency"]) != pytest.approx(float(consistency_loss(d, right_d)), rel=1e-3)
+
+
+def test_the_synthetic_term_by_hand_weighs_the_predictions_and_leaves_out_the_left_band():
+    adapter = _adapter()
+    gt = torch.full((1, 1, 8), 4.0)  # x < 4 has no match in the right view: left out
+    coarse, fine = gt + 2.0, gt + 1.0  # smooth-L1 1.5 and 0.5 on the matchable pixels
+    coarse[..., :4], fine[..., :4] = 50.0, 50.0
+    adapter.forward_train = lambda a, b, hints=None: [coarse, fine]
+    images = torch.zeros(1, 3, 1, 8)
+    term = adapter.synthetic_term({"left": images, "right": images, "disparity": gt})
+    assert float(term) == pytest.approx(0.5 * 1.5 + 1.0 * 0.5)  # weights 0.5 .. 1.0, coarse to fine

@@ -269,3 +269,40 @@ def test_each_colour_step_does_what_it_says():
     hue = run(hue=0.16)  # turns the chroma, keeps the luma (YIQ's Y)
     torch.testing.assert_close((hue * luma).sum(1), (texture * luma).sum(1), atol=2e-3, rtol=0)
     assert float((hue - texture).abs().max()) > 0.01
+
+
+def test_disparity_resampling_by_hand():
+    from rtstereo.train.augment import _resample_disparity
+
+    d = torch.tensor([[1.0, 1.5, 2.0], [2.0, 1.0, 0.0]])
+    rows, cols = torch.tensor([0.25, 0.75], dtype=torch.float64), torch.tensor([0.5, 1.25, 1.75], dtype=torch.float64)
+    # columns 0..1 are smooth (spread 1): bilinear, 1 + 0.5 * 0.5 = 1.25 on row 0, 1.5 on row 1, then by row;
+    # columns 1..2 hold an unknown 0: the nearest of the four, unknown or not
+    expected = [[1.25 + 0.25 * 0.25, 1.5, 2.0], [1.25 + 0.75 * 0.25, 1.0, 0.0]]
+    torch.testing.assert_close(_resample_disparity(d, rows, cols, 0.0), torch.tensor(expected))
+    # a depth edge (spread over 2 px) takes the nearest; a spread of exactly 2 px is blended
+    half = torch.tensor([0.0], dtype=torch.float64), torch.tensor([0.25, 0.75], dtype=torch.float64)
+    assert _resample_disparity(torch.tensor([[1.0, 3.5]]), *half, 0.0).tolist() == [[1.0, 3.5]]
+    assert _resample_disparity(torch.tensor([[1.0, 3.0]]), *half, 0.0).tolist() == [[1.5, 2.5]]
+
+
+def test_source_grid_maps_pixel_centres():
+    from rtstereo.train.augment import _source_grid
+
+    # upscaling 4 -> 8 px: output centre k + 0.5 is source centre (k + 0.5) / 2, clamped to the image
+    expected = [0.0, 0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3.0]
+    assert _source_grid(4, 8, 0, 8).tolist() == expected
+    assert _source_grid(4, 8, 3, 2).tolist() == expected[3:5]
+
+
+def test_every_crop_position_is_drawn_including_the_last():
+    settings = AugmentSettings.geometry_only(scale_prob=0.0, stretch_prob=0.0)
+    batch = shifted_pair(batch=1)
+    seen = set()
+    for seed in range(24):
+        left = augment_batch(batch, seeded(seed), (HEIGHT - 1, WIDTH - 1), settings)["left"][0]
+        for y0 in (0, 1):
+            for x0 in (0, 1):
+                if torch.equal(left, batch["left"][0, :, y0 : y0 + HEIGHT - 1, x0 : x0 + WIDTH - 1]):
+                    seen.add((y0, x0))
+    assert seen == {(0, 0), (0, 1), (1, 0), (1, 1)}

@@ -55,6 +55,21 @@ def test_a_hinted_stream_adds_hints_to_every_batch(scenes):
     assert set(batch) == {"left", "right", "disparity", "hints"}
     assert "with SGBM's confident matches as hints (5% of them wrong at most)" in stream.describe()
     torch.testing.assert_close(stream(3)["hints"], stream(3)["hints"])  # the thinning depends on the step only
+    assert not torch.equal(stream(3)["hints"], stream(4)["hints"])  # ... and does depend on it
+    # the batches' hints are thinned: at most about WRONG_SHARE wrong (SGBM's own are over 10 % wrong here)
+    hints, gt = batch["hints"][:, 0], scenes["disparity"]
+    wrong = (hints > 0) & ((hints - gt).abs() > RIGHT_PX)
+    assert float(wrong.sum()) < 0.08 * float((hints > 0).sum())
+
+
+def test_thinning_by_hand_keeps_hints_where_the_truth_is_unknown():
+    hints = torch.tensor([[[[5.0, 5.0, 9.0, 7.0, 0.0, 8.0]]]])
+    gt = torch.tensor([[[5.0, 6.0, 5.0, 0.0, 3.0, 5.0]]])  # right, right (1 px off), wrong, unknown, none, wrong
+    thinned = thin_wrong_hints(hints, gt, torch.Generator().manual_seed(0), wrong_share=0.0)
+    assert thinned.flatten().tolist() == [5.0, 5.0, 0.0, 7.0, 0.0, 0.0]
+    # a share as large as the right ones: keep probability 0.5 / 0.5 * 2 right / 2 wrong = 1, all kept
+    kept = thin_wrong_hints(hints, gt, torch.Generator().manual_seed(0), wrong_share=0.5)
+    torch.testing.assert_close(kept, hints)
 
 
 def test_a_guided_network_trains_and_validates_with_hints(tmp_path):

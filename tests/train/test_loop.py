@@ -475,6 +475,27 @@ def test_random_crop_pads_small_images_with_unknown_disparity():
     assert float(crop["disparity"][5, 5]) == 5.0 and not crop["occluded"].any()
 
 
+def test_random_crop_cuts_every_map_at_one_window():
+    rows, cols = np.mgrid[0:40, 0:60]
+    left = np.stack([rows, cols, np.zeros_like(rows)], -1).astype(np.uint8)  # each pixel names its place
+    right = left.copy()
+    right[..., 2] = 7
+    gt = (1 + rows + cols / 100).astype(np.float32)
+    nonocc = (rows + cols) % 3 != 0
+    hints = (2 + cols + rows / 100).astype(np.float32)
+    seen = set()
+    for seed in range(8):
+        crop = loop.random_crop(left, right, gt, nonocc, (16, 24), np.random.default_rng(seed), hints)
+        y0, x0 = round(float(crop["left"][0, 0, 0]) * 255), round(float(crop["left"][1, 0, 0]) * 255)
+        window = (slice(y0, y0 + 16), slice(x0, x0 + 24))
+        torch.testing.assert_close(crop["right"], torch.from_numpy(right[window]).permute(2, 0, 1).float() / 255)
+        assert torch.equal(crop["disparity"], torch.from_numpy(gt[window]))
+        assert torch.equal(crop["occluded"], torch.from_numpy(~nonocc[window]))
+        assert torch.equal(crop["hints"], torch.from_numpy(hints[window])[None])
+        seen.add((y0, x0))
+    assert len({y for y, _ in seen}) > 1 and len({x for _, x in seen}) > 1
+
+
 # ------------------------------------------------------------------------------------ exceptions
 @pytest.mark.parametrize(
     ("flags", "said"),

@@ -718,3 +718,43 @@ def test_a_failed_adaptation_process_counts_its_steps_in_words(caplog):
     with caplog.at_level("WARNING", logger="rtstereo"):
         adapter._collect()
     assert "online adaptation stopped after 1 step: out of memory" in caplog.text
+
+
+def test_a_step_crops_both_views_at_one_window(tiny_checkpoint):
+    """The crop of the right view must be the left one's window: a match moved by the crop offset is a wrong one."""
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**SMALL))
+    rows, cols = np.mgrid[0:80, 0:128]
+    left = np.stack([rows, cols, np.zeros_like(rows)], -1).astype(np.uint8)  # each pixel names its place
+    right = left.copy()
+    right[..., 2] = 7
+    seen = set()
+    for _ in range(12):
+        crop_left, crop_right = adapter.crop(StereoPair(left, right))
+        assert crop_left.shape == crop_right.shape == (64, 96, 3)
+        y0, x0 = int(crop_left[0, 0, 0]), int(crop_left[0, 0, 1])
+        np.testing.assert_array_equal(crop_left, left[y0 : y0 + 64, x0 : x0 + 96])
+        np.testing.assert_array_equal(crop_right, right[y0 : y0 + 64, x0 : x0 + 96])
+        seen.add((y0, x0))
+    assert len({y for y, _ in seen}) > 1 and len({x for _, x in seen}) > 1  # drawn at random, on both axes
+
+
+def test_an_online_step_weighs_its_terms_and_labels_the_proxy_term_by_sgbm(tiny_checkpoint, frames):
+    from rtstereo.train.proxy import proxy_disparity
+
+    weights = {"photometric": 2.0, "smoothness": 0.5, "proxy": 0.25}
+    config = OnlineConfig(**SMALL, losses=("photometric", "smoothness", "proxy"), weights=weights)
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=config)
+    left, right = frames[0][0][:64, :96], frames[1][0][:64, :96]
+    seen = {}
+    user_terms = adapter.adapter.user_terms
+
+    def spy(batch):
+        seen.update(batch)
+        return user_terms(batch)
+
+    adapter.adapter.user_terms = spy
+    record = adapter.train_on(left, right)
+    assert record["total"] == pytest.approx(sum(w * record[name] for name, w in weights.items()), rel=1e-5)
+    labels = np.nan_to_num(proxy_disparity(left, right, adapter.adapter.max_disp), nan=0.0)
+    assert (labels > 0).any()
+    np.testing.assert_array_equal(seen["disparity"][0].numpy(), labels)

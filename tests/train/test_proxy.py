@@ -97,6 +97,24 @@ def test_proxy_stream_batches_are_deterministic_and_sparse(unlabeled_root):
     assert "2 unlabeled real pairs" in stream.describe()
 
 
+def test_proxy_stream_labels_each_pair_searching_its_calibrated_range(unlabeled_root, rendered):
+    """scene_a's calib.txt says ndisp = 32: SGBM searches 32 px there, and 48 (a quarter of the width,
+    below max_disp = 64) on group/scene_b; the labels are those of the left view."""
+    stream = ProxyStream(unlabeled_root, batch_size=1, crop_hw=(64, 128), max_disp=64, seed=0, device="cpu")
+    assert [p.name for p in stream.pairs] == ["group/scene_b", "scene_a"]
+    expected = []
+    for (left, right, labels), index, search in zip(stream.samples, (1, 0), (64, 32)):
+        truth_left, truth_right = _to_uint8(rendered["left"][index]), _to_uint8(rendered["right"][index])
+        np.testing.assert_array_equal(left, truth_left)
+        np.testing.assert_array_equal(right, truth_right)
+        expected.append(proxy_disparity(truth_left, truth_right, search))
+        np.testing.assert_array_equal(labels, expected[-1])
+    assert not np.array_equal(expected[1], proxy_disparity(truth_left, truth_right, 64))  # the range mattered
+    density = (np.isfinite(expected[0]).mean() + np.isfinite(expected[1]).mean()) / 2
+    assert stream.label_density == pytest.approx(density)
+    assert f"({100 * density:.0f} % of pixels)" in stream.describe()
+
+
 def test_a_damaged_unlabeled_pair_is_left_out_with_a_warning_naming_it(tmp_path, unlabeled_root):
     import shutil
 

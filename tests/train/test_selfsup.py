@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -44,6 +46,16 @@ def test_warp_moves_a_shifted_image_back(textured_pair):
     warped, inside = warp_right_to_left(right, disparity)
     assert inside[0, :, :4].sum() == 0 and inside[0, :, 4:].all()
     torch.testing.assert_close(warped[..., 4:], left[..., 4:], atol=1e-5, rtol=0)
+
+
+def test_warp_keeps_matches_on_the_last_column_inside():
+    """A match landing exactly on the first or last column is inside; one a pixel beyond is not."""
+    right = torch.arange(5.0).view(1, 1, 1, 5)
+    _, inside = warp_right_to_left(right, torch.zeros(1, 1, 5))
+    assert inside.tolist() == [[[True, True, True, True, True]]]
+    warped, inside = warp_right_to_left(right, torch.full((1, 1, 5), -1.0))  # x - d = x + 1
+    assert inside.tolist() == [[[True, True, True, True, False]]]
+    assert warped[0, 0, 0, :4].tolist() == [1.0, 2.0, 3.0, 4.0]
 
 
 def test_warp_shape_errors():
@@ -157,6 +169,19 @@ def test_smoothness_prefers_the_truth_to_a_noisy_one_and_steps_at_edges(scenes):
     assert float(smoothness_loss(step, edge)) < float(smoothness_loss(step, torch.zeros(1, 3, 8, 8)))
 
 
+def test_smoothness_by_hand_vertical_terms_and_per_image_normalisation():
+    # image 0: rows [1, 1] and [3, 3], mean 2 -> [0.5, 0.5], [1.5, 1.5]: no x step, a y step of 1 on two
+    # columns; image 1 is constant (no step). Each image is divided by its own mean.
+    d = torch.tensor([[[1.0, 1.0], [3.0, 3.0]], [[5.0, 5.0], [5.0, 5.0]]])
+    flat = torch.zeros(2, 3, 2, 2)
+    # grad_y has 2 x 1 x 2 entries: two of 1 (image 0), two of 0: mean 0.5; grad_x is all 0
+    assert float(smoothness_loss(d, flat)) == pytest.approx(0.5)
+    # an image edge of 1 grey level across the same rows weighs the y step by exp(-1)
+    edge = flat.clone()
+    edge[:, :, 1, :] = 1.0
+    assert float(smoothness_loss(d, edge)) == pytest.approx(0.5 * math.exp(-1.0))
+
+
 def test_smoothness_errors():
     with pytest.raises(InputError, match=r"image: expected \(N, C, H, W\)"):
         smoothness_loss(torch.ones(1, 4, 4), torch.ones(4, 4))
@@ -226,6 +251,14 @@ def test_proxy_labels_from_sgbm_are_learned_at_the_truth(scenes):
     at_truth = float(proxy_loss(truth, labels))
     assert at_truth < float(proxy_loss(truth + 1.0, labels))
     assert float(proxy_loss(truth, torch.full_like(truth, float("nan")))) == 0.0
+
+
+def test_proxy_loss_by_hand_skips_zero_and_nan_labels():
+    prediction = torch.tensor([[[2.0, 9.0, 3.0, 7.0, 4.5]]])
+    labels = torch.tensor([[[2.0, 0.0, 4.0, float("nan"), 4.0]]])
+    # labelled: x = 0 (error 0), x = 2 (|1| - 0.5 = 0.5), x = 4 (0.5 * 0.5^2 = 0.125): mean 0.625 / 3
+    assert float(proxy_loss(prediction, labels)) == pytest.approx(0.625 / 3)
+    assert float(proxy_loss(prediction, torch.zeros_like(labels))) == 0.0
 
 
 def test_proxy_loss_errors():

@@ -183,7 +183,7 @@ def pool_size(cluster_cpus: float, cluster_gpus: float, workers: int | None, use
         use_gpu: each actor needs a GPU (``--device cuda``).
 
     Raises:
-        InputError: a GPU run on a cluster without GPUs.
+        InputError: a GPU run on a cluster without GPUs, or with more than 100 workers per GPU.
 
     Examples:
         >>> pool_size(2, 0, 2, False)
@@ -196,7 +196,13 @@ def pool_size(cluster_cpus: float, cluster_gpus: float, workers: int | None, use
         if cluster_gpus < 1:
             raise InputError("--device cuda with --engine ray: the Ray cluster has no GPU (ray status lists them)")
         workers = workers or int(cluster_gpus)
-        gpus: float = 1 if workers <= cluster_gpus else round(cluster_gpus / workers, 2)
+        # Rounded down: 6 actors of round(1 / 6, 2) = 0.17 GPU ask for 1.02 GPUs, and Ray never places the last.
+        gpus: float = 1 if workers <= cluster_gpus else math.floor(100 * cluster_gpus / workers) / 100
+        if gpus == 0:  # Ray would start them with no GPU at all
+            raise InputError(
+                f"--workers {workers} with --device cuda: the Ray cluster's {cluster_gpus:g} GPU(s) take at most "
+                f"{math.floor(100 * cluster_gpus)} workers (a hundredth of a GPU each)"
+            )
     else:
         workers = workers or max(1, int(cpus) // CPUS_PER_DEFAULT_WORKER)
         gpus = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,8 +30,20 @@ def check_fps(fps: float) -> None:
         raise InputError(f"--fps must be > 0 (frames per second), got {fps:g}")
 
 
+def frame_order(path: str) -> list[str | int]:
+    """Sort key playing numbered files in the order of their numbers (``frame9`` before ``frame10``).
+
+    Examples:
+        >>> sorted(["f10.png", "f9.png", "f1.png"], key=frame_order)
+        ['f1.png', 'f9.png', 'f10.png']
+    """
+    # re.split with a group alternates text and digit runs, so the keys compare str with str and int with int.
+    return [int(part) if index % 2 else part for index, part in enumerate(re.split(r"(\d+)", path))]
+
+
 class ImageSequenceSource(FrameSource):
-    """Pairs from two folders or globs, sorted by name, as consecutive frames.
+    """Pairs from two folders or globs, matched as in ``rtstereo predict``, played in the order of the
+    numbers in the left files' names (``frame9`` before ``frame10``, which sorting by name puts after ``frame1``).
 
     Args:
         left: folder or glob of left images.
@@ -47,7 +60,7 @@ class ImageSequenceSource(FrameSource):
     def __init__(self, left: str, right: str, fps: float = 10.0, start: int = 0, stride: int = 1):
         check_start_stride(start, stride)
         check_fps(fps)
-        self.pairs = resolve_pairs(left, right)
+        self.pairs = sorted(resolve_pairs(left, right), key=lambda pair: frame_order(pair.left))
         if start >= len(self.pairs):
             raise InputError(
                 f"--start {start} is past the end of the image sequence ({counted(len(self.pairs), 'pair')})"
