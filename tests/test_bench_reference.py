@@ -327,3 +327,13 @@ def test_a_model_written_after_data_is_still_the_model(capsys, tmp_path, monkeyp
     assert seen == {"models": ["sgbm"], "data": [str(tmp_path)]}
     assert main(["bench", "--data", str(tmp_path), "--sizes", "32x32"]) == 2
     assert "give the model(s) to time first" in capsys.readouterr().err
+
+
+def test_a_fixed_size_reference_is_labelled_with_the_size_it_ran_at(pairs, monkeypatch):
+    class Fixed(_Constant):
+        fixed_size_hw = (24, 48)
+
+    monkeypatch.setattr("rtstereo.api.load", lambda *args, **kwargs: Fixed(1.0))
+    maps = compute_reference_maps(Reference("crestereo_init_iter5_24x48.onnx"), pairs_of([pairs])[0])
+    assert maps.reference.label == "crestereo_init_iter5_24x48.onnx at 48x24", "not 'at each pair's own size'"
+    assert maps.to_json()["size_hw"] == [24, 48] and maps.to_json()["sizes_hw"] == [[24, 48], [24, 48]]

@@ -301,6 +301,8 @@ def compute_reference_maps(
     from .batch.job import failure_reason
 
     predictor, size_hw = reference_predictor(reference, weights, device, threads)
+    # a fixed-size export runs at its own size: the label and the JSON say that size, not "each pair's own"
+    reference = dataclasses.replace(reference, size_hw=size_hw)
     maps: list[ReferenceMap] = []
     failed: dict[str, str] = {}
     for index, source in enumerate(pairs):
