@@ -337,3 +337,27 @@ def test_a_fixed_size_reference_is_labelled_with_the_size_it_ran_at(pairs, monke
     maps = compute_reference_maps(Reference("crestereo_init_iter5_24x48.onnx"), pairs_of([pairs])[0])
     assert maps.reference.label == "crestereo_init_iter5_24x48.onnx at 48x24", "not 'at each pair's own size'"
     assert maps.to_json()["size_hw"] == [24, 48] and maps.to_json()["sizes_hw"] == [[24, 48], [24, 48]]
+
+
+def test_the_stretch_note_compares_sizes_with_the_pairs_own_not_the_references(pairs):
+    """With the reference at a size of another aspect ratio, the note named the reference's map as the pair
+    (p0: 48x48 run at 96x48) and called the rows of the pairs' own shape stretched."""
+    report = run_bench(
+        ["bm"], [(48, 96)], sweeps={"max_disp": [16]}, data=[pairs], reference="sgbm:max_disp=16,size=48x48", **FAST
+    )
+    assert [n for n in report.notes if "stretched" in n] == [
+        "2 pairs of --data are stretched to the reference's size of another aspect ratio (p0: 96x48 run at 48x48, "
+        "WxH): the scores hold (disparity runs along the width, scaled by its ratio), but the methods see distorted "
+        "pairs; --sizes and a size= (or a fixed-size file) of the pairs' aspect ratio keep their shape"
+    ]
+    both = run_bench(
+        ["bm"],
+        [(24, 48), (48, 48)],
+        sweeps={"max_disp": [16]},
+        data=[pairs],
+        reference="sgbm:max_disp=16,size=48x48",
+        **FAST,
+    )
+    assert [n.split(" (")[0] for n in both.notes if "stretched" in n] == [
+        "2 pairs of --data are stretched to the reference's size and rows of another aspect ratio"
+    ]
