@@ -361,3 +361,23 @@ def test_the_stretch_note_compares_sizes_with_the_pairs_own_not_the_references(p
     assert [n.split(" (")[0] for n in both.notes if "stretched" in n] == [
         "2 pairs of --data are stretched to the reference's size and rows of another aspect ratio"
     ]
+
+
+def test_a_rows_warning_is_said_once_though_the_row_runs_for_its_time_and_its_score(cli, pairs):
+    """sgbm's unmatched-band warning came twice per row: once when it was timed, again when it was scored."""
+    import sys
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None):  # as the command line prints them
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    left, right = pairs
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        code, _, err = cli(
+            "bench", "sgbm", "--sizes", "48x96", "--max-disp", "64", "--runs", "1", "--warmup", "1",
+            "--data", left, right, "--reference", "sgbm:max_disp=16",
+        )  # fmt: skip
+    assert code == 0
+    assert err.count("sgbm matches no pixel in the first 64 columns") == 1, err

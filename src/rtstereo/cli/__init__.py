@@ -222,7 +222,7 @@ def one_voice(verb: str) -> Iterator[None]:
     """While a verb runs, everything on stderr is rtstereo's, one line each.
 
     Python warnings (rtstereo's and its libraries') are printed as ``rtstereo VERB: warning: ...``
-    lines without source paths (only their formatting changes: code that records warnings, such as
+    lines without source paths, each message once (only their formatting changes: code that records warnings, such as
     ``pytest.warns``, still receives them); OpenCV logs errors only; what C libraries print during a
     call that fails is held back (:mod:`rtstereo.io.quiet`), so the user's first line is the error
     that explains it.
@@ -233,6 +233,10 @@ def one_voice(verb: str) -> Iterator[None]:
     from ..io.quiet import FFMPEG_DEBUG, FFMPEG_LOGLEVEL, FFMPEG_QUIET, hold_native_output
 
     def one_line(message, category, filename, lineno, line=None):  # noqa: ARG001 - warnings' signature
+        # Said once per run: Python's own "once per place" forgets what it said whenever a `catch_warnings`
+        # block ends (bench warned of each row's unmatched band when timing it and again when scoring it).
+        if str(message) in SHOWN_WARNINGS:
+            return ""
         SHOWN_WARNINGS.add(str(message))
         text = " ".join(str(message).split())
         return f"rtstereo {verb}: warning: {text}\n"
