@@ -610,7 +610,7 @@ def test_ctrl_c_keeps_the_rows_measured_and_says_the_sweep_was_interrupted(cli, 
     assert code == 130
     assert out.count("|sgbm|opencv|") == 2 and f"Interrupted ({how}): 2 of 3 rows; the rest were not measured." in out
     assert err.splitlines()[-1] == (
-        f"rtstereo bench: interrupted after 2 of 3 row(s): the rows measured are written to {tmp_path}, the rest "
+        f"rtstereo bench: interrupted after 2 of 3 rows: the rows measured are written to {tmp_path}, the rest "
         "were not measured"
     )
     written = json.loads((tmp_path / "bench.json").read_text())

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import InputError, OutputError
 from ..io.atomic import folder_write_problem
+from ..text import counted
 from . import EXIT_INTERRUPTED
 from .common import SETTING_MINIMUM, parse_size_hw
 
@@ -338,8 +339,8 @@ def run(args: argparse.Namespace) -> int:
     if report.interrupted:
         kept = f"written to {args.output}" if args.output else "in the table above"
         print(
-            f"rtstereo bench: interrupted after {len(report.rows)} of {report.cases} row(s): the rows measured are "
-            f"{kept}, the rest were not measured",
+            f"rtstereo bench: interrupted after {len(report.rows)} of {counted(report.cases, 'row')}: the rows "
+            f"measured are {kept}, the rest were not measured",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
