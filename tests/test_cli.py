@@ -282,6 +282,13 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, pair_files, argv, me
             "(see `rtstereo predict --help`)",
         ),
         (["video", "a.mp4", "b.mp4", "--providers=cuda"], "--providers=cuda; ONNX Runtime's providers are a setting"),
+        # bench sweeps --set lists, a row per value: "tried in that order" was not what it does with one
+        (
+            ["bench", "rtnet-v5", "--provider", "cuda"],
+            "--provider cuda; ONNX Runtime's providers are a setting, swept as the others: --device cuda --set "
+            "providers=tensorrt,cuda,cpu times each on its own row (without --set providers, --device cuda tries "
+            "TensorRT, then CUDA) (see `rtstereo bench --help`)",
+        ),
         # a verb that runs no model, or trains in PyTorch, is not sent to --set providers
         (
             ["compare", "a.pfm", "b.pfm", "--providers", "cuda"],

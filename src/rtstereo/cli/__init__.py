@@ -51,6 +51,11 @@ PROVIDERS_HINT = (
     "; ONNX Runtime's providers are a setting, --set providers=tensorrt,cuda,cpu (tried in that order), and "
     "--device cuda tries TensorRT, then CUDA"
 )
+# bench sweeps a --set list, one row per value: the providers tried in order are not a list of its
+BENCH_PROVIDERS_HINT = (
+    "; ONNX Runtime's providers are a setting, swept as the others: --device cuda --set providers=tensorrt,cuda,cpu "
+    "times each on its own row (without --set providers, --device cuda tries TensorRT, then CUDA)"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -73,7 +78,7 @@ class _Parser(argparse.ArgumentParser):
             words = [word.partition("=")[0] for word in message.split()[2:] if word.startswith("--")]
             candidates = [option for action in self._actions for option in action.option_strings]
             if {"--provider", "--providers"} & set(words) and "--backend" in candidates:  # one that runs ONNX Runtime
-                return PROVIDERS_HINT
+                return BENCH_PROVIDERS_HINT if self.prog.endswith(" bench") else PROVIDERS_HINT
         else:
             return ""
         # 0.75: close enough to be a slip of the keys (at 0.7, --version was offered --precision)
