@@ -254,6 +254,9 @@ def test_a_fixed_size_reference_at_another_size_is_refused(monkeypatch):
         ),
         (["--data", "{l}", "{r}", "--reference", "anynet"], "--reference anynet: model 'anynet' needs its weights"),
         (["--data", "{l}", "{r}", "--reference", "missing.onnx"], "model file not found: missing.onnx"),
+        # "unknown model 'SGBM'" alone read as one of the models benched
+        (["--data", "{l}", "{r}", "--reference", "SGBM"], "error: --reference SGBM: unknown model 'SGBM'"),
+        (["--baseline", "SGBM"], "error: --baseline SGBM: unknown model 'SGBM'"),
     ],
 )
 def test_bad_reference_arguments_are_one_line_usage_errors(cli, pairs, extra, message):

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, OutputError
+from ..errors import InputError, ModelNotFoundError, OutputError
 from ..io.atomic import folder_write_problem
 from ..text import counted
 from . import EXIT_INTERRUPTED
@@ -291,6 +291,25 @@ def check_output_folder(folder: Path, what: str = "benchmark results") -> None:
         raise OutputError(f"cannot write {what} to {folder}: {reason}")
 
 
+def _check_named_models(named: dict[str, str | None]) -> None:
+    """Refuse an unknown ``--baseline`` or ``--reference`` model naming its option: "unknown model 'SGBM'" alone
+    read as one of the models benched.
+
+    Raises:
+        ModelNotFoundError: the registry does not know one.
+    """
+    from ..bench import model_spec
+    from ..models import is_onnx_file
+
+    for option, model in named.items():
+        if model is None or is_onnx_file(model):
+            continue
+        try:
+            model_spec(model)
+        except ModelNotFoundError as exc:
+            raise ModelNotFoundError(f"{option} {model}: {exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from ..api import check_model_file
     from ..bench import parse_list, run_bench
@@ -303,6 +322,7 @@ def run(args: argparse.Namespace) -> int:
     reference = parse_reference(args.reference) if args.reference else None
     for model in [*models, *([baseline] if baseline else []), *([reference.model] if reference else [])]:
         check_model_file(model)  # a missing file is a usage error now, not a sweep of rows that each say so
+    _check_named_models({"--baseline": baseline, "--reference": reference.model if reference else None})
     sizes = parse_list(args.sizes or "480x640", lambda text: parse_size_hw(text, "--sizes"), "size")
     weights = weights_by_model(args.weights, models, baseline, reference.model if reference else None)
     check_weights_files(weights)
