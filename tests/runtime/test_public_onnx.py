@@ -18,7 +18,7 @@ from onnx import TensorProto, helper
 import rtstereo
 from rtstereo.bench import run_bench
 from rtstereo.cli import main
-from rtstereo.errors import CheckpointError
+from rtstereo.errors import CheckpointError, InputError
 from rtstereo.io import write_image
 
 SIZE_HW = (16, 32)
@@ -143,6 +143,14 @@ def test_a_public_file_refuses_other_iterations_and_is_described(tmp_path, capsy
         == 0
     )
     np.testing.assert_allclose(rtstereo.io.read_disparity(tmp_path / "out" / "l.pfm"), 36, rtol=1e-6)
+
+
+def test_iters_on_a_public_file_renamed_without_them_says_they_are_unknown(tmp_path):
+    """It said the file "was exported without a setting 'iters'", as if CREStereo had none."""
+    path = public_init(tmp_path / "mine.onnx")
+    with pytest.raises(InputError, match=r"mine.onnx: a public CREStereo file's iterations are .* from its name only"):
+        rtstereo.load(str(path), settings={"iters": 5})
+    assert "iters" not in rtstereo.load(str(path)).predict(*_pair()).settings
 
 
 def test_another_onnx_file_without_metadata_is_still_refused(tmp_path):
