@@ -967,3 +967,19 @@ def test_a_torch_row_records_pytorchs_threads_as_an_onnx_runtime_row_records_its
     assert f"default threads (PyTorch's: {torch.get_num_threads()})." in report.table()
     report.options["threads"] = torch.get_num_threads()  # as --threads N says: not said twice
     assert f"{torch.get_num_threads()} threads." in report.table()
+
+
+def test_the_plot_marks_rows_by_their_tables_precision_and_packaged_networks_are_not_called_classical():
+    """rtnet-v5 and the hybrid (precision "-", as classical methods) were drawn with the marker the plot's
+    axis named "D classical", and an exported fp16 file's rows as classical too."""
+    case = lambda model, backend, precision: BenchCase(model, backend, (48, 96), precision, ())  # noqa: E731
+    exported = BenchRow(case("net_fp16.onnx", "onnxruntime", "-"), file_precision="fp16")
+    rows = [
+        BenchRow(case("anynet", "torch", "fp32")),
+        BenchRow(case("anynet", "torch", "bf16")),
+        exported,
+        BenchRow(case("rtnet-v5", "onnxruntime", "-")),
+        BenchRow(case("sgbm", "opencv", "-")),
+    ]
+    assert [bench.plot_marker(row) for row in rows] == ["o", "^", "s", "D", "D"]
+    assert "D no precision to choose (classical, packaged ONNX)" in bench.PLOT_MARKERS_SAID
