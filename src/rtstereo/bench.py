@@ -535,8 +535,12 @@ block_size?
                 BenchCase(model, "onnxruntime", tuple(size_hw), "-", combo, extra)
                 for size_hw, combo, extra in itertools.product(sizes, _combos(sweeps, POSTPROCESS_SETTINGS), runtime)
             ]
+            own = _exported_settings(model)  # None: unreadable, which its rows say
             notes += [
                 f"{model} is an exported file: {k} is fixed in it, not swept"
+                if own is None or k in own
+                else f"{model} is an exported file without a setting {k} (its settings: {', '.join(own) or 'none'}): "
+                f"{k} is not swept"
                 for k in sweeps
                 if k not in BACKEND_SETTINGS["onnxruntime"] and k not in POSTPROCESS_SETTINGS
             ]
@@ -1153,6 +1157,18 @@ def _fixed_size_of(path: str) -> tuple[int, int] | None:
     except RtStereoError:  # its row says why it cannot run
         return None
     return (int(fixed[0]), int(fixed[1])) if fixed else None
+
+
+@functools.cache
+def _exported_settings(path: str) -> tuple[str, ...] | None:
+    """The settings fixed in an exported file, from its contract (``None``: unreadable)."""
+    from .runtime.onnx import read_contract
+    from .runtime.providers import open_session
+
+    try:
+        return tuple(read_contract(open_session(Path(path)), path).settings)
+    except RtStereoError:  # its row says why it cannot run
+        return None
 
 
 @functools.cache

@@ -177,6 +177,17 @@ def test_a_public_file_is_benched_at_its_own_size(tmp_path, monkeypatch):
     )
 
 
+def test_bench_says_a_swept_setting_the_file_has_not_is_not_fixed_in_it(tmp_path, monkeypatch):
+    """--max-disp with a public CREStereo file said "max_disp is fixed in it": CREStereo has no disparity range."""
+    monkeypatch.chdir(tmp_path)
+    path = public_init(Path("crestereo_init_iter2_16x32.onnx")).name
+    report = run_bench([path], [SIZE_HW], sweeps={"max_disp": [32], "iters": [2]}, warmup=1, runs=1, threads=1)
+    assert [n for n in report.notes if path in n] == [
+        f"{path} is an exported file without a setting max_disp (its settings: iters, two_pass): max_disp is not swept",
+        f"{path} is an exported file: iters is fixed in it, not swept",
+    ]
+
+
 @pytest.mark.slow
 def test_the_port_network_as_a_public_file_agrees_with_rtstereo_crestereo(tmp_path, shared):
     """A public file is the port's network traced as it is (PINTO's conversion: BGR in, as megvii's test.py feeds).
