@@ -540,12 +540,18 @@ def test_bench_command_prints_the_table_and_writes_results(cli, tmp_path):
 
 def test_a_rows_warning_is_said_once_not_once_per_warm_up_timing_and_scoring(cli):
     """A range over half the width is warned about by each call; the sweep said it two or three times per row."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    import sys
+
+    def show(message, category, filename, lineno, file=None, line=None):  # as the command line prints them
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
         code, _, err = cli("bench", "sgbm", "--sizes", "32x48", "--max-disp", "32", "--warmup", "2", "--runs", "3")
     assert code == 0, err
-    said = [str(w.message) for w in caught if "matches no pixel in the first 32 columns" in str(w.message)]
-    assert len(said) == 1, said
+    said = [line for line in err.splitlines() if "matches no pixel in the first 32 columns" in line]
+    assert len(said) == 1 and said[0].startswith("rtstereo bench: warning: "), said
 
 
 def test_bench_command_without_output_writes_nothing(cli):
@@ -620,7 +626,7 @@ def test_ctrl_c_keeps_the_rows_measured_and_says_the_sweep_was_interrupted(cli, 
     assert code == 130
     assert out.count("|sgbm|opencv|") == 2 and f"Interrupted ({how}): 2 of 3 rows; the rest were not measured." in out
     assert err.splitlines()[-1] == (
-        f"rtstereo bench: interrupted after 2 of 3 row(s): the rows measured are written to {tmp_path}, the rest "
+        f"rtstereo bench: interrupted after 2 of 3 rows: the rows measured are written to {tmp_path}, the rest "
         "were not measured"
     )
     written = json.loads((tmp_path / "bench.json").read_text())
@@ -977,3 +983,19 @@ def test_a_torch_row_records_pytorchs_threads_as_an_onnx_runtime_row_records_its
     assert f"default threads (PyTorch's: {torch.get_num_threads()})." in report.table()
     report.options["threads"] = torch.get_num_threads()  # as --threads N says: not said twice
     assert f"{torch.get_num_threads()} threads." in report.table()
+
+
+def test_the_plot_marks_rows_by_their_tables_precision_and_packaged_networks_are_not_called_classical():
+    """rtnet-v5 and the hybrid (precision "-", as classical methods) were drawn with the marker the plot's
+    axis named "D classical", and an exported fp16 file's rows as classical too."""
+    case = lambda model, backend, precision: BenchCase(model, backend, (48, 96), precision, ())  # noqa: E731
+    exported = BenchRow(case("net_fp16.onnx", "onnxruntime", "-"), file_precision="fp16")
+    rows = [
+        BenchRow(case("anynet", "torch", "fp32")),
+        BenchRow(case("anynet", "torch", "bf16")),
+        exported,
+        BenchRow(case("rtnet-v5", "onnxruntime", "-")),
+        BenchRow(case("sgbm", "opencv", "-")),
+    ]
+    assert [bench.plot_marker(row) for row in rows] == ["o", "^", "s", "D", "D"]
+    assert "D no precision to choose (classical, packaged ONNX)" in bench.PLOT_MARKERS_SAID

@@ -267,6 +267,9 @@ def test_a_fixed_size_reference_is_named_at_its_own_size_not_each_pairs(pairs, m
         ),
         (["--data", "{l}", "{r}", "--reference", "anynet"], "--reference anynet: model 'anynet' needs its weights"),
         (["--data", "{l}", "{r}", "--reference", "missing.onnx"], "model file not found: missing.onnx"),
+        # "unknown model 'SGBM'" alone read as one of the models benched
+        (["--data", "{l}", "{r}", "--reference", "SGBM"], "error: --reference SGBM: unknown model 'SGBM'"),
+        (["--baseline", "SGBM"], "error: --baseline SGBM: unknown model 'SGBM'"),
     ],
 )
 def test_bad_reference_arguments_are_one_line_usage_errors(cli, pairs, extra, message):
@@ -340,3 +343,57 @@ def test_a_model_written_after_data_is_still_the_model(capsys, tmp_path, monkeyp
     assert seen == {"models": ["sgbm"], "data": [str(tmp_path)]}
     assert main(["bench", "--data", str(tmp_path), "--sizes", "32x32"]) == 2
     assert "give the model(s) to time first" in capsys.readouterr().err
+
+
+def test_a_fixed_size_reference_is_labelled_with_the_size_it_ran_at(pairs, monkeypatch):
+    class Fixed(_Constant):
+        fixed_size_hw = (24, 48)
+
+    monkeypatch.setattr("rtstereo.api.load", lambda *args, **kwargs: Fixed(1.0))
+    maps = compute_reference_maps(Reference("crestereo_init_iter5_24x48.onnx"), pairs_of([pairs])[0])
+    assert maps.reference.label == "crestereo_init_iter5_24x48.onnx at 48x24", "not 'at each pair's own size'"
+    assert maps.to_json()["size_hw"] == [24, 48] and maps.to_json()["sizes_hw"] == [[24, 48], [24, 48]]
+
+
+def test_the_stretch_note_compares_sizes_with_the_pairs_own_not_the_references(pairs):
+    """With the reference at a size of another aspect ratio, the note named the reference's map as the pair
+    (p0: 48x48 run at 96x48) and called the rows of the pairs' own shape stretched."""
+    report = run_bench(
+        ["bm"], [(48, 96)], sweeps={"max_disp": [16]}, data=[pairs], reference="sgbm:max_disp=16,size=48x48", **FAST
+    )
+    assert [n for n in report.notes if "stretched" in n] == [
+        "2 pairs of --data are stretched to the reference's size of another aspect ratio (p0: 96x48 run at 48x48, "
+        "WxH): the scores hold (disparity runs along the width, scaled by its ratio), but the methods see distorted "
+        "pairs; --sizes and a size= (or a fixed-size file) of the pairs' aspect ratio keep their shape"
+    ]
+    both = run_bench(
+        ["bm"],
+        [(24, 48), (48, 48)],
+        sweeps={"max_disp": [16]},
+        data=[pairs],
+        reference="sgbm:max_disp=16,size=48x48",
+        **FAST,
+    )
+    assert [n.split(" (")[0] for n in both.notes if "stretched" in n] == [
+        "2 pairs of --data are stretched to the reference's size and rows of another aspect ratio"
+    ]
+
+
+def test_a_rows_warning_is_said_once_though_the_row_runs_for_its_time_and_its_score(cli, pairs):
+    """sgbm's unmatched-band warning came twice per row: once when it was timed, again when it was scored."""
+    import sys
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None):  # as the command line prints them
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    left, right = pairs
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        code, _, err = cli(
+            "bench", "sgbm", "--sizes", "48x96", "--max-disp", "64", "--runs", "1", "--warmup", "1",
+            "--data", left, right, "--reference", "sgbm:max_disp=16",
+        )  # fmt: skip
+    assert code == 0
+    assert err.count("sgbm matches no pixel in the first 64 columns") == 1, err

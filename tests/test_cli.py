@@ -282,6 +282,13 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, pair_files, argv, me
             "(see `rtstereo predict --help`)",
         ),
         (["video", "a.mp4", "b.mp4", "--providers=cuda"], "--providers=cuda; ONNX Runtime's providers are a setting"),
+        # bench sweeps --set lists, a row per value: "tried in that order" was not what it does with one
+        (
+            ["bench", "rtnet-v5", "--provider", "cuda"],
+            "--provider cuda; ONNX Runtime's providers are a setting, swept as the others: --device cuda --set "
+            "providers=tensorrt,cuda,cpu times each on its own row (without --set providers, --device cuda tries "
+            "TensorRT, then CUDA) (see `rtstereo bench --help`)",
+        ),
         # a verb that runs no model, or trains in PyTorch, is not sent to --set providers
         (
             ["compare", "a.pfm", "b.pfm", "--providers", "cuda"],
@@ -893,3 +900,23 @@ def test_a_missing_package_without_ctrl_c_is_still_an_error(capsys, monkeypatch)
     monkeypatch.setattr(models, "run", run)
     assert main(["models"]) == 2
     assert capsys.readouterr().err.startswith("rtstereo models: error: the ONNX Runtime backend needs")
+
+
+@pytest.mark.parametrize("output", ["taken", "taken/left.pfm", "taken/sub/"])
+def test_one_pair_to_an_output_that_cannot_be_written_is_refused_before_the_model_runs(
+    capsys, tmp_path, pair_files, monkeypatch, output
+):
+    """A batch checks its folder first; one pair loaded the model and ran it (a minute for a large pair, its
+    warnings printed) before saying the output could not be written."""
+    (tmp_path / "taken").write_text("a file")
+
+    def never(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr("rtstereo.cli.predict.predictor_from_args", never)
+    code, out, err = run_cli(capsys, "predict", *pair_files, "-m", "sgbm", "-o", f"{tmp_path}/{output}")
+    assert code == 2 and out == ""
+    assert (
+        err
+        == f"rtstereo predict: error: cannot write {tmp_path / output}: {tmp_path / 'taken'} is a file, not a folder\n"
+    )

@@ -382,12 +382,12 @@ class BenchReport:
         fig, ax = plt.subplots(figsize=(8, 5.5))
         # Colour: model and backend (legend); marker: precision; text beside each point: the rest.
         series = list(dict.fromkeys((r.case.model, r.case.backend) for r in rows))
-        markers = {"fp32": "o", "fp16": "s", "bf16": "^", "-": "D"}
         for index, row in enumerate(rows):
             colour = f"C{series.index((row.case.model, row.case.backend)) % 10}"
-            ax.scatter(row.median_ms, row.accuracy[key], s=36, c=colour, marker=markers[row.case.precision])
+            ax.scatter(row.median_ms, row.accuracy[key], s=36, c=colour, marker=plot_marker(row))
             size = f"{row.case.size_hw[1]}x{row.case.size_hw[0]}"
-            text = " ".join([size, *(str(v) for _, v in row.case.settings), row.case.precision])
+            precision = _precision_cell(row)
+            text = " ".join([size, *(str(v) for _, v in row.case.settings), *([precision] if precision != "-" else [])])
             ax.annotate(
                 text,
                 (row.median_ms, row.accuracy[key]),
@@ -402,7 +402,7 @@ class BenchReport:
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.xaxis.set_minor_formatter(ScalarFormatter())
-        ax.set_xlabel("median time per pair, ms (log scale); marker: o fp32, s fp16, ^ bf16, D classical")
+        ax.set_xlabel(f"median time per pair, ms (log scale)\nmarker: {PLOT_MARKERS_SAID}")
         ax.set_ylabel(
             f"EPE against the reference, px (lower is better)\n{self.reference['label']}"
             if self.reference
@@ -535,8 +535,12 @@ block_size?
                 BenchCase(model, "onnxruntime", tuple(size_hw), "-", combo, extra)
                 for size_hw, combo, extra in itertools.product(sizes, _combos(sweeps, POSTPROCESS_SETTINGS), runtime)
             ]
+            own = _exported_settings(model)  # None: unreadable, which its rows say
             notes += [
                 f"{model} is an exported file: {k} is fixed in it, not swept"
+                if own is None or k in own
+                else f"{model} is an exported file without a setting {k} (its settings: {', '.join(own) or 'none'}): "
+                f"{k} is not swept"
                 for k in sweeps
                 if k not in BACKEND_SETTINGS["onnxruntime"] and k not in POSTPROCESS_SETTINGS
             ]
@@ -1122,6 +1126,17 @@ def _measure_group(
     return rows
 
 
+# The plot's marker of a row, by the table's precision (an exported file's own); "-": a method without a precision
+# to choose, classical or a packaged ONNX model (rtnet-v5 and the hybrid were drawn as "D classical").
+PLOT_MARKERS = {"Full": "o", "Half": "s", "bf16": "^", "int8": "v", "-": "D"}
+PLOT_MARKERS_SAID = "o fp32, s fp16, ^ bf16, v int8, D no precision to choose (classical, packaged ONNX)"
+
+
+def plot_marker(row: BenchRow) -> str:
+    """The plot's marker of ``row`` (:data:`PLOT_MARKERS`)."""
+    return PLOT_MARKERS.get(_precision_cell(row).removesuffix(" (CPU)"), "D")
+
+
 def _precision_cell(row: BenchRow) -> str:
     """The table's precision: the case's, or an exported file's own (its fp32 rows read Full, as the note under
     the table calls them, where they read "-"), with "(CPU)" for an fp16 file on the CPU provider."""
@@ -1142,6 +1157,18 @@ def _fixed_size_of(path: str) -> tuple[int, int] | None:
     except RtStereoError:  # its row says why it cannot run
         return None
     return (int(fixed[0]), int(fixed[1])) if fixed else None
+
+
+@functools.cache
+def _exported_settings(path: str) -> tuple[str, ...] | None:
+    """The settings fixed in an exported file, from its contract (``None``: unreadable)."""
+    from .runtime.onnx import read_contract
+    from .runtime.providers import open_session
+
+    try:
+        return tuple(read_contract(open_session(Path(path)), path).settings)
+    except RtStereoError:  # its row says why it cannot run
+        return None
 
 
 @functools.cache

@@ -224,10 +224,12 @@ def check_not_two_datasets(values: Sequence[str]) -> None:
 
 @dataclass
 class ReferenceMap:
-    """The reference's map of one pair: float32 ``(H, W)`` pixels at the reference's size, ``nan`` invalid."""
+    """The reference's map of one pair: float32 ``(H, W)`` pixels at the reference's size, ``nan`` invalid;
+    ``pair_hw``: the pair's own ``(H, W)`` (``None``: the map's)."""
 
     source: PairSource
     disparity_px: np.ndarray
+    pair_hw: tuple[int, int] | None = None
 
 
 @dataclass
@@ -317,7 +319,7 @@ def compute_reference_maps(
         except Exception as exc:  # one bad pair is left out, not the sweep
             failed[source.name] = failure_reason(exc)
             continue
-        maps.append(ReferenceMap(source, disparity))
+        maps.append(ReferenceMap(source, disparity, (int(pair.left.shape[0]), int(pair.left.shape[1]))))
     if not maps:
         name, reason = next(iter(failed.items()))
         raise InputError(
@@ -349,8 +351,9 @@ def disparity_at(predictor: Any, left: np.ndarray, right: np.ndarray, size_hw: S
 
 
 def stretched_pairs_notes(maps: ReferenceMaps, sizes_hw: Sequence[Sequence[int]]) -> list[str]:
-    """A note when the rows' sizes have another aspect ratio than the reference's maps (more than 1 % apart):
-    each pair is then stretched to the row's size, which ``--sizes`` asks for but the table does not show.
+    """A note when the rows' sizes, or the reference's own (``size=``, a fixed-size export), have another aspect
+    ratio than the pairs (more than 1 % apart): each pair is then stretched to that size, which ``--sizes`` or
+    ``--reference`` asks for but the table does not show.
 
     Examples:
         >>> source = PairSource("l.png", "r.png", "urban1")
@@ -360,21 +363,32 @@ def stretched_pairs_notes(maps: ReferenceMaps, sizes_hw: Sequence[Sequence[int]]
         >>> stretched_pairs_notes(maps, [(196, 672)])
         []
     """
+    reference_hw = maps.reference.size_hw
     stretched = {}
+    to_reference = to_rows = False
     for item in maps.maps:
-        height, width = item.disparity_px.shape
-        other = [s for s in sizes_hw if abs((s[1] / s[0]) / (width / height) - 1) > 0.01]
-        if other:
-            stretched[item.source.name] = (width, height, other[0])
+        height, width = item.pair_hw or item.disparity_px.shape
+        rows = [s for s in sizes_hw if _another_aspect_ratio(s, (height, width))]
+        reference = reference_hw is not None and _another_aspect_ratio(reference_hw, (height, width))
+        to_rows, to_reference = to_rows or bool(rows), to_reference or reference
+        if rows or reference:
+            stretched[item.source.name] = (width, height, rows[0] if rows else reference_hw)
     if not stretched:
         return []
     name, (width, height, size) = next(iter(stretched.items()))
+    sizes = " and ".join(what for what, said in (("the reference's size", to_reference), ("rows", to_rows)) if said)
+    keep = "--sizes" + (" and a size= (or a fixed-size file)" if to_reference else "")
     return [
-        f"{counted(len(stretched), 'pair')} of --data {'is' if len(stretched) == 1 else 'are'} stretched to rows of "
+        f"{counted(len(stretched), 'pair')} of --data {'is' if len(stretched) == 1 else 'are'} stretched to {sizes} of "
         f"another aspect ratio ({name}: {width}x{height} run at {size[1]}x{size[0]}, WxH): the scores hold (disparity "
-        "runs along the width, scaled by its ratio), but the methods see distorted pairs; --sizes of the pairs' "
+        f"runs along the width, scaled by its ratio), but the methods see distorted pairs; {keep} of the pairs' "
         "aspect ratio keep their shape"
     ]
+
+
+def _another_aspect_ratio(size_hw: Sequence[int], pair_hw: Sequence[int]) -> bool:
+    """Whether ``size_hw`` stretches a pair of ``pair_hw`` (aspect ratios more than 1 % apart)."""
+    return abs((size_hw[1] / size_hw[0]) / (pair_hw[1] / pair_hw[0]) - 1) > 0.01
 
 
 def score_against_reference(predictor: Any, run_hw: Sequence[int], maps: ReferenceMaps) -> dict[str, float]:

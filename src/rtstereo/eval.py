@@ -359,14 +359,20 @@ def score_sample(
 
 
 def _size_cell(scene: SceneResult) -> str:
-    """A scene's size in the table, WxH, and the size its model ran at when the scene was resized for it.
+    """A scene's size in the table, WxH, and the size its model ran at when the scene was resized for it (the
+    hybrid's network: its SGBM runs at the scene's size).
 
     Examples:
         >>> _size_cell(SceneResult("s", "d", (288, 384), {}, {}, (96, 128)))
         '384x288 (ran at 128x96)'
+        >>> _size_cell(SceneResult("s", "d", (288, 384), {"network": "rtnet-guided"}, {}, (96, 128)))
+        '384x288 (its network ran at 128x96)'
     """
     size = f"{scene.size_hw[1]}x{scene.size_hw[0]}"
-    return size + (f" (ran at {scene.ran_at_hw[1]}x{scene.ran_at_hw[0]})" if scene.ran_at_hw else "")
+    if not scene.ran_at_hw:
+        return size
+    what = "its network ran" if "network" in scene.settings else "ran"
+    return f"{size} ({what} at {scene.ran_at_hw[1]}x{scene.ran_at_hw[0]})"
 
 
 def _fmt(value: float | None, pattern: str) -> str:

@@ -376,3 +376,25 @@ def test_int8_quantization_without_onnx_names_onnx_and_its_extra(monkeypatch, tm
     monkeypatch.setitem(sys.modules, "onnx", None)
     with pytest.raises(MissingDependencyError, match=r"'onnx'.*pip install 'rtstereo\[export\]'"):
         quantize_int8(tmp_path / "a.onnx", tmp_path / "b.onnx")
+
+
+def test_what_another_thread_prints_during_a_hold_is_not_taken_for_the_held_calls_noise(capfd, monkeypatch):
+    """video's writer printed its mp4 note while the reader decoded an image: the note landed in the hold's file
+    and came out as "R/p4.png: the image library warned while decoding it (rtstereo video: ...)"."""
+    import io
+    import threading
+
+    # sys.stderr on descriptor 2, as in a terminal (pytest's writes elsewhere)
+    monkeypatch.setattr(sys, "stderr", io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True))
+    previous = hold_native_output(True)
+    try:
+        with native_output_held() as noise:
+            other = threading.Thread(target=lambda: print("rtstereo video: a note", file=sys.stderr, flush=True))
+            other.start()
+            other.join(timeout=0.5)  # it waits for the hold to end
+            os.write(2, b"libpng warning: iCCP: known incorrect sRGB profile\n")
+        other.join()
+    finally:
+        hold_native_output(previous)
+    assert noise.text == "libpng warning: iCCP: known incorrect sRGB profile\n"
+    assert "rtstereo video: a note\n" in capfd.readouterr().err

@@ -18,7 +18,7 @@ from onnx import TensorProto, helper
 import rtstereo
 from rtstereo.bench import run_bench
 from rtstereo.cli import main
-from rtstereo.errors import CheckpointError
+from rtstereo.errors import CheckpointError, InputError
 from rtstereo.io import write_image
 
 SIZE_HW = (16, 32)
@@ -145,6 +145,14 @@ def test_a_public_file_refuses_other_iterations_and_is_described(tmp_path, capsy
     np.testing.assert_allclose(rtstereo.io.read_disparity(tmp_path / "out" / "l.pfm"), 36, rtol=1e-6)
 
 
+def test_iters_on_a_public_file_renamed_without_them_says_they_are_unknown(tmp_path):
+    """It said the file "was exported without a setting 'iters'", as if CREStereo had none."""
+    path = public_init(tmp_path / "mine.onnx")
+    with pytest.raises(InputError, match=r"mine.onnx: a public CREStereo file's iterations are .* from its name only"):
+        rtstereo.load(str(path), settings={"iters": 5})
+    assert "iters" not in rtstereo.load(str(path)).predict(*_pair()).settings
+
+
 def test_another_onnx_file_without_metadata_is_still_refused(tmp_path):
     graph = helper.make_graph(
         [helper.make_node("Add", ["left", "right"], ["disparity"])],
@@ -167,6 +175,17 @@ def test_a_public_file_is_benched_at_its_own_size(tmp_path, monkeypatch):
         "fixed at 16x32 (HxW): bench it with --sizes 16x32, or the public file made at that size"
         in report.rows[1].reason
     )
+
+
+def test_bench_says_a_swept_setting_the_file_has_not_is_not_fixed_in_it(tmp_path, monkeypatch):
+    """--max-disp with a public CREStereo file said "max_disp is fixed in it": CREStereo has no disparity range."""
+    monkeypatch.chdir(tmp_path)
+    path = public_init(Path("crestereo_init_iter2_16x32.onnx")).name
+    report = run_bench([path], [SIZE_HW], sweeps={"max_disp": [32], "iters": [2]}, warmup=1, runs=1, threads=1)
+    assert [n for n in report.notes if path in n] == [
+        f"{path} is an exported file without a setting max_disp (its settings: iters, two_pass): max_disp is not swept",
+        f"{path} is an exported file: iters is fixed in it, not swept",
+    ]
 
 
 @pytest.mark.slow

@@ -43,6 +43,30 @@ def test_mp4_keeps_odd_sized_previews_whole_and_plays(tmp_path):
     assert sink.outputs == [str(tmp_path / "sub" / "o.mp4")]
 
 
+def test_an_mp4_the_writer_could_not_finish_is_an_error_not_written(tmp_path):
+    """On a full disk OpenCV's writer left an mp4 without its index ("moov atom not found") and said nothing: the
+    run ended with exit code 0 and "written: v.mp4"."""
+    sink = VideoSink(tmp_path / "v.mp4", fps=5)
+    for n in range(3):
+        sink.write(frame(n))
+    writer = sink._writer
+
+    class FullDisk:  # the frames went out; the index at release did not
+        def release(self):
+            writer.release()
+            with open(sink._partial, "r+b") as file:
+                file.truncate(512)
+
+    sink._writer = FullDisk()
+    with pytest.raises(
+        OutputError,
+        match=r"cannot write the video .*v.mp4: OpenCV's writer left a file that cannot be opened, of 3 frames "
+        r"written \(a full disk\? .* MB free on its disk\); it is removed",
+    ):
+        sink.close()
+    assert sink.outputs == [] and list(tmp_path.iterdir()) == []
+
+
 def test_mp4_name_size_and_folder_errors(tmp_path):
     with pytest.raises(
         OutputError, match=r"o.avi: expected a .mp4, .m4v, .mov file name \(an MPEG-4 video\), got '.avi'"

@@ -51,6 +51,11 @@ PROVIDERS_HINT = (
     "; ONNX Runtime's providers are a setting, --set providers=tensorrt,cuda,cpu (tried in that order), and "
     "--device cuda tries TensorRT, then CUDA"
 )
+# bench sweeps a --set list, one row per value: the providers tried in order are not a list of its
+BENCH_PROVIDERS_HINT = (
+    "; ONNX Runtime's providers are a setting, swept as the others: --device cuda --set providers=tensorrt,cuda,cpu "
+    "times each on its own row (without --set providers, --device cuda tries TensorRT, then CUDA)"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -73,7 +78,7 @@ class _Parser(argparse.ArgumentParser):
             words = [word.partition("=")[0] for word in message.split()[2:] if word.startswith("--")]
             candidates = [option for action in self._actions for option in action.option_strings]
             if {"--provider", "--providers"} & set(words) and "--backend" in candidates:  # one that runs ONNX Runtime
-                return PROVIDERS_HINT
+                return BENCH_PROVIDERS_HINT if self.prog.endswith(" bench") else PROVIDERS_HINT
         else:
             return ""
         # 0.75: close enough to be a slip of the keys (at 0.7, --version was offered --precision)
@@ -222,7 +227,7 @@ def one_voice(verb: str) -> Iterator[None]:
     """While a verb runs, everything on stderr is rtstereo's, one line each.
 
     Python warnings (rtstereo's and its libraries') are printed as ``rtstereo VERB: warning: ...``
-    lines without source paths (only their formatting changes: code that records warnings, such as
+    lines without source paths, each message once (only their formatting changes: code that records warnings, such as
     ``pytest.warns``, still receives them); OpenCV logs errors only; what C libraries print during a
     call that fails is held back (:mod:`rtstereo.io.quiet`), so the user's first line is the error
     that explains it.
@@ -233,6 +238,10 @@ def one_voice(verb: str) -> Iterator[None]:
     from ..io.quiet import FFMPEG_DEBUG, FFMPEG_LOGLEVEL, FFMPEG_QUIET, hold_native_output
 
     def one_line(message, category, filename, lineno, line=None):  # noqa: ARG001 - warnings' signature
+        # Said once per run: Python's own "once per place" forgets what it said whenever a `catch_warnings`
+        # block ends (bench warned of each row's unmatched band when timing it and again when scoring it).
+        if str(message) in SHOWN_WARNINGS:
+            return ""
         SHOWN_WARNINGS.add(str(message))
         text = " ".join(str(message).split())
         return f"rtstereo {verb}: warning: {text}\n"

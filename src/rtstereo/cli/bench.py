@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, OutputError
+from ..errors import InputError, ModelNotFoundError, OutputError
 from ..io.atomic import folder_write_problem
+from ..text import counted
 from . import EXIT_INTERRUPTED
 from .common import SETTING_MINIMUM, parse_size_hw
 
@@ -293,6 +291,25 @@ def check_output_folder(folder: Path, what: str = "benchmark results") -> None:
         raise OutputError(f"cannot write {what} to {folder}: {reason}")
 
 
+def _check_named_models(named: dict[str, str | None]) -> None:
+    """Refuse an unknown ``--baseline`` or ``--reference`` model naming its option: "unknown model 'SGBM'" alone
+    read as one of the models benched.
+
+    Raises:
+        ModelNotFoundError: the registry does not know one.
+    """
+    from ..bench import model_spec
+    from ..models import is_onnx_file
+
+    for option, model in named.items():
+        if model is None or is_onnx_file(model):
+            continue
+        try:
+            model_spec(model)
+        except ModelNotFoundError as exc:
+            raise ModelNotFoundError(f"{option} {model}: {exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from ..api import check_model_file
     from ..bench import parse_list, run_bench
@@ -305,30 +322,30 @@ def run(args: argparse.Namespace) -> int:
     reference = parse_reference(args.reference) if args.reference else None
     for model in [*models, *([baseline] if baseline else []), *([reference.model] if reference else [])]:
         check_model_file(model)  # a missing file is a usage error now, not a sweep of rows that each say so
+    _check_named_models({"--baseline": baseline, "--reference": reference.model if reference else None})
     sizes = parse_list(args.sizes or "480x640", lambda text: parse_size_hw(text, "--sizes"), "size")
     weights = weights_by_model(args.weights, models, baseline, reference.model if reference else None)
     check_weights_files(weights)
     if args.output:
         check_output_folder(Path(args.output))  # now, not after a sweep that may take hours
-    with _each_warning_once():  # each row's warning once, not once per warm-up, timing and scoring
-        report = run_bench(
-            models,
-            sizes,
-            sweeps=sweeps_from_args(args),
-            precisions=parse_list(args.precision, str, "precision"),
-            backends=parse_list(args.backend, str, "backend"),
-            weights=weights,
-            device=args.device,
-            threads=args.threads,
-            warmup=args.warmup,
-            runs=args.runs,
-            data=_data_items(args.data),
-            baseline=args.baseline,
-            reference=reference,
-            random_weights=args.random_weights,
-            fixed_files_at_own_size=args.sizes is None,
-            progress=lambda label: print(f"rtstereo bench: {label}", file=sys.stderr),
-        )
+    report = run_bench(
+        models,
+        sizes,
+        sweeps=sweeps_from_args(args),
+        precisions=parse_list(args.precision, str, "precision"),
+        backends=parse_list(args.backend, str, "backend"),
+        weights=weights,
+        device=args.device,
+        threads=args.threads,
+        warmup=args.warmup,
+        runs=args.runs,
+        data=_data_items(args.data),
+        baseline=args.baseline,
+        reference=reference,
+        random_weights=args.random_weights,
+        fixed_files_at_own_size=args.sizes is None,
+        progress=lambda label: print(f"rtstereo bench: {label}", file=sys.stderr),
+    )
     if report.interrupted and not report.rows:
         raise KeyboardInterrupt  # nothing measured: nothing to print or to write over an earlier sweep's results
     print(report.table())
@@ -342,8 +359,8 @@ def run(args: argparse.Namespace) -> int:
     if report.interrupted:
         kept = f"written to {args.output}" if args.output else "in the table above"
         print(
-            f"rtstereo bench: interrupted after {len(report.rows)} of {report.cases} row(s): the rows measured are "
-            f"{kept}, the rest were not measured",
+            f"rtstereo bench: interrupted after {len(report.rows)} of {counted(report.cases, 'row')}: the rows "
+            f"measured are {kept}, the rest were not measured",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
@@ -351,23 +368,3 @@ def run(args: argparse.Namespace) -> int:
         print("rtstereo bench: nothing was measured: every row was skipped or failed (see the table)", file=sys.stderr)
         return 1
     return 0
-
-
-@contextlib.contextmanager
-def _each_warning_once() -> Iterator[None]:
-    """Each warning's text once per sweep: a row's warm-up, timed calls and scoring each gave it again (the
-    filters' per-line memory is reset by every ``catch_warnings`` the sweep enters), so that a row whose
-    range is over half the width said it two or three times in a row."""
-    said: set[tuple[type, str]] = set()
-    show = warnings.showwarning
-
-    def once(message, category, *rest, **kwargs):
-        if (category, str(message)) not in said:
-            said.add((category, str(message)))
-            show(message, category, *rest, **kwargs)
-
-    warnings.showwarning = once
-    try:
-        yield
-    finally:
-        warnings.showwarning = show

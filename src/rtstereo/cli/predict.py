@@ -291,6 +291,11 @@ def _sources(args: argparse.Namespace) -> list[PairSource]:
 
 def _run_one(args: argparse.Namespace, job: BatchJob, source: PairSource, where: str) -> int:
     """One pair given as two files: its errors are the run's errors (one line, exit code 2)."""
+    if job.output is not None:  # before the model loads and runs (minutes for a large pair), as a batch checks
+        folder = job.output if job.writes_folder else job.output.parent
+        problem = folder_write_problem(folder)
+        if problem is not None:
+            raise OutputError(f"cannot write {job.output}: {problem}")
     predictor = predictor_from_args(args)
     pair = job.prepare(source.load(0))
     _warn_about_first(args, pair, source.name, job.align_rows)

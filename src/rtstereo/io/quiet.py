@@ -8,7 +8,9 @@ noise is written to stderr (never stdout, which carries results only).
 
 Holding is off until the command line turns it on (:func:`hold_native_output`): a program that
 imports rtstereo as a library keeps its descriptors untouched. Holds are serialised by a lock,
-because descriptors are shared by all threads.
+because descriptors are shared by all threads; while holding is on, Python's ``sys.stdout`` and
+``sys.stderr`` take that lock too, so that what another thread prints (``video``'s writer, while its
+reader decodes an image) waits for the hold to end rather than being taken for the held call's noise.
 
 FFmpeg's lines about a damaged video (hundreds for one damaged frame, printed while frames decode, not
 only while a file opens) are turned off at their source instead: :func:`ffmpeg_quietened` sets the level
@@ -25,6 +27,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 _LOCK = threading.RLock()
 _ENABLED = False
@@ -39,7 +42,37 @@ def hold_native_output(enabled: bool) -> bool:
     """Turn holding on or off for the whole process; returns the previous setting."""
     global _ENABLED
     previous, _ENABLED = _ENABLED, enabled
+    if enabled:
+        sys.stdout, sys.stderr = (
+            s if isinstance(s, _WaitingForHolds) else _WaitingForHolds(s) for s in (sys.stdout, sys.stderr)
+        )
+    else:
+        sys.stdout, sys.stderr = (s.stream if isinstance(s, _WaitingForHolds) else s for s in (sys.stdout, sys.stderr))
     return previous
+
+
+class _WaitingForHolds:
+    """A Python stream whose writes wait for a hold of another thread to end (:func:`native_output_held`), as
+    its descriptor points at the hold's file meanwhile: a line printed then was kept back, and read as the held
+    call's own output ("R/p4.png: the image library warned while decoding it (rtstereo video: ...)")."""
+
+    def __init__(self, stream: Any):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        with _LOCK:
+            return self.stream.write(text)
+
+    def writelines(self, lines: Any) -> None:
+        with _LOCK:
+            self.stream.writelines(lines)
+
+    def flush(self) -> None:
+        with _LOCK:
+            self.stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
 
 
 class HeldOutput:

@@ -496,6 +496,12 @@ def _check_settings(contract: OnnxContract, overrides: dict[str, Any], path: Pat
     for key, value in overrides.items():
         if value is None:
             continue
+        if key == "iters" and key not in contract.settings and contract.role == "public":  # it has some: unknown
+            raise InputError(
+                f"{path}: a public CREStereo file's iterations are fixed in its graph and known from its name only "
+                f"(iterN, as in crestereo_init_iter10_480x640.onnx), which this one does not hold: --iters cannot "
+                "be checked against them; leave --iters out, or give the file its published name"
+            )
         if key not in contract.settings:
             known = ", ".join(sorted(contract.settings)) or "none"
             close = difflib.get_close_matches(key, [*contract.settings, *POSTPROCESS_SETTINGS, *RUNTIME_SETTINGS], n=3)

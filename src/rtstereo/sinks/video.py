@@ -263,6 +263,11 @@ class VideoSink(Sink):
         if self._writer is not None:
             self._writer.release()  # writes the mp4 index: without it the file does not play
             self._writer = None
+            problem = _unplayable(self._partial, self.frames)
+            if problem is not None:  # OpenCV's writer says nothing of a failed write (a full disk)
+                self._failed = True
+                self._partial.unlink(missing_ok=True)
+                raise OutputError(f"cannot write the video {self.path}: {problem}")
             try:
                 os.replace(self._partial, self.path)
             except OSError as exc:
@@ -273,6 +278,33 @@ class VideoSink(Sink):
     @property
     def outputs(self) -> list[str]:
         return [str(self.path)] if self.frames and not self._failed else []
+
+
+def _unplayable(path: Path, frames: int) -> str | None:
+    """Why the mp4 OpenCV's writer left at ``path`` does not hold its ``frames`` frames, or ``None`` when it does.
+
+    The writer reports no failed write: on a full disk it left a file without its index (FFmpeg's "moov atom
+    not found") that no player opens, and the run said it was written.
+    """
+    import shutil
+
+    from ..io.quiet import native_output_held
+
+    with native_output_held() as noise, ffmpeg_quietened():
+        capture = cv2.VideoCapture(str(path))
+        try:
+            held = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else None
+        finally:
+            capture.release()
+        noise.discard()
+    if held is not None and held == frames:
+        return None
+    try:
+        free = f"{shutil.disk_usage(path.parent).free / 1e6:.1f} MB free on its disk"
+    except OSError:
+        free = "its disk's free space unknown"
+    left = "a file that cannot be opened" if held is None else f"a file of {counted(held, 'frame')}"
+    return f"OpenCV's writer left {left}, of {counted(frames, 'frame')} written (a full disk? {free}); it is removed"
 
 
 class DisparityPngSink(Sink):
