@@ -158,13 +158,14 @@ def describe_onnx(path: Path) -> int:
         if contract.fixed_size_hw
         else f"any, padded to a multiple of {contract.size_divisor}"
     )
+    order = ""
     if contract.role == "public":
         layout = contract.extra.get("layout")
         print(f"{path}: a public CREStereo ONNX model, {layout} ({contract.precision}; not an rtstereo export)")
-        size += " (BGR order" + (", the half-size pair first)" if layout == "combined" else ")")
+        order = " in BGR order" + (", the half-size pair first" if layout == "combined" else "")
     else:
         print(f"{path}: an rtstereo export of {contract.model} ({contract.precision}, role {contract.role})")
-    print(f"  input: {contract.normalization} normalisation, size {size}")
+    print(f"  input: {contract.normalization} normalisation{order}, size {size}")
     if contract.settings.get("guided"):
         print("  guided: SGBM's confident matches are a fourth channel of its left input; alone it runs unguided")
         print(f"  run it inside the hybrid: --model hybrid --set network={path}")
