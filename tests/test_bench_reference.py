@@ -397,3 +397,15 @@ def test_a_rows_warning_is_said_once_though_the_row_runs_for_its_time_and_its_sc
         )  # fmt: skip
     assert code == 0
     assert err.count("sgbm matches no pixel in the first 64 columns") == 1, err
+
+
+def test_a_folder_of_one_cameras_images_says_both_sides_are_needed(capsys, tmp_path):
+    """A plain folder of images (no dataset layout) was pointed to `rtstereo eval --help` alone."""
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), np.zeros((32, 48, 3), np.uint8))
+    code = main(["bench", "sgbm", "--sizes", "32x48", "--runs", "1", "--data", str(folder), "--reference", "bm"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"--data {folder}: no stereo dataset of a known layout under {folder}" in err
+    assert "give both cameras: --data LEFT RIGHT" in err

@@ -27,7 +27,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .errors import InputError, RtStereoError
+from .errors import DatasetError, InputError, RtStereoError
 from .metrics import disparity_metrics, mean_metrics
 from .sources.pairs import PairSource
 from .text import counted
@@ -147,7 +147,13 @@ def pairs_of(data: Sequence[str | Path | Sequence[str]]) -> tuple[list[PairSourc
         if Path(item).suffix.lower() in MANIFEST_SUFFIXES and not Path(item).is_dir():
             pairs += read_manifest(item)
             continue
-        samples = find_samples(item)
+        try:
+            samples = find_samples(item)
+        except DatasetError as exc:  # a folder of one camera's images is no dataset: its pairs need both sides
+            raise DatasetError(
+                f"--data {item}: {exc}; or, for pairs without ground truth, give both cameras: --data LEFT RIGHT "
+                "(two folders, files or quoted globs)"
+            ) from None
         with_truth += sum(s.gt_path is not None for s in samples)
         broken = [s for s in samples if s.problem is not None]
         if broken:
