@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .onnx import OnnxContract, _Checked, _float_type, resize_align_corners
+from .onnx import OnnxContract, _Checked, _Session, resize_align_corners
 
 PUBLIC_ROLE = "public"
 
@@ -86,25 +86,18 @@ class PublicCREStereoBackend(_Checked):
     name = "onnxruntime"
 
     def __init__(self, session: Any, path: str | Path, device: str = "cpu", precision: str = "fp32"):
-        self.session = session
-        self.path = Path(path)
-        self.names = [arg.name for arg in session.get_inputs()]
-        self.dtypes = [_float_type(session, name) for name in self.names]
-        self.output = session.get_outputs()[0].name
+        inputs = tuple(arg.name for arg in session.get_inputs())  # by position: half-size pair first, if any
+        self.model = _Session(session, Path(path), inputs, session.get_outputs()[0].name)
         self.device = device
         self.precision = precision
 
     def run(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         images = [left[:, ::-1], right[:, ::-1]]  # rtstereo's inputs are RGB; these files take BGR
-        if len(self.names) == 4:
+        if len(self.model.dtypes) == 4:
             half_hw = (left.shape[-2] // 2, left.shape[-1] // 2)
             images = [resize_align_corners(np.ascontiguousarray(x), half_hw) for x in images] + images
-        feed = {
-            name: np.ascontiguousarray(image, dtype=dtype)
-            for name, dtype, image in zip(self.names, self.dtypes, images)
-        }
-        output = np.asarray(self.session.run([self.output], feed)[0], dtype=np.float32)
+        output = self.model(**dict(zip(self.model.dtypes, images)))
         return self.checked(output[0, 0], left, right)
 
     def describe(self) -> dict[str, Any]:
-        return self._description(self)  # type: ignore[arg-type] - it has the session and path a _Session has
+        return self._description(self.model)
