@@ -716,13 +716,22 @@ class ResizedPredictor:
         run_h, run_w = self.size_hw
         if (height, width) == (run_h, run_w):
             return self.predictor.predict(left, right, calibration=calibration)
-        interpolation = cv2.INTER_AREA if run_w < width else cv2.INTER_LINEAR
-        small = [cv2.resize(im, (run_w, run_h), interpolation=interpolation) for im in (left, right)]
-        result = self.predictor.predict(small[0], small[1])
+        result = self.predictor.predict(*views_at(left, right, self.size_hw))
         full = resize_disparity(result.disparity_px, (height, width))
         return dataclasses.replace(
             result, disparity_px=full, input_size_hw=(height, width), calibration=calibration, left=left
         )
+
+
+def views_at(left: np.ndarray, right: np.ndarray, size_hw: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Both views resized to ``size_hw`` (area when shrinking, bilinear otherwise), or as they are at that size."""
+    height, width = int(size_hw[0]), int(size_hw[1])
+    if left.shape[:2] == (height, width):
+        return left, right
+    interpolation = cv2.INTER_AREA if width < left.shape[1] else cv2.INTER_LINEAR
+    return cv2.resize(left, (width, height), interpolation=interpolation), cv2.resize(
+        right, (width, height), interpolation=interpolation
+    )
 
 
 def resize_disparity(disparity_px: np.ndarray, size_hw: Sequence[int]) -> np.ndarray:

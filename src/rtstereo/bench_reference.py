@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from .errors import DatasetError, InputError, RtStereoError
@@ -346,13 +345,10 @@ def disparity_at(predictor: Any, left: np.ndarray, right: np.ndarray, size_hw: S
         float32 ``(size_hw)``, ``nan`` where invalid; the predictor's own map, scaled back to ``size_hw`` by the
         width ratio where it ran at yet another size itself (a memory budget).
     """
-    from .bench import resize_disparity
+    from .bench import resize_disparity, views_at
 
     height, width = int(size_hw[0]), int(size_hw[1])
-    if left.shape[:2] != (height, width):
-        interpolation = cv2.INTER_AREA if width < left.shape[1] else cv2.INTER_LINEAR
-        left, right = (cv2.resize(image, (width, height), interpolation=interpolation) for image in (left, right))
-    disparity = np.asarray(predictor.predict(left, right).disparity_px, np.float32)
+    disparity = np.asarray(predictor.predict(*views_at(left, right, size_hw)).disparity_px, np.float32)
     return disparity if disparity.shape == (height, width) else resize_disparity(disparity, (height, width))
 
 
