@@ -31,16 +31,10 @@ from rtstereo.bench import git_commit, machine_info  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
-    parser.add_argument("--size", default="160x320", help="training crop HxW (default: 160x320, the recipe's)")
-    parser.add_argument("--batch-size", type=int, default=8, help="pairs per step (default: 8)")
+    parser = train_throughput.ab_parser(__doc__.split("\n\n")[0], threads=2)
     parser.add_argument("--rounds", type=int, default=6, help="runs of each setting, alternated (default: 6)")
     parser.add_argument("--steps", type=int, default=8, help="timed steps per run (default: 8)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (default: 2)")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads on a CPU (default: 2)")
-    parser.add_argument("--recipe", default=str(HERE.parent / "training" / "default.yaml"))
-    parser.add_argument("--output-dir", default=str(HERE / "results" / "train_throughput"))
     return parser.parse_args(argv)
 
 

@@ -343,6 +343,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def ab_parser(description: str, threads: int) -> argparse.ArgumentParser:
+    """The options the A/B benchmarks beside this one share (device, crop, batch, recipe, output folder);
+    each adds its own rounds, steps and warm-up."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    parser.add_argument("--size", default="160x320", help="training crop HxW (default: 160x320, the recipe's)")
+    parser.add_argument("--batch-size", type=int, default=8, help="pairs per step (default: 8)")
+    parser.add_argument("--threads", type=int, default=threads, help=f"torch threads on a CPU (default: {threads})")
+    parser.add_argument("--recipe", default=str(Path(__file__).resolve().parents[1] / "training" / "default.yaml"))
+    parser.add_argument("--output-dir", default=str(Path(__file__).resolve().parent / "results" / "train_throughput"))
+    return parser
+
+
 def read_recipe(path: str) -> dict:
     import yaml
 
