@@ -636,6 +636,29 @@ def test_ctrl_c_keeps_the_rows_measured_and_says_the_sweep_was_interrupted(cli, 
     assert BenchReport.from_json(written).interrupted and BenchReport.from_json(written).interrupted_by == how
 
 
+def test_an_interrupted_sweep_does_not_replace_an_earlier_complete_one(cli, tmp_path, monkeypatch):
+    """An interrupted sweep wrote its rows over bench.json and bench.md of an earlier complete sweep of the same -o."""
+    argv = ["bench", "sgbm", "--sizes", "32x48", "--max-disp", "16,32,48", "--warmup", "1", "--runs", "1"]
+    assert cli(*argv, "--threads", "1", "-o", tmp_path)[0] == 0
+    complete = (tmp_path / "bench.json").read_text(), (tmp_path / "bench.md").read_text()
+    measure = bench._measure_group
+    _interrupt_at_group(monkeypatch, 1)
+    code, _, err = cli(*argv, "--threads", "1", "-o", tmp_path)
+    assert code == 130
+    assert ((tmp_path / "bench.json").read_text(), (tmp_path / "bench.md").read_text()) == complete
+    partial = json.loads((tmp_path / "bench.interrupted.json").read_text())
+    assert partial["interrupted"] is True and len(partial["rows"]) == 1
+    assert "Interrupted (Ctrl-C): 1 of 3 rows" in (tmp_path / "bench.interrupted.md").read_text()
+    kept = "json holds an earlier complete sweep and is kept: this interrupted one is written as bench.interrupted.*"
+    assert f"rtstereo bench: note: {tmp_path / 'bench'}.{kept}" in err
+    # a second interruption replaces the first one's partial files, not the complete ones
+    monkeypatch.setattr(bench, "_measure_group", measure)
+    _interrupt_at_group(monkeypatch, 2)
+    assert cli(*argv, "--threads", "1", "-o", tmp_path)[0] == 130
+    assert len(json.loads((tmp_path / "bench.interrupted.json").read_text())["rows"]) == 2
+    assert ((tmp_path / "bench.json").read_text(), (tmp_path / "bench.md").read_text()) == complete
+
+
 def test_ctrl_c_before_any_row_was_measured_writes_nothing(cli, tmp_path, monkeypatch):
     _interrupt_at_group(monkeypatch, 0)
     code, out, err = cli("bench", "sgbm", "--sizes", "32x48", "--runs", "1", "-o", tmp_path / "results")

@@ -59,7 +59,7 @@ from .bench_reference import (
     stretched_pairs_notes,
 )
 from .errors import CheckpointError, InputError, MissingDependencyError, OutputError, RtStereoError, require
-from .io.atomic import atomic_path, interruption_cause
+from .io.atomic import atomic_path, interrupted_results_stem, interruption_cause
 from .models import get_spec, is_onnx_file, resolve_alias
 from .models.registry import ModelSpec, coerce_setting
 from .runtime.backends import TORCH_RUNTIME_SETTINGS
@@ -342,8 +342,18 @@ class BenchReport:
     def save(self, folder: str | Path, stem: str = "bench") -> list[Path]:
         """Write ``<stem>.json``, ``<stem>.md`` and, with accuracy, ``<stem>.png`` into ``folder``
         (without matplotlib the plot is left out and :attr:`notes` says so; the tables are written).
-        A ``<stem>.png`` of an earlier sweep that this one does not replace is removed, with a note."""
+        A ``<stem>.png`` of an earlier sweep that this one does not replace is removed, with a note. An interrupted
+        sweep's files are ``<stem>.interrupted.*`` when ``<stem>.json`` holds an earlier complete sweep's, which is
+        kept (with a note)."""
         folder = Path(folder)
+        if self.interrupted:
+            partial_stem = interrupted_results_stem(folder, stem)
+            if partial_stem != stem:
+                self.notes.append(
+                    f"{folder / stem}.json holds an earlier complete sweep and is kept: this interrupted one is "
+                    f"written as {partial_stem}.*"
+                )
+            stem = partial_stem
         try:
             folder.mkdir(parents=True, exist_ok=True)
             json_path, md_path = folder / f"{stem}.json", folder / f"{stem}.md"

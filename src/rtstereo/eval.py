@@ -121,11 +121,14 @@ class EvalReport:
         }
 
     def save(self, folder: str | Path, stem: str) -> tuple[Path, Path]:
-        """Write ``<stem>.json`` and ``<stem>.md`` into ``folder`` (each atomically)."""
-        from .io.atomic import atomic_path
+        """Write ``<stem>.json`` and ``<stem>.md`` into ``folder`` (each atomically). An interrupted run's go to
+        ``<stem>.interrupted.json`` and ``.md`` when ``<stem>.json`` holds an earlier complete run's, which is kept."""
+        from .io.atomic import atomic_path, interrupted_results_stem
 
         folder = Path(folder)
         try:
+            if self.interrupted:
+                stem = interrupted_results_stem(folder, stem)
             folder.mkdir(parents=True, exist_ok=True)
             json_path, md_path = folder / f"{stem}.json", folder / f"{stem}.md"
             with atomic_path(json_path, "evaluation results") as partial:

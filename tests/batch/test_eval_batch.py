@@ -320,6 +320,36 @@ def test_eval_cli_interrupted_writes_the_scenes_scored_or_nothing(capsys, tmp_pa
     )
 
 
+def test_eval_cli_interrupted_keeps_an_earlier_complete_result(capsys, tmp_path, monkeypatch):
+    """An interrupted eval wrote its partial results over a complete run's JSON and Markdown of the same name."""
+    import rtstereo.eval
+
+    data = write_kitti(tmp_path / "kitti", 3)
+    assert run_cli(capsys, "eval", data, *SGBM_ARGS, "-o", tmp_path / "res", "-q")[0] == 0
+    complete_json = tmp_path / "res" / SGBM_RESULTS
+    complete = complete_json.read_text(), complete_json.with_suffix(".md").read_text()
+    score_sample, scored = rtstereo.eval.score_sample, []
+
+    def interrupted(*args, **kwargs):
+        if len(scored) == 1:
+            raise KeyboardInterrupt
+        scored.append(args[1].name)
+        return score_sample(*args, **kwargs)
+
+    monkeypatch.setattr(rtstereo.eval, "score_sample", interrupted)
+    code, _, err = run_cli(capsys, "eval", data, *SGBM_ARGS, "-o", tmp_path / "res", "-q")
+    assert code == 130
+    assert (complete_json.read_text(), complete_json.with_suffix(".md").read_text()) == complete
+    partial = tmp_path / "res" / SGBM_RESULTS.replace(".json", ".interrupted.json")
+    assert json.loads(partial.read_text())["interrupted"] is True
+    markdown = partial.with_suffix(".md").read_text()
+    assert markdown.endswith("Interrupted (Ctrl-C): 1 of 3 scenes; the rest were not scored.\n")
+    assert err.strip().splitlines()[-1] == (
+        f'rtstereo eval: interrupted after 1 of 3 scenes: the scenes scored are written to {partial} ("interrupted": '
+        f"true) (the complete results of an earlier run, {complete_json}, are kept), the rest were not scored"
+    )
+
+
 def test_eval_cli_stopped_by_sigterm_keeps_the_scenes_scored(tmp_path):
     """`kill` (a job scheduler's stop) ended eval at once, with nothing written; now it stops as Ctrl-C does."""
     import os

@@ -133,9 +133,11 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     if report.interrupted:
+        kept = f" (the complete results of an earlier run, {json_path.parent / stem}.json, are kept)"
         print(
             f"rtstereo eval: interrupted after {done} of {counted(len(samples), 'scene')}: the scenes scored are "
-            f'written to {json_path} ("interrupted": true), the rest were not scored',
+            f'written to {json_path} ("interrupted": true){kept if json_path.stem != stem else ""}, the rest were '
+            "not scored",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED

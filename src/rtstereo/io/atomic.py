@@ -143,6 +143,40 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+INTERRUPTED_SUFFIX = ".interrupted"
+
+
+def interrupted_results_stem(folder: str | Path, stem: str) -> str:
+    """The stem an interrupted run's results (``<stem>.json`` and its companions) are written under in ``folder``:
+    ``stem`` unless ``<stem>.json`` is there and is not itself an interrupted run's (``"interrupted": true``), then
+    ``<stem>.interrupted``, so that a partial run never replaces a complete one of the same name.
+
+    Examples:
+        >>> import json, tempfile
+        >>> root = Path(tempfile.mkdtemp())
+        >>> interrupted_results_stem(root, "bench")
+        'bench'
+        >>> _ = (root / "bench.json").write_text(json.dumps({"interrupted": False}))
+        >>> interrupted_results_stem(root, "bench")
+        'bench.interrupted'
+        >>> _ = (root / "bench.json").write_text(json.dumps({"interrupted": True}))
+        >>> interrupted_results_stem(root, "bench")
+        'bench'
+    """
+    import json
+
+    earlier = Path(folder) / f"{stem}.json"
+    if not earlier.exists():
+        return stem
+    try:
+        document = json.loads(earlier.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):  # not ours to judge: kept
+        document = None
+    if isinstance(document, dict) and document.get("interrupted") is True:
+        return stem
+    return stem + INTERRUPTED_SUFFIX
+
+
 def folder_write_problem(folder: str | Path) -> str | None:
     """Why files cannot be written in ``folder``, or ``None`` when they can: it (and any missing parent) is
     made and a temporary file created there, and the folders made to find out are removed again, so
