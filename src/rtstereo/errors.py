@@ -6,6 +6,7 @@ Every message says what was expected, what was received, and what to do.
 
 from __future__ import annotations
 
+import errno
 import numbers
 import os
 import sys
@@ -80,6 +81,24 @@ class EngineError(RtStereoError):
 
 class ExportError(RtStereoError):
     """An export that failed or whose parity check is outside tolerance."""
+
+
+# What the system says of a full disk or quota, in an error's message: words, not the exception, since they also come
+# back in a Ray worker's row and in the OutputError that wraps the OSError.
+DISK_FULL_REASONS = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT))
+
+
+def disk_full_reason(message: str) -> str | None:
+    """The system's reason when ``message`` tells of a full disk or quota (``No space left on device``), else ``None``:
+    a failure of the run, not of its arguments (the command line exits with 1 for it, not the usage error's 2).
+
+    Examples:
+        >>> disk_full_reason("cannot write out/a.pfm: [Errno 28] No space left on device")
+        'No space left on device'
+        >>> disk_full_reason("cannot write out/a.pfm: Permission denied") is None
+        True
+    """
+    return next((reason for reason in DISK_FULL_REASONS if reason in message), None)
 
 
 def require_number(value: Any, name: str, expected: str = "a number") -> float:

@@ -501,6 +501,25 @@ def test_a_full_disk_stops_the_batch_at_the_first_pair_it_fails(capsys, tmp_path
     assert [row.split(",")[4] for row in summary.read_text().splitlines()[1:]] == ["done", "done", "failed"]
 
 
+def test_a_full_disk_in_a_single_pair_exits_1_as_in_a_batch(capsys, tmp_path, monkeypatch):
+    """One pair given as two files exited 2 (a usage error's code) on a full disk, a batch 1."""
+    import errno
+
+    from rtstereo.io import disparity
+
+    from .conftest import write_pairs
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", "the file")
+
+    monkeypatch.setattr(disparity, "write_pfm", full)
+    left, right = write_pairs(tmp_path / "in", 1)
+    out = tmp_path / "d.pfm"
+    code, _, err = run_cli(capsys, "predict", left / "00.png", right / "00.png", "-o", out, *SGBM_ARGS, "-q")
+    assert code == 1, err
+    assert err == f"rtstereo predict: error: cannot write {out}: No space left on device\n"
+
+
 def test_the_12bit_warning_is_said_once_per_run_and_again_by_the_next_run(capsys, tmp_path):
     """A run in the same process after one that had said it said nothing: the warning was once per process."""
     import cv2

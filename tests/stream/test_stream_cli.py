@@ -517,6 +517,21 @@ def test_ctrl_c_before_the_first_frame_leaves_no_video_and_says_so(run_cli, sbs_
     assert summary["stopped_by"] == "interrupt" and summary["frames_written"] == 0 and summary["outputs"] == []
 
 
+def test_a_full_disk_stops_the_video_with_exit_code_1_not_the_usage_errors_2(run_cli, sbs_video, tmp_path, monkeypatch):
+    """video exited 2, its usage-error code, when the disk filled halfway; predict's batch exits 1 for it."""
+    import errno
+
+    from rtstereo.io import images
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(images, "_write_bytes", full)
+    code, _, err = run_cli("video", "--sbs", sbs_video, "--output-prefix", tmp_path / "d", "--max-frames", 2, *FAST)
+    assert code == 1, err
+    assert f"cannot write {tmp_path / 'd'}_00000.png: No space left on device" in err, err
+
+
 def test_ctrl_c_says_how_many_frames_of_how_many_were_written(run_cli, sbs_video, tmp_path, monkeypatch):
     """As --engine ray says it: one process said only "interrupted; what was written is complete"."""
     from rtstereo.sources.video import VideoReader

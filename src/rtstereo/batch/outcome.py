@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import csv
-import errno
 import io
 import math
-import os
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..errors import OutputError, require
+from ..errors import OutputError, disk_full_reason, require
 from ..io.atomic import atomic_path
 from ..text import counted, shown
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
 SUMMARY_SUFFIXES = (".parquet", ".csv")
-# What the system says of a full disk or quota, in such a pair's error: every pair after it would fail alike,
-# so a batch stops there. Words, not the exception: they come back in a Ray worker's row as well.
-DISK_FULL_REASONS = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT))
 
 
 @dataclass
@@ -78,7 +73,8 @@ class PairOutcome:
         """
         if self.status != FAILED:
             return None
-        return next((reason for reason in DISK_FULL_REASONS if reason in self.error), None)
+        # every pair after it would fail alike, so a batch stops there
+        return disk_full_reason(self.error)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> PairOutcome:

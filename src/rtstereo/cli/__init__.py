@@ -2,7 +2,8 @@
 
 Each verb lives in ``rtstereo.cli.<verb>`` and exposes ``register(subparsers)``, which adds its
 parser and sets ``func`` to the function that runs it (``func(args) -> int`` exit code). Library
-errors (:class:`~rtstereo.errors.RtStereoError`) become one line on stderr and exit code 2.
+errors (:class:`~rtstereo.errors.RtStereoError`) become one line on stderr and exit code 2, or 1 for a full disk
+or quota (a failure of the run, as a batch's failed pair is, not of its arguments).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import threading
 import warnings
 from collections.abc import Iterable, Iterator
 
-from ..errors import SHOWN_WARNINGS, MissingDependencyError, RtStereoError
+from ..errors import SHOWN_WARNINGS, MissingDependencyError, RtStereoError, disk_full_reason
 
 # Verb modules, in the order `rtstereo --help` lists them.
 VERBS = [
@@ -37,7 +38,8 @@ VERBS = [
     "adapt",
 ]
 
-EXIT_USAGE = 2
+EXIT_FAILED = 1  # the run failed (a full disk, a batch with a failed pair): running it again may succeed
+EXIT_USAGE = 2  # the arguments or inputs are wrong: the same command fails again
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a program stopped by Ctrl-C
 
 # Verbs whose arguments may be '' but for those named: train's flags override its --config file and a resumed
@@ -181,7 +183,7 @@ def _run(argv: list[str] | None) -> int:
             print(f"rtstereo {args.verb}: interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
         print(f"rtstereo {args.verb}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_FAILED if disk_full_reason(str(exc)) else EXIT_USAGE
     except BrokenPipeError:  # the reader went away (e.g. `| head`): not an error of ours
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
         return 0
