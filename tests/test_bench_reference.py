@@ -231,6 +231,19 @@ def test_a_reference_that_is_not_model_key_value_is_refused(text, message):
         parse_reference(text)
 
 
+def test_a_reference_value_with_commas_is_quoted_and_one_cut_at_its_comma_says_so():
+    """A value with commas (ONNX Runtime's providers in order) could not be given: its comma ended it."""
+    assert parse_reference("""net.onnx:providers="cuda,cpu",size=24x48""").settings == (("providers", "cuda,cpu"),)
+    assert parse_reference("net.onnx:providers='cuda,cpu'").settings == (("providers", "cuda,cpu"),)
+    with pytest.raises(InputError, match=r"""got 'cpu' \(commas part the settings: quote a value that holds one, """
+                       r"""providers="cuda,cpu"\)$"""):  # fmt: skip
+        parse_reference("net.onnx:providers=cuda,cpu")
+    with pytest.raises(InputError, match="a quote is not closed"):
+        parse_reference('net.onnx:providers="cuda,cpu')
+    with pytest.raises(InputError, match=r"got ''$"):
+        parse_reference("sgbm:max_disp=16,")
+
+
 def test_a_fixed_size_reference_at_another_size_is_refused(monkeypatch):
     class Fixed(_Constant):
         fixed_size_hw = (48, 96)
@@ -286,13 +299,17 @@ def test_the_command_writes_the_scores_against_the_reference(cli, pairs, tmp_pat
     left, right = pairs
     code, out, err = cli(
         "bench", "sgbm,bm", "--sizes", "48x96,24x48", "--max-disp", "16", "--runs", "1", "--warmup", "1",
-        "--data", f"{left}/*.png", f"{right}/*.png", "--reference", "sgbm:max_disp=16", "-o", tmp_path / "out",
+        "--data", f"{left}/*.png", f"{right}/*.png", "--reference", "sgbm:max_disp=16,fill_holes=on,refine_edges=no",
+        "-o", tmp_path / "out",
     )  # fmt: skip
     assert code == 0, err
     assert "rtstereo bench: reference sgbm: pair 1 of 2 (p0)" in err, "the reference's work shows progress too"
     assert "|EPE vs ref px|" in out and "|sgbm|opencv|48p (96x48)|16|-|" in out
     data = json.loads((tmp_path / "out" / "bench.json").read_text())
-    assert data["reference"]["model"] == "sgbm" and data["reference"]["settings"] == {"max_disp": "16"}
+    # typed as the model takes them: they were the text given, "16", "on", "no"
+    settings = {"max_disp": 16, "fill_holes": True, "refine_edges": False}
+    assert data["reference"]["model"] == "sgbm" and data["reference"]["settings"] == settings
+    assert data["reference"]["label"] == "sgbm max_disp=16 fill_holes=true refine_edges=false at each pair's own size"
     assert data["rows"][0]["accuracy"] == {"epe": 0.0, "bad-1": 0.0, "bad-2": 0.0}
     assert BenchReport.from_json(data).table() == (tmp_path / "out" / "bench.md").read_text().rstrip("\n")
 

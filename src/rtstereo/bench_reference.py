@@ -42,7 +42,8 @@ class Reference:
 
     Attributes:
         model: registry name, alias, exported ``.onnx`` file or rtstereo checkpoint.
-        settings: its settings, as given (``(("iters", "20"),)``); the model's defaults for the rest.
+        settings: its settings, as given (``(("iters", "20"),)``), then as the loaded model took them
+            (``(("iters", 20),)``: :func:`compute_reference_maps`); the model's defaults for the rest.
         size_hw: the ``(H, W)`` it runs at; ``None``: each pair's own size (a fixed-size export: its own).
     """
 
@@ -61,21 +62,51 @@ class Reference:
             "sgbm at each pair's own size"
         """
         size = f"at {self.size_hw[1]}x{self.size_hw[0]}" if self.size_hw else "at each pair's own size"
-        return " ".join([self.model, *(f"{k}={v}" for k, v in self.settings), size])
+        return " ".join([self.model, *(f"{k}={_setting_text(v)}" for k, v in self.settings), size])
 
     def to_json(self) -> dict[str, Any]:
         return {"model": self.model, "settings": dict(self.settings), "size_hw": self.size_hw and list(self.size_hw)}
 
 
+def _setting_text(value: Any) -> str:
+    """A setting as the command line writes it: ``true``, not Python's ``True``."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _split_settings(text: str) -> list[str] | None:
+    """``text`` cut at its commas, but not at those inside quotes (``providers="cuda,cpu"``); ``None`` when a quote
+    is not closed.
+
+    Examples:
+        >>> _split_settings("max_disp=64,providers='cuda,cpu',")
+        ['max_disp=64', "providers='cuda,cpu'", '']
+    """
+    items, current, quote = [], "", None
+    for char in text:
+        if quote is None and char == ",":
+            items.append(current.strip())
+            current = ""
+            continue
+        if quote is None and char in "\"'":
+            quote = char
+        elif char == quote:
+            quote = None
+        current += char
+    return None if quote is not None else [*items, current.strip()]
+
+
 def parse_reference(text: str) -> Reference:
-    """``MODEL[:KEY=VALUE,KEY=VALUE...]`` (``--reference``); ``size=HxW`` is the size it runs at.
+    """``MODEL[:KEY=VALUE,KEY=VALUE...]`` (``--reference``); ``size=HxW`` is the size it runs at. Commas part the
+    settings: a value that holds one is quoted (``providers="cuda,cpu"``).
 
     Raises:
-        InputError: an empty model, or settings that are not ``KEY=VALUE``.
+        InputError: an empty model, settings that are not ``KEY=VALUE``, or an unclosed quote.
 
     Examples:
         >>> parse_reference("sgbm:max_disp=128,size=240x320")
         Reference(model='sgbm', settings=(('max_disp', '128'),), size_hw=(240, 320))
+        >>> parse_reference("net.onnx:providers='cuda,cpu',threads=2").settings
+        (('providers', 'cuda,cpu'), ('threads', '2'))
         >>> parse_reference("crestereo_combined_iter20_480x640.onnx")
         Reference(model='crestereo_combined_iter20_480x640.onnx', settings=(), size_hw=None)
     """
@@ -90,18 +121,39 @@ def parse_reference(text: str) -> Reference:
         raise InputError(f"--reference '{text}': expected MODEL[:KEY=VALUE,...], e.g. sgbm:max_disp=256")
     settings: dict[str, str] = {}
     size_hw = None
-    for item in (part.strip() for part in rest.split(",")) if rest.strip() else ():
+    items = _split_settings(rest) if rest.strip() else []
+    if items is None:
+        raise InputError(
+            f"--reference '{text}': a quote is not closed (a value that holds commas is quoted: KEY=\"A,B\")"
+        )
+    for item in items:
         key, eq, value = item.partition("=")
-        key = key.strip().replace("-", "_")
+        key, value = key.strip().replace("-", "_"), value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
         if not eq or not key or not value.strip():
-            raise InputError(f"--reference '{text}': expected MODEL[:KEY=VALUE,...], got '{item}'")
+            hint = ""
+            if settings and item and not eq:  # "cpu" of providers=cuda,cpu: a value cut at its comma
+                hint = f" (commas part the settings: quote a value that holds one, {settings_hint(item, settings)})"
+            raise InputError(f"--reference '{text}': expected MODEL[:KEY=VALUE,...], got '{item}'{hint}")
         if key in settings or (key == "size" and size_hw is not None):
             raise InputError(f"--reference '{text}': {key} is given twice")
         if key == "size":
             size_hw = parse_size_hw(value.strip(), "--reference size")
         else:
-            settings[key] = value.strip()
+            settings[key] = value
     return Reference(resolve_alias(model), tuple(settings.items()), size_hw)
+
+
+def settings_hint(item: str, settings: dict[str, str]) -> str:
+    """How to write the value that a stray ``item`` probably belonged to, the last setting read before it.
+
+    Examples:
+        >>> settings_hint("cpu", {"providers": "cuda"})
+        'providers="cuda,cpu"'
+    """
+    key, value = list(settings.items())[-1]
+    return f'{key}="{value},{item}"'
 
 
 def pairs_of(data: Sequence[str | Path | Sequence[str]]) -> tuple[list[PairSource], list[str]]:
@@ -308,8 +360,9 @@ def compute_reference_maps(
     from .batch.job import failure_reason
 
     predictor, size_hw = reference_predictor(reference, weights, device, threads)
-    # a fixed-size export runs at its own size: the notes and bench.json name it, not "each pair's own size"
-    reference = dataclasses.replace(reference, size_hw=size_hw)
+    # a fixed-size export runs at its own size: the notes and bench.json name it, not "each pair's own size";
+    # its settings as the model took them (64, true), not the text given (bench.json held "64", "true")
+    reference = dataclasses.replace(reference, size_hw=size_hw, settings=typed_settings(reference.settings, predictor))
     maps: list[ReferenceMap] = []
     failed: dict[str, str] = {}
     for index, source in enumerate(pairs):
@@ -332,6 +385,31 @@ def compute_reference_maps(
             "nothing to score the rows against"
         )
     return ReferenceMaps(reference, maps, failed)
+
+
+def typed_settings(settings: tuple[tuple[str, Any], ...], predictor: Any) -> tuple[tuple[str, Any], ...]:
+    """``settings``, given as text, each of the type the loaded ``predictor`` holds it in (its ``settings``; the
+    post-processing switches are bools); one it does not hold stays as given.
+
+    Examples:
+        >>> class Loaded:
+        ...     settings = {"max_disp": 64, "fill_holes": False}
+        >>> typed_settings((("max_disp", "64"), ("fill_holes", "off"), ("refine_edges", "true")), Loaded())
+        (('max_disp', 64), ('fill_holes', False), ('refine_edges', True))
+    """
+    from .models.registry import coerce_setting
+    from .runtime.postprocess import POSTPROCESS_SETTINGS
+
+    held = getattr(predictor, "settings", None)
+    held = held if isinstance(held, dict) else {}
+    typed = []
+    for key, value in settings:
+        if key in held and held[key] is not None:
+            value = coerce_setting(key, value, held[key])
+        elif key in POSTPROCESS_SETTINGS:
+            value = coerce_setting(key, value, False)
+        typed.append((key, value))
+    return tuple(typed)
 
 
 def disparity_at(predictor: Any, left: np.ndarray, right: np.ndarray, size_hw: Sequence[int]) -> np.ndarray:

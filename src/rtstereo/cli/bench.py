@@ -105,7 +105,8 @@ def register(subparsers) -> None:
         metavar="MODEL[:KEY=V,...]",
         help="score every row against this model's map of each --data pair instead of ground truth (EPE, bad-1, "
         "bad-2 where it is valid), e.g. sgbm:max_disp=256 or crestereo:iters=20,size=480x640 (size: the size it "
-        "runs at, default each pair's own; rows of another size are resized to it, disparities scaled)",
+        "runs at, default each pair's own; rows of another size are resized to it, disparities scaled); commas part "
+        "the settings, so quote a value that holds one: 'x.onnx:providers=\"cuda,cpu\"'",
     )
     parser.add_argument("--baseline", help="model whose time at the same size divides every row's (e.g. sgbm)")
     parser.add_argument(
