@@ -497,6 +497,35 @@ def test_models_describes_an_exported_file_from_its_own_metadata(capsys, tmp_pat
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(("model", "said"), [("crestereo", True), ("rtnet", False)])
+def test_models_says_the_channel_order_of_an_rtstereo_export(capsys, tmp_path, model, said):
+    """`models FILE` said "BGR order" of the public CREStereo files and nothing of rtstereo's own CREStereo export,
+    which is fed RGB and reverses it to the BGR its weights take inside the graph."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from rtstereo.export.onnx_export import _stamp
+    from rtstereo.runtime.onnx import OnnxContract
+
+    image = [1, 3, 32, 64]
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["left"], ["disparity"])],
+        "tiny",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, image) for n in ("left", "right")],
+        [helper.make_tensor_value_info("disparity", TensorProto.FLOAT, image)],
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    proto.ir_version = 8
+    spec = rtstereo_models.get_spec(model)
+    _stamp(proto, OnnxContract(model, {}, spec.normalization, 16, (32, 64), "fp32", "single"), spec.summary)
+    onnx.save(proto, tmp_path / "net.onnx")
+    code, out, err = run_cli(capsys, "models", tmp_path / "net.onnx")
+    assert code == 0, err
+    reversed_ = " (reversed to BGR inside the graph: the order its weights take, as a public CREStereo file's)"
+    expected = f"  input: {spec.normalization} normalisation in RGB order{reversed_ if said else ''}, size 32x64 (HxW)"
+    assert expected in out, out
+
+
 def test_help_lists_every_verb(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import CheckpointError, InputError
+from ..errors import CheckpointError, InputError, ModelNotFoundError
 from ..models import DEFAULT_ALIAS, get_spec, is_onnx_file, list_models
 from ..models.registry import matches_name
 from ..runtime.postprocess import FILL_LEFT_BORDER, REFINE_EDGES
@@ -165,6 +165,9 @@ def describe_onnx(path: Path) -> int:
         order = " in BGR order" + (", the half-size pair first" if layout == "combined" else "")
     else:
         print(f"{path}: an rtstereo export of {contract.model} ({contract.precision}, role {contract.role})")
+        order = " in RGB order"  # rtstereo feeds every export RGB; weights trained on BGR get it reversed in the graph
+        if _channel_order(contract.model) == "bgr":
+            order += " (reversed to BGR inside the graph: the order its weights take, as a public CREStereo file's)"
     print(f"  input: {contract.normalization} normalisation{order}, size {size}")
     if contract.settings.get("guided"):
         print("  guided: SGBM's confident matches are a fourth channel of its left input; alone it runs unguided")
@@ -191,3 +194,12 @@ def describe_onnx(path: Path) -> int:
     else:
         print(f"  use it: rtstereo predict LEFT RIGHT --model {path}")
     return 0
+
+
+def _channel_order(model: str) -> str | None:
+    """The colour order the registry says ``model``'s weights take (``rgb``, ``bgr``), or ``None`` for a model it
+    does not know (a file of a later version)."""
+    try:
+        return get_spec(model).channel_order
+    except ModelNotFoundError:  # said as RGB alone, the order the file is fed
+        return None
