@@ -230,12 +230,52 @@ def test_views_of_a_board_facing_the_cameras_squarely_get_a_warning(chessboard_v
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         calibrate_stereo(lefts, rights, board)
-    square_lefts, square_rights, _ = render_stereo_views(board, 8, seed=1, tilt_rad=0.015)
+    square_lefts, square_rights, _ = render_stereo_views(board, 8, seed=1, tilt_rad=0.1)  # largest tilt 5.5 degrees
     with pytest.warns(UserWarning, match=r"faces the cameras squarely in every view \(largest tilt \d\.\d degrees\)"):
-        try:  # calibrated on OpenCV 5.1 and 4.14; on 4.8 the solver put the left camera on the right (below)
+        try:  # calibrated on OpenCV 5.1; another version's solver may end with the left camera on the right (below)
             calibrate_stereo(square_lefts, square_rights, board)
         except InputError as exc:
             assert "faces the cameras squarely" in str(exc) and "swap" not in str(exc), exc
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_views_of_a_board_facing_the_cameras_squarely_all_but_exactly_are_refused(seed):
+    """Views within 1 degree of facing the cameras gave a warning and a calibration written with exit code 0: a
+    baseline of 0.19 m (seed 1) or 27.6 m (seed 2) for the rig's 0.12 m, the latter with a warning to read the
+    file in millimetres (--calib-unit mm), which calibrate does not write."""
+    board = Board.parse("chessboard:9x6:0.03")
+    lefts, rights, _ = render_stereo_views(board, 8, seed=seed, tilt_rad=0.015)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the error alone: no warning before it
+        with pytest.raises(InputError) as raised:
+            calibrate_stereo(lefts, rights, board)
+    assert re.fullmatch(
+        r"the board faces the cameras squarely in every view \(largest tilt [01]\.\d degrees, under 5\): such views "
+        r"cannot tell the focal length from the distance, so the focal length and the baseline come out arbitrary "
+        r"\(metres wide, or tens of % off\) whatever the RMS error; add views with the board tilted by 20-45 degrees",
+        str(raised.value),
+    ), raised.value
+
+
+def test_a_baseline_metres_wide_is_not_said_to_be_a_file_in_millimetres(chessboard_views, monkeypatch):
+    """calibrate warned "if the file's lengths are in millimetres read it with length_unit='mm' (--calib-unit mm)"
+    of the calibration it was computing, whose unit is --board's."""
+    import rtstereo.rectify as rectify
+
+    board, lefts, rights, _ = chessboard_views
+    solved = cv2.stereoCalibrate
+
+    def metres_wide(*args, **kwargs):
+        *rest, translation, essential, fundamental = solved(*args, **kwargs)
+        return (*rest, translation * 100, essential, fundamental)
+
+    monkeypatch.setattr(cv2, "stereoCalibrate", metres_wide)
+    with pytest.warns(rectify.CalibrationUnitWarning) as said:
+        result = calibrate_stereo(lefts[:6], rights[:6], board)
+    assert [str(w.message) for w in said] == [
+        f"stereo calibration: baseline of {result.calibration.baseline_m:.4g} m, wider than stereo rigs usually are: "
+        "check the square size given with --board (0.03 m), and add views with the board tilted by 20-45 degrees"
+    ]
 
 
 @pytest.mark.parametrize("ending", ["left camera on the right", "negative focal length"])
@@ -247,7 +287,7 @@ def test_a_calibration_left_undetermined_by_square_views_says_so_not_swap(monkey
     import rtstereo.rectify as rectify
 
     board = Board.parse("chessboard:9x6:0.03")
-    lefts, rights, _ = render_stereo_views(board, 8, seed=1, tilt_rad=0.015)
+    lefts, rights, _ = render_stereo_views(board, 8, seed=1, tilt_rad=0.1)  # largest tilt 5.5: warned, not refused
     solved = cv2.stereoCalibrate
     left_on_the_right = ending == "left camera on the right"
 
