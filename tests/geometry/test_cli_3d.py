@@ -370,6 +370,22 @@ def test_calibrate_skips_an_unreadable_pair_and_names_the_pairs_it_did_not_use(c
     assert code == 0 and "detecting" not in err and stdout == "", (stdout, err)
 
 
+def test_calibrate_refuses_views_that_all_face_the_cameras_squarely_and_writes_nothing(capsys, tmp_path):
+    """They gave a baseline of 27.6 m for the rig's 0.12 m, written with exit code 0 and a warning to read the
+    file in millimetres."""
+    lefts, rights, _ = render_stereo_views(Board.parse("chessboard:9x6:0.03"), 8, seed=2, tilt_rad=0.015)
+    for side, images in (("L", lefts), ("R", rights)):
+        (tmp_path / side).mkdir()
+        for i, image in enumerate(images):
+            cv2.imwrite(str(tmp_path / side / f"{i:02d}.png"), image[:, :, ::-1])
+    argv = ("calibrate", "--left", tmp_path / "L", "--right", tmp_path / "R", "--board", "chessboard:9x6:0.03")
+    code, stdout, err = run_cli(capsys, *argv, "-o", tmp_path / "rig", "-q")
+    assert (code, stdout) == (2, ""), err
+    assert err.startswith("rtstereo calibrate: error: the board faces the cameras squarely in every view (largest ")
+    assert err.count("\n") == 1 and "--calib-unit" not in err, err
+    assert not (tmp_path / "rig").exists()
+
+
 # --- exceptions -----------------------------------------------------------------------------------
 
 
