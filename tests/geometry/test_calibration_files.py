@@ -80,8 +80,26 @@ def test_kitti_2012_grey_and_colour_cameras(shared):
     assert grey.cy_px == pytest.approx(185.2157) and grey.doffs_px == 0
     assert grey.baseline_m == pytest.approx(386.1448 / 718.856)
     colour = read_calibration(path, kitti_cameras=(2, 3))
-    assert colour.baseline_m == pytest.approx((45.38225 + 337.2877) / 718.856)
+    # t_x = (P[0,3] - cx * P[2,3]) / fx: cameras 2 and 3 sit 3.8 and 4.9 mm off camera 0 along z
+    t2_x = (45.38225 - 607.1928 * 3.779761e-03) / 718.856
+    t3_x = (-337.2877 - 607.1928 * 4.915215e-03) / 718.856
+    assert colour.baseline_m == pytest.approx(t2_x - t3_x)
     assert (grey.width_px, grey.height_px) == (0, 0)  # KITTI 2012 files carry no image size
+
+
+def test_kitti_baseline_is_the_distance_of_the_camera_centres_when_they_differ_along_z(tmp_path):
+    """P = K [I | t] puts cx * t_z into P[0, 3]: read as fx * t_x, cameras 2 and 3 of KITTI 2012 000070 (4.9 and
+    3.8 mm behind camera 0) gave a baseline 0.18 % short, and every depth with it."""
+    k = np.array([[700.0, 0, 600], [0, 700, 180], [0, 0, 1]])
+    centres_m = {0: (0.0, 0.0, 0.0), 1: (0.54, 0.0, 0.0), 2: (-0.06, 0.0003, -0.004), 3: (0.47, -0.003, -0.006)}
+    rows = [
+        f"P{i}: " + " ".join(f"{v:.10g}" for v in (k @ np.c_[np.eye(3), -np.array(c)]).ravel()) + "\n"
+        for i, c in centres_m.items()
+    ]
+    path = tmp_path / "000000.txt"
+    path.write_text("".join(rows))
+    assert read_calibration(path, kitti_cameras=(2, 3)).baseline_m == pytest.approx(0.53, rel=1e-9)
+    assert read_calibration(path).baseline_m == pytest.approx(0.54, rel=1e-9)
 
 
 def test_kitti_2015_cam_to_cam(tmp_path):
@@ -89,7 +107,8 @@ def test_kitti_2015_cam_to_cam(tmp_path):
     path.write_text(KITTI_2015_CAM_TO_CAM)
     colour = read_calibration(path)  # 2015 defaults to the colour cameras 2/3
     assert colour.fx_px == pytest.approx(721.5377)
-    assert colour.baseline_m == pytest.approx((44.85728 + 339.5242) / 721.5377)
+    t2_x, t3_x = (44.85728 - 609.5593 * 2.745884e-3) / 721.5377, (-339.5242 - 609.5593 * 2.729905e-3) / 721.5377
+    assert colour.baseline_m == pytest.approx(t2_x - t3_x)
     assert (colour.width_px, colour.height_px) == (1242, 375)
     grey = read_calibration(path, kitti_cameras=(0, 1))
     assert grey.baseline_m == pytest.approx(387.5744 / 721.5377)
