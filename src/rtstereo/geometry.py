@@ -338,9 +338,25 @@ def calibration_for_size(calibration: Calibration, height_px: int, width_px: int
 
 def calibration_scale(calibration: Calibration, height_px: int, width_px: int) -> tuple[float, float] | None:
     """``(sx, sy)`` that take a calibration made at its recorded size to ``width_px x height_px`` images, or
-    ``None`` when those have another aspect ratio (more than 1 % apart: cropped, or another camera)."""
-    sx, sy = width_px / calibration.width_px, height_px / calibration.height_px
-    return (sx, sy) if abs(sx - sy) <= 0.01 * max(sx, sy) else None
+    ``None`` when those have another aspect ratio (cropped, or another camera).
+
+    Resized images have one scale ``s`` on both sides, each rounded to whole pixels either way: such a scale
+    must exist with ``|s * width - width_px| <= 1`` and ``|s * height - height_px| <= 1``. (A tolerance of 1 %
+    on ``sx / sy`` took 1920x1080 frames padded or cropped to 1920x1088 or 1920x1072 for a resize, and scaled
+    fy and cy by 0.7 %; and refused a KITTI image shrunk to 78x23, whose rounding moves its sides 2 % apart.)
+
+    Examples:
+        >>> cal = Calibration(fx_px=721, fy_px=721, cx0_px=609, cx1_px=609, cy_px=172, baseline_m=0.54,
+        ...                   width_px=1242, height_px=375)
+        >>> calibration_scale(cal, 188, 621)
+        (0.5, 0.5013333333333333)
+        >>> calibration_scale(cal, 367, 1242) is None
+        True
+    """
+    width, height = calibration.width_px, calibration.height_px
+    lowest = max((width_px - 1) / width, (height_px - 1) / height)
+    highest = min((width_px + 1) / width, (height_px + 1) / height)
+    return (width_px / width, height_px / height) if lowest <= highest else None
 
 
 # A calibration of these images has its principal point in the middle half of each side (KITTI's at

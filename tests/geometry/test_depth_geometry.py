@@ -274,6 +274,24 @@ def test_calibration_for_size_scales_with_a_warning_and_refuses_another_aspect()
         calibration_for_size(cal, 480, 600)
 
 
+def test_a_resize_is_told_from_a_crop_or_padding_by_whole_pixels_not_by_a_share():
+    """1080p frames cropped or padded by 8 rows (a codec's 1088) passed the old 1 % test as a resize: fy and cy were
+    scaled by 0.7 %, with a warning saying 'scaled by 1.0000'. A KITTI frame shrunk to 78x23, whose sides rounding
+    moves 2 % apart, was refused as another aspect ratio."""
+    full_hd = _cal(width_px=1920, height_px=1080)
+    for height in (1072, 1088):
+        with pytest.raises(InputError, match=f"1920x1080 images but these are 1920x{height} .another aspect ratio"):
+            calibration_for_size(full_hd, height, 1920)
+    kitti = _cal(width_px=1242, height_px=375)
+    for hw in ((188, 621), (23, 78)):  # 187.5 and 23.4 rows rounded
+        with pytest.warns(CalibrationWarning, match="scaled by"):
+            scaled = calibration_for_size(kitti, *hw)
+        assert (scaled.height_px, scaled.width_px) == hw
+        assert scaled.fx_px == pytest.approx(700.0 * hw[1] / 1242) and scaled.fy_px == pytest.approx(
+            700.0 * hw[0] / 375
+        )
+
+
 @pytest.mark.parametrize("hw", [(640, 480), (1280, 960)])
 def test_images_turned_90_degrees_from_the_calibration_are_said_to_be_turned_not_another_camera(hw):
     with pytest.raises(InputError, match=rf"these are {hw[1]}x{hw[0]}, the same turned 90 degrees.*EXIF orientation"):
