@@ -282,6 +282,20 @@ def test_a_json_file_of_another_tool_is_refused_in_one_line(tmp_path):
         read_calibration(other)
 
 
+@pytest.mark.parametrize(
+    "text, said",
+    [("", "is empty"), ("%YAML:1.0\n---\n", "is empty"), ("- 1\n- 2\n", "holds a list or a value, not named entries")],
+)
+def test_an_empty_opencv_file_or_one_of_a_list_is_an_input_error_not_an_opencv_assertion(tmp_path, text, said):
+    """An empty calib.yaml (an export that failed) raised cv2.error "Assertion failed isMap() in function 'keys'",
+    a traceback with exit code 1, from --calib and --rectify alike."""
+    path = tmp_path / "calib.yaml"
+    path.write_text(text)
+    for read in (read_calibration, Rectifier.from_file):
+        with pytest.raises(InputError, match=f"calib.yaml {said}: expected an OpenCV FileStorage file of named"):
+            read(path)
+
+
 def test_opencv_errors(tmp_path):
     k1, d1, k2, d2, rotation, translation = _opencv_rig()
     raw = write_opencv(

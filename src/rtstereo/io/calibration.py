@@ -346,6 +346,12 @@ def read_opencv(path: str | Path) -> OpenCVFile:
         raise InputError(f"{path}: OpenCV cannot open it as a YAML/XML/JSON FileStorage file")
     try:
         root = fs.root()
+        if not root.isMap():  # keys() of an empty file, or of a list, failed with an OpenCV assertion
+            what = "is empty" if root.isNone() or root.size() == 0 else "holds a list or a value, not named entries"
+            raise InputError(
+                f"{path} {what}: expected an OpenCV FileStorage file of named matrices (P1, P2 or Q; K1, D1, K2, D2, "
+                "R, T)"
+            )
         matrices, scalars, texts = {}, {}, {}
         for key in root.keys():
             node = root.getNode(key)
