@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import warnings
 
 import cv2
@@ -205,7 +206,37 @@ def test_rtstereo_json_with_extra_entries(tmp_path):
     assert read_calibration(path) == CAL
 
 
+def test_a_json_baseline_in_millimetres_gets_a_warning_as_an_opencv_one_does(tmp_path):
+    """baseline_m: 120 (millimetres, written by hand) put every depth 1000x too far without a word."""
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({**dataclasses.asdict(CAL), "baseline_m": 120}))
+    with pytest.warns(
+        CalibrationUnitWarning, match=r"c.json: baseline_m = 120 m; if it is in millimetres, write it in"
+    ):
+        assert read_calibration(path).baseline_m == 120.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_calibration(write_calibration(tmp_path / "ok.json", CAL))
+
+
 # --- exceptions -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "field, text, said",
+    [
+        ("fx_px", "true", "got true or false for fx_px"),
+        ("width_px", "false", "got true or false for width_px"),
+        ("width_px", "1" + "0" * 400, "(int too large to convert to float)"),
+    ],
+)
+def test_json_fields_of_true_false_or_beyond_any_float_are_refused_in_one_line(tmp_path, field, text, said):
+    """true was read as 1.0 (a focal length of 1 px); a whole number beyond any float raised OverflowError."""
+    values = {k: str(v) for k, v in dataclasses.asdict(CAL).items()} | {field: text}
+    path = tmp_path / "c.json"
+    path.write_text("{" + ", ".join(f'"{k}": {v}' for k, v in values.items()) + "}")
+    with pytest.raises(InputError, match=f"c.json: calibration fields must be numbers.*{re.escape(said)}"):
+        read_calibration(path)
 
 
 def test_reader_errors(tmp_path):

@@ -221,13 +221,23 @@ def calibration_from_dict(data: dict, source: str = "calibration") -> Calibratio
             f"{source}: missing calibration field(s) {', '.join(missing)} "
             f"(expected: {', '.join(f.name for f in dataclasses.fields(Calibration))})"
         )
+    flags = sorted(k for k, v in values.items() if isinstance(v, bool))
+    if flags:  # float(true) is 1.0: a focal length of 1 px, taken without a word
+        raise InputError(f"{source}: calibration fields must be numbers, got true or false for {', '.join(flags)}")
     try:
         floats = {k: float(values[k]) for k in _REQUIRED}
         # float, not int: a size of 640.5 is refused by Calibration instead of cut to 640.
         sizes = {k: float(values[k]) for k in ("width_px", "height_px") if k in values}
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: a whole number beyond any float
         raise InputError(f"{source}: calibration fields must be numbers ({exc})") from None
-    return _calibration(source, **floats, **sizes)
+    calibration = _calibration(source, **floats, **sizes)
+    if calibration.baseline_m > PLAUSIBLE_BASELINE_M:
+        warn(
+            f"{source}: baseline_m = {calibration.baseline_m:.4g} m; if it is in millimetres, write it in metres "
+            f"({calibration.baseline_m / 1000:.4g})",
+            CalibrationUnitWarning,
+        )
+    return calibration
 
 
 def projection_matrices(calibration: Calibration) -> dict[str, np.ndarray]:
