@@ -37,11 +37,16 @@ class CalibrationWarning(UserWarning):
     """A calibration was adapted (scaled) to the images it is used with."""
 
 
+def _check_map(values: np.ndarray, name: str, unit: str) -> np.ndarray:
+    """A float64 ``(H, W)`` copy of a disparity or depth map of at least one pixel, or an :class:`InputError`."""
+    m = require_numbers(values, name, f"a float (H, W) array of {unit}")
+    if m.ndim != 2 or m.size == 0:  # an empty map divided by its height of 0 px (a ZeroDivisionError)
+        raise InputError(f"{name}: expected shape (H, W) of at least 1x1 pixels, got {m.shape}")
+    return m.astype(np.float64)
+
+
 def _check_disparity(disparity_px: np.ndarray) -> np.ndarray:
-    d = require_numbers(disparity_px, "disparity", "a float (H, W) array of pixels")
-    if d.ndim != 2:
-        raise InputError(f"disparity: expected shape (H, W), got {d.shape}")
-    return d.astype(np.float64)
+    return _check_map(disparity_px, "disparity", "pixels")
 
 
 def depth_from_disparity(disparity_px: np.ndarray, calibration: Calibration) -> np.ndarray:
@@ -84,10 +89,8 @@ def disparity_from_depth(depth_m: np.ndarray, calibration: Calibration) -> np.nd
     Returns:
         float32 ``(H, W)`` disparity in pixels, ``nan`` where the depth is unknown.
     """
-    z = require_numbers(depth_m, "depth", "a float (H, W) array of metres").astype(np.float64)
-    calibration = require_calibration_type(calibration)
-    if z.ndim == 2:
-        calibration = calibration_for_size(calibration, *z.shape)
+    z = _check_map(depth_m, "depth", "metres")
+    calibration = calibration_for_size(calibration, *z.shape)
     with np.errstate(invalid="ignore", divide="ignore"):
         valid = np.isfinite(z) & (z > 0)
         d = np.where(
@@ -108,9 +111,7 @@ def points_from_depth(depth_m: np.ndarray, calibration: Calibration) -> np.ndarr
     Returns:
         float32 ``(H, W, 3)``: ``X, Y, Z`` in metres (x right, y down, z forward).
     """
-    z = require_numbers(depth_m, "depth", "a float (H, W) array of metres").astype(np.float64)
-    if z.ndim != 2:
-        raise InputError(f"depth: expected shape (H, W), got {z.shape}")
+    z = _check_map(depth_m, "depth", "metres")
     calibration = calibration_for_size(calibration, *z.shape)
     v, u = np.mgrid[0 : z.shape[0], 0 : z.shape[1]]
     points = np.empty((*z.shape, 3), np.float32)

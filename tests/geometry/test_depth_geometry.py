@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import warnings
 
 import cv2
@@ -413,6 +414,22 @@ def test_geometry_input_errors():
         require_calibration(DisparityResult(np.ones((2, 2), np.float32)))
     with pytest.raises(InputError, match="--calib FILE"):
         result_point_cloud(DisparityResult(np.ones((2, 2), np.float32)))
+
+
+@pytest.mark.parametrize("shape", [(0, 4), (4, 0), (2, 4, 4)])
+def test_empty_maps_and_maps_of_more_dimensions_are_input_errors(shape):
+    """An empty map raised ZeroDivisionError (its height of 0 px divided a principal point); disparity_from_depth
+    took a stack of maps (2, H, W) without a word, never checking the calibration's size against it."""
+    cal = _cal()
+    size_less = _cal(width_px=0, height_px=0)
+    for call in (
+        lambda: depth_from_disparity(np.ones(shape), size_less),
+        lambda: point_cloud(np.ones(shape), size_less),
+        lambda: points_from_depth(np.ones(shape), size_less),
+        lambda: disparity_from_depth(np.ones(shape), cal),
+    ):
+        with pytest.raises(InputError, match=re.escape(f"expected shape (H, W) of at least 1x1 pixels, got {shape}")):
+            call()
 
 
 def test_depth_is_nan_where_disparity_is_invalid_or_beyond_infinity():
