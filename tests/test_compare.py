@@ -133,3 +133,26 @@ def test_a_map_compared_with_a_multiple_of_it_says_the_factor_and_its_likely_cau
     np.save(tmp_path / "double.npy", 2 * disparity)
     assert main(["compare", str(tmp_path / "a.npy"), str(tmp_path / "double.npy")]) == 0
     assert f"note: the disparities of {tmp_path / 'double.npy'} are 2 times those of" in capsys.readouterr().out
+
+
+def test_depth_maps_of_predict_are_refused_as_disparity_maps_not_scored_in_pixels(tmp_path, capsys):
+    """A depth map and its half-size copy (the same depths) were read as disparity maps: the half-size one was
+    'scaled by 2', scored 1.67 px off at every pixel, and called a scale mistake."""
+    from rtstereo.cli import main
+    from rtstereo.io.images import write_image
+    from rtstereo.io.pfm import write_pfm
+
+    depth_m = np.full((24, 32), 1.5, np.float32)
+    write_pfm(tmp_path / "a_depth.pfm", depth_m)
+    write_pfm(tmp_path / "b_depth.pfm", depth_m[::2, ::2])
+    np.save(tmp_path / "a_depth.npy", depth_m)
+    write_image(tmp_path / "a_depth_mm.png", np.full((24, 32), 1500, np.uint16))
+    write_pfm(tmp_path / "a.pfm", np.full((24, 32), 20.0, np.float32))
+    for a, b in (("a_depth.pfm", "b_depth.pfm"), ("a.pfm", "a_depth.npy"), ("a_depth_mm.png", "a_depth_mm.png")):
+        for kind in ("auto", "disparity"):
+            assert main(["compare", str(tmp_path / a), str(tmp_path / b), "--kind", kind]) == 2
+            err = capsys.readouterr().err
+            assert "is a depth map of rtstereo predict (--format depth, depth_npy or depth_mm" in err, err
+            assert "compare the disparity maps written beside them (NAME.pfm)" in err
+    # as images, the 16-bit millimetres are levels like any other
+    assert main(["compare", str(tmp_path / "a_depth_mm.png"), str(tmp_path / "a_depth_mm.png"), "--kind", "image"]) == 0

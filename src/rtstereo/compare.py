@@ -19,9 +19,12 @@ from .errors import InputError
 from .io.disparity import read_disparity, read_float_tiff
 from .io.images import read_grey, read_image_levels
 from .metrics import disparity_metrics
+from .sinks.pointcloud import FILES as DEPTH_FILES
 
 # The image formats that store 16-bit grey, which is what a disparity map in the KITTI convention is.
 SIXTEEN_BIT_SUFFIXES = (".png", ".pgm", ".tif", ".tiff")
+# The ends of the names of the depth maps predict writes (--format depth, depth_npy, depth_mm).
+DEPTH_NAME_ENDS = tuple(DEPTH_FILES[f].removeprefix("{name}") for f in ("depth", "depth_npy", "depth_mm"))
 
 
 @dataclass(frozen=True)
@@ -262,6 +265,13 @@ def compare_files(path_a: str | Path, path_b: str | Path, kind: str = "auto", sc
             raise InputError(f"file not found: {p}")
     if scale is not None and not (np.isfinite(scale) and scale > 0):
         raise InputError(f"the scale of 8-bit disparity maps must be > 0, got {scale}")
+    depth = [str(p) for p in (path_a, path_b) if Path(p).name.endswith(DEPTH_NAME_ENDS)]
+    if depth and kind != "image":  # read as disparity, a half-size depth map came out doubled, "a scale mistake?"
+        raise InputError(
+            f"{depth[0]} is a depth map of rtstereo predict (--format depth, depth_npy or depth_mm: metres or "
+            "millimetres, not pixels): compare scores disparity maps, in pixels, and scales one of another size by "
+            "the width ratio, which depth does not follow; compare the disparity maps written beside them (NAME.pfm)"
+        )
     if scale is not None and kind == "image":  # it would be ignored: images are read as they are
         raise InputError(f"a scale ({scale:g}) divides 8-bit disparity maps: it has no meaning for images")
     if kind == "auto" and scale is not None:

@@ -37,11 +37,16 @@ class CalibrationWarning(UserWarning):
     """A calibration was adapted (scaled) to the images it is used with."""
 
 
+def _check_map(values: np.ndarray, name: str, unit: str) -> np.ndarray:
+    """A float64 ``(H, W)`` copy of a disparity or depth map of at least one pixel, or an :class:`InputError`."""
+    m = require_numbers(values, name, f"a float (H, W) array of {unit}")
+    if m.ndim != 2 or m.size == 0:  # an empty map divided by its height of 0 px (a ZeroDivisionError)
+        raise InputError(f"{name}: expected shape (H, W) of at least 1x1 pixels, got {m.shape}")
+    return m.astype(np.float64)
+
+
 def _check_disparity(disparity_px: np.ndarray) -> np.ndarray:
-    d = require_numbers(disparity_px, "disparity", "a float (H, W) array of pixels")
-    if d.ndim != 2:
-        raise InputError(f"disparity: expected shape (H, W), got {d.shape}")
-    return d.astype(np.float64)
+    return _check_map(disparity_px, "disparity", "pixels")
 
 
 def depth_from_disparity(disparity_px: np.ndarray, calibration: Calibration) -> np.ndarray:
@@ -84,10 +89,8 @@ def disparity_from_depth(depth_m: np.ndarray, calibration: Calibration) -> np.nd
     Returns:
         float32 ``(H, W)`` disparity in pixels, ``nan`` where the depth is unknown.
     """
-    z = require_numbers(depth_m, "depth", "a float (H, W) array of metres").astype(np.float64)
-    calibration = require_calibration_type(calibration)
-    if z.ndim == 2:
-        calibration = calibration_for_size(calibration, *z.shape)
+    z = _check_map(depth_m, "depth", "metres")
+    calibration = calibration_for_size(calibration, *z.shape)
     with np.errstate(invalid="ignore", divide="ignore"):
         valid = np.isfinite(z) & (z > 0)
         d = np.where(
@@ -108,9 +111,7 @@ def points_from_depth(depth_m: np.ndarray, calibration: Calibration) -> np.ndarr
     Returns:
         float32 ``(H, W, 3)``: ``X, Y, Z`` in metres (x right, y down, z forward).
     """
-    z = require_numbers(depth_m, "depth", "a float (H, W) array of metres").astype(np.float64)
-    if z.ndim != 2:
-        raise InputError(f"depth: expected shape (H, W), got {z.shape}")
+    z = _check_map(depth_m, "depth", "metres")
     calibration = calibration_for_size(calibration, *z.shape)
     v, u = np.mgrid[0 : z.shape[0], 0 : z.shape[1]]
     points = np.empty((*z.shape, 3), np.float32)
@@ -338,9 +339,25 @@ def calibration_for_size(calibration: Calibration, height_px: int, width_px: int
 
 def calibration_scale(calibration: Calibration, height_px: int, width_px: int) -> tuple[float, float] | None:
     """``(sx, sy)`` that take a calibration made at its recorded size to ``width_px x height_px`` images, or
-    ``None`` when those have another aspect ratio (more than 1 % apart: cropped, or another camera)."""
-    sx, sy = width_px / calibration.width_px, height_px / calibration.height_px
-    return (sx, sy) if abs(sx - sy) <= 0.01 * max(sx, sy) else None
+    ``None`` when those have another aspect ratio (cropped, or another camera).
+
+    Resized images have one scale ``s`` on both sides, each rounded to whole pixels either way: such a scale
+    must exist with ``|s * width - width_px| <= 1`` and ``|s * height - height_px| <= 1``. (A tolerance of 1 %
+    on ``sx / sy`` took 1920x1080 frames padded or cropped to 1920x1088 or 1920x1072 for a resize, and scaled
+    fy and cy by 0.7 %; and refused a KITTI image shrunk to 78x23, whose rounding moves its sides 2 % apart.)
+
+    Examples:
+        >>> cal = Calibration(fx_px=721, fy_px=721, cx0_px=609, cx1_px=609, cy_px=172, baseline_m=0.54,
+        ...                   width_px=1242, height_px=375)
+        >>> calibration_scale(cal, 188, 621)
+        (0.5, 0.5013333333333333)
+        >>> calibration_scale(cal, 367, 1242) is None
+        True
+    """
+    width, height = calibration.width_px, calibration.height_px
+    lowest = max((width_px - 1) / width, (height_px - 1) / height)
+    highest = min((width_px + 1) / width, (height_px + 1) / height)
+    return (width_px / width, height_px / height) if lowest <= highest else None
 
 
 # A calibration of these images has its principal point in the middle half of each side (KITTI's at

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import warnings
 
 import cv2
@@ -80,8 +81,26 @@ def test_kitti_2012_grey_and_colour_cameras(shared):
     assert grey.cy_px == pytest.approx(185.2157) and grey.doffs_px == 0
     assert grey.baseline_m == pytest.approx(386.1448 / 718.856)
     colour = read_calibration(path, kitti_cameras=(2, 3))
-    assert colour.baseline_m == pytest.approx((45.38225 + 337.2877) / 718.856)
+    # t_x = (P[0,3] - cx * P[2,3]) / fx: cameras 2 and 3 sit 3.8 and 4.9 mm off camera 0 along z
+    t2_x = (45.38225 - 607.1928 * 3.779761e-03) / 718.856
+    t3_x = (-337.2877 - 607.1928 * 4.915215e-03) / 718.856
+    assert colour.baseline_m == pytest.approx(t2_x - t3_x)
     assert (grey.width_px, grey.height_px) == (0, 0)  # KITTI 2012 files carry no image size
+
+
+def test_kitti_baseline_is_the_distance_of_the_camera_centres_when_they_differ_along_z(tmp_path):
+    """P = K [I | t] puts cx * t_z into P[0, 3]: read as fx * t_x, cameras 2 and 3 of KITTI 2012 000070 (4.9 and
+    3.8 mm behind camera 0) gave a baseline 0.18 % short, and every depth with it."""
+    k = np.array([[700.0, 0, 600], [0, 700, 180], [0, 0, 1]])
+    centres_m = {0: (0.0, 0.0, 0.0), 1: (0.54, 0.0, 0.0), 2: (-0.06, 0.0003, -0.004), 3: (0.47, -0.003, -0.006)}
+    rows = [
+        f"P{i}: " + " ".join(f"{v:.10g}" for v in (k @ np.c_[np.eye(3), -np.array(c)]).ravel()) + "\n"
+        for i, c in centres_m.items()
+    ]
+    path = tmp_path / "000000.txt"
+    path.write_text("".join(rows))
+    assert read_calibration(path, kitti_cameras=(2, 3)).baseline_m == pytest.approx(0.53, rel=1e-9)
+    assert read_calibration(path).baseline_m == pytest.approx(0.54, rel=1e-9)
 
 
 def test_kitti_2015_cam_to_cam(tmp_path):
@@ -89,7 +108,8 @@ def test_kitti_2015_cam_to_cam(tmp_path):
     path.write_text(KITTI_2015_CAM_TO_CAM)
     colour = read_calibration(path)  # 2015 defaults to the colour cameras 2/3
     assert colour.fx_px == pytest.approx(721.5377)
-    assert colour.baseline_m == pytest.approx((44.85728 + 339.5242) / 721.5377)
+    t2_x, t3_x = (44.85728 - 609.5593 * 2.745884e-3) / 721.5377, (-339.5242 - 609.5593 * 2.729905e-3) / 721.5377
+    assert colour.baseline_m == pytest.approx(t2_x - t3_x)
     assert (colour.width_px, colour.height_px) == (1242, 375)
     grey = read_calibration(path, kitti_cameras=(0, 1))
     assert grey.baseline_m == pytest.approx(387.5744 / 721.5377)
@@ -186,7 +206,37 @@ def test_rtstereo_json_with_extra_entries(tmp_path):
     assert read_calibration(path) == CAL
 
 
+def test_a_json_baseline_in_millimetres_gets_a_warning_as_an_opencv_one_does(tmp_path):
+    """baseline_m: 120 (millimetres, written by hand) put every depth 1000x too far without a word."""
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({**dataclasses.asdict(CAL), "baseline_m": 120}))
+    with pytest.warns(
+        CalibrationUnitWarning, match=r"c.json: baseline_m = 120 m; if it is in millimetres, write it in"
+    ):
+        assert read_calibration(path).baseline_m == 120.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_calibration(write_calibration(tmp_path / "ok.json", CAL))
+
+
 # --- exceptions -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "field, text, said",
+    [
+        ("fx_px", "true", "got true or false for fx_px"),
+        ("width_px", "false", "got true or false for width_px"),
+        ("width_px", "1" + "0" * 400, "(int too large to convert to float)"),
+    ],
+)
+def test_json_fields_of_true_false_or_beyond_any_float_are_refused_in_one_line(tmp_path, field, text, said):
+    """true was read as 1.0 (a focal length of 1 px); a whole number beyond any float raised OverflowError."""
+    values = {k: str(v) for k, v in dataclasses.asdict(CAL).items()} | {field: text}
+    path = tmp_path / "c.json"
+    path.write_text("{" + ", ".join(f'"{k}": {v}' for k, v in values.items()) + "}")
+    with pytest.raises(InputError, match=f"c.json: calibration fields must be numbers.*{re.escape(said)}"):
+        read_calibration(path)
 
 
 def test_reader_errors(tmp_path):
@@ -261,6 +311,20 @@ def test_a_json_file_of_another_tool_is_refused_in_one_line(tmp_path):
     other.write_text(json.dumps({"source": "two videos", "settings": {"max_disp": 128}, "frames": 8}))
     with pytest.raises(InputError, match="no P1/P2 or Q matrix found"):
         read_calibration(other)
+
+
+@pytest.mark.parametrize(
+    "text, said",
+    [("", "is empty"), ("%YAML:1.0\n---\n", "is empty"), ("- 1\n- 2\n", "holds a list or a value, not named entries")],
+)
+def test_an_empty_opencv_file_or_one_of_a_list_is_an_input_error_not_an_opencv_assertion(tmp_path, text, said):
+    """An empty calib.yaml (an export that failed) raised cv2.error "Assertion failed isMap() in function 'keys'",
+    a traceback with exit code 1, from --calib and --rectify alike."""
+    path = tmp_path / "calib.yaml"
+    path.write_text(text)
+    for read in (read_calibration, Rectifier.from_file):
+        with pytest.raises(InputError, match=f"calib.yaml {said}: expected an OpenCV FileStorage file of named"):
+            read(path)
 
 
 def test_opencv_errors(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import warnings
 
 import cv2
@@ -274,6 +275,24 @@ def test_calibration_for_size_scales_with_a_warning_and_refuses_another_aspect()
         calibration_for_size(cal, 480, 600)
 
 
+def test_a_resize_is_told_from_a_crop_or_padding_by_whole_pixels_not_by_a_share():
+    """1080p frames cropped or padded by 8 rows (a codec's 1088) passed the old 1 % test as a resize: fy and cy were
+    scaled by 0.7 %, with a warning saying 'scaled by 1.0000'. A KITTI frame shrunk to 78x23, whose sides rounding
+    moves 2 % apart, was refused as another aspect ratio."""
+    full_hd = _cal(width_px=1920, height_px=1080)
+    for height in (1072, 1088):
+        with pytest.raises(InputError, match=f"1920x1080 images but these are 1920x{height} .another aspect ratio"):
+            calibration_for_size(full_hd, height, 1920)
+    kitti = _cal(width_px=1242, height_px=375)
+    for hw in ((188, 621), (23, 78)):  # 187.5 and 23.4 rows rounded
+        with pytest.warns(CalibrationWarning, match="scaled by"):
+            scaled = calibration_for_size(kitti, *hw)
+        assert (scaled.height_px, scaled.width_px) == hw
+        assert scaled.fx_px == pytest.approx(700.0 * hw[1] / 1242) and scaled.fy_px == pytest.approx(
+            700.0 * hw[0] / 375
+        )
+
+
 @pytest.mark.parametrize("hw", [(640, 480), (1280, 960)])
 def test_images_turned_90_degrees_from_the_calibration_are_said_to_be_turned_not_another_camera(hw):
     with pytest.raises(InputError, match=rf"these are {hw[1]}x{hw[0]}, the same turned 90 degrees.*EXIF orientation"):
@@ -395,6 +414,22 @@ def test_geometry_input_errors():
         require_calibration(DisparityResult(np.ones((2, 2), np.float32)))
     with pytest.raises(InputError, match="--calib FILE"):
         result_point_cloud(DisparityResult(np.ones((2, 2), np.float32)))
+
+
+@pytest.mark.parametrize("shape", [(0, 4), (4, 0), (2, 4, 4)])
+def test_empty_maps_and_maps_of_more_dimensions_are_input_errors(shape):
+    """An empty map raised ZeroDivisionError (its height of 0 px divided a principal point); disparity_from_depth
+    took a stack of maps (2, H, W) without a word, never checking the calibration's size against it."""
+    cal = _cal()
+    size_less = _cal(width_px=0, height_px=0)
+    for call in (
+        lambda: depth_from_disparity(np.ones(shape), size_less),
+        lambda: point_cloud(np.ones(shape), size_less),
+        lambda: points_from_depth(np.ones(shape), size_less),
+        lambda: disparity_from_depth(np.ones(shape), cal),
+    ):
+        with pytest.raises(InputError, match=re.escape(f"expected shape (H, W) of at least 1x1 pixels, got {shape}")):
+            call()
 
 
 def test_depth_is_nan_where_disparity_is_invalid_or_beyond_infinity():

@@ -10,8 +10,8 @@
   OpenCV files carry no length unit: the baseline has the unit of the board's square size.
 - **KITTI 2012** ``calib/NNNNNN.txt``: ``P0..P3`` 3x4 projections (``P0``/``P1`` the grey cameras,
   ``P2``/``P3`` the colour ones) and **KITTI 2015** ``calib_cam_to_cam/NNNNNN.txt``: ``P_rect_0N``
-  and ``S_rect_0N`` (image size). For rectified projections ``P = K [I | t]``, ``P[0, 3] / P[0, 0]``
-  is ``-x`` of the camera's centre, so the baseline is the difference of that ratio between the two.
+  and ``S_rect_0N`` (image size). For rectified projections ``P = K [I | t]``, ``t_x = (P[0, 3] - cx
+  P[2, 3]) / fx`` is ``-x`` of the camera's centre, so the baseline is the difference of ``t_x`` between the two.
 - **Middlebury** 2014 / ETH3D ``calib.txt``: ``cam0=[f 0 cx; 0 f cy; 0 0 1]``, ``cam1``, ``doffs``
   (= ``cx1 - cx0``), ``baseline`` in millimetres, ``width``, ``height``.
 """
@@ -221,13 +221,23 @@ def calibration_from_dict(data: dict, source: str = "calibration") -> Calibratio
             f"{source}: missing calibration field(s) {', '.join(missing)} "
             f"(expected: {', '.join(f.name for f in dataclasses.fields(Calibration))})"
         )
+    flags = sorted(k for k, v in values.items() if isinstance(v, bool))
+    if flags:  # float(true) is 1.0: a focal length of 1 px, taken without a word
+        raise InputError(f"{source}: calibration fields must be numbers, got true or false for {', '.join(flags)}")
     try:
         floats = {k: float(values[k]) for k in _REQUIRED}
         # float, not int: a size of 640.5 is refused by Calibration instead of cut to 640.
         sizes = {k: float(values[k]) for k in ("width_px", "height_px") if k in values}
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: a whole number beyond any float
         raise InputError(f"{source}: calibration fields must be numbers ({exc})") from None
-    return _calibration(source, **floats, **sizes)
+    calibration = _calibration(source, **floats, **sizes)
+    if calibration.baseline_m > PLAUSIBLE_BASELINE_M:
+        warn(
+            f"{source}: baseline_m = {calibration.baseline_m:.4g} m; if it is in millimetres, write it in metres "
+            f"({calibration.baseline_m / 1000:.4g})",
+            CalibrationUnitWarning,
+        )
+    return calibration
 
 
 def projection_matrices(calibration: Calibration) -> dict[str, np.ndarray]:
@@ -346,6 +356,12 @@ def read_opencv(path: str | Path) -> OpenCVFile:
         raise InputError(f"{path}: OpenCV cannot open it as a YAML/XML/JSON FileStorage file")
     try:
         root = fs.root()
+        if not root.isMap():  # keys() of an empty file, or of a list, failed with an OpenCV assertion
+            what = "is empty" if root.isNone() or root.size() == 0 else "holds a list or a value, not named entries"
+            raise InputError(
+                f"{path} {what}: expected an OpenCV FileStorage file of named matrices (P1, P2 or Q; K1, D1, K2, D2, "
+                "R, T)"
+            )
         matrices, scalars, texts = {}, {}, {}
         for key in root.keys():
             node = root.getNode(key)
@@ -564,11 +580,13 @@ def _from_kitti(values: dict[str, np.ndarray], path: Path, cameras: tuple[int, i
     size = values.get(f"S_rect_0{cameras[0]}")
     if rect and size is not None and size.size == 2:
         width, height = round(size[0]), round(size[1])
-    p_left, p_right = (values[n].reshape(3, 4) for n in names)
-    # Only the x offsets matter for depth: KITTI's colour projections also carry small y/z offsets
-    # of the camera centre relative to camera 0, which do not change disparity along rows.
-    p_left, p_right = p_left.copy(), p_right.copy()
-    p_left[1:, 3] = p_right[1:, 3] = 0
+    p_left, p_right = (values[n].reshape(3, 4).copy() for n in names)
+    # KITTI's colour projections P = K [I | t] carry small y/z offsets of the camera centre relative to
+    # camera 0, which do not change disparity along rows; but P[0, 3] = fx * t_x + cx * t_z, so the t_z part
+    # is taken out first: left in, cameras 2 and 3's unequal t_z made 000070's colour baseline 0.18 % short.
+    for p in (p_left, p_right):
+        p[0, 3] -= p[0, 2] * p[2, 3]
+        p[1:, 3] = 0
     return calibration_from_projections(p_left, p_right, width, height, str(path))
 
 
