@@ -370,6 +370,17 @@ def test_unwritable_report_is_an_output_error(tmp_path):
         report.save(tmp_path / "missing" / "r.parity.json")
 
 
+def test_parity_report_of_a_map_with_no_finite_pixel_is_strict_json(tmp_path):
+    """An fp16 export that overflows everywhere has no pixel finite in both maps: its max and mean are not finite."""
+    reference = np.ones((4, 4), np.float32)
+    check = compare(np.full((4, 4), np.inf, np.float32), reference, Tolerance(None, 0.25, 2.0), "onnx fp16")
+    report = ParityReport(model="toy-net", settings={}, size_hw=(4, 4), precision="fp16", pair="x", checks=[check])
+    saved = json.loads(report.save(tmp_path / "r.parity.json").read_text(), parse_constant=pytest.fail)
+    assert saved["checks"][0]["max_abs_px"] is None and saved["checks"][0]["mean_abs_px"] is None
+    assert saved["checks"][0]["bad1_pct"] == 100.0 and saved["passed"] is False
+    assert "max inf px" in report.summary()
+
+
 def test_parity_comparison_counts_nan_and_shape_errors():
     reference = np.ones((4, 4), np.float32)
     candidate = reference.copy()
