@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import signal
 import sys
 import time
@@ -502,6 +503,29 @@ def test_settings_that_were_not_swept_still_show_in_the_table():
 def test_machine_info_names_the_hardware():
     info = machine_info()
     assert info["cpu"] and info["cpu_count"] >= 1 and "CPUExecutionProvider" in info["onnxruntime_providers"]
+
+
+def test_a_sweep_of_onnx_models_never_imports_torch(tmp_path):
+    """bench imported torch for the version in bench.json (seconds, hundreds of MB), and for --threads."""
+    import subprocess
+    from pathlib import Path
+
+    import rtstereo
+
+    code = (
+        "import sys\n"
+        "from rtstereo.cli import main\n"
+        "argv = ['bench', 'rtnet-v5', '--sizes', '32x64', '--threads', '1', '--warmup', '1', '--runs', '1']\n"
+        f"code = main([*argv, '-o', {str(tmp_path)!r}])\n"
+        "print(code, 'torch' in sys.modules)\n"
+    )
+    src = str(Path(rtstereo.__file__).parents[1])
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": src}, timeout=120
+    )
+    assert done.stdout.splitlines()[-1] == "0 False", done.stdout + done.stderr
+    versions = json.loads((tmp_path / "bench.json").read_text())["machine"]["versions"]
+    assert {"onnxruntime", "torch", "onnx"} <= set(versions)  # recorded from the installation all the same
 
 
 def test_case_labels_read_as_the_sweep():

@@ -31,12 +31,14 @@ import datetime
 import difflib
 import functools
 import gc
+import importlib.metadata
 import itertools
 import json
 import os
 import platform
 import re
 import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -915,7 +917,7 @@ def run_bench(
         score = lambda predictor, case: score_against_reference(predictor, case.size_hw, maps)  # noqa: E731
     elif samples:
         score = functools.partial(_accuracy, samples)
-    networks = _NetworkCache(weights or {}, random_weights)
+    networks = _NetworkCache(weights or {}, random_weights, threads)
     rows: list[BenchRow] = []
     interrupted: str | None = None  # what stopped the sweep
     if progress is not None:  # an hour's sweep says how far it is
@@ -996,22 +998,23 @@ def check_device(device: str, sweeps: Mapping[str, Sequence[Any]]) -> None:
 
 
 def _set_threads(threads: int | None) -> None:
+    """OpenCV's threads, and PyTorch's if it is loaded: never imported for this (a sweep of .onnx files runs
+    without it); :class:`_NetworkCache` sets them when it loads it for a network."""
     if threads is None:
         return
     cv2.setNumThreads(threads)
-    try:
-        import torch
-    except ImportError:
-        return
-    torch.set_num_threads(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
 
 
 class _NetworkCache:
     """Builds each (model, settings) network once; rows of other sizes, precisions and backends share it."""
 
-    def __init__(self, weights: Mapping[str, str | Path | None], random_weights: bool):
+    def __init__(self, weights: Mapping[str, str | Path | None], random_weights: bool, threads: int | None = None):
         self.weights = dict(weights)
         self.random_weights = random_weights
+        self.threads = threads
         self.built: dict[tuple[str, str], tuple[Any, dict[str, Any], Any]] = {}
 
     def get(self, model: str, settings: dict[str, Any]) -> tuple[Any, dict[str, Any], Any]:
@@ -1020,6 +1023,7 @@ class _NetworkCache:
             # Both backends build the network in PyTorch (onnxruntime's rows export it): the torch extra, which the
             # exporter's own check would name as 'exporting a network to ONNX' and the export extra.
             require("torch", "torch", f"the network '{model}' (bench times exported .onnx files without torch)")
+            _set_threads(self.threads)  # PyTorch is loaded now
             from .export.onnx_export import build_network
 
             self.built.clear()  # one network in memory at a time
@@ -1356,15 +1360,17 @@ def machine_info(device: str = "cpu") -> dict[str, Any]:
         "opencv": cv2.__version__,
         "onnxruntime": onnxruntime.__version__,
     }
-    gpu = None
-    for name in ("torch", "onnx", "onnxslim"):
-        try:
-            module = __import__(name)
-        except ImportError:
+    for name in ("torch", "onnx", "onnxslim"):  # read from the installation: importing torch for its version
+        try:  # took seconds and hundreds of MB in a sweep of .onnx files, which bench times without torch
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
             continue
-        versions[name] = getattr(module, "__version__", "?")
-        if name == "torch" and module.cuda.is_available():
-            gpu = module.cuda.get_device_name(0)
+    gpu = None
+    torch = sys.modules.get("torch")
+    if torch is None and device != "cpu" and "torch" in versions:  # the GPU's name, on a GPU run only
+        import torch
+    if torch is not None and torch.cuda.is_available():
+        gpu = torch.cuda.get_device_name(0)
     return {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),  # with its UTC offset
         "commit": git_commit(),

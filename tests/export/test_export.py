@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import re
 from pathlib import Path
 
@@ -316,8 +317,10 @@ def test_size_must_be_a_multiple_of_the_divisor(tmp_path):
 def test_output_suffix_and_opset_are_checked(tmp_path):
     with pytest.raises(InputError, match="must end in .onnx"):
         export_onnx(TOY_SPEC, {}, ToyNet(), (32, 48), tmp_path / "t.pt")
-    with pytest.raises(InputError, match="--opset must be a whole number >= 16"):
+    with pytest.raises(InputError, match="--opset must be a whole number from 16 .* got 13"):
         export_onnx(TOY_SPEC, {}, ToyNet(), (32, 48), tmp_path / "t.onnx", opset=13)
+    with pytest.raises(InputError, match=f"from 16 .* to {onnx_export.MAX_OPSET} .* got {onnx_export.MAX_OPSET + 1}"):
+        export_onnx(TOY_SPEC, {}, ToyNet(), (32, 48), tmp_path / "t.onnx", opset=onnx_export.MAX_OPSET + 1)
 
 
 def test_exporter_failure_becomes_an_export_error(tmp_path, monkeypatch):
@@ -365,6 +368,17 @@ def test_unwritable_report_is_an_output_error(tmp_path):
     report = ParityReport(model="toy-net", settings={}, size_hw=(8, 8), precision="fp32", pair="x")
     with pytest.raises(OutputError, match="cannot write the parity report"):
         report.save(tmp_path / "missing" / "r.parity.json")
+
+
+def test_parity_report_of_a_map_with_no_finite_pixel_is_strict_json(tmp_path):
+    """An fp16 export that overflows everywhere has no pixel finite in both maps: its max and mean are not finite."""
+    reference = np.ones((4, 4), np.float32)
+    check = compare(np.full((4, 4), np.inf, np.float32), reference, Tolerance(None, 0.25, 2.0), "onnx fp16")
+    report = ParityReport(model="toy-net", settings={}, size_hw=(4, 4), precision="fp16", pair="x", checks=[check])
+    saved = json.loads(report.save(tmp_path / "r.parity.json").read_text(), parse_constant=pytest.fail)
+    assert saved["checks"][0]["max_abs_px"] is None and saved["checks"][0]["mean_abs_px"] is None
+    assert saved["checks"][0]["bad1_pct"] == 100.0 and saved["passed"] is False
+    assert "max inf px" in report.summary()
 
 
 def test_parity_comparison_counts_nan_and_shape_errors():
@@ -522,6 +536,35 @@ def test_export_command_refuses_an_unwritable_output_before_building(
     monkeypatch.setattr(onnx_export, "build_network", lambda *_: pytest.fail("built before the output was checked"))
     code, out, err = cli(capsys, "export", anynet_checkpoint, "--size", "32x64", "-o", tmp_path / where)
     assert code == 2 and out == "" and re.fullmatch(f"rtstereo export: error: {message}\n", err), err
+
+
+def test_export_command_refuses_an_opset_pytorch_cannot_write_before_building(
+    cli, capsys, tmp_path, anynet_checkpoint, monkeypatch
+):
+    """PyTorch's exporter failed on such an opset only after tracing, printing the whole traced graph."""
+    monkeypatch.setattr(onnx_export, "build_network", lambda *_: pytest.fail("built before the opset was checked"))
+    too_new = onnx_export.MAX_OPSET + 1
+    code, out, err = cli(
+        capsys, "export", anynet_checkpoint, "--size", "32x64", "--opset", too_new, "-o", tmp_path / "a.onnx"
+    )
+    assert code == 2 and out == ""
+    assert err == (
+        f"rtstereo export: error: --opset must be a whole number from 16 (GridSample needs it) to "
+        f"{onnx_export.MAX_OPSET} (the newest PyTorch {torch.__version__} exports), got {too_new}\n"
+    )
+
+
+def test_export_command_holds_back_what_a_failing_exporter_prints(cli, capfd, tmp_path, anynet_checkpoint, monkeypatch):
+    """A failing TorchScript export prints the traced graph from C++ on descriptor 2 (thousands of lines)."""
+
+    def failing(*_args, **_kwargs):
+        os.write(2, b"Torch IR graph at exception: graph(%input.1 : Float(1, 3, 32, 64), ...\n" * 50)
+        raise RuntimeError("Unsupported: ONNX export of operator foo")
+
+    monkeypatch.setattr(torch.onnx, "export", failing)
+    code, out, err = cli(capfd, "export", anynet_checkpoint, "--size", "32x64", "-o", tmp_path / "a.onnx")
+    assert code == 2 and out == "" and "Torch IR graph" not in err
+    assert err.splitlines()[-1].startswith("rtstereo export: error: PyTorch could not export the single model")
 
 
 def test_export_command_refuses_a_bad_size(cli, capsys, tmp_path):

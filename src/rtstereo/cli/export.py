@@ -67,7 +67,9 @@ def register(subparsers) -> None:
         help="write an int8 model (ONNX Runtime static quantization, calibrated on generated scenes) "
         "after verifying the fp32 export; compare the two with `rtstereo eval` before using it",
     )
-    parser.add_argument("--opset", type=int, default=17, help="ONNX opset, >= 16 (default: %(default)s)")
+    parser.add_argument(
+        "--opset", type=int, default=17, help="ONNX opset, 16 to the newest this PyTorch exports (default: %(default)s)"
+    )
     parser.add_argument(
         "--external-data",
         action="store_true",
@@ -83,13 +85,14 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..export.onnx_export import ParityError, build_network, check_output_path, export_onnx
+    from ..export.onnx_export import ParityError, build_network, check_opset, check_output_path, export_onnx
     from ..export.parity import parity_pair
     from .common import settings_from_args
 
     if args.int8 and args.fp16:
         raise InputError("--int8 and --fp16 exclude each other; pick one")
     output = check_output_path(args.output)  # before the network is built: that can take a while
+    check_opset(args.opset)
     spec, settings, module, digest = build_network(args.model, args.weights, settings_from_args(args))
     pair = parity_pair(args.size, *(args.pair or (None, None)))
     # The int8 model is quantized from a verified fp32 export, written beside it as <stem>_fp32.onnx.

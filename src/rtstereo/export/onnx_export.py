@@ -58,6 +58,7 @@ from ..errors import (
     warn,
 )
 from ..io.atomic import folder_write_problem
+from ..io.quiet import native_output_held
 from ..models.registry import ModelSpec, import_object
 from ..runtime.onnx import (
     METADATA_KEY,
@@ -77,6 +78,9 @@ require_installed("onnxslim", "export", "exporting a network to ONNX")
 
 DEFAULT_OPSET = 17  # GridSample (CREStereo, AnyNet) needs >= 16; 17 is what TensorRT 8.6+ parses fully
 MIN_OPSET = 16
+# The newest opset this PyTorch's exporter writes: above it the exporter fails only after tracing, and prints the
+# whole traced graph (thousands of lines) on its way out.
+MAX_OPSET = int(getattr(getattr(torch.onnx, "_constants", None), "ONNX_MAX_OPSET", 20))
 #: Above this many bytes of weights the file is written with external data: protobuf refuses
 #: messages over 2 GiB, and 1.8 GB leaves room for the graph itself and for the fp16 cast nodes.
 EXTERNAL_DATA_THRESHOLD_BYTES = 1_800_000_000
@@ -356,17 +360,20 @@ def _trace(part: _Part, opset: int, dynamic_rank: int | None = None) -> Any:
             warnings.simplefilter("ignore", FutureWarning)
             warnings.simplefilter("ignore", UserWarning)
             try:
-                torch.onnx.export(
-                    part.module,
-                    part.args,
-                    str(path),
-                    dynamo=False,
-                    opset_version=opset,
-                    input_names=list(part.input_names),
-                    output_names=[part.output_name],
-                    dynamic_axes=_dynamic_axes(part, dynamic_rank) if dynamic_rank else None,
-                    do_constant_folding=False,
-                )  # onnxslim folds, in half the time
+                # A failing export prints the whole traced graph on stderr from C++ (thousands of lines): held
+                # back where the command line holds native output, the error below says what failed.
+                with native_output_held():
+                    torch.onnx.export(
+                        part.module,
+                        part.args,
+                        str(path),
+                        dynamo=False,
+                        opset_version=opset,
+                        input_names=list(part.input_names),
+                        output_names=[part.output_name],
+                        dynamic_axes=_dynamic_axes(part, dynamic_rank) if dynamic_rank else None,
+                        do_constant_folding=False,
+                    )  # onnxslim folds, in half the time
             except RtStereoError:
                 raise
             except Exception as exc:  # the exporter raises many types (SymbolicValueError, RuntimeError...)
@@ -626,6 +633,20 @@ def check_output_path(output: str | Path) -> Path:
     return output
 
 
+def check_opset(opset: Any) -> int:
+    """The ONNX opset to export with, refused before anything is traced when this PyTorch cannot write it.
+
+    Raises:
+        InputError: not a whole number from :data:`MIN_OPSET` (GridSample needs it) to :data:`MAX_OPSET`.
+    """
+    if not isinstance(opset, int) or isinstance(opset, bool) or not MIN_OPSET <= opset <= MAX_OPSET:
+        raise InputError(
+            f"--opset must be a whole number from {MIN_OPSET} (GridSample needs it) to {MAX_OPSET} (the newest "
+            f"PyTorch {torch.__version__} exports), got {opset!r}"
+        )
+    return opset
+
+
 def export_onnx(
     spec: ModelSpec,
     settings: Mapping[str, Any],
@@ -651,7 +672,7 @@ def export_onnx(
         size_hw: ``(H, W)`` of the inputs; multiples of the size divisor.
         output: the ``.onnx`` file to write (for two-pass CREStereo also ``<stem>_init.onnx``).
         fp16: convert to half precision (inputs and outputs stay float32).
-        opset: ONNX opset (>= 16).
+        opset: ONNX opset, :data:`MIN_OPSET` to :data:`MAX_OPSET`.
         external_data: weights in ``<file>.data``; ``None``: only above the size threshold.
         checkpoint_sha256: hash of the source weights file, stored in the metadata.
         pair: uint8 RGB ``(left, right, description)`` of the export size to check parity on;
@@ -674,8 +695,7 @@ def export_onnx(
     from .. import __version__
 
     output = check_output_path(output)
-    if not isinstance(opset, int) or opset < MIN_OPSET:
-        raise InputError(f"--opset must be a whole number >= {MIN_OPSET} (GridSample needs it), got {opset!r}")
+    check_opset(opset)
     module = module.to("cpu").eval()
     size_hw = check_size(spec, module, size_hw)
     settings = dict(settings)

@@ -167,12 +167,16 @@ class ParityReport:
         }
 
     def save(self, path: str | Path) -> Path:
+        """Write :meth:`to_json` as strict JSON: a measure that is not finite (no pixel finite in both maps, as
+        when an fp16 export overflows everywhere) is ``null``, as in the int8 report, not ``Infinity``."""
         from ..io.atomic import atomic_path
+        from ..metrics import finite_or_none
 
         path = Path(path)
         try:
             with atomic_path(path, "the parity report") as partial:
-                partial.write_text(json.dumps(self.to_json(), indent=2, default=str) + "\n")
+                text = json.dumps(finite_or_none(self.to_json()), indent=2, default=str, allow_nan=False)
+                partial.write_text(text + "\n")
         except OSError as exc:
             raise OutputError(f"cannot write the parity report {path}: {exc}") from None
         return path
