@@ -262,6 +262,19 @@ def test_start_past_the_end_of_a_video_cut_short_is_an_error_not_an_empty_run(ru
     assert code == 0 and len(read_video(tmp_path / "o.mp4")) == 1, err  # the last frame it holds
 
 
+def test_a_video_that_gives_no_frame_fails_with_nothing_written(run_cli, tmp_path):
+    """A header and no frame ran as an empty stream: '0 frames', a summary written and exit code 0."""
+    from test_stream_sources import frameless_video
+
+    scene = render_scene(frames=12)
+    right = frameless_video(tmp_path / "right.avi", scene.rights)
+    left = write_video(tmp_path / "left.mp4", scene.lefts)
+    code, _, err = run_cli("video", left, right, "-o", tmp_path / "o.mp4", *FAST)
+    assert code == 2, err
+    assert "error: the right video right.avi gives no frame (its header claims 12: the file is cut short" in err, err
+    assert not list(tmp_path.glob("o.*"))
+
+
 def test_ffmpegs_own_lines_about_a_damaged_file_are_held_back(tmp_path):
     """Zeroed bytes in an mp4 made FFmpeg print hundreds of "[mpeg4 @ 0x...] marker does not match f_code" lines;
     rtstereo's own warning names the file and the frames it held. OPENCV_FFMPEG_LOGLEVEL=16 shows them again."""

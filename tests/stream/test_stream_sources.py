@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -266,6 +267,40 @@ def test_the_python_api_holds_back_ffmpegs_lines_about_a_damaged_video(tmp_path)
         timeout=120,
     )
     assert first.returncode == 0 and "f_code" not in first.stdout + first.stderr, first.stderr[-500:]
+
+
+def frameless_video(path, frames: list[np.ndarray]):
+    """An AVI (Motion JPEG) cut just after its first frame began: it opens, its header claims every frame, and
+    not one decodes (an interrupted copy of a few kilobytes)."""
+    height, width = frames[0].shape[:2]
+    whole = path.with_name(f"whole-{path.name}")
+    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"MJPG"), 10, (width, height))
+    assert writer.isOpened(), f"cannot write {whole}"
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    data = whole.read_bytes()
+    path.write_bytes(data[: data.index(b"\xff\xd8") + 64])  # the first JPEG's start and a few bytes of it
+    capture = cv2.VideoCapture(str(path))
+    assert capture.isOpened() and int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == len(frames), path
+    assert read_video(path) == [], path
+    return path
+
+
+def test_a_video_that_gives_no_frame_is_an_error_not_an_empty_stream(tmp_path):
+    """It ran as a stream of 0 frames, with its summary written and exit code 0."""
+    scene = render_scene(frames=12)
+    left = write_video(tmp_path / "l.mp4", scene.lefts)
+    right = frameless_video(tmp_path / "r.avi", scene.rights)
+    told = "gives no frame (its header claims 12: the file is cut short or damaged)"
+    with pytest.raises(InputError, match=rf"^the right video r\.avi {re.escape(told)}$"):
+        list(TwoVideoSource(left, right))
+    with pytest.raises(InputError, match=rf"^the left video r\.avi {re.escape(told)}$"):
+        list(TwoVideoSource(right, left))
+    frames = [np.concatenate([a, b], axis=1) for a, b in zip(scene.lefts, scene.rights)]
+    video = frameless_video(tmp_path / "sbs.avi", frames)
+    with pytest.raises(InputError, match=rf"^the side-by-side video sbs\.avi {re.escape(told)}$"):
+        list(SideBySideVideoSource(video, stride=3))
 
 
 def test_one_of_two_videos_cut_short_is_named(tmp_path, caplog):
