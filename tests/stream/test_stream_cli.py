@@ -300,6 +300,23 @@ def test_ffmpegs_own_lines_about_a_damaged_file_are_held_back(tmp_path):
     assert "f_code" not in quiet.stdout
 
 
+def test_ffmpegs_fatal_level_lines_about_a_damaged_frame_are_held_back_too(tmp_path):
+    """FFmpeg's Motion JPEG decoder logs a frame without data at its fatal level, which the quiet level (8) let
+    through: "[OPENCV:FFMPEG:08] No JPEG data found in image", twice, on stdout among rtstereo's own lines."""
+    from test_stream_sources import frameless_video
+
+    scene = render_scene(frames=12)
+    video = frameless_video(tmp_path / "sbs.avi", [np.concatenate(p, axis=1) for p in zip(scene.lefts, scene.rights)])
+    argv = [sys.executable, "-m", "rtstereo", "video", "--sbs", str(video), "-o", str(tmp_path / "o.mp4"), *FAST]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_FFMPEG")}
+    env["PYTHONPATH"] = str(REPO / "src")
+    quiet = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == 2, quiet.stderr
+    assert quiet.stdout == "" and "FFMPEG" not in quiet.stderr and "JPEG" not in quiet.stderr, quiet.stderr
+    loud = subprocess.run(argv, env={**env, "OPENCV_FFMPEG_LOGLEVEL": "8"}, capture_output=True, text=True, timeout=120)
+    assert "No JPEG data found in image" in loud.stdout + loud.stderr  # what the test would miss: FFmpeg said it
+
+
 def test_videos_of_different_sizes_fail_before_any_output(run_cli, tmp_path, scene):
     left = write_video(tmp_path / "l.mp4", scene.lefts)
     right = write_video(tmp_path / "r.mp4", [cv2.resize(f, (64, 32)) for f in scene.rights])

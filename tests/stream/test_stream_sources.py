@@ -280,7 +280,7 @@ def frameless_video(path, frames: list[np.ndarray]):
         writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     writer.release()
     data = whole.read_bytes()
-    path.write_bytes(data[: data.index(b"\xff\xd8") + 64])  # the first JPEG's start and a few bytes of it
+    path.write_bytes(data[: data.index(b"\xff\xd8") + 160])  # the first JPEG cut inside its tables
     capture = cv2.VideoCapture(str(path))
     assert capture.isOpened() and int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == len(frames), path
     assert read_video(path) == [], path
