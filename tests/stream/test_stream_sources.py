@@ -105,6 +105,27 @@ def test_bad_start_or_stride(start, stride, match):
         check_start_stride(start, stride)
 
 
+def test_start_stride_and_fps_of_the_wrong_type_are_refused_by_name(two_videos, tmp_path, scene):
+    """A float or a string failed with a bare TypeError ("'float' object cannot be interpreted as an integer"),
+    at the first frame; True passed as a stride of 1."""
+    video = write_video(tmp_path / "sbs.mp4", [np.concatenate(p, axis=1) for p in zip(scene.lefts, scene.rights)])
+    for make in (
+        lambda **kw: SideBySideVideoSource(video, **kw),
+        lambda **kw: TwoVideoSource(*two_videos, **kw),
+        lambda **kw: ImageSequenceSource(str(tmp_path / "l"), str(tmp_path / "r"), **kw),
+    ):
+        with pytest.raises(InputError, match=r"^--start: expected a whole number of frames >= 0 .*, got float 1\.5$"):
+            make(start=1.5)
+        with pytest.raises(InputError, match=r"^--start: expected a whole number .*, got str '3'$"):
+            make(start="3")
+        with pytest.raises(InputError, match=r"^--stride: expected a whole number >= 1 .*, got float 2\.0$"):
+            make(stride=2.0)
+        with pytest.raises(InputError, match=r"^--stride: expected a whole number >= 1 .*, got bool True$"):
+            make(stride=True)
+    with pytest.raises(InputError, match=r"^--fps: expected a frame rate > 0 \(frames per second\), got str '10'$"):
+        ImageSequenceSource(str(tmp_path / "l"), str(tmp_path / "r"), fps="10")
+
+
 def test_videos_of_different_sizes_are_refused(tmp_path, scene):
     left = write_video(tmp_path / "l.mp4", scene.lefts)
     right = write_video(tmp_path / "r.mp4", [cv2.resize(f, (64, 32)) for f in scene.rights])

@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, require_whole
 from ..geometry import calibration_scale
 from ..io.quiet import native_output_held
 from ..rectify import ALIGN_MIN_PX, RectificationCheck, check_rectification, row_alignment_maps
@@ -81,6 +81,9 @@ class FrameSource(abc.ABC):
 
 
 def check_start_stride(start: int, stride: int) -> None:
+    # A float or a string failed later with a bare TypeError ("'float' object cannot be interpreted as an integer")
+    require_whole(start, "--start", "a whole number of frames >= 0 (first frame to use, counted from 0)")
+    require_whole(stride, "--stride", "a whole number >= 1 (use every N-th frame)")
     if start < 0:
         raise InputError(f"--start must be >= 0 (first frame to use, counted from 0), got {start}")
     if stride < 1:
