@@ -940,6 +940,18 @@ def test_swapped_views_of_a_side_by_side_video_are_answered_with_swap(run_cli, t
     assert err.count("left and right look swapped") == 1 and f"swap the two inputs ({advice})" in err, err
 
 
+def test_align_rows_on_a_stream_too_short_to_measure_says_so(run_cli, tmp_path):
+    """Five plain frames: nothing was said, and the user took the frames for aligned."""
+    flat = [np.full((64, 128, 3), 128, np.uint8)] * 5
+    left, right = write_video(tmp_path / "l.mp4", flat), write_video(tmp_path / "r.mp4", flat)
+    code, _, err = run_cli("video", left, right, "-o", tmp_path / "o.mp4", *FAST, "--align-rows")
+    assert code == 0, err
+    assert (
+        "rtstereo video: warning: --align-rows: the stream's 5 frames gave too few matched features (or too few "
+        "that agree on the rows) to measure the rows; frames went through unaligned"
+    ) in err, err
+
+
 @pytest.mark.parametrize("verb", ["video", "predict"])
 def test_swapped_views_under_align_rows_get_the_same_advice_as_without(run_cli, tmp_path, verb):
     """--align-rows told --sbs users to "swap the inputs" (one video: --swap is the way), and the check after it

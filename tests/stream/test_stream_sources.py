@@ -608,6 +608,23 @@ def test_align_rows_gives_up_after_its_tries_and_leaves_frames_alone(caplog):
     assert sum("too few matched features" in r.getMessage() for r in caplog.records) == 1
 
 
+def test_align_rows_says_when_the_stream_ended_before_the_rows_could_be_measured():
+    """Said at the 30th frame only: a shorter stream of plain frames went through unaligned without a word."""
+    flat = np.full((48, 64, 3), 128, np.uint8)
+    prepare = FramePreparer(align_rows=True)
+    assert prepare.align_rows_unmeasured() is None  # no frame yet
+    for _ in range(4):
+        prepare(StereoPair(flat, flat))
+    assert prepare.align_rows_unmeasured() == (
+        "--align-rows: the stream's 4 frames gave too few matched features (or too few that agree on the rows) to "
+        "measure the rows; frames went through unaligned"
+    )
+    for _ in range(FramePreparer.ALIGN_TRIES):
+        prepare(StereoPair(flat, flat))
+    assert prepare.align_rows_unmeasured() is None  # said at the 30th frame
+    assert FramePreparer().align_rows_unmeasured() is None
+
+
 def test_align_rows_measures_again_when_the_frames_change_size(caplog):
     from tests.conftest import shared_path
 

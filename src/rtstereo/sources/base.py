@@ -228,6 +228,17 @@ class FramePreparer:
             return right
         return cv2.remap(right, *self._row_maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
+    def align_rows_unmeasured(self) -> str | None:
+        """What to say when the stream ended before ``align_rows`` could measure the rows: fewer frames than its
+        :data:`ALIGN_TRIES`, none with enough matched features. Said at the 30th frame only, a shorter stream
+        went through unaligned without a word. ``None`` when the rows were measured, or it was said already."""
+        if not self.align_rows or self._row_maps is not None or self._align_tries in (0, self.ALIGN_TRIES):
+            return None
+        return (
+            f"--align-rows: the stream's {counted(self._align_tries, 'frame')} gave too few matched features (or too "
+            "few that agree on the rows) to measure the rows; frames went through unaligned"
+        )
+
     def _calibration_for(self, size_hw: tuple[int, int]) -> Calibration:
         """The calibration of frames of ``size_hw``: scaled, said once, when it was made at another size of
         the same aspect ratio (as ``predict`` does); refused for another aspect ratio."""
