@@ -752,6 +752,18 @@ def test_a_recording_cut_short_says_how_many_frames_of_how_many(tmp_path, caplog
     ]
 
 
+def test_a_recording_that_gives_no_frame_is_an_error_not_an_empty_stream(tmp_path):
+    """uvc:FILE of a header and no frame ran as a stream of 0 frames, with exit code 0."""
+    from test_stream_sources import frameless_video
+
+    scene = render_scene(frames=12)
+    video = frameless_video(tmp_path / "sbs.avi", [np.concatenate(p, axis=1) for p in zip(scene.lefts, scene.rights)])
+    with pytest.raises(InputError) as raised:
+        list(UVCSource(str(video), fps=200.0))
+    told = "the recording gives no frame (its header claims 12: the file is cut short or damaged)"
+    assert str(raised.value) == f"camera uvc:{video}: {told}"
+
+
 def test_the_camera_frame_rate_counts_the_intervals_between_frames(tmp_path):
     # 12 frames played at 20 fps span 0.55 s: 11 intervals; 12 / 0.55 s said 21.8 fps.
     video = write_video(tmp_path / "sbs.mp4", sbs_frames(12), fps=20)

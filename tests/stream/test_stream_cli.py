@@ -262,6 +262,19 @@ def test_start_past_the_end_of_a_video_cut_short_is_an_error_not_an_empty_run(ru
     assert code == 0 and len(read_video(tmp_path / "o.mp4")) == 1, err  # the last frame it holds
 
 
+def test_a_video_that_gives_no_frame_fails_with_nothing_written(run_cli, tmp_path):
+    """A header and no frame ran as an empty stream: '0 frames', a summary written and exit code 0."""
+    from test_stream_sources import frameless_video
+
+    scene = render_scene(frames=12)
+    right = frameless_video(tmp_path / "right.avi", scene.rights)
+    left = write_video(tmp_path / "left.mp4", scene.lefts)
+    code, _, err = run_cli("video", left, right, "-o", tmp_path / "o.mp4", *FAST)
+    assert code == 2, err
+    assert "error: the right video right.avi gives no frame (its header claims 12: the file is cut short" in err, err
+    assert not list(tmp_path.glob("o.*"))
+
+
 def test_ffmpegs_own_lines_about_a_damaged_file_are_held_back(tmp_path):
     """Zeroed bytes in an mp4 made FFmpeg print hundreds of "[mpeg4 @ 0x...] marker does not match f_code" lines;
     rtstereo's own warning names the file and the frames it held. OPENCV_FFMPEG_LOGLEVEL=16 shows them again."""
@@ -285,6 +298,23 @@ def test_ffmpegs_own_lines_about_a_damaged_file_are_held_back(tmp_path):
     # FFmpeg's lines when asked for (OpenCV's own logger prints them, on stdout)
     assert (loud.stdout + loud.stderr).count("marker does not match f_code") > 10, loud.stdout[-300:]
     assert "f_code" not in quiet.stdout
+
+
+def test_ffmpegs_fatal_level_lines_about_a_damaged_frame_are_held_back_too(tmp_path):
+    """FFmpeg's Motion JPEG decoder logs a frame without data at its fatal level, which the quiet level (8) let
+    through: "[OPENCV:FFMPEG:08] No JPEG data found in image", twice, on stdout among rtstereo's own lines."""
+    from test_stream_sources import frameless_video
+
+    scene = render_scene(frames=12)
+    video = frameless_video(tmp_path / "sbs.avi", [np.concatenate(p, axis=1) for p in zip(scene.lefts, scene.rights)])
+    argv = [sys.executable, "-m", "rtstereo", "video", "--sbs", str(video), "-o", str(tmp_path / "o.mp4"), *FAST]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCV_FFMPEG")}
+    env["PYTHONPATH"] = str(REPO / "src")
+    quiet = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == 2, quiet.stderr
+    assert quiet.stdout == "" and "FFMPEG" not in quiet.stderr and "JPEG" not in quiet.stderr, quiet.stderr
+    loud = subprocess.run(argv, env={**env, "OPENCV_FFMPEG_LOGLEVEL": "8"}, capture_output=True, text=True, timeout=120)
+    assert "No JPEG data found in image" in loud.stdout + loud.stderr  # what the test would miss: FFmpeg said it
 
 
 def test_videos_of_different_sizes_fail_before_any_output(run_cli, tmp_path, scene):
@@ -923,6 +953,18 @@ def test_swapped_views_of_a_side_by_side_video_are_answered_with_swap(run_cli, t
     assert code == 0, err
     advice = "--swap is given: drop it" if swap else "--swap exchanges them"
     assert err.count("left and right look swapped") == 1 and f"swap the two inputs ({advice})" in err, err
+
+
+def test_align_rows_on_a_stream_too_short_to_measure_says_so(run_cli, tmp_path):
+    """Five plain frames: nothing was said, and the user took the frames for aligned."""
+    flat = [np.full((64, 128, 3), 128, np.uint8)] * 5
+    left, right = write_video(tmp_path / "l.mp4", flat), write_video(tmp_path / "r.mp4", flat)
+    code, _, err = run_cli("video", left, right, "-o", tmp_path / "o.mp4", *FAST, "--align-rows")
+    assert code == 0, err
+    assert (
+        "rtstereo video: warning: --align-rows: the stream's 5 frames gave too few matched features (or too few "
+        "that agree on the rows) to measure the rows; frames went through unaligned"
+    ) in err, err
 
 
 @pytest.mark.parametrize("verb", ["video", "predict"])

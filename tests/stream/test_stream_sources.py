@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -102,6 +103,27 @@ def test_start_past_the_end_is_refused(two_videos):
 def test_bad_start_or_stride(start, stride, match):
     with pytest.raises(InputError, match=match):
         check_start_stride(start, stride)
+
+
+def test_start_stride_and_fps_of_the_wrong_type_are_refused_by_name(two_videos, tmp_path, scene):
+    """A float or a string failed with a bare TypeError ("'float' object cannot be interpreted as an integer"),
+    at the first frame; True passed as a stride of 1."""
+    video = write_video(tmp_path / "sbs.mp4", [np.concatenate(p, axis=1) for p in zip(scene.lefts, scene.rights)])
+    for make in (
+        lambda **kw: SideBySideVideoSource(video, **kw),
+        lambda **kw: TwoVideoSource(*two_videos, **kw),
+        lambda **kw: ImageSequenceSource(str(tmp_path / "l"), str(tmp_path / "r"), **kw),
+    ):
+        with pytest.raises(InputError, match=r"^--start: expected a whole number of frames >= 0 .*, got float 1\.5$"):
+            make(start=1.5)
+        with pytest.raises(InputError, match=r"^--start: expected a whole number .*, got str '3'$"):
+            make(start="3")
+        with pytest.raises(InputError, match=r"^--stride: expected a whole number >= 1 .*, got float 2\.0$"):
+            make(stride=2.0)
+        with pytest.raises(InputError, match=r"^--stride: expected a whole number >= 1 .*, got bool True$"):
+            make(stride=True)
+    with pytest.raises(InputError, match=r"^--fps: expected a frame rate > 0 \(frames per second\), got str '10'$"):
+        ImageSequenceSource(str(tmp_path / "l"), str(tmp_path / "r"), fps="10")
 
 
 def test_videos_of_different_sizes_are_refused(tmp_path, scene):
@@ -266,6 +288,40 @@ def test_the_python_api_holds_back_ffmpegs_lines_about_a_damaged_video(tmp_path)
         timeout=120,
     )
     assert first.returncode == 0 and "f_code" not in first.stdout + first.stderr, first.stderr[-500:]
+
+
+def frameless_video(path, frames: list[np.ndarray]):
+    """An AVI (Motion JPEG) cut just after its first frame began: it opens, its header claims every frame, and
+    not one decodes (an interrupted copy of a few kilobytes)."""
+    height, width = frames[0].shape[:2]
+    whole = path.with_name(f"whole-{path.name}")
+    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"MJPG"), 10, (width, height))
+    assert writer.isOpened(), f"cannot write {whole}"
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    data = whole.read_bytes()
+    path.write_bytes(data[: data.index(b"\xff\xd8") + 160])  # the first JPEG cut inside its tables
+    capture = cv2.VideoCapture(str(path))
+    assert capture.isOpened() and int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == len(frames), path
+    assert read_video(path) == [], path
+    return path
+
+
+def test_a_video_that_gives_no_frame_is_an_error_not_an_empty_stream(tmp_path):
+    """It ran as a stream of 0 frames, with its summary written and exit code 0."""
+    scene = render_scene(frames=12)
+    left = write_video(tmp_path / "l.mp4", scene.lefts)
+    right = frameless_video(tmp_path / "r.avi", scene.rights)
+    told = "gives no frame (its header claims 12: the file is cut short or damaged)"
+    with pytest.raises(InputError, match=rf"^the right video r\.avi {re.escape(told)}$"):
+        list(TwoVideoSource(left, right))
+    with pytest.raises(InputError, match=rf"^the left video r\.avi {re.escape(told)}$"):
+        list(TwoVideoSource(right, left))
+    frames = [np.concatenate([a, b], axis=1) for a, b in zip(scene.lefts, scene.rights)]
+    video = frameless_video(tmp_path / "sbs.avi", frames)
+    with pytest.raises(InputError, match=rf"^the side-by-side video sbs\.avi {re.escape(told)}$"):
+        list(SideBySideVideoSource(video, stride=3))
 
 
 def test_one_of_two_videos_cut_short_is_named(tmp_path, caplog):
@@ -550,6 +606,23 @@ def test_align_rows_gives_up_after_its_tries_and_leaves_frames_alone(caplog):
         for _ in range(FramePreparer.ALIGN_TRIES + 3):
             assert prepare(StereoPair(flat, flat)).right is flat
     assert sum("too few matched features" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_align_rows_says_when_the_stream_ended_before_the_rows_could_be_measured():
+    """Said at the 30th frame only: a shorter stream of plain frames went through unaligned without a word."""
+    flat = np.full((48, 64, 3), 128, np.uint8)
+    prepare = FramePreparer(align_rows=True)
+    assert prepare.align_rows_unmeasured() is None  # no frame yet
+    for _ in range(4):
+        prepare(StereoPair(flat, flat))
+    assert prepare.align_rows_unmeasured() == (
+        "--align-rows: the stream's 4 frames gave too few matched features (or too few that agree on the rows) to "
+        "measure the rows; frames went through unaligned"
+    )
+    for _ in range(FramePreparer.ALIGN_TRIES):
+        prepare(StereoPair(flat, flat))
+    assert prepare.align_rows_unmeasured() is None  # said at the 30th frame
+    assert FramePreparer().align_rows_unmeasured() is None
 
 
 def test_align_rows_measures_again_when_the_frames_change_size(caplog):

@@ -450,6 +450,9 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     finally:
         if checked is not None:
             checked.wait()  # its warning before the summary, also on a stream shorter than the check
+        unmeasured = prepare.align_rows_unmeasured()
+        if unmeasured is not None:
+            logging.getLogger(STREAM_LOGGER).warning(unmeasured)
         if stream.summary is not None:
             _report(args, stream.summary)
     if summary.stopped_by == "interrupt":

@@ -34,7 +34,9 @@ _ENABLED = False
 
 FFMPEG_LOGLEVEL = "OPENCV_FFMPEG_LOGLEVEL"  # av_log level of OpenCV's FFmpeg backend, read as it opens videos
 FFMPEG_DEBUG = "OPENCV_FFMPEG_DEBUG"  # OpenCV's other switch for FFmpeg's lines (at its verbose level)
-FFMPEG_QUIET = "8"  # AV_LOG_FATAL: a crash's last words only
+# AV_LOG_PANIC: a crash's last words only. Not AV_LOG_FATAL (8): FFmpeg's decoders log a damaged frame at that
+# level too ("[OPENCV:FFMPEG:08] No JPEG data found in image" for a Motion JPEG file cut short).
+FFMPEG_QUIET = "0"
 _FFMPEG_LOCK = threading.Lock()
 
 

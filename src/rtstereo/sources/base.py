@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, require_whole
 from ..geometry import calibration_scale
 from ..io.quiet import native_output_held
 from ..rectify import ALIGN_MIN_PX, RectificationCheck, check_rectification, row_alignment_maps
@@ -81,6 +81,9 @@ class FrameSource(abc.ABC):
 
 
 def check_start_stride(start: int, stride: int) -> None:
+    # A float or a string failed later with a bare TypeError ("'float' object cannot be interpreted as an integer")
+    require_whole(start, "--start", "a whole number of frames >= 0 (first frame to use, counted from 0)")
+    require_whole(stride, "--stride", "a whole number >= 1 (use every N-th frame)")
     if start < 0:
         raise InputError(f"--start must be >= 0 (first frame to use, counted from 0), got {start}")
     if stride < 1:
@@ -224,6 +227,17 @@ class FramePreparer:
         if self._row_maps is None or self._row_maps is False or self._row_maps[0].shape != right.shape[:2]:
             return right
         return cv2.remap(right, *self._row_maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    def align_rows_unmeasured(self) -> str | None:
+        """What to say when the stream ended before ``align_rows`` could measure the rows: fewer frames than its
+        :data:`ALIGN_TRIES`, none with enough matched features. Said at the 30th frame only, a shorter stream
+        went through unaligned without a word. ``None`` when the rows were measured, or it was said already."""
+        if not self.align_rows or self._row_maps is not None or self._align_tries in (0, self.ALIGN_TRIES):
+            return None
+        return (
+            f"--align-rows: the stream's {counted(self._align_tries, 'frame')} gave too few matched features (or too "
+            "few that agree on the rows) to measure the rows; frames went through unaligned"
+        )
 
     def _calibration_for(self, size_hw: tuple[int, int]) -> Calibration:
         """The calibration of frames of ``size_hw``: scaled, said once, when it was made at another size of

@@ -165,6 +165,9 @@ class UVCSource(LiveSource):
                     f"{self.description} stopped delivering frames after {counted(self._number, 'frame')} (unplugged?)"
                 )
             claimed = self._recording_frames
+            if self._number == 0:  # a header and no frame: it ran as an empty stream with exit code 0
+                claims = f" (its header claims {claimed}: the file is cut short or damaged)" if claimed else ""
+                raise InputError(f"{self.description}: the recording gives no frame{claims}")
             if claimed is not None and self._number < claimed - FRAME_COUNT_SLACK:  # as rtstereo video says it
                 log.warning(
                     "%s: the recording ended after %s although its header claims %d: the file is cut short "

@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, require_number
 from ..io.download import is_url
 from ..text import counted
 from ..types import StereoPair
@@ -26,6 +26,7 @@ def is_image_sequence(argument: str) -> bool:
 
 def check_fps(fps: float) -> None:
     """Refuse a frame rate that is not a positive number (it divides frame numbers into timestamps)."""
+    fps = require_number(fps, "--fps", "a frame rate > 0 (frames per second)")
     if not (math.isfinite(fps) and fps > 0):
         raise InputError(f"--fps must be > 0 (frames per second), got {fps:g}")
 

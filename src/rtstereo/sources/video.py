@@ -131,7 +131,11 @@ class VideoReader:
 
     def nothing_from(self, start: int) -> InputError:
         """The error for a stream that gave no frame from ``start`` on: the video ended at or before it, which the
-        header's frame count (checked up front) did not show, as in a file cut short."""
+        header's frame count (checked up front) did not show, as in a file cut short. From frame 0: a video that
+        opens but gives no frame at all (a header and no data), which ran as an empty stream with exit code 0."""
+        if start == 0:
+            claims = f" (its header claims {self.frame_count}: the file is cut short or damaged)"
+            return InputError(f"the {self.label} {self._short_name} gives no frame{claims if self.frame_count else ''}")
         cut_short = self.ended_at is not None and self.ended_at < start
         held = f"it holds {counted(self.ended_at, 'frame')}" if cut_short else ""
         claims = f"its header claims {self.frame_count}" if self.frame_count is not None else ""
@@ -292,7 +296,7 @@ class TwoVideoSource(FrameSource):
             while True:
                 index = left.position
                 got_left, got_right = _both(decoder, left.read, right.read)
-                if (got_left is None or got_right is None) and index <= self.start and self.start > 0:
+                if (got_left is None or got_right is None) and index <= self.start:  # not one frame
                     raise (left if got_left is None else right).nothing_from(self.start)
                 if got_left is None or got_right is None:
                     self._say_why_it_ended(left, right, index)
@@ -379,7 +383,7 @@ class SideBySideVideoSource(FrameSource):
             while True:
                 index = reader.position
                 got = reader.read()
-                if got is None and index <= self.start and self.start > 0:  # no frame yet: the seek found none
+                if got is None and index <= self.start:  # no frame yet: an empty video, or the seek found none
                     raise reader.nothing_from(self.start)
                 if got is None:
                     break
