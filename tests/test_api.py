@@ -380,6 +380,42 @@ def test_a_classical_method_says_that_device_and_precision_do_not_apply_to_it(op
         rtstereo.load("sgbm", **options)
 
 
+def test_every_warning_predict_gives_is_an_rtstereo_warning_that_one_filter_silences(textured_pair):
+    """They were plain UserWarnings, attributed to the caller's line: neither a category nor a module filter told
+    rtstereo's apart from others."""
+    import warnings
+
+    left, right = textured_pair
+    grey = np.ascontiguousarray(left[:, :, 0])
+    calibration = rtstereo.Calibration(100.0, 100.0, 63.5, 63.5, 47.5, 0.1, width_px=128, height_px=96)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = rtstereo.load("sgbm", max_disp=48, device="cuda")  # device does not apply to SGBM
+        model.predict(grey, right, calibration=calibration)  # grey beside colour, calibration scaled, band
+    assert {w.category for w in caught} >= {rtstereo.CalibrationWarning, rtstereo.UnmatchedBandWarning}
+    assert len(caught) == 4 and all(issubclass(w.category, rtstereo.RtStereoWarning) for w in caught), caught
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", category=rtstereo.RtStereoWarning)
+        rtstereo.load("sgbm", max_disp=48, device="cuda").predict(grey, right, calibration=calibration)
+    assert caught == []
+    for name in ("CalibrationWarning", "ResizeWarning", "SmallInputWarning", "UnmatchedBandWarning"):
+        assert name in rtstereo.__all__ and issubclass(getattr(rtstereo, name), rtstereo.RtStereoWarning)
+    assert issubclass(rtstereo.RtStereoWarning, UserWarning)  # filters on UserWarning still take them
+
+
+def test_every_warning_category_of_rtstereo_derives_from_rtstereo_warning():
+    import re
+
+    source = Path(rtstereo.__file__).parent
+    own = [
+        f"{path.relative_to(source)}: {match.group(0)}"
+        for path in sorted(source.rglob("*.py"))
+        for match in re.finditer(r"^class \w+\((UserWarning|RuntimeWarning|Warning)\)", path.read_text(), re.M)
+    ]
+    assert own == ["errors.py: class RtStereoWarning(UserWarning)"]
+
+
 def test_an_existing_checkpoint_without_a_suffix_is_loaded(tmp_path):
     from pathlib import Path
 

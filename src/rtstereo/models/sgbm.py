@@ -12,7 +12,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..errors import InputError, warn
+from ..errors import InputError, RtStereoWarning, warn
 
 # OpenCV's matchers take their settings as C ints: a larger value failed with a bare ValueError ("integer
 # won't fit into a C int") instead of an InputError.
@@ -80,7 +80,7 @@ def fill_holes_rowwise(disparity_px: np.ndarray) -> np.ndarray:
     return out
 
 
-class UnmatchedBandWarning(UserWarning):
+class UnmatchedBandWarning(RtStereoWarning):
     """OpenCV's matcher searched a range over half the image's width: most of the map is unmatched."""
 
 

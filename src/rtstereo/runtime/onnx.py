@@ -39,7 +39,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..errors import CheckpointError, InputError, ModelNotFoundError, warn
+from ..errors import CheckpointError, InputError, ModelNotFoundError, RtStereoWarning, warn
 from ..models.registry import ModelSpec, coerce_setting
 from .agreement import check_action
 from .backends import Backend
@@ -438,7 +438,7 @@ def load_onnx(
     )
 
 
-class HalfOnCpuWarning(UserWarning):
+class HalfOnCpuWarning(RtStereoWarning):
     """An fp16 model on ONNX Runtime's CPU provider: float16's rounding without float16's speed."""
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..errors import InputError, warn
+from ..errors import InputError, RtStereoWarning, warn
 from ..geometry import pair_with_calibration_for_size
 from ..models.registry import ModelSpec
 from ..types import Calibration, DisparityResult, StereoPair, with_own_left
@@ -29,11 +29,11 @@ from .preprocess import normalize, pad_to_divisor
 from .refine import PhotometricCost, refine_edges
 
 
-class ResizeWarning(UserWarning):
+class ResizeWarning(RtStereoWarning):
     """A fixed-shape model ran at another size than its input."""
 
 
-class SmallInputWarning(UserWarning):
+class SmallInputWarning(RtStereoWarning):
     """An input so small that a network's coarsest level has fewer than two cells across it."""
 
 
@@ -393,7 +393,7 @@ class Predictor:
 CEILING_SHARE = 0.01
 
 
-class RangeCeilingWarning(UserWarning):
+class RangeCeilingWarning(RtStereoWarning):
     """A noticeable share of a map sits at the top of the searched disparity range (nearer points cut off)."""
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CheckpointError, InputError, RtStereoError, require, warn
+from ..errors import CheckpointError, InputError, RtStereoError, RtStereoWarning, require, warn
 from .agreement import Agreement, ParityWarning, check_action, compare_maps
 
 PROVIDER_NAMES = {
@@ -37,7 +37,7 @@ PROVIDER_NAMES = {
 }
 
 
-class ProviderFallbackWarning(UserWarning):
+class ProviderFallbackWarning(RtStereoWarning):
     """An execution provider that was asked for is missing; a later one in the list runs instead."""
 
 
