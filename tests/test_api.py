@@ -338,6 +338,24 @@ def test_errors_rtstereo_load_raises_name_the_python_argument_beside_the_option(
         rtstereo.load("rtnet-v5", providers="cuda")
 
 
+def test_errors_and_warnings_from_predict_name_the_python_argument_beside_the_option(monkeypatch):
+    """A Python caller was told "lower --max-disp", "--model sgbm", "use --device cpu": the command line's words."""
+    import types
+
+    from rtstereo.runtime import providers
+
+    narrow = np.zeros((32, 20, 3), np.uint8)
+    with pytest.raises(rtstereo.InputError, match=r"lower --max-disp \(max_disp= in Python\)$"):
+        rtstereo.load("sgbm", max_disp=32).predict(narrow, narrow)
+    with pytest.raises(rtstereo.InputError, match=r"--model rtnet-v5, rtstereo\.load\('rtnet-v5'\) in Python\)$"):
+        rtstereo.load("default").predict(narrow[:, :8], narrow[:, :8])
+    with pytest.warns(rtstereo.SmallInputWarning, match=r"--model sgbm, rtstereo\.load\('sgbm'\) in Python\)$"):
+        rtstereo.load("rtnet-v5").predict(narrow, narrow)
+    monkeypatch.setattr(providers, "_ort", lambda: types.SimpleNamespace(get_available_providers=lambda: ["CPU"]))
+    with pytest.raises(rtstereo.InputError, match=r"\(device='cpu', or providers='cuda,cpu', in Python\)$"):
+        providers.check_gpu_build("cuda")
+
+
 @pytest.mark.parametrize("model", ["sgbm", "rtnet-v5", "default"])
 @pytest.mark.parametrize(
     ("option", "message"),

@@ -194,7 +194,10 @@ def test_a_list_none_of_which_is_here_says_how_to_accept_the_cpu(toy_path):
 
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
         pytest.skip("this onnxruntime build has CUDA")
-    with pytest.raises(InputError, match=r"add cpu to the list to accept the CPU \(--set providers=...,cpu\)"):
+    with pytest.raises(
+        InputError,
+        match=r"accept the CPU \(--set providers=...,cpu; providers= in Python\), use --device cpu \(device=\)",
+    ):
         open_session(toy_path, device="cuda", providers="tensorrt,cuda")
 
 
@@ -496,8 +499,8 @@ def test_fp16_on_the_cpu_provider_says_it_runs_in_float32_behind_casts(tmp_path,
             [
                 "the network's fp16 export is float16 and runs on ONNX Runtime's CPU provider, which "
                 "computes the float16 operators it has no kernel for in float32 behind casts: fp16's "
-                "rounding without fp16's speed (often slower than fp32); on the CPU use --precision fp32; "
-                "fp16 pays off with --device cuda"
+                "rounding without fp16's speed (often slower than fp32); on the CPU use --precision fp32 (precision= "
+                "in Python); fp16 pays off with --device cuda (device= in Python)"
             ]
             if precision == "fp16"
             else []

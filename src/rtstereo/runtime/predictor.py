@@ -294,7 +294,8 @@ class Predictor:
             warn(
                 f"{self.name} on {width}x{height}: at least {side - self.spec.size_divisor + 1} px each way is needed "
                 f"for its coarsest level (1/{self.spec.size_divisor}) to span two cells; its disparity at this size "
-                "is not meaningful (use a larger image, or a classical method: --model sgbm)",
+                "is not meaningful (use a larger image, or a classical method: --model sgbm, rtstereo.load('sgbm') "
+                "in Python)",
                 SmallInputWarning,
             )
         # On the device only when the map comes back at the input size (no resize to undo there).

@@ -155,7 +155,8 @@ def check_gpu_build(device: str, providers: str | list[str] | None = None) -> No
         raise InputError(
             f"--device {device} with ONNX Runtime needs its CUDA or TensorRT provider, which this onnxruntime "
             f"build lacks (it has: {', '.join(sorted(available))}). Install the GPU build ({GPU_INSTALL}), "
-            "use --device cpu, or --set providers=cuda,cpu to accept the CPU"
+            "use --device cpu, or --set providers=cuda,cpu to accept the CPU (device='cpu', or "
+            "providers='cuda,cpu', in Python)"
         )
 
 
@@ -167,8 +168,8 @@ def _available(requested: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, d
         raise InputError(
             f"none of the execution providers {', '.join(n for n, _ in requested)} is available in this "
             f"onnxruntime build (it has: {', '.join(sorted(available))}); add cpu to the list to accept the CPU "
-            f"(--set providers=...,cpu), use --device cpu without them, or install onnxruntime-gpu for CUDA and "
-            f"TensorRT ({GPU_INSTALL})"
+            f"(--set providers=...,cpu; providers= in Python), use --device cpu (device=) without them, or install "
+            f"onnxruntime-gpu for CUDA and TensorRT ({GPU_INSTALL})"
         )
     if missing:
         warn(
@@ -265,7 +266,8 @@ def open_session(
         raise InputError(
             f"ONNX Runtime could not start {' or '.join(GPU_PROVIDERS)} on {device} (are the CUDA and cuDNN "
             "libraries that onnxruntime-gpu needs installed? see its install page); use --device cpu, or "
-            "--set providers=tensorrt,cuda,cpu to accept the CPU"
+            "--set providers=tensorrt,cuda,cpu to accept the CPU (device='cpu', or "
+            "providers='tensorrt,cuda,cpu', in Python)"
         )
     skipped = [name for name, _ in chosen if name not in started]
     if skipped:
@@ -338,8 +340,10 @@ class ProviderCheck:
         mean_px, bad1_pct = self.tolerance
         message = f"ONNX Runtime: {self.result.line()}; beyond the tolerance (mean {mean_px} px, bad-1 {bad1_pct} %)"
         if self.action == "refuse":
-            raise ProviderParityError(f"{message}. Use --device cpu, or --set parity=warn to run anyway")
-        warn(message + " (--set parity=refuse stops here)", ParityWarning)
+            raise ProviderParityError(
+                f"{message}. Use --device cpu, or --set parity=warn to run anyway (device=, parity= in Python)"
+            )
+        warn(message + " (--set parity=refuse, parity='refuse' in Python, stops here)", ParityWarning)
 
     def describe(self) -> dict[str, Any]:
         """The check's result for the recorded settings (nothing before it ran)."""
