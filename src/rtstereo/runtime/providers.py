@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CheckpointError, InputError, RtStereoError, RtStereoWarning, require, warn
+from ..errors import CheckpointError, InputError, RtStereoError, RtStereoWarning, require, require_whole, warn
 from .agreement import Agreement, ParityWarning, check_action, compare_maps
 
 PROVIDER_NAMES = {
@@ -207,14 +207,22 @@ def default_threads() -> int | None:
 def limit_threads(threads: int) -> None:
     """Make this process's numeric libraries use ``threads`` threads: ONNX Runtime's sessions made after
     this (through ``$RTSTEREO_THREADS``, which they and the hybrid's split between SGBM and its network
-    read), OpenCV's, and PyTorch's if it is loaded (it is never imported for this)."""
+    read), OpenCV's, and PyTorch's if it is loaded (it is never imported for this).
+
+    Raises:
+        InputError: ``threads`` is not a whole number >= 1, before anything is changed (``0``, ``None`` or
+            ``"2"`` were written to ``$RTSTEREO_THREADS``, and every model loaded after it was refused for it).
+    """
     import cv2
 
-    os.environ["RTSTEREO_THREADS"] = str(threads)
-    cv2.setNumThreads(threads)
+    number = require_whole(threads, "threads", "a whole number of threads >= 1")
+    if number < 1:
+        raise InputError(f"threads: expected a whole number of threads >= 1, got {number}")
+    os.environ["RTSTEREO_THREADS"] = str(number)
+    cv2.setNumThreads(number)
     torch = sys.modules.get("torch")
     if torch is not None:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(number)
 
 
 def open_session(
