@@ -138,6 +138,11 @@ def test_a_model_given_as_a_url_says_so(url):
     [
         ({"model": 3}, r"model: expected a registry name .* got int 3"),
         ({"settings": [("max_disp", 64)]}, r"settings: expected a dict of model settings .* got list"),
+        (
+            {"model": "anynet", "weights": 5},
+            r"^weights: expected a checkpoint file \(str or Path\) or its URL, got int 5$",
+        ),
+        ({"weights": ["w.pt"]}, r"^weights: expected a checkpoint file .* got list \['w.pt'\]$"),
     ],
 )
 def test_a_model_or_settings_of_another_type_is_an_input_error(arguments, message):
