@@ -150,6 +150,23 @@ def test_a_model_or_settings_of_another_type_is_an_input_error(arguments, messag
         rtstereo.load(**{"model": "sgbm", **arguments})
 
 
+@pytest.mark.parametrize("name", ["left.png", "pairs.csv", "empty.pt"])
+def test_a_file_given_as_the_model_that_is_no_model_is_called_a_model_file(tmp_path, name):
+    """An image given as the model was a "weights file" that "cannot be read", though no weights had been given."""
+    pytest.importorskip("torch")
+    path = tmp_path / name
+    path.write_bytes(b"" if name == "empty.pt" else b"\x89PNG\r\n\x1a\n not a checkpoint")
+    expected = (
+        f"model file is empty: {path}"
+        if name == "empty.pt"
+        else f"cannot read model file {path}: not a PyTorch file (a plain pickle, or damaged); expected an rtstereo "
+        "checkpoint or an exported .onnx file"
+    )
+    with pytest.raises(rtstereo.CheckpointError) as info:
+        rtstereo.load(path)
+    assert str(info.value) == expected
+
+
 @pytest.mark.parametrize("missing", ["runs/mycam.pt", "mycam-guided.pt", "weights.ckpt"])
 def test_a_missing_model_file_is_not_found_not_an_unknown_name(missing):
     # "unknown model 'mycam-guided.pt'. Did you mean: rtnet-guided?" sent a mistyped path to another network

@@ -449,7 +449,7 @@ def _load_self_describing(
 ) -> Predictor:
     from .models.checkpoint import describe, network_of_file, read_torch_file
 
-    obj = read_torch_file(path)
+    obj = read_torch_file(path, "model file")
     description = describe(obj)
     if description is None:
         network = network_of_file(obj)
