@@ -393,6 +393,18 @@ def test_a_mistyped_device_or_precision_is_refused_for_every_model(model, option
         rtstereo.load(model, **option)
 
 
+def test_hints_that_are_no_array_of_numbers_are_an_input_error(textured_pair):
+    """A list of hints failed with AttributeError: 'list' object has no attribute 'shape'."""
+    guided = rtstereo.load("rtnet-guided")
+    pair = rtstereo.StereoPair(*textured_pair)
+    hints = np.full(pair.size_hw, np.nan, np.float32)
+    hints[10:20, 10:20] = 4.0
+    expected = guided.predict_pair(pair, hints=hints).disparity_px
+    assert np.array_equal(guided.predict_pair(pair, hints=hints.tolist()).disparity_px, expected, equal_nan=True)
+    with pytest.raises(rtstereo.InputError, match=r"^hints: expected a float \(H, W\) array of disparities .* got str"):
+        guided.predict_pair(pair, hints="hints.npy")
+
+
 def test_predict_pair_refuses_what_is_not_a_stereo_pair(textured_pair):
     left, right = textured_pair
     for model in ("sgbm", "default"):

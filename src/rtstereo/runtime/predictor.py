@@ -17,7 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..errors import InputError, RtStereoWarning, warn
+from ..errors import InputError, RtStereoWarning, require_numbers, warn
 from ..geometry import pair_with_calibration_for_size
 from ..models.registry import ModelSpec
 from ..types import Calibration, DisparityResult, StereoPair, with_own_left
@@ -282,6 +282,8 @@ class Predictor:
         if hints is not None:
             if not self.guided:
                 raise InputError(f"{self.name} takes no hints (only a guided network does)")
+            # a list or a string failed with AttributeError: 'list' object has no attribute 'shape'
+            hints = require_numbers(hints, "hints", "a float (H, W) array of disparities in pixels, nan where none")
             if hints.shape != (height, width):
                 raise InputError(f"hints {hints.shape} and images {(height, width)} differ in size")
         left, right = pair.left, pair.right
