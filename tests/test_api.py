@@ -405,6 +405,19 @@ def test_hints_that_are_no_array_of_numbers_are_an_input_error(textured_pair):
         guided.predict_pair(pair, hints="hints.npy")
 
 
+def test_a_result_given_for_its_disparity_map_says_where_the_map_is(textured_pair):
+    """The error quoted the result's repr, cut off in the first row of its array."""
+    from rtstereo.geometry import depth_from_disparity
+    from rtstereo.io import write_disparity
+
+    result = rtstereo.load("sgbm", max_disp=16).predict(*textured_pair)
+    calibration = rtstereo.Calibration(100.0, 100.0, 31.5, 31.5, 23.5, 0.1)
+    with pytest.raises(rtstereo.InputError, match=r"^disparity: .* got DisparityResult \(its map is \.disparity_px\)$"):
+        depth_from_disparity(result, calibration)
+    with pytest.raises(rtstereo.OutputError, match=r", got DisparityResult \(its map is \.disparity_px\)$"):
+        write_disparity("d.pfm", result)
+
+
 def test_predict_pair_refuses_what_is_not_a_stereo_pair(textured_pair):
     left, right = textured_pair
     for model in ("sgbm", "default"):

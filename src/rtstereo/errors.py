@@ -144,6 +144,8 @@ def require_numbers(
     array = np.asarray(value) if value is not None else None
     if array is None or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
         what = f"{type(value).__name__} {value!r:.80}" if array is None or array.ndim == 0 else f"{array.dtype} values"
+        if hasattr(value, "disparity_px"):  # a predictor's result: its repr began an array cut off mid-row
+            what = f"{type(value).__name__} (its map is .disparity_px)"
         raise (error or InputError)(f"{name}: expected {expected}, got {what}")
     return array
 
