@@ -469,6 +469,20 @@ def test_every_warning_predict_gives_is_an_rtstereo_warning_that_one_filter_sile
     assert issubclass(rtstereo.RtStereoWarning, UserWarning)  # filters on UserWarning still take them
 
 
+def test_every_error_class_of_rtstereo_errors_is_importable_from_rtstereo():
+    """ExportError and EngineError (run_ray's, in the README) were RtStereoErrors only rtstereo.errors had."""
+    import rtstereo.errors as errors
+
+    own = {
+        name
+        for name, value in vars(errors).items()
+        if isinstance(value, type) and issubclass(value, errors.RtStereoError) and value.__module__ == errors.__name__
+    }
+    refined = {"SettingError", "DisparityRangeError"}  # an InputError and an OutputError with an attribute of their own
+    assert own - refined <= set(rtstereo.__all__), own - refined - set(rtstereo.__all__)
+    assert all(getattr(rtstereo, name) is getattr(errors, name) for name in own - refined)
+
+
 def test_every_warning_category_of_rtstereo_derives_from_rtstereo_warning():
     import re
 

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from .errors import (
     CheckpointError,
     DatasetError,
+    EngineError,
+    ExportError,
     InputError,
     MissingDependencyError,
     ModelNotFoundError,
@@ -77,6 +79,8 @@ __all__ = [
     "DatasetError",
     "OutputError",
     "MissingDependencyError",
+    "EngineError",
+    "ExportError",
     "RtStereoWarning",
     "CalibrationWarning",
     "ResizeWarning",
