@@ -138,11 +138,33 @@ def test_a_model_given_as_a_url_says_so(url):
     [
         ({"model": 3}, r"model: expected a registry name .* got int 3"),
         ({"settings": [("max_disp", 64)]}, r"settings: expected a dict of model settings .* got list"),
+        (
+            {"model": "anynet", "weights": 5},
+            r"^weights: expected a checkpoint file \(str or Path\) or its URL, got int 5$",
+        ),
+        ({"weights": ["w.pt"]}, r"^weights: expected a checkpoint file .* got list \['w.pt'\]$"),
     ],
 )
 def test_a_model_or_settings_of_another_type_is_an_input_error(arguments, message):
     with pytest.raises(rtstereo.InputError, match=message):  # were TypeError from deep inside
         rtstereo.load(**{"model": "sgbm", **arguments})
+
+
+@pytest.mark.parametrize("name", ["left.png", "pairs.csv", "empty.pt"])
+def test_a_file_given_as_the_model_that_is_no_model_is_called_a_model_file(tmp_path, name):
+    """An image given as the model was a "weights file" that "cannot be read", though no weights had been given."""
+    pytest.importorskip("torch")
+    path = tmp_path / name
+    path.write_bytes(b"" if name == "empty.pt" else b"\x89PNG\r\n\x1a\n not a checkpoint")
+    expected = (
+        f"model file is empty: {path}"
+        if name == "empty.pt"
+        else f"cannot read model file {path}: not a PyTorch file (a plain pickle, or damaged); expected an rtstereo "
+        "checkpoint or an exported .onnx file"
+    )
+    with pytest.raises(rtstereo.CheckpointError) as info:
+        rtstereo.load(path)
+    assert str(info.value) == expected
 
 
 @pytest.mark.parametrize("missing", ["runs/mycam.pt", "mycam-guided.pt", "weights.ckpt"])
@@ -338,6 +360,24 @@ def test_errors_rtstereo_load_raises_name_the_python_argument_beside_the_option(
         rtstereo.load("rtnet-v5", providers="cuda")
 
 
+def test_errors_and_warnings_from_predict_name_the_python_argument_beside_the_option(monkeypatch):
+    """A Python caller was told "lower --max-disp", "--model sgbm", "use --device cpu": the command line's words."""
+    import types
+
+    from rtstereo.runtime import providers
+
+    narrow = np.zeros((32, 20, 3), np.uint8)
+    with pytest.raises(rtstereo.InputError, match=r"lower --max-disp \(max_disp= in Python\)$"):
+        rtstereo.load("sgbm", max_disp=32).predict(narrow, narrow)
+    with pytest.raises(rtstereo.InputError, match=r"--model rtnet-v5, rtstereo\.load\('rtnet-v5'\) in Python\)$"):
+        rtstereo.load("default").predict(narrow[:, :8], narrow[:, :8])
+    with pytest.warns(rtstereo.SmallInputWarning, match=r"--model sgbm, rtstereo\.load\('sgbm'\) in Python\)$"):
+        rtstereo.load("rtnet-v5").predict(narrow, narrow)
+    monkeypatch.setattr(providers, "_ort", lambda: types.SimpleNamespace(get_available_providers=lambda: ["CPU"]))
+    with pytest.raises(rtstereo.InputError, match=r"\(device='cpu', or providers='cuda,cpu', in Python\)$"):
+        providers.check_gpu_build("cuda")
+
+
 @pytest.mark.parametrize("model", ["sgbm", "rtnet-v5", "default"])
 @pytest.mark.parametrize(
     ("option", "message"),
@@ -351,6 +391,31 @@ def test_errors_rtstereo_load_raises_name_the_python_argument_beside_the_option(
 def test_a_mistyped_device_or_precision_is_refused_for_every_model(model, option, message):
     with pytest.raises(rtstereo.InputError, match=message):
         rtstereo.load(model, **option)
+
+
+def test_hints_that_are_no_array_of_numbers_are_an_input_error(textured_pair):
+    """A list of hints failed with AttributeError: 'list' object has no attribute 'shape'."""
+    guided = rtstereo.load("rtnet-guided")
+    pair = rtstereo.StereoPair(*textured_pair)
+    hints = np.full(pair.size_hw, np.nan, np.float32)
+    hints[10:20, 10:20] = 4.0
+    expected = guided.predict_pair(pair, hints=hints).disparity_px
+    assert np.array_equal(guided.predict_pair(pair, hints=hints.tolist()).disparity_px, expected, equal_nan=True)
+    with pytest.raises(rtstereo.InputError, match=r"^hints: expected a float \(H, W\) array of disparities .* got str"):
+        guided.predict_pair(pair, hints="hints.npy")
+
+
+def test_a_result_given_for_its_disparity_map_says_where_the_map_is(textured_pair):
+    """The error quoted the result's repr, cut off in the first row of its array."""
+    from rtstereo.geometry import depth_from_disparity
+    from rtstereo.io import write_disparity
+
+    result = rtstereo.load("sgbm", max_disp=16).predict(*textured_pair)
+    calibration = rtstereo.Calibration(100.0, 100.0, 31.5, 31.5, 23.5, 0.1)
+    with pytest.raises(rtstereo.InputError, match=r"^disparity: .* got DisparityResult \(its map is \.disparity_px\)$"):
+        depth_from_disparity(result, calibration)
+    with pytest.raises(rtstereo.OutputError, match=r", got DisparityResult \(its map is \.disparity_px\)$"):
+        write_disparity("d.pfm", result)
 
 
 def test_predict_pair_refuses_what_is_not_a_stereo_pair(textured_pair):
@@ -378,6 +443,56 @@ def test_a_calibration_that_is_not_a_calibration_is_an_input_error(textured_pair
 def test_a_classical_method_says_that_device_and_precision_do_not_apply_to_it(options):
     with pytest.warns(UserWarning, match="sgbm runs on the CPU in OpenCV's own arithmetic"):
         rtstereo.load("sgbm", **options)
+
+
+def test_every_warning_predict_gives_is_an_rtstereo_warning_that_one_filter_silences(textured_pair):
+    """They were plain UserWarnings, attributed to the caller's line: neither a category nor a module filter told
+    rtstereo's apart from others."""
+    import warnings
+
+    left, right = textured_pair
+    grey = np.ascontiguousarray(left[:, :, 0])
+    calibration = rtstereo.Calibration(100.0, 100.0, 63.5, 63.5, 47.5, 0.1, width_px=128, height_px=96)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = rtstereo.load("sgbm", max_disp=48, device="cuda")  # device does not apply to SGBM
+        model.predict(grey, right, calibration=calibration)  # grey beside colour, calibration scaled, band
+    assert {w.category for w in caught} >= {rtstereo.CalibrationWarning, rtstereo.UnmatchedBandWarning}
+    assert len(caught) == 4 and all(issubclass(w.category, rtstereo.RtStereoWarning) for w in caught), caught
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", category=rtstereo.RtStereoWarning)
+        rtstereo.load("sgbm", max_disp=48, device="cuda").predict(grey, right, calibration=calibration)
+    assert caught == []
+    for name in ("CalibrationWarning", "ResizeWarning", "SmallInputWarning", "UnmatchedBandWarning"):
+        assert name in rtstereo.__all__ and issubclass(getattr(rtstereo, name), rtstereo.RtStereoWarning)
+    assert issubclass(rtstereo.RtStereoWarning, UserWarning)  # filters on UserWarning still take them
+
+
+def test_every_error_class_of_rtstereo_errors_is_importable_from_rtstereo():
+    """ExportError and EngineError (run_ray's, in the README) were RtStereoErrors only rtstereo.errors had."""
+    import rtstereo.errors as errors
+
+    own = {
+        name
+        for name, value in vars(errors).items()
+        if isinstance(value, type) and issubclass(value, errors.RtStereoError) and value.__module__ == errors.__name__
+    }
+    refined = {"SettingError", "DisparityRangeError"}  # an InputError and an OutputError with an attribute of their own
+    assert own - refined <= set(rtstereo.__all__), own - refined - set(rtstereo.__all__)
+    assert all(getattr(rtstereo, name) is getattr(errors, name) for name in own - refined)
+
+
+def test_every_warning_category_of_rtstereo_derives_from_rtstereo_warning():
+    import re
+
+    source = Path(rtstereo.__file__).parent
+    own = [
+        f"{path.relative_to(source)}: {match.group(0)}"
+        for path in sorted(source.rglob("*.py"))
+        for match in re.finditer(r"^class \w+\((UserWarning|RuntimeWarning|Warning)\)", path.read_text(), re.M)
+    ]
+    assert own == ["errors.py: class RtStereoWarning(UserWarning)"]
 
 
 def test_an_existing_checkpoint_without_a_suffix_is_loaded(tmp_path):

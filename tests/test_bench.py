@@ -324,7 +324,7 @@ def test_cuda_graphs_true_on_the_cpu_is_a_row_that_says_why_as_predict_does(cli)
     assert code == 0, err
     lines = [line for line in out.splitlines() if line.startswith("|anynet (stage=1, cuda_graphs=")]
     assert len(lines) == 2 and "cuda_graphs=true)|" in lines[0]
-    assert "skipped: cuda_graphs=true needs --device cuda (a CUDA graph records GPU work)" in lines[0]
+    assert "skipped: cuda_graphs=true needs --device cuda (device= in Python; a CUDA graph records GPU" in lines[0]
     assert "skipped" not in lines[1] and "bench: anynet torch 48x32 stage=1 cuda_graphs=auto fp32" in err
 
 

@@ -15,11 +15,14 @@ from typing import TYPE_CHECKING, Any
 from .errors import (
     CheckpointError,
     DatasetError,
+    EngineError,
+    ExportError,
     InputError,
     MissingDependencyError,
     ModelNotFoundError,
     OutputError,
     RtStereoError,
+    RtStereoWarning,
 )
 
 __version__ = "0.1.0"
@@ -44,12 +47,19 @@ _LAZY = {
     "Calibration": "types",
     "DisparityResult": "types",
     "StereoPair": "types",
+    # the warning categories predict() gives; every one derives from RtStereoWarning
+    "CalibrationWarning": "geometry",
+    "ResizeWarning": "runtime.predictor",
+    "SmallInputWarning": "runtime.predictor",
+    "UnmatchedBandWarning": "models.sgbm",
 }
 
 if TYPE_CHECKING:
     from .api import load, predict
+    from .geometry import CalibrationWarning
     from .models import get_spec, list_models
-    from .runtime.predictor import Predictor
+    from .models.sgbm import UnmatchedBandWarning
+    from .runtime.predictor import Predictor, ResizeWarning, SmallInputWarning
     from .types import Calibration, DisparityResult, StereoPair
 
 __all__ = [
@@ -69,6 +79,13 @@ __all__ = [
     "DatasetError",
     "OutputError",
     "MissingDependencyError",
+    "EngineError",
+    "ExportError",
+    "RtStereoWarning",
+    "CalibrationWarning",
+    "ResizeWarning",
+    "SmallInputWarning",
+    "UnmatchedBandWarning",
 ]
 
 

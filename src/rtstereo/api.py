@@ -57,7 +57,8 @@ def load(
     Raises:
         ModelNotFoundError: an unknown model name.
         InputError: an unknown setting or backend, a device or precision that is not one of the above,
-            ``weights`` for a model that takes none, or a network without the weights it needs.
+            ``weights`` for a model that takes none or that is no path nor URL, or a network without the weights
+            it needs.
         CheckpointError: a model or weights file that is missing or not a checkpoint.
         MissingDependencyError: a network that runs in PyTorch (registry networks, rtstereo checkpoints)
             without torch installed.
@@ -68,6 +69,11 @@ def load(
         64
     """
     model = _model_argument(model)
+    if weights is not None and not isinstance(weights, (str, os.PathLike)):  # Path() failed with a bare TypeError
+        raise InputError(
+            f"weights: expected a checkpoint file (str or Path) or its URL, got {type(weights).__name__} "
+            f"{weights!r:.80}"
+        )
     if settings is not None and not isinstance(settings, Mapping):
         raise InputError(
             f"settings: expected a dict of model settings such as {{'max_disp': 128}}, got {type(settings).__name__}"
@@ -443,7 +449,7 @@ def _load_self_describing(
 ) -> Predictor:
     from .models.checkpoint import describe, network_of_file, read_torch_file
 
-    obj = read_torch_file(path)
+    obj = read_torch_file(path, "model file")
     description = describe(obj)
     if description is None:
         network = network_of_file(obj)

@@ -101,6 +101,13 @@ def disk_full_reason(message: str) -> str | None:
     return next((reason for reason in DISK_FULL_REASONS if reason in message), None)
 
 
+class RtStereoWarning(UserWarning):
+    """Base class of every warning rtstereo gives (its own categories, such as ``CalibrationWarning``, derive from
+    it): ``warnings.filterwarnings("ignore", category=rtstereo.RtStereoWarning)`` silences rtstereo alone.
+    Neither a module filter nor a category told them apart before: :func:`warn` attributes each warning to the
+    caller's line, and most were plain ``UserWarning``."""
+
+
 def require_number(value: Any, name: str, expected: str = "a number") -> float:
     """``value`` as a float when it is a real number (a numpy scalar too), else an :class:`InputError` that
     names ``name`` and ``expected``: a string such as ``"0.3"``, ``None`` or a bool would otherwise fail in a
@@ -156,6 +163,8 @@ def require_numbers(
     array = np.asarray(value) if value is not None else None
     if array is None or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
         what = f"{type(value).__name__} {value!r:.80}" if array is None or array.ndim == 0 else f"{array.dtype} values"
+        if hasattr(value, "disparity_px"):  # a predictor's result: its repr began an array cut off mid-row
+            what = f"{type(value).__name__} (its map is .disparity_px)"
         raise (error or InputError)(f"{name}: expected {expected}, got {what}")
     return array
 
@@ -290,7 +299,7 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 SHOWN_WARNINGS: set[str] = set()
 
 
-def warn(message: str, category: type[Warning] = UserWarning) -> None:
+def warn(message: str, category: type[Warning] = RtStereoWarning) -> None:
     """:func:`warnings.warn`, attributed to the first caller outside rtstereo.
 
     A warning then names the line of the user's code that led to it (``my_script.py:12:

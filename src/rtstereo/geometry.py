@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InputError, require_number, require_numbers, warn
+from .errors import InputError, RtStereoWarning, require_number, require_numbers, warn
 from .types import Calibration, DisparityResult, StereoPair, require_calibration_type
 
 DEFAULT_MAX_JUMP_REL = 0.1
@@ -33,7 +33,7 @@ DEFAULT_MAX_JUMP_REL = 0.1
 default keeps slanted surfaces and drops the points smeared across object borders."""
 
 
-class CalibrationWarning(UserWarning):
+class CalibrationWarning(RtStereoWarning):
     """A calibration was adapted (scaled) to the images it is used with."""
 
 

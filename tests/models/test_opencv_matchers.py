@@ -28,7 +28,8 @@ def test_sgbm_needs_the_searched_range_plus_half_a_block_of_width(block):
     assert sgbm.predict(*_pair(32, fits)).disparity_px.shape == (32, fits)
     with pytest.raises(
         InputError,
-        match=rf"must exceed {16 + block // 2} px; lower --set block_size \(16 is the least OpenCV searches\)$",
+        match=rf"must exceed {16 + block // 2} px; lower --set block_size \(block_size= in Python; 16 is the least "
+        r"OpenCV searches\)$",
     ):
         sgbm.predict(*_pair(32, fits - 1))
 
@@ -51,7 +52,7 @@ def test_a_map_without_a_match_from_an_image_barely_wider_than_the_range_is_warn
     with pytest.warns(
         UserWarning,
         match=r"^sgbm matched no pixel: the image is 67 px wide, only 3 px more than the 64 "
-        r"disparities it searches, .* lower --max-disp \(48 or less\)$",
+        r"disparities it searches, .* lower --max-disp \(48 or less; max_disp= in Python\)$",
     ):
         assert np.isnan(sgbm.predict(*make_textured_pair(32, 67)).disparity_px).all()
     with warnings.catch_warnings():
@@ -77,7 +78,7 @@ def test_a_range_over_half_the_width_is_warned_about(fill_holes, said):
         rtstereo.load("sgbm", fill_holes=fill_holes).predict(left, right)
     assert str(caught[0].message) == (
         f"sgbm matches no pixel in the first 192 columns (60 % of the 320-px width) when it searches 192 disparities "
-        f"({said}); a --max-disp near the scene's largest disparity leaves more of it matched"
+        f"({said}); a --max-disp (max_disp= in Python) near the scene's largest disparity leaves more of it matched"
     )
     with pytest.warns(UnmatchedBandWarning, match="^bm matches no pixel in the first 176 columns"):
         rtstereo.load("bm", max_disp=170).predict(left, right)

@@ -38,6 +38,7 @@ from rtstereo.runtime.onnx import (
     resize_align_corners,
 )
 from rtstereo.runtime.predictor import Predictor, ResizeWarning
+from rtstereo.runtime.providers import limit_threads
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 SIZE_HW = (16, 24)
@@ -194,7 +195,10 @@ def test_a_list_none_of_which_is_here_says_how_to_accept_the_cpu(toy_path):
 
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
         pytest.skip("this onnxruntime build has CUDA")
-    with pytest.raises(InputError, match=r"add cpu to the list to accept the CPU \(--set providers=...,cpu\)"):
+    with pytest.raises(
+        InputError,
+        match=r"accept the CPU \(--set providers=...,cpu; providers= in Python\), use --device cpu \(device=\)",
+    ):
         open_session(toy_path, device="cuda", providers="tensorrt,cuda")
 
 
@@ -266,6 +270,27 @@ def test_threads_come_from_the_argument_or_the_environment(toy_path, monkeypatch
             open_session(toy_path)
     monkeypatch.setenv("RTSTEREO_THREADS", "1")
     assert open_session(toy_path).get_providers() == ["CPUExecutionProvider"]
+
+
+@pytest.mark.parametrize(
+    ("threads", "message"),
+    [
+        (0, "got 0"),
+        (-1, "got -1"),
+        (None, "got NoneType None"),
+        ("2", "got str '2'"),
+        (1.5, "got float 1.5"),
+        (True, "got bool True"),
+    ],
+)
+def test_limit_threads_refuses_what_is_no_thread_count_and_changes_nothing(threads, message, monkeypatch):
+    """limit_threads(0) or (None) wrote "0" or "None" to $RTSTEREO_THREADS, and every model loaded after it was
+    refused for that; limit_threads("2") set it, then failed in OpenCV with a bare TypeError."""
+    monkeypatch.delenv("RTSTEREO_THREADS", raising=False)
+    before = cv2.getNumThreads()
+    with pytest.raises(InputError, match=rf"^threads: expected a whole number of threads >= 1, {re.escape(message)}$"):
+        limit_threads(threads)
+    assert "RTSTEREO_THREADS" not in os.environ and cv2.getNumThreads() == before
 
 
 def test_results_record_the_threads_onnx_runtime_was_given(toy_path, monkeypatch):
@@ -496,8 +521,8 @@ def test_fp16_on_the_cpu_provider_says_it_runs_in_float32_behind_casts(tmp_path,
             [
                 "the network's fp16 export is float16 and runs on ONNX Runtime's CPU provider, which "
                 "computes the float16 operators it has no kernel for in float32 behind casts: fp16's "
-                "rounding without fp16's speed (often slower than fp32); on the CPU use --precision fp32; "
-                "fp16 pays off with --device cuda"
+                "rounding without fp16's speed (often slower than fp32); on the CPU use --precision fp32 (precision= "
+                "in Python); fp16 pays off with --device cuda (device= in Python)"
             ]
             if precision == "fp16"
             else []

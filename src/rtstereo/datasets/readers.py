@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DatasetError, require_path
+from ..errors import DatasetError, RtStereoWarning, require_path
 from ..io.disparity import read_disparity
 from ..io.images import read_grey, read_image
 
@@ -294,6 +294,7 @@ def _check_2001_values(folder: Path, gt_path: Path, scale: int) -> None:
             f"{folder.name}: every value of {gt_path} is a multiple of 16, as in tsukuba's ground truth (whole-pixel "
             f"disparities x 16), but the scene is read as disparity = value / {scale} (it is not 384x288 nor named "
             "tsukuba): if it is tsukuba, name its folder tsukuba",
+            RtStereoWarning,
             stacklevel=2,
         )
     elif scale == _TSUKUBA_SCALE and not whole_x16:
@@ -301,6 +302,7 @@ def _check_2001_values(folder: Path, gt_path: Path, scale: int) -> None:
             f"{folder.name}: the scene is read as tsukuba (disparity = value / 16) but {gt_path} holds values that "
             "are not multiples of 16, unlike tsukuba's whole-pixel ground truth: if it is another Middlebury 2001 "
             "scene (value / 8), rename its folder and files (im2/im6/disp2)",
+            RtStereoWarning,
             stacklevel=2,
         )
 

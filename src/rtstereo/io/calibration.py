@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import InputError, OutputError, require_path, warn
+from ..errors import InputError, OutputError, RtStereoWarning, require_path, warn
 from ..text import is_utf8
 from ..types import Calibration
 from .atomic import atomic_path
@@ -45,7 +45,7 @@ _KITTI_2015 = re.compile(r"^\s*P_rect_0\d\s*:", re.MULTILINE)
 _KITTI_2012 = re.compile(r"^\s*P\d\s*:", re.MULTILINE)
 
 
-class CalibrationUnitWarning(UserWarning):
+class CalibrationUnitWarning(RtStereoWarning):
     """A baseline so long that the file's lengths are probably not in the unit assumed."""
 
 

@@ -25,11 +25,13 @@ from ..errors import CheckpointError, require
 FORMAT_TAG = "rtstereo-checkpoint"
 
 
-def read_torch_file(path: str | Path) -> Any:
+def read_torch_file(path: str | Path, what: str = "weights file") -> Any:
     """``torch.load`` a weights file on the CPU, safely, with errors that say what went wrong.
 
     Args:
         path: the file.
+        what: what the caller gave it as, for the errors: ``"model file"`` for a file given as the model (an
+            image given so was a "weights file" that is "not a PyTorch file", which nobody had given).
 
     Returns:
         Whatever the file holds (a dict for every format rtstereo reads).
@@ -40,11 +42,11 @@ def read_torch_file(path: str | Path) -> Any:
     torch = require("torch", "torch", "reading a PyTorch checkpoint")
     path = Path(path)
     if path.is_dir():
-        raise CheckpointError(f"weights file {path} is a folder: give the checkpoint file inside it")
+        raise CheckpointError(f"{what} {path} is a folder: give the checkpoint file inside it")
     if not path.is_file():
-        raise CheckpointError(f"weights file not found: {path}")
+        raise CheckpointError(f"{what} not found: {path}")
     if path.stat().st_size == 0:
-        raise CheckpointError(f"weights file is empty: {path}")
+        raise CheckpointError(f"{what} is empty: {path}")
     try:
         with warnings.catch_warnings():  # torch's notes on pickle protocols: the error below says it all
             warnings.simplefilter("ignore")
@@ -53,7 +55,8 @@ def read_torch_file(path: str | Path) -> Any:
         # An exported network is a protobuf, which torch can only call "a plain pickle, or damaged".
         onnx = "an ONNX model, made for inference, not a PyTorch file" if path.suffix.lower() == ".onnx" else None
         reason = onnx or archive_reason(path) or load_failure_reason(exc)
-        raise CheckpointError(f"cannot read weights file {path}: {reason}; expected {EXPECTED_LAYOUT}") from exc
+        expected = EXPECTED_LAYOUT if what == "weights file" else "an rtstereo checkpoint or an exported .onnx file"
+        raise CheckpointError(f"cannot read {what} {path}: {reason}; expected {expected}") from exc
 
 
 EXPECTED_LAYOUT = "a torch.save file of tensors (a state dict, alone or under a key like 'model' or 'state_dict')"

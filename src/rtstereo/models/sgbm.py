@@ -12,7 +12,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..errors import InputError, warn
+from ..errors import InputError, RtStereoWarning, warn
 
 # OpenCV's matchers take their settings as C ints: a larger value failed with a bare ValueError ("integer
 # won't fit into a C int") instead of an InputError.
@@ -80,7 +80,7 @@ def fill_holes_rowwise(disparity_px: np.ndarray) -> np.ndarray:
     return out
 
 
-class UnmatchedBandWarning(UserWarning):
+class UnmatchedBandWarning(RtStereoWarning):
     """OpenCV's matcher searched a range over half the image's width: most of the map is unmatched."""
 
 
@@ -124,7 +124,7 @@ class OpenCVMatcher:
         if width - searched >= 2 * block:
             return
         fits = 16 * ((width - 2 * block) // 16)  # OpenCV searches a multiple of 16
-        lower = f"lower --max-disp ({fits} or less)" if fits >= 16 else "use a wider image"
+        lower = f"lower --max-disp ({fits} or less; max_disp= in Python)" if fits >= 16 else "use a wider image"
         warn(
             f"{'bm' if self.grey else 'sgbm'} matched no pixel: the image is {width} px wide, only {width - searched} "
             f"px more than the {searched} disparities it searches, and its block ({block} px) and checks leave no "
@@ -141,8 +141,8 @@ class OpenCVMatcher:
         share = 100 * searched / width
         warn(
             f"{'bm' if self.grey else 'sgbm'} matches no pixel in the first {searched} columns ({share:.0f} % of the "
-            f"{width}-px width) when it searches {searched} disparities ({filled}); a --max-disp near the scene's "
-            "largest disparity leaves more of it matched",
+            f"{width}-px width) when it searches {searched} disparities ({filled}); a --max-disp (max_disp= in "
+            "Python) near the scene's largest disparity leaves more of it matched",
             UnmatchedBandWarning,
         )
 
@@ -150,7 +150,7 @@ class OpenCVMatcher:
         """Refuse, in one line, the image sizes OpenCV's matchers reject with an assertion (or, for
         SGBM's 3-direction mode at widths up to the searched range, a crash)."""
         searched = self.num_disparities
-        lower = "lower --max-disp" if searched > 16 else "16 is the least OpenCV searches"
+        lower = "lower --max-disp (max_disp= in Python)" if searched > 16 else "16 is the least OpenCV searches"
         if width <= searched:
             raise InputError(f"image width {width} px must exceed the searched disparities ({searched}); {lower}")
         block = int(self.settings.get("block_size", 5))
@@ -158,13 +158,17 @@ class OpenCVMatcher:
             if block >= min(height, width):
                 raise InputError(
                     f"bm: block_size {block} must be smaller than the image ({width}x{height} px); "
-                    "lower --set block_size"
+                    "lower --set block_size (block_size= in Python)"
                 )
         elif not self.settings.get("three_way", False) and width - searched <= block // 2:
             raise InputError(
                 f"image width {width} px is too small for SGBM searching {searched} disparities with block_size "
                 f"{block}: it must exceed {searched + block // 2} px; "
-                + ("lower --max-disp or --set block_size" if searched > 16 else f"lower --set block_size ({lower})")
+                + (
+                    "lower --max-disp or --set block_size (max_disp=, block_size= in Python)"
+                    if searched > 16
+                    else f"lower --set block_size (block_size= in Python; {lower})"
+                )
             )
 
 

@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, RtStereoWarning
 
 #: Actions when a check fails: report in a warning, refuse (raise), or do not check.
 PARITY_ACTIONS = ("warn", "refuse", "off")
 
 
-class ParityWarning(UserWarning):
+class ParityWarning(RtStereoWarning):
     """Two runs of one model disagree more than their tolerance."""
 
 

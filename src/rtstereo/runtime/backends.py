@@ -120,11 +120,13 @@ class TorchBackend(Backend):
         if precision not in ("fp32", "fp16", "bf16"):
             raise InputError(f"precision must be fp32, fp16 or bf16, got '{precision}'")
         if device.startswith("cuda") and not torch.cuda.is_available():
-            raise InputError("--device cuda was asked for, but PyTorch sees no CUDA GPU; use --device cpu")
+            raise InputError(
+                "--device cuda was asked for, but PyTorch sees no CUDA GPU; use --device cpu (device='cpu' in Python)"
+            )
         if device != "cpu" and not device.startswith("cuda"):
             raise InputError(f"device must be cpu or cuda[:N], got '{device}'")
         if precision == "fp16" and device == "cpu":
-            raise InputError("fp16 needs --device cuda; on the CPU use fp32 or bf16")
+            raise InputError("fp16 needs --device cuda (device= in Python); on the CPU use fp32 or bf16")
         self.torch = torch
         self.device = torch.device(device)
         on_gpu = self.device.type == "cuda"
@@ -139,7 +141,10 @@ class TorchBackend(Backend):
                 "cuda_graphs=true and compile together: use compile=reduce-overhead, which records CUDA graphs itself"
             )
         if graph_mode == "on" and not on_gpu:
-            raise InputError("cuda_graphs=true needs --device cuda (a CUDA graph records GPU work); use auto or false")
+            raise InputError(
+                "cuda_graphs=true needs --device cuda (device= in Python; a CUDA graph records GPU work); use auto "
+                "or false"
+            )
         if not on_gpu or self.compile_mode != "off":
             graph_mode = "off"
         self.graphs = GraphPolicy(graph_mode) if graph_mode != "off" else None

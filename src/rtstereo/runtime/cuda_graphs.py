@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import warn
+from ..errors import RtStereoWarning, warn
 from .agreement import compare_maps
 
 #: Same-shape calls before ``auto`` records a graph (the first ones also warm up cuDNN's autotuner).
@@ -34,7 +34,7 @@ GRAPH_MODES = ("auto", "on", "off")
 Forward = Callable[[Any, Any], Any]
 
 
-class CudaGraphWarning(UserWarning):
+class CudaGraphWarning(RtStereoWarning):
     """A CUDA graph could not be recorded or did not reproduce the network: it runs eagerly."""
 
 

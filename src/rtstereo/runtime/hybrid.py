@@ -299,9 +299,10 @@ class HybridPredictor:
             used = resolved_sgbm_input(self.settings["sgbm_input"], pair.left, pair.right)
         sgbm_settings = {**self.settings, "sgbm_input": used}
         if pair.size_hw[1] <= confident_search_range(pair.size_hw[1], search_px):
+            alone = PACKAGED_NETWORK if self.guided else self.network.name
             raise InputError(
                 f"image width {pair.size_hw[1]} px is too small for {self.name}: SGBM needs more than 16 px of width; "
-                f"run the network alone (--model {PACKAGED_NETWORK if self.guided else self.network.name})"
+                f"run the network alone (--model {alone}, rtstereo.load({alone!r}) in Python)"
             )
         # The learned hole choice and the check of the confident pixels need some maps of SGBM's result and
         # the images alone (:meth:`_prepare`). Beside an unguided network they are made on the worker

@@ -225,7 +225,11 @@ def _what_fits(
         if w <= searched:
             continue
         if estimate_peak_bytes(model, kind, searched, (h, w), fixed_size_hw) <= budget.bytes:
-            disp = f" with --max-disp {searched:g}" if scales_range and searched < (max_disp_px or 0) else ""
+            disp = (
+                f" with --max-disp {searched:g} (max_disp= in Python)"
+                if scales_range and searched < (max_disp_px or 0)
+                else ""
+            )
             at = (
                 f" (its export runs at {fixed_size_hw[1]}x{fixed_size_hw[0]} whatever the input)"
                 if fixed_size_hw
@@ -235,7 +239,10 @@ def _what_fits(
                 _range_that_fits(model, max_disp_px, input_hw, budget) if scales_range and not fixed_size_hw else None
             )
             same = (
-                f", or keep their size with --max-disp {keep} if the scene's disparities stay below it" if keep else ""
+                f", or keep their size with --max-disp {keep} (max_disp= in Python) if the scene's disparities "
+                "stay below it"
+                if keep
+                else ""
             )
             return f"resize the images to at most {w}x{h}{disp}, the largest size that fits{at}{same}, or {more}"
     if fixed_size_hw:

@@ -39,7 +39,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..errors import CheckpointError, InputError, ModelNotFoundError, warn
+from ..errors import CheckpointError, InputError, ModelNotFoundError, RtStereoWarning, warn
 from ..models.registry import ModelSpec, coerce_setting
 from .agreement import check_action
 from .backends import Backend
@@ -438,7 +438,7 @@ def load_onnx(
     )
 
 
-class HalfOnCpuWarning(UserWarning):
+class HalfOnCpuWarning(RtStereoWarning):
     """An fp16 model on ONNX Runtime's CPU provider: float16's rounding without float16's speed."""
 
 
@@ -450,7 +450,7 @@ def say_half_on_the_cpu(session: Any, precision: str, what: str, instead: str) -
         warn(
             f"{what} is float16 and runs on ONNX Runtime's CPU provider, which computes the float16 operators it "
             "has no kernel for in float32 behind casts: fp16's rounding without fp16's speed (often slower than "
-            f"fp32); on the CPU {instead}; fp16 pays off with --device cuda",
+            f"fp32); on the CPU {instead}; fp16 pays off with --device cuda (device= in Python)",
             HalfOnCpuWarning,
         )
 
@@ -689,7 +689,9 @@ class ExportOnFirstUseBackend(Backend):
         engines_before = engine_files(self.engine_cache)
         session = open_session(result.path, precision=self.precision, **args)
         if not self.sessions:  # said once per predictor, not once per input size
-            say_half_on_the_cpu(session, self.precision, "the network's fp16 export", "use --precision fp32")
+            say_half_on_the_cpu(
+                session, self.precision, "the network's fp16 export", "use --precision fp32 (precision= in Python)"
+            )
         backend = _backend(session, result.path, result.init_path, self.precision, self.precision, args)
         _check_provider(
             backend,

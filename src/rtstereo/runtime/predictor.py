@@ -17,7 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..errors import InputError, warn
+from ..errors import InputError, RtStereoWarning, require_numbers, warn
 from ..geometry import pair_with_calibration_for_size
 from ..models.registry import ModelSpec
 from ..types import Calibration, DisparityResult, StereoPair, with_own_left
@@ -29,11 +29,11 @@ from .preprocess import normalize, pad_to_divisor
 from .refine import PhotometricCost, refine_edges
 
 
-class ResizeWarning(UserWarning):
+class ResizeWarning(RtStereoWarning):
     """A fixed-shape model ran at another size than its input."""
 
 
-class SmallInputWarning(UserWarning):
+class SmallInputWarning(RtStereoWarning):
     """An input so small that a network's coarsest level has fewer than two cells across it."""
 
 
@@ -282,6 +282,8 @@ class Predictor:
         if hints is not None:
             if not self.guided:
                 raise InputError(f"{self.name} takes no hints (only a guided network does)")
+            # a list or a string failed with AttributeError: 'list' object has no attribute 'shape'
+            hints = require_numbers(hints, "hints", "a float (H, W) array of disparities in pixels, nan where none")
             if hints.shape != (height, width):
                 raise InputError(f"hints {hints.shape} and images {(height, width)} differ in size")
         left, right = pair.left, pair.right
@@ -294,7 +296,8 @@ class Predictor:
             warn(
                 f"{self.name} on {width}x{height}: at least {side - self.spec.size_divisor + 1} px each way is needed "
                 f"for its coarsest level (1/{self.spec.size_divisor}) to span two cells; its disparity at this size "
-                "is not meaningful (use a larger image, or a classical method: --model sgbm)",
+                "is not meaningful (use a larger image, or a classical method: --model sgbm, rtstereo.load('sgbm') "
+                "in Python)",
                 SmallInputWarning,
             )
         # On the device only when the map comes back at the input size (no resize to undo there).
@@ -393,7 +396,7 @@ class Predictor:
 CEILING_SHARE = 0.01
 
 
-class RangeCeilingWarning(UserWarning):
+class RangeCeilingWarning(RtStereoWarning):
     """A noticeable share of a map sits at the top of the searched disparity range (nearer points cut off)."""
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CheckpointError, InputError, RtStereoError, require, warn
+from ..errors import CheckpointError, InputError, RtStereoError, RtStereoWarning, require, require_whole, warn
 from .agreement import Agreement, ParityWarning, check_action, compare_maps
 
 PROVIDER_NAMES = {
@@ -37,7 +37,7 @@ PROVIDER_NAMES = {
 }
 
 
-class ProviderFallbackWarning(UserWarning):
+class ProviderFallbackWarning(RtStereoWarning):
     """An execution provider that was asked for is missing; a later one in the list runs instead."""
 
 
@@ -155,7 +155,8 @@ def check_gpu_build(device: str, providers: str | list[str] | None = None) -> No
         raise InputError(
             f"--device {device} with ONNX Runtime needs its CUDA or TensorRT provider, which this onnxruntime "
             f"build lacks (it has: {', '.join(sorted(available))}). Install the GPU build ({GPU_INSTALL}), "
-            "use --device cpu, or --set providers=cuda,cpu to accept the CPU"
+            "use --device cpu, or --set providers=cuda,cpu to accept the CPU (device='cpu', or "
+            "providers='cuda,cpu', in Python)"
         )
 
 
@@ -167,8 +168,8 @@ def _available(requested: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, d
         raise InputError(
             f"none of the execution providers {', '.join(n for n, _ in requested)} is available in this "
             f"onnxruntime build (it has: {', '.join(sorted(available))}); add cpu to the list to accept the CPU "
-            f"(--set providers=...,cpu), use --device cpu without them, or install onnxruntime-gpu for CUDA and "
-            f"TensorRT ({GPU_INSTALL})"
+            f"(--set providers=...,cpu; providers= in Python), use --device cpu (device=) without them, or install "
+            f"onnxruntime-gpu for CUDA and TensorRT ({GPU_INSTALL})"
         )
     if missing:
         warn(
@@ -206,14 +207,22 @@ def default_threads() -> int | None:
 def limit_threads(threads: int) -> None:
     """Make this process's numeric libraries use ``threads`` threads: ONNX Runtime's sessions made after
     this (through ``$RTSTEREO_THREADS``, which they and the hybrid's split between SGBM and its network
-    read), OpenCV's, and PyTorch's if it is loaded (it is never imported for this)."""
+    read), OpenCV's, and PyTorch's if it is loaded (it is never imported for this).
+
+    Raises:
+        InputError: ``threads`` is not a whole number >= 1, before anything is changed (``0``, ``None`` or
+            ``"2"`` were written to ``$RTSTEREO_THREADS``, and every model loaded after it was refused for it).
+    """
     import cv2
 
-    os.environ["RTSTEREO_THREADS"] = str(threads)
-    cv2.setNumThreads(threads)
+    number = require_whole(threads, "threads", "a whole number of threads >= 1")
+    if number < 1:
+        raise InputError(f"threads: expected a whole number of threads >= 1, got {number}")
+    os.environ["RTSTEREO_THREADS"] = str(number)
+    cv2.setNumThreads(number)
     torch = sys.modules.get("torch")
     if torch is not None:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(number)
 
 
 def open_session(
@@ -265,7 +274,8 @@ def open_session(
         raise InputError(
             f"ONNX Runtime could not start {' or '.join(GPU_PROVIDERS)} on {device} (are the CUDA and cuDNN "
             "libraries that onnxruntime-gpu needs installed? see its install page); use --device cpu, or "
-            "--set providers=tensorrt,cuda,cpu to accept the CPU"
+            "--set providers=tensorrt,cuda,cpu to accept the CPU (device='cpu', or "
+            "providers='tensorrt,cuda,cpu', in Python)"
         )
     skipped = [name for name, _ in chosen if name not in started]
     if skipped:
@@ -338,8 +348,10 @@ class ProviderCheck:
         mean_px, bad1_pct = self.tolerance
         message = f"ONNX Runtime: {self.result.line()}; beyond the tolerance (mean {mean_px} px, bad-1 {bad1_pct} %)"
         if self.action == "refuse":
-            raise ProviderParityError(f"{message}. Use --device cpu, or --set parity=warn to run anyway")
-        warn(message + " (--set parity=refuse stops here)", ParityWarning)
+            raise ProviderParityError(
+                f"{message}. Use --device cpu, or --set parity=warn to run anyway (device=, parity= in Python)"
+            )
+        warn(message + " (--set parity=refuse, parity='refuse' in Python, stops here)", ParityWarning)
 
     def describe(self) -> dict[str, Any]:
         """The check's result for the recorded settings (nothing before it ran)."""

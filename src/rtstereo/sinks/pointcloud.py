@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, OutputError, require, require_path, warn
+from ..errors import InputError, OutputError, RtStereoWarning, require, require_path, warn
 from ..geometry import (
     DEFAULT_MAX_JUMP_REL,
     PointCloud,
@@ -53,7 +53,7 @@ FILES = {
 PLY_COMMENT = "rtstereo point cloud, left camera frame: x right, y down, z forward, metres"
 
 
-class EmptyCloudWarning(UserWarning):
+class EmptyCloudWarning(RtStereoWarning):
     """No point of a result survived into its point cloud (the file is written empty)."""
 
 
