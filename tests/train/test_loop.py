@@ -616,6 +616,17 @@ def test_config_files_yaml_and_json(tmp_path):
     assert resolve_config(read_config_file(tmp_path / "empty.yaml")) == TrainConfig()
 
 
+def test_a_yaml_config_reads_numbers_with_an_exponent_as_the_flags_do(tmp_path):
+    """PyYAML reads YAML 1.1, where `lr: 1e-3` is text: the config was refused ("got '1e-3'") while --lr 1e-3 is
+    taken. Quoted values stay text, and are refused as before."""
+    (tmp_path / "c.yaml").write_text("lr: 1e-3\nweight_decay: 5E-5\ngrad_clip: 1.5e0\nsteps: 7\n")
+    config = resolve_config(read_config_file(tmp_path / "c.yaml"))
+    assert (config.lr, config.weight_decay, config.grad_clip, config.steps) == (1e-3, 5e-5, 1.5, 7)
+    (tmp_path / "q.yaml").write_text("lr: '1e-3'\n")
+    with pytest.raises(InputError, match="'lr': expected a finite number >= 0, got '1e-3'"):
+        resolve_config(read_config_file(tmp_path / "q.yaml"))
+
+
 def test_a_yaml_config_without_pyyaml_names_the_extra(tmp_path, monkeypatch):
     # was an InputError saying 'pip install pyyaml': a missing dependency names rtstereo's extra, as the others do
     import sys

@@ -52,6 +52,20 @@ def test_pairs_are_leaf_folders_of_two_images_left_first(unlabeled_root):
     assert [p.right_path.name for p in pairs] == ["right.png", "im1.png"]
 
 
+def test_links_to_pair_folders_are_followed_each_folder_once(unlabeled_root, tmp_path):
+    """A folder of links to the pairs' folders held "no folder ... of two images": Path.rglob does not follow
+    links to folders, where --data and eval do. A loop of links, or two links to one folder, reads it once."""
+    root = tmp_path / "links"
+    root.mkdir()
+    (root / "a").symlink_to(unlabeled_root / "scene_a", target_is_directory=True)
+    (root / "b").symlink_to(unlabeled_root / "group", target_is_directory=True)
+    (root / "b_again").symlink_to(unlabeled_root / "group", target_is_directory=True)
+    (root / "loop").symlink_to(root, target_is_directory=True)
+    pairs = find_unlabeled_pairs(root)
+    assert [p.name for p in pairs] == ["a", "b/scene_b"]
+    assert [p.left_path.name for p in pairs] == ["im0.png", "left.png"]
+
+
 def test_missing_or_empty_folders_are_refused(tmp_path):
     with pytest.raises(DatasetError, match="folder not found"):
         find_unlabeled_pairs(tmp_path / "nope")

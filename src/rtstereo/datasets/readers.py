@@ -550,7 +550,7 @@ LAYOUTS = (
 )
 
 
-def _walk(root: Path) -> Iterator[tuple[Path, list[str], list[str]]]:
+def walk_following_links(root: Path) -> Iterator[tuple[Path, list[str], list[str]]]:
     """``os.walk`` that follows symbolic links to folders, each real folder once (no loops)."""
     seen: set[str] = set()
     for folder, dirs, names in os.walk(root, followlinks=True):
@@ -594,7 +594,7 @@ def find_samples(*paths: str | Path) -> list[Sample]:
                 "(e.g. the folder holding im0.png, im1.png and disp0GT.pfm)"
             )
         found: list[Sample] = []
-        for folder, dirs, names in _walk(path):
+        for folder, dirs, names in walk_following_links(path):
             claimed = [sample for detector in DETECTORS for sample in detector(folder, dirs, names, path)]
             if claimed:
                 found.extend(claimed)

@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -272,9 +273,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         raise InputError(f"{path}: cannot read the training config as UTF-8 text ({exc})") from None
     try:
         if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml  # PyYAML: part of the training extra
-
-            values = yaml.safe_load(text)
+            values = _load_yaml(text)
         else:
             values = json.loads(text)
     except ImportError as exc:  # the extra that has it, as for every optional dependency
@@ -292,6 +291,27 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
             f"{path}: expected a mapping of training options at the top level, got {type(values).__name__}"
         )
     return dict(values)
+
+
+def _load_yaml(text: str) -> Any:
+    """The document in YAML ``text``, with numbers as YAML 1.2 reads them.
+
+    PyYAML follows YAML 1.1, where a float needs a dot: ``lr: 1e-3`` was the text ``'1e-3'`` and refused,
+    although ``--lr 1e-3`` is taken. Quoted values stay text.
+
+    Examples:
+        >>> _load_yaml("lr: 1e-3\\nwarmup_steps: 5\\nname: '1e-3'")
+        {'lr': 0.001, 'warmup_steps': 5, 'name': '1e-3'}
+    """
+    import yaml  # PyYAML: part of the training extra
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    # What YAML 1.1 leaves as text: an exponent without a dot before it (1e-3) or without a sign (1.5e3).
+    exponent = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", exponent, list("-+0123456789."))
+    return yaml.load(text, Loader=Loader)  # a SafeLoader: no Python objects
 
 
 MIN_SIDE_PX = 16

@@ -42,17 +42,23 @@ class UnlabeledPair:
 
 
 def find_unlabeled_pairs(root: str | Path) -> list[UnlabeledPair]:
-    """Every leaf folder under ``root`` holding exactly two images, as a pair (sorted: left, right).
+    """Every leaf folder under ``root`` holding exactly two images, as a pair (sorted: left, right); links to
+    folders are followed, each real folder read once.
 
     Raises:
         DatasetError: ``root`` is missing or holds no such folder.
     """
+    from ..datasets.readers import walk_following_links
+
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"unlabeled pairs: folder not found: {root}")
     pairs = []
-    for folder in sorted({p.parent for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES}):
-        images = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    # Links to folders are followed, as --data and eval follow them (Path.rglob did not: a tree of links to the
+    # pairs' folders held "no folder" of two images).
+    for folder, _, names in sorted(walk_following_links(root)):
+        files = (folder / name for name in names if Path(name).suffix.lower() in IMAGE_SUFFIXES)
+        images = sorted(path for path in files if path.is_file())
         if len(images) == 2:
             pairs.append(UnlabeledPair(str(folder.relative_to(root)), images[0], images[1]))
     if not pairs:
