@@ -97,8 +97,12 @@ def test_pfm_header_may_hold_blank_lines_and_scale_magnitude(tmp_path):
         (b"Pf\n-3 -2\n-1.0\n" + bytes(24), r"damaged PFM header \(size -3x-2"),
         (b"Pf\n0 0\n-1.0\n", r"damaged PFM header \(size 0x0"),
         (b"Pf\n2 1\nnan\n" + bytes(8), "damaged PFM header .*scale nan"),
+        (b"Pf\n2 1\n0.0\n" + bytes(8), "damaged PFM header .*scale 0.0"),  # no sign: no byte order
     ],
-    ids=["ppm", "words", "one-dimension", "bad-scale", "empty", "negative-size", "zero-size", "nan-scale"],
+    ids=[
+        *("ppm", "words", "one-dimension", "bad-scale", "empty"),
+        *("negative-size", "zero-size", "nan-scale", "zero-scale"),
+    ],
 )
 def test_pfm_damaged_header(tmp_path, content, match):
     path = tmp_path / "bad.pfm"
