@@ -227,6 +227,8 @@ def test_png16_all_invalid_is_all_zero():
     encoded = to_png16(np.full((2, 3), np.nan, np.float32))
 
     assert encoded.dtype == np.uint16 and not encoded.any()
+    # zero and negative disparities (no match) and -inf are invalid too, not the smallest valid value 1/256
+    assert to_png16(np.array([[0.0, -3.0, -np.inf, 2.0]], np.float32)).tolist() == [[0, 0, 0, 512]]
 
 
 def test_read_16bit_png_written_elsewhere(tmp_path):
