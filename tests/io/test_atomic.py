@@ -64,8 +64,9 @@ def test_publish_onto_a_folder_is_an_output_error(tmp_path):
     (tmp_path / "out" / "f.txt").mkdir(parents=True)  # a folder where the file should go
     with staging_folder(tmp_path / "out") as staging:
         (staging / "f.txt").write_text("x")
-        with pytest.raises(OutputError, match="cannot write"):
+        with pytest.raises(OutputError) as info:
             publish(staging / "f.txt", staging, tmp_path / "out")
+    assert str(info.value) == f"cannot write {tmp_path / 'out' / 'f.txt'}: a folder of that name is in the way"
 
 
 def test_errors_name_the_users_path_never_the_temporary_one(tmp_path, monkeypatch):
@@ -134,6 +135,57 @@ def test_what_a_killed_writer_left_is_removed_and_a_live_or_remote_writers_kept(
         assert sorted(p.name for p in removed) == left
         assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, remote.name])
     assert remove_stale_partials(tmp_path / "missing") == []
+
+
+def test_a_partial_file_of_a_process_owned_by_another_user_is_kept(tmp_path, monkeypatch):
+    """os.kill(pid, 0) on another user's live process fails with EPERM: that writer is alive."""
+    import os
+
+    from rtstereo.io.atomic import _HOST, remove_stale_partials
+
+    def not_permitted(pid, number):
+        raise PermissionError(1, "Operation not permitted")
+
+    (tmp_path / f".d.partial-12345-0123abcd@{_HOST}.png").write_bytes(b"half")
+    monkeypatch.setattr(os, "kill", not_permitted)
+    assert remove_stale_partials(tmp_path) == [] and len(list(tmp_path.iterdir())) == 1
+
+
+def _sigterm() -> str | None:
+    """Send this process SIGTERM: what the KeyboardInterrupt it raised says stopped it, ``None`` if none was
+    raised (caught here, as pytest would end the session on one)."""
+    import os
+    import signal
+
+    from rtstereo.io.atomic import interruption_cause
+
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+    except KeyboardInterrupt as exc:
+        return interruption_cause(exc)
+    return None
+
+
+def test_sigterm_raises_once_when_asked_and_the_handler_is_put_back():
+    import signal
+
+    from rtstereo.io.atomic import terminate_as_interrupt
+
+    def reached(number, frame):  # not the default action, which would end pytest
+        raise RuntimeError("SIGTERM reached the process's own handler")
+
+    previous = signal.signal(signal.SIGTERM, reached)
+    try:
+        with terminate_as_interrupt(once=True):
+            assert _sigterm() == "SIGTERM"
+            assert _sigterm() is None  # a second one, while the state is written: ignored
+        assert signal.getsignal(signal.SIGTERM) is reached
+        with terminate_as_interrupt(unless=lambda: False):
+            assert _sigterm() == "SIGTERM" and _sigterm() == "SIGTERM"
+        with terminate_as_interrupt(unless=lambda: True):
+            assert _sigterm() is None  # ignored while the caller says so
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def test_a_full_disk_in_a_folder_names_the_users_file_never_the_staging_one(tmp_path, monkeypatch):

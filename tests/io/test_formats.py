@@ -97,8 +97,12 @@ def test_pfm_header_may_hold_blank_lines_and_scale_magnitude(tmp_path):
         (b"Pf\n-3 -2\n-1.0\n" + bytes(24), r"damaged PFM header \(size -3x-2"),
         (b"Pf\n0 0\n-1.0\n", r"damaged PFM header \(size 0x0"),
         (b"Pf\n2 1\nnan\n" + bytes(8), "damaged PFM header .*scale nan"),
+        (b"Pf\n2 1\n0.0\n" + bytes(8), "damaged PFM header .*scale 0.0"),  # no sign: no byte order
     ],
-    ids=["ppm", "words", "one-dimension", "bad-scale", "empty", "negative-size", "zero-size", "nan-scale"],
+    ids=[
+        *("ppm", "words", "one-dimension", "bad-scale", "empty"),
+        *("negative-size", "zero-size", "nan-scale", "zero-scale"),
+    ],
 )
 def test_pfm_damaged_header(tmp_path, content, match):
     path = tmp_path / "bad.pfm"
@@ -223,6 +227,8 @@ def test_png16_all_invalid_is_all_zero():
     encoded = to_png16(np.full((2, 3), np.nan, np.float32))
 
     assert encoded.dtype == np.uint16 and not encoded.any()
+    # zero and negative disparities (no match) and -inf are invalid too, not the smallest valid value 1/256
+    assert to_png16(np.array([[0.0, -3.0, -np.inf, 2.0]], np.float32)).tolist() == [[0, 0, 0, 512]]
 
 
 def test_read_16bit_png_written_elsewhere(tmp_path):

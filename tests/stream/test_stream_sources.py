@@ -448,6 +448,9 @@ def test_image_folders_play_as_a_sequence(tmp_path):
             cv2.imwrite(str(tmp_path / side / f"{i:03d}.png"), frame[:, :, ::-1])
     assert is_image_sequence(str(tmp_path / "L")) and is_image_sequence(str(tmp_path / "R" / "*.png"))
     assert not is_image_sequence(str(tmp_path / "L" / "000.png"))
+    (tmp_path / "take[1].mp4").write_bytes(b"")  # a video whose name holds glob characters
+    assert not is_image_sequence(str(tmp_path / "take[1].mp4"))
+    assert not is_image_sequence("https://example.com/clip.mp4?t=1*")  # a URL, not a glob
     source = ImageSequenceSource(str(tmp_path / "L"), str(tmp_path / "R" / "*.png"), fps=5, start=1)
     pairs = list(source)
     assert source.expected_frames == 2 and [p.index for p in pairs] == [1, 2]

@@ -113,6 +113,7 @@ def test_flicker_counts_only_pixels_valid_in_both_frames():
     a = np.array([[1.0, np.nan, 3.0, 0.0]], np.float32)
     b = np.array([[2.0, 5.0, np.nan, 4.0]], np.float32)
     assert flicker_px(a, b) == 1.0
+    assert flicker_px(b, a) == 1.0  # a zero (no match) in either frame leaves the pixel out
     assert np.isnan(flicker_px(a[:, 1:2], b[:, 1:2]))
     assert np.isnan(mean_flicker_px([a]))
     # the mean over consecutive frames with a common valid pixel: |2 - 1|, |4 - 5|, none, then |4 - 1|
