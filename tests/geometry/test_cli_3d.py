@@ -568,6 +568,22 @@ def test_a_3d_file_name_for_o_points_to_the_format_option(capsys, tmp_path, pair
     assert code == 2 and f"--format {fmt} -o OUT/" in err, err
 
 
+@pytest.mark.parametrize(
+    "name, fmt", [("depth.npy", "depth_npy"), ("scene_Depth.pfm", "depth"), ("depth.png", "depth_mm")]
+)
+def test_a_depth_file_name_for_o_with_a_calibration_is_refused_not_filled_with_disparity(
+    capsys, tmp_path, pair_files, name, fmt
+):
+    """-o depth.npy with --calib wrote the disparity in pixels into depth.npy, without a word."""
+    calib = write_calibration(tmp_path / "c.json", CAL)
+    code, _, err = run_cli(capsys, "predict", *pair_files, *SGBM, "--calib", calib, "-o", tmp_path / name)
+    assert code == 2 and "writes one pair's disparity, in pixels, not its depth" in err, err
+    assert f"(--format {fmt} -o OUT/)" in err and not (tmp_path / name).exists()
+    # without a calibration no depth can be asked for: the name is the user's
+    code, _, err = run_cli(capsys, "predict", *pair_files, *SGBM, "-o", tmp_path / name)
+    assert code == 0 and (tmp_path / name).is_file(), err
+
+
 def test_lr_check_before_the_images_says_that_it_took_the_left_image_for_its_px(capsys, tmp_path, pair_files):
     left, right = pair_files
     with pytest.raises(SystemExit) as exit_:  # argparse's own usage error

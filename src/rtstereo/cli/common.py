@@ -82,7 +82,7 @@ def refuse_unused_calib_unit(args: argparse.Namespace) -> None:
 def kitti_colour_warning(calib: str | None, kitti_cameras: tuple[int, int] | None, left: np.ndarray) -> str | None:
     """The warning for colour images with a KITTI 2012 ``--calib`` file read for its grey cameras 0,1 (the
     default without ``--kitti-cameras``), or ``None``: KITTI's colour pairs are cameras 2,3, whose baseline
-    differs (0.5333 m against 0.5372 m for 000070), so their depths would be about 1 % off without a word.
+    differs (0.5333 m against 0.5372 m for 000070), so their depths would be 0.7 % off without a word.
 
     Args:
         calib: the ``--calib`` file.

@@ -194,6 +194,13 @@ def run(args: argparse.Namespace) -> int:
             f"which go into a folder (--format {asked} -o OUT/)"
         )
     calibration, rectifier = _calibration_and_rectifier(args)
+    if to_file and (calibration is not None or rectifier is not None) and "depth" in output.stem.lower():
+        # A depth name with a calibration asks for depth: the one file would hold disparity in pixels, unsaid.
+        depth_format = {".png": "depth_mm", ".pfm": "depth", ".npy": "depth_npy"}[output.suffix.lower()]
+        raise InputError(
+            f"-o {args.output} writes one pair's disparity, in pixels, not its depth: depth maps in metres are "
+            f"written into a folder, one per pair (--format {depth_format} -o OUT/)"
+        )
     metric = [f for f in formats if f in pointcloud.NEEDS_CALIBRATION]
     if metric and not to_file and calibration is None and rectifier is None:
         raise InputError(

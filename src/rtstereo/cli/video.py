@@ -431,7 +431,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         bind_freeze_key(window, adaptation)
     log.info("%s -> %s", source.description, predictor.name)
     step = checked if checked is not None else prepare
-    if args.calib:  # as predict warns: colour frames with a KITTI 2012 file read for its grey cameras (depths ~1 % off)
+    if args.calib:  # as predict warns: colour frames with a KITTI 2012 file read for its grey cameras (depths 0.7% off)
         step = _FirstFrameWarning(step, lambda left: kitti_colour_warning(args.calib, args.kitti_cameras, left), log)
     stream = Stream(
         source,
