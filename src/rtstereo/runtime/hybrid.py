@@ -58,7 +58,7 @@ from .confident_check import CheckPreparation, check_confident, prepare_check
 from .hole_choice import HOLE_CHOICES, HolePreparation, choose_in_holes, learned_fusion, prepare_holes
 from .memory import BUDGET_ENV as MEMORY_BUDGET_ENV
 from .memory import plan_network_size
-from .predictor import ClosedBackend, Predictor, ResizeWarning
+from .predictor import ClosedBackend, Predictor, ResizeWarning, counted_from
 from .providers import default_threads
 from .refine import PhotometricCost, median_valid
 
@@ -244,7 +244,10 @@ class HybridPredictor:
 
     def predict(self, left: np.ndarray, right: np.ndarray, calibration: Calibration | None = None) -> DisparityResult:
         """Disparity of the left image (see :meth:`Predictor.predict`)."""
-        return with_own_left(self.predict_pair(StereoPair(left, right, calibration=calibration)), left)
+        started = time.perf_counter()
+        return counted_from(
+            with_own_left(self.predict_pair(StereoPair(left, right, calibration=calibration)), left), started
+        )
 
     def predict_on_device(self, pair: StereoPair) -> Any:
         """The finished map as a tensor on the network's device (see :meth:`Predictor.predict_on_device`)."""
