@@ -164,7 +164,7 @@ def flying_pixel_mask(depth_m: np.ndarray, max_jump_rel: float = DEFAULT_MAX_JUM
         return np.isfinite(z) & (jump > max_jump_rel * z)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # equal when the same object, as StereoPair (its arrays made == raise)
 class PointCloud:
     """Points seen by the left camera, with their colours.
 
