@@ -165,7 +165,7 @@ def flying_pixel_mask(depth_m: np.ndarray, max_jump_rel: float = DEFAULT_MAX_JUM
         return np.isfinite(z) & (jump > max_jump_rel * z)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # equal when the same object, as StereoPair (its arrays made == raise)
 class PointCloud:
     """Points seen by the left camera, with their colours.
 
@@ -200,7 +200,8 @@ def point_cloud(
         disparity_px: float ``(H, W)`` pixels, ``nan`` where invalid.
         calibration: the rectified calibration of the images (scaled to their size as in
             :func:`depth_from_disparity`).
-        image: uint8 RGB ``(H, W, 3)`` left image for colours, or ``None``.
+        image: uint8 RGB ``(H, W, 3)`` left image for colours (grey ``(H, W)`` is repeated to three channels,
+            alpha dropped, as :meth:`~rtstereo.runtime.predictor.Predictor.predict` takes them), or ``None``.
         max_depth_m: drop points farther than this (far points carry the largest depth error:
             it grows with the square of the depth); ``None`` keeps all.
         max_jump_rel: flying-pixel threshold (see :func:`flying_pixel_mask`); ``None`` keeps them.
@@ -239,12 +240,16 @@ def point_cloud(
     colors = None
     if image is not None:
         image = np.asarray(image)
-        if image.shape[:2] != depth.shape or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        if image.ndim == 2:  # grey, and below RGBA, taken as predict takes them: the grey view of a mono camera
+            image = image[:, :, None]
+        elif image.ndim == 3 and image.shape[2] == 4:
+            image = image[:, :, :3]
+        if image.shape[:2] != depth.shape or image.ndim != 3 or image.shape[2] not in (1, 3) or image.dtype != np.uint8:
             raise InputError(
-                f"image: expected uint8 RGB of shape {depth.shape + (3,)} like the disparity, "
+                f"image: expected uint8 RGB of shape {depth.shape + (3,)} (or grey {depth.shape}) like the disparity, "
                 f"got {image.dtype} {image.shape}"
             )
-        colors = np.ascontiguousarray(image[keep])
+        colors = np.ascontiguousarray(np.repeat(image[keep], 3 // image.shape[2], axis=1))
     index = np.flatnonzero(keep)
     # Back-projected at the kept pixels only: the whole map's X, Y, Z in float64 took about 90 bytes per
     # pixel, 1.1 GB for a 12-megapixel pair.

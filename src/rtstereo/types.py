@@ -256,7 +256,9 @@ def require_calibration_type(calibration: Any) -> Calibration:
     return calibration
 
 
-@dataclass(frozen=True)
+# eq=False: equal when they are the same object; field by field, ``==`` compared arrays and raised ValueError ("the
+# truth value of an array ... is ambiguous") for two results, as did ``result in results``; hashing raised TypeError.
+@dataclass(frozen=True, eq=False)
 class StereoPair:
     """A rectified stereo pair.
 
@@ -297,7 +299,7 @@ class StereoPair:
         return self.left.shape[0], self.left.shape[1]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # equal when the same object, as StereoPair
 class DisparityResult:
     """What a predictor returns for one pair.
 

@@ -243,6 +243,22 @@ def test_point_cloud_applies_max_depth_flying_pixels_mask_and_colours():
     np.testing.assert_allclose(only.points_m[0], [(2 - 3.5) * 2 / 100, (3 - 2.5) * 2 / 100, 2.0], rtol=1e-6)
 
 
+def test_a_grey_or_rgba_image_colours_a_cloud_as_predict_takes_it():
+    """A mono camera's grey left view, which predict takes, was refused: "expected uint8 RGB of shape (6, 8, 3)"."""
+    cal = _cal(fx_px=100.0, fy_px=100.0, cx0_px=3.5, cx1_px=3.5, cy_px=2.5, baseline_m=0.1, width_px=8, height_px=6)
+    disparity = np.full((6, 8), 5.0, np.float32)
+    disparity[0, 0] = np.nan
+    grey = np.arange(6 * 8, dtype=np.uint8).reshape(6, 8)
+    rgb = np.repeat(grey[:, :, None], 3, axis=2)
+    expected = point_cloud(disparity, cal, rgb).colors
+    for image in (grey, grey[:, :, None], np.dstack([rgb, np.full((6, 8), 255, np.uint8)])):
+        np.testing.assert_array_equal(point_cloud(disparity, cal, image).colors, expected)
+    with pytest.raises(
+        InputError, match=r"expected uint8 RGB of shape \(6, 8, 3\) \(or grey \(6, 8\)\) like the dispar"
+    ):
+        point_cloud(disparity, cal, grey[:, :5])
+
+
 def test_a_large_cloud_is_back_projected_at_its_kept_pixels_only():
     import tracemalloc
 
