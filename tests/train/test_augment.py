@@ -7,6 +7,8 @@ disparity shows whether images and disparity were resampled together.
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -161,6 +163,100 @@ def test_unknown_disparities_are_not_blended_with_known_ones():
     assert ((values == 0) | ((values - 6.0 * scale).abs() < 0.05)).all()
 
 
+# ------------------------------------------------------------------------------------------ batching
+def per_item_reference(batch: dict, item: int, geometry, crop_hw: tuple[int, int], invalid_below_px: float) -> dict:
+    """One item of a geometry-only augmentation the slow, plain way: resize the whole pair (antialiased when
+    shrinking), crop it, shift and rotate the crop window of the right view by sampling the whole resized
+    image, and resample the disparity and the masks pixel by pixel."""
+    height, width = batch["left"].shape[-2:]
+    crop_h, crop_w = crop_hw
+    new_h, new_w = int(geometry.new_h[item]), int(geometry.new_w[item])
+    y0, x0 = int(geometry.y0[item]), int(geometry.x0[item])
+    shift, angle = float(geometry.shift_px[item]), float(geometry.angle_rad[item])
+    shrinking = new_h < height or new_w < width
+    views = {
+        view: F.interpolate(batch[view][item : item + 1], (new_h, new_w), mode="bilinear", antialias=shrinking)
+        for view in ("left", "right")
+    }
+    out = {view: image[0, :, y0 : y0 + crop_h, x0 : x0 + crop_w] for view, image in views.items()}
+    if shift != 0 or angle != 0:
+        ys = torch.arange(crop_h, dtype=torch.float64)[:, None] - (crop_h - 1) / 2
+        xs = torch.arange(crop_w, dtype=torch.float64)[None, :] - (crop_w - 1) / 2
+        src_x = x0 + (crop_w - 1) / 2 + math.cos(angle) * xs - math.sin(angle) * ys
+        src_y = y0 + (crop_h - 1) / 2 + math.sin(angle) * xs + math.cos(angle) * ys - shift
+        grid = torch.stack([src_x * 2 / (new_w - 1) - 1, src_y * 2 / (new_h - 1) - 1], -1).float()
+        out["right"] = F.grid_sample(views["right"], grid[None], padding_mode="border", align_corners=True)[0]
+
+    def source(index: int, size: int, new_size: int) -> float:
+        return min(max((index + 0.5) * (size / new_size) - 0.5, 0.0), size - 1.0)
+
+    disparity, occluded = batch["disparity"][item].tolist(), batch["occluded"][item]
+    expected = torch.zeros(crop_h, crop_w)
+    expected_mask = torch.zeros(crop_h, crop_w, dtype=torch.bool)
+    for i in range(crop_h):
+        row = source(y0 + i, height, new_h)
+        r0 = math.floor(row)
+        r1, wr = min(r0 + 1, height - 1), row - r0
+        for j in range(crop_w):
+            col = source(x0 + j, width, new_w)
+            c0 = math.floor(col)
+            c1, wc = min(c0 + 1, width - 1), col - c0
+            four = [disparity[r0][c0], disparity[r0][c1], disparity[r1][c0], disparity[r1][c1]]
+            if max(four) - min(four) > 2.0 or min(four) <= invalid_below_px:  # an edge or an unknown: the nearest
+                value = disparity[r1 if wr >= 0.5 else r0][c1 if wc >= 0.5 else c0]
+            else:
+                value = (1 - wr) * ((1 - wc) * four[0] + wc * four[1]) + wr * ((1 - wc) * four[2] + wc * four[3])
+            expected[i, j] = value * new_w / width
+            expected_mask[i, j] = occluded[min(round(row), height - 1), min(round(col), width - 1)]
+    out["disparity"] = expected
+    out["occluded"] = expected_mask | (torch.arange(crop_w)[None, :] < expected)
+    return out
+
+
+def test_the_batched_geometry_matches_a_per_item_reference():
+    from rtstereo.train.augment import _draw_geometry, _draws
+
+    height, width, crop_hw, size = 40, 48, (14, 18), 6
+    batch = shifted_pair(batch=size)  # HEIGHT x WIDTH; cut down to a small example
+    batch = {key: value[..., 10 : 10 + height, 20 : 20 + width].contiguous() for key, value in batch.items()}
+    column = torch.arange(width)[None, None, :]
+    batch["disparity"] = torch.where(column < 20, 3.0, 9.0) + torch.rand(size, height, width, generator=seeded(1))
+    batch["disparity"][:, 5:12, 30:40] = 0.0  # unknown
+    batch["occluded"] = torch.rand(size, height, width, generator=seeded(2)) < 0.3
+    settings = AugmentSettings.geometry_only(
+        scale_log2=(-1.0, 0.6),  # shrinking (antialiased) and enlarging
+        scale_prob=0.8,
+        stretch_prob=0.5,
+        vertical_shift_prob=0.6,
+        rotation_prob=0.6,
+        rotation_deg=3.0,
+    )
+    for seed in range(3):
+        out = augment_batch(batch, seeded(seed), crop_hw, settings)
+        geometry = _draw_geometry(_draws(size, seeded(seed), settings), settings, (height, width), crop_hw)
+        assert bool((geometry.new_h < height).any()) and bool((geometry.new_w > width).any())
+        assert bool((geometry.angle_rad != 0).any()) and bool((geometry.angle_rad == 0).any())
+        for item in range(size):
+            expected = per_item_reference(batch, item, geometry, crop_hw, settings.invalid_below_px)
+            for view in ("left", "right"):
+                torch.testing.assert_close(out[view][item], expected[view], atol=1e-4, rtol=0)
+            # Copied values (edges, unknowns) are exact; blended ones agree to float32 rounding.
+            assert torch.equal(out["disparity"][item] == 0, expected["disparity"] == 0)
+            torch.testing.assert_close(out["disparity"][item], expected["disparity"], atol=1e-5, rtol=0)
+            assert torch.equal(out["occluded"][item], expected["occluded"])
+
+
+def test_the_number_of_tensor_operations_does_not_grow_with_the_batch():
+    from rtstereo.profiling import count_operations
+
+    def launched(size: int) -> int:
+        batch = shifted_pair(batch=size)  # 96x128 to 64x80: some items shrink, some grow
+        return count_operations(lambda: augment_batch(batch, seeded(0), (64, 80))).launched
+
+    counts = {size: launched(size) for size in (1, 8)}
+    assert abs(counts[8] - counts[1]) <= 0.1 * counts[1], counts
+
+
 # ------------------------------------------------------------------------- right-view rectification
 def test_vertical_shift_moves_the_right_view_only_by_at_most_two_pixels():
     settings = AugmentSettings.geometry_only(scale_prob=0.0, stretch_prob=0.0, vertical_shift_prob=1.0)
@@ -274,16 +370,19 @@ def test_each_colour_step_does_what_it_says():
 def test_disparity_resampling_by_hand():
     from rtstereo.train.augment import _resample_disparity
 
+    def resample(d, rows, cols):  # one item: the helper takes batches
+        return _resample_disparity(d[None], rows[None], cols[None], 0.0)[0]
+
     d = torch.tensor([[1.0, 1.5, 2.0], [2.0, 1.0, 0.0]])
     rows, cols = torch.tensor([0.25, 0.75], dtype=torch.float64), torch.tensor([0.5, 1.25, 1.75], dtype=torch.float64)
     # columns 0..1 are smooth (spread 1): bilinear, 1 + 0.5 * 0.5 = 1.25 on row 0, 1.5 on row 1, then by row;
     # columns 1..2 hold an unknown 0: the nearest of the four, unknown or not
     expected = [[1.25 + 0.25 * 0.25, 1.5, 2.0], [1.25 + 0.75 * 0.25, 1.0, 0.0]]
-    torch.testing.assert_close(_resample_disparity(d, rows, cols, 0.0), torch.tensor(expected))
+    torch.testing.assert_close(resample(d, rows, cols), torch.tensor(expected))
     # a depth edge (spread over 2 px) takes the nearest; a spread of exactly 2 px is blended
     half = torch.tensor([0.0], dtype=torch.float64), torch.tensor([0.25, 0.75], dtype=torch.float64)
-    assert _resample_disparity(torch.tensor([[1.0, 3.5]]), *half, 0.0).tolist() == [[1.0, 3.5]]
-    assert _resample_disparity(torch.tensor([[1.0, 3.0]]), *half, 0.0).tolist() == [[1.5, 2.5]]
+    assert resample(torch.tensor([[1.0, 3.5]]), *half).tolist() == [[1.0, 3.5]]
+    assert resample(torch.tensor([[1.0, 3.0]]), *half).tolist() == [[1.5, 2.5]]
 
 
 def test_source_grid_maps_pixel_centres():

@@ -121,6 +121,11 @@ class _Uniforms:
         return self.next() < prob
 
 
+def _draws(batch_size: int, generator: torch.Generator, settings: AugmentSettings) -> _Uniforms:
+    """All the uniform numbers of one call of :func:`augment_batch`, in the order its steps take them."""
+    return _Uniforms(batch_size, 24 + 4 * settings.max_patches, generator)
+
+
 def augment_batch(
     batch: dict,
     generator: torch.Generator,
@@ -145,10 +150,10 @@ def augment_batch(
     """
     settings = settings or AugmentSettings()
     left, right, disparity, masks = _check_batch(batch, crop_hw)
-    batch_size = left.shape[0]
-    draws = _Uniforms(batch_size, 24 + 4 * settings.max_patches, generator)
+    draws = _draws(left.shape[0], generator, settings)
 
-    left, right, disparity, masks = _scale_and_crop(left, right, disparity, masks, crop_hw, draws, settings)
+    geometry = _draw_geometry(draws, settings, left.shape[-2:], crop_hw)
+    left, right, disparity, masks = _scale_and_crop(left, right, disparity, masks, crop_hw, geometry, settings)
     if "occluded" in masks:
         # The right view is cut at the same columns as the left: matches left of the cut are gone too.
         columns = torch.arange(disparity.shape[-1], device=disparity.device, dtype=disparity.dtype)
@@ -192,9 +197,24 @@ def _check_batch(batch: dict, crop_hw: tuple[int, int]):
 
 
 # ------------------------------------------------------------------------------------- geometry
-def _scale_and_crop(left, right, disparity, masks, crop_hw, draws: _Uniforms, settings: AugmentSettings):
-    batch_size, _, height, width = left.shape
+@dataclass(frozen=True)
+class _Geometry:
+    """Each item's geometry, ``(B,)`` float64 CPU tensors: the size it is resized to (whole pixels), the top
+    left corner of its crop in the resized image, and the right view's downward shift and rotation."""
+
+    new_h: torch.Tensor
+    new_w: torch.Tensor
+    y0: torch.Tensor
+    x0: torch.Tensor
+    shift_px: torch.Tensor
+    angle_rad: torch.Tensor
+
+
+def _draw_geometry(draws: _Uniforms, settings: AugmentSettings, size_hw: tuple[int, int], crop_hw: tuple[int, int]):
+    """Scale, stretch, crop position, shift and rotation of every item of a batch of ``size_hw`` pairs."""
+    height, width = size_hw
     crop_h, crop_w = crop_hw
+    batch_size = draws.values.shape[0]
     scaled = draws.chance(settings.scale_prob)
     scale = torch.where(scaled, 2.0 ** draws.between(*settings.scale_log2), torch.ones(batch_size, dtype=torch.float64))
     stretched = draws.chance(settings.stretch_prob)
@@ -210,48 +230,127 @@ def _scale_and_crop(left, right, disparity, masks, crop_hw, draws: _Uniforms, se
         draws.between(-settings.rotation_deg, settings.rotation_deg) * (math.pi / 180.0),
         0.0,
     )
-
-    outputs = {"left": [], "right": [], "disparity": [], **{key: [] for key in masks}}
-    for b in range(batch_size):
-        # Never smaller than the crop: a crop is always filled with real pixels.
-        new_h = max(crop_h, round(height * float(scale[b])))
-        new_w = max(crop_w, round(width * float(scale[b] * stretch[b])))
-        y0 = int(float(crop_y[b]) * (new_h - crop_h + 1))
-        x0 = int(float(crop_x[b]) * (new_w - crop_w + 1))
-        window = (slice(y0, y0 + crop_h), slice(x0, x0 + crop_w))
-        left_b = _resize_image(left[b], new_h, new_w)
-        right_b = _resize_image(right[b], new_h, new_w)
-        outputs["left"].append(left_b[:, window[0], window[1]])
-        outputs["right"].append(_right_window(right_b, y0, x0, crop_h, crop_w, float(shift_px[b]), float(angle_rad[b])))
-        rows, cols = _source_grid(height, new_h, y0, crop_h), _source_grid(width, new_w, x0, crop_w)
-        outputs["disparity"].append(
-            _resample_disparity(disparity[b], rows, cols, settings.invalid_below_px) * (new_w / width)
-        )
-        for key, mask in masks.items():
-            pick_rows, pick_cols = (
-                _nearest(rows, height).to(mask.device),
-                _nearest(cols, width).to(mask.device),
-            )
-            outputs[key].append(mask[b].index_select(0, pick_rows).index_select(1, pick_cols))
-    left_out = torch.stack(outputs.pop("left"))
-    right_out = torch.stack(outputs.pop("right"))
-    disparity_out = torch.stack(outputs.pop("disparity"))
-    return left_out, right_out, disparity_out, {key: torch.stack(value) for key, value in outputs.items()}
+    # Never smaller than the crop: a crop is always filled with real pixels.
+    new_h = (height * scale).round().clamp(min=crop_h)
+    new_w = (width * (scale * stretch)).round().clamp(min=crop_w)
+    y0 = (crop_y * (new_h - crop_h + 1)).floor()
+    x0 = (crop_x * (new_w - crop_w + 1)).floor()
+    return _Geometry(new_h, new_w, y0, x0, shift_px, angle_rad)
 
 
-def _resize_image(image: torch.Tensor, new_h: int, new_w: int) -> torch.Tensor:
-    """Bilinear resize of ``(3, H, W)``, low-passed when shrinking (no aliasing)."""
-    height, width = image.shape[-2:]
-    if (new_h, new_w) == (height, width):
-        return image
-    shrinking = new_h < height or new_w < width
-    return F.interpolate(image[None], (new_h, new_w), mode="bilinear", align_corners=False, antialias=shrinking)[0]
+def _scale_and_crop(left, right, disparity, masks, crop_hw, geometry: _Geometry, settings: AugmentSettings):
+    """Rescale, stretch and crop every item, and shift and rotate its right view, in one set of tensor
+    operations for the whole batch (each item's sizes and offsets are ``(B,)`` tensors, not Python numbers)."""
+    height, width = left.shape[-2:]
+    crop_h, crop_w = crop_hw
+    new_h, new_w, y0, x0 = geometry.new_h, geometry.new_w, geometry.y0, geometry.x0
+    shift_px, angle_rad = geometry.shift_px, geometry.angle_rad
+
+    # The right view's shift and rotation sample around its window: resize a margin that covers them.
+    warps = settings.vertical_shift_prob > 0 or settings.rotation_prob > 0
+    margin = _warp_margin(crop_h, crop_w, shift_px, angle_rad) if warps else 0
+    rows = y0[:, None] + torch.arange(-margin, crop_h + margin, dtype=torch.float64)
+    cols = x0[:, None] + torch.arange(-margin, crop_w + margin, dtype=torch.float64)
+    row_taps, row_weights = _resize_taps(height, new_h, rows)
+    col_taps, col_weights = _resize_taps(width, new_w, cols)
+    inner = (slice(margin, margin + crop_h), slice(margin, margin + crop_w))
+    left_out = _separable(
+        left, row_taps[:, inner[0]], row_weights[:, inner[0]], col_taps[:, inner[1]], col_weights[:, inner[1]]
+    )
+    right_out = _separable(right, row_taps, row_weights, col_taps, col_weights)
+    if warps:
+        warped = ((shift_px != 0) | (angle_rad != 0)).to(right.device)[:, None, None, None]
+        turned = _warp_right(right_out, crop_h, crop_w, shift_px, angle_rad)
+        right_out = torch.where(warped, turned, right_out[:, :, inner[0], inner[1]])
+
+    source_rows = _source_grid(height, new_h, y0, crop_h)
+    source_cols = _source_grid(width, new_w, x0, crop_w)
+    width_factor = (new_w / width).to(disparity)[:, None, None]
+    disparity_out = _resample_disparity(disparity, source_rows, source_cols, settings.invalid_below_px) * width_factor
+    pick_rows, pick_cols = _nearest(source_rows, height), _nearest(source_cols, width)
+    masks_out = {key: _pick(mask, pick_rows, pick_cols) for key, mask in masks.items()}
+    return left_out, right_out, disparity_out, masks_out
 
 
-def _source_grid(size: int, new_size: int, start: int, count: int) -> torch.Tensor:
-    """Source coordinates (pixel centres, align_corners=False) of output pixels ``start .. start+count``."""
-    out = torch.arange(start, start + count, dtype=torch.float64)
-    return ((out + 0.5) * (size / new_size) - 0.5).clamp(0.0, size - 1.0)
+def _warp_margin(crop_h: int, crop_w: int, shift_px: torch.Tensor, angle_rad: torch.Tensor) -> int:
+    """Whole pixels by which the right view's shift and rotation (``(B,)``) move any pixel of the window,
+    plus one for the bilinear neighbour."""
+    half = (crop_h - 1) / 2, (crop_w - 1) / 2
+    sin, slack = angle_rad.sin().abs(), 1 - angle_rad.cos()
+    along_x = slack * half[1] + sin * half[0]
+    along_y = sin * half[1] + slack * half[0] + shift_px.abs()
+    return math.ceil(float(torch.maximum(along_x, along_y).max())) + 1
+
+
+def _resize_taps(size: int, new_size: torch.Tensor, out_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Source pixels ``(B, N, K)`` and weights ``(B, N, K)`` (float64, summing to 1) of output pixels
+    ``out_index`` ``(B, N)`` of an axis of ``size`` px resized to ``new_size`` ``(B,)`` px.
+
+    PyTorch's antialiased bilinear filter: output pixel ``i`` is centred at ``scale (i + 0.5)`` in the
+    source (align_corners=False) and takes the source pixels within ``support = max(scale, 1)`` of it,
+    weighted by a triangle of that half-width and normalised over the pixels inside the image.
+    """
+    scale = torch.full_like(new_size, float(size)).div(new_size)[:, None, None]
+    support = scale.clamp(min=1.0)
+    out_index = torch.minimum(out_index.clamp(min=0.0), new_size[:, None] - 1)
+    centre = scale * (out_index[..., None] + 0.5)
+    first = (centre - support + 0.5).trunc().clamp(min=0.0)
+    end = (centre + support + 0.5).trunc().clamp(max=float(size))
+    taps = first + torch.arange(int((end - first).max()), dtype=torch.float64)
+    weights = (1.0 - ((taps + 0.5 - centre) / support).abs()).clamp(min=0.0) * (taps < end)
+    return taps.clamp(max=size - 1).long(), weights / weights.sum(-1, keepdim=True)
+
+
+def _separable(images: torch.Tensor, row_taps, row_weights, col_taps, col_weights) -> torch.Tensor:
+    """A separable filter with per-item taps, ``(B, C, H, W)`` to ``(B, C, N, M)``: ``out[b, c, n, m]`` is the sum
+    over ``k, l`` of ``row_weights[b, n, k] col_weights[b, m, l] images[b, c, row_taps[b, n, k], col_taps[b, m, l]]``
+    (taps: ``(B, N, K)`` and ``(B, M, L)`` long, weights float64).
+
+    A weight of exactly 1 and the others 0 copies the source pixel bit for bit.
+    """
+    batch, channels, height, width = images.shape
+    device = images.device
+    # Rows: whole source rows, picked with one index_select over the flattened (item, channel, row) axis.
+    planes = height * torch.arange(batch * channels, device=device).view(batch, channels, 1, 1)
+    rows = images.reshape(-1, width).index_select(0, (planes + row_taps.to(device)[:, None]).reshape(-1))
+    out = _weighted_taps(
+        rows.view(batch, channels, *row_taps.shape[1:], width), row_weights.to(images)[:, None, :, :, None]
+    )
+    # Columns: a gather along those rows, taps outermost so that each tap is one slab.
+    count, taps = col_taps.shape[1:]
+    index = col_taps.to(device).transpose(1, 2).reshape(batch, 1, 1, taps * count)
+    cols = out.gather(3, index.expand(-1, channels, out.shape[2], -1)).view(*out.shape[:3], taps, count)
+    return _weighted_taps(cols, col_weights.to(images).transpose(1, 2)[:, None, None])
+
+
+def _weighted_taps(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Sum over dimension 3 (the taps) of ``values * weights``: a few taps, a few fused multiply-adds
+    (a reduction over a short axis is several times slower on a CPU)."""
+    if values.shape[3] == 2:  # weights 1 - w and w (they sum to 1): one pass, as bilinear interpolation
+        return torch.lerp(values[:, :, :, 0], values[:, :, :, 1], weights[:, :, :, 1])
+    out = values[:, :, :, 0] * weights[:, :, :, 0]
+    for tap in range(1, values.shape[3]):
+        out.addcmul_(values[:, :, :, tap], weights[:, :, :, tap])
+    return out
+
+
+def _pick(values: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """``values[b, rows[b, i], cols[b, j]]``, ``(B, h, w)``, of ``(B, H, W)``; ``rows``: ``(B, h)``, ``cols``:
+    ``(B, w)`` (whole rows first, then a gather along them)."""
+    batch, height, width = values.shape
+    device = values.device
+    flat_rows = (rows.to(device) + height * torch.arange(batch, device=device)[:, None]).reshape(-1)
+    picked = values.reshape(-1, width).index_select(0, flat_rows).view(batch, -1, width)
+    return picked.gather(2, cols.to(device)[:, None, :].expand(-1, picked.shape[1], -1))
+
+
+def _source_grid(size: int, new_size, start, count: int) -> torch.Tensor:
+    """Source coordinates (pixel centres, align_corners=False) of output pixels ``start .. start+count``
+    of an axis of ``size`` px resized to ``new_size``; ``new_size`` and ``start`` are numbers or ``(B,)``
+    (then the result is ``(B, count)``)."""
+    new_size = torch.as_tensor(new_size, dtype=torch.float64)[..., None]
+    out = torch.as_tensor(start, dtype=torch.float64)[..., None] + torch.arange(count, dtype=torch.float64)
+    return ((out + 0.5) * torch.full_like(new_size, float(size)).div(new_size) - 0.5).clamp(0.0, size - 1.0)
 
 
 def _nearest(coords: torch.Tensor, size: int) -> torch.Tensor:
@@ -259,21 +358,20 @@ def _nearest(coords: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def _resample_disparity(disparity: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, invalid_below: float):
-    """Disparity at source positions ``rows x cols``: bilinear on smooth surfaces, nearest across edges.
+    """Disparity ``(B, H, W)`` at source positions ``rows x cols`` (``(B, h)``, ``(B, w)``): bilinear on
+    smooth surfaces, nearest across edges.
 
     Interpolating across a depth edge would invent disparities of neither surface; where the four
     neighbours differ by more than 2 px, or one of them is unknown, the nearest one is taken instead.
     """
-    height, width = disparity.shape
+    _, height, width = disparity.shape
     r0, c0 = rows.floor().long(), cols.floor().long()
     r1, c1 = (r0 + 1).clamp(max=height - 1), (c0 + 1).clamp(max=width - 1)
-    wr = (rows - r0).to(disparity.dtype).to(disparity.device)[:, None]
-    wc = (cols - c0).to(disparity.dtype).to(disparity.device)[None, :]
-    device = disparity.device
-    r0, r1, c0, c1 = (index.to(device) for index in (r0, r1, c0, c1))
-    top, bottom = disparity.index_select(0, r0), disparity.index_select(0, r1)
-    d00, d01 = top.index_select(1, c0), top.index_select(1, c1)
-    d10, d11 = bottom.index_select(1, c0), bottom.index_select(1, c1)
+    wr = (rows - r0).to(disparity)[:, :, None]
+    wc = (cols - c0).to(disparity)[:, None, :]
+    # The four neighbours in one pick: rows (r0, r1) by columns (c0, c1).
+    four = _pick(disparity, torch.cat([r0, r1], 1), torch.cat([c0, c1], 1)).unflatten(2, (2, -1)).unflatten(1, (2, -1))
+    d00, d01, d10, d11 = four[:, 0, :, 0], four[:, 0, :, 1], four[:, 1, :, 0], four[:, 1, :, 1]
     smooth = torch.lerp(torch.lerp(d00, d01, wc), torch.lerp(d10, d11, wc), wr)
     lowest = torch.minimum(torch.minimum(d00, d01), torch.minimum(d10, d11))
     spread = torch.maximum(torch.maximum(d00, d01), torch.maximum(d10, d11)) - lowest
@@ -282,20 +380,28 @@ def _resample_disparity(disparity: torch.Tensor, rows: torch.Tensor, cols: torch
     return torch.where((spread > 2.0) | unknown, nearest, smooth)
 
 
-def _right_window(right: torch.Tensor, y0: int, x0: int, crop_h: int, crop_w: int, shift_px: float, angle_rad: float):
-    """The crop window of the right view, optionally shifted down by ``shift_px`` and rotated by
-    ``angle_rad`` about the window centre (sampled from the whole resized image, edges replicated)."""
-    if shift_px == 0.0 and angle_rad == 0.0:
-        return right[:, y0 : y0 + crop_h, x0 : x0 + crop_w]
-    height, width = right.shape[-2:]
-    ys = torch.arange(crop_h, device=right.device, dtype=torch.float32)[:, None] - (crop_h - 1) / 2
-    xs = torch.arange(crop_w, device=right.device, dtype=torch.float32)[None, :] - (crop_w - 1) / 2
-    cos, sin = math.cos(angle_rad), math.sin(angle_rad)
-    src_x = x0 + (crop_w - 1) / 2 + cos * xs - sin * ys
-    src_y = y0 + (crop_h - 1) / 2 + sin * xs + cos * ys - shift_px
-    # Sampling the source at y - shift moves the content down by shift.
-    grid = torch.stack([src_x * (2.0 / (width - 1)) - 1.0, src_y * (2.0 / (height - 1)) - 1.0], -1)
-    return F.grid_sample(right[None], grid[None], mode="bilinear", padding_mode="border", align_corners=True)[0]
+def _warp_right(window: torch.Tensor, crop_h: int, crop_w: int, shift_px, angle_rad) -> torch.Tensor:
+    """The crop window of each right view (``window``: ``(B, 3, crop_h + 2 margin, crop_w + 2 margin)``,
+    the window and a margin around it, edges replicated) shifted down by ``shift_px`` and rotated by
+    ``angle_rad`` (``(B,)``) about the window centre."""
+    batch, _, size_h, size_w = window.shape
+    device = window.device
+    # Pixels from the centre, which the window and the crop share (the grid's 0 with align_corners=True).
+    xs = torch.arange(crop_w, device=device, dtype=torch.float32) - (crop_w - 1) / 2
+    ys = torch.arange(crop_h, device=device, dtype=torch.float32) - (crop_h - 1) / 2
+    cos, sin = angle_rad.cos(), angle_rad.sin()
+    to_x, to_y = 2.0 / (size_w - 1), 2.0 / (size_h - 1)
+
+    def per_item(value: torch.Tensor) -> torch.Tensor:
+        return value.to(device=device, dtype=torch.float32)[:, None, None]
+
+    grid = torch.empty(batch, crop_h, crop_w, 2, device=device)
+    # The source of (x, y) is R (x, y) - (0, shift): sampling the source at y - shift moves the content down.
+    torch.add(per_item(cos * to_x) * xs, per_item(-sin * to_x) * ys[:, None], out=grid[..., 0])
+    torch.add(
+        per_item(sin * to_y) * xs, per_item(cos * to_y) * ys[:, None] - per_item(shift_px * to_y), out=grid[..., 1]
+    )
+    return F.grid_sample(window, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
 # --------------------------------------------------------------------------------------- colour
