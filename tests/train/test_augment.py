@@ -326,6 +326,11 @@ def test_grey_conversion_and_zero_saturation_give_grey_images():
         (lambda b: b.update(left=b["left"][:, :2], right=b["right"][:, :2]), "left and right"),
         (lambda b: b.update(disparity=b["disparity"][:, :-1]), "disparity of shape"),
         (lambda b: b.update(occluded=b["occluded"].float()), "bool mask"),
+        (lambda b: b.update(left=b["left"].numpy()), "'left' must be a torch tensor, got ndarray"),
+        (lambda b: b.update(disparity=b["disparity"].tolist()), "'disparity' must be a torch tensor, got list"),
+        # 8-bit views would be read as 0..255 and clipped to white by the colour steps
+        (lambda b: b.update(right=(b["right"] * 255).byte()), r"'right' must be float RGB in 0..1, got torch.uint8"),
+        (lambda b: b.update({key: value[:0] for key, value in b.items()}), "the batch is empty"),
     ],
 )
 def test_malformed_batches_raise_input_errors(change, message):
@@ -335,9 +340,15 @@ def test_malformed_batches_raise_input_errors(change, message):
         augment_batch(batch, seeded(), (32, 32))
 
 
-def test_bad_crop_size_raises_an_input_error():
-    with pytest.raises(InputError, match="crop_hw"):
-        augment_batch(shifted_pair(), seeded(), (0, 32))
+@pytest.mark.parametrize("crop_hw", [(0, 32), (32.0, 48), (32.5, 48), (True, 32), (32, 48, 1), "ab", 32])
+def test_bad_crop_size_raises_an_input_error(crop_hw):
+    with pytest.raises(InputError, match=r"crop_hw must be \(height, width\) of positive whole sizes"):
+        augment_batch(shifted_pair(), seeded(), crop_hw)
+
+
+def test_a_generator_that_is_not_one_raises_an_input_error():
+    with pytest.raises(InputError, match="generator must be a torch.Generator, got int"):
+        augment_batch(shifted_pair(), 0, (32, 32))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -25,6 +25,7 @@ Examples:
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -139,7 +140,7 @@ def augment_batch(
             float px (left view); optional bool masks ``(B, H, W)`` (e.g. ``"occluded"``); other
             values (not tensors) are passed through.
         generator: source of all randomness (any device).
-        crop_hw: output size ``(height, width)``.
+        crop_hw: output size ``(height, width)``, whole pixels.
         settings: ranges and probabilities; default :class:`AugmentSettings()`.
 
     Returns:
@@ -147,9 +148,13 @@ def augment_batch(
         with the width, masks ``(B, h, w)`` resampled with the disparity; ``"occluded"`` also marks the
         pixels whose match ``x - d`` falls left of the cropped right view (as the renderer marks those
         left of its right view).
+
+    Raises:
+        InputError: a missing key; views that are not float tensors (8-bit images are refused rather
+            than clipped); shapes that disagree; an empty batch; a bad ``crop_hw`` or ``generator``.
     """
     settings = settings or AugmentSettings()
-    left, right, disparity, masks = _check_batch(batch, crop_hw)
+    left, right, disparity, masks = _check_batch(batch, generator, crop_hw)
     draws = _draws(left.shape[0], generator, settings)
 
     geometry = _draw_geometry(draws, settings, left.shape[-2:], crop_hw)
@@ -166,23 +171,35 @@ def augment_batch(
     return {key: out[key] for key in batch}
 
 
-def _check_batch(batch: dict, crop_hw: tuple[int, int]):
+def _check_batch(batch: dict, generator, crop_hw: tuple[int, int]):
     for key in ("left", "right", "disparity"):
         if key not in batch:
             raise InputError(f"augment_batch: the batch has no '{key}' (keys: {sorted(batch)})")
+        if not isinstance(batch[key], torch.Tensor):
+            raise InputError(f"augment_batch: '{key}' must be a torch tensor, got {type(batch[key]).__name__}")
     left, right, disparity = batch["left"], batch["right"], batch["disparity"]
+    for key, image in (("left", left), ("right", right)):
+        # 8-bit images would be taken as 0..255 and clipped to white by the colour steps.
+        if not image.is_floating_point():
+            raise InputError(f"augment_batch: '{key}' must be float RGB in 0..1, got {image.dtype} (divide by 255?)")
     if left.ndim != 4 or left.shape[1] != 3 or right.shape != left.shape:
         raise InputError(
             f"augment_batch: expected left and right of shape (B, 3, H, W), got {tuple(left.shape)} and "
             f"{tuple(right.shape)}"
         )
     batch_size, _, height, width = left.shape
+    if batch_size == 0:
+        raise InputError("augment_batch: the batch is empty (0 pairs)")
     if tuple(disparity.shape) != (batch_size, height, width):
         raise InputError(
             f"augment_batch: expected disparity of shape {(batch_size, height, width)}, got {tuple(disparity.shape)}"
         )
-    if len(crop_hw) != 2 or min(crop_hw) < 1:
-        raise InputError(f"augment_batch: crop_hw must be (height, width) of positive sizes, got {crop_hw!r}")
+    sides = tuple(crop_hw) if isinstance(crop_hw, (tuple, list)) else ()
+    whole = [isinstance(side, numbers.Integral) and not isinstance(side, bool) for side in sides]
+    if len(sides) != 2 or not all(whole) or min(sides) < 1:
+        raise InputError(f"augment_batch: crop_hw must be (height, width) of positive whole sizes, got {crop_hw!r}")
+    if not isinstance(generator, torch.Generator):
+        raise InputError(f"augment_batch: generator must be a torch.Generator, got {type(generator).__name__}")
     masks = {}
     for key, value in batch.items():
         if key in ("left", "right", "disparity") or not isinstance(value, torch.Tensor):
