@@ -257,6 +257,20 @@ def test_the_number_of_tensor_operations_does_not_grow_with_the_batch():
     assert abs(counts[8] - counts[1]) <= 0.1 * counts[1], counts
 
 
+def test_nan_disparities_are_unknown_and_not_blended_with_known_ones():
+    """A nan (unknown, as the losses read it) is taken as the nearest value or not at all, exactly as a 0 is."""
+    zero = shifted_pair()
+    zero["disparity"][:, 30:50, 40:70] = 0.0
+    nan = {**zero, "disparity": torch.where(zero["disparity"] == 0, math.nan, zero["disparity"])}
+    settings = AugmentSettings.geometry_only(scale_log2=(0.1, 0.5), scale_prob=1.0, stretch_prob=1.0)
+    with_zero = augment_batch(zero, seeded(7), (72, 96), settings)["disparity"]
+    with_nan = augment_batch(nan, seeded(7), (72, 96), settings)["disparity"]
+    unknown = with_zero == 0
+    assert bool(unknown.any())
+    assert torch.equal(with_nan.isnan(), unknown)  # no nan spread into its neighbours
+    assert torch.equal(with_nan[~unknown], with_zero[~unknown])
+
+
 # ------------------------------------------------------------------------- right-view rectification
 def test_vertical_shift_moves_the_right_view_only_by_at_most_two_pixels():
     settings = AugmentSettings.geometry_only(scale_prob=0.0, stretch_prob=0.0, vertical_shift_prob=1.0)

@@ -60,8 +60,8 @@ class AugmentSettings:
         patch_prob: probability of occluding patches on the right view.
         patch_size_px: range of the side lengths of a patch.
         max_patches: largest number of patches.
-        invalid_below_px: disparities at or below this are "unknown" (0 in real datasets) and are not
-            interpolated with valid neighbours when rescaling.
+        invalid_below_px: disparities at or below this are "unknown" (0 in real datasets), as ``nan`` is,
+            and are not interpolated with valid neighbours when rescaling.
     """
 
     scale_log2: tuple[float, float] = (-0.2, 0.4)
@@ -379,7 +379,8 @@ def _resample_disparity(disparity: torch.Tensor, rows: torch.Tensor, cols: torch
     smooth surfaces, nearest across edges.
 
     Interpolating across a depth edge would invent disparities of neither surface; where the four
-    neighbours differ by more than 2 px, or one of them is unknown, the nearest one is taken instead.
+    neighbours differ by more than 2 px, or one of them is unknown (at most ``invalid_below`` or ``nan``),
+    the nearest one is taken instead.
     """
     _, height, width = disparity.shape
     r0, c0 = rows.floor().long(), cols.floor().long()
@@ -392,7 +393,7 @@ def _resample_disparity(disparity: torch.Tensor, rows: torch.Tensor, cols: torch
     smooth = torch.lerp(torch.lerp(d00, d01, wc), torch.lerp(d10, d11, wc), wr)
     lowest = torch.minimum(torch.minimum(d00, d01), torch.minimum(d10, d11))
     spread = torch.maximum(torch.maximum(d00, d01), torch.maximum(d10, d11)) - lowest
-    unknown = lowest <= invalid_below
+    unknown = ~(lowest > invalid_below)  # nan too: a nan neighbour would make the blend nan
     nearest = torch.where(wr < 0.5, torch.where(wc < 0.5, d00, d01), torch.where(wc < 0.5, d10, d11))
     return torch.where((spread > 2.0) | unknown, nearest, smooth)
 
