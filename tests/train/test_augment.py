@@ -257,6 +257,19 @@ def test_the_number_of_tensor_operations_does_not_grow_with_the_batch():
     assert abs(counts[8] - counts[1]) <= 0.1 * counts[1], counts
 
 
+def test_the_number_of_tensor_operations_does_not_grow_with_the_number_of_patches():
+    from rtstereo.profiling import count_operations
+
+    batch = shifted_pair(batch=4)
+
+    def launched(max_patches: int) -> int:
+        settings = AugmentSettings(patch_prob=1.0, max_patches=max_patches)
+        # Cropped to its own size, no item shrinks: the resize's taps are two wherever the draws fall.
+        return count_operations(lambda: augment_batch(batch, seeded(0), (HEIGHT, WIDTH), settings)).launched
+
+    assert launched(1) == launched(6)
+
+
 def test_nan_disparities_are_unknown_and_not_blended_with_known_ones():
     """A nan (unknown, as the losses read it) is taken as the nearest value or not at all, exactly as a 0 is."""
     zero = shifted_pair()

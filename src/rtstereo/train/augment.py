@@ -115,6 +115,12 @@ class _Uniforms:
         self.used += 1
         return self.values[:, self.used - 1]
 
+    def block(self, count: int) -> torch.Tensor:
+        """The next ``count`` columns at once, ``(B, count)``."""
+        assert self.used + count <= self.values.shape[1], f"out of uniforms ({self.values.shape[1]})"
+        self.used += count
+        return self.values[:, self.used - count : self.used]
+
     def between(self, lo: float, hi: float) -> torch.Tensor:
         return lo + (hi - lo) * self.next()
 
@@ -495,20 +501,23 @@ def _jitter(image: torch.Tensor, params: dict[str, torch.Tensor], settings: Augm
 
 # -------------------------------------------------------------------------------------- patches
 def _occluding_patches(right: torch.Tensor, draws: _Uniforms, settings: AugmentSettings) -> torch.Tensor:
-    """Fill up to ``max_patches`` random rectangles of the right view with its mean colour."""
+    """Fill up to ``max_patches`` random rectangles of the right view with its mean colour (every patch of
+    every item at once)."""
     batch_size, _, height, width = right.shape
+    device = right.device
     active = draws.chance(settings.patch_prob)
     count = torch.floor(draws.next() * settings.max_patches) + 1
     mean = right.mean((2, 3), keepdim=True)
-    ys = torch.arange(height, device=right.device)[None, :, None]
-    xs = torch.arange(width, device=right.device)[None, None, :]
-    covered = torch.zeros(batch_size, height, width, dtype=torch.bool, device=right.device)
-    for index in range(settings.max_patches):
-        patch_h = torch.minimum(draws.between(*settings.patch_size_px), torch.tensor(float(height))).round()
-        patch_w = torch.minimum(draws.between(*settings.patch_size_px), torch.tensor(float(width))).round()
-        top = torch.floor(draws.next() * (height - patch_h + 1))
-        left = torch.floor(draws.next() * (width - patch_w + 1))
-        on = (active & (count > index)).to(right.device)[:, None, None]
-        top, left, patch_h, patch_w = (v.to(right.device)[:, None, None] for v in (top, left, patch_h, patch_w))
-        covered |= on & (ys >= top) & (ys < top + patch_h) & (xs >= left) & (xs < left + patch_w)
+    # Four numbers per patch, patch after patch: height, width, top, left. Sizes and corners: (B, patches, 2).
+    numbers = draws.block(4 * settings.max_patches).view(batch_size, settings.max_patches, 4)
+    size_hw = torch.tensor([float(height), float(width)], dtype=torch.float64)
+    low, high = settings.patch_size_px
+    sides = torch.minimum(low + (high - low) * numbers[..., :2], size_hw).round()
+    first = torch.floor(numbers[..., 2:] * (size_hw - sides + 1))
+    first, end = first.to(device), (first + sides).to(device)
+    on = (active[:, None] & (count[:, None] > torch.arange(settings.max_patches))).to(device)
+    ys, xs = torch.arange(height, device=device), torch.arange(width, device=device)
+    rows = on[..., None] & (ys >= first[..., 0, None]) & (ys < end[..., 0, None])  # (B, patches, H)
+    cols = (xs >= first[..., 1, None]) & (xs < end[..., 1, None])  # (B, patches, W)
+    covered = (rows[..., :, None] & cols[..., None, :]).any(1)
     return torch.where(covered[:, None], mean, right)
