@@ -378,6 +378,15 @@ def test_a_generator_that_is_not_one_raises_an_input_error():
         augment_batch(shifted_pair(), 0, (32, 32))
 
 
+def test_no_value_of_the_images_goes_back_to_the_host():
+    """On a GPU each copy of a computed value to the host waits for the GPU. Tensors on the meta device
+    have shapes but no values, so any such copy (``.cpu()``, ``.item()``, ``bool()``) raises there."""
+    batch = {key: value.to("meta") for key, value in shifted_pair().items()}
+    settings = AugmentSettings(grey_prob=0.5, asymmetric_prob=0.5, patch_prob=1.0)  # every step, for some items
+    out = augment_batch(batch, seeded(), (64, 80), settings)
+    assert out["left"].is_meta and out["disparity"].shape == (2, 64, 80) and out["occluded"].dtype == torch.bool
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_runs_on_cuda_with_a_cpu_generator():
     batch = {key: value.cuda() for key, value in shifted_pair().items()}

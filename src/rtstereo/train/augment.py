@@ -489,9 +489,10 @@ def _jitter(image: torch.Tensor, params: dict[str, torch.Tensor], settings: Augm
         yiq = _RGB_TO_YIQ.double()
         hue = torch.linalg.inv(yiq) @ rotation @ yiq
         matrix = gain[:, None, None] * hue @ saturation
-        # Contrast pulls towards the mean grey of the brightened image: offset (1 - c) b mean.
-        mean = _grey(image).mean((1, 2, 3)).double().cpu()
-        offset = (1 - params["contrast"].double()) * params["brightness"].double() * mean
+        # Contrast pulls towards the mean grey of the brightened image: offset (1 - c) b mean. The mean stays
+        # on the images' device: copying it to the host would make a GPU wait for every view.
+        mean = _grey(image).mean((1, 2, 3)).double()
+        offset = ((1 - params["contrast"].double()) * params["brightness"].double()).to(mean.device) * mean
         x = torch.einsum("bij,bjhw->bihw", matrix.to(image), image) + offset.to(image)[:, None, None, None]
         x = x.clamp(0.0, 1.0)
     if settings.gamma != (1.0, 1.0):
