@@ -373,6 +373,33 @@ def test_bad_crop_size_raises_an_input_error(crop_hw):
         augment_batch(shifted_pair(), seeded(), crop_hw)
 
 
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (dict(max_patches=1.5), "max_patches: expected a whole number >= 0, got float 1.5"),
+        (dict(max_patches=-1), "max_patches: expected a whole number >= 0, got -1"),
+        (dict(scale_prob=1.5), r"scale_prob: expected a probability in \[0, 1\], got 1.5"),
+        (dict(patch_prob="0.5"), r"patch_prob: expected a probability in \[0, 1\], got str"),
+        (dict(brightness=1.5), r"brightness: expected a number in \[0, 1\]"),  # negative gains: black images
+        (dict(rotation_deg=math.nan), "rotation_deg: expected a number >= 0, got nan"),
+        (dict(invalid_below_px=math.inf), "invalid_below_px: expected a finite number"),
+        (dict(gamma=(0.0, 1.0)), r"gamma: expected a range \(low, high\) of numbers > 0"),  # x ** -1: beyond 1
+        (dict(gamma=1.0), r"gamma: expected a range \(low, high\) of numbers > 0, got 1.0"),
+        (dict(saturation=(-1.0, 1.0)), "saturation: expected a range"),
+        (dict(patch_size_px=(50.0, 100.0, 150.0)), "patch_size_px: expected a range"),
+        (dict(scale_log2=("a", 0.4)), "scale_log2: expected a range"),
+    ],
+)
+def test_bad_settings_raise_input_errors_naming_the_setting(setting, message):
+    with pytest.raises(InputError, match=message):
+        AugmentSettings(**setting)
+
+
+def test_settings_at_the_ends_of_their_ranges_are_taken():
+    AugmentSettings(scale_prob=0, patch_prob=1, brightness=1.0, max_patches=0, saturation=(0, 0), hue=0)
+    AugmentSettings.geometry_only(scale_log2=[-1, 1])
+
+
 def test_a_generator_that_is_not_one_raises_an_input_error():
     with pytest.raises(InputError, match="generator must be a torch.Generator, got int"):
         augment_batch(shifted_pair(), 0, (32, 32))

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..errors import InputError
+from ..errors import InputError, SettingError, require_number, require_whole
 
 # Luma weights (Rec. 601), for grey conversion and contrast.
 _LUMA = (0.299, 0.587, 0.114)
@@ -84,6 +84,31 @@ class AugmentSettings:
     max_patches: int = 2
     invalid_below_px: float = 0.0
 
+    def __post_init__(self) -> None:
+        # Bad values failed deep inside (max_patches=1.5: a TypeError of torch.rand; -1: an assertion) or
+        # passed without a word (gamma <= 0 or brightness > 1: images outside 0..1, or black).
+        for name in _PROBABILITIES:
+            _require_range(self, name, 0.0, 1.0, "a probability in [0, 1]")
+        for name in ("brightness", "contrast"):
+            _require_range(self, name, 0.0, 1.0, "a number in [0, 1]")
+        for name in ("stretch_log2", "hue", "vertical_shift_px", "rotation_deg"):
+            _require_range(self, name, 0.0, math.inf, "a number >= 0")
+        _require_range(self, "invalid_below_px", -math.inf, math.inf, "a finite number")
+        ranges = {
+            "scale_log2": (lambda bound: True, "numbers"),
+            "saturation": (lambda bound: bound >= 0, "numbers >= 0"),
+            "gamma": (lambda bound: bound > 0, "numbers > 0"),
+            "patch_size_px": (lambda bound: bound > 0, "sizes > 0"),
+        }
+        for name, (allowed, what) in ranges.items():
+            value = getattr(self, name)
+            pair = value if isinstance(value, (tuple, list)) and len(value) == 2 else ()
+            bounds = [require_number(bound, name, f"a range (low, high) of {what}") for bound in pair]
+            if len(bounds) != 2 or not all(math.isfinite(bound) and allowed(bound) for bound in bounds):
+                raise SettingError(name, f"expected a range (low, high) of {what}, got {value!r}")
+        if require_whole(self.max_patches, "max_patches", "a whole number >= 0") < 0:
+            raise SettingError("max_patches", f"expected a whole number >= 0, got {self.max_patches!r}")
+
     @classmethod
     def geometry_only(cls, **overrides) -> AugmentSettings:
         """Scale, stretch and crop only: no colour changes, right-view errors or patches."""
@@ -100,6 +125,23 @@ class AugmentSettings:
         )
         values.update(overrides)
         return cls(**values)
+
+
+_PROBABILITIES = (
+    "scale_prob",
+    "stretch_prob",
+    "asymmetric_prob",
+    "grey_prob",
+    "vertical_shift_prob",
+    "rotation_prob",
+    "patch_prob",
+)
+
+
+def _require_range(settings: AugmentSettings, name: str, low: float, high: float, expected: str) -> None:
+    value = require_number(getattr(settings, name), name, expected)
+    if not (low <= value <= high and math.isfinite(value)):
+        raise SettingError(name, f"expected {expected}, got {value!r}")
 
 
 class _Uniforms:
