@@ -270,6 +270,18 @@ def test_the_number_of_tensor_operations_does_not_grow_with_the_number_of_patche
     assert launched(1) == launched(6)
 
 
+def test_a_strong_shrink_takes_no_copy_of_the_image_per_filter_tap():
+    from torch.profiler import ProfilerActivity, profile
+
+    batch = shifted_pair(batch=2)
+    # 96x128 to 12x16: 17 taps per output pixel; all of them at once took 17 copies of the crop's rows.
+    settings = AugmentSettings.geometry_only(scale_log2=(-3.0, -3.0), scale_prob=1.0, stretch_prob=0.0)
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiled:
+        augment_batch(batch, seeded(0), (12, 16), settings)
+    largest = max(event.cpu_memory_usage for event in profiled.events())
+    assert largest <= batch["left"].numel() * 4 // 4, largest  # a quarter of one view's bytes
+
+
 def test_nan_disparities_are_unknown_and_not_blended_with_known_ones():
     """A nan (unknown, as the losses read it) is taken as the nearest value or not at all, exactly as a 0 is."""
     zero = shifted_pair()

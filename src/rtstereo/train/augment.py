@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -375,27 +376,32 @@ def _separable(images: torch.Tensor, row_taps, row_weights, col_taps, col_weight
     """
     batch, channels, height, width = images.shape
     device = images.device
-    # Rows: whole source rows, picked with one index_select over the flattened (item, channel, row) axis.
-    planes = height * torch.arange(batch * channels, device=device).view(batch, channels, 1, 1)
-    rows = images.reshape(-1, width).index_select(0, (planes + row_taps.to(device)[:, None]).reshape(-1))
-    out = _weighted_taps(
-        rows.view(batch, channels, *row_taps.shape[1:], width), row_weights.to(images)[:, None, :, :, None]
-    )
-    # Columns: a gather along those rows, taps outermost so that each tap is one slab.
-    count, taps = col_taps.shape[1:]
-    index = col_taps.to(device).transpose(1, 2).reshape(batch, 1, 1, taps * count)
-    cols = out.gather(3, index.expand(-1, channels, out.shape[2], -1)).view(*out.shape[:3], taps, count)
-    return _weighted_taps(cols, col_weights.to(images).transpose(1, 2)[:, None, None])
+    row_taps, col_taps = row_taps.to(device), col_taps.to(device)
+    # Rows: whole source rows, one index_select per tap over the flattened (item, channel, row) axis.
+    flat = images.reshape(-1, width)
+    planes = height * torch.arange(batch * channels, device=device).view(batch, channels, 1)
+
+    def row_tap(tap: int) -> torch.Tensor:
+        picks = (planes + row_taps[:, None, :, tap]).reshape(-1)
+        return flat.index_select(0, picks).view(batch, channels, -1, width)
+
+    rows = _weighted_taps(row_tap, row_weights.to(images)[:, None, :, None])
+
+    # Columns: a gather along those rows per tap.
+    def col_tap(tap: int) -> torch.Tensor:
+        return rows.gather(3, col_taps[:, None, None, :, tap].expand(-1, channels, rows.shape[2], -1))
+
+    return _weighted_taps(col_tap, col_weights.to(images)[:, None, None])
 
 
-def _weighted_taps(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Sum over dimension 3 (the taps) of ``values * weights``: a few taps, a few fused multiply-adds
-    (a reduction over a short axis is several times slower on a CPU)."""
-    if values.shape[3] == 2:  # weights 1 - w and w (they sum to 1): one pass, as bilinear interpolation
-        return torch.lerp(values[:, :, :, 0], values[:, :, :, 1], weights[:, :, :, 1])
-    out = values[:, :, :, 0] * weights[:, :, :, 0]
-    for tap in range(1, values.shape[3]):
-        out.addcmul_(values[:, :, :, tap], weights[:, :, :, tap])
+def _weighted_taps(tap: Callable[[int], torch.Tensor], weights: torch.Tensor) -> torch.Tensor:
+    """The sum over taps ``k`` of ``tap(k) * weights[..., k]``, one tap at a time: a shrink by a large factor
+    has many taps, and all of them at once would take that many copies of the image."""
+    if weights.shape[-1] == 2:  # weights 1 - w and w (they sum to 1): one pass, as bilinear interpolation
+        return torch.lerp(tap(0), tap(1), weights[..., 1])
+    out = tap(0) * weights[..., 0]
+    for index in range(1, weights.shape[-1]):
+        out.addcmul_(tap(index), weights[..., index])
     return out
 
 
