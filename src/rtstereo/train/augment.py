@@ -11,7 +11,8 @@ One entry point, :func:`augment_batch`, applies in order:
    fill in those matches from context.
 
 Everything random comes from the ``torch.Generator`` given, so a batch is augmented the same way
-every time.
+every time. Every step works on the whole batch at once (each item's sizes, offsets and angles are
+``(B,)`` tensors), so the number of tensor operations does not grow with the batch size.
 
 Examples:
     >>> import torch
