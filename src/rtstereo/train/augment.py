@@ -190,7 +190,9 @@ def augment_batch(
             float px (left view); optional bool masks ``(B, H, W)`` (e.g. ``"occluded"``); other
             values (not tensors) are passed through.
         generator: source of all randomness (any device).
-        crop_hw: output size ``(height, width)``, whole pixels.
+        crop_hw: output size ``(height, width)``, whole pixels. An item that its random scale would make
+            smaller than the crop is scaled no further than to cover it (a pair smaller than the crop is
+            enlarged to it), so that a crop holds image pixels only.
         settings: ranges and probabilities; default :class:`AugmentSettings()`.
 
     Returns:
