@@ -319,20 +319,29 @@ def _attempt(function):
 # ------------------------------------------------------------------------------ the driver side
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: %(default)s)")
-    parser.add_argument("--batch-sizes", default=None, help="comma-separated (default: the recipe's batch size)")
-    parser.add_argument("--sizes", default=None, help="comma-separated HxW (default: the recipe's crop and 256x512)")
+    parser.add_argument("--device", default="cpu", type=_device, help="cpu or cuda (default: %(default)s)")
+    parser.add_argument(
+        "--batch-sizes", default=None, type=_whole_list, help="comma-separated (default: the recipe's batch size)"
+    )
+    parser.add_argument(
+        "--sizes", default=None, type=size_list, help="comma-separated HxW (default: the recipe's crop and 256x512)"
+    )
     parser.add_argument("--recipe", default=str(REPO / "training" / "default.yaml"), help="training recipe (YAML)")
-    parser.add_argument("--steps", type=int, default=5, help="timed calls or steps per figure (default: %(default)s)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed train steps first (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads on CPU, 0 = torch's (default: 2)")
+    steps_help = "timed calls or steps per figure (default: %(default)s)"
+    parser.add_argument("--steps", type=_whole(1), default=5, help=steps_help)
+    parser.add_argument("--warmup", type=_whole(0), default=2, help="untimed train steps first (default: %(default)s)")
+    parser.add_argument("--threads", type=_whole(0), default=2, help="torch threads on CPU, 0 = torch's (default: 2)")
     parser.add_argument("--baseline-commit", help="also measure this git revision's code (e.g. edbc63b)")
     parser.add_argument(
-        "--baseline-steps", type=int, default=3, help="timed calls or steps of the baseline (default: %(default)s)"
+        "--baseline-steps",
+        type=_whole(1),
+        default=3,
+        help="timed calls or steps of the baseline (default: %(default)s)",
     )
     parser.add_argument(
         "--figures",
         default=",".join(FIGURES),
+        type=_figures,
         help="comma-separated subset of %(default)s (e.g. render: the renderer alone, in a minute or two)",
     )
     parser.add_argument("--compile", action="store_true", help="also measure the step and loop under torch.compile")
@@ -367,7 +376,48 @@ def read_recipe(path: str) -> dict:
 
 
 def size_list(text: str) -> list[tuple[int, int]]:
-    return [tuple(int(v) for v in item.lower().split("x")) for item in text.split(",") if item.strip()]
+    """``"160x320,256x512"`` as ``[(160, 320), (256, 512)]``; anything else is a usage error (exit code 2)."""
+    sizes = []
+    for item in filter(None, (item.strip() for item in text.split(","))):
+        sides = item.lower().split("x")
+        if len(sides) != 2 or not all(side.strip().isdigit() and int(side) > 0 for side in sides):
+            raise argparse.ArgumentTypeError(f"expected sizes HxW such as 160x320, got {item!r}")
+        sizes.append((int(sides[0]), int(sides[1])))
+    if not sizes:
+        raise argparse.ArgumentTypeError(f"expected sizes HxW such as 160x320, got {text!r}")
+    return sizes
+
+
+def _whole(low: int):
+    """An argparse type: a whole number >= ``low``."""
+
+    def parse(text: str) -> int:
+        value = int(text) if text.strip().lstrip("-").isdigit() else None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _whole_list(text: str) -> list[int]:
+    values = [item.strip() for item in text.split(",") if item.strip()]
+    if not values or not all(value.isdigit() and int(value) > 0 for value in values):
+        raise argparse.ArgumentTypeError(f"expected comma-separated batch sizes >= 1, got {text!r}")
+    return [int(value) for value in values]
+
+
+def _figures(text: str) -> list[str]:
+    figures = [figure.strip() for figure in text.split(",") if figure.strip()]
+    if not figures or set(figures) - set(FIGURES):
+        raise argparse.ArgumentTypeError(f"expected a subset of {','.join(FIGURES)}, got {text!r}")
+    return figures
+
+
+def _device(text: str) -> str:
+    if text != "cpu" and not re.fullmatch(r"cuda(:\d+)?", text):
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda or cuda:N, got {text!r}")
+    return text
 
 
 def extract_source(revision: str, folder: Path) -> Path:
@@ -481,12 +531,9 @@ def main(argv: list[str] | None = None) -> int:
     from rtstereo.bench import machine_info
 
     recipe = read_recipe(args.recipe)
-    sizes = size_list(args.sizes) if args.sizes else list(dict.fromkeys([tuple(recipe["crop_hw"]), (256, 512)]))
-    batch_sizes = [int(b) for b in args.batch_sizes.split(",")] if args.batch_sizes else [int(recipe["batch_size"])]
-    figures = [figure.strip() for figure in args.figures.split(",") if figure.strip()]
-    unknown = sorted(set(figures) - set(FIGURES))
-    if unknown or not figures:
-        raise SystemExit(f"--figures: expected a subset of {','.join(FIGURES)}, got {args.figures!r}")
+    sizes = args.sizes or list(dict.fromkeys([tuple(recipe["crop_hw"]), (256, 512)]))
+    batch_sizes = args.batch_sizes or [int(recipe["batch_size"])]
+    figures = args.figures  # argparse parses a string default with the option's type too
     scene_max_disp = float(min(recipe.get("data_max_disp") or 192, recipe["settings"].get("max_disp", 192)))
     report: dict[str, Any] = {
         "machine": machine_info(args.device),

@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 RECIPE = BENCHMARKS.parent / "training" / "default.yaml"
 
@@ -108,3 +110,36 @@ def test_compile_ab_alternates_eager_and_compiled_steps_and_writes_its_tables(tm
     assert set(report["medians"]) == {"eager", "compiled"}
     text = report_file.with_suffix(".md").read_text()
     assert "| eager |" in text and "| compiled |" in text and "Eager / compiled" in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--batch-sizes", "0"], "--batch-sizes: expected comma-separated batch sizes >= 1, got '0'"),
+        (["--batch-sizes", "8,x"], "--batch-sizes: expected comma-separated batch sizes >= 1"),
+        (["--sizes", "160x"], "--sizes: expected sizes HxW such as 160x320, got '160x'"),
+        (["--sizes", "0x320"], "--sizes: expected sizes HxW"),
+        (["--steps", "0"], "--steps: expected a whole number >= 1, got '0'"),
+        (["--baseline-steps", "two"], "--baseline-steps: expected a whole number >= 1"),
+        (["--threads", "-1"], "--threads: expected a whole number >= 0"),
+        (["--warmup", "1.5"], "--warmup: expected a whole number >= 0"),
+        (["--device", "tpu"], "--device: expected cpu, cuda or cuda:N, got 'tpu'"),
+        (["--figures", "augment,bogus"], "--figures: expected a subset of render,augment,step,end_to_end"),
+    ],
+)
+def test_throughput_refuses_bad_options_as_usage_errors(argv, said, capsys):
+    """They ran before: every figure failed in its worker, or a traceback came, and a results file of errors
+    was written."""
+    script = _script("train_throughput")
+    with pytest.raises(SystemExit) as exit_info:
+        script.parse_args(argv)
+    assert exit_info.value.code == 2
+    assert said in capsys.readouterr().err
+
+
+def test_throughput_options_are_parsed_into_values():
+    script = _script("train_throughput")
+    args = script.parse_args(["--sizes", "160x320, 256X512", "--batch-sizes", "1,8", "--device", "cuda:1"])
+    assert args.sizes == [(160, 320), (256, 512)] and args.batch_sizes == [1, 8] and args.device == "cuda:1"
+    assert script.parse_args([]).figures == ["render", "augment", "step", "end_to_end"]
+    assert script.parse_args(["--figures", "augment"]).figures == ["augment"]

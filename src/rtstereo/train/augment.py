@@ -11,7 +11,8 @@ One entry point, :func:`augment_batch`, applies in order:
    fill in those matches from context.
 
 Everything random comes from the ``torch.Generator`` given, so a batch is augmented the same way
-every time.
+every time. Every step works on the whole batch at once (each item's sizes, offsets and angles are
+``(B,)`` tensors), so the number of tensor operations does not grow with the batch size.
 
 Examples:
     >>> import torch
@@ -25,12 +26,14 @@ Examples:
 from __future__ import annotations
 
 import math
+import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from ..errors import InputError
+from ..errors import InputError, SettingError, require_number, require_whole
 
 # Luma weights (Rec. 601), for grey conversion and contrast.
 _LUMA = (0.299, 0.587, 0.114)
@@ -59,8 +62,8 @@ class AugmentSettings:
         patch_prob: probability of occluding patches on the right view.
         patch_size_px: range of the side lengths of a patch.
         max_patches: largest number of patches.
-        invalid_below_px: disparities at or below this are "unknown" (0 in real datasets) and are not
-            interpolated with valid neighbours when rescaling.
+        invalid_below_px: disparities at or below this are "unknown" (0 in real datasets), as ``nan`` is,
+            and are not interpolated with valid neighbours when rescaling.
     """
 
     scale_log2: tuple[float, float] = (-0.2, 0.4)
@@ -83,6 +86,31 @@ class AugmentSettings:
     max_patches: int = 2
     invalid_below_px: float = 0.0
 
+    def __post_init__(self) -> None:
+        # Bad values failed deep inside (max_patches=1.5: a TypeError of torch.rand; -1: an assertion) or
+        # passed without a word (gamma <= 0 or brightness > 1: images outside 0..1, or black).
+        for name in _PROBABILITIES:
+            _require_range(self, name, 0.0, 1.0, "a probability in [0, 1]")
+        for name in ("brightness", "contrast"):
+            _require_range(self, name, 0.0, 1.0, "a number in [0, 1]")
+        for name in ("stretch_log2", "hue", "vertical_shift_px", "rotation_deg"):
+            _require_range(self, name, 0.0, math.inf, "a number >= 0")
+        _require_range(self, "invalid_below_px", -math.inf, math.inf, "a finite number")
+        ranges = {
+            "scale_log2": (lambda bound: True, "numbers"),
+            "saturation": (lambda bound: bound >= 0, "numbers >= 0"),
+            "gamma": (lambda bound: bound > 0, "numbers > 0"),
+            "patch_size_px": (lambda bound: bound > 0, "sizes > 0"),
+        }
+        for name, (allowed, what) in ranges.items():
+            value = getattr(self, name)
+            pair = value if isinstance(value, (tuple, list)) and len(value) == 2 else ()
+            bounds = [require_number(bound, name, f"a range (low, high) of {what}") for bound in pair]
+            if len(bounds) != 2 or not all(math.isfinite(bound) and allowed(bound) for bound in bounds):
+                raise SettingError(name, f"expected a range (low, high) of {what}, got {value!r}")
+        if require_whole(self.max_patches, "max_patches", "a whole number >= 0") < 0:
+            raise SettingError("max_patches", f"expected a whole number >= 0, got {self.max_patches!r}")
+
     @classmethod
     def geometry_only(cls, **overrides) -> AugmentSettings:
         """Scale, stretch and crop only: no colour changes, right-view errors or patches."""
@@ -101,6 +129,23 @@ class AugmentSettings:
         return cls(**values)
 
 
+_PROBABILITIES = (
+    "scale_prob",
+    "stretch_prob",
+    "asymmetric_prob",
+    "grey_prob",
+    "vertical_shift_prob",
+    "rotation_prob",
+    "patch_prob",
+)
+
+
+def _require_range(settings: AugmentSettings, name: str, low: float, high: float, expected: str) -> None:
+    value = require_number(getattr(settings, name), name, expected)
+    if not (low <= value <= high and math.isfinite(value)):
+        raise SettingError(name, f"expected {expected}, got {value!r}")
+
+
 class _Uniforms:
     """Per-item uniform numbers in [0, 1), drawn up front in one call so the stream never depends on
     which branches run; ``next()`` hands out one column ``(B,)`` at a time."""
@@ -114,11 +159,22 @@ class _Uniforms:
         self.used += 1
         return self.values[:, self.used - 1]
 
+    def block(self, count: int) -> torch.Tensor:
+        """The next ``count`` columns at once, ``(B, count)``."""
+        assert self.used + count <= self.values.shape[1], f"out of uniforms ({self.values.shape[1]})"
+        self.used += count
+        return self.values[:, self.used - count : self.used]
+
     def between(self, lo: float, hi: float) -> torch.Tensor:
         return lo + (hi - lo) * self.next()
 
     def chance(self, prob: float) -> torch.Tensor:
         return self.next() < prob
+
+
+def _draws(batch_size: int, generator: torch.Generator, settings: AugmentSettings) -> _Uniforms:
+    """All the uniform numbers of one call of :func:`augment_batch`, in the order its steps take them."""
+    return _Uniforms(batch_size, 24 + 4 * settings.max_patches, generator)
 
 
 def augment_batch(
@@ -134,7 +190,9 @@ def augment_batch(
             float px (left view); optional bool masks ``(B, H, W)`` (e.g. ``"occluded"``); other
             values (not tensors) are passed through.
         generator: source of all randomness (any device).
-        crop_hw: output size ``(height, width)``.
+        crop_hw: output size ``(height, width)``, whole pixels. An item that its random scale would make
+            smaller than the crop is scaled no further than to cover it (a pair smaller than the crop is
+            enlarged to it), so that a crop holds image pixels only.
         settings: ranges and probabilities; default :class:`AugmentSettings()`.
 
     Returns:
@@ -142,13 +200,17 @@ def augment_batch(
         with the width, masks ``(B, h, w)`` resampled with the disparity; ``"occluded"`` also marks the
         pixels whose match ``x - d`` falls left of the cropped right view (as the renderer marks those
         left of its right view).
+
+    Raises:
+        InputError: a missing key; views that are not float tensors (8-bit images are refused rather
+            than clipped); shapes that disagree; an empty batch; a bad ``crop_hw`` or ``generator``.
     """
     settings = settings or AugmentSettings()
-    left, right, disparity, masks = _check_batch(batch, crop_hw)
-    batch_size = left.shape[0]
-    draws = _Uniforms(batch_size, 24 + 4 * settings.max_patches, generator)
+    left, right, disparity, masks = _check_batch(batch, generator, crop_hw)
+    draws = _draws(left.shape[0], generator, settings)
 
-    left, right, disparity, masks = _scale_and_crop(left, right, disparity, masks, crop_hw, draws, settings)
+    geometry = _draw_geometry(draws, settings, left.shape[-2:], crop_hw)
+    left, right, disparity, masks = _scale_and_crop(left, right, disparity, masks, crop_hw, geometry, settings)
     if "occluded" in masks:
         # The right view is cut at the same columns as the left: matches left of the cut are gone too.
         columns = torch.arange(disparity.shape[-1], device=disparity.device, dtype=disparity.dtype)
@@ -161,23 +223,35 @@ def augment_batch(
     return {key: out[key] for key in batch}
 
 
-def _check_batch(batch: dict, crop_hw: tuple[int, int]):
+def _check_batch(batch: dict, generator, crop_hw: tuple[int, int]):
     for key in ("left", "right", "disparity"):
         if key not in batch:
             raise InputError(f"augment_batch: the batch has no '{key}' (keys: {sorted(batch)})")
+        if not isinstance(batch[key], torch.Tensor):
+            raise InputError(f"augment_batch: '{key}' must be a torch tensor, got {type(batch[key]).__name__}")
     left, right, disparity = batch["left"], batch["right"], batch["disparity"]
+    for key, image in (("left", left), ("right", right)):
+        # 8-bit images would be taken as 0..255 and clipped to white by the colour steps.
+        if not image.is_floating_point():
+            raise InputError(f"augment_batch: '{key}' must be float RGB in 0..1, got {image.dtype} (divide by 255?)")
     if left.ndim != 4 or left.shape[1] != 3 or right.shape != left.shape:
         raise InputError(
             f"augment_batch: expected left and right of shape (B, 3, H, W), got {tuple(left.shape)} and "
             f"{tuple(right.shape)}"
         )
     batch_size, _, height, width = left.shape
+    if batch_size == 0:
+        raise InputError("augment_batch: the batch is empty (0 pairs)")
     if tuple(disparity.shape) != (batch_size, height, width):
         raise InputError(
             f"augment_batch: expected disparity of shape {(batch_size, height, width)}, got {tuple(disparity.shape)}"
         )
-    if len(crop_hw) != 2 or min(crop_hw) < 1:
-        raise InputError(f"augment_batch: crop_hw must be (height, width) of positive sizes, got {crop_hw!r}")
+    sides = tuple(crop_hw) if isinstance(crop_hw, (tuple, list)) else ()
+    whole = [isinstance(side, numbers.Integral) and not isinstance(side, bool) for side in sides]
+    if len(sides) != 2 or not all(whole) or min(sides) < 1:
+        raise InputError(f"augment_batch: crop_hw must be (height, width) of positive whole sizes, got {crop_hw!r}")
+    if not isinstance(generator, torch.Generator):
+        raise InputError(f"augment_batch: generator must be a torch.Generator, got {type(generator).__name__}")
     masks = {}
     for key, value in batch.items():
         if key in ("left", "right", "disparity") or not isinstance(value, torch.Tensor):
@@ -192,9 +266,24 @@ def _check_batch(batch: dict, crop_hw: tuple[int, int]):
 
 
 # ------------------------------------------------------------------------------------- geometry
-def _scale_and_crop(left, right, disparity, masks, crop_hw, draws: _Uniforms, settings: AugmentSettings):
-    batch_size, _, height, width = left.shape
+@dataclass(frozen=True)
+class _Geometry:
+    """Each item's geometry, ``(B,)`` float64 CPU tensors: the size it is resized to (whole pixels), the top
+    left corner of its crop in the resized image, and the right view's downward shift and rotation."""
+
+    new_h: torch.Tensor
+    new_w: torch.Tensor
+    y0: torch.Tensor
+    x0: torch.Tensor
+    shift_px: torch.Tensor
+    angle_rad: torch.Tensor
+
+
+def _draw_geometry(draws: _Uniforms, settings: AugmentSettings, size_hw: tuple[int, int], crop_hw: tuple[int, int]):
+    """Scale, stretch, crop position, shift and rotation of every item of a batch of ``size_hw`` pairs."""
+    height, width = size_hw
     crop_h, crop_w = crop_hw
+    batch_size = draws.values.shape[0]
     scaled = draws.chance(settings.scale_prob)
     scale = torch.where(scaled, 2.0 ** draws.between(*settings.scale_log2), torch.ones(batch_size, dtype=torch.float64))
     stretched = draws.chance(settings.stretch_prob)
@@ -210,48 +299,132 @@ def _scale_and_crop(left, right, disparity, masks, crop_hw, draws: _Uniforms, se
         draws.between(-settings.rotation_deg, settings.rotation_deg) * (math.pi / 180.0),
         0.0,
     )
-
-    outputs = {"left": [], "right": [], "disparity": [], **{key: [] for key in masks}}
-    for b in range(batch_size):
-        # Never smaller than the crop: a crop is always filled with real pixels.
-        new_h = max(crop_h, round(height * float(scale[b])))
-        new_w = max(crop_w, round(width * float(scale[b] * stretch[b])))
-        y0 = int(float(crop_y[b]) * (new_h - crop_h + 1))
-        x0 = int(float(crop_x[b]) * (new_w - crop_w + 1))
-        window = (slice(y0, y0 + crop_h), slice(x0, x0 + crop_w))
-        left_b = _resize_image(left[b], new_h, new_w)
-        right_b = _resize_image(right[b], new_h, new_w)
-        outputs["left"].append(left_b[:, window[0], window[1]])
-        outputs["right"].append(_right_window(right_b, y0, x0, crop_h, crop_w, float(shift_px[b]), float(angle_rad[b])))
-        rows, cols = _source_grid(height, new_h, y0, crop_h), _source_grid(width, new_w, x0, crop_w)
-        outputs["disparity"].append(
-            _resample_disparity(disparity[b], rows, cols, settings.invalid_below_px) * (new_w / width)
-        )
-        for key, mask in masks.items():
-            pick_rows, pick_cols = (
-                _nearest(rows, height).to(mask.device),
-                _nearest(cols, width).to(mask.device),
-            )
-            outputs[key].append(mask[b].index_select(0, pick_rows).index_select(1, pick_cols))
-    left_out = torch.stack(outputs.pop("left"))
-    right_out = torch.stack(outputs.pop("right"))
-    disparity_out = torch.stack(outputs.pop("disparity"))
-    return left_out, right_out, disparity_out, {key: torch.stack(value) for key, value in outputs.items()}
+    # Never smaller than the crop: a crop is always filled with real pixels.
+    new_h = (height * scale).round().clamp(min=crop_h)
+    new_w = (width * (scale * stretch)).round().clamp(min=crop_w)
+    y0 = (crop_y * (new_h - crop_h + 1)).floor()
+    x0 = (crop_x * (new_w - crop_w + 1)).floor()
+    return _Geometry(new_h, new_w, y0, x0, shift_px, angle_rad)
 
 
-def _resize_image(image: torch.Tensor, new_h: int, new_w: int) -> torch.Tensor:
-    """Bilinear resize of ``(3, H, W)``, low-passed when shrinking (no aliasing)."""
-    height, width = image.shape[-2:]
-    if (new_h, new_w) == (height, width):
-        return image
-    shrinking = new_h < height or new_w < width
-    return F.interpolate(image[None], (new_h, new_w), mode="bilinear", align_corners=False, antialias=shrinking)[0]
+def _scale_and_crop(left, right, disparity, masks, crop_hw, geometry: _Geometry, settings: AugmentSettings):
+    """Rescale, stretch and crop every item, and shift and rotate its right view, in one set of tensor
+    operations for the whole batch (each item's sizes and offsets are ``(B,)`` tensors, not Python numbers)."""
+    height, width = left.shape[-2:]
+    crop_h, crop_w = crop_hw
+    new_h, new_w, y0, x0 = geometry.new_h, geometry.new_w, geometry.y0, geometry.x0
+    shift_px, angle_rad = geometry.shift_px, geometry.angle_rad
+
+    # The right view's shift and rotation sample around its window: resize a margin that covers them.
+    warps = settings.vertical_shift_prob > 0 or settings.rotation_prob > 0
+    margin = _warp_margin(crop_h, crop_w, shift_px, angle_rad) if warps else 0
+    rows = y0[:, None] + torch.arange(-margin, crop_h + margin, dtype=torch.float64)
+    cols = x0[:, None] + torch.arange(-margin, crop_w + margin, dtype=torch.float64)
+    row_taps, row_weights = _resize_taps(height, new_h, rows)
+    col_taps, col_weights = _resize_taps(width, new_w, cols)
+    inner = (slice(margin, margin + crop_h), slice(margin, margin + crop_w))
+    left_out = _separable(
+        left, row_taps[:, inner[0]], row_weights[:, inner[0]], col_taps[:, inner[1]], col_weights[:, inner[1]]
+    )
+    right_out = _separable(right, row_taps, row_weights, col_taps, col_weights)
+    if warps:
+        warped = ((shift_px != 0) | (angle_rad != 0)).to(right.device)[:, None, None, None]
+        turned = _warp_right(right_out, crop_h, crop_w, shift_px, angle_rad)
+        right_out = torch.where(warped, turned, right_out[:, :, inner[0], inner[1]])
+
+    source_rows = _source_grid(height, new_h, y0, crop_h)
+    source_cols = _source_grid(width, new_w, x0, crop_w)
+    width_factor = (new_w / width).to(disparity)[:, None, None]
+    disparity_out = _resample_disparity(disparity, source_rows, source_cols, settings.invalid_below_px) * width_factor
+    pick_rows, pick_cols = _nearest(source_rows, height), _nearest(source_cols, width)
+    masks_out = {key: _pick(mask, pick_rows, pick_cols) for key, mask in masks.items()}
+    return left_out, right_out, disparity_out, masks_out
 
 
-def _source_grid(size: int, new_size: int, start: int, count: int) -> torch.Tensor:
-    """Source coordinates (pixel centres, align_corners=False) of output pixels ``start .. start+count``."""
-    out = torch.arange(start, start + count, dtype=torch.float64)
-    return ((out + 0.5) * (size / new_size) - 0.5).clamp(0.0, size - 1.0)
+def _warp_margin(crop_h: int, crop_w: int, shift_px: torch.Tensor, angle_rad: torch.Tensor) -> int:
+    """Whole pixels by which the right view's shift and rotation (``(B,)``) move any pixel of the window,
+    plus one for the bilinear neighbour."""
+    half = (crop_h - 1) / 2, (crop_w - 1) / 2
+    sin, slack = angle_rad.sin().abs(), 1 - angle_rad.cos()
+    along_x = slack * half[1] + sin * half[0]
+    along_y = sin * half[1] + slack * half[0] + shift_px.abs()
+    return math.ceil(float(torch.maximum(along_x, along_y).max())) + 1
+
+
+def _resize_taps(size: int, new_size: torch.Tensor, out_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Source pixels ``(B, N, K)`` and weights ``(B, N, K)`` (float64, summing to 1) of output pixels
+    ``out_index`` ``(B, N)`` of an axis of ``size`` px resized to ``new_size`` ``(B,)`` px.
+
+    PyTorch's antialiased bilinear filter: output pixel ``i`` is centred at ``scale (i + 0.5)`` in the
+    source (align_corners=False) and takes the source pixels within ``support = max(scale, 1)`` of it,
+    weighted by a triangle of that half-width and normalised over the pixels inside the image.
+    """
+    scale = torch.full_like(new_size, float(size)).div(new_size)[:, None, None]
+    support = scale.clamp(min=1.0)
+    out_index = torch.minimum(out_index.clamp(min=0.0), new_size[:, None] - 1)
+    centre = scale * (out_index[..., None] + 0.5)
+    first = (centre - support + 0.5).trunc().clamp(min=0.0)
+    end = (centre + support + 0.5).trunc().clamp(max=float(size))
+    taps = first + torch.arange(int((end - first).max()), dtype=torch.float64)
+    weights = (1.0 - ((taps + 0.5 - centre) / support).abs()).clamp(min=0.0) * (taps < end)
+    return taps.clamp(max=size - 1).long(), weights / weights.sum(-1, keepdim=True)
+
+
+def _separable(images: torch.Tensor, row_taps, row_weights, col_taps, col_weights) -> torch.Tensor:
+    """A separable filter with per-item taps, ``(B, C, H, W)`` to ``(B, C, N, M)``: ``out[b, c, n, m]`` is the sum
+    over ``k, l`` of ``row_weights[b, n, k] col_weights[b, m, l] images[b, c, row_taps[b, n, k], col_taps[b, m, l]]``
+    (taps: ``(B, N, K)`` and ``(B, M, L)`` long, weights float64).
+
+    A weight of exactly 1 and the others 0 copies the source pixel bit for bit.
+    """
+    batch, channels, height, width = images.shape
+    device = images.device
+    row_taps, col_taps = row_taps.to(device), col_taps.to(device)
+    # Rows: whole source rows, one index_select per tap over the flattened (item, channel, row) axis.
+    flat = images.reshape(-1, width)
+    planes = height * torch.arange(batch * channels, device=device).view(batch, channels, 1)
+
+    def row_tap(tap: int) -> torch.Tensor:
+        picks = (planes + row_taps[:, None, :, tap]).reshape(-1)
+        return flat.index_select(0, picks).view(batch, channels, -1, width)
+
+    rows = _weighted_taps(row_tap, row_weights.to(images)[:, None, :, None])
+
+    # Columns: a gather along those rows per tap.
+    def col_tap(tap: int) -> torch.Tensor:
+        return rows.gather(3, col_taps[:, None, None, :, tap].expand(-1, channels, rows.shape[2], -1))
+
+    return _weighted_taps(col_tap, col_weights.to(images)[:, None, None])
+
+
+def _weighted_taps(tap: Callable[[int], torch.Tensor], weights: torch.Tensor) -> torch.Tensor:
+    """The sum over taps ``k`` of ``tap(k) * weights[..., k]``, one tap at a time: a shrink by a large factor
+    has many taps, and all of them at once would take that many copies of the image."""
+    if weights.shape[-1] == 2:  # weights 1 - w and w (they sum to 1): one pass, as bilinear interpolation
+        return torch.lerp(tap(0), tap(1), weights[..., 1])
+    out = tap(0) * weights[..., 0]
+    for index in range(1, weights.shape[-1]):
+        out.addcmul_(tap(index), weights[..., index])
+    return out
+
+
+def _pick(values: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """``values[b, rows[b, i], cols[b, j]]``, ``(B, h, w)``, of ``(B, H, W)``; ``rows``: ``(B, h)``, ``cols``:
+    ``(B, w)`` (whole rows first, then a gather along them)."""
+    batch, height, width = values.shape
+    device = values.device
+    flat_rows = (rows.to(device) + height * torch.arange(batch, device=device)[:, None]).reshape(-1)
+    picked = values.reshape(-1, width).index_select(0, flat_rows).view(batch, -1, width)
+    return picked.gather(2, cols.to(device)[:, None, :].expand(-1, picked.shape[1], -1))
+
+
+def _source_grid(size: int, new_size, start, count: int) -> torch.Tensor:
+    """Source coordinates (pixel centres, align_corners=False) of output pixels ``start .. start+count``
+    of an axis of ``size`` px resized to ``new_size``; ``new_size`` and ``start`` are numbers or ``(B,)``
+    (then the result is ``(B, count)``)."""
+    new_size = torch.as_tensor(new_size, dtype=torch.float64)[..., None]
+    out = torch.as_tensor(start, dtype=torch.float64)[..., None] + torch.arange(count, dtype=torch.float64)
+    return ((out + 0.5) * torch.full_like(new_size, float(size)).div(new_size) - 0.5).clamp(0.0, size - 1.0)
 
 
 def _nearest(coords: torch.Tensor, size: int) -> torch.Tensor:
@@ -259,43 +432,51 @@ def _nearest(coords: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def _resample_disparity(disparity: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, invalid_below: float):
-    """Disparity at source positions ``rows x cols``: bilinear on smooth surfaces, nearest across edges.
+    """Disparity ``(B, H, W)`` at source positions ``rows x cols`` (``(B, h)``, ``(B, w)``): bilinear on
+    smooth surfaces, nearest across edges.
 
     Interpolating across a depth edge would invent disparities of neither surface; where the four
-    neighbours differ by more than 2 px, or one of them is unknown, the nearest one is taken instead.
+    neighbours differ by more than 2 px, or one of them is unknown (at most ``invalid_below`` or ``nan``),
+    the nearest one is taken instead.
     """
-    height, width = disparity.shape
+    _, height, width = disparity.shape
     r0, c0 = rows.floor().long(), cols.floor().long()
     r1, c1 = (r0 + 1).clamp(max=height - 1), (c0 + 1).clamp(max=width - 1)
-    wr = (rows - r0).to(disparity.dtype).to(disparity.device)[:, None]
-    wc = (cols - c0).to(disparity.dtype).to(disparity.device)[None, :]
-    device = disparity.device
-    r0, r1, c0, c1 = (index.to(device) for index in (r0, r1, c0, c1))
-    top, bottom = disparity.index_select(0, r0), disparity.index_select(0, r1)
-    d00, d01 = top.index_select(1, c0), top.index_select(1, c1)
-    d10, d11 = bottom.index_select(1, c0), bottom.index_select(1, c1)
+    wr = (rows - r0).to(disparity)[:, :, None]
+    wc = (cols - c0).to(disparity)[:, None, :]
+    # The four neighbours in one pick: rows (r0, r1) by columns (c0, c1).
+    four = _pick(disparity, torch.cat([r0, r1], 1), torch.cat([c0, c1], 1)).unflatten(2, (2, -1)).unflatten(1, (2, -1))
+    d00, d01, d10, d11 = four[:, 0, :, 0], four[:, 0, :, 1], four[:, 1, :, 0], four[:, 1, :, 1]
     smooth = torch.lerp(torch.lerp(d00, d01, wc), torch.lerp(d10, d11, wc), wr)
     lowest = torch.minimum(torch.minimum(d00, d01), torch.minimum(d10, d11))
     spread = torch.maximum(torch.maximum(d00, d01), torch.maximum(d10, d11)) - lowest
-    unknown = lowest <= invalid_below
+    unknown = ~(lowest > invalid_below)  # nan too: a nan neighbour would make the blend nan
     nearest = torch.where(wr < 0.5, torch.where(wc < 0.5, d00, d01), torch.where(wc < 0.5, d10, d11))
     return torch.where((spread > 2.0) | unknown, nearest, smooth)
 
 
-def _right_window(right: torch.Tensor, y0: int, x0: int, crop_h: int, crop_w: int, shift_px: float, angle_rad: float):
-    """The crop window of the right view, optionally shifted down by ``shift_px`` and rotated by
-    ``angle_rad`` about the window centre (sampled from the whole resized image, edges replicated)."""
-    if shift_px == 0.0 and angle_rad == 0.0:
-        return right[:, y0 : y0 + crop_h, x0 : x0 + crop_w]
-    height, width = right.shape[-2:]
-    ys = torch.arange(crop_h, device=right.device, dtype=torch.float32)[:, None] - (crop_h - 1) / 2
-    xs = torch.arange(crop_w, device=right.device, dtype=torch.float32)[None, :] - (crop_w - 1) / 2
-    cos, sin = math.cos(angle_rad), math.sin(angle_rad)
-    src_x = x0 + (crop_w - 1) / 2 + cos * xs - sin * ys
-    src_y = y0 + (crop_h - 1) / 2 + sin * xs + cos * ys - shift_px
-    # Sampling the source at y - shift moves the content down by shift.
-    grid = torch.stack([src_x * (2.0 / (width - 1)) - 1.0, src_y * (2.0 / (height - 1)) - 1.0], -1)
-    return F.grid_sample(right[None], grid[None], mode="bilinear", padding_mode="border", align_corners=True)[0]
+def _warp_right(window: torch.Tensor, crop_h: int, crop_w: int, shift_px, angle_rad) -> torch.Tensor:
+    """The crop window of each right view (``window``: ``(B, 3, crop_h + 2 margin, crop_w + 2 margin)``,
+    the window and a margin around it, edges replicated) shifted down by ``shift_px`` and rotated by
+    ``angle_rad`` (``(B,)``) about the window centre."""
+    batch, _, size_h, size_w = window.shape
+    device = window.device
+    # Pixels from the centre, which the window and the crop share (the grid's 0 with align_corners=True).
+    xs = torch.arange(crop_w, device=device, dtype=torch.float32) - (crop_w - 1) / 2
+    ys = torch.arange(crop_h, device=device, dtype=torch.float32) - (crop_h - 1) / 2
+    cos, sin = angle_rad.cos(), angle_rad.sin()
+    to_x, to_y = 2.0 / (size_w - 1), 2.0 / (size_h - 1)
+
+    def per_item(value: torch.Tensor) -> torch.Tensor:
+        return value.to(device=device, dtype=torch.float32)[:, None, None]
+
+    grid = torch.empty(batch, crop_h, crop_w, 2, device=device)
+    # The source of (x, y) is R (x, y) - (0, shift): sampling the source at y - shift moves the content down.
+    torch.add(per_item(cos * to_x) * xs, per_item(-sin * to_x) * ys[:, None], out=grid[..., 0])
+    torch.add(
+        per_item(sin * to_y) * xs, per_item(cos * to_y) * ys[:, None] - per_item(shift_px * to_y), out=grid[..., 1]
+    )
+    return F.grid_sample(window, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
 # --------------------------------------------------------------------------------------- colour
@@ -359,9 +540,10 @@ def _jitter(image: torch.Tensor, params: dict[str, torch.Tensor], settings: Augm
         yiq = _RGB_TO_YIQ.double()
         hue = torch.linalg.inv(yiq) @ rotation @ yiq
         matrix = gain[:, None, None] * hue @ saturation
-        # Contrast pulls towards the mean grey of the brightened image: offset (1 - c) b mean.
-        mean = _grey(image).mean((1, 2, 3)).double().cpu()
-        offset = (1 - params["contrast"].double()) * params["brightness"].double() * mean
+        # Contrast pulls towards the mean grey of the brightened image: offset (1 - c) b mean. The mean stays
+        # on the images' device: copying it to the host would make a GPU wait for every view.
+        mean = _grey(image).mean((1, 2, 3)).double()
+        offset = ((1 - params["contrast"].double()) * params["brightness"].double()).to(mean.device) * mean
         x = torch.einsum("bij,bjhw->bihw", matrix.to(image), image) + offset.to(image)[:, None, None, None]
         x = x.clamp(0.0, 1.0)
     if settings.gamma != (1.0, 1.0):
@@ -371,20 +553,23 @@ def _jitter(image: torch.Tensor, params: dict[str, torch.Tensor], settings: Augm
 
 # -------------------------------------------------------------------------------------- patches
 def _occluding_patches(right: torch.Tensor, draws: _Uniforms, settings: AugmentSettings) -> torch.Tensor:
-    """Fill up to ``max_patches`` random rectangles of the right view with its mean colour."""
+    """Fill up to ``max_patches`` random rectangles of the right view with its mean colour (every patch of
+    every item at once)."""
     batch_size, _, height, width = right.shape
+    device = right.device
     active = draws.chance(settings.patch_prob)
     count = torch.floor(draws.next() * settings.max_patches) + 1
     mean = right.mean((2, 3), keepdim=True)
-    ys = torch.arange(height, device=right.device)[None, :, None]
-    xs = torch.arange(width, device=right.device)[None, None, :]
-    covered = torch.zeros(batch_size, height, width, dtype=torch.bool, device=right.device)
-    for index in range(settings.max_patches):
-        patch_h = torch.minimum(draws.between(*settings.patch_size_px), torch.tensor(float(height))).round()
-        patch_w = torch.minimum(draws.between(*settings.patch_size_px), torch.tensor(float(width))).round()
-        top = torch.floor(draws.next() * (height - patch_h + 1))
-        left = torch.floor(draws.next() * (width - patch_w + 1))
-        on = (active & (count > index)).to(right.device)[:, None, None]
-        top, left, patch_h, patch_w = (v.to(right.device)[:, None, None] for v in (top, left, patch_h, patch_w))
-        covered |= on & (ys >= top) & (ys < top + patch_h) & (xs >= left) & (xs < left + patch_w)
+    # Four numbers per patch, patch after patch: height, width, top, left. Sizes and corners: (B, patches, 2).
+    numbers = draws.block(4 * settings.max_patches).view(batch_size, settings.max_patches, 4)
+    size_hw = torch.tensor([float(height), float(width)], dtype=torch.float64)
+    low, high = settings.patch_size_px
+    sides = torch.minimum(low + (high - low) * numbers[..., :2], size_hw).round()
+    first = torch.floor(numbers[..., 2:] * (size_hw - sides + 1))
+    first, end = first.to(device), (first + sides).to(device)
+    on = (active[:, None] & (count[:, None] > torch.arange(settings.max_patches))).to(device)
+    ys, xs = torch.arange(height, device=device), torch.arange(width, device=device)
+    rows = on[..., None] & (ys >= first[..., 0, None]) & (ys < end[..., 0, None])  # (B, patches, H)
+    cols = (xs >= first[..., 1, None]) & (xs < end[..., 1, None])  # (B, patches, W)
+    covered = (rows[..., :, None] & cols[..., None, :]).any(1)
     return torch.where(covered[:, None], mean, right)
