@@ -242,6 +242,19 @@ def test_resume_after_the_last_step_does_nothing_and_says_so(tmp_path, three_ste
     assert "nothing to train: the run is at step 3 and --steps is 3; give a larger --steps to go on" in lines
 
 
+def test_resume_with_fewer_steps_than_reached_is_refused_and_leaves_the_run_alone(tmp_path, capsys, three_steps):
+    """It said "nothing to train" but wrote --steps into last.pt and config.json: a plain --resume of the
+    run afterwards went no further than that smaller number."""
+    for name in ("last.pt", "best.pt", "log.jsonl", "config.json"):
+        (tmp_path / name).write_bytes((three_steps[0] / name).read_bytes())
+    before = {name: (tmp_path / name).read_bytes() for name in ("last.pt", "log.jsonl", "config.json")}
+    code = main(["train", "--resume", str(tmp_path / "last.pt"), "--steps", "2"])
+    err = capsys.readouterr().err
+    said = f"rtstereo train: error: --steps: 2 is below step 3, where {tmp_path / 'last.pt'} stopped"
+    assert code == 2 and err.startswith(said), err
+    assert before == {name: (tmp_path / name).read_bytes() for name in before}
+
+
 @pytest.mark.parametrize("error", [KeyboardInterrupt, RuntimeError])
 def test_ctrl_c_or_a_crash_saves_the_state_and_reraises(tmp_path, monkeypatch, error):
     render = loop.SyntheticStream.__call__

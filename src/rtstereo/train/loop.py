@@ -568,6 +568,16 @@ class _Run:
             if self.scaler is not None and checkpoint.get("scaler"):
                 self.scaler.load_state_dict(checkpoint["scaler"])
             self.step = int(checkpoint["step"])
+            if self.step > config.steps:
+                # It trained nothing, yet wrote its --steps into last.pt: a plain --resume then stopped there too.
+                stored = checkpoint.get("config")
+                target = stored.get("steps") if isinstance(stored, dict) else None
+                its_own = f" (its own target: {target})" if isinstance(target, int) and target > self.step else ""
+                raise ConfigSettingError(
+                    "steps",
+                    f"{config.steps} is below step {self.step}, where {source} stopped: give a larger number to go "
+                    f"on{its_own}, or start a new run from its weights with --init {source}",
+                )
             self.best_epe, self.best_step = self.best_so_far(checkpoint, source)
             if math.isfinite(self.best_epe):  # a score to beat, measured on the run's own validation set
                 _check_same_validation(config, checkpoint.get("config"), source)
