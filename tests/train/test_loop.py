@@ -242,6 +242,25 @@ def test_resume_after_the_last_step_does_nothing_and_says_so(tmp_path, three_ste
     assert "nothing to train: the run is at step 3 and --steps is 3; give a larger --steps to go on" in lines
 
 
+def test_resume_into_a_folder_holding_another_run_is_refused(tmp_path, capsys, three_steps):
+    """`--resume A/last.pt -o B`, B holding another run, overwrote B's last.pt and best.pt and appended to its log."""
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "log.jsonl").write_text('{"kind": "start", "step": 0}\n')
+    (other / "best.pt").write_bytes(b"another run's weights")
+    source = three_steps[0] / "last.pt"
+    code = main(["train", "--resume", str(source), "--steps", "4", "-o", str(other)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"run folder {other} already holds another run (best.pt, log.jsonl) than the one of {source}" in err, err
+    assert f"leave out -o to continue in {three_steps[0]}" in err
+    assert sorted(p.name for p in other.iterdir()) == ["best.pt", "log.jsonl"]
+    assert (other / "best.pt").read_bytes() == b"another run's weights"
+    # Its own folder, named another way, is its run: it goes on there.
+    config = resolve_config(flag_values={"resume": str(source), "out_dir": str(three_steps[0] / "." / "")})
+    loop.RunFiles(Path(config.out_dir)).check_usable(config.resume)
+
+
 def test_resume_with_fewer_steps_than_reached_is_refused_and_leaves_the_run_alone(tmp_path, capsys, three_steps):
     """It said "nothing to train" but wrote --steps into last.pt and config.json: a plain --resume of the
     run afterwards went no further than that smaller number."""

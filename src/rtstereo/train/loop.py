@@ -80,27 +80,38 @@ class RunFiles:
     def config(self) -> Path:
         return self.folder / "config.json"
 
-    def check_usable(self, resuming: bool) -> None:
-        """Refuse a folder that cannot be made, or, for a new run, one holding another run's files.
+    def check_usable(self, resume: str | None = None) -> None:
+        """Refuse a folder that cannot be made, or one holding the files of another run than ``resume``'s.
+
+        Args:
+            resume: the checkpoint a resumed run continues (``None``: a new run); its own folder holds its run.
 
         Raises:
-            OutputError: the folder (or a folder above it) is a file, or a new run would overwrite the
-                checkpoints and extend the log of the run already there.
+            OutputError: the folder (or a folder above it) is a file, or the run would overwrite the
+                checkpoints and extend the log of another run already there.
         """
         existing = next((p for p in (self.folder, *self.folder.parents) if p.exists()), None)
         if existing is not None and not existing.is_dir():
             raise OutputError(f"run folder {self.folder}: {existing} is a file, not a folder")
-        if resuming:  # continues the log and checkpoints of the run it names
-            return
         held = [f.name for f in (self.last, self.best, self.log) if f.exists()]
+        if resume is not None and held:
+            source = Path(resume).parent
+            if self.folder.is_dir() and source.is_dir() and self.folder.samefile(source):
+                return  # continues the log and checkpoints of the run it names
+            # -o another run's folder: its checkpoints were overwritten and its log extended with this run's steps.
+            raise OutputError(
+                f"run folder {self.folder} already holds another run ({', '.join(held)}) than the one of {resume}; "
+                f"resuming into it would overwrite it: leave out -o to continue in {source}, give an empty "
+                "folder with -o, or remove that one"
+            )
         if held:
             # A run stopped before its first last.pt (killed: SIGKILL, a lost machine) has its best.pt, which
             # resumes too, at the step it was validated.
             start = next((f for f in (self.last, self.best) if f.exists()), None)
-            resume = f"continue it with --resume {start}, " if start is not None else ""
+            advice = f"continue it with --resume {start}, " if start is not None else ""
             raise OutputError(
                 f"run folder {self.folder} already holds a run ({', '.join(held)}); a new run would overwrite it: "
-                f"{resume}give another folder with -o, or remove that one"
+                f"{advice}give another folder with -o, or remove that one"
             )
 
     def make(self) -> None:
@@ -517,7 +528,7 @@ class _Run:
         distributed.start(self.ranks, self.device)
         self.files = RunFiles(Path(config.out_dir))  # the folder is made once everything below has been checked
         if self.ranks.writer:
-            self.files.check_usable(resuming=bool(config.resume))
+            self.files.check_usable(config.resume)
 
         # The architecture comes from the checkpoint when resuming or fine-tuning: no flags to repeat.
         source = config.resume or config.init
