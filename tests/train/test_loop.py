@@ -1053,6 +1053,26 @@ def test_time_limit_stops_at_a_log_step_with_the_state_saved(tmp_path, monkeypat
     assert records(tmp_path / "run", "end")[-1]["interrupted"] is False
 
 
+def test_progress_lines_say_the_time_left(tmp_path, monkeypatch):
+    """They gave the step, the loss and pairs/s, nothing of how long a run of hours still had to go."""
+    now = [100.0]
+    monkeypatch.setattr(loop, "_now", lambda: now[0])
+    clock = loop._Clock(tiny_config(tmp_path, steps=100), step=20)  # resumed at step 20
+    now[0] += 40.0  # steps 20 to 30 took 40 s, validations and checkpoints included
+    assert clock.seconds_left(30) == 280.0
+    assert clock.seconds_left(100) is None and clock.seconds_left(20) is None
+    limited = loop._Clock(tiny_config(tmp_path, steps=100, time_limit_min=1.0), step=0)
+    now[0] += 20.0
+    assert limited.seconds_left(10) == 40.0  # the time limit comes first
+
+    monkeypatch.undo()
+    lines = []
+    train(tiny_config(tmp_path / "run", steps=2), echo=lines.append)
+    progress = [line for line in lines if line.startswith("step ") and "loss" in line]
+    assert progress[0].startswith("step 1/2: loss ") and progress[0].endswith(" left"), progress
+    assert " left" not in progress[1]
+
+
 def test_checkpoints_by_the_minute(tmp_path, monkeypatch):
     clock = iter(range(0, 10_000, 40))
     monkeypatch.setattr(loop, "_now", lambda: float(next(clock)))

@@ -42,7 +42,7 @@ from ..models.checkpoint import (
 )
 from ..models.registry import ModelSpec, get_spec, import_object
 from ..runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
-from ..text import counted
+from ..text import counted, duration
 from . import distributed
 from .augment import augment_batch
 from .config import ConfigSettingError, TrainConfig
@@ -682,7 +682,7 @@ class _Run:
         last_metrics = self.validate() if self.step == 0 or math.isinf(self.best_epe) else {}
         window = _Window(self.step)
         batches = Prefetcher(self.batch, config.steps - 1, self.device) if self.prefetch else self.batch
-        clock = _Clock(config)
+        clock = _Clock(config, self.step)
         try:
             while self.step < config.steps:
                 self.train_step(batches(self.step), self.step)
@@ -691,7 +691,7 @@ class _Run:
                 if self.step % config.log_every == 0 or self.step == config.steps:
                     loss, skipped = self.train_step.flush()  # waits for the device: on log steps only
                     lr, pairs = learning_rate(self.step - 1, config), config.batch_size * self.ranks.world_size
-                    self.log_training(window.flush(self.step, lr, loss, skipped, pairs))
+                    self.log_training(window.flush(self.step, lr, loss, skipped, pairs), clock.seconds_left(self.step))
                     # Decided on log steps, where the ranks are in step anyway: all stop together.
                     out_of_time = clock.out_of_time(self.ranks, self.device)
                 if self.step % config.val_every == 0 or self.step == config.steps or out_of_time:
@@ -768,11 +768,12 @@ class _Run:
                 "to go on"
             )
 
-    def log_training(self, record: dict[str, Any]) -> None:
+    def log_training(self, record: dict[str, Any], seconds_left: float | None = None) -> None:
         self._log(record)
+        left = "" if seconds_left is None else f", about {duration(seconds_left)} left"
         self.echo(
             f"step {record['step']}/{self.config.steps}: loss {record['loss']:.4f}, lr {record['lr']:.2e}, "
-            f"{record['pairs_per_s']:.2f} pairs/s"
+            f"{record['pairs_per_s']:.2f} pairs/s{left}"
         )
 
     def _log(self, record: dict[str, Any]) -> None:
@@ -850,9 +851,21 @@ def _now() -> float:
 class _Clock:
     """The run's time limit and its checkpoints by the minute."""
 
-    def __init__(self, config: TrainConfig) -> None:
+    def __init__(self, config: TrainConfig, step: int = 0) -> None:
         self.config = config
         self.started = self.saved = _now()
+        self.first_step = step  # where this process started training
+
+    def seconds_left(self, step: int) -> float | None:
+        """Time to the end of the run (or of its time limit, if sooner) at the pace of this process so far,
+        validations and checkpoints included; ``None`` at the end or before a step is done."""
+        done, elapsed = step - self.first_step, _now() - self.started
+        if done <= 0 or step >= self.config.steps:
+            return None
+        left = elapsed / done * (self.config.steps - step)
+        if self.config.time_limit_min:
+            left = min(left, 60.0 * self.config.time_limit_min - elapsed)
+        return max(0.0, left)
 
     def out_of_time(self, ranks, device: torch.device) -> bool:
         """Whether the time limit has passed (the same answer on every rank)."""
