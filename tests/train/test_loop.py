@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import os
+import re
 import signal
 import threading
 import warnings
@@ -657,6 +658,30 @@ def test_a_yaml_config_reads_numbers_with_an_exponent_as_the_flags_do(tmp_path):
     (tmp_path / "q.yaml").write_text("lr: '1e-3'\n")
     with pytest.raises(InputError, match="'lr': expected a finite number >= 0, got '1e-3'"):
         resolve_config(read_config_file(tmp_path / "q.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "said"),
+    [
+        (
+            "c.yaml",
+            "steps: 3\nlr: 0.1\nsteps: 4\n",
+            "c.yaml: not valid YAML: 'steps' is given twice, the second time at line 3",
+        ),
+        ("c.yaml", "settings: {max_disp: 64, max_disp: 32}\n", "'max_disp' is given twice, the second time at line 1"),
+        ("c.json", '{"steps": 3, "steps": 4}', "c.json: not valid JSON: 'steps' is given twice"),
+    ],
+)
+def test_a_config_file_giving_a_key_twice_is_refused(tmp_path, name, text, said):
+    """The last value was taken without a word, and one of the two is a mistake."""
+    (tmp_path / name).write_text(text)
+    with pytest.raises(InputError, match=re.escape(said)):
+        read_config_file(tmp_path / name)
+
+
+def test_a_yaml_merge_key_may_be_overridden(tmp_path):
+    (tmp_path / "c.yaml").write_text("base: &b {steps: 3, lr: 0.1}\nrun:\n  <<: *b\n  steps: 4\n")
+    assert read_config_file(tmp_path / "c.yaml")["run"] == {"steps": 4, "lr": 0.1}
 
 
 def test_a_yaml_config_without_pyyaml_names_the_extra(tmp_path, monkeypatch):
