@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from rtstereo.cli import main
 from rtstereo.datasets.synthetic import RenderSettings, render_batch
 from rtstereo.errors import DatasetError, InputError
 from rtstereo.io.images import write_image
@@ -214,6 +215,16 @@ def test_training_mixes_unlabeled_pairs_into_rendered_batches(tmp_path, unlabele
 def test_bad_unlabeled_options_are_refused(changes, message):
     with pytest.raises(InputError, match=message):
         TrainConfig(batch_size=4, **changes)
+
+
+def test_a_batch_of_one_with_unlabeled_pairs_names_the_batch_size(capsys, unlabeled_root):
+    """It named 'unlabeled_per_batch', which the user had not given: "training config 'unlabeled_per_batch': 1 of
+    a batch of 1 leaves no rendered scene"."""
+    with pytest.raises(InputError, match="'batch_size': 1 leaves no rendered scene beside the unlabeled pair"):
+        TrainConfig(batch_size=1, unlabeled="x")
+    code = main(["train", "--batch-size", "1", "--unlabeled", str(unlabeled_root), "-o", "never-made"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("rtstereo train: error: --batch-size: 1 leaves no rendered scene"), err
 
 
 def test_a_quarter_of_the_batch_by_default():

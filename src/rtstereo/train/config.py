@@ -186,6 +186,12 @@ class TrainConfig:
         if self.unlabeled and self.data:
             raise InputError("training config: 'unlabeled' pairs are mixed into rendered scenes, not into 'data'")
         if self.unlabeled and self.unlabeled_share >= self.batch_size:
+            if not self.unlabeled_per_batch:  # the default share: the batch is what was given, not the share
+                raise ConfigSettingError(
+                    "batch_size",
+                    f"{self.batch_size} leaves no rendered scene beside the unlabeled pair each batch takes (a quarter "
+                    "of the batch, at least 1): give a batch of 2 or more",
+                )
             raise ConfigSettingError(
                 "unlabeled_per_batch",
                 f"{self.unlabeled_share} of a batch of {self.batch_size} "
