@@ -228,7 +228,7 @@ def test_a_setting_the_step_refuses_stops_and_says_how_to_go_on(tmp_path, monkey
     # The count is checked before the folder is made; a network whose count differs in its steps gets here.
     monkeypatch.setattr(loop, "training_prediction_count", lambda *args: 3)
     lines: list[str] = []
-    with pytest.raises(InputError, match="training config 'loss_weights': 3 weights given, but the network returns 2"):
+    with pytest.raises(InputError, match="training config 'loss_weights': 3 weights, but the network returns 2"):
         train(tiny_config(tmp_path, loss_weights=[0.5, 0.7, 1.0]), echo=lines.append)
     assert "fix the setting the error names" in lines[-1], lines[-1]
     assert f"--resume {tmp_path / 'last.pt'} and the corrected option (a plain --resume stops again)" in lines[-1]
@@ -967,8 +967,21 @@ def test_cli_names_the_flag_of_a_setting_the_first_step_refuses(tmp_path, capsys
     (tmp_path / "train.json").write_text(json.dumps(config))
     code = main(["train", "-c", str(tmp_path / "train.json"), "--loss-weights", "1"])
     last = capsys.readouterr().err.splitlines()[-1]
-    said = "--loss-weights: 1 weight given, but the network returns 2 predictions in training mode; give 2 weights"
+    said = "--loss-weights: 1 weight, but the network returns 2 predictions in training mode; give 2 weights"
     assert code == 2 and last.startswith(f"rtstereo train: error: {said}"), last
+
+
+def test_default_loss_weights_that_do_not_fit_an_init_network_say_they_are_the_default(tmp_path, capsys):
+    """`--init` of a network with more predictions (a sub-pixel stage) read "training config 'loss_weights': 2 weights
+    given", weights the user had given nowhere."""
+    settings = {"max_disp": 32, "half_refinement": True}
+    source = tmp_path / "half.pt"
+    save_checkpoint(source, "rtnet", settings, build_rtnet(settings).state_dict())
+    code = main(["train", "--init", str(source), "-o", str(tmp_path / "run"), "--steps", "1", "--crop", "64x96"])
+    err = capsys.readouterr().err
+    said = "--loss-weights left out, so its default 0.5,1.0: 2 weights, but the network returns 3 predictions"
+    assert code == 2 and err.startswith(f"rtstereo train: error: {said}"), err
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_wrong_count_of_loss_weights_is_refused_before_the_run_folder_is_made(tmp_path, capsys):
@@ -976,7 +989,7 @@ def test_a_wrong_count_of_loss_weights_is_refused_before_the_run_folder_is_made(
     advice to resume from that last.pt."""
     code = main(["train", "-o", str(tmp_path / "run"), "--steps", "1", "--crop", "64x96", "--loss-weights", "1"])
     err = capsys.readouterr().err
-    said = "--loss-weights: 1 weight given, but the network returns 2 predictions in training mode; give 2 weights"
+    said = "--loss-weights: 1 weight, but the network returns 2 predictions in training mode; give 2 weights"
     assert code == 2 and err.startswith(f"rtstereo train: error: {said}") and err.count("\n") == 1, err
     assert not (tmp_path / "run").exists()
     from rtstereo.train.loop import training_prediction_count

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 from ..errors import InputError, SettingError, require
@@ -215,20 +215,28 @@ def flag_of(key: str) -> str:
 
 
 @contextlib.contextmanager
-def flags_named(given: dict, setting_flags: dict[str, str] | None = None) -> Iterator[None]:
+def flags_named(
+    given: dict, setting_flags: dict[str, str] | None = None, defaulted: Collection[str] = ()
+) -> Iterator[None]:
     """Name the flag a user typed, not the config key, in an error about a value given as a flag.
 
     Args:
         given: the config keys given as flags (value not ``None``).
         setting_flags: the flag of each model setting given as one (:func:`setting_flags`), for a
             network that refuses its setting when it is built.
+        defaulted: the config keys whose value is the default (given nowhere), which a network found
+            later may refuse (``loss_weights``: 0.5,1.0 for a network of four predictions).
     """
     setting_flags = setting_flags or {}
-    from ..train.config import ConfigSettingError
+    from ..train.config import ConfigSettingError, TrainConfig
 
     try:
         yield
     except ConfigSettingError as exc:
+        if exc.source is None and exc.setting in defaulted:  # it read "training config 'loss_weights': ..."
+            default = getattr(TrainConfig(), exc.setting)
+            shown = ",".join(str(v) for v in default) if isinstance(default, tuple) else str(default)
+            raise InputError(f"{flag_of(exc.setting)} left out, so its default {shown}: {exc.detail}") from None
         # A value refused while the config file (or a resumed run's config) was read is the file's, not a flag's.
         if exc.source not in (None, "command line") or given.get(exc.setting) is None:
             raise
@@ -264,7 +272,7 @@ def check_model_of_checkpoint(model: str, checkpoint: str, flag: str) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     require("torch", "torch", "training")
-    from ..train.config import read_config_file, resolve_config
+    from ..train.config import FIELDS, read_config_file, resolve_config
     from ..train.loop import train
 
     check_torch_threads(args.threads)
@@ -285,7 +293,9 @@ def run_train(args: argparse.Namespace) -> int:
         )
     from .common import progress_echo
 
-    with flags_named(given, setting_flags(args)):
+    # Not given anywhere: the default (a resumed run has its own config's values).
+    defaulted = () if config.resume else {key for key in FIELDS if given.get(key) is None and key not in file_values}
+    with flags_named(given, setting_flags(args), defaulted):
         summary = train(config, echo=progress_echo("train"))  # progress on stderr; stdout has the result line
     if summary["rank"] != 0:  # data-parallel: rank 0 reports for all
         return 0
