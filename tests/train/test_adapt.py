@@ -137,6 +137,16 @@ def test_progress_lines_say_the_steps_of_the_budget_and_the_time_left():
     assert "left" not in progress[1]
 
 
+@pytest.mark.parametrize(("holdout", "said"), [(0.1, True), (0.5, False), (0.0, False)])
+def test_holding_out_more_pairs_than_the_fraction_asks_is_said(holdout, said):
+    """With 2 pairs, --holdout 0.1 held out one, half of them, without a word beyond "scoring 1 held-out pair"."""
+    adapter = _adapter(steps=1, holdout=holdout, losses=("photometric",), synthetic_batch=0)
+    lines = []
+    adapt(adapter, _pairs(2), echo=lines.append)
+    note = "holding out 1 of 2 pairs (50 %, not 10 %): at least one pair is scored unseen (--holdout 0 trains on all)"
+    assert (note in lines) is said and any(line.startswith("holding out") for line in lines) is said, lines
+
+
 def _non_finite_at(adapter: Adapter, steps: set[int]) -> None:
     """Make the user terms of the given steps (from 1) NaN."""
     user_terms, calls = adapter.user_terms, []

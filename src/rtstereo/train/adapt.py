@@ -469,6 +469,11 @@ def adapt(
 
     config = adapter.config
     train_ids, held_ids = split_holdout(len(pairs), config.holdout, config.seed)
+    if held_ids and len(held_ids) > round(config.holdout * len(pairs)):  # more than asked: said, not silent
+        echo(
+            f"holding out {len(held_ids)} of {counted(len(pairs), 'pair')} ({100 * len(held_ids) / len(pairs):.0f} %, "
+            f"not {100 * config.holdout:g} %): at least one pair is scored unseen (--holdout 0 trains on all)"
+        )
     train_pairs = [pairs[i] for i in train_ids]
     held_pairs = [pairs[i] for i in held_ids] or train_pairs
     crop_hw = fit_crop(config.crop_hw, train_pairs, adapter.divisor)
