@@ -563,6 +563,19 @@ def test_resume_refuses_settings_that_would_change_the_network(tmp_path, capsys,
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("flag", ["--init", "--resume"])
+def test_a_registry_name_for_init_or_resume_says_where_its_weights_are(tmp_path, capsys, monkeypatch, flag):
+    """`--init rtnet-v5` read "weights file not found: rtnet-v5"; adapt takes that name, train takes its state file."""
+    monkeypatch.chdir(tmp_path)  # no file of that name here
+    code = main(["train", flag, "rtnet-v5", "-o", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    said = "rtnet-v5 is a registry name, not a checkpoint file; --init and --resume take checkpoints written by"
+    assert code == 2 and err.startswith(f"rtstereo train: error: {said}"), err
+    assert "rtnet-v5's PyTorch state is " in err and err.rstrip().endswith(str(Path("training", "default", "state.pt")))
+    code = main(["train", flag, "no-such-name", "-o", str(tmp_path / "run")])
+    assert code == 2 and "weights file not found: no-such-name" in capsys.readouterr().err
+
+
 def test_resume_needs_a_training_step(tmp_path):
     from rtstereo.models.checkpoint import save_checkpoint
 

@@ -416,7 +416,10 @@ def resolve_config(
         raise ConfigSettingError("resume", f"expected a path (text) or null, got {resume!r}")
     if resume:
         from ..models.checkpoint import read_torch_file
+        from .loop import refuse_registry_name
 
+        if not Path(resume).exists():
+            refuse_registry_name(resume)
         stored = read_torch_file(resume)
         stored_config = stored.get("config") if isinstance(stored, Mapping) else None
         if isinstance(stored_config, Mapping):

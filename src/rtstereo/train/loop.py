@@ -403,6 +403,8 @@ def build_network(name: str, settings: dict[str, Any]) -> tuple[torch.nn.Module,
 
 def architecture_of(path: str) -> tuple[str, dict[str, Any], Any]:
     """``(model, settings, checkpoint object)`` of an rtstereo checkpoint."""
+    if not Path(path).exists():
+        refuse_registry_name(path)
     obj = read_torch_file(path)
     described = describe(obj)
     if described is None:
@@ -411,6 +413,23 @@ def architecture_of(path: str) -> tuple[str, dict[str, Any], Any]:
             "inside); --init and --resume take checkpoints written by `rtstereo train`"
         )
     return described[0], described[1], obj
+
+
+def refuse_registry_name(name: str) -> None:
+    """Refuse a registry name where a checkpoint file is wanted, saying where its weights are (it read "weights
+    file not found: rtnet-v5")."""
+    from .adapt_network import PACKAGED_SOURCES, packaged_network_source
+
+    try:
+        spec = get_spec(name)
+    except RtStereoError:  # no registry name either: "weights file not found" says it
+        return
+    source = packaged_network_source(spec.name) if spec.name in PACKAGED_SOURCES else None
+    where = f": {spec.name}'s PyTorch state is {source}" if source is not None else ""
+    raise CheckpointError(
+        f"{name} is a registry name, not a checkpoint file; --init and --resume take checkpoints written by "
+        f"`rtstereo train` or `rtstereo adapt`{where}"
+    )
 
 
 def load_weights_adding_modules(model: torch.nn.Module, checkpoint: Any, path: str, name: str) -> list[str]:
