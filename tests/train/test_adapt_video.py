@@ -129,6 +129,8 @@ def test_swapped_videos_are_refused_with_the_flag_that_fixes_them(
     "inputs, extra, message",
     [
         (["left", "images/"], [], "expected two videos (LEFT_VIDEO RIGHT_VIDEO), one side-by-side video with --sbs"),
+        # It read "... got a video and images", with no images given.
+        (["left"], [], "give the right camera's video after it, or --sbs if it is a side-by-side video"),
         (["left", "right"], ["--sbs"], "--sbs takes one side-by-side video"),
         (["left", "right"], ["--every", "0"], "--every must be >= 1"),
         (["left", "right"], ["--start", "99"], "--start 99 is past the end of the videos (12 frames)"),
