@@ -130,6 +130,13 @@ def test_proxy_stream_labels_each_pair_searching_its_calibrated_range(unlabeled_
     assert f"({100 * density:.0f} % of pixels)" in stream.describe()
 
 
+def test_one_unlabeled_pair_is_described_in_the_singular(tmp_path, unlabeled_root):
+    """The run's first line read "... + 1 per batch of 1 unlabeled real pairs from ..."."""
+    (tmp_path / "one").symlink_to(unlabeled_root / "scene_a", target_is_directory=True)
+    stream = ProxyStream(tmp_path, batch_size=1, crop_hw=(64, 128), max_disp=32, seed=0, device="cpu")
+    assert stream.describe().startswith(f"1 unlabeled real pair from {tmp_path} with SGBM proxy labels ("), stream
+
+
 def test_a_damaged_unlabeled_pair_is_left_out_with_a_warning_naming_it(tmp_path, unlabeled_root):
     import shutil
 

@@ -155,7 +155,7 @@ class ProxyStream:
 
     def describe(self) -> str:
         return (
-            f"{len(self.samples)} unlabeled real pairs from {self.root} with SGBM proxy labels "
+            f"{counted(len(self.samples), 'unlabeled real pair')} from {self.root} with SGBM proxy labels "
             f"({100 * self.label_density:.0f} % of pixels)"
         )
 
