@@ -262,6 +262,20 @@ def test_resume_into_a_folder_holding_another_run_is_refused(tmp_path, capsys, t
     loop.RunFiles(Path(config.out_dir)).check_usable(config.resume)
 
 
+def test_resume_of_a_run_whose_unlabeled_folder_is_gone_says_how_to_go_on(tmp_path, capsys, three_steps):
+    """It read "unlabeled pairs: folder not found: DIR", a folder the command had not named."""
+    checkpoint = torch.load(three_steps[0] / "last.pt", map_location="cpu", weights_only=False)
+    checkpoint["config"]["unlabeled"] = str(tmp_path / "gone")
+    torch.save(checkpoint, tmp_path / "last.pt")
+    code = main(["train", "--resume", str(tmp_path / "last.pt"), "--steps", "4"])
+    err = capsys.readouterr().err
+    said = (
+        f"--resume {tmp_path / 'last.pt'}: its run trained on --unlabeled {tmp_path / 'gone'}, which is not found "
+        "here: give --unlabeled with where that folder is now, or --unlabeled '' to go on with rendered scenes only"
+    )
+    assert code == 2 and err == f"rtstereo train: error: {said}\n", err
+
+
 def test_resume_with_fewer_steps_than_reached_is_refused_and_leaves_the_run_alone(tmp_path, capsys, three_steps):
     """It said "nothing to train" but wrote --steps into last.pt and config.json: a plain --resume of the
     run afterwards went no further than that smaller number."""

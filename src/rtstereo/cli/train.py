@@ -6,9 +6,13 @@ import argparse
 import contextlib
 from collections.abc import Collection, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import InputError, SettingError, require
 from .common import check_positive_setting, check_torch_threads, same_number
+
+if TYPE_CHECKING:
+    from ..train.config import TrainConfig
 
 EXAMPLES = """examples:
   rtstereo train -o runs/rtnet --steps 200000 --batch-size 8 --device cuda
@@ -270,6 +274,18 @@ def check_model_of_checkpoint(model: str, checkpoint: str, flag: str) -> None:
         )
 
 
+def check_folders_of_resumed_run(config: TrainConfig, given: dict, file_values: dict) -> None:
+    """Refuse a resumed run whose training folders, from its own config, are gone, saying which option gives them
+    (it read "unlabeled pairs: folder not found: DIR", a folder the command had not named)."""
+    for key, drop in (("data", ""), ("unlabeled", ", or --unlabeled '' to go on with rendered scenes only")):
+        folder = getattr(config, key)
+        if folder and given.get(key) is None and key not in file_values and not Path(folder).exists():
+            raise InputError(
+                f"--resume {config.resume}: its run trained on --{key} {folder}, which is not found here: give "
+                f"--{key} with where that folder is now{drop}"
+            )
+
+
 def run_train(args: argparse.Namespace) -> int:
     require("torch", "torch", "training")
     from ..train.config import FIELDS, read_config_file, resolve_config
@@ -280,6 +296,8 @@ def run_train(args: argparse.Namespace) -> int:
     given = flag_values(args)
     with flags_named(given):
         config = resolve_config(file_values, given)
+    if config.resume:
+        check_folders_of_resumed_run(config, given, file_values)
     if args.model is not None and (config.init or config.resume):
         check_model_of_checkpoint(args.model, config.init or config.resume, "--init" if config.init else "--resume")
     if args.unlabeled_per_batch is not None and not config.unlabeled:
