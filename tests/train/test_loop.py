@@ -243,6 +243,27 @@ def test_resume_after_the_last_step_does_nothing_and_says_so(tmp_path, three_ste
     assert "nothing to train: the run is at step 3 and --steps is 3; give a larger --steps to go on" in lines
 
 
+def test_a_run_folder_that_cannot_be_written_is_refused_before_the_validation_set(tmp_path, monkeypatch):
+    """It was found by make(), after the validation set was rendered (30 s by default) and unlabeled pairs were
+    labelled (a second a pair)."""
+    import tempfile
+
+    from rtstereo.io import atomic
+
+    made, run = tempfile.TemporaryFile, tmp_path / "run"
+
+    def denied(*args, dir=None, **kwargs):  # chmod 555 does not stop root, who runs these tests
+        if dir is not None and Path(dir) == run:
+            raise PermissionError(13, "Permission denied")
+        return made(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(atomic.tempfile, "TemporaryFile", denied)
+    lines = []
+    with pytest.raises(OutputError, match=f"^cannot write in run folder {re.escape(str(run))}: Permission denied"):
+        train(tiny_config(run, steps=1), echo=lines.append)
+    assert lines == [] and not run.exists()
+
+
 def test_resume_into_a_folder_holding_another_run_is_refused(tmp_path, capsys, three_steps):
     """`--resume A/last.pt -o B`, B holding another run, overwrote B's last.pt and best.pt and appended to its log."""
     other = tmp_path / "other"

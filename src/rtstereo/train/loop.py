@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import CheckpointError, DatasetError, InputError, OutputError, RtStereoError, SettingError, warn
-from ..io.atomic import atomic_path, terminate_as_interrupt
+from ..io.atomic import atomic_path, folder_write_problem, terminate_as_interrupt
 from ..models.checkpoint import (
     FORMAT_TAG,
     describe,
@@ -81,18 +81,23 @@ class RunFiles:
         return self.folder / "config.json"
 
     def check_usable(self, resume: str | None = None) -> None:
-        """Refuse a folder that cannot be made, or one holding the files of another run than ``resume``'s.
+        """Refuse a folder that cannot be made or written in, or one holding the files of another run than
+        ``resume``'s (it is not made here).
 
         Args:
             resume: the checkpoint a resumed run continues (``None``: a new run); its own folder holds its run.
 
         Raises:
-            OutputError: the folder (or a folder above it) is a file, or the run would overwrite the
-                checkpoints and extend the log of another run already there.
+            OutputError: the folder (or a folder above it) is a file, files cannot be written in it, or the run
+                would overwrite the checkpoints and extend the log of another run already there.
         """
         existing = next((p for p in (self.folder, *self.folder.parents) if p.exists()), None)
         if existing is not None and not existing.is_dir():
             raise OutputError(f"run folder {self.folder}: {existing} is a file, not a folder")
+        # Now, not once the validation set is rendered and unlabeled pairs are labelled (minutes), as make() found it.
+        problem = folder_write_problem(self.folder)
+        if problem is not None:
+            raise OutputError(f"cannot write in run folder {self.folder}: {problem}")
         held = [f.name for f in (self.last, self.best, self.log) if f.exists()]
         if resume is not None and held:
             source = Path(resume).parent
