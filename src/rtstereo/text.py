@@ -1,4 +1,5 @@
-"""Wording in messages: counts ("1 frame", "2 frames", never "1 frame(s)"), and file names that are not UTF-8."""
+"""Wording in messages: counts ("1 frame", "2 frames", never "1 frame(s)"), durations, and file names that are not
+UTF-8."""
 
 from __future__ import annotations
 
@@ -19,6 +20,21 @@ def counted(count: int, noun: str, nouns: str | None = None) -> str:
         ('1 frame', '0 frames', '2 pixels', '2 PNGs')
     """
     return f"{count} {noun if count == 1 else nouns or noun + 's'}"
+
+
+def duration(seconds: float) -> str:
+    """A time left or taken, as a progress line says it: seconds up to 90, minutes up to 90, then hours.
+
+    Examples:
+        >>> duration(42.4), duration(600), duration(7500), duration(90 * 3600)
+        ('42 s', '10 min', '2 h 05 min', '90 h 00 min')
+    """
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def is_utf8(name: object) -> bool:

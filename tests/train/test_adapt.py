@@ -124,6 +124,29 @@ def test_adapt_stops_when_its_minutes_run_out_and_prints_the_last_short_group():
     assert any(line.startswith(f"step {result.steps} ") for line in lines), lines
 
 
+def test_progress_lines_say_the_steps_of_the_budget_and_the_time_left():
+    """They said the step and the seconds so far only: nothing of how long the budget still had to run."""
+    ticks = itertools.count(step=1.0)  # every clock reading is 1 s later
+    adapter = _adapter(steps=4, minutes=None, log_every=2, losses=("photometric",), synthetic_batch=0)
+    lines = []
+    adapt(adapter, _pairs(2), echo=lines.append, clock=lambda: next(ticks))
+    progress = [line for line in lines if line.startswith("step ")]
+    # Step 2 logged at the 3rd reading after the start (two steps' checks, then the log): 2 steps left at 1 s each.
+    assert progress[0].startswith("step 2 of 4  3 s, about 3 s left  photometric "), progress
+    assert progress[1].startswith("step 4 of 4  "), progress
+    assert "left" not in progress[1]
+
+
+@pytest.mark.parametrize(("holdout", "said"), [(0.1, True), (0.5, False), (0.0, False)])
+def test_holding_out_more_pairs_than_the_fraction_asks_is_said(holdout, said):
+    """With 2 pairs, --holdout 0.1 held out one, half of them, without a word beyond "scoring 1 held-out pair"."""
+    adapter = _adapter(steps=1, holdout=holdout, losses=("photometric",), synthetic_batch=0)
+    lines = []
+    adapt(adapter, _pairs(2), echo=lines.append)
+    note = "holding out 1 of 2 pairs (50 %, not 10 %): at least one pair is scored unseen (--holdout 0 trains on all)"
+    assert (note in lines) is said and any(line.startswith("holding out") for line in lines) is said, lines
+
+
 def _non_finite_at(adapter: Adapter, steps: set[int]) -> None:
     """Make the user terms of the given steps (from 1) NaN."""
     user_terms, calls = adapter.user_terms, []

@@ -129,6 +129,8 @@ def test_swapped_videos_are_refused_with_the_flag_that_fixes_them(
     "inputs, extra, message",
     [
         (["left", "images/"], [], "expected two videos (LEFT_VIDEO RIGHT_VIDEO), one side-by-side video with --sbs"),
+        # It read "... got a video and images", with no images given.
+        (["left"], [], "give the right camera's video after it, or --sbs if it is a side-by-side video"),
         (["left", "right"], ["--sbs"], "--sbs takes one side-by-side video"),
         (["left", "right"], ["--every", "0"], "--every must be >= 1"),
         (["left", "right"], ["--start", "99"], "--start 99 is past the end of the videos (12 frames)"),
@@ -152,3 +154,13 @@ def test_videos_of_two_lengths_are_said_once_as_adapt_says_things(capsys, tmp_pa
     assert code == 0, err
     warning = "rtstereo adapt: warning: the two videos differ in length (left 12 frames, right 8): stopping"
     assert err.count(warning) == 1 and err.count("differ in length") == 1, err
+
+
+def test_a_stride_past_the_shorter_video_adds_no_second_warning(capsys, tmp_path, videos, tiny_checkpoint):
+    """Every 3rd frame of 8 (0, 3, 6): the skip past frame 7 ended the stream, and a second warning followed the
+    first, naming the longer video's position: "the right video ended at frame 9", of a video of 8 frames."""
+    short = write_video(tmp_path / "short.mp4", videos["rights"][:8])
+    argv = ["adapt", videos["left"], short, "--every", "3", "--model", tiny_checkpoint, *FAST]
+    code, _, err = run_cli(capsys, *argv, "-o", tmp_path / "m.pt", "-q")
+    assert code == 0, err
+    assert err.count("differ in length") == 1 and "ended at frame" not in err, err

@@ -59,7 +59,7 @@ def test_a_resumed_state_whose_unlabeled_folder_is_elsewhere_trains_on_rendered_
     common = ["train", "--resume", str(tmp_path / "state.pt"), "--device", "cpu", "--crop", "32x64", "--steps", "4"]
     common += ["--val-size", "1", "--val-every", "100", "--batch-size", "2"]
     assert main([*common, "-o", str(tmp_path / "a")]) == 2
-    assert f"folder not found: {tmp_path / 'not-here'}" in capsys.readouterr().err
+    assert f"its run trained on --unlabeled {tmp_path / 'not-here'}, which is not found here" in capsys.readouterr().err
     assert main([*common, "-o", str(tmp_path / "b"), "--unlabeled", ""]) == 0
     assert (tmp_path / "b" / "last.pt").is_file()
 

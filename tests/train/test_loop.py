@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import os
+import re
 import signal
 import threading
 import warnings
@@ -227,7 +228,7 @@ def test_a_setting_the_step_refuses_stops_and_says_how_to_go_on(tmp_path, monkey
     # The count is checked before the folder is made; a network whose count differs in its steps gets here.
     monkeypatch.setattr(loop, "training_prediction_count", lambda *args: 3)
     lines: list[str] = []
-    with pytest.raises(InputError, match="training config 'loss_weights': 3 weights given, but the network returns 2"):
+    with pytest.raises(InputError, match="training config 'loss_weights': 3 weights, but the network returns 2"):
         train(tiny_config(tmp_path, loss_weights=[0.5, 0.7, 1.0]), echo=lines.append)
     assert "fix the setting the error names" in lines[-1], lines[-1]
     assert f"--resume {tmp_path / 'last.pt'} and the corrected option (a plain --resume stops again)" in lines[-1]
@@ -240,6 +241,73 @@ def test_resume_after_the_last_step_does_nothing_and_says_so(tmp_path, three_ste
     summary = train(config, echo=lines.append)
     assert summary["step"] == 3 and records(tmp_path, "train") == []
     assert "nothing to train: the run is at step 3 and --steps is 3; give a larger --steps to go on" in lines
+
+
+def test_a_run_folder_that_cannot_be_written_is_refused_before_the_validation_set(tmp_path, monkeypatch):
+    """It was found by make(), after the validation set was rendered (30 s by default) and unlabeled pairs were
+    labelled (a second a pair)."""
+    import tempfile
+
+    from rtstereo.io import atomic
+
+    made, run = tempfile.TemporaryFile, tmp_path / "run"
+
+    def denied(*args, dir=None, **kwargs):  # chmod 555 does not stop root, who runs these tests
+        if dir is not None and Path(dir) == run:
+            raise PermissionError(13, "Permission denied")
+        return made(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(atomic.tempfile, "TemporaryFile", denied)
+    lines = []
+    with pytest.raises(OutputError, match=f"^cannot write in run folder {re.escape(str(run))}: Permission denied"):
+        train(tiny_config(run, steps=1), echo=lines.append)
+    assert lines == [] and not run.exists()
+
+
+def test_resume_into_a_folder_holding_another_run_is_refused(tmp_path, capsys, three_steps):
+    """`--resume A/last.pt -o B`, B holding another run, overwrote B's last.pt and best.pt and appended to its log."""
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "log.jsonl").write_text('{"kind": "start", "step": 0}\n')
+    (other / "best.pt").write_bytes(b"another run's weights")
+    source = three_steps[0] / "last.pt"
+    code = main(["train", "--resume", str(source), "--steps", "4", "-o", str(other)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"run folder {other} already holds another run (best.pt, log.jsonl) than the one of {source}" in err, err
+    assert f"leave out -o to continue in {three_steps[0]}" in err
+    assert sorted(p.name for p in other.iterdir()) == ["best.pt", "log.jsonl"]
+    assert (other / "best.pt").read_bytes() == b"another run's weights"
+    # Its own folder, named another way, is its run: it goes on there.
+    config = resolve_config(flag_values={"resume": str(source), "out_dir": str(three_steps[0] / "." / "")})
+    loop.RunFiles(Path(config.out_dir)).check_usable(config.resume)
+
+
+def test_resume_of_a_run_whose_unlabeled_folder_is_gone_says_how_to_go_on(tmp_path, capsys, three_steps):
+    """It read "unlabeled pairs: folder not found: DIR", a folder the command had not named."""
+    checkpoint = torch.load(three_steps[0] / "last.pt", map_location="cpu", weights_only=False)
+    checkpoint["config"]["unlabeled"] = str(tmp_path / "gone")
+    torch.save(checkpoint, tmp_path / "last.pt")
+    code = main(["train", "--resume", str(tmp_path / "last.pt"), "--steps", "4"])
+    err = capsys.readouterr().err
+    said = (
+        f"--resume {tmp_path / 'last.pt'}: its run trained on --unlabeled {tmp_path / 'gone'}, which is not found "
+        "here: give --unlabeled with where that folder is now, or --unlabeled '' to go on with rendered scenes only"
+    )
+    assert code == 2 and err == f"rtstereo train: error: {said}\n", err
+
+
+def test_resume_with_fewer_steps_than_reached_is_refused_and_leaves_the_run_alone(tmp_path, capsys, three_steps):
+    """It said "nothing to train" but wrote --steps into last.pt and config.json: a plain --resume of the
+    run afterwards went no further than that smaller number."""
+    for name in ("last.pt", "best.pt", "log.jsonl", "config.json"):
+        (tmp_path / name).write_bytes((three_steps[0] / name).read_bytes())
+    before = {name: (tmp_path / name).read_bytes() for name in ("last.pt", "log.jsonl", "config.json")}
+    code = main(["train", "--resume", str(tmp_path / "last.pt"), "--steps", "2"])
+    err = capsys.readouterr().err
+    said = f"rtstereo train: error: --steps: 2 is below step 3, where {tmp_path / 'last.pt'} stopped"
+    assert code == 2 and err.startswith(said), err
+    assert before == {name: (tmp_path / name).read_bytes() for name in before}
 
 
 @pytest.mark.parametrize("error", [KeyboardInterrupt, RuntimeError])
@@ -530,6 +598,19 @@ def test_resume_refuses_settings_that_would_change_the_network(tmp_path, capsys,
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("flag", ["--init", "--resume"])
+def test_a_registry_name_for_init_or_resume_says_where_its_weights_are(tmp_path, capsys, monkeypatch, flag):
+    """`--init rtnet-v5` read "weights file not found: rtnet-v5"; adapt takes that name, train takes its state file."""
+    monkeypatch.chdir(tmp_path)  # no file of that name here
+    code = main(["train", flag, "rtnet-v5", "-o", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    said = "rtnet-v5 is a registry name, not a checkpoint file; --init and --resume take checkpoints written by"
+    assert code == 2 and err.startswith(f"rtstereo train: error: {said}"), err
+    assert "rtnet-v5's PyTorch state is " in err and err.rstrip().endswith(str(Path("training", "default", "state.pt")))
+    code = main(["train", flag, "no-such-name", "-o", str(tmp_path / "run")])
+    assert code == 2 and "weights file not found: no-such-name" in capsys.readouterr().err
+
+
 def test_resume_needs_a_training_step(tmp_path):
     from rtstereo.models.checkpoint import save_checkpoint
 
@@ -625,6 +706,30 @@ def test_a_yaml_config_reads_numbers_with_an_exponent_as_the_flags_do(tmp_path):
     (tmp_path / "q.yaml").write_text("lr: '1e-3'\n")
     with pytest.raises(InputError, match="'lr': expected a finite number >= 0, got '1e-3'"):
         resolve_config(read_config_file(tmp_path / "q.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "said"),
+    [
+        (
+            "c.yaml",
+            "steps: 3\nlr: 0.1\nsteps: 4\n",
+            "c.yaml: not valid YAML: 'steps' is given twice, the second time at line 3",
+        ),
+        ("c.yaml", "settings: {max_disp: 64, max_disp: 32}\n", "'max_disp' is given twice, the second time at line 1"),
+        ("c.json", '{"steps": 3, "steps": 4}', "c.json: not valid JSON: 'steps' is given twice"),
+    ],
+)
+def test_a_config_file_giving_a_key_twice_is_refused(tmp_path, name, text, said):
+    """The last value was taken without a word, and one of the two is a mistake."""
+    (tmp_path / name).write_text(text)
+    with pytest.raises(InputError, match=re.escape(said)):
+        read_config_file(tmp_path / name)
+
+
+def test_a_yaml_merge_key_may_be_overridden(tmp_path):
+    (tmp_path / "c.yaml").write_text("base: &b {steps: 3, lr: 0.1}\nrun:\n  <<: *b\n  steps: 4\n")
+    assert read_config_file(tmp_path / "c.yaml")["run"] == {"steps": 4, "lr": 0.1}
 
 
 def test_a_yaml_config_without_pyyaml_names_the_extra(tmp_path, monkeypatch):
@@ -910,8 +1015,21 @@ def test_cli_names_the_flag_of_a_setting_the_first_step_refuses(tmp_path, capsys
     (tmp_path / "train.json").write_text(json.dumps(config))
     code = main(["train", "-c", str(tmp_path / "train.json"), "--loss-weights", "1"])
     last = capsys.readouterr().err.splitlines()[-1]
-    said = "--loss-weights: 1 weight given, but the network returns 2 predictions in training mode; give 2 weights"
+    said = "--loss-weights: 1 weight, but the network returns 2 predictions in training mode; give 2 weights"
     assert code == 2 and last.startswith(f"rtstereo train: error: {said}"), last
+
+
+def test_default_loss_weights_that_do_not_fit_an_init_network_say_they_are_the_default(tmp_path, capsys):
+    """`--init` of a network with more predictions (a sub-pixel stage) read "training config 'loss_weights': 2 weights
+    given", weights the user had given nowhere."""
+    settings = {"max_disp": 32, "half_refinement": True}
+    source = tmp_path / "half.pt"
+    save_checkpoint(source, "rtnet", settings, build_rtnet(settings).state_dict())
+    code = main(["train", "--init", str(source), "-o", str(tmp_path / "run"), "--steps", "1", "--crop", "64x96"])
+    err = capsys.readouterr().err
+    said = "--loss-weights left out, so its default 0.5,1.0: 2 weights, but the network returns 3 predictions"
+    assert code == 2 and err.startswith(f"rtstereo train: error: {said}"), err
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_wrong_count_of_loss_weights_is_refused_before_the_run_folder_is_made(tmp_path, capsys):
@@ -919,7 +1037,7 @@ def test_a_wrong_count_of_loss_weights_is_refused_before_the_run_folder_is_made(
     advice to resume from that last.pt."""
     code = main(["train", "-o", str(tmp_path / "run"), "--steps", "1", "--crop", "64x96", "--loss-weights", "1"])
     err = capsys.readouterr().err
-    said = "--loss-weights: 1 weight given, but the network returns 2 predictions in training mode; give 2 weights"
+    said = "--loss-weights: 1 weight, but the network returns 2 predictions in training mode; give 2 weights"
     assert code == 2 and err.startswith(f"rtstereo train: error: {said}") and err.count("\n") == 1, err
     assert not (tmp_path / "run").exists()
     from rtstereo.train.loop import training_prediction_count
@@ -1019,6 +1137,26 @@ def test_time_limit_stops_at_a_log_step_with_the_state_saved(tmp_path, monkeypat
     assert read_torch_file(tmp_path / "run" / "last.pt")["step"] == summary["step"]
     assert records(tmp_path / "run", "val")[-1]["step"] == summary["step"]
     assert records(tmp_path / "run", "end")[-1]["interrupted"] is False
+
+
+def test_progress_lines_say_the_time_left(tmp_path, monkeypatch):
+    """They gave the step, the loss and pairs/s, nothing of how long a run of hours still had to go."""
+    now = [100.0]
+    monkeypatch.setattr(loop, "_now", lambda: now[0])
+    clock = loop._Clock(tiny_config(tmp_path, steps=100), step=20)  # resumed at step 20
+    now[0] += 40.0  # steps 20 to 30 took 40 s, validations and checkpoints included
+    assert clock.seconds_left(30) == 280.0
+    assert clock.seconds_left(100) is None and clock.seconds_left(20) is None
+    limited = loop._Clock(tiny_config(tmp_path, steps=100, time_limit_min=1.0), step=0)
+    now[0] += 20.0
+    assert limited.seconds_left(10) == 40.0  # the time limit comes first
+
+    monkeypatch.undo()
+    lines = []
+    train(tiny_config(tmp_path / "run", steps=2), echo=lines.append)
+    progress = [line for line in lines if line.startswith("step ") and "loss" in line]
+    assert progress[0].startswith("step 1/2: loss ") and progress[0].endswith(" left"), progress
+    assert " left" not in progress[1]
 
 
 def test_checkpoints_by_the_minute(tmp_path, monkeypatch):

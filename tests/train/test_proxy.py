@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from rtstereo.cli import main
 from rtstereo.datasets.synthetic import RenderSettings, render_batch
 from rtstereo.errors import DatasetError, InputError
 from rtstereo.io.images import write_image
@@ -17,6 +18,9 @@ from rtstereo.train.proxy import (
     find_unlabeled_pairs,
     proxy_disparity,
 )
+
+# The fixture's folder of three images is left out with a warning, which the tests of it catch themselves.
+pytestmark = pytest.mark.filterwarnings("ignore:.*of images left out, holding not exactly two:UserWarning")
 
 
 def _to_uint8(image: torch.Tensor) -> np.ndarray:
@@ -46,7 +50,9 @@ def unlabeled_root(tmp_path_factory, rendered):
 
 
 def test_pairs_are_leaf_folders_of_two_images_left_first(unlabeled_root):
-    pairs = find_unlabeled_pairs(unlabeled_root)
+    # "three" holds three images: left out, and said (a Middlebury 2014 scene, im0 im1 im1E im1L, was skipped unsaid)
+    with pytest.warns(UserWarning, match=r"1 folder of images left out, holding not exactly two: three \(3 images\)"):
+        pairs = find_unlabeled_pairs(unlabeled_root)
     assert [p.name for p in pairs] == ["group/scene_b", "scene_a"]
     assert [p.left_path.name for p in pairs] == ["left.png", "im0.png"]
     assert [p.right_path.name for p in pairs] == ["right.png", "im1.png"]
@@ -70,6 +76,10 @@ def test_missing_or_empty_folders_are_refused(tmp_path):
     with pytest.raises(DatasetError, match="folder not found"):
         find_unlabeled_pairs(tmp_path / "nope")
     with pytest.raises(DatasetError, match="exactly two images"):
+        find_unlabeled_pairs(tmp_path)
+    (tmp_path / "scene").mkdir()
+    (tmp_path / "scene" / "im0.png").write_bytes(b"")
+    with pytest.raises(DatasetError, match=r"a right\); 1 folder of images left out, holding not exactly two: scene"):
         find_unlabeled_pairs(tmp_path)
 
 
@@ -127,6 +137,13 @@ def test_proxy_stream_labels_each_pair_searching_its_calibrated_range(unlabeled_
     density = (np.isfinite(expected[0]).mean() + np.isfinite(expected[1]).mean()) / 2
     assert stream.label_density == pytest.approx(density)
     assert f"({100 * density:.0f} % of pixels)" in stream.describe()
+
+
+def test_one_unlabeled_pair_is_described_in_the_singular(tmp_path, unlabeled_root):
+    """The run's first line read "... + 1 per batch of 1 unlabeled real pairs from ..."."""
+    (tmp_path / "one").symlink_to(unlabeled_root / "scene_a", target_is_directory=True)
+    stream = ProxyStream(tmp_path, batch_size=1, crop_hw=(64, 128), max_disp=32, seed=0, device="cpu")
+    assert stream.describe().startswith(f"1 unlabeled real pair from {tmp_path} with SGBM proxy labels ("), stream
 
 
 def test_a_damaged_unlabeled_pair_is_left_out_with_a_warning_naming_it(tmp_path, unlabeled_root):
@@ -214,6 +231,16 @@ def test_training_mixes_unlabeled_pairs_into_rendered_batches(tmp_path, unlabele
 def test_bad_unlabeled_options_are_refused(changes, message):
     with pytest.raises(InputError, match=message):
         TrainConfig(batch_size=4, **changes)
+
+
+def test_a_batch_of_one_with_unlabeled_pairs_names_the_batch_size(capsys, unlabeled_root):
+    """It named 'unlabeled_per_batch', which the user had not given: "training config 'unlabeled_per_batch': 1 of
+    a batch of 1 leaves no rendered scene"."""
+    with pytest.raises(InputError, match="'batch_size': 1 leaves no rendered scene beside the unlabeled pair"):
+        TrainConfig(batch_size=1, unlabeled="x")
+    code = main(["train", "--batch-size", "1", "--unlabeled", str(unlabeled_root), "-o", "never-made"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("rtstereo train: error: --batch-size: 1 leaves no rendered scene"), err
 
 
 def test_a_quarter_of_the_batch_by_default():

@@ -317,6 +317,11 @@ def _is_video_input(args: argparse.Namespace) -> bool:
             raise InputError("--sbs takes one side-by-side video (file or URL) as LEFT, and no RIGHT or --pairs")
         return True
     videos = [is_video_file(str(x)) for x in (args.left, args.right) if x is not None]
+    if videos == [True] and args.pairs is None:  # it read "... got a video and images": there were none
+        raise InputError(
+            f"one video, {args.left}: give the right camera's video after it, or --sbs if it is a side-by-side video "
+            "(left|right halves)"
+        )
     if any(videos) and not (len(videos) == 2 and all(videos)):
         raise InputError(
             "expected two videos (LEFT_VIDEO RIGHT_VIDEO), one side-by-side video with --sbs, or two image "

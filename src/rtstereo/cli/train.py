@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import InputError, SettingError, require
 from .common import check_positive_setting, check_torch_threads, same_number
+
+if TYPE_CHECKING:
+    from ..train.config import TrainConfig
 
 EXAMPLES = """examples:
   rtstereo train -o runs/rtnet --steps 200000 --batch-size 8 --device cuda
@@ -215,20 +219,28 @@ def flag_of(key: str) -> str:
 
 
 @contextlib.contextmanager
-def flags_named(given: dict, setting_flags: dict[str, str] | None = None) -> Iterator[None]:
+def flags_named(
+    given: dict, setting_flags: dict[str, str] | None = None, defaulted: Collection[str] = ()
+) -> Iterator[None]:
     """Name the flag a user typed, not the config key, in an error about a value given as a flag.
 
     Args:
         given: the config keys given as flags (value not ``None``).
         setting_flags: the flag of each model setting given as one (:func:`setting_flags`), for a
             network that refuses its setting when it is built.
+        defaulted: the config keys whose value is the default (given nowhere), which a network found
+            later may refuse (``loss_weights``: 0.5,1.0 for a network of four predictions).
     """
     setting_flags = setting_flags or {}
-    from ..train.config import ConfigSettingError
+    from ..train.config import ConfigSettingError, TrainConfig
 
     try:
         yield
     except ConfigSettingError as exc:
+        if exc.source is None and exc.setting in defaulted:  # it read "training config 'loss_weights': ..."
+            default = getattr(TrainConfig(), exc.setting)
+            shown = ",".join(str(v) for v in default) if isinstance(default, tuple) else str(default)
+            raise InputError(f"{flag_of(exc.setting)} left out, so its default {shown}: {exc.detail}") from None
         # A value refused while the config file (or a resumed run's config) was read is the file's, not a flag's.
         if exc.source not in (None, "command line") or given.get(exc.setting) is None:
             raise
@@ -262,9 +274,21 @@ def check_model_of_checkpoint(model: str, checkpoint: str, flag: str) -> None:
         )
 
 
+def check_folders_of_resumed_run(config: TrainConfig, given: dict, file_values: dict) -> None:
+    """Refuse a resumed run whose training folders, from its own config, are gone, saying which option gives them
+    (it read "unlabeled pairs: folder not found: DIR", a folder the command had not named)."""
+    for key, drop in (("data", ""), ("unlabeled", ", or --unlabeled '' to go on with rendered scenes only")):
+        folder = getattr(config, key)
+        if folder and given.get(key) is None and key not in file_values and not Path(folder).exists():
+            raise InputError(
+                f"--resume {config.resume}: its run trained on --{key} {folder}, which is not found here: give "
+                f"--{key} with where that folder is now{drop}"
+            )
+
+
 def run_train(args: argparse.Namespace) -> int:
     require("torch", "torch", "training")
-    from ..train.config import read_config_file, resolve_config
+    from ..train.config import FIELDS, read_config_file, resolve_config
     from ..train.loop import train
 
     check_torch_threads(args.threads)
@@ -272,6 +296,8 @@ def run_train(args: argparse.Namespace) -> int:
     given = flag_values(args)
     with flags_named(given):
         config = resolve_config(file_values, given)
+    if config.resume:
+        check_folders_of_resumed_run(config, given, file_values)
     if args.model is not None and (config.init or config.resume):
         check_model_of_checkpoint(args.model, config.init or config.resume, "--init" if config.init else "--resume")
     if args.unlabeled_per_batch is not None and not config.unlabeled:
@@ -285,7 +311,9 @@ def run_train(args: argparse.Namespace) -> int:
         )
     from .common import progress_echo
 
-    with flags_named(given, setting_flags(args)):
+    # Not given anywhere: the default (a resumed run has its own config's values).
+    defaulted = () if config.resume else {key for key in FIELDS if given.get(key) is None and key not in file_values}
+    with flags_named(given, setting_flags(args), defaulted):
         summary = train(config, echo=progress_echo("train"))  # progress on stderr; stdout has the result line
     if summary["rank"] != 0:  # data-parallel: rank 0 reports for all
         return 0

@@ -317,8 +317,10 @@ class TwoVideoSource(FrameSource):
         for note in cut:
             log.warning("%s; the stream stops there", note)
         ended = [reader.label for reader in (left, right) if reader.ended_at is not None]
-        # Said already when the headers gave the lengths; said here when they were wrong.
-        if not cut and len(ended) == 1 and index != self._announced_end:
+        # Said already when the headers gave the lengths; said here when they were wrong. A stride that skips past
+        # the announced end stops there too, with the longer video's position beyond it.
+        announced = self._announced_end is not None and index >= self._announced_end
+        if not cut and len(ended) == 1 and not announced:
             log.warning("the %s ended at frame %d: stopping at the shorter video", ended[0], index)
 
 

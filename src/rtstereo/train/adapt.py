@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from ..errors import InputError, RtStereoError, SettingError
 from ..models.registry import ModelSpec
 from ..runtime.providers import default_threads
-from ..text import counted
+from ..text import counted, duration
 from .hints import hybrid_hint_settings, runtime_hints, tensor_runtime_hints, with_hints
 from .losses import multiscale_loss, training_mask
 from .proxy import proxy_disparity
@@ -469,6 +469,11 @@ def adapt(
 
     config = adapter.config
     train_ids, held_ids = split_holdout(len(pairs), config.holdout, config.seed)
+    if held_ids and len(held_ids) > round(config.holdout * len(pairs)):  # more than asked: said, not silent
+        echo(
+            f"holding out {len(held_ids)} of {counted(len(pairs), 'pair')} ({100 * len(held_ids) / len(pairs):.0f} %, "
+            f"not {100 * config.holdout:g} %): at least one pair is scored unseen (--holdout 0 trains on all)"
+        )
     train_pairs = [pairs[i] for i in train_ids]
     held_pairs = [pairs[i] for i in held_ids] or train_pairs
     crop_hw = fit_crop(config.crop_hw, train_pairs, adapter.divisor)
@@ -527,7 +532,10 @@ def adapt(
         running, group_start = {}, step
         terms_text = "  ".join(f"{k} {v:.4f}" for k, v in record.items() if k not in ("step", "seconds"))
         not_applied = f"  ({skipped} of {step} steps skipped: non-finite loss or gradient)" if skipped else ""
-        echo(f"step {step}  {record['seconds']:.0f} s  {terms_text}{not_applied}")
+        of_steps = "" if config.steps is None else f" of {config.steps}"
+        left = seconds_left(config, step, record["seconds"]) if not stop.requested else None
+        left_text = "" if left is None else f", about {duration(left)} left"
+        echo(f"step {step}{of_steps}  {record['seconds']:.0f} s{left_text}  {terms_text}{not_applied}")
         if skipped == step:
             raise RtStereoError(
                 f"every step so far ({step}) had a non-finite loss or gradient and changed nothing: the network's "
@@ -599,6 +607,26 @@ def adapt(
         skipped_steps=skipped,
         worse=worse_scores(before, after),
     )
+
+
+def seconds_left(config: AdaptConfig, step: int, elapsed_s: float) -> float | None:
+    """Time to the end of the budget: the steps left at the pace so far, or the minutes left, whichever is
+    sooner; ``None`` once the budget is spent.
+
+    Examples:
+        >>> seconds_left(AdaptConfig(steps=100, minutes=None), 10, 5.0), seconds_left(AdaptConfig(steps=100), 10, 5.0)
+        (45.0, 45.0)
+        >>> seconds_left(AdaptConfig(minutes=1.0), 10, 20.0), seconds_left(AdaptConfig(steps=10), 10, 5.0)
+        (40.0, None)
+    """
+    left = []
+    if config.steps is not None and step > 0:
+        left.append(elapsed_s / step * (config.steps - step))
+    if config.minutes is not None:
+        left.append(60.0 * config.minutes - elapsed_s)
+    if not left or min(left) <= 0:
+        return None
+    return min(left)
 
 
 class StopRequest:

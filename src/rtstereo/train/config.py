@@ -186,6 +186,12 @@ class TrainConfig:
         if self.unlabeled and self.data:
             raise InputError("training config: 'unlabeled' pairs are mixed into rendered scenes, not into 'data'")
         if self.unlabeled and self.unlabeled_share >= self.batch_size:
+            if not self.unlabeled_per_batch:  # the default share: the batch is what was given, not the share
+                raise ConfigSettingError(
+                    "batch_size",
+                    f"{self.batch_size} leaves no rendered scene beside the unlabeled pair each batch takes (a quarter "
+                    "of the batch, at least 1): give a batch of 2 or more",
+                )
             raise ConfigSettingError(
                 "unlabeled_per_batch",
                 f"{self.unlabeled_share} of a batch of {self.batch_size} "
@@ -275,7 +281,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         if path.suffix.lower() in (".yaml", ".yml"):
             values = _load_yaml(text)
         else:
-            values = json.loads(text)
+            values = json.loads(text, object_pairs_hook=_without_repeated_keys)
     except ImportError as exc:  # the extra that has it, as for every optional dependency
         raise MissingDependencyError(
             f"{path}: reading a YAML training config needs the Python package 'yaml' (PyYAML), which is not "
@@ -306,12 +312,39 @@ def _load_yaml(text: str) -> Any:
     import yaml  # PyYAML: part of the training extra
 
     class Loader(yaml.SafeLoader):
-        pass
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            # A key given twice was taken from its last line without a word: one of the two values is a mistake.
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base`, whose keys the mapping may override
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, str) and key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"'{key}' is given twice, the second time", key_node.start_mark
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
 
     # What YAML 1.1 leaves as text: an exponent without a dot before it (1e-3) or without a sign (1.5e3).
     exponent = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
     Loader.add_implicit_resolver("tag:yaml.org,2002:float", exponent, list("-+0123456789."))
     return yaml.load(text, Loader=Loader)  # a SafeLoader: no Python objects
+
+
+def _without_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a dict, refusing a key given twice (``json`` keeps the last one without a word).
+
+    Examples:
+        >>> _without_repeated_keys([("steps", 3), ("lr", 0.1)])
+        {'steps': 3, 'lr': 0.1}
+    """
+    values: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in values:
+            raise ValueError(f"'{key}' is given twice")
+        values[key] = value
+    return values
 
 
 MIN_SIDE_PX = 16
@@ -383,7 +416,10 @@ def resolve_config(
         raise ConfigSettingError("resume", f"expected a path (text) or null, got {resume!r}")
     if resume:
         from ..models.checkpoint import read_torch_file
+        from .loop import refuse_registry_name
 
+        if not Path(resume).exists():
+            refuse_registry_name(resume)
         stored = read_torch_file(resume)
         stored_config = stored.get("config") if isinstance(stored, Mapping) else None
         if isinstance(stored_config, Mapping):

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import CheckpointError, DatasetError, InputError, OutputError, RtStereoError, SettingError, warn
-from ..io.atomic import atomic_path, terminate_as_interrupt
+from ..io.atomic import atomic_path, folder_write_problem, terminate_as_interrupt
 from ..models.checkpoint import (
     FORMAT_TAG,
     describe,
@@ -42,7 +42,7 @@ from ..models.checkpoint import (
 )
 from ..models.registry import ModelSpec, get_spec, import_object
 from ..runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
-from ..text import counted
+from ..text import counted, duration
 from . import distributed
 from .augment import augment_batch
 from .config import ConfigSettingError, TrainConfig
@@ -80,27 +80,43 @@ class RunFiles:
     def config(self) -> Path:
         return self.folder / "config.json"
 
-    def check_usable(self, resuming: bool) -> None:
-        """Refuse a folder that cannot be made, or, for a new run, one holding another run's files.
+    def check_usable(self, resume: str | None = None) -> None:
+        """Refuse a folder that cannot be made or written in, or one holding the files of another run than
+        ``resume``'s (it is not made here).
+
+        Args:
+            resume: the checkpoint a resumed run continues (``None``: a new run); its own folder holds its run.
 
         Raises:
-            OutputError: the folder (or a folder above it) is a file, or a new run would overwrite the
-                checkpoints and extend the log of the run already there.
+            OutputError: the folder (or a folder above it) is a file, files cannot be written in it, or the run
+                would overwrite the checkpoints and extend the log of another run already there.
         """
         existing = next((p for p in (self.folder, *self.folder.parents) if p.exists()), None)
         if existing is not None and not existing.is_dir():
             raise OutputError(f"run folder {self.folder}: {existing} is a file, not a folder")
-        if resuming:  # continues the log and checkpoints of the run it names
-            return
+        # Now, not once the validation set is rendered and unlabeled pairs are labelled (minutes), as make() found it.
+        problem = folder_write_problem(self.folder)
+        if problem is not None:
+            raise OutputError(f"cannot write in run folder {self.folder}: {problem}")
         held = [f.name for f in (self.last, self.best, self.log) if f.exists()]
+        if resume is not None and held:
+            source = Path(resume).parent
+            if self.folder.is_dir() and source.is_dir() and self.folder.samefile(source):
+                return  # continues the log and checkpoints of the run it names
+            # -o another run's folder: its checkpoints were overwritten and its log extended with this run's steps.
+            raise OutputError(
+                f"run folder {self.folder} already holds another run ({', '.join(held)}) than the one of {resume}; "
+                f"resuming into it would overwrite it: leave out -o to continue in {source}, give an empty "
+                "folder with -o, or remove that one"
+            )
         if held:
             # A run stopped before its first last.pt (killed: SIGKILL, a lost machine) has its best.pt, which
             # resumes too, at the step it was validated.
             start = next((f for f in (self.last, self.best) if f.exists()), None)
-            resume = f"continue it with --resume {start}, " if start is not None else ""
+            advice = f"continue it with --resume {start}, " if start is not None else ""
             raise OutputError(
                 f"run folder {self.folder} already holds a run ({', '.join(held)}); a new run would overwrite it: "
-                f"{resume}give another folder with -o, or remove that one"
+                f"{advice}give another folder with -o, or remove that one"
             )
 
     def make(self) -> None:
@@ -392,6 +408,8 @@ def build_network(name: str, settings: dict[str, Any]) -> tuple[torch.nn.Module,
 
 def architecture_of(path: str) -> tuple[str, dict[str, Any], Any]:
     """``(model, settings, checkpoint object)`` of an rtstereo checkpoint."""
+    if not Path(path).exists():
+        refuse_registry_name(path)
     obj = read_torch_file(path)
     described = describe(obj)
     if described is None:
@@ -400,6 +418,23 @@ def architecture_of(path: str) -> tuple[str, dict[str, Any], Any]:
             "inside); --init and --resume take checkpoints written by `rtstereo train`"
         )
     return described[0], described[1], obj
+
+
+def refuse_registry_name(name: str) -> None:
+    """Refuse a registry name where a checkpoint file is wanted, saying where its weights are (it read "weights
+    file not found: rtnet-v5")."""
+    from .adapt_network import PACKAGED_SOURCES, packaged_network_source
+
+    try:
+        spec = get_spec(name)
+    except RtStereoError:  # no registry name either: "weights file not found" says it
+        return
+    source = packaged_network_source(spec.name) if spec.name in PACKAGED_SOURCES else None
+    where = f": {spec.name}'s PyTorch state is {source}" if source is not None else ""
+    raise CheckpointError(
+        f"{name} is a registry name, not a checkpoint file; --init and --resume take checkpoints written by "
+        f"`rtstereo train` or `rtstereo adapt`{where}"
+    )
 
 
 def load_weights_adding_modules(model: torch.nn.Module, checkpoint: Any, path: str, name: str) -> list[str]:
@@ -517,7 +552,7 @@ class _Run:
         distributed.start(self.ranks, self.device)
         self.files = RunFiles(Path(config.out_dir))  # the folder is made once everything below has been checked
         if self.ranks.writer:
-            self.files.check_usable(resuming=bool(config.resume))
+            self.files.check_usable(config.resume)
 
         # The architecture comes from the checkpoint when resuming or fine-tuning: no flags to repeat.
         source = config.resume or config.init
@@ -568,6 +603,16 @@ class _Run:
             if self.scaler is not None and checkpoint.get("scaler"):
                 self.scaler.load_state_dict(checkpoint["scaler"])
             self.step = int(checkpoint["step"])
+            if self.step > config.steps:
+                # It trained nothing, yet wrote its --steps into last.pt: a plain --resume then stopped there too.
+                stored = checkpoint.get("config")
+                target = stored.get("steps") if isinstance(stored, dict) else None
+                its_own = f" (its own target: {target})" if isinstance(target, int) and target > self.step else ""
+                raise ConfigSettingError(
+                    "steps",
+                    f"{config.steps} is below step {self.step}, where {source} stopped: give a larger number to go "
+                    f"on{its_own}, or start a new run from its weights with --init {source}",
+                )
             self.best_epe, self.best_step = self.best_so_far(checkpoint, source)
             if math.isfinite(self.best_epe):  # a score to beat, measured on the run's own validation set
                 _check_same_validation(config, checkpoint.get("config"), source)
@@ -661,7 +706,7 @@ class _Run:
         last_metrics = self.validate() if self.step == 0 or math.isinf(self.best_epe) else {}
         window = _Window(self.step)
         batches = Prefetcher(self.batch, config.steps - 1, self.device) if self.prefetch else self.batch
-        clock = _Clock(config)
+        clock = _Clock(config, self.step)
         try:
             while self.step < config.steps:
                 self.train_step(batches(self.step), self.step)
@@ -670,7 +715,7 @@ class _Run:
                 if self.step % config.log_every == 0 or self.step == config.steps:
                     loss, skipped = self.train_step.flush()  # waits for the device: on log steps only
                     lr, pairs = learning_rate(self.step - 1, config), config.batch_size * self.ranks.world_size
-                    self.log_training(window.flush(self.step, lr, loss, skipped, pairs))
+                    self.log_training(window.flush(self.step, lr, loss, skipped, pairs), clock.seconds_left(self.step))
                     # Decided on log steps, where the ranks are in step anyway: all stop together.
                     out_of_time = clock.out_of_time(self.ranks, self.device)
                 if self.step % config.val_every == 0 or self.step == config.steps or out_of_time:
@@ -747,11 +792,12 @@ class _Run:
                 "to go on"
             )
 
-    def log_training(self, record: dict[str, Any]) -> None:
+    def log_training(self, record: dict[str, Any], seconds_left: float | None = None) -> None:
         self._log(record)
+        left = "" if seconds_left is None else f", about {duration(seconds_left)} left"
         self.echo(
             f"step {record['step']}/{self.config.steps}: loss {record['loss']:.4f}, lr {record['lr']:.2e}, "
-            f"{record['pairs_per_s']:.2f} pairs/s"
+            f"{record['pairs_per_s']:.2f} pairs/s{left}"
         )
 
     def _log(self, record: dict[str, Any]) -> None:
@@ -829,9 +875,21 @@ def _now() -> float:
 class _Clock:
     """The run's time limit and its checkpoints by the minute."""
 
-    def __init__(self, config: TrainConfig) -> None:
+    def __init__(self, config: TrainConfig, step: int = 0) -> None:
         self.config = config
         self.started = self.saved = _now()
+        self.first_step = step  # where this process started training
+
+    def seconds_left(self, step: int) -> float | None:
+        """Time to the end of the run (or of its time limit, if sooner) at the pace of this process so far,
+        validations and checkpoints included; ``None`` at the end or before a step is done."""
+        done, elapsed = step - self.first_step, _now() - self.started
+        if done <= 0 or step >= self.config.steps:
+            return None
+        left = elapsed / done * (self.config.steps - step)
+        if self.config.time_limit_min:
+            left = min(left, 60.0 * self.config.time_limit_min - elapsed)
+        return max(0.0, left)
 
     def out_of_time(self, ranks, device: torch.device) -> bool:
         """Whether the time limit has passed (the same answer on every rank)."""

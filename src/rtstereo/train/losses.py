@@ -66,7 +66,7 @@ def check_weight_count(weights: Sequence[float], predictions: int) -> None:
     if len(weights) != predictions:
         raise ConfigSettingError(
             "loss_weights",
-            f"{counted(len(weights), 'weight')} given, but the network returns {predictions} predictions in training "
+            f"{counted(len(weights), 'weight')}, but the network returns {predictions} predictions in training "
             f"mode; give {predictions} weights, coarse to fine",
         )
 

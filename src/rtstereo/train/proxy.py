@@ -53,7 +53,7 @@ def find_unlabeled_pairs(root: str | Path) -> list[UnlabeledPair]:
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"unlabeled pairs: folder not found: {root}")
-    pairs = []
+    pairs, others = [], []
     # Links to folders are followed, as --data and eval follow them (Path.rglob did not: a tree of links to the
     # pairs' folders held "no folder" of two images).
     for folder, _, names in sorted(walk_following_links(root)):
@@ -61,8 +61,17 @@ def find_unlabeled_pairs(root: str | Path) -> list[UnlabeledPair]:
         images = sorted(path for path in files if path.is_file())
         if len(images) == 2:
             pairs.append(UnlabeledPair(str(folder.relative_to(root)), images[0], images[1]))
+        elif images:  # left out, and said: a Middlebury 2014 scene (im0, im1, im1E, im1L) was skipped without a word
+            others.append(f"{folder.relative_to(root)} ({counted(len(images), 'image')})")
+    listed = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+    said = f"{counted(len(others), 'folder')} of images left out, holding not exactly two: {listed}" if others else ""
     if not pairs:
-        raise DatasetError(f"unlabeled pairs: no folder under {root} holds exactly two images (a left and a right)")
+        raise DatasetError(
+            f"unlabeled pairs: no folder under {root} holds exactly two images (a left and a right)"
+            + (f"; {said}" if said else "")
+        )
+    if said:
+        warn(f"{root}: {said} (a pair is a folder of two images, the left view first in name order)")
     return pairs
 
 
@@ -155,7 +164,7 @@ class ProxyStream:
 
     def describe(self) -> str:
         return (
-            f"{len(self.samples)} unlabeled real pairs from {self.root} with SGBM proxy labels "
+            f"{counted(len(self.samples), 'unlabeled real pair')} from {self.root} with SGBM proxy labels "
             f"({100 * self.label_density:.0f} % of pixels)"
         )
 
