@@ -427,7 +427,7 @@ def test_a_summary_that_cannot_be_written_is_refused_before_the_first_pair(capsy
         code == 2
         and err == f"rtstereo predict: error: cannot write the summary {summary}: {blocker} is a file, not a folder\n"
     )
-    assert out == "" and list((tmp_path / "o").iterdir()) == []
+    assert out == "" and not (tmp_path / "o").exists()  # nor an empty output folder
 
 
 def test_a_pattern_the_shell_expanded_is_named_with_the_quotes_it_needs(capsys, tmp_path):
@@ -456,7 +456,7 @@ def test_a_parquet_summary_without_pyarrow_is_refused_before_the_first_pair(caps
     argv = ["predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "--summary", tmp_path / "s.parquet"]
     code, out, err = run_cli(capsys, *argv)
     assert code == 2 and "pip install 'rtstereo[scale]'" in err and len(err.strip().splitlines()) == 1, err
-    assert out == "" and list((tmp_path / "o").iterdir()) == []
+    assert out == "" and not (tmp_path / "o").exists()  # nor an empty output folder
 
 
 @pytest.mark.parametrize("full_at", ["pfm", "json"])
@@ -539,3 +539,20 @@ def test_the_12bit_warning_is_said_once_per_run_and_again_by_the_next_run(capsys
         assert code == 0 and err.count(said) == 1, (run, err)
     with pytest.warns(UserWarning, match=said):  # one pair, a Python warning (one_voice prints it as a line)
         code, _, _ = run_cli(capsys, "predict", tmp_path / "L" / "0.png", tmp_path / "R" / "0.png", *SGBM_ARGS, "-q")
+
+
+@pytest.mark.parametrize(
+    ("option", "said"), [(("--model", "no-such-model"), "unknown model"), (("--set", "foo=1"), "no setting 'foo'")]
+)
+def test_a_usage_error_found_as_the_model_loads_leaves_no_empty_output_folder(
+    capsys, tmp_path, three_pairs, option, said
+):
+    """The output folder is made (and checked) before the model loads: an unknown model or setting exited with
+    code 2 and left out/sub/ behind, empty; a folder that was there already stays."""
+    left, right = three_pairs
+    code, _, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "out" / "sub", *SGBM_ARGS, *option)
+    assert code == 2 and said in err, err
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "there").mkdir()
+    code, _, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "there", *SGBM_ARGS, *option)
+    assert code == 2 and (tmp_path / "there").is_dir()

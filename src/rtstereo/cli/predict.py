@@ -249,11 +249,14 @@ def run(args: argparse.Namespace) -> int:
         return _run_one(args, job, sources[0], where)
     if one_pair:  # --summary asks for the batch's table (it wrote none): a batch of one, which always writes
         job = dataclasses.replace(job, overwrite=True)
-    if job.writes_folder:
-        _make_folder(output)
-    if not args.no_rectification_check or args.calib:
-        _check_first_pair(args, job, sources[0])
-    return run_batch(args, job, sources, "predict", where).exit_code
+    made = _make_folder(output) if job.writes_folder else []
+    try:
+        if not args.no_rectification_check or args.calib:
+            _check_first_pair(args, job, sources[0])
+        return run_batch(args, job, sources, "predict", where).exit_code
+    except BaseException:  # a usage error found as the model loads (no weights, an unknown setting), or Ctrl-C then
+        _remove_empty(made)
+        raise
 
 
 def _names_a_file(text: str) -> bool:
@@ -346,20 +349,36 @@ def _warn_if_unrectified(
         print(f"rtstereo predict: warning: {name}: {message}", file=sys.stderr)
 
 
-def _make_folder(folder: Path) -> None:
+def _make_folder(folder: Path) -> list[Path]:
     """Make the batch's output folder and check that files can be made in it, before any pair runs.
+
+    Returns:
+        The folders it created, the output folder first (none when it existed).
 
     Raises:
         OutputError: the folder cannot be created, or exists and cannot be written (a read-only disk or
             folder): a usage error, not one failure per pair.
     """
+    missing = [path for path in (folder, *folder.parents) if not os.path.lexists(path)]
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create output folder {folder}: {os_reason(exc, folder / 'x')}") from None
     problem = folder_write_problem(folder)
     if problem is not None:
+        _remove_empty(missing)
         raise OutputError(f"cannot write into output folder {folder}: {problem}")
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the ``folders`` this run made (innermost first) while they are empty: a run stopped before its first
+    pair (a usage error found as the model loads, Ctrl-C) leaves no empty output folder behind."""
+    for path in folders:
+        try:
+            path.rmdir()
+        except OSError:  # a pair's files, or another process's: kept
+            return
 
 
 def _check_first_pair(args: argparse.Namespace, job: BatchJob, source: PairSource) -> None:
