@@ -556,3 +556,23 @@ def test_a_usage_error_found_as_the_model_loads_leaves_no_empty_output_folder(
     (tmp_path / "there").mkdir()
     code, _, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "there", *SGBM_ARGS, *option)
     assert code == 2 and (tmp_path / "there").is_dir()
+
+
+def test_an_output_folder_whose_images_the_input_folder_or_glob_would_list_is_refused(capsys, tmp_path):
+    """-o the left folder itself: the first run wrote a.png, a_color.png beside the inputs, and the same command
+    again (to resume) stopped with 'left gives 4 images and right gives 2'."""
+    from .conftest import write_pairs
+
+    left, right = write_pairs(tmp_path / "in", 2)
+    for out, side in ((left, "left"), (f"{right}/", "right")):
+        code, _, err = run_cli(capsys, "predict", left, right, "-o", out, *SGBM_ARGS, "--format", "pfm,color")
+        assert code == 2 and f"would be read as a {side} image by the next run" in err, err
+        assert "--format without color" in err
+    glob_args = (f"{left}/*.PNG", f"{right}/*.png", "-o", left, *SGBM_ARGS, "--format", "pfm,color")
+    code, _, err = run_cli(capsys, "predict", *glob_args)
+    assert code == 2 and "would be read as a left image" in err, err
+    # files that no input listing reads are written there, and the same command again resumes
+    argv = ("predict", left, right, "-o", left, *SGBM_ARGS, "--format", "pfm,json")
+    assert run_cli(capsys, *argv)[0] == 0
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 0 and out.startswith("2 pairs: 0 done, 2 skipped"), err
