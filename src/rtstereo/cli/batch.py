@@ -232,13 +232,14 @@ def run_batch(
     return summary
 
 
-_FIGURES = re.compile(r"\d+(?:\.\d+)?")
+# A figure, or an image size (WxH), which is kept: a warning about another size (a calibration scaled to it) is its own.
+_FIGURES = re.compile(r"\d+x\d+|\d+(?:\.\d+)?")
 
 
 def warning_kind(warning: str, name: str, paths: Sequence[str] = ()) -> str:
     """What a pair's warning says, without its figures and the pair's own name: the warnings of a batch's pairs that
-    differ in these alone are one warning, said once and then counted. The pair's image ``paths`` are kept: a
-    warning about a file (one damaged) is said for each file.
+    differ in these alone are one warning, said once and then counted. The pair's image ``paths`` and image sizes
+    are kept: a warning about a file (one damaged), or about a size, is said for each.
 
     Examples:
         >>> ceiling = "{} % of the map sits at the top of the searched range (30-31 px)"
@@ -249,11 +250,13 @@ def warning_kind(warning: str, name: str, paths: Sequence[str] = ()) -> str:
         True
         >>> warning_kind("L/1.jpg is damaged", "1", ["L/1.jpg"]) == warning_kind("L/2.jpg is damaged", "2", ["L/2.jpg"])
         False
+        >>> warning_kind("scaled by 0.5 to these 160x120 images", "a")  # said again for each image size
+        'scaled by # to these 160x120 images'
     """
     kept = {f"\0{tag}\0": path for tag, path in zip("LR", paths) if path and path in warning}
     for tag, path in kept.items():
         warning = warning.replace(path, tag)
-    kind = _FIGURES.sub("#", _unnamed(warning, name))
+    kind = _FIGURES.sub(lambda m: m.group() if "x" in m.group() else "#", _unnamed(warning, name))
     for tag, path in kept.items():
         kind = kind.replace(tag, path)
     return kind
