@@ -348,7 +348,10 @@ def test_a_warning_every_pair_gives_is_said_once_then_counted_and_kept_per_pair(
     code, _, err = run_cli(capsys, *args, "--summary", summary)
     assert code == 0, err
     assert err.count("would need more memory than") == 2, err  # the warning, then the count
+    # each named: the first in its warning, the others in the count (they were in the --summary table alone)
+    assert "rtstereo predict: warning: 00: sgbm on" in err
     assert "rtstereo predict: warning: 2 more pairs gave the same warning as above (sgbm on" in err
+    assert "...): 01, 02; each pair's in" in err
     rows = summary.read_text().splitlines()[1:]
     assert len(rows) == 3 and all("would need more memory than the budget" in row for row in rows), rows
 

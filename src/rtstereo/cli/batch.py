@@ -157,10 +157,16 @@ def run_batch(
             if kind in repeats:
                 repeats[kind][1] += 1
                 repeats[kind][2] |= unnamed != repeats[kind][3]
+                repeats[kind][4].append(outcome.name)
                 return
-            # as a line of its own: a Python warning would break the progress bar
-            tqdm.write(f"rtstereo {verb}: warning: {outcome.warning}", file=sys.stderr)
-            repeats[kind] = [outcome.warning, 0, False, unnamed]
+            # as a line of its own (a Python warning would break the progress bar), naming the pair unless it does
+            said = outcome.warning
+            if not said.startswith(f"{outcome.name}:") and not any(
+                p and p in said for p in (outcome.left, outcome.right)
+            ):
+                said = f"{outcome.name}: {said}"
+            tqdm.write(f"rtstereo {verb}: warning: {said}", file=sys.stderr)
+            repeats[kind] = [outcome.warning, 0, False, unnamed, []]
 
     summary_path = args.summary
     if summary_path is not None and Path(summary_path).suffix.lower() not in (".parquet", ".csv"):
@@ -191,13 +197,14 @@ def run_batch(
         summary = run_local(job, predictor, sources, fail_fast=args.fail_fast, progress=progress, on_outcome=report)
     if summary_path is not None:
         summary.write_table(summary_path)
-    for warning, count, differed, _ in repeats.values():
+    for warning, count, differed, _, names in repeats.values():
         if count:
             own = ", with figures of their own" if differed else ""
+            more = f" and {len(names) - FAILURES_LISTED} more" if len(names) > FAILURES_LISTED else ""
             table = f"; each pair's in {summary_path}" if summary_path is not None else ""
             print(
                 f"rtstereo {verb}: warning: {counted(count, 'more pair', 'more pairs')} gave the same warning as above "
-                f"({' '.join(warning.split()[:8])} ...){own}{table}",
+                f"({' '.join(warning.split()[:8])} ...){own}: {', '.join(names[:FAILURES_LISTED])}{more}{table}",
                 file=sys.stderr,
             )
     if summary.interrupted:
