@@ -348,7 +348,10 @@ def test_a_warning_every_pair_gives_is_said_once_then_counted_and_kept_per_pair(
     code, _, err = run_cli(capsys, *args, "--summary", summary)
     assert code == 0, err
     assert err.count("would need more memory than") == 2, err  # the warning, then the count
+    # each named: the first in its warning, the others in the count (they were in the --summary table alone)
+    assert "rtstereo predict: warning: 00: sgbm on" in err
     assert "rtstereo predict: warning: 2 more pairs gave the same warning as above (sgbm on" in err
+    assert "...): 01, 02; each pair's in" in err
     rows = summary.read_text().splitlines()[1:]
     assert len(rows) == 3 and all("would need more memory than the budget" in row for row in rows), rows
 
@@ -427,7 +430,7 @@ def test_a_summary_that_cannot_be_written_is_refused_before_the_first_pair(capsy
         code == 2
         and err == f"rtstereo predict: error: cannot write the summary {summary}: {blocker} is a file, not a folder\n"
     )
-    assert out == "" and list((tmp_path / "o").iterdir()) == []
+    assert out == "" and not (tmp_path / "o").exists()  # nor an empty output folder
 
 
 def test_a_pattern_the_shell_expanded_is_named_with_the_quotes_it_needs(capsys, tmp_path):
@@ -456,7 +459,7 @@ def test_a_parquet_summary_without_pyarrow_is_refused_before_the_first_pair(caps
     argv = ["predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "--summary", tmp_path / "s.parquet"]
     code, out, err = run_cli(capsys, *argv)
     assert code == 2 and "pip install 'rtstereo[scale]'" in err and len(err.strip().splitlines()) == 1, err
-    assert out == "" and list((tmp_path / "o").iterdir()) == []
+    assert out == "" and not (tmp_path / "o").exists()  # nor an empty output folder
 
 
 @pytest.mark.parametrize("full_at", ["pfm", "json"])
@@ -539,3 +542,40 @@ def test_the_12bit_warning_is_said_once_per_run_and_again_by_the_next_run(capsys
         assert code == 0 and err.count(said) == 1, (run, err)
     with pytest.warns(UserWarning, match=said):  # one pair, a Python warning (one_voice prints it as a line)
         code, _, _ = run_cli(capsys, "predict", tmp_path / "L" / "0.png", tmp_path / "R" / "0.png", *SGBM_ARGS, "-q")
+
+
+@pytest.mark.parametrize(
+    ("option", "said"), [(("--model", "no-such-model"), "unknown model"), (("--set", "foo=1"), "no setting 'foo'")]
+)
+def test_a_usage_error_found_as_the_model_loads_leaves_no_empty_output_folder(
+    capsys, tmp_path, three_pairs, option, said
+):
+    """The output folder is made (and checked) before the model loads: an unknown model or setting exited with
+    code 2 and left out/sub/ behind, empty; a folder that was there already stays."""
+    left, right = three_pairs
+    code, _, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "out" / "sub", *SGBM_ARGS, *option)
+    assert code == 2 and said in err, err
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "there").mkdir()
+    code, _, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "there", *SGBM_ARGS, *option)
+    assert code == 2 and (tmp_path / "there").is_dir()
+
+
+def test_an_output_folder_whose_images_the_input_folder_or_glob_would_list_is_refused(capsys, tmp_path):
+    """-o the left folder itself: the first run wrote a.png, a_color.png beside the inputs, and the same command
+    again (to resume) stopped with 'left gives 4 images and right gives 2'."""
+    from .conftest import write_pairs
+
+    left, right = write_pairs(tmp_path / "in", 2)
+    for out, side in ((left, "left"), (f"{right}/", "right")):
+        code, _, err = run_cli(capsys, "predict", left, right, "-o", out, *SGBM_ARGS, "--format", "pfm,color")
+        assert code == 2 and f"would be read as a {side} image by the next run" in err, err
+        assert "--format without color" in err
+    glob_args = (f"{left}/*.PNG", f"{right}/*.png", "-o", left, *SGBM_ARGS, "--format", "pfm,color")
+    code, _, err = run_cli(capsys, "predict", *glob_args)
+    assert code == 2 and "would be read as a left image" in err, err
+    # files that no input listing reads are written there, and the same command again resumes
+    argv = ("predict", left, right, "-o", left, *SGBM_ARGS, "--format", "pfm,json")
+    assert run_cli(capsys, *argv)[0] == 0
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 0 and out.startswith("2 pairs: 0 done, 2 skipped"), err

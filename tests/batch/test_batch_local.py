@@ -58,6 +58,23 @@ def test_a_failure_after_reading_is_reported_too(tmp_path, sgbm, three_pairs):
     assert summary.outcomes[0].height_px == 64
 
 
+@pytest.mark.parametrize(
+    ("job", "message"),
+    [
+        ({"output": "one.pfm", "to_file": True}, "3 pairs cannot go into one file"),
+        ({"output": "out", "formats": ("png",)}, "unknown output formats png"),
+        ({"output": "out", "formats": ()}, "no output formats"),
+    ],
+)
+def test_outputs_no_pair_could_be_written_to_are_refused_before_any_work(tmp_path, sgbm, three_pairs, job, message):
+    # One file for three pairs had each replace the one before ("3 done"); an unknown format failed every pair with
+    # KeyError: 'png', and no format at all "skipped" every pair, the unreadable one too.
+    job = BatchJob(**{**job, "output": tmp_path / job["output"]})
+    with pytest.raises(InputError, match=message):
+        run_local(job, sgbm, resolve_pairs(*map(str, three_pairs)))
+    assert not (tmp_path / "one.pfm").exists() and not (tmp_path / "out").exists()
+
+
 def test_a_format_without_a_file_name_is_never_complete(tmp_path):
     register_format("test_nameless", lambda result, stem: stem)
     try:

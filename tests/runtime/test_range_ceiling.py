@@ -83,8 +83,28 @@ def test_a_batch_says_it_as_the_pairs_warning(capsys, tmp_path):
     assert code == 0, err
     assert err.count("of the map sits at the top of the searched range (30-31 px; --max-disp 32)") == 1, err
     # the share of the first pair's warning, repeated (7.3 % on OpenCV 5.1, 7.4 % on 4.14: SGBM differs a little)
-    (share,) = re.findall(r"warning: (\d+\.\d %) of the map sits at the top of the searched range", err)
-    assert f"1 more pair gave the same warning as above ({share} of the map sits at the" in err, err
+    (share,) = re.findall(r"warning: 0: (\d+\.\d %) of the map sits at the top of the searched range", err)
+    assert f"1 more pair gave the same warning as above ({share} of the map sits at the ...): 1" in err, err
+
+
+def test_a_batch_says_it_once_when_the_pairs_shares_differ(capsys, tmp_path):
+    """Each pair's share is its own (2.6 %, 2.8 %, 3.0 % ... along a sequence): every pair printed its own line
+    of the same warning, a flood of them in a batch of thousands."""
+    for index, near_px in enumerate((50.0, 60.0, 70.0)):
+        left, right = _ground_plane(tmp_path, near_px=near_px)
+        for side, image in (("L", left), ("R", right)):
+            (tmp_path / side).mkdir(exist_ok=True)
+            image.rename(tmp_path / side / f"{index}.png")
+    summary = tmp_path / "s.csv"
+    argv = ["predict", str(tmp_path / "L"), str(tmp_path / "R"), "--model", "sgbm", "--max-disp", "32"]
+    code = main([*argv, "-o", str(tmp_path / "out"), "--summary", str(summary), "-q"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    shares = [re.search(r"(\d+\.\d) % of the map", row).group(1) for row in summary.read_text().splitlines()[1:]]
+    assert len(set(shares)) == 3, shares
+    assert err.count("% of the map sits at the") == 2, err  # the warning, then the count
+    assert f"warning: 0: {shares[0]} % of the map sits at the top" in err
+    assert "2 more pairs gave the same warning as above" in err and "with figures of their own: 1, 2;" in err
 
 
 def test_the_share_counts_a_band_of_1_px_about_the_top_in_input_pixels():

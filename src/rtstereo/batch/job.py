@@ -30,6 +30,7 @@ from ..runtime.predictor import RangeCeilingWarning, range_ceiling_warning
 from ..sinks.files import (
     DEFAULT_FORMATS,
     FORMAT_FILES,
+    FORMATS,
     NOT_WRITTEN_NOTES,
     clashing_names,
     not_written_notes,
@@ -121,10 +122,18 @@ class BatchJob:
         disparity would replace the first one's preview, and a rerun would take the first pair as complete).
 
         Raises:
-            InputError: the output and the input image it would replace, or the two pair names and their file.
+            InputError: the output and the input image it would replace, or the two pair names and their file;
+                several pairs for one output file (each would replace the one before); no format, or one that
+                is not known, for a folder (each pair was skipped, or failed with a bare ``KeyError``).
         """
         if self.output is None:
             return
+        if self.to_file and len(sources) > 1:
+            raise InputError(f"{len(sources)} pairs cannot go into one file {self.output}: give a folder as the output")
+        unknown = [f for f in self.formats if f not in FORMATS]
+        if not self.to_file and (unknown or not self.formats):
+            what = f"unknown output formats {', '.join(unknown)}" if unknown else "no output formats"
+            raise InputError(f"{what} for the folder {self.output} (known: {', '.join(sorted(FORMATS))})")
         inputs = {}
         for source in sources:
             for image in (source.left, source.right):

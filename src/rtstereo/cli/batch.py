@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -134,7 +135,9 @@ def run_batch(
     """
     from tqdm import tqdm
 
-    repeats: dict[str, int] = {}  # a warning said once, then counted: every pair of a batch may give the same
+    # A warning said once, then counted: every pair of a batch may give the same, each with its own figures (the share
+    # of a map cut off at --max-disp, a pair's own name). Keyed by its kind: its first text, and whether others differ.
+    repeats: dict[str, list] = {}
 
     def listed_at(outcome: PairOutcome) -> str:
         """Where a manifest lists the pair (``pairs.csv line 4``), as the manifest's own errors say it."""
@@ -148,11 +151,22 @@ def run_batch(
                 f"{outcome.error}",
                 file=sys.stderr,
             )
-        elif outcome.warning in repeats:
-            repeats[outcome.warning] += 1
-        elif outcome.warning:  # as a line of its own: a Python warning would break the progress bar
-            tqdm.write(f"rtstereo {verb}: warning: {outcome.warning}", file=sys.stderr)
-            repeats[outcome.warning] = 0
+        elif outcome.warning:
+            kind = warning_kind(outcome.warning, outcome.name, (outcome.left, outcome.right))
+            unnamed = _unnamed(outcome.warning, outcome.name)
+            if kind in repeats:
+                repeats[kind][1] += 1
+                repeats[kind][2] |= unnamed != repeats[kind][3]
+                repeats[kind][4].append(outcome.name)
+                return
+            # as a line of its own (a Python warning would break the progress bar), naming the pair unless it does
+            said = outcome.warning
+            if not said.startswith(f"{outcome.name}:") and not any(
+                p and p in said for p in (outcome.left, outcome.right)
+            ):
+                said = f"{outcome.name}: {said}"
+            tqdm.write(f"rtstereo {verb}: warning: {said}", file=sys.stderr)
+            repeats[kind] = [outcome.warning, 0, False, unnamed, []]
 
     summary_path = args.summary
     if summary_path is not None and Path(summary_path).suffix.lower() not in (".parquet", ".csv"):
@@ -183,12 +197,14 @@ def run_batch(
         summary = run_local(job, predictor, sources, fail_fast=args.fail_fast, progress=progress, on_outcome=report)
     if summary_path is not None:
         summary.write_table(summary_path)
-    for warning, count in repeats.items():
+    for warning, count, differed, _, names in repeats.values():
         if count:
+            own = ", with figures of their own" if differed else ""
+            more = f" and {len(names) - FAILURES_LISTED} more" if len(names) > FAILURES_LISTED else ""
             table = f"; each pair's in {summary_path}" if summary_path is not None else ""
             print(
                 f"rtstereo {verb}: warning: {counted(count, 'more pair', 'more pairs')} gave the same warning as above "
-                f"({' '.join(warning.split()[:8])} ...){table}",
+                f"({' '.join(warning.split()[:8])} ...){own}: {', '.join(names[:FAILURES_LISTED])}{more}{table}",
                 file=sys.stderr,
             )
     if summary.interrupted:
@@ -221,6 +237,42 @@ def run_batch(
         where = f" (details: {summary_path})" if summary_path is not None else ""
         print(f"rtstereo {verb}: {counted(len(failures), 'pair')} failed: {names}{more}{where}", file=sys.stderr)
     return summary
+
+
+# A figure, or an image size (WxH), which is kept: a warning about another size (a calibration scaled to it) is its own.
+_FIGURES = re.compile(r"\d+x\d+|\d+(?:\.\d+)?")
+
+
+def warning_kind(warning: str, name: str, paths: Sequence[str] = ()) -> str:
+    """What a pair's warning says, without its figures and the pair's own name: the warnings of a batch's pairs that
+    differ in these alone are one warning, said once and then counted. The pair's image ``paths`` and image sizes
+    are kept: a warning about a file (one damaged), or about a size, is said for each.
+
+    Examples:
+        >>> ceiling = "{} % of the map sits at the top of the searched range (30-31 px)"
+        >>> warning_kind(ceiling.format(2.9), "000") == warning_kind(ceiling.format(3.1), "001")
+        True
+        >>> png = "{0}: disparity up to {1} px does not fit a 16-bit PNG: {0}.png not written"
+        >>> warning_kind(png.format("a", 300.5), "a") == warning_kind(png.format("b.1", 270), "b.1")
+        True
+        >>> warning_kind("L/1.jpg is damaged", "1", ["L/1.jpg"]) == warning_kind("L/2.jpg is damaged", "2", ["L/2.jpg"])
+        False
+        >>> warning_kind("scaled by 0.5 to these 160x120 images", "a")  # said again for each image size
+        'scaled by # to these 160x120 images'
+    """
+    kept = {f"\0{tag}\0": path for tag, path in zip("LR", paths) if path and path in warning}
+    for tag, path in kept.items():
+        warning = warning.replace(path, tag)
+    kind = _FIGURES.sub(lambda m: m.group() if "x" in m.group() else "#", _unnamed(warning, name))
+    for tag, path in kept.items():
+        kind = kind.replace(tag, path)
+    return kind
+
+
+def _unnamed(warning: str, name: str) -> str:
+    """``warning`` with the pair's ``name`` where it names the pair ("a: ...") or its files ("a.png", "a_color.png"),
+    not inside a figure ("0" of "0.5") or a word ("a" of "a 16-bit PNG"), replaced by ``{name}``."""
+    return re.sub(rf"(?<![\w.]){re.escape(name)}(?=:|\.[A-Za-z]|_)", "{name}", warning) if name else warning
 
 
 def _say_other_pairs(job: BatchJob, sources: Sequence[PairSource], verb: str) -> None:

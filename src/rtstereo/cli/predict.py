@@ -17,9 +17,9 @@ from ..errors import InputError, OutputError, RtStereoError, require_installed
 from ..geometry import DEFAULT_MAX_JUMP_REL
 from ..io.atomic import folder_write_problem, os_reason
 from ..sinks import pointcloud  # registers the 3D formats: depth, depth_npy, depth_mm, ply, glb
-from ..sinks.files import DEFAULT_FORMATS, FILE_SUFFIXES, FORMATS, parse_formats
+from ..sinks.files import DEFAULT_FORMATS, FILE_SUFFIXES, FORMATS, output_files, parse_formats
 from ..sources.manifest import read_manifest
-from ..sources.pairs import PairSource, names_one_image, resolve_pairs
+from ..sources.pairs import PairSource, names_one_image, resolve_pairs, would_list
 from .batch import add_batch_args, check_engine_args, run_batch
 from .common import (
     add_calib_unit_arg,
@@ -240,6 +240,8 @@ def run(args: argparse.Namespace) -> int:
         align_rows=args.align_rows,
     )
     job.check_outputs(sources)
+    if args.pairs is None and job.writes_folder:
+        _refuse_outputs_read_as_inputs(args, job, sources)
     where = f"written to {output}" if output is not None else "nothing written (give -o FILE_OR_FOLDER)"
     # Two files (or -o one file) are one pair, whose error is the command's; a folder or glob that holds one
     # pair is a batch of one, as a one-pair manifest is: a rerun skips it, a failure is listed (exit code 1).
@@ -249,11 +251,36 @@ def run(args: argparse.Namespace) -> int:
         return _run_one(args, job, sources[0], where)
     if one_pair:  # --summary asks for the batch's table (it wrote none): a batch of one, which always writes
         job = dataclasses.replace(job, overwrite=True)
-    if job.writes_folder:
-        _make_folder(output)
-    if not args.no_rectification_check or args.calib:
-        _check_first_pair(args, job, sources[0])
-    return run_batch(args, job, sources, "predict", where).exit_code
+    made = _make_folder(output) if job.writes_folder else []
+    try:
+        if not args.no_rectification_check or args.calib:
+            _check_first_pair(args, job, sources[0])
+        return run_batch(args, job, sources, "predict", where).exit_code
+    except BaseException:  # a usage error found as the model loads (no weights, an unknown setting), or Ctrl-C then
+        _remove_empty(made)
+        raise
+
+
+def _refuse_outputs_read_as_inputs(args: argparse.Namespace, job: BatchJob, sources: list[PairSource]) -> None:
+    """Refuse an output folder where the images this run writes (16-bit disparity, previews) would be listed by the
+    LEFT or RIGHT folder or glob: the same command again, to resume, found more images on one side than on the
+    other (or paired outputs with inputs).
+
+    Raises:
+        InputError: the first such file, and the argument that would list it.
+    """
+    for side, argument in (("left", args.left), ("right", args.right)):
+        if names_one_image(argument):
+            continue
+        for source in sources:
+            for file in output_files(job.output, source.name, job.formats) or []:
+                if would_list(argument, file):
+                    images = [f for f in ("png16", "color", "depth_mm") if f in job.formats]
+                    raise InputError(
+                        f"-o {job.output}: {file}, which this run writes, would be read as a {side} image by the next "
+                        f"run over {argument} (a rerun to resume, too): give -o another folder, or --format without "
+                        f"{', '.join(images)}"
+                    )
 
 
 def _names_a_file(text: str) -> bool:
@@ -346,20 +373,36 @@ def _warn_if_unrectified(
         print(f"rtstereo predict: warning: {name}: {message}", file=sys.stderr)
 
 
-def _make_folder(folder: Path) -> None:
+def _make_folder(folder: Path) -> list[Path]:
     """Make the batch's output folder and check that files can be made in it, before any pair runs.
+
+    Returns:
+        The folders it created, the output folder first (none when it existed).
 
     Raises:
         OutputError: the folder cannot be created, or exists and cannot be written (a read-only disk or
             folder): a usage error, not one failure per pair.
     """
+    missing = [path for path in (folder, *folder.parents) if not os.path.lexists(path)]
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create output folder {folder}: {os_reason(exc, folder / 'x')}") from None
     problem = folder_write_problem(folder)
     if problem is not None:
+        _remove_empty(missing)
         raise OutputError(f"cannot write into output folder {folder}: {problem}")
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the ``folders`` this run made (innermost first) while they are empty: a run stopped before its first
+    pair (a usage error found as the model loads, Ctrl-C) leaves no empty output folder behind."""
+    for path in folders:
+        try:
+            path.rmdir()
+        except OSError:  # a pair's files, or another process's: kept
+            return
 
 
 def _check_first_pair(args: argparse.Namespace, job: BatchJob, source: PairSource) -> None:

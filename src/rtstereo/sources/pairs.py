@@ -8,6 +8,7 @@ in the two names of a pair differ (``left_0012`` with ``right_0013``), a warning
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import glob
 import os
@@ -159,6 +160,42 @@ def resolve_pairs(left: str, right: str) -> list[PairSource]:
             "that no image is missing on one side"
         )
     return [PairSource(a, b, n) for a, b, n in zip(lefts, rights, unique_names(lefts))]
+
+
+def would_list(argument: str, file: str | Path) -> bool:
+    """Whether a folder or glob argument would give ``file`` as one of its images once it exists (as :func:`expand`
+    lists them): an output written there is read as an input image by the next run over the same arguments.
+
+    Examples:
+        >>> import tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> would_list(d, f"{d}/a_color.png"), would_list(d, f"{d}/a.pfm"), would_list(d, "a.png")
+        (True, False, False)
+        >>> would_list("cam0/*.PNG", "cam0/a.png"), would_list("cam0/*.png", "cam0/s/a.png")
+        (True, False)
+        >>> would_list("c/**/*.png", "c/a.png"), would_list("c/**/*.png", "c/s/t/a.png"), would_list("c/*", "d/a.png")
+        (True, True, False)
+    """
+    file = Path(file)
+    if file.name.startswith(".") or file.suffix.lower() not in IMAGE_SUFFIXES or is_url(argument):
+        return False
+    folder = _file_url_folder(argument)
+    argument = os.path.expanduser(folder if folder is not None else argument)
+    if os.path.isdir(argument):
+        return os.path.realpath(argument) == os.path.realpath(file.parent)
+    if not glob.has_magic(argument):
+        return False
+    pattern = caseless_glob(os.path.abspath(argument)).split("/")
+    return _parts_match(pattern, os.path.abspath(file).split("/"))
+
+
+def _parts_match(pattern: list[str], parts: list[str]) -> bool:
+    """``parts`` of a path against a glob's parts, ``**`` spanning any number of them (none included)."""
+    if not pattern:
+        return not parts
+    if pattern[0] == "**":
+        return any(_parts_match(pattern[1:], parts[i:]) for i in range(len(parts) + 1))
+    return bool(parts) and fnmatch.fnmatchcase(parts[0], pattern[0]) and _parts_match(pattern[1:], parts[1:])
 
 
 def names_one_image(argument: str) -> bool:
