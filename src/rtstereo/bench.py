@@ -1035,16 +1035,15 @@ def _predictor(case: BenchCase, networks: _NetworkCache, device: str, threads: i
         predictor = load(case.model, device=device, settings={**settings, **runtime, "threads": threads})
         fixed = getattr(predictor, "fixed_size_hw", None)
         if fixed is not None and tuple(fixed) != case.size_hw:  # timing a resize into it would be no one's figure
+            from .runtime.onnx import OnnxContract, TwoPassBackend, other_size_advice
             from .runtime.public_onnx import PublicCREStereoBackend
 
             height, width = fixed
-            other = (
-                "or the public file made at that size (HxW in its name)"
-                if isinstance(predictor.backend, PublicCREStereoBackend)
-                else "or export it with --dynamic"
-            )
+            role = {PublicCREStereoBackend: "public", TwoPassBackend: "refine"}.get(type(predictor.backend), "single")
+            contract = OnnxContract(predictor.spec.name, predictor.settings, "", 1, fixed, role=role)
             raise InputError(
-                f"{case.model} is fixed at {height}x{width} (HxW): bench it with --sizes {height}x{width}, {other}"
+                f"{case.model} is fixed at {height}x{width} (HxW): bench it with --sizes {height}x{width}, or "
+                f"{other_size_advice(contract)}"
             )
         return predictor
     # The post-processing switches act on the predictor, after the network: one network serves both values.

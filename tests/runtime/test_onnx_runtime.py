@@ -941,7 +941,7 @@ def test_models_on_a_fixed_size_file_says_other_sizes_are_resized(toy_path, caps
     assert main(["models", str(toy_path)]) == 0
     assert (
         "  input: unit normalisation, size 16x24 (HxW); other sizes are resized to it, with a warning, and the "
-        "disparity rescaled by the width ratio (export with --dynamic for any size)\n"
+        "disparity rescaled by the width ratio (export it with --dynamic for any size)\n"
     ) in capsys.readouterr().out
 
 
@@ -957,4 +957,18 @@ def test_models_on_the_half_size_file_says_to_run_its_refinement_model(tmp_path,
         f"  use it: through the refinement model beside it, rtstereo predict LEFT RIGHT --model {path}\n"
     )
     assert main(["models", str(path)]) == 0
-    assert capsys.readouterr().out.endswith(f"  use it: rtstereo predict LEFT RIGHT --model {path}\n")
+    out = capsys.readouterr().out
+    assert out.endswith(f"  use it: rtstereo predict LEFT RIGHT --model {path}\n")
+    # It said "export with --dynamic for any size", which a two-pass CREStereo export refuses.
+    assert "(re-export it at that size: a two-pass CREStereo export has fixed sizes)\n" in out
+    assert "--dynamic" not in out
+
+
+def test_bench_of_a_two_pass_file_at_another_size_advises_a_re_export_not_dynamic(tmp_path):
+    from rtstereo.bench import run_bench
+
+    path, _ = toy_two_pass(tmp_path / "cre.onnx")
+    (row,) = run_bench([str(path)], [(40, 40)], warmup=1, runs=1, threads=1).rows
+    assert row.status == "skipped" and row.reason.endswith(
+        ", or re-export it at that size: a two-pass CREStereo export has fixed sizes"
+    )

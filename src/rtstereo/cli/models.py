@@ -140,7 +140,7 @@ def describe_checkpoint(path: Path) -> int:
 
 def describe_onnx(path: Path) -> int:
     """Print the contract an exported file carries (``rtstereo export`` writes it into its metadata)."""
-    from ..runtime.onnx import read_contract
+    from ..runtime.onnx import other_size_advice, read_contract
     from ..runtime.providers import open_session
 
     if not path.is_file():
@@ -151,10 +151,9 @@ def describe_onnx(path: Path) -> int:
         cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else "unreadable"
         raise InputError(f"{path}: not an ONNX model ONNX Runtime can read ({cause})") from None
     contract = read_contract(session, path)
-    any_size = "the public file of that size" if contract.role == "public" else "export with --dynamic for any size"
     size = (
         f"{contract.fixed_size_hw[0]}x{contract.fixed_size_hw[1]} (HxW); other sizes are resized to it, with a "
-        f"warning, and the disparity rescaled by the width ratio ({any_size})"
+        f"warning, and the disparity rescaled by the width ratio ({other_size_advice(contract)})"
         if contract.fixed_size_hw
         else f"any, padded to a multiple of {contract.size_divisor}"
     )
