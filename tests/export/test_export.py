@@ -291,6 +291,19 @@ def test_cached_export_is_reused(tmp_path, monkeypatch):
     assert onnx_export.weights_digest(module) != onnx_export.weights_digest(ToyNet())
 
 
+@pytest.mark.parametrize("damage", ["empty", "cut short"])
+def test_a_damaged_cached_export_is_exported_again(tmp_path, damage):
+    """A cache file that did not load failed every later run ("ONNX Runtime cannot load ...") until deleted by hand."""
+    module = ToyNet().eval()
+    first = export_cached(TOY_SPEC, {"max_disp": 16}, module, (32, 48), cache=tmp_path)
+    whole = first.path.read_bytes()
+    first.path.write_bytes(b"" if damage == "empty" else whole[: len(whole) // 2])
+    with pytest.warns(UserWarning, match=f"cached ONNX export {re.escape(str(first.path))} is damaged"):
+        again = export_cached(TOY_SPEC, {"max_disp": 16}, module, (32, 48), cache=tmp_path)
+    assert again.path == first.path and again.report is not None and again.report.passed
+    assert load_onnx(again.path).predict(*[np.full((32, 48, 3), 90, np.uint8)] * 2).disparity_px.shape == (32, 48)
+
+
 def test_cached_export_key_holds_a_bgr_networks_channel_order(tmp_path, monkeypatch):
     """CREStereo's exports were fed RGB until its module reversed the channels, under the same rtstereo version:
     --backend onnxruntime found such a file in the cache and ran it, colour channels swapped."""

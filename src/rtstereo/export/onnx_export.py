@@ -1018,6 +1018,16 @@ def _publish(paths: dict[str, Path], names: dict[str, str], output: Path, passed
 # --------------------------------------------------------------------------------------------------
 
 
+def _intact(path: Path) -> bool:
+    """Whether an exported file parses as a whole model: a graph, and the metadata written after it (a file cut
+    short loses it)."""
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001 - protobuf's DecodeError and friends: whatever it is, it is not a model
+        return False
+    return len(proto.graph.node) > 0 and any(p.key == METADATA_KEY for p in proto.metadata_props)
+
+
 def export_cached(
     spec: ModelSpec,
     settings: Mapping[str, Any],
@@ -1060,6 +1070,12 @@ def export_cached(
     key = hashlib.sha256((key_text + weights_digest(module)).encode()).hexdigest()[:16]
     path = folder / f"{spec.name}-{size_hw[0]}x{size_hw[1]}-{'fp16' if fp16 else 'fp32'}-{key}.onnx"
     init_path = companion_path(path) if _is_two_pass(spec, settings) else None
+    damaged = [p for p in (path, init_path) if p is not None and p.is_file() and not _intact(p)]
+    if damaged:  # a cache entry that cannot load failed every later run, until one found and deleted it
+        warn(f"the cached ONNX export {damaged[0]} is damaged (it does not load as a whole model); exporting it again")
+        for item in (path, init_path):
+            if item is not None:
+                _remove(item)
     if path.is_file() and (init_path is None or init_path.is_file()):
         contract = OnnxContract(
             model=spec.name,
