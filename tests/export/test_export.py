@@ -8,6 +8,7 @@ tiny convolutional network so that they take a second each.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 import os
@@ -278,6 +279,29 @@ def test_a_name_holds_only_the_latest_export_and_its_report(tmp_path, monkeypatc
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.parity.json"]
     report = json.loads((tmp_path / "m.parity.json").read_text())
     assert report["passed"] is True and report["files"] == [str(tmp_path / "m.onnx")]
+
+
+def test_a_single_pass_re_export_removes_the_half_size_model_of_an_earlier_two_pass_one(tmp_path):
+    """`export crestereo ... --set two_pass=true -o cre.onnx`, then without two_pass: cre_init.onnx stayed, and
+    `rtstereo models cre_init.onnx` sent users to the new, unrelated cre.onnx. Another project's file stays."""
+    init = onnx.helper.make_model(
+        onnx.helper.make_graph(
+            [onnx.helper.make_node("Identity", ["left"], ["flow_init"])],
+            "init",
+            [onnx.helper.make_tensor_value_info("left", onnx.TensorProto.FLOAT, [1, 3, 16, 24])],
+            [onnx.helper.make_tensor_value_info("flow_init", onnx.TensorProto.FLOAT, [1, 3, 16, 24])],
+        )
+    )
+    foreign = copy.deepcopy(init)
+    contract = OnnxContract("toy-net", {}, "unit", 8, (16, 24), role="init")
+    onnx.helper.set_model_props(init, {METADATA_KEY: contract.to_json()})
+    onnx.save(init, str(tmp_path / "t_init.onnx"))
+    onnx.save(init, str(tmp_path / "t_init.onnx.failed"))
+    onnx.save(foreign, str(tmp_path / "u_init.onnx"))
+    _export_toy(tmp_path / "t.onnx")
+    _export_toy(tmp_path / "u.onnx")
+    assert not (tmp_path / "t_init.onnx").exists() and not (tmp_path / "t_init.onnx.failed").exists()
+    assert (tmp_path / "u_init.onnx").exists(), "not an rtstereo export: not the exporter's to remove"
 
 
 def test_cached_export_is_reused(tmp_path, monkeypatch):

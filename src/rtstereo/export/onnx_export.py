@@ -1000,6 +1000,12 @@ def _publish(paths: dict[str, Path], names: dict[str, str], output: Path, passed
         for name in names.values():
             for leftover in (name + earlier, name + ".data"):
                 output.with_name(leftover).unlink(missing_ok=True)
+        if "init" not in names:  # a two-pass export's half-size model left beside a single-pass one under its name
+            init = companion_path(output)
+            for leftover in (init, init.with_name(init.name + ".failed")):
+                if leftover.is_file() and _role_of(leftover) == "init":
+                    leftover.unlink()
+                    init.with_name(init.name + ".data").unlink(missing_ok=True)
         moved: dict[str, Path] = {}
         for role, path in paths.items():
             target = output.with_name(names[role] + suffix)
@@ -1016,6 +1022,16 @@ def _publish(paths: dict[str, Path], names: dict[str, str], output: Path, passed
 # --------------------------------------------------------------------------------------------------
 # The on-the-fly export used by ``--backend onnxruntime``
 # --------------------------------------------------------------------------------------------------
+
+
+def _role_of(path: Path) -> str | None:
+    """The role an rtstereo export records in its metadata (``single``, ``init``, ``refine``), else ``None``."""
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+        text = next(p.value for p in proto.metadata_props if p.key == METADATA_KEY)
+        return OnnxContract.from_json(text, path).role
+    except Exception:  # noqa: BLE001 - not an rtstereo export (or not a model): not ours to remove
+        return None
 
 
 def _intact(path: Path) -> bool:
