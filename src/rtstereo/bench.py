@@ -50,6 +50,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from .api import FAILED_EXPORT_SUFFIX, failed_export_advice
 from .bench_reference import (
     MANIFEST_SUFFIXES,
     Reference,
@@ -605,6 +606,8 @@ def _is_checkpoint(model: str) -> bool:
 def model_spec(model: str) -> ModelSpec:
     """The registry entry of a model argument: a registry name, an alias, or a self-describing
     rtstereo checkpoint (the entry of the model it names)."""
+    if model.lower().endswith(FAILED_EXPORT_SUFFIX):
+        raise InputError(f"model {failed_export_advice(model)}")
     if not _is_checkpoint(model):
         return get_spec(resolve_alias(model))
     return get_spec(_checkpoint_model(str(Path(model).resolve())))

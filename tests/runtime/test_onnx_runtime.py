@@ -972,3 +972,26 @@ def test_bench_of_a_two_pass_file_at_another_size_advises_a_re_export_not_dynami
     assert row.status == "skipped" and row.reason.endswith(
         ", or re-export it at that size: a two-pass CREStereo export has fixed sizes"
     )
+
+
+def test_a_failed_export_is_described_and_refused_as_one(toy_path, tmp_path, capsys):
+    """`--model m.onnx.failed` (what export keeps when parity fails) was read as a PyTorch checkpoint: "cannot
+    read weights file ...: not a PyTorch file"."""
+    from rtstereo.bench import run_bench
+    from rtstereo.cli import main
+
+    failed = tmp_path / "m.onnx.failed"
+    failed.write_bytes(toy_path.read_bytes())
+    advice = (
+        f"{failed} failed its parity check against PyTorch (report: {tmp_path / 'm.parity.json'}): re-export it, "
+        "or rename it to end in .onnx to run it all the same"
+    )
+    with pytest.raises(InputError) as caught:
+        rtstereo.load(str(failed))
+    assert str(caught.value) == f"model {advice}"
+    with pytest.raises(InputError, match="failed its parity check"):
+        run_bench([str(failed)], [(16, 24)], warmup=1, runs=1)
+    assert main(["models", str(failed)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{failed}: an rtstereo export of toy-net")
+    assert out.endswith(f"does not run as it is: {advice}\n")

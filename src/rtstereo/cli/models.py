@@ -27,13 +27,13 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..api import check_model_file, names_a_path, runtime_settings_by_backend
+    from ..api import FAILED_EXPORT_SUFFIX, check_model_file, names_a_path, runtime_settings_by_backend
 
     if args.name and args.pattern != "*":  # a filter of the list, which a named model does not print
         raise InputError(
             f"--pattern filters the list of models: give it without a model name, or drop it for {args.name}"
         )
-    if args.name and is_onnx_file(args.name):
+    if args.name and (is_onnx_file(args.name) or args.name.lower().endswith(FAILED_EXPORT_SUFFIX)):
         return describe_onnx(Path(args.name))
     if args.name and args.name not in list_models() and (Path(args.name).exists() or names_a_path(args.name)):
         check_model_file(args.name)  # as written: Path() drops the "/" that makes "runs/" a folder's name
@@ -140,6 +140,7 @@ def describe_checkpoint(path: Path) -> int:
 
 def describe_onnx(path: Path) -> int:
     """Print the contract an exported file carries (``rtstereo export`` writes it into its metadata)."""
+    from ..api import FAILED_EXPORT_SUFFIX, failed_export_advice
     from ..runtime.onnx import other_size_advice, read_contract
     from ..runtime.providers import open_session
 
@@ -184,7 +185,9 @@ def describe_onnx(path: Path) -> int:
     )
     if written:
         print(f"  written by: {written}")
-    if contract.role == "init":  # predict refuses the first pass alone: its refinement model runs both
+    if path.name.lower().endswith(FAILED_EXPORT_SUFFIX):  # kept by export to be looked at, refused by predict
+        print(f"  use it: it does not run as it is: {failed_export_advice(path)}")
+    elif contract.role == "init":  # predict refuses the first pass alone: its refinement model runs both
         refinement = path.with_name(path.name.removesuffix("_init.onnx") + ".onnx")
         print(f"  use it: through the refinement model beside it, rtstereo predict LEFT RIGHT --model {refinement}")
     else:
