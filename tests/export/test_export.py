@@ -251,6 +251,24 @@ def test_external_data_on_request_and_above_the_threshold(tmp_path, monkeypatch)
     assert _export_toy(tmp_path / "auto.onnx").external_data and (tmp_path / "auto.onnx.data").is_file()
 
 
+def test_a_model_moved_without_its_external_data_says_which_file_is_missing(tmp_path, cli, capsys, monkeypatch):
+    """`rtstereo models` said only "not an ONNX model ONNX Runtime can read (Fail)"."""
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    result = _export_toy(tmp_path / "ext.onnx", external_data=True)
+    result.path.replace(moved / "ext.onnx")
+    monkeypatch.setattr("rtstereo.cli.VERBS", ["export", "models"])
+    message = (
+        f"{moved / 'ext.onnx'} keeps its weights in another file, {moved / 'ext.onnx.data'}, which is missing: copy "
+        "or move the .data file `rtstereo export` wrote beside it together with the model"
+    )
+    code, out, err = cli(capsys, "models", moved / "ext.onnx")
+    assert (code, out, err) == (2, "", f"rtstereo models: error: {message}\n")
+    with pytest.raises(CheckpointError) as caught:
+        load_onnx(moved / "ext.onnx")
+    assert str(caught.value) == message
+
+
 def test_export_outside_tolerance_keeps_a_failed_file_and_raises(tmp_path, monkeypatch):
     monkeypatch.setattr(
         onnx_export, "tolerance_for", lambda *_: Tolerance(max_abs_px=-1.0, mean_abs_px=1.0, bad1_pct=0.0)

@@ -149,6 +149,8 @@ def describe_onnx(path: Path) -> int:
     try:
         session = open_session(path)  # the CPU session every ONNX model of rtstereo runs in
     except CheckpointError as exc:
+        if "keeps its weights in another file" in str(exc):  # the file is fine: its .data file is missing
+            raise InputError(str(exc)) from None
         cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else "unreadable"
         raise InputError(f"{path}: not an ONNX model ONNX Runtime can read ({cause})") from None
     contract = read_contract(session, path)
