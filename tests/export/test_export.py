@@ -592,6 +592,26 @@ def test_a_failed_int8_export_removes_the_earlier_int8_file(cli, capsys, tmp_pat
     assert sorted(p.name for p in tmp_path.glob("a*")) == ["a_fp32.onnx.failed", "a_fp32.parity.json", "anynet.ckpt"]
 
 
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, ExportError("ONNX Runtime could not quantize")])
+def test_an_int8_step_that_stops_leaves_no_earlier_int8_file_beside_the_new_source(
+    cli, capsys, tmp_path, anynet_checkpoint, monkeypatch, stop
+):
+    """The fp32 source was replaced, then quantizing it was interrupted (or failed): the earlier int8 file and its
+    report stayed under the name, as if made from the new source."""
+    from rtstereo.export import quantize
+
+    for earlier in ("a.onnx", "a.parity.json"):
+        (tmp_path / earlier).write_text("an earlier int8 export\n")
+
+    def stopped(*_args, **_kwargs):
+        raise stop
+
+    monkeypatch.setattr(quantize, "quantize_int8", stopped)
+    argv = ["export", anynet_checkpoint, "--size", "32x64", "--int8", "-o", tmp_path / "a.onnx"]
+    assert cli(capsys, *argv)[0] == (130 if stop is KeyboardInterrupt else 2)
+    assert sorted(p.name for p in tmp_path.glob("a*")) == ["a_fp32.onnx", "a_fp32.parity.json", "anynet.ckpt"]
+
+
 @pytest.mark.parametrize(
     "where, message",
     [

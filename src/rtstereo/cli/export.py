@@ -141,6 +141,10 @@ def run(args: argparse.Namespace) -> int:
     if args.int8:
         from ..export.quantize import quantize_int8
 
+        # The earlier int8 file was quantized from the fp32 file just replaced: should quantizing now fail or be
+        # interrupted, it would stay under the name beside a source it no longer describes.
+        for earlier in (output, output.with_name(f"{output.stem}.parity.json")):
+            earlier.unlink(missing_ok=True)
         quantized = quantize_int8(result.path, output, check_pair=pair[:2], check_pair_text=pair[2])
         print(quantized.summary())
         print(f"wrote {quantized.path} (int8); report {quantized.report_path}")
