@@ -660,6 +660,28 @@ def test_export_command_holds_back_what_a_failing_exporter_prints(cli, capfd, tm
     assert err.splitlines()[-1].startswith("rtstereo export: error: PyTorch could not export the single model")
 
 
+@pytest.mark.parametrize(
+    "argv, said",
+    [
+        (
+            ["--set", "threads=2"],
+            "--set threads: how ONNX Runtime runs a model, not part of the network; give it where the export runs "
+            "(rtstereo predict --model FILE.onnx --threads N)",
+        ),
+        (["--set", "channels_last=true"], "--set channels_last: how PyTorch runs a network; an ONNX export has no"),
+        (["--threads", "2"], "unrecognized arguments: --threads 2; export writes fp16 with --fp16 and int8"),
+        (["--precision", "fp16"], "unrecognized arguments: --precision fp16; export writes fp16 with --fp16"),
+    ],
+)
+def test_export_command_says_where_runtime_options_go(cli, capsys, tmp_path, anynet_checkpoint, argv, said):
+    """`--set threads=2` was told to use "--threads N", which export refuses as an unrecognized argument."""
+    try:
+        code, out, err = cli(capsys, "export", anynet_checkpoint, "--size", "32x64", *argv, "-o", tmp_path / "a.onnx")
+    except SystemExit as exc:  # argparse's own errors
+        code, err = exc.code, capsys.readouterr().err
+    assert code == 2 and err.startswith(f"rtstereo export: error: {said}") and len(err.splitlines()) == 1, err
+
+
 def test_export_command_refuses_a_bad_size(cli, capsys, tmp_path):
     with pytest.raises(SystemExit) as caught:
         cli(capsys, "export", "anynet", "--size", "480", "-o", tmp_path / "a.onnx")

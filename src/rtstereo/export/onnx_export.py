@@ -167,6 +167,8 @@ def build_network(
     from ..io.download import fetch, is_url
     from ..models import get_spec, is_onnx_file, list_models, resolve_alias
     from ..models.checkpoint import describe, network_of_file, read_torch_file
+    from ..runtime.backends import TORCH_RUNTIME_SETTINGS
+    from ..runtime.onnx import RUNTIME_SETTINGS
     from ..runtime.postprocess import POSTPROCESS_SETTINGS
 
     overrides = dict(settings or {})
@@ -185,6 +187,17 @@ def build_network(
         )
     if weights is not None and is_onnx_file(str(weights)):
         raise InputError(f"--weights {weights} is an exported ONNX model; give the PyTorch checkpoint it was made from")
+    torch_only = sorted(k for k in overrides if k in TORCH_RUNTIME_SETTINGS)
+    if torch_only:
+        names = ", ".join(torch_only)
+        raise InputError(f"--set {names}: how PyTorch runs a network; an ONNX export has no such setting")
+    runtime = sorted(k for k in overrides if k in ("threads", *RUNTIME_SETTINGS))
+    if runtime:  # the registry's message sent `--set threads=2` to a --threads option export does not have
+        where = "--threads N" if runtime[0] == "threads" else f"--set {runtime[0]}=..."
+        raise InputError(
+            f"--set {', '.join(runtime)}: how ONNX Runtime runs a model, not part of the network; give it where the "
+            f"export runs (rtstereo predict --model FILE.onnx {where})"
+        )
     switches = sorted(k for k in overrides if k in POSTPROCESS_SETTINGS)
     if switches:
         raise InputError(
