@@ -682,6 +682,17 @@ def test_export_command_says_where_runtime_options_go(cli, capsys, tmp_path, any
     assert code == 2 and err.startswith(f"rtstereo export: error: {said}") and len(err.splitlines()) == 1, err
 
 
+def test_export_command_refuses_int8_of_a_two_pass_crestereo_before_exporting(cli, capsys, tmp_path, monkeypatch):
+    """It exported and checked both fp32 files (minutes at real sizes), then the quantizer refused them."""
+    from rtstereo.models.crestereo import build_crestereo
+
+    checkpoint = tmp_path / "cre.pt"
+    save_checkpoint(checkpoint, "crestereo", {"iters": 2, "two_pass": True}, build_crestereo({"iters": 2}).state_dict())
+    monkeypatch.setattr(onnx_export, "export_onnx", lambda *_a, **_k: pytest.fail("exported before refusing"))
+    code, out, err = cli(capsys, "export", checkpoint, "--size", "64x64", "--int8", "-o", tmp_path / "c.onnx")
+    assert (code, out) == (2, "") and err.startswith("rtstereo export: error: --int8 quantizes a single-pass export")
+
+
 def test_export_command_refuses_a_bad_size(cli, capsys, tmp_path):
     with pytest.raises(SystemExit) as caught:
         cli(capsys, "export", "anynet", "--size", "480", "-o", tmp_path / "a.onnx")

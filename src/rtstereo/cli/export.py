@@ -94,6 +94,11 @@ def run(args: argparse.Namespace) -> int:
     output = check_output_path(args.output)  # before the network is built: that can take a while
     check_opset(args.opset)
     spec, settings, module, digest = build_network(args.model, args.weights, settings_from_args(args))
+    if args.int8 and settings.get("two_pass"):  # refused by the quantizer only after the whole fp32 export
+        raise InputError(
+            "--int8 quantizes a single-pass export, and a two-pass CREStereo export is a pair of models: export it "
+            "without --int8, or single-pass (--set two_pass=false) with it"
+        )
     pair = parity_pair(args.size, *(args.pair or (None, None)))
     # The int8 model is quantized from a verified fp32 export, written beside it as <stem>_fp32.onnx.
     fp32_output = output.with_name(f"{output.stem}_fp32.onnx") if args.int8 else output
