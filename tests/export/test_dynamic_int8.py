@@ -286,7 +286,9 @@ def test_export_int8_report_names_the_pair_it_was_checked_on(tmp_path, capsys):
     checkpoint = tmp_path / "rtnet.pt"
     save_checkpoint(checkpoint, "rtnet", SETTINGS, _rtnet().state_dict())
     code = main(["export", str(checkpoint), "--size", "64x96", "--int8", "-o", str(tmp_path / "r8.onnx")])
-    assert code == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert err.startswith("rtstereo export: exporting rtnet at 64x96 (HxW; fp32 then int8), then checking it")
     fp32 = json.loads((tmp_path / "r8_fp32.parity.json").read_text())
     int8 = json.loads((tmp_path / "r8.parity.json").read_text())
     assert int8["pair"] == fp32["pair"] and "fitted to 64x96" in int8["pair"]

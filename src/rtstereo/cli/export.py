@@ -103,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
     # The int8 model is quantized from a verified fp32 export, written beside it as <stem>_fp32.onnx.
     fp32_output = output.with_name(f"{output.stem}_fp32.onnx") if args.int8 else output
     height, width = args.size
-    form = ", ".join(["fp16" if args.fp16 else "fp32", *(["any size"] if args.dynamic else [])])
+    precision = "fp16" if args.fp16 else "fp32 then int8" if args.int8 else "fp32"  # int8 said "fp32" alone
+    form = ", ".join([precision, *(["any size"] if args.dynamic else [])])
 
     def announce() -> None:  # tracing, simplifying and checking a large network take minutes, silent otherwise
         print(
