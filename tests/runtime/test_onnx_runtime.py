@@ -584,7 +584,7 @@ def test_the_half_size_file_alone_is_refused_and_a_missing_companion_is_reported
     with pytest.raises(InputError, match="half-size first pass of a two-pass export; load the refinement model"):
         load_onnx(init_path)
     init_path.unlink()
-    with pytest.raises(CheckpointError, match="ONNX model not found: .*cre_init.onnx"):
+    with pytest.raises(CheckpointError, match="its half-size first pass .*cre_init.onnx is missing beside it"):
         load_onnx(path)
 
 
@@ -962,6 +962,22 @@ def test_models_on_the_half_size_file_says_to_run_its_refinement_model(tmp_path,
     # It said "export with --dynamic for any size", which a two-pass CREStereo export refuses.
     assert "(re-export it at that size: a two-pass CREStereo export has fixed sizes)\n" in out
     assert "--dynamic" not in out
+
+
+def test_a_two_pass_file_without_its_half_size_model_says_so(tmp_path, capsys):
+    """It said "ONNX model not found: cre_init.onnx" alone, a file the user had not named."""
+    from rtstereo.cli import main
+
+    path, init_path = toy_two_pass(tmp_path / "cre.onnx")
+    init_path.unlink()
+    with pytest.raises(CheckpointError) as caught:
+        rtstereo.load(str(path))
+    assert str(caught.value) == (
+        f"{path} is the refinement model of a two-pass export, and its half-size first pass {init_path} is missing "
+        "beside it: keep the two files together, or export again"
+    )
+    assert main(["models", str(path)]) == 0
+    assert f"  companion (half-size pass): {init_path.name} (missing beside it" in capsys.readouterr().out
 
 
 def test_bench_of_a_two_pass_file_at_another_size_advises_a_re_export_not_dynamic(tmp_path):

@@ -175,7 +175,9 @@ def describe_onnx(path: Path) -> int:
     for key, value in contract.settings.items():
         print(f"    {key} = {value!r}")
     if contract.companion:
-        print(f"  companion (half-size pass): {contract.companion}")
+        present = path.with_name(contract.companion).is_file()
+        missing = "" if present else " (missing beside it: this file does not run without it)"
+        print(f"  companion (half-size pass): {contract.companion}{missing}")
     written = ", ".join(
         part
         for part in (

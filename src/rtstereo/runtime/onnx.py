@@ -442,6 +442,11 @@ def load_onnx(
         run_precision = "int8"
     say_half_on_the_cpu(session, run_precision, path.name, "use a file exported without --fp16")
     init_path = path.with_name(contract.companion or companion_path(path).name) if contract.role == "refine" else None
+    if init_path is not None and not init_path.is_file():  # it said "ONNX model not found: cre_init.onnx" alone
+        raise CheckpointError(
+            f"{path} is the refinement model of a two-pass export, and its half-size first pass {init_path} is "
+            "missing beside it: keep the two files together, or export again"
+        )
     backend = _backend(session, path, init_path, precision, run_precision, session_args)
     _check_provider(backend, session, path, init_path, run_precision, threads, parity, engine_cache, engines_before)
     if registered is None:
