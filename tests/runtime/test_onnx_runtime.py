@@ -1011,3 +1011,27 @@ def test_a_failed_export_is_described_and_refused_as_one(toy_path, tmp_path, cap
     out = capsys.readouterr().out
     assert out.startswith(f"{failed}: an rtstereo export of toy-net")
     assert out.endswith(f"does not run as it is: {advice}\n")
+
+
+def test_a_stream_summary_records_how_an_export_ran(toy_path, tmp_path):
+    """video's summary (frames.json, out.json) recorded the model's settings only: an int8 or fp16 file's run, or
+    one on another device, read as the fp32 one's, and no file was named."""
+    import cv2
+
+    from rtstereo.sources.sequence import ImageSequenceSource
+    from rtstereo.stream import Stream
+
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+        for index in range(2):
+            cv2.imwrite(str(tmp_path / side / f"f{index}.png"), np.full((16, 24, 3), 60 + index, np.uint8))
+    source = ImageSequenceSource(str(tmp_path / "L"), str(tmp_path / "R"))
+    summary = Stream(source, rtstereo.load(str(toy_path), threads=1), sinks=[]).run()
+    assert summary.frames_processed == 2
+    settings = summary.settings
+    assert (settings["backend"], settings["precision"], settings["onnx"], settings["threads"]) == (
+        "onnxruntime",
+        "fp32",
+        str(toy_path),
+        1,
+    )
