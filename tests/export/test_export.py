@@ -618,6 +618,10 @@ def test_an_int8_step_that_stops_leaves_no_earlier_int8_file_beside_the_new_sour
         ("file/a.onnx", r"cannot write the export to .*file/a.onnx: .*file is a file, not a folder"),
         ("folder.onnx", r"cannot write the export to .*folder.onnx: it is a folder; give a file name ending in .onnx"),
         ("m.onnx", r"cannot write the export to .*m.onnx: .*m.parity.json, which it writes beside it, is a folder"),
+        (
+            "q.onnx --int8",
+            r"cannot write the export to .*q.onnx: .*q_fp32.onnx, which --int8 writes beside it, is a folder",
+        ),
     ],
 )
 def test_export_command_refuses_an_unwritable_output_before_building(
@@ -626,8 +630,10 @@ def test_export_command_refuses_an_unwritable_output_before_building(
     (tmp_path / "file").write_text("not a folder")
     (tmp_path / "folder.onnx").mkdir()
     (tmp_path / "m.parity.json").mkdir()  # found after the export, it left m.onnx without its report
+    (tmp_path / "q_fp32.onnx").mkdir()  # found after the fp32 export
     monkeypatch.setattr(onnx_export, "build_network", lambda *_: pytest.fail("built before the output was checked"))
-    code, out, err = cli(capsys, "export", anynet_checkpoint, "--size", "32x64", "-o", tmp_path / where)
+    name, *more = where.split()
+    code, out, err = cli(capsys, "export", anynet_checkpoint, "--size", "32x64", *more, "-o", tmp_path / name)
     assert code == 2 and out == "" and re.fullmatch(f"rtstereo export: error: {message}\n", err), err
 
 
@@ -680,6 +686,19 @@ def test_export_command_says_where_runtime_options_go(cli, capsys, tmp_path, any
     except SystemExit as exc:  # argparse's own errors
         code, err = exc.code, capsys.readouterr().err
     assert code == 2 and err.startswith(f"rtstereo export: error: {said}") and len(err.splitlines()) == 1, err
+
+
+def test_a_two_pass_export_refuses_a_folder_in_the_place_of_its_half_size_model_before_exporting(tmp_path, monkeypatch):
+    """Found when the files were moved into place, after the whole export: "[Errno 21] Is a directory"."""
+    from rtstereo.models.crestereo import build_crestereo
+
+    (tmp_path / "c_init.onnx").mkdir()
+    monkeypatch.setattr(onnx_export, "_trace", lambda *_a, **_k: pytest.fail("traced before the output was checked"))
+    module = build_crestereo({"iters": 2, "two_pass": True})
+    with pytest.raises(
+        OutputError, match=r"c.onnx: .*c_init.onnx, which a two-pass export writes beside it, is a folder"
+    ):
+        export_onnx(get_spec("crestereo"), {"iters": 2, "two_pass": True}, module, (64, 64), tmp_path / "c.onnx")
 
 
 def test_export_command_refuses_int8_of_a_two_pass_crestereo_before_exporting(cli, capsys, tmp_path, monkeypatch):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import InputError
+from ..errors import InputError, OutputError
 from .common import add_setting_args, size_arg
 
 EPILOG = """examples:
@@ -92,6 +92,13 @@ def run(args: argparse.Namespace) -> int:
     if args.int8 and args.fp16:
         raise InputError("--int8 and --fp16 exclude each other; pick one")
     output = check_output_path(args.output)  # before the network is built: that can take a while
+    if args.int8:  # the verified fp32 source is written first, beside it: found a folder, after the whole export
+        fp32 = output.with_name(f"{output.stem}_fp32.onnx")
+        for beside in (fp32, fp32.with_name(f"{fp32.stem}.parity.json"), fp32.with_name(f"{fp32.name}.data")):
+            if beside.is_dir():
+                raise OutputError(
+                    f"cannot write the export to {output}: {beside}, which --int8 writes beside it, is a folder"
+                )
     check_opset(args.opset)
     spec, settings, module, digest = build_network(args.model, args.weights, settings_from_args(args))
     if args.int8 and settings.get("two_pass"):  # refused by the quantizer only after the whole fp32 export

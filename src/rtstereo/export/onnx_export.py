@@ -735,6 +735,14 @@ def export_onnx(
             "AnyNet's stage 4 has a fixed size (its SPN scans the columns one by one, unrolled for one width); "
             "export it without --dynamic, or stage 1, 2 or 3 with it"
         )
+    if two_pass:  # found to be a folder only when the files are moved into place, after the whole export
+        init_output = companion_path(output)
+        for beside in (init_output, init_output.with_name(init_output.name + ".data")):
+            if beside.is_dir():
+                raise OutputError(
+                    f"cannot write the export to {output}: {beside}, which a two-pass export writes beside it, is a "
+                    "folder"
+                )
     if on_start is not None:
         on_start()
 
