@@ -877,7 +877,8 @@ def test_a_fixed_size_onnx_file_is_benched_at_its_own_size_only(tmp_path):
     assert own.file_precision == "fp32" and f"|{path}|onnxruntime|32p (64x32)|-|Full|" in report.table()
     assert BenchRow.from_json(own.to_json()).file_precision == "fp32"
     assert other.status == "skipped" and np.isnan(other.median_ms)
-    assert other.reason == f"{path} is fixed at 32x64 (HxW): bench it with --sizes 32x64, or export it with --dynamic"
+    advice = "bench it with --sizes 32x64, or export it with --dynamic for any size"
+    assert other.reason == f"{path} is fixed at 32x64 (HxW): {advice}"
 
 
 def test_without_sizes_a_fixed_size_onnx_file_is_benched_at_its_own_size(tmp_path, cli):

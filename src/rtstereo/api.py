@@ -202,6 +202,24 @@ def check_model_file(model: str) -> None:
         )
 
 
+FAILED_EXPORT_SUFFIX = ".onnx.failed"  # what `rtstereo export` keeps of an export outside its tolerance
+
+
+def failed_export_advice(path: str | Path) -> str:
+    """What to do with ``<name>.onnx.failed``, which ``rtstereo export`` keeps when parity fails.
+
+    Examples:
+        >>> failed_export_advice("out/m.onnx.failed").split(": re-export")[0]
+        'out/m.onnx.failed failed its parity check against PyTorch (report: out/m.parity.json)'
+    """
+    path = Path(path)
+    report = path.with_name(f"{path.name[: -len(FAILED_EXPORT_SUFFIX)]}.parity.json")
+    return (
+        f"{path} failed its parity check against PyTorch (report: {report}): re-export it, or rename it to end in "
+        ".onnx to run it all the same"
+    )
+
+
 def _refuse_url(model: str) -> None:
     """Refuse a model argument that is a URL in words that say so (as a path, ``https://h/m.onnx`` was "ONNX
     model not found: https:/h/m.onnx", a path made of the URL, which was never fetched).
@@ -224,6 +242,8 @@ def _load(
     _check_device(device, precision)
     model = resolve_alias(model)
     _refuse_url(model)
+    if model.lower().endswith(FAILED_EXPORT_SUFFIX):  # torch.load called it "not a PyTorch file"
+        raise InputError(f"model {failed_export_advice(model)}")
     path = Path(model)
     if is_onnx_file(model):
         from .runtime.onnx import load_onnx

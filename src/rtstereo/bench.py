@@ -50,6 +50,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from .api import FAILED_EXPORT_SUFFIX, failed_export_advice
 from .bench_reference import (
     MANIFEST_SUFFIXES,
     Reference,
@@ -615,6 +616,8 @@ def _is_checkpoint(model: str) -> bool:
 def model_spec(model: str) -> ModelSpec:
     """The registry entry of a model argument: a registry name, an alias, or a self-describing
     rtstereo checkpoint (the entry of the model it names)."""
+    if model.lower().endswith(FAILED_EXPORT_SUFFIX):
+        raise InputError(f"model {failed_export_advice(model)}")
     if not _is_checkpoint(model):
         return get_spec(resolve_alias(model))
     return get_spec(_checkpoint_model(str(Path(model).resolve())))
@@ -1045,16 +1048,15 @@ def _predictor(case: BenchCase, networks: _NetworkCache, device: str, threads: i
         predictor = load(case.model, device=device, settings={**settings, **runtime, "threads": threads})
         fixed = getattr(predictor, "fixed_size_hw", None)
         if fixed is not None and tuple(fixed) != case.size_hw:  # timing a resize into it would be no one's figure
+            from .runtime.onnx import OnnxContract, TwoPassBackend, other_size_advice
             from .runtime.public_onnx import PublicCREStereoBackend
 
             height, width = fixed
-            other = (
-                "or the public file made at that size (HxW in its name)"
-                if isinstance(predictor.backend, PublicCREStereoBackend)
-                else "or export it with --dynamic"
-            )
+            role = {PublicCREStereoBackend: "public", TwoPassBackend: "refine"}.get(type(predictor.backend), "single")
+            contract = OnnxContract(predictor.spec.name, predictor.settings, "", 1, fixed, role=role)
             raise InputError(
-                f"{case.model} is fixed at {height}x{width} (HxW): bench it with --sizes {height}x{width}, {other}"
+                f"{case.model} is fixed at {height}x{width} (HxW): bench it with --sizes {height}x{width}, or "
+                f"{other_size_advice(contract)}"
             )
         return predictor
     # The post-processing switches act on the predictor, after the network: one network serves both values.

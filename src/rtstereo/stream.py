@@ -731,10 +731,13 @@ class Stream:
             for name, c in self.clocks.items()
         }
         outputs = [path for sink in self.sinks for path in sink.outputs]
+        # As a result records them: an int8 or fp16 export's run read as the fp32 one's, with no file named. A
+        # predictor of one's own (anything with predict, name and settings) records its settings.
+        recorded = getattr(self.predictor, "recorded_settings", None)
         return StreamSummary(
             source=self.source.description,
             model=self.predictor.name,
-            settings=dict(self.predictor.settings),
+            settings=recorded() if callable(recorded) else dict(self.predictor.settings),
             frames_read=self.clocks["capture"].frames,
             frames_processed=self.clocks["inference"].frames,
             frames_written=self._written,

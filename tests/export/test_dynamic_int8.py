@@ -286,7 +286,9 @@ def test_export_int8_report_names_the_pair_it_was_checked_on(tmp_path, capsys):
     checkpoint = tmp_path / "rtnet.pt"
     save_checkpoint(checkpoint, "rtnet", SETTINGS, _rtnet().state_dict())
     code = main(["export", str(checkpoint), "--size", "64x96", "--int8", "-o", str(tmp_path / "r8.onnx")])
-    assert code == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert err.startswith("rtstereo export: exporting rtnet at 64x96 (HxW; fp32 then int8), then checking it")
     fp32 = json.loads((tmp_path / "r8_fp32.parity.json").read_text())
     int8 = json.loads((tmp_path / "r8.parity.json").read_text())
     assert int8["pair"] == fp32["pair"] and "fitted to 64x96" in int8["pair"]
@@ -298,3 +300,34 @@ def test_a_dynamic_fp16_export_checks_the_fp16_file_at_the_second_size(tmp_path)
     names = [check.name for check in result.report.checks]
     assert "onnx fp16 vs pytorch fp32 at 96x160 (dynamic size)" in names
     assert result.report.passed
+
+
+def test_export_int8_of_a_guided_network_calibrates_and_checks_it_with_hints(tmp_path, capsys):
+    """A guided rtnet's left input has a fourth channel (SGBM's confident matches): int8 calibration fed it three
+    ("Got invalid dimensions for input: left ... Got: 3 Expected: 4") and the export failed."""
+    from rtstereo.models.checkpoint import save_checkpoint
+
+    torch.manual_seed(3)
+    settings = {**SETTINGS, "guided": True}
+    checkpoint = tmp_path / "guided.pt"
+    save_checkpoint(checkpoint, "rtnet", settings, build_rtnet(dict(settings)).state_dict())
+    code = main(["export", str(checkpoint), "--size", "64x96", "--int8", "-o", str(tmp_path / "g8.onnx")])
+    assert code == 0, capsys.readouterr().err
+    int8 = json.loads((tmp_path / "g8.parity.json").read_text())
+    assert "64x96" in int8["calibration"] and int8["mean_abs_diff_px"] is not None
+    model = rtstereo.load(str(tmp_path / "g8.onnx"))
+    assert model.guided and model.predict(*_pair(64, 96)).disparity_px.shape == (64, 96)
+
+
+def test_a_quantizer_failure_is_one_line(dynamic_export, tmp_path, monkeypatch):
+    from onnxruntime import quantization
+
+    from rtstereo.errors import ExportError
+
+    def failing(*_args, **_kwargs):
+        raise RuntimeError("INVALID_ARGUMENT : Got invalid dimensions for input: left\n index: 1 Got: 3 Expected: 4\n")
+
+    monkeypatch.setattr(quantization, "quantize_static", failing)
+    with pytest.raises(ExportError) as caught:
+        quantize_int8(dynamic_export[1].path, tmp_path / "q.onnx", pairs=1)
+    assert "\n" not in str(caught.value) and str(caught.value).endswith("left index: 1 Got: 3 Expected: 4")

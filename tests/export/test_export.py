@@ -8,6 +8,7 @@ tiny convolutional network so that they take a second each.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 import os
@@ -250,6 +251,24 @@ def test_external_data_on_request_and_above_the_threshold(tmp_path, monkeypatch)
     assert _export_toy(tmp_path / "auto.onnx").external_data and (tmp_path / "auto.onnx.data").is_file()
 
 
+def test_a_model_moved_without_its_external_data_says_which_file_is_missing(tmp_path, cli, capsys, monkeypatch):
+    """`rtstereo models` said only "not an ONNX model ONNX Runtime can read (Fail)"."""
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    result = _export_toy(tmp_path / "ext.onnx", external_data=True)
+    result.path.replace(moved / "ext.onnx")
+    monkeypatch.setattr("rtstereo.cli.VERBS", ["export", "models"])
+    message = (
+        f"{moved / 'ext.onnx'} keeps its weights in another file, {moved / 'ext.onnx.data'}, which is missing: copy "
+        "or move the .data file `rtstereo export` wrote beside it together with the model"
+    )
+    code, out, err = cli(capsys, "models", moved / "ext.onnx")
+    assert (code, out, err) == (2, "", f"rtstereo models: error: {message}\n")
+    with pytest.raises(CheckpointError) as caught:
+        load_onnx(moved / "ext.onnx")
+    assert str(caught.value) == message
+
+
 def test_export_outside_tolerance_keeps_a_failed_file_and_raises(tmp_path, monkeypatch):
     monkeypatch.setattr(
         onnx_export, "tolerance_for", lambda *_: Tolerance(max_abs_px=-1.0, mean_abs_px=1.0, bad1_pct=0.0)
@@ -280,6 +299,29 @@ def test_a_name_holds_only_the_latest_export_and_its_report(tmp_path, monkeypatc
     assert report["passed"] is True and report["files"] == [str(tmp_path / "m.onnx")]
 
 
+def test_a_single_pass_re_export_removes_the_half_size_model_of_an_earlier_two_pass_one(tmp_path):
+    """`export crestereo ... --set two_pass=true -o cre.onnx`, then without two_pass: cre_init.onnx stayed, and
+    `rtstereo models cre_init.onnx` sent users to the new, unrelated cre.onnx. Another project's file stays."""
+    init = onnx.helper.make_model(
+        onnx.helper.make_graph(
+            [onnx.helper.make_node("Identity", ["left"], ["flow_init"])],
+            "init",
+            [onnx.helper.make_tensor_value_info("left", onnx.TensorProto.FLOAT, [1, 3, 16, 24])],
+            [onnx.helper.make_tensor_value_info("flow_init", onnx.TensorProto.FLOAT, [1, 3, 16, 24])],
+        )
+    )
+    foreign = copy.deepcopy(init)
+    contract = OnnxContract("toy-net", {}, "unit", 8, (16, 24), role="init")
+    onnx.helper.set_model_props(init, {METADATA_KEY: contract.to_json()})
+    onnx.save(init, str(tmp_path / "t_init.onnx"))
+    onnx.save(init, str(tmp_path / "t_init.onnx.failed"))
+    onnx.save(foreign, str(tmp_path / "u_init.onnx"))
+    _export_toy(tmp_path / "t.onnx")
+    _export_toy(tmp_path / "u.onnx")
+    assert not (tmp_path / "t_init.onnx").exists() and not (tmp_path / "t_init.onnx.failed").exists()
+    assert (tmp_path / "u_init.onnx").exists(), "not an rtstereo export: not the exporter's to remove"
+
+
 def test_cached_export_is_reused(tmp_path, monkeypatch):
     module = ToyNet().eval()
     first = export_cached(TOY_SPEC, {"max_disp": 16}, module, (32, 48), cache=tmp_path)
@@ -289,6 +331,19 @@ def test_cached_export_is_reused(tmp_path, monkeypatch):
     with torch.no_grad():
         module.conv.bias.add_(1.0)  # other weights: another key
     assert onnx_export.weights_digest(module) != onnx_export.weights_digest(ToyNet())
+
+
+@pytest.mark.parametrize("damage", ["empty", "cut short"])
+def test_a_damaged_cached_export_is_exported_again(tmp_path, damage):
+    """A cache file that did not load failed every later run ("ONNX Runtime cannot load ...") until deleted by hand."""
+    module = ToyNet().eval()
+    first = export_cached(TOY_SPEC, {"max_disp": 16}, module, (32, 48), cache=tmp_path)
+    whole = first.path.read_bytes()
+    first.path.write_bytes(b"" if damage == "empty" else whole[: len(whole) // 2])
+    with pytest.warns(UserWarning, match=f"cached ONNX export {re.escape(str(first.path))} is damaged"):
+        again = export_cached(TOY_SPEC, {"max_disp": 16}, module, (32, 48), cache=tmp_path)
+    assert again.path == first.path and again.report is not None and again.report.passed
+    assert load_onnx(again.path).predict(*[np.full((32, 48, 3), 90, np.uint8)] * 2).disparity_px.shape == (32, 48)
 
 
 def test_cached_export_key_holds_a_bgr_networks_channel_order(tmp_path, monkeypatch):
@@ -307,6 +362,24 @@ def test_cached_export_key_holds_a_bgr_networks_channel_order(tmp_path, monkeypa
 
 
 # --- exceptions ------------------------------------------------------------------------------------------
+
+
+def test_a_dynamic_export_pads_as_the_pytorch_predictor_does(tmp_path):
+    """CREStereo's module takes multiples of 16 but its predictor pads to 32: a dynamic export recorded 16, ran a
+    240x320 pair at 240 rows where PyTorch ran 256, and their maps differed on 3 % of the pixels."""
+    from rtstereo.runtime.backends import TorchBackend
+    from rtstereo.runtime.predictor import Predictor
+
+    module = ToyNet().eval()
+    module.size_divisor = 4  # finer than the registry's 8, as CREStereo's 16 is finer than its 32
+    result = export_onnx(TOY_SPEC, {"max_disp": 16}, module, (32, 48), tmp_path / "d.onnx", dynamic=True)
+    assert result.contract.size_divisor == 8
+    rng = np.random.default_rng(1)
+    left, right = (rng.integers(0, 256, (36, 44, 3), dtype=np.uint8) for _ in range(2))
+    exported = load_onnx(result.path).predict(left, right)
+    eager = Predictor(TOY_SPEC, {"max_disp": 16}, TorchBackend(module)).predict(left, right)
+    assert exported.network_size_hw == eager.network_size_hw == (40, 48)
+    np.testing.assert_allclose(exported.disparity_px, eager.disparity_px, atol=1e-4)
 
 
 def test_size_must_be_a_multiple_of_the_divisor(tmp_path):
@@ -519,12 +592,36 @@ def test_a_failed_int8_export_removes_the_earlier_int8_file(cli, capsys, tmp_pat
     assert sorted(p.name for p in tmp_path.glob("a*")) == ["a_fp32.onnx.failed", "a_fp32.parity.json", "anynet.ckpt"]
 
 
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, ExportError("ONNX Runtime could not quantize")])
+def test_an_int8_step_that_stops_leaves_no_earlier_int8_file_beside_the_new_source(
+    cli, capsys, tmp_path, anynet_checkpoint, monkeypatch, stop
+):
+    """The fp32 source was replaced, then quantizing it was interrupted (or failed): the earlier int8 file and its
+    report stayed under the name, as if made from the new source."""
+    from rtstereo.export import quantize
+
+    for earlier in ("a.onnx", "a.parity.json"):
+        (tmp_path / earlier).write_text("an earlier int8 export\n")
+
+    def stopped(*_args, **_kwargs):
+        raise stop
+
+    monkeypatch.setattr(quantize, "quantize_int8", stopped)
+    argv = ["export", anynet_checkpoint, "--size", "32x64", "--int8", "-o", tmp_path / "a.onnx"]
+    assert cli(capsys, *argv)[0] == (130 if stop is KeyboardInterrupt else 2)
+    assert sorted(p.name for p in tmp_path.glob("a*")) == ["a_fp32.onnx", "a_fp32.parity.json", "anynet.ckpt"]
+
+
 @pytest.mark.parametrize(
     "where, message",
     [
         ("file/a.onnx", r"cannot write the export to .*file/a.onnx: .*file is a file, not a folder"),
         ("folder.onnx", r"cannot write the export to .*folder.onnx: it is a folder; give a file name ending in .onnx"),
         ("m.onnx", r"cannot write the export to .*m.onnx: .*m.parity.json, which it writes beside it, is a folder"),
+        (
+            "q.onnx --int8",
+            r"cannot write the export to .*q.onnx: .*q_fp32.onnx, which --int8 writes beside it, is a folder",
+        ),
     ],
 )
 def test_export_command_refuses_an_unwritable_output_before_building(
@@ -533,8 +630,10 @@ def test_export_command_refuses_an_unwritable_output_before_building(
     (tmp_path / "file").write_text("not a folder")
     (tmp_path / "folder.onnx").mkdir()
     (tmp_path / "m.parity.json").mkdir()  # found after the export, it left m.onnx without its report
+    (tmp_path / "q_fp32.onnx").mkdir()  # found after the fp32 export
     monkeypatch.setattr(onnx_export, "build_network", lambda *_: pytest.fail("built before the output was checked"))
-    code, out, err = cli(capsys, "export", anynet_checkpoint, "--size", "32x64", "-o", tmp_path / where)
+    name, *more = where.split()
+    code, out, err = cli(capsys, "export", anynet_checkpoint, "--size", "32x64", *more, "-o", tmp_path / name)
     assert code == 2 and out == "" and re.fullmatch(f"rtstereo export: error: {message}\n", err), err
 
 
@@ -565,6 +664,52 @@ def test_export_command_holds_back_what_a_failing_exporter_prints(cli, capfd, tm
     code, out, err = cli(capfd, "export", anynet_checkpoint, "--size", "32x64", "-o", tmp_path / "a.onnx")
     assert code == 2 and out == "" and "Torch IR graph" not in err
     assert err.splitlines()[-1].startswith("rtstereo export: error: PyTorch could not export the single model")
+
+
+@pytest.mark.parametrize(
+    "argv, said",
+    [
+        (
+            ["--set", "threads=2"],
+            "--set threads: how ONNX Runtime runs a model, not part of the network; give it where the export runs "
+            "(rtstereo predict --model FILE.onnx --threads N)",
+        ),
+        (["--set", "channels_last=true"], "--set channels_last: how PyTorch runs a network; an ONNX export has no"),
+        (["--threads", "2"], "unrecognized arguments: --threads 2; export writes fp16 with --fp16 and int8"),
+        (["--precision", "fp16"], "unrecognized arguments: --precision fp16; export writes fp16 with --fp16"),
+    ],
+)
+def test_export_command_says_where_runtime_options_go(cli, capsys, tmp_path, anynet_checkpoint, argv, said):
+    """`--set threads=2` was told to use "--threads N", which export refuses as an unrecognized argument."""
+    try:
+        code, out, err = cli(capsys, "export", anynet_checkpoint, "--size", "32x64", *argv, "-o", tmp_path / "a.onnx")
+    except SystemExit as exc:  # argparse's own errors
+        code, err = exc.code, capsys.readouterr().err
+    assert code == 2 and err.startswith(f"rtstereo export: error: {said}") and len(err.splitlines()) == 1, err
+
+
+def test_a_two_pass_export_refuses_a_folder_in_the_place_of_its_half_size_model_before_exporting(tmp_path, monkeypatch):
+    """Found when the files were moved into place, after the whole export: "[Errno 21] Is a directory"."""
+    from rtstereo.models.crestereo import build_crestereo
+
+    (tmp_path / "c_init.onnx").mkdir()
+    monkeypatch.setattr(onnx_export, "_trace", lambda *_a, **_k: pytest.fail("traced before the output was checked"))
+    module = build_crestereo({"iters": 2, "two_pass": True})
+    with pytest.raises(
+        OutputError, match=r"c.onnx: .*c_init.onnx, which a two-pass export writes beside it, is a folder"
+    ):
+        export_onnx(get_spec("crestereo"), {"iters": 2, "two_pass": True}, module, (64, 64), tmp_path / "c.onnx")
+
+
+def test_export_command_refuses_int8_of_a_two_pass_crestereo_before_exporting(cli, capsys, tmp_path, monkeypatch):
+    """It exported and checked both fp32 files (minutes at real sizes), then the quantizer refused them."""
+    from rtstereo.models.crestereo import build_crestereo
+
+    checkpoint = tmp_path / "cre.pt"
+    save_checkpoint(checkpoint, "crestereo", {"iters": 2, "two_pass": True}, build_crestereo({"iters": 2}).state_dict())
+    monkeypatch.setattr(onnx_export, "export_onnx", lambda *_a, **_k: pytest.fail("exported before refusing"))
+    code, out, err = cli(capsys, "export", checkpoint, "--size", "64x64", "--int8", "-o", tmp_path / "c.onnx")
+    assert (code, out) == (2, "") and err.startswith("rtstereo export: error: --int8 quantizes a single-pass export")
 
 
 def test_export_command_refuses_a_bad_size(cli, capsys, tmp_path):

@@ -354,7 +354,7 @@ def test_loader_names_every_setting_that_differs_at_once(tmp_path, small_full_mo
     assert "--set max_disp=32 --set half_refinement=true --set full_refinement=true" in message
     assert f"--model {path}" in message
     # given as the model already, with --max-disp 64: "give the checkpoint as the model" alone was no way out
-    assert f"--model {path}) and leave these settings out: it reads them from the file" in message
+    assert f"--model {path}; rtstereo export {path} ...) and leave these settings out: it reads them" in message
 
 
 def test_a_setting_given_with_the_checkpoint_as_the_model_is_named_to_leave_out(tmp_path, small_full_model):

@@ -609,7 +609,7 @@ def test_the_half_size_file_alone_is_refused_and_a_missing_companion_is_reported
     with pytest.raises(InputError, match="half-size first pass of a two-pass export; load the refinement model"):
         load_onnx(init_path)
     init_path.unlink()
-    with pytest.raises(CheckpointError, match="ONNX model not found: .*cre_init.onnx"):
+    with pytest.raises(CheckpointError, match="its half-size first pass .*cre_init.onnx is missing beside it"):
         load_onnx(path)
 
 
@@ -966,7 +966,7 @@ def test_models_on_a_fixed_size_file_says_other_sizes_are_resized(toy_path, caps
     assert main(["models", str(toy_path)]) == 0
     assert (
         "  input: unit normalisation in RGB order, size 16x24 (HxW); other sizes are resized to it, with a warning, "
-        "and the disparity rescaled by the width ratio (export with --dynamic for any size)\n"
+        "and the disparity rescaled by the width ratio (export it with --dynamic for any size)\n"
     ) in capsys.readouterr().out
 
 
@@ -982,4 +982,81 @@ def test_models_on_the_half_size_file_says_to_run_its_refinement_model(tmp_path,
         f"  use it: through the refinement model beside it, rtstereo predict LEFT RIGHT --model {path}\n"
     )
     assert main(["models", str(path)]) == 0
-    assert capsys.readouterr().out.endswith(f"  use it: rtstereo predict LEFT RIGHT --model {path}\n")
+    out = capsys.readouterr().out
+    assert out.endswith(f"  use it: rtstereo predict LEFT RIGHT --model {path}\n")
+    # It said "export with --dynamic for any size", which a two-pass CREStereo export refuses.
+    assert "(re-export it at that size: a two-pass CREStereo export has fixed sizes)\n" in out
+    assert "--dynamic" not in out
+
+
+def test_a_two_pass_file_without_its_half_size_model_says_so(tmp_path, capsys):
+    """It said "ONNX model not found: cre_init.onnx" alone, a file the user had not named."""
+    from rtstereo.cli import main
+
+    path, init_path = toy_two_pass(tmp_path / "cre.onnx")
+    init_path.unlink()
+    with pytest.raises(CheckpointError) as caught:
+        rtstereo.load(str(path))
+    assert str(caught.value) == (
+        f"{path} is the refinement model of a two-pass export, and its half-size first pass {init_path} is missing "
+        "beside it: keep the two files together, or export again"
+    )
+    assert main(["models", str(path)]) == 0
+    assert f"  companion (half-size pass): {init_path.name} (missing beside it" in capsys.readouterr().out
+
+
+def test_bench_of_a_two_pass_file_at_another_size_advises_a_re_export_not_dynamic(tmp_path):
+    from rtstereo.bench import run_bench
+
+    path, _ = toy_two_pass(tmp_path / "cre.onnx")
+    (row,) = run_bench([str(path)], [(40, 40)], warmup=1, runs=1, threads=1).rows
+    assert row.status == "skipped" and row.reason.endswith(
+        ", or re-export it at that size: a two-pass CREStereo export has fixed sizes"
+    )
+
+
+def test_a_failed_export_is_described_and_refused_as_one(toy_path, tmp_path, capsys):
+    """`--model m.onnx.failed` (what export keeps when parity fails) was read as a PyTorch checkpoint: "cannot
+    read weights file ...: not a PyTorch file"."""
+    from rtstereo.bench import run_bench
+    from rtstereo.cli import main
+
+    failed = tmp_path / "m.onnx.failed"
+    failed.write_bytes(toy_path.read_bytes())
+    advice = (
+        f"{failed} failed its parity check against PyTorch (report: {tmp_path / 'm.parity.json'}): re-export it, "
+        "or rename it to end in .onnx to run it all the same"
+    )
+    with pytest.raises(InputError) as caught:
+        rtstereo.load(str(failed))
+    assert str(caught.value) == f"model {advice}"
+    with pytest.raises(InputError, match="failed its parity check"):
+        run_bench([str(failed)], [(16, 24)], warmup=1, runs=1)
+    assert main(["models", str(failed)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{failed}: an rtstereo export of toy-net")
+    assert out.endswith(f"does not run as it is: {advice}\n")
+
+
+def test_a_stream_summary_records_how_an_export_ran(toy_path, tmp_path):
+    """video's summary (frames.json, out.json) recorded the model's settings only: an int8 or fp16 file's run, or
+    one on another device, read as the fp32 one's, and no file was named."""
+    import cv2
+
+    from rtstereo.sources.sequence import ImageSequenceSource
+    from rtstereo.stream import Stream
+
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+        for index in range(2):
+            cv2.imwrite(str(tmp_path / side / f"f{index}.png"), np.full((16, 24, 3), 60 + index, np.uint8))
+    source = ImageSequenceSource(str(tmp_path / "L"), str(tmp_path / "R"))
+    summary = Stream(source, rtstereo.load(str(toy_path), threads=1), sinks=[]).run()
+    assert summary.frames_processed == 2
+    settings = summary.settings
+    assert (settings["backend"], settings["precision"], settings["onnx"], settings["threads"]) == (
+        "onnxruntime",
+        "fp32",
+        str(toy_path),
+        1,
+    )

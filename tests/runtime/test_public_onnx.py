@@ -127,7 +127,7 @@ def test_a_public_file_refuses_other_iterations_and_is_described(tmp_path, capsy
         "a public CREStereo ONNX model, combined" in out
         and "16x32 (HxW); other sizes are resized to it" in out
         and "normalisation in BGR order, the half-size pair first, size 16x32 (HxW)" in out
-        and "(the public file of that size)\n" in out
+        and "(the public file made at that size, whose name says its HxW)\n" in out
     )
     assert (
         main(

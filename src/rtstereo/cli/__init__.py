@@ -60,6 +60,13 @@ BENCH_PROVIDERS_HINT = (
 )
 
 
+# export traces and checks on the CPU in fp32: how the file then runs is predict's (and the other verbs') options
+EXPORT_RUNTIME_HINT = (
+    "; export writes fp16 with --fp16 and int8 with --int8, and checks the file on the CPU: --device, --precision and "
+    "--threads go where it runs (rtstereo predict --model FILE.onnx --device cuda)"
+)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that answers a mistyped verb or option with the close matches."""
 
@@ -81,6 +88,8 @@ class _Parser(argparse.ArgumentParser):
             candidates = [option for action in self._actions for option in action.option_strings]
             if {"--provider", "--providers"} & set(words) and "--backend" in candidates:  # one that runs ONNX Runtime
                 return BENCH_PROVIDERS_HINT if self.prog.endswith(" bench") else PROVIDERS_HINT
+            if self.prog.endswith(" export") and {"--precision", "--device", "--threads", "--backend"} & set(words):
+                return EXPORT_RUNTIME_HINT
         else:
             return ""
         # 0.75: close enough to be a slip of the keys (at 0.7, --version was offered --precision)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import InputError
+from ..errors import InputError, OutputError
 from .common import add_setting_args, size_arg
 
 EPILOG = """examples:
@@ -92,13 +92,26 @@ def run(args: argparse.Namespace) -> int:
     if args.int8 and args.fp16:
         raise InputError("--int8 and --fp16 exclude each other; pick one")
     output = check_output_path(args.output)  # before the network is built: that can take a while
+    if args.int8:  # the verified fp32 source is written first, beside it: found a folder, after the whole export
+        fp32 = output.with_name(f"{output.stem}_fp32.onnx")
+        for beside in (fp32, fp32.with_name(f"{fp32.stem}.parity.json"), fp32.with_name(f"{fp32.name}.data")):
+            if beside.is_dir():
+                raise OutputError(
+                    f"cannot write the export to {output}: {beside}, which --int8 writes beside it, is a folder"
+                )
     check_opset(args.opset)
     spec, settings, module, digest = build_network(args.model, args.weights, settings_from_args(args))
+    if args.int8 and settings.get("two_pass"):  # refused by the quantizer only after the whole fp32 export
+        raise InputError(
+            "--int8 quantizes a single-pass export, and a two-pass CREStereo export is a pair of models: export it "
+            "without --int8, or single-pass (--set two_pass=false) with it"
+        )
     pair = parity_pair(args.size, *(args.pair or (None, None)))
     # The int8 model is quantized from a verified fp32 export, written beside it as <stem>_fp32.onnx.
     fp32_output = output.with_name(f"{output.stem}_fp32.onnx") if args.int8 else output
     height, width = args.size
-    form = ", ".join(["fp16" if args.fp16 else "fp32", *(["any size"] if args.dynamic else [])])
+    precision = "fp16" if args.fp16 else "fp32 then int8" if args.int8 else "fp32"  # int8 said "fp32" alone
+    form = ", ".join([precision, *(["any size"] if args.dynamic else [])])
 
     def announce() -> None:  # tracing, simplifying and checking a large network take minutes, silent otherwise
         print(
@@ -141,6 +154,10 @@ def run(args: argparse.Namespace) -> int:
     if args.int8:
         from ..export.quantize import quantize_int8
 
+        # The earlier int8 file was quantized from the fp32 file just replaced: should quantizing now fail or be
+        # interrupted, it would stay under the name beside a source it no longer describes.
+        for earlier in (output, output.with_name(f"{output.stem}.parity.json")):
+            earlier.unlink(missing_ok=True)
         quantized = quantize_int8(result.path, output, check_pair=pair[:2], check_pair_text=pair[2])
         print(quantized.summary())
         print(f"wrote {quantized.path} (int8); report {quantized.report_path}")

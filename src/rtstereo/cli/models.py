@@ -27,13 +27,13 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..api import check_model_file, names_a_path, runtime_settings_by_backend
+    from ..api import FAILED_EXPORT_SUFFIX, check_model_file, names_a_path, runtime_settings_by_backend
 
     if args.name and args.pattern != "*":  # a filter of the list, which a named model does not print
         raise InputError(
             f"--pattern filters the list of models: give it without a model name, or drop it for {args.name}"
         )
-    if args.name and is_onnx_file(args.name):
+    if args.name and (is_onnx_file(args.name) or args.name.lower().endswith(FAILED_EXPORT_SUFFIX)):
         return describe_onnx(Path(args.name))
     if args.name and args.name not in list_models() and (Path(args.name).exists() or names_a_path(args.name)):
         check_model_file(args.name)  # as written: Path() drops the "/" that makes "runs/" a folder's name
@@ -140,7 +140,8 @@ def describe_checkpoint(path: Path) -> int:
 
 def describe_onnx(path: Path) -> int:
     """Print the contract an exported file carries (``rtstereo export`` writes it into its metadata)."""
-    from ..runtime.onnx import read_contract
+    from ..api import FAILED_EXPORT_SUFFIX, failed_export_advice
+    from ..runtime.onnx import other_size_advice, read_contract
     from ..runtime.providers import open_session
 
     if not path.is_file():
@@ -148,13 +149,14 @@ def describe_onnx(path: Path) -> int:
     try:
         session = open_session(path)  # the CPU session every ONNX model of rtstereo runs in
     except CheckpointError as exc:
+        if "keeps its weights in another file" in str(exc):  # the file is fine: its .data file is missing
+            raise InputError(str(exc)) from None
         cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else "unreadable"
         raise InputError(f"{path}: not an ONNX model ONNX Runtime can read ({cause})") from None
     contract = read_contract(session, path)
-    any_size = "the public file of that size" if contract.role == "public" else "export with --dynamic for any size"
     size = (
         f"{contract.fixed_size_hw[0]}x{contract.fixed_size_hw[1]} (HxW); other sizes are resized to it, with a "
-        f"warning, and the disparity rescaled by the width ratio ({any_size})"
+        f"warning, and the disparity rescaled by the width ratio ({other_size_advice(contract)})"
         if contract.fixed_size_hw
         else f"any, padded to a multiple of {contract.size_divisor}"
     )
@@ -176,7 +178,9 @@ def describe_onnx(path: Path) -> int:
     for key, value in contract.settings.items():
         print(f"    {key} = {value!r}")
     if contract.companion:
-        print(f"  companion (half-size pass): {contract.companion}")
+        present = path.with_name(contract.companion).is_file()
+        missing = "" if present else " (missing beside it: this file does not run without it)"
+        print(f"  companion (half-size pass): {contract.companion}{missing}")
     written = ", ".join(
         part
         for part in (
@@ -188,7 +192,9 @@ def describe_onnx(path: Path) -> int:
     )
     if written:
         print(f"  written by: {written}")
-    if contract.role == "init":  # predict refuses the first pass alone: its refinement model runs both
+    if path.name.lower().endswith(FAILED_EXPORT_SUFFIX):  # kept by export to be looked at, refused by predict
+        print(f"  use it: it does not run as it is: {failed_export_advice(path)}")
+    elif contract.role == "init":  # predict refuses the first pass alone: its refinement model runs both
         refinement = path.with_name(path.name.removesuffix("_init.onnx") + ".onnx")
         print(f"  use it: through the refinement model beside it, rtstereo predict LEFT RIGHT --model {refinement}")
     else:

@@ -35,6 +35,7 @@ import copy
 import datetime
 import hashlib
 import json
+import math
 import re
 import shutil
 import tempfile
@@ -166,6 +167,8 @@ def build_network(
     from ..io.download import fetch, is_url
     from ..models import get_spec, is_onnx_file, list_models, resolve_alias
     from ..models.checkpoint import describe, network_of_file, read_torch_file
+    from ..runtime.backends import TORCH_RUNTIME_SETTINGS
+    from ..runtime.onnx import RUNTIME_SETTINGS
     from ..runtime.postprocess import POSTPROCESS_SETTINGS
 
     overrides = dict(settings or {})
@@ -184,6 +187,17 @@ def build_network(
         )
     if weights is not None and is_onnx_file(str(weights)):
         raise InputError(f"--weights {weights} is an exported ONNX model; give the PyTorch checkpoint it was made from")
+    torch_only = sorted(k for k in overrides if k in TORCH_RUNTIME_SETTINGS)
+    if torch_only:
+        names = ", ".join(torch_only)
+        raise InputError(f"--set {names}: how PyTorch runs a network; an ONNX export has no such setting")
+    runtime = sorted(k for k in overrides if k in ("threads", *RUNTIME_SETTINGS))
+    if runtime:  # the registry's message sent `--set threads=2` to a --threads option export does not have
+        where = "--threads N" if runtime[0] == "threads" else f"--set {runtime[0]}=..."
+        raise InputError(
+            f"--set {', '.join(runtime)}: how ONNX Runtime runs a model, not part of the network; give it where the "
+            f"export runs (rtstereo predict --model FILE.onnx {where})"
+        )
     switches = sorted(k for k in overrides if k in POSTPROCESS_SETTINGS)
     if switches:
         raise InputError(
@@ -314,6 +328,19 @@ def _parts(spec: ModelSpec, settings: Mapping[str, Any], module: Any, left: Any,
             "disparity",
         ),
     ]
+
+
+def padding_divisor(spec: ModelSpec, module: Any) -> int:
+    """What a dynamic export's predictor pads each side to a multiple of: the registry's divisor, as the PyTorch
+    predictor pads, and the module's own. CREStereo's single pass takes multiples of 16, but ``predict`` pads it to
+    32: an export padding to 16 ran 240 rows where PyTorch ran 256, and their maps differed on 3 % of the pixels.
+
+    Examples:
+        >>> from rtstereo.models import get_spec
+        >>> padding_divisor(get_spec("crestereo"), type("M", (), {"size_divisor": 16})())
+        32
+    """
+    return math.lcm(int(spec.size_divisor or 1), int(getattr(module, "size_divisor", spec.size_divisor) or 1))
 
 
 def check_size(spec: ModelSpec, module: Any, size_hw: tuple[int, int], option: str = "--size") -> tuple[int, int]:
@@ -708,6 +735,14 @@ def export_onnx(
             "AnyNet's stage 4 has a fixed size (its SPN scans the columns one by one, unrolled for one width); "
             "export it without --dynamic, or stage 1, 2 or 3 with it"
         )
+    if two_pass:  # found to be a folder only when the files are moved into place, after the whole export
+        init_output = companion_path(output)
+        for beside in (init_output, init_output.with_name(init_output.name + ".data")):
+            if beside.is_dir():
+                raise OutputError(
+                    f"cannot write the export to {output}: {beside}, which a two-pass export writes beside it, is a "
+                    "folder"
+                )
     if on_start is not None:
         on_start()
 
@@ -731,7 +766,7 @@ def export_onnx(
             model=spec.name,
             settings=settings,
             normalization=spec.normalization,
-            size_divisor=int(getattr(module, "size_divisor", spec.size_divisor)),
+            size_divisor=padding_divisor(spec, module),
             fixed_size_hw=part_hw,
             precision=precision,
             role=part.role,
@@ -1000,6 +1035,12 @@ def _publish(paths: dict[str, Path], names: dict[str, str], output: Path, passed
         for name in names.values():
             for leftover in (name + earlier, name + ".data"):
                 output.with_name(leftover).unlink(missing_ok=True)
+        if "init" not in names:  # a two-pass export's half-size model left beside a single-pass one under its name
+            init = companion_path(output)
+            for leftover in (init, init.with_name(init.name + ".failed")):
+                if leftover.is_file() and _role_of(leftover) == "init":
+                    leftover.unlink()
+                    init.with_name(init.name + ".data").unlink(missing_ok=True)
         moved: dict[str, Path] = {}
         for role, path in paths.items():
             target = output.with_name(names[role] + suffix)
@@ -1016,6 +1057,26 @@ def _publish(paths: dict[str, Path], names: dict[str, str], output: Path, passed
 # --------------------------------------------------------------------------------------------------
 # The on-the-fly export used by ``--backend onnxruntime``
 # --------------------------------------------------------------------------------------------------
+
+
+def _role_of(path: Path) -> str | None:
+    """The role an rtstereo export records in its metadata (``single``, ``init``, ``refine``), else ``None``."""
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+        text = next(p.value for p in proto.metadata_props if p.key == METADATA_KEY)
+        return OnnxContract.from_json(text, path).role
+    except Exception:  # noqa: BLE001 - not an rtstereo export (or not a model): not ours to remove
+        return None
+
+
+def _intact(path: Path) -> bool:
+    """Whether an exported file parses as a whole model: a graph, and the metadata written after it (a file cut
+    short loses it)."""
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001 - protobuf's DecodeError and friends: whatever it is, it is not a model
+        return False
+    return len(proto.graph.node) > 0 and any(p.key == METADATA_KEY for p in proto.metadata_props)
 
 
 def export_cached(
@@ -1060,6 +1121,12 @@ def export_cached(
     key = hashlib.sha256((key_text + weights_digest(module)).encode()).hexdigest()[:16]
     path = folder / f"{spec.name}-{size_hw[0]}x{size_hw[1]}-{'fp16' if fp16 else 'fp32'}-{key}.onnx"
     init_path = companion_path(path) if _is_two_pass(spec, settings) else None
+    damaged = [p for p in (path, init_path) if p is not None and p.is_file() and not _intact(p)]
+    if damaged:  # a cache entry that cannot load failed every later run, until one found and deleted it
+        warn(f"the cached ONNX export {damaged[0]} is damaged (it does not load as a whole model); exporting it again")
+        for item in (path, init_path):
+            if item is not None:
+                _remove(item)
     if path.is_file() and (init_path is None or init_path.is_file()):
         contract = OnnxContract(
             model=spec.name,

@@ -111,10 +111,25 @@ def calibration_inputs(
             (batch[key][i].permute(1, 2, 0).numpy() * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
             for key in ("left", "right")
         )
-        feeds.append(
-            {"left": normalize(left, contract.normalization), "right": normalize(right, contract.normalization)}
-        )
+        feeds.append(network_feed(contract, left, right))
     return feeds
+
+
+def network_feed(contract: OnnxContract, left: np.ndarray, right: np.ndarray) -> dict[str, np.ndarray]:
+    """The inputs of an export for a uint8 RGB pair: both views normalised, and for a guided network (its
+    ``left`` input has a fourth channel) SGBM's confident matches of the pair as the hybrid gives them, as
+    the exporter checks parity with them (calibrated without them, it was refused: 3 channels, expected 4).
+    """
+    feed = {"left": normalize(left, contract.normalization), "right": normalize(right, contract.normalization)}
+    if contract.settings.get("guided"):
+        from ..models import get_spec
+        from ..runtime.hybrid import confident_matches
+        from ..runtime.predictor import hint_channel
+
+        search_px = float(contract.settings.get("max_disp", 192))
+        hints = confident_matches(left, right, get_spec("hybrid").defaults, search_px)
+        feed["left"] = np.concatenate([feed["left"], hint_channel(hints, None, left.shape[:2])], axis=1)
+    return feed
 
 
 def quantize_int8(
@@ -188,7 +203,8 @@ def quantize_int8(
                     nodes_to_exclude=float_nodes(onnx.load(str(source))),
                 )
         except Exception as exc:  # the quantizer raises many types
-            raise ExportError(f"ONNX Runtime could not quantize {source}: {exc}") from exc
+            reason = " ".join(str(exc).split())  # ONNX Runtime's messages run over several lines
+            raise ExportError(f"ONNX Runtime could not quantize {source}: {reason}") from exc
         proto = onnx.load(str(staged))
     contract = dataclasses.replace(
         contract,
@@ -211,9 +227,7 @@ def quantize_int8(
         if check_pair is None:
             check = feeds[0]
         else:
-            check = {
-                name: normalize(image, contract.normalization) for name, image in zip(("left", "right"), check_pair)
-            }
+            check = network_feed(contract, *check_pair)
         fp32 = _disparity(session, check)
         int8 = _disparity(open_session(staged), check)
         # As the fp32 parity check measures: a NaN or inf pixel made the mean NaN (or inf) and was never bad-1.

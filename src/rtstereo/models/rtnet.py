@@ -691,7 +691,8 @@ def load_rtnet_checkpoint(module: RTNet, path: str | Path) -> dict[str, Any]:
                 f"{path} was trained with {', '.join(f'{n}={v}' for n, v in was.items())}, but the network was "
                 f"built with {', '.join(f'{n}={v}' for n, v in now.items())}; build it with "
                 f"{' '.join(f'--set {n}={v}' for n, v in was.items())}, or give the checkpoint as the model "
-                f"(--model {path}) and leave these settings out: it reads them from the file"
+                f"(--model {path}; rtstereo export {path} ...) and leave these settings out: it reads them from the "
+                "file"
             )
     state_dict = strip_prefix(find_state_dict(obj, path, ("state_dict", "model")))
     load_into(module, state_dict, path, MODEL_NAME)

@@ -154,6 +154,27 @@ class OnnxContract:
         )
 
 
+def other_size_advice(contract: OnnxContract) -> str:
+    """How to run a fixed-size file at another size without resizing: ``--dynamic`` where the export takes it.
+
+    A two-pass CREStereo export and AnyNet's stage 4 are refused with ``--dynamic``: advising it sent users
+    to an export that fails.
+
+    Examples:
+        >>> other_size_advice(OnnxContract("crestereo", {"two_pass": True}, "raw255", 8, (64, 128), role="refine"))
+        're-export it at that size: a two-pass CREStereo export has fixed sizes'
+        >>> other_size_advice(OnnxContract("rtnet", {}, "imagenet", 32, (64, 96)))
+        'export it with --dynamic for any size'
+    """
+    if contract.role == "public":
+        return "the public file made at that size, whose name says its HxW"
+    if contract.role in ("refine", "init"):
+        return "re-export it at that size: a two-pass CREStereo export has fixed sizes"
+    if contract.model == "anynet" and contract.settings.get("stage") == 4:
+        return "re-export it at that size: AnyNet's stage 4 has a fixed size"
+    return "export it with --dynamic for any size"
+
+
 def companion_path(path: str | Path) -> Path:
     """File name of the half-size ``init`` model of a two-pass export: ``m.onnx`` -> ``m_init.onnx``.
 
@@ -421,6 +442,11 @@ def load_onnx(
         run_precision = "int8"
     say_half_on_the_cpu(session, run_precision, path.name, "use a file exported without --fp16")
     init_path = path.with_name(contract.companion or companion_path(path).name) if contract.role == "refine" else None
+    if init_path is not None and not init_path.is_file():  # it said "ONNX model not found: cre_init.onnx" alone
+        raise CheckpointError(
+            f"{path} is the refinement model of a two-pass export, and its half-size first pass {init_path} is "
+            "missing beside it: keep the two files together, or export again"
+        )
     backend = _backend(session, path, init_path, precision, run_precision, session_args)
     _check_provider(backend, session, path, init_path, run_precision, threads, parity, engine_cache, engines_before)
     if registered is None:

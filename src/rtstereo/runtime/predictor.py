@@ -193,6 +193,22 @@ class Predictor:
             disparity = postprocess_torch.refine_edges(left, right, disparity)
         return disparity
 
+    def recorded_settings(self) -> dict[str, Any]:
+        """What a result records as its settings: the model's, its weights file, how its backend runs it (the
+        runtime, device, precision, an exported file and its providers and threads) and the post-processing on.
+
+        Examples:
+            >>> import rtstereo
+            >>> rtstereo.load("sgbm", max_disp=16).recorded_settings()["backend"]
+            'opencv'
+        """
+        return {
+            **self.settings,
+            **({"weights": self.weights} if self.weights else {}),
+            **self.backend.describe(),
+            **self._postprocess_settings(),
+        }
+
     def _postprocess_settings(self) -> dict[str, Any]:
         """The post-processing on, as recorded in results (nothing when none is)."""
         switches = {FILL_LEFT_BORDER: self.fill_left_border, REFINE_EDGES: self.refine_edges}
@@ -240,12 +256,7 @@ class Predictor:
             disparity_px=disparity,
             timings_ms=timings,
             model=self.name,
-            settings={
-                **self.settings,
-                **({"weights": self.weights} if self.weights else {}),
-                **self.backend.describe(),
-                **self._postprocess_settings(),
-            },
+            settings=self.recorded_settings(),
             input_size_hw=pair.size_hw,
             network_size_hw=net_hw,
             calibration=pair.calibration,

@@ -20,6 +20,7 @@ above the tolerance it warns or, with ``parity=refuse``, refuses.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -265,6 +266,12 @@ def open_session(
     try:
         session = ort.InferenceSession(str(path), sess_options=options, providers=chosen)
     except Exception as exc:  # ORT raises its own exception types (Fail, InvalidGraph, ...)
+        missing = re.search(r'External data path does not exist: "([^"]+)"', str(exc))
+        if missing:  # the model was copied or moved without the weights file export wrote beside it
+            raise CheckpointError(
+                f"{path} keeps its weights in another file, {missing.group(1)}, which is missing: copy or move the "
+                f".data file `rtstereo export` wrote beside it together with the model"
+            ) from exc
         raise CheckpointError(
             f"ONNX Runtime cannot load {path}: {str(exc).splitlines()[0][:300]}. Is it a complete ONNX "
             "model (with its .data file beside it when it was saved with external data)?"
