@@ -881,6 +881,47 @@ def test_show_without_a_display_does_not_then_suggest_show(run_cli, two_videos, 
     assert "(give -o FILE.mp4 or --output-prefix PREFIX): measuring speed only" in err
 
 
+def test_ctrl_c_as_tqdm_makes_its_lock_cannot_leave_the_writer_thread_waiting_for_ever(monkeypatch, capsys):
+    """Ctrl-C as the first notice made tqdm's lock (importing multiprocessing, its class lock held) became a
+    "--- Logging error ---", the Ctrl-C lost, and the lock stayed held: the writer thread's progress bar waited for
+    it for ever, and the stream hung past every further Ctrl-C."""
+    import io
+    import logging
+
+    from tqdm import tqdm
+    from tqdm.std import TqdmDefaultWriteLock
+
+    from rtstereo.cli.video import STREAM_LOGGER, stream_logging
+    from rtstereo.progress import progress_bar
+
+    calls = []
+    real_create = TqdmDefaultWriteLock.create_mp_lock
+
+    def interrupted(cls):  # Ctrl-C while tqdm imports multiprocessing for its lock, the first time
+        calls.append(cls)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        real_create()
+
+    monkeypatch.delattr(tqdm, "_lock", raising=False)  # as in a fresh process: made at the first line or bar
+    monkeypatch.setattr(TqdmDefaultWriteLock, "create_mp_lock", classmethod(interrupted))
+    made = threading.Event()
+
+    def writer_thread_bar():
+        progress_bar(total=1, desc="stream", file=io.StringIO()).close()
+        made.set()
+
+    try:
+        with stream_logging("video", quiet=False):
+            logging.getLogger(STREAM_LOGGER).info("two videos l.mp4 + r.mp4 -> sgbm")
+            threading.Thread(target=writer_thread_bar, daemon=True).start()
+            assert made.wait(10), "the writer thread's bar waits for tqdm's lock"
+    finally:
+        while TqdmDefaultWriteLock.th_lock._is_owned():  # what the failure left held, for the tests after this one
+            TqdmDefaultWriteLock.th_lock.release()
+    assert capsys.readouterr().err == "rtstereo video: two videos l.mp4 + r.mp4 -> sgbm\n"
+
+
 def test_stream_notices_are_lines_of_their_own_while_the_progress_bar_is_drawn(capsys):
     """The capture thread's notices (--size, --align-rows) were written straight after the bar's text, on its line."""
     import logging
