@@ -800,7 +800,12 @@ def test_mixed_or_shell_expanded_inputs_are_named_in_one_line(run_cli, two_video
         for n in range(2):
             cv2.imwrite(str(tmp_path / side / f"{n}.png"), np.zeros((32, 48, 3), np.uint8))
     code, _, err = run_cli("video", tmp_path / "L", left_video, *FAST)
-    assert code == 2 and f"{tmp_path / 'L'} holds images but {left_video} is a video" in err
+    said = "is a folder or glob, read as a sequence of images, but"
+    assert code == 2 and f"{tmp_path / 'L'} {said} {left_video} is a video" in err
+    (tmp_path / "empty").mkdir()  # said to "hold images", as was a glob matching nothing
+    for other in (tmp_path / "empty", tmp_path / "no" / "*.mp4"):
+        code, _, err = run_cli("video", left_video, other, *FAST)
+        assert code == 2 and f"error: {other} {said} {left_video} is a video: give two videos" in err, err
     image = tmp_path / "L" / "0.png"
     code, _, err = run_cli("video", left_video, image, *FAST)
     assert code == 2 and err == (

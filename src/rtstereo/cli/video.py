@@ -348,8 +348,9 @@ def video_source(args: argparse.Namespace) -> FrameSource:
         ]
         if videos:
             raise InputError(
-                f"{sequences[0]} holds images but {videos[0]} is a video: give two videos, or two folders or "
-                "globs of images"
+                # "holds images" was said of an empty folder and of a glob that matches nothing ('right/*.mp4' too)
+                f"{sequences[0]} is a folder or glob, read as a sequence of images, but {videos[0]} is a video: give "
+                "two videos, or two folders or globs of images"
             )
         fps = SEQUENCE_FPS if args.fps is None else args.fps
         return ImageSequenceSource(left, right, fps=fps, start=args.start, stride=args.stride)
