@@ -517,6 +517,11 @@ class Stream:
             if begin is not None:
                 begin()
             while True:
+                # Checked before each frame, not after: max_frames=0 on a live source processed one frame
+                if self.max_frames is not None and clock.frames >= self.max_frames:
+                    self._finish("max-frames")
+                    self._enough.set()
+                    break
                 pair = self._get(self._captured)
                 if pair is _END:
                     break
@@ -528,10 +533,6 @@ class Stream:
                 # an export on first use (--backend onnxruntime) is no part of the stage's rate: seconds, once
                 clock.add(self._inferred_at - started - result.timings_ms.get("export", 0.0) / 1e3)
                 if not self._put(self._results, (pair, result)):
-                    break
-                if self.max_frames is not None and clock.frames >= self.max_frames:
-                    self._finish("max-frames")
-                    self._enough.set()
                     break
         except BaseException as exc:  # noqa: BLE001
             self._fail(exc, stop_now=False)

@@ -198,6 +198,41 @@ def test_a_range_past_the_end_of_the_video_is_reported(tmp_path, videos):
     assert sorted(p.name for p in tmp_path.glob("d_*.png")) == [f"d_{FRAMES - 2:05d}.png", f"d_{FRAMES - 1:05d}.png"]
 
 
+def test_a_range_past_the_end_of_a_video_cut_short_says_so_not_give_a_smaller_start(tmp_path):
+    """A range starting past the frames a cut file holds said "--start 6 is past the end ...; give a smaller
+    --start", an option the user had not given."""
+    import cv2
+
+    import rtstereo
+    from rtstereo.batch import PredictorOptions
+    from rtstereo.scale.video import FrameRange, VideoJob
+    from rtstereo.sources.video import TwoVideoSource
+
+    from ..stream.conftest import read_video
+
+    scene = render_scene(frames=FRAMES)
+    whole, left = tmp_path / "whole.avi", tmp_path / "l.avi"  # Motion JPEG cut in half: its header claims every frame
+    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"MJPG"), 10, scene.lefts[0].shape[1::-1])
+    for frame in scene.lefts:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    left.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    held = len(read_video(left))
+    assert 0 < held < FRAMES - 2, held
+    right = write_video(tmp_path / "r.mp4", scene.rights)
+    options = PredictorOptions("sgbm", settings={"max_disp": 16})
+    job = VideoJob(TwoVideoSource(left, right), str(tmp_path / "d"), options)
+    row = job.run_range(rtstereo.load("sgbm", max_disp=16), FrameRange(held + 1, 3))
+    assert row["status"] == "failed" and row["written"] == 0
+    assert row["error"] == (
+        f"the left video l.avi ended before frame {held + 1} (it holds {held} frames; its header claims {FRAMES}: the "
+        "file is cut short or damaged)"
+    )
+    given = VideoJob(TwoVideoSource(left, right, start=held + 1), str(tmp_path / "e"), options)
+    row = given.run_range(rtstereo.load("sgbm", max_disp=16), FrameRange(0, 3))  # the first range: the user's --start
+    assert row["error"].startswith(f"--start {held + 1} is past the end of the left video l.avi (it holds {held} ")
+
+
 def test_a_range_interrupted_by_ctrl_c_is_reported_as_interrupted_not_as_a_video_that_ended(
     tmp_path, videos, monkeypatch
 ):

@@ -276,6 +276,24 @@ def test_a_camera_size_written_width_first_is_refused_for_landscape_stereo_senso
         open_camera(spec, frame_size_wh=(400, 640))  # the command line's --camera-size 640x400, read HxW
 
 
+@pytest.mark.parametrize(
+    ("size_wh", "got"),
+    [
+        ((640,), r"tuple \(640,\)"),
+        ("640x480", "str '640x480'"),
+        ((640.5, 480), "float 640.5"),
+        ((0, 480), r"\(0, 480\)"),
+        ((640, True), "bool True"),
+    ],
+)
+def test_a_camera_size_that_is_not_two_whole_numbers_is_refused_when_the_camera_is_named(size_wh, got):
+    """(640,) and "640x480" failed with a bare IndexError or TypeError as the camera opened; (640.5, 480) ran and
+    warned "asked for 480x640, but it delivers 480x640"."""
+    with pytest.raises(InputError, match=rf"^camera size frame_size_wh: expected \(width, height\): .*, got {got}$"):
+        open_camera("uvc:0", frame_size_wh=size_wh)
+    assert open_camera("uvc:0", frame_size_wh=(np.int64(640), 480)).frame_size_wh == (640, 480)
+
+
 def test_a_camera_size_given_through_live_is_height_first(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "depthai", None)
     assert main(["live", "--camera", "oak", "--camera-size", "640x400", "--model", "sgbm"]) == 2

@@ -815,7 +815,12 @@ def test_mixed_or_shell_expanded_inputs_are_named_in_one_line(run_cli, two_video
         for n in range(2):
             cv2.imwrite(str(tmp_path / side / f"{n}.png"), np.zeros((32, 48, 3), np.uint8))
     code, _, err = run_cli("video", tmp_path / "L", left_video, *FAST)
-    assert code == 2 and f"{tmp_path / 'L'} holds images but {left_video} is a video" in err
+    said = "is a folder or glob, read as a sequence of images, but"
+    assert code == 2 and f"{tmp_path / 'L'} {said} {left_video} is a video" in err
+    (tmp_path / "empty").mkdir()  # said to "hold images", as was a glob matching nothing
+    for other in (tmp_path / "empty", tmp_path / "no" / "*.mp4"):
+        code, _, err = run_cli("video", left_video, other, *FAST)
+        assert code == 2 and f"error: {other} {said} {left_video} is a video: give two videos" in err, err
     image = tmp_path / "L" / "0.png"
     code, _, err = run_cli("video", left_video, image, *FAST)
     assert code == 2 and err == (
@@ -894,6 +899,47 @@ def test_show_without_a_display_does_not_then_suggest_show(run_cli, two_videos, 
     assert code == 0, err
     assert "--show: no display" in err
     assert "(give -o FILE.mp4 or --output-prefix PREFIX): measuring speed only" in err
+
+
+def test_ctrl_c_as_tqdm_makes_its_lock_cannot_leave_the_writer_thread_waiting_for_ever(monkeypatch, capsys):
+    """Ctrl-C as the first notice made tqdm's lock (importing multiprocessing, its class lock held) became a
+    "--- Logging error ---", the Ctrl-C lost, and the lock stayed held: the writer thread's progress bar waited for
+    it for ever, and the stream hung past every further Ctrl-C."""
+    import io
+    import logging
+
+    from tqdm import tqdm
+    from tqdm.std import TqdmDefaultWriteLock
+
+    from rtstereo.cli.video import STREAM_LOGGER, stream_logging
+    from rtstereo.progress import progress_bar
+
+    calls = []
+    real_create = TqdmDefaultWriteLock.create_mp_lock
+
+    def interrupted(cls):  # Ctrl-C while tqdm imports multiprocessing for its lock, the first time
+        calls.append(cls)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        real_create()
+
+    monkeypatch.delattr(tqdm, "_lock", raising=False)  # as in a fresh process: made at the first line or bar
+    monkeypatch.setattr(TqdmDefaultWriteLock, "create_mp_lock", classmethod(interrupted))
+    made = threading.Event()
+
+    def writer_thread_bar():
+        progress_bar(total=1, desc="stream", file=io.StringIO()).close()
+        made.set()
+
+    try:
+        with stream_logging("video", quiet=False):
+            logging.getLogger(STREAM_LOGGER).info("two videos l.mp4 + r.mp4 -> sgbm")
+            threading.Thread(target=writer_thread_bar, daemon=True).start()
+            assert made.wait(10), "the writer thread's bar waits for tqdm's lock"
+    finally:
+        while TqdmDefaultWriteLock.th_lock._is_owned():  # what the failure left held, for the tests after this one
+            TqdmDefaultWriteLock.th_lock.release()
+    assert capsys.readouterr().err == "rtstereo video: two videos l.mp4 + r.mp4 -> sgbm\n"
 
 
 def test_stream_notices_are_lines_of_their_own_while_the_progress_bar_is_drawn(capsys):

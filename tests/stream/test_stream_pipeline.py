@@ -312,6 +312,19 @@ def test_max_frames_stops_the_source_and_closes_it():
     assert summary.frames_written == 3 and summary.stopped_by == "max-frames" and source.closed
 
 
+@pytest.mark.parametrize("max_frames", [0, 1, 3])
+def test_max_frames_counts_the_frames_processed_of_a_live_source_as_of_a_file(max_frames):
+    """A live source is counted at inference (it drops frames): max_frames=0 processed one frame there."""
+
+    class Live(Frames):
+        live = True
+
+    for source in (Frames(10), Live(10)):
+        summary = Stream(source, FakePredictor(), max_frames=max_frames).run()
+        assert summary.frames_processed == summary.frames_written == max_frames, (source.live, summary)
+        assert summary.stopped_by == "max-frames" and (source.closed or max_frames == 0)  # 0: never opened
+
+
 def test_a_stream_runs_once_and_a_second_run_says_so():
     stream = Stream(Frames(3), FakePredictor())
     first = stream.run()

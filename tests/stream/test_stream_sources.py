@@ -124,6 +124,10 @@ def test_start_stride_and_fps_of_the_wrong_type_are_refused_by_name(two_videos, 
             make(stride=True)
     with pytest.raises(InputError, match=r"^--fps: expected a frame rate > 0 \(frames per second\), got str '10'$"):
         ImageSequenceSource(str(tmp_path / "l"), str(tmp_path / "r"), fps="10")
+    (tmp_path / "l").mkdir()
+    cv2.imwrite(str(tmp_path / "l" / "0.png"), scene.lefts[0])
+    with pytest.raises(InputError, match=r"^right images: expected a folder or a glob of images .*, got int$"):
+        ImageSequenceSource(tmp_path / "l", 3)
 
 
 def test_videos_of_different_sizes_are_refused(tmp_path, scene):

@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -347,8 +348,9 @@ def video_source(args: argparse.Namespace) -> FrameSource:
         ]
         if videos:
             raise InputError(
-                f"{sequences[0]} holds images but {videos[0]} is a video: give two videos, or two folders or "
-                "globs of images"
+                # "holds images" was said of an empty folder and of a glob that matches nothing ('right/*.mp4' too)
+                f"{sequences[0]} is a folder or glob, read as a sequence of images, but {videos[0]} is a video: give "
+                "two videos, or two folders or globs of images"
             )
         fps = SEQUENCE_FPS if args.fps is None else args.fps
         return ImageSequenceSource(left, right, fps=fps, start=args.start, stride=args.stride)
@@ -752,6 +754,14 @@ def _report(args: argparse.Namespace, summary) -> None:
 @contextlib.contextmanager
 def stream_logging(verb: str, quiet: bool) -> Iterator[None]:
     """Show the stream's notices and warnings on stderr as ``rtstereo VERB: ...`` while a command runs."""
+    from tqdm import tqdm
+
+    if not hasattr(tqdm, "_lock"):
+        # tqdm makes its lock at its first line or bar, holding a class lock while it imports multiprocessing: Ctrl-C
+        # there left that lock held and became a "--- Logging error ---" (Ctrl-C lost), and the writer thread's bar
+        # then waited for the lock for ever: a hung stream that no Ctrl-C could stop. A thread lock is all one
+        # process's lines and bars need, and making it cannot be cut short.
+        tqdm.set_lock(threading.RLock())
     logger = logging.getLogger(STREAM_LOGGER)
     handler = _BarSafeHandler(sys.stderr)
     handler.setFormatter(_VerbFormatter(verb))

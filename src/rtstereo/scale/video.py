@@ -101,6 +101,7 @@ class VideoJob:
 
         source = copy.copy(self.source)
         source.start = self.source.start + frames.first * self.source.stride
+        source.start_given = frames.first == 0  # a later range's first frame is no --start of the user's
         temporal = TemporalFilter(*self.temporal) if self.temporal is not None else None
         sink = NumberedPngSink(self.prefix, frames.first)
         stream = Stream(

@@ -22,7 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, require_whole
 from ..io.quiet import ffmpeg_quietened
 from ..text import counted, is_utf8, shown
 from .base import CameraError, Grab, LiveSource, check_side_by_side_width, split_side_by_side
@@ -216,6 +216,19 @@ def _missing_recording(device: str) -> bool:
     return Path(device).suffix != "" and not Path(device).exists()
 
 
+def _checked_size_wh(size_wh: Any) -> tuple[int, int]:
+    """``(width, height)``, two whole numbers of pixels > 0, else an :class:`InputError`: ``(640,)`` or ``"640x480"``
+    failed with a bare IndexError or TypeError as the camera opened, and ``(640.5, 480)`` was asked for as 640 while
+    the warning that the camera keeps another size compared 640.5 ("asked for 480x640, but it delivers 480x640")."""
+    name, expected = "camera size frame_size_wh", "(width, height): two whole numbers of pixels > 0"
+    if isinstance(size_wh, (str, bytes)) or not hasattr(size_wh, "__len__") or len(size_wh) != 2:
+        raise InputError(f"{name}: expected {expected}, got {type(size_wh).__name__} {size_wh!r:.80}")
+    width, height = (require_whole(value, name, expected) for value in size_wh)
+    if width < 1 or height < 1:
+        raise InputError(f"{name}: expected {expected}, got ({width}, {height})")
+    return width, height
+
+
 def open_camera(
     spec: str,
     *,
@@ -252,6 +265,8 @@ def open_camera(
         raise InputError(f"--camera-fps must be a number > 0 (frames per second), got {fps!r}")
     if fps is not None and not (math.isfinite(fps) and fps > 0):
         raise InputError(f"--camera-fps must be > 0 (frames per second), got {fps:g}")
+    if frame_size_wh is not None:
+        frame_size_wh = _checked_size_wh(frame_size_wh)
     name, _, argument = spec.strip().partition(":")
     name = name.lower()
     if color and name not in _OAK_NAMES:

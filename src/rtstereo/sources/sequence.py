@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import glob
 import math
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import InputError, require_number
+from ..errors import InputError, require_number, require_path
 from ..io.download import is_url
 from ..text import counted
 from ..types import StereoPair
@@ -58,9 +59,12 @@ class ImageSequenceSource(FrameSource):
             frame rate that is not > 0.
     """
 
-    def __init__(self, left: str, right: str, fps: float = 10.0, start: int = 0, stride: int = 1):
+    def __init__(self, left: str | Path, right: str | Path, fps: float = 10.0, start: int = 0, stride: int = 1):
         check_start_stride(start, stride)
         check_fps(fps)
+        for value, side in ((left, "left"), (right, "right")):  # anything else was a bare TypeError
+            require_path(value, f"{side} images", "a folder or a glob of images (str or Path)")
+        left, right = os.fspath(left), os.fspath(right)  # a str as given: a file:// URL is no Path
         self.pairs = sorted(resolve_pairs(left, right), key=lambda pair: frame_order(pair.left))
         if start >= len(self.pairs):
             raise InputError(

@@ -129,10 +129,12 @@ class VideoReader:
             return np.repeat(frame[:, :, None], 3, axis=2), timestamp_s
         return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), timestamp_s
 
-    def nothing_from(self, start: int) -> InputError:
+    def nothing_from(self, start: int, given: bool = True) -> InputError:
         """The error for a stream that gave no frame from ``start`` on: the video ended at or before it, which the
         header's frame count (checked up front) did not show, as in a file cut short. From frame 0: a video that
-        opens but gives no frame at all (a header and no data), which ran as an empty stream with exit code 0."""
+        opens but gives no frame at all (a header and no data), which ran as an empty stream with exit code 0.
+        ``given``: ``start`` is the user's ``--start``, not the first frame of one of Ray's frame ranges (whose
+        error told the user to "give a smaller --start" that was never given)."""
         if start == 0:
             claims = f" (its header claims {self.frame_count}: the file is cut short or damaged)"
             return InputError(f"the {self.label} {self._short_name} gives no frame{claims if self.frame_count else ''}")
@@ -141,9 +143,11 @@ class VideoReader:
         claims = f"its header claims {self.frame_count}" if self.frame_count is not None else ""
         told = "; ".join(part for part in (held, claims) if part)
         cut = ": the file is cut short or damaged" if self.frame_count is not None and self.frame_count > start else ""
+        details = f" ({told}{cut})" if told else ""
+        if not given:
+            return InputError(f"the {self.label} {self._short_name} ended before frame {start}{details}")
         return InputError(
-            f"--start {start} is past the end of the {self.label} {self._short_name}"
-            f"{f' ({told}{cut})' if told else ''}; give a smaller --start"
+            f"--start {start} is past the end of the {self.label} {self._short_name}{details}; give a smaller --start"
         )
 
     def cut_short(self) -> str | None:
@@ -223,6 +227,8 @@ class TwoVideoSource(FrameSource):
         MissingDependencyError: a web URL without ``yt-dlp`` installed.
     """
 
+    start_given = True  # start is the user's --start; a Ray frame range sets False for its own first frame
+
     def __init__(
         self, left: str | Path, right: str | Path, start: int = 0, stride: int = 1, images_command: str = "predict"
     ):
@@ -297,7 +303,7 @@ class TwoVideoSource(FrameSource):
                 index = left.position
                 got_left, got_right = _both(decoder, left.read, right.read)
                 if (got_left is None or got_right is None) and index <= self.start:  # not one frame
-                    raise (left if got_left is None else right).nothing_from(self.start)
+                    raise (left if got_left is None else right).nothing_from(self.start, self.start_given)
                 if got_left is None or got_right is None:
                     self._say_why_it_ended(left, right, index)
                     return
@@ -353,6 +359,8 @@ class SideBySideVideoSource(FrameSource):
         MissingDependencyError: a web URL without ``yt-dlp`` installed.
     """
 
+    start_given = True  # start is the user's --start; a Ray frame range sets False for its own first frame
+
     def __init__(
         self, video: str | Path, swap: bool = False, start: int = 0, stride: int = 1, images_command: str = "predict"
     ):
@@ -386,7 +394,7 @@ class SideBySideVideoSource(FrameSource):
                 index = reader.position
                 got = reader.read()
                 if got is None and index <= self.start:  # no frame yet: an empty video, or the seek found none
-                    raise reader.nothing_from(self.start)
+                    raise reader.nothing_from(self.start, self.start_given)
                 if got is None:
                     break
                 frame, timestamp_s = got
