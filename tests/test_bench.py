@@ -1008,6 +1008,19 @@ def test_a_baseline_file_written_another_way_than_its_model_is_benched_once(monk
     assert [(r.case.model, r.status, r.vs_baseline) for r in report.rows] == [(report.baseline, "ok", 1.0)]
 
 
+def test_a_file_written_two_ways_in_the_models_is_benched_once(monkeypatch):
+    """`bench x.onnx,./x.onnx` timed the one file twice, as two models."""
+    from pathlib import Path
+
+    import rtstereo
+
+    folder = Path(rtstereo.__file__).parent / "weights"
+    monkeypatch.chdir(folder)
+    report = run_bench(["rtnet-v5.onnx", "./rtnet-v5.onnx", str(folder / "rtnet-v5.onnx")], [(64, 96)], runs=1)
+    assert report.options["models"] == ["rtnet-v5.onnx"]
+    assert [(r.case.model, r.status) for r in report.rows] == [("rtnet-v5.onnx", "ok")]
+
+
 def test_the_baseline_network_takes_its_weights_as_model_file(cli, tmp_path):
     """--baseline anynet --weights anynet=W was refused: anynet was "not among the models benched"."""
     import torch

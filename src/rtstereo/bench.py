@@ -835,8 +835,9 @@ def run_bench(
     if threads is not None and threads < 1:
         raise InputError(f"threads must be >= 1, got {threads}")
     check_device(device, sweeps or {})
-    # A value given twice (default,hybrid; --sizes 480x640,480x640) is one row, not two timings of one thing.
-    models = list(dict.fromkeys(resolve_alias(m) for m in models))
+    # A value given twice (default,hybrid; x.onnx,./x.onnx; --sizes 480x640,480x640) is one row, not two timings of
+    # one thing.
+    models = _one_spelling_per_file(list(dict.fromkeys(resolve_alias(m) for m in models)))
     sizes = list(dict.fromkeys(tuple(size_hw) for size_hw in sizes))
     sweeps = {key: list(dict.fromkeys(values)) for key, values in (sweeps or {}).items()}
     precisions, backends = list(dict.fromkeys(precisions)), list(dict.fromkeys(backends))
@@ -958,6 +959,21 @@ def run_bench(
         reference=None if maps is None else {"label": maps.reference.label, **maps.to_json()},
         interrupted_by=interrupted,
     )
+
+
+def _one_spelling_per_file(models: list[str]) -> list[str]:
+    """``models`` with each exported file or checkpoint once, as first written: ``x.onnx,./x.onnx`` timed one file
+    twice, as two models (the baseline is matched to its model's file the same way).
+    """
+    files: list[str] = []
+    out = []
+    for model in models:
+        if (is_onnx_file(model) or _is_checkpoint(model)) and Path(model).is_file():
+            if any(os.path.samefile(model, other) for other in files):
+                continue
+            files.append(model)
+        out.append(model)
+    return out
 
 
 def check_device(device: str, sweeps: Mapping[str, Sequence[Any]]) -> None:
