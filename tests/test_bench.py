@@ -31,6 +31,7 @@ from rtstereo.cli import main
 from rtstereo.errors import InputError
 from rtstereo.io.pfm import write_pfm
 from rtstereo.runtime.onnx import HalfOnCpuWarning
+from rtstereo.text import counted
 from rtstereo.types import DisparityResult
 
 SIZE_HW = (32, 48)
@@ -211,6 +212,16 @@ def test_without_a_baseline_the_table_has_no_baseline_column():
     header, _, row, *rest = report.table().splitlines()
     assert header.endswith("|peak MB|x torch time|") and row.count("|") == header.count("|")
     assert "baseline" not in report.table()
+
+
+def test_the_footer_counts_runs_warm_up_calls_and_threads_in_words():
+    """The footer read 'median of 1 runs after 1 warm-up' and '1 threads'."""
+    report = run_bench(["sgbm"], [SIZE_HW], sweeps={"max_disp": [16]}, warmup=1, runs=1, threads=1)
+    assert "median of 1 run after 1 warm-up call, the backends" in report.table()
+    assert report.table().endswith(", 1 thread.")
+    report.options |= {"runs": 3, "warmup": 2, "threads": None}
+    assert "median of 3 runs after 2 warm-up calls" in report.table()
+    assert report.table().endswith(", default threads.")
 
 
 def test_a_network_baseline_divides_each_row_by_its_row_of_the_same_backend_and_precision():
@@ -1062,7 +1073,7 @@ def test_a_torch_row_records_pytorchs_threads_as_an_onnx_runtime_row_records_its
     assert BenchRow.from_json(row.to_json()).describe["threads"] == torch.get_num_threads()
     assert f"default threads (PyTorch's: {torch.get_num_threads()})." in report.table()
     report.options["threads"] = torch.get_num_threads()  # as --threads N says: not said twice
-    assert f"{torch.get_num_threads()} threads." in report.table()
+    assert f", {counted(torch.get_num_threads(), 'thread')}." in report.table()
 
 
 def test_the_plot_marks_rows_by_their_tables_precision_and_packaged_networks_are_not_called_classical():

@@ -247,9 +247,10 @@ class BenchReport:
                     ]
             lines.append("|" + "|".join(cells) + "|")
         lines.append("")
+        runs, warmup = self.options.get("runs", 0), self.options.get("warmup", 0)
         lines.append(
-            f"Inference time and ms: the whole predict call per pair, median of {self.options.get('runs')} "
-            f"runs after {self.options.get('warmup')} warm-up, the backends of one configuration timed in "
+            f"Inference time and ms: the whole predict call per pair, median of {counted(runs, 'run')} after "
+            f"{counted(warmup, 'warm-up call')}, the backends of one configuration timed in "
             f"alternation; x torch time: this row's median / the (first) torch row's with the same model "
             f"settings"
             + (
@@ -258,7 +259,7 @@ class BenchReport:
                 if baseline
                 else ""
             )
-            + f". {self.machine.get('cpu', '')}, {self.options.get('threads') or 'default'} threads"
+            + f". {self.machine.get('cpu', '')}, {self._threads_said()}"
             + self._torch_threads()
             + (f", GPU {self.machine['gpu']}" if self.machine.get("gpu") else "")
             + "."
@@ -301,6 +302,11 @@ class BenchReport:
             name, reason = next(iter(failed.items()))
             note += f"; the reference failed on {counted(len(failed), 'pair')}, left out (first: {name}: {reason})"
         return note + "."
+
+    def _threads_said(self) -> str:
+        """``--threads`` as the footer and the plot say it: ``1 thread``, ``2 threads``, ``default threads``."""
+        threads = self.options.get("threads")
+        return counted(threads, "thread") if threads else "default threads"
 
     def _torch_threads(self) -> str:
         """`` (PyTorch's: N)`` where the torch rows ran on other threads than ``--threads`` said (its default)."""
@@ -421,7 +427,7 @@ class BenchReport:
             else "D1, % (lower is better)"
         )
         ax.set_title(
-            f"quality vs speed ({self.machine.get('cpu', '')}, {self.options.get('threads') or 'default'} threads)",
+            f"quality vs speed ({self.machine.get('cpu', '')}, {self._threads_said()})",
             fontsize=9,
         )
         ax.grid(True, which="both", alpha=0.3)
