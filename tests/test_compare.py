@@ -156,3 +156,18 @@ def test_depth_maps_of_predict_are_refused_as_disparity_maps_not_scored_in_pixel
             assert "compare the disparity maps written beside them (NAME.pfm)" in err
     # as images, the 16-bit millimetres are levels like any other
     assert main(["compare", str(tmp_path / "a_depth_mm.png"), str(tmp_path / "a_depth_mm.png"), "--kind", "image"]) == 0
+
+
+def test_kind_disparity_on_a_colour_photo_says_it_is_no_map_rather_than_asking_for_a_scale(tmp_path, capsys):
+    """`compare --kind disparity left.png right.png` asked for --scale; given one, it then said the files were
+    colour images, not maps. A grey 8-bit map without a scale is still asked for its scale."""
+    from rtstereo.cli import main
+
+    assert cv2.imwrite(str(tmp_path / "photo.png"), _photo())
+    assert cv2.imwrite(str(tmp_path / "grey.png"), np.full((20, 30), 16, np.uint8))
+    assert main(["compare", "--kind", "disparity", str(tmp_path / "photo.png"), str(tmp_path / "photo.png")]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"rtstereo compare: error: {tmp_path / 'photo.png'}: a colour image, not a disparity map"
+    )
+    assert main(["compare", "--kind", "disparity", str(tmp_path / "grey.png"), str(tmp_path / "grey.png")]) == 2
+    assert "8-bit disparity needs its scale" in capsys.readouterr().err

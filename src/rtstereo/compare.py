@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from .errors import InputError
-from .io.disparity import read_disparity, read_float_tiff
+from .io.disparity import is_colour, read_disparity, read_float_tiff
 from .io.images import read_grey, read_image_levels
 from .metrics import disparity_metrics
 from .sinks.pointcloud import FILES as DEPTH_FILES
@@ -236,7 +236,7 @@ def _read_map(path: str | Path, scale: float | None) -> np.ndarray:
     suffix = Path(path).suffix.lower()
     if suffix in (".pfm", ".npy") or read_float_tiff(path) is not None or read_grey(path).dtype != np.uint8:
         return read_disparity(path)
-    if scale is None:
+    if scale is None and not is_colour(Path(path)):  # a colour image is no map: read_disparity says so, not "--scale"
         raise InputError(
             f"{path}: 8-bit disparity needs its scale (disparity = value / scale; Middlebury 2001/2003 ground "
             "truth uses 4, 8 or 16): give it with --scale"
