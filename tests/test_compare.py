@@ -171,3 +171,28 @@ def test_kind_disparity_on_a_colour_photo_says_it_is_no_map_rather_than_asking_f
     )
     assert main(["compare", "--kind", "disparity", str(tmp_path / "grey.png"), str(tmp_path / "grey.png")]) == 2
     assert "8-bit disparity needs its scale" in capsys.readouterr().err
+
+
+def test_the_text_output_gives_each_metric_with_its_unit(tmp_path, capsys):
+    """`rtstereo compare` printed 'epe: 0.050', 'bad-1: 1.667', 'mean_abs_diff: 2.491': px, %, a fraction?"""
+    from rtstereo.cli import main
+
+    disparity = np.random.default_rng(0).uniform(5, 30, (24, 32)).astype(np.float32)
+    off = disparity.copy()
+    off[0] += 3.5  # one row of 24 off by 3.5 px: EPE 0.146 px, 4.167 % of the pixels bad by 3 px
+    np.save(tmp_path / "a.npy", disparity)
+    np.save(tmp_path / "b.npy", off)
+    assert main(["compare", str(tmp_path / "a.npy"), str(tmp_path / "b.npy")]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        "  epe: 0.146 px",
+        *(f"  bad-{n}: 4.167 %" for n in ("0.5", "1", "2", "3")),
+        "  bad-4: 0.000 %",
+        "  d1: 4.167 %",
+        "  density: 100.000 %",
+    ]
+    assert cv2.imwrite(str(tmp_path / "a.png"), _photo())
+    assert main(["compare", str(tmp_path / "a.png"), str(tmp_path / "a.png")]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        "  mean_abs_diff: 0.000 grey levels (of 255)",
+        "  psnr_db: inf dB",
+    ]
