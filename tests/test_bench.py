@@ -974,6 +974,19 @@ def test_scenes_of_data_without_ground_truth_are_left_out_with_a_note(tiny_datas
     assert report.notes == ["1 scene of --data without ground truth left out of the accuracy"]
 
 
+def test_scenes_stretched_to_rows_of_another_aspect_ratio_are_noted_as_pairs_against_a_reference_are(tiny_dataset):
+    """--data with ground truth at --sizes of another aspect ratio (KITTI's 1241x376 at 480x640) stretched the scenes
+    without a word, where --reference's pairs got a note."""
+    report = run_bench(["sgbm"], [(48, 48), (24, 48)], sweeps={"max_disp": [16]}, runs=1, data=[tiny_dataset])
+    assert [n for n in report.notes if "stretched" in n] == [
+        "1 scene of --data is stretched to rows of another aspect ratio (scene: 96x48 run at 48x48, WxH): the scores "
+        "hold (disparity runs along the width, scaled by its ratio), but the methods see distorted pairs; --sizes of "
+        "the scenes' aspect ratio keep their shape"
+    ]
+    same_shape = run_bench(["sgbm"], [(24, 48)], sweeps={"max_disp": [16]}, runs=1, data=[tiny_dataset])
+    assert not [n for n in same_shape.notes if "stretched" in n]
+
+
 def test_a_setting_swept_twice_is_refused_not_overwritten(cli):
     """``--set uniqueness=5 --set uniqueness=10`` kept only 10 without a word; ``--max-disp 16 --set
     max_disp=32`` kept only 32."""

@@ -58,6 +58,7 @@ from .bench_reference import (
     pairs_of,
     parse_reference,
     score_against_reference,
+    stretched_notes,
     stretched_pairs_notes,
 )
 from .errors import CheckpointError, InputError, MissingDependencyError, OutputError, RtStereoError, require
@@ -924,6 +925,7 @@ def run_bench(
         score = lambda predictor, case: score_against_reference(predictor, case.size_hw, maps)  # noqa: E731
     elif samples:
         score = functools.partial(_accuracy, samples)
+        notes += stretched_notes(_scene_sizes(samples), [case.size_hw for case in cases], what="scene")
     networks = _NetworkCache(weights or {}, random_weights, threads)
     rows: list[BenchRow] = []
     interrupted: str | None = None  # what stopped the sweep
@@ -1326,6 +1328,22 @@ def _accuracy(samples: list[Any], predictor: Predictor, case: BenchCase) -> dict
         report = evaluate(lambda _sample: resized, samples, case.label)  # type: ignore[arg-type,return-value]
     mean = report.mean
     return {key: float(mean[key]) for key in ACCURACY_KEYS if key in mean}
+
+
+def _scene_sizes(samples: list[Any]) -> list[tuple[str, tuple[int, int]]]:
+    """Each scene's ``(name, (H, W))``, from its left image's header; a scene whose image cannot be opened is left
+    out (its scoring says why)."""
+    from PIL import Image, UnidentifiedImageError
+
+    sizes = []
+    for sample in samples:
+        try:
+            with Image.open(sample.left_path) as image:
+                width, height = image.size
+        except (UnidentifiedImageError, OSError):
+            continue
+        sizes.append((sample.name, (height, width)))
+    return sizes
 
 
 def _add_ratios(rows: list[BenchRow], baseline: str | None) -> None:
