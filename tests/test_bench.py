@@ -987,6 +987,25 @@ def test_scenes_stretched_to_rows_of_another_aspect_ratio_are_noted_as_pairs_aga
     assert not [n for n in same_shape.notes if "stretched" in n]
 
 
+def test_a_scene_that_cannot_be_scored_is_left_out_with_a_note_not_every_rows_timing(tiny_dataset, cli):
+    """One damaged image in --data skipped every row ("cannot read ..."), their timings with them, and the sweep
+    ended "nothing was measured" (exit code 1); eval leaves such a scene out and scores the rest."""
+    import shutil
+
+    shutil.copytree(tiny_dataset / "scene", tiny_dataset / "broken")
+    (tiny_dataset / "broken" / "im1.png").write_bytes(b"not a png")
+    report = run_bench(["sgbm"], [(48, 96)], sweeps={"max_disp": [16]}, runs=1, data=[tiny_dataset])
+    (row,) = report.rows
+    assert row.status == "ok" and np.isfinite(row.median_ms) and row.accuracy["epe"] < 1.0
+    assert report.notes == [
+        "1 scene of --data could not be scored, left out of the accuracy of the rows it failed in (first: broken: "
+        f"cannot read {tiny_dataset / 'broken' / 'im1.png'}: not an image OpenCV can decode, or the file is damaged)"
+    ]
+    shutil.rmtree(tiny_dataset / "scene")  # no scene left to score: the row says why
+    code, out, err = cli("bench", "sgbm", "--sizes", "48x96", "--max-disp", "16", "--runs", "1", "--data", tiny_dataset)
+    assert code == 1 and "|skipped: cannot read " in out and "nothing was measured" in err
+
+
 def test_a_setting_swept_twice_is_refused_not_overwritten(cli):
     """``--set uniqueness=5 --set uniqueness=10`` kept only 10 without a word; ``--max-disp 16 --set
     max_disp=32`` kept only 32."""

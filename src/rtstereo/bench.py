@@ -904,6 +904,7 @@ def run_bench(
     _set_threads(threads)
     score: Callable[[Predictor, BenchCase], dict[str, float]] | None = None
     maps = None
+    failed_scenes: dict[str, str] = {}  # {scene: why} of the scenes some row could not be scored on
     if reference is not None:
         pairs, pair_notes = pairs_of(data or [])
         notes += pair_notes
@@ -924,7 +925,7 @@ def run_bench(
         notes += stretched_pairs_notes(maps, [case.size_hw for case in cases])
         score = lambda predictor, case: score_against_reference(predictor, case.size_hw, maps)  # noqa: E731
     elif samples:
-        score = functools.partial(_accuracy, samples)
+        score = functools.partial(_accuracy, samples, failed_scenes)
         notes += stretched_notes(_scene_sizes(samples), [case.size_hw for case in cases], what="scene")
     networks = _NetworkCache(weights or {}, random_weights, threads)
     rows: list[BenchRow] = []
@@ -939,6 +940,12 @@ def run_bench(
             interrupted = interruption_cause(exc)
             break
     _add_ratios(rows, baseline)
+    if failed_scenes:  # the rows' means are over the other scenes: said under the table and on stderr
+        name, reason = next(iter(failed_scenes.items()))
+        notes.append(
+            f"{counted(len(failed_scenes), 'scene')} of --data could not be scored, left out of the accuracy of the "
+            f"rows {'it' if len(failed_scenes) == 1 else 'they'} failed in (first: {name}: {reason})"
+        )
     options = {
         "models": models,
         "sizes_hw": [list(s) for s in dict.fromkeys([*sizes, *(case.size_hw for case in cases)])],
@@ -1317,15 +1324,32 @@ def _cuda_torch(device: str, backend: str) -> Any:
     return torch.cuda
 
 
-def _accuracy(samples: list[Any], predictor: Predictor, case: BenchCase) -> dict[str, float]:
-    """The row's mean accuracy against the samples' ground truth, the pairs resized to its size and back."""
+def _accuracy(samples: list[Any], failed: dict[str, str], predictor: Predictor, case: BenchCase) -> dict[str, float]:
+    """The row's mean accuracy against the samples' ground truth, the pairs resized to its size and back.
+
+    A scene that cannot be scored (an image that cannot be read) is left out and recorded in ``failed``
+    (``{scene: why}``), as ``eval`` leaves it out: it skipped the row, its timing with it, and every row of the sweep.
+
+    Raises:
+        Exception: the first scene's error, when no scene could be scored.
+    """
     from .eval import evaluate
     from .runtime.predictor import ResizeWarning
 
     resized = ResizedPredictor(predictor, case.size_hw)
+    errors: list[Exception] = []
+
+    def leave_out(_sample: Any, exc: Exception) -> bool:
+        errors.append(exc)
+        return True  # on to the next scene
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResizeWarning)  # resizing is what this measures
-        report = evaluate(lambda _sample: resized, samples, case.label)  # type: ignore[arg-type,return-value]
+        report = evaluate(lambda _sample: resized, samples, case.label, on_error=leave_out)  # type: ignore[arg-type,return-value]
+    if errors and not report.scenes:
+        raise errors[0]
+    for failure in report.failures:
+        failed.setdefault(failure["name"], failure["error"])
     mean = report.mean
     return {key: float(mean[key]) for key in ACCURACY_KEYS if key in mean}
 
