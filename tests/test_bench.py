@@ -1006,6 +1006,18 @@ def test_a_scene_that_cannot_be_scored_is_left_out_with_a_note_not_every_rows_ti
     assert code == 1 and "|skipped: cannot read " in out and "nothing was measured" in err
 
 
+def test_classical_rows_scored_at_their_default_range_say_that_eval_searches_each_scenes_own(tiny_dataset):
+    """bench --data gave SGBM on Tsukuba D1 16.6 % (192 px), eval 3.2 % (the scene's 16 px), and neither said why."""
+    report = run_bench(["sgbm", "hybrid"], [(48, 96)], runs=1, data=[tiny_dataset])
+    assert report.notes == [
+        "sgbm (192 px), hybrid (192 px) searched their default disparity range on every scene of --data, as timed; "
+        "eval searches each scene's own range, so its figures differ (eval --max-disp N gives these; --max-disp here "
+        "sweeps the range)"
+    ]
+    swept = run_bench(["sgbm"], [(48, 96)], sweeps={"max_disp": [16]}, runs=1, data=[tiny_dataset])
+    assert swept.notes == []
+
+
 def test_a_setting_swept_twice_is_refused_not_overwritten(cli):
     """``--set uniqueness=5 --set uniqueness=10`` kept only 10 without a word; ``--max-disp 16 --set
     max_disp=32`` kept only 32."""
