@@ -12,7 +12,8 @@ load changes. Reported: each timed call's ms (``times_ms``), their median and p9
 interpolation), FPS (1000 / median), and peak memory over the first
 timed call: on the CPU the peak resident set size minus the RSS before the predictor was built
 (sampled every 2 ms; what earlier rows freed is handed back to the system first, so that a row reusing it
-is not read as 0 MB), on CUDA with
+is not read as 0 MB; a network's PyTorch module, built once for the rows of its settings, and PyTorch's
+import are before that baseline for each of its rows alike, not in the first one's figure), on CUDA with
 the torch backend ``torch.cuda.max_memory_allocated``.
 
 With ``data`` the same predictors are scored on the datasets (:func:`rtstereo.eval.evaluate`). The
@@ -1067,6 +1068,22 @@ class _NetworkCache:
         return self.built[key]
 
 
+def _builds_a_network(case: BenchCase) -> bool:
+    """Whether the row's predictor wraps a network that :class:`_NetworkCache` builds in PyTorch (either backend)."""
+    if case.backend == "opencv" or is_onnx_file(case.model):
+        return False
+    try:
+        return model_spec(case.model).kind not in ("onnx", "hybrid")
+    except RtStereoError:  # its predictor says why
+        return False
+
+
+def _network_settings(case: BenchCase) -> dict[str, Any]:
+    """The row's settings that build its network: the post-processing switches act on the predictor, after the
+    network, so one network serves both of their values."""
+    return {name: value for name, value in case.settings if name not in POSTPROCESS_SETTINGS}
+
+
 def _predictor(case: BenchCase, networks: _NetworkCache, device: str, threads: int | None) -> Predictor:
     from .api import load
 
@@ -1089,9 +1106,8 @@ def _predictor(case: BenchCase, networks: _NetworkCache, device: str, threads: i
                 f"{case.model} is fixed at {height}x{width} (HxW): bench it with --sizes {height}x{width}, {other}"
             )
         return predictor
-    # The post-processing switches act on the predictor, after the network: one network serves both values.
-    switches = {name: settings.pop(name) for name in POSTPROCESS_SETTINGS if name in settings}
-    spec, resolved, module = networks.get(case.model, settings)
+    switches = {name: settings[name] for name in POSTPROCESS_SETTINGS if name in settings}
+    spec, resolved, module = networks.get(case.model, _network_settings(case))
     if case.backend == "onnxruntime":
         from .export.on_demand import predictor_from_module
 
@@ -1255,6 +1271,10 @@ def _prepare(
 ) -> tuple[Predictor, list[DisparityResult]]:
     """Build and warm up the row's predictor; record its first call and its peak memory."""
     cuda = _cuda_torch(device, row.case.backend)
+    if _builds_a_network(row.case):
+        # Before the memory baseline: PyTorch's import (180 MB) and the network, built once for the rows of its
+        # settings, counted in the first such row only (AnyNet on torch at 8x8: 217 MB, then at 33x17: 1 MB).
+        networks.get(row.case.model, _network_settings(row.case))
     gc.collect()
     release_freed_memory()
     rss_before = PeakRSS.current_bytes()
