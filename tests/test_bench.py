@@ -504,6 +504,39 @@ def test_without_matplotlib_the_tables_are_written_and_a_note_says_why_there_is_
 # --- feature: outputs --------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("times_ms", "labels"),
+    [
+        ([0.8, 12, 150, 2500], ["1", "2", "5", "10", "20", "50", "100", "200", "500", "1000", "2000"]),
+        ([0.7, 1.8, 3.1, 8.9], ["1", "2", "5", "10"]),
+        ([3.1, 4.5], None),  # no decade, 2 or 5 inside: matplotlib's own steps (3.2, 3.4...), each its value
+    ],
+)
+def test_the_plots_time_axis_labels_are_its_values_and_do_not_run_into_each_other(
+    times_ms, labels, tmp_path, monkeypatch
+):
+    """Every minor tick was labelled: over 0.8 to 2500 ms they ran together ("40050060070080000"), and 0.7, 0.8 and
+    0.9 read "1"."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    drawn = []
+    monkeypatch.setattr(plt, "close", drawn.append)  # the figure kept to read its axis
+    rows = [BenchRow(BenchCase("sgbm", "opencv", SIZE_HW, "-"), median_ms=ms, accuracy={"d1": 1.0}) for ms in times_ms]
+    BenchReport(rows, options={}, machine={}).plot(tmp_path / "bench.png")
+    (fig,) = drawn
+    ax = fig.axes[0]
+    low, high = ax.get_xlim()
+    ticks = [*ax.xaxis.get_major_ticks(), *ax.xaxis.get_minor_ticks()]
+    shown = sorted(
+        ((t.get_loc(), t.label1.get_text()) for t in ticks if low <= t.get_loc() <= high and t.label1.get_text()),
+    )
+    monkeypatch.undo()
+    plt.close(fig)
+    assert [text for _, text in shown] == labels if labels else 2 <= len(shown) <= 10
+    assert all(float(text) == pytest.approx(loc) for loc, text in shown)
+
+
 def test_json_records_date_commit_machine_and_versions(tmp_path):
     report = run_bench(["sgbm"], [SIZE_HW], sweeps={"max_disp": [16]}, warmup=1, runs=1)
     report.save(tmp_path)
