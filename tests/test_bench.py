@@ -817,6 +817,9 @@ def test_bench_help_examples_keep_their_line_continuations(cli, capsys):
         # a missing weights file too: its network's rows were skipped, the others timed, and the run exited 0
         (["anynet,sgbm", "--weights", "anynet=nope.tar"], "--weights anynet: weights file not found: nope.tar"),
         (["anynet", "--weights", "."], "--weights anynet: . is a folder: give the checkpoint file inside it"),
+        # no weights at all for a network that needs them: the same (bench anynet,sgbm exited 0)
+        (["anynet,sgbm"], "model 'anynet' needs its weights: pass --weights FILE_OR_URL (anynet=FILE beside other"),
+        (["sgbm", "--baseline", "gwcnet-gc"], "model 'gwcnet-gc' needs its weights: pass --weights FILE_OR_URL"),
         # a setting no model has, or a value of the wrong type: one line, not a sweep without it and a note at its end
         (["sgbm", "--set", "blok_size=5,7"], "blok_size is swept, but no model benched (sgbm) has that setting; did "),
         (["sgbm,bm", "--iters", "2"], "iters is swept, but no model benched (sgbm, bm) has that setting (they have: "),

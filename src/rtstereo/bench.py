@@ -893,6 +893,8 @@ def run_bench(
         )
     samples = find_samples(*data) if data and reference is None else []
     cases, notes = expand_cases(models, sizes, sweeps or {}, precisions, backends)
+    if not random_weights:
+        _check_weights_given(list(dict.fromkeys(case.model for case in cases)), weights or {})
     if fixed_files_at_own_size:
         own = {case.model: _fixed_size_of(case.model) for case in cases if is_onnx_file(case.model)}
         cases = list(
@@ -989,6 +991,24 @@ def run_bench(
         reference=None if maps is None else {"label": maps.reference.label, **maps.to_json()},
         interrupted_by=interrupted,
     )
+
+
+def _check_weights_given(models: Sequence[str], weights: Mapping[str, Any]) -> None:
+    """Refuse a network that needs weights and has none, before the sweep: its every row was skipped, saying so,
+    while the others were timed, and ``bench anynet,sgbm`` exited 0.
+
+    Raises:
+        InputError: a registry network without weights (an rtstereo checkpoint carries its own).
+    """
+    for model in models:
+        if is_onnx_file(model) or _is_checkpoint(model) or weights.get(model):
+            continue
+        spec = model_spec(model)
+        if spec.kind == "network" and spec.needs_weights:
+            raise InputError(
+                f"model '{spec.name}' needs its weights: pass --weights FILE_OR_URL ({spec.name}=FILE beside other "
+                f"models; official weights: {spec.weights_source}), or --random-weights to time it without them"
+            )
 
 
 def _one_spelling_per_file(models: list[str]) -> list[str]:
