@@ -210,8 +210,20 @@ def test_without_a_baseline_the_table_has_no_baseline_column():
     """Without --baseline the table carried an 'x baseline time' column of dashes, and a note about it."""
     report = run_bench(["sgbm"], [SIZE_HW], sweeps={"max_disp": [16]}, warmup=1, runs=1, threads=1)
     header, _, row, *rest = report.table().splitlines()
-    assert header.endswith("|peak MB|x torch time|") and row.count("|") == header.count("|")
+    assert header.endswith("|peak MB|") and row.count("|") == header.count("|")
     assert "baseline" not in report.table()
+
+
+def test_the_x_torch_time_column_is_there_only_with_a_torch_row():
+    """A sweep of classical methods and ONNX files carried an 'x torch time' column of dashes, and its note."""
+    report = run_bench(["sgbm", "rtnet-v5"], [(64, 96)], warmup=1, runs=1, threads=1)
+    assert "x torch time" not in report.table()
+    torch_row = BenchRow(BenchCase("anynet", "torch", (64, 96), "fp32"), median_ms=2.0, p90_ms=2.0, fps=500.0)
+    torch_row.vs_torch = 1.0
+    report.rows.append(torch_row)
+    header, _, *rows = report.table().splitlines()
+    assert header.endswith("|peak MB|x torch time|") and rows[2].endswith("|1.00|")
+    assert "; x torch time: this row's median / the (first) torch row's" in report.table()
 
 
 def test_the_footer_counts_runs_warm_up_calls_and_threads_in_words():

@@ -192,6 +192,7 @@ class BenchReport:
         """Markdown, in the layout of the seed's table (resolution, disparity levels, precision,
         time), then the detailed columns."""
         baseline = self.baseline  # its column only with --baseline (a column of dashes said nothing)
+        with_torch = any(r.case.backend == "torch" for r in self.rows)  # so is x torch time's, without a torch row
         header = [
             "Model",
             "Backend",
@@ -203,7 +204,7 @@ class BenchReport:
             "p90 ms",
             "FPS",
             "peak MB",
-            "x torch time",
+            *(["x torch time"] if with_torch else []),
             *([f"x {baseline} time"] if baseline else []),
         ]
         with_accuracy = any(r.accuracy for r in self.rows)
@@ -232,7 +233,7 @@ class BenchReport:
                     f"{row.p90_ms:.1f}",
                     f"{row.fps:.2f}",
                     _num(row.peak_memory_mb, "{:.0f}"),
-                    _ratio(row.vs_torch),
+                    *([_ratio(row.vs_torch)] if with_torch else []),
                     *([_ratio(row.vs_baseline)] if baseline else []),
                 ]
                 if with_accuracy and self.reference:
@@ -252,9 +253,12 @@ class BenchReport:
         runs, warmup = self.options.get("runs", 0), self.options.get("warmup", 0)
         lines.append(
             f"Inference time and ms: the whole predict call per pair, median of {counted(runs, 'run')} after "
-            f"{counted(warmup, 'warm-up call')}, the backends of one configuration timed in "
-            f"alternation; x torch time: this row's median / the (first) torch row's with the same model "
-            f"settings"
+            f"{counted(warmup, 'warm-up call')}, the backends of one configuration timed in alternation"
+            + (
+                "; x torch time: this row's median / the (first) torch row's with the same model settings"
+                if with_torch
+                else ""
+            )
             + (
                 f"; x {baseline} time: / the {baseline} row of the same size (and settings, backend and precision, "
                 "where it has such a row; else the first of its rows that fits best, in the order of the sweep)"
