@@ -117,8 +117,11 @@ def cpu(args: argparse.Namespace) -> None:
         warmup=args.warmup,
         runs=args.runs,
         baseline="sgbm",
+        random_weights="gwcnet-gc" not in weights,  # its rows were skipped without a file; timing needs none
         progress=progress,
     )
+    if "gwcnet-gc" not in weights:
+        seed.notes.append(f"weights: {weights}; gwcnet-gc, without a file there, ran with random weights")
     save(seed, args.output, f"cpu_{args.threads}threads_gwcnet-gc_480x672_192")
 
 

@@ -31,6 +31,7 @@ from rtstereo.cli import main
 from rtstereo.errors import InputError
 from rtstereo.io.pfm import write_pfm
 from rtstereo.runtime.onnx import HalfOnCpuWarning
+from rtstereo.text import counted
 from rtstereo.types import DisparityResult
 
 SIZE_HW = (32, 48)
@@ -209,8 +210,30 @@ def test_without_a_baseline_the_table_has_no_baseline_column():
     """Without --baseline the table carried an 'x baseline time' column of dashes, and a note about it."""
     report = run_bench(["sgbm"], [SIZE_HW], sweeps={"max_disp": [16]}, warmup=1, runs=1, threads=1)
     header, _, row, *rest = report.table().splitlines()
-    assert header.endswith("|peak MB|x torch time|") and row.count("|") == header.count("|")
+    assert header.endswith("|peak MB|") and row.count("|") == header.count("|")
     assert "baseline" not in report.table()
+
+
+def test_the_x_torch_time_column_is_there_only_with_a_torch_row():
+    """A sweep of classical methods and ONNX files carried an 'x torch time' column of dashes, and its note."""
+    report = run_bench(["sgbm", "rtnet-v5"], [(64, 96)], warmup=1, runs=1, threads=1)
+    assert "x torch time" not in report.table()
+    torch_row = BenchRow(BenchCase("anynet", "torch", (64, 96), "fp32"), median_ms=2.0, p90_ms=2.0, fps=500.0)
+    torch_row.vs_torch = 1.0
+    report.rows.append(torch_row)
+    header, _, *rows = report.table().splitlines()
+    assert header.endswith("|peak MB|x torch time|") and rows[2].endswith("|1.00|")
+    assert "; x torch time: this row's median / the (first) torch row's" in report.table()
+
+
+def test_the_footer_counts_runs_warm_up_calls_and_threads_in_words():
+    """The footer read 'median of 1 runs after 1 warm-up' and '1 threads'."""
+    report = run_bench(["sgbm"], [SIZE_HW], sweeps={"max_disp": [16]}, warmup=1, runs=1, threads=1)
+    assert "median of 1 run after 1 warm-up call, the backends" in report.table()
+    assert report.table().endswith(", 1 thread.")
+    report.options |= {"runs": 3, "warmup": 2, "threads": None}
+    assert "median of 3 runs after 2 warm-up calls" in report.table()
+    assert report.table().endswith(", default threads.")
 
 
 def test_a_network_baseline_divides_each_row_by_its_row_of_the_same_backend_and_precision():
@@ -387,6 +410,33 @@ def test_peak_memory_counts_a_row_that_reuses_what_an_earlier_row_freed(monkeypa
     assert min(peaks) >= 64, f"every row allocates 95 MiB, read {peaks}"
 
 
+def test_the_network_built_for_a_models_rows_and_pytorchs_import_are_in_none_of_their_peaks(monkeypatch):
+    """PyTorch's import (180 MB) and the network, built once for the rows of a model's settings, counted in the
+    first of its rows only: AnyNet on torch read 217 MB at 8x8, then 1 MB at 33x17."""
+
+    class Networks:  # as _NetworkCache: the first get builds, and keeps, what the rows share
+        built = None
+
+        def get(self, model, settings):
+            if self.built is None:
+                self.built = np.ones(100 * 2**20, np.uint8)
+            return self.built
+
+    def predictor(case, networks, *args):
+        networks.get(case.model, {})
+        return _ConstantPredictor(1.0)
+
+    monkeypatch.setattr(bench, "_predictor", predictor)
+    monkeypatch.setattr(bench, "_arm", lambda predictor: None)
+    networks = Networks()
+    rows = [BenchRow(BenchCase("anynet", "torch", size_hw, "fp32")) for size_hw in ((8, 8), (17, 33))]
+    left = np.zeros((8, 8, 3), np.uint8)
+    for row in rows:
+        bench._prepare(row, left, left, networks, "cpu", None, 1)
+    assert networks.built is not None
+    assert [row.peak_memory_mb < 50 for row in rows] == [True, True], [row.peak_memory_mb for row in rows]
+
+
 # --- feature: accuracy at the row's resolution, scored at full resolution ---------------------------------
 
 
@@ -464,6 +514,39 @@ def test_without_matplotlib_the_tables_are_written_and_a_note_says_why_there_is_
 
 
 # --- feature: outputs --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("times_ms", "labels"),
+    [
+        ([0.8, 12, 150, 2500], ["1", "2", "5", "10", "20", "50", "100", "200", "500", "1000", "2000"]),
+        ([0.7, 1.8, 3.1, 8.9], ["1", "2", "5", "10"]),
+        ([3.1, 4.5], None),  # no decade, 2 or 5 inside: matplotlib's own steps (3.2, 3.4...), each its value
+    ],
+)
+def test_the_plots_time_axis_labels_are_its_values_and_do_not_run_into_each_other(
+    times_ms, labels, tmp_path, monkeypatch
+):
+    """Every minor tick was labelled: over 0.8 to 2500 ms they ran together ("40050060070080000"), and 0.7, 0.8 and
+    0.9 read "1"."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    drawn = []
+    monkeypatch.setattr(plt, "close", drawn.append)  # the figure kept to read its axis
+    rows = [BenchRow(BenchCase("sgbm", "opencv", SIZE_HW, "-"), median_ms=ms, accuracy={"d1": 1.0}) for ms in times_ms]
+    BenchReport(rows, options={}, machine={}).plot(tmp_path / "bench.png")
+    (fig,) = drawn
+    ax = fig.axes[0]
+    low, high = ax.get_xlim()
+    ticks = [*ax.xaxis.get_major_ticks(), *ax.xaxis.get_minor_ticks()]
+    shown = sorted(
+        ((t.get_loc(), t.label1.get_text()) for t in ticks if low <= t.get_loc() <= high and t.label1.get_text()),
+    )
+    monkeypatch.undo()
+    plt.close(fig)
+    assert [text for _, text in shown] == labels if labels else 2 <= len(shown) <= 10
+    assert all(float(text) == pytest.approx(loc) for loc, text in shown)
 
 
 def test_json_records_date_commit_machine_and_versions(tmp_path):
@@ -746,6 +829,9 @@ def test_bench_help_examples_keep_their_line_continuations(cli, capsys):
         # a missing weights file too: its network's rows were skipped, the others timed, and the run exited 0
         (["anynet,sgbm", "--weights", "anynet=nope.tar"], "--weights anynet: weights file not found: nope.tar"),
         (["anynet", "--weights", "."], "--weights anynet: . is a folder: give the checkpoint file inside it"),
+        # no weights at all for a network that needs them: the same (bench anynet,sgbm exited 0)
+        (["anynet,sgbm"], "model 'anynet' needs its weights: pass --weights FILE_OR_URL (anynet=FILE beside other"),
+        (["sgbm", "--baseline", "gwcnet-gc"], "model 'gwcnet-gc' needs its weights: pass --weights FILE_OR_URL"),
         # a setting no model has, or a value of the wrong type: one line, not a sweep without it and a note at its end
         (["sgbm", "--set", "blok_size=5,7"], "blok_size is swept, but no model benched (sgbm) has that setting; did "),
         (["sgbm,bm", "--iters", "2"], "iters is swept, but no model benched (sgbm, bm) has that setting (they have: "),
@@ -964,6 +1050,50 @@ def test_scenes_of_data_without_ground_truth_are_left_out_with_a_note(tiny_datas
     assert report.notes == ["1 scene of --data without ground truth left out of the accuracy"]
 
 
+def test_scenes_stretched_to_rows_of_another_aspect_ratio_are_noted_as_pairs_against_a_reference_are(tiny_dataset):
+    """--data with ground truth at --sizes of another aspect ratio (KITTI's 1241x376 at 480x640) stretched the scenes
+    without a word, where --reference's pairs got a note."""
+    report = run_bench(["sgbm"], [(48, 48), (24, 48)], sweeps={"max_disp": [16]}, runs=1, data=[tiny_dataset])
+    assert [n for n in report.notes if "stretched" in n] == [
+        "1 scene of --data is stretched to rows of another aspect ratio (scene: 96x48 run at 48x48, WxH): the scores "
+        "hold (disparity runs along the width, scaled by its ratio), but the methods see distorted pairs; --sizes of "
+        "the scenes' aspect ratio keep their shape"
+    ]
+    same_shape = run_bench(["sgbm"], [(24, 48)], sweeps={"max_disp": [16]}, runs=1, data=[tiny_dataset])
+    assert not [n for n in same_shape.notes if "stretched" in n]
+
+
+def test_a_scene_that_cannot_be_scored_is_left_out_with_a_note_not_every_rows_timing(tiny_dataset, cli):
+    """One damaged image in --data skipped every row ("cannot read ..."), their timings with them, and the sweep
+    ended "nothing was measured" (exit code 1); eval leaves such a scene out and scores the rest."""
+    import shutil
+
+    shutil.copytree(tiny_dataset / "scene", tiny_dataset / "broken")
+    (tiny_dataset / "broken" / "im1.png").write_bytes(b"not a png")
+    report = run_bench(["sgbm"], [(48, 96)], sweeps={"max_disp": [16]}, runs=1, data=[tiny_dataset])
+    (row,) = report.rows
+    assert row.status == "ok" and np.isfinite(row.median_ms) and row.accuracy["epe"] < 1.0
+    assert report.notes == [
+        "1 scene of --data could not be scored, left out of the accuracy of the rows it failed in (first: broken: "
+        f"cannot read {tiny_dataset / 'broken' / 'im1.png'}: not an image OpenCV can decode, or the file is damaged)"
+    ]
+    shutil.rmtree(tiny_dataset / "scene")  # no scene left to score: the row says why
+    code, out, err = cli("bench", "sgbm", "--sizes", "48x96", "--max-disp", "16", "--runs", "1", "--data", tiny_dataset)
+    assert code == 1 and "|skipped: cannot read " in out and "nothing was measured" in err
+
+
+def test_classical_rows_scored_at_their_default_range_say_that_eval_searches_each_scenes_own(tiny_dataset):
+    """bench --data gave SGBM on Tsukuba D1 16.6 % (192 px), eval 3.2 % (the scene's 16 px), and neither said why."""
+    report = run_bench(["sgbm", "hybrid"], [(48, 96)], runs=1, data=[tiny_dataset])
+    assert report.notes == [
+        "sgbm (192 px), hybrid (192 px) searched their default disparity range on every scene of --data, as timed; "
+        "eval searches each scene's own range, so its figures differ (eval --max-disp N gives these; --max-disp here "
+        "sweeps the range)"
+    ]
+    swept = run_bench(["sgbm"], [(48, 96)], sweeps={"max_disp": [16]}, runs=1, data=[tiny_dataset])
+    assert swept.notes == []
+
+
 def test_a_setting_swept_twice_is_refused_not_overwritten(cli):
     """``--set uniqueness=5 --set uniqueness=10`` kept only 10 without a word; ``--max-disp 16 --set
     max_disp=32`` kept only 32."""
@@ -1009,6 +1139,19 @@ def test_a_baseline_file_written_another_way_than_its_model_is_benched_once(monk
     assert [(r.case.model, r.status, r.vs_baseline) for r in report.rows] == [(report.baseline, "ok", 1.0)]
 
 
+def test_a_file_written_two_ways_in_the_models_is_benched_once(monkeypatch):
+    """`bench x.onnx,./x.onnx` timed the one file twice, as two models."""
+    from pathlib import Path
+
+    import rtstereo
+
+    folder = Path(rtstereo.__file__).parent / "weights"
+    monkeypatch.chdir(folder)
+    report = run_bench(["rtnet-v5.onnx", "./rtnet-v5.onnx", str(folder / "rtnet-v5.onnx")], [(64, 96)], runs=1)
+    assert report.options["models"] == ["rtnet-v5.onnx"]
+    assert [(r.case.model, r.status) for r in report.rows] == [("rtnet-v5.onnx", "ok")]
+
+
 def test_the_baseline_network_takes_its_weights_as_model_file(cli, tmp_path):
     """--baseline anynet --weights anynet=W was refused: anynet was "not among the models benched"."""
     import torch
@@ -1050,7 +1193,7 @@ def test_a_torch_row_records_pytorchs_threads_as_an_onnx_runtime_row_records_its
     assert BenchRow.from_json(row.to_json()).describe["threads"] == torch.get_num_threads()
     assert f"default threads (PyTorch's: {torch.get_num_threads()})." in report.table()
     report.options["threads"] = torch.get_num_threads()  # as --threads N says: not said twice
-    assert f"{torch.get_num_threads()} threads." in report.table()
+    assert f", {counted(torch.get_num_threads(), 'thread')}." in report.table()
 
 
 def test_the_plot_marks_rows_by_their_tables_precision_and_packaged_networks_are_not_called_classical():

@@ -156,3 +156,57 @@ def test_depth_maps_of_predict_are_refused_as_disparity_maps_not_scored_in_pixel
             assert "compare the disparity maps written beside them (NAME.pfm)" in err
     # as images, the 16-bit millimetres are levels like any other
     assert main(["compare", str(tmp_path / "a_depth_mm.png"), str(tmp_path / "a_depth_mm.png"), "--kind", "image"]) == 0
+
+
+def test_kind_disparity_on_a_colour_photo_says_it_is_no_map_rather_than_asking_for_a_scale(tmp_path, capsys):
+    """`compare --kind disparity left.png right.png` asked for --scale; given one, it then said the files were
+    colour images, not maps. A grey 8-bit map without a scale is still asked for its scale."""
+    from rtstereo.cli import main
+
+    assert cv2.imwrite(str(tmp_path / "photo.png"), _photo())
+    assert cv2.imwrite(str(tmp_path / "grey.png"), np.full((20, 30), 16, np.uint8))
+    assert main(["compare", "--kind", "disparity", str(tmp_path / "photo.png"), str(tmp_path / "photo.png")]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"rtstereo compare: error: {tmp_path / 'photo.png'}: a colour image, not a disparity map"
+    )
+    assert main(["compare", "--kind", "disparity", str(tmp_path / "grey.png"), str(tmp_path / "grey.png")]) == 2
+    assert "8-bit disparity needs its scale" in capsys.readouterr().err
+
+
+def test_the_text_output_gives_each_metric_with_its_unit(tmp_path, capsys):
+    """`rtstereo compare` printed 'epe: 0.050', 'bad-1: 1.667', 'mean_abs_diff: 2.491': px, %, a fraction?"""
+    from rtstereo.cli import main
+
+    disparity = np.random.default_rng(0).uniform(5, 30, (24, 32)).astype(np.float32)
+    off = disparity.copy()
+    off[0] += 3.5  # one row of 24 off by 3.5 px: EPE 0.146 px, 4.167 % of the pixels bad by 3 px
+    np.save(tmp_path / "a.npy", disparity)
+    np.save(tmp_path / "b.npy", off)
+    assert main(["compare", str(tmp_path / "a.npy"), str(tmp_path / "b.npy")]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        "  epe: 0.146 px",
+        *(f"  bad-{n}: 4.167 %" for n in ("0.5", "1", "2", "3")),
+        "  bad-4: 0.000 %",
+        "  d1: 4.167 %",
+        "  density: 100.000 %",
+    ]
+    assert cv2.imwrite(str(tmp_path / "a.png"), _photo())
+    assert main(["compare", str(tmp_path / "a.png"), str(tmp_path / "a.png")]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        "  mean_abs_diff: 0.000 grey levels (of 255)",
+        "  psnr_db: inf dB",
+    ]
+
+
+def test_a_map_exact_at_every_pixel_of_sparse_ground_truth_scores_0_not_unrelated():
+    """Against KITTI's sparse ground truth (29 % of 000070's pixels), a map exact at every known pixel scored 0.48,
+    "unrelated": its values where the ground truth is unknown counted as differences, which the metrics leave out."""
+    rng = np.random.default_rng(0)
+    dense = cv2.resize(rng.uniform(5, 60, (6, 8)).astype(np.float32), (64, 48), interpolation=cv2.INTER_LINEAR)
+    sparse = np.where(rng.random(dense.shape) < 0.3, dense, np.nan).astype(np.float32)
+    exact = compare_disparities(sparse, dense)
+    assert exact.metrics["epe"] == 0 and exact.score < 1e-6
+    doubled = compare_disparities(sparse, dense * 2)
+    assert doubled.score == pytest.approx(compare_disparities(dense, dense * 2).score, abs=0.05) and doubled.score > 0.1
+    holes = np.where(np.isfinite(sparse), np.nan, dense)  # B invalid wherever A is known: nothing matches
+    assert compare_disparities(sparse, holes).score > 0.45

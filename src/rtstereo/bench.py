@@ -12,7 +12,8 @@ load changes. Reported: each timed call's ms (``times_ms``), their median and p9
 interpolation), FPS (1000 / median), and peak memory over the first
 timed call: on the CPU the peak resident set size minus the RSS before the predictor was built
 (sampled every 2 ms; what earlier rows freed is handed back to the system first, so that a row reusing it
-is not read as 0 MB), on CUDA with
+is not read as 0 MB; a network's PyTorch module, built once for the rows of its settings, and PyTorch's
+import are before that baseline for each of its rows alike, not in the first one's figure), on CUDA with
 the torch backend ``torch.cuda.max_memory_allocated``.
 
 With ``data`` the same predictors are scored on the datasets (:func:`rtstereo.eval.evaluate`). The
@@ -59,6 +60,7 @@ from .bench_reference import (
     pairs_of,
     parse_reference,
     score_against_reference,
+    stretched_notes,
     stretched_pairs_notes,
 )
 from .errors import CheckpointError, InputError, MissingDependencyError, OutputError, RtStereoError, require
@@ -191,6 +193,7 @@ class BenchReport:
         """Markdown, in the layout of the seed's table (resolution, disparity levels, precision,
         time), then the detailed columns."""
         baseline = self.baseline  # its column only with --baseline (a column of dashes said nothing)
+        with_torch = any(r.case.backend == "torch" for r in self.rows)  # so is x torch time's, without a torch row
         header = [
             "Model",
             "Backend",
@@ -202,7 +205,7 @@ class BenchReport:
             "p90 ms",
             "FPS",
             "peak MB",
-            "x torch time",
+            *(["x torch time"] if with_torch else []),
             *([f"x {baseline} time"] if baseline else []),
         ]
         with_accuracy = any(r.accuracy for r in self.rows)
@@ -231,7 +234,7 @@ class BenchReport:
                     f"{row.p90_ms:.1f}",
                     f"{row.fps:.2f}",
                     _num(row.peak_memory_mb, "{:.0f}"),
-                    _ratio(row.vs_torch),
+                    *([_ratio(row.vs_torch)] if with_torch else []),
                     *([_ratio(row.vs_baseline)] if baseline else []),
                 ]
                 if with_accuracy and self.reference:
@@ -248,18 +251,22 @@ class BenchReport:
                     ]
             lines.append("|" + "|".join(cells) + "|")
         lines.append("")
+        runs, warmup = self.options.get("runs", 0), self.options.get("warmup", 0)
         lines.append(
-            f"Inference time and ms: the whole predict call per pair, median of {self.options.get('runs')} "
-            f"runs after {self.options.get('warmup')} warm-up, the backends of one configuration timed in "
-            f"alternation; x torch time: this row's median / the (first) torch row's with the same model "
-            f"settings"
+            f"Inference time and ms: the whole predict call per pair, median of {counted(runs, 'run')} after "
+            f"{counted(warmup, 'warm-up call')}, the backends of one configuration timed in alternation"
+            + (
+                "; x torch time: this row's median / the (first) torch row's with the same model settings"
+                if with_torch
+                else ""
+            )
             + (
                 f"; x {baseline} time: / the {baseline} row of the same size (and settings, backend and precision, "
                 "where it has such a row; else the first of its rows that fits best, in the order of the sweep)"
                 if baseline
                 else ""
             )
-            + f". {self.machine.get('cpu', '')}, {self.options.get('threads') or 'default'} threads"
+            + f". {self.machine.get('cpu', '')}, {self._threads_said()}"
             + self._torch_threads()
             + (f", GPU {self.machine['gpu']}" if self.machine.get("gpu") else "")
             + "."
@@ -302,6 +309,11 @@ class BenchReport:
             name, reason = next(iter(failed.items()))
             note += f"; the reference failed on {counted(len(failed), 'pair')}, left out (first: {name}: {reason})"
         return note + "."
+
+    def _threads_said(self) -> str:
+        """``--threads`` as the footer and the plot say it: ``1 thread``, ``2 threads``, ``default threads``."""
+        threads = self.options.get("threads")
+        return counted(threads, "thread") if threads else "default threads"
 
     def _torch_threads(self) -> str:
         """`` (PyTorch's: N)`` where the torch rows ran on other threads than ``--threads`` said (its default)."""
@@ -388,7 +400,6 @@ class BenchReport:
         matplotlib = require("matplotlib", "viz", "the quality-vs-speed plot")
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        from matplotlib.ticker import ScalarFormatter
 
         key = "epe" if self.reference else "d1"
         rows = [r for r in self.rows if r.status == "ok" and np.isfinite(r.accuracy.get(key, np.nan))]
@@ -412,9 +423,7 @@ class BenchReport:
         for index, (model, backend) in enumerate(series):
             ax.scatter([], [], c=f"C{index % 10}", marker="o", label=f"{model} ({backend})")
         ax.legend(fontsize=8, loc="best")
-        ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(ScalarFormatter())
-        ax.xaxis.set_minor_formatter(ScalarFormatter())
+        time_axis(ax.xaxis, [row.median_ms for row in rows])
         ax.set_xlabel(f"median time per pair, ms (log scale)\nmarker: {PLOT_MARKERS_SAID}")
         ax.set_ylabel(
             f"EPE against the reference, px (lower is better)\n{self.reference['label']}"
@@ -422,7 +431,7 @@ class BenchReport:
             else "D1, % (lower is better)"
         )
         ax.set_title(
-            f"quality vs speed ({self.machine.get('cpu', '')}, {self.options.get('threads') or 'default'} threads)",
+            f"quality vs speed ({self.machine.get('cpu', '')}, {self._threads_said()})",
             fontsize=9,
         )
         ax.grid(True, which="both", alpha=0.3)
@@ -431,6 +440,22 @@ class BenchReport:
             fig.savefig(tmp, dpi=120)
         plt.close(fig)
         return Path(path)
+
+
+def time_axis(axis: Any, times_ms: Sequence[float]) -> None:
+    """A log-scale axis of times in ms labelled with their values: the decades and, between them, 2 and 5 (every step,
+    1 to 9, over a span of less than 5 times). Every minor tick was labelled by a ScalarFormatter, whose labels ran
+    into each other over two decades ("40050060070080000") and read 0.7, 0.8 and 0.9 as "1"."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    axis.axes.set_xscale("log") if axis.axis_name == "x" else axis.axes.set_yscale("log")
+    finite = [t for t in times_ms if np.isfinite(t) and t > 0]
+    narrow = bool(finite) and max(finite) / min(finite) < 5
+    said = FuncFormatter(lambda value, _position: f"{value:g}")
+    axis.set_major_locator(LogLocator(base=10))
+    axis.set_minor_locator(LogLocator(base=10, subs=tuple(range(2, 10)) if narrow else (2.0, 5.0)))
+    axis.set_major_formatter(said)
+    axis.set_minor_formatter(said)
 
 
 def _finite_or_none(value: Any) -> Any:
@@ -838,8 +863,9 @@ def run_bench(
     if threads is not None and threads < 1:
         raise InputError(f"threads must be >= 1, got {threads}")
     check_device(device, sweeps or {})
-    # A value given twice (default,hybrid; --sizes 480x640,480x640) is one row, not two timings of one thing.
-    models = list(dict.fromkeys(resolve_alias(m) for m in models))
+    # A value given twice (default,hybrid; x.onnx,./x.onnx; --sizes 480x640,480x640) is one row, not two timings of
+    # one thing.
+    models = _one_spelling_per_file(list(dict.fromkeys(resolve_alias(m) for m in models)))
     sizes = list(dict.fromkeys(tuple(size_hw) for size_hw in sizes))
     sweeps = {key: list(dict.fromkeys(values)) for key, values in (sweeps or {}).items()}
     precisions, backends = list(dict.fromkeys(precisions)), list(dict.fromkeys(backends))
@@ -874,6 +900,8 @@ def run_bench(
         )
     samples = find_samples(*data) if data and reference is None else []
     cases, notes = expand_cases(models, sizes, sweeps or {}, precisions, backends)
+    if not random_weights:
+        _check_weights_given(list(dict.fromkeys(case.model for case in cases)), weights or {})
     if fixed_files_at_own_size:
         own = {case.model: _fixed_size_of(case.model) for case in cases if is_onnx_file(case.model)}
         cases = list(
@@ -899,6 +927,7 @@ def run_bench(
     _set_threads(threads)
     score: Callable[[Predictor, BenchCase], dict[str, float]] | None = None
     maps = None
+    failed_scenes: dict[str, str] = {}  # {scene: why} of the scenes some row could not be scored on
     if reference is not None:
         pairs, pair_notes = pairs_of(data or [])
         notes += pair_notes
@@ -919,7 +948,9 @@ def run_bench(
         notes += stretched_pairs_notes(maps, [case.size_hw for case in cases])
         score = lambda predictor, case: score_against_reference(predictor, case.size_hw, maps)  # noqa: E731
     elif samples:
-        score = functools.partial(_accuracy, samples)
+        score = functools.partial(_accuracy, samples, failed_scenes)
+        notes += stretched_notes(_scene_sizes(samples), [case.size_hw for case in cases], what="scene")
+        notes += _one_range_note(cases)
     networks = _NetworkCache(weights or {}, random_weights, threads)
     rows: list[BenchRow] = []
     interrupted: str | None = None  # what stopped the sweep
@@ -933,6 +964,12 @@ def run_bench(
             interrupted = interruption_cause(exc)
             break
     _add_ratios(rows, baseline)
+    if failed_scenes:  # the rows' means are over the other scenes: said under the table and on stderr
+        name, reason = next(iter(failed_scenes.items()))
+        notes.append(
+            f"{counted(len(failed_scenes), 'scene')} of --data could not be scored, left out of the accuracy of the "
+            f"rows {'it' if len(failed_scenes) == 1 else 'they'} failed in (first: {name}: {reason})"
+        )
     options = {
         "models": models,
         "sizes_hw": [list(s) for s in dict.fromkeys([*sizes, *(case.size_hw for case in cases)])],
@@ -961,6 +998,39 @@ def run_bench(
         reference=None if maps is None else {"label": maps.reference.label, **maps.to_json()},
         interrupted_by=interrupted,
     )
+
+
+def _check_weights_given(models: Sequence[str], weights: Mapping[str, Any]) -> None:
+    """Refuse a network that needs weights and has none, before the sweep: its every row was skipped, saying so,
+    while the others were timed, and ``bench anynet,sgbm`` exited 0.
+
+    Raises:
+        InputError: a registry network without weights (an rtstereo checkpoint carries its own).
+    """
+    for model in models:
+        if is_onnx_file(model) or _is_checkpoint(model) or weights.get(model):
+            continue
+        spec = model_spec(model)
+        if spec.kind == "network" and spec.needs_weights:
+            raise InputError(
+                f"model '{spec.name}' needs its weights: pass --weights FILE_OR_URL ({spec.name}=FILE beside other "
+                f"models; official weights: {spec.weights_source}), or --random-weights to time it without them"
+            )
+
+
+def _one_spelling_per_file(models: list[str]) -> list[str]:
+    """``models`` with each exported file or checkpoint once, as first written: ``x.onnx,./x.onnx`` timed one file
+    twice, as two models (the baseline is matched to its model's file the same way).
+    """
+    files: list[str] = []
+    out = []
+    for model in models:
+        if (is_onnx_file(model) or _is_checkpoint(model)) and Path(model).is_file():
+            if any(os.path.samefile(model, other) for other in files):
+                continue
+            files.append(model)
+        out.append(model)
+    return out
 
 
 def check_device(device: str, sweeps: Mapping[str, Sequence[Any]]) -> None:
@@ -1038,6 +1108,22 @@ class _NetworkCache:
         return self.built[key]
 
 
+def _builds_a_network(case: BenchCase) -> bool:
+    """Whether the row's predictor wraps a network that :class:`_NetworkCache` builds in PyTorch (either backend)."""
+    if case.backend == "opencv" or is_onnx_file(case.model):
+        return False
+    try:
+        return model_spec(case.model).kind not in ("onnx", "hybrid")
+    except RtStereoError:  # its predictor says why
+        return False
+
+
+def _network_settings(case: BenchCase) -> dict[str, Any]:
+    """The row's settings that build its network: the post-processing switches act on the predictor, after the
+    network, so one network serves both of their values."""
+    return {name: value for name, value in case.settings if name not in POSTPROCESS_SETTINGS}
+
+
 def _predictor(case: BenchCase, networks: _NetworkCache, device: str, threads: int | None) -> Predictor:
     from .api import load
 
@@ -1059,9 +1145,8 @@ def _predictor(case: BenchCase, networks: _NetworkCache, device: str, threads: i
                 f"{other_size_advice(contract)}"
             )
         return predictor
-    # The post-processing switches act on the predictor, after the network: one network serves both values.
-    switches = {name: settings.pop(name) for name in POSTPROCESS_SETTINGS if name in settings}
-    spec, resolved, module = networks.get(case.model, settings)
+    switches = {name: settings[name] for name in POSTPROCESS_SETTINGS if name in settings}
+    spec, resolved, module = networks.get(case.model, _network_settings(case))
     if case.backend == "onnxruntime":
         from .export.on_demand import predictor_from_module
 
@@ -1225,6 +1310,10 @@ def _prepare(
 ) -> tuple[Predictor, list[DisparityResult]]:
     """Build and warm up the row's predictor; record its first call and its peak memory."""
     cuda = _cuda_torch(device, row.case.backend)
+    if _builds_a_network(row.case):
+        # Before the memory baseline: PyTorch's import (180 MB) and the network, built once for the rows of its
+        # settings, counted in the first such row only (AnyNet on torch at 8x8: 217 MB, then at 33x17: 1 MB).
+        networks.get(row.case.model, _network_settings(row.case))
     gc.collect()
     release_freed_memory()
     rss_before = PeakRSS.current_bytes()
@@ -1295,17 +1384,71 @@ def _cuda_torch(device: str, backend: str) -> Any:
     return torch.cuda
 
 
-def _accuracy(samples: list[Any], predictor: Predictor, case: BenchCase) -> dict[str, float]:
-    """The row's mean accuracy against the samples' ground truth, the pairs resized to its size and back."""
+def _accuracy(samples: list[Any], failed: dict[str, str], predictor: Predictor, case: BenchCase) -> dict[str, float]:
+    """The row's mean accuracy against the samples' ground truth, the pairs resized to its size and back.
+
+    A scene that cannot be scored (an image that cannot be read) is left out and recorded in ``failed``
+    (``{scene: why}``), as ``eval`` leaves it out: it skipped the row, its timing with it, and every row of the sweep.
+
+    Raises:
+        Exception: the first scene's error, when no scene could be scored.
+    """
     from .eval import evaluate
     from .runtime.predictor import ResizeWarning
 
     resized = ResizedPredictor(predictor, case.size_hw)
+    errors: list[Exception] = []
+
+    def leave_out(_sample: Any, exc: Exception) -> bool:
+        errors.append(exc)
+        return True  # on to the next scene
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResizeWarning)  # resizing is what this measures
-        report = evaluate(lambda _sample: resized, samples, case.label)  # type: ignore[arg-type,return-value]
+        report = evaluate(lambda _sample: resized, samples, case.label, on_error=leave_out)  # type: ignore[arg-type,return-value]
+    if errors and not report.scenes:
+        raise errors[0]
+    for failure in report.failures:
+        failed.setdefault(failure["name"], failure["error"])
     mean = report.mean
     return {key: float(mean[key]) for key in ACCURACY_KEYS if key in mean}
+
+
+def _one_range_note(cases: Sequence[BenchCase]) -> list[str]:
+    """A note when a classical method (or the hybrid) is scored on ground truth without a swept range: its rows search
+    the model's default on every scene, as they are timed, where ``eval`` searches each scene's own range, so that
+    the two disagreed unsaid (SGBM on Tsukuba: D1 16.6 % here at 192 px, 3.2 % in eval at its 16 px)."""
+    models = {}
+    for case in cases:
+        if is_onnx_file(case.model) or "max_disp" in dict(case.settings):
+            continue
+        spec = model_spec(case.model)
+        if spec.kind in ("classical", "hybrid") and "max_disp" in spec.defaults:
+            models[case.model] = spec.defaults["max_disp"]
+    if not models:
+        return []
+    said = ", ".join(f"{model} ({range_px} px)" for model, range_px in models.items())
+    return [
+        f"{said} searched {'its' if len(models) == 1 else 'their'} default disparity range on every scene of --data, "
+        "as timed; eval searches each scene's own range, so its figures differ (eval --max-disp N gives these; "
+        "--max-disp here sweeps the range)"
+    ]
+
+
+def _scene_sizes(samples: list[Any]) -> list[tuple[str, tuple[int, int]]]:
+    """Each scene's ``(name, (H, W))``, from its left image's header; a scene whose image cannot be opened is left
+    out (its scoring says why)."""
+    from PIL import Image, UnidentifiedImageError
+
+    sizes = []
+    for sample in samples:
+        try:
+            with Image.open(sample.left_path) as image:
+                width, height = image.size
+        except (UnidentifiedImageError, OSError):
+            continue
+        sizes.append((sample.name, (height, width)))
+    return sizes
 
 
 def _add_ratios(rows: list[BenchRow], baseline: str | None) -> None:

@@ -443,25 +443,40 @@ def stretched_pairs_notes(maps: ReferenceMaps, sizes_hw: Sequence[Sequence[int]]
         >>> stretched_pairs_notes(maps, [(196, 672)])
         []
     """
-    reference_hw = maps.reference.size_hw
+    named_hw = [(item.source.name, item.pair_hw or item.disparity_px.shape) for item in maps.maps]
+    return stretched_notes(named_hw, sizes_hw, maps.reference.size_hw)
+
+
+def stretched_notes(
+    named_hw: Sequence[tuple[str, Sequence[int]]],
+    sizes_hw: Sequence[Sequence[int]],
+    reference_hw: Sequence[int] | None = None,
+    what: str = "pair",
+) -> list[str]:
+    """A note when ``sizes_hw`` (the rows'), or ``reference_hw``, have another aspect ratio than some of the pairs
+    (``(name, (H, W))`` each) more than 1 % apart; ``what`` names them (``pair``, ``scene``).
+
+    Examples:
+        >>> stretched_notes([("tsukuba", (288, 384))], [(480, 640), (376, 1240)], what="scene")[0].split(":")[:2]
+        ['1 scene of --data is stretched to rows of another aspect ratio (tsukuba', ' 384x288 run at 1240x376, WxH)']
+    """
     stretched = {}
     to_reference = to_rows = False
-    for item in maps.maps:
-        height, width = item.pair_hw or item.disparity_px.shape
+    for name, (height, width) in named_hw:
         rows = [s for s in sizes_hw if _another_aspect_ratio(s, (height, width))]
         reference = reference_hw is not None and _another_aspect_ratio(reference_hw, (height, width))
         to_rows, to_reference = to_rows or bool(rows), to_reference or reference
         if rows or reference:
-            stretched[item.source.name] = (width, height, rows[0] if rows else reference_hw)
+            stretched[name] = (width, height, rows[0] if rows else reference_hw)
     if not stretched:
         return []
     name, (width, height, size) = next(iter(stretched.items()))
-    sizes = " and ".join(what for what, said in (("the reference's size", to_reference), ("rows", to_rows)) if said)
+    sizes = " and ".join(part for part, said in (("the reference's size", to_reference), ("rows", to_rows)) if said)
     keep = "--sizes" + (" and a size= (or a fixed-size file)" if to_reference else "")
     return [
-        f"{counted(len(stretched), 'pair')} of --data {'is' if len(stretched) == 1 else 'are'} stretched to {sizes} of "
+        f"{counted(len(stretched), what)} of --data {'is' if len(stretched) == 1 else 'are'} stretched to {sizes} of "
         f"another aspect ratio ({name}: {width}x{height} run at {size[1]}x{size[0]}, WxH): the scores hold (disparity "
-        f"runs along the width, scaled by its ratio), but the methods see distorted pairs; {keep} of the pairs' "
+        f"runs along the width, scaled by its ratio), but the methods see distorted pairs; {keep} of the {what}s' "
         "aspect ratio keep their shape"
     ]
 

@@ -39,6 +39,20 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+# The units of the metrics (bad-N, d1 and density are percentages of the pixels scored); --json holds the numbers.
+METRIC_UNITS = {"epe": "px", "d1": "%", "density": "%", "mean_abs_diff": "grey levels (of 255)", "psnr_db": "dB"}
+
+
+def metric_unit(key: str) -> str:
+    """The unit the text output writes after a metric's value.
+
+    Examples:
+        >>> metric_unit("epe"), metric_unit("bad-0.5"), metric_unit("psnr_db")
+        ('px', '%', 'dB')
+    """
+    return "%" if key.startswith("bad-") else METRIC_UNITS.get(key, "")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.scale is not None and not 0 < args.scale < float("inf"):
         raise InputError(f"--scale must be a number > 0, got {args.scale:g}")
@@ -52,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{result.kind} difference score: {result.score:.4f}  (0 = identical, 0.5 = unrelated)")
     for key, value in result.metrics.items():
-        print(f"  {key}: {value:.3f}")
+        print(f"  {key}: {value:.3f} {metric_unit(key)}".rstrip())
     for note in (result.resized, result.note):
         if note:
             print(f"  note: {note}")

@@ -96,7 +96,7 @@ def read_disparity(path: str | Path, scale: float | None = None) -> np.ndarray:
             )
         return floating
     raw = read_grey(path)
-    if raw.dtype != np.uint16 and _is_colour(path):  # read_grey would mix its channels into a grey "map"
+    if raw.dtype != np.uint16 and is_colour(path):  # read_grey would mix its channels into a grey "map"
         raise InputError(
             f"{path}: a colour image, not a disparity map (an 8-bit map has one grey level per pixel; a colourised "
             "preview such as NAME_color.png cannot be read back: use the .pfm or 16-bit .png written beside it)"
@@ -116,7 +116,7 @@ def read_disparity(path: str | Path, scale: float | None = None) -> np.ndarray:
     return d
 
 
-def _is_colour(path: Path) -> bool:
+def is_colour(path: Path) -> bool:
     """Whether an 8-bit image file holds colour: channels that differ somewhere (grey stored as RGB does not)."""
     from PIL import Image
 
