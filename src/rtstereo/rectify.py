@@ -867,9 +867,9 @@ def calibrate_stereo(
         A :class:`StereoCalibration`.
 
     Raises:
-        InputError: images of different sizes, too few views with the board, views of a board that faces the
-            cameras squarely in all of them (tilted less than :data:`DEGENERATE_TILT_DEG`), or a rig whose
-            "left" camera is on the right.
+        InputError: images of different sizes, a pair whose two images are one picture, too few views with the
+            board, views of a board that faces the cameras squarely in all of them (tilted less than
+            :data:`DEGENERATE_TILT_DEG`), or a rig whose "left" camera is on the right.
     """
     if len(lefts) != len(rights):
         raise InputError(
@@ -891,6 +891,14 @@ def calibrate_stereo(
                     f"calibration image {name} ({side}) is {image.shape[1]}x{image.shape[0]}, the "
                     f"first is {width}x{height}: all views must have one size"
                 )
+        # One picture given for both cameras (a folder named twice, or a copy) calibrates a rig without a
+        # baseline, which the solver then read as "the left camera is on the right: swap the images". (Two
+        # blank views, a lens cap, are alike without being one picture: they only show no board.)
+        if left.min() != left.max() and np.array_equal(left, right):
+            raise InputError(
+                f"calibration pair {name}: left and right are the same picture (identical pixels: one file or "
+                "folder given for both cameras, or a copy); the views of the two cameras are needed"
+            )
         found_left, found_right = board.detect(left), board.detect(right)
         for side, found in (("left", found_left), ("right", found_right)):
             if found is not None:

@@ -673,3 +673,20 @@ def test_colour_images_with_a_kitti_2012_file_read_for_the_grey_cameras_get_a_wa
         )
         assert code == 0, err
         assert (advice in err and "add --kitti-cameras 2,3" in err) == warned, (inputs, extra, err)
+
+
+def test_calibrate_refuses_one_folder_given_for_both_cameras(capsys, tmp_path):
+    """The views of one camera given twice were calibrated into a rig without a baseline, refused with advice
+    to swap the left and right images."""
+    lefts, _, _ = render_stereo_views(Board.parse("chessboard:9x6:0.03"), 5, seed=3)
+    (tmp_path / "L").mkdir()
+    for i, image in enumerate(lefts):
+        cv2.imwrite(str(tmp_path / "L" / f"{i:02d}.png"), image[:, :, ::-1])
+    board = ("--board", "chessboard:9x6:0.03")
+    code, stdout, err = run_cli(
+        capsys, "calibrate", "--left", tmp_path / "L", "--right", tmp_path / "L", *board, "-o", tmp_path / "rig", "-q"
+    )
+    assert (code, stdout) == (2, ""), err
+    assert err.startswith("rtstereo calibrate: error: calibration pair 00.png: left and right are the same picture")
+    assert "swap" not in err and err.count("\n") == 1, err
+    assert not (tmp_path / "rig").exists()

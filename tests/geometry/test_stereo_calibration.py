@@ -221,6 +221,8 @@ def test_calibration_errors(chessboard_views):
         calibrate_stereo(lefts[:3], rights[:3], board)
     with pytest.raises(InputError, match="swap the left and right"):
         calibrate_stereo(rights[:6], lefts[:6], board)
+    with pytest.raises(InputError, match="calibration pair 2: left and right are the same picture"):
+        calibrate_stereo(lefts[:6], [*rights[:2], lefts[2].copy(), *rights[3:6]], board)  # was "swap the left ..."
     with pytest.raises(InputError, match=r"of 5 of 5 pairs, but in only 1 different place \(the same"):
         calibrate_stereo(lefts[:1] * 5, rights[:1] * 5, board)  # five frames of a board held still
 
