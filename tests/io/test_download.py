@@ -144,3 +144,23 @@ def test_a_checksum_is_checked_for_a_file_url_and_must_be_one(tmp_path):
         download.fetch(path.as_uri() + "#sha256=" + "0" * 64)
     with pytest.raises(InputError, match=r"#sha256= must be 64 hexadecimal digits, got 'abc'"):
         download.fetch(path.as_uri() + "#sha256=abc")
+
+
+def test_a_download_that_trickles_is_given_up_as_stalled_and_leaves_nothing(served, tmp_path, monkeypatch):
+    """A server that sends a byte every few seconds never reached the socket's timeout: the run waited for ever."""
+    clock = [0.0]
+
+    class Trickle(_Response):
+        def read(self, size=-1):  # a byte every 10 s, as long as it is asked
+            clock[0] += 10.0
+            return b"x" if clock[0] < 1e6 else b""
+
+        read1 = read
+
+    monkeypatch.setattr(download.time, "monotonic", lambda: clock[0])
+    served["https://x.org/slow.png"] = b""
+    monkeypatch.setattr(download.urllib.request, "urlopen", lambda url, timeout: Trickle())
+    with pytest.raises(InputError, match=r"cannot download https://x.org/slow.png: the download stalled: 3 bytes in"):
+        read_image("https://x.org/slow.png")
+    assert clock[0] < 100  # given up after the first 30 s, not after the 100 000 bytes the server would send
+    assert _cached(tmp_path) == []
