@@ -252,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
     if job.writes_folder:
         _make_folder(output)
     if not args.no_rectification_check or args.calib:
-        _check_first_pair(args, job, sources[0])
+        _check_first_pair(args, job, sources)
     return run_batch(args, job, sources, "predict", where).exit_code
 
 
@@ -362,25 +362,49 @@ def _make_folder(folder: Path) -> None:
         raise OutputError(f"cannot write into output folder {folder}: {problem}")
 
 
-def _check_first_pair(args: argparse.Namespace, job: BatchJob, source: PairSource) -> None:
-    """:func:`_warn_about_first` of a batch's first pair; a first pair that cannot be read is left to the batch."""
+# A batch whose first pairs cannot be read, or are too plain to be judged (a lens cap, a blank wall), has its
+# rectification checked on the first of this many that can be, as video and live check their first frames.
+CHECK_TRIES = 5
+
+
+def _check_first_pair(args: argparse.Namespace, job: BatchJob, sources: list[PairSource]) -> None:
+    """:func:`_warn_about_first` of a batch's first pair that can be read and judged, among its first
+    :data:`CHECK_TRIES`; when none can be judged, of the first that can be read (``--align-rows`` says it left it
+    as it was). Pairs that cannot be read are left to the batch, which reports them."""
     from ..io.images import LOW_BIT_DEPTH_SAID
 
-    try:
-        # What reading it warns about, the batch reports as the pair's: ignored here, and not counted as said.
-        with warnings.catch_warnings(), LOW_BIT_DEPTH_SAID.unspent():
-            warnings.simplefilter("ignore")
-            loaded = source.load(0)
-        pair = job.prepare(loaded)
-    except RtStereoError:
-        return
-    _warn_about_first(args, pair, source.name, job.align_rows)
+    first = None
+    for source in sources[:CHECK_TRIES]:
+        try:
+            # What reading it warns about, the batch reports as the pair's: ignored here, and not counted as said.
+            with warnings.catch_warnings(), LOW_BIT_DEPTH_SAID.unspent():
+                warnings.simplefilter("ignore")
+                loaded = source.load(0)
+            pair = job.prepare(loaded)
+        except RtStereoError:
+            continue
+        if args.no_rectification_check:  # only the KITTI colour warning is left to say, of the first readable pair
+            _warn_about_first(args, pair, source.name, job.align_rows)
+            return
+        findings = rectification_warnings(pair, _exposure_hint(args), job.align_rows, _raw_rig_hint(args.calib))
+        first = first or (pair, source.name, findings[0])
+        if findings[1]:
+            _warn_about_first(args, pair, source.name, job.align_rows, findings[0])
+            return
+    if first is not None:
+        _warn_about_first(args, first[0], first[1], job.align_rows, first[2])
 
 
-def _warn_about_first(args: argparse.Namespace, pair, name: str, align_rows: bool) -> None:
+def _warn_about_first(
+    args: argparse.Namespace, pair, name: str, align_rows: bool, messages: list[str] | None = None
+) -> None:
     """Warn when the first pair is not rectified or exposed differently (unless --no-rectification-check), and
-    when its colour images come with a KITTI calibration read for the grey cameras."""
-    if not args.no_rectification_check:
+    when its colour images come with a KITTI calibration read for the grey cameras. ``messages``: the pair's
+    :func:`~rtstereo.cli.rectification.rectification_warnings`, when already made."""
+    if messages is not None:
+        for message in messages:
+            print(f"rtstereo predict: warning: {name}: {message}", file=sys.stderr)
+    elif not args.no_rectification_check:
         _warn_if_unrectified(pair, name, _exposure_hint(args), align_rows, _raw_rig_hint(args.calib))
     kitti = kitti_colour_warning(args.calib, args.kitti_cameras, pair.left)
     if kitti is not None:
