@@ -765,6 +765,13 @@ MIN_TILT_DEG = 10.0
 # 0.12 m at 0.9 degrees) or focal lengths 22-26 % off, at a stereo RMS error of 0.1-1.5 px; 5.5-12 degrees gave
 # baselines within 4 %.
 DEGENERATE_TILT_DEG = 5.0
+# A stereo RMS error above this, and above DISAGREEING_RMS_RATIO times each camera's own, means that the two views of
+# a pair show the board at different moments: pairs matched wrongly by name (a view missing on one side), or cameras
+# not triggered together. Rendered views of a known rig paired one view apart gave 15-20 px (each camera alone
+# 0.06 px), then a baseline 5x too wide written with a warning, or advice to swap the images or to turn them by 90
+# degrees.
+DISAGREEING_RMS_PX = 5.0
+DISAGREEING_RMS_RATIO = 5.0
 
 
 @dataclass(frozen=True)
@@ -869,7 +876,9 @@ def calibrate_stereo(
     Raises:
         InputError: images of different sizes, a pair whose two images are one picture, too few views with the
             board, views of a board that faces the cameras squarely in all of them (tilted less than
-            :data:`DEGENERATE_TILT_DEG`), or a rig whose "left" camera is on the right.
+            :data:`DEGENERATE_TILT_DEG`), pairs whose two views disagree on the rig (a stereo RMS error above
+            :data:`DISAGREEING_RMS_PX` and :data:`DISAGREEING_RMS_RATIO` times each camera's own), or a rig whose
+            "left" camera is on the right.
     """
     if len(lefts) != len(rights):
         raise InputError(
@@ -955,6 +964,13 @@ def calibrate_stereo(
         criteria=criteria,
     )
     translation = translation.reshape(3, 1)
+    if rms > DISAGREEING_RMS_PX and rms > DISAGREEING_RMS_RATIO * max(rms_left, rms_right):
+        raise InputError(
+            f"the views of the two cameras agree on no one rig: stereo RMS error {rms:.1f} px, where each camera "
+            f"alone fits its views to {rms_left:.2f} px (left) and {rms_right:.2f} px (right): the two images of a "
+            "pair were not taken at the same instant, or the pairs are matched wrongly (by position after sorting "
+            "by name: check that no view is missing on one side)"
+        )
     # Views of a board facing the cameras squarely leave the rig undetermined: whatever the solver then ends
     # in (a camera on the wrong side, a focal length < 0, or a rig metres wide) says nothing about the images.
     squarely = (

@@ -221,6 +221,11 @@ def test_calibration_errors(chessboard_views):
         calibrate_stereo(lefts[:3], rights[:3], board)
     with pytest.raises(InputError, match="swap the left and right"):
         calibrate_stereo(rights[:6], lefts[:6], board)
+    # views paired one apart (a view missing on one side): a baseline of 0.68 m for 0.12 m, written with a warning,
+    # or advice to swap the images or to turn them by 90 degrees
+    for lefts_shifted, rights_shifted in ((lefts[:-1], rights[1:]), (lefts[:-2], rights[2:]), (lefts[1:], rights[:-1])):
+        with pytest.raises(InputError, match=r"agree on no one rig: stereo RMS error \d+\.\d px, where each camera"):
+            calibrate_stereo(lefts_shifted, rights_shifted, board)
     with pytest.raises(InputError, match="calibration pair 2: left and right are the same picture"):
         calibrate_stereo(lefts[:6], [*rights[:2], lefts[2].copy(), *rights[3:6]], board)  # was "swap the left ..."
     with pytest.raises(InputError, match=r"of 5 of 5 pairs, but in only 1 different place \(the same"):
