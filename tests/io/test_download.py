@@ -164,3 +164,23 @@ def test_a_download_that_trickles_is_given_up_as_stalled_and_leaves_nothing(serv
         read_image("https://x.org/slow.png")
     assert clock[0] < 100  # given up after the first 30 s, not after the 100 000 bytes the server would send
     assert _cached(tmp_path) == []
+
+
+def test_a_data_uri_is_refused_in_a_short_line_and_a_file_named_so_is_read(tmp_path, monkeypatch, capsys):
+    """It was 'image not found: data:image/png;base64,...' with the whole inlined image in the message."""
+    import base64
+
+    from rtstereo.cli import main
+
+    uri = "data:image/png;base64," + base64.b64encode(_png(7)).decode()
+    with pytest.raises(
+        InputError, match=r"^image data:image/png;base64,\S{18}\.\.\. \(\d+ characters\): data: URIs are"
+    ):
+        read_image(uri)
+    code = main(["predict", uri, str(tmp_path / "r.png"), "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "error: left image data:image/png;base64," in err and "data: URIs are not read" in err
+    assert uri not in err
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data:l.png").write_bytes(_png(9))  # a file of that name is a file
+    assert read_image("data:l.png")[0, 0, 0] == 9

@@ -34,6 +34,30 @@ def is_url(text: str) -> bool:
     return str(text).split("://", 1)[0].lower() in ("http", "https", "file") and "://" in str(text)
 
 
+def refuse_data_uri(text: str, what: str) -> None:
+    """Refuse a ``data:`` URI (an image inlined as base64), which is not read, in a line that does not repeat the
+    whole URI; a file whose name starts with ``data:`` is read as a file.
+
+    Raises:
+        InputError: ``text`` is a ``data:`` URI and names no file.
+
+    Examples:
+        >>> refuse_data_uri("left.png", "image")
+        >>> refuse_data_uri("data:image/png;base64," + "A" * 60, "image")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        rtstereo.errors.InputError: image data:image/png;base64,AAAAAAAAAAAAAAAAAA... (82 characters): data: URIs ...
+    """
+    text = str(text)
+    if text[:5].lower() != "data:" or os.path.exists(text):
+        return
+    shown = text if len(text) <= 40 else f"{text[:40]}... ({len(text)} characters)"
+    raise InputError(
+        f"{what} {shown}: data: URIs are not read; save the image to a file and give its path (from Python, decode "
+        "it and pass the array to rtstereo.load(...).predict(left, right))"
+    )
+
+
 def file_url_path(text: str) -> str | None:
     """The local path a ``file://`` URL names (``%20`` decoded), ``None`` for anything else.
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import InputError, OutputError, require_path, warn
 from .atomic import atomic_path, os_reason
-from .download import fetch, forget, is_url
+from .download import fetch, forget, is_url, refuse_data_uri
 from .quiet import native_output_held
 
 # Any bit depth and any channel count (alpha dropped), and turned upright as the file's EXIF orientation says,
@@ -123,6 +123,7 @@ def _decode(source: str | Path) -> tuple[np.ndarray, str | Path]:
         "; arrays go to rtstereo.load(...).predict(left, right) as they are" if isinstance(source, np.ndarray) else ""
     )
     require_path(source, "image", "a path or URL (str or Path)", hint)
+    refuse_data_uri(str(source), "image")
     url = str(source) if is_url(str(source)) else None
     path = fetch(url) if url is not None else Path(source)
     if path.is_dir():
