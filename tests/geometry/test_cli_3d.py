@@ -475,6 +475,10 @@ def test_calibrate_errors(capsys, tmp_path, pair_files):
     )
     assert code == 2 and "cannot write the calibration there" in err and "taken is a file" in err, err
     assert "detecting" not in err  # said before the work, not after it
+    for named in ("rig2/maps.npz", "calib.yaml"):  # made the folder rig2/maps.npz/ and wrote maps.npz into it
+        code, _, err = run_cli(capsys, "calibrate", "--left", left, "--right", right, *board, "-o", tmp_path / named)
+        assert code == 2 and "names a file, but the calibration is three files" in err and "detecting" not in err
+        assert f"such as -o {tmp_path / Path(named).parent}/" in err and not (tmp_path / named).exists(), err
     (tmp_path / "damaged.png").write_bytes(b"")
     damaged = ("--left", tmp_path / "damaged.png", "--right", right)
     code, _, err = run_cli(capsys, "calibrate", *damaged, *board, "-o", tmp_path / "rig")

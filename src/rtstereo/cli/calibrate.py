@@ -25,6 +25,8 @@ writes into the output folder:
 """
 
 RMS_WARN_PX = 1.0
+# -o ending in one of these names a file, not the folder the calibration is written into
+CALIBRATION_FILE_SUFFIXES = (".npz", ".yaml", ".yml", ".json", ".xml", ".txt")
 
 
 def register(subparsers) -> None:
@@ -70,6 +72,13 @@ def run(args: argparse.Namespace) -> int:
     # refused now, not after the detection and calibration
     if output.exists() and not output.is_dir():
         raise OutputError(f"-o {output} is a file: the calibration is written into a folder")
+    if not output.exists() and output.suffix.lower() in CALIBRATION_FILE_SUFFIXES:
+        # -o rig/maps.npz made the folder rig/maps.npz/ and wrote rig/maps.npz/maps.npz into it
+        folder = f"{output.parent}/" if str(output.parent) != "." else "rig/"
+        raise OutputError(
+            f"-o {output} names a file, but the calibration is three files (stereo.yaml, calibration.json, "
+            f"maps.npz) written into a folder: give the folder, such as -o {folder}"
+        )
     problem = folder_write_problem(output)
     if problem is not None:
         raise OutputError(f"-o {output}: cannot write the calibration there: {problem}")
