@@ -874,22 +874,37 @@ def calibrate_stereo(
         A :class:`StereoCalibration`.
 
     Raises:
-        InputError: images of different sizes, a pair whose two images are one picture, too few views with the
-            board, views of a board that faces the cameras squarely in all of them (tilted less than
-            :data:`DEGENERATE_TILT_DEG`), pairs whose two views disagree on the rig (a stereo RMS error above
-            :data:`DISAGREEING_RMS_PX` and :data:`DISAGREEING_RMS_RATIO` times each camera's own), or a rig whose
-            "left" camera is on the right.
+        InputError: images that are not uint8 arrays (grey, RGB or RGBA) or of different sizes, a board that is
+            not a :class:`Board`, a pair whose two images are one picture, too few views with the board, views of a
+            board that faces the cameras squarely in all of them (tilted less than :data:`DEGENERATE_TILT_DEG`),
+            pairs whose two views disagree on the rig (a stereo RMS error above :data:`DISAGREEING_RMS_PX` and
+            :data:`DISAGREEING_RMS_RATIO` times each camera's own), or a rig whose "left" camera is on the right.
     """
+    if not isinstance(board, Board):  # a bare AttributeError ('str' object has no attribute 'object_points')
+        raise InputError(
+            f"board: expected a Board, such as Board.parse('chessboard:9x6:0.025'), got {type(board).__name__}"
+        )
+    for side, images in (("lefts", lefts), ("rights", rights)):
+        if isinstance(images, (str, bytes)) or not isinstance(images, (Sequence, np.ndarray)):
+            raise InputError(f"{side}: expected a list of images (numpy arrays), got {type(images).__name__}")
     if len(lefts) != len(rights):
         raise InputError(
             f"{len(lefts)} left and {len(rights)} right images: they are matched by position, so "
             "both sides need the same number"
         )
-    names = [str(i) for i in range(len(lefts))] if names is None else list(names)
+    names = [str(i) for i in range(len(lefts))] if names is None else [str(name) for name in names]
+    if len(names) != len(lefts):  # zip() would have left the pairs beyond the names out without a word
+        raise InputError(f"{len(names)} names for {len(lefts)} pairs: give one name a pair")
     if not lefts:
         raise InputError("no calibration images given")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)):
+        raise InputError(f"alpha: expected a number in [0, 1], got {type(alpha).__name__}")
     if not 0.0 <= alpha <= 1.0:
         raise InputError(f"alpha must be in [0, 1], got {alpha}")
+    # Checked as every image at the public boundary (a float image failed inside OpenCV's corner detector), grey
+    # and RGBA views taken as predict takes them.
+    lefts = [as_rgb_uint8(image, f"calibration image {name} (left)") for name, image in zip(names, lefts)]
+    rights = [as_rgb_uint8(image, f"calibration image {name} (right)") for name, image in zip(names, rights)]
     height, width = lefts[0].shape[:2]
     object_points = board.object_points()
     views: dict[str, list] = {"left": [], "right": [], "stereo": []}
@@ -1348,9 +1363,15 @@ class Rectifier:
         Returns:
             ``(left, right, calibration)``: the rectified images (same dtype and channels) and their
             calibration.
+
+        Raises:
+            InputError: an image that is not a numpy array of 2 or 3 dimensions, or not of the calibrated size.
         """
         height, width = self.size_hw
         for side, image in (("left", left), ("right", right)):
+            if not isinstance(image, np.ndarray) or image.ndim not in (2, 3):
+                got = f"an array of shape {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
+                raise InputError(f"{side} image: expected a numpy array (H, W, 3) or (H, W), got {got}")
             if image.shape[:2] != (height, width):
                 raise InputError(
                     f"{side} image is {image.shape[1]}x{image.shape[0]} but the rectification maps are "

@@ -232,6 +232,29 @@ def test_calibration_errors(chessboard_views):
         calibrate_stereo(lefts[:1] * 5, rights[:1] * 5, board)  # five frames of a board held still
 
 
+def test_calibration_and_rectification_refuse_values_of_the_wrong_type(chessboard_views, chessboard_result):
+    """They were bare AttributeError, TypeError or cv2.error (a float image, inside OpenCV's corner detector)."""
+    board, lefts, rights, _ = chessboard_views
+    cases = [
+        ((lefts[:4], rights[:4], "chessboard:9x6:0.03"), {}, r"^board: expected a Board, such as Board.parse\("),
+        ((None, None, board), {}, "^lefts: expected a list of images"),
+        (("l.png", "r.png", board), {}, "^lefts: expected a list of images .*got str"),
+        (([lefts[0] / 255.0] * 4, rights[:4], board), {}, r"^calibration image 0 \(left\): expected dtype uint8"),
+        ((lefts[:4], ["r.png"] * 4, board), {}, r"^calibration image 0 \(right\): expected a numpy array, got str"),
+        ((lefts[:4], rights[:4], board), {"alpha": "0.5"}, "^alpha: expected a number in"),
+        ((lefts[:4], rights[:4], board), {"names": ["a", "b"]}, "^2 names for 4 pairs"),  # left 2 pairs out
+    ]
+    for args, kwargs, message in cases:
+        with pytest.raises(InputError, match=message):
+            calibrate_stereo(*args, **kwargs)
+    rectifier = chessboard_result[0].rectifier()
+    for image, got in ((None, "NoneType"), ("left.png", "str"), (lefts[0][0, 0], r"an array of shape \(3,\)")):
+        with pytest.raises(
+            InputError, match=rf"^left image: expected a numpy array \(H, W, 3\) or \(H, W\), got {got}"
+        ):
+            rectifier.rectify(image, rights[0])
+
+
 def test_views_of_a_board_facing_the_cameras_squarely_get_a_warning(chessboard_views):
     board, lefts, rights, _ = chessboard_views
     with warnings.catch_warnings():
