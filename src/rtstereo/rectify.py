@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import InputError, OutputError, require_path, warn
+from .errors import InputError, OutputError, require_number, require_path, require_whole, warn
 from .io.calibration import (
     FORMAT_TAG,
     PLAUSIBLE_BASELINE_M,
@@ -275,6 +275,10 @@ def check_rectification(
         nearly all the matches lie well off their rows (:attr:`RectificationCheck.judged_without_fit`).
     """
     left, right = as_rgb_uint8(left, "left image"), as_rgb_uint8(right, "right image")
+    if require_whole(max_features, "max_features", "a whole number of features >= 1") < 1:
+        raise InputError(f"max_features: expected a whole number of features >= 1, got {max_features}")
+    if not 0 < require_number(ratio, "ratio", "Lowe's ratio in (0, 1]") <= 1:  # over 1, every match passed
+        raise InputError(f"ratio: expected Lowe's ratio in (0, 1], got {ratio}")
     if left.shape != right.shape:
         raise InputError(f"left and right differ in size: {left.shape} vs {right.shape}")
     height, width = left.shape[:2]
@@ -402,6 +406,8 @@ def align_rows(
     Returns:
         The right view (aligned, or as it was) and the check it was aligned by.
     """
+    if check is not None and not isinstance(check, RectificationCheck):
+        raise InputError(f"check: expected the RectificationCheck of check_rectification, got {type(check).__name__}")
     check = check if check is not None else check_rectification(left, right)
     maps = row_alignment_maps(check, *right.shape[:2])
     if maps is None:
@@ -666,6 +672,8 @@ class Board:
             >>> Board.parse("chessboard:9x6:0.025")
             Board(kind='chessboard', cols=9, rows=6, square_m=0.025, marker_m=0.0, dictionary='DICT_5X5_100')
         """
+        if not isinstance(text, str):  # a bare AttributeError: 'int' object has no attribute 'strip'
+            raise InputError(f"board: expected text, {BOARD_HELP}; got {type(text).__name__}")
         parts = text.strip().split(":")
         kind = parts[0].lower()
         try:
@@ -897,8 +905,7 @@ def calibrate_stereo(
         raise InputError(f"{len(names)} names for {len(lefts)} pairs: give one name a pair")
     if not lefts:
         raise InputError("no calibration images given")
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)):
-        raise InputError(f"alpha: expected a number in [0, 1], got {type(alpha).__name__}")
+    alpha = require_number(alpha, "alpha", "a number in [0, 1]")
     if not 0.0 <= alpha <= 1.0:
         raise InputError(f"alpha must be in [0, 1], got {alpha}")
     # Checked as every image at the public boundary (a float image failed inside OpenCV's corner detector), grey
@@ -1334,7 +1341,7 @@ class Rectifier:
         """
         from .io.atomic import atomic_path
 
-        path = Path(path)
+        path = require_path(path, "rectification maps file")
         if path.suffix.lower() != ".npz":  # numpy would add .npz itself, to a file other than the one returned
             raise OutputError(f"rectification maps file {path} must end in .npz")
         calibration = json.dumps({"format": FORMAT_TAG, **dataclasses.asdict(self.calibration)})

@@ -247,7 +247,11 @@ def test_calibration_and_rectification_refuse_values_of_the_wrong_type(chessboar
     for args, kwargs, message in cases:
         with pytest.raises(InputError, match=message):
             calibrate_stereo(*args, **kwargs)
+    with pytest.raises(InputError, match="^board: expected text, chessboard:COLSxROWS"):
+        Board.parse(5)
     rectifier = chessboard_result[0].rectifier()
+    with pytest.raises(InputError, match="^rectification maps file: expected a path"):
+        rectifier.save(5)
     for image, got in ((None, "NoneType"), ("left.png", "str"), (lefts[0][0, 0], r"an array of shape \(3,\)")):
         with pytest.raises(
             InputError, match=rf"^left image: expected a numpy array \(H, W, 3\) or \(H, W\), got {got}"
