@@ -230,6 +230,10 @@ def test_the_rectification_check_of_a_batch_goes_on_past_pairs_it_cannot_read_or
     assert err.count("does not look rectified") == 1, err
     code, _, err = run_cli(capsys, *argv, "-q", "--overwrite", "--no-rectification-check")
     assert code == 1 and "rectified" not in err, err
+    # --align-rows says of the first pair it can read that it left it alone; the next one is aligned and judged so
+    code, _, err = run_cli(capsys, *argv, "-q", "--overwrite", "--align-rows")
+    assert code == 1 and "warning: 01: --align-rows: too few matched features (0, at least 20)" in err, err
+    assert "rectified" not in err, err
 
 
 def test_a_pair_beyond_the_png16_range_keeps_its_other_outputs(capsys, tmp_path):

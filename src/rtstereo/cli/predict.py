@@ -368,12 +368,12 @@ CHECK_TRIES = 5
 
 
 def _check_first_pair(args: argparse.Namespace, job: BatchJob, sources: list[PairSource]) -> None:
-    """:func:`_warn_about_first` of a batch's first pair that can be read and judged, among its first
-    :data:`CHECK_TRIES`; when none can be judged, of the first that can be read (``--align-rows`` says it left it
-    as it was). Pairs that cannot be read are left to the batch, which reports them."""
+    """:func:`_warn_about_first` of a batch's first pair that can be read, its rectification check going on to
+    the next pairs, among the first :data:`CHECK_TRIES`, until one can be judged (``--align-rows`` says of the
+    first that it left it as it was). Pairs that cannot be read are left to the batch, which reports them."""
     from ..io.images import LOW_BIT_DEPTH_SAID
 
-    first = None
+    first = True
     for source in sources[:CHECK_TRIES]:
         try:
             # What reading it warns about, the batch reports as the pair's: ignored here, and not counted as said.
@@ -383,29 +383,30 @@ def _check_first_pair(args: argparse.Namespace, job: BatchJob, sources: list[Pai
             pair = job.prepare(loaded)
         except RtStereoError:
             continue
-        if args.no_rectification_check:  # only the KITTI colour warning is left to say, of the first readable pair
-            _warn_about_first(args, pair, source.name, job.align_rows)
+        messages, judged = [], True
+        if not args.no_rectification_check:
+            hints = _exposure_hint(args), job.align_rows, _raw_rig_hint(args.calib)
+            messages, judged = rectification_warnings(pair, *hints)
+        if judged or first:  # of a pair that cannot be judged, only --align-rows's word that it left it alone
+            for message in messages:
+                print(f"rtstereo predict: warning: {source.name}: {message}", file=sys.stderr)
+        if first:
+            _warn_about_kitti_colours(args, pair, source.name)
+        if judged:
             return
-        findings = rectification_warnings(pair, _exposure_hint(args), job.align_rows, _raw_rig_hint(args.calib))
-        first = first or (pair, source.name, findings[0])
-        if findings[1]:
-            _warn_about_first(args, pair, source.name, job.align_rows, findings[0])
-            return
-    if first is not None:
-        _warn_about_first(args, first[0], first[1], job.align_rows, first[2])
+        first = False
 
 
-def _warn_about_first(
-    args: argparse.Namespace, pair, name: str, align_rows: bool, messages: list[str] | None = None
-) -> None:
+def _warn_about_first(args: argparse.Namespace, pair, name: str, align_rows: bool) -> None:
     """Warn when the first pair is not rectified or exposed differently (unless --no-rectification-check), and
-    when its colour images come with a KITTI calibration read for the grey cameras. ``messages``: the pair's
-    :func:`~rtstereo.cli.rectification.rectification_warnings`, when already made."""
-    if messages is not None:
-        for message in messages:
-            print(f"rtstereo predict: warning: {name}: {message}", file=sys.stderr)
-    elif not args.no_rectification_check:
+    when its colour images come with a KITTI calibration read for the grey cameras."""
+    if not args.no_rectification_check:
         _warn_if_unrectified(pair, name, _exposure_hint(args), align_rows, _raw_rig_hint(args.calib))
+    _warn_about_kitti_colours(args, pair, name)
+
+
+def _warn_about_kitti_colours(args: argparse.Namespace, pair, name: str) -> None:
+    """Warn when the pair's colour images come with a KITTI calibration read for the grey cameras."""
     kitti = kitti_colour_warning(args.calib, args.kitti_cameras, pair.left)
     if kitti is not None:
         print(f"rtstereo predict: warning: {name}: {kitti}", file=sys.stderr)
