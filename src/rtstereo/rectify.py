@@ -941,13 +941,23 @@ def calibrate_stereo(
         if on_pair is not None:
             on_pair(name)
     if len(views["stereo"]) < MIN_PAIRS:
-        # The board's size is worth checking only when views went unused: in every pair, it was found as given.
-        advice = (
-            "take more pairs"
-            if len(views["stereo"]) == len(lefts)
-            else f"check --board ({board.kind} {board.cols}x{board.rows}: inner corners for a chessboard, squares "
-            "for ChArUco)"
-        )
+        # The board's size is worth checking only when views went unused: in every pair, it was found as given; and
+        # not when one camera found it in enough views (the other does not see all of it in the same pairs).
+        seen = {side: len(views[side]) for side in ("left", "right")}
+        fewer = min(seen, key=seen.get)
+        if len(views["stereo"]) == len(lefts):
+            advice = "take more pairs"
+        elif max(seen.values()) >= MIN_PAIRS:
+            which = "either camera" if seen["left"] == seen["right"] else f"the {fewer} camera"
+            advice = (
+                f"--board is right (found as given in {max(seen.values())} views), but both cameras must see the whole "
+                f"board in the same pairs: retake the pairs in which {which} does not see all of it"
+            )
+        else:
+            advice = (
+                f"check --board ({board.kind} {board.cols}x{board.rows}: inner corners for a chessboard, squares "
+                "for ChArUco)"
+            )
         raise InputError(
             f"the board was found in both images of only {len(views['stereo'])} of {len(lefts)} pairs "
             f"(left: {len(views['left'])}, right: {len(views['right'])}); need at least {MIN_PAIRS}, better "

@@ -217,6 +217,10 @@ def test_calibration_errors(chessboard_views):
     blank = [np.full_like(lefts[0], 128)] * 5
     with pytest.raises(InputError, match=r"only 0 of 5 pairs .*: check --board \(chessboard 9x6: inner corners"):
         calibrate_stereo(blank, blank, board)
+    # the board found as given by one camera: not its size but the other camera's view of it (it said check --board)
+    advice = r"--board is right \(found as given in 5 views\), but both cameras must see the whole board in the same"
+    with pytest.raises(InputError, match=rf"only 0 of 5 pairs \(left: 5, right: 0\).*: {advice} .*the right camera"):
+        calibrate_stereo(lefts[:5], blank, board)
     with pytest.raises(InputError, match=r"only 3 of 3 pairs .*: take more pairs$"):  # the board is not in doubt
         calibrate_stereo(lefts[:3], rights[:3], board)
     with pytest.raises(InputError, match="swap the left and right"):
