@@ -184,3 +184,14 @@ def test_a_data_uri_is_refused_in_a_short_line_and_a_file_named_so_is_read(tmp_p
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data:l.png").write_bytes(_png(9))  # a file of that name is a file
     assert read_image("data:l.png")[0, 0, 0] == 9
+
+
+def test_a_video_given_as_an_image_is_named_a_video_and_not_downloaded_or_read(served, tmp_path, monkeypatch):
+    """It was read whole into memory (or downloaded first), then 'not an image OpenCV can decode, or damaged'."""
+    video = tmp_path / "left.MP4"
+    video.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(64))
+    monkeypatch.setattr(np, "fromfile", lambda *a, **k: pytest.fail("the video was read"))
+    for source in (video, "https://x.org/rig/left.mkv?raw=1"):  # served has no page: fetching would fail otherwise
+        with pytest.raises(InputError, match=r"a video file, not an image; `rtstereo video LEFT RIGHT`"):
+            read_image(source)
+    assert _cached(tmp_path) == []
