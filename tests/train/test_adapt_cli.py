@@ -169,6 +169,11 @@ def test_one_pair_off_among_rectified_ones_is_a_warning(capsys, tmp_path, textur
     code, _, err = run_cli(capsys, "adapt", *folders, "--model", tiny_network, *FAST, "-o", tmp_path / "m.pt", "-q")
     assert code == 0, err
     assert "rtstereo adapt: warning: pair p0: rows off by up to" in err
+    # one pair swapped among the others: it taught negative disparities without a word
+    folders = _write_pairs(tmp_path / "swapped", [(left, right), (right, left), (left, right)])
+    code, _, err = run_cli(capsys, "adapt", *folders, "--model", tiny_network, *FAST, "-o", tmp_path / "s.pt", "-q")
+    assert code == 0, err
+    assert "rtstereo adapt: warning: pair p1: left and right look swapped (features lie " in err, err
 
 
 # ------------------------------------------------------------------------------------------- errors

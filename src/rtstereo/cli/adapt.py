@@ -474,6 +474,13 @@ def refuse_unrectified(pairs: list, swapped_hint: str = "give the left images fi
             f"{check.matches} matched features); the other checked pairs are rectified",
             file=sys.stderr,
         )
+    for name, check in swapped:  # fewer than half: said as a pair off among rectified ones is (it was not at all)
+        print(
+            f"rtstereo adapt: warning: pair {name}: left and right look swapped (features lie "
+            f"{-check.median_dx_px:.1f} px further left in the left image than in the right one); the other checked "
+            "pairs are not: swap its two images, or leave it out",
+            file=sys.stderr,
+        )
 
 
 def run(args: argparse.Namespace) -> int:
