@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import InputError, OutputError, require_path, warn
+from .errors import InputError, OutputError, require_number, require_path, require_whole, warn
 from .io.calibration import (
     FORMAT_TAG,
     PLAUSIBLE_BASELINE_M,
@@ -275,6 +275,10 @@ def check_rectification(
         nearly all the matches lie well off their rows (:attr:`RectificationCheck.judged_without_fit`).
     """
     left, right = as_rgb_uint8(left, "left image"), as_rgb_uint8(right, "right image")
+    if require_whole(max_features, "max_features", "a whole number of features >= 1") < 1:
+        raise InputError(f"max_features: expected a whole number of features >= 1, got {max_features}")
+    if not 0 < require_number(ratio, "ratio", "Lowe's ratio in (0, 1]") <= 1:  # over 1, every match passed
+        raise InputError(f"ratio: expected Lowe's ratio in (0, 1], got {ratio}")
     if left.shape != right.shape:
         raise InputError(f"left and right differ in size: {left.shape} vs {right.shape}")
     height, width = left.shape[:2]
@@ -402,6 +406,8 @@ def align_rows(
     Returns:
         The right view (aligned, or as it was) and the check it was aligned by.
     """
+    if check is not None and not isinstance(check, RectificationCheck):
+        raise InputError(f"check: expected the RectificationCheck of check_rectification, got {type(check).__name__}")
     check = check if check is not None else check_rectification(left, right)
     maps = row_alignment_maps(check, *right.shape[:2])
     if maps is None:
@@ -666,6 +672,8 @@ class Board:
             >>> Board.parse("chessboard:9x6:0.025")
             Board(kind='chessboard', cols=9, rows=6, square_m=0.025, marker_m=0.0, dictionary='DICT_5X5_100')
         """
+        if not isinstance(text, str):  # a bare AttributeError: 'int' object has no attribute 'strip'
+            raise InputError(f"board: expected text, {BOARD_HELP}; got {type(text).__name__}")
         parts = text.strip().split(":")
         kind = parts[0].lower()
         try:
@@ -765,6 +773,13 @@ MIN_TILT_DEG = 10.0
 # 0.12 m at 0.9 degrees) or focal lengths 22-26 % off, at a stereo RMS error of 0.1-1.5 px; 5.5-12 degrees gave
 # baselines within 4 %.
 DEGENERATE_TILT_DEG = 5.0
+# A stereo RMS error above this, and above DISAGREEING_RMS_RATIO times each camera's own, means that the two views of
+# a pair show the board at different moments: pairs matched wrongly by name (a view missing on one side), or cameras
+# not triggered together. Rendered views of a known rig paired one view apart gave 15-20 px (each camera alone
+# 0.06 px), then a baseline 5x too wide written with a warning, or advice to swap the images or to turn them by 90
+# degrees.
+DISAGREEING_RMS_PX = 5.0
+DISAGREEING_RMS_RATIO = 5.0
 
 
 @dataclass(frozen=True)
@@ -867,20 +882,36 @@ def calibrate_stereo(
         A :class:`StereoCalibration`.
 
     Raises:
-        InputError: images of different sizes, too few views with the board, views of a board that faces the
-            cameras squarely in all of them (tilted less than :data:`DEGENERATE_TILT_DEG`), or a rig whose
-            "left" camera is on the right.
+        InputError: images that are not uint8 arrays (grey, RGB or RGBA) or of different sizes, a board that is
+            not a :class:`Board`, a pair whose two images are one picture, too few views with the board, views of a
+            board that faces the cameras squarely in all of them (tilted less than :data:`DEGENERATE_TILT_DEG`),
+            pairs whose two views disagree on the rig (a stereo RMS error above :data:`DISAGREEING_RMS_PX` and
+            :data:`DISAGREEING_RMS_RATIO` times each camera's own), or a rig whose "left" camera is on the right.
     """
+    if not isinstance(board, Board):  # a bare AttributeError ('str' object has no attribute 'object_points')
+        raise InputError(
+            f"board: expected a Board, such as Board.parse('chessboard:9x6:0.025'), got {type(board).__name__}"
+        )
+    for side, images in (("lefts", lefts), ("rights", rights)):
+        if isinstance(images, (str, bytes)) or not isinstance(images, (Sequence, np.ndarray)):
+            raise InputError(f"{side}: expected a list of images (numpy arrays), got {type(images).__name__}")
     if len(lefts) != len(rights):
         raise InputError(
             f"{len(lefts)} left and {len(rights)} right images: they are matched by position, so "
             "both sides need the same number"
         )
-    names = [str(i) for i in range(len(lefts))] if names is None else list(names)
+    names = [str(i) for i in range(len(lefts))] if names is None else [str(name) for name in names]
+    if len(names) != len(lefts):  # zip() would have left the pairs beyond the names out without a word
+        raise InputError(f"{len(names)} names for {len(lefts)} pairs: give one name a pair")
     if not lefts:
         raise InputError("no calibration images given")
+    alpha = require_number(alpha, "alpha", "a number in [0, 1]")
     if not 0.0 <= alpha <= 1.0:
         raise InputError(f"alpha must be in [0, 1], got {alpha}")
+    # Checked as every image at the public boundary (a float image failed inside OpenCV's corner detector), grey
+    # and RGBA views taken as predict takes them.
+    lefts = [as_rgb_uint8(image, f"calibration image {name} (left)") for name, image in zip(names, lefts)]
+    rights = [as_rgb_uint8(image, f"calibration image {name} (right)") for name, image in zip(names, rights)]
     height, width = lefts[0].shape[:2]
     object_points = board.object_points()
     views: dict[str, list] = {"left": [], "right": [], "stereo": []}
@@ -891,6 +922,14 @@ def calibrate_stereo(
                     f"calibration image {name} ({side}) is {image.shape[1]}x{image.shape[0]}, the "
                     f"first is {width}x{height}: all views must have one size"
                 )
+        # One picture given for both cameras (a folder named twice, or a copy) calibrates a rig without a
+        # baseline, which the solver then read as "the left camera is on the right: swap the images". (Two
+        # blank views, a lens cap, are alike without being one picture: they only show no board.)
+        if left.min() != left.max() and np.array_equal(left, right):
+            raise InputError(
+                f"calibration pair {name}: left and right are the same picture (identical pixels: one file or "
+                "folder given for both cameras, or a copy); the views of the two cameras are needed"
+            )
         found_left, found_right = board.detect(left), board.detect(right)
         for side, found in (("left", found_left), ("right", found_right)):
             if found is not None:
@@ -902,13 +941,23 @@ def calibrate_stereo(
         if on_pair is not None:
             on_pair(name)
     if len(views["stereo"]) < MIN_PAIRS:
-        # The board's size is worth checking only when views went unused: in every pair, it was found as given.
-        advice = (
-            "take more pairs"
-            if len(views["stereo"]) == len(lefts)
-            else f"check --board ({board.kind} {board.cols}x{board.rows}: inner corners for a chessboard, squares "
-            "for ChArUco)"
-        )
+        # The board's size is worth checking only when views went unused: in every pair, it was found as given; and
+        # not when one camera found it in enough views (the other does not see all of it in the same pairs).
+        seen = {side: len(views[side]) for side in ("left", "right")}
+        fewer = min(seen, key=seen.get)
+        if len(views["stereo"]) == len(lefts):
+            advice = "take more pairs"
+        elif max(seen.values()) >= MIN_PAIRS:
+            which = "either camera" if seen["left"] == seen["right"] else f"the {fewer} camera"
+            advice = (
+                f"--board is right (found as given in {max(seen.values())} views), but both cameras must see the whole "
+                f"board in the same pairs: retake the pairs in which {which} does not see all of it"
+            )
+        else:
+            advice = (
+                f"check --board ({board.kind} {board.cols}x{board.rows}: inner corners for a chessboard, squares "
+                "for ChArUco)"
+            )
         raise InputError(
             f"the board was found in both images of only {len(views['stereo'])} of {len(lefts)} pairs "
             f"(left: {len(views['left'])}, right: {len(views['right'])}); need at least {MIN_PAIRS}, better "
@@ -947,6 +996,13 @@ def calibrate_stereo(
         criteria=criteria,
     )
     translation = translation.reshape(3, 1)
+    if rms > DISAGREEING_RMS_PX and rms > DISAGREEING_RMS_RATIO * max(rms_left, rms_right):
+        raise InputError(
+            f"the views of the two cameras agree on no one rig: stereo RMS error {rms:.1f} px, where each camera "
+            f"alone fits its views to {rms_left:.2f} px (left) and {rms_right:.2f} px (right): the two images of a "
+            "pair were not taken at the same instant, or the pairs are matched wrongly (by position after sorting "
+            "by name: check that no view is missing on one side)"
+        )
     # Views of a board facing the cameras squarely leave the rig undetermined: whatever the solver then ends
     # in (a camera on the wrong side, a focal length < 0, or a rig metres wide) says nothing about the images.
     squarely = (
@@ -1295,7 +1351,7 @@ class Rectifier:
         """
         from .io.atomic import atomic_path
 
-        path = Path(path)
+        path = require_path(path, "rectification maps file")
         if path.suffix.lower() != ".npz":  # numpy would add .npz itself, to a file other than the one returned
             raise OutputError(f"rectification maps file {path} must end in .npz")
         calibration = json.dumps({"format": FORMAT_TAG, **dataclasses.asdict(self.calibration)})
@@ -1324,9 +1380,15 @@ class Rectifier:
         Returns:
             ``(left, right, calibration)``: the rectified images (same dtype and channels) and their
             calibration.
+
+        Raises:
+            InputError: an image that is not a numpy array of 2 or 3 dimensions, or not of the calibrated size.
         """
         height, width = self.size_hw
         for side, image in (("left", left), ("right", right)):
+            if not isinstance(image, np.ndarray) or image.ndim not in (2, 3):
+                got = f"an array of shape {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
+                raise InputError(f"{side} image: expected a numpy array (H, W, 3) or (H, W), got {got}")
             if image.shape[:2] != (height, width):
                 raise InputError(
                     f"{side} image is {image.shape[1]}x{image.shape[0]} but the rectification maps are "

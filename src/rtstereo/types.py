@@ -286,9 +286,17 @@ class StereoPair:
         left = as_rgb_uint8(self.left, "left image")
         right = as_rgb_uint8(self.right, "right image")
         if left.shape != right.shape:
+            # one view on its side: an EXIF orientation tag on one of two phone photos (read_image turns it upright,
+            # as viewers do), or the other's tag lost by an editor
+            turned = (
+                "; one view is turned by 90 degrees against the other (an EXIF orientation tag that one of the two "
+                "files has and the other has not?): turn it to match the other"
+                if left.shape[:2] == right.shape[1::-1]
+                else ""
+            )
             raise InputError(
                 f"left and right images differ in size: left {left.shape[1]}x{left.shape[0]}, "
-                f"right {right.shape[1]}x{right.shape[0]} (WxH); a rectified pair has one size"
+                f"right {right.shape[1]}x{right.shape[0]} (WxH); a rectified pair has one size{turned}"
             )
         left, right = grey_alike(left, right)
         object.__setattr__(self, "left", left)

@@ -206,6 +206,36 @@ def test_a_damaged_first_pair_skips_the_rectification_check_and_is_reported(caps
     assert code == 1 and "failed: 00" in err and (tmp_path / "o" / "01.png").is_file()
 
 
+def test_the_rectification_check_of_a_batch_goes_on_past_pairs_it_cannot_read_or_judge(capsys, tmp_path):
+    """A damaged first pair left the whole batch unchecked: its unrectified pairs ran without a word."""
+    import cv2
+    import numpy as np
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    left, right = cv2.imread(str(examples / "left.png")), cv2.imread(str(examples / "right.png"))
+    height, width = left.shape[:2]
+    lower = cv2.warpAffine(right, np.float32([[1, 0, 0], [0, 1, 2]]), (width, height), borderMode=cv2.BORDER_REFLECT)
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+    (tmp_path / "L" / "00.png").write_bytes(b"\x89PNG\r\n\x1a\n damaged")
+    cv2.imwrite(str(tmp_path / "R" / "00.png"), right)
+    cv2.imwrite(str(tmp_path / "L" / "01.png"), np.full_like(left, 120))  # too plain to be judged
+    cv2.imwrite(str(tmp_path / "R" / "01.png"), np.full_like(left, 121))
+    cv2.imwrite(str(tmp_path / "L" / "02.png"), left)
+    cv2.imwrite(str(tmp_path / "R" / "02.png"), lower)
+    argv = ("predict", tmp_path / "L", tmp_path / "R", "-o", tmp_path / "o", "--model", "sgbm", "--max-disp", "32")
+    code, _, err = run_cli(capsys, *argv, "-q")
+    assert code == 1 and "failed: 00" in err
+    assert "warning: 02: the pair does not look rectified: rows are off by up to 2.0 px (the right view lies 2.0" in err
+    assert err.count("does not look rectified") == 1, err
+    code, _, err = run_cli(capsys, *argv, "-q", "--overwrite", "--no-rectification-check")
+    assert code == 1 and "rectified" not in err, err
+    # --align-rows says of the first pair it can read that it left it alone; the next one is aligned and judged so
+    code, _, err = run_cli(capsys, *argv, "-q", "--overwrite", "--align-rows")
+    assert code == 1 and "warning: 01: --align-rows: too few matched features (0, at least 20)" in err, err
+    assert "rectified" not in err, err
+
+
 def test_a_pair_beyond_the_png16_range_keeps_its_other_outputs(capsys, tmp_path):
     import cv2
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import warnings
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -432,19 +433,22 @@ def test_predict_3d_errors(capsys, tmp_path, pair_files, calib_file, extra, mess
 
 def test_calibrate_errors(capsys, tmp_path, pair_files):
     left, right = pair_files
+    (tmp_path / "two").mkdir()
+    for name in ("a.png", "b.png"):
+        (tmp_path / "two" / name).write_bytes(Path(right).read_bytes())
     code, _, err = run_cli(
         capsys,
         "calibrate",
         "--left",
         left,
         "--right",
-        tmp_path / "*.png",
+        tmp_path / "two" / "*.png",
         "--board",
         "chessboard:9x6:0.03",
         "-o",
         tmp_path / "rig",
     )
-    assert code == 2 and "--left gives 1 images and --right gives 2" in err
+    assert code == 2 and "left gives 1 image and right gives 2: pairs are matched by position" in err
     code, _, err = run_cli(
         capsys, "calibrate", "--left", left, "--right", right, "--board", "chess:9x6", "-o", tmp_path / "rig"
     )
@@ -471,6 +475,10 @@ def test_calibrate_errors(capsys, tmp_path, pair_files):
     )
     assert code == 2 and "cannot write the calibration there" in err and "taken is a file" in err, err
     assert "detecting" not in err  # said before the work, not after it
+    for named in ("rig2/maps.npz", "calib.yaml"):  # made the folder rig2/maps.npz/ and wrote maps.npz into it
+        code, _, err = run_cli(capsys, "calibrate", "--left", left, "--right", right, *board, "-o", tmp_path / named)
+        assert code == 2 and "names a file, but the calibration is three files" in err and "detecting" not in err
+        assert f"such as -o {tmp_path / Path(named).parent}/" in err and not (tmp_path / named).exists(), err
     (tmp_path / "damaged.png").write_bytes(b"")
     damaged = ("--left", tmp_path / "damaged.png", "--right", right)
     code, _, err = run_cli(capsys, "calibrate", *damaged, *board, "-o", tmp_path / "rig")
@@ -673,3 +681,53 @@ def test_colour_images_with_a_kitti_2012_file_read_for_the_grey_cameras_get_a_wa
         )
         assert code == 0, err
         assert (advice in err and "add --kitti-cameras 2,3" in err) == warned, (inputs, extra, err)
+
+
+def test_calibrate_refuses_one_folder_given_for_both_cameras(capsys, tmp_path):
+    """The views of one camera given twice were calibrated into a rig without a baseline, refused with advice
+    to swap the left and right images."""
+    lefts, _, _ = render_stereo_views(Board.parse("chessboard:9x6:0.03"), 5, seed=3)
+    (tmp_path / "L").mkdir()
+    for i, image in enumerate(lefts):
+        cv2.imwrite(str(tmp_path / "L" / f"{i:02d}.png"), image[:, :, ::-1])
+    board = ("--board", "chessboard:9x6:0.03")
+    code, stdout, err = run_cli(
+        capsys, "calibrate", "--left", tmp_path / "L", "--right", tmp_path / "L", *board, "-o", tmp_path / "rig", "-q"
+    )
+    assert (code, stdout) == (2, ""), err
+    assert err.startswith("rtstereo calibrate: error: left and right give the same image ")
+    assert "swap" not in err and err.count("\n") == 1, err
+    (tmp_path / "copy").mkdir()
+    for image in (tmp_path / "L").iterdir():
+        (tmp_path / "copy" / image.name).write_bytes(image.read_bytes())
+    code, stdout, err = run_cli(
+        capsys,
+        "calibrate",
+        "--left",
+        tmp_path / "L",
+        "--right",
+        tmp_path / "copy",
+        *board,
+        "-o",
+        tmp_path / "rig",
+        "-q",
+    )
+    assert (code, stdout) == (2, ""), err
+    assert err.startswith("rtstereo calibrate: error: calibration pair 00.png: left and right are the same picture")
+    assert not (tmp_path / "rig").exists()
+
+
+def test_calibrate_warns_when_the_numbers_in_the_pairs_names_stop_agreeing(capsys, tmp_path):
+    """A view missing on one side paired the views of different instants without a word (predict warns), and the
+    calibration then failed with advice about vertical stereo or swapped cameras."""
+    lefts, rights, _ = render_stereo_views(Board.parse("chessboard:9x6:0.03"), 5, seed=3)
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+    for i, (left, right) in enumerate(zip(lefts, rights, strict=True)):
+        cv2.imwrite(str(tmp_path / "L" / f"l_{i + 1}.png"), left[:, :, ::-1])
+        cv2.imwrite(str(tmp_path / "R" / f"r_{i + 1 + (i >= 2)}.png"), right[:, :, ::-1])  # r_3 is missing
+    board = ("--board", "chessboard:9x6:0.03")
+    argv = ("calibrate", "--left", tmp_path / "L", "--right", tmp_path / "R", *board, "-o", tmp_path / "rig", "-q")
+    with pytest.warns(UserWarning, match=r"numbers in 3 pairs' names do not follow the first pair's") as said:
+        run_cli(capsys, *argv)
+    assert any("(l_1.png with r_1.png; e.g. l_3.png with r_4.png)" in str(w.message) for w in said)

@@ -198,6 +198,16 @@ def test_check_input_errors():
         check_rectification(np.zeros((20, 30, 3), np.uint8), np.zeros((20, 31, 3), np.uint8))
     with pytest.raises(InputError, match="dtype uint8"):
         check_rectification(np.zeros((20, 30, 3), np.float32), np.zeros((20, 30, 3), np.float32))
+    # bare TypeError or AttributeError before; a ratio over 1 let every match through
+    image = np.zeros((20, 30, 3), np.uint8)
+    with pytest.raises(InputError, match=r"^max_features: expected a whole number of features >= 1, got str"):
+        check_rectification(image, image, max_features="500")
+    with pytest.raises(InputError, match=r"^max_features: .* got 0$"):
+        check_rectification(image, image, max_features=0)
+    with pytest.raises(InputError, match=r"^ratio: expected Lowe's ratio in \(0, 1\], got 2$"):
+        check_rectification(image, image, ratio=2)
+    with pytest.raises(InputError, match="^check: expected the RectificationCheck of check_rectification, got str"):
+        align_rows(image, image, check="x")
 
 
 def _brighter(image: np.ndarray, gain: float) -> np.ndarray:

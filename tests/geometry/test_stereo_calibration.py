@@ -217,12 +217,50 @@ def test_calibration_errors(chessboard_views):
     blank = [np.full_like(lefts[0], 128)] * 5
     with pytest.raises(InputError, match=r"only 0 of 5 pairs .*: check --board \(chessboard 9x6: inner corners"):
         calibrate_stereo(blank, blank, board)
+    # the board found as given by one camera: not its size but the other camera's view of it (it said check --board)
+    advice = r"--board is right \(found as given in 5 views\), but both cameras must see the whole board in the same"
+    with pytest.raises(InputError, match=rf"only 0 of 5 pairs \(left: 5, right: 0\).*: {advice} .*the right camera"):
+        calibrate_stereo(lefts[:5], blank, board)
     with pytest.raises(InputError, match=r"only 3 of 3 pairs .*: take more pairs$"):  # the board is not in doubt
         calibrate_stereo(lefts[:3], rights[:3], board)
     with pytest.raises(InputError, match="swap the left and right"):
         calibrate_stereo(rights[:6], lefts[:6], board)
+    # views paired one apart (a view missing on one side): a baseline of 0.68 m for 0.12 m, written with a warning,
+    # or advice to swap the images or to turn them by 90 degrees
+    for lefts_shifted, rights_shifted in ((lefts[:-1], rights[1:]), (lefts[:-2], rights[2:]), (lefts[1:], rights[:-1])):
+        with pytest.raises(InputError, match=r"agree on no one rig: stereo RMS error \d+\.\d px, where each camera"):
+            calibrate_stereo(lefts_shifted, rights_shifted, board)
+    with pytest.raises(InputError, match="calibration pair 2: left and right are the same picture"):
+        calibrate_stereo(lefts[:6], [*rights[:2], lefts[2].copy(), *rights[3:6]], board)  # was "swap the left ..."
     with pytest.raises(InputError, match=r"of 5 of 5 pairs, but in only 1 different place \(the same"):
         calibrate_stereo(lefts[:1] * 5, rights[:1] * 5, board)  # five frames of a board held still
+
+
+def test_calibration_and_rectification_refuse_values_of_the_wrong_type(chessboard_views, chessboard_result):
+    """They were bare AttributeError, TypeError or cv2.error (a float image, inside OpenCV's corner detector)."""
+    board, lefts, rights, _ = chessboard_views
+    cases = [
+        ((lefts[:4], rights[:4], "chessboard:9x6:0.03"), {}, r"^board: expected a Board, such as Board.parse\("),
+        ((None, None, board), {}, "^lefts: expected a list of images"),
+        (("l.png", "r.png", board), {}, "^lefts: expected a list of images .*got str"),
+        (([lefts[0] / 255.0] * 4, rights[:4], board), {}, r"^calibration image 0 \(left\): expected dtype uint8"),
+        ((lefts[:4], ["r.png"] * 4, board), {}, r"^calibration image 0 \(right\): expected a numpy array, got str"),
+        ((lefts[:4], rights[:4], board), {"alpha": "0.5"}, "^alpha: expected a number in"),
+        ((lefts[:4], rights[:4], board), {"names": ["a", "b"]}, "^2 names for 4 pairs"),  # left 2 pairs out
+    ]
+    for args, kwargs, message in cases:
+        with pytest.raises(InputError, match=message):
+            calibrate_stereo(*args, **kwargs)
+    with pytest.raises(InputError, match="^board: expected text, chessboard:COLSxROWS"):
+        Board.parse(5)
+    rectifier = chessboard_result[0].rectifier()
+    with pytest.raises(InputError, match="^rectification maps file: expected a path"):
+        rectifier.save(5)
+    for image, got in ((None, "NoneType"), ("left.png", "str"), (lefts[0][0, 0], r"an array of shape \(3,\)")):
+        with pytest.raises(
+            InputError, match=rf"^left image: expected a numpy array \(H, W, 3\) or \(H, W\), got {got}"
+        ):
+            rectifier.rectify(image, rights[0])
 
 
 def test_views_of_a_board_facing_the_cameras_squarely_get_a_warning(chessboard_views):

@@ -144,3 +144,54 @@ def test_a_checksum_is_checked_for_a_file_url_and_must_be_one(tmp_path):
         download.fetch(path.as_uri() + "#sha256=" + "0" * 64)
     with pytest.raises(InputError, match=r"#sha256= must be 64 hexadecimal digits, got 'abc'"):
         download.fetch(path.as_uri() + "#sha256=abc")
+
+
+def test_a_download_that_trickles_is_given_up_as_stalled_and_leaves_nothing(served, tmp_path, monkeypatch):
+    """A server that sends a byte every few seconds never reached the socket's timeout: the run waited for ever."""
+    clock = [0.0]
+
+    class Trickle(_Response):
+        def read(self, size=-1):  # a byte every 10 s, as long as it is asked
+            clock[0] += 10.0
+            return b"x" if clock[0] < 1e6 else b""
+
+        read1 = read
+
+    monkeypatch.setattr(download.time, "monotonic", lambda: clock[0])
+    served["https://x.org/slow.png"] = b""
+    monkeypatch.setattr(download.urllib.request, "urlopen", lambda url, timeout: Trickle())
+    with pytest.raises(InputError, match=r"cannot download https://x.org/slow.png: the download stalled: 3 bytes in"):
+        read_image("https://x.org/slow.png")
+    assert clock[0] < 100  # given up after the first 30 s, not after the 100 000 bytes the server would send
+    assert _cached(tmp_path) == []
+
+
+def test_a_data_uri_is_refused_in_a_short_line_and_a_file_named_so_is_read(tmp_path, monkeypatch, capsys):
+    """It was 'image not found: data:image/png;base64,...' with the whole inlined image in the message."""
+    import base64
+
+    from rtstereo.cli import main
+
+    uri = "data:image/png;base64," + base64.b64encode(_png(7)).decode()
+    with pytest.raises(
+        InputError, match=r"^image data:image/png;base64,\S{18}\.\.\. \(\d+ characters\): data: URIs are"
+    ):
+        read_image(uri)
+    code = main(["predict", uri, str(tmp_path / "r.png"), "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "error: left image data:image/png;base64," in err and "data: URIs are not read" in err
+    assert uri not in err
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data:l.png").write_bytes(_png(9))  # a file of that name is a file
+    assert read_image("data:l.png")[0, 0, 0] == 9
+
+
+def test_a_video_given_as_an_image_is_named_a_video_and_not_downloaded_or_read(served, tmp_path, monkeypatch):
+    """It was read whole into memory (or downloaded first), then 'not an image OpenCV can decode, or damaged'."""
+    video = tmp_path / "left.MP4"
+    video.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(64))
+    monkeypatch.setattr(np, "fromfile", lambda *a, **k: pytest.fail("the video was read"))
+    for source in (video, "https://x.org/rig/left.mkv?raw=1"):  # served has no page: fetching would fail otherwise
+        with pytest.raises(InputError, match=r"a video file, not an image; `rtstereo video LEFT RIGHT`"):
+            read_image(source)
+    assert _cached(tmp_path) == []

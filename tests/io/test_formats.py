@@ -452,6 +452,21 @@ def test_read_image_turns_a_photo_upright_as_its_exif_orientation_says(tmp_path,
     assert np.abs(got.astype(int) - upright).mean() < 3
 
 
+def test_a_pair_whose_one_photo_has_an_exif_turn_and_the_other_not_is_told_so(tmp_path):
+    """The sizes' refusal named 320x240 and 240x320 and said only that a rectified pair has one size."""
+    from rtstereo.types import StereoPair
+
+    upright = np.random.default_rng(0).integers(0, 256, (40, 64, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(np.ascontiguousarray(np.rot90(upright, 1))).save(tmp_path / "l.png", exif=exif)
+    Image.fromarray(np.ascontiguousarray(np.rot90(upright, 1))).save(tmp_path / "r.png")  # its tag lost
+    with pytest.raises(InputError, match=r"left 64x40, right 40x64 \(WxH\); .*; one view is turned by 90 degrees"):
+        StereoPair(read_image(tmp_path / "l.png"), read_image(tmp_path / "r.png"))
+    with pytest.raises(InputError, match=r"one size$"):  # sizes that are not a turn of each other: no such advice
+        StereoPair(upright, upright[:, :40])
+
+
 def test_read_image_16bit_is_scaled_to_8bit(tmp_path):
     bgr16 = np.zeros((2, 3, 3), np.uint16)
     bgr16[..., 2] = 65535  # red in OpenCV's channel order

@@ -1050,6 +1050,22 @@ def test_colour_frames_with_a_kitti_2012_file_read_for_the_grey_cameras_get_pred
         assert (err.count(advice) == 1 and "add --kitti-cameras 2,3" in err) == warned, (extra, err)
 
 
+def test_one_sequence_given_for_both_views_is_warned_about(run_cli, tmp_path):
+    """A copy of the left video (or folder) given as the right one ran to the end at disparity 0 without a word:
+    its rows are aligned and nothing is swapped, so the rectification check had nothing to say."""
+    left, _ = _sequence(tmp_path, render_scene(frames=3, height=120, width=192))
+    (tmp_path / "copy").mkdir()
+    for image in left.iterdir():
+        (tmp_path / "copy" / image.name).write_bytes(image.read_bytes())
+    code, _, err = run_cli("video", left, tmp_path / "copy", *FAST)
+    assert code == 0, err
+    assert err.count("warning: frame 0: left and right are the same picture (identical pixels: one video") == 1, err
+    flat = [np.full((64, 128, 3), 128, np.uint8)] * 3  # blank frames alike are no copy
+    videos = write_video(tmp_path / "l.mp4", flat), write_video(tmp_path / "r.mp4", flat)
+    code, _, err = run_cli("video", *videos, "-o", tmp_path / "o.mp4", *FAST)
+    assert code == 0 and "same picture" not in err, err
+
+
 def test_rectified_frames_give_no_rectification_warning(run_cli, tmp_path):
     left, right = _sequence(tmp_path, render_scene(frames=3, height=120, width=192))
     code, _, err = run_cli("video", left, right, *FAST)

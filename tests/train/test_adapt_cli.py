@@ -147,12 +147,33 @@ def test_swapped_pairs_are_refused(capsys, tmp_path, textured, tiny_network):
     assert code == 2 and "left and right look swapped" in err
 
 
+def test_pairs_whose_two_views_are_one_picture_are_left_out_or_refused(capsys, tmp_path, textured, tiny_network):
+    """One folder given twice (or a copy) passed the rectification check, its rows aligned, and adapted the network
+    to a disparity of 0."""
+    left, right = textured
+    folders = _write_pairs(tmp_path / "all", [(left, left.copy())] * 2)
+    code, stdout, err = run_cli(capsys, "adapt", *folders, "--model", tiny_network, *FAST, "-o", tmp_path / "m.pt")
+    assert (code, stdout) == (2, "") and err.count("\n") == 1, err
+    assert "error: left and right are the same picture in all 2 pairs (identical pixels: one file, folder or" in err
+    assert not (tmp_path / "m.pt").exists()
+    folders = _write_pairs(tmp_path / "one", [(left, right), (left, left.copy()), (left, right)])
+    argv = ["adapt", *folders, "--model", tiny_network, *FAST, "--holdout", "0", "-o", tmp_path / "m.pt", "-q"]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 0, err
+    assert "rtstereo adapt: warning: 1 pair left out: p1: left and right are the same picture (identical" in err
+
+
 def test_one_pair_off_among_rectified_ones_is_a_warning(capsys, tmp_path, textured, tiny_network):
     left, right = textured
     folders = _write_pairs(tmp_path, [(left, np.roll(right, 4, axis=0)), (left, right), (left, right)])
     code, _, err = run_cli(capsys, "adapt", *folders, "--model", tiny_network, *FAST, "-o", tmp_path / "m.pt", "-q")
     assert code == 0, err
     assert "rtstereo adapt: warning: pair p0: rows off by up to" in err
+    # one pair swapped among the others: it taught negative disparities without a word
+    folders = _write_pairs(tmp_path / "swapped", [(left, right), (right, left), (left, right)])
+    code, _, err = run_cli(capsys, "adapt", *folders, "--model", tiny_network, *FAST, "-o", tmp_path / "s.pt", "-q")
+    assert code == 0, err
+    assert "rtstereo adapt: warning: pair p1: left and right look swapped (features lie " in err, err
 
 
 # ------------------------------------------------------------------------------------------- errors

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import InputError, OutputError, RtStereoError, SettingError, require
 from ..io.atomic import folder_write_problem
 from ..text import counted
@@ -396,6 +398,7 @@ def load_user_pairs(sources, check_rectification: bool = True) -> list:
         pairs.append(UserPair(source.name, pair.left, pair.right, bound))
     if broken and not pairs:
         raise InputError(f"none of the {counted(len(broken), 'pair')} can be read: pair {broken[0][0]}: {broken[0][1]}")
+    pairs = without_identical_views(pairs)
     if broken:
         names = ", ".join(name for name, _ in broken[:5]) + (f" and {len(broken) - 5} more" if len(broken) > 5 else "")
         # Each pair named once, as predict names a failed pair: "b (pairs.csv line 5): cannot read ..."
@@ -404,6 +407,33 @@ def load_user_pairs(sources, check_rectification: bool = True) -> list:
     if check_rectification:
         refuse_unrectified(pairs)
     return pairs
+
+
+def without_identical_views(pairs: list) -> list:
+    """The pairs whose two views differ: a pair whose left and right are one picture (a file, folder or video given
+    twice, or a copy) would teach the network a disparity of 0 everywhere, which the rectification check, finding
+    its rows aligned, passed. Such pairs are left out with a warning naming them; when every pair is one, that is an
+    error.
+
+    Raises:
+        InputError: every pair's two views are identical.
+    """
+    same = [pair.name for pair in pairs if np.array_equal(pair.left, pair.right)]
+    if not same:
+        return pairs
+    why = "(identical pixels: one file, folder or video given twice, or a copy)"
+    if len(same) == len(pairs):
+        raise InputError(
+            f"left and right are the same picture in all {counted(len(pairs), 'pair')} {why}: adapting on them would "
+            "teach a disparity of 0; give the two cameras' views"
+        )
+    names = ", ".join(same[:5]) + (f" and {len(same) - 5} more" if len(same) > 5 else "")
+    print(
+        f"rtstereo adapt: warning: {counted(len(same), 'pair')} left out: {names}: left and right are the same picture "
+        f"{why}",
+        file=sys.stderr,
+    )
+    return [pair for pair in pairs if pair.name not in set(same)]
 
 
 def refuse_unrectified(pairs: list, swapped_hint: str = "give the left images first") -> None:
@@ -447,6 +477,13 @@ def refuse_unrectified(pairs: list, swapped_hint: str = "give the left images fi
         print(
             f"rtstereo adapt: warning: pair {name}: {check.rows_off()} ({check.lower_view()}; "
             f"{check.matches} matched features); the other checked pairs are rectified",
+            file=sys.stderr,
+        )
+    for name, check in swapped:  # fewer than half: said as a pair off among rectified ones is (it was not at all)
+        print(
+            f"rtstereo adapt: warning: pair {name}: left and right look swapped (features lie "
+            f"{-check.median_dx_px:.1f} px further left in the left image than in the right one); the other checked "
+            "pairs are not: swap its two images, or leave it out",
             file=sys.stderr,
         )
 
@@ -502,6 +539,7 @@ def run(args: argparse.Namespace) -> int:
             f"rtstereo adapt: {counted(len(pairs), 'pair')} from the video: {pairs[0].name} to {pairs[-1].name}",
             file=sys.stderr,
         )
+        pairs = without_identical_views(pairs)
         if not args.no_rectification_check:
             refuse_unrectified(pairs, _swapped_video_hint(args))
     else:

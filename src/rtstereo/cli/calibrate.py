@@ -10,7 +10,7 @@ from ..errors import InputError, OutputError
 from ..io.atomic import folder_write_problem
 from ..io.images import read_image
 from ..rectify import BOARD_HELP, Board, calibrate_stereo
-from ..sources.pairs import expand
+from ..sources.pairs import resolve_pairs
 from ..text import counted
 
 EPILOG = """examples:
@@ -25,6 +25,8 @@ writes into the output folder:
 """
 
 RMS_WARN_PX = 1.0
+# -o ending in one of these names a file, not the folder the calibration is written into
+CALIBRATION_FILE_SUFFIXES = (".npz", ".yaml", ".yml", ".json", ".xml", ".txt")
 
 
 def register(subparsers) -> None:
@@ -61,16 +63,22 @@ def run(args: argparse.Namespace) -> int:
     from ..progress import progress_bar
 
     board = Board.parse(args.board)
-    lefts, rights = expand(args.left, "left"), expand(args.right, "right")
-    if len(lefts) != len(rights):
-        raise InputError(
-            f"--left gives {len(lefts)} images and --right gives {len(rights)}: pairs are matched by "
-            "sorted name, so both need the same number"
-        )
+    # As predict pairs them: one image given for both cameras is refused, and names whose numbers stop agreeing
+    # (left1, left10, left2 beside right01, right02) are warned about before they calibrate a rig from views of
+    # different instants.
+    pairs = resolve_pairs(args.left, args.right)
+    lefts, rights = [pair.left for pair in pairs], [pair.right for pair in pairs]
     output = Path(args.output)
     # refused now, not after the detection and calibration
     if output.exists() and not output.is_dir():
         raise OutputError(f"-o {output} is a file: the calibration is written into a folder")
+    if not output.exists() and output.suffix.lower() in CALIBRATION_FILE_SUFFIXES:
+        # -o rig/maps.npz made the folder rig/maps.npz/ and wrote rig/maps.npz/maps.npz into it
+        folder = f"{output.parent}/" if str(output.parent) != "." else "rig/"
+        raise OutputError(
+            f"-o {output} names a file, but the calibration is three files (stereo.yaml, calibration.json, "
+            f"maps.npz) written into a folder: give the folder, such as -o {folder}"
+        )
     problem = folder_write_problem(output)
     if problem is not None:
         raise OutputError(f"-o {output}: cannot write the calibration there: {problem}")

@@ -254,7 +254,7 @@ def run(args: argparse.Namespace) -> int:
     made = _make_folder(output) if job.writes_folder else []
     try:
         if not args.no_rectification_check or args.calib:
-            _check_first_pair(args, job, sources[0])
+            _check_first_pair(args, job, sources)
         return run_batch(args, job, sources, "predict", where).exit_code
     except BaseException:  # a usage error found as the model loads (no weights, an unknown setting), or Ctrl-C then
         _remove_empty(made)
@@ -405,19 +405,39 @@ def _remove_empty(folders: list[Path]) -> None:
             return
 
 
-def _check_first_pair(args: argparse.Namespace, job: BatchJob, source: PairSource) -> None:
-    """:func:`_warn_about_first` of a batch's first pair; a first pair that cannot be read is left to the batch."""
+# A batch whose first pairs cannot be read, or are too plain to be judged (a lens cap, a blank wall), has its
+# rectification checked on the first of this many that can be, as video and live check their first frames.
+CHECK_TRIES = 5
+
+
+def _check_first_pair(args: argparse.Namespace, job: BatchJob, sources: list[PairSource]) -> None:
+    """:func:`_warn_about_first` of a batch's first pair that can be read, its rectification check going on to
+    the next pairs, among the first :data:`CHECK_TRIES`, until one can be judged (``--align-rows`` says of the
+    first that it left it as it was). Pairs that cannot be read are left to the batch, which reports them."""
     from ..io.images import LOW_BIT_DEPTH_SAID
 
-    try:
-        # What reading it warns about, the batch reports as the pair's: ignored here, and not counted as said.
-        with warnings.catch_warnings(), LOW_BIT_DEPTH_SAID.unspent():
-            warnings.simplefilter("ignore")
-            loaded = source.load(0)
-        pair = job.prepare(loaded)
-    except RtStereoError:
-        return
-    _warn_about_first(args, pair, source.name, job.align_rows)
+    first = True
+    for source in sources[:CHECK_TRIES]:
+        try:
+            # What reading it warns about, the batch reports as the pair's: ignored here, and not counted as said.
+            with warnings.catch_warnings(), LOW_BIT_DEPTH_SAID.unspent():
+                warnings.simplefilter("ignore")
+                loaded = source.load(0)
+            pair = job.prepare(loaded)
+        except RtStereoError:
+            continue
+        messages, judged = [], True
+        if not args.no_rectification_check:
+            hints = _exposure_hint(args), job.align_rows, _raw_rig_hint(args.calib)
+            messages, judged = rectification_warnings(pair, *hints)
+        if judged or first:  # of a pair that cannot be judged, only --align-rows's word that it left it alone
+            for message in messages:
+                print(f"rtstereo predict: warning: {source.name}: {message}", file=sys.stderr)
+        if first:
+            _warn_about_kitti_colours(args, pair, source.name)
+        if judged:
+            return
+        first = False
 
 
 def _warn_about_first(args: argparse.Namespace, pair, name: str, align_rows: bool) -> None:
@@ -425,6 +445,11 @@ def _warn_about_first(args: argparse.Namespace, pair, name: str, align_rows: boo
     when its colour images come with a KITTI calibration read for the grey cameras."""
     if not args.no_rectification_check:
         _warn_if_unrectified(pair, name, _exposure_hint(args), align_rows, _raw_rig_hint(args.calib))
+    _warn_about_kitti_colours(args, pair, name)
+
+
+def _warn_about_kitti_colours(args: argparse.Namespace, pair, name: str) -> None:
+    """Warn when the pair's colour images come with a KITTI calibration read for the grey cameras."""
     kitti = kitti_colour_warning(args.calib, args.kitti_cameras, pair.left)
     if kitti is not None:
         print(f"rtstereo predict: warning: {name}: {kitti}", file=sys.stderr)

@@ -11,6 +11,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import RtStereoError
 from ..types import StereoPair
 from .common import parse_set_values
@@ -87,14 +89,21 @@ def rectification_findings(
             that look swapped.
 
     Returns:
-        ``(findings, conclusive)``: the lines to warn by what they are about (``"swapped"`` or ``"rows"``, then
-        ``"exposure"``; none when the pair looks fine), and whether the pair had enough matched features to be
-        judged.
+        ``(findings, conclusive)``: the lines to warn by what they are about (``"same"`` for two identical views;
+        else ``"swapped"`` or ``"rows"``, then ``"exposure"``; none when the pair looks fine), and whether the pair
+        had enough matched features to be judged.
     """
     from ..models.sgbm import EXPOSURE_RATIO_LIMIT, resolved_sgbm_input
     from ..rectify import MIN_AGREEING_SHARE, MIN_MATCHES, check_rectification
 
     check = check_rectification(pair.left, pair.right)
+    # Rows aligned and nothing swapped: the check found nothing to say. (Frames too plain to be judged, a stream's
+    # blank start, can be alike without being one picture: the next frame is judged.)
+    if check.conclusive and np.array_equal(pair.left, pair.right):
+        return {
+            "same": "left and right are the same picture (identical pixels: one video or camera given for both "
+            "views, or a copy): the disparity is 0 everywhere; give the two cameras' views"
+        }, True
     rows = check.warning()
     if rows and check.sideways():  # turning the views is the advice: neither other hint can make them a pair
         pass

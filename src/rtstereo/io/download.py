@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -18,6 +19,9 @@ from ..errors import InputError
 # Seconds without an answer before a download gives up (a network that drops packets would otherwise
 # keep a run silent for a minute per URL).
 DOWNLOAD_TIMEOUT_S = 30
+# A server that keeps answering, a few bytes at a time, never reaches that timeout: a download that gets less
+# than this many bytes in DOWNLOAD_TIMEOUT_S seconds is given up as stalled.
+STALLED_BYTES = 1024
 
 
 def is_url(text: str) -> bool:
@@ -28,6 +32,30 @@ def is_url(text: str) -> bool:
         (True, False)
     """
     return str(text).split("://", 1)[0].lower() in ("http", "https", "file") and "://" in str(text)
+
+
+def refuse_data_uri(text: str, what: str) -> None:
+    """Refuse a ``data:`` URI (an image inlined as base64), which is not read, in a line that does not repeat the
+    whole URI; a file whose name starts with ``data:`` is read as a file.
+
+    Raises:
+        InputError: ``text`` is a ``data:`` URI and names no file.
+
+    Examples:
+        >>> refuse_data_uri("left.png", "image")
+        >>> refuse_data_uri("data:image/png;base64," + "A" * 60, "image")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        rtstereo.errors.InputError: image data:image/png;base64,AAAAAAAAAAAAAAAAAA... (82 characters): data: URIs ...
+    """
+    text = str(text)
+    if text[:5].lower() != "data:" or os.path.exists(text):
+        return
+    shown = text if len(text) <= 40 else f"{text[:40]}... ({len(text)} characters)"
+    raise InputError(
+        f"{what} {shown}: data: URIs are not read; save the image to a file and give its path (from Python, decode "
+        "it and pass the array to rtstereo.load(...).predict(left, right))"
+    )
 
 
 def file_url_path(text: str) -> str | None:
@@ -184,9 +212,23 @@ def _copy(response, out, total: int, show: bool, name: str) -> None:
         from ..progress import progress_bar
 
         bar = progress_bar(total=total, unit="B", unit_scale=True, desc=f"downloading {name}", file=sys.stderr)
-    while chunk := response.read(1 << 16):
-        out.write(chunk)
+    # read1 returns what one read of the socket gave: read(n) waits for all n bytes, and a server that sends a
+    # byte every few seconds kept it waiting for ever (each byte within the socket's timeout).
+    read = getattr(response, "read1", response.read)
+    window_start, window_bytes = time.monotonic(), 0
+    try:
+        while chunk := read(1 << 16):
+            out.write(chunk)
+            if bar is not None:
+                bar.update(len(chunk))
+            window_bytes += len(chunk)
+            if time.monotonic() - window_start >= DOWNLOAD_TIMEOUT_S:
+                if window_bytes < STALLED_BYTES:
+                    raise InputError(
+                        f"the download stalled: {window_bytes} bytes in the last {DOWNLOAD_TIMEOUT_S} s (at least "
+                        f"{STALLED_BYTES} expected)"
+                    )
+                window_start, window_bytes = time.monotonic(), 0
+    finally:
         if bar is not None:
-            bar.update(len(chunk))
-    if bar is not None:
-        bar.close()
+            bar.close()

@@ -6,6 +6,7 @@ BGR exists only inside this module's OpenCV calls.
 from __future__ import annotations
 
 import contextlib
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from ..errors import InputError, OutputError, require_path, warn
 from .atomic import atomic_path, os_reason
-from .download import fetch, forget, is_url
+from .download import fetch, forget, is_url, refuse_data_uri
 from .quiet import native_output_held
 
 # Any bit depth and any channel count (alpha dropped), and turned upright as the file's EXIF orientation says,
@@ -22,6 +23,9 @@ from .quiet import native_output_held
 IMREAD_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
 # A 16-bit image whose values all stay below this most likely holds a 10- or 12-bit sensor's values.
 LOW_BIT_DEPTH_LIMIT = 4096
+# Files with these suffixes are videos, which `rtstereo video` reads: read as an image, such a file was loaded whole
+# into memory (gigabytes for a long one) and then said to be "not an image OpenCV can decode, or damaged".
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts")
 
 
 class SaidOnce:
@@ -123,7 +127,14 @@ def _decode(source: str | Path) -> tuple[np.ndarray, str | Path]:
         "; arrays go to rtstereo.load(...).predict(left, right) as they are" if isinstance(source, np.ndarray) else ""
     )
     require_path(source, "image", "a path or URL (str or Path)", hint)
+    refuse_data_uri(str(source), "image")
     url = str(source) if is_url(str(source)) else None
+    named = Path(urllib.parse.urlparse(url).path) if url is not None else Path(source)
+    if named.suffix.lower() in VIDEO_SUFFIXES and (url is not None or named.is_file()):  # before a download
+        raise InputError(
+            f"cannot read {url or named}: a video file, not an image; `rtstereo video LEFT RIGHT` (or --sbs VIDEO) "
+            "computes the disparity of a video's frames"
+        )
     path = fetch(url) if url is not None else Path(source)
     if path.is_dir():
         raise InputError(f"{path} is a folder, not an image: name an image file in it")

@@ -14,10 +14,10 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from ..errors import InputError
+from ..io.images import VIDEO_SUFFIXES
 from ..sources.base import FrameSource
 from .adapt import UserPair
 
-VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts")
 DEFAULT_MAX_PAIRS = 100  # the hundred pairs a laptop CPU adapts on in minutes (rtstereo adapt --max-pairs)
 
 
