@@ -243,7 +243,7 @@ def test_window_quits_on_q_esc_or_close(monkeypatch):
     keys, visible, shown = [ord("a"), ord("q"), 27, -1, -1], [1.0, 1.0, 0.0], []
     monkeypatch.setattr(video.cv2, "namedWindow", lambda title, flags: None)
     monkeypatch.setattr(video.cv2, "imshow", lambda title, image: shown.append(image))
-    monkeypatch.setattr(video.cv2, "waitKey", lambda ms: keys.pop(0) if keys else -1)
+    script_keys(monkeypatch, keys)
     monkeypatch.setattr(video.cv2, "getWindowProperty", lambda title, prop: visible.pop(0))
     monkeypatch.setattr(video.cv2, "destroyWindow", lambda title: None)
     window = video.OpenCVWindow()
@@ -252,6 +252,35 @@ def test_window_quits_on_q_esc_or_close(monkeypatch):
     assert [window.poll(), window.poll(), window.poll()] == [False, True, True]  # 'a', then q, then Esc
     assert window.poll() is False and window.poll() is True  # visible, then closed with its button
     window.close()
+
+
+def script_keys(monkeypatch, keys: list[int]) -> None:
+    """HighGUI's key reading replaced by a script of whole key codes (as ``waitKeyEx`` gives them); ``waitKey``
+    keeps their low byte only, as OpenCV's does."""
+    from rtstereo.sinks import video
+
+    def wait_key_ex(ms):
+        return keys.pop(0) if keys else -1
+
+    monkeypatch.setattr(video.cv2, "waitKeyEx", wait_key_ex)
+    monkeypatch.setattr(video.cv2, "waitKey", lambda ms: -1 if (key := wait_key_ex(ms)) == -1 else key & 0xFF)
+
+
+def test_window_keys_are_told_apart_by_their_whole_code(monkeypatch):
+    """waitKey's low byte of Left arrow (0xFF51, X11) is 'Q': the arrow quit the stream. GTK also sets the
+    modifiers (NumLock: 0x10 << 16) above the key, which must not hide q, Esc or f."""
+    from rtstereo.sinks import video
+
+    numlock = 0x10 << 16
+    keys = [0xFF51, 0xFF53, 0xFF66, ord("f") | numlock, ord("q") | numlock, 27 | numlock, ord("Q")]
+    monkeypatch.setattr(video.cv2, "namedWindow", lambda title, flags: None)
+    monkeypatch.setattr(video.cv2, "getWindowProperty", lambda title, prop: 1.0)
+    script_keys(monkeypatch, keys)
+    window, pressed = video.OpenCVWindow(), []
+    window.keys[ord("f")] = lambda: pressed.append("f")
+    # Left and Right arrows, Redo (0xFF66, low byte 'f'): nothing; f with NumLock on: its action
+    assert [window.poll() for _ in range(4)] == [False] * 4 and pressed == ["f"]
+    assert [window.poll() for _ in range(3)] == [True] * 3  # q and Esc with NumLock on, then Shift+q
 
 
 NOT_UTF8_SCRIPT = """

@@ -648,7 +648,7 @@ def test_the_window_key_f_freezes_and_resumes(monkeypatch, tiny_checkpoint):
     from rtstereo.sinks.video import OpenCVWindow
 
     monkeypatch.setattr(cv2, "namedWindow", lambda *args: None)
-    monkeypatch.setattr(cv2, "waitKey", lambda wait_ms: ord("f"))
+    monkeypatch.setattr(cv2, "waitKeyEx", lambda wait_ms: ord("f"))
     window = OpenCVWindow()
     _, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**SMALL))
     sink = AdaptationSink(adapter)

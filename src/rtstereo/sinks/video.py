@@ -529,7 +529,11 @@ class OpenCVWindow:
 
     def poll(self, wait_ms: int = 15) -> bool:
         """Process window events for up to ``wait_ms``; True when the user asked to quit."""
-        key = cv2.waitKey(wait_ms) & 0xFF
+        # waitKey keeps the low byte of the key code only: Left arrow (0xFF51 on X11, GTK and Qt alike) read as
+        # 'Q' and quit the stream. waitKeyEx gives the whole code; GTK adds the modifiers (NumLock, Shift) above
+        # bit 16, which are dropped.
+        key = cv2.waitKeyEx(wait_ms)
+        key = key & 0xFFFF if key != -1 else -1
         if key in QUIT_KEYS:
             return True
         if key in self.keys:
