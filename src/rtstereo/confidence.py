@@ -101,10 +101,27 @@ def _check_max_diff_px(max_diff_px: float) -> None:
 
 
 def confidence_from_difference(difference_px: np.ndarray, scale_px: float = DEFAULT_MAX_DIFF_PX) -> np.ndarray:
-    """A soft confidence in ``0..1``: ``exp(-difference / scale)``, 0 where the difference is unknown."""
-    if not scale_px > 0:
-        raise InputError(f"scale_px must be > 0 pixels, got {scale_px}")
-    difference = np.asarray(difference_px, dtype=np.float32)
+    """A soft confidence in ``0..1``: ``exp(-difference / scale)``, 0 where the difference is unknown.
+
+    Args:
+        difference_px: float, pixels, ``>= 0`` (:func:`lr_difference_px`), ``nan`` where unknown.
+        scale_px: the difference at which the confidence falls to ``1/e``, pixels, finite and ``> 0``.
+
+    Raises:
+        InputError: a scale that is not a finite number > 0 (inf gave a confidence of 1 to every pixel, a string a
+            bare TypeError), or a negative difference (a signed one: its confidence came out above 1).
+    """
+    scale_px = require_number(scale_px, "scale_px", "a number of pixels > 0")
+    if not (math.isfinite(scale_px) and scale_px > 0):
+        raise InputError(f"scale_px must be > 0 pixels (a finite number), got {scale_px}")
+    difference = require_numbers(difference_px, "difference_px", "a float array of pixels").astype(np.float32)
+    with np.errstate(invalid="ignore"):
+        negative = difference < 0
+    if negative.any():
+        raise InputError(
+            f"difference_px: expected differences >= 0 pixels (lr_difference_px gives their size), got "
+            f"{float(difference[negative].min()):g}: pass np.abs(...) of a signed difference"
+        )
     return np.where(np.isfinite(difference), np.exp(-difference / scale_px), 0.0).astype(np.float32)
 
 

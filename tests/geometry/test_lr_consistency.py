@@ -123,6 +123,24 @@ def test_confidence_errors():
         confidence_from_difference(np.zeros(2), -1)
 
 
+@pytest.mark.parametrize(
+    ("difference", "scale", "match"),
+    [
+        # inf gave every pixel a confidence of 1, whatever its disagreement
+        (np.array([1.0, 4.0]), float("inf"), r"scale_px must be > 0 pixels \(a finite number\), got inf"),
+        (np.zeros(2), float("nan"), "scale_px must be > 0 pixels"),
+        (np.zeros(2), "1", "scale_px: expected a number of pixels > 0, got str '1'"),  # was a bare TypeError
+        (np.zeros(2), True, "scale_px: expected .* got bool"),
+        ("abc", 1.0, "difference_px: expected a float array of pixels, got str 'abc'"),  # was a bare ValueError
+        # a signed difference: exp(2) = 7.39 came out as a "confidence in 0..1"
+        (np.array([-2.0, 0.0, np.nan]), 1.0, "expected differences >= 0 pixels .* got -2: pass np.abs"),
+    ],
+)
+def test_soft_confidence_refuses_what_would_leave_0_to_1(difference, scale, match):
+    with pytest.raises(InputError, match=match):
+        confidence_from_difference(difference, scale)
+
+
 def test_lr_check_refuses_an_infinite_threshold_before_the_model_runs():
     class NoModel:
         def predict_pair(self, pair):
