@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
+import math
 import os
 import threading
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError, OutputError, RtStereoError, require
+from .errors import InputError, OutputError, RtStereoError, require, require_number, require_whole
 from .geometry import DEFAULT_MAX_JUMP_REL, depth_from_disparity, point_cloud, require_calibration
 from .io.atomic import os_reason, partial_path, remove_stale_partials
 from .io.disparity import colorize
@@ -76,12 +77,25 @@ class ViewerOptions:
     jpeg_quality: int | None = JPEG_QUALITY
 
     def __post_init__(self) -> None:
-        if self.max_points < 1:
+        # Checked here, not at the first frame: a string failed with a bare TypeError, 2.5 points let 3 through,
+        # and a max_jump_rel of -1 stopped the stream from the viewer's thread once it had started.
+        max_points = require_whole(self.max_points, "3D viewer: max_points", "a whole number of points >= 1")
+        if max_points < 1:
             raise InputError(f"3D viewer: max_points must be >= 1, got {self.max_points}")
-        if self.max_depth_m is not None and not self.max_depth_m > 0:
-            raise InputError(f"3D viewer: max_depth_m must be > 0 metres, got {self.max_depth_m}")
-        if self.jpeg_quality is not None and not 1 <= self.jpeg_quality <= 100:
-            raise InputError(f"3D viewer: jpeg_quality must be 1..100, got {self.jpeg_quality}")
+        if self.max_depth_m is not None:
+            max_depth_m = require_number(self.max_depth_m, "3D viewer: max_depth_m", "a depth in metres > 0, or None")
+            if not max_depth_m > 0:
+                raise InputError(f"3D viewer: max_depth_m must be > 0 metres, got {self.max_depth_m}")
+        if self.max_jump_rel is not None:
+            jump = require_number(self.max_jump_rel, "3D viewer: max_jump_rel", "a relative depth jump > 0, or None")
+            if not (math.isfinite(jump) and jump > 0):
+                raise InputError(
+                    f"3D viewer: max_jump_rel must be > 0 (a relative depth jump, e.g. 0.1), got {self.max_jump_rel}"
+                )
+        if self.jpeg_quality is not None:
+            quality = require_whole(self.jpeg_quality, "3D viewer: jpeg_quality", "a whole number 1..100, or None")
+            if not 1 <= quality <= 100:
+                raise InputError(f"3D viewer: jpeg_quality must be 1..100, got {self.jpeg_quality}")
 
 
 @dataclass(frozen=True)

@@ -156,6 +156,17 @@ def test_payload_needs_a_calibration():
         ({"max_points": 0}, "max_points must be >= 1"),
         ({"max_depth_m": -1.0}, "max_depth_m must be > 0 metres"),
         ({"jpeg_quality": 0}, "jpeg_quality must be 1..100"),
+        # checked when made, not at the first frame (a bare TypeError, or an error from the viewer's thread
+        # once the stream ran), and 2.5 points let 3 through
+        ({"max_points": "5"}, "max_points: expected a whole number of points >= 1, got str '5'"),
+        ({"max_points": 2.5}, "max_points: expected a whole number .* got float 2.5"),
+        ({"max_points": True}, "max_points: expected .* got bool"),
+        ({"max_depth_m": "5"}, "max_depth_m: expected a depth in metres > 0, or None, got str"),
+        ({"max_depth_m": float("nan")}, "max_depth_m must be > 0 metres"),
+        ({"max_jump_rel": -1.0}, "max_jump_rel must be > 0"),
+        ({"max_jump_rel": float("nan")}, "max_jump_rel must be > 0"),
+        ({"max_jump_rel": "0.1"}, "max_jump_rel: expected a relative depth jump > 0, or None, got str"),
+        ({"jpeg_quality": 50.5}, "jpeg_quality: expected a whole number 1..100, or None, got float 50.5"),
     ],
 )
 def test_bad_viewer_options(options, message):
