@@ -77,6 +77,30 @@ def test_a_recording_played_slower_than_the_stall_timeout_is_not_a_stalled_camer
     assert [p.index for p in source] == [0, 1, 2]
 
 
+def test_a_recording_played_slowly_stops_at_once_and_is_released(tmp_path, caplog):
+    """At --camera-fps 0.2 the grabber slept 5 s for the next frame: a stop outlasted its wait, said "the camera
+    read did not return" and left the recording open to the end of the process."""
+    scene = render_scene(frames=3)
+    video = write_video(
+        tmp_path / "sbs.mp4", [np.concatenate([a, b], axis=1) for a, b in zip(scene.lefts, scene.rights)]
+    )
+    source, captures = UVCSource(str(video), fps=0.2), []
+
+    def factory(device):
+        captures.append(cv2.VideoCapture(device))
+        return captures[-1]
+
+    source._factory = factory
+    frames = iter(source)
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        assert next(frames).index == 0
+        frames.close()
+    assert time.monotonic() - started < 1.5
+    assert "did not return" not in caplog.text
+    assert not captures[0].isOpened()  # released
+
+
 def test_a_camera_size_the_camera_does_not_deliver_is_said(sbs_video, caplog):
     with caplog.at_level(logging.WARNING, "rtstereo.stream"):
         pair = next(iter(UVCSource(str(sbs_video), frame_size_wh=(2560, 720))))

@@ -367,6 +367,8 @@ class LiveSource(FrameSource):
         self._grab_elapsed_s = 0.0
         self._slot: LatestSlot | None = None
         self._opened = False  # by open(), ahead of the iteration, which then takes the device as it is
+        # Set when the iteration ends: a _read that waits of its own accord (a recording's pace) returns then.
+        self._stopping = threading.Event()
 
     def open(self) -> None:
         """Open the device now rather than at the first frame: a camera that is missing is said before the slow
@@ -437,7 +439,7 @@ class LiveSource(FrameSource):
         self.open()
         self._opened = False  # this iteration releases it, in its finally
         slot, stop = LatestSlot(), threading.Event()
-        self._slot = slot
+        self._slot, self._stopping = slot, stop
         grabber = threading.Thread(target=self._grab_loop, args=(slot, stop), name="rtstereo-grabber", daemon=True)
         grabber.start()
         count = 0

@@ -181,10 +181,11 @@ class UVCSource(LiveSource):
         if self._pace_fps is not None:
             if number == 0:
                 self._first_at = time.monotonic()
-            # Frame n is due n/fps after the first, as a camera would deliver it.
+            # Frame n is due n/fps after the first, as a camera would deliver it. The wait ends with the stream: at
+            # --camera-fps 0.2 a sleep of 5 s outlasted the stop, which said the read "did not return".
             wait_s = self._first_at + number / self._pace_fps - time.monotonic()
-            if wait_s > 0:
-                time.sleep(wait_s)
+            if wait_s > 0 and self._stopping.wait(wait_s):
+                return None
         return frame, time.monotonic(), number
 
     def _develop(self, raw: tuple[np.ndarray, float, int]) -> Grab:
