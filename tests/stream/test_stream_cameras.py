@@ -417,6 +417,39 @@ def test_oak_stream_pairs_frames_by_sequence_number_and_reports_an_unplug():
     assert stopped.is_set()
 
 
+def test_frames_the_camera_numbered_but_never_handed_over_are_counted_as_lost():
+    """An OAK's queues keep their newest frame only: frames 3 and 4, overwritten on the device, were counted
+    nowhere, and the camera's frame rate was taken from the frames read alone."""
+    from rtstereo.sources.oak import OakSource, OakStreams
+
+    dai = depthai_or_skip()
+    left_queue, right_queue = dai.MessageQueue("left", 8, False), dai.MessageQueue("right", 8, False)
+
+    def start_device(module):
+        for sequence in (1, 2, 5):
+            left_queue.send(oak_frame(dai, sequence, sequence))
+            right_queue.send(oak_frame(dai, sequence, sequence))
+        threading.Timer(0.3, lambda: (left_queue.close(), right_queue.close())).start()
+        return OakStreams(left_queue, right_queue, oak_calibration_handler(dai), lambda: None)
+
+    source = OakSource(frame_size_wh=(64, 40), start_device=start_device, frame_timeout_s=2.0)
+    with pytest.raises(CameraError, match="unplugged"):
+        for _ in source:
+            time.sleep(0.02)  # the frames span some time: a rate to measure
+    stats = source.stats()
+    assert (stats["camera_frames"], stats["camera_lost_frames"]) == (3, 2), stats
+    # the camera's own rate spans 4 intervals (frames 1 to 5), not the 2 between the frames read
+    assert stats["camera_fps"] == pytest.approx(4 / source._grab_elapsed_s, rel=0.01)
+
+
+def test_a_camera_whose_frames_carry_no_number_loses_none():
+    capture = ScriptedCapture(sbs_frames(3))
+    source = UVCSource(0, capture_factory=lambda device: capture)
+    with pytest.raises(CameraError):
+        list(source)
+    assert source.stats()["camera_lost_frames"] == 0
+
+
 # -- RealSense (pyrealsense2) ----------------------------------------------------------------------
 
 

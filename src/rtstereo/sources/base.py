@@ -365,6 +365,7 @@ class LiveSource(FrameSource):
         self.calibration: Calibration | None = None
         self._grabbed = 0
         self._grab_elapsed_s = 0.0
+        self._lost = 0  # frames the camera numbered that were never read (see stats)
         self._slot: LatestSlot | None = None
         self._opened = False  # by open(), ahead of the iteration, which then takes the device as it is
         # Set when the iteration ends: a _read that waits of its own accord (a recording's pace) returns then.
@@ -408,24 +409,42 @@ class LiveSource(FrameSource):
     def _close(self) -> None: ...
 
     def stats(self) -> dict[str, Any]:
+        """``camera_frames`` read from the device, ``camera_fps`` (the camera's own rate: the frames it numbered
+        over the time they span), ``camera_lost_frames`` (numbered by the camera but never read: its own queue
+        overwrote them, or the link lost them) and ``dropped_frames`` (read, then replaced by a newer one before
+        the stream took them)."""
         # N frames span N - 1 intervals from the first to the last: N / span read a 10 fps file of 12 frames as 10.9
-        intervals = self._grabbed - 1
+        intervals = self._grabbed - 1 + self._lost
         delivered = intervals / self._grab_elapsed_s if intervals > 0 and self._grab_elapsed_s > 0 else 0.0
         return {
             "camera_frames": self._grabbed,
             "camera_fps": round(delivered, 2),
+            "camera_lost_frames": self._lost,
             "dropped_frames": self._slot.replaced if self._slot is not None else 0,
         }
+
+    def _count_lost(self, grabbed: Any, previous: int | None) -> int | None:
+        """Count the frames the camera numbered between the previous one read and ``grabbed``; its number."""
+        number = grabbed[-1] if isinstance(grabbed, tuple) and grabbed else None
+        if isinstance(number, bool) or not isinstance(number, (int, np.integer)):
+            return None
+        if previous is not None and number > previous + 1:  # a number that goes back: the device restarted
+            self._lost += int(number) - previous - 1
+        return int(number)
 
     def _grab_loop(self, slot: LatestSlot, stop: threading.Event) -> None:
         first_at = 0.0  # time.perf_counter() of the first frame (not of the start: the wait for it is no interval)
         self._grabbed, self._grab_elapsed_s = 0, 0.0  # this opening's frames, as the slot's dropped ones are
+        self._lost, number = 0, None
         try:
             while not stop.is_set():
                 grabbed = self._read()
                 if grabbed is None:
                     slot.close()
                     return
+                # OAK and RealSense number their frames: a gap is frames the host never saw (their queues keep
+                # the newest only), which neither the frame rate nor the dropped frames counted.
+                number = self._count_lost(grabbed, number)
                 self._grabbed += 1
                 if self._grabbed == 1:
                     first_at = time.perf_counter()
