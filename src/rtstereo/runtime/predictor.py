@@ -463,14 +463,24 @@ def range_ceiling_warning(result: DisparityResult, max_disp_px: float | None) ->
     if share < CEILING_SHARE or max_disp_px is None:
         return None
     larger = 32 * math.ceil(max_disp_px * 1.5 / 32)
+    # A disparity must stay below the image's width (its match would lie left of the right view): "e.g. 512" of a
+    # 320-px pair sent the user to a range OpenCV refuses and a network searches in vain.
+    width_px = result.disparity_px.shape[1] / result.disparity_scale  # at the resolution max_disp_px is in
+    fits = 32 * math.floor((width_px - 1) / 32)
     asked = result.settings.get("max_disp")
     searched = f"--max-disp {max_disp_px:g}"
     if isinstance(asked, (int, float)) and asked != max_disp_px:  # OpenCV's matchers round it up to 16s
         searched = f"--max-disp {asked:g}, searched as {max_disp_px:g}"
+    said = f"{share * 100:.1f} % of the map sits at the top of the searched range ({top_px - 1:.0f}-{top_px:.0f} px; "
+    if fits <= max_disp_px:
+        return (
+            f"{said}{searched}), which already spans most of the {result.disparity_px.shape[1]}-px width: no larger "
+            "--max-disp fits this image, and disparities this close to its width are more likely mismatches than "
+            "points cut off by the range"
+        )
     return (
-        f"{share * 100:.1f} % of the map sits at the top of the searched range ({top_px - 1:.0f}-{top_px:.0f} px; "
-        f"{searched}): nearer points lie beyond it and are cut off there; search further with a "
-        f"larger --max-disp (max_disp= in Python), e.g. {larger}"
+        f"{said}{searched}): nearer points lie beyond it and are cut off there; search further with a larger "
+        f"--max-disp (max_disp= in Python), e.g. {min(larger, fits)}"
     )
 
 
