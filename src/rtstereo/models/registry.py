@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+import numpy as np
+
 from ..errors import InputError, ModelNotFoundError
 
 Normalization = Literal["imagenet", "raw255", "unit", "none"]
@@ -159,7 +161,8 @@ def coerce_setting(key: str, value: Any, default: Any) -> Any:
     """
     if default is None:
         return value
-    if isinstance(value, bool) and not isinstance(default, bool):  # True would pass as 1 (max_disp=True)
+    # True would pass as 1 (max_disp=True), and so would numpy's (a mask's value, np.True_), which is no bool
+    if isinstance(value, (bool, np.bool_)) and not isinstance(default, bool):
         expected = {int: "a whole number", float: "a number"}.get(type(default), "text")
         raise InputError(f"setting '{key}': expected {expected}, got {value}")
     if isinstance(default, bool):
