@@ -76,6 +76,8 @@ def test_a_known_suffix_is_one_file(capsys, tmp_path, pair):
         (["--iters", "1"], "--iters must be >= 2, got 1"),  # ">= 1" named a value CREStereo refuses next
         (["--set", "iters=1"], "--set iters must be >= 2, got 1"),
         (["--set", "max_disp=-3"], "--set max_disp must be >= 1, got -3"),  # named as the user wrote it
+        (["--set", "max_disp=nan"], "setting 'max_disp': expected a whole number, got 'nan'"),  # was "must be >= 1"
+        (["--set", "max_disp=inf"], "setting 'max_disp': expected a whole number, got 'inf'"),
     ],
 )
 def test_settings_below_one_are_refused_before_any_model(capsys, pair, options, message):

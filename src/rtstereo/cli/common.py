@@ -224,6 +224,8 @@ def check_positive_setting(value: Any, option: str, minimum: int = 1) -> None:
         number = float(value)
     except (TypeError, ValueError):
         return  # not a number: the model's own setting check names the expected type
+    if np.isnan(number):  # "must be >= 1, got nan": it is no number, as the model's check says of inf
+        return
     if not number >= minimum:
         raise InputError(f"{option} must be >= {minimum}, got {value}")
 
