@@ -200,6 +200,7 @@ register(
         weights_source="trained by this project (`rtstereo train`)",
         fill_left_border=True,
         refine_edges=True,
+        weight_settings=("max_disp", "half_refinement", "full_refinement", "guided"),
     )
 )
 

@@ -65,6 +65,9 @@ class ModelSpec:
             (:func:`rtstereo.runtime.postprocess.fill_left_border`; ``--set fill_left_border=...``).
         refine_edges: whether predictions sharpen their depth edges against the images by default
             (:func:`rtstereo.runtime.refine.refine_edges`; ``--set refine_edges=...``).
+        weight_settings: the settings that shape the weights (rtnet's ``max_disp``: its cost volume's levels are
+            channels of a convolution): a checkpoint, and an export of it, fit one value of each, so another value
+            is another network to train, not to export again.
     """
 
     name: str
@@ -86,6 +89,7 @@ class ModelSpec:
     min_size_px: int = 0
     fill_left_border: bool = False
     refine_edges: bool = False
+    weight_settings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
