@@ -159,3 +159,28 @@ def test_the_range_that_fits_is_in_the_pixels_the_range_was_searched_in():
         )
         said = range_ceiling_warning(result, 96.0)
         assert said is not None and advice in said, said
+
+
+@pytest.mark.parametrize(
+    "model, fixed",
+    [
+        ("rtnet-v5", "rtnet-v5's range, fixed in its weights at 192 px"),
+        ("rtnet", "rtnet's range, fixed in its weights at 192 px"),
+        ("hybrid", "its network's range, fixed at 192 px"),
+        ("gwcnet-g", None),
+        ("sgbm", None),
+    ],
+)
+def test_a_range_that_max_disp_cannot_move_is_not_told_to_search_further_with_it(model, fixed):
+    """rtnet-v5 was told "search further with a larger --max-disp, e.g. 288", which its weights refuse; the hybrid,
+    whose --max-disp is SGBM's, got a larger SGBM range beside the same network, piled up at 191 px again."""
+    disparity = np.full((10, 1000), 20.0, np.float32)
+    disparity[:2] = 191.0
+    settings = {"max_disp": 64} if model == "hybrid" else {"max_disp": 192}
+    said = range_ceiling_warning(DisparityResult(disparity, model=model, settings=settings), 192.0)
+    if fixed is None:
+        assert said.endswith("search further with a larger --max-disp (max_disp= in Python), e.g. 288"), said
+        return
+    assert f"(190-191 px; {fixed}): nearer points lie beyond it" in said, said
+    assert "--max-disp cannot move it" in said and said.endswith("e.g. --model sgbm --max-disp 288"), said
+    assert "search further" not in said and "searched as" not in said, said

@@ -495,6 +495,15 @@ def range_ceiling_warning(result: DisparityResult, max_disp_px: float | None) ->
     if isinstance(asked, (int, float)) and asked != max_disp_px:  # OpenCV's matchers round it up to 16s
         searched = f"--max-disp {asked:g}, searched as {max_disp_px:g}"
     said = f"{share * 100:.1f} % of the map sits at the top of the searched range ({top_px - 1:.0f}-{top_px:.0f} px; "
+    fixed = _fixed_range(result)
+    if fixed and fits > max_disp_px:
+        # "search further with a larger --max-disp" sent rtnet-v5 to a refusal, and the hybrid to a larger SGBM
+        # range beside the same network, which piled up there again
+        return (
+            f"{said}{fixed} {max_disp_px:g} px): nearer points lie beyond it and are cut off there, and --max-disp "
+            f"cannot move it; give it the pair at a smaller size (half the width halves every disparity), or use a "
+            f"method whose range --max-disp sets, e.g. --model sgbm --max-disp {min(larger, fits)}"
+        )
     if fits <= max_disp_px:
         return (
             f"{said}{searched}), which already spans most of the {result.disparity_px.shape[1]}-px width: no larger "
@@ -505,6 +514,24 @@ def range_ceiling_warning(result: DisparityResult, max_disp_px: float | None) ->
         f"{said}{searched}): nearer points lie beyond it and are cut off there; search further with a larger "
         f"--max-disp (max_disp= in Python), e.g. {min(larger, fits)}"
     )
+
+
+def _fixed_range(result: DisparityResult) -> str | None:
+    """How to name the range of a map's model when ``--max-disp`` cannot change it: the hybrid's network (its
+    ``max_disp`` is SGBM's), the packaged networks, and rtnet, whose weights fit one range
+    (:attr:`ModelSpec.weight_settings`); ``None`` for a model whose range it sets."""
+    from ..errors import ModelNotFoundError
+    from ..models import get_spec
+
+    try:
+        spec = get_spec(result.model)
+    except (ModelNotFoundError, InputError):  # a model of a later version, or none named
+        return None
+    if spec.kind == "hybrid":
+        return "its network's range, fixed at"
+    if spec.kind == "onnx" or "max_disp" in spec.weight_settings:
+        return f"{result.model}'s range, fixed in its weights at"
+    return None
 
 
 def resize_valid(disparity: np.ndarray, usable: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
