@@ -169,7 +169,12 @@ register(
         kind="network",
         builder="rtstereo.models.anynet:build_anynet",
         defaults={"stage": 3},
-        setting_help={"stage": "output stage: 1, 2, 3 (coarse to fine) or 4 (stage 3 + SPN refinement)"},
+        # Its range is the published architecture's (12 levels at 1/16, then +-2 levels at 1/8 and 1/4), not a setting:
+        # rtstereo models anynet said none, and --max-disp is refused.
+        setting_help={
+            "stage": "output stage: 1, 2, 3 (coarse to fine) or 4 (stage 3 + SPN refinement); the range is fixed by "
+            "the architecture: stage 1 reaches 176 px, stage 2 192 px, stage 3 200 px (stage 4 refines its map)"
+        },
         normalization="imagenet",
         size_divisor=16,
         checkpoint_loader="rtstereo.models.anynet:load_anynet_checkpoint",
