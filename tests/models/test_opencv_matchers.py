@@ -148,6 +148,12 @@ def test_max_disp_given_twice_must_agree(tmp_path, capsys):
         "rtstereo predict: error: --set block_size=5 and --set block_size=7 disagree: give one of them\n"
     )
     assert main([*argv, "--set", "max-disp=32", "--set", "max_disp=32", "--set", "fill_holes=true"]) == 0
+    # one switch, spelled two ways: "--set fill_holes=true and --set fill_holes=True disagree"
+    for spelling in ("True", "1", "on", "yes"):
+        assert main([*argv, "--max-disp", "32", "--set", "fill_holes=true", "--set", f"fill_holes={spelling}"]) == 0
+    capsys.readouterr()
+    assert main([*argv, "--max-disp", "32", "--set", "fill_holes=true", "--set", "fill_holes=off"]) == 2
+    assert "--set fill_holes=true and --set fill_holes=off disagree" in capsys.readouterr().err
 
 
 def test_results_record_the_range_opencv_searched_beside_the_one_asked_for():
