@@ -187,6 +187,13 @@ def test_a_setting_given_both_ways_must_agree():
         rtstereo.load("sgbm", settings={"fill_holes": True}, fill_holes="off")
 
 
+def test_a_post_processing_switch_given_as_none_is_the_models_default():
+    """None is the default for every setting (``choose_by=None``), but ``refine_edges=None`` was "expected true or
+    false, got 'None'"."""
+    assert rtstereo.load("rtnet-v5", refine_edges=None, fill_left_border=None).refine_edges is True
+    assert rtstereo.load("sgbm", settings={"fill_left_border": None}).fill_left_border is False
+
+
 def test_unknown_setting_names_close_matches():
     with pytest.raises(rtstereo.InputError, match="did you mean max_disp"):
         rtstereo.load("sgbm", max_dsp=3)
@@ -214,7 +221,9 @@ def test_setting_coercion(value, default, expected):
 
 
 @pytest.mark.parametrize(
-    ("value", "default"), [("maybe", False), ("1.5", 1), ("abc", 1.0), (True, 1), (False, 1.0), (True, "a")]
+    ("value", "default"),
+    # numpy's booleans too: max_disp=np.True_ (a value taken from a mask) ran SGBM searching 16 px
+    [("maybe", False), ("1.5", 1), ("abc", 1.0), (True, 1), (False, 1.0), (True, "a"), (np.True_, 1), (np.False_, 1.0)],
 )
 def test_setting_coercion_errors(value, default):
     with pytest.raises(rtstereo.InputError, match="setting 'k'"):

@@ -86,7 +86,9 @@ def load(
             + ", ".join(f"settings[{k!r}]={settings[k]!r} and {k}={setting_kwargs[k]!r}" for k in clash)
         )
     overrides = {**settings, **setting_kwargs}
+    # None is the model's default, as for every other setting (refine_edges=None was "expected true or false")
     switches = {name: overrides.pop(name) for name in POSTPROCESS_SETTINGS if name in overrides}
+    switches = {name: value for name, value in switches.items() if value is not None}
     predictor = _load(model, weights, backend, device, precision, overrides)
     for name, value in switches.items():
         setattr(predictor, name, coerce_setting(name, value, False))

@@ -113,6 +113,29 @@ def test_a_cost_volume_too_large_is_told_a_size_and_range_that_fit(budget):
         assert plan_network_size("gwcnet-gc", "network", int(kept[1]), (480, 640), 16, budget=budget) is None
 
 
+def test_a_range_beyond_the_width_is_told_the_range_that_fits_at_the_pairs_size():
+    """GwcNet at --max-disp 1600000 on a 320x240 pair: every smaller size is narrower than its scaled range, and the
+    line said no size fits and to choose another method, where --max-disp 320 (a disparity stays below the width)
+    fits at the pair's own size."""
+    budget = Budget(2 << 30, "test")
+    with pytest.raises(MemoryBudgetError) as info:
+        plan_network_size("gwcnet-g", "network", 1_600_000, (240, 320), 16, budget=budget)
+    message = str(info.value)
+    assert message.endswith(
+        "lower --max-disp to at most 320 (max_disp= in Python), which fits at the pair's own "
+        "size, or set RTSTEREO_MEMORY_BUDGET if the machine has more memory"
+    ), message
+    assert plan_network_size("gwcnet-g", "network", 320, (240, 320), 16, budget=budget) is None
+    # and a range the budget bounds below the width is named as before
+    with pytest.raises(MemoryBudgetError, match=r"lower --max-disp to at most (\d+) ") as info:
+        plan_network_size("gwcnet-g", "network", 1_600_000, (240, 320), 16, budget=Budget(300 << 20, "test"))
+    levels = int(re.search(r"at most (\d+) ", str(info.value))[1])
+    assert (
+        16 <= levels < 320
+        and plan_network_size("gwcnet-g", "network", levels, (240, 320), 16, budget=Budget(300 << 20, "test")) is None
+    )
+
+
 def test_nothing_that_fits_is_said_so():
     with pytest.raises(MemoryBudgetError, match="no smaller size of this pair fits either: set RTSTEREO_MEMORY"):
         plan_network_size("gwcnet-gc", "network", 192, (480, 640), 16, budget=Budget(1 << 20, "test"))

@@ -76,6 +76,8 @@ def test_a_known_suffix_is_one_file(capsys, tmp_path, pair):
         (["--iters", "1"], "--iters must be >= 2, got 1"),  # ">= 1" named a value CREStereo refuses next
         (["--set", "iters=1"], "--set iters must be >= 2, got 1"),
         (["--set", "max_disp=-3"], "--set max_disp must be >= 1, got -3"),  # named as the user wrote it
+        (["--set", "max_disp=nan"], "setting 'max_disp': expected a whole number, got 'nan'"),  # was "must be >= 1"
+        (["--set", "max_disp=inf"], "setting 'max_disp': expected a whole number, got 'inf'"),
     ],
 )
 def test_settings_below_one_are_refused_before_any_model(capsys, pair, options, message):
@@ -351,8 +353,32 @@ def test_the_python_api_gives_no_re_export_advice_for_an_invalid_range():
 
     with pytest.raises(InputError, match=r"^max_disp must be >= 1, got -5$"):
         rtstereo.load("rtnet-v5", max_disp=-5)
-    with pytest.raises(InputError, match=r"re-export with `rtstereo export rtnet \.\.\. --set max_disp=96`"):
+    with pytest.raises(InputError, match=r"rtnet's weights fit that value only") as err:
         rtstereo.load("rtnet-v5", max_disp=96)  # a valid value the packaged graph was not exported for
+    assert "re-export" not in str(err.value)
+
+
+def test_an_export_run_with_a_setting_its_weights_fit_once_is_not_told_to_re_export():
+    """rtnet-v5 at --max-disp 64 was told "re-export with `rtstereo export rtnet ... --set max_disp=64`", which the
+    checkpoint refuses (its cost volume's levels are channels of its weights); GwcNet's range shapes no weight."""
+    from pathlib import Path
+
+    from rtstereo.errors import InputError
+    from rtstereo.runtime.onnx import OnnxContract, _check_settings
+
+    path = Path("net.onnx")
+    settings = {"max_disp": 192, "half_refinement": True, "full_refinement": True}
+    rtnet = OnnxContract("rtnet", settings, "imagenet", 32, None)
+    for key, value in (("max_disp", 64), ("full_refinement", False)):
+        with pytest.raises(InputError) as err:
+            _check_settings(rtnet, {key: value}, path)
+        said = str(err.value)
+        assert f"rtnet's weights fit that value only (another {key} is another network" in said, said
+        assert f"rtstereo train --set {key}={value}); leave {key} out" in said and "re-export" not in said, said
+    _check_settings(rtnet, {"max_disp": "192.0"}, path)  # the value it was exported with
+    gwcnet = OnnxContract("gwcnet-g", {"max_disp": 192}, "imagenet", 16, None)
+    with pytest.raises(InputError, match=r"re-export with `rtstereo export gwcnet-g \.\.\. --set max_disp=64`$"):
+        _check_settings(gwcnet, {"max_disp": 64}, path)
 
 
 def test_export_without_onnxslim_names_the_extra_before_exporting(monkeypatch):

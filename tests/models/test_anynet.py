@@ -180,6 +180,24 @@ def test_anynet_without_spn_returns_three_stages():
     assert [tuple(o.shape) for o in outputs] == [(1, 16, 32)] * 3
 
 
+def test_the_range_models_anynet_names_is_the_one_each_stage_reaches(monkeypatch):
+    """`rtstereo models anynet` named no range (it is no setting: --max-disp is refused), and KITTI's nearest
+    points, beyond 200 px at full size, are out of its reach: every level at its top gives the figures it names."""
+    import rtstereo
+    from rtstereo.models import anynet
+
+    def top_level(cost, first_level):  # the soft-argmin at its last level, everywhere
+        return torch.full((cost.shape[0], 1, *cost.shape[-2:]), float(first_level + cost.shape[1] - 1))
+
+    monkeypatch.setattr(anynet, "regress", top_level)
+    with torch.no_grad():
+        outputs = AnyNet(with_spn=False).eval()(*_random_pair(64, 128))
+    reach = [float(output.max()) for output in outputs]
+    assert reach == [176.0, 192.0, 200.0]
+    said = rtstereo.get_spec("anynet").setting_help["stage"]
+    assert said.endswith("stage 1 reaches 176 px, stage 2 192 px, stage 3 200 px (stage 4 refines its map)"), said
+
+
 def test_build_defaults_to_stage_3():
     net = build_anynet({})
     assert isinstance(net, AnyNetStage) and net.stage == 3 and net.settings == {"stage": 3}

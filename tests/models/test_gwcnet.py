@@ -221,3 +221,27 @@ def test_original_layout_loads_at_another_max_disp(tmp_path):
     assert load_gwcnet_checkpoint(target, path)["epoch"] == 7
     for name, value in source.state_dict().items():
         assert torch.equal(target.state_dict()[name], value), name
+
+
+def test_a_range_beyond_the_width_is_warned_about_with_one_that_fits(shared):
+    """--max-disp 336 on a 320-px pair searched 336 levels (10.7 s against 2.7 s at 48) without a word (SGBM refuses
+    it); no disparity of the width or more has a match in the right view."""
+    import warnings
+
+    import rtstereo
+    from rtstereo.models.sgbm import UnmatchedBandWarning
+
+    from ..conftest import make_textured_pair
+
+    weights = shared("fixtures", "golden", "gwcnet-g_maxdisp48.ckpt")
+    pair = make_textured_pair(32, 40)
+    said = (
+        r"^gwcnet-g searches 64 px, beyond the 40-px width it runs at: .* lower --max-disp \(max_disp= in Python\), "
+        r"e\.g\. 32$"
+    )
+    with pytest.warns(UnmatchedBandWarning, match=said):
+        rtstereo.load("gwcnet-g", weights=weights, max_disp=64).predict(*pair)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnmatchedBandWarning)
+        rtstereo.load("gwcnet-g", weights=weights, max_disp=32).predict(*pair)
+        rtstereo.load("gwcnet-g", weights=weights, max_disp=48).predict(*make_textured_pair(32, 48))  # 0..47: fits

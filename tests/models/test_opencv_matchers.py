@@ -148,6 +148,12 @@ def test_max_disp_given_twice_must_agree(tmp_path, capsys):
         "rtstereo predict: error: --set block_size=5 and --set block_size=7 disagree: give one of them\n"
     )
     assert main([*argv, "--set", "max-disp=32", "--set", "max_disp=32", "--set", "fill_holes=true"]) == 0
+    # one switch, spelled two ways: "--set fill_holes=true and --set fill_holes=True disagree"
+    for spelling in ("True", "1", "on", "yes"):
+        assert main([*argv, "--max-disp", "32", "--set", "fill_holes=true", "--set", f"fill_holes={spelling}"]) == 0
+    capsys.readouterr()
+    assert main([*argv, "--max-disp", "32", "--set", "fill_holes=true", "--set", "fill_holes=off"]) == 2
+    assert "--set fill_holes=true and --set fill_holes=off disagree" in capsys.readouterr().err
 
 
 def test_results_record_the_range_opencv_searched_beside_the_one_asked_for():
@@ -268,3 +274,27 @@ def test_the_mirrored_check_keeps_matches_whose_right_disparity_agrees_within_th
     assert built[-1]["disp12_max_diff"] == 2  # OpenCV's own check in whole pixels, rounded up: this one decides
     unchecked = sgbm.confident_disparity(image, image, 16, lr_tolerance_px=1.0, mirrored_check=False)
     np.testing.assert_array_equal(unchecked, d_left)
+
+
+def test_speckle_range_is_documented_in_the_unit_each_matcher_applies_it():
+    """Both help lines read "disparity variation inside a speckle region": OpenCV's StereoBM compares its fixed-point
+    disparities (16 per pixel) with the number as given, StereoSGBM multiplies it by 16 first."""
+    import cv2
+
+    from rtstereo.io import read_image
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    left, right = read_image(examples / "left.png"), read_image(examples / "right.png")
+    grey = [cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) for image in (left, right)]
+    bm = cv2.StereoBM_create(numDisparities=48, blockSize=15)
+    bm.setUniquenessRatio(10)
+    bm.setDisp12MaxDiff(1)
+    bm.setSpeckleWindowSize(0)  # the filter by hand below
+    raw = bm.compute(*grey)
+    # 16 fixed-point steps: 1 px between neighbours of one region, which bm's speckle_range=16 applies
+    cv2.filterSpeckles(raw, -16, 100, 16)
+    expected = np.where(raw > 0, raw.astype(np.float32) / 16, np.nan)
+    ours = rtstereo.load("bm", max_disp=48, fill_holes=False, speckle_range=16).predict(left, right).disparity_px
+    np.testing.assert_array_equal(ours, expected)
+    assert rtstereo.get_spec("bm").setting_help["speckle_range"].endswith("in 1/16 px (16 = 1 px; sgbm's is in pixels)")
+    assert rtstereo.get_spec("sgbm").setting_help["speckle_range"].endswith(", whole pixels")

@@ -121,9 +121,66 @@ def test_the_share_counts_a_band_of_1_px_about_the_top_in_input_pixels():
     assert range_ceiling_share(DisparityResult(disparity), None)[0] == 0.0
 
     assert CEILING_SHARE == 0.01
-    exact = np.full((10, 100), 20.0, np.float32)
+    exact = np.full((2, 500), 20.0, np.float32)  # wide enough for the larger range it suggests
     exact[0, :10] = 191.0  # 10 of 1000 valid pixels: 1 %, the threshold, is warned about
     said = range_ceiling_warning(DisparityResult(exact), 192.0)
     assert said.startswith("1.0 % of the map") and said.endswith("e.g. 288")  # 1.5 x 192, a multiple of 32
     exact[0, 9] = 20.0  # 9 of 1000: just under
     assert range_ceiling_warning(DisparityResult(exact), 192.0) is None
+
+
+@pytest.mark.parametrize(
+    "width, max_disp, advice",
+    [
+        (320, 192.0, "e.g. 288"),  # 1.5 x 192 fits below the width
+        (250, 192.0, "e.g. 224"),  # it does not: the largest multiple of 32 that does
+        (200, 192.0, "which already spans most of the 200-px width: no larger --max-disp fits this image"),
+        (320, 336.0, "which already spans most of the 320-px width: no larger --max-disp fits this image"),
+    ],
+)
+def test_the_larger_range_it_suggests_fits_the_image(width, max_disp, advice):
+    """GwcNet at --max-disp 336 on a 320-px pair piled up at 335 px and was told "search further ... e.g. 512": a
+    disparity must stay below the width, so no range that large can be searched (OpenCV refuses it)."""
+    disparity = np.full((10, width), 20.0, np.float32)
+    disparity[:2] = max_disp - 1
+    said = range_ceiling_warning(DisparityResult(disparity), max_disp)
+    assert said.endswith(advice) if advice.startswith("e.g.") else advice in said, said
+    assert "search further" in said if advice.startswith("e.g.") else "search further" not in said, said
+
+
+def test_the_range_that_fits_is_in_the_pixels_the_range_was_searched_in():
+    """A pair run at half its size (a memory budget): max_disp_px and the range suggested are the network's, half
+    the input's width."""
+    for width, advice in ((400, "e.g. 160"), (200, "no larger --max-disp fits this image")):
+        disparity = np.full((10, width), 20.0, np.float32)
+        disparity[:2] = 2 * (96 - 1)  # the top of 96 px searched at half the size, in the input's pixels
+        result = DisparityResult(
+            disparity, input_size_hw=(10, width), network_size_hw=(5, width // 2), disparity_scale=2.0
+        )
+        said = range_ceiling_warning(result, 96.0)
+        assert said is not None and advice in said, said
+
+
+@pytest.mark.parametrize(
+    "model, fixed",
+    [
+        ("rtnet-v5", "rtnet-v5's range, fixed in its weights at 192 px"),
+        ("rtnet", "rtnet's range, fixed in its weights at 192 px"),
+        ("hybrid", "its network's range, fixed at 192 px"),
+        ("gwcnet-g", None),
+        ("sgbm", None),
+    ],
+)
+def test_a_range_that_max_disp_cannot_move_is_not_told_to_search_further_with_it(model, fixed):
+    """rtnet-v5 was told "search further with a larger --max-disp, e.g. 288", which its weights refuse; the hybrid,
+    whose --max-disp is SGBM's, got a larger SGBM range beside the same network, piled up at 191 px again."""
+    disparity = np.full((10, 1000), 20.0, np.float32)
+    disparity[:2] = 191.0
+    settings = {"max_disp": 64} if model == "hybrid" else {"max_disp": 192}
+    said = range_ceiling_warning(DisparityResult(disparity, model=model, settings=settings), 192.0)
+    if fixed is None:
+        assert said.endswith("search further with a larger --max-disp (max_disp= in Python), e.g. 288"), said
+        return
+    assert f"(190-191 px; {fixed}): nearer points lie beyond it" in said, said
+    assert "--max-disp cannot move it" in said and said.endswith("e.g. --model sgbm --max-disp 288"), said
+    assert "search further" not in said and "searched as" not in said, said

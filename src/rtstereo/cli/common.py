@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..api import BACKENDS, load
+from ..api import BACKENDS, _same_setting, load
 from ..errors import InputError
 from ..runtime.predictor import Predictor
 from ..runtime.providers import limit_threads
@@ -211,11 +211,15 @@ SETTING_MINIMUM = {"max_disp": 1, "iters": 2}
 
 
 def same_number(a: Any, b: Any) -> bool:
-    """Whether two option values name one number (``64`` and ``64.0``); text compared as given otherwise."""
-    try:
-        return float(a) == float(b)
-    except (TypeError, ValueError):
-        return str(a) == str(b)
+    """Whether two option values say the same: one number (``64`` and ``64.0``), one switch (``true``, ``True`` and
+    ``1``: "--set fill_holes=true and --set fill_holes=True disagree" before), or the same text; as ``rtstereo.load``
+    compares a setting given twice.
+
+    Examples:
+        >>> same_number("64", 64.0), same_number("true", "On"), same_number("raw", "auto")
+        (True, True, False)
+    """
+    return _same_setting(a, b)
 
 
 def check_positive_setting(value: Any, option: str, minimum: int = 1) -> None:
@@ -224,6 +228,8 @@ def check_positive_setting(value: Any, option: str, minimum: int = 1) -> None:
         number = float(value)
     except (TypeError, ValueError):
         return  # not a number: the model's own setting check names the expected type
+    if np.isnan(number):  # "must be >= 1, got nan": it is no number, as the model's check says of inf
+        return
     if not number >= minimum:
         raise InputError(f"{option} must be >= {minimum}, got {value}")
 

@@ -47,7 +47,7 @@ _SGBM_HELP = {
     "fill_holes": "fill invalid pixels along each row with the smaller nearest valid neighbour",
     "uniqueness": "uniqueness ratio, percent",
     "speckle_window": "largest speckle region removed, pixels (0 = off)",
-    "speckle_range": "disparity variation inside a speckle region",
+    "speckle_range": "largest disparity difference between neighbours of one speckle region, whole pixels",
     "disp12_max_diff": "left-right check tolerance, pixels (-1 = off)",
 }
 # OpenCV's StereoSGBM always runs its left-right check: a disp12MaxDiff of 0 or less acts as 1
@@ -58,8 +58,14 @@ _SGBM_ONLY_HELP = {
     "block_size": "matching block size, pixels (odd, 1 to 11)",
 }
 
-# StereoBM takes blocks of 5 to 255 pixels only (rtstereo.models.sgbm.build_bm refuses the others).
-_BM_ONLY_HELP = {"block_size": "matching block size, pixels (odd, 5 to 255)"}
+# StereoBM takes blocks of 5 to 255 pixels only (rtstereo.models.sgbm.build_bm refuses the others). Its speckle
+# filter compares the fixed-point disparities (16 per pixel) with speckleRange as given, where SGBM's multiplies
+# it by 16 first: the same number is 16 times finer in bm (the default 2 is 1/8 px).
+_BM_ONLY_HELP = {
+    "block_size": "matching block size, pixels (odd, 5 to 255)",
+    "speckle_range": "largest disparity difference between neighbours of one speckle region, in 1/16 px (16 = 1 "
+    "px; sgbm's is in pixels)",
+}
 
 
 def _opencv_matcher(name: str, summary: str, builder: str, block_size: int) -> ModelSpec:
@@ -163,7 +169,12 @@ register(
         kind="network",
         builder="rtstereo.models.anynet:build_anynet",
         defaults={"stage": 3},
-        setting_help={"stage": "output stage: 1, 2, 3 (coarse to fine) or 4 (stage 3 + SPN refinement)"},
+        # Its range is the published architecture's (12 levels at 1/16, then +-2 levels at 1/8 and 1/4), not a setting:
+        # rtstereo models anynet said none, and --max-disp is refused.
+        setting_help={
+            "stage": "output stage: 1, 2, 3 (coarse to fine) or 4 (stage 3 + SPN refinement); the range is fixed by "
+            "the architecture: stage 1 reaches 176 px, stage 2 192 px, stage 3 200 px (stage 4 refines its map)"
+        },
         normalization="imagenet",
         size_divisor=16,
         checkpoint_loader="rtstereo.models.anynet:load_anynet_checkpoint",
@@ -194,6 +205,7 @@ register(
         weights_source="trained by this project (`rtstereo train`)",
         fill_left_border=True,
         refine_edges=True,
+        weight_settings=("max_disp", "half_refinement", "full_refinement", "guided"),
     )
 )
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+import numpy as np
+
 from ..errors import InputError, ModelNotFoundError
 
 Normalization = Literal["imagenet", "raw255", "unit", "none"]
@@ -63,6 +65,9 @@ class ModelSpec:
             (:func:`rtstereo.runtime.postprocess.fill_left_border`; ``--set fill_left_border=...``).
         refine_edges: whether predictions sharpen their depth edges against the images by default
             (:func:`rtstereo.runtime.refine.refine_edges`; ``--set refine_edges=...``).
+        weight_settings: the settings that shape the weights (rtnet's ``max_disp``: its cost volume's levels are
+            channels of a convolution): a checkpoint, and an export of it, fit one value of each, so another value
+            is another network to train, not to export again.
     """
 
     name: str
@@ -84,6 +89,7 @@ class ModelSpec:
     min_size_px: int = 0
     fill_left_border: bool = False
     refine_edges: bool = False
+    weight_settings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
@@ -159,7 +165,8 @@ def coerce_setting(key: str, value: Any, default: Any) -> Any:
     """
     if default is None:
         return value
-    if isinstance(value, bool) and not isinstance(default, bool):  # True would pass as 1 (max_disp=True)
+    # True would pass as 1 (max_disp=True), and so would numpy's (a mask's value, np.True_), which is no bool
+    if isinstance(value, (bool, np.bool_)) and not isinstance(default, bool):
         expected = {int: "a whole number", float: "a number"}.get(type(default), "text")
         raise InputError(f"setting '{key}': expected {expected}, got {value}")
     if isinstance(default, bool):

@@ -248,13 +248,18 @@ def _what_fits(
     if fixed_size_hw:
         size = f"{fixed_size_hw[1]}x{fixed_size_hw[0]}"
         return f"its export's fixed size {size} does not fit: export it at a smaller size, or {more}"
+    # A range at or beyond the width leaves every smaller size narrower than its scaled range: GwcNet at --max-disp
+    # 1600000 on a 320-px pair was told no size fits, where --max-disp 320 at the pair's own size did.
+    keep = _range_that_fits(model, max_disp_px, input_hw, budget) if scales_range else None
+    if keep:
+        return f"lower --max-disp to at most {keep} (max_disp= in Python), which fits at the pair's own size, or {more}"
     return f"no smaller size of this pair fits either: {more}, or choose a method that needs less (rtstereo models)"
 
 
 def _range_that_fits(model: str, max_disp_px: float | None, input_hw: tuple[int, int], budget: Budget) -> int | None:
-    """The largest disparity range (a multiple of 16) whose cost volume fits at the input's own size, if one
-    below ``max_disp_px`` does."""
+    """The largest disparity range (a multiple of 16, no larger than the width: a disparity must stay below it) whose
+    cost volume fits at the input's own size, if one below ``max_disp_px`` does."""
     pixels = input_hw[0] * input_hw[1]
     levels = (budget.bytes - IO_BYTES_PER_PX * pixels) / (BYTES_PER_PX_PER_DISP[model] * pixels)
-    fits = int(levels // 16 * 16)
+    fits = int(min(levels, input_hw[1]) // 16 * 16)
     return fits if 16 <= fits < (max_disp_px or 0) else None

@@ -550,12 +550,30 @@ def _check_settings(contract: OnnxContract, overrides: dict[str, Any], path: Pat
                 f"{path} was made with {key}={baked} and cannot run with {key}={value}: the value is fixed in the "
                 f"graph; use {other}"
             )
+        if wanted != baked and key in _weight_settings(contract.model):
+            # "re-export with --set max_disp=64" sent the user to a refusal: the checkpoint fits 192 only
+            raise InputError(
+                f"{path} was exported with {key}={baked} and cannot run with {key}={value}: the value is fixed in "
+                f"the graph, and {contract.model}'s weights fit that value only (another {key} is another network, "
+                f"trained for it: rtstereo train --set {key}={value}); leave {key} out"
+            )
         if wanted != baked:
             raise InputError(
                 f"{path} was exported with {key}={baked} and cannot run with {key}={value}: the value "
                 f"is fixed in the graph; re-export with `rtstereo export {contract.model} ... "
                 f"--set {key}={value}`"
             )
+
+
+def _weight_settings(model: str) -> tuple[str, ...]:
+    """The settings that shape ``model``'s weights (:attr:`ModelSpec.weight_settings`); none for a model the registry
+    does not know (a file of a later version)."""
+    from ..models import get_spec
+
+    try:
+        return get_spec(model).weight_settings
+    except ModelNotFoundError:
+        return ()
 
 
 def packaged_path(spec: ModelSpec) -> Path:

@@ -314,6 +314,7 @@ class Predictor:
                 "in Python)",
                 SmallInputWarning,
             )
+        self._say_range_beyond_width((reduced_hw or self.fixed_size_hw or (height, width))[1])
         # On the device only when the map comes back at the input size (no resize to undo there).
         if self.backend.device_postprocess and not self.fixed_size_hw and reduced_hw is None and hints is None:
             return self._predict_on_device(pair, keep_on_device, t0)
@@ -371,6 +372,28 @@ class Predictor:
         if setup_ms:
             timings["export"] = setup_ms
         return disparity, timings, net_hw, width / resized_hw[1] if resized_hw is not None else 1.0
+
+    def _say_range_beyond_width(self, width: int) -> None:
+        """Warn (:class:`~rtstereo.models.sgbm.UnmatchedBandWarning`) when a network's chosen range reaches beyond the
+        width it runs at: no disparity of the width or more has a match in the right view, yet GwcNet at --max-disp
+        336 on a 320-px pair searched them all (10.7 s against 2.7 s at 48 px), without a word (OpenCV's matchers
+        refuse such a range). Ranges fixed by the weights (rtnet's) or by the file (exports, packaged networks) are
+        not the user's choice: nothing to say."""
+        from ..models.sgbm import UnmatchedBandWarning
+
+        searched = self.max_disp_px
+        if self.spec.kind != "network" or "max_disp" in self.spec.weight_settings or not searched:
+            return
+        if searched <= width:  # it searches 0 .. max_disp - 1, and the last column's match can be width - 1 px away
+            return
+        fits = 16 * (width // 16)  # GwcNet takes multiples of 16
+        lower = f", e.g. {fits}" if fits >= 16 else ""
+        warn(
+            f"{self.name} searches {searched:g} px, beyond the {width}-px width it runs at: no disparity of {width} px "
+            f"or more has a match in the right view, so that part of the range costs time and memory for nothing; "
+            f"lower --max-disp (max_disp= in Python){lower}",
+            UnmatchedBandWarning,
+        )
 
     def _predict_on_device(
         self, pair: StereoPair, keep_on_device: bool, t0: float
@@ -474,15 +497,52 @@ def range_ceiling_warning(result: DisparityResult, max_disp_px: float | None) ->
     if share < CEILING_SHARE or max_disp_px is None:
         return None
     larger = 32 * math.ceil(max_disp_px * 1.5 / 32)
+    # A disparity must stay below the image's width (its match would lie left of the right view): "e.g. 512" of a
+    # 320-px pair sent the user to a range OpenCV refuses and a network searches in vain.
+    width_px = result.disparity_px.shape[1] / result.disparity_scale  # at the resolution max_disp_px is in
+    fits = 32 * math.floor((width_px - 1) / 32)
     asked = result.settings.get("max_disp")
     searched = f"--max-disp {max_disp_px:g}"
     if isinstance(asked, (int, float)) and asked != max_disp_px:  # OpenCV's matchers round it up to 16s
         searched = f"--max-disp {asked:g}, searched as {max_disp_px:g}"
+    said = f"{share * 100:.1f} % of the map sits at the top of the searched range ({top_px - 1:.0f}-{top_px:.0f} px; "
+    fixed = _fixed_range(result)
+    if fixed and fits > max_disp_px:
+        # "search further with a larger --max-disp" sent rtnet-v5 to a refusal, and the hybrid to a larger SGBM
+        # range beside the same network, which piled up there again
+        return (
+            f"{said}{fixed} {max_disp_px:g} px): nearer points lie beyond it and are cut off there, and --max-disp "
+            f"cannot move it; give it the pair at a smaller size (half the width halves every disparity), or use a "
+            f"method whose range --max-disp sets, e.g. --model sgbm --max-disp {min(larger, fits)}"
+        )
+    if fits <= max_disp_px:
+        return (
+            f"{said}{searched}), which already spans most of the {result.disparity_px.shape[1]}-px width: no larger "
+            "--max-disp fits this image, and disparities this close to its width are more likely mismatches than "
+            "points cut off by the range"
+        )
     return (
-        f"{share * 100:.1f} % of the map sits at the top of the searched range ({top_px - 1:.0f}-{top_px:.0f} px; "
-        f"{searched}): nearer points lie beyond it and are cut off there; search further with a "
-        f"larger --max-disp (max_disp= in Python), e.g. {larger}"
+        f"{said}{searched}): nearer points lie beyond it and are cut off there; search further with a larger "
+        f"--max-disp (max_disp= in Python), e.g. {min(larger, fits)}"
     )
+
+
+def _fixed_range(result: DisparityResult) -> str | None:
+    """How to name the range of a map's model when ``--max-disp`` cannot change it: the hybrid's network (its
+    ``max_disp`` is SGBM's), the packaged networks, and rtnet, whose weights fit one range
+    (:attr:`ModelSpec.weight_settings`); ``None`` for a model whose range it sets."""
+    from ..errors import ModelNotFoundError
+    from ..models import get_spec
+
+    try:
+        spec = get_spec(result.model)
+    except (ModelNotFoundError, InputError):  # a model of a later version, or none named
+        return None
+    if spec.kind == "hybrid":
+        return "its network's range, fixed at"
+    if spec.kind == "onnx" or "max_disp" in spec.weight_settings:
+        return f"{result.model}'s range, fixed in its weights at"
+    return None
 
 
 def resize_valid(disparity: np.ndarray, usable: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
