@@ -174,6 +174,16 @@ def test_a_summary_path_of_the_wrong_type_is_an_input_error():
         summary.write_json(5)  # pathlib's bare TypeError before
 
 
+def test_a_summary_under_a_file_names_the_file_in_the_way(tmp_path):
+    """It said "cannot write the summary taken/s.json: [Errno 17] File exists: 'taken'"."""
+    summary = Stream(Frames(1), FakePredictor(), colour_scale=ColourScale(32)).run()
+    blocker = tmp_path / "taken"
+    blocker.write_text("x")
+    with pytest.raises(OutputError) as info:
+        summary.write_json(blocker / "s.json")
+    assert str(info.value) == f"cannot write the summary {blocker / 's.json'}: {blocker} is a file, not a folder"
+
+
 def test_a_temporal_filter_that_is_not_one_is_refused_before_the_stream_starts():
     with pytest.raises(InputError, match="temporal: expected a TemporalFilter .* got float 0.3"):
         Stream(Frames(2), FakePredictor(), temporal=0.3)
