@@ -192,3 +192,14 @@ def test_forget_leaves_files_outside_the_cache_alone(tmp_path, monkeypatch):
     cached.write_bytes(b"a download")
     download.forget(cached)
     assert not cached.exists()
+
+
+def test_a_cache_folder_that_cannot_be_made_is_said_in_words(tmp_path, monkeypatch):
+    """It said "cannot create the cache folder .../downloads: [Errno 17] File exists: '.../cache'"."""
+    (tmp_path / "cache").write_text("a file where the cache should be")
+    monkeypatch.setenv("RTSTEREO_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(InputError) as info:
+        download.fetch("https://x.org/l.png")
+    folder = tmp_path / "cache" / "downloads"
+    expected = f"cannot create the cache folder {folder}: {tmp_path / 'cache'} is a file, not a folder"
+    assert str(info.value) == f"cannot download https://x.org/l.png: {expected}"
