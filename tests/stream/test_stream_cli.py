@@ -1110,3 +1110,14 @@ def test_an_mp4_of_frames_of_odd_size_says_the_black_line_it_adds(run_cli, two_v
     sink.close()
     said = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"{tmp_path / 'py.mp4'}: ")]
     assert len(said) == 1 and "written 22x16, with a black column at the right and a black row at the bottom" in said[0]
+
+
+def test_a_ray_summary_under_a_file_names_the_file_in_the_way(tmp_path):
+    """It said "cannot write the summary taken/s.json: [Errno 17] File exists: 'taken'"."""
+    from rtstereo.cli.video import _write_ray_summary
+
+    blocker = tmp_path / "taken"
+    blocker.write_text("x")
+    with pytest.raises(OutputError) as info:
+        _write_ray_summary(blocker / "s.json", [], 0, 0.0, False)
+    assert str(info.value) == f"cannot write the summary {blocker / 's.json'}: {blocker} is a file, not a folder"
