@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from .errors import InputError, OutputError, require_number, require_path, require_whole, warn
+from .io.atomic import os_reason
 from .io.calibration import (
     FORMAT_TAG,
     PLAUSIBLE_BASELINE_M,
@@ -836,7 +837,9 @@ class StereoCalibration:
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise OutputError(f"cannot create output folder {folder}: {exc}") from None
+            raise OutputError(
+                f"cannot create output folder {folder}: {os_reason(exc, folder / 'stereo.yaml')}"
+            ) from None
         matrices = {
             name: getattr(self, name) for name in ("K1", "D1", "K2", "D2", "R", "T", "R1", "R2", "P1", "P2", "Q")
         }
@@ -1368,7 +1371,7 @@ class Rectifier:
                     right_map2=self.maps_right[1],
                 )
         except OSError as exc:
-            raise OutputError(f"cannot write {path}: {exc}") from None
+            raise OutputError(f"cannot write {path}: {os_reason(exc, path)}") from None
         return path
 
     def rectify(self, left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray, Calibration]:

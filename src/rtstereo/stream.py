@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError, OutputError, require_path
-from .io.atomic import atomic_path
+from .io.atomic import atomic_path, os_reason
 from .runtime.predictor import Predictor
 from .sinks.video import (
     ColourScale,
@@ -161,7 +161,7 @@ class StreamSummary:
             with atomic_path(path, "the summary") as partial:
                 partial.write_text(json.dumps(self.to_dict(), indent=2, default=str) + "\n")
         except OSError as exc:
-            raise OutputError(f"cannot write the summary {path}: {exc}") from None
+            raise OutputError(f"cannot write the summary {path}: {os_reason(exc, path)}") from None
         return path
 
     def report(self) -> str:

@@ -64,6 +64,20 @@ def test_a_hash_line_inside_a_quoted_multi_line_cell_is_the_cells_text_not_a_com
     ]
     # the line numbers are still the file's, a row's first line for one over several lines (it was its last)
     assert [p.listed_at.rsplit(" ", 1)[1] for p in pairs] == ["2", "4", "6"]
+    # an escaped quote ("") on a line that leaves the cell open does not close it
+    manifest.write_text('left,right,notes\na.png,b.png,"cam ""B""\n# moved"\nc.png,d.png,\n')
+    assert [Path(p.left).name for p in read_manifest(manifest)] == ["a.png", "c.png"]
+
+
+def test_cells_are_trimmed_and_rows_of_blank_cells_skipped(tmp_path):
+    """Written by hand: a space after each comma, and a row of spaces."""
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text("left, right, name\n a.png, b.png, p1 \n  ,  ,\nc.png,d.png,p2\n")
+    pairs = read_manifest(manifest)
+    assert [(p.left, p.right, p.name) for p in pairs] == [
+        (str(tmp_path / "a.png"), str(tmp_path / "b.png"), "p1"),
+        (str(tmp_path / "c.png"), str(tmp_path / "d.png"), "p2"),
+    ]
 
 
 def test_a_cell_starting_with_a_tilde_is_taken_from_the_home_folder(tmp_path, monkeypatch):
@@ -194,3 +208,6 @@ def test_a_misspelt_column_and_cells_beyond_the_header_are_warned_about(tmp_path
     assert "column nmae (did you mean name?) is ignored" in messages[0]  # timestamp is the user's own: not named
     assert "line 3 has more cells than the header's columns" in messages[1]  # line 4's trailing comma: silent
     assert [p.name for p in pairs] == ["a", "c", "g"]
+    manifest.write_text("left,right\n" + "".join(f"l{i}.png,r{i}.png,x\n" for i in range(7)))
+    with pytest.warns(UserWarning, match=r"line 2, line 3, line 4, line 5, line 6 have more cells than the header"):
+        read_manifest(manifest)  # the first five rows named, not all of a long file's

@@ -72,6 +72,20 @@ def test_the_images_only_one_side_has_are_named_by_their_frame_number(tmp_path):
         resolve_pairs(left, right)
 
 
+def test_images_on_one_side_only_are_named_three_at_most(tmp_path):
+    lefts = [f"{i:03d}.png" for i in range(6)]
+    left, right = _folders(tmp_path, lefts, ["000.png"])
+    only = r"\(numbered on one side only: left 001.png, left 002.png, left 003.png, \.\.\.\)"
+    with pytest.raises(InputError, match=only):
+        resolve_pairs(left, right)
+
+
+def test_a_url_whose_path_names_no_file_gets_a_numbered_pair_name():
+    from rtstereo.sources.pairs import unique_names
+
+    assert unique_names(["https://h.org/", "https://x.org/a.png"]) == ["pair00000", "a"]
+
+
 def test_a_pair_from_urls_is_named_as_the_file_reads_not_percent_encoded(tmp_path):
     left, right = tmp_path / "links é 1.png", tmp_path / "rechts é 1.png"
     (pair,) = resolve_pairs(left.as_uri(), right.as_uri())  # file:///.../links%20%C3%A9%201.png

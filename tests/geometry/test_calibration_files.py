@@ -507,15 +507,23 @@ def test_a_file_with_non_finite_values_is_refused_naming_the_file_and_field(tmp_
         read_calibration(json_file)
 
 
-def test_writer_errors(tmp_path):
+def test_writer_errors(tmp_path, capfd):
     with pytest.raises(OutputError, match="must end in .json, .yaml"):
         write_calibration(tmp_path / "c.txt", CAL)
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(OutputError, match="cannot write"):
+    with pytest.raises(OutputError) as info:  # it said "[Errno 17] File exists: '.../file'"
         write_calibration(blocker / "c.json", CAL)
-    with pytest.raises(OutputError, match="cannot write"):
-        write_opencv(tmp_path / "missing_dir" / "x" / "c.yaml", {"P1": np.eye(3)})
+    assert str(info.value) == f"cannot write {blocker / 'c.json'}: {blocker} is a file, not a folder"
+    capfd.readouterr()
+    missing = tmp_path / "missing_dir" / "x" / "c.yaml"
+    with pytest.raises(OutputError) as info:  # OpenCV also printed "Can't open file: '.../.c.partial-...yaml'"
+        write_opencv(missing, {"P1": np.eye(3)})
+    assert str(info.value) == f"cannot write {missing}: No such file or directory"
+    with pytest.raises(OutputError) as info:
+        write_opencv(blocker / "c.yaml", {"P1": np.eye(3)})
+    assert str(info.value) == f"cannot write {blocker / 'c.yaml'}: {blocker} is a file, not a folder"
+    assert capfd.readouterr().err == ""
 
 
 def test_an_opencv_file_that_fails_halfway_is_not_left_under_its_name(tmp_path):

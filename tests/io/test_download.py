@@ -195,3 +195,62 @@ def test_a_video_given_as_an_image_is_named_a_video_and_not_downloaded_or_read(s
         with pytest.raises(InputError, match=r"a video file, not an image; `rtstereo video LEFT RIGHT`"):
             read_image(source)
     assert _cached(tmp_path) == []
+
+
+def test_a_checksum_must_be_hexadecimal_and_agree_with_the_urls(tmp_path):
+    path = tmp_path / "w.png"
+    path.write_bytes(_png(3))
+    with pytest.raises(InputError, match=f"must be 64 hexadecimal digits, got '{'g' * 64}'"):
+        download.fetch(path.as_uri() + "#sha256=" + "g" * 64)  # 64 characters, not all hexadecimal
+    with pytest.raises(InputError, match=f"two checksums given, {'0' * 64} in the URL and {'1' * 64}"):
+        download.fetch(path.as_uri() + "#sha256=" + "0" * 64, sha256="1" * 64)
+
+
+@pytest.mark.parametrize(
+    ("stop", "raised"),
+    [(TimeoutError("timed out"), InputError), (KeyboardInterrupt(), KeyboardInterrupt)],
+    ids=["timeout", "ctrl-c"],
+)
+def test_a_download_stopped_halfway_leaves_no_partial_file_in_the_cache(served, tmp_path, monkeypatch, stop, raised):
+    class Halfway(_Response):
+        def read(self, size=-1):
+            if self.tell():
+                raise stop
+            return super().read(4)
+
+    monkeypatch.setattr(download.urllib.request, "urlopen", lambda url, timeout: Halfway(_png(7)))
+    with pytest.raises(raised):
+        download.fetch("https://x.org/l.png")
+    assert _cached(tmp_path) == []
+
+
+def test_a_cached_download_keeps_its_name_and_upper_case_schemes_are_urls(served, tmp_path):
+    served["HTTPS://x.org/dir/l.png"] = _png(7)
+    assert download.is_url("HTTPS://x.org/dir/l.png") and download.is_url("File:///tmp/l.png")
+    assert read_image("HTTPS://x.org/dir/l.png")[0, 0, 0] == 7
+    (name,) = _cached(tmp_path)
+    assert name.endswith("-l.png")  # named by the file, which the suffix a reader picks by is part of
+
+
+def test_forget_leaves_files_outside_the_cache_alone(tmp_path, monkeypatch):
+    monkeypatch.setenv("RTSTEREO_CACHE", str(tmp_path / "cache"))
+    mine = tmp_path / "mine.png"
+    mine.write_bytes(b"the user's own file")
+    download.forget(mine)
+    assert mine.exists()
+    cached = tmp_path / "cache" / "downloads" / "k-l.png"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"a download")
+    download.forget(cached)
+    assert not cached.exists()
+
+
+def test_a_cache_folder_that_cannot_be_made_is_said_in_words(tmp_path, monkeypatch):
+    """It said "cannot create the cache folder .../downloads: [Errno 17] File exists: '.../cache'"."""
+    (tmp_path / "cache").write_text("a file where the cache should be")
+    monkeypatch.setenv("RTSTEREO_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(InputError) as info:
+        download.fetch("https://x.org/l.png")
+    folder = tmp_path / "cache" / "downloads"
+    expected = f"cannot create the cache folder {folder}: {tmp_path / 'cache'} is a file, not a folder"
+    assert str(info.value) == f"cannot download https://x.org/l.png: {expected}"

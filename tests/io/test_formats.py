@@ -473,6 +473,8 @@ def test_read_image_16bit_is_scaled_to_8bit(tmp_path):
     bgr16[..., 1] = 257 * 100
     cv2.imwrite(str(tmp_path / "c16.png"), bgr16)
     cv2.imwrite(str(tmp_path / "g16.png"), np.full((2, 3), 257 * 7, np.uint16))
+    between = np.array([[256 * 200, 257 * 100 + 256]], np.uint16)  # divided by 257, not 256: 199 and 100
+    cv2.imwrite(str(tmp_path / "between.png"), between)
 
     colour = read_image(tmp_path / "c16.png")
     grey = read_image(tmp_path / "g16.png")
@@ -480,6 +482,14 @@ def test_read_image_16bit_is_scaled_to_8bit(tmp_path):
     assert colour.dtype == np.uint8 and grey.dtype == np.uint8
     np.testing.assert_array_equal(colour[0, 0], [255, 100, 0])
     assert grey.shape == (2, 3, 3) and (grey == 7).all()
+    assert read_image(tmp_path / "between.png")[0, :, 0].tolist() == [199, 100]
+
+
+def test_read_image_refuses_a_floating_point_image(tmp_path):
+    """A float TIFF (a disparity or depth map given as an image) is no photo: refused, not cast to uint8."""
+    assert cv2.imwrite(str(tmp_path / "d.tif"), np.full((4, 6), 12.5, np.float32))
+    with pytest.raises(InputError, match=r"d\.tif: unsupported image depth float32 \(expected 8 or 16 bit\)"):
+        read_image(tmp_path / "d.tif")
 
 
 @pytest.mark.parametrize(
@@ -503,6 +513,10 @@ def test_read_image_of_a_numpy_file_says_arrays_go_through_the_python_api(tmp_pa
 
     with pytest.raises(InputError, match=r"numpy array file is not read as an image; .* rtstereo.load\(...\).predict"):
         read_image(tmp_path / "left.npy")
+    with (tmp_path / "pair.NPZ").open("wb") as file:  # an archive, and a suffix in capitals
+        np.savez(file, left=np.zeros((4, 5, 3), np.uint8))
+    with pytest.raises(InputError, match=r"pair\.NPZ: a numpy array file is not read as an image"):
+        read_image(tmp_path / "pair.NPZ")
 
 
 def test_read_image_missing(tmp_path):

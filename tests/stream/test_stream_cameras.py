@@ -244,6 +244,20 @@ def test_a_uvc_index_opencv_cannot_take_is_an_input_error():
     with pytest.raises(InputError, match=r"^camera uvc:99999999999999999999: a device index is at most 2147483647$"):
         open_camera("uvc:99999999999999999999")
     assert open_camera("uvc:²").device == "²"  # a name, which OpenCV then fails to open, in one line
+    assert open_camera("uvc: 1").device == 1  # a space after the colon: still device 1, not a file " 1"
+
+
+def test_a_grey_camera_gives_its_views_as_rgb():
+    """A mono camera (or OpenCV's RGB conversion turned off) delivers (H, W) frames."""
+    grey = np.tile(np.arange(16, dtype=np.uint8)[None, :] * 10, (4, 1))
+
+    class GreyCapture(ScriptedCapture):
+        def read(self):
+            return (True, self.frames.pop(0)) if self.frames else (False, None)
+
+    pair = next(iter(UVCSource(0, capture_factory=lambda device: GreyCapture([grey]))))
+    assert pair.left.shape == pair.right.shape == (4, 8, 3)
+    assert (pair.left == grey[:, :8, None]).all() and (pair.right == grey[:, 8:, None]).all()
 
 
 def test_a_missing_uvc_recording_is_refused_when_named(tmp_path):

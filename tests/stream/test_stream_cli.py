@@ -79,6 +79,18 @@ def test_a_rerun_with_fewer_frames_says_the_earlier_pngs_it_leaves(run_cli, two_
     assert code == 0 and not said(), err  # all six replaced
 
 
+def test_swap_exchanges_two_videos_given_in_the_wrong_order(run_cli, two_videos, tmp_path):
+    left, right = two_videos
+    code, _, err = run_cli("video", left, right, "--output-prefix", tmp_path / "a", "--max-frames", 2, *FAST)
+    assert code == 0, err
+    code, _, err = run_cli("video", right, left, "--swap", "--output-prefix", tmp_path / "b", "--max-frames", 2, *FAST)
+    assert code == 0, err
+    for number in range(2):
+        expected = read_disparity(tmp_path / f"a_{number:05d}.png")
+        assert np.isfinite(expected).mean() > 0.5
+        np.testing.assert_array_equal(read_disparity(tmp_path / f"b_{number:05d}.png"), expected)
+
+
 def test_side_by_side_with_swap_start_stride_max_frames_and_size(run_cli, sbs_video, tmp_path):
     code, out, err = run_cli(
         "video",
@@ -1217,3 +1229,14 @@ def test_an_mp4_of_frames_of_odd_size_says_the_black_line_it_adds(run_cli, two_v
     sink.close()
     said = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"{tmp_path / 'py.mp4'}: ")]
     assert len(said) == 1 and "written 22x16, with a black column at the right and a black row at the bottom" in said[0]
+
+
+def test_a_ray_summary_under_a_file_names_the_file_in_the_way(tmp_path):
+    """It said "cannot write the summary taken/s.json: [Errno 17] File exists: 'taken'"."""
+    from rtstereo.cli.video import _write_ray_summary
+
+    blocker = tmp_path / "taken"
+    blocker.write_text("x")
+    with pytest.raises(OutputError) as info:
+        _write_ray_summary(blocker / "s.json", [], 0, 0.0, False)
+    assert str(info.value) == f"cannot write the summary {blocker / 's.json'}: {blocker} is a file, not a folder"

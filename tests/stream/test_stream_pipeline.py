@@ -174,6 +174,16 @@ def test_a_summary_path_of_the_wrong_type_is_an_input_error():
         summary.write_json(5)  # pathlib's bare TypeError before
 
 
+def test_a_summary_under_a_file_names_the_file_in_the_way(tmp_path):
+    """It said "cannot write the summary taken/s.json: [Errno 17] File exists: 'taken'"."""
+    summary = Stream(Frames(1), FakePredictor(), colour_scale=ColourScale(32)).run()
+    blocker = tmp_path / "taken"
+    blocker.write_text("x")
+    with pytest.raises(OutputError) as info:
+        summary.write_json(blocker / "s.json")
+    assert str(info.value) == f"cannot write the summary {blocker / 's.json'}: {blocker} is a file, not a folder"
+
+
 def test_a_temporal_filter_that_is_not_one_is_refused_before_the_stream_starts():
     with pytest.raises(InputError, match="temporal: expected a TemporalFilter .* got float 0.3"):
         Stream(Frames(2), FakePredictor(), temporal=0.3)
@@ -622,3 +632,41 @@ def test_static_scene_with_the_temporal_filter_flickers_less(tmp_path):
         Stream(Static(), model, sinks=[pngs], temporal=temporal).run()
         flicker[name] = mean_flicker_px(read_disparity(p) for p in sorted((tmp_path / name).glob("d_*.png")))
     assert flicker["temporal"] < 0.7 * flicker["raw"], flicker
+
+
+def test_the_report_names_the_limit_its_share_and_the_stale_frames():
+    from rtstereo.stream import StreamSummary
+
+    stages = {
+        name: {"frames": 10, "fps": fps, "ms_per_frame": 1e3 / fps}
+        for name, fps in (("capture", 100.0), ("inference", 5.0), ("write", 50.0))
+    }
+    summary = StreamSummary(
+        "camera", "sgbm", {}, 12, 10, 10, 2.5, 4.0, stages, "interrupt", frames_dropped=2, outputs=["o.mp4"]
+    )
+    assert summary.report().splitlines() == [
+        "10 frames in 2.5 s: 4.00 fps end to end (sgbm; stopped: interrupted (Ctrl-C or SIGTERM))",
+        "  stage       frames       fps  ms/frame",
+        "  capture         10    100.00      10.0",
+        "  inference       10      5.00     200.0  <- limit",
+        "  write           10     50.00      20.0",
+        "  limit: inference, 5.00 fps alone (80% of it end to end)",  # 4.00 / 5.00
+        "  2 stale live frames replaced by newer ones before inference",
+        "  written: o.mp4",
+    ]
+
+
+def test_a_stage_that_spent_no_time_has_no_rate():
+    assert StageClock("capture", 3, 0.0).fps == 0.0 and StageClock("capture").ms_per_frame == 0.0
+
+
+def test_the_newest_frame_queue_never_drops_the_end_marker():
+    from rtstereo.stream import NewestFrameQueue
+
+    end = object()
+    q = NewestFrameQueue(end=end)
+    q.put(1)
+    q.put(end)  # the end drops nothing: it waits behind the frame
+    assert q.dropped == 0
+    q.put(2)  # a newer frame replaces the stale one, never the end
+    assert q.dropped == 1 and q.get_nowait() is end and q.get_nowait() == 2

@@ -67,6 +67,16 @@ def test_an_mp4_the_writer_could_not_finish_is_an_error_not_written(tmp_path):
     assert sink.outputs == [] and list(tmp_path.iterdir()) == []
 
 
+def test_an_mp4_holding_fewer_frames_than_were_written_is_an_error_not_written(tmp_path):
+    sink = VideoSink(tmp_path / "v.mp4", fps=5)
+    for n in range(3):
+        sink.write(frame(n))
+    sink.frames = 5  # two frames the writer took without a word, which never reached the file
+    with pytest.raises(OutputError, match=r"OpenCV's writer left a file of 3 frames, of 5 frames written \(a full"):
+        sink.close()
+    assert sink.outputs == [] and list(tmp_path.iterdir()) == []
+
+
 def test_mp4_name_size_and_folder_errors(tmp_path):
     with pytest.raises(
         OutputError, match=r"o.avi: expected a .mp4, .m4v, .mov file name \(an MPEG-4 video\), got '.avi'"
@@ -121,8 +131,9 @@ def test_mp4_on_a_folder_is_refused_at_once_and_a_failed_close_leaves_no_partial
     sink = VideoSink(tmp_path / "later.mp4", fps=5)
     sink.write(frame(0))
     (tmp_path / "later.mp4").mkdir()  # taken by a folder while the stream ran
-    with pytest.raises(OutputError, match="cannot write the video"):
+    with pytest.raises(OutputError) as info:
         sink.close()
+    assert str(info.value) == f"cannot write the video {tmp_path / 'later.mp4'}: Is a directory"
     assert sink.outputs == [] and sorted(p.name for p in tmp_path.iterdir()) == ["later.mp4", "o.mp4"]
 
 
@@ -133,11 +144,26 @@ def test_an_unwritable_folder_is_said_before_the_first_frame(tmp_path, monkeypat
         raise PermissionError(13, "Permission denied", str(path))
 
     monkeypatch.setattr(Path, "touch", refuse)
-    with pytest.raises(OutputError, match=r"cannot write the video .*o.mp4: \[Errno 13\] Permission denied"):
+    # it said "[Errno 13] Permission denied: '.../.o.partial-123-0a1b2c3d@host.mp4'", a name the user never gave
+    with pytest.raises(OutputError) as info:
         VideoSink(tmp_path / "o.mp4")
-    with pytest.raises(OutputError, match=r"cannot write PNGs .*d_\*: \[Errno 13\] Permission denied"):
+    assert str(info.value) == f"cannot write the video {tmp_path / 'o.mp4'}: Permission denied"
+    with pytest.raises(OutputError) as info:
         DisparityPngSink(tmp_path / "d")
+    assert str(info.value) == f"cannot write PNGs {tmp_path / 'd'}_*: Permission denied"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_where_the_output_folder_should_be_is_named(tmp_path):
+    """It said "cannot create folder taken: [Errno 17] File exists: 'taken'"."""
+    blocker = tmp_path / "taken"
+    blocker.write_text("x")
+    with pytest.raises(OutputError) as info:
+        VideoSink(blocker / "o.mp4")
+    assert str(info.value) == f"cannot create folder {blocker}: {blocker} is a file, not a folder"
+    with pytest.raises(OutputError) as info:
+        DisparityPngSink(blocker / "sub" / "d")
+    assert str(info.value) == f"cannot create folder {blocker / 'sub'}: {blocker} is a file, not a folder"
 
 
 def test_png_frames_are_numbered_complete_and_exact(tmp_path):
@@ -190,6 +216,25 @@ def test_pngs_of_an_earlier_run_are_not_passed_off_as_this_runs(tmp_path, recwar
     assert read_disparity(tmp_path / "d_00000.png")[5, 5] == 7.25  # this run's
 
 
+def test_pngs_of_an_earlier_run_are_not_named_when_this_run_wrote_none(tmp_path, recwarn):
+    earlier = DisparityPngSink(tmp_path / "d")
+    earlier.write(frame(0))
+    DisparityPngSink(tmp_path / "d").close()  # a stream that ended before its first frame: it left nothing beside
+    assert not recwarn.list
+
+
+def test_input_images_of_the_prefixs_name_in_another_folder_are_no_clash(tmp_path):
+    from rtstereo.sinks.video import refuse_writing_over_inputs
+
+    (tmp_path / "in").mkdir()
+    image = tmp_path / "in" / "d_00000.png"
+    image.write_bytes(b"an input image")
+    refuse_writing_over_inputs([], [image], [("--output-prefix", tmp_path / "out" / "d")])
+    refuse_writing_over_inputs([], [image], [("--output-prefix", tmp_path / "d")])
+    with pytest.raises(InputError, match="would write its PNGs .* over the input images"):
+        refuse_writing_over_inputs([], [image], [("--output-prefix", tmp_path / "in" / "d")])
+
+
 def test_colour_scale_given_measured_and_empty(caplog):
     assert ColourScale(64).ready and ColourScale(64).freeze() == 64
     with pytest.raises(InputError, match="max disparity must be > 0"):
@@ -225,6 +270,10 @@ def test_show_without_a_display_runs_without_a_window(monkeypatch, caplog):
     with caplog.at_level(logging.WARNING, "rtstereo.stream"):
         assert open_window() is None
     assert "no display" in caplog.text
+    monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")  # a Wayland desktop sets no DISPLAY
+    from rtstereo.sinks.video import display_available
+
+    assert display_available()
 
 
 def test_show_with_an_opencv_without_gui_says_which_package_to_install(monkeypatch, caplog):
@@ -240,7 +289,7 @@ def test_window_quits_on_q_esc_or_close(monkeypatch):
     """No display here: OpenCV's HighGUI calls are replaced by a script of keys and window states."""
     from rtstereo.sinks import video
 
-    keys, visible, shown = [ord("a"), ord("q"), 27, -1, -1], [1.0, 1.0, 0.0], []
+    keys, visible, shown = [ord("a"), ord("q"), 27, -1, -1, ord("f")], [1.0, 1.0, 0.0, 1.0], []
     monkeypatch.setattr(video.cv2, "namedWindow", lambda title, flags: None)
     monkeypatch.setattr(video.cv2, "imshow", lambda title, image: shown.append(image))
     script_keys(monkeypatch, keys)
@@ -251,6 +300,9 @@ def test_window_quits_on_q_esc_or_close(monkeypatch):
     assert shown[0].shape == (4, 8, 3)
     assert [window.poll(), window.poll(), window.poll()] == [False, True, True]  # 'a', then q, then Esc
     assert window.poll() is False and window.poll() is True  # visible, then closed with its button
+    pressed = []
+    window.keys[ord("f")] = lambda: pressed.append("f")  # another key's action (online adaptation's freeze)
+    assert window.poll() is False and pressed == ["f"]
     window.close()
 
 

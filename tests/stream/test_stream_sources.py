@@ -94,9 +94,11 @@ def test_an_error_decoding_the_right_video_is_raised_and_the_decoder_thread_ends
     assert not [t for t in threading.enumerate() if t.name.startswith("rtstereo-decode")]
 
 
-def test_start_past_the_end_is_refused(two_videos):
+def test_start_past_the_end_is_refused(two_videos, sbs_video):
     with pytest.raises(InputError, match="past the end"):
         TwoVideoSource(*two_videos, start=6)
+    with pytest.raises(InputError, match=r"--start 6 is past the end of the video \(6 frames\)"):
+        SideBySideVideoSource(sbs_video, start=6)  # frames 0-5: refused before the first frame
 
 
 @pytest.mark.parametrize(("start", "stride", "match"), [(-1, 1, "--start"), (0, 0, "--stride")])
@@ -392,6 +394,58 @@ def test_side_by_side_video_is_split_and_swapped(sbs_video, scene):
 def test_side_by_side_file_url_is_read_locally(sbs_video):
     assert resolve_video(sbs_video.as_uri()) == sbs_video
     assert len(list(SideBySideVideoSource(sbs_video.as_uri(), stride=4))) == 2
+
+
+def _fake_yt_dlp(monkeypatch, info: dict) -> list[str]:
+    """A yt_dlp module whose download writes ``$RTSTEREO_CACHE/videos/KEY.mp4`` and returns ``info``; the URLs
+    it was asked for."""
+    import sys
+    import types
+
+    fetched = []
+
+    class YoutubeDL:
+        def __init__(self, options):
+            self.template = options["outtmpl"]
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def extract_info(self, url, download):
+            fetched.append(url)
+            path = Path(self.template.replace("%(ext)s", "mp4"))
+            path.write_bytes(b"a video")
+            return {**info, "requested_downloads": [{"filepath": str(path)}]}
+
+    fake = types.ModuleType("yt_dlp")
+    fake.YoutubeDL, fake.utils = YoutubeDL, types.SimpleNamespace(DownloadError=RuntimeError)
+    monkeypatch.setitem(sys.modules, "yt_dlp", fake)
+    return fetched
+
+
+def test_a_download_cut_short_is_fetched_again_not_taken_as_cached(stream_cache, monkeypatch):
+    import hashlib
+
+    from rtstereo.sources.video import download_video
+
+    fetched = _fake_yt_dlp(monkeypatch, {})
+    url = "https://example.com/clip.mp4"
+    (stream_cache / "videos").mkdir(parents=True)
+    key = hashlib.sha256(url.encode()).hexdigest()[:16]
+    (stream_cache / "videos" / f"{key}.mp4.part").write_bytes(b"half a vid")  # yt-dlp's partial download
+    assert download_video(url) == stream_cache / "videos" / f"{key}.mp4" and fetched == [url]
+    assert download_video(url) == stream_cache / "videos" / f"{key}.mp4" and fetched == [url]  # now cached
+
+
+def test_a_playlist_url_is_refused(stream_cache, monkeypatch):
+    from rtstereo.sources.video import download_video
+
+    _fake_yt_dlp(monkeypatch, {"_type": "playlist"})
+    with pytest.raises(InputError, match="is a playlist or holds no single video: give the URL of one video"):
+        download_video("https://example.com/list")
 
 
 def test_a_failed_download_is_one_sentence(stream_cache, monkeypatch):

@@ -298,7 +298,7 @@ def _check_first_frame(args: argparse.Namespace, source: FrameSource, prepare: F
 def _write_ray_summary(path: Path, rows: list[dict], written: int, wall_s: float, interrupted: bool) -> None:
     import json
 
-    from ..io.atomic import atomic_path
+    from ..io.atomic import atomic_path, os_reason
 
     content = {"engine": "ray", "frames_written": written, "wall_s": round(wall_s, 3), "interrupted": interrupted}
     content["ranges"] = rows
@@ -307,7 +307,7 @@ def _write_ray_summary(path: Path, rows: list[dict], written: int, wall_s: float
         with atomic_path(path, "the summary") as partial:
             partial.write_text(json.dumps(content, indent=2, default=str) + "\n")
     except OSError as exc:
-        raise OutputError(f"cannot write the summary {path}: {exc}") from None
+        raise OutputError(f"cannot write the summary {path}: {os_reason(exc, path)}") from None
 
 
 def video_source(args: argparse.Namespace) -> FrameSource:

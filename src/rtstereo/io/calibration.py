@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import InputError, OutputError, RtStereoWarning, require_path, warn
 from ..text import is_utf8
 from ..types import Calibration
-from .atomic import atomic_path
+from .atomic import atomic_path, os_reason
 
 FORMAT_TAG = "rtstereo.calibration"
 LENGTH_UNITS_M = {"m": 1.0, "cm": 0.01, "mm": 0.001}
@@ -208,7 +208,7 @@ def write_calibration(path: str | Path, calibration: Calibration, **extra: objec
                     length_unit="m",
                 )
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc}") from None
+        raise OutputError(f"cannot write {path}: {os_reason(exc, path)}") from None
     return path
 
 
@@ -273,6 +273,9 @@ def write_opencv(
     import cv2
 
     path = Path(path)
+    if not path.parent.is_dir():  # OpenCV printed its own error, naming the hidden temporary file, then failed
+        missing = FileNotFoundError(2, "No such file or directory")
+        raise OutputError(f"cannot write {path}: {os_reason(missing, path)}")
     with atomic_path(path) as partial:
         # OpenCV crashed (a segmentation fault) on a name that is not UTF-8 (Linux names are bytes): such a
         # file is written in memory, its format picked by the suffix alone, and saved by Python.

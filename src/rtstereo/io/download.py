@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 from ..errors import InputError
+from .atomic import os_reason
 
 # Seconds without an answer before a download gives up (a network that drops packets would otherwise
 # keep a run silent for a minute per URL).
@@ -144,7 +145,8 @@ def fetch(url: str, *, progress: bool = True, subdir: str = "downloads", sha256:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(f"cannot download {url}: cannot create the cache folder {target.parent}: {exc}") from None
+        reason = os_reason(exc, target)
+        raise InputError(f"cannot download {url}: cannot create the cache folder {target.parent}: {reason}") from None
     partial = None
     try:
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:

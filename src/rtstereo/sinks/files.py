@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from ..errors import DisparityRangeError, InputError, OutputError, warn
-from ..io.atomic import atomic_path, interrupts_deferred, publish, staging_folder
+from ..io.atomic import atomic_path, interrupts_deferred, os_reason, publish, staging_folder
 from ..io.disparity import colorize, write_disparity
 from ..io.images import write_image
 from ..types import DisparityResult
@@ -67,8 +67,8 @@ def _json(result: DisparityResult, stem: Path) -> Path:
     path = _named(stem, ".json")
     try:
         path.write_text(json.dumps(result.sidecar(), indent=2, default=str) + "\n")
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc}") from None
+    except OSError as exc:  # the system's reason, as for the maps: "[Errno 28]" is no words for a user
+        raise OutputError(f"cannot write {path}: {os_reason(exc, path)}") from None
     return path
 
 
@@ -310,7 +310,8 @@ def save_result(
                 if f != "png16":
                     raise
                 reason = _png16_out_of_range(exc, name, alone=len(formats) == 1)
-                staged.append(_write_note(staging / NOT_WRITTEN_NOTES[f].format(name=name), reason))
+                note = NOT_WRITTEN_NOTES[f].format(name=name)
+                staged.append(_write_note(staging / note, reason, shown=folder / note))
                 stale.append(folder / FORMAT_FILES[f].format(name=name))
             except OutputError as exc:  # a full disk: name the file asked for, not the hidden staging copy
                 raise OutputError(str(exc).replace(str(staging), str(folder))) from None
@@ -331,12 +332,13 @@ def save_result(
             return written
 
 
-def _write_note(path: Path, reason: str) -> Path:
+def _write_note(path: Path, reason: str, shown: Path) -> Path:
+    """Write the note at ``path`` (in the staging folder); an error names ``shown``, the file the user will look for."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(reason + "\n", encoding="utf-8", errors="surrogateescape")  # a name in bytes stays so
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc}") from None
+        raise OutputError(f"cannot write {shown}: {os_reason(exc, path)}") from None
     return path
 
 

@@ -34,7 +34,7 @@ from ..geometry import (
     require_calibration,
     result_point_cloud,
 )
-from ..io.atomic import atomic_path
+from ..io.atomic import atomic_path, os_reason
 from ..io.images import write_image
 from ..io.pfm import write_pfm
 from ..text import counted
@@ -128,7 +128,7 @@ def write_ply(path: str | Path, cloud: PointCloud) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc}") from None
+        raise OutputError(f"cannot write {path}: {os_reason(exc, path)}") from None
     with atomic_path(path) as partial, partial.open("wb") as f:  # no truncated cloud under the real name
         f.write(("\n".join(header) + "\n").encode("ascii"))
         f.write(vertices.tobytes())
@@ -222,7 +222,7 @@ def write_glb(path: str | Path, cloud: PointCloud) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc}") from None
+        raise OutputError(f"cannot write {path}: {os_reason(exc, path)}") from None
     with atomic_path(path) as partial:  # no truncated file under the real name
         partial.write_bytes(data)
     return path
@@ -330,7 +330,7 @@ def _guard(writer, path: Path, array: np.ndarray) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         writer(path, array)
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc}") from None
+        raise OutputError(f"cannot write {path}: {os_reason(exc, path)}") from None
 
 
 register_formats()

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from ..errors import DisparityRangeError, InputError, OutputError, require_number, require_path, require_whole, warn
-from ..io.atomic import partial_path, remove_stale_partials
+from ..io.atomic import os_reason, partial_path, remove_stale_partials
 from ..io.disparity import colorize, to_png16
 from ..io.images import write_image
 from ..io.quiet import ffmpeg_quietened
@@ -199,7 +199,7 @@ class VideoSink(Sink):
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise OutputError(f"cannot create folder {self.path.parent}: {exc}") from None
+            raise OutputError(f"cannot create folder {self.path.parent}: {os_reason(exc, self.path)}") from None
         self.fps = fps
         self.frames = 0
         self._failed = False
@@ -273,7 +273,7 @@ class VideoSink(Sink):
             except OSError as exc:
                 self._failed = True
                 self._partial.unlink(missing_ok=True)
-                raise OutputError(f"cannot write the video {self.path}: {exc}") from None
+                raise OutputError(f"cannot write the video {self.path}: {os_reason(exc, self.path)}") from None
 
     @property
     def outputs(self) -> list[str]:
@@ -338,7 +338,7 @@ class DisparityPngSink(Sink):
         try:
             self.prefix.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise OutputError(f"cannot create folder {self.prefix.parent}: {exc}") from None
+            raise OutputError(f"cannot create folder {self.prefix.parent}: {os_reason(exc, self.prefix)}") from None
         _check_writable(self.prefix.parent / f".{self.prefix.name}.probe-{os.getpid()}", f"PNGs {self.prefix}_*")
         remove_stale_partials(self.prefix.parent)  # half-written PNGs of a run killed mid-write
         self.written: list[str] = []
@@ -497,8 +497,8 @@ def _check_writable(probe: Path, what: str) -> None:
     try:
         probe.touch()
         probe.unlink()
-    except OSError as exc:
-        raise OutputError(f"cannot write {what}: {exc}") from None
+    except OSError as exc:  # the reason without the probe's hidden name, which is no file of the user's
+        raise OutputError(f"cannot write {what}: {os_reason(exc, probe)}") from None
 
 
 QUIT_KEYS = (ord("q"), ord("Q"), 27)  # q or Esc

@@ -1,0 +1,89 @@
+"""save_result and the look-ups a rerun makes over its folder: the branches the batch tests do not reach."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rtstereo.errors import DisparityRangeError, OutputError
+from rtstereo.sinks.files import not_written_notes, other_pairs, save_result
+from rtstereo.types import DisparityResult
+
+
+def _result(value: float = 2.0) -> DisparityResult:
+    return DisparityResult(np.full((4, 6), value, np.float32))
+
+
+@pytest.mark.parametrize(
+    ("value", "formats", "refused"),
+    [(2.0, ("pfm", "json"), "p.json"), (300.0, ("png16", "pfm"), "p.png-not-written.txt")],
+    ids=["sidecar", "not-written-note"],
+)
+def test_a_text_file_the_disk_refuses_names_the_users_file_in_one_line(tmp_path, monkeypatch, value, formats, refused):
+    """The sidecar and the note said "cannot write .../p.json: [Errno 28] No space left on device"."""
+    written = Path.write_text
+
+    def full(self, *args, **kwargs):
+        if self.suffix in (".json", ".txt"):
+            raise OSError(28, "No space left on device")
+        return written(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(OutputError) as info:
+        save_result(_result(value), tmp_path / "out", "p", formats)
+    assert str(info.value) == f"cannot write {tmp_path / 'out' / refused}: No space left on device"
+    assert list((tmp_path / "out").iterdir()) == []  # all of a pair's files or none
+
+
+def test_a_format_named_twice_is_written_once(tmp_path):
+    assert save_result(_result(), tmp_path, "p", ("pfm", "pfm")) == [tmp_path / "p.pfm"]
+
+
+def test_a_note_of_an_earlier_run_that_cannot_be_removed_is_an_output_error(tmp_path, monkeypatch):
+    note = tmp_path / "p.png-not-written.txt"
+    note.write_text("p: disparity up to 300.0 px does not fit a 16-bit PNG\n")
+
+    def refuse(self, missing_ok=False):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    with pytest.raises(OutputError, match=f"cannot remove {note}, left by an earlier run: .*Permission denied"):
+        save_result(_result(), tmp_path, "p", ("png16", "pfm"))
+
+
+def test_a_range_error_of_another_format_than_png16_is_raised_not_noted(tmp_path):
+    def too_far(result, stem):
+        raise DisparityRangeError("too far for this format", 300.0)
+
+    with pytest.raises(DisparityRangeError, match="too far for this format"):
+        save_result(_result(), tmp_path, "p", ("png16", "pfm"), writers={"pfm": too_far})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_note_gives_no_reason(tmp_path):
+    (tmp_path / "p.png-not-written.txt").write_text("\n")
+    assert not_written_notes(tmp_path, "p", ("png16", "pfm")) == []
+
+
+def test_other_pairs_leave_out_hidden_files_and_a_live_runs_staging_folder(tmp_path):
+    save_result(_result(), tmp_path, "a", ("pfm",))
+    save_result(_result(), tmp_path, "b", ("pfm",))
+    staging = tmp_path / ".partial-12345-0123abcd@host"
+    staging.mkdir()
+    save_result(_result(), staging, "c", ("pfm",))  # a pair another run is writing now
+    (tmp_path / ".d.pfm").write_bytes(b"")
+    assert other_pairs(tmp_path, ["a"], ("pfm",)) == ["b"]
+    assert other_pairs(tmp_path, ["a"], ()) == []
+
+
+def test_other_pairs_of_a_format_without_a_file_name_are_unknown(tmp_path):
+    from rtstereo.sinks.files import FORMATS, register_format
+
+    save_result(_result(), tmp_path, "b", ("pfm",))
+    register_format("test_nameless", lambda result, stem: stem)
+    try:
+        assert other_pairs(tmp_path, ["a"], ("test_nameless", "pfm")) == []
+    finally:
+        FORMATS.pop("test_nameless")
