@@ -218,6 +218,8 @@ def test_a_download_stopped_halfway_leaves_no_partial_file_in_the_cache(served, 
                 raise stop
             return super().read(4)
 
+        read1 = read  # what the download reads with (one read of the socket at a time)
+
     monkeypatch.setattr(download.urllib.request, "urlopen", lambda url, timeout: Halfway(_png(7)))
     with pytest.raises(raised):
         download.fetch("https://x.org/l.png")
