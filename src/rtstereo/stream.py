@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, OutputError, require_path
+from .errors import InputError, OutputError, require_bool, require_path
 from .io.atomic import atomic_path
 from .runtime.predictor import Predictor
 from .sinks.video import (
@@ -338,6 +338,7 @@ class Stream:
             isinstance(max_frames, bool) or not isinstance(max_frames, numbers.Integral) or max_frames < 0
         ):
             raise InputError(f"max_frames must be a whole number >= 0 or None (no limit), got {max_frames!r}")
+        progress = require_bool(progress, "progress")
         if colour_scale is not None and not isinstance(colour_scale, ColourScale):
             raise InputError(
                 f"colour_scale: expected a ColourScale (ColourScale(max_disp_px), or None to measure it), got "
@@ -653,6 +654,7 @@ class Stream:
                 before it, and :attr:`summary` says so.
             InputError: the stream has run before (its source is spent and its outputs are closed).
         """
+        raise_interrupt = require_bool(raise_interrupt, "raise_interrupt")
         if self._t0:  # a second run read nothing and reported the first's frames over a wall time of 0 s
             raise InputError(
                 "this Stream has run already (its source is spent, its outputs closed): make a new Stream, with a "

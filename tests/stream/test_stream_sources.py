@@ -20,6 +20,8 @@ from conftest import BACKGROUND_PX, RECTANGLE_PX, read_video, render_scene, writ
 from rtstereo.cli.common import parse_size_hw
 from rtstereo.errors import InputError
 from rtstereo.sources.base import FramePreparer, check_start_stride, split_side_by_side
+from rtstereo.sources.cameras import UVCSource, open_camera
+from rtstereo.sources.oak import OakSource
 from rtstereo.sources.sequence import ImageSequenceSource, is_image_sequence
 from rtstereo.sources.video import SideBySideVideoSource, TwoVideoSource, VideoReader, resolve_video
 from rtstereo.types import Calibration, StereoPair
@@ -387,6 +389,25 @@ def test_side_by_side_video_is_split_and_swapped(sbs_video, scene):
     picked = list(strided)
     assert strided.expected_frames == 3 and [p.index for p in picked] == [1, 3, 5]
     np.testing.assert_array_equal(picked[1].left, pairs[3].left)  # the frame of that index, not another
+
+
+@pytest.mark.parametrize("value", ["no", "False", 0, None])
+def test_bool_options_of_the_sources_take_only_a_bool(sbs_video, value):
+    # "no" was true in an `if`: swap="no" swapped the views
+    expected = f"expected True or False, got {type(value).__name__} {value!r}"
+    with pytest.raises(InputError, match=re.escape(f"swap: {expected}")):
+        SideBySideVideoSource(sbs_video, swap=value)
+    with pytest.raises(InputError, match=re.escape(f"swap: {expected}")):
+        UVCSource(str(sbs_video), swap=value)
+    with pytest.raises(InputError, match=re.escape(f"swap: {expected}")):
+        open_camera("uvc:0", swap=value)
+    with pytest.raises(InputError, match=re.escape(f"color: {expected}")):
+        open_camera("uvc:0", color=value)
+    with pytest.raises(InputError, match=re.escape(f"color: {expected}")):
+        OakSource(start_device=lambda dai: None, color=value)
+    with pytest.raises(InputError, match=re.escape(f"align_rows: {expected}")):
+        FramePreparer(align_rows=value)
+    assert SideBySideVideoSource(sbs_video, swap=np.bool_(True)).swap is True
 
 
 def test_side_by_side_file_url_is_read_locally(sbs_video):

@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..errors import InputError, require_whole
+from ..errors import InputError, require_bool, require_whole
 from ..geometry import calibration_scale
 from ..io.quiet import native_output_held
 from ..rectify import ALIGN_MIN_PX, RectificationCheck, check_rectification, row_alignment_maps
@@ -153,6 +153,9 @@ class FramePreparer:
     _scaled: Any = field(default=None, repr=False)  # (frame size, the calibration scaled to it)
 
     ALIGN_TRIES = 30
+
+    def __post_init__(self) -> None:
+        self.align_rows = require_bool(self.align_rows, "align_rows")
 
     def __call__(self, pair: StereoPair) -> StereoPair:
         left, right, calibration = pair.left, pair.right, pair.calibration
