@@ -70,7 +70,7 @@ class UVCSource(LiveSource):
         self._pace_fps: float | None = None  # a recording's playback rate; None for a camera or live stream
         self._recording_frames: int | None = None  # a recording's frame count, once opened
         self._first_at = 0.0  # time.monotonic() of a recording's first frame
-        self.description = f"camera uvc:{device}"
+        self.description = f"camera uvc:{device}{' (swapped)' if self.swap else ''}"  # as a side-by-side video says
 
     @property
     def is_device(self) -> bool:
