@@ -56,7 +56,7 @@ from .sinks.video import (
     compose_preview,
     refuse_writing_over_inputs,
 )
-from .sources.base import FrameSource, LatestSlot
+from .sources.base import FrameSource, LatestSlot, LiveSource
 from .temporal import TemporalFilter
 from .text import counted
 from .types import DisparityResult, StereoPair
@@ -479,6 +479,13 @@ class Stream:
             if close is not None:
                 try:
                     close()
+                except Exception as exc:  # noqa: BLE001
+                    log.warning("closing the source failed: %s", exc)
+            if isinstance(self.source, LiveSource):
+                # A camera opened beforehand (open()) is released by its iteration, which a stop before the first
+                # frame (max_frames=0, a stop at once) never started: the device stayed held.
+                try:
+                    self.source.close()
                 except Exception as exc:  # noqa: BLE001
                     log.warning("closing the source failed: %s", exc)
             self._put(self._captured, _END, always=True)
