@@ -210,7 +210,7 @@ def test_without_a_baseline_the_table_has_no_baseline_column():
     """Without --baseline the table carried an 'x baseline time' column of dashes, and a note about it."""
     report = run_bench(["sgbm"], [SIZE_HW], sweeps={"max_disp": [16]}, warmup=1, runs=1, threads=1)
     header, _, row, *rest = report.table().splitlines()
-    assert header.endswith("|peak MB|") and row.count("|") == header.count("|")
+    assert header.endswith("|peak MiB|") and row.count("|") == header.count("|")
     assert "baseline" not in report.table()
 
 
@@ -222,7 +222,7 @@ def test_the_x_torch_time_column_is_there_only_with_a_torch_row():
     torch_row.vs_torch = 1.0
     report.rows.append(torch_row)
     header, _, *rows = report.table().splitlines()
-    assert header.endswith("|peak MB|x torch time|") and rows[2].endswith("|1.00|")
+    assert header.endswith("|peak MiB|x torch time|") and rows[2].endswith("|1.00|")
     assert "; x torch time: this row's median / the (first) torch row's" in report.table()
 
 
