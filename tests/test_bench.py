@@ -114,6 +114,7 @@ def test_bad_sweep_options_are_refused(kwargs, message):
     [
         ({"warmup": 0}, "warmup and runs must be >= 1"),
         ({"threads": 0}, "threads must be >= 1"),
+        ({"threads": 99999}, "threads 99999 is more than this machine can use"),
         ({"data": ["somewhere"], "random_weights": True}, "accuracy .* with random weights means nothing"),
     ],
 )
@@ -764,6 +765,17 @@ def test_an_interrupted_sweep_does_not_replace_an_earlier_complete_one(cli, tmp_
     assert cli(*argv, "--threads", "1", "-o", tmp_path)[0] == 130
     assert len(json.loads((tmp_path / "bench.interrupted.json").read_text())["rows"]) == 2
     assert ((tmp_path / "bench.json").read_text(), (tmp_path / "bench.md").read_text()) == complete
+
+
+@pytest.mark.parametrize(
+    ("threads", "said"), [("0", "--threads must be >= 1, got 0"), ("99999", "at most 8 (4 per core)")]
+)
+def test_a_thread_count_the_machine_cannot_use_is_a_usage_error_naming_the_option(cli, monkeypatch, threads, said):
+    """--threads 99999 was taken: OpenCV tried to start 99999 threads; predict refuses it as bench now does."""
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    code, out, err = cli("bench", "sgbm", "--sizes", "32x48", "--max-disp", "16", "--runs", "1", "--threads", threads)
+    assert code == 2 and out == "" and err.startswith("rtstereo bench: error: --threads "), err
+    assert said in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_a_full_disk_is_a_failed_run_exit_code_1_not_a_usage_error(cli, tmp_path, monkeypatch):

@@ -72,6 +72,7 @@ from .runtime.onnx import RUNTIME_SETTINGS as ONNX_RUNTIME_SETTINGS
 from .runtime.onnx import HalfOnCpuWarning
 from .runtime.postprocess import POSTPROCESS_SETTINGS
 from .runtime.predictor import Predictor
+from .runtime.providers import check_thread_count
 from .text import counted
 from .types import DisparityResult
 
@@ -862,6 +863,8 @@ def run_bench(
         raise InputError(f"warmup and runs must be >= 1, got warmup={warmup}, runs={runs}")
     if threads is not None and threads < 1:
         raise InputError(f"threads must be >= 1, got {threads}")
+    if threads is not None:
+        check_thread_count(threads)
     check_device(device, sweeps or {})
     # A value given twice (default,hybrid; x.onnx,./x.onnx; --sizes 480x640,480x640) is one row, not two timings of
     # one thing.

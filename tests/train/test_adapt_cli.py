@@ -181,6 +181,7 @@ def test_one_pair_off_among_rectified_ones_is_a_warning(capsys, tmp_path, textur
             "--max-disp bounds the SGBM proxy labels, which --losses photometric,smoothness leaves out: add proxy",
         ),
         (["--threads", "0"], "--threads must be >= 1, got 0 (leave it out for torch's own choice)"),
+        (["--threads", "99999"], "--threads 99999 is more than this machine can use"),
         (["--holdout", "1"], "--holdout: expected a fraction"),
         (["--seed", "-1"], "--seed: expected an integer >= 0, got -1"),
         (["--export-size", "64x64"], "--export-size is the parity check's size of an exported model: it applies to"),

@@ -317,8 +317,13 @@ def run(args: argparse.Namespace) -> int:
     from ..bench import parse_list, run_bench
     from ..bench_reference import parse_reference
     from ..models import resolve_alias
+    from ..runtime.providers import check_thread_count
 
     _model_after_data(args)
+    if args.threads is not None:  # named as the option, as predict names it
+        if args.threads < 1:
+            raise InputError(f"--threads must be >= 1, got {args.threads}")
+        check_thread_count(args.threads, "--threads")
     models = [resolve_alias(m) for m in parse_list(args.model, str, "model")]
     baseline = resolve_alias(args.baseline) if args.baseline else None
     reference = parse_reference(args.reference) if args.reference else None
