@@ -778,6 +778,16 @@ def test_a_thread_count_the_machine_cannot_use_is_a_usage_error_naming_the_optio
     assert said in err and len(err.strip().splitlines()) == 1, err
 
 
+@pytest.mark.parametrize("quiet", ["--quiet", "-q"])
+def test_quiet_leaves_out_the_progress_lines_not_the_table(cli, quiet):
+    """bench had no --quiet, which the other verbs have (the README: --quiet turns long work's progress off)."""
+    argv = ["bench", "sgbm", "--sizes", "32x48", "--max-disp", "16", "--warmup", "1", "--runs", "1", "--threads", "1"]
+    code, out, err = cli(*argv)
+    assert code == 0 and "rtstereo bench: sgbm opencv 48x32 max_disp=16 - (row 1 of 1)" in err
+    code, quiet_out, err = cli(*argv, quiet)
+    assert code == 0 and "(row 1 of 1)" not in err and "|sgbm|opencv|" in quiet_out
+
+
 def test_a_full_disk_is_a_failed_run_exit_code_1_not_a_usage_error(cli, tmp_path, monkeypatch):
     """bench exited 2, its usage-error code, when bench.json could not be written for a full disk; predict's batch
     exits 1 for it (a rerun with space free succeeds)."""

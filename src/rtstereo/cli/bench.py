@@ -92,6 +92,9 @@ def register(subparsers) -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls first (default: %(default)s)")
     parser.add_argument("--runs", type=int, default=10, help="timed calls (default: %(default)s)")
     parser.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress lines (the table, notes and warnings are still shown)"
+    )
+    parser.add_argument(
         "--data",
         action="append",
         nargs="+",
@@ -351,7 +354,7 @@ def run(args: argparse.Namespace) -> int:
         reference=reference,
         random_weights=args.random_weights,
         fixed_files_at_own_size=args.sizes is None,
-        progress=lambda label: print(f"rtstereo bench: {label}", file=sys.stderr),
+        progress=None if args.quiet else lambda label: print(f"rtstereo bench: {label}", file=sys.stderr),
     )
     if report.interrupted and not report.rows:
         raise KeyboardInterrupt  # nothing measured: nothing to print or to write over an earlier sweep's results
