@@ -243,7 +243,12 @@ def test_a_batch_of_one_with_unlabeled_pairs_names_the_batch_size(capsys, unlabe
     assert code == 2 and err.startswith("rtstereo train: error: --batch-size: 1 leaves no rendered scene"), err
 
 
-def test_a_quarter_of_the_batch_by_default():
+def test_a_quarter_of_the_batch_by_default_at_least_one_as_the_help_says(capsys):
     assert TrainConfig(batch_size=8, unlabeled="x").unlabeled_share == 2
+    assert TrainConfig(batch_size=7, unlabeled="x").unlabeled_share == 1
     assert TrainConfig(batch_size=2, unlabeled="x").unlabeled_share == 1
     assert TrainConfig(batch_size=8).unlabeled_share == 0
+    with pytest.raises(SystemExit):  # it said "a quarter of the batch": 0 of a batch of 2
+        main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "(default: a quarter of the batch, rounded down, at least 1)" in help_text
