@@ -91,6 +91,13 @@ def test_predict_writes_metric_depth_and_point_cloud(capsys, tmp_path, pair_file
     assert "warning" not in err
 
 
+def test_the_median_depth_of_a_near_scene_is_said_in_a_unit_that_shows_it(capsys, tmp_path, pair_files):
+    """A scene 4 mm away (a 0.1 mm baseline: a microscope's) was summed up as "median depth 0.00 m"."""
+    calib_file = write_calibration(tmp_path / "near.json", dataclasses.replace(CAL, baseline_m=1e-4))
+    code, stdout, _ = run_cli(capsys, "predict", *pair_files, *SGBM, "--calib", calib_file, "-o", tmp_path / "out")
+    assert code == 0 and "median depth 4.00 mm" in stdout, stdout
+
+
 def test_predict_max_depth_applies_to_its_run_only(capsys, tmp_path, pair_files, calib_file):
     args = ("predict", *pair_files, *SGBM, "--calib", calib_file, "--format", "ply")
     from rtstereo.sinks.pointcloud import EmptyCloudWarning

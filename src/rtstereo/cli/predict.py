@@ -20,6 +20,7 @@ from ..sinks import pointcloud  # registers the 3D formats: depth, depth_npy, de
 from ..sinks.files import DEFAULT_FORMATS, FILE_SUFFIXES, FORMATS, output_files, parse_formats
 from ..sources.manifest import read_manifest
 from ..sources.pairs import PairSource, names_one_image, resolve_pairs, would_list
+from ..text import distance
 from .batch import add_batch_args, check_engine_args, run_batch
 from .common import (
     add_calib_unit_arg,
@@ -176,7 +177,7 @@ def _summary(name: str, model: str, result) -> str:
     if result.calibration is not None and result.density > 0:
         depth = pointcloud.depth_of(result)
         finite = depth[np.isfinite(depth)]
-        line += f", median depth {float(np.median(finite)):.2f} m" if finite.size else ", no finite depth"
+        line += f", median depth {distance(float(np.median(finite)))}" if finite.size else ", no finite depth"
     return line
 
 
