@@ -109,7 +109,7 @@ def compare_images(
     resized = None
     if a.shape[:2] != b.shape[:2]:
         _check_aspect_ratio(a.shape, b.shape, names)
-        resized = f"second image resized from {b.shape[1]}x{b.shape[0]} to {a.shape[1]}x{a.shape[0]}"
+        resized = f"second image resized from {b.shape[0]}x{b.shape[1]} to {a.shape[0]}x{a.shape[1]} (HxW)"
         b = cv2.resize(b, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_AREA)
     grey = lambda x: (x if x.ndim == 2 else cv2.cvtColor(x, cv2.COLOR_RGB2GRAY)).astype(np.float64)  # noqa: E731
     ga, gb = grey(a), grey(b)
@@ -154,7 +154,7 @@ def compare_disparities(
         _check_aspect_ratio(a.shape, b.shape, names)
         scale = a.shape[1] / b.shape[1]
         resized = (
-            f"second map resized from {b.shape[1]}x{b.shape[0]} to {a.shape[1]}x{a.shape[0]}, "
+            f"second map resized from {b.shape[0]}x{b.shape[1]} to {a.shape[0]}x{a.shape[1]} (HxW), "
             f"disparities scaled by {scale:.4f}"
         )
         # nearest neighbour copies nan along: invalid pixels stay invalid, and valid ones keep their value (0 too)

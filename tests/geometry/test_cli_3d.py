@@ -629,7 +629,7 @@ def test_kitti_cameras_pick_the_colour_pair_of_a_kitti_file_and_nothing_else(cap
     left, right = pair_files
     out = tmp_path / "k"
     # KITTI's, on a toy pair
-    with pytest.warns(CalibrationWarning, match="is far from the centre of these 160x120 images"):
+    with pytest.warns(CalibrationWarning, match=r"is far from the centre of these 120x160 \(HxW\) images"):
         code, _, err = run_cli(
             capsys,
             "predict",

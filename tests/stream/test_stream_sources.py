@@ -529,8 +529,8 @@ def test_resizing_is_announced_and_scales_the_calibration(caplog):
         prepare(pair)
     assert small.size_hw == (32, 64) and (small.index, small.timestamp_s) == (3, 0.3)
     assert small.calibration == calibration.scaled(0.5)
-    assert caplog.text.count("resizing 128x64 frames to 64x32") == 1
-    assert "disparity is in pixels of the 64x32 frames" in caplog.text
+    assert caplog.text.count("resizing 64x128 frames to 32x64") == 1
+    assert "disparity is in pixels of the 32x64 frames" in caplog.text
     # another aspect ratio: each axis by its own factor (x 0.5, y 0.25), pixel centres kept
     squeezed = FramePreparer(size_wh=(64, 16), calibration=calibration)(pair).calibration
     assert (squeezed.fx_px, squeezed.fy_px, squeezed.cx0_px, squeezed.cy_px) == (50.0, 25.0, 31.5, 7.5)
@@ -542,7 +542,7 @@ def test_same_size_is_not_resized_and_calibration_of_another_size_is_refused():
     assert FramePreparer(size_wh=(128, 64))(pair) is pair
     wrong = Calibration(100.0, 100.0, 63.5, 63.5, 31.5, 0.1, 1280, 720)
     with pytest.raises(
-        InputError, match="calibration is for 1280x720 images but the frames are 128x64 .another aspect"
+        InputError, match=r"calibration is for 720x1280 \(HxW\) images but the frames are 64x128 .another aspect"
     ):
         FramePreparer(calibration=wrong)(pair)
 
@@ -555,7 +555,9 @@ def test_a_calibration_of_another_size_of_the_same_aspect_is_scaled_and_said_onc
     with caplog.at_level(logging.INFO, "rtstereo.stream"):
         first, second = prepare(pair), prepare(pair)
     assert first.calibration == second.calibration == larger.scaled(0.5)
-    assert caplog.text.count("the calibration is for 256x128 images; scaled by 0.5000 to these 128x64 frames") == 1
+    assert (
+        caplog.text.count("the calibration is for 128x256 (HxW) images; scaled by 0.5000 to these 64x128 frames") == 1
+    )
 
 
 class SwapRectifier:

@@ -171,7 +171,7 @@ def _summary(name: str, model: str, result) -> str:
     shown = f"{export_ms / 1e3:.1f} s" if export_ms >= 1e3 else f"{export_ms:.0f} ms"
     exported = f" (+{shown} once, for its ONNX export at this size)" if export_ms else ""
     line = (
-        f"{name}: {d.shape[1]}x{d.shape[0]}, {model}, {result.timings_ms['total']:.1f} ms{exported}, "
+        f"{name}: {d.shape[0]}x{d.shape[1]} (HxW), {model}, {result.timings_ms['total']:.1f} ms{exported}, "
         f"density {result.density * 100:.1f} %"
     )
     if result.calibration is not None and result.density > 0:
@@ -358,7 +358,7 @@ def large_pair_note(predictor, height_px: int, width_px: int) -> str | None:
     megapixels = height_px * width_px / 1e6
     if megapixels < LARGE_PAIR_MP:
         return None
-    note = f"{width_px}x{height_px} ({megapixels:.1f} MP) with {predictor.name} takes a while"
+    note = f"{height_px}x{width_px} (HxW, {megapixels:.1f} MP) with {predictor.name} takes a while"
     rate = CPU_S_PER_MP.get(predictor.name)
     on_cpu = predictor.backend.describe().get("device", "cpu") == "cpu"
     if rate is not None and on_cpu:

@@ -170,13 +170,13 @@ class FramePreparer:
             target_w, target_h = self.size_wh
             if not self._announced:
                 log.info(
-                    "resizing %dx%d frames to %dx%d (--size): the disparity is in pixels of the %dx%d frames%s",
-                    width,
+                    "resizing %dx%d frames to %dx%d (--size, HxW): the disparity is in pixels of the %dx%d frames%s",
                     height,
-                    target_w,
+                    width,
                     target_h,
                     target_w,
                     target_h,
+                    target_w,
                     ", calibration scaled to match" if calibration is not None else "",
                 )
                 self._announced = True
@@ -254,17 +254,17 @@ class FramePreparer:
             factors = calibration_scale(calibration, *size_hw)
             if factors is None:
                 raise InputError(
-                    f"the calibration is for {known[1]}x{known[0]} images but the frames are "
-                    f"{size_hw[1]}x{size_hw[0]} (another aspect ratio): give the calibration of this camera mode "
+                    f"the calibration is for {known[0]}x{known[1]} (HxW) images but the frames are "
+                    f"{size_hw[0]}x{size_hw[1]} (another aspect ratio): give the calibration of this camera mode "
                     "(--size resizes the frames after it is applied)"
                 )
             log.warning(
-                "the calibration is for %dx%d images; scaled by %.4f to these %dx%d frames",
-                known[1],
+                "the calibration is for %dx%d (HxW) images; scaled by %.4f to these %dx%d frames",
                 known[0],
+                known[1],
                 factors[0],
-                size_hw[1],
                 size_hw[0],
+                size_hw[1],
             )
             self._scaled = (tuple(size_hw), calibration.scaled(*factors))
         return self._scaled[1]
