@@ -243,7 +243,7 @@ def test_a_calibration_of_another_aspect_ratio_is_refused_with_advice_for_the_co
         capsys, "predict", *pair_files, *SGBM, "--calib", wide, "--format", "depth", "-o", tmp_path / "o"
     )
     assert code == 2, err
-    size = f"{CAL.width_px * 2}x{CAL.height_px}"
+    size = f"{CAL.height_px}x{CAL.width_px * 2}"
     assert (
         f"(another aspect ratio: cropped, or another camera); give the images at {size} (or resized alike), or " in err
     )
