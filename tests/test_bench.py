@@ -114,6 +114,7 @@ def test_bad_sweep_options_are_refused(kwargs, message):
     [
         ({"warmup": 0}, "warmup and runs must be >= 1"),
         ({"threads": 0}, "threads must be >= 1"),
+        ({"threads": 99999}, "threads 99999 is more than this machine can use"),
         ({"data": ["somewhere"], "random_weights": True}, "accuracy .* with random weights means nothing"),
     ],
 )
@@ -210,7 +211,7 @@ def test_without_a_baseline_the_table_has_no_baseline_column():
     """Without --baseline the table carried an 'x baseline time' column of dashes, and a note about it."""
     report = run_bench(["sgbm"], [SIZE_HW], sweeps={"max_disp": [16]}, warmup=1, runs=1, threads=1)
     header, _, row, *rest = report.table().splitlines()
-    assert header.endswith("|peak MB|") and row.count("|") == header.count("|")
+    assert header.endswith("|peak MiB|") and row.count("|") == header.count("|")
     assert "baseline" not in report.table()
 
 
@@ -222,7 +223,7 @@ def test_the_x_torch_time_column_is_there_only_with_a_torch_row():
     torch_row.vs_torch = 1.0
     report.rows.append(torch_row)
     header, _, *rows = report.table().splitlines()
-    assert header.endswith("|peak MB|x torch time|") and rows[2].endswith("|1.00|")
+    assert header.endswith("|peak MiB|x torch time|") and rows[2].endswith("|1.00|")
     assert "; x torch time: this row's median / the (first) torch row's" in report.table()
 
 
@@ -764,6 +765,27 @@ def test_an_interrupted_sweep_does_not_replace_an_earlier_complete_one(cli, tmp_
     assert cli(*argv, "--threads", "1", "-o", tmp_path)[0] == 130
     assert len(json.loads((tmp_path / "bench.interrupted.json").read_text())["rows"]) == 2
     assert ((tmp_path / "bench.json").read_text(), (tmp_path / "bench.md").read_text()) == complete
+
+
+@pytest.mark.parametrize(
+    ("threads", "said"), [("0", "--threads must be >= 1, got 0"), ("99999", "at most 8 (4 per core)")]
+)
+def test_a_thread_count_the_machine_cannot_use_is_a_usage_error_naming_the_option(cli, monkeypatch, threads, said):
+    """--threads 99999 was taken: OpenCV tried to start 99999 threads; predict refuses it as bench now does."""
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    code, out, err = cli("bench", "sgbm", "--sizes", "32x48", "--max-disp", "16", "--runs", "1", "--threads", threads)
+    assert code == 2 and out == "" and err.startswith("rtstereo bench: error: --threads "), err
+    assert said in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("quiet", ["--quiet", "-q"])
+def test_quiet_leaves_out_the_progress_lines_not_the_table(cli, quiet):
+    """bench had no --quiet, which the other verbs have (the README: --quiet turns long work's progress off)."""
+    argv = ["bench", "sgbm", "--sizes", "32x48", "--max-disp", "16", "--warmup", "1", "--runs", "1", "--threads", "1"]
+    code, out, err = cli(*argv)
+    assert code == 0 and "rtstereo bench: sgbm opencv 48x32 max_disp=16 - (row 1 of 1)" in err
+    code, quiet_out, err = cli(*argv, quiet)
+    assert code == 0 and "(row 1 of 1)" not in err and "|sgbm|opencv|" in quiet_out
 
 
 def test_a_full_disk_is_a_failed_run_exit_code_1_not_a_usage_error(cli, tmp_path, monkeypatch):

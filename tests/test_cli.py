@@ -233,6 +233,7 @@ def test_predict_example_pair_with_default_is_the_hybrid(capsys, tmp_path):
         (["compare", "{left}", "{tmp}/absent.png"], "file not found"),
         (["models", "gwcnet"], "Did you mean"),
         (["predict", "{left}", "{right}", "--threads", "0"], "--threads must be a whole number >= 1"),
+        (["predict", "{left}", "{right}", "--threads", "99999"], "--threads 99999 is more than this machine can use"),
         (["predict", "{left}", "{right}", "--model", "sgbm", "--set", "refine_edge=1"], "did you mean refine_edges?"),
     ],
 )
@@ -604,7 +605,7 @@ def test_compare_refuses_maps_of_another_aspect_ratio(capsys, tmp_path):
         "(or one scaled alike in both directions)\n"
     )
     code, out, err = run_cli(capsys, "compare", tmp_path / "a.pfm", tmp_path / "c.pfm", "--json")
-    assert code == 0 and "resized from 41x21 to 80x40" in json.loads(out)["resized"]
+    assert code == 0 and "resized from 21x41 to 40x80 (HxW)" in json.loads(out)["resized"]
 
 
 def test_compare_refuses_images_of_another_aspect_ratio_too(capsys, tmp_path):
@@ -869,12 +870,19 @@ def test_a_large_single_pair_is_announced_before_it_runs(capsys, tmp_path, pair_
     argv = ("predict", lp, rp, "--model", "sgbm", "--max-disp", 16, "-o", tmp_path / "d.pfm")
     code, _, err = run_cli(capsys, *argv)
     megapixels = width * height / 1e6
-    said = (
-        f"rtstereo predict: note: {lp.stem}: {width}x{height} ({megapixels:.1f} MP) with sgbm takes a while: roughly "
-    )
+    said = f"rtstereo predict: note: {lp.stem}: {height}x{width} (HxW, {megapixels:.1f} MP) with sgbm takes a while: "
     assert code == 0 and said in err and "s on 2 CPU cores (less with more cores or --device cuda)" in err, err
     code, _, err = run_cli(capsys, *argv, "--quiet")
     assert code == 0 and "takes a while" not in err, err
+
+
+def test_the_summary_line_gives_the_size_height_first_as_every_size_of_rtstereo(capsys, tmp_path, pair_files):
+    """It said WxH (448x128) where --size, --crop and the README give HxW."""
+    lp, rp = pair_files
+    height, width = cv2.imread(str(lp)).shape[:2]
+    assert height != width
+    code, out, _ = run_cli(capsys, "predict", lp, rp, "--model", "sgbm", "--max-disp", 16, "-o", tmp_path / "d.pfm")
+    assert code == 0 and f"{lp.stem}: {height}x{width} (HxW), sgbm, " in out, out
 
 
 def test_the_large_pair_note_estimates_from_the_size():
@@ -887,11 +895,11 @@ def test_the_large_pair_note_estimates_from_the_size():
 
     assert large_pair_note(model("hybrid"), 1080, 1920) is None
     assert large_pair_note(model("hybrid"), 3000, 4000) == (
-        "4000x3000 (12.0 MP) with hybrid takes a while: roughly 55 s on 2 CPU cores "
+        "3000x4000 (HxW, 12.0 MP) with hybrid takes a while: roughly 55 s on 2 CPU cores "
         "(less with more cores or --device cuda)"
     )
-    assert large_pair_note(model("hybrid", "cuda"), 3000, 4000) == "4000x3000 (12.0 MP) with hybrid takes a while"
-    assert large_pair_note(model("gwcnet-gc"), 3000, 4000) == "4000x3000 (12.0 MP) with gwcnet-gc takes a while"
+    assert large_pair_note(model("hybrid", "cuda"), 3000, 4000) == "3000x4000 (HxW, 12.0 MP) with hybrid takes a while"
+    assert large_pair_note(model("gwcnet-gc"), 3000, 4000) == "3000x4000 (HxW, 12.0 MP) with gwcnet-gc takes a while"
 
 
 @pytest.mark.parametrize("swallowed", ["ImportError", "MissingDependencyError"])

@@ -173,6 +173,29 @@ def test_kind_disparity_on_a_colour_photo_says_it_is_no_map_rather_than_asking_f
     assert "8-bit disparity needs its scale" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("name", "what"), [("d.pfm", "a PFM file"), ("d.npy", "a numpy array"), ("d.tif", "a floating")]
+)
+def test_kind_image_on_a_disparity_file_points_to_kind_disparity(tmp_path, capsys, name, what):
+    """A .pfm said "unsupported image depth float32"; a .npy advised rtstereo.load(...).predict, predict's advice."""
+    from rtstereo.cli import main
+    from rtstereo.io.pfm import write_pfm
+
+    disparity = np.full((24, 32), 20.0, np.float32)
+    path = tmp_path / name
+    if name.endswith(".pfm"):
+        write_pfm(path, disparity)
+    elif name.endswith(".npy"):
+        np.save(path, disparity)
+    else:
+        assert cv2.imwrite(str(path), disparity)
+    assert main(["compare", "--kind", "image", str(path), str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"rtstereo compare: error: {path} is {what}") and "give --kind disparity" in err, err
+    assert "predict" not in err and len(err.strip().splitlines()) == 1
+    assert main(["compare", str(path), str(path)]) == 0  # read as a disparity map, as the advice says
+
+
 def test_the_text_output_gives_each_metric_with_its_unit(tmp_path, capsys):
     """`rtstereo compare` printed 'epe: 0.050', 'bad-1: 1.667', 'mean_abs_diff: 2.491': px, %, a fraction?"""
     from rtstereo.cli import main

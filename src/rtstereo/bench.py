@@ -9,10 +9,10 @@ an on-the-fly ONNX export or a TensorRT engine build), then ``runs`` timed calls
 ``Predictor.predict`` (normalisation, padding, network, unpadding). The backends of one
 configuration are timed in alternation, call by call, so that their ratio survives a machine whose
 load changes. Reported: each timed call's ms (``times_ms``), their median and p90 (NumPy's linear
-interpolation), FPS (1000 / median), and peak memory over the first
-timed call: on the CPU the peak resident set size minus the RSS before the predictor was built
+interpolation), FPS (1000 / median), and peak memory in MiB (2**20 bytes; ``peak_memory_mb`` in the JSON) over the
+first timed call: on the CPU the peak resident set size minus the RSS before the predictor was built
 (sampled every 2 ms; what earlier rows freed is handed back to the system first, so that a row reusing it
-is not read as 0 MB; a network's PyTorch module, built once for the rows of its settings, and PyTorch's
+is not read as 0 MiB; a network's PyTorch module, built once for the rows of its settings, and PyTorch's
 import are before that baseline for each of its rows alike, not in the first one's figure), on CUDA with
 the torch backend ``torch.cuda.max_memory_allocated``.
 
@@ -72,6 +72,7 @@ from .runtime.onnx import RUNTIME_SETTINGS as ONNX_RUNTIME_SETTINGS
 from .runtime.onnx import HalfOnCpuWarning
 from .runtime.postprocess import POSTPROCESS_SETTINGS
 from .runtime.predictor import Predictor
+from .runtime.providers import check_thread_count
 from .text import counted
 from .types import DisparityResult
 
@@ -137,7 +138,7 @@ class BenchRow:
     p90_ms: float = float("nan")
     inference_median_ms: float = float("nan")
     fps: float = float("nan")
-    peak_memory_mb: float = float("nan")
+    peak_memory_mb: float = float("nan")  # MiB (bytes / 2**20), despite the name, which JSON files carry
     memory_kind: str = ""
     vs_torch: float = float("nan")
     vs_baseline: float = float("nan")
@@ -204,7 +205,7 @@ class BenchReport:
             "median ms",
             "p90 ms",
             "FPS",
-            "peak MB",
+            "peak MiB",  # bytes / 2**20, as the JSON's peak_memory_mb (its name kept for the files written before)
             *(["x torch time"] if with_torch else []),
             *([f"x {baseline} time"] if baseline else []),
         ]
@@ -862,6 +863,8 @@ def run_bench(
         raise InputError(f"warmup and runs must be >= 1, got warmup={warmup}, runs={runs}")
     if threads is not None and threads < 1:
         raise InputError(f"threads must be >= 1, got {threads}")
+    if threads is not None:
+        check_thread_count(threads)
     check_device(device, sweeps or {})
     # A value given twice (default,hybrid; x.onnx,./x.onnx; --sizes 480x640,480x640) is one row, not two timings of
     # one thing.

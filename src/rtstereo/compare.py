@@ -109,7 +109,7 @@ def compare_images(
     resized = None
     if a.shape[:2] != b.shape[:2]:
         _check_aspect_ratio(a.shape, b.shape, names)
-        resized = f"second image resized from {b.shape[1]}x{b.shape[0]} to {a.shape[1]}x{a.shape[0]}"
+        resized = f"second image resized from {b.shape[0]}x{b.shape[1]} to {a.shape[0]}x{a.shape[1]} (HxW)"
         b = cv2.resize(b, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_AREA)
     grey = lambda x: (x if x.ndim == 2 else cv2.cvtColor(x, cv2.COLOR_RGB2GRAY)).astype(np.float64)  # noqa: E731
     ga, gb = grey(a), grey(b)
@@ -154,7 +154,7 @@ def compare_disparities(
         _check_aspect_ratio(a.shape, b.shape, names)
         scale = a.shape[1] / b.shape[1]
         resized = (
-            f"second map resized from {b.shape[1]}x{b.shape[0]} to {a.shape[1]}x{a.shape[0]}, "
+            f"second map resized from {b.shape[0]}x{b.shape[1]} to {a.shape[0]}x{a.shape[1]} (HxW), "
             f"disparities scaled by {scale:.4f}"
         )
         # nearest neighbour copies nan along: invalid pixels stay invalid, and valid ones keep their value (0 too)
@@ -298,10 +298,28 @@ def compare_files(path_a: str | Path, path_b: str | Path, kind: str = "auto", sc
                 compared = _compare_maps(path_a, path_b, scale)
                 return replace(compared, note="; ".join(filter(None, (note, compared.note))))
     if kind == "image":
+        for p in (path_a, path_b):
+            _check_readable_as_image(Path(p))
         return compare_images(read_image_levels(path_a), read_image_levels(path_b), (str(path_a), str(path_b)))
     if kind == "disparity":
         return _compare_maps(path_a, path_b, scale)
     raise InputError(f"--kind must be auto, image or disparity, got '{kind}'")
+
+
+def _check_readable_as_image(path: Path) -> None:
+    """Refuse, with compare's own advice, a file that only a disparity map can be: read as an image, a PFM said
+    "unsupported image depth float32" and a .npy advised predict's Python API.
+
+    Raises:
+        InputError: a PFM, .npy or floating-point TIFF file.
+    """
+    suffix = path.suffix.lower()
+    if suffix == ".npy" or suffix == ".pfm" or read_float_tiff(path) is not None:
+        what = {".npy": "a numpy array", ".pfm": "a PFM file"}.get(suffix, "a floating-point TIFF")
+        raise InputError(
+            f"{path} is {what}, which compare reads as a disparity map, not as an image: give --kind disparity (or "
+            "leave --kind out); to compare images, save them as PNG or TIFF (8 or 16 bit)"
+        )
 
 
 def _compare_maps(path_a: str | Path, path_b: str | Path, scale: float | None) -> Comparison:

@@ -143,6 +143,25 @@ def require_whole(value: Any, name: str, expected: str = "a whole number") -> in
     return int(value)
 
 
+def require_bool(value: Any, name: str) -> bool:
+    """``value`` when it is a bool (or a numpy bool), else an :class:`InputError` that names ``name``: a string
+    such as ``"no"`` or ``"false"`` is true in an ``if``, and did the opposite of what it said.
+
+    Examples:
+        >>> require_bool(False, "swap")
+        False
+        >>> require_bool("no", "swap")
+        Traceback (most recent call last):
+        ...
+        rtstereo.errors.InputError: swap: expected True or False, got str 'no'
+    """
+    import numpy as np
+
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputError(f"{name}: expected True or False, got {type(value).__name__} {value!r:.80}")
+    return bool(value)
+
+
 def require_numbers(
     value: Any, name: str, expected: str = "an array of numbers", error: type[RtStereoError] | None = None
 ) -> Any:

@@ -321,22 +321,22 @@ def calibration_for_size(calibration: Calibration, height_px: int, width_px: int
     factors = calibration_scale(calibration, height_px, width_px)
     if factors is None and calibration_scale(calibration, width_px, height_px) is not None:
         raise InputError(
-            f"the calibration is for {calibration.width_px}x{calibration.height_px} images but these are "
-            f"{width_px}x{height_px}, the same turned 90 degrees: photos turned upright by their EXIF orientation "
+            f"the calibration is for {calibration.height_px}x{calibration.width_px} (HxW) images but these are "
+            f"{height_px}x{width_px}, the same turned 90 degrees: photos turned upright by their EXIF orientation "
             "tag (applied when read, as viewers do), calibrated as stored or the other way round? Calibrate "
             "with the images as rtstereo reads them (rtstereo calibrate)"
         )
     if factors is None:
         raise InputError(
-            f"the calibration is for {calibration.width_px}x{calibration.height_px} images but these are "
-            f"{width_px}x{height_px} (another aspect ratio: cropped, or another camera); give the images at "
-            f"{calibration.width_px}x{calibration.height_px} (or resized alike), or calibrate at this size "
+            f"the calibration is for {calibration.height_px}x{calibration.width_px} (HxW) images but these are "
+            f"{height_px}x{width_px} (another aspect ratio: cropped, or another camera); give the images at "
+            f"{calibration.height_px}x{calibration.width_px} (or resized alike), or calibrate at this size "
             "(rtstereo calibrate); from Python, Calibration.cropped(x0, y0, width, height) moves the calibration "
             "with a crop"
         )
     warn(
-        f"the calibration is for {calibration.width_px}x{calibration.height_px} images; scaled by "
-        f"{factors[0]:.4f} to these {width_px}x{height_px} images",
+        f"the calibration is for {calibration.height_px}x{calibration.width_px} (HxW) images; scaled by "
+        f"{factors[0]:.4f} to these {height_px}x{width_px} images",
         CalibrationWarning,
     )
     return calibration.scaled(*factors)
@@ -379,8 +379,8 @@ def _warn_if_made_for_another_size(calibration: Calibration, height_px: int, wid
     made_w, made_h = 2 * calibration.cx0_px, 2 * calibration.cy_px
     warn(
         f"the calibration records no image size, and its principal point ({calibration.cx0_px:.1f}, "
-        f"{calibration.cy_px:.1f}) px is far from the centre of these {width_px}x{height_px} images (it is the "
-        f"centre of about {made_w:.0f}x{made_h:.0f} ones): if they are a resized copy, depth and point clouds "
+        f"{calibration.cy_px:.1f}) px is far from the centre of these {height_px}x{width_px} (HxW) images (it is "
+        f"the centre of about {made_h:.0f}x{made_w:.0f} ones): if they are a resized copy, depth and point clouds "
         f"are off by about {made_w / width_px:.2f}x; give a calibration that records its image size (rtstereo's "
         "calibration.json: width_px, height_px), which is then scaled to the images",
         CalibrationWarning,

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, OutputError, require_path
+from .errors import InputError, OutputError, require_bool, require_path
 from .io.atomic import atomic_path, os_reason
 from .runtime.predictor import Predictor
 from .sinks.video import (
@@ -56,7 +56,7 @@ from .sinks.video import (
     compose_preview,
     refuse_writing_over_inputs,
 )
-from .sources.base import FrameSource, LatestSlot
+from .sources.base import FrameSource, LatestSlot, LiveSource
 from .temporal import TemporalFilter
 from .text import counted
 from .types import DisparityResult, StereoPair
@@ -338,6 +338,7 @@ class Stream:
             isinstance(max_frames, bool) or not isinstance(max_frames, numbers.Integral) or max_frames < 0
         ):
             raise InputError(f"max_frames must be a whole number >= 0 or None (no limit), got {max_frames!r}")
+        progress = require_bool(progress, "progress")
         if colour_scale is not None and not isinstance(colour_scale, ColourScale):
             raise InputError(
                 f"colour_scale: expected a ColourScale (ColourScale(max_disp_px), or None to measure it), got "
@@ -478,6 +479,13 @@ class Stream:
             if close is not None:
                 try:
                     close()
+                except Exception as exc:  # noqa: BLE001
+                    log.warning("closing the source failed: %s", exc)
+            if isinstance(self.source, LiveSource):
+                # A camera opened beforehand (open()) is released by its iteration, which a stop before the first
+                # frame (max_frames=0, a stop at once) never started: the device stayed held.
+                try:
+                    self.source.close()
                 except Exception as exc:  # noqa: BLE001
                     log.warning("closing the source failed: %s", exc)
             self._put(self._captured, _END, always=True)
@@ -653,6 +661,7 @@ class Stream:
                 before it, and :attr:`summary` says so.
             InputError: the stream has run before (its source is spent and its outputs are closed).
         """
+        raise_interrupt = require_bool(raise_interrupt, "raise_interrupt")
         if self._t0:  # a second run read nothing and reported the first's frames over a wall time of 0 s
             raise InputError(
                 "this Stream has run already (its source is spent, its outputs closed): make a new Stream, with a "

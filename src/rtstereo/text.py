@@ -37,6 +37,21 @@ def duration(seconds: float) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
+def distance(metres: float) -> str:
+    """A depth or length in metres at a precision that shows it: metres down to 1 m, then centimetres, then
+    millimetres (``f"{metres:.2f} m"`` said "0.00 m" for anything under 5 mm).
+
+    Examples:
+        >>> distance(12.345), distance(0.42), distance(0.0042), distance(0.0000042)
+        ('12.35 m', '42.0 cm', '4.20 mm', '0.0042 mm')
+    """
+    if abs(metres) >= 1:
+        return f"{metres:.2f} m"
+    if abs(metres) >= 0.01:
+        return f"{metres * 100:.1f} cm"
+    return f"{metres * 1000:.3g} mm" if abs(metres) < 1e-5 else f"{metres * 1000:.2f} mm"
+
+
 def is_utf8(name: object) -> bool:
     """Whether ``name`` (a path or text) is UTF-8 text, as OpenCV needs a file name to be: a Linux name is
     bytes, and the bytes of one in another encoding reach Python as surrogate escapes, on which OpenCV's

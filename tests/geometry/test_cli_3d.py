@@ -92,6 +92,13 @@ def test_predict_writes_metric_depth_and_point_cloud(capsys, tmp_path, pair_file
     assert "warning" not in err
 
 
+def test_the_median_depth_of_a_near_scene_is_said_in_a_unit_that_shows_it(capsys, tmp_path, pair_files):
+    """A scene 4 mm away (a 0.1 mm baseline: a microscope's) was summed up as "median depth 0.00 m"."""
+    calib_file = write_calibration(tmp_path / "near.json", dataclasses.replace(CAL, baseline_m=1e-4))
+    code, stdout, _ = run_cli(capsys, "predict", *pair_files, *SGBM, "--calib", calib_file, "-o", tmp_path / "out")
+    assert code == 0 and "median depth 4.00 mm" in stdout, stdout
+
+
 def test_predict_max_depth_applies_to_its_run_only(capsys, tmp_path, pair_files, calib_file):
     args = ("predict", *pair_files, *SGBM, "--calib", calib_file, "--format", "ply")
     from rtstereo.sinks.pointcloud import EmptyCloudWarning
@@ -237,7 +244,7 @@ def test_a_calibration_of_another_aspect_ratio_is_refused_with_advice_for_the_co
         capsys, "predict", *pair_files, *SGBM, "--calib", wide, "--format", "depth", "-o", tmp_path / "o"
     )
     assert code == 2, err
-    size = f"{CAL.width_px * 2}x{CAL.height_px}"
+    size = f"{CAL.height_px}x{CAL.width_px * 2}"
     assert (
         f"(another aspect ratio: cropped, or another camera); give the images at {size} (or resized alike), or " in err
     )
@@ -630,7 +637,7 @@ def test_kitti_cameras_pick_the_colour_pair_of_a_kitti_file_and_nothing_else(cap
     left, right = pair_files
     out = tmp_path / "k"
     # KITTI's, on a toy pair
-    with pytest.warns(CalibrationWarning, match="is far from the centre of these 160x120 images"):
+    with pytest.warns(CalibrationWarning, match=r"is far from the centre of these 120x160 \(HxW\) images"):
         code, _, err = run_cli(
             capsys,
             "predict",

@@ -153,7 +153,7 @@ def test_a_calibration_without_its_size_warns_on_images_it_cannot_belong_to(tmp_
     with pytest.warns(
         CalibrationWarning,
         match=r"principal point \(610.0, 185.0\) px is far from the centre of "
-        r"these 620x188 images \(it is the centre of about 1220x370 ones\).*off by about 1.97x",
+        r"these 188x620 \(HxW\) images \(it is the centre of about 370x1220 ones\).*off by about 1.97x",
     ):
         half = depth_from_disparity(np.full((188, 620), 10.0, np.float32), calibration)
     np.testing.assert_allclose(half, 2 * full[:188, :620])  # taken as it is: only the warning tells
@@ -297,7 +297,8 @@ def test_a_resize_is_told_from_a_crop_or_padding_by_whole_pixels_not_by_a_share(
     moves 2 % apart, was refused as another aspect ratio."""
     full_hd = _cal(width_px=1920, height_px=1080)
     for height in (1072, 1088):
-        with pytest.raises(InputError, match=f"1920x1080 images but these are 1920x{height} .another aspect ratio"):
+        said = rf"1080x1920 \(HxW\) images but these are {height}x1920 .another aspect ratio"
+        with pytest.raises(InputError, match=said):
             calibration_for_size(full_hd, height, 1920)
     kitti = _cal(width_px=1242, height_px=375)
     for hw in ((188, 621), (23, 78)):  # 187.5 and 23.4 rows rounded
@@ -311,7 +312,7 @@ def test_a_resize_is_told_from_a_crop_or_padding_by_whole_pixels_not_by_a_share(
 
 @pytest.mark.parametrize("hw", [(640, 480), (1280, 960)])
 def test_images_turned_90_degrees_from_the_calibration_are_said_to_be_turned_not_another_camera(hw):
-    with pytest.raises(InputError, match=rf"these are {hw[1]}x{hw[0]}, the same turned 90 degrees.*EXIF orientation"):
+    with pytest.raises(InputError, match=rf"these are {hw[0]}x{hw[1]}, the same turned 90 degrees.*EXIF orientation"):
         calibration_for_size(_cal(width_px=640, height_px=480), *hw)
 
 
@@ -333,7 +334,7 @@ def test_predict_scales_a_calibration_made_at_another_size_as_the_cli_does(model
 
     left, right = make_textured_pair(120, 160, disparity_px=5)
     predictor = rtstereo.load(model, **settings)
-    with pytest.warns(CalibrationWarning, match="the calibration is for 320x240 images; scaled by 0.5000"):
+    with pytest.warns(CalibrationWarning, match=r"the calibration is for 240x320 \(HxW\) images; scaled by 0.5000"):
         result = predictor.predict(left, right, calibration=PAIR_CAL.scaled(2.0))
     assert dataclasses.astuple(result.calibration) == pytest.approx(dataclasses.astuple(PAIR_CAL))
     assert np.nanmedian(depth_of(result)) == pytest.approx(4.0, rel=0.02)
@@ -357,7 +358,7 @@ def test_predict_warns_about_a_size_less_calibration_whose_principal_point_is_ou
         predictor.predict(left, right, calibration=sizeless)
     kitti_like = dataclasses.replace(sizeless, cx0_px=607.2, cx1_px=607.2, cy_px=185.2)
     with pytest.warns(
-        CalibrationWarning, match=r"principal point \(607.2, 185.2\) px is far from the centre of these 160x120"
+        CalibrationWarning, match=r"principal point \(607.2, 185.2\) px is far from the centre of these 120x160 \(HxW\)"
     ):
         result = predictor.predict(left, right, calibration=kitti_like)
     assert result.calibration == kitti_like

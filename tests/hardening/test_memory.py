@@ -88,11 +88,11 @@ def test_plan_refuses_in_one_line_with_what_to_do(args, why):
         plan_network_size("sgbm", "classical", max_disp, budget=Budget(300 << 20, "test"), **args)
     message = str(info.value)
     height, width = args["input_hw"]
-    assert message.startswith(f"sgbm on a {width}x{height} (WxH) pair needs about "), why
+    assert message.startswith(f"sgbm on a {height}x{width} (HxW) pair needs about "), why
     assert "more than the 300 MB budget (test)" in message and "resize the images to at most " in message
     assert "RTSTEREO_MEMORY_BUDGET" in message and "\n" not in message
     # the size it suggests fits (it was half the size, whatever the budget)
-    w, h = map(int, re.search(r"at most (\d+)x(\d+)", message).groups())
+    h, w = map(int, re.search(r"at most (\d+)x(\d+) \(HxW\)", message).groups())
     args["input_hw"] = (h, w)
     assert plan_network_size("sgbm", "classical", max_disp, budget=Budget(300 << 20, "test"), **args) is None
 
@@ -104,7 +104,7 @@ def test_a_cost_volume_too_large_is_told_a_size_and_range_that_fit(budget):
         plan_network_size("gwcnet-gc", "network", 192, (480, 640), 16, budget=budget)
     message = str(info.value)
     # it said "e.g. to 320x240", where 192 levels need 396 MB
-    w, h, levels = map(int, re.search(r"at most (\d+)x(\d+) with --max-disp (\d+)", message).groups())
+    h, w, levels = map(int, re.search(r"at most (\d+)x(\d+) \(HxW\) with --max-disp (\d+)", message).groups())
     assert w % 16 == 0 and h % 16 == 0 and levels % 16 == 0 and w > levels
     assert plan_network_size("gwcnet-gc", "network", levels, (h, w), 16, budget=budget) is None
     assert plan_network_size("gwcnet-gc", "network", levels, (h + 16, w + 16), 16, budget=budget) is not None
@@ -139,7 +139,9 @@ def test_a_range_beyond_the_width_is_told_the_range_that_fits_at_the_pairs_size(
 def test_nothing_that_fits_is_said_so():
     with pytest.raises(MemoryBudgetError, match="no smaller size of this pair fits either: set RTSTEREO_MEMORY"):
         plan_network_size("gwcnet-gc", "network", 192, (480, 640), 16, budget=Budget(1 << 20, "test"))
-    with pytest.raises(MemoryBudgetError, match="its export's fixed size 640x480 does not fit: export it at a smaller"):
+    with pytest.raises(
+        MemoryBudgetError, match=r"its export's fixed size 480x640 \(HxW\) does not fit: export it at a smaller"
+    ):
         plan_network_size("rtnet-v5", "onnx", 192, (480, 640), 32, (480, 640), budget=Budget(10 << 20, "test"))
 
 
@@ -151,8 +153,8 @@ def test_a_large_pair_over_a_small_budget_stops_at_once(capsys, monkeypatch, lar
     err = capsys.readouterr().err
     assert code == 2 and elapsed_s < 5
     assert err == (
-        "rtstereo predict: error: sgbm on a 1800x1200 (WxH) pair needs about 115 MB, more than the 40 MB budget "
-        "(RTSTEREO_MEMORY_BUDGET=40M): resize the images to at most 1060x706, the largest size that fits, or set "
+        "rtstereo predict: error: sgbm on a 1200x1800 (HxW) pair needs about 115 MB, more than the 40 MB budget "
+        "(RTSTEREO_MEMORY_BUDGET=40M): resize the images to at most 706x1060 (HxW), the largest size that fits, or set "
         "RTSTEREO_MEMORY_BUDGET if the machine has more memory\n"
     )
 
@@ -162,7 +164,9 @@ def test_a_large_pair_over_a_tight_budget_runs_at_a_lower_resolution(monkeypatch
     from rtstereo.runtime.predictor import ResizeWarning
 
     # On a terminal the warning is one "rtstereo predict: warning: ..." line (test_messages checks the format).
-    with pytest.warns(ResizeWarning, match="sgbm on 1800x1200 would need more memory than the budget: it runs at "):
+    with pytest.warns(
+        ResizeWarning, match=r"sgbm on 1200x1800 \(HxW\) would need more memory than the budget: it runs at "
+    ):
         code = main(["predict", *large_pair, "--model", "sgbm", "--max-disp", "64", "-o", str(tmp_path / "d.npy")])
     assert code == 0
     disparity = np.load(tmp_path / "d.npy")

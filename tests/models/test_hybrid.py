@@ -251,9 +251,9 @@ def test_a_streams_exposure_latch_is_the_streams_thread_own():
 def test_a_pair_over_the_memory_budget_runs_smaller_with_a_warning(monkeypatch):
     left, right = shifted_pair(8, (192, 640))
     monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", str(192 * 640 * 260))  # room for about 0.6x the width
-    with pytest.warns(ResizeWarning, match="hybrid on 640x192 would need more memory") as caught:
+    with pytest.warns(ResizeWarning, match=r"hybrid on 192x640 \(HxW\) would need more memory") as caught:
         result = rtstereo.load("hybrid").predict(left, right)
-    assert "runs at 384x96" in str(caught[0].message)
+    assert "runs at 96x384" in str(caught[0].message)
     assert result.disparity_px.shape == (192, 640) and result.input_size_hw == (192, 640)
     assert abs(float(np.nanmedian(result.disparity_px[:, 200:])) - 8.0) < 0.5  # scaled back to input pixels
     assert result.disparity_scale == 640 / 384  # so is the top of its range (range_ceiling_share)

@@ -950,7 +950,7 @@ def test_a_network_warns_on_an_input_too_small_for_its_coarsest_level():
     left, right = (cv2.imread(str(examples / f"{side}.png"))[:, :, ::-1] for side in ("left", "right"))
     network = rtstereo.load("rtnet-v5")
     tiny = [np.ascontiguousarray(cv2.resize(im, (36, 30), interpolation=cv2.INTER_AREA)) for im in (left, right)]
-    with pytest.warns(SmallInputWarning, match=r"rtnet-v5 on 36x30: at least 33 px each way .* not meaningful"):
+    with pytest.warns(SmallInputWarning, match=r"rtnet-v5 on 30x36 \(HxW\): at least 33 px each way .* not meaningful"):
         network.predict(*tiny)
     small = [np.ascontiguousarray(cv2.resize(im, (45, 37), interpolation=cv2.INTER_AREA)) for im in (left, right)]
     with warnings.catch_warnings():

@@ -5,6 +5,7 @@ through their real Python packages, with only the device boundary replaced (no d
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import sys
 import threading
@@ -53,6 +54,15 @@ def test_uvc_source_reads_a_side_by_side_video_through_opencv(sbs_video):
         np.testing.assert_array_equal(pair.right, frames[pair.index][:, 128:])
     assert source.fps == pytest.approx(10.0)
     assert source.stats()["camera_frames"] == len(frames)
+
+
+def test_live_swap_says_swapped_in_its_source_line_as_video_does(sbs_video, tmp_path, capsys):
+    output = tmp_path / "out.mp4"
+    argv = ["live", "--camera", f"uvc:{sbs_video}", "--swap", "--model", "sgbm", "--max-disp", "32"]
+    assert main([*argv, "--max-frames", "2", "-o", str(output)]) == 0
+    described = f"camera uvc:{sbs_video} (swapped)"
+    assert f"rtstereo live: {described} -> sgbm" in capsys.readouterr().err
+    assert json.loads(output.with_suffix(".json").read_text())["source"] == described
 
 
 @pytest.mark.parametrize(("camera_fps", "fps"), [(None, 20.0), (40.0, 40.0)])

@@ -113,7 +113,7 @@ def test_side_by_side_with_swap_start_stride_max_frames_and_size(run_cli, sbs_vi
     pngs = sorted(tmp_path.glob("d_*.png"))
     assert [p.name for p in pngs] == ["d_00000.png", "d_00001.png"]
     assert read_disparity(pngs[0]).shape == (32, 64)
-    assert "resizing 128x64 frames to 64x32 (--size): the disparity is in pixels of the 64x32 frames" in err
+    assert "resizing 64x128 frames to 32x64 (--size, HxW): the disparity is in pixels of the 32x64 frames" in err
     summary = json.loads((tmp_path / "d_summary.json").read_text())
     assert summary["stopped_by"] == "max-frames" and "(swapped)" in summary["source"]
 

@@ -60,6 +60,33 @@ class Camera(LiveSource):
         pass
 
 
+class HeldCamera(Camera):
+    """A camera that counts its openings and releases."""
+
+    def __init__(self):
+        super().__init__()
+        self.opened = self.released = 0
+
+    def _open(self):
+        self.opened += 1
+
+    def _close(self):
+        self.released += 1
+
+
+@pytest.mark.parametrize("how", ["max_frames=0", "stopped at once", "max_frames=2"])
+def test_a_camera_opened_beforehand_is_released_also_when_no_frame_is_taken(how, monkeypatch):
+    camera = HeldCamera()
+    camera.open()  # as the command line does, before loading the model
+    stream = Stream(camera, FakePredictor(), max_frames=2 if how == "max_frames=2" else 0)
+    if how == "max_frames=0":  # inference says "enough" before capture asks for a frame (a race it may win)
+        monkeypatch.setattr(Stream, "_await_frame_due", lambda self: not self._enough.wait(2.0))
+    if how == "stopped at once":
+        stream.stop()
+    stream.run()
+    assert (camera.opened, camera.released) == (1, 1)  # was (1, 0) when no frame was taken: the device stayed held
+
+
 STAGE_THREADS = ("rtstereo-capture", "rtstereo-inference", "rtstereo-write", "rtstereo-grabber")
 
 

@@ -354,11 +354,18 @@ def test_a_stream_runs_once_and_a_second_run_says_so():
         ({"queue_size": 0}, "queue_size must be a whole number of frames >= 1, got 0"),  # was: no bound at all
         ({"max_frames": -1}, "max_frames must be a whole number >= 0 or None"),
         ({"colour_scale": 64}, r"colour_scale: expected a ColourScale \(ColourScale\(max_disp_px\)"),
+        ({"progress": "no"}, "progress: expected True or False, got str 'no'"),  # was: a progress bar
     ],
 )
 def test_parts_a_stream_cannot_use_are_refused_when_it_is_made(parts, message):
     with pytest.raises(rtstereo.InputError, match=message):
         Stream(**{"source": Frames(3), "predictor": FakePredictor(), **parts})
+
+
+def test_raise_interrupt_must_be_a_bool():
+    stream = Stream(Frames(3), FakePredictor())
+    with pytest.raises(rtstereo.InputError, match="raise_interrupt: expected True or False, got str 'false'"):
+        stream.run(raise_interrupt="false")
 
 
 class _BrokenIter(Frames):

@@ -20,6 +20,8 @@ from conftest import BACKGROUND_PX, RECTANGLE_PX, read_video, render_scene, writ
 from rtstereo.cli.common import parse_size_hw
 from rtstereo.errors import InputError
 from rtstereo.sources.base import FramePreparer, check_start_stride, split_side_by_side
+from rtstereo.sources.cameras import UVCSource, open_camera
+from rtstereo.sources.oak import OakSource
 from rtstereo.sources.sequence import ImageSequenceSource, is_image_sequence
 from rtstereo.sources.video import SideBySideVideoSource, TwoVideoSource, VideoReader, resolve_video
 from rtstereo.types import Calibration, StereoPair
@@ -391,6 +393,25 @@ def test_side_by_side_video_is_split_and_swapped(sbs_video, scene):
     np.testing.assert_array_equal(picked[1].left, pairs[3].left)  # the frame of that index, not another
 
 
+@pytest.mark.parametrize("value", ["no", "False", 0, None])
+def test_bool_options_of_the_sources_take_only_a_bool(sbs_video, value):
+    # "no" was true in an `if`: swap="no" swapped the views
+    expected = f"expected True or False, got {type(value).__name__} {value!r}"
+    with pytest.raises(InputError, match=re.escape(f"swap: {expected}")):
+        SideBySideVideoSource(sbs_video, swap=value)
+    with pytest.raises(InputError, match=re.escape(f"swap: {expected}")):
+        UVCSource(str(sbs_video), swap=value)
+    with pytest.raises(InputError, match=re.escape(f"swap: {expected}")):
+        open_camera("uvc:0", swap=value)
+    with pytest.raises(InputError, match=re.escape(f"color: {expected}")):
+        open_camera("uvc:0", color=value)
+    with pytest.raises(InputError, match=re.escape(f"color: {expected}")):
+        OakSource(start_device=lambda dai: None, color=value)
+    with pytest.raises(InputError, match=re.escape(f"align_rows: {expected}")):
+        FramePreparer(align_rows=value)
+    assert SideBySideVideoSource(sbs_video, swap=np.bool_(True)).swap is True
+
+
 def test_side_by_side_file_url_is_read_locally(sbs_video):
     assert resolve_video(sbs_video.as_uri()) == sbs_video
     assert len(list(SideBySideVideoSource(sbs_video.as_uri(), stride=4))) == 2
@@ -562,8 +583,8 @@ def test_resizing_is_announced_and_scales_the_calibration(caplog):
         prepare(pair)
     assert small.size_hw == (32, 64) and (small.index, small.timestamp_s) == (3, 0.3)
     assert small.calibration == calibration.scaled(0.5)
-    assert caplog.text.count("resizing 128x64 frames to 64x32") == 1
-    assert "disparity is in pixels of the 64x32 frames" in caplog.text
+    assert caplog.text.count("resizing 64x128 frames to 32x64") == 1
+    assert "disparity is in pixels of the 32x64 frames" in caplog.text
     # another aspect ratio: each axis by its own factor (x 0.5, y 0.25), pixel centres kept
     squeezed = FramePreparer(size_wh=(64, 16), calibration=calibration)(pair).calibration
     assert (squeezed.fx_px, squeezed.fy_px, squeezed.cx0_px, squeezed.cy_px) == (50.0, 25.0, 31.5, 7.5)
@@ -575,7 +596,7 @@ def test_same_size_is_not_resized_and_calibration_of_another_size_is_refused():
     assert FramePreparer(size_wh=(128, 64))(pair) is pair
     wrong = Calibration(100.0, 100.0, 63.5, 63.5, 31.5, 0.1, 1280, 720)
     with pytest.raises(
-        InputError, match="calibration is for 1280x720 images but the frames are 128x64 .another aspect"
+        InputError, match=r"calibration is for 720x1280 \(HxW\) images but the frames are 64x128 .another aspect"
     ):
         FramePreparer(calibration=wrong)(pair)
 
@@ -588,7 +609,9 @@ def test_a_calibration_of_another_size_of_the_same_aspect_is_scaled_and_said_onc
     with caplog.at_level(logging.INFO, "rtstereo.stream"):
         first, second = prepare(pair), prepare(pair)
     assert first.calibration == second.calibration == larger.scaled(0.5)
-    assert caplog.text.count("the calibration is for 256x128 images; scaled by 0.5000 to these 128x64 frames") == 1
+    assert (
+        caplog.text.count("the calibration is for 128x256 (HxW) images; scaled by 0.5000 to these 64x128 frames") == 1
+    )
 
 
 class SwapRectifier:

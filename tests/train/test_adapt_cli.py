@@ -55,6 +55,22 @@ def run_cli(capsys, *argv):
     return code, captured.out, captured.err
 
 
+def test_quiet_leaves_out_the_note_on_the_networks_pytorch_source(capsys, tmp_path, folders, tiny_network, monkeypatch):
+    """--help says --quiet shows only the scores, the result and warnings: the note was printed all the same."""
+    import dataclasses
+
+    from rtstereo.train import adapt_network
+
+    load = adapt_network.load_adaptable
+    note = "rtnet-v5 is adapted from its PyTorch source, training/rtnet_v5/state.pt"
+    monkeypatch.setattr(adapt_network, "load_adaptable", lambda *a: dataclasses.replace(load(*a), note=note))
+    argv = ("adapt", *folders, "--model", tiny_network, *FAST, "-o", tmp_path / "m.pt")
+    code, _, err = run_cli(capsys, *argv, "-q")
+    assert code == 0 and "note:" not in err, err
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 0 and f"rtstereo adapt: note: {note}\n" in err, err
+
+
 def test_adapt_writes_a_checkpoint_predict_uses_at_once(capsys, tmp_path, folders, tiny_network):
     out = tmp_path / "mine.pt"
     code, stdout, err = run_cli(capsys, "adapt", *folders, "--model", tiny_network, *FAST, "-o", out, "--quiet")
@@ -202,6 +218,7 @@ def test_one_pair_off_among_rectified_ones_is_a_warning(capsys, tmp_path, textur
             "--max-disp bounds the SGBM proxy labels, which --losses photometric,smoothness leaves out: add proxy",
         ),
         (["--threads", "0"], "--threads must be >= 1, got 0 (leave it out for torch's own choice)"),
+        (["--threads", "99999"], "--threads 99999 is more than this machine can use"),
         (["--holdout", "1"], "--holdout: expected a fraction"),
         (["--seed", "-1"], "--seed: expected an integer >= 0, got -1"),
         (["--export-size", "64x64"], "--export-size is the parity check's size of an exported model: it applies to"),

@@ -67,7 +67,7 @@ def run_cli(capsys, *argv):
 def test_adapt_on_two_videos_writes_a_checkpoint(capsys, tmp_path, videos, tiny_checkpoint):
     out = tmp_path / "cam.pt"
     argv = ["adapt", videos["left"], videos["right"], "--model", tiny_checkpoint, "--max-pairs", "3", *FAST, "-o", out]
-    code, stdout, err = run_cli(capsys, *argv, "-q")
+    code, stdout, err = run_cli(capsys, *argv)
     assert code == 0, err
     assert "3 pairs from the video: frame00000 to frame00008" in err
     checkpoint = torch.load(out, weights_only=True)
@@ -90,6 +90,7 @@ def test_adapt_on_a_side_by_side_video_with_swap(capsys, tmp_path, videos, tiny_
     ]
     code, _, err = run_cli(capsys, *argv, *FAST, "-o", out, "-q")
     assert code == 0, err
+    assert "from the video" not in err  # --quiet: the scores, the result and warnings only
     assert torch.load(out, weights_only=True)["adaptation"]["train_pairs"] == ["frame00001", "frame00005", "frame00009"]
 
 

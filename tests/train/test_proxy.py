@@ -139,6 +139,21 @@ def test_proxy_stream_labels_each_pair_searching_its_calibrated_range(unlabeled_
     assert f"({100 * density:.0f} % of pixels)" in stream.describe()
 
 
+def test_the_labelled_share_counts_pixels_over_all_pairs_not_a_mean_over_pairs(tmp_path, rendered):
+    """A small pair counted as much as a large one: the "% of pixels" was a mean of each pair's share."""
+    for folder, columns in (("large", slice(None)), ("small", slice(0, 64))):
+        (tmp_path / folder).mkdir()
+        write_image(tmp_path / folder / "im0.png", _to_uint8(rendered["left"][0])[:, columns])
+        write_image(tmp_path / folder / "im1.png", _to_uint8(rendered["right"][0])[:, columns])
+    stream = ProxyStream(tmp_path, batch_size=1, crop_hw=(64, 64), max_disp=32, seed=0, device="cpu")
+    maps = [labels for _, _, labels in stream.samples]
+    assert [m.shape for m in maps] == [(96, 192), (96, 64)]
+    by_hand = (np.isfinite(maps[0]).sum() + np.isfinite(maps[1]).sum()) / (96 * 192 + 96 * 64)
+    assert abs(by_hand - np.mean([np.isfinite(m).mean() for m in maps])) > 0.01  # the two differ here
+    assert stream.label_density == pytest.approx(by_hand)
+    assert f"({100 * by_hand:.0f} % of pixels)" in stream.describe()
+
+
 def test_one_unlabeled_pair_is_described_in_the_singular(tmp_path, unlabeled_root):
     """The run's first line read "... + 1 per batch of 1 unlabeled real pairs from ..."."""
     (tmp_path / "one").symlink_to(unlabeled_root / "scene_a", target_is_directory=True)
@@ -243,7 +258,12 @@ def test_a_batch_of_one_with_unlabeled_pairs_names_the_batch_size(capsys, unlabe
     assert code == 2 and err.startswith("rtstereo train: error: --batch-size: 1 leaves no rendered scene"), err
 
 
-def test_a_quarter_of_the_batch_by_default():
+def test_a_quarter_of_the_batch_by_default_at_least_one_as_the_help_says(capsys):
     assert TrainConfig(batch_size=8, unlabeled="x").unlabeled_share == 2
+    assert TrainConfig(batch_size=7, unlabeled="x").unlabeled_share == 1
     assert TrainConfig(batch_size=2, unlabeled="x").unlabeled_share == 1
     assert TrainConfig(batch_size=8).unlabeled_share == 0
+    with pytest.raises(SystemExit):  # it said "a quarter of the batch": 0 of a batch of 2
+        main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "(default: a quarter of the batch, rounded down, at least 1)" in help_text

@@ -535,10 +535,11 @@ def run(args: argparse.Namespace) -> int:
         )
     if _is_video_input(args):
         pairs = _video_pairs(args)
-        print(
-            f"rtstereo adapt: {counted(len(pairs), 'pair')} from the video: {pairs[0].name} to {pairs[-1].name}",
-            file=sys.stderr,
-        )
+        if not args.quiet:  # --quiet: the scores, the result and warnings only (its --help's and the README's words)
+            print(
+                f"rtstereo adapt: {counted(len(pairs), 'pair')} from the video: {pairs[0].name} to {pairs[-1].name}",
+                file=sys.stderr,
+            )
         pairs = without_identical_views(pairs)
         if not args.no_rectification_check:
             refuse_unrectified(pairs, _swapped_video_hint(args))
@@ -549,7 +550,7 @@ def run(args: argparse.Namespace) -> int:
             )
         pairs = load_user_pairs(_sources(args), not args.no_rectification_check)
     network = load_adaptable(args.model, args.weights, parse_set_values(args.set_values))
-    if network.note:
+    if network.note and not args.quiet:
         print(f"rtstereo adapt: note: {network.note}", file=sys.stderr)
     _refuse_replacing_the_source(output, checkpoint, network.source)
     if kind == "onnx":  # before the steps, not after them

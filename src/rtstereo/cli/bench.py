@@ -92,6 +92,9 @@ def register(subparsers) -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls first (default: %(default)s)")
     parser.add_argument("--runs", type=int, default=10, help="timed calls (default: %(default)s)")
     parser.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress lines (the table, notes and warnings are still shown)"
+    )
+    parser.add_argument(
         "--data",
         action="append",
         nargs="+",
@@ -317,8 +320,13 @@ def run(args: argparse.Namespace) -> int:
     from ..bench import parse_list, run_bench
     from ..bench_reference import parse_reference
     from ..models import resolve_alias
+    from ..runtime.providers import check_thread_count
 
     _model_after_data(args)
+    if args.threads is not None:  # named as the option, as predict names it
+        if args.threads < 1:
+            raise InputError(f"--threads must be >= 1, got {args.threads}")
+        check_thread_count(args.threads, "--threads")
     models = [resolve_alias(m) for m in parse_list(args.model, str, "model")]
     baseline = resolve_alias(args.baseline) if args.baseline else None
     reference = parse_reference(args.reference) if args.reference else None
@@ -346,7 +354,7 @@ def run(args: argparse.Namespace) -> int:
         reference=reference,
         random_weights=args.random_weights,
         fixed_files_at_own_size=args.sizes is None,
-        progress=lambda label: print(f"rtstereo bench: {label}", file=sys.stderr),
+        progress=None if args.quiet else lambda label: print(f"rtstereo bench: {label}", file=sys.stderr),
     )
     if report.interrupted and not report.rows:
         raise KeyboardInterrupt  # nothing measured: nothing to print or to write over an earlier sweep's results

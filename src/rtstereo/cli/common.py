@@ -13,7 +13,7 @@ import numpy as np
 from ..api import BACKENDS, _same_setting, load
 from ..errors import InputError
 from ..runtime.predictor import Predictor
-from ..runtime.providers import limit_threads
+from ..runtime.providers import check_thread_count, limit_threads
 
 
 def parse_size_hw(text: str, option: str = "--size", minimum_px: int = 8) -> tuple[int, int]:
@@ -259,6 +259,8 @@ def check_torch_threads(threads: int | None) -> None:
     """
     if threads is not None and threads < 1:
         raise InputError(f"--threads must be >= 1, got {threads} (leave it out for torch's own choice)")
+    if threads is not None:
+        check_thread_count(threads, "--threads")
 
 
 def set_cpu_threads(threads: int | None) -> None:
@@ -268,7 +270,7 @@ def set_cpu_threads(threads: int | None) -> None:
         return
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise InputError(f"--threads must be a whole number >= 1, got {threads!r}")
-    limit_threads(threads)
+    limit_threads(check_thread_count(threads, "--threads"))
 
 
 def progress_echo(verb: str) -> Callable[[str], None]:

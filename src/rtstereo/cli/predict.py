@@ -20,6 +20,7 @@ from ..sinks import pointcloud  # registers the 3D formats: depth, depth_npy, de
 from ..sinks.files import DEFAULT_FORMATS, FILE_SUFFIXES, FORMATS, output_files, parse_formats
 from ..sources.manifest import read_manifest
 from ..sources.pairs import PairSource, names_one_image, resolve_pairs, would_list
+from ..text import distance
 from .batch import add_batch_args, check_engine_args, run_batch
 from .common import (
     add_calib_unit_arg,
@@ -170,13 +171,13 @@ def _summary(name: str, model: str, result) -> str:
     shown = f"{export_ms / 1e3:.1f} s" if export_ms >= 1e3 else f"{export_ms:.0f} ms"
     exported = f" (+{shown} once, for its ONNX export at this size)" if export_ms else ""
     line = (
-        f"{name}: {d.shape[1]}x{d.shape[0]}, {model}, {result.timings_ms['total']:.1f} ms{exported}, "
+        f"{name}: {d.shape[0]}x{d.shape[1]} (HxW), {model}, {result.timings_ms['total']:.1f} ms{exported}, "
         f"density {result.density * 100:.1f} %"
     )
     if result.calibration is not None and result.density > 0:
         depth = pointcloud.depth_of(result)
         finite = depth[np.isfinite(depth)]
-        line += f", median depth {float(np.median(finite)):.2f} m" if finite.size else ", no finite depth"
+        line += f", median depth {distance(float(np.median(finite)))}" if finite.size else ", no finite depth"
     return line
 
 
@@ -357,7 +358,7 @@ def large_pair_note(predictor, height_px: int, width_px: int) -> str | None:
     megapixels = height_px * width_px / 1e6
     if megapixels < LARGE_PAIR_MP:
         return None
-    note = f"{width_px}x{height_px} ({megapixels:.1f} MP) with {predictor.name} takes a while"
+    note = f"{height_px}x{width_px} (HxW, {megapixels:.1f} MP) with {predictor.name} takes a while"
     rate = CPU_S_PER_MP.get(predictor.name)
     on_cpu = predictor.backend.describe().get("device", "cpu") == "cpu"
     if rate is not None and on_cpu:

@@ -97,7 +97,7 @@ def register(subparsers) -> None:
         "--unlabeled-per-batch",
         type=int,
         metavar="N",
-        help="pairs of each batch taken from --unlabeled (default: a quarter of the batch)",
+        help="pairs of each batch taken from --unlabeled (default: a quarter of the batch, rounded down, at least 1)",
     )
     data.add_argument("--crop", dest="crop_hw", metavar="HxW", help="training crop, e.g. 256x512")
     data.add_argument("--val-data", help="dataset folder to validate on (default: fixed synthetic set)")

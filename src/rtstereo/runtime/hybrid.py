@@ -270,8 +270,8 @@ class HybridPredictor:
         if reduced is None:
             return self._predict_fused(pair)
         warn(
-            f"{self.name} on {width}x{height} would need more memory than the budget: it runs at "
-            f"{reduced[1]}x{reduced[0]} and the disparity is rescaled by {width / reduced[1]:.4f} "
+            f"{self.name} on {height}x{width} (HxW) would need more memory than the budget: it runs at "
+            f"{reduced[0]}x{reduced[1]} and the disparity is rescaled by {width / reduced[1]:.4f} "
             f"(see rtstereo.runtime.memory; {MEMORY_BUDGET_ENV} sets the budget)",
             ResizeWarning,
         )

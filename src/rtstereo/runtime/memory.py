@@ -192,7 +192,7 @@ def plan_network_size(
     if fixed_size_hw is None and scale >= MIN_SCALE and min(reduced) >= 2 * step and reduced[1] > searched:
         return reduced
     raise MemoryBudgetError(
-        f"{model} on a {width}x{height} (WxH) pair needs about {format_bytes(estimate)}, more than the "
+        f"{model} on a {height}x{width} (HxW) pair needs about {format_bytes(estimate)}, more than the "
         f"{format_bytes(budget.bytes)} budget ({budget.source}): "
         f"{_what_fits(model, kind, max_disp_px, input_hw, step, fixed_size_hw, budget)}"
     )
@@ -231,7 +231,7 @@ def _what_fits(
                 else ""
             )
             at = (
-                f" (its export runs at {fixed_size_hw[1]}x{fixed_size_hw[0]} whatever the input)"
+                f" (its export runs at {fixed_size_hw[0]}x{fixed_size_hw[1]} whatever the input)"
                 if fixed_size_hw
                 else ""
             )
@@ -244,9 +244,9 @@ def _what_fits(
                 if keep
                 else ""
             )
-            return f"resize the images to at most {w}x{h}{disp}, the largest size that fits{at}{same}, or {more}"
+            return f"resize the images to at most {h}x{w} (HxW){disp}, the largest size that fits{at}{same}, or {more}"
     if fixed_size_hw:
-        size = f"{fixed_size_hw[1]}x{fixed_size_hw[0]}"
+        size = f"{fixed_size_hw[0]}x{fixed_size_hw[1]} (HxW)"
         return f"its export's fixed size {size} does not fit: export it at a smaller size, or {more}"
     # A range at or beyond the width leaves every smaller size narrower than its scaled range: GwcNet at --max-disp
     # 1600000 on a 320-px pair was told no size fits, where --max-disp 320 at the pair's own size did.

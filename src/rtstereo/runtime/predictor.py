@@ -308,10 +308,10 @@ class Predictor:
         if small and not self.fixed_size_hw and hints is None:
             side = 2 * self.spec.size_divisor
             warn(
-                f"{self.name} on {width}x{height}: at least {side - self.spec.size_divisor + 1} px each way is needed "
-                f"for its coarsest level (1/{self.spec.size_divisor}) to span two cells; its disparity at this size "
-                "is not meaningful (use a larger image, or a classical method: --model sgbm, rtstereo.load('sgbm') "
-                "in Python)",
+                f"{self.name} on {height}x{width} (HxW): at least {side - self.spec.size_divisor + 1} px each way is "
+                f"needed for its coarsest level (1/{self.spec.size_divisor}) to span two cells; its disparity at this "
+                "size is not meaningful (use a larger image, or a classical method: --model sgbm, "
+                "rtstereo.load('sgbm') in Python)",
                 SmallInputWarning,
             )
         self._say_range_beyond_width((reduced_hw or self.fixed_size_hw or (height, width))[1])
@@ -321,15 +321,15 @@ class Predictor:
         if self.fixed_size_hw and self.fixed_size_hw != (height, width):
             net_hw = self.fixed_size_hw
             warn(
-                f"{self.name} runs at a fixed {net_hw[1]}x{net_hw[0]}: the {width}x{height} input is resized "
+                f"{self.name} runs at a fixed {net_hw[0]}x{net_hw[1]} (HxW): the {height}x{width} input is resized "
                 f"and the disparity rescaled by {width / net_hw[1]:.4f}",
                 ResizeWarning,
             )
         elif reduced_hw is not None:
             net_hw = reduced_hw
             warn(
-                f"{self.name} on {width}x{height} would need more memory than the budget: it runs at "
-                f"{net_hw[1]}x{net_hw[0]} and the disparity is rescaled by {width / net_hw[1]:.4f} "
+                f"{self.name} on {height}x{width} (HxW) would need more memory than the budget: it runs at "
+                f"{net_hw[0]}x{net_hw[1]} and the disparity is rescaled by {width / net_hw[1]:.4f} "
                 f"(see rtstereo.runtime.memory; {MEMORY_BUDGET_ENV} sets the budget)",
                 ResizeWarning,
             )

@@ -195,6 +195,26 @@ def cpu_spinning() -> bool:
     return value == "1"
 
 
+THREADS_PER_CORE = 4  # beyond this many threads a core only switches between them (99999 spawned 99999 threads)
+
+
+def check_thread_count(threads: int, name: str = "threads") -> int:
+    """``threads`` when this machine can use that many (at most :data:`THREADS_PER_CORE` per CPU core), else an
+    :class:`InputError` naming ``name``: 99999 made OpenCV try to start 99999 threads, a flood of errors and a hang.
+
+    Examples:
+        >>> check_thread_count(1)
+        1
+    """
+    cores = os.cpu_count() or 1
+    if threads > THREADS_PER_CORE * cores:
+        raise InputError(
+            f"{name} {threads} is more than this machine can use: it has {cores} CPU cores; give at most "
+            f"{THREADS_PER_CORE * cores} ({THREADS_PER_CORE} per core), or leave it out for each library's own choice"
+        )
+    return threads
+
+
 def default_threads() -> int | None:
     """``$RTSTEREO_THREADS`` as an int, or ``None`` (ONNX Runtime picks: one per physical core)."""
     value = os.environ.get("RTSTEREO_THREADS", "").strip()
@@ -202,7 +222,7 @@ def default_threads() -> int | None:
         return None
     if not (value.isascii() and value.isdigit()) or int(value) < 1:  # "²" is a digit int() refuses
         raise InputError(f"RTSTEREO_THREADS must be a whole number >= 1, got '{value}'")
-    return int(value)
+    return check_thread_count(int(value), "RTSTEREO_THREADS")
 
 
 def limit_threads(threads: int) -> None:
@@ -219,6 +239,7 @@ def limit_threads(threads: int) -> None:
     number = require_whole(threads, "threads", "a whole number of threads >= 1")
     if number < 1:
         raise InputError(f"threads: expected a whole number of threads >= 1, got {number}")
+    check_thread_count(number)
     os.environ["RTSTEREO_THREADS"] = str(number)
     cv2.setNumThreads(number)
     torch = sys.modules.get("torch")
@@ -251,6 +272,8 @@ def open_session(
     threads = default_threads() if threads is None else threads
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         raise InputError(f"threads must be a whole number >= 1, got {threads!r}")
+    if threads is not None:
+        check_thread_count(threads)
     requested = provider_list(device, precision, providers, engine_cache)
     check_gpu_build(device, providers)
     chosen = _available(requested)

@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..errors import InputError, require_whole
+from ..errors import InputError, require_bool, require_whole
 from ..geometry import calibration_scale
 from ..io.quiet import native_output_held
 from ..rectify import ALIGN_MIN_PX, RectificationCheck, check_rectification, row_alignment_maps
@@ -154,6 +154,9 @@ class FramePreparer:
 
     ALIGN_TRIES = 30
 
+    def __post_init__(self) -> None:
+        self.align_rows = require_bool(self.align_rows, "align_rows")
+
     def __call__(self, pair: StereoPair) -> StereoPair:
         left, right, calibration = pair.left, pair.right, pair.calibration
         if self.rectifier is not None:
@@ -167,13 +170,13 @@ class FramePreparer:
             target_w, target_h = self.size_wh
             if not self._announced:
                 log.info(
-                    "resizing %dx%d frames to %dx%d (--size): the disparity is in pixels of the %dx%d frames%s",
-                    width,
+                    "resizing %dx%d frames to %dx%d (--size, HxW): the disparity is in pixels of the %dx%d frames%s",
                     height,
-                    target_w,
+                    width,
                     target_h,
                     target_w,
                     target_h,
+                    target_w,
                     ", calibration scaled to match" if calibration is not None else "",
                 )
                 self._announced = True
@@ -251,17 +254,17 @@ class FramePreparer:
             factors = calibration_scale(calibration, *size_hw)
             if factors is None:
                 raise InputError(
-                    f"the calibration is for {known[1]}x{known[0]} images but the frames are "
-                    f"{size_hw[1]}x{size_hw[0]} (another aspect ratio): give the calibration of this camera mode "
+                    f"the calibration is for {known[0]}x{known[1]} (HxW) images but the frames are "
+                    f"{size_hw[0]}x{size_hw[1]} (another aspect ratio): give the calibration of this camera mode "
                     "(--size resizes the frames after it is applied)"
                 )
             log.warning(
-                "the calibration is for %dx%d images; scaled by %.4f to these %dx%d frames",
-                known[1],
+                "the calibration is for %dx%d (HxW) images; scaled by %.4f to these %dx%d frames",
                 known[0],
+                known[1],
                 factors[0],
-                size_hw[1],
                 size_hw[0],
+                size_hw[1],
             )
             self._scaled = (tuple(size_hw), calibration.scaled(*factors))
         return self._scaled[1]

@@ -22,7 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..errors import InputError, require_whole
+from ..errors import InputError, require_bool, require_whole
 from ..io.quiet import ffmpeg_quietened
 from ..text import counted, is_utf8, shown
 from .base import CameraError, Grab, LiveSource, check_side_by_side_width, split_side_by_side
@@ -62,7 +62,7 @@ class UVCSource(LiveSource):
     ):
         super().__init__(frame_timeout_s)
         self._stall_s = frame_timeout_s  # a recording's pace adds its frame interval to it (see _open)
-        self.device, self.swap = device, swap
+        self.device, self.swap = device, require_bool(swap, "swap")
         self.frame_size_wh, self.requested_fps = frame_size_wh, fps
         self._factory = capture_factory or cv2.VideoCapture
         self._capture: Any = None
@@ -70,7 +70,7 @@ class UVCSource(LiveSource):
         self._pace_fps: float | None = None  # a recording's playback rate; None for a camera or live stream
         self._recording_frames: int | None = None  # a recording's frame count, once opened
         self._first_at = 0.0  # time.monotonic() of a recording's first frame
-        self.description = f"camera uvc:{device}"
+        self.description = f"camera uvc:{device}{' (swapped)' if self.swap else ''}"  # as a side-by-side video says
 
     @property
     def is_device(self) -> bool:
@@ -262,6 +262,7 @@ def open_camera(
             f": a device index goes in as 'uvc:{spec}'" if isinstance(spec, int) and not isinstance(spec, bool) else ""
         )
         raise InputError(f"camera: expected a name (oak, uvc:N, realsense), got {type(spec).__name__} {spec!r}{hint}")
+    swap, color = require_bool(swap, "swap"), require_bool(color, "color")
     if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float))):
         raise InputError(f"--camera-fps must be a number > 0 (frames per second), got {fps!r}")
     if fps is not None and not (math.isfinite(fps) and fps > 0):

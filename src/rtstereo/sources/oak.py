@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..errors import require, require_installed
+from ..errors import require, require_bool, require_installed
 from ..text import counted
 from ..types import Calibration
 from .base import CameraError, Grab, LiveSource
@@ -208,7 +208,7 @@ class OakSource(LiveSource):
         super().__init__(frame_timeout_s)
         self.frame_size_wh, self.requested_fps = frame_size_wh, fps
         self.fps = fps
-        self.color = color
+        self.color = require_bool(color, "color")
         self._start_device = start_device or self._start_first_device
         self._streams: OakStreams | None = None
         self._rectification: HostRectification | None = None

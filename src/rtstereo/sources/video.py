@@ -24,7 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..errors import InputError, require
+from ..errors import InputError, require, require_bool
 from ..io.download import cache_dir, is_url
 from ..io.quiet import ffmpeg_quietened, native_output_held
 from ..text import counted, is_utf8, shown
@@ -365,6 +365,7 @@ class SideBySideVideoSource(FrameSource):
         self, video: str | Path, swap: bool = False, start: int = 0, stride: int = 1, images_command: str = "predict"
     ):
         check_start_stride(start, stride)
+        swap = require_bool(swap, "swap")
         self.path = resolve_video(str(video))
         self.swap, self.start, self.stride = swap, start, stride
         self.description = f"side-by-side video {Path(str(video)).name}{' (swapped)' if swap else ''}"

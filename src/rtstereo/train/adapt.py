@@ -34,7 +34,7 @@ from ..runtime.providers import default_threads
 from ..text import counted, duration
 from .hints import hybrid_hint_settings, runtime_hints, tensor_runtime_hints, with_hints
 from .losses import multiscale_loss, training_mask
-from .proxy import proxy_disparity
+from .proxy import labelled_share, proxy_disparity
 from .selfsup import (
     consistency_error,
     consistency_loss,
@@ -489,7 +489,7 @@ def adapt(
     if "proxy" in config.losses:
         echo(f"proxy labels: SGBM on {counted(len(train_pairs), 'pair')} with its left-right check ...")
         labels: list[np.ndarray | None] = list(proxy_labels(train_pairs, config.max_disp))
-        density = np.mean([np.isfinite(d).mean() for d in labels if d is not None])
+        density = labelled_share([d for d in labels if d is not None])
         echo(f"proxy labels: {100 * density:.0f} % of pixels kept")
     else:
         labels = [None] * len(train_pairs)

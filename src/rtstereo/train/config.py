@@ -56,7 +56,8 @@ class TrainConfig:
         unlabeled: a folder of real pairs without ground truth (leaf folders holding two images) mixed
             into every batch of rendered scenes, labelled by SGBM where its left-right check holds
             (:mod:`rtstereo.train.proxy`); ``None``: rendered scenes only.
-        unlabeled_per_batch: pairs of each batch from ``unlabeled`` (0: a quarter of the batch).
+        unlabeled_per_batch: pairs of each batch from ``unlabeled`` (0: a quarter of the batch, rounded down, at
+            least 1).
         noise_scale: sensor noise of the rendered training and validation scenes, as a multiple of
             the generator's (:class:`~rtstereo.datasets.synthetic.RenderSettings`); 1 keeps it.
         data_max_disp: largest disparity of the rendered training and validation scenes, pixels

@@ -15,6 +15,7 @@ sorted name order is the left view (``im0``/``im1``, ``left``/``right``, ``*_l``
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,18 @@ def find_unlabeled_pairs(root: str | Path) -> list[UnlabeledPair]:
     if said:
         warn(f"{root}: {said} (a pair is a folder of two images, the left view first in name order)")
     return pairs
+
+
+def labelled_share(labels: Sequence[np.ndarray]) -> float:
+    """The share of all the pixels of ``labels`` that hold a label (finite), 0..1: the pixels summed over the maps,
+    not a mean of each map's share, which counted a small image's pixels as much as a large one's.
+
+    Examples:
+        >>> labelled_share([np.ones((1, 2)), np.full((2, 2), np.nan)])  # 2 of 6 pixels; the mean of shares said 50 %
+        0.3333333333333333
+    """
+    total = sum(label.size for label in labels)
+    return float(sum(int(np.isfinite(label).sum()) for label in labels) / total) if total else 0.0
 
 
 def proxy_disparity(left: np.ndarray, right: np.ndarray, max_disp: float = 192.0) -> np.ndarray:
@@ -159,8 +172,7 @@ class ProxyStream:
         if not self.samples:
             raise DatasetError(f"unlabeled pairs: none of the {counted(len(loaded), 'pair')} under {root} can be read")
         say_padded_crops([(p.name, left.shape[:2]) for p, (left, _, _) in zip(self.pairs, self.samples)], crop_hw)
-        labelled = [float(np.isfinite(d).mean()) for _, _, d in self.samples]
-        self.label_density = float(np.mean(labelled))
+        self.label_density = labelled_share([d for _, _, d in self.samples])
 
     def describe(self) -> str:
         return (
