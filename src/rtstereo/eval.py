@@ -76,8 +76,7 @@ class EvalReport:
         """The table as aligned text, or as Markdown."""
         header = ["scene", "size", "max disp"] + [h for _, h, _ in TABLE_COLUMNS]
         rows = [
-            [s.name, _size_cell(s), str(s.settings.get("max_disp", "-"))]
-            + [_fmt(s.metrics.get(k), f) for k, _, f in TABLE_COLUMNS]
+            [s.name, _size_cell(s), _range_cell(s.settings)] + [_fmt(s.metrics.get(k), f) for k, _, f in TABLE_COLUMNS]
             for s in self.scenes
         ]
         rows += [[f["name"], "failed", "-"] + ["-" for _ in TABLE_COLUMNS] for f in self.failures]
@@ -234,12 +233,18 @@ def search_range_px(hint_px: int, width_px: int) -> int:
     return max(SEARCH_STEP_PX, (width_px - 1) // SEARCH_STEP_PX * SEARCH_STEP_PX)
 
 
-def clamp_search_ranges(samples: Iterable[Sample]) -> tuple[list[Sample], list[str]]:
+def clamp_search_ranges(samples: Iterable[Sample], quarter_width_cap: bool = False) -> tuple[list[Sample], list[str]]:
     """Samples whose range hint does not fit their image width get a clamped hint, with a note each.
 
     The width is read from the left image's header; a sample whose image cannot be read, or that has a
     :attr:`~rtstereo.datasets.Sample.problem`, keeps its hint (it fails later, when it is scored, with
     the reason).
+
+    Args:
+        samples: the samples to search.
+        quarter_width_cap: the method searches no more than a quarter of the width itself (the hybrid's SGBM):
+            its hints are kept as they are, and no note says that OpenCV leaves columns unmatched, which it
+            does not (on ETH3D's terrace it searches 192 px of the 713 ``ndisp`` gives).
 
     Returns:
         ``(samples, notes)``: the samples (clamped where needed) and one line per clamped sample.
@@ -258,6 +263,9 @@ def clamp_search_ranges(samples: Iterable[Sample]) -> tuple[list[Sample], list[s
             continue
         if sample.max_disp_hint_px == 0:  # e.g. ndisp=0 in a calib.txt: no hint at all
             notes.append(f"{sample.name}: the dataset gives a disparity range of 0 px; searching the method's own")
+            out.append(sample)
+            continue
+        if quarter_width_cap:
             out.append(sample)
             continue
         searched = search_range_px(sample.max_disp_hint_px, width_px)
@@ -376,6 +384,26 @@ def _size_cell(scene: SceneResult) -> str:
         return size
     what = "its network ran" if "network" in scene.settings else "ran"
     return f"{size} ({what} at {scene.ran_at_hw[1]}x{scene.ran_at_hw[0]})"
+
+
+def _range_cell(settings: dict[str, Any]) -> str:
+    """A scene's ``max disp`` in the table, and what OpenCV searched where that differs, as ``bench`` shows it:
+    SGBM rounds the range up to a multiple of 16, and the hybrid's SGBM searches a quarter of the width at most.
+
+    Examples:
+        >>> _range_cell({"max_disp": 85, "searched_disp": 96})
+        '85 (96 searched)'
+        >>> _range_cell({"max_disp": 713, "sgbm_searched_disp": 192})
+        '713 (192 searched)'
+        >>> _range_cell({"max_disp": 32, "searched_disp": 32}), _range_cell({})
+        ('32', '-')
+    """
+    if "max_disp" not in settings:
+        return "-"
+    searched = settings.get("searched_disp", settings.get("sgbm_searched_disp"))
+    if searched is not None and str(searched) != str(settings["max_disp"]):
+        return f"{settings['max_disp']} ({searched} searched)"
+    return str(settings["max_disp"])
 
 
 def _fmt(value: float | None, pattern: str) -> str:

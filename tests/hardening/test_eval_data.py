@@ -76,6 +76,28 @@ def test_eval_cli_clamps_the_range_of_an_eth3d_scene(capsys, tmp_path):
     assert code == 0 and "note:" not in capsys.readouterr().err
 
 
+def test_the_hybrid_on_a_range_wider_than_the_image_gets_no_note_of_unmatched_columns(capsys, tmp_path):
+    """The hybrid's SGBM searches a quarter of the width at most: it was told that OpenCV matched no pixel in the
+    first 64 of 72 columns, and its table said it searched 64 px, where it searched 32."""
+    folder = _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72), ndisp=72)
+    assert clamp_search_ranges(find_samples(folder), quarter_width_cap=True) == (find_samples(folder), [])
+    code = main(["eval", "--model", "hybrid", str(tmp_path / "eth3d"), "-q", "-o", str(tmp_path / "res")])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert "note:" not in err and "OpenCV matches no pixel" not in err
+    scene = json.loads((tmp_path / "res" / "hybrid.json").read_text())["scenes"][0]
+    assert scene["settings"]["sgbm_searched_disp"] == 32  # a quarter of 72 px, rounded up to 16s
+    assert "72 (32 searched)" in out.splitlines()[1]
+
+
+def test_the_table_says_what_sgbm_searched_where_it_rounded_the_range_up(capsys, tmp_path):
+    """SGBM searches a multiple of 16: the table read '20' where it searched 32 (Middlebury 2006's 85 px: 96)."""
+    _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72), ndisp=20)
+    code = main(["eval", "--model", "sgbm", str(tmp_path / "eth3d"), "-q", "-o", str(tmp_path / "res")])
+    assert code == 0
+    assert "20 (32 searched)" in capsys.readouterr().out.splitlines()[1]
+
+
 def test_ground_truth_of_another_size_names_the_scene(tmp_path):
     sample = find_samples(_eth3d_scene(tmp_path / "scene_a", hw=(40, 72), ndisp=32, gt_hw=(30, 40)))[0]
     with pytest.raises(InputError, match=r"scene scene_a: ground truth .*disp0GT.pfm is 40x30 but the left image"):

@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         # (run_ray_eval makes the same check before Ray starts).
         cache[None] = predictor_from_args(args)
     if per_scene_range:
-        samples, notes = clamp_search_ranges(samples)
+        samples, notes = clamp_search_ranges(samples, quarter_width_cap=_kind(name) == "hybrid")
         for note in notes:
             print(f"rtstereo eval: note: {note}", file=sys.stderr)
 
