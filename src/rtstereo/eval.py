@@ -21,6 +21,7 @@ from .io.atomic import interruption_cause
 from .metrics import BAD_THRESHOLDS_PX, bad_key, disparity_metrics, finite_or_none, mean_metrics
 from .models.sgbm import UnmatchedBandWarning
 from .runtime.predictor import Predictor
+from .text import counted
 
 # Columns of the terminal / Markdown table: (metric key, header, format)
 TABLE_COLUMNS = (
@@ -85,13 +86,26 @@ class EvalReport:
         if markdown:
             lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
             lines += ["| " + " | ".join(r) + " |" for r in rows]
-            return "\n".join(lines)
+            return "\n".join([*lines, "", f"mean: {self.mean_note()}"])
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
         align = lambda r: "  ".join(
             c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
             for i, (c, w) in enumerate(zip(r, widths))
         )
-        return "\n".join([align(header), *(align(r) for r in rows)])
+        return "\n".join([align(header), *(align(r) for r in rows), f"mean: {self.mean_note()}"])
+
+    def mean_note(self) -> str:
+        """What the mean row averages: scenes, each weighing the same, not pixels (a KITTI frame holds ten times a
+        Middlebury scene's); the ``noc`` columns only the scenes that have a mask.
+
+        Examples:
+            >>> scenes = [SceneResult("a", "d", (1, 1), {}, {"noc/epe": 1.0}), SceneResult("b", "d", (1, 1), {}, {})]
+            >>> EvalReport("m", scenes).mean_note()
+            'over 2 scenes, each weighing the same (not over pixels); the noc columns over the 1 with a mask'
+        """
+        masked = sum(any(key.startswith("noc/") for key in s.metrics) for s in self.scenes)
+        noc = f"; the noc columns over the {masked} with a mask" if 0 < masked < len(self.scenes) else ""
+        return f"over {counted(len(self.scenes), 'scene')}, each weighing the same (not over pixels){noc}"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -100,6 +114,7 @@ class EvalReport:
             "machine": {"cpu": platform.processor() or platform.machine(), "python": platform.python_version()},
             "metric_definitions": "EPE = mean |d-gt| px; bad-N = % |d-gt| > N px; D1 = % |d-gt| > 3 px and > 5 % "
             "of gt; noc/ = non-occluded pixels only; invalid predictions count as errors",
+            "mean_over": self.mean_note(),
             "scenes": [
                 {
                     "name": s.name,

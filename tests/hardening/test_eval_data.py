@@ -136,6 +136,55 @@ def test_the_table_marks_failed_scenes():
     assert "| bad_scene | failed |" in report.table(markdown=True)
 
 
+def test_the_table_and_json_say_the_mean_is_over_scenes_and_the_noc_mean_over_those_with_a_mask(tmp_path):
+    """The mean row read 'mean (3)', its noc columns beside the others, with nothing to say that it weighs scenes,
+    not pixels, nor that the noc columns average fewer scenes."""
+    from rtstereo.eval import SceneResult
+
+    scenes = [
+        SceneResult("a", "kitti2012", (4, 4), {}, {"epe": 1.0, "pixels": 16, "noc/epe": 1.0, "noc/pixels": 8}),
+        SceneResult("b", "kitti2012", (4, 4), {}, {"epe": 2.0, "pixels": 16, "noc/epe": 3.0, "noc/pixels": 8}),
+        SceneResult("c", "eth3d", (2, 2), {}, {"epe": 6.0, "pixels": 4}),
+    ]
+    report = EvalReport(model="m", scenes=scenes)
+    note = "over 3 scenes, each weighing the same (not over pixels); the noc columns over the 2 with a mask"
+    assert report.mean["epe"] == 3.0 and report.mean["noc/epe"] == 2.0  # scenes, not the 36 pixels' 2.0
+    assert report.table().splitlines()[-1] == f"mean: {note}"
+    assert report.table(markdown=True).endswith(f"\n\nmean: {note}")
+    assert report.to_json()["mean_over"] == note
+    json_path, _ = report.save(tmp_path, "m")
+    assert json.loads(json_path.read_text())["mean_over"] == note
+    assert (
+        EvalReport(model="m", scenes=scenes[:2]).mean_note()
+        == "over 2 scenes, each weighing the same (not over pixels)"
+    )
+
+
+def test_eval_help_lists_the_files_that_the_no_known_layout_error_sends_the_user_to_it_for(capsys, tmp_path):
+    """'no stereo dataset of a known layout ...; see `rtstereo eval --help` for the expected files': the help named
+    the layouts only, not one file of them."""
+    (tmp_path / "plain").mkdir()
+    assert main(["eval", "--model", "sgbm", str(tmp_path / "plain"), "-q"]) == 2
+    assert "see `rtstereo eval --help` for the expected files" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    help_text = capsys.readouterr().out
+    for expected in (
+        "disp2",
+        "disp1.png",
+        "disp0GT.pfm",
+        "mask0nocc.png",
+        "disp_occ_0/",
+        "disp_noc/",
+        "value / 256, 0 = invalid",
+        "inf = unknown",
+        "disparity/left/X.pfm",
+        "eval_masks/nonocc.png",
+        "The mean row is over scenes",
+    ):
+        assert expected in help_text, expected
+
+
 @pytest.mark.parametrize("calib", [b"ndisp=abc\n", b"\xff\xfe\x00n\x00d"])
 def test_eval_cli_fails_the_scene_of_a_damaged_calib_txt_alone(capsys, tmp_path, calib):
     _eth3d_scene(tmp_path / "eth3d" / "a", hw=(40, 72), ndisp=32)
