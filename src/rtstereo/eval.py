@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .datasets import Sample
-from .errors import InputError, OutputError
+from .errors import InputError, OutputError, warn
 from .io.atomic import interruption_cause
 from .metrics import BAD_THRESHOLDS_PX, bad_key, disparity_metrics, finite_or_none, mean_metrics
 from .models.sgbm import UnmatchedBandWarning
@@ -320,12 +320,21 @@ def _unmatched_columns(range_px: int, width_px: int) -> str:
     )
 
 
+def warn_named(scene: str, caught: list[warnings.WarningMessage]) -> None:
+    """Give again the warnings ``caught`` while a scene was scored, each once, in its own category, with the scene's
+    name in front (``grey: the left image is grey ...``): a run of many scenes said what it met, not where, and the
+    same warning on a later scene was not said at all (each message is said once per run)."""
+    for category, message in dict.fromkeys((w.category, " ".join(str(w.message).split())) for w in caught):
+        warn(f"{scene}: {message}", category)
+
+
 def score_sample(
     predictor_for: Callable[[Sample], Predictor],
     sample: Sample,
     warmed: dict[tuple[int, tuple[int, ...]], Predictor] | None = None,
 ) -> SceneResult | None:
-    """Predict one sample and score it against its ground truth (``None`` when it has none).
+    """Predict one sample and score it against its ground truth (``None`` when it has none); what is warned about
+    meanwhile is warned about with the scene's name (:func:`warn_named`).
 
     Args:
         warmed: the predictors already run once at an image size, by ``(id, size)``; a predictor that has
@@ -335,6 +344,20 @@ def score_sample(
             that shape (up to twice the later calls' time): the ``ms`` column of such a scene was that
             set-up, not the method's time. ``None``: no warm-up.
     """
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")  # the warm-up run's and the timed run's alike: said once, below
+            return _score_sample(predictor_for, sample, warmed)
+    finally:
+        warn_named(sample.name, caught)
+
+
+def _score_sample(
+    predictor_for: Callable[[Sample], Predictor],
+    sample: Sample,
+    warmed: dict[tuple[int, tuple[int, ...]], Predictor] | None,
+) -> SceneResult | None:
     left, right, gt, nonocc = sample.load()
     if gt is None:
         return None

@@ -98,6 +98,31 @@ def test_the_table_says_what_sgbm_searched_where_it_rounded_the_range_up(capsys,
     assert "20 (32 searched)" in capsys.readouterr().out.splitlines()[1]
 
 
+def test_what_a_scene_is_warned_about_names_the_scene_each_time(capsys, tmp_path):
+    """'warning: the left image is grey ...' said which problem a run of many scenes met, not in which scene, and
+    a second scene with it went unsaid."""
+    import cv2
+
+    for name in ("grey_a", "grey_b", "colour"):
+        folder = _eth3d_scene(tmp_path / "eth3d" / name, hw=(40, 72), ndisp=32)
+        if name != "colour":
+            cv2.imwrite(str(folder / "im0.png"), cv2.imread(str(folder / "im0.png"), cv2.IMREAD_GRAYSCALE))
+    import sys
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None):  # printed, as on the command line
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        code = main(["eval", "--model", "sgbm", str(tmp_path / "eth3d"), "-q", "-o", str(tmp_path / "res")])
+    err = capsys.readouterr().err
+    said = "the left image is grey and the right one in colour"
+    assert code == 0 and err.count(said) == 2, err  # once per scene, the warm-up run's not again
+    assert f"rtstereo eval: warning: grey_a: {said}" in err and f"rtstereo eval: warning: grey_b: {said}" in err
+
+
 def test_ground_truth_of_another_size_names_the_scene(tmp_path):
     sample = find_samples(_eth3d_scene(tmp_path / "scene_a", hw=(40, 72), ndisp=32, gt_hw=(30, 40)))[0]
     with pytest.raises(InputError, match=r"scene scene_a: ground truth .*disp0GT.pfm is 40x30 but the left image"):
