@@ -177,6 +177,7 @@ def evaluate(
     model: str,
     progress: Callable[[Iterable[Sample]], Iterable[Sample]] | None = None,
     on_error: Callable[[Sample, Exception], bool] | None = None,
+    name_warnings: bool = True,
 ) -> EvalReport:
     """Run a method over samples and score it.
 
@@ -190,6 +191,8 @@ def evaluate(
         on_error: a batch that survives bad scenes: a scene that raises is passed here, recorded in
             :attr:`EvalReport.failures` and skipped; the run stops when it returns ``False``. Without
             it the error propagates.
+        name_warnings: what a scene is warned about is said with its name (:func:`score_sample`); ``False`` where
+            every scene is run alike and the name tells nothing (``bench --data`` at one size): said once.
 
     Raises:
         EvalInterrupted: Ctrl-C; its ``report`` holds the scenes scored before it.
@@ -200,7 +203,7 @@ def evaluate(
     try:
         for sample in progress(items) if progress else items:
             try:
-                scene = score_sample(predictor_for, sample, warmed)
+                scene = score_sample(predictor_for, sample, warmed, name_warnings)
             except Exception as exc:
                 if on_error is None:
                     raise
@@ -332,9 +335,10 @@ def score_sample(
     predictor_for: Callable[[Sample], Predictor],
     sample: Sample,
     warmed: dict[tuple[int, tuple[int, ...]], Predictor] | None = None,
+    name_warnings: bool = True,
 ) -> SceneResult | None:
     """Predict one sample and score it against its ground truth (``None`` when it has none); what is warned about
-    meanwhile is warned about with the scene's name (:func:`warn_named`).
+    meanwhile is warned about with the scene's name (:func:`warn_named`), unless ``name_warnings`` is false.
 
     Args:
         warmed: the predictors already run once at an image size, by ``(id, size)``; a predictor that has
@@ -344,6 +348,8 @@ def score_sample(
             that shape (up to twice the later calls' time): the ``ms`` column of such a scene was that
             set-up, not the method's time. ``None``: no warm-up.
     """
+    if not name_warnings:
+        return _score_sample(predictor_for, sample, warmed)
     caught: list[warnings.WarningMessage] = []
     try:
         with warnings.catch_warnings(record=True) as caught:
