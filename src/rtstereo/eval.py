@@ -44,6 +44,8 @@ class SceneResult:
     metrics: dict[str, float]
     #: the size the model ran at when the scene was resized for it (a fixed-size export, a memory budget), else None
     ran_at_hw: tuple[int, int] | None = None
+    #: the scene's left image, which tells the scene apart where its name does not (``Teddy`` of 2003 or of 2014)
+    left_path: str | None = None
 
 
 @dataclass
@@ -111,7 +113,7 @@ class EvalReport:
         return {
             "model": self.model,
             "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "machine": {"cpu": platform.processor() or platform.machine(), "python": platform.python_version()},
+            "machine": _machine(),
             "metric_definitions": "EPE = mean |d-gt| px; bad-N = % |d-gt| > N px; D1 = % |d-gt| > 3 px and > 5 % "
             "of gt; noc/ = non-occluded pixels only; invalid predictions count as errors",
             "mean_over": self.mean_note(),
@@ -119,6 +121,7 @@ class EvalReport:
                 {
                     "name": s.name,
                     "dataset": s.dataset,
+                    **({"left": s.left_path} if s.left_path else {}),
                     "size_hw": list(s.size_hw),
                     **({"ran_at_hw": list(s.ran_at_hw)} if s.ran_at_hw else {}),
                     "settings": s.settings,
@@ -410,7 +413,18 @@ def _score_sample(
     metrics["time_ms"] = result.timings_ms["total"]
     # scored at the scene's size, but the model saw a resized pair: the report says so, not only a warning
     ran_at = tuple(result.network_size_hw) if getattr(result, "disparity_scale", 1.0) != 1.0 else None
-    return SceneResult(sample.name, sample.dataset, gt.shape, dict(result.settings), metrics, ran_at)
+    return SceneResult(
+        sample.name, sample.dataset, gt.shape, dict(result.settings), metrics, ran_at, str(sample.left_path)
+    )
+
+
+def _machine() -> dict[str, Any]:
+    """Where the results were measured: commit, CPU, GPU and library versions, as ``bench`` records them. OpenCV's
+    version changes SGBM's figures a little (4.x against 5.x), rtstereo's and the commit every method's."""
+    from .bench import machine_info
+
+    machine = {key: value for key, value in machine_info().items() if key not in ("date", "device")}
+    return {**machine, "python": platform.python_version()}
 
 
 def _size_cell(scene: SceneResult) -> str:

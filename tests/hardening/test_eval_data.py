@@ -123,6 +123,22 @@ def test_what_a_scene_is_warned_about_names_the_scene_each_time(capsys, tmp_path
     assert f"rtstereo eval: warning: grey_a: {said}" in err and f"rtstereo eval: warning: grey_b: {said}" in err
 
 
+def test_eval_json_records_the_versions_commit_and_each_scenes_images(capsys, tmp_path):
+    """The JSON said {"cpu": "x86_64", "python": ...}: not which rtstereo or OpenCV scored it (SGBM's figures move
+    between OpenCV 4 and 5), nor which images a scene named 'Teddy' was."""
+    import cv2
+
+    import rtstereo
+
+    folder = _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72), ndisp=32)
+    assert main(["eval", "--model", "sgbm", str(tmp_path / "eth3d"), "-q", "-o", str(tmp_path / "res")]) == 0
+    document = json.loads((tmp_path / "res" / "sgbm.json").read_text())
+    versions = document["machine"]["versions"]
+    assert versions["rtstereo"] == rtstereo.__version__ and versions["opencv"] == cv2.__version__
+    assert {"commit", "cpu", "python"} <= set(document["machine"])
+    assert document["scenes"][0]["left"] == str(folder.absolute() / "im0.png")
+
+
 def test_ground_truth_of_another_size_names_the_scene(tmp_path):
     sample = find_samples(_eth3d_scene(tmp_path / "scene_a", hw=(40, 72), ndisp=32, gt_hw=(30, 40)))[0]
     with pytest.raises(InputError, match=r"scene scene_a: ground truth .*disp0GT.pfm is 40x30 but the left image"):
