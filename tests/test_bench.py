@@ -1232,3 +1232,18 @@ def test_the_plot_marks_rows_by_their_tables_precision_and_packaged_networks_are
     ]
     assert [bench.plot_marker(row) for row in rows] == ["o", "^", "s", "D", "D"]
     assert "D no precision to choose (classical, packaged ONNX)" in bench.PLOT_MARKERS_SAID
+
+
+def test_a_warning_of_a_rows_run_on_data_is_said_once_not_once_per_scene(tiny_dataset):
+    """eval names the scene of each warning; bench runs every scene of --data at the row's size, so that the same
+    warning (the unmatched band of a range over half the width) came again with each scene's name."""
+    import shutil
+
+    from rtstereo.models.sgbm import UnmatchedBandWarning
+
+    shutil.copytree(tiny_dataset / "scene", tiny_dataset / "second")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_bench(["sgbm"], [(48, 96)], sweeps={"max_disp": [64]}, warmup=1, runs=1, data=[tiny_dataset])
+    said = {str(w.message) for w in caught if w.category is UnmatchedBandWarning}
+    assert said and not [m for m in said if m.startswith(("scene: ", "second: "))], said

@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 
 from .datasets import Sample
-from .errors import InputError, OutputError
+from .errors import InputError, OutputError, warn
 from .io.atomic import interruption_cause
 from .metrics import BAD_THRESHOLDS_PX, bad_key, disparity_metrics, finite_or_none, mean_metrics
 from .models.sgbm import UnmatchedBandWarning
 from .runtime.predictor import Predictor
+from .text import counted
 
 # Columns of the terminal / Markdown table: (metric key, header, format)
 TABLE_COLUMNS = (
@@ -43,6 +44,8 @@ class SceneResult:
     metrics: dict[str, float]
     #: the size the model ran at when the scene was resized for it (a fixed-size export, a memory budget), else None
     ran_at_hw: tuple[int, int] | None = None
+    #: the scene's left image, which tells the scene apart where its name does not (``Teddy`` of 2003 or of 2014)
+    left_path: str | None = None
 
 
 @dataclass
@@ -76,8 +79,7 @@ class EvalReport:
         """The table as aligned text, or as Markdown."""
         header = ["scene", "size", "max disp"] + [h for _, h, _ in TABLE_COLUMNS]
         rows = [
-            [s.name, _size_cell(s), str(s.settings.get("max_disp", "-"))]
-            + [_fmt(s.metrics.get(k), f) for k, _, f in TABLE_COLUMNS]
+            [s.name, _size_cell(s), _range_cell(s.settings)] + [_fmt(s.metrics.get(k), f) for k, _, f in TABLE_COLUMNS]
             for s in self.scenes
         ]
         rows += [[f["name"], "failed", "-"] + ["-" for _ in TABLE_COLUMNS] for f in self.failures]
@@ -86,25 +88,40 @@ class EvalReport:
         if markdown:
             lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
             lines += ["| " + " | ".join(r) + " |" for r in rows]
-            return "\n".join(lines)
+            return "\n".join([*lines, "", f"mean: {self.mean_note()}"])
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
         align = lambda r: "  ".join(
             c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
             for i, (c, w) in enumerate(zip(r, widths))
         )
-        return "\n".join([align(header), *(align(r) for r in rows)])
+        return "\n".join([align(header), *(align(r) for r in rows), f"mean: {self.mean_note()}"])
+
+    def mean_note(self) -> str:
+        """What the mean row averages: scenes, each weighing the same, not pixels (a KITTI frame holds ten times a
+        Middlebury scene's); the ``noc`` columns only the scenes that have a mask.
+
+        Examples:
+            >>> scenes = [SceneResult("a", "d", (1, 1), {}, {"noc/epe": 1.0}), SceneResult("b", "d", (1, 1), {}, {})]
+            >>> EvalReport("m", scenes).mean_note()
+            'over 2 scenes, each weighing the same (not over pixels); the noc columns over the 1 with a mask'
+        """
+        masked = sum(any(key.startswith("noc/") for key in s.metrics) for s in self.scenes)
+        noc = f"; the noc columns over the {masked} with a mask" if 0 < masked < len(self.scenes) else ""
+        return f"over {counted(len(self.scenes), 'scene')}, each weighing the same (not over pixels){noc}"
 
     def to_json(self) -> dict[str, Any]:
         return {
             "model": self.model,
             "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "machine": {"cpu": platform.processor() or platform.machine(), "python": platform.python_version()},
+            "machine": _machine(),
             "metric_definitions": "EPE = mean |d-gt| px; bad-N = % |d-gt| > N px; D1 = % |d-gt| > 3 px and > 5 % "
             "of gt; noc/ = non-occluded pixels only; invalid predictions count as errors",
+            "mean_over": self.mean_note(),
             "scenes": [
                 {
                     "name": s.name,
                     "dataset": s.dataset,
+                    **({"left": s.left_path} if s.left_path else {}),
                     "size_hw": list(s.size_hw),
                     **({"ran_at_hw": list(s.ran_at_hw)} if s.ran_at_hw else {}),
                     "settings": s.settings,
@@ -163,6 +180,7 @@ def evaluate(
     model: str,
     progress: Callable[[Iterable[Sample]], Iterable[Sample]] | None = None,
     on_error: Callable[[Sample, Exception], bool] | None = None,
+    name_warnings: bool = True,
 ) -> EvalReport:
     """Run a method over samples and score it.
 
@@ -176,6 +194,8 @@ def evaluate(
         on_error: a batch that survives bad scenes: a scene that raises is passed here, recorded in
             :attr:`EvalReport.failures` and skipped; the run stops when it returns ``False``. Without
             it the error propagates.
+        name_warnings: what a scene is warned about is said with its name (:func:`score_sample`); ``False`` where
+            every scene is run alike and the name tells nothing (``bench --data`` at one size): said once.
 
     Raises:
         EvalInterrupted: Ctrl-C; its ``report`` holds the scenes scored before it.
@@ -186,7 +206,7 @@ def evaluate(
     try:
         for sample in progress(items) if progress else items:
             try:
-                scene = score_sample(predictor_for, sample, warmed)
+                scene = score_sample(predictor_for, sample, warmed, name_warnings)
             except Exception as exc:
                 if on_error is None:
                     raise
@@ -234,12 +254,18 @@ def search_range_px(hint_px: int, width_px: int) -> int:
     return max(SEARCH_STEP_PX, (width_px - 1) // SEARCH_STEP_PX * SEARCH_STEP_PX)
 
 
-def clamp_search_ranges(samples: Iterable[Sample]) -> tuple[list[Sample], list[str]]:
+def clamp_search_ranges(samples: Iterable[Sample], quarter_width_cap: bool = False) -> tuple[list[Sample], list[str]]:
     """Samples whose range hint does not fit their image width get a clamped hint, with a note each.
 
     The width is read from the left image's header; a sample whose image cannot be read, or that has a
     :attr:`~rtstereo.datasets.Sample.problem`, keeps its hint (it fails later, when it is scored, with
     the reason).
+
+    Args:
+        samples: the samples to search.
+        quarter_width_cap: the method searches no more than a quarter of the width itself (the hybrid's SGBM):
+            its hints are kept as they are, and no note says that OpenCV leaves columns unmatched, which it
+            does not (on ETH3D's terrace it searches 192 px of the 713 ``ndisp`` gives).
 
     Returns:
         ``(samples, notes)``: the samples (clamped where needed) and one line per clamped sample.
@@ -258,6 +284,9 @@ def clamp_search_ranges(samples: Iterable[Sample]) -> tuple[list[Sample], list[s
             continue
         if sample.max_disp_hint_px == 0:  # e.g. ndisp=0 in a calib.txt: no hint at all
             notes.append(f"{sample.name}: the dataset gives a disparity range of 0 px; searching the method's own")
+            out.append(sample)
+            continue
+        if quarter_width_cap:
             out.append(sample)
             continue
         searched = search_range_px(sample.max_disp_hint_px, width_px)
@@ -297,12 +326,22 @@ def _unmatched_columns(range_px: int, width_px: int) -> str:
     )
 
 
+def warn_named(scene: str, caught: list[warnings.WarningMessage]) -> None:
+    """Give again the warnings ``caught`` while a scene was scored, each once, in its own category, with the scene's
+    name in front (``grey: the left image is grey ...``): a run of many scenes said what it met, not where, and the
+    same warning on a later scene was not said at all (each message is said once per run)."""
+    for category, message in dict.fromkeys((w.category, " ".join(str(w.message).split())) for w in caught):
+        warn(f"{scene}: {message}", category)
+
+
 def score_sample(
     predictor_for: Callable[[Sample], Predictor],
     sample: Sample,
     warmed: dict[tuple[int, tuple[int, ...]], Predictor] | None = None,
+    name_warnings: bool = True,
 ) -> SceneResult | None:
-    """Predict one sample and score it against its ground truth (``None`` when it has none).
+    """Predict one sample and score it against its ground truth (``None`` when it has none); what is warned about
+    meanwhile is warned about with the scene's name (:func:`warn_named`), unless ``name_warnings`` is false.
 
     Args:
         warmed: the predictors already run once at an image size, by ``(id, size)``; a predictor that has
@@ -312,6 +351,22 @@ def score_sample(
             that shape (up to twice the later calls' time): the ``ms`` column of such a scene was that
             set-up, not the method's time. ``None``: no warm-up.
     """
+    if not name_warnings:
+        return _score_sample(predictor_for, sample, warmed)
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")  # the warm-up run's and the timed run's alike: said once, below
+            return _score_sample(predictor_for, sample, warmed)
+    finally:
+        warn_named(sample.name, caught)
+
+
+def _score_sample(
+    predictor_for: Callable[[Sample], Predictor],
+    sample: Sample,
+    warmed: dict[tuple[int, tuple[int, ...]], Predictor] | None,
+) -> SceneResult | None:
     left, right, gt, nonocc = sample.load()
     if gt is None:
         return None
@@ -358,7 +413,18 @@ def score_sample(
     metrics["time_ms"] = result.timings_ms["total"]
     # scored at the scene's size, but the model saw a resized pair: the report says so, not only a warning
     ran_at = tuple(result.network_size_hw) if getattr(result, "disparity_scale", 1.0) != 1.0 else None
-    return SceneResult(sample.name, sample.dataset, gt.shape, dict(result.settings), metrics, ran_at)
+    return SceneResult(
+        sample.name, sample.dataset, gt.shape, dict(result.settings), metrics, ran_at, str(sample.left_path)
+    )
+
+
+def _machine() -> dict[str, Any]:
+    """Where the results were measured: commit, CPU, GPU and library versions, as ``bench`` records them. OpenCV's
+    version changes SGBM's figures a little (4.x against 5.x), rtstereo's and the commit every method's."""
+    from .bench import machine_info
+
+    machine = {key: value for key, value in machine_info().items() if key not in ("date", "device")}
+    return {**machine, "python": platform.python_version()}
 
 
 def _size_cell(scene: SceneResult) -> str:
@@ -376,6 +442,26 @@ def _size_cell(scene: SceneResult) -> str:
         return size
     what = "its network ran" if "network" in scene.settings else "ran"
     return f"{size} ({what} at {scene.ran_at_hw[1]}x{scene.ran_at_hw[0]})"
+
+
+def _range_cell(settings: dict[str, Any]) -> str:
+    """A scene's ``max disp`` in the table, and what OpenCV searched where that differs, as ``bench`` shows it:
+    SGBM rounds the range up to a multiple of 16, and the hybrid's SGBM searches a quarter of the width at most.
+
+    Examples:
+        >>> _range_cell({"max_disp": 85, "searched_disp": 96})
+        '85 (96 searched)'
+        >>> _range_cell({"max_disp": 713, "sgbm_searched_disp": 192})
+        '713 (192 searched)'
+        >>> _range_cell({"max_disp": 32, "searched_disp": 32}), _range_cell({})
+        ('32', '-')
+    """
+    if "max_disp" not in settings:
+        return "-"
+    searched = settings.get("searched_disp", settings.get("sgbm_searched_disp"))
+    if searched is not None and str(searched) != str(settings["max_disp"]):
+        return f"{settings['max_disp']} ({searched} searched)"
+    return str(settings["max_disp"])
 
 
 def _fmt(value: float | None, pattern: str) -> str:

@@ -439,6 +439,24 @@ def test_kitti_2015_layout_and_calib(tmp_path):
     np.testing.assert_array_equal(samples[1].load_nonocc(), truth["000001"][1])
 
 
+@pytest.mark.parametrize("folder", ["disp_occ_0", "disp_noc_0"])
+def test_an_8_bit_kitti_map_says_16_bit_ground_truth_belongs_there_not_to_give_a_scale(tmp_path, folder):
+    """'8-bit disparity needs its scale (value / scale)': advice eval cannot take, there being no scale to give."""
+    root = tmp_path / "kitti2015" / "training"
+    _write_kitti(root, ("image_2", "image_3", "disp_occ_0", "disp_noc_0"), ("000000",))
+    cv2.imwrite(str(root / folder / "000000_10.png"), np.full((HEIGHT, WIDTH), 4, np.uint8))
+    (sample,) = find_samples(tmp_path)
+    with pytest.raises(DatasetError, match=r"000000_10\.png: an 8-bit map where 16-bit ground truth belongs") as info:
+        sample.load()
+    assert "scale" not in str(info.value)
+    # a colour preview keeps its own reason
+    cv2.imwrite(
+        str(root / folder / "000000_10.png"), np.dstack([np.full((HEIGHT, WIDTH), v, np.uint8) for v in (1, 2, 3)])
+    )
+    with pytest.raises(InputError, match="a colour image, not a disparity map"):
+        sample.load()
+
+
 def test_kitti_frame_folder_is_labelled_by_frame_and_gt_is_optional(tmp_path):
     # The layout of ../shared/data/real/kitti2012/000070: one frame, grey and colour views.
     root = tmp_path / "000070"

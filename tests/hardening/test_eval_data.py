@@ -76,6 +76,69 @@ def test_eval_cli_clamps_the_range_of_an_eth3d_scene(capsys, tmp_path):
     assert code == 0 and "note:" not in capsys.readouterr().err
 
 
+def test_the_hybrid_on_a_range_wider_than_the_image_gets_no_note_of_unmatched_columns(capsys, tmp_path):
+    """The hybrid's SGBM searches a quarter of the width at most: it was told that OpenCV matched no pixel in the
+    first 64 of 72 columns, and its table said it searched 64 px, where it searched 32."""
+    folder = _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72), ndisp=72)
+    assert clamp_search_ranges(find_samples(folder), quarter_width_cap=True) == (find_samples(folder), [])
+    code = main(["eval", "--model", "hybrid", str(tmp_path / "eth3d"), "-q", "-o", str(tmp_path / "res")])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert "note:" not in err and "OpenCV matches no pixel" not in err
+    scene = json.loads((tmp_path / "res" / "hybrid.json").read_text())["scenes"][0]
+    assert scene["settings"]["sgbm_searched_disp"] == 32  # a quarter of 72 px, rounded up to 16s
+    assert "72 (32 searched)" in out.splitlines()[1]
+
+
+def test_the_table_says_what_sgbm_searched_where_it_rounded_the_range_up(capsys, tmp_path):
+    """SGBM searches a multiple of 16: the table read '20' where it searched 32 (Middlebury 2006's 85 px: 96)."""
+    _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72), ndisp=20)
+    code = main(["eval", "--model", "sgbm", str(tmp_path / "eth3d"), "-q", "-o", str(tmp_path / "res")])
+    assert code == 0
+    assert "20 (32 searched)" in capsys.readouterr().out.splitlines()[1]
+
+
+def test_what_a_scene_is_warned_about_names_the_scene_each_time(capsys, tmp_path):
+    """'warning: the left image is grey ...' said which problem a run of many scenes met, not in which scene, and
+    a second scene with it went unsaid."""
+    import cv2
+
+    for name in ("grey_a", "grey_b", "colour"):
+        folder = _eth3d_scene(tmp_path / "eth3d" / name, hw=(40, 72), ndisp=32)
+        if name != "colour":
+            cv2.imwrite(str(folder / "im0.png"), cv2.imread(str(folder / "im0.png"), cv2.IMREAD_GRAYSCALE))
+    import sys
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None):  # printed, as on the command line
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        code = main(["eval", "--model", "sgbm", str(tmp_path / "eth3d"), "-q", "-o", str(tmp_path / "res")])
+    err = capsys.readouterr().err
+    said = "the left image is grey and the right one in colour"
+    assert code == 0 and err.count(said) == 2, err  # once per scene, the warm-up run's not again
+    assert f"rtstereo eval: warning: grey_a: {said}" in err and f"rtstereo eval: warning: grey_b: {said}" in err
+
+
+def test_eval_json_records_the_versions_commit_and_each_scenes_images(capsys, tmp_path):
+    """The JSON said {"cpu": "x86_64", "python": ...}: not which rtstereo or OpenCV scored it (SGBM's figures move
+    between OpenCV 4 and 5), nor which images a scene named 'Teddy' was."""
+    import cv2
+
+    import rtstereo
+
+    folder = _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72), ndisp=32)
+    assert main(["eval", "--model", "sgbm", str(tmp_path / "eth3d"), "-q", "-o", str(tmp_path / "res")]) == 0
+    document = json.loads((tmp_path / "res" / "sgbm.json").read_text())
+    versions = document["machine"]["versions"]
+    assert versions["rtstereo"] == rtstereo.__version__ and versions["opencv"] == cv2.__version__
+    assert {"commit", "cpu", "python"} <= set(document["machine"])
+    assert document["scenes"][0]["left"] == str(folder.absolute() / "im0.png")
+
+
 def test_ground_truth_of_another_size_names_the_scene(tmp_path):
     sample = find_samples(_eth3d_scene(tmp_path / "scene_a", hw=(40, 72), ndisp=32, gt_hw=(30, 40)))[0]
     with pytest.raises(InputError, match=r"scene scene_a: ground truth .*disp0GT.pfm is 40x30 but the left image"):
@@ -112,6 +175,55 @@ def test_the_table_marks_failed_scenes():
     row = next(line for line in report.table().splitlines() if line.startswith("bad_scene"))
     assert "failed" in row
     assert "| bad_scene | failed |" in report.table(markdown=True)
+
+
+def test_the_table_and_json_say_the_mean_is_over_scenes_and_the_noc_mean_over_those_with_a_mask(tmp_path):
+    """The mean row read 'mean (3)', its noc columns beside the others, with nothing to say that it weighs scenes,
+    not pixels, nor that the noc columns average fewer scenes."""
+    from rtstereo.eval import SceneResult
+
+    scenes = [
+        SceneResult("a", "kitti2012", (4, 4), {}, {"epe": 1.0, "pixels": 16, "noc/epe": 1.0, "noc/pixels": 8}),
+        SceneResult("b", "kitti2012", (4, 4), {}, {"epe": 2.0, "pixels": 16, "noc/epe": 3.0, "noc/pixels": 8}),
+        SceneResult("c", "eth3d", (2, 2), {}, {"epe": 6.0, "pixels": 4}),
+    ]
+    report = EvalReport(model="m", scenes=scenes)
+    note = "over 3 scenes, each weighing the same (not over pixels); the noc columns over the 2 with a mask"
+    assert report.mean["epe"] == 3.0 and report.mean["noc/epe"] == 2.0  # scenes, not the 36 pixels' 2.0
+    assert report.table().splitlines()[-1] == f"mean: {note}"
+    assert report.table(markdown=True).endswith(f"\n\nmean: {note}")
+    assert report.to_json()["mean_over"] == note
+    json_path, _ = report.save(tmp_path, "m")
+    assert json.loads(json_path.read_text())["mean_over"] == note
+    assert (
+        EvalReport(model="m", scenes=scenes[:2]).mean_note()
+        == "over 2 scenes, each weighing the same (not over pixels)"
+    )
+
+
+def test_eval_help_lists_the_files_that_the_no_known_layout_error_sends_the_user_to_it_for(capsys, tmp_path):
+    """'no stereo dataset of a known layout ...; see `rtstereo eval --help` for the expected files': the help named
+    the layouts only, not one file of them."""
+    (tmp_path / "plain").mkdir()
+    assert main(["eval", "--model", "sgbm", str(tmp_path / "plain"), "-q"]) == 2
+    assert "see `rtstereo eval --help` for the expected files" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    help_text = capsys.readouterr().out
+    for expected in (
+        "disp2",
+        "disp1.png",
+        "disp0GT.pfm",
+        "mask0nocc.png",
+        "disp_occ_0/",
+        "disp_noc/",
+        "value / 256, 0 = invalid",
+        "inf = unknown",
+        "disparity/left/X.pfm",
+        "eval_masks/nonocc.png",
+        "The mean row is over scenes",
+    ):
+        assert expected in help_text, expected
 
 
 @pytest.mark.parametrize("calib", [b"ndisp=abc\n", b"\xff\xfe\x00n\x00d"])

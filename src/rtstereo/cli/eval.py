@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 from ..batch.job import failure_reason
@@ -20,17 +21,47 @@ from .batch import add_engine_args, predictor_options
 from .bench import check_output_folder
 from .common import add_model_args, predictor_from_args, settings_from_args
 
+EPILOG = """expected files (in the folders given or any folder under them; ground truth of the left view):
+  middlebury2001/2003  im2, im6 (tsukuba: im3, im4) .png/.ppm and 8-bit disp2 (disp3) .pgm/.png, value / 8
+                       (tsukuba / 16; 2003 at 1800, 900, 450 px wide / 1, 2, 4), 0 = unknown;
+                       eval_masks/nonocc.png (255 = non-occluded) when present
+  middlebury2005       view1.png, view5.png, disp1.png (value / 1, 2 or 3 by size, 0 = unknown)
+  middlebury2014, eth3d  im0.png, im1.png, disp0GT.pfm or disp0.pfm (inf = unknown), calib.txt (ndisp: the
+                       range searched), mask0nocc.png (255 = non-occluded) when present; ETH3D's ground
+                       truth also in two_view_training_gt/SCENE beside two_view_training/SCENE
+  kitti2012            colored_0/, colored_1/ (or image_0/, image_1/) with NNNNNN_10.png, and disp_occ/
+                       (all pixels), disp_noc/ (non-occluded): 16-bit PNG, value / 256, 0 = invalid
+  kitti2015            image_2/, image_3/, disp_occ_0/, disp_noc_0/, as KITTI 2012
+  sceneflow            IMAGES/left/X.png, IMAGES/right/X.png with disparity/left/X.pfm beside IMAGES
+                       (RGB_cleanpass, RGB_finalpass, frames_cleanpass, frames_finalpass or images) and
+                       occlusion/left/X.png (255 = occluded) when present; the FlyingThings3D subset's
+                       train/image_clean/{left,right} with train/disparity/left/X.pfm
+
+examples:
+  rtstereo eval --model sgbm ../shared/data/real
+  rtstereo eval --model default --max-disp 64 my_scenes/ -o results/
+
+The mean row is over scenes, each weighing the same (not over pixels); its noc columns are over the scenes
+with a mask. Results: OUTPUT/MODEL.json and .md. Ctrl+C keeps the scenes scored (exit code 130).
+"""
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "eval",
         help="accuracy on stereo datasets with ground truth",
-        description="Score a method on datasets with ground truth: EPE, bad-0.5/1/2/3/4 and KITTI D1 over all "
-        "pixels with ground truth, and over non-occluded pixels where the dataset has a mask. "
-        f"Layouts detected from the files: {', '.join(LAYOUTS)}. Classical methods search each "
-        "scene's own disparity range unless --max-disp (or --set max_disp=) is given. A scene that cannot be "
-        "read or scored is reported and the rest is scored (exit code 1 at the end); --engine ray scores scenes "
-        "on a pool of Ray workers.",
+        # the epilog's table keeps its lines (raw), so the description is wrapped here
+        description=textwrap.fill(
+            "Score a method on datasets with ground truth: EPE, bad-0.5/1/2/3/4 and KITTI D1 over all "
+            "pixels with ground truth, and over non-occluded pixels where the dataset has a mask. "
+            f"Layouts detected from the files: {', '.join(LAYOUTS)}. Classical methods search each "
+            "scene's own disparity range unless --max-disp (or --set max_disp=) is given. A scene that cannot be "
+            "read or scored is reported and the rest is scored (exit code 1 at the end); --engine ray scores scenes "
+            "on a pool of Ray workers.",
+            width=80,
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="dataset folder(s): a scene, a dataset, or several")
     parser.add_argument(
@@ -84,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         # (run_ray_eval makes the same check before Ray starts).
         cache[None] = predictor_from_args(args)
     if per_scene_range:
-        samples, notes = clamp_search_ranges(samples)
+        samples, notes = clamp_search_ranges(samples, quarter_width_cap=_kind(name) == "hybrid")
         for note in notes:
             print(f"rtstereo eval: note: {note}", file=sys.stderr)
 

@@ -42,8 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DatasetError, RtStereoWarning, require_path
-from ..io.disparity import read_disparity
+from ..errors import DatasetError, InputError, RtStereoWarning, require_path
+from ..io.disparity import is_colour, read_disparity
 from ..io.images import read_grey, read_image
 
 # The suffixes of the formats every OpenCV build decodes (JPEG's .jpe and .jfif, the whole Netpbm family,
@@ -122,7 +122,7 @@ class Sample:
         self._check()
         if self.gt_path is None:
             return None
-        disparity = read_disparity(self.gt_path, scale=self.gt_scale)
+        disparity = self._read_map(self.gt_path, self.gt_scale)
         if self.gt_negated and np.count_nonzero(disparity < 0) > np.count_nonzero(disparity > 0):
             disparity = -disparity
         return disparity
@@ -132,11 +132,24 @@ class Sample:
         if self.nonocc_path is None:
             return None
         if self.nonocc_value == -1:  # KITTI: the non-occluded GT map's valid pixels
-            return np.isfinite(read_disparity(self.nonocc_path))
+            return np.isfinite(self._read_map(self.nonocc_path, None))
         mask = read_grey(self.nonocc_path)
         if self.nonocc_value is None:  # SceneFlow occlusion maps: 255 = occluded
             return mask < 128
         return mask == self.nonocc_value
+
+    def _read_map(self, path: Path, scale: float | None) -> np.ndarray:
+        try:
+            return read_disparity(path, scale=scale)
+        except InputError:
+            # read_disparity's advice for an 8-bit map, to give its scale, is one eval cannot take
+            grey_png = path.suffix.lower() == ".png" and read_grey(path).dtype == np.uint8 and not is_colour(path)
+            if scale is None and grey_png:
+                raise DatasetError(
+                    f"{path}: an 8-bit map where 16-bit ground truth belongs (KITTI's: value = disparity x 256, "
+                    "0 = invalid): a converted or preview copy? Use the dataset's own maps"
+                ) from None
+            raise
 
     def load(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
         """``(left, right, gt_disparity, nonocc_mask)``."""
