@@ -27,6 +27,9 @@ DECODE_CPUS = 0.25
 ACTOR_CPU_SHARE = 0.75
 CPUS_PER_DEFAULT_WORKER = 2
 REACH_TIMEOUT_S = 10.0
+# Ray retries a task whose worker died (out of memory, a crash) without end by default: one pair that kills its
+# worker every time held the whole run, restarting workers forever. It is tried this many times, then failed alone.
+WORKER_TRIES = 3
 
 
 def require_ray():
@@ -148,12 +151,53 @@ def _check_reachable(target: str | None, timeout_s: float = REACH_TIMEOUT_S) -> 
 
 
 def _quiet_ray_data(ray) -> None:
-    """Our own progress bar and failure lines replace Ray Data's bars and execution notices."""
+    """Our own progress bar and failure lines replace Ray Data's bars, execution notices and errors (an item whose
+    worker died is reported as failed, a pipeline that stopped as an :class:`~rtstereo.errors.EngineError`)."""
     import ray.data
 
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
-    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    logging.getLogger("ray.data").setLevel(logging.CRITICAL)
+
+
+def item_tries(dataset):
+    """``dataset``, set so that an item (a pair, a scene, a frame range) whose worker died on each of its
+    :data:`WORKER_TRIES` tries is dropped from the results, for the driver to report as failed, instead of stopping
+    the run (Ray Data's ``max_errored_blocks``; each item is a block of its own). Its tasks must be started with
+    :func:`retries_args`."""
+    dataset.context.max_errored_blocks = -1
+    return dataset
+
+
+def retries_args(actors: bool) -> dict[str, int]:
+    """The Ray options that try a task :data:`WORKER_TRIES` times when its worker dies: an actor's (restarted each
+    time), or a task's. Give them inside :func:`remote_args_allowed`.
+
+    Examples:
+        >>> retries_args(actors=True), retries_args(actors=False)
+        ({'max_task_retries': 2}, {'max_retries': 2})
+    """
+    return {"max_task_retries" if actors else "max_retries": WORKER_TRIES - 1}
+
+
+@contextlib.contextmanager
+def remote_args_allowed() -> Iterator[None]:
+    """Build a dataset with :func:`retries_args`: Ray Data has no named parameter for them, and warns that the
+    ``**ray_remote_args`` that take them are deprecated (a warning the user can do nothing about)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+        yield
+
+
+def worker_died(item: str) -> str:
+    """The error of an item no result came back for: its worker died on each try (:func:`item_tries`).
+
+    Examples:
+        >>> worker_died("pair")
+        'no result: the Ray worker given this pair died on each of its 3 tries (out of memory, or a crash)'
+    """
+    tries = f"{WORKER_TRIES} tries"
+    return f"no result: the Ray worker given this {item} died on each of its {tries} (out of memory, or a crash)"
 
 
 @dataclass(frozen=True)
