@@ -214,6 +214,20 @@ def test_pool_size():
         pool_size(4, 0, None, True)
 
 
+@pytest.mark.parametrize("cluster_cpus", [1, 2, 3, 16])
+def test_the_cpu_shares_of_the_pool_leave_room_for_reading(cluster_cpus):
+    """Shares were rounded to the nearest hundredth: 200 workers on 2 CPUs reserved 200 x 0.01 = 2 CPUs, so the
+    decoding tasks never found room and the run hung; 400 reserved none (round(0.00375, 2) = 0)."""
+    from rtstereo.scale.session import DECODE_CPUS
+
+    for workers in range(1, 75 * cluster_cpus + 1):
+        size = pool_size(cluster_cpus, 0, workers, False)
+        assert 0 < size.cpus and workers * size.cpus + DECODE_CPUS <= cluster_cpus + 1e-9, (workers, size)
+    assert pool_size(2, 0, 4, False).cpus == 0.37 and pool_size(2, 0, 150, False).cpus == 0.01
+    with pytest.raises(InputError, match=r"--workers 151: the Ray cluster's 2 CPU\(s\) take at most 150 workers"):
+        pool_size(2, 0, 151, False)
+
+
 @pytest.mark.parametrize("cluster_gpus", [1, 2, 3, 4])
 def test_the_gpu_shares_of_the_pool_fit_on_the_clusters_gpus(cluster_gpus):
     """Shares were rounded to the nearest hundredth: 6 actors on one GPU asked for 6 x 0.17 = 1.02 GPUs,

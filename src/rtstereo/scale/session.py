@@ -227,7 +227,8 @@ def pool_size(cluster_cpus: float, cluster_gpus: float, workers: int | None, use
         use_gpu: each actor needs a GPU (``--device cuda``).
 
     Raises:
-        InputError: a GPU run on a cluster without GPUs, or with more than 100 workers per GPU.
+        InputError: a GPU run on a cluster without GPUs, or with more than 100 workers per GPU; more than 75
+            workers per CPU.
 
     Examples:
         >>> pool_size(2, 0, 2, False)
@@ -252,7 +253,15 @@ def pool_size(cluster_cpus: float, cluster_gpus: float, workers: int | None, use
         gpus = 0
     share = cpus / workers
     wanted = share * ACTOR_CPU_SHARE
-    actor_cpus: float = math.floor(wanted) if wanted >= 1 else round(wanted, 2)
+    # Rounded down too: 200 actors of round(0.0075, 2) = 0.01 CPU on 2 CPUs reserved both, and the decoding tasks
+    # never found room (the run hung); 400 reserved round(0.00375, 2) = 0, and Ray placed them all at once.
+    actor_cpus: float = math.floor(wanted) if wanted >= 1 else math.floor(100 * wanted + 1e-9) / 100
+    if actor_cpus == 0:
+        raise InputError(
+            f"--workers {workers}: the Ray cluster's {cpus:g} CPU(s) take at most "
+            f"{math.floor(100 * ACTOR_CPU_SHARE * cpus + 1e-9)} workers (a hundredth of a CPU each, "
+            f"a quarter of the CPUs left to reading the images)"
+        )
     return PoolSize(workers=workers, threads=max(1, int(share)), cpus=actor_cpus, gpus=gpus)
 
 
