@@ -323,3 +323,22 @@ def test_a_pair_that_kills_its_worker_fails_alone(tmp_path, ray_local, dozen):
     assert all(error == died for error in failed.values()) and len(failed) <= 2, failed
     done = summary.counts["done"]
     assert done == PAIRS - 1 - len(failed) and len(list((tmp_path / "o").glob("*.png"))) == done
+
+
+def test_a_classical_method_on_cuda_is_sized_by_cpus(capsys, tmp_path, ray_local, dozen):
+    """SGBM runs on the CPU whatever --device says (one process warns and runs): with --engine ray its workers were
+    refused on a machine without GPUs ("the Ray cluster has no GPU"), and took a GPU each on one with them."""
+    left, right = dozen
+    argv = ["predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "--device", "cuda", "--engine", "ray", "-q"]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 1 and "has no GPU" not in err and "failed: 05" in err, err
+    assert len(list((tmp_path / "o").glob("*.pfm"))) == PAIRS - 1
+    from types import SimpleNamespace
+
+    from rtstereo.batch import PredictorOptions
+    from rtstereo.scale.session import needs_gpu
+
+    options = PredictorOptions("sgbm", device="cuda")
+    assert not needs_gpu(options, options.load())
+    network = SimpleNamespace(spec=SimpleNamespace(kind="torch"))
+    assert needs_gpu(PredictorOptions("rtnet", device="cuda"), network)  # a network's workers each take a GPU

@@ -22,6 +22,7 @@ from ..text import counted
 from .session import (
     caused_by_interrupt,
     item_tries,
+    needs_gpu,
     pipeline_stopped,
     pool_size,
     ray_session,
@@ -107,7 +108,7 @@ def run_ray_eval(
     """
     from ..progress import progress_bar
 
-    options.load()
+    use_gpu = needs_gpu(options, options.load())
     samples = list(samples)
     report = EvalReport(model=model, listed=len(samples))
     if not samples:
@@ -117,9 +118,9 @@ def run_ray_eval(
     with ray_session(address) as ray:
         resources = ray.cluster_resources()
         cpus, gpus = resources.get("CPU", 1), resources.get("GPU", 0)
-        size = pool_size(cpus, gpus, workers, options.uses_gpu)
+        size = pool_size(cpus, gpus, workers, use_gpu)
         if size.workers > len(samples):
-            size = pool_size(cpus, gpus, len(samples), options.uses_gpu)
+            size = pool_size(cpus, gpus, len(samples), use_gpu)
         items = [{"index": i} for i in range(len(samples))]
         with remote_args_allowed():
             dataset = item_tries(

@@ -36,6 +36,7 @@ from .session import (
     DECODE_CPUS,
     caused_by_interrupt,
     item_tries,
+    needs_gpu,
     pipeline_stopped,
     pool_size,
     ray_session,
@@ -140,7 +141,8 @@ def run_ray(
 
     job.check_outputs(sources)
     start, since_s = time.perf_counter(), time.time()
-    options.load()  # a model that cannot load is a usage error, reported before any worker starts
+    # a model that cannot load is a usage error, reported before any worker starts
+    use_gpu = needs_gpu(options, options.load())
     outcomes: list[PairOutcome] = []
     todo: list[dict[str, Any]] = []
     for index, source in enumerate(sources):
@@ -156,9 +158,9 @@ def run_ray(
     with ray_session(address) as ray:
         resources = ray.cluster_resources()
         cpus, gpus = resources.get("CPU", 1), resources.get("GPU", 0)
-        size = pool_size(cpus, gpus, workers, options.uses_gpu)
+        size = pool_size(cpus, gpus, workers, use_gpu)
         if size.workers > len(todo):  # no idle actors: fewer, with more threads each
-            size = pool_size(cpus, gpus, len(todo), options.uses_gpu)
+            size = pool_size(cpus, gpus, len(todo), use_gpu)
         with remote_args_allowed():
             dataset = item_tries(
                 ray.data.from_items(todo, override_num_blocks=len(todo))

@@ -200,6 +200,18 @@ def worker_died(item: str) -> str:
     return f"no result: the Ray worker given this {item} died on each of its {tries} (out of memory, or a crash)"
 
 
+def needs_gpu(options, predictor) -> bool:
+    """Whether each worker takes a GPU: ``--device cuda`` for a network. A classical method (SGBM) runs on the CPU
+    whatever the device (one process warns so, and runs): its workers were refused on a cluster without GPUs, and
+    took one GPU each on a cluster with them, as many workers as GPUs instead of one per 2 CPUs.
+
+    Args:
+        options: the :class:`~rtstereo.batch.job.PredictorOptions` the workers build.
+        predictor: what ``options.load()`` gave on the driver.
+    """
+    return options.uses_gpu and getattr(getattr(predictor, "spec", None), "kind", None) != "classical"
+
+
 @dataclass(frozen=True)
 class PoolSize:
     """How many actors, and what each one reserves and runs.

@@ -29,6 +29,7 @@ from ..text import counted
 from .session import (
     caused_by_interrupt,
     item_tries,
+    needs_gpu,
     pipeline_stopped,
     pool_size,
     ray_session,
@@ -218,17 +219,17 @@ def run_ray_video(
     if total_frames < 1:
         raise InputError("the video gives no frames to process (check --start, --stride and --max-frames)")
     started = time.perf_counter()
-    job.options.load()  # a model that cannot load fails here, before any worker starts
+    use_gpu = needs_gpu(job.options, job.options.load())  # a model that cannot load fails here, before Ray starts
     rows: list[dict[str, Any]] = []
     before = numbered_pngs(job.prefix)
     interrupted = False
     with ray_session(address) as ray:
         resources = ray.cluster_resources()
         cpus, gpus = resources.get("CPU", 1), resources.get("GPU", 0)
-        size = pool_size(cpus, gpus, workers, job.options.uses_gpu)
+        size = pool_size(cpus, gpus, workers, use_gpu)
         ranges = split_frames(total_frames, size.workers * RANGES_PER_WORKER)
         if size.workers > len(ranges):
-            size = pool_size(cpus, gpus, len(ranges), job.options.uses_gpu)
+            size = pool_size(cpus, gpus, len(ranges), use_gpu)
         with remote_args_allowed():
             dataset = item_tries(
                 ray.data.from_items([asdict(r) for r in ranges], override_num_blocks=len(ranges)).map_batches(
