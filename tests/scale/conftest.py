@@ -40,3 +40,20 @@ def printed_warnings():
         warnings.simplefilter("default")
         warnings.showwarning = show
         yield
+
+
+@contextlib.contextmanager
+def alarm_after(seconds: int):
+    """A run that would never end (Ray retrying a task without end) fails after ``seconds``, instead of hanging."""
+    import signal
+
+    def expired(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

@@ -21,10 +21,15 @@ from ..runtime.providers import limit_threads
 from ..text import counted
 from .session import (
     caused_by_interrupt,
+    item_tries,
+    needs_gpu,
     pipeline_stopped,
     pool_size,
     ray_session,
     reissue_warnings,
+    remote_args_allowed,
+    retries_args,
+    worker_died,
     worker_warnings,
 )
 
@@ -103,7 +108,7 @@ def run_ray_eval(
     """
     from ..progress import progress_bar
 
-    options.load()
+    use_gpu = needs_gpu(options, options.load())
     samples = list(samples)
     report = EvalReport(model=model, listed=len(samples))
     if not samples:
@@ -113,23 +118,27 @@ def run_ray_eval(
     with ray_session(address) as ray:
         resources = ray.cluster_resources()
         cpus, gpus = resources.get("CPU", 1), resources.get("GPU", 0)
-        size = pool_size(cpus, gpus, workers, options.uses_gpu)
+        size = pool_size(cpus, gpus, workers, use_gpu)
         if size.workers > len(samples):
-            size = pool_size(cpus, gpus, len(samples), options.uses_gpu)
+            size = pool_size(cpus, gpus, len(samples), use_gpu)
         items = [{"index": i} for i in range(len(samples))]
-        dataset = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-            EvalActor,
-            fn_constructor_kwargs={
-                "samples": samples,
-                "options": options,
-                "per_scene_range": per_scene_range,
-                "threads": size.threads,
-            },
-            batch_size=1,
-            compute=ray.data.ActorPoolStrategy(size=size.workers),
-            num_cpus=size.cpus,
-            num_gpus=size.gpus,
-        )
+        with remote_args_allowed():
+            dataset = item_tries(
+                ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+                    EvalActor,
+                    fn_constructor_kwargs={
+                        "samples": samples,
+                        "options": options,
+                        "per_scene_range": per_scene_range,
+                        "threads": size.threads,
+                    },
+                    batch_size=1,
+                    compute=ray.data.ActorPoolStrategy(size=size.workers),
+                    num_cpus=size.cpus,
+                    num_gpus=size.gpus,
+                    **retries_args(actors=True),
+                )
+            )
         bar = progress_bar(total=len(samples), desc="eval (ray)", unit="scene", file=sys.stderr, disable=not progress)
         said: set[str] = set()
         interrupted, interrupted_by = False, None  # Ray's own error around an interrupt does not say what raised it
@@ -150,6 +159,15 @@ def run_ray_eval(
                         if values.get("ran_at_hw"):
                             values["ran_at_hw"] = tuple(values["ran_at_hw"])
                         scored[index] = SceneResult(**values)
+                else:  # every row came back: a scene missing is one whose worker died on each try
+                    for index, sample in enumerate(samples):
+                        if index not in scored and index not in failed:
+                            bar.update(1)
+                            failed[index] = {
+                                "name": sample.name,
+                                "left": str(sample.left_path),
+                                "error": worker_died("scene"),
+                            }
         except RtStereoError:
             raise
         except KeyboardInterrupt as exc:

@@ -32,7 +32,18 @@ from ..runtime.providers import limit_threads
 from ..sources.pairs import PairSource
 from ..text import counted
 from ..types import StereoPair
-from .session import DECODE_CPUS, caused_by_interrupt, pipeline_stopped, pool_size, ray_session
+from .session import (
+    DECODE_CPUS,
+    caused_by_interrupt,
+    item_tries,
+    needs_gpu,
+    pipeline_stopped,
+    pool_size,
+    ray_session,
+    remote_args_allowed,
+    retries_args,
+    worker_died,
+)
 
 OUTCOME_COLUMNS = list(PairOutcome.__dataclass_fields__)
 
@@ -130,7 +141,8 @@ def run_ray(
 
     job.check_outputs(sources)
     start, since_s = time.perf_counter(), time.time()
-    options.load()  # a model that cannot load is a usage error, reported before any worker starts
+    # a model that cannot load is a usage error, reported before any worker starts
+    use_gpu = needs_gpu(options, options.load())
     outcomes: list[PairOutcome] = []
     todo: list[dict[str, Any]] = []
     for index, source in enumerate(sources):
@@ -146,21 +158,23 @@ def run_ray(
     with ray_session(address) as ray:
         resources = ray.cluster_resources()
         cpus, gpus = resources.get("CPU", 1), resources.get("GPU", 0)
-        size = pool_size(cpus, gpus, workers, options.uses_gpu)
+        size = pool_size(cpus, gpus, workers, use_gpu)
         if size.workers > len(todo):  # no idle actors: fewer, with more threads each
-            size = pool_size(cpus, gpus, len(todo), options.uses_gpu)
-        dataset = (
-            ray.data.from_items(todo, override_num_blocks=len(todo))
-            .map(decode_row, num_cpus=DECODE_CPUS)
-            .map_batches(
-                PredictActor,
-                fn_constructor_kwargs={"job": job, "options": options, "threads": size.threads},
-                batch_size=1,
-                compute=ray.data.ActorPoolStrategy(size=size.workers),
-                num_cpus=size.cpus,
-                num_gpus=size.gpus,
+            size = pool_size(cpus, gpus, len(todo), use_gpu)
+        with remote_args_allowed():
+            dataset = item_tries(
+                ray.data.from_items(todo, override_num_blocks=len(todo))
+                .map(decode_row, num_cpus=DECODE_CPUS, **retries_args(actors=False))
+                .map_batches(
+                    PredictActor,
+                    fn_constructor_kwargs={"job": job, "options": options, "threads": size.threads},
+                    batch_size=1,
+                    compute=ray.data.ActorPoolStrategy(size=size.workers),
+                    num_cpus=size.cpus,
+                    num_gpus=size.gpus,
+                    **retries_args(actors=True),
+                )
             )
-        )
         bar = progress_bar(
             total=len(sources),
             initial=len(outcomes),
@@ -169,12 +183,20 @@ def run_ray(
             file=sys.stderr,
             disable=not progress,
         )
-        interrupted = False
+        interrupted, finished = False, []
         done = None
+
+        def gathered():
+            for row in dataset.iter_rows():
+                yield PairOutcome.from_row(row)
+            finished.append(True)  # every row came back: a pair missing is one whose worker died on each try
+
         try:
-            done = (PairOutcome.from_row(row) for row in dataset.iter_rows())
+            done = gathered()
             with terminate_as_interrupt():
                 record_outcomes(done, outcomes, bar, on_outcome, fail_fast)
+            if finished:
+                _fail_lost_pairs(job, sources, todo, outcomes, since_s, bar, on_outcome)
         except RtStereoError:
             raise
         except KeyboardInterrupt:
@@ -210,3 +232,29 @@ def run_ray(
         workers=size.workers,
         interrupted=interrupted,
     )
+
+
+def _fail_lost_pairs(
+    job: BatchJob,
+    sources: Sequence[PairSource],
+    todo: list[dict[str, Any]],
+    outcomes: list[PairOutcome],
+    since_s: float,
+    bar,
+    on_outcome: Callable[[PairOutcome], None] | None,
+) -> None:
+    """Add the outcome of each pair whose result never came back from a run that went to its end: its worker died
+    on each try (:func:`~rtstereo.scale.session.item_tries`), so it failed, unless its files were all written."""
+    gathered = {o.index for o in outcomes}
+    for row in todo:
+        index = row["index"]
+        if index in gathered:
+            continue
+        source = sources[index]
+        outcome = written_unreported(job, source, index, since_s) or PairOutcome(
+            index, source.name, source.left, source.right, status=FAILED, error=worker_died("pair")
+        )
+        outcomes.append(outcome)
+        bar.update(1)
+        if on_outcome is not None:
+            on_outcome(outcome)

@@ -27,6 +27,9 @@ DECODE_CPUS = 0.25
 ACTOR_CPU_SHARE = 0.75
 CPUS_PER_DEFAULT_WORKER = 2
 REACH_TIMEOUT_S = 10.0
+# Ray retries a task whose worker died (out of memory, a crash) without end by default: one pair that kills its
+# worker every time held the whole run, restarting workers forever. It is tried this many times, then failed alone.
+WORKER_TRIES = 3
 
 
 def require_ray():
@@ -148,12 +151,65 @@ def _check_reachable(target: str | None, timeout_s: float = REACH_TIMEOUT_S) -> 
 
 
 def _quiet_ray_data(ray) -> None:
-    """Our own progress bar and failure lines replace Ray Data's bars and execution notices."""
+    """Our own progress bar and failure lines replace Ray Data's bars, execution notices and errors (an item whose
+    worker died is reported as failed, a pipeline that stopped as an :class:`~rtstereo.errors.EngineError`)."""
     import ray.data
 
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
-    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    logging.getLogger("ray.data").setLevel(logging.CRITICAL)
+
+
+def item_tries(dataset):
+    """``dataset``, set so that an item (a pair, a scene, a frame range) whose worker died on each of its
+    :data:`WORKER_TRIES` tries is dropped from the results, for the driver to report as failed, instead of stopping
+    the run (Ray Data's ``max_errored_blocks``; each item is a block of its own). Its tasks must be started with
+    :func:`retries_args`."""
+    dataset.context.max_errored_blocks = -1
+    return dataset
+
+
+def retries_args(actors: bool) -> dict[str, int]:
+    """The Ray options that try a task :data:`WORKER_TRIES` times when its worker dies: an actor's (restarted each
+    time), or a task's. Give them inside :func:`remote_args_allowed`.
+
+    Examples:
+        >>> retries_args(actors=True), retries_args(actors=False)
+        ({'max_task_retries': 2}, {'max_retries': 2})
+    """
+    return {"max_task_retries" if actors else "max_retries": WORKER_TRIES - 1}
+
+
+@contextlib.contextmanager
+def remote_args_allowed() -> Iterator[None]:
+    """Build a dataset with :func:`retries_args`: Ray Data has no named parameter for them, and warns that the
+    ``**ray_remote_args`` that take them are deprecated (a warning the user can do nothing about)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+        yield
+
+
+def worker_died(item: str) -> str:
+    """The error of an item no result came back for: its worker died on each try (:func:`item_tries`).
+
+    Examples:
+        >>> worker_died("pair")
+        'no result: the Ray worker given this pair died on each of its 3 tries (out of memory, or a crash)'
+    """
+    tries = f"{WORKER_TRIES} tries"
+    return f"no result: the Ray worker given this {item} died on each of its {tries} (out of memory, or a crash)"
+
+
+def needs_gpu(options, predictor) -> bool:
+    """Whether each worker takes a GPU: ``--device cuda`` for a network. A classical method (SGBM) runs on the CPU
+    whatever the device (one process warns so, and runs): its workers were refused on a cluster without GPUs, and
+    took one GPU each on a cluster with them, as many workers as GPUs instead of one per 2 CPUs.
+
+    Args:
+        options: the :class:`~rtstereo.batch.job.PredictorOptions` the workers build.
+        predictor: what ``options.load()`` gave on the driver.
+    """
+    return options.uses_gpu and getattr(getattr(predictor, "spec", None), "kind", None) != "classical"
 
 
 @dataclass(frozen=True)
@@ -183,7 +239,8 @@ def pool_size(cluster_cpus: float, cluster_gpus: float, workers: int | None, use
         use_gpu: each actor needs a GPU (``--device cuda``).
 
     Raises:
-        InputError: a GPU run on a cluster without GPUs, or with more than 100 workers per GPU.
+        InputError: a GPU run on a cluster without GPUs, or with more than 100 workers per GPU; more than 75
+            workers per CPU.
 
     Examples:
         >>> pool_size(2, 0, 2, False)
@@ -208,7 +265,15 @@ def pool_size(cluster_cpus: float, cluster_gpus: float, workers: int | None, use
         gpus = 0
     share = cpus / workers
     wanted = share * ACTOR_CPU_SHARE
-    actor_cpus: float = math.floor(wanted) if wanted >= 1 else round(wanted, 2)
+    # Rounded down too: 200 actors of round(0.0075, 2) = 0.01 CPU on 2 CPUs reserved both, and the decoding tasks
+    # never found room (the run hung); 400 reserved round(0.00375, 2) = 0, and Ray placed them all at once.
+    actor_cpus: float = math.floor(wanted) if wanted >= 1 else math.floor(100 * wanted + 1e-9) / 100
+    if actor_cpus == 0:
+        raise InputError(
+            f"--workers {workers}: the Ray cluster's {cpus:g} CPU(s) take at most "
+            f"{math.floor(100 * ACTOR_CPU_SHARE * cpus + 1e-9)} workers (a hundredth of a CPU each, "
+            f"a quarter of the CPUs left to reading the images)"
+        )
     return PoolSize(workers=workers, threads=max(1, int(share)), cpus=actor_cpus, gpus=gpus)
 
 

@@ -28,10 +28,15 @@ from ..sources.base import FramePreparer, FrameSource
 from ..text import counted
 from .session import (
     caused_by_interrupt,
+    item_tries,
+    needs_gpu,
     pipeline_stopped,
     pool_size,
     ray_session,
     reissue_warnings,
+    remote_args_allowed,
+    retries_args,
+    worker_died,
     worker_warnings,
 )
 
@@ -215,25 +220,29 @@ def run_ray_video(
     if total_frames < 1:
         raise InputError("the video gives no frames to process (check --start, --stride and --max-frames)")
     started = time.perf_counter()
-    job.options.load()  # a model that cannot load fails here, before any worker starts
+    use_gpu = needs_gpu(job.options, job.options.load())  # a model that cannot load fails here, before Ray starts
     rows: list[dict[str, Any]] = []
     before = numbered_pngs(job.prefix)
     interrupted = False
     with ray_session(address) as ray:
         resources = ray.cluster_resources()
         cpus, gpus = resources.get("CPU", 1), resources.get("GPU", 0)
-        size = pool_size(cpus, gpus, workers, job.options.uses_gpu)
+        size = pool_size(cpus, gpus, workers, use_gpu)
         ranges = split_frames(total_frames, size.workers * RANGES_PER_WORKER)
         if size.workers > len(ranges):
-            size = pool_size(cpus, gpus, len(ranges), job.options.uses_gpu)
-        dataset = ray.data.from_items([asdict(r) for r in ranges], override_num_blocks=len(ranges)).map_batches(
-            RangeActor,
-            fn_constructor_kwargs={"job": job, "threads": size.threads},
-            batch_size=1,
-            compute=ray.data.ActorPoolStrategy(size=size.workers),
-            num_cpus=size.cpus,
-            num_gpus=size.gpus,
-        )
+            size = pool_size(cpus, gpus, len(ranges), use_gpu)
+        with remote_args_allowed():
+            dataset = item_tries(
+                ray.data.from_items([asdict(r) for r in ranges], override_num_blocks=len(ranges)).map_batches(
+                    RangeActor,
+                    fn_constructor_kwargs={"job": job, "threads": size.threads},
+                    batch_size=1,
+                    compute=ray.data.ActorPoolStrategy(size=size.workers),
+                    num_cpus=size.cpus,
+                    num_gpus=size.gpus,
+                    **retries_args(actors=True),
+                )
+            )
         bar = progress_bar(total=total_frames, desc="video (ray)", unit="frame", file=sys.stderr, disable=not progress)
         said: set[str] = set()
         try:
@@ -245,6 +254,18 @@ def run_ray_video(
                     bar.update(row["count"])
                     if on_range is not None:
                         on_range(row)
+                # Every row came back: a range missing is one whose worker died on each try.
+                reported, now = {row["first"] for row in rows}, numbered_pngs(job.prefix)
+                for frames in ranges:
+                    if frames.first not in reported:
+                        row = written_unreported(job.prefix, frames, before, now)
+                        if row["status"] != DONE:
+                            written = f"{row['written']} of {counted(frames.count, 'frame')} written"
+                            row.update(status=FAILED, error=f"{worker_died('frame range')}; {written}")
+                        rows.append(row)
+                        bar.update(row["count"])
+                        if on_range is not None:
+                            on_range(row)
         except RtStereoError:
             raise
         except KeyboardInterrupt:
