@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime
 import json
-import platform
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -58,6 +56,7 @@ class EvalReport:
         interrupted: Ctrl-C (or SIGTERM) stopped the run: the scenes after the last one scored or failed were not
             scored.
         interrupted_by: what stopped it, ``Ctrl-C`` or the signal's name (``SIGTERM``); ``None`` where not known.
+        device: where the model ran (``cpu``, ``cuda:0``), for the machine the JSON records.
     """
 
     model: str
@@ -67,6 +66,7 @@ class EvalReport:
     interrupted: bool = False
     interrupted_by: str | None = None
     without_ground_truth: list[str] = field(default_factory=list)
+    device: str = "cpu"
 
     @property
     def mean(self) -> dict[str, float]:
@@ -95,10 +95,16 @@ class EvalReport:
         return "\n".join([align(header), *(align(r) for r in rows)])
 
     def to_json(self) -> dict[str, Any]:
+        # The commit, CPU, GPU and library versions, as bench records them: scores move with OpenCV's version
+        # (SGBM differs between 4.x and 5.x) and the ms column with the machine; "x86_64" named neither.
+        from .bench import machine_info
+
+        machine = machine_info(self.device)
         return {
             "model": self.model,
-            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "machine": {"cpu": platform.processor() or platform.machine(), "python": platform.python_version()},
+            "date": machine.pop("date"),
+            "commit": machine.pop("commit"),
+            "machine": machine,
             "metric_definitions": "EPE = mean |d-gt| px; bad-N = % |d-gt| > N px; D1 = % |d-gt| > 3 px and > 5 % "
             "of gt; noc/ = non-occluded pixels only; invalid predictions count as errors",
             "scenes": [
