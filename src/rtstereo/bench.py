@@ -25,6 +25,7 @@ truth (:mod:`rtstereo.bench_reference`).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import ctypes
 import dataclasses
@@ -1513,7 +1514,8 @@ def machine_info(device: str = "cpu") -> dict[str, Any]:
     gpu = None
     torch = sys.modules.get("torch")
     if torch is None and device != "cpu" and "torch" in versions:  # the GPU's name, on a GPU run only
-        import torch
+        with contextlib.suppress(ImportError, OSError):  # installed but broken (a CUDA library missing): no name
+            import torch
     if torch is not None and torch.cuda.is_available():
         gpu = torch.cuda.get_device_name(0)
     return {
