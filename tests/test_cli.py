@@ -62,6 +62,21 @@ def test_threads_reach_onnx_runtime_and_opencv(capsys, tmp_path, pair_files, mon
         cv2.setNumThreads(before)
 
 
+def test_rtstereo_threads_is_the_default_of_threads_for_opencv_too(capsys, tmp_path, pair_files, monkeypatch):
+    """--help: --threads (default: $RTSTEREO_THREADS) sets OpenCV's threads; the variable reached ONNX Runtime alone,
+    and SGBM ran on every core beside a job's RTSTEREO_THREADS=1."""
+    monkeypatch.setenv("RTSTEREO_THREADS", "1")
+    before = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(2)
+        lp, rp = pair_files
+        code, _, err = run_cli(capsys, "predict", lp, rp, "-o", tmp_path / "out", "--model", "sgbm", "--max-disp", 16)
+        assert code == 0, err
+        assert cv2.getNumThreads() == 1
+    finally:
+        cv2.setNumThreads(before)
+
+
 def test_threads_given_twice_must_agree(capsys, tmp_path, pair_files, monkeypatch):
     """--threads 2 --set threads=1 gave ONNX Runtime 1 thread and OpenCV 2, without a word."""
     monkeypatch.delenv("RTSTEREO_THREADS", raising=False)
