@@ -964,3 +964,25 @@ def test_one_pair_to_an_output_that_cannot_be_written_is_refused_before_the_mode
         err
         == f"rtstereo predict: error: cannot write {tmp_path / output}: {tmp_path / 'taken'} is a file, not a folder\n"
     )
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_a_pipe_given_as_a_file_is_named_as_one_not_as_missing(capsys, tmp_path, pair_files):
+    """--calib <(cat calib.json), a process substitution, said 'calibration file not found: /dev/fd/63'; a pipe
+    exists, but the readers read a file twice and cannot read it so."""
+    from rtstereo.io import read_image
+
+    lp, rp = pair_files
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    said = f"{pipe} is not a regular file (a pipe, a device or a socket): save it to a file and give that\n"
+    code, _, err = run_cli(capsys, "predict", lp, rp, "--calib", pipe, "--format", "depth", "-o", tmp_path / "o")
+    assert code == 2 and err == f"rtstereo predict: error: calibration file {said}"
+    code, _, err = run_cli(capsys, "predict", pipe, rp, "-o", tmp_path / "o")
+    assert code == 2 and err == f"rtstereo predict: error: left image {said}"
+    code, _, err = run_cli(capsys, "compare", pipe, lp)
+    assert code == 2 and err == f"rtstereo compare: error: file {said}"
+    with pytest.raises(InputError, match="is not a regular file"):
+        read_image(pipe)
+    code, _, err = run_cli(capsys, "predict", tmp_path / "none.png", rp, "-o", tmp_path / "o")
+    assert code == 2 and err == f"rtstereo predict: error: left image not found: {tmp_path / 'none.png'}\n"
