@@ -986,3 +986,18 @@ def test_a_pipe_given_as_a_file_is_named_as_one_not_as_missing(capsys, tmp_path,
         read_image(pipe)
     code, _, err = run_cli(capsys, "predict", tmp_path / "none.png", rp, "-o", tmp_path / "o")
     assert code == 2 and err == f"rtstereo predict: error: left image not found: {tmp_path / 'none.png'}\n"
+
+
+@pytest.mark.parametrize("verb", ["models", "bench"])
+def test_a_file_given_as_the_model_that_is_no_model_is_a_model_file_in_models_and_bench(capsys, tmp_path, verb):
+    """predict and load called it a model file; models FILE and bench FILE still a 'weights file', which no one had
+    given, expected to be a state dict."""
+    pytest.importorskip("torch")
+    path = tmp_path / "img.pt"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n not a checkpoint")
+    argv = (verb, path) if verb == "models" else (verb, path, "--sizes", "48x96", "-o", tmp_path / "b")
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and err == (
+        f"rtstereo {verb}: error: cannot read model file {path}: not a PyTorch file (a plain pickle, or damaged); "
+        "expected an rtstereo checkpoint or an exported .onnx file\n"
+    )

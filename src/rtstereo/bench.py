@@ -653,7 +653,7 @@ def model_spec(model: str) -> ModelSpec:
 def _checkpoint_model(path: str) -> str:
     from .models.checkpoint import describe, network_of_file, read_torch_file
 
-    obj = read_torch_file(path)
+    obj = read_torch_file(path, "model file")
     description = describe(obj)
     if description is None:
         network = network_of_file(obj)
