@@ -1001,3 +1001,19 @@ def test_a_file_given_as_the_model_that_is_no_model_is_a_model_file_in_models_an
         f"rtstereo {verb}: error: cannot read model file {path}: not a PyTorch file (a plain pickle, or damaged); "
         "expected an rtstereo checkpoint or an exported .onnx file\n"
     )
+
+
+def test_one_pair_summary_says_a_map_with_holes_is_not_100_percent_dense():
+    """rtnet-v5 on the example pair left 7 of its 76800 pixels invalid: 'density 100.0 %', as a complete map reads."""
+    from rtstereo.cli.predict import _summary
+    from rtstereo.types import DisparityResult
+
+    d = np.ones((240, 320), np.float32)
+    result = DisparityResult(d, timings_ms={"total": 1.0})
+    assert _summary("left", "m", result).endswith("density 100.0 %")
+    d = d.copy()
+    d.flat[:7] = np.nan
+    assert _summary("left", "m", DisparityResult(d, timings_ms={"total": 1.0})).endswith("density 99.99 %")
+    d[:] = np.nan
+    d.flat[:7] = 1.0
+    assert _summary("left", "m", DisparityResult(d, timings_ms={"total": 1.0})).endswith("density 0.01 %")
