@@ -589,6 +589,17 @@ def test_machine_info_names_the_hardware():
     assert info["cpu"] and info["cpu_count"] >= 1 and "CPUExecutionProvider" in info["onnxruntime_providers"]
 
 
+def test_machine_info_on_a_gpu_run_without_an_importable_torch_names_no_gpu(monkeypatch):
+    """An .onnx file benched or evaluated with --device cuda beside a torch that cannot be imported (a broken
+    install): the results file said nothing, the JSON's machine raised ImportError after the run."""
+    import importlib.metadata
+
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "2.0")  # torch counts as installed
+    monkeypatch.setitem(sys.modules, "torch", None)  # and cannot be imported
+    info = machine_info("cuda")
+    assert info["gpu"] is None and info["versions"]["torch"] == "2.0" and info["device"] == "cuda"
+
+
 def test_a_sweep_of_onnx_models_never_imports_torch(tmp_path):
     """bench imported torch for the version in bench.json (seconds, hundreds of MB), and for --threads."""
     import subprocess

@@ -62,6 +62,21 @@ def test_threads_reach_onnx_runtime_and_opencv(capsys, tmp_path, pair_files, mon
         cv2.setNumThreads(before)
 
 
+def test_rtstereo_threads_is_the_default_of_threads_for_opencv_too(capsys, tmp_path, pair_files, monkeypatch):
+    """--help: --threads (default: $RTSTEREO_THREADS) sets OpenCV's threads; the variable reached ONNX Runtime alone,
+    and SGBM ran on every core beside a job's RTSTEREO_THREADS=1."""
+    monkeypatch.setenv("RTSTEREO_THREADS", "1")
+    before = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(2)
+        lp, rp = pair_files
+        code, _, err = run_cli(capsys, "predict", lp, rp, "-o", tmp_path / "out", "--model", "sgbm", "--max-disp", 16)
+        assert code == 0, err
+        assert cv2.getNumThreads() == 1
+    finally:
+        cv2.setNumThreads(before)
+
+
 def test_threads_given_twice_must_agree(capsys, tmp_path, pair_files, monkeypatch):
     """--threads 2 --set threads=1 gave ONNX Runtime 1 thread and OpenCV 2, without a word."""
     monkeypatch.delenv("RTSTEREO_THREADS", raising=False)
@@ -957,3 +972,56 @@ def test_one_pair_to_an_output_that_cannot_be_written_is_refused_before_the_mode
         err
         == f"rtstereo predict: error: cannot write {tmp_path / output}: {tmp_path / 'taken'} is a file, not a folder\n"
     )
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_a_pipe_given_as_a_file_is_named_as_one_not_as_missing(capsys, tmp_path, pair_files):
+    """--calib <(cat calib.json), a process substitution, said 'calibration file not found: /dev/fd/63'; a pipe
+    exists, but the readers read a file twice and cannot read it so."""
+    from rtstereo.io import read_image
+
+    lp, rp = pair_files
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    said = f"{pipe} is not a regular file (a pipe, a device or a socket): save it to a file and give that\n"
+    code, _, err = run_cli(capsys, "predict", lp, rp, "--calib", pipe, "--format", "depth", "-o", tmp_path / "o")
+    assert code == 2 and err == f"rtstereo predict: error: calibration file {said}"
+    code, _, err = run_cli(capsys, "predict", pipe, rp, "-o", tmp_path / "o")
+    assert code == 2 and err == f"rtstereo predict: error: left image {said}"
+    code, _, err = run_cli(capsys, "compare", pipe, lp)
+    assert code == 2 and err == f"rtstereo compare: error: file {said}"
+    with pytest.raises(InputError, match="is not a regular file"):
+        read_image(pipe)
+    code, _, err = run_cli(capsys, "predict", tmp_path / "none.png", rp, "-o", tmp_path / "o")
+    assert code == 2 and err == f"rtstereo predict: error: left image not found: {tmp_path / 'none.png'}\n"
+
+
+@pytest.mark.parametrize("verb", ["models", "bench"])
+def test_a_file_given_as_the_model_that_is_no_model_is_a_model_file_in_models_and_bench(capsys, tmp_path, verb):
+    """predict and load called it a model file; models FILE and bench FILE still a 'weights file', which no one had
+    given, expected to be a state dict."""
+    pytest.importorskip("torch")
+    path = tmp_path / "img.pt"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n not a checkpoint")
+    argv = (verb, path) if verb == "models" else (verb, path, "--sizes", "48x96", "-o", tmp_path / "b")
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and err == (
+        f"rtstereo {verb}: error: cannot read model file {path}: not a PyTorch file (a plain pickle, or damaged); "
+        "expected an rtstereo checkpoint or an exported .onnx file\n"
+    )
+
+
+def test_one_pair_summary_says_a_map_with_holes_is_not_100_percent_dense():
+    """rtnet-v5 on the example pair left 7 of its 76800 pixels invalid: 'density 100.0 %', as a complete map reads."""
+    from rtstereo.cli.predict import _summary
+    from rtstereo.types import DisparityResult
+
+    d = np.ones((240, 320), np.float32)
+    result = DisparityResult(d, timings_ms={"total": 1.0})
+    assert _summary("left", "m", result).endswith("density 100.0 %")
+    d = d.copy()
+    d.flat[:7] = np.nan
+    assert _summary("left", "m", DisparityResult(d, timings_ms={"total": 1.0})).endswith("density 99.99 %")
+    d[:] = np.nan
+    d.flat[:7] = 1.0
+    assert _summary("left", "m", DisparityResult(d, timings_ms={"total": 1.0})).endswith("density 0.01 %")

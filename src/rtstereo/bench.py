@@ -25,6 +25,7 @@ truth (:mod:`rtstereo.bench_reference`).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import ctypes
 import dataclasses
@@ -653,7 +654,7 @@ def model_spec(model: str) -> ModelSpec:
 def _checkpoint_model(path: str) -> str:
     from .models.checkpoint import describe, network_of_file, read_torch_file
 
-    obj = read_torch_file(path)
+    obj = read_torch_file(path, "model file")
     description = describe(obj)
     if description is None:
         network = network_of_file(obj)
@@ -1517,7 +1518,8 @@ def machine_info(device: str = "cpu") -> dict[str, Any]:
     gpu = None
     torch = sys.modules.get("torch")
     if torch is None and device != "cpu" and "torch" in versions:  # the GPU's name, on a GPU run only
-        import torch
+        with contextlib.suppress(ImportError, OSError):  # installed but broken (a CUDA library missing): no name
+            import torch
     if torch is not None and torch.cuda.is_available():
         gpu = torch.cuda.get_device_name(0)
     return {

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, missing_file_message
 from .io.disparity import is_colour, read_disparity, read_float_tiff
 from .io.images import read_grey, read_image_levels
 from .metrics import disparity_metrics
@@ -266,7 +266,7 @@ def compare_files(path_a: str | Path, path_b: str | Path, kind: str = "auto", sc
         if Path(p).is_dir():
             raise InputError(f"{p} is a folder: compare takes two files (images or disparity maps)")
         if not Path(p).is_file():
-            raise InputError(f"file not found: {p}")
+            raise InputError(missing_file_message("file", p))
     if scale is not None and not (np.isfinite(scale) and scale > 0):
         raise InputError(f"the scale of 8-bit disparity maps must be > 0, got {scale}")
     depth = [str(p) for p in (path_a, path_b) if Path(p).name.endswith(DEPTH_NAME_ENDS)]

@@ -206,6 +206,22 @@ def require_path(value: Any, name: str, expected: str = "a path (str or Path)", 
     return Path(value)
 
 
+def missing_file_message(label: str, path: str | os.PathLike[str]) -> str:
+    """``"{label} not found: {path}"``, or, for a path that exists but is no regular file (a pipe such as the
+    shell's ``<(cat calib.yaml)``, a device such as ``/dev/null``), what it is: the readers said "not found" of
+    it, and could not read a pipe twice anyway, as they do.
+
+    Examples:
+        >>> missing_file_message("image", "no/such.png")
+        'image not found: no/such.png'
+        >>> missing_file_message("image", "/dev/null")
+        'image /dev/null is not a regular file (a pipe, a device or a socket): save it to a file and give that'
+    """
+    if not os.path.exists(path):
+        return f"{label} not found: {path}"
+    return f"{label} {path} is not a regular file (a pipe, a device or a socket): save it to a file and give that"
+
+
 def require_installed(module: str, extra: str | None, purpose: str) -> None:
     """:func:`require`'s error now if ``module`` cannot be found, without importing it (so without what it
     prints when imported): a dependency checked early, imported later where its output is handled."""

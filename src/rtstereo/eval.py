@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime
 import json
 import platform
 import warnings
@@ -61,6 +60,7 @@ class EvalReport:
         interrupted: Ctrl-C (or SIGTERM) stopped the run: the scenes after the last one scored or failed were not
             scored.
         interrupted_by: what stopped it, ``Ctrl-C`` or the signal's name (``SIGTERM``); ``None`` where not known.
+        device: where the model ran (``cpu``, ``cuda:0``), for the machine the JSON records.
     """
 
     model: str
@@ -70,6 +70,7 @@ class EvalReport:
     interrupted: bool = False
     interrupted_by: str | None = None
     without_ground_truth: list[str] = field(default_factory=list)
+    device: str = "cpu"
 
     @property
     def mean(self) -> dict[str, float]:
@@ -110,10 +111,16 @@ class EvalReport:
         return f"over {counted(len(self.scenes), 'scene')}, each weighing the same (not over pixels){noc}"
 
     def to_json(self) -> dict[str, Any]:
+        # The commit, CPU, GPU and library versions, as bench records them: scores move with OpenCV's version
+        # (SGBM differs between 4.x and 5.x) and the ms column with the machine; "x86_64" named neither.
+        from .bench import machine_info
+
+        machine = machine_info(self.device)
         return {
             "model": self.model,
-            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "machine": _machine(),
+            "date": machine.pop("date"),
+            "commit": machine["commit"],
+            "machine": {**machine, "python": platform.python_version()},
             "metric_definitions": "EPE = mean |d-gt| px; bad-N = % |d-gt| > N px; D1 = % |d-gt| > 3 px and > 5 % "
             "of gt; noc/ = non-occluded pixels only; invalid predictions count as errors",
             "mean_over": self.mean_note(),
@@ -416,15 +423,6 @@ def _score_sample(
     return SceneResult(
         sample.name, sample.dataset, gt.shape, dict(result.settings), metrics, ran_at, str(sample.left_path)
     )
-
-
-def _machine() -> dict[str, Any]:
-    """Where the results were measured: commit, CPU, GPU and library versions, as ``bench`` records them. OpenCV's
-    version changes SGBM's figures a little (4.x against 5.x), rtstereo's and the commit every method's."""
-    from .bench import machine_info
-
-    machine = {key: value for key, value in machine_info().items() if key not in ("date", "device")}
-    return {**machine, "python": platform.python_version()}
 
 
 def _size_cell(scene: SceneResult) -> str:

@@ -1,5 +1,5 @@
-"""Wording in messages: counts ("1 frame", "2 frames", never "1 frame(s)"), durations, and file names that are not
-UTF-8."""
+"""Wording in messages: counts ("1 frame", "2 frames", never "1 frame(s)"), durations, shares, and file names that
+are not UTF-8."""
 
 from __future__ import annotations
 
@@ -50,6 +50,20 @@ def distance(metres: float) -> str:
     if abs(metres) >= 0.01:
         return f"{metres * 100:.1f} cm"
     return f"{metres * 1000:.3g} mm" if abs(metres) < 1e-5 else f"{metres * 1000:.2f} mm"
+
+
+def share(fraction: float) -> str:
+    """A fraction as a percentage with one decimal that never rounds to 100.0 or 0.0 % unless it is exactly so.
+
+    Examples:
+        >>> share(1.0), share(7 / 76800), share(1 - 7 / 76800), share(0.5), share(0.0)
+        ('100.0 %', '0.01 %', '99.99 %', '50.0 %', '0.0 %')
+    """
+    percent = fraction * 100
+    digits = 1
+    while digits < 6 and 0 < fraction < 1 and f"{percent:.{digits}f}" in (f"{0:.{digits}f}", f"{100:.{digits}f}"):
+        digits += 1  # a map with 7 holes in 76800 pixels read "density 100.0 %", as a complete one does
+    return f"{percent:.{digits}f} %"
 
 
 def is_utf8(name: object) -> bool:

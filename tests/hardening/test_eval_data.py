@@ -322,6 +322,19 @@ def test_eval_json_writes_a_metric_over_no_pixels_as_null(tmp_path):
     assert datetime.datetime.fromisoformat(data["date"]).utcoffset() is not None  # the date says its time zone
 
 
+def test_eval_json_records_the_commit_hardware_and_versions_as_bench_does(tmp_path):
+    import cv2
+
+    from rtstereo.bench import cpu_name
+    from rtstereo.eval import SceneResult
+
+    report = EvalReport("m", scenes=[SceneResult("s", "eth3d", (2, 2), {}, {"epe": 1.0})])
+    data = json.loads(report.save(tmp_path, "m")[0].read_text())
+    # scores move with OpenCV's version, the ms column with the machine: "x86_64" and Python's version named neither
+    assert "commit" in data and data["machine"]["cpu"] == cpu_name() and data["machine"]["device"] == "cpu"
+    assert data["machine"]["versions"]["opencv"] == cv2.__version__ and "onnxruntime" in data["machine"]["versions"]
+
+
 def test_eval_cli_refuses_an_unwritable_output_before_scoring(capsys, tmp_path, monkeypatch):
     _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72), ndisp=32)
     (tmp_path / "file").write_text("not a folder")

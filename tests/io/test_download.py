@@ -90,6 +90,18 @@ def test_a_download_that_times_out_says_so_and_leaves_nothing(served, tmp_path):
     assert _cached(tmp_path) == []
 
 
+def test_a_download_refused_says_why_in_words_and_what_to_do(served, tmp_path):
+    """It read 'cannot download URL: <urlopen error [Errno 111] Connection refused>', Python's repr of the error."""
+    served["https://x.org/l.png"] = urllib.error.URLError(ConnectionRefusedError(111, "Connection refused"))
+    with pytest.raises(InputError) as info:
+        read_image("https://x.org/l.png")
+    assert str(info.value) == (
+        "cannot download https://x.org/l.png: [Errno 111] Connection refused; check the address, or download the "
+        "file yourself and give its path"
+    )
+    assert _cached(tmp_path) == []
+
+
 def test_weights_from_a_url_that_are_not_a_checkpoint_name_the_url_and_are_not_cached(served, tmp_path):
     pytest.importorskip("torch")
     served["https://x.org/state.pt"] = b"<html>not found</html>"

@@ -13,7 +13,7 @@ import numpy as np
 from ..api import BACKENDS, _same_setting, load
 from ..errors import InputError
 from ..runtime.predictor import Predictor
-from ..runtime.providers import check_thread_count, limit_threads
+from ..runtime.providers import check_thread_count, default_threads, limit_threads
 
 
 def parse_size_hw(text: str, option: str = "--size", minimum_px: int = 8) -> tuple[int, int]:
@@ -264,8 +264,11 @@ def check_torch_threads(threads: int | None) -> None:
 
 
 def set_cpu_threads(threads: int | None) -> None:
-    """``--threads N`` for this process (:func:`~rtstereo.runtime.providers.limit_threads`); ``None``
-    changes nothing."""
+    """``--threads N`` for this process (:func:`~rtstereo.runtime.providers.limit_threads`); ``None`` takes
+    ``$RTSTEREO_THREADS``, as ``--help`` says, and changes nothing without it (ONNX Runtime alone read it: OpenCV's
+    SGBM and PyTorch kept one thread per core beside a job's RTSTEREO_THREADS=1)."""
+    if threads is None:
+        threads = default_threads()
     if threads is None:
         return
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:

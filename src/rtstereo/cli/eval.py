@@ -134,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
         if not (report.scenes or report.failures):
             raise KeyboardInterrupt from None  # nothing scored: nothing to print or to write over earlier results
     report.without_ground_truth = unscored + report.without_ground_truth  # left out here, before scoring
+    report.device = args.device
     if args.engine == "ray":
         for failure in report.failures:
             print(f"rtstereo eval: failed: {failure['name']} ({failure['left']}): {failure['error']}", file=sys.stderr)

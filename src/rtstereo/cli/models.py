@@ -115,7 +115,7 @@ def describe_checkpoint(path: Path) -> int:
     from ..models.checkpoint import describe, network_of_file, read_torch_file
 
     check_model_file(str(path))
-    obj = read_torch_file(path)
+    obj = read_torch_file(path, "model file")
     description = describe(obj)
     if description is None:
         network = network_of_file(obj)

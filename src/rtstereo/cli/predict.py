@@ -20,7 +20,7 @@ from ..sinks import pointcloud  # registers the 3D formats: depth, depth_npy, de
 from ..sinks.files import DEFAULT_FORMATS, FILE_SUFFIXES, FORMATS, output_files, parse_formats
 from ..sources.manifest import read_manifest
 from ..sources.pairs import PairSource, names_one_image, resolve_pairs, would_list
-from ..text import distance
+from ..text import distance, share
 from .batch import add_batch_args, check_engine_args, run_batch
 from .common import (
     add_calib_unit_arg,
@@ -172,7 +172,7 @@ def _summary(name: str, model: str, result) -> str:
     exported = f" (+{shown} once, for its ONNX export at this size)" if export_ms else ""
     line = (
         f"{name}: {d.shape[0]}x{d.shape[1]} (HxW), {model}, {result.timings_ms['total']:.1f} ms{exported}, "
-        f"density {result.density * 100:.1f} %"
+        f"density {share(result.density)}"
     )
     if result.calibration is not None and result.density > 0:
         depth = pointcloud.depth_of(result)

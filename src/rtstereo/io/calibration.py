@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import InputError, OutputError, RtStereoWarning, require_path, warn
+from ..errors import InputError, OutputError, RtStereoWarning, missing_file_message, require_path, warn
 from ..text import is_utf8
 from ..types import Calibration
 from .atomic import atomic_path, os_reason
@@ -86,8 +86,9 @@ def read_calibration(
     """
     path = require_path(path, "calibration file")
     if not path.is_file():
-        kind = "is a folder, not a file" if path.is_dir() else "not found"
-        raise InputError(f"calibration file {kind}: {path}")
+        if path.is_dir():
+            raise InputError(f"calibration file is a folder, not a file: {path}")
+        raise InputError(missing_file_message("calibration file", path))
     check_length_unit(length_unit)
     if kitti_cameras is not None:
         return _kitti_only(path, kitti_cameras)

@@ -161,7 +161,12 @@ def fetch(url: str, *, progress: bool = True, subdir: str = "downloads", sha256:
         _remove(partial)
         if isinstance(getattr(exc, "reason", None), TimeoutError):
             raise InputError(f"cannot download {url}: no answer within {DOWNLOAD_TIMEOUT_S} s") from None
-        raise InputError(f"cannot download {url}: {exc}") from None
+        # URLError's own text is "<urlopen error [Errno 111] Connection refused>": its reason says it plainly.
+        plain = isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError)
+        reason = exc.reason if plain else exc
+        raise InputError(
+            f"cannot download {url}: {reason}; check the address, or download the file yourself and give its path"
+        ) from None
     except BaseException:  # Ctrl-C halfway: no half-downloaded file left in the cache
         _remove(partial)
         raise

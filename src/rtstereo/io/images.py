@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import InputError, OutputError, require_path, warn
+from ..errors import InputError, OutputError, missing_file_message, require_path, warn
 from .atomic import atomic_path, os_reason
 from .download import fetch, forget, is_url, refuse_data_uri
 from .quiet import native_output_held
@@ -139,7 +139,7 @@ def _decode(source: str | Path) -> tuple[np.ndarray, str | Path]:
     if path.is_dir():
         raise InputError(f"{path} is a folder, not an image: name an image file in it")
     if not path.is_file():
-        raise InputError(f"image not found: {path}")
+        raise InputError(missing_file_message("image", path))
     data = np.fromfile(path, dtype=np.uint8)
     with native_output_held() as noise:  # libpng / OpenCV print their own lines about a damaged file
         image = cv2.imdecode(data, IMREAD_FLAGS) if data.size else None
@@ -186,7 +186,7 @@ def read_grey(path: str | Path) -> np.ndarray:
 
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"file not found: {path}")
+        raise InputError(missing_file_message("file", path))
     try:
         with Image.open(path) as im:
             if im.mode in ("I;16", "I;16B", "I"):

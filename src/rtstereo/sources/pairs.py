@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..datasets.readers import IMAGE_SUFFIXES
-from ..errors import InputError, warn
+from ..errors import InputError, missing_file_message, warn
 from ..io.download import file_url_path, is_url, refuse_data_uri
 from ..io.images import read_image
 from ..sinks.files import clashing_names
@@ -101,7 +101,7 @@ def expand(argument: str, side: str) -> list[str]:
                 f"({', '.join(IMAGE_SUFFIXES)})"
             )
         return images
-    raise InputError(f"{side} image not found: {argument}")
+    raise InputError(missing_file_message(f"{side} image", argument))
 
 
 def caseless_glob(pattern: str) -> str:
