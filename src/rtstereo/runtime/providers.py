@@ -198,14 +198,22 @@ def cpu_spinning() -> bool:
 THREADS_PER_CORE = 4  # beyond this many threads a core only switches between them (99999 spawned 99999 threads)
 
 
-def check_thread_count(threads: int, name: str = "threads") -> int:
-    """``threads`` when this machine can use that many (at most :data:`THREADS_PER_CORE` per CPU core), else an
-    :class:`InputError` naming ``name``: 99999 made OpenCV try to start 99999 threads, a flood of errors and a hang.
+def check_thread_count(threads: Any, name: str = "threads") -> int:
+    """``threads`` when it is a whole number >= 1 that this machine can use (at most :data:`THREADS_PER_CORE` per
+    CPU core), else an :class:`InputError` naming ``name``: 99999 made OpenCV try to start 99999 threads, a flood of
+    errors and a hang; ``"2"`` failed in a comparison with a bare ``TypeError``.
 
     Examples:
         >>> check_thread_count(1)
         1
+        >>> check_thread_count(0, "--threads")
+        Traceback (most recent call last):
+        ...
+        rtstereo.errors.InputError: --threads must be >= 1, got 0
     """
+    threads = require_whole(threads, name, "a whole number of threads >= 1")
+    if threads < 1:
+        raise InputError(f"{name} must be >= 1, got {threads}")
     cores = os.cpu_count() or 1
     if threads > THREADS_PER_CORE * cores:
         raise InputError(
