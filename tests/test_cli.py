@@ -247,7 +247,7 @@ def test_predict_example_pair_with_default_is_the_hybrid(capsys, tmp_path):
         (["eval", "--model", "sgbm", "{tmp}/absent"], "dataset folder not found"),
         (["compare", "{left}", "{tmp}/absent.png"], "file not found"),
         (["models", "gwcnet"], "Did you mean"),
-        (["predict", "{left}", "{right}", "--threads", "0"], "--threads must be a whole number >= 1"),
+        (["predict", "{left}", "{right}", "--threads", "0"], "--threads must be >= 1, got 0"),
         (["predict", "{left}", "{right}", "--threads", "99999"], "--threads 99999 is more than this machine can use"),
         (["predict", "{left}", "{right}", "--model", "sgbm", "--set", "refine_edge=1"], "did you mean refine_edges?"),
     ],

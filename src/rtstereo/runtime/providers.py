@@ -244,10 +244,7 @@ def limit_threads(threads: int) -> None:
     """
     import cv2
 
-    number = require_whole(threads, "threads", "a whole number of threads >= 1")
-    if number < 1:
-        raise InputError(f"threads: expected a whole number of threads >= 1, got {number}")
-    check_thread_count(number)
+    number = check_thread_count(threads)
     os.environ["RTSTEREO_THREADS"] = str(number)
     cv2.setNumThreads(number)
     torch = sys.modules.get("torch")
@@ -278,10 +275,8 @@ def open_session(
     if not path.is_file():
         raise CheckpointError(f"ONNX model not found: {path}")
     threads = default_threads() if threads is None else threads
-    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
-        raise InputError(f"threads must be a whole number >= 1, got {threads!r}")
-    if threads is not None:
-        check_thread_count(threads)
+    if threads is not None:  # a numpy integer too (it was refused as "got np.int64(2)")
+        threads = check_thread_count(threads)
     requested = provider_list(device, precision, providers, engine_cache)
     check_gpu_build(device, providers)
     chosen = _available(requested)
