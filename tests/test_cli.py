@@ -996,6 +996,27 @@ def test_a_pipe_given_as_a_file_is_named_as_one_not_as_missing(capsys, tmp_path,
     assert code == 2 and err == f"rtstereo predict: error: left image not found: {tmp_path / 'none.png'}\n"
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+@pytest.mark.parametrize("name", ["d.pfm", "d.npy", "m.onnx", "m.pt"])
+def test_the_other_readers_name_a_pipe_as_one_too(tmp_path, name):
+    """They said 'file not found: d.pfm' (read_disparity, read_pfm), 'ONNX model not found' or 'weights file not
+    found' of a pipe that exists, where the image and calibration readers said what it is."""
+    from rtstereo.errors import CheckpointError, RtStereoError
+    from rtstereo.io import read_disparity
+    from rtstereo.models.checkpoint import read_torch_file
+    from rtstereo.runtime.providers import open_session
+
+    read = {".pfm": read_disparity, ".npy": read_disparity, ".onnx": open_session, ".pt": read_torch_file}
+    pipe = tmp_path / name
+    os.mkfifo(pipe)
+    with pytest.raises(RtStereoError, match=f"{re.escape(str(pipe))} is not a regular file \\(a pipe") as caught:
+        read[pipe.suffix](pipe)
+    assert isinstance(caught.value, CheckpointError if name.startswith("m") else InputError)
+    pipe.unlink()
+    with pytest.raises(RtStereoError, match=f"not found: {re.escape(str(pipe))}$"):
+        read[pipe.suffix](pipe)
+
+
 @pytest.mark.parametrize("verb", ["models", "bench"])
 def test_a_file_given_as_the_model_that_is_no_model_is_a_model_file_in_models_and_bench(capsys, tmp_path, verb):
     """predict and load called it a model file; models FILE and bench FILE still a 'weights file', which no one had

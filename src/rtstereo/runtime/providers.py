@@ -28,7 +28,16 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CheckpointError, InputError, RtStereoError, RtStereoWarning, require, require_whole, warn
+from ..errors import (
+    CheckpointError,
+    InputError,
+    RtStereoError,
+    RtStereoWarning,
+    missing_file_message,
+    require,
+    require_whole,
+    warn,
+)
 from .agreement import Agreement, ParityWarning, check_action, compare_maps
 
 PROVIDER_NAMES = {
@@ -273,7 +282,7 @@ def open_session(
     ort = _ort()
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"ONNX model not found: {path}")
+        raise CheckpointError(missing_file_message("ONNX model", path))
     threads = default_threads() if threads is None else threads
     if threads is not None:  # a numpy integer too (it was refused as "got np.int64(2)")
         threads = check_thread_count(threads)
