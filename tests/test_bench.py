@@ -114,6 +114,8 @@ def test_bad_sweep_options_are_refused(kwargs, message):
     [
         ({"warmup": 0}, "warmup and runs must be >= 1"),
         ({"threads": 0}, "threads must be >= 1"),
+        ({"threads": "2"}, "threads: expected a whole number of threads >= 1, got str '2'"),
+        ({"threads": 1.5}, "threads: expected a whole number of threads >= 1, got float 1.5"),
         ({"threads": 99999}, "threads 99999 is more than this machine can use"),
         ({"data": ["somewhere"], "random_weights": True}, "accuracy .* with random weights means nothing"),
     ],

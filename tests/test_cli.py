@@ -247,7 +247,7 @@ def test_predict_example_pair_with_default_is_the_hybrid(capsys, tmp_path):
         (["eval", "--model", "sgbm", "{tmp}/absent"], "dataset folder not found"),
         (["compare", "{left}", "{tmp}/absent.png"], "file not found"),
         (["models", "gwcnet"], "Did you mean"),
-        (["predict", "{left}", "{right}", "--threads", "0"], "--threads must be a whole number >= 1"),
+        (["predict", "{left}", "{right}", "--threads", "0"], "--threads must be >= 1, got 0"),
         (["predict", "{left}", "{right}", "--threads", "99999"], "--threads 99999 is more than this machine can use"),
         (["predict", "{left}", "{right}", "--model", "sgbm", "--set", "refine_edge=1"], "did you mean refine_edges?"),
     ],
@@ -994,6 +994,27 @@ def test_a_pipe_given_as_a_file_is_named_as_one_not_as_missing(capsys, tmp_path,
         read_image(pipe)
     code, _, err = run_cli(capsys, "predict", tmp_path / "none.png", rp, "-o", tmp_path / "o")
     assert code == 2 and err == f"rtstereo predict: error: left image not found: {tmp_path / 'none.png'}\n"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+@pytest.mark.parametrize("name", ["d.pfm", "d.npy", "m.onnx", "m.pt"])
+def test_the_other_readers_name_a_pipe_as_one_too(tmp_path, name):
+    """They said 'file not found: d.pfm' (read_disparity, read_pfm), 'ONNX model not found' or 'weights file not
+    found' of a pipe that exists, where the image and calibration readers said what it is."""
+    from rtstereo.errors import CheckpointError, RtStereoError
+    from rtstereo.io import read_disparity
+    from rtstereo.models.checkpoint import read_torch_file
+    from rtstereo.runtime.providers import open_session
+
+    read = {".pfm": read_disparity, ".npy": read_disparity, ".onnx": open_session, ".pt": read_torch_file}
+    pipe = tmp_path / name
+    os.mkfifo(pipe)
+    with pytest.raises(RtStereoError, match=f"{re.escape(str(pipe))} is not a regular file \\(a pipe") as caught:
+        read[pipe.suffix](pipe)
+    assert isinstance(caught.value, CheckpointError if name.startswith("m") else InputError)
+    pipe.unlink()
+    with pytest.raises(RtStereoError, match=f"not found: {re.escape(str(pipe))}$"):
+        read[pipe.suffix](pipe)
 
 
 @pytest.mark.parametrize("verb", ["models", "bench"])

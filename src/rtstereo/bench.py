@@ -862,8 +862,6 @@ def run_bench(
 
     if warmup < 1 or runs < 1:
         raise InputError(f"warmup and runs must be >= 1, got warmup={warmup}, runs={runs}")
-    if threads is not None and threads < 1:
-        raise InputError(f"threads must be >= 1, got {threads}")
     if threads is not None:
         check_thread_count(threads)
     check_device(device, sweeps or {})

@@ -20,7 +20,7 @@ from .io.atomic import interruption_cause
 from .metrics import BAD_THRESHOLDS_PX, bad_key, disparity_metrics, finite_or_none, mean_metrics
 from .models.sgbm import UnmatchedBandWarning
 from .runtime.predictor import Predictor
-from .text import counted
+from .text import counted, share
 
 # Columns of the terminal / Markdown table: (metric key, header, format)
 TABLE_COLUMNS = (
@@ -29,7 +29,7 @@ TABLE_COLUMNS = (
     ("d1", "D1", "{:.1f}"),
     ("noc/bad-2", "bad-2 noc", "{:.1f}"),
     ("noc/d1", "D1 noc", "{:.1f}"),
-    ("density", "density", "{:.1f}"),
+    ("density", "density", "share"),  # 99.99 read "100.0", as a complete map does (predict's line says 99.99 %)
     ("time_ms", "ms", "{:.0f}"),
 )
 
@@ -463,8 +463,17 @@ def _range_cell(settings: dict[str, Any]) -> str:
 
 
 def _fmt(value: float | None, pattern: str) -> str:
+    """``value`` by ``pattern`` (a format string, or ``"share"``: a percentage as :func:`~rtstereo.text.share`
+    writes it, without the sign), ``-`` for none.
+
+    Examples:
+        >>> _fmt(2.345, "{:.2f}"), _fmt(100 - 700 / 76800, "share"), _fmt(100.0, "share"), _fmt(None, "{:.1f}")
+        ('2.35', '99.99', '100.0', '-')
+    """
     if value is None or not np.isfinite(value):
         return "-"
+    if pattern == "share":
+        return share(value / 100).removesuffix(" %")
     return pattern.format(value)
 
 

@@ -449,3 +449,13 @@ def test_eval_says_the_hybrids_network_ran_resized_not_the_hybrid(capsys, tmp_pa
     code, out, err = run_cli(capsys, "eval", data, *argv)
     assert code == 0, err
     assert "96x64 (its network ran at 48x32)" in out
+
+
+def test_the_density_column_says_a_map_with_a_few_holes_is_not_complete():
+    """7 holes in 76800 pixels read "100.0" in the table, as a complete map does; predict's line says 99.99 %."""
+    from rtstereo.eval import EvalReport, SceneResult
+
+    holes = SceneResult("holes", "kitti", (240, 320), {}, {"density": 100 * (1 - 7 / 76800)})
+    whole = SceneResult("whole", "kitti", (240, 320), {}, {"density": 100.0})
+    rows = {line.split()[0]: line.split()[-2] for line in EvalReport("m", [holes, whole]).table().splitlines()[1:3]}
+    assert rows == {"holes": "99.99", "whole": "100.0"}  # the column before ms

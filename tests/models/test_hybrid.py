@@ -332,8 +332,11 @@ def test_the_network_leaves_one_thread_to_sgbm(monkeypatch):
     assert (network_threads(4), network_threads("3"), network_threads(1)) == (3, 2, 1)
     monkeypatch.setenv("RTSTEREO_THREADS", "6")
     assert network_threads(None) == 5
-    with pytest.raises(rtstereo.errors.InputError, match="threads must be a whole number >= 1"):
+    with pytest.raises(rtstereo.errors.InputError, match="threads must be >= 1, got 0"):
         rtstereo.load("hybrid", threads=0)
+    with monkeypatch.context() as patched, pytest.raises(rtstereo.errors.InputError, match="^threads 99999 is more"):
+        patched.setattr("os.cpu_count", lambda: 2)
+        rtstereo.load("hybrid", threads=99999)  # it named 99998, the network's share
     session = rtstereo.load("hybrid", threads=3, network="rtnet-v5").network.backend.model.session
     assert session.get_session_options().intra_op_num_threads == 2
     guided = rtstereo.load("hybrid", threads=3).network.backend.model.session  # runs after SGBM: all three

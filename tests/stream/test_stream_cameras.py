@@ -302,7 +302,7 @@ def test_unknown_camera_and_misplaced_swap():
     [
         (0, None, "camera: expected a name \\(oak, uvc:N, realsense\\), got int 0: a device index goes in as 'uvc:0'"),
         (None, None, "camera: expected a name \\(oak, uvc:N, realsense\\), got NoneType None$"),
-        ("uvc:0", "30", "--camera-fps must be a number > 0 \\(frames per second\\), got '30'"),
+        ("uvc:0", "30", "--camera-fps: expected a frame rate > 0 \\(frames per second\\), got str '30'"),
     ],
 )
 def test_a_camera_or_frame_rate_of_another_type_is_an_input_error(spec, fps, message):
@@ -872,3 +872,8 @@ def test_the_camera_frame_rate_counts_the_intervals_between_frames(tmp_path):
     assert source.stats()["camera_fps"] == pytest.approx(20.0, rel=0.04)
     assert [p.index for p in source] == list(range(12))  # opened again: its own frames and rate
     assert source.stats()["camera_frames"] == 12 and source.stats()["camera_fps"] == pytest.approx(20.0, rel=0.04)
+
+
+def test_a_numpy_frame_rate_is_a_frame_rate_for_a_camera_as_for_a_sequence():
+    """open_camera(fps=np.float32(30)) was refused: "--camera-fps must be a number > 0", where --fps took it."""
+    assert open_camera("uvc:0", fps=np.float32(30)).requested_fps == 30.0

@@ -124,6 +124,11 @@ def test_mp4_frame_rate_must_be_a_number_above_0(tmp_path, fps):
         VideoSink(tmp_path / "o.mp4", fps=fps)
 
 
+def test_mp4_frame_rate_may_be_a_numpy_number(tmp_path):
+    """np.float32(30) was refused: "fps must be a number > 0", as --camera-fps refused it."""
+    assert VideoSink(tmp_path / "o.mp4", fps=np.float32(30)).fps == 30
+
+
 def test_mp4_on_a_folder_is_refused_at_once_and_a_failed_close_leaves_no_partial(tmp_path):
     (tmp_path / "o.mp4").mkdir()
     with pytest.raises(OutputError, match=r"o.mp4 is a folder: give a file name"):

@@ -196,9 +196,8 @@ def test_a_video_without_a_frame_count_that_ends_first_says_where(tmp_path, scen
     assert caplog.messages == ["the right video ended at frame 4: stopping at the shorter video"]
 
 
-def cut_video(path, frames: list[np.ndarray]):
-    """An AVI (Motion JPEG) of ``frames`` cut in the middle of its data, as an interrupted copy leaves it:
-    the header still claims every frame. Returns the file and how many frames it really holds."""
+def mjpg_bytes(path, frames: list[np.ndarray]) -> bytes:
+    """The bytes of a whole AVI (Motion JPEG) of ``frames``, written beside ``path``, for a test to cut."""
     height, width = frames[0].shape[:2]
     whole = path.with_name(f"whole-{path.name}")
     writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"MJPG"), 10, (width, height))
@@ -206,7 +205,13 @@ def cut_video(path, frames: list[np.ndarray]):
     for frame in frames:
         writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     writer.release()
-    data = whole.read_bytes()
+    return whole.read_bytes()
+
+
+def cut_video(path, frames: list[np.ndarray]):
+    """An AVI (Motion JPEG) of ``frames`` cut in the middle of its data, as an interrupted copy leaves it:
+    the header still claims every frame. Returns the file and how many frames it really holds."""
+    data = mjpg_bytes(path, frames)
     path.write_bytes(data[: len(data) // 2])
     capture = cv2.VideoCapture(str(path))
     claimed, held = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), len(read_video(path))
@@ -301,14 +306,7 @@ def test_the_python_api_holds_back_ffmpegs_lines_about_a_damaged_video(tmp_path)
 def frameless_video(path, frames: list[np.ndarray]):
     """An AVI (Motion JPEG) cut just after its first frame began: it opens, its header claims every frame, and
     not one decodes (an interrupted copy of a few kilobytes)."""
-    height, width = frames[0].shape[:2]
-    whole = path.with_name(f"whole-{path.name}")
-    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"MJPG"), 10, (width, height))
-    assert writer.isOpened(), f"cannot write {whole}"
-    for frame in frames:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
-    data = whole.read_bytes()
+    data = mjpg_bytes(path, frames)
     path.write_bytes(data[: data.index(b"\xff\xd8") + 160])  # the first JPEG cut inside its tables
     capture = cv2.VideoCapture(str(path))
     assert capture.isOpened() and int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == len(frames), path

@@ -155,7 +155,7 @@ class BatchSummary:
         done = [o for o in self.outcomes if o.status == DONE]
         if done:
             mean_ms = sum(o.model_ms for o in done) / len(done)
-            workers = f"{self.workers} worker{'s' if self.workers != 1 else ''}"
+            workers = counted(self.workers, "worker")
             line += (
                 f"; {mean_ms:.1f} ms per pair in the model, {self.pairs_per_s:.2f} pairs/s ({self.engine}, {workers})"
             )

@@ -324,8 +324,6 @@ def run(args: argparse.Namespace) -> int:
 
     _model_after_data(args)
     if args.threads is not None:  # named as the option, as predict names it
-        if args.threads < 1:
-            raise InputError(f"--threads must be >= 1, got {args.threads}")
         check_thread_count(args.threads, "--threads")
     models = [resolve_alias(m) for m in parse_list(args.model, str, "model")]
     baseline = resolve_alias(args.baseline) if args.baseline else None

@@ -271,8 +271,6 @@ def set_cpu_threads(threads: int | None) -> None:
         threads = default_threads()
     if threads is None:
         return
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise InputError(f"--threads must be a whole number >= 1, got {threads!r}")
     limit_threads(check_thread_count(threads, "--threads"))
 
 

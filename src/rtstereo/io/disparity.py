@@ -11,7 +11,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import DisparityRangeError, InputError, OutputError, require_number, require_numbers, require_path
+from ..errors import (
+    DisparityRangeError,
+    InputError,
+    OutputError,
+    missing_file_message,
+    require_number,
+    require_numbers,
+    require_path,
+)
 from .atomic import atomic_path, os_reason
 from .images import read_grey, write_image
 from .pfm import read_pfm, write_pfm
@@ -73,7 +81,7 @@ def read_disparity(path: str | Path, scale: float | None = None) -> np.ndarray:
         return d
     if suffix == ".npy":
         if not path.is_file():
-            raise InputError(f"file not found: {path}")
+            raise InputError(missing_file_message("file", path))
         try:
             raw = np.load(path, allow_pickle=False)
         except (ValueError, OSError, EOFError):  # not the .npy format, truncated, or pickled objects

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, require_numbers, require_path
+from ..errors import InputError, missing_file_message, require_numbers, require_path
 
 
 def read_pfm(path: str | Path) -> np.ndarray:
@@ -25,7 +25,7 @@ def read_pfm(path: str | Path) -> np.ndarray:
     """
     path = require_path(path, "PFM file")
     if not path.is_file():
-        raise InputError(f"file not found: {path}")
+        raise InputError(missing_file_message("file", path))
     try:
         return _read_pfm(path)
     except OSError as exc:  # unreadable (permissions, a failing disk): one line naming the file

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import CheckpointError, require
+from ..errors import CheckpointError, missing_file_message, require
 
 FORMAT_TAG = "rtstereo-checkpoint"
 
@@ -44,7 +44,7 @@ def read_torch_file(path: str | Path, what: str = "weights file") -> Any:
     if path.is_dir():
         raise CheckpointError(f"{what} {path} is a folder: give the checkpoint file inside it")
     if not path.is_file():
-        raise CheckpointError(f"{what} not found: {path}")
+        raise CheckpointError(missing_file_message(what, path))
     if path.stat().st_size == 0:
         raise CheckpointError(f"{what} is empty: {path}")
     try:

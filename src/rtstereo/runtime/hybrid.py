@@ -59,7 +59,7 @@ from .hole_choice import HOLE_CHOICES, HolePreparation, choose_in_holes, learned
 from .memory import BUDGET_ENV as MEMORY_BUDGET_ENV
 from .memory import plan_network_size
 from .predictor import ClosedBackend, Predictor, ResizeWarning, counted_from
-from .providers import default_threads
+from .providers import check_thread_count, default_threads
 from .refine import PhotometricCost, median_valid
 
 MEDIAN_SIZES = (0, 3, 5)  # the final median's sizes (OpenCV's median of float maps takes 3 and 5)
@@ -82,9 +82,8 @@ def network_threads(requested: Any) -> int:
         requested = default_threads()
     if requested is None:
         requested = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    threads = coerce_setting("threads", requested, 1)
-    if threads < 1:
-        raise InputError(f"threads must be a whole number >= 1, got {requested!r}")
+    # checked as given: 99999 was refused as "threads 99998 is more than this machine can use"
+    threads = check_thread_count(coerce_setting("threads", requested, 1))
     return max(1, threads - 1)
 
 

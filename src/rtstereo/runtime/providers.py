@@ -28,7 +28,16 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CheckpointError, InputError, RtStereoError, RtStereoWarning, require, require_whole, warn
+from ..errors import (
+    CheckpointError,
+    InputError,
+    RtStereoError,
+    RtStereoWarning,
+    missing_file_message,
+    require,
+    require_whole,
+    warn,
+)
 from .agreement import Agreement, ParityWarning, check_action, compare_maps
 
 PROVIDER_NAMES = {
@@ -198,14 +207,22 @@ def cpu_spinning() -> bool:
 THREADS_PER_CORE = 4  # beyond this many threads a core only switches between them (99999 spawned 99999 threads)
 
 
-def check_thread_count(threads: int, name: str = "threads") -> int:
-    """``threads`` when this machine can use that many (at most :data:`THREADS_PER_CORE` per CPU core), else an
-    :class:`InputError` naming ``name``: 99999 made OpenCV try to start 99999 threads, a flood of errors and a hang.
+def check_thread_count(threads: Any, name: str = "threads") -> int:
+    """``threads`` when it is a whole number >= 1 that this machine can use (at most :data:`THREADS_PER_CORE` per
+    CPU core), else an :class:`InputError` naming ``name``: 99999 made OpenCV try to start 99999 threads, a flood of
+    errors and a hang; ``"2"`` failed in a comparison with a bare ``TypeError``.
 
     Examples:
         >>> check_thread_count(1)
         1
+        >>> check_thread_count(0, "--threads")
+        Traceback (most recent call last):
+        ...
+        rtstereo.errors.InputError: --threads must be >= 1, got 0
     """
+    threads = require_whole(threads, name, "a whole number of threads >= 1")
+    if threads < 1:
+        raise InputError(f"{name} must be >= 1, got {threads}")
     cores = os.cpu_count() or 1
     if threads > THREADS_PER_CORE * cores:
         raise InputError(
@@ -236,10 +253,7 @@ def limit_threads(threads: int) -> None:
     """
     import cv2
 
-    number = require_whole(threads, "threads", "a whole number of threads >= 1")
-    if number < 1:
-        raise InputError(f"threads: expected a whole number of threads >= 1, got {number}")
-    check_thread_count(number)
+    number = check_thread_count(threads)
     os.environ["RTSTEREO_THREADS"] = str(number)
     cv2.setNumThreads(number)
     torch = sys.modules.get("torch")
@@ -268,12 +282,10 @@ def open_session(
     ort = _ort()
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"ONNX model not found: {path}")
+        raise CheckpointError(missing_file_message("ONNX model", path))
     threads = default_threads() if threads is None else threads
-    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
-        raise InputError(f"threads must be a whole number >= 1, got {threads!r}")
-    if threads is not None:
-        check_thread_count(threads)
+    if threads is not None:  # a numpy integer too (it was refused as "got np.int64(2)")
+        threads = check_thread_count(threads)
     requested = provider_list(device, precision, providers, engine_cache)
     check_gpu_build(device, providers)
     chosen = _available(requested)

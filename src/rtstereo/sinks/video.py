@@ -13,6 +13,7 @@ import abc
 import contextlib
 import logging
 import math
+import numbers
 import os
 import re
 import sys
@@ -180,7 +181,8 @@ class VideoSink(Sink):
     def __init__(self, path: str | Path, fps: float | None = None):
         self.path = require_path(path, "video output", "an .mp4 file name (str or Path)")
         # 0 was taken for "unknown" (10 fps written) and a negative rate blamed on the folder ("not writable?")
-        if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0 < fps < math.inf):
+        # a numpy number too (np.float32(30) was refused, as it was by --camera-fps; --fps took it)
+        if fps is not None and (isinstance(fps, bool) or not isinstance(fps, numbers.Real) or not 0 < fps < math.inf):
             raise InputError(f"video output {self.path}: fps must be a number > 0, or None to measure it; got {fps!r}")
         if self.path.suffix.lower() not in VIDEO_SUFFIXES:
             raise OutputError(
@@ -200,7 +202,7 @@ class VideoSink(Sink):
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot create folder {self.path.parent}: {os_reason(exc, self.path)}") from None
-        self.fps = fps
+        self.fps = None if fps is None else float(fps)
         self.frames = 0
         self._failed = False
         self._writer: cv2.VideoWriter | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..errors import InputError, require_bool, require_whole
+from ..errors import InputError, require_bool, require_number, require_whole
 from ..geometry import calibration_scale
 from ..io.quiet import native_output_held
 from ..rectify import ALIGN_MIN_PX, RectificationCheck, check_rectification, row_alignment_maps
@@ -78,6 +79,24 @@ class FrameSource(abc.ABC):
 
     def __iter__(self) -> Iterator[StereoPair]:
         return self._frames()
+
+
+def check_fps(fps: float, name: str = "--fps") -> float:
+    """``fps`` as a float, or an error naming ``name`` for a frame rate that is not a positive number (it divides frame
+    numbers into timestamps).
+
+    Examples:
+        >>> check_fps(np.float32(30), "--camera-fps")  # a numpy number too
+        30.0
+        >>> check_fps(0, "--camera-fps")
+        Traceback (most recent call last):
+        ...
+        rtstereo.errors.InputError: --camera-fps must be > 0 (frames per second), got 0
+    """
+    fps = require_number(fps, name, "a frame rate > 0 (frames per second)")
+    if not (math.isfinite(fps) and fps > 0):
+        raise InputError(f"{name} must be > 0 (frames per second), got {fps:g}")
+    return fps
 
 
 def check_start_stride(start: int, stride: int) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +24,7 @@ import numpy as np
 from ..errors import InputError, require_bool, require_whole
 from ..io.quiet import ffmpeg_quietened
 from ..text import counted, is_utf8, shown
-from .base import CameraError, Grab, LiveSource, check_side_by_side_width, split_side_by_side
+from .base import CameraError, Grab, LiveSource, check_fps, check_side_by_side_width, split_side_by_side
 from .video import FRAME_COUNT_SLACK, is_still_image, still_image_message
 
 log = logging.getLogger("rtstereo.stream")
@@ -263,10 +262,8 @@ def open_camera(
         )
         raise InputError(f"camera: expected a name (oak, uvc:N, realsense), got {type(spec).__name__} {spec!r}{hint}")
     swap, color = require_bool(swap, "swap"), require_bool(color, "color")
-    if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float))):
-        raise InputError(f"--camera-fps must be a number > 0 (frames per second), got {fps!r}")
-    if fps is not None and not (math.isfinite(fps) and fps > 0):
-        raise InputError(f"--camera-fps must be > 0 (frames per second), got {fps:g}")
+    if fps is not None:  # np.float32(30) was refused as "must be a number", where --fps takes it
+        fps = check_fps(fps, "--camera-fps")
     if frame_size_wh is not None:
         frame_size_wh = _checked_size_wh(frame_size_wh)
     name, _, argument = spec.strip().partition(":")

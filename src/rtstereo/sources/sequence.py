@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import glob
-import math
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import InputError, require_number, require_path
+from ..errors import InputError, require_path
 from ..io.download import is_url
 from ..text import counted
 from ..types import StereoPair
-from .base import FrameSource, check_start_stride
+from .base import FrameSource, check_fps, check_start_stride
 from .pairs import resolve_pairs
 
 
@@ -23,13 +22,6 @@ def is_image_sequence(argument: str) -> bool:
         return False
     path = Path(argument)
     return path.is_dir() or (not path.exists() and glob.has_magic(argument))
-
-
-def check_fps(fps: float) -> None:
-    """Refuse a frame rate that is not a positive number (it divides frame numbers into timestamps)."""
-    fps = require_number(fps, "--fps", "a frame rate > 0 (frames per second)")
-    if not (math.isfinite(fps) and fps > 0):
-        raise InputError(f"--fps must be > 0 (frames per second), got {fps:g}")
 
 
 def frame_order(path: str) -> list[str | int]:

@@ -44,6 +44,7 @@ import torch
 
 from ..errors import InputError, OutputError, RtStereoError, SettingError, require_number, require_whole
 from ..runtime.predictor import ClosedBackend, Predictor
+from ..runtime.providers import check_thread_count
 from ..sinks.video import OutputFrame, Sink
 from ..sources.base import LatestSlot
 from ..text import counted
@@ -103,7 +104,7 @@ class OnlineConfig:
             require_whole(self.steps, "--adapt-steps", "a whole number of steps >= 1, or None")
         if self.until_s is not None:
             require_number(self.until_s, "--adapt-until", "seconds > 0, or None")
-        require_whole(self.threads, "--adapt-threads", "a whole number >= 1")
+        check_thread_count(self.threads, "--adapt-threads")  # 99999 was given to torch.set_num_threads
         require_number(self.lr, "--adapt-lr", "a learning rate > 0")
         if not (
             isinstance(self.crop_hw, (tuple, list))
@@ -121,8 +122,6 @@ class OnlineConfig:
             raise InputError(f"--adapt-until must be > 0 seconds, got {self.until_s}")
         if self.worker not in WORKERS:
             raise InputError(f"--adapt-worker: expected one of {', '.join(WORKERS)}, got '{self.worker}'")
-        if self.threads < 1:
-            raise InputError(f"--adapt-threads must be >= 1, got {self.threads}")
         try:
             self.step_config()  # checks the losses, weights and learning rate
         except SettingError as exc:
