@@ -364,10 +364,10 @@ def test_no_verb_is_a_usage_error_of_one_line_on_stderr(capsys):
         (["train", "--out-dir", ""], "--out-dir/-o"),
         (["eval", ""], "PATH"),  # it scored the current folder
         (["eval", "data", "", "-o", "out"], "PATH"),
-        (["predict", "", "r.png", "-o", "out/"], "left"),
+        (["predict", "", "r.png", "-o", "out/"], "LEFT"),  # as the usage line names it
         (["predict", "l.png", "r.png", "--model", "", "-o", "out/"], "--model/-m"),  # it ran default
         (["predict", "l.png", "r.png", "--calib", "", "-o", "out/"], "--calib"),  # it was no calibration
-        (["compare", "", "b.pfm"], "a"),
+        (["compare", "", "b.pfm"], "A"),
         (["models", ""], "name"),  # it listed every model
         (["export", "anynet", "--size", "64x64", "-o", "a.onnx", "--pair", "l.png", ""], "--pair"),
     ],
@@ -557,6 +557,38 @@ def test_every_verbs_help_examples_keep_their_continued_lines():
     for verb, parser in build_parser().verb_parsers.items():
         for line in (parser.epilog or "").splitlines():
             assert not re.search(r"\S {3,}--", line), f"rtstereo {verb} --help: {line!r}"
+
+
+def test_every_verb_names_the_same_things_with_the_same_metavars():
+    """--max-disp read MAX_DISP in predict, D in synth; predict's pair read [left] [right] while its --pairs and
+    --lr-check texts said LEFT RIGHT; compare's files read a b while its text said B against A."""
+    from rtstereo.cli import build_parser
+
+    expected = {
+        "--max-disp": {"PX", "PX,..."},
+        "--data-max-disp": {"PX"},
+        "--iters": {"N", "N,..."},
+        "--threads": {"N"},
+        "--max-frames": {"N"},
+        "--stride": {"N"},
+        "--every": {"N"},
+        "--start": {"FRAME"},
+        "--size": {"HxW"},
+        "-o": {"OUTPUT", "DIR"},
+    }
+    positional = {"left": "LEFT", "right": "RIGHT", "a": "A", "b": "B"}
+    seen = set()
+    for verb, parser in build_parser().verb_parsers.items():
+        for action in parser._actions:
+            for option in action.option_strings:
+                if option in expected:
+                    seen.add(option)
+                    shown = action.metavar or action.dest.upper()  # as argparse writes it
+                    assert shown in expected[option], f"rtstereo {verb} {option} {shown}"
+            if not action.option_strings and action.dest in positional:
+                seen.add(action.dest)
+                assert action.metavar == positional[action.dest], f"rtstereo {verb} {action.dest}: {action.metavar}"
+    assert seen == set(expected) | set(positional)
 
 
 def test_an_extra_argument_is_named_with_its_verb(capsys):

@@ -60,24 +60,29 @@ def register(subparsers) -> None:
     parser.add_argument(
         "left",
         nargs="?",
+        metavar="LEFT",
         help="left images: file, folder, glob or URL (as predict takes them), or the left video; with --sbs the "
         "side-by-side video (file or URL)",
     )
-    parser.add_argument("right", nargs="?", help="right images: file, folder, glob or URL, or the right video")
+    parser.add_argument(
+        "right", nargs="?", metavar="RIGHT", help="right images: file, folder, glob or URL, or the right video"
+    )
     parser.add_argument("--pairs", metavar="MANIFEST", help="instead of LEFT RIGHT: a .csv or .parquet manifest")
     videos = parser.add_argument_group("videos (as rtstereo video takes them)")
     videos.add_argument("--sbs", action="store_true", help="LEFT is one side-by-side video (left|right halves)")
     videos.add_argument("--swap", action="store_true", help="exchange left and right (cross-eye videos: right|left)")
-    videos.add_argument("--start", type=int, default=0, help="first frame to use, from 0 (default: 0)")
+    videos.add_argument("--start", type=int, default=0, metavar="FRAME", help="first frame to use, from 0 (default: 0)")
     videos.add_argument(
         "--every",
         type=int,
+        metavar="N",
         help="use every N-th frame (default: N = the video's frames / --max-pairs, rounded up: at most --max-pairs "
         "frames, spread over the whole video)",
     )
     videos.add_argument(
         "--max-pairs",
         type=int,
+        metavar="N",
         help=f"most frames taken from the video(s) (default: {DEFAULT_MAX_PAIRS})",
     )
     parser.add_argument(
@@ -105,6 +110,7 @@ def register(subparsers) -> None:
     model.add_argument(
         "--threads",
         type=int,
+        metavar="N",
         help="CPU threads of PyTorch, OpenCV and SGBM's labelling, >= 1 (default: $RTSTEREO_THREADS, else each "
         "library's own)",
     )
@@ -152,6 +158,7 @@ def register(subparsers) -> None:
     losses.add_argument(
         "--max-disp",
         type=float,
+        metavar="PX",
         help="largest disparity of the SGBM proxy labels, pixels; only with the proxy term in --losses (default: 192; "
         "a Middlebury calib.txt's ndisp beside the images lowers it)",
     )

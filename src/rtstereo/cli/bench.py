@@ -69,8 +69,10 @@ def register(subparsers) -> None:
         "--sizes",
         help="input sizes HxW, comma-separated (default: 480x640; an exported .onnx file of fixed size: its own)",
     )
-    parser.add_argument("--max-disp", help="disparity ranges to sweep, comma-separated (e.g. 96,192)")
-    parser.add_argument("--iters", help="refinement iterations to sweep, comma-separated (e.g. 2,5,10,20)")
+    parser.add_argument("--max-disp", metavar="PX,...", help="disparity ranges to sweep, comma-separated (e.g. 96,192)")
+    parser.add_argument(
+        "--iters", metavar="N,...", help="refinement iterations to sweep, comma-separated (e.g. 2,5,10,20)"
+    )
     parser.add_argument(
         "--set",
         dest="set_values",
@@ -88,7 +90,7 @@ def register(subparsers) -> None:
         "run on opencv and .onnx files, rtnet-v5 and the hybrid on onnxruntime, whatever it says",
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
-    parser.add_argument("--threads", type=int, help="CPU threads for PyTorch, ONNX Runtime and OpenCV")
+    parser.add_argument("--threads", type=int, metavar="N", help="CPU threads for PyTorch, ONNX Runtime and OpenCV")
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls first (default: %(default)s)")
     parser.add_argument("--runs", type=int, default=10, help="timed calls (default: %(default)s)")
     parser.add_argument(

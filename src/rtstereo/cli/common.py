@@ -144,6 +144,7 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--threads",
         type=int,
+        metavar="N",
         help="CPU threads of ONNX Runtime, OpenCV and PyTorch (default: $RTSTEREO_THREADS, else each library's own)",
     )
     add_setting_args(group)
@@ -151,8 +152,10 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
 
 def add_setting_args(group) -> None:
     """``--max-disp``, ``--iters`` and ``--set key=value``: the model settings (see :func:`settings_from_args`)."""
-    group.add_argument("--max-disp", type=int, help="largest disparity searched, pixels (model setting max_disp)")
-    group.add_argument("--iters", type=int, help="refinement iterations (model setting iters)")
+    group.add_argument(
+        "--max-disp", type=int, metavar="PX", help="largest disparity searched, pixels (model setting max_disp)"
+    )
+    group.add_argument("--iters", type=int, metavar="N", help="refinement iterations (model setting iters)")
     group.add_argument(
         "--set",
         dest="set_values",

@@ -51,6 +51,7 @@ def register(subparsers) -> None:
     camera.add_argument(
         "--camera-fps",
         type=float,
+        metavar="FPS",
         help="frame rate to request from the camera (uvc:FILE: the rate the file plays at; default: its own)",
     )
     camera.add_argument("--swap", action="store_true", help="uvc: the halves are right|left")

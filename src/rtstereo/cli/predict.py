@@ -59,8 +59,8 @@ def register(subparsers) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("left", nargs="?", help="left image: file, folder, glob or http(s) URL")
-    parser.add_argument("right", nargs="?", help="right image: file, folder, glob or http(s) URL")
+    parser.add_argument("left", nargs="?", metavar="LEFT", help="left image: file, folder, glob or http(s) URL")
+    parser.add_argument("right", nargs="?", metavar="RIGHT", help="right image: file, folder, glob or http(s) URL")
     parser.add_argument(
         "--pairs",
         metavar="MANIFEST",

@@ -38,7 +38,7 @@ def register(subparsers) -> None:
         "--max-disp",
         type=float,
         default=192.0,
-        metavar="D",
+        metavar="PX",
         help="largest disparity, pixels (default: %(default)s)",
     )
     parser.add_argument("--batch-size", type=int, default=4, help="pairs rendered at once (default: %(default)s)")

@@ -38,9 +38,11 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--config", "-c", help="YAML or JSON file of training options")
     run = parser.add_argument_group("run")
-    run.add_argument("--out-dir", "-o", help="run folder for checkpoints and logs (default: runs/rtnet)")
+    run.add_argument("--out-dir", "-o", metavar="DIR", help="run folder for checkpoints and logs (default: runs/rtnet)")
     run.add_argument("--model", "-m", help="registry name of the network (default: rtnet)")
-    run.add_argument("--max-disp", type=int, help="network disparity range, pixels (model setting max_disp)")
+    run.add_argument(
+        "--max-disp", type=int, metavar="PX", help="network disparity range, pixels (model setting max_disp)"
+    )
     run.add_argument(
         "--set",
         dest="set_values",
@@ -58,7 +60,10 @@ def register(subparsers) -> None:
         help="mixed precision (default: auto = bf16/fp16 on CUDA, fp32 on CPU)",
     )
     run.add_argument(
-        "--threads", type=int, help="CPU threads, >= 1 (default: the config's threads; 0 there is torch's choice)"
+        "--threads",
+        type=int,
+        metavar="N",
+        help="CPU threads, >= 1 (default: the config's threads; 0 there is torch's choice)",
     )
     run.add_argument("--seed", type=int, help="seed of initialisation and data, 0 to 2^30 - 1 (default: 0)")
     run.add_argument(
@@ -80,6 +85,7 @@ def register(subparsers) -> None:
     data.add_argument(
         "--data-max-disp",
         type=float,
+        metavar="PX",
         help="largest disparity of rendered scenes, pixels (default: the network's max_disp)",
     )
     data.add_argument(

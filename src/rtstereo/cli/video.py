@@ -72,8 +72,8 @@ def register(subparsers) -> None:
     parser.add_argument("--sbs", action="store_true", help="one side-by-side video (left|right halves), file or URL")
     parser.add_argument("--swap", action="store_true", help="exchange left and right (cross-eye videos: right|left)")
     frames = parser.add_argument_group("frames")
-    frames.add_argument("--start", type=int, default=0, help="first frame to use, from 0 (default: 0)")
-    frames.add_argument("--stride", type=int, default=1, help="use every N-th frame (default: 1)")
+    frames.add_argument("--start", type=int, default=0, metavar="FRAME", help="first frame to use, from 0 (default: 0)")
+    frames.add_argument("--stride", type=int, default=1, metavar="N", help="use every N-th frame (default: 1)")
     frames.add_argument(
         "--fps",
         type=float,
@@ -108,7 +108,7 @@ def add_stream_args(parser: argparse.ArgumentParser, frames=None) -> None:
     )
     out.add_argument("--quiet", "-q", action="store_true", help="no progress bar, notices or summary on screen")
     frames = frames if frames is not None else parser.add_argument_group("frames")
-    frames.add_argument("--max-frames", type=int, help="stop after N frames")
+    frames.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
     frames.add_argument(
         "--size",
         metavar="HxW",
