@@ -591,6 +591,19 @@ def test_every_verb_names_the_same_things_with_the_same_metavars():
     assert seen == set(expected) | set(positional)
 
 
+def test_every_verbs_description_fits_an_80_column_terminal(monkeypatch):
+    """The descriptions of video, live, export, calibrate and train were one raw line of up to 180 characters,
+    which a terminal broke inside words; export's said "optionally convert it to fp16" beside its --int8."""
+    from rtstereo.cli import build_parser
+
+    monkeypatch.setenv("COLUMNS", "80")
+    for verb, parser in build_parser().verb_parsers.items():
+        text = parser.format_help()
+        description = text.split("\n\n")[1]  # after the usage lines (argparse's own wrapping)
+        assert all(len(line) <= 80 for line in description.splitlines()), f"rtstereo {verb} --help:\n{description}"
+    assert "fp16 or int8" in " ".join(build_parser().verb_parsers["export"].description.split())
+
+
 def test_an_extra_argument_is_named_with_its_verb(capsys):
     # it was "rtstereo: error: unrecognized arguments: ..." (see `rtstereo --help`), not the verb's line
     with pytest.raises(SystemExit) as exit_:

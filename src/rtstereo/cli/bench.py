@@ -47,8 +47,8 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "bench",
         help="speed sweep: sizes x disparity levels/iterations x precision x backend",
-        description="Time one or more models over every combination of the options; optionally score "
-        "them on datasets too.",
+        description="Time one or more models over every combination of the options; optionally score\n"
+        "them on datasets too.",  # raw (the epilog keeps its lines): wrapped by hand
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 
 from ..errors import InputError, OutputError
@@ -33,8 +34,12 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "calibrate",
         help="stereo calibration + rectification maps from chessboard/ChArUco pairs",
-        description="Calibrate a stereo rig from views of a calibration board seen by both cameras, "
-        "report the RMS reprojection error, and write the calibration and rectification maps.",
+        # the epilog keeps its lines (raw), so the description is wrapped here
+        description=textwrap.fill(
+            "Calibrate a stereo rig from views of a calibration board seen by both cameras, "
+            "report the RMS reprojection error, and write the calibration and rectification maps.",
+            width=80,
+        ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 
 from ..errors import InputError, OutputError
 from .common import add_setting_args, size_arg
@@ -30,9 +31,12 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "export",
         help="export a network to ONNX (fixed or dynamic size), verified against PyTorch",
-        description="Export a registry network (or an rtstereo checkpoint) to ONNX for one input size (or any, with "
-        "--dynamic), "
-        "clean it up, optionally convert it to fp16, and check it against PyTorch.",
+        # the epilog keeps its lines (raw), so the description is wrapped here
+        description=textwrap.fill(
+            "Export a registry network (or an rtstereo checkpoint) to ONNX for one input size (or any, with "
+            "--dynamic), clean it up, optionally convert it to fp16 or int8, and check it against PyTorch.",
+            width=80,
+        ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

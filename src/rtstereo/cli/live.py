@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 
 from ..errors import InputError
 from ..sources.base import LiveSource
@@ -28,8 +29,12 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "live",
         help="disparity from a live stereo camera (OAK-D, side-by-side UVC webcam, RealSense)",
-        description="Compute the disparity of a live stereo camera's newest frames; show them in a window "
-        "and/or write an mp4 and 16-bit disparity PNGs.",
+        # the epilog keeps its lines (raw), so the description is wrapped here
+        description=textwrap.fill(
+            "Compute the disparity of a live stereo camera's newest frames; show them in a window "
+            "and/or write an mp4 and 16-bit disparity PNGs.",
+            width=80,
+        ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

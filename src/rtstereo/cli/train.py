@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import textwrap
 from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,10 +30,14 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "train",
         help="train or fine-tune a network (synthetic scenes, or your own dataset)",
-        description="Train a network on stereo scenes rendered on the fly (or on a dataset folder with "
-        "ground truth), with a fixed synthetic validation set, checkpoints (last.pt, best.pt by "
-        "validation EPE), a JSON-lines log and a learning-curve PNG. Options come from --config (YAML or "
-        "JSON, keys as the long options with underscores) and are overridden by flags given here.",
+        # the epilog keeps its lines (raw), so the description is wrapped here
+        description=textwrap.fill(
+            "Train a network on stereo scenes rendered on the fly (or on a dataset folder with "
+            "ground truth), with a fixed synthetic validation set, checkpoints (last.pt, best.pt by "
+            "validation EPE), a JSON-lines log and a learning-curve PNG. Options come from --config (YAML or "
+            "JSON, keys as the long options with underscores) and are overridden by flags given here.",
+            width=80,
+        ),
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

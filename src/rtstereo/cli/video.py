@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import sys
+import textwrap
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -58,8 +59,12 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "video",
         help="disparity of two videos, a side-by-side video (file or URL) or image sequences",
-        description="Compute the disparity of every frame of a stereo video and write an mp4 (left image | "
-        "colourised disparity), 16-bit disparity PNGs, and/or show it in a window.",
+        # the epilog keeps its lines (raw), so the description is wrapped here
+        description=textwrap.fill(
+            "Compute the disparity of every frame of a stereo video and write an mp4 (left image | "
+            "colourised disparity), 16-bit disparity PNGs, and/or show it in a window.",
+            width=80,
+        ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
