@@ -354,6 +354,20 @@ def test_cuda_graphs_true_on_the_cpu_is_a_row_that_says_why_as_predict_does(cli)
     assert "skipped" not in lines[1] and "bench: anynet torch 48x32 stage=1 cuda_graphs=auto fp32" in err
 
 
+def test_rtstereo_threads_is_the_default_of_threads_as_predicts(cli, monkeypatch):
+    """--help and the README: $RTSTEREO_THREADS is --threads' default; it reached ONNX Runtime's rows alone, SGBM ran
+    on every core and the footer said "default threads"."""
+    monkeypatch.setenv("RTSTEREO_THREADS", "1")
+    before = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(2)
+        code, out, err = cli("bench", "sgbm", "--sizes", "32x48", "--max-disp", "16", "--warmup", "1", "--runs", "1")
+        assert code == 0, err
+        assert cv2.getNumThreads() == 1 and "1 thread" in out and "default threads" not in out
+    finally:
+        cv2.setNumThreads(before)
+
+
 def test_a_checkpoint_and_the_hybrid_are_benched_as_their_models(tmp_path):
     import torch
 

@@ -90,7 +90,12 @@ def register(subparsers) -> None:
         "run on opencv and .onnx files, rtnet-v5 and the hybrid on onnxruntime, whatever it says",
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
-    parser.add_argument("--threads", type=int, metavar="N", help="CPU threads for PyTorch, ONNX Runtime and OpenCV")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="CPU threads for PyTorch, ONNX Runtime and OpenCV (default: $RTSTEREO_THREADS, else each library's own)",
+    )
     parser.add_argument("--warmup", type=int, default=2, help="untimed calls first (default: %(default)s)")
     parser.add_argument("--runs", type=int, default=10, help="timed calls (default: %(default)s)")
     parser.add_argument(
@@ -322,11 +327,13 @@ def run(args: argparse.Namespace) -> int:
     from ..bench import parse_list, run_bench
     from ..bench_reference import parse_reference
     from ..models import resolve_alias
-    from ..runtime.providers import check_thread_count
+    from ..runtime.providers import check_thread_count, default_threads
 
     _model_after_data(args)
     if args.threads is not None:  # named as the option, as predict names it
         check_thread_count(args.threads, "--threads")
+    else:  # as predict's: ONNX Runtime alone read $RTSTEREO_THREADS, beside OpenCV and PyTorch on every core
+        args.threads = default_threads()
     models = [resolve_alias(m) for m in parse_list(args.model, str, "model")]
     baseline = resolve_alias(args.baseline) if args.baseline else None
     reference = parse_reference(args.reference) if args.reference else None
