@@ -1096,6 +1096,26 @@ def test_help_examples_show_a_continued_command_on_two_lines(capsys):
     assert "--freeze encoder,match,aggregation,refinement \\\n      --loss-weights 0,0,1" in out
 
 
+def test_help_states_the_defaults_the_config_has():
+    """--crop said only "e.g. 256x512"; every default --help states is TrainConfig's."""
+    (verb,) = _parser()._subparsers._group_actions[0].choices.values()
+    config, checked = TrainConfig(), set()
+    for action in verb._actions:
+        said = (
+            re.match(r"(\S+?)[);]", action.help.split("(default: ")[1]) if "(default: " in (action.help or "") else None
+        )
+        if said is None or not hasattr(config, action.dest):
+            continue
+        value, text = getattr(config, action.dest), said.group(1)
+        if isinstance(value, tuple):
+            expected = tuple(type(value[0])(v) for v in re.split("[x,]", text))
+        else:
+            expected = type(value)(text)
+        assert expected == value, f"{action.option_strings[0]}: --help says {text}, TrainConfig has {value}"
+        checked.add(action.dest)
+    assert {"crop_hw", "val_hw", "lr", "steps", "loss_weights", "out_dir", "seed"} <= checked, checked
+
+
 def test_unlabeled_per_batch_without_unlabeled_pairs_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(loop, "train", lambda *args, **kwargs: pytest.fail("the run should not start"))
     args = _parser().parse_args(["train", "-o", str(tmp_path / "run"), "--unlabeled-per-batch", "2"])

@@ -110,7 +110,7 @@ def register(subparsers) -> None:
         metavar="N",
         help="pairs of each batch taken from --unlabeled (default: a quarter of the batch, rounded down, at least 1)",
     )
-    data.add_argument("--crop", dest="crop_hw", metavar="HxW", help="training crop, e.g. 256x512")
+    data.add_argument("--crop", dest="crop_hw", metavar="HxW", help="training crop (default: 256x512)")
     data.add_argument("--val-data", help="dataset folder to validate on (default: fixed synthetic set)")
     data.add_argument("--val-size", type=int, help="pairs in the synthetic validation set (default: 16)")
     data.add_argument("--val-hw", metavar="HxW", help="size of the synthetic validation pairs (default: 256x512)")
