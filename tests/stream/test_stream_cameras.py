@@ -324,6 +324,25 @@ def test_a_camera_size_written_width_first_is_refused_for_landscape_stereo_senso
         open_camera(spec, frame_size_wh=(400, 640))  # the command line's --camera-size 640x400, read HxW
 
 
+def test_live_help_states_the_camera_defaults_open_camera_takes(monkeypatch):
+    """--camera-fps said "default: its own", while a RealSense camera is asked for 30 frames a second."""
+    from rtstereo.cli import build_parser
+    from rtstereo.sources import oak, realsense
+
+    asked = {}
+    for module, name in ((oak, "OakSource"), (realsense, "RealSenseSource")):
+        monkeypatch.setattr(module, name, lambda name=name, **kwargs: asked.setdefault(name, kwargs))
+    open_camera("oak"), open_camera("realsense")
+    helps = {a.option_strings[0]: " ".join(a.help.split()) for a in build_parser().verb_parsers["live"]._actions}
+    (oak_w, oak_h), (rs_w, rs_h) = asked["OakSource"]["frame_size_wh"], asked["RealSenseSource"]["frame_size_wh"]
+    assert f"oak (default {oak_h}x{oak_w})" in helps["--camera-size"]
+    assert f"realsense (default {rs_h}x{rs_w})" in helps["--camera-size"]
+    assert (
+        asked["OakSource"]["fps"] is None
+        and f"{asked['RealSenseSource']['fps']} for realsense" in helps["--camera-fps"]
+    )
+
+
 @pytest.mark.parametrize(
     ("size_wh", "got"),
     [

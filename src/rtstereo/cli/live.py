@@ -57,7 +57,8 @@ def register(subparsers) -> None:
         "--camera-fps",
         type=float,
         metavar="FPS",
-        help="frame rate to request from the camera (uvc:FILE: the rate the file plays at; default: its own)",
+        help="frame rate to request from the camera (uvc:FILE: the rate the file plays at; default: the camera's or "
+        "file's own, 30 for realsense)",
     )
     camera.add_argument("--swap", action="store_true", help="uvc: the halves are right|left")
     camera.add_argument(
