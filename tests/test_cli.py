@@ -560,8 +560,9 @@ def test_every_verbs_help_examples_keep_their_continued_lines():
 
 
 def test_every_verb_names_the_same_things_with_the_same_metavars():
-    """--max-disp read MAX_DISP in predict, D in synth; predict's pair read [left] [right] while its --pairs and
-    --lr-check texts said LEFT RIGHT; compare's files read a b while its text said B against A."""
+    """--max-disp read MAX_DISP in predict, D in synth; --temporal-reset-px TEMPORAL_RESET_PX; predict's pair read
+    [left] [right] while its --pairs and --lr-check texts said LEFT RIGHT; compare's files read a b while its text
+    said B against A."""
     from rtstereo.cli import build_parser
 
     expected = {
@@ -573,6 +574,8 @@ def test_every_verb_names_the_same_things_with_the_same_metavars():
         "--stride": {"N"},
         "--every": {"N"},
         "--start": {"FRAME"},
+        "--temporal-reset-px": {"PX"},
+        "--temporal-confirm": {"N"},
         "--size": {"HxW"},
         "-o": {"OUTPUT", "DIR"},
     }

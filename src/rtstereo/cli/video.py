@@ -163,16 +163,19 @@ def add_stream_args(parser: argparse.ArgumentParser, frames=None) -> None:
     temporal.add_argument(
         "--temporal-alpha",
         type=float,
+        metavar="W",
         help=f"weight of the new frame, over 0 and at most 1 (1: no averaging) (default: {TEMPORAL_DEFAULTS['alpha']})",
     )
     temporal.add_argument(
         "--temporal-reset-px",
         type=float,
+        metavar="PX",
         help=f"change, pixels, that restarts a pixel's average (default: {TEMPORAL_DEFAULTS['reset_px']})",
     )
     temporal.add_argument(
         "--temporal-confirm",
         type=int,
+        metavar="N",
         help="frames a change must persist before a pixel restarts: hides one-frame mismatches, delays "
         f"moving objects by as many frames (default: {TEMPORAL_DEFAULTS['confirm_frames']})",
     )
