@@ -582,6 +582,28 @@ def test_synth_verb_goes_on_where_an_interrupted_run_stopped(tmp_path, monkeypat
         assert path.read_bytes() == (tmp_path / "cut" / path.relative_to(tmp_path / "whole")).read_bytes(), path
 
 
+def test_synth_verb_resumed_after_a_kill_removes_the_files_it_left_half_written(tmp_path):
+    """kill -9 (or the memory killer) leaves hidden partial files, which eval listed as a scene after the rerun."""
+    import socket
+
+    from rtstereo.datasets import find_samples
+
+    out = tmp_path / "s"
+    argv = ["synth", "1", "-o", str(out), "--size", "16x32", "--max-disp", "4", "-q"]
+    args = _synth_parser().parse_args(argv)
+    assert args.func(args) == 0
+    host = socket.gethostname().split(".")[0]
+    dead = 2**22 + 12345  # above Linux's pid_max default: no such process
+    stale = [out / "RGB_cleanpass" / view / f".000001.partial-{dead}-0123abcd@{host}.png" for view in ("left", "right")]
+    stale.append(out / "disparity" / "left" / f".000001.partial-{dead}-0123abcd@{host}.pfm")
+    for path in stale:
+        path.write_bytes(b"half")
+    args = _synth_parser().parse_args([*argv[:1], "2", *argv[2:]])
+    assert args.func(args) == 0
+    assert not [path for path in stale if path.exists()]
+    assert [sample.name for sample in find_samples(out)] == ["s/000000", "s/000001"]
+
+
 def test_synth_verb_runs_through_the_console_entry_point(tmp_path, monkeypatch, capsys):
     import rtstereo.cli
 

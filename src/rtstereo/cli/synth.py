@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, OutputError, require
-from ..io.atomic import atomic_path, terminate_as_interrupt
+from ..io.atomic import atomic_path, remove_stale_partials, terminate_as_interrupt
 from ..text import counted
 from .common import parse_size_hw
 
@@ -97,6 +97,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         for folder in folders.values():
             folder.mkdir(parents=True, exist_ok=True)
+            # The files a run killed mid-write (kill -9, the memory killer) left under temporary names, which
+            # readers would list as pairs.
+            remove_stale_partials(folder)
+        remove_stale_partials(root)
         with atomic_path(root / "synth.json") as partial:
             record = {**settings, "rtstereo_version": __version__, "devices": devices}
             partial.write_text(json.dumps(record, indent=2) + "\n")
