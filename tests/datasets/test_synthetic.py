@@ -758,3 +758,14 @@ def test_synth_warns_when_the_range_reaches_the_image_width(tmp_path, capsys):
     args = _synth_parser().parse_args(["synth", "1", "-o", str(tmp_path / "s"), "--size", "32x48", "--max-disp", "48"])
     assert args.func(args) == 0
     assert "warning: --max-disp 48 is not below the image width (48 px)" in capsys.readouterr().err
+
+
+def test_synth_refuses_an_unwritable_output_before_warning_about_the_range(tmp_path, capsys):
+    """The range warning came first, over an output that could not be written at all."""
+    from rtstereo.cli import main
+
+    (tmp_path / "file").write_text("not a folder")
+    argv = ["synth", "1", "-o", str(tmp_path / "file" / "s"), "--size", "16x32", "--max-disp", "48"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"rtstereo synth: error: cannot write to {tmp_path / 'file' / 's'}") and "warning" not in err

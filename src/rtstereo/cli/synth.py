@@ -82,12 +82,6 @@ def run(args: argparse.Namespace) -> int:
     }
     done = _check_output(root, settings)
     devices = _devices(root, done, _device_name(device))
-    if args.max_disp >= width:
-        print(
-            f"rtstereo synth: warning: --max-disp {args.max_disp:g} is not below the image width ({width} px): in the "
-            "scenes that reach it the right camera sees little of the left view's scene; give less than the width",
-            file=sys.stderr,
-        )
     folders = {
         "left": root / "RGB_cleanpass" / "left",
         "right": root / "RGB_cleanpass" / "right",
@@ -106,6 +100,12 @@ def run(args: argparse.Namespace) -> int:
             partial.write_text(json.dumps(record, indent=2) + "\n")
     except OSError as exc:
         raise OutputError(f"cannot write to {root}: {exc}") from None
+    if args.max_disp >= width:
+        print(
+            f"rtstereo synth: warning: --max-disp {args.max_disp:g} is not below the image width ({width} px): in the "
+            "scenes that reach it the right camera sees little of the left view's scene; give less than the width",
+            file=sys.stderr,
+        )
 
     # A pair whose left image is there is complete (it is written last): a run stopped halfway goes on
     # where it stopped, since pair i depends only on the seed and i.
