@@ -452,6 +452,33 @@ def test_synth_verb_refuses_a_folder_whose_other_pairs_would_stay(tmp_path):
         args.func(args)
 
 
+def test_synth_verb_writes_another_set_into_a_folder_that_holds_no_pair_yet(tmp_path, monkeypatch):
+    """A run stopped before its first file (Ctrl+C on a wrong --size) left synth.json alone: the corrected
+    command was refused, 'its pairs would stay mixed with the new ones', with no pair there."""
+    import json
+
+    import rtstereo.datasets.synthetic as synthetic
+    from rtstereo.errors import OutputError
+
+    def synth(size, seed="0"):
+        argv = ["synth", "1", "-o", str(tmp_path / "s"), "--size", size, "--max-disp", "4", "--seed", seed, "-q"]
+        args = _synth_parser().parse_args(argv)
+        return args.func(args)
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(synthetic, "render_scenes", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        synth("4800x6400")
+    monkeypatch.undo()
+    assert synth("16x32") == 0
+    assert json.loads((tmp_path / "s" / "synth.json").read_text())["size_hw"] == [16, 32]
+    (tmp_path / "s" / "RGB_cleanpass" / "left" / "000000.png").unlink()  # the other files of pair 0 stay
+    with pytest.raises(OutputError, match=r"other settings \(seed 0 -> 1\)"):
+        synth("16x32", seed="1")
+
+
 def test_synth_verb_records_the_renderer_version_and_refuses_another(tmp_path, monkeypatch):
     import json
 

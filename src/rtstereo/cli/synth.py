@@ -10,6 +10,7 @@ import argparse
 import itertools
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -197,8 +198,8 @@ def _check_output(root: Path, settings: dict) -> set[int]:
     """Refuse a folder whose pairs this run would not all replace: another set's would stay mixed in.
 
     The same settings pass as long as no pair from ``N`` on is there: pair ``i`` depends only on the
-    seed and ``i``. ``synth.json`` holds the count asked for, which a run stopped halfway did not reach,
-    so the pairs are counted from the left images.
+    seed and ``i``; any settings pass where no file of a pair is there yet. ``synth.json`` holds the count
+    asked for, which a run stopped halfway did not reach, so the pairs are counted from the left images.
 
     Returns:
         The indices of the pairs already there, which need not be rendered again.
@@ -211,6 +212,8 @@ def _check_output(root: Path, settings: dict) -> set[int]:
         raise OutputError(f"-o {root}: a file, not a folder")
     written = root / "synth.json"
     lefts = root / "RGB_cleanpass" / "left"
+    if written.is_file() and not _holds_files(root):
+        return set()  # a run stopped before its first file: no pair of its set would stay
     if written.is_file():
         try:
             before = json.loads(written.read_text(encoding="utf-8"))
@@ -270,6 +273,17 @@ def _check_output(root: Path, settings: dict) -> set[int]:
             f"-o {root} already holds images ({lefts}) that rtstereo synth did not write; give another folder"
         )
     return set()
+
+
+def _holds_files(root: Path) -> bool:
+    """Whether any of the set's folders holds a file (hidden partial files aside)."""
+    for folder in (("RGB_cleanpass", "left"), ("RGB_cleanpass", "right"), ("disparity", "left"), ("occlusion", "left")):
+        try:
+            if any(not entry.name.startswith(".") for entry in os.scandir(root.joinpath(*folder))):
+                return True
+        except OSError:  # not there
+            continue
+    return False
 
 
 class _NoProgress:
