@@ -265,12 +265,27 @@ def test_noise_scale_must_be_a_number_at_least_0(scale):
         ({"height": 8}, "height"),
         ({"width": 10}, "width"),
         ({"max_disp_px": 0.0}, "max_disp_px"),
+        ({"max_disp_px": float("inf")}, "max_disp_px: expected a positive, finite"),  # an IndexError deep inside
+        ({"max_disp_px": float("nan")}, "max_disp_px"),
+        ({"max_disp_px": "8"}, "max_disp_px"),
+        ({"height": 32.0}, "height"),
+        ({"width": True}, "width"),
     ],
 )
 def test_bad_arguments_raise_input_errors(kwargs, message):
     args = {"batch_size": 1, "height": 32, "width": 32, "seed": 0, "max_disp_px": 8.0, **kwargs}
     with pytest.raises(InputError, match=message):
         render_batch(args.pop("batch_size"), args.pop("height"), args.pop("width"), **args)
+
+
+def test_numpy_sizes_and_ranges_render_as_python_ones():
+    """np.int64(32), as sizes computed with numpy are, was refused: 'expected an integer of at least 16 px'."""
+    expected = render_batch(1, 16, 32, seed=3, max_disp_px=8.0)
+    batch = render_batch(np.int64(1), np.int64(16), np.int32(32), seed=3, max_disp_px=np.float32(8.0))
+    for key, value in expected.items():
+        torch.testing.assert_close(batch[key], value, rtol=0, atol=0)
+    item = SyntheticStereo(2, np.int64(16), np.int64(32), seed=3, max_disp_px=8.0)[0]
+    torch.testing.assert_close(item["left"], expected["left"][0], rtol=0, atol=0)
 
 
 def test_dataset_rejects_bad_length_and_index():
