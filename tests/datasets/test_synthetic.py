@@ -485,7 +485,7 @@ def test_synth_verb_writes_another_set_into_a_folder_that_holds_no_pair_yet(tmp_
 
     monkeypatch.setattr(synthetic, "render_scenes", stopped)
     with pytest.raises(KeyboardInterrupt):
-        synth("4800x6400")
+        synth("32x48")
     monkeypatch.undo()
     assert synth("16x32") == 0
     assert json.loads((tmp_path / "s" / "synth.json").read_text())["size_hw"] == [16, 32]
@@ -811,3 +811,20 @@ def test_synth_refuses_an_unwritable_output_before_warning_about_the_range(tmp_p
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"rtstereo synth: error: cannot write to {tmp_path / 'file' / 's'}") and "warning" not in err
+
+
+def test_synth_refuses_a_batch_beyond_the_memory_budget_before_writing_anything(tmp_path, capsys, monkeypatch):
+    """--size 100000x100000 was ended by the kernel's memory killer, with no message and a synth.json left."""
+    from rtstereo.cli import main
+
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "10M")
+    out = tmp_path / "s"
+    assert main(["synth", "2", "-o", str(out), "--size", "64x128", "--max-disp", "32", "--batch-size", "2", "-q"]) == 0
+    assert main(["synth", "2", "-o", str(out), "--size", "64x128", "--batch-size", "5"]) == 2
+    assert capsys.readouterr().err == (
+        "rtstereo synth: error: --size 64x128 at --batch-size 5 needs about 12 MB to render, more than the 10 MB "
+        "budget (RTSTEREO_MEMORY_BUDGET=10M): give --batch-size 4 or less\n"
+    )
+    assert main(["synth", "2", "-o", str(tmp_path / "big"), "--size", "256x256"]) == 2
+    assert capsys.readouterr().err.endswith("budget (RTSTEREO_MEMORY_BUDGET=10M): give a smaller --size\n")
+    assert not (tmp_path / "big").exists()
