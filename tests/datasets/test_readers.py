@@ -502,6 +502,24 @@ def test_sceneflow_flat_with_occlusion(tmp_path):
     np.testing.assert_array_equal(sample.load_nonocc(), ~occluded)
 
 
+@pytest.mark.parametrize(
+    ("record", "hint_px"),
+    [
+        ('{"max_disp_px": 32.0}', 32),
+        ('{"max_disp_px": 300.5}', 301),
+        ('{"max_disp_px": "banana"}', 192),
+        ("not json", 192),
+        ("[]", 192),
+    ],
+)
+def test_a_synth_set_is_searched_over_the_range_its_synth_json_records(tmp_path, record, hint_px):
+    """A set `rtstereo synth --max-disp 32` wrote was searched over 192 px (88 % of a 128-px image unmatched)."""
+    root = tmp_path / "synth"
+    _write_sceneflow_frame(root / "RGB_cleanpass", root / "disparity", "000000")
+    (root / "synth.json").write_text(record)
+    assert _only(find_samples(root)).max_disp_hint_px == hint_px
+
+
 def test_sceneflow_occlusion_masks_of_8_bit_grey_are_split_at_mid_grey(tmp_path):
     """A mask saved again as 8-bit grey (resized, or compressed) has values between 0 and 255."""
     mask = np.array([[0, 100, 127, 128, 200, 255]], np.uint8)

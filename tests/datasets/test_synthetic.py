@@ -265,12 +265,27 @@ def test_noise_scale_must_be_a_number_at_least_0(scale):
         ({"height": 8}, "height"),
         ({"width": 10}, "width"),
         ({"max_disp_px": 0.0}, "max_disp_px"),
+        ({"max_disp_px": float("inf")}, "max_disp_px: expected a positive, finite"),  # an IndexError deep inside
+        ({"max_disp_px": float("nan")}, "max_disp_px"),
+        ({"max_disp_px": "8"}, "max_disp_px"),
+        ({"height": 32.0}, "height"),
+        ({"width": True}, "width"),
     ],
 )
 def test_bad_arguments_raise_input_errors(kwargs, message):
     args = {"batch_size": 1, "height": 32, "width": 32, "seed": 0, "max_disp_px": 8.0, **kwargs}
     with pytest.raises(InputError, match=message):
         render_batch(args.pop("batch_size"), args.pop("height"), args.pop("width"), **args)
+
+
+def test_numpy_sizes_and_ranges_render_as_python_ones():
+    """np.int64(32), as sizes computed with numpy are, was refused: 'expected an integer of at least 16 px'."""
+    expected = render_batch(1, 16, 32, seed=3, max_disp_px=8.0)
+    batch = render_batch(np.int64(1), np.int64(16), np.int32(32), seed=3, max_disp_px=np.float32(8.0))
+    for key, value in expected.items():
+        torch.testing.assert_close(batch[key], value, rtol=0, atol=0)
+    item = SyntheticStereo(2, np.int64(16), np.int64(32), seed=3, max_disp_px=8.0)[0]
+    torch.testing.assert_close(item["left"], expected["left"][0], rtol=0, atol=0)
 
 
 def test_dataset_rejects_bad_length_and_index():
@@ -452,6 +467,33 @@ def test_synth_verb_refuses_a_folder_whose_other_pairs_would_stay(tmp_path):
         args.func(args)
 
 
+def test_synth_verb_writes_another_set_into_a_folder_that_holds_no_pair_yet(tmp_path, monkeypatch):
+    """A run stopped before its first file (Ctrl+C on a wrong --size) left synth.json alone: the corrected
+    command was refused, 'its pairs would stay mixed with the new ones', with no pair there."""
+    import json
+
+    import rtstereo.datasets.synthetic as synthetic
+    from rtstereo.errors import OutputError
+
+    def synth(size, seed="0"):
+        argv = ["synth", "1", "-o", str(tmp_path / "s"), "--size", size, "--max-disp", "4", "--seed", seed, "-q"]
+        args = _synth_parser().parse_args(argv)
+        return args.func(args)
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(synthetic, "render_scenes", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        synth("32x48")
+    monkeypatch.undo()
+    assert synth("16x32") == 0
+    assert json.loads((tmp_path / "s" / "synth.json").read_text())["size_hw"] == [16, 32]
+    (tmp_path / "s" / "RGB_cleanpass" / "left" / "000000.png").unlink()  # the other files of pair 0 stay
+    with pytest.raises(OutputError, match=r"other settings \(seed 0 -> 1\)"):
+        synth("16x32", seed="1")
+
+
 def test_synth_verb_records_the_renderer_version_and_refuses_another(tmp_path, monkeypatch):
     import json
 
@@ -580,6 +622,28 @@ def test_synth_verb_goes_on_where_an_interrupted_run_stopped(tmp_path, monkeypat
     assert rendered == [1]  # pair 2 alone: pairs 0 and 1 are there
     for path in sorted((tmp_path / "whole").rglob("*.*")):
         assert path.read_bytes() == (tmp_path / "cut" / path.relative_to(tmp_path / "whole")).read_bytes(), path
+
+
+def test_synth_verb_resumed_after_a_kill_removes_the_files_it_left_half_written(tmp_path):
+    """kill -9 (or the memory killer) leaves hidden partial files, which eval listed as a scene after the rerun."""
+    import socket
+
+    from rtstereo.datasets import find_samples
+
+    out = tmp_path / "s"
+    argv = ["synth", "1", "-o", str(out), "--size", "16x32", "--max-disp", "4", "-q"]
+    args = _synth_parser().parse_args(argv)
+    assert args.func(args) == 0
+    host = socket.gethostname().split(".")[0]
+    dead = 2**22 + 12345  # above Linux's pid_max default: no such process
+    stale = [out / "RGB_cleanpass" / view / f".000001.partial-{dead}-0123abcd@{host}.png" for view in ("left", "right")]
+    stale.append(out / "disparity" / "left" / f".000001.partial-{dead}-0123abcd@{host}.pfm")
+    for path in stale:
+        path.write_bytes(b"half")
+    args = _synth_parser().parse_args([*argv[:1], "2", *argv[2:]])
+    assert args.func(args) == 0
+    assert not [path for path in stale if path.exists()]
+    assert [sample.name for sample in find_samples(out)] == ["s/000000", "s/000001"]
 
 
 def test_synth_verb_runs_through_the_console_entry_point(tmp_path, monkeypatch, capsys):
@@ -736,3 +800,31 @@ def test_synth_warns_when_the_range_reaches_the_image_width(tmp_path, capsys):
     args = _synth_parser().parse_args(["synth", "1", "-o", str(tmp_path / "s"), "--size", "32x48", "--max-disp", "48"])
     assert args.func(args) == 0
     assert "warning: --max-disp 48 is not below the image width (48 px)" in capsys.readouterr().err
+
+
+def test_synth_refuses_an_unwritable_output_before_warning_about_the_range(tmp_path, capsys):
+    """The range warning came first, over an output that could not be written at all."""
+    from rtstereo.cli import main
+
+    (tmp_path / "file").write_text("not a folder")
+    argv = ["synth", "1", "-o", str(tmp_path / "file" / "s"), "--size", "16x32", "--max-disp", "48"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"rtstereo synth: error: cannot write to {tmp_path / 'file' / 's'}") and "warning" not in err
+
+
+def test_synth_refuses_a_batch_beyond_the_memory_budget_before_writing_anything(tmp_path, capsys, monkeypatch):
+    """--size 100000x100000 was ended by the kernel's memory killer, with no message and a synth.json left."""
+    from rtstereo.cli import main
+
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "10M")
+    out = tmp_path / "s"
+    assert main(["synth", "2", "-o", str(out), "--size", "64x128", "--max-disp", "32", "--batch-size", "2", "-q"]) == 0
+    assert main(["synth", "2", "-o", str(out), "--size", "64x128", "--batch-size", "5"]) == 2
+    assert capsys.readouterr().err == (
+        "rtstereo synth: error: --size 64x128 at --batch-size 5 needs about 12 MB to render, more than the 10 MB "
+        "budget (RTSTEREO_MEMORY_BUDGET=10M): give --batch-size 4 or less\n"
+    )
+    assert main(["synth", "2", "-o", str(tmp_path / "big"), "--size", "256x256"]) == 2
+    assert capsys.readouterr().err.endswith("budget (RTSTEREO_MEMORY_BUDGET=10M): give a smaller --size\n")
+    assert not (tmp_path / "big").exists()

@@ -24,7 +24,8 @@ Layouts:
 - SceneFlow: ``<images>/{left,right}/X.png`` with ``disparity/{left}/X.pfm`` beside ``<images>``
   (``<images>`` is ``RGB_cleanpass``, ``RGB_finalpass``, ``frames_cleanpass``, ``frames_finalpass``
   or ``images``), ``occlusion/left/X.png`` (255 = occluded) when present. Nested SceneFlow trees
-  (``frames_cleanpass/TRAIN/A/0000/left``) map onto ``disparity/TRAIN/A/0000/left``.
+  (``frames_cleanpass/TRAIN/A/0000/left``) map onto ``disparity/TRAIN/A/0000/left``. The disparity range is
+  192 px, or the ``max_disp_px`` of the ``synth.json`` that ``rtstereo synth`` writes beside ``<images>``.
 - The FlyingThings3D subset (the DispNet/FlowNet 2.0 download): ``train/image_clean/{left,right}/X.png``
   (or ``image_final``) with ``train/disparity/left/X.pfm``, which stores the left view's disparity
   negated, and ``train/disparity_occlusions/left/X.png`` (non-zero = occluded); ``val/`` alike.
@@ -33,6 +34,8 @@ Layouts:
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import os
 import re
 import warnings
@@ -519,6 +522,7 @@ def detect_sceneflow(folder: Path, dirs: list[str], names: list[str], root: Path
     tail = Path(*parts[anchor + 1 :]) if anchor + 1 < len(parts) else Path()
     disparity_dir = root / "disparity" / tail / "left"
     occlusion_dir = root / ("disparity_occlusions" if subset else "occlusion") / tail / "left"
+    max_disp_px = _synth_max_disp_px(root)
     samples = []
     for image in sorted({*os.listdir(folder / "left"), *os.listdir(folder / "right")}):
         stem, suffix = os.path.splitext(image)
@@ -537,11 +541,24 @@ def detect_sceneflow(folder: Path, dirs: list[str], names: list[str], root: Path
                 gt_negated=subset,
                 nonocc_path=occ if occ.is_file() else None,
                 nonocc_value=0 if subset else None,  # the subset's masks: 0 visible, 1 or 255 occluded
-                max_disp_hint_px=192,
+                max_disp_hint_px=max_disp_px,
                 problem=_missing_images(folder / "left" / image, folder / "right" / image),
             )
         )
     return samples
+
+
+def _synth_max_disp_px(root: Path) -> int:
+    """The disparity range of a SceneFlow-layout folder: ``rtstereo synth --max-disp`` from its ``synth.json``
+    (rounded up), else SceneFlow's 192 px. A set rendered over 0-32 px is not searched over 192, nor one of
+    0-300 px over 192 only."""
+    try:
+        recorded = json.loads((root / "synth.json").read_text(encoding="utf-8")).get("max_disp_px")
+    except (OSError, ValueError, AttributeError):
+        return 192
+    if isinstance(recorded, bool) or not isinstance(recorded, (int, float)) or not 0 < recorded < math.inf:
+        return 192
+    return math.ceil(recorded)
 
 
 DETECTORS: tuple[Detector, ...] = (

@@ -21,6 +21,8 @@ Examples:
 from __future__ import annotations
 
 import ctypes
+import math
+import numbers
 import platform
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -111,10 +113,10 @@ def render_batch(
         float32 px (left view); ``"occluded"``: ``(B, H, W)`` bool (left pixels the right camera does not
         see).
     """
-    if not isinstance(batch_size, int) or batch_size < 1:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
         raise InputError(f"batch_size: expected a positive integer, got {batch_size!r}")
     return render_scenes(
-        item_seeds(seed, batch_size), height, width, device=device, max_disp_px=max_disp_px, settings=settings
+        item_seeds(seed, int(batch_size)), height, width, device=device, max_disp_px=max_disp_px, settings=settings
     )
 
 
@@ -145,7 +147,7 @@ class SyntheticStereo(torch.utils.data.Dataset):
         if not isinstance(length, int) or length < 0:
             raise InputError(f"length: expected a non-negative integer, got {length!r}")
         _check_size(height, width, max_disp_px)
-        self.length, self.height, self.width = length, height, width
+        self.length, self.height, self.width = length, int(height), int(width)
         self.seed, self.max_disp_px, self.settings = seed, max_disp_px, settings
 
     def __len__(self) -> int:
@@ -167,10 +169,11 @@ class SyntheticStereo(torch.utils.data.Dataset):
 
 def _check_size(height: int, width: int, max_disp_px: float) -> None:
     for name, value in (("height", height), ("width", width)):
-        if not isinstance(value, int) or value < 16:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 16:
             raise InputError(f"{name}: expected an integer of at least 16 px, got {value!r}")
-    if not max_disp_px > 0:
-        raise InputError(f"max_disp_px: expected a positive number of pixels, got {max_disp_px!r}")
+    # inf reached the scene sampler, which failed with an IndexError on its NaN parameters
+    if isinstance(max_disp_px, bool) or not isinstance(max_disp_px, numbers.Real) or not 0 < max_disp_px < math.inf:
+        raise InputError(f"max_disp_px: expected a positive, finite number of pixels, got {max_disp_px!r}")
 
 
 def render_scenes(
@@ -191,6 +194,7 @@ def render_scenes(
         seeds: ``(B,)`` int64 item seeds (e.g. from :func:`~.synthetic_random.item_seeds`), or a list.
     """
     _check_size(height, width, max_disp_px)
+    height, width = int(height), int(width)
     settings = settings or RenderSettings()
     device = torch.device(device)
     seeds = torch.as_tensor(seeds, dtype=torch.int64).cpu()
