@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import InputError, OutputError, RtStereoError, SettingError, require
 from ..io.atomic import folder_write_problem
-from ..text import counted
+from ..text import counted, first_line
 from .common import check_torch_threads, parse_set_values, progress_echo, set_cpu_threads, size_arg
 
 EPILOG = """examples:
@@ -560,7 +560,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         network.module.to(device)
     except (RuntimeError, AssertionError) as exc:
-        raise InputError(f"--device {args.device}: {str(exc).splitlines()[0]}") from None
+        raise InputError(f"--device {args.device}: {first_line(exc) or type(exc).__name__}") from None
     adapter = Adapter(
         network.module, network.spec, network.settings, config, network.loss_weights, network.hint_settings
     )
