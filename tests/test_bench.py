@@ -758,7 +758,8 @@ def test_ctrl_c_keeps_the_rows_measured_and_says_the_sweep_was_interrupted(cli, 
 
 
 def test_an_interrupted_sweep_does_not_replace_an_earlier_complete_one(cli, tmp_path, monkeypatch):
-    """An interrupted sweep wrote its rows over bench.json and bench.md of an earlier complete sweep of the same -o."""
+    """An interrupted sweep wrote its rows over bench.json and bench.md of an earlier complete sweep of the same -o;
+    a complete sweep after it left the older bench.interrupted.* beside its own results."""
     argv = ["bench", "sgbm", "--sizes", "32x48", "--max-disp", "16,32,48", "--warmup", "1", "--runs", "1"]
     assert cli(*argv, "--threads", "1", "-o", tmp_path)[0] == 0
     complete = (tmp_path / "bench.json").read_text(), (tmp_path / "bench.md").read_text()
@@ -778,6 +779,12 @@ def test_an_interrupted_sweep_does_not_replace_an_earlier_complete_one(cli, tmp_
     assert cli(*argv, "--threads", "1", "-o", tmp_path)[0] == 130
     assert len(json.loads((tmp_path / "bench.interrupted.json").read_text())["rows"]) == 2
     assert ((tmp_path / "bench.json").read_text(), (tmp_path / "bench.md").read_text()) == complete
+    # a complete sweep removes the partial files, which would read as a sweep cut short after it
+    monkeypatch.setattr(bench, "_measure_group", measure)
+    code, _, err = cli(*argv, "--threads", "1", "-o", tmp_path)
+    assert code == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["bench.json", "bench.md"]
+    removed = f"rtstereo bench: note: removed bench.interrupted.json, bench.interrupted.md in {tmp_path}, an earlier"
+    assert removed in err, err
 
 
 @pytest.mark.parametrize(

@@ -65,7 +65,7 @@ from .bench_reference import (
     stretched_pairs_notes,
 )
 from .errors import CheckpointError, InputError, MissingDependencyError, OutputError, RtStereoError, require
-from .io.atomic import atomic_path, interrupted_results_stem, interruption_cause
+from .io.atomic import atomic_path, interrupted_results_stem, interruption_cause, remove_interrupted_results
 from .models import get_spec, is_onnx_file, resolve_alias
 from .models.registry import ModelSpec, coerce_setting
 from .runtime.backends import TORCH_RUNTIME_SETTINGS
@@ -361,7 +361,7 @@ class BenchReport:
         (without matplotlib the plot is left out and :attr:`notes` says so; the tables are written).
         A ``<stem>.png`` of an earlier sweep that this one does not replace is removed, with a note. An interrupted
         sweep's files are ``<stem>.interrupted.*`` when ``<stem>.json`` holds an earlier complete sweep's, which is
-        kept (with a note)."""
+        kept (with a note); a complete sweep removes such files of an earlier interrupted one (with a note)."""
         folder = Path(folder)
         if self.interrupted:
             partial_stem = interrupted_results_stem(folder, stem)
@@ -382,6 +382,11 @@ class BenchReport:
         except OSError as exc:
             raise OutputError(f"cannot write benchmark results to {folder}: {exc}") from None
         written = [json_path, md_path]
+        if not self.interrupted:
+            removed = remove_interrupted_results(folder, stem, (".json", ".md", ".png"))
+            if removed:
+                names = ", ".join(p.name for p in removed)
+                self.notes.append(f"removed {names} in {folder}, an earlier interrupted sweep's: this one is complete")
         plot_path = folder / f"{stem}.png"
         if any(r.accuracy for r in self.rows):
             try:
