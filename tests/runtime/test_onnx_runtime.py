@@ -620,6 +620,18 @@ def test_the_half_size_file_alone_is_refused_and_a_missing_companion_is_reported
         load_onnx(path)
 
 
+def test_an_upper_case_suffix_names_the_refinement_model_as_written(tmp_path, capsys):
+    """`rtstereo models CRE_init.ONNX` advised `--model CRE_init.ONNX.onnx`, and predict's refusal named it too."""
+    from rtstereo.cli import main
+
+    path, init_path = toy_two_pass(tmp_path / "CRE.ONNX")
+    assert init_path.name == "CRE_init.ONNX"
+    assert main(["models", str(init_path)]) == 0
+    assert capsys.readouterr().out.endswith(f"rtstereo predict LEFT RIGHT --model {path}\n")
+    with pytest.raises(InputError, match=r"load the refinement model beside it \(CRE\.ONNX\), which runs both"):
+        load_onnx(init_path)
+
+
 def test_align_corners_resize_matches_pytorch():
     torch = pytest.importorskip("torch")
     x = np.random.default_rng(0).normal(size=(1, 3, 12, 20)).astype(np.float32)
