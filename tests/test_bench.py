@@ -1059,6 +1059,28 @@ def test_cuda_without_a_gpu_is_refused_in_one_line_before_any_row(cli, monkeypat
     )
 
 
+@pytest.mark.parametrize("models", ["rtnet-v5,sgbm", "hybrid"])
+def test_cuda_on_a_sweep_of_onnx_models_asks_onnx_runtime_alone_and_names_its_gpu_build(cli, monkeypatch, models):
+    """It asked PyTorch (importing it) and said "PyTorch sees none"; where PyTorch saw a GPU, it let the sweep
+    start, every ONNX row then refused one by one. predict names the onnxruntime-gpu build."""
+    import onnxruntime
+    import torch
+
+    def asked(*args):
+        raise AssertionError("PyTorch was asked about GPUs for ONNX rows")
+
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    monkeypatch.setattr(torch.cuda, "is_available", asked)
+    monkeypatch.setattr(torch.cuda, "device_count", asked)
+    code, out, err = cli("bench", models, "--sizes", "32x48", "--device", "cuda")
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert err.startswith(
+        "rtstereo bench: error: --device cuda with ONNX Runtime needs its CUDA or TensorRT provider, which this "
+        "onnxruntime build lacks (it has: CPUExecutionProvider). Install the GPU build (pip uninstall onnxruntime && "
+        "pip install onnxruntime-gpu)"
+    ), err
+
+
 def test_cuda_n_beyond_the_gpus_there_are_is_refused(monkeypatch):
     import onnxruntime
     import torch

@@ -869,7 +869,7 @@ def run_bench(
         raise InputError(f"warmup and runs must be >= 1, got warmup={warmup}, runs={runs}")
     if threads is not None:
         check_thread_count(threads)
-    check_device(device, sweeps or {})
+    check_device(device, sweeps or {}, [*models, *([baseline] if baseline is not None else [])])
     # A value given twice (default,hybrid; x.onnx,./x.onnx; --sizes 480x640,480x640) is one row, not two timings of
     # one thing.
     models = _one_spelling_per_file(list(dict.fromkeys(resolve_alias(m) for m in models)))
@@ -1040,9 +1040,15 @@ def _one_spelling_per_file(models: list[str]) -> list[str]:
     return out
 
 
-def check_device(device: str, sweeps: Mapping[str, Sequence[Any]]) -> None:
+def check_device(device: str, sweeps: Mapping[str, Sequence[Any]], models: Sequence[str] = ()) -> None:
     """Refuse a device that no backend knows, and CUDA where neither PyTorch nor ONNX Runtime has a GPU:
     every network row would be refused one by one, and classical methods would run on the CPU unsaid.
+
+    Args:
+        device: ``cpu`` or ``cuda[:N]``.
+        sweeps: the swept settings (``providers`` among them accepts the CPU).
+        models: the sweep's models: when ONNX models (and classical methods) only, ONNX Runtime alone decides,
+            and the refusal names the onnxruntime-gpu build as predict's does, without importing PyTorch.
 
     Raises:
         InputError: ``device`` is not ``cpu`` or ``cuda[:N]``, or no CUDA GPU (or not GPU ``N``) is
@@ -1061,6 +1067,11 @@ def check_device(device: str, sweeps: Mapping[str, Sequence[Any]]) -> None:
     ort_providers = onnxruntime.get_available_providers()
     if set(ort_providers) & set(GPU_PROVIDERS):
         return
+    onnx_only = all(_runs_without_torch(m, sweeps) for m in models) and any(_is_onnx_model(m, sweeps) for m in models)
+    if onnx_only:
+        from .runtime.providers import check_gpu_build
+
+        check_gpu_build(device)  # PyTorch's GPUs are no use to these rows: said as predict says it
     try:
         import torch
     except ImportError:
@@ -1075,6 +1086,30 @@ def check_device(device: str, sweeps: Mapping[str, Sequence[Any]]) -> None:
     if index and int(index) >= gpus:
         names = "cuda:0" if gpus == 1 else f"cuda:0 to cuda:{gpus - 1}"
         raise InputError(f"--device {device}: PyTorch sees {counted(gpus, 'CUDA GPU')}, {names}")
+
+
+def _is_onnx_model(model: str, sweeps: Mapping[str, Sequence[Any]]) -> bool:
+    """An exported ``.onnx`` file, a packaged ONNX network, or the hybrid with its packaged network: it runs on
+    ONNX Runtime only."""
+    if is_onnx_file(model):
+        return True
+    try:
+        spec = get_spec(resolve_alias(model))
+    except RtStereoError:  # an unknown name is refused later, with its own message
+        return False
+    if spec.kind == "hybrid" and "network" not in sweeps:  # --set network=FILE.pt would run on PyTorch
+        spec = get_spec(spec.network)
+    return spec.kind == "onnx"
+
+
+def _runs_without_torch(model: str, sweeps: Mapping[str, Sequence[Any]]) -> bool:
+    """An ONNX model or a classical method (OpenCV): no row of it needs PyTorch."""
+    if _is_onnx_model(model, sweeps):
+        return True
+    try:
+        return get_spec(resolve_alias(model)).kind == "classical"
+    except RtStereoError:
+        return False
 
 
 def _set_threads(threads: int | None) -> None:
