@@ -536,6 +536,20 @@ def test_fp16_on_the_cpu_provider_says_it_runs_in_float32_behind_casts(tmp_path,
         )
 
 
+def test_a_load_failure_with_an_empty_message_names_its_type(tmp_path, monkeypatch):
+    """A bare ``RuntimeError()`` of ONNX Runtime raised IndexError from ``str(exc).splitlines()[0]``."""
+    import onnxruntime
+
+    path = toy_single(tmp_path / "toy.onnx")
+
+    def bare(*_args, **_kwargs):
+        raise RuntimeError()
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", bare)
+    with pytest.raises(CheckpointError, match=r"ONNX Runtime cannot load .*toy\.onnx: RuntimeError\. Is it a complete"):
+        load_onnx(path)
+
+
 def test_missing_and_foreign_files_are_checkpoint_errors(tmp_path):
     with pytest.raises(CheckpointError, match="ONNX model not found"):
         load_onnx(tmp_path / "nope.onnx")
