@@ -1,6 +1,5 @@
 """Wording in messages: counts ("1 frame", "2 frames", never "1 frame(s)"), durations, shares, exceptions' first lines,
-and file names that
-are not UTF-8."""
+and file names that are not UTF-8."""
 
 from __future__ import annotations
 
