@@ -772,7 +772,8 @@ def test_ctrl_c_keeps_the_rows_measured_and_says_the_sweep_was_interrupted(cli, 
 
 
 def test_an_interrupted_sweep_does_not_replace_an_earlier_complete_one(cli, tmp_path, monkeypatch):
-    """An interrupted sweep wrote its rows over bench.json and bench.md of an earlier complete sweep of the same -o."""
+    """An interrupted sweep wrote its rows over bench.json and bench.md of an earlier complete sweep of the same -o;
+    a complete sweep after it left the older bench.interrupted.* beside its own results."""
     argv = ["bench", "sgbm", "--sizes", "32x48", "--max-disp", "16,32,48", "--warmup", "1", "--runs", "1"]
     assert cli(*argv, "--threads", "1", "-o", tmp_path)[0] == 0
     complete = (tmp_path / "bench.json").read_text(), (tmp_path / "bench.md").read_text()
@@ -792,6 +793,12 @@ def test_an_interrupted_sweep_does_not_replace_an_earlier_complete_one(cli, tmp_
     assert cli(*argv, "--threads", "1", "-o", tmp_path)[0] == 130
     assert len(json.loads((tmp_path / "bench.interrupted.json").read_text())["rows"]) == 2
     assert ((tmp_path / "bench.json").read_text(), (tmp_path / "bench.md").read_text()) == complete
+    # a complete sweep removes the partial files, which would read as a sweep cut short after it
+    monkeypatch.setattr(bench, "_measure_group", measure)
+    code, _, err = cli(*argv, "--threads", "1", "-o", tmp_path)
+    assert code == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["bench.json", "bench.md"]
+    removed = f"rtstereo bench: note: removed bench.interrupted.json, bench.interrupted.md in {tmp_path}, an earlier"
+    assert removed in err, err
 
 
 @pytest.mark.parametrize(
@@ -1064,6 +1071,28 @@ def test_cuda_without_a_gpu_is_refused_in_one_line_before_any_row(cli, monkeypat
         "rtstereo bench: error: --device cuda: no CUDA GPU here (PyTorch sees none, and onnxruntime has only "
         "CPUExecutionProvider); bench on the CPU with --device cpu\n"
     )
+
+
+@pytest.mark.parametrize("models", ["rtnet-v5,sgbm", "hybrid"])
+def test_cuda_on_a_sweep_of_onnx_models_asks_onnx_runtime_alone_and_names_its_gpu_build(cli, monkeypatch, models):
+    """It asked PyTorch (importing it) and said "PyTorch sees none"; where PyTorch saw a GPU, it let the sweep
+    start, every ONNX row then refused one by one. predict names the onnxruntime-gpu build."""
+    import onnxruntime
+    import torch
+
+    def asked(*args):
+        raise AssertionError("PyTorch was asked about GPUs for ONNX rows")
+
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    monkeypatch.setattr(torch.cuda, "is_available", asked)
+    monkeypatch.setattr(torch.cuda, "device_count", asked)
+    code, out, err = cli("bench", models, "--sizes", "32x48", "--device", "cuda")
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert err.startswith(
+        "rtstereo bench: error: --device cuda with ONNX Runtime needs its CUDA or TensorRT provider, which this "
+        "onnxruntime build lacks (it has: CPUExecutionProvider). Install the GPU build (pip uninstall onnxruntime && "
+        "pip install onnxruntime-gpu)"
+    ), err
 
 
 def test_cuda_n_beyond_the_gpus_there_are_is_refused(monkeypatch):

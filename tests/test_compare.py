@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -194,6 +196,30 @@ def test_kind_image_on_a_disparity_file_points_to_kind_disparity(tmp_path, capsy
     assert err.startswith(f"rtstereo compare: error: {path} is {what}") and "give --kind disparity" in err, err
     assert "predict" not in err and len(err.strip().splitlines()) == 1
     assert main(["compare", str(path), str(path)]) == 0  # read as a disparity map, as the advice says
+
+
+def test_a_scale_given_with_maps_read_as_they_are_says_so_in_one_note(tmp_path, capsys):
+    """`compare a.pfm b.npy --scale 8` scored the maps as they are without a word: --scale seemed to apply."""
+    from rtstereo.cli import main
+    from rtstereo.io.pfm import write_pfm
+
+    disparity = np.random.default_rng(1).uniform(2, 30, (24, 32)).astype(np.float32)
+    write_pfm(tmp_path / "a.pfm", disparity)
+    np.save(tmp_path / "b.npy", disparity)
+    assert cv2.imwrite(str(tmp_path / "g8.png"), np.round(disparity * 8).astype(np.uint8))
+    pfm, npy, grey = (str(tmp_path / name) for name in ("a.pfm", "b.npy", "g8.png"))
+    assert main(["compare", pfm, npy, "--scale", "8"]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if "note:" in line]
+    assert notes == [
+        f"  note: the scale (8) divides 8-bit maps only: {pfm} and {npy} are read as they are (PFM, npy "
+        "and float TIFF hold disparities, 16-bit maps value / 256)"
+    ], notes
+    assert main(["compare", grey, npy, "--scale", "8", "--json"]) == 0  # the 8-bit map divided, the npy as it is
+    document = json.loads(capsys.readouterr().out)
+    assert document["note"].startswith(f"the scale (8) divides 8-bit maps only: {npy} is read as it is ("), document
+    assert document["metrics"]["epe"] < 1 / 16 + 1e-6  # rounding to 1/8 px at most halves an eighth
+    assert main(["compare", grey, grey, "--scale", "8"]) == 0
+    assert "note:" not in capsys.readouterr().out
 
 
 def test_the_text_output_gives_each_metric_with_its_unit(tmp_path, capsys):

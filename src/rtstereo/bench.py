@@ -65,7 +65,7 @@ from .bench_reference import (
     stretched_pairs_notes,
 )
 from .errors import CheckpointError, InputError, MissingDependencyError, OutputError, RtStereoError, require
-from .io.atomic import atomic_path, interrupted_results_stem, interruption_cause
+from .io.atomic import atomic_path, interrupted_results_stem, interruption_cause, remove_interrupted_results
 from .models import get_spec, is_onnx_file, resolve_alias
 from .models.registry import ModelSpec, coerce_setting
 from .runtime.backends import TORCH_RUNTIME_SETTINGS
@@ -361,7 +361,7 @@ class BenchReport:
         (without matplotlib the plot is left out and :attr:`notes` says so; the tables are written).
         A ``<stem>.png`` of an earlier sweep that this one does not replace is removed, with a note. An interrupted
         sweep's files are ``<stem>.interrupted.*`` when ``<stem>.json`` holds an earlier complete sweep's, which is
-        kept (with a note)."""
+        kept (with a note); a complete sweep removes such files of an earlier interrupted one (with a note)."""
         folder = Path(folder)
         if self.interrupted:
             partial_stem = interrupted_results_stem(folder, stem)
@@ -382,6 +382,11 @@ class BenchReport:
         except OSError as exc:
             raise OutputError(f"cannot write benchmark results to {folder}: {exc}") from None
         written = [json_path, md_path]
+        if not self.interrupted:
+            removed = remove_interrupted_results(folder, stem, (".json", ".md", ".png"))
+            if removed:
+                names = ", ".join(p.name for p in removed)
+                self.notes.append(f"removed {names} in {folder}, an earlier interrupted sweep's: this one is complete")
         plot_path = folder / f"{stem}.png"
         if any(r.accuracy for r in self.rows):
             try:
@@ -864,7 +869,7 @@ def run_bench(
         raise InputError(f"warmup and runs must be >= 1, got warmup={warmup}, runs={runs}")
     if threads is not None:
         check_thread_count(threads)
-    check_device(device, sweeps or {})
+    check_device(device, sweeps or {}, [*models, *([baseline] if baseline is not None else [])])
     # A value given twice (default,hybrid; x.onnx,./x.onnx; --sizes 480x640,480x640) is one row, not two timings of
     # one thing.
     models = _one_spelling_per_file(list(dict.fromkeys(resolve_alias(m) for m in models)))
@@ -1035,9 +1040,15 @@ def _one_spelling_per_file(models: list[str]) -> list[str]:
     return out
 
 
-def check_device(device: str, sweeps: Mapping[str, Sequence[Any]]) -> None:
+def check_device(device: str, sweeps: Mapping[str, Sequence[Any]], models: Sequence[str] = ()) -> None:
     """Refuse a device that no backend knows, and CUDA where neither PyTorch nor ONNX Runtime has a GPU:
     every network row would be refused one by one, and classical methods would run on the CPU unsaid.
+
+    Args:
+        device: ``cpu`` or ``cuda[:N]``.
+        sweeps: the swept settings (``providers`` among them accepts the CPU).
+        models: the sweep's models: when ONNX models (and classical methods) only, ONNX Runtime alone decides,
+            and the refusal names the onnxruntime-gpu build as predict's does, without importing PyTorch.
 
     Raises:
         InputError: ``device`` is not ``cpu`` or ``cuda[:N]``, or no CUDA GPU (or not GPU ``N``) is
@@ -1056,6 +1067,11 @@ def check_device(device: str, sweeps: Mapping[str, Sequence[Any]]) -> None:
     ort_providers = onnxruntime.get_available_providers()
     if set(ort_providers) & set(GPU_PROVIDERS):
         return
+    onnx_only = all(_runs_without_torch(m, sweeps) for m in models) and any(_is_onnx_model(m, sweeps) for m in models)
+    if onnx_only:
+        from .runtime.providers import check_gpu_build
+
+        check_gpu_build(device)  # PyTorch's GPUs are no use to these rows: said as predict says it
     try:
         import torch
     except ImportError:
@@ -1070,6 +1086,30 @@ def check_device(device: str, sweeps: Mapping[str, Sequence[Any]]) -> None:
     if index and int(index) >= gpus:
         names = "cuda:0" if gpus == 1 else f"cuda:0 to cuda:{gpus - 1}"
         raise InputError(f"--device {device}: PyTorch sees {counted(gpus, 'CUDA GPU')}, {names}")
+
+
+def _is_onnx_model(model: str, sweeps: Mapping[str, Sequence[Any]]) -> bool:
+    """An exported ``.onnx`` file, a packaged ONNX network, or the hybrid with its packaged network: it runs on
+    ONNX Runtime only."""
+    if is_onnx_file(model):
+        return True
+    try:
+        spec = get_spec(resolve_alias(model))
+    except RtStereoError:  # an unknown name is refused later, with its own message
+        return False
+    if spec.kind == "hybrid" and "network" not in sweeps:  # --set network=FILE.pt would run on PyTorch
+        spec = get_spec(spec.network)
+    return spec.kind == "onnx"
+
+
+def _runs_without_torch(model: str, sweeps: Mapping[str, Sequence[Any]]) -> bool:
+    """An ONNX model or a classical method (OpenCV): no row of it needs PyTorch."""
+    if _is_onnx_model(model, sweeps):
+        return True
+    try:
+        return get_spec(resolve_alias(model)).kind == "classical"
+    except RtStereoError:
+        return False
 
 
 def _set_threads(threads: int | None) -> None:

@@ -237,8 +237,7 @@ def _check_aspect_ratio(shape_a: tuple[int, ...], shape_b: tuple[int, ...], name
 def _read_map(path: str | Path, scale: float | None) -> np.ndarray:
     """A disparity map; ``scale`` divides 8-bit files only (16-bit PNGs keep the KITTI convention, float
     TIFFs their values)."""
-    suffix = Path(path).suffix.lower()
-    if suffix in (".pfm", ".npy") or read_float_tiff(path) is not None or read_grey(path).dtype != np.uint8:
+    if not _is_8bit_map(Path(path)):
         return read_disparity(path)
     if scale is None and not is_colour(Path(path)):  # a colour image is no map: read_disparity says so, not "--scale"
         raise InputError(
@@ -323,7 +322,24 @@ def _check_readable_as_image(path: Path) -> None:
 
 
 def _compare_maps(path_a: str | Path, path_b: str | Path, scale: float | None) -> Comparison:
-    return compare_disparities(_read_map(path_a, scale), _read_map(path_b, scale), (str(path_a), str(path_b)))
+    compared = compare_disparities(_read_map(path_a, scale), _read_map(path_b, scale), (str(path_a), str(path_b)))
+    as_they_are = [str(p) for p in (path_a, path_b) if scale is not None and not _is_8bit_map(Path(p))]
+    if not as_they_are:
+        return compared
+    # Documented, but --scale 8 on two PFMs changed nothing without a word: the user may think it applied.
+    note = (
+        f"the scale ({scale:g}) divides 8-bit maps only: {' and '.join(as_they_are)} "
+        f"{'is' if len(as_they_are) == 1 else 'are'} read as {'it is' if len(as_they_are) == 1 else 'they are'} "
+        "(PFM, npy and float TIFF hold disparities, 16-bit maps value / 256)"
+    )
+    return replace(compared, note="; ".join(filter(None, (note, compared.note))))
+
+
+def _is_8bit_map(path: Path) -> bool:
+    """Whether ``path`` is a map that a scale divides: not PFM, npy, float TIFF or 16-bit (read as they are)."""
+    if path.suffix.lower() in (".pfm", ".npy") or read_float_tiff(path) is not None:
+        return False
+    return read_grey(path).dtype == np.uint8
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:

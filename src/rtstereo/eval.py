@@ -146,8 +146,9 @@ class EvalReport:
 
     def save(self, folder: str | Path, stem: str) -> tuple[Path, Path]:
         """Write ``<stem>.json`` and ``<stem>.md`` into ``folder`` (each atomically). An interrupted run's go to
-        ``<stem>.interrupted.json`` and ``.md`` when ``<stem>.json`` holds an earlier complete run's, which is kept."""
-        from .io.atomic import atomic_path, interrupted_results_stem
+        ``<stem>.interrupted.json`` and ``.md`` when ``<stem>.json`` holds an earlier complete run's, which is kept;
+        a complete run removes such files of an earlier interrupted one."""
+        from .io.atomic import atomic_path, interrupted_results_stem, remove_interrupted_results
 
         folder = Path(folder)
         try:
@@ -166,6 +167,8 @@ class EvalReport:
                 note = f"\nInterrupted{by}: {done} of {self.listed} scenes; the rest were not scored.\n"
             with atomic_path(md_path, "evaluation results") as partial:
                 partial.write_text(f"# {self.model}\n\n{self.table(markdown=True)}\n{note}", encoding="utf-8")
+            if not self.interrupted:
+                remove_interrupted_results(folder, stem, (".json", ".md"))
         except OSError as exc:
             raise OutputError(f"cannot write evaluation results to {folder}: {exc}") from None
         return json_path, md_path

@@ -1,7 +1,11 @@
-"""Wording in messages: counts ("1 frame", "2 frames", never "1 frame(s)"), durations, shares, and file names that
-are not UTF-8."""
+"""Wording in messages: counts ("1 frame", "2 frames", never "1 frame(s)"), durations, shares, exceptions' first lines,
+and file names that are not UTF-8."""
 
 from __future__ import annotations
+
+import re
+
+_TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # colours and the like, as Ray puts in its errors
 
 
 def counted(count: int, noun: str, nouns: str | None = None) -> str:
@@ -64,6 +68,18 @@ def share(fraction: float) -> str:
     while digits < 6 and 0 < fraction < 1 and f"{percent:.{digits}f}" in (f"{0:.{digits}f}", f"{100:.{digits}f}"):
         digits += 1  # a map with 7 holes in 76800 pixels read "density 100.0 %", as a complete one does
     return f"{percent:.{digits}f} %"
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's text, without terminal colour codes ("" when it has none: a bare
+    ``RuntimeError()`` made ``str(exc).splitlines()[0]`` raise IndexError).
+
+    Examples:
+        >>> first_line(RuntimeError("\\x1b[36mray::MapWorker\\x1b[39m failed\\ndetails")), first_line(RuntimeError())
+        ('ray::MapWorker failed', '')
+    """
+    text = _TERMINAL_CODES.sub("", str(exc)).strip()
+    return text.splitlines()[0].strip() if text else ""
 
 
 def is_utf8(name: object) -> bool:

@@ -321,7 +321,8 @@ def test_eval_cli_interrupted_writes_the_scenes_scored_or_nothing(capsys, tmp_pa
 
 
 def test_eval_cli_interrupted_keeps_an_earlier_complete_result(capsys, tmp_path, monkeypatch):
-    """An interrupted eval wrote its partial results over a complete run's JSON and Markdown of the same name."""
+    """An interrupted eval wrote its partial results over a complete run's JSON and Markdown of the same name; a
+    complete run after it left the older NAME.interrupted.json and .md beside its own results."""
     import rtstereo.eval
 
     data = write_kitti(tmp_path / "kitti", 3)
@@ -348,6 +349,10 @@ def test_eval_cli_interrupted_keeps_an_earlier_complete_result(capsys, tmp_path,
         f'rtstereo eval: interrupted after 1 of 3 scenes: the scenes scored are written to {partial} ("interrupted": '
         f"true) (the complete results of an earlier run, {complete_json}, are kept), the rest were not scored"
     )
+    monkeypatch.setattr(rtstereo.eval, "score_sample", score_sample)
+    assert run_cli(capsys, "eval", data, *SGBM_ARGS, "-o", tmp_path / "res", "-q")[0] == 0
+    assert not partial.exists() and not partial.with_suffix(".md").exists()  # they read as a run cut short after it
+    assert complete_json.is_file() and complete_json.with_suffix(".md").is_file()
 
 
 def test_eval_cli_on_a_full_disk_exits_1_not_the_usage_errors_2(capsys, tmp_path, monkeypatch):

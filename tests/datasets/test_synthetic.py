@@ -446,6 +446,18 @@ def test_synth_verb_refuses_cuda_without_a_gpu_in_one_line(tmp_path, monkeypatch
     assert "no CUDA GPU" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("under", ["taken/s", "taken/s/deeper"])
+def test_synth_verb_under_a_file_names_the_file_in_the_way(tmp_path, capsys, under):
+    """It said "cannot write to .../s: [Errno 20] Not a directory: '.../s/RGB_cleanpass/left'" after its warnings."""
+    from rtstereo.cli import main
+
+    (tmp_path / "taken").write_text("not a folder")
+    output = tmp_path / under
+    assert main(["synth", "1", "-o", str(output), "--size", "32x48", "--max-disp", "64"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"rtstereo synth: error: -o {output}: {tmp_path / 'taken'} is a file, not a folder\n", err
+
+
 def test_synth_verb_refuses_a_folder_whose_other_pairs_would_stay(tmp_path):
     from rtstereo.errors import OutputError
 

@@ -405,6 +405,21 @@ def test_exporter_failure_becomes_an_export_error(tmp_path, monkeypatch):
         _export_toy(tmp_path / "t.onnx")
 
 
+def test_failures_with_an_empty_message_name_their_type_not_an_index_error(tmp_path, monkeypatch):
+    """A bare ``AssertionError()`` of the exporter (or of ONNX Runtime) raised IndexError from ``splitlines()[0]``."""
+    import onnxruntime
+
+    def bare(*_args, **_kwargs):
+        raise AssertionError()
+
+    monkeypatch.setattr(torch.onnx, "export", bare)
+    with pytest.raises(ExportError, match=r"opset 17: AssertionError\. Try another --opset"):
+        _export_toy(tmp_path / "t.onnx")
+    monkeypatch.setattr(onnxruntime, "InferenceSession", bare)
+    with pytest.raises(ExportError, match="^ONNX Runtime cannot load the fp16 model: AssertionError$"):
+        onnx_export._missing_kernel(tmp_path / "m.onnx")
+
+
 def test_cleanup_failure_warns_and_keeps_the_exact_graph(tmp_path, monkeypatch):
     import onnxslim
 

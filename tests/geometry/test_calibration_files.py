@@ -368,6 +368,19 @@ def test_opencv_errors(tmp_path):
         calibration_from_q(np.eye(4))
 
 
+def test_a_read_error_without_a_system_reason_says_the_error_not_none(tmp_path, monkeypatch):
+    """It said "cannot read broken.yaml: None" for an OSError that carries no strerror."""
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("P1: [\n")
+
+    def read_bytes(self):
+        raise OSError("the share went away")
+
+    monkeypatch.setattr(type(broken), "read_bytes", read_bytes)
+    with pytest.raises(InputError, match=f"^cannot read {re.escape(str(broken))}: the share went away$"):
+        read_calibration(broken)
+
+
 ROS_CAMERA_INFO = """image_width: 640
 image_height: 480
 camera_name: narrow_stereo/left

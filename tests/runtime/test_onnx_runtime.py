@@ -536,6 +536,20 @@ def test_fp16_on_the_cpu_provider_says_it_runs_in_float32_behind_casts(tmp_path,
         )
 
 
+def test_a_load_failure_with_an_empty_message_names_its_type(tmp_path, monkeypatch):
+    """A bare ``RuntimeError()`` of ONNX Runtime raised IndexError from ``str(exc).splitlines()[0]``."""
+    import onnxruntime
+
+    path = toy_single(tmp_path / "toy.onnx")
+
+    def bare(*_args, **_kwargs):
+        raise RuntimeError()
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", bare)
+    with pytest.raises(CheckpointError, match=r"ONNX Runtime cannot load .*toy\.onnx: RuntimeError\. Is it a complete"):
+        load_onnx(path)
+
+
 def test_missing_and_foreign_files_are_checkpoint_errors(tmp_path):
     with pytest.raises(CheckpointError, match="ONNX model not found"):
         load_onnx(tmp_path / "nope.onnx")
@@ -618,6 +632,18 @@ def test_the_half_size_file_alone_is_refused_and_a_missing_companion_is_reported
     init_path.unlink()
     with pytest.raises(CheckpointError, match="its half-size first pass .*cre_init.onnx is missing beside it"):
         load_onnx(path)
+
+
+def test_an_upper_case_suffix_names_the_refinement_model_as_written(tmp_path, capsys):
+    """`rtstereo models CRE_init.ONNX` advised `--model CRE_init.ONNX.onnx`, and predict's refusal named it too."""
+    from rtstereo.cli import main
+
+    path, init_path = toy_two_pass(tmp_path / "CRE.ONNX")
+    assert init_path.name == "CRE_init.ONNX"
+    assert main(["models", str(init_path)]) == 0
+    assert capsys.readouterr().out.endswith(f"rtstereo predict LEFT RIGHT --model {path}\n")
+    with pytest.raises(InputError, match=r"load the refinement model beside it \(CRE\.ONNX\), which runs both"):
+        load_onnx(init_path)
 
 
 def test_align_corners_resize_matches_pytorch():

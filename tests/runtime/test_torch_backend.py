@@ -121,12 +121,14 @@ def test_inf_and_nan_from_the_network_are_invalid_pixels(on_device):
 class _Recorder:
     """Stands in for cuda_graphs.capture: 'replays' by calling the network again, counts recordings."""
 
-    def __init__(self, fail: bool = False, offset: float = 0.0):
-        self.recorded, self.replays, self.fail, self.offset = 0, 0, fail, offset
+    def __init__(
+        self, fail: bool = False, offset: float = 0.0, error: str = "operation not permitted when stream is capturing"
+    ):
+        self.recorded, self.replays, self.fail, self.offset, self.error = 0, 0, fail, offset, error
 
     def __call__(self, forward, left, right):
         if self.fail:
-            raise RuntimeError("operation not permitted when stream is capturing")
+            raise RuntimeError(self.error)
         self.recorded += 1
 
         def replay(a, b):
@@ -167,6 +169,12 @@ def test_on_records_at_the_first_call_and_off_never():
     "recorder, message",
     [
         (_Recorder(fail=True), "could not be recorded \\(RuntimeError: operation not permitted"),
+        # an error whose text begins with a line break read "(RuntimeError: )"
+        (
+            _Recorder(fail=True, error="\nnot permitted\nmore"),
+            "could not be recorded \\(RuntimeError: not permitted\\)",
+        ),
+        (_Recorder(fail=True, error=""), "could not be recorded \\(RuntimeError\\)"),
         (_Recorder(offset=0.5), "does not reproduce the network \\(CUDA graph vs eager: max 0.5 px"),
     ],
 )

@@ -251,6 +251,17 @@ def test_cuda_without_a_gpu_is_refused_before_any_pair_is_read(capsys, tmp_path,
     assert err == "rtstereo adapt: error: device 'cuda' requested but torch sees no CUDA GPU here; use --device cpu\n"
 
 
+def test_a_device_refusal_with_an_empty_message_is_one_line(capsys, monkeypatch, tmp_path, folders, tiny_network):
+    """``str(exc).splitlines()[0]`` raised IndexError on a bare ``RuntimeError()`` from ``module.to``."""
+
+    def refused(self, *args, **kwargs):
+        raise RuntimeError()
+
+    monkeypatch.setattr(torch.nn.Module, "to", refused)
+    code, _, err = run_cli(capsys, "adapt", *folders, "--model", tiny_network, *FAST, "-o", tmp_path / "m.pt")
+    assert code == 2 and err == "rtstereo adapt: error: --device cpu: RuntimeError\n", err
+
+
 def test_a_bad_export_size_is_refused_before_adapting(capsys, tmp_path, folders, tiny_network):
     argv = ["adapt", *folders, "--model", tiny_network, *FAST, "-o", tmp_path / "m.onnx", "--export-size", "64x100"]
     code, stdout, err = run_cli(capsys, *argv)

@@ -74,6 +74,21 @@ def test_adapt_on_two_videos_writes_a_checkpoint(capsys, tmp_path, videos, tiny_
     assert checkpoint["adaptation"]["train_pairs"] == ["frame00000", "frame00004", "frame00008"]
 
 
+def test_a_mistyped_model_is_refused_before_any_pair_is_read(capsys, monkeypatch, tmp_path, videos):
+    """It was refused only after every pair of the video was read and checked (seconds on a long video)."""
+    import rtstereo.cli.adapt
+
+    def read(*args, **kwargs):
+        raise AssertionError("the pairs were read before the model was checked")
+
+    monkeypatch.setattr(rtstereo.cli.adapt, "_video_pairs", read)
+    monkeypatch.setattr(rtstereo.cli.adapt, "load_user_pairs", read)
+    argv = ["adapt", videos["left"], videos["right"], "--model", "rtnte", "-o", tmp_path / "m.pt"]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith("rtstereo adapt: error: unknown model 'rtnte'. Did you mean: rtnet"), err
+
+
 def test_adapt_on_a_side_by_side_video_with_swap(capsys, tmp_path, videos, tiny_checkpoint):
     out = tmp_path / "cam.pt"
     argv = [

@@ -415,6 +415,25 @@ def test_online_settings_of_the_wrong_type_are_input_errors(setting, match):
         OnlineConfig(**setting)
 
 
+def test_a_device_refusal_and_a_stop_whose_error_has_no_first_line_still_say_something(tiny_checkpoint, monkeypatch):
+    """``str(exc).splitlines()[0]`` raised IndexError on a bare ``RuntimeError()``, and the stop said "" for an
+    error whose text begins with a line break."""
+
+    def refused(self, *args, **kwargs):
+        raise RuntimeError()
+
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.nn.Module, "to", refused)
+        with pytest.raises(InputError, match="^--device cpu: RuntimeError$"):
+            adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**SMALL))
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**SMALL))
+    try:
+        adapter._stop_on_error(RuntimeError("\nthe step failed\ndetails"))
+    finally:
+        adapter.close()
+    assert adapter.frozen_by == "error" and adapter.error == "the step failed"
+
+
 def test_a_closed_adapting_predictor_refuses_to_predict(tiny_checkpoint, frames):
     """It raised AttributeError: 'ClosedBackend' object has no attribute 'module'."""
     predictor, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**SMALL))

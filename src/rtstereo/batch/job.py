@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import socket
 import time
 import urllib.parse
@@ -41,6 +40,7 @@ from ..sinks.files import (
 )
 from ..sinks.pointcloud import PointCloudOptions, make_writers
 from ..sources.pairs import PairSource
+from ..text import first_line
 from ..types import Calibration, DisparityResult, StereoPair
 from .outcome import DONE, FAILED, SKIPPED, PairOutcome
 
@@ -229,20 +229,6 @@ def failure_reason(exc: BaseException) -> str:
     if isinstance(exc, RtStereoError):
         return text or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-_TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # colours and the like, as Ray puts in its errors
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's text, without terminal colour codes ("" when it has none).
-
-    Examples:
-        >>> first_line(RuntimeError("\\x1b[36mray::MapWorker\\x1b[39m failed\\ndetails"))
-        'ray::MapWorker failed'
-    """
-    text = _TERMINAL_CODES.sub("", str(exc)).strip()
-    return text.splitlines()[0].strip() if text else ""
 
 
 def worker_label() -> str:

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import InputError, OutputError, RtStereoError, SettingError, require
 from ..io.atomic import folder_write_problem
-from ..text import counted
+from ..text import counted, first_line
 from .common import check_torch_threads, parse_set_values, progress_echo, set_cpu_threads, size_arg
 
 EPILOG = """examples:
@@ -540,6 +540,19 @@ def run(args: argparse.Namespace) -> int:
             max_disp=DEFAULT_PROXY_MAX_DISP if args.max_disp is None else args.max_disp,
             seed=args.seed,
         )
+    # The network before the pairs: a mistyped --model was refused only after every pair was read and checked.
+    network = load_adaptable(args.model, args.weights, parse_set_values(args.set_values))
+    if network.note and not args.quiet:
+        print(f"rtstereo adapt: note: {network.note}", file=sys.stderr)
+    _refuse_replacing_the_source(output, checkpoint, network.source)
+    if kind == "onnx":  # before the steps, not after them
+        from ..export.onnx_export import check_size
+
+        check_size(network.spec, network.module, export_hw, "--export-size")
+    try:
+        network.module.to(device)
+    except (RuntimeError, AssertionError) as exc:
+        raise InputError(f"--device {args.device}: {first_line(exc) or type(exc).__name__}") from None
     if _is_video_input(args):
         pairs = _video_pairs(args)
         if not args.quiet:  # --quiet: the scores, the result and warnings only (its --help's and the README's words)
@@ -556,18 +569,6 @@ def run(args: argparse.Namespace) -> int:
                 "--swap, --start, --every and --max-pairs apply to videos (two video files, or --sbs VIDEO)"
             )
         pairs = load_user_pairs(_sources(args), not args.no_rectification_check)
-    network = load_adaptable(args.model, args.weights, parse_set_values(args.set_values))
-    if network.note and not args.quiet:
-        print(f"rtstereo adapt: note: {network.note}", file=sys.stderr)
-    _refuse_replacing_the_source(output, checkpoint, network.source)
-    if kind == "onnx":  # before the steps, not after them
-        from ..export.onnx_export import check_size
-
-        check_size(network.spec, network.module, export_hw, "--export-size")
-    try:
-        network.module.to(device)
-    except (RuntimeError, AssertionError) as exc:
-        raise InputError(f"--device {args.device}: {str(exc).splitlines()[0]}") from None
     adapter = Adapter(
         network.module, network.spec, network.settings, config, network.loss_weights, network.hint_settings
     )

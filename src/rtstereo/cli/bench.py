@@ -34,7 +34,8 @@ the same pair (run once per pair, before the sweep), not against ground truth, w
 Rows that cannot run (fp16 on a CPU with the torch backend, cuda_graphs=true on
 a CPU, a fixed-size .onnx file at another size...) say why; --device cuda without a GPU is refused.
 Ctrl+C keeps the rows measured so far: printed and written (marked interrupted), exit code 130; an
-earlier complete sweep's bench.json is kept, the interrupted one then written as bench.interrupted.*.
+earlier complete sweep's bench.json is kept, the interrupted one then written as bench.interrupted.*
+(which a complete sweep removes).
 An fp16 ONNX file on the CPU is timed but reads "Half (CPU)": not a measure of fp16 speed.
 The backends' own settings (torch: channels_last, cuda_graphs, compile, cudnn_benchmark;
 onnxruntime: providers, engine_cache, parity) are swept on their backend's rows only, in

@@ -33,7 +33,7 @@ def register(subparsers) -> None:
         type=float,
         help="divisor of 8-bit disparity maps: disparity = value / SCALE (Middlebury 2001/2003 ground truth: "
         "4, 8 or 16); implies --kind disparity; 16-bit PNG, PGM and TIFF maps (value / 256), float TIFF maps, PFM "
-        "and npy are read as they are",
+        "and npy are read as they are (a note names them)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.set_defaults(func=run)

@@ -141,7 +141,7 @@ def describe_checkpoint(path: Path) -> int:
 def describe_onnx(path: Path) -> int:
     """Print the contract an exported file carries (``rtstereo export`` writes it into its metadata)."""
     from ..api import FAILED_EXPORT_SUFFIX, failed_export_advice
-    from ..runtime.onnx import other_size_advice, read_contract
+    from ..runtime.onnx import other_size_advice, read_contract, refinement_path
     from ..runtime.providers import open_session
 
     if not path.is_file():
@@ -195,7 +195,7 @@ def describe_onnx(path: Path) -> int:
     if path.name.lower().endswith(FAILED_EXPORT_SUFFIX):  # kept by export to be looked at, refused by predict
         print(f"  use it: it does not run as it is: {failed_export_advice(path)}")
     elif contract.role == "init":  # predict refuses the first pass alone: its refinement model runs both
-        refinement = path.with_name(path.name.removesuffix("_init.onnx") + ".onnx")
+        refinement = refinement_path(path)
         print(f"  use it: through the refinement model beside it, rtstereo predict LEFT RIGHT --model {refinement}")
     else:
         print(f"  use it: rtstereo predict LEFT RIGHT --model {path}")

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, OutputError, require
-from ..io.atomic import atomic_path, remove_stale_partials, terminate_as_interrupt
+from ..io.atomic import atomic_path, os_reason, remove_stale_partials, terminate_as_interrupt
 from ..text import counted
 from .common import parse_size_hw
 
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
             record = {**settings, "rtstereo_version": __version__, "devices": devices}
             partial.write_text(json.dumps(record, indent=2) + "\n")
     except OSError as exc:
-        raise OutputError(f"cannot write to {root}: {exc}") from None
+        raise OutputError(f"cannot write to {root}: {os_reason(exc, root / 'synth.json')}") from None
     if args.max_disp >= width:
         print(
             f"rtstereo synth: warning: --max-disp {args.max_disp:g} is not below the image width ({width} px): in the "
@@ -234,6 +234,9 @@ def _check_output(root: Path, settings: dict) -> set[int]:
     """
     if root.exists() and not root.is_dir():
         raise OutputError(f"-o {root}: a file, not a folder")
+    above = next((folder for folder in root.parents if folder.exists()), None)
+    if above is not None and not above.is_dir():  # it said "[Errno 20] Not a directory: '.../RGB_cleanpass/left'"
+        raise OutputError(f"-o {root}: {above} is a file, not a folder")
     written = root / "synth.json"
     lefts = root / "RGB_cleanpass" / "left"
     if written.is_file() and not _holds_files(root):

@@ -70,6 +70,7 @@ from ..runtime.onnx import (
     open_session,
 )
 from ..runtime.preprocess import normalize
+from ..text import first_line
 from .parity import ParityReport, compare, fit_to_size, parity_pair, tolerance_for
 
 torch = require("torch", "export", "exporting a network to ONNX")
@@ -406,7 +407,7 @@ def _trace(part: _Part, opset: int, dynamic_rank: int | None = None) -> Any:
             except Exception as exc:  # the exporter raises many types (SymbolicValueError, RuntimeError...)
                 raise ExportError(
                     f"PyTorch could not export the {part.role} model to ONNX opset {opset}: "
-                    f"{str(exc).splitlines()[0][:300]}. Try another --opset (>= {MIN_OPSET})"
+                    f"{(first_line(exc) or type(exc).__name__)[:300]}. Try another --opset (>= {MIN_OPSET})"
                 ) from exc
         part.module.eval()  # the exporter restores the wrapper's mode, which would reach the network
         return onnx.load(str(path))
@@ -571,7 +572,8 @@ def _missing_kernel(path: Path) -> str | None:
     except Exception as exc:  # NOT_IMPLEMENTED and friends
         match = re.search(r"implementation for (\w+)\(", str(exc))
         if match is None:
-            raise ExportError(f"ONNX Runtime cannot load the fp16 model: {str(exc).splitlines()[0][:300]}") from exc
+            reason = (first_line(exc) or type(exc).__name__)[:300]
+            raise ExportError(f"ONNX Runtime cannot load the fp16 model: {reason}") from exc
         return match.group(1)
     return None
 

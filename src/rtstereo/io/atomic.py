@@ -177,6 +177,36 @@ def interrupted_results_stem(folder: str | Path, stem: str) -> str:
     return stem + INTERRUPTED_SUFFIX
 
 
+def remove_interrupted_results(folder: str | Path, stem: str, suffixes: tuple[str, ...]) -> list[Path]:
+    """Delete ``<stem>.interrupted<suffix>`` in ``folder``, an earlier interrupted run's partial results, once a
+    complete run has written ``<stem>.*``: kept, they would read as this run's, or as a run cut short after it.
+
+    Returns:
+        The files removed.
+
+    Raises:
+        OutputError: one of them cannot be removed.
+
+    Examples:
+        >>> import tempfile
+        >>> root = Path(tempfile.mkdtemp())
+        >>> _ = (root / "bench.interrupted.json").write_text("{}")
+        >>> [p.name for p in remove_interrupted_results(root, "bench", (".json", ".md"))], list(root.iterdir())
+        (['bench.interrupted.json'], [])
+    """
+    removed = []
+    for suffix in suffixes:
+        stale = Path(folder) / f"{stem}{INTERRUPTED_SUFFIX}{suffix}"
+        if not stale.is_file():
+            continue
+        try:
+            stale.unlink()
+        except OSError as exc:
+            raise OutputError(f"cannot remove {stale}, an earlier interrupted run's: {os_reason(exc, stale)}") from None
+        removed.append(stale)
+    return removed
+
+
 def folder_write_problem(folder: str | Path) -> str | None:
     """Why files cannot be written in ``folder``, or ``None`` when they can: it (and any missing parent) is
     made and a temporary file created there, and the folders made to find out are removed again, so

@@ -328,7 +328,7 @@ def _open_storage(path: Path):
         try:
             return path.read_bytes().decode("utf-8", "replace")
         except OSError as exc:
-            raise InputError(f"cannot read {path}: {exc.strerror}") from None
+            raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
 
     def refused(exc: Exception, lines_added: int = 0) -> InputError:
         reason = str(exc.__cause__ or exc).strip().splitlines()[-1]  # a parse error surfaces as SystemError

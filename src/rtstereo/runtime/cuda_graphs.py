@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import RtStereoWarning, warn
+from ..text import first_line
 from .agreement import compare_maps
 
 #: Same-shape calls before ``auto`` records a graph (the first ones also warm up cuDNN's autotuner).
@@ -122,7 +123,7 @@ class GraphPolicy:
             replayed = graph(left, right)
         except Exception as exc:  # capture raises many kinds (unsupported op, sync inside, memory)
             self.failed.add(shape)
-            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}" if str(exc) else type(exc).__name__
+            reason = f"{type(exc).__name__}: {first_line(exc)[:200]}" if first_line(exc) else type(exc).__name__
             warn(
                 f"CUDA graph for {size} could not be recorded ({reason}); the network runs without it", CudaGraphWarning
             )

@@ -186,6 +186,19 @@ def companion_path(path: str | Path) -> Path:
     return path.with_name(f"{path.stem}_init{path.suffix}")
 
 
+def refinement_path(path: str | Path) -> Path:
+    """File name of the refinement model beside the ``init`` model of a two-pass export, the inverse of
+    :func:`companion_path`: ``m_init.onnx`` -> ``m.onnx``, the suffix as it is written (``m_init.ONNX`` was
+    taken for ``m_init.ONNX.onnx``).
+
+    Examples:
+        >>> refinement_path("out/crestereo_init.onnx").name, refinement_path("CRE_init.ONNX").name
+        ('crestereo.onnx', 'CRE.ONNX')
+    """
+    path = Path(path)
+    return path.with_name(f"{path.stem.removesuffix('_init')}{path.suffix}")
+
+
 # --------------------------------------------------------------------------------------------------
 # Sessions and providers
 # --------------------------------------------------------------------------------------------------
@@ -424,7 +437,7 @@ def load_onnx(
     if contract.role == "init":
         raise InputError(
             f"{path} is the half-size first pass of a two-pass export; load the refinement model beside it "
-            f"({path.name.removesuffix('_init.onnx')}.onnx), which runs both"
+            f"({refinement_path(path).name}), which runs both"
         )
     _check_settings(contract, overrides, path)
     if (

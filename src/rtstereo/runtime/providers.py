@@ -38,6 +38,7 @@ from ..errors import (
     require_whole,
     warn,
 )
+from ..text import first_line
 from .agreement import Agreement, ParityWarning, check_action, compare_maps
 
 PROVIDER_NAMES = {
@@ -308,7 +309,7 @@ def open_session(
                 f".data file `rtstereo export` wrote beside it together with the model"
             ) from exc
         raise CheckpointError(
-            f"ONNX Runtime cannot load {path}: {str(exc).splitlines()[0][:300]}. Is it a complete ONNX "
+            f"ONNX Runtime cannot load {path}: {(first_line(exc) or type(exc).__name__)[:300]}. Is it a complete ONNX "
             "model (with its .data file beside it when it was saved with external data)?"
         ) from exc
     started = session.get_providers()

@@ -47,7 +47,7 @@ from ..runtime.predictor import ClosedBackend, Predictor
 from ..runtime.providers import check_thread_count
 from ..sinks.video import OutputFrame, Sink
 from ..sources.base import LatestSlot
-from ..text import counted
+from ..text import counted, first_line
 from ..types import StereoPair
 from .adapt import AdaptConfig, Adapter, UserPair, adapting_optimizer, apply_step, fit_crop
 from .adapt_network import AdaptableNetwork
@@ -279,7 +279,7 @@ class OnlineAdapter:
 
     def _stop_on_error(self, exc: Exception) -> None:
         """Say why adaptation stopped, and freeze: the stream goes on with the weights it has."""
-        self.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        self.error = first_line(exc) or type(exc).__name__
         log.warning("online adaptation stopped after %s: %s", counted(self.steps, "step"), self.error)
         self.freeze("error")
 
@@ -523,7 +523,7 @@ def adapting_predictor(
     try:
         network.module.to(torch.device(device))
     except (RuntimeError, AssertionError) as exc:
-        raise InputError(f"--device {device}: {str(exc).splitlines()[0]}") from None
+        raise InputError(f"--device {device}: {first_line(exc) or type(exc).__name__}") from None
     backend = TorchBackend(copy.deepcopy(network.module).requires_grad_(False), device=device, precision=precision)
     if config.worker == "process":
         from .online_process import ProcessAdapter

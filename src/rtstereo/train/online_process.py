@@ -35,7 +35,7 @@ from typing import Any
 import torch
 
 from ..errors import InputError, RtStereoError
-from ..text import counted
+from ..text import counted, first_line
 from ..types import StereoPair
 from .adapt_network import AdaptableNetwork
 from .online import LOWEST_PRIORITY, OnlineAdapter, OnlineConfig, log, lower_own_priority
@@ -296,7 +296,7 @@ def _child_main(
         except Exception as exc:  # noqa: BLE001 - reported to the stream, which goes on
             if adapter.skipped > skipped:  # the non-finite try that ended it counts too
                 records.put({"skipped": 1, "busy_s": time.perf_counter() - started})
-            records.put({"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__})
+            records.put({"error": first_line(exc) or type(exc).__name__})
             # Sent before this process exits (put() only hands them to a feeder thread, which exit does not
             # wait for once cancelled): on a loaded CPU they were lost, and the stream never learned that
             # adaptation had stopped.
