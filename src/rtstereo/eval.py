@@ -147,7 +147,7 @@ class EvalReport:
     def save(self, folder: str | Path, stem: str) -> tuple[Path, Path]:
         """Write ``<stem>.json`` and ``<stem>.md`` into ``folder`` (each atomically). An interrupted run's go to
         ``<stem>.interrupted.json`` and ``.md`` when ``<stem>.json`` holds an earlier complete run's, which is kept."""
-        from .io.atomic import atomic_path, interrupted_results_stem
+        from .io.atomic import atomic_path, interrupted_results_stem, os_reason
 
         folder = Path(folder)
         try:
@@ -167,7 +167,7 @@ class EvalReport:
             with atomic_path(md_path, "evaluation results") as partial:
                 partial.write_text(f"# {self.model}\n\n{self.table(markdown=True)}\n{note}", encoding="utf-8")
         except OSError as exc:
-            raise OutputError(f"cannot write evaluation results to {folder}: {exc}") from None
+            raise OutputError(f"cannot write evaluation results to {folder}: {os_reason(exc, folder / stem)}") from None
         return json_path, md_path
 
 
