@@ -774,3 +774,18 @@ def test_export_help_says_what_fp16_does_on_the_cpu(monkeypatch):
     verb = next(a for a in parser._actions if a.dest == "verb").choices["export"]
     fp16 = next(a for a in verb._actions if "--fp16" in a.option_strings)
     assert "CPU provider runs it in float32 behind casts" in fp16.help
+
+
+def test_a_folder_in_the_way_of_the_published_files_is_named(tmp_path):
+    """A folder where a failed export's ``m.onnx.failed`` goes said "[Errno 21] Is a directory:
+    '.rtstereo-export-.../m.onnx' -> 'm.onnx.failed'", naming the hidden folder the files were checked in;
+    one where a passing export removes the earlier ``.failed`` file said "[Errno 21] Is a directory"."""
+    checked = tmp_path / ".rtstereo-export-abc"
+    checked.mkdir()
+    (checked / "m.onnx").write_text("model")
+    in_way = tmp_path / "m.onnx.failed"
+    in_way.mkdir()
+    for passed in (False, True):
+        with pytest.raises(OutputError) as info:
+            onnx_export._publish({"single": checked / "m.onnx"}, {"single": "m.onnx"}, tmp_path / "m.onnx", passed)
+        assert str(info.value) == f"cannot write the export into {tmp_path}: {in_way} is a folder"

@@ -1049,8 +1049,12 @@ def _publish(paths: dict[str, Path], names: dict[str, str], output: Path, passed
                 data.replace(output.with_name(data.name))
             path.replace(target)
             moved[role] = target
-    except OSError as exc:
-        raise OutputError(f"cannot write the export into {output.parent}: {exc}") from None
+    except OSError as exc:  # its text names the hidden folder the files were verified in
+        from ..io.atomic import os_reason
+
+        where = Path(exc.filename2 or exc.filename or output)  # a rename's target, or the file removed
+        reason = f"{where} is a folder" if where.is_dir() else os_reason(exc, where)
+        raise OutputError(f"cannot write the export into {output.parent}: {reason}") from None
     return moved
 
 
