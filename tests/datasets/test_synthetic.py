@@ -736,3 +736,21 @@ def test_synth_warns_when_the_range_reaches_the_image_width(tmp_path, capsys):
     args = _synth_parser().parse_args(["synth", "1", "-o", str(tmp_path / "s"), "--size", "32x48", "--max-disp", "48"])
     assert args.func(args) == 0
     assert "warning: --max-disp 48 is not below the image width (48 px)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("blocked", ["root", "inside"])
+def test_synth_verb_under_a_file_names_the_file_in_the_way(tmp_path, blocked):
+    """It said "cannot write to taken/set: [Errno 20] Not a directory: 'taken/set/RGB_cleanpass/left'"."""
+    from rtstereo.errors import OutputError
+
+    if blocked == "root":
+        root, blocker = tmp_path / "taken" / "set", tmp_path / "taken"
+    else:  # a file where the set's disparity folder goes
+        root = tmp_path / "set"
+        blocker = root / "disparity"
+        root.mkdir()
+    blocker.write_text("x")
+    args = _synth_parser().parse_args(["synth", "1", "-o", str(root), "--size", "16x32", "--max-disp", "4", "-q"])
+    with pytest.raises(OutputError) as info:
+        args.func(args)
+    assert str(info.value) == f"cannot write to {root}: {blocker} is a file, not a folder"

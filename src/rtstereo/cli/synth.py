@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, OutputError, require
-from ..io.atomic import atomic_path, terminate_as_interrupt
+from ..io.atomic import atomic_path, os_reason, terminate_as_interrupt
 from ..text import counted
 from .common import parse_size_hw
 
@@ -94,14 +94,14 @@ def run(args: argparse.Namespace) -> int:
         "disparity": root / "disparity" / "left",
         "occluded": root / "occlusion" / "left",
     }
-    try:
-        for folder in folders.values():
+    for folder in folders.values():
+        try:
             folder.mkdir(parents=True, exist_ok=True)
-        with atomic_path(root / "synth.json") as partial:
-            record = {**settings, "rtstereo_version": __version__, "devices": devices}
-            partial.write_text(json.dumps(record, indent=2) + "\n")
-    except OSError as exc:
-        raise OutputError(f"cannot write to {root}: {exc}") from None
+        except OSError as exc:  # the folder itself a file is found too: a path inside it is judged
+            raise OutputError(f"cannot write to {root}: {os_reason(exc, folder / 'x')}") from None
+    with atomic_path(root / "synth.json") as partial:
+        record = {**settings, "rtstereo_version": __version__, "devices": devices}
+        partial.write_text(json.dumps(record, indent=2) + "\n")
 
     # A pair whose left image is there is complete (it is written last): a run stopped halfway goes on
     # where it stopped, since pair i depends only on the seed and i.
