@@ -1303,3 +1303,27 @@ def test_a_warning_of_a_rows_run_on_data_is_said_once_not_once_per_scene(tiny_da
         run_bench(["sgbm"], [(48, 96)], sweeps={"max_disp": [64]}, warmup=1, runs=1, data=[tiny_dataset])
     said = {str(w.message) for w in caught if w.category is UnmatchedBandWarning}
     assert said and not [m for m in said if m.startswith(("scene: ", "second: "))], said
+
+
+def test_results_that_cannot_be_written_say_why_in_words(tmp_path, monkeypatch):
+    """A folder under a file said "[Errno 20] Not a directory: 'taken/out'"; an earlier plot that cannot be removed
+    said "[Errno 13] Permission denied: '.../bench.png'"."""
+    from pathlib import Path
+
+    from rtstereo.errors import OutputError
+
+    blocker = tmp_path / "taken"
+    blocker.write_text("x")
+    with pytest.raises(OutputError) as info:
+        BenchReport(rows=[], options={}, machine={}).save(blocker / "out")
+    assert str(info.value) == f"cannot write benchmark results to {blocker / 'out'}: {blocker} is a file, not a folder"
+    plot = tmp_path / "bench.png"
+    plot.write_bytes(b"an earlier sweep's")
+
+    def refuse(path, missing_ok=False):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    with pytest.raises(OutputError) as info:
+        BenchReport(rows=[], options={}, machine={}).save(tmp_path)
+    assert str(info.value) == f"cannot remove the earlier sweep's {plot}: Permission denied"

@@ -65,7 +65,13 @@ from .bench_reference import (
     stretched_pairs_notes,
 )
 from .errors import CheckpointError, InputError, MissingDependencyError, OutputError, RtStereoError, require
-from .io.atomic import atomic_path, interrupted_results_stem, interruption_cause, remove_interrupted_results
+from .io.atomic import (
+    atomic_path,
+    interrupted_results_stem,
+    interruption_cause,
+    os_reason,
+    remove_interrupted_results,
+)
 from .models import get_spec, is_onnx_file, resolve_alias
 from .models.registry import ModelSpec, coerce_setting
 from .runtime.backends import TORCH_RUNTIME_SETTINGS
@@ -380,7 +386,7 @@ class BenchReport:
             with atomic_path(md_path, "benchmark results") as tmp:
                 tmp.write_text(self.table() + "\n", encoding="utf-8")
         except OSError as exc:
-            raise OutputError(f"cannot write benchmark results to {folder}: {exc}") from None
+            raise OutputError(f"cannot write benchmark results to {folder}: {os_reason(exc, folder / stem)}") from None
         written = [json_path, md_path]
         if not self.interrupted:
             removed = remove_interrupted_results(folder, stem, (".json", ".md", ".png"))
@@ -397,7 +403,8 @@ class BenchReport:
             try:
                 plot_path.unlink()
             except OSError as exc:
-                raise OutputError(f"cannot remove the earlier sweep's {plot_path}: {exc}") from None
+                reason = os_reason(exc, plot_path)
+                raise OutputError(f"cannot remove the earlier sweep's {plot_path}: {reason}") from None
             self.notes.append(f"removed {plot_path}, an earlier sweep's plot: this one has no accuracy to plot")
         return written
 

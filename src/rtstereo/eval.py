@@ -148,7 +148,7 @@ class EvalReport:
         """Write ``<stem>.json`` and ``<stem>.md`` into ``folder`` (each atomically). An interrupted run's go to
         ``<stem>.interrupted.json`` and ``.md`` when ``<stem>.json`` holds an earlier complete run's, which is kept;
         a complete run removes such files of an earlier interrupted one."""
-        from .io.atomic import atomic_path, interrupted_results_stem, remove_interrupted_results
+        from .io.atomic import atomic_path, interrupted_results_stem, os_reason, remove_interrupted_results
 
         folder = Path(folder)
         try:
@@ -170,7 +170,7 @@ class EvalReport:
             if not self.interrupted:
                 remove_interrupted_results(folder, stem, (".json", ".md"))
         except OSError as exc:
-            raise OutputError(f"cannot write evaluation results to {folder}: {exc}") from None
+            raise OutputError(f"cannot write evaluation results to {folder}: {os_reason(exc, folder / stem)}") from None
         return json_path, md_path
 
 

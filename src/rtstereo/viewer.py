@@ -306,7 +306,9 @@ def open_recording(*, spawn: bool, save_path: Path | None, write_path: Path | No
         raise
     except Exception as exc:  # noqa: BLE001 - Rerun raises several kinds; all mean the same here
         if not spawn:
-            raise OutputError(f"cannot write the 3D recording {save_path}: {exc}") from None
+            raise OutputError(
+                f"cannot write the 3D recording {save_path}: {_reason(exc, file_path, save_path)}"
+            ) from None
         raise OutputError(
             f"cannot start the Rerun viewer: {exc} (no display? record with --view3d-save FILE.rrd and "
             "open it with `rerun FILE.rrd`)"
@@ -358,7 +360,11 @@ class Viewer3DSink(Sink):
                 # What a run killed mid-recording left (its tag names a dead process) goes first.
                 remove_stale_partials(self.save_path.parent)
                 self._partial = partial_path(self.save_path)
-            recording = open_recording(spawn=spawn, save_path=self.save_path, write_path=self._partial)
+            try:
+                recording = open_recording(spawn=spawn, save_path=self.save_path, write_path=self._partial)
+            except OutputError:  # Rerun may have made the file before failing
+                self._discard_partial()
+                raise
         self.recording = recording
         self.logged = 0
         self._slot = LatestSlot()
@@ -409,7 +415,8 @@ class Viewer3DSink(Sink):
             self._publish()  # also after an error in the stream: the frames logged so far are a valid recording
         self._raise_error()
         if failure is not None and self.save_path is not None:
-            raise OutputError(f"3D viewer: finishing the recording {self.save_path} failed: {failure}")
+            reason = _reason(failure, self._partial, self.save_path)
+            raise OutputError(f"3D viewer: finishing the recording {self.save_path} failed: {reason}")
         if failure is not None:
             log.warning("3D viewer: the Rerun viewer did not take the last frames (closed?): %s", failure)
 
@@ -429,7 +436,9 @@ class Viewer3DSink(Sink):
         except OSError as exc:
             self._discard_partial()
             self._failed = True
-            raise OutputError(f"cannot write the 3D recording {self.save_path}: {exc}") from None
+            in_way = self.save_path.is_dir()  # made while recording: checked at the start
+            reason = "a folder of that name is in the way" if in_way else os_reason(exc, self.save_path)
+            raise OutputError(f"cannot write the 3D recording {self.save_path}: {reason}") from None
 
     def _discard_partial(self) -> None:
         if self._partial is not None:
@@ -467,6 +476,15 @@ def _flush(recording: Any) -> None:
 def _disconnect(recording: Any) -> None:
     # Ends the file (complete and closed) or the viewer connection; the viewer keeps what it got.
     recording.disconnect()
+
+
+def _reason(exc: BaseException, written: Path | None, shown: Path | None) -> str:
+    """Why Rerun could not write ``written``, in words naming ``shown``, the file the user asked for (not the
+    hidden name it is written under), without ``[Errno N]``."""
+    if isinstance(exc, OSError) and shown is not None:
+        return os_reason(exc, shown)
+    text = str(exc)
+    return text.replace(str(written), str(shown)) if written is not None and shown is not None else text
 
 
 def check_rrd_path(path: str | Path) -> Path:

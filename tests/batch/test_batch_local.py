@@ -151,8 +151,9 @@ def test_summary_table_errors(tmp_path, monkeypatch):
         summary.write_table(tmp_path / "s.json")
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(OutputError, match="cannot write the summary"):
+    with pytest.raises(OutputError) as info:  # it said "[Errno 17] File exists: '.../file'"
         summary.write_table(blocker / "s.csv")
+    assert str(info.value) == f"cannot write the summary {blocker / 's.csv'}: {blocker} is a file, not a folder"
     monkeypatch.setitem(sys.modules, "pyarrow", None)
     with pytest.raises(MissingDependencyError, match=r"rtstereo\[scale\]"):
         summary.write_table(tmp_path / "s.parquet")

@@ -211,3 +211,11 @@ def test_a_misspelt_column_and_cells_beyond_the_header_are_warned_about(tmp_path
     manifest.write_text("left,right\n" + "".join(f"l{i}.png,r{i}.png,x\n" for i in range(7)))
     with pytest.warns(UserWarning, match=r"line 2, line 3, line 4, line 5, line 6 have more cells than the header"):
         read_manifest(manifest)  # the first five rows named, not all of a long file's
+
+
+def test_a_manifest_that_is_a_folder_is_not_called_missing(tmp_path):
+    """It said "manifest not found: pairs.csv" of a folder that is there."""
+    (tmp_path / "pairs.csv").mkdir()
+    with pytest.raises(InputError) as info:
+        read_manifest(tmp_path / "pairs.csv")
+    assert str(info.value) == f"manifest is a folder, not a file: {tmp_path / 'pairs.csv'}"

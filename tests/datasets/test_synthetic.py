@@ -840,3 +840,17 @@ def test_synth_refuses_a_batch_beyond_the_memory_budget_before_writing_anything(
     assert main(["synth", "2", "-o", str(tmp_path / "big"), "--size", "256x256"]) == 2
     assert capsys.readouterr().err.endswith("budget (RTSTEREO_MEMORY_BUDGET=10M): give a smaller --size\n")
     assert not (tmp_path / "big").exists()
+
+
+def test_synth_verb_with_a_file_where_a_folder_of_the_set_goes_names_it(tmp_path):
+    """It said "cannot write to set: [Errno 20] Not a directory: 'set/disparity/left'"."""
+    from rtstereo.errors import OutputError
+
+    root = tmp_path / "set"
+    blocker = root / "disparity"  # a file where the set's disparity folder goes
+    root.mkdir()
+    blocker.write_text("x")
+    args = _synth_parser().parse_args(["synth", "1", "-o", str(root), "--size", "16x32", "--max-disp", "4", "-q"])
+    with pytest.raises(OutputError) as info:
+        args.func(args)
+    assert str(info.value) == f"cannot write to {root}: {blocker} is a file, not a folder"

@@ -331,3 +331,40 @@ def test_a_quantizer_failure_is_one_line(dynamic_export, tmp_path, monkeypatch):
     with pytest.raises(ExportError) as caught:
         quantize_int8(dynamic_export[1].path, tmp_path / "q.onnx", pairs=1)
     assert "\n" not in str(caught.value) and str(caught.value).endswith("left index: 1 Got: 3 Expected: 4")
+
+
+def test_an_int8_file_that_cannot_be_written_says_why_in_words(dynamic_export, tmp_path, monkeypatch):
+    """Under a file it said "[Errno 17] File exists" after the whole quantization; a full disk and a folder that
+    appeared in the way named the hidden temporary file ("[Errno 21] Is a directory: '.m8.partial-...onnx' -> ...")."""
+    from rtstereo.errors import OutputError
+    from rtstereo.export import quantize
+
+    _, result = dynamic_export
+    blocker = tmp_path / "taken"
+    blocker.write_text("x")
+    with monkeypatch.context() as patch:
+        patch.setattr(quantize, "calibration_inputs", lambda *a: pytest.fail("refused before quantizing"))
+        with pytest.raises(OutputError) as info:
+            quantize_int8(result.path, blocker / "m8.onnx", pairs=2)
+    assert str(info.value) == f"cannot write the export to {blocker / 'm8.onnx'}: {blocker} is a file, not a folder"
+
+    saved = onnx.save
+
+    def full(proto, path, *args, **kwargs):
+        if ".partial-" in str(path):
+            raise OSError(28, "No space left on device", str(path))
+        return saved(proto, path, *args, **kwargs)
+
+    output = tmp_path / "m8.onnx"
+    with monkeypatch.context() as patch:
+        patch.setattr(onnx, "save", full)
+        with pytest.raises(OutputError) as info:
+            quantize_int8(result.path, output, check_pair=_pair(64, 96), pairs=2)
+    assert str(info.value) == f"cannot write the int8 file {output}: No space left on device"
+
+    monkeypatch.setattr(onnx_export, "check_output_path", Path)  # made after the check, during the quantization
+    output.mkdir()
+    with pytest.raises(OutputError) as info:
+        quantize_int8(result.path, output, check_pair=_pair(64, 96), pairs=2)
+    assert str(info.value) == f"cannot write the int8 file {output} and its report: {output} is a folder"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m8.onnx", "taken"], "no hidden file is left"

@@ -635,9 +635,15 @@ def test_an_int8_step_that_stops_leaves_no_earlier_int8_file_beside_the_new_sour
         ("file/a.onnx", r"cannot write the export to .*file/a.onnx: .*file is a file, not a folder"),
         ("folder.onnx", r"cannot write the export to .*folder.onnx: it is a folder; give a file name ending in .onnx"),
         ("m.onnx", r"cannot write the export to .*m.onnx: .*m.parity.json, which it writes beside it, is a folder"),
+        # found after the export: "[Errno 21] Is a directory" naming the hidden folder the files were checked in
+        ("f.onnx", r"cannot write the export to .*f.onnx: .*f.onnx.failed, which it writes beside it, is a folder"),
         (
             "q.onnx --int8",
             r"cannot write the export to .*q.onnx: .*q_fp32.onnx, which --int8 writes beside it, is a folder",
+        ),
+        (
+            "g.onnx --int8",
+            r"cannot write the export to .*g.onnx: .*g_fp32.onnx.failed, which --int8 writes beside it, is a folder",
         ),
     ],
 )
@@ -648,6 +654,8 @@ def test_export_command_refuses_an_unwritable_output_before_building(
     (tmp_path / "folder.onnx").mkdir()
     (tmp_path / "m.parity.json").mkdir()  # found after the export, it left m.onnx without its report
     (tmp_path / "q_fp32.onnx").mkdir()  # found after the fp32 export
+    (tmp_path / "f.onnx.failed").mkdir()
+    (tmp_path / "g_fp32.onnx.failed").mkdir()
     monkeypatch.setattr(onnx_export, "build_network", lambda *_: pytest.fail("built before the output was checked"))
     name, *more = where.split()
     code, out, err = cli(capsys, "export", anynet_checkpoint, "--size", "32x64", *more, "-o", tmp_path / name)
@@ -789,3 +797,18 @@ def test_export_help_says_what_fp16_does_on_the_cpu(monkeypatch):
     verb = next(a for a in parser._actions if a.dest == "verb").choices["export"]
     fp16 = next(a for a in verb._actions if "--fp16" in a.option_strings)
     assert "CPU provider runs it in float32 behind casts" in fp16.help
+
+
+def test_a_folder_in_the_way_of_the_published_files_is_named(tmp_path):
+    """A folder where a failed export's ``m.onnx.failed`` goes said "[Errno 21] Is a directory:
+    '.rtstereo-export-.../m.onnx' -> 'm.onnx.failed'", naming the hidden folder the files were checked in;
+    one where a passing export removes the earlier ``.failed`` file said "[Errno 21] Is a directory"."""
+    checked = tmp_path / ".rtstereo-export-abc"
+    checked.mkdir()
+    (checked / "m.onnx").write_text("model")
+    in_way = tmp_path / "m.onnx.failed"
+    in_way.mkdir()
+    for passed in (False, True):
+        with pytest.raises(OutputError) as info:
+            onnx_export._publish({"single": checked / "m.onnx"}, {"single": "m.onnx"}, tmp_path / "m.onnx", passed)
+        assert str(info.value) == f"cannot write the export into {tmp_path}: {in_way} is a folder"

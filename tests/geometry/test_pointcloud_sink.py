@@ -282,3 +282,12 @@ def test_an_interrupted_point_cloud_write_leaves_no_truncated_file(tmp_path, mon
     with pytest.raises(_Interrupted):
         save_point_cloud(tmp_path / f"c{suffix}", cloud)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_cloud_that_cannot_be_read_says_why_once(tmp_path):
+    """It said "cannot read c.ply: [Errno 21] Is a directory: 'c.ply'", naming the file twice."""
+    (tmp_path / "c.ply").mkdir()
+    for name, reason in (("c.ply", "Is a directory"), ("none.ply", "No such file or directory")):
+        with pytest.raises(InputError) as info:
+            read_ply(tmp_path / name)
+        assert str(info.value) == f"cannot read {tmp_path / name}: {reason}"

@@ -10,7 +10,7 @@ import pytest
 
 from rtstereo.cli import main
 from rtstereo.datasets import find_samples
-from rtstereo.errors import InputError
+from rtstereo.errors import InputError, OutputError
 from rtstereo.eval import EvalReport, clamp_search_ranges, score_sample, search_range_px
 
 from .corpus import _eth3d_scene, _write_pair
@@ -428,3 +428,12 @@ def test_eval_scores_the_non_occluded_mask_apart_and_times_each_scene_after_a_wa
     assert first["epe"] == 3.0 and first["bad-4"] == 50.0 and first["pixels"] == 40 * 72  # 6 px off on half
     assert first["noc/epe"] == 0.0 and first["noc/bad-4"] == 0.0 and first["noc/pixels"] == 40 * 36
     assert first["time_ms"] == 7.0  # the whole call, not its inference alone
+
+
+def test_results_under_a_file_name_the_file_in_the_way(tmp_path):
+    """It said "cannot write evaluation results to taken/out: [Errno 20] Not a directory: 'taken/out'"."""
+    blocker = tmp_path / "taken"
+    blocker.write_text("x")
+    with pytest.raises(OutputError) as info:
+        EvalReport(model="m").save(blocker / "out", "m")
+    assert str(info.value) == f"cannot write evaluation results to {blocker / 'out'}: {blocker} is a file, not a folder"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -46,11 +47,24 @@ def test_a_note_of_an_earlier_run_that_cannot_be_removed_is_an_output_error(tmp_
     note.write_text("p: disparity up to 300.0 px does not fit a 16-bit PNG\n")
 
     def refuse(self, missing_ok=False):
-        raise PermissionError(13, "Permission denied")
+        raise PermissionError(13, "Permission denied", str(self))
 
     monkeypatch.setattr(Path, "unlink", refuse)
-    with pytest.raises(OutputError, match=f"cannot remove {note}, left by an earlier run: .*Permission denied"):
+    with pytest.raises(OutputError) as info:  # it said "[Errno 13] Permission denied: '.../p.png-not-written.txt'"
         save_result(_result(), tmp_path, "p", ("png16", "pfm"))
+    assert str(info.value) == f"cannot remove {note}, left by an earlier run: Permission denied"
+
+
+@pytest.mark.parametrize(("value", "in_way"), [(300.0, "p.png"), (2.0, "p.png-not-written.txt")])
+def test_a_folder_where_an_earlier_runs_file_is_removed_is_said_in_words_before_any_file_is_written(
+    tmp_path, value, in_way
+):
+    """It said "[Errno 21] Is a directory: '.../p.png'", after the pair's other files were in place."""
+    (tmp_path / in_way).mkdir()
+    with pytest.warns(UserWarning) if value > 256 else nullcontext(), pytest.raises(OutputError) as info:
+        save_result(_result(value), tmp_path, "p", ("png16", "pfm"))
+    assert str(info.value) == f"cannot remove {tmp_path / in_way}, left by an earlier run: it is a folder"
+    assert [p.name for p in tmp_path.iterdir()] == [in_way], "all of a pair's files or none"
 
 
 def test_a_range_error_of_another_format_than_png16_is_raised_not_noted(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -99,16 +101,39 @@ def test_identify_network_knows_the_rtnet_and_both_gwcnets():
     assert identify_network({f"net.{k}": v for k, v in CREStereo().state_dict().items()}) == "crestereo"
 
 
-def test_a_checkpoint_that_cannot_be_written_raises_oserror_and_leaves_no_partial_file(tmp_path):
+def test_a_checkpoint_that_cannot_be_written_raises_oserror_and_leaves_no_partial_file(tmp_path, monkeypatch):
     """torch.save's own open raised RuntimeError, which the CLIs' OSError handlers let through as a traceback."""
-    (tmp_path / "blocked.pt.tmp").mkdir()  # the partial file's place is taken: it cannot be opened
-    with pytest.raises(OSError):
-        save_checkpoint(tmp_path / "blocked.pt", "rtnet", {}, {"w": torch.zeros(2)})
+    from rtstereo.models import checkpoint
+
+    taken = tmp_path / ".blocked.partial"
+    taken.mkdir()
+    with monkeypatch.context() as patch:  # the partial file's place is taken: it cannot be opened
+        patch.setattr(checkpoint, "partial_path", lambda path: taken)
+        with pytest.raises(OSError):
+            save_checkpoint(tmp_path / "blocked.pt", "rtnet", {}, {"w": torch.zeros(2)})
+    taken.rmdir()
     folder = tmp_path / "folder.pt"
     folder.mkdir()  # the checkpoint's place is a folder: written, then not moved there
     with pytest.raises(OSError):
         save_checkpoint(folder, "rtnet", {}, {"w": torch.zeros(2)})
-    assert not (tmp_path / "folder.pt.tmp").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["folder.pt"]
+
+
+def test_a_checkpoint_is_written_under_a_hidden_tagged_name_not_over_a_users_file(tmp_path, monkeypatch):
+    """It was written as w.pt.tmp, then renamed: a file of the user's under that name was replaced (gone), and a run
+    killed mid-write left w.pt.tmp beside the checkpoint, which no later run removed."""
+    from rtstereo.io.atomic import _TAG
+
+    mine = tmp_path / "w.pt.tmp"
+    mine.write_text("the user's")
+    opened = []
+    saved = torch.save
+    monkeypatch.setattr(
+        torch, "save", lambda payload, handle: (opened.append(Path(handle.name)), saved(payload, handle))
+    )
+    save_checkpoint(tmp_path / "w.pt", "rtnet", {}, {"w": torch.zeros(2)})
+    assert opened[0].parent == tmp_path and opened[0].name.startswith(".w.partial-") and _TAG.search(opened[0].name)
+    assert mine.read_text() == "the user's" and sorted(p.name for p in tmp_path.iterdir()) == ["w.pt", "w.pt.tmp"]
 
 
 @pytest.mark.parametrize("network", ["gwcnet-g", "crestereo", "anynet"])

@@ -396,3 +396,24 @@ def test_colour_scale_pools_its_warm_up_frames_and_passes_over_zeros():
     scale.observe(np.arange(101, 201, dtype=np.float32).reshape(10, 10))
     # the 99th percentile of 1..200 (zeros left out), both frames together: 1 + 0.99 * 199
     assert scale.max_disp_px == pytest.approx(198.01)
+
+
+def test_an_earlier_png_that_cannot_be_removed_says_why_in_words(tmp_path, monkeypatch):
+    """A folder under a PNG's name, or a file the system refuses to remove, said "[Errno 21] Is a directory: '...'"
+    and "[Errno 13] Permission denied: '...'"."""
+    from pathlib import Path
+
+    (tmp_path / "d_00001.png").mkdir()
+    (tmp_path / "d_00002.png").write_bytes(b"an earlier run's")
+    sink = DisparityPngSink(tmp_path / "d")
+    with pytest.warns(UserWarning), pytest.raises(OutputError) as info:
+        sink.write(frame(1, value_px=300.0))
+    assert str(info.value) == f"cannot remove {tmp_path / 'd_00001.png'}, left by an earlier run: it is a folder"
+
+    def refuse(path, missing_ok=False):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    with pytest.raises(OutputError) as info:
+        sink.write(frame(2, value_px=300.0))
+    assert str(info.value) == f"cannot remove {tmp_path / 'd_00002.png'}, left by an earlier run: Permission denied"

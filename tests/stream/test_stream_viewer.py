@@ -496,3 +496,49 @@ def test_view3d_without_a_display_warns_and_runs(monkeypatch, run_cli, two_video
     assert code == 0, err
     assert "--view3d: no display" in err and "--view3d-save FILE.rrd" in err
     assert (tmp_path / "o.mp4").exists()
+
+
+class _RefusingRecording(FakeRecording):
+    """Rerun's errors name the file it writes: the hidden temporary one."""
+
+    def __init__(self, refuse: str):
+        super().__init__()
+        self.refuse = refuse
+
+    def save(self, path, **kwargs):
+        super().save(path, **kwargs)
+        if self.refuse == "save":
+            raise OSError(28, "No space left on device", str(path))
+
+    def flush(self):
+        if self.refuse == "flush":
+            raise RuntimeError(f"failed to write {self.saved_to}: disk full")
+        super().flush()
+
+
+def test_a_recording_that_cannot_be_written_names_the_file_asked_for(fake_rerun, tmp_path):
+    """The messages said "[Errno 28] No space left on device: '.o.partial-...rrd'", "failed to write
+    .o.partial-...rrd", and "[Errno 21] Is a directory: '.o.partial-...rrd' -> 'o.rrd'"; a failed start left the
+    hidden file behind."""
+    rrd = tmp_path / "o.rrd"
+    fake_rerun(_RefusingRecording("save"))
+    with pytest.raises(OutputError) as info:
+        Viewer3DSink(save_path=rrd)
+    assert str(info.value) == f"cannot write the 3D recording {rrd}: No space left on device"
+    assert list(tmp_path.iterdir()) == [], "the hidden file Rerun made before failing was left"
+
+    fake_rerun(_RefusingRecording("flush"))
+    sink = Viewer3DSink(save_path=rrd)
+    sink.write(known_frame())
+    with pytest.raises(OutputError) as info:
+        sink.close()
+    assert str(info.value) == f"3D viewer: finishing the recording {rrd} failed: failed to write {rrd}: disk full"
+
+    fake_rerun(FakeRecording())
+    sink = Viewer3DSink(save_path=rrd)
+    sink.write(known_frame())
+    rrd.mkdir()  # made while recording
+    with pytest.raises(OutputError) as info:
+        sink.close()
+    assert str(info.value) == f"cannot write the 3D recording {rrd}: a folder of that name is in the way"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.rrd"] and list(rrd.iterdir()) == []

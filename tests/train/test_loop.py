@@ -1219,3 +1219,12 @@ def test_a_crash_inside_a_training_step_writes_last_pt(tmp_path, monkeypatch):
     end = records(tmp_path, "end")[-1]
     assert end["interrupted"] is True and end["reason"] == "RuntimeError"
     assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())  # the checkpoint was renamed into place
+
+
+def test_a_run_folder_that_a_file_took_meanwhile_names_the_file(tmp_path):
+    """A file made above the run folder after the checks said "cannot make run folder taken/run: File exists"."""
+    blocker = tmp_path / "taken"
+    blocker.write_text("x")
+    with pytest.raises(OutputError) as info:
+        loop.RunFiles(blocker / "run").make()
+    assert str(info.value) == f"cannot make run folder {blocker / 'run'}: {blocker} is a file, not a folder"

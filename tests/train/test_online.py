@@ -778,3 +778,41 @@ def test_an_online_step_weighs_its_terms_and_labels_the_proxy_term_by_sgbm(tiny_
     labels = np.nan_to_num(proxy_disparity(left, right, adapter.adapter.max_disp), nan=0.0)
     assert (labels > 0).any()
     np.testing.assert_array_equal(seen["disparity"][0].numpy(), labels)
+
+
+@pytest.mark.parametrize("problem", ["folder", "full"])
+def test_an_adapted_checkpoint_that_cannot_be_written_says_why_in_words(tmp_path, monkeypatch, problem):
+    """It said "[Errno 21] Is a directory: 'w.pt.tmp' -> 'w.pt'" (a folder made there during the stream) and
+    "[Errno 28] No space left on device: 'w.pt.tmp'", naming the temporary file."""
+    from rtstereo.errors import OutputError
+    from rtstereo.models.checkpoint import save_checkpoint
+
+    save = tmp_path / "w.pt"
+
+    class Adapter:  # what the sink asks of an OnlineAdapter at the end
+        steps, error = 1, None
+
+        def close(self, timeout_s):
+            pass
+
+        def describe(self):
+            return "adapted"
+
+        def save(self, path):
+            save_checkpoint(path, "rtnet", {}, {"w": torch.zeros(1)})
+            return path
+
+    if problem == "folder":
+        save.mkdir()
+        reason = "a folder of that name is in the way"
+    else:
+
+        def full(payload, handle):
+            raise OSError(28, "No space left on device", handle.name)
+
+        monkeypatch.setattr(torch, "save", full)
+        reason = "No space left on device"
+    with pytest.raises(OutputError) as info:
+        AdaptationSink(Adapter(), save, start=False).close()
+    assert str(info.value) == f"cannot write the adapted checkpoint {save}: {reason}"
+    assert [p.name for p in tmp_path.iterdir()] == (["w.pt"] if problem == "folder" else [])

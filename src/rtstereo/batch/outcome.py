@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import OutputError, disk_full_reason, require
-from ..io.atomic import atomic_path
+from ..io.atomic import atomic_path, os_reason
 from ..text import counted, shown
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
@@ -197,7 +197,7 @@ class BatchSummary:
                     # a path that is not UTF-8 (Linux names are bytes) is written back as the bytes it is
                     partial.write_text(text.getvalue(), encoding="utf-8", errors="surrogateescape")
         except OSError as exc:
-            raise OutputError(f"cannot write the summary {path}: {exc}") from None
+            raise OutputError(f"cannot write the summary {path}: {os_reason(exc, path)}") from None
         return path
 
 

@@ -98,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
     output = check_output_path(args.output)  # before the network is built: that can take a while
     if args.int8:  # the verified fp32 source is written first, beside it: found a folder, after the whole export
         fp32 = output.with_name(f"{output.stem}_fp32.onnx")
-        for beside in (fp32, fp32.with_name(f"{fp32.stem}.parity.json"), fp32.with_name(f"{fp32.name}.data")):
+        names = (fp32.name, f"{fp32.stem}.parity.json", f"{fp32.name}.data", f"{fp32.name}.failed")
+        for beside in (fp32.with_name(name) for name in names):
             if beside.is_dir():
                 raise OutputError(
                     f"cannot write the export to {output}: {beside}, which --int8 writes beside it, is a folder"

@@ -91,13 +91,16 @@ def run(args: argparse.Namespace) -> int:
         "disparity": root / "disparity" / "left",
         "occluded": root / "occlusion" / "left",
     }
-    try:
-        for folder in folders.values():
+    for folder in folders.values():
+        try:
             folder.mkdir(parents=True, exist_ok=True)
-            # The files a run killed mid-write (kill -9, the memory killer) left under temporary names, which
-            # readers would list as pairs.
+        except OSError as exc:  # the folder itself a file is found too: a path inside it is judged
+            raise OutputError(f"cannot write to {root}: {os_reason(exc, folder / 'x')}") from None
+    try:
+        # The files a run killed mid-write (kill -9, the memory killer) left under temporary names, which readers
+        # would list as pairs.
+        for folder in [*folders.values(), root]:
             remove_stale_partials(folder)
-        remove_stale_partials(root)
         with atomic_path(root / "synth.json") as partial:
             record = {**settings, "rtstereo_version": __version__, "devices": devices}
             partial.write_text(json.dumps(record, indent=2) + "\n")

@@ -639,7 +639,7 @@ def check_output_path(output: str | Path) -> Path:
 
     Raises:
         InputError: the name does not end in ``.onnx``.
-        OutputError: it (or its report or weights file beside it) names a folder, or its folder cannot
+        OutputError: it (or its report, weights file or ``.failed`` file beside it) names a folder, or its folder cannot
             be created or written.
     """
     output = Path(output)
@@ -647,8 +647,10 @@ def check_output_path(output: str | Path) -> Path:
         raise InputError(f"the export file must end in .onnx, got '{output}'")
     if output.is_dir():
         raise OutputError(f"cannot write the export to {output}: it is a folder; give a file name ending in .onnx")
-    # The files written beside it: found to be folders only after the export, they would fail it half-written.
-    for beside in (output.with_name(f"{output.stem}.parity.json"), output.with_name(output.name + ".data")):
+    # The files written beside it: found to be folders only after the export, they would fail it half-written
+    # (<name>.failed: written when parity fails, removed when it passes).
+    beside_names = (f"{output.stem}.parity.json", output.name + ".data", output.name + ".failed")
+    for beside in (output.with_name(name) for name in beside_names):
         if beside.is_dir():
             raise OutputError(f"cannot write the export to {output}: {beside}, which it writes beside it, is a folder")
     blocking = next((p for p in output.parents if p.exists() and not p.is_dir()), None)
@@ -1051,8 +1053,12 @@ def _publish(paths: dict[str, Path], names: dict[str, str], output: Path, passed
                 data.replace(output.with_name(data.name))
             path.replace(target)
             moved[role] = target
-    except OSError as exc:
-        raise OutputError(f"cannot write the export into {output.parent}: {exc}") from None
+    except OSError as exc:  # its text names the hidden folder the files were verified in
+        from ..io.atomic import os_reason
+
+        where = Path(exc.filename2 or exc.filename or output)  # a rename's target, or the file removed
+        reason = f"{where} is a folder" if where.is_dir() else os_reason(exc, where)
+        raise OutputError(f"cannot write the export into {output.parent}: {reason}") from None
     return moved
 
 

@@ -157,6 +157,7 @@ def quantize_int8(
 
     Raises:
         InputError: the source is not an fp32 single-pass export, or a bad output name.
+        OutputError: the int8 file, its report or its folder cannot be written (checked before quantizing).
         ExportError: ONNX Runtime's quantizer failed.
     """
     # onnx first: ONNX Runtime's quantizer imports it, so without it the quantizer seemed the missing package
@@ -168,6 +169,10 @@ def quantize_int8(
         raise InputError(f"the int8 file must end in .onnx, got '{output}'")
     if source.resolve() == output.resolve():
         raise InputError(f"the int8 file must differ from its fp32 source ({source})")
+    from .onnx_export import check_output_path
+
+    # A folder in the way (or under a file) was found only after the quantization, as '[Errno 17] File exists'.
+    check_output_path(output)
     session = open_session(source)
     contract = read_contract(session, source)
     if contract.precision != "fp32" or contract.role != "single":
@@ -213,17 +218,17 @@ def quantize_int8(
     )
     kept = {p.key: p.value for p in proto.metadata_props if p.key != METADATA_KEY}
     onnx.helper.set_model_props(proto, {**kept, METADATA_KEY: contract.to_json()})
-    output.parent.mkdir(parents=True, exist_ok=True)
-    from ..io.atomic import atomic_path, interrupts_deferred, partial_path
+    from ..io.atomic import atomic_path, interrupts_deferred, os_reason, partial_path
 
     # Checked under a hidden name, then published with its report: an earlier file or report under the name
     # (an int8 file, a failed fp32 one) never stands beside what this run wrote.
     staged = partial_path(output)
     try:
         try:
+            output.parent.mkdir(parents=True, exist_ok=True)
             onnx.save(proto, str(staged))
-        except OSError as exc:
-            raise OutputError(f"cannot write the int8 file {output}: {exc}") from None
+        except OSError as exc:  # its text names the hidden file
+            raise OutputError(f"cannot write the int8 file {output}: {os_reason(exc, output)}") from None
         if check_pair is None:
             check = feeds[0]
         else:
@@ -268,8 +273,10 @@ def quantize_int8(
                 staged.replace(output)
                 with atomic_path(report_path, "the int8 report") as partial:
                     partial.write_text(json.dumps(report, indent=2) + "\n")
-            except OSError as exc:
-                raise OutputError(f"cannot write the int8 file {output} and its report: {exc}") from None
+            except OSError as exc:  # its text names the hidden file
+                in_way = next((p for p in (output, report_path) if p.is_dir()), None)
+                reason = f"{in_way} is a folder" if in_way is not None else os_reason(exc, output)
+                raise OutputError(f"cannot write the int8 file {output} and its report: {reason}") from None
     finally:
         staged.unlink(missing_ok=True)
     return dataclasses.replace(result, report_path=report_path)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointError, missing_file_message, require
+from ..io.atomic import partial_path
 
 FORMAT_TAG = "rtstereo-checkpoint"
 
@@ -295,7 +296,9 @@ def save_checkpoint(
         "state_dict": dict(state_dict),
         **extra,
     }
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    # Hidden and tagged with the writer (removed by the next run's remove_stale_partials if this one is killed):
+    # "w.pt.tmp" replaced a file of that name, and a killed run left it beside the checkpoint.
+    tmp = partial_path(path)
     try:
         # Opened here, so that a place that cannot be written raises OSError (torch.save's own open
         # raises RuntimeError), and the partial file goes away with a failure.

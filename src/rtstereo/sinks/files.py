@@ -322,13 +322,17 @@ def save_result(
             target = folder / path.relative_to(staging) if path is not None else None
             if target is not None and target.is_dir():
                 raise OutputError(f"cannot write {target}: a folder of that name is in the way")
+        for path in stale:  # as a folder at a file's place: found before the pair's new files are in place
+            if path.is_dir():
+                raise OutputError(f"cannot remove {path}, left by an earlier run: it is a folder")
         with interrupts_deferred():
             written = [publish(path, staging, folder) for path in staged if path is not None]
             for path in stale:
                 try:
                     path.unlink(missing_ok=True)
                 except OSError as exc:
-                    raise OutputError(f"cannot remove {path}, left by an earlier run: {exc}") from None
+                    reason = os_reason(exc, path)
+                    raise OutputError(f"cannot remove {path}, left by an earlier run: {reason}") from None
             return written
 
 

@@ -164,8 +164,8 @@ def read_ply(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     path = Path(path)
     try:
         data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc}") from None
+    except OSError as exc:  # the reason alone: "[Errno 21] Is a directory: 'PATH'" named the path twice
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
     end = data.find(b"end_header\n")
     if not data.startswith(b"ply") or end < 0:
         raise InputError(f"{path}: not a PLY file (no 'ply' ... 'end_header' header)")

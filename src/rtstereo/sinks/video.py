@@ -367,7 +367,8 @@ class DisparityPngSink(Sink):
                 try:
                     path.unlink()
                 except OSError as exc:
-                    raise OutputError(f"cannot remove {path}, left by an earlier run: {exc}") from None
+                    reason = "it is a folder" if path.is_dir() else os_reason(exc, path)
+                    raise OutputError(f"cannot remove {path}, left by an earlier run: {reason}") from None
                 self._earlier.discard(str(path))
             return
         # Encoded by OpenCV, written by Python under a tagged temporary name (a kill mid-write leaves a file the

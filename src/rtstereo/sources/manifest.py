@@ -52,8 +52,8 @@ def read_manifest(path: str | Path) -> list[PairSource]:
     suffix = path.suffix.lower()
     if suffix not in MANIFEST_SUFFIXES:
         raise InputError(f"manifest {path}: expected a .csv or .parquet file of left,right[,name] columns")
-    if not path.is_file():
-        raise InputError(f"manifest not found: {path}")
+    if not path.is_file():  # a folder said "not found"
+        raise InputError(f"manifest {'is a folder, not a file' if path.is_dir() else 'not found'}: {path}")
     rows = _read_parquet(path) if suffix in (".parquet", ".pq") else _read_csv(path)
     if not rows:
         raise InputError(f"manifest {path} lists no pairs")

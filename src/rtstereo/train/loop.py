@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import CheckpointError, DatasetError, InputError, OutputError, RtStereoError, SettingError, warn
-from ..io.atomic import atomic_path, folder_write_problem, terminate_as_interrupt
+from ..io.atomic import atomic_path, folder_write_problem, os_reason, terminate_as_interrupt
 from ..models.checkpoint import (
     FORMAT_TAG,
     describe,
@@ -124,7 +124,8 @@ class RunFiles:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise OutputError(f"cannot make run folder {self.folder}: {exc.strerror or exc}") from None
+            # under a file it said "File exists", of a folder that is not there
+            raise OutputError(f"cannot make run folder {self.folder}: {os_reason(exc, self.folder / 'x')}") from None
 
 
 # ------------------------------------------------------------------------------- device, precision

@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError, OutputError, RtStereoError, SettingError, require_number, require_whole
+from ..io.atomic import os_reason
 from ..runtime.predictor import ClosedBackend, Predictor
 from ..runtime.providers import check_thread_count
 from ..sinks.video import OutputFrame, Sink
@@ -601,8 +602,10 @@ class AdaptationSink(Sink):
         if self.save_path is not None:
             try:
                 self._outputs.append(str(self.adapter.save(self.save_path)))
-            except OSError as exc:
-                raise OutputError(f"cannot write the adapted checkpoint {self.save_path}: {exc}") from None
+            except OSError as exc:  # its text names the temporary file
+                in_way = self.save_path.is_dir()
+                reason = "a folder of that name is in the way" if in_way else os_reason(exc, self.save_path)
+                raise OutputError(f"cannot write the adapted checkpoint {self.save_path}: {reason}") from None
             if self.adapter.steps == 0:
                 # An error before the first step is the cause to name, not the stream's length.
                 why = f"adaptation stopped ({self.adapter.error})" if self.adapter.error else "the stream ended"
