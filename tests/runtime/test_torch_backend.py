@@ -272,6 +272,17 @@ def test_bad_settings_are_refused(kwargs, message):
         TorchBackend(torch.nn.Identity(), **kwargs)
 
 
+def test_a_gpu_index_beyond_those_present_is_refused_in_one_line(monkeypatch):
+    # cuda:3 on a one-GPU machine went on to torch's own traceback at the first copy to the device
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(InputError, match=r"^--device cuda:3: PyTorch sees 1 CUDA GPU, cuda:0 \(device= in Python\)$"):
+        TorchBackend(torch.nn.Identity(), device="cuda:3")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(InputError, match=r"PyTorch sees 2 CUDA GPUs, cuda:0 to cuda:1 "):
+        TorchBackend(torch.nn.Identity(), device="cuda:2")
+
+
 def test_settings_travel_through_load_and_are_recorded(tmp_path):
     from rtstereo.models.checkpoint import save_checkpoint
 

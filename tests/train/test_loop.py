@@ -679,6 +679,16 @@ def test_cuda_without_a_gpu_is_refused(tmp_path):
         train(tiny_config(tmp_path, device="cuda"), echo=quiet)
 
 
+def test_a_gpu_index_beyond_those_present_is_refused(monkeypatch):
+    # train, adapt and synth resolve their --device here; cuda:1 on a one-GPU machine was accepted
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(InputError, match=r"^--device cuda:1: PyTorch sees 1 CUDA GPU, cuda:0$"):
+        loop.resolve_device("cuda:1")
+    assert loop.resolve_device("cuda:0") == torch.device("cuda:0")
+    assert loop.resolve_device("cuda") == torch.device("cuda")
+
+
 def test_dataset_folder_without_a_known_layout_is_refused(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match=r"^no stereo dataset of a known layout under .*empty \(known: "):

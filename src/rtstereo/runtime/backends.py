@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import InputError, require
 from ..models.registry import coerce_setting
+from ..text import counted
 from .cuda_graphs import GraphPolicy
 
 
@@ -125,6 +126,7 @@ class TorchBackend(Backend):
             )
         if device != "cpu" and not device.startswith("cuda"):
             raise InputError(f"device must be cpu or cuda[:N], got '{device}'")
+        check_gpu_index(torch, device, " (device= in Python)")
         if precision == "fp16" and device == "cpu":
             raise InputError("fp16 needs --device cuda (device= in Python); on the CPU use fp32 or bf16")
         self.torch = torch
@@ -245,6 +247,18 @@ class TorchBackend(Backend):
 #: Settings of the PyTorch backend that ``--set`` accepts next to the model's own.
 TORCH_RUNTIME_SETTINGS = ("channels_last", "cuda_graphs", "compile", "cudnn_benchmark")
 COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
+
+
+def check_gpu_index(torch: Any, device: Any, python_hint: str = "") -> None:
+    """Refuse ``cuda:N`` beyond the GPUs PyTorch sees: the first copy to it failed with torch's own traceback
+    ('invalid device ordinal'). ``python_hint`` ends the message (the argument a Python caller gives)."""
+    device = torch.device(device)
+    if device.type != "cuda" or device.index is None:
+        return
+    gpus = torch.cuda.device_count()
+    if device.index >= gpus:
+        names = "cuda:0" if gpus == 1 else f"cuda:0 to cuda:{gpus - 1}"
+        raise InputError(f"--device {device}: PyTorch sees {counted(gpus, 'CUDA GPU')}, {names}{python_hint}")
 
 
 def parse_graph_mode(value: Any) -> str:

@@ -41,6 +41,7 @@ from ..models.checkpoint import (
     strip_prefix,
 )
 from ..models.registry import ModelSpec, get_spec, import_object
+from ..runtime.backends import check_gpu_index
 from ..runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from ..text import counted, duration
 from . import distributed
@@ -138,6 +139,7 @@ def resolve_device(name: str) -> torch.device:
         raise InputError(f"device '{name}' requested but torch sees no CUDA GPU here; use --device cpu")
     if device.type not in ("cpu", "cuda"):
         raise InputError(f"device '{name}': training runs on cpu or cuda")
+    check_gpu_index(torch, device)
     return device
 
 
