@@ -481,6 +481,33 @@ def test_fp16_file_reports_fp16(tmp_path):
         assert load_onnx(path).backend.describe()["precision"] == "fp16"
 
 
+def test_an_fp16_file_turns_on_tensorrts_fp16_mode_without_precision_fp16(tmp_path, toy_path, monkeypatch):
+    """TensorRT builds fp16 engines only when its session is told to: an fp16 export loaded without --precision fp16
+    was built in fp32 (the docs said it runs in fp16 whatever --precision says)."""
+    import onnxruntime
+
+    real_open, real = ort_backend.open_session, onnxruntime.get_available_providers()
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["TensorrtExecutionProvider", *real])
+    opened = []
+
+    def recording_open(path, device="cpu", precision="fp32", **kwargs):
+        opened.append((Path(path).name, device, precision))
+        return real_open(path)  # the CPU stands in for the GPU session
+
+    monkeypatch.setattr(ort_backend, "open_session", recording_open)
+    fp16 = toy_single(tmp_path / "t16.onnx", contract=_contract(precision="fp16"))
+    with pytest.warns(HalfOnCpuWarning):
+        load_onnx(fp16, device="cuda", settings={"parity": "off"})
+    assert opened[-1] == ("t16.onnx", "cuda", "fp16")
+    opened.clear()
+    load_onnx(toy_path, device="cuda", settings={"parity": "off"})  # an fp32 file: as asked
+    assert opened[-1] == ("toy.onnx", "cuda", "fp32")
+    opened.clear()
+    with pytest.warns(HalfOnCpuWarning):
+        load_onnx(fp16, device="cuda", settings={"providers": "cuda,cpu", "parity": "off"})  # no TensorRT: no peek
+    assert opened == [("t16.onnx", "cuda", "fp32")]
+
+
 def test_int8_file_reports_int8(tmp_path):
     """An int8 export's results read "precision": "fp32" (the --precision default), and --precision fp16 on it
     said it held an fp32 model."""
