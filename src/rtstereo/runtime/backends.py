@@ -122,7 +122,8 @@ class TorchBackend(Backend):
             raise InputError(f"precision must be fp32, fp16 or bf16, got '{precision}'")
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise InputError(
-                "--device cuda was asked for, but PyTorch sees no CUDA GPU; use --device cpu (device='cpu' in Python)"
+                f"--device cuda was asked for, but PyTorch sees no CUDA GPU{cpu_build_note(torch)}; use --device cpu "
+                "(device='cpu' in Python)"
             )
         if device != "cpu" and not device.startswith("cuda"):
             raise InputError(f"device must be cpu or cuda[:N], got '{device}'")
@@ -247,6 +248,19 @@ class TorchBackend(Backend):
 #: Settings of the PyTorch backend that ``--set`` accepts next to the model's own.
 TORCH_RUNTIME_SETTINGS = ("channels_last", "cuda_graphs", "compile", "cudnn_benchmark")
 COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
+
+
+TORCH_CUDA_INSTALL = "pip install torch --index-url https://download.pytorch.org/whl/cu124"
+
+
+def cpu_build_note(torch: Any) -> str:
+    """Why PyTorch sees no GPU when it is its CPU-only build (``torch.version.cuda`` is ``None``), with the line that
+    installs one built for CUDA; empty for a CUDA build (then the driver or the machine lacks the GPU)."""
+    if getattr(torch.version, "cuda", None) is not None:
+        return ""
+    return (
+        f": this PyTorch ({torch.__version__}) is its CPU-only build; install one built for CUDA ({TORCH_CUDA_INSTALL})"
+    )
 
 
 def check_gpu_index(torch: Any, device: Any, python_hint: str = "") -> None:

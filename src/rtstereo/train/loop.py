@@ -41,7 +41,7 @@ from ..models.checkpoint import (
     strip_prefix,
 )
 from ..models.registry import ModelSpec, get_spec, import_object
-from ..runtime.backends import check_gpu_index
+from ..runtime.backends import check_gpu_index, cpu_build_note
 from ..runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from ..text import counted, duration
 from . import distributed
@@ -136,7 +136,9 @@ def resolve_device(name: str) -> torch.device:
     except RuntimeError:
         raise InputError(f"unknown device '{name}': expected cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device '{name}' requested but torch sees no CUDA GPU here; use --device cpu")
+        raise InputError(
+            f"device '{name}' requested but torch sees no CUDA GPU here{cpu_build_note(torch)}; use --device cpu"
+        )
     if device.type not in ("cpu", "cuda"):
         raise InputError(f"device '{name}': training runs on cpu or cuda")
     check_gpu_index(torch, device)
