@@ -162,7 +162,10 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if precision == "bf16":
         return torch.bfloat16
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        # Not torch.cuda.is_bf16_supported(): it asks the current GPU, not this one, and is true on older GPUs too,
+        # where bf16 is emulated (slowly)
+        native_bf16 = torch.version.hip is not None or torch.cuda.get_device_capability(device)[0] >= 8
+        return torch.bfloat16 if native_bf16 else torch.float16
     return None
 
 
