@@ -618,6 +618,43 @@ def test_a_provider_that_fails_to_start_is_skipped_with_a_warning(toy_path, monk
     assert any("could not start CUDAExecutionProvider" in str(w.message) for w in caught)
 
 
+def test_a_gpu_provider_that_fails_to_start_leaves_the_others_their_options_and_stdout_alone(
+    toy_path, monkeypatch, capsys
+):
+    """TensorRT failing to start (its libraries missing) set off ONNX Runtime's own fall-back: a banner on stdout,
+    and CUDA retried without its options, so --device cuda:1 ran on GPU 0."""
+    import onnxruntime
+
+    real_session, real = onnxruntime.InferenceSession, onnxruntime.get_available_providers()
+    monkeypatch.setattr(
+        onnxruntime, "get_available_providers", lambda: ["TensorrtExecutionProvider", "CUDAExecutionProvider", *real]
+    )
+    started = []
+
+    class Session:  # ONNX Runtime as it behaves where TensorRT cannot start (its fall-back included)
+        def __init__(self, path, sess_options=None, providers=None, **kwargs):
+            names = [p[0] if isinstance(p, tuple) else p for p in providers]
+            if names[0] == "TensorrtExecutionProvider":
+                if int(kwargs.get("enable_fallback", 1)) == 0:
+                    raise RuntimeError("libnvinfer.so.10: cannot open shared object file\nmore")
+                print("*************** EP Error ***************")
+                providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]  # ORT's retry: no options
+            self.providers = providers
+            started.append(providers)
+            self.session = real_session(path, sess_options=sess_options, providers=["CPUExecutionProvider"])
+
+        def get_providers(self):
+            return [p[0] if isinstance(p, tuple) else p for p in self.providers]
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", Session)
+    with pytest.warns(ProviderFallbackWarning, match="could not start TensorrtExecutionProvider") as caught:
+        session = open_session(toy_path, device="cuda:1")
+    assert session.get_providers() == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert started[-1][0] == ("CUDAExecutionProvider", {"device_id": 1})
+    assert capsys.readouterr().out == ""
+    assert "(TensorrtExecutionProvider: libnvinfer.so.10: cannot open shared object file)" in str(caught[0].message)
+
+
 def test_unknown_model_name_in_a_file_still_loads_from_its_own_contract(toy_path):
     predictor = load_onnx(toy_path)
     assert predictor.spec.normalization == "unit" and predictor.spec.summary == "toy-net (ONNX export)"

@@ -299,7 +299,7 @@ def open_session(
     if not cpu_spinning():
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
-        session = ort.InferenceSession(str(path), sess_options=options, providers=chosen)
+        session, reasons = _start_session(ort, path, options, chosen)
     except Exception as exc:  # ORT raises its own exception types (Fail, InvalidGraph, ...)
         missing = re.search(r'External data path does not exist: "([^"]+)"', str(exc))
         if missing:  # the model was copied or moved without the weights file export wrote beside it
@@ -321,8 +321,38 @@ def open_session(
         )
     skipped = [name for name, _ in chosen if name not in started]
     if skipped:
-        warn(f"ONNX Runtime could not start {', '.join(skipped)}; running on {started[0]}", ProviderFallbackWarning)
+        why = "".join(f" ({name}: {reasons[name]})" for name in skipped if name in reasons)
+        warn(
+            f"ONNX Runtime could not start {', '.join(skipped)}{why}; running on {started[0]}", ProviderFallbackWarning
+        )
     return session
+
+
+def _start_session(
+    ort: Any, path: Path, options: Any, chosen: list[tuple[str, dict[str, Any]]]
+) -> tuple[Any, dict[str, str]]:
+    """A session on ``chosen``; a provider that fails to start is left out, and the rest, with their options, tried.
+
+    ONNX Runtime's own fall-back is off: it printed a banner on stdout (into a pipe of results) and retried with
+    CUDA and the CPU *without their options*, so a TensorRT that could not start moved ``cuda:1`` to GPU 0.
+
+    Returns:
+        The session, and why each provider left out failed (the first line of its error).
+
+    Raises:
+        Exception: ONNX Runtime's error for the last list tried (the CPU provider's alone: a model it cannot load).
+    """
+    reasons: dict[str, str] = {}
+    for first in range(len(chosen)):
+        try:
+            session = ort.InferenceSession(str(path), sess_options=options, providers=chosen[first:], enable_fallback=0)
+        except Exception as exc:  # ORT raises its own exception types (Fail, InvalidGraph, EPFail, ...)
+            if first == len(chosen) - 1:
+                raise
+            reasons[chosen[first][0]] = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            continue
+        return session, reasons
+    raise AssertionError(f"no provider list was tried: {chosen}")  # chosen is never empty (_available)
 
 
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
