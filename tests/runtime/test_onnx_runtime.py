@@ -21,7 +21,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import rtstereo
-from rtstereo.errors import CheckpointError, InputError
+from rtstereo.errors import CheckpointError, InputError, OutputError
 from rtstereo.models.registry import ModelSpec
 from rtstereo.runtime import onnx as ort_backend
 from rtstereo.runtime.onnx import (
@@ -653,6 +653,23 @@ def test_a_gpu_provider_that_fails_to_start_leaves_the_others_their_options_and_
     assert started[-1][0] == ("CUDAExecutionProvider", {"device_id": 1})
     assert capsys.readouterr().out == ""
     assert "(TensorrtExecutionProvider: libnvinfer.so.10: cannot open shared object file)" in str(caught[0].message)
+
+
+def test_an_engine_cache_that_cannot_be_made_is_one_line(toy_path, tmp_path, monkeypatch):
+    """--set engine_cache=FILE on TensorRT ended in a bare FileExistsError."""
+    import onnxruntime
+
+    real = onnxruntime.get_available_providers()
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["TensorrtExecutionProvider", *real])
+    taken = tmp_path / "taken"
+    taken.write_text("x")
+    for cache in (taken, taken / "engines"):
+        with pytest.raises(
+            OutputError,
+            match=rf"^cannot make the TensorRT engine cache {re.escape(str(cache))}: .*"
+            rf"{re.escape(str(taken))} is a file, not a folder; give a folder .* --set engine_cache=DIR",
+        ):
+            open_session(toy_path, device="cuda", providers="tensorrt,cpu", engine_cache=cache)
 
 
 def test_unknown_model_name_in_a_file_still_loads_from_its_own_contract(toy_path):

@@ -31,6 +31,7 @@ import numpy as np
 from ..errors import (
     CheckpointError,
     InputError,
+    OutputError,
     RtStereoError,
     RtStereoWarning,
     missing_file_message,
@@ -38,6 +39,7 @@ from ..errors import (
     require_whole,
     warn,
 )
+from ..io.atomic import os_reason
 from .agreement import Agreement, ParityWarning, check_action, compare_maps
 
 PROVIDER_NAMES = {
@@ -290,7 +292,15 @@ def open_session(
     check_gpu_build(device, providers)
     chosen = _available(requested)
     if any(name == "TensorrtExecutionProvider" for name, _ in chosen):
-        Path(dict(chosen)["TensorrtExecutionProvider"]["trt_engine_cache_path"]).mkdir(parents=True, exist_ok=True)
+        cache = Path(dict(chosen)["TensorrtExecutionProvider"]["trt_engine_cache_path"])
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file there, a read-only place: it ended in a bare FileExistsError or PermissionError
+            reason = os_reason(exc, cache / "engine")  # names the file in the way, the cache itself included
+            raise OutputError(
+                f"cannot make the TensorRT engine cache {cache}: {reason}; give a folder that can be written with "
+                "--set engine_cache=DIR (engine_cache= in Python)"
+            ) from None
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only: ORT's warnings about unused initialisers are noise here
     if threads is not None:
