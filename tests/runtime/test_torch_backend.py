@@ -282,6 +282,9 @@ def test_a_gpu_index_beyond_those_present_is_refused_in_one_line(monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     with pytest.raises(InputError, match=r"PyTorch sees 2 CUDA GPUs, cuda:0 to cuda:1 "):
         TorchBackend(torch.nn.Identity(), device="cuda:2")
+    for spelling in ("cuda:01", "cudax", "cuda:"):  # "cuda:01" passed rtstereo.load's check, then torch.device raised
+        with pytest.raises(InputError, match=rf"^device must be cpu or cuda\[:N\], got '{spelling}'$"):
+            TorchBackend(torch.nn.Identity(), device=spelling)
 
 
 def test_no_gpu_on_pytorchs_cpu_build_says_what_to_install(monkeypatch):

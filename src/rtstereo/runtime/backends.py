@@ -125,13 +125,17 @@ class TorchBackend(Backend):
                 f"--device cuda was asked for, but PyTorch sees no CUDA GPU{cpu_build_note(torch)}; use --device cpu "
                 "(device='cpu' in Python)"
             )
-        if device != "cpu" and not device.startswith("cuda"):
+        try:  # torch's own spelling: "cuda:01" passed the checks above and failed here with a RuntimeError
+            torch_device = torch.device(device)
+        except RuntimeError:
+            torch_device = None
+        if torch_device is None or torch_device.type not in ("cpu", "cuda"):
             raise InputError(f"device must be cpu or cuda[:N], got '{device}'")
         check_gpu_index(torch, device, " (device= in Python)")
         if precision == "fp16" and device == "cpu":
             raise InputError("fp16 needs --device cuda (device= in Python); on the CPU use fp32 or bf16")
         self.torch = torch
-        self.device = torch.device(device)
+        self.device = torch_device
         on_gpu = self.device.type == "cuda"
         self.dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
         self.precision = precision
