@@ -655,6 +655,31 @@ def test_a_gpu_provider_that_fails_to_start_leaves_the_others_their_options_and_
     assert "(TensorrtExecutionProvider: libnvinfer.so.10: cannot open shared object file)" in str(caught[0].message)
 
 
+def test_cuda_on_a_gpu_that_is_not_there_says_onnx_runtimes_reason(toy_path, monkeypatch):
+    """--device cuda:3 on a one-GPU machine: the error asked whether the CUDA libraries were installed, and ONNX
+    Runtime's own reason (an invalid device ID) was printed on stdout by its fall-back, or lost."""
+    import onnxruntime
+
+    real_session, real = onnxruntime.InferenceSession, onnxruntime.get_available_providers()
+    monkeypatch.setattr(
+        onnxruntime, "get_available_providers", lambda: ["TensorrtExecutionProvider", "CUDAExecutionProvider", *real]
+    )
+
+    def session(path, sess_options=None, providers=None, **kwargs):
+        if providers[0][0] != "CPUExecutionProvider":
+            raise RuntimeError("Invalid device ID: 3, must be between 0 (inclusive) and 1 (exclusive).")
+        return real_session(path, sess_options=sess_options, providers=providers, **kwargs)
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", session)
+    with pytest.raises(
+        InputError,
+        match=r"could not start TensorrtExecutionProvider or CUDAExecutionProvider on "
+        r"cuda:3 \(TensorrtExecutionProvider: Invalid device ID: 3, must be between 0 \(inclusive\) "
+        r"and 1 \(exclusive\).; CUDAExecutionProvider: Invalid device ID: 3",
+    ):
+        open_session(toy_path, device="cuda:3")
+
+
 def test_an_engine_cache_that_cannot_be_made_is_one_line(toy_path, tmp_path, monkeypatch):
     """--set engine_cache=FILE on TensorRT ended in a bare FileExistsError."""
     import onnxruntime

@@ -323,10 +323,12 @@ def open_session(
         ) from exc
     started = session.get_providers()
     if device != "cpu" and providers is None and started[0] not in GPU_PROVIDERS:
+        # their own reasons first: "Invalid device ID: 3, must be between 0 (inclusive) and 1 (exclusive)"
+        said = "; ".join(f"{name}: {reasons[name]}" for name in GPU_PROVIDERS if name in reasons)
         raise InputError(
-            f"ONNX Runtime could not start {' or '.join(GPU_PROVIDERS)} on {device} (are the CUDA and cuDNN "
-            "libraries that onnxruntime-gpu needs installed? see its install page); use --device cpu, or "
-            "--set providers=tensorrt,cuda,cpu to accept the CPU (device='cpu', or "
+            f"ONNX Runtime could not start {' or '.join(GPU_PROVIDERS)} on {device} ({said + '; ' if said else ''}"
+            "are the CUDA and cuDNN libraries that onnxruntime-gpu needs installed? see its install page); use "
+            "--device cpu, or --set providers=tensorrt,cuda,cpu to accept the CPU (device='cpu', or "
             "providers='tensorrt,cuda,cpu', in Python)"
         )
     skipped = [name for name, _ in chosen if name not in started]
