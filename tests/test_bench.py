@@ -454,6 +454,45 @@ def test_the_network_built_for_a_models_rows_and_pytorchs_import_are_in_none_of_
     assert [row.peak_memory_mb < 50 for row in rows] == [True, True], [row.peak_memory_mb for row in rows]
 
 
+def test_a_rows_gpu_memory_and_wait_are_of_its_own_gpu(monkeypatch):
+    """--device cuda:1: the wait before the timed call and the peak memory were GPU 0's (the current device)."""
+
+    class Cuda:  # torch.cuda's calls, recorded
+        calls: list[tuple[str, object]] = []
+
+        def synchronize(self, device=None):
+            self.calls.append(("synchronize", device))
+
+        def reset_peak_memory_stats(self, device=None):
+            self.calls.append(("reset_peak_memory_stats", device))
+
+        def max_memory_allocated(self, device=None):
+            self.calls.append(("max_memory_allocated", device))
+            return 2**20
+
+    monkeypatch.setattr(bench, "_cuda_torch", lambda device, backend: Cuda())
+    monkeypatch.setattr(bench, "_predictor", lambda *args: _ConstantPredictor(1.0))
+    monkeypatch.setattr(bench, "_arm", lambda predictor: None)
+    row = BenchRow(BenchCase("fake", "torch", SIZE_HW, "-"))
+    bench._prepare(row, np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint8), None, "cuda:1", None, 1)
+    assert Cuda.calls == [
+        ("synchronize", "cuda:1"),
+        ("reset_peak_memory_stats", "cuda:1"),
+        ("max_memory_allocated", "cuda:1"),
+    ]
+    assert row.peak_memory_mb == 1.0 and row.memory_kind == "cuda max allocated"
+
+
+def test_machine_info_names_the_gpu_of_the_run(monkeypatch):
+    """--device cuda:1 on a machine of two different GPUs recorded GPU 0's name in bench.json and eval's JSON."""
+    from types import SimpleNamespace
+
+    cuda = SimpleNamespace(is_available=lambda: True, get_device_name=lambda index: f"GPU {index}")
+    monkeypatch.setitem(sys.modules, "torch", SimpleNamespace(cuda=cuda))
+    assert machine_info("cuda:1")["gpu"] == "GPU 1"
+    assert machine_info("cuda")["gpu"] == "GPU 0"
+
+
 # --- feature: accuracy at the row's resolution, scored at full resolution ---------------------------------
 
 

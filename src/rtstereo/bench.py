@@ -1373,13 +1373,13 @@ def _prepare(
     row.first_ms = (time.perf_counter() - started) * 1e3
     for _ in range(warmup - 1):
         predictor.predict(left, right)
-    if cuda is not None:
-        cuda.synchronize()
-        cuda.reset_peak_memory_stats()
+    if cuda is not None:  # of the row's GPU: without it, of the current one, GPU 0 on a --device cuda:1 run
+        cuda.synchronize(device)
+        cuda.reset_peak_memory_stats(device)
     with PeakRSS() as peak:
         first = predictor.predict(left, right)
     if cuda is not None:
-        row.peak_memory_mb, row.memory_kind = cuda.max_memory_allocated() / 2**20, "cuda max allocated"
+        row.peak_memory_mb, row.memory_kind = cuda.max_memory_allocated(device) / 2**20, "cuda max allocated"
     elif device == "cpu":
         row.peak_memory_mb = max(0, peak.peak_bytes - rss_before) / 2**20
         row.memory_kind = "cpu rss delta"
@@ -1566,7 +1566,9 @@ def machine_info(device: str = "cpu") -> dict[str, Any]:
         with contextlib.suppress(ImportError, OSError):  # installed but broken (a CUDA library missing): no name
             import torch
     if torch is not None and torch.cuda.is_available():
-        gpu = torch.cuda.get_device_name(0)
+        _, _, index = device.partition(":")  # the GPU the run used: --device cuda:1 recorded GPU 0's name
+        with contextlib.suppress(RuntimeError, AssertionError):  # an index beyond the GPUs: its rows say so
+            gpu = torch.cuda.get_device_name(int(index) if index.isascii() and index.isdigit() else 0)
     return {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),  # with its UTC offset
         "commit": git_commit(),

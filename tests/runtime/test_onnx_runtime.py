@@ -21,7 +21,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import rtstereo
-from rtstereo.errors import CheckpointError, InputError
+from rtstereo.errors import CheckpointError, InputError, OutputError
 from rtstereo.models.registry import ModelSpec
 from rtstereo.runtime import onnx as ort_backend
 from rtstereo.runtime.onnx import (
@@ -481,6 +481,33 @@ def test_fp16_file_reports_fp16(tmp_path):
         assert load_onnx(path).backend.describe()["precision"] == "fp16"
 
 
+def test_an_fp16_file_turns_on_tensorrts_fp16_mode_without_precision_fp16(tmp_path, toy_path, monkeypatch):
+    """TensorRT builds fp16 engines only when its session is told to: an fp16 export loaded without --precision fp16
+    was built in fp32 (the docs said it runs in fp16 whatever --precision says)."""
+    import onnxruntime
+
+    real_open, real = ort_backend.open_session, onnxruntime.get_available_providers()
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["TensorrtExecutionProvider", *real])
+    opened = []
+
+    def recording_open(path, device="cpu", precision="fp32", **kwargs):
+        opened.append((Path(path).name, device, precision))
+        return real_open(path)  # the CPU stands in for the GPU session
+
+    monkeypatch.setattr(ort_backend, "open_session", recording_open)
+    fp16 = toy_single(tmp_path / "t16.onnx", contract=_contract(precision="fp16"))
+    with pytest.warns(HalfOnCpuWarning):
+        load_onnx(fp16, device="cuda", settings={"parity": "off"})
+    assert opened[-1] == ("t16.onnx", "cuda", "fp16")
+    opened.clear()
+    load_onnx(toy_path, device="cuda", settings={"parity": "off"})  # an fp32 file: as asked
+    assert opened[-1] == ("toy.onnx", "cuda", "fp32")
+    opened.clear()
+    with pytest.warns(HalfOnCpuWarning):
+        load_onnx(fp16, device="cuda", settings={"providers": "cuda,cpu", "parity": "off"})  # no TensorRT: no peek
+    assert opened == [("t16.onnx", "cuda", "fp32")]
+
+
 def test_int8_file_reports_int8(tmp_path):
     """An int8 export's results read "precision": "fp32" (the --precision default), and --precision fp16 on it
     said it held an fp32 model."""
@@ -603,6 +630,85 @@ def test_a_provider_that_fails_to_start_is_skipped_with_a_warning(toy_path, monk
         session = open_session(toy_path, device="cuda", providers="cuda,cpu")
     assert session.get_providers() == ["CPUExecutionProvider"]
     assert any("could not start CUDAExecutionProvider" in str(w.message) for w in caught)
+
+
+def test_a_gpu_provider_that_fails_to_start_leaves_the_others_their_options_and_stdout_alone(
+    toy_path, monkeypatch, capsys
+):
+    """TensorRT failing to start (its libraries missing) set off ONNX Runtime's own fall-back: a banner on stdout,
+    and CUDA retried without its options, so --device cuda:1 ran on GPU 0."""
+    import onnxruntime
+
+    real_session, real = onnxruntime.InferenceSession, onnxruntime.get_available_providers()
+    monkeypatch.setattr(
+        onnxruntime, "get_available_providers", lambda: ["TensorrtExecutionProvider", "CUDAExecutionProvider", *real]
+    )
+    started = []
+
+    class Session:  # ONNX Runtime as it behaves where TensorRT cannot start (its fall-back included)
+        def __init__(self, path, sess_options=None, providers=None, **kwargs):
+            names = [p[0] if isinstance(p, tuple) else p for p in providers]
+            if names[0] == "TensorrtExecutionProvider":
+                if int(kwargs.get("enable_fallback", 1)) == 0:
+                    raise RuntimeError("libnvinfer.so.10: cannot open shared object file\nmore")
+                print("*************** EP Error ***************")
+                providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]  # ORT's retry: no options
+            self.providers = providers
+            started.append(providers)
+            self.session = real_session(path, sess_options=sess_options, providers=["CPUExecutionProvider"])
+
+        def get_providers(self):
+            return [p[0] if isinstance(p, tuple) else p for p in self.providers]
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", Session)
+    with pytest.warns(ProviderFallbackWarning, match="could not start TensorrtExecutionProvider") as caught:
+        session = open_session(toy_path, device="cuda:1")
+    assert session.get_providers() == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert started[-1][0] == ("CUDAExecutionProvider", {"device_id": 1})
+    assert capsys.readouterr().out == ""
+    assert "(TensorrtExecutionProvider: libnvinfer.so.10: cannot open shared object file)" in str(caught[0].message)
+
+
+def test_cuda_on_a_gpu_that_is_not_there_says_onnx_runtimes_reason(toy_path, monkeypatch):
+    """--device cuda:3 on a one-GPU machine: the error asked whether the CUDA libraries were installed, and ONNX
+    Runtime's own reason (an invalid device ID) was printed on stdout by its fall-back, or lost."""
+    import onnxruntime
+
+    real_session, real = onnxruntime.InferenceSession, onnxruntime.get_available_providers()
+    monkeypatch.setattr(
+        onnxruntime, "get_available_providers", lambda: ["TensorrtExecutionProvider", "CUDAExecutionProvider", *real]
+    )
+
+    def session(path, sess_options=None, providers=None, **kwargs):
+        if providers[0][0] != "CPUExecutionProvider":
+            raise RuntimeError("Invalid device ID: 3, must be between 0 (inclusive) and 1 (exclusive).")
+        return real_session(path, sess_options=sess_options, providers=providers, **kwargs)
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", session)
+    with pytest.raises(
+        InputError,
+        match=r"could not start TensorrtExecutionProvider or CUDAExecutionProvider on "
+        r"cuda:3 \(TensorrtExecutionProvider: Invalid device ID: 3, must be between 0 \(inclusive\) "
+        r"and 1 \(exclusive\).; CUDAExecutionProvider: Invalid device ID: 3",
+    ):
+        open_session(toy_path, device="cuda:3")
+
+
+def test_an_engine_cache_that_cannot_be_made_is_one_line(toy_path, tmp_path, monkeypatch):
+    """--set engine_cache=FILE on TensorRT ended in a bare FileExistsError."""
+    import onnxruntime
+
+    real = onnxruntime.get_available_providers()
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["TensorrtExecutionProvider", *real])
+    taken = tmp_path / "taken"
+    taken.write_text("x")
+    for cache in (taken, taken / "engines"):
+        with pytest.raises(
+            OutputError,
+            match=rf"^cannot make the TensorRT engine cache {re.escape(str(cache))}: .*"
+            rf"{re.escape(str(taken))} is a file, not a folder; give a folder .* --set engine_cache=DIR",
+        ):
+            open_session(toy_path, device="cuda", providers="tensorrt,cpu", engine_cache=cache)
 
 
 def test_unknown_model_name_in_a_file_still_loads_from_its_own_contract(toy_path):

@@ -6,6 +6,7 @@ The CUDA-only parts (graph recording, pinned copies) have their own tests that s
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -278,6 +279,42 @@ def test_runtime_settings_are_parsed_and_removed_from_the_model_settings():
 def test_bad_settings_are_refused(kwargs, message):
     with pytest.raises(InputError, match=message):
         TorchBackend(torch.nn.Identity(), **kwargs)
+
+
+def test_a_gpu_index_beyond_those_present_is_refused_in_one_line(monkeypatch):
+    # cuda:3 on a one-GPU machine went on to torch's own traceback at the first copy to the device
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(InputError, match=r"^--device cuda:3: PyTorch sees 1 CUDA GPU, cuda:0 \(device= in Python\)$"):
+        TorchBackend(torch.nn.Identity(), device="cuda:3")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(InputError, match=r"PyTorch sees 2 CUDA GPUs, cuda:0 to cuda:1 "):
+        TorchBackend(torch.nn.Identity(), device="cuda:2")
+    for spelling in ("cuda:01", "cudax", "cuda:"):  # "cuda:01" passed rtstereo.load's check, then torch.device raised
+        with pytest.raises(InputError, match=rf"^device must be cpu or cuda\[:N\], got '{spelling}'$"):
+            TorchBackend(torch.nn.Identity(), device=spelling)
+
+
+def test_no_gpu_on_pytorchs_cpu_build_says_what_to_install(monkeypatch):
+    """PyTorch's CPU-only build sees no GPU whatever the machine has: 'PyTorch sees no CUDA GPU' alone left a user
+    with a GPU wondering why; the message names the build and the line that installs one built for CUDA."""
+    from rtstereo.train.loop import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.version, "cuda", None)
+    cpu_build = rf"sees no CUDA GPU\b.*: this PyTorch \({re.escape(torch.__version__)}\) is its CPU-only build; "
+    cpu_build += (
+        r"install one built for CUDA \(pip install torch --index-url https://download.pytorch.org/whl/cu124\); use "
+    )
+    with pytest.raises(InputError, match=cpu_build + r"--device cpu \(device='cpu' in Python\)$"):
+        TorchBackend(torch.nn.Identity(), device="cuda")
+    with pytest.raises(InputError, match=cpu_build + "--device cpu$"):
+        resolve_device("cuda")
+    monkeypatch.setattr(torch.version, "cuda", "12.4")  # a CUDA build: the driver or the machine lacks the GPU
+    with pytest.raises(InputError, match=r"^--device cuda was asked for, but PyTorch sees no CUDA GPU; use --device"):
+        TorchBackend(torch.nn.Identity(), device="cuda")
+    with pytest.raises(InputError, match=r"^device 'cuda' requested but torch sees no CUDA GPU here; use --device cpu"):
+        resolve_device("cuda")
 
 
 def test_settings_travel_through_load_and_are_recorded(tmp_path):

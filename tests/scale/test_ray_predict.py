@@ -325,6 +325,21 @@ def test_a_pair_that_kills_its_worker_fails_alone(tmp_path, ray_local, dozen):
     assert done == PAIRS - 1 - len(failed) and len(list((tmp_path / "o").glob("*.png"))) == done
 
 
+def test_a_gpu_index_is_refused_with_ray():
+    """Ray shows each worker only the GPU it gave it, as cuda:0: with --device cuda:1 every worker failed to load."""
+    from types import SimpleNamespace
+
+    from rtstereo.batch import PredictorOptions
+    from rtstereo.scale.session import needs_gpu
+
+    network = SimpleNamespace(spec=SimpleNamespace(kind="torch"))
+    assert needs_gpu(PredictorOptions("rtnet", device="cuda:0"), network)
+    with pytest.raises(InputError, match=r"^--device cuda:1 with --engine ray: Ray chooses each worker's GPU .* give "):
+        needs_gpu(PredictorOptions("rtnet", device="cuda:1"), network)
+    sgbm = SimpleNamespace(spec=SimpleNamespace(kind="classical"))
+    assert not needs_gpu(PredictorOptions("sgbm", device="cuda:1"), sgbm)  # it runs on the CPU, as with cuda
+
+
 def test_a_classical_method_on_cuda_is_sized_by_cpus(capsys, tmp_path, ray_local, dozen):
     """SGBM runs on the CPU whatever --device says (one process warns and runs): with --engine ray its workers were
     refused on a machine without GPUs ("the Ray cluster has no GPU"), and took a GPU each on one with them."""

@@ -113,6 +113,20 @@ def test_adapt_runs_its_steps_changes_weights_but_not_batch_norm_statistics():
     assert not adapter.model.training
 
 
+def test_the_steps_read_no_value_from_the_device_between_progress_lines(monkeypatch):
+    """Each step read every term with float(): on a GPU a wait for the step's update before the next batch's crops."""
+    reads = []
+    as_float = torch.Tensor.__float__
+    monkeypatch.setattr(torch.Tensor, "__float__", lambda tensor: reads.append(1) or as_float(tensor))
+
+    def reads_of(steps: int) -> int:
+        reads.clear()
+        adapt(_adapter(steps=steps, log_every=100), _pairs(2), echo=lambda _line: None)
+        return len(reads)
+
+    assert reads_of(2) == reads_of(5)  # scoring and the one progress line, whatever the steps
+
+
 def test_adapt_stops_when_its_minutes_run_out_and_prints_the_last_short_group():
     ticks = itertools.count(step=20.0)  # every clock reading is 20 s later
     adapter = _adapter(steps=None, minutes=1.0, losses=("photometric", "smoothness"), synthetic_batch=0)

@@ -85,7 +85,17 @@ def test_a_world_without_a_rendezvous_address_is_refused(monkeypatch):
         distributed.start(Ranks(0, 2, 0), torch.device("cpu"))
 
 
-def test_cuda_ranks_get_their_own_gpu():
+def test_cuda_ranks_get_their_own_gpu(monkeypatch):
     assert distributed.training_device("cuda", Ranks(1, 2, 1)) == "cuda:1"
     assert distributed.training_device("cuda", Ranks()) == "cuda"
     assert distributed.training_device("cpu", Ranks(1, 2, 1)) == "cpu"
+    # torchrun --nproc_per_node 2 ... --device cuda:0: both processes on GPU 0, which NCCL refused with a traceback
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    with pytest.raises(InputError, match=r"^--device cuda:0 in a data-parallel run of several processes on one "):
+        distributed.training_device("cuda:0", Ranks(1, 2, 1))
+    assert distributed.training_device("cuda:1", Ranks()) == "cuda:1"
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    with pytest.raises(InputError, match="give --device cuda, and each process takes the GPU of its LOCAL_RANK"):
+        distributed.training_device("cuda:0", Ranks(0, 2, 0))
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
+    assert distributed.training_device("cuda:0", Ranks(1, 2, 0)) == "cuda:0"  # one process on each of two machines

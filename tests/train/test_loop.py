@@ -679,6 +679,35 @@ def test_cuda_without_a_gpu_is_refused(tmp_path):
         train(tiny_config(tmp_path, device="cuda"), echo=quiet)
 
 
+def test_a_gpu_index_beyond_those_present_is_refused(monkeypatch):
+    # train, adapt and synth resolve their --device here; cuda:1 on a one-GPU machine was accepted
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(InputError, match=r"^--device cuda:1: PyTorch sees 1 CUDA GPU, cuda:0$"):
+        loop.resolve_device("cuda:1")
+    assert loop.resolve_device("cuda:0") == torch.device("cuda:0")
+    assert loop.resolve_device("cuda") == torch.device("cuda")
+
+
+def test_auto_precision_on_a_gpu_is_bf16_from_compute_capability_8_of_the_runs_gpu(monkeypatch):
+    """torch.cuda.is_bf16_supported() asks the current GPU (not cuda:1), and is true on a V100 or T4 too, where bf16
+    is emulated: auto picked bf16 there, where the docstring promises fp16."""
+    asked = []
+    capabilities = {0: (9, 0), 1: (7, 5)}  # an H100 beside a T4
+
+    def capability(device):
+        asked.append(device)
+        return capabilities[torch.device(device).index]
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", capability)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    assert loop.autocast_dtype("auto", torch.device("cuda:1")) == torch.float16
+    assert loop.autocast_dtype("auto", torch.device("cuda:0")) == torch.bfloat16
+    assert asked == [torch.device("cuda:1"), torch.device("cuda:0")]
+    assert loop.autocast_dtype("auto", torch.device("cpu")) is None
+
+
 def test_dataset_folder_without_a_known_layout_is_refused(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match=r"^no stereo dataset of a known layout under .*empty \(known: "):

@@ -434,6 +434,18 @@ def test_a_device_refusal_and_a_stop_whose_error_has_no_first_line_still_say_som
     assert adapter.frozen_by == "error" and adapter.error == "the step failed"
 
 
+def test_cuda_on_pytorchs_cpu_build_says_what_to_install(tiny_checkpoint, monkeypatch):
+    """--adapt --device cuda on PyTorch's CPU-only build said "Torch not compiled with CUDA enabled" alone."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.version, "cuda", None)
+    with pytest.raises(
+        InputError,
+        match=r"^--device cuda: PyTorch sees no CUDA GPU: this PyTorch .* is its CPU-only "
+        r"build; install one built for CUDA \(pip install torch .*\); use --device cpu$",
+    ):
+        adapting_predictor(str(tiny_checkpoint), device="cuda")
+
+
 def test_a_closed_adapting_predictor_refuses_to_predict(tiny_checkpoint, frames):
     """It raised AttributeError: 'ClosedBackend' object has no attribute 'module'."""
     predictor, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**SMALL))

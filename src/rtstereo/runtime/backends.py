@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import InputError, require
 from ..models.registry import coerce_setting
+from ..text import counted
 from .cuda_graphs import GraphPolicy
 
 
@@ -121,14 +122,20 @@ class TorchBackend(Backend):
             raise InputError(f"precision must be fp32, fp16 or bf16, got '{precision}'")
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise InputError(
-                "--device cuda was asked for, but PyTorch sees no CUDA GPU; use --device cpu (device='cpu' in Python)"
+                f"--device cuda was asked for, but PyTorch sees no CUDA GPU{cpu_build_note(torch)}; use --device cpu "
+                "(device='cpu' in Python)"
             )
-        if device != "cpu" and not device.startswith("cuda"):
+        try:  # torch's own spelling: "cuda:01" passed the checks above and failed here with a RuntimeError
+            torch_device = torch.device(device)
+        except RuntimeError:
+            torch_device = None
+        if torch_device is None or torch_device.type not in ("cpu", "cuda"):
             raise InputError(f"device must be cpu or cuda[:N], got '{device}'")
+        check_gpu_index(torch, device, " (device= in Python)")
         if precision == "fp16" and device == "cpu":
             raise InputError("fp16 needs --device cuda (device= in Python); on the CPU use fp32 or bf16")
         self.torch = torch
-        self.device = torch.device(device)
+        self.device = torch_device
         on_gpu = self.device.type == "cuda"
         self.dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
         self.precision = precision
@@ -245,6 +252,31 @@ class TorchBackend(Backend):
 #: Settings of the PyTorch backend that ``--set`` accepts next to the model's own.
 TORCH_RUNTIME_SETTINGS = ("channels_last", "cuda_graphs", "compile", "cudnn_benchmark")
 COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
+
+
+TORCH_CUDA_INSTALL = "pip install torch --index-url https://download.pytorch.org/whl/cu124"
+
+
+def cpu_build_note(torch: Any) -> str:
+    """Why PyTorch sees no GPU when it is its CPU-only build (``torch.version.cuda`` is ``None``), with the line that
+    installs one built for CUDA; empty for a CUDA build (then the driver or the machine lacks the GPU)."""
+    if getattr(torch.version, "cuda", None) is not None:
+        return ""
+    return (
+        f": this PyTorch ({torch.__version__}) is its CPU-only build; install one built for CUDA ({TORCH_CUDA_INSTALL})"
+    )
+
+
+def check_gpu_index(torch: Any, device: Any, python_hint: str = "") -> None:
+    """Refuse ``cuda:N`` beyond the GPUs PyTorch sees: the first copy to it failed with torch's own traceback
+    ('invalid device ordinal'). ``python_hint`` ends the message (the argument a Python caller gives)."""
+    device = torch.device(device)
+    if device.type != "cuda" or device.index is None:
+        return
+    gpus = torch.cuda.device_count()
+    if device.index >= gpus:
+        names = "cuda:0" if gpus == 1 else f"cuda:0 to cuda:{gpus - 1}"
+        raise InputError(f"--device {device}: PyTorch sees {counted(gpus, 'CUDA GPU')}, {names}{python_hint}")
 
 
 def parse_graph_mode(value: Any) -> str:

@@ -51,6 +51,7 @@ from .providers import (  # noqa: F401 - re-exported: the session functions were
     ProviderCheck,
     ProviderFallbackWarning,
     _device_id,
+    _ort,
     check_gpu_build,
     default_threads,
     engine_cache_dir,
@@ -432,7 +433,9 @@ def load_onnx(
         "engine_cache": engine_cache,
     }
     engines_before = engine_files(engine_cache)
-    session = open_session(path, precision=precision, **session_args)
+    # TensorRT builds fp16 engines only when told to: an fp16 export given no --precision fp16 was built in fp32
+    session_precision = "fp16" if precision == "fp16" or _fp16_file_on_tensorrt(path, session_args) else precision
+    session = open_session(path, precision=session_precision, **session_args)
     contract = read_contract(session, path)
     if contract.role == "init":
         raise InputError(
@@ -460,7 +463,7 @@ def load_onnx(
             f"{path} is the refinement model of a two-pass export, and its half-size first pass {init_path} is "
             "missing beside it: keep the two files together, or export again"
         )
-    backend = _backend(session, path, init_path, precision, run_precision, session_args)
+    backend = _backend(session, path, init_path, session_precision, run_precision, session_args)
     _check_provider(backend, session, path, init_path, run_precision, threads, parity, engine_cache, engines_before)
     if registered is None:
         from ..models import get_spec
@@ -475,6 +478,19 @@ def load_onnx(
         backend,
         fixed_size_hw=contract.fixed_size_hw,
     )
+
+
+def _fp16_file_on_tensorrt(path: Path, session_args: dict[str, Any]) -> bool:
+    """Whether ``path`` is an fp16 export that TensorRT would run (in the list asked for, and in this build).
+
+    The file's precision is in its metadata, read through a CPU session before the GPU one is opened: TensorRT's
+    fp16 mode is an option of the session, and its engine is built, and cached, as the session opens.
+    """
+    asked = provider_list(session_args["device"], "fp32", session_args["providers"], session_args["engine_cache"])
+    tensorrt = "TensorrtExecutionProvider"
+    if all(name != tensorrt for name, _ in asked) or tensorrt not in _ort().get_available_providers():
+        return False
+    return read_contract(open_session(path, threads=session_args["threads"]), path).precision == "fp16"
 
 
 class HalfOnCpuWarning(RtStereoWarning):

@@ -31,6 +31,7 @@ import numpy as np
 from ..errors import (
     CheckpointError,
     InputError,
+    OutputError,
     RtStereoError,
     RtStereoWarning,
     missing_file_message,
@@ -38,6 +39,7 @@ from ..errors import (
     require_whole,
     warn,
 )
+from ..io.atomic import os_reason
 from ..text import first_line
 from .agreement import Agreement, ParityWarning, check_action, compare_maps
 
@@ -291,7 +293,15 @@ def open_session(
     check_gpu_build(device, providers)
     chosen = _available(requested)
     if any(name == "TensorrtExecutionProvider" for name, _ in chosen):
-        Path(dict(chosen)["TensorrtExecutionProvider"]["trt_engine_cache_path"]).mkdir(parents=True, exist_ok=True)
+        cache = Path(dict(chosen)["TensorrtExecutionProvider"]["trt_engine_cache_path"])
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file there, a read-only place: it ended in a bare FileExistsError or PermissionError
+            reason = os_reason(exc, cache / "engine")  # names the file in the way, the cache itself included
+            raise OutputError(
+                f"cannot make the TensorRT engine cache {cache}: {reason}; give a folder that can be written with "
+                "--set engine_cache=DIR (engine_cache= in Python)"
+            ) from None
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only: ORT's warnings about unused initialisers are noise here
     if threads is not None:
@@ -300,7 +310,7 @@ def open_session(
     if not cpu_spinning():
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
-        session = ort.InferenceSession(str(path), sess_options=options, providers=chosen)
+        session, reasons = _start_session(ort, path, options, chosen)
     except Exception as exc:  # ORT raises its own exception types (Fail, InvalidGraph, ...)
         missing = re.search(r'External data path does not exist: "([^"]+)"', str(exc))
         if missing:  # the model was copied or moved without the weights file export wrote beside it
@@ -314,16 +324,48 @@ def open_session(
         ) from exc
     started = session.get_providers()
     if device != "cpu" and providers is None and started[0] not in GPU_PROVIDERS:
+        # their own reasons first: "Invalid device ID: 3, must be between 0 (inclusive) and 1 (exclusive)"
+        said = "; ".join(f"{name}: {reasons[name]}" for name in GPU_PROVIDERS if name in reasons)
         raise InputError(
-            f"ONNX Runtime could not start {' or '.join(GPU_PROVIDERS)} on {device} (are the CUDA and cuDNN "
-            "libraries that onnxruntime-gpu needs installed? see its install page); use --device cpu, or "
-            "--set providers=tensorrt,cuda,cpu to accept the CPU (device='cpu', or "
+            f"ONNX Runtime could not start {' or '.join(GPU_PROVIDERS)} on {device} ({said + '; ' if said else ''}"
+            "are the CUDA and cuDNN libraries that onnxruntime-gpu needs installed? see its install page); use "
+            "--device cpu, or --set providers=tensorrt,cuda,cpu to accept the CPU (device='cpu', or "
             "providers='tensorrt,cuda,cpu', in Python)"
         )
     skipped = [name for name, _ in chosen if name not in started]
     if skipped:
-        warn(f"ONNX Runtime could not start {', '.join(skipped)}; running on {started[0]}", ProviderFallbackWarning)
+        why = "".join(f" ({name}: {reasons[name]})" for name in skipped if name in reasons)
+        warn(
+            f"ONNX Runtime could not start {', '.join(skipped)}{why}; running on {started[0]}", ProviderFallbackWarning
+        )
     return session
+
+
+def _start_session(
+    ort: Any, path: Path, options: Any, chosen: list[tuple[str, dict[str, Any]]]
+) -> tuple[Any, dict[str, str]]:
+    """A session on ``chosen``; a provider that fails to start is left out, and the rest, with their options, tried.
+
+    ONNX Runtime's own fall-back is off: it printed a banner on stdout (into a pipe of results) and retried with
+    CUDA and the CPU *without their options*, so a TensorRT that could not start moved ``cuda:1`` to GPU 0.
+
+    Returns:
+        The session, and why each provider left out failed (the first line of its error).
+
+    Raises:
+        Exception: ONNX Runtime's error for the last list tried (the CPU provider's alone: a model it cannot load).
+    """
+    reasons: dict[str, str] = {}
+    for first in range(len(chosen)):
+        try:
+            session = ort.InferenceSession(str(path), sess_options=options, providers=chosen[first:], enable_fallback=0)
+        except Exception as exc:  # ORT raises its own exception types (Fail, InvalidGraph, EPFail, ...)
+            if first == len(chosen) - 1:
+                raise
+            reasons[chosen[first][0]] = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            continue
+        return session, reasons
+    raise AssertionError(f"no provider list was tried: {chosen}")  # chosen is never empty (_available)
 
 
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")

@@ -208,8 +208,19 @@ def needs_gpu(options, predictor) -> bool:
     Args:
         options: the :class:`~rtstereo.batch.job.PredictorOptions` the workers build.
         predictor: what ``options.load()`` gave on the driver.
+
+    Raises:
+        InputError: ``cuda:N`` with N >= 1: Ray shows each worker only the GPU it gave it (``CUDA_VISIBLE_DEVICES``),
+            as ``cuda:0``, so every worker failed to load the model on a GPU it cannot see.
     """
-    return options.uses_gpu and getattr(getattr(predictor, "spec", None), "kind", None) != "classical"
+    use_gpu = options.uses_gpu and getattr(getattr(predictor, "spec", None), "kind", None) != "classical"
+    _, _, index = options.device.partition(":")
+    if use_gpu and index and int(index) > 0:
+        raise InputError(
+            f"--device {options.device} with --engine ray: Ray chooses each worker's GPU and shows it that one only, "
+            "as cuda:0; give --device cuda (device='cuda' in PredictorOptions)"
+        )
+    return use_gpu
 
 
 @dataclass(frozen=True)

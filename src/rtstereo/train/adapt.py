@@ -514,7 +514,9 @@ def adapt(
         pool = with_hints(pool, pool_range, torch.Generator().manual_seed(config.seed))
     warmup = 10
     history: list[dict[str, float]] = []
-    running: dict[str, float] = {}
+    # Sums of the terms since the last progress line, kept on the device: reading each term every step (float())
+    # made the host wait for the step's optimiser update before it could cut the next batch's crops.
+    running: dict[str, torch.Tensor] = {}
     start = clock()
     step = 0
     skipped = 0  # steps whose loss or gradients were not finite: counted, but not applied
@@ -527,7 +529,8 @@ def adapt(
         nonlocal running, group_start
         if step == group_start:
             return
-        record = {"step": step, "seconds": clock() - start, **{k: v / (step - group_start) for k, v in running.items()}}
+        means = {k: float(v) / (step - group_start) for k, v in running.items()}  # the one wait for the device
+        record = {"step": step, "seconds": clock() - start, **means}
         history.append(record)
         running, group_start = {}, step
         terms_text = "  ".join(f"{k} {v:.4f}" for k, v in record.items() if k not in ("step", "seconds"))
@@ -578,7 +581,8 @@ def adapt(
                 skipped += 1
             step += 1
             for name, value in {**terms, "total": total}.items():
-                running[name] = running.get(name, 0.0) + float(value.detach())
+                term = value.detach().double()
+                running[name] = running[name] + term if name in running else term
             if step % config.log_every == 0 or step == config.steps:
                 log_group()
         log_group()

@@ -88,10 +88,23 @@ def global_batch_index(step: int, ranks: Ranks) -> int:
     return step * ranks.world_size + ranks.rank
 
 
-def training_device(name: str, ranks: Ranks) -> str:
-    """The device of this rank: ``cuda`` becomes ``cuda:LOCAL_RANK`` in a data-parallel run."""
+def training_device(name: str, ranks: Ranks, environ: dict[str, str] | None = None) -> str:
+    """The device of this rank: ``cuda`` becomes ``cuda:LOCAL_RANK`` in a data-parallel run.
+
+    Raises:
+        InputError: ``cuda:N`` with more than one process on this machine (``LOCAL_RANK`` above 0, or torchrun's
+            ``LOCAL_WORLD_SIZE`` above 1): they would all train on GPU N, which NCCL refuses ("Duplicate GPU").
+    """
+    environ = dict(os.environ if environ is None else environ)
     if ranks.distributed and name == "cuda":
         return f"cuda:{ranks.local_rank}"
+    local_world = environ.get("LOCAL_WORLD_SIZE", "1")
+    shared = ranks.local_rank > 0 or (local_world.isascii() and local_world.isdigit() and int(local_world) > 1)
+    if ranks.distributed and name.startswith("cuda:") and shared:
+        raise InputError(
+            f"--device {name} in a data-parallel run of several processes on one machine: each would train on that "
+            "one GPU; give --device cuda, and each process takes the GPU of its LOCAL_RANK"
+        )
     return name
 
 

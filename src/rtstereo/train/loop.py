@@ -41,6 +41,7 @@ from ..models.checkpoint import (
     strip_prefix,
 )
 from ..models.registry import ModelSpec, get_spec, import_object
+from ..runtime.backends import check_gpu_index, cpu_build_note
 from ..runtime.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from ..text import counted, duration
 from . import distributed
@@ -136,9 +137,12 @@ def resolve_device(name: str) -> torch.device:
     except RuntimeError:
         raise InputError(f"unknown device '{name}': expected cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device '{name}' requested but torch sees no CUDA GPU here; use --device cpu")
+        raise InputError(
+            f"device '{name}' requested but torch sees no CUDA GPU here{cpu_build_note(torch)}; use --device cpu"
+        )
     if device.type not in ("cpu", "cuda"):
         raise InputError(f"device '{name}': training runs on cpu or cuda")
+    check_gpu_index(torch, device)
     return device
 
 
@@ -159,7 +163,10 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if precision == "bf16":
         return torch.bfloat16
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        # Not torch.cuda.is_bf16_supported(): it asks the current GPU, not this one, and is true on older GPUs too,
+        # where bf16 is emulated (slowly)
+        native_bf16 = torch.version.hip is not None or torch.cuda.get_device_capability(device)[0] >= 8
+        return torch.bfloat16 if native_bf16 else torch.float16
     return None
 
 

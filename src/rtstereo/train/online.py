@@ -500,7 +500,7 @@ def adapting_predictor(
     """
     from ..models import resolve_alias
     from ..models.registry import coerce_setting
-    from ..runtime.backends import TorchBackend
+    from ..runtime.backends import TorchBackend, cpu_build_note
     from ..runtime.postprocess import POSTPROCESS_SETTINGS
     from .adapt_network import PACKAGED_SOURCES, hybrid_spec, load_adaptable
 
@@ -521,6 +521,8 @@ def adapting_predictor(
             "speed, not at ONNX Runtime's as without --adapt",
             model,
         )
+    if device.startswith("cuda") and not torch.cuda.is_available():  # it said "Torch not compiled with CUDA enabled"
+        raise InputError(f"--device {device}: PyTorch sees no CUDA GPU{cpu_build_note(torch)}; use --device cpu")
     try:
         network.module.to(torch.device(device))
     except (RuntimeError, AssertionError) as exc:
