@@ -578,6 +578,26 @@ def test_every_verb_names_the_same_things_with_the_same_metavars():
         "--temporal-confirm": {"N"},
         "--size": {"HxW"},
         "-o": {"OUTPUT", "DIR"},
+        # train, adapt and video/live --adapt showed BATCH_SIZE, STEPS, LOSSES, ADAPT_LR, ADAPT_LOSSES...
+        "--steps": {"N"},
+        "--batch-size": {"N"},
+        "--synthetic-batch": {"N"},
+        "--synthetic-pool": {"N"},
+        "--val-size": {"N"},
+        "--warmup-steps": {"N"},
+        "--log-every": {"N"},
+        "--val-every": {"N"},
+        "--checkpoint-every": {"N"},
+        "--seed": {"N"},
+        "--lr": {"LR"},
+        "--adapt-lr": {"LR"},
+        "--losses": {"TERM,..."},
+        "--adapt-losses": {"TERM,..."},
+        "--minutes": {"MIN"},
+        "--init": {"CKPT"},
+        "--resume": {"CKPT"},
+        "--data": {"DIR", ("DIR|LEFT", "RIGHT")},  # bench: a dataset or one pair
+        "--val-data": {"DIR"},
     }
     positional = {"left": "LEFT", "right": "RIGHT", "a": "A", "b": "B"}
     seen = set()

@@ -117,6 +117,7 @@ def register(subparsers) -> None:
     losses = parser.add_argument_group("losses and budget")
     losses.add_argument(
         "--losses",
+        metavar="TERM,...",
         default="photometric,smoothness,proxy",
         help="comma-separated terms on your pairs, from photometric, smoothness, consistency (runs the network "
         "twice), proxy (default: %(default)s)",
@@ -131,15 +132,25 @@ def register(subparsers) -> None:
         "photometric=1 smoothness=0.01 consistency=0.05 proxy=0.2 synthetic=0.02",
     )
     losses.add_argument(
-        "--minutes", type=float, help=f"training time budget (default: {DEFAULT_MINUTES:g} unless --steps)"
+        "--minutes",
+        metavar="MIN",
+        type=float,
+        help=f"training time budget (default: {DEFAULT_MINUTES:g} unless --steps)",
     )
-    losses.add_argument("--steps", type=int, help="optimiser steps (with --minutes: whichever ends first)")
-    losses.add_argument("--batch-size", type=int, default=2, help="crops of your pairs per step (default: %(default)s)")
+    losses.add_argument("--steps", metavar="N", type=int, help="optimiser steps (with --minutes: whichever ends first)")
     losses.add_argument(
-        "--synthetic-batch", type=int, default=2, help="rendered pairs per step, 0 for none (default: %(default)s)"
+        "--batch-size", metavar="N", type=int, default=2, help="crops of your pairs per step (default: %(default)s)"
+    )
+    losses.add_argument(
+        "--synthetic-batch",
+        metavar="N",
+        type=int,
+        default=2,
+        help="rendered pairs per step, 0 for none (default: %(default)s)",
     )
     losses.add_argument(
         "--synthetic-pool",
+        metavar="N",
         type=int,
         help="rendered pairs drawn from, rendered once at the start; needs --synthetic-batch >= 1 "
         f"(default: {DEFAULT_SYNTHETIC_POOL})",
@@ -151,9 +162,15 @@ def register(subparsers) -> None:
         metavar="HxW",
         help="crop size (default: 160x320, the default network's training crops)",
     )
-    losses.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default: %(default)s)")
     losses.add_argument(
-        "--holdout", type=float, default=0.1, help="fraction of pairs scored, not trained on (default: %(default)s)"
+        "--lr", metavar="LR", type=float, default=1e-4, help="Adam learning rate (default: %(default)s)"
+    )
+    losses.add_argument(
+        "--holdout",
+        metavar="FRACTION",
+        type=float,
+        default=0.1,
+        help="fraction of pairs scored, not trained on (default: %(default)s)",
     )
     losses.add_argument(
         "--max-disp",
@@ -162,7 +179,9 @@ def register(subparsers) -> None:
         help="largest disparity of the SGBM proxy labels, pixels; only with the proxy term in --losses (default: 192; "
         "a Middlebury calib.txt's ndisp beside the images lowers it)",
     )
-    losses.add_argument("--seed", type=int, default=0, help="crops, scenes and hold-out split, >= 0 (default: 0)")
+    losses.add_argument(
+        "--seed", metavar="N", type=int, default=0, help="crops, scenes and hold-out split, >= 0 (default: 0)"
+    )
     parser.add_argument(
         "--export-size",
         type=size_arg,

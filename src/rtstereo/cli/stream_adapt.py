@@ -48,7 +48,7 @@ def add_adapt_args(parser: argparse.ArgumentParser) -> None:
         metavar="FILE.pt",
         help="write the adapted weights at the end as a checkpoint (rtstereo predict --model FILE.pt)",
     )
-    group.add_argument("--adapt-lr", type=float, help=f"learning rate (default: {DEFAULTS['adapt_lr']})")
+    group.add_argument("--adapt-lr", metavar="LR", type=float, help=f"learning rate (default: {DEFAULTS['adapt_lr']})")
     group.add_argument(
         "--adapt-crop",
         type=size_arg,
@@ -75,6 +75,7 @@ def add_adapt_args(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--adapt-losses",
+        metavar="TERM,...",
         help="terms, from photometric, smoothness, consistency, proxy (SGBM on each frame used) (default: "
         f"{DEFAULTS['adapt_losses']})",
     )

@@ -34,7 +34,9 @@ def register(subparsers) -> None:
     parser.add_argument("count", type=int, metavar="N", help="number of pairs")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--size", default="480x640", metavar="HxW", help="image size (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="stream seed, 0 to 2^63 - 1 (default: %(default)s)")
+    parser.add_argument(
+        "--seed", metavar="N", type=int, default=0, help="stream seed, 0 to 2^63 - 1 (default: %(default)s)"
+    )
     parser.add_argument(
         "--max-disp",
         type=float,
@@ -42,7 +44,9 @@ def register(subparsers) -> None:
         metavar="PX",
         help="largest disparity, pixels (default: %(default)s)",
     )
-    parser.add_argument("--batch-size", type=int, default=4, help="pairs rendered at once (default: %(default)s)")
+    parser.add_argument(
+        "--batch-size", metavar="N", type=int, default=4, help="pairs rendered at once (default: %(default)s)"
+    )
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
     parser.set_defaults(func=run)

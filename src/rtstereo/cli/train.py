@@ -41,7 +41,7 @@ def register(subparsers) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--config", "-c", help="YAML or JSON file of training options")
+    parser.add_argument("--config", "-c", metavar="FILE", help="YAML or JSON file of training options")
     run = parser.add_argument_group("run")
     run.add_argument("--out-dir", "-o", metavar="DIR", help="run folder for checkpoints and logs (default: runs/rtnet)")
     run.add_argument("--model", "-m", help="registry name of the network (default: rtnet)")
@@ -56,8 +56,8 @@ def register(subparsers) -> None:
         metavar="KEY=VALUE",
         help="other model setting (repeatable)",
     )
-    run.add_argument("--init", help="start from this rtstereo checkpoint's weights (fine-tuning)")
-    run.add_argument("--resume", help="continue the run of this checkpoint (e.g. runs/rtnet/last.pt)")
+    run.add_argument("--init", metavar="CKPT", help="start from this rtstereo checkpoint's weights (fine-tuning)")
+    run.add_argument("--resume", metavar="CKPT", help="continue the run of this checkpoint (e.g. runs/rtnet/last.pt)")
     run.add_argument("--device", help="cpu, cuda or cuda:N (default: cpu)")
     run.add_argument(
         "--precision",
@@ -70,7 +70,9 @@ def register(subparsers) -> None:
         metavar="N",
         help="CPU threads, >= 1 (default: the config's threads; 0 there is torch's choice)",
     )
-    run.add_argument("--seed", type=int, help="seed of initialisation and data, 0 to 2^30 - 1 (default: 0)")
+    run.add_argument(
+        "--seed", metavar="N", type=int, help="seed of initialisation and data, 0 to 2^30 - 1 (default: 0)"
+    )
     run.add_argument(
         "--compile",
         action=argparse.BooleanOptionalAction,
@@ -86,7 +88,9 @@ def register(subparsers) -> None:
         ),
     )
     data = parser.add_argument_group("data")
-    data.add_argument("--data", help="dataset folder with ground truth to train on (default: synthetic scenes)")
+    data.add_argument(
+        "--data", metavar="DIR", help="dataset folder with ground truth to train on (default: synthetic scenes)"
+    )
     data.add_argument(
         "--data-max-disp",
         type=float,
@@ -95,6 +99,7 @@ def register(subparsers) -> None:
     )
     data.add_argument(
         "--noise-scale",
+        metavar="X",
         type=float,
         help="sensor noise of rendered scenes (training and validation), times the generator's (default: 1)",
     )
@@ -111,15 +116,15 @@ def register(subparsers) -> None:
         help="pairs of each batch taken from --unlabeled (default: a quarter of the batch, rounded down, at least 1)",
     )
     data.add_argument("--crop", dest="crop_hw", metavar="HxW", help="training crop (default: 256x512)")
-    data.add_argument("--val-data", help="dataset folder to validate on (default: fixed synthetic set)")
-    data.add_argument("--val-size", type=int, help="pairs in the synthetic validation set (default: 16)")
+    data.add_argument("--val-data", metavar="DIR", help="dataset folder to validate on (default: fixed synthetic set)")
+    data.add_argument("--val-size", metavar="N", type=int, help="pairs in the synthetic validation set (default: 16)")
     data.add_argument("--val-hw", metavar="HxW", help="size of the synthetic validation pairs (default: 256x512)")
     optim = parser.add_argument_group("optimisation")
-    optim.add_argument("--steps", type=int, help="total optimiser steps (default: 100000)")
-    optim.add_argument("--batch-size", "-b", type=int, help="pairs per step (default: 8)")
-    optim.add_argument("--lr", type=float, help="peak learning rate (default: 1e-3)")
-    optim.add_argument("--weight-decay", type=float, help="AdamW weight decay (default: 1e-4)")
-    optim.add_argument("--warmup-steps", type=int, help="linear warm-up steps (default: 500)")
+    optim.add_argument("--steps", metavar="N", type=int, help="total optimiser steps (default: 100000)")
+    optim.add_argument("--batch-size", "-b", metavar="N", type=int, help="pairs per step (default: 8)")
+    optim.add_argument("--lr", metavar="LR", type=float, help="peak learning rate (default: 1e-3)")
+    optim.add_argument("--weight-decay", metavar="X", type=float, help="AdamW weight decay (default: 1e-4)")
+    optim.add_argument("--warmup-steps", metavar="N", type=int, help="linear warm-up steps (default: 500)")
     optim.add_argument(
         "--loss-weights", metavar="W,W", help="weights of the predictions, coarse to fine (default: 0.5,1.0)"
     )
@@ -129,7 +134,7 @@ def register(subparsers) -> None:
         help="pixels the loss and validation count: all with ground truth, or matchable (without each row's "
         "left band that the right view does not see) (default: all)",
     )
-    optim.add_argument("--grad-clip", type=float, help="largest gradient norm, 0 = off (default: 1.0)")
+    optim.add_argument("--grad-clip", metavar="NORM", type=float, help="largest gradient norm, 0 = off (default: 1.0)")
     optim.add_argument(
         "--freeze",
         metavar="PREFIX,...",
@@ -137,9 +142,11 @@ def register(subparsers) -> None:
         "(default: train everything)",
     )
     every = parser.add_argument_group("schedule of outputs")
-    every.add_argument("--log-every", type=int, help="steps between log lines (default: 50)")
-    every.add_argument("--val-every", type=int, help="steps between validations (default: 1000)")
-    every.add_argument("--checkpoint-every", type=int, help="steps between writes of last.pt (default: 1000)")
+    every.add_argument("--log-every", metavar="N", type=int, help="steps between log lines (default: 50)")
+    every.add_argument("--val-every", metavar="N", type=int, help="steps between validations (default: 1000)")
+    every.add_argument(
+        "--checkpoint-every", metavar="N", type=int, help="steps between writes of last.pt (default: 1000)"
+    )
     every.add_argument(
         "--checkpoint-minutes",
         type=float,
