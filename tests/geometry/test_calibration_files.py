@@ -465,6 +465,18 @@ def test_yaml_without_a_directive_is_read_on_opencv_4_too(tmp_path, file_storage
         read_calibration(xml)
 
 
+def test_an_opencv_error_without_text_is_named_by_its_type(tmp_path, monkeypatch):
+    # the reason was str(exc).strip().splitlines()[-1]: an IndexError traceback on an error with no text
+    def storage(*args):
+        raise SystemError()
+
+    monkeypatch.setattr(cv2, "FileStorage", storage)
+    path = tmp_path / "stereo.yaml"
+    path.write_text("image_width: 640\n")
+    with pytest.raises(InputError, match=r"stereo.yaml: OpenCV cannot parse it as YAML/XML/JSON \(SystemError\)$"):
+        read_calibration(path)
+
+
 def test_a_file_for_the_other_option_says_which_option_takes_it(tmp_path):
     maps = tmp_path / "maps.npz"
     np.savez(maps, x=np.zeros(1))

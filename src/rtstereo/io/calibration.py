@@ -331,7 +331,10 @@ def _open_storage(path: Path):
             raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
 
     def refused(exc: Exception, lines_added: int = 0) -> InputError:
-        reason = str(exc.__cause__ or exc).strip().splitlines()[-1]  # a parse error surfaces as SystemError
+        cause = exc.__cause__ or exc  # a parse error surfaces as SystemError
+        # OpenCV's reason is its last line; an error without text (it gave IndexError) is named by its type
+        lines = str(cause).strip().splitlines()
+        reason = lines[-1].strip() if lines else type(cause).__name__
         reason = _PARSE_LINE.sub(lambda m: f"'({int(m[1]) - lines_added}):", reason)
         return InputError(f"{path}: OpenCV cannot parse it as YAML/XML/JSON ({reason})")
 
