@@ -755,6 +755,18 @@ def test_backend_help_says_it_chooses_the_networks_runtime_only(cli, capsys, mon
     ) in text
 
 
+def test_warmup_and_runs_help_states_the_minimum_the_command_enforces(cli, capsys, monkeypatch):
+    """--warmup 0 was refused ('warmup and runs must be >= 1') while --help said only 'untimed calls first'."""
+    monkeypatch.setenv("COLUMNS", "400")
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--warmup N untimed calls first, >= 1: the first (first_ms in the JSON) builds the model" in text
+    assert "--runs N timed calls, >= 1 (default: 10)" in text
+    code, _, err = cli("bench", "sgbm", "--sizes", "32x64", "--warmup", "0")
+    assert code == 2 and "warmup and runs must be >= 1" in err
+
+
 def test_a_network_row_without_torch_names_the_extra_to_install_in_full(cli, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch -> ImportError, as on a plain `pip install rtstereo`
     code, out, _ = cli("bench", "anynet", "--sizes", "32x48", "--random-weights", "--warmup", "1", "--runs", "1")

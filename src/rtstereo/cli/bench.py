@@ -97,8 +97,15 @@ def register(subparsers) -> None:
         metavar="N",
         help="CPU threads for PyTorch, ONNX Runtime and OpenCV (default: $RTSTEREO_THREADS, else each library's own)",
     )
-    parser.add_argument("--warmup", type=int, default=2, help="untimed calls first (default: %(default)s)")
-    parser.add_argument("--runs", type=int, default=10, help="timed calls (default: %(default)s)")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=2,
+        metavar="N",
+        help="untimed calls first, >= 1: the first (first_ms in the JSON) builds the model (an on-the-fly export, "
+        "a TensorRT engine) (default: %(default)s)",
+    )
+    parser.add_argument("--runs", type=int, default=10, metavar="N", help="timed calls, >= 1 (default: %(default)s)")
     parser.add_argument(
         "--quiet", "-q", action="store_true", help="no progress lines (the table, notes and warnings are still shown)"
     )
