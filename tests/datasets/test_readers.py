@@ -484,6 +484,24 @@ def _write_sceneflow_frame(image_dir: Path, disparity_dir: Path | None, stem: st
     return gt
 
 
+def test_hidden_files_and_folders_are_no_scenes(tmp_path):
+    """macOS's AppleDouble companions ("._0006.png", "._000000_10.png": no images) were listed as pairs that failed,
+    and a hidden copy of a scene (".ipynb_checkpoints") was scored as a scene of its own."""
+    flow = tmp_path / "flow"
+    _write_sceneflow_frame(flow / "RGB_cleanpass", flow / "disparity", "0006")
+    for side in ("left", "right"):
+        (flow / "RGB_cleanpass" / side / "._0006.png").write_bytes(b"\x00\x05\x16\x07")
+    kitti = tmp_path / "kitti" / "training"
+    _write_kitti(kitti, ("colored_0", "colored_1", "disp_occ", "disp_noc"), ("000000",))
+    (kitti / "colored_0" / "._000000_10.png").write_bytes(b"\x00\x05\x16\x07")
+    _write_sceneflow_frame(tmp_path / ".hidden" / "RGB_cleanpass", None, "0007")
+
+    samples = find_samples(tmp_path)
+
+    assert [s.name for s in samples] == ["flow/0006", "training/000000"]
+    assert all(s.problem is None for s in samples)
+
+
 def test_sceneflow_flat_with_occlusion(tmp_path):
     root = tmp_path / "FlyingThings3D_A-0032-0006"
     gt = _write_sceneflow_frame(root / "RGB_cleanpass", root / "disparity", "0006")

@@ -49,6 +49,16 @@ def unlabeled_root(tmp_path_factory, rendered):
     return root
 
 
+def test_hidden_files_are_not_images_of_a_pair(tmp_path, rendered):
+    # a macOS "._im0.png" beside im0.png and im1.png made three images: the pair was left out
+    (tmp_path / "scene").mkdir()
+    write_image(tmp_path / "scene" / "im0.png", _to_uint8(rendered["left"][0]))
+    write_image(tmp_path / "scene" / "im1.png", _to_uint8(rendered["right"][0]))
+    (tmp_path / "scene" / "._im0.png").write_bytes(b"\x00\x05\x16\x07")
+    pairs = find_unlabeled_pairs(tmp_path)
+    assert [(p.name, p.left_path.name, p.right_path.name) for p in pairs] == [("scene", "im0.png", "im1.png")]
+
+
 def test_pairs_are_leaf_folders_of_two_images_left_first(unlabeled_root):
     # "three" holds three images: left out, and said (a Middlebury 2014 scene, im0 im1 im1E im1L, was skipped unsaid)
     with pytest.warns(UserWarning, match=r"1 folder of images left out, holding not exactly two: three \(3 images\)"):

@@ -39,7 +39,7 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -468,7 +468,7 @@ def detect_kitti(folder: Path, dirs: list[str], names: list[str], root: Path) ->
     dataset, left_dir, right_dir, occ_dir, noc_dir = layout
     samples = []
     # Frames of either view: one whose left image is missing is listed too, and fails by name.
-    for frame in sorted({*os.listdir(folder / left_dir), *os.listdir(folder / right_dir)}):
+    for frame in _visible({*os.listdir(folder / left_dir), *os.listdir(folder / right_dir)}):
         match = _KITTI_FRAME.match(frame)
         if not match:
             continue
@@ -524,7 +524,7 @@ def detect_sceneflow(folder: Path, dirs: list[str], names: list[str], root: Path
     occlusion_dir = root / ("disparity_occlusions" if subset else "occlusion") / tail / "left"
     max_disp_px = _synth_max_disp_px(root)
     samples = []
-    for image in sorted({*os.listdir(folder / "left"), *os.listdir(folder / "right")}):
+    for image in _visible({*os.listdir(folder / "left"), *os.listdir(folder / "right")}):
         stem, suffix = os.path.splitext(image)
         if suffix.lower() not in IMAGE_SUFFIXES:
             continue
@@ -580,8 +580,20 @@ LAYOUTS = (
 )
 
 
+def _visible(names: Iterable[str]) -> list[str]:
+    """``names`` without hidden ones, sorted: macOS's "._000001.png" companions (AppleDouble files that are no
+    image), partial downloads, ".ipynb_checkpoints" copies.
+
+    Examples:
+        >>> _visible(["b.png", "._a.png", "a.png", ".DS_Store"])
+        ['a.png', 'b.png']
+    """
+    return sorted(name for name in names if not name.startswith("."))
+
+
 def walk_following_links(root: Path) -> Iterator[tuple[Path, list[str], list[str]]]:
-    """``os.walk`` that follows symbolic links to folders, each real folder once (no loops)."""
+    """``os.walk`` that follows symbolic links to folders, each real folder once (no loops), hidden folders and
+    files left out (as a folder given to predict leaves them out)."""
     seen: set[str] = set()
     for folder, dirs, names in os.walk(root, followlinks=True):
         real = os.path.realpath(folder)
@@ -589,8 +601,8 @@ def walk_following_links(root: Path) -> Iterator[tuple[Path, list[str], list[str
             dirs[:] = []
             continue
         seen.add(real)
-        dirs.sort()
-        yield Path(folder), dirs, names
+        dirs[:] = _visible(dirs)
+        yield Path(folder), dirs, _visible(names)
 
 
 def find_samples(*paths: str | Path) -> list[Sample]:
