@@ -78,7 +78,7 @@ class EvalReport:
 
     def table(self, markdown: bool = False) -> str:
         """The table as aligned text, or as Markdown."""
-        header = ["scene", "size", "max disp"] + [h for _, h, _ in TABLE_COLUMNS]
+        header = ["scene", "size (HxW)", "max disp"] + [h for _, h, _ in TABLE_COLUMNS]
         rows = [
             [s.name, _size_cell(s), _range_cell(s.settings)] + [_fmt(s.metrics.get(k), f) for k, _, f in TABLE_COLUMNS]
             for s in self.scenes
@@ -429,20 +429,20 @@ def _score_sample(
 
 
 def _size_cell(scene: SceneResult) -> str:
-    """A scene's size in the table, WxH, and the size its model ran at when the scene was resized for it (the
-    hybrid's network: its SGBM runs at the scene's size).
+    """A scene's size in the table, HxW as every size rtstereo prints, and the size its model ran at when the scene
+    was resized for it (the hybrid's network: its SGBM runs at the scene's size).
 
     Examples:
         >>> _size_cell(SceneResult("s", "d", (288, 384), {}, {}, (96, 128)))
-        '384x288 (ran at 128x96)'
+        '288x384 (ran at 96x128)'
         >>> _size_cell(SceneResult("s", "d", (288, 384), {"network": "rtnet-guided"}, {}, (96, 128)))
-        '384x288 (its network ran at 128x96)'
+        '288x384 (its network ran at 96x128)'
     """
-    size = f"{scene.size_hw[1]}x{scene.size_hw[0]}"
+    size = f"{scene.size_hw[0]}x{scene.size_hw[1]}"
     if not scene.ran_at_hw:
         return size
     what = "its network ran" if "network" in scene.settings else "ran"
-    return f"{size} ({what} at {scene.ran_at_hw[1]}x{scene.ran_at_hw[0]})"
+    return f"{size} ({what} at {scene.ran_at_hw[0]}x{scene.ran_at_hw[1]})"
 
 
 def _range_cell(settings: dict[str, Any]) -> str:

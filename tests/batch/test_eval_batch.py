@@ -437,23 +437,23 @@ def test_eval_reports_the_size_a_fixed_size_model_ran_at(capsys, tmp_path):
     model = _fixed_size_onnx(tmp_path / "fixed.onnx", (32, 48))  # half the scenes' 64x96
     code, out, err = run_cli(capsys, "eval", data, "--model", model, "-o", tmp_path / "res", "-q")
     assert code == 0, err
-    assert "kitti/000000  96x64 (ran at 48x32)" in out
+    assert "kitti/000000  64x96 (ran at 32x48)" in out and "size (HxW)" in out.splitlines()[0]
     scene = json.loads((tmp_path / "res" / "fixed.json").read_text())["scenes"][0]
     assert scene["size_hw"] == [64, 96] and scene["ran_at_hw"] == [32, 48]
-    assert "| 96x64 (ran at 48x32) |" in (tmp_path / "res" / "fixed.md").read_text()
+    assert "| 64x96 (ran at 32x48) |" in (tmp_path / "res" / "fixed.md").read_text()
     code, out, err = run_cli(capsys, "eval", data, *SGBM_ARGS, "-o", tmp_path / "res", "-q")
     assert code == 0 and "ran at" not in out
     assert "ran_at_hw" not in json.loads((tmp_path / "res" / SGBM_RESULTS).read_text())["scenes"][0]
 
 
 def test_eval_says_the_hybrids_network_ran_resized_not_the_hybrid(capsys, tmp_path):
-    """The hybrid with a fixed-size network read "(ran at 48x32)", though its SGBM ran at the scene's size."""
+    """The hybrid with a fixed-size network read "(ran at 48x32)" (WxH then) though its SGBM ran at the scene's size."""
     data = write_kitti(tmp_path / "kitti", 1)
     network = _fixed_size_onnx(tmp_path / "fixed.onnx", (32, 48))
     argv = ["--model", "hybrid", "--set", f"network={network}", "--max-disp", "16", "-o", tmp_path / "res", "-q"]
     code, out, err = run_cli(capsys, "eval", data, *argv)
     assert code == 0, err
-    assert "96x64 (its network ran at 48x32)" in out
+    assert "64x96 (its network ran at 32x48)" in out
 
 
 def test_the_density_column_says_a_map_with_a_few_holes_is_not_complete():
