@@ -922,8 +922,8 @@ def calibrate_stereo(
         for side, image in (("left", left), ("right", right)):
             if image.shape[:2] != (height, width):
                 raise InputError(
-                    f"calibration image {name} ({side}) is {image.shape[1]}x{image.shape[0]}, the "
-                    f"first is {width}x{height}: all views must have one size"
+                    f"calibration image {name} ({side}) is {image.shape[0]}x{image.shape[1]}, the "
+                    f"first is {height}x{width} (HxW): all views must have one size"
                 )
         # One picture given for both cameras (a folder named twice, or a copy) calibrates a rig without a
         # baseline, which the solver then read as "the left camera is on the right: swap the images". (Two
@@ -1187,13 +1187,13 @@ def _check_maps(path: Path, maps: list[tuple[np.ndarray, np.ndarray]], calibrati
             raise InputError(
                 f"{path}: the {side} camera's maps are {map1.dtype} {map1.shape} and {map2.dtype} {map2.shape}; "
                 f"expected int16 (H, W, 2) and uint16 (H, W), or two float32 (H, W), of the first map's "
-                f"{width}x{height}: the file is damaged; run `rtstereo calibrate` again"
+                f"{height}x{width} (HxW): the file is damaged; run `rtstereo calibrate` again"
             )
-    recorded = (calibration.width_px, calibration.height_px)
-    if 0 not in recorded and recorded != (width, height):
+    recorded = (calibration.height_px, calibration.width_px)
+    if 0 not in recorded and recorded != (height, width):
         raise InputError(
-            f"{path}: its calibration is for {recorded[0]}x{recorded[1]} images but its maps make {width}x{height} "
-            "ones: the file is damaged; run `rtstereo calibrate` again"
+            f"{path}: its calibration is for {recorded[0]}x{recorded[1]} (HxW) images but its maps make "
+            f"{height}x{width} ones: the file is damaged; run `rtstereo calibrate` again"
         )
 
 
@@ -1229,7 +1229,7 @@ class Rectifier:
         self.size_hw = tuple(maps_left[0].shape[:2])
 
     def __repr__(self) -> str:
-        return f"Rectifier({self.size_hw[1]}x{self.size_hw[0]}, {self.calibration})"
+        return f"Rectifier({self.size_hw[0]}x{self.size_hw[1]} (HxW), {self.calibration})"
 
     @classmethod
     def from_matrices(
@@ -1293,7 +1293,7 @@ class Rectifier:
             raise InputError(
                 f"{path}: rectification needs K1, D1, K2, D2 and the image size (image_width, "
                 f"image_height); found {', '.join(sorted(matrices)) or 'no matrices'} and size "
-                f"{size_wh[0]}x{size_wh[1]}"
+                f"{size_wh[1]}x{size_wh[0]} (HxW)"
             )
         _check_rig_matrices(path, matrices)
         metres_per_unit = opencv_metres_per_unit(path, texts, length_unit)
@@ -1394,8 +1394,8 @@ class Rectifier:
                 raise InputError(f"{side} image: expected a numpy array (H, W, 3) or (H, W), got {got}")
             if image.shape[:2] != (height, width):
                 raise InputError(
-                    f"{side} image is {image.shape[1]}x{image.shape[0]} but the rectification maps are "
-                    f"for {width}x{height} images: use images of the calibrated size (same camera "
+                    f"{side} image is {image.shape[0]}x{image.shape[1]} but the rectification maps are "
+                    f"for {height}x{width} (HxW) images: use images of the calibrated size (same camera "
                     "mode), or calibrate at this size"
                 )
         rectified = [

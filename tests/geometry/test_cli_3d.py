@@ -332,6 +332,7 @@ def test_calibrate_then_predict_with_rectification_maps(capsys, tmp_path):
     )
     assert code == 0, err
     assert "board found in both images of 8 of 8 pairs" in stdout and "RMS reprojection error" in stdout
+    assert f"rectified: {lefts[0].shape[0]}x{lefts[0].shape[1]} (HxW), fx " in stdout  # it read 640x480
     assert sorted(p.name for p in (tmp_path / "rig").iterdir()) == [
         "calibration.json",
         "maps.npz",

@@ -173,7 +173,7 @@ def test_rectifier_from_an_opencv_file_with_only_the_pose(chessboard_result, tmp
     )
     rectifier = Rectifier.from_file(path)
     assert rectifier.calibration.baseline_m == pytest.approx(result.calibration.baseline_m, rel=1e-6)
-    assert repr(rectifier).startswith("Rectifier(640x480")
+    assert repr(rectifier).startswith("Rectifier(480x640 (HxW)")
 
 
 def test_board_parsing():
@@ -212,7 +212,9 @@ def test_calibration_errors(chessboard_views):
         calibrate_stereo([], [], board)
     with pytest.raises(InputError, match="alpha must be"):
         calibrate_stereo(lefts, rights, board, alpha=2)
-    with pytest.raises(InputError, match="one size"):
+    with pytest.raises(
+        InputError, match=r"\(left\) is 100x640, the first is 480x640 \(HxW\): all views must have one size"
+    ):
         calibrate_stereo([lefts[0], lefts[1][:100]], rights[:2], board)
     blank = [np.full_like(lefts[0], 128)] * 5
     with pytest.raises(InputError, match=r"only 0 of 5 pairs .*: check --board \(chessboard 9x6: inner corners"):
@@ -360,7 +362,7 @@ def test_rectifier_errors(chessboard_result, tmp_path):
     result, _ = chessboard_result
     rectifier = result.rectifier()
     small = np.zeros((100, 120, 3), np.uint8)
-    with pytest.raises(InputError, match="maps are for 640x480"):
+    with pytest.raises(InputError, match=r"left image is 100x120 but the rectification maps are for 480x640 \(HxW\)"):
         rectifier.rectify(small, small)
     with pytest.raises(InputError, match="not found"):
         Rectifier.from_file(tmp_path / "missing.npz")
@@ -420,7 +422,10 @@ def test_a_damaged_maps_file_is_refused_in_one_line(chessboard_result, tmp_path)
         # each was a cv2.error traceback at the first pair, or (the calibration) depths scaled by 2 without a word
         ({"left_map1": map1.astype(np.float64)}, r"the left camera's maps are float64 \(480, 640, 2\) and uint16"),
         ({"right_map1": map1[:100], "right_map2": map2[:100]}, r"right camera's maps are int16 \(100, 640, 2\)"),
-        ({"calibration": np.array(halved)}, "its calibration is for 320x240 images but its maps make 640x480 ones"),
+        (
+            {"calibration": np.array(halved)},
+            r"its calibration is for 240x320 \(HxW\) images but its maps make 480x640 ones",
+        ),
         ({"calibration": np.array("{damaged")}, "its calibration entry is not valid JSON"),
     ):
         with pytest.raises(InputError, match=message):

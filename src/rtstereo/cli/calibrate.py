@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
             f"RMS reprojection error: {result.rms_px:.3f} px stereo (left {result.rms_left_px:.3f} px, "
             f"right {result.rms_right_px:.3f} px)"
         )
-        print(f"rectified: {c.width_px}x{c.height_px}, fx {c.fx_px:.2f} px, baseline {c.baseline_m:.5f} m")
+        print(f"rectified: {c.height_px}x{c.width_px} (HxW), fx {c.fx_px:.2f} px, baseline {c.baseline_m:.5f} m")
         print("wrote " + ", ".join(str(p) for p in files.values()))
         print(f"next: rtstereo predict LEFT RIGHT --rectify {files['maps']} --format depth,ply -o out/")
     if result.rms_px > RMS_WARN_PX:
