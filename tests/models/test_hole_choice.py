@@ -260,3 +260,14 @@ def test_a_preparation_of_another_map_is_refused():
     same = hole_candidates(left, right, confident, network, 40.0, prepared=prepared)
     fresh = hole_candidates(left, right, confident, network, 40.0)
     np.testing.assert_array_equal(same.features, fresh.features)
+
+
+def test_fitting_a_selector_gives_its_size_height_first(tmp_path, capsys):
+    # "rendering and matching 1 pairs at 96x64" for --size 64x96, and the same in the file's fit_on
+    from rtstereo.train.hole_selector import main
+
+    out = tmp_path / "selector.json"
+    argv = ["--pairs", "1", "--held-out", "0", "--size", "64x96", "--max-disp", "16", "--hidden", "2", "-o", str(out)]
+    assert main(argv) == 0
+    assert "rendering and matching 1 pairs at 64x96 (HxW) ..." in capsys.readouterr().err
+    assert json.loads(out.read_text())["fit_on"].startswith("1 rendered pairs at 64x96 (HxW), max_disp 16 px")

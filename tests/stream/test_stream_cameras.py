@@ -10,6 +10,7 @@ import logging
 import sys
 import threading
 import time
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -515,6 +516,30 @@ def test_realsense_refuses_a_fractional_frame_rate(fps):
     # It was cut to an int by librealsense's config: 0.5 became 0, "any rate", and ran at the default.
     with pytest.raises(InputError, match=rf"^--camera-fps {fps:g}: a RealSense camera runs at whole frame rates"):
         open_camera("realsense", fps=fps)
+
+
+def test_a_realsense_mode_the_camera_refuses_is_named_height_first_as_the_advice(monkeypatch):
+    # it said "streams at 640x480 30 fps" (WxH) and then "choose a mode ... e.g. --camera-size 480x640"
+    from rtstereo.sources.realsense import RealSenseSource
+
+    class Pipeline:
+        def __init__(self, context):
+            pass
+
+        def start(self, config):
+            raise RuntimeError("Couldn't resolve requests")
+
+    config = SimpleNamespace(enable_stream=lambda *args: None)
+    rs = SimpleNamespace(
+        context=lambda: SimpleNamespace(query_devices=lambda: ["D435"]),
+        config=lambda: config,
+        pipeline=Pipeline,
+        stream=SimpleNamespace(infrared="infrared"),
+        format=SimpleNamespace(y8="y8"),
+    )
+    source = RealSenseSource(frame_size_wh=(640, 480), start_device=lambda rs: None)
+    with pytest.raises(CameraError, match=r"streams at 480x640 \(HxW\) 30 fps: Couldn't resolve requests; choose"):
+        source._start_first_device(rs)
 
 
 def test_realsense_with_no_camera_connected_says_so():

@@ -1214,7 +1214,7 @@ def test_an_mp4_of_frames_of_odd_size_says_the_black_line_it_adds(run_cli, two_v
     code, out, err = run_cli("video", *two_videos, "-o", tmp_path / "o.mp4", "--size", "47x63", *FAST)
     assert code == 0, err
     note = (
-        f"{tmp_path / 'o.mp4'}: the previews are 126x47 (WxH) and MPEG-4 needs even sizes: written 126x48, with a "
+        f"{tmp_path / 'o.mp4'}: the previews are 47x126 (HxW) and MPEG-4 needs even sizes: written 48x126, with a "
         "black row at the bottom (every pixel of the preview kept; frames of even sizes, e.g. --size HxW, avoid it)"
     )
     assert err.count(note) == 1 and read_video(tmp_path / "o.mp4")[0].shape[:2] == (48, 126)

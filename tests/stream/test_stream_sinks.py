@@ -89,7 +89,7 @@ def test_mp4_name_size_and_folder_errors(tmp_path):
         VideoSink(tmp_path / "file" / "o.mp4")
     sink = VideoSink(tmp_path / "o.mp4", fps=5)
     sink.write(frame(0))
-    with pytest.raises(OutputError, match=r"from 40x31 to 20x20 \(WxH\) at frame 1: an mp4 holds one size"):
+    with pytest.raises(OutputError, match=r"from 31x40 to 20x20 \(HxW\) at frame 1: an mp4 holds one size"):
         sink.write(frame(1, size_hw=(20, 20)))
     sink.close()
     assert VideoSink(tmp_path / "never.mp4").outputs == []

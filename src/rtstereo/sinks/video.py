@@ -242,18 +242,18 @@ class VideoSink(Sink):
                     if odd
                 )
                 log.info(
-                    "%s: the previews are %dx%d (WxH) and MPEG-4 needs even sizes: written %dx%d, with %s (every "
+                    "%s: the previews are %dx%d (HxW) and MPEG-4 needs even sizes: written %dx%d, with %s (every "
                     "pixel of the preview kept; frames of even sizes, e.g. --size HxW, avoid it)",
                     self.path,
-                    width,
                     height,
-                    *padded_wh,
+                    width,
+                    *padded_wh[::-1],
                     added,
                 )
         elif padded_wh != self._size_wh:
             (h0, w0), (h1, w1) = self._frame_hw, frame.pair.left.shape[:2]
             raise OutputError(
-                f"{self.path}: frame size changed mid-stream from {w0}x{h0} to {w1}x{h1} (WxH) at frame "
+                f"{self.path}: frame size changed mid-stream from {h0}x{w0} to {h1}x{w1} (HxW) at frame "
                 f"{frame.number}: an mp4 holds one size (--size HxW resizes every frame to one)"
             )
         if padded_wh != (width, height):

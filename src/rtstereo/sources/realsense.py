@@ -95,7 +95,7 @@ class RealSenseSource(LiveSource):
             profile = pipeline.start(config)
         except RuntimeError as exc:
             raise CameraError(
-                f"cannot start the RealSense infrared streams at {width}x{height} {self.fps:g} fps: {exc}; "
+                f"cannot start the RealSense infrared streams at {height}x{width} (HxW) {self.fps:g} fps: {exc}; "
                 "choose a mode the camera offers (e.g. --camera-size 480x640 or 480x848, --camera-fps 30)"
             ) from None
         return pipeline, profile

@@ -186,13 +186,13 @@ def main(argv: list[str] | None = None) -> int:
     kind = SELECTORS[args.which]
     output = args.output or str(kind.PACKAGED_FILE)
     right = {"holes": "fill_right_share", "confident": "network_right_share"}[args.which]
-    print(f"rendering and matching {args.pairs} pairs at {width}x{height} ...", file=sys.stderr)
+    print(f"rendering and matching {args.pairs} pairs at {height}x{width} (HxW) ...", file=sys.stderr)
     common = dict(which=args.which, height=height, width=width, max_disp_px=args.max_disp, progress=True)
     measures, labels = collect(args.pairs, seed=args.seed, **common)
     print(f"fitting {args.hidden} hidden units on {len(labels)} decisive pixels ...", file=sys.stderr)
     selector = fit(measures, labels, hidden=args.hidden, kind=kind)
     meta = {
-        "fit_on": f"{args.pairs} rendered pairs at {width}x{height}, max_disp {args.max_disp:g} px, "
+        "fit_on": f"{args.pairs} rendered pairs at {height}x{width} (HxW), max_disp {args.max_disp:g} px, "
         f"seeds from {args.seed}",
         "decisive_pixels": int(len(labels)),
         right: round(float(labels.mean()), 4),
