@@ -382,13 +382,13 @@ def _score_sample(
         return None
     if gt.shape != left.shape[:2]:
         raise InputError(
-            f"scene {sample.name}: ground truth {sample.gt_path} is {gt.shape[1]}x{gt.shape[0]} but the left "
-            f"image {sample.left_path} is {left.shape[1]}x{left.shape[0]} (WxH): they must be the same size"
+            f"scene {sample.name}: ground truth {sample.gt_path} is {gt.shape[0]}x{gt.shape[1]} but the left "
+            f"image {sample.left_path} is {left.shape[0]}x{left.shape[1]} (HxW): they must be the same size"
         )
     if nonocc is not None and nonocc.shape != gt.shape:
         raise InputError(
-            f"scene {sample.name}: mask {sample.nonocc_path} is {nonocc.shape[1]}x{nonocc.shape[0]} but the "
-            f"ground truth is {gt.shape[1]}x{gt.shape[0]} (WxH): they must be the same size"
+            f"scene {sample.name}: mask {sample.nonocc_path} is {nonocc.shape[0]}x{nonocc.shape[1]} but the "
+            f"ground truth is {gt.shape[0]}x{gt.shape[1]} (HxW): they must be the same size"
         )
     if not (np.isfinite(gt) & (gt > 0)).any():  # scored, it would be a row of dashes counted in the mean
         negative = int(np.count_nonzero(np.isfinite(gt) & (gt < 0)))
@@ -414,8 +414,8 @@ def _score_sample(
         result = predictor.predict(left, right)
     if result.disparity_px.shape != gt.shape:  # a predictor that does not keep the input size
         raise InputError(
-            f"scene {sample.name}: the prediction is {result.disparity_px.shape[1]}x{result.disparity_px.shape[0]} "
-            f"but the ground truth is {gt.shape[1]}x{gt.shape[0]} (WxH)"
+            f"scene {sample.name}: the prediction is {result.disparity_px.shape[0]}x{result.disparity_px.shape[1]} "
+            f"but the ground truth is {gt.shape[0]}x{gt.shape[1]} (HxW)"
         )
     metrics = disparity_metrics(result.disparity_px, gt)
     if nonocc is not None:

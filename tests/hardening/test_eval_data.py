@@ -141,7 +141,9 @@ def test_eval_json_records_the_versions_commit_and_each_scenes_images(capsys, tm
 
 def test_ground_truth_of_another_size_names_the_scene(tmp_path):
     sample = find_samples(_eth3d_scene(tmp_path / "scene_a", hw=(40, 72), ndisp=32, gt_hw=(30, 40)))[0]
-    with pytest.raises(InputError, match=r"scene scene_a: ground truth .*disp0GT.pfm is 40x30 but the left image"):
+    with pytest.raises(
+        InputError, match=r"scene scene_a: ground truth .*disp0GT.pfm is 30x40 but the left image .* is 40x72 \(HxW\)"
+    ):
         score_sample(lambda s: pytest.fail("no prediction for a scene that cannot be scored"), sample)
 
 
@@ -155,7 +157,9 @@ def test_prediction_of_another_size_names_the_scene(tmp_path):
             return DisparityResult(disparity_px=np.zeros((10, 10), np.float32), timings_ms={"total": 1.0})
 
     sample = find_samples(_eth3d_scene(tmp_path / "scene_b", hw=(40, 72), ndisp=32))[0]
-    with pytest.raises(InputError, match=r"scene scene_b: the prediction is 10x10 but the ground truth is 72x40"):
+    with pytest.raises(
+        InputError, match=r"scene scene_b: the prediction is 10x10 but the ground truth is 40x72 \(HxW\)"
+    ):
         score_sample(lambda s: Shrinking(), sample)
 
 
@@ -166,7 +170,9 @@ def test_mask_of_another_size_names_the_scene(tmp_path):
     folder = _eth3d_scene(tmp_path / "scene_c", hw=(40, 72), ndisp=32)
     cv2.imwrite(str(folder / "mask0nocc.png"), np.full((20, 20), 255, np.uint8))
     sample = find_samples(folder)[0]
-    with pytest.raises(InputError, match=r"scene scene_c: mask .*mask0nocc.png is 20x20"):
+    with pytest.raises(
+        InputError, match=r"scene scene_c: mask .*mask0nocc.png is 20x20 but the ground truth is 40x72 \(HxW\)"
+    ):
         score_sample(lambda s: pytest.fail("not reached"), sample)
 
 
