@@ -417,3 +417,15 @@ def test_an_earlier_png_that_cannot_be_removed_says_why_in_words(tmp_path, monke
     with pytest.raises(OutputError) as info:
         sink.write(frame(2, value_px=300.0))
     assert str(info.value) == f"cannot remove {tmp_path / 'd_00002.png'}, left by an earlier run: Permission denied"
+
+
+def test_a_window_opencv_refuses_without_a_reason_is_one_line(monkeypatch):
+    # the reason was str(exc).strip().splitlines()[-1]: an IndexError traceback on an error with no text
+    from rtstereo.sinks import video
+
+    def refuse(title, flags):
+        raise video.cv2.error()
+
+    monkeypatch.setattr(video.cv2, "namedWindow", refuse)
+    with pytest.raises(OutputError, match=r"^cannot open a window: error \(opencv-python-headless has no GUI"):
+        video.OpenCVWindow()

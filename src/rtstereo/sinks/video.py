@@ -519,9 +519,11 @@ class OpenCVWindow:
         try:
             cv2.namedWindow(title, cv2.WINDOW_NORMAL)
         except cv2.error as exc:
+            lines = str(exc).strip().splitlines()  # OpenCV's reason is its last line; none gave IndexError
+            reason = lines[-1].strip() if lines else type(exc).__name__
             raise OutputError(
-                f"cannot open a window: {str(exc).strip().splitlines()[-1]} (opencv-python-headless has no "
-                "GUI: pip install opencv-python for --show)"
+                f"cannot open a window: {reason} (opencv-python-headless has no GUI: pip install opencv-python for "
+                "--show)"
             ) from None
         self._shown = False
         self.keys: dict[int, Callable[[], None]] = {}  # other keys' actions (e.g. f freezes online adaptation)
