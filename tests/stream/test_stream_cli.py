@@ -1228,7 +1228,7 @@ def test_an_mp4_of_frames_of_odd_size_says_the_black_line_it_adds(run_cli, two_v
             sink.write(SimpleNamespace(preview=preview, pair=SimpleNamespace(left=preview), number=number))
     sink.close()
     said = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"{tmp_path / 'py.mp4'}: ")]
-    assert len(said) == 1 and "written 22x16, with a black column at the right and a black row at the bottom" in said[0]
+    assert len(said) == 1 and "written 16x22, with a black column at the right and a black row at the bottom" in said[0]
 
 
 def test_a_ray_summary_under_a_file_names_the_file_in_the_way(tmp_path):
