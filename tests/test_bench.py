@@ -787,6 +787,21 @@ def test_bench_command_refuses_an_unwritable_output_before_the_sweep(cli, tmp_pa
     assert err == f"rtstereo bench: error: {message}\n"
 
 
+def test_bench_command_refuses_a_file_name_as_its_output_folder(cli, tmp_path, monkeypatch):
+    """-o results.json made a folder results.json/ holding bench.json, bench.md; calibrate refuses -o rig.json."""
+    monkeypatch.setattr("rtstereo.bench.run_bench", lambda *a, **k: pytest.fail("swept before -o was checked"))
+    code, out, err = cli("bench", "sgbm", "--sizes", "32x48", "-o", tmp_path / "results.json")
+    assert (code, out) == (2, "") and not (tmp_path / "results.json").exists()
+    assert err == (
+        f"rtstereo bench: error: -o {tmp_path / 'results.json'} names a file, but the benchmark results are files "
+        f"(bench.json, bench.md and bench.png) written into a folder: give the folder, such as -o {tmp_path}/\n"
+    )
+    (tmp_path / "old.json").mkdir()  # a folder that has such a name already is a folder
+    from rtstereo.cli.bench import check_output_folder
+
+    check_output_folder(tmp_path / "old.json")
+
+
 def _interrupt_at_group(monkeypatch, group_index, how="Ctrl-C"):
     """Ctrl-C (or SIGTERM, ``kill``) as the sweep's configuration ``group_index`` (0-based) is being measured."""
     measure, calls = bench._measure_group, []

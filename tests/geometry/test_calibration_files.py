@@ -254,8 +254,12 @@ def test_reader_errors(tmp_path):
         read_calibration(bad_json)
     partial = tmp_path / "p.json"
     partial.write_text('{"format": "rtstereo.calibration", "fx_px": 1}')
-    with pytest.raises(InputError, match="missing calibration field"):
+    with pytest.raises(InputError, match="missing calibration field") as missing:
         read_calibration(partial)
+    # the image size is optional: it must not be listed among the fields a file needs
+    assert "required: fx_px, fy_px, cx0_px, cx1_px, cy_px, baseline_m; optional: width_px, height_px" in str(
+        missing.value
+    )
     wrong_type = tmp_path / "w.json"
     wrong_type.write_text('{"fx_px": "a", "fy_px": 1, "cx0_px": 1, "cx1_px": 1, "cy_px": 1, "baseline_m": 1}')
     with pytest.raises(InputError, match="must be numbers"):

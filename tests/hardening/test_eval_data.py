@@ -341,6 +341,17 @@ def test_eval_json_records_the_commit_hardware_and_versions_as_bench_does(tmp_pa
     assert data["machine"]["versions"]["opencv"] == cv2.__version__ and "onnxruntime" in data["machine"]["versions"]
 
 
+def test_eval_cli_refuses_a_file_name_as_its_output_folder(capsys, tmp_path, monkeypatch):
+    """-o results.json made a folder results.json/ holding sgbm.json and sgbm.md."""
+    _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72), ndisp=32)
+    monkeypatch.setattr("rtstereo.eval.score_sample", lambda *_: pytest.fail("scored before the output was checked"))
+    code = main(["eval", "--model", "sgbm", str(tmp_path / "eth3d"), "-q", "-o", str(tmp_path / "results.json")])
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "") and not (tmp_path / "results.json").exists()
+    assert err.startswith(f"rtstereo eval: error: -o {tmp_path / 'results.json'} names a file, but the evaluation")
+    assert err.endswith(f"written into a folder: give the folder, such as -o {tmp_path}/\n")
+
+
 def test_eval_cli_refuses_an_unwritable_output_before_scoring(capsys, tmp_path, monkeypatch):
     _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72), ndisp=32)
     (tmp_path / "file").write_text("not a folder")

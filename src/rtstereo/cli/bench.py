@@ -296,15 +296,33 @@ def _iteration_count(text: str) -> int:
     return value
 
 
-def check_output_folder(folder: Path, what: str = "benchmark results") -> None:
+# -o results.json (a file's name) for a verb that writes a folder of reports: refused, as calibrate refuses -o rig.json
+REPORT_FILE_SUFFIXES = (".json", ".md", ".png", ".csv", ".txt", ".parquet")
+
+
+def check_output_folder(
+    folder: Path, what: str = "benchmark results", files: str = "bench.json, bench.md and bench.png"
+) -> None:
     """Refuse an ``-o`` folder that cannot be created or written (``what``: its contents, for the message).
 
     Folders it makes to find out are removed again, so that a run refused later (a usage error found
     afterwards) leaves nothing behind; the run makes them when it writes.
 
+    Args:
+        folder: the ``-o`` folder.
+        what: what is written there, for the message.
+        files: the files written there, for the message refusing a file's name.
+
     Raises:
-        OutputError: it is a file, or it (or a parent) cannot be created or written.
+        OutputError: it is a file, it names a file that does not exist yet (``results.json``: it became a folder
+            of that name, holding ``bench.json``), or it (or a parent) cannot be created or written.
     """
+    if not folder.exists() and folder.suffix.lower() in REPORT_FILE_SUFFIXES:
+        parent = f"{folder.parent}/" if str(folder.parent) != "." else "results/"
+        raise OutputError(
+            f"-o {folder} names a file, but the {what} are files ({files}) written into a folder: give the "
+            f"folder, such as -o {parent}"
+        )
     problem = folder_write_problem(folder)
     if problem is not None:
         reason = "it is a file, not a folder" if folder.exists() and not folder.is_dir() else problem

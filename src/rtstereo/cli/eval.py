@@ -119,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
         for note in notes:
             print(f"rtstereo eval: note: {note}", file=sys.stderr)
 
-    check_output_folder(Path(args.output), "evaluation results")  # now, not after every scene is scored
+    # now, not after every scene is scored
+    check_output_folder(Path(args.output), "evaluation results", "MODEL.json and MODEL.md")
 
     def predictor_for(sample: Sample):
         key = (sample.max_disp_hint_px or None) if per_scene_range else None

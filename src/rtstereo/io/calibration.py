@@ -218,9 +218,11 @@ def calibration_from_dict(data: dict, source: str = "calibration") -> Calibratio
     values = {k: v for k, v in data.items() if k in _FIELDS}
     missing = sorted(_REQUIRED - values.keys())
     if missing:
+        fields = dataclasses.fields(Calibration)
         raise InputError(
             f"{source}: missing calibration field(s) {', '.join(missing)} "
-            f"(expected: {', '.join(f.name for f in dataclasses.fields(Calibration))})"
+            f"(required: {', '.join(f.name for f in fields if f.name in _REQUIRED)}; "
+            f"optional: {', '.join(f.name for f in fields if f.name not in _REQUIRED)})"
         )
     flags = sorted(k for k, v in values.items() if isinstance(v, bool))
     if flags:  # float(true) is 1.0: a focal length of 1 px, taken without a word
