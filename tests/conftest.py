@@ -35,6 +35,19 @@ def shared():
     return shared_path
 
 
+def refuse_json_writes(monkeypatch, code: int) -> None:
+    """Make ``Path.write_text`` of every ``.json`` file fail with the ``OSError`` of ``code`` (``errno.ENOSPC``: a
+    full disk; ``errno.EDQUOT``: a quota), as results files meet a full disk; other files are written."""
+    write_text = Path.write_text
+
+    def refused(path, *args, **kwargs):
+        if ".json" in path.name:
+            raise OSError(code, os.strerror(code), str(path))
+        return write_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", refused)
+
+
 def make_textured_pair(height: int = 48, width: int = 64, disparity_px: int = 4, seed: int = 0):
     """A random-texture pair whose right view is the left shifted by a constant disparity."""
     rng = np.random.default_rng(seed)

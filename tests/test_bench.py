@@ -892,16 +892,10 @@ def test_a_full_disk_is_a_failed_run_exit_code_1_not_a_usage_error(cli, tmp_path
     """bench exited 2, its usage-error code, when bench.json could not be written for a full disk; predict's batch
     exits 1 for it (a rerun with space free succeeds)."""
     import errno
-    from pathlib import Path
 
-    write_text = Path.write_text
+    from .conftest import refuse_json_writes
 
-    def full_for_results(path, *args, **kwargs):
-        if ".json" in path.name:
-            raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        return write_text(path, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "write_text", full_for_results)
+    refuse_json_writes(monkeypatch, errno.ENOSPC)
     code, _, err = cli("bench", "sgbm", "--sizes", "32x48", "--max-disp", "16", "--runs", "1", "-o", tmp_path)
     assert code == 1, err
     message = f"cannot write benchmark results {tmp_path / 'bench.json'}: No space left on device"

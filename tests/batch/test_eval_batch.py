@@ -14,6 +14,7 @@ from rtstereo.datasets import find_samples
 from rtstereo.errors import InputError
 from rtstereo.eval import evaluate
 
+from ..conftest import refuse_json_writes
 from .conftest import BATCH_HW, SGBM_ARGS, SGBM_RESULTS, write_kitti
 from .test_batch_cli import run_cli
 
@@ -358,16 +359,8 @@ def test_eval_cli_interrupted_keeps_an_earlier_complete_result(capsys, tmp_path,
 def test_eval_cli_on_a_full_disk_exits_1_not_the_usage_errors_2(capsys, tmp_path, monkeypatch):
     """A full disk when the results were written exited 2, as a usage error does; predict's batch exits 1 for it."""
     import errno
-    from pathlib import Path
 
-    write_text = Path.write_text
-
-    def full_for_results(path, *args, **kwargs):
-        if ".json" in path.name:
-            raise OSError(errno.EDQUOT, "Disk quota exceeded", str(path))
-        return write_text(path, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "write_text", full_for_results)
+    refuse_json_writes(monkeypatch, errno.EDQUOT)
     data = write_kitti(tmp_path / "kitti", 2)
     code, _, err = run_cli(capsys, "eval", data, *SGBM_ARGS, "-o", tmp_path / "res", "-q")
     assert code == 1, err
