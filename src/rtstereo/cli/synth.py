@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, OutputError, require
-from ..io.atomic import atomic_path, os_reason, remove_stale_partials, terminate_as_interrupt
+from ..io.atomic import atomic_path, file_in_the_way, os_reason, remove_stale_partials, terminate_as_interrupt
 from ..text import counted
 from .common import parse_size_hw
 
@@ -241,8 +241,8 @@ def _check_output(root: Path, settings: dict) -> set[int]:
     """
     if root.exists() and not root.is_dir():
         raise OutputError(f"-o {root}: a file, not a folder")
-    above = next((folder for folder in root.parents if folder.exists()), None)
-    if above is not None and not above.is_dir():  # it said "[Errno 20] Not a directory: '.../RGB_cleanpass/left'"
+    above = file_in_the_way(root)
+    if above is not None:  # it said "[Errno 20] Not a directory: '.../RGB_cleanpass/left'"
         raise OutputError(f"-o {root}: {above} is a file, not a folder")
     written = root / "synth.json"
     lefts = root / "RGB_cleanpass" / "left"

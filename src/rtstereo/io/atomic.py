@@ -248,12 +248,24 @@ def os_reason(exc: OSError, path: str | Path) -> str:
         >>> os_reason(FileExistsError(17, "File exists"), blocker / "out").endswith("taken is a file, not a folder")
         True
     """
-    for folder in Path(path).parents:
-        if folder.exists():
-            if not folder.is_dir():
-                return f"{folder} is a file, not a folder"
-            break
+    blocker = file_in_the_way(path)
+    if blocker is not None:
+        return f"{blocker} is a file, not a folder"
     return exc.strerror or str(exc)
+
+
+def file_in_the_way(path: str | Path) -> Path | None:
+    """The file where a folder above ``path`` should be (the nearest of them that exists), or ``None``.
+
+    Examples:
+        >>> import tempfile
+        >>> root = Path(tempfile.mkdtemp())
+        >>> _ = (root / "taken").write_text("x")
+        >>> file_in_the_way(root / "taken" / "a" / "b") == root / "taken", file_in_the_way(root / "free" / "b")
+        (True, None)
+    """
+    existing = next((folder for folder in Path(path).parents if folder.exists()), None)
+    return existing if existing is not None and not existing.is_dir() else None
 
 
 @contextlib.contextmanager
