@@ -192,6 +192,29 @@ def test_write_read_round_trip(tmp_path, suffix):
             read_calibration(path, length_unit="mm")  # would have read the metres as millimetres
 
 
+@pytest.mark.parametrize("fmt", ["middlebury", "kitti", ".json", ".yaml", ".xml"])
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
+def test_a_byte_order_mark_and_windows_line_ends_are_read(tmp_path, fmt, line_end):
+    """A calib.txt saved by a Windows editor with a byte-order mark read as 'unknown calibration format' (the mark
+    hid 'cam0='), a KITTI one as 'without P0 (has: ..., \ufeffP0)'; JSON and OpenCV refused theirs."""
+    if fmt == "middlebury":
+        text, expected = MIDDLEBURY_2014, read_calibration(_written(tmp_path / "plain.txt", MIDDLEBURY_2014))
+    elif fmt == "kitti":
+        text = "".join(f"P{i}: {_KITTI_2015_P_RECT[f'0{i}']}\n" for i in range(4))
+        expected = read_calibration(_written(tmp_path / "plain.txt", text))
+    else:
+        text, expected = write_calibration(tmp_path / f"plain{fmt}", CAL).read_text(), CAL
+    path = tmp_path / f"calib{'.txt' if fmt in ('middlebury', 'kitti') else fmt}"
+    path.write_bytes(("\ufeff" + text.replace("\n", line_end)).encode("utf-8"))
+    back = read_calibration(path)
+    assert dataclasses.astuple(back) == pytest.approx(dataclasses.astuple(expected))
+
+
+def _written(path, text):
+    path.write_text(text)
+    return path
+
+
 def test_projection_matrices_agree_with_from_projections_and_q():
     matrices = projection_matrices(CAL)
     from_p = calibration_from_projections(matrices["P1"], matrices["P2"], 640, 480)

@@ -36,6 +36,9 @@ LENGTH_UNITS_M = {"m": 1.0, "cm": 0.01, "mm": 0.001}
 PLAUSIBLE_BASELINE_M = 5.0  # wider rigs exist, but a larger figure is usually millimetres read as metres
 MIN_PLAUSIBLE_BASELINE_MM = 1.0  # a Middlebury baseline below this is usually metres written where mm belong
 OPENCV_SUFFIXES = (".yaml", ".yml", ".xml")
+# A Windows editor's byte-order mark is not part of the text: read as UTF-8, it hid "cam0=" or "P0:" from the
+# format's detection ("unknown calibration format") and made JSON and OpenCV refuse the file.
+TEXT_ENCODING = "utf-8-sig"
 _FIELDS = {f.name for f in dataclasses.fields(Calibration)}
 _REQUIRED = {f.name for f in dataclasses.fields(Calibration) if f.default is dataclasses.MISSING}
 
@@ -54,7 +57,7 @@ def _kitti_only(path: Path, cameras: tuple[int, int]) -> Calibration:
     if len(cameras) != 2 or not all(isinstance(c, int) and 0 <= c <= 3 for c in cameras) or cameras[0] == cameras[1]:
         raise InputError(f"KITTI cameras: expected two different numbers from 0 to 3, got {cameras}")
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = path.read_text(encoding=TEXT_ENCODING, errors="replace")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read calibration file {path}: {exc}") from None
     if not (_KITTI_2015.search(text) or _KITTI_2012.search(text)):
@@ -101,7 +104,7 @@ def read_calibration(
             "go to --rectify (rtstereo.rectify.Rectifier.from_file), which also gives the calibration"
         )
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = path.read_text(encoding=TEXT_ENCODING, errors="replace")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read calibration file {path}: {exc}") from None
     if suffix == ".json":
@@ -142,7 +145,7 @@ def rectified_format(path: str | Path) -> str | None:
     if path.suffix.lower() in OPENCV_SUFFIXES:
         return None
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = path.read_text(encoding=TEXT_ENCODING, errors="replace")
     except (OSError, UnicodeDecodeError):
         return None
     if path.suffix.lower() == ".json":
@@ -165,8 +168,16 @@ def kitti_default_cameras(path: str | Path) -> tuple[int, int] | None:
     any other file."""
     if rectified_format(path) != "KITTI calib":
         return None
-    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    text = Path(path).read_text(encoding=TEXT_ENCODING, errors="replace")
     return (2, 3) if _KITTI_2015.search(text) else (0, 1)
+
+
+def _starts_with_bom(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f.read(3) == "\ufeff".encode()
+    except OSError:
+        return False
 
 
 def _is_zip(path: Path) -> bool:
@@ -328,7 +339,7 @@ def _open_storage(path: Path):
 
     def text_of() -> str:
         try:
-            return path.read_bytes().decode("utf-8", "replace")
+            return path.read_bytes().decode(TEXT_ENCODING, "replace")
         except OSError as exc:
             raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
 
@@ -341,9 +352,10 @@ def _open_storage(path: Path):
         return InputError(f"{path}: OpenCV cannot parse it as YAML/XML/JSON ({reason})")
 
     try:
-        if is_utf8(path):
+        if is_utf8(path) and not _starts_with_bom(path):
             return cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
-        # OpenCV crashed on a name that is not UTF-8: the text is read by Python and parsed in memory
+        # OpenCV crashed on a name that is not UTF-8, and refuses a byte-order mark: the text is read by Python
+        # (without the mark) and parsed in memory
         return cv2.FileStorage(text_of(), cv2.FILE_STORAGE_READ | cv2.FILE_STORAGE_MEMORY)
     except (cv2.error, SystemError) as exc:
         text = text_of()
