@@ -193,6 +193,12 @@ class Calibration:
                     f"calibration: {name} must be a whole number of pixels >= 0 (0: unknown), got {value!r}"
                 )
             object.__setattr__(self, name, int(value))
+        if (self.width_px == 0) != (self.height_px == 0):
+            # one side alone was taken for no size: images resized from it were not scaled to, depth off unsaid
+            raise InputError(
+                f"calibration: width_px and height_px go together (both 0 when the size is unknown), got "
+                f"width_px={self.width_px}, height_px={self.height_px}"
+            )
         if not (self.fx_px > 0 and self.fy_px > 0):
             raise InputError(f"calibration: focal lengths must be > 0, got fx={self.fx_px}, fy={self.fy_px}")
         if not self.baseline_m > 0:

@@ -319,6 +319,19 @@ def test_kitti_and_middlebury_errors(tmp_path):
             read_calibration(middlebury)
 
 
+def test_a_file_that_gives_one_side_of_the_image_size_is_refused(tmp_path):
+    """A calibration.json with width_px but no height_px was read as having no size, and not scaled to resized
+    images; a Middlebury calib.txt with width= alone, alike."""
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({**dataclasses.asdict(CAL), "height_px": 0}))
+    with pytest.raises(InputError, match=r"c.json: width_px and height_px go together .*width_px=640, height_px=0"):
+        read_calibration(path)
+    path = tmp_path / "calib.txt"
+    path.write_text(MIDDLEBURY_2014.replace("height=1988\n", ""))
+    with pytest.raises(InputError, match=r"calib.txt: Middlebury calib.txt with width= but no height="):
+        read_calibration(path)
+
+
 @pytest.mark.parametrize("fmt", ["json", "middlebury"])
 def test_an_image_size_that_is_not_whole_is_refused_not_cut(tmp_path, fmt):
     if fmt == "json":

@@ -480,6 +480,14 @@ def test_an_image_size_that_is_not_a_whole_number_of_pixels_is_refused(field, va
         dataclasses.replace(Calibration(100, 100, 10, 10, 10, 0.1), **{field: value})
 
 
+@pytest.mark.parametrize(("width_px", "height_px"), [(640, 0), (0, 480)])
+def test_an_image_size_of_one_side_is_refused_not_taken_for_no_size(width_px, height_px):
+    """width_px alone was taken for no size at all: half-size images got the full-size intrinsics, depths twice
+    too far, with a warning that the calibration 'records no image size'."""
+    with pytest.raises(InputError, match=r"width_px and height_px go together .*got width_px=\d+, height_px=\d+"):
+        Calibration(100, 100, 10, 10, 10, 0.1, width_px, height_px)
+
+
 @pytest.mark.parametrize(
     ("calibration", "message"),
     [

@@ -641,6 +641,8 @@ def _from_middlebury(text: str, path: Path) -> Calibration:
         doffs = float(entries["doffs"]) if "doffs" in entries else None
     except ValueError as exc:
         raise InputError(f"{path}: a Middlebury calibration value is not a number ({exc})") from None
+    if ("width" in entries) != ("height" in entries):
+        raise InputError(f"{path}: Middlebury calib.txt with width= but no height=, or the other way round: give both")
     if not baseline_mm > 0:
         raise InputError(
             f"{path}: baseline={entries['baseline']} (Middlebury calib.txt gives it in millimetres) must be > 0 "
