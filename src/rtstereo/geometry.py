@@ -174,12 +174,36 @@ class PointCloud:
         colors: uint8 ``(N, 3)`` RGB, or ``None`` when no image was given.
         pixel_index: int64 ``(N,)`` flat index ``v * W + u`` of the pixel each point comes from.
         size_hw: ``(H, W)`` of the image the points come from.
+
+    Raises:
+        InputError: points that are not finite or not ``(N, 3)``, colours that are not uint8 ``(N, 3)``.
     """
 
     points_m: np.ndarray
     colors: np.ndarray | None
     pixel_index: np.ndarray
     size_hw: tuple[int, int]
+
+    def __post_init__(self) -> None:
+        # A cloud made by hand (points filtered or moved) went to the writers as given, and they cast it: colours
+        # 0..1 came out black, 300 as 44, one colour was repeated to every point, nan points went into the file.
+        points = require_numbers(self.points_m, "points_m", "a float (N, 3) array of X, Y, Z metres")
+        if points.ndim != 2 or points.shape[1] != 3:
+            raise InputError(f"points_m: expected shape (N, 3) (X, Y, Z metres), got {points.shape}")
+        if not np.isfinite(points).all():
+            raise InputError(
+                f"points_m: {np.count_nonzero(~np.isfinite(points).all(axis=1))} of {len(points)} points are not "
+                "finite (nan or inf), which point cloud files cannot hold; keep the others: "
+                "points_m[np.isfinite(points_m).all(axis=1)]"
+            )
+        if self.colors is not None:
+            colors = np.asarray(self.colors)
+            if colors.dtype != np.uint8 or colors.shape != points.shape:
+                hint = "; for 0..1 colours (colors * 255).round().astype(np.uint8)" if colors.dtype.kind == "f" else ""
+                raise InputError(
+                    f"colors: expected uint8 RGB of shape {points.shape}, one per point, got {colors.dtype} "
+                    f"{colors.shape}{hint}"
+                )
 
     def __len__(self) -> int:
         return int(self.points_m.shape[0])

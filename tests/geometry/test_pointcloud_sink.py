@@ -226,6 +226,53 @@ def test_sink_errors(tmp_path, result):
         read_ply(odd)
 
 
+def _ply_bytes_by_hand(path):
+    """The header lines and the body of a PLY file, split at its ``end_header`` line, read without rtstereo."""
+    data = path.read_bytes()
+    end = data.index(b"end_header\n") + len(b"end_header\n")
+    return data[:end].decode("ascii").splitlines(), data[end:]
+
+
+def test_the_ply_holds_15_bytes_per_point_little_endian_with_the_colours_of_their_pixels(result, tmp_path):
+    (path,) = save_result(result, tmp_path, "pair", ("ply",))
+    header, body = _ply_bytes_by_hand(path)
+    count = next(int(h.split()[2]) for h in header if h.startswith("element vertex"))
+    assert header[1] == "format binary_little_endian 1.0" and header[-1] == "end_header"
+    assert [h for h in header if h.startswith("property")] == [
+        f"property {kind} {name}" for kind, name in [("float", "x"), ("float", "y"), ("float", "z")]
+    ] + [f"property uchar {name}" for name in ("red", "green", "blue")]
+    assert len(body) == 15 * count and count > 0
+    for i in (0, count // 2, count - 1):  # x y z as 3 little-endian float32, then r g b
+        x, y, z = np.frombuffer(body, "<f4", 3, 15 * i)
+        v, u = round(y * CAL.fy_px / z + CAL.cy_px), round(x * CAL.fx_px / z + CAL.cx0_px)
+        assert z == pytest.approx(CAL.baseline_m * CAL.fx_px / result.disparity_px[v, u])
+        assert tuple(body[15 * i + 12 : 15 * i + 15]) == tuple(result.left[v, u])
+
+
+@pytest.mark.parametrize(
+    ("points", "colors", "message"),
+    [
+        ([[0.0, 0.0, 1.0], [0.0, np.nan, 1.0]], None, r"points_m: 1 of 2 points are not finite"),
+        ([[0.0, 0.0, 1.0]], np.array([[0.5, 1.0, 0.2]]), r"colors: expected uint8 .* float64 \(1, 3\); for 0..1 colo"),
+        (
+            [[0.0, 0.0, 1.0]] * 2,
+            np.array([[1, 2, 3]], np.uint8),
+            r"RGB of shape \(2, 3\), one per point, got uint8 \(1",
+        ),
+        ([[0.0, 0.0, 1.0]], np.array([[300, 2, 3]]), r"colors: expected uint8 RGB of shape \(1, 3\).* got int64"),
+        ([[0.0, 0.0, 1.0, 1.0]], None, r"points_m: expected shape \(N, 3\) \(X, Y, Z metres\), got \(1, 4\)"),
+        ([0.0, 0.0, 1.0], None, r"points_m: expected shape \(N, 3\)"),
+    ],
+)
+def test_a_cloud_made_by_hand_is_checked_not_cast_into_the_file(tmp_path, points, colors, message):
+    """write_ply cast what it was given: colours 0..1 came out black, 300 as 44, one colour was repeated to
+    every point, nan points went into the file, a fourth column was dropped."""
+    with pytest.raises(InputError, match=message):
+        cloud = PointCloud(np.array(points, np.float32), colors, np.arange(len(points)), (1, len(points)))
+        write_ply(tmp_path / "c.ply", cloud)
+    assert not (tmp_path / "c.ply").exists()
+
+
 def test_a_damaged_ply_is_an_input_error_naming_the_file(result, tmp_path):
     (path,) = save_result(result, tmp_path, "pair", ("ply",))
     data = path.read_bytes()
