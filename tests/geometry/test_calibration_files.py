@@ -321,7 +321,7 @@ def test_kitti_and_middlebury_errors(tmp_path):
 
 def test_a_file_that_gives_one_side_of_the_image_size_is_refused(tmp_path):
     """A calibration.json with width_px but no height_px was read as having no size, and not scaled to resized
-    images; a Middlebury calib.txt with width= alone, alike."""
+    images; a Middlebury calib.txt with width= alone, or an OpenCV file with image_width alone, alike."""
     path = tmp_path / "c.json"
     path.write_text(json.dumps({**dataclasses.asdict(CAL), "height_px": 0}))
     with pytest.raises(InputError, match=r"c.json: width_px and height_px go together .*width_px=640, height_px=0"):
@@ -329,6 +329,9 @@ def test_a_file_that_gives_one_side_of_the_image_size_is_refused(tmp_path):
     path = tmp_path / "calib.txt"
     path.write_text(MIDDLEBURY_2014.replace("height=1988\n", ""))
     with pytest.raises(InputError, match=r"calib.txt: Middlebury calib.txt with width= but no height="):
+        read_calibration(path)
+    path = write_opencv(tmp_path / "rig.yaml", projection_matrices(CAL), image_width=640)
+    with pytest.raises(InputError, match=r"rig.yaml: image_width and image_height go together, and it holds only"):
         read_calibration(path)
 
 

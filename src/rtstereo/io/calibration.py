@@ -407,6 +407,8 @@ def read_opencv(path: str | Path) -> OpenCVFile:
     finally:
         fs.release()
     size = (0, 0)
+    if ("image_width" in scalars) != ("image_height" in scalars):  # one alone was taken for no size
+        raise InputError(f"{path}: image_width and image_height go together, and it holds only one of them")
     if "image_width" in scalars and "image_height" in scalars:
         size = (int(scalars["image_width"]), int(scalars["image_height"]))
     for key in ("image_size", "imageSize"):
