@@ -193,10 +193,11 @@ def test_write_read_round_trip(tmp_path, suffix):
 
 
 @pytest.mark.parametrize("fmt", ["middlebury", "kitti", ".json", ".yaml", ".xml"])
-@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
-def test_a_byte_order_mark_and_windows_line_ends_are_read(tmp_path, fmt, line_end):
+@pytest.mark.parametrize(("line_end", "encoding"), [("\n", "utf-8-sig"), ("\r\n", "utf-8-sig"), ("\r\n", "utf-16")])
+def test_a_byte_order_mark_and_windows_line_ends_are_read(tmp_path, fmt, line_end, encoding):
     """A calib.txt saved by a Windows editor with a byte-order mark read as 'unknown calibration format' (the mark
-    hid 'cam0='), a KITTI one as 'without P0 (has: ..., \ufeffP0)'; JSON and OpenCV refused theirs."""
+    hid 'cam0='), a KITTI one as 'without P0 (has: ..., \ufeffP0)'; JSON and OpenCV refused theirs. So did the
+    UTF-16 files of PowerShell's `>`, whose mark says so."""
     if fmt == "middlebury":
         text, expected = MIDDLEBURY_2014, read_calibration(_written(tmp_path / "plain.txt", MIDDLEBURY_2014))
     elif fmt == "kitti":
@@ -205,7 +206,7 @@ def test_a_byte_order_mark_and_windows_line_ends_are_read(tmp_path, fmt, line_en
     else:
         text, expected = write_calibration(tmp_path / f"plain{fmt}", CAL).read_text(), CAL
     path = tmp_path / f"calib{'.txt' if fmt in ('middlebury', 'kitti') else fmt}"
-    path.write_bytes(("\ufeff" + text.replace("\n", line_end)).encode("utf-8"))
+    path.write_bytes(text.replace("\n", line_end).encode(encoding))  # both write their byte-order mark
     back = read_calibration(path)
     assert dataclasses.astuple(back) == pytest.approx(dataclasses.astuple(expected))
 

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import json
 import re
@@ -36,9 +37,10 @@ LENGTH_UNITS_M = {"m": 1.0, "cm": 0.01, "mm": 0.001}
 PLAUSIBLE_BASELINE_M = 5.0  # wider rigs exist, but a larger figure is usually millimetres read as metres
 MIN_PLAUSIBLE_BASELINE_MM = 1.0  # a Middlebury baseline below this is usually metres written where mm belong
 OPENCV_SUFFIXES = (".yaml", ".yml", ".xml")
-# A Windows editor's byte-order mark is not part of the text: read as UTF-8, it hid "cam0=" or "P0:" from the
-# format's detection ("unknown calibration format") and made JSON and OpenCV refuse the file.
-TEXT_ENCODING = "utf-8-sig"
+# A byte-order mark is not part of the text (Windows editors write one before UTF-8, PowerShell's `>` before
+# UTF-16): read as UTF-8, it hid "cam0=" or "P0:" from the format's detection ("unknown calibration format")
+# and made JSON and OpenCV refuse the file.
+_BYTE_ORDER_MARKS = {codecs.BOM_UTF8: "utf-8-sig", codecs.BOM_UTF16_LE: "utf-16", codecs.BOM_UTF16_BE: "utf-16"}
 _FIELDS = {f.name for f in dataclasses.fields(Calibration)}
 _REQUIRED = {f.name for f in dataclasses.fields(Calibration) if f.default is dataclasses.MISSING}
 
@@ -57,7 +59,7 @@ def _kitti_only(path: Path, cameras: tuple[int, int]) -> Calibration:
     if len(cameras) != 2 or not all(isinstance(c, int) and 0 <= c <= 3 for c in cameras) or cameras[0] == cameras[1]:
         raise InputError(f"KITTI cameras: expected two different numbers from 0 to 3, got {cameras}")
     try:
-        text = path.read_text(encoding=TEXT_ENCODING, errors="replace")
+        text = _read_text(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read calibration file {path}: {exc}") from None
     if not (_KITTI_2015.search(text) or _KITTI_2012.search(text)):
@@ -104,7 +106,7 @@ def read_calibration(
             "go to --rectify (rtstereo.rectify.Rectifier.from_file), which also gives the calibration"
         )
     try:
-        text = path.read_text(encoding=TEXT_ENCODING, errors="replace")
+        text = _read_text(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read calibration file {path}: {exc}") from None
     if suffix == ".json":
@@ -145,7 +147,7 @@ def rectified_format(path: str | Path) -> str | None:
     if path.suffix.lower() in OPENCV_SUFFIXES:
         return None
     try:
-        text = path.read_text(encoding=TEXT_ENCODING, errors="replace")
+        text = _read_text(path)
     except (OSError, UnicodeDecodeError):
         return None
     if path.suffix.lower() == ".json":
@@ -168,14 +170,21 @@ def kitti_default_cameras(path: str | Path) -> tuple[int, int] | None:
     any other file."""
     if rectified_format(path) != "KITTI calib":
         return None
-    text = Path(path).read_text(encoding=TEXT_ENCODING, errors="replace")
+    text = _read_text(Path(path))
     return (2, 3) if _KITTI_2015.search(text) else (0, 1)
+
+
+def _read_text(path: Path) -> str:
+    """The text of a file in UTF-8, or in the encoding its byte-order mark names, without the mark."""
+    data = path.read_bytes()
+    encoding = next((name for mark, name in _BYTE_ORDER_MARKS.items() if data.startswith(mark)), "utf-8")
+    return data.decode(encoding, "replace")
 
 
 def _starts_with_bom(path: Path) -> bool:
     try:
         with path.open("rb") as f:
-            return f.read(3) == "\ufeff".encode()
+            return f.read(3).startswith(tuple(_BYTE_ORDER_MARKS))
     except OSError:
         return False
 
@@ -339,7 +348,7 @@ def _open_storage(path: Path):
 
     def text_of() -> str:
         try:
-            return path.read_bytes().decode(TEXT_ENCODING, "replace")
+            return _read_text(path)
         except OSError as exc:
             raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
 
