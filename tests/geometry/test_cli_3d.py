@@ -19,7 +19,7 @@ from rtstereo.geometry import CalibrationWarning
 from rtstereo.io.calibration import projection_matrices, read_calibration, write_calibration, write_opencv
 from rtstereo.io.pfm import read_pfm
 from rtstereo.rectify import Board
-from rtstereo.sinks.pointcloud import read_ply
+from rtstereo.sinks.pointcloud import NEEDS_CALIBRATION, read_ply
 from rtstereo.types import Calibration
 
 # A calibration for the 160x120 test pair: 5 px of disparity at fx 200 px and 0.1 m baseline is 4 m.
@@ -437,6 +437,14 @@ def test_predict_3d_errors(capsys, tmp_path, pair_files, calib_file, extra, mess
     assert code == 2
     assert err.startswith("rtstereo predict: error:")
     assert re.search(message, err), err
+
+
+def test_the_help_of_calib_names_every_format_it_enables(capsys):
+    """It named depth/ply/glb: depth_npy and depth_mm need the calibration too."""
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    calib_help = re.search(r"^  --calib FILE(.*?)\n  --", capsys.readouterr().out, re.S | re.M)[1]
+    assert all(re.search(rf"\b{f}\b", calib_help) for f in NEEDS_CALIBRATION), calib_help
 
 
 def test_calibrate_errors(capsys, tmp_path, pair_files):

@@ -91,8 +91,8 @@ def add_3d_args(parser: argparse.ArgumentParser) -> None:
         "--calib",
         metavar="FILE",
         help="calibration of the (rectified) pair: KITTI calib .txt, Middlebury calib.txt, "
-        "OpenCV YAML/JSON with P1/P2 or Q, or rtstereo calibration.json; enables "
-        "depth/ply/glb",
+        "OpenCV YAML/JSON with P1/P2 or Q, or rtstereo calibration.json; enables the --format outputs "
+        f"{', '.join(pointcloud.NEEDS_CALIBRATION)}",
     )
     add_calib_unit_arg(group)
     group.add_argument(
