@@ -105,13 +105,17 @@ def points_from_depth(depth_m: np.ndarray, calibration: Calibration) -> np.ndarr
     """Back-project every pixel of a depth map into the left camera's frame.
 
     Args:
-        depth_m: float ``(H, W)`` metres (``nan`` stays ``nan``).
+        depth_m: float ``(H, W)`` metres, ``nan``, ``inf`` (invalid in the depth PFMs ``predict`` writes) or ``<= 0``
+            where unknown.
         calibration: the rectified calibration (scaled to the map's size as in :func:`depth_from_disparity`).
 
     Returns:
-        float32 ``(H, W, 3)``: ``X, Y, Z`` in metres (x right, y down, z forward).
+        float32 ``(H, W, 3)``: ``X, Y, Z`` in metres (x right, y down, z forward), ``nan`` where the depth is unknown.
     """
     z = _check_map(depth_m, "depth", "metres")
+    # inf gave points at infinity (nan on the principal point's column), a negative depth one behind the camera
+    with np.errstate(invalid="ignore"):
+        z[~(np.isfinite(z) & (z > 0))] = np.nan
     calibration = calibration_for_size(calibration, *z.shape)
     v, u = np.mgrid[0 : z.shape[0], 0 : z.shape[1]]
     points = np.empty((*z.shape, 3), np.float32)

@@ -198,6 +198,28 @@ def test_points_follow_the_pinhole_model():
     np.testing.assert_allclose(points[2, 4], [(4 - 2) * 4 / 10, (2 - 1) * 4 / 20, 4])
 
 
+def test_points_of_a_depth_pfm_read_back_are_nan_where_it_marks_invalid_pixels(tmp_path):
+    """The depth PFM predict writes marks invalid pixels inf: back-projected, they gave points at infinity (nan on
+    the principal point's column, with numpy's 'invalid value' warnings), and a negative depth a point behind."""
+    from rtstereo.io.pfm import read_pfm
+    from rtstereo.sinks.files import save_result
+    from rtstereo.sinks.pointcloud import make_writers
+
+    cal = _cal(cx0_px=2.0, cy_px=0.0, fx_px=10.0, fy_px=10.0, width_px=5, height_px=1)
+    result = DisparityResult(np.array([[1.0, np.nan, 0.0, 2.0, -3.0]], np.float32), calibration=cal)
+    (path,) = save_result(result, tmp_path, "pair", ("depth",), make_writers())
+    depth = read_pfm(path)
+    assert np.isinf(depth[0, [1, 2, 4]]).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        points = points_from_depth(depth, cal)
+    assert np.isnan(points[0, [1, 2, 4]]).all()
+    np.testing.assert_allclose(
+        points[0, [0, 3]], points_from_depth(depth_from_disparity(result.disparity_px, cal), cal)[0, [0, 3]]
+    )
+    assert np.isnan(points_from_depth(np.array([[-1.0, 0.0]]), _cal(width_px=2, height_px=1))).all()
+
+
 # --- feature: cleaning -------------------------------------------------------------------------------
 
 
