@@ -137,7 +137,7 @@ def flying_pixel_mask(depth_m: np.ndarray, max_jump_rel: float = DEFAULT_MAX_JUM
     without them has clean object borders. Neighbours without depth are ignored.
 
     Args:
-        depth_m: float ``(H, W)`` metres, ``nan`` where unknown.
+        depth_m: float ``(H, W)`` metres, ``nan`` or ``inf`` (as depth PFMs mark it) where unknown.
         max_jump_rel: largest allowed ``|Z - Z_neighbour| / Z``.
 
     Returns:
@@ -154,6 +154,7 @@ def flying_pixel_mask(depth_m: np.ndarray, max_jump_rel: float = DEFAULT_MAX_JUM
     z = require_numbers(depth_m, "depth", "a float (H, W) array of metres").astype(np.float32)
     if z.ndim != 2:
         raise InputError(f"depth: expected shape (H, W), got {z.shape}")
+    z = np.where(np.isfinite(z), z, np.nan)  # an inf neighbour jumped by inf and marked every pixel around it
     height, width = z.shape
     padded = np.pad(z, 1, constant_values=np.nan)
     jump = np.zeros_like(z)

@@ -232,6 +232,12 @@ def test_flying_pixels_are_marked_on_both_sides_of_a_depth_edge_only():
     assert not mask[:, :3].any() and not mask[:, 5:].any() and not mask[2, 4]
 
 
+def test_an_inf_neighbour_is_unknown_as_a_nan_one_is():
+    """inf marks invalid pixels in depth PFMs: read back, every pixel beside one was a flying pixel."""
+    depth = np.array([[1.0, 1.0, np.inf, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0, 1.0]], np.float32)
+    assert not flying_pixel_mask(depth, 0.1).any()
+
+
 def test_flying_pixels_keep_a_slanted_plane():
     rows = np.linspace(20.0, 40.0, 60)[:, None] * np.ones((1, 10))  # 0.3-0.6 m per row at 20-40 m
     assert not flying_pixel_mask(rows, 0.1).any()
