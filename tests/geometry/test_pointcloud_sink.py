@@ -273,6 +273,18 @@ def test_a_cloud_made_by_hand_is_checked_not_cast_into_the_file(tmp_path, points
     assert not (tmp_path / "c.ply").exists()
 
 
+@pytest.mark.parametrize("writer", [write_glb, save_point_cloud])
+def test_the_glb_writer_refuses_arguments_of_the_wrong_type_in_one_line_as_the_ply_writer_does(tmp_path, writer):
+    """write_ply said what it expected; write_glb and save_point_cloud failed with a bare TypeError ('expected str,
+    bytes or os.PathLike object, not int') or AttributeError ('numpy.ndarray' object has no attribute 'points_m')."""
+    cloud = PointCloud(points_m=np.zeros((1, 3), np.float32), colors=None, pixel_index=np.zeros(1, int), size_hw=(1, 1))
+    for path in (5, None):
+        with pytest.raises(InputError, match=r"point cloud file: expected a .*glb file name \(str or Path\), got"):
+            writer(path, cloud)
+    with pytest.raises(InputError, match=r"cloud: expected a PointCloud \(point_cloud\(.*got ndarray"):
+        writer(tmp_path / "c.glb", cloud.points_m)
+
+
 def test_a_damaged_ply_is_an_input_error_naming_the_file(result, tmp_path):
     (path,) = save_result(result, tmp_path, "pair", ("ply",))
     data = path.read_bytes()

@@ -102,11 +102,7 @@ def to_depth_mm(depth_m: np.ndarray) -> np.ndarray:
 def write_ply(path: str | Path, cloud: PointCloud) -> Path:
     """Write a point cloud as binary little-endian PLY (``x y z`` float32, ``red green blue`` uint8), atomically
     (under a temporary name, then renamed)."""
-    path = require_path(path, "point cloud file", "a .ply file name (str or Path)")
-    if not isinstance(cloud, PointCloud):  # an AttributeError ('... has no attribute colors') before
-        raise InputError(
-            f"cloud: expected a PointCloud (point_cloud(disparity_px, calibration, left)), got {type(cloud).__name__}"
-        )
+    path = _checked_arguments(path, cloud, ".ply")
     fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
     if cloud.colors is not None:
         fields += [("red", "u1"), ("green", "u1"), ("blue", "u1")]
@@ -132,6 +128,16 @@ def write_ply(path: str | Path, cloud: PointCloud) -> Path:
     with atomic_path(path) as partial, partial.open("wb") as f:  # no truncated cloud under the real name
         f.write(("\n".join(header) + "\n").encode("ascii"))
         f.write(vertices.tobytes())
+    return path
+
+
+def _checked_arguments(path: str | Path, cloud: PointCloud, suffix: str) -> Path:
+    """``path`` as a Path, or an :class:`InputError` for a path or cloud of the wrong type."""
+    path = require_path(path, "point cloud file", f"a {suffix} file name (str or Path)")
+    if not isinstance(cloud, PointCloud):  # an AttributeError ('... has no attribute colors') before
+        raise InputError(
+            f"cloud: expected a PointCloud (point_cloud(disparity_px, calibration, left)), got {type(cloud).__name__}"
+        )
     return path
 
 
@@ -210,8 +216,8 @@ def read_ply(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
 def write_glb(path: str | Path, cloud: PointCloud) -> Path:
     """Write a point cloud as a binary glTF (``.glb``) with ``trimesh`` (the ``3d`` extra); an empty
     cloud is written as a valid glTF with an empty scene (trimesh cannot export one)."""
+    path = _checked_arguments(path, cloud, ".glb")
     trimesh = require("trimesh", "3d", "writing GLB point clouds")
-    path = Path(path)
     if len(cloud) == 0:
         data = _empty_glb()
     else:
@@ -258,7 +264,7 @@ def empty_cloud_reason(result: DisparityResult, options: PointCloudOptions) -> s
 
 def save_point_cloud(path: str | Path, cloud: PointCloud) -> Path:
     """Write a point cloud to ``.ply`` or ``.glb`` by suffix."""
-    suffix = Path(path).suffix.lower()
+    suffix = require_path(path, "point cloud file", "a .ply or .glb file name (str or Path)").suffix.lower()
     if suffix == ".ply":
         return write_ply(path, cloud)
     if suffix == ".glb":
