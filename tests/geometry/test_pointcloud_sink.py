@@ -285,6 +285,16 @@ def test_the_glb_writer_refuses_arguments_of_the_wrong_type_in_one_line_as_the_p
         writer(tmp_path / "c.glb", cloud.points_m)
 
 
+def test_the_readers_and_depth_helpers_refuse_arguments_of_the_wrong_type_in_one_line():
+    """read_ply(5) was a bare TypeError, to_depth_mm('x') a ValueError, depth_of(a bare map) an AttributeError."""
+    with pytest.raises(InputError, match=r"point cloud file: expected a .ply file name \(str or Path\), got int"):
+        read_ply(5)
+    with pytest.raises(InputError, match=r"depth: expected a float array of metres, got str 'x'"):
+        to_depth_mm("x")
+    with pytest.raises(InputError, match=r"expected a DisparityResult \(what predict\(\) returns\), got ndarray"):
+        pointcloud.depth_of(np.ones((2, 2), np.float32))
+
+
 def test_a_damaged_ply_is_an_input_error_naming_the_file(result, tmp_path):
     (path,) = save_result(result, tmp_path, "pair", ("ply",))
     data = path.read_bytes()

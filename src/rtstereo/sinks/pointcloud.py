@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, OutputError, RtStereoWarning, require, require_path, warn
+from ..errors import InputError, OutputError, RtStereoWarning, require, require_numbers, require_path, warn
 from ..geometry import (
     DEFAULT_MAX_JUMP_REL,
     PointCloud,
@@ -82,7 +82,8 @@ class PointCloudOptions:
 
 def depth_of(result: DisparityResult) -> np.ndarray:
     """float32 ``(H, W)`` depth in metres of a result with a calibration (``nan`` = invalid)."""
-    return depth_from_disparity(result.disparity_px, require_calibration(result))
+    calibration = require_calibration(result)  # checks that it is a result, before its map is read
+    return depth_from_disparity(result.disparity_px, calibration)
 
 
 def to_depth_mm(depth_m: np.ndarray) -> np.ndarray:
@@ -92,7 +93,7 @@ def to_depth_mm(depth_m: np.ndarray) -> np.ndarray:
         >>> to_depth_mm(np.array([[1.2345, np.nan, 70.0]]))
         array([[1234,    0,    0]], dtype=uint16)
     """
-    depth = np.asarray(depth_m, dtype=np.float64)
+    depth = require_numbers(depth_m, "depth", "a float array of metres").astype(np.float64)
     with np.errstate(invalid="ignore"):
         millimetres = np.round(depth * 1000.0)
         valid = np.isfinite(millimetres) & (millimetres >= 1) & (millimetres <= 65535)
@@ -167,7 +168,7 @@ def read_ply(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     Returns:
         ``(points, colors)``: float32 ``(N, 3)`` and uint8 ``(N, 3)`` (``None`` without colours).
     """
-    path = Path(path)
+    path = require_path(path, "point cloud file", "a .ply file name (str or Path)")
     try:
         data = path.read_bytes()
     except OSError as exc:  # the reason alone: "[Errno 21] Is a directory: 'PATH'" named the path twice
