@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import sys
 
+import numpy as np
 import pytest
 
 import rtstereo
@@ -73,6 +74,34 @@ def test_outputs_no_pair_could_be_written_to_are_refused_before_any_work(tmp_pat
     with pytest.raises(InputError, match=message):
         run_local(job, sgbm, resolve_pairs(*map(str, three_pairs)))
     assert not (tmp_path / "one.pfm").exists() and not (tmp_path / "out").exists()
+
+
+def test_the_python_engines_refuse_arguments_of_the_wrong_type_in_one_line(tmp_path, sgbm, three_pairs):
+    # A model name failed every pair with "AttributeError: 'str' object has no attribute 'predict_pair'", a manifest's
+    # path in place of its pairs and BatchJob(output=5) raised bare errors, and formats="png16" was read letter by
+    # letter ("unknown output formats p, n, g, 1, 6").
+    from rtstereo.batch import PredictorOptions
+    from rtstereo.scale.predict import run_ray
+    from rtstereo.sources.manifest import read_manifest
+
+    pairs = resolve_pairs(*map(str, three_pairs))
+    job = BatchJob(output=tmp_path / "out", formats=("png16",))
+    image = np.zeros((32, 48, 3), np.uint8)
+    refused = [
+        (lambda: run_local(job, "sgbm", pairs), "predictor: expected a model from rtstereo.load"),
+        (lambda: run_local(job, PredictorOptions("sgbm"), pairs), "got PredictorOptions: call its .load()"),
+        (lambda: run_local(job, sgbm, "pairs.csv"), "sources: expected a list of pairs .* got str 'pairs.csv'"),
+        (lambda: run_local(job, sgbm, [rtstereo.StereoPair(image, image)]), "expected PairSource items"),
+        (lambda: run_ray(job, sgbm, pairs), "options: expected PredictorOptions"),
+        (lambda: BatchJob(output=5), "output: expected a folder or file .* got int 5"),
+        (lambda: BatchJob(output=tmp_path, formats="png16"), "formats: expected a tuple .* got str 'png16'"),
+        (lambda: PredictorOptions("sgbm", settings=[("max_disp", 16)]), "settings: expected a dict .* got list"),
+        (lambda: read_manifest(5), "manifest: expected a .csv or .parquet file .* got int"),
+    ]
+    for call, message in refused:
+        with pytest.raises(InputError, match=message):
+            call()
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_format_without_a_file_name_is_never_complete(tmp_path):

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 from ..io.atomic import remove_stale_partials, terminate_as_interrupt
 from ..sources.pairs import PairSource
-from .job import BatchJob, process_pair
+from .job import BatchJob, check_run_args, process_pair
 from .outcome import BatchSummary, PairOutcome, record_outcomes
 
 
@@ -37,10 +37,11 @@ def run_local(
 
     Raises:
         InputError: an output that would replace an input image, or two pairs whose files would be one
-            (:meth:`~rtstereo.batch.job.BatchJob.check_outputs`).
+            (:meth:`~rtstereo.batch.job.BatchJob.check_outputs`); a predictor or pairs of the wrong type.
     """
     from ..progress import progress_bar
 
+    check_run_args(predictor, sources)
     job.check_outputs(sources)
     if job.output is not None and job.writes_folder:  # what an earlier run killed mid-write (kill -9) left
         remove_stale_partials(job.output)

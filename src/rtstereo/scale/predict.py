@@ -20,6 +20,7 @@ import numpy as np
 from ..batch.job import (
     BatchJob,
     PredictorOptions,
+    check_run_args,
     finish_pair,
     load_pair,
     skipped_outcome,
@@ -135,10 +136,11 @@ def run_ray(
         MissingDependencyError: Ray is not installed (``pip install 'rtstereo[scale]'``).
         EngineError: Ray cannot be reached, or the pipeline broke down (not a bad pair).
         InputError: an output that would replace an input image, or two pairs whose files would be one
-            (:meth:`~rtstereo.batch.job.BatchJob.check_outputs`).
+            (:meth:`~rtstereo.batch.job.BatchJob.check_outputs`); options or pairs of the wrong type.
     """
     from ..progress import progress_bar
 
+    check_run_args(options, sources, options=True)
     job.check_outputs(sources)
     start, since_s = time.perf_counter(), time.time()
     # a model that cannot load is a usage error, reported before any worker starts
