@@ -142,7 +142,12 @@ def lr_check(
     Returns:
         ``(result, mask)``: the result with ``nan`` where the check fails (its timings gain
         ``lr_check``, its settings ``lr_max_diff_px``), and the bool ``(H, W)`` consistency mask.
+
+    Raises:
+        InputError: a predictor, pair, result or threshold of the wrong type, or a threshold that is not > 0.
     """
+    if not callable(getattr(predictor, "predict_pair", None)):  # a model name failed with an AttributeError
+        raise InputError(f"predictor: expected a model from rtstereo.load(...), got {type(predictor).__name__}")
     if not isinstance(pair, StereoPair):  # with a result given, pair.left failed with an AttributeError
         raise InputError(
             f"pair: expected a StereoPair, got {type(pair).__name__}: lr_check(model, StereoPair(left, right))"
