@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError, require_number, warn
+from .errors import InputError, require_number, require_whole, warn
 
 
 def as_rgb_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
@@ -300,6 +300,14 @@ class StereoPair:
     calibration: Calibration | None = None
 
     def __post_init__(self) -> None:
+        # each checked here: index="3" passed, and a stream's progress and its numbered files failed with a TypeError
+        if not isinstance(self.name, str):
+            raise InputError(
+                f"name: expected a str (a label for outputs), got {type(self.name).__name__} {self.name!r:.80}"
+            )
+        require_whole(self.index, "index", "a whole frame number")
+        if self.timestamp_s is not None:
+            require_number(self.timestamp_s, "timestamp_s", "a capture time in seconds, or None")
         if self.calibration is not None and not isinstance(self.calibration, Calibration):
             raise InputError(
                 f"calibration: expected an rtstereo Calibration or None, got {_calibration_hint(self.calibration)}"
