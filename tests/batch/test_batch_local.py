@@ -178,6 +178,8 @@ def test_summary_table_errors(tmp_path, monkeypatch):
     summary = _summary()
     with pytest.raises(OutputError, match="expected a .parquet or .csv"):
         summary.write_table(tmp_path / "s.json")
+    with pytest.raises(InputError, match=r"summary: expected a .parquet or .csv file name \(str or Path\), got int"):
+        summary.write_table(5)  # a bare TypeError before
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(OutputError) as info:  # it said "[Errno 17] File exists: '.../file'"

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..errors import OutputError, disk_full_reason, require
+from ..errors import OutputError, disk_full_reason, require, require_path
 from ..io.atomic import atomic_path, os_reason
 from ..text import counted, shown
 
@@ -168,10 +168,11 @@ class BatchSummary:
         """Write one row per pair to ``.parquet`` (needs pyarrow) or ``.csv``, atomically.
 
         Raises:
+            InputError: ``path`` is no str or Path (a bare TypeError before).
             OutputError: another suffix, or the file cannot be written.
             MissingDependencyError: Parquet without pyarrow.
         """
-        path = Path(path)
+        path = require_path(path, "summary", "a .parquet or .csv file name (str or Path)")
         suffix = path.suffix.lower()
         if suffix not in SUMMARY_SUFFIXES:
             raise OutputError(f"summary {path}: expected a .parquet or .csv file name")
