@@ -97,6 +97,12 @@ def test_the_python_engines_refuse_arguments_of_the_wrong_type_in_one_line(tmp_p
         (lambda: BatchJob(output=tmp_path, formats="png16"), "formats: expected a tuple .* got str 'png16'"),
         (lambda: PredictorOptions("sgbm", settings=[("max_disp", 16)]), "settings: expected a dict .* got list"),
         (lambda: read_manifest(5), "manifest: expected a .csv or .parquet file .* got int"),
+        # each pair failed alike before, and overwrite="no" (a true str) redid them all
+        (lambda: BatchJob(output=tmp_path, lr_check_px=-1), "lr_check_px must be > 0 pixels"),
+        (lambda: BatchJob(output=tmp_path, overwrite="no"), "overwrite: expected True or False, got str 'no'"),
+        (lambda: BatchJob(output=tmp_path, calibration={"fx_px": 1}), "calibration: expected an rtstereo Calibration"),
+        (lambda: BatchJob(output=tmp_path, rectifier="rig/maps.npz"), r"rectifier: expected a Rectifier .* got str"),
+        (lambda: BatchJob(output=tmp_path, cloud=None), r"cloud: expected PointCloudOptions\(...\), got NoneType"),
     ]
     for call, message in refused:
         with pytest.raises(InputError, match=message):

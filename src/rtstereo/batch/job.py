@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from ..confidence import lr_check
-from ..errors import InputError, RtStereoError, warn
+from ..confidence import check_max_diff_px, lr_check
+from ..errors import InputError, RtStereoError, require_bool, warn
 from ..geometry import pair_with_calibration_for_size
 from ..io.download import is_url
 from ..rectify import align_rows
@@ -128,6 +128,23 @@ class BatchJob:
                 f"formats: expected a tuple of format names such as ('png16', 'json'), got "
                 f"{type(self.formats).__name__} {self.formats!r:.80}"
             )
+        # Checked once here, not by every pair: each failed alike ("max_diff_px must be > 0", a Calibration expected,
+        # "'str' object has no attribute 'rectify'"), and overwrite="no", a true str, redid every pair.
+        for name in ("to_file", "overwrite", "align_rows"):
+            require_bool(getattr(self, name), name)
+        if self.lr_check_px is not None:
+            check_max_diff_px(self.lr_check_px, "lr_check_px")
+        if self.calibration is not None and not isinstance(self.calibration, Calibration):
+            raise InputError(
+                f"calibration: expected an rtstereo Calibration or None, got {type(self.calibration).__name__}"
+            )
+        if self.rectifier is not None and not callable(getattr(self.rectifier, "rectify", None)):
+            raise InputError(
+                "rectifier: expected a Rectifier (rtstereo.rectify.Rectifier.from_file(PATH)) or None, got "
+                f"{type(self.rectifier).__name__}"
+            )
+        if not isinstance(self.cloud, PointCloudOptions):
+            raise InputError(f"cloud: expected PointCloudOptions(...), got {type(self.cloud).__name__}")
 
     @property
     def writes_folder(self) -> bool:
