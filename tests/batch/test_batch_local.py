@@ -103,6 +103,8 @@ def test_the_python_engines_refuse_arguments_of_the_wrong_type_in_one_line(tmp_p
         (lambda: BatchJob(output=tmp_path, calibration={"fx_px": 1}), "calibration: expected an rtstereo Calibration"),
         (lambda: BatchJob(output=tmp_path, rectifier="rig/maps.npz"), r"rectifier: expected a Rectifier .* got str"),
         (lambda: BatchJob(output=tmp_path, cloud=None), r"cloud: expected PointCloudOptions\(...\), got NoneType"),
+        (lambda: run_local(job, sgbm, pairs, fail_fast="no"), "fail_fast: expected True or False, got str 'no'"),
+        (lambda: run_local(job, sgbm, pairs, on_outcome="print"), "on_outcome: expected a function .* got str"),
     ]
     for call, message in refused:
         with pytest.raises(InputError, match=message):

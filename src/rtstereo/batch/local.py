@@ -6,6 +6,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
+from ..errors import InputError, require_bool
 from ..io.atomic import remove_stale_partials, terminate_as_interrupt
 from ..sources.pairs import PairSource
 from .job import BatchJob, check_run_args, process_pair
@@ -42,6 +43,11 @@ def run_local(
     from ..progress import progress_bar
 
     check_run_args(predictor, sources)
+    fail_fast, progress = require_bool(fail_fast, "fail_fast"), require_bool(progress, "progress")  # "no" is true
+    if on_outcome is not None and not callable(on_outcome):
+        raise InputError(
+            f"on_outcome: expected a function of each PairOutcome, or None, got {type(on_outcome).__name__}"
+        )
     job.check_outputs(sources)
     if job.output is not None and job.writes_folder:  # what an earlier run killed mid-write (kill -9) left
         remove_stale_partials(job.output)

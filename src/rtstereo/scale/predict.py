@@ -27,7 +27,7 @@ from ..batch.job import (
     written_unreported,
 )
 from ..batch.outcome import FAILED, BatchSummary, PairOutcome, record_outcomes
-from ..errors import RtStereoError
+from ..errors import InputError, RtStereoError, require_bool
 from ..io.atomic import remove_stale_partials, terminate_as_interrupt
 from ..runtime.providers import limit_threads
 from ..sources.pairs import PairSource
@@ -141,6 +141,11 @@ def run_ray(
     from ..progress import progress_bar
 
     check_run_args(options, sources, options=True)
+    fail_fast, progress = require_bool(fail_fast, "fail_fast"), require_bool(progress, "progress")  # "no" is true
+    if on_outcome is not None and not callable(on_outcome):
+        raise InputError(
+            f"on_outcome: expected a function of each PairOutcome, or None, got {type(on_outcome).__name__}"
+        )
     job.check_outputs(sources)
     start, since_s = time.perf_counter(), time.time()
     # a model that cannot load is a usage error, reported before any worker starts
