@@ -112,6 +112,34 @@ def test_the_python_engines_refuse_arguments_of_the_wrong_type_in_one_line(tmp_p
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("raise_interrupt", [True, False])
+def test_ctrl_c_stops_a_python_batch_with_its_summary(tmp_path, sgbm, three_pairs, raise_interrupt):
+    # the summary was returned: a script looping over batches went on to its next one after Ctrl-C
+    from rtstereo.batch import BatchInterrupted
+
+    class StoppedAtTheSecondPair:
+        def __init__(self):
+            self.calls = 0
+
+        def predict_pair(self, pair):
+            self.calls += 1
+            if self.calls == 2:
+                raise KeyboardInterrupt
+            return sgbm.predict_pair(pair)
+
+    pairs = resolve_pairs(*map(str, three_pairs))
+    pairs = [pairs[0], pairs[2], pairs[1]]  # the unreadable pair last: the first two are predicted
+    job = BatchJob(output=tmp_path / "out", formats=("png16",))
+    if raise_interrupt:
+        with pytest.raises(BatchInterrupted, match="interrupted after 1 of 3 pairs") as info:
+            run_local(job, StoppedAtTheSecondPair(), pairs)
+        assert isinstance(info.value, KeyboardInterrupt)  # a script not looking for it stops as before
+        summary = info.value.summary
+    else:
+        summary = run_local(job, StoppedAtTheSecondPair(), pairs, raise_interrupt=False)
+    assert summary.interrupted and [o.status for o in summary.outcomes] == ["done"] and summary.listed == 3
+
+
 def test_a_format_without_a_file_name_is_never_complete(tmp_path):
     register_format("test_nameless", lambda result, stem: stem)
     try:

@@ -225,3 +225,14 @@ def _arrow_schema(pyarrow):
     # The annotations are strings here (postponed evaluation): "int", "float", "str".
     kinds = {"int": pyarrow.int64(), "float": pyarrow.float64(), "str": pyarrow.string()}
     return pyarrow.schema([(f.name, kinds[str(f.type)]) for f in fields(PairOutcome)])
+
+
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) during :func:`~rtstereo.batch.local.run_local` or :func:`~rtstereo.scale.predict.run_ray`;
+    :attr:`summary` holds the pairs done before it (``interrupted`` set). A ``KeyboardInterrupt``, as
+    :meth:`Stream.run <rtstereo.stream.Stream.run>` raises again and ``eval`` does, so that a script looping over
+    batches stops instead of going on to the next one."""
+
+    def __init__(self, summary: BatchSummary):
+        super().__init__(f"interrupted after {len(summary.outcomes)} of {counted(summary.listed, 'pair')}")
+        self.summary = summary
