@@ -95,6 +95,7 @@ def test_the_python_engines_refuse_arguments_of_the_wrong_type_in_one_line(tmp_p
         (lambda: run_ray(job, sgbm, pairs), "options: expected PredictorOptions"),
         (lambda: BatchJob(output=5), "output: expected a folder or file .* got int 5"),
         (lambda: BatchJob(output=tmp_path, formats="png16"), "formats: expected a tuple .* got str 'png16'"),
+        (lambda: BatchJob(output=tmp_path, formats=None), "formats: expected a tuple .* got NoneType None"),
         (lambda: PredictorOptions("sgbm", settings=[("max_disp", 16)]), "settings: expected a dict .* got list"),
         (lambda: read_manifest(5), "manifest: expected a .csv or .parquet file .* got int"),
         # each pair failed alike before, and overwrite="no" (a true str) redid them all

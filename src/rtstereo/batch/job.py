@@ -123,7 +123,7 @@ class BatchJob:
                 f"{type(self.output).__name__} {self.output!r:.80}"
             )
         # a str was read letter by letter: formats="png16" was "unknown output formats p, n, g, 1, 6"
-        if isinstance(self.formats, str) or not all(isinstance(f, str) for f in self.formats):
+        if not isinstance(self.formats, (tuple, list)) or not all(isinstance(f, str) for f in self.formats):
             raise InputError(
                 f"formats: expected a tuple of format names such as ('png16', 'json'), got "
                 f"{type(self.formats).__name__} {self.formats!r:.80}"
