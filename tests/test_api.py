@@ -473,6 +473,24 @@ def test_predict_pair_refuses_what_is_not_a_stereo_pair(textured_pair):
             rtstereo.load(model, max_disp=16).predict_pair((left, right))
 
 
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        ({"name": 5}, "name: expected a str .* got int 5"),
+        ({"index": "3"}, "index: expected a whole frame number, got str '3'"),
+        ({"index": 1.5}, "index: expected a whole frame number, got float 1.5"),
+        ({"timestamp_s": "0.5"}, "timestamp_s: expected a capture time in seconds, or None, got str '0.5'"),
+    ],
+)
+def test_a_stereo_pair_refuses_a_label_of_the_wrong_type(textured_pair, field, message):
+    # taken as given before: a stream's progress bar and numbered files then failed with a bare TypeError
+    left, right = textured_pair
+    with pytest.raises(rtstereo.InputError, match=message):
+        rtstereo.StereoPair(left, right, **field)
+    pair = rtstereo.StereoPair(left, right, "a", np.int64(2), np.float32(0.5))
+    assert (pair.name, pair.index, pair.timestamp_s) == ("a", 2, 0.5)
+
+
 def test_a_calibration_that_is_not_a_calibration_is_an_input_error(textured_pair):
     left, right = textured_pair
     values = {"fx_px": 100.0, "fy_px": 100.0, "cx0_px": 10.0, "cx1_px": 10.0, "cy_px": 10.0, "baseline_m": 0.1}
@@ -562,6 +580,16 @@ def test_a_warning_names_the_line_of_the_callers_code_not_rtstereos():
     network = rtstereo.load("rtnet-v5")
     with pytest.warns(SmallInputWarning) as caught:
         network.predict(tiny, tiny)  # several calls deep inside rtstereo, attributed here
+    assert [w.filename for w in caught] == [__file__]
+
+
+def test_a_warning_from_a_stereo_pairs_own_init_names_the_callers_line_too(textured_pair):
+    # StereoPair's __init__ is written by dataclasses, in a file called "<string>": the grey view's warning was said
+    # at "<string>:9", which neither points at the caller nor lets a filter by module reach it
+    left, right = textured_pair
+    grey = np.repeat(left[:, :, :1], 3, axis=2)
+    with pytest.warns(rtstereo.RtStereoWarning, match="matched in grey") as caught:
+        rtstereo.StereoPair(grey, right)
     assert [w.filename for w in caught] == [__file__]
 
 

@@ -86,18 +86,19 @@ def consistency_mask(
 
     False marks occluded pixels, mismatches and pixels without a disparity.
     """
-    _check_max_diff_px(max_diff_px)
+    check_max_diff_px(max_diff_px)
     difference = lr_difference_px(disparity_left_px, disparity_right_px)
     with np.errstate(invalid="ignore"):
         return np.isfinite(difference) & (difference <= max_diff_px)
 
 
-def _check_max_diff_px(max_diff_px: float) -> None:
+def check_max_diff_px(max_diff_px: float, name: str = "max_diff_px") -> None:
+    """Refuse a left-right threshold that is not a finite number of pixels > 0 (``name`` says whose)."""
     # a string failed in math.isfinite with a bare TypeError
-    max_diff_px = require_number(max_diff_px, "max_diff_px", "a number of pixels > 0")
+    max_diff_px = require_number(max_diff_px, name, "a number of pixels > 0")
     # inf passes no judgement, and lands as "Infinity" (not JSON) in the result's settings
     if not (math.isfinite(max_diff_px) and max_diff_px > 0):
-        raise InputError(f"max_diff_px must be > 0 pixels (a finite number), got {max_diff_px}")
+        raise InputError(f"{name} must be > 0 pixels (a finite number), got {max_diff_px}")
 
 
 def confidence_from_difference(difference_px: np.ndarray, scale_px: float = DEFAULT_MAX_DIFF_PX) -> np.ndarray:
@@ -142,14 +143,19 @@ def lr_check(
     Returns:
         ``(result, mask)``: the result with ``nan`` where the check fails (its timings gain
         ``lr_check``, its settings ``lr_max_diff_px``), and the bool ``(H, W)`` consistency mask.
+
+    Raises:
+        InputError: a predictor, pair, result or threshold of the wrong type, or a threshold that is not > 0.
     """
+    if not callable(getattr(predictor, "predict_pair", None)):  # a model name failed with an AttributeError
+        raise InputError(f"predictor: expected a model from rtstereo.load(...), got {type(predictor).__name__}")
     if not isinstance(pair, StereoPair):  # with a result given, pair.left failed with an AttributeError
         raise InputError(
             f"pair: expected a StereoPair, got {type(pair).__name__}: lr_check(model, StereoPair(left, right))"
         )
     if result is not None and not isinstance(result, DisparityResult):
         raise InputError(f"result: expected a DisparityResult of the pair (or None), got {type(result).__name__}")
-    _check_max_diff_px(max_diff_px)  # before the model runs, not after its first pass
+    check_max_diff_px(max_diff_px)  # before the model runs, not after its first pass
     if result is None:
         result = predictor.predict_pair(pair)
     t0 = time.perf_counter()
@@ -182,7 +188,7 @@ def _device_consistency_mask(
 
     from .runtime import postprocess_torch
 
-    _check_max_diff_px(max_diff_px)
+    check_max_diff_px(max_diff_px)
     right_px = postprocess_torch.right_disparity(predictor, pair.left, pair.right)
     left_px = torch.from_numpy(np.asarray(disparity_left_px, dtype=np.float32)).to(right_px.device)
     return postprocess_torch.consistency_mask(left_px, right_px, max_diff_px).cpu().numpy()

@@ -15,7 +15,7 @@ import dataclasses
 import json
 import warnings
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -1325,9 +1325,20 @@ class Rectifier:
     @classmethod
     def _from_npz(cls, path: Path) -> Rectifier:
         try:
-            with np.load(path, allow_pickle=False) as data:
+            loaded = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):  # ValueError: "pickled data", for any other file
+            loaded = None
+        # An empty file raised EOFError, a .npy under the name a TypeError, other files "contains pickled (object)
+        # data ... load it unsafely using allow_pickle=" (which the caller cannot give, and should not)
+        if not isinstance(loaded, Mapping):
+            raise InputError(
+                f"cannot read rectification maps {path}: not a NumPy .npz archive, or damaged (expected the maps.npz "
+                "written by `rtstereo calibrate`)"
+            )
+        try:
+            with loaded as data:
                 fields = {key: data[key] for key in data.files}
-        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise InputError(f"cannot read rectification maps {path}: {exc}") from None
         needed = {"format", "left_map1", "left_map2", "right_map1", "right_map2", "calibration"}
         if str(fields.get("format", "")) != MAPS_FORMAT or not needed <= fields.keys():

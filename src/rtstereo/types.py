@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError, require_number, warn
+from .errors import InputError, require_number, require_whole, warn
 
 
 def as_rgb_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
@@ -175,7 +175,7 @@ class Calibration:
             value = getattr(self, name)
             try:
                 number = None if isinstance(value, (str, bool)) else float(value)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):  # 10**400: "int too large to convert to float"
                 number = None
             if number is None:
                 raise InputError(f"calibration: {name} must be a finite number, got {value!r}")
@@ -213,9 +213,12 @@ class Calibration:
         """The calibration of the same cameras after resizing the images by ``(sx, sy)``.
 
         Pixel-centre convention: a pixel centre at ``x`` moves to ``(x + 0.5) * sx - 0.5``.
+
+        Raises:
+            InputError: a scale factor that is not a finite number > 0.
         """
-        sx = require_number(sx, "sx", "a scale factor > 0")  # a string failed with a bare TypeError
-        sy = sx if sy is None else require_number(sy, "sy", "a scale factor > 0")
+        sx = _scale_factor(sx, "sx")
+        sy = sx if sy is None else _scale_factor(sy, "sy")
         return dataclasses.replace(
             self,
             fx_px=self.fx_px * sx,
@@ -239,6 +242,24 @@ class Calibration:
             width_px=width_px,
             height_px=height_px,
         )
+
+
+def _scale_factor(value: Any, name: str) -> float:
+    """A scale factor of :meth:`Calibration.scaled`: a finite number > 0 (a string failed with a bare TypeError, nan
+    and inf with a ValueError and an OverflowError from ``round``, and 0 or less as "focal lengths must be > 0").
+
+    Examples:
+        >>> _scale_factor(0.5, "sx")
+        0.5
+        >>> _scale_factor(0, "sx")
+        Traceback (most recent call last):
+        ...
+        rtstereo.errors.InputError: sx: expected a scale factor > 0 (a finite number), got 0.0
+    """
+    factor = require_number(value, name, "a scale factor > 0")
+    if not (math.isfinite(factor) and factor > 0):
+        raise InputError(f"{name}: expected a scale factor > 0 (a finite number), got {factor}")
+    return factor
 
 
 def _calibration_hint(value: Any) -> str:
@@ -285,6 +306,14 @@ class StereoPair:
     calibration: Calibration | None = None
 
     def __post_init__(self) -> None:
+        # each checked here: index="3" passed, and a stream's progress and its numbered files failed with a TypeError
+        if not isinstance(self.name, str):
+            raise InputError(
+                f"name: expected a str (a label for outputs), got {type(self.name).__name__} {self.name!r:.80}"
+            )
+        require_whole(self.index, "index", "a whole frame number")
+        if self.timestamp_s is not None:
+            require_number(self.timestamp_s, "timestamp_s", "a capture time in seconds, or None")
         if self.calibration is not None and not isinstance(self.calibration, Calibration):
             raise InputError(
                 f"calibration: expected an rtstereo Calibration or None, got {_calibration_hint(self.calibration)}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import sys
 
+import numpy as np
 import pytest
 
 import rtstereo
@@ -73,6 +74,71 @@ def test_outputs_no_pair_could_be_written_to_are_refused_before_any_work(tmp_pat
     with pytest.raises(InputError, match=message):
         run_local(job, sgbm, resolve_pairs(*map(str, three_pairs)))
     assert not (tmp_path / "one.pfm").exists() and not (tmp_path / "out").exists()
+
+
+def test_the_python_engines_refuse_arguments_of_the_wrong_type_in_one_line(tmp_path, sgbm, three_pairs):
+    # A model name failed every pair with "AttributeError: 'str' object has no attribute 'predict_pair'", a manifest's
+    # path in place of its pairs and BatchJob(output=5) raised bare errors, and formats="png16" was read letter by
+    # letter ("unknown output formats p, n, g, 1, 6").
+    from rtstereo.batch import PredictorOptions
+    from rtstereo.scale.predict import run_ray
+    from rtstereo.sources.manifest import read_manifest
+
+    pairs = resolve_pairs(*map(str, three_pairs))
+    job = BatchJob(output=tmp_path / "out", formats=("png16",))
+    image = np.zeros((32, 48, 3), np.uint8)
+    refused = [
+        (lambda: run_local(job, "sgbm", pairs), "predictor: expected a model from rtstereo.load"),
+        (lambda: run_local(job, PredictorOptions("sgbm"), pairs), "got PredictorOptions: call its .load()"),
+        (lambda: run_local(job, sgbm, "pairs.csv"), "sources: expected a list of pairs .* got str 'pairs.csv'"),
+        (lambda: run_local(job, sgbm, [rtstereo.StereoPair(image, image)]), "expected PairSource items"),
+        (lambda: run_ray(job, sgbm, pairs), "options: expected PredictorOptions"),
+        (lambda: BatchJob(output=5), "output: expected a folder or file .* got int 5"),
+        (lambda: BatchJob(output=tmp_path, formats="png16"), "formats: expected a tuple .* got str 'png16'"),
+        (lambda: BatchJob(output=tmp_path, formats=None), "formats: expected a tuple .* got NoneType None"),
+        (lambda: PredictorOptions("sgbm", settings=[("max_disp", 16)]), "settings: expected a dict .* got list"),
+        (lambda: read_manifest(5), "manifest: expected a .csv or .parquet file .* got int"),
+        # each pair failed alike before, and overwrite="no" (a true str) redid them all
+        (lambda: BatchJob(output=tmp_path, lr_check_px=-1), "lr_check_px must be > 0 pixels"),
+        (lambda: BatchJob(output=tmp_path, overwrite="no"), "overwrite: expected True or False, got str 'no'"),
+        (lambda: BatchJob(output=tmp_path, calibration={"fx_px": 1}), "calibration: expected an rtstereo Calibration"),
+        (lambda: BatchJob(output=tmp_path, rectifier="rig/maps.npz"), r"rectifier: expected a Rectifier .* got str"),
+        (lambda: BatchJob(output=tmp_path, cloud=None), r"cloud: expected PointCloudOptions\(...\), got NoneType"),
+        (lambda: run_local(job, sgbm, pairs, fail_fast="no"), "fail_fast: expected True or False, got str 'no'"),
+        (lambda: run_local(job, sgbm, pairs, on_outcome="print"), "on_outcome: expected a function .* got str"),
+    ]
+    for call, message in refused:
+        with pytest.raises(InputError, match=message):
+            call()
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("raise_interrupt", [True, False])
+def test_ctrl_c_stops_a_python_batch_with_its_summary(tmp_path, sgbm, three_pairs, raise_interrupt):
+    # the summary was returned: a script looping over batches went on to its next one after Ctrl-C
+    from rtstereo.batch import BatchInterrupted
+
+    class StoppedAtTheSecondPair:
+        def __init__(self):
+            self.calls = 0
+
+        def predict_pair(self, pair):
+            self.calls += 1
+            if self.calls == 2:
+                raise KeyboardInterrupt
+            return sgbm.predict_pair(pair)
+
+    pairs = resolve_pairs(*map(str, three_pairs))
+    pairs = [pairs[0], pairs[2], pairs[1]]  # the unreadable pair last: the first two are predicted
+    job = BatchJob(output=tmp_path / "out", formats=("png16",))
+    if raise_interrupt:
+        with pytest.raises(BatchInterrupted, match="interrupted after 1 of 3 pairs") as info:
+            run_local(job, StoppedAtTheSecondPair(), pairs)
+        assert isinstance(info.value, KeyboardInterrupt)  # a script not looking for it stops as before
+        summary = info.value.summary
+    else:
+        summary = run_local(job, StoppedAtTheSecondPair(), pairs, raise_interrupt=False)
+    assert summary.interrupted and [o.status for o in summary.outcomes] == ["done"] and summary.listed == 3
 
 
 def test_a_format_without_a_file_name_is_never_complete(tmp_path):
@@ -149,6 +215,8 @@ def test_summary_table_errors(tmp_path, monkeypatch):
     summary = _summary()
     with pytest.raises(OutputError, match="expected a .parquet or .csv"):
         summary.write_table(tmp_path / "s.json")
+    with pytest.raises(InputError, match=r"summary: expected a .parquet or .csv file name \(str or Path\), got int"):
+        summary.write_table(5)  # a bare TypeError before
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(OutputError) as info:  # it said "[Errno 17] File exists: '.../file'"

@@ -222,3 +222,12 @@ def test_a_folder_gives_every_image_opencv_decodes(tmp_path):
     pairs, said = _pairs_and_warnings(left, right)
     assert [Path(pair.left).name for pair in pairs] == names and not said
     assert all(read_image(Path(left) / name).shape == (8, 12, 3) for name in names)
+
+
+def test_sides_given_as_paths_pair_and_lists_are_refused_in_one_line(tmp_path):
+    left, right = _folders(tmp_path, ["a.png", "b.png"], ["a.png", "b.png"])
+    assert [p.name for p in resolve_pairs(Path(left), Path(right))] == ["a", "b"]
+    with pytest.raises(InputError, match=r"left: expected a file, folder, glob or URL \(str or Path\), got list; .*"):
+        resolve_pairs([f"{left}/a.png"], [f"{right}/a.png"])  # a bare TypeError from os.path before
+    with pytest.raises(InputError, match=r"right: expected .* got int"):
+        resolve_pairs(left, 5)

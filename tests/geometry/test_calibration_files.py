@@ -556,6 +556,11 @@ def test_non_finite_calibration_values_are_refused_by_name(field, value):
         dataclasses.replace(CAL, **{field: value})
 
 
+def test_a_calibration_value_too_large_for_a_float_is_refused_by_name():
+    with pytest.raises(InputError, match="calibration: baseline_m must be a finite number"):  # was an OverflowError
+        dataclasses.replace(CAL, baseline_m=10**400)
+
+
 def test_a_file_with_non_finite_values_is_refused_naming_the_file_and_field(tmp_path):
     good, nan_cx = "[500 0 159.5; 0 500 119.5; 0 0 1]", "[500 0 nan; 0 500 119.5; 0 0 1]"
     path = tmp_path / "calib.txt"

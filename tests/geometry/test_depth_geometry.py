@@ -543,6 +543,19 @@ def test_scaling_or_cropping_a_calibration_by_a_value_of_the_wrong_type_is_an_in
 
 
 @pytest.mark.parametrize(
+    ("factors", "message"), [((float("nan"),), "sx: .* got nan"), ((1.0, float("inf")), "sy: .* got inf")]
+)
+def test_a_scale_factor_that_is_not_finite_or_not_positive_is_named(factors, message):
+    # nan and inf raised a bare ValueError and OverflowError from round(); 0 and -1 said "focal lengths must be > 0"
+    calibration = Calibration(fx_px=100, fy_px=100, cx0_px=50, cx1_px=50, cy_px=40, baseline_m=0.1)
+    with pytest.raises(InputError, match=message):
+        calibration.scaled(*factors)
+    for factor in (0, -1):
+        with pytest.raises(InputError, match=rf"sx: expected a scale factor > 0 \(a finite number\), got {factor}"):
+            calibration.scaled(factor)
+
+
+@pytest.mark.parametrize(
     ("call", "match"),
     [
         (lambda cal: depth_from_disparity([["5"]], cal), r"disparity: expected a float \(H, W\) array of pixels"),

@@ -161,6 +161,9 @@ def test_lr_check_of_no_pair_or_no_result_is_an_input_error():
         lr_check(model, (image, image), result)
     with pytest.raises(InputError, match="result: expected a DisparityResult of the pair \\(or None\\), got ndarray"):
         lr_check(model, StereoPair(image, image), result.disparity_px)
+    # a model's name (the README's lr_check(model, ...) with model = "default") failed with an AttributeError
+    with pytest.raises(InputError, match="predictor: expected a model from rtstereo.load\\(...\\), got str"):
+        lr_check("sgbm", StereoPair(image, image))
 
 
 def test_a_threshold_of_the_wrong_type_is_an_input_error():

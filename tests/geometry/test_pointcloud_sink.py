@@ -210,6 +210,13 @@ def test_sink_errors(tmp_path, result):
         write_ply(5, cloud)
     with pytest.raises(InputError, match=r"cloud: expected a PointCloud \(point_cloud\(.*got ndarray"):
         write_ply(tmp_path / "c.ply", cloud.points_m)
+    # a .glb name got PLY bytes, which no glTF viewer opens (and a .ply one glTF bytes)
+    with pytest.raises(OutputError, match=r"c.glb must end in .ply, the format written: use write_glb .*"):
+        write_ply(tmp_path / "c.glb", cloud)
+    with pytest.raises(OutputError, match=r"c.ply must end in .glb, the format written: use write_ply"):
+        write_glb(tmp_path / "c.ply", cloud)
+    assert not list(tmp_path.glob("c.*"))
+    assert write_ply(tmp_path / "c.PLY", cloud).is_file()
     with pytest.raises(OutputError, match=f"^cannot write {tmp_path / 'file' / 'x'}.*: {blocker} is a file, not a"):
         save_result(result, tmp_path, "file/x", ("depth",))
     with pytest.raises(InputError, match="not a PLY file"):

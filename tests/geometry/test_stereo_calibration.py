@@ -523,3 +523,18 @@ def test_a_rectification_file_of_the_wrong_type_or_a_folder_is_an_input_error(tm
         Rectifier.from_file(5)  # pathlib's bare TypeError before
     with pytest.raises(InputError, match="rectification file is a folder, not a file"):
         Rectifier.from_file(tmp_path)
+
+
+def test_a_maps_file_that_is_no_npz_archive_is_one_input_error(tmp_path):
+    # an empty file raised EOFError, a .npy under the name TypeError ("does not support the context manager
+    # protocol"), and any other file numpy's advice to load it "unsafely using the allow_pickle= keyword argument"
+    empty, array, text = tmp_path / "empty.npz", tmp_path / "array.npz", tmp_path / "text.npz"
+    empty.write_bytes(b"")
+    with array.open("wb") as file:
+        np.save(file, np.zeros(3))
+    text.write_text("not maps")
+    for path in (empty, array, text):
+        with pytest.raises(
+            InputError, match=rf"cannot read rectification maps .*{path.name}: not a NumPy .npz archive"
+        ):
+            Rectifier.from_file(path)

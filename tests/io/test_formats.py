@@ -628,6 +628,18 @@ def test_write_image_refuses_what_it_would_write_wrongly_or_crash_on(tmp_path, i
     assert not (tmp_path / "x.png").exists()  # a 0..1 float image was written black
 
 
+@pytest.mark.parametrize("suffix", [".jpg", ".webp", ".bmp"])
+def test_a_16bit_image_is_not_clipped_into_an_8bit_format(tmp_path, suffix):
+    # OpenCV wrote 1000 as 255 (its "fallbacked to CV_8U" on stderr aside), and the file looked fine
+    image = np.full((4, 4), 1000, np.uint16)
+    with pytest.raises(InputError, match=rf"a 16-bit image cannot be written as '\{suffix}' .*write .png or .tif"):
+        write_image(tmp_path / f"x{suffix}", image)
+    assert not (tmp_path / f"x{suffix}").exists()
+    for kept in (".png", ".TIF"):
+        write_image(tmp_path / f"x{kept}", image)
+        assert cv2.imread(str(tmp_path / f"x{kept}"), cv2.IMREAD_UNCHANGED).max() == 1000
+
+
 # ---------------------------------------------------------------------------------------------
 # Colour previews
 

@@ -10,9 +10,10 @@ with a one-line reason and the batch carries on; a pair whose complete outputs a
 
 from .job import BatchJob, PredictorOptions, failure_reason, process_pair
 from .local import run_local
-from .outcome import BatchSummary, PairOutcome
+from .outcome import BatchInterrupted, BatchSummary, PairOutcome
 
 __all__ = [
+    "BatchInterrupted",
     "BatchJob",
     "BatchSummary",
     "PairOutcome",

@@ -13,15 +13,15 @@ import time
 import urllib.parse
 import urllib.request
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..confidence import lr_check
-from ..errors import InputError, RtStereoError, warn
+from ..confidence import check_max_diff_px, lr_check
+from ..errors import InputError, RtStereoError, require_bool, warn
 from ..geometry import pair_with_calibration_for_size
 from ..io.download import is_url
 from ..rectify import align_rows
@@ -59,6 +59,13 @@ class PredictorOptions:
     device: str = "cpu"
     precision: str = "fp32"
     settings: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.settings, Mapping):  # load() failed with a bare TypeError from dict()
+            raise InputError(
+                f"settings: expected a dict of model settings such as {{'max_disp': 128}}, got "
+                f"{type(self.settings).__name__}"
+            )
 
     @property
     def uses_gpu(self) -> bool:
@@ -108,6 +115,36 @@ class BatchJob:
     # The calibration attached to pairs of each (H, W), made once: its warnings (scaled, a principal point
     # outside the images) are said once per size, not for every pair of a batch.
     _sized: dict[tuple[int, int], Calibration] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.output is not None and not isinstance(self.output, (str, os.PathLike)):
+            raise InputError(
+                f"output: expected a folder or file (str or Path), or None to write nothing, got "
+                f"{type(self.output).__name__} {self.output!r:.80}"
+            )
+        # a str was read letter by letter: formats="png16" was "unknown output formats p, n, g, 1, 6"
+        if not isinstance(self.formats, (tuple, list)) or not all(isinstance(f, str) for f in self.formats):
+            raise InputError(
+                f"formats: expected a tuple of format names such as ('png16', 'json'), got "
+                f"{type(self.formats).__name__} {self.formats!r:.80}"
+            )
+        # Checked once here, not by every pair: each failed alike ("max_diff_px must be > 0", a Calibration expected,
+        # "'str' object has no attribute 'rectify'"), and overwrite="no", a true str, redid every pair.
+        for name in ("to_file", "overwrite", "align_rows"):
+            require_bool(getattr(self, name), name)
+        if self.lr_check_px is not None:
+            check_max_diff_px(self.lr_check_px, "lr_check_px")
+        if self.calibration is not None and not isinstance(self.calibration, Calibration):
+            raise InputError(
+                f"calibration: expected an rtstereo Calibration or None, got {type(self.calibration).__name__}"
+            )
+        if self.rectifier is not None and not callable(getattr(self.rectifier, "rectify", None)):
+            raise InputError(
+                "rectifier: expected a Rectifier (rtstereo.rectify.Rectifier.from_file(PATH)) or None, got "
+                f"{type(self.rectifier).__name__}"
+            )
+        if not isinstance(self.cloud, PointCloudOptions):
+            raise InputError(f"cloud: expected PointCloudOptions(...), got {type(self.cloud).__name__}")
 
     @property
     def writes_folder(self) -> bool:
@@ -335,6 +372,40 @@ def process_pair(job: BatchJob, predictor, source: PairSource, index: int) -> Pa
     if pair is None:
         return outcome
     return finish_pair(job, predictor, pair, outcome)
+
+
+def check_run_args(predictor: Any, sources: Any, options: bool = False) -> None:
+    """Refuse a predictor (or, with ``options``, :class:`PredictorOptions`) and pairs of the wrong type before any
+    work: a model name failed every pair with ``AttributeError: 'str' object has no attribute 'predict_pair'``, and
+    a manifest's path in place of its pairs failed with a bare ``AttributeError``.
+
+    Raises:
+        InputError: what was given instead, and what to give.
+
+    Examples:
+        >>> check_run_args(PredictorOptions("sgbm"), "pairs.csv", options=True)
+        Traceback (most recent call last):
+        ...
+        rtstereo.errors.InputError: sources: expected a list of pairs (rtstereo.sources.manifest.read_manifest(PATH) \
+or rtstereo.sources.pairs.resolve_pairs(LEFT, RIGHT)), got str 'pairs.csv'
+    """
+    if options and not isinstance(predictor, PredictorOptions):
+        raise InputError(
+            f"options: expected PredictorOptions(model, settings=...), from which each worker builds its own model, "
+            f"got {type(predictor).__name__}"
+        )
+    if not options and not callable(getattr(predictor, "predict_pair", None)):
+        how = ": call its .load()" if isinstance(predictor, PredictorOptions) else ""
+        raise InputError(
+            f"predictor: expected a model from rtstereo.load(...) or PredictorOptions(...).load(), got "
+            f"{type(predictor).__name__}{how}"
+        )
+    how = "rtstereo.sources.manifest.read_manifest(PATH) or rtstereo.sources.pairs.resolve_pairs(LEFT, RIGHT)"
+    if isinstance(sources, (str, bytes, os.PathLike)) or not isinstance(sources, Sequence):
+        raise InputError(f"sources: expected a list of pairs ({how}), got {type(sources).__name__} {sources!r:.80}")
+    wrong = next((item for item in sources if not isinstance(item, PairSource)), None)
+    if wrong is not None:
+        raise InputError(f"sources: expected PairSource items ({how}), got {type(wrong).__name__}")
 
 
 def _local_file(image: str) -> str | None:

@@ -6,10 +6,11 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
+from ..errors import InputError, require_bool
 from ..io.atomic import remove_stale_partials, terminate_as_interrupt
 from ..sources.pairs import PairSource
-from .job import BatchJob, process_pair
-from .outcome import BatchSummary, PairOutcome, record_outcomes
+from .job import BatchJob, check_run_args, process_pair
+from .outcome import BatchInterrupted, BatchSummary, PairOutcome, record_outcomes
 
 
 def run_local(
@@ -20,6 +21,7 @@ def run_local(
     fail_fast: bool = False,
     progress: bool = False,
     on_outcome: Callable[[PairOutcome], None] | None = None,
+    raise_interrupt: bool = True,
 ) -> BatchSummary:
     """Run ``job`` on every pair in this process; bad pairs are reported in the summary, not raised.
 
@@ -30,17 +32,27 @@ def run_local(
         fail_fast: stop after the first failed pair (the rest are counted as not reached).
         progress: show a progress bar (pairs/s) on stderr.
         on_outcome: called with each outcome as soon as it is known (e.g. to print failures).
+        raise_interrupt: after Ctrl-C or SIGTERM, raise :class:`~rtstereo.batch.outcome.BatchInterrupted` (a
+            ``KeyboardInterrupt`` holding the summary); ``False`` returns the summary, as the command line does.
 
     Returns:
-        The :class:`~rtstereo.batch.outcome.BatchSummary`; after Ctrl-C or SIGTERM, the pairs finished so far
-        with ``interrupted`` set (the pair being worked on left no file under its final names).
+        The :class:`~rtstereo.batch.outcome.BatchSummary`; after Ctrl-C or SIGTERM (with ``raise_interrupt=False``),
+        the pairs finished so far with ``interrupted`` set (the pair being worked on left no file under its final
+        names).
 
     Raises:
         InputError: an output that would replace an input image, or two pairs whose files would be one
-            (:meth:`~rtstereo.batch.job.BatchJob.check_outputs`).
+            (:meth:`~rtstereo.batch.job.BatchJob.check_outputs`); a predictor or pairs of the wrong type.
     """
     from ..progress import progress_bar
 
+    check_run_args(predictor, sources)
+    fail_fast, progress = require_bool(fail_fast, "fail_fast"), require_bool(progress, "progress")  # "no" is true
+    raise_interrupt = require_bool(raise_interrupt, "raise_interrupt")
+    if on_outcome is not None and not callable(on_outcome):
+        raise InputError(
+            f"on_outcome: expected a function of each PairOutcome, or None, got {type(on_outcome).__name__}"
+        )
     job.check_outputs(sources)
     if job.output is not None and job.writes_folder:  # what an earlier run killed mid-write (kill -9) left
         remove_stale_partials(job.output)
@@ -55,6 +67,9 @@ def run_local(
                 record_outcomes(done, outcomes, bar, on_outcome, fail_fast)
         except KeyboardInterrupt:
             interrupted = True
-    return BatchSummary(
+    summary = BatchSummary(
         outcomes, listed=len(sources), elapsed_s=time.perf_counter() - start, engine="local", interrupted=interrupted
     )
+    if interrupted and raise_interrupt:  # returned, Ctrl-C let a script's loop go on to its next batch
+        raise BatchInterrupted(summary)
+    return summary

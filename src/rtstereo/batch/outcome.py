@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..errors import OutputError, disk_full_reason, require
+from ..errors import OutputError, disk_full_reason, require, require_path
 from ..io.atomic import atomic_path, os_reason
 from ..text import counted, shown
 
@@ -168,10 +168,11 @@ class BatchSummary:
         """Write one row per pair to ``.parquet`` (needs pyarrow) or ``.csv``, atomically.
 
         Raises:
+            InputError: ``path`` is no str or Path (a bare TypeError before).
             OutputError: another suffix, or the file cannot be written.
             MissingDependencyError: Parquet without pyarrow.
         """
-        path = Path(path)
+        path = require_path(path, "summary", "a .parquet or .csv file name (str or Path)")
         suffix = path.suffix.lower()
         if suffix not in SUMMARY_SUFFIXES:
             raise OutputError(f"summary {path}: expected a .parquet or .csv file name")
@@ -224,3 +225,14 @@ def _arrow_schema(pyarrow):
     # The annotations are strings here (postponed evaluation): "int", "float", "str".
     kinds = {"int": pyarrow.int64(), "float": pyarrow.float64(), "str": pyarrow.string()}
     return pyarrow.schema([(f.name, kinds[str(f.type)]) for f in fields(PairOutcome)])
+
+
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) during :func:`~rtstereo.batch.local.run_local` or :func:`~rtstereo.scale.predict.run_ray`;
+    :attr:`summary` holds the pairs done before it (``interrupted`` set). A ``KeyboardInterrupt``, as
+    :meth:`Stream.run <rtstereo.stream.Stream.run>` raises again and ``eval`` does, so that a script looping over
+    batches stops instead of going on to the next one."""
+
+    def __init__(self, summary: BatchSummary):
+        super().__init__(f"interrupted after {len(summary.outcomes)} of {counted(summary.listed, 'pair')}")
+        self.summary = summary

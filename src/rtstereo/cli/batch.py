@@ -189,12 +189,21 @@ def run_batch(
             fail_fast=args.fail_fast,
             progress=progress,
             on_outcome=report,
+            raise_interrupt=False,
         )
         if summary_path is None:
             summary_path = str(Path(job.output) / RAY_SUMMARY_NAME)
     else:
         predictor = predictor_from_args(args)
-        summary = run_local(job, predictor, sources, fail_fast=args.fail_fast, progress=progress, on_outcome=report)
+        summary = run_local(
+            job,
+            predictor,
+            sources,
+            fail_fast=args.fail_fast,
+            progress=progress,
+            on_outcome=report,
+            raise_interrupt=False,
+        )
     if summary_path is not None:
         summary.write_table(summary_path)
     for warning, count, differed, _, names in repeats.values():

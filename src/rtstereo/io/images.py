@@ -23,6 +23,8 @@ from .quiet import native_output_held
 IMREAD_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
 # A 16-bit image whose values all stay below this most likely holds a 10- or 12-bit sensor's values.
 LOW_BIT_DEPTH_LIMIT = 4096
+# The formats OpenCV writes in 16 bits; the others (.jpg, .webp, .bmp) clipped a uint16 image to 255, unsaid
+SIXTEEN_BIT_SUFFIXES = (".png", ".tif", ".tiff", ".pgm", ".ppm", ".pnm", ".jp2")
 # Files with these suffixes are videos, which `rtstereo video` reads: read as an image, such a file was loaded whole
 # into memory (gigabytes for a long one) and then said to be "not an image OpenCV can decode, or damaged".
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts")
@@ -227,7 +229,7 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
 
     Raises:
         InputError: not a uint8 or uint16 array of shape ``(H, W)`` or ``(H, W, 3)`` (OpenCV would write
-            a float image as 8 bits, a 0..1 image black).
+            a float image as 8 bits, a 0..1 image black), or a uint16 one to a format of 8 bits (``.jpg``).
         OutputError: the file cannot be written.
     """
     path = Path(path)
@@ -242,6 +244,11 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
         raise InputError(f"image to write: expected shape (H, W, 3) or (H, W), got {image.shape}")
     if image.size == 0:  # OpenCV's assertion text ('!_src.empty()') before, a bare cv2.error for RGB
         raise InputError(f"image to write: expected at least 1x1 pixels, got shape {image.shape}")
+    if image.dtype == np.uint16 and path.suffix.lower() not in SIXTEEN_BIT_SUFFIXES:
+        raise InputError(
+            f"image to write: a 16-bit image cannot be written as '{path.suffix}' (8 bits: its values over 255 would "
+            "be clipped); write .png or .tif, or convert it with (image // 257).astype(np.uint8)"
+        )
     out = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

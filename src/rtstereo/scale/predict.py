@@ -20,13 +20,14 @@ import numpy as np
 from ..batch.job import (
     BatchJob,
     PredictorOptions,
+    check_run_args,
     finish_pair,
     load_pair,
     skipped_outcome,
     written_unreported,
 )
-from ..batch.outcome import FAILED, BatchSummary, PairOutcome, record_outcomes
-from ..errors import RtStereoError
+from ..batch.outcome import FAILED, BatchInterrupted, BatchSummary, PairOutcome, record_outcomes
+from ..errors import InputError, RtStereoError, require_bool
 from ..io.atomic import remove_stale_partials, terminate_as_interrupt
 from ..runtime.providers import limit_threads
 from ..sources.pairs import PairSource
@@ -113,6 +114,7 @@ def run_ray(
     fail_fast: bool = False,
     progress: bool = False,
     on_outcome: Callable[[PairOutcome], None] | None = None,
+    raise_interrupt: bool = True,
 ) -> BatchSummary:
     """Run ``job`` on every pair with Ray Data; bad pairs are reported in the summary, not raised.
 
@@ -126,19 +128,29 @@ def run_ray(
         fail_fast: stop gathering after the first failed pair.
         progress: show a progress bar (pairs/s) on stderr.
         on_outcome: called with each outcome as it arrives.
+        raise_interrupt: after Ctrl-C or SIGTERM, raise :class:`~rtstereo.batch.outcome.BatchInterrupted` (a
+            ``KeyboardInterrupt`` holding the summary); ``False`` returns the summary, as the command line does.
 
     Returns:
-        The :class:`~rtstereo.batch.outcome.BatchSummary` (engine ``ray``); after Ctrl-C or SIGTERM, the pairs
-        gathered so far with ``interrupted`` set (a pair a worker was writing left no file under its final names).
+        The :class:`~rtstereo.batch.outcome.BatchSummary` (engine ``ray``); after Ctrl-C or SIGTERM (with
+        ``raise_interrupt=False``), the pairs gathered so far with ``interrupted`` set (a pair a worker was writing
+        left no file under its final names).
 
     Raises:
         MissingDependencyError: Ray is not installed (``pip install 'rtstereo[scale]'``).
         EngineError: Ray cannot be reached, or the pipeline broke down (not a bad pair).
         InputError: an output that would replace an input image, or two pairs whose files would be one
-            (:meth:`~rtstereo.batch.job.BatchJob.check_outputs`).
+            (:meth:`~rtstereo.batch.job.BatchJob.check_outputs`); options or pairs of the wrong type.
     """
     from ..progress import progress_bar
 
+    check_run_args(options, sources, options=True)
+    fail_fast, progress = require_bool(fail_fast, "fail_fast"), require_bool(progress, "progress")  # "no" is true
+    raise_interrupt = require_bool(raise_interrupt, "raise_interrupt")
+    if on_outcome is not None and not callable(on_outcome):
+        raise InputError(
+            f"on_outcome: expected a function of each PairOutcome, or None, got {type(on_outcome).__name__}"
+        )
     job.check_outputs(sources)
     start, since_s = time.perf_counter(), time.time()
     # a model that cannot load is a usage error, reported before any worker starts
@@ -224,7 +236,7 @@ def run_ray(
                 outcome = written_unreported(job, sources[index], index, since_s)
                 if outcome is not None:
                     outcomes.append(outcome)
-    return BatchSummary(
+    summary = BatchSummary(
         outcomes,
         listed=len(sources),
         elapsed_s=time.perf_counter() - start,
@@ -232,6 +244,9 @@ def run_ray(
         workers=size.workers,
         interrupted=interrupted,
     )
+    if interrupted and raise_interrupt:
+        raise BatchInterrupted(summary)
+    return summary
 
 
 def _fail_lost_pairs(

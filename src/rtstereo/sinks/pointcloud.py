@@ -102,8 +102,15 @@ def to_depth_mm(depth_m: np.ndarray) -> np.ndarray:
 
 def write_ply(path: str | Path, cloud: PointCloud) -> Path:
     """Write a point cloud as binary little-endian PLY (``x y z`` float32, ``red green blue`` uint8), atomically
-    (under a temporary name, then renamed)."""
+    (under a temporary name, then renamed).
+
+    Raises:
+        InputError: a path or cloud of the wrong type.
+        OutputError: a name that does not end in ``.ply`` (``scene.glb`` held PLY bytes no glTF viewer opens), or a
+            file that cannot be written.
+    """
     path = _checked_arguments(path, cloud, ".ply")
+    _require_suffix(path, ".ply", "write_glb")
     fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
     if cloud.colors is not None:
         fields += [("red", "u1"), ("green", "u1"), ("blue", "u1")]
@@ -216,8 +223,15 @@ def read_ply(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
 
 def write_glb(path: str | Path, cloud: PointCloud) -> Path:
     """Write a point cloud as a binary glTF (``.glb``) with ``trimesh`` (the ``3d`` extra); an empty
-    cloud is written as a valid glTF with an empty scene (trimesh cannot export one)."""
+    cloud is written as a valid glTF with an empty scene (trimesh cannot export one).
+
+    Raises:
+        InputError: a path or cloud of the wrong type.
+        OutputError: a name that does not end in ``.glb``, or a file that cannot be written.
+        MissingDependencyError: trimesh is not installed.
+    """
     path = _checked_arguments(path, cloud, ".glb")
+    _require_suffix(path, ".glb", "write_ply")
     trimesh = require("trimesh", "3d", "writing GLB point clouds")
     if len(cloud) == 0:
         data = _empty_glb()
@@ -233,6 +247,15 @@ def write_glb(path: str | Path, cloud: PointCloud) -> Path:
     with atomic_path(path) as partial:  # no truncated file under the real name
         partial.write_bytes(data)
     return path
+
+
+def _require_suffix(path: Path, suffix: str, other: str) -> None:
+    """Refuse a file name whose suffix is not ``suffix``, the format written; ``other`` writes the other format."""
+    if path.suffix.lower() != suffix:
+        raise OutputError(
+            f"point cloud file {path} must end in {suffix}, the format written: use {other} for the other one, or "
+            "save_point_cloud, which writes .ply or .glb by suffix"
+        )
 
 
 def _empty_glb() -> bytes:

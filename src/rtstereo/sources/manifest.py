@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ..errors import InputError, require, warn
+from ..errors import InputError, require, require_path, warn
 from ..io.download import is_url
 from ..sinks.files import check_pair_name
 from .pairs import PairSource, unique_names
@@ -48,7 +48,7 @@ def read_manifest(path: str | Path) -> list[PairSource]:
         >>> [(p.left.endswith("cam0/a.png"), p.name) for p in read_manifest(folder / "pairs.csv")]
         [(True, 'a')]
     """
-    path = Path(path)
+    path = require_path(path, "manifest", "a .csv or .parquet file (str or Path)")  # Path(5): a bare TypeError
     suffix = path.suffix.lower()
     if suffix not in MANIFEST_SUFFIXES:
         raise InputError(f"manifest {path}: expected a .csv or .parquet file of left,right[,name] columns")

@@ -136,8 +136,18 @@ def resolve_pairs(left: str, right: str) -> list[PairSource]:
     Examples:
         >>> resolve_pairs("https://x/l.png", "https://x/r.png")[0].name
         'l'
+
+    Raises:
+        InputError: a side that is not a file, folder, glob or URL (str or Path), one that gives no image, the same
+            images on both sides, or as many images on neither.
     """
-    lefts, rights = expand(left, "left"), expand(right, "right")
+    for side, value in (("left", left), ("right", right)):
+        if not isinstance(value, (str, os.PathLike)):  # a list of files failed with a bare TypeError
+            raise InputError(
+                f"{side}: expected a file, folder, glob or URL (str or Path), got {type(value).__name__}; for lists of "
+                "files write a manifest (rtstereo.sources.manifest.read_manifest)"
+            )
+    lefts, rights = expand(os.fspath(left), "left"), expand(os.fspath(right), "right")
     same = [a for a, b in zip(lefts, rights) if same_image(a, b)]
     if same:
         more = f" and {len(same) - 1} more" if len(same) > 1 else ""

@@ -496,14 +496,23 @@ def adapting_predictor(
         ``adapter.start()`` first and ``adapter.close()`` at the end.
 
     Raises:
-        InputError: a classical or ONNX-only model (nothing to train), or a bad setting.
+        InputError: a classical or ONNX-only model (nothing to train), a bad setting, or a ``model`` that is no name
+            or path (a predictor from ``rtstereo.load`` failed with "'Predictor' object has no attribute 'lower'").
     """
+    from ..api import _model_argument
     from ..models import resolve_alias
     from ..models.registry import coerce_setting
     from ..runtime.backends import TorchBackend, cpu_build_note
     from ..runtime.postprocess import POSTPROCESS_SETTINGS
     from .adapt_network import PACKAGED_SOURCES, hybrid_spec, load_adaptable
 
+    if callable(getattr(model, "predict_pair", None)):
+        raise InputError(
+            f"model: expected the model's name or file, as rtstereo.load takes it, got a loaded "
+            f"{type(model).__name__}: adapting_predictor builds its own predictor, on PyTorch, whose weights the "
+            "adapter updates"
+        )
+    model = _model_argument(model)
     overrides = dict(settings or {})
     switches = {name: overrides.pop(name) for name in POSTPROCESS_SETTINGS if name in overrides}
     hybrid = hybrid_spec(model) if weights is None else None
