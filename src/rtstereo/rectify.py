@@ -933,13 +933,15 @@ def calibrate_stereo(
                 f"calibration pair {name}: left and right are the same picture (identical pixels: one file or "
                 "folder given for both cameras, or a copy); the views of the two cameras are needed"
             )
-        found_left, found_right = board.detect(left), board.detect(right)
+        found_left = _fixing_the_pose(board.detect(left), object_points, f"calibration pair {name} (left)")
+        found_right = _fixing_the_pose(board.detect(right), object_points, f"calibration pair {name} (right)")
         for side, found in (("left", found_left), ("right", found_right)):
             if found is not None:
                 views[side].append((object_points[found[0]], found[1]))
         if found_left is not None and found_right is not None:
             shared = _common_corners(found_left, found_right, board)
-            if shared is not None:
+            where = f"calibration pair {name} (the corners both views show)"
+            if shared is not None and _fixing_the_pose(shared[:2], object_points, where) is not None:
                 views["stereo"].append((name, object_points[shared[0]], shared[1], shared[2]))
         if on_pair is not None:
             on_pair(name)
@@ -1090,6 +1092,31 @@ def _check_board_poses(objects, images, k: np.ndarray, d: np.ndarray, pairs: int
             "the whole image at several tilts: move the board between pairs"
         )
     return max(np.degrees(np.arccos(min(1.0, abs(float(n[2]))))) for n in normals)
+
+
+def _fixing_the_pose(found, object_points: np.ndarray, where: str):
+    """``found`` (a :meth:`Board.detect` result), or ``None`` with a warning when its corners lie on one straight line,
+    all but at most one of them: a ChArUco board mostly outside the image or covered shows a row of corners or two.
+
+    Such corners leave the board's turn about that line undetermined, and OpenCV's first guess of each view's pose
+    with it: all on one line failed inside ``cv2.calibrateCamera`` (an assertion, a traceback), and all but one gave
+    focal lengths of 7-520 px for 520 (36 of 60 rendered trials more than 2 % off) and stereo RMS errors of 4-80 px
+    (21 of 90). Two corners off the line gave neither (60 and 40 trials)."""
+    if found is None:
+        return None
+    xy = object_points[found[0], :2].astype(np.float64)
+    tolerance = 1e-3 * float(np.ptp(xy, axis=0).max())
+    # All but one on a line: two of the first three are on it, so it runs through one of their pairs.
+    for i, j in ((0, 1), (0, 2), (1, 2)):
+        direction = xy[j] - xy[i]
+        across = direction[0] * (xy[:, 1] - xy[i, 1]) - direction[1] * (xy[:, 0] - xy[i, 0])
+        if np.count_nonzero(np.abs(across) > tolerance * np.linalg.norm(direction)) <= 1:
+            warn(
+                f"{where}: the board's {len(xy)} corners lie along one straight line (all but at most one of them), "
+                "which leaves its pose undetermined: not used; views that show more of the board are needed"
+            )
+            return None
+    return found
 
 
 def _calibrate_camera(views: list, size: tuple[int, int], flags: int) -> tuple[float, np.ndarray, np.ndarray]:

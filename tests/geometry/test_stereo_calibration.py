@@ -12,7 +12,15 @@ from board_views import default_rig, render_stereo_views
 
 from rtstereo.errors import InputError, OutputError
 from rtstereo.io.calibration import read_calibration
-from rtstereo.rectify import MIN_AGREEING_SHARE, Board, Rectifier, align_rows, calibrate_stereo, check_rectification
+from rtstereo.rectify import (
+    MIN_AGREEING_SHARE,
+    Board,
+    Rectifier,
+    _fixing_the_pose,
+    align_rows,
+    calibrate_stereo,
+    check_rectification,
+)
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +126,51 @@ def test_charuco_round_trip():
     assert _relative(result.K2[0, 0], rig.k_right[0, 0]) < 0.01
     assert _relative(result.calibration.baseline_m, rig.baseline_m) < 0.01
     assert result.rms_px < 0.3
+
+
+def test_a_charuco_view_that_shows_one_row_of_corners_is_left_out_not_a_traceback():
+    """The board mostly covered, or out of the image: its corners on one line failed inside cv2.calibrateCamera
+    (an assertion in initIntrinsicParams2D), a traceback from `rtstereo calibrate`."""
+    board = Board.parse("charuco:7x5:0.04:0.03")
+    lefts, rights, rig = render_stereo_views(board, 9, seed=1)
+    strip_left, strip_right, _ = render_stereo_views(board, 1, seed=5, square_rows=(1, 3))
+    assert board.detect(strip_right[0])[0].tolist() == [6, 7, 8, 9, 10, 11]  # one row of corners
+    with pytest.warns(UserWarning, match=r"pair 9 \(right\): the board's 6 corners lie along one straight line"):
+        result = calibrate_stereo(lefts + strip_left, rights + strip_right, board)
+    assert "9" not in result.pairs_used and len(result.pairs_used) == 9
+    assert _relative(result.calibration.baseline_m, rig.baseline_m) < 0.01
+
+
+def test_a_stereo_view_whose_shared_corners_lie_on_one_line_but_one_is_left_out():
+    """Six ChArUco corners both cameras saw in one pair, five in a row: stereoCalibrate's guess of that view's pose
+    sent the stereo RMS error to 58 px, refused as views not taken at the same instant."""
+    board = Board.parse("charuco:11x8:0.025:0.018")
+    lefts, rights, rig = render_stereo_views(board, 8, seed=1)
+    with pytest.warns(UserWarning, match=r"pair 4 \(the corners both views show\): the board's 6 corners lie along"):
+        result = calibrate_stereo(lefts, rights, board)
+    assert "4" not in result.pairs_used and result.rms_px < 0.5
+    assert _relative(result.calibration.baseline_m, rig.baseline_m) < 0.02
+
+
+@pytest.mark.parametrize(
+    "ids, on_one_line",
+    [
+        ([0, 1, 2, 3, 4, 5], True),  # a row
+        ([0, 11, 22, 33, 44, 55], True),  # a diagonal
+        ([4, 5, 6, 7, 8, 15], True),  # a row and one corner off it
+        ([15, 4, 5, 6, 7, 8], True),  # the same, the corner off the line listed first
+        ([4, 5, 6, 7, 8, 15, 16], False),  # two off it
+        ([0, 1, 2, 10, 11, 12], False),  # 3x2
+        ([0, 1, 2, 3, 10, 20], False),  # an L
+    ],
+)
+def test_corners_on_one_line_are_told_apart_from_those_that_fix_the_pose(ids, on_one_line):
+    board = Board.parse("charuco:11x8:0.025:0.018")
+    found = np.array(ids), np.zeros((len(ids), 2), np.float32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        kept = _fixing_the_pose(found, board.object_points(), "calibration pair a (left)")
+    assert (kept is None) == on_one_line and len(caught) == on_one_line, [str(w.message) for w in caught]
 
 
 def _row_angles_deg(*found) -> list[float]:
