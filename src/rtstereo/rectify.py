@@ -915,16 +915,11 @@ def calibrate_stereo(
     # and RGBA views taken as predict takes them.
     lefts = [as_rgb_uint8(image, f"calibration image {name} (left)") for name, image in zip(names, lefts)]
     rights = [as_rgb_uint8(image, f"calibration image {name} (right)") for name, image in zip(names, rights)]
+    _require_one_size(names, lefts, rights)
     height, width = lefts[0].shape[:2]
     object_points = board.object_points()
     views: dict[str, list] = {"left": [], "right": [], "stereo": []}
     for name, left, right in zip(names, lefts, rights):
-        for side, image in (("left", left), ("right", right)):
-            if image.shape[:2] != (height, width):
-                raise InputError(
-                    f"calibration image {name} ({side}) is {image.shape[0]}x{image.shape[1]}, the "
-                    f"first is {height}x{width} (HxW): all views must have one size"
-                )
         # One picture given for both cameras (a folder named twice, or a copy) calibrates a rig without a
         # baseline, which the solver then read as "the left camera is on the right: swap the images". (Two
         # blank views, a lens cap, are alike without being one picture: they only show no board.)
@@ -1092,6 +1087,35 @@ def _check_board_poses(objects, images, k: np.ndarray, d: np.ndarray, pairs: int
             "the whole image at several tilts: move the board between pairs"
         )
     return max(np.degrees(np.arccos(min(1.0, abs(float(n[2]))))) for n in normals)
+
+
+def _require_one_size(names: list[str], lefts: list[np.ndarray], rights: list[np.ndarray]) -> None:
+    """Refuse views of more than one size before the board is looked for, naming the views of the sizes fewer views
+    have. (Each view was held against the first one, in the detection loop: a first pair of another size was taken
+    for the right size, and the first of the others named as the odd one, after the views before it were searched.)
+    """
+    sizes: dict[tuple[int, int], list[str]] = {}
+    for side, images in (("left", lefts), ("right", rights)):
+        for name, image in zip(names, images, strict=True):
+            sizes.setdefault(image.shape[:2], []).append(f"{name} ({side})")
+    if len(sizes) == 1:
+        return
+    shapes = {side: {image.shape[:2] for image in images} for side, images in (("left", lefts), ("right", rights))}
+    if all(len(found) == 1 for found in shapes.values()):
+        (left_hw,), (right_hw,) = shapes["left"], shapes["right"]
+        raise InputError(
+            f"the left images are {left_hw[0]}x{left_hw[1]} (HxW) and the right ones {right_hw[0]}x{right_hw[1]}: "
+            "calibrate both cameras at one image size, the one the pairs to rectify will have"
+        )
+    (usual, _), *others = sorted(sizes.items(), key=lambda item: -len(item[1]))
+    odd = "; ".join(
+        f"{h}x{w}: " + ", ".join(views[:5]) + (f" and {len(views) - 5} more" if len(views) > 5 else "")
+        for (h, w), views in others
+    )
+    raise InputError(
+        f"calibration images of {len(sizes)} sizes: most are {usual[0]}x{usual[1]} (HxW), but {odd}; all views "
+        "must have one size, the one the pairs to rectify will have"
+    )
 
 
 def _fixing_the_pose(found, object_points: np.ndarray, where: str):

@@ -265,9 +265,7 @@ def test_calibration_errors(chessboard_views):
         calibrate_stereo([], [], board)
     with pytest.raises(InputError, match="alpha must be"):
         calibrate_stereo(lefts, rights, board, alpha=2)
-    with pytest.raises(
-        InputError, match=r"\(left\) is 100x640, the first is 480x640 \(HxW\): all views must have one size"
-    ):
+    with pytest.raises(InputError, match=r"2 sizes: most are 480x640 \(HxW\), but 100x640: 1 \(left\); all views"):
         calibrate_stereo([lefts[0], lefts[1][:100]], rights[:2], board)
     blank = [np.full_like(lefts[0], 128)] * 5
     with pytest.raises(InputError, match=r"only 0 of 5 pairs .*: check --board \(chessboard 9x6: inner corners"):
@@ -289,6 +287,20 @@ def test_calibration_errors(chessboard_views):
         calibrate_stereo(lefts[:6], [*rights[:2], lefts[2].copy(), *rights[3:6]], board)  # was "swap the left ..."
     with pytest.raises(InputError, match=r"of 5 of 5 pairs, but in only 1 different place \(the same"):
         calibrate_stereo(lefts[:1] * 5, rights[:1] * 5, board)  # five frames of a board held still
+
+
+def test_views_of_another_size_are_named_before_the_board_is_looked_for(chessboard_views, monkeypatch):
+    """A first pair of another size was taken for the right size, the next view named as the odd one, after the
+    board had been looked for in the views before it."""
+    board, lefts, rights, _ = chessboard_views
+    monkeypatch.setattr(Board, "detect", lambda *args: pytest.fail("the board was looked for"))
+    small = [cv2.resize(image, (320, 240)) for image in (lefts[0], rights[0])]
+    with pytest.raises(InputError) as caught:
+        calibrate_stereo([small[0], *lefts[1:5]], [small[1], *rights[1:5]], board, names=list("abcde"))
+    said = str(caught.value)
+    assert said.startswith("calibration images of 2 sizes: most are 480x640 (HxW), but 240x320: a (left), a (right);")
+    with pytest.raises(InputError, match=r"the left images are 480x640 \(HxW\) and the right ones 240x320: calibrate"):
+        calibrate_stereo(lefts[:2], [cv2.resize(image, (320, 240)) for image in rights[:2]], board)
 
 
 def test_calibration_and_rectification_refuse_values_of_the_wrong_type(chessboard_views, chessboard_result):
