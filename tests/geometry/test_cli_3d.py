@@ -739,3 +739,32 @@ def test_calibrate_warns_when_the_numbers_in_the_pairs_names_stop_agreeing(capsy
     with pytest.warns(UserWarning, match=r"numbers in 3 pairs' names do not follow the first pair's") as said:
         run_cli(capsys, *argv)
     assert any("(l_1.png with r_1.png; e.g. l_3.png with r_4.png)" in str(w.message) for w in said)
+
+
+def test_calibrate_names_the_pairs_it_did_not_use_where_every_view_has_one_file_name(capsys, tmp_path):
+    """views/03/left.png, views/04/left.png, ...: every pair was "left.png", and the pairs without the board went
+    unnamed (their name was among those used)."""
+    lefts, rights, rig = render_stereo_views(Board.parse("chessboard:9x6:0.03"), 5, seed=3)
+    rights.insert(2, np.full_like(rights[0], 128))  # the board not seen by the right camera in pair 02
+    lefts.insert(2, lefts[0][::-1].copy())
+    for i, (left, right) in enumerate(zip(lefts, rights, strict=True)):
+        (tmp_path / f"{i:02d}").mkdir()
+        cv2.imwrite(str(tmp_path / f"{i:02d}" / "left.png"), left[:, :, ::-1])
+        cv2.imwrite(str(tmp_path / f"{i:02d}" / "right.png"), right[:, :, ::-1])
+    (tmp_path / "04" / "left.png").write_bytes(b"damaged")
+    board = ("--board", "chessboard:9x6:0.03")
+    code, stdout, err = run_cli(
+        capsys,
+        "calibrate",
+        "--left",
+        tmp_path / "*" / "left.png",
+        "--right",
+        tmp_path / "*" / "right.png",
+        *board,
+        "-o",
+        tmp_path / "rig",
+    )
+    assert code == 0, err
+    assert f"not used (board not found in both images): {tmp_path / '02' / 'left.png'}\n" in stdout, stdout
+    assert f"warning: pair {tmp_path / '04' / 'left.png'} skipped: cannot read" in err, err
+    assert read_calibration(tmp_path / "rig" / "calibration.json").baseline_m == pytest.approx(rig.baseline_m, rel=0.01)

@@ -131,15 +131,20 @@ def run(args: argparse.Namespace) -> int:
 
 def _readable_pairs(lefts: list[str], rights: list[str]) -> tuple[list[str], list, list]:
     """The names and images of the pairs whose two images can be read; a pair with a damaged or unreadable
-    image is skipped with a warning, as one bad view among many should not cost the calibration."""
+    image is skipped with a warning, as one bad view among many should not cost the calibration. A pair is named by
+    its left image's file name, or by its path where file names repeat (views/07/left.png: each pair was "left.png",
+    and the pairs not used went unnamed, as the name was among those used)."""
+    shown = [Path(left).name for left in lefts]
+    if len(set(shown)) < len(shown):
+        shown = list(lefts)
     names, images_left, images_right = [], [], []
-    for left, right in zip(lefts, rights, strict=True):
+    for name, left, right in zip(shown, lefts, rights, strict=True):
         try:
             images = read_image(left), read_image(right)
         except InputError as exc:
-            print(f"rtstereo calibrate: warning: pair {Path(left).name} skipped: {exc}", file=sys.stderr)
+            print(f"rtstereo calibrate: warning: pair {name} skipped: {exc}", file=sys.stderr)
             continue
-        names.append(Path(left).name)
+        names.append(name)
         images_left.append(images[0])
         images_right.append(images[1])
     if not names:
