@@ -491,6 +491,9 @@ def test_calibrate_errors(capsys, tmp_path, pair_files):
     damaged = ("--left", tmp_path / "damaged.png", "--right", right)
     code, _, err = run_cli(capsys, "calibrate", *damaged, *board, "-o", tmp_path / "rig")
     assert code == 2 and "none of the 1 pair could be read" in err
+    for alpha in ("2", "nan", "-0.1"):  # "alpha must be in [0, 1]", once the images were read
+        code, _, err = run_cli(capsys, "calibrate", *damaged, *board, "-o", tmp_path / "rig", "--alpha", alpha)
+        assert code == 2 and err.startswith("rtstereo calibrate: error: --alpha must be in [0, 1] (0 keeps"), err
 
 
 def _pose_yaml(path, translation, **scalars):

@@ -44,7 +44,9 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--left", required=True, help="left images: folder, glob or file (matched to --right by sorted name)"
+        "--left",
+        required=True,
+        help="left images: folder, glob or file (paired with --right by position after sorting by name)",
     )
     parser.add_argument("--right", required=True, help="right images: folder, glob or file")
     parser.add_argument("--board", required=True, help=BOARD_HELP)
@@ -68,6 +70,10 @@ def run(args: argparse.Namespace) -> int:
     from ..progress import progress_bar
 
     board = Board.parse(args.board)
+    if not 0.0 <= args.alpha <= 1.0:  # refused before the images are read, in the option's own name
+        raise InputError(
+            f"--alpha must be in [0, 1] (0 keeps only valid pixels, 1 every source pixel), got {args.alpha:g}"
+        )
     # As predict pairs them: one image given for both cameras is refused, and names whose numbers stop agreeing
     # (left1, left10, left2 beside right01, right02) are warned about before they calibrate a rig from views of
     # different instants.
