@@ -53,6 +53,13 @@ def test_chessboard_round_trip_recovers_focal_and_baseline(chessboard_result):
     assert _relative(result.calibration.baseline_m, rig.baseline_m) < 0.01
     assert _relative(float(np.linalg.norm(result.T)), rig.baseline_m) < 0.01
     assert result.rms_px < 0.2 and len(result.pairs_used) == 12
+    # principal points within 1.5 px (measured 0.3 and 1.0 px), the rotation within 0.3 degrees of the rig's 0.86
+    # (measured 0.09), the translation's direction within 1 degree (its z, 2 mm of 120, is the least determined)
+    assert np.abs(result.K1[:2, 2] - rig.k_left[:2, 2]).max() < 1.5
+    assert np.abs(result.K2[:2, 2] - rig.k_right[:2, 2]).max() < 1.5
+    assert np.degrees(np.linalg.norm(cv2.Rodrigues(result.R @ rig.rotation.T)[0])) < 0.3
+    cosine = float(result.T.ravel() @ rig.translation_m) / (np.linalg.norm(result.T) * rig.baseline_m)
+    assert np.degrees(np.arccos(min(cosine, 1.0))) < 1.0
     c = result.calibration
     assert c.cx0_px == c.cx1_px and (c.width_px, c.height_px) == rig.size_wh
 
