@@ -67,6 +67,7 @@ _INLIER_BAND_PX = 0.75
 # its right view 1.4x brighter (the clipped view's texture is faint) that exactly the 20 matches needed to judge
 # it were left; ORB keeps its strongest corners anyway, so textured images give much the same matches.
 _FAST_THRESHOLD = 10
+_ORB_EDGE_PX = 31  # ORB's edgeThreshold (its default): no feature is found within it of a border
 _MAX_DX_FRACTION = 0.5  # matches moving further across than this share of the width are taken as wrong
 _REGIONS = 4  # no cell of a _REGIONS x _REGIONS grid counts more than _REGION_CAP matches (_region_weights)
 _REGION_CAP = 10
@@ -287,6 +288,10 @@ def check_rectification(
     grey = [cv2.cvtColor(im, cv2.COLOR_RGB2GRAY) for im in (left, right)]
     if scale < 1.0:
         grey = [cv2.resize(g, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) for g in grey]
+    if min(grey[0].shape) <= 2 * _ORB_EDGE_PX:
+        # No feature can be found, and a view 1 px high (a 2x4000 strip at the check's width) failed inside ORB's
+        # image pyramid, a traceback from predict.
+        return RectificationCheck(np.nan, np.nan, np.nan, np.nan, 0)
     # Matched and refined on the right view with the left one's grey-level histogram: Lucas-Kanade
     # assumes both views equally bright, and a camera exposing differently biased its rows by up to 2 px.
     points_left, points_right = _matched_points(grey[0], match_histogram(grey[1], grey[0]), max_features, ratio)
@@ -474,7 +479,7 @@ def _brightness_ratio(grey: list[np.ndarray], points_left: np.ndarray, points_ri
 def _matched_points(
     grey_left: np.ndarray, grey_right: np.ndarray, max_features: int, ratio: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    orb = cv2.ORB_create(nfeatures=max_features, fastThreshold=_FAST_THRESHOLD)
+    orb = cv2.ORB_create(nfeatures=max_features, fastThreshold=_FAST_THRESHOLD, edgeThreshold=_ORB_EDGE_PX)
     keys_left, desc_left = orb.detectAndCompute(grey_left, None)
     keys_right, desc_right = orb.detectAndCompute(grey_right, None)
     empty = np.zeros((0, 2), np.float32)
