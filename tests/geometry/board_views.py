@@ -40,6 +40,14 @@ def default_rig() -> Rig:
     return Rig(k_left, k_right, rotation, np.array([-0.12, 0.0015, 0.002]), (640, 480))
 
 
+def small_rig() -> Rig:
+    """A 320x240 rig, 0.1 m wide: quick to render, and small enough for a board to look small in it."""
+    k_left = np.array([[260.0, 0, 158.0], [0, 260.0, 121.0], [0, 0, 1]])
+    k_right = np.array([[257.0, 0, 162.0], [0, 257.0, 119.0], [0, 0, 1]])
+    rotation = cv2.Rodrigues(np.array([0.004, -0.012, 0.008]))[0]
+    return Rig(k_left, k_right, rotation, np.array([-0.1, 0.001, 0.002]), (320, 240))
+
+
 def board_texture(board: Board, square_rows: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The board's texture (uint8 grey) and the 3x3 map from texture pixels to board metres (z = 0); with
     ``square_rows=(first, stop)`` a ChArUco board shows only those rows of squares (the rest white, as if covered)."""
@@ -99,9 +107,13 @@ def render_stereo_views(
     seed: int = 0,
     tilt_rad: float = 0.5,
     square_rows: tuple[int, int] | None = None,
+    distance_m: tuple[float, float] = (0.55, 0.9),
+    spread: float = 1.0,
 ):
     """``count`` pairs of views of ``board`` by ``rig`` with the whole board inside both images, turned by up
-    to ``tilt_rad`` about the x and y axes (half that about z); ``square_rows`` as in :func:`board_texture`.
+    to ``tilt_rad`` about the x and y axes (half that about z), its centre ``distance_m`` away and moved across
+    the images by ``spread`` times the usual range (0: always in one place); ``square_rows`` as in
+    :func:`board_texture`.
 
     Returns:
         ``(lefts, rights, rig)``.
@@ -116,8 +128,8 @@ def render_stereo_views(
     lefts, rights = [], []
     while len(lefts) < count:
         rotation = cv2.Rodrigues(rng.uniform(-tilt_rad, tilt_rad, 3) * np.array([1, 1, 0.5]))[0]
-        distance = rng.uniform(0.55, 0.9)
-        offset = np.array([rng.uniform(-0.12, 0.05), rng.uniform(-0.08, 0.08), distance])
+        distance = rng.uniform(*distance_m)
+        offset = np.array([-0.035 + spread * rng.uniform(-0.085, 0.085), spread * rng.uniform(-0.08, 0.08), distance])
         translation = offset - rotation @ centre  # puts the board's centre at ``offset``
         inside = True
         for k, rot, trans in (
