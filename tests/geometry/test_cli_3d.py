@@ -377,6 +377,12 @@ def test_calibrate_skips_an_unreadable_pair_and_names_the_pairs_it_did_not_use(c
     assert "detecting the chessboard: 100%" in err and "6/6" in err, err  # 7 pairs, 1 unreadable
     code, stdout, err = run_cli(capsys, *argv, "-o", tmp_path / "rig2", "--quiet")
     assert code == 0 and "detecting" not in err and stdout == "", (stdout, err)
+    assert "warning: pair 06.png skipped" in err  # --quiet keeps the warnings, as its help says (it said "only errors")
+    with pytest.raises(SystemExit):
+        main(["calibrate", "--help"])
+    assert "no progress bar or summary (warnings and errors are still shown)" in " ".join(
+        capsys.readouterr().out.split()
+    )
 
 
 def test_calibrate_refuses_views_that_all_face_the_cameras_squarely_and_writes_nothing(capsys, tmp_path):

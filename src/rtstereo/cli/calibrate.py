@@ -62,7 +62,9 @@ def register(subparsers) -> None:
         action="store_true",
         help="also estimate the third radial distortion coefficient (wide-angle lenses)",
     )
-    parser.add_argument("--quiet", "-q", action="store_true", help="print only errors")
+    parser.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress bar or summary (warnings and errors are still shown)"
+    )
     parser.set_defaults(func=run)
 
 
