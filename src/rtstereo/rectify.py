@@ -11,6 +11,7 @@ pixel or two vertically gives poor disparity that is easily blamed on the networ
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import warnings
@@ -23,7 +24,7 @@ import cv2
 import numpy as np
 
 from .errors import InputError, OutputError, require_number, require_path, require_whole, warn
-from .io.atomic import os_reason
+from .io.atomic import atomic_path, os_reason
 from .io.calibration import (
     FORMAT_TAG,
     PLAUSIBLE_BASELINE_M,
@@ -860,17 +861,25 @@ class StereoCalibration:
         matrices = {
             name: getattr(self, name) for name in ("K1", "D1", "K2", "D2", "R", "T", "R1", "R2", "P1", "P2", "Q")
         }
-        yaml_path = write_opencv(
-            folder / "stereo.yaml", matrices, *self.image_size_wh, rms_px=self.rms_px, length_unit="m"
-        )
-        json_path = write_calibration(
-            folder / "calibration.json",
-            self.calibration,
-            rms_px=round(self.rms_px, 6),
-            pairs_used=len(self.pairs_used),
-        )
-        maps_path = self.rectifier().save(folder / "maps.npz")
-        return {"opencv": yaml_path, "calibration": json_path, "maps": maps_path}
+        files = {
+            "opencv": folder / "stereo.yaml",
+            "calibration": folder / "calibration.json",
+            "maps": folder / "maps.npz",
+        }
+        # The three replace those of an earlier calibration together or not at all: written one after the other, a
+        # write that failed (a full disk, met first by the maps, the largest) left the new stereo.yaml and
+        # calibration.json beside the old rig's maps.npz.
+        with contextlib.ExitStack() as stack:
+            partial = {kind: stack.enter_context(atomic_path(path)) for kind, path in files.items()}
+            write_opencv(partial["opencv"], matrices, *self.image_size_wh, rms_px=self.rms_px, length_unit="m")
+            write_calibration(
+                partial["calibration"],
+                self.calibration,
+                rms_px=round(self.rms_px, 6),
+                pairs_used=len(self.pairs_used),
+            )
+            self.rectifier().save(partial["maps"])
+        return files
 
 
 def calibrate_stereo(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import warnings
 
@@ -246,6 +247,24 @@ def test_save_writes_opencv_json_and_maps_that_load_back(chessboard_result, ches
         np.testing.assert_array_equal(rectified[0], expected[0])
         np.testing.assert_array_equal(rectified[1], expected[1])
         assert rectified[2].baseline_m == pytest.approx(result.calibration.baseline_m)
+
+
+def test_a_save_that_fails_leaves_the_earlier_rig_whole(chessboard_result, tmp_path, monkeypatch):
+    """The maps (the largest file) failing on a full disk left the new stereo.yaml and calibration.json beside the
+    earlier calibration's maps.npz, which --rectify then used."""
+    result, _ = chessboard_result
+    files = result.save(tmp_path / "rig")
+    before = {name: path.read_bytes() for name, path in files.items()}
+
+    def full_disk(self, path):  # Rectifier.save writes whole or not at all
+        raise OutputError(f"cannot write {path}: No space left on device")
+
+    monkeypatch.setattr(Rectifier, "save", full_disk)
+    moved = dataclasses.replace(result, calibration=dataclasses.replace(result.calibration, baseline_m=0.2))
+    with pytest.raises(OutputError, match=r"cannot write .*rig/maps.npz: No space left on device"):
+        moved.save(tmp_path / "rig")
+    assert {name: path.read_bytes() for name, path in files.items()} == before
+    assert sorted(p.name for p in (tmp_path / "rig").iterdir()) == ["calibration.json", "maps.npz", "stereo.yaml"]
 
 
 def test_rectifier_from_an_opencv_file_with_only_the_pose(chessboard_result, tmp_path):
