@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from board_views import render_stereo_views
+from board_views import render_stereo_views, small_rig
 from tests.conftest import make_textured_pair
 
 import rtstereo.cli
@@ -777,3 +777,20 @@ def test_calibrate_names_the_pairs_it_did_not_use_where_every_view_has_one_file_
     assert f"not used (board not found in both images): {tmp_path / '02' / 'left.png'}\n" in stdout, stdout
     assert f"warning: pair {tmp_path / '04' / 'left.png'} skipped: cannot read" in err, err
     assert read_calibration(tmp_path / "rig" / "calibration.json").baseline_m == pytest.approx(rig.baseline_m, rel=0.01)
+
+
+def test_calibrate_names_a_pair_whose_two_views_disagree_with_the_others(capsys, tmp_path):
+    """Its right view taken at another moment: a baseline 44 % wide, with a warning about the RMS error alone."""
+    lefts, rights, rig = render_stereo_views(Board.parse("chessboard:7x5:0.03"), 10, rig=small_rig(), seed=1)
+    rights[5] = rights[6]
+    for side, images in (("L", lefts), ("R", rights)):
+        (tmp_path / side).mkdir()
+        for i, image in enumerate(images):
+            cv2.imwrite(str(tmp_path / side / f"{i:02d}.png"), image[:, :, ::-1])
+    argv = ("calibrate", "--left", tmp_path / "L", "--right", tmp_path / "R", "--board", "chessboard:7x5:0.03")
+    with pytest.warns(UserWarning, match=r"1 pair not used, whose two views disagree .*: 05.png \(7.4 px\); the two"):
+        code, stdout, err = run_cli(capsys, *argv, "-o", tmp_path / "rig")
+    assert code == 0 and "is above 1 px" not in err, err
+    said = "board found in both images of 10 of 10 pairs\nnot used (the two views disagree on the rig): 05.png\n"
+    assert said in stdout, stdout
+    assert read_calibration(tmp_path / "rig" / "calibration.json").baseline_m == pytest.approx(rig.baseline_m, rel=0.02)

@@ -113,13 +113,16 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         c = result.calibration
         unread = len(lefts) - len(names)
+        found = len(result.pairs_used) + len(result.pairs_disagreeing)
         print(
-            f"board found in both images of {len(result.pairs_used)} of {len(lefts)} pairs"
+            f"board found in both images of {found} of {len(lefts)} pairs"
             + (f" ({unread} unreadable, skipped)" if unread else "")
         )
-        unused = [name for name in names if name not in result.pairs_used]
+        unused = [name for name in names if name not in result.pairs_used + result.pairs_disagreeing]
         if unused:
             print(f"not used (board not found in both images): {_listed(unused)}")
+        if result.pairs_disagreeing:
+            print(f"not used (the two views disagree on the rig): {_listed(list(result.pairs_disagreeing))}")
         print(
             f"RMS reprojection error: {result.rms_px:.3f} px stereo (left {result.rms_left_px:.3f} px, "
             f"right {result.rms_right_px:.3f} px)"
