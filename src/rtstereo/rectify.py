@@ -1027,11 +1027,19 @@ def calibrate_stereo(
         )
     translation = translation.reshape(3, 1)
     if rms > DISAGREEING_RMS_PX and rms > DISAGREEING_RMS_RATIO * max(rms_left, rms_right):
+        # Each camera's own fit over 1 px as well: the corners found are not the board's as given (a chessboard's
+        # corners found on a ChArUco board gave 2.0-2.8 px alone, 19 px stereo), whatever the pairs' timing.
+        board_advice = (
+            f"; each camera fits its views poorly too, so the corners found may not be those of the board given: "
+            f"check --board ({board.kind} {board.cols}x{board.rows})"
+            if max(rms_left, rms_right) > OUTLIER_PAIR_MIN_PX
+            else ""
+        )
         raise InputError(
             f"the views of the two cameras agree on no one rig: stereo RMS error {rms:.1f} px, where each camera "
             f"alone fits its views to {rms_left:.2f} px (left) and {rms_right:.2f} px (right): the two images of a "
             "pair were not taken at the same instant, or the pairs are matched wrongly (by position after sorting "
-            "by name: check that no view is missing on one side)"
+            f"by name: check that no view is missing on one side){board_advice}"
         )
     # Views of a board facing the cameras squarely leave the rig undetermined: whatever the solver then ends
     # in (a camera on the wrong side, a focal length < 0, or a rig metres wide) says nothing about the images.

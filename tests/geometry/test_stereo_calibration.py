@@ -358,6 +358,14 @@ def test_pairs_whose_views_are_of_different_moments_are_left_out_and_named(wrong
     assert result.rms_px < 0.2 and _relative(result.calibration.baseline_m, rig.baseline_m) < 0.02
 
 
+def test_a_chessboard_given_for_a_charuco_board_is_named_as_a_cause_beside_the_timing():
+    """The chessboard's corners found on a ChArUco board fit each camera to 2-2.8 px and the two together to 19 px,
+    refused as pairs not taken at the same instant, without a word about --board."""
+    lefts, rights, _ = render_stereo_views(Board.parse("charuco:5x4:0.05:0.037"), 10, rig=small_rig(), seed=1)
+    with pytest.raises(InputError, match=r"agree on no one rig: .*; each camera fits its views poorly too, so the "):
+        calibrate_stereo(lefts, rights, Board.parse("chessboard:4x3:0.05"))
+
+
 def test_views_of_another_size_are_named_before_the_board_is_looked_for(chessboard_views, monkeypatch):
     """A first pair of another size was taken for the right size, the next view named as the odd one, after the
     board had been looked for in the views before it."""
