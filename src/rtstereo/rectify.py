@@ -645,6 +645,7 @@ ARUCO_DICTIONARIES = (
     "DICT_ARUCO_ORIGINAL",
 )
 DEFAULT_ARUCO_DICTIONARY = "DICT_5X5_100"
+_MIN_CHARUCO_CORNERS = 6  # a ChArUco view with fewer corners found is not used
 BOARD_HELP = (
     "chessboard:COLSxROWS:SQUARE_M (inner corners, e.g. chessboard:9x6:0.025) or "
     f"charuco:COLSxROWS:SQUARE_M:MARKER_M[:DICT] (squares, e.g. charuco:11x8:0.03:0.022; DICT default "
@@ -708,6 +709,14 @@ class Board:
                 f"board: a square of {self.square_m} m is implausible; give the size in metres (e.g. 0.025 for 25 mm)"
             )
         if self.kind == "charuco":
+            corners = (self.cols - 1) * (self.rows - 1)
+            if min(self.cols, self.rows) < 3 or corners < _MIN_CHARUCO_CORNERS:
+                # a view is used from 6 corners on, not all on one line: such a board was never found, "check --board"
+                raise InputError(
+                    f"board: a ChArUco board of {self.cols}x{self.rows} squares has {corners} inner corners"
+                    f"{' on one line' if min(self.cols, self.rows) < 3 else ''}; a view needs at least "
+                    f"{_MIN_CHARUCO_CORNERS}, not on one line: give one of at least 3x4 squares"
+                )
             if not 0 < self.marker_m < self.square_m:
                 raise InputError(
                     f"board: the marker ({self.marker_m} m) must be smaller than the square ({self.square_m} m)"
@@ -742,7 +751,7 @@ class Board:
         grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         if self.kind == "charuco":
             corners, ids, _, _ = cv2.aruco.CharucoDetector(self.opencv_charuco()).detectBoard(grey)
-            if ids is None or len(ids) < 6:
+            if ids is None or len(ids) < _MIN_CHARUCO_CORNERS:
                 return None
             return np.asarray(ids).ravel().astype(np.int64), np.asarray(corners, np.float32).reshape(-1, 2)
         size = (self.cols, self.rows)
@@ -1247,7 +1256,7 @@ def _common_corners(found_left, found_right, board: Board):
     if board.kind == "chessboard":
         return ids_left, points_left, _in_left_order(points_left, points_right, board)
     shared, index_left, index_right = np.intersect1d(ids_left, ids_right, return_indices=True)
-    if len(shared) < 6:
+    if len(shared) < _MIN_CHARUCO_CORNERS:
         return None
     return shared, points_left[index_left], points_right[index_right]
 

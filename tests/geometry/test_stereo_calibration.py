@@ -302,6 +302,9 @@ def test_board_parsing():
         ("chessboard:9x6:25", "implausible"),
         ("charuco:5x7:0.04:0.05", "must be smaller"),
         ("charuco:5x7:0.04:0.03:DICT_9X9_1", "unknown ArUco dictionary"),
+        # never found (fewer than 6 corners), or found only with its corners on one line: "check --board"
+        ("charuco:3x3:0.04:0.03", r"3x3 squares has 4 inner corners; a view needs at least 6, not on one line"),
+        ("charuco:2x8:0.04:0.03", r"2x8 squares has 7 inner corners on one line; .*at least 3x4 squares"),
     ],
 )
 def test_board_errors(text, message):
