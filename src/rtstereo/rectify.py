@@ -1056,6 +1056,17 @@ def calibrate_stereo(
         f"the board faces the cameras squarely in every view (largest tilt {tilt_deg:.1f} degrees), so the views "
         "cannot determine the rig; add views with the board tilted by 20-45 degrees"
     )
+    # Where the right camera sits in the left one's frame (x right, y down): one above the other (a rig on its side,
+    # or cameras turned to portrait) was told to swap the images when the right one sat a millimetre to the left.
+    across_m, down_m = (-rotation.T @ translation).ravel()[:2]
+    if abs(down_m) > abs(across_m) and tilt_deg >= MIN_TILT_DEG:
+        # turned counter-clockwise, a view's bottom goes right: the camera below comes to lie on the right
+        turn, where = ("counter-clockwise", "below") if down_m > 0 else ("clockwise", "above")
+        raise InputError(
+            f"the cameras sit one above the other (the one given as right {abs(down_m):.4f} m {where} the one given "
+            f"as left, {abs(across_m):.4f} m across): rtstereo matches along rows, so turn every image 90 degrees "
+            f"{turn}, which puts the cameras side by side, and calibrate the turned images"
+        )
     if translation[0, 0] > 0:
         where = f"the camera given as left is {translation[0, 0]:.4f} m to the right of the other one"
         if tilt_deg < MIN_TILT_DEG:
@@ -1070,8 +1081,12 @@ def calibrate_stereo(
             warnings.simplefilter("ignore", CalibrationUnitWarning)
             calibration = calibration_from_projections(p1, p2, width, height, "stereo calibration")
     except InputError as exc:
+        if tilt_deg < MIN_TILT_DEG:
+            raise InputError(f"{exc}: {squarely}") from None
+        if p1[0, 0] > 0 and p2[0, 0] > 0:
+            raise
         # a focal length < 0: the rectification of a distortion that folds over within the images
-        raise InputError(f"{exc}: {squarely if tilt_deg < MIN_TILT_DEG else _DISTORTION_BEYOND_THE_BOARD}") from None
+        raise InputError(f"{exc}: {_DISTORTION_BEYOND_THE_BOARD}") from None
     camera_fx_px = max(float(k1[0, 0]), float(k2[0, 0]))
     zoom = calibration.fx_px / camera_fx_px
     if not 1 / MAX_RECTIFIED_ZOOM <= zoom <= MAX_RECTIFIED_ZOOM:

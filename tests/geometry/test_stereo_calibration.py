@@ -369,6 +369,27 @@ def test_a_chessboard_given_for_a_charuco_board_is_named_as_a_cause_beside_the_t
         calibrate_stereo(lefts, rights, Board.parse("chessboard:4x3:0.05"))
 
 
+@pytest.mark.parametrize("down_m, turn, k", [(0.1, "counter-clockwise", 1), (-0.1, "clockwise", -1)])
+def test_a_rig_whose_cameras_sit_one_above_the_other_is_told_which_way_to_turn_the_images(down_m, turn, k):
+    """The right camera 0.1 m below the left one and 3 mm to its left was told to swap the left and right images."""
+    board = Board.parse("chessboard:7x5:0.03")
+    rig = dataclasses.replace(small_rig(), translation_m=np.array([0.003, -down_m, 0.002]))
+    lefts, rights, _ = render_stereo_views(board, 10, rig=rig, seed=1)
+    where = "below" if down_m > 0 else "above"
+    with pytest.raises(InputError) as raised:
+        calibrate_stereo(lefts, rights, board)
+    message = str(raised.value)
+    assert (
+        message.startswith("the cameras sit one above the other (the one given as right 0.10") and "swap" not in message
+    )
+    assert (
+        f" m {where} the one given as left, 0.00" in message and f"turn every image 90 degrees {turn}, which" in message
+    )
+    turned = [[np.ascontiguousarray(np.rot90(image, k)) for image in images] for images in (lefts, rights)]
+    result = calibrate_stereo(*turned, board)  # as told: a horizontal rig
+    assert _relative(result.calibration.baseline_m, rig.baseline_m) < 0.02
+
+
 def test_views_of_another_size_are_named_before_the_board_is_looked_for(chessboard_views, monkeypatch):
     """A first pair of another size was taken for the right size, the next view named as the odd one, after the
     board had been looked for in the views before it."""
