@@ -646,6 +646,7 @@ ARUCO_DICTIONARIES = (
 )
 DEFAULT_ARUCO_DICTIONARY = "DICT_5X5_100"
 _MIN_CHARUCO_CORNERS = 6  # a ChArUco view with fewer corners found is not used
+_SB_DETECTOR_SEED = 0
 BOARD_HELP = (
     "chessboard:COLSxROWS:SQUARE_M (inner corners, e.g. chessboard:9x6:0.025) or "
     f"charuco:COLSxROWS:SQUARE_M:MARKER_M[:DICT] (squares, e.g. charuco:11x8:0.03:0.022; DICT default "
@@ -766,6 +767,9 @@ class Board:
             criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-3)
             corners = cv2.cornerSubPix(grey, corners, (5, 5), (-1, -1), criteria)
         else:
+            # The SB detector draws from OpenCV's global random generator: seeded, a view gives the same corners (and
+            # the same first corner) whatever was detected before (one ChArUco view gave three orderings in a row).
+            cv2.setRNGSeed(_SB_DETECTOR_SEED)
             found, corners = cv2.findChessboardCornersSB(grey, size)
             if not found:
                 return None
