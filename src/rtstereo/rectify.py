@@ -915,7 +915,10 @@ def calibrate_stereo(
 
     Each camera is calibrated on its own first (from every view where it sees the board), then the
     pose between them with those intrinsics fixed (from the views both see), then rectified with
-    ``cv2.stereoRectify`` (principal points made equal, so ``cx0_px == cx1_px``).
+    ``cv2.stereoRectify`` (principal points made equal, so ``cx0_px == cx1_px``). Views whose corners lie on one
+    line are left out, and so are, up to a third of them, pairs whose two views disagree with the rig the others
+    agree on (:attr:`StereoCalibration.pairs_disagreeing`), each with a warning; so is a rectification that keeps
+    less than a quarter of the images (:data:`MAX_RECTIFIED_ZOOM`).
 
     Args:
         lefts, rights: uint8 images, matched by position, all of one size.
@@ -935,7 +938,8 @@ def calibrate_stereo(
             not a :class:`Board`, a pair whose two images are one picture, too few views with the board, views of a
             board that faces the cameras squarely in all of them (tilted less than :data:`DEGENERATE_TILT_DEG`),
             pairs whose two views disagree on the rig (a stereo RMS error above :data:`DISAGREEING_RMS_PX` and
-            :data:`DISAGREEING_RMS_RATIO` times each camera's own), or a rig whose "left" camera is on the right.
+            :data:`DISAGREEING_RMS_RATIO` times each camera's own), a rig whose "left" camera is on the right or
+            whose cameras sit one above the other, or a rectification with a focal length below 0.
     """
     if not isinstance(board, Board):  # a bare AttributeError ('str' object has no attribute 'object_points')
         raise InputError(
