@@ -917,8 +917,8 @@ def calibrate_stereo(
     pose between them with those intrinsics fixed (from the views both see), then rectified with
     ``cv2.stereoRectify`` (principal points made equal, so ``cx0_px == cx1_px``). Views whose corners lie on one
     line are left out, and so are, up to a third of them, pairs whose two views disagree with the rig the others
-    agree on (:attr:`StereoCalibration.pairs_disagreeing`), each with a warning; so is a rectification that keeps
-    less than a quarter of the images (:data:`MAX_RECTIFIED_ZOOM`).
+    agree on (:attr:`StereoCalibration.pairs_disagreeing`), each with a warning; a rectification that keeps less
+    than a quarter of the images gets a warning too (:data:`MAX_RECTIFIED_ZOOM`).
 
     Args:
         lefts, rights: uint8 images, matched by position, all of one size.
