@@ -375,6 +375,7 @@ def test_calibrate_skips_an_unreadable_pair_and_names_the_pairs_it_did_not_use(c
     assert read_calibration(tmp_path / "rig" / "calibration.json").baseline_m == pytest.approx(rig.baseline_m, rel=0.01)
     # the detection (0.5 s a view at 1080p) shows its progress over the readable pairs on stderr; --quiet leaves it out
     assert "detecting the chessboard: 100%" in err and "6/6" in err, err  # 7 pairs, 1 unreadable
+    assert "reading: 100%" in err and "7/7" in err, err  # the images are read first, which took long without a word
     code, stdout, err = run_cli(capsys, *argv, "-o", tmp_path / "rig2", "--quiet")
     assert code == 0 and "detecting" not in err and stdout == "", (stdout, err)
     assert "warning: pair 06.png skipped" in err  # --quiet keeps the warnings, as its help says (it said "only errors")
