@@ -807,8 +807,8 @@ OUTLIER_PAIR_MIN_PX = 1.0
 # A rectified focal length more than this many times the cameras' own, or less than its inverse, means rectified
 # views that show a small middle part of the raw ones (or the raw ones shrunk into the middle): the lens distortion
 # fitted where the board was seen grows wild beyond it. Rendered views of a 320x240 rig with a board of 7x5 corners
-# 45-75 px wide, in the middle of the images, gave 2.7-15x in 5 of 9 runs (at 0.06-0.15 px RMS; their focal lengths
-# up to 9 % off, baselines up to 28 %), 1.2-1.5x in the others; views moved over the images, 1.04-1.14x.
+# 45-75 px wide, in the middle of the images, gave 2.7-15x in 5 of 9 runs (at 0.06-0.14 px RMS; their focal lengths
+# up to 9.5 % off, baselines up to 28 %), 1.2-1.5x in the others; views moved over the images, 1.04-1.14x.
 MAX_RECTIFIED_ZOOM = 2.0
 # Why a calibration's rectification can clip or shrink the images, or fail: advice for both.
 _DISTORTION_BEYOND_THE_BOARD = (
