@@ -11,6 +11,7 @@ pixel or two vertically gives poor disparity that is easily blamed on the networ
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import warnings
@@ -23,7 +24,7 @@ import cv2
 import numpy as np
 
 from .errors import InputError, OutputError, require_number, require_path, require_whole, warn
-from .io.atomic import os_reason
+from .io.atomic import atomic_path, os_reason
 from .io.calibration import (
     FORMAT_TAG,
     PLAUSIBLE_BASELINE_M,
@@ -67,6 +68,7 @@ _INLIER_BAND_PX = 0.75
 # its right view 1.4x brighter (the clipped view's texture is faint) that exactly the 20 matches needed to judge
 # it were left; ORB keeps its strongest corners anyway, so textured images give much the same matches.
 _FAST_THRESHOLD = 10
+_ORB_EDGE_PX = 31  # ORB's edgeThreshold (its default): no feature is found within it of a border
 _MAX_DX_FRACTION = 0.5  # matches moving further across than this share of the width are taken as wrong
 _REGIONS = 4  # no cell of a _REGIONS x _REGIONS grid counts more than _REGION_CAP matches (_region_weights)
 _REGION_CAP = 10
@@ -287,6 +289,10 @@ def check_rectification(
     grey = [cv2.cvtColor(im, cv2.COLOR_RGB2GRAY) for im in (left, right)]
     if scale < 1.0:
         grey = [cv2.resize(g, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) for g in grey]
+    if min(grey[0].shape) <= 2 * _ORB_EDGE_PX:
+        # No feature can be found, and a view 1 px high (a 2x4000 strip at the check's width) failed inside ORB's
+        # image pyramid, a traceback from predict.
+        return RectificationCheck(np.nan, np.nan, np.nan, np.nan, 0)
     # Matched and refined on the right view with the left one's grey-level histogram: Lucas-Kanade
     # assumes both views equally bright, and a camera exposing differently biased its rows by up to 2 px.
     points_left, points_right = _matched_points(grey[0], match_histogram(grey[1], grey[0]), max_features, ratio)
@@ -474,7 +480,7 @@ def _brightness_ratio(grey: list[np.ndarray], points_left: np.ndarray, points_ri
 def _matched_points(
     grey_left: np.ndarray, grey_right: np.ndarray, max_features: int, ratio: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    orb = cv2.ORB_create(nfeatures=max_features, fastThreshold=_FAST_THRESHOLD)
+    orb = cv2.ORB_create(nfeatures=max_features, fastThreshold=_FAST_THRESHOLD, edgeThreshold=_ORB_EDGE_PX)
     keys_left, desc_left = orb.detectAndCompute(grey_left, None)
     keys_right, desc_right = orb.detectAndCompute(grey_right, None)
     empty = np.zeros((0, 2), np.float32)
@@ -639,6 +645,8 @@ ARUCO_DICTIONARIES = (
     "DICT_ARUCO_ORIGINAL",
 )
 DEFAULT_ARUCO_DICTIONARY = "DICT_5X5_100"
+_MIN_CHARUCO_CORNERS = 6  # a ChArUco view with fewer corners found is not used
+_SB_DETECTOR_SEED = 0
 BOARD_HELP = (
     "chessboard:COLSxROWS:SQUARE_M (inner corners, e.g. chessboard:9x6:0.025) or "
     f"charuco:COLSxROWS:SQUARE_M:MARKER_M[:DICT] (squares, e.g. charuco:11x8:0.03:0.022; DICT default "
@@ -702,6 +710,14 @@ class Board:
                 f"board: a square of {self.square_m} m is implausible; give the size in metres (e.g. 0.025 for 25 mm)"
             )
         if self.kind == "charuco":
+            corners = (self.cols - 1) * (self.rows - 1)
+            if min(self.cols, self.rows) < 3 or corners < _MIN_CHARUCO_CORNERS:
+                # a view is used from 6 corners on, not all on one line: such a board was never found, "check --board"
+                raise InputError(
+                    f"board: a ChArUco board of {self.cols}x{self.rows} squares has {corners} inner corners"
+                    f"{' on one line' if min(self.cols, self.rows) < 3 else ''}; a view needs at least "
+                    f"{_MIN_CHARUCO_CORNERS}, not on one line: give one of at least 3x4 squares"
+                )
             if not 0 < self.marker_m < self.square_m:
                 raise InputError(
                     f"board: the marker ({self.marker_m} m) must be smaller than the square ({self.square_m} m)"
@@ -736,7 +752,7 @@ class Board:
         grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         if self.kind == "charuco":
             corners, ids, _, _ = cv2.aruco.CharucoDetector(self.opencv_charuco()).detectBoard(grey)
-            if ids is None or len(ids) < 6:
+            if ids is None or len(ids) < _MIN_CHARUCO_CORNERS:
                 return None
             return np.asarray(ids).ravel().astype(np.int64), np.asarray(corners, np.float32).reshape(-1, 2)
         size = (self.cols, self.rows)
@@ -751,6 +767,9 @@ class Board:
             criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-3)
             corners = cv2.cornerSubPix(grey, corners, (5, 5), (-1, -1), criteria)
         else:
+            # The SB detector draws from OpenCV's global random generator: seeded, a view gives the same corners (and
+            # the same first corner) whatever was detected before (one ChArUco view gave three orderings in a row).
+            cv2.setRNGSeed(_SB_DETECTOR_SEED)
             found, corners = cv2.findChessboardCornersSB(grey, size)
             if not found:
                 return None
@@ -781,6 +800,22 @@ DEGENERATE_TILT_DEG = 5.0
 # degrees.
 DISAGREEING_RMS_PX = 5.0
 DISAGREEING_RMS_RATIO = 5.0
+# A pair whose stereo reprojection error is above this many times what each camera alone fits its views to, and above
+# OUTLIER_PAIR_MIN_PX, shows the board at different moments in its two views: it is left out (_stereo_calibrate).
+OUTLIER_PAIR_RATIO = 5.0
+OUTLIER_PAIR_MIN_PX = 1.0
+# A rectified focal length more than this many times the cameras' own, or less than its inverse, means rectified
+# views that show a small middle part of the raw ones (or the raw ones shrunk into the middle): the lens distortion
+# fitted where the board was seen grows wild beyond it. Rendered views of a 320x240 rig with a board of 7x5 corners
+# 45-75 px wide, in the middle of the images, gave 2.7-15x in 5 of 9 runs (at 0.06-0.14 px RMS; their focal lengths
+# up to 9.5 % off, baselines up to 28 %), 1.2-1.5x in the others; views moved over the images, 1.04-1.14x.
+MAX_RECTIFIED_ZOOM = 2.0
+# Why a calibration's rectification can clip or shrink the images, or fail: advice for both.
+_DISTORTION_BEYOND_THE_BOARD = (
+    "the lens distortion was fitted where the board was seen and grows wild beyond it, most likely as the board "
+    "was seen small or only in the middle of the images; add views with the board nearer, filling more of the "
+    "images, and near their corners and edges"
+)
 
 
 @dataclass(frozen=True)
@@ -796,6 +831,8 @@ class StereoCalibration:
         rms_left_px, rms_right_px: RMS reprojection errors of the single-camera calibrations.
         pairs_used: names of the pairs in which both cameras saw the board.
         calibration: the rectified :class:`~rtstereo.types.Calibration`.
+        pairs_disagreeing: names of the pairs in which both cameras saw the board, left out as their two views
+            disagree with the rig the others agree on (not taken at the same instant).
     """
 
     K1: np.ndarray
@@ -815,6 +852,7 @@ class StereoCalibration:
     rms_right_px: float
     pairs_used: tuple[str, ...]
     calibration: Calibration
+    pairs_disagreeing: tuple[str, ...] = ()
 
     def rectifier(self) -> Rectifier:
         """The rectification maps of this calibration."""
@@ -843,17 +881,25 @@ class StereoCalibration:
         matrices = {
             name: getattr(self, name) for name in ("K1", "D1", "K2", "D2", "R", "T", "R1", "R2", "P1", "P2", "Q")
         }
-        yaml_path = write_opencv(
-            folder / "stereo.yaml", matrices, *self.image_size_wh, rms_px=self.rms_px, length_unit="m"
-        )
-        json_path = write_calibration(
-            folder / "calibration.json",
-            self.calibration,
-            rms_px=round(self.rms_px, 6),
-            pairs_used=len(self.pairs_used),
-        )
-        maps_path = self.rectifier().save(folder / "maps.npz")
-        return {"opencv": yaml_path, "calibration": json_path, "maps": maps_path}
+        files = {
+            "opencv": folder / "stereo.yaml",
+            "calibration": folder / "calibration.json",
+            "maps": folder / "maps.npz",
+        }
+        # The three replace those of an earlier calibration together or not at all: written one after the other, a
+        # write that failed (a full disk, met first by the maps, the largest) left the new stereo.yaml and
+        # calibration.json beside the old rig's maps.npz.
+        with contextlib.ExitStack() as stack:
+            partial = {kind: stack.enter_context(atomic_path(path)) for kind, path in files.items()}
+            write_opencv(partial["opencv"], matrices, *self.image_size_wh, rms_px=self.rms_px, length_unit="m")
+            write_calibration(
+                partial["calibration"],
+                self.calibration,
+                rms_px=round(self.rms_px, 6),
+                pairs_used=len(self.pairs_used),
+            )
+            self.rectifier().save(partial["maps"])
+        return files
 
 
 def calibrate_stereo(
@@ -869,7 +915,10 @@ def calibrate_stereo(
 
     Each camera is calibrated on its own first (from every view where it sees the board), then the
     pose between them with those intrinsics fixed (from the views both see), then rectified with
-    ``cv2.stereoRectify`` (principal points made equal, so ``cx0_px == cx1_px``).
+    ``cv2.stereoRectify`` (principal points made equal, so ``cx0_px == cx1_px``). Views whose corners lie on one
+    line are left out, and so are, up to a third of them, pairs whose two views disagree with the rig the others
+    agree on (:attr:`StereoCalibration.pairs_disagreeing`), each with a warning; a rectification that keeps less
+    than a quarter of the images gets a warning too (:data:`MAX_RECTIFIED_ZOOM`).
 
     Args:
         lefts, rights: uint8 images, matched by position, all of one size.
@@ -889,7 +938,8 @@ def calibrate_stereo(
             not a :class:`Board`, a pair whose two images are one picture, too few views with the board, views of a
             board that faces the cameras squarely in all of them (tilted less than :data:`DEGENERATE_TILT_DEG`),
             pairs whose two views disagree on the rig (a stereo RMS error above :data:`DISAGREEING_RMS_PX` and
-            :data:`DISAGREEING_RMS_RATIO` times each camera's own), or a rig whose "left" camera is on the right.
+            :data:`DISAGREEING_RMS_RATIO` times each camera's own), a rig whose "left" camera is on the right or
+            whose cameras sit one above the other, or a rectification with a focal length below 0.
     """
     if not isinstance(board, Board):  # a bare AttributeError ('str' object has no attribute 'object_points')
         raise InputError(
@@ -915,16 +965,11 @@ def calibrate_stereo(
     # and RGBA views taken as predict takes them.
     lefts = [as_rgb_uint8(image, f"calibration image {name} (left)") for name, image in zip(names, lefts)]
     rights = [as_rgb_uint8(image, f"calibration image {name} (right)") for name, image in zip(names, rights)]
+    _require_one_size(names, lefts, rights)
     height, width = lefts[0].shape[:2]
     object_points = board.object_points()
     views: dict[str, list] = {"left": [], "right": [], "stereo": []}
     for name, left, right in zip(names, lefts, rights):
-        for side, image in (("left", left), ("right", right)):
-            if image.shape[:2] != (height, width):
-                raise InputError(
-                    f"calibration image {name} ({side}) is {image.shape[0]}x{image.shape[1]}, the "
-                    f"first is {height}x{width} (HxW): all views must have one size"
-                )
         # One picture given for both cameras (a folder named twice, or a copy) calibrates a rig without a
         # baseline, which the solver then read as "the left camera is on the right: swap the images". (Two
         # blank views, a lens cap, are alike without being one picture: they only show no board.)
@@ -933,13 +978,15 @@ def calibrate_stereo(
                 f"calibration pair {name}: left and right are the same picture (identical pixels: one file or "
                 "folder given for both cameras, or a copy); the views of the two cameras are needed"
             )
-        found_left, found_right = board.detect(left), board.detect(right)
+        found_left = _fixing_the_pose(board.detect(left), object_points, f"calibration pair {name} (left)")
+        found_right = _fixing_the_pose(board.detect(right), object_points, f"calibration pair {name} (right)")
         for side, found in (("left", found_left), ("right", found_right)):
             if found is not None:
                 views[side].append((object_points[found[0]], found[1]))
         if found_left is not None and found_right is not None:
             shared = _common_corners(found_left, found_right, board)
-            if shared is not None:
+            where = f"calibration pair {name} (the corners both views show)"
+            if shared is not None and _fixing_the_pose(shared[:2], object_points, where) is not None:
                 views["stereo"].append((name, object_points[shared[0]], shared[1], shared[2]))
         if on_pair is not None:
             on_pair(name)
@@ -985,26 +1032,31 @@ def calibrate_stereo(
             "cannot tell the focal length from the distance, so the depth scale may be wrong whatever the RMS "
             "error; add views with the board tilted by 20-45 degrees"
         )
-    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 100, 1e-6)
-    rms, k1, d1, k2, d2, rotation, translation, _, _ = cv2.stereoCalibrate(
-        list(objects),
-        list(image_left),
-        list(image_right),
-        k1,
-        d1,
-        k2,
-        d2,
-        size,
-        flags=cv2.CALIB_FIX_INTRINSIC,
-        criteria=criteria,
-    )
+    threshold_px = max(OUTLIER_PAIR_MIN_PX, OUTLIER_PAIR_RATIO * max(rms_left, rms_right))
+    rms, rotation, translation, kept, dropped = _stereo_calibrate(views["stereo"], k1, d1, k2, d2, size, threshold_px)
+    if dropped:
+        pair_names = tuple(view[0] for view in kept)
+        listed = ", ".join(f"{name} ({error_px:.1f} px)" for name, error_px in dropped)
+        warn(
+            f"{counted(len(dropped), 'pair')} not used, whose two views disagree with the rig the other "
+            f"{len(kept)} agree on (stereo reprojection errors over {threshold_px:.2g} px; {rms:.2f} px RMS without "
+            f"them): {listed}; the two images of such a pair were not taken at the same instant, or are not a pair"
+        )
     translation = translation.reshape(3, 1)
     if rms > DISAGREEING_RMS_PX and rms > DISAGREEING_RMS_RATIO * max(rms_left, rms_right):
+        # Each camera's own fit over 1 px as well: the corners found are not the board's as given (a chessboard's
+        # corners found on a ChArUco board gave 2.0-2.8 px alone, 19 px stereo), whatever the pairs' timing.
+        board_advice = (
+            f"; each camera fits its views poorly too, so the corners found may not be those of the board given: "
+            f"check --board ({board.kind} {board.cols}x{board.rows})"
+            if max(rms_left, rms_right) > OUTLIER_PAIR_MIN_PX
+            else ""
+        )
         raise InputError(
             f"the views of the two cameras agree on no one rig: stereo RMS error {rms:.1f} px, where each camera "
             f"alone fits its views to {rms_left:.2f} px (left) and {rms_right:.2f} px (right): the two images of a "
             "pair were not taken at the same instant, or the pairs are matched wrongly (by position after sorting "
-            "by name: check that no view is missing on one side)"
+            f"by name: check that no view is missing on one side){board_advice}"
         )
     # Views of a board facing the cameras squarely leave the rig undetermined: whatever the solver then ends
     # in (a camera on the wrong side, a focal length < 0, or a rig metres wide) says nothing about the images.
@@ -1012,6 +1064,17 @@ def calibrate_stereo(
         f"the board faces the cameras squarely in every view (largest tilt {tilt_deg:.1f} degrees), so the views "
         "cannot determine the rig; add views with the board tilted by 20-45 degrees"
     )
+    # Where the right camera sits in the left one's frame (x right, y down): one above the other (a rig on its side,
+    # or cameras turned to portrait) was told to swap the images when the right one sat a millimetre to the left.
+    across_m, down_m = (-rotation.T @ translation).ravel()[:2]
+    if abs(down_m) > abs(across_m) and tilt_deg >= MIN_TILT_DEG:
+        # turned counter-clockwise, a view's bottom goes right: the camera below comes to lie on the right
+        turn, where = ("counter-clockwise", "below") if down_m > 0 else ("clockwise", "above")
+        raise InputError(
+            f"the cameras sit one above the other (the one given as right {abs(down_m):.4f} m {where} the one given "
+            f"as left, {abs(across_m):.4f} m across): rtstereo matches along rows, so turn every image 90 degrees "
+            f"{turn}, which puts the cameras side by side, and calibrate the turned images"
+        )
     if translation[0, 0] > 0:
         where = f"the camera given as left is {translation[0, 0]:.4f} m to the right of the other one"
         if tilt_deg < MIN_TILT_DEG:
@@ -1026,9 +1089,24 @@ def calibrate_stereo(
             warnings.simplefilter("ignore", CalibrationUnitWarning)
             calibration = calibration_from_projections(p1, p2, width, height, "stereo calibration")
     except InputError as exc:
-        if tilt_deg >= MIN_TILT_DEG:
+        if tilt_deg < MIN_TILT_DEG:
+            raise InputError(f"{exc}: {squarely}") from None
+        if p1[0, 0] > 0 and p2[0, 0] > 0:
             raise
-        raise InputError(f"{exc}: {squarely}") from None
+        # a focal length < 0: the rectification of a distortion that folds over within the images
+        raise InputError(f"{exc}: {_DISTORTION_BEYOND_THE_BOARD}") from None
+    camera_fx_px = max(float(k1[0, 0]), float(k2[0, 0]))
+    zoom = calibration.fx_px / camera_fx_px
+    if not 1 / MAX_RECTIFIED_ZOOM <= zoom <= MAX_RECTIFIED_ZOOM:
+        shown = (
+            f"the rectified views show only the middle {100 / zoom**2:.2g} % of the raw ones"
+            if zoom > 1
+            else f"the raw views fill only {100 * zoom**2:.2g} % of the rectified ones"
+        )
+        warn(
+            f"stereo calibration: {shown} (a rectified focal length of {calibration.fx_px:.0f} px for the cameras' "
+            f"{camera_fx_px:.0f} px, alpha {alpha:g}): {_DISTORTION_BEYOND_THE_BOARD}"
+        )
     if calibration.baseline_m > PLAUSIBLE_BASELINE_M:
         warn(
             f"stereo calibration: baseline of {calibration.baseline_m:.4g} m, wider than stereo rigs usually are: "
@@ -1054,7 +1132,49 @@ def calibrate_stereo(
         rms_right_px=rms_right,
         pairs_used=tuple(pair_names),
         calibration=calibration,
+        pairs_disagreeing=tuple(name for name, _ in dropped),
     )
+
+
+def _stereo_calibrate(views: list, k1, d1, k2, d2, size: tuple[int, int], threshold_px: float):
+    """``cv2.stereoCalibrate`` with the intrinsics fixed, leaving out, one at a time and worst first, the pairs whose
+    stereo reprojection error exceeds ``threshold_px`` (their two views show the board at different moments), at
+    most a third of them: beyond that, no one rig holds most pairs, and all are kept, for the caller to judge.
+
+    One pair of 10 whose right view came from the next pair gave 7.4 px where the others gave 0.6-2.0 px, a stereo
+    RMS error of 2.5 px and a baseline 44 % wide; two such pairs, 3.7 px and 176 %; each with a warning about the RMS
+    error alone, naming no pair.
+
+    Returns:
+        ``(rms_px, R, T, views_kept, dropped)``, ``dropped`` the ``(name, error_px)`` of the pairs left out.
+    """
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 100, 1e-6)
+    kept, dropped, first = list(views), [], None
+    while True:
+        _, objects, image_left, image_right = zip(*kept)
+        fit = cv2.stereoCalibrateExtended(
+            list(objects),
+            list(image_left),
+            list(image_right),
+            k1,
+            d1,
+            k2,
+            d2,
+            size,
+            None,
+            None,
+            flags=cv2.CALIB_FIX_INTRINSIC,
+            criteria=criteria,
+        )
+        rms, rotation, translation, errors_px = float(fit[0]), fit[5], fit[6], fit[-1].max(axis=1)
+        first = first or (rms, rotation, translation)
+        worst = int(np.argmax(errors_px))
+        if errors_px[worst] <= threshold_px or len(kept) <= MIN_PAIRS:
+            return rms, rotation, translation, kept, dropped
+        if len(dropped) == len(views) // 3:
+            return *first, list(views), []
+        dropped.append((kept[worst][0], float(errors_px[worst])))
+        del kept[worst]
 
 
 def _check_board_poses(objects, images, k: np.ndarray, d: np.ndarray, pairs: int) -> float:
@@ -1092,6 +1212,60 @@ def _check_board_poses(objects, images, k: np.ndarray, d: np.ndarray, pairs: int
     return max(np.degrees(np.arccos(min(1.0, abs(float(n[2]))))) for n in normals)
 
 
+def _require_one_size(names: list[str], lefts: list[np.ndarray], rights: list[np.ndarray]) -> None:
+    """Refuse views of more than one size before the board is looked for, naming the views of the sizes fewer views
+    have. (Each view was held against the first one, in the detection loop: a first pair of another size was taken
+    for the right size, and the first of the others named as the odd one, after the views before it were searched.)
+    """
+    sizes: dict[tuple[int, int], list[str]] = {}
+    for side, images in (("left", lefts), ("right", rights)):
+        for name, image in zip(names, images, strict=True):
+            sizes.setdefault(image.shape[:2], []).append(f"{name} ({side})")
+    if len(sizes) == 1:
+        return
+    shapes = {side: {image.shape[:2] for image in images} for side, images in (("left", lefts), ("right", rights))}
+    if all(len(found) == 1 for found in shapes.values()):
+        (left_hw,), (right_hw,) = shapes["left"], shapes["right"]
+        raise InputError(
+            f"the left images are {left_hw[0]}x{left_hw[1]} (HxW) and the right ones {right_hw[0]}x{right_hw[1]}: "
+            "calibrate both cameras at one image size, the one the pairs to rectify will have"
+        )
+    (usual, _), *others = sorted(sizes.items(), key=lambda item: -len(item[1]))
+    odd = "; ".join(
+        f"{h}x{w}: " + ", ".join(views[:5]) + (f" and {len(views) - 5} more" if len(views) > 5 else "")
+        for (h, w), views in others
+    )
+    raise InputError(
+        f"calibration images of {len(sizes)} sizes: most are {usual[0]}x{usual[1]} (HxW), but {odd}; all views "
+        "must have one size, the one the pairs to rectify will have"
+    )
+
+
+def _fixing_the_pose(found, object_points: np.ndarray, where: str):
+    """``found`` (a :meth:`Board.detect` result), or ``None`` with a warning when its corners lie on one straight line,
+    all but at most one of them: a ChArUco board mostly outside the image or covered shows a row of corners or two.
+
+    Such corners leave the board's turn about that line undetermined, and OpenCV's first guess of each view's pose
+    with it: all on one line failed inside ``cv2.calibrateCamera`` (an assertion, a traceback), and all but one gave
+    focal lengths of 7-520 px for 520 (36 of 60 rendered trials more than 2 % off) and stereo RMS errors of 4-80 px
+    (21 of 90). Two corners off the line gave neither (60 and 40 trials)."""
+    if found is None:
+        return None
+    xy = object_points[found[0], :2].astype(np.float64)
+    tolerance = 1e-3 * float(np.ptp(xy, axis=0).max())
+    # All but one on a line: two of the first three are on it, so it runs through one of their pairs.
+    for i, j in ((0, 1), (0, 2), (1, 2)):
+        direction = xy[j] - xy[i]
+        across = direction[0] * (xy[:, 1] - xy[i, 1]) - direction[1] * (xy[:, 0] - xy[i, 0])
+        if np.count_nonzero(np.abs(across) > tolerance * np.linalg.norm(direction)) <= 1:
+            warn(
+                f"{where}: the board's {len(xy)} corners lie along one straight line (all but at most one of them), "
+                "which leaves its pose undetermined: not used; views that show more of the board are needed"
+            )
+            return None
+    return found
+
+
 def _calibrate_camera(views: list, size: tuple[int, int], flags: int) -> tuple[float, np.ndarray, np.ndarray]:
     objects, images = zip(*views)
     rms, matrix, distortion, _, _ = cv2.calibrateCamera(list(objects), list(images), size, None, None, flags=flags)
@@ -1105,7 +1279,7 @@ def _common_corners(found_left, found_right, board: Board):
     if board.kind == "chessboard":
         return ids_left, points_left, _in_left_order(points_left, points_right, board)
     shared, index_left, index_right = np.intersect1d(ids_left, ids_right, return_indices=True)
-    if len(shared) < 6:
+    if len(shared) < _MIN_CHARUCO_CORNERS:
         return None
     return shared, points_left[index_left], points_right[index_right]
 

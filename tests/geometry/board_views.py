@@ -40,14 +40,26 @@ def default_rig() -> Rig:
     return Rig(k_left, k_right, rotation, np.array([-0.12, 0.0015, 0.002]), (640, 480))
 
 
-def board_texture(board: Board) -> tuple[np.ndarray, np.ndarray]:
-    """The board's texture (uint8 grey) and the 3x3 map from texture pixels to board metres (z = 0)."""
+def small_rig() -> Rig:
+    """A 320x240 rig, 0.1 m wide: quick to render, and small enough for a board to look small in it."""
+    k_left = np.array([[260.0, 0, 158.0], [0, 260.0, 121.0], [0, 0, 1]])
+    k_right = np.array([[257.0, 0, 162.0], [0, 257.0, 119.0], [0, 0, 1]])
+    rotation = cv2.Rodrigues(np.array([0.004, -0.012, 0.008]))[0]
+    return Rig(k_left, k_right, rotation, np.array([-0.1, 0.001, 0.002]), (320, 240))
+
+
+def board_texture(board: Board, square_rows: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The board's texture (uint8 grey) and the 3x3 map from texture pixels to board metres (z = 0); with
+    ``square_rows=(first, stop)`` a ChArUco board shows only those rows of squares (the rest white, as if covered)."""
     ppm = TEXTURE_PX_PER_SQUARE
     margin = ppm
     if board.kind == "charuco":
         width, height = board.cols * ppm + 2 * margin, board.rows * ppm + 2 * margin
         texture = board.opencv_charuco().generateImage((width, height), marginSize=margin, borderBits=1)
         origin = margin - 0.5  # the board's outer corner, where its coordinates start
+        if square_rows is not None:
+            texture[: margin + square_rows[0] * ppm] = 255
+            texture[margin + square_rows[1] * ppm :] = 255
     else:
         squares_x, squares_y = board.cols + 1, board.rows + 1
         cells = (np.indices((squares_y, squares_x)).sum(axis=0) % 2 == 0).astype(np.uint8) * 255
@@ -88,16 +100,27 @@ def render_view(
     return np.repeat(np.clip(grey, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
 
 
-def render_stereo_views(board: Board, count: int, rig: Rig | None = None, seed: int = 0, tilt_rad: float = 0.5):
+def render_stereo_views(
+    board: Board,
+    count: int,
+    rig: Rig | None = None,
+    seed: int = 0,
+    tilt_rad: float = 0.5,
+    square_rows: tuple[int, int] | None = None,
+    distance_m: tuple[float, float] = (0.55, 0.9),
+    spread: float = 1.0,
+):
     """``count`` pairs of views of ``board`` by ``rig`` with the whole board inside both images, turned by up
-    to ``tilt_rad`` about the x and y axes (half that about z).
+    to ``tilt_rad`` about the x and y axes (half that about z), its centre ``distance_m`` away and moved across
+    the images by ``spread`` times the usual range (0: always in one place); ``square_rows`` as in
+    :func:`board_texture`.
 
     Returns:
         ``(lefts, rights, rig)``.
     """
     rig = rig or default_rig()
     rng = np.random.default_rng(seed)
-    texture, to_metres = board_texture(board)
+    texture, to_metres = board_texture(board, square_rows)
     h_tex, w_tex = texture.shape
     outline = to_metres @ np.array([[0, 0, 1], [w_tex, 0, 1], [0, h_tex, 1], [w_tex, h_tex, 1]]).T
     outline = np.column_stack([outline[0], outline[1], np.zeros(4)])
@@ -105,8 +128,8 @@ def render_stereo_views(board: Board, count: int, rig: Rig | None = None, seed: 
     lefts, rights = [], []
     while len(lefts) < count:
         rotation = cv2.Rodrigues(rng.uniform(-tilt_rad, tilt_rad, 3) * np.array([1, 1, 0.5]))[0]
-        distance = rng.uniform(0.55, 0.9)
-        offset = np.array([rng.uniform(-0.12, 0.05), rng.uniform(-0.08, 0.08), distance])
+        distance = rng.uniform(*distance_m)
+        offset = np.array([-0.035 + spread * rng.uniform(-0.085, 0.085), spread * rng.uniform(-0.08, 0.08), distance])
         translation = offset - rotation @ centre  # puts the board's centre at ``offset``
         inside = True
         for k, rot, trans in (

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from board_views import render_stereo_views
+from board_views import render_stereo_views, small_rig
 from tests.conftest import make_textured_pair
 
 import rtstereo.cli
@@ -375,8 +375,15 @@ def test_calibrate_skips_an_unreadable_pair_and_names_the_pairs_it_did_not_use(c
     assert read_calibration(tmp_path / "rig" / "calibration.json").baseline_m == pytest.approx(rig.baseline_m, rel=0.01)
     # the detection (0.5 s a view at 1080p) shows its progress over the readable pairs on stderr; --quiet leaves it out
     assert "detecting the chessboard: 100%" in err and "6/6" in err, err  # 7 pairs, 1 unreadable
+    assert "reading: 100%" in err and "7/7" in err, err  # the images are read first, which took long without a word
     code, stdout, err = run_cli(capsys, *argv, "-o", tmp_path / "rig2", "--quiet")
     assert code == 0 and "detecting" not in err and stdout == "", (stdout, err)
+    assert "warning: pair 06.png skipped" in err  # --quiet keeps the warnings, as its help says (it said "only errors")
+    with pytest.raises(SystemExit):
+        main(["calibrate", "--help"])
+    assert "no progress bar or summary (warnings and errors are still shown)" in " ".join(
+        capsys.readouterr().out.split()
+    )
 
 
 def test_calibrate_refuses_views_that_all_face_the_cameras_squarely_and_writes_nothing(capsys, tmp_path):
@@ -499,6 +506,9 @@ def test_calibrate_errors(capsys, tmp_path, pair_files):
     damaged = ("--left", tmp_path / "damaged.png", "--right", right)
     code, _, err = run_cli(capsys, "calibrate", *damaged, *board, "-o", tmp_path / "rig")
     assert code == 2 and "none of the 1 pair could be read" in err
+    for alpha in ("2", "nan", "-0.1"):  # "alpha must be in [0, 1]", once the images were read
+        code, _, err = run_cli(capsys, "calibrate", *damaged, *board, "-o", tmp_path / "rig", "--alpha", alpha)
+        assert code == 2 and err.startswith("rtstereo calibrate: error: --alpha must be in [0, 1] (0 keeps"), err
 
 
 def _pose_yaml(path, translation, **scalars):
@@ -747,3 +757,49 @@ def test_calibrate_warns_when_the_numbers_in_the_pairs_names_stop_agreeing(capsy
     with pytest.warns(UserWarning, match=r"numbers in 3 pairs' names do not follow the first pair's") as said:
         run_cli(capsys, *argv)
     assert any("(l_1.png with r_1.png; e.g. l_3.png with r_4.png)" in str(w.message) for w in said)
+
+
+def test_calibrate_names_the_pairs_it_did_not_use_where_every_view_has_one_file_name(capsys, tmp_path):
+    """views/03/left.png, views/04/left.png, ...: every pair was "left.png", and the pairs without the board went
+    unnamed (their name was among those used)."""
+    lefts, rights, rig = render_stereo_views(Board.parse("chessboard:9x6:0.03"), 5, seed=3)
+    rights.insert(2, np.full_like(rights[0], 128))  # the board not seen by the right camera in pair 02
+    lefts.insert(2, lefts[0][::-1].copy())
+    for i, (left, right) in enumerate(zip(lefts, rights, strict=True)):
+        (tmp_path / f"{i:02d}").mkdir()
+        cv2.imwrite(str(tmp_path / f"{i:02d}" / "left.png"), left[:, :, ::-1])
+        cv2.imwrite(str(tmp_path / f"{i:02d}" / "right.png"), right[:, :, ::-1])
+    (tmp_path / "04" / "left.png").write_bytes(b"damaged")
+    board = ("--board", "chessboard:9x6:0.03")
+    code, stdout, err = run_cli(
+        capsys,
+        "calibrate",
+        "--left",
+        tmp_path / "*" / "left.png",
+        "--right",
+        tmp_path / "*" / "right.png",
+        *board,
+        "-o",
+        tmp_path / "rig",
+    )
+    assert code == 0, err
+    assert f"not used (board not found in both images): {tmp_path / '02' / 'left.png'}\n" in stdout, stdout
+    assert f"warning: pair {tmp_path / '04' / 'left.png'} skipped: cannot read" in err, err
+    assert read_calibration(tmp_path / "rig" / "calibration.json").baseline_m == pytest.approx(rig.baseline_m, rel=0.01)
+
+
+def test_calibrate_names_a_pair_whose_two_views_disagree_with_the_others(capsys, tmp_path):
+    """Its right view taken at another moment: a baseline 44 % wide, with a warning about the RMS error alone."""
+    lefts, rights, rig = render_stereo_views(Board.parse("chessboard:7x5:0.03"), 10, rig=small_rig(), seed=1)
+    rights[5] = rights[6]
+    for side, images in (("L", lefts), ("R", rights)):
+        (tmp_path / side).mkdir()
+        for i, image in enumerate(images):
+            cv2.imwrite(str(tmp_path / side / f"{i:02d}.png"), image[:, :, ::-1])
+    argv = ("calibrate", "--left", tmp_path / "L", "--right", tmp_path / "R", "--board", "chessboard:7x5:0.03")
+    with pytest.warns(UserWarning, match=r"1 pair not used, whose two views disagree .*: 05.png \(7.4 px\); the two"):
+        code, stdout, err = run_cli(capsys, *argv, "-o", tmp_path / "rig")
+    assert code == 0 and "is above 1 px" not in err, err
+    said = "board found in both images of 10 of 10 pairs\nnot used (the two views disagree on the rig): 05.png\n"
+    assert said in stdout, stdout
+    assert read_calibration(tmp_path / "rig" / "calibration.json").baseline_m == pytest.approx(rig.baseline_m, rel=0.02)

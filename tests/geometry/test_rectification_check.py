@@ -176,6 +176,14 @@ def test_textureless_pairs_are_inconclusive():
     assert check.is_rectified() and check.warning() is None and np.isnan(check.misalignment_px)
 
 
+@pytest.mark.parametrize("shape", [(2, 4000, 3), (4, 4000, 3), (62, 1000, 3), (1000, 62, 3)])
+def test_strips_too_thin_for_features_are_inconclusive_not_an_opencv_error(shape):
+    """A 2x4000 pair, checked at 1x1280, failed inside ORB's image pyramid (a traceback from predict)."""
+    strip = np.random.default_rng(0).integers(0, 256, shape, np.uint8)
+    check = check_rectification(strip, np.roll(strip, -3, axis=1))
+    assert not check.conclusive and check.matches == 0 and check.warning() is None
+
+
 def test_large_images_are_checked_at_reduced_size_in_full_size_pixels(pairs):
     left, right = pairs["kitti"]
     big_left, big_right = (
