@@ -357,6 +357,7 @@ class DisparityResult:
             "settings": self.settings,
             "input_size_hw": list(self.input_size_hw),
             "network_size_hw": list(self.network_size_hw),
+            "disparity_scale": self.disparity_scale,
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
             "density": round(self.density, 6),
             "calibration": dataclasses.asdict(self.calibration) if self.calibration else None,
