@@ -38,18 +38,6 @@ SIZE_HW = (32, 48)
 
 
 @pytest.fixture
-def cli(monkeypatch, capsys):
-    monkeypatch.setattr("rtstereo.cli.VERBS", ["bench"])
-
-    def run(*argv):
-        code = main([str(a) for a in argv])
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return run
-
-
-@pytest.fixture
 def tiny_dataset(tmp_path):
     """One Middlebury-2014-style scene: a textured pair shifted by 6 px, with its ground truth."""
     left, right = synthetic_pair((48, 96), disparity_px=6)
