@@ -42,7 +42,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import InputError, OutputError, require_bool, require_path
 from .io.atomic import atomic_path, os_reason
@@ -60,6 +60,9 @@ from .sources.base import FrameSource, LatestSlot, LiveSource
 from .temporal import TemporalFilter
 from .text import counted
 from .types import DisparityResult, StereoPair
+
+if TYPE_CHECKING:  # what rtstereo.load returns for the hybrid
+    from .runtime.hybrid import HybridPredictor
 
 log = logging.getLogger("rtstereo.stream")
 
@@ -320,7 +323,7 @@ class Stream:
     def __init__(
         self,
         source: FrameSource,
-        predictor: Predictor,
+        predictor: Predictor | HybridPredictor,
         *,
         sinks: Sequence[Sink] = (),
         window: Any = None,
