@@ -169,7 +169,17 @@ class BatchJob:
 
     def prepare(self, pair: StereoPair) -> StereoPair:
         """Rectify the pair, attach its calibration (scaled to the pair's size if needed) and, with
-        ``align_rows``, align its rows.
+        ``align_rows``, align its rows (:meth:`prepare_recorded` also says how they moved).
+
+        Raises:
+            InputError: as :meth:`prepare_recorded`.
+        """
+        return self.prepare_recorded(pair)[0]
+
+    def prepare_recorded(self, pair: StereoPair) -> tuple[StereoPair, dict[str, Any]]:
+        """:meth:`prepare`, and what it did to the pair that its files should record
+        (:attr:`~rtstereo.types.DisparityResult.preparation`): with ``align_rows``, ``{"align_rows": ...}``
+        (:func:`row_alignment_record`); empty otherwise.
 
         Raises:
             InputError: the two views are one picture (identical pixels: a file given twice under two names, by a
@@ -195,15 +205,21 @@ class BatchJob:
                     calibration = dataclasses.replace(calibration, width_px=width, height_px=height)
                 self._sized[(height, width)] = calibration
             pair = dataclasses.replace(pair, calibration=calibration)
+        preparation: dict[str, Any] = {}
         if self.align_rows:
-            pair = dataclasses.replace(pair, right=align_rows(pair.left, pair.right)[0])
-        return pair
+            right, check = align_rows(pair.left, pair.right)
+            preparation["align_rows"] = row_alignment_record(check, applied=right is not pair.right)
+            pair = dataclasses.replace(pair, right=right)
+        return pair, preparation
 
-    def predict(self, predictor, pair: StereoPair) -> DisparityResult:
-        """The disparity of a prepared pair, after the left-right check when one is asked for."""
+    def predict(self, predictor, pair: StereoPair, preparation: dict[str, Any] | None = None) -> DisparityResult:
+        """The disparity of a prepared pair, after the left-right check when one is asked for, recording
+        ``preparation`` (from :meth:`prepare_recorded`) in it."""
         result = predictor.predict_pair(pair)
         if self.lr_check_px is not None:
             result, _ = lr_check(predictor, pair, result, self.lr_check_px)
+        if preparation:
+            result = dataclasses.replace(result, preparation={**result.preparation, **preparation})
         ceiling = range_ceiling_warning(result, getattr(predictor, "max_disp_px", None))
         if ceiling is not None:  # the pair's warning (finish_pair): a map cut off at --max-disp says so
             warn(ceiling, RangeCeilingWarning)
@@ -216,6 +232,38 @@ class BatchJob:
         if self.to_file:
             return [save_single_file(result, self.output)]
         return save_result(result, self.output, name, self.formats, make_writers(self.cloud))
+
+
+def row_alignment_record(check, applied: bool) -> dict[str, Any]:
+    """What ``--align-rows`` did to a pair, for its JSON sidecar: without it, a map made from a resampled right
+    view could not be told from one of the views as they were.
+
+    Args:
+        check: the :class:`~rtstereo.rectify.RectificationCheck` it went by.
+        applied: whether the right view was resampled.
+
+    Returns:
+        ``applied``; ``misalignment_px``: the largest row misalignment measured before (pixels, ``None`` when the
+        check could not judge the pair); ``row_shift_px``: when applied, the rows' shift ``dy = offset +
+        per_column * (x - W / 2) + per_row * (y - H / 2)`` (the aligned right view's pixel ``(x, y)`` is the
+        right view's ``(x, y - dy)``), else ``None``.
+
+    Examples:
+        >>> from rtstereo.rectify import RectificationCheck
+        >>> check = RectificationCheck(1.2, 1.0, 0.8, 30.0, 200, row_plane=(1.0, 0.001, -0.0005))
+        >>> row_alignment_record(check, applied=True)["row_shift_px"]
+        {'offset': 1.0, 'per_column': 0.001, 'per_row': -0.0005}
+    """
+    measured = check.measured_misalignment_px if check.conclusive else None
+    shift = None
+    if applied and check.row_plane is not None:
+        offset, per_column, per_row = (float(v) for v in check.row_plane)
+        shift = {"offset": offset, "per_column": per_column, "per_row": per_row}
+    return {
+        "applied": bool(applied),
+        "misalignment_px": None if measured is None or not np.isfinite(measured) else round(float(measured), 4),
+        "row_shift_px": shift,
+    }
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -271,8 +319,8 @@ def finish_pair(job: BatchJob, predictor, pair: StereoPair, outcome: PairOutcome
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             t0 = time.perf_counter()
-            pair = job.prepare(pair)
-            result = job.predict(predictor, pair)
+            pair, preparation = job.prepare_recorded(pair)
+            result = job.predict(predictor, pair, preparation)
             t1 = time.perf_counter()
             job.write(result, outcome.name)
             t2 = time.perf_counter()
