@@ -132,6 +132,8 @@ class StreamSummary:
             ``n``-th frame, ``PREFIX_0000n.png``) is the source's frame ``s + n * k``; ``None`` for a camera.
         encodings: how the files written per frame read back, as in ``predict``'s JSON sidecar: ``png16``, the
             PNGs' name pattern and value / ``divide_by`` in ``unit``, ``invalid`` marking no match.
+        preparation: what was done to the frames before the model, as ``predict``'s sidecar records it of a pair
+            (``--align-rows``: ``{"align_rows": {"applied": ..., "misalignment_px": ..., "row_shift_px": ...}}``).
     """
 
     source: str
@@ -154,6 +156,7 @@ class StreamSummary:
     frame_size_hw: list[int] | None = None
     source_frames: dict[str, int] | None = None
     encodings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    preparation: dict[str, Any] = field(default_factory=dict)
 
     @property
     def bottleneck(self) -> str | None:
@@ -787,4 +790,5 @@ class Stream:
             frame_size_hw=self._frame_size_hw,
             source_frames={"start": start, "stride": stride} if numbered else None,
             encodings=encodings,
+            preparation=dict(getattr(self.prepare, "preparation", None) or {}),
         )

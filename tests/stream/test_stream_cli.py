@@ -86,6 +86,27 @@ def test_the_summary_says_which_frame_each_png_is_and_how_it_reads_back(run_cli,
         assert np.median(disparity_px) == pytest.approx((8 + 4 * frame) * scale, abs=0.5), n
 
 
+def test_the_summary_records_the_row_shift_align_rows_applied(run_cli, tmp_path):
+    """video --align-rows said the misalignment in a log line only: the summary kept no trace of the rows moved."""
+    from tests.conftest import make_textured_pair
+
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+    for frame in range(3):
+        left, right = make_textured_pair(120, 160, disparity_px=5, seed=frame)
+        cv2.imwrite(str(tmp_path / "L" / f"f{frame}.png"), left[:, :, ::-1])
+        cv2.imwrite(str(tmp_path / "R" / f"f{frame}.png"), np.roll(right[:, :, ::-1], 2, axis=0))  # rows 2 px down
+    for extra, name in ((["--align-rows"], "aligned"), ([], "as_taken")):
+        prefix = tmp_path / name / "d"
+        code, _, err = run_cli("video", tmp_path / "L", tmp_path / "R", *FAST, "--output-prefix", prefix, *extra, "-q")
+        assert code == 0, err
+    summary = json.loads((tmp_path / "aligned" / "d_summary.json").read_text())
+    record = summary["preparation"]["align_rows"]
+    assert record["applied"] is True and record["misalignment_px"] == pytest.approx(2.0, abs=0.3), record
+    assert record["row_shift_px"]["offset"] == pytest.approx(-2.0, abs=0.3), record  # dy = y_left - y_right
+    assert json.loads((tmp_path / "as_taken" / "d_summary.json").read_text())["preparation"] == {}
+
+
 def test_a_rerun_with_fewer_frames_says_the_earlier_pngs_it_leaves(run_cli, two_videos, tmp_path, recwarn):
     """A warning (printed as one line by the command; recorded here, as pytest records warnings)."""
     prefix = tmp_path / "png" / "d"

@@ -24,7 +24,7 @@ from ..confidence import lr_check
 from ..errors import InputError, RtStereoError, warn
 from ..geometry import pair_with_calibration_for_size
 from ..io.download import is_url
-from ..rectify import align_rows
+from ..rectify import align_rows, row_alignment_record
 from ..runtime.predictor import RangeCeilingWarning, range_ceiling_warning
 from ..sinks.files import (
     DEFAULT_FORMATS,
@@ -179,7 +179,7 @@ class BatchJob:
     def prepare_recorded(self, pair: StereoPair) -> tuple[StereoPair, dict[str, Any]]:
         """:meth:`prepare`, and what it did to the pair that its files should record
         (:attr:`~rtstereo.types.DisparityResult.preparation`): with ``align_rows``, ``{"align_rows": ...}``
-        (:func:`row_alignment_record`); empty otherwise.
+        (:func:`~rtstereo.rectify.row_alignment_record`); empty otherwise.
 
         Raises:
             InputError: the two views are one picture (identical pixels: a file given twice under two names, by a
@@ -232,38 +232,6 @@ class BatchJob:
         if self.to_file:
             return [save_single_file(result, self.output)]
         return save_result(result, self.output, name, self.formats, make_writers(self.cloud))
-
-
-def row_alignment_record(check, applied: bool) -> dict[str, Any]:
-    """What ``--align-rows`` did to a pair, for its JSON sidecar: without it, a map made from a resampled right
-    view could not be told from one of the views as they were.
-
-    Args:
-        check: the :class:`~rtstereo.rectify.RectificationCheck` it went by.
-        applied: whether the right view was resampled.
-
-    Returns:
-        ``applied``; ``misalignment_px``: the largest row misalignment measured before (pixels, ``None`` when the
-        check could not judge the pair); ``row_shift_px``: when applied, the rows' shift ``dy = offset +
-        per_column * (x - W / 2) + per_row * (y - H / 2)`` (the aligned right view's pixel ``(x, y)`` is the
-        right view's ``(x, y - dy)``), else ``None``.
-
-    Examples:
-        >>> from rtstereo.rectify import RectificationCheck
-        >>> check = RectificationCheck(1.2, 1.0, 0.8, 30.0, 200, row_plane=(1.0, 0.001, -0.0005))
-        >>> row_alignment_record(check, applied=True)["row_shift_px"]
-        {'offset': 1.0, 'per_column': 0.001, 'per_row': -0.0005}
-    """
-    measured = check.measured_misalignment_px if check.conclusive else None
-    shift = None
-    if applied and check.row_plane is not None:
-        offset, per_column, per_row = (float(v) for v in check.row_plane)
-        shift = {"offset": offset, "per_column": per_column, "per_row": per_row}
-    return {
-        "applied": bool(applied),
-        "misalignment_px": None if measured is None or not np.isfinite(measured) else round(float(measured), 4),
-        "row_shift_px": shift,
-    }
 
 
 def failure_reason(exc: BaseException) -> str:

@@ -559,6 +559,12 @@ class _FirstFrameWarning:
         self.prepare, self.warning, self.log = prepare, warning, log
         self._checked = False
 
+    @property
+    def preparation(self) -> dict:
+        """What the wrapped preparation records for the stream's summary (:attr:`FramePreparer.preparation
+        <rtstereo.sources.base.FramePreparer.preparation>`)."""
+        return dict(getattr(self.prepare, "preparation", None) or {})
+
     def __call__(self, pair):
         pair = self.prepare(pair)
         if not self._checked:
