@@ -212,18 +212,22 @@ class BatchJob:
             pair = dataclasses.replace(pair, right=right)
         return pair, preparation
 
-    def predict(self, predictor, pair: StereoPair, preparation: dict[str, Any] | None = None) -> DisparityResult:
-        """The disparity of a prepared pair, after the left-right check when one is asked for, recording
-        ``preparation`` (from :meth:`prepare_recorded`) in it."""
+    def predict(self, predictor, pair: StereoPair) -> DisparityResult:
+        """The disparity of a prepared pair, after the left-right check when one is asked for."""
         result = predictor.predict_pair(pair)
         if self.lr_check_px is not None:
             result, _ = lr_check(predictor, pair, result, self.lr_check_px)
-        if preparation:
-            result = dataclasses.replace(result, preparation={**result.preparation, **preparation})
         ceiling = range_ceiling_warning(result, getattr(predictor, "max_disp_px", None))
         if ceiling is not None:  # the pair's warning (finish_pair): a map cut off at --max-disp says so
             warn(ceiling, RangeCeilingWarning)
         return result
+
+    @staticmethod
+    def recorded(result: DisparityResult, preparation: dict[str, Any]) -> DisparityResult:
+        """``result`` holding ``preparation`` (from :meth:`prepare_recorded`), which its JSON sidecar then records."""
+        if not preparation:
+            return result
+        return dataclasses.replace(result, preparation={**result.preparation, **preparation})
 
     def write(self, result: DisparityResult, name: str) -> list[Path]:
         """Write the result's files (each atomically); nothing when there is no output."""
@@ -288,7 +292,7 @@ def finish_pair(job: BatchJob, predictor, pair: StereoPair, outcome: PairOutcome
             warnings.simplefilter("always")
             t0 = time.perf_counter()
             pair, preparation = job.prepare_recorded(pair)
-            result = job.predict(predictor, pair, preparation)
+            result = job.recorded(job.predict(predictor, pair), preparation)
             t1 = time.perf_counter()
             job.write(result, outcome.name)
             t2 = time.perf_counter()

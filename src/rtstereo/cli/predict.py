@@ -338,7 +338,7 @@ def _run_one(args: argparse.Namespace, job: BatchJob, source: PairSource, where:
         note = large_pair_note(predictor, *pair.size_hw)
         if note is not None:  # one pair has no progress bar: a minute of silence looked like a hang
             print(f"rtstereo predict: note: {source.name}: {note}", file=sys.stderr, flush=True)
-    result = job.predict(predictor, pair, preparation)
+    result = job.recorded(job.predict(predictor, pair), preparation)
     job.write(result, source.name)
     if not args.quiet:
         print(_summary(source.name, predictor.name, result))
