@@ -30,6 +30,23 @@ def shared_path(*parts: str) -> Path:
 
 
 @pytest.fixture
+def cli(monkeypatch, capsys):
+    """``rtstereo bench`` in this process, for test_bench.py and test_bench_reference.py: ``cli("bench", ...)`` returns
+    ``(exit code, stdout, stderr)``. Only the bench verb is registered, so its parser is built without the other
+    verbs' imports. (A test module with a ``cli`` fixture of its own, as export's, uses that one.)"""
+    from rtstereo.cli import main
+
+    monkeypatch.setattr("rtstereo.cli.VERBS", ["bench"])
+
+    def run(*argv):
+        code = main([str(a) for a in argv])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run
+
+
+@pytest.fixture
 def shared():
     """Callable fixture: ``shared("data", "real")`` returns the path or skips."""
     return shared_path

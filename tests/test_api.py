@@ -657,3 +657,17 @@ def test_the_results_left_image_is_not_the_callers_array(textured_pair, model):
         result = predictor.predict(left, right)
     left[:] = 0
     np.testing.assert_array_equal(result.left, kept)
+
+
+def test_loads_annotation_names_every_kind_of_predictor_it_returns():
+    """load() was annotated -> Predictor, but returns a HybridPredictor, no subclass of it, for default."""
+    import typing
+
+    from rtstereo import api
+    from rtstereo.runtime.hybrid import HybridPredictor
+
+    hints = typing.get_type_hints(api.load, {**vars(api), "HybridPredictor": HybridPredictor})
+    kinds = typing.get_args(hints["return"]) or (hints["return"],)
+    for model in ("sgbm", "default"):
+        with api.load(model) as predictor:
+            assert isinstance(predictor, kinds), (model, type(predictor), kinds)

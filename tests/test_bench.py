@@ -38,18 +38,6 @@ SIZE_HW = (32, 48)
 
 
 @pytest.fixture
-def cli(monkeypatch, capsys):
-    monkeypatch.setattr("rtstereo.cli.VERBS", ["bench"])
-
-    def run(*argv):
-        code = main([str(a) for a in argv])
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return run
-
-
-@pytest.fixture
 def tiny_dataset(tmp_path):
     """One Middlebury-2014-style scene: a textured pair shifted by 6 px, with its ground truth."""
     left, right = synthetic_pair((48, 96), disparity_px=6)
@@ -325,7 +313,7 @@ def test_backend_settings_are_swept_on_their_backend_rows_and_reach_the_backend(
     assert built[0][3] is not built[1][3], "each variant runs its own copy of the module"
     assert report.rows[0].vs_torch == pytest.approx(1.0) and report.rows[1].vs_torch > 0
     data = report.rows[0].to_json()
-    assert data["backend_settings"] == {"channels_last": "true", "cudnn_benchmark": "false"}
+    assert data["backend_settings"] == {"channels_last": True, "cudnn_benchmark": False}  # typed, not "true"
     assert BenchReport.from_json(report.to_json()).rows[0].case == report.rows[0].case
 
 
@@ -817,6 +805,22 @@ def _interrupt_at_group(monkeypatch, group_index, how="Ctrl-C"):
     monkeypatch.setattr(bench, "_measure_group", measure_or_interrupt)
 
 
+def test_swept_settings_are_stored_in_their_types_not_as_the_text_given(cli, tmp_path):
+    """bench.json held --set values as typed on the command line: "block_size": "5", "fill_holes": "true", while
+    --max-disp gave 16; and block_size=5,5.0 were two rows of one setting."""
+    argv = ["bench", "sgbm", "--sizes", "32x48", "--max-disp", "16", "--warmup", "1", "--runs", "1", "--threads", "1"]
+    code, out, _ = cli(*argv, "--set", "block_size=5,7,5.0", "--set", "fill_holes=true,false", "-o", tmp_path)
+    assert code == 0
+    written = json.loads((tmp_path / "bench.json").read_text())
+    assert written["options"]["sweeps"] == {"max_disp": [16], "block_size": [5, 7], "fill_holes": [True, False]}
+    assert [row["settings"] for row in written["rows"]] == [
+        {"max_disp": 16, "block_size": size, "fill_holes": fill} for size in (5, 7) for fill in (True, False)
+    ]
+    assert "|sgbm (block_size=7, fill_holes=false)|" in out  # the table writes them as the command line does
+    read = BenchReport.from_json(written)
+    assert read.rows[0].case.label == "sgbm opencv 48x32 max_disp=16 block_size=5 fill_holes=true -"
+
+
 @pytest.mark.parametrize("how", ["Ctrl-C", "SIGTERM"])
 def test_ctrl_c_keeps_the_rows_measured_and_says_the_sweep_was_interrupted(cli, tmp_path, monkeypatch, how):
     """Ctrl-C wrote nothing: every row measured before it was lost with the sweep. A sweep stopped by kill
@@ -1055,11 +1059,11 @@ def test_the_post_processing_switches_every_model_takes_are_swept_on_each_model(
     sweeps = {"refine_edges": ["true", "false"]}
     cases, notes = expand_cases([str(checkpoint), "sgbm", "m.onnx"], [SIZE_HW], sweeps, ["fp32"], ["torch"])
     assert notes == [] and len(cases) == 6
-    assert {c.settings for c in cases} == {(("refine_edges", "true"),), (("refine_edges", "false"),)}
+    assert {c.settings for c in cases} == {(("refine_edges", True),), (("refine_edges", False),)}  # typed
     networks = bench._NetworkCache({}, random_weights=False)
     for case in cases[:4]:  # the checkpoint's and sgbm's rows: the switch reaches the predictor that is timed
         predictor = bench._predictor(case, networks, "cpu", 1)
-        assert predictor.refine_edges is (dict(case.settings)["refine_edges"] == "true"), case.label
+        assert predictor.refine_edges is dict(case.settings)["refine_edges"], case.label
     report = run_bench([str(checkpoint), "sgbm"], [(32, 256)], sweeps=sweeps, warmup=1, runs=1, threads=1)
     assert [r.status for r in report.rows] == ["ok"] * 4, report.table()
 

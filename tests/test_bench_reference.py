@@ -40,18 +40,6 @@ def pairs(tmp_path):
     return str(tmp_path / "lefts"), str(tmp_path / "rights")
 
 
-@pytest.fixture
-def cli(monkeypatch, capsys):
-    monkeypatch.setattr("rtstereo.cli.VERBS", ["bench"])
-
-    def run(*argv):
-        code = main([str(a) for a in argv])
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return run
-
-
 class _Constant:
     """A predictor whose map is ``value`` px everywhere, at the size it is given; records the sizes."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,6 +17,9 @@ from .runtime.backends import OpenCVBackend, TorchBackend, torch_runtime_options
 from .runtime.postprocess import POSTPROCESS_SETTINGS
 from .runtime.predictor import Predictor
 from .types import Calibration, DisparityResult
+
+if TYPE_CHECKING:  # imported where the hybrid is built: its modules are not needed for the other models
+    from .runtime.hybrid import HybridPredictor
 
 BACKENDS = ("torch", "onnxruntime", "opencv")
 PRECISIONS = ("fp32", "fp16", "bf16")
@@ -31,7 +34,7 @@ def load(
     precision: str = "fp32",
     settings: dict[str, Any] | None = None,
     **setting_kwargs: Any,
-) -> Predictor:
+) -> Predictor | HybridPredictor:
     """Build a ready-to-run predictor.
 
     Args:
@@ -50,9 +53,10 @@ def load(
         **setting_kwargs: the same settings as keyword arguments (one given both ways must agree).
 
     Returns:
-        A :class:`~rtstereo.runtime.predictor.Predictor` (for the hybrid, ``default``, a
-        :class:`~rtstereo.runtime.hybrid.HybridPredictor` with the same ``predict`` and ``predict_pair``);
-        call ``.predict(left, right)``.
+        A :class:`~rtstereo.runtime.predictor.Predictor`, or for the hybrid (``default``) a
+        :class:`~rtstereo.runtime.hybrid.HybridPredictor`, which is no subclass of it (``isinstance(m,
+        rtstereo.Predictor)`` is ``False`` for ``default``) but has the same ``predict``, ``predict_pair``,
+        ``name``, ``settings``, ``spec``, ``close`` and post-processing switches; call ``.predict(left, right)``.
 
     Raises:
         ModelNotFoundError: an unknown model name.
@@ -238,7 +242,7 @@ def _refuse_url(model: str) -> None:
 
 def _load(
     model: str, weights: str | Path | None, backend: str | None, device: str, precision: str, overrides: dict[str, Any]
-) -> Predictor:
+) -> Predictor | HybridPredictor:
     if backend is not None and backend not in BACKENDS:
         raise InputError(f"unknown backend '{backend}' (expected one of: {', '.join(BACKENDS)})")
     _check_device(device, precision)
@@ -328,7 +332,7 @@ def _load(
             ) from exc
         if getattr(network, "guided", False) and runtime != asked:  # it runs after SGBM, not beside it: every thread
             network = _load(name, None, backend, device, precision, asked)
-        return HybridPredictor(spec, resolved, network)  # type: ignore[return-value]
+        return HybridPredictor(spec, resolved, network)
     if spec.kind == "onnx":
         from .runtime.onnx import load_packaged
 

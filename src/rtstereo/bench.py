@@ -61,6 +61,7 @@ from .bench_reference import (
     pairs_of,
     parse_reference,
     score_against_reference,
+    setting_text,
     stretched_notes,
     stretched_pairs_notes,
 )
@@ -128,7 +129,7 @@ class BenchCase:
 
     @property
     def label(self) -> str:
-        swept = " ".join(f"{k}={v}" for k, v in self.settings + self.backend_settings)
+        swept = " ".join(f"{k}={setting_text(v)}" for k, v in self.settings + self.backend_settings)
         size = f"{self.size_hw[1]}x{self.size_hw[0]}"
         return " ".join(part for part in (self.model, self.backend, size, swept, self.precision) if part)
 
@@ -425,7 +426,8 @@ class BenchReport:
             ax.scatter(row.median_ms, row.accuracy[key], s=36, c=colour, marker=plot_marker(row))
             size = f"{row.case.size_hw[1]}x{row.case.size_hw[0]}"
             precision = _precision_cell(row)
-            text = " ".join([size, *(str(v) for _, v in row.case.settings), *([precision] if precision != "-" else [])])
+            shown = [setting_text(v) for _, v in row.case.settings]
+            text = " ".join([size, *shown, *([precision] if precision != "-" else [])])
             ax.annotate(
                 text,
                 (row.median_ms, row.accuracy[key]),
@@ -499,10 +501,12 @@ def _model_cell(case: BenchCase) -> str:
     have theirs), so that the rows of a ``--set`` sweep can be told apart.
 
     Examples:
-        >>> _model_cell(BenchCase("hybrid", "onnxruntime", (480, 640), "-", (("max_disp", 96), ("three_way", "true"))))
+        >>> _model_cell(BenchCase("hybrid", "onnxruntime", (480, 640), "-", (("max_disp", 96), ("three_way", True))))
         'hybrid (three_way=true)'
     """
-    shown = [f"{k}={v}" for k, v in case.settings + case.backend_settings if k not in ("max_disp", "iters")]
+    shown = [
+        f"{k}={setting_text(v)}" for k, v in case.settings + case.backend_settings if k not in ("max_disp", "iters")
+    ]
     return f"{case.model} ({', '.join(shown)})" if shown else case.model
 
 
@@ -538,7 +542,8 @@ def expand_cases(
     except opencv. A backend's own settings (:data:`BACKEND_SETTINGS`) are swept on that backend's
     rows only. The post-processing switches every model takes (``fill_left_border``,
     ``refine_edges``) are swept on every model, exported files included. Swept settings a model
-    does not have are left out for it, with a note.
+    does not have are left out for it, with a note. The cases hold each value in its setting's type
+    (``--set block_size=5,7`` gives ``5`` and ``7``, ``true`` a bool), as their JSON then does.
 
     Returns:
         ``(cases, notes)``.
@@ -576,9 +581,11 @@ block_size?
     cases: list[BenchCase] = []
     notes: list[str] = []
     taken = set(POSTPROCESS_SETTINGS)  # the swept settings some model of the sweep has
-    for key in set(sweeps) & set(POSTPROCESS_SETTINGS):
-        for value in sweeps[key]:
-            coerce_setting(key, value, False)
+    # Typed as the settings take them: text from --set ("192", "true") was stored so in bench.json, and "5" and
+    # "5.0" were two rows of one setting.
+    sweeps = {
+        key: _typed(values, key, False if key in POSTPROCESS_SETTINGS else None) for key, values in sweeps.items()
+    }
     for model in models:
         if is_onnx_file(model):  # an exported file: its settings and precision are fixed in it
             taken |= set(sweeps)  # which of them it has, its contract says when it is opened
@@ -610,23 +617,43 @@ block_size?
                 notes.append(f"{spec.name} is a network: it runs on torch or onnxruntime, not opencv (skipped)")
         runtime_keys = {k for b in model_backends for k in BACKEND_SETTINGS.get(b, ())}
         taken |= set(spec.defaults) | runtime_keys
-        for key in set(sweeps) & set(spec.defaults):  # a value of the wrong type is a typo, not a row to skip
-            for value in sweeps[key]:
-                coerce_setting(key, value, spec.defaults[key])
+        # A value of the wrong type is a typo, not a row to skip: refused here.
+        own_sweeps = {key: _typed(values, key, spec.defaults.get(key)) for key, values in sweeps.items()}
         notes += [
             f"{spec.name} has no setting {k}: not swept for it"
             for k in sweeps
             if k not in spec.defaults and k not in runtime_keys and k not in POSTPROCESS_SETTINGS
         ]
-        combos = _combos(sweeps, (*spec.defaults, *POSTPROCESS_SETTINGS))
+        combos = _combos(own_sweeps, (*spec.defaults, *POSTPROCESS_SETTINGS))
         for size_hw, combo, precision in itertools.product(sizes, combos, model_precisions):
             for backend in model_backends:
-                for extra in _combos(sweeps, BACKEND_SETTINGS.get(backend, ())):
+                for extra in _combos(own_sweeps, BACKEND_SETTINGS.get(backend, ())):
                     cases.append(BenchCase(name, backend, tuple(size_hw), precision, combo, extra))
     unknown = [key for key in sweeps if key not in taken]
     if unknown:  # a mistyped name would cost a whole sweep without it, said in a note at its end
         raise InputError(_no_model_has(unknown[0], models, taken))
     return cases, notes
+
+
+def _typed(values: Sequence[Any], key: str, default: Any) -> list[Any]:
+    """The swept ``values`` of ``key`` in the type of its ``default`` (``None``: a backend's setting, or one a model
+    takes in any type), once each. PyTorch's switches take true/false as booleans beside their modes (``auto``,
+    ``reduce-overhead``); ONNX Runtime's options are text (providers, a folder, an action).
+
+    Examples:
+        >>> _typed(["5", "7", "5.0"], "block_size", 5), _typed(["true", "auto"], "cuda_graphs", None)
+        ([5, 7], [True, 'auto'])
+    """
+    if default is None and key in BACKEND_SETTINGS["torch"]:
+        typed = []
+        for value in values:
+            try:
+                typed.append(coerce_setting(key, value, False))
+            except InputError:  # a mode: its backend says whether it knows it
+                typed.append(value)
+    else:
+        typed = [coerce_setting(key, value, default) for value in values]
+    return list(dict.fromkeys(typed))
 
 
 def _no_model_has(key: str, models: Sequence[str], taken: set[str]) -> str:
@@ -640,6 +667,17 @@ def _no_model_has(key: str, models: Sequence[str], taken: set[str]) -> str:
         close = difflib.get_close_matches(key, sorted(taken), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else f" (they have: {', '.join(sorted(taken))})"
     return f"{key} is swept, but no model benched ({', '.join(models)}) has that setting{hint}"
+
+
+def _swept_values(sweeps: Mapping[str, Sequence[Any]], cases: Sequence[BenchCase]) -> dict[str, list[Any]]:
+    """Each swept setting's values as the rows hold them (typed: ``192``, not ``"192"``), in the order given; the
+    values as given for a setting no row sweeps (an exported file's, fixed in it)."""
+    held: dict[str, list[Any]] = {key: [] for key in sweeps}
+    for case in cases:
+        for key, value in case.settings + case.backend_settings:
+            if key in held and value not in held[key]:
+                held[key].append(value)
+    return {key: held[key] or list(values) for key, values in sweeps.items()}
 
 
 def _combos(sweeps: Mapping[str, Sequence[Any]], keys: Sequence[str]) -> list[tuple[tuple[str, Any], ...]]:
@@ -987,7 +1025,7 @@ def run_bench(
     options = {
         "models": models,
         "sizes_hw": [list(s) for s in dict.fromkeys([*sizes, *(case.size_hw for case in cases)])],
-        "sweeps": {k: list(v) for k, v in (sweeps or {}).items()},
+        "sweeps": _swept_values(sweeps, cases),
         "precisions": list(precisions),
         # The backends the rows ran on (a classical method runs on opencv, a packaged ONNX model on
         # onnxruntime, whatever --backend says), and what --backend asked for.

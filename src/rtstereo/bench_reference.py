@@ -62,13 +62,13 @@ class Reference:
             "sgbm at each pair's own size"
         """
         size = f"at {self.size_hw[1]}x{self.size_hw[0]}" if self.size_hw else "at each pair's own size"
-        return " ".join([self.model, *(f"{k}={_setting_text(v)}" for k, v in self.settings), size])
+        return " ".join([self.model, *(f"{k}={setting_text(v)}" for k, v in self.settings), size])
 
     def to_json(self) -> dict[str, Any]:
         return {"model": self.model, "settings": dict(self.settings), "size_hw": self.size_hw and list(self.size_hw)}
 
 
-def _setting_text(value: Any) -> str:
+def setting_text(value: Any) -> str:
     """A setting as the command line writes it: ``true``, not Python's ``True``."""
     return str(value).lower() if isinstance(value, bool) else str(value)
 

@@ -19,6 +19,7 @@ import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -444,6 +445,37 @@ def row_alignment_maps(check: RectificationCheck, height: int, width: int) -> tu
     map_y = (ys + np.float32(height / 2)) - (np.float32(offset) + np.float32(a) * xs + np.float32(b) * ys)
     map_x = np.broadcast_to(xs + np.float32(width / 2), (height, width))
     return np.ascontiguousarray(map_x), np.ascontiguousarray(map_y, dtype=np.float32)
+
+
+def row_alignment_record(check: RectificationCheck, applied: bool) -> dict[str, Any]:
+    """What ``--align-rows`` did to a pair (``predict``'s JSON sidecar) or a stream (``video``'s summary): without
+    it, a map made from a resampled right view could not be told from one of the views as they were.
+
+    Args:
+        check: the :class:`RectificationCheck` it went by.
+        applied: whether the right view was resampled.
+
+    Returns:
+        ``applied``; ``misalignment_px``: the largest row misalignment measured before (pixels, ``None`` when the
+        check could not judge the pair); ``row_shift_px``: when applied, the rows' shift ``dy = offset +
+        per_column * (x - W / 2) + per_row * (y - H / 2)`` (the aligned right view's pixel ``(x, y)`` is the
+        right view's ``(x, y - dy)``), else ``None``.
+
+    Examples:
+        >>> check = RectificationCheck(1.2, 1.0, 0.8, 30.0, 200, row_plane=(1.0, 0.001, -0.0005))
+        >>> row_alignment_record(check, applied=True)["row_shift_px"]
+        {'offset': 1.0, 'per_column': 0.001, 'per_row': -0.0005}
+    """
+    measured = check.measured_misalignment_px if check.conclusive else None
+    shift = None
+    if applied and check.row_plane is not None:
+        offset, per_column, per_row = (float(v) for v in check.row_plane)
+        shift = {"offset": offset, "per_column": per_column, "per_row": per_row}
+    return {
+        "applied": bool(applied),
+        "misalignment_px": None if measured is None or not np.isfinite(measured) else round(float(measured), 4),
+        "row_shift_px": shift,
+    }
 
 
 def match_histogram(image: np.ndarray, reference: np.ndarray) -> np.ndarray:

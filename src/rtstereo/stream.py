@@ -42,11 +42,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import InputError, OutputError, require_bool, require_path
 from .io.atomic import atomic_path, os_reason
 from .runtime.predictor import Predictor
+from .sinks.files import FORMAT_ENCODINGS
 from .sinks.video import (
     ColourScale,
     DisparityPngSink,
@@ -60,6 +61,9 @@ from .sources.base import FrameSource, LatestSlot, LiveSource
 from .temporal import TemporalFilter
 from .text import counted
 from .types import DisparityResult, StereoPair
+
+if TYPE_CHECKING:  # what rtstereo.load returns for the hybrid
+    from .runtime.hybrid import HybridPredictor
 
 log = logging.getLogger("rtstereo.stream")
 
@@ -122,6 +126,14 @@ class StreamSummary:
         source_stats: camera frame rate and dropped frames for live sources.
         closing_s: seconds closing the outputs after the last frame, apart from ``wall_s``: with ``--adapt``
             the adapter's shutdown (up to 2 s) and its checkpoint's save, which are no part of the stream's rate.
+        frame_size_hw: ``[H, W]`` of the frames the model got (after ``--rectify`` and ``--size``): the pixels the
+            disparities of the mp4 and the PNGs are in; ``None`` before the first frame.
+        source_frames: ``{"start": s, "stride": k}`` of a video or image sequence: written frame ``n`` (the mp4's
+            ``n``-th frame, ``PREFIX_0000n.png``) is the source's frame ``s + n * k``; ``None`` for a camera.
+        encodings: how the files written per frame read back, as in ``predict``'s JSON sidecar: ``png16``, the
+            PNGs' name pattern and value / ``divide_by`` in ``unit``, ``invalid`` marking no match.
+        preparation: what was done to the frames before the model, as ``predict``'s sidecar records it of a pair
+            (``--align-rows``: ``{"align_rows": {"applied": ..., "misalignment_px": ..., "row_shift_px": ...}}``).
     """
 
     source: str
@@ -141,6 +153,10 @@ class StreamSummary:
     source_stats: dict[str, Any] = field(default_factory=dict)
     frames_dropped: int = 0
     closing_s: float = 0.0
+    frame_size_hw: list[int] | None = None
+    source_frames: dict[str, int] | None = None
+    encodings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    preparation: dict[str, Any] = field(default_factory=dict)
 
     @property
     def bottleneck(self) -> str | None:
@@ -320,7 +336,7 @@ class Stream:
     def __init__(
         self,
         source: FrameSource,
-        predictor: Predictor,
+        predictor: Predictor | HybridPredictor,
         *,
         sinks: Sequence[Sink] = (),
         window: Any = None,
@@ -385,6 +401,7 @@ class Stream:
         self._reason: str | None = None
         self._error: BaseException | None = None
         self._written = 0
+        self._frame_size_hw: list[int] | None = None  # of the first frame written: the disparities' pixels
         self._t0 = 0.0
         self._wall_s = 0.0
         self._closing_s = 0.0
@@ -622,6 +639,8 @@ class Stream:
         preview = None
         if self.window is not None or any(s.wants_preview for s in self.sinks):
             preview = compose_preview(pair.left, result.disparity_px, self.colour_scale.freeze())
+        if self._frame_size_hw is None:
+            self._frame_size_hw = [int(n) for n in result.disparity_px.shape[:2]]
         frame = OutputFrame(self._written, pair, result, preview)
         for sink in self.sinks:
             sink.write(frame)
@@ -744,6 +763,12 @@ class Stream:
         # As a result records them: an int8 or fp16 export's run read as the fp32 one's, with no file named. A
         # predictor of one's own (anything with predict, name and settings) records its settings.
         recorded = getattr(self.predictor, "recorded_settings", None)
+        start, stride = getattr(self.source, "start", None), getattr(self.source, "stride", None)
+        encodings: dict[str, dict[str, Any]] = {}
+        for sink in self.sinks:
+            if isinstance(sink, DisparityPngSink):
+                encodings["png16"] = {"files": f"{sink.prefix.name}_NNNNN.png", **FORMAT_ENCODINGS["png16"]}
+        numbered = isinstance(start, int) and isinstance(stride, int)
         return StreamSummary(
             source=self.source.description,
             model=self.predictor.name,
@@ -762,4 +787,8 @@ class Stream:
             source_stats=self.source.stats(),
             frames_dropped=getattr(self._captured, "dropped", 0),
             closing_s=round(self._closing_s, 3),
+            frame_size_hw=self._frame_size_hw,
+            source_frames={"start": start, "stride": stride} if numbered else None,
+            encodings=encodings,
+            preparation=dict(getattr(self.prepare, "preparation", None) or {}),
         )

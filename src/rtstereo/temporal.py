@@ -56,7 +56,8 @@ class TemporalFilter:
 
     For each pixel with a new valid disparity ``d``, the average ``a`` becomes ``a + alpha * (d - a)``.
     When ``|d - a| > reset_px`` the pixel is treated as changed: after the change has lasted
-    ``confirm_frames + 1`` consecutive frames the average restarts from ``d`` (an object arrived);
+    ``confirm_frames + 1`` consecutive frames, each keeping to the one before (on its side of ``a`` and within
+    ``reset_px``, or half the change, of it), the average restarts from ``d`` (an object arrived);
     until then the average is kept as it is, so a one-frame mismatch, the largest source of flicker
     from a static camera, never shows. A pixel whose new disparity is invalid keeps its average for
     ``hold_frames`` frames, then turns invalid.
@@ -98,6 +99,7 @@ class TemporalFilter:
         self._average: np.ndarray | None = None
         self._age: np.ndarray | None = None  # frames since each pixel last had a valid measurement
         self._changed: np.ndarray | None = None  # consecutive frames each pixel has departed from its average
+        self._candidate: np.ndarray | None = None  # each departing pixel's last value: what the next must keep to
 
     def settings(self) -> dict[str, float]:
         return {
@@ -109,7 +111,7 @@ class TemporalFilter:
 
     def reset(self) -> None:
         """Forget the history (after a cut, or when the camera moved)."""
-        self._average = self._age = self._changed = None
+        self._average = self._age = self._changed = self._candidate = None
 
     def __call__(self, disparity_px: np.ndarray) -> np.ndarray:
         """Filter the next frame's disparity.
@@ -136,13 +138,22 @@ class TemporalFilter:
             self._average = np.where(valid, d, np.nan).astype(np.float32)
             self._age = np.where(valid, 0, self.hold_frames + 1).astype(np.int32)
             self._changed = np.zeros(d.shape, np.int32)
+            self._candidate = np.full(d.shape, np.nan, np.float32)
             return self._average.copy()
-        average, age, changed = self._average, self._age, self._changed
-        assert age is not None and changed is not None
+        average, age, changed, candidate = self._average, self._age, self._changed, self._candidate
+        assert age is not None and changed is not None and candidate is not None
         known = np.isfinite(average)
         with np.errstate(invalid="ignore"):
             departs = valid & known & (np.abs(d - average) > self.reset_px)
+        # A change is confirmed by the next frames only where they keep to it: on its side of the average and
+        # within reset_px (or half the change) of the frame before. Two unrelated jumps in a row (10, then 30,
+        # then 50: two mismatches) restarted the pixel at the second one, which then showed: flicker.
+        with np.errstate(invalid="ignore"):
+            keeps = (changed > 0) & (np.sign(d - average) == np.sign(candidate - average))
+            keeps &= np.abs(d - candidate) <= np.maximum(self.reset_px, np.abs(candidate - average) / 2)
+        changed[departs & ~keeps] = 0
         changed[departs] += 1
+        candidate[departs] = d[departs]
         changed[valid & ~departs] = 0
         restart = valid & (~known | (departs & (changed > self.confirm_frames)))
         blend = valid & known & ~departs

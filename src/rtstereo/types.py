@@ -359,6 +359,8 @@ class DisparityResult:
             input width / the width it ran at when the pair was resized (a fixed-size export, a memory
             budget), 1.0 when it ran at the input's size or was only padded.
         calibration: the pair's calibration, when known (enables depth and point clouds).
+        preparation: what was done to the pair before the model that its files record (``predict --align-rows``:
+            ``{"align_rows": {"applied": ..., "misalignment_px": ..., "row_shift_px": ...}}``); empty otherwise.
         left: the left image, kept for colour point clouds and overlays (may be ``None``): from ``predict(left,
             right)`` a copy, which the caller's later changes to its array leave alone (a camera's reused buffer);
             from ``predict_pair(pair)`` the pair's own ``left``, which :class:`StereoPair` holds as given.
@@ -373,6 +375,7 @@ class DisparityResult:
     calibration: Calibration | None = None
     left: np.ndarray | None = None
     disparity_scale: float = 1.0
+    preparation: dict[str, Any] = field(default_factory=dict)
 
     @property
     def valid_mask(self) -> np.ndarray:
@@ -392,9 +395,11 @@ class DisparityResult:
             "settings": self.settings,
             "input_size_hw": list(self.input_size_hw),
             "network_size_hw": list(self.network_size_hw),
+            "disparity_scale": self.disparity_scale,
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
             "density": round(self.density, 6),
             "calibration": dataclasses.asdict(self.calibration) if self.calibration else None,
+            "preparation": self.preparation,
         }
 
 

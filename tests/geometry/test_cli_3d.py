@@ -188,6 +188,36 @@ def test_predict_align_rows_corrects_a_small_misalignment(capsys, tmp_path, pair
     assert errors["aligned"] < 0.5 * errors["off"], errors
 
 
+def test_predict_align_rows_records_the_row_shift_it_applied_in_the_sidecar(capsys, tmp_path, pair_files):
+    """left.json said nothing of --align-rows: a map of a resampled right view could not be told from one of the
+    views as taken, nor by how much its rows had moved."""
+    import json
+
+    left, right = pair_files
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+    cv2.imwrite(str(tmp_path / "L" / "a.png"), cv2.imread(str(left)))
+    cv2.imwrite(str(tmp_path / "R" / "a.png"), np.roll(cv2.imread(str(right)), 2, axis=0))  # rows 2 px down
+    cv2.imwrite(str(tmp_path / "L" / "b.png"), cv2.imread(str(left)))
+    cv2.imwrite(str(tmp_path / "R" / "b.png"), cv2.imread(str(right)))  # rectified: left alone
+    formats = ("--format", "pfm,json")
+    for given, out in (
+        ((tmp_path / "L" / "a.png", tmp_path / "R" / "a.png"), "one"),
+        ((tmp_path / "L", tmp_path / "R"), "batch"),
+    ):
+        code, _, err = run_cli(capsys, "predict", *given, *SGBM, *formats, "--align-rows", "-o", tmp_path / out)
+        assert code == 0, err
+        record = json.loads((tmp_path / out / "a.json").read_text())["preparation"]["align_rows"]
+        assert record["applied"] is True and record["misalignment_px"] == pytest.approx(2.0, abs=0.3), record
+        shift = record["row_shift_px"]
+        assert shift["offset"] == pytest.approx(-2.0, abs=0.3), shift  # dy = y_left - y_right
+        assert abs(shift["per_column"]) < 1e-3 and abs(shift["per_row"]) < 1e-3, shift
+    record = json.loads((tmp_path / "batch" / "b.json").read_text())["preparation"]["align_rows"]
+    assert record["applied"] is False and record["row_shift_px"] is None and record["misalignment_px"] < 0.3, record
+    code, _, err = run_cli(capsys, "predict", tmp_path / "L", tmp_path / "R", *SGBM, *formats, "-o", tmp_path / "off")
+    assert code == 0 and json.loads((tmp_path / "off" / "a.json").read_text())["preparation"] == {}, err
+
+
 def test_predict_align_rows_says_when_it_cannot_measure_the_rows(capsys, tmp_path):
     plain = np.full((120, 160, 3), 128, np.uint8)
     plain[40:50, 40:50] = 200  # one square: too few features to fit the rows

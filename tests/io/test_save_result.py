@@ -101,3 +101,39 @@ def test_other_pairs_of_a_format_without_a_file_name_are_unknown(tmp_path):
         assert other_pairs(tmp_path, ["a"], ("test_nameless", "pfm")) == []
     finally:
         FORMATS.pop("test_nameless")
+
+
+def test_the_sidecar_says_how_each_map_file_beside_it_reads_back_exactly(tmp_path):
+    """left.json named the model and sizes but not that left.png holds disparity x 256 (0 = invalid), nor that
+    left_depth_mm.png holds millimetres, nor the scale applied to a resized pair's disparities."""
+    import json
+
+    import cv2
+
+    import rtstereo.sinks.pointcloud  # noqa: F401 (registers the depth formats)
+    from rtstereo.geometry import depth_from_disparity
+    from rtstereo.io.pfm import read_pfm
+    from rtstereo.types import Calibration
+
+    disparity = np.array([[2.5, np.nan, 40.125], [7.0, 100.75, np.nan]], np.float32)
+    calibration = Calibration(400.0, 400.0, 1.0, 1.0, 0.5, 0.1)
+    result = DisparityResult(disparity, calibration=calibration, disparity_scale=2.0)
+    formats = ("png16", "pfm", "npy", "depth", "depth_npy", "depth_mm", "color", "json")
+    save_result(result, tmp_path, "p", formats)
+    sidecar = json.loads((tmp_path / "p.json").read_text())
+    assert sidecar["disparity_scale"] == 2.0
+    encodings = sidecar["encodings"]
+    assert sorted(encodings) == ["depth", "depth_mm", "depth_npy", "npy", "pfm", "png16"]  # maps only
+    expected = {"disparity": disparity, "depth": depth_from_disparity(disparity, calibration)}
+    for encoding in encodings.values():
+        path = tmp_path / encoding["file"]
+        if path.suffix == ".png":
+            stored = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        else:
+            stored = read_pfm(path) if path.suffix == ".pfm" else np.load(path)
+        assert stored.dtype == np.dtype(encoding["dtype"]), path.name
+        invalid = np.float64(encoding["invalid"])  # 0, or the text "inf" / "nan"
+        values = stored.astype(np.float64) / encoding["divide_by"]
+        values[np.isnan(stored) if np.isnan(invalid) else stored == invalid] = np.nan
+        tolerance = 0.5 / encoding["divide_by"] if stored.dtype == np.uint16 else 1e-6
+        np.testing.assert_allclose(values, expected[encoding["holds"]], atol=tolerance, err_msg=path.name)

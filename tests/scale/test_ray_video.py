@@ -61,6 +61,11 @@ def test_ray_video_start_stride_and_max_frames_number_like_one_process(capsys, t
     assert names == sorted(p.name for p in (tmp_path / "ray").glob("d_*.png")) and len(names) == 4
     for name in names:
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "ray" / name).read_bytes(), name
+    # what a reader needs to read PNG n back as the disparity of source frame start + n x stride, as one process says
+    one, ray = (json.loads((tmp_path / side / "d_summary.json").read_text()) for side in ("one", "ray"))
+    for key in ("frame_size_hw", "source_frames", "encodings"):
+        assert ray[key] == one[key], key
+    assert ray["source_frames"] == {"start": 1, "stride": 2} and ray["encodings"]["png16"]["divide_by"] == 256
 
 
 @pytest.mark.parametrize(

@@ -57,6 +57,56 @@ def test_two_videos_to_mp4_pngs_and_summary(run_cli, two_videos, tmp_path):
     assert "two videos left.mp4 + right.mp4 -> sgbm" in err
 
 
+def test_the_summary_says_which_frame_each_png_is_and_how_it_reads_back(run_cli, tmp_path):
+    """PREFIX_summary.json named the model and the rates, not that the PNGs hold disparity x 256 in pixels of the
+    frames --size made (half the source's width here), nor that PNG n is source frame start + n x stride: a user
+    could not turn disp_00001.png back into the disparity of a known frame."""
+    from tests.conftest import make_textured_pair
+
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+    for frame in range(5):  # frame i: a disparity of 8 + 4 i px at the source's size
+        left, right = make_textured_pair(96, 128, disparity_px=8 + 4 * frame, seed=frame)
+        cv2.imwrite(str(tmp_path / "L" / f"f{frame}.png"), left[:, :, ::-1])
+        cv2.imwrite(str(tmp_path / "R" / f"f{frame}.png"), right[:, :, ::-1])
+    prefix = tmp_path / "png" / "d"
+    argv = [tmp_path / "L", tmp_path / "R", "--output-prefix", prefix, "--start", 1, "--stride", 2, "--size", "48x64"]
+    code, _, err = run_cli("video", *argv, *FAST, "--quiet")
+    assert code == 0, err
+    summary = json.loads((tmp_path / "png" / "d_summary.json").read_text())
+    assert summary["frame_size_hw"] == [48, 64] and summary["source_frames"] == {"start": 1, "stride": 2}
+    png16 = summary["encodings"]["png16"]
+    assert png16["files"] == "d_NNNNN.png" and (png16["unit"], png16["invalid"]) == ("px", 0)
+    for n in range(2):
+        stored = cv2.imread(str(prefix.parent / png16["files"].replace("NNNNN", f"{n:05d}")), cv2.IMREAD_UNCHANGED)
+        assert stored.shape == tuple(summary["frame_size_hw"])
+        disparity_px = stored[stored != png16["invalid"]] / png16["divide_by"]
+        frame = summary["source_frames"]["start"] + n * summary["source_frames"]["stride"]
+        scale = summary["frame_size_hw"][1] / 128  # the source frames' width
+        assert np.median(disparity_px) == pytest.approx((8 + 4 * frame) * scale, abs=0.5), n
+
+
+def test_the_summary_records_the_row_shift_align_rows_applied(run_cli, tmp_path):
+    """video --align-rows said the misalignment in a log line only: the summary kept no trace of the rows moved."""
+    from tests.conftest import make_textured_pair
+
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+    for frame in range(3):
+        left, right = make_textured_pair(120, 160, disparity_px=5, seed=frame)
+        cv2.imwrite(str(tmp_path / "L" / f"f{frame}.png"), left[:, :, ::-1])
+        cv2.imwrite(str(tmp_path / "R" / f"f{frame}.png"), np.roll(right[:, :, ::-1], 2, axis=0))  # rows 2 px down
+    for extra, name in ((["--align-rows"], "aligned"), ([], "as_taken")):
+        prefix = tmp_path / name / "d"
+        code, _, err = run_cli("video", tmp_path / "L", tmp_path / "R", *FAST, "--output-prefix", prefix, *extra, "-q")
+        assert code == 0, err
+    summary = json.loads((tmp_path / "aligned" / "d_summary.json").read_text())
+    record = summary["preparation"]["align_rows"]
+    assert record["applied"] is True and record["misalignment_px"] == pytest.approx(2.0, abs=0.3), record
+    assert record["row_shift_px"]["offset"] == pytest.approx(-2.0, abs=0.3), record  # dy = y_left - y_right
+    assert json.loads((tmp_path / "as_taken" / "d_summary.json").read_text())["preparation"] == {}
+
+
 def test_a_rerun_with_fewer_frames_says_the_earlier_pngs_it_leaves(run_cli, two_videos, tmp_path, recwarn):
     """A warning (printed as one line by the command; recorded here, as pytest records warnings)."""
     prefix = tmp_path / "png" / "d"

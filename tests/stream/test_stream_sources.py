@@ -553,6 +553,20 @@ def test_image_sequences_numbered_without_leading_zeros_play_in_the_order_of_the
     assert [int(p.right[0, 0, 0]) for p in pairs] == [21, 51, 81, 111]  # each with its own right view
 
 
+def test_image_sequences_numbered_differently_on_the_two_sides_pair_each_frame_with_its_own_right_view(tmp_path):
+    """L_9/L_10 beside R_09/R_10: sorted by name, L_10 came first on the left and R_09 on the right, so each
+    left frame met the other frame's right view (and the play order, by number, did not mend it)."""
+    for side, names in (("L", ["L_8.png", "L_9.png", "L_10.png"]), ("R", ["R_08.png", "R_09.png", "R_10.png"])):
+        (tmp_path / side).mkdir()
+        for name in names:
+            frame = int(name[2:-4])
+            cv2.imwrite(str(tmp_path / side / name), np.full((8, 16, 3), 10 * frame + (side == "R"), np.uint8))
+    for right in (str(tmp_path / "R"), str(tmp_path / "R" / "*.png")):
+        pairs = list(ImageSequenceSource(str(tmp_path / "L"), right))
+        assert [p.name for p in pairs] == ["L_8", "L_9", "L_10"]
+        assert [(int(p.left[0, 0, 0]), int(p.right[0, 0, 0])) for p in pairs] == [(80, 81), (90, 91), (100, 101)]
+
+
 def test_image_sequences_of_different_counts_are_refused(tmp_path):
     scene = render_scene(frames=2)
     for side, count in (("L", 2), ("R", 1)):

@@ -144,3 +144,37 @@ def test_a_change_of_exactly_reset_px_is_noise_and_averaged():
     temporal(np.full((1, 2), 10.0, np.float32))
     # |12 - 10| = 2 is not beyond reset_px: averaged to 11; |12.5 - 10| is: taken at once (confirm 0)
     assert temporal(np.array([[12.0, 12.5]], np.float32)).tolist() == [[11.0, 12.5]]
+
+
+def test_two_unrelated_jumps_in_a_row_are_two_mismatches_not_a_change():
+    """10, then 30, then 50: the second jump counted as the first one persisting, so the pixel restarted at 50 and
+    showed it (and the next frame's 10 was a jump from there): flicker where the scene holds still."""
+    temporal = TemporalFilter(alpha=0.5, reset_px=2.0, confirm_frames=1)
+    temporal(np.full((1, 3), 10.0, np.float32))
+    assert temporal(np.array([[30.0, 30.0, 30.0]], np.float32)).tolist() == [[10.0, 10.0, 10.0]]
+    # 50: unrelated to 30; 31: keeps to it, a change confirmed; 5: below the average where 30 was above it
+    assert temporal(np.array([[50.0, 31.0, 5.0]], np.float32)).tolist() == [[10.0, 31.0, 10.0]]
+    assert temporal(np.array([[10.0, 31.0, 10.0]], np.float32)).tolist() == [[10.0, 31.0, 10.0]]
+
+
+def test_mismatches_on_consecutive_frames_show_less_than_before():
+    rng = np.random.default_rng(2)
+    truth = np.linspace(10, 40, 32 * 48, dtype=np.float32).reshape(32, 48)
+    frames = []
+    for _ in range(30):  # 20 % of the pixels mismatched each frame, anywhere in 0..64 px
+        d = (truth + rng.normal(0, 0.2, truth.shape)).astype(np.float32)
+        wrong = rng.random(truth.shape) < 0.2
+        d[wrong] = rng.uniform(0, 64, int(wrong.sum()))
+        frames.append(d)
+    temporal = TemporalFilter()
+    shown = [temporal(d) for d in frames][5:]
+    bad = np.mean([np.mean(np.abs(d - truth) > 3) for d in shown])
+    assert bad < 0.04  # 6.8 % of the pixels showed a mismatch when two in a row restarted the pixel (2.4 % now)
+    assert mean_flicker_px(shown) < 0.7  # 1.27 px then, 0.45 px now
+
+
+def test_an_object_approaching_faster_than_reset_px_per_frame_is_still_followed():
+    temporal = TemporalFilter(alpha=0.3, reset_px=2.0, confirm_frames=1)
+    temporal(np.full((1, 1), 10.0, np.float32))
+    shown = [float(temporal(np.full((1, 1), v, np.float32))[0, 0]) for v in (13, 16, 19, 22, 25, 28, 28)]
+    assert shown[-1] == 28.0 and max(shown) == 28.0  # steps of 3 px keep to a change of 6 px (within half of it)

@@ -24,7 +24,7 @@ from ..confidence import check_max_diff_px, lr_check
 from ..errors import InputError, RtStereoError, require_bool, warn
 from ..geometry import pair_with_calibration_for_size
 from ..io.download import is_url
-from ..rectify import align_rows
+from ..rectify import align_rows, row_alignment_record
 from ..runtime.predictor import RangeCeilingWarning, range_ceiling_warning
 from ..sinks.files import (
     DEFAULT_FORMATS,
@@ -206,7 +206,17 @@ class BatchJob:
 
     def prepare(self, pair: StereoPair) -> StereoPair:
         """Rectify the pair, attach its calibration (scaled to the pair's size if needed) and, with
-        ``align_rows``, align its rows.
+        ``align_rows``, align its rows (:meth:`prepare_recorded` also says how they moved).
+
+        Raises:
+            InputError: as :meth:`prepare_recorded`.
+        """
+        return self.prepare_recorded(pair)[0]
+
+    def prepare_recorded(self, pair: StereoPair) -> tuple[StereoPair, dict[str, Any]]:
+        """:meth:`prepare`, and what it did to the pair that its files should record
+        (:attr:`~rtstereo.types.DisparityResult.preparation`): with ``align_rows``, ``{"align_rows": ...}``
+        (:func:`~rtstereo.rectify.row_alignment_record`); empty otherwise.
 
         Raises:
             InputError: the two views are one picture (identical pixels: a file given twice under two names, by a
@@ -232,9 +242,12 @@ class BatchJob:
                     calibration = dataclasses.replace(calibration, width_px=width, height_px=height)
                 self._sized[(height, width)] = calibration
             pair = dataclasses.replace(pair, calibration=calibration)
+        preparation: dict[str, Any] = {}
         if self.align_rows:
-            pair = dataclasses.replace(pair, right=align_rows(pair.left, pair.right)[0])
-        return pair
+            right, check = align_rows(pair.left, pair.right)
+            preparation["align_rows"] = row_alignment_record(check, applied=right is not pair.right)
+            pair = dataclasses.replace(pair, right=right)
+        return pair, preparation
 
     def predict(self, predictor, pair: StereoPair) -> DisparityResult:
         """The disparity of a prepared pair, after the left-right check when one is asked for."""
@@ -245,6 +258,13 @@ class BatchJob:
         if ceiling is not None:  # the pair's warning (finish_pair): a map cut off at --max-disp says so
             warn(ceiling, RangeCeilingWarning)
         return result
+
+    @staticmethod
+    def recorded(result: DisparityResult, preparation: dict[str, Any]) -> DisparityResult:
+        """``result`` holding ``preparation`` (from :meth:`prepare_recorded`), which its JSON sidecar then records."""
+        if not preparation:
+            return result
+        return dataclasses.replace(result, preparation={**result.preparation, **preparation})
 
     def write(self, result: DisparityResult, name: str) -> list[Path]:
         """Write the result's files (each atomically); nothing when there is no output."""
@@ -308,8 +328,8 @@ def finish_pair(job: BatchJob, predictor, pair: StereoPair, outcome: PairOutcome
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             t0 = time.perf_counter()
-            pair = job.prepare(pair)
-            result = job.predict(predictor, pair)
+            pair, preparation = job.prepare_recorded(pair)
+            result = job.recorded(job.predict(predictor, pair), preparation)
             t1 = time.perf_counter()
             job.write(result, outcome.name)
             t2 = time.perf_counter()

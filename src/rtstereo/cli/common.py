@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -14,6 +14,9 @@ from ..api import BACKENDS, _same_setting, load
 from ..errors import InputError
 from ..runtime.predictor import Predictor
 from ..runtime.providers import check_thread_count, default_threads, limit_threads
+
+if TYPE_CHECKING:  # what rtstereo.load returns for the hybrid
+    from ..runtime.hybrid import HybridPredictor
 
 
 def parse_size_hw(text: str, option: str = "--size", minimum_px: int = 8) -> tuple[int, int]:
@@ -237,7 +240,7 @@ def check_positive_setting(value: Any, option: str, minimum: int = 1) -> None:
         raise InputError(f"{option} must be >= {minimum}, got {value}")
 
 
-def predictor_from_args(args: argparse.Namespace, **overrides: Any) -> Predictor:
+def predictor_from_args(args: argparse.Namespace, **overrides: Any) -> Predictor | HybridPredictor:
     """Build the predictor the model options describe; ``overrides`` replace settings."""
     settings = {**settings_from_args(args), **overrides}
     threads = getattr(args, "threads", None)

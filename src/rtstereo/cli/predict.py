@@ -332,13 +332,13 @@ def _run_one(args: argparse.Namespace, job: BatchJob, source: PairSource, where:
         if problem is not None:
             raise OutputError(f"cannot write {job.output}: {problem}")
     predictor = predictor_from_args(args)
-    pair = job.prepare(source.load(0))
+    pair, preparation = job.prepare_recorded(source.load(0))
     _warn_about_first(args, pair, source.name, job.align_rows)
     if not args.quiet:
         note = large_pair_note(predictor, *pair.size_hw)
         if note is not None:  # one pair has no progress bar: a minute of silence looked like a hang
             print(f"rtstereo predict: note: {source.name}: {note}", file=sys.stderr, flush=True)
-    result = job.predict(predictor, pair)
+    result = job.recorded(job.predict(predictor, pair), preparation)
     job.write(result, source.name)
     if not args.quiet:
         print(_summary(source.name, predictor.name, result))

@@ -196,6 +196,12 @@ class StreamRectificationCheck:
         self._since_s: float | None = None  # timestamp_s of the frame last checked
         self._thread: threading.Thread | None = None
 
+    @property
+    def preparation(self) -> dict:
+        """What the wrapped preparation records for the stream's summary (:attr:`FramePreparer.preparation
+        <rtstereo.sources.base.FramePreparer.preparation>`)."""
+        return dict(getattr(self.prepare, "preparation", None) or {})
+
     def __call__(self, pair: StereoPair) -> StereoPair:
         if self.prepare is not None:
             pair = self.prepare(pair)

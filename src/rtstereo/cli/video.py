@@ -232,8 +232,9 @@ def run_ray(args: argparse.Namespace) -> int:
     prepare = FramePreparer(size_wh=parse_size_hw(args.size)[::-1] if args.size else None, **_geometry(args))
     job = VideoJob(source, args.output_prefix, predictor_options(args), prepare, temporal)
     log = logging.getLogger(STREAM_LOGGER)
+    frame_size_hw = parse_size_hw(args.size) if args.size else None
     if not args.no_rectification_check:
-        _check_first_frame(args, source, prepare, log)
+        frame_size_hw = _check_first_frame(args, source, prepare, log) or frame_size_hw
     log.info("%s -> %s on Ray, %d frames in ranges", source.description, args.model, total)
     if temporal is not None:
         log.info("the temporal filter restarts at the first frame of each frame range (it has no past there)")
@@ -257,7 +258,17 @@ def run_ray(args: argparse.Namespace) -> int:
     written = sum(r["written"] for r in rows)
     failed = [r for r in rows if r["status"] == FAILED]
     summary_path = Path(args.summary or f"{args.output_prefix}_summary.json")
-    _write_ray_summary(summary_path, rows, written, wall_s, interrupted)
+    from ..sinks.files import FORMAT_ENCODINGS
+
+    described = {
+        "source": source.description,
+        "model": args.model,
+        # What a reader needs to turn PNG n back into the disparity of a known frame, as the one-process summary says.
+        "frame_size_hw": list(frame_size_hw) if frame_size_hw is not None else None,
+        "source_frames": {"start": source.start, "stride": source.stride},
+        "encodings": {"png16": {"files": f"{Path(args.output_prefix).name}_NNNNN.png", **FORMAT_ENCODINGS["png16"]}},
+    }
+    _write_ray_summary(summary_path, rows, written, wall_s, interrupted, described)
     if interrupted:
         print(
             f"rtstereo video: interrupted: {written} of {counted(total, 'frame')} written "
@@ -276,9 +287,14 @@ def run_ray(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _check_first_frame(args: argparse.Namespace, source: FrameSource, prepare: FramePreparer, log) -> None:
+def _check_first_frame(
+    args: argparse.Namespace, source: FrameSource, prepare: FramePreparer, log
+) -> tuple[int, int] | None:
     """``--engine ray``: the rectification check of the stream (:class:`~.rectification.StreamRectificationCheck`)
-    on the first frame, here before the workers start (a frame that cannot be read is left to them)."""
+    on the first frame, here before the workers start (a frame that cannot be read is left to them).
+
+    Returns:
+        ``(H, W)`` of the first frame as the model gets it (prepared); ``None`` when it could not be read."""
     import copy
 
     from .rectification import exposure_hint, raw_rig_hint, rectification_findings, swap_hint
@@ -288,27 +304,31 @@ def _check_first_frame(args: argparse.Namespace, source: FrameSource, prepare: F
         first = next(frames, None)
         pair = copy.copy(prepare)(first) if first is not None else None
     except RtStereoError:
-        return
+        return None
     finally:
         close = getattr(frames, "close", None)
         if close is not None:
             close()
     if pair is None:
-        return
+        return None
     findings, _ = rectification_findings(
         pair, exposure_hint(args), prepare.align_rows, raw_rig_hint(args.calib), swap_hint(args.swap)
     )
     messages = findings.values()
     for message in messages:
         log.warning("frame %s: %s", pair.index, message)
+    return pair.size_hw
 
 
-def _write_ray_summary(path: Path, rows: list[dict], written: int, wall_s: float, interrupted: bool) -> None:
+def _write_ray_summary(
+    path: Path, rows: list[dict], written: int, wall_s: float, interrupted: bool, described: dict | None = None
+) -> None:
     import json
 
     from ..io.atomic import atomic_path, os_reason
 
-    content = {"engine": "ray", "frames_written": written, "wall_s": round(wall_s, 3), "interrupted": interrupted}
+    content = {"engine": "ray", **(described or {}), "frames_written": written, "wall_s": round(wall_s, 3)}
+    content["interrupted"] = interrupted
     content["ranges"] = rows
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -558,6 +578,12 @@ class _FirstFrameWarning:
     def __init__(self, prepare, warning, log: logging.Logger):
         self.prepare, self.warning, self.log = prepare, warning, log
         self._checked = False
+
+    @property
+    def preparation(self) -> dict:
+        """What the wrapped preparation records for the stream's summary (:attr:`FramePreparer.preparation
+        <rtstereo.sources.base.FramePreparer.preparation>`)."""
+        return dict(getattr(self.prepare, "preparation", None) or {})
 
     def __call__(self, pair):
         pair = self.prepare(pair)

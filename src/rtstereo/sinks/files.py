@@ -2,7 +2,8 @@
 
 Formats (``--format``): ``png16`` 16-bit KITTI PNG (d*256, 0 = invalid), ``pfm`` (inf = invalid),
 ``npy`` (float32, nan = invalid), ``color`` colourised preview PNG, ``json`` sidecar (model,
-settings, sizes, per-stage timings). Other modules add formats with :func:`register_format`.
+settings, sizes, per-stage timings, and how each map file written beside it reads back as numbers:
+``encodings``). Other modules add formats with :func:`register_format`.
 
 Every file is written atomically (a temporary name, then a rename; see :mod:`rtstereo.io.atomic`), so
 a file under its final name is always complete, and :func:`outputs_complete` can tell which pairs of
@@ -12,10 +13,12 @@ an interrupted batch are done.
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from ..errors import DisparityRangeError, InputError, OutputError, warn
 from ..io.atomic import atomic_path, interrupts_deferred, os_reason, publish, staging_folder
@@ -63,10 +66,19 @@ def _color(result: DisparityResult, stem: Path) -> Path:
     return path
 
 
-def _json(result: DisparityResult, stem: Path) -> Path:
+def _json(result: DisparityResult, stem: Path, formats: Iterable[str] = ()) -> Path:
+    """The sidecar, with ``encodings``: for each map file of ``formats`` written beside it, what it holds and how
+    its values read back (a 16-bit PNG's value / 256 is the disparity in pixels, 0 is invalid): without it, a
+    reader of ``left.png`` had to know KITTI's convention, and of ``left_depth_mm.png`` that it is millimetres."""
     path = _named(stem, ".json")
+    sidecar = result.sidecar()
+    sidecar["encodings"] = {
+        f: {"file": FORMAT_FILES[f].format(name=stem.name), **FORMAT_ENCODINGS[f]}
+        for f in formats
+        if f in FORMAT_ENCODINGS and f in FORMAT_FILES
+    }
     try:
-        path.write_text(json.dumps(result.sidecar(), indent=2, default=str) + "\n")
+        path.write_text(json.dumps(sidecar, indent=2, default=str) + "\n")
     except OSError as exc:  # the system's reason, as for the maps: "[Errno 28]" is no words for a user
         raise OutputError(f"cannot write {path}: {os_reason(exc, path)}") from None
     return path
@@ -81,12 +93,22 @@ FORMAT_FILES: dict[str, str] = {
     "color": "{name}_color.png",
     "json": "{name}.json",
 }
+# What each map format's file holds and how its values read back: value / divide_by, in unit; "invalid" is the
+# value that marks a pixel without a match (the text "inf" or "nan" for floating-point files). Written into the
+# JSON sidecar for the formats of its pair.
+FORMAT_ENCODINGS: dict[str, dict[str, Any]] = {
+    "png16": {"holds": "disparity", "unit": "px", "dtype": "uint16", "divide_by": 256, "invalid": 0},
+    "pfm": {"holds": "disparity", "unit": "px", "dtype": "float32", "divide_by": 1, "invalid": "inf"},
+    "npy": {"holds": "disparity", "unit": "px", "dtype": "float32", "divide_by": 1, "invalid": "nan"},
+}
 # The note written instead of a format's file when the result cannot be held by it (a disparity over 256 px in a
 # 16-bit PNG): its one-line reason. The pair is complete with it, so a rerun skips the pair instead of redoing it.
 NOT_WRITTEN_NOTES: dict[str, str] = {"png16": "{name}.png-not-written.txt"}
 
 
-def register_format(name: str, writer: Writer, filename: str | None = None) -> None:
+def register_format(
+    name: str, writer: Writer, filename: str | None = None, encoding: Mapping[str, Any] | None = None
+) -> None:
     """Add an output format (for example ``depth`` or ``ply``).
 
     Args:
@@ -94,12 +116,19 @@ def register_format(name: str, writer: Writer, filename: str | None = None) -> N
         writer: writes the result given the output stem, returns the file written.
         filename: the file it writes, as a template of the pair ``{name}`` (``"{name}_depth.pfm"``);
             without it, a rerun cannot tell whether the format's output is complete and redoes the pair.
+        encoding: for a map file, what it holds and how its values read back, as in :data:`FORMAT_ENCODINGS`
+            (``{"holds": "depth", "unit": "m", "dtype": "uint16", "divide_by": 1000, "invalid": 0}``): the
+            JSON sidecar gives it (with ``filename``).
     """
     FORMATS[name] = writer
     if filename is not None:
         FORMAT_FILES[name] = filename
     else:
         FORMAT_FILES.pop(name, None)
+    if encoding is not None:
+        FORMAT_ENCODINGS[name] = dict(encoding)
+    else:
+        FORMAT_ENCODINGS.pop(name, None)
 
 
 def output_files(folder: str | Path, name: str, formats: Iterable[str]) -> list[Path] | None:
@@ -304,8 +333,10 @@ def save_result(
     with staging_folder(folder) as staging:
         staged: list[Path | None] = []
         for f in formats:
+            # The sidecar describes the files of the pair's formats, which no other writer needs to know.
+            writer = functools.partial(_json, formats=formats) if table[f] is _json else table[f]
             try:
-                staged.append(table[f](result, staging / name))
+                staged.append(writer(result, staging / name))
             except DisparityRangeError as exc:
                 if f != "png16":
                     raise

@@ -50,6 +50,12 @@ FILES = {
     "ply": "{name}.ply",
     "glb": "{name}.glb",
 }
+# How the depth maps read back (value / divide_by, in unit): written into the JSON sidecar beside them.
+ENCODINGS = {
+    "depth": {"holds": "depth", "unit": "m", "dtype": "float32", "divide_by": 1, "invalid": "inf"},
+    "depth_npy": {"holds": "depth", "unit": "m", "dtype": "float32", "divide_by": 1, "invalid": "nan"},
+    "depth_mm": {"holds": "depth", "unit": "m", "dtype": "uint16", "divide_by": 1000, "invalid": 0},
+}
 PLY_COMMENT = "rtstereo point cloud, left camera frame: x right, y down, z forward, metres"
 
 
@@ -352,7 +358,7 @@ def register_formats(options: PointCloudOptions = PointCloudOptions()) -> None:
     """Register the 3D output formats (with default cleaning; pass a run's own options to
     :func:`~rtstereo.sinks.files.save_result` as ``writers=make_writers(options)``)."""
     for name, writer in make_writers(options).items():
-        register_format(name, writer, FILES[name])
+        register_format(name, writer, FILES[name], ENCODINGS.get(name))
 
 
 def _guard(writer, path: Path, array: np.ndarray) -> None:

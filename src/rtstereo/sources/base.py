@@ -25,7 +25,13 @@ import numpy as np
 from ..errors import InputError, require_bool, require_number, require_whole
 from ..geometry import calibration_scale
 from ..io.quiet import native_output_held
-from ..rectify import ALIGN_MIN_PX, RectificationCheck, check_rectification, row_alignment_maps
+from ..rectify import (
+    ALIGN_MIN_PX,
+    RectificationCheck,
+    check_rectification,
+    row_alignment_maps,
+    row_alignment_record,
+)
 from ..text import counted
 from ..types import Calibration, StereoPair
 
@@ -169,6 +175,7 @@ class FramePreparer:
     _announced: bool = field(default=False, repr=False)
     _row_maps: Any = field(default=None, repr=False)
     _align_tries: int = field(default=0, repr=False)
+    _align_record: dict[str, Any] | None = field(default=None, repr=False)  # what the measured rows made it do
     _scaled: Any = field(default=None, repr=False)  # (frame size, the calibration scaled to it)
 
     ALIGN_TRIES = 30
@@ -228,6 +235,7 @@ class FramePreparer:
                 self._align_tries = self.ALIGN_TRIES  # judged: measured once for the stream
                 maps = row_alignment_maps(check, *right.shape[:2])
                 self._row_maps = maps if maps is not None else False
+                self._align_record = row_alignment_record(check, applied=maps is not None)
                 if check.median_dx_px < -1.0:
                     how = f" ({self.swap_hint})" if self.swap_hint else ""
                     log.warning(f"--align-rows: left and right look swapped; nothing aligned: swap the two inputs{how}")
@@ -249,6 +257,16 @@ class FramePreparer:
         if self._row_maps is None or self._row_maps is False or self._row_maps[0].shape != right.shape[:2]:
             return right
         return cv2.remap(right, *self._row_maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    @property
+    def preparation(self) -> dict[str, Any]:
+        """What the stream's summary records of the frames' preparation, as ``predict``'s sidecar does of a pair's:
+        with ``align_rows``, ``{"align_rows": ...}`` (:func:`~rtstereo.rectify.row_alignment_record` of the frame
+        the rows were measured on; not applied, and nothing measured, when no frame could be judged); else empty."""
+        if not self.align_rows:
+            return {}
+        unmeasured = {"applied": False, "misalignment_px": None, "row_shift_px": None}
+        return {"align_rows": self._align_record or unmeasured}
 
     def align_rows_unmeasured(self) -> str | None:
         """What to say when the stream ended before ``align_rows`` could measure the rows: fewer frames than its

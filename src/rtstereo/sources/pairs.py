@@ -130,8 +130,26 @@ def caseless_glob(pattern: str) -> str:
     return "/".join(parts)
 
 
-def resolve_pairs(left: str, right: str) -> list[PairSource]:
+def frame_order(path: str) -> list[str | int]:
+    """Sort key putting numbered files in the order of their numbers (``frame9`` before ``frame10``, and
+    ``R_09`` between them as ``R_9`` would be: the key does not see leading zeros).
+
+    Examples:
+        >>> sorted(["f10.png", "f9.png", "f1.png"], key=frame_order), sorted(["R_10.png", "R_09.png"], key=frame_order)
+        (['f1.png', 'f9.png', 'f10.png'], ['R_09.png', 'R_10.png'])
+    """
+    # re.split with a group alternates text and digit runs, so the keys compare str with str and int with int.
+    return [int(part) if index % 2 else part for index, part in enumerate(re.split(r"(\d+)", path))]
+
+
+def resolve_pairs(left: str, right: str, by_number: bool = False) -> list[PairSource]:
     """Match the images of ``left`` and ``right`` into pairs, named after the left files.
+
+    Args:
+        left, right: a file, folder, glob or URL each.
+        by_number: sort each side in the order of the numbers in the names (:func:`frame_order`) before
+            matching by position, rather than by name: a video's frames, where ``L_9.png``/``L_10.png``
+            beside ``R_09.png``/``R_10.png`` sort by name into ``L_10``, ``L_9`` against ``R_09``, ``R_10``.
 
     Examples:
         >>> resolve_pairs("https://x/l.png", "https://x/r.png")[0].name
@@ -148,6 +166,10 @@ def resolve_pairs(left: str, right: str) -> list[PairSource]:
                 "files write a manifest (rtstereo.sources.manifest.read_manifest)"
             )
     lefts, rights = expand(os.fspath(left), "left"), expand(os.fspath(right), "right")
+    sorting = "sorting by name"
+    if by_number:
+        lefts, rights = sorted(lefts, key=frame_order), sorted(rights, key=frame_order)
+        sorting = "sorting by the numbers in the names"
     same = [a for a, b in zip(lefts, rights) if same_image(a, b)]
     if same:
         more = f" and {len(same) - 1} more" if len(same) > 1 else ""
@@ -159,14 +181,14 @@ def resolve_pairs(left: str, right: str) -> list[PairSource]:
         alone = _numbers_on_one_side(lefts, rights)
         raise InputError(
             f"left gives {counted(len(lefts), 'image')} and right gives {len(rights)}: pairs are matched by position "
-            f"after sorting by name, so both sides need the same number{alone}"
+            f"after {sorting}, so both sides need the same number{alone}"
         )
     odd = _unlike_pairs(lefts, rights)
     if odd:
         (a, b), (first_a, first_b), count = odd
         whose = counted(count, "pair's", "pairs'")
         warn(
-            f"pairs are matched by position after sorting by name, and the numbers in {whose} names do not follow "
+            f"pairs are matched by position after {sorting}, and the numbers in {whose} names do not follow "
             f"the first pair's ({_base(first_a)} with {_base(first_b)}; e.g. {_base(a)} with {_base(b)}): check "
             "that no image is missing on one side"
         )

@@ -1,10 +1,9 @@
-"""A folder or glob of image pairs played as a video (pairs matched as in ``rtstereo predict``)."""
+"""A folder or glob of image pairs played as a video, in the order of the numbers in the names."""
 
 from __future__ import annotations
 
 import glob
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,20 +23,12 @@ def is_image_sequence(argument: str) -> bool:
     return path.is_dir() or (not path.exists() and glob.has_magic(argument))
 
 
-def frame_order(path: str) -> list[str | int]:
-    """Sort key playing numbered files in the order of their numbers (``frame9`` before ``frame10``).
-
-    Examples:
-        >>> sorted(["f10.png", "f9.png", "f1.png"], key=frame_order)
-        ['f1.png', 'f9.png', 'f10.png']
-    """
-    # re.split with a group alternates text and digit runs, so the keys compare str with str and int with int.
-    return [int(part) if index % 2 else part for index, part in enumerate(re.split(r"(\d+)", path))]
-
-
 class ImageSequenceSource(FrameSource):
-    """Pairs from two folders or globs, matched as in ``rtstereo predict``, played in the order of the
-    numbers in the left files' names (``frame9`` before ``frame10``, which sorting by name puts after ``frame1``).
+    """Pairs from two folders or globs, played in the order of the numbers in the files' names (``frame9``
+    before ``frame10``, which sorting by name puts after ``frame1``): each side is sorted so, then matched by
+    position, as ``rtstereo predict`` matches after sorting by name. One order for both, so ``L_9.png`` meets
+    ``R_09.png`` (sorted by name, ``L_10`` came before ``L_9`` but ``R_09`` before ``R_10``: each left
+    frame met the other's right view).
 
     Args:
         left: folder or glob of left images.
@@ -57,7 +48,7 @@ class ImageSequenceSource(FrameSource):
         for value, side in ((left, "left"), (right, "right")):  # anything else was a bare TypeError
             require_path(value, f"{side} images", "a folder or a glob of images (str or Path)")
         left, right = os.fspath(left), os.fspath(right)  # a str as given: a file:// URL is no Path
-        self.pairs = sorted(resolve_pairs(left, right), key=lambda pair: frame_order(pair.left))
+        self.pairs = resolve_pairs(left, right, by_number=True)
         if start >= len(self.pairs):
             raise InputError(
                 f"--start {start} is past the end of the image sequence ({counted(len(self.pairs), 'pair')})"
