@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 try:
@@ -109,28 +108,3 @@ def holder_text(holder: str) -> str:
     if not pid.isdigit():
         return "another process"
     return f"process {pid} on {host}" if host else f"process {pid}"
-
-
-@contextlib.contextmanager
-def waiting_lock(path: str | Path, on_wait: Callable[[str], None] | None = None) -> Iterator[FileLock]:
-    """Hold the lock on ``path`` while the block runs, waiting for another holder to release it first.
-
-    Args:
-        path: the lock file (its folder must exist).
-        on_wait: called once with the holder's text (:func:`holder_text`) when the lock is held by another.
-
-    Examples:
-        >>> import tempfile
-        >>> with waiting_lock(Path(tempfile.mkdtemp()) / ".lock") as lock:
-        ...     lock.held
-        True
-    """
-    lock = FileLock(path)
-    if not lock.acquire():
-        if on_wait is not None:
-            on_wait(holder_text(lock.holder()))
-        lock.acquire(wait=True)
-    try:
-        yield lock
-    finally:
-        lock.release()
