@@ -346,6 +346,29 @@ def test_a_damaged_cached_export_is_exported_again(tmp_path, damage):
     assert load_onnx(again.path).predict(*[np.full((32, 48, 3), 90, np.uint8)] * 2).disparity_px.shape == (32, 48)
 
 
+def test_an_export_removes_the_working_folder_an_export_killed_midway_left(tmp_path, monkeypatch):
+    """An export verifies its files in a hidden folder beside the output; one killed midway (kill -9, the memory
+    killer) left it there for good, a whole model in it, under a name (.rtstereo-export-XXXX) nothing removed."""
+    from rtstereo.io.atomic import _HOST, _TAG
+
+    killed = tmp_path / f".partial-999999999-0123abcd@{_HOST}"
+    killed.mkdir()
+    (killed / "t.onnx").write_bytes(b"half a model")
+    workdirs = []
+    verify_and_write = onnx_export._verify_and_write
+
+    def verify_and_write_in(*args):
+        workdirs.append(args[7])
+        return verify_and_write(*args)
+
+    monkeypatch.setattr(onnx_export, "_verify_and_write", verify_and_write_in)
+    _export_toy(tmp_path / "t.onnx")
+    assert not killed.exists()
+    match = _TAG.search(workdirs[0].name)  # this one's is tagged with its process, for the next export to judge
+    assert match is not None and match.group(1) == str(os.getpid()), workdirs[0].name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.onnx", "t.parity.json"]
+
+
 def test_a_second_process_waits_for_the_export_of_the_same_network_and_uses_it(tmp_path, monkeypatch):
     """Two processes that found no export in the cache both exported it (minutes each for a large network on a
     CPU), and each replaced the other's files as it finished: the second now waits, says for what, and uses the

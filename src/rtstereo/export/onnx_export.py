@@ -37,7 +37,6 @@ import hashlib
 import json
 import math
 import re
-import shutil
 import tempfile
 import time
 import warnings
@@ -58,7 +57,7 @@ from ..errors import (
     require_installed,
     warn,
 )
-from ..io.atomic import folder_write_problem
+from ..io.atomic import folder_write_problem, remove_stale_partials, staging_folder
 from ..io.lock import FileLock, holder_text
 from ..io.quiet import native_output_held
 from ..models.registry import ModelSpec, import_object
@@ -791,9 +790,10 @@ def export_onnx(
 
     main_role = "refine" if two_pass else "single"
     names = {main_role: output.name, **({"init": init_output.name} if init_output else {})}
-    output.parent.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=".rtstereo-export-", dir=output.parent))
-    try:
+    # The working folders of exports killed midway (kill -9, the memory killer), each holding a whole model, stayed
+    # for good: this one's is tagged with its process, which the next export here removes once it is gone.
+    remove_stale_partials(output.parent)
+    with staging_folder(output.parent) as workdir:
         result = _verify_and_write(
             spec,
             settings,
@@ -813,8 +813,6 @@ def export_onnx(
             timings,
             second,
         )
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
     if not result.passed:
         raise ParityError(
             f"the ONNX export of {spec.name} differs from PyTorch beyond its tolerance "
