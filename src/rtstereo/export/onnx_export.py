@@ -31,6 +31,7 @@ CREStereo with ``two_pass`` exports as the pair the public ONNX releases use: ``
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime
 import hashlib
@@ -1139,12 +1140,13 @@ def export_cached(
     entry = [p for p in (path, init_path) if p is not None]
     if all(p.is_file() and _intact(p) for p in entry):  # published whole (renamed into place): no lock to take
         return ExportResult(path=path, init_path=init_path, contract=contract)
+    # Made first: the check's probe removes the folders it made, where another process may be making its lock file.
+    with contextlib.suppress(OSError):
+        folder.mkdir(parents=True, exist_ok=True)
     check_output_path(path)  # a cache folder that cannot be written is refused in words before the lock file
     height, width = size_hw
-
     lock = FileLock(folder / f".{path.name}.lock")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
         # Two processes exported the same network at once, each replacing the other's files as it finished (the
         # second one's minutes of exporting for nothing): the second now waits, then finds the first one's export.
         if not lock.acquire():
