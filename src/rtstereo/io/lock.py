@@ -8,6 +8,7 @@ the next run. The file holds the holder's ``PID@HOST``, which a refusal names, a
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
 from pathlib import Path
@@ -16,6 +17,9 @@ try:
     import fcntl
 except ImportError:  # Windows: no flock; the lock is then not taken (every caller still works alone)
     fcntl = None  # type: ignore[assignment]
+
+# flock's errors where the file system keeps no locks.
+_NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP}
 
 
 class FileLock:
@@ -57,6 +61,15 @@ class FileLock:
                 except BlockingIOError:
                     os.close(fd)
                     return False
+                except OSError as exc:
+                    if exc.errno not in _NO_LOCKS:
+                        raise
+                    # A file system without locks (some network and FUSE mounts): the work goes on unguarded, as
+                    # it did before there were locks, rather than stop every run there.
+                    os.close(fd)
+                    with contextlib.suppress(OSError):
+                        self.path.unlink()
+                    return True
                 # The holder before this one removes the file as it releases: a lock on that removed file locks
                 # nothing another process can see, so the file under the name is opened and locked again.
                 try:
