@@ -102,13 +102,6 @@ class FileLock:
         except OSError:
             return ""
 
-    def __enter__(self) -> FileLock:
-        self.acquire(wait=True)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.release()
-
 
 def holder_text(holder: str) -> str:
     """``"process 123 on host"`` from a lock's ``123@host``; ``"another process"`` when it is not known.
