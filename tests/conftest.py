@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +67,32 @@ def refuse_json_writes(monkeypatch, code: int) -> None:
         return write_text(path, *args, **kwargs)
 
     monkeypatch.setattr(Path, "write_text", refused)
+
+
+HOLD_LOCK = """
+import sys
+from rtstereo.io.lock import FileLock
+lock = FileLock(sys.argv[1])
+assert lock.acquire(), "the lock is held already"
+print("held", flush=True)
+sys.stdin.read()  # until the test closes it
+"""
+
+
+@contextlib.contextmanager
+def lock_held_elsewhere(path: str | Path) -> Iterator[int]:
+    """A second Python process holds the :class:`rtstereo.io.lock.FileLock` on ``path`` while the block runs (its
+    process id is given); it has taken the lock before the block starts, and lets it go when the block ends."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+    )
+    try:
+        assert holder.stdout.readline() == b"held\n", "the second process did not take the lock"
+        yield holder.pid
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
 
 
 def make_textured_pair(height: int = 48, width: int = 64, disparity_px: int = 4, seed: int = 0):

@@ -346,6 +346,65 @@ def test_a_damaged_cached_export_is_exported_again(tmp_path, damage):
     assert load_onnx(again.path).predict(*[np.full((32, 48, 3), 90, np.uint8)] * 2).disparity_px.shape == (32, 48)
 
 
+def test_an_export_removes_the_working_folder_an_export_killed_midway_left(tmp_path, monkeypatch):
+    """An export verifies its files in a hidden folder beside the output; one killed midway (kill -9, the memory
+    killer) left it there for good, a whole model in it, under a name (.rtstereo-export-XXXX) nothing removed."""
+    from rtstereo.io.atomic import _HOST, _TAG
+
+    killed = tmp_path / f".partial-999999999-0123abcd@{_HOST}"
+    killed.mkdir()
+    (killed / "t.onnx").write_bytes(b"half a model")
+    workdirs = []
+    verify_and_write = onnx_export._verify_and_write
+
+    def verify_and_write_in(*args):
+        workdirs.append(args[7])
+        return verify_and_write(*args)
+
+    monkeypatch.setattr(onnx_export, "_verify_and_write", verify_and_write_in)
+    _export_toy(tmp_path / "t.onnx")
+    assert not killed.exists()
+    match = _TAG.search(workdirs[0].name)  # this one's is tagged with its process, for the next export to judge
+    assert match is not None and match.group(1) == str(os.getpid()), workdirs[0].name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.onnx", "t.parity.json"]
+
+
+def test_a_second_process_waits_for_the_export_of_the_same_network_and_uses_it(tmp_path, monkeypatch):
+    """Two processes that found no export in the cache both exported it (minutes each for a large network on a
+    CPU), and each replaced the other's files as it finished: the second now waits, says for what, and uses the
+    first one's export."""
+    import shutil
+    import threading
+
+    from tests.conftest import lock_held_elsewhere
+
+    module = ToyNet().eval()
+    made = export_cached(TOY_SPEC, {"max_disp": 16}, module, (32, 48), cache=tmp_path / "made")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    said, messages, results = threading.Event(), [], []
+    monkeypatch.setattr(onnx_export, "export_onnx", lambda *a, **k: pytest.fail("exported again"))
+    monkeypatch.setattr(onnx_export, "warn", lambda message: (messages.append(message), said.set()))
+
+    def second() -> None:
+        results.append(export_cached(TOY_SPEC, {"max_disp": 16}, module, (32, 48), cache=cache))
+
+    with lock_held_elsewhere(cache / f".{made.path.name}.lock") as pid:
+        waiting = threading.Thread(target=second)
+        waiting.start()
+        for _ in range(1200):  # a minute at most: it says it waits at once
+            if said.wait(0.05) or not waiting.is_alive():
+                break
+        assert said.is_set() and waiting.is_alive(), "it did not wait for the export under way"
+        shutil.copy(made.path, cache / made.path.name)  # the first process publishes its export, then ends
+    waiting.join(60)
+    assert [r.path for r in results] == [cache / made.path.name] and results[0].report is None
+    assert messages[0].startswith(f"process {pid} on ") and messages[0].endswith(
+        f"is exporting toy-net at 32x48 into the cache ({cache / made.path.name}): waiting to use its export"
+    )
+    assert sorted(p.name for p in cache.iterdir()) == [made.path.name]  # no lock file left
+
+
 def test_cached_export_key_holds_a_bgr_networks_channel_order(tmp_path, monkeypatch):
     """CREStereo's exports were fed RGB until its module reversed the channels, under the same rtstereo version:
     --backend onnxruntime found such a file in the cache and ran it, colour channels swapped."""

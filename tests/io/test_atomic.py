@@ -151,6 +151,27 @@ def test_a_partial_file_of_a_process_owned_by_another_user_is_kept(tmp_path, mon
     assert remove_stale_partials(tmp_path) == [] and len(list(tmp_path.iterdir())) == 1
 
 
+def test_a_partial_of_a_writer_in_another_pid_namespace_of_this_host_is_kept(tmp_path, monkeypatch):
+    """Containers that share the host's name (docker run --network host) number their processes apart: a live
+    writer in one was a process that did not exist in the other, whose next run removed its files under it."""
+    from rtstereo.io import atomic
+
+    namespace = atomic._pid_namespace()
+    if not namespace:
+        pytest.skip("no PID namespace to read here (/proc/self/ns/pid)")
+    with monkeypatch.context() as inside:  # the other container's writer, alive there
+        inside.setattr(atomic, "_HOST", atomic._machine_tag(atomic._HOST_NAME, str(int(namespace) + 1)))
+        inside.setattr(atomic.os, "getpid", lambda: 999999999)
+        theirs = atomic.partial_path(tmp_path / "d.png")
+    theirs.write_bytes(b"being written")
+    killed = tmp_path / f".e.partial-999999999-0123abcd@{atomic._HOST}.png"  # this namespace's, its writer gone
+    killed.write_bytes(b"half")
+    earlier = tmp_path / f".f.partial-999999999-0123abcd@{atomic._HOST_NAME}.png"  # an earlier version's tag
+    earlier.write_bytes(b"half")
+    assert sorted(atomic.remove_stale_partials(tmp_path)) == [killed, earlier]
+    assert [p.name for p in tmp_path.iterdir()] == [theirs.name]
+
+
 def _sigterm() -> str | None:
     """Send this process SIGTERM: what the KeyboardInterrupt it raised says stopped it, ``None`` if none was
     raised (caught here, as pytest would end the session on one)."""

@@ -238,6 +238,26 @@ def test_a_download_stopped_halfway_leaves_no_partial_file_in_the_cache(served, 
     assert _cached(tmp_path) == []
 
 
+def test_a_download_removes_what_a_download_killed_midway_left_and_is_readable_as_any_file(served, tmp_path):
+    """A download killed midway (kill -9) left its temporary file (tmpXXXXXXXX) in the cache for good, and what was
+    downloaded was readable by its owner alone (0600), so other users of a shared cache could not read it."""
+    import os
+    import stat
+
+    from rtstereo.io.atomic import _HOST
+
+    folder = tmp_path / "cache" / "downloads"
+    folder.mkdir(parents=True)
+    killed = folder / f".0123456789abcdef-l.partial-999999999-0123abcd@{_HOST}.png"
+    killed.write_bytes(b"half an image")
+    served["https://x.org/l.png"] = _png(7)
+    path = download.fetch("https://x.org/l.png")
+    assert _cached(tmp_path) == [path.name]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+
+
 def test_a_cached_download_keeps_its_name_and_upper_case_schemes_are_urls(served, tmp_path):
     served["HTTPS://x.org/dir/l.png"] = _png(7)
     assert download.is_url("HTTPS://x.org/dir/l.png") and download.is_url("File:///tmp/l.png")

@@ -459,6 +459,52 @@ def test_a_download_cut_short_is_fetched_again_not_taken_as_cached(stream_cache,
     assert download_video(url) == stream_cache / "videos" / f"{key}.mp4" and fetched == [url]  # now cached
 
 
+def test_a_run_waits_for_the_download_of_the_same_video_url_by_another_and_reads_it(stream_cache, monkeypatch, caplog):
+    """Two runs that downloaded one URL at once both wrote yt-dlp's KEY.mp4.part: the cached video came out longer
+    than the file (the second's bytes appended), and the second failed with yt-dlp's 'Unable to rename file'."""
+    import hashlib
+    import logging
+    import threading
+
+    from tests.conftest import lock_held_elsewhere
+
+    from rtstereo.sources.video import download_video
+
+    fetched = _fake_yt_dlp(monkeypatch, {})
+    url = "https://example.com/clip.mp4"
+    folder = stream_cache / "videos"
+    folder.mkdir(parents=True)
+    key = hashlib.sha256(url.encode()).hexdigest()[:16]
+    said, results = threading.Event(), []
+
+    class Waiting(logging.Handler):
+        def emit(self, record):
+            if "waiting for it" in record.getMessage():
+                said.set()
+                results.append(record.getMessage())
+
+    handler = Waiting()
+    caplog.set_level(logging.INFO, logger="rtstereo.stream")
+    logging.getLogger("rtstereo.stream").addHandler(handler)
+    try:
+        with lock_held_elsewhere(folder / f".{key}.lock") as pid:
+            second = threading.Thread(target=lambda: results.append(download_video(url)))
+            second.start()
+            for _ in range(1200):  # a minute at most: it says it waits at once
+                if said.wait(0.05) or not second.is_alive():
+                    break
+            assert said.is_set() and second.is_alive(), "it did not wait for the download under way"
+            (folder / f"{key}.mp4").write_bytes(b"the first run's video")  # its download is renamed into place
+        second.join(60)
+    finally:
+        logging.getLogger("rtstereo.stream").removeHandler(handler)
+    assert fetched == [] and results[-1] == folder / f"{key}.mp4"
+    assert f"{url}: process {pid} on " in results[0] and results[0].endswith(
+        "downloading it into the cache; waiting for it"
+    )
+    assert sorted(p.name for p in folder.iterdir()) == [f"{key}.mp4"]
+
+
 def test_a_playlist_url_is_refused(stream_cache, monkeypatch):
     from rtstereo.sources.video import download_video
 

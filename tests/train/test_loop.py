@@ -1257,3 +1257,68 @@ def test_a_run_folder_that_a_file_took_meanwhile_names_the_file(tmp_path):
     with pytest.raises(OutputError) as info:
         loop.RunFiles(blocker / "run").make()
     assert str(info.value) == f"cannot make run folder {blocker / 'run'}: {blocker} is a file, not a folder"
+
+
+# ------------------------------------------------------------------------------- two runs, one folder
+def test_a_run_folder_another_run_trains_in_is_refused_and_its_files_left_alone(tmp_path, capsys, three_steps):
+    """A second `train --resume run/last.pt` while the first still trained there passed every check: both wrote
+    last.pt, best.pt and log.jsonl, each replacing the other's checkpoints, their steps mixed in one log."""
+    from tests.conftest import lock_held_elsewhere
+
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("last.pt", "best.pt", "log.jsonl"):
+        (run / name).write_bytes((three_steps[0] / name).read_bytes())
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    with lock_held_elsewhere(run / ".rtstereo-train.lock") as pid:
+        code = main(["train", "--resume", str(run / "last.pt"), "--steps", "5", "--threads", "1"])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert err.startswith(
+            f"rtstereo train: error: run folder {run} is in use by another training run (process {pid}"
+        )
+        assert err.rstrip().endswith("wait for it to end, or give another folder with -o"), err
+        assert {p.name: p.read_bytes() for p in run.iterdir() if p.name != ".rtstereo-train.lock"} == before
+
+
+def test_two_runs_started_at_once_into_one_folder_the_second_is_refused_when_it_makes_the_folder(tmp_path):
+    """Both passed check_usable on the empty folder (the validation set takes about 30 s to render in between)."""
+    from tests.conftest import lock_held_elsewhere
+
+    files = loop.RunFiles(tmp_path / "run")
+    files.check_usable()
+    with lock_held_elsewhere(tmp_path / "run.lock"):  # the folder does not exist yet: the other run makes it now
+        files.folder.mkdir()
+        (tmp_path / "run.lock").rename(files.lock)
+        with pytest.raises(OutputError, match="is in use by another training run"):
+            files.make()
+    # The other one has finished meanwhile: its files are there, which a new run must not overwrite.
+    files.log.write_text('{"kind": "start", "step": 0}\n')
+    with pytest.raises(OutputError, match="already holds a run"):
+        files.make()
+    assert not files.lock.exists()
+
+
+def test_a_lock_file_a_killed_run_left_does_not_block_the_next_run(tmp_path):
+    """kill -9 leaves the lock file; the system released its lock with the process."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / ".rtstereo-train.lock").write_text("999999999@elsewhere")
+    summary = train(tiny_config(run, steps=1), echo=quiet)
+    assert summary["step"] == 1 and not (run / ".rtstereo-train.lock").exists()
+
+
+def test_a_run_removes_the_half_written_checkpoint_a_killed_run_left(tmp_path, three_steps):
+    """save_checkpoint writes a hidden tagged file for remove_stale_partials to remove, which train never called:
+    the partial checkpoint of a run killed while saving stayed beside last.pt for good."""
+    from rtstereo.io.atomic import _HOST
+
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("last.pt", "log.jsonl"):
+        (run / name).write_bytes((three_steps[0] / name).read_bytes())
+    left = run / f".last.partial-999999999-0123abcd@{_HOST}.pt"
+    left.write_bytes(b"half a checkpoint")
+    config = resolve_config(flag_values={"resume": str(run / "last.pt"), "steps": 3})
+    train(config, echo=quiet)
+    assert not left.exists()

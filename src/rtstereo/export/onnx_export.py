@@ -31,13 +31,13 @@ CREStereo with ``two_pass`` exports as the pair the public ONNX releases use: ``
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime
 import hashlib
 import json
 import math
 import re
-import shutil
 import tempfile
 import time
 import warnings
@@ -58,7 +58,8 @@ from ..errors import (
     require_installed,
     warn,
 )
-from ..io.atomic import folder_write_problem
+from ..io.atomic import folder_write_problem, remove_stale_partials, staging_folder
+from ..io.lock import FileLock, holder_text
 from ..io.quiet import native_output_held
 from ..models.registry import ModelSpec, import_object
 from ..runtime.onnx import (
@@ -790,9 +791,10 @@ def export_onnx(
 
     main_role = "refine" if two_pass else "single"
     names = {main_role: output.name, **({"init": init_output.name} if init_output else {})}
-    output.parent.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=".rtstereo-export-", dir=output.parent))
-    try:
+    # The working folders of exports killed midway (kill -9, the memory killer), each holding a whole model, stayed
+    # for good: this one's is tagged with its process, which the next export here removes once it is gone.
+    remove_stale_partials(output.parent)
+    with staging_folder(output.parent) as workdir:
         result = _verify_and_write(
             spec,
             settings,
@@ -812,8 +814,6 @@ def export_onnx(
             timings,
             second,
         )
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
     if not result.passed:
         raise ParityError(
             f"the ONNX export of {spec.name} differs from PyTorch beyond its tolerance "
@@ -1129,20 +1129,47 @@ def export_cached(
     key = hashlib.sha256((key_text + weights_digest(module)).encode()).hexdigest()[:16]
     path = folder / f"{spec.name}-{size_hw[0]}x{size_hw[1]}-{'fp16' if fp16 else 'fp32'}-{key}.onnx"
     init_path = companion_path(path) if _is_two_pass(spec, settings) else None
-    damaged = [p for p in (path, init_path) if p is not None and p.is_file() and not _intact(p)]
-    if damaged:  # a cache entry that cannot load failed every later run, until one found and deleted it
-        warn(f"the cached ONNX export {damaged[0]} is damaged (it does not load as a whole model); exporting it again")
-        for item in (path, init_path):
-            if item is not None:
-                _remove(item)
-    if path.is_file() and (init_path is None or init_path.is_file()):
-        contract = OnnxContract(
-            model=spec.name,
-            settings=dict(settings),
-            normalization=spec.normalization,
-            size_divisor=spec.size_divisor,
-            fixed_size_hw=size_hw,
-            precision="fp16" if fp16 else "fp32",
-        )
+    contract = OnnxContract(
+        model=spec.name,
+        settings=dict(settings),
+        normalization=spec.normalization,
+        size_divisor=spec.size_divisor,
+        fixed_size_hw=size_hw,
+        precision="fp16" if fp16 else "fp32",
+    )
+    entry = [p for p in (path, init_path) if p is not None]
+    if all(p.is_file() and _intact(p) for p in entry):  # published whole (renamed into place): no lock to take
         return ExportResult(path=path, init_path=init_path, contract=contract)
-    return export_onnx(spec, settings, module, size_hw, path, fp16=fp16, opset=opset, parity_inputs=parity_inputs)
+    # Made first: the check's probe removes the folders it made, where another process may be making its lock file.
+    with contextlib.suppress(OSError):
+        folder.mkdir(parents=True, exist_ok=True)
+    check_output_path(path)  # a cache folder that cannot be written is refused in words before the lock file
+    height, width = size_hw
+    lock = FileLock(folder / f".{path.name}.lock")
+    try:
+        # Two processes exported the same network at once, each replacing the other's files as it finished (the
+        # second one's minutes of exporting for nothing): the second now waits, then finds the first one's export.
+        if not lock.acquire():
+            warn(
+                f"{holder_text(lock.holder())} is exporting {spec.name} at {height}x{width} into the cache ({path}): "
+                "waiting to use its export"
+            )
+            lock.acquire(wait=True)
+    except OSError as exc:  # the lock file: the folder was writable a moment ago
+        from ..io.atomic import os_reason
+
+        raise OutputError(f"cannot write the export to {path}: {os_reason(exc, path)}") from None
+    try:
+        damaged = [p for p in entry if p.is_file() and not _intact(p)]
+        if damaged:  # a cache entry that cannot load failed every later run, until one found and deleted it
+            warn(
+                f"the cached ONNX export {damaged[0]} is damaged (it does not load as a whole model); exporting it "
+                "again"
+            )
+            for item in entry:
+                _remove(item)
+        if all(p.is_file() for p in entry):
+            return ExportResult(path=path, init_path=init_path, contract=contract)
+        return export_onnx(spec, settings, module, size_hw, path, fp16=fp16, opset=opset, parity_inputs=parity_inputs)
+    finally:
+        lock.release()

@@ -23,7 +23,30 @@ from ..errors import OutputError
 
 PARTIAL_MARK = ".partial-"
 # The machine in a tag: its host name's first label, in letters, digits and "-" (no "." or "@", which part it).
-_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname().split(".")[0]) or "host"
+_HOST_NAME = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname().split(".")[0]) or "host"
+
+
+def _pid_namespace() -> str:
+    """The number of this process's PID namespace (Linux), or ``""`` where there is none to read."""
+    try:
+        return re.sub(r"\D", "", os.readlink("/proc/self/ns/pid"))
+    except OSError:
+        return ""
+
+
+def _machine_tag(host_name: str, pid_namespace: str) -> str:
+    """Where a writer's process number means something: its host and PID namespace. Containers sharing the host's
+    name (``docker run --network host``) number their processes apart: one's writer, alive, was another's
+    nonexistent process, and its staging folder was removed under it.
+
+    Examples:
+        >>> _machine_tag("box", "4026531836"), _machine_tag("box", "")
+        ('box-pidns4026531836', 'box')
+    """
+    return f"{host_name}-pidns{pid_namespace}" if pid_namespace else host_name
+
+
+_HOST = _machine_tag(_HOST_NAME, _pid_namespace())
 # ``.partial-PID-HEX@HOST`` (``@HOST`` missing in the tags of earlier versions, taken as this machine's).
 _TAG = re.compile(re.escape(PARTIAL_MARK) + r"(\d+)-[0-9a-f]{8}(?:@([A-Za-z0-9-]+))?")
 
@@ -48,8 +71,9 @@ def remove_stale_partials(folder: str | Path) -> list[Path]:
     (:func:`staging_folder`) and partial files (:func:`atomic_path`) whose writer was killed before its
     ``finally`` could remove them (``kill -9``, a Ray worker lost mid-write, the machine's memory killer).
 
-    Only this machine's are judged (the process named in the tag no longer exists); another machine's,
-    and a live writer's, are left alone, so a run beside this one in the same folder is not disturbed.
+    Only this machine's are judged (the process named in the tag no longer exists); another machine's (or another
+    PID namespace's: a container's), and a live writer's, are left alone, so a run beside this one in the same
+    folder is not disturbed.
 
     Args:
         folder: the output folder (its own entries only; a missing folder holds none).
@@ -72,7 +96,8 @@ def remove_stale_partials(folder: str | Path) -> list[Path]:
         return removed
     for entry in entries:
         match = _TAG.search(entry.name)
-        if match is None or (match.group(2) or _HOST) != _HOST or _process_alive(int(match.group(1))):
+        # A tag of the host name alone: an earlier version's, judged here as it was then.
+        if match is None or (match.group(2) or _HOST) not in (_HOST, _HOST_NAME) or _process_alive(int(match.group(1))):
             continue
         path = Path(entry.path)
         if entry.is_dir(follow_symlinks=False):

@@ -7,7 +7,6 @@ import hashlib
 import os
 import shutil
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -15,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 from ..errors import InputError
-from .atomic import os_reason
+from .atomic import os_reason, partial_path, remove_stale_partials
 
 # Seconds without an answer before a download gives up (a network that drops packets would otherwise
 # keep a run silent for a minute per URL).
@@ -147,12 +146,15 @@ def fetch(url: str, *, progress: bool = True, subdir: str = "downloads", sha256:
     except OSError as exc:
         reason = os_reason(exc, target)
         raise InputError(f"cannot download {url}: cannot create the cache folder {target.parent}: {reason}") from None
-    partial = None
+    # A download killed midway (kill -9, a lost machine) left its temporary file in the cache for good, and
+    # NamedTemporaryFile's was readable by its owner alone (a cache shared by several users could not read it):
+    # the partial file is tagged with its process (removed here once that is gone) and made as any file is.
+    remove_stale_partials(target.parent)
+    partial = partial_path(target)
     try:
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
             total = int(response.headers.get("Content-Length") or 0)
-            with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
-                partial = Path(tmp.name)
+            with partial.open("wb") as tmp:
                 _copy(response, tmp, total, progress and total > 1 << 20, name)
     except TimeoutError:
         _remove(partial)

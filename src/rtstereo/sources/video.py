@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import InputError, require, require_bool
 from ..io.download import cache_dir, is_url
+from ..io.lock import FileLock, holder_text
 from ..io.quiet import ffmpeg_quietened, native_output_held
 from ..text import counted, is_utf8, shown
 from ..types import StereoPair
@@ -440,11 +441,35 @@ def download_video(url: str) -> Path:
     yt_dlp = require("yt_dlp", "video", "reading a video URL")
     folder = cache_dir() / "videos"
     key = hashlib.sha256(url.encode()).hexdigest()[:16]
-    cached = sorted(p for p in folder.glob(f"{key}.*") if p.suffix not in (".part", ".ytdl"))
-    if cached:
-        log.info("video URL %s: using the cached download %s", url, cached[0])
-        return cached[0]
+    cached = _cached_video(folder, key, url)
+    if cached is not None:
+        return cached
     folder.mkdir(parents=True, exist_ok=True)
+    # Two runs that downloaded one URL at once both wrote yt-dlp's KEY.mp4.part (the second resuming the first's):
+    # the cached video came out longer than the file, damaged for every later run, and the second run failed with
+    # "Unable to rename file". The second now waits for the first's download and reads it.
+    lock = FileLock(folder / f".{key}.lock")
+    if not lock.acquire():
+        log.info("video URL %s: %s is downloading it into the cache; waiting for it", url, holder_text(lock.holder()))
+        lock.acquire(wait=True)
+    try:
+        cached = _cached_video(folder, key, url)
+        return cached if cached is not None else _download(yt_dlp, url, folder, key)
+    finally:
+        lock.release()
+
+
+def _cached_video(folder: Path, key: str, url: str) -> Path | None:
+    """The cached download of the URL whose key is ``key``, or ``None`` (yt-dlp's partial files are none)."""
+    cached = sorted(p for p in folder.glob(f"{key}.*") if p.suffix not in (".part", ".ytdl"))
+    if not cached:
+        return None
+    log.info("video URL %s: using the cached download %s", url, cached[0])
+    return cached[0]
+
+
+def _download(yt_dlp: Any, url: str, folder: Path, key: str) -> Path:
+    """Download ``url`` with yt-dlp into ``folder`` as ``<key>.<ext>``; see :func:`download_video`."""
     options = {
         "format": "best[ext=mp4][vcodec!=none]/best[vcodec!=none]/bestvideo[ext=mp4]/bestvideo/best",
         "outtmpl": str(folder / f"{key}.%(ext)s"),

@@ -30,7 +30,8 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import CheckpointError, DatasetError, InputError, OutputError, RtStereoError, SettingError, warn
-from ..io.atomic import atomic_path, folder_write_problem, os_reason, terminate_as_interrupt
+from ..io.atomic import atomic_path, folder_write_problem, os_reason, remove_stale_partials, terminate_as_interrupt
+from ..io.lock import FileLock, holder_text
 from ..models.checkpoint import (
     FORMAT_TAG,
     describe,
@@ -81,6 +82,11 @@ class RunFiles:
     def config(self) -> Path:
         return self.folder / "config.json"
 
+    @property
+    def lock(self) -> Path:
+        """Held while a run trains in the folder (see :mod:`rtstereo.io.lock`; a killed run's never blocks)."""
+        return self.folder / ".rtstereo-train.lock"
+
     def check_usable(self, resume: str | None = None) -> None:
         """Refuse a folder that cannot be made or written in, or one holding the files of another run than
         ``resume``'s (it is not made here).
@@ -89,8 +95,9 @@ class RunFiles:
             resume: the checkpoint a resumed run continues (``None``: a new run); its own folder holds its run.
 
         Raises:
-            OutputError: the folder (or a folder above it) is a file, files cannot be written in it, or the run
-                would overwrite the checkpoints and extend the log of another run already there.
+            OutputError: the folder (or a folder above it) is a file, files cannot be written in it, another run
+                trains in it now, or the run would overwrite the checkpoints and extend the log of another run already
+                there.
         """
         existing = next((p for p in (self.folder, *self.folder.parents) if p.exists()), None)
         if existing is not None and not existing.is_dir():
@@ -99,6 +106,18 @@ class RunFiles:
         problem = folder_write_problem(self.folder)
         if problem is not None:
             raise OutputError(f"cannot write in run folder {self.folder}: {problem}")
+        if self.folder.is_dir():  # a run training there now, resumed from its own last.pt, passes the check below
+            probe = FileLock(self.lock)
+            try:
+                free = probe.acquire()
+            except OSError:
+                free = True  # written above: the lock is taken (or refused in words) when the folder is made
+            probe.release()
+            if not free:
+                raise self._in_use(probe)
+        self._refuse_another_run(resume)
+
+    def _refuse_another_run(self, resume: str | None) -> None:
         held = [f.name for f in (self.last, self.best, self.log) if f.exists()]
         if resume is not None and held:
             source = Path(resume).parent
@@ -120,13 +139,36 @@ class RunFiles:
                 f"{advice}give another folder with -o, or remove that one"
             )
 
-    def make(self) -> None:
-        """Create the folder (and those above it)."""
+    def make(self, resume: str | None = None) -> FileLock:
+        """Create the folder (and those above it) and lock it for this run, which releases the lock when it ends.
+
+        Raises:
+            OutputError: the folder cannot be made, another run trains in it, or one has started there since
+                :meth:`check_usable` (two runs started at once into one folder both passed it).
+        """
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(self.lock)
+            free = lock.acquire()
         except OSError as exc:
             # under a file it said "File exists", of a folder that is not there
             raise OutputError(f"cannot make run folder {self.folder}: {os_reason(exc, self.folder / 'x')}") from None
+        if not free:
+            raise self._in_use(lock)
+        try:
+            self._refuse_another_run(resume)
+        except BaseException:
+            lock.release()
+            raise
+        remove_stale_partials(self.folder)  # checkpoints a killed run left half-written (save_checkpoint's)
+        return lock
+
+    def _in_use(self, lock: FileLock) -> OutputError:
+        # Both wrote last.pt, best.pt and log.jsonl: each run's checkpoints replaced the other's, their steps mixed.
+        return OutputError(
+            f"run folder {self.folder} is in use by another training run ({holder_text(lock.holder())}): wait for it "
+            "to end, or give another folder with -o"
+        )
 
 
 # ------------------------------------------------------------------------------- device, precision
@@ -670,8 +712,9 @@ class _Run:
             self.stream = HintedStream(self.stream, self.max_disp, config.seed)
             thinning = torch.Generator().manual_seed(config.val_seed)
             self.val_batches = [with_hints(batch, self.max_disp, thinning) for batch in self.val_batches]
+        self.folder_lock: FileLock | None = None
         if self.ranks.writer:  # only now: a run refused above leaves no empty run folder behind
-            self.files.make()
+            self.folder_lock = self.files.make(config.resume)
 
     def best_so_far(self, checkpoint: dict[str, Any], source: str) -> tuple[float, int]:
         """The best validation EPE and its step that a resumed run must beat to replace ``best.pt``.
@@ -703,6 +746,8 @@ class _Run:
                 return self._run()
         finally:
             distributed.stop(self.ranks)
+            if self.folder_lock is not None:
+                self.folder_lock.release()
 
     def _run(self) -> dict[str, Any]:
         config, files = self.config, self.files
