@@ -50,6 +50,20 @@ def test_a_missing_image_on_one_side_is_pointed_out(tmp_path):
     assert "e.g. 001.png with 002.png" in message
 
 
+def test_sides_numbered_with_and_without_leading_zeros_pair_each_image_with_its_own_view(tmp_path):
+    """Sorted by name, L_10 came before L_9 but R_09 before R_10: every left image met another's right view."""
+    left, right = _folders(tmp_path, ["L_8.png", "L_9.png", "L_10.png"], ["R_08.png", "R_09.png", "R_10.png"])
+    pairs, said = _pairs_and_warnings(left, right)
+    assert [(p.name, Path(p.right).name) for p in pairs] == [
+        ("L_8", "R_08.png"),
+        ("L_9", "R_09.png"),
+        ("L_10", "R_10.png"),
+    ]
+    assert said == []
+    by_name = resolve_pairs(left, right, by_number=False)  # the old rule, still there to ask for
+    assert [(p.name, Path(p.right).name) for p in by_name][0] == ("L_10", "R_08.png")
+
+
 def test_sides_of_different_lengths_name_the_images_only_one_side_has(tmp_path):
     left, right = _folders(tmp_path, ["001.png", "002.png", "003.png"], ["001.png", "003.png"])
     with pytest.raises(

@@ -46,7 +46,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--left",
         required=True,
-        help="left images: folder, glob or file (paired with --right by position after sorting by name)",
+        help="left images: folder, glob or file (paired with --right by position, each side sorted by its numbers)",
     )
     parser.add_argument("--right", required=True, help="right images: folder, glob or file")
     parser.add_argument("--board", required=True, help=BOARD_HELP)

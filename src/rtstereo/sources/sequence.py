@@ -26,7 +26,7 @@ def is_image_sequence(argument: str) -> bool:
 class ImageSequenceSource(FrameSource):
     """Pairs from two folders or globs, played in the order of the numbers in the files' names (``frame9``
     before ``frame10``, which sorting by name puts after ``frame1``): each side is sorted so, then matched by
-    position, as ``rtstereo predict`` matches after sorting by name. One order for both, so ``L_9.png`` meets
+    position, as ``rtstereo predict`` matches them. One order for both, so ``L_9.png`` meets
     ``R_09.png`` (sorted by name, ``L_10`` came before ``L_9`` but ``R_09`` before ``R_10``: each left
     frame met the other's right view).
 
