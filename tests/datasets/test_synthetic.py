@@ -372,8 +372,38 @@ def test_synth_stops_on_sigterm_as_on_ctrl_c_leaving_no_partial_file(tmp_path, c
     assert capsys.readouterr().err.endswith("\nrtstereo synth: interrupted\n")
     files = sorted(p.relative_to(tmp_path / "s").as_posix() for p in (tmp_path / "s").rglob("*") if p.is_file())
     assert not [name for name in files if "partial" in name], files
-    # SIGTERM came while the first pair's left image, written last, was being written: no pair shows
-    assert "RGB_cleanpass/right/000000.png" in files and not [n for n in files if "cleanpass/left" in n], files
+    # SIGTERM came while the first pair's left image, written last, was being written: none of its files stays
+    assert files == ["synth.json"], files
+
+
+def test_synth_stopped_by_a_full_disk_leaves_only_whole_pairs_and_a_rerun_finishes(tmp_path, capsys, monkeypatch):
+    """A pair cut short left its right image, disparity and mask: eval listed it as a scene and failed on it
+    ("the left image ... is missing", exit code 1), train left it out with a warning."""
+    import errno
+
+    import rtstereo.io.images as images
+    from rtstereo.cli import main
+    from rtstereo.datasets import find_samples
+
+    write, calls = images._write_bytes, []
+
+    def full_at_the_second_left_image(path, data):
+        calls.append(path)
+        if len(calls) == 6:  # pair 0: mask, right and left images; pair 1: mask, right image, then its left
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write(path, data)
+
+    monkeypatch.setattr(images, "_write_bytes", full_at_the_second_left_image)
+    argv = ["synth", "3", "-o", str(tmp_path / "s"), "--size", "32x48", "--max-disp", "16", "-q"]
+    assert main(argv) == 1
+    assert "No space left on device" in capsys.readouterr().err
+    files = sorted(p.relative_to(tmp_path / "s").as_posix() for p in (tmp_path / "s").rglob("*") if p.is_file())
+    assert not [name for name in files if "000001" in name or "000002" in name], files
+    samples = find_samples(tmp_path / "s")
+    assert [sample.name for sample in samples] == ["s/000000"] and samples[0].problem is None
+    monkeypatch.setattr(images, "_write_bytes", write)
+    assert main(argv) == 0
+    assert [sample.problem for sample in find_samples(tmp_path / "s")] == [None, None, None]
 
 
 def test_synth_verb_writes_a_sceneflow_folder_that_reads_back(tmp_path):

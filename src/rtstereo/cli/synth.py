@@ -7,6 +7,7 @@ stream's renderer, so a written set can be browsed to see what the network learn
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import math
@@ -135,17 +136,31 @@ def run(args: argparse.Namespace) -> int:
                 batch = render_scenes(seeds, height, width, device=device, max_disp_px=args.max_disp)
                 for row, index in enumerate(indices):
                     name = f"{index:0{digits}d}"
-                    # Each file under a temporary name, then renamed; the left image last, because readers list
-                    # the left images: an interrupted run never shows a pair whose other files are missing.
-                    occluded = batch["occluded"][row].cpu().numpy().astype(np.uint8) * 255
-                    with atomic_path(folders["occluded"] / f"{name}.png") as partial:
-                        write_image(partial, occluded)
-                    with atomic_path(folders["disparity"] / f"{name}.pfm") as partial:
-                        write_pfm(partial, batch["disparity"][row].cpu().numpy())
-                    for view in ("right", "left"):
-                        image = batch[view][row].permute(1, 2, 0).mul(255.0).round().clamp(0, 255).byte().cpu().numpy()
-                        with atomic_path(folders[view] / f"{name}.png") as partial:
-                            write_image(partial, image)
+                    paths = {
+                        "occluded": folders["occluded"] / f"{name}.png",
+                        "disparity": folders["disparity"] / f"{name}.pfm",
+                        "right": folders["right"] / f"{name}.png",
+                        "left": folders["left"] / f"{name}.png",
+                    }
+                    # Each file under a temporary name, then renamed; the left image last, since a pair is complete
+                    # when its left image is there (what a rerun skips).
+                    try:
+                        occluded = batch["occluded"][row].cpu().numpy().astype(np.uint8) * 255
+                        with atomic_path(paths["occluded"]) as partial:
+                            write_image(partial, occluded)
+                        with atomic_path(paths["disparity"]) as partial:
+                            write_pfm(partial, batch["disparity"][row].cpu().numpy())
+                        for view in ("right", "left"):
+                            image = batch[view][row].permute(1, 2, 0).mul(255.0).round().clamp(0, 255).byte()
+                            with atomic_path(paths[view]) as partial:
+                                write_image(partial, image.cpu().numpy())
+                    except BaseException:
+                        # Ctrl+C, SIGTERM or a full disk halfway through a pair: readers list the pairs of either
+                        # view, and eval failed on a right image without its left one until a rerun finished it.
+                        for path in paths.values():
+                            with contextlib.suppress(OSError):
+                                path.unlink(missing_ok=True)
+                        raise
                     progress.update(1)
                     written += 1
     finally:  # before the summary, or the "interrupted" line of Ctrl+C, not over it when Python exits
