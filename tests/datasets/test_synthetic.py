@@ -323,6 +323,22 @@ def test_synth_quiet_prints_no_progress_bar_or_summary(tmp_path, capsys):
     assert len(list((tmp_path / "s" / "RGB_cleanpass" / "left").iterdir())) == 1
 
 
+def test_synth_resumed_counts_its_progress_from_the_pairs_there_not_as_rendered_at_once(tmp_path, capsys):
+    """The pairs already there were one update at the start: a resumed run's rate read millions of pairs/s."""
+    import re
+
+    from rtstereo.cli import main
+
+    argv = ["synth", "2", "-o", str(tmp_path / "s"), "--size", "32x48", "--max-disp", "16", "--batch-size", "1"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main([argv[0], "4", *argv[2:]]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("rtstereo synth:")]
+    assert lines[0].split("|")[-1].startswith(" 2/4 "), lines  # not 0/4: the two pairs there were not rendered
+    rates = [float(rate) for line in lines for rate in re.findall(r"([\d.]+)pair/s", line)]
+    assert rates and max(rates) < 1000, lines
+
+
 def test_synth_interrupted_ends_with_its_interrupted_line_not_a_stale_progress_bar(tmp_path, capsys, monkeypatch):
     """The bar was closed only when Python freed it, after "interrupted", which it then hid."""
     import rtstereo.datasets.synthetic as synthetic

@@ -123,8 +123,7 @@ def run(args: argparse.Namespace) -> int:
     # The indices to render, a batch at a time, and each batch's seeds only: N may be millions of pairs.
     todo = (index for index in range(args.count) if index not in done)
     digits = name_digits(args.count)
-    progress = _NoProgress() if args.quiet else _progress(args.count)
-    progress.update(len(done))
+    progress = _NoProgress() if args.quiet else _progress(args.count, len(done))
     written = 0
     try:
         # SIGTERM (kill, a job scheduler's stop) as Ctrl+C: the pair under way leaves no partial file, the run
@@ -343,10 +342,12 @@ class _NoProgress:
         pass
 
 
-def _progress(total: int):
-    """A tqdm progress bar on stderr (silent when tqdm is missing)."""
+def _progress(total: int, done: int):
+    """A tqdm progress bar on stderr from the ``done`` pairs already there (silent when tqdm is missing)."""
     try:
         from ..progress import progress_bar
     except ImportError:  # pragma: no cover - tqdm ships with the torch extra
         return _NoProgress()
-    return progress_bar(total=total, unit="pair", desc="rtstereo synth")
+    # As tqdm's start, not an update: counted as rendered at once, they made the rate of a resumed run
+    # millions of pairs/s and its time left near nothing.
+    return progress_bar(total=total, initial=done, unit="pair", desc="rtstereo synth")
