@@ -878,14 +878,18 @@ def test_synth_refuses_a_batch_beyond_the_memory_budget_before_writing_anything(
     monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "10M")
     out = tmp_path / "s"
     assert main(["synth", "2", "-o", str(out), "--size", "64x128", "--max-disp", "32", "--batch-size", "2", "-q"]) == 0
-    assert main(["synth", "2", "-o", str(out), "--size", "64x128", "--batch-size", "5"]) == 2
+    assert main(["synth", "6", "-o", str(out), "--size", "64x128", "--batch-size", "5"]) == 2
     assert capsys.readouterr().err == (
         "rtstereo synth: error: --size 64x128 at --batch-size 5 needs about 12 MB to render, more than the 10 MB "
         "budget (RTSTEREO_MEMORY_BUDGET=10M): give --batch-size 4 or less\n"
     )
-    assert main(["synth", "2", "-o", str(tmp_path / "big"), "--size", "256x256"]) == 2
+    assert main(["synth", "5", "-o", str(out), "--size", "64x128", "--batch-size", "64"]) == 2
+    assert "at 5 pairs at once needs about 12 MB" in capsys.readouterr().err
+    assert main(["synth", "1", "-o", str(tmp_path / "big"), "--size", "256x256"]) == 2
     assert capsys.readouterr().err.endswith("budget (RTSTEREO_MEMORY_BUDGET=10M): give a smaller --size\n")
     assert not (tmp_path / "big").exists()
+    # A batch never holds more than the N pairs asked for: 3 pairs at once fit, however large --batch-size is.
+    assert main(["synth", "3", "-o", str(out), "--size", "64x128", "--max-disp", "32", "--batch-size", "64", "-q"]) == 0
 
 
 def test_synth_verb_with_a_file_where_a_folder_of_the_set_goes_names_it(tmp_path):

@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--max-disp: expected a positive number of pixels, got {args.max_disp:g}")
     device = resolve_device(args.device)
     if device.type == "cpu":
-        _check_memory(height, width, args.batch_size)
+        _check_memory(height, width, args.batch_size, args.count)
     root = Path(args.output)
     settings = {
         "count": args.count,
@@ -175,19 +175,22 @@ def run(args: argparse.Namespace) -> int:
 RENDER_BYTES_PER_PX = 300
 
 
-def _check_memory(height: int, width: int, batch_size: int) -> None:
+def _check_memory(height: int, width: int, batch_size: int, count: int) -> None:
     """Refuse a batch whose rendering would not fit the memory budget: the kernel's memory killer ended such a
-    run (--size 100000x100000) with no message, after writing its synth.json."""
+    run (--size 100000x100000) with no message, after writing its synth.json. No batch holds more than the
+    ``count`` pairs asked for (``synth 1 --batch-size 64`` renders one pair)."""
     from ..runtime.memory import format_bytes, memory_budget
 
     budget = memory_budget()
-    needed = RENDER_BYTES_PER_PX * height * width * batch_size
+    pairs = min(batch_size, count)
+    needed = RENDER_BYTES_PER_PX * height * width * pairs
     if needed <= budget.bytes:
         return
     fitting = budget.bytes // (RENDER_BYTES_PER_PX * height * width)
     advice = f"give --batch-size {fitting} or less" if fitting >= 1 else "give a smaller --size"
+    at = f"--batch-size {batch_size}" if pairs == batch_size else f"{counted(pairs, 'pair')} at once"
     raise InputError(
-        f"--size {height}x{width} at --batch-size {batch_size} needs about {format_bytes(needed)} to render, more "
+        f"--size {height}x{width} at {at} needs about {format_bytes(needed)} to render, more "
         f"than the {format_bytes(budget.bytes)} budget ({budget.source}): {advice}"
     )
 
