@@ -286,6 +286,10 @@ def test_numpy_sizes_and_ranges_render_as_python_ones():
         torch.testing.assert_close(batch[key], value, rtol=0, atol=0)
     item = SyntheticStereo(2, np.int64(16), np.int64(32), seed=3, max_disp_px=8.0)[0]
     torch.testing.assert_close(item["left"], expected["left"][0], rtol=0, atol=0)
+    # the length and the index too: a numpy count was refused ('length: expected a non-negative integer')
+    dataset = SyntheticStereo(np.int64(2), 16, 32, seed=3, max_disp_px=8.0)
+    assert len(dataset) == 2 and type(len(dataset)) is int
+    torch.testing.assert_close(dataset[np.int64(0)]["left"], expected["left"][0], rtol=0, atol=0)
 
 
 def test_dataset_rejects_bad_length_and_index():
@@ -295,6 +299,11 @@ def test_dataset_rejects_bad_length_and_index():
         SyntheticStereo(2, 4, 32)
     with pytest.raises(IndexError):
         SyntheticStereo(2, 32, 32)[2]
+    with pytest.raises(InputError, match="length: expected a non-negative integer, got True"):
+        SyntheticStereo(True, 32, 32)  # was a dataset of 1 item
+    for index in (slice(0, 2), 1.0, True):  # a slice failed comparing it with an int; 1.0 and True passed as 1
+        with pytest.raises(TypeError, match="indexed by an integer"):
+            SyntheticStereo(2, 32, 32)[index]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -144,16 +144,20 @@ class SyntheticStereo(torch.utils.data.Dataset):
         max_disp_px: float = 192.0,
         settings: RenderSettings | None = None,
     ) -> None:
-        if not isinstance(length, int) or length < 0:
+        # numpy's integers as the sizes are (a count from numpy refused); True is no count
+        if isinstance(length, bool) or not isinstance(length, numbers.Integral) or length < 0:
             raise InputError(f"length: expected a non-negative integer, got {length!r}")
         _check_size(height, width, max_disp_px)
-        self.length, self.height, self.width = length, int(height), int(width)
+        self.length, self.height, self.width = int(length), int(height), int(width)
         self.seed, self.max_disp_px, self.settings = seed, max_disp_px, settings
 
     def __len__(self) -> int:
         return self.length
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if isinstance(index, bool) or not isinstance(index, numbers.Integral):  # a slice failed in a comparison
+            raise TypeError(f"SyntheticStereo items are indexed by an integer, got {index!r}")
+        index = int(index)
         if not -self.length <= index < self.length:
             raise IndexError(f"item {index} of a SyntheticStereo of length {self.length}")
         index %= self.length
