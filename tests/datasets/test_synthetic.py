@@ -469,6 +469,44 @@ def test_synth_verb_writes_a_sceneflow_folder_that_reads_back(tmp_path):
     assert len(samples) == 3 and samples[0].dataset == "sceneflow"
 
 
+def test_synth_verb_files_by_hand_pfm_bytes_and_images_that_agree_with_the_disparity(tmp_path):
+    """The written files read without rtstereo's readers: the PFM's header, byte order and row order by hand,
+    the images against the disparity by warping, at a size that is no multiple of 8."""
+    import cv2
+
+    from rtstereo.cli import main
+
+    out = tmp_path / "s"
+    argv = ["synth", "3", "-o", str(out), "--size", "63x97", "--max-disp", "24", "--seed", "1", "-q"]
+    assert main(argv) == 0
+    rows, columns = np.mgrid[0:63, 0:97].astype(np.float32)
+    for index in range(3):
+        raw = (out / "disparity" / "left" / f"{index:06d}.pfm").read_bytes()
+        header = b"Pf\n97 63\n-1.0\n"  # one channel, width height, negative scale: little-endian
+        assert raw.startswith(header) and len(raw) == len(header) + 63 * 97 * 4, raw[:20]
+        disparity = np.frombuffer(raw[len(header) :], "<f4").reshape(63, 97)[::-1]  # stored bottom row first
+        expected = SyntheticStereo(3, 63, 97, seed=1, max_disp_px=24.0)[index]
+        np.testing.assert_array_equal(disparity, expected["disparity"].numpy())
+        left, right = (
+            cv2.imread(str(out / "RGB_cleanpass" / view / f"{index:06d}.png")).astype(np.float32)
+            for view in ("left", "right")
+        )
+        mask = cv2.imread(str(out / "occlusion" / "left" / f"{index:06d}.png"), cv2.IMREAD_UNCHANGED)
+        assert mask.shape == (63, 97) and set(np.unique(mask)) <= {0, 255}
+        occluded = mask == 255
+        assert 0 < occluded.mean() < 0.5
+
+        # the right view sampled at x - d (and a pixel off), against the left view
+        error = {
+            shift: np.abs(cv2.remap(right, columns - disparity - shift, rows, cv2.INTER_LINEAR) - left).mean(2)
+            for shift in (-1.0, 0.0, 1.0)
+        }
+        # Sensor noise of 5-20 grey levels is in both views: the means tell, single pixels do not.
+        visible = error[0.0][~occluded].mean()
+        assert visible < 0.5 * error[0.0][occluded].mean(), index
+        assert visible < min(error[-1.0][~occluded].mean(), error[1.0][~occluded].mean()), index
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
