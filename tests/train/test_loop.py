@@ -1001,6 +1001,22 @@ def test_cli_refuses_synthetic_validation_options_with_val_data(tmp_path, flags,
 @pytest.mark.parametrize(
     ("flags", "said"),
     [
+        (["--noise-scale", "0.5"], "--noise-scale shapes"),
+        (["--data-max-disp", "10", "--noise-scale", "1"], "--data-max-disp and --noise-scale shape"),
+    ],
+)
+def test_cli_refuses_rendering_options_when_no_scene_is_rendered(tmp_path, flags, said):
+    """With --data and --val-data both, --noise-scale and --data-max-disp were taken and ignored."""
+    argv = ["train", "-o", str(tmp_path / "run"), "--data", str(tmp_path), "--val-data", str(tmp_path), *flags]
+    args = _parser().parse_args(argv)
+    with pytest.raises(InputError, match=f"{said} the rendered scenes, and with --data .* none is rendered"):
+        args.func(args)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
         (["--steps", "0"], "--steps: expected a positive whole number, got 0"),
         (["--crop", "64x100"], "--crop: rtnet trains on sizes that are multiples of 32, got 64x100; use e.g. 64x128"),
         (["--time-limit", "-1"], "--time-limit: expected a finite number >= 0, got -1.0"),
