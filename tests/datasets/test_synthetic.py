@@ -939,6 +939,30 @@ def test_synth_refuses_a_batch_beyond_the_memory_budget_before_writing_anything(
     assert main(["synth", "3", "-o", str(out), "--size", "64x128", "--max-disp", "32", "--batch-size", "64", "-q"]) == 0
 
 
+def test_synth_batch_beyond_the_gpus_memory_is_one_line_and_a_smaller_batch_goes_on(tmp_path, capsys, monkeypatch):
+    """torch's OutOfMemoryError (--device cuda, whose memory the budget check does not weigh) was a traceback."""
+    import rtstereo.datasets.synthetic as synthetic
+    from rtstereo.cli import main
+
+    render = synthetic.render_scenes
+
+    def out_of_memory_at_four(seeds, *args, **kwargs):
+        if len(seeds) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return render(seeds, *args, **kwargs)
+
+    monkeypatch.setattr(synthetic, "render_scenes", out_of_memory_at_four)
+    argv = ["synth", "6", "-o", str(tmp_path / "s"), "--size", "16x32", "--max-disp", "4", "-q"]
+    assert main([*argv, "--batch-size", "2"]) == 0
+    assert main([argv[0], "9", *argv[2:], "--batch-size", "4"]) == 2
+    assert capsys.readouterr().err == (
+        "rtstereo synth: error: --size 16x32 at --batch-size 4 does not fit in the memory of cpu: give a smaller "
+        "--batch-size (the 6 pairs written stay: the command goes on from there)\n"
+    )
+    assert main([argv[0], "9", *argv[2:], "--batch-size", "2"]) == 0
+    assert len(list((tmp_path / "s" / "RGB_cleanpass" / "left").iterdir())) == 9
+
+
 def test_synth_verb_with_a_file_where_a_folder_of_the_set_goes_names_it(tmp_path):
     """It said "cannot write to set: [Errno 20] Not a directory: 'set/disparity/left'"."""
     from rtstereo.errors import OutputError

@@ -132,7 +132,15 @@ def run(args: argparse.Namespace) -> int:
             while indices := list(itertools.islice(todo, args.batch_size)):
                 span = item_seeds(args.seed, indices[-1] - indices[0] + 1, start=indices[0])
                 seeds = span[torch.tensor(indices) - indices[0]]
-                batch = render_scenes(seeds, height, width, device=device, max_disp_px=args.max_disp)
+                try:
+                    batch = render_scenes(seeds, height, width, device=device, max_disp_px=args.max_disp)
+                except torch.OutOfMemoryError:  # a GPU's memory, which the budget check does not weigh: a traceback
+                    stay = counted(len(done) + written, "pair")
+                    raise InputError(
+                        f"--size {height}x{width} at --batch-size {args.batch_size} does not fit in the memory of "
+                        f"{_device_name(device)}: give a smaller --batch-size (the {stay} written stay: the command "
+                        "goes on from there)"
+                    ) from None
                 for row, index in enumerate(indices):
                     name = f"{index:0{digits}d}"
                     paths = {
