@@ -65,6 +65,15 @@ def test_same_seed_same_batch_other_seed_other_batch():
     assert not torch.equal(first["left"], other["left"])
 
 
+def test_each_seed_from_2_32_on_has_the_stream_of_one_seed_below_2_32():
+    from rtstereo.datasets.synthetic_random import same_stream_seed
+
+    for seed in (2**32, 2**32 + 5, 3 * 2**40 + 17, 2**63 - 1, -1):
+        below = same_stream_seed(seed)
+        assert 0 <= below < 2**32 and torch.equal(item_seeds(seed, 4, start=9), item_seeds(below, 4, start=9)), seed
+    assert [same_stream_seed(seed) for seed in (0, 7, 2**32 - 1)] == [0, 7, 2**32 - 1]
+
+
 def test_dataset_item_equals_the_same_item_of_a_batch():
     batch = render_batch(3, 32, 48, seed=5, max_disp_px=16.0)
     dataset = SyntheticStereo(3, 32, 48, seed=5, max_disp_px=16.0)
@@ -516,6 +525,8 @@ def test_synth_verb_files_by_hand_pfm_bytes_and_images_that_agree_with_the_dispa
         (["synth", "2", "-o", "X", "--batch-size", "0"], "--batch-size"),
         (["synth", "2", "-o", "X", "--seed", "-1"], "--seed: expected a whole number from 0 to 2"),  # = 2^63 - 1
         (["synth", "2", "-o", "X", "--seed", str(2**63)], "--seed: expected a whole number from 0 to 2"),  # = 0
+        # 2^32 wrote the set of seed 4075032035, each seed from 2^32 on the set of one below it
+        (["synth", "2", "-o", "X", "--seed", str(2**32)], "got 4294967296, whose pairs are those of --seed 4075032035"),
         (["synth", "2", "-o", "X", "--max-disp", "0"], "--max-disp"),
         (["synth", "2", "-o", "X", "--max-disp", "nan"], "--max-disp"),
         (["synth", "2", "-o", "X", "--device", "banana"], "unknown device 'banana'"),

@@ -36,7 +36,7 @@ def register(subparsers) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--size", default="480x640", metavar="HxW", help="image size (default: %(default)s)")
     parser.add_argument(
-        "--seed", metavar="N", type=int, default=0, help="stream seed, 0 to 2^63 - 1 (default: %(default)s)"
+        "--seed", metavar="N", type=int, default=0, help="stream seed, 0 to 2^32 - 1 (default: %(default)s)"
     )
     parser.add_argument(
         "--max-disp",
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
     from .. import __version__
     from ..datasets.synthetic import RENDERER_VERSION, render_scenes
-    from ..datasets.synthetic_random import item_seeds
+    from ..datasets.synthetic_random import item_seeds, same_stream_seed
     from ..io.images import write_image
     from ..io.pfm import write_pfm
     from ..train.loop import resolve_device
@@ -73,8 +73,11 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.batch_size < 1:
         raise InputError(f"--batch-size: expected a positive integer, got {args.batch_size}")
-    if not 0 <= args.seed < SEED_LIMIT:  # item_seeds keeps 63 bits: -1 was the set of seed 2^63 - 1
-        raise InputError(f"--seed: expected a whole number from 0 to 2^63 - 1, got {args.seed}")
+    if not 0 <= args.seed < SEED_LIMIT:  # -1 was the set of seed 2^63 - 1, 2^32 that of seed 4075032035
+        raise InputError(
+            f"--seed: expected a whole number from 0 to 2^32 - 1, got {args.seed}, whose pairs are those of "
+            f"--seed {same_stream_seed(args.seed)}: the renderer has 2^32 streams of pairs"
+        )
     if not (math.isfinite(args.max_disp) and args.max_disp > 0):
         raise InputError(f"--max-disp: expected a positive number of pixels, got {args.max_disp:g}")
     device = resolve_device(args.device)
@@ -204,7 +207,7 @@ def _check_memory(height: int, width: int, batch_size: int, count: int) -> None:
 
 
 MAX_PAIRS = 1 << 32  # item_seeds takes the index modulo 2^32
-SEED_LIMIT = 1 << 63  # and the seed modulo 2^63
+SEED_LIMIT = 1 << 32  # and folds a seed into 32 bits (synthetic_random.same_stream_seed)
 RECORD_ONLY = ("rtstereo_version", "devices")  # in synth.json, but a folder may go on with other values
 MIN_NAME_DIGITS = 6  # SceneFlow's own names: 000000.png
 
