@@ -373,7 +373,9 @@ def test_synth_interrupted_ends_with_its_interrupted_line_not_a_stale_progress_b
     monkeypatch.setattr(synthetic, "render_scenes", interrupted_at_the_second_batch)
     argv = ["synth", "4", "-o", str(tmp_path / "s"), "--size", "32x48", "--max-disp", "16", "--batch-size", "2"]
     assert main(argv) == 130
-    assert capsys.readouterr().err.endswith("\nrtstereo synth: interrupted\n")
+    # what is on disk and what to do: it said "interrupted" alone
+    said = f"rtstereo synth: interrupted: 2 of 4 pairs in {tmp_path / 's'}, each complete; the same command goes on"
+    assert capsys.readouterr().err.endswith(f"\n{said} from there\n")
 
 
 def test_synth_stops_on_sigterm_as_on_ctrl_c_leaving_no_partial_file(tmp_path, capsys, monkeypatch):
@@ -403,7 +405,10 @@ def test_synth_stops_on_sigterm_as_on_ctrl_c_leaving_no_partial_file(tmp_path, c
         assert signal.getsignal(signal.SIGTERM) is reached
     finally:
         signal.signal(signal.SIGTERM, previous)
-    assert capsys.readouterr().err.endswith("\nrtstereo synth: interrupted\n")
+    assert capsys.readouterr().err.endswith(
+        f"\nrtstereo synth: interrupted: 0 of 4 pairs in {tmp_path / 's'}, each "
+        "complete; the same command goes on from there\n"
+    )
     files = sorted(p.relative_to(tmp_path / "s").as_posix() for p in (tmp_path / "s").rglob("*") if p.is_file())
     assert not [name for name in files if "partial" in name], files
     # SIGTERM came while the first pair's left image, written last, was being written: none of its files stays
@@ -600,8 +605,7 @@ def test_synth_verb_writes_another_set_into_a_folder_that_holds_no_pair_yet(tmp_
         raise KeyboardInterrupt
 
     monkeypatch.setattr(synthetic, "render_scenes", stopped)
-    with pytest.raises(KeyboardInterrupt):
-        synth("32x48")
+    assert synth("32x48") == 130
     monkeypatch.undo()
     assert synth("16x32") == 0
     assert json.loads((tmp_path / "s" / "synth.json").read_text())["size_hw"] == [16, 32]
@@ -688,8 +692,7 @@ def test_synth_verb_renders_a_huge_set_a_batch_at_a_time_with_names_that_sort(tm
     monkeypatch.setattr(synthetic, "render_scenes", one_batch_only)
     argv = ["synth", "1000001", "-o", str(tmp_path / "big"), "--size", "16x32", "--batch-size", "2", "-q"]
     args = _synth_parser().parse_args(argv)
-    with pytest.raises(KeyboardInterrupt):
-        args.func(args)
+    assert args.func(args) == 130
     assert max(seeds_made) == 2, seeds_made  # the batch's seeds, not a million of them
     assert sorted(p.name for p in (tmp_path / "big" / "RGB_cleanpass" / "left").iterdir()) == [
         "0000000.png",
@@ -731,8 +734,7 @@ def test_synth_verb_goes_on_where_an_interrupted_run_stopped(tmp_path, monkeypat
 
     monkeypatch.setattr(synthetic, "render_scenes", counting)
     stop = True
-    with pytest.raises(KeyboardInterrupt):
-        synth("cut", "6")  # stopped after its first batch: 2 of the 6 pairs its synth.json names
+    assert synth("cut", "6") == 130  # stopped after its first batch: 2 of the 6 pairs its synth.json names
     stop, rendered = False, []
     assert synth("cut", "3") == 0  # fewer than synth.json's 6, but no pair beyond them was written
     assert rendered == [1]  # pair 2 alone: pairs 0 and 1 are there

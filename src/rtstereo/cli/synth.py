@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import InputError, OutputError, require
 from ..io.atomic import atomic_path, file_in_the_way, os_reason, remove_stale_partials, terminate_as_interrupt
 from ..text import counted
+from . import EXIT_INTERRUPTED
 from .common import parse_size_hw
 
 
@@ -173,6 +174,14 @@ def run(args: argparse.Namespace) -> int:
                         raise
                     progress.update(1)
                     written += 1
+    except KeyboardInterrupt:  # it said "interrupted" alone: what is on disk, and what to do, untold
+        progress.close()
+        print(
+            f"rtstereo synth: interrupted: {len(done) + written} of {counted(args.count, 'pair')} in {root}, each "
+            "complete; the same command goes on from there",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     finally:  # before the summary, or the "interrupted" line of Ctrl+C, not over it when Python exits
         progress.close()
     kept = f" ({len(done)} already there)" if done else ""
