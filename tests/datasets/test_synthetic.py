@@ -435,7 +435,11 @@ def test_synth_stopped_by_a_full_disk_leaves_only_whole_pairs_and_a_rerun_finish
     monkeypatch.setattr(images, "_write_bytes", full_at_the_second_left_image)
     argv = ["synth", "3", "-o", str(tmp_path / "s"), "--size", "32x48", "--max-disp", "16", "-q"]
     assert main(argv) == 1
-    assert "No space left on device" in capsys.readouterr().err
+    left = tmp_path / "s" / "RGB_cleanpass" / "left" / "000001.png"
+    assert capsys.readouterr().err == (
+        f"rtstereo synth: error: cannot write {left}: No space left on device; 1 of 3 pairs in {tmp_path / 's'}, "
+        "each complete: the same command goes on from there once it can write\n"
+    )
     files = sorted(p.relative_to(tmp_path / "s").as_posix() for p in (tmp_path / "s").rglob("*") if p.is_file())
     assert not [name for name in files if "000001" in name or "000002" in name], files
     samples = find_samples(tmp_path / "s")

@@ -182,6 +182,11 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
+    except OutputError as exc:  # a full disk halfway: what is on disk, as after Ctrl+C
+        raise OutputError(
+            f"{exc}; {len(done) + written} of {counted(args.count, 'pair')} in {root}, each complete: the same "
+            "command goes on from there once it can write"
+        ) from None
     finally:  # before the summary, or the "interrupted" line of Ctrl+C, not over it when Python exits
         progress.close()
     kept = f" ({len(done)} already there)" if done else ""
