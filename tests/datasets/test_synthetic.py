@@ -588,8 +588,13 @@ def test_synth_verb_refuses_a_folder_whose_other_pairs_would_stay(tmp_path):
     (tmp_path / "other" / "RGB_cleanpass" / "left").mkdir(parents=True)
     (tmp_path / "other" / "RGB_cleanpass" / "left" / "a.png").write_bytes(b"")
     args = _synth_parser().parse_args(["synth", "1", "-o", str(tmp_path / "other"), "--size", "16x32"])
-    with pytest.raises(OutputError, match="did not write"):
+    with pytest.raises(OutputError, match="holds images .* and no synth.json telling which set they are"):
         args.func(args)
+    # a set of its own whose synth.json was removed: it said the images were not written by rtstereo synth
+    (tmp_path / "s" / "synth.json").unlink()
+    with pytest.raises(OutputError, match="holds images .* and no synth.json telling which set they are") as info:
+        synth("3", "--max-disp", "4")
+    assert "did not write" not in str(info.value)
 
 
 def test_synth_verb_writes_another_set_into_a_folder_that_holds_no_pair_yet(tmp_path, monkeypatch):

@@ -346,7 +346,9 @@ def _check_output(root: Path, settings: dict) -> set[int]:
         )
     if lefts.is_dir() and any(lefts.iterdir()):
         raise OutputError(
-            f"-o {root} already holds images ({lefts}) that rtstereo synth did not write; give another folder"
+            # rtstereo synth's own set whose synth.json was removed too: "that rtstereo synth did not write" was untrue
+            f"-o {root} already holds images ({lefts}) and no synth.json telling which set they are; give "
+            "another folder"
         )
     return set()
 
