@@ -271,6 +271,10 @@ def test_noise_scale_must_be_a_number_at_least_0(scale):
     ("kwargs", "message"),
     [
         ({"batch_size": 0}, "batch_size"),
+        # cut to a whole number without a word: seed 1.5 rendered the pairs of seed 1
+        ({"seed": 1.5}, "seed: expected an integer, got 1.5"),
+        ({"seed": "1"}, "seed: expected an integer, got '1'"),
+        ({"seed": True}, "seed: expected an integer, got True"),
         ({"height": 8}, "height"),
         ({"width": 10}, "width"),
         ({"max_disp_px": 0.0}, "max_disp_px"),
@@ -308,6 +312,8 @@ def test_dataset_rejects_bad_length_and_index():
         SyntheticStereo(2, 4, 32)
     with pytest.raises(IndexError):
         SyntheticStereo(2, 32, 32)[2]
+    with pytest.raises(InputError, match="seed: expected an integer, got 1.9"):
+        SyntheticStereo(2, 32, 32, seed=1.9)
     with pytest.raises(InputError, match="length: expected a non-negative integer, got True"):
         SyntheticStereo(True, 32, 32)  # was a dataset of 1 item
     for index in (slice(0, 2), 1.0, True):  # a slice failed comparing it with an int; 1.0 and True passed as 1
