@@ -959,7 +959,7 @@ def test_synth_refuses_a_batch_beyond_the_memory_budget_before_writing_anything(
         "budget (RTSTEREO_MEMORY_BUDGET=10M): give --batch-size 4 or less\n"
     )
     assert main(["synth", "5", "-o", str(out), "--size", "64x128", "--batch-size", "64"]) == 2
-    assert "at 5 pairs at once needs about 12 MB" in capsys.readouterr().err
+    assert "at 5 pairs per batch (N = 5) needs about 12 MB" in capsys.readouterr().err
     assert main(["synth", "1", "-o", str(tmp_path / "big"), "--size", "256x256"]) == 2
     assert capsys.readouterr().err.endswith("budget (RTSTEREO_MEMORY_BUDGET=10M): give a smaller --size\n")
     assert not (tmp_path / "big").exists()

@@ -213,7 +213,7 @@ def _check_memory(height: int, width: int, batch_size: int, count: int) -> None:
         return
     fitting = budget.bytes // (RENDER_BYTES_PER_PX * height * width)
     advice = f"give --batch-size {fitting} or less" if fitting >= 1 else "give a smaller --size"
-    at = f"--batch-size {batch_size}" if pairs == batch_size else f"{counted(pairs, 'pair')} at once"
+    at = f"--batch-size {batch_size}" if pairs == batch_size else f"{counted(pairs, 'pair')} per batch (N = {count})"
     raise InputError(
         f"--size {height}x{width} at {at} needs about {format_bytes(needed)} to render, more "
         f"than the {format_bytes(budget.bytes)} budget ({budget.source}): {advice}"
