@@ -338,6 +338,13 @@ def _synth_parser():
     return parser
 
 
+def test_synth_help_says_what_it_does_with_a_folder_that_holds_pairs():
+    """--help named one refusal (another renderer version): a rerun's resume, and the other refusals, were untold."""
+    text = " ".join(_synth_parser()._subparsers._group_actions[0].choices["synth"].format_help().split())
+    assert "The same command again goes on where a stopped run ended" in text
+    assert "(other settings, another version of the renderer) or pairs from N on is refused, never overwritten" in text
+
+
 def test_synth_quiet_prints_no_progress_bar_or_summary(tmp_path, capsys):
     """synth showed a progress bar that nothing turned off: --quiet does, as on the other long verbs."""
     from rtstereo.cli import main

@@ -31,7 +31,9 @@ def register(subparsers) -> None:
         description="Render N procedural stereo pairs and write them as DIR/RGB_cleanpass/{left,right}/"
         "NNNNNN.png, DIR/disparity/left/NNNNNN.pfm (pixels, positive) and DIR/occlusion/left/NNNNNN.png "
         "(255 = left pixel not visible in the right view), plus DIR/synth.json with the settings and the "
-        "renderer's version (a folder written by another version is refused: its pairs would differ).",
+        "renderer's version. The same command again goes on where a stopped run ended (pairs there are kept, "
+        "and N may grow); a folder holding another set (other settings, another version of the renderer) or pairs "
+        "from N on is refused, never overwritten.",
     )
     parser.add_argument("count", type=int, metavar="N", help="number of pairs")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
