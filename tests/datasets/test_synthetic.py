@@ -666,12 +666,13 @@ def test_synth_verb_records_the_devices_and_warns_when_a_resume_renders_elsewher
 
     import rtstereo.cli.synth as synth_verb
 
-    def synth(count):
+    def synth(count, device="cpu"):
         args = _synth_parser().parse_args(
-            ["synth", count, "-o", str(tmp_path / "s"), "--size", "16x32", "--max-disp", "4"]
+            ["synth", count, "-o", str(tmp_path / "s"), "--size", "16x32", "--max-disp", "4", "--device", device]
         )
         return args.func(args)
 
+    assert synth("1", "cpu:0") == 0  # the CPU by another name: recorded, and compared, as cpu
     assert synth("1") == 0
     assert json.loads((tmp_path / "s" / "synth.json").read_text())["devices"] == ["cpu"]
     assert "warning" not in capsys.readouterr().err

@@ -246,7 +246,7 @@ def _device_name(device) -> str:
 
         index = device.index if device.index is not None else torch.cuda.current_device()
         return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
-    return str(device)
+    return device.type  # --device cpu:0 is the CPU too: "cpu:0, then cpu" warned of a change of device
 
 
 def _devices(root: Path, done: set[int], device: str) -> list[str]:
