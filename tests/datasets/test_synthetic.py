@@ -584,6 +584,19 @@ def test_synth_verb_under_a_file_names_the_file_in_the_way(tmp_path, capsys, und
     assert err == f"rtstereo synth: error: -o {output}: {tmp_path / 'taken'} is a file, not a folder\n", err
 
 
+@pytest.mark.parametrize("under", ["link", "link/s"])
+def test_synth_verb_through_a_link_to_nothing_names_the_link(tmp_path, capsys, under):
+    """It said "cannot write to .../link: File exists", of a path that does not exist."""
+    from rtstereo.cli import main
+
+    (tmp_path / "link").symlink_to(tmp_path / "gone" / "set")
+    output = tmp_path / under
+    assert main(["synth", "1", "-o", str(output), "--size", "32x48", "--max-disp", "8"]) == 2
+    said = f"-o {output}: {tmp_path / 'link'} is a link to {tmp_path / 'gone' / 'set'}, which does not exist"
+    assert capsys.readouterr().err == f"rtstereo synth: error: {said}\n"
+    assert not (tmp_path / "gone").exists()
+
+
 def test_synth_verb_refuses_a_folder_whose_other_pairs_would_stay(tmp_path):
     from rtstereo.errors import OutputError
 

@@ -288,6 +288,9 @@ def _check_output(root: Path, settings: dict) -> set[int]:
     above = file_in_the_way(root)
     if above is not None:  # it said "[Errno 20] Not a directory: '.../RGB_cleanpass/left'"
         raise OutputError(f"-o {root}: {above} is a file, not a folder")
+    dangling = next((p for p in (root, *root.parents) if p.is_symlink() and not p.exists()), None)
+    if dangling is not None:  # mkdir said "File exists" of a path that does not
+        raise OutputError(f"-o {root}: {dangling} is a link to {os.readlink(dangling)}, which does not exist")
     written = root / "synth.json"
     lefts = root / "RGB_cleanpass" / "left"
     if written.is_file() and not _holds_files(root):
