@@ -699,6 +699,36 @@ def test_synth_verb_records_the_devices_and_warns_when_a_resume_renders_elsewher
     assert "warning" not in capsys.readouterr().err
 
 
+def test_synth_the_same_command_on_a_whole_set_writes_nothing(tmp_path, monkeypatch, capsys):
+    """A whole set on a read-only disk: the same command again (a job making sure its data is there) was refused,
+    'cannot write to DIR: Read-only file system', as it wrote synth.json again; on a GPU it warned of a device that
+    rendered nothing, and recorded it."""
+    import errno
+    import json
+
+    import rtstereo.cli.synth as synth_verb
+    from rtstereo.cli import main
+
+    out = tmp_path / "s"
+    argv = ["synth", "2", "-o", str(out), "--size", "16x32", "--max-disp", "4"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    record = (out / "synth.json").read_bytes()
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(synth_verb, "atomic_path", read_only)
+    monkeypatch.setattr(synth_verb, "_device_name", lambda device: "cuda:0 (a GPU)")
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert captured.out == f"wrote 0 pairs of 16x32 to {out} (2 already there)\n"
+    assert "warning" not in captured.err and "error" not in captured.err, captured.err
+    assert (out / "synth.json").read_bytes() == record and json.loads(record)["devices"] == ["cpu"]
+    assert main([argv[0], "3", *argv[2:]]) == 2  # a pair to write: the disk's refusal is said
+    assert capsys.readouterr().err.endswith(f"error: cannot write to {out}: Read-only file system\n")
+
+
 def test_synth_verb_renders_a_huge_set_a_batch_at_a_time_with_names_that_sort(tmp_path, monkeypatch):
     """N = 1 000 001 built every pair's seed before the first batch, and pair 1 000 000 was named 1000000.png
     beside 999999.png (which sorts after it)."""

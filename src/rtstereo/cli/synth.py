@@ -95,28 +95,16 @@ def run(args: argparse.Namespace) -> int:
         "renderer_version": RENDERER_VERSION,
     }
     done = _check_output(root, settings)
-    devices = _devices(root, done, _device_name(device))
+    devices = _devices(root, done, _device_name(device), args.count)
     folders = {
         "left": root / "RGB_cleanpass" / "left",
         "right": root / "RGB_cleanpass" / "right",
         "disparity": root / "disparity" / "left",
         "occluded": root / "occlusion" / "left",
     }
-    for folder in folders.values():
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:  # the folder itself a file is found too: a path inside it is judged
-            raise OutputError(f"cannot write to {root}: {os_reason(exc, folder / 'x')}") from None
-    try:
-        # The files a run killed mid-write (kill -9, the memory killer) left under temporary names, which readers
-        # would list as pairs.
-        for folder in [*folders.values(), root]:
-            remove_stale_partials(folder)
-        with atomic_path(root / "synth.json") as partial:
-            record = {**settings, "rtstereo_version": __version__, "devices": devices}
-            partial.write_text(json.dumps(record, indent=2) + "\n")
-    except OSError as exc:
-        raise OutputError(f"cannot write to {root}: {os_reason(exc, root / 'synth.json')}") from None
+    record = {**settings, "rtstereo_version": __version__, "devices": devices}
+    if len(done) < args.count or _recorded(root) != record:  # a whole set, as recorded, is only read: it may be
+        _prepare_output(root, folders, record)  # on a read-only disk, where the same command refused it
     if args.max_disp >= width:
         print(
             f"rtstereo synth: warning: --max-disp {args.max_disp:g} is not below the image width ({width} px): in the "
@@ -197,6 +185,37 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recorded(root: Path) -> dict | None:
+    """The record of ``root/synth.json``, or ``None`` where there is none to read."""
+    try:
+        record = json.loads((root / "synth.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _prepare_output(root: Path, folders: dict[str, Path], record: dict) -> None:
+    """Make the set's folders, remove what a killed run left half-written, and write ``synth.json``.
+
+    Raises:
+        OutputError: ``root`` cannot be written.
+    """
+    for folder in folders.values():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # the folder itself a file is found too: a path inside it is judged
+            raise OutputError(f"cannot write to {root}: {os_reason(exc, folder / 'x')}") from None
+    try:
+        # The files a run killed mid-write (kill -9, the memory killer) left under temporary names, which readers
+        # would list as pairs.
+        for folder in [*folders.values(), root]:
+            remove_stale_partials(folder)
+        with atomic_path(root / "synth.json") as partial:
+            partial.write_text(json.dumps(record, indent=2) + "\n")
+    except OSError as exc:
+        raise OutputError(f"cannot write to {root}: {os_reason(exc, root / 'synth.json')}") from None
+
+
 # Peak working bytes per rendered pixel on a CPU: the growth of peak resident memory from 960x1280 to 1920x2560
 # at batch 1 (289-296 B/px; 225 at batch 4).
 RENDER_BYTES_PER_PX = 300
@@ -249,7 +268,7 @@ def _device_name(device) -> str:
     return device.type  # --device cpu:0 is the CPU too: "cpu:0, then cpu" warned of a change of device
 
 
-def _devices(root: Path, done: set[int], device: str) -> list[str]:
+def _devices(root: Path, done: set[int], device: str, count: int) -> list[str]:
     """The devices that rendered the folder's pairs, this one last: a GPU's float arithmetic differs from a CPU's in
     the last bits, so pairs rendered elsewhere can differ from this device's by a grey level here and there."""
     before: list[str] = []
@@ -259,6 +278,8 @@ def _devices(root: Path, done: set[int], device: str) -> list[str]:
         except (OSError, ValueError, AttributeError):
             recorded = None
         before = [str(d) for d in recorded] if isinstance(recorded, list) else ["not recorded"]
+    if len(done) == count:  # all there: this device renders nothing, and is neither recorded nor warned about
+        return before
     if before and before[-1] != device:
         print(
             f"rtstereo synth: warning: the {counted(len(done), 'pair')} already in {root} were rendered on "
