@@ -102,9 +102,10 @@ def run(args: argparse.Namespace) -> int:
         "disparity": root / "disparity" / "left",
         "occluded": root / "occlusion" / "left",
     }
-    record = {**settings, "rtstereo_version": __version__, "devices": devices}
-    if len(done) < args.count or _recorded(root) != record:  # a whole set, as recorded, is only read: it may be
-        _prepare_output(root, folders, record)  # on a read-only disk, where the same command refused it
+    # A whole set as its synth.json records it (_check_output compared the settings) is only read, as written by
+    # the versions and devices recorded: it may be on a read-only disk, where the same command refused it.
+    if len(done) < args.count or (_recorded(root) or {}).get("count") != args.count:
+        _prepare_output(root, folders, {**settings, "rtstereo_version": __version__, "devices": devices})
     if args.max_disp >= width:
         print(
             f"rtstereo synth: warning: --max-disp {args.max_disp:g} is not below the image width ({width} px): in the "
