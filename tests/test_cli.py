@@ -305,6 +305,12 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, pair_files, argv, me
             "providers=tensorrt,cuda,cpu times each on its own row (without --set providers, --device cuda tries "
             "TensorRT, then CUDA) (see `rtstereo bench --help`)",
         ),
+        # train's --data DIR is eval's DIR: it said "unrecognized arguments: --data" alone
+        (
+            ["eval", "--model", "sgbm", "--data", "synth"],
+            "rtstereo eval: error: unrecognized arguments: --data; eval takes the dataset folders themselves, without "
+            "an option: rtstereo eval --model MODEL DIR [DIR ...] (see `rtstereo eval --help`)",
+        ),
         # a verb that runs no model, or trains in PyTorch, is not sent to --set providers
         (
             ["compare", "a.pfm", "b.pfm", "--providers", "cuda"],

@@ -65,6 +65,15 @@ def test_same_seed_same_batch_other_seed_other_batch():
     assert not torch.equal(first["left"], other["left"])
 
 
+def test_each_seed_from_2_32_on_has_the_stream_of_one_seed_below_2_32():
+    from rtstereo.datasets.synthetic_random import same_stream_seed
+
+    for seed in (2**32, 2**32 + 5, 3 * 2**40 + 17, 2**63 - 1, -1):
+        below = same_stream_seed(seed)
+        assert 0 <= below < 2**32 and torch.equal(item_seeds(seed, 4, start=9), item_seeds(below, 4, start=9)), seed
+    assert [same_stream_seed(seed) for seed in (0, 7, 2**32 - 1)] == [0, 7, 2**32 - 1]
+
+
 def test_dataset_item_equals_the_same_item_of_a_batch():
     batch = render_batch(3, 32, 48, seed=5, max_disp_px=16.0)
     dataset = SyntheticStereo(3, 32, 48, seed=5, max_disp_px=16.0)
@@ -262,6 +271,10 @@ def test_noise_scale_must_be_a_number_at_least_0(scale):
     ("kwargs", "message"),
     [
         ({"batch_size": 0}, "batch_size"),
+        # cut to a whole number without a word: seed 1.5 rendered the pairs of seed 1
+        ({"seed": 1.5}, "seed: expected an integer, got 1.5"),
+        ({"seed": "1"}, "seed: expected an integer, got '1'"),
+        ({"seed": True}, "seed: expected an integer, got True"),
         ({"height": 8}, "height"),
         ({"width": 10}, "width"),
         ({"max_disp_px": 0.0}, "max_disp_px"),
@@ -286,6 +299,10 @@ def test_numpy_sizes_and_ranges_render_as_python_ones():
         torch.testing.assert_close(batch[key], value, rtol=0, atol=0)
     item = SyntheticStereo(2, np.int64(16), np.int64(32), seed=3, max_disp_px=8.0)[0]
     torch.testing.assert_close(item["left"], expected["left"][0], rtol=0, atol=0)
+    # the length and the index too: a numpy count was refused ('length: expected a non-negative integer')
+    dataset = SyntheticStereo(np.int64(2), 16, 32, seed=3, max_disp_px=8.0)
+    assert len(dataset) == 2 and type(len(dataset)) is int
+    torch.testing.assert_close(dataset[np.int64(0)]["left"], expected["left"][0], rtol=0, atol=0)
 
 
 def test_dataset_rejects_bad_length_and_index():
@@ -295,6 +312,13 @@ def test_dataset_rejects_bad_length_and_index():
         SyntheticStereo(2, 4, 32)
     with pytest.raises(IndexError):
         SyntheticStereo(2, 32, 32)[2]
+    with pytest.raises(InputError, match="seed: expected an integer, got 1.9"):
+        SyntheticStereo(2, 32, 32, seed=1.9)
+    with pytest.raises(InputError, match="length: expected a non-negative integer, got True"):
+        SyntheticStereo(True, 32, 32)  # was a dataset of 1 item
+    for index in (slice(0, 2), 1.0, True):  # a slice failed comparing it with an int; 1.0 and True passed as 1
+        with pytest.raises(TypeError, match="indexed by an integer"):
+            SyntheticStereo(2, 32, 32)[index]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -314,6 +338,13 @@ def _synth_parser():
     return parser
 
 
+def test_synth_help_says_what_it_does_with_a_folder_that_holds_pairs():
+    """--help named one refusal (another renderer version): a rerun's resume, and the other refusals, were untold."""
+    text = " ".join(_synth_parser()._subparsers._group_actions[0].choices["synth"].format_help().split())
+    assert "The same command again goes on where a stopped run ended" in text
+    assert "(other settings, another version of the renderer) or pairs from N on is refused, never overwritten" in text
+
+
 def test_synth_quiet_prints_no_progress_bar_or_summary(tmp_path, capsys):
     """synth showed a progress bar that nothing turned off: --quiet does, as on the other long verbs."""
     from rtstereo.cli import main
@@ -321,6 +352,22 @@ def test_synth_quiet_prints_no_progress_bar_or_summary(tmp_path, capsys):
     assert main(["synth", "1", "-o", str(tmp_path / "s"), "--size", "32x48", "--max-disp", "16", "-q"]) == 0
     assert capsys.readouterr() == ("", "")
     assert len(list((tmp_path / "s" / "RGB_cleanpass" / "left").iterdir())) == 1
+
+
+def test_synth_resumed_counts_its_progress_from_the_pairs_there_not_as_rendered_at_once(tmp_path, capsys):
+    """The pairs already there were one update at the start: a resumed run's rate read millions of pairs/s."""
+    import re
+
+    from rtstereo.cli import main
+
+    argv = ["synth", "2", "-o", str(tmp_path / "s"), "--size", "32x48", "--max-disp", "16", "--batch-size", "1"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main([argv[0], "4", *argv[2:]]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("rtstereo synth:")]
+    assert lines[0].split("|")[-1].startswith(" 2/4 "), lines  # not 0/4: the two pairs there were not rendered
+    rates = [float(rate) for line in lines for rate in re.findall(r"([\d.]+)pair/s", line)]
+    assert rates and max(rates) < 1000, lines
 
 
 def test_synth_interrupted_ends_with_its_interrupted_line_not_a_stale_progress_bar(tmp_path, capsys, monkeypatch):
@@ -339,7 +386,9 @@ def test_synth_interrupted_ends_with_its_interrupted_line_not_a_stale_progress_b
     monkeypatch.setattr(synthetic, "render_scenes", interrupted_at_the_second_batch)
     argv = ["synth", "4", "-o", str(tmp_path / "s"), "--size", "32x48", "--max-disp", "16", "--batch-size", "2"]
     assert main(argv) == 130
-    assert capsys.readouterr().err.endswith("\nrtstereo synth: interrupted\n")
+    # what is on disk and what to do: it said "interrupted" alone
+    said = f"rtstereo synth: interrupted: 2 of 4 pairs in {tmp_path / 's'}, each complete; the same command goes on"
+    assert capsys.readouterr().err.endswith(f"\n{said} from there\n")
 
 
 def test_synth_stops_on_sigterm_as_on_ctrl_c_leaving_no_partial_file(tmp_path, capsys, monkeypatch):
@@ -369,11 +418,48 @@ def test_synth_stops_on_sigterm_as_on_ctrl_c_leaving_no_partial_file(tmp_path, c
         assert signal.getsignal(signal.SIGTERM) is reached
     finally:
         signal.signal(signal.SIGTERM, previous)
-    assert capsys.readouterr().err.endswith("\nrtstereo synth: interrupted\n")
+    assert capsys.readouterr().err.endswith(
+        f"\nrtstereo synth: interrupted: 0 of 4 pairs in {tmp_path / 's'}, each "
+        "complete; the same command goes on from there\n"
+    )
     files = sorted(p.relative_to(tmp_path / "s").as_posix() for p in (tmp_path / "s").rglob("*") if p.is_file())
     assert not [name for name in files if "partial" in name], files
-    # SIGTERM came while the first pair's left image, written last, was being written: no pair shows
-    assert "RGB_cleanpass/right/000000.png" in files and not [n for n in files if "cleanpass/left" in n], files
+    # SIGTERM came while the first pair's left image, written last, was being written: none of its files stays
+    assert files == ["synth.json"], files
+
+
+def test_synth_stopped_by_a_full_disk_leaves_only_whole_pairs_and_a_rerun_finishes(tmp_path, capsys, monkeypatch):
+    """A pair cut short left its right image, disparity and mask: eval listed it as a scene and failed on it
+    ("the left image ... is missing", exit code 1), train left it out with a warning."""
+    import errno
+
+    import rtstereo.io.images as images
+    from rtstereo.cli import main
+    from rtstereo.datasets import find_samples
+
+    write, calls = images._write_bytes, []
+
+    def full_at_the_second_left_image(path, data):
+        calls.append(path)
+        if len(calls) == 6:  # pair 0: mask, right and left images; pair 1: mask, right image, then its left
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write(path, data)
+
+    monkeypatch.setattr(images, "_write_bytes", full_at_the_second_left_image)
+    argv = ["synth", "3", "-o", str(tmp_path / "s"), "--size", "32x48", "--max-disp", "16", "-q"]
+    assert main(argv) == 1
+    left = tmp_path / "s" / "RGB_cleanpass" / "left" / "000001.png"
+    assert capsys.readouterr().err == (
+        f"rtstereo synth: error: cannot write {left}: No space left on device; 1 of 3 pairs in {tmp_path / 's'}, "
+        "each complete: the same command goes on from there once it can write\n"
+    )
+    files = sorted(p.relative_to(tmp_path / "s").as_posix() for p in (tmp_path / "s").rglob("*") if p.is_file())
+    assert not [name for name in files if "000001" in name or "000002" in name], files
+    samples = find_samples(tmp_path / "s")
+    assert [sample.name for sample in samples] == ["s/000000"] and samples[0].problem is None
+    monkeypatch.setattr(images, "_write_bytes", write)
+    assert main(argv) == 0
+    assert [sample.problem for sample in find_samples(tmp_path / "s")] == [None, None, None]
 
 
 def test_synth_verb_writes_a_sceneflow_folder_that_reads_back(tmp_path):
@@ -414,6 +500,44 @@ def test_synth_verb_writes_a_sceneflow_folder_that_reads_back(tmp_path):
     assert len(samples) == 3 and samples[0].dataset == "sceneflow"
 
 
+def test_synth_verb_files_by_hand_pfm_bytes_and_images_that_agree_with_the_disparity(tmp_path):
+    """The written files read without rtstereo's readers: the PFM's header, byte order and row order by hand,
+    the images against the disparity by warping, at a size that is no multiple of 8."""
+    import cv2
+
+    from rtstereo.cli import main
+
+    out = tmp_path / "s"
+    argv = ["synth", "3", "-o", str(out), "--size", "63x97", "--max-disp", "24", "--seed", "1", "-q"]
+    assert main(argv) == 0
+    rows, columns = np.mgrid[0:63, 0:97].astype(np.float32)
+    for index in range(3):
+        raw = (out / "disparity" / "left" / f"{index:06d}.pfm").read_bytes()
+        header = b"Pf\n97 63\n-1.0\n"  # one channel, width height, negative scale: little-endian
+        assert raw.startswith(header) and len(raw) == len(header) + 63 * 97 * 4, raw[:20]
+        disparity = np.frombuffer(raw[len(header) :], "<f4").reshape(63, 97)[::-1]  # stored bottom row first
+        expected = SyntheticStereo(3, 63, 97, seed=1, max_disp_px=24.0)[index]
+        np.testing.assert_array_equal(disparity, expected["disparity"].numpy())
+        left, right = (
+            cv2.imread(str(out / "RGB_cleanpass" / view / f"{index:06d}.png")).astype(np.float32)
+            for view in ("left", "right")
+        )
+        mask = cv2.imread(str(out / "occlusion" / "left" / f"{index:06d}.png"), cv2.IMREAD_UNCHANGED)
+        assert mask.shape == (63, 97) and set(np.unique(mask)) <= {0, 255}
+        occluded = mask == 255
+        assert 0 < occluded.mean() < 0.5
+
+        # the right view sampled at x - d (and a pixel off), against the left view
+        error = {
+            shift: np.abs(cv2.remap(right, columns - disparity - shift, rows, cv2.INTER_LINEAR) - left).mean(2)
+            for shift in (-1.0, 0.0, 1.0)
+        }
+        # Sensor noise of 5-20 grey levels is in both views: the means tell, single pixels do not.
+        visible = error[0.0][~occluded].mean()
+        assert visible < 0.5 * error[0.0][occluded].mean(), index
+        assert visible < min(error[-1.0][~occluded].mean(), error[1.0][~occluded].mean()), index
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -423,6 +547,8 @@ def test_synth_verb_writes_a_sceneflow_folder_that_reads_back(tmp_path):
         (["synth", "2", "-o", "X", "--batch-size", "0"], "--batch-size"),
         (["synth", "2", "-o", "X", "--seed", "-1"], "--seed: expected a whole number from 0 to 2"),  # = 2^63 - 1
         (["synth", "2", "-o", "X", "--seed", str(2**63)], "--seed: expected a whole number from 0 to 2"),  # = 0
+        # 2^32 wrote the set of seed 4075032035, each seed from 2^32 on the set of one below it
+        (["synth", "2", "-o", "X", "--seed", str(2**32)], "got 4294967296, whose pairs are those of --seed 4075032035"),
         (["synth", "2", "-o", "X", "--max-disp", "0"], "--max-disp"),
         (["synth", "2", "-o", "X", "--max-disp", "nan"], "--max-disp"),
         (["synth", "2", "-o", "X", "--device", "banana"], "unknown device 'banana'"),
@@ -458,6 +584,19 @@ def test_synth_verb_under_a_file_names_the_file_in_the_way(tmp_path, capsys, und
     assert err == f"rtstereo synth: error: -o {output}: {tmp_path / 'taken'} is a file, not a folder\n", err
 
 
+@pytest.mark.parametrize("under", ["link", "link/s"])
+def test_synth_verb_through_a_link_to_nothing_names_the_link(tmp_path, capsys, under):
+    """It said "cannot write to .../link: File exists", of a path that does not exist."""
+    from rtstereo.cli import main
+
+    (tmp_path / "link").symlink_to(tmp_path / "gone" / "set")
+    output = tmp_path / under
+    assert main(["synth", "1", "-o", str(output), "--size", "32x48", "--max-disp", "8"]) == 2
+    said = f"-o {output}: {tmp_path / 'link'} is a link to {tmp_path / 'gone' / 'set'}, which does not exist"
+    assert capsys.readouterr().err == f"rtstereo synth: error: {said}\n"
+    assert not (tmp_path / "gone").exists()
+
+
 def test_synth_verb_refuses_a_folder_whose_other_pairs_would_stay(tmp_path):
     from rtstereo.errors import OutputError
 
@@ -475,8 +614,13 @@ def test_synth_verb_refuses_a_folder_whose_other_pairs_would_stay(tmp_path):
     (tmp_path / "other" / "RGB_cleanpass" / "left").mkdir(parents=True)
     (tmp_path / "other" / "RGB_cleanpass" / "left" / "a.png").write_bytes(b"")
     args = _synth_parser().parse_args(["synth", "1", "-o", str(tmp_path / "other"), "--size", "16x32"])
-    with pytest.raises(OutputError, match="did not write"):
+    with pytest.raises(OutputError, match="holds images .* and no synth.json telling which set they are"):
         args.func(args)
+    # a set of its own whose synth.json was removed: it said the images were not written by rtstereo synth
+    (tmp_path / "s" / "synth.json").unlink()
+    with pytest.raises(OutputError, match="holds images .* and no synth.json telling which set they are") as info:
+        synth("3", "--max-disp", "4")
+    assert "did not write" not in str(info.value)
 
 
 def test_synth_verb_writes_another_set_into_a_folder_that_holds_no_pair_yet(tmp_path, monkeypatch):
@@ -496,8 +640,7 @@ def test_synth_verb_writes_another_set_into_a_folder_that_holds_no_pair_yet(tmp_
         raise KeyboardInterrupt
 
     monkeypatch.setattr(synthetic, "render_scenes", stopped)
-    with pytest.raises(KeyboardInterrupt):
-        synth("32x48")
+    assert synth("32x48") == 130
     monkeypatch.undo()
     assert synth("16x32") == 0
     assert json.loads((tmp_path / "s" / "synth.json").read_text())["size_hw"] == [16, 32]
@@ -536,12 +679,13 @@ def test_synth_verb_records_the_devices_and_warns_when_a_resume_renders_elsewher
 
     import rtstereo.cli.synth as synth_verb
 
-    def synth(count):
+    def synth(count, device="cpu"):
         args = _synth_parser().parse_args(
-            ["synth", count, "-o", str(tmp_path / "s"), "--size", "16x32", "--max-disp", "4"]
+            ["synth", count, "-o", str(tmp_path / "s"), "--size", "16x32", "--max-disp", "4", "--device", device]
         )
         return args.func(args)
 
+    assert synth("1", "cpu:0") == 0  # the CPU by another name: recorded, and compared, as cpu
     assert synth("1") == 0
     assert json.loads((tmp_path / "s" / "synth.json").read_text())["devices"] == ["cpu"]
     assert "warning" not in capsys.readouterr().err
@@ -553,6 +697,37 @@ def test_synth_verb_records_the_devices_and_warns_when_a_resume_renders_elsewher
     assert synth("3") == 0  # the same device as last time: nothing to say
     assert json.loads((tmp_path / "s" / "synth.json").read_text())["devices"] == ["cpu", "cuda:0 (a GPU)"]
     assert "warning" not in capsys.readouterr().err
+
+
+def test_synth_the_same_command_on_a_whole_set_writes_nothing(tmp_path, monkeypatch, capsys):
+    """A whole set on a read-only disk: the same command again (a job making sure its data is there) was refused,
+    'cannot write to DIR: Read-only file system', as it wrote synth.json again; on a GPU it warned of a device that
+    rendered nothing, and recorded it."""
+    import errno
+    import json
+
+    import rtstereo.cli.synth as synth_verb
+    from rtstereo.cli import main
+
+    out = tmp_path / "s"
+    argv = ["synth", "2", "-o", str(out), "--size", "16x32", "--max-disp", "4"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    record = (out / "synth.json").read_bytes()
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(synth_verb, "atomic_path", read_only)
+    monkeypatch.setattr(synth_verb, "_device_name", lambda device: "cuda:0 (a GPU)")
+    monkeypatch.setattr("rtstereo.__version__", "9.9.9")  # the pairs stay those of the version recorded
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert captured.out == f"wrote 0 pairs of 16x32 to {out} (2 already there)\n"
+    assert "warning" not in captured.err and "error" not in captured.err, captured.err
+    assert (out / "synth.json").read_bytes() == record and json.loads(record)["devices"] == ["cpu"]
+    assert main([argv[0], "3", *argv[2:]]) == 2  # a pair to write: the disk's refusal is said
+    assert capsys.readouterr().err.endswith(f"error: cannot write to {out}: Read-only file system\n")
 
 
 def test_synth_verb_renders_a_huge_set_a_batch_at_a_time_with_names_that_sort(tmp_path, monkeypatch):
@@ -584,8 +759,7 @@ def test_synth_verb_renders_a_huge_set_a_batch_at_a_time_with_names_that_sort(tm
     monkeypatch.setattr(synthetic, "render_scenes", one_batch_only)
     argv = ["synth", "1000001", "-o", str(tmp_path / "big"), "--size", "16x32", "--batch-size", "2", "-q"]
     args = _synth_parser().parse_args(argv)
-    with pytest.raises(KeyboardInterrupt):
-        args.func(args)
+    assert args.func(args) == 130
     assert max(seeds_made) == 2, seeds_made  # the batch's seeds, not a million of them
     assert sorted(p.name for p in (tmp_path / "big" / "RGB_cleanpass" / "left").iterdir()) == [
         "0000000.png",
@@ -627,8 +801,7 @@ def test_synth_verb_goes_on_where_an_interrupted_run_stopped(tmp_path, monkeypat
 
     monkeypatch.setattr(synthetic, "render_scenes", counting)
     stop = True
-    with pytest.raises(KeyboardInterrupt):
-        synth("cut", "6")  # stopped after its first batch: 2 of the 6 pairs its synth.json names
+    assert synth("cut", "6") == 130  # stopped after its first batch: 2 of the 6 pairs its synth.json names
     stop, rendered = False, []
     assert synth("cut", "3") == 0  # fewer than synth.json's 6, but no pair beyond them was written
     assert rendered == [1]  # pair 2 alone: pairs 0 and 1 are there
@@ -832,14 +1005,42 @@ def test_synth_refuses_a_batch_beyond_the_memory_budget_before_writing_anything(
     monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "10M")
     out = tmp_path / "s"
     assert main(["synth", "2", "-o", str(out), "--size", "64x128", "--max-disp", "32", "--batch-size", "2", "-q"]) == 0
-    assert main(["synth", "2", "-o", str(out), "--size", "64x128", "--batch-size", "5"]) == 2
+    assert main(["synth", "6", "-o", str(out), "--size", "64x128", "--batch-size", "5"]) == 2
     assert capsys.readouterr().err == (
         "rtstereo synth: error: --size 64x128 at --batch-size 5 needs about 12 MB to render, more than the 10 MB "
         "budget (RTSTEREO_MEMORY_BUDGET=10M): give --batch-size 4 or less\n"
     )
-    assert main(["synth", "2", "-o", str(tmp_path / "big"), "--size", "256x256"]) == 2
+    assert main(["synth", "5", "-o", str(out), "--size", "64x128", "--batch-size", "64"]) == 2
+    assert "at 5 pairs per batch (N = 5) needs about 12 MB" in capsys.readouterr().err
+    assert main(["synth", "1", "-o", str(tmp_path / "big"), "--size", "256x256"]) == 2
     assert capsys.readouterr().err.endswith("budget (RTSTEREO_MEMORY_BUDGET=10M): give a smaller --size\n")
     assert not (tmp_path / "big").exists()
+    # A batch never holds more than the N pairs asked for: 3 pairs at once fit, however large --batch-size is.
+    assert main(["synth", "3", "-o", str(out), "--size", "64x128", "--max-disp", "32", "--batch-size", "64", "-q"]) == 0
+
+
+def test_synth_batch_beyond_the_gpus_memory_is_one_line_and_a_smaller_batch_goes_on(tmp_path, capsys, monkeypatch):
+    """torch's OutOfMemoryError (--device cuda, whose memory the budget check does not weigh) was a traceback."""
+    import rtstereo.datasets.synthetic as synthetic
+    from rtstereo.cli import main
+
+    render = synthetic.render_scenes
+
+    def out_of_memory_at_four(seeds, *args, **kwargs):
+        if len(seeds) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return render(seeds, *args, **kwargs)
+
+    monkeypatch.setattr(synthetic, "render_scenes", out_of_memory_at_four)
+    argv = ["synth", "6", "-o", str(tmp_path / "s"), "--size", "16x32", "--max-disp", "4", "-q"]
+    assert main([*argv, "--batch-size", "2"]) == 0
+    assert main([argv[0], "9", *argv[2:], "--batch-size", "4"]) == 2
+    assert capsys.readouterr().err == (
+        "rtstereo synth: error: --size 16x32 at --batch-size 4 does not fit in the memory of cpu: give a smaller "
+        "--batch-size (the 6 pairs written stay: the command goes on from there)\n"
+    )
+    assert main([argv[0], "9", *argv[2:], "--batch-size", "2"]) == 0
+    assert len(list((tmp_path / "s" / "RGB_cleanpass" / "left").iterdir())) == 9
 
 
 def test_synth_verb_with_a_file_where_a_folder_of_the_set_goes_names_it(tmp_path):

@@ -1001,6 +1001,22 @@ def test_cli_refuses_synthetic_validation_options_with_val_data(tmp_path, flags,
 @pytest.mark.parametrize(
     ("flags", "said"),
     [
+        (["--noise-scale", "0.5"], "--noise-scale shapes"),
+        (["--data-max-disp", "10", "--noise-scale", "1"], "--data-max-disp and --noise-scale shape"),
+    ],
+)
+def test_cli_refuses_rendering_options_when_no_scene_is_rendered(tmp_path, flags, said):
+    """With --data and --val-data both, --noise-scale and --data-max-disp were taken and ignored."""
+    argv = ["train", "-o", str(tmp_path / "run"), "--data", str(tmp_path), "--val-data", str(tmp_path), *flags]
+    args = _parser().parse_args(argv)
+    with pytest.raises(InputError, match=f"{said} the rendered scenes, and with --data .* none is rendered"):
+        args.func(args)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
         (["--steps", "0"], "--steps: expected a positive whole number, got 0"),
         (["--crop", "64x100"], "--crop: rtnet trains on sizes that are multiples of 32, got 64x100; use e.g. 64x128"),
         (["--time-limit", "-1"], "--time-limit: expected a finite number >= 0, got -1.0"),
@@ -1087,6 +1103,24 @@ def test_a_wrong_count_of_loss_weights_is_refused_before_the_run_folder_is_made(
     drawn = torch.rand(1)
     torch.manual_seed(1)
     assert torch.equal(drawn, torch.rand(1)), "the pass drew from the run's random stream"
+
+
+def test_a_crop_that_leaves_batch_norm_one_value_is_refused_in_one_line_and_a_batch_of_two_takes_it(tmp_path, capsys):
+    """--crop 32x32: the probe of the predictions ran one pair, whose 1x1 coarsest level ended the run in torch's
+    traceback ('Expected more than 1 value per channel when training'), at --batch-size 2 too, which trains."""
+    from rtstereo.models.rtnet import build_rtnet
+    from rtstereo.train.config import ConfigSettingError
+    from rtstereo.train.loop import training_prediction_count
+
+    code = main(["train", "-o", str(tmp_path / "run"), "--steps", "1", "--crop", "32x32", "--batch-size", "1"])
+    err = capsys.readouterr().err
+    said = "--crop: 32x32 at a batch of 1 pair leaves one value per channel at the network's coarsest level"
+    assert code == 2 and err.startswith(f"rtstereo train: error: {said}") and err.count("\n") == 1, err
+    assert not (tmp_path / "run").exists()
+    model = build_rtnet().train()
+    assert training_prediction_count(model, (32, 32), torch.device("cpu"), batch_size=8) == 2
+    with pytest.raises(ConfigSettingError, match="give a larger crop"):
+        training_prediction_count(model, (32, 32), torch.device("cpu"))
 
 
 def test_cli_errors_about_a_config_file_value_name_its_key(tmp_path, capsys):

@@ -66,6 +66,11 @@ EXPORT_RUNTIME_HINT = (
     "--threads go where it runs (rtstereo predict --model FILE.onnx --device cuda)"
 )
 
+# train --data DIR, eval DIR: the folders eval scores are its positional arguments
+EVAL_DATA_HINT = (
+    "; eval takes the dataset folders themselves, without an option: rtstereo eval --model MODEL DIR [DIR ...]"
+)
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse that answers a mistyped verb or option with the close matches."""
@@ -90,6 +95,8 @@ class _Parser(argparse.ArgumentParser):
                 return BENCH_PROVIDERS_HINT if self.prog.endswith(" bench") else PROVIDERS_HINT
             if self.prog.endswith(" export") and {"--precision", "--device", "--threads", "--backend"} & set(words):
                 return EXPORT_RUNTIME_HINT
+            if self.prog.endswith(" eval") and {"--data", "--val-data"} & set(words):
+                return EVAL_DATA_HINT
         else:
             return ""
         # 0.75: close enough to be a slip of the keys (at 0.7, --version was offered --precision)

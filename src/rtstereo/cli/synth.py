@@ -7,6 +7,7 @@ stream's renderer, so a written set can be browsed to see what the network learn
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import math
@@ -19,6 +20,7 @@ import numpy as np
 from ..errors import InputError, OutputError, require
 from ..io.atomic import atomic_path, file_in_the_way, os_reason, remove_stale_partials, terminate_as_interrupt
 from ..text import counted
+from . import EXIT_INTERRUPTED
 from .common import parse_size_hw
 
 
@@ -29,13 +31,15 @@ def register(subparsers) -> None:
         description="Render N procedural stereo pairs and write them as DIR/RGB_cleanpass/{left,right}/"
         "NNNNNN.png, DIR/disparity/left/NNNNNN.pfm (pixels, positive) and DIR/occlusion/left/NNNNNN.png "
         "(255 = left pixel not visible in the right view), plus DIR/synth.json with the settings and the "
-        "renderer's version (a folder written by another version is refused: its pairs would differ).",
+        "renderer's version. The same command again goes on where a stopped run ended (pairs there are kept, "
+        "and N may grow); a folder holding another set (other settings, another version of the renderer) or pairs "
+        "from N on is refused, never overwritten.",
     )
     parser.add_argument("count", type=int, metavar="N", help="number of pairs")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--size", default="480x640", metavar="HxW", help="image size (default: %(default)s)")
     parser.add_argument(
-        "--seed", metavar="N", type=int, default=0, help="stream seed, 0 to 2^63 - 1 (default: %(default)s)"
+        "--seed", metavar="N", type=int, default=0, help="stream seed, 0 to 2^32 - 1 (default: %(default)s)"
     )
     parser.add_argument(
         "--max-disp",
@@ -58,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
     from .. import __version__
     from ..datasets.synthetic import RENDERER_VERSION, render_scenes
-    from ..datasets.synthetic_random import item_seeds
+    from ..datasets.synthetic_random import item_seeds, same_stream_seed
     from ..io.images import write_image
     from ..io.pfm import write_pfm
     from ..train.loop import resolve_device
@@ -72,13 +76,16 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.batch_size < 1:
         raise InputError(f"--batch-size: expected a positive integer, got {args.batch_size}")
-    if not 0 <= args.seed < SEED_LIMIT:  # item_seeds keeps 63 bits: -1 was the set of seed 2^63 - 1
-        raise InputError(f"--seed: expected a whole number from 0 to 2^63 - 1, got {args.seed}")
+    if not 0 <= args.seed < SEED_LIMIT:  # -1 was the set of seed 2^63 - 1, 2^32 that of seed 4075032035
+        raise InputError(
+            f"--seed: expected a whole number from 0 to 2^32 - 1, got {args.seed}, whose pairs are those of "
+            f"--seed {same_stream_seed(args.seed)}: the renderer has 2^32 streams of pairs"
+        )
     if not (math.isfinite(args.max_disp) and args.max_disp > 0):
         raise InputError(f"--max-disp: expected a positive number of pixels, got {args.max_disp:g}")
     device = resolve_device(args.device)
     if device.type == "cpu":
-        _check_memory(height, width, args.batch_size)
+        _check_memory(height, width, args.batch_size, args.count)
     root = Path(args.output)
     settings = {
         "count": args.count,
@@ -88,28 +95,17 @@ def run(args: argparse.Namespace) -> int:
         "renderer_version": RENDERER_VERSION,
     }
     done = _check_output(root, settings)
-    devices = _devices(root, done, _device_name(device))
+    devices = _devices(root, done, _device_name(device), args.count)
     folders = {
         "left": root / "RGB_cleanpass" / "left",
         "right": root / "RGB_cleanpass" / "right",
         "disparity": root / "disparity" / "left",
         "occluded": root / "occlusion" / "left",
     }
-    for folder in folders.values():
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:  # the folder itself a file is found too: a path inside it is judged
-            raise OutputError(f"cannot write to {root}: {os_reason(exc, folder / 'x')}") from None
-    try:
-        # The files a run killed mid-write (kill -9, the memory killer) left under temporary names, which readers
-        # would list as pairs.
-        for folder in [*folders.values(), root]:
-            remove_stale_partials(folder)
-        with atomic_path(root / "synth.json") as partial:
-            record = {**settings, "rtstereo_version": __version__, "devices": devices}
-            partial.write_text(json.dumps(record, indent=2) + "\n")
-    except OSError as exc:
-        raise OutputError(f"cannot write to {root}: {os_reason(exc, root / 'synth.json')}") from None
+    # A whole set as its synth.json records it (_check_output compared the settings) is only read, as written by
+    # the versions and devices recorded: it may be on a read-only disk, where the same command refused it.
+    if len(done) < args.count or (_recorded(root) or {}).get("count") != args.count:
+        _prepare_output(root, folders, {**settings, "rtstereo_version": __version__, "devices": devices})
     if args.max_disp >= width:
         print(
             f"rtstereo synth: warning: --max-disp {args.max_disp:g} is not below the image width ({width} px): in the "
@@ -122,8 +118,7 @@ def run(args: argparse.Namespace) -> int:
     # The indices to render, a batch at a time, and each batch's seeds only: N may be millions of pairs.
     todo = (index for index in range(args.count) if index not in done)
     digits = name_digits(args.count)
-    progress = _NoProgress() if args.quiet else _progress(args.count)
-    progress.update(len(done))
+    progress = _NoProgress() if args.quiet else _progress(args.count, len(done))
     written = 0
     try:
         # SIGTERM (kill, a job scheduler's stop) as Ctrl+C: the pair under way leaves no partial file, the run
@@ -132,22 +127,57 @@ def run(args: argparse.Namespace) -> int:
             while indices := list(itertools.islice(todo, args.batch_size)):
                 span = item_seeds(args.seed, indices[-1] - indices[0] + 1, start=indices[0])
                 seeds = span[torch.tensor(indices) - indices[0]]
-                batch = render_scenes(seeds, height, width, device=device, max_disp_px=args.max_disp)
+                try:
+                    batch = render_scenes(seeds, height, width, device=device, max_disp_px=args.max_disp)
+                except torch.OutOfMemoryError:  # a GPU's memory, which the budget check does not weigh: a traceback
+                    stay = counted(len(done) + written, "pair")
+                    raise InputError(
+                        f"--size {height}x{width} at --batch-size {args.batch_size} does not fit in the memory of "
+                        f"{_device_name(device)}: give a smaller --batch-size (the {stay} written stay: the command "
+                        "goes on from there)"
+                    ) from None
                 for row, index in enumerate(indices):
                     name = f"{index:0{digits}d}"
-                    # Each file under a temporary name, then renamed; the left image last, because readers list
-                    # the left images: an interrupted run never shows a pair whose other files are missing.
-                    occluded = batch["occluded"][row].cpu().numpy().astype(np.uint8) * 255
-                    with atomic_path(folders["occluded"] / f"{name}.png") as partial:
-                        write_image(partial, occluded)
-                    with atomic_path(folders["disparity"] / f"{name}.pfm") as partial:
-                        write_pfm(partial, batch["disparity"][row].cpu().numpy())
-                    for view in ("right", "left"):
-                        image = batch[view][row].permute(1, 2, 0).mul(255.0).round().clamp(0, 255).byte().cpu().numpy()
-                        with atomic_path(folders[view] / f"{name}.png") as partial:
-                            write_image(partial, image)
+                    paths = {
+                        "occluded": folders["occluded"] / f"{name}.png",
+                        "disparity": folders["disparity"] / f"{name}.pfm",
+                        "right": folders["right"] / f"{name}.png",
+                        "left": folders["left"] / f"{name}.png",
+                    }
+                    # Each file under a temporary name, then renamed; the left image last, since a pair is complete
+                    # when its left image is there (what a rerun skips).
+                    try:
+                        occluded = batch["occluded"][row].cpu().numpy().astype(np.uint8) * 255
+                        with atomic_path(paths["occluded"]) as partial:
+                            write_image(partial, occluded)
+                        with atomic_path(paths["disparity"]) as partial:
+                            write_pfm(partial, batch["disparity"][row].cpu().numpy())
+                        for view in ("right", "left"):
+                            image = batch[view][row].permute(1, 2, 0).mul(255.0).round().clamp(0, 255).byte()
+                            with atomic_path(paths[view]) as partial:
+                                write_image(partial, image.cpu().numpy())
+                    except BaseException:
+                        # Ctrl+C, SIGTERM or a full disk halfway through a pair: readers list the pairs of either
+                        # view, and eval failed on a right image without its left one until a rerun finished it.
+                        for path in paths.values():
+                            with contextlib.suppress(OSError):
+                                path.unlink(missing_ok=True)
+                        raise
                     progress.update(1)
                     written += 1
+    except KeyboardInterrupt:  # it said "interrupted" alone: what is on disk, and what to do, untold
+        progress.close()
+        print(
+            f"rtstereo synth: interrupted: {len(done) + written} of {counted(args.count, 'pair')} in {root}, each "
+            "complete; the same command goes on from there",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    except OutputError as exc:  # a full disk halfway: what is on disk, as after Ctrl+C
+        raise OutputError(
+            f"{exc}; {len(done) + written} of {counted(args.count, 'pair')} in {root}, each complete: the same "
+            "command goes on from there once it can write"
+        ) from None
     finally:  # before the summary, or the "interrupted" line of Ctrl+C, not over it when Python exits
         progress.close()
     kept = f" ({len(done)} already there)" if done else ""
@@ -156,30 +186,64 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recorded(root: Path) -> dict | None:
+    """The record of ``root/synth.json``, or ``None`` where there is none to read."""
+    try:
+        record = json.loads((root / "synth.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _prepare_output(root: Path, folders: dict[str, Path], record: dict) -> None:
+    """Make the set's folders, remove what a killed run left half-written, and write ``synth.json``.
+
+    Raises:
+        OutputError: ``root`` cannot be written.
+    """
+    for folder in folders.values():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # the folder itself a file is found too: a path inside it is judged
+            raise OutputError(f"cannot write to {root}: {os_reason(exc, folder / 'x')}") from None
+    try:
+        # The files a run killed mid-write (kill -9, the memory killer) left under temporary names, which readers
+        # would list as pairs.
+        for folder in [*folders.values(), root]:
+            remove_stale_partials(folder)
+        with atomic_path(root / "synth.json") as partial:
+            partial.write_text(json.dumps(record, indent=2) + "\n")
+    except OSError as exc:
+        raise OutputError(f"cannot write to {root}: {os_reason(exc, root / 'synth.json')}") from None
+
+
 # Peak working bytes per rendered pixel on a CPU: the growth of peak resident memory from 960x1280 to 1920x2560
 # at batch 1 (289-296 B/px; 225 at batch 4).
 RENDER_BYTES_PER_PX = 300
 
 
-def _check_memory(height: int, width: int, batch_size: int) -> None:
+def _check_memory(height: int, width: int, batch_size: int, count: int) -> None:
     """Refuse a batch whose rendering would not fit the memory budget: the kernel's memory killer ended such a
-    run (--size 100000x100000) with no message, after writing its synth.json."""
+    run (--size 100000x100000) with no message, after writing its synth.json. No batch holds more than the
+    ``count`` pairs asked for (``synth 1 --batch-size 64`` renders one pair)."""
     from ..runtime.memory import format_bytes, memory_budget
 
     budget = memory_budget()
-    needed = RENDER_BYTES_PER_PX * height * width * batch_size
+    pairs = min(batch_size, count)
+    needed = RENDER_BYTES_PER_PX * height * width * pairs
     if needed <= budget.bytes:
         return
     fitting = budget.bytes // (RENDER_BYTES_PER_PX * height * width)
     advice = f"give --batch-size {fitting} or less" if fitting >= 1 else "give a smaller --size"
+    at = f"--batch-size {batch_size}" if pairs == batch_size else f"{counted(pairs, 'pair')} per batch (N = {count})"
     raise InputError(
-        f"--size {height}x{width} at --batch-size {batch_size} needs about {format_bytes(needed)} to render, more "
+        f"--size {height}x{width} at {at} needs about {format_bytes(needed)} to render, more "
         f"than the {format_bytes(budget.bytes)} budget ({budget.source}): {advice}"
     )
 
 
 MAX_PAIRS = 1 << 32  # item_seeds takes the index modulo 2^32
-SEED_LIMIT = 1 << 63  # and the seed modulo 2^63
+SEED_LIMIT = 1 << 32  # and folds a seed into 32 bits (synthetic_random.same_stream_seed)
 RECORD_ONLY = ("rtstereo_version", "devices")  # in synth.json, but a folder may go on with other values
 MIN_NAME_DIGITS = 6  # SceneFlow's own names: 000000.png
 
@@ -202,10 +266,10 @@ def _device_name(device) -> str:
 
         index = device.index if device.index is not None else torch.cuda.current_device()
         return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
-    return str(device)
+    return device.type  # --device cpu:0 is the CPU too: "cpu:0, then cpu" warned of a change of device
 
 
-def _devices(root: Path, done: set[int], device: str) -> list[str]:
+def _devices(root: Path, done: set[int], device: str, count: int) -> list[str]:
     """The devices that rendered the folder's pairs, this one last: a GPU's float arithmetic differs from a CPU's in
     the last bits, so pairs rendered elsewhere can differ from this device's by a grey level here and there."""
     before: list[str] = []
@@ -215,6 +279,8 @@ def _devices(root: Path, done: set[int], device: str) -> list[str]:
         except (OSError, ValueError, AttributeError):
             recorded = None
         before = [str(d) for d in recorded] if isinstance(recorded, list) else ["not recorded"]
+    if len(done) == count:  # all there: this device renders nothing, and is neither recorded nor warned about
+        return before
     if before and before[-1] != device:
         print(
             f"rtstereo synth: warning: the {counted(len(done), 'pair')} already in {root} were rendered on "
@@ -244,6 +310,9 @@ def _check_output(root: Path, settings: dict) -> set[int]:
     above = file_in_the_way(root)
     if above is not None:  # it said "[Errno 20] Not a directory: '.../RGB_cleanpass/left'"
         raise OutputError(f"-o {root}: {above} is a file, not a folder")
+    dangling = next((p for p in (root, *root.parents) if p.is_symlink() and not p.exists()), None)
+    if dangling is not None:  # mkdir said "File exists" of a path that does not
+        raise OutputError(f"-o {root}: {dangling} is a link to {os.readlink(dangling)}, which does not exist")
     written = root / "synth.json"
     lefts = root / "RGB_cleanpass" / "left"
     if written.is_file() and not _holds_files(root):
@@ -304,7 +373,9 @@ def _check_output(root: Path, settings: dict) -> set[int]:
         )
     if lefts.is_dir() and any(lefts.iterdir()):
         raise OutputError(
-            f"-o {root} already holds images ({lefts}) that rtstereo synth did not write; give another folder"
+            # rtstereo synth's own set whose synth.json was removed too: "that rtstereo synth did not write" was untrue
+            f"-o {root} already holds images ({lefts}) and no synth.json telling which set they are; give "
+            "another folder"
         )
     return set()
 
@@ -328,10 +399,12 @@ class _NoProgress:
         pass
 
 
-def _progress(total: int):
-    """A tqdm progress bar on stderr (silent when tqdm is missing)."""
+def _progress(total: int, done: int):
+    """A tqdm progress bar on stderr from the ``done`` pairs already there (silent when tqdm is missing)."""
     try:
         from ..progress import progress_bar
     except ImportError:  # pragma: no cover - tqdm ships with the torch extra
         return _NoProgress()
-    return progress_bar(total=total, unit="pair", desc="rtstereo synth")
+    # As tqdm's start, not an update: counted as rendered at once, they made the rate of a resumed run
+    # millions of pairs/s and its time left near nothing.
+    return progress_bar(total=total, initial=done, unit="pair", desc="rtstereo synth")

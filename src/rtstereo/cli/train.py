@@ -327,6 +327,17 @@ def run_train(args: argparse.Namespace) -> int:
             f"validation set, which --val-data {config.val_data} "
             "replaces (its pairs are scored whole): drop one or the other"
         )
+    rendering = [
+        flag
+        for flag, value in (("--data-max-disp", args.data_max_disp), ("--noise-scale", args.noise_scale))
+        if value is not None
+    ]
+    if rendering and config.data and config.val_data:  # they were taken and ignored
+        raise InputError(
+            f"{' and '.join(rendering)} {'shape' if len(rendering) > 1 else 'shapes'} the rendered scenes, and "
+            f"with --data {config.data} and --val-data {config.val_data} none is rendered (training and validation "
+            "read those folders): drop one or the other"
+        )
     from .common import progress_echo
 
     # Not given anywhere: the default (a resumed run has its own config's values).

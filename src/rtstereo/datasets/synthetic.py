@@ -115,6 +115,7 @@ def render_batch(
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
         raise InputError(f"batch_size: expected a positive integer, got {batch_size!r}")
+    _check_seed(seed)
     return render_scenes(
         item_seeds(seed, int(batch_size)), height, width, device=device, max_disp_px=max_disp_px, settings=settings
     )
@@ -144,16 +145,21 @@ class SyntheticStereo(torch.utils.data.Dataset):
         max_disp_px: float = 192.0,
         settings: RenderSettings | None = None,
     ) -> None:
-        if not isinstance(length, int) or length < 0:
+        # numpy's integers as the sizes are (a count from numpy refused); True is no count
+        if isinstance(length, bool) or not isinstance(length, numbers.Integral) or length < 0:
             raise InputError(f"length: expected a non-negative integer, got {length!r}")
         _check_size(height, width, max_disp_px)
-        self.length, self.height, self.width = length, int(height), int(width)
+        _check_seed(seed)
+        self.length, self.height, self.width = int(length), int(height), int(width)
         self.seed, self.max_disp_px, self.settings = seed, max_disp_px, settings
 
     def __len__(self) -> int:
         return self.length
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if isinstance(index, bool) or not isinstance(index, numbers.Integral):  # a slice failed in a comparison
+            raise TypeError(f"SyntheticStereo items are indexed by an integer, got {index!r}")
+        index = int(index)
         if not -self.length <= index < self.length:
             raise IndexError(f"item {index} of a SyntheticStereo of length {self.length}")
         index %= self.length
@@ -165,6 +171,12 @@ class SyntheticStereo(torch.utils.data.Dataset):
             settings=self.settings,
         )
         return {key: value[0] for key, value in batch.items()}
+
+
+def _check_seed(seed: int) -> None:
+    # item_seeds takes int(seed): seed=1.5 (or "1", or True) rendered the pairs of seed 1 without a word
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise InputError(f"seed: expected an integer, got {seed!r}")
 
 
 def _check_size(height: int, width: int, max_disp_px: float) -> None:

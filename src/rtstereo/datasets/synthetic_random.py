@@ -71,6 +71,22 @@ def item_seeds(seed: int, count: int, start: int = 0, device: torch.device | str
     return (high << 32) | low
 
 
+def same_stream_seed(seed: int) -> int:
+    """The seed below ``2**32`` whose stream of items is the one of ``seed``: :func:`item_seeds` folds a seed's
+    two 32-bit halves into one 32-bit word, so there are ``2**32`` streams, each reached by one seed per high half.
+
+    Examples:
+        >>> same_stream_seed(7), same_stream_seed(2**32)
+        (7, 4075032035)
+        >>> bool(torch.equal(item_seeds(2**32, 3), item_seeds(4075032035, 3)))
+        True
+    """
+    seed = int(seed) & ((1 << 63) - 1)
+    # item_seeds' word is low ^ mix32(high); with a high half of 0 it is low' ^ mix32(0)
+    high_word, zero_word = mix32(torch.tensor([seed >> 32, 0], dtype=torch.int64)).tolist()
+    return (seed & MASK32) ^ high_word ^ zero_word
+
+
 # Turning uniform draws into parameters (numpy, elementwise over the batch).
 def lerp(u: np.ndarray, lo: float | np.ndarray, hi: float | np.ndarray) -> np.ndarray:
     """Uniform in ``[lo, hi]`` from uniform ``u`` in ``[0, 1]``."""

@@ -538,7 +538,9 @@ def set_training_mode(model: torch.nn.Module, frozen: list[torch.nn.Module]) -> 
         module.eval()
 
 
-def training_prediction_count(model: torch.nn.Module, size_hw: tuple[int, int], device: torch.device) -> int:
+def training_prediction_count(
+    model: torch.nn.Module, size_hw: tuple[int, int], device: torch.device, batch_size: int = 1
+) -> int:
     """How many predictions ``model`` returns in its training mode, from one pass of a copy on zeros.
 
     A copy, and the random streams forked: a training-mode pass moves the batch-norm statistics and may draw
@@ -548,13 +550,30 @@ def training_prediction_count(model: torch.nn.Module, size_hw: tuple[int, int], 
         model: the network, in the modes it trains in (:func:`set_training_mode`).
         size_hw: an input size it takes (the run's crop), pixels.
         device: where it is.
+        batch_size: the run's batch; the probe takes 2 pairs of it at most (batch norm needs two values per
+            channel: a 32x32 crop has one at rtnet's coarsest level, which a batch of 2 doubles).
+
+    Raises:
+        ConfigSettingError: for ``crop_hw``, when the crop at this batch leaves batch norm one value per channel.
     """
     probe = copy.deepcopy(model)
-    zeros = torch.zeros(1, 3, *size_hw, device=device)
-    hints = () if getattr(model, "guidance", None) is None else (torch.zeros(1, 1, *size_hw, device=device),)
+    pairs = max(1, min(int(batch_size), 2))
+    zeros = torch.zeros(pairs, 3, *size_hw, device=device)
+    hints = () if getattr(model, "guidance", None) is None else (torch.zeros(pairs, 1, *size_hw, device=device),)
     gpus = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=gpus), torch.no_grad():
-        outputs = probe(zeros, zeros, *hints)
+        try:
+            outputs = probe(zeros, zeros, *hints)
+        except ValueError as exc:  # torch's traceback from the first step: "Expected more than 1 value per channel"
+            if "value per channel" not in str(exc):
+                raise
+            height, width = size_hw
+            raise ConfigSettingError(
+                "crop_hw",
+                f"{height}x{width} at a batch of {counted(pairs, 'pair')} leaves one value per channel at the "
+                "network's coarsest level, which batch norm cannot train on: give a larger crop (e.g. "
+                f"{height}x{2 * width}) or a batch of 2 pairs or more",
+            ) from None
     return len(outputs) if isinstance(outputs, (list, tuple)) else 1
 
 
@@ -638,7 +657,8 @@ class _Run:
         self.model.to(self.device, memory_format=torch.channels_last)
         set_training_mode(self.model, frozen)  # validation restores each module's own mode afterwards
         # A wrong count of --loss-weights was refused by the first step, after the run folder was made.
-        check_weight_count(config.loss_weights, training_prediction_count(self.model, config.crop_hw, self.device))
+        predictions = training_prediction_count(self.model, config.crop_hw, self.device, config.batch_size)
+        check_weight_count(config.loss_weights, predictions)
 
         self.optimizer = make_optimizer([p for p in self.model.parameters() if p.requires_grad], config)
         self.scaler = torch.amp.GradScaler(self.device.type) if self.dtype == torch.float16 else None
