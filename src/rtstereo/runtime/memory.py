@@ -1,11 +1,12 @@
 """Memory known before work starts: a method's peak for an input size, the budget, and the plan.
 
 The peak of one prediction is modelled as ``net_bytes_per_px * network pixels + IO_BYTES_PER_PX *
-input pixels``: the method's working memory grows with the size it runs at, the input images and
-the full-size disparity with the input size. The factors come from the growth of peak resident
-memory (``ru_maxrss``) over one prediction on 240x320 to 1920x2560 random pairs, input images
-excluded: SGBM with 64 to 384 disparities 31-42 B/px in all (modelled as 24 + 32 = 56), rtnet-v4
-through ONNX Runtime 313-460 B/px, growing with the size (modelled as 560 + 32); networks that were
+input pixels``: the method's working memory grows with the size it runs at (padded to its size divisor,
+as a network pads its input), the input images and the full-size disparity with the input size. The
+factors come from the growth of peak resident memory (``ru_maxrss``) over one prediction on 240x320 to
+1920x2560 random pairs, input images excluded: SGBM with 64 to 384 disparities 31-42 B/px in all
+(modelled as 24 + 32 = 56), rtnet-v4 through ONNX Runtime 313-460 B/px, growing with the size
+(modelled as 560 + 32); networks that were
 not measured get a conservative figure from their cost volume (per pixel and disparity level).
 
 The rule (:func:`plan_network_size`), applied by the :class:`~rtstereo.runtime.predictor.Predictor`
@@ -134,7 +135,12 @@ def working_bytes_per_px(model: str, kind: str, max_disp_px: float | None) -> fl
 
 
 def estimate_peak_bytes(
-    model: str, kind: str, max_disp_px: float | None, input_hw: tuple[int, int], net_hw: tuple[int, int] | None = None
+    model: str,
+    kind: str,
+    max_disp_px: float | None,
+    input_hw: tuple[int, int],
+    net_hw: tuple[int, int] | None = None,
+    size_divisor: int = 1,
 ) -> int:
     """Estimated peak bytes of one prediction.
 
@@ -144,12 +150,18 @@ def estimate_peak_bytes(
         max_disp_px: the disparity range searched (networks with cost volumes grow with it).
         input_hw: the input pair's ``(H, W)``.
         net_hw: the size the method runs at (default: the input size).
+        size_divisor: the method pads ``net_hw`` up to multiples of this, and works at the padded size.
 
     Examples:
         >>> estimate_peak_bytes("sgbm", "classical", 192, (1000, 1000)) // 10**6
         56
+        >>> estimate_peak_bytes("rtnet-v5", "onnx", 192, (33, 6000), size_divisor=32) // 10**6  # run at 64x6016
+        221
     """
-    net_hw = net_hw or input_hw
+    step = max(1, size_divisor)
+    # A network's working memory is that of its padded input: rtnet-v5 on 33x6000 (run at 64x6016) grew the
+    # process by 1191 B per input pixel, twice what the input size alone gave (592), and passed a budget it exceeded.
+    net_hw = tuple(-(-side // step) * step for side in (net_hw or input_hw))
     net_px, input_px = net_hw[0] * net_hw[1], input_hw[0] * input_hw[1]
     return int(working_bytes_per_px(model, kind, max_disp_px) * net_px + IO_BYTES_PER_PX * input_px)
 
@@ -179,14 +191,15 @@ def plan_network_size(
     """
     budget = budget or memory_budget()
     net_hw = fixed_size_hw or input_hw
-    estimate = estimate_peak_bytes(model, kind, max_disp_px, input_hw, net_hw)
+    step = max(1, size_divisor)
+    estimate = estimate_peak_bytes(model, kind, max_disp_px, input_hw, net_hw, step)
     if estimate <= budget.bytes:
         return None
     height, width = input_hw
     per_px = working_bytes_per_px(model, kind, max_disp_px)
     room = budget.bytes - IO_BYTES_PER_PX * height * width
-    scale = math.sqrt(room / (per_px * height * width)) if room > 0 else 0.0
-    step = max(1, size_divisor)
+    # At most 1: a pair that fits unpadded but not padded runs at its size rounded down to the divisor.
+    scale = min(1.0, math.sqrt(room / (per_px * height * width))) if room > 0 else 0.0
     reduced = (int(height * scale) // step * step, int(width * scale) // step * step)
     searched = max_disp_px or 0
     if fixed_size_hw is None and scale >= MIN_SCALE and min(reduced) >= 2 * step and reduced[1] > searched:
