@@ -685,7 +685,9 @@ def test_a_16bit_image_holding_12bit_values_is_pointed_out_once(tmp_path, monkey
     cv2.imwrite(str(tmp_path / "a.png"), twelve)
     cv2.imwrite(str(tmp_path / "b.png"), twelve)
     cv2.imwrite(str(tmp_path / "full.png"), twelve * 16)
-    with pytest.warns(UserWarning, match=r"a.png is a 16-bit image whose values stay at or below \d+ \(10- or 12-bit"):
+    with pytest.warns(
+        UserWarning, match=r"a.png is a 16-bit image whose values stay at or below \d+ \(10-, 12- or 14-b"
+    ):
         dark = read_image(tmp_path / "a.png")
     assert dark.max() <= 15  # what /257 leaves of them: the reason for the warning
     with warnings.catch_warnings():
@@ -693,6 +695,34 @@ def test_a_16bit_image_holding_12bit_values_is_pointed_out_once(tmp_path, monkey
         read_image(tmp_path / "b.png")  # said once for the run
         monkeypatch.setattr(images.LOW_BIT_DEPTH_SAID, "said", False)
         read_image(tmp_path / "full.png")  # the whole 16-bit range: nothing to say
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "match"),
+    [
+        (0, 16383, r"stay at or below 16383 \(10-, 12- or 14-bit camera data\?\): .* at most 64 of 256 grey levels"),
+        (30000, 33000, r"span only 30000\.\.33000: read at 8 bits \(divided by 257\) it keeps only 13 of 256 grey"),
+    ],
+)
+def test_a_16bit_image_that_keeps_few_levels_at_8_bits_is_pointed_out(tmp_path, monkeypatch, low, high, match):
+    """14-bit data (64 of the 256 levels) and values in a narrow band (30000..33000: 13 levels) were read at 8 bits
+    unsaid: only data below 4096 was pointed out."""
+    import rtstereo.io.images as images
+
+    monkeypatch.setattr(images.LOW_BIT_DEPTH_SAID, "said", False)
+    values = np.linspace(low, high, 24).reshape(4, 6).round().astype(np.uint16)
+    cv2.imwrite(str(tmp_path / "a.png"), values)
+    with pytest.warns(UserWarning, match=match):
+        read = read_image(tmp_path / "a.png")
+    assert len(np.unique(read)) <= 64
+    # a band of 64 levels or more, and a blank image at any level, have nothing to say
+    cv2.imwrite(str(tmp_path / "wide.png"), values + np.linspace(0, 257 * 64, 24).reshape(4, 6).astype(np.uint16))
+    cv2.imwrite(str(tmp_path / "blank.png"), np.full((4, 6), 30000, np.uint16))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        monkeypatch.setattr(images.LOW_BIT_DEPTH_SAID, "said", False)
+        read_image(tmp_path / "blank.png")
+        read_image(tmp_path / "wide.png")
 
 
 @pytest.mark.parametrize(

@@ -21,8 +21,11 @@ from .quiet import native_output_held
 # Any bit depth and any channel count (alpha dropped), and turned upright as the file's EXIF orientation says,
 # as viewers show it (IMREAD_UNCHANGED would keep a phone's portrait JPEG lying on its side).
 IMREAD_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
-# A 16-bit image whose values all stay below this most likely holds a 10- or 12-bit sensor's values.
-LOW_BIT_DEPTH_LIMIT = 4096
+# A 16-bit image whose values all stay below this most likely holds a 10-, 12- or 14-bit sensor's values.
+LOW_BIT_DEPTH_LIMIT = 1 << 14
+# A 16-bit image that keeps no more than this many of the 256 grey levels once divided by 257 is said to lose most of
+# its levels: 14-bit data keeps 64, 12-bit data 16; values spanning 30000..31000 kept 4, unsaid.
+FEW_LEVELS = 64
 # Files with these suffixes are videos, which `rtstereo video` reads: read as an image, such a file was loaded whole
 # into memory (gigabytes for a long one) and then said to be "not an image OpenCV can decode, or damaged".
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts")
@@ -63,18 +66,28 @@ class SaidOnce:
             self.said = said
 
 
-# 16-bit images whose values stay below LOW_BIT_DEPTH_LIMIT: said for the first such image of a run.
+# 16-bit images that keep FEW_LEVELS grey levels or fewer at 8 bits: said for the first such image of a run.
 LOW_BIT_DEPTH_SAID = SaidOnce()
 
 
-def _warn_low_bit_depth(path: str | Path, largest: int) -> None:
-    """Say once per run that 16-bit images seem to hold fewer bits (read as 16-bit, they turn dark)."""
+def _warn_few_levels(path: str | Path, smallest: int, largest: int) -> None:
+    """Say once per run that a 16-bit image keeps few grey levels at 8 bits: data of fewer bits (it turns dark),
+    or values in a narrow band (the division by 257 merges them into a few levels)."""
     if not LOW_BIT_DEPTH_SAID.take():
         return
+    if largest < LOW_BIT_DEPTH_LIMIT:
+        warn(
+            f"{path} is a 16-bit image whose values stay at or below {largest} (10-, 12- or 14-bit camera data?): "
+            f"read as 16 bits (divided by 257) it keeps at most {largest // 257 + 1} of 256 grey levels and matching "
+            "suffers; convert such images to 8 bits with their own bit depth first (12-bit: value >> 4, 14-bit: "
+            "value >> 6). Said once for this run."
+        )
+        return
+    levels = largest // 257 - smallest // 257 + 1
     warn(
-        f"{path} is a 16-bit image whose values stay at or below {largest} (10- or 12-bit camera data?): read as "
-        "16 bits (divided by 257) it keeps only a few grey levels and matching suffers; convert such images to "
-        "8 bits with their own bit depth first (12-bit: value >> 4). Said once for this run."
+        f"{path} is a 16-bit image whose values span only {smallest}..{largest}: read at 8 bits (divided by 257) it "
+        f"keeps only {levels} of 256 grey levels and matching suffers; stretch that band to the whole range first, "
+        "the same for both views. Said once for this run."
     )
 
 
@@ -82,8 +95,8 @@ def read_image(source: str | Path) -> np.ndarray:
     """Read an image file or URL as uint8 RGB ``(H, W, 3)``.
 
     Grey images are repeated to three channels, alpha is dropped, 16-bit images are scaled to 8 bits (divided
-    by 257; a warning, once per run (:data:`LOW_BIT_DEPTH_SAID`), when all values stay below 4096: a 10- or
-    12-bit sensor's data).
+    by 257; a warning, once per run (:data:`LOW_BIT_DEPTH_SAID`), when that leaves 64 grey levels or fewer: a 10-,
+    12- or 14-bit sensor's data, or values in a narrow band).
     An image whose EXIF orientation tag says it is stored rotated or mirrored (photos from phones and
     cameras) is turned upright, as viewers show it.
 
@@ -99,8 +112,11 @@ def read_image(source: str | Path) -> np.ndarray:
     """
     image, where = _decode(source)
     if image.dtype == np.uint16:
-        if 0 < image.max() < LOW_BIT_DEPTH_LIMIT:  # an all-black image says nothing of the bit depth
-            _warn_low_bit_depth(where, int(image.max()))
+        smallest, largest = int(image.min()), int(image.max())
+        # An all-black image says nothing of the bit depth, nor a blank one (one value) of a band.
+        narrow = smallest < largest and largest // 257 - smallest // 257 < FEW_LEVELS
+        if 0 < largest < LOW_BIT_DEPTH_LIMIT or narrow:
+            _warn_few_levels(where, smallest, largest)
         image = (image // 257).astype(np.uint8)
     return _to_rgb(image)
 
