@@ -284,6 +284,10 @@ def check_rectification(
         raise InputError(f"left and right differ in size: {left.shape} vs {right.shape}")
     height, width = left.shape[:2]
     scale = min(1.0, _CHECK_MAX_WIDTH_PX / width)
+    # A strip far wider than tall shrinks to one row or none (2x2000, 8x40000), where OpenCV's resize or ORB fail with
+    # an assertion (a traceback from predict); ORB finds no feature within 31 px of an edge anyway.
+    if round(height * scale) < 2:
+        return RectificationCheck(np.nan, np.nan, np.nan, np.nan, 0)
     grey = [cv2.cvtColor(im, cv2.COLOR_RGB2GRAY) for im in (left, right)]
     if scale < 1.0:
         grey = [cv2.resize(g, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) for g in grey]

@@ -176,6 +176,15 @@ def test_textureless_pairs_are_inconclusive():
     assert check.is_rectified() and check.warning() is None and np.isnan(check.misalignment_px)
 
 
+@pytest.mark.parametrize("size_hw", [(2, 2000), (8, 40000)])
+def test_strips_far_wider_than_tall_are_inconclusive(size_hw):
+    """Checked at 1280 px wide, such a strip shrank to one row (ORB's pyramid failed on it) or none (the resize
+    failed): predict stopped with OpenCV's assertion, a traceback."""
+    texture = np.random.default_rng(0).integers(0, 256, (size_hw[0], size_hw[1] + 8, 3), dtype=np.uint8)
+    check = check_rectification(texture[:, 8:], texture[:, :-8])
+    assert not check.conclusive and check.matches == 0 and check.warning() is None
+
+
 def test_large_images_are_checked_at_reduced_size_in_full_size_pixels(pairs):
     left, right = pairs["kitti"]
     big_left, big_right = (
