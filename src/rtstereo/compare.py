@@ -282,6 +282,11 @@ def compare_files(path_a: str | Path, path_b: str | Path, kind: str = "auto", sc
     if kind == "auto":
         kinds = {looks_like_disparity(path_a), looks_like_disparity(path_b)}
         if len(kinds) != 1:
+            # A file no reader can decode (empty, truncated, not an image) is taken for an image: its reader says what
+            # is wrong with it, where "not both images or both disparity maps" sent the user to --kind.
+            for path in (path_a, path_b):
+                if not looks_like_disparity(path):
+                    read_image_levels(path)
             raise InputError(
                 f"{path_a} and {path_b} are not both images or both disparity maps; "
                 "use --kind image|disparity to say how to read them (--scale S reads 8-bit disparity maps)"
