@@ -1240,3 +1240,22 @@ def test_a_ray_summary_under_a_file_names_the_file_in_the_way(tmp_path):
     with pytest.raises(OutputError) as info:
         _write_ray_summary(blocker / "s.json", [], 0, 0.0, False)
     assert str(info.value) == f"cannot write the summary {blocker / 's.json'}: {blocker} is a file, not a folder"
+
+
+@pytest.mark.parametrize("model", ["sgbm", "default"])
+def test_a_size_no_memory_holds_is_refused_before_a_frame_is_resized(run_cli, two_videos, tmp_path, monkeypatch, model):
+    """The frames were resized to --size before the model's memory budget was asked: --size 40000x60000 (a zero too
+    many) had the process killed by the kernel, out of memory. The budget now refuses the size first, in one line."""
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "1M")  # 400x600 needs about 13 MB with SGBM
+    code, out, err = run_cli(
+        "video", *two_videos, "--output-prefix", tmp_path / "png" / "d", "--size", "400x600", "--model", model
+    )
+    name = "sgbm" if model == "sgbm" else "hybrid"
+    assert code == 2 and out == "", err
+    assert err.startswith(f"rtstereo video: error: --size 400x600: {name} on a 400x600 (HxW) pair needs about "), err
+    assert err.count("\n") == 1 and "more than the 1 MB budget (RTSTEREO_MEMORY_BUDGET=1M)" in err
+    assert not (tmp_path / "png").exists()
+    # a size the budget holds, as it is or at a lower resolution, runs
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "40M")
+    code, _, err = run_cli("video", *two_videos, "--output-prefix", tmp_path / "png" / "d", "--size", "48x64", *FAST)
+    assert code == 0 and len(list((tmp_path / "png").glob("d_*.png"))) == 6, err

@@ -214,8 +214,8 @@ class Predictor:
         switches = {FILL_LEFT_BORDER: self.fill_left_border, REFINE_EDGES: self.refine_edges}
         return {name: True for name, on in switches.items() if on}
 
-    def _size_for_memory(self, input_hw: tuple[int, int]) -> tuple[int, int] | None:
-        """A smaller size to run at when the input does not fit the memory budget (``None``: as asked).
+    def memory_plan(self, input_hw: tuple[int, int]) -> tuple[int, int] | None:
+        """A smaller size to run at when a pair of ``input_hw`` does not fit the memory budget (``None``: as asked).
 
         Raises:
             MemoryBudgetError: no size fits (:func:`.memory.plan_network_size`).
@@ -302,7 +302,7 @@ class Predictor:
                 raise InputError(f"hints {hints.shape} and images {(height, width)} differ in size")
         left, right = pair.left, pair.right
         net_hw = (height, width)
-        reduced_hw = self._size_for_memory((height, width))
+        reduced_hw = self.memory_plan((height, width))
         # Not with hints: the hybrid's maps at such sizes are mostly SGBM's (Teddy at 36x30: 0.33 px, 6 %).
         small = too_small_for(reduced_hw or (height, width), self.spec.size_divisor)
         if small and not self.fixed_size_hw and hints is None:
