@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import InputError, missing_file_message
 from .io.disparity import is_colour, read_disparity, read_float_tiff
-from .io.images import read_grey, read_image_levels
+from .io.images import opened_with_pil, read_grey, read_image_levels
 from .metrics import disparity_metrics
 from .sinks.pointcloud import FILES as DEPTH_FILES
 
@@ -74,10 +74,10 @@ def _is_16bit_grey(path: Path) -> bool:
 
 def _has_16bit_grey_header(path: Path) -> bool:
     """Whether the file holds one channel of 16 bits, asked of its header (the pixels are not decoded)."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
+        with opened_with_pil(path) as image:
             return image.mode.startswith("I")  # "I;16", "I;16B" (PNG, TIFF), "I" (PGM)
     except (UnidentifiedImageError, OSError):
         return False  # read as an image, whose reader says what is wrong with it

@@ -805,3 +805,38 @@ def test_an_interrupted_write_disparity_leaves_the_earlier_file_as_it_was(tmp_pa
     with pytest.raises(_Interrupted):
         write_disparity(path, _ramp() + 1)
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def _png_header(path: Path, width: int, height: int, depth: int) -> Path:
+    """A grey PNG that says it is ``width`` x ``height`` and holds no pixels: its readers stop at the header."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, depth, 0, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    )
+    return path
+
+
+def test_images_over_the_pixel_limits_of_opencv_and_pil_are_one_line_each(tmp_path):
+    """A 1.2-gigapixel image stopped predict with OpenCV's assertion (CV_IO_MAX_IMAGE_PIXELS), a 200 MP disparity
+    map compare with PIL's DecompressionBombError: tracebacks both; a 90 MP map was warned to be 'a decompression
+    bomb DOS attack'."""
+    from rtstereo.compare import looks_like_disparity
+    from rtstereo.io.disparity import is_colour
+
+    with pytest.raises(InputError, match=r"giga\.png: the image has more than the 1073741824 pixels OpenCV decodes"):
+        read_image(_png_header(tmp_path / "giga.png", 40000, 30000, 8))
+    over_pil = _png_header(tmp_path / "map200.png", 20000, 10000, 16)
+    with pytest.raises(InputError, match=r"map200\.png: the image has more than the 178956970 pixels PIL opens$"):
+        read_disparity(over_pil)
+    with pytest.raises(InputError, match=r"more than the 178956970 pixels PIL opens"):
+        looks_like_disparity(over_pil)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # PIL's DecompressionBombWarning is a warning of its own
+        assert looks_like_disparity(_png_header(tmp_path / "map90.png", 10000, 9000, 16))
+        assert not is_colour(tmp_path / "map90.png")

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import urllib.parse
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -26,6 +28,8 @@ LOW_BIT_DEPTH_LIMIT = 1 << 14
 # A 16-bit image that keeps no more than this many of the 256 grey levels once divided by 257 is said to lose most of
 # its levels: 14-bit data keeps 64, 12-bit data 16; values spanning 30000..31000 kept 4, unsaid.
 FEW_LEVELS = 64
+# OpenCV refuses to decode more pixels than this (its CV_IO_MAX_IMAGE_PIXELS, unless OPENCV_IO_MAX_IMAGE_PIXELS says).
+OPENCV_MAX_PIXELS = 1 << 30
 # Files with these suffixes are videos, which `rtstereo video` reads: read as an image, such a file was loaded whole
 # into memory (gigabytes for a long one) and then said to be "not an image OpenCV can decode, or damaged".
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts")
@@ -158,7 +162,16 @@ def _decode(source: str | Path) -> tuple[np.ndarray, str | Path]:
         raise InputError(missing_file_message("image", path))
     data = np.fromfile(path, dtype=np.uint8)
     with native_output_held() as noise:  # libpng / OpenCV print their own lines about a damaged file
-        image = cv2.imdecode(data, IMREAD_FLAGS) if data.size else None
+        try:
+            image = cv2.imdecode(data, IMREAD_FLAGS) if data.size else None
+        except cv2.error as exc:  # an assertion, a traceback: OpenCV decodes at most 2**30 pixels
+            if "CV_IO_MAX_IMAGE_PIXELS" not in str(exc):
+                raise
+            raise InputError(
+                f"cannot read {url or path}: the image has more than the {OPENCV_MAX_PIXELS} pixels OpenCV decodes "
+                "(the environment variable OPENCV_IO_MAX_IMAGE_PIXELS raises that limit; the memory budget still "
+                "applies)"
+            ) from None
         noise.discard()  # a failure is rtstereo's error below; a success's lines become a warning naming the file
     said = "; ".join(dict.fromkeys(line.strip() for line in noise.text.splitlines() if line.strip()))
     if image is not None and said:  # libjpeg decodes damaged data ("Corrupt JPEG data: bad Huffman code") anyway
@@ -196,15 +209,37 @@ def _to_rgb(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+@contextlib.contextmanager
+def opened_with_pil(path: Path) -> Iterator[Any]:
+    """``PIL.Image.open(path)`` for the user's own files, without PIL's guard against decompression bombs (images
+    sent by strangers): a 90 MP disparity map was warned to be one ("could be decompression bomb DOS attack"), and
+    one over 179 MP stopped ``compare`` with a traceback.
+
+    Raises:
+        InputError: over PIL's own pixel limit, which it refuses to open.
+    """
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(path)
+        except Image.DecompressionBombError:
+            limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+            raise InputError(f"cannot read {path}: the image has more than the {limit} pixels PIL opens") from None
+    with image:
+        yield image
+
+
 def read_grey(path: str | Path) -> np.ndarray:
     """Read a single-channel image (masks, 8-bit disparity) as stored; palette PNGs as 8-bit grey."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     path = Path(path)
     if not path.is_file():
         raise InputError(missing_file_message("file", path))
     try:
-        with Image.open(path) as im:
+        with opened_with_pil(path) as im:
             if im.mode in ("I;16", "I;16B", "I"):
                 return np.array(im).astype(np.uint16)
             deep = _grey_of_16bit_colour(path) if im.mode in ("RGB", "RGBA") else None
