@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import InputError, require_bool, require_number, require_whole
 from ..geometry import calibration_scale
 from ..io.quiet import native_output_held
-from ..rectify import ALIGN_MIN_PX, RectificationCheck, check_rectification, row_alignment_maps
+from ..rectify import ALIGN_MIN_PX, RectificationCheck, check_rectification, remap_in_tiles, row_alignment_maps
 from ..text import counted
 from ..types import Calibration, StereoPair
 
@@ -248,7 +248,7 @@ class FramePreparer:
                 )
         if self._row_maps is None or self._row_maps is False or self._row_maps[0].shape != right.shape[:2]:
             return right
-        return cv2.remap(right, *self._row_maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return remap_in_tiles(right, *self._row_maps)
 
     def align_rows_unmeasured(self) -> str | None:
         """What to say when the stream ended before ``align_rows`` could measure the rows: fewer frames than its
