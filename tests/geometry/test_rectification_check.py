@@ -212,6 +212,19 @@ def test_rows_of_a_panorama_wider_than_opencvs_remap_takes_are_aligned():
     whole = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     for tile_px in (1, 3, 16, 100):
         np.testing.assert_array_equal(remap_in_tiles(image, map_x, map_y, tile_px=tile_px), whole)
+    zero_beyond = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    for tile_px in (1, 3, 16):
+        tiled = remap_in_tiles(image, map_x, map_y, tile_px=tile_px, border=cv2.BORDER_CONSTANT)
+        np.testing.assert_array_equal(tiled, zero_beyond)
+
+
+def test_a_strip_taller_than_opencvs_remap_takes_is_checked():
+    """A 40000x128 strip is checked at its own size, and the brightness of its matches was sampled with cv2.remap,
+    which refuses a side of 32767 px or more: predict stopped with its assertion, a traceback."""
+    texture = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 256, (40000, 140), dtype=np.uint8), (5, 5), 0)
+    left, right = (np.dstack([texture[:, start : start + 128]] * 3) for start in (0, 6))
+    check = check_rectification(left, right)
+    assert check.conclusive and check.is_rectified() and check.brightness_ratio == pytest.approx(1.0, abs=0.01)
 
 
 def test_large_images_are_checked_at_reduced_size_in_full_size_pixels(pairs):
