@@ -91,6 +91,24 @@ def test_a_network_is_estimated_at_its_padded_size():
     assert plan_network_size("sgbm", "classical", 64, (1025, 1024), budget=Budget(60 << 20, "test")) is None
 
 
+@pytest.mark.parametrize("model", ["rtnet-v5", "rtnet-guided", "hybrid"])
+def test_rtnets_row_correlation_is_estimated_for_wide_pairs(model):
+    """rtnet's correlation is a (h/4, w/4, w/4) product per pair: w / 16 bytes per pixel. Measured growth of the
+    process (ru_maxrss) with rtnet-v5: 400x16000 7.8 GB, 100x33000 10.25 GB, where the estimate said 3.8 and 2.5 GB
+    and let both through budgets they exceeded."""
+    assert estimate_peak_bytes(model, "onnx", 192, (400, 16000), size_divisor=32) > 7.8e9
+    assert estimate_peak_bytes(model, "onnx", 192, (100, 33000), size_divisor=32) > 10.25e9
+    # widths up to the 2560 px the factors were measured at are estimated as before
+    per_px = memory.BYTES_PER_PX[model] + memory.IO_BYTES_PER_PX
+    assert estimate_peak_bytes(model, "onnx", 192, (480, 640), size_divisor=32) == per_px * 480 * 640
+    assert estimate_peak_bytes(model, "onnx", 192, (1920, 2560), size_divisor=32) == per_px * 1920 * 2560
+    # a wide pair over the budget runs at the largest size that fits
+    budget = Budget(2 << 30, "test")
+    height, width = plan_network_size(model, "onnx", 192, (400, 16000), 32, budget=budget)
+    assert estimate_peak_bytes(model, "onnx", 192, (400, 16000), (height, width)) <= budget.bytes
+    assert estimate_peak_bytes(model, "onnx", 192, (400, 16000), (height + 32, width + 32)) > budget.bytes
+
+
 @pytest.mark.parametrize(
     ("args", "why"),
     [
