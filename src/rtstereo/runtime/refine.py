@@ -66,11 +66,13 @@ def warp_rows(image: np.ndarray, map_x: np.ndarray, rows: np.ndarray, dst: np.nd
     """
     if max(image.shape[:2]) <= _REMAP_MAX_SIDE_PX:
         return cv2.remap(image, map_x, rows, cv2.INTER_LINEAR, dst=dst, borderMode=cv2.BORDER_REPLICATE)
-    warped = _warp_rows_numpy(image, map_x)
-    if dst is None:
-        return warped
-    dst[...] = warped
-    return dst
+    out = np.empty_like(image) if dst is None else dst
+    # In bands of about a million pixels: the numpy steps hold some 100 bytes per pixel at once, which the memory
+    # budget's estimate of the method does not hold for the whole pair.
+    rows = max(1, (1 << 20) // image.shape[1])
+    for top in range(0, image.shape[0], rows):
+        out[top : top + rows] = _warp_rows_numpy(image[top : top + rows], map_x[top : top + rows])
+    return out
 
 
 def _warp_rows_numpy(image: np.ndarray, map_x: np.ndarray) -> np.ndarray:
@@ -85,10 +87,10 @@ def _warp_rows_numpy(image: np.ndarray, map_x: np.ndarray) -> np.ndarray:
     else:  # float weights, the result rounded to 8 bits (half to even)
         base = np.floor(map_x)
         fraction = (map_x - base).astype(np.float32)
-    first_column = base.astype(np.int64)
+    first_column = base.astype(np.int32)
     second_column = np.clip(first_column + 1, 0, width - 1)
     np.clip(first_column, 0, width - 1, out=first_column)
-    row_index = np.arange(image.shape[0])[:, None]
+    row_index = np.arange(image.shape[0], dtype=np.int32)[:, None]
     first, second = image[row_index, first_column], image[row_index, second_column]
     if image.ndim == 3:
         fraction = fraction[..., None]
