@@ -176,9 +176,10 @@ def estimate_peak_bytes(
     step = max(1, size_divisor)
     # A network's working memory is that of its padded input: rtnet-v5 on 33x6000 (run at 64x6016) grew the
     # process by 1191 B per input pixel, twice what the input size alone gave (592), and passed a budget it exceeded.
-    net_hw = tuple(-(-side // step) * step for side in (net_hw or input_hw))
-    net_px, input_px = net_hw[0] * net_hw[1], input_hw[0] * input_hw[1]
-    per_px = working_bytes_per_px(model, kind, max_disp_px, net_hw[1])
+    height, width = net_hw or input_hw
+    padded_hw = (-(-height // step) * step, -(-width // step) * step)
+    net_px, input_px = padded_hw[0] * padded_hw[1], input_hw[0] * input_hw[1]
+    per_px = working_bytes_per_px(model, kind, max_disp_px, padded_hw[1])
     return int(per_px * net_px + IO_BYTES_PER_PX * input_px)
 
 
@@ -216,7 +217,8 @@ def plan_network_size(
     # The largest scale whose working memory fits the room: at most 1 (a pair that fits unpadded but not padded runs
     # at its size rounded down to the divisor), found by bisection, as a row correlation's bytes per pixel shrink with
     # the width.
-    low, high = (1.0, 1.0) if working_bytes_per_px(model, kind, max_disp_px, width) * height * width <= room else (0, 1)
+    fits_whole = working_bytes_per_px(model, kind, max_disp_px, width) * height * width <= room
+    low, high = (1.0, 1.0) if fits_whole else (0.0, 1.0)
     for _ in range(40 if low < high else 0):
         middle = (low + high) / 2
         per_px = working_bytes_per_px(model, kind, max_disp_px, int(width * middle))
