@@ -821,6 +821,27 @@ def test_compare_a_damaged_npy_is_one_line(capsys, tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    ("content", "reason"), [(b"", "the file is empty (0 bytes)"), (b"<html>", "not an image OpenCV can decode")]
+)
+def test_compare_an_unreadable_file_beside_a_map_is_said_to_be_unreadable(capsys, tmp_path, content, reason):
+    """An empty or damaged out.png beside a PFM reference was 'not both images or both disparity maps; use --kind',
+    which sent the user to --kind for a file nothing can read."""
+    (tmp_path / "out.png").write_bytes(content)
+    for argv in (
+        (EXAMPLES / "disparity.pfm", tmp_path / "out.png"),
+        (tmp_path / "out.png", EXAMPLES / "disparity.pfm"),
+    ):
+        code, out, err = run_cli(capsys, "compare", *argv)
+        assert (
+            code == 2 and out == "" and err.startswith(f"rtstereo compare: error: cannot read {tmp_path / 'out.png'}: ")
+        )
+        assert reason in err and err.count("\n") == 1, err
+    # a readable image beside a map is still told to say how to read them
+    code, _, err = run_cli(capsys, "compare", EXAMPLES / "disparity.pfm", EXAMPLES / "left.png")
+    assert code == 2 and "are not both images or both disparity maps; use --kind image|disparity" in err
+
+
 def _strict_json(text):
     """JSON as strict readers (jq, JavaScript) take it: NaN and Infinity are refused."""
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import InputError, missing_file_message
 from .io.disparity import is_colour, read_disparity, read_float_tiff
-from .io.images import read_grey, read_image_levels
+from .io.images import opened_with_pil, read_grey, read_image_levels
 from .metrics import disparity_metrics
 from .sinks.pointcloud import FILES as DEPTH_FILES
 
@@ -74,10 +74,10 @@ def _is_16bit_grey(path: Path) -> bool:
 
 def _has_16bit_grey_header(path: Path) -> bool:
     """Whether the file holds one channel of 16 bits, asked of its header (the pixels are not decoded)."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
+        with opened_with_pil(path) as image:
             return image.mode.startswith("I")  # "I;16", "I;16B" (PNG, TIFF), "I" (PGM)
     except (UnidentifiedImageError, OSError):
         return False  # read as an image, whose reader says what is wrong with it
@@ -282,6 +282,11 @@ def compare_files(path_a: str | Path, path_b: str | Path, kind: str = "auto", sc
     if kind == "auto":
         kinds = {looks_like_disparity(path_a), looks_like_disparity(path_b)}
         if len(kinds) != 1:
+            # A file no reader can decode (empty, truncated, not an image) is taken for an image: its reader says what
+            # is wrong with it, where "not both images or both disparity maps" sent the user to --kind.
+            for path in (path_a, path_b):
+                if not looks_like_disparity(path):
+                    read_image_levels(path)
             raise InputError(
                 f"{path_a} and {path_b} are not both images or both disparity maps; "
                 "use --kind image|disparity to say how to read them (--scale S reads 8-bit disparity maps)"

@@ -287,6 +287,10 @@ def check_rectification(
         raise InputError(f"left and right differ in size: {left.shape} vs {right.shape}")
     height, width = left.shape[:2]
     scale = min(1.0, _CHECK_MAX_WIDTH_PX / width)
+    # A strip far wider than tall shrinks to one row or none (2x2000, 8x40000), where OpenCV's resize or ORB fail with
+    # an assertion (a traceback from predict); ORB finds no feature within 31 px of an edge anyway.
+    if round(height * scale) < 2:
+        return RectificationCheck(np.nan, np.nan, np.nan, np.nan, 0)
     grey = [cv2.cvtColor(im, cv2.COLOR_RGB2GRAY) for im in (left, right)]
     if scale < 1.0:
         grey = [cv2.resize(g, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) for g in grey]
@@ -420,7 +424,74 @@ def align_rows(
     maps = row_alignment_maps(check, *right.shape[:2])
     if maps is None:
         return right, check
-    return cv2.remap(right, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), check
+    return remap_in_tiles(right, *maps), check
+
+
+# cv2.remap refuses an image or map with a side of SHRT_MAX (32767) px or more: an assertion, as a traceback.
+_REMAP_MAX_SIDE_PX = 32766
+_REMAP_TILE_PX = 8192
+
+
+def remap_in_tiles(
+    image: np.ndarray,
+    map_x: np.ndarray,
+    map_y: np.ndarray,
+    tile_px: int | None = None,
+    border: int = cv2.BORDER_REPLICATE,
+) -> np.ndarray:
+    """``cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=border)`` at any size: an image or map with a
+    side of 32767 px or more (a panorama, a line-scan strip), which ``cv2.remap`` refuses, is remapped in tiles,
+    each from the part of the image its coordinates reach, to the same values.
+
+    Args:
+        image: ``(H, W)`` or ``(H, W, C)``.
+        map_x, map_y: float32 ``(h, w)``, finite: where each output pixel samples the image.
+        tile_px: the side of the tiles (smaller ones where a tile's coordinates spread wider than OpenCV takes);
+            ``None``: one call of ``cv2.remap`` where the sizes allow it, else tiles of 8192 px.
+        border: ``cv2.BORDER_REPLICATE``, or ``cv2.BORDER_CONSTANT`` (0 beyond the image).
+
+    Examples:
+        >>> image = np.arange(48, dtype=np.uint8).reshape(6, 8)
+        >>> map_y, map_x = (m.astype(np.float32) for m in np.mgrid[0:6, 0:8])
+        >>> opencv = cv2.remap(image, map_x - 0.5, map_y + 0.25, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        >>> bool((remap_in_tiles(image, map_x - 0.5, map_y + 0.25, tile_px=3) == opencv).all())
+        True
+    """
+    if tile_px is None and max(*image.shape[:2], *map_x.shape) <= _REMAP_MAX_SIDE_PX:
+        return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=border)
+    out = np.empty(map_x.shape + image.shape[2:], image.dtype)
+    tiles = (0, map_x.shape[0]), (0, map_x.shape[1])
+    _remap_tiles(image, map_x, map_y, out, *tiles, tile_px or _REMAP_TILE_PX, border)
+    return out
+
+
+def _remap_tiles(
+    image: np.ndarray,
+    map_x: np.ndarray,
+    map_y: np.ndarray,
+    out: np.ndarray,
+    rows: tuple[int, int],
+    cols: tuple[int, int],
+    tile_px: int,
+    border: int,
+) -> None:
+    """Fill ``out[rows, cols]`` tile by tile (see :func:`remap_in_tiles`)."""
+    height, width = image.shape[:2]
+    for y0 in range(rows[0], rows[1], tile_px):
+        for x0 in range(cols[0], cols[1], tile_px):
+            y1, x1 = min(y0 + tile_px, rows[1]), min(x0 + tile_px, cols[1])
+            tile_x, tile_y = map_x[y0:y1, x0:x1], map_y[y0:y1, x0:x1]
+            # The image pixels the tile's coordinates reach, with the second tap of each: a part cut at the image's
+            # edges only, so that its border is the image's. Integer offsets keep the coordinates exact in float32.
+            left, top = (int(np.clip(np.floor(m.min()), 0, n - 1)) for m, n in ((tile_x, width), (tile_y, height)))
+            right, bottom = (int(np.clip(np.floor(m.max()) + 2, 1, n)) for m, n in ((tile_x, width), (tile_y, height)))
+            if max(right - left, bottom - top) > _REMAP_MAX_SIDE_PX and tile_px > 1:  # coordinates spread wide
+                _remap_tiles(image, map_x, map_y, out, (y0, y1), (x0, x1), max(1, tile_px // 4), border)
+                continue
+            part = image[top:bottom, left:right]
+            out[y0:y1, x0:x1] = cv2.remap(
+                part, tile_x - np.float32(left), tile_y - np.float32(top), cv2.INTER_LINEAR, borderMode=border
+            )
 
 
 def row_alignment_maps(check: RectificationCheck, height: int, width: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -501,7 +572,8 @@ def _brightness_ratio(grey: list[np.ndarray], points_left: np.ndarray, points_ri
     for image, points in zip(grey, (points_left, points_right), strict=True):
         blurred = cv2.blur(image.astype(np.float32), window)
         xy = points.astype(np.float32)
-        means.append(cv2.remap(blurred, xy[None, :, 0], xy[None, :, 1], cv2.INTER_LINEAR)[0])
+        # in tiles: a strip 40000 px tall (checked at its own size) is more than cv2.remap takes
+        means.append(remap_in_tiles(blurred, xy[None, :, 0], xy[None, :, 1], border=cv2.BORDER_CONSTANT)[0])
     left, right = means
     usable = (left > 10) & (left < 245) & (right > 10) & (right < 245)
     if usable.sum() < MIN_MATCHES:

@@ -14,6 +14,7 @@ from rtstereo.rectify import (
     RectificationCheck,
     align_rows,
     check_rectification,
+    remap_in_tiles,
     row_alignment_maps,
 )
 
@@ -182,6 +183,56 @@ def test_strips_too_thin_for_features_are_inconclusive_not_an_opencv_error(shape
     strip = np.random.default_rng(0).integers(0, 256, shape, np.uint8)
     check = check_rectification(strip, np.roll(strip, -3, axis=1))
     assert not check.conclusive and check.matches == 0 and check.warning() is None
+
+
+@pytest.mark.parametrize("size_hw", [(2, 2000), (8, 40000)])
+def test_strips_far_wider_than_tall_are_inconclusive(size_hw):
+    """Checked at 1280 px wide, such a strip shrank to one row (ORB's pyramid failed on it) or none (the resize
+    failed): predict stopped with OpenCV's assertion, a traceback."""
+    texture = np.random.default_rng(0).integers(0, 256, (size_hw[0], size_hw[1] + 8, 3), dtype=np.uint8)
+    check = check_rectification(texture[:, 8:], texture[:, :-8])
+    assert not check.conclusive and check.matches == 0 and check.warning() is None
+
+
+def test_rows_of_a_panorama_wider_than_opencvs_remap_takes_are_aligned():
+    """cv2.remap refuses a side of 32767 px or more: --align-rows on such a panorama stopped with its assertion, a
+    traceback. The rows are remapped in tiles, each from the part of the image it reaches, to the same values."""
+    rng = np.random.default_rng(0)
+    check = RectificationCheck(2.0, 2.0, 2.0, 10.0, 100, row_plane=(2.0, 0.0, 0.0))  # rows 2 px off
+    right = rng.integers(0, 256, (6, 33000, 3), dtype=np.uint8)
+    aligned, _ = align_rows(right, right, check)
+    map_x, map_y = row_alignment_maps(check, 6, 33000)
+    part = slice(16000, 17000)
+    alone = cv2.remap(
+        np.ascontiguousarray(right[:, part]),
+        map_x[:, part] - 16000,
+        map_y[:, part],
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    np.testing.assert_array_equal(aligned[:, part], alone)
+    # tiles of any size give what one call gives, also where coordinates leave the image
+    image = rng.integers(0, 256, (70, 90, 3), dtype=np.uint8)
+    map_y, map_x = (m.astype(np.float32) for m in np.mgrid[0:70, 0:90])
+    map_x += rng.normal(0.0, 3.0, map_x.shape).astype(np.float32)
+    map_y += rng.normal(-2.3, 2.0, map_y.shape).astype(np.float32)
+    map_x[0, :4] = [-50.0, -1e6, 1e6, 95.0]
+    whole = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    for tile_px in (1, 3, 16, 100):
+        np.testing.assert_array_equal(remap_in_tiles(image, map_x, map_y, tile_px=tile_px), whole)
+    zero_beyond = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    for tile_px in (1, 3, 16):
+        tiled = remap_in_tiles(image, map_x, map_y, tile_px=tile_px, border=cv2.BORDER_CONSTANT)
+        np.testing.assert_array_equal(tiled, zero_beyond)
+
+
+def test_a_strip_taller_than_opencvs_remap_takes_is_checked():
+    """A 40000x128 strip is checked at its own size, and the brightness of its matches was sampled with cv2.remap,
+    which refuses a side of 32767 px or more: predict stopped with its assertion, a traceback."""
+    texture = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 256, (40000, 140), dtype=np.uint8), (5, 5), 0)
+    left, right = (np.dstack([texture[:, start : start + 128]] * 3) for start in (0, 6))
+    check = check_rectification(left, right)
+    assert check.conclusive and check.is_rectified() and check.brightness_ratio == pytest.approx(1.0, abs=0.01)
 
 
 def test_large_images_are_checked_at_reduced_size_in_full_size_pixels(pairs):

@@ -697,7 +697,9 @@ def test_a_16bit_image_holding_12bit_values_is_pointed_out_once(tmp_path, monkey
     cv2.imwrite(str(tmp_path / "a.png"), twelve)
     cv2.imwrite(str(tmp_path / "b.png"), twelve)
     cv2.imwrite(str(tmp_path / "full.png"), twelve * 16)
-    with pytest.warns(UserWarning, match=r"a.png is a 16-bit image whose values stay at or below \d+ \(10- or 12-bit"):
+    with pytest.warns(
+        UserWarning, match=r"a.png is a 16-bit image whose values stay at or below \d+ \(10-, 12- or 14-b"
+    ):
         dark = read_image(tmp_path / "a.png")
     assert dark.max() <= 15  # what /257 leaves of them: the reason for the warning
     with warnings.catch_warnings():
@@ -705,6 +707,34 @@ def test_a_16bit_image_holding_12bit_values_is_pointed_out_once(tmp_path, monkey
         read_image(tmp_path / "b.png")  # said once for the run
         monkeypatch.setattr(images.LOW_BIT_DEPTH_SAID, "said", False)
         read_image(tmp_path / "full.png")  # the whole 16-bit range: nothing to say
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "match"),
+    [
+        (0, 16383, r"stay at or below 16383 \(10-, 12- or 14-bit camera data\?\): .* at most 64 of 256 grey levels"),
+        (30000, 33000, r"span only 30000\.\.33000: read at 8 bits \(divided by 257\) it keeps only 13 of 256 grey"),
+    ],
+)
+def test_a_16bit_image_that_keeps_few_levels_at_8_bits_is_pointed_out(tmp_path, monkeypatch, low, high, match):
+    """14-bit data (64 of the 256 levels) and values in a narrow band (30000..33000: 13 levels) were read at 8 bits
+    unsaid: only data below 4096 was pointed out."""
+    import rtstereo.io.images as images
+
+    monkeypatch.setattr(images.LOW_BIT_DEPTH_SAID, "said", False)
+    values = np.linspace(low, high, 24).reshape(4, 6).round().astype(np.uint16)
+    cv2.imwrite(str(tmp_path / "a.png"), values)
+    with pytest.warns(UserWarning, match=match):
+        read = read_image(tmp_path / "a.png")
+    assert len(np.unique(read)) <= 64
+    # a band of 64 levels or more, and a blank image at any level, have nothing to say
+    cv2.imwrite(str(tmp_path / "wide.png"), values + np.linspace(0, 257 * 64, 24).reshape(4, 6).astype(np.uint16))
+    cv2.imwrite(str(tmp_path / "blank.png"), np.full((4, 6), 30000, np.uint16))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        monkeypatch.setattr(images.LOW_BIT_DEPTH_SAID, "said", False)
+        read_image(tmp_path / "blank.png")
+        read_image(tmp_path / "wide.png")
 
 
 @pytest.mark.parametrize(
@@ -787,3 +817,38 @@ def test_an_interrupted_write_disparity_leaves_the_earlier_file_as_it_was(tmp_pa
     with pytest.raises(_Interrupted):
         write_disparity(path, _ramp() + 1)
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def _png_header(path: Path, width: int, height: int, depth: int) -> Path:
+    """A grey PNG that says it is ``width`` x ``height`` and holds no pixels: its readers stop at the header."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, depth, 0, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    )
+    return path
+
+
+def test_images_over_the_pixel_limits_of_opencv_and_pil_are_one_line_each(tmp_path):
+    """A 1.2-gigapixel image stopped predict with OpenCV's assertion (CV_IO_MAX_IMAGE_PIXELS), a 200 MP disparity
+    map compare with PIL's DecompressionBombError: tracebacks both; a 90 MP map was warned to be 'a decompression
+    bomb DOS attack'."""
+    from rtstereo.compare import looks_like_disparity
+    from rtstereo.io.disparity import is_colour
+
+    with pytest.raises(InputError, match=r"giga\.png: the image has more than the 1073741824 pixels OpenCV decodes"):
+        read_image(_png_header(tmp_path / "giga.png", 40000, 30000, 8))
+    over_pil = _png_header(tmp_path / "map200.png", 20000, 10000, 16)
+    with pytest.raises(InputError, match=r"map200\.png: the image has more than the 178956970 pixels PIL opens$"):
+        read_disparity(over_pil)
+    with pytest.raises(InputError, match=r"more than the 178956970 pixels PIL opens"):
+        looks_like_disparity(over_pil)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # PIL's DecompressionBombWarning is a warning of its own
+        assert looks_like_disparity(_png_header(tmp_path / "map90.png", 10000, 9000, 16))
+        assert not is_colour(tmp_path / "map90.png")

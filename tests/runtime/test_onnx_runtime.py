@@ -385,13 +385,16 @@ def test_exported_file_loads_with_no_other_flag(toy_path):
 def test_another_input_size_is_resized_with_a_warning_and_rescaled(toy_path):
     predictor = load_onnx(toy_path)
     grey = np.full((32, 48, 3), 102, np.uint8)  # twice the export size
-    with pytest.warns(ResizeWarning, match="resized and the disparity rescaled by 2.0000"):
+    with pytest.warns(ResizeWarning, match=r"resized and the disparity rescaled by 2.0000$"):
         result = predictor.predict(grey, grey)
     assert result.disparity_px.shape == (32, 48)
     np.testing.assert_allclose(result.disparity_px, 2 * (SCALE_PX * 102 / 255 + 1), rtol=1e-5)
-    # twice as tall, as wide: disparity is horizontal, so only the width ratio (1) scales it
-    with pytest.warns(ResizeWarning, match="resized and the disparity rescaled by 1.0000"):
+    # twice as tall, as wide: disparity is horizontal, so only the width ratio (1) scales it; the stretch is said
+    stretched = r"rescaled by 1.0000; the views are stretched \(aspect ratio W/H 0.75 run at 1.50\): an export at the"
+    with pytest.warns(ResizeWarning, match=stretched):
         result = predictor.predict(grey[:, :24], grey[:, :24])
+    with pytest.warns(ResizeWarning, match=r"rescaled by 1.0417$"):  # 5 % or less is no stretch worth a word
+        predictor.predict(grey[:17, :25], grey[:17, :25])
     assert result.disparity_px.shape == (32, 24)
     np.testing.assert_allclose(result.disparity_px, SCALE_PX * 102 / 255 + 1, rtol=1e-5)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -20,6 +21,7 @@ from rtstereo.runtime.refine import (
     propagate_neighbours,
     refine_edges,
     shift_into,
+    warp_rows,
 )
 
 BACK, FRONT = 4.0, 12.0  # disparities of the step-edge scene
@@ -155,6 +157,32 @@ def test_refine_edges_keeps_nan_and_checks_sizes():
         refine_edges(left, right, truth[:, :-1])
     with pytest.raises(InputError, match="expected two RGB images of one shape"):
         PhotometricCost(left, right[:, :-1])
+
+
+def test_a_pair_wider_than_opencvs_remap_takes_is_costed_as_its_parts_are():
+    """cv2.remap refuses a side of 32767 px or more: rtnet-v5 and the hybrid on an 8x40000 strip stopped with its
+    assertion, a traceback. Such a pair is sampled in numpy as OpenCV samples the pair's parts."""
+    rng = np.random.default_rng(0)
+    height, width, shift = 6, 32800, 8
+    base = rng.integers(0, 256, (height, width + shift, 3), dtype=np.uint8)
+    left, right = base[:, :width], base[:, shift : shift + width]
+    # in 1/32 px: the columns sampled are then exact in float32 far along the row too, as in its parts
+    d = (shift + np.round(rng.normal(0.0, 1.5, (height, width)) * 32) / 32).astype(np.float32)
+    whole = PhotometricCost(left, right)(d).copy()
+    for start in (0, 16000, width - 1000):
+        part = slice(start, start + 1000)
+        alone = PhotometricCost(np.ascontiguousarray(left[:, part]), np.ascontiguousarray(right[:, part]))(d[:, part])
+        # where the part samples only itself (its derivative and window end at its edges)
+        inside = slice(0 if start == 0 else 20, 1000 if start + 1000 == width else 980)
+        np.testing.assert_array_equal(whole[:, part][:, inside], alone[:, inside])
+    # a tall grey view (the hybrid's check of SGBM's matches warps grey levels), row by row as OpenCV does its parts
+    tall = rng.integers(0, 256, (width, 5), dtype=np.uint8)
+    map_x = (np.arange(5, dtype=np.float32) - rng.random((width, 5), dtype=np.float32) * 3).astype(np.float32)
+    rows = np.repeat(np.arange(width, dtype=np.float32)[:, None], 5, axis=1)
+    warped = warp_rows(tall, map_x, rows)
+    band = slice(20000, 20500)
+    opencv = cv2.remap(tall[band], map_x[band], rows[band] - 20000, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    np.testing.assert_array_equal(warped[band], opencv)
 
 
 def test_refine_edges_with_a_cost_made_beforehand_gives_the_same_map():

@@ -1290,3 +1290,39 @@ def test_a_ray_summary_under_a_file_names_the_file_in_the_way(tmp_path):
     with pytest.raises(OutputError) as info:
         _write_ray_summary(blocker / "s.json", [], 0, 0.0, False)
     assert str(info.value) == f"cannot write the summary {blocker / 's.json'}: {blocker} is a file, not a folder"
+
+
+@pytest.mark.parametrize("model", ["sgbm", "default"])
+def test_a_size_no_memory_holds_is_refused_before_a_frame_is_resized(run_cli, two_videos, tmp_path, monkeypatch, model):
+    """The frames were resized to --size before the model's memory budget was asked: --size 40000x60000 (a zero too
+    many) had the process killed by the kernel, out of memory. The budget now refuses the size first, in one line."""
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "1M")  # 400x600 needs about 13 MB with SGBM
+    code, out, err = run_cli(
+        "video", *two_videos, "--output-prefix", tmp_path / "png" / "d", "--size", "400x600", "--model", model
+    )
+    name = "sgbm" if model == "sgbm" else "hybrid"
+    assert code == 2 and out == "", err
+    assert err.startswith(f"rtstereo video: error: --size 400x600: {name} on a 400x600 (HxW) pair needs about "), err
+    assert err.count("\n") == 1 and "more than the 1 MB budget (RTSTEREO_MEMORY_BUDGET=1M)" in err
+    assert not (tmp_path / "png").exists()
+    # a size the budget holds, as it is or at a lower resolution, runs
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "40M")
+    code, _, err = run_cli("video", *two_videos, "--output-prefix", tmp_path / "png" / "d", "--size", "48x64", *FAST)
+    assert code == 0 and len(list((tmp_path / "png").glob("d_*.png"))) == 6, err
+
+
+def test_a_frame_of_an_image_sequence_whose_views_differ_in_size_is_named(run_cli, tmp_path):
+    """'left and right images differ in size: left 40x32, right 36x32' said which of the sequence's frames only by
+    its sizes."""
+    texture = np.random.default_rng(0).integers(0, 256, (32, 48), dtype=np.uint8)
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / "L" / f"f{i}.png"), texture[:, :40])
+        cv2.imwrite(str(tmp_path / "R" / f"f{i}.png"), texture[:, 4:44] if i != 1 else texture[:, 4:40])
+    code, _, err = run_cli("video", tmp_path / "L", tmp_path / "R", "--output-prefix", tmp_path / "o" / "d", *FAST)
+    assert code == 2, err
+    assert err.endswith(
+        f"rtstereo video: error: frame 1 ({tmp_path / 'L' / 'f1.png'}, {tmp_path / 'R' / 'f1.png'}): left and right "
+        "images differ in size: left 40x32, right 36x32 (WxH); a rectified pair has one size\n"
+    ), err

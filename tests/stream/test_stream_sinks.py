@@ -43,6 +43,29 @@ def test_mp4_keeps_odd_sized_previews_whole_and_plays(tmp_path):
     assert sink.outputs == [str(tmp_path / "sub" / "o.mp4")]
 
 
+def test_frames_too_large_for_mpeg4_are_refused_with_a_size_that_fits(tmp_path, capfd):
+    """A 4096-px-wide frame's preview (the image beside its disparity) is 8192 px wide, which FFmpeg's MPEG-4
+    encoder refuses: the run printed FFmpeg's lines and 'OpenCV's FFmpeg writer did not open it (folder not
+    writable?)'."""
+    sink = VideoSink(tmp_path / "o.mp4", fps=5)
+    with pytest.raises(OutputError) as info:
+        sink.write(frame(0, size_hw=(30, 4096)))
+    assert str(info.value) == (
+        f"cannot write the video {tmp_path / 'o.mp4'}: its frames, each 30x4096 (HxW) image beside its coloured "
+        "disparity, are 30x8192, and MPEG-4 holds at most 8190 px a side: resize the frames (e.g. --size 28x4094), "
+        "or leave out -o and write the disparity as 16-bit PNGs at full size (--output-prefix)"
+    )
+    assert "dimensions too large" not in capfd.readouterr().err and sink.outputs == []
+    sink.close()
+    assert list(tmp_path.iterdir()) == []
+    # the size it names is written, as are the largest previews MPEG-4 holds (one side 8190 px)
+    for size_hw in ((28, 4094), (30, 4095)):
+        sink = VideoSink(tmp_path / f"{size_hw[1]}.mp4", fps=5)
+        sink.write(frame(0, size_hw=size_hw))
+        sink.close()
+        assert sink.outputs == [str(tmp_path / f"{size_hw[1]}.mp4")]
+
+
 def test_an_mp4_the_writer_could_not_finish_is_an_error_not_written(tmp_path):
     """On a full disk OpenCV's writer left an mp4 without its index ("moov atom not found") and said nothing: the
     run ended with exit code 0 and "written: v.mp4"."""

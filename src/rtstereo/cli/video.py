@@ -17,6 +17,7 @@ import textwrap
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from ..errors import InputError, OutputError, RtStereoError, require
 from ..io.atomic import terminate_as_interrupt
@@ -408,6 +409,21 @@ def _refuse_fps_for_videos(args: argparse.Namespace) -> None:
         )
 
 
+def _refuse_a_size_no_memory_holds(args: argparse.Namespace, predictor: Any) -> None:
+    """Refuse a ``--size`` the memory budget holds at no size, before the first frame is resized to it: the frames
+    were resized first, and ``--size 40000x60000`` (a zero too many) had the process killed by the kernel, out of
+    memory, where the budget refuses such a pair in one line."""
+    memory_plan = getattr(predictor, "memory_plan", None)
+    if not args.size or memory_plan is None:
+        return
+    from ..runtime.memory import MemoryBudgetError
+
+    try:
+        memory_plan(parse_size_hw(args.size))
+    except MemoryBudgetError as exc:
+        raise InputError(f"--size {args.size}: {exc}") from None
+
+
 def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     """Build the outputs, filter and window the options name, run the stream, report."""
     from ..sinks.video import ColourScale, DisparityPngSink, VideoSink, open_window
@@ -439,6 +455,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     if isinstance(source, LiveSource):  # no camera: said before the model loads, its notes and its progress bar
         source.open()
     predictor, adaptation = stream_predictor(args, predictor_from_args)
+    _refuse_a_size_no_memory_holds(args, predictor)
     sinks = []
     if args.output:
         stride = getattr(args, "stride", 1)

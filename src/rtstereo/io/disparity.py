@@ -21,7 +21,7 @@ from ..errors import (
     require_path,
 )
 from .atomic import atomic_path, os_reason
-from .images import read_grey, write_image
+from .images import opened_with_pil, read_grey, write_image
 from .pfm import read_pfm, write_pfm
 
 PNG16_SCALE = 256.0
@@ -126,9 +126,7 @@ def read_disparity(path: str | Path, scale: float | None = None) -> np.ndarray:
 
 def is_colour(path: Path) -> bool:
     """Whether an 8-bit image file holds colour: channels that differ somewhere (grey stored as RGB does not)."""
-    from PIL import Image
-
-    with Image.open(path) as im:
+    with opened_with_pil(path) as im:
         if im.mode in ("L", "1", "I", "I;16", "I;16B", "F", "LA"):
             return False
         rgb = np.asarray(im.convert("RGB"))

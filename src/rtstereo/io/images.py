@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import urllib.parse
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -21,8 +23,13 @@ from .quiet import native_output_held
 # Any bit depth and any channel count (alpha dropped), and turned upright as the file's EXIF orientation says,
 # as viewers show it (IMREAD_UNCHANGED would keep a phone's portrait JPEG lying on its side).
 IMREAD_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
-# A 16-bit image whose values all stay below this most likely holds a 10- or 12-bit sensor's values.
-LOW_BIT_DEPTH_LIMIT = 4096
+# A 16-bit image whose values all stay below this most likely holds a 10-, 12- or 14-bit sensor's values.
+LOW_BIT_DEPTH_LIMIT = 1 << 14
+# A 16-bit image that keeps no more than this many of the 256 grey levels once divided by 257 is said to lose most of
+# its levels: 14-bit data keeps 64, 12-bit data 16; values spanning 30000..31000 kept 4, unsaid.
+FEW_LEVELS = 64
+# OpenCV refuses to decode more pixels than this (its CV_IO_MAX_IMAGE_PIXELS, unless OPENCV_IO_MAX_IMAGE_PIXELS says).
+OPENCV_MAX_PIXELS = 1 << 30
 # The formats OpenCV writes in 16 bits; the others (.jpg, .webp, .bmp) clipped a uint16 image to 255, unsaid
 SIXTEEN_BIT_SUFFIXES = (".png", ".tif", ".tiff", ".pgm", ".ppm", ".pnm", ".jp2")
 # Files with these suffixes are videos, which `rtstereo video` reads: read as an image, such a file was loaded whole
@@ -65,18 +72,28 @@ class SaidOnce:
             self.said = said
 
 
-# 16-bit images whose values stay below LOW_BIT_DEPTH_LIMIT: said for the first such image of a run.
+# 16-bit images that keep FEW_LEVELS grey levels or fewer at 8 bits: said for the first such image of a run.
 LOW_BIT_DEPTH_SAID = SaidOnce()
 
 
-def _warn_low_bit_depth(path: str | Path, largest: int) -> None:
-    """Say once per run that 16-bit images seem to hold fewer bits (read as 16-bit, they turn dark)."""
+def _warn_few_levels(path: str | Path, smallest: int, largest: int) -> None:
+    """Say once per run that a 16-bit image keeps few grey levels at 8 bits: data of fewer bits (it turns dark),
+    or values in a narrow band (the division by 257 merges them into a few levels)."""
     if not LOW_BIT_DEPTH_SAID.take():
         return
+    if largest < LOW_BIT_DEPTH_LIMIT:
+        warn(
+            f"{path} is a 16-bit image whose values stay at or below {largest} (10-, 12- or 14-bit camera data?): "
+            f"read as 16 bits (divided by 257) it keeps at most {largest // 257 + 1} of 256 grey levels and matching "
+            "suffers; convert such images to 8 bits with their own bit depth first (12-bit: value >> 4, 14-bit: "
+            "value >> 6). Said once for this run."
+        )
+        return
+    levels = largest // 257 - smallest // 257 + 1
     warn(
-        f"{path} is a 16-bit image whose values stay at or below {largest} (10- or 12-bit camera data?): read as "
-        "16 bits (divided by 257) it keeps only a few grey levels and matching suffers; convert such images to "
-        "8 bits with their own bit depth first (12-bit: value >> 4). Said once for this run."
+        f"{path} is a 16-bit image whose values span only {smallest}..{largest}: read at 8 bits (divided by 257) it "
+        f"keeps only {levels} of 256 grey levels and matching suffers; stretch that band to the whole range first, "
+        "the same for both views. Said once for this run."
     )
 
 
@@ -84,8 +101,8 @@ def read_image(source: str | Path) -> np.ndarray:
     """Read an image file or URL as uint8 RGB ``(H, W, 3)``.
 
     Grey images are repeated to three channels, alpha is dropped, 16-bit images are scaled to 8 bits (divided
-    by 257; a warning, once per run (:data:`LOW_BIT_DEPTH_SAID`), when all values stay below 4096: a 10- or
-    12-bit sensor's data).
+    by 257; a warning, once per run (:data:`LOW_BIT_DEPTH_SAID`), when that leaves 64 grey levels or fewer: a 10-,
+    12- or 14-bit sensor's data, or values in a narrow band).
     An image whose EXIF orientation tag says it is stored rotated or mirrored (photos from phones and
     cameras) is turned upright, as viewers show it.
 
@@ -101,8 +118,11 @@ def read_image(source: str | Path) -> np.ndarray:
     """
     image, where = _decode(source)
     if image.dtype == np.uint16:
-        if 0 < image.max() < LOW_BIT_DEPTH_LIMIT:  # an all-black image says nothing of the bit depth
-            _warn_low_bit_depth(where, int(image.max()))
+        smallest, largest = int(image.min()), int(image.max())
+        # An all-black image says nothing of the bit depth, nor a blank one (one value) of a band.
+        narrow = smallest < largest and largest // 257 - smallest // 257 < FEW_LEVELS
+        if 0 < largest < LOW_BIT_DEPTH_LIMIT or narrow:
+            _warn_few_levels(where, smallest, largest)
         image = (image // 257).astype(np.uint8)
     return _to_rgb(image)
 
@@ -144,7 +164,16 @@ def _decode(source: str | Path) -> tuple[np.ndarray, str | Path]:
         raise InputError(missing_file_message("image", path))
     data = np.fromfile(path, dtype=np.uint8)
     with native_output_held() as noise:  # libpng / OpenCV print their own lines about a damaged file
-        image = cv2.imdecode(data, IMREAD_FLAGS) if data.size else None
+        try:
+            image = cv2.imdecode(data, IMREAD_FLAGS) if data.size else None
+        except cv2.error as exc:  # an assertion, a traceback: OpenCV decodes at most 2**30 pixels
+            if "CV_IO_MAX_IMAGE_PIXELS" not in str(exc):
+                raise
+            raise InputError(
+                f"cannot read {url or path}: the image has more than the {OPENCV_MAX_PIXELS} pixels OpenCV decodes "
+                "(the environment variable OPENCV_IO_MAX_IMAGE_PIXELS raises that limit; the memory budget still "
+                "applies)"
+            ) from None
         noise.discard()  # a failure is rtstereo's error below; a success's lines become a warning naming the file
     said = "; ".join(dict.fromkeys(line.strip() for line in noise.text.splitlines() if line.strip()))
     if image is not None and said:  # libjpeg decodes damaged data ("Corrupt JPEG data: bad Huffman code") anyway
@@ -182,15 +211,37 @@ def _to_rgb(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+@contextlib.contextmanager
+def opened_with_pil(path: Path) -> Iterator[Any]:
+    """``PIL.Image.open(path)`` for the user's own files, without PIL's guard against decompression bombs (images
+    sent by strangers): a 90 MP disparity map was warned to be one ("could be decompression bomb DOS attack"), and
+    one over 179 MP stopped ``compare`` with a traceback.
+
+    Raises:
+        InputError: over PIL's own pixel limit, which it refuses to open.
+    """
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(path)
+        except Image.DecompressionBombError:
+            limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+            raise InputError(f"cannot read {path}: the image has more than the {limit} pixels PIL opens") from None
+    with image:
+        yield image
+
+
 def read_grey(path: str | Path) -> np.ndarray:
     """Read a single-channel image (masks, 8-bit disparity) as stored; palette PNGs as 8-bit grey."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     path = Path(path)
     if not path.is_file():
         raise InputError(missing_file_message("file", path))
     try:
-        with Image.open(path) as im:
+        with opened_with_pil(path) as im:
             if im.mode in ("I;16", "I;16B", "I"):
                 return np.array(im).astype(np.uint16)
             deep = _grey_of_16bit_colour(path) if im.mode in ("RGB", "RGBA") else None

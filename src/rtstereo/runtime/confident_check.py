@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from .hole_choice import HolePreparation, HoleSelector, _in_parts, as_rows, contrast
+from .refine import warp_rows
 
 DISAGREE_PX = 1.0  # the network is a candidate where it differs from SGBM's confident value by more
 NETWORK_LOGIT_MARGIN = 1.0  # log-odds the network needs: chosen among 0.5, 1 and 1.5 on the design subset
@@ -138,8 +139,7 @@ def _matching(images: tuple, disparity: np.ndarray, window: tuple[int, int]) -> 
     window's mean removed (float32 ``(H, W)`` each)."""
     grey_left, derivative_left, grey_right, derivative_right, left_zero_mean, columns, rows = images
     map_x = columns - disparity
-    warped_grey = cv2.remap(grey_right, map_x, rows, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    warped_derivative = cv2.remap(derivative_right, map_x, rows, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    warped_grey, warped_derivative = (warp_rows(image, map_x, rows) for image in (grey_right, derivative_right))
     grey = cv2.blur(np.minimum(cv2.absdiff(grey_left, warped_grey), GREY_TRUNCATION), window)
     derivative = cv2.blur(np.minimum(cv2.absdiff(derivative_left, warped_derivative), DERIVATIVE_TRUNCATION), window)
     warped_zero_mean = warped_grey - cv2.blur(warped_grey, window)

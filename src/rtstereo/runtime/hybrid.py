@@ -258,6 +258,14 @@ class HybridPredictor:
 
         return torch.from_numpy(self.predict_pair(pair).disparity_px).to(self.backend.device)
 
+    def memory_plan(self, input_hw: tuple[int, int]) -> tuple[int, int] | None:
+        """A smaller size to run at when a pair of ``input_hw`` does not fit the memory budget (``None``: as asked).
+
+        Raises:
+            MemoryBudgetError: no size fits (:func:`.memory.plan_network_size`).
+        """
+        return plan_network_size(self.spec.name, "hybrid", self.max_disp_px, input_hw, self.spec.size_divisor)
+
     def predict_pair(self, pair: StereoPair) -> DisparityResult:
         """Network and confident SGBM at once, fused; a pair too large for the memory budget runs at a
         lower resolution (a warning says so; the disparity is scaled back to the input's pixels)."""
@@ -265,7 +273,7 @@ class HybridPredictor:
             self.backend.refuse(self.name)
         pair = pair_with_calibration_for_size(pair)
         height, width = pair.size_hw
-        reduced = plan_network_size(self.spec.name, "hybrid", self.max_disp_px, (height, width), self.spec.size_divisor)
+        reduced = self.memory_plan((height, width))
         if reduced is None:
             return self._predict_fused(pair)
         warn(

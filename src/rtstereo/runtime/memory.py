@@ -1,11 +1,12 @@
 """Memory known before work starts: a method's peak for an input size, the budget, and the plan.
 
 The peak of one prediction is modelled as ``net_bytes_per_px * network pixels + IO_BYTES_PER_PX *
-input pixels``: the method's working memory grows with the size it runs at, the input images and
-the full-size disparity with the input size. The factors come from the growth of peak resident
-memory (``ru_maxrss``) over one prediction on 240x320 to 1920x2560 random pairs, input images
-excluded: SGBM with 64 to 384 disparities 31-42 B/px in all (modelled as 24 + 32 = 56), rtnet-v4
-through ONNX Runtime 313-460 B/px, growing with the size (modelled as 560 + 32); networks that were
+input pixels``: the method's working memory grows with the size it runs at (padded to its size divisor,
+as a network pads its input), the input images and the full-size disparity with the input size. The
+factors come from the growth of peak resident memory (``ru_maxrss``) over one prediction on 240x320 to
+1920x2560 random pairs, input images excluded: SGBM with 64 to 384 disparities 31-42 B/px in all
+(modelled as 24 + 32 = 56), rtnet-v4 through ONNX Runtime 313-460 B/px, growing with the size
+(modelled as 560 + 32); networks that were
 not measured get a conservative figure from their cost volume (per pixel and disparity level).
 
 The rule (:func:`plan_network_size`), applied by the :class:`~rtstereo.runtime.predictor.Predictor`
@@ -46,6 +47,12 @@ BYTES_PER_PX["hybrid"] = BYTES_PER_PX["rtnet-v5"] + 2 * BYTES_PER_PX["sgbm"] + 1
 BYTES_PER_PX_PER_DISP = {"gwcnet-g": 24.0, "gwcnet-gc": 28.0, "anynet": 2.0, "crestereo": 8.0, "rtnet": 3.0}
 DEFAULT_NETWORK_BYTES_PER_PX = 2048
 DEFAULT_MAX_DISP_PX = 192
+# rtnet's correlation compares every left pixel of a row with every right one at 1/4 resolution: a float32
+# (h/4, w/4, w/4) product, w / 16 bytes per pixel, which grows with the width. The factors above hold it as it is at
+# the widths they were measured at (up to 2560 px); beyond, it is added: rtnet-v5 on 400x16000 grew the process by
+# 1278 B per pixel, on 100x33000 (run at 128x33024) by 3257, where 560 were modelled.
+ROW_CORRELATION_MODELS = ("rtnet-v5", "rtnet-guided", "hybrid", "rtnet")
+ROW_CORRELATION_MEASURED_WIDTH_PX = 2560
 
 
 class MemoryBudgetError(InputError):
@@ -124,17 +131,31 @@ def _available_bytes() -> int | None:
     return min(candidates) if candidates else None
 
 
-def working_bytes_per_px(model: str, kind: str, max_disp_px: float | None) -> float:
-    """Peak working bytes per pixel of the size a method runs at (see the module docstring)."""
+def working_bytes_per_px(model: str, kind: str, max_disp_px: float | None, width_px: int = 0) -> float:
+    """Peak working bytes per pixel of the size a method runs at, ``width_px`` wide (see the module docstring).
+
+    Examples:
+        >>> working_bytes_per_px("rtnet-v5", "onnx", 192, 640), working_bytes_per_px("rtnet-v5", "onnx", 192, 16000)
+        (560, 1400.0)
+    """
     if model in BYTES_PER_PX:
-        return BYTES_PER_PX[model]
-    if model in BYTES_PER_PX_PER_DISP:
-        return BYTES_PER_PX_PER_DISP[model] * (max_disp_px or DEFAULT_MAX_DISP_PX)
-    return BYTES_PER_PX["sgbm"] if kind == "classical" else DEFAULT_NETWORK_BYTES_PER_PX
+        per_px: float = BYTES_PER_PX[model]
+    elif model in BYTES_PER_PX_PER_DISP:
+        per_px = BYTES_PER_PX_PER_DISP[model] * (max_disp_px or DEFAULT_MAX_DISP_PX)
+    else:
+        return BYTES_PER_PX["sgbm"] if kind == "classical" else DEFAULT_NETWORK_BYTES_PER_PX
+    if model in ROW_CORRELATION_MODELS and width_px > ROW_CORRELATION_MEASURED_WIDTH_PX:
+        per_px += (width_px - ROW_CORRELATION_MEASURED_WIDTH_PX) / 16
+    return per_px
 
 
 def estimate_peak_bytes(
-    model: str, kind: str, max_disp_px: float | None, input_hw: tuple[int, int], net_hw: tuple[int, int] | None = None
+    model: str,
+    kind: str,
+    max_disp_px: float | None,
+    input_hw: tuple[int, int],
+    net_hw: tuple[int, int] | None = None,
+    size_divisor: int = 1,
 ) -> int:
     """Estimated peak bytes of one prediction.
 
@@ -144,14 +165,22 @@ def estimate_peak_bytes(
         max_disp_px: the disparity range searched (networks with cost volumes grow with it).
         input_hw: the input pair's ``(H, W)``.
         net_hw: the size the method runs at (default: the input size).
+        size_divisor: the method pads ``net_hw`` up to multiples of this, and works at the padded size.
 
     Examples:
         >>> estimate_peak_bytes("sgbm", "classical", 192, (1000, 1000)) // 10**6
         56
+        >>> estimate_peak_bytes("rtnet-v5", "onnx", 192, (33, 6000), size_divisor=32) // 10**6  # run at 64x6016
+        305
     """
-    net_hw = net_hw or input_hw
-    net_px, input_px = net_hw[0] * net_hw[1], input_hw[0] * input_hw[1]
-    return int(working_bytes_per_px(model, kind, max_disp_px) * net_px + IO_BYTES_PER_PX * input_px)
+    step = max(1, size_divisor)
+    # A network's working memory is that of its padded input: rtnet-v5 on 33x6000 (run at 64x6016) grew the
+    # process by 1191 B per input pixel, twice what the input size alone gave (592), and passed a budget it exceeded.
+    height, width = net_hw or input_hw
+    padded_hw = (-(-height // step) * step, -(-width // step) * step)
+    net_px, input_px = padded_hw[0] * padded_hw[1], input_hw[0] * input_hw[1]
+    per_px = working_bytes_per_px(model, kind, max_disp_px, padded_hw[1])
+    return int(per_px * net_px + IO_BYTES_PER_PX * input_px)
 
 
 def plan_network_size(
@@ -179,14 +208,22 @@ def plan_network_size(
     """
     budget = budget or memory_budget()
     net_hw = fixed_size_hw or input_hw
-    estimate = estimate_peak_bytes(model, kind, max_disp_px, input_hw, net_hw)
+    step = max(1, size_divisor)
+    estimate = estimate_peak_bytes(model, kind, max_disp_px, input_hw, net_hw, step)
     if estimate <= budget.bytes:
         return None
     height, width = input_hw
-    per_px = working_bytes_per_px(model, kind, max_disp_px)
     room = budget.bytes - IO_BYTES_PER_PX * height * width
-    scale = math.sqrt(room / (per_px * height * width)) if room > 0 else 0.0
-    step = max(1, size_divisor)
+    # The largest scale whose working memory fits the room: at most 1 (a pair that fits unpadded but not padded runs
+    # at its size rounded down to the divisor), found by bisection, as a row correlation's bytes per pixel shrink with
+    # the width.
+    fits_whole = working_bytes_per_px(model, kind, max_disp_px, width) * height * width <= room
+    low, high = (1.0, 1.0) if fits_whole else (0.0, 1.0)
+    for _ in range(40 if low < high else 0):
+        middle = (low + high) / 2
+        per_px = working_bytes_per_px(model, kind, max_disp_px, int(width * middle))
+        low, high = (middle, high) if per_px * middle**2 * height * width <= room else (low, middle)
+    scale = low
     reduced = (int(height * scale) // step * step, int(width * scale) // step * step)
     searched = max_disp_px or 0
     if fixed_size_hw is None and scale >= MIN_SCALE and min(reduced) >= 2 * step and reduced[1] > searched:

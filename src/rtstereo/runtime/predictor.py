@@ -214,8 +214,8 @@ class Predictor:
         switches = {FILL_LEFT_BORDER: self.fill_left_border, REFINE_EDGES: self.refine_edges}
         return {name: True for name, on in switches.items() if on}
 
-    def _size_for_memory(self, input_hw: tuple[int, int]) -> tuple[int, int] | None:
-        """A smaller size to run at when the input does not fit the memory budget (``None``: as asked).
+    def memory_plan(self, input_hw: tuple[int, int]) -> tuple[int, int] | None:
+        """A smaller size to run at when a pair of ``input_hw`` does not fit the memory budget (``None``: as asked).
 
         Raises:
             MemoryBudgetError: no size fits (:func:`.memory.plan_network_size`).
@@ -302,7 +302,7 @@ class Predictor:
                 raise InputError(f"hints {hints.shape} and images {(height, width)} differ in size")
         left, right = pair.left, pair.right
         net_hw = (height, width)
-        reduced_hw = self._size_for_memory((height, width))
+        reduced_hw = self.memory_plan((height, width))
         # Not with hints: the hybrid's maps at such sizes are mostly SGBM's (Teddy at 36x30: 0.33 px, 6 %).
         small = too_small_for(reduced_hw or (height, width), self.spec.size_divisor)
         if small and not self.fixed_size_hw and hints is None:
@@ -320,9 +320,18 @@ class Predictor:
             return self._predict_on_device(pair, keep_on_device, t0)
         if self.fixed_size_hw and self.fixed_size_hw != (height, width):
             net_hw = self.fixed_size_hw
+            # By more than 5 % (KITTI's 375x1242 at 384x1248: 2 %): a 40x3000 strip run at 64x96, a 75:1 view
+            # stretched to 1.5:1, was said to be resized only.
+            aspect_change = (width / height) / (net_hw[1] / net_hw[0])
+            stretched = (
+                f"; the views are stretched (aspect ratio W/H {width / height:.2f} run at "
+                f"{net_hw[1] / net_hw[0]:.2f}): an export at the pair's aspect ratio, or --dynamic, keeps it"
+                if not 1 / 1.05 <= aspect_change <= 1.05
+                else ""
+            )
             warn(
                 f"{self.name} runs at a fixed {net_hw[0]}x{net_hw[1]} (HxW): the {height}x{width} input is resized "
-                f"and the disparity rescaled by {width / net_hw[1]:.4f}",
+                f"and the disparity rescaled by {width / net_hw[1]:.4f}{stretched}",
                 ResizeWarning,
             )
         elif reduced_hw is not None:

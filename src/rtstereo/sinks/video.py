@@ -39,6 +39,8 @@ COLOUR_PERCENTILE = 99.0  # top of the colour range taken from the first frames:
 # first frames of a video fading in from black, or of a camera still adjusting its exposure, do not.
 COLOUR_MIN_VALID_SHARE = 0.01
 MP4_FOURCC = "mp4v"  # in every OpenCV build with FFmpeg; H.264 encoders are not
+# FFmpeg's MPEG-4 encoder refuses a side of 8192 px or more ("dimensions too large for MPEG-4"); sides are even.
+MP4_MAX_SIDE_PX = 8190
 
 
 class ColourScale:
@@ -221,6 +223,8 @@ class VideoSink(Sink):
         # MPEG-4 needs even sizes; a black row/column keeps every pixel of the image.
         padded_wh = (width + width % 2, height + height % 2)
         if self._writer is None:
+            if max(padded_wh) > MP4_MAX_SIDE_PX:
+                raise OutputError(self._too_large(frame.pair.left.shape[:2], (height, width)))
             fps = float(self.fps or 10.0)
             with ffmpeg_quietened():  # a writer opened first sets FFmpeg's level for the videos read after it
                 self._writer = cv2.VideoWriter(str(self._partial), cv2.VideoWriter_fourcc(*MP4_FOURCC), fps, padded_wh)
@@ -260,6 +264,20 @@ class VideoSink(Sink):
             image = cv2.copyMakeBorder(image, 0, height % 2, 0, width % 2, cv2.BORDER_CONSTANT, value=0)
         self._writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         self.frames += 1
+
+    def _too_large(self, frame_hw: tuple[int, int], preview_hw: tuple[int, int]) -> str:
+        """Why the previews of ``frame_hw`` frames cannot be an mp4, and the largest ``--size`` whose can (the preview
+        is the left image beside its disparity: twice as wide). A 4096-px-wide camera's frames, or a 6000x4000
+        photo's, were refused by FFmpeg with its own lines on stderr and 'folder not writable?'."""
+        height, width = frame_hw
+        scale = min(1.0, (MP4_MAX_SIDE_PX // 2) / width, MP4_MAX_SIDE_PX / height)
+        fits_h, fits_w = (max(2, int(side * scale) // 2 * 2) for side in (height, width))
+        return (
+            f"cannot write the video {self.path}: its frames, each {height}x{width} (HxW) image beside its coloured "
+            f"disparity, are {preview_hw[0]}x{preview_hw[1]}, and MPEG-4 holds at most {MP4_MAX_SIDE_PX} px a side: "
+            f"resize the frames (e.g. --size {fits_h}x{fits_w}), or leave out -o and write the "
+            "disparity as 16-bit PNGs at full size (--output-prefix)"
+        )
 
     def close(self) -> None:
         if self._writer is not None:

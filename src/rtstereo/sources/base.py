@@ -29,6 +29,7 @@ from ..rectify import (
     ALIGN_MIN_PX,
     RectificationCheck,
     check_rectification,
+    remap_in_tiles,
     row_alignment_maps,
     row_alignment_record,
 )
@@ -256,7 +257,7 @@ class FramePreparer:
                 )
         if self._row_maps is None or self._row_maps is False or self._row_maps[0].shape != right.shape[:2]:
             return right
-        return cv2.remap(right, *self._row_maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return remap_in_tiles(right, *self._row_maps)
 
     @property
     def preparation(self) -> dict[str, Any]:

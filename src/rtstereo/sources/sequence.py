@@ -66,5 +66,12 @@ class ImageSequenceSource(FrameSource):
 
     def _frames(self) -> Iterator[StereoPair]:
         for index in range(self.start, len(self.pairs), self.stride):
-            pair = self.pairs[index].load(index)
+            files = self.pairs[index]
+            try:
+                pair = files.load(index)
+            except InputError as exc:
+                if str(files.left) in str(exc) or str(files.right) in str(exc):
+                    raise
+                # "left and right images differ in size" said which of a thousand frames only by its sizes
+                raise InputError(f"frame {index} ({files.left}, {files.right}): {exc}") from None
             yield StereoPair(pair.left, pair.right, name=pair.name, index=index, timestamp_s=index / self.fps)
