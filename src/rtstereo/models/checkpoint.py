@@ -48,19 +48,37 @@ def read_torch_file(path: str | Path, what: str = "weights file") -> Any:
         raise CheckpointError(missing_file_message(what, path))
     if path.stat().st_size == 0:
         raise CheckpointError(f"{what} is empty: {path}")
+    expected = EXPECTED_LAYOUT if what == "weights file" else "an rtstereo checkpoint or an exported .onnx file"
     try:
         with warnings.catch_warnings():  # torch's notes on pickle protocols: the error below says it all
             warnings.simplefilter("ignore")
-            return torch.load(path, map_location="cpu", weights_only=True)
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for damaged files
         # An exported network is a protobuf, which torch can only call "a plain pickle, or damaged".
         onnx = "an ONNX model, made for inference, not a PyTorch file" if path.suffix.lower() == ".onnx" else None
         reason = onnx or archive_reason(path) or load_failure_reason(exc)
-        expected = EXPECTED_LAYOUT if what == "weights file" else "an rtstereo checkpoint or an exported .onnx file"
         raise CheckpointError(f"cannot read {what} {path}: {reason}; expected {expected}") from exc
+    damaged = damaged_entry(path)
+    if damaged is not None:
+        raise CheckpointError(
+            f"cannot read {what} {path}: damaged: the bytes of its entry {damaged} do not match the checksum "
+            "stored with them (a copy or download that went wrong: get the file again)"
+        )
+    return obj
 
 
 EXPECTED_LAYOUT = "a torch.save file of tensors (a state dict, alone or under a key like 'model' or 'state_dict')"
+
+
+def damaged_entry(path: Path) -> str | None:
+    """The first entry of a ``torch.save`` zip file whose bytes do not match their CRC-32, or ``None`` (also for a
+    file in torch's legacy tar format, which stores no checksums). ``torch.load`` does not check them: a file with a
+    few bytes changed loaded, with wrong weights and no word of it."""
+    with contextlib.suppress(OSError, zipfile.BadZipFile):
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                return archive.testzip()
+    return None
 
 
 def archive_reason(path: Path) -> str | None:
