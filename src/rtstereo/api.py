@@ -489,7 +489,8 @@ def _load_self_describing(
     runtime = _backend_options(overrides, backend)
     settings = spec.resolve_settings({**saved, **overrides}, runtime_settings_by_backend(spec.kind, backend))
     try:
-        return _load_network(spec, settings, path, backend or "torch", device, precision, runtime)
+        # the file's own settings are read, and those given replace them on purpose: none goes unread
+        return _load_network(spec, settings, path, backend or "torch", device, precision, runtime, given=set(settings))
     except CheckpointError:
         error = changed_network_error(path, name, saved, overrides)
         if error is None:

@@ -288,6 +288,8 @@ def test_an_rtstereo_checkpoint_as_weights_says_when_its_settings_are_not_those_
         rtstereo.load("gwcnet-g", weights=path, max_disp=64)  # asked for: no warning
         rtstereo.load("gwcnet-g", weights=path, max_disp=32)
         assert rtstereo.load(path).settings["max_disp"] == 32
+        # the file as the model, another range asked for: its settings were read, not left unread as --weights
+        assert rtstereo.load(path, max_disp=64).settings["max_disp"] == 64
 
 
 def test_the_original_megengine_crestereo_file_is_named(tmp_path):
