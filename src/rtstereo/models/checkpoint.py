@@ -270,7 +270,11 @@ def load_into(
             rtstereo knows.
     """
     own = module.state_dict()
-    missing = [k for k in own if k not in state_dict]
+    # BatchNorm's num_batches_tracked buffer (PyTorch 0.4.1) is absent from older files (AnyNet's released ones) and
+    # from some converted ones; it only counts training steps (used with momentum=None), and PyTorch's own
+    # load_state_dict fills it in: the module's own counter is kept rather than the file refused.
+    untracked = {k: own[k] for k in own if k.endswith(".num_batches_tracked") and k not in state_dict}
+    missing = [k for k in own if k not in state_dict and k not in untracked]
     unexpected = [k for k in state_dict if k not in own]
     wrong_shape = [
         f"{k}: file {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
@@ -296,7 +300,7 @@ def load_into(
             + "; ".join(parts)
             + ". Check the model name and its settings (for example max_disp)."
         )
-    module.load_state_dict(state_dict, strict=True)
+    module.load_state_dict({**state_dict, **untracked}, strict=True)
 
 
 def save_checkpoint(
