@@ -223,7 +223,7 @@ def build_network(
         if weights is not None:  # predict refuses them; here another file's weights went in under its settings
             raise InputError(
                 f"model '{path}' takes no --weights (an rtstereo checkpoint carries its weights); leave out "
-                f"--weights {weights}, or give the network's name with them (export {description[0]} --weights FILE)"
+                f"--weights {weights}, or give them with the network's name ({description[0]} --weights FILE)"
             )
         name, saved = description
         given, overrides = overrides, {**saved, **overrides}
