@@ -118,6 +118,23 @@ def test_a_file_without_batchnorms_step_counters_loads(tmp_path, network):
         assert torch.equal(loaded[key], value), key
 
 
+@pytest.mark.parametrize("network", ["gwcnet-g", "crestereo", "anynet"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_weights_with_nan_or_inf_are_refused(tmp_path, network, value):
+    """A NaN weight loaded, and every map came out empty (density 0 %, exit code 0) with no word of why."""
+    load, build, shown = LOADERS[network]
+    state_dict = build().state_dict()
+    name = next(k for k, v in state_dict.items() if k.endswith(".weight") and v.dim() == 4)
+    state_dict[name].view(-1)[0] = value
+    torch.save({"state_dict": state_dict}, tmp_path / "bad.pth")
+    with pytest.raises(CheckpointError) as info:
+        load(build(), tmp_path / "bad.pth")
+    assert str(info.value) == (
+        f"{tmp_path / 'bad.pth'} holds nan or inf values in 1 of its {shown} weights (e.g. {name}): a training that "
+        "diverged, or a conversion that overflowed (float16 stops at 65504)"
+    )
+
+
 def test_an_empty_dict_is_said_to_be_empty(tmp_path):
     path = tmp_path / "empty.pth"
     torch.save({}, path)

@@ -300,6 +300,17 @@ def load_into(
             + "; ".join(parts)
             + ". Check the model name and its settings (for example max_disp)."
         )
+    # NaN weights (a training that diverged, a conversion to fp16 that overflowed) loaded, and every map came out
+    # empty (density 0 %) with no word of why.
+    broken = [
+        k for k in own if k in state_dict and state_dict[k].is_floating_point() and not state_dict[k].isfinite().all()
+    ]
+    if broken:
+        raise CheckpointError(
+            f"{path} holds nan or inf values in {len(broken)} of its {architecture} weights (e.g. "
+            f"{', '.join(broken[:3])}): a training that diverged, or a conversion that overflowed (float16 stops at "
+            "65504)"
+        )
     module.load_state_dict({**state_dict, **untracked}, strict=True)
 
 
