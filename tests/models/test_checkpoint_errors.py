@@ -135,6 +135,25 @@ def test_weights_with_nan_or_inf_are_refused(tmp_path, network, value):
     )
 
 
+@pytest.mark.parametrize(
+    "change, said",
+    [
+        (lambda t: 5, "1 not a tensor (e.g. {name}: int)"),  # crashed with AttributeError: 'int' has no 'shape'
+        (lambda t: t.tolist(), "1 not a tensor (e.g. {name}: list)"),
+        (lambda t: t.to(torch.int32), "1 not of a float type (e.g. {name}: file int32)"),  # loaded, its values cut
+    ],
+    ids=["int", "list", "int32"],
+)
+def test_a_weight_that_is_no_float_tensor_is_named(tmp_path, change, said):
+    state_dict = _gwcnet_g().state_dict()
+    name = next(k for k in state_dict if k.endswith(".weight"))
+    state_dict[name] = change(state_dict[name])
+    torch.save({"model": state_dict}, tmp_path / "odd.ckpt")
+    with pytest.raises(CheckpointError) as info:
+        load_gwcnet_checkpoint(_gwcnet_g(), tmp_path / "odd.ckpt")
+    assert str(info.value) == f"{tmp_path / 'odd.ckpt'} does not hold gwcnet-g weights: {said.format(name=name)}"
+
+
 def test_an_empty_dict_is_said_to_be_empty(tmp_path):
     path = tmp_path / "empty.pth"
     torch.save({}, path)

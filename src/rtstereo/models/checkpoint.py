@@ -276,11 +276,30 @@ def load_into(
     untracked = {k: own[k] for k in own if k.endswith(".num_batches_tracked") and k not in state_dict}
     missing = [k for k in own if k not in state_dict and k not in untracked]
     unexpected = [k for k in state_dict if k not in own]
+    torch = require("torch", "torch", "loading a checkpoint")
+    # a number or a list under a weight's name crashed the shape check below with AttributeError
+    not_tensors = [
+        f"{k}: {type(state_dict[k]).__name__}"
+        for k in own
+        if k in state_dict and not isinstance(state_dict[k], torch.Tensor)
+    ]
+    tensors = [k for k in own if k in state_dict and isinstance(state_dict[k], torch.Tensor)]
     wrong_shape = [
         f"{k}: file {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in own
-        if k in state_dict and tuple(state_dict[k].shape) != tuple(own[k].shape)
+        for k in tensors
+        if tuple(state_dict[k].shape) != tuple(own[k].shape)
     ]
+    # integers (or complex numbers) where the network has floats loaded, cast, with their values cut
+    wrong_type = [
+        f"{k}: file {str(state_dict[k].dtype).removeprefix('torch.')}"
+        for k in tensors
+        if own[k].is_floating_point() and not state_dict[k].is_floating_point()
+    ]
+    if not_tensors or wrong_type:  # the file is damaged or was made wrongly, whatever the settings
+        parts = [f"{len(not_tensors)} not a tensor (e.g. {'; '.join(not_tensors[:2])})"] if not_tensors else []
+        if wrong_type:
+            parts.append(f"{len(wrong_type)} not of a float type (e.g. {'; '.join(wrong_type[:2])})")
+        raise CheckpointError(f"{path} does not hold {architecture} weights: {'; '.join(parts)}")
     if missing or unexpected or wrong_shape:
         found = identify_network(state_dict)
         if found is not None and found != architecture.lower():
