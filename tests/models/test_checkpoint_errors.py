@@ -154,6 +154,23 @@ def test_a_weight_that_is_no_float_tensor_is_named(tmp_path, change, said):
     assert str(info.value) == f"{tmp_path / 'odd.ckpt'} does not hold gwcnet-g weights: {said.format(name=name)}"
 
 
+@pytest.mark.parametrize("zipped", [True, False], ids=["zip", "legacy"])
+def test_a_file_cut_anywhere_is_said_to_be_cut_short(tmp_path, zipped):
+    """Cut at some points, a file gave torch's reader's own words: "IndexError: index out of range", "error: unpack
+    requires a buffer of 4 bytes", "OSError: [Errno 22] Invalid argument" (which reads as a fault of the disk)."""
+    whole = tmp_path / "whole.pth"
+    torch.save({"state_dict": AnyNet().state_dict()}, whole, _use_new_zipfile_serialization=zipped)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.pth"
+    said = set()
+    for size in [1, 512, 1000, 3000, 5000, 10000, 30000, len(data) // 10, len(data) // 2, len(data) - 1]:
+        cut.write_bytes(data[:size])
+        with pytest.raises(CheckpointError) as info:
+            load_anynet_checkpoint(AnyNet(), cut)
+        said.add(str(info.value).removeprefix(f"cannot read weights file {cut}: ").split(";")[0])
+    assert all("cut short" in reason or "damaged" in reason for reason in said), said
+
+
 def test_an_empty_dict_is_said_to_be_empty(tmp_path):
     path = tmp_path / "empty.pth"
     torch.save({}, path)

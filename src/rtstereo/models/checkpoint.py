@@ -11,8 +11,10 @@ so that loading never needs architecture flags repeated by hand.
 from __future__ import annotations
 
 import contextlib
+import errno
 import pickle
 import re
+import struct
 import tarfile
 import warnings
 import zipfile
@@ -132,6 +134,10 @@ def load_failure_reason(exc: BaseException) -> str:
         return f"it holds Python objects{what} besides tensors, refused for safety"
     if isinstance(exc, (KeyError, EOFError, pickle.UnpicklingError)) or "load key" in text:
         return "not a PyTorch file, or cut short"
+    # what torch's readers raise when a file ends early: "IndexError: index out of range", "error: unpack requires
+    # a buffer of 4 bytes" (struct's), or "OSError: [Errno 22] Invalid argument" (a seek before the file's start)
+    if isinstance(exc, (IndexError, struct.error)) or (isinstance(exc, OSError) and exc.errno == errno.EINVAL):
+        return "cut short, or damaged"
     if "unexpected EOF" in text:  # torch's legacy (pre-1.6, tar) format, as AnyNet's released files
         return "cut short (the file ends before its last tensor)"
     first = text.splitlines()[0][:120] if text else ""
