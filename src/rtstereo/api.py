@@ -74,6 +74,8 @@ def load(
             f"weights: expected a checkpoint file (str or Path) or its URL, got {type(weights).__name__} "
             f"{weights!r:.80}"
         )
+    if isinstance(weights, str) and not weights.strip():  # Path("") is the working folder: "weights file . is a folder"
+        raise InputError("weights: an empty path; give the checkpoint file or its URL, or leave weights out")
     if settings is not None and not isinstance(settings, Mapping):
         raise InputError(
             f"settings: expected a dict of model settings such as {{'max_disp': 128}}, got {type(settings).__name__}"
