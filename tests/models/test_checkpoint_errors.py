@@ -171,6 +171,21 @@ def test_a_file_cut_anywhere_is_said_to_be_cut_short(tmp_path, zipped):
     assert all("cut short" in reason or "damaged" in reason for reason in said), said
 
 
+def test_a_psmnet_file_is_not_called_gwcnet(tmp_path):
+    """PSMNet shares GwcNet's dres0..4, classif1..3 and feature_extraction.lastconv, not its classif0: its file was
+    "gwcnet-gc weights; load it with model 'gwcnet-gc'", which then refused it for its shapes."""
+    gwcnet = build_gwcnet_gc({"max_disp": 16}).state_dict()
+    psmnet = {f"module.{k}": v for k, v in gwcnet.items() if not k.startswith("classif0.")}
+    psmnet["module.feature_extraction.branch1.1.0.weight"] = torch.zeros(32, 128, 1, 1)  # its pyramid pooling
+    path = tmp_path / "pretrained_sceneflow.tar"
+    torch.save({"epoch": 10, "state_dict": psmnet}, path)
+    assert network_of_file(torch.load(path, weights_only=True)) is None
+    for load, build, shown in [LOADERS["anynet"], LOADERS["gwcnet-g"]]:
+        with pytest.raises(CheckpointError) as info:
+            load(build(), path)
+        assert str(info.value).startswith(f"{path} does not hold {shown} weights: "), str(info.value)
+
+
 def test_an_empty_dict_is_said_to_be_empty(tmp_path):
     path = tmp_path / "empty.pth"
     torch.save({}, path)

@@ -218,14 +218,18 @@ def identify_network(state_dict: Mapping[str, Any]) -> str | None:
     ``gwcnet-g``, ``gwcnet-gc``, ``crestereo``, ``anynet`` or ``rtnet``; ``None`` for any other.
 
     Examples:
-        >>> identify_network({"module.dres0.0.0.weight": 0, "module.classif3.0.0.weight": 0})
+        >>> identify_network({"module.dres0.0.0.weight": 0, "module.classif0.0.0.weight": 0})
         'gwcnet-g'
+        >>> identify_network({"dres0.0.weight": 0, "classif3.0.weight": 0, "feature_extraction.lastconv.0": 0}) is None
+        True
         >>> identify_network({"conv.weight": 0}) is None
         True
     """
     keys = strip_prefix(strip_prefix(state_dict), "net.")
     modules = {key.split(".")[0] for key in keys}
-    if {"dres0", "classif3"} <= modules:
+    # classif0, GwcNet's head on dres1, sets it apart from PSMNet, whose dres0..dres4, classif1..3 and
+    # feature_extraction.lastconv it shares: a PSMNet file was "gwcnet-gc weights; load it with model 'gwcnet-gc'"
+    if {"dres0", "classif0"} <= modules:
         return "gwcnet-gc" if any(key.startswith("feature_extraction.lastconv.") for key in keys) else "gwcnet-g"
     if {"fnet", "update_block", "conv_offset_16"} <= modules:
         return "crestereo"
@@ -241,7 +245,7 @@ def network_of_file(obj: Any) -> str | None:
     under 'model' or 'state_dict', :func:`identify_network`); ``None`` for any other file.
 
     Examples:
-        >>> network_of_file({"epoch": 9, "model": {"module.dres0.0.0.weight": 0, "module.classif3.0.0.weight": 0}})
+        >>> network_of_file({"epoch": 9, "model": {"module.dres0.0.0.weight": 0, "module.classif0.0.0.weight": 0}})
         'gwcnet-g'
         >>> network_of_file({"state_dict": {"feature_extraction.x": 0, "volume_postprocess.y": 0}})
         'anynet'
