@@ -186,6 +186,32 @@ def test_a_psmnet_file_is_not_called_gwcnet(tmp_path):
         assert str(info.value).startswith(f"{path} does not hold {shown} weights: "), str(info.value)
 
 
+@pytest.mark.parametrize(
+    "obj, said",
+    [
+        ({"model": "anynet", "settings": {}}, "holds no 'state_dict' (found: format, model, settings)"),  # KeyError
+        ({"settings": {}, "state_dict": {}}, "holds no 'model' (found: format, settings, state_dict)"),
+        ({"model": "anynet", "settings": [1], "state_dict": {}}, "its 'settings' is a list, not a dict"),  # TypeError
+        ({"model": "anynet", "state_dict": [1]}, "its 'state_dict' is a list, not a dict"),
+        ({"model": "psmnet", "state_dict": {}}, "names a model this rtstereo does not know, 'psmnet' (written by"),
+    ],
+    ids=["no-weights", "no-model", "settings-list", "weights-list", "unknown-model"],
+)
+def test_an_incomplete_rtstereo_checkpoint_is_refused_in_one_line(tmp_path, capsys, obj, said):
+    import rtstereo
+    from rtstereo.cli import main
+
+    path = tmp_path / "odd.pt"
+    torch.save({"format": "rtstereo-checkpoint", **obj}, path)
+    expected = f"{path} is tagged as an rtstereo checkpoint but {said}"
+    for attempt in (lambda: rtstereo.load(path), lambda: rtstereo.load("anynet", weights=path)):
+        with pytest.raises(CheckpointError) as info:
+            attempt()
+        assert str(info.value).startswith(expected)
+    assert main(["models", str(path)]) == 2
+    assert capsys.readouterr().err.startswith(f"rtstereo models: error: {expected}")
+
+
 def test_an_empty_dict_is_said_to_be_empty(tmp_path):
     path = tmp_path / "empty.pth"
     torch.save({}, path)

@@ -66,7 +66,40 @@ def read_torch_file(path: str | Path, what: str = "weights file") -> Any:
             f"cannot read {what} {path}: damaged: the bytes of its entry {damaged} do not match the checksum "
             "stored with them (a copy or download that went wrong: get the file again)"
         )
+    incomplete = incomplete_checkpoint_reason(obj)
+    if incomplete is not None:
+        raise CheckpointError(f"{path} is tagged as an rtstereo checkpoint but {incomplete}")
     return obj
+
+
+def incomplete_checkpoint_reason(obj: Any) -> str | None:
+    """What an object tagged as an rtstereo checkpoint lacks (its model's name, its settings as a dict, its weights as
+    a dict; each crashed with ``KeyError`` or ``TypeError``), or ``None`` for a complete one or any other object.
+
+    Examples:
+        >>> incomplete_checkpoint_reason({"format": FORMAT_TAG, "model": "anynet", "settings": {}})
+        "holds no 'state_dict' (found: format, model, settings)"
+        >>> incomplete_checkpoint_reason({"format": FORMAT_TAG, "model": "anynet", "state_dict": {}}) is None
+        True
+    """
+    if not isinstance(obj, Mapping) or obj.get("format") != FORMAT_TAG:
+        return None
+    from . import list_models  # the registry imports nothing heavy
+
+    found = f" (found: {', '.join(map(str, list(obj)[:8]))})"
+    for key, kind in (("model", str), ("state_dict", Mapping)):
+        if key not in obj:
+            return f"holds no {key!r}{found}"
+        if not isinstance(obj[key], kind):
+            return f"its {key!r} is a {type(obj[key]).__name__}, not a {'name' if kind is str else 'dict'}"
+    if not isinstance(obj.get("settings", {}), Mapping):
+        return f"its 'settings' is a {type(obj['settings']).__name__}, not a dict"
+    if obj["model"] not in list_models():
+        return (
+            f"names a model this rtstereo does not know, {obj['model']!r} (written by another version?); known: "
+            f"{', '.join(list_models())}"
+        )
+    return None
 
 
 EXPECTED_LAYOUT = "a torch.save file of tensors (a state dict, alone or under a key like 'model' or 'state_dict')"
