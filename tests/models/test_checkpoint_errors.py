@@ -212,6 +212,22 @@ def test_an_incomplete_rtstereo_checkpoint_is_refused_in_one_line(tmp_path, caps
     assert capsys.readouterr().err.startswith(f"rtstereo models: error: {expected}")
 
 
+@pytest.mark.parametrize("network", ["gwcnet-g", "crestereo", "anynet"])
+def test_weights_under_another_key_load_when_no_other_key_holds_tensors(tmp_path, network):
+    """PyTorch's tutorial saves {"model_state_dict", "optimizer_state_dict", "epoch"}: it was "expected a checkpoint
+    with 'model' or 'state_dict', found keys: model_state_dict, ..."."""
+    load, build, _ = LOADERS[network]
+    source = build()
+    optimizer = {"state": {}, "param_groups": [{"lr": 0.001, "params": [0, 1]}]}
+    path = tmp_path / "tutorial.pt"
+    torch.save({"epoch": 3, "model_state_dict": source.state_dict(), "optimizer_state_dict": optimizer}, path)
+    assert network_of_file(torch.load(path, weights_only=True)) == network
+    module = build()
+    load(module, path)
+    for key, value in source.state_dict().items():
+        assert torch.equal(module.state_dict()[key], value), key
+
+
 def test_an_empty_dict_is_said_to_be_empty(tmp_path):
     path = tmp_path / "empty.pth"
     torch.save({}, path)

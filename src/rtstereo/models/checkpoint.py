@@ -178,7 +178,8 @@ def load_failure_reason(exc: BaseException) -> str:
 
 
 def find_state_dict(obj: Any, path: str | Path, keys: tuple[str, ...]) -> dict[str, Any]:
-    """The state dict inside a checkpoint object: under one of ``keys``, or the object itself.
+    """The state dict inside a checkpoint object: under one of ``keys``, the object itself, or under the one other
+    key that holds a dict of tensors alone (``model_state_dict``, as PyTorch's tutorial saves).
 
     Args:
         obj: what :func:`read_torch_file` returned.
@@ -194,9 +195,28 @@ def find_state_dict(obj: Any, path: str | Path, keys: tuple[str, ...]) -> dict[s
             return _named(obj[key], path)
     if all(hasattr(v, "shape") for v in obj.values()) and obj:
         return _named(obj, path)
+    nested = _tensor_dicts(obj)
+    if len(nested) == 1:  # as PyTorch's tutorial saves it: {"model_state_dict": ..., "optimizer_state_dict": ...}
+        return _named(obj[nested[0]], path)
     found = f"found keys: {', '.join(list(map(str, obj.keys()))[:8])}" if obj else "found an empty dict"
     wanted = " or ".join(repr(k) for k in keys) or "a bare state dict"
     raise CheckpointError(f"{path}: expected a checkpoint with {wanted}, {found}")
+
+
+def _tensor_dicts(obj: Mapping[Any, Any]) -> list[Any]:
+    """The keys of ``obj`` whose values are non-empty dicts of tensors alone (an optimizer's state dict holds lists
+    and numbers as well).
+
+    Examples:
+        >>> import numpy as np
+        >>> _tensor_dicts({"epoch": 3, "net": {"w": np.zeros(1)}, "optim": {"lr": 0.1}})
+        ['net']
+    """
+    return [
+        key
+        for key, value in obj.items()
+        if isinstance(value, Mapping) and value and all(hasattr(v, "shape") for v in value.values())
+    ]
 
 
 def _named(state_dict: Mapping[Any, Any], path: str | Path) -> dict[str, Any]:
@@ -287,7 +307,13 @@ def network_of_file(obj: Any) -> str | None:
     """
     if not isinstance(obj, Mapping):
         return None
-    for candidate in (obj.get("model"), obj.get("state_dict"), obj):
+    nested = _tensor_dicts(obj)
+    for candidate in (
+        obj.get("model"),
+        obj.get("state_dict"),
+        obj,
+        *(obj[key] for key in nested[:1] if len(nested) == 1),
+    ):
         if isinstance(candidate, Mapping) and all(isinstance(key, str) for key in candidate):
             found = identify_network(candidate)
             if found is not None:
