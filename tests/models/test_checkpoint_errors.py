@@ -356,6 +356,13 @@ def _packed(folder, kind):
             archive.write(inner, arcname="checkpoint.tar")
     elif kind == "gz":
         packed.write_bytes(gzip.compress(inner.read_bytes()))
+    elif kind in ("safetensors", "pth"):  # safetensors' layout: the JSON header's length, the header, the data
+        header = b'{"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}'
+        packed.write_bytes(len(header).to_bytes(8, "little") + header + bytes(8))
+    elif kind == "npz":
+        np.savez(packed, w=np.zeros(2), b=np.ones(2))
+    elif kind == "h5":
+        packed.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
     else:  # torch.save's own tar layout of before PyTorch 0.4
         with tarfile.open(packed, "w") as archive:
             for name in ("sys_info", "pickle", "storages", "tensors"):
@@ -377,6 +384,11 @@ def _packed(folder, kind):
         ),
         ("gz", "a gzip-compressed file, not a torch.save file: decompress it (gunzip) and give the file inside"),
         ("old", "saved in PyTorch's tar format of before version 0.4, which cannot be read without running its code"),
+        # torch's own words cut at 120 characters, "... Please install safetensors with: pip install saf"
+        ("safetensors", "a safetensors file, which torch.load reads only when it ends in .safetensors and the "),
+        ("pth", "a safetensors file, which torch.load reads only"),  # "not a PyTorch file (a plain pickle, or damaged)"
+        ("npz", "a NumPy .npz file of arrays (w.npy, b.npy), not a torch.save file"),  # "extract it": no checkpoint
+        ("h5", "an HDF5 file (as Keras and TensorFlow save weights), not a PyTorch one"),
     ],
 )
 def test_a_checkpoint_packed_in_an_archive_is_said_to_be_one(tmp_path, kind, reason):

@@ -126,8 +126,18 @@ def archive_reason(path: Path) -> str | None:
             "its weights (crestereo_eth3d.pth)"
         )
     with open(path, "rb") as handle:
-        if handle.read(2) == b"\x1f\x8b":
-            return "a gzip-compressed file, not a torch.save file: decompress it (gunzip) and give the file inside"
+        head = handle.read(9)
+    if head[:2] == b"\x1f\x8b":
+        return "a gzip-compressed file, not a torch.save file: decompress it (gunzip) and give the file inside"
+    if head[:8] == b"\x89HDF\r\n\x1a\n":  # it was "not a PyTorch file (a plain pickle, or damaged)"
+        return "an HDF5 file (as Keras and TensorFlow save weights), not a PyTorch one"
+    # a safetensors file: the length of its JSON header (8 bytes, little-endian), then the header; torch.load reads
+    # one only by its suffix and with the safetensors package, and its message was cut to "pip install saf"
+    if head[8:9] == b"{" and 8 < int.from_bytes(head[:8], "little") < path.stat().st_size:
+        return (
+            "a safetensors file, which torch.load reads only when it ends in .safetensors and the safetensors "
+            "package is installed"
+        )
     names: list[str] = []
     with contextlib.suppress(OSError, tarfile.TarError, zipfile.BadZipFile):
         if tarfile.is_tarfile(path):
@@ -146,6 +156,8 @@ def archive_reason(path: Path) -> str | None:
     if not names or any(name.endswith("/data.pkl") for name in names):  # torch.save's own zip: its reason is torch's
         return None
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    if kind == "zip" and all(name.endswith(".npy") for name in names):  # extracting it gives no checkpoint
+        return f"a NumPy .npz file of arrays ({shown}), not a torch.save file"
     return f"a {kind} archive, not a torch.save file: extract it and give the checkpoint inside (it holds {shown})"
 
 
