@@ -385,8 +385,11 @@ def _packed(folder, kind):
         ("gz", "a gzip-compressed file, not a torch.save file: decompress it (gunzip) and give the file inside"),
         ("old", "saved in PyTorch's tar format of before version 0.4, which cannot be read without running its code"),
         # torch's own words cut at 120 characters, "... Please install safetensors with: pip install saf"
-        ("safetensors", "a safetensors file, which torch.load reads only when it ends in .safetensors and the "),
-        ("pth", "a safetensors file, which torch.load reads only"),  # "not a PyTorch file (a plain pickle, or damaged)"
+        (
+            "safetensors",
+            "a safetensors file, not a torch.save file: convert it (torch.save(safetensors.torch.load_file",
+        ),
+        ("pth", "a safetensors file, not a torch.save file"),  # "not a PyTorch file (a plain pickle, or damaged)"
         ("npz", "a NumPy .npz file of arrays (w.npy, b.npy), not a torch.save file"),  # "extract it": no checkpoint
         ("h5", "an HDF5 file (as Keras and TensorFlow save weights), not a PyTorch one"),
     ],

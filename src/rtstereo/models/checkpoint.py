@@ -131,12 +131,12 @@ def archive_reason(path: Path) -> str | None:
         return "a gzip-compressed file, not a torch.save file: decompress it (gunzip) and give the file inside"
     if head[:8] == b"\x89HDF\r\n\x1a\n":  # it was "not a PyTorch file (a plain pickle, or damaged)"
         return "an HDF5 file (as Keras and TensorFlow save weights), not a PyTorch one"
-    # a safetensors file: the length of its JSON header (8 bytes, little-endian), then the header; torch.load reads
-    # one only by its suffix and with the safetensors package, and its message was cut to "pip install saf"
+    # a safetensors file: the length of its JSON header (8 bytes, little-endian), then the header; recent torch.load
+    # reads one by its suffix when the safetensors package is there, and its message was cut to "pip install saf"
     if head[8:9] == b"{" and 8 < int.from_bytes(head[:8], "little") < path.stat().st_size:
         return (
-            "a safetensors file, which torch.load reads only when it ends in .safetensors and the safetensors "
-            "package is installed"
+            "a safetensors file, not a torch.save file: convert it (torch.save(safetensors.torch.load_file(FILE), "
+            "'weights.pth'))"
         )
     names: list[str] = []
     with contextlib.suppress(OSError, tarfile.TarError, zipfile.BadZipFile):
