@@ -306,8 +306,9 @@ def identify_network(state_dict: Mapping[str, Any]) -> str | None:
 
 
 def network_of_file(obj: Any) -> str | None:
-    """The registry name of the network whose weights a published network's own file holds (a state dict alone or
-    under 'model' or 'state_dict', :func:`identify_network`); ``None`` for any other file.
+    """The registry name of the network whose weights a published network's own file holds (a state dict alone,
+    under 'model' or 'state_dict', or under the file's only other dict of tensors, :func:`identify_network`); ``None``
+    for any other file.
 
     Examples:
         >>> network_of_file({"epoch": 9, "model": {"module.dres0.0.0.weight": 0, "module.classif0.0.0.weight": 0}})
@@ -320,12 +321,8 @@ def network_of_file(obj: Any) -> str | None:
     if not isinstance(obj, Mapping):
         return None
     nested = _tensor_dicts(obj)
-    for candidate in (
-        obj.get("model"),
-        obj.get("state_dict"),
-        obj,
-        *(obj[key] for key in nested[:1] if len(nested) == 1),
-    ):
+    sole = [obj[nested[0]]] if len(nested) == 1 else []  # as find_state_dict takes it
+    for candidate in (obj.get("model"), obj.get("state_dict"), obj, *sole):
         if isinstance(candidate, Mapping) and all(isinstance(key, str) for key in candidate):
             found = identify_network(candidate)
             if found is not None:
