@@ -194,8 +194,13 @@ def test_a_psmnet_file_is_not_called_gwcnet(tmp_path):
         ({"model": "anynet", "settings": [1], "state_dict": {}}, "its 'settings' is a list, not a dict"),  # TypeError
         ({"model": "anynet", "state_dict": [1]}, "its 'state_dict' is a list, not a dict"),
         ({"model": "psmnet", "state_dict": {}}, "names a model this rtstereo does not know, 'psmnet' (written by"),
+        (
+            {"model": "sgbm", "state_dict": {}},
+            "names 'sgbm', which is no PyTorch network that weights go into (its kind: classical)",
+        ),
+        ({"model": "rtnet-v5", "state_dict": {}}, "names 'rtnet-v5', which is no PyTorch network"),
     ],
-    ids=["no-weights", "no-model", "settings-list", "weights-list", "unknown-model"],
+    ids=["no-weights", "no-model", "settings-list", "weights-list", "unknown-model", "classical", "packaged"],
 )
 def test_an_incomplete_rtstereo_checkpoint_is_refused_in_one_line(tmp_path, capsys, obj, said):
     import rtstereo

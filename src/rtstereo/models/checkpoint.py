@@ -84,7 +84,7 @@ def incomplete_checkpoint_reason(obj: Any) -> str | None:
     """
     if not isinstance(obj, Mapping) or obj.get("format") != FORMAT_TAG:
         return None
-    from . import list_models  # the registry imports nothing heavy
+    from . import get_spec, list_models  # the registry imports nothing heavy
 
     found = f" (found: {', '.join(map(str, list(obj)[:8]))})"
     for key, kind in (("model", str), ("state_dict", Mapping)):
@@ -99,6 +99,9 @@ def incomplete_checkpoint_reason(obj: Any) -> str | None:
             f"names a model this rtstereo does not know, {obj['model']!r} (written by another version?); known: "
             f"{', '.join(list_models())}"
         )
+    kind = get_spec(obj["model"]).kind
+    if kind != "network":  # an AttributeError or "Empty module name" from building it
+        return f"names {obj['model']!r}, which is no PyTorch network that weights go into (its kind: {kind})"
     return None
 
 
