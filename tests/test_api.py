@@ -143,6 +143,7 @@ def test_a_model_given_as_a_url_says_so(url):
             r"^weights: expected a checkpoint file \(str or Path\) or its URL, got int 5$",
         ),
         ({"weights": ["w.pt"]}, r"^weights: expected a checkpoint file .* got list \['w.pt'\]$"),
+        ({"model": "anynet", "weights": ""}, r"^weights: an empty path; give the checkpoint file or its URL"),
     ],
 )
 def test_a_model_or_settings_of_another_type_is_an_input_error(arguments, message):

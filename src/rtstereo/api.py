@@ -78,6 +78,8 @@ def load(
             f"weights: expected a checkpoint file (str or Path) or its URL, got {type(weights).__name__} "
             f"{weights!r:.80}"
         )
+    if isinstance(weights, str) and not weights.strip():  # Path("") is the working folder: "weights file . is a folder"
+        raise InputError("weights: an empty path; give the checkpoint file or its URL, or leave weights out")
     if settings is not None and not isinstance(settings, Mapping):
         raise InputError(
             f"settings: expected a dict of model settings such as {{'max_disp': 128}}, got {type(settings).__name__}"
@@ -493,7 +495,8 @@ def _load_self_describing(
     runtime = _backend_options(overrides, backend)
     settings = spec.resolve_settings({**saved, **overrides}, runtime_settings_by_backend(spec.kind, backend))
     try:
-        return _load_network(spec, settings, path, backend or "torch", device, precision, runtime)
+        # the file's own settings are read, and those given replace them on purpose: none goes unread
+        return _load_network(spec, settings, path, backend or "torch", device, precision, runtime, given=set(settings))
     except CheckpointError:
         error = changed_network_error(path, name, saved, overrides)
         if error is None:

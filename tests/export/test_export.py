@@ -581,6 +581,10 @@ def test_build_network_errors(tmp_path):
         build_network(str(tmp_path / "typo.pt"), None)
     with pytest.raises(InputError, match=r"--set refine_edges: post-processing of the network's map, not part of"):
         build_network("anynet", None, {"refine_edges": "true"})
+    # an rtstereo checkpoint carries its weights: another file's went in under its settings, with no word of it
+    save_checkpoint(tmp_path / "best.pt", "anynet", {"stage": 2}, {"w": torch.zeros(1)})
+    with pytest.raises(InputError, match=r"^model '.*best.pt' takes no --weights \(an rtstereo checkpoint carries"):
+        build_network(str(tmp_path / "best.pt"), tmp_path / "other.tar")
 
 
 # --- the command -----------------------------------------------------------------------------------------

@@ -84,6 +84,168 @@ def test_a_truncated_legacy_file_is_said_to_be_cut_short(tmp_path):
         load_anynet_checkpoint(AnyNet(), cut)
 
 
+@pytest.mark.parametrize("network", ["gwcnet-g", "anynet"])
+def test_a_file_with_changed_bytes_is_said_to_be_damaged(tmp_path, network):
+    """torch.load reads a torch.save zip without checking its checksums: 64 bytes zeroed inside one tensor's data
+    loaded, with that tensor wrong and no word of it."""
+    load, build, _ = LOADERS[network]
+    path = _original_files(tmp_path)[network]
+    state_dict = torch.load(path, weights_only=True)["model" if network == "gwcnet-g" else "state_dict"]
+    tensor = next(value for value in state_dict.values() if value.numel() >= 64)
+    data = bytearray(path.read_bytes())
+    start = data.find(tensor.numpy().tobytes())
+    assert start > 0
+    data[start : start + 64] = bytes(64)
+    path.write_bytes(bytes(data))
+    expected = rf"{network}\.pth: damaged: the bytes of its entry \S+/data/\d+ do not match the checksum stored"
+    with pytest.raises(CheckpointError, match=expected):
+        load(build(), path)
+
+
+@pytest.mark.parametrize("network", ["gwcnet-g", "anynet"])
+def test_a_file_without_batchnorms_step_counters_loads(tmp_path, network):
+    """BatchNorm's num_batches_tracked (PyTorch 0.4.1) is absent from older and some converted files; PyTorch's
+    load_state_dict fills it in, and GwcNet's loader refused such a file for 87 missing keys."""
+    load, build, _ = LOADERS[network]
+    source = build()
+    weights = {k: v for k, v in source.state_dict().items() if not k.endswith(".num_batches_tracked")}
+    torch.save({"model": {f"module.{k}": v for k, v in weights.items()}}, tmp_path / "old.pth")
+    module = build()
+    load(module, tmp_path / "old.pth")
+    loaded = module.state_dict()
+    assert len(weights) < len(loaded)
+    for key, value in weights.items():
+        assert torch.equal(loaded[key], value), key
+
+
+@pytest.mark.parametrize("network", ["gwcnet-g", "crestereo", "anynet"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_weights_with_nan_or_inf_are_refused(tmp_path, network, value):
+    """A NaN weight loaded, and every map came out empty (density 0 %, exit code 0) with no word of why."""
+    load, build, shown = LOADERS[network]
+    state_dict = build().state_dict()
+    name = next(k for k, v in state_dict.items() if k.endswith(".weight") and v.dim() == 4)
+    state_dict[name].view(-1)[0] = value
+    torch.save({"state_dict": state_dict}, tmp_path / "bad.pth")
+    with pytest.raises(CheckpointError) as info:
+        load(build(), tmp_path / "bad.pth")
+    assert str(info.value) == (
+        f"{tmp_path / 'bad.pth'} holds nan or inf values in 1 of its {shown} weights (e.g. {name}): a training that "
+        "diverged, or a conversion that overflowed (float16 stops at 65504)"
+    )
+
+
+@pytest.mark.parametrize(
+    "change, said",
+    [
+        (lambda t: 5, "1 not a tensor (e.g. {name}: int)"),  # crashed with AttributeError: 'int' has no 'shape'
+        (lambda t: t.tolist(), "1 not a tensor (e.g. {name}: list)"),
+        (lambda t: t.to(torch.int32), "1 not of a float type (e.g. {name}: file int32)"),  # loaded, its values cut
+    ],
+    ids=["int", "list", "int32"],
+)
+def test_a_weight_that_is_no_float_tensor_is_named(tmp_path, change, said):
+    state_dict = _gwcnet_g().state_dict()
+    name = next(k for k in state_dict if k.endswith(".weight"))
+    state_dict[name] = change(state_dict[name])
+    torch.save({"model": state_dict}, tmp_path / "odd.ckpt")
+    with pytest.raises(CheckpointError) as info:
+        load_gwcnet_checkpoint(_gwcnet_g(), tmp_path / "odd.ckpt")
+    assert str(info.value) == f"{tmp_path / 'odd.ckpt'} does not hold gwcnet-g weights: {said.format(name=name)}"
+
+
+@pytest.mark.parametrize("zipped", [True, False], ids=["zip", "legacy"])
+def test_a_file_cut_anywhere_is_said_to_be_cut_short(tmp_path, zipped):
+    """Cut at some points, a file gave torch's reader's own words: "IndexError: index out of range", "error: unpack
+    requires a buffer of 4 bytes", "OSError: [Errno 22] Invalid argument" (which reads as a fault of the disk)."""
+    whole = tmp_path / "whole.pth"
+    torch.save({"state_dict": AnyNet().state_dict()}, whole, _use_new_zipfile_serialization=zipped)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.pth"
+    said = set()
+    for size in [1, 512, 1000, 3000, 5000, 10000, 30000, len(data) // 10, len(data) // 2, len(data) - 1]:
+        cut.write_bytes(data[:size])
+        with pytest.raises(CheckpointError) as info:
+            load_anynet_checkpoint(AnyNet(), cut)
+        said.add(str(info.value).removeprefix(f"cannot read weights file {cut}: ").split(";")[0])
+    assert all("cut short" in reason or "damaged" in reason for reason in said), said
+
+
+def test_a_psmnet_file_is_not_called_gwcnet(tmp_path):
+    """PSMNet shares GwcNet's dres0..4, classif1..3 and feature_extraction.lastconv, not its classif0: its file was
+    "gwcnet-gc weights; load it with model 'gwcnet-gc'", which then refused it for its shapes."""
+    gwcnet = build_gwcnet_gc({"max_disp": 16}).state_dict()
+    psmnet = {f"module.{k}": v for k, v in gwcnet.items() if not k.startswith("classif0.")}
+    psmnet["module.feature_extraction.branch1.1.0.weight"] = torch.zeros(32, 128, 1, 1)  # its pyramid pooling
+    path = tmp_path / "pretrained_sceneflow.tar"
+    torch.save({"epoch": 10, "state_dict": psmnet}, path)
+    assert network_of_file(torch.load(path, weights_only=True)) is None
+    for load, build, shown in [LOADERS["anynet"], LOADERS["gwcnet-g"]]:
+        with pytest.raises(CheckpointError) as info:
+            load(build(), path)
+        assert str(info.value).startswith(f"{path} does not hold {shown} weights: "), str(info.value)
+
+
+@pytest.mark.parametrize(
+    "obj, said",
+    [
+        ({"model": "anynet", "settings": {}}, "holds no 'state_dict' (found: format, model, settings)"),  # KeyError
+        ({"settings": {}, "state_dict": {}}, "holds no 'model' (found: format, settings, state_dict)"),
+        ({"model": "anynet", "settings": [1], "state_dict": {}}, "its 'settings' is a list, not a dict"),  # TypeError
+        ({"model": "anynet", "state_dict": [1]}, "its 'state_dict' is a list, not a dict"),
+        ({"model": "psmnet", "state_dict": {}}, "names a model this rtstereo does not know, 'psmnet' (written by"),
+        (
+            {"model": "sgbm", "state_dict": {}},
+            "names 'sgbm', which is no PyTorch network that weights go into (its kind: classical)",
+        ),
+        ({"model": "rtnet-v5", "state_dict": {}}, "names 'rtnet-v5', which is no PyTorch network"),
+    ],
+    ids=["no-weights", "no-model", "settings-list", "weights-list", "unknown-model", "classical", "packaged"],
+)
+def test_an_incomplete_rtstereo_checkpoint_is_refused_in_one_line(tmp_path, capsys, obj, said):
+    import rtstereo
+    from rtstereo.cli import main
+
+    path = tmp_path / "odd.pt"
+    torch.save({"format": "rtstereo-checkpoint", **obj}, path)
+    expected = f"{path} is tagged as an rtstereo checkpoint but {said}"
+    for attempt in (lambda: rtstereo.load(path), lambda: rtstereo.load("anynet", weights=path)):
+        with pytest.raises(CheckpointError) as info:
+            attempt()
+        assert str(info.value).startswith(expected)
+    assert main(["models", str(path)]) == 2
+    assert capsys.readouterr().err.startswith(f"rtstereo models: error: {expected}")
+
+
+@pytest.mark.parametrize("network", ["gwcnet-g", "crestereo", "anynet"])
+def test_weights_under_another_key_load_when_no_other_key_holds_tensors(tmp_path, network):
+    """PyTorch's tutorial saves {"model_state_dict", "optimizer_state_dict", "epoch"}: it was "expected a checkpoint
+    with 'model' or 'state_dict', found keys: model_state_dict, ..."."""
+    load, build, _ = LOADERS[network]
+    source = build()
+    optimizer = {"state": {}, "param_groups": [{"lr": 0.001, "params": [0, 1]}]}
+    path = tmp_path / "tutorial.pt"
+    torch.save({"epoch": 3, "model_state_dict": source.state_dict(), "optimizer_state_dict": optimizer}, path)
+    assert network_of_file(torch.load(path, weights_only=True)) == network
+    module = build()
+    load(module, path)
+    for key, value in source.state_dict().items():
+        assert torch.equal(module.state_dict()[key], value), key
+
+
+def test_a_file_saved_without_checksums_loads(tmp_path):
+    """torch.serialization.set_crc32_options(False) stores 0 for every checksum: such a file is not damaged."""
+    source = AnyNet()
+    torch.serialization.set_crc32_options(False)
+    try:
+        torch.save({"state_dict": source.state_dict()}, tmp_path / "fast.pth")
+    finally:
+        torch.serialization.set_crc32_options(True)
+    module = AnyNet()
+    load_anynet_checkpoint(module, tmp_path / "fast.pth")
+    assert all(torch.equal(module.state_dict()[k], v) for k, v in source.state_dict().items())
+
+
 def test_an_empty_dict_is_said_to_be_empty(tmp_path):
     path = tmp_path / "empty.pth"
     torch.save({}, path)
@@ -212,6 +374,13 @@ def _packed(folder, kind):
             archive.write(inner, arcname="checkpoint.tar")
     elif kind == "gz":
         packed.write_bytes(gzip.compress(inner.read_bytes()))
+    elif kind in ("safetensors", "pth"):  # safetensors' layout: the JSON header's length, the header, the data
+        header = b'{"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}'
+        packed.write_bytes(len(header).to_bytes(8, "little") + header + bytes(8))
+    elif kind == "npz":
+        np.savez(packed, w=np.zeros(2), b=np.ones(2))
+    elif kind == "h5":
+        packed.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
     else:  # torch.save's own tar layout of before PyTorch 0.4
         with tarfile.open(packed, "w") as archive:
             for name in ("sys_info", "pickle", "storages", "tensors"):
@@ -233,6 +402,14 @@ def _packed(folder, kind):
         ),
         ("gz", "a gzip-compressed file, not a torch.save file: decompress it (gunzip) and give the file inside"),
         ("old", "saved in PyTorch's tar format of before version 0.4, which cannot be read without running its code"),
+        # torch's own words cut at 120 characters, "... Please install safetensors with: pip install saf"
+        (
+            "safetensors",
+            "a safetensors file, not a torch.save file: convert it (torch.save(safetensors.torch.load_file",
+        ),
+        ("pth", "a safetensors file, not a torch.save file"),  # "not a PyTorch file (a plain pickle, or damaged)"
+        ("npz", "a NumPy .npz file of arrays (w.npy, b.npy), not a torch.save file"),  # "extract it": no checkpoint
+        ("h5", "an HDF5 file (as Keras and TensorFlow save weights), not a PyTorch one"),
     ],
 )
 def test_a_checkpoint_packed_in_an_archive_is_said_to_be_one(tmp_path, kind, reason):
@@ -270,6 +447,8 @@ def test_an_rtstereo_checkpoint_as_weights_says_when_its_settings_are_not_those_
         rtstereo.load("gwcnet-g", weights=path, max_disp=64)  # asked for: no warning
         rtstereo.load("gwcnet-g", weights=path, max_disp=32)
         assert rtstereo.load(path).settings["max_disp"] == 32
+        # the file as the model, another range asked for: its settings were read, not left unread as --weights
+        assert rtstereo.load(path, max_disp=64).settings["max_disp"] == 64
 
 
 def test_the_original_megengine_crestereo_file_is_named(tmp_path):

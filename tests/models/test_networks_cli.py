@@ -41,7 +41,7 @@ def test_anynet_golden_through_predict_on_png(capsys, tmp_path, shared, stage):
     ours = read_disparity(out)
     golden = io[f"disp_stage{stage}"][0, 0]
     valid = np.isfinite(ours)
-    assert valid.mean() > 0.99  # only pixels the network puts at <= 0 px become invalid
+    assert valid.mean() > 0.99 and np.array_equal(valid, golden > 0)  # only the network's values <= 0 px are invalid
     assert np.abs(ours[valid] - golden[valid]).max() <= 1e-3
 
 
@@ -89,6 +89,7 @@ def test_gwcnet_predict_matches_the_module(capsys, tmp_path, shared, size_hw):
     ours = np.load(out)
     valid = np.isfinite(ours)
     assert ours.shape == size_hw and valid.mean() > 0.95
+    assert np.array_equal(valid, expected > 0)  # only the network's own values <= 0 px are invalid
     assert np.abs(ours[valid] - expected[valid]).max() <= 1e-3
 
 

@@ -221,9 +221,14 @@ def build_network(
                 else "give the model name and --weights FILE for the published networks' own files"
             )
             raise CheckpointError(f"{path} is not an rtstereo checkpoint (it does not name its model); {how}")
+        if weights is not None:  # predict refuses them; here another file's weights went in under its settings
+            raise InputError(
+                f"model '{path}' takes no --weights (an rtstereo checkpoint carries its weights); leave out "
+                f"--weights {weights}, or give them with the network's name ({description[0]} --weights FILE)"
+            )
         name, saved = description
         given, overrides = overrides, {**saved, **overrides}
-        weights = weights or path
+        weights = path
     spec = get_spec(name)
     if spec.kind != "network":
         raise InputError(f"model '{spec.name}' is {spec.kind}, not a PyTorch network: there is nothing to export")

@@ -551,10 +551,6 @@ def load_anynet_checkpoint(module: AnyNet, path: str | Path) -> dict[str, Any]:
             )
         # The unused SPN keeps its initial weights so that the strict load below still applies.
         state_dict.update({k: v for k, v in module.state_dict().items() if k.startswith(SPN_PREFIX)})
-    # The released files predate BatchNorm's num_batches_tracked buffer (PyTorch 0.4.0); it only
-    # matters for training with momentum=None, so the module's own counter is kept.
-    own = module.state_dict()
-    state_dict.update({k: own[k] for k in own if k.endswith(".num_batches_tracked") and k not in state_dict})
     load_into(module, state_dict, path, ARCHITECTURE, expected="the weights of mileyan/AnyNet's network")
 
     metadata: dict[str, Any] = {

@@ -11,8 +11,10 @@ so that loading never needs architecture flags repeated by hand.
 from __future__ import annotations
 
 import contextlib
+import errno
 import pickle
 import re
+import struct
 import tarfile
 import warnings
 import zipfile
@@ -48,19 +50,81 @@ def read_torch_file(path: str | Path, what: str = "weights file") -> Any:
         raise CheckpointError(missing_file_message(what, path))
     if path.stat().st_size == 0:
         raise CheckpointError(f"{what} is empty: {path}")
+    expected = EXPECTED_LAYOUT if what == "weights file" else "an rtstereo checkpoint or an exported .onnx file"
     try:
         with warnings.catch_warnings():  # torch's notes on pickle protocols: the error below says it all
             warnings.simplefilter("ignore")
-            return torch.load(path, map_location="cpu", weights_only=True)
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for damaged files
         # An exported network is a protobuf, which torch can only call "a plain pickle, or damaged".
         onnx = "an ONNX model, made for inference, not a PyTorch file" if path.suffix.lower() == ".onnx" else None
         reason = onnx or archive_reason(path) or load_failure_reason(exc)
-        expected = EXPECTED_LAYOUT if what == "weights file" else "an rtstereo checkpoint or an exported .onnx file"
         raise CheckpointError(f"cannot read {what} {path}: {reason}; expected {expected}") from exc
+    damaged = damaged_entry(path)
+    if damaged is not None:
+        raise CheckpointError(
+            f"cannot read {what} {path}: damaged: the bytes of its entry {damaged} do not match the checksum "
+            "stored with them (a copy or download that went wrong: get the file again)"
+        )
+    incomplete = incomplete_checkpoint_reason(obj)
+    if incomplete is not None:
+        raise CheckpointError(f"{path} is tagged as an rtstereo checkpoint but {incomplete}")
+    return obj
+
+
+def incomplete_checkpoint_reason(obj: Any) -> str | None:
+    """What an object tagged as an rtstereo checkpoint lacks (its model's name, its settings as a dict, its weights as
+    a dict; each crashed with ``KeyError`` or ``TypeError``), or ``None`` for a complete one or any other object.
+
+    Examples:
+        >>> incomplete_checkpoint_reason({"format": FORMAT_TAG, "model": "anynet", "settings": {}})
+        "holds no 'state_dict' (found: format, model, settings)"
+        >>> incomplete_checkpoint_reason({"format": FORMAT_TAG, "model": "anynet", "state_dict": {}}) is None
+        True
+    """
+    if not isinstance(obj, Mapping) or obj.get("format") != FORMAT_TAG:
+        return None
+    from . import get_spec, list_models  # the registry imports nothing heavy
+
+    found = f" (found: {', '.join(map(str, list(obj)[:8]))})"
+    for key, kind in (("model", str), ("state_dict", Mapping)):
+        if key not in obj:
+            return f"holds no {key!r}{found}"
+        if not isinstance(obj[key], kind):
+            return f"its {key!r} is a {type(obj[key]).__name__}, not a {'name' if kind is str else 'dict'}"
+    if not isinstance(obj.get("settings", {}), Mapping):
+        return f"its 'settings' is a {type(obj['settings']).__name__}, not a dict"
+    if obj["model"] not in list_models():
+        return (
+            f"names a model this rtstereo does not know, {obj['model']!r} (written by another version?); known: "
+            f"{', '.join(list_models())}"
+        )
+    kind = get_spec(obj["model"]).kind
+    if kind != "network":  # an AttributeError or "Empty module name" from building it
+        return f"names {obj['model']!r}, which is no PyTorch network that weights go into (its kind: {kind})"
+    return None
 
 
 EXPECTED_LAYOUT = "a torch.save file of tensors (a state dict, alone or under a key like 'model' or 'state_dict')"
+
+
+def damaged_entry(path: Path) -> str | None:
+    """The first entry of a ``torch.save`` zip file whose bytes do not match their CRC-32, or ``None`` (also for a
+    file in torch's legacy tar format, which stores no checksums). ``torch.load`` does not check them: a file with a
+    few bytes changed loaded, with wrong weights and no word of it."""
+    with contextlib.suppress(OSError, zipfile.BadZipFile):
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                for entry in archive.infolist():
+                    if entry.CRC == 0:  # none stored: torch.serialization.set_crc32_options(False) saves so
+                        continue
+                    try:
+                        with archive.open(entry) as member:  # checks the CRC-32 at the end of the entry
+                            while member.read(1 << 24):
+                                pass
+                    except zipfile.BadZipFile:
+                        return entry.filename
+    return None
 
 
 def archive_reason(path: Path) -> str | None:
@@ -73,8 +137,18 @@ def archive_reason(path: Path) -> str | None:
             "its weights (crestereo_eth3d.pth)"
         )
     with open(path, "rb") as handle:
-        if handle.read(2) == b"\x1f\x8b":
-            return "a gzip-compressed file, not a torch.save file: decompress it (gunzip) and give the file inside"
+        head = handle.read(9)
+    if head[:2] == b"\x1f\x8b":
+        return "a gzip-compressed file, not a torch.save file: decompress it (gunzip) and give the file inside"
+    if head[:8] == b"\x89HDF\r\n\x1a\n":  # it was "not a PyTorch file (a plain pickle, or damaged)"
+        return "an HDF5 file (as Keras and TensorFlow save weights), not a PyTorch one"
+    # a safetensors file: the length of its JSON header (8 bytes, little-endian), then the header; recent torch.load
+    # reads one by its suffix when the safetensors package is there, and its message was cut to "pip install saf"
+    if head[8:9] == b"{" and 8 < int.from_bytes(head[:8], "little") < path.stat().st_size:
+        return (
+            "a safetensors file, not a torch.save file: convert it (torch.save(safetensors.torch.load_file(FILE), "
+            "'weights.pth'))"
+        )
     names: list[str] = []
     with contextlib.suppress(OSError, tarfile.TarError, zipfile.BadZipFile):
         if tarfile.is_tarfile(path):
@@ -93,6 +167,8 @@ def archive_reason(path: Path) -> str | None:
     if not names or any(name.endswith("/data.pkl") for name in names):  # torch.save's own zip: its reason is torch's
         return None
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    if kind == "zip" and all(name.endswith(".npy") for name in names):  # extracting it gives no checkpoint
+        return f"a NumPy .npz file of arrays ({shown}), not a torch.save file"
     return f"a {kind} archive, not a torch.save file: extract it and give the checkpoint inside (it holds {shown})"
 
 
@@ -114,6 +190,10 @@ def load_failure_reason(exc: BaseException) -> str:
         return f"it holds Python objects{what} besides tensors, refused for safety"
     if isinstance(exc, (KeyError, EOFError, pickle.UnpicklingError)) or "load key" in text:
         return "not a PyTorch file, or cut short"
+    # what torch's readers raise when a file ends early: "IndexError: index out of range", "error: unpack requires
+    # a buffer of 4 bytes" (struct's), or "OSError: [Errno 22] Invalid argument" (a seek before the file's start)
+    if isinstance(exc, (IndexError, struct.error)) or (isinstance(exc, OSError) and exc.errno == errno.EINVAL):
+        return "cut short, or damaged"
     if "unexpected EOF" in text:  # torch's legacy (pre-1.6, tar) format, as AnyNet's released files
         return "cut short (the file ends before its last tensor)"
     first = text.splitlines()[0][:120] if text else ""
@@ -121,7 +201,8 @@ def load_failure_reason(exc: BaseException) -> str:
 
 
 def find_state_dict(obj: Any, path: str | Path, keys: tuple[str, ...]) -> dict[str, Any]:
-    """The state dict inside a checkpoint object: under one of ``keys``, or the object itself.
+    """The state dict inside a checkpoint object: under one of ``keys``, the object itself, or under the one other
+    key that holds a dict of tensors alone (``model_state_dict``, as PyTorch's tutorial saves).
 
     Args:
         obj: what :func:`read_torch_file` returned.
@@ -137,9 +218,28 @@ def find_state_dict(obj: Any, path: str | Path, keys: tuple[str, ...]) -> dict[s
             return _named(obj[key], path)
     if all(hasattr(v, "shape") for v in obj.values()) and obj:
         return _named(obj, path)
+    nested = _tensor_dicts(obj)
+    if len(nested) == 1:  # as PyTorch's tutorial saves it: {"model_state_dict": ..., "optimizer_state_dict": ...}
+        return _named(obj[nested[0]], path)
     found = f"found keys: {', '.join(list(map(str, obj.keys()))[:8])}" if obj else "found an empty dict"
     wanted = " or ".join(repr(k) for k in keys) or "a bare state dict"
     raise CheckpointError(f"{path}: expected a checkpoint with {wanted}, {found}")
+
+
+def _tensor_dicts(obj: Mapping[Any, Any]) -> list[Any]:
+    """The keys of ``obj`` whose values are non-empty dicts of tensors alone (an optimizer's state dict holds lists
+    and numbers as well).
+
+    Examples:
+        >>> import numpy as np
+        >>> _tensor_dicts({"epoch": 3, "net": {"w": np.zeros(1)}, "optim": {"lr": 0.1}})
+        ['net']
+    """
+    return [
+        key
+        for key, value in obj.items()
+        if isinstance(value, Mapping) and value and all(hasattr(v, "shape") for v in value.values())
+    ]
 
 
 def _named(state_dict: Mapping[Any, Any], path: str | Path) -> dict[str, Any]:
@@ -194,14 +294,18 @@ def identify_network(state_dict: Mapping[str, Any]) -> str | None:
     ``gwcnet-g``, ``gwcnet-gc``, ``crestereo``, ``anynet`` or ``rtnet``; ``None`` for any other.
 
     Examples:
-        >>> identify_network({"module.dres0.0.0.weight": 0, "module.classif3.0.0.weight": 0})
+        >>> identify_network({"module.dres0.0.0.weight": 0, "module.classif0.0.0.weight": 0})
         'gwcnet-g'
+        >>> identify_network({"dres0.0.weight": 0, "classif3.0.weight": 0, "feature_extraction.lastconv.0": 0}) is None
+        True
         >>> identify_network({"conv.weight": 0}) is None
         True
     """
     keys = strip_prefix(strip_prefix(state_dict), "net.")
     modules = {key.split(".")[0] for key in keys}
-    if {"dres0", "classif3"} <= modules:
+    # classif0, GwcNet's head on dres1, sets it apart from PSMNet, whose dres0..dres4, classif1..3 and
+    # feature_extraction.lastconv it shares: a PSMNet file was "gwcnet-gc weights; load it with model 'gwcnet-gc'"
+    if {"dres0", "classif0"} <= modules:
         return "gwcnet-gc" if any(key.startswith("feature_extraction.lastconv.") for key in keys) else "gwcnet-g"
     if {"fnet", "update_block", "conv_offset_16"} <= modules:
         return "crestereo"
@@ -213,11 +317,12 @@ def identify_network(state_dict: Mapping[str, Any]) -> str | None:
 
 
 def network_of_file(obj: Any) -> str | None:
-    """The registry name of the network whose weights a published network's own file holds (a state dict alone or
-    under 'model' or 'state_dict', :func:`identify_network`); ``None`` for any other file.
+    """The registry name of the network whose weights a published network's own file holds (a state dict alone,
+    under 'model' or 'state_dict', or under the file's only other dict of tensors, :func:`identify_network`); ``None``
+    for any other file.
 
     Examples:
-        >>> network_of_file({"epoch": 9, "model": {"module.dres0.0.0.weight": 0, "module.classif3.0.0.weight": 0}})
+        >>> network_of_file({"epoch": 9, "model": {"module.dres0.0.0.weight": 0, "module.classif0.0.0.weight": 0}})
         'gwcnet-g'
         >>> network_of_file({"state_dict": {"feature_extraction.x": 0, "volume_postprocess.y": 0}})
         'anynet'
@@ -226,7 +331,9 @@ def network_of_file(obj: Any) -> str | None:
     """
     if not isinstance(obj, Mapping):
         return None
-    for candidate in (obj.get("model"), obj.get("state_dict"), obj):
+    nested = _tensor_dicts(obj)
+    sole = [obj[nested[0]]] if len(nested) == 1 else []  # as find_state_dict takes it
+    for candidate in (obj.get("model"), obj.get("state_dict"), obj, *sole):
         if isinstance(candidate, Mapping) and all(isinstance(key, str) for key in candidate):
             found = identify_network(candidate)
             if found is not None:
@@ -252,13 +359,36 @@ def load_into(
             rtstereo knows.
     """
     own = module.state_dict()
-    missing = [k for k in own if k not in state_dict]
+    # BatchNorm's num_batches_tracked buffer (PyTorch 0.4.1) is absent from older files (AnyNet's released ones) and
+    # from some converted ones; it only counts training steps (used with momentum=None), and PyTorch's own
+    # load_state_dict fills it in: the module's own counter is kept rather than the file refused.
+    untracked = {k: own[k] for k in own if k.endswith(".num_batches_tracked") and k not in state_dict}
+    missing = [k for k in own if k not in state_dict and k not in untracked]
     unexpected = [k for k in state_dict if k not in own]
+    torch = require("torch", "torch", "loading a checkpoint")
+    # a number or a list under a weight's name crashed the shape check below with AttributeError
+    not_tensors = [
+        f"{k}: {type(state_dict[k]).__name__}"
+        for k in own
+        if k in state_dict and not isinstance(state_dict[k], torch.Tensor)
+    ]
+    tensors = [k for k in own if k in state_dict and isinstance(state_dict[k], torch.Tensor)]
     wrong_shape = [
         f"{k}: file {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in own
-        if k in state_dict and tuple(state_dict[k].shape) != tuple(own[k].shape)
+        for k in tensors
+        if tuple(state_dict[k].shape) != tuple(own[k].shape)
     ]
+    # integers (or complex numbers) where the network has floats loaded, cast, with their values cut
+    wrong_type = [
+        f"{k}: file {str(state_dict[k].dtype).removeprefix('torch.')}"
+        for k in tensors
+        if own[k].is_floating_point() and not state_dict[k].is_floating_point()
+    ]
+    if not_tensors or wrong_type:  # the file is damaged or was made wrongly, whatever the settings
+        parts = [f"{len(not_tensors)} not a tensor (e.g. {'; '.join(not_tensors[:2])})"] if not_tensors else []
+        if wrong_type:
+            parts.append(f"{len(wrong_type)} not of a float type (e.g. {'; '.join(wrong_type[:2])})")
+        raise CheckpointError(f"{path} does not hold {architecture} weights: {'; '.join(parts)}")
     if missing or unexpected or wrong_shape:
         found = identify_network(state_dict)
         if found is not None and found != architecture.lower():
@@ -278,7 +408,18 @@ def load_into(
             + "; ".join(parts)
             + ". Check the model name and its settings (for example max_disp)."
         )
-    module.load_state_dict(state_dict, strict=True)
+    # NaN weights (a training that diverged, a conversion to fp16 that overflowed) loaded, and every map came out
+    # empty (density 0 %) with no word of why.
+    broken = [
+        k for k in own if k in state_dict and state_dict[k].is_floating_point() and not state_dict[k].isfinite().all()
+    ]
+    if broken:
+        raise CheckpointError(
+            f"{path} holds nan or inf values in {len(broken)} of its {architecture} weights (e.g. "
+            f"{', '.join(broken[:3])}): a training that diverged, or a conversion that overflowed (float16 stops at "
+            "65504)"
+        )
+    module.load_state_dict({**state_dict, **untracked}, strict=True)
 
 
 def save_checkpoint(

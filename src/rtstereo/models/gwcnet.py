@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CheckpointError, SettingError
-from .checkpoint import find_state_dict, load_into, read_checkpoint_of, strip_prefix
+from .checkpoint import find_state_dict, identify_network, load_into, read_checkpoint_of, strip_prefix
 from .initialization import he_normal_fan_out
 from .inputs import check_stereo_batch
 from .volumes import banded_correlation, matched_columns, shifted_right
@@ -364,7 +364,5 @@ def load_gwcnet_checkpoint(module: GwcNet, path: str | Path) -> dict[str, Any]:
 
 def _variant_of(state_dict: Mapping[str, Any]) -> str | None:
     """``gwcnet-g`` / ``gwcnet-gc`` judged from the keys, or ``None`` when it is no GwcNet at all."""
-    if "dres0.0.0.weight" not in state_dict:
-        return None
-    has_concat = any(key.startswith("feature_extraction.lastconv.") for key in state_dict)
-    return "gwcnet-gc" if has_concat else "gwcnet-g"
+    found = identify_network(state_dict)  # PSMNet's files share dres0 and lastconv: no GwcNet variant of theirs
+    return found if found in ("gwcnet-g", "gwcnet-gc") else None
