@@ -231,6 +231,18 @@ def test_png16_all_invalid_is_all_zero():
     assert to_png16(np.array([[0.0, -3.0, -np.inf, 2.0]], np.float32)).tolist() == [[0, 0, 0, 512]]
 
 
+def test_png16_warns_with_the_count_of_disparities_it_cannot_store_and_pfm_keeps_them(tmp_path):
+    d = np.array([[-1.5, 0.0, 1e-4, 5.0], [np.nan, -np.inf, 2.0, 3.0]], np.float32)
+    with pytest.warns(UserWarning, match=r"d\.png: 2 of 8 pixels hold a disparity <= 0 px.*write \.pfm or \.npy"):
+        write_disparity(tmp_path / "d.png", d)  # nan and -inf are invalid anyway: not counted
+    assert np.isnan(read_disparity(tmp_path / "d.png")[0, :2]).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        write_disparity(tmp_path / "d.pfm", d)  # kept: nothing to say
+        write_disparity(tmp_path / "ok.png", np.where(d > 0, d, np.nan))  # only invalid pixels: nothing lost
+    assert read_disparity(tmp_path / "d.pfm")[0, :2].tolist() == [-1.5, 0.0]
+
+
 def test_read_16bit_png_written_elsewhere(tmp_path):
     raw = np.array([[0, 256, 65535]], np.uint16)
     cv2.imwrite(str(tmp_path / "kitti.png"), raw)

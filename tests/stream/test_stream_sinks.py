@@ -194,6 +194,17 @@ def test_a_frame_too_far_for_png16_gets_no_png_and_the_stream_goes_on(tmp_path):
     assert sink.outputs == [f"{tmp_path / 'd'}_NNNNN.png x 2 (2 frames beyond 256 px have none)"]
 
 
+def test_disparities_a_png_cannot_store_are_counted_once_per_stream(tmp_path):
+    sink = DisparityPngSink(tmp_path / "d")
+    sink.write(frame(0))
+    with pytest.warns(
+        UserWarning, match=r"frame 1 \(d_00001\.png\): 1239 of 1240 pixels hold a disparity <= 0"
+    ) as caught:
+        sink.write(frame(1, value_px=-2.0))  # a predictor of one's own that leaves them in
+        sink.write(frame(2, value_px=0.0))  # said once per stream
+    assert len(caught) == 1 and len(sink.written) == 3
+
+
 def test_pngs_of_an_earlier_run_are_not_passed_off_as_this_runs(tmp_path, recwarn):
     earlier = DisparityPngSink(tmp_path / "d")
     for n in range(5):
