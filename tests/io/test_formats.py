@@ -799,3 +799,44 @@ def test_an_interrupted_write_disparity_leaves_the_earlier_file_as_it_was(tmp_pa
     with pytest.raises(_Interrupted):
         write_disparity(path, _ramp() + 1)
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+# ---------------------------------------------------------------------------------------------
+# Paths: "~" and URLs
+
+
+def test_a_leading_tilde_is_the_home_folder_as_the_shell_makes_it(tmp_path, monkeypatch):
+    from rtstereo.io.calibration import write_calibration
+    from rtstereo.sources.pairs import resolve_pairs
+    from rtstereo.types import Calibration
+
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")  # where a "~" folder would be made
+    tmp_path = tmp_path / "home"
+    tmp_path.mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path))
+    image = np.full((4, 6, 3), 80, np.uint8)
+    write_image("~/l.png", image)  # was written into a folder named "~" under the working folder
+    write_image("~/r.png", image)
+    write_disparity("~/d.pfm", _ramp())
+    write_calibration("~/rig.json", Calibration(400.0, 400.0, 1.0, 1.0, 0.5, 0.1))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.pfm", "l.png", "r.png", "rig.json"]
+    np.testing.assert_array_equal(read_image("~/l.png"), image)  # was "image not found: ~/l.png"
+    np.testing.assert_array_equal(read_disparity("~/d.pfm"), _ramp())
+    assert read_grey("~/l.png").shape == (4, 6)
+    assert read_calibration("~/rig.json").baseline_m == pytest.approx(0.1)
+    assert [pair.left for pair in resolve_pairs("~/l.png", "~/r.png")] == [str(tmp_path / "l.png")]
+    with pytest.raises(InputError, match=re.escape(f"image not found: {tmp_path / 'none.png'}")):
+        read_image("~/none.png")
+
+
+@pytest.mark.parametrize("url", ["ftp://example.org/l.png", "s3://bucket/l.png", "sftp://host/data/l.png"])
+def test_an_unsupported_url_scheme_is_refused_in_one_line_naming_it(url):
+    from rtstereo.sources.pairs import resolve_pairs
+
+    scheme = url.split(":", 1)[0]
+    expected = rf"image {re.escape(url)}: {scheme}:// URLs are not read \(only http://, https:// and file://\)"
+    with pytest.raises(InputError, match=expected):  # was "image not found: ftp:/example.org/l.png"
+        read_image(url)
+    with pytest.raises(InputError, match="left " + expected):
+        resolve_pairs(url, url.replace("l.png", "r.png"))
