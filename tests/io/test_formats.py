@@ -840,3 +840,5 @@ def test_an_unsupported_url_scheme_is_refused_in_one_line_naming_it(url):
         read_image(url)
     with pytest.raises(InputError, match="left " + expected):
         resolve_pairs(url, url.replace("l.png", "r.png"))
+    with pytest.raises(InputError, match="image not found: C:"):  # a Windows drive letter is no scheme
+        read_image("C://data/l.png")

@@ -77,7 +77,8 @@ and file://); download the file and give its path
     """
     text = str(text)
     scheme = text.split("://", 1)[0]
-    if "://" not in text or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme) or is_url(text):
+    # one letter is a Windows drive (C://data/l.png), not a scheme
+    if "://" not in text or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]+", scheme) or is_url(text):
         return
     if os.path.exists(text):
         return
