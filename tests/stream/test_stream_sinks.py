@@ -194,6 +194,18 @@ def test_a_frame_too_far_for_png16_gets_no_png_and_the_stream_goes_on(tmp_path):
     assert sink.outputs == [f"{tmp_path / 'd'}_NNNNN.png x 2 (2 frames beyond 256 px have none)"]
 
 
+def test_output_paths_starting_with_a_tilde_are_in_the_home_folder(tmp_path, monkeypatch):
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")  # where a "~" folder would be made
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    pngs, video = DisparityPngSink("~/frames/d"), VideoSink("~/o.mp4", fps=10)
+    pngs.write(frame(0))
+    video.write(frame(0))
+    video.close()
+    assert (tmp_path / "home" / "frames" / "d_00000.png").is_file() and (tmp_path / "home" / "o.mp4").is_file()
+    assert not (tmp_path / "work" / "~").exists()
+
+
 def test_disparities_a_png_cannot_store_are_counted_once_per_stream(tmp_path):
     sink = DisparityPngSink(tmp_path / "d")
     sink.write(frame(0))

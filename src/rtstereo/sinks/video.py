@@ -324,7 +324,7 @@ class DisparityPngSink(Sink):
     """
 
     def __init__(self, prefix: str | Path):
-        require_path(prefix, "PNG prefix", "a path prefix (str or Path), e.g. frames/disp")
+        expanded = require_path(prefix, "PNG prefix", "a path prefix (str or Path), e.g. frames/disp")  # "~" too
         text = os.fspath(prefix)  # as given: Path("frames/") drops the separator, Path("") is "."
         # "frames/" wrote frames_00000.png beside the folder, and "" wrote _00000.png in the working folder
         if not str(text).strip() or str(text).endswith(("/", os.sep)):
@@ -332,7 +332,7 @@ class DisparityPngSink(Sink):
                 f"PNG prefix {str(text)!r} names no file: the PNGs are <prefix>_00000.png, so give a folder and a "
                 "name, e.g. frames/disp for frames/disp_00000.png"
             )
-        self.prefix = Path(prefix)
+        self.prefix = expanded
         if self.prefix.is_dir():  # an existing folder, named without the separator: the PNGs went beside it too
             raise OutputError(
                 f"PNG prefix {text} is a folder: the PNGs are <prefix>_00000.png and would be written beside it; "
