@@ -124,6 +124,20 @@ def test_a_model_path_may_be_a_pathlib_path(textured_pair):
         rtstereo.load(Path("runs/mycam.pt"))
 
 
+def test_a_model_path_starting_with_a_tilde_is_in_the_home_folder(tmp_path, monkeypatch):
+    # was "ONNX model not found: ~/nets/m.onnx", where the shell would have found it
+    (tmp_path / "nets").mkdir()
+    (tmp_path / "nets" / "m.onnx").symlink_to(Path(rtstereo.__file__).parent / "weights" / "rtnet-v5.onnx")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert rtstereo.load("~/nets/m.onnx").backend.name == "onnxruntime"
+    assert rtstereo.load(Path("~/nets/m.onnx")).backend.name == "onnxruntime"
+    with pytest.raises(rtstereo.errors.CheckpointError, match=f"model file not found: {tmp_path / 'mycam.pt'} "):
+        rtstereo.load("~/mycam.pt")
+    pytest.importorskip("torch")
+    with pytest.raises(rtstereo.errors.CheckpointError, match=f"weights file not found: {tmp_path / 'g.pt'}$"):
+        rtstereo.load("gwcnet-g", weights="~/g.pt")
+
+
 @pytest.mark.parametrize("url", ["https://h.org/nets/m.onnx", "file:///tmp/m.onnx", "https://h.org/mine.pt"])
 def test_a_model_given_as_a_url_says_so(url):
     # was "ONNX model not found: https:/h.org/nets/m.onnx", a path made of the URL, never fetched

@@ -115,10 +115,10 @@ def _model_argument(model: Any) -> str:
     """
     if model is None:  # the default, as resolve_alias reads it
         return "default"
-    if isinstance(model, str):
-        return model
-    if isinstance(model, os.PathLike):
-        return str(os.fspath(model))
+    if isinstance(model, (str, os.PathLike)):
+        text = str(os.fspath(model))
+        # "~/nets/m.onnx" is the home folder's, as the shell makes it (no registry name starts with "~")
+        return os.path.expanduser(text) if text.startswith("~") else text
     raise InputError(
         f"model: expected a registry name (rtstereo.list_models()) or the path of an .onnx file or rtstereo "
         f"checkpoint, got {type(model).__name__} {model!r}"
@@ -452,7 +452,7 @@ def _load_network(
     module = import_object(spec.builder)(settings)
     if weights is not None:
         url = str(weights) if is_url(str(weights)) else None
-        local = fetch(url, subdir="weights") if url is not None else Path(weights)
+        local = fetch(url, subdir="weights") if url is not None else Path(os.path.expanduser(os.fspath(weights)))
         try:
             metadata = import_object(spec.checkpoint_loader)(module, local)
         except CheckpointError as exc:

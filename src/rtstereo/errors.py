@@ -191,11 +191,15 @@ def require_numbers(
 def require_path(value: Any, name: str, expected: str = "a path (str or Path)", hint: str = "") -> Path:
     """``value`` as a :class:`~pathlib.Path` when it is a ``str`` or ``os.PathLike``, else an :class:`InputError`
     that names ``name`` and ``expected`` (pathlib's own was a bare ``TypeError``: "expected str, bytes or
-    os.PathLike object, not int"); ``hint`` follows the type received.
+    os.PathLike object, not int"); ``hint`` follows the type received. A leading ``~`` is expanded to the home
+    folder, as the shell does for the command line's arguments (and :func:`~rtstereo.sources.pairs.resolve_pairs`
+    for quoted globs): ``read_image("~/l.png")`` was "image not found: ~/l.png".
 
     Examples:
         >>> require_path("left.png", "image").name
         'left.png'
+        >>> require_path("~/left.png", "image") == Path.home() / "left.png"
+        True
         >>> require_path(5, "disparity file")
         Traceback (most recent call last):
         ...
@@ -203,7 +207,8 @@ def require_path(value: Any, name: str, expected: str = "a path (str or Path)", 
     """
     if not isinstance(value, (str, os.PathLike)):
         raise InputError(f"{name}: expected {expected}, got {type(value).__name__}{hint}")
-    return Path(value)
+    text = os.fspath(value)
+    return Path(os.path.expanduser(text) if isinstance(text, str) and text.startswith("~") else value)
 
 
 def missing_file_message(label: str, path: str | os.PathLike[str]) -> str:

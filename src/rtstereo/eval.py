@@ -292,6 +292,15 @@ def clamp_search_ranges(samples: Iterable[Sample], quarter_width_cap: bool = Fal
         except Exception:  # a damaged image is reported when the scene is scored
             out.append(sample)
             continue
+        if width_px <= SEARCH_STEP_PX and not quarter_width_cap:
+            # No range fits: the note said "searching 16 px", then the scene failed as too narrow for 16 px
+            problem = (
+                f"the {width_px}-px-wide image is too narrow for OpenCV's matcher, which needs a width above its "
+                f"least search range of {SEARCH_STEP_PX} px: not scored"
+            )
+            notes.append(f"{sample.name}: {problem}")
+            out.append(dataclasses.replace(sample, problem=problem))
+            continue
         if sample.max_disp_hint_px == 0:  # e.g. ndisp=0 in a calib.txt: no hint at all
             notes.append(f"{sample.name}: the dataset gives a disparity range of 0 px; searching the method's own")
             out.append(sample)

@@ -59,8 +59,9 @@ def depth_from_disparity(disparity_px: np.ndarray, calibration: Calibration) -> 
             (:func:`calibration_for_size`).
 
     Returns:
-        float32 ``(H, W)`` depth in metres, ``nan`` where the disparity is invalid or
-        ``d + cx1_px - cx0_px <= 0`` (a point at or beyond infinity).
+        float32 ``(H, W)`` depth in metres, ``nan`` where the disparity is invalid,
+        ``d + cx1_px - cx0_px <= 0`` (a point at or beyond infinity) or the depth beyond float32's range
+        (a disparity below about 1e-37 px).
 
     Raises:
         InputError: the calibration records an image size of another aspect ratio.
@@ -73,10 +74,10 @@ def depth_from_disparity(disparity_px: np.ndarray, calibration: Calibration) -> 
     d = _check_disparity(disparity_px)
     calibration = calibration_for_size(calibration, *d.shape)
     denominator = d + calibration.doffs_px
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         valid = np.isfinite(d) & (d > 0) & (denominator > 0)
         depth = np.where(valid, calibration.baseline_m * calibration.fx_px / np.where(valid, denominator, 1.0), np.nan)
-    return depth.astype(np.float32)
+    return _float32_or_nan(depth)
 
 
 def disparity_from_depth(depth_m: np.ndarray, calibration: Calibration) -> np.ndarray:
@@ -87,18 +88,27 @@ def disparity_from_depth(depth_m: np.ndarray, calibration: Calibration) -> np.nd
         calibration: the rectified calibration (scaled to the map's size as in :func:`depth_from_disparity`).
 
     Returns:
-        float32 ``(H, W)`` disparity in pixels, ``nan`` where the depth is unknown.
+        float32 ``(H, W)`` disparity in pixels, ``nan`` where the depth is unknown or the disparity beyond
+        float32's range (a depth below about 1e-37 m).
     """
     z = _check_map(depth_m, "depth", "metres")
     calibration = calibration_for_size(calibration, *z.shape)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         valid = np.isfinite(z) & (z > 0)
         d = np.where(
             valid,
             calibration.baseline_m * calibration.fx_px / np.where(valid, z, 1.0) - calibration.doffs_px,
             np.nan,
         )
-    return d.astype(np.float32)
+    return _float32_or_nan(d)
+
+
+def _float32_or_nan(values: np.ndarray) -> np.ndarray:
+    """``values`` as float32, ``nan`` where they lie beyond float32's range: a disparity or depth below about
+    1e-37 gave ``inf`` (documented as ``nan``), with numpy's "overflow encountered in cast" warning."""
+    with np.errstate(invalid="ignore"):
+        beyond = ~(np.abs(values) <= np.finfo(np.float32).max)  # nan stays nan
+    return np.where(beyond, np.nan, values).astype(np.float32)
 
 
 def points_from_depth(depth_m: np.ndarray, calibration: Calibration) -> np.ndarray:

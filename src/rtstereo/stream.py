@@ -80,6 +80,7 @@ STOP_REASONS = {
     "max-frames": "--max-frames reached",
     "window": "window closed (q/Esc)",
     "interrupt": "interrupted (Ctrl-C or SIGTERM)",
+    "stop": "stopped by Stream.stop()",
     "error": "error",
 }
 
@@ -118,7 +119,8 @@ class StreamSummary:
         throughput_fps: frames written per wall-clock second (end to end), over ``wall_s``.
         stages: per stage (``capture``, ``inference``, ``write``): frames, fps, ms per frame.
         frames_dropped: live frames captured but replaced by a newer one before inference started.
-        stopped_by: ``end``, ``max-frames``, ``window``, ``interrupt`` or ``error``.
+        stopped_by: ``end``, ``max-frames``, ``window``, ``interrupt`` (Ctrl-C or SIGTERM), ``stop``
+            (:meth:`Stream.stop` from another thread) or ``error``.
         error: the error message when ``stopped_by == "error"``.
         outputs: files written.
         colour_max_disp_px: the fixed top of the colour range.
@@ -411,8 +413,13 @@ class Stream:
 
     # -- control ------------------------------------------------------------------------------
 
-    def stop(self, reason: str = "interrupt") -> None:
-        """Stop now (thread-safe): frames still queued are dropped, the outputs closed as on any exit."""
+    def stop(self, reason: str = "stop") -> None:
+        """Stop now (thread-safe): frames still queued are dropped, the outputs closed as on any exit.
+
+        Args:
+            reason: what :attr:`StreamSummary.stopped_by` records; ``"stop"`` for a caller's stop (from another
+                thread), which is not a Ctrl-C: ``run`` returns the summary and raises nothing.
+        """
         with self._lock:
             # The input may have ended already ("end", "max-frames") with frames still on their way: a stop
             # drops those, so it is the reason; only an error, or a run whose outputs are all closed, keeps its own.

@@ -403,6 +403,14 @@ def test_calibrate_skips_an_unreadable_pair_and_names_the_pairs_it_did_not_use(c
     assert "board found in both images of 5 of 7 pairs (1 unreadable, skipped)" in stdout
     assert "not used (board not found in both images): 05.png" in stdout
     assert read_calibration(tmp_path / "rig" / "calibration.json").baseline_m == pytest.approx(rig.baseline_m, rel=0.01)
+    assert "replaced" not in err  # a new folder
+    (tmp_path / "rig" / "stereo.yaml").unlink()  # an earlier rig, one of whose files was removed
+    code, _, again = run_cli(capsys, *argv, "-o", tmp_path / "rig", "--quiet")
+    assert code == 0, again  # it was replaced without a word; --quiet keeps the note, as it keeps warnings
+    note = (
+        f"rtstereo calibrate: note: replaced the earlier calibration in {tmp_path / 'rig'}: calibration.json, maps.npz"
+    )
+    assert note in again.splitlines(), again
     # the detection (0.5 s a view at 1080p) shows its progress over the readable pairs on stderr; --quiet leaves it out
     assert "detecting the chessboard: 100%" in err and "6/6" in err, err  # 7 pairs, 1 unreadable
     assert "reading: 100%" in err and "7/7" in err, err  # the images are read first, which took long without a word

@@ -189,6 +189,24 @@ def test_depth_round_trips_through_disparity():
     )
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_values_whose_result_float32_cannot_hold_are_nan_as_documented_without_a_warning(dtype):
+    """Below about 1e-37 (px or m) the result overflowed float32: inf, with "overflow encountered in cast"."""
+    cal = _cal()
+    tiny = np.array([[1e-38, 1e-45, 1e-30, 70.0]], dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        depth = depth_from_disparity(tiny, cal)
+        disparity = disparity_from_depth(tiny, cal)
+    for result in (depth, disparity):
+        assert result.dtype == np.float32 and np.isnan(result[0, :2]).all()
+        np.testing.assert_allclose(result[0, 2:], [70.0 / 1e-30, 1.0], rtol=1e-6)  # 0.1 m * 700 px / value
+    if dtype is np.float64:  # float64's own overflow in the division (a subnormal disparity)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            assert np.isnan(depth_from_disparity(np.array([[5e-324, 1e-300]]), cal)).all()
+
+
 def test_points_follow_the_pinhole_model():
     cal = _cal(cx0_px=2.0, cy_px=1.0, fx_px=10.0, fy_px=20.0)
     depth = np.full((3, 5), 4.0, np.float32)

@@ -233,6 +233,43 @@ def test_sink_errors(tmp_path, result):
         read_ply(odd)
 
 
+@pytest.mark.parametrize(
+    ("colour_type", "stored", "expected"),
+    [
+        ("float", [[0.0, 0.5, 1.0], [1.0, 0.2, 0.0]], [[0, 128, 255], [255, 51, 0]]),  # 0..1: all were 0 or 1
+        ("double", [[0.0, 128.0, 255.0], [7.0, 2.0, 0.0]], [[0, 128, 255], [7, 2, 0]]),  # 0..255 as floats
+        ("ushort", [[0, 30000, 65535], [65535, 257, 0]], [[0, 117, 255], [255, 1, 0]]),  # 16 bits: 30000 wrapped to 48
+        ("uchar", [[0, 128, 255], [7, 2, 0]], [[0, 128, 255], [7, 2, 0]]),
+    ],
+)
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"])  # CRLF: "not a PLY file"
+def test_read_ply_takes_what_other_writers_write(tmp_path, colour_type, stored, expected, newline):
+    from rtstereo.sinks.pointcloud import _PLY_TYPES
+
+    points = np.array([[0.5, -1.0, 2.0], [1.5, 0.25, 3.0]], np.float32)
+    header = [
+        "ply",
+        "format binary_little_endian 1.0",
+        "comment written elsewhere",
+        "element vertex 2",
+        *(f"property float {axis}" for axis in "xyz"),
+        *(f"property {colour_type} {channel}" for channel in ("red", "green", "blue")),
+        "end_header",
+    ]
+    fields = [(axis, "<f4") for axis in "xyz"] + [(c, _PLY_TYPES[colour_type]) for c in ("red", "green", "blue")]
+    vertices = np.empty(2, dtype=fields)
+    for axis, name in enumerate("xyz"):
+        vertices[name] = points[:, axis]
+    for channel, name in enumerate(("red", "green", "blue")):
+        vertices[name] = np.array(stored)[:, channel]
+    path = tmp_path / "other.ply"
+    path.write_bytes(newline.join(line.encode() for line in header) + newline + vertices.tobytes())
+    read_points, colors = read_ply(path)
+    np.testing.assert_array_equal(read_points, points)
+    assert colors.dtype == np.uint8
+    np.testing.assert_array_equal(colors, expected)
+
+
 def _ply_bytes_by_hand(path):
     """The header lines and the body of a PLY file, split at its ``end_header`` line, read without rtstereo."""
     data = path.read_bytes()

@@ -35,6 +35,21 @@ def test_clamped_hint_comes_with_a_note(tmp_path):
     assert clamp_search_ranges(clamped)[0] == clamped  # clamped once (what it costs is said again, still true)
 
 
+@pytest.mark.parametrize("ndisp", [64, 0])
+def test_an_image_too_narrow_for_opencv_is_said_so_in_the_note_and_the_failure(capsys, tmp_path, ndisp):
+    """16 px wide: the note said "searching 16 px", then the scene failed as too narrow to search 16 px."""
+    _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 16), ndisp=ndisp)
+    code = main(["eval", "--model", "sgbm", str(tmp_path / "eth3d"), "-q", "-o", str(tmp_path / "res")])
+    err = capsys.readouterr().err
+    reason = (
+        "the 16-px-wide image is too narrow for OpenCV's matcher, which needs a width above its least search range "
+        "of 16 px: not scored"
+    )
+    assert code == 1 and err.splitlines()[0] == f"rtstereo eval: note: s: {reason}", err
+    assert "searching" not in err
+    assert json.loads((tmp_path / "res" / "sgbm.json").read_text())["failed"][0]["error"] == reason
+
+
 def test_a_range_of_zero_is_no_hint_and_a_note_says_so(tmp_path):
     folder = _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72))
     calib = folder / "calib.txt"

@@ -231,6 +231,18 @@ def test_png16_all_invalid_is_all_zero():
     assert to_png16(np.array([[0.0, -3.0, -np.inf, 2.0]], np.float32)).tolist() == [[0, 0, 0, 512]]
 
 
+def test_png16_warns_with_the_count_of_disparities_it_cannot_store_and_pfm_keeps_them(tmp_path):
+    d = np.array([[-1.5, 0.0, 1e-4, 5.0], [np.nan, -np.inf, 2.0, 3.0]], np.float32)
+    with pytest.warns(UserWarning, match=r"d\.png: 2 of 8 pixels hold a disparity <= 0 px.*write \.pfm or \.npy"):
+        write_disparity(tmp_path / "d.png", d)  # nan and -inf are invalid anyway: not counted
+    assert np.isnan(read_disparity(tmp_path / "d.png")[0, :2]).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        write_disparity(tmp_path / "d.pfm", d)  # kept: nothing to say
+        write_disparity(tmp_path / "ok.png", np.where(d > 0, d, np.nan))  # only invalid pixels: nothing lost
+    assert read_disparity(tmp_path / "d.pfm")[0, :2].tolist() == [-1.5, 0.0]
+
+
 def test_read_16bit_png_written_elsewhere(tmp_path):
     raw = np.array([[0, 256, 65535]], np.uint16)
     cv2.imwrite(str(tmp_path / "kitti.png"), raw)
@@ -852,3 +864,46 @@ def test_images_over_the_pixel_limits_of_opencv_and_pil_are_one_line_each(tmp_pa
         warnings.simplefilter("error")  # PIL's DecompressionBombWarning is a warning of its own
         assert looks_like_disparity(_png_header(tmp_path / "map90.png", 10000, 9000, 16))
         assert not is_colour(tmp_path / "map90.png")
+
+
+# ---------------------------------------------------------------------------------------------
+# Paths: "~" and URLs
+
+
+def test_a_leading_tilde_is_the_home_folder_as_the_shell_makes_it(tmp_path, monkeypatch):
+    from rtstereo.io.calibration import write_calibration
+    from rtstereo.sources.pairs import resolve_pairs
+    from rtstereo.types import Calibration
+
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")  # where a "~" folder would be made
+    tmp_path = tmp_path / "home"
+    tmp_path.mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path))
+    image = np.full((4, 6, 3), 80, np.uint8)
+    write_image("~/l.png", image)  # was written into a folder named "~" under the working folder
+    write_image("~/r.png", image)
+    write_disparity("~/d.pfm", _ramp())
+    write_calibration("~/rig.json", Calibration(400.0, 400.0, 1.0, 1.0, 0.5, 0.1))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.pfm", "l.png", "r.png", "rig.json"]
+    np.testing.assert_array_equal(read_image("~/l.png"), image)  # was "image not found: ~/l.png"
+    np.testing.assert_array_equal(read_disparity("~/d.pfm"), _ramp())
+    assert read_grey("~/l.png").shape == (4, 6)
+    assert read_calibration("~/rig.json").baseline_m == pytest.approx(0.1)
+    assert [pair.left for pair in resolve_pairs("~/l.png", "~/r.png")] == [str(tmp_path / "l.png")]
+    with pytest.raises(InputError, match=re.escape(f"image not found: {tmp_path / 'none.png'}")):
+        read_image("~/none.png")
+
+
+@pytest.mark.parametrize("url", ["ftp://example.org/l.png", "s3://bucket/l.png", "sftp://host/data/l.png"])
+def test_an_unsupported_url_scheme_is_refused_in_one_line_naming_it(url):
+    from rtstereo.sources.pairs import resolve_pairs
+
+    scheme = url.split(":", 1)[0]
+    expected = rf"image {re.escape(url)}: {scheme}:// URLs are not read \(only http://, https:// and file://\)"
+    with pytest.raises(InputError, match=expected):  # was "image not found: ftp:/example.org/l.png"
+        read_image(url)
+    with pytest.raises(InputError, match="left " + expected):
+        resolve_pairs(url, url.replace("l.png", "r.png"))
+    with pytest.raises(InputError, match="image not found: C:"):  # a Windows drive letter is no scheme
+        read_image("C://data/l.png")

@@ -1202,3 +1202,27 @@ def test_a_stream_summary_records_how_an_export_ran(toy_path, tmp_path):
         str(toy_path),
         1,
     )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "match"),
+    [
+        (
+            ("fp16", "fp32", []),
+            r"precision_parity: half must be a predictor \(rtstereo.load\(NAME, precision=...\)\), got str",
+        ),
+        ((None, "model", []), r"half must be a predictor .*got NoneType"),
+        (("model", 3, []), r"full must be a predictor .*got int"),
+        (("model", "model", "pairs.txt"), r"pairs must be a list of \(left, right\) images, got str"),
+        (("model", "model", ["left"]), r"pairs\[0\] must be a \(left, right\) pair of images, got str"),
+        (("model", "model", [np.zeros((8, 8, 3), np.uint8)]), r"pairs\[0\] .*got an array of shape \(8, 8, 3\)"),
+    ],
+)
+def test_precision_parity_of_other_arguments_is_one_input_error(arguments, match):
+    """The README's Speed section names it; non-predictors were AttributeError: 'str' has no attribute 'backend'."""
+    from rtstereo.runtime.agreement import precision_parity
+
+    model = rtstereo.load("sgbm", max_disp=16)
+    arguments = tuple(model if a == "model" else a for a in arguments)
+    with pytest.raises(InputError, match=match):
+        precision_parity(*arguments)

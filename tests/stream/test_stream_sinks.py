@@ -217,6 +217,29 @@ def test_a_frame_too_far_for_png16_gets_no_png_and_the_stream_goes_on(tmp_path):
     assert sink.outputs == [f"{tmp_path / 'd'}_NNNNN.png x 2 (2 frames beyond 256 px have none)"]
 
 
+def test_output_paths_starting_with_a_tilde_are_in_the_home_folder(tmp_path, monkeypatch):
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")  # where a "~" folder would be made
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    pngs, video = DisparityPngSink("~/frames/d"), VideoSink("~/o.mp4", fps=10)
+    pngs.write(frame(0))
+    video.write(frame(0))
+    video.close()
+    assert (tmp_path / "home" / "frames" / "d_00000.png").is_file() and (tmp_path / "home" / "o.mp4").is_file()
+    assert not (tmp_path / "work" / "~").exists()
+
+
+def test_disparities_a_png_cannot_store_are_counted_once_per_stream(tmp_path):
+    sink = DisparityPngSink(tmp_path / "d")
+    sink.write(frame(0))
+    with pytest.warns(
+        UserWarning, match=r"frame 1 \(d_00001\.png\): 1239 of 1240 pixels hold a disparity <= 0"
+    ) as caught:
+        sink.write(frame(1, value_px=-2.0))  # a predictor of one's own that leaves them in
+        sink.write(frame(2, value_px=0.0))  # said once per stream
+    assert len(caught) == 1 and len(sink.written) == 3
+
+
 def test_pngs_of_an_earlier_run_are_not_passed_off_as_this_runs(tmp_path, recwarn):
     earlier = DisparityPngSink(tmp_path / "d")
     for n in range(5):

@@ -109,7 +109,14 @@ def run(args: argparse.Namespace) -> int:
             fix_k3=not args.free_k3,
             on_pair=lambda name: bar.update(),
         )
+    # As predict says of the outputs it replaces: an earlier rig went without a word (its maps.npz perhaps in use)
+    earlier = [name for name in ("stereo.yaml", "calibration.json", "maps.npz") if (output / name).is_file()]
     files = result.save(output)
+    if earlier:
+        print(
+            f"rtstereo calibrate: note: replaced the earlier calibration in {output}: {', '.join(earlier)}",
+            file=sys.stderr,
+        )
     if not args.quiet:
         c = result.calibration
         unread = len(lefts) - len(names)

@@ -209,7 +209,7 @@ def write_calibration(path: str | Path, calibration: Calibration, **extra: objec
     Returns:
         The path written.
     """
-    path = Path(path)
+    path = require_path(path, "calibration file to write")
     suffix = path.suffix.lower()
     if suffix != ".json" and suffix not in OPENCV_SUFFIXES:
         raise OutputError(f"calibration file {path} must end in .json, .yaml, .yml or .xml")
@@ -295,7 +295,7 @@ def write_opencv(
     """
     import cv2
 
-    path = Path(path)
+    path = require_path(path, "OpenCV file to write")
     if not path.parent.is_dir():  # OpenCV printed its own error, naming the hidden temporary file, then failed
         missing = FileNotFoundError(2, "No such file or directory")
         raise OutputError(f"cannot write {path}: {os_reason(missing, path)}")
@@ -380,7 +380,7 @@ def read_opencv(path: str | Path) -> OpenCVFile:
     """The matrices, image size and text entries of an OpenCV ``FileStorage`` file."""
     import cv2
 
-    path = Path(path)
+    path = require_path(path, "OpenCV file")
     fs = _open_storage(path)
     if not fs.isOpened():
         raise InputError(f"{path}: OpenCV cannot open it as a YAML/XML/JSON FileStorage file")

@@ -19,6 +19,7 @@ from ..errors import (
     require_number,
     require_numbers,
     require_path,
+    warn,
 )
 from .atomic import atomic_path, os_reason
 from .images import opened_with_pil, read_grey, write_image
@@ -137,6 +138,9 @@ def write_disparity(path: str | Path, disparity_px: np.ndarray) -> None:
     """Write ``(H, W)`` float disparity by suffix: ``.png`` 16-bit (d*256, 0 = invalid), ``.pfm``, ``.npy``;
     atomically (under a temporary name, then renamed).
 
+    A 16-bit PNG stores positive disparities only: a negative or zero value is written as 0, which reads back
+    as invalid (``nan``), with a warning that counts them; ``.pfm`` and ``.npy`` keep them.
+
     Raises:
         OutputError: another suffix or shape, or the file cannot be written (nothing is created then,
             not even its folder).
@@ -160,6 +164,9 @@ def write_disparity(path: str | Path, disparity_px: np.ndarray) -> None:
         raise OutputError(f"cannot write {path}: {os_reason(exc, path)}") from None
     if encoded is not None:
         write_image(path, encoded)  # atomic itself
+        lost = png16_unstored(d)
+        if lost:
+            warn(f"{path}: {png16_unstored_message(lost, d.size)}")
         return
     with atomic_path(path) as partial:  # an interrupted write leaves no truncated map under the real name
         if suffix == ".pfm":
@@ -186,6 +193,20 @@ def to_png16(disparity_px: np.ndarray) -> np.ndarray:
         )
     # A valid disparity below 1/256 px would round to 0 and read back as invalid: keep it at 1.
     return np.where(valid, np.maximum(np.round(d * PNG16_SCALE), 1), 0).astype(np.uint16)
+
+
+def png16_unstored(disparity_px: np.ndarray) -> int:
+    """How many finite pixels a 16-bit PNG cannot store: those ``<= 0`` px, written as 0 (= invalid)."""
+    d = np.asarray(disparity_px)
+    return int(np.count_nonzero(np.isfinite(d) & (d <= 0)))
+
+
+def png16_unstored_message(count: int, total: int) -> str:
+    """The warning for :func:`png16_unstored`'s pixels (without the file's name)."""
+    return (
+        f"{count} of {total} pixels hold a disparity <= 0 px, which a 16-bit PNG cannot store: written as 0, "
+        "they read back as invalid; write .pfm or .npy to keep them"
+    )
 
 
 def colorize(disparity_px: np.ndarray, max_disp_px: float | None = None, min_disp_px: float = 0.0) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import sys
 import time
@@ -55,6 +56,35 @@ def refuse_data_uri(text: str, what: str) -> None:
     raise InputError(
         f"{what} {shown}: data: URIs are not read; save the image to a file and give its path (from Python, decode "
         "it and pass the array to rtstereo.load(...).predict(left, right))"
+    )
+
+
+def refuse_other_url(text: str, what: str) -> None:
+    """Refuse a URL of a scheme that is not read (``ftp://``, ``s3://``, ``gs://``...) in one line naming it: as a
+    path, ``ftp://x/l.png`` was "image not found: ftp:/x/l.png", the URL made into a path. A file or folder of
+    that name is read as one.
+
+    Raises:
+        InputError: ``text`` is a URL of another scheme than http, https and file.
+
+    Examples:
+        >>> refuse_other_url("https://example.org/l.png", "image")
+        >>> refuse_other_url("ftp://example.org/l.png", "image")
+        Traceback (most recent call last):
+        ...
+        rtstereo.errors.InputError: image ftp://example.org/l.png: ftp:// URLs are not read (only http://, https:// \
+and file://); download the file and give its path
+    """
+    text = str(text)
+    scheme = text.split("://", 1)[0]
+    # one letter is a Windows drive (C://data/l.png), not a scheme
+    if "://" not in text or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]+", scheme) or is_url(text):
+        return
+    if os.path.exists(text):
+        return
+    raise InputError(
+        f"{what} {text}: {scheme}:// URLs are not read (only http://, https:// and file://); download the file and "
+        "give its path"
     )
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import InputError, OutputError, missing_file_message, require_path, warn
 from .atomic import atomic_path, os_reason
-from .download import fetch, forget, is_url, refuse_data_uri
+from .download import fetch, forget, is_url, refuse_data_uri, refuse_other_url
 from .quiet import native_output_held
 
 # Any bit depth and any channel count (alpha dropped), and turned upright as the file's EXIF orientation says,
@@ -148,16 +148,17 @@ def _decode(source: str | Path) -> tuple[np.ndarray, str | Path]:
     hint = (
         "; arrays go to rtstereo.load(...).predict(left, right) as they are" if isinstance(source, np.ndarray) else ""
     )
-    require_path(source, "image", "a path or URL (str or Path)", hint)
+    path = require_path(source, "image", "a path or URL (str or Path)", hint)  # "~" expanded
     refuse_data_uri(str(source), "image")
+    refuse_other_url(str(source), "image")
     url = str(source) if is_url(str(source)) else None
-    named = Path(urllib.parse.urlparse(url).path) if url is not None else Path(source)
+    named = Path(urllib.parse.urlparse(url).path) if url is not None else path
     if named.suffix.lower() in VIDEO_SUFFIXES and (url is not None or named.is_file()):  # before a download
         raise InputError(
             f"cannot read {url or named}: a video file, not an image; `rtstereo video LEFT RIGHT` (or --sbs VIDEO) "
             "computes the disparity of a video's frames"
         )
-    path = fetch(url) if url is not None else Path(source)
+    path = fetch(url) if url is not None else path
     if path.is_dir():
         raise InputError(f"{path} is a folder, not an image: name an image file in it")
     if not path.is_file():
@@ -237,7 +238,7 @@ def read_grey(path: str | Path) -> np.ndarray:
     """Read a single-channel image (masks, 8-bit disparity) as stored; palette PNGs as 8-bit grey."""
     from PIL import UnidentifiedImageError
 
-    path = Path(path)
+    path = require_path(path, "file")
     if not path.is_file():
         raise InputError(missing_file_message("file", path))
     try:
@@ -283,7 +284,7 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
             a float image as 8 bits, a 0..1 image black), or a uint16 one to a format of 8 bits (``.jpg``).
         OutputError: the file cannot be written.
     """
-    path = Path(path)
+    path = require_path(path, "image file to write")
     if not isinstance(image, np.ndarray):
         raise InputError(f"image to write: expected a numpy array, got {type(image).__name__}")
     if image.dtype not in (np.uint8, np.uint16):

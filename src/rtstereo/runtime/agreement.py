@@ -107,12 +107,33 @@ def precision_parity(half: Any, full: Any, pairs: list[tuple[np.ndarray, np.ndar
         >>> left = np.random.default_rng(0).integers(0, 256, (32, 48, 3), dtype=np.uint8)
         >>> precision_parity(m, m, [(left, np.roll(left, -4, axis=1))])[0].max_abs_px
         0.0
+
+    Raises:
+        InputError: ``half`` or ``full`` is not a predictor, or ``pairs`` is not a list of ``(left, right)``.
     """
-    label = f"{half.backend.describe().get('precision', '?')} vs {full.backend.describe().get('precision', '?')}"
+    for given, name in ((half, "half"), (full, "full")):
+        if not callable(getattr(given, "predict", None)):  # it was AttributeError: 'str' has no attribute 'backend'
+            raise InputError(
+                f"precision_parity: {name} must be a predictor (rtstereo.load(NAME, precision=...)), "
+                f"got {type(given).__name__} {given!r:.60}"
+            )
+    if isinstance(pairs, np.ndarray) or not isinstance(pairs, (list, tuple)):
+        raise InputError(f"precision_parity: pairs must be a list of (left, right) images, got {type(pairs).__name__}")
+    for n, pair in enumerate(pairs):
+        if isinstance(pair, np.ndarray) or not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            got = f"an array of shape {pair.shape}" if isinstance(pair, np.ndarray) else type(pair).__name__
+            raise InputError(f"precision_parity: pairs[{n}] must be a (left, right) pair of images, got {got}")
+    label = f"{_precision(half)} vs {_precision(full)}"
     return [
         compare_maps(half.predict(left, right).disparity_px, full.predict(left, right).disparity_px, label)
         for left, right in pairs
     ]
+
+
+def _precision(predictor: Any) -> str:
+    """The precision a predictor's backend reports, ``?`` where it reports none (a predictor of one's own)."""
+    describe = getattr(getattr(predictor, "backend", None), "describe", None)
+    return str(describe().get("precision", "?")) if callable(describe) else "?"
 
 
 def check_action(value: Any) -> str:

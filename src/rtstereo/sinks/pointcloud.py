@@ -20,6 +20,7 @@ vertices, a glTF with an empty scene) with an :class:`EmptyCloudWarning` that sa
 from __future__ import annotations
 
 import json
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,20 +177,25 @@ _PLY_TYPES = {
 
 
 def read_ply(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read the vertices of a binary little-endian PLY point cloud (as :func:`write_ply` writes).
+    """Read the vertices of a binary little-endian PLY point cloud (as :func:`write_ply` writes, and other
+    common writers: a header with Windows line endings, colours stored as floats or 16-bit integers).
 
     Returns:
-        ``(points, colors)``: float32 ``(N, 3)`` and uint8 ``(N, 3)`` (``None`` without colours).
+        ``(points, colors)``: float32 ``(N, 3)`` and uint8 ``(N, 3)`` (``None`` without colours). Float colours
+        in 0..1 are scaled to 0..255 (floats above 1 are taken as 0..255 already); wider integers that exceed 255
+        are taken as 16-bit colours (divided by 257).
     """
     path = require_path(path, "point cloud file", "a .ply file name (str or Path)")
     try:
         data = path.read_bytes()
     except OSError as exc:  # the reason alone: "[Errno 21] Is a directory: 'PATH'" named the path twice
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    end = data.find(b"end_header\n")
-    if not data.startswith(b"ply") or end < 0:
+    # Writers on Windows end the header's lines with CRLF: the body starts after end_header's own line end
+    found = re.search(rb"end_header\r?\n", data)
+    if not data.startswith(b"ply") or found is None:
         raise InputError(f"{path}: not a PLY file (no 'ply' ... 'end_header' header)")
-    lines = data[:end].decode("ascii", "replace").splitlines()
+    end = found.start()
+    lines = [" ".join(line.split()) for line in data[:end].decode("ascii", "replace").splitlines()]
     if "format binary_little_endian 1.0" not in lines:
         raise InputError(f"{path}: only binary little-endian PLY is read here")
     count, fields, in_vertex, seen_vertex = 0, [], False, False
@@ -211,7 +217,7 @@ def read_ply(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     missing = [axis for axis in "xyz" if axis not in {name for name, _ in fields}]
     if missing:
         raise InputError(f"{path}: the vertices have no {', '.join(missing)} property")
-    body = end + len(b"end_header\n")
+    body = found.end()
     needed = count * np.dtype(fields).itemsize
     if len(data) - body < needed:
         raise InputError(
@@ -223,8 +229,22 @@ def read_ply(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     names = {name for name, _ in fields}
     colors = None
     if {"red", "green", "blue"} <= names:
-        colors = np.column_stack([vertices[n] for n in ("red", "green", "blue")]).astype(np.uint8)
+        colors = _colours_uint8(np.column_stack([vertices[n] for n in ("red", "green", "blue")]))
     return points, colors
+
+
+def _colours_uint8(colours: np.ndarray) -> np.ndarray:
+    """PLY colours as uint8: floats in 0..1 (what several writers store) were cast to 0 or 1, 16-bit ones wrapped."""
+    if colours.dtype == np.uint8:
+        return colours
+    values = colours.astype(np.float64)
+    if np.issubdtype(colours.dtype, np.floating):
+        values = np.nan_to_num(values, nan=0.0)
+        if values.size and values.max() <= 1.0:
+            values = values * 255.0
+    elif colours.dtype.itemsize > 1 and values.size and values.max() > 255:
+        values = values / 257.0  # 16-bit colours: 65535 is white
+    return np.clip(np.round(values), 0, 255).astype(np.uint8)
 
 
 def write_glb(path: str | Path, cloud: PointCloud) -> Path:

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import DisparityRangeError, InputError, OutputError, require_number, require_path, require_whole, warn
 from ..io.atomic import os_reason, partial_path, remove_stale_partials
-from ..io.disparity import colorize, to_png16
+from ..io.disparity import colorize, png16_unstored, png16_unstored_message, to_png16
 from ..io.images import write_image
 from ..io.quiet import ffmpeg_quietened
 from ..text import counted, is_utf8, shown
@@ -332,7 +332,8 @@ class DisparityPngSink(Sink):
 
     The n-th PNG belongs to the n-th frame of the mp4 written alongside. A frame whose disparity does
     not fit the encoding (256 px or more) gets no PNG (a gap in the numbers; a PNG of that number left
-    by an earlier run is removed), with one warning per stream; the stream goes on. The PNGs of an
+    by an earlier run is removed), with one warning per stream; the stream goes on. Disparities <= 0 px are
+    written as 0 (invalid), with one warning per stream that counts them in the first such frame. The PNGs of an
     earlier run under the same prefix that this run does not replace are named in a warning when
     the sink closes: they do not belong to this run's frames.
 
@@ -341,7 +342,7 @@ class DisparityPngSink(Sink):
     """
 
     def __init__(self, prefix: str | Path):
-        require_path(prefix, "PNG prefix", "a path prefix (str or Path), e.g. frames/disp")
+        expanded = require_path(prefix, "PNG prefix", "a path prefix (str or Path), e.g. frames/disp")  # "~" too
         text = os.fspath(prefix)  # as given: Path("frames/") drops the separator, Path("") is "."
         # "frames/" wrote frames_00000.png beside the folder, and "" wrote _00000.png in the working folder
         if not str(text).strip() or str(text).endswith(("/", os.sep)):
@@ -349,7 +350,7 @@ class DisparityPngSink(Sink):
                 f"PNG prefix {str(text)!r} names no file: the PNGs are <prefix>_00000.png, so give a folder and a "
                 "name, e.g. frames/disp for frames/disp_00000.png"
             )
-        self.prefix = Path(prefix)
+        self.prefix = expanded
         if self.prefix.is_dir():  # an existing folder, named without the separator: the PNGs went beside it too
             raise OutputError(
                 f"PNG prefix {text} is a folder: the PNGs are <prefix>_00000.png and would be written beside it; "
@@ -363,6 +364,7 @@ class DisparityPngSink(Sink):
         remove_stale_partials(self.prefix.parent)  # half-written PNGs of a run killed mid-write
         self.written: list[str] = []
         self.too_far: list[int] = []  # frame numbers left without a PNG
+        self._said_unstored = False  # disparities <= 0 written as 0 (invalid) are warned of once
         # An earlier run's PNGs: those this run leaves are named when it ends (they would pass for its frames).
         self._earlier = {str(self.prefix.parent / name) for name in numbered_pngs(self.prefix)}
 
@@ -393,6 +395,10 @@ class DisparityPngSink(Sink):
         # next run removes): cv2.imwrite crashed on a path that is not UTF-8.
         write_image(path, encoded)
         self.written.append(str(path))
+        lost = 0 if self._said_unstored else png16_unstored(frame.result.disparity_px)
+        if lost:  # once per stream: a predictor of one's own may give them on every frame
+            self._said_unstored = True
+            warn(f"frame {frame.number} ({path.name}): {png16_unstored_message(lost, encoded.size)} (said once)")
 
     def close(self) -> None:
         left = sorted(self._earlier.difference(self.written))

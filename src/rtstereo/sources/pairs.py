@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..datasets.readers import IMAGE_SUFFIXES
 from ..errors import InputError, missing_file_message, warn
-from ..io.download import file_url_path, is_url, refuse_data_uri
+from ..io.download import file_url_path, is_url, refuse_data_uri, refuse_other_url
 from ..io.images import read_image
 from ..sinks.files import clashing_names
 from ..text import counted
@@ -65,6 +65,7 @@ def expand(argument: str, side: str) -> list[str]:
     elif is_url(argument):
         return [argument]
     refuse_data_uri(argument, f"{side} image")
+    refuse_other_url(argument, f"{side} image")
     # A glob is quoted to keep it from the shell, which then leaves a leading "~" to us as well.
     argument = os.path.expanduser(argument)
     path = Path(argument)
