@@ -63,3 +63,26 @@ def test_the_validation_commentary_quotes_the_committed_run():
         f"poster ({points('poster', 'hybrid', 'sgbm')}) and Midd1 ({points('Midd1', 'hybrid', 'sgbm')})",
     ]
     assert [line for line in quoted if line not in text] == []
+
+
+def test_the_quoted_line_of_a_pair_exported_on_first_use_is_the_one_predict_prints():
+    """The README quoted ``a: 640x480, anynet, 21.3 ms (+1.9 s once, ...)``: predict gives the size as HxW, says so,
+    and ends with the density; a batch's line names the exports as once per size and worker."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from rtstereo.batch.outcome import BatchSummary, PairOutcome
+    from rtstereo.cli.predict import _summary
+
+    result = SimpleNamespace(
+        disparity_px=np.zeros((480, 640), np.float32),
+        timings_ms={"total": 21.3, "export": 1900.0},
+        density=1.0,
+        calibration=None,
+    )
+    text = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    assert f"`{_summary('a', 'anynet', result)}`" in text
+    done = PairOutcome(0, "a", "l.png", "r.png", status="done", model_ms=21.3, export_ms=1900.0)
+    batch = BatchSummary([done], listed=1, elapsed_s=2.0).report()
+    assert f"`...{batch[batch.rindex(';') :]}`" in text
