@@ -86,3 +86,25 @@ def test_the_quoted_line_of_a_pair_exported_on_first_use_is_the_one_predict_prin
     done = PairOutcome(0, "a", "l.png", "r.png", status="done", model_ms=21.3, export_ms=1900.0)
     batch = BatchSummary([done], listed=1, elapsed_s=2.0).report()
     assert f"`...{batch[batch.rindex(';') :]}`" in text
+
+
+def test_the_quoted_rectification_warning_is_the_one_its_figures_give():
+    """The README's example had rows off by up to 3.4 px with the right view 2.1 px lower at the centre, figures
+    for which the check also says that which view is lower changes across the image, and a median |dy| of "2.2 px",
+    which it writes with two decimals."""
+    from rtstereo.rectify import RectificationCheck
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    example = re.search(
+        r"```text\n(rtstereo predict: warning: pair01: the pair does not look rectified.*?)```", text, re.S
+    )
+    assert example, "the README's example of the rectification warning"
+    quoted = " ".join(example.group(1).split())
+    figures = re.search(
+        r"up to ([\d.]+) px \(the right view lies ([\d.]+) px lower .* median \|dy\| ([\d.]+) px over (\d+) matched",
+        quoted,
+    )
+    up_to, lower, median, matches = (float(figure) for figure in figures.groups())
+    check = RectificationCheck(up_to, -lower, median, 30.0, int(matches))
+    assert quoted.endswith("; ...")
+    assert f"rtstereo predict: warning: pair01: {check.warning()}".startswith(quoted[: -len(" ...")])
