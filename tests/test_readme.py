@@ -108,3 +108,16 @@ def test_the_quoted_rectification_warning_is_the_one_its_figures_give():
     check = RectificationCheck(up_to, -lower, median, 30.0, int(matches))
     assert quoted.endswith("; ...")
     assert f"rtstereo predict: warning: pair01: {check.warning()}".startswith(quoted[: -len(" ...")])
+
+
+def test_the_compare_scores_quoted_for_a_negated_and_a_doubled_map_are_the_example_pairs():
+    """The README said "a map and its negation scored 0.007", which the score gave before values below 0 counted as
+    invalid: a user who tried it saw 0.499."""
+    from rtstereo.compare import compare_disparities
+    from rtstereo.io import read_disparity
+
+    truth = read_disparity(REPO / "examples" / "disparity.pfm")
+    negated, doubled = (compare_disparities(truth, other).score for other in (-truth, 2 * truth))
+    text = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    assert f"the example pair's ground truth and its negation score {negated:.3f})" in text
+    assert f"a map and its double score about {doubled:.1f}," in text
