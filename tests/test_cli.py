@@ -565,6 +565,15 @@ def test_every_verbs_help_examples_keep_their_continued_lines():
             assert not re.search(r"\S {3,}--", line), f"rtstereo {verb} --help: {line!r}"
 
 
+def test_predict_help_says_how_folders_are_paired():
+    """Its example said "folders: pairs matched by sorted name", where each side is sorted by the numbers in the
+    names (frame9 before frame10, L_9.png beside R_09.png), as the README says."""
+    from rtstereo.cli import build_parser
+
+    epilog = build_parser().verb_parsers["predict"].epilog
+    assert "sorted name" not in epilog and "folders: paired in the order of the numbers in the names" in epilog
+
+
 def test_every_verb_names_the_same_things_with_the_same_metavars():
     """--max-disp read MAX_DISP in predict, D in synth; --temporal-reset-px TEMPORAL_RESET_PX; predict's pair read
     [left] [right] while its --pairs and --lr-check texts said LEFT RIGHT; compare's files read a b while its text

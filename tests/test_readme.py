@@ -1,7 +1,9 @@
-"""The README's links: each ``#anchor`` names a heading (as GitHub spells it) and each relative path exists."""
+"""The README's links (each ``#anchor`` names a heading, as GitHub spells it, and each relative path exists), and
+the figures its prose quotes from committed results."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -35,3 +37,87 @@ def test_every_readme_link_names_a_heading_or_a_file():
         and (target[1:] not in anchors if target.startswith("#") else not (REPO / target.split("#")[0]).exists())
     ]
     assert not broken, broken
+
+
+def test_the_validation_commentary_quotes_the_committed_run():
+    """The prose under the accuracy table quotes single scenes of the run the table was written from
+    (``benchmarks/results/validation/summary.json``), as the table shows them, to 0.1: it gave the hybrid 12-15 % on
+    Lampshade1/2, an earlier form's figures, where that run has 12.6 and 9.3 %."""
+    summary = json.loads((REPO / "benchmarks" / "results" / "validation" / "summary.json").read_text(encoding="utf-8"))
+    bad2 = {scene["scene"]: scene["values"] for scene in summary["scenes"] if scene["set"] == "validation"}
+
+    def shown(scene: str, model: str) -> str:
+        return f"{bad2[scene][model]:.1f}"
+
+    def points(scene: str, model: str, other: str) -> str:  # a difference of the figures as the table rounds them
+        return f"{abs(round(bad2[scene][model], 1) - round(bad2[scene][other], 1)):.1f}"
+
+    text = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    quoted = [
+        f"bad-2 {points('Cloth2', 'sgbm', 'rtnet-v5')} points lower than SGBM on Cloth2, "
+        f"{points('Rocks2', 'sgbm', 'rtnet-v5')} on Rocks2",
+        f"Lampshade1/2: {shown('Lampshade1', 'hybrid')} and {shown('Lampshade2', 'hybrid')} % against SGBM's "
+        f"{shown('Lampshade1', 'sgbm')} and {shown('Lampshade2', 'sgbm')} % and the network's "
+        f"{shown('Lampshade1', 'rtnet-v5')} and {shown('Lampshade2', 'rtnet-v5')} %",
+        f"loses to SGBM on Midd2 (by {points('Midd2', 'hybrid', 'sgbm')} points), "
+        f"poster ({points('poster', 'hybrid', 'sgbm')}) and Midd1 ({points('Midd1', 'hybrid', 'sgbm')})",
+    ]
+    assert [line for line in quoted if line not in text] == []
+
+
+def test_the_quoted_line_of_a_pair_exported_on_first_use_is_the_one_predict_prints():
+    """The README quoted ``a: 640x480, anynet, 21.3 ms (+1.9 s once, ...)``: predict gives the size as HxW, says so,
+    and ends with the density; a batch's line names the exports as once per size and worker."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from rtstereo.batch.outcome import BatchSummary, PairOutcome
+    from rtstereo.cli.predict import _summary
+
+    result = SimpleNamespace(
+        disparity_px=np.zeros((480, 640), np.float32),
+        timings_ms={"total": 21.3, "export": 1900.0},
+        density=1.0,
+        calibration=None,
+    )
+    text = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    assert f"`{_summary('a', 'anynet', result)}`" in text
+    done = PairOutcome(0, "a", "l.png", "r.png", status="done", model_ms=21.3, export_ms=1900.0)
+    batch = BatchSummary([done], listed=1, elapsed_s=2.0).report()
+    assert f"`...{batch[batch.rindex(';') :]}`" in text
+
+
+def test_the_quoted_rectification_warning_is_the_one_its_figures_give():
+    """The README's example had rows off by up to 3.4 px with the right view 2.1 px lower at the centre, figures
+    for which the check also says that which view is lower changes across the image, and a median |dy| of "2.2 px",
+    which it writes with two decimals."""
+    from rtstereo.rectify import RectificationCheck
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    example = re.search(
+        r"```text\n(rtstereo predict: warning: pair01: the pair does not look rectified.*?)```", text, re.S
+    )
+    assert example, "the README's example of the rectification warning"
+    quoted = " ".join(example.group(1).split())
+    figures = re.search(
+        r"up to ([\d.]+) px \(the right view lies ([\d.]+) px lower .* median \|dy\| ([\d.]+) px over (\d+) matched",
+        quoted,
+    )
+    up_to, lower, median, matches = (float(figure) for figure in figures.groups())
+    check = RectificationCheck(up_to, -lower, median, 30.0, int(matches))
+    assert quoted.endswith("; ...")
+    assert f"rtstereo predict: warning: pair01: {check.warning()}".startswith(quoted[: -len(" ...")])
+
+
+def test_the_compare_scores_quoted_for_a_negated_and_a_doubled_map_are_the_example_pairs():
+    """The README said "a map and its negation scored 0.007", which the score gave before values below 0 counted as
+    invalid: a user who tried it saw 0.499."""
+    from rtstereo.compare import compare_disparities
+    from rtstereo.io import read_disparity
+
+    truth = read_disparity(REPO / "examples" / "disparity.pfm")
+    negated, doubled = (compare_disparities(truth, other).score for other in (-truth, 2 * truth))
+    text = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    assert f"the example pair's ground truth and its negation score {negated:.3f})" in text
+    assert f"a map and its double score about {doubled:.1f}," in text

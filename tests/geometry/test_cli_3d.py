@@ -841,3 +841,26 @@ def test_calibrate_names_a_pair_whose_two_views_disagree_with_the_others(capsys,
     said = "board found in both images of 10 of 10 pairs\nnot used (the two views disagree on the rig): 05.png\n"
     assert said in stdout, stdout
     assert read_calibration(tmp_path / "rig" / "calibration.json").baseline_m == pytest.approx(rig.baseline_m, rel=0.02)
+
+
+def test_calibrate_prints_the_lines_of_the_readme_example(capsys, tmp_path, monkeypatch):
+    """The README's example output left out two lines the command prints: the pair not used, which its "24 of 25"
+    implies, and the `next:` command."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"```text\n(\s*board found in both images.*?)```", readme, re.S)
+    assert example, "the README's example output of calibrate"
+    lefts, rights, _ = render_stereo_views(Board.parse("chessboard:9x6:0.025"), 7, rig=small_rig(), seed=1)
+    blank = np.full_like(lefts[0], 128)
+    for side, images in (("left", [*lefts, blank]), ("right", [*rights, blank])):
+        (tmp_path / "calib" / side).mkdir(parents=True)
+        for i, image in enumerate(images):
+            cv2.imwrite(str(tmp_path / "calib" / side / f"{i:02d}.png"), image[:, :, ::-1])
+    monkeypatch.chdir(tmp_path)
+    argv = ("--left", "calib/left/*.png", "--right", "calib/right/*.png", "--board", "chessboard:9x6:0.025")
+    code, stdout, err = run_cli(capsys, "calibrate", *argv, "-o", "rig/")
+    assert code == 0, err
+
+    def shape(lines: str) -> list[str]:  # the lines with their figures left out
+        return [re.sub(r"\d+(\.\d+)?", "N", line.strip()) for line in lines.strip().splitlines()]
+
+    assert shape(stdout) == shape(example.group(1))

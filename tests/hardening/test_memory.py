@@ -194,6 +194,14 @@ def test_a_large_pair_over_a_small_budget_stops_at_once(capsys, monkeypatch, lar
     )
 
 
+def test_an_estimate_just_over_the_budget_is_not_said_to_equal_it():
+    """The hybrid on a 64x128 pair (5.1 MB) against a 5 MB budget: "needs about 5 MB, more than the 5 MB budget"."""
+    with pytest.raises(MemoryBudgetError, match=r"needs about 5\.1 MB, more than the 5\.0 MB budget \(test\)"):
+        plan_network_size("hybrid", "hybrid", 192, (64, 128), 32, budget=Budget(5 << 20, "test"))
+    with pytest.raises(MemoryBudgetError, match=r"needs about 1\.5 GB, more than the 100 MB budget \(test\)"):
+        plan_network_size("gwcnet-gc", "network", 192, (480, 640), 16, budget=Budget(100 << 20, "test"))
+
+
 def test_a_large_pair_over_a_tight_budget_runs_at_a_lower_resolution(monkeypatch, large_pair, tmp_path):
     monkeypatch.setenv(memory.BUDGET_ENV, "80M")
     from rtstereo.runtime.predictor import ResizeWarning

@@ -36,7 +36,7 @@ from .rectification import rectification_warnings
 EPILOG = """examples:
   rtstereo predict left.png right.png -o out/            # 16-bit PNG, PFM, colour PNG, JSON in out/
   rtstereo predict left.png right.png -o disp.pfm        # one file, format from the suffix
-  rtstereo predict lefts/ rights/ -o out/ --format png16 # folders: pairs matched by sorted name
+  rtstereo predict lefts/ rights/ -o out/ --format png16 # folders: paired in the order of the numbers in the names
   rtstereo predict 'cam0/*.png' 'cam1/*.png' -o out/ --model sgbm --max-disp 128
   rtstereo predict im0.png im1.png --calib calib.txt --format depth,ply --max-depth 20 -o out/   # metric 3D
   rtstereo predict raw_l.png raw_r.png --rectify rig/maps.npz --lr-check --format color,depth_mm,ply -o out/

@@ -226,7 +226,7 @@ def _check_memory(height: int, width: int, batch_size: int, count: int) -> None:
     """Refuse a batch whose rendering would not fit the memory budget: the kernel's memory killer ended such a
     run (--size 100000x100000) with no message, after writing its synth.json. No batch holds more than the
     ``count`` pairs asked for (``synth 1 --batch-size 64`` renders one pair)."""
-    from ..runtime.memory import format_bytes, memory_budget
+    from ..runtime.memory import format_bytes_apart, memory_budget
 
     budget = memory_budget()
     pairs = min(batch_size, count)
@@ -236,9 +236,10 @@ def _check_memory(height: int, width: int, batch_size: int, count: int) -> None:
     fitting = budget.bytes // (RENDER_BYTES_PER_PX * height * width)
     advice = f"give --batch-size {fitting} or less" if fitting >= 1 else "give a smaller --size"
     at = f"--batch-size {batch_size}" if pairs == batch_size else f"{counted(pairs, 'pair')} per batch (N = {count})"
+    shown, allowed = format_bytes_apart(needed, budget.bytes)
     raise InputError(
-        f"--size {height}x{width} at {at} needs about {format_bytes(needed)} to render, more "
-        f"than the {format_bytes(budget.bytes)} budget ({budget.source}): {advice}"
+        f"--size {height}x{width} at {at} needs about {shown} to render, more than the {allowed} budget "
+        f"({budget.source}): {advice}"
     )
 
 

@@ -94,6 +94,23 @@ def format_bytes(count: float) -> str:
     return f"{count / (1 << 20):.0f} MB"
 
 
+def format_bytes_apart(needed: float, allowed: float) -> tuple[str, str]:
+    """Two sizes of one message (``needs about X, more than the Y budget``), with as many decimals as tell them
+    apart: 5.1 MB against a 5 MB budget read "needs about 5 MB, more than the 5 MB budget".
+
+    Examples:
+        >>> format_bytes_apart(5.37e6, 5 * 2**20), format_bytes_apart(1.5 * 2**30, 100 * 2**20)
+        (('5.1 MB', '5.0 MB'), ('1.5 GB', '100 MB'))
+    """
+    shown = format_bytes(needed), format_bytes(allowed)
+    unit = shown[0].split()[1]
+    decimals, size = {"GB": (2, 1 << 30), "MB": (1, 1 << 20), "KB": (1, 1 << 10)}[unit]
+    while shown[0] == shown[1] and decimals <= 3:
+        shown = f"{needed / size:.{decimals}f} {unit}", f"{allowed / size:.{decimals}f} {unit}"
+        decimals += 1
+    return shown
+
+
 @dataclass(frozen=True)
 class Budget:
     """How many bytes a prediction may use, and where that figure came from (for messages)."""
@@ -228,9 +245,10 @@ def plan_network_size(
     searched = max_disp_px or 0
     if fixed_size_hw is None and scale >= MIN_SCALE and min(reduced) >= 2 * step and reduced[1] > searched:
         return reduced
+    needed, allowed = format_bytes_apart(estimate, budget.bytes)
     raise MemoryBudgetError(
-        f"{model} on a {height}x{width} (HxW) pair needs about {format_bytes(estimate)}, more than the "
-        f"{format_bytes(budget.bytes)} budget ({budget.source}): "
+        f"{model} on a {height}x{width} (HxW) pair needs about {needed}, more than the {allowed} budget "
+        f"({budget.source}): "
         f"{_what_fits(model, kind, max_disp_px, input_hw, step, fixed_size_hw, budget)}"
     )
 
