@@ -739,6 +739,22 @@ def test_a_summary_on_the_mp4_is_refused(run_cli, sbs_video, tmp_path):
     assert not video.exists()
 
 
+@pytest.mark.parametrize("engine", ["local", "ray"])
+@pytest.mark.parametrize("name", ["s.csv", "s.parquet", "summary"])
+def test_a_summary_that_is_no_json_file_name_is_refused(run_cli, sbs_video, tmp_path, name, engine):
+    """`--summary s.csv`, as predict takes it, wrote the JSON document under a table's name (exit code 0)."""
+    path = tmp_path / name
+    outputs = ["-o", tmp_path / "o.mp4"] if engine == "local" else ["--output-prefix", tmp_path / "d"]
+    code, _, err = run_cli("video", "--sbs", sbs_video, "--summary", path, *outputs, "--engine", engine, "-q", *FAST)
+    assert code == 2 and err == (
+        f"rtstereo video: error: --summary {path}: the stream's summary is a JSON document: give a .json file name "
+        "(predict's --summary writes .csv or .parquet tables)\n"
+    )
+    assert not path.exists() and not (tmp_path / "o.mp4").exists() and not list(tmp_path.glob("d_*"))
+    code, _, err = run_cli("live", "--camera", f"uvc:{sbs_video}", "--summary", path, "-o", tmp_path / "o.mp4", *FAST)
+    assert code == 2 and "the stream's summary is a JSON document" in err and not path.exists()
+
+
 def test_image_sequence_source_refuses_a_frame_rate_below_zero(tmp_path):
     from rtstereo.errors import InputError
     from rtstereo.sources.sequence import ImageSequenceSource

@@ -417,8 +417,8 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         raise InputError(f"--max-frames must be >= 1, got {args.max_frames}")
     check_output_prefix(args.output_prefix)
     _refuse_writing_over_inputs(args, source.input_files)
+    _refuse_summary_over_outputs(args)  # first: naming the checkpoint or the recording is the clearer reason
     check_summary_path(_summary_path(args), args.output)
-    _refuse_summary_over_outputs(args)
     prepare = FramePreparer(size_wh=parse_size_hw(args.size)[::-1] if args.size else None, **_geometry(args))
     checked = None
     if not args.no_rectification_check:
@@ -704,7 +704,7 @@ def check_summary_path(path: str | None, video: str | None = None) -> None:
     that would replace the mp4 (``video``) written before it.
 
     Raises:
-        InputError: ``path`` names the mp4.
+        InputError: ``path`` names the mp4, or is no ``.json`` file name.
         OutputError: ``path`` is a folder, or its folder cannot be written.
     """
     if path is None:
@@ -716,6 +716,11 @@ def check_summary_path(path: str | None, video: str | None = None) -> None:
 
     if Path(path).is_dir():
         raise OutputError(f"the summary {path} is a folder: give a file name, e.g. {Path(path) / 'summary.json'}")
+    if Path(path).suffix.lower() != ".json":  # s.csv, as predict's --summary takes, held JSON under a table's name
+        raise InputError(
+            f"--summary {path}: the stream's summary is a JSON document: give a .json file name (predict's --summary "
+            "writes .csv or .parquet tables)"
+        )
     problem = folder_write_problem(Path(path).parent)
     if problem is not None:
         raise OutputError(f"cannot write the summary {path}: {problem}")
