@@ -755,6 +755,24 @@ def test_a_summary_that_is_no_json_file_name_is_refused(run_cli, sbs_video, tmp_
     assert code == 2 and "the stream's summary is a JSON document" in err and not path.exists()
 
 
+def test_a_video_at_a_rate_mpeg4_cannot_store_after_stride_is_written(run_cli, scene, tmp_path):
+    """200 fps at --stride 3 is 66.667 fps, which MPEG-4's 16-bit time base cannot store: OpenCV's writer did not
+    open, its lines went to stderr and the run ended with "folder not writable?" (exit code 2)."""
+    videos = [
+        write_video(tmp_path / f"{side}.mp4", frames, fps=200)
+        for side, frames in (("L", scene.lefts), ("R", scene.rights))
+    ]
+    code, _, err = run_cli("video", *videos, "--stride", 3, "-o", tmp_path / "o.mp4", *FAST)
+    assert code == 0, err
+    assert (
+        f"rtstereo video: {tmp_path / 'o.mp4'}: MPEG-4 cannot store 66.66666667 fps (its time base has 16 bits): "
+        "recorded at 66.67 fps\n" in err
+    )
+    capture = cv2.VideoCapture(str(tmp_path / "o.mp4"))
+    assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(66.67) and capture.get(cv2.CAP_PROP_FRAME_COUNT) == 2
+    capture.release()
+
+
 def test_image_sequence_source_refuses_a_frame_rate_below_zero(tmp_path):
     from rtstereo.errors import InputError
     from rtstereo.sources.sequence import ImageSequenceSource
