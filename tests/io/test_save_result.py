@@ -137,3 +137,17 @@ def test_the_sidecar_says_how_each_map_file_beside_it_reads_back_exactly(tmp_pat
         values[np.isnan(stored) if np.isnan(invalid) else stored == invalid] = np.nan
         tolerance = 0.5 / encoding["divide_by"] if stored.dtype == np.uint16 else 1e-6
         np.testing.assert_allclose(values, expected[encoding["holds"]], atol=tolerance, err_msg=path.name)
+
+
+@pytest.mark.parametrize("formats", [("png16", "pfm", "json"), ("json", "png16", "pfm")])
+def test_the_sidecar_describes_no_png_that_a_disparity_over_256_px_left_unwritten(tmp_path, formats, recwarn):
+    """p.json described p.png ("uint16, divide by 256") when the map did not fit it and only the note was written."""
+    import json
+
+    files = save_result(_result(300.0), tmp_path, "p", formats)
+    names = {"png16": "p.png-not-written.txt", "pfm": "p.pfm", "json": "p.json"}
+    assert files == [tmp_path / names[f] for f in formats]  # in the order of the formats, the sidecar too
+    encodings = json.loads((tmp_path / "p.json").read_text())["encodings"]
+    assert list(encodings) == ["pfm"] and all((tmp_path / e["file"]).is_file() for e in encodings.values())
+    save_result(_result(2.0), tmp_path, "p", formats)  # the map fits again: the PNG, and the sidecar says so
+    assert list(json.loads((tmp_path / "p.json").read_text())["encodings"]) == ["png16", "pfm"]
