@@ -22,7 +22,7 @@ from typing import Any
 
 from ..errors import DisparityRangeError, InputError, OutputError, warn
 from ..io.atomic import atomic_path, interrupts_deferred, os_reason, publish, staging_folder
-from ..io.disparity import colorize, write_disparity
+from ..io.disparity import colorize, preview_top_px, write_disparity
 from ..io.images import write_image
 from ..types import DisparityResult
 
@@ -77,6 +77,13 @@ def _json(result: DisparityResult, stem: Path, formats: Iterable[str] = ()) -> P
         for f in formats
         if f in FORMAT_ENCODINGS and f in FORMAT_FILES
     }
+    if "color" in formats:  # the preview's scale: without it, which disparity a colour shows could not be known
+        sidecar["color_preview"] = {
+            "file": FORMAT_FILES["color"].format(name=stem.name),
+            "colour_map": "turbo",
+            "range_px": [0.0, preview_top_px(result.disparity_px)],
+            "invalid": "black",
+        }
     try:
         path.write_text(json.dumps(sidecar, indent=2, default=str) + "\n")
     except OSError as exc:  # the system's reason, as for the maps: "[Errno 28]" is no words for a user
