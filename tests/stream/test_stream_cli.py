@@ -773,6 +773,35 @@ def test_a_video_at_a_rate_mpeg4_cannot_store_after_stride_is_written(run_cli, s
     capture.release()
 
 
+@pytest.mark.parametrize("flag", ["-o", "--output-prefix", "--summary", "ray"])
+def test_an_output_name_too_long_for_the_file_system_is_one_line(run_cli, sbs_video, tmp_path, flag):
+    """Path.is_dir() raised on a name over 255 bytes: the stream ended in a traceback of OSError [Errno 36]."""
+    long = str(tmp_path / ("a" * 252))
+    if flag == "-o":  # 256 bytes with .mp4, 257 with .json
+        argv, given, name = ["-o", f"{long}.mp4"], f"{long}.mp4", None
+    elif flag == "--summary":
+        argv, given, name = ["-o", tmp_path / "o.mp4", "--summary", f"{long}.json"], f"{long}.json", None
+    else:  # its PNGs' names are 10 bytes longer: 262
+        argv, given, name = ["--output-prefix", long], long, f"{'a' * 252}_00000.png"
+        argv += ["--engine", "ray"] if flag == "ray" else []
+    code, out, err = run_cli("video", "--sbs", sbs_video, *argv, "-q", *FAST)
+    size = len(Path(given).name if name is None else name)
+    what = "cannot write it" if name is None else f"cannot write {name}"
+    shown = "--output-prefix" if flag == "ray" else flag
+    assert (
+        code == 2
+        and out == ""
+        and err
+        == (
+            f"rtstereo video: error: {shown} {given}: {what}: File name too long (a name of {size} bytes; the file "
+            "system takes at most 255)\n"
+        )
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sbs.mp4"]
+    code, _, err = run_cli("live", "--camera", f"uvc:{sbs_video}", *argv[: 4 if flag != "ray" else 2], *FAST)
+    assert code == 2 and err.count("\n") == 1 and "File name too long" in err
+
+
 def test_image_sequence_source_refuses_a_frame_rate_below_zero(tmp_path):
     from rtstereo.errors import InputError
     from rtstereo.sources.sequence import ImageSequenceSource
