@@ -162,6 +162,27 @@ def test_mp4_rate_beyond_what_mpeg4_stores_is_refused(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_mp4_of_previews_wider_than_mpeg4_holds_says_so_not_the_folder(tmp_path):
+    """4096-px frames make 8192-px previews, beyond MPEG-4's 8190: the writer did not open and the error asked
+    whether the folder was writable."""
+    sink = VideoSink(tmp_path / "o.mp4", fps=5)
+    with pytest.raises(OutputError) as info:
+        sink.write(frame(0, size_hw=(16, 4096)))
+    assert str(info.value) == (
+        f"cannot write the video {tmp_path / 'o.mp4'}: the previews are 16x8192 (HxW: the left image beside its "
+        "disparity) and MPEG-4 holds at most 8190 px on a side: make the frames smaller with --size HxW "
+        "(--output-prefix writes the disparity PNGs at any size)"
+    )
+    sink.close()
+    assert list(tmp_path.iterdir()) == [] and sink.outputs == []
+    widest = VideoSink(tmp_path / "w.mp4", fps=5)  # 4095 px: 8190 with the column added, the most it takes
+    widest.write(frame(0, size_hw=(16, 4095)))
+    widest.close()
+    capture = cv2.VideoCapture(str(tmp_path / "w.mp4"))
+    assert (capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_COUNT)) == (8190, 1)
+    capture.release()
+
+
 def test_mp4_on_a_folder_is_refused_at_once_and_a_failed_close_leaves_no_partial(tmp_path):
     (tmp_path / "o.mp4").mkdir()
     with pytest.raises(OutputError, match=r"o.mp4 is a folder: give a file name"):

@@ -40,6 +40,7 @@ COLOUR_PERCENTILE = 99.0  # top of the colour range taken from the first frames:
 COLOUR_MIN_VALID_SHARE = 0.01
 MP4_FOURCC = "mp4v"  # in every OpenCV build with FFmpeg; H.264 encoders are not
 MPEG4_MAX_FPS = 65535  # MPEG-4 part 2 stores the frame rate's time base in 16 bits
+MPEG4_MAX_SIDE_PX = 8190  # the largest even width or height FFmpeg's MPEG-4 part 2 encoder takes (13 bits)
 
 
 class ColourScale:
@@ -227,6 +228,12 @@ class VideoSink(Sink):
         # MPEG-4 needs even sizes; a black row/column keeps every pixel of the image.
         padded_wh = (width + width % 2, height + height % 2)
         if self._writer is None:
+            if max(padded_wh) > MPEG4_MAX_SIDE_PX:  # the writer did not open, and the message blamed the folder
+                raise OutputError(
+                    f"cannot write the video {self.path}: the previews are {height}x{width} (HxW: the left image "
+                    f"beside its disparity) and MPEG-4 holds at most {MPEG4_MAX_SIDE_PX} px on a side: make the "
+                    "frames smaller with --size HxW (--output-prefix writes the disparity PNGs at any size)"
+                )
             self._writer = self._open(padded_wh)
             self._size_wh = padded_wh
             self._frame_hw = frame.pair.left.shape[:2]
