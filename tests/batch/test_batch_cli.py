@@ -8,7 +8,7 @@ import pytest
 
 from rtstereo.cli import main
 
-from .conftest import SGBM_ARGS
+from .conftest import SGBM_ARGS, write_pairs
 
 
 def run_cli(capsys, *argv):
@@ -609,3 +609,20 @@ def test_an_output_folder_whose_images_the_input_folder_or_glob_would_list_is_re
     assert run_cli(capsys, *argv)[0] == 0
     code, out, err = run_cli(capsys, *argv)
     assert code == 0 and out.startswith("2 pairs: 0 done, 2 skipped"), err
+
+
+@pytest.mark.parametrize(("flag", "suffix"), [("-o", ".pfm"), ("-o", "/"), ("--summary", ".csv")])
+def test_an_output_name_too_long_for_the_file_system_is_one_line(capsys, tmp_path, flag, suffix):
+    """Path.is_dir() raised on a name over 255 bytes: predict ended in a traceback of OSError [Errno 36]."""
+    left, right = write_pairs(tmp_path / "in", 1)
+    named = tmp_path / ("a" * 300 + suffix.rstrip("/"))
+    given = f"{named}{suffix if suffix == '/' else ''}"
+    outputs = ["-o", given] if flag == "-o" else ["-o", tmp_path / "out", "--summary", given]
+    code, out, err = run_cli(capsys, "predict", left / "00.png", right / "00.png", *outputs, *SGBM_ARGS, "-q")
+    assert code == 2 and out == ""
+    size = len(named.name)
+    assert err == (
+        f"rtstereo predict: error: {flag} {given}: cannot write it: File name too long (a name of {size} bytes; the "
+        "file system takes at most 255)\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]

@@ -137,3 +137,38 @@ def test_the_sidecar_says_how_each_map_file_beside_it_reads_back_exactly(tmp_pat
         values[np.isnan(stored) if np.isnan(invalid) else stored == invalid] = np.nan
         tolerance = 0.5 / encoding["divide_by"] if stored.dtype == np.uint16 else 1e-6
         np.testing.assert_allclose(values, expected[encoding["holds"]], atol=tolerance, err_msg=path.name)
+
+
+@pytest.mark.parametrize("formats", [("png16", "pfm", "json"), ("json", "png16", "pfm")])
+def test_the_sidecar_describes_no_png_that_a_disparity_over_256_px_left_unwritten(tmp_path, formats, recwarn):
+    """p.json described p.png ("uint16, divide by 256") when the map did not fit it and only the note was written."""
+    import json
+
+    files = save_result(_result(300.0), tmp_path, "p", formats)
+    names = {"png16": "p.png-not-written.txt", "pfm": "p.pfm", "json": "p.json"}
+    assert files == [tmp_path / names[f] for f in formats]  # in the order of the formats, the sidecar too
+    encodings = json.loads((tmp_path / "p.json").read_text())["encodings"]
+    assert list(encodings) == ["pfm"] and all((tmp_path / e["file"]).is_file() for e in encodings.values())
+    save_result(_result(2.0), tmp_path, "p", formats)  # the map fits again: the PNG, and the sidecar says so
+    assert list(json.loads((tmp_path / "p.json").read_text())["encodings"]) == ["png16", "pfm"]
+
+
+def test_the_sidecar_gives_the_colour_range_of_the_preview(tmp_path):
+    """left_color.png spans 0 to the map's own 99th percentile, a number written nowhere: which disparity a colour
+    showed could not be known."""
+    import json
+
+    import cv2
+
+    disparity = np.tile(np.linspace(1.0, 40.0, 100, dtype=np.float32), (8, 1))
+    disparity[0, 0] = np.nan
+    save_result(DisparityResult(disparity), tmp_path, "p", ("color", "json"))
+    preview = json.loads((tmp_path / "p.json").read_text())["color_preview"]
+    top = float(np.nanpercentile(disparity, 99))
+    assert preview == {"file": "p_color.png", "colour_map": "turbo", "range_px": [0.0, top], "invalid": "black"}
+    rgb = cv2.imread(str(tmp_path / preview["file"]))[:, :, ::-1]
+    turbo = cv2.applyColorMap(np.arange(256, dtype=np.uint8)[None], cv2.COLORMAP_TURBO)[0, :, ::-1]
+    assert (rgb[1, -1] == turbo[255]).all() and (rgb[0, 0] == 0).all()  # beyond the top: its colour; nan: black
+    assert (rgb[1, 50] == turbo[int(disparity[1, 50] / top * 255)]).all()  # value / top of the range, in turbo
+    save_result(DisparityResult(disparity), tmp_path, "q", ("pfm", "json"))
+    assert "color_preview" not in json.loads((tmp_path / "q.json").read_text())  # no preview, no range

@@ -739,6 +739,69 @@ def test_a_summary_on_the_mp4_is_refused(run_cli, sbs_video, tmp_path):
     assert not video.exists()
 
 
+@pytest.mark.parametrize("engine", ["local", "ray"])
+@pytest.mark.parametrize("name", ["s.csv", "s.parquet", "summary"])
+def test_a_summary_that_is_no_json_file_name_is_refused(run_cli, sbs_video, tmp_path, name, engine):
+    """`--summary s.csv`, as predict takes it, wrote the JSON document under a table's name (exit code 0)."""
+    path = tmp_path / name
+    outputs = ["-o", tmp_path / "o.mp4"] if engine == "local" else ["--output-prefix", tmp_path / "d"]
+    code, _, err = run_cli("video", "--sbs", sbs_video, "--summary", path, *outputs, "--engine", engine, "-q", *FAST)
+    assert code == 2 and err == (
+        f"rtstereo video: error: --summary {path}: the stream's summary is a JSON document: give a .json file name "
+        "(predict's --summary writes .csv or .parquet tables)\n"
+    )
+    assert not path.exists() and not (tmp_path / "o.mp4").exists() and not list(tmp_path.glob("d_*"))
+    code, _, err = run_cli("live", "--camera", f"uvc:{sbs_video}", "--summary", path, "-o", tmp_path / "o.mp4", *FAST)
+    assert code == 2 and "the stream's summary is a JSON document" in err and not path.exists()
+
+
+def test_a_video_at_a_rate_mpeg4_cannot_store_after_stride_is_written(run_cli, scene, tmp_path):
+    """200 fps at --stride 3 is 66.667 fps, which MPEG-4's 16-bit time base cannot store: OpenCV's writer did not
+    open, its lines went to stderr and the run ended with "folder not writable?" (exit code 2)."""
+    videos = [
+        write_video(tmp_path / f"{side}.mp4", frames, fps=200)
+        for side, frames in (("L", scene.lefts), ("R", scene.rights))
+    ]
+    code, _, err = run_cli("video", *videos, "--stride", 3, "-o", tmp_path / "o.mp4", *FAST)
+    assert code == 0, err
+    assert (
+        f"rtstereo video: {tmp_path / 'o.mp4'}: MPEG-4 cannot store 66.66666667 fps (its time base has 16 bits): "
+        "recorded at 66.67 fps\n" in err
+    )
+    capture = cv2.VideoCapture(str(tmp_path / "o.mp4"))
+    assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(66.67) and capture.get(cv2.CAP_PROP_FRAME_COUNT) == 2
+    capture.release()
+
+
+@pytest.mark.parametrize("flag", ["-o", "--output-prefix", "--summary", "ray"])
+def test_an_output_name_too_long_for_the_file_system_is_one_line(run_cli, sbs_video, tmp_path, flag):
+    """Path.is_dir() raised on a name over 255 bytes: the stream ended in a traceback of OSError [Errno 36]."""
+    long = str(tmp_path / ("a" * 252))
+    if flag == "-o":  # 256 bytes with .mp4, 257 with .json
+        argv, given, name = ["-o", f"{long}.mp4"], f"{long}.mp4", None
+    elif flag == "--summary":
+        argv, given, name = ["-o", tmp_path / "o.mp4", "--summary", f"{long}.json"], f"{long}.json", None
+    else:  # its PNGs' names are 10 bytes longer: 262
+        argv, given, name = ["--output-prefix", long], long, f"{'a' * 252}_00000.png"
+        argv += ["--engine", "ray"] if flag == "ray" else []
+    code, out, err = run_cli("video", "--sbs", sbs_video, *argv, "-q", *FAST)
+    size = len(Path(given).name if name is None else name)
+    what = "cannot write it" if name is None else f"cannot write {name}"
+    shown = "--output-prefix" if flag == "ray" else flag
+    assert (
+        code == 2
+        and out == ""
+        and err
+        == (
+            f"rtstereo video: error: {shown} {given}: {what}: File name too long (a name of {size} bytes; the file "
+            "system takes at most 255)\n"
+        )
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sbs.mp4"]
+    code, _, err = run_cli("live", "--camera", f"uvc:{sbs_video}", *argv[: 4 if flag != "ray" else 2], *FAST)
+    assert code == 2 and err.count("\n") == 1 and "File name too long" in err
+
+
 def test_image_sequence_source_refuses_a_frame_rate_below_zero(tmp_path):
     from rtstereo.errors import InputError
     from rtstereo.sources.sequence import ImageSequenceSource

@@ -152,6 +152,59 @@ def test_mp4_frame_rate_may_be_a_numpy_number(tmp_path):
     assert VideoSink(tmp_path / "o.mp4", fps=np.float32(30)).fps == 30
 
 
+@pytest.mark.parametrize(("fps", "stored"), [(200 / 3, 66.67), (1234.5678, 1234.6), (29.97, 29.97)])
+def test_mp4_at_a_rate_mpeg4_cannot_store_is_written_at_its_rounding_and_says_so(tmp_path, caplog, fps, stored):
+    """A 200 fps video at --stride 3 (66.667 fps): OpenCV's writer did not open, the run ended with its lines on
+    stderr and "folder not writable?" (MPEG-4 stores the rate's time base in 16 bits)."""
+    with caplog.at_level(logging.INFO, logger="rtstereo.stream"):
+        sink = VideoSink(tmp_path / "o.mp4", fps=fps)
+        for n in range(3):
+            sink.write(frame(n))
+        sink.close()
+    capture = cv2.VideoCapture(str(tmp_path / "o.mp4"))
+    assert capture.get(cv2.CAP_PROP_FRAME_COUNT) == 3 and capture.get(cv2.CAP_PROP_FPS) == pytest.approx(stored)
+    capture.release()
+    assert sink.fps == stored and sink.outputs == [str(tmp_path / "o.mp4")]
+    notes = [r.getMessage() for r in caplog.records if "MPEG-4 cannot store" in r.getMessage()]
+    assert notes == (
+        [
+            f"{tmp_path / 'o.mp4'}: MPEG-4 cannot store {fps:.10g} fps (its time base has 16 bits): "
+            f"recorded at {stored:g} fps"
+        ]
+        if stored != fps
+        else []
+    )
+
+
+def test_mp4_rate_beyond_what_mpeg4_stores_is_refused(tmp_path):
+    with pytest.raises(InputError, match="o.mp4: MPEG-4 stores at most 65535 fps .* got 100000"):
+        VideoSink(tmp_path / "o.mp4", fps=100000)
+    sink = VideoSink(tmp_path / "o.mp4", fps=0.001)  # no rounding of it is stored either
+    with pytest.raises(OutputError, match=r"o.mp4: MPEG-4 cannot store a frame rate of 0.001 fps, nor a rounding"):
+        sink.write(frame(0))
+    assert not list(tmp_path.iterdir())
+
+
+def test_mp4_of_previews_wider_than_mpeg4_holds_says_so_not_the_folder(tmp_path):
+    """4096-px frames make 8192-px previews, beyond MPEG-4's 8190: the writer did not open and the error asked
+    whether the folder was writable."""
+    sink = VideoSink(tmp_path / "o.mp4", fps=5)
+    with pytest.raises(OutputError) as info:
+        sink.write(frame(0, size_hw=(16, 4096)))
+    message = str(info.value)
+    assert message.startswith(f"cannot write the video {tmp_path / 'o.mp4'}: its frames, each 16x4096 (HxW) image ")
+    assert "are 16x8192, and MPEG-4 holds at most 8190 px a side: resize the frames (e.g. --size " in message
+    assert "folder not writable" not in message
+    sink.close()
+    assert list(tmp_path.iterdir()) == [] and sink.outputs == []
+    widest = VideoSink(tmp_path / "w.mp4", fps=5)  # 4095 px: 8190 with the column added, the most it takes
+    widest.write(frame(0, size_hw=(16, 4095)))
+    widest.close()
+    capture = cv2.VideoCapture(str(tmp_path / "w.mp4"))
+    assert (capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_COUNT)) == (8190, 1)
+    capture.release()
+
+
 def test_mp4_on_a_folder_is_refused_at_once_and_a_failed_close_leaves_no_partial(tmp_path):
     (tmp_path / "o.mp4").mkdir()
     with pytest.raises(OutputError, match=r"o.mp4 is a folder: give a file name"):

@@ -15,7 +15,7 @@ import numpy as np
 from ..batch import BatchJob
 from ..errors import InputError, OutputError, RtStereoError, require_installed
 from ..geometry import DEFAULT_MAX_JUMP_REL
-from ..io.atomic import folder_write_problem, os_reason
+from ..io.atomic import folder_write_problem, name_length_problem, os_reason
 from ..sinks import pointcloud  # registers the 3D formats: depth, depth_npy, depth_mm, ply, glb
 from ..sinks.files import DEFAULT_FORMATS, FILE_SUFFIXES, FORMATS, output_files, parse_formats
 from ..sources.manifest import read_manifest
@@ -182,6 +182,10 @@ def _summary(name: str, model: str, result) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    for flag, named in (("-o", args.output), ("--summary", args.summary)):
+        problem = name_length_problem(named) if named else None
+        if problem is not None:  # Path.is_dir() raised on it: a traceback
+            raise OutputError(f"{flag} {named}: cannot write it: {problem}")
     sources = _sources(args)
     formats = parse_formats(args.format)
     output = Path(args.output) if args.output else None

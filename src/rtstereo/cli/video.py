@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, OutputError, RtStereoError, require
-from ..io.atomic import terminate_as_interrupt
+from ..io.atomic import name_length_problem, terminate_as_interrupt
 from ..sinks.video import Sink
 from ..sources.base import FramePreparer, FrameSource, LiveSource
 from ..temporal import TemporalFilter
@@ -209,6 +209,7 @@ def run_ray(args: argparse.Namespace) -> int:
     refuse_stray_adapt_options(args)
     if not args.output_prefix:
         raise InputError("--engine ray writes per-frame PNGs: give --output-prefix PREFIX (e.g. frames/disp)")
+    _refuse_names_too_long(args)
     check_output_prefix(args.output_prefix)
     check_summary_path(args.summary or f"{args.output_prefix}_summary.json")
     if args.workers is not None and args.workers < 1:
@@ -431,10 +432,11 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
 
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be >= 1, got {args.max_frames}")
+    _refuse_names_too_long(args)
     check_output_prefix(args.output_prefix)
     _refuse_writing_over_inputs(args, source.input_files)
+    _refuse_summary_over_outputs(args)  # first: naming the checkpoint or the recording is the clearer reason
     check_summary_path(_summary_path(args), args.output)
-    _refuse_summary_over_outputs(args)
     prepare = FramePreparer(size_wh=parse_size_hw(args.size)[::-1] if args.size else None, **_geometry(args))
     checked = None
     if not args.no_rectification_check:
@@ -721,7 +723,7 @@ def check_summary_path(path: str | None, video: str | None = None) -> None:
     that would replace the mp4 (``video``) written before it.
 
     Raises:
-        InputError: ``path`` names the mp4.
+        InputError: ``path`` names the mp4, or is no ``.json`` file name.
         OutputError: ``path`` is a folder, or its folder cannot be written.
     """
     if path is None:
@@ -733,6 +735,11 @@ def check_summary_path(path: str | None, video: str | None = None) -> None:
 
     if Path(path).is_dir():
         raise OutputError(f"the summary {path} is a folder: give a file name, e.g. {Path(path) / 'summary.json'}")
+    if Path(path).suffix.lower() != ".json":  # s.csv, as predict's --summary takes, held JSON under a table's name
+        raise InputError(
+            f"--summary {path}: the stream's summary is a JSON document: give a .json file name (predict's --summary "
+            "writes .csv or .parquet tables)"
+        )
     problem = folder_write_problem(Path(path).parent)
     if problem is not None:
         raise OutputError(f"cannot write the summary {path}: {problem}")
@@ -762,6 +769,28 @@ def _refuse_summary_over_outputs(args: argparse.Namespace) -> None:
             raise InputError(
                 f"--summary {summary} is the {named}: the summary would replace {replaced}; give a .json file name"
             )
+
+
+def _refuse_names_too_long(args: argparse.Namespace) -> None:
+    """Refuse an output whose name the file system cannot hold (``-o``, the PNGs of ``--output-prefix``, the summary,
+    the recording and checkpoint): ``Path.is_dir()`` raised on such a name, and the run ended in a traceback.
+
+    Raises:
+        OutputError: a name over the file system's length limit.
+    """
+    prefix = args.output_prefix
+    named = [
+        ("-o", args.output, args.output),
+        ("--output-prefix", prefix, f"{prefix}_00000.png" if prefix else None),
+        ("--summary" if args.summary else "the summary", args.summary, _summary_path(args)),
+        ("--view3d-save", getattr(args, "view3d_save", None), getattr(args, "view3d_save", None)),
+        ("--adapt-save", getattr(args, "adapt_save", None), getattr(args, "adapt_save", None)),
+    ]
+    for flag, given, path in named:
+        problem = name_length_problem(path) if path else None
+        if problem is not None:
+            what = f"cannot write it: {problem}" if path == given else f"cannot write {Path(path).name}: {problem}"
+            raise OutputError(f"{flag} {given or path}: {what}")
 
 
 def _summary_path(args: argparse.Namespace) -> str | None:

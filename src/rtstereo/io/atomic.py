@@ -262,6 +262,37 @@ def folder_write_problem(folder: str | Path) -> str | None:
     return None
 
 
+def name_length_problem(path: str | Path) -> str | None:
+    """Why the file system cannot hold ``path``: one of its names is longer than it takes (``None`` when none is).
+
+    Checked before any work: Python's ``Path.is_dir`` and ``is_file`` raise on such a name rather than answer,
+    and ``-o`` or ``--output-prefix`` with one ended in a traceback.
+
+    Examples:
+        >>> name_length_problem("out/" + "a" * 300 + ".pfm")
+        'File name too long (a name of 304 bytes; the file system takes at most 255)'
+        >>> name_length_problem("out/left.pfm") is None
+        True
+    """
+    path = Path(path)
+    existing = Path(".")
+    for folder in (path, *path.parents):
+        try:
+            if folder.exists():
+                existing = folder
+                break
+        except OSError:  # the name too long itself
+            continue
+    try:
+        limit = os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # no pathconf (Windows), or no answer
+        limit = 255
+    longest = max((len(os.fsencode(part)) for part in path.parts), default=0)
+    if limit is None or limit <= 0 or longest <= limit:
+        return None
+    return f"File name too long (a name of {longest} bytes; the file system takes at most {limit})"
+
+
 def os_reason(exc: OSError, path: str | Path) -> str:
     """Why writing ``path`` failed, in words that name no temporary file: the file in the way when a
     folder above ``path`` is one, else the system's reason (``Permission denied``).

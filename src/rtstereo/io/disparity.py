@@ -229,12 +229,25 @@ def colorize(disparity_px: np.ndarray, max_disp_px: float | None = None, min_dis
         max_disp_px = require_number(max_disp_px, "max_disp_px", "a disparity in pixels, or None for its percentile")
     valid = np.isfinite(d)
     if max_disp_px is None:
-        max_disp_px = float(np.percentile(d[valid], 99)) if valid.any() else 1.0
+        max_disp_px = preview_top_px(d)
     span = max(max_disp_px - min_disp_px, 1e-6)
     scaled = np.clip((np.where(valid, d, 0) - min_disp_px) / span, 0, 1)
     rgb = cv2.cvtColor(cv2.applyColorMap((scaled * 255).astype(np.uint8), cv2.COLORMAP_TURBO), cv2.COLOR_BGR2RGB)
     rgb[~valid] = 0
     return rgb
+
+
+def preview_top_px(disparity_px: np.ndarray) -> float:
+    """The disparity at the top of :func:`colorize`'s colours when it is given no range: the map's own 99th
+    percentile (1 px for a map without valid pixels).
+
+    Examples:
+        >>> preview_top_px(np.array([[np.nan, 2.0], [4.0, 4.0]], np.float32))
+        4.0
+    """
+    d = np.asarray(disparity_px, dtype=np.float32)
+    valid = np.isfinite(d)
+    return float(np.percentile(d[valid], 99)) if valid.any() else 1.0
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:

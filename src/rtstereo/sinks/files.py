@@ -22,7 +22,7 @@ from typing import Any
 
 from ..errors import DisparityRangeError, InputError, OutputError, warn
 from ..io.atomic import atomic_path, interrupts_deferred, os_reason, publish, staging_folder
-from ..io.disparity import colorize, write_disparity
+from ..io.disparity import colorize, preview_top_px, write_disparity
 from ..io.images import write_image
 from ..types import DisparityResult
 
@@ -77,6 +77,13 @@ def _json(result: DisparityResult, stem: Path, formats: Iterable[str] = ()) -> P
         for f in formats
         if f in FORMAT_ENCODINGS and f in FORMAT_FILES
     }
+    if "color" in formats:  # the preview's scale: without it, which disparity a colour shows could not be known
+        sidecar["color_preview"] = {
+            "file": FORMAT_FILES["color"].format(name=stem.name),
+            "colour_map": "turbo",
+            "range_px": [0.0, preview_top_px(result.disparity_px)],
+            "invalid": "black",
+        }
     try:
         path.write_text(json.dumps(sidecar, indent=2, default=str) + "\n")
     except OSError as exc:  # the system's reason, as for the maps: "[Errno 28]" is no words for a user
@@ -330,26 +337,31 @@ def save_result(
     formats = tuple(dict.fromkeys(formats))  # one file per format: a second write would find it moved away
     table = {**FORMATS, **(writers or {})}
     stale: list[Path] = []
+    left_out: list[str] = []  # formats whose file the result cannot be held by (their note is written instead)
     with staging_folder(folder) as staging:
-        staged: list[Path | None] = []
-        for f in formats:
-            # The sidecar describes the files of the pair's formats, which no other writer needs to know.
-            writer = functools.partial(_json, formats=formats) if table[f] is _json else table[f]
+        staged: dict[str, Path | None] = {}
+        # The sidecar last: it describes the map files written beside it, and a PNG left out is none of them (it
+        # described left.png, which a disparity over 256 px had left unwritten).
+        for f in sorted(formats, key=lambda f: table[f] is _json):
+            kept = tuple(f for f in formats if f not in left_out)
+            writer = functools.partial(_json, formats=kept) if table[f] is _json else table[f]
             try:
-                staged.append(writer(result, staging / name))
+                staged[f] = writer(result, staging / name)
             except DisparityRangeError as exc:
                 if f != "png16":
                     raise
                 reason = _png16_out_of_range(exc, name, alone=len(formats) == 1)
                 note = NOT_WRITTEN_NOTES[f].format(name=name)
-                staged.append(_write_note(staging / note, reason, shown=folder / note))
+                staged[f] = _write_note(staging / note, reason, shown=folder / note)
+                left_out.append(f)
                 stale.append(folder / FORMAT_FILES[f].format(name=name))
             except OutputError as exc:  # a full disk: name the file asked for, not the hidden staging copy
                 raise OutputError(str(exc).replace(str(staging), str(folder))) from None
             else:
                 if f in NOT_WRITTEN_NOTES:
                     stale.append(folder / NOT_WRITTEN_NOTES[f].format(name=name))
-        for path in staged:  # found at its own rename, after the pair's other files were in place: all or none
+        in_order = [staged[f] for f in formats]  # the files returned in the order of the formats
+        for path in in_order:  # found at its own rename, after the pair's other files were in place: all or none
             target = folder / path.relative_to(staging) if path is not None else None
             if target is not None and target.is_dir():
                 raise OutputError(f"cannot write {target}: a folder of that name is in the way")
@@ -357,7 +369,7 @@ def save_result(
             if path.is_dir():
                 raise OutputError(f"cannot remove {path}, left by an earlier run: it is a folder")
         with interrupts_deferred():
-            written = [publish(path, staging, folder) for path in staged if path is not None]
+            written = [publish(path, staging, folder) for path in in_order if path is not None]
             for path in stale:
                 try:
                     path.unlink(missing_ok=True)

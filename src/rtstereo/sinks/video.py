@@ -39,6 +39,7 @@ COLOUR_PERCENTILE = 99.0  # top of the colour range taken from the first frames:
 # first frames of a video fading in from black, or of a camera still adjusting its exposure, do not.
 COLOUR_MIN_VALID_SHARE = 0.01
 MP4_FOURCC = "mp4v"  # in every OpenCV build with FFmpeg; H.264 encoders are not
+MPEG4_MAX_FPS = 65535  # MPEG-4 part 2 stores the frame rate's time base in 16 bits
 # FFmpeg's MPEG-4 encoder refuses a side of 8192 px or more ("dimensions too large for MPEG-4"); sides are even.
 MP4_MAX_SIDE_PX = 8190
 
@@ -186,6 +187,11 @@ class VideoSink(Sink):
         # a numpy number too (np.float32(30) was refused, as it was by --camera-fps; --fps took it)
         if fps is not None and (isinstance(fps, bool) or not isinstance(fps, numbers.Real) or not 0 < fps < math.inf):
             raise InputError(f"video output {self.path}: fps must be a number > 0, or None to measure it; got {fps!r}")
+        if fps is not None and fps > MPEG4_MAX_FPS:
+            raise InputError(
+                f"video output {self.path}: MPEG-4 stores at most {MPEG4_MAX_FPS} fps (its time base has 16 bits), "
+                f"got {fps:g}"
+            )
         if self.path.suffix.lower() not in VIDEO_SUFFIXES:
             raise OutputError(
                 f"video output {self.path}: expected a {', '.join(VIDEO_SUFFIXES)} file name (an MPEG-4 video), "
@@ -223,17 +229,9 @@ class VideoSink(Sink):
         # MPEG-4 needs even sizes; a black row/column keeps every pixel of the image.
         padded_wh = (width + width % 2, height + height % 2)
         if self._writer is None:
-            if max(padded_wh) > MP4_MAX_SIDE_PX:
+            if max(padded_wh) > MP4_MAX_SIDE_PX:  # the writer did not open, and the message blamed the folder
                 raise OutputError(self._too_large(frame.pair.left.shape[:2], (height, width)))
-            fps = float(self.fps or 10.0)
-            with ffmpeg_quietened():  # a writer opened first sets FFmpeg's level for the videos read after it
-                self._writer = cv2.VideoWriter(str(self._partial), cv2.VideoWriter_fourcc(*MP4_FOURCC), fps, padded_wh)
-            if not self._writer.isOpened():
-                self._writer = None
-                self._partial.unlink(missing_ok=True)
-                raise OutputError(
-                    f"cannot write the video {self.path}: OpenCV's FFmpeg writer did not open it (folder not writable?)"
-                )
+            self._writer = self._open(padded_wh)
             self._size_wh = padded_wh
             self._frame_hw = frame.pair.left.shape[:2]
             if padded_wh != (width, height):  # said once: a black line at an edge is no artefact of the model
@@ -278,6 +276,53 @@ class VideoSink(Sink):
             f"resize the frames (e.g. --size {fits_h}x{fits_w}), or leave out -o and write the "
             "disparity as 16-bit PNGs at full size (--output-prefix)"
         )
+
+    def _open(self, size_wh: tuple[int, int]) -> cv2.VideoWriter:
+        """The writer of ``size_wh`` frames at :attr:`fps`, or at the nearest rate with fewer decimals that MPEG-4
+        stores (said once): its time base has 16 bits, so OpenCV's writer did not open at 66.667 fps (a 200 fps
+        video at ``--stride 3``), and the run ended with OpenCV's lines and "folder not writable?".
+
+        Raises:
+            OutputError: no rate near :attr:`fps` can be stored, or the writer does not open at any rate.
+        """
+        asked = float(self.fps or 10.0)
+        # OpenCV stores a rate to within 0.001 fps as a decimal fraction; with fewer decimals its terms are smaller.
+        for fps in dict.fromkeys((asked, round(asked, 2), round(asked, 1), float(round(asked)))):
+            writer = self._writer_at(fps, size_wh) if fps > 0 else None
+            if writer is not None:
+                if fps != asked:
+                    log.info(
+                        "%s: MPEG-4 cannot store %.10g fps (its time base has 16 bits): recorded at %g fps",
+                        self.path,
+                        asked,
+                        fps,
+                    )
+                self.fps = fps
+                return writer
+        probe = self._writer_at(10.0, size_wh)  # opens at an ordinary rate: the asked one is what cannot be stored
+        if probe is not None:
+            probe.release()
+        self._partial.unlink(missing_ok=True)
+        if probe is not None:
+            raise OutputError(
+                f"cannot write the video {self.path}: MPEG-4 cannot store a frame rate of {asked:g} fps, nor a "
+                "rounding of it (OpenCV's writer did not open at it)"
+            )
+        raise OutputError(
+            f"cannot write the video {self.path}: OpenCV's FFmpeg writer did not open it (folder not writable?)"
+        )
+
+    def _writer_at(self, fps: float, size_wh: tuple[int, int]) -> cv2.VideoWriter | None:
+        """An open writer at ``fps``, or ``None``; OpenCV's lines about one it could not open are held back."""
+        from ..io.quiet import native_output_held
+
+        # The writer opened first sets FFmpeg's level for the videos read after it.
+        with native_output_held() as noise, ffmpeg_quietened():
+            writer = cv2.VideoWriter(str(self._partial), cv2.VideoWriter_fourcc(*MP4_FOURCC), fps, size_wh)
+            opened = writer.isOpened()
+            if not opened:
+                noise.discard()
+        return writer if opened else None
 
     def close(self) -> None:
         if self._writer is not None:
