@@ -737,6 +737,21 @@ def test_a_yaml_config_reads_numbers_with_an_exponent_as_the_flags_do(tmp_path):
         resolve_config(read_config_file(tmp_path / "q.yaml"))
 
 
+def test_train_takes_fp32_as_the_other_verbs_do_and_precision_off_from_a_yaml_file(tmp_path):
+    """`train --precision fp32`, the word of predict, bench and the rest for full precision, was an invalid choice;
+    `precision: off` in a YAML file, the value train's --help names, was read as false and refused."""
+    from rtstereo.cli import build_parser
+    from rtstereo.cli.train import flag_values
+
+    args = build_parser().parse_args(["train", "--precision", "fp32"])
+    assert resolve_config({}, flag_values(args)).precision == "off"
+    (tmp_path / "c.yaml").write_text("precision: off\n")
+    assert resolve_config(read_config_file(tmp_path / "c.yaml")).precision == "off"
+    assert TrainConfig(precision="fp32") == TrainConfig(precision="off")
+    with pytest.raises(InputError, match="'precision': expected one of auto, off, bf16, fp16, got True"):
+        TrainConfig(precision=True)  # YAML's `on`: no precision of its own
+
+
 @pytest.mark.parametrize(
     ("name", "text", "said"),
     [

@@ -61,8 +61,9 @@ def register(subparsers) -> None:
     run.add_argument("--device", help="cpu, cuda or cuda:N (default: cpu)")
     run.add_argument(
         "--precision",
-        choices=("auto", "off", "bf16", "fp16"),
-        help="mixed precision (default: auto = bf16/fp16 on CUDA, fp32 on CPU)",
+        choices=("auto", "off", "fp32", "bf16", "fp16"),
+        help="mixed precision: off (or fp32, as the other verbs say) trains in fp32 (default: auto = bf16/fp16 on "
+        "CUDA, fp32 on CPU)",
     )
     run.add_argument(
         "--threads",
