@@ -74,10 +74,11 @@ def register(subparsers) -> None:
     videos.add_argument("--start", type=int, default=0, metavar="FRAME", help="first frame to use, from 0 (default: 0)")
     videos.add_argument(
         "--every",
+        "--stride",  # video's name for it, which the heading above promises
         type=int,
         metavar="N",
-        help="use every N-th frame (default: N = the video's frames / --max-pairs, rounded up: at most --max-pairs "
-        "frames, spread over the whole video)",
+        help="use every N-th frame (--stride, as video names it, is the same) (default: N = the video's frames / "
+        "--max-pairs, rounded up: at most --max-pairs frames, spread over the whole video)",
     )
     videos.add_argument(
         "--max-pairs",
