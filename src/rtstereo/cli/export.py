@@ -80,6 +80,12 @@ def register(subparsers) -> None:
         help="weights in <file>.data beside the model (automatic above 1.8 GB)",
     )
     parser.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="no notice on stderr before the export starts (the report, warnings and errors are still shown)",
+    )
+    parser.add_argument(
         "--pair",
         nargs=2,
         metavar=("LEFT", "RIGHT"),
@@ -119,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
     form = ", ".join([precision, *(["any size"] if args.dynamic else [])])
 
     def announce() -> None:  # tracing, simplifying and checking a large network take minutes, silent otherwise
+        if args.quiet:
+            return
         print(
             f"rtstereo export: exporting {spec.name} at {height}x{width} (HxW; {form}), then checking it against "
             "PyTorch in ONNX Runtime: a few seconds for small networks and sizes, minutes for large ones",
