@@ -644,6 +644,31 @@ def test_every_verb_that_reports_its_work_on_stderr_takes_quiet_and_every_size_i
             assert "HxW" in said or "HEIGHTxWIDTH" in said, f"rtstereo {verb} {action.option_strings}: {said}"
 
 
+def test_every_verb_that_runs_a_model_takes_it_as_model_or_m(capsys, tmp_path):
+    """bench and export take MODEL first; `--model`/`-m`, as predict, video, live, eval, train and adapt take it,
+    was an unrecognized argument there."""
+    from rtstereo.cli import build_parser
+
+    for verb, parser in build_parser().verb_parsers.items():
+        if verb == "models":  # a name to describe, or none for the list
+            continue
+        if any(action.dest in ("model", "model_option") for action in parser._actions):
+            options = {option for action in parser._actions for option in action.option_strings}
+            assert {"--model", "-m"} <= options, f"rtstereo {verb}"
+    code, out, err = run_cli(capsys, "bench", "-m", "sgbm", "--sizes", "32x48", "--max-disp", "16", "--runs", "1")
+    assert code == 0 and "|sgbm|" in out, err
+    code, _, err = run_cli(capsys, "export", "--model", "sgbm", "--size", "32x64", "-o", tmp_path / "s.onnx")
+    assert (
+        code == 2
+        and err
+        == "rtstereo export: error: model 'sgbm' is classical, not a PyTorch network: there is nothing to export\n"
+    ), err
+    code, _, err = run_cli(capsys, "bench", "bm", "--model", "sgbm", "--sizes", "32x48")
+    assert code == 2 and err == "rtstereo bench: error: MODEL bm and --model sgbm disagree: give one of them\n", err
+    code, _, err = run_cli(capsys, "export", "--size", "32x64", "-o", tmp_path / "s.onnx")
+    assert code == 2 and err.startswith("rtstereo export: error: give the network to export first"), err
+
+
 def test_every_verbs_description_fits_an_80_column_terminal(monkeypatch):
     """The descriptions of video, live, export, calibrate and train were one raw line of up to 180 characters,
     which a terminal broke inside words; export's said "optionally convert it to fp16" beside its --int8."""

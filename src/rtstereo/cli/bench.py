@@ -11,7 +11,7 @@ from ..errors import InputError, ModelNotFoundError, OutputError
 from ..io.atomic import folder_write_problem
 from ..text import counted
 from . import EXIT_INTERRUPTED
-from .common import SETTING_MINIMUM, parse_size_hw
+from .common import SETTING_MINIMUM, add_model_option, parse_size_hw, take_model_option
 
 EPILOG = """examples:
   rtstereo bench gwcnet-gc --weights sceneflow.ckpt --sizes 480x640,720x1280 --max-disp 96,192 \\
@@ -58,6 +58,7 @@ def register(subparsers) -> None:
         nargs="?",  # required; optional to argparse so that `--data D sgbm` (--data takes one or two values) works
         help="registry name(s), exported .onnx file(s) or rtstereo checkpoint(s), comma-separated (e.g. anynet,sgbm)",
     )
+    add_model_option(parser)
     parser.add_argument(
         "--weights",
         "-w",
@@ -355,6 +356,7 @@ def run(args: argparse.Namespace) -> int:
     from ..models import resolve_alias
     from ..runtime.providers import check_thread_count, default_threads
 
+    take_model_option(args)
     _model_after_data(args)
     if args.threads is not None:  # named as the option, as predict names it
         check_thread_count(args.threads, "--threads")

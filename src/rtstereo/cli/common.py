@@ -153,6 +153,33 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     add_setting_args(group)
 
 
+def add_model_option(parser: argparse.ArgumentParser) -> None:
+    """``--model``/``-m`` for the verbs whose model is their positional MODEL (bench, export): the option that
+    names the model in predict, video, live, eval, train and adapt was an unrecognized argument there.
+    :func:`take_model_option` reads it."""
+    parser.add_argument(
+        "--model",
+        "-m",
+        dest="model_option",
+        metavar="MODEL",
+        help="MODEL given as an option, as the other verbs take it",
+    )
+
+
+def take_model_option(args: argparse.Namespace) -> None:
+    """``args.model`` from ``--model`` when MODEL was given that way (see :func:`add_model_option`).
+
+    Raises:
+        InputError: MODEL and ``--model`` both given, naming different models.
+    """
+    option = getattr(args, "model_option", None)
+    if option is None:
+        return
+    if args.model is not None and args.model != option:
+        raise InputError(f"MODEL {args.model} and --model {option} disagree: give one of them")
+    args.model = option
+
+
 def add_setting_args(group) -> None:
     """``--max-disp``, ``--iters`` and ``--set key=value``: the model settings (see :func:`settings_from_args`)."""
     group.add_argument(
