@@ -669,6 +669,30 @@ def test_every_verb_that_runs_a_model_takes_it_as_model_or_m(capsys, tmp_path):
     assert code == 2 and err.startswith("rtstereo export: error: give the network to export first"), err
 
 
+def test_max_disp_and_iters_take_a_whole_number_written_with_a_point_in_every_verb(capsys):
+    """`--max-disp 96.0` was an invalid int value in predict, video, live, eval, export, train and bench, while
+    `--set max_disp=96.0`, `synth --max-disp 96.0` and `adapt --max-disp 96.0` took it."""
+    from rtstereo.cli import build_parser
+
+    parsers = build_parser().verb_parsers
+    required = {
+        "export": ["anynet", "-o", "a.onnx", "--size", "32x64"],
+        "video": ["l.mp4", "r.mp4"],
+        "live": ["-c", "oak"],
+        "eval": ["data/"],
+    }
+    for verb in ("predict", "video", "live", "eval", "export", "train"):
+        args, _ = parsers[verb].parse_known_args([*required.get(verb, []), "--max-disp", "96.0"])
+        assert args.max_disp == 96 and isinstance(args.max_disp, int), verb
+        if verb != "train":
+            assert parsers[verb].parse_known_args([*required.get(verb, []), "--iters", "4.0"])[0].iters == 4, verb
+    with pytest.raises(SystemExit):
+        parsers["predict"].parse_args(["--max-disp", "96.5"])
+    assert "argument --max-disp: expected a whole number, got '96.5'" in capsys.readouterr().err
+    code, out, err = run_cli(capsys, "bench", "sgbm", "--sizes", "32x48", "--max-disp", "16.0", "--runs", "1")
+    assert code == 0 and "|sgbm|opencv|" in out, err
+
+
 def test_every_verbs_description_fits_an_80_column_terminal(monkeypatch):
     """The descriptions of video, live, export, calibrate and train were one raw line of up to 180 characters,
     which a terminal broke inside words; export's said "optionally convert it to fp16" beside its --int8."""

@@ -11,7 +11,7 @@ from ..errors import InputError, ModelNotFoundError, OutputError
 from ..io.atomic import folder_write_problem
 from ..text import counted
 from . import EXIT_INTERRUPTED
-from .common import SETTING_MINIMUM, add_model_option, parse_size_hw, take_model_option
+from .common import SETTING_MINIMUM, add_model_option, parse_size_hw, take_model_option, whole_number
 
 EPILOG = """examples:
   rtstereo bench gwcnet-gc --weights sceneflow.ckpt --sizes 480x640,720x1280 --max-disp 96,192 \\
@@ -280,8 +280,8 @@ def sweeps_from_args(args: argparse.Namespace) -> dict[str, list[Any]]:
 
 
 def _positive_int(text: str) -> int:
-    """A whole number >= 1 (a range or count of 0 fits no model: a usage error, not a row of skips)."""
-    value = int(text)
+    """A whole number >= 1 (a range or count of 0 fits no model: a usage error, not a row of skips); 96.0 is 96."""
+    value = whole_number(text)
     if value < 1:
         raise ValueError(text)
     return value
@@ -289,7 +289,7 @@ def _positive_int(text: str) -> int:
 
 def _iteration_count(text: str) -> int:
     """A whole number of at least 2: fewer fits no model (CREStereo needs 2), a usage error as a count of 0 is."""
-    value = int(text)
+    value = whole_number(text)
     if value < SETTING_MINIMUM["iters"]:
         raise InputError(
             f"'{text}' is not a valid iteration count: no model takes fewer than {SETTING_MINIMUM['iters']}"

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InputError, SettingError, require
-from .common import check_positive_setting, check_torch_threads, same_number
+from .common import check_positive_setting, check_torch_threads, same_number, whole_number_arg
 
 if TYPE_CHECKING:
     from ..train.config import TrainConfig
@@ -46,7 +46,10 @@ def register(subparsers) -> None:
     run.add_argument("--out-dir", "-o", metavar="DIR", help="run folder for checkpoints and logs (default: runs/rtnet)")
     run.add_argument("--model", "-m", help="registry name of the network (default: rtnet)")
     run.add_argument(
-        "--max-disp", type=int, metavar="PX", help="network disparity range, pixels (model setting max_disp)"
+        "--max-disp",
+        type=whole_number_arg,
+        metavar="PX",
+        help="network disparity range, pixels (model setting max_disp)",
     )
     run.add_argument(
         "--set",
