@@ -97,7 +97,7 @@ def register(subparsers) -> None:
         help="network to adapt: rtnet-v5 (its PyTorch state in a source checkout), an rtstereo checkpoint, "
         "or a registry network with --weights (default: %(default)s)",
     )
-    model.add_argument("--weights", "-w", help="weights file of a registry network")
+    model.add_argument("--weights", "-w", help="weights file or URL of a registry network")
     model.add_argument(
         "--set",
         dest="set_values",
