@@ -56,6 +56,8 @@ def _adapter(**config) -> Adapter:
         ({"lr": float("inf")}, "lr: expected a learning rate > 0 and finite"),
         ({"max_disp": 0.0}, "max_disp: expected .* > 0 pixels"),
         ({"max_disp": float("nan")}, "max_disp: expected .* > 0 pixels"),
+        ({"seed": -1}, r"seed: expected an integer from 0 to 2\^64 - 1, got -1"),
+        ({"seed": 1 << 64}, r"seed: expected an integer from 0 to 2\^64 - 1, got 18446744073709551616"),  # traceback
         (
             {"losses": ("photometric",), "weights": {"consistency": 0.1}},
             r"weights: consistency=0.1 weighs a term that is not among the losses \(photometric\): add consistency",

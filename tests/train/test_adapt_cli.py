@@ -220,7 +220,9 @@ def test_one_pair_off_among_rectified_ones_is_a_warning(capsys, tmp_path, textur
         (["--threads", "0"], "--threads must be >= 1, got 0 (leave it out for torch's own choice)"),
         (["--threads", "99999"], "--threads 99999 is more than this machine can use"),
         (["--holdout", "1"], "--holdout: expected a fraction"),
-        (["--seed", "-1"], "--seed: expected an integer >= 0, got -1"),
+        (["--seed", "-1"], "--seed: expected an integer from 0 to 2^64 - 1, got -1"),
+        # a ValueError's traceback ("Overflow when unpacking long long"), after the pairs were read and labelled
+        (["--seed", str(1 << 64)], "--seed: expected an integer from 0 to 2^64 - 1, got 18446744073709551616"),
         (["--export-size", "64x64"], "--export-size is the parity check's size of an exported model: it applies to"),
         (["--device", "nonsense"], "nonsense"),
         (["--model", "sgbm"], "'sgbm' is a classical method"),

@@ -181,7 +181,7 @@ def register(subparsers) -> None:
         "a Middlebury calib.txt's ndisp beside the images lowers it)",
     )
     losses.add_argument(
-        "--seed", metavar="N", type=int, default=0, help="crops, scenes and hold-out split, >= 0 (default: 0)"
+        "--seed", metavar="N", type=int, default=0, help="crops, scenes and hold-out split, 0 to 2^64 - 1 (default: 0)"
     )
     parser.add_argument(
         "--export-size",
