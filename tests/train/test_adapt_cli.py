@@ -199,6 +199,8 @@ def test_one_pair_off_among_rectified_ones_is_a_warning(capsys, tmp_path, textur
         (["-o", "m.txt"], "-o m.txt: the adapted network goes to a checkpoint"),
         (["--weight", "proxy"], "--weight expects TERM=NUMBER"),
         (["--weight", "proxy=lots"], "--weight expects TERM=NUMBER"),
+        # predict, export and bench take --weight FILE as short for --weights FILE
+        (["--weight", "best.pt"], "got 'best.pt'; the network's weights file is --weights FILE"),
         (["--weight", "smooth=1"], "unknown term(s) smooth"),
         (["--losses", "photometric,depth"], "--losses: expected one or more of photometric, smoothness,"),
         (["--lr", "-1"], "--lr: expected a learning rate > 0 and finite, got -1"),

@@ -254,7 +254,9 @@ def parse_weights(items: list[str]) -> dict[str, float]:
         except ValueError:
             sep = ""
         if not sep or not key.strip():
-            raise InputError(f"--weight expects TERM=NUMBER (e.g. proxy=0.2), got '{item}'")
+            # every other verb reads --weight as short for --weights, the weights file; here it is a loss's weight
+            file = "; the network's weights file is --weights FILE" if "=" not in item and Path(item).suffix else ""
+            raise InputError(f"--weight expects TERM=NUMBER (e.g. proxy=0.2), got '{item}'{file}")
     return weights
 
 
