@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -627,6 +628,78 @@ def test_every_verb_names_the_same_things_with_the_same_metavars():
                 seen.add(action.dest)
                 assert action.metavar == positional[action.dest], f"rtstereo {verb} {action.dest}: {action.metavar}"
     assert seen == set(expected) | set(positional)
+
+
+def test_every_verb_that_reports_its_work_on_stderr_takes_quiet_and_every_size_is_hxw():
+    """-q was refused by train and export (unrecognized arguments) while eight verbs took it; the verbs without it
+    print results only. And a size option that does not say HxW is read with its sides the other way round."""
+    from rtstereo.cli import build_parser
+
+    results_only = {"models", "compare"}
+    for verb, parser in build_parser().verb_parsers.items():
+        quiet = [action for action in parser._actions if "--quiet" in action.option_strings]
+        if verb in results_only:
+            assert not quiet, f"rtstereo {verb}: --quiet, yet it says nothing on stderr but errors and warnings"
+            continue
+        assert quiet and quiet[0].option_strings == ["--quiet", "-q"], f"rtstereo {verb} has no --quiet/-q"
+        assert isinstance(quiet[0], argparse._StoreTrueAction) and quiet[0].dest == "quiet", verb
+    counts = {"--batch-size", "--val-size"}  # numbers of pairs, not image sizes
+    for verb, parser in build_parser().verb_parsers.items():
+        for action in parser._actions:
+            options = set(action.option_strings)
+            if options & counts or not any(option.endswith(("size", "sizes", "crop", "-hw")) for option in options):
+                continue
+            said = f"{action.metavar} {action.help}"
+            assert "HxW" in said or "HEIGHTxWIDTH" in said, f"rtstereo {verb} {action.option_strings}: {said}"
+
+
+def test_every_verb_that_runs_a_model_takes_it_as_model_or_m(capsys, tmp_path):
+    """bench and export take MODEL first; `--model`/`-m`, as predict, video, live, eval, train and adapt take it,
+    was an unrecognized argument there."""
+    from rtstereo.cli import build_parser
+
+    for verb, parser in build_parser().verb_parsers.items():
+        if verb == "models":  # a name to describe, or none for the list
+            continue
+        if any(action.dest in ("model", "model_option") for action in parser._actions):
+            options = {option for action in parser._actions for option in action.option_strings}
+            assert {"--model", "-m"} <= options, f"rtstereo {verb}"
+    code, out, err = run_cli(capsys, "bench", "-m", "sgbm", "--sizes", "32x48", "--max-disp", "16", "--runs", "1")
+    assert code == 0 and "|sgbm|" in out, err
+    code, _, err = run_cli(capsys, "export", "--model", "sgbm", "--size", "32x64", "-o", tmp_path / "s.onnx")
+    assert (
+        code == 2
+        and err
+        == "rtstereo export: error: model 'sgbm' is classical, not a PyTorch network: there is nothing to export\n"
+    ), err
+    code, _, err = run_cli(capsys, "bench", "bm", "--model", "sgbm", "--sizes", "32x48")
+    assert code == 2 and err == "rtstereo bench: error: MODEL bm and --model sgbm disagree: give one of them\n", err
+    code, _, err = run_cli(capsys, "export", "--size", "32x64", "-o", tmp_path / "s.onnx")
+    assert code == 2 and err.startswith("rtstereo export: error: give the network to export first"), err
+
+
+def test_max_disp_and_iters_take_a_whole_number_written_with_a_point_in_every_verb(capsys):
+    """`--max-disp 96.0` was an invalid int value in predict, video, live, eval, export, train and bench, while
+    `--set max_disp=96.0`, `synth --max-disp 96.0` and `adapt --max-disp 96.0` took it."""
+    from rtstereo.cli import build_parser
+
+    parsers = build_parser().verb_parsers
+    required = {
+        "export": ["anynet", "-o", "a.onnx", "--size", "32x64"],
+        "video": ["l.mp4", "r.mp4"],
+        "live": ["-c", "oak"],
+        "eval": ["data/"],
+    }
+    for verb in ("predict", "video", "live", "eval", "export", "train"):
+        args, _ = parsers[verb].parse_known_args([*required.get(verb, []), "--max-disp", "96.0"])
+        assert args.max_disp == 96 and isinstance(args.max_disp, int), verb
+        if verb != "train":
+            assert parsers[verb].parse_known_args([*required.get(verb, []), "--iters", "4.0"])[0].iters == 4, verb
+    with pytest.raises(SystemExit):
+        parsers["predict"].parse_args(["--max-disp", "96.5"])
+    assert "argument --max-disp: expected a whole number, got '96.5'" in capsys.readouterr().err
+    code, out, err = run_cli(capsys, "bench", "sgbm", "--sizes", "32x48", "--max-disp", "16.0", "--runs", "1")
+    assert code == 0 and "|sgbm|opencv|" in out, err
 
 
 def test_every_verbs_description_fits_an_80_column_terminal(monkeypatch):

@@ -613,6 +613,13 @@ def anynet_checkpoint(tmp_path):
     return path
 
 
+def test_export_quiet_leaves_out_the_notice_but_not_the_report(cli, capsys, tmp_path, anynet_checkpoint):
+    """export had no -q, which the verbs that say things about their work on stderr take."""
+    code, out, err = cli(capsys, "export", anynet_checkpoint, "--size", "32x64", "-o", tmp_path / "a.onnx", "-q")
+    assert code == 0 and err == "", err
+    assert "parity ok" in out and "wrote" in out
+
+
 def test_export_command_then_predict_with_the_file_alone(cli, capsys, tmp_path, anynet_checkpoint):
     code, out, err = cli(capsys, "export", anynet_checkpoint, "--size", "32x64", "-o", tmp_path / "a.onnx")
     assert code == 0, err

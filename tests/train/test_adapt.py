@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from adapt_helpers import write_tiny_checkpoint
 
 from rtstereo.datasets.synthetic import RenderSettings, render_batch
 from rtstereo.errors import CheckpointError, InputError, ModelNotFoundError, RtStereoError
@@ -55,6 +56,8 @@ def _adapter(**config) -> Adapter:
         ({"lr": float("inf")}, "lr: expected a learning rate > 0 and finite"),
         ({"max_disp": 0.0}, "max_disp: expected .* > 0 pixels"),
         ({"max_disp": float("nan")}, "max_disp: expected .* > 0 pixels"),
+        ({"seed": -1}, r"seed: expected an integer from 0 to 2\^64 - 1, got -1"),
+        ({"seed": 1 << 64}, r"seed: expected an integer from 0 to 2\^64 - 1, got 18446744073709551616"),  # traceback
         (
             {"losses": ("photometric",), "weights": {"consistency": 0.1}},
             r"weights: consistency=0.1 weighs a term that is not among the losses \(photometric\): add consistency",
@@ -247,6 +250,15 @@ def test_networks_without_trainable_weights_are_refused(tmp_path):
         load_adaptable("rtnett")
     with pytest.raises(CheckpointError, match="model file not found: runs/nope/best.pt"):
         load_adaptable("runs/nope/best.pt")  # a path, not a mistyped name
+
+
+def test_weights_given_as_a_url_are_read_as_predict_and_export_read_them(tmp_path):
+    """adapt --weights file:///... (or http) built the network from the fetched file, then read the URL as a path:
+    "weights file not found: file:/..."."""
+    weights = write_tiny_checkpoint(tmp_path / "tiny.pt")
+    network = load_adaptable("rtnet", weights.as_uri(), {"max_disp": 32})
+    assert network.spec.name == "rtnet" and network.settings["max_disp"] == 32
+    assert network.source == weights.as_uri()  # recorded as given
 
 
 def test_packaged_network_resolves_to_its_pytorch_state_or_is_refused(monkeypatch):

@@ -199,6 +199,8 @@ def test_one_pair_off_among_rectified_ones_is_a_warning(capsys, tmp_path, textur
         (["-o", "m.txt"], "-o m.txt: the adapted network goes to a checkpoint"),
         (["--weight", "proxy"], "--weight expects TERM=NUMBER"),
         (["--weight", "proxy=lots"], "--weight expects TERM=NUMBER"),
+        # predict, export and bench take --weight FILE as short for --weights FILE
+        (["--weight", "best.pt"], "got 'best.pt'; the network's weights file is --weights FILE"),
         (["--weight", "smooth=1"], "unknown term(s) smooth"),
         (["--losses", "photometric,depth"], "--losses: expected one or more of photometric, smoothness,"),
         (["--lr", "-1"], "--lr: expected a learning rate > 0 and finite, got -1"),
@@ -220,7 +222,9 @@ def test_one_pair_off_among_rectified_ones_is_a_warning(capsys, tmp_path, textur
         (["--threads", "0"], "--threads must be >= 1, got 0 (leave it out for torch's own choice)"),
         (["--threads", "99999"], "--threads 99999 is more than this machine can use"),
         (["--holdout", "1"], "--holdout: expected a fraction"),
-        (["--seed", "-1"], "--seed: expected an integer >= 0, got -1"),
+        (["--seed", "-1"], "--seed: expected an integer from 0 to 2^64 - 1, got -1"),
+        # a ValueError's traceback ("Overflow when unpacking long long"), after the pairs were read and labelled
+        (["--seed", str(1 << 64)], "--seed: expected an integer from 0 to 2^64 - 1, got 18446744073709551616"),
         (["--export-size", "64x64"], "--export-size is the parity check's size of an exported model: it applies to"),
         (["--device", "nonsense"], "nonsense"),
         (["--model", "sgbm"], "'sgbm' is a classical method"),

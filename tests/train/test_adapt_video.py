@@ -152,6 +152,9 @@ def test_swapped_videos_are_refused_with_the_flag_that_fixes_them(
         (["left", "right"], ["--start", "99"], "--start 99 is past the end of the videos (12 frames)"),
         (["images/", "images/"], ["--every", "2"], "--swap, --start, --every and --max-pairs apply to videos"),
         (["images/", "images/"], ["--max-pairs", "5"], "--swap, --start, --every and --max-pairs apply to videos"),
+        # video's --stride: "unrecognized arguments" under a heading "videos (as rtstereo video takes them)"
+        (["images/", "images/"], ["--stride", "2"], "--swap, --start, --every and --max-pairs apply to videos"),
+        (["left", "right"], ["--stride", "0"], "--every must be >= 1"),
     ],
 )
 def test_video_input_errors_are_one_line(capsys, tmp_path, videos, tiny_checkpoint, inputs, extra, message):

@@ -297,6 +297,19 @@ def test_resume_of_a_run_whose_unlabeled_folder_is_gone_says_how_to_go_on(tmp_pa
     assert code == 2 and err == f"rtstereo train: error: {said}\n", err
 
 
+def test_train_quiet_leaves_out_the_progress_but_not_what_to_know(tmp_path, capsys, three_steps):
+    """train had no -q, which every other verb that reports its work on stderr takes (an unrecognized argument)."""
+    for name in ("last.pt", "best.pt", "log.jsonl", "config.json"):
+        (tmp_path / name).write_bytes((three_steps[0] / name).read_bytes())
+    code = main(["train", "--resume", str(tmp_path / "last.pt"), "--steps", "4", "-q"])
+    out, err = capsys.readouterr()
+    assert code == 0 and out.startswith("done: step 4,"), err
+    assert err == "", err  # without -q: "training rtnet ...", "step 4/4: loss ...", "step 4: validation EPE ..."
+    code = main(["train", "--resume", str(tmp_path / "last.pt"), "--steps", "4", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 0 and err.startswith("rtstereo train: nothing to train: the run is at step 4"), err
+
+
 def test_resume_with_fewer_steps_than_reached_is_refused_and_leaves_the_run_alone(tmp_path, capsys, three_steps):
     """It said "nothing to train" but wrote --steps into last.pt and config.json: a plain --resume of the
     run afterwards went no further than that smaller number."""
@@ -735,6 +748,21 @@ def test_a_yaml_config_reads_numbers_with_an_exponent_as_the_flags_do(tmp_path):
     (tmp_path / "q.yaml").write_text("lr: '1e-3'\n")
     with pytest.raises(InputError, match="'lr': expected a finite number >= 0, got '1e-3'"):
         resolve_config(read_config_file(tmp_path / "q.yaml"))
+
+
+def test_train_takes_fp32_as_the_other_verbs_do_and_precision_off_from_a_yaml_file(tmp_path):
+    """`train --precision fp32`, the word of predict, bench and the rest for full precision, was an invalid choice;
+    `precision: off` in a YAML file, the value train's --help names, was read as false and refused."""
+    from rtstereo.cli import build_parser
+    from rtstereo.cli.train import flag_values
+
+    args = build_parser().parse_args(["train", "--precision", "fp32"])
+    assert resolve_config({}, flag_values(args)).precision == "off"
+    (tmp_path / "c.yaml").write_text("precision: off\n")
+    assert resolve_config(read_config_file(tmp_path / "c.yaml")).precision == "off"
+    assert TrainConfig(precision="fp32") == TrainConfig(precision="off")
+    with pytest.raises(InputError, match="'precision': expected one of auto, off, bf16, fp16, got True"):
+        TrainConfig(precision=True)  # YAML's `on`: no precision of its own
 
 
 @pytest.mark.parametrize(

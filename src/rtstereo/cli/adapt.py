@@ -74,10 +74,11 @@ def register(subparsers) -> None:
     videos.add_argument("--start", type=int, default=0, metavar="FRAME", help="first frame to use, from 0 (default: 0)")
     videos.add_argument(
         "--every",
+        "--stride",  # video's name for it, which the heading above promises
         type=int,
         metavar="N",
-        help="use every N-th frame (default: N = the video's frames / --max-pairs, rounded up: at most --max-pairs "
-        "frames, spread over the whole video)",
+        help="use every N-th frame (--stride, as video names it, is the same) (default: N = the video's frames / "
+        "--max-pairs, rounded up: at most --max-pairs frames, spread over the whole video)",
     )
     videos.add_argument(
         "--max-pairs",
@@ -96,7 +97,7 @@ def register(subparsers) -> None:
         help="network to adapt: rtnet-v5 (its PyTorch state in a source checkout), an rtstereo checkpoint, "
         "or a registry network with --weights (default: %(default)s)",
     )
-    model.add_argument("--weights", "-w", help="weights file of a registry network")
+    model.add_argument("--weights", "-w", help="weights file or URL of a registry network")
     model.add_argument(
         "--set",
         dest="set_values",
@@ -180,7 +181,7 @@ def register(subparsers) -> None:
         "a Middlebury calib.txt's ndisp beside the images lowers it)",
     )
     losses.add_argument(
-        "--seed", metavar="N", type=int, default=0, help="crops, scenes and hold-out split, >= 0 (default: 0)"
+        "--seed", metavar="N", type=int, default=0, help="crops, scenes and hold-out split, 0 to 2^64 - 1 (default: 0)"
     )
     parser.add_argument(
         "--export-size",
@@ -253,7 +254,9 @@ def parse_weights(items: list[str]) -> dict[str, float]:
         except ValueError:
             sep = ""
         if not sep or not key.strip():
-            raise InputError(f"--weight expects TERM=NUMBER (e.g. proxy=0.2), got '{item}'")
+            # every other verb reads --weight as short for --weights, the weights file; here it is a loss's weight
+            file = "; the network's weights file is --weights FILE" if "=" not in item and Path(item).suffix else ""
+            raise InputError(f"--weight expects TERM=NUMBER (e.g. proxy=0.2), got '{item}'{file}")
     return weights
 
 

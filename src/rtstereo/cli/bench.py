@@ -11,7 +11,7 @@ from ..errors import InputError, ModelNotFoundError, OutputError
 from ..io.atomic import folder_write_problem
 from ..text import counted
 from . import EXIT_INTERRUPTED
-from .common import SETTING_MINIMUM, parse_size_hw
+from .common import SETTING_MINIMUM, add_model_option, parse_size_hw, take_model_option, whole_number
 
 EPILOG = """examples:
   rtstereo bench gwcnet-gc --weights sceneflow.ckpt --sizes 480x640,720x1280 --max-disp 96,192 \\
@@ -58,6 +58,7 @@ def register(subparsers) -> None:
         nargs="?",  # required; optional to argparse so that `--data D sgbm` (--data takes one or two values) works
         help="registry name(s), exported .onnx file(s) or rtstereo checkpoint(s), comma-separated (e.g. anynet,sgbm)",
     )
+    add_model_option(parser)
     parser.add_argument(
         "--weights",
         "-w",
@@ -279,8 +280,8 @@ def sweeps_from_args(args: argparse.Namespace) -> dict[str, list[Any]]:
 
 
 def _positive_int(text: str) -> int:
-    """A whole number >= 1 (a range or count of 0 fits no model: a usage error, not a row of skips)."""
-    value = int(text)
+    """A whole number >= 1 (a range or count of 0 fits no model: a usage error, not a row of skips); 96.0 is 96."""
+    value = whole_number(text)
     if value < 1:
         raise ValueError(text)
     return value
@@ -288,7 +289,7 @@ def _positive_int(text: str) -> int:
 
 def _iteration_count(text: str) -> int:
     """A whole number of at least 2: fewer fits no model (CREStereo needs 2), a usage error as a count of 0 is."""
-    value = int(text)
+    value = whole_number(text)
     if value < SETTING_MINIMUM["iters"]:
         raise InputError(
             f"'{text}' is not a valid iteration count: no model takes fewer than {SETTING_MINIMUM['iters']}"
@@ -355,6 +356,7 @@ def run(args: argparse.Namespace) -> int:
     from ..models import resolve_alias
     from ..runtime.providers import check_thread_count, default_threads
 
+    take_model_option(args)
     _model_after_data(args)
     if args.threads is not None:  # named as the option, as predict names it
         check_thread_count(args.threads, "--threads")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -153,12 +154,69 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     add_setting_args(group)
 
 
+def add_model_option(parser: argparse.ArgumentParser) -> None:
+    """``--model``/``-m`` for the verbs whose model is their positional MODEL (bench, export): the option that
+    names the model in predict, video, live, eval, train and adapt was an unrecognized argument there.
+    :func:`take_model_option` reads it."""
+    parser.add_argument(
+        "--model",
+        "-m",
+        dest="model_option",
+        metavar="MODEL",
+        help="MODEL given as an option, as the other verbs take it",
+    )
+
+
+def take_model_option(args: argparse.Namespace) -> None:
+    """``args.model`` from ``--model`` when MODEL was given that way (see :func:`add_model_option`).
+
+    Raises:
+        InputError: MODEL and ``--model`` both given, naming different models.
+    """
+    option = getattr(args, "model_option", None)
+    if option is None:
+        return
+    if args.model is not None and args.model != option:
+        raise InputError(f"MODEL {args.model} and --model {option} disagree: give one of them")
+    args.model = option
+
+
+def whole_number(text: str) -> int:
+    """``"96"`` or ``"96.0"`` as 96, as the model registry reads ``--set max_disp=96.0``.
+
+    Raises:
+        ValueError: not a whole number (``"96.5"``, ``"inf"``, ``"x"``).
+
+    Examples:
+        >>> whole_number("96"), whole_number("96.0")
+        (96, 96)
+    """
+    number = float(text)
+    if not math.isfinite(number) or number != int(number):
+        raise ValueError(f"not a whole number: {text!r}")
+    return int(number)
+
+
+def whole_number_arg(text: str) -> int:
+    """argparse ``type=`` for the whole-number model settings ``--max-disp`` and ``--iters``: ``int`` refused
+    ``--max-disp 96.0``, which ``--set max_disp=96.0``, ``synth`` and ``adapt`` take."""
+    try:
+        return whole_number(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+
+
 def add_setting_args(group) -> None:
     """``--max-disp``, ``--iters`` and ``--set key=value``: the model settings (see :func:`settings_from_args`)."""
     group.add_argument(
-        "--max-disp", type=int, metavar="PX", help="largest disparity searched, pixels (model setting max_disp)"
+        "--max-disp",
+        type=whole_number_arg,
+        metavar="PX",
+        help="largest disparity searched, pixels (model setting max_disp)",
     )
-    group.add_argument("--iters", type=int, metavar="N", help="refinement iterations (model setting iters)")
+    group.add_argument(
+        "--iters", type=whole_number_arg, metavar="N", help="refinement iterations (model setting iters)"
+    )
     group.add_argument(
         "--set",
         dest="set_values",

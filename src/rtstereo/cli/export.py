@@ -7,7 +7,7 @@ import sys
 import textwrap
 
 from ..errors import InputError, OutputError
-from .common import add_setting_args, size_arg
+from .common import add_model_option, add_setting_args, size_arg, take_model_option
 
 EPILOG = """examples:
   rtstereo export gwcnet-gc --weights sceneflow.ckpt --size 480x672 --max-disp 192 -o gwcnet.onnx
@@ -40,7 +40,12 @@ def register(subparsers) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("model", help="registry name (see `rtstereo models`) or an rtstereo checkpoint")
+    parser.add_argument(
+        "model",
+        nargs="?",  # required: or --model
+        help="registry name (see `rtstereo models`) or an rtstereo checkpoint",
+    )
+    add_model_option(parser)
     parser.add_argument("-o", "--output", required=True, help="the .onnx file to write")
     parser.add_argument("--weights", "-w", help="weights file or URL (the published networks need it)")
     parser.add_argument(
@@ -80,6 +85,12 @@ def register(subparsers) -> None:
         help="weights in <file>.data beside the model (automatic above 1.8 GB)",
     )
     parser.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="no notice on stderr before the export starts (the report, warnings and errors are still shown)",
+    )
+    parser.add_argument(
         "--pair",
         nargs=2,
         metavar=("LEFT", "RIGHT"),
@@ -93,6 +104,9 @@ def run(args: argparse.Namespace) -> int:
     from ..export.parity import parity_pair
     from .common import settings_from_args
 
+    take_model_option(args)
+    if args.model is None:
+        raise InputError("give the network to export first, e.g. `rtstereo export anynet --weights W --size HxW -o F`")
     if args.int8 and args.fp16:
         raise InputError("--int8 and --fp16 exclude each other; pick one")
     output = check_output_path(args.output)  # before the network is built: that can take a while
@@ -119,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
     form = ", ".join([precision, *(["any size"] if args.dynamic else [])])
 
     def announce() -> None:  # tracing, simplifying and checking a large network take minutes, silent otherwise
+        if args.quiet:
+            return
         print(
             f"rtstereo export: exporting {spec.name} at {height}x{width} (HxW; {form}), then checking it against "
             "PyTorch in ONNX Runtime: a few seconds for small networks and sizes, minutes for large ones",

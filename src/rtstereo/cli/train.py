@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import textwrap
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InputError, SettingError, require
-from .common import check_positive_setting, check_torch_threads, same_number
+from .common import check_positive_setting, check_torch_threads, same_number, whole_number_arg
 
 if TYPE_CHECKING:
     from ..train.config import TrainConfig
@@ -46,7 +46,10 @@ def register(subparsers) -> None:
     run.add_argument("--out-dir", "-o", metavar="DIR", help="run folder for checkpoints and logs (default: runs/rtnet)")
     run.add_argument("--model", "-m", help="registry name of the network (default: rtnet)")
     run.add_argument(
-        "--max-disp", type=int, metavar="PX", help="network disparity range, pixels (model setting max_disp)"
+        "--max-disp",
+        type=whole_number_arg,
+        metavar="PX",
+        help="network disparity range, pixels (model setting max_disp)",
     )
     run.add_argument(
         "--set",
@@ -58,11 +61,19 @@ def register(subparsers) -> None:
     )
     run.add_argument("--init", metavar="CKPT", help="start from this rtstereo checkpoint's weights (fine-tuning)")
     run.add_argument("--resume", metavar="CKPT", help="continue the run of this checkpoint (e.g. runs/rtnet/last.pt)")
+    run.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="no progress lines (the start, each logged step, each validation); notes, how the run stopped, "
+        "warnings, errors and the result are still shown",
+    )
     run.add_argument("--device", help="cpu, cuda or cuda:N (default: cpu)")
     run.add_argument(
         "--precision",
-        choices=("auto", "off", "bf16", "fp16"),
-        help="mixed precision (default: auto = bf16/fp16 on CUDA, fp32 on CPU)",
+        choices=("auto", "off", "fp32", "bf16", "fp16"),
+        help="mixed precision: off (or fp32, as the other verbs say) trains in fp32 (default: auto = bf16/fp16 on "
+        "CUDA, fp32 on CPU)",
     )
     run.add_argument(
         "--threads",
@@ -304,6 +315,30 @@ def check_folders_of_resumed_run(config: TrainConfig, given: dict, file_values: 
             )
 
 
+# The lines of rtstereo.train.loop that say how the run goes; the others (notes, a time limit reached, how a stopped
+# run goes on, nothing to train) say something the user must act on or know, and --quiet keeps them.
+PROGRESS_LINES = ("training ", "step ", "validation set: ", "proxy labels: ")
+
+
+def _without_progress(echo: Callable[[str], None]) -> Callable[[str], None]:
+    """``echo`` without the progress lines (:data:`PROGRESS_LINES`), for ``--quiet``.
+
+    Examples:
+        >>> said = []
+        >>> quiet = _without_progress(said.append)
+        >>> for line in ("step 50/100: loss 0.5", "note: matplotlib is not installed", "stopped at step 3"):
+        ...     quiet(line)
+        >>> said
+        ['note: matplotlib is not installed', 'stopped at step 3']
+    """
+
+    def echo_unless_progress(line: str) -> None:
+        if not line.startswith(PROGRESS_LINES):
+            echo(line)
+
+    return echo_unless_progress
+
+
 def run_train(args: argparse.Namespace) -> int:
     require("torch", "torch", "training")
     from ..train.config import FIELDS, read_config_file, resolve_config
@@ -343,7 +378,8 @@ def run_train(args: argparse.Namespace) -> int:
     # Not given anywhere: the default (a resumed run has its own config's values).
     defaulted = () if config.resume else {key for key in FIELDS if given.get(key) is None and key not in file_values}
     with flags_named(given, setting_flags(args), defaulted):
-        summary = train(config, echo=progress_echo("train"))  # progress on stderr; stdout has the result line
+        echo = progress_echo("train")  # progress on stderr; stdout has the result line
+        summary = train(config, echo=_without_progress(echo) if args.quiet else echo)
     if summary["rank"] != 0:  # data-parallel: rank 0 reports for all
         return 0
     best, files = summary["best"], summary["files"]

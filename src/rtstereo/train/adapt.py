@@ -57,6 +57,9 @@ SYNTHETIC_NOISE_SCALE = 0.2  # the sensor noise of the default network's last tr
 DEFAULT_WEIGHTS = {"photometric": 1.0, "smoothness": 0.01, "consistency": 0.05, "proxy": 0.2, "synthetic": 0.02}
 
 
+SEED_LIMIT = 1 << 64  # torch.manual_seed takes seeds below it
+
+
 @dataclass(frozen=True)
 class AdaptConfig:
     """How to adapt.
@@ -142,8 +145,10 @@ class AdaptConfig:
             raise SettingError(
                 "max_disp", f"expected the proxy labels' disparity range > 0 pixels, got {self.max_disp}"
             )
-        if self.seed < 0:  # numpy's generators take none: it failed after the pairs were read and labelled
-            raise SettingError("seed", f"expected an integer >= 0, got {self.seed}")
+        # numpy's generators take no seed below 0, torch's none of 2^64 or more: both failed after the pairs were
+        # read and labelled, the second with a traceback (train and synth refuse theirs in one line too)
+        if not 0 <= self.seed < SEED_LIMIT:
+            raise SettingError("seed", f"expected an integer from 0 to 2^64 - 1, got {self.seed}")
 
     def weight(self, term: str) -> float:
         return float(self.weights.get(term, DEFAULT_WEIGHTS[term]))

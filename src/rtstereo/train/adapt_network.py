@@ -65,7 +65,7 @@ def load_adaptable(model: str, weights: str | None = None, settings: dict[str, A
         model: a registry network with ``weights`` (e.g. ``rtnet``), an rtstereo checkpoint, or the
             packaged ONNX network's name (``rtnet-v5``: its PyTorch state, ``training/default/state.pt``,
             when rtstereo runs from a source checkout).
-        weights: weights file of a registry network.
+        weights: weights file or URL of a registry network.
         settings: setting overrides.
 
     Raises:
@@ -73,6 +73,7 @@ def load_adaptable(model: str, weights: str | None = None, settings: dict[str, A
         CheckpointError: an unreadable weights file.
     """
     from ..export.onnx_export import build_network
+    from ..io.download import fetch, is_url
     from ..models import DEFAULT_ALIAS, PACKAGED_NETWORK, get_spec, is_onnx_file, resolve_alias
     from ..models.checkpoint import describe, read_torch_file
 
@@ -128,7 +129,10 @@ def load_adaptable(model: str, weights: str | None = None, settings: dict[str, A
     loss_weights = None
     weights_file = name if is_file else weights
     if weights_file is not None:
-        obj = read_torch_file(weights_file)
+        # A URL, as predict and export take it: build_network fetched it into the cache, where it is read again
+        # (reading the URL as a path said "weights file not found" after the network was built)
+        local = fetch(str(weights_file), subdir="weights") if is_url(str(weights_file)) else weights_file
+        obj = read_torch_file(local)
         if describe(obj) is not None:
             stored = (obj.get("config") or {}).get("loss_weights")
             loss_weights = [float(w) for w in stored] if stored else None

@@ -20,6 +20,8 @@ from typing import Any
 from ..errors import InputError, MissingDependencyError, SettingError
 
 PRECISIONS = ("auto", "off", "bf16", "fp16")
+# "fp32", the other verbs' word for no reduced precision, is "off"; so is YAML 1.1's reading of `precision: off`, false
+PRECISION_ALIASES = {"fp32": "off", False: "off"}
 SEED_LIMIT = 1 << 30  # run seeds from 0 to this - 1 give distinct training streams
 LOSS_REGIONS = ("all", "matchable")  # the pixels of the loss: rtstereo.train.losses.training_mask
 
@@ -76,7 +78,8 @@ class TrainConfig:
         seed: seed of the weights' initialisation and of the training stream (scenes, crops).
         device: ``cpu``, ``cuda`` or ``cuda:N``.
         precision: ``auto`` (bf16 on CUDA GPUs that have it, fp16 on older GPUs, fp32 on CPUs),
-            ``off`` (fp32), ``bf16`` (autocast, CPU or CUDA) or ``fp16`` (CUDA only).
+            ``off`` (fp32; ``fp32`` is taken for it, as the other verbs name it), ``bf16`` (autocast, CPU or CUDA)
+            or ``fp16`` (CUDA only).
         threads: CPU threads for torch (0 = torch's default).
         checkpoint_every: steps between writes of ``last.pt``.
         checkpoint_minutes: also write ``last.pt`` when this many minutes have passed since the last
@@ -140,6 +143,8 @@ class TrainConfig:
             object.__setattr__(self, name, _size_pair(name, getattr(self, name)))
         object.__setattr__(self, "loss_weights", _weights(self.loss_weights))
         object.__setattr__(self, "freeze", _prefixes(self.freeze))
+        if isinstance(self.precision, (str, bool)):
+            object.__setattr__(self, "precision", PRECISION_ALIASES.get(self.precision, self.precision))
         for name in ("out_dir", "model", "device"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
