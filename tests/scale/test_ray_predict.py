@@ -357,3 +357,26 @@ def test_a_classical_method_on_cuda_is_sized_by_cpus(capsys, tmp_path, ray_local
     assert not needs_gpu(options, options.load())
     network = SimpleNamespace(spec=SimpleNamespace(kind="torch"))
     assert needs_gpu(PredictorOptions("rtnet", device="cuda"), network)  # a network's workers each take a GPU
+
+
+def test_relative_paths_are_read_and_written_where_the_caller_is_not_where_ray_started(
+    tmp_path, ray_local, dozen, monkeypatch
+):
+    """A Ray started in another folder (ray.init() elsewhere, a cluster) runs its workers there: the README's Python
+    block, run after the Ray tests, failed every pair with "image not found: lefts/a.png"."""
+    from pathlib import Path
+
+    from rtstereo.batch import BatchJob, PredictorOptions
+    from rtstereo.scale.predict import run_ray
+    from rtstereo.sources.pairs import PairSource
+
+    lefts, rights = dozen
+    monkeypatch.chdir(lefts.parent)  # Ray runs in the folder pytest started in
+    pairs = [PairSource(f"L/{i:02d}.png", f"R/{i:02d}.png", f"{i:02d}") for i in (0, 1)]
+    job = BatchJob(output=Path("out"), formats=("png16",))
+    summary = run_ray(job, PredictorOptions("sgbm", settings={"max_disp": 16}), pairs, workers=1)
+    assert [o.status for o in summary.outcomes] == ["done", "done"], [o.error for o in summary.outcomes]
+    assert [(o.left, o.right) for o in summary.outcomes] == [(p.left, p.right) for p in pairs]  # as given
+    assert sorted(p.name for p in (lefts.parent / "out").iterdir()) == ["00.png", "01.png"]
+    summary = run_ray(job, PredictorOptions("sgbm", settings={"max_disp": 16}), pairs, workers=1)
+    assert [o.status for o in summary.outcomes] == ["skipped", "skipped"]  # the same folder, seen from here

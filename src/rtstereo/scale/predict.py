@@ -10,6 +10,8 @@ the driver gathers one summary row per pair as they finish and shows pairs/s.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +31,7 @@ from ..batch.job import (
 from ..batch.outcome import FAILED, BatchInterrupted, BatchSummary, PairOutcome, record_outcomes
 from ..errors import InputError, RtStereoError, require_bool
 from ..io.atomic import remove_stale_partials, terminate_as_interrupt
+from ..io.download import is_url
 from ..runtime.providers import limit_threads
 from ..sources.pairs import PairSource
 from ..text import counted
@@ -49,15 +52,34 @@ from .session import (
 OUTCOME_COLUMNS = list(PairOutcome.__dataclass_fields__)
 
 
+def for_workers(path: Any) -> Any:
+    """A local file or folder as its absolute path; anything else (a URL, a model's name, None) as it is.
+
+    Ray's workers run in the folder Ray was started in, which need not be the caller's: with a Ray started
+    elsewhere (``ray.init()`` in another folder, a cluster), a relative path was looked for in the wrong folder.
+
+    Examples:
+        >>> for_workers("https://x/l.png"), for_workers(None), for_workers("default")
+        ('https://x/l.png', None, 'default')
+    """
+    if not isinstance(path, (str, os.PathLike)) or is_url(str(path)):
+        return path
+    local = os.path.expanduser(os.fspath(path))
+    if not os.path.exists(local):
+        return path
+    return type(path)(os.path.abspath(local)) if isinstance(path, os.PathLike) else os.path.abspath(local)
+
+
 def decode_row(row: dict[str, Any]) -> dict[str, Any]:
     """Ray task: read and decode one pair into raw RGB bytes (a failure becomes the row's error).
 
     Images travel as bytes plus the size rather than as tensors, so pairs of different sizes and
     unreadable pairs (no image at all) share one table schema.
     """
-    source = PairSource(str(row["left"]), str(row["right"]), str(row["name"]))
+    source = PairSource(str(row["read_left"]), str(row["read_right"]), str(row["name"]))
     pair, outcome = load_pair(source, int(row["index"]))
     out = outcome.to_row()
+    out.update(left=row["left"], right=row["right"])  # the summary gives the paths as the caller gave them
     if pair is None:
         out.update(left_rgb=b"", right_rgb=b"")
     else:
@@ -161,12 +183,25 @@ def run_ray(
         if job.is_complete(source):
             outcomes.append(skipped_outcome(job, source, index))
         else:
-            todo.append({"index": index, "name": source.name, "left": source.left, "right": source.right})
+            todo.append(
+                {
+                    "index": index,
+                    "name": source.name,
+                    "left": source.left,
+                    "right": source.right,
+                    "read_left": for_workers(source.left),
+                    "read_right": for_workers(source.right),
+                }
+            )
     for outcome in outcomes:
         if on_outcome is not None:
             on_outcome(outcome)
     if not todo:
         return BatchSummary(outcomes, listed=len(sources), elapsed_s=time.perf_counter() - start, engine="ray")
+    # The workers' folder need not be this one: the output folder and the model's files as absolute paths.
+    output = job.output if job.output is None else type(job.output)(os.path.abspath(os.path.expanduser(job.output)))
+    job = dataclasses.replace(job, output=output)
+    options = dataclasses.replace(options, model=for_workers(options.model), weights=for_workers(options.weights))
     with ray_session(address) as ray:
         resources = ray.cluster_resources()
         cpus, gpus = resources.get("CPU", 1), resources.get("GPU", 0)
