@@ -794,11 +794,15 @@ def _refuse_names_too_long(args: argparse.Namespace) -> None:
 
 
 def _summary_path(args: argparse.Namespace) -> str | None:
-    """``--summary``, or by default beside ``-o`` (``.json``) or ``PREFIX_summary.json``."""
+    """``--summary``, or by default beside ``-o`` (``out.mp4``: ``out.json``; ``out.mov``: ``out.mov.json``, not
+    the ``out.json`` of ``out.m4v`` or ``out.mp4`` beside it) or ``PREFIX_summary.json``."""
     if args.summary is not None:
         return args.summary
     if args.output:
-        return str(Path(args.output).with_suffix(".json"))
+        output = Path(args.output)
+        return str(
+            output.with_suffix(".json") if output.suffix.lower() == ".mp4" else output.with_name(output.name + ".json")
+        )
     if args.output_prefix:
         return f"{args.output_prefix}_summary.json"
     return None
