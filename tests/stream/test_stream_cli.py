@@ -58,6 +58,13 @@ def test_two_videos_to_mp4_pngs_and_summary(run_cli, two_videos, tmp_path):
     assert "two videos left.mp4 + right.mp4 -> sgbm" in err
 
 
+def test_the_colour_range_of_max_disp_is_the_range_sgbm_searches(run_cli, two_videos, tmp_path):
+    """SGBM at --max-disp 20 searches 32 disparities: the colours topped at 20 px, and 20-31 px all showed the top."""
+    code, _, err = run_cli("video", *two_videos, "-o", tmp_path / "o.mp4", "--model", "sgbm", "--max-disp", 20)
+    assert code == 0, err
+    assert json.loads((tmp_path / "o.json").read_text())["colour_max_disp_px"] == 32
+
+
 def test_mov_and_m4v_outputs_keep_their_own_default_summaries(run_cli, two_videos, tmp_path):
     for name in ("run.mov", "run.m4v", "run.mp4"):  # run.mov and run.m4v both wrote run.json
         code, _, err = run_cli("video", *two_videos, "-o", tmp_path / name, "--max-frames", 1, *FAST)

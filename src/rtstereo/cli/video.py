@@ -425,6 +425,15 @@ def _refuse_a_size_no_memory_holds(args: argparse.Namespace, predictor: Any) -> 
         raise InputError(f"--size {args.size}: {exc}") from None
 
 
+def _colour_top_px(max_disp_px: int | None, predictor: Any) -> float | None:
+    """The top of the colour range for ``--max-disp``: the range the method searches, which OpenCV's matchers round up
+    to a multiple of 16 (``--max-disp 20`` searches 32: 20-31 px all showed the top colour); ``None`` measures it."""
+    if max_disp_px is None:
+        return None
+    searched_px = getattr(predictor, "max_disp_px", None)
+    return max(float(max_disp_px), searched_px) if isinstance(searched_px, (int, float)) else max_disp_px
+
+
 def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
     """Build the outputs, filter and window the options name, run the stream, report."""
     from ..sinks.video import ColourScale, DisparityPngSink, VideoSink, open_window
@@ -489,7 +498,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         window=window,
         prepare=step,
         temporal=temporal,
-        colour_scale=ColourScale(args.max_disp),
+        colour_scale=ColourScale(_colour_top_px(args.max_disp, predictor)),
         max_frames=args.max_frames,
         progress=not args.quiet,
     )
