@@ -233,6 +233,8 @@ def run_ray(args: argparse.Namespace) -> int:
     temporal = temporal_settings(args)
     prepare = FramePreparer(size_wh=parse_size_hw(args.size)[::-1] if args.size else None, **_geometry(args))
     job = VideoJob(source, args.output_prefix, predictor_options(args), prepare, temporal)
+    if args.size:  # before the first frame is resized here for the rectification check, and by every worker
+        _refuse_a_size_no_memory_holds_on_ray(args, job.options)
     log = logging.getLogger(STREAM_LOGGER)
     frame_size_hw = parse_size_hw(args.size) if args.size else None
     if not args.no_rectification_check:
@@ -408,6 +410,21 @@ def _refuse_fps_for_videos(args: argparse.Namespace) -> None:
             f"--fps {args.fps:g} sets the frame rate of image sequences, but the input is a video, whose mp4 keeps "
             "the video's own frame rate (divided by --stride): drop --fps"
         )
+
+
+def _refuse_a_size_no_memory_holds_on_ray(args: argparse.Namespace, options: Any) -> None:
+    """:func:`_refuse_a_size_no_memory_holds` for ``--engine ray``, whose workers resized each frame first: asked of
+    the workers' predictor built on the driver's CPU (which may have no GPU; the plan depends on the method, its
+    range and size divisor, not on the device), then closed."""
+    import dataclasses
+
+    predictor = dataclasses.replace(options, device="cpu", precision="fp32").load()
+    try:
+        _refuse_a_size_no_memory_holds(args, predictor)
+    finally:
+        close = getattr(predictor, "close", None)
+        if callable(close):
+            close()
 
 
 def _refuse_a_size_no_memory_holds(args: argparse.Namespace, predictor: Any) -> None:
