@@ -237,8 +237,9 @@ def run_ray(args: argparse.Namespace) -> int:
         _refuse_a_size_no_memory_holds_on_ray(args, job.options)
     log = logging.getLogger(STREAM_LOGGER)
     frame_size_hw = parse_size_hw(args.size) if args.size else None
-    if not args.no_rectification_check:
-        frame_size_hw = _check_first_frame(args, source, prepare, log) or frame_size_hw
+    # Prepared here with or without the check: the workers' notices stay in the workers, and --size to another aspect
+    # ratio stretched the frames unsaid with --no-rectification-check.
+    frame_size_hw = _check_first_frame(args, source, prepare, log) or frame_size_hw
     log.info("%s -> %s on Ray, %d frames in ranges", source.description, args.model, total)
     if temporal is not None:
         log.info("the temporal filter restarts at the first frame of each frame range (it has no past there)")
@@ -294,8 +295,10 @@ def run_ray(args: argparse.Namespace) -> int:
 def _check_first_frame(
     args: argparse.Namespace, source: FrameSource, prepare: FramePreparer, log
 ) -> tuple[int, int] | None:
-    """``--engine ray``: the rectification check of the stream (:class:`~.rectification.StreamRectificationCheck`)
-    on the first frame, here before the workers start (a frame that cannot be read is left to them).
+    """``--engine ray``: the first frame prepared (what preparing it says, a resize, is said once, here) and, unless
+    ``--no-rectification-check``, the rectification check of the stream
+    (:class:`~.rectification.StreamRectificationCheck`) on it, before the workers start (a frame that cannot be read
+    is left to them).
 
     Returns:
         ``(H, W)`` of the first frame as the model gets it (prepared); ``None`` when it could not be read."""
@@ -315,6 +318,8 @@ def _check_first_frame(
             close()
     if pair is None:
         return None
+    if args.no_rectification_check:
+        return pair.size_hw
     findings, _ = rectification_findings(
         pair, exposure_hint(args), prepare.align_rows, raw_rig_hint(args.calib), swap_hint(args.swap)
     )
