@@ -511,10 +511,10 @@ def test_models_says_what_an_image_video_or_text_file_given_as_the_model_is(caps
     (tmp_path / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(40))
     (tmp_path / "notes.txt").write_text("baseline 0.12 m\nfocal 700 px\n")
     for path, said in (
-        (EXAMPLES / "left.png", "a PNG image, not a model file"),
-        (EXAMPLES / "disparity.pfm", "a PFM image or disparity map, not a model file"),
-        (tmp_path / "clip.mp4", "an MP4 or QuickTime video, not a model file"),
-        (tmp_path / "notes.txt", "a text file (it begins 'baseline 0.12 m'), not a model file"),
+        (EXAMPLES / "left.png", "a PNG image, not a PyTorch file"),
+        (EXAMPLES / "disparity.pfm", "a PFM image or disparity map, not a PyTorch file"),
+        (tmp_path / "clip.mp4", "an MP4 or QuickTime video, not a PyTorch file"),
+        (tmp_path / "notes.txt", "a text file (it begins 'baseline 0.12 m'), not a PyTorch file"),
     ):
         code, out, err = run_cli(capsys, "models", path)
         assert code == 2 and out == "" and err.count("\n") == 1 and f"{path}: {said}" in err, err
@@ -1146,7 +1146,7 @@ def test_a_file_given_as_the_model_that_is_no_model_is_a_model_file_in_models_an
     argv = (verb, path) if verb == "models" else (verb, path, "--sizes", "48x96", "-o", tmp_path / "b")
     code, _, err = run_cli(capsys, *argv)
     assert code == 2 and err == (
-        f"rtstereo {verb}: error: cannot read model file {path}: a PNG image, not a model file; "
+        f"rtstereo {verb}: error: cannot read model file {path}: a PNG image, not a PyTorch file; "
         "expected an rtstereo checkpoint or an exported .onnx file\n"
     )
 

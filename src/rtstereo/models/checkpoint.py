@@ -140,7 +140,7 @@ def archive_reason(path: Path) -> str | None:
         head = handle.read(512)
     other = other_file_kind(head)
     if other is not None:  # an image given as a model file was "not a PyTorch file (a plain pickle, or damaged)"
-        return f"{other}, not a model file"
+        return f"{other}, not a PyTorch file"
     if head[:2] == b"\x1f\x8b":
         return "a gzip-compressed file, not a torch.save file: decompress it (gunzip) and give the file inside"
     if head[:8] == b"\x89HDF\r\n\x1a\n":  # it was "not a PyTorch file (a plain pickle, or damaged)"
