@@ -174,8 +174,8 @@ def test_a_file_given_as_the_model_that_is_no_model_is_called_a_model_file(tmp_p
     expected = (
         f"model file is empty: {path}"
         if name == "empty.pt"
-        else f"cannot read model file {path}: not a PyTorch file (a plain pickle, or damaged); expected an rtstereo "
-        "checkpoint or an exported .onnx file"
+        else f"cannot read model file {path}: a PNG image, not a PyTorch file; expected an rtstereo checkpoint or an "
+        "exported .onnx file"
     )
     with pytest.raises(rtstereo.CheckpointError) as info:
         rtstereo.load(path)

@@ -506,6 +506,21 @@ def test_models_describes_an_rtstereo_checkpoint_and_refuses_other_files_in_one_
         assert code == 2 and out == "" and err.count("\n") == 1 and message in err, err
 
 
+def test_models_says_what_an_image_video_or_text_file_given_as_the_model_is(capsys, tmp_path):
+    """`rtstereo models examples/left.png` said "not a PyTorch file (a plain pickle, or damaged)"."""
+    pytest.importorskip("torch")
+    (tmp_path / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(40))
+    (tmp_path / "notes.txt").write_text("baseline 0.12 m\nfocal 700 px\n")
+    for path, said in (
+        (EXAMPLES / "left.png", "a PNG image, not a PyTorch file"),
+        (EXAMPLES / "disparity.pfm", "a PFM image or disparity map, not a PyTorch file"),
+        (tmp_path / "clip.mp4", "an MP4 or QuickTime video, not a PyTorch file"),
+        (tmp_path / "notes.txt", "a text file (it begins 'baseline 0.12 m'), not a PyTorch file"),
+    ):
+        code, out, err = run_cli(capsys, "models", path)
+        assert code == 2 and out == "" and err.count("\n") == 1 and f"{path}: {said}" in err, err
+
+
 def test_models_describes_an_exported_file_from_its_own_metadata(capsys, tmp_path):
     from rtstereo.runtime.onnx import packaged_path
 
@@ -1204,7 +1219,7 @@ def test_a_file_given_as_the_model_that_is_no_model_is_a_model_file_in_models_an
     argv = (verb, path) if verb == "models" else (verb, path, "--sizes", "48x96", "-o", tmp_path / "b")
     code, _, err = run_cli(capsys, *argv)
     assert code == 2 and err == (
-        f"rtstereo {verb}: error: cannot read model file {path}: not a PyTorch file (a plain pickle, or damaged); "
+        f"rtstereo {verb}: error: cannot read model file {path}: a PNG image, not a PyTorch file; "
         "expected an rtstereo checkpoint or an exported .onnx file\n"
     )
 

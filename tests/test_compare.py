@@ -259,3 +259,28 @@ def test_a_map_exact_at_every_pixel_of_sparse_ground_truth_scores_0_not_unrelate
     assert doubled.score == pytest.approx(compare_disparities(dense, dense * 2).score, abs=0.05) and doubled.score > 0.1
     holes = np.where(np.isfinite(sparse), np.nan, dense)  # B invalid wherever A is known: nothing matches
     assert compare_disparities(sparse, holes).score > 0.45
+
+
+def test_a_comparison_over_the_memory_budget_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
+    """Two 24 MP photos peaked at about 3.2 GB, two 200 MP images had the process killed: no budget was asked."""
+    from rtstereo.cli import main
+    from rtstereo.runtime.memory import MemoryBudgetError
+
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "1M")  # 200x300 needs about 9 MB (images), 6 MB (maps)
+    image = np.zeros((200, 300, 3), np.uint8)
+    with pytest.raises(MemoryBudgetError, match=r"^comparing A and B at 200x300 \(HxW\) needs about 9 MB, more "):
+        compare_images(image, image, ("A", "B"))
+    with pytest.raises(MemoryBudgetError, match=r"budget \(RTSTEREO_MEMORY_BUDGET=1M\): compare copies of both made"):
+        compare_disparities(np.ones((200, 300), np.float32), np.ones((100, 150), np.float32), ("A", "B"))
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(tmp_path / name), image)
+    # refused from the headers, before the images are decoded
+    monkeypatch.setattr("rtstereo.compare.read_image_levels", lambda path: pytest.fail(f"{path} was decoded"))
+    assert main(["compare", str(tmp_path / "a.png"), str(tmp_path / "b.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"rtstereo compare: error: comparing {tmp_path / 'a.png'} and {tmp_path / 'b.png'} at 200x300"
+    )
+    assert err.count("\n") == 1
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "20M")  # within it: compared as before
+    assert compare_images(image, image).score == 0.0

@@ -65,7 +65,15 @@ from .bench_reference import (
     stretched_notes,
     stretched_pairs_notes,
 )
-from .errors import CheckpointError, InputError, MissingDependencyError, OutputError, RtStereoError, require
+from .errors import (
+    CheckpointError,
+    InputError,
+    MissingDependencyError,
+    OutputError,
+    RtStereoError,
+    require,
+    require_path,
+)
 from .io.atomic import (
     atomic_path,
     interrupted_results_stem,
@@ -369,7 +377,7 @@ class BenchReport:
         A ``<stem>.png`` of an earlier sweep that this one does not replace is removed, with a note. An interrupted
         sweep's files are ``<stem>.interrupted.*`` when ``<stem>.json`` holds an earlier complete sweep's, which is
         kept (with a note); a complete sweep removes such files of an earlier interrupted one (with a note)."""
-        folder = Path(folder)
+        folder = require_path(folder, "folder")
         if self.interrupted:
             partial_stem = interrupted_results_stem(folder, stem)
             if partial_stem != stem:
@@ -412,6 +420,7 @@ class BenchReport:
     def plot(self, path: str | Path) -> Path:
         """Quality (D1, or with a reference the EPE against it) against speed (median ms), one point per row
         with accuracy."""
+        path = require_path(path, "path")
         matplotlib = require("matplotlib", "viz", "the quality-vs-speed plot")
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt

@@ -22,6 +22,11 @@ from .io.images import opened_with_pil, read_grey, read_image_levels
 from .metrics import disparity_metrics
 from .sinks.pointcloud import FILES as DEPTH_FILES
 
+# Peak bytes per pixel of the first input's size: tracemalloc over compare_images and compare_disparities on
+# 1000x1500 random inputs gave 120 and 90 (SSIM's float64 windows), and the inputs as compare_files decodes them
+# (float32 levels, float32 maps) add about 24 and 8. The second input's own copies: up to 16 per pixel of its size.
+COMPARE_BYTES_PER_PX = {"image": 150, "disparity": 100}
+SECOND_INPUT_BYTES_PER_PX = 16
 # The image formats that store 16-bit grey, which is what a disparity map in the KITTI convention is.
 SIXTEEN_BIT_SUFFIXES = (".png", ".pgm", ".tif", ".tiff")
 # The ends of the names of the depth maps predict writes (--format depth, depth_npy, depth_mm).
@@ -104,6 +109,7 @@ def compare_images(
     for image, name in zip((a, b), names):
         if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3, 4))):
             raise InputError(f"{name}: expected an image (H, W), (H, W, 3) or (H, W, 4), got shape {image.shape}")
+    _check_memory("image", a.shape, b.shape, names)
     # One grey channel each: the score is of grey levels (a grey view against a colour one is compared in grey).
     a, b = (x if x.ndim == 2 else x[..., 0] if x.shape[2] == 1 else x[..., :3] for x in (_levels(a), _levels(b)))
     resized = None
@@ -142,6 +148,7 @@ def compare_disparities(
     for disparity, name in zip((a, b), names):
         if disparity.ndim != 2:
             raise InputError(f"{name}: expected a disparity map (H, W), got shape {disparity.shape}")
+    _check_memory("disparity", a.shape, b.shape, names)
     with np.errstate(invalid="ignore"):
         scored = np.isfinite(a) & (a > 0)  # the pixels the metrics score: ground truth <= 0 is unknown
     if not scored.any():
@@ -216,6 +223,28 @@ def _scale_note(a: np.ndarray, b: np.ndarray, names: tuple[str, str]) -> str | N
     return (
         f"the disparities of {names[1]} are {said} those of {names[0]} at {agreeing * 100:.0f} % of the pixels valid "
         f"in both: a scale mistake? likely {cause or 'another resolution, or another file convention'}"
+    )
+
+
+def _check_memory(kind: str, shape_a: tuple[int, ...], shape_b: tuple[int, ...], names: tuple[str, str]) -> None:
+    """Refuse a comparison whose estimated peak (:data:`COMPARE_BYTES_PER_PX`) is over the memory budget, as predict
+    and eval refuse a pair (:mod:`~rtstereo.runtime.memory`): two 200 MP images had the process killed.
+
+    Raises:
+        MemoryBudgetError: the estimate, the budget and what to do.
+    """
+    from .runtime.memory import BUDGET_ENV, MemoryBudgetError, format_bytes_apart, memory_budget
+
+    (height, width), pixels_b = shape_a[:2], shape_b[0] * shape_b[1]
+    needed = COMPARE_BYTES_PER_PX[kind] * height * width + SECOND_INPUT_BYTES_PER_PX * pixels_b
+    budget = memory_budget()
+    if needed <= budget.bytes:
+        return
+    shown_needed, shown_allowed = format_bytes_apart(needed, budget.bytes)
+    raise MemoryBudgetError(
+        f"comparing {names[0]} and {names[1]} at {height}x{width} (HxW) needs about {shown_needed}, more than the "
+        f"{shown_allowed} budget ({budget.source}): compare copies of both made smaller alike, or free memory "
+        f"({BUDGET_ENV} sets the budget)"
     )
 
 
@@ -301,6 +330,9 @@ def compare_files(path_a: str | Path, path_b: str | Path, kind: str = "auto", sc
                 )
                 compared = _compare_maps(path_a, path_b, scale)
                 return replace(compared, note="; ".join(filter(None, (note, compared.note))))
+    sizes = [_header_size_hw(Path(p)) for p in (path_a, path_b)]
+    if kind in ("image", "disparity") and None not in sizes:  # before decoding: the inputs alone are 8-12 B/px each
+        _check_memory(kind, sizes[0], sizes[1], (str(path_a), str(path_b)))  # type: ignore[arg-type]
     if kind == "image":
         for p in (path_a, path_b):
             _check_readable_as_image(Path(p))
@@ -308,6 +340,18 @@ def compare_files(path_a: str | Path, path_b: str | Path, kind: str = "auto", sc
     if kind == "disparity":
         return _compare_maps(path_a, path_b, scale)
     raise InputError(f"--kind must be auto, image or disparity, got '{kind}'")
+
+
+def _header_size_hw(path: Path) -> tuple[int, int] | None:
+    """``(H, W)`` of an image file from its header (the pixels are not decoded); ``None`` when PIL cannot read it
+    (PFM, npy: the size is then checked once the file is read)."""
+    from PIL import UnidentifiedImageError
+
+    try:
+        with opened_with_pil(path) as image:
+            return image.size[1], image.size[0]
+    except (UnidentifiedImageError, OSError, InputError):
+        return None
 
 
 def _check_readable_as_image(path: Path) -> None:

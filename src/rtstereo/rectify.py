@@ -975,7 +975,7 @@ class StereoCalibration:
 
     def save(self, folder: str | Path) -> dict[str, Path]:
         """Write ``stereo.yaml`` (OpenCV), ``calibration.json`` (rtstereo) and ``maps.npz`` into a folder."""
-        folder = Path(folder)
+        folder = require_path(folder, "folder")
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

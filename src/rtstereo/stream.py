@@ -136,6 +136,8 @@ class StreamSummary:
             PNGs' name pattern and value / ``divide_by`` in ``unit``, ``invalid`` marking no match.
         preparation: what was done to the frames before the model, as ``predict``'s sidecar records it of a pair
             (``--align-rows``: ``{"align_rows": {"applied": ..., "misalignment_px": ..., "row_shift_px": ...}}``).
+        video_fps: the frame rate stored in the mp4 (the source's rate over the stride; for a camera, the measured
+            rate; with fewer decimals where MPEG-4 cannot store it); ``None`` without one.
     """
 
     source: str
@@ -159,6 +161,7 @@ class StreamSummary:
     source_frames: dict[str, int] | None = None
     encodings: dict[str, dict[str, Any]] = field(default_factory=dict)
     preparation: dict[str, Any] = field(default_factory=dict)
+    video_fps: float | None = None
 
     @property
     def bottleneck(self) -> str | None:
@@ -776,6 +779,7 @@ class Stream:
             if isinstance(sink, DisparityPngSink):
                 encodings["png16"] = {"files": f"{sink.prefix.name}_NNNNN.png", **FORMAT_ENCODINGS["png16"]}
         numbered = isinstance(start, int) and isinstance(stride, int)
+        video_fps = next((sink.fps for sink in self.sinks if isinstance(sink, VideoSink)), None)
         return StreamSummary(
             source=self.source.description,
             model=self.predictor.name,
@@ -798,4 +802,5 @@ class Stream:
             source_frames={"start": start, "stride": stride} if numbered else None,
             encodings=encodings,
             preparation=dict(getattr(self.prepare, "preparation", None) or {}),
+            video_fps=video_fps,
         )

@@ -1003,3 +1003,19 @@ def test_damaged_middlebury_2005_image_fails_when_loaded_not_while_searching(tmp
 
     with pytest.raises(Exception, match="view1.png"):
         sample.load()
+
+
+def test_image_size_from_the_header_over_pils_pixel_limits(tmp_path, monkeypatch):
+    """Eval's header read of a large Middlebury image: PIL's decompression-bomb warning is not passed on, and an
+    image over PIL's refusal limit is one InputError line, not PIL's DecompressionBombError."""
+    from rtstereo.datasets.readers import image_size_wh
+
+    path = tmp_path / "im0.png"
+    Image.new("L", (12, 10)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 120 px: warned about by PIL; over 200 px: refused
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert image_size_wh(path) == (12, 10)
+    Image.new("L", (20, 20)).save(path)
+    with pytest.raises(InputError, match=r"im0.png: the image has more than the 200 pixels PIL opens"):
+        image_size_wh(path)

@@ -249,6 +249,14 @@ def test_save_writes_opencv_json_and_maps_that_load_back(chessboard_result, ches
         assert rectified[2].baseline_m == pytest.approx(result.calibration.baseline_m)
 
 
+def test_save_expands_a_leading_tilde(chessboard_result, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where a "~" folder was made
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    files = chessboard_result[0].save("~/rig")
+    assert {path.parent for path in files.values()} == {tmp_path / "home" / "rig"}
+    assert not (tmp_path / "~").exists()
+
+
 def test_a_save_that_fails_leaves_the_earlier_rig_whole(chessboard_result, tmp_path, monkeypatch):
     """The maps (the largest file) failing on a full disk left the new stereo.yaml and calibration.json beside the
     earlier calibration's maps.npz, which --rectify then used."""

@@ -870,6 +870,24 @@ def test_images_over_the_pixel_limits_of_opencv_and_pil_are_one_line_each(tmp_pa
 # Paths: "~" and URLs
 
 
+def test_a_leading_tilde_in_output_folders_is_the_home_folder(tmp_path, monkeypatch):
+    from rtstereo.batch.job import BatchJob
+    from rtstereo.bench import BenchReport
+    from rtstereo.sinks.files import save_result
+    from rtstereo.types import DisparityResult
+
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")  # where a "~" folder was made
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    written = save_result(DisparityResult(np.ones((4, 6), np.float32)), "~/out", "a", formats=("pfm",))
+    assert written == [home / "out" / "a.pfm"] and written[0].is_file()
+    assert BatchJob(output="~/batch").output == home / "batch"
+    assert all(path.parent == home / "sweep" for path in BenchReport([], {}, {}).save("~/sweep"))
+    assert not (tmp_path / "work" / "~").exists()
+
+
 def test_a_leading_tilde_is_the_home_folder_as_the_shell_makes_it(tmp_path, monkeypatch):
     from rtstereo.io.calibration import write_calibration
     from rtstereo.sources.pairs import resolve_pairs

@@ -101,6 +101,32 @@ def test_a_cluster_where_nothing_listens_is_refused_before_the_video_is_read(cap
     assert len(err.strip().splitlines()) == 1
 
 
+def test_a_size_no_memory_holds_is_refused_before_a_frame_is_resized_or_ray_starts(
+    capsys, tmp_path, videos, monkeypatch
+):
+    """As one process refuses it: the driver resized the first frame for its rectification check, and every worker
+    its frames, before the budget was asked (--size 40000x60000 had them killed, out of memory)."""
+    pytest.importorskip("ray")
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "1M")  # 400x600 needs about 13 MB with SGBM
+    monkeypatch.setattr("ray.init", lambda **kwargs: pytest.fail("Ray was started"))
+    monkeypatch.setattr("rtstereo.sources.base.cv2.resize", lambda *a, **k: pytest.fail("a frame was resized"))
+    argv = ["video", *videos, *SGBM, "--output-prefix", tmp_path / "d", "--engine", "ray", "--size", "400x600"]
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2 and out == "", err
+    assert err.startswith("rtstereo video: error: --size 400x600: sgbm on a 400x600 (HxW) pair needs about "), err
+    assert err.count("\n") == 1 and "more than the 1 MB budget (RTSTEREO_MEMORY_BUDGET=1M)" in err
+
+
+def test_a_ray_video_says_a_stretching_size_without_the_rectification_check(capsys, tmp_path, ray_local, videos):
+    """The driver said it only while preparing the first frame for the rectification check: the workers' notices stay
+    in the workers, so --no-rectification-check stretched the frames without a word, even a warning."""
+    argv = ["video", *videos, "--output-prefix", tmp_path / "d", *SGBM, "--engine", "ray", "-q", "--size", "40x40"]
+    code, _, err = run_cli(capsys, *argv, "--no-rectification-check")
+    assert code == 0, err
+    assert err.count("the frames are stretched (aspect ratio W/H 2.00 run at 1.00)") == 1, err
+    assert json.loads((tmp_path / "d_summary.json").read_text())["frame_size_hw"] == [40, 40]
+
+
 def test_workers_without_ray_engine_is_refused(capsys, videos):
     code, _, err = run_cli(capsys, "video", *videos, *SGBM, "--workers", "2")
     assert code == 2 and "apply to --engine ray only" in err

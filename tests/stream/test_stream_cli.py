@@ -52,9 +52,26 @@ def test_two_videos_to_mp4_pngs_and_summary(run_cli, two_videos, tmp_path):
     summary = json.loads((tmp_path / "o.json").read_text())
     assert summary["frames_written"] == 6 and summary["stopped_by"] == "end"
     assert summary["colour_max_disp_px"] == 32
+    assert summary["video_fps"] == 10.0  # the videos' own rate, stored in the mp4
     assert {"capture", "inference", "write"} == set(summary["stages"])
     assert "fps end to end" in out and "inference" in out and "<- limit" in out and "\n  limit: " in out
     assert "two videos left.mp4 + right.mp4 -> sgbm" in err
+
+
+def test_the_colour_range_of_max_disp_is_the_range_sgbm_searches(run_cli, two_videos, tmp_path):
+    """SGBM at --max-disp 20 searches 32 disparities: the colours topped at 20 px, and 20-31 px all showed the top."""
+    code, _, err = run_cli("video", *two_videos, "-o", tmp_path / "o.mp4", "--model", "sgbm", "--max-disp", 20)
+    assert code == 0, err
+    assert json.loads((tmp_path / "o.json").read_text())["colour_max_disp_px"] == 32
+
+
+def test_mov_and_m4v_outputs_keep_their_own_default_summaries(run_cli, two_videos, tmp_path):
+    for name in ("run.mov", "run.m4v", "run.mp4"):  # run.mov and run.m4v both wrote run.json
+        code, _, err = run_cli("video", *two_videos, "-o", tmp_path / name, "--max-frames", 1, *FAST)
+        assert code == 0, err
+    summaries = sorted(p.name for p in tmp_path.glob("run*.json"))
+    assert summaries == ["run.json", "run.m4v.json", "run.mov.json"]
+    assert json.loads((tmp_path / "run.mov.json").read_text())["outputs"] == [str(tmp_path / "run.mov")]
 
 
 def test_the_summary_says_which_frame_each_png_is_and_how_it_reads_back(run_cli, tmp_path):
@@ -248,6 +265,9 @@ def test_live_uvc_camera_on_a_side_by_side_file(run_cli, sbs_video, tmp_path):
     assert code == 0, err
     written = json.loads((tmp_path / "live.json").read_text())
     assert written["source_stats"]["camera_frames"] == 6
+    stored = cv2.VideoCapture(str(tmp_path / "live.mp4"))
+    assert written["video_fps"] > 0 and written["video_fps"] == pytest.approx(stored.get(cv2.CAP_PROP_FPS), abs=0.01)
+    stored.release()
     assert len(read_video(tmp_path / "live.mp4")) == written["frames_written"] >= 1
     # every frame the capture stage took was either processed or replaced by a newer one
     assert written["frames_read"] == written["frames_processed"] + written["frames_dropped"]

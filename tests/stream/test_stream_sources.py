@@ -649,6 +649,22 @@ def test_resizing_is_announced_and_scales_the_calibration(caplog):
     assert (squeezed.width_px, squeezed.height_px) == (64, 16)
 
 
+def test_resizing_to_another_aspect_ratio_is_a_warning_once(caplog):
+    pair = StereoPair(np.zeros((240, 320, 3), np.uint8), np.zeros((240, 320, 3), np.uint8))
+    prepare = FramePreparer(size_wh=(100, 100))
+    with caplog.at_level(logging.INFO, "rtstereo.stream"):
+        prepare(pair)
+        prepare(pair)
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1, caplog.text  # a warning: --quiet shows it
+    assert "resizing 240x320 frames to 100x100" in warned[0].message
+    assert "stretched (aspect ratio W/H 1.33 run at 1.00)" in warned[0].message
+    caplog.clear()
+    with caplog.at_level(logging.INFO, "rtstereo.stream"):
+        FramePreparer(size_wh=(160, 120))(pair)  # the same aspect ratio: a notice
+    assert [r.levelno for r in caplog.records] == [logging.INFO] and "stretched" not in caplog.text
+
+
 def test_same_size_is_not_resized_and_calibration_of_another_size_is_refused():
     pair = StereoPair(np.zeros((64, 128, 3), np.uint8), np.zeros((64, 128, 3), np.uint8))
     assert FramePreparer(size_wh=(128, 64))(pair) is pair

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..confidence import check_max_diff_px, lr_check
-from ..errors import InputError, RtStereoError, require_bool, warn
+from ..errors import InputError, RtStereoError, require_bool, require_path, warn
 from ..geometry import pair_with_calibration_for_size
 from ..io.download import is_url
 from ..rectify import align_rows, row_alignment_record
@@ -122,6 +122,8 @@ class BatchJob:
                 f"output: expected a folder or file (str or Path), or None to write nothing, got "
                 f"{type(self.output).__name__} {self.output!r:.80}"
             )
+        if self.output is not None:  # "~/out" was a folder named ~ in the working folder
+            object.__setattr__(self, "output", require_path(self.output, "output"))
         # a str was read letter by letter: formats="png16" was "unknown output formats p, n, g, 1, 6"
         if not isinstance(self.formats, (tuple, list)) or not all(isinstance(f, str) for f in self.formats):
             raise InputError(

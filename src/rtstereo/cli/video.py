@@ -233,10 +233,13 @@ def run_ray(args: argparse.Namespace) -> int:
     temporal = temporal_settings(args)
     prepare = FramePreparer(size_wh=parse_size_hw(args.size)[::-1] if args.size else None, **_geometry(args))
     job = VideoJob(source, args.output_prefix, predictor_options(args), prepare, temporal)
+    if args.size:  # before the first frame is resized here for the rectification check, and by every worker
+        _refuse_a_size_no_memory_holds_on_ray(args, job.options)
     log = logging.getLogger(STREAM_LOGGER)
     frame_size_hw = parse_size_hw(args.size) if args.size else None
-    if not args.no_rectification_check:
-        frame_size_hw = _check_first_frame(args, source, prepare, log) or frame_size_hw
+    # Prepared here with or without the check: the workers' notices stay in the workers, and --size to another aspect
+    # ratio stretched the frames unsaid with --no-rectification-check.
+    frame_size_hw = _check_first_frame(args, source, prepare, log) or frame_size_hw
     log.info("%s -> %s on Ray, %d frames in ranges", source.description, args.model, total)
     if temporal is not None:
         log.info("the temporal filter restarts at the first frame of each frame range (it has no past there)")
@@ -292,8 +295,10 @@ def run_ray(args: argparse.Namespace) -> int:
 def _check_first_frame(
     args: argparse.Namespace, source: FrameSource, prepare: FramePreparer, log
 ) -> tuple[int, int] | None:
-    """``--engine ray``: the rectification check of the stream (:class:`~.rectification.StreamRectificationCheck`)
-    on the first frame, here before the workers start (a frame that cannot be read is left to them).
+    """``--engine ray``: the first frame prepared (what preparing it says, a resize, is said once, here) and, unless
+    ``--no-rectification-check``, the rectification check of the stream
+    (:class:`~.rectification.StreamRectificationCheck`) on it, before the workers start (a frame that cannot be read
+    is left to them).
 
     Returns:
         ``(H, W)`` of the first frame as the model gets it (prepared); ``None`` when it could not be read."""
@@ -313,6 +318,8 @@ def _check_first_frame(
             close()
     if pair is None:
         return None
+    if args.no_rectification_check:
+        return pair.size_hw
     findings, _ = rectification_findings(
         pair, exposure_hint(args), prepare.align_rows, raw_rig_hint(args.calib), swap_hint(args.swap)
     )
@@ -410,6 +417,21 @@ def _refuse_fps_for_videos(args: argparse.Namespace) -> None:
         )
 
 
+def _refuse_a_size_no_memory_holds_on_ray(args: argparse.Namespace, options: Any) -> None:
+    """:func:`_refuse_a_size_no_memory_holds` for ``--engine ray``, whose workers resized each frame first: asked of
+    the workers' predictor built on the driver's CPU (which may have no GPU; the plan depends on the method, its
+    range and size divisor, not on the device), then closed."""
+    import dataclasses
+
+    predictor = dataclasses.replace(options, device="cpu", precision="fp32").load()
+    try:
+        _refuse_a_size_no_memory_holds(args, predictor)
+    finally:
+        close = getattr(predictor, "close", None)
+        if callable(close):
+            close()
+
+
 def _refuse_a_size_no_memory_holds(args: argparse.Namespace, predictor: Any) -> None:
     """Refuse a ``--size`` the memory budget holds at no size, before the first frame is resized to it: the frames
     were resized first, and ``--size 40000x60000`` (a zero too many) had the process killed by the kernel, out of
@@ -423,6 +445,15 @@ def _refuse_a_size_no_memory_holds(args: argparse.Namespace, predictor: Any) -> 
         memory_plan(parse_size_hw(args.size))
     except MemoryBudgetError as exc:
         raise InputError(f"--size {args.size}: {exc}") from None
+
+
+def _colour_top_px(max_disp_px: int | None, predictor: Any) -> float | None:
+    """The top of the colour range for ``--max-disp``: the range the method searches, which OpenCV's matchers round up
+    to a multiple of 16 (``--max-disp 20`` searches 32: 20-31 px all showed the top colour); ``None`` measures it."""
+    if max_disp_px is None:
+        return None
+    searched_px = getattr(predictor, "max_disp_px", None)
+    return max(float(max_disp_px), searched_px) if isinstance(searched_px, (int, float)) else max_disp_px
 
 
 def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
@@ -489,7 +520,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         window=window,
         prepare=step,
         temporal=temporal,
-        colour_scale=ColourScale(args.max_disp),
+        colour_scale=ColourScale(_colour_top_px(args.max_disp, predictor)),
         max_frames=args.max_frames,
         progress=not args.quiet,
     )
@@ -794,11 +825,15 @@ def _refuse_names_too_long(args: argparse.Namespace) -> None:
 
 
 def _summary_path(args: argparse.Namespace) -> str | None:
-    """``--summary``, or by default beside ``-o`` (``.json``) or ``PREFIX_summary.json``."""
+    """``--summary``, or by default beside ``-o`` (``out.mp4``: ``out.json``; ``out.mov``: ``out.mov.json``, not
+    the ``out.json`` of ``out.m4v`` or ``out.mp4`` beside it) or ``PREFIX_summary.json``."""
     if args.summary is not None:
         return args.summary
     if args.output:
-        return str(Path(args.output).with_suffix(".json"))
+        output = Path(args.output)
+        return str(
+            output.with_suffix(".json") if output.suffix.lower() == ".mp4" else output.with_name(output.name + ".json")
+        )
     if args.output_prefix:
         return f"{args.output_prefix}_summary.json"
     return None

@@ -47,7 +47,7 @@ import numpy as np
 
 from ..errors import DatasetError, InputError, RtStereoWarning, require_path
 from ..io.disparity import is_colour, read_disparity
-from ..io.images import read_grey, read_image
+from ..io.images import opened_with_pil, read_grey, read_image
 
 # The suffixes of the formats every OpenCV build decodes (JPEG's .jpe and .jfif, the whole Netpbm family,
 # Sun raster); JPEG 2000, AVIF and EXR depend on how OpenCV was built, PFM is read as disparity.
@@ -202,10 +202,13 @@ def image_width_px(path: Path) -> int:
 
 
 def image_size_wh(path: Path) -> tuple[int, int]:
-    """``(width, height)`` of an image file in pixels, from its header (the pixels are not decoded)."""
-    from PIL import Image
+    """``(width, height)`` of an image file in pixels, from its header (the pixels are not decoded).
 
-    with Image.open(path) as im:
+    Raises:
+        InputError: over PIL's own pixel limit (:func:`~rtstereo.io.images.opened_with_pil`; below it, PIL's
+            decompression-bomb warning on the user's own large image is not passed on).
+    """
+    with opened_with_pil(path) as im:
         return im.size
 
 

@@ -137,7 +137,10 @@ def archive_reason(path: Path) -> str | None:
             "its weights (crestereo_eth3d.pth)"
         )
     with open(path, "rb") as handle:
-        head = handle.read(9)
+        head = handle.read(512)
+    other = other_file_kind(head)
+    if other is not None:  # an image given as a model file was "not a PyTorch file (a plain pickle, or damaged)"
+        return f"{other}, not a PyTorch file"
     if head[:2] == b"\x1f\x8b":
         return "a gzip-compressed file, not a torch.save file: decompress it (gunzip) and give the file inside"
     if head[:8] == b"\x89HDF\r\n\x1a\n":  # it was "not a PyTorch file (a plain pickle, or damaged)"
@@ -170,6 +173,50 @@ def archive_reason(path: Path) -> str | None:
     if kind == "zip" and all(name.endswith(".npy") for name in names):  # extracting it gives no checkpoint
         return f"a NumPy .npz file of arrays ({shown}), not a torch.save file"
     return f"a {kind} archive, not a torch.save file: extract it and give the checkpoint inside (it holds {shown})"
+
+
+# The first bytes of files that are often given by mistake where a model goes, and what they are.
+_SIGNATURES = (
+    (0, b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (0, b"\xff\xd8\xff", "a JPEG image"),
+    (0, b"GIF8", "a GIF image"),
+    (0, b"II*\x00", "a TIFF image"),
+    (0, b"MM\x00*", "a TIFF image"),
+    (0, b"BM", "a BMP image"),
+    (0, b"PF\n", "a PFM image or disparity map"),
+    (0, b"Pf\n", "a PFM image or disparity map"),
+    (8, b"WEBP", "a WebP image"),
+    (8, b"AVI ", "an AVI video"),
+    (4, b"ftyp", "an MP4 or QuickTime video"),
+    (0, b"\x1aE\xdf\xa3", "a Matroska or WebM video"),
+)
+
+
+def other_file_kind(head: bytes) -> str | None:
+    r"""What a file that is no model is, from its first bytes (up to 512): an image, a video, or text; ``None``
+    for anything else.
+
+    Examples:
+        >>> other_file_kind(b"\x89PNG\r\n\x1a\n" + bytes(8))
+        'a PNG image'
+        >>> other_file_kind(b"left: 1\n")
+        "a text file (it begins 'left: 1')"
+        >>> other_file_kind(b"\x80\x02}q\x00") is None
+        True
+    """
+    for offset, magic, kind in _SIGNATURES:
+        if head[offset : offset + len(magic)] == magic:
+            return kind
+    if b"PK\x03\x04".startswith(head[:4]):  # the start of torch.save's zip, cut short: not text
+        return None
+    text = ""
+    for cut in range(4 if len(head) == 512 else 1):  # a character cut at the last byte read is still text
+        with contextlib.suppress(UnicodeDecodeError):
+            text = head[: len(head) - cut].decode("utf-8")
+            break
+    if text.strip() and all(c.isprintable() or c in "\t\r\n" for c in text):
+        return f"a text file (it begins {text.strip().splitlines()[0][:40]!r})"
+    return None
 
 
 def load_failure_reason(exc: BaseException) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import DisparityRangeError, InputError, OutputError, warn
+from ..errors import DisparityRangeError, InputError, OutputError, require_path, warn
 from ..io.atomic import atomic_path, interrupts_deferred, os_reason, publish, staging_folder
 from ..io.disparity import colorize, preview_top_px, write_disparity
 from ..io.images import write_image
@@ -331,7 +331,7 @@ def save_result(
     Raises:
         InputError: a name that would write outside ``folder`` or hide its files (:func:`check_pair_name`).
     """
-    folder = Path(folder)
+    folder = require_path(folder, "folder")
     # "../a" wrote beside the folder, "/tmp/a" wrote there and then failed with a bare ValueError
     name = check_pair_name(name)
     formats = tuple(dict.fromkeys(formats))  # one file per format: a second write would find it moved away

@@ -196,16 +196,7 @@ class FramePreparer:
         if self.size_wh is not None and self.size_wh != (width, height):
             target_w, target_h = self.size_wh
             if not self._announced:
-                log.info(
-                    "resizing %dx%d frames to %dx%d (--size, HxW): the disparity is in pixels of the %dx%d frames%s",
-                    height,
-                    width,
-                    target_h,
-                    target_w,
-                    target_h,
-                    target_w,
-                    ", calibration scaled to match" if calibration is not None else "",
-                )
+                self._announce_resize((height, width), (target_h, target_w), calibration is not None)
                 self._announced = True
             shrink = target_w < width
             interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
@@ -222,6 +213,24 @@ class FramePreparer:
             index=pair.index,
             timestamp_s=pair.timestamp_s,
             calibration=calibration,
+        )
+
+    @staticmethod
+    def _announce_resize(size_hw: tuple[int, int], target_hw: tuple[int, int], scaled_calibration: bool) -> None:
+        """Say the resize once: a notice, or a warning (shown with ``--quiet``) when it stretches the frames to
+        another aspect ratio by more than 5 %, as ``predict`` says of a fixed-size export."""
+        (height, width), (target_h, target_w) = size_hw, target_hw
+        said = (
+            f"resizing {height}x{width} frames to {target_h}x{target_w} (--size, HxW): the disparity is in pixels "
+            f"of the {target_h}x{target_w} frames{', calibration scaled to match' if scaled_calibration else ''}"
+        )
+        aspect_change = (width / height) / (target_w / target_h)
+        if 1 / 1.05 <= aspect_change <= 1.05:
+            log.info(said)
+            return
+        log.warning(
+            f"{said}; the frames are stretched (aspect ratio W/H {width / height:.2f} run at "
+            f"{target_w / target_h:.2f}): a --size of the frames' aspect ratio keeps it"
         )
 
     def _aligned(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
