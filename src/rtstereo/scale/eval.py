@@ -20,6 +20,7 @@ from ..io.atomic import interruption_cause, terminate_as_interrupt
 from ..runtime.providers import limit_threads
 from ..text import counted
 from .session import (
+    actor_pool,
     caused_by_interrupt,
     item_tries,
     needs_gpu,
@@ -133,7 +134,7 @@ def run_ray_eval(
                         "threads": size.threads,
                     },
                     batch_size=1,
-                    compute=ray.data.ActorPoolStrategy(size=size.workers),
+                    compute=actor_pool(ray, size.workers),
                     num_cpus=size.cpus,
                     num_gpus=size.gpus,
                     **retries_args(actors=True),

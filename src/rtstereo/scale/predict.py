@@ -35,6 +35,7 @@ from ..text import counted
 from ..types import StereoPair
 from .session import (
     DECODE_CPUS,
+    actor_pool,
     caused_by_interrupt,
     item_tries,
     needs_gpu,
@@ -181,7 +182,7 @@ def run_ray(
                     PredictActor,
                     fn_constructor_kwargs={"job": job, "options": options, "threads": size.threads},
                     batch_size=1,
-                    compute=ray.data.ActorPoolStrategy(size=size.workers),
+                    compute=actor_pool(ray, size.workers),
                     num_cpus=size.cpus,
                     num_gpus=size.gpus,
                     **retries_args(actors=True),

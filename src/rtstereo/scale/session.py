@@ -189,6 +189,16 @@ def remote_args_allowed() -> Iterator[None]:
         yield
 
 
+def actor_pool(ray, workers: int):
+    """Ray Data's pool of ``workers`` actors, each given one item at a time.
+
+    Ray queued several items on each actor (``max_tasks_in_flight_per_actor``, 4 by default): when one item killed
+    its worker, the items queued behind it died with it on each of its :data:`WORKER_TRIES` tries, and failed as if
+    they had killed it too. One item in flight per actor makes a worker's death the failure of its own item only.
+    """
+    return ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=1)
+
+
 def worker_died(item: str) -> str:
     """The error of an item no result came back for: its worker died on each try (:func:`item_tries`).
 

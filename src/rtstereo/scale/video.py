@@ -27,6 +27,7 @@ from ..sinks.video import DisparityPngSink, numbered_pngs
 from ..sources.base import FramePreparer, FrameSource
 from ..text import counted
 from .session import (
+    actor_pool,
     caused_by_interrupt,
     item_tries,
     needs_gpu,
@@ -237,7 +238,7 @@ def run_ray_video(
                     RangeActor,
                     fn_constructor_kwargs={"job": job, "threads": size.threads},
                     batch_size=1,
-                    compute=ray.data.ActorPoolStrategy(size=size.workers),
+                    compute=actor_pool(ray, size.workers),
                     num_cpus=size.cpus,
                     num_gpus=size.gpus,
                     **retries_args(actors=True),
