@@ -358,3 +358,44 @@ def test_a_classical_method_on_cuda_is_sized_by_cpus(capsys, tmp_path, ray_local
     assert not needs_gpu(options, options.load())
     network = SimpleNamespace(spec=SimpleNamespace(kind="torch"))
     assert needs_gpu(PredictorOptions("rtnet", device="cuda"), network)  # a network's workers each take a GPU
+
+
+def test_quiet_means_no_line_of_rays_own_on_stderr(capfd, tmp_path, ray_local, dozen):
+    """Ray's driver printed its C++ core's notices on stderr besides its log file, with -q too
+    ("[2026-12-06 13:11:15,472 E 26819 26819] core_worker.cc:2465: Actor with class name: ...")."""
+    left, right = dozen
+    argv = ["predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "--engine", "ray", "--workers", "2", "-q"]
+    assert main([str(a) for a in argv]) == 1
+    out, err = capfd.readouterr()
+    assert err.splitlines() == [
+        f"rtstereo predict: failed: {CORRUPT:02d} ({left}/{CORRUPT:02d}.png, {right}/{CORRUPT:02d}.png): cannot read "
+        f"{left}/{CORRUPT:02d}.png: not an image OpenCV can decode, or the file is damaged",
+        f"rtstereo predict: 1 pair failed: {CORRUPT:02d} (details: {tmp_path / 'o'}/{SUMMARY})",
+    ], err
+    assert out == ""
+
+
+def test_only_rays_own_lines_are_dropped_from_stderr(capfd):
+    """What else is said on stderr meanwhile passes, an unfinished progress line at once, and Ray's fatal lines."""
+    import threading
+
+    from rtstereo.io.quiet import hold_native_output, native_lines_dropped
+    from rtstereo.scale.session import RAY_NATIVE_LOG_LINE
+
+    ray_line = b"[2026-12-06 13:11:15,472 E 26819 26819] core_worker.cc:2465: Actor with class name: 'X'\n"
+    fatal = b"[2026-12-06 13:11:15,472 F 26819 26819] core_worker.cc:1: Check failed\n"
+    previous = hold_native_output(True)
+    try:
+        with native_lines_dropped(RAY_NATIVE_LOG_LINE):
+            os.write(2, b"predict (ray):  50%\r")
+            time.sleep(0.2)
+            shown_at_once = capfd.readouterr().err
+            for text in (ray_line, b"[a line of ours]\n", fatal, ray_line[:30]):
+                os.write(2, text)
+            rest = threading.Thread(target=os.write, args=(2, ray_line[30:] + b"done\n"))  # as Ray's threads write
+            rest.start()
+            rest.join()
+    finally:
+        hold_native_output(previous)
+    assert shown_at_once == "predict (ray):  50%\r"
+    assert capfd.readouterr().err == "[a line of ours]\n" + fatal.decode() + "done\n"
