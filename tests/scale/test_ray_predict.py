@@ -399,3 +399,28 @@ def test_only_rays_own_lines_are_dropped_from_stderr(capfd):
         hold_native_output(previous)
     assert shown_at_once == "predict (ray):  50%\r"
     assert capfd.readouterr().err == "[a line of ours]\n" + fatal.decode() + "done\n"
+
+
+def test_ctrl_c_while_ray_shuts_down_after_the_last_pair_keeps_the_summary(
+    capsys, tmp_path, ray_local, dozen, monkeypatch
+):
+    """Ray takes seconds to shut down once the bar has reached its end: Ctrl-C then said only "interrupted" (exit code
+    130), with no count and no summary table, for a run whose every pair was written."""
+    import contextlib
+
+    import rtstereo.scale.predict as ray_predict
+
+    session = ray_predict.ray_session
+
+    @contextlib.contextmanager
+    def ctrl_c_at_shutdown(address=None):
+        with session(address) as ray:
+            yield ray
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ray_predict, "ray_session", ctrl_c_at_shutdown)
+    left, right = dozen
+    argv = ["predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "--engine", "ray", "--workers", "2", "-q"]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 1 and "interrupted" not in err and f"1 pair failed: {CORRUPT:02d}" in err, err
+    assert (tmp_path / "o" / SUMMARY).is_file() and len(list((tmp_path / "o").glob("*.pfm"))) == PAIRS - 1
