@@ -377,3 +377,29 @@ def test_a_range_that_kills_its_worker_fails_alone(tmp_path, ray_local, videos):
     assert [row for row in rows[1:] if row["status"] != "done"] == []
     assert sum(row["count"] for row in rows) == FRAMES
     assert len(list(tmp_path.glob("d_*.png"))) == sum(row["written"] for row in rows) == FRAMES - first["count"]
+
+
+def test_ctrl_c_while_ray_shuts_down_after_the_last_range_is_no_interruption(
+    capsys, tmp_path, ray_local, videos, monkeypatch
+):
+    """Ray takes seconds to shut down once the bar has reached its end: Ctrl-C then said only "interrupted" (exit code
+    130), with no count and no summary file, for a video whose every frame was written."""
+    import contextlib
+
+    import rtstereo.scale.video as ray_video
+
+    session = ray_video.ray_session
+
+    @contextlib.contextmanager
+    def ctrl_c_at_shutdown(address=None):
+        with session(address) as ray:
+            yield ray
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ray_video, "ray_session", ctrl_c_at_shutdown)
+    left, right = videos
+    argv = ["video", left, right, "--output-prefix", tmp_path / "d", *SGBM, "--engine", "ray", "--workers", 2]
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 0 and "interrupted" not in err and f"{FRAMES} of {FRAMES} frames" in out, (out, err)
+    summary = json.loads((tmp_path / "d_summary.json").read_text())
+    assert summary["frames_written"] == FRAMES and not summary["interrupted"]
