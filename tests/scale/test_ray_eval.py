@@ -127,3 +127,26 @@ def test_a_scene_that_kills_its_worker_fails_alone(tmp_path, ray_local):
     assert died[samples[1].name].startswith("no result: the Ray worker given this scene died on each of its 3 tries")
     # The scenes Ray had queued on the same worker died with it on each try too (one worker: they were queued on it).
     assert list(died) == [samples[1].name] and len(report.scenes) == 2, died
+
+
+def test_ctrl_c_while_ray_shuts_down_after_the_last_scene_is_no_interruption(capsys, tmp_path, ray_local, monkeypatch):
+    """Ray takes seconds to shut down once the bar has reached its end: Ctrl-C then said only "interrupted" (exit code
+    130) and wrote no results, for a run whose every scene was scored."""
+    import contextlib
+
+    import rtstereo.scale.eval as ray_eval
+
+    session = ray_eval.ray_session
+
+    @contextlib.contextmanager
+    def ctrl_c_at_shutdown(address=None):
+        with session(address) as ray:
+            yield ray
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ray_eval, "ray_session", ctrl_c_at_shutdown)
+    data = write_kitti(tmp_path / "kitti", 2)
+    argv = ["eval", data, *SGBM_ARGS, "-o", tmp_path / "ray", "-q", "--engine", "ray", "--workers", 2]
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 0 and "interrupted" not in err + out, (out, err)
+    assert len(json.loads((tmp_path / "ray" / SGBM_RESULTS).read_text())["scenes"]) == 2
