@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -22,10 +23,10 @@ TINY_RUN = [
 ]  # fmt: skip
 
 
-def torchrun(*args: str) -> subprocess.CompletedProcess:
+def torchrun(*args: str, program: tuple[str, ...] = ("-m", "rtstereo")) -> subprocess.CompletedProcess:
     """``torchrun --standalone --nproc_per_node 2 -m rtstereo train ARGS`` (a free port of its own)."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    command += ["-m", "rtstereo", "train", *args]
+    command += [*program, "train", *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
 
@@ -53,6 +54,17 @@ def test_torchrun_two_processes_train_log_once_and_resume(tmp_path):
     assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2, 3, 4, 5]
     assert read_torch_file(tmp_path / "last.pt")["step"] == 5
     print(f"two torchrun launches: {time.perf_counter() - started:.1f} s")
+
+
+def test_a_rank_that_fails_says_so_in_one_line_and_the_others_too(tmp_path):
+    """Rank 1 raising printed its traceback, and rank 0, whose exchange of gradients lost it, gloo's; each rank now
+    says in one line which it is and why it stopped (torchrun's own report follows, naming rank 1 the root cause)."""
+    failing = str(Path(__file__).with_name("failing_rank.py"))
+    run = torchrun("-o", str(tmp_path), "--steps", "3", *TINY_RUN, program=(failing,))
+    assert run.returncode == 1 and "[rank0]:" not in run.stderr and "[rank1]:" not in run.stderr, run.stderr[-3000:]
+    assert "rtstereo train: error: rank 1 of 2 failed: RuntimeError: boom on rank 1\n" in run.stderr, run.stderr
+    said = "rtstereo train: error: rank 0 of 2 stopped: another rank ended (Connection closed by peer"
+    assert said in run.stderr and "); its line says why\n" in run.stderr, run.stderr
 
 
 def test_each_rank_trains_on_batches_of_its_own(tmp_path):

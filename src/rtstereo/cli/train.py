@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 import textwrap
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import InputError, SettingError, require
+from ..errors import InputError, RtStereoError, SettingError, require
 from .common import check_positive_setting, check_torch_threads, same_number, whole_number_arg
 
 if TYPE_CHECKING:
@@ -377,9 +378,21 @@ def run_train(args: argparse.Namespace) -> int:
 
     # Not given anywhere: the default (a resumed run has its own config's values).
     defaulted = () if config.resume else {key for key in FIELDS if given.get(key) is None and key not in file_values}
-    with flags_named(given, setting_flags(args), defaulted):
-        echo = progress_echo("train")  # progress on stderr; stdout has the result line
-        summary = train(config, echo=_without_progress(echo) if args.quiet else echo)
+    try:
+        with flags_named(given, setting_flags(args), defaulted):
+            echo = progress_echo("train")  # progress on stderr; stdout has the result line
+            summary = train(config, echo=_without_progress(echo) if args.quiet else echo)
+    except (RtStereoError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        from ..train.distributed import rank_failure, ranks_from_environment
+
+        ranks = ranks_from_environment()
+        if not ranks.distributed:
+            raise
+        # One line per rank: torchrun's own report, printed after, names the rank that failed first.
+        print(f"rtstereo train: error: {rank_failure(exc, ranks)}", file=sys.stderr)
+        return 1
     if summary["rank"] != 0:  # data-parallel: rank 0 reports for all
         return 0
     best, files = summary["best"], summary["files"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -148,3 +149,57 @@ def ffmpeg_quietened() -> Iterator[None]:
         finally:
             if not chosen:
                 os.environ.pop(FFMPEG_LOGLEVEL, None)
+
+
+@contextlib.contextmanager
+def native_lines_dropped(pattern: re.Pattern[bytes]) -> Iterator[None]:
+    """While the block runs (when holding is on), drop the lines on descriptor 2 that start with ``pattern``.
+
+    For a library that logs on its own threads for as long as it runs (Ray's C++ core, while a batch runs), where
+    :func:`native_output_held` cannot wrap one call. Descriptor 2 points at a pipe meanwhile; a thread passes on
+    everything else as it comes, a line that is not yet complete too unless it could still be one to drop (a
+    progress bar redraws its line without ending it).
+    """
+    if not _ENABLED:
+        yield
+        return
+    sys.stderr.flush()
+    read_fd, write_fd = os.pipe()
+    saved, out_fd = os.dup(2), os.dup(2)
+    os.dup2(write_fd, 2)
+    os.close(write_fd)
+    thread = threading.Thread(target=_pass_lines, args=(read_fd, out_fd, pattern), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        os.dup2(saved, 2)  # the pipe's last writer here: the thread sees its end once children started meanwhile end
+        os.close(saved)
+        thread.join(timeout=2.0)
+
+
+def _pass_lines(read_fd: int, out_fd: int, pattern: re.Pattern[bytes]) -> None:
+    """Copy ``read_fd`` to ``out_fd`` until its end, without the lines that start with ``pattern``."""
+    pending = b""
+    try:
+        while chunk := os.read(read_fd, 65536):
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop()
+            kept = b"".join(line + b"\n" for line in lines if not pattern.match(line))
+            if pending and not pending.startswith(b"["):  # cannot be one to drop: shown now, not at its newline
+                kept, pending = kept + pending, b""
+            _write_all(out_fd, kept)
+        if not pattern.match(pending):
+            _write_all(out_fd, pending)
+    except OSError:
+        pass
+    finally:
+        os.close(read_fd)
+        os.close(out_fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data) :]

@@ -20,6 +20,7 @@ from ..io.atomic import interruption_cause, terminate_as_interrupt
 from ..runtime.providers import limit_threads
 from ..text import counted
 from .session import (
+    actor_pool,
     caused_by_interrupt,
     item_tries,
     needs_gpu,
@@ -115,69 +116,81 @@ def run_ray_eval(
         return report
     scored: dict[int, SceneResult] = {}
     failed: dict[int, dict[str, str]] = {}
-    with ray_session(address) as ray:
-        resources = ray.cluster_resources()
-        cpus, gpus = resources.get("CPU", 1), resources.get("GPU", 0)
-        size = pool_size(cpus, gpus, workers, use_gpu)
-        if size.workers > len(samples):
-            size = pool_size(cpus, gpus, len(samples), use_gpu)
-        items = [{"index": i} for i in range(len(samples))]
-        with remote_args_allowed():
-            dataset = item_tries(
-                ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-                    EvalActor,
-                    fn_constructor_kwargs={
-                        "samples": samples,
-                        "options": options,
-                        "per_scene_range": per_scene_range,
-                        "threads": size.threads,
-                    },
-                    batch_size=1,
-                    compute=ray.data.ActorPoolStrategy(size=size.workers),
-                    num_cpus=size.cpus,
-                    num_gpus=size.gpus,
-                    **retries_args(actors=True),
+    interrupted, interrupted_by = False, None  # Ray's own error around an interrupt does not say what raised it
+    bar, complete = None, False
+    try:
+        with ray_session(address) as ray:
+            resources = ray.cluster_resources()
+            cpus, gpus = resources.get("CPU", 1), resources.get("GPU", 0)
+            size = pool_size(cpus, gpus, workers, use_gpu)
+            if size.workers > len(samples):
+                size = pool_size(cpus, gpus, len(samples), use_gpu)
+            items = [{"index": i} for i in range(len(samples))]
+            with remote_args_allowed():
+                dataset = item_tries(
+                    ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+                        EvalActor,
+                        fn_constructor_kwargs={
+                            "samples": samples,
+                            "options": options,
+                            "per_scene_range": per_scene_range,
+                            "threads": size.threads,
+                        },
+                        batch_size=1,
+                        compute=actor_pool(ray, size.workers),
+                        num_cpus=size.cpus,
+                        num_gpus=size.gpus,
+                        **retries_args(actors=True),
+                    )
                 )
+            bar = progress_bar(
+                total=len(samples), desc="eval (ray)", unit="scene", file=sys.stderr, disable=not progress
             )
-        bar = progress_bar(total=len(samples), desc="eval (ray)", unit="scene", file=sys.stderr, disable=not progress)
-        said: set[str] = set()
-        interrupted, interrupted_by = False, None  # Ray's own error around an interrupt does not say what raised it
-        try:
-            with terminate_as_interrupt():  # Ray's own SIGTERM handler exits at once, with a stack dump
-                for row in dataset.iter_rows():
-                    index = int(row["index"])
-                    bar.update(1)
-                    reissue_warnings(row.get("warnings"), said)
-                    if row["error"]:
-                        sample = samples[index]
-                        failed[index] = {"name": sample.name, "left": str(sample.left_path), "error": row["error"]}
-                        if fail_fast:
-                            break
-                    elif row["scene"]:
-                        values = json.loads(row["scene"])
-                        values["size_hw"] = tuple(values["size_hw"])
-                        if values.get("ran_at_hw"):
-                            values["ran_at_hw"] = tuple(values["ran_at_hw"])
-                        scored[index] = SceneResult(**values)
-                else:  # every row came back: a scene missing is one whose worker died on each try
-                    for index, sample in enumerate(samples):
-                        if index not in scored and index not in failed:
-                            bar.update(1)
-                            failed[index] = {
-                                "name": sample.name,
-                                "left": str(sample.left_path),
-                                "error": worker_died("scene"),
-                            }
-        except RtStereoError:
+            said: set[str] = set()
+            try:
+                with terminate_as_interrupt():  # Ray's own SIGTERM handler exits at once, with a stack dump
+                    for row in dataset.iter_rows():
+                        index = int(row["index"])
+                        bar.update(1)
+                        reissue_warnings(row.get("warnings"), said)
+                        if row["error"]:
+                            sample = samples[index]
+                            failed[index] = {"name": sample.name, "left": str(sample.left_path), "error": row["error"]}
+                            if fail_fast:
+                                break
+                        elif row["scene"]:
+                            values = json.loads(row["scene"])
+                            values["size_hw"] = tuple(values["size_hw"])
+                            if values.get("ran_at_hw"):
+                                values["ran_at_hw"] = tuple(values["ran_at_hw"])
+                            scored[index] = SceneResult(**values)
+                    else:  # every row came back: a scene missing is one whose worker died on each try
+                        for index, sample in enumerate(samples):
+                            if index not in scored and index not in failed:
+                                bar.update(1)
+                                failed[index] = {
+                                    "name": sample.name,
+                                    "left": str(sample.left_path),
+                                    "error": worker_died("scene"),
+                                }
+                complete = True
+            except RtStereoError:
+                raise
+            except KeyboardInterrupt as exc:
+                interrupted, interrupted_by = True, interruption_cause(exc)
+            except Exception as exc:  # noqa: BLE001 - Ray's own failures (a worker died, a node was lost)
+                if not caused_by_interrupt(exc):
+                    raise pipeline_stopped(exc, f"{bar.n} of {counted(len(samples), 'scene')}") from exc
+                interrupted = True
+            finally:
+                bar.close()
+    except KeyboardInterrupt as exc:
+        if bar is None:  # Ray starting: nothing gathered yet
             raise
-        except KeyboardInterrupt as exc:
+        # Ctrl-C while Ray shut down (seconds, after the bar reached its end): a run whose every scene came back is
+        # complete, not interrupted.
+        if not complete and not interrupted:
             interrupted, interrupted_by = True, interruption_cause(exc)
-        except Exception as exc:  # noqa: BLE001 - Ray's own failures (a worker died, a node was lost)
-            if not caused_by_interrupt(exc):
-                raise pipeline_stopped(exc, f"{bar.n} of {counted(len(samples), 'scene')}") from exc
-            interrupted = True
-        finally:
-            bar.close()
     report.scenes = [scored[i] for i in sorted(scored)]
     report.failures = [failed[i] for i in sorted(failed)]
     if interrupted:  # the scenes whose results came back are kept, as in one process

@@ -38,6 +38,7 @@ from ..text import counted
 from ..types import StereoPair
 from .session import (
     DECODE_CPUS,
+    actor_pool,
     caused_by_interrupt,
     item_tries,
     needs_gpu,
@@ -202,63 +203,70 @@ def run_ray(
     output = job.output if job.output is None else type(job.output)(os.path.abspath(os.path.expanduser(job.output)))
     job = dataclasses.replace(job, output=output)
     options = dataclasses.replace(options, model=for_workers(options.model), weights=for_workers(options.weights))
-    with ray_session(address) as ray:
-        resources = ray.cluster_resources()
-        cpus, gpus = resources.get("CPU", 1), resources.get("GPU", 0)
-        size = pool_size(cpus, gpus, workers, use_gpu)
-        if size.workers > len(todo):  # no idle actors: fewer, with more threads each
-            size = pool_size(cpus, gpus, len(todo), use_gpu)
-        with remote_args_allowed():
-            dataset = item_tries(
-                ray.data.from_items(todo, override_num_blocks=len(todo))
-                .map(decode_row, num_cpus=DECODE_CPUS, **retries_args(actors=False))
-                .map_batches(
-                    PredictActor,
-                    fn_constructor_kwargs={"job": job, "options": options, "threads": size.threads},
-                    batch_size=1,
-                    compute=ray.data.ActorPoolStrategy(size=size.workers),
-                    num_cpus=size.cpus,
-                    num_gpus=size.gpus,
-                    **retries_args(actors=True),
+    interrupted, finished = False, []
+    done = None
+    try:
+        with ray_session(address) as ray:
+            resources = ray.cluster_resources()
+            cpus, gpus = resources.get("CPU", 1), resources.get("GPU", 0)
+            size = pool_size(cpus, gpus, workers, use_gpu)
+            if size.workers > len(todo):  # no idle actors: fewer, with more threads each
+                size = pool_size(cpus, gpus, len(todo), use_gpu)
+            with remote_args_allowed():
+                dataset = item_tries(
+                    ray.data.from_items(todo, override_num_blocks=len(todo))
+                    .map(decode_row, num_cpus=DECODE_CPUS, **retries_args(actors=False))
+                    .map_batches(
+                        PredictActor,
+                        fn_constructor_kwargs={"job": job, "options": options, "threads": size.threads},
+                        batch_size=1,
+                        compute=actor_pool(ray, size.workers),
+                        num_cpus=size.cpus,
+                        num_gpus=size.gpus,
+                        **retries_args(actors=True),
+                    )
                 )
+            bar = progress_bar(
+                total=len(sources),
+                initial=len(outcomes),
+                desc="predict (ray)",
+                unit="pair",
+                file=sys.stderr,
+                disable=not progress,
             )
-        bar = progress_bar(
-            total=len(sources),
-            initial=len(outcomes),
-            desc="predict (ray)",
-            unit="pair",
-            file=sys.stderr,
-            disable=not progress,
-        )
-        interrupted, finished = False, []
-        done = None
 
-        def gathered():
-            for row in dataset.iter_rows():
-                yield PairOutcome.from_row(row)
-            finished.append(True)  # every row came back: a pair missing is one whose worker died on each try
+            def gathered():
+                for row in dataset.iter_rows():
+                    yield PairOutcome.from_row(row)
+                finished.append(True)  # every row came back: a pair missing is one whose worker died on each try
 
-        try:
-            done = gathered()
-            with terminate_as_interrupt():
-                record_outcomes(done, outcomes, bar, on_outcome, fail_fast)
-            if finished:
-                _fail_lost_pairs(job, sources, todo, outcomes, since_s, bar, on_outcome)
-        except RtStereoError:
+            try:
+                done = gathered()
+                with terminate_as_interrupt():
+                    record_outcomes(done, outcomes, bar, on_outcome, fail_fast)
+                if finished:
+                    _fail_lost_pairs(job, sources, todo, outcomes, since_s, bar, on_outcome)
+            except RtStereoError:
+                raise
+            except KeyboardInterrupt:
+                interrupted = True
+            except Exception as exc:  # noqa: BLE001 - Ray's own failures (a worker died, a node was lost)
+                if not caused_by_interrupt(exc):
+                    progress = f"{len(outcomes)} of {counted(len(sources), 'pair')}"
+                    raise pipeline_stopped(exc, progress, "rerun the same command to resume") from exc
+                interrupted = True
+            finally:
+                # Stops Ray's executor before the session ends: left running after --fail-fast or Ctrl-C, it went
+                # on once Ray was shut down, and started a new local Ray, with a screen of Ray's errors.
+                if done is not None:
+                    done.close()
+                bar.close()
+    except KeyboardInterrupt:
+        if done is None:  # Ray starting, the workers loading: nothing gathered yet
             raise
-        except KeyboardInterrupt:
-            interrupted = True
-        except Exception as exc:  # noqa: BLE001 - Ray's own failures (a worker died, a node was lost)
-            if not caused_by_interrupt(exc):
-                progress = f"{len(outcomes)} of {counted(len(sources), 'pair')}"
-                raise pipeline_stopped(exc, progress, "rerun the same command to resume") from exc
-            interrupted = True
-        finally:
-            # Stops Ray's executor before the session ends: left running after --fail-fast or Ctrl-C, it went
-            # on once Ray was shut down, and started a new local Ray, with a screen of Ray's errors.
-            if done is not None:
-                done.close()
-            bar.close()
+        # Ctrl-C while Ray shut down (seconds, after the bar reached its end): the pairs gathered stand, and a
+        # run whose every pair came back is complete, not interrupted; it lost its summary and table before.
+        interrupted = interrupted or not finished
     if job.output is not None and job.writes_folder:
         # A worker killed mid-write (lost node, memory killer) never removed its staging folder.
         remove_stale_partials(job.output)

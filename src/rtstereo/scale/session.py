@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import os
+import re
 import socket
 import sys
 import warnings
@@ -22,11 +23,15 @@ from dataclasses import dataclass
 
 from ..batch.job import first_line
 from ..errors import SHOWN_WARNINGS, EngineError, InputError, require, warn
+from ..io.quiet import native_lines_dropped
 
 DECODE_CPUS = 0.25
 ACTOR_CPU_SHARE = 0.75
 CPUS_PER_DEFAULT_WORKER = 2
 REACH_TIMEOUT_S = 10.0
+# A line of Ray's C++ core below fatal, as its driver writes it on stderr besides its log file in Ray's session folder
+# (python-core-driver-*.log): "[2026-12-06 13:11:15,472 E 26819 26819] core_worker.cc:2465: Actor with class ...".
+RAY_NATIVE_LOG_LINE = re.compile(rb"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [DIWE] \d+ \d+\] \S+:\d+: ")
 # Ray retries a task whose worker died (out of memory, a crash) without end by default: one pair that kills its
 # worker every time held the whole run, restarting workers forever. It is tried this many times, then failed alone.
 WORKER_TRIES = 3
@@ -84,6 +89,19 @@ def ray_session(address: str | None = None) -> Iterator:
         EngineError: Ray cannot be started or the cluster cannot be reached.
     """
     ray = require_ray()
+    if os.environ.get("RAY_LOG_TO_STDERR") == "1":  # asked for on stderr: there, and in no log file
+        with _ray_session(ray, address) as session:
+            yield session
+        return
+    # On the command line, Ray's C++ lines stay in Ray's log files: its driver printed its own notices on stderr
+    # too, marked as errors ("core_worker.cc: Actor ... has constructor arguments in the object store"), even with -q.
+    # Ray's real failures reach rtstereo as exceptions, and are said in one line.
+    with native_lines_dropped(RAY_NATIVE_LOG_LINE), _ray_session(ray, address) as session:
+        yield session
+
+
+@contextlib.contextmanager
+def _ray_session(ray, address: str | None) -> Iterator:
     started = False
     if not ray.is_initialized():
         target = address or os.environ.get("RAY_ADDRESS") or None
@@ -187,6 +205,16 @@ def remote_args_allowed() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
         yield
+
+
+def actor_pool(ray, workers: int):
+    """Ray Data's pool of ``workers`` actors, each given one item at a time.
+
+    Ray queued several items on each actor (``max_tasks_in_flight_per_actor``, 4 by default): when one item killed
+    its worker, the items queued behind it died with it on each of its :data:`WORKER_TRIES` tries, and failed as if
+    they had killed it too. One item in flight per actor makes a worker's death the failure of its own item only.
+    """
+    return ray.data.ActorPoolStrategy(size=workers, max_tasks_in_flight_per_actor=1)
 
 
 def worker_died(item: str) -> str:

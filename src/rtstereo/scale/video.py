@@ -27,6 +27,7 @@ from ..sinks.video import DisparityPngSink, numbered_pngs
 from ..sources.base import FramePreparer, FrameSource
 from ..text import counted
 from .session import (
+    actor_pool,
     caused_by_interrupt,
     item_tries,
     needs_gpu,
@@ -224,59 +225,70 @@ def run_ray_video(
     rows: list[dict[str, Any]] = []
     before = numbered_pngs(job.prefix)
     interrupted = False
-    with ray_session(address) as ray:
-        resources = ray.cluster_resources()
-        cpus, gpus = resources.get("CPU", 1), resources.get("GPU", 0)
-        size = pool_size(cpus, gpus, workers, use_gpu)
-        ranges = split_frames(total_frames, size.workers * RANGES_PER_WORKER)
-        if size.workers > len(ranges):
-            size = pool_size(cpus, gpus, len(ranges), use_gpu)
-        with remote_args_allowed():
-            dataset = item_tries(
-                ray.data.from_items([asdict(r) for r in ranges], override_num_blocks=len(ranges)).map_batches(
-                    RangeActor,
-                    fn_constructor_kwargs={"job": job, "threads": size.threads},
-                    batch_size=1,
-                    compute=ray.data.ActorPoolStrategy(size=size.workers),
-                    num_cpus=size.cpus,
-                    num_gpus=size.gpus,
-                    **retries_args(actors=True),
+    bar, complete = None, False
+    try:
+        with ray_session(address) as ray:
+            resources = ray.cluster_resources()
+            cpus, gpus = resources.get("CPU", 1), resources.get("GPU", 0)
+            size = pool_size(cpus, gpus, workers, use_gpu)
+            ranges = split_frames(total_frames, size.workers * RANGES_PER_WORKER)
+            if size.workers > len(ranges):
+                size = pool_size(cpus, gpus, len(ranges), use_gpu)
+            with remote_args_allowed():
+                dataset = item_tries(
+                    ray.data.from_items([asdict(r) for r in ranges], override_num_blocks=len(ranges)).map_batches(
+                        RangeActor,
+                        fn_constructor_kwargs={"job": job, "threads": size.threads},
+                        batch_size=1,
+                        compute=actor_pool(ray, size.workers),
+                        num_cpus=size.cpus,
+                        num_gpus=size.gpus,
+                        **retries_args(actors=True),
+                    )
                 )
+            bar = progress_bar(
+                total=total_frames, desc="video (ray)", unit="frame", file=sys.stderr, disable=not progress
             )
-        bar = progress_bar(total=total_frames, desc="video (ray)", unit="frame", file=sys.stderr, disable=not progress)
-        said: set[str] = set()
-        try:
-            with terminate_as_interrupt():  # Ray's own SIGTERM handler exits at once, without the count
-                for row in dataset.iter_rows():
-                    row = {k: v.item() if hasattr(v, "item") else v for k, v in row.items()}
-                    reissue_warnings(row.pop("warnings", None), said)
-                    rows.append(row)
-                    bar.update(row["count"])
-                    if on_range is not None:
-                        on_range(row)
-                # Every row came back: a range missing is one whose worker died on each try.
-                reported, now = {row["first"] for row in rows}, numbered_pngs(job.prefix)
-                for frames in ranges:
-                    if frames.first not in reported:
-                        row = written_unreported(job.prefix, frames, before, now)
-                        if row["status"] != DONE:
-                            written = f"{row['written']} of {counted(frames.count, 'frame')} written"
-                            row.update(status=FAILED, error=f"{worker_died('frame range')}; {written}")
+            said: set[str] = set()
+            try:
+                with terminate_as_interrupt():  # Ray's own SIGTERM handler exits at once, without the count
+                    for row in dataset.iter_rows():
+                        row = {k: v.item() if hasattr(v, "item") else v for k, v in row.items()}
+                        reissue_warnings(row.pop("warnings", None), said)
                         rows.append(row)
                         bar.update(row["count"])
                         if on_range is not None:
                             on_range(row)
-        except RtStereoError:
+                    # Every row came back: a range missing is one whose worker died on each try.
+                    reported, now = {row["first"] for row in rows}, numbered_pngs(job.prefix)
+                    for frames in ranges:
+                        if frames.first not in reported:
+                            row = written_unreported(job.prefix, frames, before, now)
+                            if row["status"] != DONE:
+                                written = f"{row['written']} of {counted(frames.count, 'frame')} written"
+                                row.update(status=FAILED, error=f"{worker_died('frame range')}; {written}")
+                            rows.append(row)
+                            bar.update(row["count"])
+                            if on_range is not None:
+                                on_range(row)
+                complete = True
+            except RtStereoError:
+                raise
+            except KeyboardInterrupt:
+                interrupted = True
+            except Exception as exc:  # noqa: BLE001 - Ray's own failures (a worker died, a node was lost)
+                if not caused_by_interrupt(exc):
+                    raise pipeline_stopped(exc, f"{len(rows)} of {len(ranges)} frame ranges") from exc
+                interrupted = True
+            finally:
+                bar.close()
+                remove_stale_partials(Path(job.prefix).parent)  # a worker killed mid-write never removed its file
+    except KeyboardInterrupt:
+        if bar is None:  # Ray starting: nothing gathered yet
             raise
-        except KeyboardInterrupt:
-            interrupted = True
-        except Exception as exc:  # noqa: BLE001 - Ray's own failures (a worker died, a node was lost)
-            if not caused_by_interrupt(exc):
-                raise pipeline_stopped(exc, f"{len(rows)} of {len(ranges)} frame ranges") from exc
-            interrupted = True
-        finally:
-            bar.close()
-            remove_stale_partials(Path(job.prefix).parent)  # a worker killed mid-write never removed its file
+        # Ctrl-C while Ray shut down (seconds, after the bar reached its end): a video whose every range came back
+        # is complete, not interrupted.
+        interrupted = interrupted or not complete
     if interrupted:
         # Workers go on writing while their reports wait in Ray's queues: the frames written count as written.
         reported = {row["first"] for row in rows}

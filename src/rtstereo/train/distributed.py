@@ -13,12 +13,18 @@ the log, the learning curve and the checkpoints, and only rank 0 validates.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from dataclasses import dataclass
 
 import torch
 
 from ..errors import InputError
+from ..text import first_line
+
+# What a rank's collective raises when another rank's process ended: gloo's "Connection closed by peer" (or reset),
+# NCCL's aborted communicator.
+PEER_LOST = ("closed by peer", "reset by peer", "communicator was aborted", "Broken pipe")
 
 
 @dataclass(frozen=True)
@@ -170,3 +176,23 @@ def all_ranks_sum(values: torch.Tensor, ranks: Ranks) -> torch.Tensor:
 
         dist.all_reduce(values, op=dist.ReduceOp.SUM)
     return values
+
+
+def rank_failure(exc: BaseException, ranks: Ranks) -> str:
+    """One line naming this rank and why it stopped, for a data-parallel run that failed.
+
+    Each rank printed a traceback of its own (the rank that raised, and each rank whose exchange of gradients lost it
+    then, in gloo's or NCCL's words), one after the other under torchrun's report.
+
+    Examples:
+        >>> rank_failure(RuntimeError("boom"), Ranks(1, 2, 1))
+        'rank 1 of 2 failed: RuntimeError: boom'
+        >>> rank_failure(RuntimeError("[pair.cc:553] Connection closed by peer [::1]:22450. This is"), Ranks(0, 2, 0))
+        'rank 0 of 2 stopped: another rank ended (Connection closed by peer [::1]:22450); its line says why'
+    """
+    reason = re.sub(r"^\[[^\]]*\] ", "", first_line(exc)).rstrip(".")  # gloo's "[.../pair.cc:553] " source place
+    where = f"rank {ranks.rank} of {ranks.world_size}"
+    if any(words in reason for words in PEER_LOST):
+        # gloo adds "This is typically caused by a remote worker crashing. Check the logs of the remote worker ..."
+        return f"{where} stopped: another rank ended ({reason.split('. ')[0]}); its line says why"
+    return f"{where} failed: {type(exc).__name__}: {reason}" if reason else f"{where} failed: {type(exc).__name__}"
