@@ -507,6 +507,20 @@ def test_trains_and_validates_on_a_dataset_folder(tmp_path):
     assert records(tmp_path / "run", "val")[0]["pixels"] == 2 * 40 * 60
 
 
+def test_pairs_without_ground_truth_are_left_out_with_a_word(tmp_path):
+    """A frame whose disparity map is missing was dropped unsaid: "2 pairs from" a folder of 3."""
+    data = tmp_path / "kitti"
+    _write_kitti_like(data, count=3)
+    for sub in ("disp_occ", "disp_noc"):
+        (data / sub / "000001_10.png").unlink()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(tiny_config(tmp_path / "run", data=str(data), val_data=str(data), steps=1), echo=quiet)
+    said = [str(w.message) for w in caught if "without ground truth" in str(w.message)]
+    assert said == [f"{data}: 1 pair without ground truth left out: kitti/000001"] * 2, said  # training, validation
+    assert "2 pairs from" in records(tmp_path / "run", "start")[0]["data"]
+
+
 def test_a_crop_larger_than_the_training_pairs_is_said_once(tmp_path):
     data = tmp_path / "kitti"
     _write_kitti_like(data, height=40, width=70)

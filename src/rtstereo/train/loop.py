@@ -333,12 +333,22 @@ def say_padded_crops(sizes: list[tuple[str, tuple[int, ...]]], crop_hw: tuple[in
 
 def usable_samples(samples: list, folder: str | Path) -> list:
     """The samples of a folder that have ground truth and no known problem; those left out for a
-    problem (a missing right image, a damaged ``calib.txt``) are named in a warning, not met mid-run."""
+    problem (a missing right image, a damaged ``calib.txt``) or for want of ground truth are named in a
+    warning, not met mid-run nor dropped unsaid."""
     broken = [s for s in samples if s.problem is not None]
     if broken:
-        names = ", ".join(s.name for s in broken[:5]) + (f" and {len(broken) - 5} more" if len(broken) > 5 else "")
-        warn(f"{folder}: {counted(len(broken), 'pair')} left out: {names} ({broken[0].problem})")
-    return [s for s in samples if s.problem is None and s.gt_path is not None]
+        warn(f"{folder}: {counted(len(broken), 'pair')} left out: {_some_names(broken)} ({broken[0].problem})")
+    unlabelled = [s for s in samples if s.problem is None and s.gt_path is None]
+    usable = [s for s in samples if s.problem is None and s.gt_path is not None]
+    if unlabelled and usable:  # none usable at all: the caller's error says so
+        warn(f"{folder}: {counted(len(unlabelled), 'pair')} without ground truth left out: {_some_names(unlabelled)}")
+    return usable
+
+
+def _some_names(samples: list) -> str:
+    """The names of the first five samples, and how many more."""
+    more = f" and {len(samples) - 5} more" if len(samples) > 5 else ""
+    return ", ".join(s.name for s in samples[:5]) + more
 
 
 def random_crop(
