@@ -547,6 +547,28 @@ def test_a_damaged_training_pair_stops_the_run_naming_the_pair_not_a_setting(tmp
     assert "repair or remove the pair the error names, then continue with --resume" in lines[-1]
 
 
+def test_a_training_pair_whose_maps_differ_in_size_stops_the_run_naming_the_file(tmp_path):
+    """A disparity map cut shorter than its image: a traceback of torch.stack mid-run, naming no file."""
+    data = tmp_path / "kitti"
+    _write_kitti_like(data, count=2)
+    cv2.imwrite(str(data / "disp_occ" / "000001_10.png"), np.full((30, 70), 6 * 256, np.uint16))
+    lines = []
+    said = r"^training pair kitti/000001: ground truth .*disp_occ.000001_10.png is 30x70 but the left image .* is 40x70"
+    with pytest.raises(DatasetError, match=said):
+        train(tiny_config(tmp_path / "run", data=str(data), steps=4, crop_hw=(32, 64)), echo=lines.append)
+    assert "repair or remove the pair the error names, then continue with --resume" in lines[-1]
+
+
+def test_a_validation_pair_whose_views_differ_in_size_is_refused_before_the_run(tmp_path):
+    data = tmp_path / "kitti"
+    _write_kitti_like(data, count=2)
+    cv2.imwrite(str(data / "colored_1" / "000000_10.png"), np.zeros((40, 60, 3), np.uint8))
+    said = r"^validation pair kitti/000000: right image .*colored_1.000000_10.png is 40x60 but the left image .* 40x70"
+    with pytest.raises(DatasetError, match=said):
+        train(tiny_config(tmp_path / "run", val_data=str(data), steps=1), echo=quiet)
+    assert not (tmp_path / "run").exists()
+
+
 def test_random_crop_pads_small_images_with_unknown_disparity():
     left = np.zeros((10, 20, 3), np.uint8)
     gt = np.full((10, 20), 5.0, np.float32)

@@ -297,7 +297,7 @@ class FolderStream:
     def _load(self, index: int):
         sample = self.samples[index]
         try:
-            loaded = sample.load()
+            loaded = load_same_size(sample)
         except RtStereoError as exc:  # a damaged file of the data set, not a setting of the run
             raise DatasetError(f"training pair {sample.name}: {exc}") from None
         if not self._padding_said:
@@ -312,6 +312,27 @@ class FolderStream:
         return augment_batch(
             batch, torch.Generator().manual_seed(stream_seed(self.config.seed, step)), self.config.crop_hw
         )
+
+
+def load_same_size(sample) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """``sample.load()``, refusing maps of another size than the left image: they were cropped at one window
+    all the same, and failed mid-run in ``torch.stack`` (a traceback) or in the network, naming no file.
+
+    Raises:
+        DatasetError: naming the file of another size and both sizes (HxW).
+    """
+    left, right, gt, nonocc = loaded = sample.load()
+    for what, path, array in (
+        ("right image", sample.right_path, right),
+        ("ground truth", sample.gt_path, gt),
+        ("mask", sample.nonocc_path, nonocc),
+    ):
+        if array is not None and array.shape[:2] != left.shape[:2]:
+            raise DatasetError(
+                f"{what} {path} is {array.shape[0]}x{array.shape[1]} but the left image {sample.left_path} is "
+                f"{left.shape[0]}x{left.shape[1]} (HxW): they must be the same size"
+            )
+    return loaded
 
 
 def say_padded_crops(sizes: list[tuple[str, tuple[int, ...]]], crop_hw: tuple[int, int]) -> bool:
@@ -394,7 +415,10 @@ def validation_batches(config: TrainConfig, device: torch.device, max_disp: floa
 
         batches = []
         for sample in usable_samples(find_samples(config.val_data), config.val_data):
-            left, right, gt, _ = sample.load()
+            try:
+                left, right, gt, _ = load_same_size(sample)
+            except RtStereoError as exc:  # before the first step, not a setting of the run
+                raise DatasetError(f"validation pair {sample.name}: {exc}") from None
             if gt is None:
                 continue
             batches.append(
