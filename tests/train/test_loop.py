@@ -297,6 +297,39 @@ def test_resume_of_a_run_whose_unlabeled_folder_is_gone_says_how_to_go_on(tmp_pa
     assert code == 2 and err == f"rtstereo train: error: {said}\n", err
 
 
+def test_a_run_on_relative_folders_records_them_absolute_and_resumes_from_any_folder(tmp_path, monkeypatch):
+    """config.json held "kitti" as typed: resumed from another folder, the run looked for /elsewhere/kitti."""
+    data = tmp_path / "kitti"
+    _write_kitti_like(data)
+    monkeypatch.chdir(tmp_path)
+    train(tiny_config(tmp_path / "run", data="kitti", val_data="./kitti", steps=1), echo=quiet)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["data"] == config["val_data"] == str(data)
+    monkeypatch.chdir(tmp_path / "run")
+    resume = ["train", "--resume", str(tmp_path / "run" / "last.pt")]
+    assert main([*resume, "--steps", "2"]) == 0
+    assert main([*resume, "--steps", "3", "--val-data", "../kitti/"]) == 0
+
+
+def test_an_older_run_on_a_relative_validation_folder_resumes_with_the_folder_given(tmp_path, monkeypatch, capsys):
+    """Its --val-data spelled another way (the path from another folder) was refused as another validation set."""
+    data = tmp_path / "kitti"
+    _write_kitti_like(data)
+    (tmp_path / "kitti2").mkdir()
+    train(tiny_config(tmp_path / "run", val_data=str(data), steps=1), echo=quiet)
+    checkpoint = torch.load(tmp_path / "run" / "last.pt", map_location="cpu", weights_only=False)
+    checkpoint["config"]["val_data"] = "kitti"  # as runs recorded it before
+    torch.save(checkpoint, tmp_path / "run" / "last.pt")
+    monkeypatch.chdir(tmp_path / "run")
+    resume = ["train", "--resume", str(tmp_path / "run" / "last.pt"), "--steps", "2"]
+    assert main(resume) == 2
+    said = "its run validated on --val-data kitti, which is not found here: give --val-data with where that folder"
+    assert said in capsys.readouterr().err
+    assert main([*resume, "--val-data", str(tmp_path / "kitti2")]) == 2
+    assert "validates on another set than the run" in capsys.readouterr().err
+    assert main([*resume, "--val-data", "../kitti"]) == 0
+
+
 def test_resume_with_fewer_steps_than_reached_is_refused_and_leaves_the_run_alone(tmp_path, capsys, three_steps):
     """It said "nothing to train" but wrote --steps into last.pt and config.json: a plain --resume of the
     run afterwards went no further than that smaller number."""

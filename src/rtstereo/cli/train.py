@@ -295,12 +295,17 @@ def check_model_of_checkpoint(model: str, checkpoint: str, flag: str) -> None:
 def check_folders_of_resumed_run(config: TrainConfig, given: dict, file_values: dict) -> None:
     """Refuse a resumed run whose training folders, from its own config, are gone, saying which option gives them
     (it read "unlabeled pairs: folder not found: DIR", a folder the command had not named)."""
-    for key, drop in (("data", ""), ("unlabeled", ", or --unlabeled '' to go on with rendered scenes only")):
-        folder = getattr(config, key)
+    folders = (
+        ("data", "trained on", ""),
+        ("unlabeled", "trained on", ", or --unlabeled '' to go on with rendered scenes only"),
+        ("val_data", "validated on", ""),
+    )
+    for key, did, drop in folders:
+        folder, flag = getattr(config, key), "--" + key.replace("_", "-")
         if folder and given.get(key) is None and key not in file_values and not Path(folder).exists():
             raise InputError(
-                f"--resume {config.resume}: its run trained on --{key} {folder}, which is not found here: give "
-                f"--{key} with where that folder is now{drop}"
+                f"--resume {config.resume}: its run {did} {flag} {folder}, which is not found here: give "
+                f"{flag} with where that folder is now{drop}"
             )
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -674,7 +675,10 @@ class _Run:
             settings = {**stored_settings, **settings} if config.init else dict(stored_settings)
         torch.manual_seed(config.seed)
         self.model, self.spec, settings = build_network(name, settings)
-        self.config = config = config.replace(model=name, settings=settings)
+        # Folders as absolute paths: config.json and the checkpoints then hold what a rerun or a resume needs
+        # from any working folder (a relative --val-data made the run impossible to resume from elsewhere).
+        folders = {key: os.path.abspath(getattr(config, key)) for key in DATA_FOLDER_KEYS if getattr(config, key)}
+        self.config = config = config.replace(model=name, settings=settings, **folders)
         self.max_disp = float(settings.get("max_disp", 192))
         _check_crop(config, self.spec)
         if source:
@@ -1050,6 +1054,8 @@ def _check_same_settings(name: str, stored: dict[str, Any], asked: dict[str, Any
 
 # The options that make the validation set and its score: best.pt was chosen by them.
 VALIDATION_KEYS = ("val_data", "val_size", "val_hw", "val_seed", "noise_scale", "data_max_disp", "loss_region")
+# The options that name data folders, recorded as absolute paths.
+DATA_FOLDER_KEYS = ("data", "val_data", "unlabeled")
 
 
 def _check_same_validation(config: TrainConfig, stored: Any, source: str) -> None:
@@ -1059,6 +1065,8 @@ def _check_same_validation(config: TrainConfig, stored: Any, source: str) -> Non
         return
     before = TrainConfig().replace(**{key: stored[key] for key in VALIDATION_KEYS if key in stored})
     for key in VALIDATION_KEYS:
+        if key == "val_data" and _same_folder(before.val_data, config.val_data):
+            continue
         if getattr(before, key) != getattr(config, key):
             raise ConfigSettingError(
                 key,
@@ -1066,6 +1074,25 @@ def _check_same_validation(config: TrainConfig, stored: Any, source: str) -> Non
                 f"({_shown(getattr(before, key))}), whose best.pt was chosen on it: keep its value to resume, "
                 f"or start a new run from its weights with --init {source}",
             )
+
+
+def _same_folder(stored: str | None, given: str | None) -> bool:
+    """Whether a resumed run's folder ``given`` is the one its run recorded as ``stored``, however spelled
+    (``mb``, ``./mb``, ``/data/mb``). A relative path that an older run recorded, and that is not found from
+    here, is the folder ``given`` names when it is its tail (``mb`` of ``/data/mb``).
+
+    Examples:
+        >>> _same_folder(None, None), _same_folder("/no/such/mb", "/no/such/mb/"), _same_folder("/a/mb", "/b/mb")
+        (True, True, False)
+    """
+    if stored is None or given is None:
+        return stored == given
+    if os.path.realpath(stored) == os.path.realpath(given):
+        return True
+    tail = Path(os.path.normpath(stored)).parts
+    if Path(stored).is_absolute() or os.path.exists(stored) or ".." in tail:
+        return False
+    return Path(os.path.realpath(given)).parts[-len(tail) :] == tail
 
 
 def _shown(value: Any) -> str:
