@@ -602,6 +602,19 @@ def test_a_validation_pair_whose_views_differ_in_size_is_refused_before_the_run(
     assert not (tmp_path / "run").exists()
 
 
+def test_a_validation_folder_without_a_pixel_to_score_is_refused(tmp_path):
+    """Ground truth unknown (0) everywhere, or beyond the network's range: every validation scored EPE 0.000."""
+    data = tmp_path / "kitti"
+    _write_kitti_like(data, count=2)
+    for path in data.glob("disp_*/*.png"):
+        cv2.imwrite(str(path), np.full((40, 70), 40 * 256, np.uint16))  # 40 px, beyond max_disp 32
+    cv2.imwrite(str(data / "disp_occ" / "000000_10.png"), np.zeros((40, 70), np.uint16))
+    said = rf"^no pixel of the ground truth under {re.escape(str(data))} is known and inside the network's disparity "
+    with pytest.raises(DatasetError, match=said + r"range \(0 to 32 px\): there is nothing to validate on$"):
+        train(tiny_config(tmp_path / "run", val_data=str(data), steps=1), echo=quiet)
+    assert not (tmp_path / "run").exists()
+
+
 def test_random_crop_pads_small_images_with_unknown_disparity():
     left = np.zeros((10, 20, 3), np.uint8)
     gt = np.full((10, 20), 5.0, np.float32)

@@ -449,6 +449,18 @@ def validation_batches(config: TrainConfig, device: torch.device, max_disp: floa
     return batches
 
 
+def _check_scored_pixels(batches: list[Batch], max_disp: float, config: TrainConfig) -> None:
+    """Refuse a ``val_data`` folder none of whose pixels would be scored (ground truth 0 or unknown everywhere,
+    or outside the network's range): it scored an EPE of 0 at every validation, which no step could beat."""
+    scored = sum(int(training_mask(b["disparity"], max_disp, config.loss_region).sum()) for b in batches)
+    if batches and not scored:
+        raise DatasetError(
+            f"no pixel of the ground truth under {config.val_data} is known and inside the network's disparity "
+            f"range (0 to {max_disp:g} px{', matchable' if config.loss_region == 'matchable' else ''}): there is "
+            "nothing to validate on"
+        )
+
+
 @torch.no_grad()
 def validate(
     model: torch.nn.Module, batches: list[Batch], spec: ModelSpec, max_disp: float, region: str = "all"
@@ -755,6 +767,8 @@ class _Run:
             height, width = config.val_hw  # HxW, as --val-hw and --crop are given
             self.echo(f"validation set: rendering {counted(config.val_size, 'scene')} of {height}x{width} ...")
         self.val_batches = validation_batches(config, self.device, scene_max_disp) if self.ranks.writer else []
+        if config.val_data:
+            _check_scored_pixels(self.val_batches, self.max_disp, config)
         if getattr(self.model, "guidance", None) is not None:  # a guided rtnet learns from SGBM's hints
             from .hints import HintedStream, with_hints
 
