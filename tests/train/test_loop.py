@@ -615,6 +615,30 @@ def test_a_validation_folder_without_a_pixel_to_score_is_refused(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_a_training_pair_without_a_known_disparity_is_named_once(tmp_path):
+    """Maps of zeros (or x_right - x_left): a loss of 0 at every step, and matplotlib's log-scale warning."""
+    data = tmp_path / "kitti"
+    _write_kitti_like(data, count=2)
+    cv2.imwrite(str(data / "disp_occ" / "000001_10.png"), np.zeros((40, 70), np.uint16))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(tiny_config(tmp_path / "run", data=str(data), steps=4, crop_hw=(32, 64)), echo=quiet)
+    said = [str(w.message) for w in caught if "teaches nothing" in str(w.message)]
+    assert said == [
+        f"training pair kitti/000001: its ground truth {data / 'disp_occ' / '000001_10.png'} has no known disparity "
+        "above 0 (0 or unknown everywhere, or negative: a map of x_right - x_left?), so it teaches nothing"
+    ]
+
+
+def test_a_learning_curve_of_zero_losses_is_drawn_without_a_warning(tmp_path):
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps({"kind": "train", "step": s, "loss": 0.0}) + "\n" for s in (1, 2)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert loop.plot_learning_curve(log, tmp_path / "curve.png")
+    assert (tmp_path / "curve.png").read_bytes().startswith(PNG_SIGNATURE)
+
+
 def test_random_crop_pads_small_images_with_unknown_disparity():
     left = np.zeros((10, 20, 3), np.uint8)
     gt = np.full((10, 20), 5.0, np.float32)

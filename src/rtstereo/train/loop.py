@@ -290,6 +290,7 @@ class FolderStream:
             raise DatasetError(f"no pairs with ground-truth disparity under {config.data}; fine-tuning needs it")
         self.config, self.device = config, device
         self._padding_said = False
+        self._unlabelled_said: set[str] = set()
 
     def describe(self) -> str:
         height, width = self.config.crop_hw
@@ -303,6 +304,14 @@ class FolderStream:
             raise DatasetError(f"training pair {sample.name}: {exc}") from None
         if not self._padding_said:
             self._padding_said = say_padded_crops([(sample.name, loaded[0].shape[:2])], self.config.crop_hw)
+        gt, said = loaded[2], self._unlabelled_said
+        if len(said) < 3 and sample.name not in said and not (np.isfinite(gt) & (gt > 0)).any():
+            said.add(sample.name)  # its loss is 0: without a word, a run on such maps learns nothing
+            warn(
+                f"training pair {sample.name}: its ground truth {sample.gt_path} has no known disparity above 0 "
+                "(0 or unknown everywhere, or negative: a map of x_right - x_left?), so it teaches nothing"
+                + ("; further such pairs are not named" if len(said) == 3 else "")
+            )
         return loaded
 
     def __call__(self, step: int) -> Batch:
@@ -1219,7 +1228,8 @@ def plot_learning_curve(log_path: str | Path, png_path: str | Path) -> bool:
     loss_axes, val_axes = figure.subplots(1, 2)
     if train_points:
         loss_axes.plot(*zip(*train_points), color="tab:blue")
-        loss_axes.set_yscale("log")
+        if any(loss > 0 for _, loss in train_points):  # a log scale of zeros only: matplotlib's warning
+            loss_axes.set_yscale("log")
     loss_axes.set(title="training loss", xlabel="step", ylabel="multi-scale smooth-L1")
     if val_points:
         steps, epe, bad2 = zip(*val_points)
