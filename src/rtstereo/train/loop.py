@@ -21,7 +21,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -418,29 +418,39 @@ def random_crop(
     return crop
 
 
-def validation_batches(config: TrainConfig, device: torch.device, max_disp: float) -> list[Batch]:
-    """The fixed validation set: synthetic pairs from ``val_seed``, or every pair of ``val_data``."""
+class FolderValidation:
+    """The pairs of a ``val_data`` folder as batches of one, read at each validation: held for the whole run,
+    a KITTI training split took 2.6 GB (on the training device), SceneFlow's test set more than a GPU has."""
+
+    def __init__(self, samples: list, device: torch.device):
+        self.samples, self.device = samples, device
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __iter__(self) -> Iterator[Batch]:
+        for sample in self.samples:
+            try:
+                left, right, gt, _ = load_same_size(sample)
+            except RtStereoError as exc:  # a damaged file of the data set, not a setting of the run
+                raise DatasetError(f"validation pair {sample.name}: {exc}") from None
+            yield {
+                "left": torch.from_numpy(left).permute(2, 0, 1)[None].float().div(255.0).to(self.device),
+                "right": torch.from_numpy(right).permute(2, 0, 1)[None].float().div(255.0).to(self.device),
+                "disparity": torch.from_numpy(np.ascontiguousarray(gt, np.float32))[None].to(self.device),
+            }
+
+
+def validation_batches(config: TrainConfig, device: torch.device, max_disp: float) -> Iterable[Batch]:
+    """The fixed validation set: synthetic pairs from ``val_seed``, or every pair of ``val_data``
+    (:class:`FolderValidation`, read when iterated)."""
     if config.val_data:
         from ..datasets import find_samples
 
-        batches = []
-        for sample in usable_samples(find_samples(config.val_data), config.val_data):
-            try:
-                left, right, gt, _ = load_same_size(sample)
-            except RtStereoError as exc:  # before the first step, not a setting of the run
-                raise DatasetError(f"validation pair {sample.name}: {exc}") from None
-            if gt is None:
-                continue
-            batches.append(
-                {
-                    "left": torch.from_numpy(left).permute(2, 0, 1)[None].float().div(255.0).to(device),
-                    "right": torch.from_numpy(right).permute(2, 0, 1)[None].float().div(255.0).to(device),
-                    "disparity": torch.from_numpy(np.ascontiguousarray(gt, np.float32))[None].to(device),
-                }
-            )
-        if not batches:
+        samples = usable_samples(find_samples(config.val_data), config.val_data)
+        if not samples:
             raise DatasetError(f"no pairs with ground-truth disparity under {config.val_data} to validate on")
-        return batches
+        return FolderValidation(samples, device)
     from ..datasets.synthetic import SyntheticStereo
 
     # Item i depends only on (val_seed, i): the set is the same whatever the batch size, across resumes.
@@ -458,11 +468,12 @@ def validation_batches(config: TrainConfig, device: torch.device, max_disp: floa
     return batches
 
 
-def _check_scored_pixels(batches: list[Batch], max_disp: float, config: TrainConfig) -> None:
+def _check_scored_pixels(batches: Iterable[Batch], max_disp: float, config: TrainConfig) -> None:
     """Refuse a ``val_data`` folder none of whose pixels would be scored (ground truth 0 or unknown everywhere,
-    or outside the network's range): it scored an EPE of 0 at every validation, which no step could beat."""
-    scored = sum(int(training_mask(b["disparity"], max_disp, config.loss_region).sum()) for b in batches)
-    if batches and not scored:
+    or outside the network's range): it scored an EPE of 0 at every validation, which no step could beat.
+    Reading every pair, it also refuses a damaged one before the run rather than at its first validation."""
+    scored = [int(training_mask(b["disparity"], max_disp, config.loss_region).sum()) for b in batches]
+    if scored and not sum(scored):
         raise DatasetError(
             f"no pixel of the ground truth under {config.val_data} is known and inside the network's disparity "
             f"range (0 to {max_disp:g} px{', matchable' if config.loss_region == 'matchable' else ''}): there is "
@@ -472,7 +483,7 @@ def _check_scored_pixels(batches: list[Batch], max_disp: float, config: TrainCon
 
 @torch.no_grad()
 def validate(
-    model: torch.nn.Module, batches: list[Batch], spec: ModelSpec, max_disp: float, region: str = "all"
+    model: torch.nn.Module, batches: Iterable[Batch], spec: ModelSpec, max_disp: float, region: str = "all"
 ) -> dict[str, float]:
     """EPE and bad-1/2/3 of the model (eval mode, fp32) over the validation batches, on the pixels of
     the loss ``region`` (:func:`~.losses.training_mask`).
