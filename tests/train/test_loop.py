@@ -330,6 +330,24 @@ def test_an_older_run_on_a_relative_validation_folder_resumes_with_the_folder_gi
     assert main([*resume, "--val-data", "../kitti"]) == 0
 
 
+@pytest.mark.parametrize(
+    ("flag", "what"),
+    [
+        ("--init", "checkpoint"),
+        ("--resume", "checkpoint"),
+        ("--data", "dataset folder"),
+        ("--val-data", "dataset folder"),
+    ],
+)
+def test_an_empty_path_is_refused_not_read_as_none(tmp_path, capsys, flag, what):
+    """--init "$CKPT" with the variable unset trained a network from scratch; --data "$DIR" on rendered scenes."""
+    code = main(["train", "--steps", "1", flag, "", "-o", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    said = f"rtstereo train: error: {flag}: the path is empty (an unset shell variable?): give a {what}\n"
+    assert code == 2 and err == said, err
+    assert not (tmp_path / "run").exists()
+
+
 def test_resume_with_fewer_steps_than_reached_is_refused_and_leaves_the_run_alone(tmp_path, capsys, three_steps):
     """It said "nothing to train" but wrote --steps into last.pt and config.json: a plain --resume of the
     run afterwards went no further than that smaller number."""
