@@ -634,17 +634,20 @@ def test_a_validation_folder_without_a_pixel_to_score_is_refused(tmp_path):
 
 
 def test_a_training_pair_without_a_known_disparity_is_named_once(tmp_path):
-    """Maps of zeros (or x_right - x_left): a loss of 0 at every step, and matplotlib's log-scale warning."""
+    """Maps of zeros (or x_right - x_left, or beyond the range): a loss of 0 at every step, unsaid."""
     data = tmp_path / "kitti"
-    _write_kitti_like(data, count=2)
+    _write_kitti_like(data, count=3)
     cv2.imwrite(str(data / "disp_occ" / "000001_10.png"), np.zeros((40, 70), np.uint16))
+    cv2.imwrite(str(data / "disp_occ" / "000002_10.png"), np.full((40, 70), 40 * 256, np.uint16))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        train(tiny_config(tmp_path / "run", data=str(data), steps=4, crop_hw=(32, 64)), echo=quiet)
-    said = [str(w.message) for w in caught if "teaches nothing" in str(w.message)]
+        train(tiny_config(tmp_path / "run", data=str(data), steps=6, crop_hw=(32, 64)), echo=quiet)
+    said = sorted(str(w.message) for w in caught if "teaches nothing" in str(w.message))
     assert said == [
         f"training pair kitti/000001: its ground truth {data / 'disp_occ' / '000001_10.png'} has no known disparity "
-        "above 0 (0 or unknown everywhere, or negative: a map of x_right - x_left?), so it teaches nothing"
+        "above 0 (0 or unknown everywhere, or negative: x_right - x_left?), so it teaches nothing",
+        f"training pair kitti/000002: its ground truth {data / 'disp_occ' / '000002_10.png'} has no known disparity "
+        "inside the network's range (below 32 px), so it teaches nothing",
     ]
 
 

@@ -282,13 +282,14 @@ class FolderStream:
     padded with zeros, which are invalid too.
     """
 
-    def __init__(self, config: TrainConfig, device: torch.device):
+    def __init__(self, config: TrainConfig, device: torch.device, max_disp: float = math.inf):
+        """``max_disp``: the network's disparity range, pixels; the loss leaves out labels beyond it."""
         from ..datasets import find_samples
 
         self.samples = usable_samples(find_samples(config.data), config.data)
         if not self.samples:
             raise DatasetError(f"no pairs with ground-truth disparity under {config.data}; fine-tuning needs it")
-        self.config, self.device = config, device
+        self.config, self.device, self.max_disp = config, device, max_disp
         self._padding_said = False
         self._unlabelled_said: set[str] = set()
 
@@ -305,11 +306,17 @@ class FolderStream:
         if not self._padding_said:
             self._padding_said = say_padded_crops([(sample.name, loaded[0].shape[:2])], self.config.crop_hw)
         gt, said = loaded[2], self._unlabelled_said
-        if len(said) < 3 and sample.name not in said and not (np.isfinite(gt) & (gt > 0)).any():
+        if len(said) < 3 and sample.name not in said:
+            known = np.isfinite(gt) & (gt > 0)
+            if not known.any():
+                why = "has no known disparity above 0 (0 or unknown everywhere, or negative: x_right - x_left?)"
+            elif not (gt[known] < self.max_disp).any():
+                why = f"has no known disparity inside the network's range (below {self.max_disp:g} px)"
+            else:
+                return loaded
             said.add(sample.name)  # its loss is 0: without a word, a run on such maps learns nothing
             warn(
-                f"training pair {sample.name}: its ground truth {sample.gt_path} has no known disparity above 0 "
-                "(0 or unknown everywhere, or negative: a map of x_right - x_left?), so it teaches nothing"
+                f"training pair {sample.name}: its ground truth {sample.gt_path} {why}, so it teaches nothing"
                 + ("; further such pairs are not named" if len(said) == 3 else "")
             )
         return loaded
@@ -768,7 +775,9 @@ class _Run:
         )
         scene_max_disp = float(min(config.data_max_disp or self.max_disp, self.max_disp))
         self.stream = (
-            FolderStream(config, self.device) if config.data else SyntheticStream(config, self.device, scene_max_disp)
+            FolderStream(config, self.device, self.max_disp)
+            if config.data
+            else SyntheticStream(config, self.device, scene_max_disp)
         )
         if config.unlabeled:
             from .proxy import MixedStream, ProxyStream
