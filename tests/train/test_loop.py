@@ -85,6 +85,14 @@ def test_the_validation_set_is_said_before_it_is_rendered(tmp_path):
     assert lines[0] == "validation set: rendering 2 scenes of 64x128 ...", lines
 
 
+def test_a_validation_folder_is_said_before_it_is_read(tmp_path):
+    data = tmp_path / "kitti"
+    _write_kitti_like(data, count=2)
+    lines = []
+    train(tiny_config(tmp_path / "run", val_data=str(data), steps=1), echo=lines.append)
+    assert lines[0] == f"validation set: 2 pairs of {data}, scored whole", lines
+
+
 def test_run_writes_checkpoints_log_curve_and_config(three_steps):
     out, summary = three_steps
     assert summary["step"] == 3

@@ -797,6 +797,9 @@ class _Run:
             self.echo(f"validation set: rendering {counted(config.val_size, 'scene')} of {height}x{width} ...")
         self.val_batches = validation_batches(config, self.device, scene_max_disp) if self.ranks.writer else []
         if config.val_data:
+            if self.ranks.writer:  # every pair is read once now, and at each validation: said, as rendering is
+                pairs = counted(len(self.val_batches), "pair")
+                self.echo(f"validation set: {pairs} of {config.val_data}, scored whole")
             _check_scored_pixels(self.val_batches, self.max_disp, config)
         if getattr(self.model, "guidance", None) is not None:  # a guided rtnet learns from SGBM's hints
             from .hints import HintedStream, with_hints
