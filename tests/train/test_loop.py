@@ -317,6 +317,12 @@ def test_a_run_on_relative_folders_records_them_absolute_and_resumes_from_any_fo
     resume = ["train", "--resume", str(tmp_path / "run" / "last.pt")]
     assert main([*resume, "--steps", "2"]) == 0
     assert main([*resume, "--steps", "3", "--val-data", "../kitti/"]) == 0
+    monkeypatch.chdir(tmp_path)
+    train(tiny_config(tmp_path / "tuned", init="run/last.pt", steps=1), echo=quiet)
+    config = json.loads((tmp_path / "tuned" / "config.json").read_text())
+    assert config["init"] == str(tmp_path / "run" / "last.pt")
+    monkeypatch.chdir(tmp_path / "run")  # the run again, from its config.json
+    assert main(["train", "-c", str(tmp_path / "tuned" / "config.json"), "-o", str(tmp_path / "again")]) == 0
 
 
 def test_an_older_run_on_a_relative_validation_folder_resumes_with_the_folder_given(tmp_path, monkeypatch, capsys):

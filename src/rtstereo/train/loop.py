@@ -714,10 +714,10 @@ class _Run:
             settings = {**stored_settings, **settings} if config.init else dict(stored_settings)
         torch.manual_seed(config.seed)
         self.model, self.spec, settings = build_network(name, settings)
-        # Folders as absolute paths: config.json and the checkpoints then hold what a rerun or a resume needs
-        # from any working folder (a relative --val-data made the run impossible to resume from elsewhere).
-        folders = {key: os.path.abspath(getattr(config, key)) for key in DATA_FOLDER_KEYS if getattr(config, key)}
-        self.config = config = config.replace(model=name, settings=settings, **folders)
+        # Paths made absolute: config.json and the checkpoints then hold what a rerun (-c config.json) or a resume
+        # needs from any working folder (a relative --val-data made the run impossible to resume from elsewhere).
+        paths = {key: os.path.abspath(getattr(config, key)) for key in PATH_KEYS if getattr(config, key)}
+        self.config = config = config.replace(model=name, settings=settings, **paths)
         self.max_disp = float(settings.get("max_disp", 192))
         _check_crop(config, self.spec)
         if source:
@@ -1100,8 +1100,8 @@ def _check_same_settings(name: str, stored: dict[str, Any], asked: dict[str, Any
 
 # The options that make the validation set and its score: best.pt was chosen by them.
 VALIDATION_KEYS = ("val_data", "val_size", "val_hw", "val_seed", "noise_scale", "data_max_disp", "loss_region")
-# The options that name data folders, recorded as absolute paths.
-DATA_FOLDER_KEYS = ("data", "val_data", "unlabeled")
+# The options that name files and folders, recorded as absolute paths.
+PATH_KEYS = ("init", "data", "val_data", "unlabeled")
 
 
 def _check_same_validation(config: TrainConfig, stored: Any, source: str) -> None:
