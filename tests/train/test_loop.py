@@ -85,6 +85,14 @@ def test_the_validation_set_is_said_before_it_is_rendered(tmp_path):
     assert lines[0] == "validation set: rendering 2 scenes of 64x128 ...", lines
 
 
+def test_a_validation_folder_is_said_before_it_is_read(tmp_path):
+    data = tmp_path / "kitti"
+    _write_kitti_like(data, count=2)
+    lines = []
+    train(tiny_config(tmp_path / "run", val_data=str(data), steps=1), echo=lines.append)
+    assert lines[0] == f"validation set: 2 pairs of {data}, scored whole", lines
+
+
 def test_run_writes_checkpoints_log_curve_and_config(three_steps):
     out, summary = three_steps
     assert summary["step"] == 3
@@ -310,6 +318,63 @@ def test_train_quiet_leaves_out_the_progress_but_not_what_to_know(tmp_path, caps
     assert code == 0 and err.startswith("rtstereo train: nothing to train: the run is at step 4"), err
 
 
+def test_a_run_on_relative_folders_records_them_absolute_and_resumes_from_any_folder(tmp_path, monkeypatch):
+    """config.json held "kitti" as typed: resumed from another folder, the run looked for /elsewhere/kitti."""
+    data = tmp_path / "kitti"
+    _write_kitti_like(data)
+    monkeypatch.chdir(tmp_path)
+    train(tiny_config(tmp_path / "run", data="kitti", val_data="./kitti", steps=1), echo=quiet)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["data"] == config["val_data"] == str(data)
+    monkeypatch.chdir(tmp_path / "run")
+    resume = ["train", "--resume", str(tmp_path / "run" / "last.pt")]
+    assert main([*resume, "--steps", "2"]) == 0
+    assert main([*resume, "--steps", "3", "--val-data", "../kitti/"]) == 0
+    monkeypatch.chdir(tmp_path)
+    train(tiny_config(tmp_path / "tuned", init="run/last.pt", steps=1), echo=quiet)
+    config = json.loads((tmp_path / "tuned" / "config.json").read_text())
+    assert config["init"] == str(tmp_path / "run" / "last.pt")
+    monkeypatch.chdir(tmp_path / "run")  # the run again, from its config.json
+    assert main(["train", "-c", str(tmp_path / "tuned" / "config.json"), "-o", str(tmp_path / "again")]) == 0
+
+
+def test_an_older_run_on_a_relative_validation_folder_resumes_with_the_folder_given(tmp_path, monkeypatch, capsys):
+    """Its --val-data spelled another way (the path from another folder) was refused as another validation set."""
+    data = tmp_path / "kitti"
+    _write_kitti_like(data)
+    (tmp_path / "kitti2").mkdir()
+    train(tiny_config(tmp_path / "run", val_data=str(data), steps=1), echo=quiet)
+    checkpoint = torch.load(tmp_path / "run" / "last.pt", map_location="cpu", weights_only=False)
+    checkpoint["config"]["val_data"] = "kitti"  # as runs recorded it before
+    torch.save(checkpoint, tmp_path / "run" / "last.pt")
+    monkeypatch.chdir(tmp_path / "run")
+    resume = ["train", "--resume", str(tmp_path / "run" / "last.pt"), "--steps", "2"]
+    assert main(resume) == 2
+    said = "its run validated on --val-data kitti, which is not found here: give --val-data with where that folder"
+    assert said in capsys.readouterr().err
+    assert main([*resume, "--val-data", str(tmp_path / "kitti2")]) == 2
+    assert "validates on another set than the run" in capsys.readouterr().err
+    assert main([*resume, "--val-data", "../kitti"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("flag", "what"),
+    [
+        ("--init", "checkpoint"),
+        ("--resume", "checkpoint"),
+        ("--data", "dataset folder"),
+        ("--val-data", "dataset folder"),
+    ],
+)
+def test_an_empty_path_is_refused_not_read_as_none(tmp_path, capsys, flag, what):
+    """--init "$CKPT" with the variable unset trained a network from scratch; --data "$DIR" on rendered scenes."""
+    code = main(["train", "--steps", "1", flag, "", "-o", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    said = f"rtstereo train: error: {flag}: the path is empty (an unset shell variable?): give a {what}\n"
+    assert code == 2 and err == said, err
+    assert not (tmp_path / "run").exists()
+
+
 def test_resume_with_fewer_steps_than_reached_is_refused_and_leaves_the_run_alone(tmp_path, capsys, three_steps):
     """It said "nothing to train" but wrote --steps into last.pt and config.json: a plain --resume of the
     run afterwards went no further than that smaller number."""
@@ -520,6 +585,20 @@ def test_trains_and_validates_on_a_dataset_folder(tmp_path):
     assert records(tmp_path / "run", "val")[0]["pixels"] == 2 * 40 * 60
 
 
+def test_pairs_without_ground_truth_are_left_out_with_a_word(tmp_path):
+    """A frame whose disparity map is missing was dropped unsaid: "2 pairs from" a folder of 3."""
+    data = tmp_path / "kitti"
+    _write_kitti_like(data, count=3)
+    for sub in ("disp_occ", "disp_noc"):
+        (data / sub / "000001_10.png").unlink()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(tiny_config(tmp_path / "run", data=str(data), val_data=str(data), steps=1), echo=quiet)
+    said = [str(w.message) for w in caught if "without ground truth" in str(w.message)]
+    assert said == [f"{data}: 1 pair without ground truth left out: kitti/000001"] * 2, said  # training, validation
+    assert "2 pairs from" in records(tmp_path / "run", "start")[0]["data"]
+
+
 def test_a_crop_larger_than_the_training_pairs_is_said_once(tmp_path):
     data = tmp_path / "kitti"
     _write_kitti_like(data, height=40, width=70)
@@ -544,6 +623,81 @@ def test_a_damaged_training_pair_stops_the_run_naming_the_pair_not_a_setting(tmp
     with pytest.raises(DatasetError, match=r"^training pair kitti/000000: cannot read .*colored_0"):
         train(tiny_config(tmp_path / "run", data=str(data), steps=1), echo=lines.append)
     assert "repair or remove the pair the error names, then continue with --resume" in lines[-1]
+
+
+def test_a_training_pair_whose_maps_differ_in_size_stops_the_run_naming_the_file(tmp_path):
+    """A disparity map cut shorter than its image: a traceback of torch.stack mid-run, naming no file."""
+    data = tmp_path / "kitti"
+    _write_kitti_like(data, count=2)
+    cv2.imwrite(str(data / "disp_occ" / "000001_10.png"), np.full((30, 70), 6 * 256, np.uint16))
+    lines = []
+    said = r"^training pair kitti/000001: ground truth .*disp_occ.000001_10.png is 30x70 but the left image .* is 40x70"
+    with pytest.raises(DatasetError, match=said):
+        train(tiny_config(tmp_path / "run", data=str(data), steps=4, crop_hw=(32, 64)), echo=lines.append)
+    assert "repair or remove the pair the error names, then continue with --resume" in lines[-1]
+
+
+def test_a_validation_pair_whose_views_differ_in_size_is_refused_before_the_run(tmp_path):
+    data = tmp_path / "kitti"
+    _write_kitti_like(data, count=2)
+    cv2.imwrite(str(data / "colored_1" / "000000_10.png"), np.zeros((40, 60, 3), np.uint8))
+    said = r"^validation pair kitti/000000: right image .*colored_1.000000_10.png is 40x60 but the left image .* 40x70"
+    with pytest.raises(DatasetError, match=said):
+        train(tiny_config(tmp_path / "run", val_data=str(data), steps=1), echo=quiet)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_validation_folder_without_a_pixel_to_score_is_refused(tmp_path):
+    """Ground truth unknown (0) everywhere, or beyond the network's range: every validation scored EPE 0.000."""
+    data = tmp_path / "kitti"
+    _write_kitti_like(data, count=2)
+    for path in data.glob("disp_*/*.png"):
+        cv2.imwrite(str(path), np.full((40, 70), 40 * 256, np.uint16))  # 40 px, beyond max_disp 32
+    cv2.imwrite(str(data / "disp_occ" / "000000_10.png"), np.zeros((40, 70), np.uint16))
+    said = rf"^no pixel of the ground truth under {re.escape(str(data))} is known and inside the network's disparity "
+    with pytest.raises(DatasetError, match=said + r"range \(0 to 32 px\): there is nothing to validate on$"):
+        train(tiny_config(tmp_path / "run", val_data=str(data), steps=1), echo=quiet)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_training_pair_without_a_known_disparity_is_named_once(tmp_path):
+    """Maps of zeros (or x_right - x_left, or beyond the range): a loss of 0 at every step, unsaid."""
+    data = tmp_path / "kitti"
+    _write_kitti_like(data, count=3)
+    cv2.imwrite(str(data / "disp_occ" / "000001_10.png"), np.zeros((40, 70), np.uint16))
+    cv2.imwrite(str(data / "disp_occ" / "000002_10.png"), np.full((40, 70), 40 * 256, np.uint16))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(tiny_config(tmp_path / "run", data=str(data), steps=6, crop_hw=(32, 64)), echo=quiet)
+    said = sorted(str(w.message) for w in caught if "teaches nothing" in str(w.message))
+    assert said == [
+        f"training pair kitti/000001: its ground truth {data / 'disp_occ' / '000001_10.png'} has no known disparity "
+        "above 0 (0 or unknown everywhere, or negative: x_right - x_left?), so it teaches nothing",
+        f"training pair kitti/000002: its ground truth {data / 'disp_occ' / '000002_10.png'} has no known disparity "
+        "inside the network's range (below 32 px), so it teaches nothing",
+    ]
+
+
+def test_a_learning_curve_of_zero_losses_is_drawn_without_a_warning(tmp_path):
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps({"kind": "train", "step": s, "loss": 0.0}) + "\n" for s in (1, 2)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert loop.plot_learning_curve(log, tmp_path / "curve.png")
+    assert (tmp_path / "curve.png").read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_validation_pairs_are_read_at_each_validation_not_held_for_the_run(tmp_path):
+    """Held as tensors on the training device for the whole run, a KITTI split took 2.6 GB of it."""
+    data = tmp_path / "kitti"
+    _write_kitti_like(data, count=2)
+    batches = loop.validation_batches(TrainConfig(val_data=str(data)), torch.device("cpu"), 32.0)
+    assert len(batches) == 2 and float(next(iter(batches))["disparity"].nan_to_num().max()) == 6.0
+    cv2.imwrite(str(data / "disp_occ" / "000000_10.png"), np.full((40, 70), 9 * 256, np.uint16))
+    assert [float(b["disparity"].nan_to_num().max()) for b in batches] == [9.0, 6.0]
+    (data / "colored_1" / "000001_10.png").write_bytes(b"\x89PNG\r\n\x1a\n damaged")
+    with pytest.raises(DatasetError, match=r"^validation pair kitti/000001: cannot read .*colored_1"):
+        list(batches)
 
 
 def test_random_crop_pads_small_images_with_unknown_disparity():

@@ -304,15 +304,37 @@ def check_model_of_checkpoint(model: str, checkpoint: str, flag: str) -> None:
         )
 
 
+# What an empty path (an unset shell variable: --init "$CKPT") silently meant: a network from scratch, a new run,
+# rendered scenes, the synthetic validation set. A resumed run's --data '' goes back to rendered scenes.
+EMPTY_PATH_REFUSED = {
+    "init": "checkpoint",
+    "resume": "checkpoint",
+    "data": "dataset folder",
+    "val_data": "dataset folder",
+}
+
+
+def refuse_empty_paths(given: dict) -> None:
+    """Refuse ``--init ''``, ``--resume ''``, ``--data ''`` (on a new run) and ``--val-data ''`` in one line."""
+    for key, what in EMPTY_PATH_REFUSED.items():
+        if given.get(key) == "" and not (key == "data" and given.get("resume")):
+            raise InputError(f"{flag_of(key)}: the path is empty (an unset shell variable?): give a {what}")
+
+
 def check_folders_of_resumed_run(config: TrainConfig, given: dict, file_values: dict) -> None:
     """Refuse a resumed run whose training folders, from its own config, are gone, saying which option gives them
     (it read "unlabeled pairs: folder not found: DIR", a folder the command had not named)."""
-    for key, drop in (("data", ""), ("unlabeled", ", or --unlabeled '' to go on with rendered scenes only")):
-        folder = getattr(config, key)
+    folders = (
+        ("data", "trained on", ""),
+        ("unlabeled", "trained on", ", or --unlabeled '' to go on with rendered scenes only"),
+        ("val_data", "validated on", ""),
+    )
+    for key, did, drop in folders:
+        folder, flag = getattr(config, key), "--" + key.replace("_", "-")
         if folder and given.get(key) is None and key not in file_values and not Path(folder).exists():
             raise InputError(
-                f"--resume {config.resume}: its run trained on --{key} {folder}, which is not found here: give "
-                f"--{key} with where that folder is now{drop}"
+                f"--resume {config.resume}: its run {did} {flag} {folder}, which is not found here: give "
+                f"{flag} with where that folder is now{drop}"
             )
 
 
@@ -348,6 +370,7 @@ def run_train(args: argparse.Namespace) -> int:
     check_torch_threads(args.threads)
     file_values = read_config_file(args.config) if args.config else {}
     given = flag_values(args)
+    refuse_empty_paths(given)
     with flags_named(given):
         config = resolve_config(file_values, given)
     if config.resume:

@@ -19,8 +19,9 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -281,14 +282,16 @@ class FolderStream:
     padded with zeros, which are invalid too.
     """
 
-    def __init__(self, config: TrainConfig, device: torch.device):
+    def __init__(self, config: TrainConfig, device: torch.device, max_disp: float = math.inf):
+        """``max_disp``: the network's disparity range, pixels; the loss leaves out labels beyond it."""
         from ..datasets import find_samples
 
         self.samples = usable_samples(find_samples(config.data), config.data)
         if not self.samples:
             raise DatasetError(f"no pairs with ground-truth disparity under {config.data}; fine-tuning needs it")
-        self.config, self.device = config, device
+        self.config, self.device, self.max_disp = config, device, max_disp
         self._padding_said = False
+        self._unlabelled_said: set[str] = set()
 
     def describe(self) -> str:
         height, width = self.config.crop_hw
@@ -297,11 +300,25 @@ class FolderStream:
     def _load(self, index: int):
         sample = self.samples[index]
         try:
-            loaded = sample.load()
+            loaded = load_same_size(sample)
         except RtStereoError as exc:  # a damaged file of the data set, not a setting of the run
             raise DatasetError(f"training pair {sample.name}: {exc}") from None
         if not self._padding_said:
             self._padding_said = say_padded_crops([(sample.name, loaded[0].shape[:2])], self.config.crop_hw)
+        gt, said = loaded[2], self._unlabelled_said
+        if len(said) < 3 and sample.name not in said:
+            known = np.isfinite(gt) & (gt > 0)
+            if not known.any():
+                why = "has no known disparity above 0 (0 or unknown everywhere, or negative: x_right - x_left?)"
+            elif not (gt[known] < self.max_disp).any():
+                why = f"has no known disparity inside the network's range (below {self.max_disp:g} px)"
+            else:
+                return loaded
+            said.add(sample.name)  # its loss is 0: without a word, a run on such maps learns nothing
+            warn(
+                f"training pair {sample.name}: its ground truth {sample.gt_path} {why}, so it teaches nothing"
+                + ("; further such pairs are not named" if len(said) == 3 else "")
+            )
         return loaded
 
     def __call__(self, step: int) -> Batch:
@@ -312,6 +329,27 @@ class FolderStream:
         return augment_batch(
             batch, torch.Generator().manual_seed(stream_seed(self.config.seed, step)), self.config.crop_hw
         )
+
+
+def load_same_size(sample) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """``sample.load()``, refusing maps of another size than the left image: they were cropped at one window
+    all the same, and failed mid-run in ``torch.stack`` (a traceback) or in the network, naming no file.
+
+    Raises:
+        DatasetError: naming the file of another size and both sizes (HxW).
+    """
+    left, right, gt, nonocc = loaded = sample.load()
+    for what, path, array in (
+        ("right image", sample.right_path, right),
+        ("ground truth", sample.gt_path, gt),
+        ("mask", sample.nonocc_path, nonocc),
+    ):
+        if array is not None and array.shape[:2] != left.shape[:2]:
+            raise DatasetError(
+                f"{what} {path} is {array.shape[0]}x{array.shape[1]} but the left image {sample.left_path} is "
+                f"{left.shape[0]}x{left.shape[1]} (HxW): they must be the same size"
+            )
+    return loaded
 
 
 def say_padded_crops(sizes: list[tuple[str, tuple[int, ...]]], crop_hw: tuple[int, int]) -> bool:
@@ -333,12 +371,22 @@ def say_padded_crops(sizes: list[tuple[str, tuple[int, ...]]], crop_hw: tuple[in
 
 def usable_samples(samples: list, folder: str | Path) -> list:
     """The samples of a folder that have ground truth and no known problem; those left out for a
-    problem (a missing right image, a damaged ``calib.txt``) are named in a warning, not met mid-run."""
+    problem (a missing right image, a damaged ``calib.txt``) or for want of ground truth are named in a
+    warning, not met mid-run nor dropped unsaid."""
     broken = [s for s in samples if s.problem is not None]
     if broken:
-        names = ", ".join(s.name for s in broken[:5]) + (f" and {len(broken) - 5} more" if len(broken) > 5 else "")
-        warn(f"{folder}: {counted(len(broken), 'pair')} left out: {names} ({broken[0].problem})")
-    return [s for s in samples if s.problem is None and s.gt_path is not None]
+        warn(f"{folder}: {counted(len(broken), 'pair')} left out: {_some_names(broken)} ({broken[0].problem})")
+    unlabelled = [s for s in samples if s.problem is None and s.gt_path is None]
+    usable = [s for s in samples if s.problem is None and s.gt_path is not None]
+    if unlabelled and usable:  # none usable at all: the caller's error says so
+        warn(f"{folder}: {counted(len(unlabelled), 'pair')} without ground truth left out: {_some_names(unlabelled)}")
+    return usable
+
+
+def _some_names(samples: list) -> str:
+    """The names of the first five samples, and how many more."""
+    more = f" and {len(samples) - 5} more" if len(samples) > 5 else ""
+    return ", ".join(s.name for s in samples[:5]) + more
 
 
 def random_crop(
@@ -377,26 +425,39 @@ def random_crop(
     return crop
 
 
-def validation_batches(config: TrainConfig, device: torch.device, max_disp: float) -> list[Batch]:
-    """The fixed validation set: synthetic pairs from ``val_seed``, or every pair of ``val_data``."""
+class FolderValidation:
+    """The pairs of a ``val_data`` folder as batches of one, read at each validation: held for the whole run,
+    a KITTI training split took 2.6 GB (on the training device), SceneFlow's test set more than a GPU has."""
+
+    def __init__(self, samples: list, device: torch.device):
+        self.samples, self.device = samples, device
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __iter__(self) -> Iterator[Batch]:
+        for sample in self.samples:
+            try:
+                left, right, gt, _ = load_same_size(sample)
+            except RtStereoError as exc:  # a damaged file of the data set, not a setting of the run
+                raise DatasetError(f"validation pair {sample.name}: {exc}") from None
+            yield {
+                "left": torch.from_numpy(left).permute(2, 0, 1)[None].float().div(255.0).to(self.device),
+                "right": torch.from_numpy(right).permute(2, 0, 1)[None].float().div(255.0).to(self.device),
+                "disparity": torch.from_numpy(np.ascontiguousarray(gt, np.float32))[None].to(self.device),
+            }
+
+
+def validation_batches(config: TrainConfig, device: torch.device, max_disp: float) -> Iterable[Batch]:
+    """The fixed validation set: synthetic pairs from ``val_seed``, or every pair of ``val_data``
+    (:class:`FolderValidation`, read when iterated)."""
     if config.val_data:
         from ..datasets import find_samples
 
-        batches = []
-        for sample in usable_samples(find_samples(config.val_data), config.val_data):
-            left, right, gt, _ = sample.load()
-            if gt is None:
-                continue
-            batches.append(
-                {
-                    "left": torch.from_numpy(left).permute(2, 0, 1)[None].float().div(255.0).to(device),
-                    "right": torch.from_numpy(right).permute(2, 0, 1)[None].float().div(255.0).to(device),
-                    "disparity": torch.from_numpy(np.ascontiguousarray(gt, np.float32))[None].to(device),
-                }
-            )
-        if not batches:
+        samples = usable_samples(find_samples(config.val_data), config.val_data)
+        if not samples:
             raise DatasetError(f"no pairs with ground-truth disparity under {config.val_data} to validate on")
-        return batches
+        return FolderValidation(samples, device)
     from ..datasets.synthetic import SyntheticStereo
 
     # Item i depends only on (val_seed, i): the set is the same whatever the batch size, across resumes.
@@ -414,9 +475,22 @@ def validation_batches(config: TrainConfig, device: torch.device, max_disp: floa
     return batches
 
 
+def _check_scored_pixels(batches: Iterable[Batch], max_disp: float, config: TrainConfig) -> None:
+    """Refuse a ``val_data`` folder none of whose pixels would be scored (ground truth 0 or unknown everywhere,
+    or outside the network's range): it scored an EPE of 0 at every validation, which no step could beat.
+    Reading every pair, it also refuses a damaged one before the run rather than at its first validation."""
+    scored = [int(training_mask(b["disparity"], max_disp, config.loss_region).sum()) for b in batches]
+    if scored and not sum(scored):
+        raise DatasetError(
+            f"no pixel of the ground truth under {config.val_data} is known and inside the network's disparity "
+            f"range (0 to {max_disp:g} px{', matchable' if config.loss_region == 'matchable' else ''}): there is "
+            "nothing to validate on"
+        )
+
+
 @torch.no_grad()
 def validate(
-    model: torch.nn.Module, batches: list[Batch], spec: ModelSpec, max_disp: float, region: str = "all"
+    model: torch.nn.Module, batches: Iterable[Batch], spec: ModelSpec, max_disp: float, region: str = "all"
 ) -> dict[str, float]:
     """EPE and bad-1/2/3 of the model (eval mode, fp32) over the validation batches, on the pixels of
     the loss ``region`` (:func:`~.losses.training_mask`).
@@ -640,7 +714,10 @@ class _Run:
             settings = {**stored_settings, **settings} if config.init else dict(stored_settings)
         torch.manual_seed(config.seed)
         self.model, self.spec, settings = build_network(name, settings)
-        self.config = config = config.replace(model=name, settings=settings)
+        # Paths made absolute: config.json and the checkpoints then hold what a rerun (-c config.json) or a resume
+        # needs from any working folder (a relative --val-data made the run impossible to resume from elsewhere).
+        paths = {key: os.path.abspath(getattr(config, key)) for key in PATH_KEYS if getattr(config, key)}
+        self.config = config = config.replace(model=name, settings=settings, **paths)
         self.max_disp = float(settings.get("max_disp", 192))
         _check_crop(config, self.spec)
         if source:
@@ -698,7 +775,9 @@ class _Run:
         )
         scene_max_disp = float(min(config.data_max_disp or self.max_disp, self.max_disp))
         self.stream = (
-            FolderStream(config, self.device) if config.data else SyntheticStream(config, self.device, scene_max_disp)
+            FolderStream(config, self.device, self.max_disp)
+            if config.data
+            else SyntheticStream(config, self.device, scene_max_disp)
         )
         if config.unlabeled:
             from .proxy import MixedStream, ProxyStream
@@ -717,6 +796,11 @@ class _Run:
             height, width = config.val_hw  # HxW, as --val-hw and --crop are given
             self.echo(f"validation set: rendering {counted(config.val_size, 'scene')} of {height}x{width} ...")
         self.val_batches = validation_batches(config, self.device, scene_max_disp) if self.ranks.writer else []
+        if config.val_data:
+            if self.ranks.writer:  # every pair is read once now, and at each validation: said, as rendering is
+                pairs = counted(len(self.val_batches), "pair")
+                self.echo(f"validation set: {pairs} of {config.val_data}, scored whole")
+            _check_scored_pixels(self.val_batches, self.max_disp, config)
         if getattr(self.model, "guidance", None) is not None:  # a guided rtnet learns from SGBM's hints
             from .hints import HintedStream, with_hints
 
@@ -1016,6 +1100,8 @@ def _check_same_settings(name: str, stored: dict[str, Any], asked: dict[str, Any
 
 # The options that make the validation set and its score: best.pt was chosen by them.
 VALIDATION_KEYS = ("val_data", "val_size", "val_hw", "val_seed", "noise_scale", "data_max_disp", "loss_region")
+# The options that name files and folders, recorded as absolute paths.
+PATH_KEYS = ("init", "data", "val_data", "unlabeled")
 
 
 def _check_same_validation(config: TrainConfig, stored: Any, source: str) -> None:
@@ -1025,6 +1111,8 @@ def _check_same_validation(config: TrainConfig, stored: Any, source: str) -> Non
         return
     before = TrainConfig().replace(**{key: stored[key] for key in VALIDATION_KEYS if key in stored})
     for key in VALIDATION_KEYS:
+        if key == "val_data" and _same_folder(before.val_data, config.val_data):
+            continue
         if getattr(before, key) != getattr(config, key):
             raise ConfigSettingError(
                 key,
@@ -1032,6 +1120,25 @@ def _check_same_validation(config: TrainConfig, stored: Any, source: str) -> Non
                 f"({_shown(getattr(before, key))}), whose best.pt was chosen on it: keep its value to resume, "
                 f"or start a new run from its weights with --init {source}",
             )
+
+
+def _same_folder(stored: str | None, given: str | None) -> bool:
+    """Whether a resumed run's folder ``given`` is the one its run recorded as ``stored``, however spelled
+    (``mb``, ``./mb``, ``/data/mb``). A relative path that an older run recorded, and that is not found from
+    here, is the folder ``given`` names when it is its tail (``mb`` of ``/data/mb``).
+
+    Examples:
+        >>> _same_folder(None, None), _same_folder("/no/such/mb", "/no/such/mb/"), _same_folder("/a/mb", "/b/mb")
+        (True, True, False)
+    """
+    if stored is None or given is None:
+        return stored == given
+    if os.path.realpath(stored) == os.path.realpath(given):
+        return True
+    tail = Path(os.path.normpath(stored)).parts
+    if Path(stored).is_absolute() or os.path.exists(stored) or ".." in tail:
+        return False
+    return Path(os.path.realpath(given)).parts[-len(tail) :] == tail
 
 
 def _shown(value: Any) -> str:
@@ -1144,7 +1251,8 @@ def plot_learning_curve(log_path: str | Path, png_path: str | Path) -> bool:
     loss_axes, val_axes = figure.subplots(1, 2)
     if train_points:
         loss_axes.plot(*zip(*train_points), color="tab:blue")
-        loss_axes.set_yscale("log")
+        if any(loss > 0 for _, loss in train_points):  # a log scale of zeros only: matplotlib's warning
+            loss_axes.set_yscale("log")
     loss_axes.set(title="training loss", xlabel="step", ylabel="multi-scale smooth-L1")
     if val_points:
         steps, epe, bad2 = zip(*val_points)
