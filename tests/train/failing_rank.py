@@ -14,5 +14,6 @@ class FailingOnRank1(step.TrainStep):
         return super().__call__(batch, index)
 
 
-loop.TrainStep = FailingOnRank1
-sys.exit(main(sys.argv[1:]))
+if __name__ == "__main__":  # run as a script by torchrun; pytest's doctest collection imports it too
+    loop.TrainStep = FailingOnRank1
+    sys.exit(main(sys.argv[1:]))
