@@ -150,3 +150,28 @@ def test_ctrl_c_while_ray_shuts_down_after_the_last_scene_is_no_interruption(cap
     code, out, err = run_cli(capsys, *argv)
     assert code == 0 and "interrupted" not in err + out, (out, err)
     assert len(json.loads((tmp_path / "ray" / SGBM_RESULTS).read_text())["scenes"]) == 2
+
+
+def test_a_relative_dataset_folder_is_read_where_the_caller_is_not_where_ray_started(tmp_path, ray_local, monkeypatch):
+    """A Ray started in another folder runs its workers there: samples made by hand with relative paths failed,
+    "not found" (find_samples gives absolute paths)."""
+    import dataclasses
+    from pathlib import Path
+
+    from rtstereo.batch import PredictorOptions
+    from rtstereo.datasets import find_samples
+    from rtstereo.scale.eval import run_ray_eval
+
+    write_kitti(tmp_path / "kitti", 2)
+    monkeypatch.chdir(tmp_path)  # Ray runs in the folder pytest started in
+
+    def relative(sample):
+        names = [f.name for f in dataclasses.fields(sample) if f.name.endswith("_path")]
+        paths = {n: Path(getattr(sample, n)).relative_to(tmp_path) for n in names if getattr(sample, n) is not None}
+        return dataclasses.replace(sample, **paths)
+
+    samples = [relative(sample) for sample in find_samples("kitti")]
+    assert not samples[0].left_path.is_absolute()
+    report = run_ray_eval(samples, PredictorOptions("sgbm", settings={"max_disp": 16}), "sgbm", workers=1)
+    assert report.failures == [] and len(report.scenes) == 2
+    assert [scene.left_path for scene in report.scenes] == [str(sample.left_path) for sample in samples]  # as given

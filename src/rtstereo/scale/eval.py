@@ -7,9 +7,12 @@ metrics; the driver gathers them into the same :class:`~rtstereo.eval.EvalReport
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ..batch.job import PredictorOptions, failure_reason
@@ -19,6 +22,7 @@ from ..eval import EvalInterrupted, EvalReport, SceneResult, score_sample
 from ..io.atomic import interruption_cause, terminate_as_interrupt
 from ..runtime.providers import limit_threads
 from ..text import counted
+from .predict import for_workers
 from .session import (
     actor_pool,
     caused_by_interrupt,
@@ -114,6 +118,9 @@ def run_ray_eval(
     report = EvalReport(model=model, listed=len(samples))
     if not samples:
         return report
+    # The workers' folder need not be this one (a Ray started elsewhere, a cluster): every file as an absolute path.
+    sent = [_absolute_paths(sample) for sample in samples]
+    options = dataclasses.replace(options, model=for_workers(options.model), weights=for_workers(options.weights))
     scored: dict[int, SceneResult] = {}
     failed: dict[int, dict[str, str]] = {}
     interrupted, interrupted_by = False, None  # Ray's own error around an interrupt does not say what raised it
@@ -131,7 +138,7 @@ def run_ray_eval(
                     ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
                         EvalActor,
                         fn_constructor_kwargs={
-                            "samples": samples,
+                            "samples": sent,
                             "options": options,
                             "per_scene_range": per_scene_range,
                             "threads": size.threads,
@@ -164,6 +171,7 @@ def run_ray_eval(
                             if values.get("ran_at_hw"):
                                 values["ran_at_hw"] = tuple(values["ran_at_hw"])
                             scored[index] = SceneResult(**values)
+                            scored[index].left_path = str(samples[index].left_path)  # as given, as one process says
                     else:  # every row came back: a scene missing is one whose worker died on each try
                         for index, sample in enumerate(samples):
                             if index not in scored and index not in failed:
@@ -197,6 +205,16 @@ def run_ray_eval(
         report.interrupted, report.interrupted_by = True, interrupted_by
         raise EvalInterrupted(report)
     return report
+
+
+def _absolute_paths(sample: Sample) -> Sample:
+    """``sample`` with its files as absolute paths (its ``*_path`` fields), for workers that run in another folder."""
+    paths = {
+        field.name: Path(os.path.abspath(value))
+        for field in dataclasses.fields(sample)
+        if field.name.endswith("_path") and (value := getattr(sample, field.name)) is not None
+    }
+    return dataclasses.replace(sample, **paths)
 
 
 def _jsonable(value: Any) -> Any:
