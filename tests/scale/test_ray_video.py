@@ -429,3 +429,19 @@ def test_ctrl_c_while_ray_shuts_down_after_the_last_range_is_no_interruption(
     assert code == 0 and "interrupted" not in err and f"{FRAMES} of {FRAMES} frames" in out, (out, err)
     summary = json.loads((tmp_path / "d_summary.json").read_text())
     assert summary["frames_written"] == FRAMES and not summary["interrupted"]
+
+
+def test_relative_paths_are_read_and_written_where_the_caller_is_not_where_ray_started(
+    capsys, tmp_path, ray_local, videos, monkeypatch
+):
+    """A Ray started in another folder (a cluster's, or ray.init() elsewhere) runs its workers there: relative
+    videos and --output-prefix were looked for, and written, in Ray's folder."""
+    import shutil
+
+    for video in videos:
+        shutil.copy(video, tmp_path / video.name)
+    monkeypatch.chdir(tmp_path)  # Ray runs in the folder pytest started in
+    argv = ["video", "l.mp4", "r.mp4", "--output-prefix", "out/d", *SGBM, "--engine", "ray", "--workers", 1, "-q"]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 0 and err == "", err
+    assert len(list((tmp_path / "out").glob("d_*.png"))) == FRAMES
