@@ -466,6 +466,16 @@ def test_models_takes_the_model_as_an_option_too_as_every_other_verb_does(capsys
     )
 
 
+@pytest.mark.parametrize("verb", ["export", "bench"])
+def test_help_says_the_model_is_required_where_usage_shows_it_optional(capsys, verb):
+    """The usage's ``[model]`` (optional to argparse, as it may come as --model) read as an optional model."""
+    from rtstereo.cli import main
+
+    with pytest.raises(SystemExit):
+        main([verb, "--help"])
+    assert "model required, here or as --model: registry name" in " ".join(capsys.readouterr().out.split())
+
+
 def test_models_pattern_filters_the_default_alias_too_and_says_when_nothing_matches(capsys):
     code, out, _ = run_cli(capsys, "models", "--pattern", "gwcnet*")
     assert code == 0 and [line.split()[0] for line in out.splitlines()] == ["gwcnet-g", "gwcnet-gc"]

@@ -56,7 +56,8 @@ def register(subparsers) -> None:
     parser.add_argument(
         "model",
         nargs="?",  # required; optional to argparse so that `--data D sgbm` (--data takes one or two values) works
-        help="registry name(s), exported .onnx file(s) or rtstereo checkpoint(s), comma-separated (e.g. anynet,sgbm)",
+        help="required, here or as --model: registry name(s), exported .onnx file(s) or rtstereo checkpoint(s), "
+        "comma-separated (e.g. anynet,sgbm)",
     )
     add_model_option(parser)
     parser.add_argument(

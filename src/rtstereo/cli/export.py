@@ -42,8 +42,8 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "model",
-        nargs="?",  # required: or --model
-        help="registry name (see `rtstereo models`) or an rtstereo checkpoint",
+        nargs="?",  # required: or --model (the usage's [model] says only that it may come as --model)
+        help="required, here or as --model: registry name (see `rtstereo models`) or an rtstereo checkpoint",
     )
     add_model_option(parser)
     parser.add_argument("-o", "--output", required=True, help="the .onnx file to write")
