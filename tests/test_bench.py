@@ -1391,3 +1391,21 @@ def test_results_that_cannot_be_written_say_why_in_words(tmp_path, monkeypatch):
     with pytest.raises(OutputError) as info:
         BenchReport(rows=[], options={}, machine={}).save(tmp_path)
     assert str(info.value) == f"cannot remove the earlier sweep's {plot}: Permission denied"
+
+
+@pytest.mark.parametrize(
+    ("sizes", "message"),
+    [
+        # OpenCV's "Insufficient memory" traceback while the timing pair was made
+        ("100000x100000", "--sizes 100000x100000: a pair of this size needs at least 298.0 GB before any method runs"),
+        # OpenCV's "Can't parse 'dsize'" traceback
+        ("480x640,3000000000x100", "--sizes 3000000000x100: a side beyond 2147483647 px (2^31 - 1)"),
+    ],
+)
+def test_bench_refuses_a_size_no_memory_holds_before_making_its_pair(cli, monkeypatch, sizes, message):
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "1G")
+    monkeypatch.setattr(bench, "timing_pair", lambda size_hw: pytest.fail(f"a pair of {size_hw} was made"))
+    code, out, err = cli("bench", "sgbm", "--sizes", sizes)
+    assert code == 2 and out == "", out
+    assert err.startswith(f"rtstereo bench: error: {message}") and err.count("\n") == 1, err
+    assert "give a smaller size" in err, err

@@ -376,6 +376,7 @@ def test_no_verb_is_a_usage_error_of_one_line_on_stderr(capsys):
         (["predict", "l.png", "r.png", "--calib", "", "-o", "out/"], "--calib"),  # it was no calibration
         (["compare", "", "b.pfm"], "A"),
         (["models", ""], "name"),  # it listed every model
+        (["models", "--model", ""], "--model/-m"),
         (["export", "anynet", "--size", "64x64", "-o", "a.onnx", "--pair", "l.png", ""], "--pair"),
     ],
 )
@@ -449,6 +450,30 @@ def test_models_lists_and_describes(capsys):
     columns = {re.match(r" +\S+ = \S+ +", line).end() for line in settings}  # where each help text starts
     assert len(settings) == 9 and len(columns) == 1, settings
     assert settings[-1].endswith("(post-processing, any model)")
+
+
+def test_models_takes_the_model_as_an_option_too_as_every_other_verb_does(capsys):
+    """``models --model sgbm`` was an unrecognized argument, where predict, bench, export... take ``--model``/``-m``."""
+    _, said, _ = run_cli(capsys, "models", "sgbm")
+    for option in ("--model", "-m"):
+        code, out, err = run_cli(capsys, "models", option, "sgbm")
+        assert (code, out, err) == (0, said, "")
+    code, out, err = run_cli(capsys, "models", "bm", "--model", "sgbm")
+    assert (
+        code == 2
+        and out == ""
+        and err == "rtstereo models: error: MODEL bm and --model sgbm disagree: give one of them\n"
+    )
+
+
+@pytest.mark.parametrize("verb", ["export", "bench"])
+def test_help_says_the_model_is_required_where_usage_shows_it_optional(capsys, verb):
+    """The usage's ``[model]`` (optional to argparse, as it may come as --model) read as an optional model."""
+    from rtstereo.cli import main
+
+    with pytest.raises(SystemExit):
+        main([verb, "--help"])
+    assert "model required, here or as --model: registry name" in " ".join(capsys.readouterr().out.split())
 
 
 def test_models_pattern_filters_the_default_alias_too_and_says_when_nothing_matches(capsys):

@@ -1055,3 +1055,13 @@ def test_synth_verb_with_a_file_where_a_folder_of_the_set_goes_names_it(tmp_path
     with pytest.raises(OutputError) as info:
         args.func(args)
     assert str(info.value) == f"cannot write to {root}: {blocker} is a file, not a folder"
+
+
+def test_synth_takes_a_batch_size_beyond_2_to_the_63_as_all_n_pairs_at_once(tmp_path):
+    """--batch-size 10^20 ended in islice's ValueError traceback; a batch holds at most the N pairs asked for."""
+    from rtstereo.cli import main
+
+    out = tmp_path / "s"
+    argv = ["synth", "2", "-o", str(out), "--size", "16x32", "--max-disp", "4", "--batch-size", str(10**20), "-q"]
+    assert main(argv) == 0
+    assert sorted(p.name for p in (out / "RGB_cleanpass" / "left").iterdir()) == ["000000.png", "000001.png"]

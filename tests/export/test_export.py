@@ -699,6 +699,21 @@ def test_an_int8_step_that_stops_leaves_no_earlier_int8_file_beside_the_new_sour
     assert sorted(p.name for p in tmp_path.glob("a*")) == ["a_fp32.onnx", "a_fp32.parity.json", "anynet.ckpt"]
 
 
+def test_an_int8_export_keeps_the_case_of_the_output_suffix_in_its_fp32_source(
+    cli, capsys, tmp_path, anynet_checkpoint, monkeypatch
+):
+    """-o a.ONNX --int8 wrote its verified fp32 source as a_fp32.onnx, in lower case."""
+    from rtstereo.export import quantize
+
+    def stopped(*_args, **_kwargs):
+        raise ExportError("stopped after the fp32 export")
+
+    monkeypatch.setattr(quantize, "quantize_int8", stopped)
+    argv = ["export", anynet_checkpoint, "--size", "32x64", "--int8", "-o", tmp_path / "a.ONNX"]
+    assert cli(capsys, *argv)[0] == 2
+    assert sorted(p.name for p in tmp_path.glob("a*")) == ["a_fp32.ONNX", "a_fp32.parity.json", "anynet.ckpt"]
+
+
 @pytest.mark.parametrize(
     "where, message",
     [
@@ -710,6 +725,10 @@ def test_an_int8_step_that_stops_leaves_no_earlier_int8_file_beside_the_new_sour
         (
             "q.onnx --int8",
             r"cannot write the export to .*q.onnx: .*q_fp32.onnx, which --int8 writes beside it, is a folder",
+        ),
+        (
+            "Q.ONNX --int8",
+            r"cannot write the export to .*Q.ONNX: .*Q_fp32.ONNX, which --int8 writes beside it, is a folder",
         ),
         (
             "g.onnx --int8",
@@ -724,6 +743,7 @@ def test_export_command_refuses_an_unwritable_output_before_building(
     (tmp_path / "folder.onnx").mkdir()
     (tmp_path / "m.parity.json").mkdir()  # found after the export, it left m.onnx without its report
     (tmp_path / "q_fp32.onnx").mkdir()  # found after the fp32 export
+    (tmp_path / "Q_fp32.ONNX").mkdir()
     (tmp_path / "f.onnx.failed").mkdir()
     (tmp_path / "g_fp32.onnx.failed").mkdir()
     monkeypatch.setattr(onnx_export, "build_network", lambda *_: pytest.fail("built before the output was checked"))

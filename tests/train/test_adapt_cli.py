@@ -207,6 +207,8 @@ def test_one_pair_off_among_rectified_ones_is_a_warning(capsys, tmp_path, textur
         (["--lr", "nan"], "--lr: expected a learning rate > 0 and finite, got nan"),
         (["--weight", "proxy=-1"], "--weight: expected finite weights >= 0"),
         (["--synthetic-pool", "0"], "--synthetic-pool: expected >= 1, got 0"),
+        # a MemoryError traceback at the first step, after the pairs were read and labelled
+        (["--batch-size", "1000000000000"], "--batch-size: 1000000000000 crops of 64x96 need at least"),
         # FAST gives --synthetic-pool 1: with no rendered pair mixed in it was taken and ignored
         (
             ["--synthetic-batch", "0"],

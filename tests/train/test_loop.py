@@ -228,6 +228,20 @@ def test_a_run_folder_that_is_a_file_is_refused_in_one_line(tmp_path, capsys, be
     assert err.startswith("rtstereo train: error: run folder") and "is a file" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("option", ["--data", "--val-data"])
+def test_a_dataset_folder_not_found_names_its_option(tmp_path, capsys, monkeypatch, option):
+    """It said "dataset folder not found: X", not which of --data and --val-data X was given to."""
+    import rtstereo.train.loop as loop
+    from rtstereo.cli import main
+
+    monkeypatch.setattr(loop, "train", lambda *_a, **_k: pytest.fail("trained with a folder that is not there"))
+    absent = tmp_path / "absent"
+    argv = ["train", "-o", str(tmp_path / "run"), "--steps", "1", "--crop", "64x128", option, str(absent)]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"rtstereo train: error: {option}: dataset folder not found: {absent}\n"
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_setting_the_step_refuses_stops_and_says_how_to_go_on(tmp_path, monkeypatch):
     """The folder then holds a run, which a new run there refuses: the line says to resume with the setting
     corrected (a plain resume stops again) or to remove the folder; it said only 'fix the setting'."""

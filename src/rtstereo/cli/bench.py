@@ -56,7 +56,8 @@ def register(subparsers) -> None:
     parser.add_argument(
         "model",
         nargs="?",  # required; optional to argparse so that `--data D sgbm` (--data takes one or two values) works
-        help="registry name(s), exported .onnx file(s) or rtstereo checkpoint(s), comma-separated (e.g. anynet,sgbm)",
+        help="required, here or as --model: registry name(s), exported .onnx file(s) or rtstereo checkpoint(s), "
+        "comma-separated (e.g. anynet,sgbm)",
     )
     add_model_option(parser)
     parser.add_argument(
@@ -349,6 +350,37 @@ def _check_named_models(named: dict[str, str | None]) -> None:
             raise ModelNotFoundError(f"{option} {model}: {exc}") from None
 
 
+# OpenCV holds an image's sides as 32-bit ints: resizing the timing pair to a side beyond failed with a traceback.
+MAX_SIDE_PX = (1 << 31) - 1
+
+
+def _refuse_sizes_no_memory_holds(sizes: list[tuple[int, int]]) -> None:
+    """Refuse a ``--sizes`` entry whose pair alone (the two images and the disparity, before any method's working
+    memory) does not fit the memory budget, before the timing pair is made: ``--sizes 100000x100000`` ended in
+    OpenCV's "Insufficient memory" traceback, as ``video --size`` did before it refused such a size.
+
+    Raises:
+        InputError: a side beyond OpenCV's images, or a pair beyond the budget.
+    """
+    from ..runtime.memory import BUDGET_ENV, IO_BYTES_PER_PX, format_bytes_apart, memory_budget
+
+    budget = memory_budget()
+    for height, width in sizes:
+        if max(height, width) > MAX_SIDE_PX:
+            raise InputError(
+                f"--sizes {height}x{width}: a side beyond {MAX_SIDE_PX} px (2^31 - 1), the most OpenCV's images "
+                "hold: give a smaller size"
+            )
+        needed = IO_BYTES_PER_PX * height * width
+        if needed > budget.bytes:
+            shown, allowed = format_bytes_apart(needed, budget.bytes)
+            raise InputError(
+                f"--sizes {height}x{width}: a pair of this size needs at least {shown} before any method runs, more "
+                f"than the {allowed} budget ({budget.source}): give a smaller size, or set {BUDGET_ENV} if the "
+                "machine has more memory"
+            )
+
+
 def run(args: argparse.Namespace) -> int:
     from ..api import check_model_file
     from ..bench import parse_list, run_bench
@@ -369,6 +401,7 @@ def run(args: argparse.Namespace) -> int:
         check_model_file(model)  # a missing file is a usage error now, not a sweep of rows that each say so
     _check_named_models({"--baseline": baseline, "--reference": reference.model if reference else None})
     sizes = parse_list(args.sizes or "480x640", lambda text: parse_size_hw(text, "--sizes"), "size")
+    _refuse_sizes_no_memory_holds(sizes)
     weights = weights_by_model(args.weights, models, baseline, reference.model if reference else None)
     check_weights_files(weights)
     if args.output:

@@ -155,7 +155,7 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
 
 
 def add_model_option(parser: argparse.ArgumentParser) -> None:
-    """``--model``/``-m`` for the verbs whose model is their positional MODEL (bench, export): the option that
+    """``--model``/``-m`` for the verbs whose model is their positional MODEL (bench, export, models): the option that
     names the model in predict, video, live, eval, train and adapt was an unrecognized argument there.
     :func:`take_model_option` reads it."""
     parser.add_argument(

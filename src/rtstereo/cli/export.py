@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
+from pathlib import Path
 
 from ..errors import InputError, OutputError
 from .common import add_model_option, add_setting_args, size_arg, take_model_option
@@ -42,8 +43,8 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "model",
-        nargs="?",  # required: or --model
-        help="registry name (see `rtstereo models`) or an rtstereo checkpoint",
+        nargs="?",  # required: or --model (the usage's [model] says only that it may come as --model)
+        help="required, here or as --model: registry name (see `rtstereo models`) or an rtstereo checkpoint",
     )
     add_model_option(parser)
     parser.add_argument("-o", "--output", required=True, help="the .onnx file to write")
@@ -99,6 +100,17 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+def int8_source_path(output: Path) -> Path:
+    """The verified fp32 export an ``--int8`` one is quantized from, beside it, in the suffix's own case: ``-o m.ONNX``
+    wrote ``m_fp32.onnx``.
+
+    Examples:
+        >>> int8_source_path(Path("out/m.onnx")).name, int8_source_path(Path("M.ONNX")).name
+        ('m_fp32.onnx', 'M_fp32.ONNX')
+    """
+    return output.with_name(f"{output.stem}_fp32{output.suffix}")
+
+
 def run(args: argparse.Namespace) -> int:
     from ..export.onnx_export import ParityError, build_network, check_opset, check_output_path, export_onnx
     from ..export.parity import parity_pair
@@ -111,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--int8 and --fp16 exclude each other; pick one")
     output = check_output_path(args.output)  # before the network is built: that can take a while
     if args.int8:  # the verified fp32 source is written first, beside it: found a folder, after the whole export
-        fp32 = output.with_name(f"{output.stem}_fp32.onnx")
+        fp32 = int8_source_path(output)
         names = (fp32.name, f"{fp32.stem}.parity.json", f"{fp32.name}.data", f"{fp32.name}.failed")
         for beside in (fp32.with_name(name) for name in names):
             if beside.is_dir():
@@ -126,8 +138,8 @@ def run(args: argparse.Namespace) -> int:
             "without --int8, or single-pass (--set two_pass=false) with it"
         )
     pair = parity_pair(args.size, *(args.pair or (None, None)))
-    # The int8 model is quantized from a verified fp32 export, written beside it as <stem>_fp32.onnx.
-    fp32_output = output.with_name(f"{output.stem}_fp32.onnx") if args.int8 else output
+    # The int8 model is quantized from a verified fp32 export, written beside it (int8_source_path).
+    fp32_output = int8_source_path(output) if args.int8 else output
     height, width = args.size
     precision = "fp16" if args.fp16 else "fp32 then int8" if args.int8 else "fp32"  # int8 said "fp32" alone
     form = ", ".join([precision, *(["any size"] if args.dynamic else [])])

@@ -1,4 +1,4 @@
-"""``rtstereo models [NAME]``: what the registry holds."""
+"""``rtstereo models [NAME | --model NAME]``: what the registry holds."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from ..errors import CheckpointError, InputError, ModelNotFoundError
 from ..models import DEFAULT_ALIAS, get_spec, is_onnx_file, list_models
 from ..models.registry import matches_name
 from ..runtime.postprocess import FILL_LEFT_BORDER, REFINE_EDGES
+from .common import add_model_option, take_model_option
 
 
 def register(subparsers) -> None:
@@ -20,8 +21,12 @@ def register(subparsers) -> None:
         "checkpoint says about itself.",
     )
     parser.add_argument(
-        "name", nargs="?", help="a model name, an exported .onnx file or an rtstereo checkpoint, to describe"
+        "model",
+        nargs="?",
+        metavar="name",
+        help="a model name, an exported .onnx file or an rtstereo checkpoint, to describe",
     )
+    add_model_option(parser)
     parser.add_argument("--pattern", default="*", help="shell-style filter for the list, case ignored (default: all)")
     parser.set_defaults(func=run)
 
@@ -29,21 +34,22 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..api import FAILED_EXPORT_SUFFIX, check_model_file, names_a_path, runtime_settings_by_backend
 
-    if args.name and args.pattern != "*":  # a filter of the list, which a named model does not print
+    take_model_option(args)
+    if args.model and args.pattern != "*":  # a filter of the list, which a named model does not print
         raise InputError(
-            f"--pattern filters the list of models: give it without a model name, or drop it for {args.name}"
+            f"--pattern filters the list of models: give it without a model name, or drop it for {args.model}"
         )
-    if args.name and (is_onnx_file(args.name) or args.name.lower().endswith(FAILED_EXPORT_SUFFIX)):
-        return describe_onnx(Path(args.name))
-    if args.name and args.name not in list_models() and (Path(args.name).exists() or names_a_path(args.name)):
-        check_model_file(args.name)  # as written: Path() drops the "/" that makes "runs/" a folder's name
-        return describe_checkpoint(Path(args.name))
-    if args.name and args.name not in list_models() and any(c in args.name for c in "*?["):
-        raise InputError(f"'{args.name}' is a pattern, not a model name: rtstereo models --pattern '{args.name}'")
-    if args.name:
-        name = DEFAULT_ALIAS if args.name == "default" else args.name
+    if args.model and (is_onnx_file(args.model) or args.model.lower().endswith(FAILED_EXPORT_SUFFIX)):
+        return describe_onnx(Path(args.model))
+    if args.model and args.model not in list_models() and (Path(args.model).exists() or names_a_path(args.model)):
+        check_model_file(args.model)  # as written: Path() drops the "/" that makes "runs/" a folder's name
+        return describe_checkpoint(Path(args.model))
+    if args.model and args.model not in list_models() and any(c in args.model for c in "*?["):
+        raise InputError(f"'{args.model}' is a pattern, not a model name: rtstereo models --pattern '{args.model}'")
+    if args.model:
+        name = DEFAULT_ALIAS if args.model == "default" else args.model
         spec = get_spec(name)
-        if args.name == "default":
+        if args.model == "default":
             print(f"default -> {spec.name}")
         print(f"{spec.name}: {spec.summary}")
         print(f"  kind: {spec.kind}")

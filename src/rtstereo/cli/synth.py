@@ -124,7 +124,9 @@ def run(args: argparse.Namespace) -> int:
         # SIGTERM (kill, a job scheduler's stop) as Ctrl+C: the pair under way leaves no partial file, the run
         # ends with its "interrupted" line, and a rerun goes on from there.
         with terminate_as_interrupt():
-            while indices := list(itertools.islice(todo, args.batch_size)):
+            # No batch holds more than the N pairs asked for (as _check_memory counts them): islice refused a
+            # --batch-size beyond 2^63 with a traceback.
+            while indices := list(itertools.islice(todo, min(args.batch_size, args.count))):
                 span = item_seeds(args.seed, indices[-1] - indices[0] + 1, start=indices[0])
                 seeds = span[torch.tensor(indices) - indices[0]]
                 try:

@@ -338,6 +338,15 @@ def check_folders_of_resumed_run(config: TrainConfig, given: dict, file_values: 
             )
 
 
+def check_dataset_folders(config: TrainConfig) -> None:
+    """Refuse a ``--data`` or ``--val-data`` folder that is not there, naming the option: the reader's "dataset folder
+    not found: X" did not say which of the two X was given to."""
+    for key in ("data", "val_data"):
+        folder = getattr(config, key)
+        if folder and not Path(folder).exists():
+            raise InputError(f"{flag_of(key)}: dataset folder not found: {Path(folder).absolute()}")
+
+
 # The lines of rtstereo.train.loop that say how the run goes; the others (notes, a time limit reached, how a stopped
 # run goes on, nothing to train) say something the user must act on or know, and --quiet keeps them.
 PROGRESS_LINES = ("training ", "step ", "validation set: ", "proxy labels: ")
@@ -375,6 +384,7 @@ def run_train(args: argparse.Namespace) -> int:
         config = resolve_config(file_values, given)
     if config.resume:
         check_folders_of_resumed_run(config, given, file_values)
+    check_dataset_folders(config)
     if args.model is not None and (config.init or config.resume):
         check_model_of_checkpoint(args.model, config.init or config.resume, "--init" if config.init else "--resume")
     if args.unlabeled_per_batch is not None and not config.unlabeled:
