@@ -161,7 +161,7 @@ def test_refine_edges_keeps_nan_and_checks_sizes():
 
 def test_a_pair_wider_than_opencvs_remap_takes_is_costed_as_its_parts_are():
     """cv2.remap refuses a side of 32767 px or more: rtnet-v5 and the hybrid on an 8x40000 strip stopped with its
-    assertion, a traceback. Such a pair is sampled in numpy as OpenCV samples the pair's parts."""
+    assertion, a traceback. Such a pair is remapped in tiles, as OpenCV samples its parts."""
     rng = np.random.default_rng(0)
     height, width, shift = 6, 32800, 8
     base = rng.integers(0, 256, (height, width + shift, 3), dtype=np.uint8)

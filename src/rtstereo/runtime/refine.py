@@ -40,15 +40,12 @@ MEDIAN_PX = 5
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 # cv2.remap refuses an image or map with a side of SHRT_MAX (32767) px or more: an assertion, as a traceback.
 _REMAP_MAX_SIDE_PX = 32766
-# OpenCV 4 samples 8-bit images at coordinates rounded to 1/32 px with integer weights; OpenCV 5 interpolates in float.
-_FIXED_POINT_REMAP = int(cv2.__version__.split(".")[0]) < 5
-_REMAP_STEPS = 32
 
 
 def warp_rows(image: np.ndarray, map_x: np.ndarray, rows: np.ndarray, dst: np.ndarray | None = None) -> np.ndarray:
     """``cv2.remap(image, map_x, rows, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)`` for a warp along the
     rows (``rows[y, x] == y``), at any size: a side of 32767 px or more, which ``cv2.remap`` refuses (a panorama or
-    a line-scan strip: 8x40000), is sampled in numpy as OpenCV samples it, to the same values.
+    a line-scan strip: 8x40000), is remapped in tiles (:func:`~rtstereo.rectify.remap_in_tiles`), to the same values.
 
     Args:
         image: uint8 ``(H, W)`` or ``(H, W, C)``.
@@ -57,48 +54,24 @@ def warp_rows(image: np.ndarray, map_x: np.ndarray, rows: np.ndarray, dst: np.nd
         dst: where to write the result, or ``None``.
 
     Examples:
+        >>> from rtstereo.rectify import remap_in_tiles
         >>> image = np.arange(0, 160, 4, dtype=np.uint8).reshape(4, 10)
         >>> map_x = np.tile(np.arange(10, dtype=np.float32) - 2.25, (4, 1))
         >>> rows = np.repeat(np.arange(4, dtype=np.float32)[:, None], 10, axis=1)
         >>> opencv = cv2.remap(image, map_x, rows, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        >>> bool((_warp_rows_numpy(image, map_x) == opencv).all()), warp_rows(image, map_x, rows)[0].tolist()
+        >>> tiled = remap_in_tiles(image, map_x, rows, tile_px=3)
+        >>> bool((tiled == opencv).all()), warp_rows(image, map_x, rows)[0].tolist()
         (True, [0, 0, 0, 3, 7, 11, 15, 19, 23, 27])
     """
     if max(image.shape[:2]) <= _REMAP_MAX_SIDE_PX:
         return cv2.remap(image, map_x, rows, cv2.INTER_LINEAR, dst=dst, borderMode=cv2.BORDER_REPLICATE)
-    out = np.empty_like(image) if dst is None else dst
-    # In bands of about a million pixels: the numpy steps hold some 100 bytes per pixel at once, which the memory
-    # budget's estimate of the method does not hold for the whole pair.
-    rows = max(1, (1 << 20) // image.shape[1])
-    for top in range(0, image.shape[0], rows):
-        out[top : top + rows] = _warp_rows_numpy(image[top : top + rows], map_x[top : top + rows])
-    return out
+    from ..rectify import remap_in_tiles
 
-
-def _warp_rows_numpy(image: np.ndarray, map_x: np.ndarray) -> np.ndarray:
-    """:func:`warp_rows` in numpy: two taps along the row, clamped to the edges, weighted as OpenCV weighs them."""
-    width = image.shape[1]
-    # Far beyond the edges a coordinate only repeats the edge: clamped first, so that the steps below stay finite.
-    map_x = np.clip(map_x, -2.0, width + 1.0)
-    if _FIXED_POINT_REMAP:  # the coordinate rounded to 1/32 px, integer weights, the sum rounded half up
-        steps = np.round(map_x * _REMAP_STEPS)
-        base = np.floor(steps / _REMAP_STEPS)
-        fraction = (steps - base * _REMAP_STEPS).astype(np.int32)
-    else:  # float weights, the result rounded to 8 bits (half to even)
-        base = np.floor(map_x)
-        fraction = (map_x - base).astype(np.float32)
-    first_column = base.astype(np.int32)
-    second_column = np.clip(first_column + 1, 0, width - 1)
-    np.clip(first_column, 0, width - 1, out=first_column)
-    row_index = np.arange(image.shape[0], dtype=np.int32)[:, None]
-    first, second = image[row_index, first_column], image[row_index, second_column]
-    if image.ndim == 3:
-        fraction = fraction[..., None]
-    if _FIXED_POINT_REMAP:
-        weighted = first.astype(np.int32) * (_REMAP_STEPS - fraction) + second.astype(np.int32) * fraction
-        return ((weighted + _REMAP_STEPS // 2) // _REMAP_STEPS).astype(np.uint8)
-    sampled = first.astype(np.float32) * (np.float32(1.0) - fraction) + second.astype(np.float32) * fraction
-    return np.clip(np.rint(sampled), 0, 255).astype(np.uint8)
+    out = remap_in_tiles(image, map_x, rows)
+    if dst is None:
+        return out
+    dst[...] = out
+    return dst
 
 
 class PhotometricCost:
