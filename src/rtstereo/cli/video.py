@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import inspect
 import logging
 import math
@@ -222,11 +221,10 @@ def run_ray(args: argparse.Namespace) -> int:
     refuse_unreachable(args.ray_address)  # before the video is opened and its first frame checked
     # Ray's workers run in the folder Ray started in (a cluster's, or one started elsewhere in this process), which
     # need not be this one: they get the local inputs, the output prefix and the model's files as absolute paths.
-    from ..io.download import is_url
-    from ..scale.predict import for_workers
+    from ..scale.session import absolute_for_workers, options_for_workers
 
     ray_args = argparse.Namespace(**vars(args))
-    ray_args.inputs = [p if is_url(p) else os.path.abspath(os.path.expanduser(p)) for p in args.inputs]
+    ray_args.inputs = [absolute_for_workers(p) for p in args.inputs]
     source = video_source(ray_args)
     _refuse_writing_over_inputs(args, source.input_files)
     total = source.expected_frames
@@ -240,10 +238,13 @@ def run_ray(args: argparse.Namespace) -> int:
 
     temporal = temporal_settings(args)
     prepare = FramePreparer(size_wh=parse_size_hw(args.size)[::-1] if args.size else None, **_geometry(args))
-    options = predictor_options(args)
-    options = dataclasses.replace(options, model=for_workers(options.model), weights=for_workers(options.weights))
-    prefix = os.path.abspath(os.path.expanduser(args.output_prefix))
-    job = VideoJob(source, prefix, options, prepare, temporal)
+    job = VideoJob(
+        source,
+        absolute_for_workers(args.output_prefix),
+        options_for_workers(predictor_options(args)),
+        prepare,
+        temporal,
+    )
     if args.size:  # before the first frame is resized here for the rectification check, and by every worker
         _refuse_a_size_no_memory_holds_on_ray(args, job.options)
     log = logging.getLogger(STREAM_LOGGER)

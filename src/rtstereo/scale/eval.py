@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from ..batch.job import PredictorOptions, failure_reason
@@ -22,14 +20,15 @@ from ..eval import EvalInterrupted, EvalReport, SceneResult, score_sample
 from ..io.atomic import interruption_cause, terminate_as_interrupt
 from ..runtime.providers import limit_threads
 from ..text import counted
-from .predict import for_workers
 from .session import (
+    absolute_for_workers,
     actor_pool,
     caused_by_interrupt,
+    cluster_pool,
     item_tries,
     needs_gpu,
+    options_for_workers,
     pipeline_stopped,
-    pool_size,
     ray_session,
     reissue_warnings,
     remote_args_allowed,
@@ -120,18 +119,14 @@ def run_ray_eval(
         return report
     # The workers' folder need not be this one (a Ray started elsewhere, a cluster): every file as an absolute path.
     sent = [_absolute_paths(sample) for sample in samples]
-    options = dataclasses.replace(options, model=for_workers(options.model), weights=for_workers(options.weights))
+    options = options_for_workers(options)
     scored: dict[int, SceneResult] = {}
     failed: dict[int, dict[str, str]] = {}
     interrupted, interrupted_by = False, None  # Ray's own error around an interrupt does not say what raised it
     bar, complete = None, False
     try:
         with ray_session(address) as ray:
-            resources = ray.cluster_resources()
-            cpus, gpus = resources.get("CPU", 1), resources.get("GPU", 0)
-            size = pool_size(cpus, gpus, workers, use_gpu)
-            if size.workers > len(samples):
-                size = pool_size(cpus, gpus, len(samples), use_gpu)
+            size = cluster_pool(ray, workers, use_gpu, items=len(samples))
             items = [{"index": i} for i in range(len(samples))]
             with remote_args_allowed():
                 dataset = item_tries(
@@ -210,7 +205,7 @@ def run_ray_eval(
 def _absolute_paths(sample: Sample) -> Sample:
     """``sample`` with its files as absolute paths (its ``*_path`` fields), for workers that run in another folder."""
     paths = {
-        field.name: Path(os.path.abspath(value))
+        field.name: absolute_for_workers(value)
         for field in dataclasses.fields(sample)
         if field.name.endswith("_path") and (value := getattr(sample, field.name)) is not None
     }

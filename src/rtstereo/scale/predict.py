@@ -11,7 +11,6 @@ the driver gathers one summary row per pair as they finish and shows pairs/s.
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -31,19 +30,20 @@ from ..batch.job import (
 from ..batch.outcome import FAILED, BatchInterrupted, BatchSummary, PairOutcome, record_outcomes
 from ..errors import InputError, RtStereoError, require_bool
 from ..io.atomic import remove_stale_partials, terminate_as_interrupt
-from ..io.download import is_url
 from ..runtime.providers import limit_threads
 from ..sources.pairs import PairSource
 from ..text import counted
 from ..types import StereoPair
 from .session import (
     DECODE_CPUS,
+    absolute_for_workers,
     actor_pool,
     caused_by_interrupt,
+    cluster_pool,
     item_tries,
     needs_gpu,
+    options_for_workers,
     pipeline_stopped,
-    pool_size,
     ray_session,
     remote_args_allowed,
     retries_args,
@@ -51,24 +51,6 @@ from .session import (
 )
 
 OUTCOME_COLUMNS = list(PairOutcome.__dataclass_fields__)
-
-
-def for_workers(path: Any) -> Any:
-    """A local file or folder as its absolute path; anything else (a URL, a model's name, None) as it is.
-
-    Ray's workers run in the folder Ray was started in, which need not be the caller's: with a Ray started
-    elsewhere (``ray.init()`` in another folder, a cluster), a relative path was looked for in the wrong folder.
-
-    Examples:
-        >>> for_workers("https://x/l.png"), for_workers(None), for_workers("default")
-        ('https://x/l.png', None, 'default')
-    """
-    if not isinstance(path, (str, os.PathLike)) or is_url(str(path)):
-        return path
-    local = os.path.expanduser(os.fspath(path))
-    if not os.path.exists(local):
-        return path
-    return type(path)(os.path.abspath(local)) if isinstance(path, os.PathLike) else os.path.abspath(local)
 
 
 def decode_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -190,8 +172,8 @@ def run_ray(
                     "name": source.name,
                     "left": source.left,
                     "right": source.right,
-                    "read_left": for_workers(source.left),
-                    "read_right": for_workers(source.right),
+                    "read_left": absolute_for_workers(source.left),
+                    "read_right": absolute_for_workers(source.right),
                 }
             )
     for outcome in outcomes:
@@ -200,18 +182,13 @@ def run_ray(
     if not todo:
         return BatchSummary(outcomes, listed=len(sources), elapsed_s=time.perf_counter() - start, engine="ray")
     # The workers' folder need not be this one: the output folder and the model's files as absolute paths.
-    output = job.output if job.output is None else type(job.output)(os.path.abspath(os.path.expanduser(job.output)))
-    job = dataclasses.replace(job, output=output)
-    options = dataclasses.replace(options, model=for_workers(options.model), weights=for_workers(options.weights))
+    job = dataclasses.replace(job, output=absolute_for_workers(job.output))
+    options = options_for_workers(options)
     interrupted, finished = False, []
     done = None
     try:
         with ray_session(address) as ray:
-            resources = ray.cluster_resources()
-            cpus, gpus = resources.get("CPU", 1), resources.get("GPU", 0)
-            size = pool_size(cpus, gpus, workers, use_gpu)
-            if size.workers > len(todo):  # no idle actors: fewer, with more threads each
-                size = pool_size(cpus, gpus, len(todo), use_gpu)
+            size = cluster_pool(ray, workers, use_gpu, items=len(todo))
             with remote_args_allowed():
                 dataset = item_tries(
                     ray.data.from_items(todo, override_num_blocks=len(todo))

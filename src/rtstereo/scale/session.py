@@ -9,6 +9,7 @@ or whole numbers, hence the rounding down. With ``--device cuda`` each actor tak
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import json
 import logging
@@ -20,9 +21,11 @@ import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from ..batch.job import first_line
 from ..errors import SHOWN_WARNINGS, EngineError, InputError, require, warn
+from ..io.download import is_url
 from ..io.quiet import native_lines_dropped
 
 DECODE_CPUS = 0.25
@@ -266,6 +269,44 @@ class PoolSize:
     threads: int
     cpus: float
     gpus: float
+
+
+def cluster_pool(ray: Any, workers: int | None, use_gpu: bool, items: int | None = None) -> PoolSize:
+    """:func:`pool_size` on the connected cluster's resources; with ``items``, no more actors than items (fewer, with
+    more threads each: no idle actors)."""
+    resources = ray.cluster_resources()
+    cpus, gpus = resources.get("CPU", 1), resources.get("GPU", 0)
+    size = pool_size(cpus, gpus, workers, use_gpu)
+    if items is not None and size.workers > items:
+        size = pool_size(cpus, gpus, items, use_gpu)
+    return size
+
+
+def absolute_for_workers(path: Any) -> Any:
+    """A local path (file, folder, glob) as an absolute one, of the same type; a URL or ``None`` as it is.
+
+    Ray's workers run in the folder Ray was started in, which need not be the caller's: with a Ray started elsewhere
+    (``ray.init()`` in another folder, a cluster), a relative path was looked for, and written, in the wrong folder.
+
+    Examples:
+        >>> absolute_for_workers("https://x/l.png"), absolute_for_workers(None), absolute_for_workers("/d/*.png")
+        ('https://x/l.png', None, '/d/*.png')
+    """
+    if not isinstance(path, (str, os.PathLike)) or is_url(str(path)):
+        return path
+    local = os.path.abspath(os.path.expanduser(os.fspath(path)))
+    return type(path)(local) if isinstance(path, os.PathLike) else local
+
+
+def options_for_workers(options: Any) -> Any:
+    """Predictor options whose model and weights, where they name local files, are absolute paths
+    (:func:`absolute_for_workers`); a registry name (``default``, ``sgbm``) stays as it is."""
+
+    def local_file(value: Any) -> Any:
+        exists = isinstance(value, (str, os.PathLike)) and os.path.exists(os.path.expanduser(os.fspath(value)))
+        return absolute_for_workers(value) if exists else value
+
+    return dataclasses.replace(options, model=local_file(options.model), weights=local_file(options.weights))
 
 
 def pool_size(cluster_cpus: float, cluster_gpus: float, workers: int | None, use_gpu: bool) -> PoolSize:

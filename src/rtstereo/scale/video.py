@@ -29,10 +29,10 @@ from ..text import counted
 from .session import (
     actor_pool,
     caused_by_interrupt,
+    cluster_pool,
     item_tries,
     needs_gpu,
     pipeline_stopped,
-    pool_size,
     ray_session,
     reissue_warnings,
     remote_args_allowed,
@@ -228,12 +228,9 @@ def run_ray_video(
     bar, complete = None, False
     try:
         with ray_session(address) as ray:
-            resources = ray.cluster_resources()
-            cpus, gpus = resources.get("CPU", 1), resources.get("GPU", 0)
-            size = pool_size(cpus, gpus, workers, use_gpu)
+            size = cluster_pool(ray, workers, use_gpu)
             ranges = split_frames(total_frames, size.workers * RANGES_PER_WORKER)
-            if size.workers > len(ranges):
-                size = pool_size(cpus, gpus, len(ranges), use_gpu)
+            size = cluster_pool(ray, workers, use_gpu, items=len(ranges))
             with remote_args_allowed():
                 dataset = item_tries(
                     ray.data.from_items([asdict(r) for r in ranges], override_num_blocks=len(ranges)).map_batches(
