@@ -76,6 +76,24 @@ def test_mask_restricts_the_region():
     assert disparity_metrics(pred, gt)["epe"] == 5.0
 
 
+@pytest.mark.parametrize(
+    ("mask", "values"),
+    [
+        (np.array([[255, 255], [128, 0]], np.uint8), "128, 255"),  # Middlebury's mask0nocc.png as read
+        (np.array([[0.9, 0.2], [0.0, 0.0]], np.float32), "0.2, 0.9"),  # a soft confidence
+    ],
+)
+def test_a_mask_of_other_values_than_0_and_1_is_refused(mask, values):
+    """Cast to bool, 128 (occluded) counted as non-occluded: noc scores equal to all-pixel ones, unsaid."""
+    gt = np.full((2, 2), 10.0, np.float32)
+    pred = np.array([[10, 10], [20, 20]], np.float32)
+
+    with pytest.raises(InputError, match=rf"mask: expected bool .* with the values {values}: make it bool first"):
+        disparity_metrics(pred, gt, mask=mask)
+    with pytest.raises(InputError, match="mask: expected bool .* got <U1"):
+        disparity_metrics(pred, gt, mask=np.full((2, 2), "a"))
+
+
 def test_missing_predictions_count_as_wrong():
     gt = np.full((2, 2), 6.0, np.float32)
     pred = np.array([[NAN, np.inf], [6.0, 6.0]], np.float32)

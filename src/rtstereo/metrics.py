@@ -30,11 +30,15 @@ def disparity_metrics(pred_px: np.ndarray, gt_px: np.ndarray, mask: np.ndarray |
     Args:
         pred_px: float ``(H, W)`` prediction, ``nan`` where invalid.
         gt_px: float ``(H, W)`` ground truth, ``nan``/``inf``/``<= 0`` where unknown.
-        mask: optional bool ``(H, W)`` region (e.g. non-occluded); combined with valid GT.
+        mask: optional bool ``(H, W)`` region (e.g. non-occluded), or 0/1 numbers; combined with valid GT.
 
     Returns:
         ``epe``, ``bad-0.5`` ... ``bad-4`` and ``d1`` in percent, ``density`` (percent of the
         evaluated pixels with a valid prediction), ``pixels`` (count evaluated).
+
+    Raises:
+        InputError: maps or a mask of different shapes, or a mask with values other than 0 and 1 (a dataset's mask
+            image as read: Middlebury's ``mask0nocc.png`` is 255 where non-occluded and 128 where occluded).
 
     Examples:
         >>> gt = np.full((2, 2), 10.0, np.float32)
@@ -51,7 +55,7 @@ def disparity_metrics(pred_px: np.ndarray, gt_px: np.ndarray, mask: np.ndarray |
         mask = np.asarray(mask)
         if mask.shape != gt.shape:
             raise InputError(f"mask {mask.shape} and ground truth {gt.shape} differ in shape")
-        region &= mask.astype(bool)
+        region &= _region_mask(mask)
     count = int(region.sum())
     if count == 0:
         return {
@@ -73,6 +77,26 @@ def disparity_metrics(pred_px: np.ndarray, gt_px: np.ndarray, mask: np.ndarray |
     metrics["density"] = float(predicted.mean() * 100)
     metrics["pixels"] = count
     return metrics
+
+
+def _region_mask(mask: np.ndarray) -> np.ndarray:
+    """A mask as bool: bool, or numbers 0 and 1. Other values are refused: cast to bool, a Middlebury mask image as
+    read (255 non-occluded, 128 occluded) made every occluded pixel count as non-occluded, and a soft confidence
+    (0..1) every pixel above 0."""
+    if mask.dtype == np.bool_:
+        return mask
+    if np.issubdtype(mask.dtype, np.number):
+        with np.errstate(invalid="ignore"):
+            other = ~((mask == 0) | (mask == 1))
+        if not other.any():
+            return mask == 1
+        values = ", ".join(f"{v:g}" for v in np.unique(mask[other])[:4].astype(np.float64))
+        raise InputError(
+            f"mask: expected bool (H, W), True where a pixel is scored (or 0 and 1), got {mask.dtype} with the values "
+            f"{values}: make it bool first, e.g. mask=(image == 255) for Middlebury's mask0nocc.png (255 non-occluded, "
+            "128 occluded), or mask=(confidence > 0.5)"
+        )
+    raise InputError(f"mask: expected bool (H, W), True where a pixel is scored, got {mask.dtype}")
 
 
 def mean_metrics(rows: list[dict[str, float]]) -> dict[str, float]:
