@@ -61,6 +61,38 @@ def test_a_grey_view_beside_a_colour_one_is_matched_in_grey_with_a_warning(textu
         np.testing.assert_array_equal(mixed, both_grey)
 
 
+@pytest.mark.parametrize("model", ["sgbm", "default"])
+def test_a_colour_left_view_matched_in_grey_keeps_its_colours_in_the_result_and_its_cloud(textured_pair, model):
+    """The result's left, and the point cloud coloured by it, were the grey view matched, not the colour one given."""
+    import cv2
+
+    from rtstereo.geometry import result_point_cloud
+
+    left, right = textured_pair
+    left = np.ascontiguousarray(np.dstack([left[:, :, 0], 255 - left[:, :, 0], left[:, :, 2]]))
+    calibration = rtstereo.Calibration(100.0, 100.0, 31.5, 31.5, 23.5, 0.1, width_px=128, height_px=96)
+    with pytest.warns(UserWarning) as caught:  # the calibration scaled too: a copy of the pair, with its colours
+        result = rtstereo.load(model, max_disp=16).predict(left, cv2.cvtColor(right, cv2.COLOR_RGB2GRAY), calibration)
+    said = " ".join(str(w.message) for w in caught)
+    assert "matched in grey" in said and "scaled by 0.5000" in said, said
+    np.testing.assert_array_equal(result.left, left)
+    cloud = result_point_cloud(result, max_jump_rel=None)
+    np.testing.assert_array_equal(cloud.colors, left.reshape(-1, 3)[cloud.pixel_index])
+
+
+def test_a_stereo_pair_drops_left_colours_that_are_not_its_left_view(textured_pair):
+    import dataclasses
+
+    left, right = textured_pair
+    grey_right = np.repeat(right[:, :, :1], 3, axis=2)
+    with pytest.warns(UserWarning, match="matched in grey"):
+        pair = rtstereo.StereoPair(left, grey_right)
+    assert pair.left_colours is left and pair.coloured_left is left and pair.left.shape == left.shape
+    assert dataclasses.replace(pair, name="copy").left_colours is left
+    assert dataclasses.replace(pair, left=np.roll(pair.left, 3, axis=1)).left_colours is None  # e.g. rectified
+    assert rtstereo.StereoPair(left, right).left_colours is None
+
+
 def test_a_path_or_a_pil_image_given_for_an_array_says_how_to_make_one(textured_pair):
     from PIL import Image
 

@@ -648,7 +648,7 @@ class Stream:
         started = time.perf_counter()
         preview = None
         if self.window is not None or any(s.wants_preview for s in self.sinks):
-            preview = compose_preview(pair.left, result.disparity_px, self.colour_scale.freeze())
+            preview = compose_preview(pair.coloured_left, result.disparity_px, self.colour_scale.freeze())
         if self._frame_size_hw is None:
             self._frame_size_hw = [int(n) for n in result.disparity_px.shape[:2]]
         frame = OutputFrame(self._written, pair, result, preview)

@@ -296,6 +296,10 @@ class StereoPair:
         index: position in a sequence (frame number), 0 for a single pair.
         timestamp_s: capture time in seconds, when known.
         calibration: the pair's calibration, when known.
+        left_colours: the left view in colour where it was turned grey to be matched with a grey right view
+            (:func:`grey_alike`), else ``None``; the result's ``left``, and so the colours of its point cloud, come
+            from it. Set by the pair itself; one given that is not ``left`` in colour (``left`` replaced, by a
+            rectified view) is dropped.
     """
 
     left: np.ndarray
@@ -304,6 +308,7 @@ class StereoPair:
     index: int = 0
     timestamp_s: float | None = None
     calibration: Calibration | None = None
+    left_colours: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         # each checked here: index="3" passed, and a stream's progress and its numbered files failed with a TypeError
@@ -333,13 +338,34 @@ class StereoPair:
                 f"left and right images differ in size: left {left.shape[1]}x{left.shape[0]}, "
                 f"right {right.shape[1]}x{right.shape[0]} (WxH); a rectified pair has one size{turned}"
             )
-        left, right = grey_alike(left, right)
-        object.__setattr__(self, "left", left)
+        matched, right = grey_alike(left, right)
+        # The colour view turned grey is matched so, but shown in colour: the point cloud of a colour left camera
+        # beside a mono right one came out grey.
+        colours = left if matched is not left else _colours_of(self.left_colours, matched)
+        object.__setattr__(self, "left", matched)
         object.__setattr__(self, "right", right)
+        object.__setattr__(self, "left_colours", colours)
 
     @property
     def size_hw(self) -> tuple[int, int]:
         return self.left.shape[0], self.left.shape[1]
+
+    @property
+    def coloured_left(self) -> np.ndarray:
+        """The left view as it is shown: :attr:`left_colours` where it was turned grey for matching, else ``left``."""
+        return self.left if self.left_colours is None else self.left_colours
+
+
+def _colours_of(colours: Any, grey_left: np.ndarray) -> np.ndarray | None:
+    """``colours`` when :func:`grey_alike` turns them into ``grey_left`` (a pair copied with ``dataclasses.replace``),
+    else ``None`` (``left`` was replaced: a rectified view, whose colours these are not)."""
+    if colours is None or not grey_left.shape == np.shape(colours):
+        return None
+    import cv2
+
+    colours = as_rgb_uint8(colours, "left_colours")
+    grey = cv2.cvtColor(colours, cv2.COLOR_RGB2GRAY)
+    return colours if np.array_equal(grey, grey_left[:, :, 0]) else None
 
 
 @dataclass(frozen=True, eq=False)  # equal when the same object, as StereoPair

@@ -864,3 +864,34 @@ def test_calibrate_prints_the_lines_of_the_readme_example(capsys, tmp_path, monk
         return [re.sub(r"\d+(\.\d+)?", "N", line.strip()) for line in lines.strip().splitlines()]
 
     assert shape(stdout) == shape(example.group(1))
+
+
+@pytest.mark.parametrize("rectify", [False, True])
+def test_the_point_cloud_of_a_colour_left_view_beside_a_grey_right_one_keeps_its_colours(
+    capsys, tmp_path, pair_files, calib_file, rectify
+):
+    """Matched in grey, the left view was also shown grey: every point of a colour camera's cloud came out grey."""
+    left = cv2.imread(str(pair_files[0]))[:, :, ::-1].copy()
+    left[:, :, 2] = 255 - left[:, :, 0]  # channels that differ everywhere
+    cv2.imwrite(str(pair_files[0]), left[:, :, ::-1])
+    grey_right = tmp_path / "grey_r.png"
+    cv2.imwrite(str(grey_right), cv2.imread(str(pair_files[1]), cv2.IMREAD_GRAYSCALE))
+    geometry = (
+        ("--rectify", _pose_yaml(tmp_path / "rig.yaml", [[-0.1], [0.0], [0.0]])) if rectify else ("--calib", calib_file)
+    )
+    out = tmp_path / "out"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, _, err = run_cli(
+            capsys, "predict", pair_files[0], grey_right, *SGBM, *geometry, "--format", "ply", "-o", out
+        )
+    assert code == 0, err
+    # said once, not again when the pair is rectified
+    assert sum("matched in grey" in str(w.message) for w in caught) + err.count("matched in grey") == 1, err
+    points, colors = read_ply(out / "l.ply")
+    assert len(points) > 0.5 * 120 * 160
+    assert (colors[:, 0] != colors[:, 2]).mean() > 0.9  # not grey
+    if not rectify:  # each point has its own pixel's colour
+        u = np.round(points[:, 0] * CAL.fx_px / points[:, 2] + CAL.cx0_px).astype(int)
+        v = np.round(points[:, 1] * CAL.fy_px / points[:, 2] + CAL.cy_px).astype(int)
+        np.testing.assert_array_equal(colors, left[v, u])

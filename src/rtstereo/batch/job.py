@@ -230,8 +230,14 @@ class BatchJob:
                 "stereo pair needs its two views, one per camera"
             )
         if self.rectifier is not None:
-            left, right, rectified = self.rectifier.rectify(pair.left, pair.right)
-            pair = dataclasses.replace(pair, left=left, right=right, calibration=rectified)
+            # The colours of a left view turned grey beside a grey right one are rectified too, for the point cloud
+            left, right, rectified = self.rectifier.rectify(pair.coloured_left, pair.right)
+            if pair.left_colours is None:
+                pair = dataclasses.replace(pair, left=left, right=right, calibration=rectified)
+            else:  # turned grey again: said once, when the pair was read
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    pair = dataclasses.replace(pair, left=left, right=right, calibration=rectified, left_colours=None)
         elif self.calibration is not None:
             height, width = pair.size_hw
             calibration = self._sized.get((height, width))

@@ -305,7 +305,7 @@ class HybridPredictor:
             timings_ms=timings,
             input_size_hw=(height, width),
             calibration=pair.calibration,
-            left=pair.left,
+            left=pair.coloured_left,
             disparity_scale=result.disparity_scale * scale,
         )
 

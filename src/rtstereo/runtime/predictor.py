@@ -260,7 +260,7 @@ class Predictor:
             input_size_hw=pair.size_hw,
             network_size_hw=net_hw,
             calibration=pair.calibration,
-            left=pair.left,
+            left=pair.coloured_left,
             disparity_scale=scale,
         )
 

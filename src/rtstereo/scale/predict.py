@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -67,7 +68,8 @@ def decode_row(row: dict[str, Any]) -> dict[str, Any]:
         out.update(left_rgb=b"", right_rgb=b"")
     else:
         out.update(height_px=pair.size_hw[0], width_px=pair.size_hw[1], error="")
-        out.update(left_rgb=pair.left.tobytes(), right_rgb=pair.right.tobytes())
+        # the left view's colours where it was turned grey beside a grey right view: the point cloud shows them
+        out.update(left_rgb=pair.coloured_left.tobytes(), right_rgb=pair.right.tobytes())
     return out
 
 
@@ -98,12 +100,14 @@ class PredictActor:
                 outcome.status = FAILED
             else:
                 shape = (outcome.height_px, outcome.width_px, 3)
-                pair = StereoPair(
-                    np.frombuffer(left, np.uint8).reshape(shape),
-                    np.frombuffer(right, np.uint8).reshape(shape),
-                    name=outcome.name,
-                    index=outcome.index,
-                )
+                with warnings.catch_warnings():  # a view turned grey beside a grey one: said when it was decoded
+                    warnings.simplefilter("ignore")
+                    pair = StereoPair(
+                        np.frombuffer(left, np.uint8).reshape(shape),
+                        np.frombuffer(right, np.uint8).reshape(shape),
+                        name=outcome.name,
+                        index=outcome.index,
+                    )
                 outcome = finish_pair(self.job, self.predictor, pair, outcome)
             rows.append(outcome.to_row())
         return {column: [r[column] for r in rows] for column in OUTCOME_COLUMNS}
