@@ -18,7 +18,7 @@ from .datasets import Sample
 from .errors import InputError, OutputError, warn
 from .io.atomic import interruption_cause
 from .metrics import BAD_THRESHOLDS_PX, bad_key, disparity_metrics, finite_or_none, mean_metrics
-from .models.sgbm import UnmatchedBandWarning
+from .models.sgbm import SGBM_MAX_BLOCK_PX, UnmatchedBandWarning
 from .runtime.predictor import Predictor
 from .text import counted, share
 
@@ -237,8 +237,10 @@ def evaluate(
     return report
 
 
-# Classical matchers search a multiple of 16 disparities, and OpenCV needs that many to stay below the width.
+# Classical matchers search a multiple of 16 disparities, and OpenCV needs that many to stay below the width, by
+# more than half of SGBM's block (its largest, 11 px): 48 px on a 50-px-wide scene failed, "too small for SGBM".
 SEARCH_STEP_PX = 16
+BLOCK_MARGIN_PX = SGBM_MAX_BLOCK_PX // 2
 
 
 def search_range_px(hint_px: int, width_px: int) -> int:
@@ -246,7 +248,7 @@ def search_range_px(hint_px: int, width_px: int) -> int:
 
     Dataset range hints can reach the image width (ETH3D's ``calib.txt`` gives ``ndisp=713`` for
     713-pixel-wide images); a matcher cannot search that far, so the range becomes the largest
-    multiple of 16 below the width (at least 16).
+    multiple of 16 that leaves SGBM's block room below the width (at least 16).
 
     Args:
         hint_px: the range the dataset suggests, pixels.
@@ -256,12 +258,12 @@ def search_range_px(hint_px: int, width_px: int) -> int:
         The range to search, pixels.
 
     Examples:
-        >>> search_range_px(713, 713), search_range_px(192, 713), search_range_px(64, 40)
-        (704, 192, 32)
+        >>> search_range_px(713, 713), search_range_px(192, 713), search_range_px(64, 40), search_range_px(64, 50)
+        (704, 192, 32, 32)
     """
-    if -(-hint_px // SEARCH_STEP_PX) * SEARCH_STEP_PX < width_px:
+    if -(-hint_px // SEARCH_STEP_PX) * SEARCH_STEP_PX + BLOCK_MARGIN_PX < width_px:
         return hint_px
-    return max(SEARCH_STEP_PX, (width_px - 1) // SEARCH_STEP_PX * SEARCH_STEP_PX)
+    return max(SEARCH_STEP_PX, (width_px - 1 - BLOCK_MARGIN_PX) // SEARCH_STEP_PX * SEARCH_STEP_PX)
 
 
 def clamp_search_ranges(samples: Iterable[Sample], quarter_width_cap: bool = False) -> tuple[list[Sample], list[str]]:

@@ -18,10 +18,32 @@ from .corpus import _eth3d_scene, _write_pair
 
 @pytest.mark.parametrize(
     ("hint", "width", "expected"),
-    [(713, 713, 704), (720, 713, 704), (704, 713, 704), (705, 713, 704), (192, 713, 192), (64, 40, 32), (64, 8, 16)],
+    [
+        (713, 713, 704),
+        (720, 713, 704),
+        (704, 713, 704),
+        (705, 713, 704),
+        (192, 713, 192),
+        (64, 40, 32),
+        (64, 8, 16),
+        (64, 50, 32),  # 48 left 2 px beside it: too few for SGBM's block, the scene failed
+        (48, 50, 32),
+        (704, 706, 688),
+    ],
 )
 def test_search_range_stays_below_the_width(hint, width, expected):
     assert search_range_px(hint, width) == expected
+
+
+def test_a_clamped_range_is_one_sgbm_can_search(capsys, tmp_path):
+    """The ETH3D-like scene's ndisp 64 on a 50-px-wide image was clamped to 48, which SGBM then refused as too wide for
+    its block: the scene failed."""
+    _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 50), ndisp=64)
+    code = main(["eval", "--model", "sgbm", str(tmp_path / "eth3d"), "-q", "-o", str(tmp_path / "res")])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "searching 32 px" in err and "failed" not in err
+    assert json.loads((tmp_path / "res" / "sgbm.json").read_text())["scenes"][0]["settings"]["max_disp"] == 32
 
 
 def test_clamped_hint_comes_with_a_note(tmp_path):
