@@ -159,7 +159,7 @@ def build_payload(frame: OutputFrame, options: ViewerOptions = ViewerOptions()) 
     """
     result = frame.result
     calibration = require_calibration(result)
-    left = frame.pair.left
+    left = frame.pair.coloured_left  # a colour left view matched in grey beside a grey right one: in colour
     disparity_px = result.disparity_px
     height, width = disparity_px.shape
     preview = frame.preview

@@ -130,6 +130,17 @@ def test_payload_points_have_the_depth_of_the_known_scene():
     assert payload.number == 0 and payload.timestamp_s == 0.0 and payload.calibration == CAL
 
 
+def test_payload_of_a_colour_left_view_beside_a_grey_right_one_is_in_colour():
+    """Matched in grey, the left view was shown grey in the 3D view (its image and every point)."""
+    frame = known_frame()
+    grey_right = np.repeat(frame.pair.left[:, :, :1], 3, axis=2)
+    with pytest.warns(UserWarning, match="matched in grey"):
+        pair = StereoPair(frame.pair.left, grey_right, calibration=CAL)
+    payload = build_payload(OutputFrame(0, pair, frame.result, frame.preview), ViewerOptions(max_jump_rel=None))
+    np.testing.assert_array_equal(payload.left, frame.pair.left)
+    np.testing.assert_array_equal(payload.colors, frame.pair.left.reshape(-1, 3)[payload.pixel_index])
+
+
 def test_payload_cuts_far_points_and_caps_the_cloud_evenly():
     near_only = build_payload(known_frame(), ViewerOptions(max_depth_m=0.75))
     np.testing.assert_allclose(near_only.points_m[:, 2], 0.5, rtol=1e-6)
