@@ -284,3 +284,15 @@ def test_a_comparison_over_the_memory_budget_is_refused_in_one_line(tmp_path, ca
     assert err.count("\n") == 1
     monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "20M")  # within it: compared as before
     assert compare_images(image, image).score == 0.0
+
+
+def test_a_larger_map_is_sampled_at_the_reference_pixels_centres():
+    """A perfect map 3 times as large scored an EPE of 0.33 px: each pixel was taken 1 px left of its centre."""
+    height, width = 12, 18
+
+    def ramp(scale):  # disparity 10 + x, x in the reference's pixels, at each pixel centre of a map `scale` as large
+        x = (np.arange(width * scale, dtype=np.float32) + 0.5) / scale - 0.5
+        return np.tile(scale * (10 + x), (height * scale, 1)).astype(np.float32)
+
+    compared = compare_disparities(ramp(1), ramp(3))
+    assert compared.resized is not None and compared.metrics["epe"] < 1e-4, compared
