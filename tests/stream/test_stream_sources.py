@@ -587,6 +587,21 @@ def test_image_folders_play_as_a_sequence(tmp_path):
         ImageSequenceSource(str(tmp_path / "L"), str(tmp_path / "R"), start=3)
 
 
+def test_an_image_sequence_of_colour_left_and_grey_right_views_keeps_the_left_colours(tmp_path):
+    """Each frame was made again from the views matched in grey: a video's point clouds and preview came out grey."""
+    scene = render_scene(frames=2)
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+    for i, (left, right) in enumerate(zip(scene.lefts, scene.rights)):
+        cv2.imwrite(str(tmp_path / "L" / f"{i}.png"), left[:, :, ::-1])
+        cv2.imwrite(str(tmp_path / "R" / f"{i}.png"), cv2.cvtColor(right, cv2.COLOR_RGB2GRAY))
+    with pytest.warns(UserWarning, match="matched in grey"):
+        pairs = list(ImageSequenceSource(str(tmp_path / "L"), str(tmp_path / "R"), fps=5))
+    assert [(p.index, p.timestamp_s) for p in pairs] == [(0, 0.0), (1, 0.2)]
+    for pair, left in zip(pairs, scene.lefts):
+        np.testing.assert_array_equal(pair.coloured_left, left)
+
+
 def test_image_sequences_numbered_without_leading_zeros_play_in_the_order_of_their_numbers(tmp_path):
     """Sorted by name, frame10 and frame11 came right after frame1: the stream jumped back and forth."""
     for side in ("L", "R"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 from collections.abc import Iterator
@@ -74,4 +75,4 @@ class ImageSequenceSource(FrameSource):
                     raise
                 # "left and right images differ in size" said which of a thousand frames only by its sizes
                 raise InputError(f"frame {index} ({files.left}, {files.right}): {exc}") from None
-            yield StereoPair(pair.left, pair.right, name=pair.name, index=index, timestamp_s=index / self.fps)
+            yield dataclasses.replace(pair, index=index, timestamp_s=index / self.fps)  # a colour left view kept
