@@ -298,8 +298,8 @@ class StereoPair:
         calibration: the pair's calibration, when known.
         left_colours: the left view in colour where it was turned grey to be matched with a grey right view
             (:func:`grey_alike`), else ``None``; the result's ``left``, and so the colours of its point cloud, come
-            from it. Set by the pair itself; one given that is not ``left`` in colour (``left`` replaced, by a
-            rectified view) is dropped.
+            from it. Set by the pair itself; one given that is not ``left`` in colour (``left`` replaced: give the
+            colours resampled alike with it) is dropped.
     """
 
     left: np.ndarray
@@ -357,15 +357,16 @@ class StereoPair:
 
 
 def _colours_of(colours: Any, grey_left: np.ndarray) -> np.ndarray | None:
-    """``colours`` when :func:`grey_alike` turns them into ``grey_left`` (a pair copied with ``dataclasses.replace``),
-    else ``None`` (``left`` was replaced: a rectified view, whose colours these are not)."""
+    """``colours`` when :func:`grey_alike` turns them into ``grey_left`` (a pair copied with ``dataclasses.replace``,
+    or both resampled alike: rectified or resized, whose rounding moves a grey level by 1 at most), else ``None``
+    (``left`` was replaced, by a view whose colours these are not)."""
     if colours is None or not grey_left.shape == np.shape(colours):
         return None
     import cv2
 
     colours = as_rgb_uint8(colours, "left_colours")
     grey = cv2.cvtColor(colours, cv2.COLOR_RGB2GRAY)
-    return colours if np.array_equal(grey, grey_left[:, :, 0]) else None
+    return colours if int(cv2.absdiff(grey, grey_left[:, :, 0]).max()) <= 1 else None
 
 
 @dataclass(frozen=True, eq=False)  # equal when the same object, as StereoPair

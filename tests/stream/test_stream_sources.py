@@ -717,6 +717,28 @@ def test_rectifier_runs_before_resizing():
     assert out.calibration.width_px == 64 and out.calibration.fx_px == pytest.approx(25.0)
 
 
+class RemapRectifier:
+    """A rectifier that resamples each view alike (a shift of a third of a pixel down and right)."""
+
+    def rectify(self, left, right):
+        ys, xs = np.mgrid[0 : left.shape[0], 0 : left.shape[1]].astype(np.float32) - np.float32(1 / 3)
+        remapped = (cv2.remap(view, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT) for view in (left, right))
+        return *remapped, Calibration(50.0, 50.0, 63.5, 63.5, 31.5, 0.2, 128, 64)
+
+
+def test_a_colour_left_view_beside_a_grey_right_one_is_rectified_and_resized_in_colour_too():
+    """Rectified and resized from the grey view matched, the frame's left lost its colours (grey clouds, previews)."""
+    rng = np.random.default_rng(0)
+    left = rng.integers(0, 256, (64, 128, 3), dtype=np.uint8)
+    with pytest.warns(UserWarning, match="matched in grey"):
+        pair = StereoPair(left, np.repeat(rng.integers(0, 256, (64, 128, 1), dtype=np.uint8), 3, axis=2))
+    out = FramePreparer(size_wh=(64, 32), rectifier=RemapRectifier())(pair)
+    assert out.left_colours is not None and out.left_colours.shape == (32, 64, 3)
+    expected = cv2.resize(RemapRectifier().rectify(left, left)[0], (64, 32), interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(out.coloured_left, expected)
+    assert out.left.shape == (32, 64, 3) and (out.left[..., 0] == out.left[..., 2]).all()  # matched in grey still
+
+
 @pytest.mark.parametrize("text", ["640", "axb", "4x4", "640x480x3"])
 def test_bad_sizes(text):
     with pytest.raises(InputError, match="size"):

@@ -230,14 +230,12 @@ class BatchJob:
                 "stereo pair needs its two views, one per camera"
             )
         if self.rectifier is not None:
-            # The colours of a left view turned grey beside a grey right one are rectified too, for the point cloud
-            left, right, rectified = self.rectifier.rectify(pair.coloured_left, pair.right)
-            if pair.left_colours is None:
-                pair = dataclasses.replace(pair, left=left, right=right, calibration=rectified)
-            else:  # turned grey again: said once, when the pair was read
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    pair = dataclasses.replace(pair, left=left, right=right, calibration=rectified, left_colours=None)
+            left, right, rectified = self.rectifier.rectify(pair.left, pair.right)
+            # the colours of a left view turned grey beside a grey right one are rectified too, for the point cloud
+            colours = pair.left_colours
+            if colours is not None:
+                colours = self.rectifier.rectify(colours, pair.right)[0]
+            pair = dataclasses.replace(pair, left=left, right=right, calibration=rectified, left_colours=colours)
         elif self.calibration is not None:
             height, width = pair.size_hw
             calibration = self._sized.get((height, width))

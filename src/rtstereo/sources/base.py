@@ -186,8 +186,11 @@ class FramePreparer:
 
     def __call__(self, pair: StereoPair) -> StereoPair:
         left, right, calibration = pair.left, pair.right, pair.calibration
+        colours = pair.left_colours  # a colour left view matched in grey: rectified and resized alike, to be shown
         if self.rectifier is not None:
             left, right, calibration = self.rectifier.rectify(left, right)
+            if colours is not None:
+                colours = self.rectifier.rectify(colours, pair.right)[0]
         if self.align_rows:
             right = self._aligned(left, right)
         if calibration is None and self.calibration is not None:
@@ -202,6 +205,8 @@ class FramePreparer:
             interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
             left = cv2.resize(left, (target_w, target_h), interpolation=interpolation)
             right = cv2.resize(right, (target_w, target_h), interpolation=interpolation)
+            if colours is not None:
+                colours = cv2.resize(colours, (target_w, target_h), interpolation=interpolation)
             if calibration is not None:
                 calibration = calibration.scaled(target_w / width, target_h / height)
         if left is pair.left and right is pair.right and calibration is pair.calibration:
@@ -213,6 +218,7 @@ class FramePreparer:
             index=pair.index,
             timestamp_s=pair.timestamp_s,
             calibration=calibration,
+            left_colours=colours,
         )
 
     @staticmethod
