@@ -127,6 +127,28 @@ def test_videos_to_mp4_and_png16_with_real_sgbm(two_videos, tmp_path, scene):
     assert data["frames_written"] == 6 and data["stages"]["inference"]["frames"] == 6 and data["model"] == "sgbm"
 
 
+def test_the_preview_shows_a_colour_left_view_matched_in_grey_in_colour():
+    """The preview (window, mp4) showed the grey view matched where a colour left camera sat beside a mono one."""
+    colour = np.zeros((32, 64, 3), np.uint8)
+    colour[..., 0] = 200
+
+    class ColourAndGrey(Frames):
+        def _frames(self):
+            for index in range(2):
+                yield StereoPair(colour, np.full((32, 64, 3), 7, np.uint8), index=index)
+
+    class Previews(SlowSink):
+        wants_preview = True
+
+        def write(self, frame):
+            self.numbers.append(frame.preview)
+
+    sink = Previews(0.0)
+    with pytest.warns(UserWarning, match="matched in grey"):
+        Stream(ColourAndGrey(), FakePredictor(), sinks=[sink], colour_scale=ColourScale(32)).run()
+    assert [tuple(image[0, 0]) for image in sink.numbers] == [(200, 0, 0)] * 2  # the left half: the left view
+
+
 def test_colour_range_is_fixed_across_frames_not_per_frame():
     class Previews(SlowSink):
         wants_preview = True
