@@ -447,3 +447,29 @@ def test_ctrl_c_while_ray_shuts_down_after_the_last_pair_keeps_the_summary(
     code, _, err = run_cli(capsys, *argv)
     assert code == 1 and "interrupted" not in err and f"1 pair failed: {CORRUPT:02d}" in err, err
     assert (tmp_path / "o" / SUMMARY).is_file() and len(list((tmp_path / "o").glob("*.pfm"))) == PAIRS - 1
+
+
+def test_ray_keeps_a_colour_left_views_colours_beside_a_grey_right_view(capsys, tmp_path, ray_local):
+    """The workers got the views matched in grey: the point clouds of a colour and a mono camera came out grey."""
+    import cv2
+
+    from rtstereo.sinks.pointcloud import read_ply
+
+    rng = np.random.default_rng(0)
+    texture = cv2.GaussianBlur(rng.integers(0, 256, (48, 88), dtype=np.uint8), (3, 3), 0)
+    for side in ("l", "r"):
+        (tmp_path / side).mkdir()
+    cv2.imwrite(str(tmp_path / "l" / "0.png"), np.dstack([texture[:, 6:70], 255 - texture[:, 6:70], texture[:, 6:70]]))
+    cv2.imwrite(str(tmp_path / "r" / "0.png"), texture[:, :64])
+    calibration = tmp_path / "calib.json"
+    calibration.write_text(
+        '{"fx_px": 100, "fy_px": 100, "cx0_px": 31.5, "cx1_px": 31.5, "cy_px": 23.5, "baseline_m": 0.1}'
+    )
+    code, _, err = run_cli(
+        capsys, "predict", tmp_path / "l", tmp_path / "r", "-o", tmp_path / "o", *SGBM_ARGS,
+        "--calib", calibration, "--format", "ply", "--engine", "ray", "--workers", 1, "-q",
+    )  # fmt: skip
+    assert code == 0, err
+    assert err.count("matched in grey") == 1, err
+    _, colours = read_ply(tmp_path / "o" / "0.ply")
+    assert len(colours) > 1000 and (colours[:, 0] != colours[:, 1]).mean() > 0.9
