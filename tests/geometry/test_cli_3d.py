@@ -876,9 +876,13 @@ def test_the_point_cloud_of_a_colour_left_view_beside_a_grey_right_one_keeps_its
     cv2.imwrite(str(pair_files[0]), left[:, :, ::-1])
     grey_right = tmp_path / "grey_r.png"
     cv2.imwrite(str(grey_right), cv2.imread(str(pair_files[1]), cv2.IMREAD_GRAYSCALE))
-    geometry = (
-        ("--rectify", _pose_yaml(tmp_path / "rig.yaml", [[-0.1], [0.0], [0.0]])) if rectify else ("--calib", calib_file)
-    )
+    if rectify:  # a rig turned a little: the maps move every pixel, so the colours must be rectified with the view
+        k = np.array([[CAL.fx_px, 0, CAL.cx0_px], [0, CAL.fy_px, CAL.cy_px], [0, 0, 1]])
+        turned = {"K1": k, "D1": np.zeros(5), "K2": k, "D2": np.zeros(5), "T": np.array([[-0.1], [0.0], [0.0]])}
+        turned["R"] = cv2.Rodrigues(np.array([0.0, 0.0, 0.01]))[0]
+        geometry = ("--rectify", write_opencv(tmp_path / "rig.yaml", turned, 160, 120))
+    else:
+        geometry = ("--calib", calib_file)
     out = tmp_path / "out"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
