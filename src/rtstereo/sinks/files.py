@@ -214,6 +214,11 @@ def other_pairs(folder: str | Path, names: Iterable[str], formats: Iterable[str]
         return []
     ending = templates[0].replace("{name}", "")  # every pair has this file (or its not-written note)
     ours = {str(Path(name)) for name in names}
+    # A file of another format of a pair (pair a's preview a_color.png, after a run with --format png16) is
+    # no pair a_color of its own. This run's files are known without looking: its previews are not candidates
+    # (each was looked for as a pair's files, 2 stat calls per pair of the run). The names are normalised, as
+    # str(Path(...)) gives them, and so are the names the templates make of them.
+    ours_files = {template.format(name=base) for base in ours for template in FORMAT_FILES.values()}
     found = set()
     for root, dirs, files in os.walk(folder):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
@@ -221,15 +226,15 @@ def other_pairs(folder: str | Path, names: Iterable[str], formats: Iterable[str]
             if file.startswith(".") or not file.endswith(ending) or file == ending:
                 continue
             name = str((Path(root) / file[: len(file) - len(ending)]).relative_to(folder))
-            if name not in ours and outputs_complete(folder, name, formats):
+            if name in ours or templates[0].format(name=name) in ours_files:
+                continue
+            if outputs_complete(folder, name, formats):
                 found.add(name)
-    # A file of another format of a pair (pair a's preview a_color.png, after a run with --format png16) is
-    # no pair a_color of its own.
     owners: dict[str, set[str]] = {}
-    for base in ours | found:
+    for base in found:
         for template in FORMAT_FILES.values():
-            owners.setdefault(str(Path(template.format(name=base))), set()).add(base)
-    return sorted(name for name in found if owners[str(Path(templates[0].format(name=name)))] == {name})
+            owners.setdefault(template.format(name=base), set()).add(base)
+    return sorted(name for name in found if owners[templates[0].format(name=name)] == {name})
 
 
 def not_written_notes(folder: str | Path, name: str, formats: Iterable[str]) -> list[str]:
