@@ -240,6 +240,23 @@ def test_eval_warms_up_again_for_each_new_image_size(tmp_path):
     assert len(calls) == 5, "one warm-up run per size, not one per scene"
 
 
+def test_eval_warms_a_classical_method_up_once_not_at_each_size(tmp_path):
+    """OpenCV has no set-up per image size (SGBM's first call at a new size took 0.98x its second): warming it up
+    again at each size ran SGBM twice on every scene of a new size, for nothing."""
+    import rtstereo
+
+    folder = write_kitti(tmp_path / "kitti", 3)
+    for sub in ("image_2", "image_3", "disp_occ_0"):  # the middle scene is narrower
+        path = folder / sub / "000001_10.png"
+        cv2.imwrite(str(path), cv2.imread(str(path), cv2.IMREAD_UNCHANGED)[:, :-16])
+    predictor, calls = rtstereo.load("sgbm", max_disp=16), []
+    predict = predictor.predict
+    predictor.predict = lambda left, right: calls.append(left.shape) or predict(left, right)
+    report = evaluate(lambda s: predictor, find_samples(folder), model="sgbm")
+    assert [s.size_hw[1] for s in report.scenes] == [BATCH_HW[1], BATCH_HW[1] - 16, BATCH_HW[1]]
+    assert len(calls) == 4, "one warm-up run for the predictor, then one per scene"
+
+
 def test_ctrl_c_keeps_the_scenes_scored_before_it(tmp_path):
     import types
 
