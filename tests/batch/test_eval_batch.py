@@ -175,6 +175,18 @@ def test_eval_results_of_other_ranges_and_iterations_keep_their_own_files(capsys
     assert json.loads((res / "sgbm.json").read_text())["scenes"][0]["settings"]["max_disp"] != 32, "the scene's range"
 
 
+def test_eval_makes_one_predictor_per_range_and_none_left_unused(monkeypatch, capsys, tmp_path):
+    """The usage check made a predictor with the run's own settings, which no scene used when each scene searches its
+    own range: for the hybrid, a session of its network opened for nothing."""
+    import rtstereo.cli.eval as eval_cli
+
+    made, make = [], eval_cli.predictor_from_args
+    monkeypatch.setattr(eval_cli, "predictor_from_args", lambda args, **kw: made.append(kw) or make(args, **kw))
+    code, _, err = run_cli(capsys, "eval", write_kitti(tmp_path / "kitti", 2), "--model", "sgbm", "-o", tmp_path, "-q")
+    assert code == 0, err
+    assert made == [{"max_disp": 80}], "one predictor, for the range both scenes search (192 px, within 96 px)"
+
+
 def test_eval_names_results_after_iters(monkeypatch, capsys, tmp_path):
     """--iters joins the name as --set iters= does (the network is stood in for: the name is the point)."""
     import rtstereo.cli.eval as eval_cli
