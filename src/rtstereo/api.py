@@ -325,6 +325,8 @@ def _load(
         else:  # a PyTorch network: its threads are the process's (torch.set_num_threads, --threads)
             runtime.pop("threads", None)
             asked = runtime
+        if runtime != asked and _guided_onnx_file(name, kind):  # known before its session opens: opened once
+            runtime = asked
         try:
             network = _load(name, None, backend, device, precision, dict(runtime))
         except _NotSelfDescribing as exc:  # a published network's own file: --model NAME --weights is no way here
@@ -332,7 +334,8 @@ def _load(
                 f"{name} is not an rtstereo checkpoint (it does not name its model); for a published network's own "
                 "file in the hybrid, " + _HYBRID_WEIGHTS_HINT.format(name=exc.network or "NAME")
             ) from exc
-        if getattr(network, "guided", False) and runtime != asked:  # it runs after SGBM, not beside it: every thread
+        # it runs after SGBM, not beside it: every thread (a network whose file could not say so before it loaded)
+        if getattr(network, "guided", False) and runtime != asked:
             network = _load(name, None, backend, device, precision, asked)
         return HybridPredictor(spec, resolved, network)
     if spec.kind == "onnx":
@@ -341,6 +344,21 @@ def _load(
         _onnx_only(spec.name, backend)
         return load_packaged(spec, device=device, precision=precision, settings={**resolved, **runtime})
     return _load_network(spec, resolved, weights, backend or "torch", device, precision, runtime, given=set(overrides))
+
+
+def _guided_onnx_file(name: str, kind: str) -> bool:
+    """Whether the hybrid's network ``name`` is an ONNX file of a guided network, as its metadata says (False where
+    it cannot say: a checkpoint, a file without rtstereo metadata; such a network is loaded again if it is)."""
+    from .runtime.onnx import file_contract, packaged_path
+
+    if kind == "onnx":
+        path = packaged_path(get_spec(name))
+    elif is_onnx_file(name):
+        path = Path(name)
+    else:
+        return False
+    contract = file_contract(path)
+    return contract is not None and bool(contract.settings.get("guided"))
 
 
 def _check_device(device: str, precision: str) -> None:

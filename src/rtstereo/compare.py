@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import InputError, missing_file_message
 from .io.disparity import is_colour, read_disparity, read_float_tiff
-from .io.images import opened_with_pil, read_grey, read_image_levels
+from .io.images import grey_dtype, opened_with_pil, read_image_levels
 from .metrics import disparity_metrics
 from .sinks.pointcloud import FILES as DEPTH_FILES
 
@@ -391,7 +391,7 @@ def _is_8bit_map(path: Path) -> bool:
     """Whether ``path`` is a map that a scale divides: not PFM, npy, float TIFF or 16-bit (read as they are)."""
     if path.suffix.lower() in (".pfm", ".npy") or read_float_tiff(path) is not None:
         return False
-    return read_grey(path).dtype == np.uint8
+    return grey_dtype(path) == np.uint8
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -212,7 +212,7 @@ def evaluate(
     """
     items = list(samples)
     report = EvalReport(model=model, listed=len(items))
-    warmed: dict[tuple[int, tuple[int, ...]], Predictor] = {}
+    warmed: dict[tuple[int, tuple[int, ...] | None], Predictor] = {}
     try:
         for sample in progress(items) if progress else items:
             try:
@@ -358,7 +358,7 @@ def warn_named(scene: str, caught: list[warnings.WarningMessage]) -> None:
 def score_sample(
     predictor_for: Callable[[Sample], Predictor],
     sample: Sample,
-    warmed: dict[tuple[int, tuple[int, ...]], Predictor] | None = None,
+    warmed: dict[tuple[int, tuple[int, ...] | None], Predictor] | None = None,
     name_warnings: bool = True,
 ) -> SceneResult | None:
     """Predict one sample and score it against its ground truth (``None`` when it has none); what is warned about
@@ -370,7 +370,9 @@ def score_sample(
             scored, and joins it. A first call pays for sessions, buffers and thread pools (84 ms against
             22 ms on every later scene), and a first call at a new size for ONNX Runtime's memory plan of
             that shape (up to twice the later calls' time): the ``ms`` column of such a scene was that
-            set-up, not the method's time. ``None``: no warm-up.
+            set-up, not the method's time. A classical method (OpenCV) has no set-up per size (SGBM's first
+            call at a new size took 0.98x the second's): it runs once untimed, as ``(id, None)``, on its first
+            scene only. ``None``: no warm-up.
     """
     if not name_warnings:
         return _score_sample(predictor_for, sample, warmed)
@@ -386,7 +388,7 @@ def score_sample(
 def _score_sample(
     predictor_for: Callable[[Sample], Predictor],
     sample: Sample,
-    warmed: dict[tuple[int, tuple[int, ...]], Predictor] | None,
+    warmed: dict[tuple[int, tuple[int, ...] | None], Predictor] | None,
 ) -> SceneResult | None:
     left, right, gt, nonocc = sample.load()
     if gt is None:
@@ -419,9 +421,12 @@ def _score_sample(
     with warnings.catch_warnings() if noted else contextlib.nullcontext():
         if noted:
             warnings.simplefilter("ignore", UnmatchedBandWarning)  # the scene's range: its note said it
-        if warmed is not None and (id(predictor), left.shape) not in warmed:
+        # per size where a session plans its memory for each shape; once for OpenCV, whose call at a new size is
+        # no slower (running SGBM twice at each size doubled eval's time on scenes of many sizes)
+        size = None if getattr(getattr(predictor, "spec", None), "kind", None) == "classical" else left.shape
+        if warmed is not None and (id(predictor), size) not in warmed:
             predictor.predict(left, right)
-            warmed[id(predictor), left.shape] = predictor  # held, so that its id is never another predictor's
+            warmed[id(predictor), size] = predictor  # held, so that its id is never another predictor's
         result = predictor.predict(left, right)
     if result.disparity_px.shape != gt.shape:  # a predictor that does not keep the input size
         raise InputError(

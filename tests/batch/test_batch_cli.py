@@ -611,6 +611,30 @@ def test_an_output_folder_whose_images_the_input_folder_or_glob_would_list_is_re
     assert code == 0 and out.startswith("2 pairs: 0 done, 2 skipped"), err
 
 
+def test_the_checks_before_a_batch_resolve_each_folder_once_not_each_file(capsys, tmp_path, monkeypatch):
+    """Each input image and output file was resolved whole (os.path.realpath: a stat per part of its path), twice
+    in check_outputs and twice per side in the listing check, and each of a rerun's previews was looked for as a
+    pair of an earlier run: 1.6 s of 2.4 s in a rerun of 2 000 done pairs went to these checks."""
+    import os
+
+    from rtstereo.sinks import files
+
+    left, right = write_pairs(tmp_path / "in", 12)
+    argv = ("predict", left, right, "-o", tmp_path / "out", *SGBM_ARGS)
+    assert run_cli(capsys, *argv)[0] == 0
+    resolved, looked_for, realpath, complete = [], [], os.path.realpath, files.outputs_complete
+    monkeypatch.setattr(os.path, "realpath", lambda path, **kw: resolved.append(path) or realpath(path, **kw))
+    monkeypatch.setattr(
+        files,
+        "outputs_complete",
+        lambda folder, name, formats: looked_for.append(name) or complete(folder, name, formats),
+    )
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 0 and out.startswith("12 pairs: 0 done, 12 skipped"), err
+    assert len(resolved) < 20, resolved  # the folders: a few, whatever the number of pairs (12 here)
+    assert looked_for == [], looked_for  # 00_color.png is this run's pair 00's preview, no pair 00_color
+
+
 @pytest.mark.parametrize(("flag", "suffix"), [("-o", ".pfm"), ("-o", "/"), ("--summary", ".csv")])
 def test_an_output_name_too_long_for_the_file_system_is_one_line(capsys, tmp_path, flag, suffix):
     """Path.is_dir() raised on a name over 255 bytes: predict ended in a traceback of OSError [Errno 36]."""

@@ -175,6 +175,18 @@ def test_eval_results_of_other_ranges_and_iterations_keep_their_own_files(capsys
     assert json.loads((res / "sgbm.json").read_text())["scenes"][0]["settings"]["max_disp"] != 32, "the scene's range"
 
 
+def test_eval_makes_one_predictor_per_range_and_none_left_unused(monkeypatch, capsys, tmp_path):
+    """The usage check made a predictor with the run's own settings, which no scene used when each scene searches its
+    own range: for the hybrid, a session of its network opened for nothing."""
+    import rtstereo.cli.eval as eval_cli
+
+    made, make = [], eval_cli.predictor_from_args
+    monkeypatch.setattr(eval_cli, "predictor_from_args", lambda args, **kw: made.append(kw) or make(args, **kw))
+    code, _, err = run_cli(capsys, "eval", write_kitti(tmp_path / "kitti", 2), "--model", "sgbm", "-o", tmp_path, "-q")
+    assert code == 0, err
+    assert made == [{"max_disp": 80}], "one predictor, for the range both scenes search (192 px, within 96 px)"
+
+
 def test_eval_names_results_after_iters(monkeypatch, capsys, tmp_path):
     """--iters joins the name as --set iters= does (the network is stood in for: the name is the point)."""
     import rtstereo.cli.eval as eval_cli
@@ -238,6 +250,23 @@ def test_eval_warms_up_again_for_each_new_image_size(tmp_path):
     assert [s.size_hw[1] for s in report.scenes] == [BATCH_HW[1], BATCH_HW[1] - 16, BATCH_HW[1]]
     assert [s.metrics["time_ms"] for s in report.scenes] == [22.0, 22.0, 22.0]
     assert len(calls) == 5, "one warm-up run per size, not one per scene"
+
+
+def test_eval_warms_a_classical_method_up_once_not_at_each_size(tmp_path):
+    """OpenCV has no set-up per image size (SGBM's first call at a new size took 0.98x its second): warming it up
+    again at each size ran SGBM twice on every scene of a new size, for nothing."""
+    import rtstereo
+
+    folder = write_kitti(tmp_path / "kitti", 3)
+    for sub in ("image_2", "image_3", "disp_occ_0"):  # the middle scene is narrower
+        path = folder / sub / "000001_10.png"
+        cv2.imwrite(str(path), cv2.imread(str(path), cv2.IMREAD_UNCHANGED)[:, :-16])
+    predictor, calls = rtstereo.load("sgbm", max_disp=16), []
+    predict = predictor.predict
+    predictor.predict = lambda left, right: calls.append(left.shape) or predict(left, right)
+    report = evaluate(lambda s: predictor, find_samples(folder), model="sgbm")
+    assert [s.size_hw[1] for s in report.scenes] == [BATCH_HW[1], BATCH_HW[1] - 16, BATCH_HW[1]]
+    assert len(calls) == 4, "one warm-up run for the predictor, then one per scene"
 
 
 def test_ctrl_c_keeps_the_scenes_scored_before_it(tmp_path):

@@ -172,3 +172,30 @@ def test_the_sidecar_gives_the_colour_range_of_the_preview(tmp_path):
     assert (rgb[1, 50] == turbo[int(disparity[1, 50] / top * 255)]).all()  # value / top of the range, in turbo
     save_result(DisparityResult(disparity), tmp_path, "q", ("pfm", "json"))
     assert "color_preview" not in json.loads((tmp_path / "q.json").read_text())  # no preview, no range
+
+
+def test_the_previews_range_is_the_maps_percentile_taken_once_for_the_preview_and_the_sidecar(tmp_path, monkeypatch):
+    """The preview and the sidecar, which gives its range, each took the map's 99th percentile: 5 ms more per pair
+    at 640x480, 20 ms at 1080p."""
+    import json
+
+    import cv2
+
+    from rtstereo.io import disparity as io_disparity
+    from rtstereo.io.disparity import colorize
+    from rtstereo.sinks import files
+
+    disparity = np.linspace(0.5, 40.0, 24 * 32, dtype=np.float32).reshape(24, 32)
+    disparity[0, :4] = np.nan
+    taken, percentile = [], io_disparity.preview_top_px
+    counting = lambda d: taken.append(1) or percentile(d)  # noqa: E731
+    monkeypatch.setattr(io_disparity, "preview_top_px", counting)
+    monkeypatch.setattr(files, "preview_top_px", counting)
+    save_result(DisparityResult(disparity), tmp_path, "p")
+    assert len(taken) == 1
+    sidecar = json.loads((tmp_path / "p.json").read_text())
+    assert sidecar["color_preview"]["range_px"] == [0.0, percentile(disparity)]
+    written = cv2.cvtColor(cv2.imread(str(tmp_path / "p_color.png")), cv2.COLOR_BGR2RGB)
+    assert np.array_equal(written, colorize(disparity))
+    with pytest.raises(Exception, match=r"expected a float \(H, W\) array"):  # what is no map is said as before
+        save_result(DisparityResult(np.zeros((4, 6, 3), np.float32)), tmp_path, "q", ("color", "json"))

@@ -337,6 +337,37 @@ def test_a_hybrid_records_its_networks_share_of_the_threads(textured_pair):
     guided.close()
 
 
+def test_a_hybrids_guided_network_opens_one_session(monkeypatch):
+    """The guided network's file says it is guided: its session opens once, on every thread (it opened twice,
+    first on all threads but SGBM's, about 60 ms more at each load of `default`)."""
+    from rtstereo.runtime import providers
+
+    opened, start = [], providers._start_session
+
+    def counted(ort, path, options, chosen):
+        opened.append((Path(path).name, options.intra_op_num_threads))
+        return start(ort, path, options, chosen)
+
+    monkeypatch.setattr(providers, "_start_session", counted)
+    rtstereo.load("hybrid", max_disp=16, threads=3).close()
+    assert opened == [("rtnet-guided.onnx", 3)]
+    opened.clear()
+    rtstereo.load("hybrid", max_disp=16, network="rtnet-v5", threads=3).close()
+    assert opened == [("rtnet-v5.onnx", 2)]
+
+
+def test_the_contract_is_read_from_the_file_as_a_session_reads_it(toy_path, tmp_path):
+    assert ort_backend.file_contract(toy_path) == ort_backend.read_contract(open_session(toy_path), toy_path)
+    packaged = ort_backend.packaged_path(rtstereo.models.get_spec("rtnet-guided"))
+    assert ort_backend.file_contract(packaged).settings["guided"] is True
+    # no rtstereo metadata, not ONNX, cut short, missing: unknown, for a session to find out
+    assert ort_backend.file_contract(toy_single(tmp_path / "bare.onnx", metadata=False)) is None
+    (tmp_path / "text.onnx").write_text("not a protocol buffer at all")
+    (tmp_path / "short.onnx").write_bytes(toy_path.read_bytes()[:-7])
+    for name in ("text.onnx", "short.onnx", "missing.onnx"):
+        assert ort_backend.file_contract(tmp_path / name) is None
+
+
 def test_cpu_threads_sleep_after_their_work_unless_asked_to_spin(toy_path, monkeypatch):
     from rtstereo.runtime.providers import cpu_spinning
 

@@ -7,13 +7,14 @@ actor builds its own predictor from :class:`PredictorOptions`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import socket
 import time
 import urllib.parse
 import urllib.request
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,12 +174,12 @@ class BatchJob:
         if not self.to_file and (unknown or not self.formats):
             what = f"unknown output formats {', '.join(unknown)}" if unknown else "no output formats"
             raise InputError(f"{what} for the folder {self.output} (known: {', '.join(sorted(FORMATS))})")
-        inputs = {}
+        inputs, realpath = {}, _realpaths()
         for source in sources:
             for image in (source.left, source.right):
                 local = _local_file(image)
                 if local is not None:
-                    inputs[os.path.realpath(local)] = image
+                    inputs[realpath(local)] = image
         if self.to_file:
             replaced = inputs.get(os.path.realpath(self.output))
             if replaced is not None:
@@ -188,7 +189,7 @@ class BatchJob:
         templates = [FORMAT_FILES[f] for f in self.formats if f in FORMAT_FILES]
         for source in sources:
             for template in templates:
-                replaced = inputs.get(os.path.realpath(os.path.join(folder, template.format(name=source.name))))
+                replaced = inputs.get(realpath(os.path.join(folder, template.format(name=source.name))))
                 if replaced is not None:
                     raise InputError(
                         f"pair '{source.name}' would write {Path(self.output, template.format(name=source.name))} over "
@@ -432,6 +433,26 @@ or rtstereo.sources.pairs.resolve_pairs(LEFT, RIGHT)), got str 'pairs.csv'
     wrong = next((item for item in sources if not isinstance(item, PairSource)), None)
     if wrong is not None:
         raise InputError(f"sources: expected PairSource items ({how}), got {type(wrong).__name__}")
+
+
+def _realpaths() -> Callable[[str], str]:
+    """``os.path.realpath`` for many files in few folders: each folder is resolved once, and of each file only its own
+    name is looked at (a link?). Resolving every file's whole path took 0.4 s for a batch of 2 000 pairs.
+
+    Examples:
+        >>> realpath = _realpaths()
+        >>> realpath("a/b.png") == os.path.realpath("a/b.png"), realpath("b.png") == os.path.realpath("b.png")
+        (True, True)
+    """
+    folders = functools.lru_cache(maxsize=None)(os.path.realpath)
+
+    def realpath(path: str) -> str:
+        head, name = os.path.split(path)
+        if name in ("", ".", "..") or os.path.islink(path):
+            return os.path.realpath(path)
+        return os.path.join(folders(head), name)
+
+    return realpath
 
 
 def _local_file(image: str) -> str | None:

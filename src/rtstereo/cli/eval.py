@@ -103,6 +103,13 @@ def run(args: argparse.Namespace) -> int:
     # replaced by each scene's own range, unsaid, in results named after it.
     range_given = "max_disp" in settings_from_args(args)
     per_scene_range = not range_given and not is_onnx_file(name) and _is_classical(name)
+    notes: list[str] = []
+    if per_scene_range:
+        samples, notes = clamp_search_ranges(samples, quarter_width_cap=_kind(name) == "hybrid")
+
+    def range_of(sample: Sample) -> int | None:
+        return (sample.max_disp_hint_px or None) if per_scene_range else None
+
     cache: dict[int | None, object] = {}
     if args.engine == "ray":
         if args.workers is not None and args.workers < 1:
@@ -112,18 +119,19 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("--workers and --ray-address apply to --engine ray only")
         # A usage error (an unknown model or setting, a missing file, a range the model refuses) is the
         # same for every scene: it stops the run here, before any scene is scored or a result written
-        # (run_ray_eval makes the same check before Ray starts).
-        cache[None] = predictor_from_args(args)
-    if per_scene_range:
-        samples, notes = clamp_search_ranges(samples, quarter_width_cap=_kind(name) == "hybrid")
-        for note in notes:
-            print(f"rtstereo eval: note: {note}", file=sys.stderr)
+        # (run_ray_eval makes the same check before Ray starts). The first scene's predictor checks it, and
+        # scores that scene: one made with the run's own settings was left unused when every scene has its range
+        # (for the hybrid, a session of its network opened for nothing).
+        first = range_of(samples[0])
+        cache[first] = predictor_from_args(args, **({"max_disp": first} if first else {}))
+    for note in notes:
+        print(f"rtstereo eval: note: {note}", file=sys.stderr)
 
     # now, not after every scene is scored
     check_output_folder(Path(args.output), "evaluation results", "MODEL.json and MODEL.md")
 
     def predictor_for(sample: Sample):
-        key = (sample.max_disp_hint_px or None) if per_scene_range else None
+        key = range_of(sample)
         if key not in cache:
             cache[key] = predictor_from_args(args, **({"max_disp": key} if key else {}))
         return cache[key]

@@ -19,7 +19,7 @@ from ..io.atomic import folder_write_problem, name_length_problem, os_reason
 from ..sinks import pointcloud  # registers the 3D formats: depth, depth_npy, depth_mm, ply, glb
 from ..sinks.files import DEFAULT_FORMATS, FILE_SUFFIXES, FORMATS, output_files, parse_formats
 from ..sources.manifest import read_manifest
-from ..sources.pairs import PairSource, names_one_image, resolve_pairs, would_list
+from ..sources.pairs import PairSource, image_lister, names_one_image, resolve_pairs
 from ..text import distance, share
 from .batch import add_batch_args, check_engine_args, run_batch
 from .common import (
@@ -274,18 +274,21 @@ def _refuse_outputs_read_as_inputs(args: argparse.Namespace, job: BatchJob, sour
     Raises:
         InputError: the first such file, and the argument that would list it.
     """
+    files: list[Path] | None = None
     for side, argument in (("left", args.left), ("right", args.right)):
         if names_one_image(argument):
             continue
-        for source in sources:
-            for file in output_files(job.output, source.name, job.formats) or []:
-                if would_list(argument, file):
-                    images = [f for f in ("png16", "color", "depth_mm") if f in job.formats]
-                    raise InputError(
-                        f"-o {job.output}: {file}, which this run writes, would be read as a {side} image by the next "
-                        f"run over {argument} (a rerun to resume, too): give -o another folder, or --format without "
-                        f"{', '.join(images)}"
-                    )
+        if files is None:
+            files = [file for source in sources for file in output_files(job.output, source.name, job.formats) or []]
+        lists = image_lister(argument)
+        for file in files:
+            if lists(file):
+                images = [f for f in ("png16", "color", "depth_mm") if f in job.formats]
+                raise InputError(
+                    f"-o {job.output}: {file}, which this run writes, would be read as a {side} image by the next "
+                    f"run over {argument} (a rerun to resume, too): give -o another folder, or --format without "
+                    f"{', '.join(images)}"
+                )
 
 
 def _names_a_file(text: str) -> bool:

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import io
 import json
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -221,6 +223,84 @@ def read_contract(session: Any, path: str | Path) -> OnnxContract:
             "export it with `rtstereo export MODEL --weights W --size HxW -o FILE`"
         )
     return OnnxContract.from_json(metadata[METADATA_KEY], path)
+
+
+def file_contract(path: str | Path) -> OnnxContract | None:
+    """The :class:`OnnxContract` stored in an rtstereo export, read from the file without opening a session.
+
+    A session builds the whole graph (about 60 ms for the packaged rtnet); the metadata alone says what the file
+    is, so that a caller can open the session it needs at once (the hybrid's guided network, which takes every
+    thread, was opened twice).
+
+    Returns:
+        The contract, or ``None`` where the file holds none or cannot be read so (a public CREStereo file, a
+        damaged one): :func:`read_contract` on an open session then says what it is.
+    """
+    try:
+        metadata = onnx_metadata(path)
+        return OnnxContract.from_json(metadata[METADATA_KEY], path) if METADATA_KEY in metadata else None
+    except (OSError, ValueError, CheckpointError):
+        return None
+
+
+_MODEL_METADATA_FIELD = 14  # ModelProto.metadata_props: repeated StringStringEntryProto {1: key, 2: value}
+
+
+def onnx_metadata(path: str | Path) -> dict[str, str]:
+    """An ONNX file's ``metadata_props``, walking the top level of its ModelProto and skipping the rest (the graph).
+
+    Raises:
+        OSError: the file cannot be read.
+        ValueError: the file is not a protocol buffer as ONNX writes it (truncated, another format).
+    """
+    metadata = {}
+    with open(path, "rb") as stream:
+        size = os.fstat(stream.fileno()).st_size
+        while stream.tell() < size:
+            field_number, wire_type = divmod(_varint(stream), 8)
+            if wire_type == 0:
+                _varint(stream)
+            elif wire_type in (1, 5):  # 64- and 32-bit numbers
+                stream.seek(8 if wire_type == 1 else 4, os.SEEK_CUR)
+            elif wire_type == 2:
+                length = _varint(stream)
+                if field_number == _MODEL_METADATA_FIELD:
+                    entry = _string_fields(stream.read(length))
+                    metadata[entry.get(1, "")] = entry.get(2, "")
+                else:
+                    stream.seek(length, os.SEEK_CUR)
+            else:
+                raise ValueError(f"{path}: wire type {wire_type} is not one ONNX writes")
+            if stream.tell() > size:
+                raise ValueError(f"{path}: a field runs past the end of the file")
+    return metadata
+
+
+def _varint(stream: Any) -> int:
+    value = shift = 0
+    while shift < 64:
+        byte = stream.read(1)
+        if not byte:
+            raise ValueError("the file ends inside a number")
+        value |= (byte[0] & 0x7F) << shift
+        if byte[0] < 0x80:
+            return value
+        shift += 7
+    raise ValueError("a number longer than 64 bits")
+
+
+def _string_fields(message: bytes) -> dict[int, str]:
+    """The length-delimited fields of a small message, as text by field number."""
+    fields, stream = {}, io.BytesIO(message)
+    while stream.tell() < len(message):
+        field_number, wire_type = divmod(_varint(stream), 8)
+        if wire_type != 2:
+            raise ValueError(f"a metadata entry's field {field_number} is not text")
+        length = _varint(stream)
+        fields[field_number] = stream.read(length).decode("utf-8")
+        if stream.tell() > len(message):
+            raise ValueError("a metadata entry runs past its end")
+    return fields
 
 
 # --------------------------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ class EvalActor:
         limit_threads(threads)
         self.samples, self.options, self.per_scene_range, self.threads = samples, options, per_scene_range, threads
         self.cache: dict[int | None, Any] = {}
-        self.warmed: dict[Any, Any] = {}  # each worker's predictors run once untimed per size, as in one process
+        self.warmed: dict[Any, Any] = {}  # each worker's predictors warm up per size (OpenCV once), as in one process
 
     def predictor_for(self, sample: Sample):
         key = sample.max_disp_hint_px if self.per_scene_range else None

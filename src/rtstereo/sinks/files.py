@@ -57,16 +57,16 @@ def _npy(result: DisparityResult, stem: Path) -> Path:
     return path
 
 
-def _color(result: DisparityResult, stem: Path) -> Path:
-    """The preview spans 0 to the map's own 99th percentile: against the model's whole search range
-    (192 px for ``default``) a pair of nearer disparities came out in one colour. (A video keeps one
-    range for all frames, so that colours do not flicker.)"""
+def _color(result: DisparityResult, stem: Path, top_px: float | None = None) -> Path:
+    """The preview spans 0 to the map's own 99th percentile (``top_px`` where the caller has it): against the model's
+    whole search range (192 px for ``default``) a pair of nearer disparities came out in one colour. (A video keeps
+    one range for all frames, so that colours do not flicker.)"""
     path = stem.parent / f"{stem.name}_color.png"
-    write_image(path, colorize(result.disparity_px))
+    write_image(path, colorize(result.disparity_px, top_px))
     return path
 
 
-def _json(result: DisparityResult, stem: Path, formats: Iterable[str] = ()) -> Path:
+def _json(result: DisparityResult, stem: Path, formats: Iterable[str] = (), top_px: float | None = None) -> Path:
     """The sidecar, with ``encodings``: for each map file of ``formats`` written beside it, what it holds and how
     its values read back (a 16-bit PNG's value / 256 is the disparity in pixels, 0 is invalid): without it, a
     reader of ``left.png`` had to know KITTI's convention, and of ``left_depth_mm.png`` that it is millimetres."""
@@ -81,7 +81,7 @@ def _json(result: DisparityResult, stem: Path, formats: Iterable[str] = ()) -> P
         sidecar["color_preview"] = {
             "file": FORMAT_FILES["color"].format(name=stem.name),
             "colour_map": "turbo",
-            "range_px": [0.0, preview_top_px(result.disparity_px)],
+            "range_px": [0.0, preview_top_px(result.disparity_px) if top_px is None else top_px],
             "invalid": "black",
         }
     try:
@@ -214,6 +214,11 @@ def other_pairs(folder: str | Path, names: Iterable[str], formats: Iterable[str]
         return []
     ending = templates[0].replace("{name}", "")  # every pair has this file (or its not-written note)
     ours = {str(Path(name)) for name in names}
+    # A file of another format of a pair (pair a's preview a_color.png, after a run with --format png16) is
+    # no pair a_color of its own. This run's files are known without looking: its previews are not candidates
+    # (each was looked for as a pair's files, 2 stat calls per pair of the run). The names are normalised, as
+    # str(Path(...)) gives them, and so are the names the templates make of them.
+    ours_files = {template.format(name=base) for base in ours for template in FORMAT_FILES.values()}
     found = set()
     for root, dirs, files in os.walk(folder):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
@@ -221,15 +226,15 @@ def other_pairs(folder: str | Path, names: Iterable[str], formats: Iterable[str]
             if file.startswith(".") or not file.endswith(ending) or file == ending:
                 continue
             name = str((Path(root) / file[: len(file) - len(ending)]).relative_to(folder))
-            if name not in ours and outputs_complete(folder, name, formats):
+            if name in ours or templates[0].format(name=name) in ours_files:
+                continue
+            if outputs_complete(folder, name, formats):
                 found.add(name)
-    # A file of another format of a pair (pair a's preview a_color.png, after a run with --format png16) is
-    # no pair a_color of its own.
     owners: dict[str, set[str]] = {}
-    for base in ours | found:
+    for base in found:
         for template in FORMAT_FILES.values():
-            owners.setdefault(str(Path(template.format(name=base))), set()).add(base)
-    return sorted(name for name in found if owners[str(Path(templates[0].format(name=name)))] == {name})
+            owners.setdefault(template.format(name=base), set()).add(base)
+    return sorted(name for name in found if owners[templates[0].format(name=name)] == {name})
 
 
 def not_written_notes(folder: str | Path, name: str, formats: Iterable[str]) -> list[str]:
@@ -338,13 +343,20 @@ def save_result(
     table = {**FORMATS, **(writers or {})}
     stale: list[Path] = []
     left_out: list[str] = []  # formats whose file the result cannot be held by (their note is written instead)
+    # The preview's range, which the sidecar gives: the map's percentile once, not once for each (5 ms at 640x480,
+    # 20 ms at 1080p, per pair)
+    top_px = _preview_top_or_none(result.disparity_px) if "color" in formats else None
     with staging_folder(folder) as staging:
         staged: dict[str, Path | None] = {}
         # The sidecar last: it describes the map files written beside it, and a PNG left out is none of them (it
         # described left.png, which a disparity over 256 px had left unwritten).
         for f in sorted(formats, key=lambda f: table[f] is _json):
             kept = tuple(f for f in formats if f not in left_out)
-            writer = functools.partial(_json, formats=kept) if table[f] is _json else table[f]
+            writer = table[f]
+            if writer is _json:
+                writer = functools.partial(_json, formats=kept, top_px=top_px)
+            elif writer is _color:
+                writer = functools.partial(_color, top_px=top_px)
             try:
                 staged[f] = writer(result, staging / name)
             except DisparityRangeError as exc:
@@ -377,6 +389,14 @@ def save_result(
                     reason = os_reason(exc, path)
                     raise OutputError(f"cannot remove {path}, left by an earlier run: {reason}") from None
             return written
+
+
+def _preview_top_or_none(disparity_px: Any) -> float | None:
+    """:func:`preview_top_px`, or ``None`` for what is no map: the writers then say what is wrong with it."""
+    try:
+        return preview_top_px(disparity_px)
+    except Exception:  # noqa: BLE001 - colorize and write_disparity check the map and name the problem
+        return None
 
 
 def _write_note(path: Path, reason: str, shown: Path) -> Path:

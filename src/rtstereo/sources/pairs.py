@@ -15,6 +15,7 @@ import os
 import posixpath
 import re
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -211,17 +212,40 @@ def would_list(argument: str, file: str | Path) -> bool:
         >>> would_list("c/**/*.png", "c/a.png"), would_list("c/**/*.png", "c/s/t/a.png"), would_list("c/*", "d/a.png")
         (True, True, False)
     """
-    file = Path(file)
-    if file.name.startswith(".") or file.suffix.lower() not in IMAGE_SUFFIXES or is_url(argument):
-        return False
+    return image_lister(argument)(file)
+
+
+def image_lister(argument: str) -> Callable[[str | Path], bool]:
+    """:func:`would_list` for one argument and many files: the argument is resolved once, and each folder of the files
+    once (a batch's checks resolved both for each of its output files: 0.4 s for 2 000 pairs, before the first).
+
+    Examples:
+        >>> lists = image_lister("cam0/*.png")
+        >>> lists("cam0/a.png"), lists("cam0/a.pfm"), lists("cam1/a.png")
+        (True, False, False)
+    """
+    if is_url(argument):
+        return lambda file: False
     folder = _file_url_folder(argument)
     argument = os.path.expanduser(folder if folder is not None else argument)
     if os.path.isdir(argument):
-        return os.path.realpath(argument) == os.path.realpath(file.parent)
-    if not glob.has_magic(argument):
-        return False
-    pattern = caseless_glob(os.path.abspath(argument)).split("/")
-    return _parts_match(pattern, os.path.abspath(file).split("/"))
+        listed, real_folder = os.path.realpath(argument), functools.lru_cache(maxsize=None)(os.path.realpath)
+
+        def in_place(file: Path) -> bool:
+            return real_folder(str(file.parent)) == listed
+    elif glob.has_magic(argument):
+        pattern = caseless_glob(os.path.abspath(argument)).split("/")
+
+        def in_place(file: Path) -> bool:
+            return _parts_match(pattern, os.path.abspath(file).split("/"))
+    else:
+        return lambda file: False
+
+    def lists(file: str | Path) -> bool:
+        file = Path(file)
+        return not file.name.startswith(".") and file.suffix.lower() in IMAGE_SUFFIXES and in_place(file)
+
+    return lists
 
 
 def _parts_match(pattern: list[str], parts: list[str]) -> bool:
