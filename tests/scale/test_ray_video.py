@@ -474,3 +474,18 @@ def test_a_hand_built_job_with_relative_paths_is_run_where_the_caller_is(tmp_pat
         rows, _, _ = run_ray_video(VideoJob(source, prefix, options), frames, workers=1)
         assert [row["error"] for row in rows if row["status"] != "done"] == []
         assert len(list(tmp_path.glob(f"{prefix}_*.png"))) == frames
+
+
+def test_a_side_by_side_video_given_relative_is_read_from_any_folder_by_the_workers(tmp_path, monkeypatch):
+    import numpy as np
+
+    from rtstereo.batch import PredictorOptions
+    from rtstereo.scale.video import VideoJob, job_for_workers
+    from rtstereo.sources.video import SideBySideVideoSource
+
+    scene = render_scene(frames=3)
+    write_video(tmp_path / "sbs.mp4", [np.concatenate(views, axis=1) for views in zip(scene.lefts, scene.rights)])
+    monkeypatch.chdir(tmp_path)
+    job = job_for_workers(VideoJob(SideBySideVideoSource("sbs.mp4"), "out/d", PredictorOptions("sgbm")))
+    monkeypatch.chdir(tmp_path.parent)  # where a worker runs
+    assert job.prefix == str(tmp_path / "out" / "d") and len(list(job.source)) == 3
