@@ -127,7 +127,7 @@ def test_predict_folders_and_globs_match_by_sorted_name(capsys, tmp_path):
         "png16",
     )
     assert code == 0, err
-    assert sorted(p.name for p in (tmp_path / "o1").iterdir()) == ["0.png", "1.png", "2.png"]
+    assert sorted(p.name for p in (tmp_path / "o1").glob("[!.]*")) == ["0.png", "1.png", "2.png"]
     code, _, err = run_cli(
         capsys,
         "predict",

@@ -376,12 +376,26 @@ def score_sample(
     """
     if not name_warnings:
         return _score_sample(predictor_for, sample, warmed)
+    loading: list[warnings.WarningMessage] = []
+
+    def load(sample: Sample) -> Predictor:
+        # What building a predictor warns about is the model's, not this scene's: said as it is, so that the
+        # same message (each Ray worker's load, each scene range's) is said once, not once with each scene's name.
+        with warnings.catch_warnings(record=True) as found:
+            warnings.simplefilter("always")
+            try:
+                return predictor_for(sample)
+            finally:
+                loading.extend(found)
+
     caught: list[warnings.WarningMessage] = []
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")  # the warm-up run's and the timed run's alike: said once, below
-            return _score_sample(predictor_for, sample, warmed)
+            return _score_sample(load, sample, warmed)
     finally:
+        for category, message in dict.fromkeys((w.category, str(w.message)) for w in loading):
+            warn(message, category)
         warn_named(sample.name, caught)
 
 

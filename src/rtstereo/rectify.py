@@ -1069,37 +1069,103 @@ def calibrate_stereo(
     # and RGBA views taken as predict takes them.
     lefts = [as_rgb_uint8(image, f"calibration image {name} (left)") for name, image in zip(names, lefts)]
     rights = [as_rgb_uint8(image, f"calibration image {name} (right)") for name, image in zip(names, rights)]
-    _require_one_size(names, lefts, rights)
-    height, width = lefts[0].shape[:2]
-    object_points = board.object_points()
-    views: dict[str, list] = {"left": [], "right": [], "stereo": []}
+    _require_one_size(names, [image.shape[:2] for image in lefts], [image.shape[:2] for image in rights])
+    found = []
     for name, left, right in zip(names, lefts, rights):
-        # One picture given for both cameras (a folder named twice, or a copy) calibrates a rig without a
-        # baseline, which the solver then read as "the left camera is on the right: swap the images". (Two
-        # blank views, a lens cap, are alike without being one picture: they only show no board.)
-        if left.min() != left.max() and np.array_equal(left, right):
-            raise InputError(
-                f"calibration pair {name}: left and right are the same picture (identical pixels: one file or "
-                "folder given for both cameras, or a copy); the views of the two cameras are needed"
-            )
-        found_left = _fixing_the_pose(board.detect(left), object_points, f"calibration pair {name} (left)")
-        found_right = _fixing_the_pose(board.detect(right), object_points, f"calibration pair {name} (right)")
-        for side, found in (("left", found_left), ("right", found_right)):
-            if found is not None:
-                views[side].append((object_points[found[0]], found[1]))
-        if found_left is not None and found_right is not None:
-            shared = _common_corners(found_left, found_right, board)
-            where = f"calibration pair {name} (the corners both views show)"
-            if shared is not None and _fixing_the_pose(shared[:2], object_points, where) is not None:
-                views["stereo"].append((name, object_points[shared[0]], shared[1], shared[2]))
+        found.append(find_board_views(board, left, right, name))
         if on_pair is not None:
             on_pair(name)
+    return calibrate_from_views(found, board, alpha=alpha, fix_k3=fix_k3)
+
+
+@dataclass(frozen=True)
+class BoardViews:
+    """What a calibration keeps of one pair once the board was looked for in it (:func:`find_board_views`): the
+    corners and the images' sizes, not the images (30 pairs of 12 MP held 2.2 GB until the rig was solved).
+
+    Attributes:
+        name: the pair's label, for messages.
+        left_hw, right_hw: the sizes of its two images ``(H, W)``, pixels.
+        left, right: ``(corner_ids, image_points)`` of the board in each view, where it fixes a pose, else ``None``.
+        shared: ``(corner_ids, left_points, right_points)`` of the corners both views show, where they fix a pose,
+            else ``None``.
+    """
+
+    name: str
+    left_hw: tuple[int, int]
+    right_hw: tuple[int, int]
+    left: tuple[np.ndarray, np.ndarray] | None
+    right: tuple[np.ndarray, np.ndarray] | None
+    shared: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+
+
+def find_board_views(board: Board, left: np.ndarray, right: np.ndarray, name: str = "0") -> BoardViews:
+    """Look for ``board`` in the two images of one calibration pair (about 0.5 s a view at 1080p).
+
+    Args:
+        board: the calibration target.
+        left, right: the pair's images, uint8 grey, RGB or RGBA.
+        name: the pair's label, for messages.
+
+    Returns:
+        What :func:`calibrate_from_views` needs of the pair; the images can go.
+
+    Raises:
+        InputError: an image that is not a uint8 array, or two images that are one picture.
+    """
+    left = as_rgb_uint8(left, f"calibration image {name} (left)")
+    right = as_rgb_uint8(right, f"calibration image {name} (right)")
+    # One picture given for both cameras (a folder named twice, or a copy) calibrates a rig without a
+    # baseline, which the solver then read as "the left camera is on the right: swap the images". (Two
+    # blank views, a lens cap, are alike without being one picture: they only show no board.)
+    if left.min() != left.max() and np.array_equal(left, right):
+        raise InputError(
+            f"calibration pair {name}: left and right are the same picture (identical pixels: one file or "
+            "folder given for both cameras, or a copy); the views of the two cameras are needed"
+        )
+    object_points = board.object_points()
+    found_left = _fixing_the_pose(board.detect(left), object_points, f"calibration pair {name} (left)")
+    found_right = _fixing_the_pose(board.detect(right), object_points, f"calibration pair {name} (right)")
+    shared = None
+    if found_left is not None and found_right is not None:
+        common = _common_corners(found_left, found_right, board)
+        where = f"calibration pair {name} (the corners both views show)"
+        if common is not None and _fixing_the_pose(common[:2], object_points, where) is not None:
+            shared = common
+    return BoardViews(name, left.shape[:2], right.shape[:2], found_left, found_right, shared)
+
+
+def calibrate_from_views(
+    found: Sequence[BoardViews], board: Board, alpha: float = 0.0, fix_k3: bool = True
+) -> StereoCalibration:
+    """:func:`calibrate_stereo` from the corners :func:`find_board_views` found in each pair, so that a caller
+    reading many large images holds one pair at a time.
+
+    Raises:
+        InputError: as :func:`calibrate_stereo`.
+    """
+    if not found:
+        raise InputError("no calibration images given")
+    alpha = require_number(alpha, "alpha", "a number in [0, 1]")
+    if not 0.0 <= alpha <= 1.0:
+        raise InputError(f"alpha must be in [0, 1], got {alpha}")
+    names = [pair.name for pair in found]
+    _require_one_size(names, [pair.left_hw for pair in found], [pair.right_hw for pair in found])
+    height, width = found[0].left_hw
+    object_points = board.object_points()
+    views: dict[str, list] = {"left": [], "right": [], "stereo": []}
+    for pair in found:
+        for side, corners in (("left", pair.left), ("right", pair.right)):
+            if corners is not None:
+                views[side].append((object_points[corners[0]], corners[1]))
+        if pair.shared is not None:
+            views["stereo"].append((pair.name, object_points[pair.shared[0]], pair.shared[1], pair.shared[2]))
     if len(views["stereo"]) < MIN_PAIRS:
         # The board's size is worth checking only when views went unused: in every pair, it was found as given; and
         # not when one camera found it in enough views (the other does not see all of it in the same pairs).
         seen = {side: len(views[side]) for side in ("left", "right")}
         fewer = min(seen, key=seen.get)
-        if len(views["stereo"]) == len(lefts):
+        if len(views["stereo"]) == len(found):
             advice = "take more pairs"
         elif max(seen.values()) >= MIN_PAIRS:
             which = "either camera" if seen["left"] == seen["right"] else f"the {fewer} camera"
@@ -1113,7 +1179,7 @@ def calibrate_stereo(
                 "for ChArUco)"
             )
         raise InputError(
-            f"the board was found in both images of only {len(views['stereo'])} of {len(lefts)} pairs "
+            f"the board was found in both images of only {len(views['stereo'])} of {len(found)} pairs "
             f"(left: {len(views['left'])}, right: {len(views['right'])}); need at least {MIN_PAIRS}, better "
             f"15-30 views covering the whole image at several tilts: {advice}"
         )
@@ -1122,7 +1188,7 @@ def calibrate_stereo(
     rms_left, k1, d1 = _calibrate_camera(views["left"], size, flags)
     rms_right, k2, d2 = _calibrate_camera(views["right"], size, flags)
     pair_names, objects, image_left, image_right = zip(*views["stereo"])
-    tilt_deg = _check_board_poses(objects, image_left, k1, d1, len(lefts))
+    tilt_deg = _check_board_poses(objects, image_left, k1, d1, len(found))
     if tilt_deg < DEGENERATE_TILT_DEG:
         raise InputError(
             f"the board faces the cameras squarely in every view (largest tilt {tilt_deg:.1f} degrees, under "
@@ -1316,18 +1382,18 @@ def _check_board_poses(objects, images, k: np.ndarray, d: np.ndarray, pairs: int
     return max(np.degrees(np.arccos(min(1.0, abs(float(n[2]))))) for n in normals)
 
 
-def _require_one_size(names: list[str], lefts: list[np.ndarray], rights: list[np.ndarray]) -> None:
+def _require_one_size(names: list[str], lefts: list[tuple[int, int]], rights: list[tuple[int, int]]) -> None:
     """Refuse views of more than one size before the board is looked for, naming the views of the sizes fewer views
     have. (Each view was held against the first one, in the detection loop: a first pair of another size was taken
     for the right size, and the first of the others named as the odd one, after the views before it were searched.)
     """
     sizes: dict[tuple[int, int], list[str]] = {}
-    for side, images in (("left", lefts), ("right", rights)):
-        for name, image in zip(names, images, strict=True):
-            sizes.setdefault(image.shape[:2], []).append(f"{name} ({side})")
+    for side, sides_hw in (("left", lefts), ("right", rights)):
+        for name, size_hw in zip(names, sides_hw, strict=True):
+            sizes.setdefault(tuple(size_hw), []).append(f"{name} ({side})")
     if len(sizes) == 1:
         return
-    shapes = {side: {image.shape[:2] for image in images} for side, images in (("left", lefts), ("right", rights))}
+    shapes = {side: {tuple(hw) for hw in sides_hw} for side, sides_hw in (("left", lefts), ("right", rights))}
     if all(len(found) == 1 for found in shapes.values()):
         (left_hw,), (right_hw,) = shapes["left"], shapes["right"]
         raise InputError(

@@ -24,7 +24,8 @@ def test_folder_run_lists_the_bad_pair_does_the_rest_and_exits_1(capsys, tmp_pat
     assert f"failed: 01 ({left / '01.png'}, {right / '01.png'}): cannot read {left / '01.png'}" in err
     assert "1 pair failed: 01" in err
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == ["00.json", "00.pfm", "00.png", "00_color.png", "02.json", "02.pfm", "02.png", "02_color.png"]
+    assert names[:2] == [".00.made-with.json", ".02.made-with.json"]  # what they were made with, for a rerun
+    assert names[2:] == ["00.json", "00.pfm", "00.png", "00_color.png", "02.json", "02.pfm", "02.png", "02_color.png"]
 
 
 def test_file_urls_of_folders_are_those_folders_batch(capsys, tmp_path, three_pairs):
@@ -57,6 +58,30 @@ def test_rerun_skips_complete_pairs_and_overwrite_redoes_them(capsys, tmp_path, 
     assert (tmp_path / "out" / "00.png").stat().st_mtime_ns == before
     code, out, _ = run_cli(capsys, *argv, "--overwrite")
     assert "2 done, 0 skipped, 1 failed" in out
+
+
+def test_a_rerun_with_another_calibration_or_setting_is_refused_not_skipped(capsys, tmp_path):
+    """A rerun with a new --calib skipped the finished pairs and kept their depths of the old calibration."""
+    left, right = write_pairs(tmp_path / "in", 2)
+    for baseline_px, name in ((84, "c1.txt"), (42, "c2.txt")):  # KITTI P1 holds -fx * baseline: 0.12 m, 0.06 m
+        lines = ["P0: 700 0 48 0 0 700 32 0 0 0 1 0", f"P1: 700 0 48 -{baseline_px} 0 700 32 0 0 0 1 0"]
+        (tmp_path / name).write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    argv = ["predict", left, right, "-o", out, "--format", "png16,depth", "--model", "sgbm"]
+    assert run_cli(capsys, *argv, "--max-disp", 16, "--calib", tmp_path / "c1.txt")[0] == 0
+    depth = (out / "00_depth.pfm").read_bytes()
+    code, _, err = run_cli(capsys, *argv, "--max-disp", 16, "--calib", tmp_path / "c2.txt")
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"rtstereo predict: error: {out} holds the outputs of 2 pairs (00, 01) made with another ")
+    assert "calibration (--calib)" in err and "--overwrite" in err and (out / "00_depth.pfm").read_bytes() == depth
+    code, _, err = run_cli(capsys, *argv, "--max-disp", 32, "--calib", tmp_path / "c1.txt")
+    assert code == 2 and "model setting (--set, --max-disp, --iters)" in err and "calibration" not in err
+    code, out_text, _ = run_cli(capsys, *argv, "--max-disp", 16, "--calib", tmp_path / "c1.txt")  # the same
+    assert code == 0 and "0 done, 2 skipped" in out_text
+    assert run_cli(capsys, *argv, "--max-disp", 16, "--calib", tmp_path / "c2.txt", "--overwrite")[0] == 0
+    assert (out / "00_depth.pfm").read_bytes() != depth
+    code, out_text, _ = run_cli(capsys, *argv, "--max-disp", 16, "--calib", tmp_path / "c2.txt")
+    assert code == 0 and "0 done, 2 skipped" in out_text
 
 
 def test_a_rerun_over_fewer_pairs_names_the_earlier_outputs_it_leaves(capsys, tmp_path):
@@ -249,7 +274,7 @@ def test_a_pair_beyond_the_png16_range_keeps_its_other_outputs(capsys, tmp_path)
         code, _, err = run_cli(capsys, *argv, "--max-disp", "288", "-q")
     assert code == 0 and err == ""
     names = ["l.json", "l.pfm", "l.png-not-written.txt", "l_color.png"]
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == names
+    assert sorted(p.name for p in (tmp_path / "out").glob("[!.]*")) == names
 
 
 def test_a_batch_pair_beyond_the_png16_range_is_warned_about_and_skipped_by_a_rerun(capsys, tmp_path):
@@ -283,7 +308,7 @@ def test_pairs_whose_names_hold_dots_keep_their_own_files_and_resume(capsys, tmp
     argv = ["predict", left, right, "-o", tmp_path / "out", "--format", "png16,json", *SGBM_ARGS]
     code, out, err = run_cli(capsys, *argv)
     assert code == 0, err
-    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    names = sorted(p.name for p in (tmp_path / "out").glob("[!.]*"))
     assert names == ["img.00.json", "img.00.png", "img.01.json", "img.01.png"]
     code, out, _ = run_cli(capsys, *argv)
     assert code == 0 and "2 pairs: 0 done, 2 skipped" in out
@@ -310,7 +335,7 @@ def test_a_pair_whose_name_is_another_pairs_plus_a_format_ending_does_not_replac
         capsys, "predict", left, right, "-o", tmp_path / "out", "--format", "png16,color", *SGBM_ARGS
     )
     assert code == 0, err
-    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    names = sorted(p.name for p in (tmp_path / "out").glob("[!.]*"))
     # named by their file names, which no other pair's outputs can be
     assert names == ["a.png.png", "a.png_color.png", "a_color.png.png", "a_color.png_color.png"]
     manifest = tmp_path / "in" / "pairs.csv"
@@ -394,7 +419,7 @@ def test_a_rerun_removes_the_staging_folder_a_killed_run_left(capsys, tmp_path, 
     _killed_mid_write(tmp_path / "o")
     assert len(list((tmp_path / "o").glob(".*"))) == 2
     run_cli(capsys, "predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "-q")
-    assert not list((tmp_path / "o").glob(".*"))
+    assert not list((tmp_path / "o").glob(".*partial*"))
 
 
 def test_what_reading_a_pair_warns_about_is_the_pairs_warning_said_once(capsys, tmp_path):
@@ -509,7 +534,7 @@ def test_a_full_disk_stops_the_batch_at_the_first_pair_it_fails(capsys, tmp_path
 
     def fills_the_disk(write):
         def writes_two(*args, **kwargs):
-            if len(written) == 2:
+            if len(written) == (2 if full_at == "pfm" else 4):  # json: each pair's sidecar and record of its options
                 raise OSError(errno.ENOSPC, "No space left on device", "the file")
             written.append(args)
             return write(*args, **kwargs)
@@ -530,7 +555,8 @@ def test_a_full_disk_stops_the_batch_at_the_first_pair_it_fails(capsys, tmp_path
         "2 not reached; free space and run the same command again (the pairs written are skipped)"
     ) in err
     assert "5 pairs: 2 done, 0 skipped, 1 failed, 2 not reached (disk full)" in stdout
-    assert sorted(p.name for p in out.iterdir()) == [f"00.{full_at}", "00.png", f"01.{full_at}", "01.png"]  # no partial
+    records = [".00.made-with.json", ".01.made-with.json"]
+    assert sorted(p.name for p in out.iterdir()) == [*records, f"00.{full_at}", "00.png", f"01.{full_at}", "01.png"]
     assert [row.split(",")[4] for row in summary.read_text().splitlines()[1:]] == ["done", "done", "failed"]
 
 

@@ -28,7 +28,7 @@ def test_a_bad_pair_is_reported_and_the_rest_done(tmp_path, sgbm, three_pairs):
     failed = summary.outcomes[1]
     assert failed.error.startswith("cannot read") and failed.left.endswith("01.png") and math.isnan(failed.density)
     assert summary.counts == {"done": 2, "skipped": 0, "failed": 1} and summary.exit_code == 1
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["00.json", "00.png", "02.json", "02.png"]
+    assert sorted(p.name for p in (tmp_path / "out").glob("[!.]*")) == ["00.json", "00.png", "02.json", "02.png"]
     assert summary.outcomes[0].height_px == 64 and summary.outcomes[0].density > 0.5
 
 

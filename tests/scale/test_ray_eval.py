@@ -100,6 +100,19 @@ def test_ray_eval_says_what_the_workers_warned_about_as_one_process_does(capsys,
             assert err.count(f"warning: {scene}: {said}") == 1, (engine, scene, err)
 
 
+def test_what_the_model_warns_about_is_said_once_not_once_per_worker_or_range(capsys, tmp_path, ray_local):
+    """A warning about the model itself, given as each worker (or each scene's range) loaded it, was said again
+    with the name of the scene that loaded it: once per worker with --engine ray, once per range in one process."""
+    data = write_kitti(tmp_path / "kitti", 4)
+    said = "sgbm runs on the CPU in OpenCV's own arithmetic"
+    for engine, extra in (("local", []), ("ray", ["--workers", 2])):
+        for max_disp in (["--max-disp", 16], []):  # one predictor per worker; one per scene's range
+            argv = ["eval", data, "--model", "sgbm", *max_disp, "--precision", "fp16", "-o", tmp_path / engine, "-q"]
+            with printed_warnings():
+                code, _, err = run_cli(capsys, *argv, "--engine", engine, *extra)
+            assert code == 0 and err.count(said) == 1 and f"warning: {said}" in err, (engine, max_disp, err)
+
+
 def test_a_scene_that_kills_its_worker_fails_alone(tmp_path, ray_local):
     """Ray retried a task whose worker died without end: one scene that killed its worker held the whole run."""
     from dataclasses import fields

@@ -7,6 +7,7 @@ import os
 import signal
 import time
 
+import cv2
 import pytest
 
 from rtstereo.cli import main
@@ -445,3 +446,46 @@ def test_relative_paths_are_read_and_written_where_the_caller_is_not_where_ray_s
     code, _, err = run_cli(capsys, *argv)
     assert code == 0 and err == "", err
     assert len(list((tmp_path / "out").glob("d_*.png"))) == FRAMES
+
+
+def test_a_hand_built_job_with_relative_paths_is_run_where_the_caller_is(tmp_path, ray_local, videos, monkeypatch):
+    """run_ray_video from Python gave the workers a VideoJob's relative videos and prefix as they were: the workers,
+    in the folder Ray started in, found no video there (the command line made them absolute, Python did not)."""
+    import shutil
+
+    from rtstereo.batch import PredictorOptions
+    from rtstereo.scale.video import VideoJob, run_ray_video
+    from rtstereo.sources.sequence import ImageSequenceSource
+    from rtstereo.sources.video import TwoVideoSource
+
+    for video in videos:
+        shutil.copy(video, tmp_path / video.name)
+    scene = render_scene(frames=2)
+    for side, images in (("L", scene.lefts), ("R", scene.rights)):
+        (tmp_path / side).mkdir()
+        for number, image in enumerate(images):
+            cv2.imwrite(str(tmp_path / side / f"{number}.png"), image)
+    monkeypatch.chdir(tmp_path)  # Ray runs in the folder pytest started in
+    options = PredictorOptions("sgbm", settings={"max_disp": 16})
+    for source, frames, prefix in (
+        (TwoVideoSource("l.mp4", "r.mp4"), FRAMES, "out/v"),
+        (ImageSequenceSource("L", "R"), 2, "out/s"),
+    ):
+        rows, _, _ = run_ray_video(VideoJob(source, prefix, options), frames, workers=1)
+        assert [row["error"] for row in rows if row["status"] != "done"] == []
+        assert len(list(tmp_path.glob(f"{prefix}_*.png"))) == frames
+
+
+def test_a_side_by_side_video_given_relative_is_read_from_any_folder_by_the_workers(tmp_path, monkeypatch):
+    import numpy as np
+
+    from rtstereo.batch import PredictorOptions
+    from rtstereo.scale.video import VideoJob, job_for_workers
+    from rtstereo.sources.video import SideBySideVideoSource
+
+    scene = render_scene(frames=3)
+    write_video(tmp_path / "sbs.mp4", [np.concatenate(views, axis=1) for views in zip(scene.lefts, scene.rights)])
+    monkeypatch.chdir(tmp_path)
+    job = job_for_workers(VideoJob(SideBySideVideoSource("sbs.mp4"), "out/d", PredictorOptions("sgbm")))
+    monkeypatch.chdir(tmp_path.parent)  # where a worker runs
+    assert job.prefix == str(tmp_path / "out" / "d") and len(list(job.source)) == 3

@@ -228,6 +228,36 @@ def test_a_run_folder_that_is_a_file_is_refused_in_one_line(tmp_path, capsys, be
     assert err.startswith("rtstereo train: error: run folder") and "is a file" in err and "Traceback" not in err
 
 
+def test_a_batch_no_memory_holds_is_refused_in_one_line_before_the_run_folder(tmp_path, capsys):
+    """--batch-size 1000000000000 ended in a traceback at the first step, leaving the run folder behind."""
+    out = tmp_path / "run"
+    argv = ["train", "-o", str(out), "--steps", "1", "--crop", "64x128", "--batch-size", "1000000000000"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rtstereo train: error: --batch-size: 1000000000000 crops of 64x128 need at least ")
+    assert err.count("\n") == 1 and "budget" in err and not out.exists(), err
+
+
+def test_the_batch_bound_counts_what_each_stream_holds_at_least(tmp_path, monkeypatch):
+    """Rendered scenes: two float32 RGB views and a float32 disparity, 28 B per pixel of each crop; crops read from
+    files, cut and then stacked on the host: twice that. A 64x128 crop: 229376 and 458752 bytes."""
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", str(4 * 229376))
+    with pytest.raises(InputError, match=r"'batch_size': 5 crops of 64x128 .*: give at most 4$"):
+        train(tiny_config(tmp_path / "a", batch_size=5), echo=quiet)
+    data = str(_write_kitti_like(tmp_path / "kitti", 1))
+    with pytest.raises(InputError, match=r"'batch_size': 3 crops of 64x128 .*: give at most 2$"):
+        train(tiny_config(tmp_path / "b", batch_size=3, data=data), echo=quiet)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    # On a GPU rendered scenes are made there: its memory bounds them, and the host holds none of them.
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: argparse.Namespace(total_memory=4 * 229376))
+    gpu = torch.device("cuda", 0)
+    loop._check_batch_memory(tiny_config(tmp_path / "c", batch_size=4), gpu)
+    with pytest.raises(
+        InputError, match=r"5 crops of 64x128 need at least 1 MB on cuda:0, .* \(the memory of cuda:0\)"
+    ):
+        loop._check_batch_memory(tiny_config(tmp_path / "c", batch_size=5), gpu)
+
+
 @pytest.mark.parametrize("option", ["--data", "--val-data"])
 def test_a_dataset_folder_not_found_names_its_option(tmp_path, capsys, monkeypatch, option):
     """It said "dataset folder not found: X", not which of --data and --val-data X was given to."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
+import json
 import os
 import socket
 import time
@@ -36,12 +38,13 @@ from ..sinks.files import (
     not_written_notes,
     output_files,
     outputs_complete,
+    read_made_with,
     save_result,
     save_single_file,
 )
 from ..sinks.pointcloud import PointCloudOptions, make_writers
 from ..sources.pairs import PairSource
-from ..text import first_line
+from ..text import counted, first_line
 from ..types import Calibration, DisparityResult, StereoPair
 from .outcome import DONE, FAILED, SKIPPED, PairOutcome
 
@@ -116,6 +119,7 @@ class BatchJob:
     # The calibration attached to pairs of each (H, W), made once: its warnings (scaled, a principal point
     # outside the images) are said once per size, not for every pair of a batch.
     _sized: dict[tuple[int, int], Calibration] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _maps_digest: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.output is not None and not isinstance(self.output, (str, os.PathLike)):
@@ -203,6 +207,67 @@ class BatchJob:
                 f"{','.join(self.formats)}): name them so that neither is the other plus a format's ending"
             )
 
+    def made_with(self, predictor: Any) -> dict[str, Any]:
+        """The options a pair's files depend on, as :func:`~rtstereo.sinks.files.save_result` records them beside
+        them (``made_with``): the model, its weights and settings, the calibration, the rectification, the left-right
+        check, the row alignment and, with a 3D format, the cloud's cleaning. Not how it runs (threads, engine).
+
+        Examples:
+            >>> import rtstereo
+            >>> BatchJob().made_with(rtstereo.load("sgbm", max_disp=16))["settings"]["max_disp"]
+            16
+        """
+        rectify = None
+        if self.rectifier is not None:
+            if "sha256" not in self._maps_digest:  # once: the maps of a 12 MP rig are hundreds of MB
+                digest = hashlib.sha256()
+                for array in (*self.rectifier.maps_left, *self.rectifier.maps_right):
+                    digest.update(np.ascontiguousarray(array).tobytes())
+                self._maps_digest["sha256"] = digest.hexdigest()
+            rectify = {"maps_sha256": self._maps_digest["sha256"], "calibration": vars(self.rectifier.calibration)}
+        clouds = {"ply", "glb"}.intersection(self.formats)  # the only files the cleaning changes
+        options = {
+            "model": _local_file_absolute(getattr(predictor, "name", None)),
+            "weights": _local_file_absolute(getattr(predictor, "weights", None)),
+            "settings": dict(getattr(predictor, "settings", {}) or {}),
+            "calibration": vars(self.calibration) if self.calibration is not None else None,
+            "rectify": rectify,
+            "lr_check_px": self.lr_check_px,
+            "align_rows": self.align_rows,
+            "cloud": vars(self.cloud) if clouds else None,
+        }
+        return json.loads(json.dumps(options, default=str))  # as read back: tuples as lists, numbers as JSON's
+
+    def check_made_with(self, predictor: Any, sources: Sequence[PairSource]) -> None:
+        """Refuse a run that would skip pairs whose complete outputs an earlier run made with other options (another
+        calibration, model or setting: :meth:`made_with`): a rerun with a new ``--calib`` kept the depths of the old
+        one without a word. Outputs without a record (an earlier version's) are skipped as before.
+
+        Raises:
+            InputError: naming the options that differ and the pairs, with what to do.
+        """
+        if not self.writes_folder or self.overwrite:
+            return
+        current, changed, names = self.made_with(predictor), set(), []
+        for source in sources:
+            if not outputs_complete(self.output, source.name, self.formats):
+                continue
+            recorded = read_made_with(self.output, source.name)
+            if recorded is None:
+                continue
+            differ = {key for key, value in current.items() if recorded.get(key) != value}
+            if differ:
+                changed |= differ
+                names.append(source.name)
+        if names:
+            options = ", ".join(MADE_WITH_OPTIONS[key] for key in MADE_WITH_OPTIONS if key in changed)
+            shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+            raise InputError(
+                f"{self.output} holds the outputs of {counted(len(names), 'pair')} ({shown}) made with another "
+                f"{options}, which a rerun would skip and keep: add --overwrite (overwrite=True) to redo them, or "
+                "give -o another folder"
+            )
+
     def is_complete(self, source: PairSource) -> bool:
         """Whether the pair can be skipped: its complete outputs exist and ``overwrite`` is off."""
         return self.writes_folder and not self.overwrite and outputs_complete(self.output, source.name, self.formats)
@@ -273,13 +338,35 @@ class BatchJob:
             return result
         return dataclasses.replace(result, preparation={**result.preparation, **preparation})
 
-    def write(self, result: DisparityResult, name: str) -> list[Path]:
-        """Write the result's files (each atomically); nothing when there is no output."""
+    def write(self, result: DisparityResult, name: str, made_with: dict[str, Any] | None = None) -> list[Path]:
+        """Write the result's files (each atomically), with the record of ``made_with`` (:meth:`made_with`) in a
+        folder; nothing when there is no output."""
         if self.output is None:
             return []
         if self.to_file:
             return [save_single_file(result, self.output)]
-        return save_result(result, self.output, name, self.formats, make_writers(self.cloud))
+        return save_result(result, self.output, name, self.formats, make_writers(self.cloud), made_with)
+
+
+def _local_file_absolute(value: Any) -> Any:
+    """A model or weights file as an absolute path, so that a Ray worker's record (given absolute paths) and this
+    process's, of ``runs/a/best.pt``, are one; a registry name or a URL as it is."""
+    if isinstance(value, str) and not is_url(value) and os.path.exists(os.path.expanduser(value)):
+        return os.path.abspath(os.path.expanduser(value))
+    return value
+
+
+# What each entry of BatchJob.made_with is, as the refusal of a rerun names it.
+MADE_WITH_OPTIONS = {
+    "model": "model (--model)",
+    "weights": "weights file (--weights)",
+    "settings": "model setting (--set, --max-disp, --iters)",
+    "calibration": "calibration (--calib)",
+    "rectify": "rectification (--rectify)",
+    "lr_check_px": "left-right check (--lr-check)",
+    "align_rows": "row alignment (--align-rows)",
+    "cloud": "point cloud cleaning (--max-depth, --max-jump)",
+}
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -338,7 +425,7 @@ def finish_pair(job: BatchJob, predictor, pair: StereoPair, outcome: PairOutcome
             pair, preparation = job.prepare_recorded(pair)
             result = job.recorded(job.predict(predictor, pair), preparation)
             t1 = time.perf_counter()
-            job.write(result, outcome.name)
+            job.write(result, outcome.name, job.made_with(predictor))
             t2 = time.perf_counter()
     except Exception as exc:  # noqa: BLE001 - a bad item is reported, the batch goes on
         outcome.status, outcome.error = FAILED, failure_reason(exc)

@@ -42,7 +42,9 @@ def run_local(
 
     Raises:
         InputError: an output that would replace an input image, or two pairs whose files would be one
-            (:meth:`~rtstereo.batch.job.BatchJob.check_outputs`); a predictor or pairs of the wrong type.
+            (:meth:`~rtstereo.batch.job.BatchJob.check_outputs`); complete outputs of pairs made with other options,
+            which would be skipped (:meth:`~rtstereo.batch.job.BatchJob.check_made_with`); a predictor or pairs of
+            the wrong type.
     """
     from ..progress import progress_bar
 
@@ -54,6 +56,7 @@ def run_local(
             f"on_outcome: expected a function of each PairOutcome, or None, got {type(on_outcome).__name__}"
         )
     job.check_outputs(sources)
+    job.check_made_with(predictor, sources)
     if job.output is not None and job.writes_folder:  # what an earlier run killed mid-write (kill -9) left
         remove_stale_partials(job.output)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from ..errors import InputError, OutputError
 from ..io.atomic import folder_write_problem
 from ..io.images import read_image
-from ..rectify import BOARD_HELP, Board, calibrate_stereo
+from ..rectify import BOARD_HELP, Board, BoardViews, calibrate_from_views, find_board_views
 from ..sources.pairs import resolve_pairs
 from ..text import counted
 
@@ -69,7 +69,6 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..progress import progress_bar
 
     board = Board.parse(args.board)
     if not 0.0 <= args.alpha <= 1.0:  # refused before the images are read, in the option's own name
@@ -95,20 +94,9 @@ def run(args: argparse.Namespace) -> int:
     problem = folder_write_problem(output)
     if problem is not None:
         raise OutputError(f"-o {output}: cannot write the calibration there: {problem}")
-    names, images_left, images_right = _readable_pairs(lefts, rights, quiet=args.quiet)
-    # about 0.5 s a view at 1080p: a bar over the pairs, on stderr as the other verbs' bars
-    with progress_bar(
-        total=len(names), desc=f"detecting the {board.kind}", unit="pair", file=sys.stderr, disable=args.quiet
-    ) as bar:
-        result = calibrate_stereo(
-            images_left,
-            images_right,
-            board,
-            names=names,
-            alpha=args.alpha,
-            fix_k3=not args.free_k3,
-            on_pair=lambda name: bar.update(),
-        )
+    found = _boards_found(lefts, rights, board, quiet=args.quiet)
+    names = [pair.name for pair in found]
+    result = calibrate_from_views(found, board, alpha=args.alpha, fix_k3=not args.free_k3)
     # As predict says of the outputs it replaces: an earlier rig went without a word (its maps.npz perhaps in use)
     earlier = [name for name in ("stereo.yaml", "calibration.json", "maps.npz") if (output / name).is_file()]
     files = result.save(output)
@@ -147,34 +135,35 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _readable_pairs(lefts: list[str], rights: list[str], quiet: bool = False) -> tuple[list[str], list, list]:
-    """The names and images of the pairs whose two images can be read; a pair with a damaged or unreadable
-    image is skipped with a warning, as one bad view among many should not cost the calibration. A pair is named by
-    its left image's file name, or by its path where file names repeat (views/07/left.png: each pair was "left.png",
-    and the pairs not used went unnamed, as the name was among those used)."""
+def _boards_found(lefts: list[str], rights: list[str], board: Board, quiet: bool = False) -> list[BoardViews]:
+    """The board looked for in each pair whose two images can be read, one pair in memory at a time: what the
+    calibration needs of a pair is its corners and sizes (:class:`~rtstereo.rectify.BoardViews`), and 30 pairs of
+    12 MP held 2.2 GB when every image was read first. A pair with a damaged or unreadable image is skipped with a
+    warning, as one bad view among many should not cost the calibration. A pair is named by its left image's file
+    name, or by its path where file names repeat (views/07/left.png: each pair was "left.png", and the pairs not used
+    went unnamed, as the name was among those used)."""
     shown = [Path(left).name for left in lefts]
     if len(set(shown)) < len(shown):
         shown = list(lefts)
     from ..progress import progress_bar
 
-    names, images_left, images_right = [], [], []
-    # 30 pairs of 12-megapixel PNGs took 30 s to read here (0.5 s an image), without a word before the detection's bar
-    with progress_bar(total=len(lefts), desc="reading", unit="pair", file=sys.stderr, disable=quiet) as bar:
+    found = []
+    # reading (0.5 s a 12 MP PNG) and detecting (0.5 s a view at 1080p) each pair: a bar over the pairs, on stderr
+    desc = f"reading and detecting the {board.kind}"
+    with progress_bar(total=len(lefts), desc=desc, unit="pair", file=sys.stderr, disable=quiet) as bar:
         for name, left, right in zip(shown, lefts, rights, strict=True):
             try:
                 images = read_image(left), read_image(right)
             except InputError as exc:
                 bar.clear()
                 print(f"rtstereo calibrate: warning: pair {name} skipped: {exc}", file=sys.stderr)
-                continue
-            finally:
                 bar.update()
-            names.append(name)
-            images_left.append(images[0])
-            images_right.append(images[1])
-    if not names:
+                continue
+            found.append(find_board_views(board, *images, name))
+            bar.update()
+    if not found:
         raise InputError(f"none of the {counted(len(lefts), 'pair')} could be read (see the warnings above)")
-    return names, images_left, images_right
+    return found
 
 
 def _listed(names: list[str], most: int = 10) -> str:

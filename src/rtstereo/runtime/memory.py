@@ -130,6 +130,44 @@ def memory_budget() -> Budget:
     return Budget(int(available * AVAILABLE_FRACTION), f"{int(AVAILABLE_FRACTION * 100)} % of the available memory")
 
 
+# A training batch holds, for each pixel of each crop, at least its two float32 RGB views and its float32 disparity.
+# Crops read from files one by one and then stacked (``torch.stack`` of a list of crops) hold that twice at the end of
+# the stacking: the crops and the batch. The network's activations and gradients come on top: a lower bound.
+BATCH_BYTES_PER_PX = 2 * 3 * 4 + 4
+STACKED_CROP_BYTES_PER_PX = 2 * BATCH_BYTES_PER_PX
+
+
+def batch_over_budget(
+    batch_size: int, crop_hw: tuple[int, int], bytes_per_px: int, budget: Budget, where: str = ""
+) -> str | None:
+    """Why ``batch_size`` crops of ``crop_hw`` cannot be held, or ``None`` when they fit ``budget``.
+
+    Args:
+        batch_size: crops per step.
+        crop_hw: ``(H, W)`` of each crop, pixels.
+        bytes_per_px: bytes per crop pixel (:data:`BATCH_BYTES_PER_PX`, :data:`STACKED_CROP_BYTES_PER_PX`).
+        budget: the memory they must fit.
+        where: what holds them, said after the figure (``" on cuda:0"``).
+
+    Examples:
+        >>> budget = Budget(2**30, "a test")
+        >>> batch_over_budget(1000, (512, 1024), BATCH_BYTES_PER_PX, budget)  # 1000 x 512 x 1024 x 28 B
+        '1000 crops of 512x1024 need at least 13.7 GB, more than the 1.0 GB budget (a test): give at most 73'
+        >>> batch_over_budget(73, (512, 1024), BATCH_BYTES_PER_PX, budget) is None
+        True
+    """
+    crop_bytes = bytes_per_px * max(1, crop_hw[0] * crop_hw[1])
+    if batch_size * crop_bytes <= budget.bytes:
+        return None
+    needed, allowed = format_bytes_apart(batch_size * crop_bytes, budget.bytes)
+    fitting = budget.bytes // crop_bytes
+    advice = f"give at most {fitting}" if fitting >= 1 else "give a smaller crop"
+    return (
+        f"{batch_size} crops of {crop_hw[0]}x{crop_hw[1]} need at least {needed}{where}, more than the {allowed} "
+        f"budget ({budget.source}): {advice}"
+    )
+
+
 def _available_bytes() -> int | None:
     candidates = []
     try:

@@ -149,7 +149,8 @@ def run_ray(
         MissingDependencyError: Ray is not installed (``pip install 'rtstereo[scale]'``).
         EngineError: Ray cannot be reached, or the pipeline broke down (not a bad pair).
         InputError: an output that would replace an input image, or two pairs whose files would be one
-            (:meth:`~rtstereo.batch.job.BatchJob.check_outputs`); options or pairs of the wrong type.
+            (:meth:`~rtstereo.batch.job.BatchJob.check_outputs`); complete outputs of pairs made with other options
+            (:meth:`~rtstereo.batch.job.BatchJob.check_made_with`); options or pairs of the wrong type.
     """
     from ..progress import progress_bar
 
@@ -163,7 +164,10 @@ def run_ray(
     job.check_outputs(sources)
     start, since_s = time.perf_counter(), time.time()
     # a model that cannot load is a usage error, reported before any worker starts
-    use_gpu = needs_gpu(options, options.load())
+    predictor = options.load()
+    use_gpu = needs_gpu(options, predictor)
+    job.check_made_with(predictor, sources)
+    del predictor  # the workers build their own: not held here for the whole run
     outcomes: list[PairOutcome] = []
     todo: list[dict[str, Any]] = []
     for index, source in enumerate(sources):

@@ -14,7 +14,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +27,13 @@ from ..sinks.video import DisparityPngSink, numbered_pngs
 from ..sources.base import FramePreparer, FrameSource
 from ..text import counted
 from .session import (
+    absolute_for_workers,
     actor_pool,
     caused_by_interrupt,
     cluster_pool,
     item_tries,
     needs_gpu,
+    options_for_workers,
     pipeline_stopped,
     ray_session,
     reissue_warnings,
@@ -162,6 +164,17 @@ class RangeActor:
         return {key: [r[key] for r in rows] for key in rows[0]}
 
 
+def job_for_workers(job: VideoJob) -> VideoJob:
+    """``job`` with its source's local files, its output prefix and its model's files as absolute paths: Ray's workers
+    run in the folder Ray started in (a cluster's, or one started elsewhere in this process), not the caller's."""
+    return replace(
+        job,
+        source=job.source.for_workers(),
+        prefix=absolute_for_workers(job.prefix),
+        options=options_for_workers(job.options),
+    )
+
+
 def written_unreported(
     prefix: str | Path, frames: FrameRange, before: dict[str, tuple[int, int]], now: dict[str, tuple[int, int]]
 ) -> dict[str, Any]:
@@ -199,7 +212,7 @@ def run_ray_video(
     """Predict every frame of a video on Ray, in ranges.
 
     Args:
-        job: what each range does.
+        job: what each range does; its relative paths are taken from the current folder (:func:`job_for_workers`).
         total_frames: frames to use (after ``--start``, ``--stride`` and ``--max-frames``).
         workers: actors (default: one per 2 CPUs, or one per GPU).
         address: the Ray cluster (default: ``$RAY_ADDRESS``, else a local Ray).
@@ -221,6 +234,7 @@ def run_ray_video(
     if total_frames < 1:
         raise InputError("the video gives no frames to process (check --start, --stride and --max-frames)")
     started = time.perf_counter()
+    job = job_for_workers(job)
     use_gpu = needs_gpu(job.options, job.options.load())  # a model that cannot load fails here, before Ray starts
     rows: list[dict[str, Any]] = []
     before = numbered_pngs(job.prefix)

@@ -138,6 +138,28 @@ def register_format(
         FORMAT_ENCODINGS.pop(name, None)
 
 
+def made_with_file(folder: str | Path, name: str) -> Path:
+    """The hidden file beside a pair's outputs that records the options they were made with (``made_with`` of
+    :func:`save_result`), for a rerun to tell them from this run's.
+
+    Examples:
+        >>> made_with_file("out", "seq1/000001").as_posix()
+        'out/seq1/.000001.made-with.json'
+    """
+    path = Path(folder) / name
+    return path.parent / f".{path.name}.made-with.json"
+
+
+def read_made_with(folder: str | Path, name: str) -> dict[str, Any] | None:
+    """What :func:`made_with_file` records for the pair ``name``; ``None`` when nothing readable does (outputs of an
+    earlier version, or written without ``made_with``)."""
+    try:
+        recorded = json.loads(made_with_file(folder, name).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return recorded if isinstance(recorded, dict) else None
+
+
 def output_files(folder: str | Path, name: str, formats: Iterable[str]) -> list[Path] | None:
     """The files :func:`save_result` writes for one pair, or ``None`` when a format does not say.
 
@@ -319,8 +341,13 @@ def save_result(
     name: str,
     formats: Iterable[str] = DEFAULT_FORMATS,
     writers: Mapping[str, Writer] | None = None,
+    made_with: Mapping[str, Any] | None = None,
 ) -> list[Path]:
     """Write ``result`` into ``folder`` as ``<name>.<ext>`` for each format; returns the files.
+
+    ``made_with``, the options the files depend on, is recorded beside them in a hidden file
+    (:func:`made_with_file`), published with them, so that a rerun can tell outputs made with other options from its
+    own; without it, such a record of an earlier run is removed (it would describe other files).
 
     ``writers`` replaces registered writers for this call (e.g. point clouds with a run's cleaning
     options) without changing the registry. Every file is first written in a hidden staging folder; then
@@ -373,6 +400,15 @@ def save_result(
                 if f in NOT_WRITTEN_NOTES:
                     stale.append(folder / NOT_WRITTEN_NOTES[f].format(name=name))
         in_order = [staged[f] for f in formats]  # the files returned in the order of the formats
+        record = made_with_file(staging, name)
+        if made_with is not None:
+            try:
+                record.write_text(json.dumps(made_with, indent=2, default=str) + "\n", encoding="utf-8")
+            except OSError as exc:  # a full disk: named as the maps' are, by the file asked for
+                shown = made_with_file(folder, name)
+                raise OutputError(f"cannot write {shown}: {os_reason(exc, shown)}") from None
+        else:
+            stale.append(made_with_file(folder, name))
         for path in in_order:  # found at its own rename, after the pair's other files were in place: all or none
             target = folder / path.relative_to(staging) if path is not None else None
             if target is not None and target.is_dir():
@@ -382,6 +418,8 @@ def save_result(
                 raise OutputError(f"cannot remove {path}, left by an earlier run: it is a folder")
         with interrupts_deferred():
             written = [publish(path, staging, folder) for path in in_order if path is not None]
+            if made_with is not None:  # last: the record of a pair says what its files are once they are all in place
+                publish(record, staging, folder)
             for path in stale:
                 try:
                     path.unlink(missing_ok=True)

@@ -76,6 +76,11 @@ class FrameSource(abc.ABC):
         """The local files the source reads (videos, images), which no output may replace (none: a camera)."""
         return ()
 
+    def for_workers(self) -> FrameSource:
+        """This source as other processes must be given it: its local files as absolute paths (Ray's workers run in
+        the folder Ray started in, not the caller's). A copy; a source that reads no files (a camera) is itself."""
+        return self
+
     def stats(self) -> dict[str, Any]:
         """Source-side figures for the summary (delivered frame rate, dropped frames)."""
         return {}

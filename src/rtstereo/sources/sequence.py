@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import glob
 import os
@@ -64,6 +65,16 @@ class ImageSequenceSource(FrameSource):
     @property
     def input_files(self) -> tuple[Path, ...]:
         return tuple(Path(name) for pair in self.pairs for name in (pair.left, pair.right) if not is_url(name))
+
+    def for_workers(self) -> ImageSequenceSource:
+        from ..scale.session import absolute_for_workers
+
+        source = copy.copy(self)
+        source.pairs = [
+            dataclasses.replace(pair, left=absolute_for_workers(pair.left), right=absolute_for_workers(pair.right))
+            for pair in self.pairs
+        ]
+        return source
 
     def _frames(self) -> Iterator[StereoPair]:
         for index in range(self.start, len(self.pairs), self.stride):

@@ -12,6 +12,7 @@ local file seeks and decodes reliably, a stream through OpenCV does not.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import urllib.parse
@@ -250,6 +251,16 @@ class TwoVideoSource(FrameSource):
     def input_files(self) -> tuple[Path, ...]:
         return (Path(self.left_path), Path(self.right_path))
 
+    def for_workers(self) -> TwoVideoSource:
+        from ..scale.session import absolute_for_workers
+
+        source = copy.copy(self)
+        source.left_path, source.right_path = (
+            absolute_for_workers(self.left_path),
+            absolute_for_workers(self.right_path),
+        )
+        return source
+
     def _open(self) -> tuple[VideoReader, VideoReader]:
         left = open_video(self._videos[0], self.left_path, "left video", self.images_command)
         try:
@@ -387,6 +398,13 @@ class SideBySideVideoSource(FrameSource):
     @property
     def input_files(self) -> tuple[Path, ...]:
         return (Path(self.path),)
+
+    def for_workers(self) -> SideBySideVideoSource:
+        from ..scale.session import absolute_for_workers
+
+        source = copy.copy(self)
+        source.path = absolute_for_workers(self.path)
+        return source
 
     def _frames(self) -> Iterator[StereoPair]:
         reader = open_video(self._video, self.path, "side-by-side video")

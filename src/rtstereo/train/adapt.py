@@ -155,32 +155,19 @@ class AdaptConfig:
         return float(self.weights.get(term, DEFAULT_WEIGHTS[term]))
 
 
-# The crops of one step (two float32 RGB views and a float32 disparity) and their stacked batch: a lower bound of a
-# step's memory, the network's activations come on top.
-CROP_BYTES_PER_PX = 2 * (2 * 3 * 4 + 4)
-
-
 def _check_batch_memory(batch_size: int, crop_hw: tuple[int, int]) -> None:
     """Refuse a batch whose crops alone do not fit the memory budget: ``--batch-size 1000000000000`` ended in a
-    MemoryError traceback at the first step, after the pairs were read and labelled.
+    MemoryError traceback at the first step, after the pairs were read and labelled. The crops are cut on the host
+    and stacked there (:data:`~rtstereo.runtime.memory.STACKED_CROP_BYTES_PER_PX`), whatever the device.
 
     Raises:
         SettingError: ``batch_size`` crops of ``crop_hw`` need more than the budget.
     """
-    from ..runtime.memory import format_bytes_apart, memory_budget
+    from ..runtime.memory import STACKED_CROP_BYTES_PER_PX, batch_over_budget, memory_budget
 
-    budget = memory_budget()
-    crop_bytes = CROP_BYTES_PER_PX * max(1, crop_hw[0] * crop_hw[1])
-    if batch_size * crop_bytes <= budget.bytes:
-        return
-    needed, allowed = format_bytes_apart(batch_size * crop_bytes, budget.bytes)
-    fitting = budget.bytes // crop_bytes
-    advice = f"give at most {fitting}" if fitting >= 1 else "give a smaller crop"
-    raise SettingError(
-        "batch_size",
-        f"{batch_size} crops of {crop_hw[0]}x{crop_hw[1]} need at least {needed}, more than the {allowed} budget "
-        f"({budget.source}): {advice}",
-    )
+    problem = batch_over_budget(batch_size, crop_hw, STACKED_CROP_BYTES_PER_PX, memory_budget())
+    if problem is not None:
+        raise SettingError("batch_size", problem)
 
 
 @dataclass

@@ -720,6 +720,7 @@ class _Run:
         self.config = config = config.replace(model=name, settings=settings, **paths)
         self.max_disp = float(settings.get("max_disp", 192))
         _check_crop(config, self.spec)
+        _check_batch_memory(config, self.device)
         if source:
             stored = self.spec.resolve_settings(stored_settings)
             if stored == settings:
@@ -1082,6 +1083,33 @@ def _check_crop(config: TrainConfig, spec: ModelSpec) -> None:
             f"{spec.name} trains on sizes that are multiples of {spec.size_divisor}, got {height}x{width}; "
             f"use e.g. {_round_up(height, spec.size_divisor)}x{_round_up(width, spec.size_divisor)}",
         )
+
+
+def _check_batch_memory(config: TrainConfig, device: torch.device) -> None:
+    """Refuse a batch that cannot be held, before the run folder is made: ``--batch-size 1000000000000`` ended in a
+    traceback at the first step, leaving the folder behind.
+
+    The bound is the batch's own tensors (:data:`~rtstereo.runtime.memory.BATCH_BYTES_PER_PX`): the crops read from
+    files (``--data``, the ``--unlabeled`` share) are cut and stacked on the host, twice that
+    (:data:`~rtstereo.runtime.memory.STACKED_CROP_BYTES_PER_PX`); rendered scenes are made on the training device, so
+    on a CPU they count against the host's budget too, and on a GPU the whole batch ends there, against its memory.
+
+    Raises:
+        ConfigSettingError: for ``batch_size``, naming the bytes needed and the budget.
+    """
+    from ..runtime.memory import BATCH_BYTES_PER_PX, STACKED_CROP_BYTES_PER_PX, Budget, batch_over_budget, memory_budget
+
+    read = config.batch_size if config.data else config.unlabeled_share
+    rendered_on_host = config.batch_size - read if device.type == "cpu" else 0
+    host_bytes_per_px = (read * STACKED_CROP_BYTES_PER_PX + rendered_on_host * BATCH_BYTES_PER_PX) / config.batch_size
+    checks = [(int(host_bytes_per_px), memory_budget(), "")]  # rounded down: still a lower bound
+    if device.type == "cuda":
+        total = torch.cuda.get_device_properties(device).total_memory
+        checks.append((BATCH_BYTES_PER_PX, Budget(total, f"the memory of {device}"), f" on {device}"))
+    for bytes_per_px, budget, where in checks:
+        problem = batch_over_budget(config.batch_size, config.crop_hw, bytes_per_px, budget, where)
+        if problem is not None:
+            raise ConfigSettingError("batch_size", problem)
 
 
 def _check_same_settings(name: str, stored: dict[str, Any], asked: dict[str, Any], source: str) -> None:
