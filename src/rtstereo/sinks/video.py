@@ -328,11 +328,16 @@ class VideoSink(Sink):
         if self._writer is not None:
             self._writer.release()  # writes the mp4 index: without it the file does not play
             self._writer = None
-            problem = _unplayable(self._partial, self.frames)
+            held, stored_fps = _read_back(self._partial)
+            problem = _unplayable(self._partial, self.frames, held)
             if problem is not None:  # OpenCV's writer says nothing of a failed write (a full disk)
                 self._failed = True
                 self._partial.unlink(missing_ok=True)
                 raise OutputError(f"cannot write the video {self.path}: {problem}")
+            # OpenCV stores the rate as a decimal fraction to within 0.001 fps: 30 fps at --stride 7 is 4.286 in the
+            # file, and the summary's video_fps said 4.285714285714286
+            if stored_fps > 0 and not math.isclose(stored_fps, self.fps or 0.0, rel_tol=1e-9):
+                self.fps = stored_fps
             try:
                 os.replace(self._partial, self.path)
             except OSError as exc:
@@ -345,23 +350,31 @@ class VideoSink(Sink):
         return [str(self.path)] if self.frames and not self._failed else []
 
 
-def _unplayable(path: Path, frames: int) -> str | None:
-    """Why the mp4 OpenCV's writer left at ``path`` does not hold its ``frames`` frames, or ``None`` when it does.
+def _read_back(path: Path) -> tuple[int | None, float]:
+    """The frame count and frame rate of the mp4 OpenCV's writer left at ``path``, as OpenCV reads them back;
+    ``(None, 0.0)`` when it does not open."""
+    from ..io.quiet import native_output_held
+
+    with native_output_held() as noise, ffmpeg_quietened():
+        capture = cv2.VideoCapture(str(path))
+        try:
+            if not capture.isOpened():
+                return None, 0.0
+            return int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        finally:
+            capture.release()
+            noise.discard()
+
+
+def _unplayable(path: Path, frames: int, held: int | None) -> str | None:
+    """Why the mp4 OpenCV's writer left at ``path``, read back as holding ``held`` frames (:func:`_read_back`;
+    ``None``: it does not open), does not hold its ``frames`` frames, or ``None`` when it does.
 
     The writer reports no failed write: on a full disk it left a file without its index (FFmpeg's "moov atom
     not found") that no player opens, and the run said it was written.
     """
     import shutil
 
-    from ..io.quiet import native_output_held
-
-    with native_output_held() as noise, ffmpeg_quietened():
-        capture = cv2.VideoCapture(str(path))
-        try:
-            held = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else None
-        finally:
-            capture.release()
-        noise.discard()
     if held is not None and held == frames:
         return None
     try:
