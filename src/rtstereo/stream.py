@@ -494,6 +494,10 @@ class Stream:
                 if pair is None:
                     self._finish("end")
                     break
+                place = self._place(pair)
+                if limit is not None and place is not None and place >= limit:  # frames passed over (damaged) count
+                    self._finish("max-frames")
+                    break
                 if self.prepare is not None:
                     pair = self.prepare(pair)
                 clock.add(time.perf_counter() - started)
@@ -651,7 +655,9 @@ class Stream:
             preview = compose_preview(pair.left, result.disparity_px, self.colour_scale.freeze())
         if self._frame_size_hw is None:
             self._frame_size_hw = [int(n) for n in result.disparity_px.shape[:2]]
-        frame = OutputFrame(self._written, pair, result, preview)
+        place = self._place(pair)
+        number = place if place is not None and place >= self._written else self._written
+        frame = OutputFrame(number, pair, result, preview)
         for sink in self.sinks:
             sink.write(frame)
         if self.window is not None and preview is not None:
@@ -663,8 +669,19 @@ class Stream:
             bar.total = self._expected_frames()
         if self.source.progress_by_index:  # the frames dropped since the last one have passed too
             bar.update(max(0, pair.index + 1 - bar.n))
-        else:
-            bar.update(1)
+        else:  # and the frames of a video passed over (damaged) before this one
+            bar.update(max(1, number + 1 - bar.n))
+
+    def _place(self, pair: StereoPair) -> int | None:
+        """The pair's place among the frames a video or an image sequence uses, ``(index - start) // stride``: the
+        number of its mp4 frame and its PNG, so that PNG ``n`` stays the source's frame ``start + n * stride`` when
+        a frame that did not decode was passed over (it leaves its number unused). ``None`` for a camera, or a source
+        that does not number its frames so."""
+        start, stride = getattr(self.source, "start", None), getattr(self.source, "stride", None)
+        if self.source.live or not (isinstance(start, int) and isinstance(stride, int)) or stride < 1:
+            return None
+        place, off = divmod(pair.index - start, stride)
+        return place if place >= 0 and not off else None
 
     def _expected_frames(self) -> int | None:
         expected = self.source.expected_frames

@@ -445,3 +445,24 @@ def test_relative_paths_are_read_and_written_where_the_caller_is_not_where_ray_s
     code, _, err = run_cli(capsys, *argv)
     assert code == 0 and err == "", err
     assert len(list((tmp_path / "out").glob("d_*.png"))) == FRAMES
+
+
+def test_a_range_with_a_frame_that_does_not_decode_passes_it_over_and_keeps_to_its_frames(tmp_path):
+    """A video frame passed over (damaged) is no frame missing from its range, which does not read on into the next
+    range's frames either: PNG n is the video's frame n, as in one process."""
+    import rtstereo
+    from rtstereo.batch import PredictorOptions
+    from rtstereo.scale.video import FrameRange, VideoJob
+    from rtstereo.sources.video import TwoVideoSource
+
+    from ..stream.conftest import damaged_video
+
+    scene = render_scene(frames=FRAMES)
+    left = damaged_video(tmp_path / "l.avi", scene.lefts, damaged=(4,))
+    right = write_video(tmp_path / "r.mp4", scene.rights)
+    job = VideoJob(
+        TwoVideoSource(left, right), str(tmp_path / "d"), PredictorOptions("sgbm", settings={"max_disp": 16})
+    )
+    row = job.run_range(rtstereo.load("sgbm", max_disp=16), FrameRange(3, 3))
+    assert (row["status"], row["written"], row["error"], row["damaged_frames"]) == ("done", 2, "", "[4]")
+    assert sorted(p.name for p in tmp_path.glob("d_*.png")) == ["d_00003.png", "d_00005.png"]

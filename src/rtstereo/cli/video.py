@@ -257,6 +257,10 @@ def run_ray(args: argparse.Namespace) -> int:
         log.info("the temporal filter restarts at the first frame of each frame range (it has no past there)")
 
     def report(row: dict) -> None:
+        damaged = row.get("damaged_frames")
+        if damaged:  # said by the worker's stream, whose lines the driver does not show
+            which = f"frame {damaged[0]} does" if len(damaged) == 1 else f"frames {', '.join(map(str, damaged))} do"
+            log.warning(f"{which} not decode (damaged): passed over, without a PNG")
         if row["status"] == FAILED:
             log.warning(
                 "frames %d-%d failed after %d written: %s",

@@ -138,7 +138,9 @@ class OutputFrame:
     """One processed frame on its way to the outputs.
 
     Attributes:
-        number: position among the written frames, from 0 (the mp4 frame and the PNG number).
+        number: the mp4 frame and the PNG number, from 0: the frame's place among those a video or an image sequence
+            uses (a frame passed over as damaged leaves its number unused: no PNG, a black frame in the mp4), else
+            its place among the written frames.
         pair: the (prepared) input pair.
         result: the disparity, after the temporal filter when one runs.
         preview: the composed left|disparity image (RGB), when an output needs it.
@@ -258,6 +260,11 @@ class VideoSink(Sink):
                 f"{self.path}: frame size changed mid-stream from {h0}x{w0} to {h1}x{w1} (HxW) at frame "
                 f"{frame.number}: an mp4 holds one size (--size HxW resizes every frame to one)"
             )
+        if frame.number > self.frames:  # frames passed over (damaged, not decoded): black, so mp4 frame n stays n
+            black = np.zeros((padded_wh[1], padded_wh[0], 3), np.uint8)
+            for _ in range(frame.number - self.frames):
+                self._writer.write(black)
+                self.frames += 1
         if padded_wh != (width, height):
             image = cv2.copyMakeBorder(image, 0, height % 2, 0, width % 2, cv2.BORDER_CONSTANT, value=0)
         self._writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
@@ -423,6 +430,7 @@ class DisparityPngSink(Sink):
         self.written: list[str] = []
         self.too_far: list[int] = []  # frame numbers left without a PNG
         self._said_unstored = False  # disparities <= 0 written as 0 (invalid) are warned of once
+        self._next = 0  # the number after the last frame's: those between it and a frame's have no PNG
         # An earlier run's PNGs: those this run leaves are named when it ends (they would pass for its frames).
         self._earlier = {str(self.prefix.parent / name) for name in numbered_pngs(self.prefix)}
 
@@ -441,14 +449,11 @@ class DisparityPngSink(Sink):
                     "no PNG; the mp4 still shows them"
                 )
             self.too_far.append(frame.number)
-            if str(path) in self._earlier:  # an earlier run's PNG would pass for this frame's
-                try:
-                    path.unlink()
-                except OSError as exc:
-                    reason = "it is a folder" if path.is_dir() else os_reason(exc, path)
-                    raise OutputError(f"cannot remove {path}, left by an earlier run: {reason}") from None
-                self._earlier.discard(str(path))
+            unused, self._next = range(self._next, frame.number + 1), frame.number + 1
+            self._remove_earlier(unused)
             return
+        unused, self._next = range(self._next, frame.number), frame.number + 1  # frames passed over (damaged)
+        self._remove_earlier(unused)
         # Encoded by OpenCV, written by Python under a tagged temporary name (a kill mid-write leaves a file the
         # next run removes): cv2.imwrite crashed on a path that is not UTF-8.
         write_image(path, encoded)
@@ -457,6 +462,20 @@ class DisparityPngSink(Sink):
         if lost:  # once per stream: a predictor of one's own may give them on every frame
             self._said_unstored = True
             warn(f"frame {frame.number} ({path.name}): {png16_unstored_message(lost, encoded.size)} (said once)")
+
+    def _remove_earlier(self, numbers: Iterable[int]) -> None:
+        """Remove the PNGs an earlier run left under the numbers of frames that get none in this run: they would
+        pass for this run's."""
+        for number in numbers:
+            path = self.path_for(number)
+            if str(path) not in self._earlier:
+                continue
+            try:
+                path.unlink()
+            except OSError as exc:
+                reason = "it is a folder" if path.is_dir() else os_reason(exc, path)
+                raise OutputError(f"cannot remove {path}, left by an earlier run: {reason}") from None
+            self._earlier.discard(str(path))
 
     def close(self) -> None:
         left = sorted(self._earlier.difference(self.written))
