@@ -394,6 +394,7 @@ class Stream:
         if self.colour_scale.fallback_px is None:  # no frame with disparities to measure: the model's range
             self.colour_scale.fallback_px = predictor.settings.get("max_disp")
         self.max_frames, self.progress = max_frames, progress
+        self._record_at_the_source_rate()
         self.clocks = {name: StageClock(name) for name in ("capture", "inference", "write")}
         self._captured: queue.Queue = NewestFrameQueue(_END) if source.live else queue.Queue(maxsize=queue_size)
         self._results: queue.Queue = queue.Queue(maxsize=queue_size)
@@ -413,6 +414,18 @@ class Stream:
         self._inferred_at = 0.0  # perf_counter() when inference last finished a frame
         self._exposure_latch: Any = None  # the predictor's, from end_sequence, when the inference thread ends
         self.summary: StreamSummary | None = None
+
+    def _record_at_the_source_rate(self) -> None:
+        """Give a :class:`VideoSink` made without a frame rate a video's (or an image sequence's) own rate over its
+        stride, as the command line does: it was recorded at the measured processing rate, capped at the video's, so a
+        30 fps video at stride 2 played twice as fast, and one a slow model took at 5 fps six times as slow. A camera's
+        mp4 keeps the measured rate."""
+        stride = getattr(self.source, "stride", 1)
+        if self.source.live or not self.source.fps or not isinstance(stride, int) or stride < 1:
+            return
+        for sink in self.sinks:
+            if isinstance(sink, VideoSink) and sink.fps is None:
+                sink.fps = self.source.fps / stride
 
     # -- control ------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import re
 import threading
 import time
 
+import cv2
 import numpy as np
 import pytest
 
@@ -234,6 +235,18 @@ def test_a_live_recording_takes_the_measured_rate(tmp_path):
     Stream(Frames(6, fps=None), FakePredictor(delay_s=0.05), sinks=[sink], colour_scale=ColourScale(32)).run()
     assert 5 < sink.fps < 40  # about 20 fps: one frame per 50 ms of inference
     assert len(read_video(tmp_path / "o.mp4")) == 6
+
+
+def test_a_video_sink_without_a_rate_takes_the_videos_own_over_its_stride(tmp_path, two_videos):
+    """VideoSink(path) behind a video was recorded at the measured processing rate, capped at the video's: a 10 fps
+    video at stride 2 played twice as fast (10 fps), and behind a slow model slower than it was filmed."""
+    sink = VideoSink(tmp_path / "o.mp4")
+    source = TwoVideoSource(*two_videos, stride=2)
+    summary = Stream(source, FakePredictor(delay_s=0.02), sinks=[sink], colour_scale=ColourScale(32)).run()
+    assert sink.fps == summary.video_fps == 5.0
+    capture = cv2.VideoCapture(str(tmp_path / "o.mp4"))
+    assert capture.get(cv2.CAP_PROP_FPS) == 5.0 and capture.get(cv2.CAP_PROP_FRAME_COUNT) == summary.frames_written
+    capture.release()
 
 
 def test_a_live_recording_is_never_faster_than_its_camera(tmp_path):

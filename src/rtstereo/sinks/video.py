@@ -178,7 +178,8 @@ class VideoSink(Sink):
     Args:
         path: the ``.mp4`` file; its folder is created.
         fps: the frame rate stored in the file (> 0); ``None``: set later through :attr:`fps`, before the
-            first write (10 when it never is).
+            first write (10 when it never is): a :class:`~rtstereo.stream.Stream` sets a video's (or an image
+            sequence's) own rate over its stride, and a camera's measured rate.
     """
 
     wants_preview = True
