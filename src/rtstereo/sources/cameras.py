@@ -25,7 +25,7 @@ from ..errors import InputError, require_bool, require_whole
 from ..io.quiet import ffmpeg_quietened
 from ..text import counted, is_utf8, shown
 from .base import CameraError, Grab, LiveSource, check_fps, check_side_by_side_width, split_side_by_side
-from .video import FRAME_COUNT_SLACK, is_still_image, still_image_message
+from .video import FRAME_COUNT_SLACK, MAX_DAMAGED_RUN, is_still_image, still_image_message
 
 log = logging.getLogger("rtstereo.stream")
 
@@ -158,6 +158,20 @@ class UVCSource(LiveSource):
 
     def _read(self) -> tuple[np.ndarray, float, int] | None:
         ok, frame = self._capture.read()
+        damaged = 0  # a recording's frames that do not decode, frames following them (as rtstereo video passes them)
+        while (not ok or frame is None) and self._claims_more(damaged):
+            damaged += 1
+            ok, frame = self._capture.read()
+        if damaged and ok and frame is not None:
+            last = self._number + damaged - 1
+            which = f"frame {self._number}" if damaged == 1 else f"frames {self._number} to {last}"
+            log.warning(
+                "%s: %s of the recording %s not decode (damaged): passed over, as frames the camera lost",
+                self.description,
+                which,
+                "does" if damaged == 1 else "do",
+            )
+            self._number += damaged
         if not ok or frame is None:
             if self.is_device:
                 raise CameraError(
@@ -186,6 +200,15 @@ class UVCSource(LiveSource):
             if wait_s > 0 and self._stopping.wait(wait_s):
                 return None
         return frame, time.monotonic(), number
+
+    def _claims_more(self, damaged: int) -> bool:
+        """Whether a recording's frame that did not decode, after ``damaged`` others in a row, is passed over: its
+        header claims frames after it, and the run is short of :data:`~rtstereo.sources.video.MAX_DAMAGED_RUN` (a file
+        cut short fails every read past its data)."""
+        claimed = self._recording_frames
+        if self.is_device or claimed is None or damaged + 1 >= MAX_DAMAGED_RUN:
+            return False
+        return self._number + damaged < claimed - FRAME_COUNT_SLACK
 
     def _develop(self, raw: tuple[np.ndarray, float, int]) -> Grab:
         frame, timestamp_s, number = raw
