@@ -249,6 +249,15 @@ def test_a_video_sink_without_a_rate_takes_the_videos_own_over_its_stride(tmp_pa
     capture.release()
 
 
+def test_numpy_start_and_stride_number_the_frames_as_ints(tmp_path, two_videos):
+    """np.int64 --start/--stride were kept as given: the pairs' indices were numpy integers, and the summary left
+    out source_frames (PNG n is frame start + n * stride), whose numbers it checks to be ints."""
+    source = TwoVideoSource(*two_videos, start=np.int64(1), stride=np.int32(2))
+    summary = Stream(source, FakePredictor(), sinks=[DisparityPngSink(tmp_path / "d")]).run()
+    assert summary.source_frames == {"start": 1, "stride": 2}
+    assert [type(pair.index) for pair in TwoVideoSource(*two_videos, start=np.int64(1))] == [int] * 5
+
+
 def test_a_live_recording_is_never_faster_than_its_camera(tmp_path):
     sink = VideoSink(tmp_path / "o.mp4", fps=None)
     Stream(Frames(6, fps=2.0), FakePredictor(), sinks=[sink], colour_scale=ColourScale(32)).run()

@@ -43,8 +43,8 @@ class ImageSequenceSource(FrameSource):
     """
 
     def __init__(self, left: str | Path, right: str | Path, fps: float = 10.0, start: int = 0, stride: int = 1):
-        check_start_stride(start, stride)
-        check_fps(fps)
+        start, stride = check_start_stride(start, stride)
+        fps = check_fps(fps)
         for value, side in ((left, "left"), (right, "right")):  # anything else was a bare TypeError
             require_path(value, f"{side} images", "a folder or a glob of images (str or Path)")
         left, right = os.fspath(left), os.fspath(right)  # a str as given: a file:// URL is no Path

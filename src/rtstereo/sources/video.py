@@ -288,7 +288,7 @@ class TwoVideoSource(FrameSource):
     def __init__(
         self, left: str | Path, right: str | Path, start: int = 0, stride: int = 1, images_command: str = "predict"
     ):
-        check_start_stride(start, stride)
+        start, stride = check_start_stride(start, stride)
         self.images_command = images_command
         self.left_path, self.right_path = resolve_video(str(left)), resolve_video(str(right))
         self._videos = (str(left), str(right))
@@ -445,7 +445,7 @@ class SideBySideVideoSource(FrameSource):
     def __init__(
         self, video: str | Path, swap: bool = False, start: int = 0, stride: int = 1, images_command: str = "predict"
     ):
-        check_start_stride(start, stride)
+        start, stride = check_start_stride(start, stride)
         swap = require_bool(swap, "swap")
         self.path = resolve_video(str(video))
         self.swap, self.start, self.stride = swap, start, stride
