@@ -1011,7 +1011,8 @@ def test_mixed_or_shell_expanded_inputs_are_named_in_one_line(run_cli, two_video
 def test_one_video_given_as_both_views_is_refused_as_predict_refuses_one_image(run_cli, two_videos, tmp_path):
     left_video, _ = two_videos
     (tmp_path / "link.mp4").symlink_to(left_video)
-    for second in (left_video, tmp_path / "link.mp4"):  # it ran, every frame matched with itself
+    # it ran, every frame matched with itself; a file:// URL of the file too
+    for second in (left_video, tmp_path / "link.mp4", Path(left_video).resolve().as_uri()):
         code, out, err = run_cli("video", left_video, second, "-o", tmp_path / "o.mp4", *FAST)
         assert code == 2 and out == "" and not (tmp_path / "o.mp4").exists()
         assert err == (
