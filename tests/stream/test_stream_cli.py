@@ -763,6 +763,19 @@ def test_an_image_sequence_without_fps_is_recorded_at_10_fps(run_cli, tmp_path):
     assert cv2.VideoCapture(str(tmp_path / "o.mp4")).get(cv2.CAP_PROP_FPS) == pytest.approx(10.0)
 
 
+def test_image_folders_given_as_file_urls_play_as_a_sequence(run_cli, tmp_path):
+    """predict takes a folder's file:// URL; video read it as a video: "left video /data/L is a folder"."""
+    scene = render_scene(frames=3)
+    for side, frames in (("L", scene.lefts), ("R", scene.rights)):
+        (tmp_path / side).mkdir()
+        for i, image in enumerate(frames):
+            cv2.imwrite(str(tmp_path / side / f"{i}.png"), image[:, :, ::-1])
+    urls = [(tmp_path / side).resolve().as_uri() for side in ("L", "R")]
+    code, _, err = run_cli("video", *urls, "--output-prefix", tmp_path / "d", "-q", *FAST)
+    assert code == 0, err
+    assert len(list(tmp_path.glob("d_*.png"))) == 3
+
+
 @pytest.mark.parametrize("summary", ["folder", "blocked"])
 def test_a_summary_that_cannot_be_written_is_refused_before_the_first_frame(run_cli, sbs_video, tmp_path, summary):
     (tmp_path / "folder").mkdir()

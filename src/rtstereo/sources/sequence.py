@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import InputError, require_path
-from ..io.download import is_url
+from ..io.download import file_url_path, is_url
 from ..text import counted
 from ..types import StereoPair
 from .base import FrameSource, check_fps, check_start_stride
@@ -16,9 +16,11 @@ from .pairs import resolve_pairs
 
 
 def is_image_sequence(argument: str) -> bool:
-    """Whether a command-line argument names images (a folder or a glob) rather than a video file."""
-    if is_url(argument):
-        return False
+    """Whether a command-line argument names images (a folder or a glob, or a ``file://`` URL of a folder, as
+    ``predict`` takes it) rather than a video file."""
+    if is_url(argument):  # a folder's file:// URL was read as a video: "left video /data/left is a folder"
+        folder = file_url_path(argument)
+        return folder is not None and Path(folder).is_dir()
     path = Path(argument)
     return path.is_dir() or (not path.exists() and glob.has_magic(argument))
 
