@@ -891,8 +891,11 @@ def test_an_output_that_names_an_input_video_is_refused(run_cli, two_videos, sbs
     code, _, err = run_cli("video", left, right, target, right, *FAST)
     assert code == 2 and f"{target} {right} is the input video {right}" in err
     assert right.read_bytes() == before
-    code, _, err = run_cli("live", "--camera", f"uvc:{sbs_video}", "-o", sbs_video, *FAST)
-    assert code == 2 and "would destroy the input" in err
+    recording = sbs_video.read_bytes()
+    for camera in (f"uvc:{sbs_video}", f"uvc:{sbs_video.resolve().as_uri()}"):  # the URL's file was replaced
+        code, _, err = run_cli("live", "--camera", camera, "-o", sbs_video, *FAST)
+        assert code == 2 and "would destroy the input" in err, err
+        assert sbs_video.read_bytes() == recording
 
 
 def _image_sequence(folder: Path, scene) -> Path:

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, require_bool, require_whole
+from ..io.download import file_url_path
 from ..io.quiet import ffmpeg_quietened
 from ..text import counted, is_utf8, shown
 from .base import CameraError, Grab, LiveSource, check_fps, check_side_by_side_width, split_side_by_side
@@ -77,8 +78,12 @@ class UVCSource(LiveSource):
 
     @property
     def input_files(self) -> tuple[Path, ...]:
-        """A recording played as a camera (``uvc:FILE``); none for a device or a URL."""
-        return () if self.is_device or not Path(str(self.device)).is_file() else (Path(str(self.device)),)
+        """A recording played as a camera (``uvc:FILE``, or its ``file://`` URL, which ``-o`` replaced); none for a
+        device or a web URL."""
+        if self.is_device:
+            return ()
+        recording = Path(file_url_path(str(self.device)) or str(self.device))
+        return (recording,) if recording.is_file() else ()
 
     @property
     def expected_frames(self) -> int | None:
