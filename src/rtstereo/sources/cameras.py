@@ -69,7 +69,7 @@ class UVCSource(LiveSource):
         self._number = 0
         self._pace_fps: float | None = None  # a recording's playback rate; None for a camera or live stream
         self._recording_frames: int | None = None  # a recording's frame count, once opened
-        self._first_at = 0.0  # time.monotonic() of a recording's first frame
+        self._first_at: float | None = None  # time.monotonic() when a recording's frame 0 is due
         self.description = f"camera uvc:{device}{' (swapped)' if self.swap else ''}"  # as a side-by-side video says
 
     @property
@@ -160,6 +160,7 @@ class UVCSource(LiveSource):
             raise
         self._capture = capture
         self._number = 0
+        self._first_at = None
 
     def _read(self) -> tuple[np.ndarray, float, int] | None:
         ok, frame = self._capture.read()
@@ -176,6 +177,8 @@ class UVCSource(LiveSource):
                 which,
                 "does" if damaged == 1 else "do",
             )
+            if self._number == 0:  # the first frames: no number read before them to count the gap from
+                self._lost += damaged
             self._number += damaged
         if not ok or frame is None:
             if self.is_device:
@@ -197,8 +200,8 @@ class UVCSource(LiveSource):
             return None
         number, self._number = self._number, self._number + 1
         if self._pace_fps is not None:
-            if number == 0:
-                self._first_at = time.monotonic()
+            if self._first_at is None:  # the first frame read, frame 0 unless it did not decode
+                self._first_at = time.monotonic() - number / self._pace_fps
             # Frame n is due n/fps after the first, as a camera would deliver it. The wait ends with the stream: at
             # --camera-fps 0.2 a sleep of 5 s outlasted the stop, which said the read "did not return".
             wait_s = self._first_at + number / self._pace_fps - time.monotonic()
