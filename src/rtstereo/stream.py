@@ -394,6 +394,7 @@ class Stream:
         if self.colour_scale.fallback_px is None:  # no frame with disparities to measure: the model's range
             self.colour_scale.fallback_px = predictor.settings.get("max_disp")
         self.max_frames, self.progress = max_frames, progress
+        self._record_at_the_source_rate()
         self.clocks = {name: StageClock(name) for name in ("capture", "inference", "write")}
         self._captured: queue.Queue = NewestFrameQueue(_END) if source.live else queue.Queue(maxsize=queue_size)
         self._results: queue.Queue = queue.Queue(maxsize=queue_size)
@@ -413,6 +414,18 @@ class Stream:
         self._inferred_at = 0.0  # perf_counter() when inference last finished a frame
         self._exposure_latch: Any = None  # the predictor's, from end_sequence, when the inference thread ends
         self.summary: StreamSummary | None = None
+
+    def _record_at_the_source_rate(self) -> None:
+        """Give a :class:`VideoSink` made without a frame rate a video's (or an image sequence's) own rate over its
+        stride, as the command line does: it was recorded at the measured processing rate, capped at the video's, so a
+        30 fps video at stride 2 played twice as fast, and one a slow model took at 5 fps six times as slow. A camera's
+        mp4 keeps the measured rate."""
+        stride = getattr(self.source, "stride", 1)
+        if self.source.live or not self.source.fps or not isinstance(stride, int) or stride < 1:
+            return
+        for sink in self.sinks:
+            if isinstance(sink, VideoSink) and sink.fps is None:
+                sink.fps = self.source.fps / stride
 
     # -- control ------------------------------------------------------------------------------
 
@@ -493,6 +506,10 @@ class Stream:
                 pair = next(frames, None)
                 if pair is None:
                     self._finish("end")
+                    break
+                place = self._place(pair)
+                if limit is not None and place is not None and place >= limit:  # frames passed over (damaged) count
+                    self._finish("max-frames")
                     break
                 if self.prepare is not None:
                     pair = self.prepare(pair)
@@ -651,7 +668,9 @@ class Stream:
             preview = compose_preview(pair.coloured_left, result.disparity_px, self.colour_scale.freeze())
         if self._frame_size_hw is None:
             self._frame_size_hw = [int(n) for n in result.disparity_px.shape[:2]]
-        frame = OutputFrame(self._written, pair, result, preview)
+        place = self._place(pair)
+        number = place if place is not None and place >= self._written else self._written
+        frame = OutputFrame(number, pair, result, preview)
         for sink in self.sinks:
             sink.write(frame)
         if self.window is not None and preview is not None:
@@ -663,8 +682,19 @@ class Stream:
             bar.total = self._expected_frames()
         if self.source.progress_by_index:  # the frames dropped since the last one have passed too
             bar.update(max(0, pair.index + 1 - bar.n))
-        else:
-            bar.update(1)
+        else:  # and the frames of a video passed over (damaged) before this one
+            bar.update(max(1, number + 1 - bar.n))
+
+    def _place(self, pair: StereoPair) -> int | None:
+        """The pair's place among the frames a video or an image sequence uses, ``(index - start) // stride``: the
+        number of its mp4 frame and its PNG, so that PNG ``n`` stays the source's frame ``start + n * stride`` when
+        a frame that did not decode was passed over (it leaves its number unused). ``None`` for a camera, or a source
+        that does not number its frames so."""
+        start, stride = getattr(self.source, "start", None), getattr(self.source, "stride", None)
+        if self.source.live or not (isinstance(start, int) and isinstance(stride, int)) or stride < 1:
+            return None
+        place, off = divmod(pair.index - start, stride)
+        return place if place >= 0 and not off else None
 
     def _expected_frames(self) -> int | None:
         expected = self.source.expected_frames

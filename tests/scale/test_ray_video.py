@@ -489,3 +489,24 @@ def test_a_side_by_side_video_given_relative_is_read_from_any_folder_by_the_work
     job = job_for_workers(VideoJob(SideBySideVideoSource("sbs.mp4"), "out/d", PredictorOptions("sgbm")))
     monkeypatch.chdir(tmp_path.parent)  # where a worker runs
     assert job.prefix == str(tmp_path / "out" / "d") and len(list(job.source)) == 3
+
+
+def test_a_range_with_a_frame_that_does_not_decode_passes_it_over_and_keeps_to_its_frames(tmp_path):
+    """A video frame passed over (damaged) is no frame missing from its range, which does not read on into the next
+    range's frames either: PNG n is the video's frame n, as in one process."""
+    import rtstereo
+    from rtstereo.batch import PredictorOptions
+    from rtstereo.scale.video import FrameRange, VideoJob
+    from rtstereo.sources.video import TwoVideoSource
+
+    from ..stream.conftest import damaged_video
+
+    scene = render_scene(frames=FRAMES)
+    left = damaged_video(tmp_path / "l.avi", scene.lefts, damaged=(4,))
+    right = write_video(tmp_path / "r.mp4", scene.rights)
+    job = VideoJob(
+        TwoVideoSource(left, right), str(tmp_path / "d"), PredictorOptions("sgbm", settings={"max_disp": 16})
+    )
+    row = job.run_range(rtstereo.load("sgbm", max_disp=16), FrameRange(3, 3))
+    assert (row["status"], row["written"], row["error"], row["damaged_frames"]) == ("done", 2, "", "[4]")
+    assert sorted(p.name for p in tmp_path.glob("d_*.png")) == ["d_00003.png", "d_00005.png"]

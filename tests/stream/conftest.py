@@ -3,6 +3,7 @@ front of it, moving, each at a known disparity; written with OpenCV (mp4v) as tw
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +76,34 @@ def read_video(path: Path) -> list[np.ndarray]:
         frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
     capture.release()
     return frames
+
+
+def mjpg_bytes(path, frames: list[np.ndarray]) -> bytes:
+    """The bytes of a whole AVI (Motion JPEG) of ``frames``, written beside ``path``, for a test to cut."""
+    height, width = frames[0].shape[:2]
+    whole = path.with_name(f"whole-{path.name}")
+    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"MJPG"), 10, (width, height))
+    assert writer.isOpened(), f"cannot write {whole}"
+    for frame in frames:
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return whole.read_bytes()
+
+
+def damaged_video(path, frames: list[np.ndarray], damaged: tuple[int, ...]):
+    """An AVI (Motion JPEG) of ``frames`` whose frames ``damaged`` do not decode (their JPEG's tables wiped): every
+    read of one fails, and the frames after it read again, as in a file with a bad sector."""
+    data = bytearray(mjpg_bytes(path, frames))
+    starts = [m.start() for m in re.finditer(b"\xff\xd8\xff", bytes(data))]
+    assert len(starts) == len(frames), (len(starts), len(frames))
+    for index in damaged:
+        data[starts[index] : starts[index] + 400] = bytes(400)
+    path.write_bytes(bytes(data))
+    capture = cv2.VideoCapture(str(path))
+    decoded = [capture.read()[0] for _ in frames]
+    capture.release()
+    assert decoded == [index not in damaged for index in range(len(frames))], decoded
+    return path
 
 
 @pytest.fixture

@@ -895,6 +895,40 @@ def test_a_recording_cut_short_says_how_many_frames_of_how_many(tmp_path, caplog
     ]
 
 
+def test_a_recordings_frames_that_do_not_decode_are_passed_over_as_lost(tmp_path, caplog):
+    """uvc:FILE ended at a frame that did not decode, as a file "cut short", though the frames after it read again
+    (rtstereo video passes over such frames)."""
+    from conftest import damaged_video
+
+    scene = render_scene(frames=12)
+    frames = [np.concatenate(p, axis=1) for p in zip(scene.lefts, scene.rights)]
+    video = damaged_video(tmp_path / "sbs.avi", frames, damaged=(5, 6))
+    source = UVCSource(str(video), fps=200.0)
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        pairs = list(source)
+    stats = source.stats()
+    assert stats["camera_frames"] == 10 and stats["camera_lost_frames"] == 2, stats
+    assert len(pairs) + stats["dropped_frames"] == 10 and pairs[-1].index == 11, (len(pairs), stats)
+    assert caplog.messages == [
+        f"camera uvc:{video}: frames 5 to 6 of the recording do not decode (damaged): passed over, as frames the "
+        "camera lost"
+    ]
+
+
+def test_a_recording_whose_first_frames_do_not_decode_still_plays_at_its_pace(tmp_path):
+    """The pace counted from frame 0's read: with frame 0 passed over (damaged) it was never set, and the recording
+    played as fast as it decoded, not as a camera delivers it."""
+    from conftest import damaged_video
+
+    scene = render_scene(frames=12)
+    frames = [np.concatenate(p, axis=1) for p in zip(scene.lefts, scene.rights)]
+    source = UVCSource(str(damaged_video(tmp_path / "sbs.avi", frames, damaged=(0, 1))), fps=20.0)
+    started = time.monotonic()
+    pairs = list(source)
+    assert time.monotonic() - started >= 9 / 20  # frames 2 to 11, each due 1/20 s after the one before
+    assert pairs[-1].index == 11 and source.stats()["camera_lost_frames"] == 2
+
+
 def test_a_recording_that_gives_no_frame_is_an_error_not_an_empty_stream(tmp_path):
     """uvc:FILE of a header and no frame ran as a stream of 0 frames, with exit code 0."""
     from test_stream_sources import frameless_video

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import read_video, render_scene, write_video
+from conftest import BACKGROUND_PX, read_video, render_scene, write_video
 from rtstereo import cli
 from rtstereo.errors import OutputError
 from rtstereo.io import read_disparity
@@ -344,6 +344,34 @@ def test_start_past_the_end_of_a_video_cut_short_is_an_error_not_an_empty_run(ru
     assert code == 0 and len(read_video(tmp_path / "o.mp4")) == 1, err  # the last frame it holds
 
 
+def test_a_damaged_frame_mid_video_is_passed_over_and_keeps_the_numbers(run_cli, tmp_path):
+    """One MJPEG frame that does not decode ended the run there ("the file is cut short or damaged"), and the 7
+    good frames after it were never used. PNG n and mp4 frame n stay the video's frame n: a gap and a black frame."""
+    from test_stream_sources import damaged_video
+
+    scene = render_scene(frames=12)
+    left = damaged_video(tmp_path / "left.avi", scene.lefts, damaged=(4,))
+    right = write_video(tmp_path / "right.mp4", scene.rights)
+    (tmp_path / "png").mkdir()
+    (tmp_path / "png" / "d_00004.png").write_bytes(b"an earlier run's")  # would pass for this run's frame 4
+    argv = ["video", left, right, "-o", tmp_path / "o.mp4", "--output-prefix", tmp_path / "png" / "d", *FAST]
+    code, out, err = run_cli(*argv, "--max-frames", 10)
+    assert code == 0, err
+    assert "warning: frame 4 of the left video left.avi does not decode (damaged): passed over" in err, err
+    assert "cut short" not in err and "earlier run" not in err, err
+    pngs = sorted(p.name for p in (tmp_path / "png").glob("d_0*.png"))
+    assert pngs == [f"d_{n:05d}.png" for n in (0, 1, 2, 3, 5, 6, 7, 8, 9)]
+    for n in (3, 5, 9):  # each PNG the disparity of the video's frame of its number
+        expected = np.full(scene.lefts[n].shape[:2], float(BACKGROUND_PX))
+        disparity = read_disparity(tmp_path / "png" / f"d_{n:05d}.png")
+        assert np.nanmedian(np.abs(disparity - expected)) < 0.5
+    previews = read_video(tmp_path / "o.mp4")
+    assert len(previews) == 10 and previews[4].max() == 0 and previews[5].max() > 0
+    summary = json.loads((tmp_path / "o.json").read_text())
+    assert summary["frames_written"] == 9 and summary["source_stats"] == {"damaged_frames": [4]}
+    assert "source: damaged_frames [4]" in out
+
+
 def test_a_video_that_gives_no_frame_fails_with_nothing_written(run_cli, tmp_path):
     """A header and no frame ran as an empty stream: '0 frames', a summary written and exit code 0."""
     from test_stream_sources import frameless_video
@@ -359,7 +387,8 @@ def test_a_video_that_gives_no_frame_fails_with_nothing_written(run_cli, tmp_pat
 
 def test_ffmpegs_own_lines_about_a_damaged_file_are_held_back(tmp_path):
     """Zeroed bytes in an mp4 made FFmpeg print hundreds of "[mpeg4 @ 0x...] marker does not match f_code" lines;
-    rtstereo's own warning names the file and the frames it held. OPENCV_FFMPEG_LOGLEVEL=16 shows them again."""
+    rtstereo's own warning names the file and the frames that did not decode. OPENCV_FFMPEG_LOGLEVEL=16 shows them
+    again."""
     scene = render_scene(frames=12)
     video = write_video(tmp_path / "sbs.mp4", [np.concatenate(p, axis=1) for p in zip(scene.lefts, scene.rights)])
     data = bytearray(video.read_bytes())
@@ -373,7 +402,7 @@ def test_ffmpegs_own_lines_about_a_damaged_file_are_held_back(tmp_path):
     assert quiet.returncode == 0, quiet.stderr
     lines = quiet.stderr.splitlines()
     assert lines and all(line.startswith("rtstereo video: ") for line in lines), lines[:5]
-    assert "the side-by-side video sbs.mp4 ended after" in quiet.stderr and "cut short or damaged" in quiet.stderr
+    assert " of the side-by-side video sbs.mp4 do" in quiet.stderr and "not decode (damaged)" in quiet.stderr
     loud = subprocess.run(
         argv, env={**env, "OPENCV_FFMPEG_LOGLEVEL": "16"}, capture_output=True, text=True, timeout=120
     )
@@ -734,6 +763,19 @@ def test_an_image_sequence_without_fps_is_recorded_at_10_fps(run_cli, tmp_path):
     assert cv2.VideoCapture(str(tmp_path / "o.mp4")).get(cv2.CAP_PROP_FPS) == pytest.approx(10.0)
 
 
+def test_image_folders_given_as_file_urls_play_as_a_sequence(run_cli, tmp_path):
+    """predict takes a folder's file:// URL; video read it as a video: "left video /data/L is a folder"."""
+    scene = render_scene(frames=3)
+    for side, frames in (("L", scene.lefts), ("R", scene.rights)):
+        (tmp_path / side).mkdir()
+        for i, image in enumerate(frames):
+            cv2.imwrite(str(tmp_path / side / f"{i}.png"), image[:, :, ::-1])
+    urls = [(tmp_path / side).resolve().as_uri() for side in ("L", "R")]
+    code, _, err = run_cli("video", *urls, "--output-prefix", tmp_path / "d", "-q", *FAST)
+    assert code == 0, err
+    assert len(list(tmp_path.glob("d_*.png"))) == 3
+
+
 @pytest.mark.parametrize("summary", ["folder", "blocked"])
 def test_a_summary_that_cannot_be_written_is_refused_before_the_first_frame(run_cli, sbs_video, tmp_path, summary):
     (tmp_path / "folder").mkdir()
@@ -849,8 +891,11 @@ def test_an_output_that_names_an_input_video_is_refused(run_cli, two_videos, sbs
     code, _, err = run_cli("video", left, right, target, right, *FAST)
     assert code == 2 and f"{target} {right} is the input video {right}" in err
     assert right.read_bytes() == before
-    code, _, err = run_cli("live", "--camera", f"uvc:{sbs_video}", "-o", sbs_video, *FAST)
-    assert code == 2 and "would destroy the input" in err
+    recording = sbs_video.read_bytes()
+    for camera in (f"uvc:{sbs_video}", f"uvc:{sbs_video.resolve().as_uri()}"):  # the URL's file was replaced
+        code, _, err = run_cli("live", "--camera", camera, "-o", sbs_video, *FAST)
+        assert code == 2 and "would destroy the input" in err, err
+        assert sbs_video.read_bytes() == recording
 
 
 def _image_sequence(folder: Path, scene) -> Path:
@@ -982,7 +1027,8 @@ def test_mixed_or_shell_expanded_inputs_are_named_in_one_line(run_cli, two_video
 def test_one_video_given_as_both_views_is_refused_as_predict_refuses_one_image(run_cli, two_videos, tmp_path):
     left_video, _ = two_videos
     (tmp_path / "link.mp4").symlink_to(left_video)
-    for second in (left_video, tmp_path / "link.mp4"):  # it ran, every frame matched with itself
+    # it ran, every frame matched with itself; a file:// URL of the file too
+    for second in (left_video, tmp_path / "link.mp4", Path(left_video).resolve().as_uri()):
         code, out, err = run_cli("video", left_video, second, "-o", tmp_path / "o.mp4", *FAST)
         assert code == 2 and out == "" and not (tmp_path / "o.mp4").exists()
         assert err == (

@@ -7,6 +7,7 @@ import re
 import threading
 import time
 
+import cv2
 import numpy as np
 import pytest
 
@@ -256,6 +257,27 @@ def test_a_live_recording_takes_the_measured_rate(tmp_path):
     Stream(Frames(6, fps=None), FakePredictor(delay_s=0.05), sinks=[sink], colour_scale=ColourScale(32)).run()
     assert 5 < sink.fps < 40  # about 20 fps: one frame per 50 ms of inference
     assert len(read_video(tmp_path / "o.mp4")) == 6
+
+
+def test_a_video_sink_without_a_rate_takes_the_videos_own_over_its_stride(tmp_path, two_videos):
+    """VideoSink(path) behind a video was recorded at the measured processing rate, capped at the video's: a 10 fps
+    video at stride 2 played twice as fast (10 fps), and behind a slow model slower than it was filmed."""
+    sink = VideoSink(tmp_path / "o.mp4")
+    source = TwoVideoSource(*two_videos, stride=2)
+    summary = Stream(source, FakePredictor(delay_s=0.02), sinks=[sink], colour_scale=ColourScale(32)).run()
+    assert sink.fps == summary.video_fps == 5.0
+    capture = cv2.VideoCapture(str(tmp_path / "o.mp4"))
+    assert capture.get(cv2.CAP_PROP_FPS) == 5.0 and capture.get(cv2.CAP_PROP_FRAME_COUNT) == summary.frames_written
+    capture.release()
+
+
+def test_numpy_start_and_stride_number_the_frames_as_ints(tmp_path, two_videos):
+    """np.int64 --start/--stride were kept as given: the pairs' indices were numpy integers, and the summary left
+    out source_frames (PNG n is frame start + n * stride), whose numbers it checks to be ints."""
+    source = TwoVideoSource(*two_videos, start=np.int64(1), stride=np.int32(2))
+    summary = Stream(source, FakePredictor(), sinks=[DisparityPngSink(tmp_path / "d")]).run()
+    assert summary.source_frames == {"start": 1, "stride": 2}
+    assert [type(pair.index) for pair in TwoVideoSource(*two_videos, start=np.int64(1))] == [int] * 5
 
 
 def test_a_live_recording_is_never_faster_than_its_camera(tmp_path):

@@ -176,6 +176,20 @@ def test_mp4_at_a_rate_mpeg4_cannot_store_is_written_at_its_rounding_and_says_so
     )
 
 
+@pytest.mark.parametrize(("fps", "stored"), [(30 / 7, 4.286), (1 / 3, 0.333), (24 / 5, 4.8)])
+def test_mp4_rate_is_the_one_the_file_stores(tmp_path, fps, stored):
+    """OpenCV stores the rate as a decimal fraction to within 0.001 fps: 30 fps at --stride 7 is 4.286 in the file,
+    and the sink (the summary's video_fps) said 4.285714285714286."""
+    sink = VideoSink(tmp_path / "o.mp4", fps=fps)
+    for n in range(3):
+        sink.write(frame(n))
+    sink.close()
+    capture = cv2.VideoCapture(str(tmp_path / "o.mp4"))
+    assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(stored, abs=1e-9)
+    capture.release()
+    assert sink.fps == pytest.approx(stored, abs=1e-9)
+
+
 def test_mp4_rate_beyond_what_mpeg4_stores_is_refused(tmp_path):
     with pytest.raises(InputError, match="o.mp4: MPEG-4 stores at most 65535 fps .* got 100000"):
         VideoSink(tmp_path / "o.mp4", fps=100000)

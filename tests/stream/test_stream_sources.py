@@ -16,7 +16,15 @@ import numpy as np
 import pytest
 
 import rtstereo
-from conftest import BACKGROUND_PX, RECTANGLE_PX, read_video, render_scene, write_video
+from conftest import (
+    BACKGROUND_PX,
+    RECTANGLE_PX,
+    damaged_video,
+    mjpg_bytes,
+    read_video,
+    render_scene,
+    write_video,
+)
 from rtstereo.cli.common import parse_size_hw
 from rtstereo.errors import InputError
 from rtstereo.sources.base import FramePreparer, check_start_stride, split_side_by_side
@@ -196,18 +204,6 @@ def test_a_video_without_a_frame_count_that_ends_first_says_where(tmp_path, scen
     assert caplog.messages == ["the right video ended at frame 4: stopping at the shorter video"]
 
 
-def mjpg_bytes(path, frames: list[np.ndarray]) -> bytes:
-    """The bytes of a whole AVI (Motion JPEG) of ``frames``, written beside ``path``, for a test to cut."""
-    height, width = frames[0].shape[:2]
-    whole = path.with_name(f"whole-{path.name}")
-    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"MJPG"), 10, (width, height))
-    assert writer.isOpened(), f"cannot write {whole}"
-    for frame in frames:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
-    return whole.read_bytes()
-
-
 def cut_video(path, frames: list[np.ndarray]):
     """An AVI (Motion JPEG) of ``frames`` cut in the middle of its data, as an interrupted copy leaves it:
     the header still claims every frame. Returns the file and how many frames it really holds."""
@@ -273,10 +269,10 @@ def test_the_python_api_holds_back_ffmpegs_lines_about_a_damaged_video(tmp_path)
     assert quiet.returncode == 0, quiet.stderr[-500:]
     held = int(quiet.stdout.split()[0])
     assert quiet.stdout.splitlines() == [f"{held} None"]  # the caller's environment is left as it was
-    assert quiet.stderr.splitlines() == [
-        f"the side-by-side video sbs.mp4 ended after {held} frames although its header claims 12: the file is cut "
-        "short or damaged; the stream stops there"
-    ]
+    # the frames that do not decode are passed over, and the stream goes on with those after them
+    said = quiet.stderr.splitlines()
+    assert len(said) == 1 and re.match(r"frames? \d+.* of the side-by-side video sbs\.mp4 do(es)? not decode", said[0])
+    assert 0 < held < 12, held
     loud = subprocess.run(
         argv, env={**env, "OPENCV_FFMPEG_LOGLEVEL": "16"}, capture_output=True, text=True, timeout=120
     )
@@ -836,3 +832,52 @@ def test_align_rows_measures_again_when_the_frames_change_size(caplog):
         narrower = prepare(StereoPair(np.ascontiguousarray(left[:, 10:]), np.ascontiguousarray(off[:, 10:])))
     assert check_rectification(left[:, 10:], narrower.right).misalignment_px < 0.3
     assert any("the frames changed size: measuring the rows again" in r.getMessage() for r in caplog.records)
+
+
+def test_a_frame_that_does_not_decode_is_passed_over_and_two_videos_stay_in_step(tmp_path, caplog):
+    """A damaged frame in the middle of a video (MJPEG: every read of it fails, the frames after it read again) ended
+    the stream there, said as a file "cut short", and the frames after it were never used."""
+    scene = render_scene(frames=12)
+    left = damaged_video(tmp_path / "l.avi", scene.lefts, damaged=(4,))
+    right = damaged_video(tmp_path / "r.avi", scene.rights, damaged=())
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        source = TwoVideoSource(left, right)
+        pairs = list(source)
+    assert [pair.index for pair in pairs] == [0, 1, 2, 3, *range(5, 12)]
+    for pair in pairs:  # each view the frame of its index: the right video passed over its frame 4 too
+        for view, frames in ((pair.left, scene.lefts), (pair.right, scene.rights)):
+            errors = [np.abs(view.astype(np.float32) - frame).mean() for frame in frames]
+            assert int(np.argmin(errors)) == pair.index, (pair.index, errors)
+    assert [round(pair.timestamp_s, 3) for pair in pairs] == [i / 10 for i in (0, 1, 2, 3, *range(5, 12))]
+    assert source.stats() == {"damaged_frames": [4]}
+    assert caplog.messages == [
+        "frame 4 of the left video l.avi does not decode (damaged): passed over; the stream goes on with the frames "
+        "after it (it has no PNG, and a black frame stands in its place in the mp4)"
+    ]
+
+
+def test_damaged_frames_of_a_side_by_side_video_with_a_stride(tmp_path, caplog):
+    scene = render_scene(frames=12)
+    frames = [np.concatenate(p, axis=1) for p in zip(scene.lefts, scene.rights)]
+    video = damaged_video(tmp_path / "sbs.avi", frames, damaged=(0, 5, 6, 8))  # 5 is passed over by the stride
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        source = SideBySideVideoSource(video, stride=2)
+        pairs = list(source)
+    assert [pair.index for pair in pairs] == [2, 4, 10]
+    assert source.stats() == {"damaged_frames": [0, 6, 8]}
+    assert [m.split(" of the ")[0] for m in caplog.messages] == ["frame 0", "frames 6 to 8 (2 frames)"]
+
+
+def test_a_video_cut_short_is_not_taken_for_damaged_frames(tmp_path, caplog):
+    """Every read past the data of a file cut short fails too, its header claiming more: no frame is said damaged."""
+    scene = render_scene(frames=40)
+    video, held = cut_video(tmp_path / "l.avi", scene.lefts)
+    right = write_video(tmp_path / "r.mp4", scene.rights)
+    with caplog.at_level(logging.WARNING, "rtstereo.stream"):
+        source = TwoVideoSource(video, right)
+        pairs = list(source)
+    assert len(pairs) == held and source.stats() == {}
+    assert caplog.messages == [
+        f"the left video l.avi ended after {held} frames although its header claims 40: the file is cut short or "
+        "damaged; the stream stops there"
+    ]

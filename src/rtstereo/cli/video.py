@@ -257,6 +257,10 @@ def run_ray(args: argparse.Namespace) -> int:
         log.info("the temporal filter restarts at the first frame of each frame range (it has no past there)")
 
     def report(row: dict) -> None:
+        damaged = row.get("damaged_frames")
+        if damaged:  # said by the worker's stream, whose lines the driver does not show
+            which = f"frame {damaged[0]} does" if len(damaged) == 1 else f"frames {', '.join(map(str, damaged))} do"
+            log.warning(f"{which} not decode (damaged): passed over, without a PNG")
         if row["status"] == FAILED:
             log.warning(
                 "frames %d-%d failed after %d written: %s",
@@ -362,6 +366,7 @@ def _write_ray_summary(
 def video_source(args: argparse.Namespace) -> FrameSource:
     """The source the positional arguments and ``--sbs``/``--swap`` describe."""
     from ..datasets.readers import IMAGE_SUFFIXES
+    from ..io.download import file_url_path
     from ..sources.sequence import ImageSequenceSource, check_fps, is_image_sequence
     from ..sources.video import SideBySideVideoSource, TwoVideoSource
 
@@ -410,7 +415,9 @@ def video_source(args: argparse.Namespace) -> FrameSource:
             f"{video} is a video but {images[0]} is an image: give two videos, or two folders or globs of images "
             "(for one pair of images: rtstereo predict LEFT RIGHT)"
         )
-    if left == right or (Path(left).is_file() and Path(right).is_file() and Path(left).samefile(right)):
+    # A file:// URL as the file it names: file:///data/l.mp4 beside l.mp4 went through as two videos
+    left_file, right_file = (Path(file_url_path(name) or name) for name in (left, right))
+    if left == right or (left_file.is_file() and right_file.is_file() and left_file.samefile(right_file)):
         # As predict refuses one image given twice: every frame would match itself, at disparity 0.
         raise InputError(
             f"left and right give the same video {left}: a stereo pair needs its two views (two videos, one per "

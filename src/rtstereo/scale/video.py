@@ -131,14 +131,19 @@ class VideoJob:
         row["warnings"] = json.dumps(found)
         row["written"] = len(sink.written)
         interrupted = stream.summary is not None and stream.summary.stopped_by == "interrupt"
-        if row["status"] == DONE and interrupted and row["written"] < frames.count:
+        # frames of the range passed over because they did not decode (damaged) are no frames missing
+        damaged = stream.summary.source_stats.get("damaged_frames", []) if stream.summary is not None else []
+        damaged = [index for index in damaged if (index - source.start) // source.stride < frames.count]
+        row["damaged_frames"] = json.dumps(damaged)  # as text, as the warnings: a column of lists of any length
+        passed = len(damaged)
+        if row["status"] == DONE and interrupted and row["written"] + passed < frames.count:
             # Ctrl-C reached the range's stream, which stops as a one-process run does: not a video that ended
             # early, nor a failed range (as the driver counts a range whose report never came back).
             row.update(
                 status=INTERRUPTED,
                 error=f"interrupted with {row['written']} of {counted(frames.count, 'frame')} written",
             )
-        elif row["status"] == DONE and row["written"] < frames.count:
+        elif row["status"] == DONE and row["written"] + passed < frames.count:
             row.update(
                 status=FAILED, error=f"the video ended after {row['written']} of {counted(frames.count, 'frame')}"
             )
@@ -266,6 +271,7 @@ def run_ray_video(
                     for row in dataset.iter_rows():
                         row = {k: v.item() if hasattr(v, "item") else v for k, v in row.items()}
                         reissue_warnings(row.pop("warnings", None), said)
+                        row["damaged_frames"] = json.loads(row.get("damaged_frames") or "[]")
                         rows.append(row)
                         bar.update(row["count"])
                         if on_range is not None:

@@ -138,7 +138,9 @@ class OutputFrame:
     """One processed frame on its way to the outputs.
 
     Attributes:
-        number: position among the written frames, from 0 (the mp4 frame and the PNG number).
+        number: the mp4 frame and the PNG number, from 0: the frame's place among those a video or an image sequence
+            uses (a frame passed over as damaged leaves its number unused: no PNG, a black frame in the mp4), else
+            its place among the written frames.
         pair: the (prepared) input pair.
         result: the disparity, after the temporal filter when one runs.
         preview: the composed left|disparity image (RGB), when an output needs it.
@@ -176,7 +178,8 @@ class VideoSink(Sink):
     Args:
         path: the ``.mp4`` file; its folder is created.
         fps: the frame rate stored in the file (> 0); ``None``: set later through :attr:`fps`, before the
-            first write (10 when it never is).
+            first write (10 when it never is): a :class:`~rtstereo.stream.Stream` sets a video's (or an image
+            sequence's) own rate over its stride, and a camera's measured rate.
     """
 
     wants_preview = True
@@ -258,6 +261,11 @@ class VideoSink(Sink):
                 f"{self.path}: frame size changed mid-stream from {h0}x{w0} to {h1}x{w1} (HxW) at frame "
                 f"{frame.number}: an mp4 holds one size (--size HxW resizes every frame to one)"
             )
+        if frame.number > self.frames:  # frames passed over (damaged, not decoded): black, so mp4 frame n stays n
+            black = np.zeros((padded_wh[1], padded_wh[0], 3), np.uint8)
+            for _ in range(frame.number - self.frames):
+                self._writer.write(black)
+                self.frames += 1
         if padded_wh != (width, height):
             image = cv2.copyMakeBorder(image, 0, height % 2, 0, width % 2, cv2.BORDER_CONSTANT, value=0)
         self._writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
@@ -328,11 +336,16 @@ class VideoSink(Sink):
         if self._writer is not None:
             self._writer.release()  # writes the mp4 index: without it the file does not play
             self._writer = None
-            problem = _unplayable(self._partial, self.frames)
+            held, stored_fps = _read_back(self._partial)
+            problem = _unplayable(self._partial, self.frames, held)
             if problem is not None:  # OpenCV's writer says nothing of a failed write (a full disk)
                 self._failed = True
                 self._partial.unlink(missing_ok=True)
                 raise OutputError(f"cannot write the video {self.path}: {problem}")
+            # OpenCV stores the rate as a decimal fraction to within 0.001 fps: 30 fps at --stride 7 is 4.286 in the
+            # file, and the summary's video_fps said 4.285714285714286
+            if stored_fps > 0 and not math.isclose(stored_fps, self.fps or 0.0, rel_tol=1e-9):
+                self.fps = stored_fps
             try:
                 os.replace(self._partial, self.path)
             except OSError as exc:
@@ -345,23 +358,31 @@ class VideoSink(Sink):
         return [str(self.path)] if self.frames and not self._failed else []
 
 
-def _unplayable(path: Path, frames: int) -> str | None:
-    """Why the mp4 OpenCV's writer left at ``path`` does not hold its ``frames`` frames, or ``None`` when it does.
+def _read_back(path: Path) -> tuple[int | None, float]:
+    """The frame count and frame rate of the mp4 OpenCV's writer left at ``path``, as OpenCV reads them back;
+    ``(None, 0.0)`` when it does not open."""
+    from ..io.quiet import native_output_held
+
+    with native_output_held() as noise, ffmpeg_quietened():
+        capture = cv2.VideoCapture(str(path))
+        try:
+            if not capture.isOpened():
+                return None, 0.0
+            return int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        finally:
+            capture.release()
+            noise.discard()
+
+
+def _unplayable(path: Path, frames: int, held: int | None) -> str | None:
+    """Why the mp4 OpenCV's writer left at ``path``, read back as holding ``held`` frames (:func:`_read_back`;
+    ``None``: it does not open), does not hold its ``frames`` frames, or ``None`` when it does.
 
     The writer reports no failed write: on a full disk it left a file without its index (FFmpeg's "moov atom
     not found") that no player opens, and the run said it was written.
     """
     import shutil
 
-    from ..io.quiet import native_output_held
-
-    with native_output_held() as noise, ffmpeg_quietened():
-        capture = cv2.VideoCapture(str(path))
-        try:
-            held = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else None
-        finally:
-            capture.release()
-        noise.discard()
     if held is not None and held == frames:
         return None
     try:
@@ -410,6 +431,7 @@ class DisparityPngSink(Sink):
         self.written: list[str] = []
         self.too_far: list[int] = []  # frame numbers left without a PNG
         self._said_unstored = False  # disparities <= 0 written as 0 (invalid) are warned of once
+        self._next = 0  # the number after the last frame's: those between it and a frame's have no PNG
         # An earlier run's PNGs: those this run leaves are named when it ends (they would pass for its frames).
         self._earlier = {str(self.prefix.parent / name) for name in numbered_pngs(self.prefix)}
 
@@ -428,14 +450,11 @@ class DisparityPngSink(Sink):
                     "no PNG; the mp4 still shows them"
                 )
             self.too_far.append(frame.number)
-            if str(path) in self._earlier:  # an earlier run's PNG would pass for this frame's
-                try:
-                    path.unlink()
-                except OSError as exc:
-                    reason = "it is a folder" if path.is_dir() else os_reason(exc, path)
-                    raise OutputError(f"cannot remove {path}, left by an earlier run: {reason}") from None
-                self._earlier.discard(str(path))
+            unused, self._next = range(self._next, frame.number + 1), frame.number + 1
+            self._remove_earlier(unused)
             return
+        unused, self._next = range(self._next, frame.number), frame.number + 1  # frames passed over (damaged)
+        self._remove_earlier(unused)
         # Encoded by OpenCV, written by Python under a tagged temporary name (a kill mid-write leaves a file the
         # next run removes): cv2.imwrite crashed on a path that is not UTF-8.
         write_image(path, encoded)
@@ -444,6 +463,20 @@ class DisparityPngSink(Sink):
         if lost:  # once per stream: a predictor of one's own may give them on every frame
             self._said_unstored = True
             warn(f"frame {frame.number} ({path.name}): {png16_unstored_message(lost, encoded.size)} (said once)")
+
+    def _remove_earlier(self, numbers: Iterable[int]) -> None:
+        """Remove the PNGs an earlier run left under the numbers of frames that get none in this run: they would
+        pass for this run's."""
+        for number in numbers:
+            path = self.path_for(number)
+            if str(path) not in self._earlier:
+                continue
+            try:
+                path.unlink()
+            except OSError as exc:
+                reason = "it is a folder" if path.is_dir() else os_reason(exc, path)
+                raise OutputError(f"cannot remove {path}, left by an earlier run: {reason}") from None
+            self._earlier.discard(str(path))
 
     def close(self) -> None:
         left = sorted(self._earlier.difference(self.written))

@@ -111,14 +111,24 @@ def check_fps(fps: float, name: str = "--fps") -> float:
     return fps
 
 
-def check_start_stride(start: int, stride: int) -> None:
+def check_start_stride(start: int, stride: int) -> tuple[int, int]:
+    """``(start, stride)`` as Python ints, or an :class:`InputError` naming ``--start``/``--stride``.
+
+    A numpy integer is taken as its int: kept as given, the pairs' indices were numpy integers and the stream's summary
+    left out ``source_frames`` (PNG ``n`` is frame ``start + n * stride``), whose numbers it checks to be ints.
+
+    Examples:
+        >>> check_start_stride(np.int64(3), np.int32(2))
+        (3, 2)
+    """
     # A float or a string failed later with a bare TypeError ("'float' object cannot be interpreted as an integer")
-    require_whole(start, "--start", "a whole number of frames >= 0 (first frame to use, counted from 0)")
-    require_whole(stride, "--stride", "a whole number >= 1 (use every N-th frame)")
+    start = require_whole(start, "--start", "a whole number of frames >= 0 (first frame to use, counted from 0)")
+    stride = require_whole(stride, "--stride", "a whole number >= 1 (use every N-th frame)")
     if start < 0:
         raise InputError(f"--start must be >= 0 (first frame to use, counted from 0), got {start}")
     if stride < 1:
         raise InputError(f"--stride must be >= 1 (use every N-th frame), got {stride}")
+    return start, stride
 
 
 def split_side_by_side(frame: np.ndarray, swap: bool = False) -> tuple[np.ndarray, np.ndarray]:

@@ -22,10 +22,11 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, require_bool, require_whole
+from ..io.download import file_url_path
 from ..io.quiet import ffmpeg_quietened
 from ..text import counted, is_utf8, shown
 from .base import CameraError, Grab, LiveSource, check_fps, check_side_by_side_width, split_side_by_side
-from .video import FRAME_COUNT_SLACK, is_still_image, still_image_message
+from .video import FRAME_COUNT_SLACK, MAX_DAMAGED_RUN, is_still_image, still_image_message
 
 log = logging.getLogger("rtstereo.stream")
 
@@ -68,7 +69,7 @@ class UVCSource(LiveSource):
         self._number = 0
         self._pace_fps: float | None = None  # a recording's playback rate; None for a camera or live stream
         self._recording_frames: int | None = None  # a recording's frame count, once opened
-        self._first_at = 0.0  # time.monotonic() of a recording's first frame
+        self._first_at: float | None = None  # time.monotonic() when a recording's frame 0 is due
         self.description = f"camera uvc:{device}{' (swapped)' if self.swap else ''}"  # as a side-by-side video says
 
     @property
@@ -77,8 +78,12 @@ class UVCSource(LiveSource):
 
     @property
     def input_files(self) -> tuple[Path, ...]:
-        """A recording played as a camera (``uvc:FILE``); none for a device or a URL."""
-        return () if self.is_device or not Path(str(self.device)).is_file() else (Path(str(self.device)),)
+        """A recording played as a camera (``uvc:FILE``, or its ``file://`` URL, which ``-o`` replaced); none for a
+        device or a web URL."""
+        if self.is_device:
+            return ()
+        recording = Path(file_url_path(str(self.device)) or str(self.device))
+        return (recording,) if recording.is_file() else ()
 
     @property
     def expected_frames(self) -> int | None:
@@ -155,9 +160,26 @@ class UVCSource(LiveSource):
             raise
         self._capture = capture
         self._number = 0
+        self._first_at = None
 
     def _read(self) -> tuple[np.ndarray, float, int] | None:
         ok, frame = self._capture.read()
+        damaged = 0  # a recording's frames that do not decode, frames following them (as rtstereo video passes them)
+        while (not ok or frame is None) and self._claims_more(damaged):
+            damaged += 1
+            ok, frame = self._capture.read()
+        if damaged and ok and frame is not None:
+            last = self._number + damaged - 1
+            which = f"frame {self._number}" if damaged == 1 else f"frames {self._number} to {last}"
+            log.warning(
+                "%s: %s of the recording %s not decode (damaged): passed over, as frames the camera lost",
+                self.description,
+                which,
+                "does" if damaged == 1 else "do",
+            )
+            if self._number == 0:  # the first frames: no number read before them to count the gap from
+                self._lost += damaged
+            self._number += damaged
         if not ok or frame is None:
             if self.is_device:
                 raise CameraError(
@@ -178,14 +200,23 @@ class UVCSource(LiveSource):
             return None
         number, self._number = self._number, self._number + 1
         if self._pace_fps is not None:
-            if number == 0:
-                self._first_at = time.monotonic()
+            if self._first_at is None:  # the first frame read, frame 0 unless it did not decode
+                self._first_at = time.monotonic() - number / self._pace_fps
             # Frame n is due n/fps after the first, as a camera would deliver it. The wait ends with the stream: at
             # --camera-fps 0.2 a sleep of 5 s outlasted the stop, which said the read "did not return".
             wait_s = self._first_at + number / self._pace_fps - time.monotonic()
             if wait_s > 0 and self._stopping.wait(wait_s):
                 return None
         return frame, time.monotonic(), number
+
+    def _claims_more(self, damaged: int) -> bool:
+        """Whether a recording's frame that did not decode, after ``damaged`` others in a row, is passed over: its
+        header claims frames after it, and the run is short of :data:`~rtstereo.sources.video.MAX_DAMAGED_RUN` (a file
+        cut short fails every read past its data)."""
+        claimed = self._recording_frames
+        if self.is_device or claimed is None or damaged + 1 >= MAX_DAMAGED_RUN:
+            return False
+        return self._number + damaged < claimed - FRAME_COUNT_SLACK
 
     def _develop(self, raw: tuple[np.ndarray, float, int]) -> Grab:
         frame, timestamp_s, number = raw

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import InputError, require_path
-from ..io.download import is_url
+from ..io.download import file_url_path, is_url
 from ..text import counted
 from ..types import StereoPair
 from .base import FrameSource, check_fps, check_start_stride
@@ -18,9 +18,11 @@ from .pairs import resolve_pairs
 
 
 def is_image_sequence(argument: str) -> bool:
-    """Whether a command-line argument names images (a folder or a glob) rather than a video file."""
-    if is_url(argument):
-        return False
+    """Whether a command-line argument names images (a folder or a glob, or a ``file://`` URL of a folder, as
+    ``predict`` takes it) rather than a video file."""
+    if is_url(argument):  # a folder's file:// URL was read as a video: "left video /data/left is a folder"
+        folder = file_url_path(argument)
+        return folder is not None and Path(folder).is_dir()
     path = Path(argument)
     return path.is_dir() or (not path.exists() and glob.has_magic(argument))
 
@@ -45,8 +47,8 @@ class ImageSequenceSource(FrameSource):
     """
 
     def __init__(self, left: str | Path, right: str | Path, fps: float = 10.0, start: int = 0, stride: int = 1):
-        check_start_stride(start, stride)
-        check_fps(fps)
+        start, stride = check_start_stride(start, stride)
+        fps = check_fps(fps)
         for value, side in ((left, "left"), (right, "right")):  # anything else was a bare TypeError
             require_path(value, f"{side} images", "a folder or a glob of images (str or Path)")
         left, right = os.fspath(left), os.fspath(right)  # a str as given: a file:// URL is no Path

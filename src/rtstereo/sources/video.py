@@ -39,6 +39,10 @@ FPS_TOLERANCE = 0.01  # relative difference of frame rates below which two video
 # Frames a file may fall short of its header's count unsaid: containers without a frame index give a
 # count estimated from duration x frame rate, which rounding can put one frame too high.
 FRAME_COUNT_SLACK = 1
+# Frames in a row that do not decode, before the header's count, passed over as damaged; a longer run is where the
+# file ends, at the first of them (a file cut short keeps its header's count, and every read past its data fails).
+MAX_DAMAGED_RUN = 25
+DAMAGED = "damaged"  # what VideoReader.read returns for a frame that does not decode while frames follow it
 
 
 class VideoReader:
@@ -84,6 +88,7 @@ class VideoReader:
         self.frame_count: int | None = count if count > 0 else None
         self.position = 0  # index of the next frame read() returns
         self.ended_at: int | None = None  # the position where decoding found no further frame
+        self._failing_since: int | None = None  # the first of the frames in a row that did not decode, up to here
         if self.width <= 0 or self.height <= 0:
             self.release()
             raise InputError(f"cannot read {label} {self.name}: it reports no frame size (no video stream?)")
@@ -106,20 +111,28 @@ class VideoReader:
         self.skip(frame)
 
     def skip(self, count: int) -> int:
-        """Pass over ``count`` frames without converting them; returns how many were there."""
+        """Pass over ``count`` frames without converting them; returns how many were there (damaged ones too)."""
         for done in range(count):
             if not self.capture.grab():
-                self.ended_at = self.position
-                return done
+                if not self._passed_damaged():
+                    return done
+                continue
+            self._failing_since = None
             self.position += 1
         return count
 
-    def read(self) -> tuple[np.ndarray, float] | None:
-        """The next frame as uint8 RGB ``(H, W, 3)`` with its time in seconds; ``None`` at the end."""
+    def read(self) -> tuple[np.ndarray, float] | str | None:
+        """The next frame as uint8 RGB ``(H, W, 3)`` with its time in seconds; ``None`` at the end.
+
+        A frame that does not decode before the frame count the header claims is :data:`DAMAGED`, the reader then at
+        the frame after it (FFmpeg passes over the packet it could not decode): an intra-coded video (MJPEG) with a
+        bad frame reads again after it. :data:`MAX_DAMAGED_RUN` frames in a row that do not decode are the end, at
+        the first of them: a file cut short keeps its header's frame count.
+        """
         ok, frame = self.capture.read()
         if not ok or frame is None:
-            self.ended_at = self.position
-            return None
+            return DAMAGED if self._passed_damaged() else None
+        self._failing_since = None
         # POS_MSEC is the time of the frame just read; some containers report 0 throughout.
         position_ms = float(self.capture.get(cv2.CAP_PROP_POS_MSEC) or 0.0)
         if position_ms > 0 or self.position == 0:
@@ -130,6 +143,18 @@ class VideoReader:
         if frame.ndim == 2:
             return np.repeat(frame[:, :, None], 3, axis=2), timestamp_s
         return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), timestamp_s
+
+    def _passed_damaged(self) -> bool:
+        """After a frame that did not decode: pass over it as damaged (``True``, the reader at the next frame), or end
+        the video at the first of the frames in a row that did not decode (``False``, :attr:`ended_at` set)."""
+        if self._failing_since is None:
+            self._failing_since = self.position
+        claimed = self.frame_count is not None and self.position < self.frame_count - FRAME_COUNT_SLACK
+        if claimed and self.position + 1 - self._failing_since < MAX_DAMAGED_RUN:
+            self.position += 1
+            return True
+        self.ended_at = self._failing_since
+        return False
 
     def nothing_from(self, start: int, given: bool = True) -> InputError:
         """The error for a stream that gave no frame from ``start`` on: the video ended at or before it, which the
@@ -213,6 +238,36 @@ def _frames_after(total: int | None, start: int, stride: int, max_frames: int | 
     return count if max_frames is None else min(count, max_frames)
 
 
+class DamagedFrames:
+    """The frames a video source wanted that did not decode (:data:`DAMAGED`), passed over: said, and counted for
+    the summary, once a frame after them decodes; the end of the video when none does."""
+
+    def __init__(self) -> None:
+        self.frames: list[int] = []  # passed over, each with a frame decoded after it
+        self._pending: list[tuple[int, VideoReader]] = []  # not decoded, no frame decoded after them yet
+
+    def add(self, index: int, reader: VideoReader) -> None:
+        """Frame ``index`` did not decode in ``reader``'s video."""
+        self._pending.append((index, reader))
+
+    def decoded(self) -> None:
+        """A frame decoded: the ones passed over before it were damaged, said here (one line for a run of them)."""
+        if not self._pending:
+            return
+        indices = [index for index, _ in self._pending]
+        videos = " and ".join(dict.fromkeys(f"{reader.label} {reader._short_name}" for _, reader in self._pending))
+        if len(indices) == 1:
+            said = f"frame {indices[0]} of the {videos} does not decode (damaged): passed over; the stream goes on "
+            said += "with the frames after it (it has no PNG, and a black frame stands in its place in the mp4)"
+        else:
+            said = f"frames {indices[0]} to {indices[-1]} ({len(indices)} frames) of the {videos} do not decode "
+            said += "(damaged): passed over; the stream goes on with the frames after them (they have no PNGs, and "
+            said += "black frames stand in their place in the mp4)"
+        log.warning(said)
+        self.frames.extend(indices)
+        self._pending = []
+
+
 class TwoVideoSource(FrameSource):
     """Left and right views from two synchronised video files of the same size.
 
@@ -234,7 +289,7 @@ class TwoVideoSource(FrameSource):
     def __init__(
         self, left: str | Path, right: str | Path, start: int = 0, stride: int = 1, images_command: str = "predict"
     ):
-        check_start_stride(start, stride)
+        start, stride = check_start_stride(start, stride)
         self.images_command = images_command
         self.left_path, self.right_path = resolve_video(str(left)), resolve_video(str(right))
         self._videos = (str(left), str(right))
@@ -260,6 +315,9 @@ class TwoVideoSource(FrameSource):
             absolute_for_workers(self.right_path),
         )
         return source
+
+    def stats(self) -> dict[str, Any]:
+        return _damaged_stats(self)
 
     def _open(self) -> tuple[VideoReader, VideoReader]:
         left = open_video(self._videos[0], self.left_path, "left video", self.images_command)
@@ -309,16 +367,31 @@ class TwoVideoSource(FrameSource):
         # The right video is decoded on a second thread while this one decodes the left (OpenCV lets
         # go of the GIL while decoding): two decoders at once keep the capture stage ahead of a fast model.
         decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtstereo-decode")
+        damaged = self._damaged = DamagedFrames()
+        yielded = False
         try:
             _both(decoder, left.seek, right.seek, self.start)
             while True:
                 index = left.position
                 got_left, got_right = _both(decoder, left.read, right.read)
-                if (got_left is None or got_right is None) and index <= self.start:  # not one frame
-                    raise (left if got_left is None else right).nothing_from(self.start, self.start_given)
                 if got_left is None or got_right is None:
+                    if not yielded:  # not one frame
+                        raise (left if got_left is None else right).nothing_from(self.start, self.start_given)
                     self._say_why_it_ended(left, right, index)
                     return
+                if got_left is DAMAGED or got_right is DAMAGED:  # passed over in both videos, which stay in step
+                    damaged.add(index, left if got_left is DAMAGED else right)
+                    if (
+                        self.stride == 1
+                        or min(_both(decoder, left.skip, right.skip, self.stride - 1)) == self.stride - 1
+                    ):
+                        continue
+                    if not yielded:  # the videos ended in the frames the stride passes over
+                        raise (left if left.ended_at is not None else right).nothing_from(self.start, self.start_given)
+                    self._say_why_it_ended(left, right, left.position)
+                    return
+                damaged.decoded()
+                yielded = True
                 (left_rgb, timestamp_s), (right_rgb, _) = got_left, got_right
                 yield StereoPair(left_rgb, right_rgb, name=f"frame{index:05d}", index=index, timestamp_s=timestamp_s)
                 if self.stride > 1 and min(_both(decoder, left.skip, right.skip, self.stride - 1)) < self.stride - 1:
@@ -334,12 +407,19 @@ class TwoVideoSource(FrameSource):
         cut = [note for note in (left.cut_short(), right.cut_short()) if note is not None]
         for note in cut:
             log.warning("%s; the stream stops there", note)
-        ended = [reader.label for reader in (left, right) if reader.ended_at is not None]
+        ended = [reader for reader in (left, right) if reader.ended_at is not None]
         # Said already when the headers gave the lengths; said here when they were wrong. A stride that skips past
         # the announced end stops there too, with the longer video's position beyond it.
         announced = self._announced_end is not None and index >= self._announced_end
         if not cut and len(ended) == 1 and not announced:
-            log.warning("the %s ended at frame %d: stopping at the shorter video", ended[0], index)
+            log.warning("the %s ended at frame %d: stopping at the shorter video", ended[0].label, ended[0].ended_at)
+
+
+def _damaged_stats(source: FrameSource) -> dict[str, Any]:
+    """A video source's figures for the summary: ``damaged_frames``, the frames passed over because they did not
+    decode (:class:`DamagedFrames`), when there were any."""
+    damaged = getattr(source, "_damaged", None)
+    return {"damaged_frames": list(damaged.frames)} if damaged is not None and damaged.frames else {}
 
 
 def _both(pool: ThreadPoolExecutor, here: Callable, there: Callable, *args: Any) -> tuple[Any, Any]:
@@ -376,7 +456,7 @@ class SideBySideVideoSource(FrameSource):
     def __init__(
         self, video: str | Path, swap: bool = False, start: int = 0, stride: int = 1, images_command: str = "predict"
     ):
-        check_start_stride(start, stride)
+        start, stride = check_start_stride(start, stride)
         swap = require_bool(swap, "swap")
         self.path = resolve_video(str(video))
         self.swap, self.start, self.stride = swap, start, stride
@@ -406,17 +486,30 @@ class SideBySideVideoSource(FrameSource):
         source.path = absolute_for_workers(self.path)
         return source
 
+    def stats(self) -> dict[str, Any]:
+        return _damaged_stats(self)
+
     def _frames(self) -> Iterator[StereoPair]:
         reader = open_video(self._video, self.path, "side-by-side video")
+        damaged = self._damaged = DamagedFrames()
+        yielded = False
         try:
             reader.seek(self.start)
             while True:
                 index = reader.position
                 got = reader.read()
-                if got is None and index <= self.start:  # no frame yet: an empty video, or the seek found none
+                if got is DAMAGED:
+                    damaged.add(index, reader)
+                    if self.stride == 1 or reader.skip(self.stride - 1) == self.stride - 1:
+                        continue
+                    got = None  # the video ended in the frames the stride passes over
+                if got is None and not yielded:  # no frame yet: an empty video, or the seek found none
                     raise reader.nothing_from(self.start, self.start_given)
                 if got is None:
                     break
+                damaged.decoded()
+                yielded = True
+                assert not isinstance(got, str), got
                 frame, timestamp_s = got
                 left, right = split_side_by_side(frame, self.swap)
                 yield StereoPair(left, right, name=f"frame{index:05d}", index=index, timestamp_s=timestamp_s)
