@@ -445,3 +445,15 @@ def test_relative_paths_are_read_and_written_where_the_caller_is_not_where_ray_s
     code, _, err = run_cli(capsys, *argv)
     assert code == 0 and err == "", err
     assert len(list((tmp_path / "out").glob("d_*.png"))) == FRAMES
+
+
+def test_missing_ray_is_refused_in_one_line_before_the_video_is_read(capsys, tmp_path, monkeypatch, videos):
+    """The run was announced ("... on Ray, 12 frames in ranges") and the first frame checked before Ray was missed."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` fail
+    argv = ["video", *videos, "--output-prefix", tmp_path / "f" / "d", *SGBM, "--engine", "ray"]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and "pip install 'rtstereo[scale]'" in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "f").exists()
