@@ -389,6 +389,10 @@ class Stream:
             getattr(source, "input_files", ()),
             [("PNG prefix", sink.prefix) for sink in self.sinks if isinstance(sink, DisparityPngSink)],
         )
+        beside_video = any(isinstance(sink, VideoSink) for sink in self.sinks)
+        for sink in self.sinks:
+            if isinstance(sink, DisparityPngSink):  # its frames without a PNG are in the mp4 only if there is one
+                sink.beside_video = beside_video
         self.prepare, self.temporal = prepare, temporal
         self.colour_scale = colour_scale or ColourScale(None)
         if self.colour_scale.fallback_px is None:  # no frame with disparities to measure: the model's range
