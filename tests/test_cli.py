@@ -1132,6 +1132,10 @@ def test_the_large_pair_note_estimates_from_the_size():
     )
     assert large_pair_note(model("hybrid", "cuda"), 3000, 4000) == "3000x4000 (HxW, 12.0 MP) with hybrid takes a while"
     assert large_pair_note(model("gwcnet-gc"), 3000, 4000) == "3000x4000 (HxW, 12.0 MP) with gwcnet-gc takes a while"
+    # SGBM runs on the CPU whatever the device (--device cuda is warned about for it): only more cores help
+    assert large_pair_note(model("sgbm"), 3000, 4000) == (
+        "3000x4000 (HxW, 12.0 MP) with sgbm takes a while: roughly 13 s on 2 CPU cores (less with more cores)"
+    )
 
 
 @pytest.mark.parametrize("swallowed", ["ImportError", "MissingDependencyError"])
