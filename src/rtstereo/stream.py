@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import InputError, OutputError, require_bool, require_path
+from .errors import InputError, OutputError, require_bool, require_path, warn_at_caller
 from .io.atomic import atomic_path, os_reason
 from .runtime.predictor import Predictor
 from .sinks.files import FORMAT_ENCODINGS
@@ -710,6 +710,7 @@ class Stream:
             # Not a daemon: even if the process is leaving, it finishes closing the outputs first.
             threading.Thread(target=self._write, name="rtstereo-write", daemon=False),
         ]
+        warn_at_caller(threads)  # what the stages warn about names the line of the caller's run(), not threading.py
         for thread in threads:
             thread.start()
         try:
