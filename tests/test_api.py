@@ -520,10 +520,18 @@ def test_a_calibration_that_is_not_a_calibration_is_an_input_error(textured_pair
         rtstereo.StereoPair(left, right, calibration="calib.txt")
 
 
-@pytest.mark.parametrize("options", [{"device": "cuda"}, {"precision": "bf16"}])
-def test_a_classical_method_says_that_device_and_precision_do_not_apply_to_it(options):
-    with pytest.warns(UserWarning, match="sgbm runs on the CPU in OpenCV's own arithmetic"):
+@pytest.mark.parametrize(
+    "options, said",
+    [
+        ({"device": "cuda"}, "device 'cuda' applies to networks only"),  # not "and precision 'fp32'", the default
+        ({"precision": "bf16"}, "precision 'bf16' applies to networks only"),
+        ({"device": "cuda", "precision": "fp16"}, "device 'cuda' and precision 'fp16' apply to networks only"),
+    ],
+)
+def test_a_classical_method_says_that_device_and_precision_do_not_apply_to_it(options, said):
+    with pytest.warns(UserWarning, match="sgbm runs on the CPU in OpenCV's own arithmetic") as caught:
         rtstereo.load("sgbm", **options)
+    assert [str(w.message).split(": ", 1)[1] for w in caught] == [said]
 
 
 def test_every_warning_predict_gives_is_an_rtstereo_warning_that_one_filter_silences(textured_pair):
