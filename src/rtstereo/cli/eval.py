@@ -6,6 +6,7 @@ import argparse
 import re
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 from ..batch.job import failure_reason
@@ -104,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
     range_given = "max_disp" in settings_from_args(args)
     per_scene_range = not range_given and not is_onnx_file(name) and _is_classical(name)
     cache: dict[int | None, object] = {}
+    said_loading: set[str] = set()  # what loading the model warned about: said once, not again for each scene's range
     if args.engine == "ray":
         if args.workers is not None and args.workers < 1:
             raise InputError(f"--workers must be >= 1, got {args.workers}")
@@ -113,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         # A usage error (an unknown model or setting, a missing file, a range the model refuses) is the
         # same for every scene: it stops the run here, before any scene is scored or a result written
         # (run_ray_eval makes the same check before Ray starts).
-        cache[None] = predictor_from_args(args)
+        cache[None] = _loaded(args, said_loading)
     if per_scene_range:
         samples, notes = clamp_search_ranges(samples, quarter_width_cap=_kind(name) == "hybrid")
         for note in notes:
@@ -125,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     def predictor_for(sample: Sample):
         key = (sample.max_disp_hint_px or None) if per_scene_range else None
         if key not in cache:
-            cache[key] = predictor_from_args(args, **({"max_disp": key} if key else {}))
+            cache[key] = _loaded(args, said_loading, **({"max_disp": key} if key else {}))
         return cache[key]
 
     try:
@@ -175,6 +177,20 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_INTERRUPTED
     return 1 if report.failures else 0
+
+
+def _loaded(args: argparse.Namespace, said: set[str], **settings):
+    """:func:`predictor_from_args`, whose warnings are said unless an earlier load said them (``said``): a classical
+    method loaded again for each scene's range said its "device 'cuda' applies to networks only" once per scene."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        predictor = predictor_from_args(args, **settings)
+    for w in caught:
+        message = " ".join(str(w.message).split())
+        if message not in said:
+            said.add(message)
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return predictor
 
 
 def _score(args: argparse.Namespace, samples: list[Sample], name: str, per_scene_range: bool, predictor_for):
