@@ -395,8 +395,11 @@ def test_errors_and_warnings_from_predict_name_the_python_argument_beside_the_op
         rtstereo.load("sgbm", max_disp=32).predict(narrow, narrow)
     with pytest.raises(rtstereo.InputError, match=r"--model rtnet-v5, rtstereo\.load\('rtnet-v5'\) in Python\)$"):
         rtstereo.load("default").predict(narrow[:, :8], narrow[:, :8])
-    with pytest.warns(rtstereo.SmallInputWarning, match=r"--model sgbm, rtstereo\.load\('sgbm'\) in Python\)$"):
+    # SGBM with a range it can search at this width: "--model sgbm" alone was refused as above
+    advice = r"--model sgbm --max-disp 16, rtstereo\.load\('sgbm', max_disp=16\) in Python\)$"
+    with pytest.warns(rtstereo.SmallInputWarning, match=advice):
         rtstereo.load("rtnet-v5").predict(narrow, narrow)
+    rtstereo.load("sgbm", max_disp=16).predict(narrow, narrow)  # which runs
     monkeypatch.setattr(providers, "_ort", lambda: types.SimpleNamespace(get_available_providers=lambda: ["CPU"]))
     with pytest.raises(rtstereo.InputError, match=r"\(device='cpu', or providers='cuda,cpu', in Python\)$"):
         providers.check_gpu_build("cuda")
