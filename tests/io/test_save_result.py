@@ -172,3 +172,10 @@ def test_the_sidecar_gives_the_colour_range_of_the_preview(tmp_path):
     assert (rgb[1, 50] == turbo[int(disparity[1, 50] / top * 255)]).all()  # value / top of the range, in turbo
     save_result(DisparityResult(disparity), tmp_path, "q", ("pfm", "json"))
     assert "color_preview" not in json.loads((tmp_path / "q.json").read_text())  # no preview, no range
+
+
+def test_other_pairs_come_in_the_order_of_the_numbers_in_their_names(tmp_path):
+    """The note of a rerun over fewer pairs listed p10, p11, p2, p3: not the order of the pairs of a folder."""
+    for name in ("p1", "p2", "p3", "p10", "p11"):
+        (tmp_path / f"{name}.pfm").write_bytes(b"")
+    assert other_pairs(tmp_path, ["p1"], ("pfm",)) == ["p2", "p3", "p10", "p11"]
