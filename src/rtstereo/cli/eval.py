@@ -6,14 +6,13 @@ import argparse
 import re
 import sys
 import textwrap
-import warnings
 from pathlib import Path
 
 from ..batch.job import failure_reason
 from ..datasets import LAYOUTS, find_samples
 from ..datasets.readers import Sample
 from ..errors import InputError
-from ..eval import EvalInterrupted, clamp_search_ranges, evaluate
+from ..eval import EvalInterrupted, clamp_search_ranges, evaluate, load_saying_once
 from ..io.atomic import terminate_as_interrupt
 from ..models import get_spec, is_onnx_file, resolve_alias
 from ..text import counted
@@ -180,17 +179,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _loaded(args: argparse.Namespace, said: set[str], **settings):
-    """:func:`predictor_from_args`, whose warnings are said unless an earlier load said them (``said``): a classical
-    method loaded again for each scene's range said its "device 'cuda' applies to networks only" once per scene."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        predictor = predictor_from_args(args, **settings)
-    for w in caught:
-        message = " ".join(str(w.message).split())
-        if message not in said:
-            said.add(message)
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return predictor
+    """:func:`predictor_from_args`, whose warnings are said unless an earlier load said them (``said``)."""
+    return load_saying_once(lambda: predictor_from_args(args, **settings), said)
 
 
 def _score(args: argparse.Namespace, samples: list[Sample], name: str, per_scene_range: bool, predictor_for):
