@@ -427,8 +427,11 @@ def test_errors_and_warnings_from_predict_name_the_python_argument_beside_the_op
         rtstereo.load("sgbm", max_disp=32).predict(narrow, narrow)
     with pytest.raises(rtstereo.InputError, match=r"--model rtnet-v5, rtstereo\.load\('rtnet-v5'\) in Python\)$"):
         rtstereo.load("default").predict(narrow[:, :8], narrow[:, :8])
-    with pytest.warns(rtstereo.SmallInputWarning, match=r"--model sgbm, rtstereo\.load\('sgbm'\) in Python\)$"):
+    # SGBM with a range it can search at this width: "--model sgbm" alone was refused as above
+    advice = r"--model sgbm --max-disp 16, rtstereo\.load\('sgbm', max_disp=16\) in Python\)$"
+    with pytest.warns(rtstereo.SmallInputWarning, match=advice):
         rtstereo.load("rtnet-v5").predict(narrow, narrow)
+    rtstereo.load("sgbm", max_disp=16).predict(narrow, narrow)  # which runs
     monkeypatch.setattr(providers, "_ort", lambda: types.SimpleNamespace(get_available_providers=lambda: ["CPU"]))
     with pytest.raises(rtstereo.InputError, match=r"\(device='cpu', or providers='cuda,cpu', in Python\)$"):
         providers.check_gpu_build("cuda")
@@ -552,10 +555,18 @@ def test_a_calibration_that_is_not_a_calibration_is_an_input_error(textured_pair
         rtstereo.StereoPair(left, right, calibration="calib.txt")
 
 
-@pytest.mark.parametrize("options", [{"device": "cuda"}, {"precision": "bf16"}])
-def test_a_classical_method_says_that_device_and_precision_do_not_apply_to_it(options):
-    with pytest.warns(UserWarning, match="sgbm runs on the CPU in OpenCV's own arithmetic"):
+@pytest.mark.parametrize(
+    "options, said",
+    [
+        ({"device": "cuda"}, "device 'cuda' applies to networks only"),  # not "and precision 'fp32'", the default
+        ({"precision": "bf16"}, "precision 'bf16' applies to networks only"),
+        ({"device": "cuda", "precision": "fp16"}, "device 'cuda' and precision 'fp16' apply to networks only"),
+    ],
+)
+def test_a_classical_method_says_that_device_and_precision_do_not_apply_to_it(options, said):
+    with pytest.warns(UserWarning, match="sgbm runs on the CPU in OpenCV's own arithmetic") as caught:
         rtstereo.load("sgbm", **options)
+    assert [str(w.message).split(": ", 1)[1] for w in caught] == [said]
 
 
 def test_every_warning_predict_gives_is_an_rtstereo_warning_that_one_filter_silences(textured_pair):

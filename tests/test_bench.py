@@ -965,6 +965,17 @@ def test_bench_command_reports_bad_arguments_in_one_line(cli, argv, message):
     assert code == 2 and message in err and err.startswith("rtstereo bench: error:")
 
 
+@pytest.mark.parametrize("role", ["model", "baseline"])
+def test_a_damaged_onnx_file_is_refused_before_the_sweep_as_predict_refuses_it(cli, tmp_path, role):
+    """Its rows were each skipped while sgbm's were timed, and the sweep exited with code 0."""
+    damaged = tmp_path / "cut.onnx"
+    damaged.write_bytes(b"not a protobuf")
+    argv = ["sgbm", "--baseline", damaged] if role == "baseline" else [f"sgbm,{damaged}"]
+    code, out, err = cli("bench", *argv, "--sizes", "48x96", "--max-disp", "16", "--runs", "1", "--warmup", "1")
+    assert code == 2 and err.startswith("rtstereo bench: error: ONNX Runtime cannot load") and f"{damaged}" in err
+    assert len(err.strip().splitlines()) == 1 and out == "", err
+
+
 # --- the prepared GPU check (benchmarks/bench_networks.py gpu), dry-run on the CPU ---------------------
 
 

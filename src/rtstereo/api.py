@@ -289,10 +289,12 @@ def _load(
     if spec.kind == "classical":
         if backend not in (None, "opencv"):
             raise InputError(f"model '{spec.name}' runs only on the opencv backend, not '{backend}'")
-        if device != "cpu" or precision != "fp32":
+        asked = (("device", device, "cpu"), ("precision", precision, "fp32"))
+        given = [f"{what} {value!r}" for what, value, usual in asked if value != usual]
+        if given:  # what was asked for alone: "precision 'fp32' apply to networks only" named the default too
+            verb = "apply" if len(given) > 1 else "applies"
             warn(
-                f"{spec.name} runs on the CPU in OpenCV's own arithmetic: device {device!r} and precision "
-                f"{precision!r} apply to networks only"
+                f"{spec.name} runs on the CPU in OpenCV's own arithmetic: {' and '.join(given)} {verb} to networks only"
             )
         return Predictor(spec, resolved, OpenCVBackend(import_object(spec.builder)(resolved)))
     if spec.kind == "hybrid":

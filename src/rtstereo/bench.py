@@ -1353,38 +1353,52 @@ def _precision_cell(row: BenchRow) -> str:
 
 
 @functools.cache
-def _fixed_size_of(path: str) -> tuple[int, int] | None:
-    """The input size an exported file is fixed at, from its contract (``None``: any size, or unreadable)."""
+def _contract_of(path: str):
+    """The contract an exported file carries (:func:`~rtstereo.runtime.onnx.read_contract`), read once per sweep.
+
+    Raises:
+        CheckpointError: ONNX Runtime cannot load the file, or it carries no contract rtstereo can run.
+    """
     from .runtime.onnx import read_contract
     from .runtime.providers import open_session
 
+    return read_contract(open_session(Path(path)), path)
+
+
+def check_exported_files(models: Sequence[str]) -> None:
+    """Refuse, before the sweep, an exported ``.onnx`` file that cannot run, as ``predict`` refuses it: its rows were
+    each skipped while the other models' were timed, and the sweep exited with code 0.
+
+    Raises:
+        CheckpointError: a file ONNX Runtime cannot load (damaged, cut short, its ``.data`` file missing), or one
+            without the contract rtstereo needs to feed it.
+    """
+    for model in models:
+        if is_onnx_file(model) and Path(model).is_file():
+            _contract_of(model)
+
+
+def _fixed_size_of(path: str) -> tuple[int, int] | None:
+    """The input size an exported file is fixed at, from its contract (``None``: any size, or unreadable)."""
     try:
-        fixed = read_contract(open_session(Path(path)), path).fixed_size_hw
+        fixed = _contract_of(path).fixed_size_hw
     except RtStereoError:  # its row says why it cannot run
         return None
     return (int(fixed[0]), int(fixed[1])) if fixed else None
 
 
-@functools.cache
 def _exported_settings(path: str) -> tuple[str, ...] | None:
     """The settings fixed in an exported file, from its contract (``None``: unreadable)."""
-    from .runtime.onnx import read_contract
-    from .runtime.providers import open_session
-
     try:
-        return tuple(read_contract(open_session(Path(path)), path).settings)
+        return tuple(_contract_of(path).settings)
     except RtStereoError:  # its row says why it cannot run
         return None
 
 
-@functools.cache
 def _exported_precision(path: str) -> str:
     """The precision an exported file was written in (``fp32``, ``fp16``, ``int8``), from its metadata."""
-    from .runtime.onnx import read_contract
-    from .runtime.providers import open_session
-
     try:
-        return read_contract(open_session(Path(path)), path).precision
+        return _contract_of(path).precision
     except RtStereoError:  # its row says why it cannot run
         return ""
 

@@ -10,7 +10,10 @@ import errno
 import numbers
 import os
 import sys
+import threading
 import warnings
+import weakref
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -339,18 +342,42 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 SHOWN_WARNINGS: set[str] = set()
 
 
+# The threads rtstereo starts for a caller (a Stream's stages), with the line of the caller's code that started them.
+_THREAD_CALLERS: weakref.WeakKeyDictionary[threading.Thread, tuple[str, int, dict]] = weakref.WeakKeyDictionary()
+
+
 def warn(message: str, category: type[Warning] = RtStereoWarning) -> None:
     """:func:`warnings.warn`, attributed to the first caller outside rtstereo.
 
     A warning then names the line of the user's code that led to it (``my_script.py:12:
     CalibrationWarning: ...``), however deep in the package it was raised, instead of a line of
-    rtstereo's own (what ``skip_file_prefixes`` does from Python 3.12 on). The command line prints
-    warnings without a location anyway.
+    rtstereo's own (what ``skip_file_prefixes`` does from Python 3.12 on); on a thread rtstereo started for the
+    user's call (:func:`warn_at_caller`), the line of that call. The command line prints warnings without a
+    location anyway.
     """
     frame, level = sys._getframe(1), 2
     while frame is not None and _ours(frame):
         frame, level = frame.f_back, level + 1
+    caller = _THREAD_CALLERS.get(threading.current_thread())
+    if caller is not None and (frame is None or frame.f_globals.get("__name__") == "threading"):
+        filename, lineno, module_globals = caller  # the thread's own stack holds no line of the user's code
+        registry = module_globals.setdefault("__warningregistry__", {})
+        module = module_globals.get("__name__", "<string>")
+        warnings.warn_explicit(message, category, filename, lineno, module, registry)  # the source line: by file
+        return
     warnings.warn(message, category, stacklevel=level)
+
+
+def warn_at_caller(threads: Iterable[threading.Thread]) -> None:
+    """Have :func:`warn` on ``threads``, which rtstereo starts to do the caller's work (a Stream's stages), name the
+    line of the caller's code that started them, as it does on the caller's own thread: they named threading.py."""
+    frame = sys._getframe(1)
+    while frame is not None and _ours(frame):
+        frame = frame.f_back
+    if frame is None:
+        return
+    for thread in threads:
+        _THREAD_CALLERS[thread] = (frame.f_code.co_filename, frame.f_lineno, frame.f_globals)
 
 
 def _ours(frame: Any) -> bool:

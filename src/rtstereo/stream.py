@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import InputError, OutputError, require_bool, require_path
+from .errors import InputError, OutputError, require_bool, require_path, warn_at_caller
 from .io.atomic import atomic_path, os_reason
 from .runtime.predictor import Predictor
 from .sinks.files import FORMAT_ENCODINGS
@@ -389,6 +389,10 @@ class Stream:
             getattr(source, "input_files", ()),
             [("PNG prefix", sink.prefix) for sink in self.sinks if isinstance(sink, DisparityPngSink)],
         )
+        beside_video = any(isinstance(sink, VideoSink) for sink in self.sinks)
+        for sink in self.sinks:
+            if isinstance(sink, DisparityPngSink):  # its frames without a PNG are in the mp4 only if there is one
+                sink.beside_video = beside_video
         self.prepare, self.temporal = prepare, temporal
         self.colour_scale = colour_scale or ColourScale(None)
         if self.colour_scale.fallback_px is None:  # no frame with disparities to measure: the model's range
@@ -736,6 +740,7 @@ class Stream:
             # Not a daemon: even if the process is leaving, it finishes closing the outputs first.
             threading.Thread(target=self._write, name="rtstereo-write", daemon=False),
         ]
+        warn_at_caller(threads)  # what the stages warn about names the line of the caller's run(), not threading.py
         for thread in threads:
             thread.start()
         try:

@@ -291,8 +291,10 @@ def test_a_batch_pair_beyond_the_png16_range_is_warned_about_and_skipped_by_a_re
     argv = ["predict", tmp_path / "L", tmp_path / "R", "-o", tmp_path / "out", "--model", "sgbm", "--max-disp", "288"]
     code, out, err = run_cli(capsys, *argv)
     assert code == 0 and "2 pairs: 2 done, 0 skipped, 0 failed" in out
-    # the pair's warnings in one line: a range over half the width (sgbm matches no pixel in the first 288 columns ...)
-    assert "matched; 0: disparity up to 2" in err and "0.png not written" in err
+    # each of the pair's warnings on a line of its own: a range over half the width (sgbm matches no pixel in the first
+    # 288 columns ...), and the PNG not written
+    assert "warning: 0: sgbm matches no pixel" in err and "warning: 0: disparity up to 2" in err
+    assert "0.png not written" in err
     assert (tmp_path / "out" / "0.png-not-written.txt").is_file() and not (tmp_path / "out" / "0.png").exists()
     code, out, err = run_cli(capsys, *argv)
     assert code == 0 and "2 pairs: 0 done, 2 skipped" in out and "warning: 0: disparity up to 2" in err
@@ -676,3 +678,27 @@ def test_an_output_name_too_long_for_the_file_system_is_one_line(capsys, tmp_pat
         "file system takes at most 255)\n"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
+def test_a_warning_is_said_once_when_the_first_pair_gives_one_more_beside_it(capsys, tmp_path):
+    """A pair's warnings were one text, said once and counted as a whole: the first pair's 16-bit note beside the grey
+    view's warning made it another text than the next pair's, which said the grey view's warning a second time."""
+    import csv
+
+    import cv2
+    import numpy as np
+
+    left, right = write_pairs(tmp_path / "in", 3)
+    for i, path in enumerate(sorted(left.iterdir())):
+        grey = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2GRAY)
+        cv2.imwrite(str(path), grey.astype(np.uint16) * 16 if i == 0 else grey)  # 12-bit data in 16 bits
+    summary = tmp_path / "s.csv"
+    code, _, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "-q", "--summary", summary)
+    assert code == 0, err
+    assert err.count("16-bit image whose values stay") == 1, err
+    assert err.count("the left image is grey") == 2, err  # the warning, then the count
+    assert "rtstereo predict: warning: 00: the left image is grey" in err
+    assert "rtstereo predict: warning: 2 more pairs gave the same warning as above (the left image is grey" in err
+    rows = list(csv.DictReader(summary.open()))
+    assert ["the left image is grey" in row["warning"] for row in rows] == [True, True, True]
+    assert " | the left image is grey" in rows[0]["warning"]  # each pair's messages, apart

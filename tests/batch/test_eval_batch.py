@@ -486,3 +486,14 @@ def test_the_density_column_says_a_map_with_a_few_holes_is_not_complete():
     whole = SceneResult("whole", "kitti", (240, 320), {}, {"density": 100.0})
     rows = {line.split()[0]: line.split()[-2] for line in EvalReport("m", [holes, whole]).table().splitlines()[1:3]}
     assert rows == {"holes": "99.99", "whole": "100.0"}  # the column before ms
+
+
+def test_what_loading_a_classical_method_warns_about_is_said_once_not_for_each_scenes_range(capsys, tmp_path, recwarn):
+    """SGBM, loaded again for each scene's own range, said "precision 'bf16' applies to networks only" once more
+    for each, with the scene's name in front, as if the scene had caused it. (Warnings: printed as lines by the
+    command, recorded here, as pytest records them.)"""
+    data = write_kitti(tmp_path / "kitti", 2)
+    code, _, err = run_cli(capsys, "eval", data, "--model", "sgbm", "--precision", "bf16", "-o", tmp_path / "r", "-q")
+    assert code == 0, err
+    said = [str(w.message) for w in recwarn.list if "precision 'bf16' applies to networks only" in str(w.message)]
+    assert len(said) == 1 and said[0].startswith("sgbm runs on the CPU"), said

@@ -50,6 +50,22 @@ def test_a_missing_image_on_one_side_is_pointed_out(tmp_path):
     assert "e.g. 001.png with 002.png" in message
 
 
+@pytest.mark.parametrize(
+    "left, right",
+    [
+        (["1.png", "3.png", "4.png"], ["1.png", "2.png", "4.png"]),  # 2 missing on the left, 3 on the right
+        (["l_10.png", "l_11.png", "l_13.png", "l_14.png"], ["r_10.png", "r_12.png", "r_13.png", "r_14.png"]),
+    ],
+)
+def test_an_image_missing_on_each_side_is_pointed_out(tmp_path, left, right):
+    """As many images on each side, and the relation of the numbers back to the first pair's after the second gap: it
+    was taken for free-running timestamps, and 3.png met 2.png unsaid."""
+    pairs, said = _pairs_and_warnings(*_folders(tmp_path, left, right))
+    assert len(pairs) == len(left)
+    (message,) = said
+    assert "numbers in 1 pair's names do not follow the first pair's" in message, message
+
+
 def test_sides_numbered_with_and_without_leading_zeros_pair_each_image_with_its_own_view(tmp_path):
     """Sorted by name, L_10 came before L_9 but R_09 before R_10: every left image met another's right view."""
     left, right = _folders(tmp_path, ["L_8.png", "L_9.png", "L_10.png"], ["R_08.png", "R_09.png", "R_10.png"])

@@ -199,3 +199,10 @@ def test_the_previews_range_is_the_maps_percentile_taken_once_for_the_preview_an
     assert np.array_equal(written, colorize(disparity))
     with pytest.raises(Exception, match=r"expected a float \(H, W\) array"):  # what is no map is said as before
         save_result(DisparityResult(np.zeros((4, 6, 3), np.float32)), tmp_path, "q", ("color", "json"))
+
+
+def test_other_pairs_come_in_the_order_of_the_numbers_in_their_names(tmp_path):
+    """The note of a rerun over fewer pairs listed p10, p11, p2, p3: not the order of the pairs of a folder."""
+    for name in ("p1", "p2", "p3", "p10", "p11"):
+        (tmp_path / f"{name}.pfm").write_bytes(b"")
+    assert other_pairs(tmp_path, ["p1"], ("pfm",)) == ["p2", "p3", "p10", "p11"]

@@ -188,3 +188,14 @@ def test_a_relative_dataset_folder_is_read_where_the_caller_is_not_where_ray_sta
     report = run_ray_eval(samples, PredictorOptions("sgbm", settings={"max_disp": 16}), "sgbm", workers=1)
     assert report.failures == [] and len(report.scenes) == 2
     assert [scene.left_path for scene in report.scenes] == [str(sample.left_path) for sample in samples]  # as given
+
+
+def test_what_loading_a_classical_method_warns_about_is_said_once_on_ray_too(capsys, tmp_path, ray_local):
+    """The workers loaded SGBM for each scene's own range and said "precision 'bf16' applies to networks only" once
+    more for each scene, with its name in front, after the driver's own load had said it."""
+    data = write_kitti(tmp_path / "kitti", 2)
+    for engine in ("local", "ray"):
+        argv = ["eval", data, "--model", "sgbm", "--precision", "bf16", "-o", tmp_path / engine, "-q"]
+        with printed_warnings():
+            code, _, err = run_cli(capsys, *argv, "--engine", engine)
+        assert code == 0 and err.count("precision 'bf16' applies to networks only") == 1, (engine, err)

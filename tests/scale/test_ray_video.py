@@ -510,3 +510,15 @@ def test_a_range_with_a_frame_that_does_not_decode_passes_it_over_and_keeps_to_i
     row = job.run_range(rtstereo.load("sgbm", max_disp=16), FrameRange(3, 3))
     assert (row["status"], row["written"], row["error"], row["damaged_frames"]) == ("done", 2, "", "[4]")
     assert sorted(p.name for p in tmp_path.glob("d_*.png")) == ["d_00003.png", "d_00005.png"]
+
+
+def test_missing_ray_is_refused_in_one_line_before_the_video_is_read(capsys, tmp_path, monkeypatch, videos):
+    """The run was announced ("... on Ray, 12 frames in ranges") and the first frame checked before Ray was missed."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` fail
+    argv = ["video", *videos, "--output-prefix", tmp_path / "f" / "d", *SGBM, "--engine", "ray"]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and "pip install 'rtstereo[scale]'" in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "f").exists()

@@ -1455,3 +1455,25 @@ def test_a_frame_of_an_image_sequence_whose_views_differ_in_size_is_named(run_cl
         f"rtstereo video: error: frame 1 ({tmp_path / 'L' / 'f1.png'}, {tmp_path / 'R' / 'f1.png'}): left and right "
         "images differ in size: left 40x32, right 36x32 (WxH); a rectified pair has one size\n"
     ), err
+
+
+@pytest.mark.parametrize("with_mp4", [False, True])
+def test_a_frame_beyond_the_png_range_is_said_to_be_in_the_mp4_only_when_there_is_one(
+    run_cli, tmp_path, recwarn, with_mp4
+):
+    """The mp4 was said to show the frames without a PNG in a run that wrote PNGs alone. (A warning: printed as one
+    line by the command, recorded here, as pytest records warnings.)"""
+    rng = np.random.default_rng(0)
+    texture = cv2.resize(rng.integers(0, 256, (24, 150), dtype=np.uint8), (600, 48), interpolation=cv2.INTER_CUBIC)
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+    for i, shift_px in enumerate((10, 272)):
+        cv2.imwrite(str(tmp_path / "L" / f"{i}.png"), texture)
+        cv2.imwrite(str(tmp_path / "R" / f"{i}.png"), np.roll(texture, -shift_px, axis=1))
+    argv = ["video", tmp_path / "L", tmp_path / "R", "--output-prefix", tmp_path / "f" / "d", "-q"]
+    argv += ["-o", tmp_path / "o.mp4"] if with_mp4 else []
+    code, _, err = run_cli(*argv, "--model", "sgbm", "--max-disp", "288", "--no-rectification-check")
+    assert code == 0, err
+    (said,) = [str(w.message) for w in recwarn.list if "frame 1: disparity up to" in str(w.message)]
+    assert "get no PNG" in said and ("the mp4 still shows them" in said) == with_mp4, said
+    assert sorted(p.name for p in (tmp_path / "f").glob("d_*.png")) == ["d_00000.png"]

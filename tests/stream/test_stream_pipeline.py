@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 import time
 
@@ -723,3 +724,16 @@ def test_the_newest_frame_queue_never_drops_the_end_marker():
     assert q.dropped == 0
     q.put(2)  # a newer frame replaces the stale one, never the end
     assert q.dropped == 1 and q.get_nowait() is end and q.get_nowait() == 2
+
+
+def test_what_the_stages_warn_about_names_the_line_that_ran_the_stream(two_videos):
+    """Warnings name the line of the caller's code; those of the stream's threads named threading.py."""
+    import warnings
+
+    stream = Stream(TwoVideoSource(*two_videos), rtstereo.load("sgbm", max_disp=80), colour_scale=ColourScale(80))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        line = sys._getframe().f_lineno + 1
+        stream.run()
+    said = {(w.filename, w.lineno) for w in caught if issubclass(w.category, rtstereo.UnmatchedBandWarning)}
+    assert said == {(__file__, line)}, said

@@ -46,7 +46,7 @@ from ..sinks.pointcloud import PointCloudOptions, make_writers
 from ..sources.pairs import PairSource
 from ..text import counted, first_line
 from ..types import Calibration, DisparityResult, StereoPair
-from .outcome import DONE, FAILED, SKIPPED, PairOutcome
+from .outcome import DONE, FAILED, SKIPPED, PairOutcome, join_warnings, warning_messages
 
 
 @dataclass(frozen=True)
@@ -407,8 +407,7 @@ def load_pair(source: PairSource, index: int) -> tuple[StereoPair | None, PairOu
 
 def _said(earlier: str, caught: list[warnings.WarningMessage]) -> str:
     """``earlier`` warnings and the ``caught`` ones, each once, in one line."""
-    said = [earlier] if earlier else []
-    return "; ".join(dict.fromkeys([*said, *(" ".join(str(w.message).split()) for w in caught)]))
+    return join_warnings([*warning_messages(earlier), *(" ".join(str(w.message).split()) for w in caught)])
 
 
 def finish_pair(job: BatchJob, predictor, pair: StereoPair, outcome: PairOutcome) -> PairOutcome:
@@ -442,7 +441,7 @@ def finish_pair(job: BatchJob, predictor, pair: StereoPair, outcome: PairOutcome
 
 def skipped_outcome(job: BatchJob, source: PairSource, index: int) -> PairOutcome:
     """The outcome of a pair whose complete outputs exist, with the warnings recorded when it was done."""
-    noted = "; ".join(not_written_notes(job.output, source.name, job.formats)) if job.output is not None else ""
+    noted = join_warnings(not_written_notes(job.output, source.name, job.formats)) if job.output is not None else ""
     return PairOutcome(index, source.name, source.left, source.right, status=SKIPPED, warning=noted)
 
 

@@ -17,6 +17,31 @@ from ..text import counted, shown
 
 DONE, SKIPPED, FAILED = "done", "skipped", "failed"
 SUMMARY_SUFFIXES = (".parquet", ".csv")
+# Between the messages of a pair's one ``warning`` text. Not "; ": messages hold that themselves, and a batch that
+# says each message once, and counts the pairs that give it again, must find where one ends.
+WARNING_SEPARATOR = " | "
+
+
+def join_warnings(messages: Iterable[str]) -> str:
+    """A pair's warning messages as its one ``warning`` text, each once, in the order given.
+
+    Examples:
+        >>> join_warnings(["grey; matched in grey", "", "cut off", "grey; matched in grey"])
+        'grey; matched in grey | cut off'
+    """
+    return WARNING_SEPARATOR.join(dict.fromkeys(m for m in messages if m))
+
+
+def warning_messages(warning: str) -> list[str]:
+    """A pair's ``warning`` text as its messages (:func:`join_warnings` undone).
+
+    Examples:
+        >>> warning_messages("grey; matched in grey | cut off")
+        ['grey; matched in grey', 'cut off']
+        >>> warning_messages("")
+        []
+    """
+    return [m for m in warning.split(WARNING_SEPARATOR) if m]
 
 
 @dataclass
@@ -29,8 +54,9 @@ class PairOutcome:
         left, right: where the images came from (paths or URLs).
         status: ``done``, ``skipped`` (complete outputs existed) or ``failed``.
         error: the one-line reason of a failure; empty otherwise.
-        warning: what writing the pair's files warned about (a disparity a 16-bit PNG cannot hold, an empty
-            point cloud), ``"; "``-separated; for a skipped pair, the reasons recorded when it was done.
+        warning: what reading, predicting and writing the pair warned about (a disparity a 16-bit PNG cannot hold,
+            an empty point cloud), ``" | "``-separated (:data:`WARNING_SEPARATOR`); for a skipped pair, the reasons
+            recorded when it was done.
         height_px, width_px: the input size (0 when the pair could not be read).
         read_ms: reading and decoding both images, milliseconds.
         predict_ms: preparation, model and checks, milliseconds (wall time on the worker).

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..batch import BatchJob, BatchSummary, PairOutcome, PredictorOptions, run_local
-from ..batch.outcome import DONE, FAILED
+from ..batch.outcome import DONE, FAILED, warning_messages
 from ..errors import InputError, OutputError, require_installed
 from ..io.atomic import folder_write_problem
 from ..sources.pairs import PairSource
@@ -151,22 +151,24 @@ def run_batch(
                 f"{outcome.error}",
                 file=sys.stderr,
             )
-        elif outcome.warning:
-            kind = warning_kind(outcome.warning, outcome.name, (outcome.left, outcome.right))
-            unnamed = _unnamed(outcome.warning, outcome.name)
+            return
+        # each message of the pair's on its own: a pair that gave one more than the pair before said the others again
+        for message in warning_messages(outcome.warning):
+            kind = warning_kind(message, outcome.name, (outcome.left, outcome.right))
+            unnamed = _unnamed(message, outcome.name)
             if kind in repeats:
                 repeats[kind][1] += 1
                 repeats[kind][2] |= unnamed != repeats[kind][3]
                 repeats[kind][4].append(outcome.name)
-                return
+                continue
             # as a line of its own (a Python warning would break the progress bar), naming the pair unless it does
-            said = outcome.warning
+            said = message
             if not said.startswith(f"{outcome.name}:") and not any(
                 p and p in said for p in (outcome.left, outcome.right)
             ):
                 said = f"{outcome.name}: {said}"
             tqdm.write(f"rtstereo {verb}: warning: {said}", file=sys.stderr)
-            repeats[kind] = [outcome.warning, 0, False, unnamed, []]
+            repeats[kind] = [message, 0, False, unnamed, []]
 
     summary_path = args.summary
     if summary_path is not None and Path(summary_path).suffix.lower() not in (".parquet", ".csv"):

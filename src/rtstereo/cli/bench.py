@@ -383,7 +383,7 @@ def _refuse_sizes_no_memory_holds(sizes: list[tuple[int, int]]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..api import check_model_file
-    from ..bench import parse_list, run_bench
+    from ..bench import check_exported_files, parse_list, run_bench
     from ..bench_reference import parse_reference
     from ..models import resolve_alias
     from ..runtime.providers import check_thread_count, default_threads
@@ -397,8 +397,10 @@ def run(args: argparse.Namespace) -> int:
     models = [resolve_alias(m) for m in parse_list(args.model, str, "model")]
     baseline = resolve_alias(args.baseline) if args.baseline else None
     reference = parse_reference(args.reference) if args.reference else None
-    for model in [*models, *([baseline] if baseline else []), *([reference.model] if reference else [])]:
+    named = [*models, *([baseline] if baseline else []), *([reference.model] if reference else [])]
+    for model in named:
         check_model_file(model)  # a missing file is a usage error now, not a sweep of rows that each say so
+    check_exported_files(named)  # and so is a damaged one, as predict refuses it
     _check_named_models({"--baseline": baseline, "--reference": reference.model if reference else None})
     sizes = parse_list(args.sizes or "480x640", lambda text: parse_size_hw(text, "--sizes"), "size")
     _refuse_sizes_no_memory_holds(sizes)

@@ -369,8 +369,20 @@ def large_pair_note(predictor, height_px: int, width_px: int) -> str | None:
     rate = CPU_S_PER_MP.get(predictor.name)
     on_cpu = predictor.backend.describe().get("device", "cpu") == "cpu"
     if rate is not None and on_cpu:
-        note += f": roughly {rate * megapixels:.0f} s on 2 CPU cores (less with more cores or --device cuda)"
+        # OpenCV's matchers run on the CPU whatever the device: --device cuda is warned about for them
+        faster = "more cores" if _classical(predictor.name) else "more cores or --device cuda"
+        note += f": roughly {rate * megapixels:.0f} s on 2 CPU cores (less with {faster})"
     return note
+
+
+def _classical(name: str) -> bool:
+    """Whether the model is one of OpenCV's matchers (``sgbm``, ``bm``), which run on the CPU alone."""
+    from ..models import get_spec, resolve_alias
+
+    try:
+        return get_spec(resolve_alias(name)).kind == "classical"
+    except RtStereoError:  # a file's name, say
+        return False
 
 
 def _warn_if_unrectified(

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, OutputError, RtStereoError, require
+from ..errors import InputError, OutputError, RtStereoError, require, require_installed
 from ..io.atomic import name_length_problem, terminate_as_interrupt
 from ..sinks.video import Sink
 from ..sources.base import FramePreparer, FrameSource, LiveSource
@@ -216,6 +216,8 @@ def run_ray(args: argparse.Namespace) -> int:
         raise InputError(f"--workers must be >= 1, got {args.workers}")
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be >= 1, got {args.max_frames}")
+    # as predict and eval refuse it: before the video is opened, its first frame checked and the run announced
+    require_installed("ray", "scale", "--engine ray (Ray Data)")
     from ..scale.session import refuse_unreachable
 
     refuse_unreachable(args.ray_address)  # before the video is opened and its first frame checked

@@ -24,7 +24,7 @@ from ..models.registry import ModelSpec
 from ..types import Calibration, DisparityResult, StereoPair, with_own_left
 from .backends import Backend
 from .memory import BUDGET_ENV as MEMORY_BUDGET_ENV
-from .memory import plan_network_size
+from .memory import DEFAULT_MAX_DISP_PX, plan_network_size
 from .postprocess import FILL_LEFT_BORDER, REFINE_EDGES, fill_left_border
 from .preprocess import normalize, pad_to_divisor
 from .refine import PhotometricCost, refine_edges
@@ -36,6 +36,26 @@ class ResizeWarning(RtStereoWarning):
 
 class SmallInputWarning(RtStereoWarning):
     """An input so small that a network's coarsest level has fewer than two cells across it."""
+
+
+def _classical_instead(width_px: int) -> str:
+    """The classical method to offer instead of a network on a pair too small for it, with a range SGBM can search at
+    this width (it refuses one as wide as the image: "--model sgbm" alone failed on a 30-px pair), or ``""``.
+
+    Examples:
+        >>> _classical_instead(400), _classical_instead(30), _classical_instead(16)
+        (", or a classical method: --model sgbm, rtstereo.load('sgbm') in Python", ", or a classical method \
+searching less than the width: --model sgbm --max-disp 16, rtstereo.load('sgbm', max_disp=16) in Python", '')
+    """
+    if width_px > DEFAULT_MAX_DISP_PX:
+        return ", or a classical method: --model sgbm, rtstereo.load('sgbm') in Python"
+    fits = 16 * ((width_px - 1) // 16)  # OpenCV searches a multiple of 16, less than the width
+    if fits < 16:
+        return ""
+    return (
+        f", or a classical method searching less than the width: --model sgbm --max-disp {fits}, "
+        f"rtstereo.load('sgbm', max_disp={fits}) in Python"
+    )
 
 
 def too_small_for(size_hw: tuple[int, int], size_divisor: int) -> bool:
@@ -310,8 +330,7 @@ class Predictor:
             warn(
                 f"{self.name} on {height}x{width} (HxW): at least {side - self.spec.size_divisor + 1} px each way is "
                 f"needed for its coarsest level (1/{self.spec.size_divisor}) to span two cells; its disparity at this "
-                "size is not meaningful (use a larger image, or a classical method: --model sgbm, "
-                "rtstereo.load('sgbm') in Python)",
+                f"size is not meaningful (use a larger image{_classical_instead(width)})",
                 SmallInputWarning,
             )
         self._say_range_beyond_width((reduced_hw or self.fixed_size_hw or (height, width))[1])

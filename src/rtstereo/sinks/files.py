@@ -218,7 +218,8 @@ def outputs_complete(folder: str | Path, name: str, formats: Iterable[str]) -> b
 
 def other_pairs(folder: str | Path, names: Iterable[str], formats: Iterable[str]) -> list[str]:
     """The pairs, other than ``names``, whose complete outputs of ``formats`` are in ``folder``: an earlier
-    run's, which a rerun over fewer pairs leaves beside its own (sorted; hidden files are not looked at).
+    run's, which a rerun over fewer pairs leaves beside its own (in the order of the numbers in their names; hidden
+    files are not looked at).
 
     Examples:
         >>> import tempfile
@@ -256,7 +257,10 @@ def other_pairs(folder: str | Path, names: Iterable[str], formats: Iterable[str]
     for base in found:
         for template in FORMAT_FILES.values():
             owners.setdefault(template.format(name=base), set()).add(base)
-    return sorted(name for name in found if owners[templates[0].format(name=name)] == {name})
+    from ..sources.pairs import frame_order  # here: that module reads this one's names
+
+    # in the order of the numbers in the names, as the pairs of a folder are (p2 before p10)
+    return sorted((name for name in found if owners[templates[0].format(name=name)] == {name}), key=frame_order)
 
 
 def not_written_notes(folder: str | Path, name: str, formats: Iterable[str]) -> list[str]:

@@ -432,6 +432,9 @@ class DisparityPngSink(Sink):
         self.too_far: list[int] = []  # frame numbers left without a PNG
         self._said_unstored = False  # disparities <= 0 written as 0 (invalid) are warned of once
         self._next = 0  # the number after the last frame's: those between it and a frame's have no PNG
+        # Whether an mp4 is written beside the PNGs (a Stream with a VideoSink sets it): a frame without a PNG is then
+        # still in the mp4, which the warning says only where there is one.
+        self.beside_video = False
         # An earlier run's PNGs: those this run leaves are named when it ends (they would pass for its frames).
         self._earlier = {str(self.prefix.parent / name) for name in numbered_pngs(self.prefix)}
 
@@ -447,7 +450,7 @@ class DisparityPngSink(Sink):
                 warn(
                     f"frame {frame.number}: disparity up to {exc.max_disparity_px:.1f} px does not fit the 16-bit "
                     "PNGs of --output-prefix (max 255.99 px at d*256): this frame and any other beyond 256 px get "
-                    "no PNG; the mp4 still shows them"
+                    f"no PNG{'; the mp4 still shows them' if self.beside_video else ''}"
                 )
             self.too_far.append(frame.number)
             unused, self._next = range(self._next, frame.number + 1), frame.number + 1

@@ -337,11 +337,37 @@ def _unlike_pairs(lefts: list[str], rights: list[str]) -> tuple | None:
     if not unlike:
         return None
     # A missing image shifts the relation from there on: runs of one relation each. Free-running
-    # timestamps (1000/1001, 1033/1035, ...) change it back and forth: no warning for those.
+    # timestamps (1000/1001, 1033/1035, ...) change it back and forth: no warning for those, unless it moves by
+    # whole frames (an image missing on each side: 1/1, 3/2, 4/4 holds as many images on each, and 3 met 2).
     changes = sum(a != b for a, b in zip(relation, relation[1:]))
-    if changes != len(set(relation)) - 1:
+    if changes != len(set(relation)) - 1 and not _shifted_by_whole_frames(numbers, relation):
         return None
     return (lefts[unlike[0]], rights[unlike[0]]), (lefts[0], rights[0]), len(unlike)
+
+
+def _shifted_by_whole_frames(numbers: list[tuple[tuple[int, ...], tuple[int, ...]]], relation: list[tuple]) -> bool:
+    """Whether every pair leaves the first pair's relation, if at all, by whole frames: in its frame number (the last
+    number of the names) alone, by a multiple of the smallest step between two images of a side (1 for frame
+    counters), as an image missing on one side shifts it. Free-running timestamps (1000/1001, 1033/1035) move by
+    less than their step.
+
+    Examples:
+        >>> numbers = [((1,), (1,)), ((3,), (2,)), ((4,), (4,))]  # 2 missing on the left, 3 on the right
+        >>> _shifted_by_whole_frames(numbers, [(0,), (-1,), (0,)])
+        True
+        >>> _shifted_by_whole_frames([((1000,), (1001,)), ((1033,), (1035,)), ((1066,), (1067,))], [(1,), (2,), (1,)])
+        False
+    """
+    steps = [
+        later[-1] - earlier[-1]
+        for side in (0, 1)
+        for earlier, later in zip((n[side] for n in numbers), (n[side] for n in numbers[1:]))
+        if later[-1] > earlier[-1]
+    ]
+    if not steps:
+        return False
+    step, first = min(steps), relation[0]
+    return all(r[:-1] == first[:-1] and (r[-1] - first[-1]) % step == 0 for r in relation)
 
 
 def _numbers_on_one_side(lefts: list[str], rights: list[str]) -> str:
