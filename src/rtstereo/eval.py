@@ -347,21 +347,6 @@ def _unmatched_columns(range_px: int, width_px: int) -> str:
     )
 
 
-def load_saying_once(load: Callable[[], Predictor], said: set[str]) -> Predictor:
-    """``load()``, whose warnings are given unless an earlier load gave them (their messages are kept in ``said``):
-    a classical method loaded again for each scene's own range said "device 'cuda' applies to networks only" again
-    for each, with the scene's name in front, as if the scene had caused it."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        predictor = load()
-    for w in caught:
-        message = " ".join(str(w.message).split())
-        if message not in said:
-            said.add(message)
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return predictor
-
-
 def warn_named(scene: str, caught: list[warnings.WarningMessage]) -> None:
     """Give again the warnings ``caught`` while a scene was scored, each once, in its own category, with the scene's
     name in front (``grey: the left image is grey ...``): a run of many scenes said what it met, not where, and the

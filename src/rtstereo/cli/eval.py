@@ -12,7 +12,7 @@ from ..batch.job import failure_reason
 from ..datasets import LAYOUTS, find_samples
 from ..datasets.readers import Sample
 from ..errors import InputError
-from ..eval import EvalInterrupted, clamp_search_ranges, evaluate, load_saying_once
+from ..eval import EvalInterrupted, clamp_search_ranges, evaluate
 from ..io.atomic import terminate_as_interrupt
 from ..models import get_spec, is_onnx_file, resolve_alias
 from ..text import counted
@@ -111,7 +111,6 @@ def run(args: argparse.Namespace) -> int:
         return (sample.max_disp_hint_px or None) if per_scene_range else None
 
     cache: dict[int | None, object] = {}
-    said_loading: set[str] = set()  # what loading the model warned about: said once, not again for each scene's range
     if args.engine == "ray":
         if args.workers is not None and args.workers < 1:
             raise InputError(f"--workers must be >= 1, got {args.workers}")
@@ -124,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         # scores that scene: one made with the run's own settings was left unused when every scene has its range
         # (for the hybrid, a session of its network opened for nothing).
         first = range_of(samples[0])
-        cache[first] = _loaded(args, said_loading, **({"max_disp": first} if first else {}))
+        cache[first] = predictor_from_args(args, **({"max_disp": first} if first else {}))
     for note in notes:
         print(f"rtstereo eval: note: {note}", file=sys.stderr)
 
@@ -134,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     def predictor_for(sample: Sample):
         key = range_of(sample)
         if key not in cache:
-            cache[key] = _loaded(args, said_loading, **({"max_disp": key} if key else {}))
+            cache[key] = predictor_from_args(args, **({"max_disp": key} if key else {}))
         return cache[key]
 
     try:
@@ -184,11 +183,6 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_INTERRUPTED
     return 1 if report.failures else 0
-
-
-def _loaded(args: argparse.Namespace, said: set[str], **settings):
-    """:func:`predictor_from_args`, whose warnings are said unless an earlier load said them (``said``)."""
-    return load_saying_once(lambda: predictor_from_args(args, **settings), said)
 
 
 def _score(args: argparse.Namespace, samples: list[Sample], name: str, per_scene_range: bool, predictor_for):

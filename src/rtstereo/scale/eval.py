@@ -10,14 +10,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
 from ..batch.job import PredictorOptions, failure_reason
 from ..datasets.readers import Sample
 from ..errors import RtStereoError
-from ..eval import EvalInterrupted, EvalReport, SceneResult, load_saying_once, score_sample
+from ..eval import EvalInterrupted, EvalReport, SceneResult, score_sample
 from ..io.atomic import interruption_cause, terminate_as_interrupt
 from ..runtime.providers import limit_threads
 from ..text import counted
@@ -54,21 +53,13 @@ class EvalActor:
         self.samples, self.options, self.per_scene_range, self.threads = samples, options, per_scene_range, threads
         self.cache: dict[int | None, Any] = {}
         self.warmed: dict[Any, Any] = {}  # each worker's predictors warm up per size (OpenCV once), as in one process
-        # What loading the model as given warns about, which the driver's own load said: not said again, with a
-        # scene's name in front, when a scene's range loads it anew (as in one process).
-        self.said_loading: set[str] = set()
-        if per_scene_range:  # a classical method, quick to load
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                options.load()
-            self.said_loading = {" ".join(str(w.message).split()) for w in caught}
 
     def predictor_for(self, sample: Sample):
         key = sample.max_disp_hint_px if self.per_scene_range else None
         if key not in self.cache:
             settings = {**self.options.settings, **({"max_disp": key} if key else {})}
             options = PredictorOptions(**{**self.options.__dict__, "settings": settings})
-            self.cache[key] = load_saying_once(options.load, self.said_loading)
+            self.cache[key] = options.load()
             limit_threads(self.threads)
         return self.cache[key]
 
