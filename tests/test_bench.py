@@ -1325,6 +1325,29 @@ def test_the_table_says_which_baseline_row_divides_a_row_without_the_swept_range
     assert "else the first of its rows that fits best, in the order of the sweep" in table
 
 
+def test_the_table_says_why_a_row_has_no_baseline_ratio():
+    """A row whose size the baseline has no measured row of read "-" under x sgbm time, and nothing said why: an
+    export fixed at 96x128 beside SGBM at the default 480x640, or SGBM skipped where the width is under its range."""
+    from rtstereo.bench import BenchRow
+
+    rows = [
+        BenchRow(BenchCase("net.onnx", "onnxruntime", (96, 128), "-"), median_ms=5.0),
+        BenchRow(BenchCase("net.onnx", "onnxruntime", (64, 96), "-"), median_ms=3.0),
+        BenchRow(BenchCase("sgbm", "opencv", (64, 96), "-"), status="skipped", reason="image width 96 px ..."),
+        BenchRow(BenchCase("sgbm", "opencv", (480, 640), "-"), median_ms=100.0),
+    ]
+    bench._add_ratios(rows, "sgbm")
+    assert np.isnan(rows[0].vs_baseline) and np.isnan(rows[1].vs_baseline)
+    table = BenchReport(rows=rows, options={}, machine={}, baseline="sgbm").table()
+    assert (
+        "x sgbm time: none for the rows of 96p (128x96), where sgbm did not run at that size; 64p (96x64), where "
+        "sgbm's row was skipped." in table.splitlines()
+    )
+    rows[:3] = [BenchRow(BenchCase("anynet", "torch", (480, 640), "fp32"), median_ms=50.0)]
+    bench._add_ratios(rows, "sgbm")
+    assert "none for the rows" not in BenchReport(rows=rows, options={}, machine={}, baseline="sgbm").table()
+
+
 def test_a_torch_row_records_pytorchs_threads_as_an_onnx_runtime_row_records_its_own():
     """bench.json held ONNX Runtime's thread count (its session's) but not PyTorch's, and bench.md said "default"."""
     import torch

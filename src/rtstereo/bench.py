@@ -288,6 +288,8 @@ class BenchReport:
             + (f", GPU {self.machine['gpu']}" if self.machine.get("gpu") else "")
             + "."
         )
+        if baseline and self._without_baseline():
+            lines.append(self._without_baseline())
         if any(row.caveat == CPU_FP16_CAVEAT for row in self.rows):
             lines.append(CPU_FP16_NOTE + ".")
         if self.reference:
@@ -305,6 +307,24 @@ class BenchReport:
             by = f" ({self.interrupted_by})" if self.interrupted_by else ""  # kill is no Ctrl-C
             lines.append(f"Interrupted{by}: {len(self.rows)} of {self.cases} rows; the rest were not measured.")
         return "\n".join(lines)
+
+    def _without_baseline(self) -> str:
+        """Why measured rows have no x BASELINE time: the baseline has no measured row of their size (its row was
+        skipped or failed there, or it never ran there, as SGBM at 480x640 beside an export fixed at 96x128). A dash
+        alone said nothing."""
+        baseline = self.baseline
+        measured = {r.case.size_hw for r in self.rows if r.case.model == baseline and r.status == "ok"}
+        sizes = dict.fromkeys(r.case.size_hw for r in self.rows if r.status == "ok" and r.case.size_hw not in measured)
+        if not sizes:
+            return ""
+        reasons = []
+        for size_hw in sizes:
+            own = list(
+                dict.fromkeys(r.status for r in self.rows if r.case.model == baseline and r.case.size_hw == size_hw)
+            )
+            why = f"{baseline}'s row was {' or '.join(own)}" if own else f"{baseline} did not run at that size"
+            reasons.append(f"{_resolution(size_hw)}, where {why}")
+        return f"x {baseline} time: none for the rows of {'; '.join(reasons)}."
 
     def _reference_note(self) -> str:
         """What the ``vs ref`` columns are against, over which pairs, and how other sizes are compared."""
