@@ -958,6 +958,12 @@ def test_bench_help_examples_keep_their_line_continuations(cli, capsys):
         (["anynet", "--set", "providers=cpu"], "it is a setting of the onnxruntime backend, on which none"),
         (["sgbm", "--set", "block_size=5,x"], "setting 'block_size': expected a whole number, got 'x'"),
         (["sgbm", "--set", "refine_edges=true,maybe"], "setting 'refine_edges': expected true or false, got 'maybe'"),
+        # ONNX Runtime's options too: each of its rows was skipped, saying so, and the sweep exited 0
+        (
+            ["rtnet-v5,sgbm", "--set", "parity=warn,true"],
+            "setting 'parity': expected one of warn, refuse, off, got 'true'",
+        ),
+        (["rtnet-v5", "--set", "providers=gpu"], "unknown execution provider 'gpu'"),
     ],
 )
 def test_bench_command_reports_bad_arguments_in_one_line(cli, argv, message):

@@ -83,12 +83,13 @@ from .io.atomic import (
 )
 from .models import get_spec, is_onnx_file, resolve_alias
 from .models.registry import ModelSpec, coerce_setting
+from .runtime.agreement import check_action
 from .runtime.backends import TORCH_RUNTIME_SETTINGS
 from .runtime.onnx import RUNTIME_SETTINGS as ONNX_RUNTIME_SETTINGS
 from .runtime.onnx import HalfOnCpuWarning
 from .runtime.postprocess import POSTPROCESS_SETTINGS
 from .runtime.predictor import Predictor
-from .runtime.providers import check_thread_count
+from .runtime.providers import check_thread_count, parse_providers
 from .text import counted
 from .types import DisparityResult
 
@@ -682,6 +683,11 @@ def _typed(values: Sequence[Any], key: str, default: Any) -> list[Any]:
                 typed.append(value)
     else:
         typed = [coerce_setting(key, value, default) for value in values]
+    # ONNX Runtime's options are text, checked only where a session opens: parity=true or providers=gpu skipped
+    # every ONNX Runtime row, one by one, and the sweep of the others exited 0.
+    check = {"parity": check_action, "providers": parse_providers}.get(key)
+    for value in typed if check is not None else ():
+        check(value)
     return list(dict.fromkeys(typed))
 
 
