@@ -1287,6 +1287,18 @@ def test_a_baseline_file_written_another_way_than_its_model_is_benched_once(monk
     assert [(r.case.model, r.status, r.vs_baseline) for r in report.rows] == [(report.baseline, "ok", 1.0)]
 
 
+def test_threads_swept_with_set_beside_an_exported_file_are_refused_for_threads():
+    """`bench x.onnx --set threads=1,2` noted that the file has no setting threads and timed it once, on the
+    threads --threads gave (or the default); threads are --threads N for every model."""
+    from pathlib import Path
+
+    import rtstereo
+
+    path = str(Path(rtstereo.__file__).parent / "weights" / "rtnet-v5.onnx")
+    with pytest.raises(InputError, match="has that setting: CPU threads are an option of their own, --threads N"):
+        expand_cases([path], [(64, 96)], {"threads": ["1", "2"]}, ["fp32"], ["torch"])
+
+
 def test_a_file_written_two_ways_in_the_models_is_benched_once(monkeypatch):
     """`bench x.onnx,./x.onnx` timed the one file twice, as two models."""
     from pathlib import Path

@@ -618,7 +618,9 @@ block_size?
     }
     for model in models:
         if is_onnx_file(model):  # an exported file: its settings and precision are fixed in it
-            taken |= set(sweeps)  # which of them it has, its contract says when it is opened
+            # Which of them it has, its contract says when it is opened; threads are no file's setting but --threads
+            # (--set threads=1,2 was a note that the file lacks a setting threads, and --threads 1 beside it won).
+            taken |= set(sweeps) - {"threads"}
             runtime = _combos(sweeps, BACKEND_SETTINGS["onnxruntime"])
             cases += [
                 BenchCase(model, "onnxruntime", tuple(size_hw), "-", combo, extra)
