@@ -1299,6 +1299,22 @@ def test_threads_swept_with_set_beside_an_exported_file_are_refused_for_threads(
         expand_cases([path], [(64, 96)], {"threads": ["1", "2"]}, ["fp32"], ["torch"])
 
 
+def test_a_precision_an_onnx_model_does_not_run_in_is_noted():
+    """`bench x.onnx,rtnet-v5 --precision fp16` timed both in fp32, their rows reading "Full", and said nothing."""
+    from pathlib import Path
+
+    import rtstereo
+
+    path = str(Path(rtstereo.__file__).parent / "weights" / "rtnet-v5.onnx")
+    cases, notes = expand_cases([path, "rtnet-v5", "sgbm"], [(64, 96)], {}, ["fp16", "fp32"], ["torch"])
+    assert [(c.model, c.precision) for c in cases] == [(path, "-"), ("rtnet-v5", "-"), ("sgbm", "-")]
+    assert notes == [
+        f"{path} is an exported file: its precision (fp32) is fixed in it, --precision fp16 is not timed for it",
+        "rtnet-v5 runs its packaged fp32 file: --precision fp16 is not timed for it",
+    ]
+    assert expand_cases([path, "rtnet-v5"], [(64, 96)], {}, ["fp32"], ["torch"])[1] == []
+
+
 def test_a_file_written_two_ways_in_the_models_is_benched_once(monkeypatch):
     """`bench x.onnx,./x.onnx` timed the one file twice, as two models."""
     from pathlib import Path

@@ -635,6 +635,15 @@ block_size?
                 for k in sweeps
                 if k not in BACKEND_SETTINGS["onnxruntime"] and k not in POSTPROCESS_SETTINGS
             ]
+            # --precision fp16 timed an fp32 file as it is, its row reading "Full", and nothing said so (predict
+            # refuses it); fp32, the default, is no request to note.
+            own_precision = _exported_precision(model)
+            notes += [
+                f"{model} is an exported file: its precision ({own_precision}) is fixed in it, --precision "
+                f"{precision} is not timed for it"
+                for precision in precisions
+                if own_precision and precision not in ("fp32", own_precision)
+            ]
             continue
         spec = model_spec(model)
         name = model if _is_checkpoint(model) else spec.name
@@ -642,6 +651,11 @@ block_size?
             model_backends, model_precisions = ["opencv"], ["-"]
         elif spec.kind in ("onnx", "hybrid"):  # a packaged file (alone or with SGBM): ONNX Runtime, as written
             model_backends, model_precisions = ["onnxruntime"], ["-"]
+            notes += [
+                f"{spec.name} runs its packaged fp32 file: --precision {precision} is not timed for it"
+                for precision in precisions
+                if precision != "fp32"
+            ]
         else:
             model_backends = [b for b in backends if b != "opencv"]
             model_precisions = list(precisions)
