@@ -113,6 +113,26 @@ def test_bad_run_options_are_refused(kwargs, message):
         run_bench(["sgbm"], [SIZE_HW], **kwargs)
 
 
+@pytest.mark.parametrize(
+    "args, kwargs, message",
+    [
+        (("sgbm", [SIZE_HW]), {}, r"^models: expected a list of model names or files, e.g. \['sgbm'\], got str$"),
+        ((["sgbm"], SIZE_HW), {}, r"^sizes: expected a list of \(height, width\) pairs"),
+        ((["sgbm"], [("32", 48)]), {}, r"^sizes: expected whole numbers of pixels, got str '32'$"),
+        ((["sgbm"], [SIZE_HW]), {"runs": "2"}, r"^runs: expected a whole number >= 1, got str '2'$"),
+        ((["sgbm"], [SIZE_HW]), {"baseline": 5}, r"^baseline: expected a model name or file \(str or Path\), got int"),
+        ((["sgbm"], [SIZE_HW]), {"sweeps": {"max_disp": 16}}, r"^sweeps\['max_disp'\]: expected a list of values"),
+        ((["sgbm"], [SIZE_HW]), {"precisions": "fp32"}, r"^precisions: expected a list of precision names"),
+        ((["sgbm"], [SIZE_HW]), {"data": "scenes"}, r"^data: expected a list of dataset folders or pairs, got str"),
+    ],
+)
+def test_run_bench_arguments_of_the_wrong_type_are_input_errors(args, kwargs, message):
+    """ "sgbm" was benched letter by letter (unknown model 's'), data="scenes" looked for a folder "s", and
+    (32, 48) for sizes or runs="2" were bare TypeErrors."""
+    with pytest.raises(InputError, match=message):
+        run_bench(*args, warmup=1, **{"runs": 1, **kwargs})
+
+
 def test_lists_parse_and_say_what_is_wrong():
     assert parse_list("480x640", str) == ["480x640"]
     with pytest.raises(InputError, match="'x' is not a valid disparity range"):

@@ -73,6 +73,7 @@ from .errors import (
     RtStereoError,
     require,
     require_path,
+    require_whole,
 )
 from .io.atomic import (
     atomic_path,
@@ -961,6 +962,18 @@ def run_bench(
     """
     from .datasets import find_samples
 
+    models, sizes, precisions, backends = _checked_lists(models, sizes, precisions, backends)
+    if baseline is not None:
+        baseline = _text(baseline, "baseline", "a model name or file (str or Path)")
+    if isinstance(data, (str, Path)):  # a folder's name taken letter by letter: "dataset folder not found: n"
+        raise InputError(f"data: expected a list of dataset folders or pairs, got {type(data).__name__} {data!r}")
+    for key, values in (sweeps or {}).items():
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+            raise InputError(f"sweeps[{key!r}]: expected a list of values, got {type(values).__name__} {values!r:.80}")
+    warmup, runs = (
+        require_whole(warmup, "warmup", "a whole number >= 1"),
+        require_whole(runs, "runs", "a whole number >= 1"),
+    )
     if warmup < 1 or runs < 1:
         raise InputError(f"warmup and runs must be >= 1, got warmup={warmup}, runs={runs}")
     if threads is not None:
@@ -1101,6 +1114,40 @@ def run_bench(
         reference=None if maps is None else {"label": maps.reference.label, **maps.to_json()},
         interrupted_by=interrupted,
     )
+
+
+def _checked_lists(
+    models: Any, sizes: Any, precisions: Any, backends: Any
+) -> tuple[list[str], list[tuple[int, int]], list[str], list[str]]:
+    """The list arguments of :func:`run_bench`, checked at the boundary: ``"sgbm"`` was benched letter by letter
+    ("unknown model 's'") and ``(480, 640)`` or ``runs="2"`` ended in a bare ``TypeError``.
+
+    Raises:
+        InputError: a str where a list belongs, an item of the wrong type, or a size that is not two whole numbers.
+    """
+    lists = []
+    for name, value, what in (
+        ("models", models, "model names or files"),
+        ("precisions", precisions, "precision names"),
+        ("backends", backends, "backend names"),
+    ):
+        if isinstance(value, (str, Path)) or not isinstance(value, Sequence):
+            raise InputError(f"{name}: expected a list of {what}, e.g. [{value!r:.40}], got {type(value).__name__}")
+        lists.append([_text(item, name, f"a list of {what} (str)") for item in value])
+    if not isinstance(sizes, Sequence) or any(not isinstance(size, Sequence) or len(size) != 2 for size in sizes):
+        raise InputError(f"sizes: expected a list of (height, width) pairs, e.g. [(480, 640)], got {sizes!r:.80}")
+    checked_sizes = [
+        (require_whole(h, "sizes", "whole numbers of pixels"), require_whole(w, "sizes", "whole numbers of pixels"))
+        for h, w in sizes
+    ]
+    return lists[0], checked_sizes, lists[1], lists[2]
+
+
+def _text(value: Any, name: str, expected: str) -> str:
+    """A name or path as given (a ``Path`` as its text, ``./x.onnx`` kept so), else an :class:`InputError`."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise InputError(f"{name}: expected {expected}, got {type(value).__name__} {value!r:.80}")
+    return os.fspath(value)
 
 
 def _check_weights_given(models: Sequence[str], weights: Mapping[str, Any]) -> None:
