@@ -991,6 +991,30 @@ def test_bench_command_reports_bad_arguments_in_one_line(cli, argv, message):
     assert code == 2 and message in err and err.startswith("rtstereo bench: error:")
 
 
+def test_an_onnx_file_predict_refuses_is_refused_before_the_sweep(cli, tmp_path):
+    """A damaged .onnx file, or one without rtstereo's metadata, skipped each of its rows while the others were timed,
+    and the sweep exited 0; predict, eval and video refuse it in one line."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    damaged = tmp_path / "cut.onnx"
+    damaged.write_bytes(b"not a model")
+    foreign = tmp_path / "foreign.onnx"
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    onnx.save(helper.make_model(graph), str(foreign))
+    for argv, message in [
+        ([f"{damaged},sgbm"], f"ONNX Runtime cannot load {damaged}"),
+        (["sgbm", "--baseline", str(foreign)], f"{foreign} has no rtstereo metadata"),
+    ]:
+        code, out, err = cli("bench", *argv, "--sizes", "32x48", "--max-disp", "16", "--runs", "1", "--warmup", "1")
+        assert code == 2 and err.startswith(f"rtstereo bench: error: {message}") and "|sgbm|" not in out
+
+
 # --- the prepared GPU check (benchmarks/bench_networks.py gpu), dry-run on the CPU ---------------------
 
 
