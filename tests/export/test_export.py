@@ -768,6 +768,21 @@ def test_export_command_refuses_an_unwritable_output_before_building(
     assert code == 2 and out == "" and re.fullmatch(f"rtstereo export: error: {message}\n", err), err
 
 
+def test_export_command_names_the_checkpoints_of_a_folder_given_as_the_model(cli, capsys, tmp_path, monkeypatch):
+    """`rtstereo export runs/x` said "unknown model 'runs/x'", listing registry names; predict names the files."""
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("best.pt", "last.pt", "log.jsonl"):
+        (run / name).write_text("")
+    monkeypatch.setattr(onnx_export, "build_network", lambda *_: pytest.fail("built from a folder"))
+    code, out, err = cli(capsys, "export", run, "--size", "32x64", "-o", tmp_path / "m.onnx")
+    assert code == 2 and out == ""
+    assert err == (
+        f"rtstereo export: error: model {run} is a folder: give an rtstereo checkpoint (in it: best.pt, last.pt), or "
+        "a registry name with --weights\n"
+    )
+
+
 def test_export_command_refuses_an_opset_pytorch_cannot_write_before_building(
     cli, capsys, tmp_path, anynet_checkpoint, monkeypatch
 ):
