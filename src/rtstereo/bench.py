@@ -290,8 +290,9 @@ class BenchReport:
             + (f", GPU {self.machine['gpu']}" if self.machine.get("gpu") else "")
             + "."
         )
-        if baseline and self._without_baseline():
-            lines.append(self._without_baseline())
+        unmatched = self._without_baseline() if baseline else ""
+        if unmatched:
+            lines.append(unmatched)
         if any(row.caveat == CPU_FP16_CAVEAT for row in self.rows):
             lines.append(CPU_FP16_NOTE + ".")
         if self.reference:
