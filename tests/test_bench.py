@@ -113,6 +113,26 @@ def test_bad_run_options_are_refused(kwargs, message):
         run_bench(["sgbm"], [SIZE_HW], **kwargs)
 
 
+@pytest.mark.parametrize(
+    "args, kwargs, message",
+    [
+        (("sgbm", [SIZE_HW]), {}, r"^models: expected a list of model names or files, e.g. \['sgbm'\], got str$"),
+        ((["sgbm"], SIZE_HW), {}, r"^sizes: expected a list of \(height, width\) pairs"),
+        ((["sgbm"], [("32", 48)]), {}, r"^sizes: expected whole numbers of pixels, got str '32'$"),
+        ((["sgbm"], [SIZE_HW]), {"runs": "2"}, r"^runs: expected a whole number >= 1, got str '2'$"),
+        ((["sgbm"], [SIZE_HW]), {"baseline": 5}, r"^baseline: expected a model name or file \(str or Path\), got int"),
+        ((["sgbm"], [SIZE_HW]), {"sweeps": {"max_disp": 16}}, r"^sweeps\['max_disp'\]: expected a list of values"),
+        ((["sgbm"], [SIZE_HW]), {"precisions": "fp32"}, r"^precisions: expected a list of precision names"),
+        ((["sgbm"], [SIZE_HW]), {"data": "scenes"}, r"^data: expected a list of dataset folders or pairs, got str"),
+    ],
+)
+def test_run_bench_arguments_of_the_wrong_type_are_input_errors(args, kwargs, message):
+    """ "sgbm" was benched letter by letter (unknown model 's'), data="scenes" looked for a folder "s", and
+    (32, 48) for sizes or runs="2" were bare TypeErrors."""
+    with pytest.raises(InputError, match=message):
+        run_bench(*args, warmup=1, **{"runs": 1, **kwargs})
+
+
 def test_lists_parse_and_say_what_is_wrong():
     assert parse_list("480x640", str) == ["480x640"]
     with pytest.raises(InputError, match="'x' is not a valid disparity range"):
@@ -958,6 +978,12 @@ def test_bench_help_examples_keep_their_line_continuations(cli, capsys):
         (["anynet", "--set", "providers=cpu"], "it is a setting of the onnxruntime backend, on which none"),
         (["sgbm", "--set", "block_size=5,x"], "setting 'block_size': expected a whole number, got 'x'"),
         (["sgbm", "--set", "refine_edges=true,maybe"], "setting 'refine_edges': expected true or false, got 'maybe'"),
+        # ONNX Runtime's options too: each of its rows was skipped, saying so, and the sweep exited 0
+        (
+            ["rtnet-v5,sgbm", "--set", "parity=warn,true"],
+            "setting 'parity': expected one of warn, refuse, off, got 'true'",
+        ),
+        (["rtnet-v5", "--set", "providers=gpu"], "unknown execution provider 'gpu'"),
     ],
 )
 def test_bench_command_reports_bad_arguments_in_one_line(cli, argv, message):
@@ -974,6 +1000,30 @@ def test_a_damaged_onnx_file_is_refused_before_the_sweep_as_predict_refuses_it(c
     code, out, err = cli("bench", *argv, "--sizes", "48x96", "--max-disp", "16", "--runs", "1", "--warmup", "1")
     assert code == 2 and err.startswith("rtstereo bench: error: ONNX Runtime cannot load") and f"{damaged}" in err
     assert len(err.strip().splitlines()) == 1 and out == "", err
+
+
+def test_an_onnx_file_predict_refuses_is_refused_before_the_sweep(cli, tmp_path):
+    """A damaged .onnx file, or one without rtstereo's metadata, skipped each of its rows while the others were timed,
+    and the sweep exited 0; predict, eval and video refuse it in one line."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    damaged = tmp_path / "cut.onnx"
+    damaged.write_bytes(b"not a model")
+    foreign = tmp_path / "foreign.onnx"
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    onnx.save(helper.make_model(graph), str(foreign))
+    for argv, message in [
+        ([f"{damaged},sgbm"], f"ONNX Runtime cannot load {damaged}"),
+        (["sgbm", "--baseline", str(foreign)], f"{foreign} has no rtstereo metadata"),
+    ]:
+        code, out, err = cli("bench", *argv, "--sizes", "32x48", "--max-disp", "16", "--runs", "1", "--warmup", "1")
+        assert code == 2 and err.startswith(f"rtstereo bench: error: {message}") and "|sgbm|" not in out
 
 
 # --- the prepared GPU check (benchmarks/bench_networks.py gpu), dry-run on the CPU ---------------------
@@ -1292,6 +1342,34 @@ def test_a_baseline_file_written_another_way_than_its_model_is_benched_once(monk
     assert [(r.case.model, r.status, r.vs_baseline) for r in report.rows] == [(report.baseline, "ok", 1.0)]
 
 
+def test_threads_swept_with_set_beside_an_exported_file_are_refused_for_threads():
+    """`bench x.onnx --set threads=1,2` noted that the file has no setting threads and timed it once, on the
+    threads --threads gave (or the default); threads are --threads N for every model."""
+    from pathlib import Path
+
+    import rtstereo
+
+    path = str(Path(rtstereo.__file__).parent / "weights" / "rtnet-v5.onnx")
+    with pytest.raises(InputError, match="has that setting: CPU threads are an option of their own, --threads N"):
+        expand_cases([path], [(64, 96)], {"threads": ["1", "2"]}, ["fp32"], ["torch"])
+
+
+def test_a_precision_an_onnx_model_does_not_run_in_is_noted():
+    """`bench x.onnx,rtnet-v5 --precision fp16` timed both in fp32, their rows reading "Full", and said nothing."""
+    from pathlib import Path
+
+    import rtstereo
+
+    path = str(Path(rtstereo.__file__).parent / "weights" / "rtnet-v5.onnx")
+    cases, notes = expand_cases([path, "rtnet-v5", "sgbm"], [(64, 96)], {}, ["fp16", "fp32"], ["torch"])
+    assert [(c.model, c.precision) for c in cases] == [(path, "-"), ("rtnet-v5", "-"), ("sgbm", "-")]
+    assert notes == [
+        f"{path} is an exported file: its precision (fp32) is fixed in it, --precision fp16 is not timed for it",
+        "rtnet-v5 runs its packaged fp32 file: --precision fp16 is not timed for it",
+    ]
+    assert expand_cases([path, "rtnet-v5"], [(64, 96)], {}, ["fp32"], ["torch"])[1] == []
+
+
 def test_a_file_written_two_ways_in_the_models_is_benched_once(monkeypatch):
     """`bench x.onnx,./x.onnx` timed the one file twice, as two models."""
     from pathlib import Path
@@ -1334,6 +1412,29 @@ def test_the_table_says_which_baseline_row_divides_a_row_without_the_swept_range
     assert [r.vs_baseline for r in rows] == [10.0, 1.0, 1.0]
     table = BenchReport(rows=rows, options={}, machine={}, baseline="sgbm").table()
     assert "else the first of its rows that fits best, in the order of the sweep" in table
+
+
+def test_the_table_says_why_a_row_has_no_baseline_ratio():
+    """A row whose size the baseline has no measured row of read "-" under x sgbm time, and nothing said why: an
+    export fixed at 96x128 beside SGBM at the default 480x640, or SGBM skipped where the width is under its range."""
+    from rtstereo.bench import BenchRow
+
+    rows = [
+        BenchRow(BenchCase("net.onnx", "onnxruntime", (96, 128), "-"), median_ms=5.0),
+        BenchRow(BenchCase("net.onnx", "onnxruntime", (64, 96), "-"), median_ms=3.0),
+        BenchRow(BenchCase("sgbm", "opencv", (64, 96), "-"), status="skipped", reason="image width 96 px ..."),
+        BenchRow(BenchCase("sgbm", "opencv", (480, 640), "-"), median_ms=100.0),
+    ]
+    bench._add_ratios(rows, "sgbm")
+    assert np.isnan(rows[0].vs_baseline) and np.isnan(rows[1].vs_baseline)
+    table = BenchReport(rows=rows, options={}, machine={}, baseline="sgbm").table()
+    assert (
+        "x sgbm time: none for the rows of 96p (128x96), where sgbm did not run at that size; 64p (96x64), where "
+        "sgbm's row was skipped." in table.splitlines()
+    )
+    rows[:3] = [BenchRow(BenchCase("anynet", "torch", (480, 640), "fp32"), median_ms=50.0)]
+    bench._add_ratios(rows, "sgbm")
+    assert "none for the rows" not in BenchReport(rows=rows, options={}, machine={}, baseline="sgbm").table()
 
 
 def test_a_torch_row_records_pytorchs_threads_as_an_onnx_runtime_row_records_its_own():

@@ -73,6 +73,7 @@ from .errors import (
     RtStereoError,
     require,
     require_path,
+    require_whole,
 )
 from .io.atomic import (
     atomic_path,
@@ -83,12 +84,13 @@ from .io.atomic import (
 )
 from .models import get_spec, is_onnx_file, resolve_alias
 from .models.registry import ModelSpec, coerce_setting
+from .runtime.agreement import check_action
 from .runtime.backends import TORCH_RUNTIME_SETTINGS
 from .runtime.onnx import RUNTIME_SETTINGS as ONNX_RUNTIME_SETTINGS
 from .runtime.onnx import HalfOnCpuWarning
 from .runtime.postprocess import POSTPROCESS_SETTINGS
 from .runtime.predictor import Predictor
-from .runtime.providers import check_thread_count
+from .runtime.providers import check_thread_count, parse_providers
 from .text import counted
 from .types import DisparityResult
 
@@ -288,6 +290,9 @@ class BenchReport:
             + (f", GPU {self.machine['gpu']}" if self.machine.get("gpu") else "")
             + "."
         )
+        unmatched = self._without_baseline() if baseline else ""
+        if unmatched:
+            lines.append(unmatched)
         if any(row.caveat == CPU_FP16_CAVEAT for row in self.rows):
             lines.append(CPU_FP16_NOTE + ".")
         if self.reference:
@@ -305,6 +310,24 @@ class BenchReport:
             by = f" ({self.interrupted_by})" if self.interrupted_by else ""  # kill is no Ctrl-C
             lines.append(f"Interrupted{by}: {len(self.rows)} of {self.cases} rows; the rest were not measured.")
         return "\n".join(lines)
+
+    def _without_baseline(self) -> str:
+        """Why measured rows have no x BASELINE time: the baseline has no measured row of their size (its row was
+        skipped or failed there, or it never ran there, as SGBM at 480x640 beside an export fixed at 96x128). A dash
+        alone said nothing."""
+        baseline = self.baseline
+        measured = {r.case.size_hw for r in self.rows if r.case.model == baseline and r.status == "ok"}
+        sizes = dict.fromkeys(r.case.size_hw for r in self.rows if r.status == "ok" and r.case.size_hw not in measured)
+        if not sizes:
+            return ""
+        reasons = []
+        for size_hw in sizes:
+            own = list(
+                dict.fromkeys(r.status for r in self.rows if r.case.model == baseline and r.case.size_hw == size_hw)
+            )
+            why = f"{baseline}'s row was {' or '.join(own)}" if own else f"{baseline} did not run at that size"
+            reasons.append(f"{_resolution(size_hw)}, where {why}")
+        return f"x {baseline} time: none for the rows of {'; '.join(reasons)}."
 
     def _reference_note(self) -> str:
         """What the ``vs ref`` columns are against, over which pairs, and how other sizes are compared."""
@@ -597,7 +620,9 @@ block_size?
     }
     for model in models:
         if is_onnx_file(model):  # an exported file: its settings and precision are fixed in it
-            taken |= set(sweeps)  # which of them it has, its contract says when it is opened
+            # Which of them it has, its contract says when it is opened; threads are no file's setting but --threads
+            # (--set threads=1,2 was a note that the file lacks a setting threads, and --threads 1 beside it won).
+            taken |= set(sweeps) - {"threads"}
             runtime = _combos(sweeps, BACKEND_SETTINGS["onnxruntime"])
             cases += [
                 BenchCase(model, "onnxruntime", tuple(size_hw), "-", combo, extra)
@@ -612,6 +637,15 @@ block_size?
                 for k in sweeps
                 if k not in BACKEND_SETTINGS["onnxruntime"] and k not in POSTPROCESS_SETTINGS
             ]
+            # --precision fp16 timed an fp32 file as it is, its row reading "Full", and nothing said so (predict
+            # refuses it); fp32, the default, is no request to note.
+            own_precision = _exported_precision(model)
+            notes += [
+                f"{model} is an exported file: its precision ({own_precision}) is fixed in it, --precision "
+                f"{precision} is not timed for it"
+                for precision in precisions
+                if own_precision and precision not in ("fp32", own_precision)
+            ]
             continue
         spec = model_spec(model)
         name = model if _is_checkpoint(model) else spec.name
@@ -619,6 +653,11 @@ block_size?
             model_backends, model_precisions = ["opencv"], ["-"]
         elif spec.kind in ("onnx", "hybrid"):  # a packaged file (alone or with SGBM): ONNX Runtime, as written
             model_backends, model_precisions = ["onnxruntime"], ["-"]
+            notes += [
+                f"{spec.name} runs its packaged fp32 file: --precision {precision} is not timed for it"
+                for precision in precisions
+                if precision != "fp32"
+            ]
         else:
             model_backends = [b for b in backends if b != "opencv"]
             model_precisions = list(precisions)
@@ -662,6 +701,11 @@ def _typed(values: Sequence[Any], key: str, default: Any) -> list[Any]:
                 typed.append(value)
     else:
         typed = [coerce_setting(key, value, default) for value in values]
+    # ONNX Runtime's options are text, checked only where a session opens: parity=true or providers=gpu skipped
+    # every ONNX Runtime row, one by one, and the sweep of the others exited 0.
+    check = {"parity": check_action, "providers": parse_providers}.get(key)
+    for value in typed if check is not None else ():
+        check(value)
     return list(dict.fromkeys(typed))
 
 
@@ -919,6 +963,18 @@ def run_bench(
     """
     from .datasets import find_samples
 
+    models, sizes, precisions, backends = _checked_lists(models, sizes, precisions, backends)
+    if baseline is not None:
+        baseline = _text(baseline, "baseline", "a model name or file (str or Path)")
+    if isinstance(data, (str, Path)):  # a folder's name taken letter by letter: "dataset folder not found: n"
+        raise InputError(f"data: expected a list of dataset folders or pairs, got {type(data).__name__} {data!r}")
+    for key, values in (sweeps or {}).items():
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+            raise InputError(f"sweeps[{key!r}]: expected a list of values, got {type(values).__name__} {values!r:.80}")
+    warmup, runs = (
+        require_whole(warmup, "warmup", "a whole number >= 1"),
+        require_whole(runs, "runs", "a whole number >= 1"),
+    )
     if warmup < 1 or runs < 1:
         raise InputError(f"warmup and runs must be >= 1, got warmup={warmup}, runs={runs}")
     if threads is not None:
@@ -939,6 +995,9 @@ def run_bench(
             baseline = next((m for m in spelled if os.path.samefile(m, baseline)), baseline)
         if baseline not in models:
             models.append(baseline)
+    check_exported_files(
+        models
+    )  # a file ONNX Runtime cannot load, or without rtstereo's metadata, as predict refuses it
     if data and random_weights:
         raise InputError("accuracy (--data) with random weights means nothing: give --weights, or drop --data")
     if reference is not None and not data:
@@ -1059,6 +1118,40 @@ def run_bench(
         reference=None if maps is None else {"label": maps.reference.label, **maps.to_json()},
         interrupted_by=interrupted,
     )
+
+
+def _checked_lists(
+    models: Any, sizes: Any, precisions: Any, backends: Any
+) -> tuple[list[str], list[tuple[int, int]], list[str], list[str]]:
+    """The list arguments of :func:`run_bench`, checked at the boundary: ``"sgbm"`` was benched letter by letter
+    ("unknown model 's'") and ``(480, 640)`` or ``runs="2"`` ended in a bare ``TypeError``.
+
+    Raises:
+        InputError: a str where a list belongs, an item of the wrong type, or a size that is not two whole numbers.
+    """
+    lists = []
+    for name, value, what in (
+        ("models", models, "model names or files"),
+        ("precisions", precisions, "precision names"),
+        ("backends", backends, "backend names"),
+    ):
+        if isinstance(value, (str, Path)) or not isinstance(value, Sequence):
+            raise InputError(f"{name}: expected a list of {what}, e.g. [{value!r:.40}], got {type(value).__name__}")
+        lists.append([_text(item, name, f"a list of {what} (str)") for item in value])
+    if not isinstance(sizes, Sequence) or any(not isinstance(size, Sequence) or len(size) != 2 for size in sizes):
+        raise InputError(f"sizes: expected a list of (height, width) pairs, e.g. [(480, 640)], got {sizes!r:.80}")
+    checked_sizes = [
+        (require_whole(h, "sizes", "whole numbers of pixels"), require_whole(w, "sizes", "whole numbers of pixels"))
+        for h, w in sizes
+    ]
+    return lists[0], checked_sizes, lists[1], lists[2]
+
+
+def _text(value: Any, name: str, expected: str) -> str:
+    """A name or path as given (a ``Path`` as its text, ``./x.onnx`` kept so), else an :class:`InputError`."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise InputError(f"{name}: expected {expected}, got {type(value).__name__} {value!r:.80}")
+    return os.fspath(value)
 
 
 def _check_weights_given(models: Sequence[str], weights: Mapping[str, Any]) -> None:

@@ -446,6 +446,22 @@ def test_size_must_be_a_multiple_of_the_divisor(tmp_path):
         export_onnx(TOY_SPEC, {}, ToyNet(), (30, 48), tmp_path / "t.onnx")
 
 
+def test_a_size_beyond_the_memory_budget_is_refused_before_any_work(tmp_path, monkeypatch):
+    """--size 8192x8192 ran PyTorch at that size: a traceback from its allocator, or the memory killer."""
+    from rtstereo.runtime.memory import MemoryBudgetError
+
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "1M")  # the toy network is modelled at 2048 B/px: 3 MB at 32x48
+    with pytest.raises(
+        MemoryBudgetError,
+        match=r"^toy-net at 32x48 \(HxW\) needs about 3 MB for one PyTorch pass, more than the 1 MB budget",
+    ):
+        export_onnx(TOY_SPEC, {}, ToyNet(), (32, 48), tmp_path / "t.onnx")
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "4M")  # 32x48 fits; a dynamic export's second size, 40x64, does not
+    with pytest.raises(MemoryBudgetError, match=r"^toy-net at 40x64 \(HxW\) needs about 5 MB for one PyTorch pass"):
+        export_onnx(TOY_SPEC, {}, ToyNet(), (32, 48), tmp_path / "t.onnx", dynamic=True)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_output_suffix_and_opset_are_checked(tmp_path):
     with pytest.raises(InputError, match="must end in .onnx"):
         export_onnx(TOY_SPEC, {}, ToyNet(), (32, 48), tmp_path / "t.pt")
@@ -750,6 +766,21 @@ def test_export_command_refuses_an_unwritable_output_before_building(
     name, *more = where.split()
     code, out, err = cli(capsys, "export", anynet_checkpoint, "--size", "32x64", *more, "-o", tmp_path / name)
     assert code == 2 and out == "" and re.fullmatch(f"rtstereo export: error: {message}\n", err), err
+
+
+def test_export_command_names_the_checkpoints_of_a_folder_given_as_the_model(cli, capsys, tmp_path, monkeypatch):
+    """`rtstereo export runs/x` said "unknown model 'runs/x'", listing registry names; predict names the files."""
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("best.pt", "last.pt", "log.jsonl"):
+        (run / name).write_text("")
+    monkeypatch.setattr(onnx_export, "build_network", lambda *_: pytest.fail("built from a folder"))
+    code, out, err = cli(capsys, "export", run, "--size", "32x64", "-o", tmp_path / "m.onnx")
+    assert code == 2 and out == ""
+    assert err == (
+        f"rtstereo export: error: model {run} is a folder: give an rtstereo checkpoint (in it: best.pt, last.pt), or "
+        "a registry name with --weights\n"
+    )
 
 
 def test_export_command_refuses_an_opset_pytorch_cannot_write_before_building(

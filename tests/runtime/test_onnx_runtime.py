@@ -176,6 +176,25 @@ def test_bad_provider_lists_are_refused(text, message):
         parse_providers(text)
 
 
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        ({"engine_cache": 5}, r"^setting 'engine_cache': expected a folder \(str or Path\), got int 5$"),
+        ({"engine_cache": ["a"]}, r"^setting 'engine_cache': expected a folder \(str or Path\), got list \['a'\]$"),
+        ({"providers": 5}, r"^setting 'providers': expected a comma-separated str or a list of str .*, got int 5$"),
+    ],
+)
+def test_onnx_runtime_options_of_the_wrong_type_are_input_errors(toy_path, option, message):
+    """engine_cache=5 and providers=5 were bare TypeErrors from Path and iteration (on the first pair, for a network
+    exported on first use)."""
+    from rtstereo.models import get_spec
+
+    with pytest.raises(InputError, match=message):
+        rtstereo.load(str(toy_path), **option)
+    with pytest.raises(InputError, match=message):
+        ort_backend.predictor_from_export(get_spec("rtnet"), {}, lambda *args: None, **option)
+
+
 def test_gpu_providers_with_device_cpu_are_refused(toy_path, monkeypatch):
     """--device cpu --set providers=cuda ran on GPU 0 of a GPU build (its results saying cpu); here, it was told to
     use --device cpu, which it had."""

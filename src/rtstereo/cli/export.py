@@ -114,11 +114,20 @@ def int8_source_path(output: Path) -> Path:
 def run(args: argparse.Namespace) -> int:
     from ..export.onnx_export import ParityError, build_network, check_opset, check_output_path, export_onnx
     from ..export.parity import parity_pair
+    from ..models import list_models
     from .common import settings_from_args
 
     take_model_option(args)
     if args.model is None:
         raise InputError("give the network to export first, e.g. `rtstereo export anynet --weights W --size HxW -o F`")
+    if Path(args.model).is_dir() and args.model not in list_models():  # was "unknown model 'runs/x'"
+        from ..api import CHECKPOINT_SUFFIXES
+
+        inside = sorted(p.name for p in Path(args.model).iterdir() if p.suffix.lower() in CHECKPOINT_SUFFIXES)
+        hint = f" (in it: {', '.join(inside[:4])}{', ...' if len(inside) > 4 else ''})" if inside else ""
+        raise InputError(
+            f"model {args.model} is a folder: give an rtstereo checkpoint{hint}, or a registry name with --weights"
+        )
     if args.int8 and args.fp16:
         raise InputError("--int8 and --fp16 exclude each other; pick one")
     output = check_output_path(args.output)  # before the network is built: that can take a while

@@ -376,6 +376,32 @@ def check_size(spec: ModelSpec, module: Any, size_hw: tuple[int, int], option: s
 # --------------------------------------------------------------------------------------------------
 
 
+def check_export_memory(
+    spec: ModelSpec, settings: Mapping[str, Any], size_hw: tuple[int, int], dynamic: bool = False
+) -> None:
+    """Refuse an export size whose PyTorch pass (the reference the export is checked against) does not fit the memory
+    budget, as ``predict`` refuses such a pair: ``--size 8192x8192`` ended in a traceback from PyTorch's allocator,
+    or in the memory killer. A dynamic export is checked one divisor taller and two wider (:func:`_second_size_check`).
+
+    Raises:
+        MemoryBudgetError: the estimate (:func:`rtstereo.runtime.memory.estimate_peak_bytes`) is over the budget.
+    """
+    from ..runtime.memory import BUDGET_ENV, MemoryBudgetError, estimate_peak_bytes, format_bytes_apart, memory_budget
+
+    height, width = size_hw
+    divisor = int(spec.size_divisor or 1)
+    checked_hw = (height + divisor, width + 2 * divisor) if dynamic else (height, width)
+    budget = memory_budget()
+    estimate = estimate_peak_bytes(spec.name, spec.kind, settings.get("max_disp"), checked_hw, size_divisor=divisor)
+    if estimate > budget.bytes:
+        needed, allowed = format_bytes_apart(estimate, budget.bytes)
+        raise MemoryBudgetError(
+            f"{spec.name} at {checked_hw[0]}x{checked_hw[1]} (HxW) needs about {needed} for one PyTorch pass, more "
+            f"than the {allowed} budget ({budget.source}): export at a smaller --size (a --dynamic export runs at any "
+            f"size), or set {BUDGET_ENV} if the machine has more memory"
+        )
+
+
 def _dynamic_axes(part: _Part, output_rank: int) -> dict[str, dict[int, str]]:
     """Height and width of every input and of the output as named dynamic axes."""
     axes = {name: {2: "height", 3: "width"} for name in part.input_names}
@@ -736,6 +762,7 @@ def export_onnx(
     module = module.to("cpu").eval()
     size_hw = check_size(spec, module, size_hw)
     settings = dict(settings)
+    check_export_memory(spec, settings, size_hw, dynamic)
     timings: dict[str, float] = {}
     two_pass = _is_two_pass(spec, settings)
     if dynamic and two_pass:

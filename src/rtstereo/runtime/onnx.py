@@ -57,6 +57,7 @@ from .providers import (  # noqa: F401 - re-exported: the session functions were
     check_gpu_build,
     default_threads,
     engine_cache_dir,
+    engine_cache_folder,
     engine_files,
     open_session,
     parse_providers,
@@ -498,7 +499,9 @@ def load_onnx(
     overrides = dict(settings or {})
     threads = overrides.pop("threads", threads)
     providers = overrides.pop("providers", providers)
-    engine_cache = Path(overrides.pop("engine_cache", None) or engine_cache or engine_cache_dir()).expanduser()
+    engine_cache = engine_cache_folder(overrides.pop("engine_cache", None) or engine_cache)
+    if providers is not None:  # checked now: a list of another type failed where the session opened, as a TypeError
+        parse_providers(providers)
     parity = check_action(overrides.pop("parity", parity))
     if threads is not None:
         threads = coerce_setting("threads", threads, 1)
@@ -761,6 +764,8 @@ def predictor_from_export(
             f"ONNX Runtime runs fp32 or fp16, not '{precision}'; use --precision fp32 or fp16 (precision= in Python)"
         )
     _device_id(device)
+    if providers is not None:  # now, not at the first pair's export
+        parse_providers(providers)
     check_gpu_build(device, providers)  # before any export, which the first pair would start
     backend = ExportOnFirstUseBackend(
         export,
@@ -768,7 +773,7 @@ def predictor_from_export(
         precision=precision,
         threads=threads,
         providers=providers,
-        engine_cache=Path(engine_cache).expanduser() if engine_cache else engine_cache_dir(),
+        engine_cache=engine_cache_folder(engine_cache),
         parity=check_action(parity),
     )
     return Predictor(spec, settings, backend)

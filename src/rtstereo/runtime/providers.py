@@ -65,13 +65,40 @@ def engine_cache_dir() -> Path:
     return cache_dir() / "tensorrt"
 
 
+def engine_cache_folder(value: Any = None) -> Path:
+    """The TensorRT engine folder a setting names, ``~`` expanded (``None`` or ``""``: :func:`engine_cache_dir`).
+
+    Raises:
+        InputError: a value that names no folder (``engine_cache=5`` was a bare ``TypeError`` from ``Path``).
+
+    Examples:
+        >>> engine_cache_folder("~/engines") == Path.home() / "engines"
+        True
+    """
+    if value is None or value == "":
+        return engine_cache_dir()
+    if not isinstance(value, (str, os.PathLike)):
+        raise InputError(
+            f"setting 'engine_cache': expected a folder (str or Path), got {type(value).__name__} {value!r}"
+        )
+    return Path(value).expanduser()
+
+
 def parse_providers(text: str | list[str] | tuple[str, ...]) -> list[str]:
     """``"tensorrt,cuda,cpu"`` (or full provider names) to ONNX Runtime provider names, in order.
+
+    Raises:
+        InputError: an unknown or empty list, or a value that is no list (``providers=5`` was a bare ``TypeError``).
 
     Examples:
         >>> parse_providers("cuda,cpu")
         ['CUDAExecutionProvider', 'CPUExecutionProvider']
     """
+    if not isinstance(text, (str, list, tuple)):
+        raise InputError(
+            f"setting 'providers': expected a comma-separated str or a list of str (e.g. 'cuda,cpu'), got "
+            f"{type(text).__name__} {text!r}"
+        )
     items = [s.strip() for s in text.split(",")] if isinstance(text, str) else [str(s).strip() for s in text]
     names = []
     for item in filter(None, items):
