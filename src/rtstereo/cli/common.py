@@ -57,6 +57,14 @@ def add_calib_unit_arg(group) -> None:
     )
 
 
+def refuse_calib_with_rectify(args: argparse.Namespace) -> None:
+    """``--calib`` with ``--rectify`` is refused in the same words by every verb that takes both."""
+    if args.calib and args.rectify:
+        raise InputError(
+            "give --calib or --rectify, not both: the rectification maps carry the calibration of the rectified images"
+        )
+
+
 # The unit a calibration format other than OpenCV's states itself (io.calibration.rectified_format's names).
 _STATED_UNITS = {"rtstereo JSON": "metres", "Middlebury calib.txt": "millimetres", "KITTI calib": "metres"}
 

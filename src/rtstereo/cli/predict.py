@@ -27,6 +27,7 @@ from .common import (
     add_model_args,
     kitti_colour_warning,
     predictor_from_args,
+    refuse_calib_with_rectify,
     refuse_unused_calib_unit,
 )
 from .rectification import exposure_hint as _exposure_hint
@@ -150,10 +151,7 @@ def _calibration_and_rectifier(args: argparse.Namespace):
     from ..io.calibration import read_calibration
     from ..rectify import Rectifier
 
-    if args.calib and args.rectify:
-        raise InputError(
-            "give --calib or --rectify, not both: the rectification maps carry the calibration of the rectified images"
-        )
+    refuse_calib_with_rectify(args)
     if args.kitti_cameras and not args.calib:
         raise InputError("--kitti-cameras names the cameras of a KITTI --calib file: give that file with --calib")
     calibration = rectifier = None

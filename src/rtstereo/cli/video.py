@@ -33,6 +33,7 @@ from .common import (
     kitti_colour_warning,
     parse_size_hw,
     predictor_from_args,
+    refuse_calib_with_rectify,
     refuse_unused_calib_unit,
 )
 from .stream_adapt import add_adapt_args, bind_freeze_key, refuse_stray_adapt_options, stream_predictor
@@ -674,8 +675,7 @@ def _swappable(args: argparse.Namespace) -> bool:
 
 
 def _geometry(args: argparse.Namespace) -> dict:
-    if args.rectify and args.calib:
-        raise InputError("--rectify maps carry their own calibration: give --rectify or --calib, not both")
+    refuse_calib_with_rectify(args)
     aligned = {"align_rows": True} if getattr(args, "align_rows", False) else {}
     if aligned and _swappable(args):
         from .rectification import swap_hint
