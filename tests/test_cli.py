@@ -162,8 +162,15 @@ def test_predict_format_named_twice_is_written_once_and_a_format_list_naming_non
     err = capsys.readouterr().err
     assert stop.value.code == 2 and "rtstereo predict: error: argument --format: an empty value" in err
     code, _, err = run_cli(capsys, *args, tmp_path / "o2", "--format", "PFM,png")
-    assert code == 2 and "; did you mean pfm, png16?" in err
+    assert code == 2 and "unknown output format png (known: " in err and "; did you mean png16?" in err
     assert not (tmp_path / "o2").exists()
+    # names in any case, as file suffixes are (PFM was refused with "did you mean pfm?")
+    code, _, err = run_cli(capsys, *args, tmp_path / "o3", "--format", "PFM, Color")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "o3").iterdir()) == ["l.pfm", "l_color.png"]
+    code, _, err = run_cli(capsys, *args, tmp_path / "one.pfm", "--format", "PFM")
+    assert code == 0, err
+    assert (tmp_path / "one.pfm").is_file()
 
 
 def test_predict_file_url(capsys, tmp_path, pair_files):
