@@ -24,7 +24,7 @@ from ..io.atomic import name_length_problem, terminate_as_interrupt
 from ..sinks.video import Sink
 from ..sources.base import FramePreparer, FrameSource, LiveSource
 from ..temporal import TemporalFilter
-from ..text import counted
+from ..text import counted, first_few
 from ..viewer import DEFAULT_MAX_POINTS
 from .batch import add_engine_args
 from .common import (
@@ -262,7 +262,7 @@ def run_ray(args: argparse.Namespace) -> int:
     def report(row: dict) -> None:
         damaged = row.get("damaged_frames")
         if damaged:  # said by the worker's stream, whose lines the driver does not show
-            which = f"frame {damaged[0]} does" if len(damaged) == 1 else f"frames {', '.join(map(str, damaged))} do"
+            which = f"frame {damaged[0]} does" if len(damaged) == 1 else f"frames {first_few(damaged)} do"
             log.warning(f"{which} not decode (damaged): passed over, without a PNG")
         if row["status"] == FAILED:
             log.warning(
