@@ -34,6 +34,11 @@ TABLE_COLUMNS = (
 )
 
 
+# Beside a complete run's <stem>.json, a run --fail-fast stopped writes <stem>.stopped.json (an interrupted one's
+# is <stem>.interrupted.json).
+STOPPED_SUFFIX = ".stopped"
+
+
 @dataclass
 class SceneResult:
     name: str
@@ -59,6 +64,9 @@ class EvalReport:
         without_ground_truth: the names of the scenes left out for having no ground truth.
         interrupted: Ctrl-C (or SIGTERM) stopped the run: the scenes after the last one scored or failed were not
             scored.
+        stopped_at_failure: ``--fail-fast`` (``fail_fast=True``) stopped the run at a failed scene, before the last
+            one: partial results, which :meth:`save` keeps from replacing a complete run's as it does an
+            interrupted run's.
         interrupted_by: what stopped it, ``Ctrl-C`` or the signal's name (``SIGTERM``); ``None`` where not known.
         device: where the model ran (``cpu``, ``cuda:0``), for the machine the JSON records.
     """
@@ -69,6 +77,7 @@ class EvalReport:
     listed: int | None = None
     interrupted: bool = False
     interrupted_by: str | None = None
+    stopped_at_failure: bool = False
     without_ground_truth: list[str] = field(default_factory=list)
     device: str = "cpu"
 
@@ -142,18 +151,28 @@ class EvalReport:
             "without_ground_truth": self.without_ground_truth,
             "interrupted": self.interrupted,
             "interrupted_by": self.interrupted_by,
+            "stopped_at_failure": self.stopped_at_failure,
         }
 
     def save(self, folder: str | Path, stem: str) -> tuple[Path, Path]:
         """Write ``<stem>.json`` and ``<stem>.md`` into ``folder`` (each atomically). An interrupted run's go to
-        ``<stem>.interrupted.json`` and ``.md`` when ``<stem>.json`` holds an earlier complete run's, which is kept;
-        a complete run removes such files of an earlier interrupted one."""
-        from .io.atomic import atomic_path, interrupted_results_stem, os_reason, remove_interrupted_results
+        ``<stem>.interrupted.json`` and ``.md`` (one stopped at a failure, ``<stem>.stopped.json`` and ``.md``) when
+        ``<stem>.json`` holds an earlier complete run's, which is kept; a complete run removes such files of an
+        earlier partial one."""
+        from .io.atomic import (
+            INTERRUPTED_SUFFIX,
+            atomic_path,
+            interrupted_results_stem,
+            os_reason,
+            remove_interrupted_results,
+        )
 
         folder = Path(folder)
+        partial_keys = ("interrupted", "stopped_at_failure")
         try:
-            if self.interrupted:
-                stem = interrupted_results_stem(folder, stem)
+            if self.interrupted or self.stopped_at_failure:
+                suffix = INTERRUPTED_SUFFIX if self.interrupted else STOPPED_SUFFIX
+                stem = interrupted_results_stem(folder, stem, suffix, partial_keys)
             folder.mkdir(parents=True, exist_ok=True)
             json_path, md_path = folder / f"{stem}.json", folder / f"{stem}.md"
             with atomic_path(json_path, "evaluation results") as partial:
@@ -165,10 +184,14 @@ class EvalReport:
                 done = len(self.scenes) + len(self.failures)
                 by = f" ({self.interrupted_by})" if self.interrupted_by else ""  # kill is no Ctrl-C
                 note = f"\nInterrupted{by}: {done} of {self.listed} scenes; the rest were not scored.\n"
+            elif self.stopped_at_failure:
+                done = len(self.scenes) + len(self.failures)
+                note = f"\nStopped at the first failure (--fail-fast): {done} of {self.listed} scenes; the rest were "
+                note += "not scored.\n"
             with atomic_path(md_path, "evaluation results") as partial:
                 partial.write_text(f"# {self.model}\n\n{self.table(markdown=True)}\n{note}", encoding="utf-8")
-            if not self.interrupted:
-                remove_interrupted_results(folder, stem, (".json", ".md"))
+            if not (self.interrupted or self.stopped_at_failure):
+                remove_interrupted_results(folder, stem, (".json", ".md"), (INTERRUPTED_SUFFIX, STOPPED_SUFFIX))
         except OSError as exc:
             raise OutputError(f"cannot write evaluation results to {folder}: {os_reason(exc, folder / stem)}") from None
         return json_path, md_path

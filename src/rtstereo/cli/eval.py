@@ -158,6 +158,11 @@ def run(args: argparse.Namespace) -> int:
     label += "".join(f"_{key}={value}" for key, value in sorted(settings_from_args(args).items()))
     label += _runtime_label(name, args.backend, args.precision)
     stem = re.sub(r"[^A-Za-z0-9_.=-]+", "_", label)
+    done = len(report.scenes) + len(report.failures)
+    # partial results, kept from replacing an earlier complete run's as an interrupted run's are
+    report.stopped_at_failure = bool(
+        args.fail_fast and report.failures and done < len(samples) and not report.interrupted
+    )
     json_path, md_path = report.save(args.output, stem)
     print(f"results: {json_path} {md_path}")
     if report.failures:
@@ -166,19 +171,18 @@ def run(args: argparse.Namespace) -> int:
             f"rtstereo eval: {counted(len(report.failures), 'scene')} failed: {names} (listed in {json_path})",
             file=sys.stderr,
         )
-    done = len(report.scenes) + len(report.failures)
-    if args.fail_fast and report.failures and done < len(samples) and not report.interrupted:
+    kept = f" (the complete results of an earlier run, {json_path.parent / stem}.json, are kept)"
+    kept = kept if json_path.stem != stem else ""
+    if report.stopped_at_failure:
         print(
             f"rtstereo eval: --fail-fast: stopped at the first failure; {len(samples) - done} of "
-            f"{counted(len(samples), 'scene')} not scored",
+            f"{counted(len(samples), 'scene')} not scored{kept}",
             file=sys.stderr,
         )
     if report.interrupted:
-        kept = f" (the complete results of an earlier run, {json_path.parent / stem}.json, are kept)"
         print(
             f"rtstereo eval: interrupted after {done} of {counted(len(samples), 'scene')}: the scenes scored are "
-            f'written to {json_path} ("interrupted": true){kept if json_path.stem != stem else ""}, the rest were '
-            "not scored",
+            f'written to {json_path} ("interrupted": true){kept}, the rest were not scored',
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
