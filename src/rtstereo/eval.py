@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import platform
 import warnings
 from collections.abc import Callable, Iterable
@@ -108,14 +109,21 @@ class EvalReport:
 
     def mean_note(self) -> str:
         """What the mean row averages: scenes, each weighing the same, not pixels (a KITTI frame holds ten times a
-        Middlebury scene's); the ``noc`` columns only the scenes that have a mask.
+        Middlebury scene's); the ``noc`` columns only the scenes that have a mask with a pixel to score (an empty
+        mask's ``noc`` values are ``nan``, left out of the mean).
 
         Examples:
             >>> scenes = [SceneResult("a", "d", (1, 1), {}, {"noc/epe": 1.0}), SceneResult("b", "d", (1, 1), {}, {})]
             >>> EvalReport("m", scenes).mean_note()
             'over 2 scenes, each weighing the same (not over pixels); the noc columns over the 1 with a mask'
+            >>> empty = SceneResult("c", "d", (1, 1), {}, {"noc/epe": float("nan"), "noc/pixels": 0})
+            >>> EvalReport("m", [*scenes, empty]).mean_note()
+            'over 3 scenes, each weighing the same (not over pixels); the noc columns over the 1 with a mask'
         """
-        masked = sum(any(key.startswith("noc/") for key in s.metrics) for s in self.scenes)
+        masked = sum(
+            any(key.startswith("noc/") and key != "noc/pixels" and math.isfinite(v) for key, v in s.metrics.items())
+            for s in self.scenes
+        )
         noc = f"; the noc columns over the {masked} with a mask" if 0 < masked < len(self.scenes) else ""
         return f"over {counted(len(self.scenes), 'scene')}, each weighing the same (not over pixels){noc}"
 

@@ -24,8 +24,10 @@ from .common import add_model_args, predictor_from_args, settings_from_args
 EPILOG = """expected files (in the folders given or any folder under them; ground truth of the left view):
   middlebury2001/2003  im2, im6 (tsukuba: im3, im4) .png/.ppm and 8-bit disp2 (disp3) .pgm/.png, value / 8
                        (tsukuba / 16; 2003 at 1800, 900, 450 px wide / 1, 2, 4), 0 = unknown;
-                       eval_masks/nonocc.png (255 = non-occluded) when present
-  middlebury2005       view1.png, view5.png, disp1.png (value / 1, 2 or 3 by size, 0 = unknown)
+                       eval_masks/nonocc.png, else nonocc.png in the scene folder (255 = non-occluded),
+                       when present: read for the noc columns
+  middlebury2005       view1.png, view5.png, disp1.png (value / 1, 2 or 3 by size, 0 = unknown); a mask
+                       as for 2001/2003 when present
   middlebury2014, eth3d  im0.png, im1.png, disp0GT.pfm or disp0.pfm (inf = unknown), calib.txt (ndisp: the
                        range searched), mask0nocc.png (255 = non-occluded) when present; ETH3D's ground
                        truth also in two_view_training_gt/SCENE beside two_view_training/SCENE
@@ -42,7 +44,8 @@ examples:
   rtstereo eval --model default --max-disp 64 my_scenes/ -o results/
 
 The mean row is over scenes, each weighing the same (not over pixels); its noc columns are over the scenes
-with a mask. Results: OUTPUT/MODEL.json and .md. Ctrl+C keeps the scenes scored (exit code 130).
+with a mask that leaves a pixel with ground truth (an empty mask's noc cells read "-").
+Results: OUTPUT/MODEL.json and .md. Ctrl+C keeps the scenes scored (exit code 130).
 """
 
 
