@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,28 @@ def parse_size_hw(text: str, option: str = "--size", minimum_px: int = 8) -> tup
     if height < minimum_px or width < minimum_px:
         raise InputError(f"{option}: size {height}x{width} (HxW) is too small: at least {minimum_px}x{minimum_px}")
     return height, width
+
+
+def output_path_arg(text: str) -> str:
+    """An output option's path (argparse ``type``): a ``file://`` URL as the path it names, as inputs take them
+    (``-o file:///data/out/`` made a folder named ``file:`` in the current one); a web URL, or a file URL of another
+    host, refused in one line, as nothing is uploaded.
+
+    Examples:
+        >>> output_path_arg("file:///data/my%20out/"), output_path_arg("out/d.pfm")
+        ('/data/my out/', 'out/d.pfm')
+    """
+    from ..io.download import file_url_path, is_url
+
+    if not is_url(text):
+        return text
+    host = urllib.parse.urlparse(text).netloc
+    path = file_url_path(text)
+    if path is None or host.lower() not in ("", "localhost"):
+        raise argparse.ArgumentTypeError(
+            f"{text}: outputs are written to local files, not to URLs: give a path (or a file:///path URL)"
+        )
+    return path
 
 
 def add_calib_unit_arg(group) -> None:

@@ -19,7 +19,7 @@ from ..text import counted
 from . import EXIT_INTERRUPTED
 from .batch import add_engine_args, predictor_options
 from .bench import check_output_folder
-from .common import add_model_args, predictor_from_args, settings_from_args
+from .common import add_model_args, output_path_arg, predictor_from_args, settings_from_args
 
 EPILOG = """expected files (in the folders given or any folder under them; ground truth of the left view):
   middlebury2001/2003  im2, im6 (tsukuba: im3, im4) .png/.ppm and 8-bit disp2 (disp3) .pgm/.png, value / 8
@@ -71,6 +71,7 @@ def register(subparsers) -> None:
         "-o",
         "--output",
         default="rtstereo-eval",
+        type=output_path_arg,
         help="folder for the JSON and Markdown results (default: %(default)s)",
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")

@@ -26,6 +26,7 @@ from .common import (
     add_calib_unit_arg,
     add_model_args,
     kitti_colour_warning,
+    output_path_arg,
     predictor_from_args,
     refuse_calib_with_rectify,
     refuse_unused_calib_unit,
@@ -71,7 +72,10 @@ def register(subparsers) -> None:
         "are comments",
     )
     parser.add_argument(
-        "-o", "--output", help="output file (.png = 16-bit d*256, .pfm, .npy) for one pair, or a folder"
+        "-o",
+        "--output",
+        type=output_path_arg,
+        help="output file (.png = 16-bit d*256, .pfm, .npy) for one pair, or a folder (a path or file:// URL)",
     )
     parser.add_argument(
         "--format",

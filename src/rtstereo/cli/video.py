@@ -31,6 +31,7 @@ from .common import (
     add_calib_unit_arg,
     add_model_args,
     kitti_colour_warning,
+    output_path_arg,
     parse_size_hw,
     predictor_from_args,
     refuse_calib_with_rectify,
@@ -101,16 +102,20 @@ def add_stream_args(parser: argparse.ArgumentParser, frames=None) -> None:
             group in ``--help``); ``None`` makes one.
     """
     out = parser.add_argument_group("outputs")
-    out.add_argument("-o", "--output", help="mp4 file: the left image beside the colourised disparity")
+    out.add_argument(
+        "-o", "--output", type=output_path_arg, help="mp4 file: the left image beside the colourised disparity"
+    )
     out.add_argument(
         "--output-prefix",
         metavar="PREFIX",
+        type=output_path_arg,
         help="write 16-bit disparity PNGs PREFIX_00000.png, ... (value = d*256, 0 = invalid)",
     )
     out.add_argument("--show", action="store_true", help="show a window when a display exists (q or Esc quits)")
     out.add_argument(
         "--summary",
         metavar="FILE.json",
+        type=output_path_arg,
         help="JSON summary with per-stage FPS (default: beside -o as .json, or PREFIX_summary.json)",
     )
     out.add_argument("--quiet", "-q", action="store_true", help="no progress bar, notices or summary on screen")
