@@ -162,8 +162,63 @@ def test_predict_format_named_twice_is_written_once_and_a_format_list_naming_non
     err = capsys.readouterr().err
     assert stop.value.code == 2 and "rtstereo predict: error: argument --format: an empty value" in err
     code, _, err = run_cli(capsys, *args, tmp_path / "o2", "--format", "PFM,png")
-    assert code == 2 and "; did you mean pfm, png16?" in err
+    assert code == 2 and "unknown output format png (known: " in err and "; did you mean png16?" in err
     assert not (tmp_path / "o2").exists()
+    # names in any case, as file suffixes are (PFM was refused with "did you mean pfm?")
+    code, _, err = run_cli(capsys, *args, tmp_path / "o3", "--format", "PFM, Color")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "o3").iterdir()) == ["l.pfm", "l_color.png"]
+    code, _, err = run_cli(capsys, *args, tmp_path / "one.pfm", "--format", "PFM")
+    assert code == 0, err
+    assert (tmp_path / "one.pfm").is_file()
+
+
+def test_predict_writes_to_the_folder_a_file_url_names(capsys, tmp_path, pair_files, monkeypatch):
+    """-o file:///data/out/ made a folder named 'file:' in the current one; inputs take file:// URLs as paths."""
+    lp, rp = pair_files
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "my out"
+    code, _, err = run_cli(capsys, "predict", lp, rp, "--model", "sgbm", "--max-disp", 16, "-o", out.as_uri() + "/")
+    assert code == 0, err
+    assert not (tmp_path / "file:").exists() and sorted(p.name for p in out.iterdir()) == [
+        "l.json",
+        "l.pfm",
+        "l.png",
+        "l_color.png",
+    ]
+    with pytest.raises(SystemExit) as stop:
+        run_cli(capsys, "predict", lp, rp, "--model", "sgbm", "-o", "https://example.org/out/")
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1, err
+    assert (
+        "error: argument -o/--output: https://example.org/out/: outputs are written to local files, not to URLs" in err
+    )
+    assert not list(tmp_path.glob("http*"))
+
+
+@pytest.mark.parametrize(
+    "argv, dest",
+    [
+        (["predict", "L", "R", "-o", "{url}"], "output"),
+        (["predict", "L", "R", "-o", "o/", "--summary", "{url}"], "summary"),
+        (["video", "l.mp4", "r.mp4", "--output-prefix", "{url}"], "output_prefix"),
+        (["video", "l.mp4", "r.mp4", "-o", "{url}"], "output"),
+        (["video", "l.mp4", "r.mp4", "--summary", "{url}"], "summary"),
+        (["live", "--camera", "uvc:0", "-o", "{url}"], "output"),
+        (["eval", "data", "-o", "{url}"], "output"),
+        (["bench", "sgbm", "-o", "{url}"], "output"),
+        (["calibrate", "--left", "L", "--right", "R", "--board", "chess:9x6:0.025", "-o", "{url}"], "output"),
+        (["synth", "4", "-o", "{url}"], "output"),
+        (["export", "m", "--size", "32x64", "-o", "{url}"], "output"),
+        (["adapt", "L", "R", "-o", "{url}"], "output"),
+    ],
+)
+def test_every_output_option_takes_a_file_url_as_its_path(tmp_path, argv, dest):
+    from rtstereo.cli import build_parser
+
+    path = tmp_path / "a b" / "out"
+    args = build_parser().parse_args([a.format(url=path.as_uri()) for a in argv])
+    assert getattr(args, dest) == str(path)
 
 
 def test_predict_file_url(capsys, tmp_path, pair_files):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import platform
 import warnings
 from collections.abc import Callable, Iterable
@@ -34,6 +35,11 @@ TABLE_COLUMNS = (
 )
 
 
+# Beside a complete run's <stem>.json, a run --fail-fast stopped writes <stem>.stopped.json (an interrupted one's
+# is <stem>.interrupted.json).
+STOPPED_SUFFIX = ".stopped"
+
+
 @dataclass
 class SceneResult:
     name: str
@@ -59,6 +65,9 @@ class EvalReport:
         without_ground_truth: the names of the scenes left out for having no ground truth.
         interrupted: Ctrl-C (or SIGTERM) stopped the run: the scenes after the last one scored or failed were not
             scored.
+        stopped_at_failure: ``--fail-fast`` (``fail_fast=True``) stopped the run at a failed scene, before the last
+            one: partial results, which :meth:`save` keeps from replacing a complete run's as it does an
+            interrupted run's.
         interrupted_by: what stopped it, ``Ctrl-C`` or the signal's name (``SIGTERM``); ``None`` where not known.
         device: where the model ran (``cpu``, ``cuda:0``), for the machine the JSON records.
     """
@@ -69,6 +78,7 @@ class EvalReport:
     listed: int | None = None
     interrupted: bool = False
     interrupted_by: str | None = None
+    stopped_at_failure: bool = False
     without_ground_truth: list[str] = field(default_factory=list)
     device: str = "cpu"
 
@@ -99,14 +109,21 @@ class EvalReport:
 
     def mean_note(self) -> str:
         """What the mean row averages: scenes, each weighing the same, not pixels (a KITTI frame holds ten times a
-        Middlebury scene's); the ``noc`` columns only the scenes that have a mask.
+        Middlebury scene's); the ``noc`` columns only the scenes that have a mask with a pixel to score (an empty
+        mask's ``noc`` values are ``nan``, left out of the mean).
 
         Examples:
             >>> scenes = [SceneResult("a", "d", (1, 1), {}, {"noc/epe": 1.0}), SceneResult("b", "d", (1, 1), {}, {})]
             >>> EvalReport("m", scenes).mean_note()
             'over 2 scenes, each weighing the same (not over pixels); the noc columns over the 1 with a mask'
+            >>> empty = SceneResult("c", "d", (1, 1), {}, {"noc/epe": float("nan"), "noc/pixels": 0})
+            >>> EvalReport("m", [*scenes, empty]).mean_note()
+            'over 3 scenes, each weighing the same (not over pixels); the noc columns over the 1 with a mask'
         """
-        masked = sum(any(key.startswith("noc/") for key in s.metrics) for s in self.scenes)
+        masked = sum(
+            any(key.startswith("noc/") and key != "noc/pixels" and math.isfinite(v) for key, v in s.metrics.items())
+            for s in self.scenes
+        )
         noc = f"; the noc columns over the {masked} with a mask" if 0 < masked < len(self.scenes) else ""
         return f"over {counted(len(self.scenes), 'scene')}, each weighing the same (not over pixels){noc}"
 
@@ -142,18 +159,28 @@ class EvalReport:
             "without_ground_truth": self.without_ground_truth,
             "interrupted": self.interrupted,
             "interrupted_by": self.interrupted_by,
+            "stopped_at_failure": self.stopped_at_failure,
         }
 
     def save(self, folder: str | Path, stem: str) -> tuple[Path, Path]:
         """Write ``<stem>.json`` and ``<stem>.md`` into ``folder`` (each atomically). An interrupted run's go to
-        ``<stem>.interrupted.json`` and ``.md`` when ``<stem>.json`` holds an earlier complete run's, which is kept;
-        a complete run removes such files of an earlier interrupted one."""
-        from .io.atomic import atomic_path, interrupted_results_stem, os_reason, remove_interrupted_results
+        ``<stem>.interrupted.json`` and ``.md`` (one stopped at a failure, ``<stem>.stopped.json`` and ``.md``) when
+        ``<stem>.json`` holds an earlier complete run's, which is kept; a complete run removes such files of an
+        earlier partial one."""
+        from .io.atomic import (
+            INTERRUPTED_SUFFIX,
+            atomic_path,
+            interrupted_results_stem,
+            os_reason,
+            remove_interrupted_results,
+        )
 
         folder = Path(folder)
+        partial_keys = ("interrupted", "stopped_at_failure")
         try:
-            if self.interrupted:
-                stem = interrupted_results_stem(folder, stem)
+            if self.interrupted or self.stopped_at_failure:
+                suffix = INTERRUPTED_SUFFIX if self.interrupted else STOPPED_SUFFIX
+                stem = interrupted_results_stem(folder, stem, suffix, partial_keys)
             folder.mkdir(parents=True, exist_ok=True)
             json_path, md_path = folder / f"{stem}.json", folder / f"{stem}.md"
             with atomic_path(json_path, "evaluation results") as partial:
@@ -165,10 +192,14 @@ class EvalReport:
                 done = len(self.scenes) + len(self.failures)
                 by = f" ({self.interrupted_by})" if self.interrupted_by else ""  # kill is no Ctrl-C
                 note = f"\nInterrupted{by}: {done} of {self.listed} scenes; the rest were not scored.\n"
+            elif self.stopped_at_failure:
+                done = len(self.scenes) + len(self.failures)
+                note = f"\nStopped at the first failure (--fail-fast): {done} of {self.listed} scenes; the rest were "
+                note += "not scored.\n"
             with atomic_path(md_path, "evaluation results") as partial:
                 partial.write_text(f"# {self.model}\n\n{self.table(markdown=True)}\n{note}", encoding="utf-8")
-            if not self.interrupted:
-                remove_interrupted_results(folder, stem, (".json", ".md"))
+            if not (self.interrupted or self.stopped_at_failure):
+                remove_interrupted_results(folder, stem, (".json", ".md"), (INTERRUPTED_SUFFIX, STOPPED_SUFFIX))
         except OSError as exc:
             raise OutputError(f"cannot write evaluation results to {folder}: {os_reason(exc, folder / stem)}") from None
         return json_path, md_path

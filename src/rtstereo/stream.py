@@ -59,7 +59,7 @@ from .sinks.video import (
 )
 from .sources.base import FrameSource, LatestSlot, LiveSource
 from .temporal import TemporalFilter
-from .text import counted
+from .text import counted, first_few
 from .types import DisparityResult, StereoPair
 
 if TYPE_CHECKING:  # what rtstereo.load returns for the hybrid
@@ -205,7 +205,10 @@ class StreamSummary:
             stale = counted(self.frames_dropped, "stale live frame")
             lines.append(f"  {stale} replaced by newer ones before inference")
         if self.source_stats:
-            stats = ", ".join(f"{k} {v}" for k, v in self.source_stats.items())
+            # a list (damaged_frames) can be as long as the video: its first numbers here, all of it in the JSON
+            stats = ", ".join(
+                f"{k} [{first_few(v)}]" if isinstance(v, list) else f"{k} {v}" for k, v in self.source_stats.items()
+            )
             lines.append(f"  source: {stats}")
         if self.outputs:
             lines.append("  written: " + ", ".join(self.outputs))

@@ -4,6 +4,7 @@ and file names that are not UTF-8."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 _TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # colours and the like, as Ray puts in its errors
 
@@ -24,6 +25,19 @@ def counted(count: int, noun: str, nouns: str | None = None) -> str:
         ('1 frame', '0 frames', '2 pixels', '2 PNGs')
     """
     return f"{count} {noun if count == 1 else nouns or noun + 's'}"
+
+
+def first_few(values: Sequence[object], few: int = 5) -> str:
+    """A list for a terminal line: all of a short one, else its first ``few`` and how many in all (the full
+    list goes into a JSON summary).
+
+    Examples:
+        >>> first_few([4]), first_few(range(3, 10))
+        ('4', '3, 4, 5, 6, 7, ... (7 in all)')
+    """
+    values = list(values)
+    head = ", ".join(map(str, values[:few]))
+    return head if len(values) <= few else f"{head}, ... ({len(values)} in all)"
 
 
 def duration(seconds: float) -> str:

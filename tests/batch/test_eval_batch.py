@@ -385,6 +385,48 @@ def test_eval_cli_interrupted_keeps_an_earlier_complete_result(capsys, tmp_path,
     assert complete_json.is_file() and complete_json.with_suffix(".md").is_file()
 
 
+def test_eval_fail_fast_keeps_an_earlier_complete_result(capsys, tmp_path, monkeypatch):
+    """A run --fail-fast stopped at a failed scene wrote its partial results over a complete run's JSON and Markdown
+    of the same name (an interrupted run's go beside them): they go to NAME.stopped.json and .md, removed by the
+    next complete run."""
+    import rtstereo.eval
+
+    data = write_kitti(tmp_path / "kitti", 3)
+    assert run_cli(capsys, "eval", data, *SGBM_ARGS, "-o", tmp_path / "res", "-q")[0] == 0
+    complete_json = tmp_path / "res" / SGBM_RESULTS
+    complete = complete_json.read_text(), complete_json.with_suffix(".md").read_text()
+    assert json.loads(complete[0])["stopped_at_failure"] is False
+    score_sample = rtstereo.eval.score_sample
+
+    def failing(*args, **kwargs):
+        if args[1].name == "kitti/000001":
+            raise InputError("cannot read kitti/000001: damaged")
+        return score_sample(*args, **kwargs)
+
+    monkeypatch.setattr(rtstereo.eval, "score_sample", failing)
+    for _ in range(2):  # the second partial run replaces the first's partial files, not the complete ones
+        code, out, err = run_cli(capsys, "eval", data, *SGBM_ARGS, "-o", tmp_path / "res", "-q", "--fail-fast")
+        assert code == 1 and "mean (1)" in out
+        assert (complete_json.read_text(), complete_json.with_suffix(".md").read_text()) == complete
+        partial = tmp_path / "res" / SGBM_RESULTS.replace(".json", ".stopped.json")
+        results = json.loads(partial.read_text())
+        assert results["stopped_at_failure"] is True and results["interrupted"] is False
+        assert [s["name"] for s in results["scenes"]] == ["kitti/000000"] and results["scenes_listed"] == 3
+        markdown = partial.with_suffix(".md").read_text()
+        assert markdown.endswith(
+            "Stopped at the first failure (--fail-fast): 2 of 3 scenes; the rest were not scored.\n"
+        )
+        assert f"results: {partial} {partial.with_suffix('.md')}" in out
+        assert err.strip().splitlines()[-1] == (
+            "rtstereo eval: --fail-fast: stopped at the first failure; 1 of 3 scenes not scored (the complete "
+            f"results of an earlier run, {complete_json}, are kept)"
+        )
+    monkeypatch.setattr(rtstereo.eval, "score_sample", score_sample)
+    assert run_cli(capsys, "eval", data, *SGBM_ARGS, "-o", tmp_path / "res", "-q", "--fail-fast")[0] == 0
+    assert not partial.exists() and not partial.with_suffix(".md").exists()  # they read as a run cut short after it
+    assert json.loads(complete_json.read_text())["stopped_at_failure"] is False
+
+
 def test_eval_cli_on_a_full_disk_exits_1_not_the_usage_errors_2(capsys, tmp_path, monkeypatch):
     """A full disk when the results were written exited 2, as a usage error does; predict's batch exits 1 for it."""
     import errno

@@ -244,6 +244,24 @@ def test_the_table_and_json_say_the_mean_is_over_scenes_and_the_noc_mean_over_th
     )
 
 
+def test_a_scene_whose_mask_is_empty_is_not_counted_among_those_with_a_mask(capsys, tmp_path):
+    """A mask0nocc.png that marks no pixel non-occluded gives noc values over no pixels (nan, "-"), left out of the
+    noc mean: the note still counted its scene "with a mask"."""
+    import cv2
+
+    for name, value in (("a", 255), ("b", 255), ("c", 128)):  # c: every pixel occluded
+        folder = _eth3d_scene(tmp_path / "eth3d" / name, hw=(40, 72), ndisp=32)
+        cv2.imwrite(str(folder / "mask0nocc.png"), np.full((40, 72), value, np.uint8))
+    code = main(["eval", "--model", "sgbm", "--max-disp", "32", str(tmp_path / "eth3d"), "-q", "-o", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    note = "over 3 scenes, each weighing the same (not over pixels); the noc columns over the 2 with a mask"
+    assert out.splitlines()[-2] == f"mean: {note}", out
+    results = json.loads((tmp_path / "sgbm_max_disp=32.json").read_text())
+    assert results["mean_over"] == note
+    assert results["scenes"][2]["metrics"]["noc/pixels"] == 0 and results["scenes"][2]["metrics"]["noc/epe"] is None
+
+
 def test_eval_help_lists_the_files_that_the_no_known_layout_error_sends_the_user_to_it_for(capsys, tmp_path):
     """'no stereo dataset of a known layout ...; see `rtstereo eval --help` for the expected files': the help named
     the layouts only, not one file of them."""
@@ -263,7 +281,8 @@ def test_eval_help_lists_the_files_that_the_no_known_layout_error_sends_the_user
         "value / 256, 0 = invalid",
         "inf = unknown",
         "disparity/left/X.pfm",
-        "eval_masks/nonocc.png",
+        "eval_masks/nonocc.png, else nonocc.png in the scene folder",  # both are read: it named the first only
+        "a mask\n                       as for 2001/2003",  # middlebury2005 reads them too
         "The mean row is over scenes",
     ):
         assert expected in help_text, expected

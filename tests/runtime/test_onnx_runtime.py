@@ -522,10 +522,27 @@ def test_runtime_settings_are_accepted_and_model_settings_must_match(toy_path):
 
 
 def test_fp16_on_an_fp32_file_needs_tensorrt_and_bf16_is_refused(toy_path):
-    with pytest.raises(InputError, match="holds an fp32 model and only TensorRT can run it in fp16"):
+    with pytest.raises(InputError, match="holds an fp32 model and only TensorRT can run it in fp16") as refused:
         load_onnx(toy_path, precision="fp16")
+    # re-exporting is offered with what it needs (it said "export it with --fp16" as if that needed nothing)
+    assert "export its PyTorch network again with --fp16 (rtstereo export ... --fp16, which needs torch)" in str(
+        refused.value
+    )
     with pytest.raises(InputError, match="runs fp32 or fp16 exports, not 'bf16'"):
         load_onnx(toy_path, precision="bf16")
+
+
+def test_fp16_on_a_packaged_network_does_not_send_the_user_to_export_it():
+    """--precision fp16 with the default model said "export it with --fp16": rtstereo export refuses a packaged
+    network (ONNX only, no PyTorch network), and would need torch besides."""
+    from rtstereo.models import get_spec
+
+    with pytest.raises(InputError) as refused:
+        ort_backend.load_packaged(get_spec("rtnet-v5"), precision="fp16")
+    message = str(refused.value)
+    assert "only TensorRT can run it in fp16 (--device cuda with onnxruntime-gpu's TensorRT provider)" in message
+    assert "the packaged rtnet-v5 ships in fp32 only and cannot be exported again" in message
+    assert message.endswith("use --precision fp32 (precision= in Python)") and "--fp16" not in message
 
 
 def test_fp16_file_reports_fp16(tmp_path):

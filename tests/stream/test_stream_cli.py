@@ -285,7 +285,11 @@ def test_live_uvc_camera_on_a_side_by_side_file(run_cli, sbs_video, tmp_path):
         (["video", "--sbs", "missing.mp4"], "side-by-side video not found: missing.mp4"),
         (["video", "--sbs", "{sbs}", "--size", "64"], "size '64' not understood"),
         (["video", "--sbs", "{sbs}", "--max-frames", "0"], "--max-frames must be >= 1"),
-        (["video", "--sbs", "{sbs}", "--rectify", "m.npz", "--calib", "c.json"], "give --rectify or --calib"),
+        # worded as predict words it (video said "give --rectify or --calib", predict "give --calib or --rectify")
+        (
+            ["video", "--sbs", "{sbs}", "--rectify", "m.npz", "--calib", "c.json"],
+            "give --calib or --rectify, not both: the rectification maps carry the calibration of the rectified images",
+        ),
         (["video", "--sbs", "{sbs}", "--stride", "0"], "--stride must be >= 1"),
         (["live", "--camera", "kinect"], "unknown camera 'kinect'"),
         (["live", "--camera", "uvc:99"], "cannot open camera uvc:99"),

@@ -710,6 +710,21 @@ def test_the_report_names_the_limit_its_share_and_the_stale_frames():
     ]
 
 
+def test_the_report_shortens_a_long_damaged_frames_list_and_the_json_keeps_it_whole(tmp_path):
+    """A video with many damaged frames printed every one of their numbers on the report's source: line."""
+    from rtstereo.stream import StreamSummary
+
+    stages = {"capture": {"frames": 3, "fps": 10.0, "ms_per_frame": 100.0}}
+    damaged = list(range(0, 400, 2))
+    summary = StreamSummary(
+        "v", "sgbm", {}, 3, 3, 3, 0.3, 10.0, stages, "end", source_stats={"damaged_frames": damaged}
+    )
+    assert "  source: damaged_frames [0, 2, 4, 6, 8, ... (200 in all)]" in summary.report().splitlines()
+    assert json.loads(summary.write_json(tmp_path / "s.json").read_text())["source_stats"]["damaged_frames"] == damaged
+    summary.source_stats = {"damaged_frames": [4]}  # a short list as it was
+    assert "  source: damaged_frames [4]" in summary.report().splitlines()
+
+
 def test_a_stage_that_spent_no_time_has_no_rate():
     assert StageClock("capture", 3, 0.0).fps == 0.0 and StageClock("capture").ms_per_frame == 0.0
 

@@ -13,7 +13,14 @@ import numpy as np
 from ..errors import InputError, OutputError, RtStereoError, SettingError, require
 from ..io.atomic import folder_write_problem
 from ..text import counted, first_line
-from .common import check_torch_threads, parse_set_values, progress_echo, set_cpu_threads, size_arg
+from .common import (
+    check_torch_threads,
+    output_path_arg,
+    parse_set_values,
+    progress_echo,
+    set_cpu_threads,
+    size_arg,
+)
 
 EPILOG = """examples:
   rtstereo adapt lefts/ rights/ -o mycam.pt                 # rtnet-v5's PyTorch state, 10 minutes
@@ -87,7 +94,11 @@ def register(subparsers) -> None:
         help=f"most frames taken from the video(s) (default: {DEFAULT_MAX_PAIRS})",
     )
     parser.add_argument(
-        "-o", "--output", required=True, help="adapted checkpoint (.pt, .pth, .ckpt) or exported model (.onnx)"
+        "-o",
+        "--output",
+        required=True,
+        type=output_path_arg,
+        help="adapted checkpoint (.pt, .pth, .ckpt) or exported model (.onnx)",
     )
     model = parser.add_argument_group("model")
     model.add_argument(

@@ -16,7 +16,7 @@ from ..errors import InputError, OutputError, require_installed
 from ..io.atomic import folder_write_problem
 from ..sources.pairs import PairSource
 from ..text import counted
-from .common import predictor_from_args, settings_from_args
+from .common import output_path_arg, predictor_from_args, settings_from_args
 
 ENGINES = ("local", "ray")
 RAY_SUMMARY_NAME = "rtstereo_summary.parquet"
@@ -39,6 +39,7 @@ def add_batch_args(parser: argparse.ArgumentParser, item: str = "pair") -> None:
     group.add_argument(
         "--summary",
         metavar="FILE",
+        type=output_path_arg,
         help=f"table with one row per {item} (name, size, timings, density, error, warning): .parquet "
         f"(needs pyarrow) or .csv (default with --engine ray: OUTPUT/{RAY_SUMMARY_NAME})",
     )

@@ -11,7 +11,14 @@ from ..errors import InputError, ModelNotFoundError, OutputError
 from ..io.atomic import folder_write_problem
 from ..text import counted
 from . import EXIT_INTERRUPTED
-from .common import SETTING_MINIMUM, add_model_option, parse_size_hw, take_model_option, whole_number
+from .common import (
+    SETTING_MINIMUM,
+    add_model_option,
+    output_path_arg,
+    parse_size_hw,
+    take_model_option,
+    whole_number,
+)
 
 EPILOG = """examples:
   rtstereo bench gwcnet-gc --weights sceneflow.ckpt --sizes 480x640,720x1280 --max-disp 96,192 \\
@@ -134,7 +141,7 @@ def register(subparsers) -> None:
         action="store_true",
         help="networks without weights: timing only (speed does not depend on the values)",
     )
-    parser.add_argument("-o", "--output", help="folder for bench.json, bench.md and bench.png")
+    parser.add_argument("-o", "--output", type=output_path_arg, help="folder for bench.json, bench.md and bench.png")
     parser.set_defaults(func=run)
 
 

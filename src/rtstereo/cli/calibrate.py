@@ -13,6 +13,7 @@ from ..io.images import read_image
 from ..rectify import BOARD_HELP, Board, BoardViews, calibrate_from_views, find_board_views
 from ..sources.pairs import resolve_pairs
 from ..text import counted
+from .common import output_path_arg
 
 EPILOG = """examples:
   rtstereo calibrate --left 'calib/L/*.png' --right 'calib/R/*.png' --board chessboard:9x6:0.025 -o rig/
@@ -50,7 +51,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--right", required=True, help="right images: folder, glob or file")
     parser.add_argument("--board", required=True, help=BOARD_HELP)
-    parser.add_argument("-o", "--output", required=True, help="output folder")
+    parser.add_argument("-o", "--output", required=True, type=output_path_arg, help="output folder")
     parser.add_argument(
         "--alpha",
         type=float,

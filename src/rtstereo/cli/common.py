@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,28 @@ def parse_size_hw(text: str, option: str = "--size", minimum_px: int = 8) -> tup
     return height, width
 
 
+def output_path_arg(text: str) -> str:
+    """An output option's path (argparse ``type``): a ``file://`` URL as the path it names, as inputs take them
+    (``-o file:///data/out/`` made a folder named ``file:`` in the current one); a web URL, or a file URL of another
+    host, refused in one line, as nothing is uploaded.
+
+    Examples:
+        >>> output_path_arg("file:///data/my%20out/"), output_path_arg("out/d.pfm")
+        ('/data/my out/', 'out/d.pfm')
+    """
+    from ..io.download import file_url_path, is_url
+
+    if not is_url(text):
+        return text
+    host = urllib.parse.urlparse(text).netloc
+    path = file_url_path(text)
+    if path is None or host.lower() not in ("", "localhost"):
+        raise argparse.ArgumentTypeError(
+            f"{text}: outputs are written to local files, not to URLs: give a path (or a file:///path URL)"
+        )
+    return path
+
+
 def add_calib_unit_arg(group) -> None:
     """``--calib-unit``: the length unit of OpenCV files given to ``--calib`` or ``--rectify``; and
     ``--kitti-cameras``: which cameras of a KITTI calibration file the pairs come from."""
@@ -55,6 +78,14 @@ def add_calib_unit_arg(group) -> None:
         help="the cameras of a KITTI --calib file the pairs come from: 0,1 grey or 2,3 colour (default: 0,1 for "
         "KITTI 2012 files, 2,3 for KITTI 2015 ones)",
     )
+
+
+def refuse_calib_with_rectify(args: argparse.Namespace) -> None:
+    """``--calib`` with ``--rectify`` is refused in the same words by every verb that takes both."""
+    if args.calib and args.rectify:
+        raise InputError(
+            "give --calib or --rectify, not both: the rectification maps carry the calibration of the rectified images"
+        )
 
 
 # The unit a calibration format other than OpenCV's states itself (io.calibration.rectified_format's names).

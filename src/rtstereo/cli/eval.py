@@ -19,13 +19,15 @@ from ..text import counted
 from . import EXIT_INTERRUPTED
 from .batch import add_engine_args, predictor_options
 from .bench import check_output_folder
-from .common import add_model_args, predictor_from_args, settings_from_args
+from .common import add_model_args, output_path_arg, predictor_from_args, settings_from_args
 
 EPILOG = """expected files (in the folders given or any folder under them; ground truth of the left view):
   middlebury2001/2003  im2, im6 (tsukuba: im3, im4) .png/.ppm and 8-bit disp2 (disp3) .pgm/.png, value / 8
                        (tsukuba / 16; 2003 at 1800, 900, 450 px wide / 1, 2, 4), 0 = unknown;
-                       eval_masks/nonocc.png (255 = non-occluded) when present
-  middlebury2005       view1.png, view5.png, disp1.png (value / 1, 2 or 3 by size, 0 = unknown)
+                       eval_masks/nonocc.png, else nonocc.png in the scene folder (255 = non-occluded),
+                       when present: read for the noc columns
+  middlebury2005       view1.png, view5.png, disp1.png (value / 1, 2 or 3 by size, 0 = unknown); a mask
+                       as for 2001/2003 when present
   middlebury2014, eth3d  im0.png, im1.png, disp0GT.pfm or disp0.pfm (inf = unknown), calib.txt (ndisp: the
                        range searched), mask0nocc.png (255 = non-occluded) when present; ETH3D's ground
                        truth also in two_view_training_gt/SCENE beside two_view_training/SCENE
@@ -42,7 +44,8 @@ examples:
   rtstereo eval --model default --max-disp 64 my_scenes/ -o results/
 
 The mean row is over scenes, each weighing the same (not over pixels); its noc columns are over the scenes
-with a mask. Results: OUTPUT/MODEL.json and .md. Ctrl+C keeps the scenes scored (exit code 130).
+with a mask that leaves a pixel with ground truth (an empty mask's noc cells read "-").
+Results: OUTPUT/MODEL.json and .md. Ctrl+C keeps the scenes scored (exit code 130).
 """
 
 
@@ -68,6 +71,7 @@ def register(subparsers) -> None:
         "-o",
         "--output",
         default="rtstereo-eval",
+        type=output_path_arg,
         help="folder for the JSON and Markdown results (default: %(default)s)",
     )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -158,6 +162,11 @@ def run(args: argparse.Namespace) -> int:
     label += "".join(f"_{key}={value}" for key, value in sorted(settings_from_args(args).items()))
     label += _runtime_label(name, args.backend, args.precision)
     stem = re.sub(r"[^A-Za-z0-9_.=-]+", "_", label)
+    done = len(report.scenes) + len(report.failures)
+    # partial results, kept from replacing an earlier complete run's as an interrupted run's are
+    report.stopped_at_failure = bool(
+        args.fail_fast and report.failures and done < len(samples) and not report.interrupted
+    )
     json_path, md_path = report.save(args.output, stem)
     print(f"results: {json_path} {md_path}")
     if report.failures:
@@ -166,19 +175,18 @@ def run(args: argparse.Namespace) -> int:
             f"rtstereo eval: {counted(len(report.failures), 'scene')} failed: {names} (listed in {json_path})",
             file=sys.stderr,
         )
-    done = len(report.scenes) + len(report.failures)
-    if args.fail_fast and report.failures and done < len(samples) and not report.interrupted:
+    kept = f" (the complete results of an earlier run, {json_path.parent / stem}.json, are kept)"
+    kept = kept if json_path.stem != stem else ""
+    if report.stopped_at_failure:
         print(
             f"rtstereo eval: --fail-fast: stopped at the first failure; {len(samples) - done} of "
-            f"{counted(len(samples), 'scene')} not scored",
+            f"{counted(len(samples), 'scene')} not scored{kept}",
             file=sys.stderr,
         )
     if report.interrupted:
-        kept = f" (the complete results of an earlier run, {json_path.parent / stem}.json, are kept)"
         print(
             f"rtstereo eval: interrupted after {done} of {counted(len(samples), 'scene')}: the scenes scored are "
-            f'written to {json_path} ("interrupted": true){kept if json_path.stem != stem else ""}, the rest were '
-            "not scored",
+            f'written to {json_path} ("interrupted": true){kept}, the rest were not scored',
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED

@@ -26,7 +26,9 @@ from .common import (
     add_calib_unit_arg,
     add_model_args,
     kitti_colour_warning,
+    output_path_arg,
     predictor_from_args,
+    refuse_calib_with_rectify,
     refuse_unused_calib_unit,
 )
 from .rectification import exposure_hint as _exposure_hint
@@ -70,7 +72,10 @@ def register(subparsers) -> None:
         "are comments",
     )
     parser.add_argument(
-        "-o", "--output", help="output file (.png = 16-bit d*256, .pfm, .npy) for one pair, or a folder"
+        "-o",
+        "--output",
+        type=output_path_arg,
+        help="output file (.png = 16-bit d*256, .pfm, .npy) for one pair, or a folder (a path or file:// URL)",
     )
     parser.add_argument(
         "--format",
@@ -150,10 +155,7 @@ def _calibration_and_rectifier(args: argparse.Namespace):
     from ..io.calibration import read_calibration
     from ..rectify import Rectifier
 
-    if args.calib and args.rectify:
-        raise InputError(
-            "give --calib or --rectify, not both: the rectification maps carry the calibration of the rectified images"
-        )
+    refuse_calib_with_rectify(args)
     if args.kitti_cameras and not args.calib:
         raise InputError("--kitti-cameras names the cameras of a KITTI --calib file: give that file with --calib")
     calibration = rectifier = None

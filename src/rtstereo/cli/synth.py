@@ -21,7 +21,7 @@ from ..errors import InputError, OutputError, require
 from ..io.atomic import atomic_path, file_in_the_way, os_reason, remove_stale_partials, terminate_as_interrupt
 from ..text import counted
 from . import EXIT_INTERRUPTED
-from .common import parse_size_hw
+from .common import output_path_arg, parse_size_hw
 
 
 def register(subparsers) -> None:
@@ -36,7 +36,7 @@ def register(subparsers) -> None:
         "from N on is refused, never overwritten.",
     )
     parser.add_argument("count", type=int, metavar="N", help="number of pairs")
-    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("-o", "--output", required=True, type=output_path_arg, metavar="DIR", help="output folder")
     parser.add_argument("--size", default="480x640", metavar="HxW", help="image size (default: %(default)s)")
     parser.add_argument(
         "--seed", metavar="N", type=int, default=0, help="stream seed, 0 to 2^32 - 1 (default: %(default)s)"

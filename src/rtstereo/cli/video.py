@@ -24,15 +24,17 @@ from ..io.atomic import name_length_problem, terminate_as_interrupt
 from ..sinks.video import Sink
 from ..sources.base import FramePreparer, FrameSource, LiveSource
 from ..temporal import TemporalFilter
-from ..text import counted
+from ..text import counted, first_few
 from ..viewer import DEFAULT_MAX_POINTS
 from .batch import add_engine_args
 from .common import (
     add_calib_unit_arg,
     add_model_args,
     kitti_colour_warning,
+    output_path_arg,
     parse_size_hw,
     predictor_from_args,
+    refuse_calib_with_rectify,
     refuse_unused_calib_unit,
 )
 from .stream_adapt import add_adapt_args, bind_freeze_key, refuse_stray_adapt_options, stream_predictor
@@ -100,16 +102,20 @@ def add_stream_args(parser: argparse.ArgumentParser, frames=None) -> None:
             group in ``--help``); ``None`` makes one.
     """
     out = parser.add_argument_group("outputs")
-    out.add_argument("-o", "--output", help="mp4 file: the left image beside the colourised disparity")
+    out.add_argument(
+        "-o", "--output", type=output_path_arg, help="mp4 file: the left image beside the colourised disparity"
+    )
     out.add_argument(
         "--output-prefix",
         metavar="PREFIX",
+        type=output_path_arg,
         help="write 16-bit disparity PNGs PREFIX_00000.png, ... (value = d*256, 0 = invalid)",
     )
     out.add_argument("--show", action="store_true", help="show a window when a display exists (q or Esc quits)")
     out.add_argument(
         "--summary",
         metavar="FILE.json",
+        type=output_path_arg,
         help="JSON summary with per-stage FPS (default: beside -o as .json, or PREFIX_summary.json)",
     )
     out.add_argument("--quiet", "-q", action="store_true", help="no progress bar, notices or summary on screen")
@@ -261,7 +267,7 @@ def run_ray(args: argparse.Namespace) -> int:
     def report(row: dict) -> None:
         damaged = row.get("damaged_frames")
         if damaged:  # said by the worker's stream, whose lines the driver does not show
-            which = f"frame {damaged[0]} does" if len(damaged) == 1 else f"frames {', '.join(map(str, damaged))} do"
+            which = f"frame {damaged[0]} does" if len(damaged) == 1 else f"frames {first_few(damaged)} do"
             log.warning(f"{which} not decode (damaged): passed over, without a PNG")
         if row["status"] == FAILED:
             log.warning(
@@ -674,8 +680,7 @@ def _swappable(args: argparse.Namespace) -> bool:
 
 
 def _geometry(args: argparse.Namespace) -> dict:
-    if args.rectify and args.calib:
-        raise InputError("--rectify maps carry their own calibration: give --rectify or --calib, not both")
+    refuse_calib_with_rectify(args)
     aligned = {"align_rows": True} if getattr(args, "align_rows", False) else {}
     if aligned and _swappable(args):
         from .rectification import swap_hint

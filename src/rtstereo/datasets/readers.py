@@ -11,9 +11,10 @@ Layouts:
 - Middlebury 2001/2003: ``im2/im6`` (tsukuba: ``im3/im4``) PNG/PPM with 8-bit ``disp2`` (``disp3``)
   ``.pgm/.png`` = disparity x scale: 2003 cones/teddy (1800, 900 or 450 px wide) 1 at full size, 2 at
   half, 4 at quarter; tsukuba (384x288, or ``disp3``, or a folder named so) 16; the other 2001 scenes
-  (venus, sawtooth, barn1, map...) 8. ``eval_masks/nonocc.png`` (255 = non-occluded) when present.
+  (venus, sawtooth, barn1, map...) 8. ``eval_masks/nonocc.png``, else ``nonocc.png`` in the scene folder
+  (255 = non-occluded), when present.
 - Middlebury 2005/2006: ``view1/view5``, ``disp1/disp5`` (value / scale: 1 full, 2 half, 3 third
-  size), ``dmin.txt`` (disparity offset, for depth).
+  size), ``dmin.txt`` (disparity offset, for depth); a mask as for 2001/2003.
 - Middlebury 2014 (MiddEval3) and ETH3D two-view: ``im0/im1``, ``disp0GT.pfm``, ``mask0nocc.png``
   (255 = non-occluded), ``calib.txt``; ETH3D's ground truth also in its own download's tree beside the
   images' (``two_view_training_gt/<scene>`` for ``two_view_training/<scene>``); the full-size Middlebury

@@ -171,10 +171,13 @@ def _remove(path: Path) -> None:
 INTERRUPTED_SUFFIX = ".interrupted"
 
 
-def interrupted_results_stem(folder: str | Path, stem: str) -> str:
+def interrupted_results_stem(
+    folder: str | Path, stem: str, suffix: str = INTERRUPTED_SUFFIX, partial_keys: tuple[str, ...] = ("interrupted",)
+) -> str:
     """The stem an interrupted run's results (``<stem>.json`` and its companions) are written under in ``folder``:
-    ``stem`` unless ``<stem>.json`` is there and is not itself an interrupted run's (``"interrupted": true``), then
-    ``<stem>.interrupted``, so that a partial run never replaces a complete one of the same name.
+    ``stem`` unless ``<stem>.json`` is there and is not itself a partial run's (one of ``partial_keys`` true,
+    ``"interrupted": true`` by default), then ``<stem><suffix>`` (``<stem>.interrupted``), so that a partial run
+    never replaces a complete one of the same name.
 
     Examples:
         >>> import json, tempfile
@@ -197,14 +200,17 @@ def interrupted_results_stem(folder: str | Path, stem: str) -> str:
         document = json.loads(earlier.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError):  # not ours to judge: kept
         document = None
-    if isinstance(document, dict) and document.get("interrupted") is True:
+    if isinstance(document, dict) and any(document.get(key) is True for key in partial_keys):
         return stem
-    return stem + INTERRUPTED_SUFFIX
+    return stem + suffix
 
 
-def remove_interrupted_results(folder: str | Path, stem: str, suffixes: tuple[str, ...]) -> list[Path]:
-    """Delete ``<stem>.interrupted<suffix>`` in ``folder``, an earlier interrupted run's partial results, once a
-    complete run has written ``<stem>.*``: kept, they would read as this run's, or as a run cut short after it.
+def remove_interrupted_results(
+    folder: str | Path, stem: str, suffixes: tuple[str, ...], partial_suffixes: tuple[str, ...] = (INTERRUPTED_SUFFIX,)
+) -> list[Path]:
+    """Delete ``<stem>.interrupted<suffix>`` (each of ``partial_suffixes``) in ``folder``, an earlier interrupted
+    run's partial results, once a complete run has written ``<stem>.*``: kept, they would read as this run's, or as a
+    run cut short after it.
 
     Returns:
         The files removed.
@@ -220,14 +226,14 @@ def remove_interrupted_results(folder: str | Path, stem: str, suffixes: tuple[st
         (['bench.interrupted.json'], [])
     """
     removed = []
-    for suffix in suffixes:
-        stale = Path(folder) / f"{stem}{INTERRUPTED_SUFFIX}{suffix}"
+    for partial, suffix in [(partial, suffix) for partial in partial_suffixes for suffix in suffixes]:
+        stale = Path(folder) / f"{stem}{partial}{suffix}"
         if not stale.is_file():
             continue
         try:
             stale.unlink()
         except OSError as exc:
-            raise OutputError(f"cannot remove {stale}, an earlier interrupted run's: {os_reason(exc, stale)}") from None
+            raise OutputError(f"cannot remove {stale}, an earlier partial run's: {os_reason(exc, stale)}") from None
         removed.append(stale)
     return removed
 

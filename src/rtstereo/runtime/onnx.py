@@ -531,10 +531,7 @@ def load_onnx(
         and contract.precision != "fp16"
         and session.get_providers()[0] != "TensorrtExecutionProvider"
     ):
-        raise InputError(
-            f"{path} holds an {contract.precision} model and only TensorRT can run it in fp16; export it with "
-            "--fp16 (rtstereo export ... --fp16), or use --precision fp32 (precision= in Python)"
-        )
+        raise InputError(_fp16_refusal(path, contract.precision, registered))
     # What the file runs in: an int8 export is int8 whatever --precision says (it read fp32 in results)
     run_precision = "fp16" if "fp16" in (precision, contract.precision) else "fp32"
     if contract.precision == "int8":
@@ -686,6 +683,23 @@ def _weight_settings(model: str) -> tuple[str, ...]:
         return get_spec(model).weight_settings
     except ModelNotFoundError:
         return ()
+
+
+def _fp16_refusal(path: Path, file_precision: str, registered: ModelSpec | None) -> str:
+    """Why ``--precision fp16`` cannot run ``path`` here, and what can. ``rtstereo export --fp16`` re-exports
+    a PyTorch network (torch needed): a packaged network ships as ONNX only, so for it that is no way."""
+    refused = f"{path} holds an {file_precision} model and only TensorRT can run it in fp16"
+    fp32 = "use --precision fp32 (precision= in Python)"
+    tensorrt = "--device cuda with onnxruntime-gpu's TensorRT provider"
+    if registered is not None and registered.kind == "onnx":
+        return (
+            f"{refused} ({tensorrt}); the packaged {registered.name} ships in {file_precision} only and cannot be "
+            f"exported again (rtstereo export takes PyTorch networks): {fp32}"
+        )
+    return (
+        f"{refused} ({tensorrt}); or export its PyTorch network again with --fp16 (rtstereo export ... --fp16, "
+        f"which needs torch), or {fp32}"
+    )
 
 
 def packaged_path(spec: ModelSpec) -> Path:

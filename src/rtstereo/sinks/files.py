@@ -315,24 +315,24 @@ def check_pair_name(name: str) -> str:
 
 def parse_formats(text: str | None) -> tuple[str, ...]:
     """``"png16,color"`` -> ``("png16", "color")``, refusing unknown names and a list that names none;
-    a name given twice is written once.
+    a name given twice is written once. Names are read in any case, as file suffixes are (``PFM`` is ``pfm``).
 
     Examples:
-        >>> parse_formats("pfm, color,pfm")
+        >>> parse_formats("pfm, color,PFM")
         ('pfm', 'color')
-        >>> parse_formats("PFM,png")  # doctest: +ELLIPSIS
+        >>> parse_formats("Pfm,png")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        rtstereo.errors.InputError: unknown output formats PFM, png (known: ...); did you mean pfm, png16?
+        rtstereo.errors.InputError: unknown output format png (known: ...); did you mean png16?
     """
     if text is None:
         return DEFAULT_FORMATS
-    names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    names = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
     if not names:  # `--format ""` too: it wrote the default set, which it does not name
         raise InputError(f"--format '{text}' names no output (known: {', '.join(sorted(FORMATS))})")
     unknown = [n for n in names if n not in FORMATS]
     if unknown:
-        close = [m for n in unknown for m in difflib.get_close_matches(n.lower(), sorted(FORMATS), n=1, cutoff=0.6)]
+        close = [m for n in unknown for m in difflib.get_close_matches(n, sorted(FORMATS), n=1, cutoff=0.6)]
         hint = f"; did you mean {', '.join(dict.fromkeys(close))}?" if close else ""
         kind = "format" if len(unknown) == 1 else "formats"
         raise InputError(f"unknown output {kind} {', '.join(unknown)} (known: {', '.join(sorted(FORMATS))}){hint}")
