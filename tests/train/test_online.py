@@ -416,6 +416,10 @@ def test_a_low_priority_child_is_lowered_at_once_before_its_own_start(tiny_check
         ({"threads": 99999}, "--adapt-threads 99999 is more than this machine can use"),
         ({"lr": "1e-4"}, "--adapt-lr: expected a learning rate > 0, got str '1e-4'"),
         ({"crop_hw": (64,)}, r"--adapt-crop: expected \(height, width\) in whole pixels > 0, got \(64,\)"),
+        ({"losses": "photometric"}, r"--adapt-losses: expected a tuple of term names, .* got str 'photometric'"),
+        ({"weights": {"photometric": "1"}}, r"weights: expected a number for each term, got photometric='1'"),
+        # It read "... none are mixed in (synthetic_batch 0)", a setting online adaptation has not
+        ({"weights": {"synthetic": 0.5}}, r"weights: synthetic=0.5 weighs rendered pairs, which online adaptation"),
     ],
 )
 def test_online_settings_of_the_wrong_type_are_input_errors(setting, match):

@@ -50,7 +50,7 @@ from ..sinks.video import OutputFrame, Sink
 from ..sources.base import LatestSlot
 from ..text import counted, first_line
 from ..types import StereoPair
-from .adapt import AdaptConfig, Adapter, UserPair, adapting_optimizer, apply_step, fit_crop
+from .adapt import ADAPT_LOSSES, AdaptConfig, Adapter, UserPair, adapting_optimizer, apply_step, fit_crop
 from .adapt_network import AdaptableNetwork
 from .proxy import proxy_disparity
 
@@ -123,6 +123,11 @@ class OnlineConfig:
             raise InputError(f"--adapt-until must be > 0 seconds, got {self.until_s}")
         if self.worker not in WORKERS:
             raise InputError(f"--adapt-worker: expected one of {', '.join(WORKERS)}, got '{self.worker}'")
+        if "synthetic" in self.weights:  # the offline loop's error named its synthetic_batch, which this has not
+            raise InputError(
+                f"weights: synthetic={self.weights['synthetic']!r:.40} weighs rendered pairs, which online adaptation "
+                f"does not mix in: weigh only its terms ({', '.join(ADAPT_LOSSES)})"
+            )
         try:
             self.step_config()  # checks the losses, weights and learning rate
         except SettingError as exc:
