@@ -86,6 +86,23 @@ def test_adapt_writes_a_checkpoint_predict_uses_at_once(capsys, tmp_path, folder
     assert (tmp_path / "d.pfm").is_file()
 
 
+def test_models_says_what_an_adapted_checkpoint_records_of_its_adaptation(capsys, tmp_path, folders, tiny_network):
+    """`rtstereo models OUT` said only "adapted from ...": not the steps, the scores or the verdict the file keeps."""
+    out = tmp_path / "mine.pt"
+    code, stdout, err = run_cli(capsys, "adapt", *folders, "--model", tiny_network, *FAST, "-o", out, "--quiet")
+    assert code == 0, err
+    scores = [line for line in stdout.splitlines() if line.startswith(("before (", "after  ("))]
+    code, described, err = run_cli(capsys, "models", out)
+    assert code == 0, err
+    assert "\n  adapted: 1 step on " in described and all(f"\n  {line}\n" in described for line in scores), described
+    record = torch.load(out, weights_only=False)
+    record["adaptation"].update(interrupted=True, scores_worse=["photometric error 0.0200 -> 0.5100 (+2450 %)"])
+    torch.save(record, out)
+    _, described, _ = run_cli(capsys, "models", out)
+    assert ", interrupted before its budget\n" in described, described
+    assert "\n  warning: the scores got clearly worse (photometric error 0.0200 -> 0.5100 (+2450 %))\n" in described
+
+
 def test_progress_shows_the_loss_terms_and_scores_on_stderr(capsys, tmp_path, folders, tiny_network):
     out = tmp_path / "m.pt"
     code, stdout, err = run_cli(

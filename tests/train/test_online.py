@@ -519,6 +519,18 @@ def test_saved_weights_predict_what_the_stream_served(tmp_path, tiny_checkpoint,
     assert np.nanmax(np.abs(original - served)) > 1e-3
 
 
+def test_models_says_how_an_online_checkpoint_was_adapted(tmp_path, tiny_checkpoint, frames, capsys):
+    """`rtstereo models FILE` said only "adapted from ...", not the steps and frames the checkpoint records."""
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**SMALL, steps=1))
+    adapter.offer(StereoPair(frames[0][0], frames[1][0]))
+    adapter.step(StereoPair(frames[0][0], frames[1][0]))
+    adapter.freeze("--adapt-steps 1 reached")
+    path = adapter.save(tmp_path / "online.pt")
+    assert main(["models", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "\n  adapted online: 1 step on 1 frame; frozen: --adapt-steps 1 reached\n" in out, out
+
+
 def test_bad_settings_and_untrainable_models_are_refused(tmp_path):
     with pytest.raises(InputError, match="--adapt-every must be >= 1"):
         OnlineConfig(every=0)
