@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -268,6 +269,46 @@ def test_the_process_worker_steps_publishes_freezes_and_saves(tmp_path, tiny_che
     assert checkpoint["adaptation"]["worker"] == "process" and checkpoint["adaptation"]["steps"] == 2
     reloaded = rtstereo.load(str(path)).predict(pair.left, pair.right).disparity_px
     np.testing.assert_allclose(reloaded, served, atol=1e-4, equal_nan=True)
+
+
+def test_the_process_workers_last_step_at_close_is_reported_as_its_weights_are_kept(
+    tiny_checkpoint, frames, monkeypatch
+):
+    """The child cancelled its reports' queue when the stream stopped it: the report of the step it had just finished
+    was lost as it exited, while its weights were kept (a checkpoint of 2 steps with the loss of one, "first" and
+    "last" the same step, and no loss line). The child's loop runs here, in this process, on stand-in queues."""
+    import queue
+
+    from rtstereo.train import online_process
+
+    class Reports:
+        def __init__(self, stop):
+            self.stop, self.items, self.calls = stop, [], []
+
+        def put(self, item):
+            self.items.append(item)
+            self.calls.append("put")
+            self.stop.set()  # the stream ends while the child finishes this step
+
+        def __getattr__(self, name):  # close, join_thread, cancel_join_thread
+            return lambda: self.calls.append(name)
+
+    network = rtstereo.train.adapt_network.load_adaptable(str(tiny_checkpoint))
+    shared = {k: v.detach().clone() for k, v in network.module.state_dict().items()}
+    stop, ready, frozen = threading.Event(), threading.Event(), threading.Event()
+    crops, reports = queue.Queue(), Reports(stop)
+    crops.put((frames[0][0][:64, :96], frames[1][0][:64, :96], 0, 96))
+    monkeypatch.setattr(online_process.signal, "signal", lambda *args: None)  # the child ignores Ctrl+C: not pytest
+    threads = torch.get_num_threads()
+    try:
+        online_process._child_main(
+            network.spec.name, network.settings, shared, None, None, OnlineConfig(**SMALL), "cpu",
+            threading.Lock(), SimpleNamespace(value=0), crops, reports, stop, frozen, ready,
+        )  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    assert len(reports.items) == 1 and "photometric" in reports.items[0]
+    assert reports.calls[-2:] == ["close", "join_thread"] and "cancel_join_thread" not in reports.calls, reports.calls
 
 
 class _SteppingChild:

@@ -178,7 +178,7 @@ class ProcessAdapter(OnlineAdapter):
         # A crop the child never took must not keep this process from exiting (the queue's feeder thread).
         self._crops.cancel_join_thread()
         if self._started_s is not None:
-            self._process.join(timeout_s)
+            self._join_reading(timeout_s)
             if self._process.is_alive():
                 # Never while it copies its weights under the lock: killed there, it would hold the lock for
                 # good (save() waited on it for ever) and leave the shared weights half of one step, half of
@@ -191,6 +191,14 @@ class ProcessAdapter(OnlineAdapter):
                     if held:
                         self._shared_lock.release()
         self._collect()
+
+    def _join_reading(self, timeout_s: float) -> None:
+        """Wait up to ``timeout_s`` for the child to end, taking its reports meanwhile: it flushes them before it
+        exits, which a full pipe no one read would hold up."""
+        deadline = time.perf_counter() + timeout_s
+        while self._process.is_alive() and time.perf_counter() < deadline:
+            self._process.join(min(_WAIT_S, max(0.0, deadline - time.perf_counter())))
+            self._collect()
 
     def _collect(self) -> None:
         """Take the child's step reports (and its error, if any)."""
@@ -311,4 +319,8 @@ def _child_main(
                 shared[key].copy_(tensor)
             version.value += 1
         records.put({**record, "busy_s": time.perf_counter() - started})
-    records.cancel_join_thread()  # stopped by the stream: a report it no longer reads must not keep this process alive
+    # Stopped by the stream: the reports are flushed before this process exits. Cancelled, the report of the step
+    # finished as the stream ended was lost while its weights were kept (a checkpoint of 2 steps with the loss of one);
+    # the stream reads them while it waits for this process (ProcessAdapter.close), which it ends if they stall.
+    records.close()
+    records.join_thread()
