@@ -458,6 +458,25 @@ def test_ctrl_c_keeps_the_weights_reached_and_a_second_one_stops_at_once(
     assert code == 130 and not (tmp_path / "twice.pt").exists()
 
 
+def test_ctrl_c_during_the_export_says_the_checkpoint_holds_the_weights(
+    capsys, tmp_path, folders, tiny_network, monkeypatch
+):
+    """Ctrl+C in the export of -o FILE.onnx, after FILE.pt was written, said only "rtstereo adapt: interrupted"."""
+    from rtstereo.cli import adapt as adapt_cli
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(adapt_cli, "_export", interrupted)
+    out = tmp_path / "mine.onnx"
+    code, _, err = run_cli(capsys, "adapt", *folders, "--model", tiny_network, *FAST, "-o", out)
+    assert code == 130 and (tmp_path / "mine.pt").is_file(), err
+    assert err.endswith(
+        f"rtstereo adapt: interrupted during the export to {out}: {tmp_path / 'mine.pt'} holds the adapted weights; "
+        f"export them with rtstereo export {tmp_path / 'mine.pt'} --dynamic --size 256x320 -o {out}\n"
+    ), err
+
+
 def test_ctrl_c_in_the_last_step_is_a_finished_run(capsys, tmp_path, folders, tiny_network, monkeypatch):
     import os
     import signal

@@ -616,7 +616,18 @@ def run(args: argparse.Namespace) -> int:
     steps = counted(result.steps, "step")
     took = f"{steps}{skipped}{crops} ({result.seconds:.0f} s)"
     print(f"adapted {network.spec.name}{guided} for {took}; wrote {checkpoint}")
-    code = _export(network, checkpoint, output, export_hw, pairs[0]) if kind == "onnx" else 0
+    code = 0
+    if kind == "onnx":
+        try:
+            code = _export(network, checkpoint, output, export_hw, pairs[0])
+        except KeyboardInterrupt:  # a bare "interrupted" seemed to lose the weights, which are written
+            print(
+                f"rtstereo adapt: interrupted during the export to {output}: {checkpoint} holds the adapted weights; "
+                f"export them with rtstereo export {checkpoint} --dynamic --size {export_hw[0]}x{export_hw[1]} "
+                f"-o {output}",
+                file=sys.stderr,
+            )
+            return 130
     if result.interrupted:
         print(
             f"rtstereo adapt: interrupted after {steps}, before the budget; {checkpoint} holds the weights reached",
