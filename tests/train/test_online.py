@@ -136,6 +136,28 @@ def test_a_slow_step_never_holds_the_stream_back(tiny_checkpoint):
     assert times.times[-1] - times.times[-30] < 2.5, "the frames waited for the step"
 
 
+def test_the_thread_worker_keeps_its_cpu_threads_to_itself(tiny_checkpoint, frames):
+    """The adapter thread's torch.set_num_threads(1) became the count of every thread started after it: the stream's
+    inference thread ran the served network on one thread, whatever --threads said."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**SMALL, threads=1))
+    in_steps = []
+    adapter.step = lambda pair: in_steps.append(torch.get_num_threads())
+    try:
+        adapter.start()
+        later = []
+        thread = threading.Thread(target=lambda: later.append(torch.get_num_threads()))  # as the stream's inference
+        thread.start()
+        thread.join()
+        adapter.offer(StereoPair(frames[0][0], frames[1][0], index=0))
+        assert _wait(lambda: in_steps, timeout_s=30)
+        assert later == [2] and in_steps == [1] and torch.get_num_threads() == 2, (later, in_steps)
+    finally:
+        adapter.close()
+        torch.set_num_threads(threads)
+
+
 def test_the_thread_workers_step_under_way_when_the_stream_ends_is_kept(tiny_checkpoint, frames):
     """close() waited up to 2 s for that step, then threw its result away (the process worker keeps it):
     a short stream ended with "0 step(s)" and --adapt-save wrote the starting weights."""

@@ -64,6 +64,7 @@ SUMMARY_STEPS = 10  # steps averaged at each end for the loss before and after
 # Non-finite tries before any step stop adaptation: a few (black frames at a stream's start) are said and skipped.
 NON_FINITE_LIMIT = 10
 CLOSE_WAIT_S = 2.0  # at the end of a stream, how long a step under way may take to finish
+THREADS_SET_WAIT_S = 5.0  # how long start() waits for the adapter thread to set its own CPU threads
 
 
 @dataclass(frozen=True)
@@ -251,8 +252,13 @@ class OnlineAdapter:
         if self._thread is not None:
             return
         self._started_s = self.clock()
-        self._thread = threading.Thread(target=self._run, name="rtstereo-adapt", daemon=True)
+        stream_threads, own_threads_set = torch.get_num_threads(), threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(own_threads_set,), name="rtstereo-adapt", daemon=True)
         self._thread.start()
+        own_threads_set.wait(THREADS_SET_WAIT_S)
+        # torch.set_num_threads also sets the count every thread started afterwards takes: the stream's inference
+        # thread ran the served network on the adapter's one thread. Set back, once the adapter has made its own.
+        torch.set_num_threads(stream_threads)
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Stop the thread: a step under way finishes (up to ``timeout_s``) and is kept, as the process worker
@@ -263,9 +269,14 @@ class OnlineAdapter:
             self._thread.join(timeout_s)
         self._closed.set()
 
-    def _run(self) -> None:
+    def _run(self, own_threads_set: threading.Event | None = None) -> None:
         lower_own_priority(self.config.low_priority)
-        torch.set_num_threads(self.config.threads)  # this thread's own operations only
+        # This thread's own count (PyTorch makes it at a thread's first call), then set: start() sets the count of
+        # the threads started later back to the stream's, and this thread keeps its own.
+        torch.get_num_threads()
+        torch.set_num_threads(self.config.threads)
+        if own_threads_set is not None:
+            own_threads_set.set()
         while not self._stop.is_set():
             try:
                 pair = self._slot.take(_WAIT_S)
