@@ -162,6 +162,8 @@ def describe_adaptation(record: dict[str, Any]) -> list[str]:
         ['adapted online: 4 steps on 60 frames (process worker)']
         >>> describe_adaptation({"steps": 2, "interrupted": True, "crop_hw": [64, 128], "seconds": 10.1})
         ['adapted: 2 steps on 64x128 crops (10 s), interrupted before its budget']
+        >>> describe_adaptation({"steps": 3, "before": {"photometric": 0.1}, "after": {"photometric": 0.2}})  # older
+        ['adapted: 3 steps']
     """
     from ..text import counted
     from .adapt import format_scores
@@ -183,7 +185,8 @@ def describe_adaptation(record: dict[str, Any]) -> list[str]:
     interrupted = ", interrupted before its budget" if record.get("interrupted") else ""
     lines = [f"adapted: {steps}{skipped_text}{crops}{seconds}{interrupted}"]
     before, after = record.get("before"), record.get("after")
-    if before and after:
+    keys = {"photometric", "lr_disagreement_px", "lr_bad1"}  # format_scores' figures (an older file may lack one)
+    if isinstance(before, dict) and isinstance(after, dict) and keys <= set(before) and keys <= set(after):
         scored = "pairs trained on, none held out" if record.get("scored_on_training_pairs") else "held-out pairs"
         lines += [f"before ({scored}): {format_scores(before)}", f"after  ({scored}): {format_scores(after)}"]
     if record.get("scores_worse"):
