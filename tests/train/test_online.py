@@ -190,13 +190,15 @@ def test_a_packaged_onnx_network_says_it_is_served_on_pytorch_while_it_adapts(ca
     assert "--adapt serves rtnet-v5 on PyTorch (its ONNX export cannot take new weights)" in caplog.text
 
 
-def test_a_loaded_predictor_or_a_number_as_the_model_is_an_input_error():
+def test_a_loaded_predictor_or_a_number_as_the_model_or_a_dict_as_the_config_is_an_input_error():
     # the README's adapting_predictor(model), given what rtstereo.load returned: "'Predictor' object has no attribute
     # 'lower'", and for 5 "'int' object has no attribute 'lower'"
     with pytest.raises(InputError, match=r"model: expected the model's name or file, .* got a loaded Predictor"):
         adapting_predictor(rtstereo.load("sgbm", max_disp=16))
     with pytest.raises(InputError, match="model: expected a registry name .* got int 5"):
         adapting_predictor(5)
+    with pytest.raises(InputError, match=r"config: expected an OnlineConfig \(.*\), got dict \{'every': 2\}"):
+        adapting_predictor("sgbm", config={"every": 2})  # it failed with "'dict' object has no attribute 'worker'"
 
 
 @pytest.mark.parametrize("worker", ["thread", "process"])

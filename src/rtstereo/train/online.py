@@ -513,7 +513,8 @@ def adapting_predictor(
 
     Raises:
         InputError: a classical or ONNX-only model (nothing to train), a bad setting, or a ``model`` that is no name
-            or path (a predictor from ``rtstereo.load`` failed with "'Predictor' object has no attribute 'lower'").
+            or path (a predictor from ``rtstereo.load`` failed with "'Predictor' object has no attribute 'lower'"), or a
+            ``config`` that is no :class:`OnlineConfig`.
     """
     from ..api import _model_argument
     from ..models import resolve_alias
@@ -527,6 +528,11 @@ def adapting_predictor(
             f"model: expected the model's name or file, as rtstereo.load takes it, got a loaded "
             f"{type(model).__name__}: adapting_predictor builds its own predictor, on PyTorch, whose weights the "
             "adapter updates"
+        )
+    if not isinstance(config, OnlineConfig):  # a dict of its fields: "'dict' object has no attribute 'worker'"
+        raise InputError(
+            f"config: expected an OnlineConfig (rtstereo.train.online.OnlineConfig(every=10, ...)), got "
+            f"{type(config).__name__} {config!r:.80}"
         )
     model = _model_argument(model)
     overrides = dict(settings or {})
