@@ -584,6 +584,20 @@ def test_saved_weights_predict_what_the_stream_served(tmp_path, tiny_checkpoint,
     assert np.nanmax(np.abs(original - served)) > 1e-3
 
 
+@pytest.mark.parametrize("worker", ["thread", "process"])
+def test_save_refuses_a_file_that_is_no_checkpoint(tmp_path, tiny_checkpoint, worker):
+    """adapter.save("mycam.onnx") wrote a PyTorch file no ONNX reader opens (--adapt-save refuses it), save(None) a
+    bare TypeError."""
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**{**SMALL, "worker": worker}))
+    message = r"mycam.onnx: the adapted weights go to a PyTorch checkpoint \(.pt, .pth, .ckpt\); export it afterwards"
+    with pytest.raises(InputError, match=message):
+        adapter.save(tmp_path / "mycam.onnx")
+    with pytest.raises(InputError, match="path: expected a checkpoint file .str or Path., got NoneType None"):
+        adapter.save(None)
+    assert list(tmp_path.iterdir()) == []
+    assert adapter.save(tmp_path / "mycam.PT").is_file()
+
+
 def test_models_says_how_an_online_checkpoint_was_adapted(tmp_path, tiny_checkpoint, frames, capsys):
     """`rtstereo models FILE` said only "adapted from ...", not the steps and frames the checkpoint records."""
     _, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**SMALL, steps=1))

@@ -63,6 +63,7 @@ _WAIT_S = 0.1  # how often an idle adapter thread looks at the stop flag
 SUMMARY_STEPS = 10  # steps averaged at each end for the loss before and after
 # Non-finite tries before any step stop adaptation: a few (black frames at a stream's start) are said and skipped.
 NON_FINITE_LIMIT = 10
+SAVE_SUFFIXES = (".pt", ".pth", ".ckpt")  # the checkpoints save() writes, as --adapt-save takes them
 CLOSE_WAIT_S = 2.0  # at the end of a stream, how long a step under way may take to finish
 THREADS_SET_WAIT_S = 5.0  # how long start() waits for the adapter thread to set its own CPU threads
 
@@ -444,11 +445,11 @@ class OnlineAdapter:
         """Write the newest published weights as a self-describing checkpoint (``rtstereo predict --model PATH``)."""
         from ..models.checkpoint import save_checkpoint
 
+        path = checkpoint_path(path)
         with self._lock:
             state = self._published
         if state is None:  # no step yet: the weights it started from
             state = {key: value.detach().clone() for key, value in self.adapter.model.state_dict().items()}
-        path = Path(path)
         save_checkpoint(
             path,
             self.network.spec.name,
@@ -458,6 +459,24 @@ class OnlineAdapter:
             adaptation={"online": True, **self.summary()},
         )
         return path
+
+
+def checkpoint_path(path: str | Path) -> Path:
+    """``path`` of :meth:`OnlineAdapter.save` as a ``Path``, when it names a PyTorch checkpoint.
+
+    Raises:
+        InputError: another suffix (``save("mycam.onnx")`` wrote a PyTorch file that no ONNX reader opens, which
+            ``--adapt-save`` refuses), or no path at all.
+    """
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise InputError(f"path: expected a checkpoint file (str or Path), got {type(path).__name__} {path!r:.80}")
+    path = Path(path)
+    if path.suffix.lower() not in SAVE_SUFFIXES:
+        raise InputError(
+            f"{path}: the adapted weights go to a PyTorch checkpoint ({', '.join(SAVE_SUFFIXES)}); export it "
+            "afterwards with rtstereo export FILE.pt"
+        )
+    return path
 
 
 def _first_and_last(history: list[dict[str, float]]) -> tuple[list[dict[str, float]], list[dict[str, float]]]:

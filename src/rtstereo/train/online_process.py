@@ -38,7 +38,7 @@ from ..errors import InputError, RtStereoError
 from ..text import counted, first_line
 from ..types import StereoPair
 from .adapt_network import AdaptableNetwork
-from .online import LOWEST_PRIORITY, OnlineAdapter, OnlineConfig, log, lower_own_priority
+from .online import LOWEST_PRIORITY, OnlineAdapter, OnlineConfig, checkpoint_path, log, lower_own_priority
 
 _WAIT_S = 0.1
 READY_TIMEOUT_S = 60.0  # the longest start() waits for the child to be ready before the stream begins
@@ -220,10 +220,9 @@ class ProcessAdapter(OnlineAdapter):
         self.steps = self.version = self._shared_version.value
 
     def save(self, path: Any) -> Any:
-        from pathlib import Path
-
         from ..models.checkpoint import save_checkpoint
 
+        path = checkpoint_path(path)
         self._collect()
         if not self._shared_lock.acquire(timeout=KILL_LOCK_WAIT_S):  # a child stopped in the middle of a copy
             raise OSError("the adaptation process stopped while it copied its weights, which are incomplete")
@@ -232,14 +231,14 @@ class ProcessAdapter(OnlineAdapter):
         finally:
             self._shared_lock.release()
         save_checkpoint(
-            Path(path),
+            path,
             self.network.spec.name,
             self.network.settings,
             state,
             adapted_from=self.network.source,
             adaptation={"online": True, "worker": "process", **self.summary()},
         )
-        return Path(path)
+        return path
 
 
 @contextlib.contextmanager
