@@ -349,6 +349,22 @@ def test_inputs_are_refused_as_predict_refuses_them(capsys, tmp_path, folders, t
     assert code == 2 and "right image not found" in err
 
 
+def test_a_pair_too_small_for_the_network_among_others_is_left_out_with_a_warning(capsys, tmp_path, tiny_network):
+    """One 16-px-high pair among 64x128 ones stopped the run: "pair p1 is 16x128 (HxW) pixels: adapting needs ..."."""
+    pairs = _rendered(3, 64, 128, seed=2)
+    pairs[1] = (pairs[1][0][:16], pairs[1][1][:16])
+    left, right = _write_pairs(tmp_path, pairs)
+    argv = ["adapt", left, right, "--model", tiny_network, *FAST, "--holdout", "0", "--no-rectification-check"]
+    code, stdout, err = run_cli(capsys, *argv, "-o", tmp_path / "m.pt")
+    assert code == 0, err
+    said = "rtstereo adapt: warning: 1 pair left out: p1: smaller than the network's 32x32 pixels (the first: 16x128"
+    assert said in err, err
+    assert torch.load(tmp_path / "m.pt", weights_only=True)["adaptation"]["train_pairs"] == ["p0", "p2"]
+    left, right = _write_pairs(tmp_path / "all", [pairs[1]])  # all of them: the error, as before
+    code, _, err = run_cli(capsys, "adapt", left, right, "--model", tiny_network, *FAST, "-o", tmp_path / "n.pt")
+    assert code == 2 and "pair p0 is 16x128 (HxW) pixels: adapting needs images of at least 32x32" in err, err
+
+
 def test_unreadable_or_mismatched_pairs_are_named(capsys, tmp_path, tiny_network):
     (tmp_path / "bad.png").write_bytes(b"not a png")
     write_image(tmp_path / "r.png", np.zeros((64, 96, 3), np.uint8))
