@@ -172,8 +172,9 @@ class StreamSummary:
         return {**dataclasses.asdict(self), "bottleneck": self.bottleneck}
 
     def _closing_what(self) -> str:
-        # An adapting predictor's name says so (rtstereo.train.online.AdaptingPredictor).
-        return " (online adaptation's shutdown and checkpoint)" if "(adapting online)" in self.model else ""
+        # An adapting predictor's name says so (rtstereo.train.online.AdaptingPredictor), and so does a hybrid's
+        # whose network adapts ("hybrid (its network adapting online)", which "(adapting online)" did not match).
+        return " (online adaptation's shutdown and checkpoint)" if "adapting online)" in self.model else ""
 
     def write_json(self, path: str | Path) -> Path:
         path = require_path(path, "summary file", "a .json file name (str or Path)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sys
@@ -354,6 +355,8 @@ def test_closing_the_outputs_is_timed_apart_from_the_streams_rate():
     report = summary.report()
     pattern = r"then \d+\.\d s closing the outputs \(online adaptation's shutdown and checkpoint\), not counted above"
     assert re.search(pattern, report), report
+    hybrid = dataclasses.replace(summary, model="hybrid (its network adapting online)")  # --model default --adapt
+    assert re.search(pattern, hybrid.report()), hybrid.report()
     quick = Stream(Frames(3), FakePredictor()).run()
     assert quick.closing_s < 0.1 and "closing the outputs" not in quick.report()
 

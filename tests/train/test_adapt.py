@@ -63,6 +63,10 @@ def _adapter(**config) -> Adapter:
             r"weights: consistency=0.1 weighs a term that is not among the losses \(photometric\): add consistency",
         ),
         ({"synthetic_batch": 0, "weights": {"synthetic": 0.5}}, r"synthetic=0.5 weighs the rendered pairs, but none"),
+        # From Python: a string was refused letter by letter ("got p, h, o, t, ..."), a weight "x" with a TypeError
+        ({"losses": "photometric"}, r"losses: expected a tuple of term names, .* got str 'photometric'"),
+        ({"weights": {"proxy": "0.2"}}, r"weights: expected a number for each term, got proxy='0.2'"),
+        ({"weights": {"proxy": True}}, r"weights: expected a number for each term, got proxy=True"),
     ],
 )
 def test_bad_configurations_are_refused(changes, message):

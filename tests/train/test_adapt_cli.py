@@ -86,6 +86,23 @@ def test_adapt_writes_a_checkpoint_predict_uses_at_once(capsys, tmp_path, folder
     assert (tmp_path / "d.pfm").is_file()
 
 
+def test_models_says_what_an_adapted_checkpoint_records_of_its_adaptation(capsys, tmp_path, folders, tiny_network):
+    """`rtstereo models OUT` said only "adapted from ...": not the steps, the scores or the verdict the file keeps."""
+    out = tmp_path / "mine.pt"
+    code, stdout, err = run_cli(capsys, "adapt", *folders, "--model", tiny_network, *FAST, "-o", out, "--quiet")
+    assert code == 0, err
+    scores = [line for line in stdout.splitlines() if line.startswith(("before (", "after  ("))]
+    code, described, err = run_cli(capsys, "models", out)
+    assert code == 0, err
+    assert "\n  adapted: 1 step on " in described and all(f"\n  {line}\n" in described for line in scores), described
+    record = torch.load(out, weights_only=False)
+    record["adaptation"].update(interrupted=True, scores_worse=["photometric error 0.0200 -> 0.5100 (+2450 %)"])
+    torch.save(record, out)
+    _, described, _ = run_cli(capsys, "models", out)
+    assert ", interrupted before its budget\n" in described, described
+    assert "\n  warning: the scores got clearly worse (photometric error 0.0200 -> 0.5100 (+2450 %))\n" in described
+
+
 def test_progress_shows_the_loss_terms_and_scores_on_stderr(capsys, tmp_path, folders, tiny_network):
     out = tmp_path / "m.pt"
     code, stdout, err = run_cli(
@@ -332,6 +349,22 @@ def test_inputs_are_refused_as_predict_refuses_them(capsys, tmp_path, folders, t
     assert code == 2 and "right image not found" in err
 
 
+def test_a_pair_too_small_for_the_network_among_others_is_left_out_with_a_warning(capsys, tmp_path, tiny_network):
+    """One 16-px-high pair among 64x128 ones stopped the run: "pair p1 is 16x128 (HxW) pixels: adapting needs ..."."""
+    pairs = _rendered(3, 64, 128, seed=2)
+    pairs[1] = (pairs[1][0][:16], pairs[1][1][:16])
+    left, right = _write_pairs(tmp_path, pairs)
+    argv = ["adapt", left, right, "--model", tiny_network, *FAST, "--holdout", "0", "--no-rectification-check"]
+    code, stdout, err = run_cli(capsys, *argv, "-o", tmp_path / "m.pt")
+    assert code == 0, err
+    said = "rtstereo adapt: warning: 1 pair left out: p1: smaller than the network's 32x32 pixels (the first: 16x128"
+    assert said in err, err
+    assert torch.load(tmp_path / "m.pt", weights_only=True)["adaptation"]["train_pairs"] == ["p0", "p2"]
+    left, right = _write_pairs(tmp_path / "all", [pairs[1]])  # all of them: the error, as before
+    code, _, err = run_cli(capsys, "adapt", left, right, "--model", tiny_network, *FAST, "-o", tmp_path / "n.pt")
+    assert code == 2 and "pair p0 is 16x128 (HxW) pixels: adapting needs images of at least 32x32" in err, err
+
+
 def test_unreadable_or_mismatched_pairs_are_named(capsys, tmp_path, tiny_network):
     (tmp_path / "bad.png").write_bytes(b"not a png")
     write_image(tmp_path / "r.png", np.zeros((64, 96, 3), np.uint8))
@@ -439,6 +472,25 @@ def test_ctrl_c_keeps_the_weights_reached_and_a_second_one_stops_at_once(
     monkeypatch.setattr(Adapter, "user_terms", interrupted_twice)
     code, _, err = run_cli(capsys, "adapt", *argv, "-o", tmp_path / "twice.pt")
     assert code == 130 and not (tmp_path / "twice.pt").exists()
+
+
+def test_ctrl_c_during_the_export_says_the_checkpoint_holds_the_weights(
+    capsys, tmp_path, folders, tiny_network, monkeypatch
+):
+    """Ctrl+C in the export of -o FILE.onnx, after FILE.pt was written, said only "rtstereo adapt: interrupted"."""
+    from rtstereo.cli import adapt as adapt_cli
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(adapt_cli, "_export", interrupted)
+    out = tmp_path / "mine.onnx"
+    code, _, err = run_cli(capsys, "adapt", *folders, "--model", tiny_network, *FAST, "-o", out)
+    assert code == 130 and (tmp_path / "mine.pt").is_file(), err
+    assert err.endswith(
+        f"rtstereo adapt: interrupted during the export to {out}: {tmp_path / 'mine.pt'} holds the adapted weights; "
+        f"export them with rtstereo export {tmp_path / 'mine.pt'} --dynamic --size 256x320 -o {out}\n"
+    ), err
 
 
 def test_ctrl_c_in_the_last_step_is_a_finished_run(capsys, tmp_path, folders, tiny_network, monkeypatch):

@@ -7,6 +7,7 @@ import os
 import signal
 import threading
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -135,6 +136,28 @@ def test_a_slow_step_never_holds_the_stream_back(tiny_checkpoint):
     assert times.times[-1] - times.times[-30] < 2.5, "the frames waited for the step"
 
 
+def test_the_thread_worker_keeps_its_cpu_threads_to_itself(tiny_checkpoint, frames):
+    """The adapter thread's torch.set_num_threads(1) became the count of every thread started after it: the stream's
+    inference thread ran the served network on one thread, whatever --threads said."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**SMALL, threads=1))
+    in_steps = []
+    adapter.step = lambda pair: in_steps.append(torch.get_num_threads())
+    try:
+        adapter.start()
+        later = []
+        thread = threading.Thread(target=lambda: later.append(torch.get_num_threads()))  # as the stream's inference
+        thread.start()
+        thread.join()
+        adapter.offer(StereoPair(frames[0][0], frames[1][0], index=0))
+        assert _wait(lambda: in_steps, timeout_s=30)
+        assert later == [2] and in_steps == [1] and torch.get_num_threads() == 2, (later, in_steps)
+    finally:
+        adapter.close()
+        torch.set_num_threads(threads)
+
+
 def test_the_thread_workers_step_under_way_when_the_stream_ends_is_kept(tiny_checkpoint, frames):
     """close() waited up to 2 s for that step, then threw its result away (the process worker keeps it):
     a short stream ended with "0 step(s)" and --adapt-save wrote the starting weights."""
@@ -167,13 +190,15 @@ def test_a_packaged_onnx_network_says_it_is_served_on_pytorch_while_it_adapts(ca
     assert "--adapt serves rtnet-v5 on PyTorch (its ONNX export cannot take new weights)" in caplog.text
 
 
-def test_a_loaded_predictor_or_a_number_as_the_model_is_an_input_error():
+def test_a_loaded_predictor_or_a_number_as_the_model_or_a_dict_as_the_config_is_an_input_error():
     # the README's adapting_predictor(model), given what rtstereo.load returned: "'Predictor' object has no attribute
     # 'lower'", and for 5 "'int' object has no attribute 'lower'"
     with pytest.raises(InputError, match=r"model: expected the model's name or file, .* got a loaded Predictor"):
         adapting_predictor(rtstereo.load("sgbm", max_disp=16))
     with pytest.raises(InputError, match="model: expected a registry name .* got int 5"):
         adapting_predictor(5)
+    with pytest.raises(InputError, match=r"config: expected an OnlineConfig \(.*\), got dict \{'every': 2\}"):
+        adapting_predictor("sgbm", config={"every": 2})  # it failed with "'dict' object has no attribute 'worker'"
 
 
 @pytest.mark.parametrize("worker", ["thread", "process"])
@@ -268,6 +293,46 @@ def test_the_process_worker_steps_publishes_freezes_and_saves(tmp_path, tiny_che
     assert checkpoint["adaptation"]["worker"] == "process" and checkpoint["adaptation"]["steps"] == 2
     reloaded = rtstereo.load(str(path)).predict(pair.left, pair.right).disparity_px
     np.testing.assert_allclose(reloaded, served, atol=1e-4, equal_nan=True)
+
+
+def test_the_process_workers_last_step_at_close_is_reported_as_its_weights_are_kept(
+    tiny_checkpoint, frames, monkeypatch
+):
+    """The child cancelled its reports' queue when the stream stopped it: the report of the step it had just finished
+    was lost as it exited, while its weights were kept (a checkpoint of 2 steps with the loss of one, "first" and
+    "last" the same step, and no loss line). The child's loop runs here, in this process, on stand-in queues."""
+    import queue
+
+    from rtstereo.train import online_process
+
+    class Reports:
+        def __init__(self, stop):
+            self.stop, self.items, self.calls = stop, [], []
+
+        def put(self, item):
+            self.items.append(item)
+            self.calls.append("put")
+            self.stop.set()  # the stream ends while the child finishes this step
+
+        def __getattr__(self, name):  # close, join_thread, cancel_join_thread
+            return lambda: self.calls.append(name)
+
+    network = rtstereo.train.adapt_network.load_adaptable(str(tiny_checkpoint))
+    shared = {k: v.detach().clone() for k, v in network.module.state_dict().items()}
+    stop, ready, frozen = threading.Event(), threading.Event(), threading.Event()
+    crops, reports = queue.Queue(), Reports(stop)
+    crops.put((frames[0][0][:64, :96], frames[1][0][:64, :96], 0, 96))
+    monkeypatch.setattr(online_process.signal, "signal", lambda *args: None)  # the child ignores Ctrl+C: not pytest
+    threads = torch.get_num_threads()
+    try:
+        online_process._child_main(
+            network.spec.name, network.settings, shared, None, None, OnlineConfig(**SMALL), "cpu",
+            threading.Lock(), SimpleNamespace(value=0), crops, reports, stop, frozen, ready,
+        )  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    assert len(reports.items) == 1 and "photometric" in reports.items[0]
+    assert reports.calls[-2:] == ["close", "join_thread"] and "cancel_join_thread" not in reports.calls, reports.calls
 
 
 class _SteppingChild:
@@ -416,6 +481,10 @@ def test_a_low_priority_child_is_lowered_at_once_before_its_own_start(tiny_check
         ({"threads": 99999}, "--adapt-threads 99999 is more than this machine can use"),
         ({"lr": "1e-4"}, "--adapt-lr: expected a learning rate > 0, got str '1e-4'"),
         ({"crop_hw": (64,)}, r"--adapt-crop: expected \(height, width\) in whole pixels > 0, got \(64,\)"),
+        ({"losses": "photometric"}, r"--adapt-losses: expected a tuple of term names, .* got str 'photometric'"),
+        ({"weights": {"photometric": "1"}}, r"weights: expected a number for each term, got photometric='1'"),
+        # It read "... none are mixed in (synthetic_batch 0)", a setting online adaptation has not
+        ({"weights": {"synthetic": 0.5}}, r"weights: synthetic=0.5 weighs rendered pairs, which online adaptation"),
     ],
 )
 def test_online_settings_of_the_wrong_type_are_input_errors(setting, match):
@@ -513,6 +582,32 @@ def test_saved_weights_predict_what_the_stream_served(tmp_path, tiny_checkpoint,
     np.testing.assert_allclose(reloaded, served, atol=1e-4, equal_nan=True)
     original = rtstereo.load(str(tiny_checkpoint)).predict(left, right).disparity_px
     assert np.nanmax(np.abs(original - served)) > 1e-3
+
+
+@pytest.mark.parametrize("worker", ["thread", "process"])
+def test_save_refuses_a_file_that_is_no_checkpoint(tmp_path, tiny_checkpoint, worker):
+    """adapter.save("mycam.onnx") wrote a PyTorch file no ONNX reader opens (--adapt-save refuses it), save(None) a
+    bare TypeError."""
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**{**SMALL, "worker": worker}))
+    message = r"mycam.onnx: the adapted weights go to a PyTorch checkpoint \(.pt, .pth, .ckpt\); export it afterwards"
+    with pytest.raises(InputError, match=message):
+        adapter.save(tmp_path / "mycam.onnx")
+    with pytest.raises(InputError, match="path: expected a checkpoint file .str or Path., got NoneType None"):
+        adapter.save(None)
+    assert list(tmp_path.iterdir()) == []
+    assert adapter.save(tmp_path / "mycam.PT").is_file()
+
+
+def test_models_says_how_an_online_checkpoint_was_adapted(tmp_path, tiny_checkpoint, frames, capsys):
+    """`rtstereo models FILE` said only "adapted from ...", not the steps and frames the checkpoint records."""
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**SMALL, steps=1))
+    adapter.offer(StereoPair(frames[0][0], frames[1][0]))
+    adapter.step(StereoPair(frames[0][0], frames[1][0]))
+    adapter.freeze("--adapt-steps 1 reached")
+    path = adapter.save(tmp_path / "online.pt")
+    assert main(["models", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "\n  adapted online: 1 step on 1 frame; frozen: --adapt-steps 1 reached\n" in out, out
 
 
 def test_bad_settings_and_untrainable_models_are_refused(tmp_path):

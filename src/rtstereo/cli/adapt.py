@@ -476,6 +476,23 @@ def without_identical_views(pairs: list) -> list:
     return [pair for pair in pairs if pair.name not in set(same)]
 
 
+def without_too_small(pairs: list, divisor: int) -> list:
+    """The pairs at least ``divisor`` pixels high and wide: one smaller pair among the others stopped the whole run
+    ("pair f3 is 20x100 (HxW) pixels: adapting needs ..."); it is left out with a warning naming it, as an
+    unreadable pair is. When every pair is too small, they are all kept, for the crop's error to say so."""
+    small = [pair for pair in pairs if min(pair.left.shape[:2]) < divisor]
+    if not small or len(small) == len(pairs):
+        return pairs
+    names = ", ".join(pair.name for pair in small[:5]) + (f" and {len(small) - 5} more" if len(small) > 5 else "")
+    first_hw = small[0].left.shape[:2]
+    print(
+        f"rtstereo adapt: warning: {counted(len(small), 'pair')} left out: {names}: smaller than the network's "
+        f"{divisor}x{divisor} pixels (the first: {first_hw[0]}x{first_hw[1]}, HxW)",
+        file=sys.stderr,
+    )
+    return [pair for pair in pairs if min(pair.left.shape[:2]) >= divisor]
+
+
 def refuse_unrectified(pairs: list, swapped_hint: str = "give the left images first") -> None:
     """Check a few pairs spread over the list; refuse when most of those that can be judged are off.
 
@@ -605,6 +622,7 @@ def run(args: argparse.Namespace) -> int:
     adapter = Adapter(
         network.module, network.spec, network.settings, config, network.loss_weights, network.hint_settings
     )
+    pairs = without_too_small(pairs, adapter.divisor)
     if min(config.crop_hw) < adapter.divisor:  # named by its option here (it read "crop 16x16: ...")
         raise InputError(
             f"--crop {config.crop_hw[0]}x{config.crop_hw[1]}: {network.spec.name} takes crops of at least "
@@ -627,7 +645,18 @@ def run(args: argparse.Namespace) -> int:
     steps = counted(result.steps, "step")
     took = f"{steps}{skipped}{crops} ({result.seconds:.0f} s)"
     print(f"adapted {network.spec.name}{guided} for {took}; wrote {checkpoint}")
-    code = _export(network, checkpoint, output, export_hw, pairs[0]) if kind == "onnx" else 0
+    code = 0
+    if kind == "onnx":
+        try:
+            code = _export(network, checkpoint, output, export_hw, pairs[0])
+        except KeyboardInterrupt:  # a bare "interrupted" seemed to lose the weights, which are written
+            print(
+                f"rtstereo adapt: interrupted during the export to {output}: {checkpoint} holds the adapted weights; "
+                f"export them with rtstereo export {checkpoint} --dynamic --size {export_hw[0]}x{export_hw[1]} "
+                f"-o {output}",
+                file=sys.stderr,
+            )
+            return 130
     if result.interrupted:
         print(
             f"rtstereo adapt: interrupted after {steps}, before the budget; {checkpoint} holds the weights reached",

@@ -137,6 +137,11 @@ def describe_checkpoint(path: Path) -> int:
     print(f"{path}: an rtstereo checkpoint of {model}{step}{adapted}")
     if obj.get("best_epe") is not None:
         print(f"  best validation EPE: {obj['best_epe']:.3f} px at step {obj.get('best_step')}")
+    if isinstance(obj.get("adaptation"), dict):  # rtstereo adapt, or video/live --adapt-save: its steps and verdict
+        from ..train.adapt_network import describe_adaptation
+
+        for line in describe_adaptation(obj["adaptation"]):
+            print(f"  {line}")
     print("  settings (stored in the file):")
     for key, value in settings.items():
         print(f"    {key} = {value!r}")

@@ -15,6 +15,7 @@ error of the reconstruction and the left-right disagreement of the network with 
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import signal
 import threading
@@ -98,6 +99,11 @@ class AdaptConfig:
     log_every: int = 10
 
     def __post_init__(self) -> None:
+        if isinstance(self.losses, str):  # iterated letter by letter, it was refused as "got p, h, o, t, o, ..."
+            raise SettingError(
+                "losses",
+                f"expected a tuple of term names, e.g. ('photometric', 'smoothness'), got str {self.losses!r:.80}",
+            )
         unknown = [name for name in self.losses if name not in ADAPT_LOSSES]
         if unknown or not self.losses:
             raise SettingError(
@@ -108,6 +114,9 @@ class AdaptConfig:
         bad = [name for name in self.weights if name not in DEFAULT_WEIGHTS]
         if bad:
             raise SettingError("weights", f"unknown term(s) {', '.join(bad)} (known: {', '.join(DEFAULT_WEIGHTS)})")
+        wrong = [f"{name}={value!r:.40}" for name, value in self.weights.items() if not _is_real(value)]
+        if wrong:  # a string failed in the comparison below with a bare TypeError
+            raise SettingError("weights", f"expected a number for each term, got {', '.join(wrong)}")
         if any(not (w >= 0 and math.isfinite(w)) for w in self.weights.values()):
             raise SettingError("weights", f"expected finite weights >= 0, got {self.weights}")
         # A weight of a term that does not run would be taken and ignored: the run would not be the one asked for.
@@ -153,6 +162,11 @@ class AdaptConfig:
 
     def weight(self, term: str) -> float:
         return float(self.weights.get(term, DEFAULT_WEIGHTS[term]))
+
+
+def _is_real(value: Any) -> bool:
+    """Whether ``value`` is a real number (a numpy scalar too), not a bool or a string."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _check_batch_memory(batch_size: int, crop_hw: tuple[int, int]) -> None:

@@ -151,3 +151,44 @@ def save_adapted(network: AdaptableNetwork, result: AdaptResult, config: AdaptCo
         adapted_from=network.source,
         adaptation={**result.to_dict(), "config": {**dataclasses.asdict(config), "crop_hw": list(config.crop_hw)}},
     )
+
+
+def describe_adaptation(record: dict[str, Any]) -> list[str]:
+    """Lines for ``rtstereo models FILE``: what an adapted checkpoint records of its adaptation (``adapt``'s steps,
+    held-out scores and verdict; an online stream's steps and frames), which it left out.
+
+    Examples:
+        >>> describe_adaptation({"online": True, "steps": 4, "frames_seen": 60, "worker": "process"})
+        ['adapted online: 4 steps on 60 frames (process worker)']
+        >>> describe_adaptation({"steps": 2, "interrupted": True, "crop_hw": [64, 128], "seconds": 10.1})
+        ['adapted: 2 steps on 64x128 crops (10 s), interrupted before its budget']
+        >>> describe_adaptation({"steps": 3, "before": {"photometric": 0.1}, "after": {"photometric": 0.2}})  # older
+        ['adapted: 3 steps']
+    """
+    from ..text import counted
+    from .adapt import format_scores
+
+    steps = counted(int(record.get("steps", 0)), "step")
+    skipped = record.get("skipped_steps") or 0
+    skipped_text = f", {skipped} of them skipped (non-finite loss or gradient)" if skipped else ""
+    if record.get("online"):
+        worker = f" ({record['worker']} worker)" if record.get("worker") else ""
+        frames = counted(int(record.get("frames_seen", 0)), "frame")
+        line = f"adapted online: {steps}{skipped_text} on {frames}{worker}"
+        for key, what in (("frozen_by", "frozen"), ("error", "stopped")):
+            if record.get(key) and (key == "error" or record[key] != "error"):
+                line += f"; {what}: {record[key]}"
+        return [line]
+    crop = record.get("crop_hw")
+    crops = f" on {crop[0]}x{crop[1]} crops" if crop else ""
+    seconds = f" ({record['seconds']:.0f} s)" if record.get("seconds") is not None else ""
+    interrupted = ", interrupted before its budget" if record.get("interrupted") else ""
+    lines = [f"adapted: {steps}{skipped_text}{crops}{seconds}{interrupted}"]
+    before, after = record.get("before"), record.get("after")
+    keys = {"photometric", "lr_disagreement_px", "lr_bad1"}  # format_scores' figures (an older file may lack one)
+    if isinstance(before, dict) and isinstance(after, dict) and keys <= set(before) and keys <= set(after):
+        scored = "pairs trained on, none held out" if record.get("scored_on_training_pairs") else "held-out pairs"
+        lines += [f"before ({scored}): {format_scores(before)}", f"after  ({scored}): {format_scores(after)}"]
+    if record.get("scores_worse"):
+        lines.append(f"warning: the scores got clearly worse ({'; '.join(record['scores_worse'])})")
+    return lines

@@ -50,7 +50,7 @@ from ..sinks.video import OutputFrame, Sink
 from ..sources.base import LatestSlot
 from ..text import counted, first_line
 from ..types import StereoPair
-from .adapt import AdaptConfig, Adapter, UserPair, adapting_optimizer, apply_step, fit_crop
+from .adapt import ADAPT_LOSSES, AdaptConfig, Adapter, UserPair, adapting_optimizer, apply_step, fit_crop
 from .adapt_network import AdaptableNetwork
 from .proxy import proxy_disparity
 
@@ -63,7 +63,9 @@ _WAIT_S = 0.1  # how often an idle adapter thread looks at the stop flag
 SUMMARY_STEPS = 10  # steps averaged at each end for the loss before and after
 # Non-finite tries before any step stop adaptation: a few (black frames at a stream's start) are said and skipped.
 NON_FINITE_LIMIT = 10
+SAVE_SUFFIXES = (".pt", ".pth", ".ckpt")  # the checkpoints save() writes, as --adapt-save takes them
 CLOSE_WAIT_S = 2.0  # at the end of a stream, how long a step under way may take to finish
+THREADS_SET_WAIT_S = 5.0  # how long start() waits for the adapter thread to set its own CPU threads
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,11 @@ class OnlineConfig:
             raise InputError(f"--adapt-until must be > 0 seconds, got {self.until_s}")
         if self.worker not in WORKERS:
             raise InputError(f"--adapt-worker: expected one of {', '.join(WORKERS)}, got '{self.worker}'")
+        if "synthetic" in self.weights:  # the offline loop's error named its synthetic_batch, which this has not
+            raise InputError(
+                f"weights: synthetic={self.weights['synthetic']!r:.40} weighs rendered pairs, which online adaptation "
+                f"does not mix in: weigh only its terms ({', '.join(ADAPT_LOSSES)})"
+            )
         try:
             self.step_config()  # checks the losses, weights and learning rate
         except SettingError as exc:
@@ -246,8 +253,13 @@ class OnlineAdapter:
         if self._thread is not None:
             return
         self._started_s = self.clock()
-        self._thread = threading.Thread(target=self._run, name="rtstereo-adapt", daemon=True)
+        stream_threads, own_threads_set = torch.get_num_threads(), threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(own_threads_set,), name="rtstereo-adapt", daemon=True)
         self._thread.start()
+        own_threads_set.wait(THREADS_SET_WAIT_S)
+        # torch.set_num_threads also sets the count every thread started afterwards takes: the stream's inference
+        # thread ran the served network on the adapter's one thread. Set back, once the adapter has made its own.
+        torch.set_num_threads(stream_threads)
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Stop the thread: a step under way finishes (up to ``timeout_s``) and is kept, as the process worker
@@ -258,9 +270,14 @@ class OnlineAdapter:
             self._thread.join(timeout_s)
         self._closed.set()
 
-    def _run(self) -> None:
+    def _run(self, own_threads_set: threading.Event | None = None) -> None:
         lower_own_priority(self.config.low_priority)
-        torch.set_num_threads(self.config.threads)  # this thread's own operations only
+        # This thread's own count (PyTorch makes it at a thread's first call), then set: start() sets the count of
+        # the threads started later back to the stream's, and this thread keeps its own.
+        torch.get_num_threads()
+        torch.set_num_threads(self.config.threads)
+        if own_threads_set is not None:
+            own_threads_set.set()
         while not self._stop.is_set():
             try:
                 pair = self._slot.take(_WAIT_S)
@@ -428,11 +445,11 @@ class OnlineAdapter:
         """Write the newest published weights as a self-describing checkpoint (``rtstereo predict --model PATH``)."""
         from ..models.checkpoint import save_checkpoint
 
+        path = checkpoint_path(path)
         with self._lock:
             state = self._published
         if state is None:  # no step yet: the weights it started from
             state = {key: value.detach().clone() for key, value in self.adapter.model.state_dict().items()}
-        path = Path(path)
         save_checkpoint(
             path,
             self.network.spec.name,
@@ -442,6 +459,24 @@ class OnlineAdapter:
             adaptation={"online": True, **self.summary()},
         )
         return path
+
+
+def checkpoint_path(path: str | Path) -> Path:
+    """``path`` of :meth:`OnlineAdapter.save` as a ``Path``, when it names a PyTorch checkpoint.
+
+    Raises:
+        InputError: another suffix (``save("mycam.onnx")`` wrote a PyTorch file that no ONNX reader opens, which
+            ``--adapt-save`` refuses), or no path at all.
+    """
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise InputError(f"path: expected a checkpoint file (str or Path), got {type(path).__name__} {path!r:.80}")
+    path = Path(path)
+    if path.suffix.lower() not in SAVE_SUFFIXES:
+        raise InputError(
+            f"{path}: the adapted weights go to a PyTorch checkpoint ({', '.join(SAVE_SUFFIXES)}); export it "
+            "afterwards with rtstereo export FILE.pt"
+        )
+    return path
 
 
 def _first_and_last(history: list[dict[str, float]]) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
@@ -497,7 +532,8 @@ def adapting_predictor(
 
     Raises:
         InputError: a classical or ONNX-only model (nothing to train), a bad setting, or a ``model`` that is no name
-            or path (a predictor from ``rtstereo.load`` failed with "'Predictor' object has no attribute 'lower'").
+            or path (a predictor from ``rtstereo.load`` failed with "'Predictor' object has no attribute 'lower'"), or a
+            ``config`` that is no :class:`OnlineConfig`.
     """
     from ..api import _model_argument
     from ..models import resolve_alias
@@ -511,6 +547,11 @@ def adapting_predictor(
             f"model: expected the model's name or file, as rtstereo.load takes it, got a loaded "
             f"{type(model).__name__}: adapting_predictor builds its own predictor, on PyTorch, whose weights the "
             "adapter updates"
+        )
+    if not isinstance(config, OnlineConfig):  # a dict of its fields: "'dict' object has no attribute 'worker'"
+        raise InputError(
+            f"config: expected an OnlineConfig (rtstereo.train.online.OnlineConfig(every=10, ...)), got "
+            f"{type(config).__name__} {config!r:.80}"
         )
     model = _model_argument(model)
     overrides = dict(settings or {})

@@ -38,7 +38,7 @@ from ..errors import InputError, RtStereoError
 from ..text import counted, first_line
 from ..types import StereoPair
 from .adapt_network import AdaptableNetwork
-from .online import LOWEST_PRIORITY, OnlineAdapter, OnlineConfig, log, lower_own_priority
+from .online import LOWEST_PRIORITY, OnlineAdapter, OnlineConfig, checkpoint_path, log, lower_own_priority
 
 _WAIT_S = 0.1
 READY_TIMEOUT_S = 60.0  # the longest start() waits for the child to be ready before the stream begins
@@ -178,7 +178,7 @@ class ProcessAdapter(OnlineAdapter):
         # A crop the child never took must not keep this process from exiting (the queue's feeder thread).
         self._crops.cancel_join_thread()
         if self._started_s is not None:
-            self._process.join(timeout_s)
+            self._join_reading(timeout_s)
             if self._process.is_alive():
                 # Never while it copies its weights under the lock: killed there, it would hold the lock for
                 # good (save() waited on it for ever) and leave the shared weights half of one step, half of
@@ -191,6 +191,14 @@ class ProcessAdapter(OnlineAdapter):
                     if held:
                         self._shared_lock.release()
         self._collect()
+
+    def _join_reading(self, timeout_s: float) -> None:
+        """Wait up to ``timeout_s`` for the child to end, taking its reports meanwhile: it flushes them before it
+        exits, which a full pipe no one read would hold up."""
+        deadline = time.perf_counter() + timeout_s
+        while self._process.is_alive() and time.perf_counter() < deadline:
+            self._process.join(min(_WAIT_S, max(0.0, deadline - time.perf_counter())))
+            self._collect()
 
     def _collect(self) -> None:
         """Take the child's step reports (and its error, if any)."""
@@ -212,10 +220,9 @@ class ProcessAdapter(OnlineAdapter):
         self.steps = self.version = self._shared_version.value
 
     def save(self, path: Any) -> Any:
-        from pathlib import Path
-
         from ..models.checkpoint import save_checkpoint
 
+        path = checkpoint_path(path)
         self._collect()
         if not self._shared_lock.acquire(timeout=KILL_LOCK_WAIT_S):  # a child stopped in the middle of a copy
             raise OSError("the adaptation process stopped while it copied its weights, which are incomplete")
@@ -224,14 +231,14 @@ class ProcessAdapter(OnlineAdapter):
         finally:
             self._shared_lock.release()
         save_checkpoint(
-            Path(path),
+            path,
             self.network.spec.name,
             self.network.settings,
             state,
             adapted_from=self.network.source,
             adaptation={"online": True, "worker": "process", **self.summary()},
         )
-        return Path(path)
+        return path
 
 
 @contextlib.contextmanager
@@ -311,4 +318,8 @@ def _child_main(
                 shared[key].copy_(tensor)
             version.value += 1
         records.put({**record, "busy_s": time.perf_counter() - started})
-    records.cancel_join_thread()  # stopped by the stream: a report it no longer reads must not keep this process alive
+    # Stopped by the stream: the reports are flushed before this process exits. Cancelled, the report of the step
+    # finished as the stream ended was lost while its weights were kept (a checkpoint of 2 steps with the loss of one);
+    # the stream reads them while it waits for this process (ProcessAdapter.close), which it ends if they stall.
+    records.close()
+    records.join_thread()
