@@ -211,6 +211,12 @@ def test_predict_writes_to_the_folder_a_file_url_names(capsys, tmp_path, pair_fi
         (["synth", "4", "-o", "{url}"], "output"),
         (["export", "m", "--size", "32x64", "-o", "{url}"], "output"),
         (["adapt", "L", "R", "-o", "{url}"], "output"),
+        (["train", "-o", "{url}"], "out_dir"),
+        (["train", "--out-dir", "{url}"], "out_dir"),
+        (["video", "l.mp4", "r.mp4", "--view3d-save", "{url}"], "view3d_save"),
+        (["live", "--camera", "uvc:0", "--view3d-save", "{url}"], "view3d_save"),
+        (["video", "l.mp4", "r.mp4", "--adapt", "--adapt-save", "{url}"], "adapt_save"),
+        (["live", "--camera", "uvc:0", "--adapt", "--adapt-save", "{url}"], "adapt_save"),
     ],
 )
 def test_every_output_option_takes_a_file_url_as_its_path(tmp_path, argv, dest):

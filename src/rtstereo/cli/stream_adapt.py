@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from ..errors import InputError, require
-from .common import size_arg
+from .common import output_path_arg, size_arg
 
 FREEZE_KEY = "f"
 # The options' defaults, applied only with --adapt: None on the command line tells an option given without it.
@@ -45,6 +45,7 @@ def add_adapt_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--adapt-until", type=float, metavar="SECONDS", help="freeze the weights after SECONDS")
     group.add_argument(
         "--adapt-save",
+        type=output_path_arg,
         metavar="FILE.pt",
         help="write the adapted weights at the end as a checkpoint (rtstereo predict --model FILE.pt)",
     )

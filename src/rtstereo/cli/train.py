@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InputError, RtStereoError, SettingError, require
-from .common import check_positive_setting, check_torch_threads, same_number, whole_number_arg
+from .common import check_positive_setting, check_torch_threads, output_path_arg, same_number, whole_number_arg
 
 if TYPE_CHECKING:
     from ..train.config import TrainConfig
@@ -44,7 +44,13 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--config", "-c", metavar="FILE", help="YAML or JSON file of training options")
     run = parser.add_argument_group("run")
-    run.add_argument("--out-dir", "-o", metavar="DIR", help="run folder for checkpoints and logs (default: runs/rtnet)")
+    run.add_argument(
+        "--out-dir",
+        "-o",
+        type=output_path_arg,
+        metavar="DIR",
+        help="run folder for checkpoints and logs, a path or file:// URL (default: runs/rtnet)",
+    )
     run.add_argument("--model", "-m", help="registry name of the network (default: rtnet)")
     run.add_argument(
         "--max-disp",

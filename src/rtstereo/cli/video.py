@@ -150,6 +150,7 @@ def add_stream_args(parser: argparse.ArgumentParser, frames=None) -> None:
     )
     view.add_argument(
         "--view3d-save",
+        type=output_path_arg,
         metavar="FILE.rrd",
         help="record the 3D view to a Rerun file (works headless; open it with `rerun FILE.rrd`)",
     )
