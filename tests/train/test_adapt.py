@@ -411,3 +411,23 @@ def test_the_synthetic_term_by_hand_weighs_the_predictions_and_leaves_out_the_le
     images = torch.zeros(1, 3, 1, 8)
     term = adapter.synthetic_term({"left": images, "right": images, "disparity": gt})
     assert float(term) == pytest.approx(0.5 * 1.5 + 1.0 * 0.5)  # weights 0.5 .. 1.0, coarse to fine
+
+
+@pytest.mark.parametrize(
+    "before, after, worse",
+    [
+        (2e-5, 3.9e-5, False),  # uniform grey pairs: "0.0000 -> 0.0000 (+95 %)" was called clearly worse
+        (0.005, 0.0059, False),  # +18 %, but by less than the floor
+        (0.005, 0.0061, True),  # +22 %, and by more than the floor
+        (0.02, 0.0221, True),  # above the floor the 10 % rule is as it was
+        (0.02, 0.0219, False),
+        (0.0, float("nan"), True),
+    ],
+)
+def test_a_photometric_rise_below_the_floor_is_not_clearly_worse(before, after, worse):
+    from rtstereo.train.adapt import worse_scores
+
+    found = worse_scores(
+        {"photometric": before, "lr_disagreement_px": 0.5}, {"photometric": after, "lr_disagreement_px": 0.5}
+    )
+    assert bool(found) is worse, found

@@ -627,14 +627,14 @@ def test_the_synthetic_pool_default_of_the_help_is_the_configs():
 
 
 def test_the_help_says_what_judges_the_scores(capsys):
-    from rtstereo.train.adapt import WORSE_DISAGREEMENT_PX, WORSE_RELATIVE
+    from rtstereo.train.adapt import WORSE_DISAGREEMENT_PX, WORSE_PHOTOMETRIC, WORSE_RELATIVE
 
     with pytest.raises(SystemExit):
         main(["adapt", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "only the before/after scores, the result and warnings" in text
     assert (
-        f"photometric error up by more than {WORSE_RELATIVE:.0%}".replace("%", " %") in text
+        f"photometric error up by more than {WORSE_RELATIVE:.0%} and {WORSE_PHOTOMETRIC:g}".replace("%", " %") in text
         and f"{WORSE_DISAGREEMENT_PX:g} px" in text
     )
 

@@ -38,8 +38,8 @@ No ground truth is needed. Each step trains on crops of your pairs with self-sup
 images; edge-aware smoothness; left-right consistency; SGBM proxy labels where its left-right check
 keeps them) and on rendered scenes with exact disparity, so the network does not forget. A held-out
 part of your pairs is scored before and after (photometric error, left-right disagreement); the last
-line warns when those scores got clearly worse (photometric error up by more than 10 %, or left-right
-disagreement up by more than 10 % and 0.25 px): keep the original network then. Pairs must
+line warns when those scores got clearly worse (photometric error up by more than 10 % and 0.001, or
+left-right disagreement up by more than 10 % and 0.25 px): keep the original network then. Pairs must
 be rectified: the command refuses pairs whose rows do not line up (see `rtstereo calibrate`).
 With -o FILE.onnx the checkpoint is written beside it (FILE.pt) and exported, with its parity report.
 """

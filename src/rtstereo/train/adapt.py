@@ -704,10 +704,13 @@ class StopRequest:
 
 
 WORSE_RELATIVE = 0.10  # a score up by more than this fraction of its value before adapting is "clearly worse"
-WORSE_DISAGREEMENT_PX = 0.25  # ... and the left-right disagreement by more than this too (tiny values are noise)
+# ... and by more than these too: near zero (uniform pairs, 0.0000 -> 0.0000 shown) a tenth is noise. The
+# photometric floor is a twentieth of the error of a trained network on textured pairs (about 0.02).
+WORSE_PHOTOMETRIC = 0.001
+WORSE_DISAGREEMENT_PX = 0.25
 WORSE_RULE = (
-    f"photometric error up by more than {WORSE_RELATIVE:.0%} of its value before, or the left-right disagreement "
-    f"up by more than {WORSE_RELATIVE:.0%} and {WORSE_DISAGREEMENT_PX:g} px"
+    f"photometric error up by more than {WORSE_RELATIVE:.0%} of its value before and {WORSE_PHOTOMETRIC:g}, or "
+    f"the left-right disagreement up by more than {WORSE_RELATIVE:.0%} and {WORSE_DISAGREEMENT_PX:g} px"
 )
 
 
@@ -723,10 +726,14 @@ def worse_scores(before: dict[str, float], after: dict[str, float]) -> list[str]
         ['photometric error 0.0200 -> 0.5100 (+2450 %)', 'left-right disagreement 0.30 -> 9.80 px']
         >>> worse_scores(before, {"photometric": 0.021, "lr_disagreement_px": 0.5})  # +67 %, but only 0.2 px
         []
+        >>> uniform = {"photometric": 2e-5, "lr_disagreement_px": 0.0}  # grey pairs: +100 %, but only 0.00002
+        >>> worse_scores(uniform, {"photometric": 4e-5, "lr_disagreement_px": 0.0})
+        []
     """
     worse = []
     photometric = before["photometric"], after["photometric"]
-    if not photometric[1] <= photometric[0] * (1 + WORSE_RELATIVE):  # a NaN after is worse too
+    # a NaN after is worse too
+    if not photometric[1] <= max(photometric[0] * (1 + WORSE_RELATIVE), photometric[0] + WORSE_PHOTOMETRIC):
         change = f" (+{100 * (photometric[1] / photometric[0] - 1):.0f} %)" if photometric[0] > 0 else ""
         worse.append(f"photometric error {photometric[0]:.4f} -> {photometric[1]:.4f}{change}")
     disagreement = before["lr_disagreement_px"], after["lr_disagreement_px"]
