@@ -686,9 +686,10 @@ class Stream:
         self._written += 1
         self.clocks["write"].add(time.perf_counter() - started)
         bar.set_postfix_str(stage_rates_line(self.clocks), refresh=False)
-        if bar.total is None:  # a source that knows its length once open (uvc:FILE): known now
-            bar.total = self._expected_frames()
-        if self.source.progress_by_index:  # the frames dropped since the last one have passed too
+        total = self._expected_frames()
+        if bar.total != total:  # a source that knows its length once open (uvc:FILE): known now
+            bar.total = total
+        if self._progress_by_index():  # the frames dropped since the last one have passed too
             bar.update(max(0, pair.index + 1 - bar.n))
         else:  # and the frames of a video passed over (damaged) before this one
             bar.update(max(1, number + 1 - bar.n))
@@ -706,9 +707,18 @@ class Stream:
 
     def _expected_frames(self) -> int | None:
         expected = self.source.expected_frames
-        if self.max_frames is not None and not self.source.progress_by_index:  # --max-frames counts processed
+        if self.max_frames is not None and not self._progress_by_index():  # --max-frames counts processed
             expected = self.max_frames if expected is None else min(expected, self.max_frames)
         return expected
+
+    def _progress_by_index(self) -> bool:
+        """Whether the bar counts the recording's frame numbers (:attr:`FrameSource.progress_by_index`): not when
+        ``max_frames``, which counts processed frames, ends the stream before the recording ends (``live --camera
+        uvc:FILE --max-frames 5`` of 20 frames stopped its bar at 25 %)."""
+        if not self.source.progress_by_index:
+            return False
+        expected = self.source.expected_frames
+        return self.max_frames is None or expected is None or self.max_frames >= expected
 
     # -- supervision --------------------------------------------------------------------------
 

@@ -260,6 +260,14 @@ def test_calib_unit_reads_opencv_files_in_millimetres(run_cli, two_videos, tmp_p
     assert code == 2 and "--calib-unit is the length unit of an OpenCV calibration file" in err, err
 
 
+def test_live_uvc_file_with_max_frames_shows_its_progress_out_of_the_frames_it_reads(run_cli, sbs_video, tmp_path):
+    """--max-frames 3 of a 6-frame recording drew the bar out of 6 (its count) and stopped at 50 %."""
+    code, _, err = run_cli("live", "--camera", f"uvc:{sbs_video}", "--max-frames", 3, "-o", tmp_path / "o.mp4", *FAST)
+    bar = [line for line in err.replace("\r", "\n").splitlines() if line.startswith("stream:")]
+    assert code == 0 and bar and all("/3 " in line for line in bar), bar
+    assert bar[-1].startswith("stream: 100%") and " 3/3 " in bar[-1], bar
+
+
 def test_live_uvc_camera_on_a_side_by_side_file(run_cli, sbs_video, tmp_path):
     code, out, err = run_cli("live", "--camera", f"uvc:{sbs_video}", "-o", tmp_path / "live.mp4", *FAST)
     assert code == 0, err

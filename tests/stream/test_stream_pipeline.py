@@ -301,6 +301,24 @@ def test_a_recording_standing_in_for_a_camera_shows_its_progress_out_of_its_fram
     assert any(line.startswith("stream: 100%") and " 20/20 " in line for line in bar), bar[-3:]
 
 
+@pytest.mark.parametrize("max_frames, total", [(5, 5), (30, 20)])
+def test_a_recording_standing_in_for_a_camera_with_max_frames_counts_to_the_frames_it_reads(
+    tmp_path, capsys, max_frames, total
+):
+    """live uvc:FILE --max-frames 5 of 20 frames drew its bar out of 20 and stopped at 25 %: the total is the
+    frames read, the smaller of --max-frames (processed frames) and the recording's count."""
+    from conftest import write_video
+
+    scene = render_scene(frames=20)
+    video = write_video(tmp_path / "sbs.mp4", [np.concatenate(p, axis=1) for p in zip(scene.lefts, scene.rights)])
+    source = UVCSource(str(video), fps=100.0)
+    stream = Stream(source, FakePredictor(), colour_scale=ColourScale(32), progress=True, max_frames=max_frames)
+    summary = stream.run()
+    bar = [line for line in capsys.readouterr().err.replace("\r", "\n").splitlines() if line.startswith("stream:")]
+    assert summary.frames_written == 5 if max_frames == 5 else summary.frames_written <= 20, summary.frames_written
+    assert bar[-1].startswith("stream: 100%") and f" {total}/{total} " in bar[-1], bar[-3:]
+
+
 # -- overlap ---------------------------------------------------------------------------------------
 
 
