@@ -72,6 +72,24 @@ def test_opencvs_range_is_the_multiple_of_16_it_searches_not_the_max_disp_asked_
         assert main(argv) == 0
 
 
+def test_one_pair_names_itself_in_every_warning_as_in_its_rectification_warning(capsys, tmp_path):
+    """One pair's rectification and exposure warnings named it ('l: the pair does not look rectified'), its range
+    and reading warnings did not: each is named now, as a batch names each pair's."""
+    left, right = _ground_plane(tmp_path)
+    for path in (left, right):  # 12-bit data in 16-bit files: the reading's warning
+        cv2.imwrite(str(path), cv2.imread(str(path)).astype(np.uint16) * 16)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = main(
+            ["predict", str(left), str(right), "--model", "sgbm", "--max-disp", "32", "-o", str(tmp_path / "o")]
+        )
+    said = [str(w.message) for w in caught]
+    assert code == 0, capsys.readouterr().err
+    assert any(re.match(r"l: \d+\.\d % of the map sits at the top of the searched range", m) for m in said), said
+    assert any(m.startswith(f"l: {left} is a 16-bit image whose values stay at or below") for m in said), said
+    assert [w.category for w in caught if "top of the searched range" in str(w.message)] == [RangeCeilingWarning]
+
+
 def test_a_batch_says_it_as_the_pairs_warning(capsys, tmp_path):
     left, right = _ground_plane(tmp_path)
     for side, image in (("L", left), ("R", right)):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import math
 import os
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -341,18 +343,37 @@ def _run_one(args: argparse.Namespace, job: BatchJob, source: PairSource, where:
         if problem is not None:
             raise OutputError(f"cannot write {job.output}: {problem}")
     predictor = predictor_from_args(args)
-    pair, preparation = job.prepare_recorded(source.load(0))
+    with _named_warnings(source.name):
+        pair, preparation = job.prepare_recorded(source.load(0))
     _warn_about_first(args, pair, source.name, job.align_rows)
     if not args.quiet:
         note = large_pair_note(predictor, *pair.size_hw)
         if note is not None:  # one pair has no progress bar: a minute of silence looked like a hang
             print(f"rtstereo predict: note: {source.name}: {note}", file=sys.stderr, flush=True)
-    result = job.recorded(job.predict(predictor, pair), preparation)
-    job.write(result, source.name)
+    with _named_warnings(source.name):
+        result = job.recorded(job.predict(predictor, pair), preparation)
+        job.write(result, source.name)
     if not args.quiet:
         print(_summary(source.name, predictor.name, result))
         print(f"1 pair, {result.timings_ms['total']:.1f} ms per pair, {where}")
     return 0
+
+
+@contextlib.contextmanager
+def _named_warnings(name: str) -> Iterator[None]:
+    """The Python warnings of one pair's reading, running or writing, each named by the pair as its rectification
+    warning is and as a batch names every pair's (``l: 10.2 % of the map sits at the top ...``): they came
+    without the name. Warned again on leaving, errors included, in their order and with their category."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            said = list(caught)
+    for warning in said:
+        text = str(warning.message)
+        named = text if text.startswith(f"{name}: ") else f"{name}: {text}"  # some name it (the point cloud's)
+        warnings.warn(named, warning.category, stacklevel=3)
 
 
 # A pair of at least this many megapixels (twice 1080p) is announced before it runs: it takes seconds to minutes.
