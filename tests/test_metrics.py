@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -171,3 +172,22 @@ def test_maps_of_the_wrong_type_are_input_errors():
         disparity_metrics("a.pfm", np.ones((2, 2)))
     with pytest.raises(InputError, match="ground truth: expected .* got NoneType None"):
         disparity_metrics(np.ones((2, 2)), None)
+
+
+def test_eval_and_predict_densities_count_what_their_descriptions_say():
+    """eval's and compare's density counts a prediction of 0 or below as made, predict's counts it as invalid; the
+    README presented them as one figure. The numbers stay; the README and eval's JSON say what each counts."""
+    from rtstereo.eval import EvalReport
+    from rtstereo.types import DisparityResult
+
+    gt = np.full((4, 5), 10.0, np.float32)
+    pred = gt.copy()
+    pred[0], pred[1, :2], pred[2, 0] = 0.0, -3.0, np.nan  # 5 zeros, 2 negative, 1 nan of 20 pixels
+    assert disparity_metrics(pred, gt)["density"] == pytest.approx(100 * 19 / 20)  # finite, 0 and below included
+    assert DisparityResult(pred).density == pytest.approx(12 / 20)  # finite and above 0
+    definitions = EvalReport("m", []).to_json()["metric_definitions"]
+    assert "density = % with a finite prediction, 0 and below included" in definitions, definitions
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8").split())
+    assert "`density`: the fraction, 0..1, of all the map's pixels whose disparity is finite and above 0" in readme
+    assert "density counting those where B is finite, 0 or below included" in readme
+    assert "`density` is the percent of the pixels with ground truth where the prediction is finite" in readme

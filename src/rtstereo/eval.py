@@ -139,7 +139,9 @@ class EvalReport:
             "commit": machine["commit"],
             "machine": {**machine, "python": platform.python_version()},
             "metric_definitions": "EPE = mean |d-gt| px; bad-N = % |d-gt| > N px; D1 = % |d-gt| > 3 px and > 5 % "
-            "of gt; noc/ = non-occluded pixels only; invalid predictions count as errors",
+            "of gt; density = % with a finite prediction, 0 and below included (predict's density counts values above "
+            "0 only, as a fraction of every pixel); all over the pixels with ground truth; noc/ = non-occluded "
+            "pixels only; a pixel without a finite prediction counts as an error and as 0 in EPE",
             "mean_over": self.mean_note(),
             "scenes": [
                 {

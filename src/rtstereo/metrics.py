@@ -5,7 +5,9 @@ Definitions (as in ``../shared/data/README.md``): EPE = mean ``|d - gt|``; bad-N
 
 A pixel where the prediction is invalid (``nan``) but the ground truth is valid counts as wrong in
 bad-N and D1 and as predicting 0 in EPE, so that sparse methods cannot look better by abstaining;
-``density`` reports how much was predicted.
+``density`` reports how much was predicted: the percent of the pixels scored where the prediction is finite, 0 and
+below included (scored as the errors they are), unlike :attr:`~rtstereo.types.DisparityResult.density`, predict's
+fraction of all the map's pixels with a disparity above 0.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def disparity_metrics(pred_px: np.ndarray, gt_px: np.ndarray, mask: np.ndarray |
 
     Returns:
         ``epe``, ``bad-0.5`` ... ``bad-4`` and ``d1`` in percent, ``density`` (percent of the
-        evaluated pixels with a valid prediction), ``pixels`` (count evaluated).
+        evaluated pixels with a finite prediction, 0 and below included), ``pixels`` (count evaluated).
 
     Raises:
         InputError: maps or a mask of different shapes, or a mask with values other than 0 and 1 (a dataset's mask

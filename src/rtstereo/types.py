@@ -412,7 +412,9 @@ class DisparityResult:
 
     @property
     def density(self) -> float:
-        """Fraction of pixels with a valid disparity, 0..1."""
+        """Fraction of all pixels with a valid disparity (finite and above 0, :attr:`valid_mask`), 0..1; ``eval``'s
+        and ``compare``'s density is another figure: percent of the pixels with ground truth where the prediction is
+        finite, 0 and below included (:func:`~rtstereo.metrics.disparity_metrics`)."""
         return float(self.valid_mask.mean())
 
     def sidecar(self) -> dict[str, Any]:

@@ -65,7 +65,8 @@ class PairOutcome:
             opening its session before it ran (``--backend onnxruntime``: the first pair of each size),
             milliseconds; 0 for the others.
         write_ms: writing the output files, milliseconds.
-        density: fraction of pixels with a valid disparity, 0..1 (``nan`` when not computed).
+        density: fraction of all pixels with a valid disparity (finite and above 0), 0..1 (``nan`` when not
+            computed): predict's density (:attr:`~rtstereo.types.DisparityResult.density`), not eval's.
         worker: ``host:pid`` of the process that did the work.
     """
 

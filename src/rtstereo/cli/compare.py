@@ -39,7 +39,8 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-# The units of the metrics (bad-N, d1 and density are percentages of the pixels scored); --json holds the numbers.
+# The units of the metrics (bad-N, d1 and density are percentages of the pixels scored, density those where B is finite,
+# 0 and below included: not predict's density); --json holds the numbers.
 METRIC_UNITS = {"epe": "px", "d1": "%", "density": "%", "mean_abs_diff": "grey levels (of 255)", "psnr_db": "dB"}
 
 
