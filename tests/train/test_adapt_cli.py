@@ -334,9 +334,23 @@ def test_a_crop_larger_than_the_images_is_said(capsys, tmp_path, folders, tiny_n
     argv = ["adapt", *folders, "--model", tiny_network, *FAST, "--crop", "500x130", "-o", tmp_path / "m.pt"]
     code, stdout, err = run_cli(capsys, *argv)
     assert code == 0, err
-    assert "crops 64x128, not 500x130: at most the smallest training image (64x128), in multiples of 32" in err
+    assert "crops 64x128, not 500x130: at most the smallest training image (64x128)\n" in err
     assert "for 1 step on 64x128 crops" in stdout
     assert torch.load(tmp_path / "m.pt", weights_only=True)["adaptation"]["crop_hw"] == [64, 128]
+
+
+@pytest.mark.parametrize(
+    ("crop", "said"),
+    [
+        ("40x100", "crops 32x96, not 40x100: in multiples of 32, the network's size divisor\n"),
+        ("500x100", "crops 64x96, not 500x100: at most the smallest training image (64x128), in multiples of 32, "),
+    ],
+)
+def test_a_crop_rounded_to_the_size_divisor_says_so(capsys, tmp_path, folders, tiny_network, crop, said):
+    """A crop within the images but not a multiple of 32 was said to be cut to the smallest image (64x128)."""
+    argv = ["adapt", *folders, "--model", tiny_network, *FAST, "--crop", crop, "-o", tmp_path / "m.pt"]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 0 and said in err, err
 
 
 def test_inputs_are_refused_as_predict_refuses_them(capsys, tmp_path, folders, tiny_network):

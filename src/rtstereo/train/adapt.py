@@ -514,10 +514,13 @@ def adapt(
     crop_hw = fit_crop(config.crop_hw, train_pairs, adapter.divisor)
     if crop_hw != tuple(config.crop_hw):
         smallest_hw = min(p.left.shape[0] for p in train_pairs), min(p.left.shape[1] for p in train_pairs)
-        echo(
-            f"crops {crop_hw[0]}x{crop_hw[1]}, not {config.crop_hw[0]}x{config.crop_hw[1]}: at most the smallest "
-            f"training image ({smallest_hw[0]}x{smallest_hw[1]}), in multiples of {adapter.divisor}"
-        )
+        # The reasons that apply: "at most the smallest image" was said when only the rounding shrank the crop.
+        reasons = []
+        if any(asked > smallest for asked, smallest in zip(config.crop_hw, smallest_hw)):
+            reasons.append(f"at most the smallest training image ({smallest_hw[0]}x{smallest_hw[1]})")
+        if any(min(asked, smallest) % adapter.divisor for asked, smallest in zip(config.crop_hw, smallest_hw)):
+            reasons.append(f"in multiples of {adapter.divisor}, the network's size divisor")
+        echo(f"crops {crop_hw[0]}x{crop_hw[1]}, not {config.crop_hw[0]}x{config.crop_hw[1]}: {', '.join(reasons)}")
     torch.manual_seed(config.seed)
     rng = np.random.default_rng([config.seed, 0x5E1F])
 
