@@ -60,9 +60,9 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--dynamic",
         action="store_true",
-        help="any input size that is a multiple of the size divisor (parity is checked at --size and at a "
-        "second size); rtnet, gwcnet, anynet stages 1-3 and single-pass CREStereo (not AnyNet's stage 4 or two-pass "
-        "CREStereo)",
+        help="any input size: the file takes multiples of the size divisor, and rtstereo pads other sizes to the "
+        "next one and crops the map back (parity is checked at --size and at a second size); rtnet, gwcnet, "
+        "anynet stages 1-3 and single-pass CREStereo (not AnyNet's stage 4 or two-pass CREStereo)",
     )
     add_setting_args(parser)
     parser.add_argument(
