@@ -9,11 +9,13 @@ import signal
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+import rtstereo
 from rtstereo import bench
 from rtstereo.bench import (
     BenchCase,
@@ -105,12 +107,21 @@ def test_bad_sweep_options_are_refused(kwargs, message):
         ({"threads": "2"}, "threads: expected a whole number of threads >= 1, got str '2'"),
         ({"threads": 1.5}, "threads: expected a whole number of threads >= 1, got float 1.5"),
         ({"threads": 99999}, "threads 99999 is more than this machine can use"),
-        ({"data": ["somewhere"], "random_weights": True}, "accuracy .* with random weights means nothing"),
     ],
 )
 def test_bad_run_options_are_refused(kwargs, message):
     with pytest.raises(InputError, match=message):
         run_bench(["sgbm"], [SIZE_HW], **kwargs)
+
+
+def test_random_weights_refuse_accuracy_only_of_the_networks_they_apply_to(tiny_dataset):
+    """`bench x.onnx --random-weights --data D` was refused ("random weights means nothing"): the file has its own."""
+    with pytest.raises(InputError, match=r"^accuracy \(--data\) with random weights means nothing \(anynet would"):
+        run_bench(["sgbm", "anynet"], [SIZE_HW], data=[tiny_dataset], random_weights=True)
+    exported = str(Path(rtstereo.__file__).parent / "weights" / "rtnet-v5.onnx")
+    report = run_bench([exported], [(48, 96)], warmup=1, runs=1, data=[tiny_dataset], random_weights=True)
+    assert [(row.status, "epe" in row.accuracy) for row in report.rows] == [("ok", True)], report.rows
+    assert f"--random-weights does not apply to {exported}: only a registry network" in "\n".join(report.notes)
 
 
 @pytest.mark.parametrize(

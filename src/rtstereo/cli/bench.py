@@ -139,7 +139,8 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--random-weights",
         action="store_true",
-        help="networks without weights: timing only (speed does not depend on the values)",
+        help="registry networks given no --weights run on random ones: timing only (speed does not depend on the "
+        "values); exported files and checkpoints keep their own",
     )
     parser.add_argument("-o", "--output", type=output_path_arg, help="folder for bench.json, bench.md and bench.png")
     parser.set_defaults(func=run)
