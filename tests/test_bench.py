@@ -39,6 +39,10 @@ from rtstereo.types import DisparityResult
 SIZE_HW = (32, 48)
 
 
+def _json_notes(folder) -> list[str]:
+    return json.loads((folder / "bench.json").read_text())["notes"]
+
+
 @pytest.fixture
 def tiny_dataset(tmp_path):
     """One Middlebury-2014-style scene: a textured pair shifted by 6 px, with its ground truth."""
@@ -555,6 +559,7 @@ def test_accuracy_rows_and_the_quality_vs_speed_plot(tiny_dataset, tmp_path):
     assert sorted(p.name for p in again.save(tmp_path / "out")) == ["bench.json", "bench.md"]
     assert not (tmp_path / "out" / "bench.png").exists(), "the first sweep's plot would pass for the second's"
     assert any("earlier sweep's plot" in note for note in again.notes)
+    assert _json_notes(tmp_path / "out") == again.notes, "the note was printed but left out of bench.json"
 
 
 def test_without_matplotlib_the_tables_are_written_and_a_note_says_why_there_is_no_plot(
@@ -585,6 +590,7 @@ def test_without_matplotlib_the_tables_are_written_and_a_note_says_why_there_is_
     assert "no bench.png" in err and "pip install 'rtstereo[viz]'" in err
     # every line rtstereo writes on stderr names the verb, the notes too (it was a bare 'note: no bench.png: ...')
     assert "rtstereo bench: note: no bench.png: " in err
+    assert any(note.startswith("no bench.png: ") for note in _json_notes(tmp_path / "out"))
     assert all(line.startswith("rtstereo bench: ") for line in err.splitlines() if line.strip()), err
 
 
@@ -900,6 +906,8 @@ def test_an_interrupted_sweep_does_not_replace_an_earlier_complete_one(cli, tmp_
     assert code == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["bench.json", "bench.md"]
     removed = f"rtstereo bench: note: removed bench.interrupted.json, bench.interrupted.md in {tmp_path}, an earlier"
     assert removed in err, err
+    # bench.json holds every note printed, those of the steps after it was first written too
+    assert any(note.startswith(removed[len("rtstereo bench: note: ") :]) for note in _json_notes(tmp_path))
 
 
 @pytest.mark.parametrize(

@@ -409,17 +409,22 @@ class BenchReport:
                     f"written as {partial_stem}.*"
                 )
             stem = partial_stem
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            json_path, md_path = folder / f"{stem}.json", folder / f"{stem}.md"
+        json_path, md_path = folder / f"{stem}.json", folder / f"{stem}.md"
+
+        def write_json() -> None:
             # Temporary names, then renames: an interrupted run leaves no results that look complete.
             with atomic_path(json_path, "benchmark results") as tmp:
                 tmp.write_text(json.dumps(self.to_json(), indent=2, default=str) + "\n")
+
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            write_json()
             with atomic_path(md_path, "benchmark results") as tmp:
                 tmp.write_text(self.table() + "\n", encoding="utf-8")
         except OSError as exc:
             raise OutputError(f"cannot write benchmark results to {folder}: {os_reason(exc, folder / stem)}") from None
         written = [json_path, md_path]
+        notes_written = len(self.notes)
         if not self.interrupted:
             removed = remove_interrupted_results(folder, stem, (".json", ".md", ".png"))
             if removed:
@@ -428,16 +433,22 @@ class BenchReport:
         plot_path = folder / f"{stem}.png"
         if any(r.accuracy for r in self.rows):
             try:
-                return [*written, self.plot(plot_path)]
+                written.append(self.plot(plot_path))
             except MissingDependencyError as exc:  # the figures are in the tables already
                 self.notes.append(f"no {stem}.png: {exc}")
-        if plot_path.is_file():  # an earlier sweep's plot would pass for this one's
+        if plot_path not in written and plot_path.is_file():  # an earlier sweep's plot would pass for this one's
             try:
                 plot_path.unlink()
             except OSError as exc:
                 reason = os_reason(exc, plot_path)
                 raise OutputError(f"cannot remove the earlier sweep's {plot_path}: {reason}") from None
             self.notes.append(f"removed {plot_path}, an earlier sweep's plot: this one has no accuracy to plot")
+        if len(self.notes) > notes_written:  # bench.json held the notes printed, less the ones of these last steps
+            try:
+                write_json()
+            except OSError as exc:
+                reason = os_reason(exc, json_path)
+                raise OutputError(f"cannot write benchmark results to {json_path}: {reason}") from None
         return written
 
     def plot(self, path: str | Path) -> Path:
