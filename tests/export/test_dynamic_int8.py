@@ -188,6 +188,15 @@ def test_export_command_refuses_int8_with_fp16(tmp_path, capsys):
     assert "--int8 and --fp16 exclude each other" in capsys.readouterr().err
 
 
+def test_export_command_refuses_int8_with_external_data_before_exporting(tmp_path, capsys):
+    """--int8 --external-data wrote the int8 file with its weights inside, without a word."""
+    code = main(["export", "rtnet", "--size", "64x96", "--int8", "--external-data", "-o", str(tmp_path / "m.onnx")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert "--int8 writes a file that holds its weights, not a .data file beside it: drop --external-data" in err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_packaged_models_are_benched_on_onnxruntime_only():
     cases, notes = expand_cases([PACKAGED_NETWORK, "sgbm"], [(64, 96)], {"max_disp": [192]}, ["fp32"], ["torch"])
     assert [(c.model, c.backend, c.precision) for c in cases] == [
