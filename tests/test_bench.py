@@ -128,6 +128,14 @@ def test_random_weights_refuse_accuracy_only_of_the_networks_they_apply_to(tiny_
     assert f"--random-weights does not apply to {exported}: only a registry network" in "\n".join(report.notes)
 
 
+def test_no_help_example_gives_weights_and_random_weights():
+    """`bench crestereo --weights W ... --random-weights`: the weights given are the ones it runs on."""
+    from rtstereo.cli import build_parser
+
+    epilog = build_parser().verb_parsers["bench"].epilog
+    assert not [line for line in epilog.splitlines() if "--weights" in line and "--random-weights" in line], epilog
+
+
 @pytest.mark.parametrize(
     "args, kwargs, message",
     [
