@@ -574,6 +574,8 @@ def test_without_matplotlib_the_tables_are_written_and_a_note_says_why_there_is_
     tiny_dataset, tmp_path, monkeypatch, capsys
 ):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "bench.png").write_bytes(b"an earlier sweep's plot")
     code = main(
         [
             "bench",
@@ -599,6 +601,8 @@ def test_without_matplotlib_the_tables_are_written_and_a_note_says_why_there_is_
     # every line rtstereo writes on stderr names the verb, the notes too (it was a bare 'note: no bench.png: ...')
     assert "rtstereo bench: note: no bench.png: " in err
     assert any(note.startswith("no bench.png: ") for note in _json_notes(tmp_path / "out"))
+    # the earlier plot goes, and the note does not say this sweep had no accuracy: it had, without matplotlib
+    assert f"removed {tmp_path / 'out' / 'bench.png'}, an earlier sweep's plot: this one could not be plotted" in err
     assert all(line.startswith("rtstereo bench: ") for line in err.splitlines() if line.strip()), err
 
 

@@ -442,7 +442,9 @@ class BenchReport:
             except OSError as exc:
                 reason = os_reason(exc, plot_path)
                 raise OutputError(f"cannot remove the earlier sweep's {plot_path}: {reason}") from None
-            self.notes.append(f"removed {plot_path}, an earlier sweep's plot: this one has no accuracy to plot")
+            # Without matplotlib a sweep with accuracy has no plot either: "no accuracy to plot" was said of it too.
+            why = "could not be plotted" if any(r.accuracy for r in self.rows) else "has no accuracy to plot"
+            self.notes.append(f"removed {plot_path}, an earlier sweep's plot: this one {why}")
         if len(self.notes) > notes_written:  # bench.json held the notes printed, less the ones of these last steps
             try:
                 write_json()
