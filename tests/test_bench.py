@@ -9,11 +9,13 @@ import signal
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+import rtstereo
 from rtstereo import bench
 from rtstereo.bench import (
     BenchCase,
@@ -35,6 +37,10 @@ from rtstereo.text import counted
 from rtstereo.types import DisparityResult
 
 SIZE_HW = (32, 48)
+
+
+def _json_notes(folder) -> list[str]:
+    return json.loads((folder / "bench.json").read_text())["notes"]
 
 
 @pytest.fixture
@@ -105,12 +111,29 @@ def test_bad_sweep_options_are_refused(kwargs, message):
         ({"threads": "2"}, "threads: expected a whole number of threads >= 1, got str '2'"),
         ({"threads": 1.5}, "threads: expected a whole number of threads >= 1, got float 1.5"),
         ({"threads": 99999}, "threads 99999 is more than this machine can use"),
-        ({"data": ["somewhere"], "random_weights": True}, "accuracy .* with random weights means nothing"),
     ],
 )
 def test_bad_run_options_are_refused(kwargs, message):
     with pytest.raises(InputError, match=message):
         run_bench(["sgbm"], [SIZE_HW], **kwargs)
+
+
+def test_random_weights_refuse_accuracy_only_of_the_networks_they_apply_to(tiny_dataset):
+    """`bench x.onnx --random-weights --data D` was refused ("random weights means nothing"): the file has its own."""
+    with pytest.raises(InputError, match=r"^accuracy \(--data\) with random weights means nothing \(anynet would"):
+        run_bench(["sgbm", "anynet"], [SIZE_HW], data=[tiny_dataset], random_weights=True)
+    exported = str(Path(rtstereo.__file__).parent / "weights" / "rtnet-v5.onnx")
+    report = run_bench([exported], [(48, 96)], warmup=1, runs=1, data=[tiny_dataset], random_weights=True)
+    assert [(row.status, "epe" in row.accuracy) for row in report.rows] == [("ok", True)], report.rows
+    assert f"--random-weights does not apply to {exported}: only a registry network" in "\n".join(report.notes)
+
+
+def test_no_help_example_gives_weights_and_random_weights():
+    """`bench crestereo --weights W ... --random-weights`: the weights given are the ones it runs on."""
+    from rtstereo.cli import build_parser
+
+    epilog = build_parser().verb_parsers["bench"].epilog
+    assert not [line for line in epilog.splitlines() if "--weights" in line and "--random-weights" in line], epilog
 
 
 @pytest.mark.parametrize(
@@ -544,12 +567,15 @@ def test_accuracy_rows_and_the_quality_vs_speed_plot(tiny_dataset, tmp_path):
     assert sorted(p.name for p in again.save(tmp_path / "out")) == ["bench.json", "bench.md"]
     assert not (tmp_path / "out" / "bench.png").exists(), "the first sweep's plot would pass for the second's"
     assert any("earlier sweep's plot" in note for note in again.notes)
+    assert _json_notes(tmp_path / "out") == again.notes, "the note was printed but left out of bench.json"
 
 
 def test_without_matplotlib_the_tables_are_written_and_a_note_says_why_there_is_no_plot(
     tiny_dataset, tmp_path, monkeypatch, capsys
 ):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "bench.png").write_bytes(b"an earlier sweep's plot")
     code = main(
         [
             "bench",
@@ -574,6 +600,9 @@ def test_without_matplotlib_the_tables_are_written_and_a_note_says_why_there_is_
     assert "no bench.png" in err and "pip install 'rtstereo[viz]'" in err
     # every line rtstereo writes on stderr names the verb, the notes too (it was a bare 'note: no bench.png: ...')
     assert "rtstereo bench: note: no bench.png: " in err
+    assert any(note.startswith("no bench.png: ") for note in _json_notes(tmp_path / "out"))
+    # the earlier plot goes, and the note does not say this sweep had no accuracy: it had, without matplotlib
+    assert f"removed {tmp_path / 'out' / 'bench.png'}, an earlier sweep's plot: this one could not be plotted" in err
     assert all(line.startswith("rtstereo bench: ") for line in err.splitlines() if line.strip()), err
 
 
@@ -889,6 +918,8 @@ def test_an_interrupted_sweep_does_not_replace_an_earlier_complete_one(cli, tmp_
     assert code == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["bench.json", "bench.md"]
     removed = f"rtstereo bench: note: removed bench.interrupted.json, bench.interrupted.md in {tmp_path}, an earlier"
     assert removed in err, err
+    # bench.json holds every note printed, those of the steps after it was first written too
+    assert any(note.startswith(removed[len("rtstereo bench: note: ") :]) for note in _json_notes(tmp_path))
 
 
 @pytest.mark.parametrize(

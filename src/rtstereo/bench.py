@@ -409,17 +409,22 @@ class BenchReport:
                     f"written as {partial_stem}.*"
                 )
             stem = partial_stem
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            json_path, md_path = folder / f"{stem}.json", folder / f"{stem}.md"
+        json_path, md_path = folder / f"{stem}.json", folder / f"{stem}.md"
+
+        def write_json() -> None:
             # Temporary names, then renames: an interrupted run leaves no results that look complete.
             with atomic_path(json_path, "benchmark results") as tmp:
                 tmp.write_text(json.dumps(self.to_json(), indent=2, default=str) + "\n")
+
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            write_json()
             with atomic_path(md_path, "benchmark results") as tmp:
                 tmp.write_text(self.table() + "\n", encoding="utf-8")
         except OSError as exc:
             raise OutputError(f"cannot write benchmark results to {folder}: {os_reason(exc, folder / stem)}") from None
         written = [json_path, md_path]
+        notes_written = len(self.notes)
         if not self.interrupted:
             removed = remove_interrupted_results(folder, stem, (".json", ".md", ".png"))
             if removed:
@@ -428,16 +433,24 @@ class BenchReport:
         plot_path = folder / f"{stem}.png"
         if any(r.accuracy for r in self.rows):
             try:
-                return [*written, self.plot(plot_path)]
+                written.append(self.plot(plot_path))
             except MissingDependencyError as exc:  # the figures are in the tables already
                 self.notes.append(f"no {stem}.png: {exc}")
-        if plot_path.is_file():  # an earlier sweep's plot would pass for this one's
+        if plot_path not in written and plot_path.is_file():  # an earlier sweep's plot would pass for this one's
             try:
                 plot_path.unlink()
             except OSError as exc:
                 reason = os_reason(exc, plot_path)
                 raise OutputError(f"cannot remove the earlier sweep's {plot_path}: {reason}") from None
-            self.notes.append(f"removed {plot_path}, an earlier sweep's plot: this one has no accuracy to plot")
+            # Without matplotlib a sweep with accuracy has no plot either: "no accuracy to plot" was said of it too.
+            why = "could not be plotted" if any(r.accuracy for r in self.rows) else "has no accuracy to plot"
+            self.notes.append(f"removed {plot_path}, an earlier sweep's plot: this one {why}")
+        if len(self.notes) > notes_written:  # bench.json held the notes printed, less the ones of these last steps
+            try:
+                write_json()
+            except OSError as exc:
+                reason = os_reason(exc, json_path)
+                raise OutputError(f"cannot write benchmark results to {json_path}: {reason}") from None
         return written
 
     def plot(self, path: str | Path) -> Path:
@@ -947,7 +960,8 @@ def run_bench(
             ``(LEFT, RIGHT)`` files, folders or globs (see :func:`rtstereo.bench_reference.pairs_of`).
         baseline: a model (a registry name, an exported ``.onnx`` file or an rtstereo checkpoint;
             added when not in ``models``) whose time at the same size divides every row's time.
-        random_weights: networks without weights (timing only; accuracy is then refused).
+        random_weights: registry networks given no weights are built without them (timing only; accuracy is then
+            refused); exported files, checkpoints and networks given weights run on their own.
         fixed_files_at_own_size: time an exported ``.onnx`` file of fixed size at its own size instead of
             ``sizes`` (the command line's default when ``--sizes`` is not given: at another size its rows
             would only say that it cannot run there).
@@ -998,8 +1012,14 @@ def run_bench(
     check_exported_files(
         models
     )  # a file ONNX Runtime cannot load, or without rtstereo's metadata, as predict refuses it
-    if data and random_weights:
-        raise InputError("accuracy (--data) with random weights means nothing: give --weights, or drop --data")
+    # Only a registry network given no weights is built with random ones: an exported file has its own, and
+    # `bench x.onnx --random-weights --data D` was refused as if its accuracy meant nothing.
+    random_models = _random_weight_models(models, weights or {}) if random_weights else []
+    if data and random_models:
+        raise InputError(
+            f"accuracy (--data) with random weights means nothing ({', '.join(random_models)} would have them): give "
+            "--weights, or drop --data"
+        )
     if reference is not None and not data:
         raise InputError("--reference scores the rows on --data PAIRS: give the pairs (folders, globs, a manifest)")
     if isinstance(reference, str):
@@ -1020,6 +1040,11 @@ def run_bench(
         )
     samples = find_samples(*data) if data and reference is None else []
     cases, notes = expand_cases(models, sizes, sweeps or {}, precisions, backends)
+    if random_weights and not random_models:
+        notes.append(
+            f"--random-weights does not apply to {', '.join(models)}: only a registry network given no --weights is "
+            "built with random weights"
+        )
     if not random_weights:
         _check_weights_given(list(dict.fromkeys(case.model for case in cases)), weights or {})
     if fixed_files_at_own_size:
@@ -1170,6 +1195,17 @@ def _check_weights_given(models: Sequence[str], weights: Mapping[str, Any]) -> N
                 f"model '{spec.name}' needs its weights: pass --weights FILE_OR_URL ({spec.name}=FILE beside other "
                 f"models; official weights: {spec.weights_source}), or --random-weights to time it without them"
             )
+
+
+def _random_weight_models(models: Sequence[str], weights: Mapping[str, Any]) -> list[str]:
+    """The models ``random_weights`` builds without weights: registry networks given none (an exported file, an
+    rtstereo checkpoint and a network given weights run on their own; a classical method has none)."""
+    return [
+        model
+        for model in models
+        if not (is_onnx_file(model) or _is_checkpoint(model) or weights.get(model))
+        and model_spec(model).kind == "network"
+    ]
 
 
 def _one_spelling_per_file(models: list[str]) -> list[str]:

@@ -90,7 +90,8 @@ class EvalReport:
         """The table as aligned text, or as Markdown."""
         header = ["scene", "size (HxW)", "max disp"] + [h for _, h, _ in TABLE_COLUMNS]
         rows = [
-            [s.name, _size_cell(s), _range_cell(s.settings)] + [_fmt(s.metrics.get(k), f) for k, _, f in TABLE_COLUMNS]
+            [s.name, _size_cell(s), _range_cell(s.settings, s.size_hw, s.ran_at_hw)]
+            + [_fmt(s.metrics.get(k), f) for k, _, f in TABLE_COLUMNS]
             for s in self.scenes
         ]
         rows += [[f["name"], "failed", "-"] + ["-" for _ in TABLE_COLUMNS] for f in self.failures]
@@ -508,9 +509,14 @@ def _size_cell(scene: SceneResult) -> str:
     return f"{size} ({what} at {scene.ran_at_hw[0]}x{scene.ran_at_hw[1]})"
 
 
-def _range_cell(settings: dict[str, Any]) -> str:
+def _range_cell(
+    settings: dict[str, Any], size_hw: tuple[int, int] | None = None, ran_at_hw: tuple[int, int] | None = None
+) -> str:
     """A scene's ``max disp`` in the table, and what OpenCV searched where that differs, as ``bench`` shows it:
     SGBM rounds the range up to a multiple of 16, and the hybrid's SGBM searches a quarter of the width at most.
+    A network run resized (``ran_at_hw``, a fixed-size export) searched its range in its own pixels: the range in
+    the scene's pixels is scaled by the width ratio, as its disparities were, and shown first (it read "192" for
+    an export at 96x128 on a 288x384 scene, whose range there is 576 px).
 
     Examples:
         >>> _range_cell({"max_disp": 85, "searched_disp": 96})
@@ -519,9 +525,15 @@ def _range_cell(settings: dict[str, Any]) -> str:
         '713 (192 searched)'
         >>> _range_cell({"max_disp": 32, "searched_disp": 32}), _range_cell({})
         ('32', '-')
+        >>> _range_cell({"max_disp": 192}, (288, 384), (96, 128)), _range_cell({"max_disp": 192}, (288, 375), (96, 128))
+        ('576 (192 at 96x128)', '562.5 (192 at 96x128)')
     """
     if "max_disp" not in settings:
         return "-"
+    # The hybrid's max_disp is its SGBM's range, searched at the scene's size: only its network ran resized.
+    if ran_at_hw and size_hw and "network" not in settings and ran_at_hw[1] != size_hw[1]:
+        in_scene_px = round(float(settings["max_disp"]) * size_hw[1] / ran_at_hw[1], 1)
+        return f"{in_scene_px:g} ({settings['max_disp']} at {ran_at_hw[0]}x{ran_at_hw[1]})"
     searched = settings.get("searched_disp", settings.get("sgbm_searched_disp"))
     if searched is not None and str(searched) != str(settings["max_disp"]):
         return f"{settings['max_disp']} ({searched} searched)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import signal
 
 import cv2
@@ -502,6 +503,8 @@ def test_eval_reports_the_size_a_fixed_size_model_ran_at(capsys, tmp_path):
     code, out, err = run_cli(capsys, "eval", data, "--model", model, "-o", tmp_path / "res", "-q")
     assert code == 0, err
     assert "kitti/000000  64x96 (ran at 32x48)" in out and "size (HxW)" in out.splitlines()[0]
+    # its range of 16 px at 48 px of width is 32 px of the scene's 96 (it read "16")
+    assert re.search(r"64x96 \(ran at 32x48\) +32 \(16 at 32x48\) ", out), out
     scene = json.loads((tmp_path / "res" / "fixed.json").read_text())["scenes"][0]
     assert scene["size_hw"] == [64, 96] and scene["ran_at_hw"] == [32, 48]
     assert "| 64x96 (ran at 32x48) |" in (tmp_path / "res" / "fixed.md").read_text()
@@ -517,7 +520,7 @@ def test_eval_says_the_hybrids_network_ran_resized_not_the_hybrid(capsys, tmp_pa
     argv = ["--model", "hybrid", "--set", f"network={network}", "--max-disp", "16", "-o", tmp_path / "res", "-q"]
     code, out, err = run_cli(capsys, "eval", data, *argv)
     assert code == 0, err
-    assert "64x96 (its network ran at 32x48)" in out
+    assert re.search(r"64x96 \(its network ran at 32x48\) +16 ", out), out  # SGBM's range, at the scene's size
 
 
 def test_the_density_column_says_a_map_with_a_few_holes_is_not_complete():

@@ -174,6 +174,16 @@ def test_an_int8_file_is_published_only_with_its_report(dynamic_export, tmp_path
     assert (tmp_path / "m8.onnx").read_text() == "an earlier export\n"
 
 
+def test_int8_counts_the_external_weights_of_its_source_in_its_size(tmp_path):
+    """An fp32 source with its weights in .data (--external-data, or above 1.8 GB) read "size 0.1 MB -> 1.6 MB"."""
+    source = export_onnx(get_spec("rtnet"), SETTINGS, _rtnet(), (64, 96), tmp_path / "m.onnx", external_data=True)
+    data = tmp_path / "m.onnx.data"
+    assert source.external_data and data.is_file()
+    result = quantize_int8(source.path, tmp_path / "m8.onnx", pairs=1)
+    assert result.size_bytes["fp32"] == source.path.stat().st_size + data.stat().st_size
+    assert result.size_bytes["fp32"] > result.size_bytes["int8"] == (tmp_path / "m8.onnx").stat().st_size
+
+
 def test_int8_refuses_its_own_source_and_non_onnx_names(dynamic_export, tmp_path):
     _, result = dynamic_export
     with pytest.raises(InputError, match="must differ"):
@@ -186,6 +196,15 @@ def test_export_command_refuses_int8_with_fp16(tmp_path, capsys):
     code = main(["export", "rtnet", "--size", "64x96", "--int8", "--fp16", "-o", str(tmp_path / "m.onnx")])
     assert code != 0
     assert "--int8 and --fp16 exclude each other" in capsys.readouterr().err
+
+
+def test_export_command_refuses_int8_with_external_data_before_exporting(tmp_path, capsys):
+    """--int8 --external-data wrote the int8 file with its weights inside, without a word."""
+    code = main(["export", "rtnet", "--size", "64x96", "--int8", "--external-data", "-o", str(tmp_path / "m.onnx")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert "--int8 writes a file that holds its weights, not a .data file beside it: drop --external-data" in err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_packaged_models_are_benched_on_onnxruntime_only():

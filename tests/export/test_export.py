@@ -920,6 +920,15 @@ def test_export_help_says_what_fp16_does_on_the_cpu(monkeypatch):
     assert "CPU provider runs it in float32 behind casts" in fp16.help
 
 
+def test_export_help_says_a_dynamic_file_runs_any_size(monkeypatch):
+    """--dynamic's help said the file takes "a multiple of the size divisor": any size runs, padded and cropped back."""
+    monkeypatch.setattr("rtstereo.cli.VERBS", ["export"])
+    parser = build_parser()
+    verb = next(a for a in parser._actions if a.dest == "verb").choices["export"]
+    dynamic = next(a for a in verb._actions if "--dynamic" in a.option_strings)
+    assert dynamic.help.startswith("any input size: ") and "pads other sizes" in dynamic.help
+
+
 def test_a_folder_in_the_way_of_the_published_files_is_named(tmp_path):
     """A folder where a failed export's ``m.onnx.failed`` goes said "[Errno 21] Is a directory:
     '.rtstereo-export-.../m.onnx' -> 'm.onnx.failed'", naming the hidden folder the files were checked in;

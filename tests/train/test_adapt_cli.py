@@ -334,9 +334,46 @@ def test_a_crop_larger_than_the_images_is_said(capsys, tmp_path, folders, tiny_n
     argv = ["adapt", *folders, "--model", tiny_network, *FAST, "--crop", "500x130", "-o", tmp_path / "m.pt"]
     code, stdout, err = run_cli(capsys, *argv)
     assert code == 0, err
-    assert "crops 64x128, not 500x130: at most the smallest training image (64x128), in multiples of 32" in err
+    assert "crops 64x128, not 500x130: at most the smallest training image (64x128)\n" in err
     assert "for 1 step on 64x128 crops" in stdout
     assert torch.load(tmp_path / "m.pt", weights_only=True)["adaptation"]["crop_hw"] == [64, 128]
+
+
+@pytest.mark.parametrize(
+    ("crop", "said"),
+    [
+        ("40x100", "crops 32x96, not 40x100: in multiples of 32, the network's size divisor\n"),
+        ("500x100", "crops 64x96, not 500x100: at most the smallest training image (64x128), in multiples of 32, "),
+    ],
+)
+def test_a_crop_rounded_to_the_size_divisor_says_so(capsys, tmp_path, folders, tiny_network, crop, said):
+    """A crop within the images but not a multiple of 32 was said to be cut to the smallest image (64x128)."""
+    argv = ["adapt", *folders, "--model", tiny_network, *FAST, "--crop", crop, "-o", tmp_path / "m.pt"]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 0 and said in err, err
+
+
+@pytest.mark.parametrize(
+    ("size_hw", "budget", "advice"),
+    [
+        ((256, 512), "8M", "resize the pairs to at most 128x288 (HxW), or set RTSTEREO_MEMORY_BUDGET if the machine"),
+        ((64, 128), "500K", "give smaller pairs, or set RTSTEREO_MEMORY_BUDGET if the machine has more memory"),
+    ],
+)
+def test_a_pair_too_large_to_score_within_the_memory_budget_is_refused_before_training(
+    capsys, tmp_path, tiny_network, monkeypatch, size_hw, budget, advice
+):
+    """The held-out pairs were scored whole, without the budget predict applies: a very large pair could exhaust the
+    memory, after the labels and the whole training."""
+    rng = np.random.default_rng(0)
+    noise = [tuple(rng.integers(0, 256, (*size_hw, 3), dtype=np.uint8) for _ in range(2)) for _ in range(2)]
+    pairs = _write_pairs(tmp_path / "big", noise)
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", budget)
+    code, stdout, err = run_cli(capsys, "adapt", *pairs, "--model", tiny_network, *FAST, "-o", tmp_path / "m.pt")
+    assert code == 2 and err.endswith("\n") and err.splitlines()[-1].startswith("rtstereo adapt: error: pair p"), err
+    said = f"cannot be scored whole, as adapt scores its pairs: rtnet on a {size_hw[0]}x{size_hw[1]} (HxW) pair needs"
+    assert said in err and advice in err, err
+    assert "before" not in stdout and "proxy labels" not in err and not (tmp_path / "m.pt").exists()
 
 
 def test_inputs_are_refused_as_predict_refuses_them(capsys, tmp_path, folders, tiny_network):

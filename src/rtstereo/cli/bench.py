@@ -25,7 +25,7 @@ EPILOG = """examples:
       --precision fp32,fp16 --backend torch,onnxruntime --device cuda -o results/
   rtstereo bench anynet,sgbm --weights anynet=kitti2015.tar --sizes 480x640 --backend torch,onnxruntime \\
       --threads 2 --baseline sgbm -o results/
-  rtstereo bench crestereo --weights crestereo_eth3d.pth --sizes 480x640 --iters 2,5,10,20 --random-weights
+  rtstereo bench crestereo --weights crestereo_eth3d.pth --sizes 480x640 --iters 2,5,10,20
   rtstereo bench anynet --weights kitti2015.tar --sizes 240x320,480x640 --data ../shared/data/real -o results/
   rtstereo bench gwcnet-gc --random-weights --sizes 480x672 --max-disp 192 --precision fp16 --device cuda \\
       --set channels_last=true,false --set cuda_graphs=auto,false --set compile=false,reduce-overhead
@@ -139,7 +139,8 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--random-weights",
         action="store_true",
-        help="networks without weights: timing only (speed does not depend on the values)",
+        help="registry networks given no --weights run on random ones: timing only (speed does not depend on the "
+        "values); exported files and checkpoints keep their own",
     )
     parser.add_argument("-o", "--output", type=output_path_arg, help="folder for bench.json, bench.md and bench.png")
     parser.set_defaults(func=run)

@@ -60,9 +60,9 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--dynamic",
         action="store_true",
-        help="any input size that is a multiple of the size divisor (parity is checked at --size and at a "
-        "second size); rtnet, gwcnet, anynet stages 1-3 and single-pass CREStereo (not AnyNet's stage 4 or two-pass "
-        "CREStereo)",
+        help="any input size: the file takes multiples of the size divisor, and rtstereo pads other sizes to the "
+        "next one and crops the map back (parity is checked at --size and at a second size); rtnet, gwcnet, "
+        "anynet stages 1-3 and single-pass CREStereo (not AnyNet's stage 4 or two-pass CREStereo)",
     )
     add_setting_args(parser)
     parser.add_argument(
@@ -83,7 +83,8 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--external-data",
         action="store_true",
-        help="weights in <file>.data beside the model (automatic above 1.8 GB)",
+        help="weights in <file>.data beside the model (automatic above 1.8 GB); not with --int8, whose file holds "
+        "its weights",
     )
     parser.add_argument(
         "--quiet",
@@ -130,6 +131,11 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.int8 and args.fp16:
         raise InputError("--int8 and --fp16 exclude each other; pick one")
+    if args.int8 and args.external_data:  # the int8 file was written with its weights inside all the same, unsaid
+        raise InputError(
+            "--int8 writes a file that holds its weights, not a .data file beside it: drop --external-data, or "
+            "export without --int8 for a file with one"
+        )
     output = check_output_path(args.output)  # before the network is built: that can take a while
     if args.int8:  # the verified fp32 source is written first, beside it: found a folder, after the whole export
         fp32 = int8_source_path(output)

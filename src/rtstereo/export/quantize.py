@@ -74,7 +74,7 @@ class QuantizeResult:
             both, pixels (``inf`` when none is), as the fp32 parity check measures it.
         bad1_percent: share of pixels where they differ by more than 1 px, or where only one is finite.
         nonfinite: NaN/inf pixels of the int8 map; ``nonfinite_fp32``: of the fp32 map.
-        size_bytes: file sizes ``{"fp32": ..., "int8": ...}``.
+        size_bytes: file sizes ``{"fp32": ..., "int8": ...}``, bytes, with the fp32 file's external ``.data``.
         report_path: ``<stem>.parity.json`` beside the int8 file: these figures, and the fp32 source
             (whose own report holds its parity with PyTorch).
     """
@@ -242,7 +242,7 @@ def quantize_int8(
             calibration=contract.extra["int8_calibration"],
             mean_abs_diff_px=measured.mean_abs_px,
             bad1_percent=measured.bad1_pct,
-            size_bytes={"fp32": source.stat().st_size, "int8": staged.stat().st_size},
+            size_bytes={"fp32": _model_bytes(source), "int8": staged.stat().st_size},
             nonfinite=measured.nonfinite,
             nonfinite_fp32=measured.nonfinite_reference,
         )
@@ -280,6 +280,13 @@ def quantize_int8(
     finally:
         staged.unlink(missing_ok=True)
     return dataclasses.replace(result, report_path=report_path)
+
+
+def _model_bytes(path: Path) -> int:
+    """The size of an export with its weights: those of an ``--external-data`` export (or one above 1.8 GB) are in
+    ``<file>.data``, which the size of the .onnx file alone left out ("size 0.1 MB -> 1.6 MB")."""
+    data = path.with_name(path.name + ".data")
+    return path.stat().st_size + (data.stat().st_size if data.is_file() else 0)
 
 
 def _check_pair_text(

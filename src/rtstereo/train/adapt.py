@@ -431,6 +431,41 @@ class Adapter:
         finally:
             self.model.train(was_training)
 
+    def check_scoring_memory(self, pairs: Sequence[UserPair]) -> None:
+        """Refuse, before any training, a pair too large to score at full size within the memory budget that
+        ``predict`` applies (:mod:`rtstereo.runtime.memory`): scoring ran it whole and could exhaust the memory.
+
+        Raises:
+            MemoryBudgetError: a pair whose estimated peak exceeds the budget, with the size that fits, if any.
+        """
+        from ..runtime.memory import (
+            BUDGET_ENV,
+            MemoryBudgetError,
+            estimate_peak_bytes,
+            format_bytes_apart,
+            memory_budget,
+            plan_network_size,
+        )
+
+        budget = memory_budget()
+        name, kind = self.spec.name, self.spec.kind
+        for pair in pairs:
+            height, width = pair.left.shape[:2]
+            estimate = estimate_peak_bytes(name, kind, self.max_disp, (height, width), size_divisor=self.divisor)
+            if estimate <= budget.bytes:
+                continue
+            try:  # the size predict would run it at; its advice names predict's options, not adapt's
+                fits_hw = plan_network_size(name, kind, self.max_disp, (height, width), self.divisor, budget=budget)
+            except MemoryBudgetError:
+                fits_hw = None
+            resize = f"resize the pairs to at most {fits_hw[0]}x{fits_hw[1]} (HxW)" if fits_hw else "give smaller pairs"
+            needed, allowed = format_bytes_apart(estimate, budget.bytes)
+            raise MemoryBudgetError(
+                f"pair {pair.name} cannot be scored whole, as adapt scores its pairs: {name} on a {height}x{width} "
+                f"(HxW) pair needs about {needed}, more than the {allowed} budget ({budget.source}): {resize}, or set "
+                f"{BUDGET_ENV} if the machine has more memory"
+            )
+
     @torch.no_grad()
     def score(self, pairs: Sequence[UserPair]) -> dict[str, float]:
         """Mean over ``pairs`` of the photometric error and the left-right disagreement of the network.
@@ -514,10 +549,14 @@ def adapt(
     crop_hw = fit_crop(config.crop_hw, train_pairs, adapter.divisor)
     if crop_hw != tuple(config.crop_hw):
         smallest_hw = min(p.left.shape[0] for p in train_pairs), min(p.left.shape[1] for p in train_pairs)
-        echo(
-            f"crops {crop_hw[0]}x{crop_hw[1]}, not {config.crop_hw[0]}x{config.crop_hw[1]}: at most the smallest "
-            f"training image ({smallest_hw[0]}x{smallest_hw[1]}), in multiples of {adapter.divisor}"
-        )
+        # The reasons that apply: "at most the smallest image" was said when only the rounding shrank the crop.
+        reasons = []
+        if any(asked > smallest for asked, smallest in zip(config.crop_hw, smallest_hw)):
+            reasons.append(f"at most the smallest training image ({smallest_hw[0]}x{smallest_hw[1]})")
+        if any(min(asked, smallest) % adapter.divisor for asked, smallest in zip(config.crop_hw, smallest_hw)):
+            reasons.append(f"in multiples of {adapter.divisor}, the network's size divisor")
+        echo(f"crops {crop_hw[0]}x{crop_hw[1]}, not {config.crop_hw[0]}x{config.crop_hw[1]}: {', '.join(reasons)}")
+    adapter.check_scoring_memory(held_pairs)  # before the labels and steps: it ran out of memory after them
     torch.manual_seed(config.seed)
     rng = np.random.default_rng([config.seed, 0x5E1F])
 
