@@ -1171,8 +1171,8 @@ def test_a_fixed_size_onnx_files_accuracy_is_evals_as_its_predictor_resizes_the_
     for key in ("epe", "d1", "bad-2"):
         assert report.rows[0].accuracy[key] == pytest.approx(float(evaluated.mean[key]), abs=1e-6), key
     assert [n for n in report.notes if "scored as predict and eval run it" in n] == [
-        f"{path}: fixed in size, scored as predict and eval run it: its predictor resizes each scene and "
-        "post-processes the map at the scene's size (eval gives its figures)"
+        f"{path}: fixed in size, scored as predict and eval run it: the predictor resizes each scene and "
+        "post-processes the map at the scene's size (eval gives these figures)"
     ]
 
 

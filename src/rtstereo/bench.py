@@ -1632,7 +1632,8 @@ def _resized_scoring_note(cases: Sequence[BenchCase], scene_sizes: Sequence[tupl
     other = [(name, hw, case) for name, hw in scene_sizes for case in cases if tuple(hw) != tuple(case.size_hw)]
     if not other:
         return []
-    exports = list(dict.fromkeys(case.model for _, _, case in other if _fixed_size_of(case.model) is not None))
+    models = dict.fromkeys(case.model for _, _, case in other)
+    exports = [model for model in models if is_onnx_file(model) and _fixed_size_of(model) is not None]
     resized = [(name, hw, case) for name, hw, case in other if case.model not in exports]
     notes = []
     if resized:
@@ -1643,9 +1644,10 @@ def _resized_scoring_note(cases: Sequence[BenchCase], scene_sizes: Sequence[tupl
             "resizing its map to the ground truth's size, its disparities scaled by the width ratio"
         )
     if exports:
+        them = "it" if len(exports) == 1 else "them"
         notes.append(
-            f"{', '.join(exports)}: fixed in size, scored as predict and eval run it: its predictor resizes each scene "
-            "and post-processes the map at the scene's size (eval gives its figures)"
+            f"{', '.join(exports)}: fixed in size, scored as predict and eval run {them}: "
+            "the predictor resizes each scene and post-processes the map at the scene's size (eval gives these figures)"
         )
     return notes
 
