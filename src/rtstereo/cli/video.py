@@ -294,11 +294,18 @@ def run_ray(args: argparse.Namespace) -> int:
     written = sum(r["written"] for r in rows)
     failed = [r for r in rows if r["status"] == FAILED]
     summary_path = Path(args.summary or f"{args.output_prefix}_summary.json")
+    import json
+
+    from ..models import resolve_alias
     from ..sinks.files import FORMAT_ENCODINGS
+
+    ran = [(r.pop("model", ""), r.pop("settings", "")) for r in rows]  # the same in every range: said once
+    model, settings = next(((m, s) for m, s in ran if m), (resolve_alias(args.model), ""))
 
     described = {
         "source": source.description,
-        "model": args.model,
+        "model": model,
+        "settings": json.loads(settings) if settings else None,
         # What a reader needs to turn PNG n back into the disparity of a known frame, as the one-process summary says.
         "frame_size_hw": list(frame_size_hw) if frame_size_hw is not None else None,
         "source_frames": {"start": source.start, "stride": source.stride},
