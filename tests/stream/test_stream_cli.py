@@ -141,6 +141,29 @@ def test_the_summary_records_the_calibration_the_frames_were_given_as_scaled_to_
     assert json.loads((tmp_path / "png" / "d_summary.json").read_text())["calibration"] is None
 
 
+def test_the_summary_records_the_hybrids_settings_as_predicts_sidecar_does(run_cli, tmp_path):
+    """video's summary recorded the hybrid's own settings only, where predict's sidecar records its network's runtime
+    and post-processing too (backend, precision, refine_edges, fill_left_border): the two disagreed on one model."""
+    from tests.conftest import make_textured_pair
+
+    import rtstereo
+
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+    left, right = make_textured_pair(64, 128, disparity_px=6, seed=0)
+    cv2.imwrite(str(tmp_path / "L" / "f0.png"), left[:, :, ::-1])
+    cv2.imwrite(str(tmp_path / "R" / "f0.png"), right[:, :, ::-1])
+    code, _, err = run_cli("video", tmp_path / "L", tmp_path / "R", "--output-prefix", tmp_path / "d", "--quiet")
+    assert code == 0, err
+    summary = json.loads((tmp_path / "d_summary.json").read_text())
+    with rtstereo.load("default") as model:
+        settings = model.predict(left, right).settings
+    per_pair = {"sgbm_input_used", "sgbm_searched_disp"}  # what each pair's own run adds
+    expected = json.loads(json.dumps({k: v for k, v in settings.items() if k not in per_pair}, default=str))
+    assert summary["model"] == "hybrid" and summary["settings"] == expected
+    assert summary["settings"]["refine_edges"] is True and summary["settings"]["backend"] == "onnxruntime"
+
+
 def test_the_summary_records_the_row_shift_align_rows_applied(run_cli, tmp_path):
     """video --align-rows said the misalignment in a log line only: the summary kept no trace of the rows moved."""
     from tests.conftest import make_textured_pair
