@@ -1328,3 +1328,24 @@ def test_one_pair_summary_says_a_map_with_holes_is_not_100_percent_dense():
     d[:] = np.nan
     d.flat[:7] = 1.0
     assert _summary("left", "m", DisparityResult(d, timings_ms={"total": 1.0})).endswith("density 0.01 %")
+
+
+def test_eval_help_says_the_hybrid_searches_each_scenes_range_as_it_does(tmp_path, capsys):
+    """eval --help said classical methods search each scene's own range: the hybrid's SGBM does too (16 px on
+    Tsukuba, where predict and bench search 192), which a user comparing eval with predict was not told."""
+    from rtstereo.cli import build_parser
+
+    description = " ".join(build_parser().verb_parsers["eval"].description.split())
+    assert "Classical methods, and the hybrid's SGBM (default), search each scene's own disparity range" in description
+    assert "(predict and bench search the model's default, 192 px)" in description
+    scene = tmp_path / "data" / "scene"
+    scene.mkdir(parents=True)
+    left, right = make_textured_pair(64, 256, disparity_px=6)
+    cv2.imwrite(str(scene / "im0.png"), left[:, :, ::-1])
+    cv2.imwrite(str(scene / "im1.png"), right[:, :, ::-1])
+    write_pfm(scene / "disp0GT.pfm", np.full((64, 256), 6.0, np.float32))
+    (scene / "calib.txt").write_text("cam0=[100 0 128; 0 100 32; 0 0 1]\ncam1=[100 0 128; 0 100 32; 0 0 1]\nndisp=32\n")
+    assert main(["eval", "--model", "default", str(tmp_path / "data"), "-o", str(tmp_path / "out"), "-q"]) == 0
+    capsys.readouterr()
+    report = json.loads((tmp_path / "out" / "hybrid.json").read_text())
+    assert [s["settings"]["max_disp"] for s in report["scenes"]] == [32], report["scenes"]

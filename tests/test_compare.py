@@ -222,6 +222,28 @@ def test_a_scale_given_with_maps_read_as_they_are_says_so_in_one_note(tmp_path, 
     assert "note:" not in capsys.readouterr().out
 
 
+def test_an_8bit_map_read_with_the_wrong_scale_is_told_the_scale_that_agrees(tmp_path, capsys):
+    """predict then compare against Tsukuba's ground truth (value / 16) with --scale 8 scored 6.7 px where eval, which
+    knows the scale, scored 0.36: the note blamed a map of another resolution only, and the two were of one size."""
+    from rtstereo.cli import main
+    from rtstereo.io.pfm import write_pfm
+
+    disparity = np.random.default_rng(2).uniform(2, 15, (24, 32)).astype(np.float32)
+    write_pfm(tmp_path / "pred.pfm", disparity)
+    assert cv2.imwrite(str(tmp_path / "gt.png"), np.round(disparity * 16).astype(np.uint8))
+    gt, pred = str(tmp_path / "gt.png"), str(tmp_path / "pred.pfm")
+    hint = f"or the scale of the 8-bit map: {gt} read with --scale 16 agrees with the other"
+    for argv in ([gt, pred], [pred, gt]):  # the 8-bit map as A or as B
+        assert main(["compare", *argv, "--scale", "8", "--json"]) == 0
+        document = json.loads(capsys.readouterr().out)
+        assert "a scale mistake?" in document["note"] and hint in document["note"], document["note"]
+    assert main(["compare", gt, pred, "--scale", "4", "--json"]) == 0
+    assert "read with --scale 16 agrees" in json.loads(capsys.readouterr().out)["note"]
+    assert main(["compare", gt, pred, "--scale", "16", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert "--scale 16 agrees" not in document["note"] and document["metrics"]["epe"] < 1 / 32 + 1e-6
+
+
 def test_the_text_output_gives_each_metric_with_its_unit(tmp_path, capsys):
     """`rtstereo compare` printed 'epe: 0.050', 'bad-1: 1.667', 'mean_abs_diff: 2.491': px, %, a fraction?"""
     from rtstereo.cli import main

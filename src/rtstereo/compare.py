@@ -208,9 +208,9 @@ SCALE_CAUSES = {
 }
 
 
-def _scale_note(a: np.ndarray, b: np.ndarray, names: tuple[str, str]) -> str | None:
-    """A note when ``b`` is ``a`` times one factor far from 1 at most of the pixels valid in both: a scale mistake
-    (resolution or file convention), which the score, blind to scale, calls close (a map and its double: 0.11)."""
+def _constant_factor(a: np.ndarray, b: np.ndarray) -> tuple[float, float] | None:
+    """``(factor, share)`` when ``b`` is ``a`` times one factor outside 0.9..1.1 at most (``share``) of the pixels
+    valid in both; ``None`` otherwise. ``a`` and ``b`` are of one size."""
     with np.errstate(invalid="ignore", divide="ignore"):
         both = np.isfinite(a) & np.isfinite(b) & (a > 0) & (b > 0)
         ratio = (b[both] / a[both]).astype(np.float64)
@@ -220,6 +220,16 @@ def _scale_note(a: np.ndarray, b: np.ndarray, names: tuple[str, str]) -> str | N
     agreeing = float((np.abs(ratio / factor - 1) <= 0.1).mean())
     if 0.9 <= factor <= 1.1 or agreeing <= 0.5:
         return None
+    return factor, agreeing
+
+
+def _scale_note(a: np.ndarray, b: np.ndarray, names: tuple[str, str]) -> str | None:
+    """A note when ``b`` is ``a`` times one factor far from 1 at most of the pixels valid in both: a scale mistake
+    (resolution or file convention), which the score, blind to scale, calls close (a map and its double: 0.11)."""
+    found = _constant_factor(a, b)
+    if found is None:
+        return None
+    factor, agreeing = found
     above_1 = max(factor, 1 / factor)
     said = f"{above_1:.3g} times" if factor > 1 else f"1/{above_1:.3g} of"
     cause = next((text for known, text in SCALE_CAUSES.items() if abs(above_1 / known - 1) <= 0.05), None)
@@ -374,8 +384,14 @@ def _check_readable_as_image(path: Path) -> None:
 
 
 def _compare_maps(path_a: str | Path, path_b: str | Path, scale: float | None) -> Comparison:
-    compared = compare_disparities(_read_map(path_a, scale), _read_map(path_b, scale), (str(path_a), str(path_b)))
+    a, b = _read_map(path_a, scale), _read_map(path_b, scale)
+    compared = compare_disparities(a, b, (str(path_a), str(path_b)))
     as_they_are = [str(p) for p in (path_a, path_b) if scale is not None and not _is_8bit_map(Path(p))]
+    if scale is not None and len(as_they_are) == 1 and a.shape == b.shape:
+        a_is_8bit = as_they_are[0] == str(path_b)
+        hint = _scale_hint(a, b, scale, a_is_8bit, str(path_a if a_is_8bit else path_b))
+        if hint is not None:
+            compared = replace(compared, note="; ".join(filter(None, (compared.note, hint))))
     if not as_they_are:
         return compared
     # Documented, but --scale 8 on two PFMs changed nothing without a word: the user may think it applied.
@@ -385,6 +401,22 @@ def _compare_maps(path_a: str | Path, path_b: str | Path, scale: float | None) -
         "(PFM, npy and float TIFF hold disparities, 16-bit maps value / 256)"
     )
     return replace(compared, note="; ".join(filter(None, (note, compared.note))))
+
+
+def _scale_hint(a: np.ndarray, b: np.ndarray, scale: float, a_is_8bit: bool, name: str) -> str | None:
+    """The ``--scale`` with which the one 8-bit map of two of one size agrees with the other, when ``b`` is one factor
+    times ``a`` (:func:`_constant_factor`): Tsukuba's ground truth (value / 16) read with ``--scale 8`` came out twice
+    the predicted map, and the note named only another resolution, which two maps of one size are not."""
+    found = _constant_factor(a, b)
+    if found is None:
+        return None
+    # b = factor x a: the 8-bit map's divisor is off by that factor, one way for a, the other for b
+    right = scale / found[0] if a_is_8bit else scale * found[0]
+    right = round(right) if abs(right - round(right)) <= 0.05 * right else right  # 16, not 16.2: the divisors are whole
+    return (
+        f"or the scale of the 8-bit map: {name} read with --scale {right:.3g} agrees with the other (Middlebury "
+        "2001/2003 ground truth: tsukuba value / 16, the other 2001 scenes / 8, 2003 at 450 px wide / 4)"
+    )
 
 
 def _is_8bit_map(path: Path) -> bool:

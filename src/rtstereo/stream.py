@@ -60,7 +60,7 @@ from .sinks.video import (
 from .sources.base import FrameSource, LatestSlot, LiveSource
 from .temporal import TemporalFilter
 from .text import counted, first_few
-from .types import DisparityResult, StereoPair
+from .types import Calibration, DisparityResult, StereoPair
 
 if TYPE_CHECKING:  # what rtstereo.load returns for the hybrid
     from .runtime.hybrid import HybridPredictor
@@ -138,6 +138,9 @@ class StreamSummary:
             (``--align-rows``: ``{"align_rows": {"applied": ..., "misalignment_px": ..., "row_shift_px": ...}}``).
         video_fps: the frame rate stored in the mp4 (the source's rate over the stride; for a camera, the measured
             rate; with fewer decimals where MPEG-4 cannot store it); ``None`` without one.
+        calibration: the first written frame's calibration as the model used it (scaled to ``frame_size_hw``), its
+            fields as in ``predict``'s JSON sidecar, so that the PNGs' depths follow as ``predict --calib``'s do
+            (``depth_m = baseline_m * fx_px / (d + cx1_px - cx0_px)``); ``None`` without one.
     """
 
     source: str
@@ -162,6 +165,7 @@ class StreamSummary:
     encodings: dict[str, dict[str, Any]] = field(default_factory=dict)
     preparation: dict[str, Any] = field(default_factory=dict)
     video_fps: float | None = None
+    calibration: dict[str, Any] | None = None
 
     @property
     def bottleneck(self) -> str | None:
@@ -416,6 +420,7 @@ class Stream:
         self._error: BaseException | None = None
         self._written = 0
         self._frame_size_hw: list[int] | None = None  # of the first frame written: the disparities' pixels
+        self._calibration: Calibration | None = None  # of the first frame written, as scaled to its size
         self._t0 = 0.0
         self._wall_s = 0.0
         self._closing_s = 0.0
@@ -676,6 +681,7 @@ class Stream:
             preview = compose_preview(pair.coloured_left, result.disparity_px, self.colour_scale.freeze())
         if self._frame_size_hw is None:
             self._frame_size_hw = [int(n) for n in result.disparity_px.shape[:2]]
+            self._calibration = result.calibration
         place = self._place(pair)
         number = place if place is not None and place >= self._written else self._written
         frame = OutputFrame(number, pair, result, preview)
@@ -852,4 +858,5 @@ class Stream:
             encodings=encodings,
             preparation=dict(getattr(self.prepare, "preparation", None) or {}),
             video_fps=video_fps,
+            calibration=dataclasses.asdict(self._calibration) if self._calibration is not None else None,
         )

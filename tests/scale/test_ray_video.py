@@ -54,7 +54,12 @@ def test_ray_video_writes_the_same_pngs_as_one_process(capsys, tmp_path, ray_loc
 
 def test_ray_video_start_stride_and_max_frames_number_like_one_process(capsys, tmp_path, ray_local, videos):
     left, right = videos
-    common = [left, right, *SGBM, "--start", 1, "--stride", 2, "--max-frames", 4, "-q"]
+    calib = tmp_path / "calib.txt"  # at the frames' size: both summaries record it
+    calib.write_text(
+        "cam0=[200 0 63.5; 0 200 31.5; 0 0 1]\ncam1=[200 0 63.5; 0 200 31.5; 0 0 1]\n"
+        "baseline=120\nwidth=128\nheight=64\n"
+    )
+    common = [left, right, *SGBM, "--start", 1, "--stride", 2, "--max-frames", 4, "--calib", calib, "-q"]
     run_cli(capsys, "video", *common, "--output-prefix", tmp_path / "one" / "d")
     code, _, err = run_cli(capsys, "video", *common, "--output-prefix", tmp_path / "ray" / "d", "--engine", "ray")
     assert code == 0, err
@@ -64,8 +69,10 @@ def test_ray_video_start_stride_and_max_frames_number_like_one_process(capsys, t
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "ray" / name).read_bytes(), name
     # what a reader needs to read PNG n back as the disparity of source frame start + n x stride, as one process says
     one, ray = (json.loads((tmp_path / side / "d_summary.json").read_text()) for side in ("one", "ray"))
-    for key in ("frame_size_hw", "source_frames", "encodings"):
+    for key in ("model", "settings", "frame_size_hw", "source_frames", "encodings", "calibration"):
         assert ray[key] == one[key], key
+    assert all("model" not in row and "settings" not in row for row in ray["ranges"]), "said once, not per range"
+    assert ray["calibration"]["fx_px"] == 200.0, "the frames' calibration, as the PNGs' depths need it"
     assert ray["source_frames"] == {"start": 1, "stride": 2} and ray["encodings"]["png16"]["divide_by"] == 256
 
 

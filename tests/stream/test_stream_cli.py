@@ -103,6 +103,67 @@ def test_the_summary_says_which_frame_each_png_is_and_how_it_reads_back(run_cli,
         assert np.median(disparity_px) == pytest.approx((8 + 4 * frame) * scale, abs=0.5), n
 
 
+def test_the_summary_records_the_calibration_the_frames_were_given_as_scaled_to_them(run_cli, tmp_path):
+    """video --calib carried the calibration into each frame's result and wrote it nowhere: the PNGs' depths could not
+    be worked out as predict --calib's are, least of all after --size had scaled the calibration."""
+    from tests.conftest import make_textured_pair
+
+    from rtstereo.geometry import depth_from_disparity
+    from rtstereo.io import read_disparity
+    from rtstereo.io.calibration import read_calibration
+    from rtstereo.types import Calibration
+
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+    left, right = make_textured_pair(96, 128, disparity_px=12, seed=0)
+    cv2.imwrite(str(tmp_path / "L" / "f0.png"), left[:, :, ::-1])
+    cv2.imwrite(str(tmp_path / "R" / "f0.png"), right[:, :, ::-1])
+    calib = tmp_path / "calib.txt"
+    calib.write_text(
+        "cam0=[200 0 63.5; 0 200 47.5; 0 0 1]\ncam1=[200 0 65.5; 0 200 47.5; 0 0 1]\ndoffs=2\nbaseline=120\n"
+        "width=128\nheight=96\nndisp=32\n"
+    )
+    prefix = tmp_path / "png" / "d"
+    argv = [tmp_path / "L", tmp_path / "R", "--output-prefix", prefix, "--calib", calib, "--size", "48x64"]
+    code, _, err = run_cli("video", *argv, *FAST, "--quiet")
+    assert code == 0, err
+    summary = json.loads((tmp_path / "png" / "d_summary.json").read_text())
+    recorded = summary["calibration"]
+    assert recorded["fx_px"] == 100.0 and (recorded["width_px"], recorded["height_px"]) == (64, 48), recorded
+    assert recorded["baseline_m"] == pytest.approx(0.12)
+    # the PNG's depth from the recorded calibration is the one the frames' own calibration gives, scaled alike
+    disparity_px = read_disparity(tmp_path / "png" / "d_00000.png")
+    with pytest.warns(UserWarning, match="scaled"):
+        expected = depth_from_disparity(disparity_px, read_calibration(calib))
+    np.testing.assert_allclose(depth_from_disparity(disparity_px, Calibration(**recorded)), expected, rtol=1e-6)
+    code, _, err = run_cli("video", tmp_path / "L", tmp_path / "R", "--output-prefix", prefix, *FAST, "--quiet")
+    assert code == 0, err
+    assert json.loads((tmp_path / "png" / "d_summary.json").read_text())["calibration"] is None
+
+
+def test_the_summary_records_the_hybrids_settings_as_predicts_sidecar_does(run_cli, tmp_path):
+    """video's summary recorded the hybrid's own settings only, where predict's sidecar records its network's runtime
+    and post-processing too (backend, precision, refine_edges, fill_left_border): the two disagreed on one model."""
+    from tests.conftest import make_textured_pair
+
+    import rtstereo
+
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+    left, right = make_textured_pair(64, 128, disparity_px=6, seed=0)
+    cv2.imwrite(str(tmp_path / "L" / "f0.png"), left[:, :, ::-1])
+    cv2.imwrite(str(tmp_path / "R" / "f0.png"), right[:, :, ::-1])
+    code, _, err = run_cli("video", tmp_path / "L", tmp_path / "R", "--output-prefix", tmp_path / "d", "--quiet")
+    assert code == 0, err
+    summary = json.loads((tmp_path / "d_summary.json").read_text())
+    with rtstereo.load("default") as model:
+        settings = model.predict(left, right).settings
+    per_pair = {"sgbm_input_used", "sgbm_searched_disp"}  # what each pair's own run adds
+    expected = json.loads(json.dumps({k: v for k, v in settings.items() if k not in per_pair}, default=str))
+    assert summary["model"] == "hybrid" and summary["settings"] == expected
+    assert summary["settings"]["refine_edges"] is True and summary["settings"]["backend"] == "onnxruntime"
+
+
 def test_the_summary_records_the_row_shift_align_rows_applied(run_cli, tmp_path):
     """video --align-rows said the misalignment in a log line only: the summary kept no trace of the rows moved."""
     from tests.conftest import make_textured_pair

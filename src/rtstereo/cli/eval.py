@@ -57,8 +57,9 @@ def register(subparsers) -> None:
         description=textwrap.fill(
             "Score a method on datasets with ground truth: EPE, bad-0.5/1/2/3/4 and KITTI D1 over all "
             "pixels with ground truth, and over non-occluded pixels where the dataset has a mask. "
-            f"Layouts detected from the files: {', '.join(LAYOUTS)}. Classical methods search each "
-            "scene's own disparity range unless --max-disp (or --set max_disp=) is given. A scene that cannot be "
+            f"Layouts detected from the files: {', '.join(LAYOUTS)}. Classical methods, and the hybrid's "
+            "SGBM (default), search each scene's own disparity range unless --max-disp (or --set max_disp=) is given "
+            "(predict and bench search the model's default, 192 px). A scene that cannot be "
             "read or scored is reported and the rest is scored (exit code 1 at the end); --engine ray scores scenes "
             "on a pool of Ray workers.",
             width=80,

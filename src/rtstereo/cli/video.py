@@ -25,6 +25,7 @@ from ..sinks.video import Sink
 from ..sources.base import FramePreparer, FrameSource, LiveSource
 from ..temporal import TemporalFilter
 from ..text import counted, first_few
+from ..types import StereoPair
 from ..viewer import DEFAULT_MAX_POINTS
 from .batch import add_engine_args
 from .common import (
@@ -134,7 +135,12 @@ def add_stream_args(parser: argparse.ArgumentParser, frames=None) -> None:
         help="align the right view's rows with the left one's, measured from matched features on the first "
         "frame that has enough of them and applied to every frame (a rig off by a pixel or two)",
     )
-    frames.add_argument("--calib", metavar="FILE", help="calibration of the (rectified) frames, carried into results")
+    frames.add_argument(
+        "--calib",
+        metavar="FILE",
+        help="calibration of the (rectified) frames, carried into results and recorded in the summary JSON as "
+        "scaled to the frames (the PNGs' depths follow as predict --calib's)",
+    )
     frames.add_argument(
         "--no-rectification-check",
         action="store_true",
@@ -260,7 +266,8 @@ def run_ray(args: argparse.Namespace) -> int:
     frame_size_hw = parse_size_hw(args.size) if args.size else None
     # Prepared here with or without the check: the workers' notices stay in the workers, and --size to another aspect
     # ratio stretched the frames unsaid with --no-rectification-check.
-    frame_size_hw = _check_first_frame(args, source, prepare, log) or frame_size_hw
+    first = _check_first_frame(args, source, prepare, log)
+    frame_size_hw = first.size_hw if first is not None else frame_size_hw
     log.info("%s -> %s on Ray, %d frames in ranges", source.description, args.model, total)
     if temporal is not None:
         log.info("the temporal filter restarts at the first frame of each frame range (it has no past there)")
@@ -288,15 +295,24 @@ def run_ray(args: argparse.Namespace) -> int:
     written = sum(r["written"] for r in rows)
     failed = [r for r in rows if r["status"] == FAILED]
     summary_path = Path(args.summary or f"{args.output_prefix}_summary.json")
+    import json
+
+    from ..models import resolve_alias
     from ..sinks.files import FORMAT_ENCODINGS
+
+    ran = [(r.pop("model", ""), r.pop("settings", "")) for r in rows]  # the same in every range: said once
+    model, settings = next(((m, s) for m, s in ran if m), (resolve_alias(args.model), ""))
 
     described = {
         "source": source.description,
-        "model": args.model,
+        "model": model,
+        "settings": json.loads(settings) if settings else None,
         # What a reader needs to turn PNG n back into the disparity of a known frame, as the one-process summary says.
         "frame_size_hw": list(frame_size_hw) if frame_size_hw is not None else None,
         "source_frames": {"start": source.start, "stride": source.stride},
         "encodings": {"png16": {"files": f"{Path(args.output_prefix).name}_NNNNN.png", **FORMAT_ENCODINGS["png16"]}},
+        # As the one-process summary: the PNGs' depths follow as predict --calib's do.
+        "calibration": _calibration_as_used(first),
     }
     _write_ray_summary(summary_path, rows, written, wall_s, interrupted, described)
     if interrupted:
@@ -317,16 +333,34 @@ def run_ray(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _check_first_frame(
-    args: argparse.Namespace, source: FrameSource, prepare: FramePreparer, log
-) -> tuple[int, int] | None:
+def _calibration_as_used(pair: StereoPair | None) -> dict[str, Any] | None:
+    """The calibration of a prepared frame as the model uses it (scaled to the frame, as ``predict`` scales it), for
+    the summary; ``None`` without one, or one the workers refuse (they say why)."""
+    import dataclasses
+    import warnings
+
+    from ..geometry import pair_with_calibration_for_size
+
+    if pair is None or pair.calibration is None:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a scaled calibration is said where the frames are predicted
+        try:
+            calibration = pair_with_calibration_for_size(pair).calibration
+        except RtStereoError:
+            return None
+    return dataclasses.asdict(calibration) if calibration is not None else None
+
+
+def _check_first_frame(args: argparse.Namespace, source: FrameSource, prepare: FramePreparer, log) -> StereoPair | None:
     """``--engine ray``: the first frame prepared (what preparing it says, a resize, is said once, here) and, unless
     ``--no-rectification-check``, the rectification check of the stream
     (:class:`~.rectification.StreamRectificationCheck`) on it, before the workers start (a frame that cannot be read
     is left to them).
 
     Returns:
-        ``(H, W)`` of the first frame as the model gets it (prepared); ``None`` when it could not be read."""
+        the first frame as the model gets it (prepared: its size and calibration); ``None`` when it could not be
+        read."""
     import copy
 
     from .rectification import exposure_hint, raw_rig_hint, rectification_findings, swap_hint
@@ -344,14 +378,14 @@ def _check_first_frame(
     if pair is None:
         return None
     if args.no_rectification_check:
-        return pair.size_hw
+        return pair
     findings, _ = rectification_findings(
         pair, exposure_hint(args), prepare.align_rows, raw_rig_hint(args.calib), swap_hint(args.swap)
     )
     messages = findings.values()
     for message in messages:
         log.warning("frame %s: %s", pair.index, message)
-    return pair.size_hw
+    return pair
 
 
 def _write_ray_summary(

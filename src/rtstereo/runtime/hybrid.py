@@ -183,6 +183,12 @@ class HybridPredictor:
     def __repr__(self) -> str:
         return f"HybridPredictor({self.name!r}, settings={self.settings}, network={self.network!r})"
 
+    def recorded_settings(self) -> dict[str, Any]:
+        """What a result records as its settings, less what each pair adds (``sgbm_input_used``,
+        ``sgbm_searched_disp``): its network's (:meth:`Predictor.recorded_settings`: the runtime, the post-processing
+        on) and its own. A stream's summary records these, as ``predict``'s sidecar records a result's."""
+        return {**self.network.recorded_settings(), **self.settings}
+
     def __enter__(self) -> HybridPredictor:
         return self
 

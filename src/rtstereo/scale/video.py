@@ -135,6 +135,10 @@ class VideoJob:
         damaged = stream.summary.source_stats.get("damaged_frames", []) if stream.summary is not None else []
         damaged = [index for index in damaged if (index - source.start) // source.stride < frames.count]
         row["damaged_frames"] = json.dumps(damaged)  # as text, as the warnings: a column of lists of any length
+        # what the one-process summary names: the model the alias stands for, and its settings as run
+        summary = stream.summary
+        row["model"] = summary.model if summary is not None else ""
+        row["settings"] = json.dumps(summary.settings, default=str) if summary is not None else ""
         passed = len(damaged)
         if row["status"] == DONE and interrupted and row["written"] + passed < frames.count:
             # Ctrl-C reached the range's stream, which stops as a one-process run does: not a video that ended
