@@ -310,6 +310,7 @@ def run_ray(args: argparse.Namespace) -> int:
         # What a reader needs to turn PNG n back into the disparity of a known frame, as the one-process summary says.
         "frame_size_hw": list(frame_size_hw) if frame_size_hw is not None else None,
         "source_frames": {"start": source.start, "stride": source.stride},
+        "preparation": prepare.preparation,  # the row shift of --align-rows, measured once for every range
         "encodings": {"png16": {"files": f"{Path(args.output_prefix).name}_NNNNN.png", **FORMAT_ENCODINGS["png16"]}},
         # As the one-process summary: the PNGs' depths follow as predict --calib's do.
         "calibration": _calibration_as_used(first),
@@ -353,7 +354,8 @@ def _calibration_as_used(pair: StereoPair | None) -> dict[str, Any] | None:
 
 
 def _check_first_frame(args: argparse.Namespace, source: FrameSource, prepare: FramePreparer, log) -> StereoPair | None:
-    """``--engine ray``: the first frame prepared (what preparing it says, a resize, is said once, here) and, unless
+    """``--engine ray``: the first frame prepared (what preparing it says, a resize, is said once, here; with
+    ``--align-rows``, the frames up to the one the rows are measured on, into ``prepare``) and, unless
     ``--no-rectification-check``, the rectification check of the stream
     (:class:`~.rectification.StreamRectificationCheck`) on it, before the workers start (a frame that cannot be read
     is left to them).
@@ -368,7 +370,14 @@ def _check_first_frame(args: argparse.Namespace, source: FrameSource, prepare: F
     frames = iter(copy.copy(source))
     try:
         first = next(frames, None)
-        pair = copy.copy(prepare)(first) if first is not None else None
+        pair = prepare(first) if first is not None else None
+        # --align-rows measured here, on the frames one process measures on, and handed to every range with
+        # `prepare`: each range measured its own on its first frame, and the ranges' row shifts differed
+        following = first
+        while pair is not None and following is not None and prepare.rows_unmeasured:
+            following = next(frames, None)
+            if following is not None:
+                prepare(following)
     except RtStereoError:
         return None
     finally:

@@ -4,7 +4,8 @@ Each range runs the single-process stream pipeline (:class:`~rtstereo.stream.Str
 frame, and writes the same per-frame 16-bit PNGs, numbered as one process numbers them
 (``PREFIX_00000.png`` is the first frame used). The temporal filter, when on, restarts at the first
 frame of every range: it has no past there, so the first frames of a range flicker as the first
-frames of a video do.
+frames of a video do. So does the hybrid's exposure hysteresis (``sgbm_input=auto``). ``--align-rows`` is
+measured once, by the driver, and handed to every range with the job's preparation.
 """
 
 from __future__ import annotations

@@ -290,6 +290,12 @@ class FramePreparer:
         return remap_in_tiles(right, *self._row_maps)
 
     @property
+    def rows_unmeasured(self) -> bool:
+        """``align_rows`` still has frames to measure the rows on: none judged yet, fewer than
+        :data:`ALIGN_TRIES` tried."""
+        return self.align_rows and self._row_maps is None and self._align_tries < self.ALIGN_TRIES
+
+    @property
     def preparation(self) -> dict[str, Any]:
         """What the stream's summary records of the frames' preparation, as ``predict``'s sidecar does of a pair's:
         with ``align_rows``, ``{"align_rows": ...}`` (:func:`~rtstereo.rectify.row_alignment_record` of the frame

@@ -741,6 +741,7 @@ class _Run:
         self.optimizer = make_optimizer([p for p in self.model.parameters() if p.requires_grad], config)
         self.scaler = torch.amp.GradScaler(self.device.type) if self.dtype == torch.float16 else None
         self.step, self.best_epe, self.best_step = 0, math.inf, -1
+        self.validated_step = -1  # the step of the last validation that ran to its end
         if config.resume:
             if "optimizer" in checkpoint:
                 self.optimizer.load_state_dict(checkpoint["optimizer"])
@@ -762,6 +763,8 @@ class _Run:
                     f"on{its_own}, or start a new run from its weights with --init {source}",
                 )
             self.best_epe, self.best_step = self.best_so_far(checkpoint, source)
+            # a checkpoint of an older version, which does not say, is taken as validated where due
+            self.validated_step = int(checkpoint.get("validated_step", self.step))
             if math.isfinite(self.best_epe):  # a score to beat, measured on the run's own validation set
                 _check_same_validation(config, checkpoint.get("config"), source)
 
@@ -860,8 +863,12 @@ class _Run:
             with atomic_path(files.config, "the run's configuration") as partial:  # never a truncated config.json
                 partial.write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
         self.announce()
-        # The starting network's score is the baseline; a resumed run that knows no best score gets one too.
-        last_metrics = self.validate() if self.step == 0 or math.isinf(self.best_epe) else {}
+        # The starting network's score is the baseline; a resumed run that knows no best score gets one too, and so
+        # does one stopped at a step due for validation before that validation ended (Ctrl-C, kill): an uninterrupted
+        # run scored that network, and best.pt would differ from its own.
+        due = self.step > 0 and (self.step % config.val_every == 0 or self.step == config.steps)
+        pending = due and self.validated_step != self.step
+        last_metrics = self.validate() if self.step == 0 or math.isinf(self.best_epe) or pending else {}
         window = _Window(self.step)
         batches = Prefetcher(self.batch, config.steps - 1, self.device) if self.prefetch else self.batch
         clock = _Clock(config, self.step)
@@ -970,6 +977,7 @@ class _Run:
         if not self.ranks.writer:
             return {}
         metrics = validate(self.model, self.val_batches, self.spec, self.max_disp, self.config.loss_region)
+        self.validated_step = self.step  # before best.pt is written: a run resumed from it scores nothing again
         if metrics["epe"] < self.best_epe:
             self.best_epe, self.best_step = metrics["epe"], self.step
             self.save(self.files.best, training_state=False)  # weights to use or fine-tune: a third the size
@@ -995,7 +1003,11 @@ class _Run:
         if not self.ranks.writer:
             return
         # The best score goes into every checkpoint: a run resumed from best.pt must know what to beat.
-        extra: dict[str, Any] = {"best_epe": self.best_epe, "best_step": self.best_step}
+        extra: dict[str, Any] = {
+            "best_epe": self.best_epe,
+            "best_step": self.best_step,
+            "validated_step": self.validated_step,
+        }
         if training_state:
             extra["optimizer"] = self.optimizer.state_dict()
             extra["scaler"] = self.scaler.state_dict() if self.scaler else None
