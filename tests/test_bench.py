@@ -1358,11 +1358,13 @@ def test_a_scene_that_cannot_be_scored_is_left_out_with_a_note_not_every_rows_ti
 def test_classical_rows_scored_at_their_default_range_say_that_eval_searches_each_scenes_own(tiny_dataset):
     """bench --data gave SGBM on Tsukuba D1 16.6 % (192 px), eval 3.2 % (the scene's 16 px), and neither said why."""
     report = run_bench(["sgbm", "hybrid"], [(48, 96)], runs=1, data=[tiny_dataset])
+    # the hybrid's SGBM searches a quarter of the width at most, 32 px at 96 (rounded up to 16s): it read "192 px"
     assert report.notes == [
-        "sgbm (192 px), hybrid (192 px) searched their default disparity range on every scene of --data, as timed; "
-        "eval searches each scene's own range, so its figures differ (eval --max-disp N gives these; --max-disp here "
-        "sweeps the range)"
+        "sgbm (192 px), hybrid (32 px: its SGBM searches a quarter of the width at most) searched their default "
+        "disparity range on every scene of --data, as timed; eval searches each scene's own range, so its figures "
+        "differ (eval --max-disp N gives these; --max-disp here sweeps the range)"
     ]
+    assert "|hybrid|onnxruntime|48p (96x48)|192 (32 searched)|" in report.table()
     swept = run_bench(["sgbm"], [(48, 96)], sweeps={"max_disp": [16]}, runs=1, data=[tiny_dataset])
     assert swept.notes == []
 

@@ -559,7 +559,9 @@ def _model_cell(case: BenchCase) -> str:
 def _levels(row: BenchRow) -> str:
     settings = {**row.describe, **dict(row.case.settings)}
     if "max_disp" in settings:
-        searched = settings.get("searched_disp")  # OpenCV's matchers round the range up to a multiple of 16
+        # OpenCV's matchers round the range up to a multiple of 16; the hybrid's SGBM searches a quarter of the width
+        # at most (as eval's column shows it)
+        searched = settings.get("searched_disp", settings.get("sgbm_searched_disp"))
         if searched is not None and str(searched) != str(settings["max_disp"]):
             return f"{settings['max_disp']} ({searched} searched)"
         return str(settings["max_disp"])
@@ -1692,21 +1694,48 @@ def _one_range_note(cases: Sequence[BenchCase]) -> list[str]:
     """A note when a classical method (or the hybrid) is scored on ground truth without a swept range: its rows search
     the model's default on every scene, as they are timed, where ``eval`` searches each scene's own range, so that
     the two disagreed unsaid (SGBM on Tsukuba: D1 16.6 % here at 192 px, 3.2 % in eval at its 16 px)."""
-    models = {}
+    from .models.sgbm import confident_search_range
+
+    models: dict[str, dict[tuple[int, int], int]] = {}
     for case in cases:
         if is_onnx_file(case.model) or "max_disp" in dict(case.settings):
             continue
         spec = model_spec(case.model)
         if spec.kind in ("classical", "hybrid") and "max_disp" in spec.defaults:
-            models[case.model] = spec.defaults["max_disp"]
+            range_px = spec.defaults["max_disp"]
+            # the hybrid's SGBM searches a quarter of the row's width at most: "hybrid (192 px)" on Tsukuba searched 96
+            if spec.kind == "hybrid":
+                range_px = confident_search_range(case.size_hw[1], range_px)
+            models.setdefault(case.model, {})[case.size_hw] = range_px
     if not models:
         return []
-    said = ", ".join(f"{model} ({range_px} px)" for model, range_px in models.items())
+    said = ", ".join(f"{model} ({_ranges_said(model, ranges)})" for model, ranges in models.items())
     return [
         f"{said} searched {'its' if len(models) == 1 else 'their'} default disparity range on every scene of --data, "
         "as timed; eval searches each scene's own range, so its figures differ (eval --max-disp N gives these; "
         "--max-disp here sweeps the range)"
     ]
+
+
+def _ranges_said(model: str, ranges: Mapping[tuple[int, int], int]) -> str:
+    """The range a model's rows searched, per row size where the sizes differ in it (the hybrid's SGBM).
+
+    Examples:
+        >>> _ranges_said("sgbm", {(48, 96): 192})
+        '192 px'
+        >>> _ranges_said("hybrid", {(288, 384): 96, (480, 640): 160})
+        '96 px at 288x384, 160 px at 480x640: its SGBM searches a quarter of the width at most'
+    """
+    values = set(ranges.values())
+    said = (
+        f"{values.pop()} px"
+        if len(values) == 1
+        else ", ".join(f"{range_px} px at {height}x{width}" for (height, width), range_px in ranges.items())
+    )
+    capped = model_spec(model).kind == "hybrid" and any(
+        range_px < model_spec(model).defaults["max_disp"] for range_px in ranges.values()
+    )
+    return f"{said}: its SGBM searches a quarter of the width at most" if capped else said
 
 
 def _scene_sizes(samples: list[Any]) -> list[tuple[str, tuple[int, int]]]:
