@@ -166,6 +166,9 @@ class BenchRow:
     caveat: str = ""  # what the time is not a measure of (CPU_FP16_CAVEAT), shown beside the precision
     file_precision: str = ""  # an exported file's own precision (fp32, fp16, int8): its case's is "-"
     times_ms: list[float] = field(default_factory=list)  # each timed call's total, in the order run
+    #: the size the row ran at where the memory budget made it run smaller than its own (its network's, for the
+    #: hybrid), else None: a 288x384 row run at 224x288 was labelled 288x384, only a warning said otherwise
+    ran_at_hw: list[int] | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -173,6 +176,8 @@ class BenchRow:
         case["settings"] = dict(self.case.settings)
         case["backend_settings"] = dict(self.case.backend_settings)
         case["size_hw"] = list(self.case.size_hw)
+        if data["ran_at_hw"] is None:  # as eval's scenes: only where it ran smaller
+            del data["ran_at_hw"]
         return {**case, **{k: _finite_or_none(v) for k, v in data.items()}}
 
     @classmethod
@@ -241,7 +246,7 @@ class BenchReport:
             cells = [
                 _model_cell(case),
                 case.backend,
-                _resolution(case.size_hw),
+                _resolution_cell(row),
                 _levels(row),
                 _precision_cell(row),
             ]
@@ -540,6 +545,20 @@ def _ratio(value: float | None) -> str:
 
 def _resolution(size_hw: tuple[int, int]) -> str:
     return f"{size_hw[0]}p ({size_hw[1]}x{size_hw[0]})"
+
+
+def _resolution_cell(row: BenchRow) -> str:
+    """The row's size, and the size it ran at where that was smaller (the memory budget).
+
+    Examples:
+        >>> row = BenchRow(BenchCase("rtnet-v5", "onnxruntime", (288, 384), "-"), ran_at_hw=[224, 288])
+        >>> _resolution_cell(row)
+        '288p (384x288), ran at 224p (288x224)'
+    """
+    if not row.ran_at_hw:
+        return _resolution(row.case.size_hw)
+    what = "its network ran" if "network" in row.describe else "ran"
+    return f"{_resolution(row.case.size_hw)}, {what} at {_resolution((row.ran_at_hw[0], row.ran_at_hw[1]))}"
 
 
 def _model_cell(case: BenchCase) -> str:
@@ -1450,6 +1469,8 @@ def _measure_group(
         row.inference_median_ms = float(np.median([r.timings_ms["inference"] for r in results]))
         row.fps = 1000.0 / row.median_ms
         row.describe = {k: v for k, v in results[-1].settings.items() if k not in dict(row.case.settings)}
+        if results[-1].disparity_scale != 1.0:  # run smaller than the row's size (the memory budget)
+            row.ran_at_hw = list(results[-1].network_size_hw)
         if row.case.backend == "torch":  # as an ONNX Runtime row's session records its own (where set)
             import torch
 
