@@ -949,6 +949,13 @@ def test_a_failed_adaptation_process_counts_its_steps_in_words(caplog):
     with caplog.at_level("WARNING", logger="rtstereo"):
         adapter._collect()
     assert "online adaptation stopped after 1 step: out of memory" in caplog.text
+    # its last step's report read in the same call as its error: it said "stopped after 0 steps", then "1 step"
+    adapter._shared_version.value, adapter.steps, adapter.error = 2, 1, None
+    adapter._records.put({"photometric": 0.1, "total": 0.1})
+    adapter._records.put({"error": "out of memory"})
+    with caplog.at_level("WARNING", logger="rtstereo"):
+        adapter._collect()
+    assert "online adaptation stopped after 2 steps: out of memory" in caplog.text and adapter.steps == 2
 
 
 def test_a_step_crops_both_views_at_one_window(tiny_checkpoint):

@@ -234,7 +234,9 @@ class ProcessAdapter(OnlineAdapter):
                 break
             if "error" in record:
                 self.error = record["error"]
-                log.warning("online adaptation stopped after %s: %s", counted(self.steps, "step"), self.error)
+                # the child's count: the reports of its steps before the error may be read in this same call
+                steps = self._shared_version.value
+                log.warning("online adaptation stopped after %s: %s", counted(steps, "step"), self.error)
                 self.freeze("error")
                 continue
             self.busy_s += record.pop("busy_s", 0.0)
