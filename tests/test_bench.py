@@ -1358,11 +1358,13 @@ def test_a_scene_that_cannot_be_scored_is_left_out_with_a_note_not_every_rows_ti
 def test_classical_rows_scored_at_their_default_range_say_that_eval_searches_each_scenes_own(tiny_dataset):
     """bench --data gave SGBM on Tsukuba D1 16.6 % (192 px), eval 3.2 % (the scene's 16 px), and neither said why."""
     report = run_bench(["sgbm", "hybrid"], [(48, 96)], runs=1, data=[tiny_dataset])
+    # the hybrid's SGBM searches a quarter of the width at most, 32 px at 96 (rounded up to 16s): it read "192 px"
     assert report.notes == [
-        "sgbm (192 px), hybrid (192 px) searched their default disparity range on every scene of --data, as timed; "
-        "eval searches each scene's own range, so its figures differ (eval --max-disp N gives these; --max-disp here "
-        "sweeps the range)"
+        "sgbm (192 px), hybrid (32 px: its SGBM searches a quarter of the width at most) searched their default "
+        "disparity range on every scene of --data, as timed; eval searches each scene's own range, so its figures "
+        "differ (eval --max-disp N gives these; --max-disp here sweeps the range)"
     ]
+    assert "|hybrid|onnxruntime|48p (96x48)|192 (32 searched)|" in report.table()
     swept = run_bench(["sgbm"], [(48, 96)], sweeps={"max_disp": [16]}, runs=1, data=[tiny_dataset])
     assert swept.notes == []
 
@@ -1591,3 +1593,23 @@ def test_bench_refuses_a_size_no_memory_holds_before_making_its_pair(cli, monkey
     assert code == 2 and out == "", out
     assert err.startswith(f"rtstereo bench: error: {message}") and err.count("\n") == 1, err
     assert "give a smaller size" in err, err
+
+
+def test_a_row_the_memory_budget_ran_smaller_says_the_size_it_ran_at(monkeypatch):
+    """A 288x384 row that the budget ran at 224x288 was labelled 288x384 in the table and JSON; only a warning on
+    stderr said otherwise."""
+    from rtstereo.runtime.predictor import ResizeWarning
+
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "40M")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResizeWarning)
+        report = run_bench(["rtnet-v5", "hybrid", "sgbm"], [(288, 384)], runs=1)
+    network, hybrid, sgbm = report.rows
+    assert network.ran_at_hw == [224, 288] and network.to_json()["ran_at_hw"] == [224, 288]
+    assert BenchRow.from_json(network.to_json()).ran_at_hw == [224, 288]
+    assert hybrid.ran_at_hw == [192, 256] and sgbm.ran_at_hw is None and "ran_at_hw" not in sgbm.to_json()
+    assert BenchRow.from_json(sgbm.to_json()).ran_at_hw is None
+    table = report.table()
+    assert "|rtnet-v5|onnxruntime|288p (384x288), ran at 224p (288x224)|192|" in table
+    assert "|hybrid|onnxruntime|288p (384x288), its network ran at 192p (256x192)|" in table
+    assert "|sgbm|opencv|288p (384x288)|192|" in table

@@ -166,6 +166,9 @@ class BenchRow:
     caveat: str = ""  # what the time is not a measure of (CPU_FP16_CAVEAT), shown beside the precision
     file_precision: str = ""  # an exported file's own precision (fp32, fp16, int8): its case's is "-"
     times_ms: list[float] = field(default_factory=list)  # each timed call's total, in the order run
+    #: the size the row ran at where the memory budget made it run smaller than its own (its network's, for the
+    #: hybrid), else None: a 288x384 row run at 224x288 was labelled 288x384, only a warning said otherwise
+    ran_at_hw: list[int] | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -173,6 +176,8 @@ class BenchRow:
         case["settings"] = dict(self.case.settings)
         case["backend_settings"] = dict(self.case.backend_settings)
         case["size_hw"] = list(self.case.size_hw)
+        if data["ran_at_hw"] is None:  # as eval's scenes: only where it ran smaller
+            del data["ran_at_hw"]
         return {**case, **{k: _finite_or_none(v) for k, v in data.items()}}
 
     @classmethod
@@ -241,7 +246,7 @@ class BenchReport:
             cells = [
                 _model_cell(case),
                 case.backend,
-                _resolution(case.size_hw),
+                _resolution_cell(row),
                 _levels(row),
                 _precision_cell(row),
             ]
@@ -542,6 +547,20 @@ def _resolution(size_hw: tuple[int, int]) -> str:
     return f"{size_hw[0]}p ({size_hw[1]}x{size_hw[0]})"
 
 
+def _resolution_cell(row: BenchRow) -> str:
+    """The row's size, and the size it ran at where that was smaller (the memory budget).
+
+    Examples:
+        >>> row = BenchRow(BenchCase("rtnet-v5", "onnxruntime", (288, 384), "-"), ran_at_hw=[224, 288])
+        >>> _resolution_cell(row)
+        '288p (384x288), ran at 224p (288x224)'
+    """
+    if not row.ran_at_hw:
+        return _resolution(row.case.size_hw)
+    what = "its network ran" if "network" in row.describe else "ran"
+    return f"{_resolution(row.case.size_hw)}, {what} at {_resolution((row.ran_at_hw[0], row.ran_at_hw[1]))}"
+
+
 def _model_cell(case: BenchCase) -> str:
     """The model, and the swept settings its row has that no column shows (``max_disp`` and ``iters``
     have theirs), so that the rows of a ``--set`` sweep can be told apart.
@@ -559,7 +578,9 @@ def _model_cell(case: BenchCase) -> str:
 def _levels(row: BenchRow) -> str:
     settings = {**row.describe, **dict(row.case.settings)}
     if "max_disp" in settings:
-        searched = settings.get("searched_disp")  # OpenCV's matchers round the range up to a multiple of 16
+        # OpenCV's matchers round the range up to a multiple of 16; the hybrid's SGBM searches a quarter of the width
+        # at most (as eval's column shows it)
+        searched = settings.get("searched_disp", settings.get("sgbm_searched_disp"))
         if searched is not None and str(searched) != str(settings["max_disp"]):
             return f"{settings['max_disp']} ({searched} searched)"
         return str(settings["max_disp"])
@@ -1448,6 +1469,8 @@ def _measure_group(
         row.inference_median_ms = float(np.median([r.timings_ms["inference"] for r in results]))
         row.fps = 1000.0 / row.median_ms
         row.describe = {k: v for k, v in results[-1].settings.items() if k not in dict(row.case.settings)}
+        if results[-1].disparity_scale != 1.0:  # run smaller than the row's size (the memory budget)
+            row.ran_at_hw = list(results[-1].network_size_hw)
         if row.case.backend == "torch":  # as an ONNX Runtime row's session records its own (where set)
             import torch
 
@@ -1692,21 +1715,48 @@ def _one_range_note(cases: Sequence[BenchCase]) -> list[str]:
     """A note when a classical method (or the hybrid) is scored on ground truth without a swept range: its rows search
     the model's default on every scene, as they are timed, where ``eval`` searches each scene's own range, so that
     the two disagreed unsaid (SGBM on Tsukuba: D1 16.6 % here at 192 px, 3.2 % in eval at its 16 px)."""
-    models = {}
+    from .models.sgbm import confident_search_range
+
+    models: dict[str, dict[tuple[int, int], int]] = {}
     for case in cases:
         if is_onnx_file(case.model) or "max_disp" in dict(case.settings):
             continue
         spec = model_spec(case.model)
         if spec.kind in ("classical", "hybrid") and "max_disp" in spec.defaults:
-            models[case.model] = spec.defaults["max_disp"]
+            range_px = spec.defaults["max_disp"]
+            # the hybrid's SGBM searches a quarter of the row's width at most: "hybrid (192 px)" on Tsukuba searched 96
+            if spec.kind == "hybrid":
+                range_px = confident_search_range(case.size_hw[1], range_px)
+            models.setdefault(case.model, {})[case.size_hw] = range_px
     if not models:
         return []
-    said = ", ".join(f"{model} ({range_px} px)" for model, range_px in models.items())
+    said = ", ".join(f"{model} ({_ranges_said(model, ranges)})" for model, ranges in models.items())
     return [
         f"{said} searched {'its' if len(models) == 1 else 'their'} default disparity range on every scene of --data, "
         "as timed; eval searches each scene's own range, so its figures differ (eval --max-disp N gives these; "
         "--max-disp here sweeps the range)"
     ]
+
+
+def _ranges_said(model: str, ranges: Mapping[tuple[int, int], int]) -> str:
+    """The range a model's rows searched, per row size where the sizes differ in it (the hybrid's SGBM).
+
+    Examples:
+        >>> _ranges_said("sgbm", {(48, 96): 192})
+        '192 px'
+        >>> _ranges_said("hybrid", {(288, 384): 96, (480, 640): 160})
+        '96 px at 288x384, 160 px at 480x640: its SGBM searches a quarter of the width at most'
+    """
+    values = set(ranges.values())
+    said = (
+        f"{values.pop()} px"
+        if len(values) == 1
+        else ", ".join(f"{range_px} px at {height}x{width}" for (height, width), range_px in ranges.items())
+    )
+    capped = model_spec(model).kind == "hybrid" and any(
+        range_px < model_spec(model).defaults["max_disp"] for range_px in ranges.values()
+    )
+    return f"{said}: its SGBM searches a quarter of the width at most" if capped else said
 
 
 def _scene_sizes(samples: list[Any]) -> list[tuple[str, tuple[int, int]]]:

@@ -1027,6 +1027,35 @@ def test_a_yaml_config_without_pyyaml_names_the_extra(tmp_path, monkeypatch):
         read_config_file(tmp_path / "c.yaml")
 
 
+def test_every_path_key_of_a_config_takes_a_file_url_as_the_command_line_does(tmp_path, three_steps, capsys):
+    """A config's ``out_dir: file:///...`` was taken as a plain path (a folder named ``file:``), though ``-o`` turns a
+    file URL into its path; ``data``, ``val_data``, ``init``... took none either, on the command line or in a file."""
+    paths = {key: tmp_path / f"my {key}" for key in ("out_dir", "init", "data", "val_data")}
+    config = resolve_config({key: path.as_uri() for key, path in paths.items()})
+    assert {key: getattr(config, key) for key in paths} == {key: str(path) for key, path in paths.items()}
+    config = resolve_config({}, {"unlabeled": f"file://localhost{tmp_path}/pairs", "out_dir": None})
+    assert config.unlabeled == f"{tmp_path}/pairs" and config.out_dir == "runs/rtnet"
+    last = three_steps[0] / "last.pt"
+    config = resolve_config({"resume": last.as_uri()})
+    assert config.resume == str(last) and config.out_dir == str(three_steps[0])
+    with pytest.raises(InputError, match=r"^training config 'data': https://x.org/kitti: training reads and writes "):
+        resolve_config({"data": "https://x.org/kitti"})
+    with pytest.raises(InputError, match=r"^training config 'resume': file://host/r/last.pt: training reads"):
+        resolve_config({"resume": "file://host/r/last.pt"})
+    with pytest.raises(InputError, match=r"^training config 'init': file://: the URL names no path"):
+        resolve_config({"init": "file://"})
+    # the command line's flags alike, named as typed
+    assert main(["train", "--steps", "1", "--data", "http://x.org/kitti", "-o", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "rtstereo train: error: --data: http://x.org/kitti: training reads and writes local files, not URLs: give a "
+        "path (or a file:///path URL)\n"
+    ), err
+    missing = tmp_path / "absent set"
+    assert main(["train", "--steps", "1", "--data", missing.as_uri(), "-o", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err == f"rtstereo train: error: --data: dataset folder not found: {missing}\n"
+
+
 def test_flags_override_the_config_file():
     config = resolve_config({"steps": 7, "lr": 0.1}, {"steps": 9, "lr": None})
     assert config.steps == 9 and config.lr == 0.1

@@ -178,6 +178,59 @@ def test_the_thread_workers_step_under_way_when_the_stream_ends_is_kept(tiny_che
     assert adapter.steps == 1 and adapter.version == 1 and len(adapter.history) == 1
 
 
+def test_a_freeze_during_a_thread_workers_step_says_the_step_it_keeps(tiny_checkpoint, frames, caplog):
+    """The key f during a step logged "frozen after 0 steps", then the stream's report said "1 step": the step under
+    way is kept, as before, and the freeze now says so."""
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**SMALL))
+    under_way, go_on = threading.Event(), threading.Event()
+    step_terms = adapter.adapter.user_terms
+
+    def held_terms(batch):
+        under_way.set()
+        assert go_on.wait(30.0)
+        return step_terms(batch)
+
+    adapter.adapter.user_terms = held_terms
+    adapter.start()
+    try:
+        adapter.offer(StereoPair(frames[0][0], frames[1][0], index=0))
+        assert under_way.wait(30.0)
+        with caplog.at_level("INFO", logger="rtstereo"):
+            adapter.toggle_freeze()
+        go_on.set()
+        assert _wait(lambda: adapter.steps == 1, timeout_s=30.0)
+    finally:
+        go_on.set()
+        adapter.close(timeout_s=30.0)
+    said = "online adaptation frozen after 0 steps and one under way, which is kept (frozen by the key f)"
+    assert said in caplog.text and adapter.steps == 1 and "1 step on" in adapter.describe()
+    with caplog.at_level("INFO", logger="rtstereo"):
+        adapter.resume()
+        adapter.freeze("--adapt-steps 1 reached")  # idle: nothing under way
+    assert "online adaptation frozen after 1 step (--adapt-steps 1 reached)" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("stepping_to", "version", "said"), [(1, 0, "0 steps and one under way, which is kept"), (0, 1, "1 step")]
+)
+def test_the_process_workers_freeze_counts_the_childs_steps_and_the_one_under_way(caplog, stepping_to, version, said):
+    """--adapt-until (or the key f) while the child stepped logged "frozen after 0 steps", then "1 step" at the end:
+    the count was the reports read so far, without the step under way, which the child keeps."""
+    from rtstereo.train.online_process import ProcessAdapter
+
+    adapter = object.__new__(ProcessAdapter)  # only its freeze is exercised, on the child's shared counts
+    adapter._frozen, adapter._child_frozen, adapter._step_gate = threading.Event(), threading.Event(), threading.Lock()
+    adapter._child_stepping, adapter._shared_version = (
+        SimpleNamespace(value=stepping_to),
+        SimpleNamespace(value=version),
+    )
+    adapter.steps, adapter.frozen_by = 0, None  # no report read yet
+    with caplog.at_level("INFO", logger="rtstereo"):
+        adapter.freeze("--adapt-until 2 s reached")
+    assert adapter._child_frozen.is_set() and not adapter._step_gate.locked()
+    assert f"online adaptation frozen after {said} (--adapt-until 2 s reached)" in caplog.text, caplog.text
+
+
 @pytest.mark.skipif(
     rtstereo.train.adapt_network.packaged_network_source() is None, reason="needs training/default/state.pt"
 )
@@ -320,19 +373,61 @@ def test_the_process_workers_last_step_at_close_is_reported_as_its_weights_are_k
     network = rtstereo.train.adapt_network.load_adaptable(str(tiny_checkpoint))
     shared = {k: v.detach().clone() for k, v in network.module.state_dict().items()}
     stop, ready, frozen = threading.Event(), threading.Event(), threading.Event()
-    crops, reports = queue.Queue(), Reports(stop)
+    crops, reports, stepping = queue.Queue(), Reports(stop), _Stepping()
     crops.put((frames[0][0][:64, :96], frames[1][0][:64, :96], 0, 96))
     monkeypatch.setattr(online_process.signal, "signal", lambda *args: None)  # the child ignores Ctrl+C: not pytest
     threads = torch.get_num_threads()
     try:
         online_process._child_main(
             network.spec.name, network.settings, shared, None, None, OnlineConfig(**SMALL), "cpu",
-            threading.Lock(), SimpleNamespace(value=0), crops, reports, stop, frozen, ready,
+            threading.Lock(), SimpleNamespace(value=0), crops, reports, stop, frozen, ready, threading.Lock(), stepping,
         )  # fmt: skip
     finally:
         torch.set_num_threads(threads)
     assert len(reports.items) == 1 and "photometric" in reports.items[0]
     assert reports.calls[-2:] == ["close", "join_thread"] and "cancel_join_thread" not in reports.calls, reports.calls
+    assert stepping.values == [1, 0]  # the step under way marked (for a freeze to say it) until it was published
+
+
+class _Stepping:
+    """The child's mark of the step under way, with every value it was given."""
+
+    def __init__(self):
+        self.values = []
+
+    @property
+    def value(self):
+        return self.values[-1] if self.values else 0
+
+    @value.setter
+    def value(self, number):
+        self.values.append(number)
+
+
+def test_a_frozen_child_marks_no_step_under_way(tiny_checkpoint, frames, monkeypatch):
+    import queue
+
+    from rtstereo.train import online_process
+
+    network = rtstereo.train.adapt_network.load_adaptable(str(tiny_checkpoint))
+    shared = {k: v.detach().clone() for k, v in network.module.state_dict().items()}
+    stop, ready, frozen = threading.Event(), threading.Event(), threading.Event()
+    frozen.set()
+    crops, stepping, reported = queue.Queue(), _Stepping(), []
+    reports = SimpleNamespace(put=reported.append, close=lambda: None, join_thread=lambda: None)
+    crops.put((frames[0][0][:64, :96], frames[1][0][:64, :96], 0, 96))
+    threading.Timer(1.0, stop.set).start()
+    monkeypatch.setattr(online_process.signal, "signal", lambda *args: None)
+    threads = torch.get_num_threads()
+    try:
+        online_process._child_main(
+            network.spec.name, network.settings, shared, None, None, OnlineConfig(**SMALL), "cpu",
+            threading.Lock(), SimpleNamespace(value=0), crops, reports, stop, frozen, ready, threading.Lock(),
+            stepping,
+        )  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    assert crops.empty() and stepping.values == [] and reported == []  # the crop was taken, and no step made
 
 
 class _SteppingChild:
@@ -854,6 +949,13 @@ def test_a_failed_adaptation_process_counts_its_steps_in_words(caplog):
     with caplog.at_level("WARNING", logger="rtstereo"):
         adapter._collect()
     assert "online adaptation stopped after 1 step: out of memory" in caplog.text
+    # its last step's report read in the same call as its error: it said "stopped after 0 steps", then "1 step"
+    adapter._shared_version.value, adapter.steps, adapter.error = 2, 1, None
+    adapter._records.put({"photometric": 0.1, "total": 0.1})
+    adapter._records.put({"error": "out of memory"})
+    with caplog.at_level("WARNING", logger="rtstereo"):
+        adapter._collect()
+    assert "online adaptation stopped after 2 steps: out of memory" in caplog.text and adapter.steps == 2
 
 
 def test_a_step_crops_both_views_at_one_window(tiny_checkpoint):

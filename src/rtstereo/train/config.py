@@ -12,6 +12,7 @@ import difflib
 import json
 import math
 import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ PRECISIONS = ("auto", "off", "bf16", "fp16")
 PRECISION_ALIASES = {"fp32": "off", False: "off"}
 SEED_LIMIT = 1 << 30  # run seeds from 0 to this - 1 give distinct training streams
 LOSS_REGIONS = ("all", "matchable")  # the pixels of the loss: rtstereo.train.losses.training_mask
+# The keys that name files or folders: each takes a file:// URL as the path it names, as the command line's -o does
+PATH_KEYS = ("out_dir", "init", "resume", "data", "unlabeled", "val_data")
 
 
 class ConfigSettingError(SettingError):
@@ -153,6 +156,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise ConfigSettingError(name, f"expected a path (text) or null, got {value!r}")
+        for name in PATH_KEYS:
+            object.__setattr__(self, name, local_path(name, getattr(self, name)))
         for name in ("steps", "batch_size", "checkpoint_every", "val_every", "val_size", "log_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -228,6 +233,31 @@ class TrainConfig:
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
+
+
+def local_path(name: str, value: str | None) -> str | None:
+    """A path key's value (:data:`PATH_KEYS`): a ``file://`` URL as the path it names, as the command line's ``-o``
+    takes one (``out_dir: file:///data/run`` made a folder named ``file:``; ``data: file:///...`` was not found).
+
+    Raises:
+        ConfigSettingError: a web URL, or a file URL of another host: training reads and writes local files.
+
+    Examples:
+        >>> local_path("data", "file:///data/my%20set"), local_path("data", "kitti/"), local_path("init", None)
+        ('/data/my set', 'kitti/', None)
+    """
+    from ..io.download import file_url_path, is_url
+
+    if value is None or not is_url(value):
+        return value
+    path = file_url_path(value)
+    if path == "":
+        raise ConfigSettingError(name, f"{value}: the URL names no path: give a path (or a file:///path URL)")
+    if path is None or urllib.parse.urlparse(value).netloc.lower() not in ("", "localhost"):
+        raise ConfigSettingError(
+            name, f"{value}: training reads and writes local files, not URLs: give a path (or a file:///path URL)"
+        )
+    return path
 
 
 def config_from_dict(values: Mapping[str, Any], base: TrainConfig | None = None, source: str = "config") -> TrainConfig:
@@ -420,6 +450,7 @@ def resolve_config(
     base = TrainConfig()
     if resume is not None and not isinstance(resume, str):
         raise ConfigSettingError("resume", f"expected a path (text) or null, got {resume!r}")
+    resume = local_path("resume", resume)
     if resume:
         from ..models.checkpoint import read_torch_file
         from .loop import refuse_registry_name

@@ -66,6 +66,9 @@ NON_FINITE_LIMIT = 10
 SAVE_SUFFIXES = (".pt", ".pth", ".ckpt")  # the checkpoints save() writes, as --adapt-save takes them
 CLOSE_WAIT_S = 2.0  # at the end of a stream, how long a step under way may take to finish
 THREADS_SET_WAIT_S = 5.0  # how long start() waits for the adapter thread to set its own CPU threads
+# How long a freeze waits for the worker to finish deciding whether it starts a step (microseconds, unless a
+# low-priority worker is descheduled there): it says whether one was under way, which it then keeps.
+STEP_GATE_WAIT_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,10 @@ class OnlineAdapter:
         self._published: dict[str, torch.Tensor] | None = None  # the newest weights, never changed once made
         self._applied_version = 0
         self._lock = threading.Lock()
+        # Held while the worker decides whether to start a step and marks it (the step it starts, as steps + 1): a
+        # freeze that takes it knows whether a step is under way, which it then keeps.
+        self._step_gate: Any = threading.Lock()
+        self._stepping_to = 0
 
     # -- the stream's side --------------------------------------------------------------------
 
@@ -227,11 +234,31 @@ class OnlineAdapter:
         return self._frozen.is_set()
 
     def freeze(self, reason: str = "frozen by request") -> None:
-        """Stop updating the weights (the network keeps those it has); :meth:`resume` undoes it."""
+        """Stop updating the weights (the network keeps those it has, and a step under way is kept); :meth:`resume`
+        undoes it."""
         if not self._frozen.is_set():
             self.frozen_by = reason
-            self._frozen.set()
-            log.info("online adaptation frozen after %s (%s)", counted(self.steps, "step"), reason)
+            held = self._step_gate.acquire(timeout=STEP_GATE_WAIT_S)
+            try:
+                self._frozen.set()
+                steps, under_way = self._steps_at_freeze()
+            finally:
+                if held:
+                    self._step_gate.release()
+            # A step under way is kept: it read "frozen after 0 steps", then the stream's report "1 step".
+            log.info(
+                "online adaptation frozen after %s%s (%s)",
+                counted(steps, "step"),
+                " and one under way, which is kept" if under_way else "",
+                reason,
+            )
+
+    def _steps_at_freeze(self) -> tuple[int, bool]:
+        """The steps applied, and whether one is under way (read first: a step that ends between the two is
+        counted once)."""
+        stepping_to = self._stepping_to
+        steps = self.steps
+        return steps, stepping_to > steps
 
     def resume(self) -> None:
         if self._frozen.is_set() and self.error is None:
@@ -285,15 +312,19 @@ class OnlineAdapter:
                 pair = False
             if pair is None:  # the stream ended
                 return
-            if self._budget_spent():
+            if self._budget_spent() or pair is False:
                 continue
-            if pair is False or self._frozen.is_set():
-                continue
+            with self._step_gate:
+                if self._frozen.is_set():
+                    continue
+                self._stepping_to = self.steps + 1
             try:
                 self.step(pair)
             except Exception as exc:  # noqa: BLE001 - the stream goes on with the weights it has
+                self._stepping_to = 0  # not kept: the freeze that follows says none under way
                 self._stop_on_error(exc)
                 return
+            self._stepping_to = 0
 
     def _stop_on_error(self, exc: Exception) -> None:
         """Say why adaptation stopped, and freeze: the stream goes on with the weights it has."""

@@ -38,7 +38,15 @@ from ..errors import InputError, RtStereoError
 from ..text import counted, first_line
 from ..types import StereoPair
 from .adapt_network import AdaptableNetwork
-from .online import LOWEST_PRIORITY, OnlineAdapter, OnlineConfig, checkpoint_path, log, lower_own_priority
+from .online import (
+    LOWEST_PRIORITY,
+    STEP_GATE_WAIT_S,
+    OnlineAdapter,
+    OnlineConfig,
+    checkpoint_path,
+    log,
+    lower_own_priority,
+)
 
 _WAIT_S = 0.1
 READY_TIMEOUT_S = 60.0  # the longest start() waits for the child to be ready before the stream begins
@@ -67,6 +75,9 @@ class ProcessAdapter(OnlineAdapter):
         self._child_stop = context.Event()
         self._child_frozen = context.Event()
         self._child_ready = context.Event()
+        # the step the child has started (the version it will publish), else 0; set under the gate (see freeze)
+        self._step_gate = context.Lock()
+        self._child_stepping = context.Value("i", 0)
         self.ready_s: float | None = None  # how long the child took to be ready (None: not ready yet)
         self._crops = context.Queue(maxsize=1)
         self._records = context.Queue()
@@ -88,6 +99,8 @@ class ProcessAdapter(OnlineAdapter):
                 self._child_stop,
                 self._child_frozen,
                 self._child_ready,
+                self._step_gate,
+                self._child_stepping,
             ),
             name="rtstereo-adapt",
             daemon=True,
@@ -149,8 +162,20 @@ class ProcessAdapter(OnlineAdapter):
             self._stop_on_error(RtStereoError(f"the adaptation process ended (exit code {self._process.exitcode})"))
 
     def freeze(self, reason: str = "frozen by request") -> None:
-        self._child_frozen.set()
+        # the child reads this one: set under the gate, a step it has not marked as under way does not start
+        held = self._step_gate.acquire(timeout=STEP_GATE_WAIT_S)
+        try:
+            self._child_frozen.set()
+        finally:
+            if held:
+                self._step_gate.release()
         super().freeze(reason)
+
+    def _steps_at_freeze(self) -> tuple[int, bool]:
+        # the child's own counts: the stream's are those of the reports it has read
+        stepping_to = self._child_stepping.value
+        steps = self._shared_version.value
+        return steps, stepping_to > steps
 
     def resume(self) -> None:
         super().resume()
@@ -209,7 +234,9 @@ class ProcessAdapter(OnlineAdapter):
                 break
             if "error" in record:
                 self.error = record["error"]
-                log.warning("online adaptation stopped after %s: %s", counted(self.steps, "step"), self.error)
+                # the child's count: the reports of its steps before the error may be read in this same call
+                steps = self._shared_version.value
+                log.warning("online adaptation stopped after %s: %s", counted(steps, "step"), self.error)
                 self.freeze("error")
                 continue
             self.busy_s += record.pop("busy_s", 0.0)
@@ -275,6 +302,8 @@ def _child_main(
     stop: Any,
     frozen: Any,
     ready: Any,
+    step_gate: Any,
+    stepping: Any,
 ) -> None:
     """The adapter process: build the network from the shared weights, then step on each crop it gets."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the stream's process stops it (see _sigint_ignored)
@@ -293,14 +322,17 @@ def _child_main(
             item = crops.get(timeout=_WAIT_S)
         except queue.Empty:
             continue
-        if frozen.is_set() or (config.steps is not None and version.value >= config.steps):
-            continue
+        with step_gate:  # a freeze then knows whether a step is under way (ProcessAdapter.freeze)
+            if frozen.is_set() or (config.steps is not None and version.value >= config.steps):
+                continue
+            stepping.value = version.value + 1
         left, right, frame, frame_width = item
         started = time.perf_counter()
         skipped = adapter.skipped
         try:
             record = adapter.train_on(left, right, frame, frame_width)
         except Exception as exc:  # noqa: BLE001 - reported to the stream, which goes on
+            stepping.value = 0  # not kept
             if adapter.skipped > skipped:  # the non-finite try that ended it counts too
                 records.put({"skipped": 1, "busy_s": time.perf_counter() - started})
             records.put({"error": first_line(exc) or type(exc).__name__})
@@ -311,12 +343,14 @@ def _child_main(
             records.join_thread()
             return
         if adapter.skipped > skipped:  # a non-finite loss: nothing changed, nothing to share
+            stepping.value = 0
             records.put({"skipped": 1, "busy_s": time.perf_counter() - started})
             continue
         with lock, torch.no_grad():
             for key, tensor in module.state_dict().items():
                 shared[key].copy_(tensor)
             version.value += 1
+        stepping.value = 0
         records.put({**record, "busy_s": time.perf_counter() - started})
     # Stopped by the stream: the reports are flushed before this process exits. Cancelled, the report of the step
     # finished as the stream ended was lost while its weights were kept (a checkpoint of 2 steps with the loss of one);
