@@ -108,6 +108,38 @@ def test_the_extras_admit_no_version_of_the_exporters_seen_failing():
     assert checked == 3 * 4, "torch, export and dev each list onnx and onnxslim"
 
 
+# The optional packages' versions seen failing (session 26, NumPy 2.4, OpenCV 5.1, Python 3.11), each installed beside
+# the wheel as pip resolves it: matplotlib 3.7.0 and 3.8.3 were built for NumPy 1 (bench --data wrote no bench.png;
+# 3.8.4 plots); trimesh 4.0.0-4.3.2 call ndarray.ptp, which NumPy 2 removed (--format glb stopped with a traceback;
+# 4.4.0 writes it); pyarrow 14.0.2 and 15.0.2 were built for NumPy 1 (a Parquet manifest was refused; 16.0.0 reads it);
+# rerun-sdk 0.20.0 caps NumPy below 2, so that pip put NumPy 1.26 under the newest pyarrow, which needs 2 (--view3d-save
+# refused; 0.21.0 records); ray 2.9.0 and 2.9.3 have no override_num_blocks in ray.data.from_items (every --engine ray
+# run stopped with a TypeError traceback; 2.10.0 runs predict, video and eval).
+FAILING_EXTRAS = {
+    "matplotlib": ["3.7.0", "3.8.3"],
+    "trimesh": ["4.0.0", "4.3.2"],
+    "pyarrow": ["14.0.2", "15.0.2"],
+    "rerun-sdk": ["0.20.0", "0.20.3"],
+    "ray": ["2.9.0", "2.9.3"],
+}
+
+
+def test_the_extras_admit_no_version_of_the_optional_packages_seen_failing():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    requirements = pytest.importorskip("packaging.requirements")
+
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    listed = set()
+    for extra, texts in extras.items():
+        for text in texts:
+            requirement = requirements.Requirement(text)
+            for version in FAILING_EXTRAS.get(requirement.name, []):
+                listed.add((extra, requirement.name))
+                assert version not in requirement.specifier, f"[{extra}] {text} admits {requirement.name} {version}"
+    assert {name for _, name in listed} == set(FAILING_EXTRAS), "every package above is in an extra"
+    assert ("viz", "matplotlib") in listed and ("scale", "ray") in listed and ("3d", "trimesh") in listed
+
+
 def test_the_mit_licence_pyproject_declares_is_a_file_it_ships():
     """pyproject.toml said "MIT" and the repository had no LICENSE: wheels and sdists carried no licence text."""
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
