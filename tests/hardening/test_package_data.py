@@ -38,6 +38,16 @@ def test_package_data_globs_cover_the_shipped_files():
     assert (package / "weights" / "rtnet-v5.onnx") in covered
 
 
+def test_the_package_is_marked_typed():
+    """Without py.typed (PEP 561) mypy skipped an installed rtstereo: 'module is installed, but missing library stubs
+    or py.typed marker', and checked nothing a user's code did with it."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    globs = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["rtstereo"]
+    marker = REPO / "src" / "rtstereo" / "py.typed"
+    assert marker.is_file() and marker in {p for pattern in globs for p in marker.parent.glob(pattern)}
+
+
 def test_the_sdist_holds_the_package_and_its_data_and_no_partial_tests(tmp_path):
     """setuptools packed tests/test_*.py without tests/conftest.py, which they import (MANIFEST.in prunes tests);
     it deprecated pyproject.toml's ``license = { text = ... }``, which builds stop accepting in 2027-02."""
@@ -61,6 +71,7 @@ def test_the_sdist_holds_the_package_and_its_data_and_no_partial_tests(tmp_path)
         "README.md",
         "pyproject.toml",
         "src/rtstereo/__init__.py",
+        "src/rtstereo/py.typed",
         "src/rtstereo/weights/rtnet-v5.onnx",
         "src/rtstereo/weights/rtnet-guided.onnx",
         "src/rtstereo/data/example/left.png",
