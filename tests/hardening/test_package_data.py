@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import rtstereo
 from rtstereo.data import example_pair_paths
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,12 +60,17 @@ def test_the_sdist_holds_the_package_and_its_data_and_no_partial_tests(tmp_path)
         "warnings.simplefilter('error', SetuptoolsDeprecationWarning)  # a deprecation ends in builds that fail\n"
         "folder = sys.argv[1]  # build_sdist rewrites sys.argv\n"
         "name = build_meta.build_sdist(folder)\n"
-        "print('\\n'.join(tarfile.open(f'{folder}/{name}').getnames()))\n"
+        "sdist = tarfile.open(f'{folder}/{name}')\n"
+        "info = sdist.extractfile(f'{name[: -len(\".tar.gz\")]}/PKG-INFO').read().decode().splitlines()\n"
+        "print(next(line for line in info if line.startswith('Version: ')))\n"
+        "print('\\n'.join(sdist.getnames()))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr[-2000:]
+    version = next((line for line in done.stdout.splitlines() if line.startswith("Version: ")), done.stdout[-500:])
+    assert version == f"Version: {rtstereo.__version__}", "pyproject.toml's version is rtstereo.__version__"
     names = {name.split("/", 1)[1] for name in done.stdout.split() if "/" in name}
     assert not {name for name in names if name.startswith("tests")}, "tests belong to the clone, not the sdist"
     shipped = {
