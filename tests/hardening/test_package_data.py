@@ -170,3 +170,12 @@ def test_the_mit_licence_pyproject_declares_is_a_file_it_ships():
     text = (REPO / "LICENSE").read_text()
     assert text.startswith("MIT License\n\nCopyright (c) 2026 the rtstereo contributors\n")
     assert "Permission is hereby granted, free of charge" in text and 'THE SOFTWARE IS PROVIDED "AS IS"' in text
+
+
+def test_the_smoke_test_builds_its_wheel_from_a_copy_of_the_source():
+    """.ci/smoke_installed ran ``pip wheel "$repo"``: setuptools built in the tree and reused build/lib, where a module
+    deleted from src/ since an earlier build stayed, and was shipped in the wheel the smoke test installed."""
+    script = (REPO / ".ci" / "smoke_installed").read_text()
+    builds = [line for line in script.splitlines() if line.startswith("pip wheel")]
+    assert builds and not [line for line in builds if '"$repo"' in line], builds
+    assert 'cp -r "$repo/pyproject.toml" "$repo/README.md" "$repo/LICENSE" "$repo/MANIFEST.in" "$repo/src"' in script
