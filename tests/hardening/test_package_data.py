@@ -179,3 +179,20 @@ def test_the_smoke_test_builds_its_wheel_from_a_copy_of_the_source():
     builds = [line for line in script.splitlines() if line.startswith("pip wheel")]
     assert builds and not [line for line in builds if '"$repo"' in line], builds
     assert 'cp -r "$repo/pyproject.toml" "$repo/README.md" "$repo/LICENSE" "$repo/MANIFEST.in" "$repo/src"' in script
+
+
+def test_the_classifiers_name_the_pythons_requires_python_admits():
+    """The metadata had no classifiers: PyPI and pip's tools could not tell which Pythons rtstereo runs on, nor that it
+    is typed. The versions named start at requires-python's floor, and there is no licence classifier (PEP 639)."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    specifiers = pytest.importorskip("packaging.specifiers")
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    classifiers = project["classifiers"]
+    prefix = "Programming Language :: Python :: 3."
+    pythons = [f"3.{c.removeprefix(prefix)}" for c in classifiers if c.startswith(prefix)]
+    admitted = specifiers.SpecifierSet(project["requires-python"])
+    assert pythons and all(version in admitted for version in pythons), (pythons, admitted)
+    assert f">={pythons[0]}" == project["requires-python"], "the oldest Python named is the oldest admitted"
+    assert "Typing :: Typed" in classifiers and (REPO / "src" / "rtstereo" / "py.typed").is_file()
+    assert not [c for c in classifiers if c.startswith("License ::")]
