@@ -1285,8 +1285,8 @@ def test_cuda_on_a_sweep_of_onnx_models_asks_onnx_runtime_alone_and_names_its_gp
     assert code == 2 and out == "" and err.count("\n") == 1, err
     assert err.startswith(
         "rtstereo bench: error: --device cuda with ONNX Runtime needs its CUDA or TensorRT provider, which this "
-        "onnxruntime build lacks (it has: CPUExecutionProvider). Install the GPU build (pip uninstall onnxruntime && "
-        "pip install onnxruntime-gpu)"
+        "onnxruntime build lacks (it has: CPUExecutionProvider). Install the GPU build (pip uninstall -y onnxruntime "
+        "onnxruntime-gpu && pip install onnxruntime-gpu)"
     ), err
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -424,3 +425,26 @@ def test_what_another_thread_prints_during_a_hold_is_not_taken_for_the_held_call
         hold_native_output(previous)
     assert noise.text == "libpng warning: iCCP: known incorrect sRGB profile\n"
     assert "rtstereo video: a note\n" in capfd.readouterr().err
+
+
+def test_the_python_modules_that_need_torch_name_the_extra_without_it():
+    """``from rtstereo.train.online import adapting_predictor`` (README) and ``import rtstereo.datasets.synthetic`` said
+    "No module named 'torch'" from deep inside, where the verbs name ``pip install 'rtstereo[torch]'``."""
+    code = (
+        "import sys; sys.modules['torch'] = None\n"  # any import of torch now raises ImportError, as without it
+        "import importlib\n"
+        "from rtstereo.errors import MissingDependencyError\n"
+        "for name in ['rtstereo.train.online', 'rtstereo.train.hints', 'rtstereo.datasets.synthetic']:\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except MissingDependencyError as exc:\n"
+        "        print(exc)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC.parent)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert len(lines) == 3, done.stdout
+    assert lines[0] == lines[1] and lines[0].startswith("rtstereo.train (training and adaptation) needs the Python")
+    assert lines[2].startswith("rendering synthetic scenes (rtstereo.datasets.synthetic) needs the Python package")
+    assert all(line.endswith("Install it with: pip install 'rtstereo[torch]'") for line in lines), lines

@@ -297,14 +297,16 @@ def test_a_gpu_index_beyond_those_present_is_refused_in_one_line(monkeypatch):
 
 def test_no_gpu_on_pytorchs_cpu_build_says_what_to_install(monkeypatch):
     """PyTorch's CPU-only build sees no GPU whatever the machine has: 'PyTorch sees no CUDA GPU' alone left a user
-    with a GPU wondering why; the message names the build and the line that installs one built for CUDA."""
+    with a GPU wondering why; the message names the build and the line that installs one built for CUDA, the CPU
+    build uninstalled first (``pip install torch --index-url ...`` beside it said "Requirement already satisfied")."""
     from rtstereo.train.loop import resolve_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.version, "cuda", None)
     cpu_build = rf"sees no CUDA GPU\b.*: this PyTorch \({re.escape(torch.__version__)}\) is its CPU-only build; "
     cpu_build += (
-        r"install one built for CUDA \(pip install torch --index-url https://download.pytorch.org/whl/cu124\); use "
+        r"install one built for CUDA \(pip uninstall -y torch && pip install torch --index-url "
+        r"https://download.pytorch.org/whl/cu124\); use "
     )
     with pytest.raises(InputError, match=cpu_build + r"--device cpu \(device='cpu' in Python\)$"):
         TorchBackend(torch.nn.Identity(), device="cuda")

@@ -28,9 +28,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import torch
+from ..errors import InputError, require
 
-from ..errors import InputError
+try:  # before the renderer's modules, which need it too
+    import torch
+except ImportError:  # one line naming the extra, not "No module named 'torch'" from one of them
+    require("torch", "torch", "rendering synthetic scenes (rtstereo.datasets.synthetic)")
+
 from .synthetic_camera import blur_and_noise, photometric, specular_glow
 from .synthetic_geometry import layer_at, layer_disparity, surface_x, zbuffer
 from .synthetic_random import hash_bits, item_seeds

@@ -254,7 +254,9 @@ TORCH_RUNTIME_SETTINGS = ("channels_last", "cuda_graphs", "compile", "cudnn_benc
 COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
 
 
-TORCH_CUDA_INSTALL = "pip install torch --index-url https://download.pytorch.org/whl/cu124"
+# The CPU build uninstalled first: an installed torch satisfies "pip install torch" from any index, which then changes
+# nothing ("Requirement already satisfied").
+TORCH_CUDA_INSTALL = "pip uninstall -y torch && pip install torch --index-url https://download.pytorch.org/whl/cu124"
 
 
 def cpu_build_note(torch: Any) -> str:

@@ -180,7 +180,10 @@ def provider_list(
     return out
 
 
-GPU_INSTALL = "pip uninstall onnxruntime && pip install onnxruntime-gpu"
+# Both builds are the module onnxruntime, and rtstereo requires the CPU one: a later pip install of rtstereo or an
+# extra puts it back over the GPU build. Uninstalling onnxruntime alone then removed files onnxruntime-gpu shares, and
+# "pip install onnxruntime-gpu" was "Requirement already satisfied": onnxruntime no longer imported. Both go first.
+GPU_INSTALL = "pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu"
 
 
 def check_gpu_build(device: str, providers: str | list[str] | None = None) -> None:
