@@ -15,7 +15,7 @@ import warnings
 import weakref
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 
 class RtStereoError(Exception):
@@ -277,6 +277,21 @@ def require(module: str, extra: str | None, purpose: str):
             f"{purpose} needs the Python package '{package_name(module)}', which is not installed "
             f"({exc.__class__.__name__}: {exc}). Install it with: {install_command(module, extra)}"
         ) from exc
+
+
+def torch_missing(importer: str, exc: ImportError) -> NoReturn:
+    """The error of a module whose ``import torch`` at the top failed, raised from its ``except ImportError as exc``.
+
+    Without torch, :func:`require`'s one line naming ``pip install 'rtstereo[torch]'`` (as the verbs give), not a
+    bare "No module named 'torch'" from deep inside; with torch importable, ``exc`` itself: what failed is another
+    import (``torch.nn`` of a broken install).
+
+    Args:
+        importer: what needs torch, shown in the message: the module's ``__name__`` or a description.
+        exc: the ``ImportError`` the module's imports raised.
+    """
+    require("torch", "torch", importer)
+    raise exc
 
 
 def _not_installed(exc: ImportError, module: str) -> bool:

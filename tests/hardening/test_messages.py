@@ -448,3 +448,67 @@ def test_the_python_modules_that_need_torch_name_the_extra_without_it():
     assert lines[0] == lines[1] and lines[0].startswith("rtstereo.train (training and adaptation) needs the Python")
     assert lines[2].startswith("rendering synthetic scenes (rtstereo.datasets.synthetic) needs the Python package")
     assert all(line.endswith("Install it with: pip install 'rtstereo[torch]'") for line in lines), lines
+
+
+def _modules_importing_torch_at_the_top() -> list[str]:
+    """Every module of the package with an ``import torch`` (or ``from torch ...``) in its body or a top-level try."""
+    import ast
+
+    names = []
+    for path in sorted(SRC.rglob("*.py")):
+        body = ast.parse(path.read_text(encoding="utf-8")).body
+        statements = [s for node in body for s in ([node] if not isinstance(node, ast.Try) else node.body)]
+        if any(
+            (isinstance(s, ast.Import) and any(a.name.split(".")[0] == "torch" for a in s.names))
+            or (isinstance(s, ast.ImportFrom) and (s.module or "").split(".")[0] == "torch" and not s.level)
+            for s in statements
+        ):
+            parts = path.relative_to(SRC.parent).with_suffix("").parts
+            names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+def test_every_module_that_imports_torch_at_the_top_names_the_extra_without_it():
+    """``import rtstereo.models.rtnet`` (volumes, gwcnet, the renderer's modules, ...) without torch said a bare "No
+    module named 'torch'", where rtstereo.train names ``pip install 'rtstereo[torch]'`` in one line."""
+    names = _modules_importing_torch_at_the_top()
+    assert {"rtstereo.models.rtnet", "rtstereo.models.volumes", "rtstereo.models.gwcnet", "rtstereo.train"} <= set(
+        names
+    ), names
+    code = (
+        "import sys; sys.modules['torch'] = None\n"  # any import of torch now raises ImportError, as without it
+        "import importlib\n"
+        "from rtstereo.errors import MissingDependencyError\n"
+        f"for name in {names!r}:\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except MissingDependencyError as exc:\n"
+        "        print(name, '|', exc)\n"
+        "    except ImportError as exc:\n"
+        "        print(name, '| bare', type(exc).__name__, exc)\n"
+        "    else:\n"
+        "        print(name, '| imported')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC.parent)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert len(lines) == len(names), done.stdout
+    for line in lines:
+        name, message = line.split(" | ", 1)
+        assert "\n" not in message and message.endswith("Install it with: pip install 'rtstereo[torch]'"), line
+        assert "needs the Python package 'torch', which is not installed" in message, line
+    rtnet = dict(line.split(" | ", 1) for line in lines)["rtstereo.models.rtnet"]
+    assert rtnet.startswith("rtstereo.models.rtnet needs the Python package 'torch'"), rtnet
+
+
+def test_torch_missing_passes_on_another_import_error_when_torch_is_there():
+    """With torch importable, the error of a module's failed torch imports is the original one (a broken install), not
+    advice to install what is installed."""
+    pytest.importorskip("torch")
+    from rtstereo.errors import torch_missing
+
+    original = ImportError("cannot import name 'nn' from 'torch'")
+    with pytest.raises(ImportError) as caught:
+        torch_missing("rtstereo.models.rtnet", original)
+    assert caught.value is original

@@ -28,12 +28,12 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from ..errors import InputError, require
+from ..errors import InputError, torch_missing
 
 try:  # before the renderer's modules, which need it too
     import torch
-except ImportError:  # one line naming the extra, not "No module named 'torch'" from one of them
-    require("torch", "torch", "rendering synthetic scenes (rtstereo.datasets.synthetic)")
+except ImportError as exc:  # one line naming the extra, not "No module named 'torch'" from one of them
+    torch_missing("rendering synthetic scenes (rtstereo.datasets.synthetic)", exc)
 
 from .synthetic_camera import blur_and_noise, photometric, specular_glow
 from .synthetic_geometry import layer_at, layer_disparity, surface_x, zbuffer

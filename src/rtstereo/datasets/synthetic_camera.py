@@ -9,7 +9,12 @@ from __future__ import annotations
 import math
 import threading
 
-import torch
+from ..errors import torch_missing
+
+try:
+    import torch
+except ImportError as exc:  # one line naming the extra to install, not "No module named 'torch'"
+    torch_missing(__name__, exc)
 
 from .synthetic_random import GOLDEN, MASK32, mix32
 from .synthetic_table import Rows, Table

@@ -15,7 +15,12 @@ cover rather than with ``objects x pixels``.
 
 from __future__ import annotations
 
-import torch
+from ..errors import torch_missing
+
+try:
+    import torch
+except ImportError as exc:  # one line naming the extra to install, not "No module named 'torch'"
+    torch_missing(__name__, exc)
 
 from .synthetic_table import Rows, Table
 

@@ -12,7 +12,13 @@ product overflows int64 (no reliance on wrapping arithmetic).
 from __future__ import annotations
 
 import numpy as np
-import torch
+
+from ..errors import torch_missing
+
+try:
+    import torch
+except ImportError as exc:  # one line naming the extra to install, not "No module named 'torch'"
+    torch_missing(__name__, exc)
 
 MASK32 = 0xFFFFFFFF
 # Odd multipliers below 2**31 for a xorshift-multiply mixer (each round is a bijection on 32 bits).

@@ -26,7 +26,13 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
+
+from ..errors import torch_missing
+
+try:
+    import torch
+except ImportError as exc:  # one line naming the extra to install, not "No module named 'torch'"
+    torch_missing(__name__, exc)
 
 from .synthetic_material import MAX_OBJECTS, sample_items, sample_materials, sample_spots
 from .synthetic_random import choice, lerp, loguniform, uniform

@@ -11,7 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import numpy as np
-import torch
+
+from ..errors import torch_missing
+
+try:
+    import torch
+except ImportError as exc:  # one line naming the extra to install, not "No module named 'torch'"
+    torch_missing(__name__, exc)
 
 
 class Table:

@@ -25,11 +25,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-import torch.nn.functional as F
-from torch import nn
+from ..errors import CheckpointError, InputError, torch_missing
 
-from ..errors import CheckpointError, InputError
+try:
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+except ImportError as exc:  # one line naming the extra to install, not "No module named 'torch'"
+    torch_missing(__name__, exc)
+
 from .checkpoint import find_state_dict, load_into, read_checkpoint_of, strip_prefix
 from .initialization import he_normal_fan_out
 from .inputs import check_stereo_batch

@@ -30,11 +30,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
-import torch.nn.functional as F
-from torch import nn
+from ..errors import CheckpointError, InputError, torch_missing
 
-from ..errors import CheckpointError, InputError
+try:
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+except ImportError as exc:  # one line naming the extra to install, not "No module named 'torch'"
+    torch_missing(__name__, exc)
+
 from .checkpoint import find_state_dict, load_into, read_checkpoint_of, strip_prefix
 from .crestereo_parts import (
     SEARCH_POINTS,

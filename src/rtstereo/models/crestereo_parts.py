@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import math
 
-import torch
-import torch.nn.functional as F
-from torch import nn
+from ..errors import torch_missing
+
+try:
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+except ImportError as exc:  # one line naming the extra to install, not "No module named 'torch'"
+    torch_missing(__name__, exc)
 
 NUM_CORR_GROUPS = 4
 SEARCH_POINTS = 9  # 1x9 (horizontal line) or 3x3 (square) window: 9 samples either way

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import math
 
-from torch import nn
+from ..errors import torch_missing
+
+try:
+    from torch import nn
+except ImportError as exc:  # one line naming the extra to install, not "No module named 'torch'"
+    torch_missing(__name__, exc)
 
 
 def he_normal_fan_out(network: nn.Module) -> None:

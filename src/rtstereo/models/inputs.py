@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import torch
+from ..errors import InputError, torch_missing
 
-from ..errors import InputError
+try:
+    import torch
+except ImportError as exc:  # one line naming the extra to install, not "No module named 'torch'"
+    torch_missing(__name__, exc)
 
 
 def check_stereo_batch(network: str, left: torch.Tensor, right: torch.Tensor, size_divisor: int) -> None:

@@ -41,11 +41,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
-import torch.nn.functional as F
-from torch import nn
+from ..errors import CheckpointError, InputError, SettingError, torch_missing
 
-from ..errors import CheckpointError, InputError, SettingError
+try:
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+except ImportError as exc:  # one line naming the extra to install, not "No module named 'torch'"
+    torch_missing(__name__, exc)
+
 from .checkpoint import describe, find_state_dict, load_into, read_torch_file, strip_prefix
 from .inputs import check_stereo_batch
 

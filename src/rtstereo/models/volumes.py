@@ -13,8 +13,13 @@ the right image has no pixel and zeros stand in for it.
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
+from ..errors import torch_missing
+
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError as exc:  # one line naming the extra to install, not "No module named 'torch'"
+    torch_missing(__name__, exc)
 
 
 def shifted_right(right: torch.Tensor, num_disp: int) -> torch.Tensor:

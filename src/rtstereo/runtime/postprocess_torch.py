@@ -18,10 +18,15 @@ from typing import Any
 
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
 
-from ..errors import InputError
+from ..errors import InputError, torch_missing
+
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError as exc:  # one line naming the extra to install, not "No module named 'torch'"
+    torch_missing(__name__, exc)
+
 from ..types import StereoPair
 from .postprocess import BORDER_MARGIN_PX
 from .refine import (

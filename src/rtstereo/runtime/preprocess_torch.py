@@ -9,10 +9,14 @@ Shapes: images ``(H, W, 3)`` uint8 tensors; network input ``(1, 3, H, W)`` float
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
+from ..errors import InputError, torch_missing
 
-from ..errors import InputError
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError as exc:  # one line naming the extra to install, not "No module named 'torch'"
+    torch_missing(__name__, exc)
+
 from .preprocess import IMAGENET_MEAN, IMAGENET_STD, pad_amounts
 
 
