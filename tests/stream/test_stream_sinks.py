@@ -400,7 +400,9 @@ def test_show_with_an_opencv_without_gui_says_which_package_to_install(monkeypat
     monkeypatch.setenv("DISPLAY", ":99")
     with caplog.at_level(logging.WARNING, "rtstereo.stream"):
         assert open_window() is None
-    assert "pip install opencv-python" in caplog.text
+    # not "pip install opencv-python" beside the headless wheel: two packages writing cv2's files (OpenCV advises one)
+    assert "'pip uninstall -y opencv-python-headless opencv-python && pip install opencv-python'" in caplog.text
+    assert "--view3d" in caplog.text and "--output-prefix" in caplog.text
 
 
 def test_window_quits_on_q_esc_or_close(monkeypatch):
@@ -540,5 +542,32 @@ def test_a_window_opencv_refuses_without_a_reason_is_one_line(monkeypatch):
         raise video.cv2.error()
 
     monkeypatch.setattr(video.cv2, "namedWindow", refuse)
-    with pytest.raises(OutputError, match=r"^cannot open a window: error \(opencv-python-headless has no GUI"):
+    monkeypatch.setattr(video, "opencv_has_gui", lambda: False)
+    with pytest.raises(OutputError, match=r"^cannot open a window: error \(this OpenCV has no GUI") as info:
         video.OpenCVWindow()
+    assert "\n" not in str(info.value)
+    assert f"put the GUI build in its place with '{video.GUI_INSTALL}'" in str(info.value)
+
+
+def test_a_window_an_opencv_with_a_gui_refuses_gives_no_advice_to_install_one(monkeypatch):
+    """The GUI build that cannot open a window (no access to the display) is not told to install the GUI build."""
+    from rtstereo.sinks import video
+
+    def refuse(title, flags):
+        raise video.cv2.error("OpenCV(4.10.0) ... error: (-2:Unspecified error) Can't initialize GTK backend")
+
+    monkeypatch.setattr(video.cv2, "namedWindow", refuse)
+    monkeypatch.setattr(video.cv2, "getBuildInformation", lambda: "  GUI:                           GTK3\n")
+    with pytest.raises(OutputError) as info:
+        video.OpenCVWindow()
+    assert str(info.value) == (
+        "cannot open a window: OpenCV(4.10.0) ... error: (-2:Unspecified error) Can't initialize GTK backend"
+    )
+
+
+@pytest.mark.parametrize(("line", "has_gui"), [("  GUI: NONE", False), ("  GUI:  QT5", True), ("  Video I/O:", False)])
+def test_opencv_has_gui_reads_the_build_information(monkeypatch, line, has_gui):
+    from rtstereo.sinks import video
+
+    monkeypatch.setattr(video.cv2, "getBuildInformation", lambda: f"General configuration for OpenCV\n{line}\n")
+    assert video.opencv_has_gui() is has_gui

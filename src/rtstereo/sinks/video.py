@@ -611,6 +611,19 @@ def _check_writable(probe: Path, what: str) -> None:
 
 QUIT_KEYS = (ord("q"), ord("Q"), 27)  # q or Esc
 
+# Both OpenCV wheels are the module cv2, and rtstereo requires the headless one: "pip install opencv-python" beside it,
+# as the message said, left two packages writing the same files (OpenCV's own advice: install one only), the last one
+# installed winning, and uninstalling either then broke cv2. Both go first.
+GUI_INSTALL = "pip uninstall -y opencv-python-headless opencv-python && pip install opencv-python"
+
+
+def opencv_has_gui() -> bool:
+    """Whether this OpenCV was built with a HighGUI backend (GTK, Qt, Win32, Cocoa): the headless wheels say NONE."""
+    for line in cv2.getBuildInformation().splitlines():
+        if line.strip().startswith("GUI:"):
+            return line.split(":", 1)[1].strip().upper() != "NONE"
+    return False  # a build that does not say: as the headless wheels, the one rtstereo installs
+
 
 class OpenCVWindow:
     """An OpenCV HighGUI window; :meth:`poll` handles events and reports a quit request.
@@ -626,10 +639,14 @@ class OpenCVWindow:
         except cv2.error as exc:
             lines = str(exc).strip().splitlines()  # OpenCV's reason is its last line; none gave IndexError
             reason = lines[-1].strip() if lines else type(exc).__name__
-            raise OutputError(
-                f"cannot open a window: {reason} (opencv-python-headless has no GUI: pip install opencv-python for "
-                "--show)"
-            ) from None
+            advice = (
+                f" (this OpenCV has no GUI, as opencv-python-headless, which rtstereo installs: for --show put the GUI "
+                f"build in its place with '{GUI_INSTALL}', or write -o FILE.mp4 or --output-prefix, or view in 3D with "
+                "--view3d)"
+            )
+            if opencv_has_gui():  # a GUI build that cannot open a window here: another package would change nothing
+                advice = ""
+            raise OutputError(f"cannot open a window: {reason}{advice}") from None
         self._shown = False
         self.keys: dict[int, Callable[[], None]] = {}  # other keys' actions (e.g. f freezes online adaptation)
 
