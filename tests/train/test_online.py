@@ -231,6 +231,24 @@ def test_the_process_workers_freeze_counts_the_childs_steps_and_the_one_under_wa
     assert f"online adaptation frozen after {said} (--adapt-until 2 s reached)" in caplog.text, caplog.text
 
 
+def test_the_process_workers_resume_counts_the_childs_published_steps(caplog):
+    """The key f twice, the second press after the step under way at the first had ended but before its report was
+    read: "resumed after 0 steps", one low, where the freeze had said the step was kept."""
+    from rtstereo.train.online_process import ProcessAdapter
+
+    adapter = object.__new__(ProcessAdapter)  # only freeze and resume are exercised, on the child's shared counts
+    adapter._frozen, adapter._child_frozen, adapter._step_gate = threading.Event(), threading.Event(), threading.Lock()
+    adapter._child_stepping, adapter._shared_version = SimpleNamespace(value=1), SimpleNamespace(value=0)
+    adapter.steps, adapter.frozen_by, adapter.error = 0, None, None  # no report read yet
+    with caplog.at_level("INFO", logger="rtstereo"):
+        adapter.toggle_freeze()
+        adapter._child_stepping.value, adapter._shared_version.value = 0, 1  # the kept step published, unread
+        adapter.toggle_freeze()
+    assert "online adaptation frozen after 0 steps and one under way, which is kept" in caplog.text, caplog.text
+    assert "online adaptation resumed after 1 step\n" in caplog.text + "\n", caplog.text
+    assert not adapter._frozen.is_set() and not adapter._child_frozen.is_set()
+
+
 @pytest.mark.skipif(
     rtstereo.train.adapt_network.packaged_network_source() is None, reason="needs training/default/state.pt"
 )

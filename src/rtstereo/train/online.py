@@ -257,14 +257,18 @@ class OnlineAdapter:
         """The steps applied, and whether one is under way (read first: a step that ends between the two is
         counted once)."""
         stepping_to = self._stepping_to
-        steps = self.steps
+        steps = self._steps_applied()
         return steps, stepping_to > steps
+
+    def _steps_applied(self) -> int:
+        """The steps whose weights are published so far (the process worker's are ahead of the reports read)."""
+        return self.steps
 
     def resume(self) -> None:
         if self._frozen.is_set() and self.error is None:
             self.frozen_by = None
             self._frozen.clear()
-            log.info("online adaptation resumed after %s", counted(self.steps, "step"))
+            log.info("online adaptation resumed after %s", counted(self._steps_applied(), "step"))
 
     def toggle_freeze(self) -> None:
         """Freeze, or resume when frozen (the window's key)."""

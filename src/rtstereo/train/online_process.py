@@ -174,8 +174,12 @@ class ProcessAdapter(OnlineAdapter):
     def _steps_at_freeze(self) -> tuple[int, bool]:
         # the child's own counts: the stream's are those of the reports it has read
         stepping_to = self._child_stepping.value
-        steps = self._shared_version.value
+        steps = self._steps_applied()
         return steps, stepping_to > steps
+
+    def _steps_applied(self) -> int:
+        # the child's count: "resumed after" right after a freeze, before the kept step's report is read, was one low
+        return self._shared_version.value
 
     def resume(self) -> None:
         super().resume()
