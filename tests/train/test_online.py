@@ -632,7 +632,7 @@ def test_cuda_on_pytorchs_cpu_build_says_what_to_install(tiny_checkpoint, monkey
     with pytest.raises(
         InputError,
         match=r"^--device cuda: PyTorch sees no CUDA GPU: this PyTorch .* is its CPU-only "
-        r"build; install one built for CUDA \(pip install torch .*\); use --device cpu$",
+        r"build; install one built for CUDA \(pip uninstall -y torch && pip install torch .*\); use --device cpu$",
     ):
         adapting_predictor(str(tiny_checkpoint), device="cuda")
 
