@@ -126,6 +126,13 @@ def test_random_weights_refuse_accuracy_only_of_the_networks_they_apply_to(tiny_
     report = run_bench([exported], [(48, 96)], warmup=1, runs=1, data=[tiny_dataset], random_weights=True)
     assert [(row.status, "epe" in row.accuracy) for row in report.rows] == [("ok", True)], report.rows
     assert f"--random-weights does not apply to {exported}: only a registry network" in "\n".join(report.notes)
+    # bench.json records what applied (it said "random_weights": true beside that note), and what was asked
+    options = report.to_json()["options"]
+    assert (options["random_weights"], options["random_weights_models"], options["random_weights_asked"]) == (
+        False,
+        [],
+        True,
+    )
 
 
 def test_no_help_example_gives_weights_and_random_weights():
@@ -358,6 +365,12 @@ def test_backend_settings_are_swept_on_their_backend_rows_and_reach_the_backend(
     data = report.rows[0].to_json()
     assert data["backend_settings"] == {"channels_last": True, "cudnn_benchmark": False}  # typed, not "true"
     assert BenchReport.from_json(report.to_json()).rows[0].case == report.rows[0].case
+    options = report.to_json()["options"]  # anynet, given no weights, ran on random ones
+    assert (options["random_weights"], options["random_weights_models"], options["random_weights_asked"]) == (
+        True,
+        ["anynet"],
+        True,
+    )
 
 
 def test_cuda_graphs_true_on_the_cpu_is_a_row_that_says_why_as_predict_does(cli):

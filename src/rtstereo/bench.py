@@ -1153,7 +1153,11 @@ def run_bench(
         "warmup": warmup,
         "runs": runs,
         "data": [str(d) if isinstance(d, (str, Path)) else " ".join(map(str, d)) for d in data or []],
-        "random_weights": random_weights,
+        # What applied: --random-weights on only exported files, checkpoints or networks given --weights (a note
+        # says so) built nothing with random weights, and the record said true. What was asked, as for the backends.
+        "random_weights": bool(random_models),
+        "random_weights_models": random_models,
+        "random_weights_asked": random_weights,
         "scenes": [s.name for s in samples] if maps is None else [m.source.name for m in maps.maps],
     }
     return BenchReport(
