@@ -637,16 +637,15 @@ class OpenCVWindow:
         try:
             cv2.namedWindow(title, cv2.WINDOW_NORMAL)
         except cv2.error as exc:
+            if not opencv_has_gui():  # OpenCV's own reason says to rebuild it with GTK: not what a pip user does
+                raise OutputError(
+                    "cannot open a window: this OpenCV has no GUI, as opencv-python-headless, which rtstereo installs: "
+                    f"for --show put the GUI build in its place with '{GUI_INSTALL}', or write -o FILE.mp4 or "
+                    "--output-prefix, or view in 3D with --view3d"
+                ) from None
             lines = str(exc).strip().splitlines()  # OpenCV's reason is its last line; none gave IndexError
             reason = lines[-1].strip() if lines else type(exc).__name__
-            advice = (
-                f" (this OpenCV has no GUI, as opencv-python-headless, which rtstereo installs: for --show put the GUI "
-                f"build in its place with '{GUI_INSTALL}', or write -o FILE.mp4 or --output-prefix, or view in 3D with "
-                "--view3d)"
-            )
-            if opencv_has_gui():  # a GUI build that cannot open a window here: another package would change nothing
-                advice = ""
-            raise OutputError(f"cannot open a window: {reason}{advice}") from None
+            raise OutputError(f"cannot open a window: {reason}") from None
         self._shown = False
         self.keys: dict[int, Callable[[], None]] = {}  # other keys' actions (e.g. f freezes online adaptation)
 
