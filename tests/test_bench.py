@@ -133,6 +133,7 @@ def test_random_weights_refuse_accuracy_only_of_the_networks_they_apply_to(tiny_
         [],
         True,
     )
+    assert "Random weights" not in report.table()
 
 
 def test_no_help_example_gives_weights_and_random_weights():
@@ -371,6 +372,7 @@ def test_backend_settings_are_swept_on_their_backend_rows_and_reach_the_backend(
         ["anynet"],
         True,
     )
+    assert "Random weights (--random-weights): anynet; timing only, their disparities mean nothing." in report.table()
 
 
 def test_cuda_graphs_true_on_the_cpu_is_a_row_that_says_why_as_predict_does(cli):

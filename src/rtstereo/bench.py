@@ -301,6 +301,12 @@ class BenchReport:
             lines.append(unmatched)
         if any(row.caveat == CPU_FP16_CAVEAT for row in self.rows):
             lines.append(CPU_FP16_NOTE + ".")
+        random_models = self.options.get("random_weights_models") or []
+        if random_models:  # the table alone did not say so: its rows read as the trained networks'
+            lines.append(
+                f"Random weights (--random-weights): {', '.join(random_models)}; timing only, their disparities mean "
+                "nothing."
+            )
         if self.reference:
             lines.append(self._reference_note())
         shortened = [row for row in self.rows if row.status != "ok" and _reason_cell(row.reason) != row.reason]
