@@ -28,7 +28,7 @@ PRECISIONS = ("fp32", "fp16", "bf16")
 def load(
     model: str | os.PathLike[str] = "default",
     *,
-    weights: str | Path | None = None,
+    weights: str | os.PathLike[str] | None = None,
     backend: str | None = None,
     device: str = "cpu",
     precision: str = "fp32",

@@ -1,0 +1,129 @@
+"""The public API's annotations say what the code takes and returns: the package ships ``py.typed``, so mypy and IDEs
+check users' code against them, and an annotation narrower than the code (``str`` where a ``Path`` works) is an error
+in a correct script."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import importlib
+import inspect
+import os
+import types
+import typing
+from pathlib import Path
+
+import pytest
+
+from rtstereo.runtime.hybrid import HybridPredictor
+from rtstereo.runtime.predictor import Predictor
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _hints(obj: typing.Any) -> dict[str, typing.Any]:
+    """``typing.get_type_hints`` with the names that modules import for type checkers only."""
+    module = importlib.import_module(obj.__module__)
+    return typing.get_type_hints(obj, {**vars(module), "HybridPredictor": HybridPredictor, "Predictor": Predictor})
+
+
+def _members(hint: typing.Any) -> tuple[typing.Any, ...]:
+    """The types a union admits, generics by their class (``os.PathLike[str]``: ``os.PathLike``)."""
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    return tuple(typing.get_origin(arg) or arg for arg in (typing.get_args(hint) if union else (hint,)))
+
+
+def _admits(hint: typing.Any, value: object) -> bool:
+    return isinstance(value, tuple(m for m in _members(hint) if isinstance(m, type)))
+
+
+def _online() -> typing.Any:
+    pytest.importorskip("torch")
+    from rtstereo.train import online
+
+    return online
+
+
+def _predictor_options() -> typing.Any:
+    from rtstereo.batch import PredictorOptions
+
+    return PredictorOptions
+
+
+def _resolve_pairs() -> typing.Any:
+    from rtstereo.sources.pairs import resolve_pairs
+
+    return resolve_pairs
+
+
+def _load() -> typing.Any:
+    from rtstereo.api import load
+
+    return load
+
+
+class _OwnPath:  # os.PathLike without being a pathlib.Path: what load()'s isinstance check takes
+    def __fspath__(self) -> str:
+        return "x"
+
+
+@pytest.mark.parametrize(
+    ("what", "parameters"),
+    [
+        (_resolve_pairs, ("left", "right")),  # said str: resolve_pairs(Path("L"), Path("R")) failed mypy, and ran
+        (_predictor_options, ("model", "weights")),  # said str, as load() takes a Path for either
+        (lambda: _online().adapting_predictor, ("model", "weights")),  # said str; a checkpoint's Path ran
+        (_load, ("model", "weights")),  # weights said str | Path: another os.PathLike failed mypy, and ran
+    ],
+    ids=["resolve_pairs", "PredictorOptions", "adapting_predictor", "load"],
+)
+def test_parameters_that_take_a_path_are_annotated_so(what, parameters):
+    hints = _hints(what())
+    for name in parameters:
+        assert _admits(hints[name], "x") and _admits(hints[name], Path("x")), (name, hints[name])
+        assert _admits(hints[name], _OwnPath()), (name, hints[name])
+
+
+def test_batch_jobs_output_may_be_a_str_for_type_checkers_too():
+    """BatchJob's field says ``Path | None`` (it holds a Path), so the ``__init__`` dataclass makes said so too and
+    ``BatchJob(output="out")`` failed mypy, while it runs (and expands ``~``); the ``__init__`` written for type
+    checkers takes a str, and keeps to the fields, in their order, with their defaults."""
+    from rtstereo import batch
+    from rtstereo.batch import BatchJob
+
+    job = BatchJob(output="out")
+    assert job.output == Path("out")
+    tree = ast.parse(inspect.getsource(BatchJob))
+    inits = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef)
+        and node.name == "__init__"
+        and any(
+            isinstance(p, ast.If) and node in p.body and ast.unparse(p.test) == "TYPE_CHECKING" for p in ast.walk(tree)
+        )
+    ]
+    assert len(inits) == 1, "BatchJob's __init__ for type checkers, under if TYPE_CHECKING:"
+    arguments = inits[0].args.args[1:]
+    fields = [f for f in dataclasses.fields(BatchJob) if f.init]
+    assert [a.arg for a in arguments] == [f.name for f in fields]
+    defaults = inits[0].args.defaults
+    assert len(defaults) == len(fields)
+    namespace = vars(importlib.import_module(BatchJob.__module__))
+    for argument, default, field in zip(arguments, defaults, fields):
+        assert eval(ast.unparse(default), namespace) == field.default, field.name
+        if field.name != "output":  # the others as the fields say
+            assert ast.unparse(argument.annotation) == field.type, field.name
+    output = eval(ast.unparse(arguments[0].annotation), {**namespace, "os": os})
+    assert _admits(output, "out") and _admits(output, Path("out")) and type(None) in _members(output)
+    assert batch.BatchJob is BatchJob
+
+
+def test_returns_name_every_kind_of_predictor_they_give():
+    """PredictorOptions.load() had no annotation (Any, for what load() returns); adapting_predictor said
+    ``tuple[Any, OnlineAdapter]``."""
+    returned = _members(_hints(_predictor_options().load)["return"])
+    assert set(returned) == {Predictor, HybridPredictor}
+    online = _online()
+    first, adapter = typing.get_args(_hints(online.adapting_predictor)["return"])
+    assert set(_members(first)) == {online.AdaptingPredictor, HybridPredictor} and adapter is online.OnlineAdapter
