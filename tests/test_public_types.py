@@ -13,6 +13,7 @@ import types
 import typing
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rtstereo.runtime.hybrid import HybridPredictor
@@ -127,3 +128,44 @@ def test_returns_name_every_kind_of_predictor_they_give():
     online = _online()
     first, adapter = typing.get_args(_hints(online.adapting_predictor)["return"])
     assert set(_members(first)) == {online.AdaptingPredictor, HybridPredictor} and adapter is online.OnlineAdapter
+
+
+def _dtype_of(hint: typing.Any) -> typing.Any:
+    """The scalar type of ``npt.NDArray[np.float32]`` (``| None`` left out); fails for a bare ``np.ndarray``."""
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    (array,) = [a for a in (typing.get_args(hint) if union else (hint,)) if a is not type(None)]
+    assert typing.get_origin(array) is np.ndarray, hint
+    (scalar,) = typing.get_args(typing.get_args(array)[1])  # ndarray[shape, dtype[scalar]]
+    return scalar
+
+
+def test_arrays_the_docs_give_a_dtype_are_annotated_with_it(tmp_path):
+    """They said ``np.ndarray`` (any dtype): ``d: NDArray[np.float64] = r.disparity_px`` passed mypy, and a function
+    taking ``NDArray[np.uint8]`` could not be given ``read_image(...)``'s array without a cast."""
+    import rtstereo
+    from rtstereo import confidence, geometry
+    from rtstereo.io import disparity, images
+    from rtstereo.types import DisparityResult
+
+    left = images.read_image(REPO / "src" / "rtstereo" / "data" / "example" / "left.png")[:96, :128]
+    right = images.read_image(REPO / "src" / "rtstereo" / "data" / "example" / "right.png")[:96, :128]
+    assert left.dtype == _dtype_of(_hints(images.read_image)["return"])
+    with rtstereo.load("sgbm", max_disp=32) as model:
+        result = model.predict(left, right)
+        checked, consistent = confidence.lr_check(model, rtstereo.StereoPair(left, right))
+    fields = _hints(DisparityResult)
+    assert result.disparity_px.dtype == checked.disparity_px.dtype == _dtype_of(fields["disparity_px"])
+    assert result.left is not None and result.left.dtype == _dtype_of(fields["left"])
+    assert result.valid_mask.dtype == _dtype_of(_hints(DisparityResult.valid_mask.fget)["return"])
+    assert consistent.dtype == _dtype_of(typing.get_args(_hints(confidence.lr_check)["return"])[1])
+    disparity.write_disparity(tmp_path / "d.npy", result.disparity_px.astype(np.float64))
+    assert disparity.read_disparity(tmp_path / "d.npy").dtype == _dtype_of(_hints(disparity.read_disparity)["return"])
+    calibration = rtstereo.Calibration(100.0, 100.0, 64.0, 64.0, 48.0, 0.1)
+    depth = geometry.depth_from_disparity(result.disparity_px.astype(np.float64), calibration)
+    assert depth.dtype == _dtype_of(_hints(geometry.depth_from_disparity)["return"])
+    assert geometry.points_from_depth(depth.astype(np.float64), calibration).dtype == _dtype_of(
+        _hints(geometry.points_from_depth)["return"]
+    )
+    assert geometry.disparity_from_depth(depth.astype(np.float64), calibration).dtype == _dtype_of(
+        _hints(geometry.disparity_from_depth)["return"]
+    )
