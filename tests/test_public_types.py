@@ -169,3 +169,12 @@ def test_arrays_the_docs_give_a_dtype_are_annotated_with_it(tmp_path):
     assert geometry.disparity_from_depth(depth.astype(np.float64), calibration).dtype == _dtype_of(
         _hints(geometry.disparity_from_depth)["return"]
     )
+
+
+def test_run_ray_video_is_annotated_with_the_three_values_it_returns():
+    """It returns ``(rows, wall_s, interrupted)`` but said ``tuple[list[dict[str, Any]], float]``: mypy passed
+    ``rows, wall_s = run_ray_video(...)``, which fails when run ("too many values to unpack")."""
+    from rtstereo.scale.video import run_ray_video
+
+    assert "``(rows, wall_s, interrupted)``" in inspect.getdoc(run_ray_video)
+    assert typing.get_args(_hints(run_ray_video)["return"])[1:] == (float, bool)
