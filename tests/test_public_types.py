@@ -178,3 +178,13 @@ def test_run_ray_video_is_annotated_with_the_three_values_it_returns():
 
     assert "``(rows, wall_s, interrupted)``" in inspect.getdoc(run_ray_video)
     assert typing.get_args(_hints(run_ray_video)["return"])[1:] == (float, bool)
+
+
+def test_evaluate_takes_a_predictor_for_that_gives_the_hybrid():
+    """``predictor_for`` said ``Callable[[Sample], Predictor]``: ``evaluate(lambda s: rtstereo.load("default"), ...)``,
+    what ``rtstereo eval --model default`` runs, failed mypy (a HybridPredictor is no Predictor)."""
+    from rtstereo import eval as evaluation
+
+    for function in (evaluation.evaluate, evaluation.score_sample):
+        returned = typing.get_args(_hints(function)["predictor_for"])[1]
+        assert set(_members(returned)) == {Predictor, HybridPredictor}, function.__name__
