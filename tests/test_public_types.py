@@ -188,3 +188,34 @@ def test_evaluate_takes_a_predictor_for_that_gives_the_hybrid():
     for function in (evaluation.evaluate, evaluation.score_sample):
         returned = typing.get_args(_hints(function)["predictor_for"])[1]
         assert set(_members(returned)) == {Predictor, HybridPredictor}, function.__name__
+
+
+def test_the_packages_lazy_names_are_real_names_to_type_checkers():
+    """``rtstereo``'s module ``__getattr__`` (PEP 562, names loaded on first use) was seen by type checkers, which
+    then took every attribute of the package for ``Any``: ``rtstereo.lod("sgbm")`` and
+    ``rtstereo.io.read_image(5)`` passed mypy. It is hidden from them, and each submodule is imported for them
+    instead; at run time nothing changes."""
+    import pkgutil
+
+    import rtstereo
+
+    tree = ast.parse((REPO / "src" / "rtstereo" / "__init__.py").read_text(encoding="utf-8"))
+    checked = [n for n in tree.body if isinstance(n, ast.If) and "TYPE_CHECKING" in ast.unparse(n.test)]
+    for_checkers = [n for n in checked if ast.unparse(n.test) == "TYPE_CHECKING"]
+    at_run_time = [n for n in checked if ast.unparse(n.test) == "not TYPE_CHECKING"]
+    assert not [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "__getattr__"]
+    assert [n.name for block in at_run_time for n in block.body if isinstance(n, ast.FunctionDef)] == ["__getattr__"]
+    imported = {
+        alias.name
+        for block in for_checkers
+        for node in block.body
+        if isinstance(node, ast.ImportFrom) and node.module is None and node.level == 1
+        for alias in node.names
+    }
+    submodules = {m.name for m in pkgutil.iter_modules(rtstereo.__path__) if not m.name.startswith("_")}
+    assert imported == submodules
+    with pytest.raises(AttributeError, match="has no attribute 'lod'"):
+        rtstereo.lod  # noqa: B018
+    from rtstereo.io import read_image
+
+    assert rtstereo.io.read_image is read_image
