@@ -219,3 +219,23 @@ def test_the_packages_lazy_names_are_real_names_to_type_checkers():
     from rtstereo.io import read_image
 
     assert rtstereo.io.read_image is read_image
+
+
+def test_rtstereo_exports_lazy_names_are_real_names_to_type_checkers():
+    """The same for ``rtstereo.export``: ``from rtstereo.export import export_onnx`` was ``Any`` to mypy, and
+    ``rtstereo.export.exprot_onnx`` passed it."""
+    from rtstereo import export
+
+    tree = ast.parse((REPO / "src" / "rtstereo" / "export" / "__init__.py").read_text(encoding="utf-8"))
+    assert not [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "__getattr__"]
+    imported = {
+        alias.name
+        for block in tree.body
+        if isinstance(block, ast.If) and ast.unparse(block.test) == "TYPE_CHECKING"
+        for node in block.body
+        if isinstance(node, ast.ImportFrom) and node.module == "onnx_export"
+        for alias in node.names
+    }
+    assert imported == export._LAZY
+    with pytest.raises(AttributeError, match="has no attribute 'exprot_onnx'"):
+        export.exprot_onnx  # noqa: B018
