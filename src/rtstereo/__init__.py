@@ -55,6 +55,40 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    # The submodules `import rtstereo` gives on first use (rtstereo.io.read_image), named here for type checkers,
+    # which do not see __getattr__ below: a module __getattr__ made every attribute of the package Any to them, so
+    # that a misspelt rtstereo.lod("sgbm") passed mypy.
+    from . import (  # noqa: F401 (for type checkers alone)
+        api,
+        batch,
+        bench,
+        bench_reference,
+        cli,
+        compare,
+        confidence,
+        data,
+        datasets,
+        errors,
+        eval,
+        export,
+        geometry,
+        io,
+        metrics,
+        models,
+        profiling,
+        progress,
+        rectify,
+        runtime,
+        scale,
+        sinks,
+        sources,
+        stream,
+        temporal,
+        text,
+        train,
+        types,
+        viewer,
+    )
     from .api import load, predict
     from .geometry import CalibrationWarning
     from .models import get_spec, list_models
@@ -89,15 +123,17 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    elif not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
-        value = importlib.import_module(f".{name}", __name__)  # a submodule, as `import rtstereo` once loaded them
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value
-    return value
+if not TYPE_CHECKING:  # type checkers read the imports above instead
+
+    def __getattr__(name: str) -> Any:
+        if name in _LAZY:
+            value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        elif not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+            value = importlib.import_module(f".{name}", __name__)  # a submodule, as `import rtstereo` once loaded them
+        else:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        globals()[name] = value
+        return value
 
 
 def __dir__() -> list[str]:

@@ -28,7 +28,7 @@ PRECISIONS = ("fp32", "fp16", "bf16")
 def load(
     model: str | os.PathLike[str] = "default",
     *,
-    weights: str | Path | None = None,
+    weights: str | os.PathLike[str] | None = None,
     backend: str | None = None,
     device: str = "cpu",
     precision: str = "fp32",
@@ -243,7 +243,12 @@ def _refuse_url(model: str) -> None:
 
 
 def _load(
-    model: str, weights: str | Path | None, backend: str | None, device: str, precision: str, overrides: dict[str, Any]
+    model: str,
+    weights: str | os.PathLike[str] | None,
+    backend: str | None,
+    device: str,
+    precision: str,
+    overrides: dict[str, Any],
 ) -> Predictor | HybridPredictor:
     if backend is not None and backend not in BACKENDS:
         raise InputError(f"unknown backend '{backend}' (expected one of: {', '.join(BACKENDS)})")
@@ -374,7 +379,7 @@ def _check_device(device: str, precision: str) -> None:
         raise InputError(f"precision must be {', '.join(PRECISIONS[:-1])} or {PRECISIONS[-1]}, got '{precision}'")
 
 
-def _no_weights(model: str, weights: str | Path | None, why: str) -> None:
+def _no_weights(model: str, weights: str | os.PathLike[str] | None, why: str) -> None:
     """Weights given to a model that would not use them are refused rather than ignored."""
     if weights is not None:
         raise InputError(
@@ -420,7 +425,9 @@ def _backend_options(overrides: dict[str, Any], backend: str | None) -> dict[str
     return torch_runtime_options(overrides)
 
 
-def warn_unread_settings(weights: str | Path, metadata: Any, settings: Mapping[str, Any], given: set[str]) -> None:
+def warn_unread_settings(
+    weights: str | os.PathLike[str], metadata: Any, settings: Mapping[str, Any], given: set[str]
+) -> None:
     """Warn when an rtstereo checkpoint given as weights stored settings unlike those the network runs with.
 
     Args:
@@ -446,7 +453,7 @@ def warn_unread_settings(weights: str | Path, metadata: Any, settings: Mapping[s
 def _load_network(
     spec: ModelSpec,
     settings: dict[str, Any],
-    weights: str | Path | None,
+    weights: str | os.PathLike[str] | None,
     backend: str,
     device: str,
     precision: str,

@@ -17,6 +17,7 @@ import math
 import time
 
 import numpy as np
+import numpy.typing as npt
 
 from .errors import InputError, require_number, require_numbers
 from .types import DisparityResult, StereoPair
@@ -131,7 +132,7 @@ def lr_check(
     pair: StereoPair,
     result: DisparityResult | None = None,
     max_diff_px: float = DEFAULT_MAX_DIFF_PX,
-) -> tuple[DisparityResult, np.ndarray]:
+) -> tuple[DisparityResult, npt.NDArray[np.bool_]]:
     """Run the left-right check for one pair and mark the inconsistent disparities invalid.
 
     Args:

@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from .metrics import BAD_THRESHOLDS_PX, bad_key, disparity_metrics, finite_or_no
 from .models.sgbm import SGBM_MAX_BLOCK_PX, UnmatchedBandWarning
 from .runtime.predictor import Predictor
 from .text import counted, share
+
+if TYPE_CHECKING:  # the hybrid (default) is no Predictor; its modules load where it is built
+    from .runtime.hybrid import HybridPredictor
 
 # Columns of the terminal / Markdown table: (metric key, header, format)
 TABLE_COLUMNS = (
@@ -219,7 +222,7 @@ class EvalInterrupted(KeyboardInterrupt):
 
 
 def evaluate(
-    predictor_for: Callable[[Sample], Predictor],
+    predictor_for: Callable[[Sample], Predictor | HybridPredictor],
     samples: Iterable[Sample],
     model: str,
     progress: Callable[[Iterable[Sample]], Iterable[Sample]] | None = None,
@@ -246,7 +249,7 @@ def evaluate(
     """
     items = list(samples)
     report = EvalReport(model=model, listed=len(items))
-    warmed: dict[tuple[int, tuple[int, ...] | None], Predictor] = {}
+    warmed: dict[tuple[int, tuple[int, ...] | None], Predictor | HybridPredictor] = {}
     try:
         for sample in progress(items) if progress else items:
             try:
@@ -390,9 +393,9 @@ def warn_named(scene: str, caught: list[warnings.WarningMessage]) -> None:
 
 
 def score_sample(
-    predictor_for: Callable[[Sample], Predictor],
+    predictor_for: Callable[[Sample], Predictor | HybridPredictor],
     sample: Sample,
-    warmed: dict[tuple[int, tuple[int, ...] | None], Predictor] | None = None,
+    warmed: dict[tuple[int, tuple[int, ...] | None], Predictor | HybridPredictor] | None = None,
     name_warnings: bool = True,
 ) -> SceneResult | None:
     """Predict one sample and score it against its ground truth (``None`` when it has none); what is warned about
@@ -412,7 +415,7 @@ def score_sample(
         return _score_sample(predictor_for, sample, warmed)
     loading: list[warnings.WarningMessage] = []
 
-    def load(sample: Sample) -> Predictor:
+    def load(sample: Sample) -> Predictor | HybridPredictor:
         # What building a predictor warns about is the model's, not this scene's: said as it is, so that the
         # same message (each Ray worker's load, each scene range's) is said once, not once with each scene's name.
         with warnings.catch_warnings(record=True) as found:
@@ -434,9 +437,9 @@ def score_sample(
 
 
 def _score_sample(
-    predictor_for: Callable[[Sample], Predictor],
+    predictor_for: Callable[[Sample], Predictor | HybridPredictor],
     sample: Sample,
-    warmed: dict[tuple[int, tuple[int, ...] | None], Predictor] | None,
+    warmed: dict[tuple[int, tuple[int, ...] | None], Predictor | HybridPredictor] | None,
 ) -> SceneResult | None:
     left, right, gt, nonocc = sample.load()
     if gt is None:

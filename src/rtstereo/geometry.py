@@ -23,6 +23,7 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from .errors import InputError, RtStereoWarning, require_number, require_numbers, warn
 from .types import Calibration, DisparityResult, StereoPair, require_calibration_type
@@ -49,7 +50,7 @@ def _check_disparity(disparity_px: np.ndarray) -> np.ndarray:
     return _check_map(disparity_px, "disparity", "pixels")
 
 
-def depth_from_disparity(disparity_px: np.ndarray, calibration: Calibration) -> np.ndarray:
+def depth_from_disparity(disparity_px: np.ndarray, calibration: Calibration) -> npt.NDArray[np.float32]:
     """Metric depth of every pixel of the left image.
 
     Args:
@@ -80,7 +81,7 @@ def depth_from_disparity(disparity_px: np.ndarray, calibration: Calibration) -> 
     return _float32_or_nan(depth)
 
 
-def disparity_from_depth(depth_m: np.ndarray, calibration: Calibration) -> np.ndarray:
+def disparity_from_depth(depth_m: np.ndarray, calibration: Calibration) -> npt.NDArray[np.float32]:
     """The inverse of :func:`depth_from_disparity`: disparity in pixels of a depth map.
 
     Args:
@@ -111,7 +112,7 @@ def _float32_or_nan(values: np.ndarray) -> np.ndarray:
     return np.where(beyond, np.nan, values).astype(np.float32)
 
 
-def points_from_depth(depth_m: np.ndarray, calibration: Calibration) -> np.ndarray:
+def points_from_depth(depth_m: np.ndarray, calibration: Calibration) -> npt.NDArray[np.float32]:
     """Back-project every pixel of a depth map into the left camera's frame.
 
     Args:

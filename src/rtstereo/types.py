@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .errors import InputError, require_number, require_whole, warn
 
@@ -393,19 +394,19 @@ class DisparityResult:
             from ``predict_pair(pair)`` the pair's own ``left``, which :class:`StereoPair` holds as given.
     """
 
-    disparity_px: np.ndarray
+    disparity_px: npt.NDArray[np.float32]
     timings_ms: dict[str, float] = field(default_factory=dict)
     model: str = ""
     settings: dict[str, Any] = field(default_factory=dict)
     input_size_hw: tuple[int, int] = (0, 0)
     network_size_hw: tuple[int, int] = (0, 0)
     calibration: Calibration | None = None
-    left: np.ndarray | None = None
+    left: npt.NDArray[np.uint8] | None = None
     disparity_scale: float = 1.0
     preparation: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def valid_mask(self) -> np.ndarray:
+    def valid_mask(self) -> npt.NDArray[np.bool_]:
         """Boolean ``(H, W)``: where the disparity is finite and positive."""
         d = self.disparity_px
         return np.isfinite(d) & (d > 0)

@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -48,6 +48,10 @@ from ..text import counted, first_line
 from ..types import Calibration, DisparityResult, StereoPair
 from .outcome import DONE, FAILED, SKIPPED, PairOutcome, join_warnings, warning_messages
 
+if TYPE_CHECKING:
+    from ..runtime.hybrid import HybridPredictor
+    from ..runtime.predictor import Predictor
+
 
 @dataclass(frozen=True)
 class PredictorOptions:
@@ -57,8 +61,8 @@ class PredictorOptions:
         model, weights, backend, device, precision, settings: as :func:`rtstereo.load` takes them.
     """
 
-    model: str = "default"
-    weights: str | None = None
+    model: str | os.PathLike[str] = "default"
+    weights: str | os.PathLike[str] | None = None
     backend: str | None = None
     device: str = "cpu"
     precision: str = "fp32"
@@ -75,8 +79,8 @@ class PredictorOptions:
     def uses_gpu(self) -> bool:
         return self.device.startswith("cuda")
 
-    def load(self):
-        """The :class:`~rtstereo.runtime.predictor.Predictor` these options describe."""
+    def load(self) -> Predictor | HybridPredictor:
+        """The predictor these options describe, as :func:`rtstereo.load` returns it."""
         from ..api import load
 
         return load(
@@ -95,7 +99,7 @@ class BatchJob:
 
     Attributes:
         output: a folder (one set of files per pair), one disparity file (a batch of one pair), or
-            ``None`` (nothing written: timing only).
+            ``None`` (nothing written: timing only); given as a str or a Path, held as a Path.
         formats: the ``--format`` names written per pair into a folder.
         to_file: ``output`` is one file whose suffix picks the format.
         calibration: the calibration of the rectified pairs (scaled to each pair's size).
@@ -120,6 +124,21 @@ class BatchJob:
     # outside the images) are said once per size, not for every pair of a batch.
     _sized: dict[tuple[int, int], Calibration] = field(default_factory=dict, init=False, repr=False, compare=False)
     _maps_digest: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    if TYPE_CHECKING:  # what type checkers see of the __init__ dataclass makes: output may be a str, held as a Path
+
+        def __init__(
+            self,
+            output: str | os.PathLike[str] | None = None,
+            formats: tuple[str, ...] = DEFAULT_FORMATS,
+            to_file: bool = False,
+            calibration: Calibration | None = None,
+            rectifier: Any = None,
+            lr_check_px: float | None = None,
+            cloud: PointCloudOptions = PointCloudOptions(),
+            overwrite: bool = False,
+            align_rows: bool = False,
+        ) -> None: ...
 
     def __post_init__(self) -> None:
         if self.output is not None and not isinstance(self.output, (str, os.PathLike)):

@@ -6,9 +6,12 @@ needs torch and onnx (``pip install 'rtstereo[export]'``) and is imported on fir
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .parity import ParityCheck, ParityReport, Tolerance, compare, tolerance_for
+
+if TYPE_CHECKING:  # for type checkers, which do not see __getattr__ below (it made every name here Any to them)
+    from .onnx_export import ExportResult, ParityError, build_network, export_cached, export_onnx
 
 __all__ = [
     "ExportResult",
@@ -26,9 +29,11 @@ __all__ = [
 _LAZY = {"ExportResult", "ParityError", "build_network", "export_onnx", "export_cached"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from . import onnx_export
+if not TYPE_CHECKING:
 
-        return getattr(onnx_export, name)
-    raise AttributeError(f"module 'rtstereo.export' has no attribute '{name}'")
+    def __getattr__(name: str) -> Any:
+        if name in _LAZY:
+            from . import onnx_export
+
+            return getattr(onnx_export, name)
+        raise AttributeError(f"module 'rtstereo.export' has no attribute '{name}'")

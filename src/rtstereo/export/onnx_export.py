@@ -37,6 +37,7 @@ import datetime
 import hashlib
 import json
 import math
+import os
 import re
 import tempfile
 import time
@@ -144,7 +145,7 @@ def sha256_of_file(path: str | Path) -> str:
 
 def build_network(
     model: str,
-    weights: str | Path | None,
+    weights: str | os.PathLike[str] | None,
     settings: Mapping[str, Any] | None = None,
     *,
     random_weights: bool = False,

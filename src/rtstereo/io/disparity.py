@@ -10,6 +10,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import (
     DisparityRangeError,
@@ -52,7 +53,7 @@ def read_float_tiff(path: str | Path) -> np.ndarray | None:
     return d
 
 
-def read_disparity(path: str | Path, scale: float | None = None) -> np.ndarray:
+def read_disparity(path: str | Path, scale: float | None = None) -> npt.NDArray[np.float32]:
     """Read a disparity map as float32 ``(H, W)`` pixels with ``nan`` where invalid.
 
     Args:

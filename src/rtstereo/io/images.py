@@ -14,6 +14,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import InputError, OutputError, missing_file_message, require_path, warn
 from .atomic import atomic_path, os_reason
@@ -97,7 +98,7 @@ def _warn_few_levels(path: str | Path, smallest: int, largest: int) -> None:
     )
 
 
-def read_image(source: str | Path) -> np.ndarray:
+def read_image(source: str | Path) -> npt.NDArray[np.uint8]:
     """Read an image file or URL as uint8 RGB ``(H, W, 3)``.
 
     Grey images are repeated to three channels, alpha is dropped, 16-bit images are scaled to 8 bits (divided

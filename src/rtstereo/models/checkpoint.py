@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import pickle
 import re
 import struct
@@ -28,7 +29,7 @@ from ..io.atomic import partial_path
 FORMAT_TAG = "rtstereo-checkpoint"
 
 
-def read_torch_file(path: str | Path, what: str = "weights file") -> Any:
+def read_torch_file(path: str | os.PathLike[str], what: str = "weights file") -> Any:
     """``torch.load`` a weights file on the CPU, safely, with errors that say what went wrong.
 
     Args:

@@ -218,7 +218,7 @@ def run_ray_video(
     address: str | None = None,
     progress: bool = False,
     on_range: Callable[[dict[str, Any]], None] | None = None,
-) -> tuple[list[dict[str, Any]], float]:
+) -> tuple[list[dict[str, Any]], float, bool]:
     """Predict every frame of a video on Ray, in ranges.
 
     Args:

@@ -144,11 +144,13 @@ def frame_order(path: str) -> list[str | int]:
     return [int(part) if index % 2 else part for index, part in enumerate(re.split(r"(\d+)", path))]
 
 
-def resolve_pairs(left: str, right: str, by_number: bool = True) -> list[PairSource]:
+def resolve_pairs(
+    left: str | os.PathLike[str], right: str | os.PathLike[str], by_number: bool = True
+) -> list[PairSource]:
     """Match the images of ``left`` and ``right`` into pairs, named after the left files.
 
     Args:
-        left, right: a file, folder, glob or URL each.
+        left, right: a file, folder, glob or URL each (str or Path).
         by_number: sort each side in the order of the numbers in the names (:func:`frame_order`) before
             matching by position (the default), rather than by name: ``L_9.png``/``L_10.png`` beside
             ``R_09.png``/``R_10.png`` sort by name into ``L_10``, ``L_9`` against ``R_09``, ``R_10``, and each left

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,9 @@ def split_hybrid_settings(hybrid: Any, settings: dict[str, Any] | None) -> tuple
     return own, rest
 
 
-def load_adaptable(model: str, weights: str | None = None, settings: dict[str, Any] | None = None) -> AdaptableNetwork:
+def load_adaptable(
+    model: str, weights: str | os.PathLike[str] | None = None, settings: dict[str, Any] | None = None
+) -> AdaptableNetwork:
     """Build the PyTorch network ``model`` names, with its weights, for :func:`adapt`.
 
     Args:

@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -53,6 +53,9 @@ from ..types import StereoPair
 from .adapt import ADAPT_LOSSES, AdaptConfig, Adapter, UserPair, adapting_optimizer, apply_step, fit_crop
 from .adapt_network import AdaptableNetwork
 from .proxy import proxy_disparity
+
+if TYPE_CHECKING:
+    from ..runtime.hybrid import HybridPredictor
 
 log = logging.getLogger("rtstereo.stream")
 
@@ -543,20 +546,21 @@ def lower_own_priority(enabled: bool = True) -> bool:
 
 
 def adapting_predictor(
-    model: str,
-    weights: str | None = None,
+    model: str | os.PathLike[str],
+    weights: str | os.PathLike[str] | None = None,
     settings: dict[str, Any] | None = None,
     device: str = "cpu",
     precision: str = "fp32",
     config: OnlineConfig = OnlineConfig(),
-) -> tuple[Any, OnlineAdapter]:
+) -> tuple[AdaptingPredictor | HybridPredictor, OnlineAdapter]:
     """A predictor serving a trainable network, and the adapter that updates its weights.
 
     Args:
         model: a network with trainable PyTorch weights: ``rtnet-v5`` (its PyTorch state in a source
             checkout), an rtstereo checkpoint, or a registry network with ``weights``; or the hybrid
             (``default``), whose network adapts while SGBM's confident matches keep replacing its own.
-        weights: weights file of a registry network.
+            A name, or a file as a str or a Path.
+        weights: weights file (str or Path) or URL of a registry network.
         settings: model settings, and the post-processing switches ``load`` takes.
         device, precision: of the serving backend (the adapter trains in float32 on the same device).
         config: the adaptation settings.
@@ -588,23 +592,23 @@ def adapting_predictor(
             f"config: expected an OnlineConfig (rtstereo.train.online.OnlineConfig(every=10, ...)), got "
             f"{type(config).__name__} {config!r:.80}"
         )
-    model = _model_argument(model)
+    model_name = _model_argument(model)
     overrides = dict(settings or {})
     switches = {name: overrides.pop(name) for name in POSTPROCESS_SETTINGS if name in overrides}
-    hybrid = hybrid_spec(model) if weights is None else None
+    hybrid = hybrid_spec(model_name) if weights is None else None
     # A hybrid's network adapts (with the hints it is served with); SGBM's matches keep replacing its own.
-    network = load_adaptable(model, weights, overrides)
+    network = load_adaptable(model_name, weights, overrides)
     hybrid_settings = network.hint_settings or {}
     if hybrid is not None:
-        model = hybrid_settings["network"]
+        model_name = hybrid_settings["network"]
     if network.note:
         log.info("%s", network.note)
-    if weights is None and resolve_alias(model) in PACKAGED_SOURCES:
+    if weights is None and resolve_alias(model_name) in PACKAGED_SOURCES:
         # Without --adapt the same name runs its ONNX export on ONNX Runtime: on a CPU several times faster.
         log.info(
             "--adapt serves %s on PyTorch (its ONNX export cannot take new weights): frames run at PyTorch's "
             "speed, not at ONNX Runtime's as without --adapt",
-            model,
+            model_name,
         )
     if device.startswith("cuda") and not torch.cuda.is_available():  # it said "Torch not compiled with CUDA enabled"
         raise InputError(f"--device {device}: PyTorch sees no CUDA GPU{cpu_build_note(torch)}; use --device cpu")
@@ -619,7 +623,9 @@ def adapting_predictor(
         adapter: OnlineAdapter = ProcessAdapter(network, config)
     else:
         adapter = OnlineAdapter(network, config)
-    predictor = AdaptingPredictor(network.spec, network.settings, backend, adapter, name=f"{model} (adapting online)")
+    predictor = AdaptingPredictor(
+        network.spec, network.settings, backend, adapter, name=f"{model_name} (adapting online)"
+    )
     for name, value in switches.items():
         setattr(predictor, name, coerce_setting(name, value, False))
     if hybrid is not None:
