@@ -427,24 +427,41 @@ def test_what_another_thread_prints_during_a_hold_is_not_taken_for_the_held_call
     assert "rtstereo video: a note\n" in capfd.readouterr().err
 
 
-def test_the_python_modules_that_need_torch_name_the_extra_without_it():
-    """``from rtstereo.train.online import adapting_predictor`` (README) and ``import rtstereo.datasets.synthetic`` said
-    "No module named 'torch'" from deep inside, where the verbs name ``pip install 'rtstereo[torch]'``."""
+def _imported_without_torch(names: list[str]) -> list[tuple[str, str]]:
+    """``(module, what importing it said)`` for each of ``names``, imported in a fresh interpreter where ``import
+    torch`` fails as it does without torch: the one-line message of a ``MissingDependencyError``, ``bare ...`` for
+    another ImportError, ``imported`` when it imported."""
     code = (
         "import sys; sys.modules['torch'] = None\n"  # any import of torch now raises ImportError, as without it
         "import importlib\n"
         "from rtstereo.errors import MissingDependencyError\n"
-        "for name in ['rtstereo.train.online', 'rtstereo.train.hints', 'rtstereo.datasets.synthetic']:\n"
+        f"for name in {names!r}:\n"
         "    try:\n"
         "        importlib.import_module(name)\n"
         "    except MissingDependencyError as exc:\n"
-        "        print(exc)\n"
+        "        print(name, '|', exc)\n"
+        "    except ImportError as exc:\n"
+        "        print(name, '| bare', type(exc).__name__, exc)\n"
+        "    else:\n"
+        "        print(name, '| imported')\n"
     )
     env = {**os.environ, "PYTHONPATH": str(SRC.parent)}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.splitlines()
-    assert len(lines) == 3, done.stdout
+    assert len(lines) == len(names), done.stdout
+    return [(line.split(" | ", 1)[0], line.split(" | ", 1)[1]) for line in lines]
+
+
+def test_the_python_modules_that_need_torch_name_the_extra_without_it():
+    """``from rtstereo.train.online import adapting_predictor`` (README) and ``import rtstereo.datasets.synthetic`` said
+    "No module named 'torch'" from deep inside, where the verbs name ``pip install 'rtstereo[torch]'``."""
+    lines = [
+        message
+        for _, message in _imported_without_torch(
+            ["rtstereo.train.online", "rtstereo.train.hints", "rtstereo.datasets.synthetic"]
+        )
+    ]
     assert lines[0] == lines[1] and lines[0].startswith("rtstereo.train (training and adaptation) needs the Python")
     assert lines[2].startswith("rendering synthetic scenes (rtstereo.datasets.synthetic) needs the Python package")
     assert all(line.endswith("Install it with: pip install 'rtstereo[torch]'") for line in lines), lines
@@ -475,30 +492,12 @@ def test_every_module_that_imports_torch_at_the_top_names_the_extra_without_it()
     assert {"rtstereo.models.rtnet", "rtstereo.models.volumes", "rtstereo.models.gwcnet", "rtstereo.train"} <= set(
         names
     ), names
-    code = (
-        "import sys; sys.modules['torch'] = None\n"  # any import of torch now raises ImportError, as without it
-        "import importlib\n"
-        "from rtstereo.errors import MissingDependencyError\n"
-        f"for name in {names!r}:\n"
-        "    try:\n"
-        "        importlib.import_module(name)\n"
-        "    except MissingDependencyError as exc:\n"
-        "        print(name, '|', exc)\n"
-        "    except ImportError as exc:\n"
-        "        print(name, '| bare', type(exc).__name__, exc)\n"
-        "    else:\n"
-        "        print(name, '| imported')\n"
-    )
-    env = {**os.environ, "PYTHONPATH": str(SRC.parent)}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    lines = done.stdout.splitlines()
-    assert len(lines) == len(names), done.stdout
-    for line in lines:
-        name, message = line.split(" | ", 1)
+    said = _imported_without_torch(names)
+    for name, message in said:
+        line = f"{name} | {message}"
         assert "\n" not in message and message.endswith("Install it with: pip install 'rtstereo[torch]'"), line
         assert "needs the Python package 'torch', which is not installed" in message, line
-    rtnet = dict(line.split(" | ", 1) for line in lines)["rtstereo.models.rtnet"]
+    rtnet = dict(said)["rtstereo.models.rtnet"]
     assert rtnet.startswith("rtstereo.models.rtnet needs the Python package 'torch'"), rtnet
 
 
