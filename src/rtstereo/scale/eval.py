@@ -15,7 +15,6 @@ from typing import Any
 
 from ..batch.job import PredictorOptions, failure_reason
 from ..datasets.readers import Sample
-from ..errors import RtStereoError
 from ..eval import EvalInterrupted, EvalReport, SceneResult, score_sample
 from ..io.atomic import interruption_cause, terminate_as_interrupt
 from ..runtime.providers import limit_threads
@@ -23,12 +22,11 @@ from ..text import counted
 from .session import (
     absolute_for_workers,
     actor_pool,
-    caused_by_interrupt,
     cluster_pool,
+    gathering,
     item_tries,
     needs_gpu,
     options_for_workers,
-    pipeline_stopped,
     ray_session,
     reissue_warnings,
     remote_args_allowed,
@@ -150,41 +148,39 @@ def run_ray_eval(
             )
             said: set[str] = set()
             try:
-                with terminate_as_interrupt():  # Ray's own SIGTERM handler exits at once, with a stack dump
-                    for row in dataset.iter_rows():
-                        index = int(row["index"])
-                        bar.update(1)
-                        reissue_warnings(row.get("warnings"), said)
-                        if row["error"]:
-                            sample = samples[index]
-                            failed[index] = {"name": sample.name, "left": str(sample.left_path), "error": row["error"]}
-                            if fail_fast:
-                                break
-                        elif row["scene"]:
-                            values = json.loads(row["scene"])
-                            values["size_hw"] = tuple(values["size_hw"])
-                            if values.get("ran_at_hw"):
-                                values["ran_at_hw"] = tuple(values["ran_at_hw"])
-                            scored[index] = SceneResult(**values)
-                            scored[index].left_path = str(samples[index].left_path)  # as given, as one process says
-                    else:  # every row came back: a scene missing is one whose worker died on each try
-                        for index, sample in enumerate(samples):
-                            if index not in scored and index not in failed:
-                                bar.update(1)
+                with gathering(lambda: f"{bar.n} of {counted(len(samples), 'scene')}") as ended:
+                    with terminate_as_interrupt():  # Ray's own SIGTERM handler exits at once, with a stack dump
+                        for row in dataset.iter_rows():
+                            index = int(row["index"])
+                            bar.update(1)
+                            reissue_warnings(row.get("warnings"), said)
+                            if row["error"]:
+                                sample = samples[index]
                                 failed[index] = {
                                     "name": sample.name,
                                     "left": str(sample.left_path),
-                                    "error": worker_died("scene"),
+                                    "error": row["error"],
                                 }
-                complete = True
-            except RtStereoError:
-                raise
-            except KeyboardInterrupt as exc:
-                interrupted, interrupted_by = True, interruption_cause(exc)
-            except Exception as exc:  # noqa: BLE001 - Ray's own failures (a worker died, a node was lost)
-                if not caused_by_interrupt(exc):
-                    raise pipeline_stopped(exc, f"{bar.n} of {counted(len(samples), 'scene')}") from exc
-                interrupted = True
+                                if fail_fast:
+                                    break
+                            elif row["scene"]:
+                                values = json.loads(row["scene"])
+                                values["size_hw"] = tuple(values["size_hw"])
+                                if values.get("ran_at_hw"):
+                                    values["ran_at_hw"] = tuple(values["ran_at_hw"])
+                                scored[index] = SceneResult(**values)
+                                scored[index].left_path = str(samples[index].left_path)  # as given, as one process says
+                        else:  # every row came back: a scene missing is one whose worker died on each try
+                            for index, sample in enumerate(samples):
+                                if index not in scored and index not in failed:
+                                    bar.update(1)
+                                    failed[index] = {
+                                        "name": sample.name,
+                                        "left": str(sample.left_path),
+                                        "error": worker_died("scene"),
+                                    }
+                    complete = True
+                interrupted, interrupted_by = ended.interrupted, ended.interrupted_by
             finally:
                 bar.close()
     except KeyboardInterrupt as exc:

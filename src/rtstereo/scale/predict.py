@@ -29,7 +29,7 @@ from ..batch.job import (
     written_unreported,
 )
 from ..batch.outcome import FAILED, BatchInterrupted, BatchSummary, PairOutcome, record_outcomes
-from ..errors import InputError, RtStereoError, require_bool
+from ..errors import InputError, require_bool
 from ..io.atomic import remove_stale_partials, terminate_as_interrupt
 from ..runtime.providers import limit_threads
 from ..sources.pairs import PairSource
@@ -39,12 +39,11 @@ from .session import (
     DECODE_CPUS,
     absolute_for_workers,
     actor_pool,
-    caused_by_interrupt,
     cluster_pool,
+    gathering,
     item_tries,
     needs_gpu,
     options_for_workers,
-    pipeline_stopped,
     ray_session,
     remote_args_allowed,
     retries_args,
@@ -225,21 +224,15 @@ def run_ray(
                     yield PairOutcome.from_row(row)
                 finished.append(True)  # every row came back: a pair missing is one whose worker died on each try
 
+            gathered_so_far = lambda: f"{len(outcomes)} of {counted(len(sources), 'pair')}"  # noqa: E731
             try:
-                done = gathered()
-                with terminate_as_interrupt():
-                    record_outcomes(done, outcomes, bar, on_outcome, fail_fast)
-                if finished:
-                    _fail_lost_pairs(job, sources, todo, outcomes, since_s, bar, on_outcome)
-            except RtStereoError:
-                raise
-            except KeyboardInterrupt:
-                interrupted = True
-            except Exception as exc:  # noqa: BLE001 - Ray's own failures (a worker died, a node was lost)
-                if not caused_by_interrupt(exc):
-                    progress = f"{len(outcomes)} of {counted(len(sources), 'pair')}"
-                    raise pipeline_stopped(exc, progress, "rerun the same command to resume") from exc
-                interrupted = True
+                with gathering(gathered_so_far, "rerun the same command to resume") as ended:
+                    done = gathered()
+                    with terminate_as_interrupt():
+                        record_outcomes(done, outcomes, bar, on_outcome, fail_fast)
+                    if finished:
+                        _fail_lost_pairs(job, sources, todo, outcomes, since_s, bar, on_outcome)
+                interrupted = ended.interrupted
             finally:
                 # Stops Ray's executor before the session ends: left running after --fail-fast or Ctrl-C, it went
                 # on once Ray was shut down, and started a new local Ray, with a screen of Ray's errors.

@@ -19,12 +19,13 @@ import re
 import socket
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from ..batch.job import first_line
-from ..errors import SHOWN_WARNINGS, EngineError, InputError, require, warn
+from ..errors import SHOWN_WARNINGS, EngineError, InputError, RtStereoError, require, warn
+from ..io.atomic import interruption_cause
 from ..io.download import is_url
 from ..io.quiet import native_lines_dropped
 
@@ -74,6 +75,41 @@ def pipeline_stopped(exc: BaseException, progress: str, advice: str = "") -> Eng
     """
     first = first_line(exc) or type(exc).__name__
     return EngineError(f"the Ray pipeline stopped after {progress}: {first}" + (f"; {advice}" if advice else ""))
+
+
+@dataclass
+class Gathering:
+    """How the gathering of a Ray pipeline's rows ended (:func:`gathering`): ``interrupted`` by Ctrl-C or SIGTERM
+    (or by Ray's own error around one), and what raised it when known (``interrupted_by``)."""
+
+    interrupted: bool = False
+    interrupted_by: str | None = None
+
+
+@contextlib.contextmanager
+def gathering(progress: Callable[[], str], advice: str = "") -> Iterator[Gathering]:
+    """The rows of a Ray pipeline gathered inside, as ``predict``, ``eval`` and ``video`` end it alike: an rtstereo
+    error passes; Ctrl-C (a ``KeyboardInterrupt``, or Ray's own error around one: :func:`caused_by_interrupt`) ends
+    it as interrupted, with what was gathered kept; any other error of Ray's (a worker died, a node was lost) is
+    raised as :func:`pipeline_stopped`, after ``progress()`` rows (with ``advice``).
+
+    Examples:
+        >>> with gathering(lambda: "1 of 2 pairs") as ended:
+        ...     raise KeyboardInterrupt
+        >>> ended.interrupted
+        True
+    """
+    ended = Gathering()
+    try:
+        yield ended
+    except RtStereoError:
+        raise
+    except KeyboardInterrupt as exc:
+        ended.interrupted, ended.interrupted_by = True, interruption_cause(exc)
+    except Exception as exc:  # noqa: BLE001 - Ray's own failures (a worker died, a node was lost)
+        if not caused_by_interrupt(exc):
+            raise pipeline_stopped(exc, progress(), advice) from exc
+        ended.interrupted = True
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..batch.job import PredictorOptions, failure_reason
 from ..batch.outcome import DONE, FAILED
-from ..errors import InputError, RtStereoError
+from ..errors import InputError
 from ..io.atomic import remove_stale_partials, terminate_as_interrupt
 from ..runtime.providers import limit_threads
 from ..sinks.video import DisparityPngSink, numbered_pngs
@@ -30,12 +30,11 @@ from ..text import counted
 from .session import (
     absolute_for_workers,
     actor_pool,
-    caused_by_interrupt,
     cluster_pool,
+    gathering,
     item_tries,
     needs_gpu,
     options_for_workers,
-    pipeline_stopped,
     ray_session,
     reissue_warnings,
     remote_args_allowed,
@@ -272,36 +271,30 @@ def run_ray_video(
             )
             said: set[str] = set()
             try:
-                with terminate_as_interrupt():  # Ray's own SIGTERM handler exits at once, without the count
-                    for row in dataset.iter_rows():
-                        row = {k: v.item() if hasattr(v, "item") else v for k, v in row.items()}
-                        reissue_warnings(row.pop("warnings", None), said)
-                        row["damaged_frames"] = json.loads(row.get("damaged_frames") or "[]")
-                        rows.append(row)
-                        bar.update(row["count"])
-                        if on_range is not None:
-                            on_range(row)
-                    # Every row came back: a range missing is one whose worker died on each try.
-                    reported, now = {row["first"] for row in rows}, numbered_pngs(job.prefix)
-                    for frames in ranges:
-                        if frames.first not in reported:
-                            row = written_unreported(job.prefix, frames, before, now)
-                            if row["status"] != DONE:
-                                written = f"{row['written']} of {counted(frames.count, 'frame')} written"
-                                row.update(status=FAILED, error=f"{worker_died('frame range')}; {written}")
+                with gathering(lambda: f"{len(rows)} of {len(ranges)} frame ranges") as ended:
+                    with terminate_as_interrupt():  # Ray's own SIGTERM handler exits at once, without the count
+                        for row in dataset.iter_rows():
+                            row = {k: v.item() if hasattr(v, "item") else v for k, v in row.items()}
+                            reissue_warnings(row.pop("warnings", None), said)
+                            row["damaged_frames"] = json.loads(row.get("damaged_frames") or "[]")
                             rows.append(row)
                             bar.update(row["count"])
                             if on_range is not None:
                                 on_range(row)
-                complete = True
-            except RtStereoError:
-                raise
-            except KeyboardInterrupt:
-                interrupted = True
-            except Exception as exc:  # noqa: BLE001 - Ray's own failures (a worker died, a node was lost)
-                if not caused_by_interrupt(exc):
-                    raise pipeline_stopped(exc, f"{len(rows)} of {len(ranges)} frame ranges") from exc
-                interrupted = True
+                        # Every row came back: a range missing is one whose worker died on each try.
+                        reported, now = {row["first"] for row in rows}, numbered_pngs(job.prefix)
+                        for frames in ranges:
+                            if frames.first not in reported:
+                                row = written_unreported(job.prefix, frames, before, now)
+                                if row["status"] != DONE:
+                                    written = f"{row['written']} of {counted(frames.count, 'frame')} written"
+                                    row.update(status=FAILED, error=f"{worker_died('frame range')}; {written}")
+                                rows.append(row)
+                                bar.update(row["count"])
+                                if on_range is not None:
+                                    on_range(row)
+                    complete = True
+                interrupted = ended.interrupted
             finally:
                 bar.close()
                 remove_stale_partials(Path(job.prefix).parent)  # a worker killed mid-write never removed its file
