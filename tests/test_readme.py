@@ -121,3 +121,26 @@ def test_the_compare_scores_quoted_for_a_negated_and_a_doubled_map_are_the_examp
     text = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
     assert f"the example pair's ground truth and its negation score {negated:.3f})" in text
     assert f"a map and its double score about {doubled:.1f}," in text
+
+
+def test_the_quoted_stream_summary_is_the_one_video_prints():
+    """The README's example summary of `rtstereo video` ended at the `limit:` line and said the summary "ends with"
+    the stages' rates, where every run that writes files prints a `written:` line after it."""
+    from rtstereo.stream import StreamSummary
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"```\n(\d+ frames in [\d.]+ s: .*?)```", text, re.S)
+    assert example, "the README's example of the stream summary"
+    quoted = example.group(1).rstrip("\n").splitlines()
+    rates = {line.split()[0]: line.split() for line in quoted[2:5]}
+    stages = {
+        name: {"frames": int(rates[name][1]), "fps": float(rates[name][2]), "ms_per_frame": float(rates[name][3])}
+        for name in ("capture", "inference", "write")
+    }
+    head = re.match(r"(\d+) frames in ([\d.]+) s: ([\d.]+) fps", quoted[0])
+    frames, wall_s, fps = int(head.group(1)), float(head.group(2)), float(head.group(3))
+    outputs = quoted[-1].removeprefix("  written: ").split(", ")
+    summary = StreamSummary(
+        "two videos", "sgbm", {}, frames, frames, frames, wall_s, fps, stages, "end", outputs=outputs
+    )
+    assert summary.report().splitlines() == quoted
