@@ -39,6 +39,20 @@ def test_every_readme_link_names_a_heading_or_a_file():
     assert not broken, broken
 
 
+def test_every_readme_link_into_another_markdown_file_names_one_of_its_headings():
+    """The README sends its readers to docs/history.md's sections (``docs/history.md#the-speed-of-default``); a
+    heading renamed there left the link on the top of the file, which the test above, checking files only, passed."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(([^)\s#:]+\.md)#([^)\s]+)\)", text)
+    assert targets
+    broken = [
+        f"{path}#{anchor}"
+        for path, anchor in targets
+        if anchor not in _anchors((REPO / path).read_text(encoding="utf-8"))
+    ]
+    assert not broken, broken
+
+
 def test_the_validation_commentary_quotes_the_committed_run():
     """The prose under the accuracy table quotes single scenes of the run the table was written from
     (``benchmarks/results/validation/summary.json``), as the table shows them, to 0.1: it gave the hybrid 12-15 % on
