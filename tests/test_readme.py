@@ -158,3 +158,34 @@ def test_the_quoted_stream_summary_is_the_one_video_prints():
         "two videos", "sgbm", {}, frames, frames, frames, wall_s, fps, stages, "end", outputs=outputs
     )
     assert summary.report().splitlines() == quoted
+
+
+def test_the_quick_start_speed_figures_are_the_run_it_names():
+    """The quick start gives one run's times with its folder of results; they must be that run's medians and ratios,
+    as ``bench.json`` holds them, so that the figure and its source cannot drift apart."""
+    text = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    quoted = re.search(
+        r"\(`(benchmarks/results/[^`]+/)`\): `sgbm` (\d+), `rtnet-v5` (\d+) \(([\d.]+)x\), "
+        r"`hybrid` \(`default`\) (\d+) \(([\d.]+)x\)",
+        text,
+    )
+    assert quoted, "the quick start's speed figures"
+    folder, sgbm_ms, net_ms, net_ratio, hybrid_ms, hybrid_ratio = quoted.groups()
+    rows = {row["model"]: row for row in json.loads((REPO / folder / "bench.json").read_text(encoding="utf-8"))["rows"]}
+    assert sgbm_ms == f"{rows['sgbm']['median_ms']:.0f}"
+    assert (net_ms, net_ratio) == (f"{rows['rtnet-v5']['median_ms']:.0f}", f"{rows['rtnet-v5']['vs_baseline']:.2f}")
+    assert (hybrid_ms, hybrid_ratio) == (f"{rows['hybrid']['median_ms']:.0f}", f"{rows['hybrid']['vs_baseline']:.2f}")
+
+
+def test_the_accuracy_table_is_the_committed_run():
+    """The quick start's accuracy table is written by ``benchmarks/validation_table.py``: each row's means and mean
+    EPEs are those of ``benchmarks/results/validation/summary.json``, to the two decimals shown, in its order."""
+    summary = json.loads((REPO / "benchmarks" / "results" / "validation" / "summary.json").read_text(encoding="utf-8"))
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    rows = [line for line in text.splitlines() if re.match(r"\| (\*\*)?(validation|report): ", line)]
+    assert len(rows) == len(summary["groups"]), rows
+    for group, row in zip(summary["groups"], rows):
+        cells = [cell.strip().strip("*") for cell in row.split("|")[1:-1]]
+        models = summary["models"]
+        assert cells[2:6] == [f"{group['mean'][model]:.2f}" for model in models], (group["group"], cells)
+        assert cells[7] == " / ".join(f"{group['mean_epe'][model]:.2f}" for model in models), (group["group"], cells)
