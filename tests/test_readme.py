@@ -189,3 +189,16 @@ def test_the_accuracy_table_is_the_committed_run():
         models = summary["models"]
         assert cells[2:6] == [f"{group['mean'][model]:.2f}" for model in models], (group["group"], cells)
         assert cells[7] == " / ".join(f"{group['mean_epe'][model]:.2f}" for model in models), (group["group"], cells)
+
+
+def test_the_contents_list_every_section():
+    """The contents after the introduction link every ``##`` section, so that a section added later is listed too."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    contents = text[text.index("Contents:") : text.index("\n## ")]
+    sections, in_code = [], False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        elif not in_code and line.startswith("## "):
+            sections.append(line[3:].strip())
+    assert [section for section in sections if f"[{section}](#" not in contents] == []
