@@ -185,6 +185,50 @@ def test_middlebury_2001_scale_does_not_hang_on_the_folder_name_or_file_type(
     _assert_gt(sample, _expected(raw, scale))
 
 
+@pytest.mark.parametrize(
+    ("scene", "names", "suffixes", "size_wh", "scale"),
+    [
+        # tsukuba as the 2001 page publishes it: views 3 and 4 of its 5x5 grid, whole pixels x 16
+        ("tsukuba", ("scene1.row3.col3", "scene1.row3.col4", "truedisp.row3.col3"), (".ppm", ".pgm"), (384, 288), 16),
+        ("copy", ("scene1.row3.col3", "scene1.row3.col4", "truedisp.row3.col3"), (".ppm", ".pgm"), (WIDTH, HEIGHT), 16),
+        ("map", ("im0", "im1", "disp0"), (".pgm", ".pgm"), (284, 216), 8),  # map: two grey views, x 8
+    ],
+)
+def test_middlebury_2001_scenes_in_the_file_names_of_the_2001_page(tmp_path, scene, names, suffixes, size_wh, scale):
+    """They were no known layout: eval on the official tsukuba or map download said so and stopped."""
+    folder = tmp_path / "middlebury2001" / scene
+    width, height = size_wh
+    for view, seed in ((1, 0), (2, 1), (3, 2), (4, 3), (5, 4)) if scene != "map" else ():
+        _save_rgb(folder / f"scene1.row3.col{view}.ppm", height=height, width=width, seed=seed)
+    for stem, seed in zip(names[:2], (0, 1)):
+        if not (folder / f"{stem}{suffixes[0]}").exists():
+            _save_grey8(folder / f"{stem}{suffixes[0]}", np.random.default_rng(seed).integers(0, 256, (height, width)))
+    raw = _raw_8bit_gt(scale, height=height, width=width)
+    _save_grey8(folder / f"{names[2]}{suffixes[1]}", raw)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # values that agree with the scale: no warning
+        sample = _only(find_samples(tmp_path))
+
+    assert (sample.name, sample.dataset, sample.gt_scale) == (scene, "middlebury2001", scale)
+    assert (sample.left_path.stem, sample.right_path.stem, sample.gt_path.stem) == names
+    assert sample.max_disp_hint_px == 256 // scale
+    _assert_gt(sample, _expected(raw, scale))
+
+
+def test_a_disp0_image_beside_a_two_view_scene_is_no_middlebury_2001_map(tmp_path):
+    """im0, im1 and disp0 are map's names; in a MiddEval3 or ETH3D folder a disp0.png (a preview) makes no second scene
+    of its images (the two-view layout claims them first)."""
+    folder = tmp_path / "Adirondack"
+    _save_rgb(folder / "im0.png")
+    _save_rgb(folder / "im1.png", seed=1)
+    _save_pfm(folder / "disp0GT.pfm", np.full((HEIGHT, WIDTH), 4.0, np.float32))
+    _save_grey8(folder / "disp0.png", np.full((HEIGHT, WIDTH), 32))
+    (folder / "calib.txt").write_text("ndisp=32\n")
+
+    assert _only(find_samples(tmp_path)).dataset == "middlebury2014"
+
+
 def test_middlebury_2001_values_that_disagree_with_the_scale_are_warned_about(tmp_path):
     # tsukuba's whole pixels x 16 in a folder that nothing else marks as tsukuba: read / 8, with a warning
     whole_x16 = tmp_path / "renamed"

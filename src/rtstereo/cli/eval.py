@@ -22,7 +22,8 @@ from .bench import check_output_folder
 from .common import add_model_args, output_path_arg, predictor_from_args, settings_from_args
 
 EPILOG = """expected files (in the folders given or any folder under them; ground truth of the left view):
-  middlebury2001/2003  im2, im6 (tsukuba: im3, im4) .png/.ppm and 8-bit disp2 (disp3) .pgm/.png, value / 8
+  middlebury2001/2003  im2, im6 (tsukuba: im3, im4 or scene1.row3.col3, scene1.row3.col4; map: im0, im1)
+                       .png/.ppm/.pgm and 8-bit disp2 (disp3 or truedisp.row3.col3; disp0) .pgm/.png, value / 8
                        (tsukuba / 16; 2003 at 1800, 900, 450 px wide / 1, 2, 4), 0 = unknown;
                        eval_masks/nonocc.png, else nonocc.png in the scene folder (255 = non-occluded),
                        when present: read for the noc columns

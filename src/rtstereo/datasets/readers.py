@@ -8,9 +8,10 @@ with one of its images missing (its ground truth, or the other image, is there) 
 
 Layouts:
 
-- Middlebury 2001/2003: ``im2/im6`` (tsukuba: ``im3/im4``) PNG/PPM with 8-bit ``disp2`` (``disp3``)
+- Middlebury 2001/2003: ``im2/im6`` (tsukuba: ``im3/im4``, or ``scene1.row3.col3/col4`` as the 2001 page
+  publishes it; map: ``im0/im1``) PNG/PPM/PGM with 8-bit ``disp2`` (``disp3`` or ``truedisp.row3.col3``; ``disp0``)
   ``.pgm/.png`` = disparity x scale: 2003 cones/teddy (1800, 900 or 450 px wide) 1 at full size, 2 at
-  half, 4 at quarter; tsukuba (384x288, or ``disp3``, or a folder named so) 16; the other 2001 scenes
+  half, 4 at quarter; tsukuba (384x288, or its file names, or a folder named so) 16; the other 2001 scenes
   (venus, sawtooth, barn1, map...) 8. ``eval_masks/nonocc.png``, else ``nonocc.png`` in the scene folder
   (255 = non-occluded), when present.
 - Middlebury 2005/2006: ``view1/view5``, ``disp1/disp5`` (value / scale: 1 full, 2 half, 3 third
@@ -171,8 +172,15 @@ _TSUKUBA_SIZE_WH = (384, 288)
 _MB2001_DEFAULT_SCALE = 8
 # Middlebury 2003 was published at these widths only (full, half, quarter size), its 8-bit divisor 1, 2 or 4.
 _MB2003_SCALE_BY_WIDTH = {1800: 1, 900: 2, 450: 4}
-# (left, right, ground truth) file stems of a Middlebury 2001/2003 scene: tsukuba's, then the others'.
-_MB2001_NAMES = (("im3", "im4", "disp3"), ("im2", "im6", "disp2"))
+# (left, right, ground truth) file stems of a Middlebury 2001/2003 scene: tsukuba's, as the evaluation's copy names
+# them and as the 2001 page publishes them (views 3 and 4 of its 5x5 grid); the others'; map's, which has two views.
+_MB2001_NAMES = (
+    ("im3", "im4", "disp3"),
+    ("scene1.row3.col3", "scene1.row3.col4", "truedisp.row3.col3"),
+    ("im2", "im6", "disp2"),
+    ("im0", "im1", "disp0"),
+)
+_TSUKUBA_NAMES = _MB2001_NAMES[:2]
 # Middlebury 2005 full-size width; smaller versions scale disparity (and the 8-bit divisor).
 _MB2005_FULL_WIDTH = 1390
 
@@ -240,14 +248,16 @@ def _nonocc(folder: Path, files: set[str]) -> Path | None:
 
 def detect_middlebury_2001_2003(folder: Path, dirs: list[str], names: list[str], root: Path) -> list[Sample]:
     files = set(names)
-    # (left, right, ground truth) conventions: tsukuba im3/im4/disp3, the others im2/im6/disp2. A complete
-    # scene first; else ground truth beside one of its images: a scene with the other missing.
+    # (left, right, ground truth) conventions: tsukuba im3/im4/disp3 or scene1.row3.col3/col4 and truedisp.row3.col3,
+    # the others im2/im6/disp2, map im0/im1/disp0. A complete scene first; else ground truth beside one of its
+    # images: a scene with the other missing.
     scenes = []
-    for left, right, gt in _MB2001_NAMES:
+    for names_ in _MB2001_NAMES:
+        left, right, gt = names_
         left_path, right_path, problem, any_image = _pair(folder, left, right, files)
         gt_path = _first(folder, (gt,), files)
         if any_image and gt_path:
-            scenes.append((problem is not None, left == "im3", left_path, right_path, gt_path, problem))
+            scenes.append((problem is not None, names_ in _TSUKUBA_NAMES, left_path, right_path, gt_path, problem))
     if not scenes:
         return []
     _, tsukuba_names, left_path, right_path, gt_path, problem = min(scenes, key=lambda scene: scene[0])
@@ -274,9 +284,10 @@ def _middlebury_2001_2003_scale(folder: Path, left_path: Path, gt_path: Path, ts
     """``(dataset, 8-bit divisor)`` of a Middlebury 2001/2003 scene, from what its files show.
 
     The image size decides, not the folder name or the file type (a renamed copy of tsukuba, or 2001 ground
-    truth converted to PNG, keeps its scale): tsukuba's 384x288 (or its ``im3/im4/disp3`` file names, or its
-    folder name) means x 16; a 2003 width (1800, 900, 450 px) means 2003 at that size; anything else is a
-    2001 scene at x 8. The ground truth's values are then checked against the choice (:func:`_check_2001_values`).
+    truth converted to PNG, keeps its scale): tsukuba's 384x288 (or its file names, ``im3/im4/disp3`` or
+    ``scene1.row3.col3/col4`` and ``truedisp.row3.col3``, or its folder name) means x 16; a 2003 width (1800, 900,
+    450 px) means 2003 at that size; anything else is a 2001 scene at x 8. The ground truth's values are then
+    checked against the choice (:func:`_check_2001_values`).
     """
     try:
         width, height = image_size_wh(left_path)
