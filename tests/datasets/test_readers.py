@@ -712,6 +712,64 @@ def test_a_scene_with_an_image_missing_is_listed_with_its_problem_beside_the_oth
 
 
 # ---------------------------------------------------------------------------------------------
+# DrivingStereo
+
+
+@pytest.mark.parametrize(
+    ("given", "left", "right", "truth"),
+    [
+        ("", "train-left-image", "train-right-image", "train-disparity-map"),
+        (
+            "test-left-image",
+            "test-left-image/left-image-half-size",
+            "test-right-image/right-image-half-size",
+            "test-disparity-map/disparity-map-half-size",
+        ),
+    ],
+)
+def test_drivingstereo_train_and_test_trees(tmp_path, given, left, right, truth):
+    """DrivingStereo's downloads were no known layout."""
+    root = tmp_path / "DrivingStereo"
+    sequence = "2018-07-09-16-11-56"
+    frames = ("2018-07-09-16-11-56_2018-07-09-16-11-56-502", "2018-07-09-16-11-56_2018-07-09-16-11-57-902")
+    raws = {}
+    for i, frame in enumerate(frames):
+        _save_rgb(root / left / sequence / f"{frame}.jpg", seed=10 * i)
+        _save_rgb(root / right / sequence / f"{frame}.jpg", seed=10 * i + 1)
+        raws[frame] = _raw_16bit_gt(seed=10 * i + 2)
+        _save_png16(root / truth / sequence / f"{frame}.png", raws[frame])
+        _save_png16(root / truth.replace("disparity", "depth") / sequence / f"{frame}.png", raws[frame])
+    _save_rgb(root / left / sequence / "no_truth.jpg")
+    _save_rgb(root / right / sequence / "no_truth.jpg", seed=1)
+    _save_rgb(root / right / sequence / "no_left.jpg", seed=1)
+
+    samples = find_samples(root / given)
+
+    assert [(s.name, s.dataset) for s in samples] == [
+        (frames[0], "drivingstereo"),
+        (frames[1], "drivingstereo"),
+        ("no_left", "drivingstereo"),
+        ("no_truth", "drivingstereo"),
+    ]
+    for sample, frame in zip(samples, frames):
+        assert (sample.left_path, sample.right_path) == (
+            root / left / sequence / f"{frame}.jpg",
+            root / right / sequence / f"{frame}.jpg",
+        )
+        assert sample.problem is None and sample.max_disp_hint_px == 192 and sample.nonocc_path is None
+        _assert_gt(sample, _expected_16bit(raws[frame]))  # KITTI's encoding: value / 256, 0 = invalid
+    assert samples[2].problem == f"the left image {root / left / sequence / 'no_left.jpg'} is missing"
+    assert samples[3].gt_path is None and samples[3].problem is None
+
+
+def test_a_folder_named_left_image_without_its_right_twin_is_no_drivingstereo(tmp_path):
+    _save_rgb(tmp_path / "my-left-image" / "a.jpg")
+
+    with pytest.raises(DatasetError, match="no stereo dataset of a known layout"):
+        find_samples(tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------
 # Several datasets, names, errors
 
 

@@ -39,6 +39,9 @@ EPILOG = """expected files (in the folders given or any folder under them; groun
                        (RGB_cleanpass, RGB_finalpass, frames_cleanpass, frames_finalpass or images) and
                        occlusion/left/X.png (255 = occluded) when present; the FlyingThings3D subset's
                        train/image_clean/{left,right} with train/disparity/left/X.pfm
+  drivingstereo        train-left-image/SEQ/X.jpg, train-right-image/SEQ/X.jpg, train-disparity-map/SEQ/X.png
+                       (16-bit PNG, value / 256, 0 = invalid); the test split's
+                       test-left-image/left-image-half-size/SEQ (or full-size) alike
 
 examples:
   rtstereo eval --model sgbm ../shared/data/real

@@ -31,6 +31,9 @@ Layouts:
 - The FlyingThings3D subset (the DispNet/FlowNet 2.0 download): ``train/image_clean/{left,right}/X.png``
   (or ``image_final``) with ``train/disparity/left/X.pfm``, which stores the left view's disparity
   negated, and ``train/disparity_occlusions/left/X.png`` (non-zero = occluded); ``val/`` alike.
+- DrivingStereo: ``train-left-image/<sequence>/X.jpg`` with ``train-right-image/<sequence>/X.jpg`` and
+  ``train-disparity-map/<sequence>/X.png`` (uint16 / 256, 0 = invalid, as KITTI's); the test split's
+  ``test-left-image/left-image-half-size/<sequence>`` (or full size) alike. No mask.
 """
 
 from __future__ import annotations
@@ -563,6 +566,46 @@ def detect_sceneflow(folder: Path, dirs: list[str], names: list[str], root: Path
     return samples
 
 
+# DrivingStereo: <split>-left-image/<sequence>/<frame>.jpg, its test split a level deeper
+# (test-left-image/left-image-half-size/<sequence>); the right views and the ground truth in the twin trees named
+# right-image and disparity-map, the ground truth as KITTI's (uint16 / 256, 0 = invalid).
+_DRIVINGSTEREO_LEFT = "left-image"
+
+
+def detect_drivingstereo(folder: Path, dirs: list[str], names: list[str], root: Path) -> list[Sample]:
+    parts = folder.parts
+    first_own = len(root.parts) - 1  # as for SceneFlow: the root's own name may say left-image; its parents not
+    if not any(_DRIVINGSTEREO_LEFT in part for part in parts[first_own:]):
+        return []
+
+    def twin(what: str) -> Path:
+        return Path(*parts[:first_own], *(part.replace(_DRIVINGSTEREO_LEFT, what) for part in parts[first_own:]))
+
+    right_dir, truth_dir = twin("right-image"), twin("disparity-map")
+    if not right_dir.is_dir():
+        return []
+    samples = []
+    # Frames of either view: one whose left image is missing is listed too, and fails by name.
+    for image in _visible({*names, *_files_in(right_dir)}):
+        stem, suffix = os.path.splitext(image)
+        if suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        gt = truth_dir / f"{stem}.png"
+        samples.append(
+            Sample(
+                name=stem,  # the frame's name holds its sequence's
+                dataset="drivingstereo",
+                left_path=folder / image,
+                right_path=right_dir / image,
+                gt_path=gt if gt.is_file() else None,
+                nonocc_path=None,
+                max_disp_hint_px=192,
+                problem=_missing_images(folder / image, right_dir / image),
+            )
+        )
+    return samples
+
+
 def _synth_max_disp_px(root: Path) -> int:
     """The disparity range of a SceneFlow-layout folder: ``rtstereo synth --max-disp`` from its ``synth.json``
     (rounded up), else SceneFlow's 192 px. A set rendered over 0-32 px is not searched over 192, nor one of
@@ -579,6 +622,7 @@ def _synth_max_disp_px(root: Path) -> int:
 DETECTORS: tuple[Detector, ...] = (
     detect_kitti,
     detect_sceneflow,
+    detect_drivingstereo,
     detect_middlebury_2014_eth3d,
     detect_middlebury_2005,
     detect_middlebury_2001_2003,
@@ -592,6 +636,7 @@ LAYOUTS = (
     "kitti2012",
     "kitti2015",
     "sceneflow",
+    "drivingstereo",
 )
 
 
