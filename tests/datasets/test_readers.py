@@ -904,6 +904,26 @@ def test_missing_folder_raises(tmp_path):
         find_samples(tmp_path / "nowhere")
 
 
+def test_a_file_url_is_the_folder_it_names(tmp_path):
+    """It was 'dataset folder not found: /cwd/file:/...', the URL made a path; predict and train take one."""
+    _tsukuba(tmp_path / "my sets" / "tsukuba")
+    url = (tmp_path / "my sets").as_uri()
+    assert "%20" in url
+
+    assert [s.name for s in find_samples(url)] == ["tsukuba"]
+    assert [s.name for s in find_samples(url.replace("file://", "file://localhost"))] == ["tsukuba"]
+
+
+@pytest.mark.parametrize("url", ["https://example.org/kitti.zip", "s3://bucket/kitti", "file://nas/data/kitti"])
+def test_a_url_of_another_kind_is_refused_in_one_line(url):
+    with pytest.raises(DatasetError) as info:
+        find_samples(url)
+    assert str(info.value) == (
+        f"dataset folder {url}: datasets are read from local folders, not from URLs: download and unpack it, then "
+        "give its folder (or a file:///path URL)"
+    )
+
+
 @pytest.mark.parametrize("path", [5, None, b"/data"])
 def test_a_path_of_another_type_is_an_input_error_naming_the_type(path):
     with pytest.raises(InputError, match=f"dataset folder: expected a path .*, got {type(path).__name__}"):

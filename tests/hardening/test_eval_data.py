@@ -289,6 +289,16 @@ def test_eval_help_lists_the_files_that_the_no_known_layout_error_sends_the_user
         assert expected in help_text, expected
 
 
+def test_eval_cli_reads_a_file_url_and_refuses_a_web_url_as_usage_errors_are(capsys, tmp_path):
+    _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72), ndisp=32)
+    assert main(["eval", "--model", "sgbm", (tmp_path / "eth3d").as_uri(), "-q", "-o", str(tmp_path / "res")]) == 0
+    assert json.loads((tmp_path / "res" / "sgbm.json").read_text())["scenes"][0]["name"] == "s"
+    capsys.readouterr()
+    assert main(["eval", "--model", "sgbm", "https://example.org/eth3d.7z", "-q", "-o", str(tmp_path / "res")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "datasets are read from local folders, not from URLs" in err, err
+
+
 @pytest.mark.parametrize("calib", [b"ndisp=abc\n", b"\xff\xfe\x00n\x00d"])
 def test_eval_cli_fails_the_scene_of_a_damaged_calib_txt_alone(capsys, tmp_path, calib):
     _eth3d_scene(tmp_path / "eth3d" / "a", hw=(40, 72), ndisp=32)

@@ -43,6 +43,7 @@ import json
 import math
 import os
 import re
+import urllib.parse
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -679,12 +680,14 @@ def find_samples(*paths: str | Path) -> list[Sample]:
         Samples sorted by folder order, with unique names.
 
     Raises:
-        DatasetError: a path is empty, missing or not a folder, or nothing under it has a known layout.
+        DatasetError: a path is empty, missing or not a folder, a URL other than ``file://``, or nothing under it has
+            a known layout.
         InputError: a path that is not a ``str`` or ``os.PathLike``.
     """
     samples: list[Sample] = []
     read: set[tuple[str, str]] = set()  # the real paths of each pair already found
     for given in paths:
+        given = _folder_of_url(given)
         path = require_path(given, "dataset folder").absolute()
         if str(given) == "":  # an unset shell variable ("$DATA"): Path("") is the current folder, searched whole
             raise DatasetError("dataset folder: the path is empty")
@@ -712,6 +715,31 @@ def find_samples(*paths: str | Path) -> list[Sample]:
                 read.add(pair)
                 samples.append(sample)
     return _unique_names(samples)
+
+
+def _folder_of_url(given: object) -> object:
+    """A ``file://`` URL as the folder it names, as predict's inputs and ``train --data`` take one (it was "dataset
+    folder not found: /cwd/file:/data/kitti", the URL made into a path); another URL (``https://``, ``s3://``) refused
+    in one line: a dataset is read where it lies, not downloaded. A folder of that name is read as one.
+
+    Examples:
+        >>> _folder_of_url("file:///data/my%20sets"), _folder_of_url("kitti/")
+        ('/data/my sets', 'kitti/')
+    """
+    from ..io.download import file_url_path
+
+    if not isinstance(given, str) or os.path.exists(given):
+        return given
+    path = file_url_path(given)
+    if path is not None and urllib.parse.urlparse(given).netloc.lower() in ("", "localhost"):
+        return path
+    scheme = given.split("://", 1)[0]
+    if "://" in given and re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]+", scheme):  # one letter: a Windows drive, C://
+        raise DatasetError(
+            f"dataset folder {given}: datasets are read from local folders, not from URLs: download and unpack it, "
+            "then give its folder (or a file:///path URL)"
+        )
+    return given
 
 
 def _unique_names(samples: list[Sample]) -> list[Sample]:
