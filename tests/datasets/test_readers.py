@@ -891,6 +891,19 @@ def test_folder_of_no_known_layout_names_the_known_layouts(tmp_path):
         assert layout in message
 
 
+def test_an_empty_folder_is_said_to_be_empty(tmp_path):
+    """An empty folder (a download unpacked elsewhere, a drive not mounted) read as one of an unknown layout."""
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    (tmp_path / "empty" / ".DS_Store").write_text("")  # hidden: no file of a dataset
+
+    with pytest.raises(DatasetError, match=r"\(known: .*\): the folder is empty \(no file in it or in its folders\); "):
+        find_samples(tmp_path / "empty")
+    (tmp_path / "empty" / "sub" / "notes.txt").write_text("")
+    with pytest.raises(DatasetError) as info:
+        find_samples(tmp_path / "empty")
+    assert "empty" not in str(info.value).replace(str(tmp_path / "empty"), "")
+
+
 def test_one_unknown_folder_among_several_paths_raises(tmp_path):
     _tsukuba(tmp_path / "good" / "tsukuba")
     (tmp_path / "empty").mkdir()

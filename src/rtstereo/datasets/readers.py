@@ -699,14 +699,18 @@ def find_samples(*paths: str | Path) -> list[Sample]:
                 "(e.g. the folder holding im0.png, im1.png and disp0GT.pfm)"
             )
         found: list[Sample] = []
+        files_seen = False
         for folder, dirs, names in walk_following_links(path):
+            files_seen = files_seen or bool(names)
             claimed = [sample for detector in DETECTORS for sample in detector(folder, dirs, names, path)]
             if claimed:
                 found.extend(claimed)
                 dirs[:] = []  # a claimed folder is not searched further
         if not found:
+            # an empty folder (a download not unpacked there, a mount not mounted) was said to hold an unknown layout
+            empty = "" if files_seen else ": the folder is empty (no file in it or in its folders)"
             raise DatasetError(
-                f"no stereo dataset of a known layout under {path} (known: {', '.join(LAYOUTS)}); "
+                f"no stereo dataset of a known layout under {path} (known: {', '.join(LAYOUTS)}){empty}; "
                 "see `rtstereo eval --help` for the expected files"
             )
         for sample in found:  # a scene under two of the paths is scored once, not counted twice in the mean
