@@ -762,8 +762,10 @@ def test_drivingstereo_train_and_test_trees(tmp_path, given, left, right, truth)
     assert samples[3].gt_path is None and samples[3].problem is None
 
 
-def test_a_folder_named_left_image_without_its_right_twin_is_no_drivingstereo(tmp_path):
-    _save_rgb(tmp_path / "my-left-image" / "a.jpg")
+def test_folders_named_left_image_but_not_drivingstereos_are_no_drivingstereo(tmp_path):
+    _save_rgb(tmp_path / "train-left-image" / "seq" / "a.jpg")  # without its right twin
+    _save_rgb(tmp_path / "my-left-images" / "a.jpg")  # a user's own folders
+    _save_rgb(tmp_path / "my-right-images" / "a.jpg")
 
     with pytest.raises(DatasetError, match="no stereo dataset of a known layout"):
         find_samples(tmp_path)

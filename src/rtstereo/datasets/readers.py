@@ -571,16 +571,19 @@ def detect_sceneflow(folder: Path, dirs: list[str], names: list[str], root: Path
 # (test-left-image/left-image-half-size/<sequence>); the right views and the ground truth in the twin trees named
 # right-image and disparity-map, the ground truth as KITTI's (uint16 / 256, 0 = invalid).
 _DRIVINGSTEREO_LEFT = "left-image"
+_DRIVINGSTEREO_SPLIT = re.compile(r"(train|test)-left-image")
 
 
 def detect_drivingstereo(folder: Path, dirs: list[str], names: list[str], root: Path) -> list[Sample]:
     parts = folder.parts
-    first_own = len(root.parts) - 1  # as for SceneFlow: the root's own name may say left-image; its parents not
-    if not any(_DRIVINGSTEREO_LEFT in part for part in parts[first_own:]):
+    first_own = len(root.parts) - 1  # as for SceneFlow: the root's own name may be the split's folder; its parents not
+    splits = [i for i, part in enumerate(parts) if i >= first_own and _DRIVINGSTEREO_SPLIT.fullmatch(part)]
+    if not splits:
         return []
 
     def twin(what: str) -> Path:
-        return Path(*parts[:first_own], *(part.replace(_DRIVINGSTEREO_LEFT, what) for part in parts[first_own:]))
+        split = splits[-1]
+        return Path(*parts[:split], *(part.replace(_DRIVINGSTEREO_LEFT, what) for part in parts[split:]))
 
     right_dir, truth_dir = twin("right-image"), twin("disparity-map")
     if not right_dir.is_dir():
