@@ -220,6 +220,19 @@ def test_the_table_marks_failed_scenes():
     assert "| bad_scene | failed |" in report.table(markdown=True)
 
 
+def test_the_table_shows_each_benchmarks_own_non_occluded_figure():
+    """ETH3D ranks by bad-1 and KITTI 2012 by bad-3 over non-occluded pixels: the table showed bad-2 and D1 noc only,
+    so those figures were in the JSON alone."""
+    from rtstereo.eval import SceneResult
+
+    metrics = {"noc/bad-1": 12.34, "noc/bad-2": 8.76, "noc/bad-3": 5.67, "noc/d1": 4.32}
+    table = EvalReport("m", [SceneResult("delivery_area_1l", "eth3d", (4, 4), {}, metrics)]).table(markdown=True)
+    header, _, row, *_ = table.splitlines()
+    cells = dict(zip(header.split(" | "), row.split(" | ")))
+    shown = [cells[column] for column in ("bad-1 noc", "bad-2 noc", "bad-3 noc", "D1 noc")]
+    assert shown == ["12.3", "8.8", "5.7", "4.3"]
+
+
 def test_the_table_and_json_say_the_mean_is_over_scenes_and_the_noc_mean_over_those_with_a_mask(tmp_path):
     """The mean row read 'mean (3)', its noc columns beside the others, with nothing to say that it weighs scenes,
     not pixels, nor that the noc columns average fewer scenes."""
