@@ -294,6 +294,25 @@ def test_middlebury_2005_without_dmin_has_zero_offset(tmp_path):
     assert _only(find_samples(tmp_path)).disparity_offset_px == 0.0
 
 
+def test_middlebury_2005_download_of_all_views_reads_the_two_view_downloads_pair(tmp_path):
+    """Its views under Illum1-3/Exp0-2 beside disp1.png were no known layout."""
+    folder = tmp_path / "Aloe"
+    for illumination, exposure in (("Illum1", "Exp0"), ("Illum2", "Exp1"), ("Illum3", "Exp2")):
+        for view in range(7):
+            _save_rgb(folder / illumination / exposure / f"view{view}.png", height=4, width=427, seed=view)
+    raw = _raw_8bit_gt(3, height=4, width=427)
+    _save_grey8(folder / "disp1.png", raw)
+    _save_grey8(folder / "disp5.png", raw)
+    (folder / "dmin.txt").write_text("270\n")
+
+    sample = _only(find_samples(tmp_path))
+
+    assert (sample.name, sample.dataset, sample.gt_scale) == ("Aloe", "middlebury2005", 3)
+    assert sample.disparity_offset_px == 270
+    assert (sample.left_path, sample.right_path) == (folder / "Illum2/Exp1/view1.png", folder / "Illum2/Exp1/view5.png")
+    _assert_gt(sample, _expected(raw, 3))
+
+
 def _write_two_view_scene(folder: Path, calib: str | None) -> tuple[np.ndarray, np.ndarray]:
     """im0/im1, disp0GT.pfm (inf = invalid) and mask0nocc.png (255 non-occluded, 128 occluded)."""
     _save_rgb(folder / "im0.png")

@@ -15,7 +15,8 @@ Layouts:
   (venus, sawtooth, barn1, map...) 8. ``eval_masks/nonocc.png``, else ``nonocc.png`` in the scene folder
   (255 = non-occluded), when present.
 - Middlebury 2005/2006: ``view1/view5``, ``disp1/disp5`` (value / scale: 1 full, 2 half, 3 third
-  size), ``dmin.txt`` (disparity offset, for depth); a mask as for 2001/2003.
+  size), ``dmin.txt`` (disparity offset, for depth); a mask as for 2001/2003. The download of all views keeps them
+  in ``Illum1-3/Exp0-2``: ``Illum2/Exp1``'s are read, the pair of the two-view download.
 - Middlebury 2014 (MiddEval3) and ETH3D two-view: ``im0/im1``, ``disp0GT.pfm``, ``mask0nocc.png``
   (255 = non-occluded), ``calib.txt``; ETH3D's ground truth also in its own download's tree beside the
   images' (``two_view_training_gt/<scene>`` for ``two_view_training/<scene>``); the full-size Middlebury
@@ -342,10 +343,19 @@ def _check_2001_values(folder: Path, gt_path: Path, scale: int) -> None:
         )
 
 
+# Middlebury 2005/2006's download of all views keeps them under Illum1-3/Exp0-2 beside the ground truth; its
+# two-view download's view1 and view5 are those of the middle illumination and exposure.
+_MB2005_ALL_VIEWS_PAIR = ("Illum2", "Exp1")
+
+
 def detect_middlebury_2005(folder: Path, dirs: list[str], names: list[str], root: Path) -> list[Sample]:
     files = set(names)
-    left_path, right_path, problem, any_image = _pair(folder, "view1", "view5", files)
     gt_path = _first(folder, ("disp1",), files)
+    images, image_files = folder, files
+    lit = folder.joinpath(*_MB2005_ALL_VIEWS_PAIR)
+    if gt_path and _first(folder, ("view1", "view5"), files) is None and lit.is_dir():
+        images, image_files = lit, _files_in(lit)
+    left_path, right_path, problem, any_image = _pair(images, "view1", "view5", image_files)
     if not (any_image and gt_path):
         return []
     scale = _size_scale(left_path, _MB2005_FULL_WIDTH)
