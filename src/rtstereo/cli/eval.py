@@ -28,7 +28,7 @@ EPILOG = """expected files (in the folders given or any folder under them; groun
                        eval_masks/nonocc.png, else nonocc.png in the scene folder (255 = non-occluded),
                        when present: read for the noc columns
   middlebury2005       view1.png, view5.png, disp1.png (value / 1, 2 or 3 by size, 0 = unknown); a mask
-                       as for 2001/2003 when present
+                       as for 2001/2003 when present; views under Illum2/Exp1 (the all-views download)
   middlebury2014, eth3d  im0.png, im1.png, disp0GT.pfm or disp0.pfm (inf = unknown), calib.txt (ndisp: the
                        range searched), mask0nocc.png (255 = non-occluded) when present; ETH3D's ground
                        truth also in two_view_training_gt/SCENE beside two_view_training/SCENE
