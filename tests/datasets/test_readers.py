@@ -641,6 +641,19 @@ def test_sceneflow_nested_tree_maps_onto_disparity_tree(tmp_path):
     assert samples[1].gt_path is None and samples[1].load_gt() is None
 
 
+@pytest.mark.parametrize("given", [("TRAIN", "A", "0000"), ("TRAIN", "A"), ("TRAIN",)])
+def test_a_sceneflow_sequence_given_alone_is_read(tmp_path, given):
+    """frames_cleanpass/TRAIN/A/0000, below the image tree's own folder, was no known layout."""
+    root = tmp_path / "FlyingThings3D"
+    tail = Path("TRAIN", "A", "0000")
+    gt = _write_sceneflow_frame(root / "frames_cleanpass" / tail, root / "disparity" / tail, "0006")
+
+    sample = _only(find_samples(root / "frames_cleanpass" / Path(*given)))
+
+    assert (sample.name, sample.dataset) == ("FlyingThings3D/TRAIN/A/0000/0006", "sceneflow")
+    _assert_gt(sample, gt)
+
+
 def test_flyingthings3d_subset_layout_with_negated_disparity_and_its_occlusion_masks(tmp_path):
     """The "FlyingThings3D subset" download: train/val, image_clean/image_final, negated left disparity."""
     root = tmp_path / "FlyingThings3D_subset"

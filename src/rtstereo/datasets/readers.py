@@ -540,16 +540,21 @@ def detect_sceneflow(folder: Path, dirs: list[str], names: list[str], root: Path
     if not {"left", "right"} <= set(dirs):
         return []
     parts = folder.parts
-    first_own = len(root.parts) - 1  # the root's own name may be the image folder; its parents not
+    first_own = len(root.parts) - 1
     image_dirs = (*_SCENEFLOW_IMAGE_DIRS, *_FT3D_SUBSET_IMAGE_DIRS)
-    anchors = [i for i, part in enumerate(parts) if part in image_dirs and i >= first_own]
-    if not anchors:
+    anchors = [i for i, part in enumerate(parts) if part in image_dirs]
+    # The root's own name may be the image folder. A parent's counts only where its disparity tree is there too: a
+    # sequence given alone (frames_cleanpass/TRAIN/A/0000) was no known layout, but data kept under a folder named
+    # "images" is no SceneFlow.
+    own = [i for i in anchors if i >= first_own]
+    above = [i for i in anchors if i < first_own and _sceneflow_disparity_dir(parts, i).is_dir()]
+    if not (own or above):
         return []
-    anchor = anchors[-1]
+    anchor = (own or above)[-1]
     subset = parts[anchor] in _FT3D_SUBSET_IMAGE_DIRS
     root = Path(*parts[:anchor])
     tail = Path(*parts[anchor + 1 :]) if anchor + 1 < len(parts) else Path()
-    disparity_dir = root / "disparity" / tail / "left"
+    disparity_dir = _sceneflow_disparity_dir(parts, anchor)
     occlusion_dir = root / ("disparity_occlusions" if subset else "occlusion") / tail / "left"
     max_disp_px = _synth_max_disp_px(root)
     samples = []
@@ -618,6 +623,11 @@ def detect_drivingstereo(folder: Path, dirs: list[str], names: list[str], root: 
             )
         )
     return samples
+
+
+def _sceneflow_disparity_dir(parts: tuple[str, ...], anchor: int) -> Path:
+    """The left disparity folder of a SceneFlow image folder ``parts``, whose ``parts[anchor]`` is the image tree."""
+    return Path(*parts[:anchor], "disparity", *parts[anchor + 1 :], "left")
 
 
 def _synth_max_disp_px(root: Path) -> int:
