@@ -792,6 +792,7 @@ def test_drivingstereo_train_and_test_trees(tmp_path, given, left, right, truth)
         _assert_gt(sample, _expected_16bit(raws[frame]))  # KITTI's encoding: value / 256, 0 = invalid
     assert samples[2].problem == f"the left image {root / left / sequence / 'no_left.jpg'} is missing"
     assert samples[3].gt_path is None and samples[3].problem is None
+    assert find_samples(root / left / sequence) == samples  # a sequence given alone
 
 
 def test_folders_named_left_image_but_not_drivingstereos_are_no_drivingstereo(tmp_path):

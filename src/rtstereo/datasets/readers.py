@@ -591,8 +591,8 @@ _DRIVINGSTEREO_SPLIT = re.compile(r"(train|test)-left-image")
 
 def detect_drivingstereo(folder: Path, dirs: list[str], names: list[str], root: Path) -> list[Sample]:
     parts = folder.parts
-    first_own = len(root.parts) - 1  # as for SceneFlow: the root's own name may be the split's folder; its parents not
-    splits = [i for i, part in enumerate(parts) if i >= first_own and _DRIVINGSTEREO_SPLIT.fullmatch(part)]
+    # the split's folder may be above the one given (a sequence given alone): its right twin tells it is DrivingStereo
+    splits = [i for i, part in enumerate(parts) if _DRIVINGSTEREO_SPLIT.fullmatch(part)]
     if not splits:
         return []
 
