@@ -257,12 +257,12 @@ def detect_middlebury_2001_2003(folder: Path, dirs: list[str], names: list[str],
     # the others im2/im6/disp2, map im0/im1/disp0. A complete scene first; else ground truth beside one of its
     # images: a scene with the other missing.
     scenes = []
-    for names_ in _MB2001_NAMES:
-        left, right, gt = names_
+    for stems in _MB2001_NAMES:
+        left, right, gt = stems
         left_path, right_path, problem, any_image = _pair(folder, left, right, files)
         gt_path = _first(folder, (gt,), files)
         if any_image and gt_path:
-            scenes.append((problem is not None, names_ in _TSUKUBA_NAMES, left_path, right_path, gt_path, problem))
+            scenes.append((problem is not None, stems in _TSUKUBA_NAMES, left_path, right_path, gt_path, problem))
     if not scenes:
         return []
     _, tsukuba_names, left_path, right_path, gt_path, problem = min(scenes, key=lambda scene: scene[0])
@@ -582,6 +582,11 @@ def detect_sceneflow(folder: Path, dirs: list[str], names: list[str], root: Path
     return samples
 
 
+def _sceneflow_disparity_dir(parts: tuple[str, ...], anchor: int) -> Path:
+    """The left disparity folder of a SceneFlow image folder ``parts``, whose ``parts[anchor]`` is the image tree."""
+    return Path(*parts[:anchor], "disparity", *parts[anchor + 1 :], "left")
+
+
 # DrivingStereo: <split>-left-image/<sequence>/<frame>.jpg, its test split a level deeper
 # (test-left-image/left-image-half-size/<sequence>); the right views and the ground truth in the twin trees named
 # right-image and disparity-map, the ground truth as KITTI's (uint16 / 256, 0 = invalid).
@@ -623,11 +628,6 @@ def detect_drivingstereo(folder: Path, dirs: list[str], names: list[str], root: 
             )
         )
     return samples
-
-
-def _sceneflow_disparity_dir(parts: tuple[str, ...], anchor: int) -> Path:
-    """The left disparity folder of a SceneFlow image folder ``parts``, whose ``parts[anchor]`` is the image tree."""
-    return Path(*parts[:anchor], "disparity", *parts[anchor + 1 :], "left")
 
 
 def _synth_max_disp_px(root: Path) -> int:
