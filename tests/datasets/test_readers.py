@@ -185,6 +185,50 @@ def test_middlebury_2001_scale_does_not_hang_on_the_folder_name_or_file_type(
     _assert_gt(sample, _expected(raw, scale))
 
 
+@pytest.mark.parametrize(
+    ("scene", "names", "suffixes", "size_wh", "scale"),
+    [
+        # tsukuba as the 2001 page publishes it: views 3 and 4 of its 5x5 grid, whole pixels x 16
+        ("tsukuba", ("scene1.row3.col3", "scene1.row3.col4", "truedisp.row3.col3"), (".ppm", ".pgm"), (384, 288), 16),
+        ("copy", ("scene1.row3.col3", "scene1.row3.col4", "truedisp.row3.col3"), (".ppm", ".pgm"), (WIDTH, HEIGHT), 16),
+        ("map", ("im0", "im1", "disp0"), (".pgm", ".pgm"), (284, 216), 8),  # map: two grey views, x 8
+    ],
+)
+def test_middlebury_2001_scenes_in_the_file_names_of_the_2001_page(tmp_path, scene, names, suffixes, size_wh, scale):
+    """They were no known layout: eval on the official tsukuba or map download said so and stopped."""
+    folder = tmp_path / "middlebury2001" / scene
+    width, height = size_wh
+    for view, seed in ((1, 0), (2, 1), (3, 2), (4, 3), (5, 4)) if scene != "map" else ():
+        _save_rgb(folder / f"scene1.row3.col{view}.ppm", height=height, width=width, seed=seed)
+    for stem, seed in zip(names[:2], (0, 1)):
+        if not (folder / f"{stem}{suffixes[0]}").exists():
+            _save_grey8(folder / f"{stem}{suffixes[0]}", np.random.default_rng(seed).integers(0, 256, (height, width)))
+    raw = _raw_8bit_gt(scale, height=height, width=width)
+    _save_grey8(folder / f"{names[2]}{suffixes[1]}", raw)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # values that agree with the scale: no warning
+        sample = _only(find_samples(tmp_path))
+
+    assert (sample.name, sample.dataset, sample.gt_scale) == (scene, "middlebury2001", scale)
+    assert (sample.left_path.stem, sample.right_path.stem, sample.gt_path.stem) == names
+    assert sample.max_disp_hint_px == 256 // scale
+    _assert_gt(sample, _expected(raw, scale))
+
+
+def test_a_disp0_image_beside_a_two_view_scene_is_no_middlebury_2001_map(tmp_path):
+    """im0, im1 and disp0 are map's names; in a MiddEval3 or ETH3D folder a disp0.png (a preview) makes no second scene
+    of its images (the two-view layout claims them first)."""
+    folder = tmp_path / "Adirondack"
+    _save_rgb(folder / "im0.png")
+    _save_rgb(folder / "im1.png", seed=1)
+    _save_pfm(folder / "disp0GT.pfm", np.full((HEIGHT, WIDTH), 4.0, np.float32))
+    _save_grey8(folder / "disp0.png", np.full((HEIGHT, WIDTH), 32))
+    (folder / "calib.txt").write_text("ndisp=32\n")
+
+    assert _only(find_samples(tmp_path)).dataset == "middlebury2014"
+
+
 def test_middlebury_2001_values_that_disagree_with_the_scale_are_warned_about(tmp_path):
     # tsukuba's whole pixels x 16 in a folder that nothing else marks as tsukuba: read / 8, with a warning
     whole_x16 = tmp_path / "renamed"
@@ -248,6 +292,25 @@ def test_middlebury_2005_without_dmin_has_zero_offset(tmp_path):
     _save_grey8(folder / "disp1.png", _raw_8bit_gt(2, height=4, width=695))
 
     assert _only(find_samples(tmp_path)).disparity_offset_px == 0.0
+
+
+def test_middlebury_2005_download_of_all_views_reads_the_two_view_downloads_pair(tmp_path):
+    """Its views under Illum1-3/Exp0-2 beside disp1.png were no known layout."""
+    folder = tmp_path / "Aloe"
+    for illumination, exposure in (("Illum1", "Exp0"), ("Illum2", "Exp1"), ("Illum3", "Exp2")):
+        for view in range(7):
+            _save_rgb(folder / illumination / exposure / f"view{view}.png", height=4, width=427, seed=view)
+    raw = _raw_8bit_gt(3, height=4, width=427)
+    _save_grey8(folder / "disp1.png", raw)
+    _save_grey8(folder / "disp5.png", raw)
+    (folder / "dmin.txt").write_text("270\n")
+
+    sample = _only(find_samples(tmp_path))
+
+    assert (sample.name, sample.dataset, sample.gt_scale) == ("Aloe", "middlebury2005", 3)
+    assert sample.disparity_offset_px == 270
+    assert (sample.left_path, sample.right_path) == (folder / "Illum2/Exp1/view1.png", folder / "Illum2/Exp1/view5.png")
+    _assert_gt(sample, _expected(raw, 3))
 
 
 def _write_two_view_scene(folder: Path, calib: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -578,6 +641,19 @@ def test_sceneflow_nested_tree_maps_onto_disparity_tree(tmp_path):
     assert samples[1].gt_path is None and samples[1].load_gt() is None
 
 
+@pytest.mark.parametrize("given", [("TRAIN", "A", "0000"), ("TRAIN", "A"), ("TRAIN",)])
+def test_a_sceneflow_sequence_given_alone_is_read(tmp_path, given):
+    """frames_cleanpass/TRAIN/A/0000, below the image tree's own folder, was no known layout."""
+    root = tmp_path / "FlyingThings3D"
+    tail = Path("TRAIN", "A", "0000")
+    gt = _write_sceneflow_frame(root / "frames_cleanpass" / tail, root / "disparity" / tail, "0006")
+
+    sample = _only(find_samples(root / "frames_cleanpass" / Path(*given)))
+
+    assert (sample.name, sample.dataset) == ("FlyingThings3D/TRAIN/A/0000/0006", "sceneflow")
+    _assert_gt(sample, gt)
+
+
 def test_flyingthings3d_subset_layout_with_negated_disparity_and_its_occlusion_masks(tmp_path):
     """The "FlyingThings3D subset" download: train/val, image_clean/image_final, negated left disparity."""
     root = tmp_path / "FlyingThings3D_subset"
@@ -665,6 +741,67 @@ def test_a_scene_with_an_image_missing_is_listed_with_its_problem_beside_the_oth
         assert f"the {side} image {path} is missing" in broken.problem
     with pytest.raises(DatasetError, match="is missing"):
         broken.load()
+
+
+# ---------------------------------------------------------------------------------------------
+# DrivingStereo
+
+
+@pytest.mark.parametrize(
+    ("given", "left", "right", "truth"),
+    [
+        ("", "train-left-image", "train-right-image", "train-disparity-map"),
+        (
+            "test-left-image",
+            "test-left-image/left-image-half-size",
+            "test-right-image/right-image-half-size",
+            "test-disparity-map/disparity-map-half-size",
+        ),
+    ],
+)
+def test_drivingstereo_train_and_test_trees(tmp_path, given, left, right, truth):
+    """DrivingStereo's downloads were no known layout."""
+    root = tmp_path / "DrivingStereo"
+    sequence = "2018-07-09-16-11-56"
+    frames = ("2018-07-09-16-11-56_2018-07-09-16-11-56-502", "2018-07-09-16-11-56_2018-07-09-16-11-57-902")
+    raws = {}
+    for i, frame in enumerate(frames):
+        _save_rgb(root / left / sequence / f"{frame}.jpg", seed=10 * i)
+        _save_rgb(root / right / sequence / f"{frame}.jpg", seed=10 * i + 1)
+        raws[frame] = _raw_16bit_gt(seed=10 * i + 2)
+        _save_png16(root / truth / sequence / f"{frame}.png", raws[frame])
+        _save_png16(root / truth.replace("disparity", "depth") / sequence / f"{frame}.png", raws[frame])
+    _save_rgb(root / left / sequence / "no_truth.jpg")
+    _save_rgb(root / right / sequence / "no_truth.jpg", seed=1)
+    _save_rgb(root / right / sequence / "no_left.jpg", seed=1)
+
+    samples = find_samples(root / given)
+
+    assert [(s.name, s.dataset) for s in samples] == [
+        (frames[0], "drivingstereo"),
+        (frames[1], "drivingstereo"),
+        ("no_left", "drivingstereo"),
+        ("no_truth", "drivingstereo"),
+    ]
+    for sample, frame in zip(samples, frames):
+        assert (sample.left_path, sample.right_path) == (
+            root / left / sequence / f"{frame}.jpg",
+            root / right / sequence / f"{frame}.jpg",
+        )
+        assert sample.problem is None and sample.max_disp_hint_px == 192 and sample.nonocc_path is None
+        _assert_gt(sample, _expected_16bit(raws[frame]))  # KITTI's encoding: value / 256, 0 = invalid
+    assert samples[2].problem == f"the left image {root / left / sequence / 'no_left.jpg'} is missing"
+    assert samples[3].gt_path is None and samples[3].problem is None
+    assert find_samples(root / left / sequence) == samples  # a sequence given alone
+
+
+def test_folders_named_left_image_but_not_drivingstereos_are_no_drivingstereo(tmp_path):
+    _save_rgb(tmp_path / "train-left-image" / "seq" / "a.jpg")  # without its right twin
+    _save_rgb(tmp_path / "my-left-images" / "a.jpg")  # a user's own folders
+    _save_rgb(tmp_path / "my-right-images" / "a.jpg")
+
+    with pytest.raises(DatasetError, match="no stereo dataset of a known layout"):
+        find_samples(tmp_path)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -789,6 +926,19 @@ def test_folder_of_no_known_layout_names_the_known_layouts(tmp_path):
         assert layout in message
 
 
+def test_an_empty_folder_is_said_to_be_empty(tmp_path):
+    """An empty folder (a download unpacked elsewhere, a drive not mounted) read as one of an unknown layout."""
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    (tmp_path / "empty" / ".DS_Store").write_text("")  # hidden: no file of a dataset
+
+    with pytest.raises(DatasetError, match=r"\(known: .*\): the folder is empty \(no file in it or in its folders\); "):
+        find_samples(tmp_path / "empty")
+    (tmp_path / "empty" / "sub" / "notes.txt").write_text("")
+    with pytest.raises(DatasetError) as info:
+        find_samples(tmp_path / "empty")
+    assert "empty" not in str(info.value).replace(str(tmp_path / "empty"), "")
+
+
 def test_one_unknown_folder_among_several_paths_raises(tmp_path):
     _tsukuba(tmp_path / "good" / "tsukuba")
     (tmp_path / "empty").mkdir()
@@ -800,6 +950,26 @@ def test_one_unknown_folder_among_several_paths_raises(tmp_path):
 def test_missing_folder_raises(tmp_path):
     with pytest.raises(DatasetError, match="not found"):
         find_samples(tmp_path / "nowhere")
+
+
+def test_a_file_url_is_the_folder_it_names(tmp_path):
+    """It was 'dataset folder not found: /cwd/file:/...', the URL made a path; predict and train take one."""
+    _tsukuba(tmp_path / "my sets" / "tsukuba")
+    url = (tmp_path / "my sets").as_uri()
+    assert "%20" in url
+
+    assert [s.name for s in find_samples(url)] == ["tsukuba"]
+    assert [s.name for s in find_samples(url.replace("file://", "file://localhost"))] == ["tsukuba"]
+
+
+@pytest.mark.parametrize("url", ["https://example.org/kitti.zip", "s3://bucket/kitti", "file://nas/data/kitti"])
+def test_a_url_of_another_kind_is_refused_in_one_line(url):
+    with pytest.raises(DatasetError) as info:
+        find_samples(url)
+    assert str(info.value) == (
+        f"dataset folder {url}: datasets are read from local folders, not from URLs: download and unpack it, then "
+        "give its folder (or a file:///path URL)"
+    )
 
 
 @pytest.mark.parametrize("path", [5, None, b"/data"])

@@ -220,6 +220,19 @@ def test_the_table_marks_failed_scenes():
     assert "| bad_scene | failed |" in report.table(markdown=True)
 
 
+def test_the_table_shows_each_benchmarks_own_non_occluded_figure():
+    """ETH3D ranks by bad-1 and KITTI 2012 by bad-3 over non-occluded pixels: the table showed bad-2 and D1 noc only,
+    so those figures were in the JSON alone."""
+    from rtstereo.eval import SceneResult
+
+    metrics = {"noc/bad-1": 12.34, "noc/bad-2": 8.76, "noc/bad-3": 5.67, "noc/d1": 4.32}
+    table = EvalReport("m", [SceneResult("delivery_area_1l", "eth3d", (4, 4), {}, metrics)]).table(markdown=True)
+    header, _, row, *_ = table.splitlines()
+    cells = dict(zip(header.split(" | "), row.split(" | ")))
+    shown = [cells[column] for column in ("bad-1 noc", "bad-2 noc", "bad-3 noc", "D1 noc")]
+    assert shown == ["12.3", "8.8", "5.7", "4.3"]
+
+
 def test_the_table_and_json_say_the_mean_is_over_scenes_and_the_noc_mean_over_those_with_a_mask(tmp_path):
     """The mean row read 'mean (3)', its noc columns beside the others, with nothing to say that it weighs scenes,
     not pixels, nor that the noc columns average fewer scenes."""
@@ -281,11 +294,22 @@ def test_eval_help_lists_the_files_that_the_no_known_layout_error_sends_the_user
         "value / 256, 0 = invalid",
         "inf = unknown",
         "disparity/left/X.pfm",
+        "train-disparity-map/SEQ/X.png",
         "eval_masks/nonocc.png, else nonocc.png in the scene folder",  # both are read: it named the first only
         "a mask\n                       as for 2001/2003",  # middlebury2005 reads them too
         "The mean row is over scenes",
     ):
         assert expected in help_text, expected
+
+
+def test_eval_cli_reads_a_file_url_and_refuses_a_web_url_as_usage_errors_are(capsys, tmp_path):
+    _eth3d_scene(tmp_path / "eth3d" / "s", hw=(40, 72), ndisp=32)
+    assert main(["eval", "--model", "sgbm", (tmp_path / "eth3d").as_uri(), "-q", "-o", str(tmp_path / "res")]) == 0
+    assert json.loads((tmp_path / "res" / "sgbm.json").read_text())["scenes"][0]["name"] == "s"
+    capsys.readouterr()
+    assert main(["eval", "--model", "sgbm", "https://example.org/eth3d.7z", "-q", "-o", str(tmp_path / "res")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "datasets are read from local folders, not from URLs" in err, err
 
 
 @pytest.mark.parametrize("calib", [b"ndisp=abc\n", b"\xff\xfe\x00n\x00d"])

@@ -22,12 +22,13 @@ from .bench import check_output_folder
 from .common import add_model_args, output_path_arg, predictor_from_args, settings_from_args
 
 EPILOG = """expected files (in the folders given or any folder under them; ground truth of the left view):
-  middlebury2001/2003  im2, im6 (tsukuba: im3, im4) .png/.ppm and 8-bit disp2 (disp3) .pgm/.png, value / 8
+  middlebury2001/2003  im2, im6 (tsukuba: im3, im4 or scene1.row3.col3, scene1.row3.col4; map: im0, im1)
+                       .png/.ppm/.pgm and 8-bit disp2 (disp3 or truedisp.row3.col3; disp0) .pgm/.png, value / 8
                        (tsukuba / 16; 2003 at 1800, 900, 450 px wide / 1, 2, 4), 0 = unknown;
                        eval_masks/nonocc.png, else nonocc.png in the scene folder (255 = non-occluded),
                        when present: read for the noc columns
   middlebury2005       view1.png, view5.png, disp1.png (value / 1, 2 or 3 by size, 0 = unknown); a mask
-                       as for 2001/2003 when present
+                       as for 2001/2003 when present; views under Illum2/Exp1 (the all-views download)
   middlebury2014, eth3d  im0.png, im1.png, disp0GT.pfm or disp0.pfm (inf = unknown), calib.txt (ndisp: the
                        range searched), mask0nocc.png (255 = non-occluded) when present; ETH3D's ground
                        truth also in two_view_training_gt/SCENE beside two_view_training/SCENE
@@ -38,6 +39,9 @@ EPILOG = """expected files (in the folders given or any folder under them; groun
                        (RGB_cleanpass, RGB_finalpass, frames_cleanpass, frames_finalpass or images) and
                        occlusion/left/X.png (255 = occluded) when present; the FlyingThings3D subset's
                        train/image_clean/{left,right} with train/disparity/left/X.pfm
+  drivingstereo        train-left-image/SEQ/X.jpg, train-right-image/SEQ/X.jpg, train-disparity-map/SEQ/X.png
+                       (16-bit PNG, value / 256, 0 = invalid); the test split's
+                       test-left-image/left-image-half-size/SEQ (or full-size) alike
 
 examples:
   rtstereo eval --model sgbm ../shared/data/real

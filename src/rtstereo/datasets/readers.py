@@ -8,13 +8,15 @@ with one of its images missing (its ground truth, or the other image, is there) 
 
 Layouts:
 
-- Middlebury 2001/2003: ``im2/im6`` (tsukuba: ``im3/im4``) PNG/PPM with 8-bit ``disp2`` (``disp3``)
+- Middlebury 2001/2003: ``im2/im6`` (tsukuba: ``im3/im4``, or ``scene1.row3.col3/col4`` as the 2001 page
+  publishes it; map: ``im0/im1``) PNG/PPM/PGM with 8-bit ``disp2`` (``disp3`` or ``truedisp.row3.col3``; ``disp0``)
   ``.pgm/.png`` = disparity x scale: 2003 cones/teddy (1800, 900 or 450 px wide) 1 at full size, 2 at
-  half, 4 at quarter; tsukuba (384x288, or ``disp3``, or a folder named so) 16; the other 2001 scenes
+  half, 4 at quarter; tsukuba (384x288, or its file names, or a folder named so) 16; the other 2001 scenes
   (venus, sawtooth, barn1, map...) 8. ``eval_masks/nonocc.png``, else ``nonocc.png`` in the scene folder
   (255 = non-occluded), when present.
 - Middlebury 2005/2006: ``view1/view5``, ``disp1/disp5`` (value / scale: 1 full, 2 half, 3 third
-  size), ``dmin.txt`` (disparity offset, for depth); a mask as for 2001/2003.
+  size), ``dmin.txt`` (disparity offset, for depth); a mask as for 2001/2003. The download of all views keeps them
+  in ``Illum1-3/Exp0-2``: ``Illum2/Exp1``'s are read, the pair of the two-view download.
 - Middlebury 2014 (MiddEval3) and ETH3D two-view: ``im0/im1``, ``disp0GT.pfm``, ``mask0nocc.png``
   (255 = non-occluded), ``calib.txt``; ETH3D's ground truth also in its own download's tree beside the
   images' (``two_view_training_gt/<scene>`` for ``two_view_training/<scene>``); the full-size Middlebury
@@ -30,6 +32,9 @@ Layouts:
 - The FlyingThings3D subset (the DispNet/FlowNet 2.0 download): ``train/image_clean/{left,right}/X.png``
   (or ``image_final``) with ``train/disparity/left/X.pfm``, which stores the left view's disparity
   negated, and ``train/disparity_occlusions/left/X.png`` (non-zero = occluded); ``val/`` alike.
+- DrivingStereo: ``train-left-image/<sequence>/X.jpg`` with ``train-right-image/<sequence>/X.jpg`` and
+  ``train-disparity-map/<sequence>/X.png`` (uint16 / 256, 0 = invalid, as KITTI's); the test split's
+  ``test-left-image/left-image-half-size/<sequence>`` (or full size) alike. No mask.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import json
 import math
 import os
 import re
+import urllib.parse
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -171,8 +177,15 @@ _TSUKUBA_SIZE_WH = (384, 288)
 _MB2001_DEFAULT_SCALE = 8
 # Middlebury 2003 was published at these widths only (full, half, quarter size), its 8-bit divisor 1, 2 or 4.
 _MB2003_SCALE_BY_WIDTH = {1800: 1, 900: 2, 450: 4}
-# (left, right, ground truth) file stems of a Middlebury 2001/2003 scene: tsukuba's, then the others'.
-_MB2001_NAMES = (("im3", "im4", "disp3"), ("im2", "im6", "disp2"))
+# (left, right, ground truth) file stems of a Middlebury 2001/2003 scene: tsukuba's, as the evaluation's copy names
+# them and as the 2001 page publishes them (views 3 and 4 of its 5x5 grid); the others'; map's, which has two views.
+_MB2001_NAMES = (
+    ("im3", "im4", "disp3"),
+    ("scene1.row3.col3", "scene1.row3.col4", "truedisp.row3.col3"),
+    ("im2", "im6", "disp2"),
+    ("im0", "im1", "disp0"),
+)
+_TSUKUBA_NAMES = _MB2001_NAMES[:2]
 # Middlebury 2005 full-size width; smaller versions scale disparity (and the 8-bit divisor).
 _MB2005_FULL_WIDTH = 1390
 
@@ -240,14 +253,16 @@ def _nonocc(folder: Path, files: set[str]) -> Path | None:
 
 def detect_middlebury_2001_2003(folder: Path, dirs: list[str], names: list[str], root: Path) -> list[Sample]:
     files = set(names)
-    # (left, right, ground truth) conventions: tsukuba im3/im4/disp3, the others im2/im6/disp2. A complete
-    # scene first; else ground truth beside one of its images: a scene with the other missing.
+    # (left, right, ground truth) conventions: tsukuba im3/im4/disp3 or scene1.row3.col3/col4 and truedisp.row3.col3,
+    # the others im2/im6/disp2, map im0/im1/disp0. A complete scene first; else ground truth beside one of its
+    # images: a scene with the other missing.
     scenes = []
-    for left, right, gt in _MB2001_NAMES:
+    for stems in _MB2001_NAMES:
+        left, right, gt = stems
         left_path, right_path, problem, any_image = _pair(folder, left, right, files)
         gt_path = _first(folder, (gt,), files)
         if any_image and gt_path:
-            scenes.append((problem is not None, left == "im3", left_path, right_path, gt_path, problem))
+            scenes.append((problem is not None, stems in _TSUKUBA_NAMES, left_path, right_path, gt_path, problem))
     if not scenes:
         return []
     _, tsukuba_names, left_path, right_path, gt_path, problem = min(scenes, key=lambda scene: scene[0])
@@ -274,9 +289,10 @@ def _middlebury_2001_2003_scale(folder: Path, left_path: Path, gt_path: Path, ts
     """``(dataset, 8-bit divisor)`` of a Middlebury 2001/2003 scene, from what its files show.
 
     The image size decides, not the folder name or the file type (a renamed copy of tsukuba, or 2001 ground
-    truth converted to PNG, keeps its scale): tsukuba's 384x288 (or its ``im3/im4/disp3`` file names, or its
-    folder name) means x 16; a 2003 width (1800, 900, 450 px) means 2003 at that size; anything else is a
-    2001 scene at x 8. The ground truth's values are then checked against the choice (:func:`_check_2001_values`).
+    truth converted to PNG, keeps its scale): tsukuba's 384x288 (or its file names, ``im3/im4/disp3`` or
+    ``scene1.row3.col3/col4`` and ``truedisp.row3.col3``, or its folder name) means x 16; a 2003 width (1800, 900,
+    450 px) means 2003 at that size; anything else is a 2001 scene at x 8. The ground truth's values are then
+    checked against the choice (:func:`_check_2001_values`).
     """
     try:
         width, height = image_size_wh(left_path)
@@ -327,10 +343,19 @@ def _check_2001_values(folder: Path, gt_path: Path, scale: int) -> None:
         )
 
 
+# Middlebury 2005/2006's download of all views keeps them under Illum1-3/Exp0-2 beside the ground truth; its
+# two-view download's view1 and view5 are those of the middle illumination and exposure.
+_MB2005_ALL_VIEWS_PAIR = ("Illum2", "Exp1")
+
+
 def detect_middlebury_2005(folder: Path, dirs: list[str], names: list[str], root: Path) -> list[Sample]:
     files = set(names)
-    left_path, right_path, problem, any_image = _pair(folder, "view1", "view5", files)
     gt_path = _first(folder, ("disp1",), files)
+    images, image_files = folder, files
+    lit = folder.joinpath(*_MB2005_ALL_VIEWS_PAIR)
+    if gt_path and _first(folder, ("view1", "view5"), files) is None and lit.is_dir():
+        images, image_files = lit, _files_in(lit)
+    left_path, right_path, problem, any_image = _pair(images, "view1", "view5", image_files)
     if not (any_image and gt_path):
         return []
     scale = _size_scale(left_path, _MB2005_FULL_WIDTH)
@@ -515,16 +540,21 @@ def detect_sceneflow(folder: Path, dirs: list[str], names: list[str], root: Path
     if not {"left", "right"} <= set(dirs):
         return []
     parts = folder.parts
-    first_own = len(root.parts) - 1  # the root's own name may be the image folder; its parents not
+    first_own = len(root.parts) - 1
     image_dirs = (*_SCENEFLOW_IMAGE_DIRS, *_FT3D_SUBSET_IMAGE_DIRS)
-    anchors = [i for i, part in enumerate(parts) if part in image_dirs and i >= first_own]
-    if not anchors:
+    anchors = [i for i, part in enumerate(parts) if part in image_dirs]
+    # The root's own name may be the image folder. A parent's counts only where its disparity tree is there too: a
+    # sequence given alone (frames_cleanpass/TRAIN/A/0000) was no known layout, but data kept under a folder named
+    # "images" is no SceneFlow.
+    own = [i for i in anchors if i >= first_own]
+    above = [i for i in anchors if i < first_own and _sceneflow_disparity_dir(parts, i).is_dir()]
+    if not (own or above):
         return []
-    anchor = anchors[-1]
+    anchor = (own or above)[-1]
     subset = parts[anchor] in _FT3D_SUBSET_IMAGE_DIRS
     root = Path(*parts[:anchor])
     tail = Path(*parts[anchor + 1 :]) if anchor + 1 < len(parts) else Path()
-    disparity_dir = root / "disparity" / tail / "left"
+    disparity_dir = _sceneflow_disparity_dir(parts, anchor)
     occlusion_dir = root / ("disparity_occlusions" if subset else "occlusion") / tail / "left"
     max_disp_px = _synth_max_disp_px(root)
     samples = []
@@ -552,6 +582,54 @@ def detect_sceneflow(folder: Path, dirs: list[str], names: list[str], root: Path
     return samples
 
 
+def _sceneflow_disparity_dir(parts: tuple[str, ...], anchor: int) -> Path:
+    """The left disparity folder of a SceneFlow image folder ``parts``, whose ``parts[anchor]`` is the image tree."""
+    return Path(*parts[:anchor], "disparity", *parts[anchor + 1 :], "left")
+
+
+# DrivingStereo: <split>-left-image/<sequence>/<frame>.jpg, its test split a level deeper
+# (test-left-image/left-image-half-size/<sequence>); the right views and the ground truth in the twin trees named
+# right-image and disparity-map, the ground truth as KITTI's (uint16 / 256, 0 = invalid).
+_DRIVINGSTEREO_LEFT = "left-image"
+_DRIVINGSTEREO_SPLIT = re.compile(r"(train|test)-left-image")
+
+
+def detect_drivingstereo(folder: Path, dirs: list[str], names: list[str], root: Path) -> list[Sample]:
+    parts = folder.parts
+    # the split's folder may be above the one given (a sequence given alone): its right twin tells it is DrivingStereo
+    splits = [i for i, part in enumerate(parts) if _DRIVINGSTEREO_SPLIT.fullmatch(part)]
+    if not splits:
+        return []
+
+    def twin(what: str) -> Path:
+        split = splits[-1]
+        return Path(*parts[:split], *(part.replace(_DRIVINGSTEREO_LEFT, what) for part in parts[split:]))
+
+    right_dir, truth_dir = twin("right-image"), twin("disparity-map")
+    if not right_dir.is_dir():
+        return []
+    samples = []
+    # Frames of either view: one whose left image is missing is listed too, and fails by name.
+    for image in _visible({*names, *_files_in(right_dir)}):
+        stem, suffix = os.path.splitext(image)
+        if suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        gt = truth_dir / f"{stem}.png"
+        samples.append(
+            Sample(
+                name=stem,  # the frame's name holds its sequence's
+                dataset="drivingstereo",
+                left_path=folder / image,
+                right_path=right_dir / image,
+                gt_path=gt if gt.is_file() else None,
+                nonocc_path=None,
+                max_disp_hint_px=192,
+                problem=_missing_images(folder / image, right_dir / image),
+            )
+        )
+    return samples
+
+
 def _synth_max_disp_px(root: Path) -> int:
     """The disparity range of a SceneFlow-layout folder: ``rtstereo synth --max-disp`` from its ``synth.json``
     (rounded up), else SceneFlow's 192 px. A set rendered over 0-32 px is not searched over 192, nor one of
@@ -568,6 +646,7 @@ def _synth_max_disp_px(root: Path) -> int:
 DETECTORS: tuple[Detector, ...] = (
     detect_kitti,
     detect_sceneflow,
+    detect_drivingstereo,
     detect_middlebury_2014_eth3d,
     detect_middlebury_2005,
     detect_middlebury_2001_2003,
@@ -581,6 +660,7 @@ LAYOUTS = (
     "kitti2012",
     "kitti2015",
     "sceneflow",
+    "drivingstereo",
 )
 
 
@@ -623,12 +703,14 @@ def find_samples(*paths: str | Path) -> list[Sample]:
         Samples sorted by folder order, with unique names.
 
     Raises:
-        DatasetError: a path is empty, missing or not a folder, or nothing under it has a known layout.
+        DatasetError: a path is empty, missing or not a folder, a URL other than ``file://``, or nothing under it has
+            a known layout.
         InputError: a path that is not a ``str`` or ``os.PathLike``.
     """
     samples: list[Sample] = []
     read: set[tuple[str, str]] = set()  # the real paths of each pair already found
     for given in paths:
+        given = _folder_of_url(given)
         path = require_path(given, "dataset folder").absolute()
         if str(given) == "":  # an unset shell variable ("$DATA"): Path("") is the current folder, searched whole
             raise DatasetError("dataset folder: the path is empty")
@@ -640,14 +722,18 @@ def find_samples(*paths: str | Path) -> list[Sample]:
                 "(e.g. the folder holding im0.png, im1.png and disp0GT.pfm)"
             )
         found: list[Sample] = []
+        files_seen = False
         for folder, dirs, names in walk_following_links(path):
+            files_seen = files_seen or bool(names)
             claimed = [sample for detector in DETECTORS for sample in detector(folder, dirs, names, path)]
             if claimed:
                 found.extend(claimed)
                 dirs[:] = []  # a claimed folder is not searched further
         if not found:
+            # an empty folder (a download not unpacked there, a mount not mounted) was said to hold an unknown layout
+            empty = "" if files_seen else ": the folder is empty (no file in it or in its folders)"
             raise DatasetError(
-                f"no stereo dataset of a known layout under {path} (known: {', '.join(LAYOUTS)}); "
+                f"no stereo dataset of a known layout under {path} (known: {', '.join(LAYOUTS)}){empty}; "
                 "see `rtstereo eval --help` for the expected files"
             )
         for sample in found:  # a scene under two of the paths is scored once, not counted twice in the mean
@@ -656,6 +742,31 @@ def find_samples(*paths: str | Path) -> list[Sample]:
                 read.add(pair)
                 samples.append(sample)
     return _unique_names(samples)
+
+
+def _folder_of_url(given: object) -> object:
+    """A ``file://`` URL as the folder it names, as predict's inputs and ``train --data`` take one (it was "dataset
+    folder not found: /cwd/file:/data/kitti", the URL made into a path); another URL (``https://``, ``s3://``) refused
+    in one line: a dataset is read where it lies, not downloaded. A folder of that name is read as one.
+
+    Examples:
+        >>> _folder_of_url("file:///data/my%20sets"), _folder_of_url("kitti/")
+        ('/data/my sets', 'kitti/')
+    """
+    from ..io.download import file_url_path
+
+    if not isinstance(given, str) or os.path.exists(given):
+        return given
+    path = file_url_path(given)
+    if path is not None and urllib.parse.urlparse(given).netloc.lower() in ("", "localhost"):
+        return path
+    scheme = given.split("://", 1)[0]
+    if "://" in given and re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]+", scheme):  # one letter: a Windows drive, C://
+        raise DatasetError(
+            f"dataset folder {given}: datasets are read from local folders, not from URLs: download and unpack it, "
+            "then give its folder (or a file:///path URL)"
+        )
+    return given
 
 
 def _unique_names(samples: list[Sample]) -> list[Sample]:
