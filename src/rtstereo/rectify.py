@@ -914,6 +914,13 @@ OUTLIER_PAIR_MIN_PX = 1.0
 # 45-75 px wide, in the middle of the images, gave 2.7-15x in 5 of 9 runs (at 0.06-0.14 px RMS; their focal lengths
 # up to 9.5 % off, baselines up to 28 %), 1.2-1.5x in the others; views moved over the images, 1.04-1.14x.
 MAX_RECTIFIED_ZOOM = 2.0
+# A board whose corners span less than this share of the image across (the square root of the share of its area they
+# cover) in the median view is seen too small for its perspective to fix the focal length: 12 chessboard views (9x6
+# corners) of a 640x480 rig spanning 0.12-0.13 of it (1.2-1.6 m away) gave focal lengths 1.7-3.5 % off, 0.06-0.10
+# (1.6-3 m), up to 7 %, at 0.05-0.15 px RMS and mostly within the MAX_RECTIFIED_ZOOM warning's bounds; 0.16-0.24
+# (0.55-1.2 m), within 0.2 %. (The same views at twice the resolution gave 0.3 %: more pixels a square help, but the
+# lens distortion of a real camera is fitted only where the board was seen, so small boards are worth a word anyway.)
+MIN_BOARD_SPAN = 0.15
 # Why a calibration's rectification can clip or shrink the images, or fail: advice for both.
 _DISTORTION_BEYOND_THE_BOARD = (
     "the lens distortion was fitted where the board was seen and grows wild beyond it, most likely as the board "
@@ -1202,6 +1209,14 @@ def calibrate_from_views(
             "cannot tell the focal length from the distance, so the depth scale may be wrong whatever the RMS "
             "error; add views with the board tilted by 20-45 degrees"
         )
+    span = _median_board_span([image for _, image in views["left"] + views["right"]], size)
+    if span < MIN_BOARD_SPAN:
+        warn(
+            f"the board is small in the images: its corners span {100 * span:.0f} % of the image across in the "
+            f"median view (under {100 * MIN_BOARD_SPAN:.0f} %): a board seen this small leaves the focal length, and "
+            "so the depth scale, several % off whatever the RMS error; add views with the board nearer, filling a "
+            "third to half of the image"
+        )
     threshold_px = max(OUTLIER_PAIR_MIN_PX, OUTLIER_PAIR_RATIO * max(rms_left, rms_right))
     rms, rotation, translation, kept, dropped = _stereo_calibrate(views["stereo"], k1, d1, k2, d2, size, threshold_px)
     if dropped:
@@ -1380,6 +1395,14 @@ def _check_board_poses(objects, images, k: np.ndarray, d: np.ndarray, pairs: int
             "the whole image at several tilts: move the board between pairs"
         )
     return max(np.degrees(np.arccos(min(1.0, abs(float(n[2]))))) for n in normals)
+
+
+def _median_board_span(images: Sequence[np.ndarray], size_wh: tuple[int, int]) -> float:
+    """The median over views of how far a board's corners span the image across: the square root of the share of the
+    image's area their convex hull covers (``images`` float32 ``(N, 2)`` corner positions, pixels)."""
+    area_px = float(size_wh[0] * size_wh[1])
+    shares = [cv2.contourArea(cv2.convexHull(np.asarray(points, np.float32))) / area_px for points in images]
+    return float(np.sqrt(np.median(shares)))
 
 
 def _require_one_size(names: list[str], lefts: list[tuple[int, int]], rights: list[tuple[int, int]]) -> None:
