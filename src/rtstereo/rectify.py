@@ -853,12 +853,19 @@ class Board:
             ``(corner_ids, image_points)``: int ``(N,)`` indices into :meth:`object_points` and float32
             ``(N, 2)`` pixel positions; ``None`` when the board is not found.
         """
+        return self._detect(image)[0]
+
+    def _detect(self, image: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray] | None, float | None]:
+        """:meth:`detect`'s result, and for a ChArUco board found the markers' size as seen over the one given
+        (:func:`_marker_scale`; ``None`` for a chessboard, or where it cannot be told)."""
         grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         if self.kind == "charuco":
-            corners, ids, _, _ = cv2.aruco.CharucoDetector(self.opencv_charuco()).detectBoard(grey)
+            charuco = self.opencv_charuco()
+            corners, ids, marker_corners, marker_ids = cv2.aruco.CharucoDetector(charuco).detectBoard(grey)
             if ids is None or len(ids) < _MIN_CHARUCO_CORNERS:
-                return None
-            return np.asarray(ids).ravel().astype(np.int64), np.asarray(corners, np.float32).reshape(-1, 2)
+                return None, None
+            found = np.asarray(ids).ravel().astype(np.int64), np.asarray(corners, np.float32).reshape(-1, 2)
+            return found, _marker_scale(charuco, found, marker_corners, marker_ids)
         size = (self.cols, self.rows)
         # The classic detector with sub-pixel refinement is the more accurate on sharp views; the
         # sector-based one (SB) finds boards the classic one misses (blur, strong perspective).
@@ -876,8 +883,37 @@ class Board:
             cv2.setRNGSeed(_SB_DETECTOR_SEED)
             found, corners = cv2.findChessboardCornersSB(grey, size)
             if not found:
-                return None
-        return np.arange(self.cols * self.rows), np.asarray(corners, np.float32).reshape(-1, 2)
+                return None, None
+        return (np.arange(self.cols * self.rows), np.asarray(corners, np.float32).reshape(-1, 2)), None
+
+
+def _marker_scale(charuco, found: tuple[np.ndarray, np.ndarray], marker_corners, marker_ids) -> float | None:
+    """The size of a ChArUco board's ArUco markers in a view over the size given (1 when it is right), or ``None``.
+
+    The chessboard corners found fix the board plane's homography into the image; each marker's corners, mapped back
+    onto the plane, lie about its square's centre at the marker's true size. The calibration itself uses only the
+    chessboard corners, but OpenCV places them from the markers before refining them: with markers 0.02 m given for
+    0.03 m, rendered views fitted at 0.38 px RMS instead of 0.11, with nothing said; 0.01 m, 3.2 px and focal lengths
+    17 % off."""
+    if marker_ids is None or len(marker_ids) == 0:
+        return None
+    board_xy = np.asarray(charuco.getChessboardCorners(), np.float64)[found[0], :2]
+    homography, _ = cv2.findHomography(board_xy, found[1].astype(np.float64))
+    if homography is None:
+        return None
+    given = dict(zip(np.asarray(charuco.getIds()).ravel().tolist(), charuco.getObjPoints(), strict=True))
+    ratios = []
+    for marker_id, corners in zip(np.asarray(marker_ids).ravel().tolist(), marker_corners, strict=True):
+        if marker_id not in given:
+            continue
+        outline = np.asarray(given[marker_id], np.float64)[:, :2]
+        centre = outline.mean(axis=0)
+        seen = cv2.perspectiveTransform(np.asarray(corners, np.float64).reshape(-1, 1, 2), np.linalg.inv(homography))
+        ratios.append(
+            np.linalg.norm(seen.reshape(-1, 2) - centre, axis=1).mean()
+            / np.linalg.norm(outline - centre, axis=1).mean()
+        )
+    return float(np.median(ratios)) if ratios else None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -921,6 +957,11 @@ MAX_RECTIFIED_ZOOM = 2.0
 # (0.55-1.2 m), within 0.2 %. (The same views at twice the resolution gave 0.3 %: more pixels a square help, but the
 # lens distortion of a real camera is fitted only where the board was seen, so small boards are worth a word anyway.)
 MIN_BOARD_SPAN = 0.15
+# A ChArUco board's markers as seen may differ from the size given by this share before it is warned about. Rendered
+# views of boards given at their size measured 4-10 % small (OpenCV's marker outlines lie about half a pixel inside the
+# black border; the smaller the markers, the more); markers given 10 % off fitted at 0.10-0.14 px RMS for 0.11 px, a
+# third off (0.02 m for 0.03 m; 0.012 m for 0.018 m), at 0.38 px and 0.62 px, and two thirds off at 3.2 px.
+MARKER_SIZE_TOLERANCE = 0.2
 # Why a calibration's rectification can clip or shrink the images, or fail: advice for both.
 _DISTORTION_BEYOND_THE_BOARD = (
     "the lens distortion was fitted where the board was seen and grows wild beyond it, most likely as the board "
@@ -1096,6 +1137,8 @@ class BoardViews:
         left, right: ``(corner_ids, image_points)`` of the board in each view, where it fixes a pose, else ``None``.
         shared: ``(corner_ids, left_points, right_points)`` of the corners both views show, where they fix a pose,
             else ``None``.
+        marker_scale: a ChArUco board's markers as seen over the size given, median of the two views (``None``: a
+            chessboard, or not found).
     """
 
     name: str
@@ -1104,6 +1147,7 @@ class BoardViews:
     left: tuple[np.ndarray, np.ndarray] | None
     right: tuple[np.ndarray, np.ndarray] | None
     shared: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+    marker_scale: float | None = None
 
 
 def find_board_views(board: Board, left: np.ndarray, right: np.ndarray, name: str = "0") -> BoardViews:
@@ -1131,15 +1175,18 @@ def find_board_views(board: Board, left: np.ndarray, right: np.ndarray, name: st
             "folder given for both cameras, or a copy); the views of the two cameras are needed"
         )
     object_points = board.object_points()
-    found_left = _fixing_the_pose(board.detect(left), object_points, f"calibration pair {name} (left)")
-    found_right = _fixing_the_pose(board.detect(right), object_points, f"calibration pair {name} (right)")
+    (found_left, scale_left), (found_right, scale_right) = board._detect(left), board._detect(right)
+    found_left = _fixing_the_pose(found_left, object_points, f"calibration pair {name} (left)")
+    found_right = _fixing_the_pose(found_right, object_points, f"calibration pair {name} (right)")
+    scales = [scale for scale in (scale_left, scale_right) if scale is not None]
     shared = None
     if found_left is not None and found_right is not None:
         common = _common_corners(found_left, found_right, board)
         where = f"calibration pair {name} (the corners both views show)"
         if common is not None and _fixing_the_pose(common[:2], object_points, where) is not None:
             shared = common
-    return BoardViews(name, left.shape[:2], right.shape[:2], found_left, found_right, shared)
+    marker_scale = float(np.median(scales)) if scales else None
+    return BoardViews(name, left.shape[:2], right.shape[:2], found_left, found_right, shared, marker_scale)
 
 
 def calibrate_from_views(
@@ -1167,6 +1214,16 @@ def calibrate_from_views(
                 views[side].append((object_points[corners[0]], corners[1]))
         if pair.shared is not None:
             views["stereo"].append((pair.name, object_points[pair.shared[0]], pair.shared[1], pair.shared[2]))
+    marker_scales = [pair.marker_scale for pair in found if pair.marker_scale is not None]
+    if marker_scales and abs(np.median(marker_scales) - 1) > MARKER_SIZE_TOLERANCE:
+        seen_m = board.marker_m * float(np.median(marker_scales))
+        warn(
+            f"the ArUco markers measure about {seen_m:.2g} m in the views, not the {board.marker_m:g} m given with "
+            f"--board (median of {counted(len(marker_scales), 'pair')}); OpenCV places the board's corners from its "
+            "markers, and a wrong marker size moves them, and so the focal length and the baseline: give the side of "
+            "a marker as printed, in metres (the square's is "
+            f"{board.square_m:g} m)"
+        )
     if len(views["stereo"]) < MIN_PAIRS:
         # The board's size is worth checking only when views went unused: in every pair, it was found as given; and
         # not when one camera found it in enough views (the other does not see all of it in the same pairs).
