@@ -753,8 +753,15 @@ _MIN_CHARUCO_CORNERS = 6  # a ChArUco view with fewer corners found is not used
 _SB_DETECTOR_SEED = 0
 BOARD_HELP = (
     "chessboard:COLSxROWS:SQUARE_M (inner corners, e.g. chessboard:9x6:0.025) or "
-    f"charuco:COLSxROWS:SQUARE_M:MARKER_M[:DICT] (squares, e.g. charuco:11x8:0.03:0.022; DICT default "
-    f"{DEFAULT_ARUCO_DICTIONARY})"
+    f"charuco:COLSxROWS:SQUARE_M:MARKER_M[:DICT][:legacy] (squares, e.g. charuco:11x8:0.03:0.022; DICT default "
+    f"{DEFAULT_ARUCO_DICTIONARY}; legacy: a board of an even number of rows made with OpenCV before 4.6)"
+)
+# OpenCV 4.6 changed the layout of ChArUco boards with an even number of rows (their first square is white, where
+# it was black); a board printed before, or by a generator that kept the old layout, is found by the new one in few
+# views or none (rendered views of an 11x8 board of the old layout: 2 of 8 left views, 0 right).
+_LEGACY_ADVICE = (
+    "; a ChArUco board of an even number of rows made with OpenCV before 4.6, or a generator that kept its layout, "
+    "has markers where the newer layout has none: add :legacy to --board"
 )
 
 
@@ -768,6 +775,8 @@ class Board:
         square_m: side of one square, metres (sets the unit of the baseline).
         marker_m: side of an ArUco marker, metres (ChArUco only).
         dictionary: ArUco dictionary name (ChArUco only).
+        legacy: the layout of ChArUco boards made with OpenCV before 4.6, which differs from the newer one where
+            the board has an even number of rows.
     """
 
     kind: str
@@ -776,19 +785,26 @@ class Board:
     square_m: float
     marker_m: float = 0.0
     dictionary: str = DEFAULT_ARUCO_DICTIONARY
+    legacy: bool = False
 
     @classmethod
     def parse(cls, text: str) -> Board:
-        """Parse ``chessboard:9x6:0.025`` or ``charuco:11x8:0.03:0.022[:DICT_5X5_100]``.
+        """Parse ``chessboard:9x6:0.025`` or ``charuco:11x8:0.03:0.022[:DICT_5X5_100][:legacy]``.
 
         Examples:
-            >>> Board.parse("chessboard:9x6:0.025")
-            Board(kind='chessboard', cols=9, rows=6, square_m=0.025, marker_m=0.0, dictionary='DICT_5X5_100')
+            >>> Board.parse("chessboard:9x6:0.025")  # doctest: +NORMALIZE_WHITESPACE
+            Board(kind='chessboard', cols=9, rows=6, square_m=0.025, marker_m=0.0, dictionary='DICT_5X5_100',
+                  legacy=False)
+            >>> Board.parse("charuco:11x8:0.03:0.022:legacy").legacy
+            True
         """
         if not isinstance(text, str):  # a bare AttributeError: 'int' object has no attribute 'strip'
             raise InputError(f"board: expected text, {BOARD_HELP}; got {type(text).__name__}")
         parts = text.strip().split(":")
         kind = parts[0].lower()
+        legacy = kind == "charuco" and len(parts) > 4 and parts[-1].lower() == "legacy"
+        if legacy:
+            parts = parts[:-1]
         try:
             if kind == "chessboard" and len(parts) == 3:
                 cols, rows = (int(v) for v in parts[1].lower().split("x"))
@@ -796,7 +812,7 @@ class Board:
             elif kind == "charuco" and len(parts) in (4, 5):
                 cols, rows = (int(v) for v in parts[1].lower().split("x"))
                 dictionary = parts[4].upper() if len(parts) == 5 else DEFAULT_ARUCO_DICTIONARY
-                board = cls(kind, cols, rows, float(parts[2]), float(parts[3]), dictionary)
+                board = cls(kind, cols, rows, float(parts[2]), float(parts[3]), dictionary, legacy)
             else:
                 raise ValueError("wrong number of fields")
         except ValueError as exc:
@@ -834,7 +850,9 @@ class Board:
     def opencv_charuco(self):
         """The ``cv2.aruco.CharucoBoard`` of a ChArUco board."""
         dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, self.dictionary))
-        return cv2.aruco.CharucoBoard((self.cols, self.rows), self.square_m, self.marker_m, dictionary)
+        board = cv2.aruco.CharucoBoard((self.cols, self.rows), self.square_m, self.marker_m, dictionary)
+        board.setLegacyPattern(self.legacy)
+        return board
 
     def object_points(self) -> np.ndarray:
         """float32 ``(N, 3)``: every corner on the board plane ``z = 0``, metres, in detection order."""
@@ -1242,6 +1260,8 @@ def calibrate_from_views(
                 f"check --board ({board.kind} {board.cols}x{board.rows}: inner corners for a chessboard, squares "
                 "for ChArUco)"
             )
+            if board.kind == "charuco" and board.rows % 2 == 0 and not board.legacy:
+                advice += _LEGACY_ADVICE
         raise InputError(
             f"the board was found in both images of only {len(views['stereo'])} of {len(found)} pairs "
             f"(left: {len(views['left'])}, right: {len(views['right'])}); need at least {MIN_PAIRS}, better "

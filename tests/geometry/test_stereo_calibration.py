@@ -162,6 +162,23 @@ def test_a_charuco_marker_size_given_wrong_gets_a_warning():
             ], said
 
 
+def test_a_charuco_board_of_the_layout_before_opencv_4_6_is_told_of_and_taken_with_legacy():
+    """An 11x8 board printed with OpenCV before 4.6 (an even number of rows: the other layout) was found in 2 of 8 left
+    views and no right one, and the error said only "check --board", whose numbers were right."""
+    legacy = Board.parse("charuco:11x8:0.025:0.018:DICT_5X5_100:legacy")
+    assert legacy == dataclasses.replace(Board.parse("charuco:11x8:0.025:0.018:legacy"), dictionary="DICT_5X5_100")
+    lefts, rights, rig = render_stereo_views(legacy, 8, seed=2)
+    with pytest.raises(
+        InputError, match=r"check --board \(charuco 11x8: .*made with OpenCV before 4.6.*add :legacy to"
+    ):
+        calibrate_stereo(lefts, rights, Board.parse("charuco:11x8:0.025:0.018"))
+    result = calibrate_stereo(lefts, rights, legacy)
+    assert len(result.pairs_used) >= 6 and _relative(result.calibration.baseline_m, rig.baseline_m) < 0.02
+    with pytest.raises(InputError, match=r"check --board \(charuco 11x7: inner corners") as odd:
+        calibrate_stereo(lefts, rights, Board.parse("charuco:11x7:0.025:0.018"))
+    assert "legacy" not in str(odd.value)  # boards of an odd number of rows have one layout
+
+
 def test_a_charuco_view_that_shows_one_row_of_corners_is_left_out_not_a_traceback():
     """The board mostly covered, or out of the image: its corners on one line failed inside cv2.calibrateCamera
     (an assertion in initIntrinsicParams2D), a traceback from `rtstereo calibrate`."""
