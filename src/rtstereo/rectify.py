@@ -977,8 +977,8 @@ MAX_RECTIFIED_ZOOM = 2.0
 MIN_BOARD_SPAN = 0.15
 # A ChArUco board's markers as seen may differ from the size given by this share before it is warned about. Rendered
 # views of boards given at their size measured 4-10 % small (OpenCV's marker outlines lie about half a pixel inside the
-# black border; the smaller the markers, the more); markers given 10 % off fitted at 0.10-0.14 px RMS for 0.11 px, a
-# third off (0.02 m for 0.03 m; 0.012 m for 0.018 m), at 0.38 px and 0.62 px, and two thirds off at 3.2 px.
+# black border; the smaller the markers, the more). Markers given 10 % off fitted a 7x5 board's views at 0.10-0.14 px
+# RMS for 0.11 px (an 11x8 board's, 0.26-0.33 px for 0.28), a third off at 0.38 px (0.62 px), two thirds off at 3.2 px.
 MARKER_SIZE_TOLERANCE = 0.2
 # Why a calibration's rectification can clip or shrink the images, or fail: advice for both.
 _DISTORTION_BEYOND_THE_BOARD = (
