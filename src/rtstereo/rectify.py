@@ -756,12 +756,12 @@ BOARD_HELP = (
     f"charuco:COLSxROWS:SQUARE_M:MARKER_M[:DICT][:legacy] (squares, e.g. charuco:11x8:0.03:0.022; DICT default "
     f"{DEFAULT_ARUCO_DICTIONARY}; legacy: a board of an even number of rows made with OpenCV before 4.6)"
 )
-# OpenCV 4.6 changed the layout of ChArUco boards with an even number of rows (their first square is white, where
-# it was black); a board printed before, or by a generator that kept the old layout, is found by the new one in few
-# views or none (rendered views of an 11x8 board of the old layout: 2 of 8 left views, 0 right).
+# OpenCV 4.6 changed the layout of ChArUco boards with an even number of rows (their top-left square is black, where
+# it was white and held a marker); a board printed before, or by a generator that kept the old layout, is found by the
+# new one in few views or none (rendered views of an 11x8 board of the old layout: 2 of 8 left views, 0 right).
 _LEGACY_ADVICE = (
     "; a ChArUco board of an even number of rows made with OpenCV before 4.6, or a generator that kept its layout, "
-    "has markers where the newer layout has none: add :legacy to --board"
+    "has a marker in its top-left square (the newer layout prints it black): add :legacy to --board"
 )
 
 
