@@ -753,8 +753,15 @@ _MIN_CHARUCO_CORNERS = 6  # a ChArUco view with fewer corners found is not used
 _SB_DETECTOR_SEED = 0
 BOARD_HELP = (
     "chessboard:COLSxROWS:SQUARE_M (inner corners, e.g. chessboard:9x6:0.025) or "
-    f"charuco:COLSxROWS:SQUARE_M:MARKER_M[:DICT] (squares, e.g. charuco:11x8:0.03:0.022; DICT default "
-    f"{DEFAULT_ARUCO_DICTIONARY})"
+    f"charuco:COLSxROWS:SQUARE_M:MARKER_M[:DICT][:legacy] (squares, e.g. charuco:11x8:0.03:0.022; DICT default "
+    f"{DEFAULT_ARUCO_DICTIONARY}; legacy: a board of an even number of rows made with OpenCV before 4.6)"
+)
+# OpenCV 4.6 changed the layout of ChArUco boards with an even number of rows (their top-left square is black, where
+# it was white and held a marker); a board printed before, or by a generator that kept the old layout, is found by the
+# new one in few views or none (rendered views of an 11x8 board of the old layout: 2 of 8 left views, 0 right).
+_LEGACY_ADVICE = (
+    "; a ChArUco board of an even number of rows made with OpenCV before 4.6, or a generator that kept its layout, "
+    "has a marker in its top-left square (the newer layout prints it black): add :legacy to --board"
 )
 
 
@@ -768,6 +775,8 @@ class Board:
         square_m: side of one square, metres (sets the unit of the baseline).
         marker_m: side of an ArUco marker, metres (ChArUco only).
         dictionary: ArUco dictionary name (ChArUco only).
+        legacy: the layout of ChArUco boards made with OpenCV before 4.6, which differs from the newer one where
+            the board has an even number of rows.
     """
 
     kind: str
@@ -776,19 +785,26 @@ class Board:
     square_m: float
     marker_m: float = 0.0
     dictionary: str = DEFAULT_ARUCO_DICTIONARY
+    legacy: bool = False
 
     @classmethod
     def parse(cls, text: str) -> Board:
-        """Parse ``chessboard:9x6:0.025`` or ``charuco:11x8:0.03:0.022[:DICT_5X5_100]``.
+        """Parse ``chessboard:9x6:0.025`` or ``charuco:11x8:0.03:0.022[:DICT_5X5_100][:legacy]``.
 
         Examples:
-            >>> Board.parse("chessboard:9x6:0.025")
-            Board(kind='chessboard', cols=9, rows=6, square_m=0.025, marker_m=0.0, dictionary='DICT_5X5_100')
+            >>> Board.parse("chessboard:9x6:0.025")  # doctest: +NORMALIZE_WHITESPACE
+            Board(kind='chessboard', cols=9, rows=6, square_m=0.025, marker_m=0.0, dictionary='DICT_5X5_100',
+                  legacy=False)
+            >>> Board.parse("charuco:11x8:0.03:0.022:legacy").legacy
+            True
         """
         if not isinstance(text, str):  # a bare AttributeError: 'int' object has no attribute 'strip'
             raise InputError(f"board: expected text, {BOARD_HELP}; got {type(text).__name__}")
         parts = text.strip().split(":")
         kind = parts[0].lower()
+        legacy = kind == "charuco" and len(parts) > 4 and parts[-1].lower() == "legacy"
+        if legacy:
+            parts = parts[:-1]
         try:
             if kind == "chessboard" and len(parts) == 3:
                 cols, rows = (int(v) for v in parts[1].lower().split("x"))
@@ -796,7 +812,7 @@ class Board:
             elif kind == "charuco" and len(parts) in (4, 5):
                 cols, rows = (int(v) for v in parts[1].lower().split("x"))
                 dictionary = parts[4].upper() if len(parts) == 5 else DEFAULT_ARUCO_DICTIONARY
-                board = cls(kind, cols, rows, float(parts[2]), float(parts[3]), dictionary)
+                board = cls(kind, cols, rows, float(parts[2]), float(parts[3]), dictionary, legacy)
             else:
                 raise ValueError("wrong number of fields")
         except ValueError as exc:
@@ -834,7 +850,9 @@ class Board:
     def opencv_charuco(self):
         """The ``cv2.aruco.CharucoBoard`` of a ChArUco board."""
         dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, self.dictionary))
-        return cv2.aruco.CharucoBoard((self.cols, self.rows), self.square_m, self.marker_m, dictionary)
+        board = cv2.aruco.CharucoBoard((self.cols, self.rows), self.square_m, self.marker_m, dictionary)
+        board.setLegacyPattern(self.legacy)
+        return board
 
     def object_points(self) -> np.ndarray:
         """float32 ``(N, 3)``: every corner on the board plane ``z = 0``, metres, in detection order."""
@@ -853,12 +871,19 @@ class Board:
             ``(corner_ids, image_points)``: int ``(N,)`` indices into :meth:`object_points` and float32
             ``(N, 2)`` pixel positions; ``None`` when the board is not found.
         """
+        return self._detect(image)[0]
+
+    def _detect(self, image: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray] | None, float | None]:
+        """:meth:`detect`'s result, and for a ChArUco board found the markers' size as seen over the one given
+        (:func:`_marker_scale`; ``None`` for a chessboard, or where it cannot be told)."""
         grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         if self.kind == "charuco":
-            corners, ids, _, _ = cv2.aruco.CharucoDetector(self.opencv_charuco()).detectBoard(grey)
+            charuco = self.opencv_charuco()
+            corners, ids, marker_corners, marker_ids = cv2.aruco.CharucoDetector(charuco).detectBoard(grey)
             if ids is None or len(ids) < _MIN_CHARUCO_CORNERS:
-                return None
-            return np.asarray(ids).ravel().astype(np.int64), np.asarray(corners, np.float32).reshape(-1, 2)
+                return None, None
+            found = np.asarray(ids).ravel().astype(np.int64), np.asarray(corners, np.float32).reshape(-1, 2)
+            return found, _marker_scale(charuco, found, marker_corners, marker_ids)
         size = (self.cols, self.rows)
         # The classic detector with sub-pixel refinement is the more accurate on sharp views; the
         # sector-based one (SB) finds boards the classic one misses (blur, strong perspective).
@@ -876,8 +901,37 @@ class Board:
             cv2.setRNGSeed(_SB_DETECTOR_SEED)
             found, corners = cv2.findChessboardCornersSB(grey, size)
             if not found:
-                return None
-        return np.arange(self.cols * self.rows), np.asarray(corners, np.float32).reshape(-1, 2)
+                return None, None
+        return (np.arange(self.cols * self.rows), np.asarray(corners, np.float32).reshape(-1, 2)), None
+
+
+def _marker_scale(charuco, found: tuple[np.ndarray, np.ndarray], marker_corners, marker_ids) -> float | None:
+    """The size of a ChArUco board's ArUco markers in a view over the size given (1 when it is right), or ``None``.
+
+    The chessboard corners found fix the board plane's homography into the image; each marker's corners, mapped back
+    onto the plane, lie about its square's centre at the marker's true size. The calibration itself uses only the
+    chessboard corners, but OpenCV places them from the markers before refining them: with markers 0.02 m given for
+    0.03 m, rendered views fitted at 0.38 px RMS instead of 0.11, with nothing said; 0.01 m, 3.2 px and focal lengths
+    17 % off."""
+    if marker_ids is None or len(marker_ids) == 0:
+        return None
+    board_xy = np.asarray(charuco.getChessboardCorners(), np.float64)[found[0], :2]
+    homography, _ = cv2.findHomography(board_xy, found[1].astype(np.float64))
+    if homography is None:
+        return None
+    given = dict(zip(np.asarray(charuco.getIds()).ravel().tolist(), charuco.getObjPoints(), strict=True))
+    ratios = []
+    for marker_id, corners in zip(np.asarray(marker_ids).ravel().tolist(), marker_corners, strict=True):
+        if marker_id not in given:
+            continue
+        outline = np.asarray(given[marker_id], np.float64)[:, :2]
+        centre = outline.mean(axis=0)
+        seen = cv2.perspectiveTransform(np.asarray(corners, np.float64).reshape(-1, 1, 2), np.linalg.inv(homography))
+        ratios.append(
+            np.linalg.norm(seen.reshape(-1, 2) - centre, axis=1).mean()
+            / np.linalg.norm(outline - centre, axis=1).mean()
+        )
+    return float(np.median(ratios)) if ratios else None
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -914,6 +968,25 @@ OUTLIER_PAIR_MIN_PX = 1.0
 # 45-75 px wide, in the middle of the images, gave 2.7-15x in 5 of 9 runs (at 0.06-0.14 px RMS; their focal lengths
 # up to 9.5 % off, baselines up to 28 %), 1.2-1.5x in the others; views moved over the images, 1.04-1.14x.
 MAX_RECTIFIED_ZOOM = 2.0
+# A board whose corners span less than this share of the image across (the square root of the share of its area they
+# cover) in the median view is seen too small for its perspective to fix the focal length: 12 chessboard views (9x6
+# corners) of a 640x480 rig spanning 0.12-0.13 of it (1.2-1.6 m away) gave focal lengths 1.7-3.5 % off, 0.06-0.10
+# (1.6-3 m), up to 7 %, at 0.05-0.15 px RMS and mostly within the MAX_RECTIFIED_ZOOM warning's bounds; 0.16-0.24
+# (0.55-1.2 m), within 0.2 %. (The same views at twice the resolution gave 0.3 %: more pixels a square help, but the
+# lens distortion of a real camera is fitted only where the board was seen, so small boards are worth a word anyway.)
+MIN_BOARD_SPAN = 0.15
+# The board's corners, over all views, must reach this share of the way from a camera's principal point to the image's
+# farthest corner: beyond them the fitted lens distortion is extrapolated. Views of a rendered 640x480 rig through
+# wide-angle lenses (k1 -0.28, k2 0.09) reaching 0.33-0.49 of the way (the board kept near the middle) gave rectified
+# views with rows off by 7-42 px and a tenth of the depths 13-194 % off, at 0.06-0.07 px RMS and without a word (the
+# MAX_RECTIFIED_ZOOM warning's zoom 0.95-1.07); reaching 0.57-0.66, rows within 2.4 px and nine tenths of the depths
+# within 5 %.
+MIN_CORNER_REACH = 0.5
+# A ChArUco board's markers as seen may differ from the size given by this share before it is warned about. Rendered
+# views of boards given at their size measured 4-10 % small (OpenCV's marker outlines lie about half a pixel inside the
+# black border; the smaller the markers, the more). Markers given 10 % off fitted a 7x5 board's views at 0.10-0.14 px
+# RMS for 0.11 px (an 11x8 board's, 0.26-0.33 px for 0.28), a third off at 0.38 px (0.62 px), two thirds off at 3.2 px.
+MARKER_SIZE_TOLERANCE = 0.2
 # Why a calibration's rectification can clip or shrink the images, or fail: advice for both.
 _DISTORTION_BEYOND_THE_BOARD = (
     "the lens distortion was fitted where the board was seen and grows wild beyond it, most likely as the board "
@@ -1089,6 +1162,8 @@ class BoardViews:
         left, right: ``(corner_ids, image_points)`` of the board in each view, where it fixes a pose, else ``None``.
         shared: ``(corner_ids, left_points, right_points)`` of the corners both views show, where they fix a pose,
             else ``None``.
+        marker_scale: a ChArUco board's markers as seen over the size given, median of the two views (``None``: a
+            chessboard, or not found).
     """
 
     name: str
@@ -1097,6 +1172,7 @@ class BoardViews:
     left: tuple[np.ndarray, np.ndarray] | None
     right: tuple[np.ndarray, np.ndarray] | None
     shared: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+    marker_scale: float | None = None
 
 
 def find_board_views(board: Board, left: np.ndarray, right: np.ndarray, name: str = "0") -> BoardViews:
@@ -1124,15 +1200,18 @@ def find_board_views(board: Board, left: np.ndarray, right: np.ndarray, name: st
             "folder given for both cameras, or a copy); the views of the two cameras are needed"
         )
     object_points = board.object_points()
-    found_left = _fixing_the_pose(board.detect(left), object_points, f"calibration pair {name} (left)")
-    found_right = _fixing_the_pose(board.detect(right), object_points, f"calibration pair {name} (right)")
+    (found_left, scale_left), (found_right, scale_right) = board._detect(left), board._detect(right)
+    found_left = _fixing_the_pose(found_left, object_points, f"calibration pair {name} (left)")
+    found_right = _fixing_the_pose(found_right, object_points, f"calibration pair {name} (right)")
+    scales = [scale for scale in (scale_left, scale_right) if scale is not None]
     shared = None
     if found_left is not None and found_right is not None:
         common = _common_corners(found_left, found_right, board)
         where = f"calibration pair {name} (the corners both views show)"
         if common is not None and _fixing_the_pose(common[:2], object_points, where) is not None:
             shared = common
-    return BoardViews(name, left.shape[:2], right.shape[:2], found_left, found_right, shared)
+    marker_scale = float(np.median(scales)) if scales else None
+    return BoardViews(name, left.shape[:2], right.shape[:2], found_left, found_right, shared, marker_scale)
 
 
 def calibrate_from_views(
@@ -1160,6 +1239,16 @@ def calibrate_from_views(
                 views[side].append((object_points[corners[0]], corners[1]))
         if pair.shared is not None:
             views["stereo"].append((pair.name, object_points[pair.shared[0]], pair.shared[1], pair.shared[2]))
+    marker_scales = [pair.marker_scale for pair in found if pair.marker_scale is not None]
+    if marker_scales and abs(np.median(marker_scales) - 1) > MARKER_SIZE_TOLERANCE:
+        seen_m = board.marker_m * float(np.median(marker_scales))
+        warn(
+            f"the ArUco markers measure about {seen_m:.2g} m in the views, not the {board.marker_m:g} m given with "
+            f"--board (median of {counted(len(marker_scales), 'pair')}); OpenCV places the board's corners from its "
+            "markers, and a wrong marker size moves them, and so the focal length and the baseline: give the side of "
+            "a marker as printed, in metres (the square's is "
+            f"{board.square_m:g} m)"
+        )
     if len(views["stereo"]) < MIN_PAIRS:
         # The board's size is worth checking only when views went unused: in every pair, it was found as given; and
         # not when one camera found it in enough views (the other does not see all of it in the same pairs).
@@ -1178,6 +1267,8 @@ def calibrate_from_views(
                 f"check --board ({board.kind} {board.cols}x{board.rows}: inner corners for a chessboard, squares "
                 "for ChArUco)"
             )
+            if board.kind == "charuco" and board.rows % 2 == 0 and not board.legacy:
+                advice += _LEGACY_ADVICE
         raise InputError(
             f"the board was found in both images of only {len(views['stereo'])} of {len(found)} pairs "
             f"(left: {len(views['left'])}, right: {len(views['right'])}); need at least {MIN_PAIRS}, better "
@@ -1201,6 +1292,25 @@ def calibrate_from_views(
             f"the board faces the cameras squarely in every view (largest tilt {tilt_deg:.1f} degrees): such views "
             "cannot tell the focal length from the distance, so the depth scale may be wrong whatever the RMS "
             "error; add views with the board tilted by 20-45 degrees"
+        )
+    reach, side = min(
+        (_corner_reach([image for _, image in views["left"]], k1, size), "left"),
+        (_corner_reach([image for _, image in views["right"]], k2, size), "right"),
+    )
+    if reach < MIN_CORNER_REACH:
+        warn(
+            f"the board's corners reach only {100 * reach:.0f} % of the way from the image centre to its corners "
+            f"({side} camera, over all views; under {100 * MIN_CORNER_REACH:.0f} %): the lens distortion beyond them "
+            "is a guess, so rectified rows may be off and depths wrong towards the edges and corners of the images; "
+            "add views with the board near the images' corners and edges"
+        )
+    span = _median_board_span([image for _, image in views["left"] + views["right"]], size)
+    if span < MIN_BOARD_SPAN:
+        warn(
+            f"the board is small in the images: its corners span {100 * span:.0f} % of the image across in the "
+            f"median view (under {100 * MIN_BOARD_SPAN:.0f} %): a board seen this small leaves the focal length, and "
+            "so the depth scale, several % off whatever the RMS error; add views with the board nearer, filling a "
+            "third to half of the image"
         )
     threshold_px = max(OUTLIER_PAIR_MIN_PX, OUTLIER_PAIR_RATIO * max(rms_left, rms_right))
     rms, rotation, translation, kept, dropped = _stereo_calibrate(views["stereo"], k1, d1, k2, d2, size, threshold_px)
@@ -1380,6 +1490,25 @@ def _check_board_poses(objects, images, k: np.ndarray, d: np.ndarray, pairs: int
             "the whole image at several tilts: move the board between pairs"
         )
     return max(np.degrees(np.arccos(min(1.0, abs(float(n[2]))))) for n in normals)
+
+
+def _corner_reach(images: Sequence[np.ndarray], k: np.ndarray, size_wh: tuple[int, int]) -> float:
+    """How far the corners of all views reach from the principal point of camera matrix ``k``, as a share of its
+    distance to the image's farthest corner (``images`` float32 ``(N, 2)`` corner positions, pixels)."""
+    centre = np.asarray(k, np.float64)[:2, 2]
+    width, height = size_wh
+    farthest = max(
+        np.hypot(*(np.array(corner) - centre)) for corner in ((0, 0), (width, 0), (0, height), (width, height))
+    )
+    return float(max(np.linalg.norm(np.asarray(points) - centre, axis=1).max() for points in images) / farthest)
+
+
+def _median_board_span(images: Sequence[np.ndarray], size_wh: tuple[int, int]) -> float:
+    """The median over views of how far a board's corners span the image across: the square root of the share of the
+    image's area their convex hull covers (``images`` float32 ``(N, 2)`` corner positions, pixels)."""
+    area_px = float(size_wh[0] * size_wh[1])
+    shares = [cv2.contourArea(cv2.convexHull(np.asarray(points, np.float32))) / area_px for points in images]
+    return float(np.sqrt(np.median(shares)))
 
 
 def _require_one_size(names: list[str], lefts: list[tuple[int, int]], rights: list[tuple[int, int]]) -> None:

@@ -80,8 +80,23 @@ def render_view(
     translation_m: np.ndarray,
     size_wh: tuple[int, int],
     rng: np.random.Generator,
+    distortion: np.ndarray | None = None,
 ) -> np.ndarray:
-    """One camera's uint8 RGB image of the board at pose ``(rotation, translation_m)``."""
+    """One camera's uint8 RGB image of the board at pose ``(rotation, translation_m)``; with ``distortion`` (OpenCV's
+    ``k1 k2 p1 p2 k3``), through a lens with that distortion: the pinhole image, rendered on a canvas wide enough for
+    what the distortion draws in, is sampled where each pixel's undistorted position lies."""
+    if distortion is not None:
+        width, height = size_wh
+        pad = width // 4
+        padded = k.copy()
+        padded[:2, 2] += pad
+        ideal = render_view(
+            texture, to_metres, padded, rotation, translation_m, (width + 2 * pad, height + 2 * pad), rng
+        )
+        pixels = np.stack(np.meshgrid(np.arange(width), np.arange(height)), axis=-1).reshape(-1, 1, 2)
+        undistorted = cv2.undistortPoints(pixels.astype(np.float64), k, distortion, P=padded).reshape(height, width, 2)
+        maps = undistorted.astype(np.float32)
+        return cv2.remap(ideal, maps[..., 0], maps[..., 1], cv2.INTER_LINEAR, borderValue=(110, 110, 110))
     plane_to_image = k @ np.column_stack([rotation[:, 0], rotation[:, 1], translation_m])
     s = SUPERSAMPLE
     to_super = np.array([[s, 0, (s - 1) / 2], [0, s, (s - 1) / 2], [0, 0, 1]])  # pixel centres stay aligned
@@ -109,11 +124,13 @@ def render_stereo_views(
     square_rows: tuple[int, int] | None = None,
     distance_m: tuple[float, float] = (0.55, 0.9),
     spread: float = 1.0,
+    distortion: tuple[np.ndarray, np.ndarray] | None = None,
 ):
     """``count`` pairs of views of ``board`` by ``rig`` with the whole board inside both images, turned by up
     to ``tilt_rad`` about the x and y axes (half that about z), its centre ``distance_m`` away and moved across
     the images by ``spread`` times the usual range (0: always in one place); ``square_rows`` as in
-    :func:`board_texture`.
+    :func:`board_texture`; ``distortion``: the left and right lenses' (:func:`render_view`; the board is kept
+    inside the images as the pinhole cameras see it, which a barrel distortion keeps inside).
 
     Returns:
         ``(lefts, rights, rig)``.
@@ -147,8 +164,11 @@ def render_stereo_views(
             )
         if not inside:
             continue
-        lefts.append(render_view(texture, to_metres, rig.k_left, rotation, translation, rig.size_wh, rng))
+        lenses = (None, None) if distortion is None else distortion
+        lefts.append(render_view(texture, to_metres, rig.k_left, rotation, translation, rig.size_wh, rng, lenses[0]))
         right_rotation = rig.rotation @ rotation
         right_translation = rig.rotation @ translation + rig.translation_m
-        rights.append(render_view(texture, to_metres, rig.k_right, right_rotation, right_translation, rig.size_wh, rng))
+        rights.append(
+            render_view(texture, to_metres, rig.k_right, right_rotation, right_translation, rig.size_wh, rng, lenses[1])
+        )
     return lefts, rights, rig
