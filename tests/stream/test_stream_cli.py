@@ -1569,3 +1569,18 @@ def test_a_frame_beyond_the_png_range_is_said_to_be_in_the_mp4_only_when_there_i
     (said,) = [str(w.message) for w in recwarn.list if "frame 1: disparity up to" in str(w.message)]
     assert "get no PNG" in said and ("the mp4 still shows them" in said) == with_mp4, said
     assert sorted(p.name for p in (tmp_path / "f").glob("d_*.png")) == ["d_00000.png"]
+
+
+def test_video_says_once_when_a_map_has_disparities_of_the_frames_width_or_more(run_cli, tmp_path, shared):
+    """As predict says of a pair: default gave 24 pixels of 33-38 px on Middlebury's cones at 17x33."""
+    folder = shared("data", "real", "middlebury2003", "cones")
+    for name, side in (("im2.png", "L"), ("im6.png", "R")):
+        (tmp_path / side).mkdir()
+        small = cv2.resize(cv2.imread(str(folder / name)), (33, 17), interpolation=cv2.INTER_AREA)
+        for index in range(31):  # frames 0 and 30 are checked
+            cv2.imwrite(str(tmp_path / side / f"{index}.png"), small)
+    code, _, err = run_cli("video", tmp_path / "L", tmp_path / "R", "--output-prefix", tmp_path / "d", "-q")
+    assert code == 0, err
+    beyond = int(np.count_nonzero(read_disparity(tmp_path / "d_00000.png") >= 33))
+    assert beyond > 0 and err.count("the width of the image: their match would lie outside the right view") == 1, err
+    assert f"rtstereo video: warning: frame 0: {beyond} pixels of the map (" in err

@@ -675,24 +675,30 @@ def temporal_settings(args: argparse.Namespace) -> tuple[float, float, int] | No
 
 
 class _RangeCeilingCheck(Sink):
-    """Warns once when a frame's map piles up at the top of the searched range (as ``predict`` warns of a pair:
-    :func:`~rtstereo.runtime.predictor.range_ceiling_warning`), checked on every :attr:`EVERY`-th frame."""
+    """Warns once when a frame's map piles up at the top of the searched range, and once when it holds disparities of
+    the frame's width or more (as ``predict`` warns of a pair: :func:`~rtstereo.runtime.predictor.range_ceiling_warning`
+    and :func:`~rtstereo.runtime.predictor.beyond_width_warning`), checked on every :attr:`EVERY`-th frame."""
 
     EVERY = 30
 
     def __init__(self, max_disp_px: float | None, log: logging.Logger):
         self.max_disp_px, self.log = max_disp_px, log
         self._warned = max_disp_px is None
+        self._beyond_said = False
 
     def write(self, frame) -> None:
-        if self._warned or frame.number % self.EVERY:
+        if frame.number % self.EVERY:
             return
-        from ..runtime.predictor import range_ceiling_warning
+        from ..runtime.predictor import beyond_width_warning, range_ceiling_warning
 
-        message = range_ceiling_warning(frame.result, self.max_disp_px)
+        message = None if self._warned else range_ceiling_warning(frame.result, self.max_disp_px)
         if message is not None:
             self._warned = True
             self.log.warning("frame %d: %s", frame.number, message)
+        beyond = None if self._beyond_said else beyond_width_warning(frame.result)
+        if beyond is not None:
+            self._beyond_said = True
+            self.log.warning("frame %d: %s", frame.number, beyond)
 
     def close(self) -> None:
         pass
