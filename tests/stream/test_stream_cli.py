@@ -812,19 +812,25 @@ def test_fps_must_be_positive_before_anything_starts(run_cli, tmp_path, sbs_vide
         assert not (tmp_path / "o.mp4").exists()
 
 
-@pytest.mark.parametrize("fps, stride, mp4_fps", [("0.001", 1, "0.001"), ("0.003", 3, "0.001"), ("70000", 1, "70000")])
+@pytest.mark.parametrize(
+    "fps, stride, mp4_fps",
+    [("0.001", 1, "0.001"), ("0.003", 3, "0.001"), ("70000", 1, "70000"), (None, 10000, "0.001")],
+)
 def test_an_fps_the_mp4_cannot_store_is_refused_before_anything_starts(run_cli, tmp_path, fps, stride, mp4_fps):
     """--fps 0.001 was refused at the first frame, by OpenCV's writer, after the model had loaded and the run's
     summary said it stopped on an error."""
     for side in ("L", "R"):
         (tmp_path / side).mkdir()
         cv2.imwrite(str(tmp_path / side / "0.png"), np.zeros((32, 48, 3), np.uint8))
-    args = ["video", tmp_path / "L", tmp_path / "R", "--fps", fps, "--stride", stride, "-o", tmp_path / "o.mp4"]
+    rate = ["--fps", fps] if fps is not None else []
+    args = ["video", tmp_path / "L", tmp_path / "R", *rate, "--stride", stride, "-o", tmp_path / "o.mp4"]
     code, _, err = run_cli(*args, "-q", *FAST)
+    said = f"--fps {fps}" if fps is not None else "the sequence's 10 fps (no --fps)"
     at_stride = f" at --stride {stride}" if stride != 1 else ""
     assert code == 2 and err == (
-        f"rtstereo video: error: --fps {fps}{at_stride} makes {tmp_path / 'o.mp4'} a {mp4_fps} fps video, and an mp4 "
-        "stores a rate over 0.001 fps (OpenCV's steps) and up to 65535 fps: give another --fps, or leave out -o\n"
+        f"rtstereo video: error: {said}{at_stride} makes {tmp_path / 'o.mp4'} a {mp4_fps} fps video, and an mp4 "
+        "stores a rate over 0.001 fps (OpenCV's steps) and up to 65535 fps: give another --fps or --stride, or leave "
+        "out -o\n"
     )
     assert sorted(path.name for path in tmp_path.iterdir()) == ["L", "R"]
     code, _, err = run_cli(*args[:-2], "--output-prefix", tmp_path / "d", "-q", *FAST)  # no mp4: any rate

@@ -460,7 +460,7 @@ def video_source(args: argparse.Namespace) -> FrameSource:
             )
         fps = SEQUENCE_FPS if args.fps is None else args.fps
         source = ImageSequenceSource(left, right, fps=fps, start=args.start, stride=args.stride)
-        _refuse_an_mp4_rate(args, source.fps / args.stride)
+        _refuse_an_mp4_rate(args, fps)
         return source
     images = [name for name in (left, right) if Path(name).suffix.lower() in IMAGE_SUFFIXES]
     if len(images) == 1:  # OpenCV would read the image as a one-frame video, paired with the video's first frame
@@ -481,16 +481,19 @@ def video_source(args: argparse.Namespace) -> FrameSource:
     return TwoVideoSource(left, right, start=args.start, stride=args.stride, images_command=images_command)
 
 
-def _refuse_an_mp4_rate(args: argparse.Namespace, mp4_fps: float) -> None:
-    """Refuse an image sequence's ``--fps`` (over ``--stride``) that ``-o``'s mp4 cannot store, before the model
-    loads: it was refused at the first frame, when OpenCV's writer did not open at it."""
+def _refuse_an_mp4_rate(args: argparse.Namespace, fps: float) -> None:
+    """Refuse an image sequence's rate ``fps`` (``--fps`` or its default) that, over ``--stride``, ``-o``'s mp4 cannot
+    store, before the model loads: it was refused at the first frame, when OpenCV's writer did not open at it."""
     from ..sinks.video import MP4_MIN_FPS, MPEG4_MAX_FPS
 
+    mp4_fps = fps / args.stride
     if getattr(args, "output", None) and not MP4_MIN_FPS < mp4_fps <= MPEG4_MAX_FPS:
+        rate = f"--fps {fps:g}" if args.fps is not None else f"the sequence's {fps:g} fps (no --fps)"
         stride = f" at --stride {args.stride}" if args.stride != 1 else ""
         raise InputError(
-            f"--fps {args.fps:g}{stride} makes {args.output} a {mp4_fps:g} fps video, and an mp4 stores a rate over "
-            f"{MP4_MIN_FPS} fps (OpenCV's steps) and up to {MPEG4_MAX_FPS} fps: give another --fps, or leave out -o"
+            f"{rate}{stride} makes {args.output} a {mp4_fps:g} fps video, and an mp4 stores a rate over "
+            f"{MP4_MIN_FPS} fps (OpenCV's steps) and up to {MPEG4_MAX_FPS} fps: give another --fps or --stride, or "
+            "leave out -o"
         )
 
 
