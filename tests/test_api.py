@@ -729,3 +729,15 @@ def test_loads_annotation_names_every_kind_of_predictor_it_returns():
     for model in ("sgbm", "default"):
         with api.load(model) as predictor:
             assert isinstance(predictor, kinds), (model, type(predictor), kinds)
+
+
+def test_every_predictor_type_load_returns_is_exported_from_rtstereo():
+    """load("default") returns a HybridPredictor, which rtstereo did not export: a typed caller could not name it."""
+    import rtstereo.api as api
+
+    returned = [name.strip() for name in api.load.__annotations__["return"].split("|")]
+    assert returned == ["Predictor", "HybridPredictor"], returned
+    for name in returned:
+        assert name in rtstereo.__all__ and getattr(rtstereo, name).__name__ == name
+    with rtstereo.load("default") as model:
+        assert isinstance(model, rtstereo.HybridPredictor)

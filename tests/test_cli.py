@@ -1349,3 +1349,21 @@ def test_eval_help_says_the_hybrid_searches_each_scenes_range_as_it_does(tmp_pat
     capsys.readouterr()
     report = json.loads((tmp_path / "out" / "hybrid.json").read_text())
     assert [s["settings"]["max_disp"] for s in report["scenes"]] == [32], report["scenes"]
+
+
+def test_predict_says_when_a_map_has_disparities_of_the_images_width_or_more(capsys, tmp_path, shared):
+    """default gave disparities of 33-38 px on Middlebury's cones at 17x33 (under 6 px there), with no word: every one
+    is a match left of the right view, whatever its column. They are said, and kept (not clipped, not removed)."""
+    folder = shared("data", "real", "middlebury2003", "cones")
+    for name, side, example in (("im2.png", "L", "left.png"), ("im6.png", "R", "right.png")):
+        (tmp_path / side).mkdir()
+        small = cv2.resize(cv2.imread(str(folder / name)), (33, 17), interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(tmp_path / side / "cones.png"), small)
+        cv2.imwrite(str(tmp_path / side / "example.png"), cv2.imread(str(EXAMPLES / example)))
+    code, _, err = run_cli(capsys, "predict", tmp_path / "L", tmp_path / "R", "-o", tmp_path / "out")
+    assert code == 0, err
+    disparity = read_disparity(tmp_path / "out" / "cones.pfm")
+    beyond = int(np.count_nonzero(disparity >= 33))
+    said = re.findall(r"warning: (\w+): .* of the map .* or more, the width of the image: their match would lie", err)
+    assert beyond > 0 and said == ["cones"], err
+    assert f"cones: {beyond} pixels of the map ({100 * beyond / 561:.1f} %) have a disparity of 33 px or more" in err

@@ -44,6 +44,7 @@ _LAZY = {
     "get_spec": "models",
     "list_models": "models",
     "Predictor": "runtime.predictor",
+    "HybridPredictor": "runtime.hybrid",  # what load("default") and the other hybrids return
     "Calibration": "types",
     "DisparityResult": "types",
     "StereoPair": "types",
@@ -93,6 +94,7 @@ if TYPE_CHECKING:
     from .geometry import CalibrationWarning
     from .models import get_spec, list_models
     from .models.sgbm import UnmatchedBandWarning
+    from .runtime.hybrid import HybridPredictor
     from .runtime.predictor import Predictor, ResizeWarning, SmallInputWarning
     from .types import Calibration, DisparityResult, StereoPair
 
@@ -103,6 +105,7 @@ __all__ = [
     "list_models",
     "get_spec",
     "Predictor",
+    "HybridPredictor",
     "Calibration",
     "DisparityResult",
     "StereoPair",

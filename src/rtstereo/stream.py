@@ -316,6 +316,16 @@ def _checked_parts(source: Any, predictor: Any, sinks: Any) -> list[Sink]:
     return outputs
 
 
+class StreamInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) during :meth:`Stream.run`, raised again once the outputs are closed; :attr:`summary`
+    holds what was written before it (``stopped_by == "interrupt"``), typed, where :attr:`Stream.summary` is
+    ``None`` until a run ends. A ``KeyboardInterrupt``, as :class:`~rtstereo.batch.BatchInterrupted` is."""
+
+    def __init__(self, summary: StreamSummary):
+        super().__init__(f"interrupted after {counted(summary.frames_written, 'frame')} written")
+        self.summary = summary
+
+
 class Stream:
     """Run a predictor over a source and feed the outputs, with the three stages overlapped.
 
@@ -740,8 +750,8 @@ class Stream:
         Raises:
             RtStereoError: a stage failed (unreadable frame, camera unplugged, output not writable);
                 the outputs are closed first, and :attr:`summary` holds what was done.
-            KeyboardInterrupt: Ctrl-C, with ``raise_interrupt``; the outputs hold the frames written
-                before it, and :attr:`summary` says so.
+            StreamInterrupted: Ctrl-C, with ``raise_interrupt`` (a ``KeyboardInterrupt``); the outputs hold the
+                frames written before it, and its ``summary`` (and :attr:`summary`) says so.
             InputError: the stream has run before (its source is spent and its outputs are closed).
         """
         raise_interrupt = require_bool(raise_interrupt, "raise_interrupt")
@@ -781,7 +791,7 @@ class Stream:
         if self._error is not None:
             raise self._error
         if self._ctrl_c and raise_interrupt:
-            raise KeyboardInterrupt
+            raise StreamInterrupted(self.summary)
         return self.summary
 
     def _supervise(self) -> None:

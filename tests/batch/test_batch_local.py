@@ -232,7 +232,7 @@ def _far_result():
 
     from rtstereo.types import DisparityResult
 
-    disparity = np.full((6, 8), 300.25, np.float32)
+    disparity = np.full((6, 320), 300.25, np.float32)  # a width it fits in: its match lies inside the right view
     return DisparityResult(disparity, settings={"max_disp": 320})
 
 

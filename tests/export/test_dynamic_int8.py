@@ -311,6 +311,9 @@ def test_export_int8_report_names_the_pair_it_was_checked_on(tmp_path, capsys):
     fp32 = json.loads((tmp_path / "r8_fp32.parity.json").read_text())
     int8 = json.loads((tmp_path / "r8.parity.json").read_text())
     assert int8["pair"] == fp32["pair"] and "fitted to 64x96" in int8["pair"]
+    # "model" held the int8 file's path where the fp32 report holds the network's name
+    assert int8["model"] == fp32["model"] == "rtnet" and int8["settings"] == fp32["settings"]
+    assert int8["files"] == [str(tmp_path / "r8.onnx")] and fp32["files"] == [str(tmp_path / "r8_fp32.onnx")]
 
 
 def test_a_dynamic_fp16_export_checks_the_fp16_file_at_the_second_size(tmp_path):

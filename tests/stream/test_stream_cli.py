@@ -812,6 +812,31 @@ def test_fps_must_be_positive_before_anything_starts(run_cli, tmp_path, sbs_vide
         assert not (tmp_path / "o.mp4").exists()
 
 
+@pytest.mark.parametrize(
+    "fps, stride, mp4_fps",
+    [("0.001", 1, "0.001"), ("0.003", 3, "0.001"), ("70000", 1, "70000"), (None, 10000, "0.001")],
+)
+def test_an_fps_the_mp4_cannot_store_is_refused_before_anything_starts(run_cli, tmp_path, fps, stride, mp4_fps):
+    """--fps 0.001 was refused at the first frame, by OpenCV's writer, after the model had loaded and the run's
+    summary said it stopped on an error."""
+    for side in ("L", "R"):
+        (tmp_path / side).mkdir()
+        cv2.imwrite(str(tmp_path / side / "0.png"), np.zeros((32, 48, 3), np.uint8))
+    rate = ["--fps", fps] if fps is not None else []
+    args = ["video", tmp_path / "L", tmp_path / "R", *rate, "--stride", stride, "-o", tmp_path / "o.mp4"]
+    code, _, err = run_cli(*args, "-q", *FAST)
+    said = f"--fps {fps}" if fps is not None else "the sequence's 10 fps (no --fps)"
+    at_stride = f" at --stride {stride}" if stride != 1 else ""
+    assert code == 2 and err == (
+        f"rtstereo video: error: {said}{at_stride} makes {tmp_path / 'o.mp4'} a {mp4_fps} fps video, and an mp4 "
+        "stores a rate over 0.001 fps (OpenCV's steps) and up to 65535 fps: give another --fps or --stride, or leave "
+        "out -o\n"
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["L", "R"]
+    code, _, err = run_cli(*args[:-2], "--output-prefix", tmp_path / "d", "-q", *FAST)  # no mp4: any rate
+    assert code == 0, err
+
+
 @pytest.mark.parametrize("sbs", [False, True])
 def test_fps_with_videos_is_refused_not_ignored(run_cli, two_videos, sbs_video, tmp_path, sbs):
     inputs = ["--sbs", sbs_video] if sbs else two_videos
@@ -1550,3 +1575,18 @@ def test_a_frame_beyond_the_png_range_is_said_to_be_in_the_mp4_only_when_there_i
     (said,) = [str(w.message) for w in recwarn.list if "frame 1: disparity up to" in str(w.message)]
     assert "get no PNG" in said and ("the mp4 still shows them" in said) == with_mp4, said
     assert sorted(p.name for p in (tmp_path / "f").glob("d_*.png")) == ["d_00000.png"]
+
+
+def test_video_says_once_when_a_map_has_disparities_of_the_frames_width_or_more(run_cli, tmp_path, shared):
+    """As predict says of a pair: default gave 24 pixels of 33-38 px on Middlebury's cones at 17x33."""
+    folder = shared("data", "real", "middlebury2003", "cones")
+    for name, side in (("im2.png", "L"), ("im6.png", "R")):
+        (tmp_path / side).mkdir()
+        small = cv2.resize(cv2.imread(str(folder / name)), (33, 17), interpolation=cv2.INTER_AREA)
+        for index in range(31):  # frames 0 and 30 are checked
+            cv2.imwrite(str(tmp_path / side / f"{index}.png"), small)
+    code, _, err = run_cli("video", tmp_path / "L", tmp_path / "R", "--output-prefix", tmp_path / "d", "-q")
+    assert code == 0, err
+    beyond = int(np.count_nonzero(read_disparity(tmp_path / "d_00000.png") >= 33))
+    assert beyond > 0 and err.count("the width of the image: their match would lie outside the right view") == 1, err
+    assert f"rtstereo video: warning: frame 0: {beyond} pixels of the map (" in err

@@ -21,7 +21,7 @@ from rtstereo.sinks.video import ColourScale, DisparityPngSink, Sink, VideoSink
 from rtstereo.sources.base import CameraError, FrameSource
 from rtstereo.sources.cameras import UVCSource
 from rtstereo.sources.video import TwoVideoSource
-from rtstereo.stream import StageClock, Stream
+from rtstereo.stream import StageClock, Stream, StreamInterrupted
 from rtstereo.types import DisparityResult, StereoPair
 
 
@@ -498,8 +498,11 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_was_written(tmp_path, raise_interru
         colour_scale=ColourScale(32),
     )
     if raise_interrupt:
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(StreamInterrupted) as raised:  # a KeyboardInterrupt
             stream.run()
+        # stream.summary is Optional (None until a run ends): the exception holds it typed, for a script's except
+        assert raised.value.summary is stream.summary and isinstance(raised.value, KeyboardInterrupt)
+        assert str(raised.value) == f"interrupted after {stream.summary.frames_written} frames written"
     else:
         assert stream.run(raise_interrupt=False) is stream.summary
     summary = stream.summary

@@ -193,10 +193,18 @@ def test_mp4_rate_is_the_one_the_file_stores(tmp_path, fps, stored):
 def test_mp4_rate_beyond_what_mpeg4_stores_is_refused(tmp_path):
     with pytest.raises(InputError, match="o.mp4: MPEG-4 stores at most 65535 fps .* got 100000"):
         VideoSink(tmp_path / "o.mp4", fps=100000)
-    sink = VideoSink(tmp_path / "o.mp4", fps=0.001)  # no rounding of it is stored either
-    with pytest.raises(OutputError, match=r"o.mp4: MPEG-4 cannot store a frame rate of 0.001 fps, nor a rounding"):
+    for fps in (0.001, 0.0005):  # OpenCV stores it as 0 fps; no rounding of it is stored either
+        with pytest.raises(InputError, match=f"o.mp4: OpenCV stores .* 0.001 fps, .* over 0.001 fps; got {fps}"):
+            VideoSink(tmp_path / "o.mp4", fps=fps)
+    sink = VideoSink(tmp_path / "o.mp4", fps=0.0011)  # stored as 0.001 fps
+    sink.write(frame(0))
+    sink.close()
+    assert cv2.VideoCapture(str(tmp_path / "o.mp4")).get(cv2.CAP_PROP_FPS) == pytest.approx(0.001)
+    sink = VideoSink(tmp_path / "late.mp4")
+    sink.fps = 0.001  # set later, as a Stream sets a source's rate
+    with pytest.raises(OutputError, match=r"late.mp4: MPEG-4 cannot store a frame rate of 0.001 fps, nor a rounding"):
         sink.write(frame(0))
-    assert not list(tmp_path.iterdir())
+    assert not (tmp_path / "late.mp4").exists()
 
 
 def test_mp4_of_previews_wider_than_mpeg4_holds_says_so_not_the_folder(tmp_path):

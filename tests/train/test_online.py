@@ -291,12 +291,19 @@ def test_a_frame_too_small_to_crop_stops_the_adaptation_not_the_stream(tiny_chec
 
 
 @pytest.mark.parametrize("worker", ["thread", "process"])
-def test_steps_with_a_non_finite_loss_are_counted_and_all_of_them_stop_the_adaptation(tiny_checkpoint, caplog, worker):
-    """A uniform frame has a finite loss but NaN gradients: one step made every weight NaN, and the stream's
-    maps with them; a NaN loss's step was dropped without a word (the process worker counted it as a step)."""
+def test_steps_with_a_non_finite_loss_are_counted_and_all_of_them_stop_the_adaptation(
+    tiny_checkpoint, tmp_path, caplog, worker
+):
+    """A step with a NaN loss or gradient made every weight NaN, and the stream's maps with them; a NaN loss's step
+    was dropped without a word (the process worker counted it as a step). Weights so large (finite) that the network
+    overflows give a NaN loss on every frame."""
     from rtstereo.train.online import NON_FINITE_LIMIT
 
-    _, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**{**SMALL, "worker": worker}))
+    state = torch.load(tiny_checkpoint, weights_only=True)
+    huge = {k: torch.full_like(v, 1e30) if v.is_floating_point() else v for k, v in state["state_dict"].items()}
+    torch.save({**state, "state_dict": huge}, tmp_path / "overflowing.pt")
+    config = OnlineConfig(**{**SMALL, "worker": worker})
+    _, adapter = adapting_predictor(str(tmp_path / "overflowing.pt"), config=config)
     grey = np.full((64, 128, 3), 128, np.uint8)
     try:
         with caplog.at_level("WARNING", logger="rtstereo.stream"):
@@ -314,11 +321,33 @@ def test_steps_with_a_non_finite_loss_are_counted_and_all_of_them_stop_the_adapt
     assert adapter.steps == 0 and adapter.skipped == NON_FINITE_LIMIT and adapter.summary()["skipped_steps"] == 10
     assert adapter.error == (
         f"every step so far ({NON_FINITE_LIMIT}) had a non-finite loss or gradient and changed nothing: the network's "
-        "predictions or the frames give NaN or infinity (uniform frames, grey or black, do)"
+        "predictions or the frames give NaN or infinity (weights so large that the network overflows do)"
     )
-    assert all(torch.isfinite(p).all() for p in adapter.adapter.model.parameters()) if worker == "thread" else True
+    if worker == "thread":  # no step changed the weights
+        assert all(torch.equal(p, torch.full_like(p, 1e30)) for p in adapter.adapter.model.parameters())
     assert "online adaptation stopped after 0 steps: every step so far" in caplog.text
     assert "; 10 more steps skipped (non-finite loss or gradient)" in adapter.describe()
+
+
+def test_uniform_frames_adapt_with_finite_gradients(tiny_checkpoint):
+    """A uniform frame, grey or black, gave a finite loss and NaN gradients (the exposure normalisation's square root
+    of a variance of 0): every step on one was skipped, and ten of them before the first stopped the adaptation."""
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=OnlineConfig(**SMALL))
+    frames = itertools.count()
+
+    def stepped_on(uniform: np.ndarray, steps: int) -> bool:
+        adapter.offer(StereoPair(uniform, uniform, index=next(frames)))
+        return adapter.steps > steps or adapter.frozen
+
+    try:
+        adapter.start()
+        for value in (128, 0):  # grey, then black
+            uniform, steps = np.full((64, 128, 3), value, np.uint8), adapter.steps
+            assert _wait(lambda: stepped_on(uniform, steps)) and not adapter.frozen, adapter.error  # noqa: B023
+    finally:
+        adapter.close()
+    assert adapter.skipped == 0 and adapter.error is None
+    assert all(torch.isfinite(p).all() for p in adapter.adapter.model.parameters())
 
 
 def test_a_checkpoint_saved_after_an_error_before_the_first_step_names_the_error(tmp_path, tiny_checkpoint, caplog):

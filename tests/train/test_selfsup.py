@@ -318,3 +318,28 @@ def test_visible_in_right_on_a_step_and_its_tolerance():
 def test_visible_in_right_carries_no_gradient():
     d = torch.full((1, 4, 8), 2.0, requires_grad=True)
     assert not visible_in_right(d).requires_grad
+
+
+@pytest.mark.parametrize("level", [0.5, 0.0])  # grey, black
+def test_every_term_has_finite_gradients_on_a_uniform_pair(level):
+    """A uniform pair gave a finite photometric loss and NaN gradients: the exposure normalisation took the square root
+    of a variance of 0, whose gradient is infinite (times 0: NaN); online, every step on a grey frame was skipped."""
+    left = torch.full((2, 3, 16, 24), level)
+    right = left.clone()
+    disparity = torch.full((2, 16, 24), 2.0, requires_grad=True)
+    mask = torch.ones(2, 16, 24, dtype=torch.bool)
+    terms = {
+        "photometric": photometric_loss(left, right, disparity),
+        "photometric masked": photometric_loss(left, right, disparity, mask),
+        "smoothness": smoothness_loss(disparity, left),
+        "consistency": consistency_loss(disparity, disparity.detach() + 0.5),
+        "proxy": proxy_loss(disparity, torch.full((2, 16, 24), 3.0)),
+    }
+    for name, term in terms.items():
+        (gradient,) = torch.autograd.grad(term, disparity)
+        assert torch.isfinite(term) and torch.isfinite(gradient).all(), name
+    image = left.clone().requires_grad_(True)
+    for mask_or_none in (None, mask):
+        (gradient,) = torch.autograd.grad(normalize_exposure(image, mask_or_none).sum(), image)
+        assert torch.isfinite(gradient).all()
+    assert float(terms["photometric"]) == 0.0  # a uniform pair matches itself everywhere

@@ -28,7 +28,7 @@ from ..errors import InputError, RtStereoError, require_bool, require_path, warn
 from ..geometry import pair_with_calibration_for_size
 from ..io.download import is_url
 from ..rectify import align_rows, row_alignment_record
-from ..runtime.predictor import RangeCeilingWarning, range_ceiling_warning
+from ..runtime.predictor import RangeCeilingWarning, beyond_width_warning, range_ceiling_warning
 from ..sinks.files import (
     DEFAULT_FORMATS,
     FORMAT_FILES,
@@ -348,6 +348,9 @@ class BatchJob:
         ceiling = range_ceiling_warning(result, getattr(predictor, "max_disp_px", None))
         if ceiling is not None:  # the pair's warning (finish_pair): a map cut off at --max-disp says so
             warn(ceiling, RangeCeilingWarning)
+        beyond = beyond_width_warning(result)
+        if beyond is not None:
+            warn(beyond)
         return result
 
     @staticmethod

@@ -459,7 +459,9 @@ def video_source(args: argparse.Namespace) -> FrameSource:
                 "two videos, or two folders or globs of images"
             )
         fps = SEQUENCE_FPS if args.fps is None else args.fps
-        return ImageSequenceSource(left, right, fps=fps, start=args.start, stride=args.stride)
+        source = ImageSequenceSource(left, right, fps=fps, start=args.start, stride=args.stride)
+        _refuse_an_mp4_rate(args, fps)
+        return source
     images = [name for name in (left, right) if Path(name).suffix.lower() in IMAGE_SUFFIXES]
     if len(images) == 1:  # OpenCV would read the image as a one-frame video, paired with the video's first frame
         video = right if images[0] == left else left
@@ -477,6 +479,22 @@ def video_source(args: argparse.Namespace) -> FrameSource:
         )
     _refuse_fps_for_videos(args)
     return TwoVideoSource(left, right, start=args.start, stride=args.stride, images_command=images_command)
+
+
+def _refuse_an_mp4_rate(args: argparse.Namespace, fps: float) -> None:
+    """Refuse an image sequence's rate ``fps`` (``--fps`` or its default) that, over ``--stride``, ``-o``'s mp4 cannot
+    store, before the model loads: it was refused at the first frame, when OpenCV's writer did not open at it."""
+    from ..sinks.video import MP4_MIN_FPS, MPEG4_MAX_FPS
+
+    mp4_fps = fps / args.stride
+    if getattr(args, "output", None) and not MP4_MIN_FPS < mp4_fps <= MPEG4_MAX_FPS:
+        rate = f"--fps {fps:g}" if args.fps is not None else f"the sequence's {fps:g} fps (no --fps)"
+        stride = f" at --stride {args.stride}" if args.stride != 1 else ""
+        raise InputError(
+            f"{rate}{stride} makes {args.output} a {mp4_fps:g} fps video, and an mp4 stores a rate over "
+            f"{MP4_MIN_FPS} fps (OpenCV's steps) and up to {MPEG4_MAX_FPS} fps: give another --fps or --stride, or "
+            "leave out -o"
+        )
 
 
 def _refuse_fps_for_videos(args: argparse.Namespace) -> None:
@@ -660,24 +678,30 @@ def temporal_settings(args: argparse.Namespace) -> tuple[float, float, int] | No
 
 
 class _RangeCeilingCheck(Sink):
-    """Warns once when a frame's map piles up at the top of the searched range (as ``predict`` warns of a pair:
-    :func:`~rtstereo.runtime.predictor.range_ceiling_warning`), checked on every :attr:`EVERY`-th frame."""
+    """Warns once when a frame's map piles up at the top of the searched range, and once when it holds disparities of
+    the frame's width or more (as ``predict`` warns of a pair: :func:`~rtstereo.runtime.predictor.range_ceiling_warning`
+    and :func:`~rtstereo.runtime.predictor.beyond_width_warning`), checked on every :attr:`EVERY`-th frame."""
 
     EVERY = 30
 
     def __init__(self, max_disp_px: float | None, log: logging.Logger):
         self.max_disp_px, self.log = max_disp_px, log
         self._warned = max_disp_px is None
+        self._beyond_said = False
 
     def write(self, frame) -> None:
-        if self._warned or frame.number % self.EVERY:
+        if frame.number % self.EVERY:
             return
-        from ..runtime.predictor import range_ceiling_warning
+        from ..runtime.predictor import beyond_width_warning, range_ceiling_warning
 
-        message = range_ceiling_warning(frame.result, self.max_disp_px)
+        message = None if self._warned else range_ceiling_warning(frame.result, self.max_disp_px)
         if message is not None:
             self._warned = True
             self.log.warning("frame %d: %s", frame.number, message)
+        beyond = None if self._beyond_said else beyond_width_warning(frame.result)
+        if beyond is not None:
+            self._beyond_said = True
+            self.log.warning("frame %d: %s", frame.number, beyond)
 
     def close(self) -> None:
         pass

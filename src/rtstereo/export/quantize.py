@@ -252,7 +252,10 @@ def quantize_int8(
                 f"at {measured.nonfinite_reference}): check it with `rtstereo eval` before using it"
             )
         report = {
-            "model": str(output),
+            # the network's name and settings, as the fp32 report names them; the file is in "files", as there
+            "model": contract.model,
+            "settings": contract.settings,
+            "files": [str(output)],
             "precision": "int8",
             "against": str(source),
             "source_report": str(source.with_name(f"{source.stem}.parity.json")),

@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import InputError, RtStereoWarning, require_numbers, warn
 from ..geometry import pair_with_calibration_for_size
 from ..models.registry import ModelSpec
+from ..text import counted
 from ..types import Calibration, DisparityResult, StereoPair, with_own_left
 from .backends import Backend
 from .memory import BUDGET_ENV as MEMORY_BUDGET_ENV
@@ -552,6 +553,35 @@ def range_ceiling_warning(result: DisparityResult, max_disp_px: float | None) ->
     return (
         f"{said}{searched}): nearer points lie beyond it and are cut off there; search further with a larger "
         f"--max-disp (max_disp= in Python), e.g. {min(larger, fits)}"
+    )
+
+
+def beyond_width_warning(result: DisparityResult) -> str | None:
+    """The note for a map with disparities of the image's width or more, ``None`` if it has none.
+
+    Such a disparity puts the pixel's match left of the right view whatever its column: it is no match, but a
+    network's guess (``default`` gave 24 pixels of 33-38 px on Middlebury's cones at 17x33, whose disparities there
+    are under 6). The values are kept, as a network's other guesses (the left band) are.
+
+    Examples:
+        >>> disparity = np.full((2, 40), 3.0, np.float32)
+        >>> disparity[0, :4] = 41.5
+        >>> beyond_width_warning(DisparityResult(disparity))[:75]
+        '4 pixels of the map (5.0 %) have a disparity of 40 px or more, the width of'
+        >>> beyond_width_warning(DisparityResult(np.full((2, 40), 39.0, np.float32))) is None
+        True
+    """
+    disparity = result.disparity_px
+    width_px = disparity.shape[1]
+    with np.errstate(invalid="ignore"):  # nan: invalid, never beyond
+        beyond = int(np.count_nonzero(disparity >= width_px))
+    if not beyond:
+        return None
+    share, verb = f"{100 * beyond / disparity.size:.1f} %", "has" if beyond == 1 else "have"
+    return (
+        f"{counted(beyond, 'pixel')} of the map ({share}) {verb} a disparity of {width_px} px or more, the width of "
+        "the image: their match would lie outside the right view, so they are guesses, not measurements (a pair "
+        "this small, or views of different scenes, give them); treat them as invalid"
     )
 
 

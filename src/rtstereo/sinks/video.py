@@ -40,6 +40,8 @@ COLOUR_PERCENTILE = 99.0  # top of the colour range taken from the first frames:
 COLOUR_MIN_VALID_SHARE = 0.01
 MP4_FOURCC = "mp4v"  # in every OpenCV build with FFmpeg; H.264 encoders are not
 MPEG4_MAX_FPS = 65535  # MPEG-4 part 2 stores the frame rate's time base in 16 bits
+# OpenCV's writer stores a rate to within 0.001 fps: 0.001 fps or less is stored as 0, and the writer does not open.
+MP4_MIN_FPS = 0.001
 # FFmpeg's MPEG-4 encoder refuses a side of 8192 px or more ("dimensions too large for MPEG-4"); sides are even.
 MP4_MAX_SIDE_PX = 8190
 
@@ -194,6 +196,11 @@ class VideoSink(Sink):
             raise InputError(
                 f"video output {self.path}: MPEG-4 stores at most {MPEG4_MAX_FPS} fps (its time base has 16 bits), "
                 f"got {fps:g}"
+            )
+        if fps is not None and fps <= MP4_MIN_FPS:  # refused at the first frame, by the writer, after the model loaded
+            raise InputError(
+                f"video output {self.path}: OpenCV stores an mp4's frame rate in steps of {MP4_MIN_FPS} fps, so it "
+                f"must be over {MP4_MIN_FPS} fps; got {fps:g}"
             )
         if self.path.suffix.lower() not in VIDEO_SUFFIXES:
             raise OutputError(

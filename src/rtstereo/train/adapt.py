@@ -595,20 +595,25 @@ def adapt(
     step = 0
     skipped = 0  # steps whose loss or gradients were not finite: counted, but not applied
     group_start = 0  # the step the progress group under way started after
+    group_applied = 0  # the group's steps applied, whose terms are in ``running``: one NaN step made its means NaN
     stop = StopRequest()
     interrupted = False
 
     def log_group() -> None:
         # Also at a budget ended by time or Ctrl+C, where the last group is short.
-        nonlocal running, group_start
+        nonlocal running, group_start, group_applied
         if step == group_start:
             return
-        means = {k: float(v) / (step - group_start) for k, v in running.items()}  # the one wait for the device
+        # the one wait for the device; the means of the steps applied, none of a skipped one's terms
+        means = {k: float(v) / group_applied for k, v in running.items()}
         record = {"step": step, "seconds": clock() - start, **means}
         history.append(record)
-        running, group_start = {}, step
-        terms_text = "  ".join(f"{k} {v:.4f}" for k, v in record.items() if k not in ("step", "seconds"))
+        group_skipped = step - group_start - group_applied
+        running, group_start, group_applied = {}, step, 0
+        terms_text = "  ".join(f"{k} {v:.4f}" for k, v in means.items()) or "no step applied"
         not_applied = f"  ({skipped} of {step} steps skipped: non-finite loss or gradient)" if skipped else ""
+        if group_skipped and means:
+            not_applied = f"{not_applied[:-1]}; the means leave out this line's {group_skipped})"
         of_steps = "" if config.steps is None else f" of {config.steps}"
         left = seconds_left(config, step, record["seconds"]) if not stop.requested else None
         left_text = "" if left is None else f", about {duration(left)} left"
@@ -651,10 +656,11 @@ def adapt(
                 terms["synthetic"] = adapter.synthetic_term({key: value[picks] for key, value in pool.items()})
                 total = total + config.weight("synthetic") * terms["synthetic"]
             optimizer.zero_grad(set_to_none=True)
-            if not apply_step(total, model, optimizer):
-                skipped += 1
+            applied = apply_step(total, model, optimizer)
+            skipped += not applied
             step += 1
-            for name, value in {**terms, "total": total}.items():
+            group_applied += applied
+            for name, value in {**terms, "total": total}.items() if applied else ():
                 term = value.detach().double()
                 running[name] = running[name] + term if name in running else term
             if step % config.log_every == 0 or step == config.steps:

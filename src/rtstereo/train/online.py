@@ -64,7 +64,7 @@ LOWEST_PRIORITY = 19  # Unix nice value of the adapter thread
 WORKERS = ("process", "thread")  # where the steps run (see rtstereo.train.online_process)
 _WAIT_S = 0.1  # how often an idle adapter thread looks at the stop flag
 SUMMARY_STEPS = 10  # steps averaged at each end for the loss before and after
-# Non-finite tries before any step stop adaptation: a few (black frames at a stream's start) are said and skipped.
+# Non-finite tries before any step stop adaptation: a few are said and skipped.
 NON_FINITE_LIMIT = 10
 SAVE_SUFFIXES = (".pt", ".pth", ".ckpt")  # the checkpoints save() writes, as --adapt-save takes them
 CLOSE_WAIT_S = 2.0  # at the end of a stream, how long a step under way may take to finish
@@ -415,7 +415,8 @@ class OnlineAdapter:
         if self.steps == 0 and self.skipped >= NON_FINITE_LIMIT:
             raise RtStereoError(
                 f"every step so far ({self.skipped}) had a non-finite loss or gradient and changed nothing: the "
-                "network's predictions or the frames give NaN or infinity (uniform frames, grey or black, do)"
+                "network's predictions or the frames give NaN or infinity (weights so large that the network "
+                "overflows do)"
             )
         if self.steps == 1 or self.steps % 10 == 0:
             log.debug("online adaptation step %d: %s", self.steps, record)

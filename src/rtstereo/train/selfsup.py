@@ -40,6 +40,9 @@ _SSIM_C2 = 0.03**2
 # constants assume, and away from 0, where its luminance term (2 ab + C1) / (a^2 + b^2 + C1) breaks down.
 _SSIM_LEVEL, _SSIM_SPREAD = 0.5, 0.25
 _NORM_EPS = 1e-3
+# The variance's floor under its square root: sqrt's gradient at 0 is infinite, so a uniform image (a grey or black
+# frame, whose variance is 0) gave a finite loss and NaN gradients. (1e-6)^2: 1000 times below _NORM_EPS.
+_VARIANCE_FLOOR = 1e-12
 
 
 def _check_images(left: torch.Tensor, right: torch.Tensor) -> None:
@@ -140,13 +143,13 @@ def normalize_exposure(image: torch.Tensor, mask: torch.Tensor | None = None) ->
     """
     if mask is None:
         mean = image.mean(dim=(2, 3), keepdim=True)
-        std = image.std(dim=(2, 3), keepdim=True)
+        variance = image.var(dim=(2, 3), keepdim=True)
     else:
         weight = mask[:, None].to(image.dtype)
         count = weight.sum(dim=(2, 3), keepdim=True)
         mean = (image * weight).sum(dim=(2, 3), keepdim=True) / count.clamp(min=1)
         variance = ((image - mean) * weight).square().sum(dim=(2, 3), keepdim=True) / (count - 1).clamp(min=1)
-        std = variance.sqrt()
+    std = variance.clamp(min=_VARIANCE_FLOOR).sqrt()
     return (image - mean) / (std + _NORM_EPS)
 
 
