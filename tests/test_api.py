@@ -706,6 +706,34 @@ def test_threads_sharing_predictors_get_the_maps_of_serial_calls():
         np.testing.assert_array_equal(one, other)
 
 
+@pytest.mark.parametrize("model", ["bm", "sgbm"])
+def test_threads_sharing_an_opencv_matcher_get_the_maps_of_serial_calls(model):
+    """OpenCV's StereoBM and StereoSGBM keep their work buffers in the matcher: two threads computing with one at once
+    corrupted each other's maps (bm on pairs of two sizes: thousands of pixels off). Each thread has its own."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .conftest import make_textured_pair
+
+    pairs = [make_textured_pair(120, 200, disparity_px=5, seed=1), make_textured_pair(90, 150, disparity_px=9, seed=2)]
+    predictor = rtstereo.load(model, max_disp=32)
+    serial = [predictor.predict(*pair).disparity_px for pair in pairs]
+    barrier = threading.Barrier(4)
+
+    def run(job: int) -> tuple[int, np.ndarray, object]:
+        barrier.wait()  # the four threads match at once
+        which = job % 2
+        maps = [predictor.predict(*pairs[which]).disparity_px for _ in range(6)]
+        return which, maps, predictor.backend.matcher.matcher
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        threaded = list(pool.map(run, range(4)))
+    assert len({id(matcher) for _, _, matcher in threaded}) == 4  # a matcher of each thread's own
+    for which, maps, _ in threaded:
+        for disparity in maps:
+            np.testing.assert_array_equal(disparity, serial[which])
+
+
 @pytest.mark.parametrize("model", ["sgbm", "default"])
 def test_the_results_left_image_is_not_the_callers_array(textured_pair, model):
     """result.left was the caller's own array: changing it afterwards (a reused camera buffer) changed the result."""
