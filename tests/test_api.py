@@ -757,3 +757,25 @@ def test_loads_annotation_names_every_kind_of_predictor_it_returns():
     for model in ("sgbm", "default"):
         with api.load(model) as predictor:
             assert isinstance(predictor, kinds), (model, type(predictor), kinds)
+
+
+def test_the_reprs_of_results_pairs_and_clouds_name_their_arrays_without_their_values(textured_pair):
+    """print(result) gave some 60 lines of the disparity's and the left image's values, a pair over a hundred."""
+    from rtstereo.geometry import result_point_cloud
+
+    left, right = textured_pair
+    calibration = rtstereo.Calibration(100, 100, 31.5, 31.5, 23.5, 0.1, width_px=64, height_px=48)
+    result = rtstereo.load("sgbm", max_disp=16).predict(left, right, calibration=calibration)
+    text = repr(result)
+    assert "\n" not in text and "array(" not in text
+    assert text.startswith("DisparityResult(model='sgbm', disparity_px=float32 (48, 64), density=")
+    assert f"total_ms={result.timings_ms['total']:.1f}" in text and "left=uint8 (48, 64, 3)" in text
+    assert repr(rtstereo.StereoPair(left, right, name="a")) == (
+        "StereoPair(left=uint8 (48, 64, 3), right=uint8 (48, 64, 3), name='a', index=0, timestamp_s=None, "
+        "calibration=None)"
+    )
+    cloud = result_point_cloud(result)
+    assert repr(cloud) == (
+        f"PointCloud(points_m=float32 ({len(cloud)}, 3), colors=uint8 ({len(cloud)}, 3), "
+        f"pixel_index=int64 ({len(cloud)},), size_hw=(48, 64))"
+    )

@@ -356,6 +356,13 @@ class StereoPair:
         """The left view as it is shown: :attr:`left_colours` where it was turned grey for matching, else ``left``."""
         return self.left if self.left_colours is None else self.left_colours
 
+    def __repr__(self) -> str:
+        # the views by dtype and shape: the dataclass's repr printed their pixels, over a hundred lines a pair
+        return (
+            f"StereoPair(left={array_summary(self.left)}, right={array_summary(self.right)}, name={self.name!r}, "
+            f"index={self.index!r}, timestamp_s={self.timestamp_s!r}, calibration={self.calibration!r})"
+        )
+
 
 def _colours_of(colours: Any, grey_left: np.ndarray) -> np.ndarray | None:
     """``colours`` when :func:`grey_alike` turns them into ``grey_left`` (a pair copied with ``dataclasses.replace``,
@@ -368,6 +375,22 @@ def _colours_of(colours: Any, grey_left: np.ndarray) -> np.ndarray | None:
     colours = as_rgb_uint8(colours, "left_colours")
     grey = cv2.cvtColor(colours, cv2.COLOR_RGB2GRAY)
     return colours if int(cv2.absdiff(grey, grey_left[:, :, 0]).max()) <= 1 else None
+
+
+def array_summary(array: Any) -> str:
+    """An array as a repr names it, by dtype and shape, rather than by its values (a whole image's rows).
+
+    Examples:
+        >>> array_summary(np.zeros((4, 6, 3), np.uint8)), array_summary(None)
+        ('uint8 (4, 6, 3)', 'None')
+    """
+    if array is None:
+        return "None"
+    shape = getattr(array, "shape", None)
+    dtype = getattr(array, "dtype", None)
+    if shape is None or dtype is None:
+        return f"{type(array).__name__}"
+    return f"{dtype} {tuple(shape)}"
 
 
 @dataclass(frozen=True, eq=False)  # equal when the same object, as StereoPair
@@ -404,6 +427,22 @@ class DisparityResult:
     left: npt.NDArray[np.uint8] | None = None
     disparity_scale: float = 1.0
     preparation: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        # the maps by dtype and shape, the settings left to the predictor's repr: the dataclass's repr printed the
+        # disparity's and the left image's values, some 60 lines a result
+        total = self.timings_ms.get("total")
+        try:
+            density = f"{self.density:.3f}"
+        except (TypeError, ValueError):  # a result made by hand around something else than a map
+            density = "None"
+        return (
+            f"DisparityResult(model={self.model!r}, disparity_px={array_summary(self.disparity_px)}, "
+            f"density={density}, input_size_hw={self.input_size_hw!r}, "
+            f"network_size_hw={self.network_size_hw!r}, disparity_scale={self.disparity_scale:g}, "
+            f"total_ms={'None' if total is None else f'{total:.1f}'}, calibration={self.calibration!r}, "
+            f"left={array_summary(self.left)})"
+        )
 
     @property
     def valid_mask(self) -> npt.NDArray[np.bool_]:
