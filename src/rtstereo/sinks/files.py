@@ -330,13 +330,29 @@ def parse_formats(text: str | None) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
     if not names:  # `--format ""` too: it wrote the default set, which it does not name
         raise InputError(f"--format '{text}' names no output (known: {', '.join(sorted(FORMATS))})")
-    unknown = [n for n in names if n not in FORMATS]
+    _refuse_unknown_formats(names, FORMATS)
+    return names
+
+
+def _refuse_unknown_formats(names: Iterable[str], known: Mapping[str, Writer]) -> None:
+    """Refuse format names that are not in ``known``, with the close ones. The 3D formats (``ply``, ``depth``...) are
+    registered when :mod:`rtstereo.sinks.pointcloud` is imported, which the command line does: from Python they were
+    unknown until then, so it is imported before a name is called unknown.
+
+    Raises:
+        InputError: a name that no writer has.
+    """
+    if all(n in known for n in names):
+        return
+    from . import pointcloud  # noqa: F401 (registers the 3D formats)
+
+    known = {**FORMATS, **known}
+    unknown = [n for n in names if n not in known]
     if unknown:
-        close = [m for n in unknown for m in difflib.get_close_matches(n, sorted(FORMATS), n=1, cutoff=0.6)]
+        close = [m for n in unknown for m in difflib.get_close_matches(n.lower(), sorted(known), n=1, cutoff=0.6)]
         hint = f"; did you mean {', '.join(dict.fromkeys(close))}?" if close else ""
         kind = "format" if len(unknown) == 1 else "formats"
-        raise InputError(f"unknown output {kind} {', '.join(unknown)} (known: {', '.join(sorted(FORMATS))}){hint}")
-    return names
+        raise InputError(f"unknown output {kind} {', '.join(unknown)} (known: {', '.join(sorted(known))}){hint}")
 
 
 def save_result(
@@ -365,12 +381,21 @@ def save_result(
     one left by an earlier run is removed.
 
     Raises:
-        InputError: a name that would write outside ``folder`` or hide its files (:func:`check_pair_name`).
+        InputError: a name that would write outside ``folder`` or hide its files (:func:`check_pair_name`); formats
+            that are not a sequence of known format names (a bare ``KeyError`` before, and a str was read letter by
+            letter).
     """
     folder = require_path(folder, "folder")
     # "../a" wrote beside the folder, "/tmp/a" wrote there and then failed with a bare ValueError
     name = check_pair_name(name)
-    formats = tuple(dict.fromkeys(formats))  # one file per format: a second write would find it moved away
+    given = None if isinstance(formats, (str, bytes)) or not hasattr(formats, "__iter__") else tuple(formats)
+    if given is None or not all(isinstance(f, str) for f in given):
+        raise InputError(
+            f"formats: expected a tuple of format names such as ('png16', 'json'), got {type(formats).__name__} "
+            f"{formats!r:.80}"
+        )
+    formats = tuple(dict.fromkeys(given))  # one file per format: a second write would find it moved away
+    _refuse_unknown_formats(formats, {**FORMATS, **(writers or {})})
     table = {**FORMATS, **(writers or {})}
     stale: list[Path] = []
     left_out: list[str] = []  # formats whose file the result cannot be held by (their note is written instead)
