@@ -779,3 +779,17 @@ def test_the_reprs_of_results_pairs_and_clouds_name_their_arrays_without_their_v
         f"PointCloud(points_m=float32 ({len(cloud)}, 3), colors=uint8 ({len(cloud)}, 3), "
         f"pixel_index=int64 ({len(cloud)},), size_hw=(48, 64))"
     )
+
+
+@pytest.mark.parametrize("model", ["sgbm", "default"])
+def test_the_post_processing_switches_read_false_as_load_reads_it(textured_pair, model):
+    """predictor.refine_edges = "false" turned the refinement on (bool("false") is True); load(refine_edges="false")
+    turned it off. Both read the value alike now, and refuse what is neither."""
+    left, right = textured_pair
+    off = rtstereo.load(model, max_disp=16, refine_edges=False, fill_left_border=False)
+    switched = rtstereo.load(model, max_disp=16, refine_edges=True, fill_left_border=True)
+    switched.refine_edges, switched.fill_left_border = "false", "no"
+    assert switched.refine_edges is False and switched.fill_left_border is False
+    np.testing.assert_array_equal(switched.predict(left, right).disparity_px, off.predict(left, right).disparity_px)
+    with pytest.raises(rtstereo.InputError, match="setting 'refine_edges': expected true or false, got 'maybe'"):
+        switched.refine_edges = "maybe"
