@@ -197,6 +197,17 @@ def test_a_model_or_settings_of_another_type_is_an_input_error(arguments, messag
         rtstereo.load(**{"model": "sgbm", **arguments})
 
 
+def test_a_loaded_model_given_as_the_model_is_told_to_predict_itself_in_a_short_line(textured_pair):
+    """rtstereo.predict(left, right, m) named the predictor by its whole repr (its settings and backend), and did not
+    say that a loaded model is called itself."""
+    model = rtstereo.load("sgbm", max_disp=16)
+    with pytest.raises(rtstereo.InputError) as info:
+        rtstereo.predict(*textured_pair, model)
+    message = str(info.value)
+    assert message.endswith("; a model loaded already is called itself: model.predict(left, right)")
+    assert "backend" not in message and len(message) < 300
+
+
 @pytest.mark.parametrize("name", ["left.png", "pairs.csv", "empty.pt"])
 def test_a_file_given_as_the_model_that_is_no_model_is_called_a_model_file(tmp_path, name):
     """An image given as the model was a "weights file" that "cannot be read", though no weights had been given."""
