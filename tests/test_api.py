@@ -804,3 +804,18 @@ def test_the_post_processing_switches_read_false_as_load_reads_it(textured_pair,
     np.testing.assert_array_equal(switched.predict(left, right).disparity_px, off.predict(left, right).disparity_px)
     with pytest.raises(rtstereo.InputError, match="setting 'refine_edges': expected true or false, got 'maybe'"):
         switched.refine_edges = "maybe"
+
+
+@pytest.mark.parametrize(
+    ("shape", "hint"),
+    [
+        ((2, 48, 64, 3), "got (2, 48, 64, 3); a batch of 2 images? one pair at a time: (left[i], right[i])"),
+        ((3, 48, 64), "got (3, 48, 64); channels first (C, H, W)? image.transpose(1, 2, 0)"),
+    ],
+)
+def test_a_batch_or_a_channels_first_image_is_refused_with_what_to_do(shape, hint):
+    """A batch of images, or a tensor's (C, H, W) layout, was refused without a word of what it looked like."""
+    image = np.zeros(shape, np.uint8)
+    with pytest.raises(rtstereo.InputError) as info:
+        rtstereo.load("sgbm", max_disp=16).predict(image, image)
+    assert str(info.value) == f"left image: expected shape (H, W, 3) or (H, W), {hint}"

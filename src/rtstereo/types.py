@@ -49,10 +49,26 @@ def as_rgb_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
     elif image.ndim == 3 and image.shape[2] == 4:
         image = image[:, :, :3]
     elif not (image.ndim == 3 and image.shape[2] == 3):
-        raise InputError(f"{name}: expected shape (H, W, 3) or (H, W), got {image.shape}")
+        raise InputError(f"{name}: expected shape (H, W, 3) or (H, W), got {image.shape}{_shape_hint(image.shape)}")
     if image.shape[0] < 2 or image.shape[1] < 2:
         raise InputError(f"{name}: image of shape {image.shape} is too small: at least 2x2 pixels")
     return np.ascontiguousarray(image)
+
+
+def _shape_hint(shape: tuple[int, ...]) -> str:
+    """What an image of another shape may be: a batch (one pair per call), or channels first (a tensor's layout).
+
+    Examples:
+        >>> _shape_hint((2, 48, 64, 3))
+        '; a batch of 2 images? one pair at a time: (left[i], right[i])'
+        >>> _shape_hint((3, 48, 64)), _shape_hint((48, 64, 2))
+        ('; channels first (C, H, W)? image.transpose(1, 2, 0)', '')
+    """
+    if len(shape) == 4:
+        return f"; a batch of {shape[0]} images? one pair at a time: (left[i], right[i])"
+    if len(shape) == 3 and shape[0] in (1, 3, 4) and shape[2] > 4:
+        return "; channels first (C, H, W)? image.transpose(1, 2, 0)"
+    return ""
 
 
 def _array_hint(image: Any) -> str:
