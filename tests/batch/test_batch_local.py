@@ -175,6 +175,17 @@ def test_summary_counts_and_rate():
     assert BatchSummary([], listed=0).pairs_per_s == 0.0 and BatchSummary([], listed=0).exit_code == 0
 
 
+def test_a_summarys_repr_gives_its_counts_not_every_pair():
+    """print(summary) gave every PairOutcome, some 400 characters a pair: megabytes for a large batch."""
+    summary = _summary()
+    summary.outcomes.extend(PairOutcome(i, f"p{i}", "l", "r", status="done") for i in range(2, 1000))
+    summary.listed = 1001
+    assert repr(summary) == (
+        "BatchSummary(listed=1001, done=999, skipped=0, failed=1, not_reached=1, elapsed_s=0.500, engine='local', "
+        "workers=1, interrupted=False)"
+    )
+
+
 def test_summary_tables_csv_and_parquet(tmp_path):
     summary = _summary()
     text = summary.write_table(tmp_path / "s.csv").read_text().splitlines()
