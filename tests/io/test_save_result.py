@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rtstereo.errors import DisparityRangeError, InputError, OutputError
-from rtstereo.sinks.files import not_written_notes, other_pairs, save_result
+from rtstereo.sinks.files import not_written_notes, other_pairs, save_result, save_single_file
 from rtstereo.types import DisparityResult
 
 
@@ -246,3 +246,36 @@ def test_save_result_refuses_formats_it_does_not_know_in_one_line(tmp_path, form
 def test_save_result_takes_the_formats_from_a_generator(tmp_path):
     written = save_result(_result(), tmp_path, "p", (f for f in ("pfm", "npy")))
     assert [p.name for p in written] == ["p.pfm", "p.npy"]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda folder: save_result(np.ones((4, 6), np.float32), folder, "p"),
+            "result: expected a DisparityResult (what predict() returns), got ndarray; a bare map is written with "
+            "rtstereo.io.write_disparity(path, map)",
+        ),
+        (
+            lambda folder: save_single_file(np.ones((4, 6), np.float32), folder / "p.pfm"),
+            "result: expected a DisparityResult (what predict() returns), got ndarray; a bare map is written with "
+            "rtstereo.io.write_disparity(path, map)",
+        ),
+        (
+            lambda folder: save_result(_result(), folder, 5),
+            "name: expected a str (the pair's name, its files' stem), got int 5",
+        ),
+        (
+            lambda folder: save_single_file(_result(), 5),
+            "output file: expected a .png, .pfm or .npy file name (str or Path), got int",
+        ),
+    ],
+    ids=["map-for-result", "map-for-result-one-file", "int-name", "int-path"],
+)
+def test_save_result_and_save_single_file_refuse_arguments_of_another_type_in_one_line(tmp_path, call, message):
+    """A map given for the result failed with AttributeError ('numpy.ndarray' object has no attribute 'disparity_px'),
+    an int name or path with pathlib's bare TypeError."""
+    with pytest.raises(InputError) as info:
+        call(tmp_path)
+    assert str(info.value) == message
+    assert list(tmp_path.iterdir()) == []

@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import DisparityRangeError, InputError, OutputError, require_path, warn
 from ..io.atomic import atomic_path, interrupts_deferred, os_reason, publish, staging_folder
 from ..io.disparity import colorize, preview_top_px, write_disparity
@@ -385,7 +387,12 @@ def save_result(
             that are not a sequence of known format names (a bare ``KeyError`` before, and a str was read letter by
             letter).
     """
+    require_result(result)
     folder = require_path(folder, "folder")
+    if not isinstance(name, str):  # an int failed in pathlib with a bare TypeError
+        raise InputError(
+            f"name: expected a str (the pair's name, its files' stem), got {type(name).__name__} {name!r:.80}"
+        )
     # "../a" wrote beside the folder, "/tmp/a" wrote there and then failed with a bare ValueError
     name = check_pair_name(name)
     given = None if isinstance(formats, (str, bytes)) or not hasattr(formats, "__iter__") else tuple(formats)
@@ -493,9 +500,25 @@ def _png16_out_of_range(exc: DisparityRangeError, name: str, alone: bool) -> str
     return reason
 
 
+def require_result(result: Any) -> DisparityResult:
+    """``result`` when it is a :class:`~rtstereo.types.DisparityResult`, else an :class:`InputError` that says what to
+    do with a bare map (a map given for a result failed with an ``AttributeError``: no attribute 'disparity_px')."""
+    if not isinstance(result, DisparityResult):
+        bare = (
+            "; a bare map is written with rtstereo.io.write_disparity(path, map)"
+            if isinstance(result, np.ndarray)
+            else ""
+        )
+        raise InputError(
+            f"result: expected a DisparityResult (what predict() returns), got {type(result).__name__}{bare}"
+        )
+    return result
+
+
 def save_single_file(result: DisparityResult, path: str | Path) -> Path:
     """Write the disparity to one file whose suffix picks the format (.png, .pfm, .npy)."""
-    path = Path(path)
+    require_result(result)
+    path = require_path(path, "output file", "a .png, .pfm or .npy file name (str or Path)")
     if path.suffix.lower() not in FILE_SUFFIXES:
         raise OutputError(f"output file {path} must end in .png, .pfm or .npy (or name a folder)")
     with atomic_path(path) as partial:  # write_disparity makes the folder once the map is known to fit
