@@ -279,3 +279,12 @@ def test_save_result_and_save_single_file_refuse_arguments_of_another_type_in_on
         call(tmp_path)
     assert str(info.value) == message
     assert list(tmp_path.iterdir()) == []
+
+
+def test_save_single_file_writes_under_the_home_folder_for_a_leading_tilde(tmp_path, monkeypatch):
+    """It made a folder named ~ in the working folder, where the other writers expand it."""
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert save_single_file(_result(), "~/d.pfm") == tmp_path / "home" / "d.pfm"
+    assert (tmp_path / "home" / "d.pfm").is_file() and not (tmp_path / "work" / "~").exists()
