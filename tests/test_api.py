@@ -819,3 +819,17 @@ def test_a_batch_or_a_channels_first_image_is_refused_with_what_to_do(shape, hin
     with pytest.raises(rtstereo.InputError) as info:
         rtstereo.load("sgbm", max_disp=16).predict(image, image)
     assert str(info.value) == f"left image: expected shape (H, W, 3) or (H, W), {hint}"
+
+
+@pytest.mark.parametrize(
+    ("category", "case"),
+    [
+        ("ResizeWarning", "memory budget"),  # also given for a pair too large for the budget
+        ("UnmatchedBandWarning", "a network over its whole width"),  # also given for networks
+        ("CalibrationWarning", "principal point far from their centre"),  # also given for a calibration not scaled
+    ],
+)
+def test_the_help_of_each_warning_category_names_every_case_predict_gives_it_for(category, case):
+    """help(rtstereo.ResizeWarning) spoke of fixed-shape models alone, UnmatchedBandWarning's of OpenCV's matchers
+    alone, CalibrationWarning's of scaling alone; the README and predict give each for more."""
+    assert case in " ".join(getattr(rtstereo, category).__doc__.split())

@@ -35,7 +35,8 @@ default keeps slanted surfaces and drops the points smeared across object border
 
 
 class CalibrationWarning(RtStereoWarning):
-    """A calibration was adapted (scaled) to the images it is used with."""
+    """A calibration was scaled to the images it is used with (it records another size), or one that records no size
+    puts its principal point far from their centre (made for images of another size?)."""
 
 
 def _check_map(values: np.ndarray, name: str, unit: str) -> np.ndarray:

@@ -82,7 +82,8 @@ def fill_holes_rowwise(disparity_px: np.ndarray) -> np.ndarray:
 
 
 class UnmatchedBandWarning(RtStereoWarning):
-    """OpenCV's matcher searched a range over half the image's width: most of the map is unmatched."""
+    """A disparity range too wide for the image: OpenCV's matcher searched over half its width (most of the map is
+    unmatched), or a network over its whole width (that part of the range has no match and costs time for nothing)."""
 
 
 class OpenCVMatcher:

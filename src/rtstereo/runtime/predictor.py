@@ -31,7 +31,8 @@ from .refine import PhotometricCost, refine_edges
 
 
 class ResizeWarning(RtStereoWarning):
-    """A fixed-shape model ran at another size than its input."""
+    """A pair ran at another size than its own, its disparity rescaled: a fixed-shape model (an export at one size),
+    or a pair too large for the memory budget (:mod:`.memory`)."""
 
 
 class SmallInputWarning(RtStereoWarning):
