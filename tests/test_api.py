@@ -104,6 +104,23 @@ def test_a_path_or_a_pil_image_given_for_an_array_says_how_to_make_one(textured_
         model.predict(left, Image.fromarray(right))
 
 
+def test_a_torch_tensor_given_for_an_array_says_how_to_make_one(textured_pair):
+    """It was "expected a numpy array, got Tensor", without a word of how; a tensor's layout is (C, H, W)."""
+
+    class Tensor:  # what the hint looks for, without importing torch
+        def detach(self): ...
+
+        def numpy(self): ...
+
+    left, right = textured_pair
+    with pytest.raises(rtstereo.InputError) as info:
+        rtstereo.load("sgbm", max_disp=16).predict(Tensor(), right)
+    assert str(info.value) == (
+        "left image: expected a numpy array, got Tensor (a torch tensor? image.cpu().numpy(), as uint8 (H, W, 3): "
+        "image.permute(1, 2, 0) for a (C, H, W) one)"
+    )
+
+
 def test_default_alias_resolves():
     assert rtstereo.load().name == rtstereo.models.DEFAULT_ALIAS
     # get_spec too: it said "unknown model 'default'. Did you mean: default?"

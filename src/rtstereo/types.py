@@ -72,7 +72,7 @@ def _shape_hint(shape: tuple[int, ...]) -> str:
 
 
 def _array_hint(image: Any) -> str:
-    """How to turn what was given instead of an array into one: a path is read, a PIL image converted.
+    """How to turn what was given instead of an array into one: a path is read, a PIL image or a torch tensor converted.
 
     Examples:
         >>> _array_hint("left.png")
@@ -82,6 +82,8 @@ def _array_hint(image: Any) -> str:
         return " (a file name? read it with rtstereo.io.read_image(path))"
     if hasattr(image, "convert") and hasattr(image, "mode"):  # a PIL image, without importing PIL
         return " (a PIL image? np.asarray(image.convert('RGB')))"
+    if hasattr(image, "detach") and hasattr(image, "numpy"):  # a torch tensor, without importing torch
+        return " (a torch tensor? image.cpu().numpy(), as uint8 (H, W, 3): image.permute(1, 2, 0) for a (C, H, W) one)"
     return ""
 
 
