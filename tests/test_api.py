@@ -850,3 +850,15 @@ def test_the_help_of_each_warning_category_names_every_case_predict_gives_it_for
     """help(rtstereo.ResizeWarning) spoke of fixed-shape models alone, UnmatchedBandWarning's of OpenCV's matchers
     alone, CalibrationWarning's of scaling alone; the README and predict give each for more."""
     assert case in " ".join(getattr(rtstereo, category).__doc__.split())
+
+
+def test_the_advice_for_10_and_12_bit_data_gives_arrays_predict_takes():
+    """ "image >> 2 or image >> 4" left the data uint16, which predict refused again."""
+    data = np.full((32, 48, 3), 1000, np.uint16)  # 10-bit values
+    model = rtstereo.load("sgbm", max_disp=16)
+    with pytest.raises(rtstereo.InputError) as info:
+        model.predict(data, data)
+    advice = str(info.value).split("10- or 12-bit data held in 16 bits: ")[1].removesuffix(")").split(" or ")
+    for expression in advice:
+        converted = eval(expression, {"np": np, "image": data})  # noqa: S307 - the message's own code, on our array
+        assert model.predict(converted, converted).disparity_px.shape == (32, 48)

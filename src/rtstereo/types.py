@@ -144,9 +144,10 @@ def _uint8_hint(image: np.ndarray) -> str:
     """
     dtype = image.dtype
     if dtype == np.uint16:
+        # the shifts with their cast: "image >> 2" alone stayed uint16, refused again
         return (
             "for 16-bit data convert with (image // 257).astype(np.uint8) or (image >> 8).astype(np.uint8) "
-            "(10- or 12-bit data held in 16 bits: image >> 2 or image >> 4)"
+            "(10- or 12-bit data held in 16 bits: (image >> 2).astype(np.uint8) or (image >> 4).astype(np.uint8))"
         )
     if np.issubdtype(dtype, np.floating):
         finite = image[np.isfinite(image)]
