@@ -65,6 +65,12 @@ def test_a_failure_after_reading_is_reported_too(tmp_path, sgbm, three_pairs):
         ({"output": "one.pfm", "to_file": True}, "3 pairs cannot go into one file"),
         ({"output": "out", "formats": ("png",)}, "unknown output formats png"),
         ({"output": "out", "formats": ()}, "no output formats"),
+        # each pair ran the model, then failed for the calibration (as --format ply without --calib is refused)
+        (
+            {"output": "out", "formats": ("pfm", "ply", "depth")},
+            r"^formats ply, depth need the cameras' calibration \(focal length, baseline\): give the job calibration=",
+        ),
+        ({"output": "out", "formats": ("depth_mm",)}, r"^format depth_mm needs the cameras' calibration"),
     ],
 )
 def test_outputs_no_pair_could_be_written_to_are_refused_before_any_work(tmp_path, sgbm, three_pairs, job, message):
