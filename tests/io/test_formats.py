@@ -719,6 +719,14 @@ def test_colorize_min_disp_shifts_the_range():
     np.testing.assert_array_equal(colorize(d, max_disp_px=30.0, min_disp_px=20.0), colorize(d - 20.0, max_disp_px=10.0))
 
 
+@pytest.mark.parametrize("limits", [{"max_disp_px": float("nan")}, {"min_disp_px": float("inf")}])
+def test_colorize_refuses_a_range_limit_that_is_not_finite(limits):
+    """max_disp_px=nan (np.nanmax of a map without a match) painted every pixel one colour without a word."""
+    name, value = next(iter(limits.items()))
+    with pytest.raises(InputError, match=rf"^{name} must be a finite number of pixels, got {value}$"):
+        colorize(np.array([[20.0, 30.0]], np.float32), **limits)
+
+
 def test_a_16bit_image_holding_12bit_values_is_pointed_out_once(tmp_path, monkeypatch):
     import rtstereo.io.images as images
 

@@ -231,7 +231,7 @@ def colorize(disparity_px: np.ndarray, max_disp_px: float | None = None, min_dis
         min_disp_px: bottom of the colour range.
 
     Raises:
-        InputError: not a float ``(H, W)`` array of numbers, or a range limit that is not a number.
+        InputError: not a float ``(H, W)`` array of numbers, or a range limit that is not a finite number.
     """
     d = require_numbers(disparity_px, "disparity", "a float (H, W) array").astype(np.float32)
     if d.ndim != 2:  # a colour image came out (H, W, 3, 3), a scalar an OpenCV error
@@ -239,6 +239,9 @@ def colorize(disparity_px: np.ndarray, max_disp_px: float | None = None, min_dis
     min_disp_px = require_number(min_disp_px, "min_disp_px", "a disparity in pixels")
     if max_disp_px is not None:
         max_disp_px = require_number(max_disp_px, "max_disp_px", "a disparity in pixels, or None for its percentile")
+    for name, limit in (("min_disp_px", min_disp_px), ("max_disp_px", max_disp_px)):
+        if limit is not None and not math.isfinite(limit):  # nan painted every pixel one colour, without a word
+            raise InputError(f"{name} must be a finite number of pixels, got {limit}")
     valid = np.isfinite(d)
     if max_disp_px is None:
         max_disp_px = preview_top_px(d)
