@@ -104,6 +104,23 @@ def test_a_path_or_a_pil_image_given_for_an_array_says_how_to_make_one(textured_
         model.predict(left, Image.fromarray(right))
 
 
+def test_a_torch_tensor_given_for_an_array_says_how_to_make_one(textured_pair):
+    """It was "expected a numpy array, got Tensor", without a word of how; a tensor's layout is (C, H, W)."""
+
+    class Tensor:  # what the hint looks for, without importing torch
+        def detach(self): ...
+
+        def numpy(self): ...
+
+    left, right = textured_pair
+    with pytest.raises(rtstereo.InputError) as info:
+        rtstereo.load("sgbm", max_disp=16).predict(Tensor(), right)
+    assert str(info.value) == (
+        "left image: expected a numpy array, got Tensor (a torch tensor? image.cpu().numpy(), as uint8 (H, W, 3): "
+        "image.permute(1, 2, 0) for a (C, H, W) one)"
+    )
+
+
 def test_default_alias_resolves():
     assert rtstereo.load().name == rtstereo.models.DEFAULT_ALIAS
     # get_spec too: it said "unknown model 'default'. Did you mean: default?"
@@ -195,6 +212,17 @@ def test_a_model_given_as_a_url_says_so(url):
 def test_a_model_or_settings_of_another_type_is_an_input_error(arguments, message):
     with pytest.raises(rtstereo.InputError, match=message):  # were TypeError from deep inside
         rtstereo.load(**{"model": "sgbm", **arguments})
+
+
+def test_a_loaded_model_given_as_the_model_is_told_to_predict_itself_in_a_short_line(textured_pair):
+    """rtstereo.predict(left, right, m) named the predictor by its whole repr (its settings and backend), and did not
+    say that a loaded model is called itself."""
+    model = rtstereo.load("sgbm", max_disp=16)
+    with pytest.raises(rtstereo.InputError) as info:
+        rtstereo.predict(*textured_pair, model)
+    message = str(info.value)
+    assert message.endswith("; a model loaded already is called itself: model.predict(left, right)")
+    assert "backend" not in message and len(message) < 300
 
 
 @pytest.mark.parametrize("name", ["left.png", "pairs.csv", "empty.pt"])
@@ -706,6 +734,34 @@ def test_threads_sharing_predictors_get_the_maps_of_serial_calls():
         np.testing.assert_array_equal(one, other)
 
 
+@pytest.mark.parametrize("model", ["bm", "sgbm"])
+def test_threads_sharing_an_opencv_matcher_get_the_maps_of_serial_calls(model):
+    """OpenCV's StereoBM and StereoSGBM keep their work buffers in the matcher: two threads computing with one at once
+    corrupted each other's maps (bm on pairs of two sizes: thousands of pixels off). Each thread has its own."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .conftest import make_textured_pair
+
+    pairs = [make_textured_pair(120, 200, disparity_px=5, seed=1), make_textured_pair(90, 150, disparity_px=9, seed=2)]
+    predictor = rtstereo.load(model, max_disp=32)
+    serial = [predictor.predict(*pair).disparity_px for pair in pairs]
+    barrier = threading.Barrier(4)
+
+    def run(job: int) -> tuple[int, np.ndarray, object]:
+        barrier.wait()  # the four threads match at once
+        which = job % 2
+        maps = [predictor.predict(*pairs[which]).disparity_px for _ in range(6)]
+        return which, maps, predictor.backend.matcher.matcher
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        threaded = list(pool.map(run, range(4)))
+    assert len({id(matcher) for _, _, matcher in threaded}) == 4  # a matcher of each thread's own
+    for which, maps, _ in threaded:
+        for disparity in maps:
+            np.testing.assert_array_equal(disparity, serial[which])
+
+
 @pytest.mark.parametrize("model", ["sgbm", "default"])
 def test_the_results_left_image_is_not_the_callers_array(textured_pair, model):
     """result.left was the caller's own array: changing it afterwards (a reused camera buffer) changed the result."""
@@ -741,3 +797,80 @@ def test_every_predictor_type_load_returns_is_exported_from_rtstereo():
         assert name in rtstereo.__all__ and getattr(rtstereo, name).__name__ == name
     with rtstereo.load("default") as model:
         assert isinstance(model, rtstereo.HybridPredictor)
+
+
+def test_the_reprs_of_results_pairs_and_clouds_name_their_arrays_without_their_values(textured_pair):
+    """print(result) gave some 60 lines of the disparity's and the left image's values, a pair over a hundred."""
+    from rtstereo.geometry import result_point_cloud
+
+    left, right = textured_pair
+    calibration = rtstereo.Calibration(100, 100, 31.5, 31.5, 23.5, 0.1, width_px=64, height_px=48)
+    result = rtstereo.load("sgbm", max_disp=16).predict(left, right, calibration=calibration)
+    text = repr(result)
+    assert "\n" not in text and "array(" not in text
+    assert text.startswith("DisparityResult(model='sgbm', disparity_px=float32 (48, 64), density=")
+    assert f"total_ms={result.timings_ms['total']:.1f}" in text and "left=uint8 (48, 64, 3)" in text
+    assert repr(rtstereo.StereoPair(left, right, name="a")) == (
+        "StereoPair(left=uint8 (48, 64, 3), right=uint8 (48, 64, 3), name='a', index=0, timestamp_s=None, "
+        "calibration=None)"
+    )
+    cloud = result_point_cloud(result)
+    assert repr(cloud) == (
+        f"PointCloud(points_m=float32 ({len(cloud)}, 3), colors=uint8 ({len(cloud)}, 3), "
+        f"pixel_index=int64 ({len(cloud)},), size_hw=(48, 64))"
+    )
+
+
+@pytest.mark.parametrize("model", ["sgbm", "default"])
+def test_the_post_processing_switches_read_false_as_load_reads_it(textured_pair, model):
+    """predictor.refine_edges = "false" turned the refinement on (bool("false") is True); load(refine_edges="false")
+    turned it off. Both read the value alike now, and refuse what is neither."""
+    left, right = textured_pair
+    off = rtstereo.load(model, max_disp=16, refine_edges=False, fill_left_border=False)
+    switched = rtstereo.load(model, max_disp=16, refine_edges=True, fill_left_border=True)
+    switched.refine_edges, switched.fill_left_border = "false", "no"
+    assert switched.refine_edges is False and switched.fill_left_border is False
+    np.testing.assert_array_equal(switched.predict(left, right).disparity_px, off.predict(left, right).disparity_px)
+    with pytest.raises(rtstereo.InputError, match="setting 'refine_edges': expected true or false, got 'maybe'"):
+        switched.refine_edges = "maybe"
+
+
+@pytest.mark.parametrize(
+    ("shape", "hint"),
+    [
+        ((2, 48, 64, 3), "got (2, 48, 64, 3); a batch of 2 images? one pair at a time: (left[i], right[i])"),
+        ((3, 48, 64), "got (3, 48, 64); channels first (C, H, W)? image.transpose(1, 2, 0)"),
+    ],
+)
+def test_a_batch_or_a_channels_first_image_is_refused_with_what_to_do(shape, hint):
+    """A batch of images, or a tensor's (C, H, W) layout, was refused without a word of what it looked like."""
+    image = np.zeros(shape, np.uint8)
+    with pytest.raises(rtstereo.InputError) as info:
+        rtstereo.load("sgbm", max_disp=16).predict(image, image)
+    assert str(info.value) == f"left image: expected shape (H, W, 3) or (H, W), {hint}"
+
+
+@pytest.mark.parametrize(
+    ("category", "case"),
+    [
+        ("ResizeWarning", "memory budget"),  # also given for a pair too large for the budget
+        ("UnmatchedBandWarning", "a network over its whole width"),  # also given for networks
+        ("CalibrationWarning", "principal point far from their centre"),  # also given for a calibration not scaled
+    ],
+)
+def test_the_help_of_each_warning_category_names_every_case_predict_gives_it_for(category, case):
+    """help(rtstereo.ResizeWarning) spoke of fixed-shape models alone, UnmatchedBandWarning's of OpenCV's matchers
+    alone, CalibrationWarning's of scaling alone; the README and predict give each for more."""
+    assert case in " ".join(getattr(rtstereo, category).__doc__.split())
+
+
+def test_the_advice_for_10_and_12_bit_data_gives_arrays_predict_takes():
+    """ "image >> 2 or image >> 4" left the data uint16, which predict refused again."""
+    data = np.full((32, 48, 3), 1000, np.uint16)  # 10-bit values
+    model = rtstereo.load("sgbm", max_disp=16)
+    with pytest.raises(rtstereo.InputError) as info:
+        model.predict(data, data)
+    advice = str(info.value).split("10- or 12-bit data held in 16 bits: ")[1].removesuffix(")").split(" or ")
+    for expression in advice:
+        converted = eval(expression, {"np": np, "image": data})  # noqa: S307 - the message's own code, on our array
+        assert model.predict(converted, converted).disparity_px.shape == (32, 48)

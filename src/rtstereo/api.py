@@ -119,9 +119,15 @@ def _model_argument(model: Any) -> str:
         text = str(os.fspath(model))
         # "~/nets/m.onnx" is the home folder's, as the shell makes it (no registry name starts with "~")
         return os.path.expanduser(text) if text.startswith("~") else text
+    # a model loaded already (rtstereo.predict(left, right, m)) was named by its whole repr, with no word of its predict
+    loaded = (
+        "; a model loaded already is called itself: model.predict(left, right)"
+        if callable(getattr(model, "predict", None))
+        else ""
+    )
     raise InputError(
         f"model: expected a registry name (rtstereo.list_models()) or the path of an .onnx file or rtstereo "
-        f"checkpoint, got {type(model).__name__} {model!r}"
+        f"checkpoint, got {type(model).__name__} {model!r:.80}{loaded}"
     )
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import InputError, RtStereoWarning, require_number, require_numbers, warn
-from .types import Calibration, DisparityResult, StereoPair, require_calibration_type
+from .types import Calibration, DisparityResult, StereoPair, array_summary, require_calibration_type
 
 DEFAULT_MAX_JUMP_REL = 0.1
 """Flying-pixel threshold: a depth jump of more than 10 % to any 8-neighbour. A road seen from a car
@@ -35,7 +35,8 @@ default keeps slanted surfaces and drops the points smeared across object border
 
 
 class CalibrationWarning(RtStereoWarning):
-    """A calibration was adapted (scaled) to the images it is used with."""
+    """A calibration was scaled to the images it is used with (it records another size), or one that records no size
+    puts its principal point far from their centre (made for images of another size?)."""
 
 
 def _check_map(values: np.ndarray, name: str, unit: str) -> np.ndarray:
@@ -223,6 +224,13 @@ class PointCloud:
 
     def __len__(self) -> int:
         return int(self.points_m.shape[0])
+
+    def __repr__(self) -> str:
+        # the arrays by dtype and shape, not their values (a million points' worth of lines, cut by numpy)
+        return (
+            f"PointCloud(points_m={array_summary(self.points_m)}, colors={array_summary(self.colors)}, "
+            f"pixel_index={array_summary(self.pixel_index)}, size_hw={self.size_hw!r})"
+        )
 
 
 def point_cloud(

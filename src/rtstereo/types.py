@@ -49,14 +49,30 @@ def as_rgb_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
     elif image.ndim == 3 and image.shape[2] == 4:
         image = image[:, :, :3]
     elif not (image.ndim == 3 and image.shape[2] == 3):
-        raise InputError(f"{name}: expected shape (H, W, 3) or (H, W), got {image.shape}")
+        raise InputError(f"{name}: expected shape (H, W, 3) or (H, W), got {image.shape}{_shape_hint(image.shape)}")
     if image.shape[0] < 2 or image.shape[1] < 2:
         raise InputError(f"{name}: image of shape {image.shape} is too small: at least 2x2 pixels")
     return np.ascontiguousarray(image)
 
 
+def _shape_hint(shape: tuple[int, ...]) -> str:
+    """What an image of another shape may be: a batch (one pair per call), or channels first (a tensor's layout).
+
+    Examples:
+        >>> _shape_hint((2, 48, 64, 3))
+        '; a batch of 2 images? one pair at a time: (left[i], right[i])'
+        >>> _shape_hint((3, 48, 64)), _shape_hint((48, 64, 2))
+        ('; channels first (C, H, W)? image.transpose(1, 2, 0)', '')
+    """
+    if len(shape) == 4:
+        return f"; a batch of {shape[0]} images? one pair at a time: (left[i], right[i])"
+    if len(shape) == 3 and shape[0] in (1, 3, 4) and shape[2] > 4:
+        return "; channels first (C, H, W)? image.transpose(1, 2, 0)"
+    return ""
+
+
 def _array_hint(image: Any) -> str:
-    """How to turn what was given instead of an array into one: a path is read, a PIL image converted.
+    """How to turn what was given instead of an array into one: a path is read, a PIL image or a torch tensor converted.
 
     Examples:
         >>> _array_hint("left.png")
@@ -66,6 +82,8 @@ def _array_hint(image: Any) -> str:
         return " (a file name? read it with rtstereo.io.read_image(path))"
     if hasattr(image, "convert") and hasattr(image, "mode"):  # a PIL image, without importing PIL
         return " (a PIL image? np.asarray(image.convert('RGB')))"
+    if hasattr(image, "detach") and hasattr(image, "numpy"):  # a torch tensor, without importing torch
+        return " (a torch tensor? image.cpu().numpy(), as uint8 (H, W, 3): image.permute(1, 2, 0) for a (C, H, W) one)"
     return ""
 
 
@@ -126,9 +144,10 @@ def _uint8_hint(image: np.ndarray) -> str:
     """
     dtype = image.dtype
     if dtype == np.uint16:
+        # the shifts with their cast: "image >> 2" alone stayed uint16, refused again
         return (
             "for 16-bit data convert with (image // 257).astype(np.uint8) or (image >> 8).astype(np.uint8) "
-            "(10- or 12-bit data held in 16 bits: image >> 2 or image >> 4)"
+            "(10- or 12-bit data held in 16 bits: (image >> 2).astype(np.uint8) or (image >> 4).astype(np.uint8))"
         )
     if np.issubdtype(dtype, np.floating):
         finite = image[np.isfinite(image)]
@@ -356,6 +375,13 @@ class StereoPair:
         """The left view as it is shown: :attr:`left_colours` where it was turned grey for matching, else ``left``."""
         return self.left if self.left_colours is None else self.left_colours
 
+    def __repr__(self) -> str:
+        # the views by dtype and shape: the dataclass's repr printed their pixels, over a hundred lines a pair
+        return (
+            f"StereoPair(left={array_summary(self.left)}, right={array_summary(self.right)}, name={self.name!r}, "
+            f"index={self.index!r}, timestamp_s={self.timestamp_s!r}, calibration={self.calibration!r})"
+        )
+
 
 def _colours_of(colours: Any, grey_left: np.ndarray) -> np.ndarray | None:
     """``colours`` when :func:`grey_alike` turns them into ``grey_left`` (a pair copied with ``dataclasses.replace``,
@@ -368,6 +394,22 @@ def _colours_of(colours: Any, grey_left: np.ndarray) -> np.ndarray | None:
     colours = as_rgb_uint8(colours, "left_colours")
     grey = cv2.cvtColor(colours, cv2.COLOR_RGB2GRAY)
     return colours if int(cv2.absdiff(grey, grey_left[:, :, 0]).max()) <= 1 else None
+
+
+def array_summary(array: Any) -> str:
+    """An array as a repr names it, by dtype and shape, rather than by its values (a whole image's rows).
+
+    Examples:
+        >>> array_summary(np.zeros((4, 6, 3), np.uint8)), array_summary(None)
+        ('uint8 (4, 6, 3)', 'None')
+    """
+    if array is None:
+        return "None"
+    shape = getattr(array, "shape", None)
+    dtype = getattr(array, "dtype", None)
+    if shape is None or dtype is None:
+        return f"{type(array).__name__}"
+    return f"{dtype} {tuple(shape)}"
 
 
 @dataclass(frozen=True, eq=False)  # equal when the same object, as StereoPair
@@ -404,6 +446,22 @@ class DisparityResult:
     left: npt.NDArray[np.uint8] | None = None
     disparity_scale: float = 1.0
     preparation: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        # the maps by dtype and shape, the settings left to the predictor's repr: the dataclass's repr printed the
+        # disparity's and the left image's values, some 60 lines a result
+        total = self.timings_ms.get("total")
+        try:
+            density = f"{self.density:.3f}"
+        except (TypeError, ValueError):  # a result made by hand around something else than a map
+            density = "None"
+        return (
+            f"DisparityResult(model={self.model!r}, disparity_px={array_summary(self.disparity_px)}, "
+            f"density={density}, input_size_hw={self.input_size_hw!r}, "
+            f"network_size_hw={self.network_size_hw!r}, disparity_scale={self.disparity_scale:g}, "
+            f"total_ms={'None' if total is None else f'{total:.1f}'}, calibration={self.calibration!r}, "
+            f"left={array_summary(self.left)})"
+        )
 
     @property
     def valid_mask(self) -> npt.NDArray[np.bool_]:

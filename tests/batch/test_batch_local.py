@@ -65,6 +65,12 @@ def test_a_failure_after_reading_is_reported_too(tmp_path, sgbm, three_pairs):
         ({"output": "one.pfm", "to_file": True}, "3 pairs cannot go into one file"),
         ({"output": "out", "formats": ("png",)}, "unknown output formats png"),
         ({"output": "out", "formats": ()}, "no output formats"),
+        # each pair ran the model, then failed for the calibration (as --format ply without --calib is refused)
+        (
+            {"output": "out", "formats": ("pfm", "ply", "depth")},
+            r"^formats ply, depth need the cameras' calibration \(focal length, baseline\): give the job calibration=",
+        ),
+        ({"output": "out", "formats": ("depth_mm",)}, r"^format depth_mm needs the cameras' calibration"),
     ],
 )
 def test_outputs_no_pair_could_be_written_to_are_refused_before_any_work(tmp_path, sgbm, three_pairs, job, message):
@@ -173,6 +179,17 @@ def test_summary_counts_and_rate():
     assert summary.pairs_per_s == pytest.approx(2.0)
     assert summary.report().startswith("2 pairs: 1 done, 0 skipped, 1 failed; 3.0 ms per pair in the model, 2.00")
     assert BatchSummary([], listed=0).pairs_per_s == 0.0 and BatchSummary([], listed=0).exit_code == 0
+
+
+def test_a_summarys_repr_gives_its_counts_not_every_pair():
+    """print(summary) gave every PairOutcome, some 400 characters a pair: megabytes for a large batch."""
+    summary = _summary()
+    summary.outcomes.extend(PairOutcome(i, f"p{i}", "l", "r", status="done") for i in range(2, 1000))
+    summary.listed = 1001
+    assert repr(summary) == (
+        "BatchSummary(listed=1001, done=999, skipped=0, failed=1, not_reached=1, elapsed_s=0.500, engine='local', "
+        "workers=1, interrupted=False)"
+    )
 
 
 def test_summary_tables_csv_and_parquet(tmp_path):
@@ -303,3 +320,13 @@ def test_a_disparity_beyond_png16_fails_a_png16_only_output_naming_format(tmp_pa
     with pytest.raises(OutputError, match=r"does not fit a 16-bit PNG .*far\.png not written.*--format"):
         save_result(_far_result(), tmp_path, "far", ("png16",))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_glb_without_trimesh_is_refused_before_any_work(tmp_path, sgbm, three_pairs, monkeypatch):
+    """Each pair ran the model, then failed at writing for the missing package (the command line checks it first)."""
+    monkeypatch.setitem(sys.modules, "trimesh", None)  # as if it were not installed
+    calibration = rtstereo.Calibration(100, 100, 31.5, 31.5, 23.5, 0.1)
+    job = BatchJob(output=tmp_path / "out", formats=("glb",), calibration=calibration)
+    with pytest.raises(MissingDependencyError, match="trimesh"):
+        run_local(job, sgbm, resolve_pairs(*map(str, three_pairs)))
+    assert not (tmp_path / "out").exists()

@@ -80,6 +80,14 @@ def test_sides_numbered_with_and_without_leading_zeros_pair_each_image_with_its_
     assert [(p.name, Path(p.right).name) for p in by_name][0] == ("L_10", "R_08.png")
 
 
+@pytest.mark.parametrize("by_number", ["no", None, 0])
+def test_by_number_is_true_or_false(tmp_path, by_number):
+    """by_number="no" sorted by number, the opposite of what it said, and None by name."""
+    left, right = _folders(tmp_path, ["L_1.png", "L_2.png"], ["R_1.png", "R_2.png"])
+    with pytest.raises(InputError, match=rf"^by_number: expected True or False, got {type(by_number).__name__} "):
+        resolve_pairs(left, right, by_number=by_number)
+
+
 def test_sides_of_different_lengths_name_the_images_only_one_side_has(tmp_path):
     left, right = _folders(tmp_path, ["001.png", "002.png", "003.png"], ["001.png", "003.png"])
     with pytest.raises(

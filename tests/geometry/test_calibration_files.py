@@ -230,6 +230,23 @@ def test_rtstereo_json_with_extra_entries(tmp_path):
     assert read_calibration(path) == CAL
 
 
+@pytest.mark.parametrize(
+    ("calibration", "extra", "message"),
+    [
+        ({"fx_px": 700.0}, {}, r"^calibration: expected an rtstereo Calibration, got dict \(make one with Calibration"),
+        (CAL, {"fx_px": 5.0}, r"^extra entries fx_px would replace the calibration's own: name them otherwise$"),
+        (CAL, {"format": "mine"}, r"^extra entries format would replace the calibration's own"),
+        (CAL, {"note": object()}, r"^extra entries note: expected values JSON can hold \(numbers, text, lists\)$"),
+    ],
+)
+def test_write_calibration_refuses_what_it_could_not_write_as_given(tmp_path, calibration, extra, message):
+    """A dict failed with "asdict() should be called on dataclass instances", an object with json's TypeError, and
+    fx_px=5.0 replaced the focal length written, which read back as another calibration without a word."""
+    with pytest.raises(InputError, match=message):
+        write_calibration(tmp_path / "c.json", calibration, **extra)
+    assert not (tmp_path / "c.json").exists()
+
+
 def test_a_json_baseline_in_millimetres_gets_a_warning_as_an_opencv_one_does(tmp_path):
     """baseline_m: 120 (millimetres, written by hand) put every depth 1000x too far without a word."""
     path = tmp_path / "c.json"

@@ -185,6 +185,9 @@ def test_glb_without_trimesh_names_the_extra(tmp_path, monkeypatch):
         ({"max_depth_m": float("nan")}, "max_depth_m must be > 0 metres"),
         ({"max_jump_rel": float("nan")}, "max_jump_rel must be > 0"),
         ({"max_jump_rel": -0.1}, "max_jump_rel must be > 0"),
+        # a str failed with a bare TypeError ('>' not supported), True passed as 1
+        ({"max_depth_m": "5"}, r"max_depth_m: expected a depth in metres > 0, or None to keep all, got str '5'"),
+        ({"max_jump_rel": True}, r"max_jump_rel: expected a relative depth jump > 0, or None .* got bool True"),
     ],
 )
 def test_cleaning_options_are_checked_when_made_not_when_each_pair_is_written(options, message):

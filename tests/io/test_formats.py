@@ -273,6 +273,28 @@ def test_read_8bit_disparity_needs_scale(tmp_path):
     np.testing.assert_array_equal(read_disparity(tmp_path / "disp.pgm", scale=16), [[np.nan, 1.0, 2.0]])
 
 
+@pytest.mark.parametrize(
+    ("file", "scale", "message"),
+    [
+        ("disp.pgm", 0, r"^scale must be a finite number > 0 \(the divisor of an 8-bit map's values\), got 0$"),
+        ("disp.pgm", -4, r"^scale must be a finite number > 0 .* got -4$"),
+        ("disp.pgm", float("nan"), r"^scale must be a finite number > 0 .* got nan$"),
+        ("disp.pgm", "4", r"^scale: expected the divisor of an 8-bit map's values \(Middlebury: 1 to 16\), got str"),
+        ("disp.pgm", True, r"^scale: expected .* got bool True$"),
+        ("d.pfm", 4, r"d.pfm: a .pfm map holds disparities as they are; a scale \(value / 4\) divides 8-bit maps only"),
+        ("d.npy", 4, r"d.npy: a .npy map holds disparities as they are; a scale \(value / 4\) divides 8-bit maps only"),
+    ],
+)
+def test_a_scale_that_no_map_could_take_is_refused(tmp_path, file, scale, message):
+    """scale=0 read a map of inf, a negative one negative disparities, True divided by 1; a .pfm or .npy map read
+    with a scale ignored it without a word (a floating-point TIFF refused it)."""
+    Image.fromarray(np.array([[0, 16, 32]], np.uint8)).save(tmp_path / "disp.pgm")
+    write_disparity(tmp_path / "d.pfm", np.ones((2, 3), np.float32))
+    write_disparity(tmp_path / "d.npy", np.ones((2, 3), np.float32))
+    with pytest.raises(InputError, match=message):
+        read_disparity(tmp_path / file, scale=scale)
+
+
 def test_a_colour_image_is_refused_as_a_disparity_map_and_grey_stored_as_rgb_is_read(tmp_path):
     """`compare left.png right.png --scale 8` scored the photos' mixed-down grey as disparity maps."""
     colour = np.array([[[0, 0, 0], [16, 40, 200], [32, 32, 32]]], np.uint8)
@@ -695,6 +717,14 @@ def test_colorize_min_disp_shifts_the_range():
     d = np.array([[20.0, 30.0]], np.float32)
 
     np.testing.assert_array_equal(colorize(d, max_disp_px=30.0, min_disp_px=20.0), colorize(d - 20.0, max_disp_px=10.0))
+
+
+@pytest.mark.parametrize("limits", [{"max_disp_px": float("nan")}, {"min_disp_px": float("inf")}])
+def test_colorize_refuses_a_range_limit_that_is_not_finite(limits):
+    """max_disp_px=nan (np.nanmax of a map without a match) painted every pixel one colour without a word."""
+    name, value = next(iter(limits.items()))
+    with pytest.raises(InputError, match=rf"^{name} must be a finite number of pixels, got {value}$"):
+        colorize(np.array([[20.0, 30.0]], np.float32), **limits)
 
 
 def test_a_16bit_image_holding_12bit_values_is_pointed_out_once(tmp_path, monkeypatch):

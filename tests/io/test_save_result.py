@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rtstereo.errors import DisparityRangeError, OutputError
-from rtstereo.sinks.files import not_written_notes, other_pairs, save_result
+from rtstereo.errors import DisparityRangeError, InputError, OutputError
+from rtstereo.sinks.files import not_written_notes, other_pairs, save_result, save_single_file
 from rtstereo.types import DisparityResult
 
 
@@ -206,3 +206,85 @@ def test_other_pairs_come_in_the_order_of_the_numbers_in_their_names(tmp_path):
     for name in ("p1", "p2", "p3", "p10", "p11"):
         (tmp_path / f"{name}.pfm").write_bytes(b"")
     assert other_pairs(tmp_path, ["p1"], ("pfm",)) == ["p2", "p3", "p10", "p11"]
+
+
+def test_the_3d_formats_are_known_to_save_result_without_importing_the_point_cloud_module(tmp_path):
+    """formats=("ply",) failed with a bare KeyError: 'ply' until rtstereo.sinks.pointcloud was imported (the command
+    line does; a script calling save_result did not), so it runs in a child process that has not imported it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np; from rtstereo.sinks.files import save_result; from rtstereo.types import "
+        "Calibration, DisparityResult; "
+        "c = Calibration(100, 100, 2.5, 2.5, 1.5, 0.1, width_px=6, height_px=4); "
+        "r = DisparityResult(np.full((4, 6), 2.0, np.float32), calibration=c); "
+        "print(sorted(p.name for p in save_result(r, sys.argv[1], 'p', ('ply', 'depth'))))"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == "['p.ply', 'p_depth.pfm']"
+
+
+@pytest.mark.parametrize(
+    ("formats", "message"),
+    [
+        (("pfm", "plyy"), "unknown output format plyy (known: color, depth, "),
+        (("PFM",), "did you mean pfm?"),
+        ("pfm", "formats: expected a tuple of format names such as ('png16', 'json'), got str 'pfm'"),
+        ([1], "formats: expected a tuple of format names such as ('png16', 'json'), got list [1]"),
+    ],
+)
+def test_save_result_refuses_formats_it_does_not_know_in_one_line(tmp_path, formats, message):
+    """A misspelt name was a bare KeyError, a str was read letter by letter (KeyError: 'p'); nothing is written."""
+    with pytest.raises(InputError) as info:
+        save_result(_result(), tmp_path / "out", "p", formats)
+    assert message in str(info.value) and "\n" not in str(info.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_save_result_takes_the_formats_from_a_generator(tmp_path):
+    written = save_result(_result(), tmp_path, "p", (f for f in ("pfm", "npy")))
+    assert [p.name for p in written] == ["p.pfm", "p.npy"]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda folder: save_result(np.ones((4, 6), np.float32), folder, "p"),
+            "result: expected a DisparityResult (what predict() returns), got ndarray; a bare map is written with "
+            "rtstereo.io.write_disparity(path, map)",
+        ),
+        (
+            lambda folder: save_single_file(np.ones((4, 6), np.float32), folder / "p.pfm"),
+            "result: expected a DisparityResult (what predict() returns), got ndarray; a bare map is written with "
+            "rtstereo.io.write_disparity(path, map)",
+        ),
+        (
+            lambda folder: save_result(_result(), folder, 5),
+            "name: expected a str (the pair's name, its files' stem), got int 5",
+        ),
+        (
+            lambda folder: save_single_file(_result(), 5),
+            "output file: expected a .png, .pfm or .npy file name (str or Path), got int",
+        ),
+    ],
+    ids=["map-for-result", "map-for-result-one-file", "int-name", "int-path"],
+)
+def test_save_result_and_save_single_file_refuse_arguments_of_another_type_in_one_line(tmp_path, call, message):
+    """A map given for the result failed with AttributeError ('numpy.ndarray' object has no attribute 'disparity_px'),
+    an int name or path with pathlib's bare TypeError."""
+    with pytest.raises(InputError) as info:
+        call(tmp_path)
+    assert str(info.value) == message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_single_file_writes_under_the_home_folder_for_a_leading_tilde(tmp_path, monkeypatch):
+    """It made a folder named ~ in the working folder, where the other writers expand it."""
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert save_single_file(_result(), "~/d.pfm") == tmp_path / "home" / "d.pfm"
+    assert (tmp_path / "home" / "d.pfm").is_file() and not (tmp_path / "work" / "~").exists()

@@ -104,6 +104,17 @@ def test_an_error_decoding_the_right_video_is_raised_and_the_decoder_thread_ends
     assert not [t for t in threading.enumerate() if t.name.startswith("rtstereo-decode")]
 
 
+def test_one_video_given_for_both_views_is_refused_as_the_command_line_refuses_it(two_videos, tmp_path):
+    """TwoVideoSource(a, a) streamed each frame matched with itself, at disparity 0; `rtstereo video a a` is refused."""
+    left = two_videos[0]
+    (tmp_path / "link.mp4").symlink_to(left)
+    for right in (left, tmp_path / "link.mp4", left.as_uri()):
+        with pytest.raises(
+            InputError, match=r"left and right give the same video .*: a stereo pair needs its two views"
+        ):
+            TwoVideoSource(left, right)
+
+
 def test_start_past_the_end_is_refused(two_videos, sbs_video):
     with pytest.raises(InputError, match="past the end"):
         TwoVideoSource(*two_videos, start=6)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..confidence import check_max_diff_px, lr_check
-from ..errors import InputError, RtStereoError, require_bool, require_path, warn
+from ..errors import InputError, RtStereoError, require_bool, require_installed, require_path, warn
 from ..geometry import pair_with_calibration_for_size
 from ..io.download import is_url
 from ..rectify import align_rows, row_alignment_record
@@ -42,7 +42,7 @@ from ..sinks.files import (
     save_result,
     save_single_file,
 )
-from ..sinks.pointcloud import PointCloudOptions, make_writers
+from ..sinks.pointcloud import NEEDS_CALIBRATION, PointCloudOptions, make_writers
 from ..sources.pairs import PairSource
 from ..text import counted, first_line
 from ..types import Calibration, DisparityResult, StereoPair
@@ -187,7 +187,9 @@ class BatchJob:
         Raises:
             InputError: the output and the input image it would replace, or the two pair names and their file;
                 several pairs for one output file (each would replace the one before); no format, or one that
-                is not known, for a folder (each pair was skipped, or failed with a bare ``KeyError``).
+                is not known, for a folder (each pair was skipped, or failed with a bare ``KeyError``); depth or
+                point cloud formats without a calibration or a rectifier (each pair failed for it).
+            MissingDependencyError: ``glb`` without trimesh.
         """
         if self.output is None:
             return
@@ -197,6 +199,17 @@ class BatchJob:
         if not self.to_file and (unknown or not self.formats):
             what = f"unknown output formats {', '.join(unknown)}" if unknown else "no output formats"
             raise InputError(f"{what} for the folder {self.output} (known: {', '.join(sorted(FORMATS))})")
+        metric = [f for f in self.formats if f in NEEDS_CALIBRATION]
+        if metric and not self.to_file and self.calibration is None and self.rectifier is None:
+            # as --format ply without --calib is refused: every pair ran the model, then failed for it
+            named = f"formats {', '.join(metric)} need" if len(metric) > 1 else f"format {metric[0]} needs"
+            raise InputError(
+                f"{named} the cameras' calibration (focal length, baseline): give the job calibration= "
+                "(rtstereo.io.calibration.read_calibration(PATH)) or rectifier= "
+                "(rtstereo.rectify.Rectifier.from_file(PATH))"
+            )
+        if "glb" in self.formats and not self.to_file:  # found missing when each pair was written
+            require_installed("trimesh", "3d", "writing GLB point clouds")
         inputs, realpath = {}, _realpaths()
         for source in sources:
             for image in (source.left, source.right):

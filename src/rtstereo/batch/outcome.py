@@ -137,6 +137,15 @@ class BatchSummary:
     def __post_init__(self) -> None:
         self.outcomes.sort(key=lambda o: o.index)
 
+    def __repr__(self) -> str:
+        # the counts, not the outcomes: the dataclass's repr printed every pair's, some 400 characters a pair
+        counts = self.counts
+        return (
+            f"BatchSummary(listed={self.listed}, done={counts[DONE]}, skipped={counts[SKIPPED]}, "
+            f"failed={counts[FAILED]}, not_reached={self.not_reached}, elapsed_s={self.elapsed_s:.3f}, "
+            f"engine={self.engine!r}, workers={self.workers}, interrupted={self.interrupted})"
+        )
+
     @property
     def counts(self) -> dict[str, int]:
         tally = Counter(o.status for o in self.outcomes)

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import InputError, OutputError, RtStereoWarning, missing_file_message, require_path, warn
 from ..text import is_utf8
-from ..types import Calibration
+from ..types import Calibration, require_calibration_type
 from .atomic import atomic_path, os_reason
 
 FORMAT_TAG = "rtstereo.calibration"
@@ -197,6 +197,15 @@ def _is_zip(path: Path) -> bool:
         return False
 
 
+def _json_value(value: object) -> bool:
+    """Whether ``json.dumps`` writes ``value``."""
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def write_calibration(path: str | Path, calibration: Calibration, **extra: object) -> Path:
     """Write a calibration as rtstereo JSON (``.json``) or OpenCV YAML/XML (``P1``, ``P2``, ``Q``, and
     ``length_unit: m``).
@@ -208,8 +217,24 @@ def write_calibration(path: str | Path, calibration: Calibration, **extra: objec
 
     Returns:
         The path written.
+
+    Raises:
+        InputError: ``calibration`` is no :class:`Calibration`, or an ``extra`` entry would replace one of its
+            fields (or the format tag), or cannot be written as JSON (a dict failed with ``asdict() should be
+            called on dataclass instances``, an object with json's ``TypeError``; ``fx_px=...`` replaced the focal
+            length written).
+        OutputError: another suffix, or the file cannot be written.
     """
     path = require_path(path, "calibration file to write")
+    calibration = require_calibration_type(calibration)
+    reserved = sorted(extra.keys() & {"format", "version", *(f.name for f in dataclasses.fields(Calibration))})
+    if reserved:
+        raise InputError(
+            f"extra entries {', '.join(reserved)} would replace the calibration's own: name them otherwise"
+        )
+    unwritable = [key for key, value in extra.items() if not _json_value(value)]
+    if unwritable:
+        raise InputError(f"extra entries {', '.join(unwritable)}: expected values JSON can hold (numbers, text, lists)")
     suffix = path.suffix.lower()
     if suffix != ".json" and suffix not in OPENCV_SUFFIXES:
         raise OutputError(f"calibration file {path} must end in .json, .yaml, .yml or .xml")

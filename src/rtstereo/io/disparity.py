@@ -6,6 +6,7 @@ any value that is not finite.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import cv2
@@ -67,13 +68,23 @@ def read_disparity(path: str | Path, scale: float | None = None) -> npt.NDArray[
 
     Raises:
         InputError: a missing or damaged file, an 8-bit file without ``scale``, or a 16-bit or floating-point
-            one with it (a map of another tool where an 8-bit one belongs: guessing its encoding would score
-            nonsense).
+            one (``.pfm``, ``.npy``, float ``.tif``) with it (a map of another tool where an 8-bit one belongs:
+            guessing its encoding would score nonsense); a ``scale`` that is not a finite number > 0.
     """
     path = require_path(path, "disparity file")
     if path.is_dir():  # it said "file not found"
         raise InputError(f"{path} is a folder, not a disparity map: name a .pfm, .png or .npy file in it")
     suffix = path.suffix.lower()
+    if scale is not None:
+        # 0 gave a map of inf, a negative one negative disparities, True divided by 1: each read without a word
+        scale = require_number(scale, "scale", "the divisor of an 8-bit map's values (Middlebury: 1 to 16)")
+        if not (math.isfinite(scale) and scale > 0):
+            raise InputError(f"scale must be a finite number > 0 (the divisor of an 8-bit map's values), got {scale:g}")
+        if suffix in (".pfm", ".npy"):  # read as stored, the scale left unsaid, as a floating-point TIFF refuses it
+            raise InputError(
+                f"{path}: a {suffix} map holds disparities as they are; a scale (value / {scale:g}) divides 8-bit "
+                "maps only: leave it out"
+            )
     if suffix == ".pfm":
         d = read_pfm(path)
         if d.ndim == 3:
@@ -220,7 +231,7 @@ def colorize(disparity_px: np.ndarray, max_disp_px: float | None = None, min_dis
         min_disp_px: bottom of the colour range.
 
     Raises:
-        InputError: not a float ``(H, W)`` array of numbers, or a range limit that is not a number.
+        InputError: not a float ``(H, W)`` array of numbers, or a range limit that is not a finite number.
     """
     d = require_numbers(disparity_px, "disparity", "a float (H, W) array").astype(np.float32)
     if d.ndim != 2:  # a colour image came out (H, W, 3, 3), a scalar an OpenCV error
@@ -228,6 +239,9 @@ def colorize(disparity_px: np.ndarray, max_disp_px: float | None = None, min_dis
     min_disp_px = require_number(min_disp_px, "min_disp_px", "a disparity in pixels")
     if max_disp_px is not None:
         max_disp_px = require_number(max_disp_px, "max_disp_px", "a disparity in pixels, or None for its percentile")
+    for name, limit in (("min_disp_px", min_disp_px), ("max_disp_px", max_disp_px)):
+        if limit is not None and not math.isfinite(limit):  # nan painted every pixel one colour, without a word
+            raise InputError(f"{name} must be a finite number of pixels, got {limit}")
     valid = np.isfinite(d)
     if max_disp_px is None:
         max_disp_px = preview_top_px(d)

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import InputError, RtStereoWarning, require_numbers, warn
 from ..geometry import pair_with_calibration_for_size
-from ..models.registry import ModelSpec
+from ..models.registry import ModelSpec, coerce_setting
 from ..text import counted
 from ..types import Calibration, DisparityResult, StereoPair, with_own_left
 from .backends import Backend
@@ -32,7 +32,8 @@ from .refine import PhotometricCost, refine_edges
 
 
 class ResizeWarning(RtStereoWarning):
-    """A fixed-shape model ran at another size than its input."""
+    """A pair ran at another size than its own, its disparity rescaled: a fixed-shape model (an export at one size),
+    or a pair too large for the memory budget (:mod:`.memory`)."""
 
 
 class SmallInputWarning(RtStereoWarning):
@@ -120,9 +121,28 @@ class Predictor:
         self.backend = backend
         self.name = name or spec.name
         self.fixed_size_hw = fixed_size_hw or spec.fixed_size_hw
-        self.fill_left_border = spec.fill_left_border if fill_left_border is None else bool(fill_left_border)
-        self.refine_edges = spec.refine_edges if refine_edges is None else bool(refine_edges)
+        self.fill_left_border = spec.fill_left_border if fill_left_border is None else fill_left_border
+        self.refine_edges = spec.refine_edges if refine_edges is None else refine_edges
         self.weights = weights
+
+    # The post-processing switches read as load() reads them: bool() made "false" and "no" true, and turned it on.
+    @property
+    def fill_left_border(self) -> bool:
+        """Whether each row's unmatched left band is filled (:func:`.postprocess.fill_left_border`)."""
+        return self._fill_left_border
+
+    @fill_left_border.setter
+    def fill_left_border(self, value: bool) -> None:
+        self._fill_left_border = coerce_setting(FILL_LEFT_BORDER, value, False)
+
+    @property
+    def refine_edges(self) -> bool:
+        """Whether depth edges are sharpened against the images (:func:`.refine.refine_edges`)."""
+        return self._refine_edges
+
+    @refine_edges.setter
+    def refine_edges(self, value: bool) -> None:
+        self._refine_edges = coerce_setting(REFINE_EDGES, value, False)
 
     def __repr__(self) -> str:
         return f"Predictor({self.name!r}, settings={self.settings}, backend={self.backend.describe()})"

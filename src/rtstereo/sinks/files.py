@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import DisparityRangeError, InputError, OutputError, require_path, warn
 from ..io.atomic import atomic_path, interrupts_deferred, os_reason, publish, staging_folder
 from ..io.disparity import colorize, preview_top_px, write_disparity
@@ -330,13 +332,29 @@ def parse_formats(text: str | None) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
     if not names:  # `--format ""` too: it wrote the default set, which it does not name
         raise InputError(f"--format '{text}' names no output (known: {', '.join(sorted(FORMATS))})")
-    unknown = [n for n in names if n not in FORMATS]
+    _refuse_unknown_formats(names, FORMATS)
+    return names
+
+
+def _refuse_unknown_formats(names: Iterable[str], known: Mapping[str, Writer]) -> None:
+    """Refuse format names that are not in ``known``, with the close ones. The 3D formats (``ply``, ``depth``...) are
+    registered when :mod:`rtstereo.sinks.pointcloud` is imported, which the command line does: from Python they were
+    unknown until then, so it is imported before a name is called unknown.
+
+    Raises:
+        InputError: a name that no writer has.
+    """
+    if all(n in known for n in names):
+        return
+    from . import pointcloud  # noqa: F401 (registers the 3D formats)
+
+    known = {**FORMATS, **known}
+    unknown = [n for n in names if n not in known]
     if unknown:
-        close = [m for n in unknown for m in difflib.get_close_matches(n, sorted(FORMATS), n=1, cutoff=0.6)]
+        close = [m for n in unknown for m in difflib.get_close_matches(n.lower(), sorted(known), n=1, cutoff=0.6)]
         hint = f"; did you mean {', '.join(dict.fromkeys(close))}?" if close else ""
         kind = "format" if len(unknown) == 1 else "formats"
-        raise InputError(f"unknown output {kind} {', '.join(unknown)} (known: {', '.join(sorted(FORMATS))}){hint}")
-    return names
+        raise InputError(f"unknown output {kind} {', '.join(unknown)} (known: {', '.join(sorted(known))}){hint}")
 
 
 def save_result(
@@ -365,12 +383,26 @@ def save_result(
     one left by an earlier run is removed.
 
     Raises:
-        InputError: a name that would write outside ``folder`` or hide its files (:func:`check_pair_name`).
+        InputError: a name that would write outside ``folder`` or hide its files (:func:`check_pair_name`); formats
+            that are not a sequence of known format names (a bare ``KeyError`` before, and a str was read letter by
+            letter).
     """
+    require_result(result)
     folder = require_path(folder, "folder")
+    if not isinstance(name, str):  # an int failed in pathlib with a bare TypeError
+        raise InputError(
+            f"name: expected a str (the pair's name, its files' stem), got {type(name).__name__} {name!r:.80}"
+        )
     # "../a" wrote beside the folder, "/tmp/a" wrote there and then failed with a bare ValueError
     name = check_pair_name(name)
-    formats = tuple(dict.fromkeys(formats))  # one file per format: a second write would find it moved away
+    given = None if isinstance(formats, (str, bytes)) or not hasattr(formats, "__iter__") else tuple(formats)
+    if given is None or not all(isinstance(f, str) for f in given):
+        raise InputError(
+            f"formats: expected a tuple of format names such as ('png16', 'json'), got {type(formats).__name__} "
+            f"{formats!r:.80}"
+        )
+    formats = tuple(dict.fromkeys(given))  # one file per format: a second write would find it moved away
+    _refuse_unknown_formats(formats, {**FORMATS, **(writers or {})})
     table = {**FORMATS, **(writers or {})}
     stale: list[Path] = []
     left_out: list[str] = []  # formats whose file the result cannot be held by (their note is written instead)
@@ -468,9 +500,25 @@ def _png16_out_of_range(exc: DisparityRangeError, name: str, alone: bool) -> str
     return reason
 
 
+def require_result(result: Any) -> DisparityResult:
+    """``result`` when it is a :class:`~rtstereo.types.DisparityResult`, else an :class:`InputError` that says what to
+    do with a bare map (a map given for a result failed with an ``AttributeError``: no attribute 'disparity_px')."""
+    if not isinstance(result, DisparityResult):
+        bare = (
+            "; a bare map is written with rtstereo.io.write_disparity(path, map)"
+            if isinstance(result, np.ndarray)
+            else ""
+        )
+        raise InputError(
+            f"result: expected a DisparityResult (what predict() returns), got {type(result).__name__}{bare}"
+        )
+    return result
+
+
 def save_single_file(result: DisparityResult, path: str | Path) -> Path:
     """Write the disparity to one file whose suffix picks the format (.png, .pfm, .npy)."""
-    path = Path(path)
+    require_result(result)
+    path = require_path(path, "output file", "a .png, .pfm or .npy file name (str or Path)")
     if path.suffix.lower() not in FILE_SUFFIXES:
         raise OutputError(f"output file {path} must end in .png, .pfm or .npy (or name a folder)")
     with atomic_path(path) as partial:  # write_disparity makes the folder once the map is known to fit

@@ -27,7 +27,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, OutputError, RtStereoWarning, require, require_numbers, require_path, warn
+from ..errors import (
+    InputError,
+    OutputError,
+    RtStereoWarning,
+    require,
+    require_number,
+    require_numbers,
+    require_path,
+    warn,
+)
 from ..geometry import (
     DEFAULT_MAX_JUMP_REL,
     PointCloud,
@@ -77,7 +86,14 @@ class PointCloudOptions:
     max_jump_rel: float | None = DEFAULT_MAX_JUMP_REL
 
     def __post_init__(self) -> None:
-        # Checked here, once, rather than by point_cloud() when each pair is written.
+        # Checked here, once, rather than by point_cloud() when each pair is written; a str failed in the comparison
+        # with a bare TypeError, and True passed as 1
+        if self.max_depth_m is not None:
+            require_number(self.max_depth_m, "point clouds: max_depth_m", "a depth in metres > 0, or None to keep all")
+        if self.max_jump_rel is not None:
+            require_number(
+                self.max_jump_rel, "point clouds: max_jump_rel", "a relative depth jump > 0, or None to keep all"
+            )
         if self.max_depth_m is not None and not self.max_depth_m > 0:
             raise InputError(f"point clouds: max_depth_m must be > 0 metres (None keeps all), got {self.max_depth_m}")
         if self.max_jump_rel is not None and not self.max_jump_rel > 0:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..datasets.readers import IMAGE_SUFFIXES
-from ..errors import InputError, missing_file_message, warn
+from ..errors import InputError, missing_file_message, require_bool, warn
 from ..io.download import file_url_path, is_url, refuse_data_uri, refuse_other_url
 from ..io.images import read_image
 from ..sinks.files import clashing_names
@@ -170,6 +170,7 @@ def resolve_pairs(
                 f"{side}: expected a file, folder, glob or URL (str or Path), got {type(value).__name__}; for lists of "
                 "files write a manifest (rtstereo.sources.manifest.read_manifest)"
             )
+    by_number = require_bool(by_number, "by_number")  # "no" is true: it sorted by number, the opposite of what it said
     lefts, rights = expand(os.fspath(left), "left"), expand(os.fspath(right), "right")
     sorting = "sorting by name"
     if by_number:

@@ -280,7 +280,8 @@ class TwoVideoSource(FrameSource):
         images_command: the command a still image given as a video is sent to (see :class:`VideoReader`).
 
     Raises:
-        InputError: a file or URL that cannot be read, or videos of different frame sizes.
+        InputError: a file or URL that cannot be read, one video given for both views, or videos of different frame
+            sizes.
         MissingDependencyError: a web URL without ``yt-dlp`` installed.
     """
 
@@ -292,6 +293,13 @@ class TwoVideoSource(FrameSource):
         start, stride = check_start_stride(start, stride)
         self.images_command = images_command
         self.left_path, self.right_path = resolve_video(str(left)), resolve_video(str(right))
+        both_files = self.left_path.is_file() and self.right_path.is_file()
+        if self.left_path == self.right_path or (both_files and self.left_path.samefile(self.right_path)):
+            # as the command line refuses it: every frame matched itself, at disparity 0
+            raise InputError(
+                f"left and right give the same video {left}: a stereo pair needs its two views (two videos, one per "
+                f"camera; for one side-by-side video: SideBySideVideoSource({str(left)!r}))"
+            )
         self._videos = (str(left), str(right))
         self.start, self.stride = start, stride
         self.description = f"two videos {Path(str(left)).name} + {Path(str(right)).name}"
