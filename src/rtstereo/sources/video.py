@@ -43,6 +43,12 @@ FRAME_COUNT_SLACK = 1
 # file ends, at the first of them (a file cut short keeps its header's count, and every read past its data fails).
 MAX_DAMAGED_RUN = 25
 DAMAGED = "damaged"  # what VideoReader.read returns for a frame that does not decode while frames follow it
+# yt-dlp's choice of a video URL's file: the best H.264 mp4 (OpenCV decodes it with any FFmpeg), with or without sound,
+# so that a site that serves its sharp streams without sound is not read from its small file with sound (YouTube: its
+# 1080p H.264 stream, not its 360p file with sound); then any mp4 with video, any file with video, a video stream alone.
+VIDEO_URL_FORMAT = (
+    "best*[ext=mp4][vcodec^=avc1]/best[ext=mp4][vcodec!=none]/best[vcodec!=none]/bestvideo[ext=mp4]/bestvideo/best"
+)
 
 
 class VideoReader:
@@ -542,8 +548,8 @@ def resolve_video(video: str) -> Path:
 def download_video(url: str) -> Path:
     """Download a video URL once with ``yt-dlp`` into ``$RTSTEREO_CACHE/videos`` and return the file.
 
-    The format chosen is the best single file that holds video (mp4 preferred, so that OpenCV reads
-    it); sites that only offer separate audio and video streams get the video stream.
+    The format chosen is the best H.264 mp4 file that holds video, with or without sound (OpenCV reads it
+    with any FFmpeg), then the best mp4 or other file that holds video: ``VIDEO_URL_FORMAT``.
 
     Raises:
         MissingDependencyError: ``yt-dlp`` is not installed (extra ``video``).
@@ -582,7 +588,7 @@ def _cached_video(folder: Path, key: str, url: str) -> Path | None:
 def _download(yt_dlp: Any, url: str, folder: Path, key: str) -> Path:
     """Download ``url`` with yt-dlp into ``folder`` as ``<key>.<ext>``; see :func:`download_video`."""
     options = {
-        "format": "best[ext=mp4][vcodec!=none]/best[vcodec!=none]/bestvideo[ext=mp4]/bestvideo/best",
+        "format": VIDEO_URL_FORMAT,
         "outtmpl": str(folder / f"{key}.%(ext)s"),
         "noplaylist": True,
         "quiet": True,
