@@ -4,6 +4,7 @@ an image or a checkpoint not kept (no network: ``urlopen`` is replaced)."""
 from __future__ import annotations
 
 import io
+import json
 import urllib.error
 
 import cv2
@@ -288,3 +289,16 @@ def test_a_cache_folder_that_cannot_be_made_is_said_in_words(tmp_path, monkeypat
     folder = tmp_path / "cache" / "downloads"
     expected = f"cannot create the cache folder {folder}: {tmp_path / 'cache'} is a file, not a folder"
     assert str(info.value) == f"cannot download https://x.org/l.png: {expected}"
+
+
+def test_compare_reads_file_and_http_urls_as_predict_does(served, tmp_path, capsys):
+    """`rtstereo compare URL B` was "file not found: http://..." (a file URL's too): it reads URLs as predict does."""
+    from rtstereo.cli import main
+
+    (tmp_path / "b.png").write_bytes(_png(7))
+    served["https://x.org/a.png"] = _png(7)
+    assert main(["compare", "https://x.org/a.png", (tmp_path / "b.png").as_uri(), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["score"] == 0.0
+    assert len(_cached(tmp_path)) == 1
+    assert main(["compare", "ftp://x.org/a.png", str(tmp_path / "b.png")]) == 2
+    assert "rtstereo compare: error: file ftp://x.org/a.png: ftp:// URLs are not read" in capsys.readouterr().err
