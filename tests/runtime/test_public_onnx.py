@@ -20,6 +20,7 @@ from rtstereo.bench import run_bench
 from rtstereo.cli import main
 from rtstereo.errors import CheckpointError, InputError
 from rtstereo.io import write_image
+from rtstereo.runtime.predictor import ResizeWarning
 
 SIZE_HW = (16, 32)
 HALF_HW = (8, 16)
@@ -109,6 +110,19 @@ def test_a_public_combined_file_takes_the_half_size_pair_first(tmp_path):
     result = model.predict(*_pair())
     np.testing.assert_allclose(result.disparity_px, 30 + 2 * 3, rtol=1e-6)
     assert result.settings["iters"] == 10 and result.settings["two_pass"] is True
+
+
+def test_a_pair_stretched_to_a_public_file_is_not_told_to_export_with_dynamic(tmp_path):
+    """The warning advised "an export at the pair's aspect ratio, or --dynamic": a public file has no export to redo."""
+    model = rtstereo.load(str(public_init(tmp_path / "crestereo_init_iter5_16x32.onnx")))
+    wide = [np.repeat(image, 3, axis=1) for image in _pair()]  # 16x96: three times the file's aspect ratio
+    with pytest.warns(ResizeWarning) as caught:
+        model.predict(*wide)
+    message = str(caught[0].message)
+    assert message.endswith(
+        "run at 2.00): the public file made at the pair's aspect ratio (its name says its HxW) keeps it"
+    )
+    assert "--dynamic" not in message
 
 
 def test_a_public_file_refuses_other_iterations_and_is_described(tmp_path, capsys):

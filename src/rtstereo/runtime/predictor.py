@@ -73,6 +73,10 @@ def too_small_for(size_hw: tuple[int, int], size_divisor: int) -> bool:
     return any(-(-side // size_divisor) < 2 for side in size_hw)
 
 
+# What keeps a pair's aspect ratio on a fixed-size export (the files whose export refuses --dynamic say otherwise).
+KEEP_ASPECT_ADVICE = "an export at the pair's aspect ratio, or --dynamic, keeps it"
+
+
 class Predictor:
     """Runs a stereo method on pairs of uint8 RGB images.
 
@@ -88,6 +92,7 @@ class Predictor:
             the fill; ``None`` takes the model's default (``spec.refine_edges``).
         weights: the weights file (or URL) the network was loaded from, recorded in results as
             ``settings["weights"]``: two checkpoints of one architecture give otherwise identical records.
+        keep_aspect_advice: what the warning about a pair stretched to ``fixed_size_hw`` advises instead.
 
     One predictor may be called from several threads at once: each call gives the map a call alone gives.
     :meth:`close` (or a ``with`` block) releases it at once; a predictor no longer referenced is released too.
@@ -113,6 +118,7 @@ class Predictor:
         fill_left_border: bool | None = None,
         refine_edges: bool | None = None,
         weights: str | None = None,
+        keep_aspect_advice: str = KEEP_ASPECT_ADVICE,
     ):
         self.spec = spec
         self.settings = dict(settings)
@@ -122,6 +128,7 @@ class Predictor:
         self.fill_left_border = spec.fill_left_border if fill_left_border is None else bool(fill_left_border)
         self.refine_edges = spec.refine_edges if refine_edges is None else bool(refine_edges)
         self.weights = weights
+        self.keep_aspect_advice = keep_aspect_advice
 
     def __repr__(self) -> str:
         return f"Predictor({self.name!r}, settings={self.settings}, backend={self.backend.describe()})"
@@ -344,7 +351,7 @@ class Predictor:
             aspect_change = (width / height) / (net_hw[1] / net_hw[0])
             stretched = (
                 f"; the views are stretched (aspect ratio W/H {width / height:.2f} run at "
-                f"{net_hw[1] / net_hw[0]:.2f}): an export at the pair's aspect ratio, or --dynamic, keeps it"
+                f"{net_hw[1] / net_hw[0]:.2f}): {self.keep_aspect_advice}"
                 if not 1 / 1.05 <= aspect_change <= 1.05
                 else ""
             )
