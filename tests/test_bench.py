@@ -1175,6 +1175,18 @@ def test_the_post_processing_switches_every_model_takes_are_swept_on_each_model(
     assert [r.status for r in report.rows] == ["ok"] * 4, report.table()
 
 
+def test_a_packaged_networks_row_reads_its_files_precision_as_the_file_given_by_path_does():
+    """rtnet-v5 read "-" in the Precision column, the cell of SGBM, and "Full" given as its .onnx file's path."""
+    path = str(Path(rtstereo.__file__).parent / "weights" / "rtnet-v5.onnx")
+    report = run_bench(["rtnet-v5", path, "hybrid", "sgbm"], [(64, 512)], warmup=1, runs=1, threads=1)
+    assert [row.status for row in report.rows] == ["ok"] * 4, report.table()
+    table = report.table()
+    for model in ("rtnet-v5", path):
+        assert f"|{model}|onnxruntime|64p (512x64)|192|Full|" in table, table
+    assert "|hybrid|onnxruntime|64p (512x64)|192 (128 searched)|Full|" in table, table
+    assert "|sgbm|opencv|64p (512x64)|192|-|" in table, table
+
+
 def test_a_fixed_size_onnx_file_is_benched_at_its_own_size_only(tmp_path):
     pytest.importorskip("onnx")
     from rtstereo.export.onnx_export import build_network, export_onnx
