@@ -540,6 +540,22 @@ def test_a_video_url_is_read_from_its_sharpest_h264_stream_not_its_small_file_wi
     assert chosen == ["mp4"]
 
 
+def test_a_video_cache_folder_that_cannot_be_made_is_one_line_as_for_image_urls(tmp_path, monkeypatch):
+    """A traceback (NotADirectoryError), where predict's image URLs said it in one line."""
+    from rtstereo.sources.video import download_video
+
+    _fake_yt_dlp(monkeypatch, {})
+    (tmp_path / "cache").write_text("a file where the cache should be")
+    monkeypatch.setenv("RTSTEREO_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(InputError) as raised:
+        download_video("https://example.com/clip.mp4")
+    folder = tmp_path / "cache" / "videos"
+    assert str(raised.value) == (
+        f"cannot download https://example.com/clip.mp4: cannot create the cache folder {folder}: "
+        f"{tmp_path / 'cache'} is a file, not a folder"
+    )
+
+
 def test_a_playlist_url_is_refused(stream_cache, monkeypatch):
     from rtstereo.sources.video import download_video
 

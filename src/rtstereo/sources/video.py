@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, require, require_bool
+from ..io.atomic import os_reason
 from ..io.download import cache_dir, is_url
 from ..io.lock import FileLock, holder_text
 from ..io.quiet import ffmpeg_quietened, native_output_held
@@ -561,7 +562,11 @@ def download_video(url: str) -> Path:
     cached = _cached_video(folder, key, url)
     if cached is not None:
         return cached
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a traceback, where predict's image URLs said it in one line
+        reason = os_reason(exc, folder / key)
+        raise InputError(f"cannot download {url}: cannot create the cache folder {folder}: {reason}") from None
     # Two runs that downloaded one URL at once both wrote yt-dlp's KEY.mp4.part (the second resuming the first's):
     # the cached video came out longer than the file, damaged for every later run, and the second run failed with
     # "Unable to rename file". The second now waits for the first's download and reads it.
