@@ -302,3 +302,18 @@ def test_compare_reads_file_and_http_urls_as_predict_does(served, tmp_path, caps
     assert len(_cached(tmp_path)) == 1
     assert main(["compare", "ftp://x.org/a.png", str(tmp_path / "b.png")]) == 2
     assert "rtstereo compare: error: file ftp://x.org/a.png: ftp:// URLs are not read" in capsys.readouterr().err
+
+
+def test_a_calibration_is_read_from_file_and_http_urls_as_images_are(served, tmp_path):
+    """--calib URL was "calibration file not found: http:/x.org/calib.txt", the URL made into a path."""
+    from rtstereo.io.calibration import read_calibration
+
+    text = "cam0=[300 0 160; 0 300 120; 0 0 1]\ncam1=[300 0 160; 0 300 120; 0 0 1]\ndoffs=0\nbaseline=100\n"
+    served["https://x.org/calib.txt"] = text.encode()
+    (tmp_path / "calib.txt").write_text(text)
+    for source in ("https://x.org/calib.txt", (tmp_path / "calib.txt").as_uri()):
+        calibration = read_calibration(source)
+        assert (calibration.fx_px, calibration.baseline_m) == (300.0, 0.1), source
+    assert len(_cached(tmp_path)) == 1
+    with pytest.raises(InputError, match=r"^calibration file ftp://x.org/c.txt: ftp:// URLs are not read"):
+        read_calibration("ftp://x.org/c.txt")
