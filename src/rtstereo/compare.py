@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import InputError, missing_file_message
 from .io.disparity import is_colour, read_disparity, read_float_tiff
-from .io.download import fetch, is_url, refuse_data_uri, refuse_other_url
+from .io.download import fetch, file_url_path, is_url, refuse_data_uri, refuse_other_url
 from .io.images import grey_dtype, opened_with_pil, read_image_levels
 from .metrics import disparity_metrics
 from .sinks.pointcloud import FILES as DEPTH_FILES
@@ -305,7 +305,31 @@ def compare_files(path_a: str | Path, path_b: str | Path, kind: str = "auto", sc
         InputError: a file is missing or unreadable, the kinds differ, a scale is given for images, or the maps
             cannot be compared.
     """
-    path_a, path_b = _local(path_a), _local(path_b)
+    local_a, local_b = _local(path_a), _local(path_b)
+    # A download is named by its URL in what compare says, as predict names it, not by its file in the cache.
+    downloads = {
+        str(local): str(given) for local, given in ((local_a, path_a), (local_b, path_b)) if str(local) != str(given)
+    }
+    downloads = {local: given for local, given in downloads.items() if file_url_path(given) is None}
+    try:
+        compared = _compare_local_files(local_a, local_b, kind, scale)
+    except InputError as exc:
+        exc.args = (_urls_named(str(exc.args[0]), downloads), *exc.args[1:])
+        raise
+    return replace(
+        compared, resized=_urls_named(compared.resized, downloads), note=_urls_named(compared.note, downloads)
+    )
+
+
+def _urls_named(text: str | None, downloads: dict[str, str]) -> str | None:
+    """``text`` with each downloaded file's path in the cache replaced by its URL."""
+    for local, url in downloads.items():
+        text = text.replace(local, url) if text is not None else None
+    return text
+
+
+def _compare_local_files(path_a: str | Path, path_b: str | Path, kind: str, scale: float | None) -> Comparison:
+    """:func:`compare_files` on two local files."""
     for p in (path_a, path_b):
         if Path(p).is_dir():
             raise InputError(f"{p} is a folder: compare takes two files (images or disparity maps)")

@@ -300,6 +300,9 @@ def test_compare_reads_file_and_http_urls_as_predict_does(served, tmp_path, caps
     assert main(["compare", "https://x.org/a.png", (tmp_path / "b.png").as_uri(), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["score"] == 0.0
     assert len(_cached(tmp_path)) == 1
+    (tmp_path / "wide.png").write_bytes(cv2.imencode(".png", np.zeros((4, 12, 3), np.uint8))[1].tobytes())
+    assert main(["compare", "https://x.org/a.png", str(tmp_path / "wide.png")]) == 2  # named by its URL, not its copy
+    assert capsys.readouterr().err.startswith("rtstereo compare: error: https://x.org/a.png is 6x4 and ")
     assert main(["compare", "ftp://x.org/a.png", str(tmp_path / "b.png")]) == 2
     assert "rtstereo compare: error: file ftp://x.org/a.png: ftp:// URLs are not read" in capsys.readouterr().err
 
