@@ -1128,6 +1128,24 @@ def test_the_gpu_check_runs_end_to_end_on_the_cpu_at_tiny_sizes(monkeypatch, tmp
     assert "| default at 720p | 64x32 | 200 |" in (out / "gpu_check.md").read_text()
 
 
+@pytest.mark.slow
+def test_the_gpu_checks_tables_of_networks_with_weights_files_say_nothing_of_random_weights(
+    monkeypatch, tmp_path, shared
+):
+    """The seed's table said "--random-weights does not apply to gwcnet-gc" beside its weights file, and the networks'
+    table the same of AnyNet and CREStereo: the check asked for random weights whatever files it had."""
+    root = shared("fixtures", "golden").parents[1]
+    shared("weights", "anynet", "anynet_kitti2015.tar")
+    out = tmp_path / "out"
+    argv = ["gpu", "--device", "cpu", "--quick", "--threads", "1", "--shared", root, "-o", out]
+    summary = _bench_networks(monkeypatch, tmp_path, *argv)
+    assert [p["status"] for p in summary["parts"]] == ["measured"] * 4
+    for name in ("gpu_gwcnet-gc_seed_table", "gpu_gwcnet-gc_seed_table_onnxruntime", "gpu_networks"):
+        table = (out / f"{name}.md").read_text()
+        assert "does not apply" not in table, table
+        assert all(r["status"] == "ok" for r in json.loads((out / f"{name}.json").read_text())["rows"]), name
+
+
 def test_the_gpu_check_leaves_out_what_would_start_after_its_budget(monkeypatch, tmp_path):
     argv = [
         "gpu",
