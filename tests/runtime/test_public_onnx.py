@@ -168,6 +168,13 @@ def test_iters_on_a_public_file_renamed_without_them_says_they_are_unknown(tmp_p
     assert "iters" not in rtstereo.load(str(path)).predict(*_pair()).settings
 
 
+def test_a_setting_a_public_file_has_not_is_not_said_to_be_left_out_of_an_export(tmp_path):
+    """--max-disp with a public file said it "was exported without a setting 'max_disp'": rtstereo exported nothing."""
+    path = public_init(tmp_path / "crestereo_init_iter5_16x32.onnx")
+    with pytest.raises(InputError, match=r"16x32.onnx is a public CREStereo file, which has no setting 'max_disp' "):
+        rtstereo.load(str(path), max_disp=64)
+
+
 def test_another_onnx_file_without_metadata_is_still_refused(tmp_path):
     graph = helper.make_graph(
         [helper.make_node("Add", ["left", "right"], ["disparity"])],

@@ -661,8 +661,10 @@ def _check_settings(contract: OnnxContract, overrides: dict[str, Any], path: Pat
         if key not in contract.settings:
             known = ", ".join(sorted(contract.settings)) or "none"
             close = difflib.get_close_matches(key, [*contract.settings, *POSTPROCESS_SETTINGS, *RUNTIME_SETTINGS], n=3)
+            # A public file was never exported by rtstereo, and CREStereo has no disparity range to set (max_disp)
+            made = "is a public CREStereo file, which has no" if contract.role == "public" else "was exported without a"
             raise InputError(
-                f"{path} was exported without a setting '{key}' (its settings: {known}; and, as every model, "
+                f"{path} {made} setting '{key}' (its settings: {known}; and, as every model, "
                 f"{', '.join(POSTPROCESS_SETTINGS)}; runtime options: {', '.join(RUNTIME_SETTINGS)})"
                 + (f"; did you mean {', '.join(close)}?" if close else "")
             )
