@@ -578,6 +578,7 @@ def load_onnx(
         backend,
         fixed_size_hw=contract.fixed_size_hw,
         keep_aspect_advice=keep_aspect_advice(contract),
+        range_fixed_in=path.name if "max_disp" in contract.settings else None,
     )
 
 
