@@ -200,7 +200,7 @@ def gpu(args: argparse.Namespace) -> None:
             precisions=precisions,
             backends=backends,
             weights=weights,
-            random_weights=True,
+            random_weights="gwcnet-gc" not in weights,  # with a file, "--random-weights does not apply" was noted
             **common,
         )
 
@@ -221,7 +221,7 @@ def gpu(args: argparse.Namespace) -> None:
         sizes = plan.sizes("480p", "720p", "1080p")
         methods = list(dict.fromkeys(["hybrid", resolve_alias("default")]))
         search = {"max_disp": [plan.method_max_disp]} if plan.method_max_disp else {}
-        both = {"precisions": [half, "fp32"], "weights": weights, "random_weights": True, **common}
+        both = {"precisions": [half, "fp32"], "weights": weights, **common}
         camera = plan.sizes("480p", "720p")
         runs: list[tuple[str, Callable[[], Any]]] = [
             (
@@ -230,8 +230,17 @@ def gpu(args: argparse.Namespace) -> None:
             ),
             ("the packaged ONNX network", lambda: run_bench([PACKAGED_NETWORK], sizes, sweeps=ort, **ort_common)),
             ("the hybrid and default", lambda: run_bench(methods, camera, sweeps={**ort, **search}, **ort_common)),
-            ("AnyNet", lambda: run_bench(["anynet"], camera, **both)),
-            ("CREStereo", lambda: run_bench(["crestereo"], camera, sweeps={"iters": [plan.crestereo_iters]}, **both)),
+            ("AnyNet", lambda: run_bench(["anynet"], camera, random_weights="anynet" not in weights, **both)),
+            (
+                "CREStereo",
+                lambda: run_bench(
+                    ["crestereo"],
+                    camera,
+                    sweeps={"iters": [plan.crestereo_iters]},
+                    random_weights="crestereo" not in weights,
+                    **both,
+                ),
+            ),
         ]
         if state is None:
             check.note("training/default/state.pt is not here: the packaged network's PyTorch state was not timed")

@@ -1128,6 +1128,24 @@ def test_the_gpu_check_runs_end_to_end_on_the_cpu_at_tiny_sizes(monkeypatch, tmp
     assert "| default at 720p | 64x32 | 200 |" in (out / "gpu_check.md").read_text()
 
 
+@pytest.mark.slow
+def test_the_gpu_checks_tables_of_networks_with_weights_files_say_nothing_of_random_weights(
+    monkeypatch, tmp_path, shared
+):
+    """The seed's table said "--random-weights does not apply to gwcnet-gc" beside its weights file, and the networks'
+    table the same of AnyNet and CREStereo: the check asked for random weights whatever files it had."""
+    root = shared("fixtures", "golden").parents[1]
+    shared("weights", "anynet", "anynet_kitti2015.tar")
+    out = tmp_path / "out"
+    argv = ["gpu", "--device", "cpu", "--quick", "--threads", "1", "--shared", root, "-o", out]
+    summary = _bench_networks(monkeypatch, tmp_path, *argv)
+    assert [p["status"] for p in summary["parts"]] == ["measured"] * 4
+    for name in ("gpu_gwcnet-gc_seed_table", "gpu_gwcnet-gc_seed_table_onnxruntime", "gpu_networks"):
+        table = (out / f"{name}.md").read_text()
+        assert "does not apply" not in table, table
+        assert all(r["status"] == "ok" for r in json.loads((out / f"{name}.json").read_text())["rows"]), name
+
+
 def test_the_gpu_check_leaves_out_what_would_start_after_its_budget(monkeypatch, tmp_path):
     argv = [
         "gpu",
@@ -1173,6 +1191,18 @@ def test_the_post_processing_switches_every_model_takes_are_swept_on_each_model(
         assert predictor.refine_edges is dict(case.settings)["refine_edges"], case.label
     report = run_bench([str(checkpoint), "sgbm"], [(32, 256)], sweeps=sweeps, warmup=1, runs=1, threads=1)
     assert [r.status for r in report.rows] == ["ok"] * 4, report.table()
+
+
+def test_a_packaged_networks_row_reads_its_files_precision_as_the_file_given_by_path_does():
+    """rtnet-v5 read "-" in the Precision column, the cell of SGBM, and "Full" given as its .onnx file's path."""
+    path = str(Path(rtstereo.__file__).parent / "weights" / "rtnet-v5.onnx")
+    report = run_bench(["rtnet-v5", path, "hybrid", "sgbm"], [(64, 512)], warmup=1, runs=1, threads=1)
+    assert [row.status for row in report.rows] == ["ok"] * 4, report.table()
+    table = report.table()
+    for model in ("rtnet-v5", path):
+        assert f"|{model}|onnxruntime|64p (512x64)|192|Full|" in table, table
+    assert "|hybrid|onnxruntime|64p (512x64)|192 (128 searched)|Full|" in table, table
+    assert "|sgbm|opencv|64p (512x64)|192|-|" in table, table
 
 
 def test_a_fixed_size_onnx_file_is_benched_at_its_own_size_only(tmp_path):

@@ -367,6 +367,13 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path, pair_files, argv, me
             "providers=tensorrt,cuda,cpu times each on its own row (without --set providers, --device cuda tries "
             "TensorRT, then CUDA) (see `rtstereo bench --help`)",
         ),
+        # RT-Stereo's onnx_export.py options (the GwcNet seed): it said "unrecognized arguments" alone
+        (
+            ["export", "gwcnet-gc", "--size", "480x672", "-o", "m.onnx", "--width", "672", "--disparity=192"],
+            "rtstereo export: error: unrecognized arguments: --width 672 --disparity=192; export takes the input size "
+            "as --size HEIGHTxWIDTH (--size 480x672 for --width 672 --height 480) and the disparity levels as "
+            "--max-disp (--disparity 192: --max-disp 192) (see `rtstereo export --help`)",
+        ),
         # train's --data DIR is eval's DIR: it said "unrecognized arguments: --data" alone
         (
             ["eval", "--model", "sgbm", "--data", "synth"],

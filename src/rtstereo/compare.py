@@ -18,6 +18,7 @@ import numpy as np
 
 from .errors import InputError, missing_file_message
 from .io.disparity import is_colour, read_disparity, read_float_tiff
+from .io.download import fetch, file_url_path, is_url, refuse_data_uri, refuse_other_url
 from .io.images import grey_dtype, opened_with_pil, read_image_levels
 from .metrics import disparity_metrics
 from .sinks.pointcloud import FILES as DEPTH_FILES
@@ -293,8 +294,9 @@ def compare_files(path_a: str | Path, path_b: str | Path, kind: str = "auto", sc
     """Compare two files.
 
     Args:
-        path_a: the first file (the reference for disparity metrics).
-        path_b: the second file.
+        path_a: the first file (the reference for disparity metrics); a ``file://`` URL is read in place, an
+            http(s) URL downloaded once into the cache, as ``predict`` reads images.
+        path_b: the second file, likewise.
         kind: ``auto`` (from the file types), ``image`` or ``disparity``.
         scale: divisor of 8-bit disparity maps (value / scale); given, ``auto`` reads both files as
             disparity maps.
@@ -303,6 +305,31 @@ def compare_files(path_a: str | Path, path_b: str | Path, kind: str = "auto", sc
         InputError: a file is missing or unreadable, the kinds differ, a scale is given for images, or the maps
             cannot be compared.
     """
+    local_a, local_b = _local(path_a), _local(path_b)
+    # A download is named by its URL in what compare says, as predict names it, not by its file in the cache.
+    downloads = {
+        str(local): str(given) for local, given in ((local_a, path_a), (local_b, path_b)) if str(local) != str(given)
+    }
+    downloads = {local: given for local, given in downloads.items() if file_url_path(given) is None}
+    try:
+        compared = _compare_local_files(local_a, local_b, kind, scale)
+    except InputError as exc:
+        exc.args = (_urls_named(str(exc.args[0]), downloads), *exc.args[1:])
+        raise
+    return replace(
+        compared, resized=_urls_named(compared.resized, downloads), note=_urls_named(compared.note, downloads)
+    )
+
+
+def _urls_named(text: str | None, downloads: dict[str, str]) -> str | None:
+    """``text`` with each downloaded file's path in the cache replaced by its URL."""
+    for local, url in downloads.items():
+        text = text.replace(local, url) if text is not None else None
+    return text
+
+
+def _compare_local_files(path_a: str | Path, path_b: str | Path, kind: str, scale: float | None) -> Comparison:
+    """:func:`compare_files` on two local files."""
     for p in (path_a, path_b):
         if Path(p).is_dir():
             raise InputError(f"{p} is a folder: compare takes two files (images or disparity maps)")
@@ -353,6 +380,14 @@ def compare_files(path_a: str | Path, path_b: str | Path, kind: str = "auto", sc
     if kind == "disparity":
         return _compare_maps(path_a, path_b, scale)
     raise InputError(f"--kind must be auto, image or disparity, got '{kind}'")
+
+
+def _local(path: str | Path) -> str | Path:
+    """The file to read for ``path``: a path as it is, a URL's file (a ``file://`` URL's own, an http(s) URL's
+    download); a URL made into a path had been "file not found: http:/host/a.png"."""
+    refuse_data_uri(str(path), "file")
+    refuse_other_url(str(path), "file")
+    return fetch(str(path)) if is_url(str(path)) else path
 
 
 def _header_size_hw(path: Path) -> tuple[int, int] | None:

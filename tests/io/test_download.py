@@ -4,6 +4,7 @@ an image or a checkpoint not kept (no network: ``urlopen`` is replaced)."""
 from __future__ import annotations
 
 import io
+import json
 import urllib.error
 
 import cv2
@@ -288,3 +289,34 @@ def test_a_cache_folder_that_cannot_be_made_is_said_in_words(tmp_path, monkeypat
     folder = tmp_path / "cache" / "downloads"
     expected = f"cannot create the cache folder {folder}: {tmp_path / 'cache'} is a file, not a folder"
     assert str(info.value) == f"cannot download https://x.org/l.png: {expected}"
+
+
+def test_compare_reads_file_and_http_urls_as_predict_does(served, tmp_path, capsys):
+    """`rtstereo compare URL B` was "file not found: http://..." (a file URL's too): it reads URLs as predict does."""
+    from rtstereo.cli import main
+
+    (tmp_path / "b.png").write_bytes(_png(7))
+    served["https://x.org/a.png"] = _png(7)
+    assert main(["compare", "https://x.org/a.png", (tmp_path / "b.png").as_uri(), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["score"] == 0.0
+    assert len(_cached(tmp_path)) == 1
+    (tmp_path / "wide.png").write_bytes(cv2.imencode(".png", np.zeros((4, 12, 3), np.uint8))[1].tobytes())
+    assert main(["compare", "https://x.org/a.png", str(tmp_path / "wide.png")]) == 2  # named by its URL, not its copy
+    assert capsys.readouterr().err.startswith("rtstereo compare: error: https://x.org/a.png is 6x4 and ")
+    assert main(["compare", "ftp://x.org/a.png", str(tmp_path / "b.png")]) == 2
+    assert "rtstereo compare: error: file ftp://x.org/a.png: ftp:// URLs are not read" in capsys.readouterr().err
+
+
+def test_a_calibration_is_read_from_file_and_http_urls_as_images_are(served, tmp_path):
+    """--calib URL was "calibration file not found: http:/x.org/calib.txt", the URL made into a path."""
+    from rtstereo.io.calibration import read_calibration
+
+    text = "cam0=[300 0 160; 0 300 120; 0 0 1]\ncam1=[300 0 160; 0 300 120; 0 0 1]\ndoffs=0\nbaseline=100\n"
+    served["https://x.org/calib.txt"] = text.encode()
+    (tmp_path / "calib.txt").write_text(text)
+    for source in ("https://x.org/calib.txt", (tmp_path / "calib.txt").as_uri()):
+        calibration = read_calibration(source)
+        assert (calibration.fx_px, calibration.baseline_m) == (300.0, 0.1), source
+    assert len(_cached(tmp_path)) == 1
+    with pytest.raises(InputError, match=r"^calibration file ftp://x.org/c.txt: ftp:// URLs are not read"):
+        read_calibration("ftp://x.org/c.txt")

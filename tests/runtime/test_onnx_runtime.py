@@ -1293,3 +1293,22 @@ def test_precision_parity_of_other_arguments_is_one_input_error(arguments, match
     arguments = tuple(model if a == "model" else a for a in arguments)
     with pytest.raises(InputError, match=match):
         precision_parity(*arguments)
+
+
+def test_a_map_cut_off_by_an_exported_files_range_is_told_to_export_again_not_to_raise_max_disp(tmp_path):
+    """ "Search further with a larger --max-disp" sent an exported file to a refusal: its max_disp is in its graph."""
+    from rtstereo.cli import main
+    from rtstereo.io import write_image
+    from rtstereo.runtime.predictor import RangeCeilingWarning
+
+    contract = _contract((16, 64), settings={"max_disp": 12})
+    path = toy_single(tmp_path / "toy.onnx", (16, 64), contract)  # disparity = 10 x grey / 255 + 1: 11 px at 255
+    write_image(tmp_path / "l.png", np.full((16, 64, 3), 255, np.uint8))
+    write_image(tmp_path / "r.png", np.full((16, 64, 3), 200, np.uint8))  # read and ignored
+    with pytest.warns(RangeCeilingWarning) as caught:
+        assert main(["predict", str(tmp_path / "l.png"), str(tmp_path / "r.png"), "--model", str(path), "-q"]) == 0
+    assert [str(w.message) for w in caught if w.category is RangeCeilingWarning] == [
+        "l: 100.0 % of the map sits at the top of the searched range (10-11 px; --max-disp 12, fixed in toy.onnx): "
+        "nearer points lie beyond it and are cut off there; export the network again with a larger --max-disp "
+        "(rtstereo export toy-net ... --max-disp 32)"
+    ]

@@ -20,6 +20,7 @@ from rtstereo.bench import run_bench
 from rtstereo.cli import main
 from rtstereo.errors import CheckpointError, InputError
 from rtstereo.io import write_image
+from rtstereo.runtime.predictor import ResizeWarning
 
 SIZE_HW = (16, 32)
 HALF_HW = (8, 16)
@@ -111,6 +112,19 @@ def test_a_public_combined_file_takes_the_half_size_pair_first(tmp_path):
     assert result.settings["iters"] == 10 and result.settings["two_pass"] is True
 
 
+def test_a_pair_stretched_to_a_public_file_is_not_told_to_export_with_dynamic(tmp_path):
+    """The warning advised "an export at the pair's aspect ratio, or --dynamic": a public file has no export to redo."""
+    model = rtstereo.load(str(public_init(tmp_path / "crestereo_init_iter5_16x32.onnx")))
+    wide = [np.repeat(image, 3, axis=1) for image in _pair()]  # 16x96: three times the file's aspect ratio
+    with pytest.warns(ResizeWarning) as caught:
+        model.predict(*wide)
+    message = str(caught[0].message)
+    assert message.endswith(
+        "run at 2.00): the public file made at the pair's aspect ratio (its name says its HxW) keeps it"
+    )
+    assert "--dynamic" not in message
+
+
 def test_a_public_file_refuses_other_iterations_and_is_described(tmp_path, capsys):
     path = public_combined(tmp_path / "crestereo_combined_iter10_16x32.onnx")
     left, right = _pair()
@@ -152,6 +166,13 @@ def test_iters_on_a_public_file_renamed_without_them_says_they_are_unknown(tmp_p
     with pytest.raises(InputError, match=r"mine.onnx: a public CREStereo file's iterations are .* from its name only"):
         rtstereo.load(str(path), settings={"iters": 5})
     assert "iters" not in rtstereo.load(str(path)).predict(*_pair()).settings
+
+
+def test_a_setting_a_public_file_has_not_is_not_said_to_be_left_out_of_an_export(tmp_path):
+    """--max-disp with a public file said it "was exported without a setting 'max_disp'": rtstereo exported nothing."""
+    path = public_init(tmp_path / "crestereo_init_iter5_16x32.onnx")
+    with pytest.raises(InputError, match=r"16x32.onnx is a public CREStereo file, which has no setting 'max_disp' "):
+        rtstereo.load(str(path), max_disp=64)
 
 
 def test_another_onnx_file_without_metadata_is_still_refused(tmp_path):

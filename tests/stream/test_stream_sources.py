@@ -512,6 +512,61 @@ def test_a_run_waits_for_the_download_of_the_same_video_url_by_another_and_reads
     assert sorted(p.name for p in folder.iterdir()) == [f"{key}.mp4"]
 
 
+def test_a_video_url_is_read_from_its_sharpest_h264_stream_not_its_small_file_with_sound(stream_cache, monkeypatch):
+    """YouTube serves 360p only with sound in one file, its 1080p H.264 without: the 360p file was chosen, a third of
+    the resolution of each view of a side-by-side video. yt-dlp's own format choice, on YouTube's kinds of formats."""
+    yt_dlp = pytest.importorskip("yt_dlp")
+    from rtstereo.sources.video import download_video
+
+    def video(format_id, ext, vcodec, acodec, height):
+        return {"format_id": format_id, "ext": ext, "vcodec": vcodec, "acodec": acodec, "height": height,
+                "width": height * 16 // 9 if height else None, "url": f"https://example.com/{format_id}",
+                "protocol": "https"}  # fmt: skip
+
+    formats = [
+        video("18", "mp4", "avc1.42001E", "mp4a.40.2", 360),  # the one file with sound
+        video("140", "m4a", "none", "mp4a.40.2", None),
+        video("137", "mp4", "avc1.640028", "none", 1080),
+        video("248", "webm", "vp9", "none", 1080),
+        video("399", "mp4", "av01.0.08M.08", "none", 1080),  # AV1: not every FFmpeg OpenCV ships decodes it
+    ]
+    chosen = []
+
+    class Offline(yt_dlp.YoutubeDL):  # yt-dlp's format choice on the formats above, with download_video's options
+        def extract_info(self, url, download=True):
+            page = {"id": "x", "title": "x", "formats": formats, "webpage_url": url, "extractor": "youtube"}
+            info = self.process_ie_result({**page, "extractor_key": "Youtube"}, download=False)
+            chosen.append(info["format_id"])
+            template = self.params["outtmpl"]  # a dict of templates in yt-dlp's newer releases
+            path = Path((template["default"] if isinstance(template, dict) else template).replace("%(ext)s", "mp4"))
+            path.write_bytes(b"a video")
+            return {**info, "requested_downloads": [{"filepath": str(path)}]}
+
+    monkeypatch.setattr(yt_dlp, "YoutubeDL", Offline)
+    assert download_video("https://www.youtube.com/watch?v=x").suffix == ".mp4"
+    assert chosen == ["137"]
+    formats[:] = [video("mp4", "mp4", None, None, None)]  # a direct link: nothing known of its codecs
+    chosen.clear()
+    download_video("https://example.com/clip.mp4")
+    assert chosen == ["mp4"]
+
+
+def test_a_video_cache_folder_that_cannot_be_made_is_one_line_as_for_image_urls(tmp_path, monkeypatch):
+    """A traceback (NotADirectoryError), where predict's image URLs said it in one line."""
+    from rtstereo.sources.video import download_video
+
+    _fake_yt_dlp(monkeypatch, {})
+    (tmp_path / "cache").write_text("a file where the cache should be")
+    monkeypatch.setenv("RTSTEREO_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(InputError) as raised:
+        download_video("https://example.com/clip.mp4")
+    folder = tmp_path / "cache" / "videos"
+    assert str(raised.value) == (
+        f"cannot download https://example.com/clip.mp4: cannot create the cache folder {folder}: "
+        f"{tmp_path / 'cache'} is a file, not a folder"
+    )
+
+
 def test_a_playlist_url_is_refused(stream_cache, monkeypatch):
     from rtstereo.sources.video import download_video
 

@@ -358,7 +358,9 @@ class BatchJob:
         result = predictor.predict_pair(pair)
         if self.lr_check_px is not None:
             result, _ = lr_check(predictor, pair, result, self.lr_check_px)
-        ceiling = range_ceiling_warning(result, getattr(predictor, "max_disp_px", None))
+        ceiling = range_ceiling_warning(
+            result, getattr(predictor, "max_disp_px", None), getattr(predictor, "range_fixed_in", None)
+        )
         if ceiling is not None:  # the pair's warning (finish_pair): a map cut off at --max-disp says so
             warn(ceiling, RangeCeilingWarning)
         beyond = beyond_width_warning(result)

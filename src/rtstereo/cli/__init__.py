@@ -66,6 +66,12 @@ EXPORT_RUNTIME_HINT = (
     "--threads go where it runs (rtstereo predict --model FILE.onnx --device cuda)"
 )
 
+# RT-Stereo's onnx_export.py (the GwcNet seed) took the size and the disparity levels as three options of its own
+EXPORT_SEED_HINT = (
+    "; export takes the input size as --size HEIGHTxWIDTH (--size 480x672 for --width 672 --height 480) and the "
+    "disparity levels as --max-disp (--disparity 192: --max-disp 192)"
+)
+
 # train --data DIR, eval DIR: the folders eval scores are its positional arguments
 EVAL_DATA_HINT = (
     "; eval takes the dataset folders themselves, without an option: rtstereo eval --model MODEL DIR [DIR ...]"
@@ -95,6 +101,8 @@ class _Parser(argparse.ArgumentParser):
                 return BENCH_PROVIDERS_HINT if self.prog.endswith(" bench") else PROVIDERS_HINT
             if self.prog.endswith(" export") and {"--precision", "--device", "--threads", "--backend"} & set(words):
                 return EXPORT_RUNTIME_HINT
+            if self.prog.endswith(" export") and {"--width", "--height", "--disparity"} & set(words):
+                return EXPORT_SEED_HINT
             if self.prog.endswith(" eval") and {"--data", "--val-data"} & set(words):
                 return EVAL_DATA_HINT
         else:

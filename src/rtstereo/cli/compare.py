@@ -19,8 +19,12 @@ def register(subparsers) -> None:
         "after resizing B to A's size and scaling its disparities by the width ratio (B of another aspect ratio is "
         "refused).",
     )
-    parser.add_argument("a", metavar="A", help="first file (the reference for disparity metrics)")
-    parser.add_argument("b", metavar="B", help="second file")
+    parser.add_argument(
+        "a",
+        metavar="A",
+        help="first file (the reference for disparity metrics), or its file:// or http(s) URL (downloaded once)",
+    )
+    parser.add_argument("b", metavar="B", help="second file, or its URL")
     parser.add_argument(
         "--kind",
         default="auto",

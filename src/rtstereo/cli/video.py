@@ -593,7 +593,7 @@ def run_stream(args: argparse.Namespace, source: FrameSource, verb: str) -> int:
         # After "--show: no display", asking for --show again would contradict it.
         ways = "-o FILE.mp4 or --output-prefix PREFIX" if args.show else "-o FILE.mp4, --output-prefix PREFIX or --show"
         log.info(f"nothing is written or shown (give {ways}): measuring speed only")
-    sinks.append(_RangeCeilingCheck(predictor.max_disp_px, log))
+    sinks.append(_RangeCeilingCheck(predictor.max_disp_px, log, getattr(predictor, "range_fixed_in", None)))
     if adaptation is not None:
         adaptation.start()  # after the outputs: one that cannot be written is said before the adapter starts
         sinks.append(adaptation)
@@ -684,8 +684,8 @@ class _RangeCeilingCheck(Sink):
 
     EVERY = 30
 
-    def __init__(self, max_disp_px: float | None, log: logging.Logger):
-        self.max_disp_px, self.log = max_disp_px, log
+    def __init__(self, max_disp_px: float | None, log: logging.Logger, fixed_in: str | None = None):
+        self.max_disp_px, self.log, self.fixed_in = max_disp_px, log, fixed_in
         self._warned = max_disp_px is None
         self._beyond_said = False
 
@@ -694,7 +694,7 @@ class _RangeCeilingCheck(Sink):
             return
         from ..runtime.predictor import beyond_width_warning, range_ceiling_warning
 
-        message = None if self._warned else range_ceiling_warning(frame.result, self.max_disp_px)
+        message = None if self._warned else range_ceiling_warning(frame.result, self.max_disp_px, self.fixed_in)
         if message is not None:
             self._warned = True
             self.log.warning("frame %d: %s", frame.number, message)

@@ -31,6 +31,7 @@ from ..errors import InputError, OutputError, RtStereoWarning, missing_file_mess
 from ..text import is_utf8
 from ..types import Calibration, require_calibration_type
 from .atomic import atomic_path, os_reason
+from .download import fetch, is_url, refuse_other_url
 
 FORMAT_TAG = "rtstereo.calibration"
 LENGTH_UNITS_M = {"m": 1.0, "cm": 0.01, "mm": 0.001}
@@ -73,7 +74,8 @@ def read_calibration(
     """Read a rectified stereo calibration from any of the formats above.
 
     Args:
-        path: the calibration file.
+        path: the calibration file; a ``file://`` URL is read in place, an http(s) URL downloaded once into the
+            cache, as images are.
         length_unit: unit of the lengths in OpenCV files (``m``, ``cm`` or ``mm``); ``None`` takes
             the file's ``length_unit`` entry (``rtstereo calibrate`` writes one), else metres; a unit
             that contradicts the file's entry is refused. Other
@@ -89,6 +91,9 @@ def read_calibration(
     Raises:
         InputError: missing file, unknown format, or missing / inconsistent values.
     """
+    if isinstance(path, str):  # as a path, a URL had been "calibration file not found: http:/host/calib.txt"
+        refuse_other_url(path, "calibration file")
+        path = fetch(path) if is_url(path) else path
     path = require_path(path, "calibration file")
     if not path.is_file():
         if path.is_dir():

@@ -46,7 +46,7 @@ from ..models.registry import ModelSpec, coerce_setting
 from .agreement import check_action
 from .backends import Backend
 from .postprocess import POSTPROCESS_SETTINGS
-from .predictor import Predictor
+from .predictor import KEEP_ASPECT_ADVICE, Predictor
 from .providers import (  # noqa: F401 - re-exported: the session functions were defined here before
     GPU_PROVIDERS,
     PROVIDER_NAMES,
@@ -206,6 +206,26 @@ def refinement_path(path: str | Path) -> Path:
 # --------------------------------------------------------------------------------------------------
 # Sessions and providers
 # --------------------------------------------------------------------------------------------------
+
+
+def keep_aspect_advice(contract: OnnxContract) -> str:
+    """What runs a pair of another aspect ratio than a fixed-size file's without stretching its views.
+
+    A public CREStereo file has no export to redo, and a file whose export refuses ``--dynamic`` cannot be made so:
+    the warning had advised ``--dynamic`` for both.
+
+    Examples:
+        >>> keep_aspect_advice(OnnxContract("crestereo", {"two_pass": True}, "raw255", 1, (64, 128), role="public"))
+        "the public file made at the pair's aspect ratio (its name says its HxW) keeps it"
+        >>> keep_aspect_advice(OnnxContract("crestereo", {"two_pass": True}, "raw255", 8, (64, 128), role="refine"))
+        "an export at the pair's aspect ratio keeps it (a two-pass CREStereo export has fixed sizes)"
+    """
+    if contract.role == "public":
+        return "the public file made at the pair's aspect ratio (its name says its HxW) keeps it"
+    advice = other_size_advice(contract)
+    if advice.startswith("re-export it at that size: "):
+        return f"an export at the pair's aspect ratio keeps it ({advice.removeprefix('re-export it at that size: ')})"
+    return KEEP_ASPECT_ADVICE
 
 
 def read_contract(session: Any, path: str | Path) -> OnnxContract:
@@ -557,6 +577,8 @@ def load_onnx(
         contract.settings,
         backend,
         fixed_size_hw=contract.fixed_size_hw,
+        keep_aspect_advice=keep_aspect_advice(contract),
+        range_fixed_in=path.name if "max_disp" in contract.settings else None,
     )
 
 
@@ -640,8 +662,10 @@ def _check_settings(contract: OnnxContract, overrides: dict[str, Any], path: Pat
         if key not in contract.settings:
             known = ", ".join(sorted(contract.settings)) or "none"
             close = difflib.get_close_matches(key, [*contract.settings, *POSTPROCESS_SETTINGS, *RUNTIME_SETTINGS], n=3)
+            # A public file was never exported by rtstereo, and CREStereo has no disparity range to set (max_disp)
+            made = "is a public CREStereo file, which has no" if contract.role == "public" else "was exported without a"
             raise InputError(
-                f"{path} was exported without a setting '{key}' (its settings: {known}; and, as every model, "
+                f"{path} {made} setting '{key}' (its settings: {known}; and, as every model, "
                 f"{', '.join(POSTPROCESS_SETTINGS)}; runtime options: {', '.join(RUNTIME_SETTINGS)})"
                 + (f"; did you mean {', '.join(close)}?" if close else "")
             )

@@ -75,6 +75,10 @@ def too_small_for(size_hw: tuple[int, int], size_divisor: int) -> bool:
     return any(-(-side // size_divisor) < 2 for side in size_hw)
 
 
+# What keeps a pair's aspect ratio on a fixed-size export (the files whose export refuses --dynamic say otherwise).
+KEEP_ASPECT_ADVICE = "an export at the pair's aspect ratio, or --dynamic, keeps it"
+
+
 class Predictor:
     """Runs a stereo method on pairs of uint8 RGB images.
 
@@ -90,6 +94,9 @@ class Predictor:
             the fill; ``None`` takes the model's default (``spec.refine_edges``).
         weights: the weights file (or URL) the network was loaded from, recorded in results as
             ``settings["weights"]``: two checkpoints of one architecture give otherwise identical records.
+        keep_aspect_advice: what the warning about a pair stretched to ``fixed_size_hw`` advises instead.
+        range_fixed_in: the exported file whose graph fixes ``max_disp``, named by the warning about a map cut off at
+            the top of its range (a larger ``--max-disp`` is refused for it: it takes an export again).
 
     One predictor may be called from several threads at once: each call gives the map a call alone gives.
     :meth:`close` (or a ``with`` block) releases it at once; a predictor no longer referenced is released too.
@@ -115,6 +122,8 @@ class Predictor:
         fill_left_border: bool | None = None,
         refine_edges: bool | None = None,
         weights: str | None = None,
+        keep_aspect_advice: str = KEEP_ASPECT_ADVICE,
+        range_fixed_in: str | None = None,
     ):
         self.spec = spec
         self.settings = dict(settings)
@@ -124,6 +133,8 @@ class Predictor:
         self.fill_left_border = spec.fill_left_border if fill_left_border is None else fill_left_border
         self.refine_edges = spec.refine_edges if refine_edges is None else refine_edges
         self.weights = weights
+        self.keep_aspect_advice = keep_aspect_advice
+        self.range_fixed_in = range_fixed_in
 
     # The post-processing switches read as load() reads them: bool() made "false" and "no" true, and turned it on.
     @property
@@ -365,7 +376,7 @@ class Predictor:
             aspect_change = (width / height) / (net_hw[1] / net_hw[0])
             stretched = (
                 f"; the views are stretched (aspect ratio W/H {width / height:.2f} run at "
-                f"{net_hw[1] / net_hw[0]:.2f}): an export at the pair's aspect ratio, or --dynamic, keeps it"
+                f"{net_hw[1] / net_hw[0]:.2f}): {self.keep_aspect_advice}"
                 if not 1 / 1.05 <= aspect_change <= 1.05
                 else ""
             )
@@ -539,9 +550,12 @@ def range_ceiling_share(result: DisparityResult, max_disp_px: float | None) -> t
     return float(np.count_nonzero(at_top) / valid.size), top_px
 
 
-def range_ceiling_warning(result: DisparityResult, max_disp_px: float | None) -> str | None:
+def range_ceiling_warning(
+    result: DisparityResult, max_disp_px: float | None, fixed_in: str | None = None
+) -> str | None:
     """The warning for a map that piles up at the top of its range (:func:`range_ceiling_share` at least
-    :data:`CEILING_SHARE`), naming ``--max-disp``; ``None`` otherwise."""
+    :data:`CEILING_SHARE`), naming ``--max-disp``; ``None`` otherwise. ``fixed_in``: the exported file whose graph
+    fixes the range (:attr:`Predictor.range_fixed_in`), which a larger ``--max-disp`` does not move."""
     share, top_px = range_ceiling_share(result, max_disp_px)
     if share < CEILING_SHARE or max_disp_px is None:
         return None
@@ -563,6 +577,13 @@ def range_ceiling_warning(result: DisparityResult, max_disp_px: float | None) ->
             f"{said}{fixed} {max_disp_px:g} px): nearer points lie beyond it and are cut off there, and --max-disp "
             f"cannot move it; give it the pair at a smaller size (half the width halves every disparity), or use a "
             f"method whose range --max-disp sets, e.g. --model sgbm --max-disp {min(larger, fits)}"
+        )
+    if fixed_in and not fixed and fits > max_disp_px:
+        # "search further with a larger --max-disp" sent an exported file to a refusal: its range is in its graph
+        return (
+            f"{said}{searched}, fixed in {fixed_in}): nearer points lie beyond it and are cut off there; export the "
+            f"network again with a larger --max-disp (rtstereo export {result.model} ... --max-disp "
+            f"{min(larger, fits)})"
         )
     if fits <= max_disp_px:
         return (

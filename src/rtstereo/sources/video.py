@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, require, require_bool
+from ..io.atomic import os_reason
 from ..io.download import cache_dir, is_url
 from ..io.lock import FileLock, holder_text
 from ..io.quiet import ffmpeg_quietened, native_output_held
@@ -43,6 +44,12 @@ FRAME_COUNT_SLACK = 1
 # file ends, at the first of them (a file cut short keeps its header's count, and every read past its data fails).
 MAX_DAMAGED_RUN = 25
 DAMAGED = "damaged"  # what VideoReader.read returns for a frame that does not decode while frames follow it
+# yt-dlp's choice of a video URL's file: the best H.264 mp4 (OpenCV decodes it with any FFmpeg), with or without sound,
+# so that a site that serves its sharp streams without sound is not read from its small file with sound (YouTube: its
+# 1080p H.264 stream, not its 360p file with sound); then any mp4 with video, any file with video, a video stream alone.
+VIDEO_URL_FORMAT = (
+    "best*[ext=mp4][vcodec^=avc1]/best[ext=mp4][vcodec!=none]/best[vcodec!=none]/bestvideo[ext=mp4]/bestvideo/best"
+)
 
 
 class VideoReader:
@@ -550,8 +557,8 @@ def resolve_video(video: str) -> Path:
 def download_video(url: str) -> Path:
     """Download a video URL once with ``yt-dlp`` into ``$RTSTEREO_CACHE/videos`` and return the file.
 
-    The format chosen is the best single file that holds video (mp4 preferred, so that OpenCV reads
-    it); sites that only offer separate audio and video streams get the video stream.
+    The format chosen is the best H.264 mp4 file that holds video, with or without sound (OpenCV reads it
+    with any FFmpeg), then the best mp4 or other file that holds video: ``VIDEO_URL_FORMAT``.
 
     Raises:
         MissingDependencyError: ``yt-dlp`` is not installed (extra ``video``).
@@ -563,7 +570,11 @@ def download_video(url: str) -> Path:
     cached = _cached_video(folder, key, url)
     if cached is not None:
         return cached
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a traceback, where predict's image URLs said it in one line
+        reason = os_reason(exc, folder / key)
+        raise InputError(f"cannot download {url}: cannot create the cache folder {folder}: {reason}") from None
     # Two runs that downloaded one URL at once both wrote yt-dlp's KEY.mp4.part (the second resuming the first's):
     # the cached video came out longer than the file, damaged for every later run, and the second run failed with
     # "Unable to rename file". The second now waits for the first's download and reads it.
@@ -590,7 +601,7 @@ def _cached_video(folder: Path, key: str, url: str) -> Path | None:
 def _download(yt_dlp: Any, url: str, folder: Path, key: str) -> Path:
     """Download ``url`` with yt-dlp into ``folder`` as ``<key>.<ext>``; see :func:`download_video`."""
     options = {
-        "format": "best[ext=mp4][vcodec!=none]/best[vcodec!=none]/bestvideo[ext=mp4]/bestvideo/best",
+        "format": VIDEO_URL_FORMAT,
         "outtmpl": str(folder / f"{key}.%(ext)s"),
         "noplaylist": True,
         "quiet": True,
