@@ -313,7 +313,25 @@ def _checked_parts(source: Any, predictor: Any, sinks: Any) -> list[Sink]:
             "sinks: expected a list of outputs (rtstereo.sinks: VideoSink, DisparityPngSink, ...), got "
             f"{type(sinks).__name__} {sinks!r:.80}"
         )
+    _refuse_shared_outputs(outputs)
     return outputs
+
+
+def _refuse_shared_outputs(outputs: list[Sink]) -> None:
+    """Refuse two sinks that write the same files (also under another spelling or through a link): the second mp4
+    was renamed over the first when they closed, after both had written into one partial file."""
+    seen: dict[object, str] = {}
+    for sink in outputs:
+        if isinstance(sink, VideoSink):
+            key, named = ("video", sink.path.resolve()), f"the video {sink.path}"
+        elif isinstance(sink, DisparityPngSink):
+            key, named = ("png", sink.prefix.resolve()), f"the PNGs {sink.prefix}_*.png"
+        else:  # one sink object listed twice got every frame twice
+            key, named = ("sink", id(sink)), f"one {type(sink).__name__}"
+        if key in seen:
+            also = f" (also named {seen[key]})" if seen[key] != named else ""
+            raise InputError(f"sinks: two outputs write {named}{also}: give each output its own name, and each once")
+        seen[key] = named
 
 
 class StreamInterrupted(KeyboardInterrupt):
