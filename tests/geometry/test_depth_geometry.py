@@ -520,6 +520,20 @@ def test_numpy_calibration_values_are_stored_as_python_numbers_so_the_sidecar_is
     assert json.loads(json.dumps(result.sidecar()))["calibration"]["fx_px"] == 400.0
 
 
+@pytest.mark.parametrize(
+    "field", ["fx_px", "fy_px", "cx0_px", "cx1_px", "cy_px", "baseline_m", "width_px", "height_px"]
+)
+def test_a_one_element_array_is_refused_for_every_field_whatever_the_numpy(field):
+    """NumPy before 2.4 took np.array([300.]) as 300.0 with a DeprecationWarning shown to the user (width_px too); 2.4
+    refuses it: one message for every field, whichever NumPy is installed. A 0-d array is a number."""
+    cal = Calibration(100, 100, 10, 10, 10, 0.1, 320, 240)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(InputError, match=rf"calibration: {field} must be a number, got an array of shape \(1,\)"):
+            dataclasses.replace(cal, **{field: np.array([getattr(cal, field)])})
+        assert dataclasses.replace(cal, **{field: np.array(getattr(cal, field))}) == cal
+
+
 @pytest.mark.parametrize(("field", "value"), [("width_px", "640"), ("height_px", -1), ("width_px", 320.5)])
 def test_an_image_size_that_is_not_a_whole_number_of_pixels_is_refused(field, value):
     with pytest.raises(InputError, match=rf"calibration: {field} must be a whole number of pixels >= 0"):
