@@ -189,6 +189,15 @@ def test_depth_round_trips_through_disparity():
     )
 
 
+def test_depths_beyond_what_the_principal_points_allow_give_no_disparity():
+    """With cx1 > cx0 (doffs 11 px), depths at or beyond baseline * fx / doffs = 70 / 11 m gave disparities <= 0, which
+    depth_from_disparity and the metrics take for no match: nan now, as the depth is no match either way."""
+    cal = _cal(cx1_px=331.0)
+    disparity = disparity_from_depth(np.array([[70.0 / 21, 70.0 / 11, 10.0, np.inf]]), cal)
+    assert disparity[0, 0] == pytest.approx(10.0) and np.isnan(disparity[0, 1:]).all()
+    assert np.isnan(depth_from_disparity(np.array([[0.0, -4.0]]), cal)).all()  # the convention it keeps to
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_values_whose_result_float32_cannot_hold_are_nan_as_documented_without_a_warning(dtype):
     """Below about 1e-37 (px or m) the result overflowed float32: inf, with "overflow encountered in cast"."""
