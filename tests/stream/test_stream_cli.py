@@ -244,6 +244,7 @@ def test_side_by_side_with_swap_start_stride_max_frames_and_size(run_cli, sbs_vi
     assert "resizing 64x128 frames to 32x64 (--size, HxW): the disparity is in pixels of the 32x64 frames" in err
     summary = json.loads((tmp_path / "d_summary.json").read_text())
     assert summary["stopped_by"] == "max-frames" and "(swapped)" in summary["source"]
+    assert "stopped: --max-frames reached)" in out, out  # the option as given; Python's report says max_frames
 
 
 def test_image_sequence_with_temporal_filter(run_cli, tmp_path):
