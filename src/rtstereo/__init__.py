@@ -140,4 +140,10 @@ if not TYPE_CHECKING:  # type checkers read the imports above instead
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+    # What the package offers, not what its own code imports (os, importlib, Any, annotations): the public names,
+    # the dunders and the submodules; pkgutil reads the folder and imports none of them.
+    import pkgutil
+
+    submodules = {m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")}
+    dunders = {name for name in globals() if name.startswith("__") and name.endswith("__")}
+    return sorted({*__all__, *dunders, *submodules})

@@ -90,18 +90,21 @@ def disparity_from_depth(depth_m: np.ndarray, calibration: Calibration) -> npt.N
         calibration: the rectified calibration (scaled to the map's size as in :func:`depth_from_disparity`).
 
     Returns:
-        float32 ``(H, W)`` disparity in pixels, ``nan`` where the depth is unknown or the disparity beyond
-        float32's range (a depth below about 1e-37 m).
+        float32 ``(H, W)`` disparity in pixels, ``nan`` where the depth is unknown, where the disparity would be
+        ``<= 0`` (a depth at or beyond ``baseline_m * fx_px / doffs_px`` when ``cx1_px > cx0_px``, which
+        :func:`depth_from_disparity` takes for no match) or beyond float32's range (a depth below about 1e-37 m).
+
+    Examples:
+        >>> cal = Calibration(100.0, 100.0, 50.0, 60.0, 50.0, 0.1)  # doffs 10 px: 1 m is as far as it sees
+        >>> disparity_from_depth(np.array([[0.5, 1.0, 2.0]]), cal)
+        array([[10., nan, nan]], dtype=float32)
     """
     z = _check_map(depth_m, "depth", "metres")
     calibration = calibration_for_size(calibration, *z.shape)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         valid = np.isfinite(z) & (z > 0)
-        d = np.where(
-            valid,
-            calibration.baseline_m * calibration.fx_px / np.where(valid, z, 1.0) - calibration.doffs_px,
-            np.nan,
-        )
+        d = calibration.baseline_m * calibration.fx_px / np.where(valid, z, 1.0) - calibration.doffs_px
+        d = np.where(valid & (d > 0), d, np.nan)  # d <= 0: no match, as depth_from_disparity reads it
     return _float32_or_nan(d)
 
 

@@ -77,7 +77,7 @@ CLOSING_SAID_S = 0.1  # closing the outputs takes longer than this: the report s
 
 STOP_REASONS = {
     "end": "end of input",
-    "max-frames": "--max-frames reached",
+    "max-frames": "max_frames reached",  # "--max-frames reached" in the command line's report
     "window": "window closed (q/Esc)",
     "interrupt": "interrupted (Ctrl-C or SIGTERM)",
     "stop": "stopped by Stream.stop()",
@@ -190,11 +190,19 @@ class StreamSummary:
             raise OutputError(f"cannot write the summary {path}: {os_reason(exc, path)}") from None
         return path
 
-    def report(self) -> str:
-        """A few lines for the terminal."""
+    def report(self, command_line: bool = False) -> str:
+        """A few lines for the terminal.
+
+        Args:
+            command_line: name the limit as the command line's option (``--max-frames``), not as the keyword of
+                :class:`Stream` (``max_frames``) that a Python caller gave.
+        """
+        reason = STOP_REASONS.get(self.stopped_by, self.stopped_by)
+        if command_line and self.stopped_by == "max-frames":
+            reason = "--max-frames reached"
         lines = [
             f"{counted(self.frames_written, 'frame')} in {self.wall_s:.1f} s: {self.throughput_fps:.2f} fps end to "
-            f"end ({self.model}; stopped: {STOP_REASONS.get(self.stopped_by, self.stopped_by)})",
+            f"end ({self.model}; stopped: {reason})",
             f"  {'stage':<10} {'frames':>7} {'fps':>9} {'ms/frame':>9}",
         ]
         for name, stage in self.stages.items():
@@ -313,7 +321,25 @@ def _checked_parts(source: Any, predictor: Any, sinks: Any) -> list[Sink]:
             "sinks: expected a list of outputs (rtstereo.sinks: VideoSink, DisparityPngSink, ...), got "
             f"{type(sinks).__name__} {sinks!r:.80}"
         )
+    _refuse_shared_outputs(outputs)
     return outputs
+
+
+def _refuse_shared_outputs(outputs: list[Sink]) -> None:
+    """Refuse two sinks that write the same files (also under another spelling or through a link): the second mp4
+    was renamed over the first when they closed, after both had written into one partial file."""
+    seen: dict[object, str] = {}
+    for sink in outputs:
+        if isinstance(sink, VideoSink):
+            key, named = ("video", sink.path.resolve()), f"the video {sink.path}"
+        elif isinstance(sink, DisparityPngSink):
+            key, named = ("png", sink.prefix.resolve()), f"the PNGs {sink.prefix}_*.png"
+        else:  # one sink object listed twice got every frame twice
+            key, named = ("sink", id(sink)), f"one {type(sink).__name__}"
+        if key in seen:
+            also = f" (also named {seen[key]})" if seen[key] != named else ""
+            raise InputError(f"sinks: two outputs write {named}{also}: give each output its own name, and each once")
+        seen[key] = named
 
 
 class StreamInterrupted(KeyboardInterrupt):

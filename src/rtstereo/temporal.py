@@ -30,21 +30,47 @@ def flicker_px(previous_px: np.ndarray, current_px: np.ndarray) -> float:
     Returns:
         Pixels; ``nan`` when no pixel is valid in both.
 
+    Raises:
+        InputError: a map that is not numbers, or two maps of different shapes.
+
     Examples:
         >>> flicker_px(np.array([[1.0, np.nan]]), np.array([[1.5, 2.0]]))
         0.5
     """
+    previous_px, current_px = _as_map("previous_px", previous_px), _as_map("current_px", current_px)
+    if previous_px.shape != current_px.shape:
+        raise InputError(
+            f"flicker: the two disparity maps must have one shape, got {previous_px.shape} and {current_px.shape}"
+        )
     both = np.isfinite(previous_px) & np.isfinite(current_px) & (previous_px > 0) & (current_px > 0)
     if not both.any():
         return float("nan")
     return float(np.abs(current_px[both] - previous_px[both]).mean())
 
 
+def _as_map(what: str, disparity_px: object) -> np.ndarray:
+    """``disparity_px`` as a float array, or an InputError naming ``what`` (a string or None was a bare TypeError)."""
+    try:
+        array = np.asarray(disparity_px)  # its own dtype: float32 maps are measured in float32, as they always were
+    except (TypeError, ValueError):
+        array = None
+    if array is None or array.dtype.kind not in "biuf":
+        raise InputError(f"flicker: {what} must be a float (H, W) disparity map, got {type(disparity_px).__name__}")
+    return array
+
+
 def mean_flicker_px(disparities: Iterable[np.ndarray]) -> float:
     """The mean of :func:`flicker_px` over consecutive frames of a sequence (``nan`` if < 2 frames)."""
+    if not isinstance(disparities, Iterable):
+        raise InputError(f"flicker: expected a sequence of (H, W) disparity maps, got {type(disparities).__name__}")
     values, previous = [], None
-    for disparity in disparities:
+    for index, disparity in enumerate(disparities):
+        disparity = _as_map(f"frame {index}", disparity)
         if previous is not None:
+            if previous.shape != disparity.shape:
+                raise InputError(
+                    f"flicker: frame {index} has shape {disparity.shape}, the frame before it {previous.shape}"
+                )
             values.append(flicker_px(previous, disparity))
         previous = disparity
     finite = [v for v in values if np.isfinite(v)]

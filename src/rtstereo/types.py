@@ -191,6 +191,13 @@ class Calibration:
     def __post_init__(self) -> None:
         # Stored as Python numbers: numpy scalars (K[0, 0] of a float32 matrix) would make the result's
         # JSON sidecar unwritable.
+        for name in ("fx_px", "fy_px", "cx0_px", "cx1_px", "cy_px", "baseline_m", "width_px", "height_px"):
+            shape = getattr(getattr(self, name), "shape", ())
+            if shape:  # NumPy before 2.4 took np.array([300.]) as 300.0 with a DeprecationWarning; 2.4 refuses it
+                raise InputError(
+                    f"calibration: {name} must be a number, got an array of shape {tuple(shape)}: give its element "
+                    "(e.g. K[0, 0], not K[0, :1])"
+                )
         for name in ("fx_px", "fy_px", "cx0_px", "cx1_px", "cy_px", "baseline_m"):
             value = getattr(self, name)
             try:

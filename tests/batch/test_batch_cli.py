@@ -298,6 +298,10 @@ def test_a_batch_pair_beyond_the_png16_range_is_warned_about_and_skipped_by_a_re
     assert (tmp_path / "out" / "0.png-not-written.txt").is_file() and not (tmp_path / "out" / "0.png").exists()
     code, out, err = run_cli(capsys, *argv)
     assert code == 0 and "2 pairs: 0 done, 2 skipped" in out and "warning: 0: disparity up to 2" in err
+    # the warning said when the pair was predicted is said again from its record, as the note is: a rerun said the
+    # note alone, hiding that the range was as wide as the image
+    assert "warning: 0: sgbm matches no pixel" in err, err
+    assert (tmp_path / "out" / "1.png").is_file() and "warning: 1:" not in err, err  # a pair without warnings
 
 
 def test_pairs_whose_names_hold_dots_keep_their_own_files_and_resume(capsys, tmp_path):

@@ -389,6 +389,26 @@ def test_eth3d_given_by_its_own_folder_is_eth3d_though_its_calib_gives_ndisp(tmp
     assert [(s.name, s.dataset) for s in find_samples(root)] == [("terrace", "eth3d")]
 
 
+ETH3D_CALIB = (  # as ETH3D writes it: the two principal points one (doffs=0), ndisp, no vmin or vmax
+    "cam0=[711.499 0 376.135; 0 711.499 227.447; 0 0 1]\ncam1=[711.499 0 376.135; 0 711.499 227.447; 0 0 1]\n"
+    "doffs=0\nbaseline=59.9432\nwidth=60\nheight=40\nndisp=60"
+)
+
+
+def test_an_eth3d_scene_given_by_its_own_folder_is_eth3d(tmp_path):
+    """`rtstereo eval .../two_view_training/terrace_1s` labelled it middlebury2014: no folder named it, and its
+    calib.txt gives ndisp; its doffs of 0 without vmin and vmax is what no Middlebury calib.txt has."""
+    _write_two_view_scene(tmp_path / "terrace_1s", ETH3D_CALIB)
+    _write_two_view_scene(tmp_path / "Adirondack", MIDDEVAL3_CALIB)
+    _write_two_view_scene(
+        tmp_path / "Zero", MIDDEVAL3_CALIB.replace("doffs=53.271", "doffs=0")
+    )  # vmin, vmax: Middlebury
+
+    assert [(s.name, s.dataset) for s in find_samples(tmp_path / "terrace_1s")] == [("terrace_1s", "eth3d")]
+    assert [(s.name, s.dataset) for s in find_samples(tmp_path / "Adirondack")] == [("Adirondack", "middlebury2014")]
+    assert [(s.name, s.dataset) for s in find_samples(tmp_path / "Zero")] == [("Zero", "middlebury2014")]
+
+
 @pytest.mark.parametrize("given", ["ETH3D", "ETH3D/two_view_training", "ETH3D/two_view_training_gt"])
 def test_eth3d_ground_truth_in_its_own_tree_beside_the_images(tmp_path, given):
     # ETH3D's downloads as RAFT-Stereo and most stereo code keep them: images and ground truth in twin trees.

@@ -421,7 +421,11 @@ def test_calibrate_holds_one_pair_of_images_at_a_time(capsys, tmp_path, monkeypa
 def test_calibrate_skips_an_unreadable_pair_and_names_the_pairs_it_did_not_use(capsys, tmp_path):
     lefts, rights, rig = render_stereo_views(Board.parse("chessboard:9x6:0.03"), 5, seed=3)
     blank = np.full_like(lefts[0], 128)
-    for side, images in (("L", [*lefts, blank, blank]), ("R", [*rights, blank, blank])):
+    # 05: no board in either view, 06: damaged, 07: none in the right view, 08: none in the left one
+    for side, images in (
+        ("L", [*lefts, blank, blank, lefts[0], blank]),
+        ("R", [*rights, blank, blank, blank, rights[1]]),
+    ):
         (tmp_path / side).mkdir()
         for i, image in enumerate(images):
             cv2.imwrite(str(tmp_path / side / f"{i:02d}.png"), image[:, :, ::-1])
@@ -430,8 +434,11 @@ def test_calibrate_skips_an_unreadable_pair_and_names_the_pairs_it_did_not_use(c
     code, stdout, err = run_cli(capsys, *argv, "-o", tmp_path / "rig")
     assert code == 0, err
     assert re.search(r"warning: pair 06.png skipped: cannot read .*06.png", err), err
-    assert "board found in both images of 5 of 7 pairs (1 unreadable, skipped)" in stdout
-    assert "not used (board not found in both images): 05.png" in stdout
+    assert "board found in both images of 5 of 9 pairs (1 unreadable, skipped)" in stdout
+    # "not used (board not found in both images): 05.png, 07.png, 08.png" did not say which camera missed it
+    assert "not used (board found in neither image): 05.png\n" in stdout, stdout
+    assert "not used (board not found in the right image): 07.png\n" in stdout, stdout
+    assert "not used (board not found in the left image): 08.png\n" in stdout, stdout
     assert read_calibration(tmp_path / "rig" / "calibration.json").baseline_m == pytest.approx(rig.baseline_m, rel=0.01)
     assert "replaced" not in err  # a new folder
     (tmp_path / "rig" / "stereo.yaml").unlink()  # an earlier rig, one of whose files was removed
@@ -442,7 +449,7 @@ def test_calibrate_skips_an_unreadable_pair_and_names_the_pairs_it_did_not_use(c
     )
     assert note in again.splitlines(), again
     # reading and detecting (0.5 s each a view) show their progress over the pairs on stderr; --quiet leaves it out
-    assert "reading and detecting the chessboard: 100%" in err and "7/7" in err, err  # 7 pairs, 1 unreadable
+    assert "reading and detecting the chessboard: 100%" in err and "9/9" in err, err  # 9 pairs, 1 unreadable
     code, stdout, err = run_cli(capsys, *argv, "-o", tmp_path / "rig2", "--quiet")
     assert code == 0 and "detecting" not in err and stdout == "", (stdout, err)
     assert "warning: pair 06.png skipped" in err  # --quiet keeps the warnings, as its help says (it said "only errors")
@@ -850,7 +857,7 @@ def test_calibrate_names_the_pairs_it_did_not_use_where_every_view_has_one_file_
         tmp_path / "rig",
     )
     assert code == 0, err
-    assert f"not used (board not found in both images): {tmp_path / '02' / 'left.png'}\n" in stdout, stdout
+    assert f"not used (board not found in the right image): {tmp_path / '02' / 'left.png'}\n" in stdout, stdout
     assert f"warning: pair {tmp_path / '04' / 'left.png'} skipped: cannot read" in err, err
     assert read_calibration(tmp_path / "rig" / "calibration.json").baseline_m == pytest.approx(rig.baseline_m, rel=0.01)
 

@@ -189,6 +189,15 @@ def test_depth_round_trips_through_disparity():
     )
 
 
+def test_depths_beyond_what_the_principal_points_allow_give_no_disparity():
+    """With cx1 > cx0 (doffs 11 px), depths at or beyond baseline * fx / doffs = 70 / 11 m gave disparities <= 0, which
+    depth_from_disparity and the metrics take for no match: nan now, as the depth is no match either way."""
+    cal = _cal(cx1_px=331.0)
+    disparity = disparity_from_depth(np.array([[70.0 / 21, 70.0 / 11, 10.0, np.inf]]), cal)
+    assert disparity[0, 0] == pytest.approx(10.0) and np.isnan(disparity[0, 1:]).all()
+    assert np.isnan(depth_from_disparity(np.array([[0.0, -4.0]]), cal)).all()  # the convention it keeps to
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_values_whose_result_float32_cannot_hold_are_nan_as_documented_without_a_warning(dtype):
     """Below about 1e-37 (px or m) the result overflowed float32: inf, with "overflow encountered in cast"."""
@@ -518,6 +527,20 @@ def test_numpy_calibration_values_are_stored_as_python_numbers_so_the_sidecar_is
     assert (type(cal.width_px), type(cal.height_px)) == (int, int)
     result = DisparityResult(np.ones((240, 320), np.float32), calibration=cal)
     assert json.loads(json.dumps(result.sidecar()))["calibration"]["fx_px"] == 400.0
+
+
+@pytest.mark.parametrize(
+    "field", ["fx_px", "fy_px", "cx0_px", "cx1_px", "cy_px", "baseline_m", "width_px", "height_px"]
+)
+def test_a_one_element_array_is_refused_for_every_field_whatever_the_numpy(field):
+    """NumPy before 2.4 took np.array([300.]) as 300.0 with a DeprecationWarning shown to the user (width_px too); 2.4
+    refuses it: one message for every field, whichever NumPy is installed. A 0-d array is a number."""
+    cal = Calibration(100, 100, 10, 10, 10, 0.1, 320, 240)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(InputError, match=rf"calibration: {field} must be a number, got an array of shape \(1,\)"):
+            dataclasses.replace(cal, **{field: np.array([getattr(cal, field)])})
+        assert dataclasses.replace(cal, **{field: np.array(getattr(cal, field))}) == cal
 
 
 @pytest.mark.parametrize(("field", "value"), [("width_px", "640"), ("height_px", -1), ("width_px", 320.5)])

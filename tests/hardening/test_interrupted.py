@@ -290,3 +290,11 @@ def test_the_package_names_still_resolve_when_first_used():
     assert set(rtstereo.__all__) <= set(dir(rtstereo))
     with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
         rtstereo.no_such_name  # noqa: B018
+
+
+def test_dir_of_the_package_lists_what_it_offers_not_what_it_imports():
+    import rtstereo
+
+    names = set(dir(rtstereo))
+    assert not names & {"os", "importlib", "Any", "TYPE_CHECKING", "annotations"}
+    assert set(rtstereo.__all__) | {"__version__", "io", "stream", "temporal"} <= names

@@ -244,6 +244,7 @@ def test_side_by_side_with_swap_start_stride_max_frames_and_size(run_cli, sbs_vi
     assert "resizing 64x128 frames to 32x64 (--size, HxW): the disparity is in pixels of the 32x64 frames" in err
     summary = json.loads((tmp_path / "d_summary.json").read_text())
     assert summary["stopped_by"] == "max-frames" and "(swapped)" in summary["source"]
+    assert "stopped: --max-frames reached)" in out, out  # the option as given; Python's report says max_frames
 
 
 def test_image_sequence_with_temporal_filter(run_cli, tmp_path):
@@ -1068,6 +1069,28 @@ def test_a_python_stream_refuses_a_video_output_that_is_its_input(two_videos, sb
             Stream(source, model, sinks=[VideoSink(output, fps=10)])
     assert {path: path.read_bytes() for path in before} == before
     assert SideBySideVideoSource(sbs_video).input_files == (sbs_video,) and UVCSource(0).input_files == ()
+
+
+def test_a_python_stream_refuses_two_outputs_that_write_the_same_files(sbs_video, tmp_path):
+    """Two VideoSinks on one path were accepted: both wrote into one partial file, and one mp4 replaced the other."""
+    import rtstereo
+    from rtstereo.errors import InputError
+    from rtstereo.sinks.video import DisparityPngSink, VideoSink
+    from rtstereo.sources.video import SideBySideVideoSource
+    from rtstereo.stream import Stream
+
+    source, model = SideBySideVideoSource(sbs_video), rtstereo.load("sgbm", max_disp=16)
+    (tmp_path / "sub").mkdir()
+    video = VideoSink(tmp_path / "out.mp4", fps=10)
+    for sinks, match in [
+        ([video, VideoSink(tmp_path / "out.mp4", fps=10)], r"two outputs write the video .*out\.mp4: give each"),
+        ([video, VideoSink(tmp_path / "sub" / ".." / "out.mp4", fps=10)], r"sub/\.\./out\.mp4 \(also named"),
+        ([video, video], "two outputs write the video"),
+        ([DisparityPngSink(tmp_path / "d"), DisparityPngSink(tmp_path / "d")], r"the PNGs .*d_\*\.png"),
+    ]:
+        with pytest.raises(InputError, match=match):
+            Stream(source, model, sinks=sinks)
+    Stream(source, model, sinks=[video, VideoSink(tmp_path / "out2.mp4", fps=10), DisparityPngSink(tmp_path / "out")])
 
 
 def test_a_summary_that_cannot_be_written_does_not_hide_the_streams_error(run_cli, two_videos, tmp_path, monkeypatch):

@@ -712,6 +712,15 @@ def test_static_scene_with_the_temporal_filter_flickers_less(tmp_path):
     assert flicker["temporal"] < 0.7 * flicker["raw"], flicker
 
 
+def test_the_report_names_the_frame_limit_as_the_caller_gave_it():
+    """A Python caller who gave max_frames=10 read "stopped: --max-frames reached", an option it never gave."""
+    from rtstereo.stream import StreamSummary
+
+    summary = StreamSummary("camera", "sgbm", {}, 10, 10, 10, 2.5, 4.0, {}, "max-frames")
+    assert "(sgbm; stopped: max_frames reached)" in summary.report()
+    assert "(sgbm; stopped: --max-frames reached)" in summary.report(command_line=True)
+
+
 def test_the_report_names_the_limit_its_share_and_the_stale_frames():
     from rtstereo.stream import StreamSummary
 

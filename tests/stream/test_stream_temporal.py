@@ -121,6 +121,23 @@ def test_flicker_counts_only_pixels_valid_in_both_frames():
     assert mean_flicker_px([a[:, :2], b[:, :2], d, c, d[:, ::-1]]) == pytest.approx((1 + 1 + 3) / 3)
 
 
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: flicker_px("x", np.ones((2, 2))), "previous_px must be a float"),
+        (lambda: flicker_px(np.ones((2, 2)), None), "current_px must be a float"),
+        (lambda: flicker_px(np.ones((2, 2)), np.ones((3, 3))), r"one shape, got \(2, 2\) and \(3, 3\)"),
+        (lambda: mean_flicker_px(5), "a sequence of"),
+        (lambda: mean_flicker_px([np.ones((2, 2)), np.ones((2, 3))]), r"frame 1 has shape \(2, 3\)"),
+        (lambda: mean_flicker_px([np.ones((2, 2)), "b"]), "frame 1 must be a float"),
+    ],
+)
+def test_flicker_of_what_is_no_disparity_map_is_an_input_error(call, match):
+    """These were bare TypeErrors and ValueErrors from NumPy (operands could not be broadcast ...)."""
+    with pytest.raises(InputError, match=match):
+        call()
+
+
 def test_a_change_must_last_consecutive_frames_to_restart_the_pixel():
     temporal = TemporalFilter(alpha=0.5, reset_px=2.0, confirm_frames=1)
     temporal(np.full((1, 1), 10.0, np.float32))

@@ -461,7 +461,9 @@ def finish_pair(job: BatchJob, predictor, pair: StereoPair, outcome: PairOutcome
             pair, preparation = job.prepare_recorded(pair)
             result = job.recorded(job.predict(predictor, pair), preparation)
             t1 = time.perf_counter()
-            job.write(result, outcome.name, job.made_with(predictor))
+            job.write(
+                result, outcome.name, job.made_with(predictor) | _recorded_warnings(_said(outcome.warning, caught))
+            )
             t2 = time.perf_counter()
     except Exception as exc:  # noqa: BLE001 - a bad item is reported, the batch goes on
         outcome.status, outcome.error = FAILED, failure_reason(exc)
@@ -476,9 +478,26 @@ def finish_pair(job: BatchJob, predictor, pair: StereoPair, outcome: PairOutcome
     return outcome
 
 
+# The entry of a pair's made-with record that holds its warnings (BatchJob.made_with has no option of this name).
+WARNINGS_RECORDED = "warnings"
+
+
+def _recorded_warnings(said: str) -> dict[str, list[str]]:
+    """What reading, preparing and predicting a pair ``said``, as the entry of its made-with record
+    (:func:`~rtstereo.sinks.files.made_with_file`) from which a rerun that skips the pair says it again
+    (:func:`skipped_outcome`); not one of the options a rerun compares."""
+    return {WARNINGS_RECORDED: warning_messages(said)} if said else {}
+
+
 def skipped_outcome(job: BatchJob, source: PairSource, index: int) -> PairOutcome:
-    """The outcome of a pair whose complete outputs exist, with the warnings recorded when it was done."""
-    noted = join_warnings(not_written_notes(job.output, source.name, job.formats)) if job.output is not None else ""
+    """The outcome of a pair whose complete outputs exist, with the warnings recorded when it was done: those
+    said while it was read and predicted (a map cut off at the top of its range, disparities as wide as the image),
+    then the notes of the formats left out. A rerun's summary said the notes alone."""
+    if job.output is None:
+        return PairOutcome(index, source.name, source.left, source.right, status=SKIPPED)
+    recorded = (read_made_with(job.output, source.name) or {}).get(WARNINGS_RECORDED)
+    said = [m for m in recorded if isinstance(m, str)] if isinstance(recorded, list) else []
+    noted = join_warnings([*said, *not_written_notes(job.output, source.name, job.formats)])
     return PairOutcome(index, source.name, source.left, source.right, status=SKIPPED, warning=noted)
 
 

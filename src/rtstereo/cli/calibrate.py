@@ -95,9 +95,9 @@ def run(args: argparse.Namespace) -> int:
     problem = folder_write_problem(output)
     if problem is not None:
         raise OutputError(f"-o {output}: cannot write the calibration there: {problem}")
-    found = _boards_found(lefts, rights, board, quiet=args.quiet)
-    names = [pair.name for pair in found]
-    result = calibrate_from_views(found, board, alpha=args.alpha, fix_k3=not args.free_k3)
+    views = _boards_found(lefts, rights, board, quiet=args.quiet)
+    names = [pair.name for pair in views]
+    result = calibrate_from_views(views, board, alpha=args.alpha, fix_k3=not args.free_k3)
     # As predict says of the outputs it replaces: an earlier rig went without a word (its maps.npz perhaps in use)
     earlier = [name for name in ("stereo.yaml", "calibration.json", "maps.npz") if (output / name).is_file()]
     files = result.save(output)
@@ -114,9 +114,9 @@ def run(args: argparse.Namespace) -> int:
             f"board found in both images of {found} of {len(lefts)} pairs"
             + (f" ({unread} unreadable, skipped)" if unread else "")
         )
-        unused = [name for name in names if name not in result.pairs_used + result.pairs_disagreeing]
-        if unused:
-            print(f"not used (board not found in both images): {_listed(unused)}")
+        unused = [pair for pair in views if pair.name not in result.pairs_used + result.pairs_disagreeing]
+        for reason, names_unused in _why_unused(unused).items():
+            print(f"not used ({reason}): {_listed(names_unused)}")
         if result.pairs_disagreeing:
             print(f"not used (the two views disagree on the rig): {_listed(list(result.pairs_disagreeing))}")
         print(
@@ -165,6 +165,21 @@ def _boards_found(lefts: list[str], rights: list[str], board: Board, quiet: bool
     if not found:
         raise InputError(f"none of the {counted(len(lefts), 'pair')} could be read (see the warnings above)")
     return found
+
+
+def _why_unused(unused: list[BoardViews]) -> dict[str, list[str]]:
+    """The names of the pairs the calibration could not use, by the reason: "board not found in both images" did not
+    say which camera missed it (the one to move, or to refocus)."""
+    reasons: dict[str, list[str]] = {}
+    for pair in unused:
+        if pair.left is None and pair.right is None:
+            reason = "board found in neither image"
+        elif pair.left is None or pair.right is None:
+            reason = f"board not found in the {'left' if pair.left is None else 'right'} image"
+        else:  # each view shows part of a ChArUco board, too little of it the same part
+            reason = "the two views share too few of the board's corners"
+        reasons.setdefault(reason, []).append(pair.name)
+    return reasons
 
 
 def _listed(names: list[str], most: int = 10) -> str:

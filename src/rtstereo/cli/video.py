@@ -957,7 +957,7 @@ def _report(args: argparse.Namespace, summary) -> None:
         else:
             summary.outputs.append(str(path))
     if not args.quiet:
-        print(summary.report())
+        print(summary.report(command_line=True))
 
 
 @contextlib.contextmanager

@@ -463,6 +463,10 @@ def detect_middlebury_2014_eth3d(folder: Path, dirs: list[str], names: list[str]
     # ETH3D's own folders are two_view_training and two_view_test; its calib.txt may give ndisp as MiddEval3's does.
     below_root = str(folder.relative_to(root.parent)).lower()
     is_eth3d = "eth3d" in below_root or "two_view" in below_root or "ndisp" not in values
+    # A scene given by its own folder has no such folder name. Middlebury's calib.txt always has vmin and vmax (the
+    # bounds of its ground truth) and a doffs other than 0 (its two principal points differ); ETH3D's (terrace:
+    # cam0, cam1, doffs=0, baseline, width, height, ndisp) has neither.
+    is_eth3d = is_eth3d or ("doffs" in values and offset == 0 and not {"vmin", "vmax"} & values.keys())
     return [
         Sample(
             name=folder.name,
