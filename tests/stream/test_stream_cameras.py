@@ -227,6 +227,92 @@ def test_an_unplugged_device_raises_a_clear_error_after_its_frames():
     assert seen and seen[-1] == 2 and capture.released
 
 
+class FailingCapture(ScriptedCapture):
+    """A device whose driver raises (as OpenCV's cv2.error) once its frames are spent."""
+
+    def read(self):
+        if not self.frames:
+            raise cv2.error("VIDIOC_DQBUF: No such device")
+        return super().read()
+
+
+def test_a_driver_error_mid_stream_is_a_camera_error_after_its_frames():
+    # it was the driver's own exception: a traceback, where an unplugged camera is one line
+    capture = FailingCapture(sbs_frames(3))
+    source = UVCSource(0, capture_factory=lambda device: capture)
+    seen = []
+    with pytest.raises(CameraError, match=r"^camera uvc:0 stopped after 3 frames \(unplugged\?\): .*No such device"):
+        for pair in source:
+            seen.append(pair.index)
+    assert seen == [0, 1, 2] and capture.released
+
+
+def test_a_realsense_unplugged_mid_stream_is_one_line_with_the_summary(monkeypatch, tmp_path, capsys):
+    """librealsense raises RuntimeError when the camera goes; the frames before it stay written."""
+    from rtstereo.sources.realsense import RealSenseSource
+
+    left_right = render_scene(frames=1)
+    image = np.ascontiguousarray(left_right.lefts[0][:, :, 0])
+
+    class Frame:
+        def __init__(self, number):
+            self.number = number
+
+        def get_data(self):
+            return image
+
+        def get_timestamp(self):
+            return 1000.0 * self.number / 30
+
+        def get_frame_number(self):
+            return self.number
+
+    class Pipeline:
+        def __init__(self):
+            self.number = 0
+
+        def try_wait_for_frames(self, timeout_ms):
+            if self.number == 4:
+                raise RuntimeError("Frame didn't arrive within 5000")  # pyrealsense2.error is a RuntimeError
+            self.number += 1
+            time.sleep(0.01)
+            return True, SimpleNamespace(get_infrared_frame=lambda index, n=self.number: Frame(n))
+
+        def stop(self):
+            pass
+
+    intrinsics = SimpleNamespace(fx=50.0, fy=50.0, ppx=63.5, ppy=31.5, width=128, height=64)
+    stream = SimpleNamespace(
+        as_video_stream_profile=lambda: stream,
+        get_intrinsics=lambda: intrinsics,
+        get_extrinsics_to=lambda other: SimpleNamespace(translation=[-0.05, 0.0, 0.0]),
+        fps=lambda: 30,
+    )
+    profile = SimpleNamespace(get_stream=lambda kind, index: stream)
+    monkeypatch.setitem(sys.modules, "pyrealsense2", SimpleNamespace(stream=SimpleNamespace(infrared="infrared")))
+    monkeypatch.setattr(RealSenseSource, "_start_first_device", lambda self, rs: (Pipeline(), profile))
+    summary = tmp_path / "s.json"
+    code = main(["live", "--camera", "realsense", "--model", "sgbm", "--max-disp", "16", "--summary", str(summary)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "error: camera realsense stopped after 4 frames (unplugged?): Frame didn't arrive within 5000" in err
+    assert json.loads(summary.read_text())["frames_written"] >= 1
+
+
+def test_a_driver_error_as_the_camera_opens_is_one_line(monkeypatch, capsys):
+    from rtstereo.sources.realsense import RealSenseSource
+
+    def start(self, rs):
+        raise RuntimeError("failed to set power state")
+
+    monkeypatch.setitem(sys.modules, "pyrealsense2", SimpleNamespace())
+    monkeypatch.setattr(RealSenseSource, "_start_first_device", start)
+    assert main(["live", "--camera", "realsense", "--model", "sgbm"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "rtstereo live: error: cannot open camera realsense: failed to set power state"
+    )
+
+
 def test_a_stalled_camera_times_out():
     capture = ScriptedCapture(sbs_frames(1), delay_s=0.5)
     source = UVCSource(0, capture_factory=lambda device: capture, frame_timeout_s=0.1)

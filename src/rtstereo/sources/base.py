@@ -414,6 +414,9 @@ class LatestSlot:
             return item
 
 
+DRIVER_ERRORS = (RuntimeError, OSError, cv2.error)
+"""What camera libraries raise when a device fails (pyrealsense2's errors are RuntimeErrors, DepthAI's too)."""
+
 Grab = tuple[np.ndarray, np.ndarray, float | None, int | None]
 """A camera frame ready for use: ``(left, right, timestamp_s, frame_number)``, RGB uint8."""
 
@@ -461,6 +464,9 @@ class LiveSource(FrameSource):
         try:
             with native_output_held():  # drivers' own lines (DepthAI, V4L2) come after our error, if at all
                 self._open()
+        except DRIVER_ERRORS as exc:  # librealsense's and OpenCV's own: a traceback, where a missing camera is one line
+            self._close()
+            raise CameraError(f"cannot open {self.description}: {exc}") from exc
         except BaseException:
             self._close()  # whatever was opened before the failure
             raise
@@ -515,7 +521,14 @@ class LiveSource(FrameSource):
         self._lost, number = 0, None
         try:
             while not stop.is_set():
-                grabbed = self._read()
+                try:
+                    grabbed = self._read()
+                except DRIVER_ERRORS as exc:
+                    # librealsense raises RuntimeError when the camera goes (OpenCV a cv2.error): it ended the run in
+                    # a traceback, where a camera that stops delivering is one line
+                    raise CameraError(
+                        f"{self.description} stopped after {counted(self._grabbed, 'frame')} (unplugged?): {exc}"
+                    ) from exc
                 if grabbed is None:
                     slot.close()
                     return
