@@ -433,6 +433,7 @@ class Stream:
         self._calibration: Calibration | None = None  # of the first frame written, as scaled to its size
         self._t0 = 0.0
         self._wall_s = 0.0
+        self._last_written_at = 0.0  # perf_counter() when the last frame was written
         self._closing_s = 0.0
         self._inferred_at = 0.0  # perf_counter() when inference last finished a frame
         self._exposure_latch: Any = None  # the predictor's, from end_sequence, when the inference thread ends
@@ -657,15 +658,17 @@ class Stream:
             self._fail(exc)
         finally:
             bar.close()
-            # The stream's time ends with its last frame: closing the outputs (with --adapt, the adapter's
-            # shutdown and save, seconds) made a 12-frame stream at 25.9 frames/s report 4.6 fps.
-            self._wall_s = time.perf_counter() - self._t0
+            # The stream's time ends with its last frame written: closing the outputs (with --adapt, the adapter's
+            # shutdown and save, seconds) made a 12-frame stream at 25.9 frames/s report 4.6 fps, and the 5 s a
+            # stalled camera is waited for (or a Ctrl-C long after the last frame) 5 frames at 30 fps 0.97 fps.
+            ended_at = time.perf_counter()
+            self._wall_s = (self._last_written_at if self._written else ended_at) - self._t0
             for sink in self.sinks:
                 try:
                     sink.close()
                 except Exception as exc:  # noqa: BLE001 - keep closing the others
                     self._fail(exc)
-            self._closing_s = time.perf_counter() - self._t0 - self._wall_s
+            self._closing_s = time.perf_counter() - ended_at
             self._writer_done.set()
 
     def _flush(self, pending: list, arrivals: list[float], bar: Any) -> None:
@@ -700,7 +703,8 @@ class Stream:
         if self.window is not None and preview is not None:
             self._display.put(preview)
         self._written += 1
-        self.clocks["write"].add(time.perf_counter() - started)
+        self._last_written_at = time.perf_counter()
+        self.clocks["write"].add(self._last_written_at - started)
         bar.set_postfix_str(stage_rates_line(self.clocks), refresh=False)
         total = self._expected_frames()
         if bar.total != total:  # a source that knows its length once open (uvc:FILE): known now

@@ -355,6 +355,26 @@ def test_an_export_on_first_use_is_left_out_of_the_inference_stages_rate():
     assert summary.stages["inference"]["ms_per_frame"] < 60, summary.stages  # with the export: about 110
 
 
+def test_the_wait_for_a_stalled_camera_after_the_last_frame_is_no_part_of_the_streams_time():
+    """The stream's seconds run to the last frame written, as the README says: the 5 s waited for a camera that then
+    counted as stalled were counted in (40 frames at 29 fps read 6.2 fps end to end)."""
+
+    class StallingCamera(Frames):
+        def _frames(self):
+            yield from super()._frames()
+            time.sleep(1.0)  # the wait for the frame that never comes
+            raise CameraError("camera test: no frame for 1 s after 6 frames; the camera stalled or was unplugged")
+
+    stream = Stream(StallingCamera(6, delay_s=0.05), FakePredictor(), sinks=[SlowSink(0.0)])
+    with pytest.raises(CameraError, match="stalled"):
+        stream.run()
+    summary = stream.summary
+    assert summary.frames_written == 6 and summary.stopped_by == "error"
+    assert 0.25 < summary.wall_s < 0.9, summary.report()
+    assert summary.throughput_fps == pytest.approx(6 / summary.wall_s, rel=0.01)
+    assert summary.closing_s < 0.5, summary  # nor is it time spent closing the outputs
+
+
 def test_closing_the_outputs_is_timed_apart_from_the_streams_rate():
     """With --adapt, the adapter's shutdown (up to 2 s) and checkpoint save counted in the rate: a 12-frame
     stream at 25.9 frames/s reported 4.56 fps."""
