@@ -294,7 +294,7 @@ def test_a_realsense_unplugged_mid_stream_is_one_line_with_the_summary(monkeypat
     summary = tmp_path / "s.json"
     code = main(["live", "--camera", "realsense", "--model", "sgbm", "--max-disp", "16", "--summary", str(summary)])
     err = capsys.readouterr().err
-    assert code == 2 and "Traceback" not in err
+    assert code == 1 and "Traceback" not in err  # a run that failed, not a usage error (2)
     assert "error: camera realsense stopped after 4 frames (unplugged?): Frame didn't arrive within 5000" in err
     assert json.loads(summary.read_text())["frames_written"] >= 1
 
@@ -311,6 +311,20 @@ def test_a_driver_error_as_the_camera_opens_is_one_line(monkeypatch, capsys):
     assert capsys.readouterr().err.strip() == (
         "rtstereo live: error: cannot open camera realsense: failed to set power state"
     )
+
+
+def test_a_camera_lost_mid_stream_exits_with_1_an_absent_one_with_2(monkeypatch, tmp_path, capsys):
+    # A camera unplugged after its frames is no usage error: 2 told a script the same command would fail again.
+    import rtstereo.sources.cameras as cameras
+
+    monkeypatch.setattr(cameras.cv2, "VideoCapture", lambda device: ScriptedCapture(sbs_frames(3)))
+    summary = tmp_path / "s.json"
+    assert main(["live", "--camera", "uvc:0", "--model", "sgbm", "--max-disp", "16", "--summary", str(summary)]) == 1
+    assert "error: camera uvc:0 stopped delivering frames after 3 frames (unplugged?)" in capsys.readouterr().err
+    assert json.loads(summary.read_text())["frames_written"] >= 1
+    monkeypatch.setattr(cameras.cv2, "VideoCapture", lambda device: ScriptedCapture([], opened=False))
+    assert main(["live", "--camera", "uvc:0", "--model", "sgbm"]) == 2
+    assert "error: cannot open camera uvc:0: is it plugged in" in capsys.readouterr().err
 
 
 def test_a_stalled_camera_times_out():

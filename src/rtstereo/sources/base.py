@@ -43,6 +43,11 @@ class CameraError(InputError):
     """A camera that is absent, busy, or stopped delivering frames."""
 
 
+class CameraLostError(CameraError):
+    """A camera that stopped delivering frames mid-stream (unplugged, stalled, its driver failed): no usage error,
+    the same command may well run again (the command line's exit code 1, not 2)."""
+
+
 class FrameSource(abc.ABC):
     """A sequence of stereo pairs: videos, image sequences or a live camera.
 
@@ -526,7 +531,7 @@ class LiveSource(FrameSource):
                 except DRIVER_ERRORS as exc:
                     # librealsense raises RuntimeError when the camera goes (OpenCV a cv2.error): it ended the run in
                     # a traceback, where a camera that stops delivering is one line
-                    raise CameraError(
+                    raise CameraLostError(
                         f"{self.description} stopped after {counted(self._grabbed, 'frame')} (unplugged?): {exc}"
                     ) from exc
                 if grabbed is None:
@@ -557,7 +562,7 @@ class LiveSource(FrameSource):
                 try:
                     grabbed = slot.take(self.frame_timeout_s)
                 except TimeoutError:
-                    raise CameraError(
+                    raise CameraLostError(
                         f"{self.description}: no frame for {self.frame_timeout_s:g} s after "
                         f"{counted(self._grabbed, 'frame')}; the camera stalled or was unplugged"
                     ) from None

@@ -25,7 +25,15 @@ from ..errors import InputError, require_bool, require_whole
 from ..io.download import file_url_path
 from ..io.quiet import ffmpeg_quietened
 from ..text import counted, is_utf8, shown
-from .base import CameraError, Grab, LiveSource, check_fps, check_side_by_side_width, split_side_by_side
+from .base import (
+    CameraError,
+    CameraLostError,
+    Grab,
+    LiveSource,
+    check_fps,
+    check_side_by_side_width,
+    split_side_by_side,
+)
 from .video import FRAME_COUNT_SLACK, MAX_DAMAGED_RUN, is_still_image, still_image_message
 
 log = logging.getLogger("rtstereo.stream")
@@ -182,7 +190,7 @@ class UVCSource(LiveSource):
             self._number += damaged
         if not ok or frame is None:
             if self.is_device:
-                raise CameraError(
+                raise CameraLostError(
                     f"{self.description} stopped delivering frames after {counted(self._number, 'frame')} (unplugged?)"
                 )
             claimed = self._recording_frames
