@@ -431,6 +431,7 @@ class Stream:
         self._written = 0
         self._frame_size_hw: list[int] | None = None  # of the first frame written: the disparities' pixels
         self._calibration: Calibration | None = None  # of the first frame written, as scaled to its size
+        self._resize_said = False  # a frame of another size than the first was warned about
         self._t0 = 0.0
         self._wall_s = 0.0
         self._last_written_at = 0.0  # perf_counter() when the last frame was written
@@ -700,6 +701,17 @@ class Stream:
         frame = OutputFrame(number, pair, result, preview)
         for sink in self.sinks:
             sink.write(frame)
+        size_hw = [int(n) for n in result.disparity_px.shape[:2]]
+        if size_hw != self._frame_size_hw and not self._resize_said:  # after the sinks: an mp4 refuses it, in its words
+            self._resize_said = True
+            log.warning(
+                "frame %d is %dx%d (HxW), where the stream began at %dx%d: its disparities are in pixels of its own "
+                "size, while the summary's frame_size_hw and calibration are the first frame's (--size HxW resizes "
+                "every frame to one size)",
+                number,
+                *size_hw,
+                *self._frame_size_hw,
+            )
         if self.window is not None and preview is not None:
             self._display.put(preview)
         self._written += 1

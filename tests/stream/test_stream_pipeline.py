@@ -375,6 +375,28 @@ def test_the_wait_for_a_stalled_camera_after_the_last_frame_is_no_part_of_the_st
     assert summary.closing_s < 0.5, summary  # nor is it time spent closing the outputs
 
 
+def test_frames_that_change_size_mid_stream_are_said_once(caplog):
+    """A camera (or an image sequence) whose frames change size: PNGs of the new size were written without a word,
+    under a summary whose frame_size_hw says every disparity written is in pixels of the first frame's size."""
+
+    class Resized(Frames):
+        def _frames(self):
+            for pair in super()._frames():
+                yield pair
+                if pair.index == 2:
+                    self.size_hw = (48, 96)
+
+    sink = SlowSink(0.0)
+    with caplog.at_level("WARNING", logger="rtstereo.stream"):
+        summary = Stream(Resized(6), FakePredictor(), sinks=[sink]).run()
+    said = [r.getMessage() for r in caplog.records if "where the stream began" in r.getMessage()]
+    assert said == [
+        "frame 3 is 48x96 (HxW), where the stream began at 32x64: its disparities are in pixels of its own size, while "
+        "the summary's frame_size_hw and calibration are the first frame's (--size HxW resizes every frame to one size)"
+    ]
+    assert summary.frame_size_hw == [32, 64] and sink.numbers == list(range(6))
+
+
 def test_closing_the_outputs_is_timed_apart_from_the_streams_rate():
     """With --adapt, the adapter's shutdown (up to 2 s) and checkpoint save counted in the rate: a 12-frame
     stream at 25.9 frames/s reported 4.56 fps."""
