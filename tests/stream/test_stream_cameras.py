@@ -327,6 +327,50 @@ def test_a_camera_lost_mid_stream_exits_with_1_an_absent_one_with_2(monkeypatch,
     assert "error: cannot open camera uvc:0: is it plugged in" in capsys.readouterr().err
 
 
+def test_a_calibration_or_maps_of_another_camera_mode_are_refused_before_the_model_loads(monkeypatch, tmp_path, capsys):
+    """The camera's size is known once it opens: a --calib of another aspect ratio, or --rectify maps of another
+    size, were refused at its first frame, after the model had loaded (and an --adapt process had started)."""
+    import rtstereo.cli.video as video_cli
+    import rtstereo.sources.cameras as cameras
+    from rtstereo.io.calibration import write_calibration
+    from rtstereo.rectify import Rectifier
+    from rtstereo.types import Calibration
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model loaded before the refusal")
+
+    class SizedCapture(ScriptedCapture):
+        def get(self, prop):
+            return self.frames[0].shape[0] if prop == cv2.CAP_PROP_FRAME_HEIGHT else super().get(prop)
+
+    monkeypatch.setattr(cameras.cv2, "VideoCapture", lambda device: SizedCapture(sbs_frames(3)))  # 64x128 views
+    monkeypatch.setattr(video_cli, "stream_predictor", no_model)
+    square = Calibration(100.0, 100.0, 63.5, 63.5, 63.5, 0.1, 128, 128)
+    write_calibration(tmp_path / "square.json", square)
+    assert main(["live", "--camera", "uvc:0", "--calib", str(tmp_path / "square.json")]) == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(
+            "error: the calibration is for 128x128 (HxW) images but the frames are 64x128 (another aspect ratio): give "
+            "the calibration of this camera mode (--size resizes the frames after it is applied)"
+        )
+    )
+    k = np.array([[100.0, 0, 63.5], [0, 100, 63.5], [0, 0, 1]])
+    p = np.hstack([k, np.zeros((3, 1))])
+    d = np.zeros(5)
+    Rectifier.from_matrices(k, d, k, d, np.eye(3), np.eye(3), p, p, (128, 128), square).save(tmp_path / "maps.npz")
+    assert main(["live", "--camera", "uvc:0", "--rectify", str(tmp_path / "maps.npz")]) == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(
+            "error: the frames are 64x128 but the rectification maps are for 128x128 (HxW) images: use the camera mode "
+            "the rig was calibrated in, or calibrate at this size"
+        )
+    )
+
+
 def test_a_stalled_camera_times_out():
     capture = ScriptedCapture(sbs_frames(1), delay_s=0.5)
     source = UVCSource(0, capture_factory=lambda device: capture, frame_timeout_s=0.1)

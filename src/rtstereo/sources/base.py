@@ -321,6 +321,25 @@ class FramePreparer:
             "few that agree on the rows) to measure the rows; frames went through unaligned"
         )
 
+    def check_frame_size(self, size_hw: tuple[int, int]) -> None:
+        """Refuse, before any frame, a rectification or a calibration that frames of ``size_hw`` cannot take: a
+        camera's size is known once it opens, and they were refused at its first frame, after the model had loaded
+        (and an ``--adapt`` process had started). A calibration of another size of the same aspect ratio is scaled,
+        and said, now.
+
+        Raises:
+            InputError: rectification maps of another size, or a calibration of another aspect ratio.
+        """
+        maps_hw = getattr(self.rectifier, "size_hw", None)
+        if maps_hw is not None and tuple(maps_hw) != tuple(size_hw):
+            raise InputError(
+                f"the frames are {size_hw[0]}x{size_hw[1]} but the rectification maps are for "
+                f"{maps_hw[0]}x{maps_hw[1]} (HxW) images: use the camera mode the rig was calibrated in, or calibrate "
+                "at this size"
+            )
+        if self.rectifier is None and self.calibration is not None:
+            self._calibration_for(size_hw)
+
     def _calibration_for(self, size_hw: tuple[int, int]) -> Calibration:
         """The calibration of frames of ``size_hw``: scaled, said once, when it was made at another size of
         the same aspect ratio (as ``predict`` does); refused for another aspect ratio."""

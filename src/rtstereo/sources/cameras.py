@@ -78,6 +78,7 @@ class UVCSource(LiveSource):
         self._pace_fps: float | None = None  # a recording's playback rate; None for a camera or live stream
         self._recording_frames: int | None = None  # a recording's frame count, once opened
         self._first_at: float | None = None  # time.monotonic() when a recording's frame 0 is due
+        self.view_size_hw: tuple[int, int] | None = None  # each view's (height, width), once open, when it says
         self.description = f"camera uvc:{device}{' (swapped)' if self.swap else ''}"  # as a side-by-side video says
 
     @property
@@ -167,6 +168,7 @@ class UVCSource(LiveSource):
             capture.release()
             raise
         self._capture = capture
+        self.view_size_hw = (height, width // 2) if width and height else None
         self._number = 0
         self._first_at = None
 
