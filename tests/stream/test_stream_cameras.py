@@ -423,6 +423,15 @@ def test_a_missing_uvc_recording_is_refused_when_named(tmp_path):
         assert open_camera(spec).device == spec[4:]  # opened (or not) by OpenCV, as before
 
 
+def test_a_uvc_recording_given_as_a_file_url_is_the_path_it_names(sbs_video, tmp_path):
+    named = sbs_video.rename(tmp_path / "my rig.mp4")
+    source = open_camera(f"uvc:{named.as_uri()}")  # file:///.../my%20rig.mp4: OpenCV opened no such name
+    assert source.device == str(named) and source.input_files == (named,)
+    assert len(list(source)) == len(read_video(named))
+    with pytest.raises(InputError, match=r"^camera uvc:.*no rig\.mp4: no such file$"):
+        open_camera(f"uvc:{(tmp_path / 'no rig.mp4').as_uri()}")  # said when named, as a path is
+
+
 def test_an_odd_width_uvc_camera_is_refused():
     capture = ScriptedCapture([np.zeros((8, 17, 3), np.uint8)])
     with pytest.raises(InputError, match="17 px wide"):

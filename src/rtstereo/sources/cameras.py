@@ -314,6 +314,10 @@ def open_camera(
     if name == "uvc":
         # isdecimal, not isdigit: 'uvc:²' is a digit that int() refuses (a traceback)
         device: int | str = int(argument) if argument.strip().isdecimal() else (argument or 0)
+        if isinstance(device, str) and file_url_path(device):
+            # The path it names, as a video's file:// URL is read: FFmpeg's own file: protocol decodes nothing, and
+            # uvc:file:///rec/my%20rig.mp4 looked for 'my%20rig.mp4' ("check the path")
+            device = file_url_path(device) or device
         if isinstance(device, int) and device > _MAX_DEVICE_INDEX:  # OpenCV takes a C int: a traceback beyond
             raise InputError(f"camera uvc:{argument.strip()}: a device index is at most {_MAX_DEVICE_INDEX}")
         if isinstance(device, str) and _missing_recording(device):
