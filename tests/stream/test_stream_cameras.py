@@ -244,7 +244,7 @@ def test_a_driver_error_mid_stream_is_a_camera_error_after_its_frames():
     with pytest.raises(CameraError, match=r"^camera uvc:0 stopped after 3 frames \(unplugged\?\): .*No such device"):
         for pair in source:
             seen.append(pair.index)
-    assert seen == [0, 1, 2] and capture.released
+    assert seen and seen[-1] == 2 and capture.released  # the newest frames: one may be dropped
 
 
 def test_a_realsense_unplugged_mid_stream_is_one_line_with_the_summary(monkeypatch, tmp_path, capsys):
