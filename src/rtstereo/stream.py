@@ -478,9 +478,14 @@ class Stream:
         """Record a stage's error. ``stop_now=False`` (input errors) lets the frames already read
         through, so the outputs hold everything before the failure."""
         with self._lock:
+            later = self._error is not None and exc is not self._error
             if self._error is None:
                 self._error = exc
             self._reason = "error"
+        if later:
+            # The run ends with the first error's message only: an output that then failed as it closed (an mp4
+            # removed as incomplete) was left out of the files written without a word.
+            log.warning("%s (besides the error that ended the run)", exc)
         if stop_now:
             self._stop.set()
 

@@ -375,6 +375,29 @@ def test_the_wait_for_a_stalled_camera_after_the_last_frame_is_no_part_of_the_st
     assert summary.closing_s < 0.5, summary  # nor is it time spent closing the outputs
 
 
+def test_an_output_that_fails_as_it_closes_after_another_error_is_said(caplog):
+    """A camera unplugged, then the mp4 found incomplete as it closed (a full disk) and removed: only the camera's
+    error was said, and the mp4 was missing from the files written without a word."""
+
+    class Unplugged(Frames):
+        def _frames(self):
+            yield from super()._frames()
+            raise CameraError("camera test stopped delivering frames after 3 frames (unplugged?)")
+
+    class FailsToClose(SlowSink):
+        def close(self):
+            raise OutputError("cannot write the video out.mp4: OpenCV's writer left a file of 1 frame, of 3; removed")
+
+    stream = Stream(Unplugged(3), FakePredictor(), sinks=[FailsToClose(0.0)])
+    with caplog.at_level("WARNING", logger="rtstereo.stream"), pytest.raises(CameraError, match="unplugged"):
+        stream.run()
+    assert [r.getMessage() for r in caplog.records if "out.mp4" in r.getMessage()] == [
+        "cannot write the video out.mp4: OpenCV's writer left a file of 1 frame, of 3; removed (besides the error "
+        "that ended the run)"
+    ]
+    assert stream.summary.error == "camera test stopped delivering frames after 3 frames (unplugged?)"
+
+
 def test_frames_that_change_size_mid_stream_are_said_once(caplog):
     """A camera (or an image sequence) whose frames change size: PNGs of the new size were written without a word,
     under a summary whose frame_size_hw says every disparity written is in pixels of the first frame's size."""
