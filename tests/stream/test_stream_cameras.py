@@ -19,7 +19,7 @@ import pytest
 from conftest import read_video, render_scene, write_video
 from rtstereo.cli import main
 from rtstereo.errors import InputError, MissingDependencyError
-from rtstereo.sources.base import CameraError, LatestSlot
+from rtstereo.sources.base import CameraError, CameraLostError, LatestSlot
 from rtstereo.sources.cameras import UVCSource, open_camera
 
 # -- the one-slot buffer ---------------------------------------------------------------------------
@@ -369,6 +369,15 @@ def test_a_calibration_or_maps_of_another_camera_mode_are_refused_before_the_mod
             "the rig was calibrated in, or calibrate at this size"
         )
     )
+
+
+def test_a_device_node_path_unplugged_mid_stream_is_a_lost_camera_not_the_end_of_a_file():
+    # uvc:/dev/video7 (or a /dev/v4l/by-id/ link, stable across replugs) ended the stream as a file ends: exit code 0
+    capture = ScriptedCapture(sbs_frames(3))
+    source = UVCSource("/dev/video7", capture_factory=lambda device: capture)
+    with pytest.raises(CameraLostError, match=r"^camera uvc:/dev/video7 stopped delivering frames after 3 frames"):
+        list(source)
+    assert source.input_files == () and capture.released
 
 
 def test_a_stalled_camera_times_out():

@@ -83,7 +83,9 @@ class UVCSource(LiveSource):
 
     @property
     def is_device(self) -> bool:
-        return isinstance(self.device, int)
+        """A camera: an OpenCV device index, or a device node's path (``/dev/video2``, ``/dev/v4l/by-id/...``), which
+        was taken for a recording: unplugged mid-stream, it ended the stream as the end of a file, exit code 0."""
+        return isinstance(self.device, int) or str(self.device).startswith("/dev/")
 
     @property
     def input_files(self) -> tuple[Path, ...]:
