@@ -52,8 +52,8 @@ class UVCSource(LiveSource):
         capture_factory: builds the capture object (``cv2.VideoCapture`` by default).
         frame_timeout_s: wait this long for a frame before declaring the camera stalled.
 
-    A device index that stops delivering frames raises :class:`CameraError` (unplugged); a file or
-    stream that ends simply ends the stream. A recording (a file, or a URL of one: anything that
+    A device (an index, or a ``/dev/`` path) that stops delivering frames raises :class:`CameraLostError`
+    (unplugged); a file or stream that ends simply ends the stream. A recording (a file, or a URL of one: anything that
     reports a frame count) stands in for a camera: its frames are delivered at its own frame rate
     (``fps`` when given), not as fast as they decode, so a slow model drops frames as it would
     with the camera.
