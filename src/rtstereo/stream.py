@@ -457,8 +457,10 @@ class Stream:
         self._written = 0
         self._frame_size_hw: list[int] | None = None  # of the first frame written: the disparities' pixels
         self._calibration: Calibration | None = None  # of the first frame written, as scaled to its size
+        self._resize_said = False  # a frame of another size than the first was warned about
         self._t0 = 0.0
         self._wall_s = 0.0
+        self._last_written_at = 0.0  # perf_counter() when the last frame was written
         self._closing_s = 0.0
         self._inferred_at = 0.0  # perf_counter() when inference last finished a frame
         self._exposure_latch: Any = None  # the predictor's, from end_sequence, when the inference thread ends
@@ -502,9 +504,14 @@ class Stream:
         """Record a stage's error. ``stop_now=False`` (input errors) lets the frames already read
         through, so the outputs hold everything before the failure."""
         with self._lock:
+            later = self._error is not None and exc is not self._error
             if self._error is None:
                 self._error = exc
             self._reason = "error"
+        if later:
+            # The run ends with the first error's message only: an output that then failed as it closed (an mp4
+            # removed as incomplete) was left out of the files written without a word.
+            log.warning("%s (besides the error that ended the run)", exc)
         if stop_now:
             self._stop.set()
 
@@ -683,15 +690,17 @@ class Stream:
             self._fail(exc)
         finally:
             bar.close()
-            # The stream's time ends with its last frame: closing the outputs (with --adapt, the adapter's
-            # shutdown and save, seconds) made a 12-frame stream at 25.9 frames/s report 4.6 fps.
-            self._wall_s = time.perf_counter() - self._t0
+            # The stream's time ends with its last frame written: closing the outputs (with --adapt, the adapter's
+            # shutdown and save, seconds) made a 12-frame stream at 25.9 frames/s report 4.6 fps, and the 5 s a
+            # stalled camera is waited for (or a Ctrl-C long after the last frame) 5 frames at 30 fps 0.97 fps.
+            ended_at = time.perf_counter()
+            self._wall_s = (self._last_written_at if self._written else ended_at) - self._t0
             for sink in self.sinks:
                 try:
                     sink.close()
                 except Exception as exc:  # noqa: BLE001 - keep closing the others
                     self._fail(exc)
-            self._closing_s = time.perf_counter() - self._t0 - self._wall_s
+            self._closing_s = time.perf_counter() - ended_at
             self._writer_done.set()
 
     def _flush(self, pending: list, arrivals: list[float], bar: Any) -> None:
@@ -723,10 +732,22 @@ class Stream:
         frame = OutputFrame(number, pair, result, preview)
         for sink in self.sinks:
             sink.write(frame)
+        size_hw = [int(n) for n in result.disparity_px.shape[:2]]
+        if size_hw != self._frame_size_hw and not self._resize_said:  # after the sinks: an mp4 refuses it, in its words
+            self._resize_said = True
+            log.warning(
+                "frame %d is %dx%d (HxW), where the stream began at %dx%d: its disparities are in pixels of its own "
+                "size, while the summary's frame_size_hw and calibration are the first frame's (--size HxW resizes "
+                "every frame to one size)",
+                number,
+                *size_hw,
+                *self._frame_size_hw,
+            )
         if self.window is not None and preview is not None:
             self._display.put(preview)
         self._written += 1
-        self.clocks["write"].add(time.perf_counter() - started)
+        self._last_written_at = time.perf_counter()
+        self.clocks["write"].add(self._last_written_at - started)
         bar.set_postfix_str(stage_rates_line(self.clocks), refresh=False)
         total = self._expected_frames()
         if bar.total != total:  # a source that knows its length once open (uvc:FILE): known now

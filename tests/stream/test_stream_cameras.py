@@ -19,7 +19,7 @@ import pytest
 from conftest import read_video, render_scene, write_video
 from rtstereo.cli import main
 from rtstereo.errors import InputError, MissingDependencyError
-from rtstereo.sources.base import CameraError, LatestSlot
+from rtstereo.sources.base import CameraError, CameraLostError, LatestSlot
 from rtstereo.sources.cameras import UVCSource, open_camera
 
 # -- the one-slot buffer ---------------------------------------------------------------------------
@@ -227,6 +227,159 @@ def test_an_unplugged_device_raises_a_clear_error_after_its_frames():
     assert seen and seen[-1] == 2 and capture.released
 
 
+class FailingCapture(ScriptedCapture):
+    """A device whose driver raises (as OpenCV's cv2.error) once its frames are spent."""
+
+    def read(self):
+        if not self.frames:
+            raise cv2.error("VIDIOC_DQBUF: No such device")
+        return super().read()
+
+
+def test_a_driver_error_mid_stream_is_a_camera_error_after_its_frames():
+    # it was the driver's own exception: a traceback, where an unplugged camera is one line
+    capture = FailingCapture(sbs_frames(3))
+    source = UVCSource(0, capture_factory=lambda device: capture)
+    seen = []
+    with pytest.raises(CameraError, match=r"^camera uvc:0 stopped after 3 frames \(unplugged\?\): .*No such device"):
+        for pair in source:
+            seen.append(pair.index)
+    assert seen and seen[-1] == 2 and capture.released  # the newest frames: one may be dropped
+
+
+def test_a_realsense_unplugged_mid_stream_is_one_line_with_the_summary(monkeypatch, tmp_path, capsys):
+    """librealsense raises RuntimeError when the camera goes; the frames before it stay written."""
+    from rtstereo.sources.realsense import RealSenseSource
+
+    left_right = render_scene(frames=1)
+    image = np.ascontiguousarray(left_right.lefts[0][:, :, 0])
+
+    class Frame:
+        def __init__(self, number):
+            self.number = number
+
+        def get_data(self):
+            return image
+
+        def get_timestamp(self):
+            return 1000.0 * self.number / 30
+
+        def get_frame_number(self):
+            return self.number
+
+    class Pipeline:
+        def __init__(self):
+            self.number = 0
+
+        def try_wait_for_frames(self, timeout_ms):
+            if self.number == 4:
+                raise RuntimeError("Frame didn't arrive within 5000")  # pyrealsense2.error is a RuntimeError
+            self.number += 1
+            time.sleep(0.01)
+            return True, SimpleNamespace(get_infrared_frame=lambda index, n=self.number: Frame(n))
+
+        def stop(self):
+            pass
+
+    intrinsics = SimpleNamespace(fx=50.0, fy=50.0, ppx=63.5, ppy=31.5, width=128, height=64)
+    stream = SimpleNamespace(
+        as_video_stream_profile=lambda: stream,
+        get_intrinsics=lambda: intrinsics,
+        get_extrinsics_to=lambda other: SimpleNamespace(translation=[-0.05, 0.0, 0.0]),
+        fps=lambda: 30,
+    )
+    profile = SimpleNamespace(get_stream=lambda kind, index: stream)
+    monkeypatch.setitem(sys.modules, "pyrealsense2", SimpleNamespace(stream=SimpleNamespace(infrared="infrared")))
+    monkeypatch.setattr(RealSenseSource, "_start_first_device", lambda self, rs: (Pipeline(), profile))
+    summary = tmp_path / "s.json"
+    code = main(["live", "--camera", "realsense", "--model", "sgbm", "--max-disp", "16", "--summary", str(summary)])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err  # a run that failed, not a usage error (2)
+    assert "error: camera realsense stopped after 4 frames (unplugged?): Frame didn't arrive within 5000" in err
+    assert json.loads(summary.read_text())["frames_written"] >= 1
+
+
+def test_a_driver_error_as_the_camera_opens_is_one_line(monkeypatch, capsys):
+    from rtstereo.sources.realsense import RealSenseSource
+
+    def start(self, rs):
+        raise RuntimeError("failed to set power state")
+
+    monkeypatch.setitem(sys.modules, "pyrealsense2", SimpleNamespace())
+    monkeypatch.setattr(RealSenseSource, "_start_first_device", start)
+    assert main(["live", "--camera", "realsense", "--model", "sgbm"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "rtstereo live: error: cannot open camera realsense: failed to set power state"
+    )
+
+
+def test_a_camera_lost_mid_stream_exits_with_1_an_absent_one_with_2(monkeypatch, tmp_path, capsys):
+    # A camera unplugged after its frames is no usage error: 2 told a script the same command would fail again.
+    import rtstereo.sources.cameras as cameras
+
+    monkeypatch.setattr(cameras.cv2, "VideoCapture", lambda device: ScriptedCapture(sbs_frames(3)))
+    summary = tmp_path / "s.json"
+    assert main(["live", "--camera", "uvc:0", "--model", "sgbm", "--max-disp", "16", "--summary", str(summary)]) == 1
+    assert "error: camera uvc:0 stopped delivering frames after 3 frames (unplugged?)" in capsys.readouterr().err
+    assert json.loads(summary.read_text())["frames_written"] >= 1
+    monkeypatch.setattr(cameras.cv2, "VideoCapture", lambda device: ScriptedCapture([], opened=False))
+    assert main(["live", "--camera", "uvc:0", "--model", "sgbm"]) == 2
+    assert "error: cannot open camera uvc:0: is it plugged in" in capsys.readouterr().err
+
+
+def test_a_calibration_or_maps_of_another_camera_mode_are_refused_before_the_model_loads(monkeypatch, tmp_path, capsys):
+    """The camera's size is known once it opens: a --calib of another aspect ratio, or --rectify maps of another
+    size, were refused at its first frame, after the model had loaded (and an --adapt process had started)."""
+    import rtstereo.cli.video as video_cli
+    import rtstereo.sources.cameras as cameras
+    from rtstereo.io.calibration import write_calibration
+    from rtstereo.rectify import Rectifier
+    from rtstereo.types import Calibration
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model loaded before the refusal")
+
+    class SizedCapture(ScriptedCapture):
+        def get(self, prop):
+            return self.frames[0].shape[0] if prop == cv2.CAP_PROP_FRAME_HEIGHT else super().get(prop)
+
+    monkeypatch.setattr(cameras.cv2, "VideoCapture", lambda device: SizedCapture(sbs_frames(3)))  # 64x128 views
+    monkeypatch.setattr(video_cli, "stream_predictor", no_model)
+    square = Calibration(100.0, 100.0, 63.5, 63.5, 63.5, 0.1, 128, 128)
+    write_calibration(tmp_path / "square.json", square)
+    assert main(["live", "--camera", "uvc:0", "--calib", str(tmp_path / "square.json")]) == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(
+            "error: the calibration is for 128x128 (HxW) images but the frames are 64x128 (another aspect ratio): give "
+            "the calibration of this camera mode (--size resizes the frames after it is applied)"
+        )
+    )
+    k = np.array([[100.0, 0, 63.5], [0, 100, 63.5], [0, 0, 1]])
+    p = np.hstack([k, np.zeros((3, 1))])
+    d = np.zeros(5)
+    Rectifier.from_matrices(k, d, k, d, np.eye(3), np.eye(3), p, p, (128, 128), square).save(tmp_path / "maps.npz")
+    assert main(["live", "--camera", "uvc:0", "--rectify", str(tmp_path / "maps.npz")]) == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(
+            "error: the frames are 64x128 but the rectification maps are for 128x128 (HxW) images: use the camera mode "
+            "the rig was calibrated in, or calibrate at this size"
+        )
+    )
+
+
+def test_a_device_node_path_unplugged_mid_stream_is_a_lost_camera_not_the_end_of_a_file():
+    # uvc:/dev/video7 (or a /dev/v4l/by-id/ link, stable across replugs) ended the stream as a file ends: exit code 0
+    capture = ScriptedCapture(sbs_frames(3))
+    source = UVCSource("/dev/video7", capture_factory=lambda device: capture)
+    with pytest.raises(CameraLostError, match=r"^camera uvc:/dev/video7 stopped delivering frames after 3 frames"):
+        list(source)
+    assert source.input_files == () and capture.released
+
+
 def test_a_stalled_camera_times_out():
     capture = ScriptedCapture(sbs_frames(1), delay_s=0.5)
     source = UVCSource(0, capture_factory=lambda device: capture, frame_timeout_s=0.1)
@@ -277,6 +430,15 @@ def test_a_missing_uvc_recording_is_refused_when_named(tmp_path):
         open_camera(f"uvc:{tmp_path / 'rig.mp4'}")
     for spec in ("uvc:rtsp://cam/stream.sdp", "uvc:frames/%04d.png", "uvc:/dev/video7"):
         assert open_camera(spec).device == spec[4:]  # opened (or not) by OpenCV, as before
+
+
+def test_a_uvc_recording_given_as_a_file_url_is_the_path_it_names(sbs_video, tmp_path):
+    named = sbs_video.rename(tmp_path / "my rig.mp4")
+    source = open_camera(f"uvc:{named.as_uri()}")  # file:///.../my%20rig.mp4: OpenCV opened no such name
+    assert source.device == str(named) and source.input_files == (named,)
+    assert len(list(source)) == len(read_video(named))
+    with pytest.raises(InputError, match=r"^camera uvc:.*no rig\.mp4: no such file$"):
+        open_camera(f"uvc:{(tmp_path / 'no rig.mp4').as_uri()}")  # said when named, as a path is
 
 
 def test_an_odd_width_uvc_camera_is_refused():

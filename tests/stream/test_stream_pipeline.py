@@ -355,6 +355,71 @@ def test_an_export_on_first_use_is_left_out_of_the_inference_stages_rate():
     assert summary.stages["inference"]["ms_per_frame"] < 60, summary.stages  # with the export: about 110
 
 
+def test_the_wait_for_a_stalled_camera_after_the_last_frame_is_no_part_of_the_streams_time():
+    """The stream's seconds run to the last frame written, as the README says: the 5 s waited for a camera that then
+    counted as stalled were counted in (40 frames at 29 fps read 6.2 fps end to end)."""
+
+    class StallingCamera(Frames):
+        def _frames(self):
+            yield from super()._frames()
+            time.sleep(1.0)  # the wait for the frame that never comes
+            raise CameraError("camera test: no frame for 1 s after 6 frames; the camera stalled or was unplugged")
+
+    stream = Stream(StallingCamera(6, delay_s=0.05), FakePredictor(), sinks=[SlowSink(0.0)])
+    with pytest.raises(CameraError, match="stalled"):
+        stream.run()
+    summary = stream.summary
+    assert summary.frames_written == 6 and summary.stopped_by == "error"
+    assert 0.25 < summary.wall_s < 0.9, summary.report()
+    assert summary.throughput_fps == pytest.approx(6 / summary.wall_s, rel=0.01)
+    assert summary.closing_s < 0.5, summary  # nor is it time spent closing the outputs
+
+
+def test_an_output_that_fails_as_it_closes_after_another_error_is_said(caplog):
+    """A camera unplugged, then the mp4 found incomplete as it closed (a full disk) and removed: only the camera's
+    error was said, and the mp4 was missing from the files written without a word."""
+
+    class Unplugged(Frames):
+        def _frames(self):
+            yield from super()._frames()
+            raise CameraError("camera test stopped delivering frames after 3 frames (unplugged?)")
+
+    class FailsToClose(SlowSink):
+        def close(self):
+            raise OutputError("cannot write the video out.mp4: OpenCV's writer left a file of 1 frame, of 3; removed")
+
+    stream = Stream(Unplugged(3), FakePredictor(), sinks=[FailsToClose(0.0)])
+    with caplog.at_level("WARNING", logger="rtstereo.stream"), pytest.raises(CameraError, match="unplugged"):
+        stream.run()
+    assert [r.getMessage() for r in caplog.records if "out.mp4" in r.getMessage()] == [
+        "cannot write the video out.mp4: OpenCV's writer left a file of 1 frame, of 3; removed (besides the error "
+        "that ended the run)"
+    ]
+    assert stream.summary.error == "camera test stopped delivering frames after 3 frames (unplugged?)"
+
+
+def test_frames_that_change_size_mid_stream_are_said_once(caplog):
+    """A camera (or an image sequence) whose frames change size: PNGs of the new size were written without a word,
+    under a summary whose frame_size_hw says every disparity written is in pixels of the first frame's size."""
+
+    class Resized(Frames):
+        def _frames(self):
+            for pair in super()._frames():
+                yield pair
+                if pair.index == 2:
+                    self.size_hw = (48, 96)
+
+    sink = SlowSink(0.0)
+    with caplog.at_level("WARNING", logger="rtstereo.stream"):
+        summary = Stream(Resized(6), FakePredictor(), sinks=[sink]).run()
+    said = [r.getMessage() for r in caplog.records if "where the stream began" in r.getMessage()]
+    assert said == [
+        "frame 3 is 48x96 (HxW), where the stream began at 32x64: its disparities are in pixels of its own size, while "
+        "the summary's frame_size_hw and calibration are the first frame's (--size HxW resizes every frame to one size)"
+    ]
+    assert summary.frame_size_hw == [32, 64] and sink.numbers == list(range(6))
+
+
 def test_closing_the_outputs_is_timed_apart_from_the_streams_rate():
     """With --adapt, the adapter's shutdown (up to 2 s) and checkpoint save counted in the rate: a 12-frame
     stream at 25.9 frames/s reported 4.56 fps."""

@@ -207,13 +207,20 @@ def _run(argv: list[str] | None) -> int:
             print(f"rtstereo {args.verb}: interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
         print(f"rtstereo {args.verb}: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED if disk_full_reason(str(exc)) else EXIT_USAGE
+        return EXIT_FAILED if disk_full_reason(str(exc)) or _camera_lost(exc) else EXIT_USAGE
     except BrokenPipeError:  # the reader went away (e.g. `| head`): not an error of ours
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
         return 0
     except KeyboardInterrupt:
         print(f"rtstereo {args.verb}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _camera_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` is a camera lost mid-stream (unplugged, stalled): a run that failed, not a usage error."""
+    from ..sources.base import CameraLostError  # imported with the verbs that open cameras
+
+    return isinstance(exc, CameraLostError)
 
 
 def _empty_argument(

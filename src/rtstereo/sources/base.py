@@ -43,6 +43,11 @@ class CameraError(InputError):
     """A camera that is absent, busy, or stopped delivering frames."""
 
 
+class CameraLostError(CameraError):
+    """A camera that stopped delivering frames mid-stream (unplugged, stalled, its driver failed): no usage error,
+    the same command may well run again (the command line's exit code 1, not 2)."""
+
+
 class FrameSource(abc.ABC):
     """A sequence of stereo pairs: videos, image sequences or a live camera.
 
@@ -316,6 +321,25 @@ class FramePreparer:
             "few that agree on the rows) to measure the rows; frames went through unaligned"
         )
 
+    def check_frame_size(self, size_hw: tuple[int, int]) -> None:
+        """Refuse, before any frame, a rectification or a calibration that frames of ``size_hw`` cannot take: a
+        camera's size is known once it opens, and they were refused at its first frame, after the model had loaded
+        (and an ``--adapt`` process had started). A calibration of another size of the same aspect ratio is scaled,
+        and said, now.
+
+        Raises:
+            InputError: rectification maps of another size, or a calibration of another aspect ratio.
+        """
+        maps_hw = getattr(self.rectifier, "size_hw", None)
+        if maps_hw is not None and tuple(maps_hw) != tuple(size_hw):
+            raise InputError(
+                f"the frames are {size_hw[0]}x{size_hw[1]} but the rectification maps are for "
+                f"{maps_hw[0]}x{maps_hw[1]} (HxW) images: use the camera mode the rig was calibrated in, or calibrate "
+                "at this size"
+            )
+        if self.rectifier is None and self.calibration is not None:
+            self._calibration_for(size_hw)
+
     def _calibration_for(self, size_hw: tuple[int, int]) -> Calibration:
         """The calibration of frames of ``size_hw``: scaled, said once, when it was made at another size of
         the same aspect ratio (as ``predict`` does); refused for another aspect ratio."""
@@ -414,6 +438,9 @@ class LatestSlot:
             return item
 
 
+DRIVER_ERRORS = (RuntimeError, OSError, cv2.error)
+"""What camera libraries raise when a device fails (pyrealsense2's errors are RuntimeErrors, DepthAI's too)."""
+
 Grab = tuple[np.ndarray, np.ndarray, float | None, int | None]
 """A camera frame ready for use: ``(left, right, timestamp_s, frame_number)``, RGB uint8."""
 
@@ -461,6 +488,9 @@ class LiveSource(FrameSource):
         try:
             with native_output_held():  # drivers' own lines (DepthAI, V4L2) come after our error, if at all
                 self._open()
+        except DRIVER_ERRORS as exc:  # librealsense's and OpenCV's own: a traceback, where a missing camera is one line
+            self._close()
+            raise CameraError(f"cannot open {self.description}: {exc}") from exc
         except BaseException:
             self._close()  # whatever was opened before the failure
             raise
@@ -515,7 +545,14 @@ class LiveSource(FrameSource):
         self._lost, number = 0, None
         try:
             while not stop.is_set():
-                grabbed = self._read()
+                try:
+                    grabbed = self._read()
+                except DRIVER_ERRORS as exc:
+                    # librealsense raises RuntimeError when the camera goes (OpenCV a cv2.error): it ended the run in
+                    # a traceback, where a camera that stops delivering is one line
+                    raise CameraLostError(
+                        f"{self.description} stopped after {counted(self._grabbed, 'frame')} (unplugged?): {exc}"
+                    ) from exc
                 if grabbed is None:
                     slot.close()
                     return
@@ -544,7 +581,7 @@ class LiveSource(FrameSource):
                 try:
                     grabbed = slot.take(self.frame_timeout_s)
                 except TimeoutError:
-                    raise CameraError(
+                    raise CameraLostError(
                         f"{self.description}: no frame for {self.frame_timeout_s:g} s after "
                         f"{counted(self._grabbed, 'frame')}; the camera stalled or was unplugged"
                     ) from None

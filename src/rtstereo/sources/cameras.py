@@ -25,7 +25,15 @@ from ..errors import InputError, require_bool, require_whole
 from ..io.download import file_url_path
 from ..io.quiet import ffmpeg_quietened
 from ..text import counted, is_utf8, shown
-from .base import CameraError, Grab, LiveSource, check_fps, check_side_by_side_width, split_side_by_side
+from .base import (
+    CameraError,
+    CameraLostError,
+    Grab,
+    LiveSource,
+    check_fps,
+    check_side_by_side_width,
+    split_side_by_side,
+)
 from .video import FRAME_COUNT_SLACK, MAX_DAMAGED_RUN, is_still_image, still_image_message
 
 log = logging.getLogger("rtstereo.stream")
@@ -44,8 +52,8 @@ class UVCSource(LiveSource):
         capture_factory: builds the capture object (``cv2.VideoCapture`` by default).
         frame_timeout_s: wait this long for a frame before declaring the camera stalled.
 
-    A device index that stops delivering frames raises :class:`CameraError` (unplugged); a file or
-    stream that ends simply ends the stream. A recording (a file, or a URL of one: anything that
+    A device (an index, or a ``/dev/`` path) that stops delivering frames raises :class:`CameraLostError`
+    (unplugged); a file or stream that ends simply ends the stream. A recording (a file, or a URL of one: anything that
     reports a frame count) stands in for a camera: its frames are delivered at its own frame rate
     (``fps`` when given), not as fast as they decode, so a slow model drops frames as it would
     with the camera.
@@ -70,11 +78,14 @@ class UVCSource(LiveSource):
         self._pace_fps: float | None = None  # a recording's playback rate; None for a camera or live stream
         self._recording_frames: int | None = None  # a recording's frame count, once opened
         self._first_at: float | None = None  # time.monotonic() when a recording's frame 0 is due
+        self.view_size_hw: tuple[int, int] | None = None  # each view's (height, width), once open, when it says
         self.description = f"camera uvc:{device}{' (swapped)' if self.swap else ''}"  # as a side-by-side video says
 
     @property
     def is_device(self) -> bool:
-        return isinstance(self.device, int)
+        """A camera: an OpenCV device index, or a device node's path (``/dev/video2``, ``/dev/v4l/by-id/...``), which
+        was taken for a recording: unplugged mid-stream, it ended the stream as the end of a file, exit code 0."""
+        return isinstance(self.device, int) or str(self.device).startswith("/dev/")
 
     @property
     def input_files(self) -> tuple[Path, ...]:
@@ -159,6 +170,7 @@ class UVCSource(LiveSource):
             capture.release()
             raise
         self._capture = capture
+        self.view_size_hw = (height, width // 2) if width and height else None
         self._number = 0
         self._first_at = None
 
@@ -182,7 +194,7 @@ class UVCSource(LiveSource):
             self._number += damaged
         if not ok or frame is None:
             if self.is_device:
-                raise CameraError(
+                raise CameraLostError(
                     f"{self.description} stopped delivering frames after {counted(self._number, 'frame')} (unplugged?)"
                 )
             claimed = self._recording_frames
@@ -304,6 +316,10 @@ def open_camera(
     if name == "uvc":
         # isdecimal, not isdigit: 'uvc:²' is a digit that int() refuses (a traceback)
         device: int | str = int(argument) if argument.strip().isdecimal() else (argument or 0)
+        if isinstance(device, str) and file_url_path(device):
+            # The path it names, as a video's file:// URL is read: FFmpeg's own file: protocol decodes nothing, and
+            # uvc:file:///rec/my%20rig.mp4 looked for 'my%20rig.mp4' ("check the path")
+            device = file_url_path(device) or device
         if isinstance(device, int) and device > _MAX_DEVICE_INDEX:  # OpenCV takes a C int: a traceback beyond
             raise InputError(f"camera uvc:{argument.strip()}: a device index is at most {_MAX_DEVICE_INDEX}")
         if isinstance(device, str) and _missing_recording(device):

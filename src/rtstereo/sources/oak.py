@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import require, require_bool, require_installed
 from ..text import counted
 from ..types import Calibration
-from .base import CameraError, Grab, LiveSource
+from .base import CameraError, CameraLostError, Grab, LiveSource
 
 
 @dataclass
@@ -292,11 +292,11 @@ class OakSource(LiveSource):
         try:
             message = queue.get(datetime.timedelta(seconds=self.frame_timeout_s))
         except (RuntimeError, self._dai.MessageQueue.QueueException) as exc:
-            raise CameraError(
+            raise CameraLostError(
                 f"{self.description} stopped after {counted(self._grabbed, 'frame')} (unplugged?): {exc}"
             ) from None
         if message is None:
-            raise CameraError(
+            raise CameraLostError(
                 f"{self.description}: no {side} frame for {self.frame_timeout_s:g} s after "
                 f"{counted(self._grabbed, 'frame')}; the camera stalled or was unplugged"
             )

@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import require, require_installed
 from ..text import counted
 from ..types import Calibration
-from .base import CameraError, Grab, LiveSource
+from .base import CameraError, CameraLostError, Grab, LiveSource
 
 
 def calibration_from_realsense(left_profile: Any, right_profile: Any) -> Calibration:
@@ -103,13 +103,13 @@ class RealSenseSource(LiveSource):
     def _read(self) -> Grab | None:
         ok, frames = self._pipeline.try_wait_for_frames(int(self.frame_timeout_s * 1000))
         if not ok:
-            raise CameraError(
+            raise CameraLostError(
                 f"{self.description}: no frames for {self.frame_timeout_s:g} s after "
                 f"{counted(self._grabbed, 'frame')}; the camera stalled or was unplugged"
             )
         left, right = frames.get_infrared_frame(1), frames.get_infrared_frame(2)
         if not left or not right:
-            raise CameraError(f"{self.description}: a frame set without both infrared images")
+            raise CameraLostError(f"{self.description}: a frame set without both infrared images")
         # Copies: the frame memory returns to the camera's pool when the frame objects go.
         left_grey = np.array(left.get_data(), copy=True)
         right_grey = np.array(right.get_data(), copy=True)
