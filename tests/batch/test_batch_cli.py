@@ -105,6 +105,22 @@ def test_files_an_overwrite_with_other_options_left_alone_are_redone_not_skipped
     assert code == 2 and "made with another model (--model)" in err
 
 
+def test_one_pair_redone_with_other_options_is_not_skipped_by_a_batch_rerun(capsys, tmp_path):
+    """One pair given as two files wrote no record of its options and removed the batch's: a batch rerun then skipped
+    it on its files alone, keeping bm's colour map as sgbm's."""
+    import json
+
+    left, right = write_pairs(tmp_path / "in", 2)
+    out = tmp_path / "out"
+    assert run_cli(capsys, "predict", left, right, "-o", out, *SGBM_ARGS)[0] == 0
+    bm = ["--model", "bm", "--max-disp", "16", "--format", "color"]
+    assert run_cli(capsys, "predict", left / "00.png", right / "00.png", "-o", out, *bm)[0] == 0
+    code, text, _ = run_cli(capsys, "predict", left, right, "-o", out, *SGBM_ARGS)
+    assert code == 0 and "1 done, 1 skipped" in text, text
+    assert json.loads((out / "00.json").read_text())["model"] == "sgbm"
+    assert run_cli(capsys, "predict", left, right, "-o", out, *SGBM_ARGS)[1].count("0 done, 2 skipped") == 1
+
+
 def test_a_rerun_over_fewer_pairs_names_the_earlier_outputs_it_leaves(capsys, tmp_path):
     from .conftest import write_pairs
 

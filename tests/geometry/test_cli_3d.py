@@ -83,7 +83,7 @@ def test_predict_writes_metric_depth_and_point_cloud(capsys, tmp_path, pair_file
         out,
     )
     assert code == 0, err
-    assert sorted(p.name for p in out.iterdir()) == ["l.ply", "l_depth.pfm", "l_depth_mm.png"]
+    assert sorted(p.name for p in out.iterdir()) == [".l.made-with.json", "l.ply", "l_depth.pfm", "l_depth_mm.png"]
     depth = read_pfm(out / "l_depth.pfm")
     assert np.median(depth[np.isfinite(depth)]) == pytest.approx(DEPTH_M, rel=0.02)
     points, colors = read_ply(out / "l.ply")
@@ -639,7 +639,7 @@ def test_an_empty_cloud_is_a_warning_and_every_output_is_written(capsys, tmp_pat
         message
     )
     assert "the maximum depth of 2 m (--max-depth)" in message
-    assert sorted(p.name for p in out.iterdir()) == ["l.glb", "l.ply", "l_depth.pfm"]
+    assert sorted(p.name for p in out.iterdir()) == [".l.made-with.json", "l.glb", "l.ply", "l_depth.pfm"]
 
 
 @pytest.mark.parametrize(
