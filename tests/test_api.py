@@ -200,6 +200,8 @@ def test_a_model_given_as_a_url_says_so(url):
     ("arguments", "message"),
     [
         ({"model": 3}, r"model: expected a registry name .* got int 3"),
+        ({"model": ""}, r"^model: an empty name; give a registry name .* or leave model out for the default$"),
+        ({"model": "  "}, r"^model: an empty name; "),
         ({"settings": [("max_disp", 64)]}, r"settings: expected a dict of model settings .* got list"),
         (
             {"model": "anynet", "weights": 5},

@@ -43,7 +43,7 @@ def test_predict_to_folder_writes_default_set(capsys, tmp_path, pair_files):
     code, out, err = run_cli(capsys, "predict", lp, rp, "-o", tmp_path / "out", "--model", "sgbm", "--max-disp", 16)
     assert code == 0, err
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert files == ["l.json", "l.pfm", "l.png", "l_color.png"]
+    assert files == [".l.made-with.json", "l.json", "l.pfm", "l.png", "l_color.png"]  # the record: as a batch's
     sidecar = json.loads((tmp_path / "out" / "l.json").read_text())
     assert sidecar["model"] == "sgbm" and sidecar["input_size_hw"] == [48, 96]
     assert set(sidecar["timings_ms"]) >= {"inference", "total"}
@@ -153,7 +153,7 @@ def test_predict_format_named_twice_is_written_once_and_a_format_list_naming_non
     args = ("predict", lp, rp, "--model", "sgbm", "--max-disp", 16, "-o")
     code, _, err = run_cli(capsys, *args, tmp_path / "o1", "--format", "pfm,color,pfm")
     assert code == 0, err
-    assert sorted(p.name for p in (tmp_path / "o1").iterdir()) == ["l.pfm", "l_color.png"]
+    assert sorted(p.name for p in (tmp_path / "o1").iterdir()) == [".l.made-with.json", "l.pfm", "l_color.png"]
     code, _, err = run_cli(capsys, *args, tmp_path / "o2", "--format", ",")
     assert code == 2 and "--format ',' names no output" in err
     assert not (tmp_path / "o2").exists()
@@ -167,7 +167,7 @@ def test_predict_format_named_twice_is_written_once_and_a_format_list_naming_non
     # names in any case, as file suffixes are (PFM was refused with "did you mean pfm?")
     code, _, err = run_cli(capsys, *args, tmp_path / "o3", "--format", "PFM, Color")
     assert code == 0, err
-    assert sorted(p.name for p in (tmp_path / "o3").iterdir()) == ["l.pfm", "l_color.png"]
+    assert sorted(p.name for p in (tmp_path / "o3").iterdir()) == [".l.made-with.json", "l.pfm", "l_color.png"]
     code, _, err = run_cli(capsys, *args, tmp_path / "one.pfm", "--format", "PFM")
     assert code == 0, err
     assert (tmp_path / "one.pfm").is_file()
@@ -181,6 +181,7 @@ def test_predict_writes_to_the_folder_a_file_url_names(capsys, tmp_path, pair_fi
     code, _, err = run_cli(capsys, "predict", lp, rp, "--model", "sgbm", "--max-disp", 16, "-o", out.as_uri() + "/")
     assert code == 0, err
     assert not (tmp_path / "file:").exists() and sorted(p.name for p in out.iterdir()) == [
+        ".l.made-with.json",
         "l.json",
         "l.pfm",
         "l.png",

@@ -107,7 +107,7 @@ def _model_argument(model: Any) -> str:
     'lower'``).
 
     Raises:
-        InputError: neither a string nor a path.
+        InputError: neither a string nor a path, or an empty one (``""`` is no name; ``None`` is the default).
 
     Examples:
         >>> _model_argument(Path("nets/m.onnx")), _model_argument("sgbm"), _model_argument(None)
@@ -117,6 +117,11 @@ def _model_argument(model: Any) -> str:
         return "default"
     if isinstance(model, (str, os.PathLike)):
         text = str(os.fspath(model))
+        if not text.strip():  # "" loaded the default without a word, where the command line refuses --model ""
+            raise InputError(
+                "model: an empty name; give a registry name (rtstereo.list_models()) or the path of an .onnx file "
+                "or rtstereo checkpoint, or leave model out for the default"
+            )
         # "~/nets/m.onnx" is the home folder's, as the shell makes it (no registry name starts with "~")
         return os.path.expanduser(text) if text.startswith("~") else text
     # a model loaded already (rtstereo.predict(left, right, m)) was named by its whole repr, with no word of its predict

@@ -36,6 +36,18 @@ DEPTH_NAME_ENDS = tuple(DEPTH_FILES[f].removeprefix("{name}") for f in ("depth",
 
 @dataclass(frozen=True)
 class Comparison:
+    """What :func:`compare_files` (``rtstereo compare``) found.
+
+    Attributes:
+        kind: ``"image"`` or ``"disparity"``, how the files were read.
+        score: ``(1 - SSIM) / 2`` in 0..1: 0 identical, 0.5 unrelated.
+        metrics: for images ``mean_abs_diff`` (8-bit grey levels) and ``psnr_db``; for disparity maps ``epe`` (px),
+            ``bad-0.5`` ... ``bad-4``, ``d1`` and ``density`` (percent) of the second map against the first
+            (:func:`~rtstereo.metrics.disparity_metrics`).
+        resized: how the second file was resized to the first's size, or ``None`` when it was not.
+        note: a likely mistake the metrics alone do not show (a sign or scale convention), or ``None``.
+    """
+
     kind: str
     score: float
     metrics: dict[str, float] = field(default_factory=dict)

@@ -49,6 +49,18 @@ STOPPED_SUFFIX = ".stopped"
 
 @dataclass
 class SceneResult:
+    """One scored scene of an :class:`EvalReport`.
+
+    Attributes:
+        name: the scene's name, as the table shows it.
+        dataset: the layout it was read as (``kitti2015``, ``middlebury2014``, ...).
+        size_hw: ``(H, W)`` of its images, pixels.
+        settings: the settings the model ran with on it (its disparity range among them).
+        metrics: :func:`~rtstereo.metrics.disparity_metrics` of the prediction (``epe`` in px, ``bad-N``, ``d1`` and
+            ``density`` in percent, ``pixels`` scored), the same under ``noc/`` over the non-occluded pixels where the
+            scene has their mask, and ``time_ms``, the whole predict call.
+    """
+
     name: str
     dataset: str
     size_hw: tuple[int, int]

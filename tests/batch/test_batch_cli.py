@@ -84,6 +84,43 @@ def test_a_rerun_with_another_calibration_or_setting_is_refused_not_skipped(caps
     assert code == 0 and "0 done, 2 skipped" in out_text
 
 
+def test_files_an_overwrite_with_other_options_left_alone_are_redone_not_skipped(capsys, tmp_path):
+    """--overwrite --model bm --format color replaced the colour maps and recorded bm for the whole pair: a rerun with
+    bm then skipped the pairs, keeping the 16-bit maps, PFMs and sidecars of sgbm as bm's."""
+    import json
+
+    left, right = write_pairs(tmp_path / "in", 2)
+    out = tmp_path / "out"
+    assert run_cli(capsys, "predict", left, right, "-o", out, *SGBM_ARGS)[0] == 0
+    bm = ["--model", "bm", "--max-disp", "16"]
+    assert run_cli(capsys, "predict", left, right, "-o", out, *bm, "--format", "color", "--overwrite")[0] == 0
+    code, text, _ = run_cli(capsys, "predict", left, right, "-o", out, *bm)
+    assert code == 0 and "2 pairs: 2 done, 0 skipped" in text
+    assert json.loads((out / "00.json").read_text())["model"] == "bm"
+    code, text, _ = run_cli(capsys, "predict", left, right, "-o", out, *bm, "--format", "npy")  # a format added
+    assert code == 0 and "2 done, 0 skipped" in text
+    code, text, _ = run_cli(capsys, "predict", left, right, "-o", out, *bm)  # the same options: all there
+    assert code == 0 and "0 done, 2 skipped" in text
+    code, _, err = run_cli(capsys, "predict", left, right, "-o", out, *SGBM_ARGS)  # bm's files, as before
+    assert code == 2 and "made with another model (--model)" in err
+
+
+def test_one_pair_redone_with_other_options_is_not_skipped_by_a_batch_rerun(capsys, tmp_path):
+    """One pair given as two files wrote no record of its options and removed the batch's: a batch rerun then skipped
+    it on its files alone, keeping bm's colour map as sgbm's."""
+    import json
+
+    left, right = write_pairs(tmp_path / "in", 2)
+    out = tmp_path / "out"
+    assert run_cli(capsys, "predict", left, right, "-o", out, *SGBM_ARGS)[0] == 0
+    bm = ["--model", "bm", "--max-disp", "16", "--format", "color"]
+    assert run_cli(capsys, "predict", left / "00.png", right / "00.png", "-o", out, *bm)[0] == 0
+    code, text, _ = run_cli(capsys, "predict", left, right, "-o", out, *SGBM_ARGS)
+    assert code == 0 and "1 done, 1 skipped" in text, text
+    assert json.loads((out / "00.json").read_text())["model"] == "sgbm"
+    assert run_cli(capsys, "predict", left, right, "-o", out, *SGBM_ARGS)[1].count("0 done, 2 skipped") == 1
+
+
 def test_a_rerun_over_fewer_pairs_names_the_earlier_outputs_it_leaves(capsys, tmp_path):
     from .conftest import write_pairs
 
@@ -550,7 +587,7 @@ def test_a_full_disk_stops_the_batch_at_the_first_pair_it_fails(capsys, tmp_path
     if full_at == "pfm":  # under atomic_path: "cannot write P: No space left on device"
         monkeypatch.setattr(disparity, "write_pfm", fills_the_disk(disparity.write_pfm))
     else:  # the sidecar's own OSError: "cannot write P: [Errno 28] No space left on device: 'the file'"
-        monkeypatch.setattr(files, "json", types.SimpleNamespace(dumps=fills_the_disk(json.dumps)))
+        monkeypatch.setattr(files, "json", types.SimpleNamespace(dumps=fills_the_disk(json.dumps), loads=json.loads))
     out, summary = tmp_path / "out", tmp_path / "s.csv"
     argv = ["predict", left, right, "-o", out, "--format", f"png16,{full_at}", "--summary", summary, *SGBM_ARGS]
     code, stdout, err = run_cli(capsys, *argv)

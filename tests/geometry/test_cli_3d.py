@@ -83,7 +83,7 @@ def test_predict_writes_metric_depth_and_point_cloud(capsys, tmp_path, pair_file
         out,
     )
     assert code == 0, err
-    assert sorted(p.name for p in out.iterdir()) == ["l.ply", "l_depth.pfm", "l_depth_mm.png"]
+    assert sorted(p.name for p in out.iterdir()) == [".l.made-with.json", "l.ply", "l_depth.pfm", "l_depth_mm.png"]
     depth = read_pfm(out / "l_depth.pfm")
     assert np.median(depth[np.isfinite(depth)]) == pytest.approx(DEPTH_M, rel=0.02)
     points, colors = read_ply(out / "l.ply")
@@ -646,7 +646,7 @@ def test_an_empty_cloud_is_a_warning_and_every_output_is_written(capsys, tmp_pat
         message
     )
     assert "the maximum depth of 2 m (--max-depth)" in message
-    assert sorted(p.name for p in out.iterdir()) == ["l.glb", "l.ply", "l_depth.pfm"]
+    assert sorted(p.name for p in out.iterdir()) == [".l.made-with.json", "l.glb", "l.ply", "l_depth.pfm"]
 
 
 @pytest.mark.parametrize(
@@ -885,9 +885,9 @@ def test_calibrate_prints_the_lines_of_the_readme_example(capsys, tmp_path, monk
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     example = re.search(r"```text\n(\s*board found in both images.*?)```", readme, re.S)
     assert example, "the README's example output of calibrate"
-    lefts, rights, _ = render_stereo_views(Board.parse("chessboard:9x6:0.025"), 7, rig=small_rig(), seed=1)
-    blank = np.full_like(lefts[0], 128)
-    for side, images in (("left", [*lefts, blank]), ("right", [*rights, blank])):
+    lefts, rights, _ = render_stereo_views(Board.parse("chessboard:9x6:0.025"), 8, rig=small_rig(), seed=1)
+    blank = np.full_like(lefts[0], 128)  # the last pair's board is seen by the left camera only, as in the example
+    for side, images in (("left", lefts), ("right", [*rights[:-1], blank])):
         (tmp_path / "calib" / side).mkdir(parents=True)
         for i, image in enumerate(images):
             cv2.imwrite(str(tmp_path / "calib" / side / f"{i:02d}.png"), image[:, :, ::-1])

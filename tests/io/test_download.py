@@ -239,6 +239,40 @@ def test_a_download_stopped_halfway_leaves_no_partial_file_in_the_cache(served, 
     assert _cached(tmp_path) == []
 
 
+def test_a_download_the_server_cut_short_is_refused_and_not_cached(served, tmp_path, monkeypatch):
+    """A server that closed the connection after 300 of the 1000 bytes it announced: read1 ends without an error
+    there, and the start of the file was cached as the whole of it, read by every later run."""
+
+    class CutShort(_Response):
+        headers = {"Content-Length": "1000"}
+
+    monkeypatch.setattr(download.urllib.request, "urlopen", lambda url, timeout: CutShort(b"x" * 300))
+    with pytest.raises(InputError) as info:
+        download.fetch("https://x.org/w.pth")
+    assert str(info.value).startswith(
+        "cannot download https://x.org/w.pth: the connection closed after 300 of its 1000 bytes; "
+    )
+    assert _cached(tmp_path) == []
+    monkeypatch.setattr(download.urllib.request, "urlopen", lambda url, timeout: CutShort(b"x" * 1000))
+    assert download.fetch("https://x.org/w.pth").read_bytes() == b"x" * 1000  # all of it: kept
+
+
+def test_a_chunked_download_cut_short_is_an_input_error_and_not_cached(served, tmp_path, monkeypatch):
+    """http.client's IncompleteRead (a chunked answer cut short) is no OSError: it came out as its traceback."""
+    import http.client
+
+    class Chunked(_Response):
+        def read1(self, size=-1):
+            if self.tell():
+                raise http.client.IncompleteRead(b"", 10)
+            return super().read(4)
+
+    monkeypatch.setattr(download.urllib.request, "urlopen", lambda url, timeout: Chunked(_png(7)))
+    with pytest.raises(InputError, match=r"^cannot download https://x.org/l.png: IncompleteRead"):
+        download.fetch("https://x.org/l.png")
+    assert _cached(tmp_path) == []
+
+
 def test_a_download_removes_what_a_download_killed_midway_left_and_is_readable_as_any_file(served, tmp_path):
     """A download killed midway (kill -9) left its temporary file (tmpXXXXXXXX) in the cache for good, and what was
     downloaded was readable by its owner alone (0600), so other users of a shared cache could not read it."""

@@ -41,6 +41,7 @@ from ..sinks.files import (
     read_made_with,
     save_result,
     save_single_file,
+    vouches_for,
 )
 from ..sinks.pointcloud import NEEDS_CALIBRATION, PointCloudOptions, make_writers
 from ..sources.pairs import PairSource
@@ -285,7 +286,7 @@ class BatchJob:
             if not outputs_complete(self.output, source.name, self.formats):
                 continue
             recorded = read_made_with(self.output, source.name)
-            if recorded is None:
+            if recorded is None or not vouches_for(recorded, self.formats):  # redone, not skipped
                 continue
             differ = {key for key, value in current.items() if recorded.get(key) != value}
             if differ:
@@ -301,8 +302,11 @@ class BatchJob:
             )
 
     def is_complete(self, source: PairSource) -> bool:
-        """Whether the pair can be skipped: its complete outputs exist and ``overwrite`` is off."""
-        return self.writes_folder and not self.overwrite and outputs_complete(self.output, source.name, self.formats)
+        """Whether the pair can be skipped: its complete outputs exist, its record vouches for them (not files of
+        another run's options beside those of an ``overwrite`` with fewer formats) and ``overwrite`` is off."""
+        if not (self.writes_folder and not self.overwrite and outputs_complete(self.output, source.name, self.formats)):
+            return False
+        return vouches_for(read_made_with(self.output, source.name), self.formats)
 
     def prepare(self, pair: StereoPair) -> StereoPair:
         """Rectify the pair, attach its calibration (scaled to the pair's size if needed) and, with

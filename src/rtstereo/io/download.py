@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
 import os
 import re
 import shutil
@@ -185,11 +186,15 @@ def fetch(url: str, *, progress: bool = True, subdir: str = "downloads", sha256:
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
             total = int(response.headers.get("Content-Length") or 0)
             with partial.open("wb") as tmp:
-                _copy(response, tmp, total, progress and total > 1 << 20, name)
+                received = _copy(response, tmp, total, progress and total > 1 << 20, name)
+        if total and received != total:
+            # read1 ends without an error where the server closes the connection early: the start of the file, cached
+            # as the whole of it, failed every later run that read it ("damaged checkpoint", "not an image")
+            raise InputError(f"the connection closed after {received} of its {total} bytes")
     except TimeoutError:
         _remove(partial)
         raise InputError(f"cannot download {url}: no answer within {DOWNLOAD_TIMEOUT_S} s") from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:  # IncompleteRead of a chunk
         _remove(partial)
         if isinstance(getattr(exc, "reason", None), TimeoutError):
             raise InputError(f"cannot download {url}: no answer within {DOWNLOAD_TIMEOUT_S} s") from None
@@ -245,7 +250,8 @@ def _remove(path: Path | None) -> None:
             path.unlink(missing_ok=True)
 
 
-def _copy(response, out, total: int, show: bool, name: str) -> None:
+def _copy(response, out, total: int, show: bool, name: str) -> int:
+    """Copy ``response`` into ``out``; the number of bytes copied."""
     bar = None
     if show:
         from ..progress import progress_bar
@@ -254,10 +260,11 @@ def _copy(response, out, total: int, show: bool, name: str) -> None:
     # read1 returns what one read of the socket gave: read(n) waits for all n bytes, and a server that sends a
     # byte every few seconds kept it waiting for ever (each byte within the socket's timeout).
     read = getattr(response, "read1", response.read)
-    window_start, window_bytes = time.monotonic(), 0
+    window_start, window_bytes, copied = time.monotonic(), 0, 0
     try:
         while chunk := read(1 << 16):
             out.write(chunk)
+            copied += len(chunk)
             if bar is not None:
                 bar.update(len(chunk))
             window_bytes += len(chunk)
@@ -271,3 +278,4 @@ def _copy(response, out, total: int, show: bool, name: str) -> None:
     finally:
         if bar is not None:
             bar.close()
+    return copied

@@ -162,6 +162,42 @@ def read_made_with(folder: str | Path, name: str) -> dict[str, Any] | None:
     return recorded if isinstance(recorded, dict) else None
 
 
+def vouching_record(
+    made_with: Mapping[str, Any], formats: Iterable[str], earlier: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The record :func:`save_result` writes beside a pair: ``made_with`` and the ``formats`` whose files it vouches
+    for, those written now and, when ``earlier`` (the pair's record before) names the same options, those it vouched
+    for. Files of the pair left from a run with other options are not vouched for: a record of the new options alone
+    let a rerun of them skip the pair and keep the other options' maps.
+
+    Examples:
+        >>> vouching_record({"model": "bm"}, ["color"], {"model": "sgbm", "formats": ["png16", "color"]})
+        {'model': 'bm', 'formats': ['color']}
+        >>> vouching_record({"model": "bm"}, ["color"], {"model": "bm", "formats": ["png16"]})
+        {'model': 'bm', 'formats': ['color', 'png16']}
+    """
+    options = {key: value for key, value in made_with.items() if key != "formats"}
+    vouched = list(dict.fromkeys(formats))
+    if earlier is not None and {k: v for k, v in earlier.items() if k != "formats"} == options:
+        before = earlier.get("formats")
+        if not isinstance(before, list):  # an earlier version's record, which vouched for every file of the pair
+            return options
+        vouched += [f for f in before if isinstance(f, str) and f not in vouched]
+    return {**options, "formats": vouched}
+
+
+def vouches_for(record: Mapping[str, Any] | None, formats: Iterable[str]) -> bool:
+    """Whether a pair's record (:func:`read_made_with`) vouches for the files of ``formats``: one without ``formats``
+    (an earlier version's), or none at all, vouches for every file.
+
+    Examples:
+        >>> vouches_for({"model": "bm", "formats": ["color"]}, ["png16", "color"]), vouches_for(None, ["png16"])
+        (False, True)
+    """
+    vouched = None if record is None else record.get("formats")
+    return not isinstance(vouched, list) or set(formats) <= set(vouched)
+
+
 def output_files(folder: str | Path, name: str, formats: Iterable[str]) -> list[Path] | None:
     """The files :func:`save_result` writes for one pair, or ``None`` when a format does not say.
 
@@ -439,7 +475,8 @@ def save_result(
         record = made_with_file(staging, name)
         if made_with is not None:
             try:
-                record.write_text(json.dumps(made_with, indent=2, default=str) + "\n", encoding="utf-8")
+                document = vouching_record(made_with, formats, read_made_with(folder, name))
+                record.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
             except OSError as exc:  # a full disk: named as the maps' are, by the file asked for
                 shown = made_with_file(folder, name)
                 raise OutputError(f"cannot write {shown}: {os_reason(exc, shown)}") from None
