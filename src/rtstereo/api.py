@@ -14,6 +14,7 @@ from .io.download import fetch, forget, is_url
 from .models import get_spec, is_onnx_file, list_models, resolve_alias
 from .models.registry import ModelSpec, coerce_setting, import_object
 from .runtime.backends import OpenCVBackend, TorchBackend, torch_runtime_options
+from .runtime.heap import keep_freed_memory
 from .runtime.postprocess import POSTPROCESS_SETTINGS
 from .runtime.predictor import Predictor
 from .types import Calibration, DisparityResult
@@ -51,6 +52,9 @@ def load(
             post-processing switches ``fill_left_border`` and ``refine_edges`` that every model
             takes (default: the model's).
         **setting_kwargs: the same settings as keyword arguments (one given both ways must agree).
+
+    A model loaded for the CPU tells glibc's malloc to keep the memory the process frees for reuse
+    (:func:`~rtstereo.runtime.heap.keep_freed_memory`): the process then keeps its peak memory.
 
     Returns:
         A :class:`~rtstereo.runtime.predictor.Predictor`, or for the hybrid (``default``) a
@@ -98,6 +102,8 @@ def load(
     predictor = _load(model, weights, backend, device, precision, overrides)
     for name, value in switches.items():
         setattr(predictor, name, coerce_setting(name, value, False))
+    if device == "cpu":  # its pre- and post-processing's temporaries are not mapped and zeroed anew for each pair
+        keep_freed_memory()
     return predictor
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import ctypes
 import dataclasses
 import datetime
 import difflib
@@ -87,6 +86,7 @@ from .models import get_spec, is_onnx_file, resolve_alias
 from .models.registry import ModelSpec, coerce_setting
 from .runtime.agreement import check_action
 from .runtime.backends import TORCH_RUNTIME_SETTINGS
+from .runtime.heap import release_freed_memory
 from .runtime.onnx import RUNTIME_SETTINGS as ONNX_RUNTIME_SETTINGS
 from .runtime.onnx import HalfOnCpuWarning
 from .runtime.postprocess import POSTPROCESS_SETTINGS
@@ -845,24 +845,6 @@ class PeakRSS:
         if self._thread is not None:
             self._thread.join()
         self.peak_bytes = max(self.peak_bytes, self.current_bytes())
-
-
-def release_freed_memory() -> bool:
-    """Hand the memory that the process has freed back to the system (glibc's ``malloc_trim``).
-
-    glibc keeps freed blocks for reuse, so without this a row that reuses what an earlier row's
-    predictor freed shows no growth of the resident set: the peak memory read 0 MB for rows that
-    allocate hundreds. Elsewhere than Linux with glibc it does nothing.
-
-    Returns:
-        True if some memory was handed back.
-    """
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return False
-    try:
-        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
-    except (OSError, AttributeError):
-        return False
 
 
 def synthetic_pair(size_hw: tuple[int, int], disparity_px: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -224,3 +224,19 @@ def test_the_predictor_records_the_reduced_size(monkeypatch):
         result = rtstereo.load("sgbm", max_disp=32).predict(image, image)
     assert result.input_size_hw == (400, 600) and result.network_size_hw[1] < 600
     assert result.disparity_px.shape == (400, 600)
+
+
+def test_memory_kept_for_reuse_is_handed_back_before_a_pair_is_run_smaller(monkeypatch):
+    """A model loaded for the CPU keeps the memory the process frees (keep_freed_memory), which the system counts as
+    used: a pair after a large one would have been run smaller than alone; that memory is handed back first."""
+    budgets = iter([Budget(1 << 30, "before"), Budget(4 << 30, "after")])
+    released = []
+    monkeypatch.delenv(memory.BUDGET_ENV, raising=False)
+    monkeypatch.setattr(memory, "memory_budget", lambda: next(budgets))
+    monkeypatch.setattr(memory, "release_freed_memory", lambda: released.append(True) or True)
+    assert plan_network_size("rtnet-v5", "onnx", 192, (1920, 2560), 32) is None
+    assert released == [True]
+    # a budget given, or nothing handed back: planned as before
+    monkeypatch.setattr(memory, "release_freed_memory", lambda: False)
+    budgets = iter([Budget(1 << 30, "before"), Budget(4 << 30, "after")])
+    assert plan_network_size("rtnet-v5", "onnx", 192, (1920, 2560), 32) is not None

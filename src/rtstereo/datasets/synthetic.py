@@ -20,15 +20,13 @@ Examples:
 
 from __future__ import annotations
 
-import ctypes
 import math
 import numbers
-import platform
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..errors import InputError, torch_missing
+from ..runtime.heap import keep_freed_memory
 
 try:  # before the renderer's modules, which need it too
     import torch
@@ -236,47 +234,6 @@ def render_scenes(
             torch.set_num_threads(threads)
         return {key: torch.cat([part[key] for part in rendered]) for key in rendered[0]}
     return _render_seeds(seeds, height, width, device, float(max_disp_px), settings)
-
-
-_MALLOC_LOCK = threading.Lock()
-_MALLOC_TUNED: list[bool] = []
-MALLOC_KEEP_BYTES = 1 << 30  # free memory glibc may keep for reuse (at the heap's top, and per block)
-
-
-def keep_freed_memory() -> bool:
-    """Let glibc's malloc keep freed memory for reuse instead of handing it back to the kernel.
-
-    The renderer's temporaries are megabytes each. By default glibc unmaps such blocks when they are
-    freed (and trims the heap's top), so every new one is mapped and zeroed by the kernel anew: 45-80 k
-    page faults per call of 8 pairs at 256x512, 10-20 % of its time on this project's CPU. Called on
-    the first CPU render; it changes three process-wide settings of malloc (``mallopt``: blocks up to
-    1 GiB come from the heap, up to 1 GiB of free heap is kept, and every thread allocates from the
-    main arena), so the process keeps its peak memory. Elsewhere than Linux with glibc it does nothing.
-
-    Returns:
-        True if the settings are (now) in place.
-    """
-    with _MALLOC_LOCK:
-        if not _MALLOC_TUNED:
-            tuned = False
-            if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
-                try:
-                    mallopt = ctypes.CDLL("libc.so.6").mallopt
-                except (OSError, AttributeError):
-                    mallopt = None
-                if mallopt is not None:
-                    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
-                    # Some glibc versions refuse an mmap threshold above 32 MiB: then blocks above
-                    # that are still mapped anew, the smaller ones (most of them) are kept.
-                    mapped = any(mallopt(m_mmap_threshold, size) for size in (MALLOC_KEEP_BYTES, 32 << 20))
-                    tuned = mapped and bool(mallopt(m_trim_threshold, MALLOC_KEEP_BYTES))
-                    # One arena: the heaps of other threads' arenas are at most 64 MiB each, and are
-                    # unmapped as soon as they empty (30-60 k page faults per call again, with the
-                    # batch split over two threads).
-                    m_arena_max = -8
-                    tuned = tuned and bool(mallopt(m_arena_max, 1))
-            _MALLOC_TUNED.append(tuned)
-        return _MALLOC_TUNED[0]
 
 
 def _render_seeds(

@@ -162,7 +162,9 @@ def write_disparity(path: str | Path, disparity_px: np.ndarray) -> None:
     if path.is_dir():  # it said "unknown disparity format ''"
         raise OutputError(f"{path} is a folder: give a file name, e.g. {path / 'left.pfm'}")
     suffix = path.suffix.lower()
-    d = require_numbers(disparity_px, "disparity to write", "a float (H, W) array", OutputError).astype(np.float32)
+    # read only here and below: a float32 map is not copied (each format's writer made up to six copies of it)
+    d = require_numbers(disparity_px, "disparity to write", "a float (H, W) array", OutputError)
+    d = d.astype(np.float32, copy=False)
     if d.ndim != 2:
         raise OutputError(f"disparity to write must be (H, W), got shape {d.shape}")
     if d.size == 0:  # a PFM of 0 rows was written, which read_disparity then called damaged
@@ -182,7 +184,7 @@ def write_disparity(path: str | Path, disparity_px: np.ndarray) -> None:
         return
     with atomic_path(path) as partial:  # an interrupted write leaves no truncated map under the real name
         if suffix == ".pfm":
-            _guard(write_pfm, partial, np.where(np.isfinite(d), d, np.inf).astype(np.float32))
+            _guard(write_pfm, partial, np.where(np.isfinite(d), d, np.float32(np.inf)))
         else:
             _guard(_save_npy, partial, d)
 
@@ -194,7 +196,7 @@ def to_png16(disparity_px: np.ndarray) -> np.ndarray:
         DisparityRangeError: a value above 255.99 px, which the encoding cannot store (refused, not clipped).
         InputError: not an array of numbers.
     """
-    d = require_numbers(disparity_px, "disparity", "a float (H, W) array").astype(np.float32)
+    d = require_numbers(disparity_px, "disparity", "a float (H, W) array").astype(np.float32, copy=False)
     valid = np.isfinite(d) & (d > 0)
     if valid.any() and float(d[valid].max()) > PNG16_MAX_PX:
         top = float(d[valid].max())
@@ -204,7 +206,10 @@ def to_png16(disparity_px: np.ndarray) -> np.ndarray:
             top,
         )
     # A valid disparity below 1/256 px would round to 0 and read back as invalid: keep it at 1.
-    return np.where(valid, np.maximum(np.round(d * PNG16_SCALE), 1), 0).astype(np.uint16)
+    scaled = d * np.float32(PNG16_SCALE)  # the steps in place: a map's worth of memory each was a tenth of the write
+    np.maximum(np.round(scaled, out=scaled), 1, out=scaled)
+    scaled[~valid] = 0
+    return scaled.astype(np.uint16)
 
 
 def png16_unstored(disparity_px: np.ndarray) -> int:
@@ -233,7 +238,7 @@ def colorize(disparity_px: np.ndarray, max_disp_px: float | None = None, min_dis
     Raises:
         InputError: not a float ``(H, W)`` array of numbers, or a range limit that is not a finite number.
     """
-    d = require_numbers(disparity_px, "disparity", "a float (H, W) array").astype(np.float32)
+    d = require_numbers(disparity_px, "disparity", "a float (H, W) array").astype(np.float32, copy=False)
     if d.ndim != 2:  # a colour image came out (H, W, 3, 3), a scalar an OpenCV error
         raise InputError(f"disparity: expected a float (H, W) array, got shape {d.shape}")
     min_disp_px = require_number(min_disp_px, "min_disp_px", "a disparity in pixels")
@@ -246,8 +251,12 @@ def colorize(disparity_px: np.ndarray, max_disp_px: float | None = None, min_dis
     if max_disp_px is None:
         max_disp_px = preview_top_px(d)
     span = max(max_disp_px - min_disp_px, 1e-6)
-    scaled = np.clip((np.where(valid, d, 0) - min_disp_px) / span, 0, 1)
-    rgb = cv2.cvtColor(cv2.applyColorMap((scaled * 255).astype(np.uint8), cv2.COLORMAP_TURBO), cv2.COLOR_BGR2RGB)
+    scaled = np.where(valid, d, np.float32(0))  # then each step in place
+    scaled -= min_disp_px
+    scaled /= span
+    np.clip(scaled, 0, 1, out=scaled)
+    scaled *= 255
+    rgb = cv2.cvtColor(cv2.applyColorMap(scaled.astype(np.uint8), cv2.COLORMAP_TURBO), cv2.COLOR_BGR2RGB)
     rgb[~valid] = 0
     return rgb
 

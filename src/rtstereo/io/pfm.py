@@ -64,7 +64,7 @@ def _read_pfm(path: Path) -> np.ndarray:
 def write_pfm(path: str | Path, array: np.ndarray) -> None:
     """Write float32 ``(H, W)`` or ``(H, W, 3)`` as little-endian PFM (``nan`` is written as-is)."""
     path = require_path(path, "PFM file to write")
-    array = require_numbers(array, "PFM data", "a float (H, W) or (H, W, 3) array").astype(np.float32)
+    array = require_numbers(array, "PFM data", "a float (H, W) or (H, W, 3) array").astype(np.float32, copy=False)
     if array.ndim == 2:
         kind = b"Pf"
     elif array.ndim == 3 and array.shape[2] == 3:
@@ -76,4 +76,5 @@ def write_pfm(path: str | Path, array: np.ndarray) -> None:
     height, width = array.shape[:2]
     with path.open("wb") as f:
         f.write(kind + b"\n" + f"{width} {height}\n".encode() + b"-1.0\n")
-        f.write(np.ascontiguousarray(np.flipud(array)).astype("<f4").tobytes())
+        # One copy, written as it is: flipped, converted and then turned into bytes, the map was copied thrice
+        f.write(np.ascontiguousarray(np.flipud(array), dtype="<f4").data)

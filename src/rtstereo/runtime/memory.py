@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from .heap import release_freed_memory
 
 BUDGET_ENV = "RTSTEREO_MEMORY_BUDGET"
 AVAILABLE_FRACTION = 0.8  # of the free memory: room for the process's other allocations and the OS
@@ -261,12 +262,19 @@ def plan_network_size(
         >>> plan_network_size("rtnet-v5", "onnx", 192, (4000, 6000), 32, budget=Budget(2 << 30, "test"))
         (1280, 1920)
     """
+    asked_budget = budget
     budget = budget or memory_budget()
     net_hw = fixed_size_hw or input_hw
     step = max(1, size_divisor)
     estimate = estimate_peak_bytes(model, kind, max_disp_px, input_hw, net_hw, step)
     if estimate <= budget.bytes:
         return None
+    # The memory the process freed and keeps for reuse (keep_freed_memory) counts as used: handed back first, so
+    # that a pair after a large one is not run smaller than it was alone.
+    if asked_budget is None and not os.environ.get(BUDGET_ENV) and release_freed_memory():
+        budget = memory_budget()
+        if estimate <= budget.bytes:
+            return None
     height, width = input_hw
     room = budget.bytes - IO_BYTES_PER_PX * height * width
     # The largest scale whose working memory fits the room: at most 1 (a pair that fits unpadded but not padded runs
