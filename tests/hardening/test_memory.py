@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import platform
 import re
+import subprocess
+import sys
 import time
 
 import cv2
@@ -240,3 +244,26 @@ def test_memory_kept_for_reuse_is_handed_back_before_a_pair_is_run_smaller(monke
     monkeypatch.setattr(memory, "release_freed_memory", lambda: False)
     budgets = iter([Budget(1 << 30, "before"), Budget(4 << 30, "after")])
     assert plan_network_size("rtnet-v5", "onnx", 192, (1920, 2560), 32) is not None
+
+
+def test_keeping_freed_memory_can_be_declined_from_the_environment():
+    """Loading a model changes process-wide settings of malloc; an application that tunes malloc itself must be
+    able to say no: with RTSTEREO_KEEP_FREED_MEMORY=0 no mallopt call is made, and the call says so."""
+    script = (
+        "import ctypes\n"
+        "calls = []\n"
+        "class Libc:\n"
+        "    def mallopt(self, *args):\n"
+        "        calls.append(args)\n"
+        "        return 1\n"
+        "ctypes.CDLL = lambda name: Libc()\n"
+        "from rtstereo.runtime import heap\n"
+        "print(heap.keep_freed_memory(), len(calls))\n"
+    )
+    env = {**os.environ, "RTSTEREO_KEEP_FREED_MEMORY": "0"}
+    declined = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert declined.stdout.split() == ["False", "0"], declined.stderr
+    env["RTSTEREO_KEEP_FREED_MEMORY"] = "1"
+    kept = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    expected = "True" if sys.platform == "linux" and platform.libc_ver()[0] == "glibc" else "False"
+    assert kept.stdout.split()[0] == expected, kept.stderr

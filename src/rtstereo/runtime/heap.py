@@ -9,12 +9,14 @@ the kernel anew: the hybrid at 640x480 took 13-15 k page faults per pair, about 
 from __future__ import annotations
 
 import ctypes
+import os
 import platform
 import threading
 
 _MALLOC_LOCK = threading.Lock()
 _MALLOC_TUNED: list[bool] = []
 MALLOC_KEEP_BYTES = 1 << 30  # free memory glibc may keep for reuse (at the heap's top, and per block)
+KEEP_ENV = "RTSTEREO_KEEP_FREED_MEMORY"  # "0" leaves malloc's settings as the process has them
 
 
 def keep_freed_memory() -> bool:
@@ -27,7 +29,9 @@ def keep_freed_memory() -> bool:
     the hybrid, 237 against 192-208 ms of CPU time. Called on the first CPU render and when a model is
     loaded for the CPU; it changes three process-wide settings of malloc (``mallopt``: blocks up to 1 GiB
     come from the heap, up to 1 GiB of free heap is kept, and every thread allocates from the main arena),
-    so the process keeps its peak memory. Elsewhere than Linux with glibc it does nothing.
+    so the process keeps its peak memory. Elsewhere than Linux with glibc it does nothing, and so it does
+    where the environment sets ``RTSTEREO_KEEP_FREED_MEMORY=0`` (for an application that tunes malloc itself,
+    or runs many threads that allocate at once).
 
     Returns:
         True if the settings are (now) in place.
@@ -35,7 +39,8 @@ def keep_freed_memory() -> bool:
     with _MALLOC_LOCK:
         if not _MALLOC_TUNED:
             tuned = False
-            if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+            wanted = os.environ.get(KEEP_ENV, "").strip() != "0"
+            if wanted and platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
                 try:
                     mallopt = ctypes.CDLL("libc.so.6").mallopt
                 except (OSError, AttributeError):
