@@ -519,6 +519,48 @@ def test_sigterm_after_ctrl_c_does_not_cut_the_saving_short(tmp_path, monkeypatc
     assert records(tmp_path, "end")[-1]["reason"] == "KeyboardInterrupt"
 
 
+def _signalled_after_the_forward_pass(monkeypatch, step, times=1):
+    """Ctrl-C (``times`` over) between the forward pass and the update of 0-based ``step``."""
+    from rtstereo.train import step as step_module
+
+    loss, calls = step_module.multiscale_loss, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == step + 1:
+            for _ in range(times):
+                signal.raise_signal(signal.SIGINT)
+        return loss(*args, **kwargs)
+
+    monkeypatch.setattr(step_module, "multiscale_loss", interrupted)
+
+
+def test_ctrl_c_during_a_step_ends_it_before_stopping_so_a_resumed_run_is_the_uninterrupted_one(
+    tmp_path, monkeypatch, three_steps
+):
+    """Ctrl-C after step 2's forward pass: last.pt held step 1 with the batch-norm statistics step 2 had moved, and
+    the resumed run trained step 2 again (one more update of each statistic than the uninterrupted run)."""
+    _signalled_after_the_forward_pass(monkeypatch, step=1)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(tmp_path, val_every=2, checkpoint_every=100), echo=quiet)
+    assert read_torch_file(tmp_path / "last.pt")["step"] == 2  # the step was finished, then the run stopped
+    monkeypatch.undo()
+    train(resolve_config(flag_values={"resume": str(tmp_path / "last.pt")}), echo=quiet)
+    resumed = read_torch_file(tmp_path / "last.pt")["state_dict"]
+    straight = read_torch_file(three_steps[0] / "last.pt")["state_dict"]
+    for key, value in straight.items():
+        torch.testing.assert_close(resumed[key], value, atol=1e-5, rtol=1e-4, msg=key)
+
+
+def test_a_second_ctrl_c_cuts_a_step_short(tmp_path, monkeypatch):
+    _signalled_after_the_forward_pass(monkeypatch, step=1, times=2)
+    previous = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(tmp_path, checkpoint_every=100), echo=quiet)
+    assert read_torch_file(tmp_path / "last.pt")["step"] == 1
+    assert signal.getsignal(signal.SIGINT) is previous
+
+
 def test_compile_on_a_cpu_without_a_cpp_compiler_is_refused_before_the_run(tmp_path, monkeypatch, capsys):
     """It failed in the first step, a minute later, with inductor's traceback and a run folder to resume."""
     from torch._inductor import cpp_builder, exc
