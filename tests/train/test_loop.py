@@ -561,6 +561,32 @@ def test_a_second_ctrl_c_cuts_a_step_short(tmp_path, monkeypatch):
     assert signal.getsignal(signal.SIGINT) is previous
 
 
+def test_a_checkpoint_the_disk_cannot_hold_stops_the_run_in_one_line(tmp_path, monkeypatch, capsys):
+    """A full disk at the write of last.pt was a traceback, twice over (the state is written again as the run stops)."""
+    import errno
+
+    save = loop.save_checkpoint
+
+    def full(path, *args, **kwargs):
+        if Path(path).name == "last.pt":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        save(path, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "save_checkpoint", full)
+    out = tmp_path / "run"
+    argv = ["train", "-o", str(out), "--steps", "2", "--crop", "64x128", "--batch-size", "2", "--max-disp", "32"]
+    argv += ["--val-size", "2", "--val-hw", "64x128", "--threads", "1", "--checkpoint-every", "1", "--val-every", "5"]
+    assert main(argv) == 1  # a full disk, not a usage error
+    err = capsys.readouterr().err.splitlines()
+    assert err[-2:] == [
+        "rtstereo train: stopped at step 1 (OutputError) without saving its state",
+        f"rtstereo train: error: cannot write the checkpoint {out / 'last.pt'}: No space left on device",
+    ], err
+    (tmp_path / "log.jsonl").mkdir()
+    with pytest.raises(OutputError, match="^cannot write the run's log .*log.jsonl: Is a directory$"):
+        loop._append_log(tmp_path / "log.jsonl", {"kind": "val"})
+
+
 def test_compile_on_a_cpu_without_a_cpp_compiler_is_refused_before_the_run(tmp_path, monkeypatch, capsys):
     """It failed in the first step, a minute later, with inductor's traceback and a run folder to resume."""
     from torch._inductor import cpp_builder, exc

@@ -899,7 +899,11 @@ class _Run:
         except BaseException as exc:  # Ctrl-C, or a failure in the data or the model: keep the work done
             self.stopping = True  # torchrun follows Ctrl-C with SIGTERM: it must not cut this short
             _close(batches)
-            self.finish(interrupted=True, reason=type(exc).__name__)
+            try:
+                self.finish(interrupted=True, reason=type(exc).__name__)
+            except OutputError:  # a full disk: the error says which file, this line what it cost
+                self.echo(f"stopped at step {self.step} ({type(exc).__name__}) without saving its state")
+                raise
             if isinstance(exc, InputError):  # a setting this run cannot train with: a plain resume would stop again
                 # The folder now holds a run, which a new run there refuses: say how to go on from here.
                 self.echo(
@@ -1016,15 +1020,18 @@ class _Run:
         if training_state:
             extra["optimizer"] = self.optimizer.state_dict()
             extra["scaler"] = self.scaler.state_dict() if self.scaler else None
-        save_checkpoint(
-            path,
-            self.config.model,
-            self.config.settings,
-            self.model.state_dict(),
-            step=self.step,
-            config=self.config.to_dict(),
-            **extra,
-        )
+        try:
+            save_checkpoint(
+                path,
+                self.config.model,
+                self.config.settings,
+                self.model.state_dict(),
+                step=self.step,
+                config=self.config.to_dict(),
+                **extra,
+            )
+        except OSError as exc:  # a full disk was a traceback, twice (the state is saved again as the run stops)
+            raise OutputError(f"cannot write the checkpoint {path}: {os_reason(exc, path)}") from None
 
     def finish(self, interrupted: bool, reason: str | None = None) -> None:
         self.save(self.files.last)
@@ -1283,8 +1290,11 @@ class _Window:
 
 def _append_log(path: Path, record: dict[str, Any]) -> None:
     record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), **record}
-    with path.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(record, allow_nan=True) + "\n")
+    try:
+        with path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record, allow_nan=True) + "\n")
+    except OSError as exc:
+        raise OutputError(f"cannot write the run's log {path}: {os_reason(exc, path)}") from None
 
 
 def read_log(path: str | Path) -> list[dict[str, Any]]:
