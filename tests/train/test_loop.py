@@ -755,26 +755,45 @@ def test_a_crop_larger_than_the_training_pairs_is_said_once(tmp_path):
         train(tiny_config(tmp_path / "fits", data=str(data), steps=1, crop_hw=(32, 64)), echo=quiet)
 
 
-def test_a_damaged_training_pair_stops_the_run_naming_the_pair_not_a_setting(tmp_path):
+def test_a_folder_of_damaged_training_pairs_stops_the_run_naming_the_pair_not_a_setting(tmp_path):
     data = tmp_path / "kitti"
     _write_kitti_like(data, count=1)
     (data / "colored_0" / "000000_10.png").write_bytes(b"\x89PNG\r\n\x1a\n damaged")
     lines = []
-    with pytest.raises(DatasetError, match=r"^training pair kitti/000000: cannot read .*colored_0"):
+    said = r"^training pair kitti/000000: cannot read .*colored_0.*; no training pair under .*kitti can be read$"
+    with pytest.raises(DatasetError, match=said):
         train(tiny_config(tmp_path / "run", data=str(data), steps=1), echo=lines.append)
     assert "repair or remove the pair the error names, then continue with --resume" in lines[-1]
 
 
-def test_a_training_pair_whose_maps_differ_in_size_stops_the_run_naming_the_file(tmp_path):
+def test_a_damaged_training_pair_is_left_out_with_a_word_and_the_run_goes_on(tmp_path):
+    """One damaged image stopped the run when its turn came, at any step of a run of days."""
+    data = tmp_path / "kitti"
+    _write_kitti_like(data, count=3)
+    (data / "colored_0" / "000001_10.png").write_bytes(b"\x89PNG\r\n\x1a\n damaged")
+    config = tiny_config(tmp_path / "run", data=str(data), steps=4, crop_hw=(32, 64), checkpoint_every=100)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert train(config, echo=quiet)["step"] == 4
+    said = [str(w.message) for w in caught if "left out of this run" in str(w.message)]
+    assert len(said) == 1 and said[0].startswith("training pair kitti/000001: cannot read "), said
+    assert said[0].endswith("; left out of this run, its crops taken from the next pair")
+    stream = loop.FolderStream(config, torch.device("cpu"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        batches = [stream(step)["disparity"] for step in range(4)]
+        again = loop.FolderStream(config, torch.device("cpu"))  # a resumed run: the same crops in its place
+        assert all(torch.equal(again(step)["disparity"], batch) for step, batch in reversed(list(enumerate(batches))))
+
+
+def test_a_training_pair_whose_maps_differ_in_size_is_left_out_naming_the_file(tmp_path):
     """A disparity map cut shorter than its image: a traceback of torch.stack mid-run, naming no file."""
     data = tmp_path / "kitti"
     _write_kitti_like(data, count=2)
     cv2.imwrite(str(data / "disp_occ" / "000001_10.png"), np.full((30, 70), 6 * 256, np.uint16))
-    lines = []
     said = r"^training pair kitti/000001: ground truth .*disp_occ.000001_10.png is 30x70 but the left image .* is 40x70"
-    with pytest.raises(DatasetError, match=said):
-        train(tiny_config(tmp_path / "run", data=str(data), steps=4, crop_hw=(32, 64)), echo=lines.append)
-    assert "repair or remove the pair the error names, then continue with --resume" in lines[-1]
+    with pytest.warns(UserWarning, match=said):
+        train(tiny_config(tmp_path / "run", data=str(data), steps=4, crop_hw=(32, 64)), echo=quiet)
 
 
 def test_a_validation_pair_whose_views_differ_in_size_is_refused_before_the_run(tmp_path):

@@ -295,6 +295,7 @@ class FolderStream:
         self.config, self.device, self.max_disp = config, device, max_disp
         self._padding_said = False
         self._unlabelled_said: set[str] = set()
+        self._unreadable: dict[int, str] = {}  # pairs left out of the run when they could not be read: why
 
     def describe(self) -> str:
         height, width = self.config.crop_hw
@@ -324,10 +325,32 @@ class FolderStream:
             )
         return loaded
 
+    def _readable(self, index: int):
+        """Pair ``index`` loaded or, when it cannot be read (a damaged file, maps of another size), the next pair
+        that can: one bad file stopped a run of days midway. Each is named once and left out from then on; which
+        pair stands in depends only on which are unreadable, so a resumed run trains on the same crops.
+
+        Raises:
+            DatasetError: no pair of the folder can be read (the first one's reason).
+        """
+        count = len(self.samples)
+        for candidate in ((index + offset) % count for offset in range(count)):
+            if candidate in self._unreadable:
+                continue
+            try:
+                return self._load(candidate)
+            except DatasetError as exc:
+                self._unreadable[candidate] = str(exc)
+                if len(self._unreadable) < count:
+                    warn(f"{exc}; left out of this run, its crops taken from the next pair")
+        raise DatasetError(
+            f"{self._unreadable[min(self._unreadable)]}; no training pair under {self.config.data} can be read"
+        )
+
     def __call__(self, step: int) -> Batch:
         rng = np.random.default_rng([self.config.seed, step])
         picks = rng.integers(len(self.samples), size=self.config.batch_size)
-        crops = [random_crop(*self._load(i), self.config.crop_hw, rng) for i in picks]
+        crops = [random_crop(*self._readable(int(i)), self.config.crop_hw, rng) for i in picks]
         batch = {key: torch.stack([c[key] for c in crops]).to(self.device) for key in crops[0]}
         return augment_batch(
             batch, torch.Generator().manual_seed(stream_seed(self.config.seed, step)), self.config.crop_hw
