@@ -819,6 +819,28 @@ def test_a_validation_folder_without_a_pixel_to_score_is_refused(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_ground_truth_beyond_the_network_range_is_said_for_validation_and_training(tmp_path):
+    """--max-disp below the data's disparities: the loss and the validation left those pixels out unsaid, and the
+    validation EPE was not eval's on the same folder (a run at 64 px said 15.8 px where eval said 52.4)."""
+    data = tmp_path / "kitti"
+    _write_kitti_like(data, count=2)  # 6 px, unknown in the first 10 columns
+    gt = np.full((40, 70), 6 * 256, np.uint16)
+    gt[:, :10], gt[:, 60:] = 0, 40 * 256  # 10 of 60 known columns at 40 px, beyond max_disp 32
+    cv2.imwrite(str(data / "disp_occ" / "000001_10.png"), gt)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(tiny_config(tmp_path / "run", data=str(data), val_data=str(data), steps=2), echo=quiet)
+    said = [str(w.message) for w in caught if "beyond" in str(w.message)]
+    assert said[0] == (
+        f"{data}: 8.3 % of the known ground-truth pixels lie at or beyond the network's range (32 px); validation "
+        "leaves them out (eval scores them)"
+    )
+    assert said[1:] == [
+        "training pair kitti/000001: 16.7 % of its known disparities lie at or beyond the network's range (32 px), "
+        "which the loss leaves out, in this pair and every other"
+    ], said
+
+
 def test_a_training_pair_without_a_known_disparity_is_named_once(tmp_path):
     """Maps of zeros (or x_right - x_left, or beyond the range): a loss of 0 at every step, unsaid."""
     data = tmp_path / "kitti"

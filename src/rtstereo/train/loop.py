@@ -53,7 +53,7 @@ from . import distributed
 from .augment import augment_batch
 from .config import ConfigSettingError, TrainConfig
 from .distributed import global_batch_index, ranks_from_environment, training_device
-from .losses import batch_errors, check_weight_count, summarize_errors, training_mask
+from .losses import batch_errors, check_weight_count, summarize_errors, training_mask, valid_mask
 from .prefetch import Prefetcher, prefetch_wanted
 from .step import TrainStep, learning_rate, make_optimizer
 
@@ -296,6 +296,7 @@ class FolderStream:
         self._padding_said = False
         self._unlabelled_said: set[str] = set()
         self._unreadable: dict[int, str] = {}  # pairs left out of the run when they could not be read: why
+        self._beyond_said = False
 
     def describe(self) -> str:
         height, width = self.config.crop_hw
@@ -317,6 +318,7 @@ class FolderStream:
             elif not (gt[known] < self.max_disp).any():
                 why = f"has no known disparity inside the network's range (below {self.max_disp:g} px)"
             else:
+                self._say_labels_beyond(sample.name, gt[known])
                 return loaded
             said.add(sample.name)  # its loss is 0: without a word, a run on such maps learns nothing
             warn(
@@ -324,6 +326,17 @@ class FolderStream:
                 + ("; further such pairs are not named" if len(said) == 3 else "")
             )
         return loaded
+
+    def _say_labels_beyond(self, name: str, known_px: np.ndarray) -> None:
+        """Warn once a run when a pair has labels at or beyond the network's range: the loss leaves them out."""
+        beyond = int((known_px >= self.max_disp).sum())
+        if self._beyond_said or not beyond:
+            return
+        self._beyond_said = True
+        warn(
+            f"training pair {name}: {100 * beyond / known_px.size:.1f} % of its known disparities lie at or beyond "
+            f"the network's range ({self.max_disp:g} px), which the loss leaves out, in this pair and every other"
+        )
 
     def _readable(self, index: int):
         """Pair ``index`` loaded or, when it cannot be read (a damaged file, maps of another size), the next pair
@@ -505,12 +518,22 @@ def _check_scored_pixels(batches: Iterable[Batch], max_disp: float, config: Trai
     """Refuse a ``val_data`` folder none of whose pixels would be scored (ground truth 0 or unknown everywhere,
     or outside the network's range): it scored an EPE of 0 at every validation, which no step could beat.
     Reading every pair, it also refuses a damaged one before the run rather than at its first validation."""
-    scored = [int(training_mask(b["disparity"], max_disp, config.loss_region).sum()) for b in batches]
-    if scored and not sum(scored):
+    pairs, scored, known, beyond = 0, 0, 0, 0
+    for batch in batches:
+        gt, pairs = batch["disparity"], pairs + 1
+        scored += int(training_mask(gt, max_disp, config.loss_region).sum())
+        labelled = valid_mask(gt, math.inf)
+        known, beyond = known + int(labelled.sum()), beyond + int((labelled & (gt >= max_disp)).sum())
+    if pairs and not scored:
         raise DatasetError(
             f"no pixel of the ground truth under {config.val_data} is known and inside the network's disparity "
             f"range (0 to {max_disp:g} px{', matchable' if config.loss_region == 'matchable' else ''}): there is "
             "nothing to validate on"
+        )
+    if beyond:  # the validation EPE and eval's on the same folder differed, unsaid
+        warn(
+            f"{config.val_data}: {100 * beyond / known:.1f} % of the known ground-truth pixels lie at or beyond the "
+            f"network's range ({max_disp:g} px); validation leaves them out (eval scores them)"
         )
 
 
