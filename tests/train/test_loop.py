@@ -841,6 +841,19 @@ def test_ground_truth_beyond_the_network_range_is_said_for_validation_and_traini
     ], said
 
 
+def test_a_warm_up_longer_than_the_run_is_said(tmp_path):
+    """--steps 200 of fine-tuning with the default 500 warm-up steps trained at 40 % of --lr at most, unsaid."""
+    with pytest.warns(
+        UserWarning,
+        match=r"^--warmup-steps 5 is more than --steps 2: the learning rate rises for the "
+        r"whole run and reaches 0.0004, not --lr 0.001; give fewer warm-up steps to train at --lr$",
+    ):
+        train(tiny_config(tmp_path / "long", steps=2, warmup_steps=5), echo=quiet)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*warmup")
+        train(tiny_config(tmp_path / "fits", steps=2, warmup_steps=2), echo=quiet)
+
+
 def test_a_training_pair_without_a_known_disparity_is_named_once(tmp_path):
     """Maps of zeros (or x_right - x_left, or beyond the range): a loss of 0 at every step, unsaid."""
     data = tmp_path / "kitti"

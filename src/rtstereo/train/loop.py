@@ -912,6 +912,8 @@ class _Run:
             with atomic_path(files.config, "the run's configuration") as partial:  # never a truncated config.json
                 partial.write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
         self.announce()
+        if self.ranks.writer and self.step < config.steps:  # the run is under way: no refusal follows
+            _say_unfinished_warmup(config)
         # The starting network's score is the baseline; a resumed run that knows no best score gets one too, and so
         # does one stopped at a step due for validation before that validation ended (Ctrl-C, kill): an uninterrupted
         # run scored that network, and best.pt would differ from its own.
@@ -1220,6 +1222,18 @@ def _check_batch_memory(config: TrainConfig, device: torch.device) -> None:
         problem = batch_over_budget(config.batch_size, config.crop_hw, bytes_per_px, budget, where)
         if problem is not None:
             raise ConfigSettingError("batch_size", problem)
+
+
+def _say_unfinished_warmup(config: TrainConfig) -> None:
+    """Warn when the warm-up does not end before the run does: a short fine-tuning (``--steps 200`` with the default
+    500 warm-up steps) trained at a fraction of ``--lr`` throughout, unsaid."""
+    if config.warmup_steps <= config.steps:  # its last step reaches --lr
+        return
+    peak = learning_rate(config.steps - 1, config)
+    warn(
+        f"--warmup-steps {config.warmup_steps} is more than --steps {config.steps}: the learning rate rises for the "
+        f"whole run and reaches {peak:.3g}, not --lr {config.lr:g}; give fewer warm-up steps to train at --lr"
+    )
 
 
 def _check_same_settings(name: str, stored: dict[str, Any], asked: dict[str, Any], source: str) -> None:
