@@ -179,6 +179,26 @@ def test_a_run_stopped_during_a_validation_scores_that_step_when_resumed(tmp_pat
     assert [r["step"] for r in records(tmp_path, "val")] == [0, 2, 3, 4]
 
 
+def test_a_run_stopped_during_its_first_validation_can_be_resumed(tmp_path, monkeypatch, three_steps):
+    """Ctrl-C while step 0 was scored left config.json and log.jsonl but no last.pt: the same command refused the
+    folder as another run's, and there was nothing to --resume."""
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "validate", stopped)
+    lines = []
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(tmp_path, val_every=2), echo=lines.append)
+    assert read_torch_file(tmp_path / "last.pt")["step"] == 0 and not records(tmp_path, "val")
+    assert lines[-1].startswith("stopped at step 0 (KeyboardInterrupt); state saved to")
+    monkeypatch.undo()
+    summary = train(resolve_config(flag_values={"resume": str(tmp_path / "last.pt")}), echo=quiet)
+    straight_dir, straight = three_steps
+    assert [r["step"] for r in records(tmp_path, "val")] == [r["step"] for r in records(straight_dir, "val")]
+    assert summary["best"]["epe"] == pytest.approx(straight["best"]["epe"], rel=1e-4)
+
+
 def _worse_validation(monkeypatch):
     """Every validation from now on scores worse than any before."""
     worse = {"epe": 1e6, "bad-1": 100.0, "bad-2": 100.0, "bad-3": 100.0}

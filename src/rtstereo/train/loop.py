@@ -919,11 +919,14 @@ class _Run:
         # run scored that network, and best.pt would differ from its own.
         due = self.step > 0 and (self.step % config.val_every == 0 or self.step == config.steps)
         pending = due and self.validated_step != self.step
-        last_metrics = self.validate() if self.step == 0 or math.isinf(self.best_epe) or pending else {}
-        window = _Window(self.step)
-        batches = Prefetcher(self.batch, config.steps - 1, self.device) if self.prefetch else self.batch
-        clock = _Clock(config, self.step)
+        batches: Any = self.batch
         try:
+            # In the try: Ctrl-C here left a folder with a log but no checkpoint, which the same command then refused
+            # as another run's and --resume could not continue.
+            last_metrics = self.validate() if self.step == 0 or math.isinf(self.best_epe) or pending else {}
+            window = _Window(self.step)
+            batches = Prefetcher(self.batch, config.steps - 1, self.device) if self.prefetch else self.batch
+            clock = _Clock(config, self.step)
             while self.step < config.steps:
                 batch = batches(self.step)
                 with _whole_step():
