@@ -276,6 +276,20 @@ def test_a_run_folder_that_is_a_file_is_refused_in_one_line(tmp_path, capsys, be
     assert err.startswith("rtstereo train: error: run folder") and "is a file" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["--init", "a.pt", "--resume", "b.pt"], "--init and --resume: --init starts a new run"),
+        (["--unlabeled", "u", "--data", "d"], "--unlabeled and --data: --unlabeled pairs are mixed into rendered"),
+    ],
+)
+def test_flags_that_exclude_each_other_are_named(tmp_path, capsys, flags, said):
+    """They were refused naming config keys the user had not typed ("training config: give either 'init' ...")."""
+    assert main(["train", "-o", str(tmp_path / "run"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"rtstereo train: error: {said}") and err.endswith(": give one of them\n"), err
+
+
 def test_a_batch_no_memory_holds_is_refused_in_one_line_before_the_run_folder(tmp_path, capsys):
     """--batch-size 1000000000000 ended in a traceback at the first step, leaving the run folder behind."""
     out = tmp_path / "run"
