@@ -773,6 +773,17 @@ def test_pairs_without_ground_truth_are_left_out_with_a_word(tmp_path):
     assert "2 pairs from" in records(tmp_path / "run", "start")[0]["data"]
 
 
+def test_a_training_folder_without_ground_truth_says_where_such_pairs_go(tmp_path):
+    """A folder of real pairs without ground truth said only 'fine-tuning needs it': --unlabeled takes them."""
+    data = tmp_path / "kitti"
+    _write_kitti_like(data, count=2)
+    for path in data.glob("disp_*/*.png"):
+        path.unlink()
+    said = rf"^no pairs with ground-truth disparity under {re.escape(str(data))}; --data needs it: its 2 pairs "
+    with pytest.raises(DatasetError, match=said + "without it can train as --unlabeled pairs, which SGBM labels"):
+        train(tiny_config(tmp_path / "run", data=str(data), steps=1), echo=quiet)
+
+
 def test_a_crop_larger_than_the_training_pairs_is_said_once(tmp_path):
     data = tmp_path / "kitti"
     _write_kitti_like(data, height=40, width=70)

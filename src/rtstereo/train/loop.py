@@ -289,9 +289,18 @@ class FolderStream:
         """``max_disp``: the network's disparity range, pixels; the loss leaves out labels beyond it."""
         from ..datasets import find_samples
 
-        self.samples = usable_samples(find_samples(config.data), config.data)
+        found = find_samples(config.data)
+        self.samples = usable_samples(found, config.data)
         if not self.samples:
-            raise DatasetError(f"no pairs with ground-truth disparity under {config.data}; fine-tuning needs it")
+            # Real pairs without ground truth (a Middlebury test folder) have a place: say which.
+            without = sum(1 for s in found if s.problem is None and s.gt_path is None)
+            hint = (
+                f": its {counted(without, 'pair')} without it can train as --unlabeled pairs, which SGBM labels, mixed "
+                "into rendered scenes"
+                if without
+                else ""
+            )
+            raise DatasetError(f"no pairs with ground-truth disparity under {config.data}; --data needs it{hint}")
         self.config, self.device, self.max_disp = config, device, max_disp
         self._padding_said = False
         self._unlabelled_said: set[str] = set()
