@@ -179,6 +179,26 @@ def test_a_run_stopped_during_a_validation_scores_that_step_when_resumed(tmp_pat
     assert [r["step"] for r in records(tmp_path, "val")] == [0, 2, 3, 4]
 
 
+def test_a_run_stopped_during_its_first_validation_can_be_resumed(tmp_path, monkeypatch, three_steps):
+    """Ctrl-C while step 0 was scored left config.json and log.jsonl but no last.pt: the same command refused the
+    folder as another run's, and there was nothing to --resume."""
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "validate", stopped)
+    lines = []
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(tmp_path, val_every=2), echo=lines.append)
+    assert read_torch_file(tmp_path / "last.pt")["step"] == 0 and not records(tmp_path, "val")
+    assert lines[-1].startswith("stopped at step 0 (KeyboardInterrupt); state saved to")
+    monkeypatch.undo()
+    summary = train(resolve_config(flag_values={"resume": str(tmp_path / "last.pt")}), echo=quiet)
+    straight_dir, straight = three_steps
+    assert [r["step"] for r in records(tmp_path, "val")] == [r["step"] for r in records(straight_dir, "val")]
+    assert summary["best"]["epe"] == pytest.approx(straight["best"]["epe"], rel=1e-4)
+
+
 def _worse_validation(monkeypatch):
     """Every validation from now on scores worse than any before."""
     worse = {"epe": 1e6, "bad-1": 100.0, "bad-2": 100.0, "bad-3": 100.0}
@@ -254,6 +274,20 @@ def test_a_run_folder_that_is_a_file_is_refused_in_one_line(tmp_path, capsys, be
     assert main(["train", "-o", str(out), "--steps", "1", "--crop", "64x128", "--threads", "1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("rtstereo train: error: run folder") and "is a file" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["--init", "a.pt", "--resume", "b.pt"], "--init and --resume: --init starts a new run"),
+        (["--unlabeled", "u", "--data", "d"], "--unlabeled and --data: --unlabeled pairs are mixed into rendered"),
+    ],
+)
+def test_flags_that_exclude_each_other_are_named(tmp_path, capsys, flags, said):
+    """They were refused naming config keys the user had not typed ("training config: give either 'init' ...")."""
+    assert main(["train", "-o", str(tmp_path / "run"), *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"rtstereo train: error: {said}") and err.endswith(": give one of them\n"), err
 
 
 def test_a_batch_no_memory_holds_is_refused_in_one_line_before_the_run_folder(tmp_path, capsys):
@@ -519,6 +553,74 @@ def test_sigterm_after_ctrl_c_does_not_cut_the_saving_short(tmp_path, monkeypatc
     assert records(tmp_path, "end")[-1]["reason"] == "KeyboardInterrupt"
 
 
+def _signalled_after_the_forward_pass(monkeypatch, step, times=1):
+    """Ctrl-C (``times`` over) between the forward pass and the update of 0-based ``step``."""
+    from rtstereo.train import step as step_module
+
+    loss, calls = step_module.multiscale_loss, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == step + 1:
+            for _ in range(times):
+                signal.raise_signal(signal.SIGINT)
+        return loss(*args, **kwargs)
+
+    monkeypatch.setattr(step_module, "multiscale_loss", interrupted)
+
+
+def test_ctrl_c_during_a_step_ends_it_before_stopping_so_a_resumed_run_is_the_uninterrupted_one(
+    tmp_path, monkeypatch, three_steps
+):
+    """Ctrl-C after step 2's forward pass: last.pt held step 1 with the batch-norm statistics step 2 had moved, and
+    the resumed run trained step 2 again (one more update of each statistic than the uninterrupted run)."""
+    _signalled_after_the_forward_pass(monkeypatch, step=1)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(tmp_path, val_every=2, checkpoint_every=100), echo=quiet)
+    assert read_torch_file(tmp_path / "last.pt")["step"] == 2  # the step was finished, then the run stopped
+    monkeypatch.undo()
+    train(resolve_config(flag_values={"resume": str(tmp_path / "last.pt")}), echo=quiet)
+    resumed = read_torch_file(tmp_path / "last.pt")["state_dict"]
+    straight = read_torch_file(three_steps[0] / "last.pt")["state_dict"]
+    for key, value in straight.items():
+        torch.testing.assert_close(resumed[key], value, atol=1e-5, rtol=1e-4, msg=key)
+
+
+def test_a_second_ctrl_c_cuts_a_step_short(tmp_path, monkeypatch):
+    _signalled_after_the_forward_pass(monkeypatch, step=1, times=2)
+    previous = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(tmp_path, checkpoint_every=100), echo=quiet)
+    assert read_torch_file(tmp_path / "last.pt")["step"] == 1
+    assert signal.getsignal(signal.SIGINT) is previous
+
+
+def test_a_checkpoint_the_disk_cannot_hold_stops_the_run_in_one_line(tmp_path, monkeypatch, capsys):
+    """A full disk at the write of last.pt was a traceback, twice over (the state is written again as the run stops)."""
+    import errno
+
+    save = loop.save_checkpoint
+
+    def full(path, *args, **kwargs):
+        if Path(path).name == "last.pt":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        save(path, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "save_checkpoint", full)
+    out = tmp_path / "run"
+    argv = ["train", "-o", str(out), "--steps", "2", "--crop", "64x128", "--batch-size", "2", "--max-disp", "32"]
+    argv += ["--val-size", "2", "--val-hw", "64x128", "--threads", "1", "--checkpoint-every", "1", "--val-every", "5"]
+    assert main(argv) == 1  # a full disk, not a usage error
+    err = capsys.readouterr().err.splitlines()
+    assert err[-2:] == [
+        "rtstereo train: stopped at step 1 (OutputError) without saving its state",
+        f"rtstereo train: error: cannot write the checkpoint {out / 'last.pt'}: No space left on device",
+    ], err
+    (tmp_path / "log.jsonl").mkdir()
+    with pytest.raises(OutputError, match="^cannot write the run's log .*log.jsonl: Is a directory$"):
+        loop._append_log(tmp_path / "log.jsonl", {"kind": "val"})
+
+
 def test_compile_on_a_cpu_without_a_cpp_compiler_is_refused_before_the_run(tmp_path, monkeypatch, capsys):
     """It failed in the first step, a minute later, with inductor's traceback and a run folder to resume."""
     from torch._inductor import cpp_builder, exc
@@ -671,6 +773,17 @@ def test_pairs_without_ground_truth_are_left_out_with_a_word(tmp_path):
     assert "2 pairs from" in records(tmp_path / "run", "start")[0]["data"]
 
 
+def test_a_training_folder_without_ground_truth_says_where_such_pairs_go(tmp_path):
+    """A folder of real pairs without ground truth said only 'fine-tuning needs it': --unlabeled takes them."""
+    data = tmp_path / "kitti"
+    _write_kitti_like(data, count=2)
+    for path in data.glob("disp_*/*.png"):
+        path.unlink()
+    said = rf"^no pairs with ground-truth disparity under {re.escape(str(data))}; --data needs it: its 2 pairs "
+    with pytest.raises(DatasetError, match=said + "without it can train as --unlabeled pairs, which SGBM labels"):
+        train(tiny_config(tmp_path / "run", data=str(data), steps=1), echo=quiet)
+
+
 def test_a_crop_larger_than_the_training_pairs_is_said_once(tmp_path):
     data = tmp_path / "kitti"
     _write_kitti_like(data, height=40, width=70)
@@ -687,26 +800,45 @@ def test_a_crop_larger_than_the_training_pairs_is_said_once(tmp_path):
         train(tiny_config(tmp_path / "fits", data=str(data), steps=1, crop_hw=(32, 64)), echo=quiet)
 
 
-def test_a_damaged_training_pair_stops_the_run_naming_the_pair_not_a_setting(tmp_path):
+def test_a_folder_of_damaged_training_pairs_stops_the_run_naming_the_pair_not_a_setting(tmp_path):
     data = tmp_path / "kitti"
     _write_kitti_like(data, count=1)
     (data / "colored_0" / "000000_10.png").write_bytes(b"\x89PNG\r\n\x1a\n damaged")
     lines = []
-    with pytest.raises(DatasetError, match=r"^training pair kitti/000000: cannot read .*colored_0"):
+    said = r"^training pair kitti/000000: cannot read .*colored_0.*; no training pair under .*kitti can be read$"
+    with pytest.raises(DatasetError, match=said):
         train(tiny_config(tmp_path / "run", data=str(data), steps=1), echo=lines.append)
     assert "repair or remove the pair the error names, then continue with --resume" in lines[-1]
 
 
-def test_a_training_pair_whose_maps_differ_in_size_stops_the_run_naming_the_file(tmp_path):
+def test_a_damaged_training_pair_is_left_out_with_a_word_and_the_run_goes_on(tmp_path):
+    """One damaged image stopped the run when its turn came, at any step of a run of days."""
+    data = tmp_path / "kitti"
+    _write_kitti_like(data, count=3)
+    (data / "colored_0" / "000001_10.png").write_bytes(b"\x89PNG\r\n\x1a\n damaged")
+    config = tiny_config(tmp_path / "run", data=str(data), steps=4, crop_hw=(32, 64), checkpoint_every=100)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert train(config, echo=quiet)["step"] == 4
+    said = [str(w.message) for w in caught if "left out of this run" in str(w.message)]
+    assert len(said) == 1 and said[0].startswith("training pair kitti/000001: cannot read "), said
+    assert said[0].endswith("; left out of this run, its crops taken from the next pair")
+    stream = loop.FolderStream(config, torch.device("cpu"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        batches = [stream(step)["disparity"] for step in range(4)]
+        again = loop.FolderStream(config, torch.device("cpu"))  # a resumed run: the same crops in its place
+        assert all(torch.equal(again(step)["disparity"], batch) for step, batch in reversed(list(enumerate(batches))))
+
+
+def test_a_training_pair_whose_maps_differ_in_size_is_left_out_naming_the_file(tmp_path):
     """A disparity map cut shorter than its image: a traceback of torch.stack mid-run, naming no file."""
     data = tmp_path / "kitti"
     _write_kitti_like(data, count=2)
     cv2.imwrite(str(data / "disp_occ" / "000001_10.png"), np.full((30, 70), 6 * 256, np.uint16))
-    lines = []
     said = r"^training pair kitti/000001: ground truth .*disp_occ.000001_10.png is 30x70 but the left image .* is 40x70"
-    with pytest.raises(DatasetError, match=said):
-        train(tiny_config(tmp_path / "run", data=str(data), steps=4, crop_hw=(32, 64)), echo=lines.append)
-    assert "repair or remove the pair the error names, then continue with --resume" in lines[-1]
+    with pytest.warns(UserWarning, match=said):
+        train(tiny_config(tmp_path / "run", data=str(data), steps=4, crop_hw=(32, 64)), echo=quiet)
 
 
 def test_a_validation_pair_whose_views_differ_in_size_is_refused_before_the_run(tmp_path):
@@ -730,6 +862,41 @@ def test_a_validation_folder_without_a_pixel_to_score_is_refused(tmp_path):
     with pytest.raises(DatasetError, match=said + r"range \(0 to 32 px\): there is nothing to validate on$"):
         train(tiny_config(tmp_path / "run", val_data=str(data), steps=1), echo=quiet)
     assert not (tmp_path / "run").exists()
+
+
+def test_ground_truth_beyond_the_network_range_is_said_for_validation_and_training(tmp_path):
+    """--max-disp below the data's disparities: the loss and the validation left those pixels out unsaid, and the
+    validation EPE was not eval's on the same folder (a run at 64 px said 15.8 px where eval said 52.4)."""
+    data = tmp_path / "kitti"
+    _write_kitti_like(data, count=2)  # 6 px, unknown in the first 10 columns
+    gt = np.full((40, 70), 6 * 256, np.uint16)
+    gt[:, :10], gt[:, 60:] = 0, 40 * 256  # 10 of 60 known columns at 40 px, beyond max_disp 32
+    cv2.imwrite(str(data / "disp_occ" / "000001_10.png"), gt)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(tiny_config(tmp_path / "run", data=str(data), val_data=str(data), steps=2), echo=quiet)
+    said = [str(w.message) for w in caught if "beyond" in str(w.message)]
+    assert said[0] == (
+        f"{data}: 8.3 % of the known ground-truth pixels lie at or beyond the network's range (32 px); validation "
+        "leaves them out (eval scores them)"
+    )
+    assert said[1:] == [
+        "training pair kitti/000001: 16.7 % of its known disparities lie at or beyond the network's range (32 px), "
+        "which the loss leaves out, in this pair and every other"
+    ], said
+
+
+def test_a_warm_up_longer_than_the_run_is_said(tmp_path):
+    """--steps 200 of fine-tuning with the default 500 warm-up steps trained at 40 % of --lr at most, unsaid."""
+    with pytest.warns(
+        UserWarning,
+        match=r"^--warmup-steps 5 is more than --steps 2: the learning rate rises for the "
+        r"whole run and reaches 0.0004, not --lr 0.001; give fewer warm-up steps to train at --lr$",
+    ):
+        train(tiny_config(tmp_path / "long", steps=2, warmup_steps=5), echo=quiet)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*warmup")
+        train(tiny_config(tmp_path / "fits", steps=2, warmup_steps=2), echo=quiet)
 
 
 def test_a_training_pair_without_a_known_disparity_is_named_once(tmp_path):

@@ -320,6 +320,30 @@ EMPTY_PATH_REFUSED = {
 }
 
 
+# Options that exclude each other, and why; given both as flags, the flags are named (the config's check named its keys:
+# "training config: give either 'init' ... or 'resume'").
+CONFLICTING_FLAGS = (
+    ("init", "resume", "--init starts a new run from a checkpoint's weights, --resume continues the run of one"),
+    ("unlabeled", "data", "--unlabeled pairs are mixed into rendered scenes, which --data replaces with its pairs"),
+)
+
+
+def refuse_conflicting_flags(given: dict) -> None:
+    """Refuse two flags that exclude each other (:data:`CONFLICTING_FLAGS`) in one line naming them.
+
+    Examples:
+        >>> refuse_conflicting_flags({"init": "a.pt", "resume": None})
+        >>> refuse_conflicting_flags({"init": "a.pt", "resume": "b.pt"})
+        Traceback (most recent call last):
+        ...
+        rtstereo.errors.InputError: --init and --resume: --init starts a new run from a checkpoint's weights, \
+--resume continues the run of one: give one of them
+    """
+    for first, second, why in CONFLICTING_FLAGS:
+        if given.get(first) and given.get(second):
+            raise InputError(f"{flag_of(first)} and {flag_of(second)}: {why}: give one of them")
+
+
 def refuse_empty_paths(given: dict) -> None:
     """Refuse ``--init ''``, ``--resume ''``, ``--data ''`` (on a new run) and ``--val-data ''`` in one line."""
     for key, what in EMPTY_PATH_REFUSED.items():
@@ -386,6 +410,7 @@ def run_train(args: argparse.Namespace) -> int:
     file_values = read_config_file(args.config) if args.config else {}
     given = flag_values(args)
     refuse_empty_paths(given)
+    refuse_conflicting_flags(given)
     with flags_named(given):
         config = resolve_config(file_values, given)
     if config.resume:

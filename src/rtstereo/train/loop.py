@@ -16,10 +16,13 @@ only on ``(seed, s)``, so a resumed run sees the same data an uninterrupted one 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -50,7 +53,7 @@ from . import distributed
 from .augment import augment_batch
 from .config import ConfigSettingError, TrainConfig
 from .distributed import global_batch_index, ranks_from_environment, training_device
-from .losses import batch_errors, check_weight_count, summarize_errors, training_mask
+from .losses import batch_errors, check_weight_count, summarize_errors, training_mask, valid_mask
 from .prefetch import Prefetcher, prefetch_wanted
 from .step import TrainStep, learning_rate, make_optimizer
 
@@ -286,12 +289,23 @@ class FolderStream:
         """``max_disp``: the network's disparity range, pixels; the loss leaves out labels beyond it."""
         from ..datasets import find_samples
 
-        self.samples = usable_samples(find_samples(config.data), config.data)
+        found = find_samples(config.data)
+        self.samples = usable_samples(found, config.data)
         if not self.samples:
-            raise DatasetError(f"no pairs with ground-truth disparity under {config.data}; fine-tuning needs it")
+            # Real pairs without ground truth (a Middlebury test folder) have a place: say which.
+            without = sum(1 for s in found if s.problem is None and s.gt_path is None)
+            hint = (
+                f": its {counted(without, 'pair')} without it can train as --unlabeled pairs, which SGBM labels, mixed "
+                "into rendered scenes"
+                if without
+                else ""
+            )
+            raise DatasetError(f"no pairs with ground-truth disparity under {config.data}; --data needs it{hint}")
         self.config, self.device, self.max_disp = config, device, max_disp
         self._padding_said = False
         self._unlabelled_said: set[str] = set()
+        self._unreadable: dict[int, str] = {}  # pairs left out of the run when they could not be read: why
+        self._beyond_said = False
 
     def describe(self) -> str:
         height, width = self.config.crop_hw
@@ -313,6 +327,7 @@ class FolderStream:
             elif not (gt[known] < self.max_disp).any():
                 why = f"has no known disparity inside the network's range (below {self.max_disp:g} px)"
             else:
+                self._say_labels_beyond(sample.name, gt[known])
                 return loaded
             said.add(sample.name)  # its loss is 0: without a word, a run on such maps learns nothing
             warn(
@@ -321,10 +336,43 @@ class FolderStream:
             )
         return loaded
 
+    def _say_labels_beyond(self, name: str, known_px: np.ndarray) -> None:
+        """Warn once a run when a pair has labels at or beyond the network's range: the loss leaves them out."""
+        beyond = int((known_px >= self.max_disp).sum())
+        if self._beyond_said or not beyond:
+            return
+        self._beyond_said = True
+        warn(
+            f"training pair {name}: {100 * beyond / known_px.size:.1f} % of its known disparities lie at or beyond "
+            f"the network's range ({self.max_disp:g} px), which the loss leaves out, in this pair and every other"
+        )
+
+    def _readable(self, index: int):
+        """Pair ``index`` loaded or, when it cannot be read (a damaged file, maps of another size), the next pair
+        that can: one bad file stopped a run of days midway. Each is named once and left out from then on; which
+        pair stands in depends only on which are unreadable, so a resumed run trains on the same crops.
+
+        Raises:
+            DatasetError: no pair of the folder can be read (the first one's reason).
+        """
+        count = len(self.samples)
+        for candidate in ((index + offset) % count for offset in range(count)):
+            if candidate in self._unreadable:
+                continue
+            try:
+                return self._load(candidate)
+            except DatasetError as exc:
+                self._unreadable[candidate] = str(exc)
+                if len(self._unreadable) < count:
+                    warn(f"{exc}; left out of this run, its crops taken from the next pair")
+        raise DatasetError(
+            f"{self._unreadable[min(self._unreadable)]}; no training pair under {self.config.data} can be read"
+        )
+
     def __call__(self, step: int) -> Batch:
         rng = np.random.default_rng([self.config.seed, step])
         picks = rng.integers(len(self.samples), size=self.config.batch_size)
-        crops = [random_crop(*self._load(i), self.config.crop_hw, rng) for i in picks]
+        crops = [random_crop(*self._readable(int(i)), self.config.crop_hw, rng) for i in picks]
         batch = {key: torch.stack([c[key] for c in crops]).to(self.device) for key in crops[0]}
         return augment_batch(
             batch, torch.Generator().manual_seed(stream_seed(self.config.seed, step)), self.config.crop_hw
@@ -479,12 +527,22 @@ def _check_scored_pixels(batches: Iterable[Batch], max_disp: float, config: Trai
     """Refuse a ``val_data`` folder none of whose pixels would be scored (ground truth 0 or unknown everywhere,
     or outside the network's range): it scored an EPE of 0 at every validation, which no step could beat.
     Reading every pair, it also refuses a damaged one before the run rather than at its first validation."""
-    scored = [int(training_mask(b["disparity"], max_disp, config.loss_region).sum()) for b in batches]
-    if scored and not sum(scored):
+    pairs, scored, known, beyond = 0, 0, 0, 0
+    for batch in batches:
+        gt, pairs = batch["disparity"], pairs + 1
+        scored += int(training_mask(gt, max_disp, config.loss_region).sum())
+        labelled = valid_mask(gt, math.inf)
+        known, beyond = known + int(labelled.sum()), beyond + int((labelled & (gt >= max_disp)).sum())
+    if pairs and not scored:
         raise DatasetError(
             f"no pixel of the ground truth under {config.val_data} is known and inside the network's disparity "
             f"range (0 to {max_disp:g} px{', matchable' if config.loss_region == 'matchable' else ''}): there is "
             "nothing to validate on"
+        )
+    if beyond:  # the validation EPE and eval's on the same folder differed, unsaid
+        warn(
+            f"{config.val_data}: {100 * beyond / known:.1f} % of the known ground-truth pixels lie at or beyond the "
+            f"network's range ({max_disp:g} px); validation leaves them out (eval scores them)"
         )
 
 
@@ -863,19 +921,26 @@ class _Run:
             with atomic_path(files.config, "the run's configuration") as partial:  # never a truncated config.json
                 partial.write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
         self.announce()
+        if self.ranks.writer and self.step < config.steps:  # the run is under way: no refusal follows
+            _say_unfinished_warmup(config)
         # The starting network's score is the baseline; a resumed run that knows no best score gets one too, and so
         # does one stopped at a step due for validation before that validation ended (Ctrl-C, kill): an uninterrupted
         # run scored that network, and best.pt would differ from its own.
         due = self.step > 0 and (self.step % config.val_every == 0 or self.step == config.steps)
         pending = due and self.validated_step != self.step
-        last_metrics = self.validate() if self.step == 0 or math.isinf(self.best_epe) or pending else {}
-        window = _Window(self.step)
-        batches = Prefetcher(self.batch, config.steps - 1, self.device) if self.prefetch else self.batch
-        clock = _Clock(config, self.step)
+        batches: Any = self.batch
         try:
+            # In the try: Ctrl-C here left a folder with a log but no checkpoint, which the same command then refused
+            # as another run's and --resume could not continue.
+            last_metrics = self.validate() if self.step == 0 or math.isinf(self.best_epe) or pending else {}
+            window = _Window(self.step)
+            batches = Prefetcher(self.batch, config.steps - 1, self.device) if self.prefetch else self.batch
+            clock = _Clock(config, self.step)
             while self.step < config.steps:
-                self.train_step(batches(self.step), self.step)
-                self.step += 1
+                batch = batches(self.step)
+                with _whole_step():
+                    self.train_step(batch, self.step)
+                    self.step += 1
                 out_of_time = False
                 if self.step % config.log_every == 0 or self.step == config.steps:
                     loss, skipped = self.train_step.flush()  # waits for the device: on log steps only
@@ -894,7 +959,11 @@ class _Run:
         except BaseException as exc:  # Ctrl-C, or a failure in the data or the model: keep the work done
             self.stopping = True  # torchrun follows Ctrl-C with SIGTERM: it must not cut this short
             _close(batches)
-            self.finish(interrupted=True, reason=type(exc).__name__)
+            try:
+                self.finish(interrupted=True, reason=type(exc).__name__)
+            except OutputError:  # a full disk: the error says which file, this line what it cost
+                self.echo(f"stopped at step {self.step} ({type(exc).__name__}) without saving its state")
+                raise
             if isinstance(exc, InputError):  # a setting this run cannot train with: a plain resume would stop again
                 # The folder now holds a run, which a new run there refuses: say how to go on from here.
                 self.echo(
@@ -1011,15 +1080,18 @@ class _Run:
         if training_state:
             extra["optimizer"] = self.optimizer.state_dict()
             extra["scaler"] = self.scaler.state_dict() if self.scaler else None
-        save_checkpoint(
-            path,
-            self.config.model,
-            self.config.settings,
-            self.model.state_dict(),
-            step=self.step,
-            config=self.config.to_dict(),
-            **extra,
-        )
+        try:
+            save_checkpoint(
+                path,
+                self.config.model,
+                self.config.settings,
+                self.model.state_dict(),
+                step=self.step,
+                config=self.config.to_dict(),
+                **extra,
+            )
+        except OSError as exc:  # a full disk was a traceback, twice (the state is saved again as the run stops)
+            raise OutputError(f"cannot write the checkpoint {path}: {os_reason(exc, path)}") from None
 
     def finish(self, interrupted: bool, reason: str | None = None) -> None:
         self.save(self.files.last)
@@ -1082,6 +1154,46 @@ class _Clock:
         return True
 
 
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def _whole_step() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM back while a step trains, then act on them, so that a step is done or not begun.
+
+    Stopped halfway, its forward pass had already moved the batch-norm statistics that ``last.pt`` then held (and
+    an optimiser update could go uncounted): the resumed run trained that step again and ended with other weights
+    than an uninterrupted one. A second signal during the same step acts at once (a step that hangs).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    # An ignored signal (a background job's SIGINT) stays ignored; a handler not set from Python cannot be put back.
+    numbers = [n for n in _STOP_SIGNALS if signal.getsignal(n) not in (None, signal.SIG_IGN, signal.SIG_DFL)]
+    previous = {number: signal.getsignal(number) for number in numbers}
+
+    def hold(number, frame):
+        if caught:  # the second: the step is cut short
+            restore()
+            signal.raise_signal(number)
+            return
+        caught.append(number)
+
+    def restore():
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+    for number in numbers:
+        signal.signal(number, hold)
+    try:
+        yield
+    finally:
+        restore()
+    for number in caught[:1]:  # to the handler that was in place: KeyboardInterrupt, or Terminated
+        signal.raise_signal(number)
+
+
 def _close(batches: Any) -> None:
     if isinstance(batches, Prefetcher):
         batches.close()
@@ -1122,6 +1234,18 @@ def _check_batch_memory(config: TrainConfig, device: torch.device) -> None:
         problem = batch_over_budget(config.batch_size, config.crop_hw, bytes_per_px, budget, where)
         if problem is not None:
             raise ConfigSettingError("batch_size", problem)
+
+
+def _say_unfinished_warmup(config: TrainConfig) -> None:
+    """Warn when the warm-up does not end before the run does: a short fine-tuning (``--steps 200`` with the default
+    500 warm-up steps) trained at a fraction of ``--lr`` throughout, unsaid."""
+    if config.warmup_steps <= config.steps:  # its last step reaches --lr
+        return
+    peak = learning_rate(config.steps - 1, config)
+    warn(
+        f"--warmup-steps {config.warmup_steps} is more than --steps {config.steps}: the learning rate rises for the "
+        f"whole run and reaches {peak:.3g}, not --lr {config.lr:g}; give fewer warm-up steps to train at --lr"
+    )
 
 
 def _check_same_settings(name: str, stored: dict[str, Any], asked: dict[str, Any], source: str) -> None:
@@ -1238,8 +1362,11 @@ class _Window:
 
 def _append_log(path: Path, record: dict[str, Any]) -> None:
     record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), **record}
-    with path.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(record, allow_nan=True) + "\n")
+    try:
+        with path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record, allow_nan=True) + "\n")
+    except OSError as exc:
+        raise OutputError(f"cannot write the run's log {path}: {os_reason(exc, path)}") from None
 
 
 def read_log(path: str | Path) -> list[dict[str, Any]]:
