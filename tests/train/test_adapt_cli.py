@@ -615,6 +615,31 @@ def test_a_collapse_is_said_in_one_warning_line_at_the_end_and_recorded(capsys, 
     assert "more than 10%" in adaptation["scores_worse_rule"]
 
 
+def test_clearly_worse_scores_do_not_advise_keeping_a_checkpoint_the_run_replaced(
+    capsys, tmp_path, folders, tiny_network, monkeypatch
+):
+    """-o naming the checkpoint adapted from replaces it; the warning said "keep the original network (mine.pt)
+    rather than this one", the file that then held the worse weights."""
+    import shutil
+
+    from rtstereo.train import adapt as adapt_module
+
+    monkeypatch.setattr(adapt_module, "worse_scores", lambda before, after: ["photometric error 0.0200 -> 0.5000"])
+    mine = tmp_path / "mine.pt"
+    shutil.copy(tiny_network, mine)
+    code, _, err = run_cli(capsys, "adapt", *folders, "--model", mine, *FAST, "-o", mine, "-q")
+    assert code == 0, err
+    last = err.strip().splitlines()[-1]
+    assert "keep the original network" not in last, last
+    assert last.endswith(
+        f"the original network was {mine}, which this run replaced: restore it from a copy if you have one (next "
+        "time give -o another name)"
+    ), last
+    code, _, err = run_cli(capsys, "adapt", *folders, "--model", mine, *FAST, "-o", tmp_path / "other.pt", "-q")
+    assert code == 0, err
+    assert err.strip().splitlines()[-1].endswith(f"keep the original network ({mine}) rather than this one"), err
+
+
 def test_the_last_line_says_whether_the_scores_can_tell(capsys, tmp_path, folders, tiny_network, monkeypatch):
     from rtstereo.train import adapt as adapt_module
 

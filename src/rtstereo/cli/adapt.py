@@ -635,6 +635,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"before ({scored}): {format_scores(result.before)}")
     print(f"after  ({scored}): {format_scores(result.after)}")
     network.module.cpu().eval()
+    # -o FILE.pt naming the checkpoint adapted from replaces it (asked for): the verdict must not advise keeping it
+    replaced = _names_the_source(checkpoint, network.source)
     try:
         save_adapted(network, result, config, checkpoint)
     except OSError as exc:
@@ -662,20 +664,36 @@ def run(args: argparse.Namespace) -> int:
             f"rtstereo adapt: interrupted after {steps}, before the budget; {checkpoint} holds the weights reached",
             file=sys.stderr,
         )
-    line = verdict(result, args.model)
+    line = verdict(result, args.model, checkpoint if replaced else None)
     if line.startswith("warning:") or not args.quiet:  # a collapse is said even with --quiet
         print(f"rtstereo adapt: {line}", file=sys.stderr)
     return 130 if result.interrupted else code
 
 
-def verdict(result, model: str) -> str:
+def _names_the_source(checkpoint: Path, source: str) -> bool:
+    """Whether ``checkpoint``, about to be written, is the file the network was adapted from."""
+    return checkpoint.is_file() and Path(source).is_file() and checkpoint.samefile(source)
+
+
+def verdict(result, model: str, replaced: Path | None = None) -> str:
     """The last line: whether the scores say adapting made the network clearly worse (``WORSE_RULE``), or
-    that no held-out pair was scored."""
+    that no held-out pair was scored.
+
+    Args:
+        replaced: the checkpoint adapted from, when the adapted one was written over it (``-o`` named it).
+    """
     if result.worse:
         scored = "scores of the pairs trained on" if result.scored_on_training_pairs else "held-out scores"
+        # "keep the original network (mycam.pt)" named the file that now holds the worse weights
+        keep = (
+            f"the original network was {replaced}, which this run replaced: restore it from a copy if you have one "
+            "(next time give -o another name)"
+            if replaced is not None
+            else f"keep the original network ({model}) rather than this one"
+        )
         return (
             f"warning: the {scored} got clearly worse ({'; '.join(result.worse)}): adapting made the network worse "
-            f"on your images (it can collapse); keep the original network ({model}) rather than this one"
+            f"on your images (it can collapse); {keep}"
         )
     if result.scored_on_training_pairs:
         return (
