@@ -142,10 +142,13 @@ def describe_checkpoint(path: Path) -> int:
 
         for line in describe_adaptation(obj["adaptation"]):
             print(f"  {line}")
+    if settings.get("guided"):  # as an export of it says: adapt --model default writes one, predict runs it unguided
+        print("  guided: SGBM's confident matches are a fourth channel of its left input; alone it runs unguided")
     print("  settings (stored in the file):")
     for key, value in settings.items():
         print(f"    {key} = {value!r}")
-    print(f"  use it: rtstereo predict LEFT RIGHT --model {path}; the model's other settings: rtstereo models {model}")
+    use = f"--model hybrid --set network={path}" if settings.get("guided") else f"--model {path}"
+    print(f"  use it: rtstereo predict LEFT RIGHT {use}; the model's other settings: rtstereo models {model}")
     return 0
 
 
