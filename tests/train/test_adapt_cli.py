@@ -86,6 +86,24 @@ def test_adapt_writes_a_checkpoint_predict_uses_at_once(capsys, tmp_path, folder
     assert (tmp_path / "d.pfm").is_file()
 
 
+def test_the_result_line_of_a_guided_network_says_to_run_it_inside_the_hybrid(capsys, tmp_path, folders):
+    """adapt --model default writes the guided network alone, which predict --model OUT runs without its hints; with
+    --quiet nothing said how to run it (the note at the start is left out)."""
+    torch.manual_seed(0)
+    module, spec, settings = build_network("rtnet", {"max_disp": 32, "guided": True})
+    guided = tmp_path / "guided.pt"
+    save_checkpoint(guided, spec.name, settings, module.state_dict())
+    out = tmp_path / "mine.pt"
+    code, stdout, err = run_cli(capsys, "adapt", *folders, "--model", guided, *FAST, "-o", out, "-q")
+    assert code == 0, err
+    assert re.search(
+        rf"^adapted rtnet \(guided: the hybrid's network\) for 1 step .*; wrote {re.escape(str(out))} \(run it inside "
+        rf"the hybrid: --model hybrid --set network={re.escape(str(out))}\)$",
+        stdout,
+        re.MULTILINE,
+    ), stdout
+
+
 def test_models_says_what_an_adapted_checkpoint_records_of_its_adaptation(capsys, tmp_path, folders, tiny_network):
     """`rtstereo models OUT` said only "adapted from ...": not the steps, the scores or the verdict the file keeps."""
     out = tmp_path / "mine.pt"

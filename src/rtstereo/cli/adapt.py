@@ -646,7 +646,9 @@ def run(args: argparse.Namespace) -> int:
     skipped = f", {result.skipped_steps} of them skipped (non-finite loss or gradient)" if result.skipped_steps else ""
     steps = counted(result.steps, "step")
     took = f"{steps}{skipped}{crops} ({result.seconds:.0f} s)"
-    print(f"adapted {network.spec.name}{guided} for {took}; wrote {checkpoint}")
+    # Alone it runs without its hints (unguided); the note that said so at the start is left out by --quiet.
+    use = f" (run it inside the hybrid: --model hybrid --set network={output})" if guided else ""
+    print(f"adapted {network.spec.name}{guided} for {took}; wrote {checkpoint}{use}")
     code = 0
     if kind == "onnx":
         try:
