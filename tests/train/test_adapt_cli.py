@@ -662,6 +662,7 @@ def test_the_last_line_says_whether_the_scores_can_tell(capsys, tmp_path, folder
     from rtstereo.train import adapt as adapt_module
 
     monkeypatch.setattr(adapt_module, "worse_scores", lambda before, after: [])
+    monkeypatch.setattr(adapt_module, "risen_scores", lambda before, after: [])
     argv = [*folders, "--model", tiny_network, *FAST]
     code, _, err = run_cli(capsys, "adapt", *argv, "--holdout", "0", "-o", tmp_path / "a.pt")
     assert code == 0, err
@@ -674,6 +675,32 @@ def test_the_last_line_says_whether_the_scores_can_tell(capsys, tmp_path, folder
         "you can)"
     )
     assert torch.load(tmp_path / "b.pt", weights_only=True)["adaptation"]["scores_worse"] == []
+
+
+def test_scores_that_rose_by_less_than_the_rule_are_said_to_have_risen(
+    capsys, tmp_path, folders, tiny_network, monkeypatch
+):
+    """The held-out left-right disagreement went 0.96 -> 1.09 px (+13 %, under the rule's 0.25 px) and the last
+    line said only "the held-out scores did not get clearly worse": a worse score was hidden."""
+    from rtstereo.train import adapt as adapt_module
+
+    scores = iter(
+        [
+            {"photometric": 0.2150, "lr_disagreement_px": 0.96, "lr_bad1": 29.4},
+            {"photometric": 0.2144, "lr_disagreement_px": 1.09, "lr_bad1": 30.1},
+        ]
+    )
+    monkeypatch.setattr(adapt_module.Adapter, "score", lambda self, pairs: next(scores))
+    code, stdout, err = run_cli(capsys, "adapt", *folders, "--model", tiny_network, *FAST, "-o", tmp_path / "a.pt")
+    assert code == 0, err
+    assert "after  (held-out pairs): photometric error 0.2144, left-right disagreement 1.09 px" in stdout
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(
+        "rtstereo adapt: the held-out scores did not get clearly worse, but they rose (left-right disagreement "
+        "0.96 -> 1.09 px (+14 %)), by less than the rule (photometric error up by more than 10% of its value"
+    ), last
+    assert last.endswith("adapting did not help them (no ground truth: check with rtstereo eval if you can)"), last
+    assert torch.load(tmp_path / "a.pt", weights_only=True)["adaptation"]["scores_worse"] == []
 
 
 def test_the_summary_counts_the_steps_skipped_for_a_non_finite_loss(

@@ -702,6 +702,14 @@ def verdict(result, model: str, replaced: Path | None = None) -> str:
             "note: no pair was held out (--holdout 0 or a single pair): nothing unseen was scored, so the scores "
             "above, of the pairs trained on, cannot tell whether adapting helped"
         )
+    from ..train.adapt import WORSE_RULE, risen_scores
+
+    risen = risen_scores(result.before, result.after)
+    if risen:  # "did not get clearly worse" alone hid scores that did get worse, by less than the rule's margin
+        return (
+            f"the held-out scores did not get clearly worse, but they rose ({'; '.join(risen)}), by less than the "
+            f"rule ({WORSE_RULE}): adapting did not help them (no ground truth: check with rtstereo eval if you can)"
+        )
     return "the held-out scores did not get clearly worse (no ground truth: check with rtstereo eval if you can)"
 
 

@@ -781,6 +781,29 @@ def worse_scores(before: dict[str, float], after: dict[str, float]) -> list[str]
     return worse
 
 
+def risen_scores(before: dict[str, float], after: dict[str, float]) -> list[str]:
+    """The scores of :meth:`Adapter.score` that rose at the precision they are printed with (4 and 2 decimals), one
+    text each: those :func:`worse_scores` judges not clearly worse are still worse, and the user is told so.
+
+    Examples:
+        >>> before = {"photometric": 0.215, "lr_disagreement_px": 0.96}
+        >>> risen_scores(before, {"photometric": 0.2144, "lr_disagreement_px": 1.09})
+        ['left-right disagreement 0.96 -> 1.09 px (+14 %)']
+        >>> risen_scores(before, {"photometric": 0.2257, "lr_disagreement_px": 0.964})  # 0.96 px as printed
+        ['photometric error 0.2150 -> 0.2257 (+5 %)']
+    """
+    risen = []
+    for key, text, decimals, unit in (
+        ("photometric", "photometric error", 4, ""),
+        ("lr_disagreement_px", "left-right disagreement", 2, " px"),
+    ):
+        was, now = round(before[key], decimals), round(after[key], decimals)
+        if now > was:
+            change = f" (+{100 * (after[key] / before[key] - 1):.0f} %)" if before[key] > 0 else ""
+            risen.append(f"{text} {was:.{decimals}f} -> {now:.{decimals}f}{unit}{change}")
+    return risen
+
+
 def format_scores(scores: dict[str, float]) -> str:
     """One line of :meth:`Adapter.score`'s figures."""
     return (
