@@ -121,6 +121,29 @@ def test_models_says_what_an_adapted_checkpoint_records_of_its_adaptation(capsys
     assert "\n  warning: the scores got clearly worse (photometric error 0.0200 -> 0.5100 (+2450 %))\n" in described
 
 
+def test_a_checkpoint_adapted_again_keeps_where_its_weights_came_from(
+    capsys, tmp_path, folders, tiny_network, monkeypatch
+):
+    """Resuming an interrupted run (--model mine.pt -o mine.pt) wrote "adapted from mine.pt", itself, and the last
+    run's steps only: the network first adapted and the earlier steps were gone from the file."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(capsys, "adapt", *folders, "--model", tiny_network, *FAST, "-o", "mine.pt", "-q")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "adapt", *folders, "--model", "mine.pt", *FAST[2:], "--steps", "2", "-o", "mine.pt")
+    assert code == 0, err
+    record = torch.load(tmp_path / "mine.pt", weights_only=True)
+    assert record["adapted_from"] == str(tmp_path / "mine.pt") and record["adaptation"]["steps"] == 2
+    [earlier] = record["earlier_adaptations"]
+    assert earlier["adapted_from"] == str(tiny_network) and earlier["steps"] == 1 and "before" in earlier
+    code, described, err = run_cli(capsys, "models", "mine.pt")
+    assert code == 0, err
+    assert "\n  adapted: 2 steps on 64x96 crops (" in described, described
+    assert re.search(
+        rf"\n  before that, adapted: 1 step on 64x96 crops \(\d+ s\) \(from {re.escape(str(tiny_network))}\)\n",
+        described,
+    )
+
+
 def test_progress_shows_the_loss_terms_and_scores_on_stderr(capsys, tmp_path, folders, tiny_network):
     out = tmp_path / "m.pt"
     code, stdout, err = run_cli(

@@ -142,6 +142,10 @@ def describe_checkpoint(path: Path) -> int:
 
         for line in describe_adaptation(obj["adaptation"]):
             print(f"  {line}")
+        for record in reversed(obj.get("earlier_adaptations") or []):  # adapted again: the weights' earlier runs
+            if isinstance(record, dict):
+                source = f" (from {record['adapted_from']})" if record.get("adapted_from") else ""
+                print(f"  before that, {describe_adaptation(record)[0]}{source}")
     if settings.get("guided"):  # as an export of it says: adapt --model default writes one, predict runs it unguided
         print("  guided: SGBM's confident matches are a fourth channel of its left input; alone it runs unguided")
     print("  settings (stored in the file):")

@@ -493,7 +493,7 @@ class OnlineAdapter:
             self.network.spec.name,
             self.network.settings,
             {key: value.cpu() for key, value in state.items()},
-            adapted_from=self.network.source,
+            **self.network.provenance(),
             adaptation={"online": True, **self.summary()},
         )
         return path

@@ -266,7 +266,7 @@ class ProcessAdapter(OnlineAdapter):
             self.network.spec.name,
             self.network.settings,
             state,
-            adapted_from=self.network.source,
+            **self.network.provenance(),
             adaptation={"online": True, "worker": "process", **self.summary()},
         )
         return path
