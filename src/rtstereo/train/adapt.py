@@ -137,8 +137,11 @@ class AdaptConfig:
             raise InputError("give a budget: a number of steps, minutes, or both")
         if self.steps is not None and self.steps < 1:
             raise SettingError("steps", f"expected >= 1, got {self.steps}")
-        if self.minutes is not None and not self.minutes > 0:
-            raise SettingError("minutes", f"expected > 0, got {self.minutes}")
+        # inf passed here and failed at the first progress line with an OverflowError traceback (its time left)
+        if self.minutes is not None and not (self.minutes > 0 and math.isfinite(self.minutes)):
+            raise SettingError(
+                "minutes", f"expected a finite number > 0, got {self.minutes} (no time limit: give steps alone)"
+            )
         for name, value, least in (
             ("batch_size", self.batch_size, 1),
             ("synthetic_batch", self.synthetic_batch, 0),
