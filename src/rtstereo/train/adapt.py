@@ -793,7 +793,9 @@ def risen_scores(before: dict[str, float], after: dict[str, float]) -> list[str]
         >>> risen_scores(before, {"photometric": 0.2144, "lr_disagreement_px": 1.09})
         ['left-right disagreement 0.96 -> 1.09 px (+14 %)']
         >>> risen_scores(before, {"photometric": 0.2257, "lr_disagreement_px": 0.964})  # 0.96 px as printed
-        ['photometric error 0.2150 -> 0.2257 (+5 %)']
+        ['photometric error 0.2150 -> 0.2257 (+5.0 %)']
+        >>> risen_scores(before, {"photometric": 0.215, "lr_disagreement_px": 0.9683})
+        ['left-right disagreement 0.96 -> 0.97 px (+0.9 %)']
     """
     risen = []
     for key, text, decimals, unit in (
@@ -802,7 +804,9 @@ def risen_scores(before: dict[str, float], after: dict[str, float]) -> list[str]
     ):
         was, now = round(before[key], decimals), round(after[key], decimals)
         if now > was:
-            change = f" (+{100 * (after[key] / before[key] - 1):.0f} %)" if before[key] > 0 else ""
+            percent = 100 * (after[key] / before[key] - 1) if before[key] > 0 else None
+            # a rise under the rule's 10 % is often under 1 %: "(+0 %)" read as no rise at all
+            change = "" if percent is None else f" (+{percent:.{1 if percent < 10 else 0}f} %)"
             risen.append(f"{text} {was:.{decimals}f} -> {now:.{decimals}f}{unit}{change}")
     return risen
 
