@@ -282,6 +282,12 @@ def test_one_pair_off_among_rectified_ones_is_a_warning(capsys, tmp_path, textur
         (["--threads", "0"], "--threads must be >= 1, got 0 (leave it out for torch's own choice)"),
         (["--threads", "99999"], "--threads 99999 is more than this machine can use"),
         (["--holdout", "1"], "--holdout: expected a fraction"),
+        # the default --model, rtnet-v5: "'rtnet-v5' is a packaged ONNX model ...; adapt a network: --model rtnet-v5"
+        (
+            ["--model", "rtnet-v5", "--weights", "best.pt"],
+            "rtnet-v5 takes no --weights: it is adapted from its own PyTorch state; to adapt the weights of best.pt, "
+            "name their network: --model rtnet --weights best.pt (or --model best.pt, an rtstereo checkpoint)",
+        ),
         # an OverflowError traceback at the first progress line, after the pairs were read and labelled
         (["--minutes", "inf"], "--minutes: expected a finite number > 0, got inf (no time limit: give steps alone)"),
         (["--seed", "-1"], "--seed: expected an integer from 0 to 2^64 - 1, got -1"),

@@ -112,6 +112,13 @@ def load_adaptable(
             "exported from (--model CHECKPOINT.pt, or --model rtnet --weights FILE)"
         )
     is_file = Path(name).suffix != "" and Path(name).is_file()
+    if name in PACKAGED_SOURCES and weights is not None:
+        # It fell through to "'rtnet-v5' is a packaged ONNX model with no trainable weights; adapt a network:
+        # --model rtnet-v5, ...", refusing the model it then advised (rtnet-v5 is the default --model).
+        raise InputError(
+            f"{name} takes no --weights: it is adapted from its own PyTorch state; to adapt the weights of {weights}, "
+            f"name their network: --model rtnet --weights {weights} (or --model {weights}, an rtstereo checkpoint)"
+        )
     if name in PACKAGED_SOURCES and weights is None:
         source = packaged_network_source(name)
         if source is None:
