@@ -182,6 +182,17 @@ def test_onnx_output_is_exported_with_its_parity_report(capsys, tmp_path, folder
     right = sorted(folders[1].iterdir())[0]
     code, _, err = run_cli(capsys, "predict", left, right, "--model", out, "-o", tmp_path / "d.pfm")
     assert code == 0, err
+    # `models OUT` said nothing of the adaptation (its scores, a clearly-worse verdict): FILE.pt beside it keeps them
+    scores = [line for line in stdout.splitlines() if line.startswith(("before (", "after  ("))]
+    code, described, err = run_cli(capsys, "models", out)
+    assert code == 0, err
+    assert (
+        f"\n  exported from {tmp_path / 'mine.pt'}, which records its adaptation:\n    adapted: 1 step on " in described
+    )
+    assert all(f"\n    {line}\n" in described for line in scores), described
+    save_checkpoint(tmp_path / "mine.pt", "rtnet", {"max_disp": 32}, {})  # another file now: not the one exported
+    code, described, err = run_cli(capsys, "models", out)
+    assert code == 0 and "exported from" not in described and "adapted" not in described, described
 
 
 def test_a_failed_parity_check_exits_with_1(capsys, tmp_path, folders, tiny_network, monkeypatch):
