@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 import threading
@@ -89,6 +90,11 @@ def test_the_served_weights_change_after_k_steps_and_then_freeze(tiny_checkpoint
     summary = Stream(GeneratedStream(frames, until=lambda: adapter.frozen, delay_s=0.01), predictor, sinks=[sink]).run()
     assert adapter.steps == 2 and adapter.frozen_by == "--adapt-steps 2 reached"
     assert summary.frames_written >= 3 and adapter.frames_seen == summary.frames_written
+    # the stream's JSON said only "adapting online": the steps, a freeze or an error were kept nowhere without
+    # --adapt-save
+    recorded = json.loads(json.dumps(summary.to_dict()))["adaptation"]
+    assert recorded["online"] and recorded["steps"] == 2 and recorded["frozen_by"] == "--adapt-steps 2 reached"
+    assert recorded["frames_seen"] == summary.frames_written and "photometric" in recorded["loss_first_steps"]
     served = _state(predictor.backend.module)
     assert not _same(before, served)  # the frames after the steps ran on the new weights
     assert _same(served, _state(adapter.adapter.model))

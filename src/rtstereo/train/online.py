@@ -706,6 +706,10 @@ class AdaptationSink(Sink):
                     "no adaptation step was made before %s: %s holds the weights it started with", why, self.save_path
                 )
 
+    def adaptation(self) -> dict[str, Any]:
+        """What the adapter did, for the stream's summary (:class:`~rtstereo.stream.StreamSummary`)."""
+        return {"online": True, **self.adapter.summary()}
+
     @property
     def outputs(self) -> list[str]:
         return list(self._outputs)
