@@ -372,6 +372,24 @@ def test_the_process_worker_steps_publishes_freezes_and_saves(tmp_path, tiny_che
     np.testing.assert_allclose(reloaded, served, atol=1e-4, equal_nan=True)
 
 
+def test_an_adapt_steps_budget_reached_as_the_stream_ends_is_recorded(tiny_checkpoint, frames):
+    """The freeze that says "--adapt-steps N reached" came with the next frame: a stream that ended first recorded
+    frozen_by None for the same N steps (a 30-frame video: 3 steps of --adapt-steps 3, no reason given)."""
+    config = OnlineConfig(**{**SMALL, "worker": "process", "steps": 1})
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=config)
+    adapter.start()
+    try:
+        adapter.offer(StereoPair(frames[0][0], frames[1][0], index=0))
+        assert _wait(lambda: adapter._steps_applied() >= 1, timeout_s=120)
+    finally:
+        adapter.close()
+    assert adapter.steps == 1 and adapter.frozen_by == "--adapt-steps 1 reached"
+    assert (
+        adapter.summary()["frozen_by"] == "--adapt-steps 1 reached"
+        and "; frozen: --adapt-steps 1" in adapter.describe()
+    )
+
+
 def test_the_process_workers_last_step_at_close_is_reported_as_its_weights_are_kept(
     tiny_checkpoint, frames, monkeypatch
 ):
