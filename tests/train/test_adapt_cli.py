@@ -379,6 +379,19 @@ def test_an_onnx_output_whose_checkpoint_beside_it_is_a_folder_is_refused_before
     assert "before" not in stdout  # refused before any pair was read or scored
 
 
+@pytest.mark.parametrize("beside", ["m.parity.json", "m.onnx.data"])
+def test_an_onnx_output_whose_report_beside_it_is_a_folder_is_refused_before_training(
+    capsys, tmp_path, folders, tiny_network, beside
+):
+    """-o m.onnx with a folder m.parity.json: the export failed after the whole budget (the checkpoint kept)."""
+    (tmp_path / beside).mkdir()
+    full = ["adapt", *folders, "--model", tiny_network, *FAST, "-o", tmp_path / "m.onnx"]
+    code, stdout, err = run_cli(capsys, *full)
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"{tmp_path / beside}, which it writes beside it, is a folder" in err
+    assert "before" not in stdout and not (tmp_path / "m.pt").exists()  # refused before any pair was read
+
+
 def test_an_onnx_output_does_not_replace_the_checkpoint_adapted_from(capsys, tmp_path, folders, tiny_network):
     """-o mine.onnx with --model mine.pt replaced mine.pt, the weights adapted from, without a word."""
     source = tmp_path / "mine.pt"

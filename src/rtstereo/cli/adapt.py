@@ -596,8 +596,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"rtstereo adapt: note: {network.note}", file=sys.stderr)
     _refuse_replacing_the_source(output, checkpoint, network.source)
     if kind == "onnx":  # before the steps, not after them
-        from ..export.onnx_export import check_size
+        from ..export.onnx_export import check_output_path, check_size
 
+        # FILE.parity.json (or FILE.onnx.data) a folder failed the export after the whole budget
+        check_output_path(output)
         check_size(network.spec, network.module, export_hw, "--export-size")
     try:
         network.module.to(device)
