@@ -600,6 +600,22 @@ def test_models_describes_an_rtstereo_checkpoint_and_refuses_other_files_in_one_
         assert code == 2 and out == "" and err.count("\n") == 1 and message in err, err
 
 
+def test_models_says_a_guided_checkpoint_runs_inside_the_hybrid(capsys, tmp_path):
+    """`adapt --model default` writes the guided network alone; `models OUT` advised `predict --model OUT`, which
+    runs it without its hints (unguided), where an export of the same network says to run it inside the hybrid."""
+    pytest.importorskip("torch")
+    from rtstereo.models.checkpoint import save_checkpoint
+
+    for guided in (True, False):
+        path = tmp_path / f"guided-{guided}.pt"
+        save_checkpoint(path, "rtnet", {"max_disp": 192, "guided": guided}, {})
+        code, out, err = run_cli(capsys, "models", path)
+        assert code == 0, err
+        use = f"--model hybrid --set network={path}" if guided else f"--model {path}"
+        assert f"  use it: rtstereo predict LEFT RIGHT {use};" in out, out
+        assert ("alone it runs unguided" in out) == guided, out
+
+
 def test_models_says_what_an_image_video_or_text_file_given_as_the_model_is(capsys, tmp_path):
     """`rtstereo models examples/left.png` said "not a PyTorch file (a plain pickle, or damaged)"."""
     pytest.importorskip("torch")

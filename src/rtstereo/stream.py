@@ -141,6 +141,8 @@ class StreamSummary:
         calibration: the first written frame's calibration as the model used it (scaled to ``frame_size_hw``), its
             fields as in ``predict``'s JSON sidecar, so that the PNGs' depths follow as ``predict --calib``'s do
             (``depth_m = baseline_m * fx_px / (d + cx1_px - cx0_px)``); ``None`` without one.
+        adaptation: with ``--adapt``, what online adaptation did (steps, frames, the loss of its first and last
+            steps, why it froze or stopped), as ``--adapt-save``'s checkpoint records it; ``None`` without.
     """
 
     source: str
@@ -166,6 +168,7 @@ class StreamSummary:
     preparation: dict[str, Any] = field(default_factory=dict)
     video_fps: float | None = None
     calibration: dict[str, Any] | None = None
+    adaptation: dict[str, Any] | None = None
 
     @property
     def bottleneck(self) -> str | None:
@@ -916,4 +919,8 @@ class Stream:
             preparation=dict(getattr(self.prepare, "preparation", None) or {}),
             video_fps=video_fps,
             calibration=dataclasses.asdict(self._calibration) if self._calibration is not None else None,
+            # the JSON said only "adapting online": without --adapt-save nothing kept the steps, a freeze or an error
+            adaptation=next(
+                (sink.adaptation() for sink in self.sinks if callable(getattr(sink, "adaptation", None))), None
+            ),
         )

@@ -86,6 +86,24 @@ def test_adapt_writes_a_checkpoint_predict_uses_at_once(capsys, tmp_path, folder
     assert (tmp_path / "d.pfm").is_file()
 
 
+def test_the_result_line_of_a_guided_network_says_to_run_it_inside_the_hybrid(capsys, tmp_path, folders):
+    """adapt --model default writes the guided network alone, which predict --model OUT runs without its hints; with
+    --quiet nothing said how to run it (the note at the start is left out)."""
+    torch.manual_seed(0)
+    module, spec, settings = build_network("rtnet", {"max_disp": 32, "guided": True})
+    guided = tmp_path / "guided.pt"
+    save_checkpoint(guided, spec.name, settings, module.state_dict())
+    out = tmp_path / "mine.pt"
+    code, stdout, err = run_cli(capsys, "adapt", *folders, "--model", guided, *FAST, "-o", out, "-q")
+    assert code == 0, err
+    assert re.search(
+        rf"^adapted rtnet \(guided: the hybrid's network\) for 1 step .*; wrote {re.escape(str(out))} \(run it inside "
+        rf"the hybrid: --model hybrid --set network={re.escape(str(out))}\)$",
+        stdout,
+        re.MULTILINE,
+    ), stdout
+
+
 def test_models_says_what_an_adapted_checkpoint_records_of_its_adaptation(capsys, tmp_path, folders, tiny_network):
     """`rtstereo models OUT` said only "adapted from ...": not the steps, the scores or the verdict the file keeps."""
     out = tmp_path / "mine.pt"
@@ -101,6 +119,29 @@ def test_models_says_what_an_adapted_checkpoint_records_of_its_adaptation(capsys
     _, described, _ = run_cli(capsys, "models", out)
     assert ", interrupted before its budget\n" in described, described
     assert "\n  warning: the scores got clearly worse (photometric error 0.0200 -> 0.5100 (+2450 %))\n" in described
+
+
+def test_a_checkpoint_adapted_again_keeps_where_its_weights_came_from(
+    capsys, tmp_path, folders, tiny_network, monkeypatch
+):
+    """Resuming an interrupted run (--model mine.pt -o mine.pt) wrote "adapted from mine.pt", itself, and the last
+    run's steps only: the network first adapted and the earlier steps were gone from the file."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(capsys, "adapt", *folders, "--model", tiny_network, *FAST, "-o", "mine.pt", "-q")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "adapt", *folders, "--model", "mine.pt", *FAST[2:], "--steps", "2", "-o", "mine.pt")
+    assert code == 0, err
+    record = torch.load(tmp_path / "mine.pt", weights_only=True)
+    assert record["adapted_from"] == str(tmp_path / "mine.pt") and record["adaptation"]["steps"] == 2
+    [earlier] = record["earlier_adaptations"]
+    assert earlier["adapted_from"] == str(tiny_network) and earlier["steps"] == 1 and "before" in earlier
+    code, described, err = run_cli(capsys, "models", "mine.pt")
+    assert code == 0, err
+    assert "\n  adapted: 2 steps on 64x96 crops (" in described, described
+    assert re.search(
+        rf"\n  before that, adapted: 1 step on 64x96 crops \(\d+ s\) \(from {re.escape(str(tiny_network))}\)\n",
+        described,
+    )
 
 
 def test_progress_shows_the_loss_terms_and_scores_on_stderr(capsys, tmp_path, folders, tiny_network):
@@ -141,6 +182,17 @@ def test_onnx_output_is_exported_with_its_parity_report(capsys, tmp_path, folder
     right = sorted(folders[1].iterdir())[0]
     code, _, err = run_cli(capsys, "predict", left, right, "--model", out, "-o", tmp_path / "d.pfm")
     assert code == 0, err
+    # `models OUT` said nothing of the adaptation (its scores, a clearly-worse verdict): FILE.pt beside it keeps them
+    scores = [line for line in stdout.splitlines() if line.startswith(("before (", "after  ("))]
+    code, described, err = run_cli(capsys, "models", out)
+    assert code == 0, err
+    assert (
+        f"\n  exported from {tmp_path / 'mine.pt'}, which records its adaptation:\n    adapted: 1 step on " in described
+    )
+    assert all(f"\n    {line}\n" in described for line in scores), described
+    save_checkpoint(tmp_path / "mine.pt", "rtnet", {"max_disp": 32}, {})  # another file now: not the one exported
+    code, described, err = run_cli(capsys, "models", out)
+    assert code == 0 and "exported from" not in described and "adapted" not in described, described
 
 
 def test_a_failed_parity_check_exits_with_1(capsys, tmp_path, folders, tiny_network, monkeypatch):
@@ -241,6 +293,14 @@ def test_one_pair_off_among_rectified_ones_is_a_warning(capsys, tmp_path, textur
         (["--threads", "0"], "--threads must be >= 1, got 0 (leave it out for torch's own choice)"),
         (["--threads", "99999"], "--threads 99999 is more than this machine can use"),
         (["--holdout", "1"], "--holdout: expected a fraction"),
+        # the default --model, rtnet-v5: "'rtnet-v5' is a packaged ONNX model ...; adapt a network: --model rtnet-v5"
+        (
+            ["--model", "rtnet-v5", "--weights", "best.pt"],
+            "rtnet-v5 takes no --weights: it is adapted from its own PyTorch state; to adapt the weights of best.pt, "
+            "name their network: --model rtnet --weights best.pt (or --model best.pt, an rtstereo checkpoint)",
+        ),
+        # an OverflowError traceback at the first progress line, after the pairs were read and labelled
+        (["--minutes", "inf"], "--minutes: expected a finite number > 0, got inf (no time limit: give steps alone)"),
         (["--seed", "-1"], "--seed: expected an integer from 0 to 2^64 - 1, got -1"),
         # a ValueError's traceback ("Overflow when unpacking long long"), after the pairs were read and labelled
         (["--seed", str(1 << 64)], "--seed: expected an integer from 0 to 2^64 - 1, got 18446744073709551616"),
@@ -317,6 +377,19 @@ def test_an_onnx_output_whose_checkpoint_beside_it_is_a_folder_is_refused_before
         in err
     )
     assert "before" not in stdout  # refused before any pair was read or scored
+
+
+@pytest.mark.parametrize("beside", ["m.parity.json", "m.onnx.data"])
+def test_an_onnx_output_whose_report_beside_it_is_a_folder_is_refused_before_training(
+    capsys, tmp_path, folders, tiny_network, beside
+):
+    """-o m.onnx with a folder m.parity.json: the export failed after the whole budget (the checkpoint kept)."""
+    (tmp_path / beside).mkdir()
+    full = ["adapt", *folders, "--model", tiny_network, *FAST, "-o", tmp_path / "m.onnx"]
+    code, stdout, err = run_cli(capsys, *full)
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"{tmp_path / beside}, which it writes beside it, is a folder" in err
+    assert "before" not in stdout and not (tmp_path / "m.pt").exists()  # refused before any pair was read
 
 
 def test_an_onnx_output_does_not_replace_the_checkpoint_adapted_from(capsys, tmp_path, folders, tiny_network):
@@ -615,10 +688,36 @@ def test_a_collapse_is_said_in_one_warning_line_at_the_end_and_recorded(capsys, 
     assert "more than 10%" in adaptation["scores_worse_rule"]
 
 
+def test_clearly_worse_scores_do_not_advise_keeping_a_checkpoint_the_run_replaced(
+    capsys, tmp_path, folders, tiny_network, monkeypatch
+):
+    """-o naming the checkpoint adapted from replaces it; the warning said "keep the original network (mine.pt)
+    rather than this one", the file that then held the worse weights."""
+    import shutil
+
+    from rtstereo.train import adapt as adapt_module
+
+    monkeypatch.setattr(adapt_module, "worse_scores", lambda before, after: ["photometric error 0.0200 -> 0.5000"])
+    mine = tmp_path / "mine.pt"
+    shutil.copy(tiny_network, mine)
+    code, _, err = run_cli(capsys, "adapt", *folders, "--model", mine, *FAST, "-o", mine, "-q")
+    assert code == 0, err
+    last = err.strip().splitlines()[-1]
+    assert "keep the original network" not in last, last
+    assert last.endswith(
+        f"the original network was {mine}, which this run replaced: restore it from a copy if you have one (next "
+        "time give -o another name)"
+    ), last
+    code, _, err = run_cli(capsys, "adapt", *folders, "--model", mine, *FAST, "-o", tmp_path / "other.pt", "-q")
+    assert code == 0, err
+    assert err.strip().splitlines()[-1].endswith(f"keep the original network ({mine}) rather than this one"), err
+
+
 def test_the_last_line_says_whether_the_scores_can_tell(capsys, tmp_path, folders, tiny_network, monkeypatch):
     from rtstereo.train import adapt as adapt_module
 
     monkeypatch.setattr(adapt_module, "worse_scores", lambda before, after: [])
+    monkeypatch.setattr(adapt_module, "risen_scores", lambda before, after: [])
     argv = [*folders, "--model", tiny_network, *FAST]
     code, _, err = run_cli(capsys, "adapt", *argv, "--holdout", "0", "-o", tmp_path / "a.pt")
     assert code == 0, err
@@ -631,6 +730,32 @@ def test_the_last_line_says_whether_the_scores_can_tell(capsys, tmp_path, folder
         "you can)"
     )
     assert torch.load(tmp_path / "b.pt", weights_only=True)["adaptation"]["scores_worse"] == []
+
+
+def test_scores_that_rose_by_less_than_the_rule_are_said_to_have_risen(
+    capsys, tmp_path, folders, tiny_network, monkeypatch
+):
+    """The held-out left-right disagreement went 0.96 -> 1.09 px (+13 %, under the rule's 0.25 px) and the last
+    line said only "the held-out scores did not get clearly worse": a worse score was hidden."""
+    from rtstereo.train import adapt as adapt_module
+
+    scores = iter(
+        [
+            {"photometric": 0.2150, "lr_disagreement_px": 0.96, "lr_bad1": 29.4},
+            {"photometric": 0.2144, "lr_disagreement_px": 1.09, "lr_bad1": 30.1},
+        ]
+    )
+    monkeypatch.setattr(adapt_module.Adapter, "score", lambda self, pairs: next(scores))
+    code, stdout, err = run_cli(capsys, "adapt", *folders, "--model", tiny_network, *FAST, "-o", tmp_path / "a.pt")
+    assert code == 0, err
+    assert "after  (held-out pairs): photometric error 0.2144, left-right disagreement 1.09 px" in stdout
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(
+        "rtstereo adapt: the held-out scores did not get clearly worse, but they rose (left-right disagreement "
+        "0.96 -> 1.09 px (+14 %)), by less than the rule (photometric error up by more than 10% of its value"
+    ), last
+    assert last.endswith("adapting did not help them (no ground truth: check with rtstereo eval if you can)"), last
+    assert torch.load(tmp_path / "a.pt", weights_only=True)["adaptation"]["scores_worse"] == []
 
 
 def test_the_summary_counts_the_steps_skipped_for_a_non_finite_loss(

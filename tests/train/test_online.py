@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 import threading
@@ -89,6 +90,11 @@ def test_the_served_weights_change_after_k_steps_and_then_freeze(tiny_checkpoint
     summary = Stream(GeneratedStream(frames, until=lambda: adapter.frozen, delay_s=0.01), predictor, sinks=[sink]).run()
     assert adapter.steps == 2 and adapter.frozen_by == "--adapt-steps 2 reached"
     assert summary.frames_written >= 3 and adapter.frames_seen == summary.frames_written
+    # the stream's JSON said only "adapting online": the steps, a freeze or an error were kept nowhere without
+    # --adapt-save
+    recorded = json.loads(json.dumps(summary.to_dict()))["adaptation"]
+    assert recorded["online"] and recorded["steps"] == 2 and recorded["frozen_by"] == "--adapt-steps 2 reached"
+    assert recorded["frames_seen"] == summary.frames_written and "photometric" in recorded["loss_first_steps"]
     served = _state(predictor.backend.module)
     assert not _same(before, served)  # the frames after the steps ran on the new weights
     assert _same(served, _state(adapter.adapter.model))
@@ -393,6 +399,24 @@ def test_the_process_worker_steps_publishes_freezes_and_saves(tmp_path, tiny_che
     assert checkpoint["adaptation"]["worker"] == "process" and checkpoint["adaptation"]["steps"] == 2
     reloaded = rtstereo.load(str(path)).predict(pair.left, pair.right).disparity_px
     np.testing.assert_allclose(reloaded, served, atol=1e-4, equal_nan=True)
+
+
+def test_an_adapt_steps_budget_reached_as_the_stream_ends_is_recorded(tiny_checkpoint, frames):
+    """The freeze that says "--adapt-steps N reached" came with the next frame: a stream that ended first recorded
+    frozen_by None for the same N steps (a 30-frame video: 3 steps of --adapt-steps 3, no reason given)."""
+    config = OnlineConfig(**{**SMALL, "worker": "process", "steps": 1})
+    _, adapter = adapting_predictor(str(tiny_checkpoint), config=config)
+    adapter.start()
+    try:
+        adapter.offer(StereoPair(frames[0][0], frames[1][0], index=0))
+        assert _wait(lambda: adapter._steps_applied() >= 1, timeout_s=120)
+    finally:
+        adapter.close()
+    assert adapter.steps == 1 and adapter.frozen_by == "--adapt-steps 1 reached"
+    assert (
+        adapter.summary()["frozen_by"] == "--adapt-steps 1 reached"
+        and "; frozen: --adapt-steps 1" in adapter.describe()
+    )
 
 
 def test_the_process_workers_last_step_at_close_is_reported_as_its_weights_are_kept(

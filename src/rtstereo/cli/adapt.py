@@ -596,8 +596,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"rtstereo adapt: note: {network.note}", file=sys.stderr)
     _refuse_replacing_the_source(output, checkpoint, network.source)
     if kind == "onnx":  # before the steps, not after them
-        from ..export.onnx_export import check_size
+        from ..export.onnx_export import check_output_path, check_size
 
+        # FILE.parity.json (or FILE.onnx.data) a folder failed the export after the whole budget
+        check_output_path(output)
         check_size(network.spec, network.module, export_hw, "--export-size")
     try:
         network.module.to(device)
@@ -635,6 +637,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"before ({scored}): {format_scores(result.before)}")
     print(f"after  ({scored}): {format_scores(result.after)}")
     network.module.cpu().eval()
+    # -o FILE.pt naming the checkpoint adapted from replaces it (asked for): the verdict must not advise keeping it
+    replaced = _names_the_source(checkpoint, network.source)
     try:
         save_adapted(network, result, config, checkpoint)
     except OSError as exc:
@@ -644,7 +648,9 @@ def run(args: argparse.Namespace) -> int:
     skipped = f", {result.skipped_steps} of them skipped (non-finite loss or gradient)" if result.skipped_steps else ""
     steps = counted(result.steps, "step")
     took = f"{steps}{skipped}{crops} ({result.seconds:.0f} s)"
-    print(f"adapted {network.spec.name}{guided} for {took}; wrote {checkpoint}")
+    # Alone it runs without its hints (unguided); the note that said so at the start is left out by --quiet.
+    use = f" (run it inside the hybrid: --model hybrid --set network={output})" if guided else ""
+    print(f"adapted {network.spec.name}{guided} for {took}; wrote {checkpoint}{use}")
     code = 0
     if kind == "onnx":
         try:
@@ -662,25 +668,49 @@ def run(args: argparse.Namespace) -> int:
             f"rtstereo adapt: interrupted after {steps}, before the budget; {checkpoint} holds the weights reached",
             file=sys.stderr,
         )
-    line = verdict(result, args.model)
+    line = verdict(result, args.model, checkpoint if replaced else None)
     if line.startswith("warning:") or not args.quiet:  # a collapse is said even with --quiet
         print(f"rtstereo adapt: {line}", file=sys.stderr)
     return 130 if result.interrupted else code
 
 
-def verdict(result, model: str) -> str:
+def _names_the_source(checkpoint: Path, source: str) -> bool:
+    """Whether ``checkpoint``, about to be written, is the file the network was adapted from."""
+    return checkpoint.is_file() and Path(source).is_file() and checkpoint.samefile(source)
+
+
+def verdict(result, model: str, replaced: Path | None = None) -> str:
     """The last line: whether the scores say adapting made the network clearly worse (``WORSE_RULE``), or
-    that no held-out pair was scored."""
+    that no held-out pair was scored.
+
+    Args:
+        replaced: the checkpoint adapted from, when the adapted one was written over it (``-o`` named it).
+    """
     if result.worse:
         scored = "scores of the pairs trained on" if result.scored_on_training_pairs else "held-out scores"
+        # "keep the original network (mycam.pt)" named the file that now holds the worse weights
+        keep = (
+            f"the original network was {replaced}, which this run replaced: restore it from a copy if you have one "
+            "(next time give -o another name)"
+            if replaced is not None
+            else f"keep the original network ({model}) rather than this one"
+        )
         return (
             f"warning: the {scored} got clearly worse ({'; '.join(result.worse)}): adapting made the network worse "
-            f"on your images (it can collapse); keep the original network ({model}) rather than this one"
+            f"on your images (it can collapse); {keep}"
         )
     if result.scored_on_training_pairs:
         return (
             "note: no pair was held out (--holdout 0 or a single pair): nothing unseen was scored, so the scores "
             "above, of the pairs trained on, cannot tell whether adapting helped"
+        )
+    from ..train.adapt import WORSE_RULE, risen_scores
+
+    risen = risen_scores(result.before, result.after)
+    if risen:  # "did not get clearly worse" alone hid scores that did get worse, by less than the rule's margin
+        return (
+            f"the held-out scores did not get clearly worse, but they rose ({'; '.join(risen)}), by less than the "
+            f"rule ({WORSE_RULE}): adapting did not help them (no ground truth: check with rtstereo eval if you can)"
         )
     return "the held-out scores did not get clearly worse (no ground truth: check with rtstereo eval if you can)"
 

@@ -142,11 +142,52 @@ def describe_checkpoint(path: Path) -> int:
 
         for line in describe_adaptation(obj["adaptation"]):
             print(f"  {line}")
+        for record in reversed(obj.get("earlier_adaptations") or []):  # adapted again: the weights' earlier runs
+            if isinstance(record, dict):
+                source = f" (from {record['adapted_from']})" if record.get("adapted_from") else ""
+                print(f"  before that, {describe_adaptation(record)[0]}{source}")
+    if settings.get("guided"):  # as an export of it says: adapt --model default writes one, predict runs it unguided
+        print("  guided: SGBM's confident matches are a fourth channel of its left input; alone it runs unguided")
     print("  settings (stored in the file):")
     for key, value in settings.items():
         print(f"    {key} = {value!r}")
-    print(f"  use it: rtstereo predict LEFT RIGHT --model {path}; the model's other settings: rtstereo models {model}")
+    use = f"--model hybrid --set network={path}" if settings.get("guided") else f"--model {path}"
+    print(f"  use it: rtstereo predict LEFT RIGHT {use}; the model's other settings: rtstereo models {model}")
     return 0
+
+
+def _adaptation_beside(path: Path, checkpoint_sha256: str | None) -> list[str]:
+    """What ``adapt -o FILE.onnx`` recorded of the adaptation (steps, held-out scores, the clearly-worse verdict) in
+    the checkpoint it wrote beside the export, ``FILE.pt``, when that file is the one exported (same SHA-256): the
+    export itself keeps none of it, and ``models FILE.onnx`` said nothing of a network that adapting made worse.
+    Empty without torch, or when the file beside it is another one."""
+    import hashlib
+
+    from ..errors import RtStereoError
+
+    beside = path.with_suffix(".pt")
+    if not checkpoint_sha256 or not beside.is_file():
+        return []
+    digest = hashlib.sha256()
+    with open(beside, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != checkpoint_sha256:
+        return []
+    try:
+        from ..models.checkpoint import read_torch_file
+
+        record = read_torch_file(beside).get("adaptation")
+    except (RtStereoError, AttributeError):  # no torch, or not a checkpoint dict
+        return []
+    if not isinstance(record, dict):
+        return []
+    from ..train.adapt_network import describe_adaptation
+
+    return [
+        f"exported from {beside}, which records its adaptation:",
+        *(f"  {line}" for line in describe_adaptation(record)),
+    ]
 
 
 def describe_onnx(path: Path) -> int:
@@ -203,6 +244,8 @@ def describe_onnx(path: Path) -> int:
     )
     if written:
         print(f"  written by: {written}")
+    for line in _adaptation_beside(path, contract.checkpoint_sha256):
+        print(f"  {line}")
     if path.name.lower().endswith(FAILED_EXPORT_SUFFIX):  # kept by export to be looked at, refused by predict
         print(f"  use it: it does not run as it is: {failed_export_advice(path)}")
     elif contract.role == "init":  # predict refuses the first pass alone: its refinement model runs both

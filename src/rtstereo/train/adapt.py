@@ -137,8 +137,11 @@ class AdaptConfig:
             raise InputError("give a budget: a number of steps, minutes, or both")
         if self.steps is not None and self.steps < 1:
             raise SettingError("steps", f"expected >= 1, got {self.steps}")
-        if self.minutes is not None and not self.minutes > 0:
-            raise SettingError("minutes", f"expected > 0, got {self.minutes}")
+        # inf passed here and failed at the first progress line with an OverflowError traceback (its time left)
+        if self.minutes is not None and not (self.minutes > 0 and math.isfinite(self.minutes)):
+            raise SettingError(
+                "minutes", f"expected a finite number > 0, got {self.minutes} (no time limit: give steps alone)"
+            )
         for name, value, least in (
             ("batch_size", self.batch_size, 1),
             ("synthetic_batch", self.synthetic_batch, 0),
@@ -785,6 +788,33 @@ def worse_scores(before: dict[str, float], after: dict[str, float]) -> list[str]
     if not disagreement[1] <= max(disagreement[0] * (1 + WORSE_RELATIVE), disagreement[0] + WORSE_DISAGREEMENT_PX):
         worse.append(f"left-right disagreement {disagreement[0]:.2f} -> {disagreement[1]:.2f} px")
     return worse
+
+
+def risen_scores(before: dict[str, float], after: dict[str, float]) -> list[str]:
+    """The scores of :meth:`Adapter.score` that rose at the precision they are printed with (4 and 2 decimals), one
+    text each: those :func:`worse_scores` judges not clearly worse are still worse, and the user is told so.
+
+    Examples:
+        >>> before = {"photometric": 0.215, "lr_disagreement_px": 0.96}
+        >>> risen_scores(before, {"photometric": 0.2144, "lr_disagreement_px": 1.09})
+        ['left-right disagreement 0.96 -> 1.09 px (+14 %)']
+        >>> risen_scores(before, {"photometric": 0.2257, "lr_disagreement_px": 0.964})  # 0.96 px as printed
+        ['photometric error 0.2150 -> 0.2257 (+5.0 %)']
+        >>> risen_scores(before, {"photometric": 0.215, "lr_disagreement_px": 0.9683})
+        ['left-right disagreement 0.96 -> 0.97 px (+0.9 %)']
+    """
+    risen = []
+    for key, text, decimals, unit in (
+        ("photometric", "photometric error", 4, ""),
+        ("lr_disagreement_px", "left-right disagreement", 2, " px"),
+    ):
+        was, now = round(before[key], decimals), round(after[key], decimals)
+        if now > was:
+            percent = 100 * (after[key] / before[key] - 1) if before[key] > 0 else None
+            # a rise under the rule's 10 % is often under 1 %: "(+0 %)" read as no rise at all
+            change = "" if percent is None else f" (+{percent:.{1 if percent < 10 else 0}f} %)"
+            risen.append(f"{text} {was:.{decimals}f} -> {now:.{decimals}f}{unit}{change}")
+    return risen
 
 
 def format_scores(scores: dict[str, float]) -> str:

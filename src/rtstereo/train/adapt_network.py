@@ -36,6 +36,14 @@ class AdaptableNetwork:
     loss_weights: list[float] | None
     note: str | None = None
     hint_settings: dict[str, Any] | None = None  # a hybrid's settings, when its (guided) network is adapted
+    # What a checkpoint adapted from records of its own adaptations (adapt, --adapt-save), oldest first
+    earlier: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    def provenance(self) -> dict[str, Any]:
+        """What a checkpoint of the adapted weights records of their origin: ``adapted_from``, and
+        ``earlier_adaptations`` when those weights had been adapted before (a checkpoint adapted again, as after
+        an interrupted run: it said "adapted from mine.pt", itself, with the last run's steps only)."""
+        return {"adapted_from": self.source, **({"earlier_adaptations": self.earlier} if self.earlier else {})}
 
 
 def hybrid_spec(model: str) -> Any:
@@ -104,6 +112,13 @@ def load_adaptable(
             "exported from (--model CHECKPOINT.pt, or --model rtnet --weights FILE)"
         )
     is_file = Path(name).suffix != "" and Path(name).is_file()
+    if name in PACKAGED_SOURCES and weights is not None:
+        # It fell through to "'rtnet-v5' is a packaged ONNX model with no trainable weights; adapt a network:
+        # --model rtnet-v5, ...", refusing the model it then advised (rtnet-v5 is the default --model).
+        raise InputError(
+            f"{name} takes no --weights: it is adapted from its own PyTorch state; to adapt the weights of {weights}, "
+            f"name their network: --model rtnet --weights {weights} (or --model {weights}, an rtstereo checkpoint)"
+        )
     if name in PACKAGED_SOURCES and weights is None:
         source = packaged_network_source(name)
         if source is None:
@@ -130,7 +145,10 @@ def load_adaptable(
             )
     spec, resolved, module, _ = build_network(name, weights, settings)
     loss_weights = None
+    earlier: list[dict[str, Any]] = []
     weights_file = name if is_file else weights
+    if weights_file is not None and not is_url(str(weights_file)):
+        weights_file = str(Path(weights_file).absolute())  # named as given, "adapted from mine.pt" told where from
     if weights_file is not None:
         # A URL, as predict and export take it: build_network fetched it into the cache, where it is read again
         # (reading the URL as a path said "weights file not found" after the network was built)
@@ -139,7 +157,10 @@ def load_adaptable(
         if describe(obj) is not None:
             stored = (obj.get("config") or {}).get("loss_weights")
             loss_weights = [float(w) for w in stored] if stored else None
-    return AdaptableNetwork(spec, resolved, module, str(weights_file), loss_weights, note, hybrid_settings)
+            if isinstance(obj.get("adaptation"), dict):
+                before = [r for r in obj.get("earlier_adaptations") or [] if isinstance(r, dict)]
+                earlier = [*before, {"adapted_from": obj.get("adapted_from"), **obj["adaptation"]}]
+    return AdaptableNetwork(spec, resolved, module, str(weights_file), loss_weights, note, hybrid_settings, earlier)
 
 
 def save_adapted(network: AdaptableNetwork, result: AdaptResult, config: AdaptConfig, path: Any) -> None:
@@ -151,7 +172,7 @@ def save_adapted(network: AdaptableNetwork, result: AdaptResult, config: AdaptCo
         network.spec.name,
         network.settings,
         network.module.state_dict(),
-        adapted_from=network.source,
+        **network.provenance(),
         adaptation={**result.to_dict(), "config": {**dataclasses.asdict(config), "crop_hw": list(config.crop_hw)}},
     )
 

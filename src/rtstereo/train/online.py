@@ -303,6 +303,13 @@ class OnlineAdapter:
         if self._thread is not None:
             self._thread.join(timeout_s)
         self._closed.set()
+        self._note_budget_reached()
+
+    def _note_budget_reached(self) -> None:
+        """Record a ``steps`` budget reached as the stream ended: the freeze that says it comes with the next frame,
+        and a stream that ended first recorded no reason (``frozen_by`` None), or did, by timing alone."""
+        if self.frozen_by is None and self.config.steps is not None and self.steps >= self.config.steps:
+            self.frozen_by = f"--adapt-steps {self.config.steps} reached"
 
     def _run(self, own_threads_set: threading.Event | None = None) -> None:
         lower_own_priority(self.config.low_priority)
@@ -494,7 +501,7 @@ class OnlineAdapter:
             self.network.spec.name,
             self.network.settings,
             {key: value.cpu() for key, value in state.items()},
-            adapted_from=self.network.source,
+            **self.network.provenance(),
             adaptation={"online": True, **self.summary()},
         )
         return path
@@ -706,6 +713,10 @@ class AdaptationSink(Sink):
                 log.warning(
                     "no adaptation step was made before %s: %s holds the weights it started with", why, self.save_path
                 )
+
+    def adaptation(self) -> dict[str, Any]:
+        """What the adapter did, for the stream's summary (:class:`~rtstereo.stream.StreamSummary`)."""
+        return {"online": True, **self.adapter.summary()}
 
     @property
     def outputs(self) -> list[str]:

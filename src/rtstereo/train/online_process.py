@@ -220,6 +220,7 @@ class ProcessAdapter(OnlineAdapter):
                     if held:
                         self._shared_lock.release()
         self._collect()
+        self._note_budget_reached()
 
     def _join_reading(self, timeout_s: float) -> None:
         """Wait up to ``timeout_s`` for the child to end, taking its reports meanwhile: it flushes them before it
@@ -266,7 +267,7 @@ class ProcessAdapter(OnlineAdapter):
             self.network.spec.name,
             self.network.settings,
             state,
-            adapted_from=self.network.source,
+            **self.network.provenance(),
             adaptation={"online": True, "worker": "process", **self.summary()},
         )
         return path
