@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from rtstereo.cli import main
 
+from ..conftest import make_textured_pair
 from .conftest import SGBM_ARGS, write_pairs
 
 
@@ -706,3 +709,28 @@ def test_a_warning_is_said_once_when_the_first_pair_gives_one_more_beside_it(cap
     rows = list(csv.DictReader(summary.open()))
     assert ["the left image is grey" in row["warning"] for row in rows] == [True, True, True]
     assert " | the left image is grey" in rows[0]["warning"]  # each pair's messages, apart
+
+
+def test_a_pair_whose_jpegs_exif_tags_turn_them_differently_is_warned_about(capsys, tmp_path):
+    """One photo's tag turned it 180 degrees, the other's none: the views of one size came out upside down
+    against each other, and the map (density 100 %) said nothing; files whose tags agree are said nothing of."""
+    left, right = make_textured_pair(64, 96, disparity_px=4, seed=0)
+    folders = {side: tmp_path / side for side in ("L", "R")}
+    for folder in folders.values():
+        folder.mkdir()
+    turned = Image.Exif()
+    turned[0x0112] = 3
+    upside_down = np.ascontiguousarray(left[::-1, ::-1])
+    Image.fromarray(upside_down).save(folders["L"] / "0.jpg", exif=turned, quality=95)  # read upright
+    Image.fromarray(right).save(folders["R"] / "0.jpg", quality=95)
+    for side, image in (("L", left), ("R", right)):  # both turned alike
+        Image.fromarray(image).save(folders[side] / "1.jpg", exif=turned, quality=95)
+
+    code, out, err = run_cli(capsys, "predict", folders["L"], folders["R"], "-o", tmp_path / "out", *SGBM_ARGS, "-q")
+
+    assert code == 0
+    assert (
+        "warning: 0: the two views were read turned differently: the left file's EXIF orientation tag has it turned "
+        "180 degrees, the right file's as stored" in err
+    )
+    assert "warning: 1:" not in err and "more pairs gave the same warning" not in err
