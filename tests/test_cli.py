@@ -1174,6 +1174,10 @@ def test_a_large_single_pair_is_announced_before_it_runs(capsys, tmp_path, pair_
     assert code == 0 and said in err and "s on 2 CPU cores (less with more cores)" in err, err  # SGBM: no GPU
     code, _, err = run_cli(capsys, *argv, "--quiet")
     assert code == 0 and "takes a while" not in err, err
+    # one that no size of fits the memory budget is refused, and not said to take a while first
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "1K")
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and "takes a while" not in err and "more than the 1 KB budget" in err, err
 
 
 def test_the_summary_line_gives_the_size_height_first_as_every_size_of_rtstereo(capsys, tmp_path, pair_files):

@@ -347,6 +347,7 @@ def _run_one(args: argparse.Namespace, job: BatchJob, source: PairSource, where:
         pair, preparation = job.prepare_recorded(source.load(0))
     _warn_about_first(args, pair, source.name, job.align_rows)
     if not args.quiet:
+        predictor.memory_plan(pair.size_hw)  # a pair no size of which fits the budget is refused, not said to take long
         note = large_pair_note(predictor, *pair.size_hw)
         if note is not None:  # one pair has no progress bar: a minute of silence looked like a hang
             print(f"rtstereo predict: note: {source.name}: {note}", file=sys.stderr, flush=True)
