@@ -136,6 +136,27 @@ def test_a_clean_batch_exits_0_and_writes_its_summary(capsys, tmp_path):
     assert "2 pairs: 2 done, 0 skipped, 0 failed" in out and len(summary.read_text().splitlines()) == 3
 
 
+def test_a_rerun_s_summary_gives_the_skipped_pairs_size_and_density(capsys, tmp_path, three_pairs):
+    """A rerun's table gave each skipped pair 0x0 px and no density, as for a pair that could not be read."""
+    import csv
+
+    left, right = three_pairs
+    summary = tmp_path / "s.csv"
+    argv = ["predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "--summary", summary, "-q"]
+    rows = []
+    for _ in range(2):
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 1, err  # the damaged pair 01 fails both times
+        with summary.open(newline="") as f:
+            rows.append({row["name"]: row for row in csv.DictReader(f)})
+    first, rerun = rows
+    assert [rerun[name]["status"] for name in ("00", "01", "02")] == ["skipped", "failed", "skipped"]
+    for name in ("00", "02"):
+        figures = ("height_px", "width_px", "density")
+        assert [rerun[name][key] for key in figures] == [first[name][key] for key in figures] != ["0", "0", "nan"]
+    assert [rerun["01"][key] for key in ("height_px", "width_px", "density")] == ["0", "0", "nan"]
+
+
 def test_one_pair_given_as_two_files_writes_the_summary_asked_for_and_always_writes(capsys, tmp_path):
     """`--summary` with one pair exited 0 and wrote no table: it was ignored."""
     from .conftest import write_pairs

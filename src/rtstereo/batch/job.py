@@ -6,6 +6,7 @@ actor builds its own predictor from :class:`PredictorOptions`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -461,9 +462,8 @@ def finish_pair(job: BatchJob, predictor, pair: StereoPair, outcome: PairOutcome
             pair, preparation = job.prepare_recorded(pair)
             result = job.recorded(job.predict(predictor, pair), preparation)
             t1 = time.perf_counter()
-            job.write(
-                result, outcome.name, job.made_with(predictor) | _recorded_warnings(_said(outcome.warning, caught))
-            )
+            recorded = _recorded_warnings(_said(outcome.warning, caught)) | _recorded_figures(outcome, result)
+            job.write(result, outcome.name, job.made_with(predictor) | recorded)
             t2 = time.perf_counter()
     except Exception as exc:  # noqa: BLE001 - a bad item is reported, the batch goes on
         outcome.status, outcome.error = FAILED, failure_reason(exc)
@@ -489,16 +489,37 @@ def _recorded_warnings(said: str) -> dict[str, list[str]]:
     return {WARNINGS_RECORDED: warning_messages(said)} if said else {}
 
 
+# The entry of a pair's made-with record that holds its size and density, for the summary row of a rerun that skips it.
+FIGURES_RECORDED = "figures"
+
+
+def _recorded_figures(outcome: PairOutcome, result: DisparityResult) -> dict[str, dict[str, Any]]:
+    """The pair's input size and its map's density, its summary row's figures, as the entry of its made-with record
+    from which a rerun that skips the pair fills its row (:func:`skipped_outcome`); not one of the options a rerun
+    compares."""
+    figures = {"height_px": outcome.height_px, "width_px": outcome.width_px, "density": float(result.density)}
+    return {FIGURES_RECORDED: figures}
+
+
 def skipped_outcome(job: BatchJob, source: PairSource, index: int) -> PairOutcome:
     """The outcome of a pair whose complete outputs exist, with the warnings recorded when it was done: those
     said while it was read and predicted (a map cut off at the top of its range, disparities as wide as the image),
-    then the notes of the formats left out. A rerun's summary said the notes alone."""
+    then the notes of the formats left out; and its size and density as recorded (a rerun's summary gave a skipped
+    pair 0x0 px, as a pair that could not be read). A rerun's summary said the notes alone."""
     if job.output is None:
         return PairOutcome(index, source.name, source.left, source.right, status=SKIPPED)
-    recorded = (read_made_with(job.output, source.name) or {}).get(WARNINGS_RECORDED)
+    record = read_made_with(job.output, source.name) or {}
+    recorded = record.get(WARNINGS_RECORDED)
     said = [m for m in recorded if isinstance(m, str)] if isinstance(recorded, list) else []
     noted = join_warnings([*said, *not_written_notes(job.output, source.name, job.formats)])
-    return PairOutcome(index, source.name, source.left, source.right, status=SKIPPED, warning=noted)
+    outcome = PairOutcome(index, source.name, source.left, source.right, status=SKIPPED, warning=noted)
+    figures = record.get(FIGURES_RECORDED)
+    if isinstance(figures, dict):  # outputs of an earlier version have none: 0 px and no density, as before
+        with contextlib.suppress(KeyError, TypeError, ValueError):  # a record edited by hand fails no pair
+            height_px, width_px = int(figures["height_px"]), int(figures["width_px"])
+            outcome.density = float(figures["density"])
+            outcome.height_px, outcome.width_px = height_px, width_px
+    return outcome
 
 
 def written_unreported(job: BatchJob, source: PairSource, index: int, since_s: float) -> PairOutcome | None:
