@@ -243,6 +243,33 @@ def _decode_turned(source: str | Path) -> tuple[np.ndarray, str | Path, int]:
     return image, url or path, _jpeg_orientation(data)
 
 
+def header_size_hw(source: str | Path) -> tuple[int, int] | None:
+    """``(H, W)`` of the image :func:`read_image` reads from a local file or ``file://`` URL, from the file's header
+    (the pixels are not decoded; a JPEG's EXIF turn by 90 degrees swaps the two); ``None`` when the header does not
+    tell (an http(s) URL, a file PIL cannot open).
+
+    Examples:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "a.png"
+        >>> _ = cv2.imwrite(str(path), np.zeros((2, 5), np.uint8))
+        >>> header_size_hw(path), header_size_hw(path.as_uri()), header_size_hw("https://example.org/a.png")
+        ((2, 5), (2, 5), None)
+    """
+    from PIL import UnidentifiedImageError
+
+    url = str(source) if isinstance(source, (str, Path)) and is_url(str(source)) else None
+    if url is not None and url.split("://", 1)[0].lower() != "file":
+        return None
+    try:
+        path = fetch(url) if url is not None else require_path(source, "image")
+        with opened_with_pil(path) as im:
+            width, height = im.size
+            sideways = im.format == "JPEG" and im.getexif().get(EXIF_ORIENTATION) in (5, 6, 7, 8)
+    except (UnidentifiedImageError, OSError, InputError):  # read_image says what is wrong with it
+        return None
+    return (width, height) if sideways else (height, width)
+
+
 def _jpeg_orientation(data: np.ndarray) -> int:
     """The EXIF orientation (1 to 8) of a JPEG file's bytes, which OpenCV applies as it decodes them; 1 for a JPEG
     without one, or any other file."""
