@@ -755,3 +755,22 @@ def test_a_pair_whose_jpegs_exif_tags_turn_them_differently_is_warned_about(caps
         "180 degrees, the right file's as stored" in err
     )
     assert "warning: 1:" not in err and "more pairs gave the same warning" not in err
+
+
+def test_a_batch_s_pairs_over_the_memory_budget_fail_before_their_images_are_decoded(capsys, tmp_path, monkeypatch):
+    """Each pair of 12000x12000 px was decoded (20 s, 1.3 GB resident under a 1 GB budget), then failed for it."""
+    from rtstereo.sources.pairs import PairSource
+
+    def decoded(*args, **kwargs):
+        raise AssertionError("the images were decoded")
+
+    left, right = write_pairs(tmp_path / "in", 2)
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "1K")
+    monkeypatch.setattr(PairSource, "load", decoded)
+
+    # (the check of the first pair's rectification, left out here, reads its images before the model loads)
+    argv = ["predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "-q", "--no-rectification-check"]
+    code, out, err = run_cli(capsys, *argv)
+
+    assert code == 1 and "2 pairs failed: 00, 01" in err, err
+    assert f"failed: 00 ({left / '00.png'}, {right / '00.png'}): sgbm on a 64x96 (HxW) pair needs about" in err

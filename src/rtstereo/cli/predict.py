@@ -18,7 +18,6 @@ from ..batch import BatchJob
 from ..errors import InputError, OutputError, RtStereoError, require_installed
 from ..geometry import DEFAULT_MAX_JUMP_REL
 from ..io.atomic import folder_write_problem, name_length_problem, os_reason
-from ..io.images import header_size_hw
 from ..sinks import pointcloud  # registers the 3D formats: depth, depth_npy, depth_mm, ply, glb
 from ..sinks.files import DEFAULT_FORMATS, FILE_SUFFIXES, FORMATS, output_files, parse_formats
 from ..sources.manifest import read_manifest
@@ -344,10 +343,7 @@ def _run_one(args: argparse.Namespace, job: BatchJob, source: PairSource, where:
         if problem is not None:
             raise OutputError(f"cannot write {job.output}: {problem}")
     predictor = predictor_from_args(args)
-    size_hw = header_size_hw(source.left)
-    if job.rectifier is None and size_hw is not None and size_hw == header_size_hw(source.right):
-        # refused before the images are decoded: two of 12000x12000 px took 20 s and 1.3 GB, over a 1 GB budget
-        predictor.memory_plan(size_hw)
+    job.refuse_over_budget(predictor, source)
     with _named_warnings(source.name):
         pair, preparation = job.prepare_recorded(source.load(0))
     _warn_about_first(args, pair, source.name, job.align_rows)
