@@ -768,9 +768,7 @@ def test_a_batch_s_pairs_over_the_memory_budget_fail_before_their_images_are_dec
     monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "1K")
     monkeypatch.setattr(PairSource, "load", decoded)
 
-    # (the check of the first pair's rectification, left out here, reads its images before the model loads)
-    argv = ["predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "-q", "--no-rectification-check"]
-    code, out, err = run_cli(capsys, *argv)
+    code, out, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "-q")
 
     assert code == 1 and "2 pairs failed: 00, 01" in err, err
     assert f"failed: 00 ({left / '00.png'}, {right / '00.png'}): sgbm on a 64x96 (HxW) pair needs about" in err
