@@ -1191,6 +1191,29 @@ def test_a_large_single_pair_is_announced_before_it_runs(capsys, tmp_path, pair_
     assert code == 0 and said in err and "s on 2 CPU cores (less with more cores)" in err, err  # SGBM: no GPU
     code, _, err = run_cli(capsys, *argv, "--quiet")
     assert code == 0 and "takes a while" not in err, err
+    # one that no size of fits the memory budget is refused, and not said to take a while first
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "1K")
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and "takes a while" not in err and "more than the 1 KB budget" in err, err
+
+
+def test_a_single_pair_over_the_memory_budget_is_refused_before_its_images_are_decoded(
+    capsys, tmp_path, pair_files, monkeypatch
+):
+    """Two 12000x12000 PNGs were decoded (20 s, 1.3 GB resident under a 1 GB budget) before the budget refused them."""
+    from rtstereo.sources.pairs import PairSource
+
+    def decoded(*args, **kwargs):
+        raise AssertionError("the images were decoded")
+
+    lp, rp = pair_files
+    height, width = cv2.imread(str(lp)).shape[:2]
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "1K")
+    monkeypatch.setattr(PairSource, "load", decoded)
+    for left, right in ((lp, rp), (lp.as_uri(), rp.as_uri())):
+        code, _, err = run_cli(capsys, "predict", left, right, "-m", "sgbm", "--max-disp", 16, "-o", tmp_path / "o")
+        assert code == 2 and f"sgbm on a {height}x{width} (HxW) pair needs about" in err, err
+        assert not (tmp_path / "o").exists()
 
 
 def test_the_summary_line_gives_the_size_height_first_as_every_size_of_rtstereo(capsys, tmp_path, pair_files):

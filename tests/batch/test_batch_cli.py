@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from rtstereo.cli import main
 
+from ..conftest import make_textured_pair
 from .conftest import SGBM_ARGS, write_pairs
 
 
@@ -168,6 +171,27 @@ def test_a_clean_batch_exits_0_and_writes_its_summary(capsys, tmp_path):
     code, out, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "--summary", summary)
     assert code == 0, err
     assert "2 pairs: 2 done, 0 skipped, 0 failed" in out and len(summary.read_text().splitlines()) == 3
+
+
+def test_a_rerun_s_summary_gives_the_skipped_pairs_size_and_density(capsys, tmp_path, three_pairs):
+    """A rerun's table gave each skipped pair 0x0 px and no density, as for a pair that could not be read."""
+    import csv
+
+    left, right = three_pairs
+    summary = tmp_path / "s.csv"
+    argv = ["predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "--summary", summary, "-q"]
+    rows = []
+    for _ in range(2):
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 1, err  # the damaged pair 01 fails both times
+        with summary.open(newline="") as f:
+            rows.append({row["name"]: row for row in csv.DictReader(f)})
+    first, rerun = rows
+    assert [rerun[name]["status"] for name in ("00", "01", "02")] == ["skipped", "failed", "skipped"]
+    for name in ("00", "02"):
+        figures = ("height_px", "width_px", "density")
+        assert [rerun[name][key] for key in figures] == [first[name][key] for key in figures] != ["0", "0", "nan"]
+    assert [rerun["01"][key] for key in ("height_px", "width_px", "density")] == ["0", "0", "nan"]
 
 
 def test_one_pair_given_as_two_files_writes_the_summary_asked_for_and_always_writes(capsys, tmp_path):
@@ -743,3 +767,45 @@ def test_a_warning_is_said_once_when_the_first_pair_gives_one_more_beside_it(cap
     rows = list(csv.DictReader(summary.open()))
     assert ["the left image is grey" in row["warning"] for row in rows] == [True, True, True]
     assert " | the left image is grey" in rows[0]["warning"]  # each pair's messages, apart
+
+
+def test_a_pair_whose_jpegs_exif_tags_turn_them_differently_is_warned_about(capsys, tmp_path):
+    """One photo's tag turned it 180 degrees, the other's none: the views of one size came out upside down
+    against each other, and the map (density 100 %) said nothing; files whose tags agree are said nothing of."""
+    left, right = make_textured_pair(64, 96, disparity_px=4, seed=0)
+    folders = {side: tmp_path / side for side in ("L", "R")}
+    for folder in folders.values():
+        folder.mkdir()
+    turned = Image.Exif()
+    turned[0x0112] = 3
+    upside_down = np.ascontiguousarray(left[::-1, ::-1])
+    Image.fromarray(upside_down).save(folders["L"] / "0.jpg", exif=turned, quality=95)  # read upright
+    Image.fromarray(right).save(folders["R"] / "0.jpg", quality=95)
+    for side, image in (("L", left), ("R", right)):  # both turned alike
+        Image.fromarray(image).save(folders[side] / "1.jpg", exif=turned, quality=95)
+
+    code, out, err = run_cli(capsys, "predict", folders["L"], folders["R"], "-o", tmp_path / "out", *SGBM_ARGS, "-q")
+
+    assert code == 0
+    assert (
+        "warning: 0: the two views were read turned differently: the left file's EXIF orientation tag has it turned "
+        "180 degrees, the right file's as stored" in err
+    )
+    assert "warning: 1:" not in err and "more pairs gave the same warning" not in err
+
+
+def test_a_batch_s_pairs_over_the_memory_budget_fail_before_their_images_are_decoded(capsys, tmp_path, monkeypatch):
+    """Each pair of 12000x12000 px was decoded (20 s, 1.3 GB resident under a 1 GB budget), then failed for it."""
+    from rtstereo.sources.pairs import PairSource
+
+    def decoded(*args, **kwargs):
+        raise AssertionError("the images were decoded")
+
+    left, right = write_pairs(tmp_path / "in", 2)
+    monkeypatch.setenv("RTSTEREO_MEMORY_BUDGET", "1K")
+    monkeypatch.setattr(PairSource, "load", decoded)
+
+    code, out, err = run_cli(capsys, "predict", left, right, "-o", tmp_path / "o", *SGBM_ARGS, "-q")
+
+    assert code == 1 and "2 pairs failed: 00, 01" in err, err
+    assert f"failed: 00 ({left / '00.png'}, {right / '00.png'}): sgbm on a 64x96 (HxW) pair needs about" in err

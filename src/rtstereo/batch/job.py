@@ -6,6 +6,7 @@ actor builds its own predictor from :class:`PredictorOptions`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -27,6 +28,7 @@ from ..confidence import check_max_diff_px, lr_check
 from ..errors import InputError, RtStereoError, require_bool, require_installed, require_path, warn
 from ..geometry import pair_with_calibration_for_size
 from ..io.download import is_url
+from ..io.images import header_size_hw
 from ..rectify import align_rows, row_alignment_record
 from ..runtime.predictor import RangeCeilingWarning, beyond_width_warning, range_ceiling_warning
 from ..sinks.files import (
@@ -301,6 +303,21 @@ class BatchJob:
                 "give -o another folder"
             )
 
+    def refuse_over_budget(self, predictor: Any, source: PairSource) -> None:
+        """Refuse a pair that no size of fits the memory budget from its files' headers, before its images are
+        decoded (two 12000x12000 PNGs took 20 s and 1.3 GB resident to be refused under a 1 GB budget); nothing
+        when the headers do not tell (an http(s) URL), or with a rectifier, whose maps give the size.
+
+        Raises:
+            MemoryBudgetError: as predicting the pair would (:func:`~rtstereo.runtime.memory.plan_network_size`).
+        """
+        plan = getattr(predictor, "memory_plan", None)
+        if self.rectifier is not None or not callable(plan):
+            return
+        size_hw = header_size_hw(source.left)
+        if size_hw is not None and size_hw == header_size_hw(source.right):
+            plan(size_hw)
+
     def is_complete(self, source: PairSource) -> bool:
         """Whether the pair can be skipped: its complete outputs exist, its record vouches for them (not files of
         another run's options beside those of an ``overwrite`` with fewer formats) and ``overwrite`` is off."""
@@ -465,9 +482,8 @@ def finish_pair(job: BatchJob, predictor, pair: StereoPair, outcome: PairOutcome
             pair, preparation = job.prepare_recorded(pair)
             result = job.recorded(job.predict(predictor, pair), preparation)
             t1 = time.perf_counter()
-            job.write(
-                result, outcome.name, job.made_with(predictor) | _recorded_warnings(_said(outcome.warning, caught))
-            )
+            recorded = _recorded_warnings(_said(outcome.warning, caught)) | _recorded_figures(outcome, result)
+            job.write(result, outcome.name, job.made_with(predictor) | recorded)
             t2 = time.perf_counter()
     except Exception as exc:  # noqa: BLE001 - a bad item is reported, the batch goes on
         outcome.status, outcome.error = FAILED, failure_reason(exc)
@@ -493,16 +509,37 @@ def _recorded_warnings(said: str) -> dict[str, list[str]]:
     return {WARNINGS_RECORDED: warning_messages(said)} if said else {}
 
 
+# The entry of a pair's made-with record that holds its size and density, for the summary row of a rerun that skips it.
+FIGURES_RECORDED = "figures"
+
+
+def _recorded_figures(outcome: PairOutcome, result: DisparityResult) -> dict[str, dict[str, Any]]:
+    """The pair's input size and its map's density, its summary row's figures, as the entry of its made-with record
+    from which a rerun that skips the pair fills its row (:func:`skipped_outcome`); not one of the options a rerun
+    compares."""
+    figures = {"height_px": outcome.height_px, "width_px": outcome.width_px, "density": float(result.density)}
+    return {FIGURES_RECORDED: figures}
+
+
 def skipped_outcome(job: BatchJob, source: PairSource, index: int) -> PairOutcome:
     """The outcome of a pair whose complete outputs exist, with the warnings recorded when it was done: those
     said while it was read and predicted (a map cut off at the top of its range, disparities as wide as the image),
-    then the notes of the formats left out. A rerun's summary said the notes alone."""
+    then the notes of the formats left out; and its size and density as recorded (a rerun's summary gave a skipped
+    pair 0x0 px, as a pair that could not be read). A rerun's summary said the notes alone."""
     if job.output is None:
         return PairOutcome(index, source.name, source.left, source.right, status=SKIPPED)
-    recorded = (read_made_with(job.output, source.name) or {}).get(WARNINGS_RECORDED)
+    record = read_made_with(job.output, source.name) or {}
+    recorded = record.get(WARNINGS_RECORDED)
     said = [m for m in recorded if isinstance(m, str)] if isinstance(recorded, list) else []
     noted = join_warnings([*said, *not_written_notes(job.output, source.name, job.formats)])
-    return PairOutcome(index, source.name, source.left, source.right, status=SKIPPED, warning=noted)
+    outcome = PairOutcome(index, source.name, source.left, source.right, status=SKIPPED, warning=noted)
+    figures = record.get(FIGURES_RECORDED)
+    if isinstance(figures, dict):  # outputs of an earlier version have none: 0 px and no density, as before
+        with contextlib.suppress(KeyError, TypeError, ValueError):  # a record edited by hand fails no pair
+            height_px, width_px = int(figures["height_px"]), int(figures["width_px"])
+            outcome.density = float(figures["density"])
+            outcome.height_px, outcome.width_px = height_px, width_px
+    return outcome
 
 
 def written_unreported(job: BatchJob, source: PairSource, index: int, since_s: float) -> PairOutcome | None:
@@ -541,6 +578,12 @@ def process_pair(job: BatchJob, predictor, source: PairSource, index: int) -> Pa
     """
     if job.is_complete(source):
         return skipped_outcome(job, source, index)
+    try:
+        job.refuse_over_budget(predictor, source)
+    except RtStereoError as exc:  # the pair fails, as it would once decoded, and the batch goes on
+        failed = PairOutcome(index, source.name, source.left, source.right, worker=worker_label())
+        failed.error = failure_reason(exc)
+        return failed
     pair, outcome = load_pair(source, index)
     if pair is None:
         return outcome

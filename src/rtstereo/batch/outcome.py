@@ -57,7 +57,8 @@ class PairOutcome:
         warning: what reading, predicting and writing the pair warned about (a disparity a 16-bit PNG cannot hold,
             an empty point cloud), ``" | "``-separated (:data:`WARNING_SEPARATOR`); for a skipped pair, the reasons
             recorded when it was done.
-        height_px, width_px: the input size (0 when the pair could not be read).
+        height_px, width_px: the input size (0 when the pair could not be read; a skipped pair's as recorded when it
+            was done).
         read_ms: reading and decoding both images, milliseconds.
         predict_ms: preparation, model and checks, milliseconds (wall time on the worker).
         model_ms: the predictor's own total, milliseconds (without ``export_ms``).

@@ -343,10 +343,12 @@ def _run_one(args: argparse.Namespace, job: BatchJob, source: PairSource, where:
         if problem is not None:
             raise OutputError(f"cannot write {job.output}: {problem}")
     predictor = predictor_from_args(args)
+    job.refuse_over_budget(predictor, source)
     with _named_warnings(source.name):
         pair, preparation = job.prepare_recorded(source.load(0))
     _warn_about_first(args, pair, source.name, job.align_rows)
     if not args.quiet:
+        predictor.memory_plan(pair.size_hw)  # a pair no size of which fits the budget is refused, not said to take long
         note = large_pair_note(predictor, *pair.size_hw)
         if note is not None:  # one pair has no progress bar: a minute of silence looked like a hang
             print(f"rtstereo predict: note: {source.name}: {note}", file=sys.stderr, flush=True)
@@ -459,10 +461,14 @@ def _check_first_pair(args: argparse.Namespace, job: BatchJob, sources: list[Pai
     """:func:`_warn_about_first` of a batch's first pair that can be read, its rectification check going on to
     the next pairs, among the first :data:`CHECK_TRIES`, until one can be judged (``--align-rows`` says of the
     first that it left it as it was). Pairs that cannot be read are left to the batch, which reports them."""
-    from ..io.images import LOW_BIT_DEPTH_SAID
+    from ..io.images import LOW_BIT_DEPTH_SAID, header_size_hw
+    from ..runtime.memory import IO_BYTES_PER_PX, memory_budget
 
-    first = True
+    budget, first = memory_budget().bytes, True
     for source in sources[:CHECK_TRIES]:
+        size_hw = header_size_hw(source.left)
+        if size_hw is not None and IO_BYTES_PER_PX * size_hw[0] * size_hw[1] > budget:
+            continue  # no model fits a pair whose images alone do not: not decoded here (seconds, gigabytes)
         try:
             # What reading it warns about, the batch reports as the pair's: ignored here, and not counted as said.
             with warnings.catch_warnings(), LOW_BIT_DEPTH_SAID.unspent():

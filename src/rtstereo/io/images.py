@@ -6,6 +6,7 @@ BGR exists only inside this module's OpenCV calls.
 from __future__ import annotations
 
 import contextlib
+import io
 import urllib.parse
 import warnings
 from collections.abc import Iterator
@@ -36,6 +37,18 @@ SIXTEEN_BIT_SUFFIXES = (".png", ".tif", ".tiff", ".pgm", ".ppm", ".pnm", ".jp2")
 # Files with these suffixes are videos, which `rtstereo video` reads: read as an image, such a file was loaded whole
 # into memory (gigabytes for a long one) and then said to be "not an image OpenCV can decode, or damaged".
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts")
+# EXIF's Orientation tag, and how each of its values turns the stored pixels to show them upright (1: as stored).
+EXIF_ORIENTATION = 0x0112
+ORIENTATION_TURNS = {
+    1: "as stored",
+    2: "mirrored left to right",
+    3: "turned 180 degrees",
+    4: "mirrored top to bottom",
+    5: "mirrored across its diagonal",
+    6: "turned 90 degrees clockwise",
+    7: "mirrored across its other diagonal",
+    8: "turned 90 degrees counter-clockwise",
+}
 
 
 class SaidOnce:
@@ -117,7 +130,29 @@ def read_image(source: str | Path) -> npt.NDArray[np.uint8]:
     Raises:
         InputError: missing, unreadable or corrupt file.
     """
-    image, where = _decode(source)
+    return read_image_turned(source)[0]
+
+
+def read_image_turned(source: str | Path) -> tuple[npt.NDArray[np.uint8], int]:
+    """:func:`read_image`, and the EXIF orientation (1 to 8, :data:`ORIENTATION_TURNS`) by which it turned the
+    file's pixels upright: 1 for a file read as stored. Only a JPEG's tag is reported, the one OpenCV applies in
+    every version (it applies a PNG's or WebP's in some, a TIFF's in none): another file gives 1.
+
+    Examples:
+        >>> import tempfile
+        >>> from PIL import Image
+        >>> path = Path(tempfile.mkdtemp()) / "side.jpg"
+        >>> exif = Image.Exif()
+        >>> exif[EXIF_ORIENTATION] = 6
+        >>> Image.new("RGB", (4, 2)).save(path, exif=exif.tobytes())
+        >>> image, turn = read_image_turned(path)
+        >>> image.shape, ORIENTATION_TURNS[turn]
+        ((4, 2, 3), 'turned 90 degrees clockwise')
+
+    Raises:
+        InputError: as :func:`read_image`.
+    """
+    image, where, turn = _decode_turned(source)
     if image.dtype == np.uint16:
         smallest, largest = int(image.min()), int(image.max())
         # An all-black image says nothing of the bit depth, nor a blank one (one value) of a band.
@@ -125,7 +160,7 @@ def read_image(source: str | Path) -> npt.NDArray[np.uint8]:
         if 0 < largest < LOW_BIT_DEPTH_LIMIT or narrow:
             _warn_few_levels(where, smallest, largest)
         image = (image // 257).astype(np.uint8)
-    return _to_rgb(image)
+    return _to_rgb(image), turn
 
 
 def read_image_levels(source: str | Path) -> np.ndarray:
@@ -146,6 +181,12 @@ def read_image_levels(source: str | Path) -> np.ndarray:
 
 def _decode(source: str | Path) -> tuple[np.ndarray, str | Path]:
     """The image as OpenCV decodes it (uint8 or uint16, BGR or grey, upright), and what messages call it."""
+    image, where, _ = _decode_turned(source)
+    return image, where
+
+
+def _decode_turned(source: str | Path) -> tuple[np.ndarray, str | Path, int]:
+    """:func:`_decode`, and the EXIF orientation the decoding applied (:func:`read_image_turned`)."""
     hint = (
         "; arrays go to rtstereo.load(...).predict(left, right) as they are" if isinstance(source, np.ndarray) else ""
     )
@@ -199,7 +240,49 @@ def _decode(source: str | Path) -> tuple[np.ndarray, str | Path]:
         raise InputError(f"cannot read {path}: not an image OpenCV can decode, or the file is damaged")
     if image.dtype not in (np.uint8, np.uint16):
         raise InputError(f"{url or path}: unsupported image depth {image.dtype} (expected 8 or 16 bit)")
-    return image, url or path
+    return image, url or path, _jpeg_orientation(data)
+
+
+def header_size_hw(source: str | Path) -> tuple[int, int] | None:
+    """``(H, W)`` of the image :func:`read_image` reads from a local file or ``file://`` URL, from the file's header
+    (the pixels are not decoded; a JPEG's EXIF turn by 90 degrees swaps the two); ``None`` when the header does not
+    tell (an http(s) URL, a file PIL cannot open).
+
+    Examples:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "a.png"
+        >>> _ = cv2.imwrite(str(path), np.zeros((2, 5), np.uint8))
+        >>> header_size_hw(path), header_size_hw(path.as_uri()), header_size_hw("https://example.org/a.png")
+        ((2, 5), (2, 5), None)
+    """
+    from PIL import UnidentifiedImageError
+
+    url = str(source) if isinstance(source, (str, Path)) and is_url(str(source)) else None
+    if url is not None and url.split("://", 1)[0].lower() != "file":
+        return None
+    try:
+        path = fetch(url) if url is not None else require_path(source, "image")
+        with opened_with_pil(path) as im:
+            width, height = im.size
+            sideways = im.format == "JPEG" and im.getexif().get(EXIF_ORIENTATION) in (5, 6, 7, 8)
+    except (UnidentifiedImageError, OSError, InputError):  # read_image says what is wrong with it
+        return None
+    return (width, height) if sideways else (height, width)
+
+
+def _jpeg_orientation(data: np.ndarray) -> int:
+    """The EXIF orientation (1 to 8) of a JPEG file's bytes, which OpenCV applies as it decodes them; 1 for a JPEG
+    without one, or any other file."""
+    if data[:3].tobytes() != b"\xff\xd8\xff":
+        return 1
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data.tobytes())) as im:  # the markers only: the pixels are not decoded
+            turn = im.getexif().get(EXIF_ORIENTATION, 1)
+    except Exception:  # noqa: BLE001 - a tag PIL cannot read is one OpenCV does not apply either
+        return 1
+    return turn if isinstance(turn, int) and turn in ORIENTATION_TURNS else 1
 
 
 def _to_rgb(image: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ from pathlib import Path
 from ..datasets.readers import IMAGE_SUFFIXES
 from ..errors import InputError, missing_file_message, require_bool, warn
 from ..io.download import file_url_path, is_url, refuse_data_uri, refuse_other_url
-from ..io.images import read_image
+from ..io.images import ORIENTATION_TURNS, read_image_turned
 from ..sinks.files import clashing_names
 from ..text import counted
 from ..types import Calibration, StereoPair
@@ -47,15 +47,38 @@ class PairSource:
     def load(self, index: int = 0, calibration: Calibration | None = None) -> StereoPair:
         """Read the two images.
 
+        Each image is turned upright by its own EXIF orientation tag; a warning says when the two tags differ.
+
         Raises:
             InputError: an image that cannot be read, or left and right naming one file (a manifest row
                 that repeats its left cell: the disparity of an image with itself is no disparity).
         """
         if same_image(self.left, self.right):
             raise InputError(f"left and right are the same image {self.left}: a stereo pair needs its two views")
-        return StereoPair(
-            read_image(self.left), read_image(self.right), name=self.name, index=index, calibration=calibration
-        )
+        (left, left_turn), (right, right_turn) = read_image_turned(self.left), read_image_turned(self.right)
+        pair = StereoPair(left, right, name=self.name, index=index, calibration=calibration)
+        if left_turn != right_turn:  # non-square views turned 90 degrees apart were refused above, by their sizes
+            warn(turned_apart_message(left_turn, right_turn))
+        return pair
+
+
+def turned_apart_message(left_turn: int, right_turn: int) -> str:
+    """The warning for a pair whose files' EXIF orientation tags differ (values 1 to 8, ``ORIENTATION_TURNS``):
+    each view was turned upright by its own, and a rig's two views, stored alike, then lie turned against each
+    other (upside down, or one mirrored) without a size that says so; no check of the map can tell.
+
+    Examples:
+        >>> "left file's EXIF orientation tag has it turned 180 degrees, the right file's as stored" in (
+        ...     turned_apart_message(3, 1)
+        ... )
+        True
+    """
+    return (
+        f"the two views were read turned differently: the left file's EXIF orientation tag has it "
+        f"{ORIENTATION_TURNS[left_turn]}, the right file's {ORIENTATION_TURNS[right_turn]} (each view is read "
+        "upright as its own tag says, as viewers show it); if the two cameras were held alike, one view now lies "
+        "turned against the other and its disparity is meaningless: give both files the same orientation tag"
+    )
 
 
 def expand(argument: str, side: str) -> list[str]:
