@@ -338,6 +338,41 @@ def _synth_parser():
     return parser
 
 
+def test_a_second_ctrl_c_waits_for_the_parts_being_rendered(monkeypatch):
+    """Ctrl-C, then Ctrl-C again while the parts rendered on threads were awaited: render_scenes raised while a
+    thread was still inside torch, and `rtstereo synth` aborted as Python finalized ("terminate called without an
+    active exception"). The first part raises Ctrl-C's interrupt; the second, slower, sends the second one."""
+    import signal
+    import threading
+    import time
+
+    from rtstereo.datasets import synthetic
+
+    rendering, finished = threading.Event(), threading.Event()
+
+    def render_part(seeds, *args):
+        if int(seeds[0]) == 0:
+            rendering.wait(5.0)
+            raise KeyboardInterrupt  # as main's wait on it receives Ctrl-C
+        rendering.set()
+        time.sleep(0.2)  # the main thread is in the pool's wait by now
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # Ctrl-C again
+        time.sleep(0.3)
+        finished.set()
+        return {}  # not used: the first part's interrupt ends the call
+
+    monkeypatch.setattr(synthetic, "_render_seeds", render_part)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            render_scenes([0, 1], 16, 32, max_disp_px=8.0)
+        assert finished.is_set()  # no thread of the renderer is left running
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_synth_help_says_what_it_does_with_a_folder_that_holds_pairs():
     """--help named one refusal (another renderer version): a rerun's resume, and the other refusals, were untold."""
     text = " ".join(_synth_parser()._subparsers._group_actions[0].choices["synth"].format_help().split())

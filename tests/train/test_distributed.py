@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -75,6 +76,30 @@ def test_each_rank_trains_on_batches_of_its_own(tmp_path):
     assert not torch.equal(*batches)
     assert torch.equal(batches[1], stream(11)["left"])  # step 5 of rank 1 is batch 11 of the run's stream
     assert distributed.global_batch_index(5, Ranks()) == 5  # one process: the stream as before
+
+
+def test_a_sum_returns_once_gloos_worker_thread_has_let_go_of_the_tensor(monkeypatch):
+    """gloo's collective was complete before its worker thread dropped the work's references to the tensor; a rank
+    that left at once had that thread ask for the GIL while Python was finalizing, and aborted ("terminate called
+    without an active exception"). A fake all_reduce whose thread holds the tensor 50 ms after completing it."""
+    import torch.distributed as dist
+
+    threads = []
+
+    def all_reduce(values, op=None):  # noqa: ARG001 - torch.distributed's signature
+        values.mul_(2)
+        # A C++ reference to the tensor, as the work's (the graph of a product saves it), dropped by the thread
+        # after the caller has its sum.
+        held = [torch.ones(1, requires_grad=True) * values]
+        threads.append(threading.Thread(target=lambda: (time.sleep(0.05), held.clear())))
+        threads[-1].start()
+
+    monkeypatch.setattr(dist, "all_reduce", all_reduce)
+    values = torch.ones(3)
+    assert distributed.all_ranks_sum(values, Ranks(0, 2, 0)) is values
+    assert values._use_count() == 1  # Python's own reference alone: nothing left for a C++ thread to release
+    assert values.tolist() == [2.0, 2.0, 2.0]
+    threads[0].join()
 
 
 @pytest.mark.parametrize(

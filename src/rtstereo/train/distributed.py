@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import warnings
 from dataclasses import dataclass
 
@@ -143,7 +144,8 @@ def start(ranks: Ranks, device: torch.device) -> None:
 
 
 def stop(ranks: Ranks) -> None:
-    """Leave the process group (after every rank has reached this point)."""
+    """Leave the process group, at the end of this rank's run (no barrier: a rank that failed would leave the
+    others waiting for gloo's 30-minute timeout; each rank's last collective is complete when its run ends)."""
     if not ranks.distributed:
         return
     import torch.distributed as dist
@@ -170,12 +172,47 @@ def wrap(model: torch.nn.Module, ranks: Ranks, device: torch.device) -> torch.nn
 
 
 def all_ranks_sum(values: torch.Tensor, ranks: Ranks) -> torch.Tensor:
-    """``values`` summed over the ranks (in place; the tensor itself in a world of one)."""
+    """``values`` summed over the ranks (in place; the tensor itself in a world of one).
+
+    On CPUs it returns once gloo's worker thread has let go of ``values`` as well (see :func:`_let_go_by_gloo`).
+    """
     if ranks.distributed:
         import torch.distributed as dist
 
+        held = _use_count(values)
         dist.all_reduce(values, op=dist.ReduceOp.SUM)
+        if values.device.type == "cpu":
+            _let_go_by_gloo(values, held)
     return values
+
+
+# How long a rank waits for gloo's worker thread to drop a finished collective's tensors (it takes microseconds;
+# the bound only keeps a torch that counts references otherwise from stopping the run).
+GLOO_LET_GO_S = 5.0
+
+
+def _use_count(values: torch.Tensor) -> int | None:
+    """How many C++ references ``values`` has (torch's private ``Tensor._use_count``; ``None`` where it is absent)."""
+    count = getattr(values, "_use_count", None)
+    return count() if callable(count) else None
+
+
+def _let_go_by_gloo(values: torch.Tensor, held: int | None) -> None:
+    """Wait until gloo's worker thread no longer holds ``values`` (its references are ``held`` again).
+
+    gloo's collective is complete for the caller before the worker thread that ran it has dropped the work, and
+    with it the work's references to ``values``, whose Python object that drop releases, under the GIL. A rank's
+    last collective is its loss's sum at the last step; a rank with nothing to validate or write (rank 1) then
+    left at once, and when the worker thread ran late, it asked for the GIL while Python was finalizing: Python
+    ended that thread (``pthread_exit``) inside torch's C++ destructor, and the process aborted ("terminate called
+    without an active exception", exit code -6; torchrun then stopped rank 0), 2 runs of 24 of the two-process
+    test on a loaded 2-core machine. Once the worker has let go, the tensor is Python's alone.
+    """
+    if held is None:
+        return
+    deadline = time.monotonic() + GLOO_LET_GO_S
+    while (_use_count(values) or 0) > held and time.monotonic() < deadline:
+        time.sleep(0.0002)
 
 
 def rank_failure(exc: BaseException, ranks: Ranks) -> str:

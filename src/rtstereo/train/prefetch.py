@@ -26,9 +26,11 @@ def prefetch_wanted(setting: bool | None, device: torch.device, world_size: int 
     the whole process while it runs (it is process-wide), so the step runs on one thread meanwhile. On
     this project's 2-core CPU the whole loop ran at 13.6 pairs/s with batches made ahead against 15.5
     without at 160x320, 6.04 against 6.36 at 256x512 (batch 8, 2 threads; medians of 6 and 4 alternated
-    runs, ``benchmarks/train_prefetch_ab.py``, session 17). A data-parallel CPU run keeps the thread:
-    without it, a process of a two-process ``torchrun`` run aborted ("terminate called without an active
-    exception") in 1 to 3 runs of 10 under pytest, with it in none of 14 (cause not found, session 17).
+    runs, ``benchmarks/train_prefetch_ab.py``, session 17). A data-parallel CPU run keeps the thread: without
+    it, a process of a two-process ``torchrun`` run aborted ("terminate called without an active exception")
+    in 1 to 3 runs of 10 under pytest, with it in none of 14 (session 17); the thread only made the abort rarer,
+    whose cause was gloo's worker thread releasing the last sum's tensor as Python finalized (fixed in
+    :func:`~rtstereo.train.distributed.all_ranks_sum`).
 
     Examples:
         >>> cpu = torch.device("cpu")
