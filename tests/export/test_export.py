@@ -269,6 +269,28 @@ def test_a_model_moved_without_its_external_data_says_which_file_is_missing(tmp_
     assert str(caught.value) == message
 
 
+def test_a_model_whose_external_data_is_cut_short_says_so(tmp_path, cli, capsys, monkeypatch):
+    """A truncated .data file read as ONNX Runtime's message cut at 300 characters ("... FAIL : tenso."), and
+    `rtstereo models` as "not an ONNX model ONNX Runtime can read (Fail)"."""
+    result = _export_toy(tmp_path / "ext.onnx", external_data=True)
+    data = tmp_path / "ext.onnx.data"
+    whole = data.read_bytes()
+    data.write_bytes(whole[: len(whole) // 2])
+    renamed = result.path.replace(tmp_path / "renamed.onnx")  # the .data file keeps the name the model holds
+    monkeypatch.setattr("rtstereo.cli.VERBS", ["export", "models"])
+    with pytest.raises(CheckpointError) as caught:
+        load_onnx(renamed)
+    message = str(caught.value)
+    assert re.fullmatch(
+        rf"{re.escape(str(renamed))} keeps its weights in another file, {re.escape(str(data))}, which is cut short: "
+        rf"it has {len(whole) // 2} bytes, and the model reads bytes \d+ to \d+ of it \(an interrupted copy or "
+        r"download\?\); copy the .data file `rtstereo export` wrote beside the model again",
+        message,
+    ), message
+    code, out, err = cli(capsys, "models", renamed)
+    assert (code, out, err) == (2, "", f"rtstereo models: error: {message}\n")
+
+
 def test_export_outside_tolerance_keeps_a_failed_file_and_raises(tmp_path, monkeypatch):
     monkeypatch.setattr(
         onnx_export, "tolerance_for", lambda *_: Tolerance(max_abs_px=-1.0, mean_abs_px=1.0, bad1_pct=0.0)
