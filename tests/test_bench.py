@@ -1205,6 +1205,24 @@ def test_a_packaged_networks_row_reads_its_files_precision_as_the_file_given_by_
     assert "|sgbm|opencv|64p (512x64)|192|-|" in table, table
 
 
+def test_the_hybrids_network_file_gives_its_row_its_own_precision(tmp_path):
+    """hybrid --set network=FILE read "Full" whatever the file held: an int8 export's row too."""
+    onnx = pytest.importorskip("onnx")
+    from rtstereo.runtime.onnx import METADATA_KEY
+
+    model = onnx.load(str(Path(rtstereo.__file__).parent / "weights" / "rtnet-guided.onnx"))
+    entry = next(p for p in model.metadata_props if p.key == METADATA_KEY)
+    entry.value = json.dumps({**json.loads(entry.value), "precision": "int8"})  # as an --int8 export says
+    onnx.save(model, str(tmp_path / "guided8.onnx"))
+    report = run_bench(
+        ["hybrid"], [(64, 512)], sweeps={"network": [str(tmp_path / "guided8.onnx")]}, warmup=1, runs=1, threads=1
+    )
+    assert [row.status for row in report.rows] == ["ok"], report.table()
+    assert report.rows[0].file_precision == "int8"
+    assert f"|hybrid (network={tmp_path / 'guided8.onnx'})|onnxruntime|64p (512x64)|" in report.table()
+    assert "|int8|" in report.table(), report.table()
+
+
 def test_a_fixed_size_onnx_file_is_benched_at_its_own_size_only(tmp_path):
     pytest.importorskip("onnx")
     from rtstereo.export.onnx_export import build_network, export_onnx

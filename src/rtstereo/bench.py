@@ -1488,9 +1488,10 @@ def _measure_group(
         if is_onnx_file(row.case.model):
             row.file_precision = _exported_precision(row.case.model)
         elif row.case.backend == "onnxruntime" and row.case.precision == "-":
-            # A packaged network, alone or the hybrid's: its fp32 file, which given by its path read "Full" where
-            # its name read "-", the cell of a method without a precision
-            row.file_precision = "fp32"
+            # A packaged network, alone or the hybrid's: its file's precision, which given by its path read "Full"
+            # where its name read "-", the cell of a method without a precision; the hybrid's network= file may be an
+            # int8 export (it read "Full" too)
+            row.file_precision = str(row.describe.get("precision") or "fp32")
         if _fp16_on_the_cpu_provider(row):
             row.caveat = CPU_FP16_CAVEAT
         if score is not None:
