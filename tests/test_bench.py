@@ -1247,6 +1247,7 @@ def test_a_fixed_size_onnx_file_is_benched_at_its_own_size_only(tmp_path):
     assert other.status == "skipped" and np.isnan(other.median_ms)
     advice = "bench it with --sizes 32x64, or export it with --dynamic for any size"
     assert other.reason == f"{path} is fixed at 32x64 (HxW): {advice}"
+    assert f"|{path}|onnxruntime|64p (128x64)|-|Full|skipped: " in report.table()  # its precision too: it read "-"
 
 
 def test_a_fixed_size_onnx_files_accuracy_is_evals_as_its_predictor_resizes_the_scenes(tiny_dataset, tmp_path):

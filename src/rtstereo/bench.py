@@ -1466,7 +1466,11 @@ def _measure_group(
     the machine's load (shared CPUs, GPU clocks) affects all of them alike and their ratio stays fair.
     """
     left, right, _ = timing_pair(cases[0].size_hw)
-    rows = [BenchRow(case) for case in cases]
+    # An exported file's own precision, a skipped row's too (a fixed-size file at another size read "-" there)
+    rows = [
+        BenchRow(case, file_precision=_exported_precision(case.model) if is_onnx_file(case.model) else "")
+        for case in cases
+    ]
     live: dict[int, tuple[Predictor, list[DisparityResult]]] = {}
     for index, row in enumerate(rows):
         if progress:
@@ -1500,9 +1504,7 @@ def _measure_group(
             import torch
 
             row.describe["threads"] = torch.get_num_threads()
-        if is_onnx_file(row.case.model):
-            row.file_precision = _exported_precision(row.case.model)
-        elif row.case.backend == "onnxruntime" and row.case.precision == "-":
+        if row.case.backend == "onnxruntime" and row.case.precision == "-" and not is_onnx_file(row.case.model):
             # A packaged network, alone or the hybrid's: its file's precision, which given by its path read "Full"
             # where its name read "-", the cell of a method without a precision; the hybrid's network= file may be an
             # int8 export (it read "Full" too)
