@@ -1230,6 +1230,36 @@ def test_the_hybrids_network_file_gives_its_row_its_own_precision(tmp_path):
     assert "|int8|" in report.table(), report.table()
 
 
+def test_a_two_pass_exports_file_that_predict_refuses_is_refused_before_the_sweep(cli, tmp_path, monkeypatch):
+    """Its first pass alone, or its refinement model moved without it: each row was skipped while the others were
+    timed, and `bench cre_init.onnx,sgbm` exited 0, where predict refuses both files."""
+    onnx = pytest.importorskip("onnx")
+    from rtstereo.runtime.onnx import METADATA_KEY
+
+    def stamped(name: str, **contract) -> Path:  # a copy of a packaged file, labelled as a two-pass export's file
+        model = onnx.load(str(Path(rtstereo.__file__).parent / "weights" / "rtnet-v5.onnx"))
+        entry = next(p for p in model.metadata_props if p.key == METADATA_KEY)
+        entry.value = json.dumps({**json.loads(entry.value), **contract})
+        onnx.save(model, str(tmp_path / name))
+        return tmp_path / name
+
+    init = stamped("cre_init.onnx", role="init")
+    refine = stamped("moved.onnx", role="refine", companion="moved_init.onnx")
+    monkeypatch.setattr("rtstereo.bench._measure_group", lambda *a, **k: pytest.fail("swept a file predict refuses"))
+    code, out, err = cli("bench", f"{init},sgbm", "--sizes", "32x64", "--warmup", "1", "--runs", "1")
+    assert (code, out) == (2, "")
+    assert err == (
+        f"rtstereo bench: error: {init} is the half-size first pass of a two-pass export; load the refinement model "
+        "beside it (cre.onnx), which runs both\n"
+    )
+    code, out, err = cli("bench", "sgbm", "--baseline", refine, "--sizes", "32x64", "--warmup", "1", "--runs", "1")
+    assert (code, out) == (2, "")
+    assert err == (
+        f"rtstereo bench: error: {refine} is the refinement model of a two-pass export, and its half-size first pass "
+        f"{tmp_path / 'moved_init.onnx'} is missing beside it: keep the two files together, or export again\n"
+    )
+
+
 def test_a_fixed_size_onnx_file_is_benched_at_its_own_size_only(tmp_path):
     pytest.importorskip("onnx")
     from rtstereo.export.onnx_export import build_network, export_onnx

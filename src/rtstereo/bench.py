@@ -1557,12 +1557,16 @@ def check_exported_files(models: Sequence[str]) -> None:
     each skipped while the other models' were timed, and the sweep exited with code 0.
 
     Raises:
-        CheckpointError: a file ONNX Runtime cannot load (damaged, cut short, its ``.data`` file missing), or one
-            without the contract rtstereo needs to feed it.
+        CheckpointError: a file ONNX Runtime cannot load (damaged, cut short, its ``.data`` file missing), one
+            without the contract rtstereo needs to feed it, or a two-pass export's refinement model without its first
+            pass beside it.
+        InputError: a two-pass export's first pass alone.
     """
+    from .runtime.onnx import check_role
+
     for model in models:
         if is_onnx_file(model) and Path(model).is_file():
-            _contract_of(model)
+            check_role(_contract_of(model), Path(model))
 
 
 def _fixed_size_of(path: str) -> tuple[int, int] | None:
