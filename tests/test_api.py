@@ -874,3 +874,20 @@ def test_the_advice_for_10_and_12_bit_data_gives_arrays_predict_takes():
     for expression in advice:
         converted = eval(expression, {"np": np, "image": data})  # noqa: S307 - the message's own code, on our array
         assert model.predict(converted, converted).disparity_px.shape == (32, 48)
+
+
+def test_an_exports_external_data_file_given_as_the_model_names_the_model(tmp_path, cli, monkeypatch):
+    """`--model m.onnx.data` (a shell's completion stops there) was read as a PyTorch checkpoint: "not a PyTorch
+    file", or, without torch, "reading a PyTorch checkpoint needs the Python package 'torch'"."""
+    data = tmp_path / "m.onnx.data"
+    data.write_bytes(b"\x00" * 64)
+    message = (
+        f"{data} holds the weights of an exported model, which `rtstereo export` writes beside it (external data), "
+        "and is no model itself: give the model, m.onnx"
+    )
+    monkeypatch.setitem(sys.modules, "torch", None)  # a deployment without torch: it was asked for
+    with pytest.raises(rtstereo.errors.InputError) as caught:
+        rtstereo.load(str(data))
+    assert str(caught.value) == message
+    code, out, err = cli("bench", data, "--sizes", "32x64")
+    assert (code, out, err) == (2, "", f"rtstereo bench: error: {message}\n")
