@@ -913,3 +913,20 @@ def test_keeping_freed_memory_spares_the_page_faults_of_each_pair(tmp_path):
     faults = int(done.stdout.split()[-1])
     # about 2 000 before (the pages of every temporary mapped and zeroed again at each pair), 8 since
     assert faults < 500, faults
+
+
+def test_an_exports_external_data_file_given_as_the_model_names_the_model(tmp_path, cli, monkeypatch):
+    """`--model m.onnx.data` (a shell's completion stops there) was read as a PyTorch checkpoint: "not a PyTorch
+    file", or, without torch, "reading a PyTorch checkpoint needs the Python package 'torch'"."""
+    data = tmp_path / "m.onnx.data"
+    data.write_bytes(b"\x00" * 64)
+    message = (
+        f"{data} holds the weights of an exported model, which `rtstereo export` writes beside it (external data), "
+        "and is no model itself: give the model, m.onnx"
+    )
+    monkeypatch.setitem(sys.modules, "torch", None)  # a deployment without torch: it was asked for
+    with pytest.raises(rtstereo.errors.InputError) as caught:
+        rtstereo.load(str(data))
+    assert str(caught.value) == message
+    code, out, err = cli("bench", data, "--sizes", "32x64")
+    assert (code, out, err) == (2, "", f"rtstereo bench: error: {message}\n")

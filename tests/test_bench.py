@@ -819,15 +819,22 @@ def test_warmup_and_runs_help_states_the_minimum_the_command_enforces(cli, capsy
     assert code == 2 and "warmup and runs must be >= 1" in err
 
 
-def test_a_network_row_without_torch_names_the_extra_to_install_in_full(cli, monkeypatch):
+def test_a_network_without_torch_is_refused_before_the_sweep_naming_the_extra_in_full(cli, monkeypatch):
+    """Its every row was skipped, saying so, while the other models were timed, and the sweep exited 0 (predict
+    refuses the network at once); the message had been cut at 160 characters in its cell ("... pip instal")."""
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch -> ImportError, as on a plain `pip install rtstereo`
-    code, out, _ = cli("bench", "anynet", "--sizes", "32x48", "--random-weights", "--warmup", "1", "--runs", "1")
-    assert code == 1
-    # it said "exporting a network to ONNX needs ... Install it with: pip instal", cut at 160 characters
-    assert "|skipped: the network 'anynet' (bench times exported" in out
-    assert out.count("Install it with: pip install 'rtstereo[torch]'|") == 1, out  # the cell keeps its end
-    whole = "skipped: the network 'anynet' (bench times exported .onnx files without torch) needs the Python package"
-    assert f"- anynet torch 32p (48x32) fp32: {whole}" in out  # and the reason is whole under the table
+    argv = ["--sizes", "32x48", "--max-disp", "16", "--random-weights", "--warmup", "1", "--runs", "1"]
+    with monkeypatch.context() as patched:
+        patched.setattr("rtstereo.bench._measure_group", lambda *a, **k: pytest.fail("swept without torch"))
+        code, out, err = cli("bench", "anynet,sgbm", "--backend", "torch,onnxruntime", *argv)
+    assert (code, out) == (2, "")
+    assert err.startswith(
+        "rtstereo bench: error: the network 'anynet' (bench times exported .onnx files without torch) needs the "
+        "Python package 'torch', which is not installed"
+    ), err
+    assert err.endswith("Install it with: pip install 'rtstereo[torch]'\n") and err.count("\n") == 1, err
+    code, out, _ = cli("bench", "sgbm,rtnet-v5", *argv)  # no network built in PyTorch: swept as before
+    assert code == 0 and "|sgbm|opencv|32p (48x32)|16|" in out
 
 
 def test_bench_command_refuses_an_unwritable_output_before_the_sweep(cli, tmp_path, monkeypatch):
@@ -1205,6 +1212,54 @@ def test_a_packaged_networks_row_reads_its_files_precision_as_the_file_given_by_
     assert "|sgbm|opencv|64p (512x64)|192|-|" in table, table
 
 
+def test_the_hybrids_network_file_gives_its_row_its_own_precision(tmp_path):
+    """hybrid --set network=FILE read "Full" whatever the file held: an int8 export's row too."""
+    onnx = pytest.importorskip("onnx")
+    from rtstereo.runtime.onnx import METADATA_KEY
+
+    model = onnx.load(str(Path(rtstereo.__file__).parent / "weights" / "rtnet-guided.onnx"))
+    entry = next(p for p in model.metadata_props if p.key == METADATA_KEY)
+    entry.value = json.dumps({**json.loads(entry.value), "precision": "int8"})  # as an --int8 export says
+    onnx.save(model, str(tmp_path / "guided8.onnx"))
+    report = run_bench(
+        ["hybrid"], [(64, 512)], sweeps={"network": [str(tmp_path / "guided8.onnx")]}, warmup=1, runs=1, threads=1
+    )
+    assert [row.status for row in report.rows] == ["ok"], report.table()
+    assert report.rows[0].file_precision == "int8"
+    assert f"|hybrid (network={tmp_path / 'guided8.onnx'})|onnxruntime|64p (512x64)|" in report.table()
+    assert "|int8|" in report.table(), report.table()
+
+
+def test_a_two_pass_exports_file_that_predict_refuses_is_refused_before_the_sweep(cli, tmp_path, monkeypatch):
+    """Its first pass alone, or its refinement model moved without it: each row was skipped while the others were
+    timed, and `bench cre_init.onnx,sgbm` exited 0, where predict refuses both files."""
+    onnx = pytest.importorskip("onnx")
+    from rtstereo.runtime.onnx import METADATA_KEY
+
+    def stamped(name: str, **contract) -> Path:  # a copy of a packaged file, labelled as a two-pass export's file
+        model = onnx.load(str(Path(rtstereo.__file__).parent / "weights" / "rtnet-v5.onnx"))
+        entry = next(p for p in model.metadata_props if p.key == METADATA_KEY)
+        entry.value = json.dumps({**json.loads(entry.value), **contract})
+        onnx.save(model, str(tmp_path / name))
+        return tmp_path / name
+
+    init = stamped("cre_init.onnx", role="init")
+    refine = stamped("moved.onnx", role="refine", companion="moved_init.onnx")
+    monkeypatch.setattr("rtstereo.bench._measure_group", lambda *a, **k: pytest.fail("swept a file predict refuses"))
+    code, out, err = cli("bench", f"{init},sgbm", "--sizes", "32x64", "--warmup", "1", "--runs", "1")
+    assert (code, out) == (2, "")
+    assert err == (
+        f"rtstereo bench: error: {init} is the half-size first pass of a two-pass export; load the refinement model "
+        "beside it (cre.onnx), which runs both\n"
+    )
+    code, out, err = cli("bench", "sgbm", "--baseline", refine, "--sizes", "32x64", "--warmup", "1", "--runs", "1")
+    assert (code, out) == (2, "")
+    assert err == (
+        f"rtstereo bench: error: {refine} is the refinement model of a two-pass export, and its half-size first pass "
+        f"{tmp_path / 'moved_init.onnx'} is missing beside it: keep the two files together, or export again\n"
+    )
+
+
 def test_a_fixed_size_onnx_file_is_benched_at_its_own_size_only(tmp_path):
     pytest.importorskip("onnx")
     from rtstereo.export.onnx_export import build_network, export_onnx
@@ -1222,6 +1277,7 @@ def test_a_fixed_size_onnx_file_is_benched_at_its_own_size_only(tmp_path):
     assert other.status == "skipped" and np.isnan(other.median_ms)
     advice = "bench it with --sizes 32x64, or export it with --dynamic for any size"
     assert other.reason == f"{path} is fixed at 32x64 (HxW): {advice}"
+    assert f"|{path}|onnxruntime|64p (128x64)|-|Full|skipped: " in report.table()  # its precision too: it read "-"
 
 
 def test_a_fixed_size_onnx_files_accuracy_is_evals_as_its_predictor_resizes_the_scenes(tiny_dataset, tmp_path):

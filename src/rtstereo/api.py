@@ -210,6 +210,7 @@ def check_model_file(model: str) -> None:
     """
     name = resolve_alias(model)
     _refuse_url(name)
+    _refuse_external_data(name)
     path = Path(name)
     if name in list_models() or path.is_file():
         return
@@ -224,6 +225,20 @@ def check_model_file(model: str) -> None:
         raise CheckpointError(
             f"model file not found: {name} (an rtstereo checkpoint or an exported .onnx file; registry names: "
             "rtstereo models)"
+        )
+
+
+def _refuse_external_data(model: str) -> None:
+    """Refuse the ``.onnx.data`` file of an export given as the model (a shell's completion stops at it): it was read
+    as a PyTorch checkpoint, "not a PyTorch file", or without torch "reading a PyTorch checkpoint needs torch".
+
+    Raises:
+        InputError: ``model`` is an existing file whose name ends in ``.onnx.data``.
+    """
+    if model.lower().endswith(".onnx.data") and Path(model).is_file():
+        raise InputError(
+            f"{model} holds the weights of an exported model, which `rtstereo export` writes beside it (external "
+            f"data), and is no model itself: give the model, {Path(model).name[: -len('.data')]}"
         )
 
 
@@ -281,6 +296,7 @@ def _load(
         _no_weights(model, weights, "an exported .onnx file carries its weights")
         _onnx_only(model, backend)
         return load_onnx(model, device=device, precision=precision, settings=overrides)
+    _refuse_external_data(model)
     if path.is_file() and (path.suffix or model not in list_models()):  # a file, unless a registry name
         _no_weights(model, weights, "an rtstereo checkpoint carries its weights")
         return _load_self_describing(path, backend, device, precision, overrides)

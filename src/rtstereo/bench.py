@@ -1057,6 +1057,7 @@ def run_bench(
         )
     if not random_weights:
         _check_weights_given(list(dict.fromkeys(case.model for case in cases)), weights or {})
+    _check_torch_for(cases)
     if fixed_files_at_own_size:
         own = {case.model: _fixed_size_of(case.model) for case in cases if is_onnx_file(case.model)}
         cases = list(
@@ -1211,6 +1212,20 @@ def _check_weights_given(models: Sequence[str], weights: Mapping[str, Any]) -> N
                 f"model '{spec.name}' needs its weights: pass --weights FILE_OR_URL ({spec.name}=FILE beside other "
                 f"models; official weights: {spec.weights_source}), or --random-weights to time it without them"
             )
+
+
+def _check_torch_for(cases: Sequence[BenchCase]) -> None:
+    """Refuse a sweep with a network built in PyTorch (a registry network, on either backend, or an rtstereo
+    checkpoint) where torch cannot be imported, as ``predict`` refuses it: its every row was skipped, saying so,
+    while the others were timed, and ``bench anynet,sgbm`` exited 0.
+
+    Raises:
+        MissingDependencyError: torch is not installed, or cannot be imported.
+    """
+    networks = list(dict.fromkeys(case.model for case in cases if _builds_a_network(case)))
+    if networks:
+        named = ", ".join(f"'{model}'" for model in networks)
+        require("torch", "torch", f"the network {named} (bench times exported .onnx files without torch)")
 
 
 def _random_weight_models(models: Sequence[str], weights: Mapping[str, Any]) -> list[str]:
@@ -1433,7 +1448,11 @@ def _measure_group(
     the machine's load (shared CPUs, GPU clocks) affects all of them alike and their ratio stays fair.
     """
     left, right, _ = timing_pair(cases[0].size_hw)
-    rows = [BenchRow(case) for case in cases]
+    # An exported file's own precision, a skipped row's too (a fixed-size file at another size read "-" there)
+    rows = [
+        BenchRow(case, file_precision=_exported_precision(case.model) if is_onnx_file(case.model) else "")
+        for case in cases
+    ]
     live: dict[int, tuple[Predictor, list[DisparityResult]]] = {}
     for index, row in enumerate(rows):
         if progress:
@@ -1467,12 +1486,11 @@ def _measure_group(
             import torch
 
             row.describe["threads"] = torch.get_num_threads()
-        if is_onnx_file(row.case.model):
-            row.file_precision = _exported_precision(row.case.model)
-        elif row.case.backend == "onnxruntime" and row.case.precision == "-":
-            # A packaged network, alone or the hybrid's: its fp32 file, which given by its path read "Full" where
-            # its name read "-", the cell of a method without a precision
-            row.file_precision = "fp32"
+        if row.case.backend == "onnxruntime" and row.case.precision == "-" and not is_onnx_file(row.case.model):
+            # A packaged network, alone or the hybrid's: its file's precision, which given by its path read "Full"
+            # where its name read "-", the cell of a method without a precision; the hybrid's network= file may be an
+            # int8 export (it read "Full" too)
+            row.file_precision = str(row.describe.get("precision") or "fp32")
         if _fp16_on_the_cpu_provider(row):
             row.caveat = CPU_FP16_CAVEAT
         if score is not None:
@@ -1521,12 +1539,16 @@ def check_exported_files(models: Sequence[str]) -> None:
     each skipped while the other models' were timed, and the sweep exited with code 0.
 
     Raises:
-        CheckpointError: a file ONNX Runtime cannot load (damaged, cut short, its ``.data`` file missing), or one
-            without the contract rtstereo needs to feed it.
+        CheckpointError: a file ONNX Runtime cannot load (damaged, cut short, its ``.data`` file missing), one
+            without the contract rtstereo needs to feed it, or a two-pass export's refinement model without its first
+            pass beside it.
+        InputError: a two-pass export's first pass alone.
     """
+    from .runtime.onnx import check_role
+
     for model in models:
         if is_onnx_file(model) and Path(model).is_file():
-            _contract_of(model)
+            check_role(_contract_of(model), Path(model))
 
 
 def _fixed_size_of(path: str) -> tuple[int, int] | None:

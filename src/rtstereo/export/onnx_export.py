@@ -396,10 +396,12 @@ def check_export_memory(
     estimate = estimate_peak_bytes(spec.name, spec.kind, settings.get("max_disp"), checked_hw, size_divisor=divisor)
     if estimate > budget.bytes:
         needed, allowed = format_bytes_apart(estimate, budget.bytes)
+        # the size a dynamic export is checked at second, which the user never typed, is said as such
+        second = f", where a --dynamic export of {height}x{width} is checked second" if dynamic else ""
         raise MemoryBudgetError(
-            f"{spec.name} at {checked_hw[0]}x{checked_hw[1]} (HxW) needs about {needed} for one PyTorch pass, more "
-            f"than the {allowed} budget ({budget.source}): export at a smaller --size (a --dynamic export runs at any "
-            f"size), or set {BUDGET_ENV} if the machine has more memory"
+            f"{spec.name} at {checked_hw[0]}x{checked_hw[1]} (HxW{second}) needs about {needed} for one PyTorch pass, "
+            f"more than the {allowed} budget ({budget.source}): export at a smaller --size (a --dynamic export runs at "
+            f"any size), or set {BUDGET_ENV} if the machine has more memory"
         )
 
 

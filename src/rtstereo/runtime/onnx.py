@@ -478,6 +478,27 @@ def _linear_taps(size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray, n
 # --------------------------------------------------------------------------------------------------
 
 
+def check_role(contract: OnnxContract, path: Path) -> None:
+    """Refuse a file of a two-pass export that cannot run as the model: its half-size first pass alone, or its
+    refinement model without that first pass beside it.
+
+    Raises:
+        InputError: ``path`` is the first pass (its refinement model runs both).
+        CheckpointError: the refinement model's first pass is missing.
+    """
+    if contract.role == "init":
+        raise InputError(
+            f"{path} is the half-size first pass of a two-pass export; load the refinement model beside it "
+            f"({refinement_path(path).name}), which runs both"
+        )
+    init_path = path.with_name(contract.companion or companion_path(path).name) if contract.role == "refine" else None
+    if init_path is not None and not init_path.is_file():  # it said "ONNX model not found: cre_init.onnx" alone
+        raise CheckpointError(
+            f"{path} is the refinement model of a two-pass export, and its half-size first pass {init_path} is "
+            "missing beside it: keep the two files together, or export again"
+        )
+
+
 def load_onnx(
     path: str | Path,
     device: str = "cpu",
@@ -540,11 +561,7 @@ def load_onnx(
     session_precision = "fp16" if precision == "fp16" or _fp16_file_on_tensorrt(path, session_args) else precision
     session = open_session(path, precision=session_precision, **session_args)
     contract = read_contract(session, path)
-    if contract.role == "init":
-        raise InputError(
-            f"{path} is the half-size first pass of a two-pass export; load the refinement model beside it "
-            f"({refinement_path(path).name}), which runs both"
-        )
+    check_role(contract, path)
     _check_settings(contract, overrides, path)
     if (
         precision == "fp16"
@@ -558,11 +575,6 @@ def load_onnx(
         run_precision = "int8"
     say_half_on_the_cpu(session, run_precision, path.name, "use a file exported without --fp16")
     init_path = path.with_name(contract.companion or companion_path(path).name) if contract.role == "refine" else None
-    if init_path is not None and not init_path.is_file():  # it said "ONNX model not found: cre_init.onnx" alone
-        raise CheckpointError(
-            f"{path} is the refinement model of a two-pass export, and its half-size first pass {init_path} is "
-            "missing beside it: keep the two files together, or export again"
-        )
     backend = _backend(session, path, init_path, session_precision, run_precision, session_args)
     _check_provider(backend, session, path, init_path, run_precision, threads, parity, engine_cache, engines_before)
     if registered is None:

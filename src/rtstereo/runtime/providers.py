@@ -348,6 +348,16 @@ def open_session(
                 f"{path} keeps its weights in another file, {missing.group(1)}, which is missing: copy or move the "
                 f".data file `rtstereo export` wrote beside it together with the model"
             ) from exc
+        short = re.search(r"offset: (\d+) size to read: (\d+) given file_length: (\d+) are out of bounds", str(exc))
+        if short:  # a .data file cut short (an interrupted copy): said as ORT's message cut at 300 characters, "tenso."
+            offset, size, length = (int(v) for v in short.groups())
+            data = external_data_file(path)
+            raise CheckpointError(
+                f"{path} keeps its weights in another file, {data or 'its .data file'}, which is cut short: "
+                f"it has {length} bytes, and the model reads bytes {offset} to {offset + size} of it (an interrupted "
+                "copy or download?); "
+                "copy the .data file `rtstereo export` wrote beside the model again"
+            ) from exc
         raise CheckpointError(
             f"ONNX Runtime cannot load {path}: {(first_line(exc) or type(exc).__name__)[:300]}. Is it a complete ONNX "
             "model (with its .data file beside it when it was saved with external data)?"
@@ -369,6 +379,26 @@ def open_session(
             f"ONNX Runtime could not start {', '.join(skipped)}{why}; running on {started[0]}", ProviderFallbackWarning
         )
     return session
+
+
+def external_data_file(path: Path) -> Path | None:
+    """The file an ONNX model keeps its weights in (its external data), read from the model's bytes without the
+    ``onnx`` package, which inference does not need: ``None`` when the model names none.
+
+    Examples:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / "m.onnx").write_bytes(b"\\x0a\\x08location\\x12\\x0bm.onnx.data")
+        >>> external_data_file(folder / "m.onnx").name
+        'm.onnx.data'
+    """
+    # A tensor's external data entry is the protobuf key/value pair ("location", file name), both length-prefixed.
+    model = path.read_bytes()
+    found = re.search(rb"\x0a\x08location\x12([\x01-\x7f])", model)
+    if found is None:
+        return None
+    name = model[found.end() : found.end() + found.group(1)[0]].decode("utf-8", "replace")
+    return path.parent / name
 
 
 def _start_session(
