@@ -178,13 +178,14 @@ def resolve_device(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise InputError(f"unknown device '{name}': expected cpu, cuda or cuda:N") from None
+        device = None
+    # in predict's words: synth, train and adapt had their own ("training runs on cpu or cuda" for synth's mps)
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise InputError(f"device must be cpu or cuda[:N], got '{name}'")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InputError(
             f"device '{name}' requested but torch sees no CUDA GPU here{cpu_build_note(torch)}; use --device cpu"
         )
-    if device.type not in ("cpu", "cuda"):
-        raise InputError(f"device '{name}': training runs on cpu or cuda")
     check_gpu_index(torch, device)
     return device
 

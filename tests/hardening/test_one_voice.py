@@ -1,0 +1,70 @@
+"""One voice across the verbs: the same situation gets the same words and exit code in each verb that meets it."""
+
+from __future__ import annotations
+
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+from rtstereo.cli import main
+
+from ..conftest import make_textured_pair
+
+
+@pytest.fixture
+def pair(tmp_path):
+    left, right = make_textured_pair(48, 72)
+    paths = tmp_path / "l.png", tmp_path / "r.png"
+    cv2.imwrite(str(paths[0]), left)
+    cv2.imwrite(str(paths[1]), right)
+    return [str(p) for p in paths]
+
+
+def _run(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _scene(tmp_path, pair):
+    """A Middlebury 2001 scene of the pair, for eval."""
+    scene = tmp_path / "scene"
+    scene.mkdir()
+    for name, path in zip(("im2.png", "im6.png"), pair):
+        shutil.copy(path, scene / name)
+    cv2.imwrite(str(scene / "disp2.png"), np.full((48, 72), 8 * 4, np.uint8))
+    return scene
+
+
+# Each verb with --device, at its cheapest: the device is checked before any work.
+DEVICE_VERBS = {
+    "predict": lambda tmp, pair: ["predict", *pair, "--model", "rtnet-v5"],
+    "video": lambda tmp, pair: ["video", tmp / "l*.png", tmp / "r*.png", "--model", "rtnet-v5"],  # sequences
+    "eval": lambda tmp, pair: ["eval", _scene(tmp, pair), "--model", "rtnet-v5", "-o", tmp / "ev"],
+    "bench": lambda tmp, pair: ["bench", "rtnet-v5", "--sizes", "32x64"],
+    "synth": lambda tmp, pair: ["synth", "1", "--size", "32x64", "-o", tmp / "synth"],
+    "train": lambda tmp, pair: ["train", "--steps", "1", "--out-dir", tmp / "run"],
+    "adapt": lambda tmp, pair: ["adapt", *pair, "--steps", "1", "-o", tmp / "m.pt"],
+}
+
+
+@pytest.mark.parametrize("device", ["gpu0", "mps", "cuda:x"])
+@pytest.mark.parametrize("verb", DEVICE_VERBS)
+def test_every_verb_refuses_an_unknown_device_in_the_same_words(capsys, tmp_path, pair, verb, device):
+    """synth, train and adapt said "unknown device 'gpu0': expected cpu, cuda or cuda:N", and of mps "training runs on
+    cpu or cuda" (synth renders scenes), where predict, video, eval and bench say what their --help says."""
+    pytest.importorskip("torch")
+    code, out, err = _run(capsys, *DEVICE_VERBS[verb](tmp_path, pair), "--device", device, "-q")
+    assert (code, out) == (2, ""), err
+    assert err == f"rtstereo {verb}: error: device must be cpu or cuda[:N], got '{device}'\n"
+
+
+@pytest.mark.parametrize("verb", DEVICE_VERBS)
+def test_every_verb_describes_device_in_the_same_words(capsys, monkeypatch, verb):
+    monkeypatch.setenv("COLUMNS", "200")
+    with pytest.raises(SystemExit):
+        main([verb, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--device DEVICE cpu or cuda[:N] (default: cpu)" in text
