@@ -68,3 +68,36 @@ def test_every_verb_describes_device_in_the_same_words(capsys, monkeypatch, verb
         main([verb, "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--device DEVICE cpu or cuda[:N] (default: cpu)" in text
+
+
+# Each verb that takes a model, at its cheapest: the model file is checked before any work.
+MODEL_VERBS = {
+    "predict": lambda tmp, pair, model: ["predict", *pair, "--model", model],
+    "video": lambda tmp, pair, model: ["video", tmp / "l*.png", tmp / "r*.png", "--model", model],
+    "eval": lambda tmp, pair, model: ["eval", _scene(tmp, pair), "--model", model, "-o", tmp / "ev"],
+    "bench": lambda tmp, pair, model: ["bench", model, "--sizes", "32x64"],
+    "models": lambda tmp, pair, model: ["models", model],
+}
+
+
+@pytest.mark.parametrize("name", ["nope.onnx", "nope.pt"])
+@pytest.mark.parametrize("verb", MODEL_VERBS)
+def test_every_verb_says_a_missing_model_file_in_the_same_words(capsys, tmp_path, pair, verb, name):
+    """predict, video and eval said "ONNX model not found: nope.onnx", and models "nope.onnx: file not found", where
+    bench (and all of them for nope.pt) said what the file should be and where the registry names are."""
+    model = tmp_path / name
+    code, out, err = _run(capsys, *MODEL_VERBS[verb](tmp_path, pair, model))
+    assert (code, out) == (2, ""), err
+    assert err == (
+        f"rtstereo {verb}: error: model file not found: {model} (an rtstereo checkpoint or an exported .onnx file; "
+        "registry names: rtstereo models)\n"
+    )
+
+
+@pytest.mark.parametrize("url", ["https://h.org/nets/m.onnx", "file:///tmp/m.onnx", "https://h.org/mine.pt"])
+@pytest.mark.parametrize("verb", MODEL_VERBS)
+def test_every_verb_says_a_model_given_as_a_url_is_one(capsys, tmp_path, pair, verb, url):
+    """models said "https:/h.org/nets/m.onnx: file not found" of an .onnx URL, a path made of it."""
+    code, out, err = _run(capsys, *MODEL_VERBS[verb](tmp_path, pair, url))
+    assert (code, out) == (2, ""), err
+    assert err.startswith(f"rtstereo {verb}: error: model {url} is a URL: a model is a registry name or a local file")
