@@ -101,3 +101,35 @@ def test_every_verb_says_a_model_given_as_a_url_is_one(capsys, tmp_path, pair, v
     code, out, err = _run(capsys, *MODEL_VERBS[verb](tmp_path, pair, url))
     assert (code, out) == (2, ""), err
     assert err.startswith(f"rtstereo {verb}: error: model {url} is a URL: a model is a registry name or a local file")
+
+
+# Each verb that takes --weights, for a network that needs them.
+WEIGHTS_VERBS = {
+    "predict": lambda tmp, pair: ["predict", *pair, "--model", "gwcnet-gc"],
+    "video": lambda tmp, pair: ["video", tmp / "l*.png", tmp / "r*.png", "--model", "gwcnet-gc"],
+    "eval": lambda tmp, pair: ["eval", _scene(tmp, pair), "--model", "gwcnet-gc", "-o", tmp / "ev"],
+    "bench": lambda tmp, pair: ["bench", "gwcnet-gc,sgbm", "--sizes", "32x64", "--runs", "1", "--warmup", "1"],
+    "export": lambda tmp, pair: ["export", "gwcnet-gc", "--size", "32x64", "-o", tmp / "g.onnx"],
+    "adapt": lambda tmp, pair: ["adapt", *pair, "--model", "gwcnet-gc", "--steps", "1", "-o", tmp / "m.pt"],
+}
+
+
+@pytest.mark.parametrize("verb", WEIGHTS_VERBS)
+def test_every_verb_stops_at_once_on_a_weights_url_that_cannot_be_downloaded(capsys, monkeypatch, tmp_path, pair, verb):
+    """bench tried the URL in each row of the network, each skipped saying so, timed the others and exited with 1 (or
+    0 beside another model's rows); the other verbs stop in one line with exit code 2, as for a missing file."""
+    pytest.importorskip("torch")
+    import urllib.error
+
+    from rtstereo.io import download
+
+    def refused(url, timeout):
+        raise urllib.error.URLError(ConnectionRefusedError(111, "Connection refused"))
+
+    monkeypatch.setenv("RTSTEREO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(download.urllib.request, "urlopen", refused)
+    url = "https://x.org/w.ckpt"
+    code, out, err = _run(capsys, *WEIGHTS_VERBS[verb](tmp_path, pair), "--weights", url, "-q")
+    assert (code, out) == (2, ""), out + err
+    assert err.startswith(f"rtstereo {verb}: error: ") and err.count("\n") == 1, err
+    assert f"cannot download {url}: [Errno 111] Connection refused; check the address" in err

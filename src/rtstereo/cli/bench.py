@@ -243,15 +243,21 @@ def _data_items(values: list[list[str]] | None) -> list[str | tuple[str, str]] |
 
 def check_weights_files(weights: dict[str, str]) -> None:
     """Refuse a ``--weights`` file that is not there now, as a missing model file is: found in the sweep, it
-    skipped that network's every row while the others were timed, and the run could exit 0.
+    skipped that network's every row while the others were timed, and the run could exit 0. A URL is downloaded
+    now (into the cache, where the rows find it), as predict and export download it before any work: one that
+    fails skipped each row, each waiting for the server again.
 
     Raises:
-        InputError: a local file (not a URL) that does not exist, or is a folder.
+        InputError: a local file that does not exist, or is a folder; a URL that cannot be downloaded.
     """
-    from ..io.download import is_url
+    from ..io.download import fetch, is_url
 
     for model, path in weights.items():
         if is_url(path):
+            try:
+                fetch(path, subdir="weights")  # the cache load() reads a weights URL from
+            except InputError as exc:
+                raise InputError(f"--weights {model}: {exc}") from None
             continue
         if Path(path).is_dir():
             raise InputError(f"--weights {model}: {path} is a folder: give the checkpoint file inside it")
