@@ -819,15 +819,21 @@ def test_warmup_and_runs_help_states_the_minimum_the_command_enforces(cli, capsy
     assert code == 2 and "warmup and runs must be >= 1" in err
 
 
-def test_a_network_row_without_torch_names_the_extra_to_install_in_full(cli, monkeypatch):
+@pytest.mark.parametrize("models", ["anynet", "anynet,sgbm"])
+def test_a_network_without_torch_stops_the_sweep_at_once_naming_the_extra_to_install(cli, monkeypatch, models):
+    """Each of the network's rows was skipped, saying so, while the others were timed: exit code 1, or 0 beside
+    sgbm's rows; predict and the other verbs stop in one line (exit code 2)."""
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch -> ImportError, as on a plain `pip install rtstereo`
-    code, out, _ = cli("bench", "anynet", "--sizes", "32x48", "--random-weights", "--warmup", "1", "--runs", "1")
-    assert code == 1
+    once = ["--warmup", "1", "--runs", "1"]
+    code, out, err = cli("bench", models, "--sizes", "32x48", "--random-weights", *once)
+    assert (code, out) == (2, ""), out
     # it said "exporting a network to ONNX needs ... Install it with: pip instal", cut at 160 characters
-    assert "|skipped: the network 'anynet' (bench times exported" in out
-    assert out.count("Install it with: pip install 'rtstereo[torch]'|") == 1, out  # the cell keeps its end
-    whole = "skipped: the network 'anynet' (bench times exported .onnx files without torch) needs the Python package"
-    assert f"- anynet torch 32p (48x32) fp32: {whole}" in out  # and the reason is whole under the table
+    assert err.startswith(
+        "rtstereo bench: error: the network 'anynet' (bench times exported .onnx files without torch) needs the "
+        "Python package 'torch', which is not installed"
+    ) and err.endswith("Install it with: pip install 'rtstereo[torch]'\n"), err
+    code, out, _ = cli("bench", "sgbm", "--sizes", "32x48", "--max-disp", "16", *once)  # none to build: it runs
+    assert code == 0 and "|sgbm|opencv|" in out
 
 
 def test_bench_command_refuses_an_unwritable_output_before_the_sweep(cli, tmp_path, monkeypatch):

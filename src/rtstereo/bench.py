@@ -1075,6 +1075,7 @@ def run_bench(
         )
     if not random_weights:
         _check_weights_given(list(dict.fromkeys(case.model for case in cases)), weights or {})
+    _check_torch_for_networks(cases)
     if fixed_files_at_own_size:
         own = {case.model: _fixed_size_of(case.model) for case in cases if is_onnx_file(case.model)}
         cases = list(
@@ -1229,6 +1230,18 @@ def _check_weights_given(models: Sequence[str], weights: Mapping[str, Any]) -> N
                 f"model '{spec.name}' needs its weights: pass --weights FILE_OR_URL ({spec.name}=FILE beside other "
                 f"models; official weights: {spec.weights_source}), or --random-weights to time it without them"
             )
+
+
+def _check_torch_for_networks(cases: Sequence[BenchCase]) -> None:
+    """Refuse a sweep with a network to build in PyTorch where PyTorch is not installed, before it starts, as
+    predict and the other verbs refuse it: each of the network's rows was skipped saying so while the others were
+    timed, and ``bench anynet,sgbm`` exited 0.
+
+    Raises:
+        MissingDependencyError: torch is not importable and a row builds a network (either backend).
+    """
+    for model in dict.fromkeys(case.model for case in cases if _builds_a_network(case)):
+        require("torch", "torch", f"the network '{model}' (bench times exported .onnx files without torch)")
 
 
 def _random_weight_models(models: Sequence[str], weights: Mapping[str, Any]) -> list[str]:
