@@ -997,12 +997,16 @@ def test_bench_help_examples_keep_their_line_continuations(cli, capsys):
     [
         (["sgbm", "--sizes", "32"], "expected HEIGHTxWIDTH in pixels"),
         (["sgbm", "--sizes", "32x48,0x48"], "--sizes: size 0x48 (HxW) is too small"),
-        (["sgbm", "--iters", "2,x"], "'x' is not a valid iteration count"),
+        # each list named as its option, as predict names it: the lists' errors named none
+        (["sgbm", "--iters", "2,x"], "error: --iters: 'x' is not a valid iteration count"),
         # no model searches 0 levels: one line (exit 2), not a table of skipped rows (exit 1)
-        (["sgbm", "--max-disp", "64,0"], "'0' is not a valid disparity range (in '64,0')"),
-        (["sgbm", "--iters", "-2"], "'-2' is not a valid iteration count"),
+        (["sgbm", "--max-disp", "64,0"], "error: --max-disp: '0' is not a valid disparity range (in '64,0')"),
+        (["sgbm", "--max-disp", ","], "error: --max-disp: expected a comma-separated list of disparity ranges"),
+        (["sgbm", "--iters", "-2"], "error: --iters: '-2' is not a valid iteration count"),
         # CREStereo, the one model with iterations, needs 2: 1 made a table of one skipped row (exit 1)
-        (["sgbm", "--iters", "5,1"], "'1' is not a valid iteration count: no model takes fewer than 2"),
+        (["sgbm", "--iters", "5,1"], "error: --iters: '1' is not a valid iteration count: no model takes fewer than 2"),
+        (["sgbm", "--sizes", ","], "error: --sizes: expected a comma-separated list of sizes, got ','"),
+        (["sgbm", "--set", "block_size="], "error: --set block_size: expected a comma-separated list of values"),
         (["sgbm", "--set", "block_size"], "--set expects KEY=V1,V2"),
         (["anynet,gwcnet-g", "--weights", "w.tar"], "with 2 networks (anynet, gwcnet-g) write MODEL=FILE"),
         (["anynet,sgbm", "--weights", "sgbm=w.tar"], "sgbm takes no weights file (networks do: anynet)"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -265,15 +266,27 @@ def check_weights_files(weights: dict[str, str]) -> None:
             raise InputError(f"--weights {model}: weights file not found: {path}")
 
 
+def _option_list(text: str, kind: Callable[[str], Any], name: str, option: str) -> list[Any]:
+    """``parse_list``, its error named as the option, as predict names it: "'0' is not a valid disparity range" or
+    "expected a comma-separated list of sizes, got ','" named none of bench's lists."""
+    from ..bench import parse_list
+
+    try:
+        return parse_list(text, kind, name)
+    except InputError as exc:
+        if str(exc).startswith(f"{option}:"):  # said already
+            raise
+        raise InputError(f"{option}: {exc}") from None
+
+
 def sweeps_from_args(args: argparse.Namespace) -> dict[str, list[Any]]:
     """The swept settings: ``--max-disp``, ``--iters`` and ``--set KEY=V1,V2``."""
-    from ..bench import parse_list
 
     sweeps: dict[str, list[Any]] = {}
     if args.max_disp:
-        sweeps["max_disp"] = parse_list(args.max_disp, _positive_int, "disparity range")
+        sweeps["max_disp"] = _option_list(args.max_disp, _positive_int, "disparity range", "--max-disp")
     if args.iters:
-        sweeps["iters"] = parse_list(args.iters, _iteration_count, "iteration count")
+        sweeps["iters"] = _option_list(args.iters, _iteration_count, "iteration count", "--iters")
     for item in args.set_values:
         key, sep, values = item.partition("=")
         if not sep or not key.strip():
@@ -290,7 +303,7 @@ def sweeps_from_args(args: argparse.Namespace) -> dict[str, list[Any]]:
             raise InputError(
                 f"--set {item}: {name} is already swept ({given}); give all its values once, comma-separated"
             )
-        sweeps[name] = parse_list(values, str, key)
+        sweeps[name] = _option_list(values, str, "value", f"--set {key.strip()}")
     return sweeps
 
 
@@ -416,7 +429,7 @@ def run(args: argparse.Namespace) -> int:
         check_model_file(model)  # a missing file is a usage error now, not a sweep of rows that each say so
     check_exported_files(named)  # and so is a damaged one, as predict refuses it
     _check_named_models({"--baseline": baseline, "--reference": reference.model if reference else None})
-    sizes = parse_list(args.sizes or "480x640", lambda text: parse_size_hw(text, "--sizes"), "size")
+    sizes = _option_list(args.sizes or "480x640", lambda text: parse_size_hw(text, "--sizes"), "size", "--sizes")
     _refuse_sizes_no_memory_holds(sizes)
     weights = weights_by_model(args.weights, models, baseline, reference.model if reference else None)
     check_weights_files(weights)
