@@ -31,7 +31,14 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import CheckpointError, DatasetError, InputError, OutputError, RtStereoError, SettingError, warn
-from ..io.atomic import atomic_path, folder_write_problem, os_reason, remove_stale_partials, terminate_as_interrupt
+from ..io.atomic import (
+    atomic_path,
+    folder_write_problem,
+    interruption_cause,
+    os_reason,
+    remove_stale_partials,
+    terminate_as_interrupt,
+)
 from ..io.lock import FileLock, holder_text
 from ..models.checkpoint import (
     FORMAT_TAG,
@@ -908,9 +915,10 @@ class _Run:
                     f"stopped at step {self.step}; state saved to {files.last}; repair or remove the pair the error "
                     f"names, then continue with --resume {files.last}"
                 )
-            else:
+            else:  # Ctrl-C and kill as the other verbs name them: it said "(KeyboardInterrupt)", "(Terminated)"
+                cause = interruption_cause(exc) if isinstance(exc, KeyboardInterrupt) else type(exc).__name__
                 self.echo(
-                    f"stopped at step {self.step} ({type(exc).__name__}); state saved to {files.last} "
+                    f"stopped at step {self.step} ({cause}); state saved to {files.last} "
                     f"(continue with --resume {files.last})"
                 )
             raise
