@@ -133,3 +133,13 @@ def test_every_verb_stops_at_once_on_a_weights_url_that_cannot_be_downloaded(cap
     assert (code, out) == (2, ""), out + err
     assert err.startswith(f"rtstereo {verb}: error: ") and err.count("\n") == 1, err
     assert f"cannot download {url}: [Errno 111] Connection refused; check the address" in err
+
+
+@pytest.mark.parametrize("verb", ["predict", "video", "live", "eval", "bench"])
+def test_every_verb_describes_threads_in_the_same_words(capsys, monkeypatch, verb):
+    """bench said "CPU threads for PyTorch, ONNX Runtime and OpenCV" of the same option."""
+    monkeypatch.setenv("COLUMNS", "200")
+    with pytest.raises(SystemExit):
+        main([verb, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--threads N CPU threads of ONNX Runtime, OpenCV and PyTorch (default: $RTSTEREO_THREADS, else each" in text

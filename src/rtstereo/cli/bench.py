@@ -14,6 +14,7 @@ from ..text import counted
 from . import EXIT_INTERRUPTED
 from .common import (
     SETTING_MINIMUM,
+    THREADS_HELP,
     add_model_option,
     output_path_arg,
     parse_size_hw,
@@ -101,12 +102,7 @@ def register(subparsers) -> None:
         "run on opencv and .onnx files, rtnet-v5 and the hybrid on onnxruntime, whatever it says",
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default: %(default)s)")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        metavar="N",
-        help="CPU threads for PyTorch, ONNX Runtime and OpenCV (default: $RTSTEREO_THREADS, else each library's own)",
-    )
+    parser.add_argument("--threads", type=int, metavar="N", help=THREADS_HELP)
     parser.add_argument(
         "--warmup",
         type=int,
